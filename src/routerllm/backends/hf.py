@@ -1,0 +1,168 @@
+"""Hugging Face transformers models: 4-bit nf4 + device_map="auto" on CUDA, plain CPU otherwise."""
+
+from __future__ import annotations
+
+import gc
+import importlib.util
+import time
+from pathlib import Path
+from typing import Any
+
+from routerllm.backends.base import (
+    Backend,
+    Completion,
+    GenerationRequest,
+    chat_messages,
+    resolve_sampling,
+)
+from routerllm.exceptions import BackendError, ModelUnavailableError, PromptError, missing_dependency
+
+
+def _cuda_devices() -> int:
+    if importlib.util.find_spec("torch") is None:
+        return 0
+    import torch
+
+    return torch.cuda.device_count() if torch.cuda.is_available() else 0
+
+
+def _weights_present(model_id: str) -> bool:
+    """A local directory, or a hub id already in the local HF cache (no download here)."""
+    if Path(model_id).expanduser().is_dir():
+        return True
+    try:
+        from huggingface_hub import try_to_load_from_cache
+    except ImportError:
+        return False
+    return isinstance(try_to_load_from_cache(model_id, "config.json"), str)
+
+
+class HFBackend(Backend):
+    """A transformers causal LM; never downloads unless the hub is reachable and allowed."""
+
+    _model: Any = None
+    _tokenizer: Any = None
+
+    def availability(self) -> str | None:
+        for module, extra in (("torch", "hf"), ("transformers", "hf")):
+            if importlib.util.find_spec(module) is None:
+                return f"{module} is not installed (pip install 'routerllm[{extra}]')"
+        assert self.config.model_id is not None
+        gpus = _cuda_devices()
+        if self.config.gpus > gpus:
+            return (
+                f"needs {self.config.gpus} CUDA GPU(s) and about {self.config.memory_gb:g} GB; "
+                f"found {gpus}"
+            )
+        if not _weights_present(self.config.model_id):
+            return f"weights for {self.config.model_id} are not in a local directory or the HF cache"
+        return None
+
+    @property
+    def loaded(self) -> bool:
+        return self._model is not None
+
+    def load(self) -> None:
+        if self._model is not None:
+            return
+        try:
+            import torch
+            from transformers import AutoModelForCausalLM, AutoTokenizer
+        except ImportError as e:
+            raise missing_dependency("torch/transformers", "hf") from e
+        model_id = self.config.model_id
+        assert model_id is not None
+        if not _weights_present(model_id):
+            raise ModelUnavailableError(
+                f"model {self.name!r}: weights for {model_id} are not available locally"
+            )
+        kwargs: dict[str, Any] = {}
+        if torch.cuda.is_available():
+            kwargs["device_map"] = "auto"
+            if self.config.load_in_4bit:
+                from transformers import BitsAndBytesConfig
+
+                kwargs["quantization_config"] = BitsAndBytesConfig(
+                    load_in_4bit=True,
+                    bnb_4bit_quant_type="nf4",
+                    bnb_4bit_compute_dtype=torch.float16,
+                    bnb_4bit_use_double_quant=True,
+                )
+            else:
+                kwargs["dtype"] = torch.float16
+        else:
+            torch.set_num_threads(self.n_threads)
+            kwargs["dtype"] = torch.float32
+        try:
+            self._tokenizer = AutoTokenizer.from_pretrained(model_id)
+            self._model = AutoModelForCausalLM.from_pretrained(model_id, **kwargs)
+        except (OSError, ValueError, RuntimeError) as e:
+            self._model = self._tokenizer = None
+            raise BackendError(f"transformers could not load {model_id!r} for {self.name!r}: {e}") from e
+        self._model.eval()
+
+    def unload(self) -> None:
+        if self._model is None:
+            return
+        self._model = self._tokenizer = None
+        gc.collect()
+        if importlib.util.find_spec("torch") is not None:
+            import torch
+
+            if torch.cuda.is_available():
+                torch.cuda.empty_cache()
+
+    def _encode(self, request: GenerationRequest) -> Any:
+        tok = self._tokenizer
+        if getattr(tok, "chat_template", None):
+            return tok.apply_chat_template(
+                chat_messages(request), add_generation_prompt=True, return_tensors="pt", return_dict=True
+            )
+        text = f"{request.system}\n\n{request.prompt}" if request.system else request.prompt
+        return tok(text, return_tensors="pt")
+
+    def generate(self, request: GenerationRequest) -> Completion:
+        import torch
+
+        self.load()
+        sampling = resolve_sampling(request, self.generation)
+        inputs = self._encode(request)
+        n_prompt = int(inputs["input_ids"].shape[-1])
+        limit = self.config.context_length
+        if n_prompt >= limit:
+            raise PromptError(
+                f"prompt is {n_prompt} tokens, too long for model {self.name!r} (context {limit})"
+            )
+        inputs = {k: v.to(self._model.device) for k, v in inputs.items()}
+        do_sample = sampling.temperature > 0
+        gen_kwargs: dict[str, Any] = {
+            "max_new_tokens": min(sampling.max_new_tokens, limit - n_prompt),
+            "do_sample": do_sample,
+            "repetition_penalty": sampling.repetition_penalty,
+            "pad_token_id": self._tokenizer.pad_token_id or self._tokenizer.eos_token_id,
+        }
+        if do_sample:
+            gen_kwargs.update(temperature=sampling.temperature, top_p=sampling.top_p)
+            if sampling.seed is not None:
+                torch.manual_seed(sampling.seed)
+        start = time.perf_counter()
+        try:
+            with torch.inference_mode():
+                out = self._model.generate(**inputs, **gen_kwargs)
+        except RuntimeError as e:
+            raise BackendError(f"transformers generation failed for {self.name!r}: {e}") from e
+        latency = time.perf_counter() - start
+        new_tokens = out[0, n_prompt:]
+        text = self._tokenizer.decode(new_tokens, skip_special_tokens=True)
+        if request.stop:
+            cut = [text.find(s) for s in request.stop if s in text]
+            text = text[: min(cut)] if cut else text
+        finish = "length" if len(new_tokens) >= gen_kwargs["max_new_tokens"] else "stop"
+        return Completion(
+            text=text,
+            model=self.name,
+            prompt_tokens=n_prompt,
+            completion_tokens=int(len(new_tokens)),
+            latency_s=latency,
+            finish_reason=finish,
+        )

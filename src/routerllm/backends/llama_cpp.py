@@ -1,0 +1,136 @@
+"""Local GGUF models through llama-cpp-python."""
+
+from __future__ import annotations
+
+import gc
+import importlib.util
+import time
+from typing import Any
+
+from routerllm.backends.base import (
+    Backend,
+    Completion,
+    GenerationRequest,
+    chat_messages,
+    resolve_sampling,
+)
+from routerllm.exceptions import BackendError, PromptError, missing_dependency
+from routerllm.model_files import availability as gguf_availability
+from routerllm.model_files import resolve_gguf
+
+# Room left for the chat template's own tokens around the user's prompt.
+TEMPLATE_MARGIN = 32
+
+_log_callback: Any = None
+
+
+def _silence_llama_cpp() -> None:
+    """Route llama.cpp's own C logging to nowhere (it writes to stderr even with verbose=False)."""
+    global _log_callback
+    if _log_callback is not None:
+        return
+    import ctypes
+
+    import llama_cpp
+
+    @llama_cpp.llama_log_callback  # type: ignore[misc]
+    def _drop(level: int, text: bytes, user_data: ctypes.c_void_p) -> None:
+        return None
+
+    _log_callback = _drop  # keep a reference: llama.cpp holds a raw pointer to it
+    llama_cpp.llama_log_set(_log_callback, ctypes.c_void_p(0))
+
+
+class LlamaCppBackend(Backend):
+    """A GGUF file run by llama.cpp on the CPU (or GPU when llama.cpp was built for it)."""
+
+    _llm: Any = None
+
+    def availability(self) -> str | None:
+        if importlib.util.find_spec("llama_cpp") is None:
+            return "llama-cpp-python is not installed (pip install 'routerllm[local]')"
+        assert self.config.gguf is not None
+        return gguf_availability(self.config.gguf)
+
+    @property
+    def loaded(self) -> bool:
+        return self._llm is not None
+
+    def load(self) -> None:
+        if self._llm is not None:
+            return
+        try:
+            from llama_cpp import Llama
+        except ImportError as e:
+            raise missing_dependency("llama-cpp-python", "local") from e
+        _silence_llama_cpp()
+        assert self.config.gguf is not None
+        path = resolve_gguf(self.config.gguf, self.name)
+        try:
+            self._llm = Llama(
+                model_path=str(path),
+                n_ctx=self.config.context_length,
+                n_threads=self.n_threads,
+                seed=self.generation.seed if self.generation.seed is not None else -1,
+                verbose=False,
+            )
+        except (ValueError, RuntimeError, OSError) as e:
+            raise BackendError(
+                f"llama.cpp could not load {path} for model {self.name!r} ({e}); "
+                f"the file is corrupt or not a supported GGUF"
+            ) from e
+        self._has_chat_template = bool(self._llm.metadata.get("tokenizer.chat_template"))
+
+    def unload(self) -> None:
+        if self._llm is not None:
+            self._llm.close()
+            self._llm = None
+            gc.collect()
+
+    def count_tokens(self, text: str) -> int:
+        self.load()
+        return len(self._llm.tokenize(text.encode("utf-8"), add_bos=True))
+
+    def generate(self, request: GenerationRequest) -> Completion:
+        self.load()
+        sampling = resolve_sampling(request, self.generation)
+        n_ctx = int(self._llm.n_ctx())
+        n_prompt = self.count_tokens(request.prompt) + TEMPLATE_MARGIN
+        if n_prompt >= n_ctx:
+            raise PromptError(
+                f"prompt is about {n_prompt - TEMPLATE_MARGIN} tokens, too long for model "
+                f"{self.name!r} (context {n_ctx} tokens); shorten it or use a model with a longer context"
+            )
+        max_tokens = min(sampling.max_new_tokens, n_ctx - n_prompt)
+        kwargs: dict[str, Any] = {
+            "max_tokens": max_tokens,
+            "temperature": sampling.temperature,
+            "top_p": sampling.top_p,
+            "repeat_penalty": sampling.repetition_penalty,
+            "stop": request.stop or None,
+        }
+        if sampling.seed is not None:
+            kwargs["seed"] = sampling.seed
+        start = time.perf_counter()
+        try:
+            if self._has_chat_template:
+                out = self._llm.create_chat_completion(messages=chat_messages(request), **kwargs)
+                text = out["choices"][0]["message"]["content"] or ""
+            else:
+                prompt = f"{request.system}\n\n{request.prompt}" if request.system else request.prompt
+                out = self._llm.create_completion(prompt=prompt, **kwargs)
+                text = out["choices"][0]["text"]
+        except ValueError as e:
+            if "context" in str(e).lower():
+                raise PromptError(f"prompt too long for model {self.name!r}: {e}") from e
+            raise BackendError(f"llama.cpp generation failed for {self.name!r}: {e}") from e
+        latency = time.perf_counter() - start
+        usage = out.get("usage") or {}
+        return Completion(
+            text=text,
+            model=self.name,
+            prompt_tokens=int(usage.get("prompt_tokens", 0)),
+            completion_tokens=int(usage.get("completion_tokens", 0)),
+            latency_s=latency,
+            finish_reason=out["choices"][0].get("finish_reason"),
+        )

@@ -1,0 +1,176 @@
+"""Meters that measure the energy and CO2 of one component of one request.
+
+``CodeCarbonMeter`` measures this machine with CodeCarbon's offline tracker
+(one tracker per process, one task per component: CodeCarbon trackers must
+not be restarted). Where CodeCarbon finds no RAPL counters or GPU it
+estimates CPU power from load: its figures are then load-based estimates,
+and ``method`` says so. ``per_token_estimate`` covers what cannot be metered
+here (remote HTTP backends) from the per-token figures in the model config.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
+from typing import Any
+
+from routerllm.config import CarbonConfig, ModelConfig
+from routerllm.exceptions import missing_dependency
+
+log = logging.getLogger(__name__)
+
+COMPONENTS = ("router_inference", "model_loading", "llm_inference")
+WORLD_INTENSITY_G_PER_KWH = 475.0  # IEA world average, used when the country is unknown
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """Energy and emissions of one component of one request."""
+
+    component: str
+    duration_s: float
+    energy_kwh: float
+    co2_kg: float
+    method: str  # codecarbon:<how>, estimate:per-token, none
+
+    def as_dict(self) -> dict[str, float]:
+        return {"energy_kwh": self.energy_kwh, "co2_kg": self.co2_kg, "duration_s": self.duration_s}
+
+
+class _Slot:
+    """Filled with the measurement when the ``measure`` block exits."""
+
+    result: Measurement
+
+
+class CarbonMeter(ABC):
+    method = "none"
+
+    @abstractmethod
+    @contextmanager
+    def measure(self, component: str) -> Iterator[_Slot]:
+        """Measure the enclosed block; the yielded slot holds the result afterwards."""
+
+    def zero(self, component: str) -> Measurement:
+        return Measurement(component, 0.0, 0.0, 0.0, self.method)
+
+    def close(self) -> None:
+        """Release the tracker."""
+
+
+class NullMeter(CarbonMeter):
+    """Durations only (carbon tracking disabled)."""
+
+    @contextmanager
+    def measure(self, component: str) -> Iterator[_Slot]:
+        slot = _Slot()
+        start = time.perf_counter()
+        try:
+            yield slot
+        finally:
+            slot.result = Measurement(component, time.perf_counter() - start, 0.0, 0.0, self.method)
+
+
+class CodeCarbonMeter(CarbonMeter):
+    """CodeCarbon's OfflineEmissionsTracker, one task per measured block."""
+
+    def __init__(self, country_iso_code: str) -> None:
+        try:
+            from codecarbon import OfflineEmissionsTracker
+        except ImportError as e:
+            raise missing_dependency("codecarbon", "carbon") from e
+        # CodeCarbon logs every measurement at INFO/WARNING; keep the CLI readable.
+        logging.getLogger("codecarbon").setLevel(logging.ERROR)
+        self._tracker: Any = OfflineEmissionsTracker(
+            country_iso_code=country_iso_code,
+            save_to_file=False,
+            log_level="error",
+            measure_power_secs=3600,  # we measure per task; no background sampling needed
+            allow_multiple_runs=True,
+        )
+        self._count = 0
+        # The first task probes the hardware (~1.8 s): do it now, so that it is
+        # not billed to the first request's router_inference.
+        self._tracker.start_task("warmup")
+        self._tracker.stop_task("warmup")
+        self.method = f"codecarbon:{_power_method(self._tracker)}"
+
+    @contextmanager
+    def measure(self, component: str) -> Iterator[_Slot]:
+        slot = _Slot()
+        self._count += 1
+        task = f"{component}-{self._count}"
+        start = time.perf_counter()
+        self._tracker.start_task(task)
+        try:
+            yield slot
+        finally:
+            data = self._tracker.stop_task(task)
+            duration = time.perf_counter() - start
+            if data is None:  # CodeCarbon refused the task (it logs why)
+                slot.result = Measurement(component, duration, 0.0, 0.0, "codecarbon:failed")
+            else:
+                slot.result = Measurement(
+                    component, duration, float(data.energy_consumed), float(data.emissions), self.method
+                )
+
+    def close(self) -> None:
+        try:
+            self._tracker.stop()
+        except Exception as e:  # noqa: BLE001 - a failing shutdown must not lose results
+            log.debug("codecarbon stop failed: %s", e)
+
+
+def _power_method(tracker: Any) -> str:
+    """'measured' when CodeCarbon reads hardware counters (RAPL, NVML), else 'load-estimate'."""
+    kinds = {type(h).__name__ for h in getattr(tracker, "_hardware", [])}
+    text = " ".join(repr(h) for h in getattr(tracker, "_hardware", []))
+    if "GPU" in kinds or "rapl" in text.lower():
+        return "measured"
+    return "load-estimate"
+
+
+def create_meter(config: CarbonConfig) -> CarbonMeter:
+    """CodeCarbon when enabled, else a meter that only times blocks."""
+    return CodeCarbonMeter(config.country_iso_code) if config.enabled else NullMeter()
+
+
+@lru_cache(maxsize=None)
+def grid_intensity_g_per_kwh(country_iso_code: str) -> float:
+    """Carbon intensity of the country's grid from CodeCarbon's data (g CO2/kWh)."""
+    try:
+        data = resources.files("codecarbon") / "data" / "private_infra" / "global_energy_mix.json"
+        mix = json.loads(data.read_text())
+        return float(mix[country_iso_code.upper()]["carbon_intensity"])
+    except (ImportError, ModuleNotFoundError, OSError, KeyError, ValueError, TypeError):
+        return WORLD_INTENSITY_G_PER_KWH
+
+
+def per_token_estimate(
+    component: str,
+    model: ModelConfig,
+    tokens: int,
+    duration_s: float,
+    country_iso_code: str,
+) -> Measurement:
+    """Energy/CO2 of ``tokens`` generated tokens from the model's per-token figures.
+
+    The config's figures are per *generated* token, prompt processing included
+    in that rate (as the seeds give them, and as benchmarks/measure_local_models.py
+    measures them)."""
+    intensity = grid_intensity_g_per_kwh(country_iso_code) / 1000.0  # kg per kWh
+    energy = (model.energy_per_token_kwh or 0.0) * tokens
+    if model.co2_per_token_kg is not None:
+        co2 = model.co2_per_token_kg * tokens
+        if model.energy_per_token_kwh is None and intensity > 0:
+            energy = co2 / intensity
+    else:
+        co2 = energy * intensity
+    return Measurement(component, duration_s, energy, co2, "estimate:per-token")

@@ -1,0 +1,199 @@
+"""The request log: one SQLite row per request (+ one per component), and the
+seed's ``emissions.csv``.
+
+Each request is committed in its own transaction before the next starts, so
+an interrupted run loses no completed request. WAL mode plus a busy timeout
+lets several processes append to one log at once; the CSV is appended under
+an exclusive file lock for the same reason.
+"""
+
+from __future__ import annotations
+
+import csv
+import fcntl
+import hashlib
+import json
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from routerllm.carbon.meter import COMPONENTS, Measurement
+from routerllm.exceptions import RouterLLMError
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS requests (
+    id TEXT PRIMARY KEY,
+    timestamp TEXT NOT NULL,
+    prompt_sha256 TEXT NOT NULL,
+    prompt_chars INTEGER NOT NULL,
+    model TEXT NOT NULL,
+    router TEXT NOT NULL,
+    confidence REAL NOT NULL,
+    prompt_tokens INTEGER NOT NULL,
+    completion_tokens INTEGER NOT NULL,
+    latency_s REAL NOT NULL,
+    energy_kwh REAL NOT NULL,
+    co2_kg REAL NOT NULL,
+    cost_usd REAL NOT NULL,
+    tag TEXT NOT NULL DEFAULT ''
+);
+CREATE TABLE IF NOT EXISTS components (
+    request_id TEXT NOT NULL REFERENCES requests(id),
+    component TEXT NOT NULL,
+    duration_s REAL NOT NULL,
+    energy_kwh REAL NOT NULL,
+    co2_kg REAL NOT NULL,
+    method TEXT NOT NULL,
+    PRIMARY KEY (request_id, component)
+);
+CREATE INDEX IF NOT EXISTS requests_time ON requests(timestamp);
+"""
+
+CSV_COLUMNS = [
+    "timestamp", "component", "duration", "emissions", "energy_consumed",
+    "request_id", "model", "router", "method",
+]
+
+
+def prompt_hash(prompt: str) -> str:
+    return hashlib.sha256(prompt.encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True)
+class RequestRecord:
+    """Everything the log keeps about one request (never the prompt text itself)."""
+
+    id: str
+    timestamp: str
+    prompt_sha256: str
+    prompt_chars: int
+    model: str
+    router: str
+    confidence: float
+    prompt_tokens: int
+    completion_tokens: int
+    latency_s: float
+    cost_usd: float
+    components: dict[str, Measurement] = field(default_factory=dict)
+    tag: str = ""
+
+    @property
+    def energy_kwh(self) -> float:
+        return sum(m.energy_kwh for m in self.components.values())
+
+    @property
+    def co2_kg(self) -> float:
+        return sum(m.co2_kg for m in self.components.values())
+
+
+class RequestLog:
+    """Append-only SQLite log of requests, plus the CSV of component emissions."""
+
+    def __init__(self, db_path: str | Path, csv_path: str | Path | None = None) -> None:
+        self.db_path = Path(db_path)
+        self.csv_path = Path(csv_path) if csv_path else None
+        try:
+            self.db_path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(self.db_path, timeout=30.0, check_same_thread=False)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA busy_timeout=30000")
+            self._db.executescript(SCHEMA)
+        except sqlite3.DatabaseError as e:
+            raise RouterLLMError(f"request log {self.db_path} cannot be opened: {e}") from e
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __enter__(self) -> RequestLog:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def append(self, record: RequestRecord) -> None:
+        """Commit one request (and its components) atomically, then append it to the CSV."""
+        with self._db:  # one transaction: all rows of the request, or none
+            self._db.execute(
+                "INSERT INTO requests VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                (
+                    record.id, record.timestamp, record.prompt_sha256, record.prompt_chars,
+                    record.model, record.router, record.confidence, record.prompt_tokens,
+                    record.completion_tokens, record.latency_s, record.energy_kwh,
+                    record.co2_kg, record.cost_usd, record.tag,
+                ),
+            )
+            self._db.executemany(
+                "INSERT INTO components VALUES (?,?,?,?,?,?)",
+                [
+                    (record.id, m.component, m.duration_s, m.energy_kwh, m.co2_kg, m.method)
+                    for m in record.components.values()
+                ],
+            )
+        if self.csv_path is not None:
+            self._append_csv(record)
+
+    def _append_csv(self, record: RequestRecord) -> None:
+        assert self.csv_path is not None
+        self.csv_path.parent.mkdir(parents=True, exist_ok=True)
+        with self.csv_path.open("a", newline="", encoding="utf-8") as f:
+            fcntl.flock(f, fcntl.LOCK_EX)
+            try:
+                writer = csv.writer(f)
+                if f.tell() == 0:
+                    writer.writerow(CSV_COLUMNS)
+                for m in record.components.values():
+                    writer.writerow([
+                        record.timestamp, m.component, f"{m.duration_s:.6f}", f"{m.co2_kg:.9e}",
+                        f"{m.energy_kwh:.9e}", record.id, record.model, record.router, m.method,
+                    ])
+                f.flush()
+            finally:
+                fcntl.flock(f, fcntl.LOCK_UN)
+
+    def records(self, since: str | None = None, tag: str | None = None) -> Iterator[RequestRecord]:
+        """Every logged request, oldest first (optionally from ``since``, an ISO timestamp)."""
+        where, args = [], []
+        if since:
+            where.append("timestamp >= ?")
+            args.append(since)
+        if tag is not None:
+            where.append("tag = ?")
+            args.append(tag)
+        sql = "SELECT * FROM requests" + (" WHERE " + " AND ".join(where) if where else "")
+        rows = self._db.execute(sql + " ORDER BY timestamp, rowid", args).fetchall()
+        comps: dict[str, dict[str, Measurement]] = {}
+        for rid, comp, dur, energy, co2, method in self._db.execute("SELECT * FROM components"):
+            comps.setdefault(rid, {})[comp] = Measurement(comp, dur, energy, co2, method)
+        for r in rows:
+            by_name = comps.get(r[0], {})
+            ordered = {c: by_name[c] for c in COMPONENTS if c in by_name}
+            ordered.update({c: m for c, m in by_name.items() if c not in ordered})
+            yield RequestRecord(
+                id=r[0], timestamp=r[1], prompt_sha256=r[2], prompt_chars=r[3], model=r[4],
+                router=r[5], confidence=r[6], prompt_tokens=r[7], completion_tokens=r[8],
+                latency_s=r[9], cost_usd=r[12], components=ordered, tag=r[13],
+            )
+
+    def count(self) -> int:
+        return int(self._db.execute("SELECT COUNT(*) FROM requests").fetchone()[0])
+
+
+@contextmanager
+def open_log(db_path: str | Path, csv_path: str | Path | None = None) -> Iterator[RequestLog]:
+    log = RequestLog(db_path, csv_path)
+    try:
+        yield log
+    finally:
+        log.close()
+
+
+def dumps_record(record: RequestRecord) -> str:
+    """JSON for one record (used by tests and `report --json`)."""
+    return json.dumps(
+        {
+            **{k: v for k, v in record.__dict__.items() if k != "components"},
+            "components": {c: m.as_dict() for c, m in record.components.items()},
+        }
+    )

@@ -1,0 +1,274 @@
+"""`routerllm <command>`: a thin layer over ``RouterLLM``.
+
+Every command accepts ``--config PATH`` (or a packaged config name) and
+``--json`` (one JSON object on stdout). User mistakes print one line on
+stderr and exit 2; nothing already logged is lost.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from routerllm.exceptions import RouterLLMError
+
+EXIT_USER_ERROR = 2
+
+
+def _fmt_g(co2_kg: float) -> str:
+    return f"{co2_kg * 1000:.4f} g"
+
+
+def _fmt_kwh(kwh: float) -> str:
+    return f"{kwh:.3e} kWh"
+
+
+def _load(args: argparse.Namespace) -> Any:
+    from routerllm.config import load_config
+
+    return load_config(args.config)
+
+
+def _system(args: argparse.Namespace) -> Any:
+    from routerllm.system import RouterLLM
+
+    config = _load(args)
+    if getattr(args, "router", None):
+        config.router.name = args.router
+        config.router.path = None
+    return RouterLLM(config)
+
+
+def _emit(args: argparse.Namespace, payload: dict[str, Any], text: str) -> None:
+    print(json.dumps(payload, indent=2, default=str) if args.json else text)
+
+
+def _result_lines(index: int, result: Any, tier: str) -> list[str]:
+    head = (
+        f"[{index}] {tier:<6} {result.model:<20} conf {result.confidence:.2f}  "
+        f"{result.prompt_tokens} in / {result.completion_tokens} out tokens  "
+        f"{result.latency_s:.2f} s  {_fmt_kwh(result.energy_kwh)}  CO2 {_fmt_g(result.co2_kg)}"
+    )
+    parts = "  ".join(
+        f"{name}: {m.duration_s:.2f} s {m.energy_kwh:.2e} kWh {m.co2_kg * 1000:.2e} g"
+        for name, m in result.components.items()
+    )
+    reply = " ".join(result.text.split())
+    reply = reply[:150] + ("..." if len(reply) > 150 else "")
+    return [head, f"     why: {result.reason}", f"     {parts}", f"     -> {reply}"]
+
+
+# -- commands --------------------------------------------------------------
+def cmd_route(args: argparse.Namespace) -> int:
+    from routerllm.backends.base import GenerationRequest
+
+    prompt = sys.stdin.read() if args.prompt == "-" else args.prompt
+    with _system(args) as system:
+        req = GenerationRequest(prompt, max_new_tokens=args.max_new_tokens)
+        result = system.generate(req, model=args.model)
+        tier = system.config.model(result.model).tier
+        text = "\n".join(
+            [result.text.strip(), "", *_result_lines(1, result, tier)[:3]]
+        )
+        _emit(args, result.to_dict(), text)
+    return 0
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    from routerllm.manager import LLMManager
+
+    config = _load(args)
+    manager = LLMManager(config)
+    rows = []
+    for m in config.models_by_size():
+        reason = manager.availability(m.name)
+        rows.append({
+            "name": m.name, "tier": m.tier, "backend": m.backend, "params_b": m.params_b,
+            "class_id": m.class_id, "memory_gb": m.memory_gb, "gpus": m.gpus,
+            "available": reason is None, "reason": reason or "",
+        })
+    lines = [f"config: {config.source}", f"{'model':<22}{'tier':<8}{'backend':<13}{'params':>8}  available"]
+    for r in rows:
+        status = "yes" if r["available"] else f"no: {r['reason']}"
+        lines.append(f"{r['name']:<22}{r['tier']:<8}{r['backend']:<13}{r['params_b']:>7g}B  {status}")
+    _emit(args, {"config": config.source, "models": rows}, "\n".join(lines))
+    return 0
+
+
+def _report_text(rep: Any) -> list[str]:
+    t = rep.totals
+    lines = [
+        f"requests {t.requests}  tokens {t.prompt_tokens} in / {t.completion_tokens} out  "
+        f"energy {_fmt_kwh(t.energy_kwh)}  CO2 {_fmt_g(t.co2_kg)}  cost ${t.cost_usd:.6f}  "
+        f"time {t.latency_s:.1f} s",
+        f"carbon method: {', '.join(rep.methods) or 'none'}",
+        f"equivalent to {rep.equivalences['km_by_car']:.5f} km by car, "
+        f"{rep.equivalences['smartphone_charges']:.4f} smartphone charges (US EPA factors)",
+        "",
+        f"{'per model':<26}{'requests':>9}{'out tok':>9}{'energy kWh':>12}{'CO2 g':>10}{'time s':>9}",
+    ]
+    for name, m in rep.by_model.items():
+        lines.append(
+            f"{name:<26}{m.requests:>9}{m.completion_tokens:>9}{m.energy_kwh:>12.3e}"
+            f"{m.co2_kg * 1000:>10.4f}{m.latency_s:>9.1f}"
+        )
+    lines += ["", f"{'per component':<26}{'':>9}{'time s':>9}{'energy kWh':>12}{'CO2 g':>11}{'share':>8}"]
+    total_co2 = rep.totals.co2_kg or 1.0
+    for name, c in rep.by_component.items():
+        lines.append(
+            f"{name:<26}{'':>9}{c.duration_s:>9.2f}{c.energy_kwh:>12.3e}{c.co2_kg * 1000:>11.3e}"
+            f"{c.co2_kg / total_co2:>8.2%}"
+        )
+    return lines
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from routerllm.carbon.report import summarize
+    from routerllm.carbon.request_log import RequestLog
+
+    config = _load(args)
+    with RequestLog(config.log.path) as log:
+        records = list(log.records(since=args.since, tag=args.tag))
+    rep = summarize(records, config.models, config.carbon.country_iso_code)
+    lines = [f"request log: {config.log.path}", *_report_text(rep)]
+    lines.append("")
+    lines.append(f"{'per router':<26}{'requests':>9}{'out tok':>9}{'energy kWh':>12}{'CO2 g':>10}")
+    for name, r in rep.by_router.items():
+        lines.append(f"{name:<26}{r.requests:>9}{r.completion_tokens:>9}{r.energy_kwh:>12.3e}{r.co2_kg * 1000:>10.4f}")
+    vs = rep.versus_largest
+    if vs:
+        lines += [
+            "",
+            f"versus everything on {vs['largest_model']}: {_fmt_g(vs['actual_co2_kg'])} instead of "
+            f"~{_fmt_g(vs['estimated_co2_kg'])} ({vs['co2_saved_fraction']:.0%} less CO2; {vs['method']})",
+        ]
+    _emit(args, {"log": config.log.path, **rep.as_dict()}, "\n".join(lines))
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from routerllm.carbon.report import summarize
+    from routerllm.demo import DEMO_PROMPTS, run_demo
+
+    with _system(args) as system:
+        available = system.available_models()
+        if not args.json:
+            print(f"RouterLLM demo: config {system.config.source}, router {system.router.name!r}")
+            print(f"carbon: {system.meter.method} (country {system.config.carbon.country_iso_code})")
+            print(f"models available here: {', '.join(available) or 'none'}\n")
+        counter = {"routed": 0, "baseline": 0}
+
+        def show(kind: str, result: Any) -> None:
+            counter[kind] += 1
+            if args.json:
+                return
+            if kind == "baseline" and counter[kind] == 1:
+                print("\nSame prompts, everything sent to the largest model (measured baseline):")
+            tier = system.config.model(result.model).tier
+            lines = _result_lines(counter[kind], result, tier)
+            print("\n".join(lines if kind == "routed" else lines[:1]), flush=True)
+
+        run = run_demo(system, DEMO_PROMPTS, args.max_new_tokens, not args.no_baseline, show)
+        routed = summarize(_records(run.routed))
+        payload: dict[str, Any] = {
+            "routed": [r.to_dict() for r in run.routed],
+            "baseline": [r.to_dict() for r in run.baseline],
+            "summary": routed.as_dict(),
+        }
+        lines = ["", "Summary of the routed run", *_report_text(routed)]
+        if run.baseline:
+            base = summarize(_records(run.baseline))
+            payload["baseline_summary"] = base.as_dict()
+            largest = run.baseline[0].model
+            saved = 1 - routed.totals.co2_kg / base.totals.co2_kg if base.totals.co2_kg else 0.0
+            faster = base.totals.latency_s / routed.totals.latency_s if routed.totals.latency_s else 0.0
+            lines += [
+                "",
+                f"{'versus always-largest (measured)':<34}{'routed':>14}{'always ' + largest:>28}",
+                f"{'energy kWh':<34}{routed.totals.energy_kwh:>14.3e}{base.totals.energy_kwh:>28.3e}",
+                f"{'CO2 g':<34}{routed.totals.co2_kg * 1000:>14.4f}{base.totals.co2_kg * 1000:>28.4f}",
+                f"{'time s':<34}{routed.totals.latency_s:>14.1f}{base.totals.latency_s:>28.1f}",
+                f"{'output tokens':<34}{routed.totals.completion_tokens:>14}{base.totals.completion_tokens:>28}",
+                f"routing used {saved:.0%} less CO2 and was {faster:.1f}x faster than always-largest "
+                f"on these prompts (quality not scored here; see the HumanEval benchmark)",
+            ]
+        lines.append(f"\nlogged to {system.config.log.path} and {system.config.carbon.output_dir}/emissions.csv")
+        if args.json:
+            print(json.dumps(payload, indent=2, default=str))
+        else:
+            print("\n".join(lines))
+    return 0
+
+
+def _records(results: Sequence[Any]) -> list[Any]:
+    from routerllm.carbon.request_log import RequestRecord
+
+    return [
+        RequestRecord(
+            id=r.request_id, timestamp="", prompt_sha256="", prompt_chars=0, model=r.model,
+            router=r.router, confidence=r.confidence, prompt_tokens=r.prompt_tokens,
+            completion_tokens=r.completion_tokens, latency_s=r.latency_s, cost_usd=r.cost_usd,
+            components=r.components,
+        )
+        for r in results
+    ]
+
+
+# -- parser ----------------------------------------------------------------
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--config", default=None, help="YAML path or packaged name (local, development, production); default: $ROUTERLLM_CONFIG or local")
+    common.add_argument("--json", action="store_true", help="print one JSON object")
+    common.add_argument("-v", "--verbose", action="store_true", help="log progress to stderr")
+
+    parser = argparse.ArgumentParser(prog="routerllm", description="Route LLM requests to the smallest capable model; measure energy, CO2 and cost.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    demo = sub.add_parser("demo", parents=[common], help="route built-in prompts to the local models, with carbon figures")
+    demo.add_argument("--max-new-tokens", type=int, default=128)
+    demo.add_argument("--no-baseline", action="store_true", help="skip the always-largest comparison run")
+    demo.add_argument("--router", help="router name (default: the config's)")
+    demo.set_defaults(func=cmd_demo)
+
+    route = sub.add_parser("route", parents=[common], help="route and answer one prompt ('-' reads stdin)")
+    route.add_argument("prompt")
+    route.add_argument("--router", help="router name (default: the config's)")
+    route.add_argument("--model", help="skip routing and use this model")
+    route.add_argument("--max-new-tokens", type=int, default=None)
+    route.set_defaults(func=cmd_route)
+
+    models = sub.add_parser("models", parents=[common], help="list configured models and whether each can run here")
+    models.set_defaults(func=cmd_models)
+
+    report = sub.add_parser("report", parents=[common], help="totals read back from the request log")
+    report.add_argument("--since", help="only requests at or after this ISO timestamp")
+    report.add_argument("--tag", help="only requests with this tag (e.g. demo, demo-baseline)")
+    report.set_defaults(func=cmd_report)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        return int(args.func(args))
+    except RouterLLMError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except KeyboardInterrupt:
+        print("interrupted; completed requests are in the log", file=sys.stderr)
+        return 130
+    except OSError as e:  # unwritable log directory, full disk...
+        print(f"error: {e}", file=sys.stderr)
+        return EXIT_USER_ERROR
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,210 @@
+"""User-facing configuration: pydantic models loaded from YAML.
+
+A config declares the models (tiers, backends, where the weights are, their
+cost and energy figures), the router, generation defaults, carbon tracking,
+the request log and the memory budget. ``load_config`` turns every problem
+into one readable :class:`ConfigError`.
+"""
+
+from __future__ import annotations
+
+import os
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from routerllm.exceptions import ConfigError
+
+Tier = Literal["light", "medium", "heavy"]
+TIER_ORDER: dict[str, int] = {"light": 0, "medium": 1, "heavy": 2}
+PACKAGED_CONFIGS = ("local", "development", "production")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", protected_namespaces=())
+
+
+class GGUFSource(_Strict):
+    """Where a llama.cpp model file comes from: a path, one packaged file, or packaged parts."""
+
+    path: str | None = None
+    package: str | None = Field(None, description="module whose directory holds `filename`")
+    filename: str | None = None
+    parts: list[str] | None = Field(
+        None, description="modules with get_part_path(), concatenated in this order"
+    )
+    sha256: str | None = None
+    pip: str | None = Field(None, description="what to `pip install` when the package is missing")
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> GGUFSource:
+        kinds = [self.path is not None, self.package is not None, bool(self.parts)]
+        if sum(kinds) != 1:
+            raise ValueError("give exactly one of: path, package (+ filename), parts")
+        if self.package is not None and not self.filename:
+            raise ValueError("a packaged GGUF needs `filename`")
+        return self
+
+
+class ModelConfig(_Strict):
+    """One model the router can send requests to."""
+
+    name: str = Field(min_length=1)
+    backend: Literal["llama_cpp", "hf", "openai_http"]
+    tier: Tier
+    params_b: float = Field(gt=0, description="parameters, billions")
+    class_id: int | None = Field(None, description="seed class map: 0 heavy code, 1 medium text, 2 medium code, 3 light")
+    category: Literal["code", "text", "general"] = "general"
+    model_id: str | None = Field(None, description="HF id or local dir (hf), served model name (openai_http)")
+    gguf: GGUFSource | None = None
+    base_url: str | None = None
+    api_key_env: str | None = None
+    quantization: str | None = None
+    load_in_4bit: bool = False
+    memory_gb: float = Field(gt=0)
+    gpus: int = Field(0, ge=0, description="GPUs needed; 0 runs on CPU")
+    context_length: int = Field(4096, gt=16)
+    cost_per_1m_input_usd: float = Field(0.0, ge=0)
+    cost_per_1m_output_usd: float = Field(0.0, ge=0)
+    energy_per_token_kwh: float | None = Field(None, ge=0, description="per generated token")
+    co2_per_token_kg: float | None = Field(None, ge=0, description="per generated token")
+    quality_score: float | None = Field(None, ge=0, le=1)
+    avg_latency_s: float | None = Field(None, ge=0)
+    figures_source: str = ""
+    timeout_s: float = Field(120.0, gt=0)
+    max_retries: int = Field(3, ge=0)
+
+    @model_validator(mode="after")
+    def _backend_fields(self) -> ModelConfig:
+        if self.backend == "llama_cpp" and self.gguf is None:
+            raise ValueError(f"model {self.name!r}: backend llama_cpp needs `gguf`")
+        if self.backend == "hf" and not self.model_id:
+            raise ValueError(f"model {self.name!r}: backend hf needs `model_id`")
+        if self.backend == "openai_http" and not (self.base_url and self.model_id):
+            raise ValueError(f"model {self.name!r}: backend openai_http needs `base_url` and `model_id`")
+        return self
+
+    def cost_usd(self, prompt_tokens: int, completion_tokens: int) -> float:
+        return (
+            prompt_tokens * self.cost_per_1m_input_usd + completion_tokens * self.cost_per_1m_output_usd
+        ) / 1e6
+
+
+class GenerationConfig(_Strict):
+    """Sampling defaults (the seeds' code defaults)."""
+
+    temperature: float = Field(0.3, ge=0)
+    top_p: float = Field(0.9, gt=0, le=1)
+    max_new_tokens: int = Field(1024, gt=0)
+    repetition_penalty: float = Field(1.1, gt=0)
+    seed: int | None = 0
+
+
+class RouterSettings(_Strict):
+    name: str = "rules"
+    seed: int = 0
+    path: str | None = Field(None, description="directory of a saved (trained) router; overrides name")
+    options: dict[str, Any] = Field(default_factory=dict)
+
+
+class CarbonConfig(_Strict):
+    enabled: bool = True
+    country_iso_code: str = Field("USA", min_length=3, max_length=3)
+    output_dir: str = "logs/carbon"
+    electricity_price_usd_per_kwh: float = Field(
+        0.15, ge=0, description="prices local energy when a model has no per-token price"
+    )
+
+
+class LogConfig(_Strict):
+    path: str = "logs/requests.sqlite"
+
+
+class ManagerConfig(_Strict):
+    memory_budget_gb: float = Field(8.0, gt=0)
+    n_threads: int | None = Field(None, gt=0, description="CPU threads for local backends")
+
+
+class LimitsConfig(_Strict):
+    max_prompt_chars: int = Field(200_000, gt=0)
+
+
+class AppConfig(_Strict):
+    """The whole config file."""
+
+    models: list[ModelConfig] = Field(min_length=1)
+    router: RouterSettings = Field(default_factory=RouterSettings)
+    generation: GenerationConfig = Field(default_factory=GenerationConfig)
+    carbon: CarbonConfig = Field(default_factory=CarbonConfig)
+    log: LogConfig = Field(default_factory=LogConfig)
+    manager: ManagerConfig = Field(default_factory=ManagerConfig)
+    limits: LimitsConfig = Field(default_factory=LimitsConfig)
+    source: str = Field("", description="where this config was loaded from (set by load_config)")
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> AppConfig:
+        names = [m.name for m in self.models]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"duplicate model names: {', '.join(dupes)}")
+        return self
+
+    def model(self, name: str) -> ModelConfig:
+        from routerllm.exceptions import UnknownNameError
+
+        for m in self.models:
+            if m.name == name:
+                return m
+        raise UnknownNameError("model", name, [m.name for m in self.models])
+
+    def models_by_size(self) -> list[ModelConfig]:
+        """Smallest first: tier, then parameter count."""
+        return sorted(self.models, key=lambda m: (TIER_ORDER[m.tier], m.params_b))
+
+
+def _format_validation(err: ValidationError) -> str:
+    parts = []
+    for e in err.errors():
+        where = ".".join(str(p) for p in e["loc"]) or "(top level)"
+        parts.append(f"{where}: {e['msg']}")
+    return "; ".join(parts)
+
+
+def resolve_config_path(path: str | os.PathLike[str] | None) -> Path:
+    """A file path, or the name of a packaged config (local, development, production)."""
+    if path is None:
+        path = os.environ.get("ROUTERLLM_CONFIG", "local")
+    p = Path(path)
+    if p.is_file():
+        return p
+    if str(path) in PACKAGED_CONFIGS:
+        return Path(str(resources.files("routerllm") / "configs" / f"{path}.yaml"))
+    raise ConfigError(
+        f"config file not found: {path} (give a YAML path or one of: {', '.join(PACKAGED_CONFIGS)})"
+    )
+
+
+def load_config(path: str | os.PathLike[str] | None = None) -> AppConfig:
+    """Load and validate a YAML config; every problem becomes one ConfigError."""
+    import yaml
+
+    file = resolve_config_path(path)
+    try:
+        data = yaml.safe_load(file.read_text(encoding="utf-8"))
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
+        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+        raise ConfigError(f"{file}: malformed YAML{where}: {problem}") from e
+    except (OSError, UnicodeDecodeError) as e:
+        raise ConfigError(f"{file}: cannot read config: {e}") from e
+    if not isinstance(data, dict):
+        raise ConfigError(f"{file}: expected a mapping with a `models` list at the top level")
+    try:
+        config = AppConfig.model_validate(data)
+    except ValidationError as e:
+        raise ConfigError(f"{file}: invalid config: {_format_validation(e)}") from e
+    config.source = str(file)
+    return config

