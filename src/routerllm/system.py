@@ -20,7 +20,7 @@ from routerllm.backends.base import Completion, GenerationRequest
 from routerllm.carbon.meter import CarbonMeter, Measurement, create_meter, per_token_estimate
 from routerllm.carbon.request_log import RequestLog, RequestRecord, prompt_hash
 from routerllm.config import AppConfig, load_config
-from routerllm.exceptions import PromptError
+from routerllm.exceptions import ModelUnavailableError, PromptError
 from routerllm.manager import LLMManager
 from routerllm.routers.base import Router, RoutingDecision, create_router, load_router
 
@@ -168,6 +168,10 @@ class RouterLLM:
         with self.meter.measure("router_inference") as routing:
             if model is not None:
                 self.config.model(model)  # clear error for an unknown name
+                if model not in self.available_models():
+                    raise ModelUnavailableError(
+                        f"model {model!r} is not available here: {self.manager.availability(model)}"
+                    )
                 decisions = [
                     RoutingDecision(model, 1.0, "model chosen by the caller", "fixed") for _ in prompts
                 ]

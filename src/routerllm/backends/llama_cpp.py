@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import gc
 import importlib.util
+import logging
+import sys
 import time
 from typing import Any
 
@@ -17,6 +19,8 @@ from routerllm.backends.base import (
 from routerllm.exceptions import BackendError, PromptError, missing_dependency
 from routerllm.model_files import availability as gguf_availability
 from routerllm.model_files import resolve_gguf
+
+log = logging.getLogger(__name__)
 
 # Room left for the chat template's own tokens around the user's prompt.
 TEMPLATE_MARGIN = 32
@@ -66,19 +70,30 @@ class LlamaCppBackend(Backend):
         _silence_llama_cpp()
         assert self.config.gguf is not None
         path = resolve_gguf(self.config.gguf, self.name)
+        error = None
+        # A failed load leaves a half-built LlamaModel whose __del__ raises;
+        # free it here, under a quiet hook, so users see one clear error line.
+        hook = sys.unraisablehook
+        sys.unraisablehook = lambda u: log.debug("ignored after failed load: %s", u.exc_value)
         try:
-            self._llm = Llama(
-                model_path=str(path),
-                n_ctx=self.config.context_length,
-                n_threads=self.n_threads,
-                seed=self.generation.seed if self.generation.seed is not None else -1,
-                verbose=False,
-            )
-        except (ValueError, RuntimeError, OSError) as e:
+            try:
+                self._llm = Llama(
+                    model_path=str(path),
+                    n_ctx=self.config.context_length,
+                    n_threads=self.n_threads,
+                    seed=self.generation.seed if self.generation.seed is not None else -1,
+                    verbose=False,
+                )
+            except (ValueError, RuntimeError, OSError) as e:
+                error = str(e)
+            gc.collect()
+        finally:
+            sys.unraisablehook = hook
+        if error is not None:
             raise BackendError(
-                f"llama.cpp could not load {path} for model {self.name!r} ({e}); "
+                f"llama.cpp could not load {path} for model {self.name!r} ({error}); "
                 f"the file is corrupt or not a supported GGUF"
-            ) from e
+            )
         self._has_chat_template = bool(self._llm.metadata.get("tokenizer.chat_template"))
 
     def unload(self) -> None:

@@ -6,6 +6,7 @@ connection errors, 429 and 5xx, and one clear error for every other failure.
 
 from __future__ import annotations
 
+import http.client
 import json
 import logging
 import os
@@ -67,7 +68,7 @@ class OpenAIHTTPBackend(Backend):
             if e.code in (401, 403):
                 return f"endpoint {self.base_url} refused the API key (HTTP {e.code})"
             return None  # the server answers; some do not implement /models
-        except (OSError, ValueError) as e:
+        except (OSError, ValueError, http.client.HTTPException) as e:
             return f"endpoint {self.base_url} unreachable ({_reason(e)})"
         return None
 
@@ -130,7 +131,8 @@ class OpenAIHTTPBackend(Backend):
                     f"{self.base_url}/chat/completions answered HTTP {e.code} for model "
                     f"{self.name!r}: {detail}"
                 ) from e
-            except (OSError, ValueError) as e:  # refused, reset, timeout, bad JSON
+            # refused, reset, timeout, bad JSON, truncated or malformed HTTP response
+            except (OSError, ValueError, http.client.HTTPException) as e:
                 if not last:
                     self._sleep(attempt, _reason(e))
                     continue

@@ -90,7 +90,7 @@ class CodeCarbonMeter(CarbonMeter):
         logging.getLogger("codecarbon").setLevel(logging.ERROR)
         self._tracker: Any = OfflineEmissionsTracker(
             country_iso_code=country_iso_code,
-            save_to_file=False,
+            output_methods=[],  # we write our own log and CSV
             log_level="error",
             measure_power_secs=3600,  # we measure per task; no background sampling needed
             allow_multiple_runs=True,

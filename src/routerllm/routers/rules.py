@@ -125,7 +125,8 @@ class RuleBasedRouter(Router):
             off = ~on_tier
             if off.any():
                 weights = fallback[off] * fit[off]
-                share = (1.0 - conf) if on_tier.any() else 1.0
+                # A floor keeps the fallback order even when conf is 1.0.
+                share = max(1.0 - conf, 0.05) if on_tier.any() else 1.0
                 row[off] = share * weights / weights.sum()
             out[i] = row / row.sum()
         return out

@@ -1,0 +1,155 @@
+"""CodeCarbon metering, per-token estimates, the SQLite/CSV request log, reports."""
+
+from __future__ import annotations
+
+import csv
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from routerllm.carbon.meter import (
+    CodeCarbonMeter,
+    Measurement,
+    NullMeter,
+    grid_intensity_g_per_kwh,
+    per_token_estimate,
+)
+from routerllm.carbon.report import KG_CO2_PER_KM_CAR, equivalences, summarize
+from routerllm.carbon.request_log import CSV_COLUMNS, RequestLog, RequestRecord
+from routerllm.config import ModelConfig
+
+from .conftest import tiny_model
+
+
+def _record(i: int, model: str = "m", tokens: int = 10, co2: float = 1e-6) -> RequestRecord:
+    comps = {
+        "router_inference": Measurement("router_inference", 0.001, 1e-9, co2 / 100, "test"),
+        "model_loading": Measurement("model_loading", 0.0, 0.0, 0.0, "test"),
+        "llm_inference": Measurement("llm_inference", 0.5, 2e-6, co2, "test"),
+    }
+    return RequestRecord(
+        id=f"r{i}", timestamp=f"2026-01-01T00:00:{i:02d}", prompt_sha256="h", prompt_chars=5,
+        model=model, router="rules", confidence=0.9, prompt_tokens=3, completion_tokens=tokens,
+        latency_s=0.5, cost_usd=0.0, components=comps,
+    )
+
+
+def test_codecarbon_meter_measures_real_work() -> None:
+    meter = CodeCarbonMeter("FRA")
+    assert meter.method.startswith("codecarbon:")
+    with meter.measure("llm_inference") as slot:
+        sum(i * i for i in range(2_000_000))
+    m = slot.result
+    assert m.component == "llm_inference" and m.duration_s > 0.01
+    assert m.energy_kwh > 0 and m.co2_kg > 0
+    # CodeCarbon prices energy at the country's grid intensity
+    assert m.co2_kg / m.energy_kwh == pytest.approx(grid_intensity_g_per_kwh("FRA") / 1000, rel=0.05)
+    meter.close()
+
+
+def test_null_meter_times_only() -> None:
+    with NullMeter().measure("x") as slot:
+        time.sleep(0.01)
+    assert slot.result.duration_s >= 0.01 and slot.result.energy_kwh == 0.0
+
+
+def test_per_token_estimate_by_hand() -> None:
+    energy_only = ModelConfig.model_validate(tiny_model("e", "light", 1, energy_per_token_kwh=2e-6))
+    m = per_token_estimate("llm_inference", energy_only, 50, 1.5, "FRA")
+    assert m.energy_kwh == pytest.approx(1e-4)
+    assert m.co2_kg == pytest.approx(1e-4 * grid_intensity_g_per_kwh("FRA") / 1000)
+    assert m.method == "estimate:per-token" and m.duration_s == 1.5
+    co2_only = ModelConfig.model_validate(
+        tiny_model("c", "light", 1, energy_per_token_kwh=None, co2_per_token_kg=8e-6)
+    )
+    m = per_token_estimate("llm_inference", co2_only, 10, 0.0, "USA")
+    assert m.co2_kg == pytest.approx(8e-5)
+    assert m.energy_kwh == pytest.approx(8e-5 / (grid_intensity_g_per_kwh("USA") / 1000))
+    assert grid_intensity_g_per_kwh("ZZZ") == 475.0  # unknown country: world average
+
+
+def test_log_round_trip_and_csv_columns(tmp_path: Path) -> None:
+    with RequestLog(tmp_path / "log.sqlite", tmp_path / "carbon" / "emissions.csv") as log:
+        for i in range(3):
+            log.append(_record(i))
+        got = list(log.records())
+    assert [r.id for r in got] == ["r0", "r1", "r2"]
+    assert got[0].co2_kg == pytest.approx(1e-6 * 1.01)
+    assert list(got[0].components) == ["router_inference", "model_loading", "llm_inference"]
+    rows = list(csv.reader((tmp_path / "carbon" / "emissions.csv").open()))
+    assert rows[0] == CSV_COLUMNS
+    assert rows[0][:5] == ["timestamp", "component", "duration", "emissions", "energy_consumed"]
+    assert len(rows) == 1 + 3 * 3
+
+
+WRITER = textwrap.dedent(
+    """
+    import sys, time
+    from routerllm.carbon.request_log import RequestLog
+    from tests.test_carbon import _record
+    db, csv_path, prefix, n, pause = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), float(sys.argv[5])
+    with RequestLog(db, csv_path) as log:
+        for i in range(n):
+            r = _record(i)
+            log.append(r.__class__(**{**r.__dict__, "id": f"{prefix}{i}"}))
+            print(i, flush=True)
+            time.sleep(pause)
+    """
+)
+
+
+def _writer(tmp_path: Path, prefix: str, n: int, pause: float = 0.0) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-c", WRITER, str(tmp_path / "log.sqlite"), str(tmp_path / "e.csv"), prefix, str(n), str(pause)],
+        cwd=Path(__file__).resolve().parents[1], stdout=subprocess.PIPE, text=True,
+    )
+
+
+def test_concurrent_writers_lose_nothing(tmp_path: Path) -> None:
+    procs = [_writer(tmp_path, p, 40) for p in ("a", "b", "c")]
+    for p in procs:
+        assert p.wait(timeout=60) == 0
+    with RequestLog(tmp_path / "log.sqlite") as log:  # reopened by another process
+        assert log.count() == 120
+        assert len({r.id for r in log.records()}) == 120
+    rows = list(csv.reader((tmp_path / "e.csv").open()))
+    assert rows.count(CSV_COLUMNS) == 1 and len(rows) == 1 + 120 * 3
+
+
+def test_killed_run_keeps_every_completed_request(tmp_path: Path) -> None:
+    proc = _writer(tmp_path, "k", 1000, pause=0.02)
+    assert proc.stdout is not None
+    done = [proc.stdout.readline() for _ in range(5)]  # 5 requests reported complete
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    with RequestLog(tmp_path / "log.sqlite") as log:
+        ids = {r.id for r in log.records()}
+    assert {f"k{int(line)}" for line in done} <= ids
+
+
+def test_summary_by_hand() -> None:
+    recs = [_record(0, "small", 10, 1e-6), _record(1, "small", 30, 3e-6), _record(2, "big", 20, 4e-6)]
+    rep = summarize(recs)
+    assert rep.totals.requests == 3 and rep.totals.completion_tokens == 60
+    assert rep.totals.co2_kg == pytest.approx(8e-6 * 1.01)
+    assert rep.by_model["small"].requests == 2
+    assert rep.by_component["llm_inference"].co2_kg == pytest.approx(8e-6)
+    assert equivalences(KG_CO2_PER_KM_CAR * 2)["km_by_car"] == pytest.approx(2.0)
+    assert KG_CO2_PER_KM_CAR == pytest.approx(0.2442, abs=1e-4)  # EPA: 393 g/mile
+
+
+def test_versus_largest_uses_the_largest_models_measured_rate() -> None:
+    small = ModelConfig.model_validate(tiny_model("small", "light", 0.1))
+    big = ModelConfig.model_validate(tiny_model("big", "heavy", 1.5))
+    recs = [_record(0, "small", 10, 1e-6), _record(1, "big", 20, 4e-6)]
+    vs = summarize(recs, [small, big]).versus_largest
+    assert vs is not None and vs["largest_model"] == "big"
+    # big generates at 4e-6 / 20 = 2e-7 kg per token -> small's 10 tokens ~ 2e-6 kg
+    assert vs["estimated_co2_kg"] == pytest.approx(4e-6 * 1.01 + 10 * 2e-7)
+    assert "measured rate of big" in vs["method"]

@@ -1,0 +1,81 @@
+"""The llama.cpp backend and the LLM manager on real (tiny) GGUF files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from routerllm.backends import GenerationRequest, create_backend
+from routerllm.config import AppConfig, GenerationConfig, ModelConfig
+from routerllm.exceptions import BackendError, ModelUnavailableError, PromptError
+from routerllm.manager import LLMManager
+
+from .conftest import tiny_model
+
+
+def _backend(**extra):  # type: ignore[no-untyped-def]
+    cfg = ModelConfig.model_validate(tiny_model("tiny", "light", 0.001, **extra))
+    return create_backend(cfg, GenerationConfig(max_new_tokens=8, temperature=0.0), n_threads=1)
+
+
+def test_generate_reports_usage_and_latency() -> None:
+    backend = _backend()
+    assert backend.availability() is None
+    out = backend.generate(GenerationRequest("def add(a, b):"))
+    assert backend.loaded
+    assert out.model == "tiny" and isinstance(out.text, str)
+    assert out.prompt_tokens > 0 and 0 < out.completion_tokens <= 8
+    assert out.latency_s > 0
+    again = backend.generate(GenerationRequest("def add(a, b):"))
+    assert again.text == out.text  # greedy, seeded
+    short = backend.generate(GenerationRequest("def add(a, b):", max_new_tokens=2))
+    assert short.completion_tokens <= 2
+    backend.unload()
+    assert not backend.loaded
+
+
+def test_prompt_longer_than_context_is_rejected() -> None:
+    backend = _backend(context_length=64)
+    with pytest.raises(PromptError, match="too long for model 'tiny'"):
+        backend.generate(GenerationRequest("word " * 200))
+
+
+def test_corrupt_gguf_is_a_clear_error(tmp_path: Path, tiny_gguf: Path) -> None:
+    broken = tmp_path / "broken.gguf"
+    broken.write_bytes(tiny_gguf.read_bytes()[: 4096])  # valid magic, truncated body
+    backend = _backend(gguf={"path": str(broken)})
+    with pytest.raises(BackendError, match="corrupt or not a supported GGUF"):
+        backend.load()
+    assert not backend.loaded
+
+
+def _manager(budget: float, sizes: dict[str, float]) -> LLMManager:
+    models = [tiny_model(n, "light", 0.001 * (i + 1), memory_gb=gb) for i, (n, gb) in enumerate(sizes.items())]
+    config = AppConfig.model_validate({"models": models, "manager": {"memory_budget_gb": budget, "n_threads": 1}})
+    return LLMManager(config)
+
+
+def test_manager_loads_on_demand_and_evicts_lru() -> None:
+    manager = _manager(2.0, {"a": 1.0, "b": 1.0, "c": 1.0})
+    _, ev = manager.acquire("a")
+    assert ev.loaded_now and ev.duration_s > 0 and manager.loaded_models == ["a"]
+    _, ev = manager.acquire("a")
+    assert not ev.loaded_now and ev.duration_s == 0.0  # kept warm
+    manager.acquire("b")
+    manager.acquire("a")  # a becomes most recently used
+    _, ev = manager.acquire("c")  # over budget: evict the LRU one (b)
+    assert ev.evicted == ["b"]
+    assert manager.loaded_models == ["a", "c"]
+    assert not manager.backend("b").loaded and manager.backend("a").loaded
+    assert manager.used_gb() == pytest.approx(2.0)
+    manager.close()
+    assert manager.loaded_models == [] and not manager.backend("a").loaded
+
+
+def test_manager_refuses_a_model_bigger_than_the_budget() -> None:
+    manager = _manager(1.0, {"small": 0.5, "huge": 3.0})
+    assert "more than the memory budget" in (manager.availability("huge") or "")
+    assert manager.available_models() == ["small"]
+    with pytest.raises(ModelUnavailableError, match="memory budget"):
+        manager.acquire("huge")

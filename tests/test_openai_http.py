@@ -1,0 +1,631 @@
+"""The OpenAI-compatible HTTP backend against real servers on 127.0.0.1.
+
+Two kinds of server, both real sockets and real HTTP, nothing mocked:
+
+* llama-cpp-python's own OpenAI-compatible server, started as a subprocess on
+  the tiny GGUF (gibberish output, but real token counts and real errors);
+* a small standard-library stub whose answers each test scripts, to drive
+  the retry and error paths (503s, 500s, 401/404, context errors, bad shapes,
+  truncated bodies, timeouts, API keys).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from collections import deque
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from routerllm.backends import openai_http
+from routerllm.backends.base import GenerationRequest, create_backend
+from routerllm.backends.openai_http import OpenAIHTTPBackend
+from routerllm.carbon.meter import grid_intensity_g_per_kwh
+from routerllm.config import GenerationConfig, ModelConfig, load_config
+from routerllm.exceptions import BackendError, PromptError
+from routerllm.system import RouterLLM
+
+from .conftest import free_port, tiny_config_dict, tiny_gguf_path, tiny_model, write_config
+
+HOST = "127.0.0.1"
+MAX_NEW_TOKENS = 8
+SERVER_START_TIMEOUT_S = 60.0
+
+
+def http_model_dict(name: str, base_url: str, **extra: Any) -> dict[str, Any]:
+    """A config entry for an `openai_http` model."""
+    return {
+        "name": name,
+        "backend": "openai_http",
+        "tier": "heavy",
+        "params_b": 1.0,
+        "model_id": "tiny",
+        "base_url": base_url,
+        "memory_gb": 1.0,
+        **extra,
+    }
+
+
+def http_backend(
+    base_url: str,
+    *,
+    max_retries: int = 3,
+    timeout_s: float = 10.0,
+    api_key_env: str | None = None,
+    max_new_tokens: int = MAX_NEW_TOKENS,
+) -> OpenAIHTTPBackend:
+    """A backend with fast backoff, so that retry tests take milliseconds."""
+    config = ModelConfig(
+        **http_model_dict(
+            "remote",
+            base_url,
+            max_retries=max_retries,
+            timeout_s=timeout_s,
+            api_key_env=api_key_env,
+        )
+    )
+    backend = OpenAIHTTPBackend(
+        config, GenerationConfig(max_new_tokens=max_new_tokens, temperature=0.0)
+    )
+    backend.backoff_base_s = 0.01
+    return backend
+
+
+def retry_warnings(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [
+        r.getMessage()
+        for r in caplog.records
+        if r.name == openai_http.__name__ and "retrying" in r.getMessage()
+    ]
+
+
+# ---------------------------------------------------------------------------
+# A real OpenAI-compatible server: llama-cpp-python's, on the tiny GGUF
+# ---------------------------------------------------------------------------
+
+
+def _log_tail(path: Path, chars: int = 3000) -> str:
+    try:
+        return path.read_text(errors="replace")[-chars:]
+    except OSError:
+        return "(no server log)"
+
+
+def _wait_until_ready(proc: subprocess.Popen[bytes], base_url: str, log_path: Path) -> None:
+    deadline = time.monotonic() + SERVER_START_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            pytest.fail(
+                f"llama_cpp.server exited with code {proc.returncode} before it was ready:\n"
+                f"{_log_tail(log_path)}"
+            )
+        try:
+            with urllib.request.urlopen(base_url + "/models", timeout=1.0) as resp:
+                if resp.status == 200:
+                    return
+        except (OSError, ValueError):
+            pass
+        time.sleep(0.2)
+    pytest.fail(
+        f"llama_cpp.server not ready within {SERVER_START_TIMEOUT_S:.0f}s:\n{_log_tail(log_path)}"
+    )
+
+
+@pytest.fixture(scope="module")
+def llama_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """Base URL (``http://127.0.0.1:PORT/v1``) of a running llama_cpp.server."""
+    port = free_port()
+    base_url = f"http://{HOST}:{port}/v1"
+    log_path = tmp_path_factory.mktemp("llama_server") / "server.log"
+    cmd = [
+        sys.executable,
+        "-m",
+        "llama_cpp.server",
+        "--model",
+        str(tiny_gguf_path()),
+        "--host",
+        HOST,
+        "--port",
+        str(port),
+        "--n_ctx",
+        "512",
+    ]
+    with log_path.open("wb") as log_file:
+        proc = subprocess.Popen(cmd, stdout=log_file, stderr=subprocess.STDOUT)
+    try:
+        _wait_until_ready(proc, base_url, log_path)
+        yield base_url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)
+
+
+def test_real_server_is_available(llama_server: str) -> None:
+    assert http_backend(llama_server).availability() is None
+
+
+def test_real_server_generates(llama_server: str) -> None:
+    backend = http_backend(llama_server)
+    assert not backend.loaded
+    completion = backend.generate(GenerationRequest(prompt="def add(a, b):"))
+    assert backend.loaded
+    assert isinstance(completion.text, str)
+    assert completion.model == "remote"
+    assert completion.prompt_tokens > 0
+    assert 0 < completion.completion_tokens <= MAX_NEW_TOKENS
+    assert completion.latency_s > 0
+    assert completion.finish_reason in ("length", "stop")
+    backend.unload()
+    assert not backend.loaded
+
+
+def test_real_server_respects_request_max_new_tokens(llama_server: str) -> None:
+    backend = create_backend(
+        ModelConfig(**http_model_dict("via-registry", llama_server)),
+        GenerationConfig(max_new_tokens=64, temperature=0.0),
+    )
+    assert isinstance(backend, OpenAIHTTPBackend)
+    completion = backend.generate(
+        GenerationRequest(prompt="Write a story.", max_new_tokens=3, system="Be brief.")
+    )
+    assert completion.model == "via-registry"
+    assert 0 < completion.completion_tokens <= 3
+
+
+def test_real_server_context_overflow_is_a_prompt_error(llama_server: str) -> None:
+    backend = http_backend(llama_server)
+    with pytest.raises(PromptError, match="maximum context length is 512"):
+        backend.generate(GenerationRequest(prompt="hello world " * 600))
+
+
+def test_real_server_wrong_path_is_a_backend_error(llama_server: str) -> None:
+    # Without /v1 the server answers 404 {"detail": "Not Found"}: not retried.
+    backend = http_backend(llama_server.removesuffix("/v1"))
+    with pytest.raises(BackendError, match=r"HTTP 404.*Not Found"):
+        backend.generate(GenerationRequest(prompt="hi"))
+
+
+@dataclass(frozen=True)
+class Figures:
+    co2_per_token_kg: float | None
+    energy_per_token_kwh: float | None
+    carbon_enabled: bool
+
+
+@pytest.mark.parametrize(
+    "figures",
+    [
+        Figures(co2_per_token_kg=2e-6, energy_per_token_kwh=3e-7, carbon_enabled=True),
+        Figures(co2_per_token_kg=None, energy_per_token_kwh=3e-7, carbon_enabled=False),
+        Figures(co2_per_token_kg=2e-6, energy_per_token_kwh=None, carbon_enabled=False),
+    ],
+    ids=["co2-and-energy", "energy-only", "co2-only"],
+)
+def test_system_estimates_http_model_per_token(
+    llama_server: str, tmp_path: Path, figures: Figures
+) -> None:
+    extra = {
+        k: v
+        for k, v in (
+            ("co2_per_token_kg", figures.co2_per_token_kg),
+            ("energy_per_token_kwh", figures.energy_per_token_kwh),
+        )
+        if v is not None
+    }
+    country = "FRA"
+    data = tiny_config_dict(
+        tmp_path,
+        models=[
+            tiny_model("tiny-light", "light", 0.1),
+            http_model_dict("remote-tiny", llama_server, **extra),
+        ],
+        carbon={
+            "enabled": figures.carbon_enabled,
+            "country_iso_code": country,
+            "output_dir": str(tmp_path / "carbon"),
+        },
+    )
+    config = load_config(write_config(tmp_path, data))
+    intensity_kg_per_kwh = grid_intensity_g_per_kwh(country) / 1000.0
+    assert intensity_kg_per_kwh > 0
+
+    system = RouterLLM(config)
+    try:
+        result = system.generate("def fib(n):", model="remote-tiny")
+    finally:
+        system.close()
+
+    assert result.model == "remote-tiny"
+    assert result.prompt_tokens > 0
+    n = result.completion_tokens
+    assert 0 < n <= MAX_NEW_TOKENS
+    inference = result.components["llm_inference"]
+    assert inference.method == "estimate:per-token"
+    assert inference.duration_s > 0
+    if figures.energy_per_token_kwh is not None:
+        expected_energy = n * figures.energy_per_token_kwh
+    else:
+        assert figures.co2_per_token_kg is not None
+        expected_energy = n * figures.co2_per_token_kg / intensity_kg_per_kwh
+    if figures.co2_per_token_kg is not None:
+        expected_co2 = n * figures.co2_per_token_kg
+    else:
+        expected_co2 = expected_energy * intensity_kg_per_kwh
+    assert inference.energy_kwh == pytest.approx(expected_energy, rel=1e-9)
+    assert inference.co2_kg == pytest.approx(expected_co2, rel=1e-9)
+    assert inference.energy_kwh > 0 and inference.co2_kg > 0
+    # The per-token estimate is part of the request's totals.
+    assert result.co2_kg >= inference.co2_kg
+    assert result.energy_kwh >= inference.energy_kwh
+
+
+# ---------------------------------------------------------------------------
+# A scripted standard-library stub, for retries and errors
+# ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Reply:
+    status: int
+    body: bytes
+    content_length: int | None = None  # announce more than `body` to truncate it
+    delay_s: float = 0.0
+
+
+@dataclass(frozen=True)
+class Seen:
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: bytes
+
+    def json(self) -> Any:
+        return json.loads(self.body.decode("utf-8"))
+
+
+def json_reply(status: int, payload: Any) -> Reply:
+    return Reply(status, json.dumps(payload).encode("utf-8"))
+
+
+def error_reply(status: int, message: str) -> Reply:
+    return json_reply(status, {"error": {"message": message, "type": "test_error"}})
+
+
+def completion_reply(text: str = "stub answer", prompt_tokens: int = 5, tokens: int = 2) -> Reply:
+    return json_reply(
+        200,
+        {
+            "id": "chatcmpl-stub",
+            "object": "chat.completion",
+            "model": "tiny",
+            "choices": [
+                {
+                    "index": 0,
+                    "message": {"role": "assistant", "content": text},
+                    "finish_reason": "stop",
+                }
+            ],
+            "usage": {
+                "prompt_tokens": prompt_tokens,
+                "completion_tokens": tokens,
+                "total_tokens": prompt_tokens + tokens,
+            },
+        },
+    )
+
+
+@dataclass
+class Stub:
+    """What the stub answers (a script, then a default) and what it saw."""
+
+    base_url: str = ""
+    script: deque[Reply] = field(default_factory=deque)
+    default_post: Reply = field(default_factory=completion_reply)
+    models_reply: Reply = field(default_factory=lambda: json_reply(200, {"data": []}))
+    seen: list[Seen] = field(default_factory=list)
+    release: threading.Event = field(default_factory=threading.Event)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def answer(self, seen: Seen) -> Reply:
+        with self.lock:
+            self.seen.append(seen)
+            if seen.method == "GET" and seen.path == "/v1/models":
+                return self.models_reply
+            if seen.method == "POST" and seen.path == "/v1/chat/completions":
+                return self.script.popleft() if self.script else self.default_post
+            return error_reply(404, f"no route {seen.method} {seen.path}")
+
+    def requests(self, method: str) -> list[Seen]:
+        with self.lock:
+            return [s for s in self.seen if s.method == method]
+
+    @property
+    def posts(self) -> list[Seen]:
+        return self.requests("POST")
+
+
+class _StubHTTPServer(ThreadingHTTPServer):
+    stub: Stub
+
+
+class _StubHandler(BaseHTTPRequestHandler):
+    server: _StubHTTPServer
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - base signature
+        pass  # keep pytest output clean
+
+    def do_GET(self) -> None:  # noqa: N802 - http.server naming
+        self._serve("GET")
+
+    def do_POST(self) -> None:  # noqa: N802 - http.server naming
+        self._serve("POST")
+
+    def _serve(self, method: str) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else b""
+        headers = {k.lower(): v for k, v in self.headers.items()}
+        reply = self.server.stub.answer(Seen(method, self.path, headers, body))
+        if reply.delay_s:
+            self.server.stub.release.wait(reply.delay_s)
+        try:
+            self.send_response(reply.status)
+            self.send_header("Content-Type", "application/json")
+            announced = (
+                reply.content_length if reply.content_length is not None else len(reply.body)
+            )
+            self.send_header("Content-Length", str(announced))
+            self.send_header("Connection", "close")
+            self.end_headers()
+            self.wfile.write(reply.body)
+            self.wfile.flush()
+        except OSError:
+            pass  # the client gave up (timeout test)
+        self.close_connection = True
+
+
+@pytest.fixture
+def stub() -> Iterator[Stub]:
+    server = _StubHTTPServer((HOST, 0), _StubHandler)
+    state = Stub()
+    server.stub = state
+    state.base_url = f"http://{HOST}:{server.server_address[1]}/v1"
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
+    thread.daemon = True
+    thread.start()
+    try:
+        yield state
+    finally:
+        state.release.set()
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+
+
+def test_stub_success_sends_the_openai_request(stub: Stub) -> None:
+    stub.default_post = completion_reply("hello there", prompt_tokens=7, tokens=3)
+    backend = http_backend(stub.base_url)
+    completion = backend.generate(
+        GenerationRequest(prompt="Say hi", system="You are terse.", stop=["\n\n"])
+    )
+    assert completion.text == "hello there"
+    assert (completion.prompt_tokens, completion.completion_tokens) == (7, 3)
+    assert completion.finish_reason == "stop"
+    assert completion.model == "remote"
+    [post] = stub.posts
+    assert post.headers["content-type"] == "application/json"
+    assert "authorization" not in post.headers
+    body = post.json()
+    assert body["model"] == "tiny"
+    assert body["messages"] == [
+        {"role": "system", "content": "You are terse."},
+        {"role": "user", "content": "Say hi"},
+    ]
+    assert body["max_tokens"] == MAX_NEW_TOKENS
+    assert body["temperature"] == 0.0
+    assert body["stop"] == ["\n\n"]
+    assert body["seed"] == 0
+
+
+@pytest.mark.parametrize("status", [503, 429])
+def test_retries_transient_errors_then_succeeds(
+    stub: Stub, status: int, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, logger=openai_http.__name__)
+    stub.script.extend([error_reply(status, "busy"), error_reply(status, "busy")])
+    stub.default_post = completion_reply("third time lucky", tokens=4)
+    completion = http_backend(stub.base_url, max_retries=3).generate(GenerationRequest("hi"))
+    assert completion.text == "third time lucky"
+    assert completion.completion_tokens == 4
+    assert len(stub.posts) == 3
+    warnings = retry_warnings(caplog)
+    assert len(warnings) == 2
+    assert all(f"HTTP {status}" in w for w in warnings)
+
+
+def test_persistent_500_gives_up_after_max_retries(stub: Stub) -> None:
+    stub.default_post = error_reply(500, "GPU on fire")
+    backend = http_backend(stub.base_url, max_retries=2)
+    with pytest.raises(BackendError, match="HTTP 500") as err:
+        backend.generate(GenerationRequest("hi"))
+    assert "GPU on fire" in str(err.value)
+    assert "'remote'" in str(err.value)
+    assert len(stub.posts) == 3
+
+
+def test_max_retries_zero_makes_one_attempt(stub: Stub) -> None:
+    stub.default_post = error_reply(503, "overloaded")
+    with pytest.raises(BackendError, match="HTTP 503"):
+        http_backend(stub.base_url, max_retries=0).generate(GenerationRequest("hi"))
+    assert len(stub.posts) == 1
+
+
+@pytest.mark.parametrize(
+    ("status", "message"),
+    [(404, "The model `tiny` does not exist"), (401, "Incorrect API key provided")],
+)
+def test_client_errors_fail_immediately(stub: Stub, status: int, message: str) -> None:
+    stub.default_post = error_reply(status, message)
+    backend = http_backend(stub.base_url, max_retries=3)
+    with pytest.raises(BackendError, match=f"HTTP {status}") as err:
+        backend.generate(GenerationRequest("hi"))
+    assert message in str(err.value)
+    assert len(stub.posts) == 1
+
+
+def test_error_body_that_is_not_json_is_quoted(stub: Stub) -> None:
+    stub.default_post = Reply(403, b"forbidden by proxy")
+    with pytest.raises(BackendError, match="HTTP 403.*forbidden by proxy"):
+        http_backend(stub.base_url).generate(GenerationRequest("hi"))
+    assert len(stub.posts) == 1
+
+
+def test_context_overflow_400_is_a_prompt_error(stub: Stub) -> None:
+    message = "This model's maximum context length is 4096 tokens, you requested 9000"
+    stub.default_post = error_reply(400, message)
+    with pytest.raises(PromptError, match="maximum context length") as err:
+        http_backend(stub.base_url).generate(GenerationRequest("very long prompt"))
+    assert "'remote'" in str(err.value)
+    assert len(stub.posts) == 1
+
+
+def test_other_400_is_a_backend_error(stub: Stub) -> None:
+    stub.default_post = error_reply(400, "temperature must be between 0 and 2")
+    with pytest.raises(BackendError, match="HTTP 400.*temperature must be"):
+        http_backend(stub.base_url).generate(GenerationRequest("hi"))
+    assert len(stub.posts) == 1
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        {"id": "no-choices"},
+        {"choices": []},
+        {"choices": [{"message": None}]},
+        {"choices": [{"text": "legacy completions shape"}]},
+        [1, 2, 3],
+    ],
+    ids=["no-choices", "empty-choices", "null-message", "legacy-shape", "list"],
+)
+def test_unexpected_response_shape(stub: Stub, payload: Any) -> None:
+    stub.default_post = json_reply(200, payload)
+    with pytest.raises(BackendError, match="unexpected response shape"):
+        http_backend(stub.base_url).generate(GenerationRequest("hi"))
+    assert len(stub.posts) == 1
+
+
+def test_null_content_and_missing_usage_are_tolerated(stub: Stub) -> None:
+    stub.default_post = json_reply(
+        200, {"choices": [{"message": {"role": "assistant", "content": None}}]}
+    )
+    completion = http_backend(stub.base_url).generate(GenerationRequest("hi"))
+    assert completion.text == ""
+    assert (completion.prompt_tokens, completion.completion_tokens) == (0, 0)
+    assert completion.finish_reason is None
+
+
+def test_unreachable_endpoint(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.WARNING, logger=openai_http.__name__)
+    port = free_port()  # nothing listens there
+    backend = http_backend(f"http://{HOST}:{port}/v1", max_retries=2)
+    reason = backend.availability()
+    assert reason is not None
+    assert "unreachable" in reason
+    assert f"{HOST}:{port}" in reason
+    with pytest.raises(BackendError, match="cannot reach") as err:
+        backend.generate(GenerationRequest("hi"))
+    assert "after 3 attempts" in str(err.value)
+    assert len(retry_warnings(caplog)) == 2
+
+
+def test_timeout_is_retried_then_reported(stub: Stub) -> None:
+    stub.default_post = Reply(200, completion_reply().body, delay_s=5.0)
+    backend = http_backend(stub.base_url, max_retries=1, timeout_s=0.3)
+    start = time.perf_counter()
+    with pytest.raises(BackendError, match="cannot reach.*after 2 attempts"):
+        backend.generate(GenerationRequest("hi"))
+    assert time.perf_counter() - start < 4.0
+    assert len(stub.posts) == 2
+
+
+def test_truncated_response_is_a_backend_error(stub: Stub) -> None:
+    """A body cut short of its Content-Length (http.client.IncompleteRead, which is
+    not an OSError) is retried and then reported as a BackendError."""
+    body = completion_reply().body
+    stub.default_post = Reply(200, body[:10], content_length=len(body))
+    stub.models_reply = Reply(200, b'{"data": [', content_length=100)
+    backend = http_backend(stub.base_url, max_retries=1)
+    reason = backend.availability()
+    assert reason is not None and "unreachable" in reason
+    with pytest.raises(BackendError, match="after 2 attempts"):
+        backend.generate(GenerationRequest("hi"))
+    assert len(stub.posts) == 2
+
+
+def test_availability_of_a_live_stub(stub: Stub) -> None:
+    backend = http_backend(stub.base_url)
+    assert backend.availability() is None
+    # A server without /models still answers: available.
+    stub.models_reply = error_reply(404, "not implemented")
+    assert backend.availability() is None
+    assert [s.path for s in stub.requests("GET")] == ["/v1/models", "/v1/models"]
+    assert stub.posts == []
+
+
+def test_api_key_env(stub: Stub, monkeypatch: pytest.MonkeyPatch) -> None:
+    var = "ROUTERLLM_TEST_OPENAI_HTTP_KEY"
+    monkeypatch.delenv(var, raising=False)
+    backend = http_backend(stub.base_url, api_key_env=var)
+
+    reason = backend.availability()
+    assert reason is not None
+    assert var in reason
+    assert stub.seen == []  # the missing key is reported without a request
+
+    monkeypatch.setenv(var, "sk-test-123")
+    assert backend.availability() is None
+    completion = backend.generate(GenerationRequest("hi"))
+    assert completion.text == "stub answer"
+    [get] = stub.requests("GET")
+    [post] = stub.posts
+    assert get.headers["authorization"] == "Bearer sk-test-123"
+    assert post.headers["authorization"] == "Bearer sk-test-123"
+
+
+def test_refused_api_key_is_reported_by_availability(
+    stub: Stub, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    var = "ROUTERLLM_TEST_OPENAI_HTTP_KEY"
+    monkeypatch.setenv(var, "sk-wrong")
+    stub.models_reply = error_reply(401, "Incorrect API key provided")
+    reason = http_backend(stub.base_url, api_key_env=var).availability()
+    assert reason is not None
+    assert "refused the API key" in reason and "HTTP 401" in reason
+
+
+def test_no_authorization_header_without_api_key_env(
+    stub: Stub, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-should-not-leak")
+    http_backend(stub.base_url).generate(GenerationRequest("hi"))
+    [post] = stub.posts
+    assert "authorization" not in post.headers
+
+
+def test_base_url_trailing_slash_is_ignored(stub: Stub) -> None:
+    http_backend(stub.base_url + "/").generate(GenerationRequest("hi"))
+    [post] = stub.posts
+    assert post.path == "/v1/chat/completions"

@@ -1,0 +1,87 @@
+"""The routed system end to end on real tiny GGUF models with real CodeCarbon."""
+
+from __future__ import annotations
+
+import pytest
+
+from routerllm.backends import GenerationRequest
+from routerllm.carbon.meter import COMPONENTS
+from routerllm.config import AppConfig
+from routerllm.exceptions import PromptError, UnknownNameError
+from routerllm.routers import create_router
+from routerllm.system import RouterLLM
+
+ROUTE_KEYS = {
+    "model", "response", "confidence", "router", "prompt_tokens", "completion_tokens",
+    "latency_s", "energy_kwh", "co2_kg", "components",
+}
+
+
+@pytest.fixture
+def system(tiny_config: AppConfig):  # type: ignore[no-untyped-def]
+    with RouterLLM(tiny_config) as s:
+        yield s
+
+
+def test_generate_routes_measures_and_logs(system: RouterLLM) -> None:
+    trivial = system.generate("Translate 'hello' to French.")
+    hard = system.generate("Implement a thread-safe LRU cache in Python")
+    assert trivial.model == "tiny-light" and hard.model == "tiny-heavy"
+    assert trivial.router == "rules" and 0.5 <= trivial.confidence <= 1.0
+    for r in (trivial, hard):
+        assert list(r.components) == list(COMPONENTS)
+        assert r.components["llm_inference"].energy_kwh > 0
+        assert r.components["model_loading"].energy_kwh > 0  # first use of each model
+        assert r.completion_tokens > 0
+        assert r.co2_kg == pytest.approx(sum(m.co2_kg for m in r.components.values()))
+        assert r.cost_usd == pytest.approx(r.energy_kwh * system.config.carbon.electricity_price_usd_per_kwh)
+    d = trivial.to_dict()
+    assert ROUTE_KEYS <= set(d)
+    assert set(d["components"]["llm_inference"]) == {"energy_kwh", "co2_kg", "duration_s"}
+    again = system.generate("Translate 'cat' to German.")
+    assert again.components["model_loading"].duration_s == 0.0  # kept warm
+    logged = list(system.log.records())
+    assert [r.id for r in logged] == [trivial.request_id, hard.request_id, again.request_id]
+    assert logged[1].model == "tiny-heavy" and logged[1].co2_kg == pytest.approx(hard.co2_kg)
+
+
+def test_batch_shares_one_routing_pass(system: RouterLLM) -> None:
+    prompts = ["hi", "Implement a concurrent graph parser in Rust", "What is a list?"]
+    results = system.generate_batch(prompts, tag="batch")
+    assert [r.model for r in results] == ["tiny-light", "tiny-heavy", "tiny-light"]
+    routing = [r.components["router_inference"] for r in results]
+    assert routing[0].energy_kwh == routing[1].energy_kwh == routing[2].energy_kwh
+    assert len(list(system.log.records(tag="batch"))) == 3
+
+
+def test_router_and_model_overrides(system: RouterLLM) -> None:
+    largest = create_router("largest", system.config.models)
+    assert system.generate("hi", router=largest).model == "tiny-heavy"
+    forced = system.generate(GenerationRequest("hi", max_new_tokens=2), model="tiny-medium")
+    assert forced.model == "tiny-medium" and forced.completion_tokens <= 2
+    with pytest.raises(UnknownNameError, match="valid names"):
+        system.generate("hi", model="gpt-9")
+
+
+@pytest.mark.parametrize("prompt", ["", "   \n", None, 42])
+def test_bad_prompts_are_rejected_before_any_work(system: RouterLLM, prompt: object) -> None:
+    with pytest.raises(PromptError):
+        system.generate(prompt)  # type: ignore[arg-type]
+    assert system.log.count() == 0 and system.manager.loaded_models == []
+
+
+def test_huge_prompt_rejected_and_log_intact(system: RouterLLM) -> None:
+    system.generate("hi")
+    with pytest.raises(PromptError, match="over the limit"):
+        system.generate("x" * (system.config.limits.max_prompt_chars + 1))
+    with pytest.raises(PromptError, match="too long for model"):
+        system.generate("word " * 2000)  # under the char limit, over the 512-token context
+    assert system.log.count() == 1
+
+
+def test_unavailable_models_are_skipped_by_routing(tiny_config: AppConfig) -> None:
+    tiny_config.models[2].gguf.path = "/nonexistent/heavy.gguf"  # type: ignore[union-attr]
+    with RouterLLM(tiny_config) as system:
+        assert system.available_models() == ["tiny-light", "tiny-medium"]
+        r = system.generate("Implement a thread-safe LRU cache in Python")
+        assert r.model == "tiny-medium" and "unavailable" in r.reason
