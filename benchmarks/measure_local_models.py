@@ -53,7 +53,9 @@ def main() -> int:
                 continue
             before = rss_gb()
             results = [
-                system.generate(GenerationRequest(p, max_new_tokens=args.max_new_tokens), model=model.name)
+                system.generate(
+                    GenerationRequest(p, max_new_tokens=args.max_new_tokens), model=model.name
+                )
                 for p in PROMPTS
             ]
             peak = rss_gb()
@@ -63,23 +65,27 @@ def main() -> int:
             in_tokens = sum(r.prompt_tokens for r in results)
             gen_s = sum(m.duration_s for m in gen)
             gen_kwh = sum(m.energy_kwh for m in gen)
-            rows.append({
-                "model": model.name,
-                "load_s": load.duration_s,
-                "load_kwh": load.energy_kwh,
-                "prompt_tokens": in_tokens,
-                "completion_tokens": out_tokens,
-                "decode_tok_per_s": out_tokens / gen_s,  # prompt processing included
-                # per generated token, prompt processing included (the config's unit)
-                "energy_per_token_kwh": gen_kwh / out_tokens,
-                "co2_per_token_kg": sum(m.co2_kg for m in gen) / out_tokens,
-                "peak_rss_growth_gb": max(0.0, peak - before),
-            })
+            rows.append(
+                {
+                    "model": model.name,
+                    "load_s": load.duration_s,
+                    "load_kwh": load.energy_kwh,
+                    "prompt_tokens": in_tokens,
+                    "completion_tokens": out_tokens,
+                    "decode_tok_per_s": out_tokens / gen_s,  # prompt processing included
+                    # per generated token, prompt processing included (the config's unit)
+                    "energy_per_token_kwh": gen_kwh / out_tokens,
+                    "co2_per_token_kg": sum(m.co2_kg for m in gen) / out_tokens,
+                    "peak_rss_growth_gb": max(0.0, peak - before),
+                }
+            )
             system.manager.unload(model.name)
     if args.json:
         print(json.dumps({"method": method, "models": rows}, indent=2))
         return 0
-    print(f"carbon method: {method}; {len(PROMPTS)} prompts x {args.max_new_tokens} max new tokens, greedy")
+    print(
+        f"carbon method: {method}; {len(PROMPTS)} prompts x {args.max_new_tokens} max new tokens, greedy"
+    )
     print(
         f"{'model':<22}{'load s':>8}{'load kWh':>11}{'decode tok/s':>13}{'kWh/token':>11}"
         f"{'mgCO2/token':>12}{'RSS +GB':>9}"

@@ -53,7 +53,11 @@ def tiny_config_dict(tmp_path: Path, **overrides: Any) -> dict[str, Any]:
         ],
         "router": {"name": "rules"},
         "generation": {"max_new_tokens": 8, "temperature": 0.0},
-        "carbon": {"enabled": True, "country_iso_code": "FRA", "output_dir": str(tmp_path / "carbon")},
+        "carbon": {
+            "enabled": True,
+            "country_iso_code": "FRA",
+            "output_dir": str(tmp_path / "carbon"),
+        },
         "log": {"path": str(tmp_path / "requests.sqlite")},
         "manager": {"memory_budget_gb": 1.0},
     }

@@ -34,9 +34,18 @@ def _record(i: int, model: str = "m", tokens: int = 10, co2: float = 1e-6) -> Re
         "llm_inference": Measurement("llm_inference", 0.5, 2e-6, co2, "test"),
     }
     return RequestRecord(
-        id=f"r{i}", timestamp=f"2026-01-01T00:00:{i:02d}", prompt_sha256="h", prompt_chars=5,
-        model=model, router="rules", confidence=0.9, prompt_tokens=3, completion_tokens=tokens,
-        latency_s=0.5, cost_usd=0.0, components=comps,
+        id=f"r{i}",
+        timestamp=f"2026-01-01T00:00:{i:02d}",
+        prompt_sha256="h",
+        prompt_chars=5,
+        model=model,
+        router="rules",
+        confidence=0.9,
+        prompt_tokens=3,
+        completion_tokens=tokens,
+        latency_s=0.5,
+        cost_usd=0.0,
+        components=comps,
     )
 
 
@@ -49,7 +58,9 @@ def test_codecarbon_meter_measures_real_work() -> None:
     assert m.component == "llm_inference" and m.duration_s > 0.01
     assert m.energy_kwh > 0 and m.co2_kg > 0
     # CodeCarbon prices energy at the country's grid intensity
-    assert m.co2_kg / m.energy_kwh == pytest.approx(grid_intensity_g_per_kwh("FRA") / 1000, rel=0.05)
+    assert m.co2_kg / m.energy_kwh == pytest.approx(
+        grid_intensity_g_per_kwh("FRA") / 1000, rel=0.05
+    )
     meter.close()
 
 
@@ -106,8 +117,19 @@ WRITER = textwrap.dedent(
 
 def _writer(tmp_path: Path, prefix: str, n: int, pause: float = 0.0) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [sys.executable, "-c", WRITER, str(tmp_path / "log.sqlite"), str(tmp_path / "e.csv"), prefix, str(n), str(pause)],
-        cwd=Path(__file__).resolve().parents[1], stdout=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-c",
+            WRITER,
+            str(tmp_path / "log.sqlite"),
+            str(tmp_path / "e.csv"),
+            prefix,
+            str(n),
+            str(pause),
+        ],
+        cwd=Path(__file__).resolve().parents[1],
+        stdout=subprocess.PIPE,
+        text=True,
     )
 
 
@@ -134,14 +156,18 @@ def test_killed_run_keeps_every_completed_request(tmp_path: Path) -> None:
 
 
 def test_summary_by_hand() -> None:
-    recs = [_record(0, "small", 10, 1e-6), _record(1, "small", 30, 3e-6), _record(2, "big", 20, 4e-6)]
+    recs = [
+        _record(0, "small", 10, 1e-6),
+        _record(1, "small", 30, 3e-6),
+        _record(2, "big", 20, 4e-6),
+    ]
     rep = summarize(recs)
     assert rep.totals.requests == 3 and rep.totals.completion_tokens == 60
     assert rep.totals.co2_kg == pytest.approx(8e-6 * 1.01)
     assert rep.by_model["small"].requests == 2
     assert rep.by_component["llm_inference"].co2_kg == pytest.approx(8e-6)
     assert equivalences(KG_CO2_PER_KM_CAR * 2)["km_by_car"] == pytest.approx(2.0)
-    assert KG_CO2_PER_KM_CAR == pytest.approx(0.2442, abs=1e-4)  # EPA: 393 g/mile
+    assert pytest.approx(0.2442, abs=1e-4) == KG_CO2_PER_KM_CAR  # EPA: 393 g/mile
 
 
 def test_versus_largest_uses_the_largest_models_measured_rate() -> None:

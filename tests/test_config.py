@@ -52,7 +52,13 @@ def test_validation_errors_name_the_field(tmp_path: Path) -> None:
 
 def test_backend_specific_fields_are_required(tmp_path: Path) -> None:
     data = tiny_config_dict(tmp_path)
-    data["models"][0] = {"name": "x", "backend": "openai_http", "tier": "light", "params_b": 1, "memory_gb": 1}
+    data["models"][0] = {
+        "name": "x",
+        "backend": "openai_http",
+        "tier": "light",
+        "params_b": 1,
+        "memory_gb": 1,
+    }
     with pytest.raises(ConfigError, match="needs `base_url` and `model_id`"):
         load_config(write_config(tmp_path, data))
 

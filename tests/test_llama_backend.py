@@ -43,7 +43,7 @@ def test_prompt_longer_than_context_is_rejected() -> None:
 
 def test_corrupt_gguf_is_a_clear_error(tmp_path: Path, tiny_gguf: Path) -> None:
     broken = tmp_path / "broken.gguf"
-    broken.write_bytes(tiny_gguf.read_bytes()[: 4096])  # valid magic, truncated body
+    broken.write_bytes(tiny_gguf.read_bytes()[:4096])  # valid magic, truncated body
     backend = _backend(gguf={"path": str(broken)})
     with pytest.raises(BackendError, match="corrupt or not a supported GGUF"):
         backend.load()
@@ -51,8 +51,13 @@ def test_corrupt_gguf_is_a_clear_error(tmp_path: Path, tiny_gguf: Path) -> None:
 
 
 def _manager(budget: float, sizes: dict[str, float]) -> LLMManager:
-    models = [tiny_model(n, "light", 0.001 * (i + 1), memory_gb=gb) for i, (n, gb) in enumerate(sizes.items())]
-    config = AppConfig.model_validate({"models": models, "manager": {"memory_budget_gb": budget, "n_threads": 1}})
+    models = [
+        tiny_model(n, "light", 0.001 * (i + 1), memory_gb=gb)
+        for i, (n, gb) in enumerate(sizes.items())
+    ]
+    config = AppConfig.model_validate(
+        {"models": models, "manager": {"memory_budget_gb": budget, "n_threads": 1}}
+    )
     return LLMManager(config)
 
 

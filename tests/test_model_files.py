@@ -51,7 +51,9 @@ def test_file_inside_a_package(tiny_gguf: Path) -> None:
     assert resolve_gguf(src, "tiny") == tiny_gguf
 
 
-def test_split_parts_are_assembled_once_and_verified(part_packages, cache: Path, tiny_gguf: Path) -> None:  # type: ignore[no-untyped-def]
+def test_split_parts_are_assembled_once_and_verified(
+    part_packages, cache: Path, tiny_gguf: Path
+) -> None:  # type: ignore[no-untyped-def]
     names, sha = part_packages
     src = GGUFSource(parts=names, sha256=sha)
     assert availability(src) is None

@@ -102,7 +102,9 @@ def test_broken_checkpoints_are_clear_errors(tmp_path: Path, ladder) -> None:  #
     (tmp_path / "config.json").write_text('{"router": "rules", "models": ["gpt-9"]}')
     with pytest.raises(RouterLLMError, match="not in this config: gpt-9"):
         load_router(tmp_path, ladder)
-    (tmp_path / "config.json").write_text('{"router": "rules", "models": ["smollm2-135m"], "options": {"bogus": 1}}')
+    (tmp_path / "config.json").write_text(
+        '{"router": "rules", "models": ["smollm2-135m"], "options": {"bogus": 1}}'
+    )
     with pytest.raises(RouterLLMError, match="bad options for router 'rules'"):
         load_router(tmp_path, ladder)
     (tmp_path / "config.json").write_text('{"router": "rules", "models": ["smollm2-135m"]}')

@@ -71,9 +71,7 @@ def cmd_route(args: argparse.Namespace) -> int:
         req = GenerationRequest(prompt, max_new_tokens=args.max_new_tokens)
         result = system.generate(req, model=args.model)
         tier = system.config.model(result.model).tier
-        text = "\n".join(
-            [result.text.strip(), "", *_result_lines(1, result, tier)[:3]]
-        )
+        text = "\n".join([result.text.strip(), "", *_result_lines(1, result, tier)[:3]])
         _emit(args, result.to_dict(), text)
     return 0
 
@@ -86,15 +84,28 @@ def cmd_models(args: argparse.Namespace) -> int:
     rows = []
     for m in config.models_by_size():
         reason = manager.availability(m.name)
-        rows.append({
-            "name": m.name, "tier": m.tier, "backend": m.backend, "params_b": m.params_b,
-            "class_id": m.class_id, "memory_gb": m.memory_gb, "gpus": m.gpus,
-            "available": reason is None, "reason": reason or "",
-        })
-    lines = [f"config: {config.source}", f"{'model':<22}{'tier':<8}{'backend':<13}{'params':>8}  available"]
+        rows.append(
+            {
+                "name": m.name,
+                "tier": m.tier,
+                "backend": m.backend,
+                "params_b": m.params_b,
+                "class_id": m.class_id,
+                "memory_gb": m.memory_gb,
+                "gpus": m.gpus,
+                "available": reason is None,
+                "reason": reason or "",
+            }
+        )
+    lines = [
+        f"config: {config.source}",
+        f"{'model':<22}{'tier':<8}{'backend':<13}{'params':>8}  available",
+    ]
     for r in rows:
         status = "yes" if r["available"] else f"no: {r['reason']}"
-        lines.append(f"{r['name']:<22}{r['tier']:<8}{r['backend']:<13}{r['params_b']:>7g}B  {status}")
+        lines.append(
+            f"{r['name']:<22}{r['tier']:<8}{r['backend']:<13}{r['params_b']:>7g}B  {status}"
+        )
     _emit(args, {"config": config.source, "models": rows}, "\n".join(lines))
     return 0
 
@@ -116,7 +127,10 @@ def _report_text(rep: Any) -> list[str]:
             f"{name:<26}{m.requests:>9}{m.completion_tokens:>9}{m.energy_kwh:>12.3e}"
             f"{m.co2_kg * 1000:>10.4f}{m.latency_s:>9.1f}"
         )
-    lines += ["", f"{'per component':<26}{'':>9}{'time s':>9}{'energy kWh':>12}{'CO2 g':>11}{'share':>8}"]
+    lines += [
+        "",
+        f"{'per component':<26}{'':>9}{'time s':>9}{'energy kWh':>12}{'CO2 g':>11}{'share':>8}",
+    ]
     total_co2 = rep.totals.co2_kg or 1.0
     for name, c in rep.by_component.items():
         lines.append(
@@ -138,7 +152,9 @@ def cmd_report(args: argparse.Namespace) -> int:
     lines.append("")
     lines.append(f"{'per router':<26}{'requests':>9}{'out tok':>9}{'energy kWh':>12}{'CO2 g':>10}")
     for name, r in rep.by_router.items():
-        lines.append(f"{name:<26}{r.requests:>9}{r.completion_tokens:>9}{r.energy_kwh:>12.3e}{r.co2_kg * 1000:>10.4f}")
+        lines.append(
+            f"{name:<26}{r.requests:>9}{r.completion_tokens:>9}{r.energy_kwh:>12.3e}{r.co2_kg * 1000:>10.4f}"
+        )
     vs = rep.versus_largest
     if vs:
         lines += [
@@ -158,7 +174,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
         available = system.available_models()
         if not args.json:
             print(f"RouterLLM demo: config {system.config.source}, router {system.router.name!r}")
-            print(f"carbon: {system.meter.method} (country {system.config.carbon.country_iso_code})")
+            print(
+                f"carbon: {system.meter.method} (country {system.config.carbon.country_iso_code})"
+            )
             print(f"models available here: {', '.join(available) or 'none'}\n")
         counter = {"routed": 0, "baseline": 0}
 
@@ -180,23 +198,14 @@ def cmd_demo(args: argparse.Namespace) -> int:
             "summary": routed.as_dict(),
         }
         lines = ["", "Summary of the routed run", *_report_text(routed)]
-        if run.baseline:
-            base = summarize(_records(run.baseline))
-            payload["baseline_summary"] = base.as_dict()
-            largest = run.baseline[0].model
-            saved = 1 - routed.totals.co2_kg / base.totals.co2_kg if base.totals.co2_kg else 0.0
-            faster = base.totals.latency_s / routed.totals.latency_s if routed.totals.latency_s else 0.0
-            lines += [
-                "",
-                f"{'versus always-largest (measured)':<34}{'routed':>14}{'always ' + largest:>28}",
-                f"{'energy kWh':<34}{routed.totals.energy_kwh:>14.3e}{base.totals.energy_kwh:>28.3e}",
-                f"{'CO2 g':<34}{routed.totals.co2_kg * 1000:>14.4f}{base.totals.co2_kg * 1000:>28.4f}",
-                f"{'time s':<34}{routed.totals.latency_s:>14.1f}{base.totals.latency_s:>28.1f}",
-                f"{'output tokens':<34}{routed.totals.completion_tokens:>14}{base.totals.completion_tokens:>28}",
-                f"routing used {saved:.0%} less CO2 and was {faster:.1f}x faster than always-largest "
-                f"on these prompts (quality not scored here; see the HumanEval benchmark)",
-            ]
-        lines.append(f"\nlogged to {system.config.log.path} and {system.config.carbon.output_dir}/emissions.csv")
+        comparison = run.comparison()
+        if comparison is not None:
+            payload["comparison"] = comparison
+            payload["baseline_summary"] = summarize(_records(run.baseline)).as_dict()
+            lines += _comparison_lines(comparison)
+        lines.append(
+            f"\nlogged to {system.config.log.path} and {system.config.carbon.output_dir}/emissions.csv"
+        )
         if args.json:
             print(json.dumps(payload, indent=2, default=str))
         else:
@@ -204,14 +213,47 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _comparison_lines(c: dict[str, Any]) -> list[str]:
+    r, b = c["routed"], c["always_largest"]
+    rows = [
+        ("energy kWh", "energy_kwh", "{:.3e}"),
+        ("CO2 g", "co2_kg", "{:.4f}"),
+        ("energy kWh, models warm", "warm_energy_kwh", "{:.3e}"),
+        ("CO2 g, models warm", "warm_co2_kg", "{:.4f}"),
+        ("time s", "time_s", "{:.1f}"),
+        ("output tokens", "completion_tokens", "{}"),
+    ]
+    lines = [
+        "",
+        f"{'versus always-largest (measured)':<34}{'routed':>14}{'always ' + c['largest_model']:>28}",
+    ]
+    for label, key, fmt in rows:
+        scale = 1000 if key.endswith("co2_kg") else 1
+        lines.append(f"{label:<34}{fmt.format(r[key] * scale):>14}{fmt.format(b[key] * scale):>28}")
+    lines.append(
+        f"routing: {c['co2_saved_fraction']:.0%} less CO2 including model loading, "
+        f"{c['co2_saved_fraction_warm']:.0%} less with models kept warm, {c['speedup']:.1f}x faster "
+        f"(quality not scored here; answers of the small models are often worse)"
+    )
+    return lines
+
+
 def _records(results: Sequence[Any]) -> list[Any]:
     from routerllm.carbon.request_log import RequestRecord
 
     return [
         RequestRecord(
-            id=r.request_id, timestamp="", prompt_sha256="", prompt_chars=0, model=r.model,
-            router=r.router, confidence=r.confidence, prompt_tokens=r.prompt_tokens,
-            completion_tokens=r.completion_tokens, latency_s=r.latency_s, cost_usd=r.cost_usd,
+            id=r.request_id,
+            timestamp="",
+            prompt_sha256="",
+            prompt_chars=0,
+            model=r.model,
+            router=r.router,
+            confidence=r.confidence,
+            prompt_tokens=r.prompt_tokens,
+            completion_tokens=r.completion_tokens,
+            latency_s=r.latency_s,
+            cost_usd=r.cost_usd,
             components=r.components,
         )
         for r in results
@@ -221,30 +263,49 @@ def _records(results: Sequence[Any]) -> list[Any]:
 # -- parser ----------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--config", default=None, help="YAML path or packaged name (local, development, production); default: $ROUTERLLM_CONFIG or local")
+    common.add_argument(
+        "--config",
+        default=None,
+        help="YAML path or packaged name (local, development, production); default: $ROUTERLLM_CONFIG or local",
+    )
     common.add_argument("--json", action="store_true", help="print one JSON object")
     common.add_argument("-v", "--verbose", action="store_true", help="log progress to stderr")
 
-    parser = argparse.ArgumentParser(prog="routerllm", description="Route LLM requests to the smallest capable model; measure energy, CO2 and cost.")
+    parser = argparse.ArgumentParser(
+        prog="routerllm",
+        description="Route LLM requests to the smallest capable model; measure energy, CO2 and cost.",
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
-    demo = sub.add_parser("demo", parents=[common], help="route built-in prompts to the local models, with carbon figures")
+    demo = sub.add_parser(
+        "demo",
+        parents=[common],
+        help="route built-in prompts to the local models, with carbon figures",
+    )
     demo.add_argument("--max-new-tokens", type=int, default=128)
-    demo.add_argument("--no-baseline", action="store_true", help="skip the always-largest comparison run")
+    demo.add_argument(
+        "--no-baseline", action="store_true", help="skip the always-largest comparison run"
+    )
     demo.add_argument("--router", help="router name (default: the config's)")
     demo.set_defaults(func=cmd_demo)
 
-    route = sub.add_parser("route", parents=[common], help="route and answer one prompt ('-' reads stdin)")
+    route = sub.add_parser(
+        "route", parents=[common], help="route and answer one prompt ('-' reads stdin)"
+    )
     route.add_argument("prompt")
     route.add_argument("--router", help="router name (default: the config's)")
     route.add_argument("--model", help="skip routing and use this model")
     route.add_argument("--max-new-tokens", type=int, default=None)
     route.set_defaults(func=cmd_route)
 
-    models = sub.add_parser("models", parents=[common], help="list configured models and whether each can run here")
+    models = sub.add_parser(
+        "models", parents=[common], help="list configured models and whether each can run here"
+    )
     models.set_defaults(func=cmd_models)
 
-    report = sub.add_parser("report", parents=[common], help="totals read back from the request log")
+    report = sub.add_parser(
+        "report", parents=[common], help="totals read back from the request log"
+    )
     report.add_argument("--since", help="only requests at or after this ISO timestamp")
     report.add_argument("--tag", help="only requests with this tag (e.g. demo, demo-baseline)")
     report.set_defaults(func=cmd_report)

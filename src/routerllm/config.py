@@ -55,9 +55,13 @@ class ModelConfig(_Strict):
     backend: Literal["llama_cpp", "hf", "openai_http"]
     tier: Tier
     params_b: float = Field(gt=0, description="parameters, billions")
-    class_id: int | None = Field(None, description="seed class map: 0 heavy code, 1 medium text, 2 medium code, 3 light")
+    class_id: int | None = Field(
+        None, description="seed class map: 0 heavy code, 1 medium text, 2 medium code, 3 light"
+    )
     category: Literal["code", "text", "general"] = "general"
-    model_id: str | None = Field(None, description="HF id or local dir (hf), served model name (openai_http)")
+    model_id: str | None = Field(
+        None, description="HF id or local dir (hf), served model name (openai_http)"
+    )
     gguf: GGUFSource | None = None
     base_url: str | None = None
     api_key_env: str | None = None
@@ -83,12 +87,15 @@ class ModelConfig(_Strict):
         if self.backend == "hf" and not self.model_id:
             raise ValueError(f"model {self.name!r}: backend hf needs `model_id`")
         if self.backend == "openai_http" and not (self.base_url and self.model_id):
-            raise ValueError(f"model {self.name!r}: backend openai_http needs `base_url` and `model_id`")
+            raise ValueError(
+                f"model {self.name!r}: backend openai_http needs `base_url` and `model_id`"
+            )
         return self
 
     def cost_usd(self, prompt_tokens: int, completion_tokens: int) -> float:
         return (
-            prompt_tokens * self.cost_per_1m_input_usd + completion_tokens * self.cost_per_1m_output_usd
+            prompt_tokens * self.cost_per_1m_input_usd
+            + completion_tokens * self.cost_per_1m_output_usd
         ) / 1e6
 
 
@@ -105,7 +112,9 @@ class GenerationConfig(_Strict):
 class RouterSettings(_Strict):
     name: str = "rules"
     seed: int = 0
-    path: str | None = Field(None, description="directory of a saved (trained) router; overrides name")
+    path: str | None = Field(
+        None, description="directory of a saved (trained) router; overrides name"
+    )
     options: dict[str, Any] = Field(default_factory=dict)
 
 

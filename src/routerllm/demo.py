@@ -4,7 +4,7 @@ prompts sent to the largest model, both measured for real."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 from routerllm.backends.base import GenerationRequest
 from routerllm.routers.base import create_router
@@ -22,9 +22,54 @@ DEMO_PROMPTS: tuple[str, ...] = (
 
 
 @dataclass(frozen=True)
+class RunTotals:
+    """Totals of one run; ``warm_*`` leave out model loading (a one-off cost for a server)."""
+
+    energy_kwh: float
+    co2_kg: float
+    time_s: float
+    completion_tokens: int
+    warm_energy_kwh: float
+    warm_co2_kg: float
+
+    @classmethod
+    def of(cls, results: list[RoutedResult]) -> RunTotals:
+        def loading(r: RoutedResult, attr: str) -> float:
+            m = r.components.get("model_loading")
+            return float(getattr(m, attr)) if m else 0.0
+
+        return cls(
+            energy_kwh=sum(r.energy_kwh for r in results),
+            co2_kg=sum(r.co2_kg for r in results),
+            time_s=sum(r.latency_s for r in results),
+            completion_tokens=sum(r.completion_tokens for r in results),
+            warm_energy_kwh=sum(r.energy_kwh - loading(r, "energy_kwh") for r in results),
+            warm_co2_kg=sum(r.co2_kg - loading(r, "co2_kg") for r in results),
+        )
+
+
+@dataclass(frozen=True)
 class DemoRun:
     routed: list[RoutedResult]
     baseline: list[RoutedResult]  # empty when the baseline was skipped
+
+    def comparison(self) -> dict[str, object] | None:
+        """Routed versus always-largest, both measured; None without a baseline."""
+        if not self.baseline:
+            return None
+        routed, base = RunTotals.of(self.routed), RunTotals.of(self.baseline)
+
+        def saved(a: float, b: float) -> float:
+            return 1.0 - a / b if b else 0.0
+
+        return {
+            "largest_model": self.baseline[0].model,
+            "routed": asdict(routed),
+            "always_largest": asdict(base),
+            "co2_saved_fraction": saved(routed.co2_kg, base.co2_kg),
+            "co2_saved_fraction_warm": saved(routed.warm_co2_kg, base.warm_co2_kg),
+            "speedup": base.time_s / routed.time_s if routed.time_s else 0.0,
+        }
 
 
 def run_demo(

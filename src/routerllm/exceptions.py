@@ -21,7 +21,9 @@ class UnknownNameError(RouterLLMError, KeyError):
 
     def __init__(self, kind: str, name: str, valid: list[str]) -> None:
         self.kind, self.name, self.valid = kind, name, sorted(valid)
-        super().__init__(f"unknown {kind} {name!r}; valid names: {', '.join(self.valid) or '(none)'}")
+        super().__init__(
+            f"unknown {kind} {name!r}; valid names: {', '.join(self.valid) or '(none)'}"
+        )
 
     def __str__(self) -> str:  # KeyError would otherwise quote the message
         return str(self.args[0])

@@ -61,7 +61,9 @@ def missing_packages(source: GGUFSource) -> list[str]:
 def availability(source: GGUFSource) -> str | None:
     """None when the file can be resolved without building anything, else why not."""
     if source.path is not None:
-        return None if Path(source.path).expanduser().is_file() else f"file not found: {source.path}"
+        return (
+            None if Path(source.path).expanduser().is_file() else f"file not found: {source.path}"
+        )
     missing = missing_packages(source)
     if missing:
         return str(_missing(source, missing))
@@ -146,7 +148,9 @@ def resolve_gguf(source: GGUFSource, name: str) -> Path:
             assert pkg is not None and source.filename is not None
             path = pkg / source.filename
             if not path.is_file():
-                raise ModelUnavailableError(f"{source.filename} not found in package {source.package}")
+                raise ModelUnavailableError(
+                    f"{source.filename} not found in package {source.package}"
+                )
         else:
             assert source.parts
             path = cache_dir() / f"{name}.gguf"
@@ -165,4 +169,6 @@ def check_gguf_header(path: Path) -> None:
     with path.open("rb") as f:
         magic = f.read(4)
     if magic != GGUF_MAGIC:
-        raise BackendError(f"{path} is not a GGUF file (bad magic {magic!r}); it is corrupt or the wrong format")
+        raise BackendError(
+            f"{path} is not a GGUF file (bad magic {magic!r}); it is corrupt or the wrong format"
+        )

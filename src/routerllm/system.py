@@ -161,7 +161,9 @@ class RouterLLM:
         """Route all prompts in one batch, then generate each; every finished
         request is logged before the next starts. The batch's router energy is
         shared equally between its requests."""
-        reqs = [r if isinstance(r, GenerationRequest) else GenerationRequest(prompt=r) for r in requests]
+        reqs = [
+            r if isinstance(r, GenerationRequest) else GenerationRequest(prompt=r) for r in requests
+        ]
         prompts = [self._check_prompt(r.prompt) for r in reqs]
         if not reqs:
             return []
@@ -173,7 +175,8 @@ class RouterLLM:
                         f"model {model!r} is not available here: {self.manager.availability(model)}"
                     )
                 decisions = [
-                    RoutingDecision(model, 1.0, "model chosen by the caller", "fixed") for _ in prompts
+                    RoutingDecision(model, 1.0, "model chosen by the caller", "fixed")
+                    for _ in prompts
                 ]
             else:
                 decisions = (router or self.router).route_batch(prompts, self.available_models())

@@ -15,7 +15,12 @@ from routerllm.backends.base import (
     chat_messages,
     resolve_sampling,
 )
-from routerllm.exceptions import BackendError, ModelUnavailableError, PromptError, missing_dependency
+from routerllm.exceptions import (
+    BackendError,
+    ModelUnavailableError,
+    PromptError,
+    missing_dependency,
+)
 
 
 def _cuda_devices() -> int:
@@ -34,7 +39,11 @@ def _weights_present(model_id: str) -> bool:
         from huggingface_hub import try_to_load_from_cache
     except ImportError:
         return False
-    return isinstance(try_to_load_from_cache(model_id, "config.json"), str)
+    try:
+        cached = try_to_load_from_cache(model_id, "config.json")
+    except ValueError:  # HFValidationError: neither a hub id nor an existing directory
+        return False
+    return isinstance(cached, str)
 
 
 class HFBackend(Backend):
@@ -55,7 +64,9 @@ class HFBackend(Backend):
                 f"found {gpus}"
             )
         if not _weights_present(self.config.model_id):
-            return f"weights for {self.config.model_id} are not in a local directory or the HF cache"
+            return (
+                f"weights for {self.config.model_id} are not in a local directory or the HF cache"
+            )
         return None
 
     @property
@@ -96,9 +107,14 @@ class HFBackend(Backend):
         try:
             self._tokenizer = AutoTokenizer.from_pretrained(model_id)
             self._model = AutoModelForCausalLM.from_pretrained(model_id, **kwargs)
-        except (OSError, ValueError, RuntimeError) as e:
+        except ImportError:
             self._model = self._tokenizer = None
-            raise BackendError(f"transformers could not load {model_id!r} for {self.name!r}: {e}") from e
+            raise
+        except Exception as e:  # corrupt files: SafetensorError, UnpicklingError, TypeError...
+            self._model = self._tokenizer = None
+            raise BackendError(
+                f"transformers could not load {model_id!r} for {self.name!r}: {e}"
+            ) from e
         self._model.eval()
 
     def unload(self) -> None:
@@ -116,7 +132,10 @@ class HFBackend(Backend):
         tok = self._tokenizer
         if getattr(tok, "chat_template", None):
             return tok.apply_chat_template(
-                chat_messages(request), add_generation_prompt=True, return_tensors="pt", return_dict=True
+                chat_messages(request),
+                add_generation_prompt=True,
+                return_tensors="pt",
+                return_dict=True,
             )
         text = f"{request.system}\n\n{request.prompt}" if request.system else request.prompt
         return tok(text, return_tensors="pt")

@@ -94,7 +94,8 @@ class LlamaCppBackend(Backend):
                 f"llama.cpp could not load {path} for model {self.name!r} ({error}); "
                 f"the file is corrupt or not a supported GGUF"
             )
-        self._has_chat_template = bool(self._llm.metadata.get("tokenizer.chat_template"))
+        metadata = self._llm.metadata if self._llm is not None else {}
+        self._has_chat_template = bool(metadata.get("tokenizer.chat_template"))
 
     def unload(self) -> None:
         if self._llm is not None:
@@ -132,7 +133,9 @@ class LlamaCppBackend(Backend):
                 out = self._llm.create_chat_completion(messages=chat_messages(request), **kwargs)
                 text = out["choices"][0]["message"]["content"] or ""
             else:
-                prompt = f"{request.system}\n\n{request.prompt}" if request.system else request.prompt
+                prompt = (
+                    f"{request.system}\n\n{request.prompt}" if request.system else request.prompt
+                )
                 out = self._llm.create_completion(prompt=prompt, **kwargs)
                 text = out["choices"][0]["text"]
         except ValueError as e:

@@ -103,7 +103,9 @@ class OpenAIHTTPBackend(Backend):
             choice = out["choices"][0]
             text = choice["message"]["content"] or ""
         except (KeyError, IndexError, TypeError) as e:
-            raise BackendError(f"{self.base_url}: unexpected response shape: {str(out)[:200]}") from e
+            raise BackendError(
+                f"{self.base_url}: unexpected response shape: {str(out)[:200]}"
+            ) from e
         usage = out.get("usage") or {}
         return Completion(
             text=text,

@@ -17,7 +17,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 from importlib import resources
 from typing import Any
 
@@ -61,7 +61,7 @@ class CarbonMeter(ABC):
     def zero(self, component: str) -> Measurement:
         return Measurement(component, 0.0, 0.0, 0.0, self.method)
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - optional hook, most meters hold nothing
         """Release the tracker."""
 
 
@@ -118,7 +118,11 @@ class CodeCarbonMeter(CarbonMeter):
                 slot.result = Measurement(component, duration, 0.0, 0.0, "codecarbon:failed")
             else:
                 slot.result = Measurement(
-                    component, duration, float(data.energy_consumed), float(data.emissions), self.method
+                    component,
+                    duration,
+                    float(data.energy_consumed),
+                    float(data.emissions),
+                    self.method,
                 )
 
     def close(self) -> None:
@@ -142,7 +146,7 @@ def create_meter(config: CarbonConfig) -> CarbonMeter:
     return CodeCarbonMeter(config.country_iso_code) if config.enabled else NullMeter()
 
 
-@lru_cache(maxsize=None)
+@cache
 def grid_intensity_g_per_kwh(country_iso_code: str) -> float:
     """Carbon intensity of the country's grid from CodeCarbon's data (g CO2/kWh)."""
     try:

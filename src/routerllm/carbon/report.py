@@ -109,7 +109,9 @@ def versus_largest(
     served = [r for r in records if r.model == largest.name]
     out_tokens = sum(r.completion_tokens for r in served)
     if out_tokens:
-        generation = [r.components["llm_inference"] for r in served if "llm_inference" in r.components]
+        generation = [
+            r.components["llm_inference"] for r in served if "llm_inference" in r.components
+        ]
         per_token = sum(m.energy_kwh for m in generation) / out_tokens
         per_token_co2 = sum(m.co2_kg for m in generation) / out_tokens
         source = f"measured rate of {largest.name} in this log ({len(served)} requests)"

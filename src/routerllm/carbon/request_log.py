@@ -52,8 +52,15 @@ CREATE INDEX IF NOT EXISTS requests_time ON requests(timestamp);
 """
 
 CSV_COLUMNS = [
-    "timestamp", "component", "duration", "emissions", "energy_consumed",
-    "request_id", "model", "router", "method",
+    "timestamp",
+    "component",
+    "duration",
+    "emissions",
+    "energy_consumed",
+    "request_id",
+    "model",
+    "router",
+    "method",
 ]
 
 
@@ -118,10 +125,20 @@ class RequestLog:
             self._db.execute(
                 "INSERT INTO requests VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (
-                    record.id, record.timestamp, record.prompt_sha256, record.prompt_chars,
-                    record.model, record.router, record.confidence, record.prompt_tokens,
-                    record.completion_tokens, record.latency_s, record.energy_kwh,
-                    record.co2_kg, record.cost_usd, record.tag,
+                    record.id,
+                    record.timestamp,
+                    record.prompt_sha256,
+                    record.prompt_chars,
+                    record.model,
+                    record.router,
+                    record.confidence,
+                    record.prompt_tokens,
+                    record.completion_tokens,
+                    record.latency_s,
+                    record.energy_kwh,
+                    record.co2_kg,
+                    record.cost_usd,
+                    record.tag,
                 ),
             )
             self._db.executemany(
@@ -144,10 +161,19 @@ class RequestLog:
                 if f.tell() == 0:
                     writer.writerow(CSV_COLUMNS)
                 for m in record.components.values():
-                    writer.writerow([
-                        record.timestamp, m.component, f"{m.duration_s:.6f}", f"{m.co2_kg:.9e}",
-                        f"{m.energy_kwh:.9e}", record.id, record.model, record.router, m.method,
-                    ])
+                    writer.writerow(
+                        [
+                            record.timestamp,
+                            m.component,
+                            f"{m.duration_s:.6f}",
+                            f"{m.co2_kg:.9e}",
+                            f"{m.energy_kwh:.9e}",
+                            record.id,
+                            record.model,
+                            record.router,
+                            m.method,
+                        ]
+                    )
                 f.flush()
             finally:
                 fcntl.flock(f, fcntl.LOCK_UN)
@@ -171,9 +197,19 @@ class RequestLog:
             ordered = {c: by_name[c] for c in COMPONENTS if c in by_name}
             ordered.update({c: m for c, m in by_name.items() if c not in ordered})
             yield RequestRecord(
-                id=r[0], timestamp=r[1], prompt_sha256=r[2], prompt_chars=r[3], model=r[4],
-                router=r[5], confidence=r[6], prompt_tokens=r[7], completion_tokens=r[8],
-                latency_s=r[9], cost_usd=r[12], components=ordered, tag=r[13],
+                id=r[0],
+                timestamp=r[1],
+                prompt_sha256=r[2],
+                prompt_chars=r[3],
+                model=r[4],
+                router=r[5],
+                confidence=r[6],
+                prompt_tokens=r[7],
+                completion_tokens=r[8],
+                latency_s=r[9],
+                cost_usd=r[12],
+                components=ordered,
+                tag=r[13],
             )
 
     def count(self) -> int:

@@ -124,11 +124,13 @@ class Router(ABC):
         (path / "config.json").write_text(json.dumps(meta, indent=2))
         arrays = self.state()
         if arrays:
-            np.savez(path / "weights.npz", **arrays)
+            np.savez(path / "weights.npz", **arrays)  # type: ignore[arg-type]
         return path
 
 
-def create_router(name: str, models: Sequence[ModelConfig], seed: int = 0, **options: Any) -> Router:
+def create_router(
+    name: str, models: Sequence[ModelConfig], seed: int = 0, **options: Any
+) -> Router:
     """Instantiate a registered router by name (clear error listing valid names)."""
     from routerllm.registry import ROUTERS
 
@@ -156,7 +158,9 @@ def load_router(directory: str | Path, models: Sequence[ModelConfig]) -> Router:
         raise RouterLLMError(
             f"{path}: router was trained for models not in this config: {', '.join(missing)}"
         )
-    router = create_router(name, [by_name[n] for n in saved_models], meta.get("seed", 0), **meta.get("options", {}))
+    router = create_router(
+        name, [by_name[n] for n in saved_models], meta.get("seed", 0), **meta.get("options", {})
+    )
     weights = path / "weights.npz"
     if weights.exists():
         try:

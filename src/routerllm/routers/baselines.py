@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+
 import numpy as np
 
 from routerllm.config import ModelConfig
@@ -62,7 +63,9 @@ class _FixedRouter(Router):
 
     def _decide(self, prompt: str, row: np.ndarray, mask: np.ndarray) -> RoutingDecision:
         decision = super()._decide(prompt, row, mask)
-        return RoutingDecision(decision.model, 1.0, self.explain(prompt, row), self.name, decision.scores)
+        return RoutingDecision(
+            decision.model, 1.0, self.explain(prompt, row), self.name, decision.scores
+        )
 
 
 class LargestRouter(_FixedRouter):

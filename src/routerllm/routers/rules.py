@@ -54,8 +54,12 @@ DEFAULT_RULES: tuple[Rule, ...] = (
         0.2,
         code=True,
     ),
-    _rule("explanation or analysis", r"\b(explain|compare|why|how does|difference|analy[sz]e)\b", 0.2),
-    _rule("multi-part request", r"(\b(and then|step by step|also|with tests)\b|^\s*\d+[.)]\s)", 0.1),
+    _rule(
+        "explanation or analysis", r"\b(explain|compare|why|how does|difference|analy[sz]e)\b", 0.2
+    ),
+    _rule(
+        "multi-part request", r"(\b(and then|step by step|also|with tests)\b|^\s*\d+[.)]\s)", 0.1
+    ),
 )
 
 # How many times one rule may count (hard terms stack: "thread-safe LRU cache").
@@ -77,7 +81,9 @@ class RuleBasedRouter(Router):
     ) -> None:
         super().__init__(models, seed)
         self.options = {
-            "base": base, "thresholds": list(thresholds), "long_prompt_words": long_prompt_words
+            "base": base,
+            "thresholds": list(thresholds),
+            "long_prompt_words": long_prompt_words,
         }
         self.base = base
         self.t_medium, self.t_heavy = (float(t) for t in thresholds)
@@ -115,9 +121,7 @@ class RuleBasedRouter(Router):
             target, conf = self.tier_of(complexity)
             # Same category preferred within a tier; a bigger model is a safer
             # fallback than a smaller one when the target tier is unavailable.
-            fit = np.array(
-                [1.5 if (m.category == "code") == is_code else 1.0 for m in self.models]
-            )
+            fit = np.array([1.5 if (m.category == "code") == is_code else 1.0 for m in self.models])
             on_tier = tiers == target
             distance = np.abs(tiers - target)
             fallback = np.where(tiers > target, 1.0, 0.5) / (1.0 + distance)

@@ -1,0 +1,365 @@
+"""HFBackend through the real transformers path, on a tiny Llama built offline at test time.
+
+The model directory is written by ``save_pretrained`` from a WordLevel tokenizer
+(one token per whitespace-separated word, so token counts are known in advance)
+and a randomly initialised 2-layer ``LlamaForCausalLM`` with a fixed seed.
+Nothing is downloaded: HF_HUB_OFFLINE is set by conftest and hub-cache lookups
+are pointed at temporary directories.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import torch
+
+from routerllm.backends.base import Completion, GenerationRequest
+from routerllm.backends.hf import HFBackend
+from routerllm.config import GenerationConfig, ModelConfig, load_config
+from routerllm.exceptions import BackendError, ModelUnavailableError, PromptError
+from routerllm.manager import LLMManager
+
+SPECIALS = ["[UNK]", "[PAD]", "<s>", "</s>"]
+ROLES = ["system", "user", "assistant"]
+WORDS = [
+    *("hello", "world", "the", "a", "an", "of", "to", "in", "is", "it", "and", "or", "not"),
+    *("def", "return", "print", "code", "function", "class", "import", "value", "list"),
+    *("sort", "write", "explain", "why", "how", "what", "python", "rust", "sum", "loop"),
+    *("stop", "fast", "slow", "good", "bad", "nice", "be", "please", "short", "answer"),
+    *("question", "model", "token"),
+]
+VOCAB = SPECIALS + ROLES + WORDS + [f"w{i}" for i in range(220)]
+CHAT_TEMPLATE = (
+    "{{ bos_token }}{% for m in messages %}{{ m['role'] }} {{ m['content'] }} {% endfor %}"
+    "{% if add_generation_prompt %}assistant{% endif %}"
+)
+MAX_NEW = 8
+PROMPT = "hello world write the code"
+
+
+def build_tiny_model(directory: Path, chat_template: str | None = None) -> Path:
+    """Save a real tokenizer + tiny Llama with ``save_pretrained`` (no network)."""
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+
+    tok = Tokenizer(models.WordLevel(vocab={w: i for i, w in enumerate(VOCAB)}, unk_token="[UNK]"))
+    tok.pre_tokenizer = pre_tokenizers.Whitespace()
+    tokenizer = PreTrainedTokenizerFast(
+        tokenizer_object=tok,
+        bos_token="<s>",
+        eos_token="</s>",
+        pad_token="[PAD]",
+        unk_token="[UNK]",
+    )
+    if chat_template is not None:
+        tokenizer.chat_template = chat_template
+    config = LlamaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=128,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+    )
+    with torch.random.fork_rng():
+        torch.manual_seed(1234)
+        model = LlamaForCausalLM(config)
+    tokenizer.save_pretrained(directory)
+    model.save_pretrained(directory)
+    return directory
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_tiny_model(tmp_path_factory.mktemp("tiny-llama"))
+
+
+@pytest.fixture(scope="module")
+def chat_model_dir(tmp_path_factory: pytest.TempPathFactory, model_dir: Path) -> Path:
+    """Same weights, but the tokenizer carries a chat template."""
+    from transformers import AutoTokenizer
+
+    directory = tmp_path_factory.mktemp("tiny-llama-chat")
+    shutil.copytree(model_dir, directory, dirs_exist_ok=True)
+    tokenizer = AutoTokenizer.from_pretrained(directory)
+    tokenizer.chat_template = CHAT_TEMPLATE
+    tokenizer.save_pretrained(directory)
+    return directory
+
+
+def make_backend(
+    model_id: str | Path,
+    *,
+    name: str = "tiny-hf",
+    context_length: int = 128,
+    max_new_tokens: int = MAX_NEW,
+    gpus: int = 0,
+) -> HFBackend:
+    return HFBackend(
+        ModelConfig(
+            name=name,
+            backend="hf",
+            tier="light",
+            params_b=0.001,
+            model_id=str(model_id),
+            memory_gb=0.1,
+            context_length=context_length,
+            gpus=gpus,
+        ),
+        GenerationConfig(max_new_tokens=max_new_tokens, temperature=0.0),
+        n_threads=1,
+    )
+
+
+@pytest.fixture(scope="module")
+def backend(model_dir: Path) -> HFBackend:
+    b = make_backend(model_dir)
+    b.load()
+    return b
+
+
+@pytest.fixture
+def empty_hf_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Point hub-cache lookups at an empty directory, whatever the user's cache holds."""
+    import huggingface_hub.constants
+
+    cache = tmp_path / "hf-cache"
+    cache.mkdir()
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(cache))
+    return cache
+
+
+# --- a working model -------------------------------------------------------------------------
+
+
+def test_local_directory_is_available(model_dir: Path) -> None:
+    assert make_backend(model_dir).availability() is None
+
+
+def test_generate_returns_a_completion(backend: HFBackend) -> None:
+    c = backend.generate(GenerationRequest(prompt=PROMPT))
+    assert isinstance(c, Completion)
+    assert c.model == "tiny-hf"
+    assert c.prompt_tokens == len(PROMPT.split())  # WordLevel: one token per word, no BOS added
+    assert 0 < c.completion_tokens <= MAX_NEW
+    assert c.latency_s > 0
+    assert isinstance(c.text, str) and c.text.strip()
+    assert c.finish_reason == ("length" if c.completion_tokens == MAX_NEW else "stop")
+
+
+def test_greedy_generation_is_deterministic(backend: HFBackend, model_dir: Path) -> None:
+    request = GenerationRequest(prompt=PROMPT)
+    first = backend.generate(request)
+    second = backend.generate(request)
+    fresh = make_backend(model_dir).generate(request)
+    assert first.text == second.text == fresh.text
+    assert first.completion_tokens == second.completion_tokens == fresh.completion_tokens
+
+
+def test_greedy_generation_is_argmax_decoding(backend: HFBackend, model_dir: Path) -> None:
+    """Temperature 0 must mean plain greedy decoding: compare with a hand-written argmax loop."""
+    from transformers import AutoTokenizer, LlamaForCausalLM
+
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    model = LlamaForCausalLM.from_pretrained(model_dir, dtype=torch.float32).eval()
+    ids = tokenizer(PROMPT, return_tensors="pt")["input_ids"]
+    new: list[int] = []
+    with torch.inference_mode():
+        for _ in range(MAX_NEW):
+            nxt = int(model(input_ids=ids).logits[0, -1].argmax())
+            new.append(nxt)
+            if nxt == tokenizer.eos_token_id:
+                break
+            ids = torch.cat([ids, torch.tensor([[nxt]])], dim=1)
+
+    c = backend.generate(GenerationRequest(prompt=PROMPT, repetition_penalty=1.0))
+    assert c.completion_tokens == len(new)
+    assert c.text == tokenizer.decode(new, skip_special_tokens=True)
+
+
+def test_seeded_sampling_is_reproducible_and_not_greedy(backend: HFBackend) -> None:
+    sampled = GenerationRequest(prompt=PROMPT, temperature=1.5, top_p=1.0)
+    first = backend.generate(sampled).text
+    assert backend.generate(sampled).text == first  # GenerationConfig.seed defaults to 0
+    assert first != backend.generate(GenerationRequest(prompt=PROMPT)).text
+
+
+def test_stop_sequences_cut_the_text(backend: HFBackend) -> None:
+    full = backend.generate(GenerationRequest(prompt=PROMPT)).text
+    words = full.split()
+    assert len(words) >= 4, full
+
+    cut = backend.generate(GenerationRequest(prompt=PROMPT, stop=[words[2]])).text
+    assert cut == full[: full.find(words[2])]
+    assert words[2] not in cut and len(cut) < len(full)
+
+    # Several stops: the earliest occurrence wins, whatever the list order.
+    earliest = backend.generate(GenerationRequest(prompt=PROMPT, stop=[words[3], words[1]])).text
+    assert earliest == full[: min(full.find(words[1]), full.find(words[3]))]
+
+    # A stop sequence that never appears leaves the text alone.
+    assert backend.generate(GenerationRequest(prompt=PROMPT, stop=["never-generated"])).text == full
+
+
+def test_request_max_new_tokens_overrides_the_default(backend: HFBackend) -> None:
+    c = backend.generate(GenerationRequest(prompt=PROMPT, max_new_tokens=2))
+    assert 0 < c.completion_tokens <= 2
+    assert c.finish_reason == ("length" if c.completion_tokens == 2 else "stop")
+
+
+def test_load_and_unload_toggle_loaded(model_dir: Path) -> None:
+    b = make_backend(model_dir)
+    assert not b.loaded
+    b.load()
+    assert b.loaded
+    model = b._model
+    b.load()  # idempotent: keeps the same model
+    assert b._model is model
+    b.unload()
+    assert not b.loaded
+    b.unload()  # idempotent
+    assert not b.loaded
+    assert b.generate(GenerationRequest(prompt=PROMPT, max_new_tokens=1)).completion_tokens == 1
+    assert b.loaded  # generate loads on demand
+
+
+# --- context length -------------------------------------------------------------------------
+
+
+def test_prompt_longer_than_context_raises_prompt_error(model_dir: Path) -> None:
+    b = make_backend(model_dir, context_length=20)
+    for n_words in (20, 40):  # a prompt filling the whole context leaves no room either
+        with pytest.raises(PromptError, match=rf"prompt is {n_words} tokens.*context 20"):
+            b.generate(GenerationRequest(prompt=" ".join(["hello"] * n_words)))
+
+
+def test_new_tokens_are_capped_by_the_context_left(model_dir: Path) -> None:
+    b = make_backend(model_dir, context_length=20, max_new_tokens=MAX_NEW)
+    c = b.generate(GenerationRequest(prompt=" ".join(VOCAB[10:27])))  # 17 tokens, 3 left
+    assert c.prompt_tokens == 17
+    assert 0 < c.completion_tokens <= 3
+
+
+# --- chat template --------------------------------------------------------------------------
+
+
+def test_chat_template_is_applied(chat_model_dir: Path, model_dir: Path) -> None:
+    chat = make_backend(chat_model_dir)
+    plain = make_backend(model_dir)
+    system = "be short please"
+
+    # Rendered "<s>user hello world write the code assistant": BOS + role + words + role.
+    c = chat.generate(GenerationRequest(prompt=PROMPT))
+    assert c.prompt_tokens == 1 + 1 + len(PROMPT.split()) + 1
+    assert 0 < c.completion_tokens <= MAX_NEW
+
+    with_system = chat.generate(GenerationRequest(prompt=PROMPT, system=system))
+    assert with_system.prompt_tokens == c.prompt_tokens + 1 + len(system.split())
+
+    # Without a template the system text is simply prepended to the prompt.
+    no_template = plain.generate(GenerationRequest(prompt=PROMPT, system=system))
+    assert no_template.prompt_tokens == len(system.split()) + len(PROMPT.split())
+
+
+# --- availability and load errors ------------------------------------------------------------
+
+
+def test_hub_id_missing_from_cache_is_unavailable(empty_hf_cache: Path) -> None:
+    b = make_backend("nobody/not-a-model")
+    reason = b.availability()
+    assert reason is not None and "nobody/not-a-model" in reason
+    with pytest.raises(ModelUnavailableError, match="nobody/not-a-model"):
+        b.load()
+    assert not b.loaded
+
+
+def test_missing_local_directory_is_unavailable(tmp_path: Path, empty_hf_cache: Path) -> None:
+    """Neither a directory nor a valid hub id: a reason, not a raw HFValidationError."""
+    missing = tmp_path / "no-such-model"
+    b = make_backend(missing)
+    reason = b.availability()
+    assert reason is not None and str(missing) in reason
+    with pytest.raises(ModelUnavailableError, match="no-such-model"):
+        b.load()
+
+
+def test_hub_id_in_local_cache_is_available_and_runs(model_dir: Path, empty_hf_cache: Path) -> None:
+    commit = "0123456789abcdef0123456789abcdef01234567"
+    repo = empty_hf_cache / "models--me--tiny-llama"
+    (repo / "refs").mkdir(parents=True)
+    (repo / "refs" / "main").write_text(commit)
+    shutil.copytree(model_dir, repo / "snapshots" / commit)
+
+    b = make_backend("me/tiny-llama")
+    assert b.availability() is None
+    assert 0 < b.generate(GenerationRequest(prompt=PROMPT)).completion_tokens <= MAX_NEW
+
+
+def test_more_gpus_than_present_is_unavailable(model_dir: Path) -> None:
+    found = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    wanted = max(2, found + 1)
+    reason = make_backend(model_dir, gpus=wanted).availability()
+    assert reason is not None
+    assert f"needs {wanted} CUDA GPU(s)" in reason and f"found {found}" in reason
+
+
+def _write(name: str, data: str | bytes) -> Callable[[Path], None]:
+    def corrupt(directory: Path) -> None:
+        path = directory / name
+        if isinstance(data, bytes):
+            path.write_bytes(data)
+        else:
+            path.write_text(data)
+
+    return corrupt
+
+
+@pytest.mark.parametrize(
+    "corrupt",
+    [
+        pytest.param(_write("config.json", "{not json"), id="config-not-json"),
+        pytest.param(_write("config.json", json.dumps([1, 2])), id="config-not-a-mapping"),
+        pytest.param(
+            _write("config.json", json.dumps({"hidden_size": 32})), id="config-no-model-type"
+        ),
+        pytest.param(_write("model.safetensors", b"garbage" * 10), id="weights-garbage"),
+        pytest.param(lambda d: (d / "model.safetensors").unlink(), id="weights-missing"),
+    ],
+)
+def test_corrupt_model_directory_raises_backend_error(
+    model_dir: Path, tmp_path: Path, corrupt: Callable[[Path], None]
+) -> None:
+    directory = tmp_path / "broken"
+    shutil.copytree(model_dir, directory)
+    corrupt(directory)
+    b = make_backend(directory)
+    assert b.availability() is None  # the directory exists; only loading can tell
+    with pytest.raises(BackendError, match=r"transformers could not load .*broken.* for 'tiny-hf'"):
+        b.load()
+    assert not b.loaded
+    with pytest.raises(BackendError):
+        b.generate(GenerationRequest(prompt=PROMPT))
+
+
+# --- the packaged development config ---------------------------------------------------------
+
+
+def test_development_config_models_are_unavailable_here(empty_hf_cache: Path) -> None:
+    config = load_config("development")
+    manager = LLMManager(config)
+    assert config.models
+    for model in config.models:
+        assert model.backend == "hf"
+        reason = manager.availability(model.name)
+        assert isinstance(reason, str) and reason, model.name
+        assert "CUDA GPU(s)" in reason or str(model.model_id) in reason, reason
+    assert manager.available_models() == []
+    assert manager.loaded_models == []
