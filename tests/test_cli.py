@@ -13,20 +13,7 @@ import pytest
 
 from routerllm.carbon.request_log import RequestLog
 
-from .conftest import tiny_config_dict, tiny_model, write_config
-
-ROUTE_KEYS = {
-    "model",
-    "response",
-    "confidence",
-    "router",
-    "prompt_tokens",
-    "completion_tokens",
-    "latency_s",
-    "energy_kwh",
-    "co2_kg",
-    "components",
-}
+from .conftest import ROUTE_KEYS, free_port, tiny_config_dict, tiny_model, write_config
 
 
 def run(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
@@ -170,7 +157,6 @@ def test_missing_model_package_and_corrupt_gguf(tmp_path: Path, tiny_gguf: Path)
 
 
 def test_unreachable_http_endpoint(tmp_path: Path) -> None:
-    from .conftest import free_port
 
     data = tiny_config_dict(tmp_path)
     data["models"].append(

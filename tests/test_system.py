@@ -11,18 +11,7 @@ from routerllm.exceptions import PromptError, UnknownNameError
 from routerllm.routers import create_router
 from routerllm.system import RouterLLM
 
-ROUTE_KEYS = {
-    "model",
-    "response",
-    "confidence",
-    "router",
-    "prompt_tokens",
-    "completion_tokens",
-    "latency_s",
-    "energy_kwh",
-    "co2_kg",
-    "components",
-}
+from .conftest import ROUTE_KEYS
 
 
 @pytest.fixture

@@ -191,7 +191,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
             print("\n".join(lines if kind == "routed" else lines[:1]), flush=True)
 
         run = run_demo(system, DEMO_PROMPTS, args.max_new_tokens, not args.no_baseline, show)
-        routed = summarize(_records(run.routed))
+        routed = summarize(run.routed)
         payload: dict[str, Any] = {
             "routed": [r.to_dict() for r in run.routed],
             "baseline": [r.to_dict() for r in run.baseline],
@@ -201,7 +201,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         comparison = run.comparison()
         if comparison is not None:
             payload["comparison"] = comparison
-            payload["baseline_summary"] = summarize(_records(run.baseline)).as_dict()
+            payload["baseline_summary"] = summarize(run.baseline).as_dict()
             lines += _comparison_lines(comparison)
         lines.append(
             f"\nlogged to {system.config.log.path} and {system.config.carbon.output_dir}/emissions.csv"
@@ -236,28 +236,6 @@ def _comparison_lines(c: dict[str, Any]) -> list[str]:
         f"(quality not scored here; answers of the small models are often worse)"
     )
     return lines
-
-
-def _records(results: Sequence[Any]) -> list[Any]:
-    from routerllm.carbon.request_log import RequestRecord
-
-    return [
-        RequestRecord(
-            id=r.request_id,
-            timestamp="",
-            prompt_sha256="",
-            prompt_chars=0,
-            model=r.model,
-            router=r.router,
-            confidence=r.confidence,
-            prompt_tokens=r.prompt_tokens,
-            completion_tokens=r.completion_tokens,
-            latency_s=r.latency_s,
-            cost_usd=r.cost_usd,
-            components=r.components,
-        )
-        for r in results
-    ]
 
 
 # -- parser ----------------------------------------------------------------

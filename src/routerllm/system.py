@@ -17,7 +17,13 @@ from pathlib import Path
 from typing import Any
 
 from routerllm.backends.base import Completion, GenerationRequest
-from routerllm.carbon.meter import CarbonMeter, Measurement, create_meter, per_token_estimate
+from routerllm.carbon.meter import (
+    CarbonMeter,
+    HasComponents,
+    Measurement,
+    create_meter,
+    per_token_estimate,
+)
 from routerllm.carbon.request_log import RequestLog, RequestRecord, prompt_hash
 from routerllm.config import AppConfig, load_config
 from routerllm.exceptions import ModelUnavailableError, PromptError
@@ -28,7 +34,7 @@ log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
-class RoutedResult(Completion):
+class RoutedResult(Completion, HasComponents):
     """A completion plus the routing decision and its per-component energy, CO2 and cost.
 
     ``latency_s`` is the whole request (routing + loading + generation).
@@ -40,14 +46,6 @@ class RoutedResult(Completion):
     cost_usd: float = 0.0
     components: dict[str, Measurement] = field(default_factory=dict)
     request_id: str = ""
-
-    @property
-    def energy_kwh(self) -> float:
-        return sum(m.energy_kwh for m in self.components.values())
-
-    @property
-    def co2_kg(self) -> float:
-        return sum(m.co2_kg for m in self.components.values())
 
     def to_dict(self) -> dict[str, Any]:
         """The machine-readable form printed by ``routerllm route --json``."""

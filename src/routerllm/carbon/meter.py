@@ -44,6 +44,20 @@ class Measurement:
         return {"energy_kwh": self.energy_kwh, "co2_kg": self.co2_kg, "duration_s": self.duration_s}
 
 
+class HasComponents:
+    """Mixin for results that carry per-component measurements: their totals."""
+
+    components: dict[str, Measurement]
+
+    @property
+    def energy_kwh(self) -> float:
+        return sum(m.energy_kwh for m in self.components.values())
+
+    @property
+    def co2_kg(self) -> float:
+        return sum(m.co2_kg for m in self.components.values())
+
+
 class _Slot:
     """Filled with the measurement when the ``measure`` block exits."""
 

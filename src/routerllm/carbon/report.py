@@ -5,10 +5,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
-from routerllm.carbon.meter import COMPONENTS, per_token_estimate
-from routerllm.carbon.request_log import RequestRecord
+from routerllm.carbon.meter import COMPONENTS, Measurement, per_token_estimate
 from routerllm.config import ModelConfig
 
 # Factors of the US EPA Greenhouse Gas Equivalencies Calculator:
@@ -16,6 +15,29 @@ from routerllm.config import ModelConfig
 # 8.22e-6 t CO2 per smartphone charged.
 KG_CO2_PER_KM_CAR = 3.93e-4 * 1000 / 1.609344
 KG_CO2_PER_SMARTPHONE_CHARGE = 8.22e-6 * 1000
+
+
+class MeasuredRequest(Protocol):
+    """What a report needs of a request: a logged ``MeasuredRequest`` or a live ``RoutedResult``."""
+
+    @property
+    def model(self) -> str: ...
+    @property
+    def router(self) -> str: ...
+    @property
+    def prompt_tokens(self) -> int: ...
+    @property
+    def completion_tokens(self) -> int: ...
+    @property
+    def latency_s(self) -> float: ...
+    @property
+    def cost_usd(self) -> float: ...
+    @property
+    def components(self) -> dict[str, Measurement]: ...
+    @property
+    def energy_kwh(self) -> float: ...
+    @property
+    def co2_kg(self) -> float: ...
 
 
 @dataclass
@@ -28,7 +50,7 @@ class Totals:
     cost_usd: float = 0.0
     latency_s: float = 0.0
 
-    def add(self, r: RequestRecord) -> None:
+    def add(self, r: MeasuredRequest) -> None:
         self.requests += 1
         self.prompt_tokens += r.prompt_tokens
         self.completion_tokens += r.completion_tokens
@@ -68,7 +90,7 @@ def equivalences(co2_kg: float) -> dict[str, float]:
 
 
 def summarize(
-    records: Iterable[RequestRecord],
+    records: Iterable[MeasuredRequest],
     models: list[ModelConfig] | None = None,
     country_iso_code: str = "USA",
 ) -> Report:
@@ -95,7 +117,7 @@ def summarize(
 
 
 def versus_largest(
-    records: list[RequestRecord], models: list[ModelConfig], country_iso_code: str = "USA"
+    records: list[MeasuredRequest], models: list[ModelConfig], country_iso_code: str = "USA"
 ) -> dict[str, Any] | None:
     """Estimate what the same requests would have cost on the largest model.
 

@@ -19,7 +19,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from routerllm.carbon.meter import COMPONENTS, Measurement
+from routerllm.carbon.meter import COMPONENTS, HasComponents, Measurement
 from routerllm.exceptions import RouterLLMError
 
 SCHEMA = """
@@ -69,7 +69,7 @@ def prompt_hash(prompt: str) -> str:
 
 
 @dataclass(frozen=True)
-class RequestRecord:
+class RequestRecord(HasComponents):
     """Everything the log keeps about one request (never the prompt text itself)."""
 
     id: str
@@ -85,14 +85,6 @@ class RequestRecord:
     cost_usd: float
     components: dict[str, Measurement] = field(default_factory=dict)
     tag: str = ""
-
-    @property
-    def energy_kwh(self) -> float:
-        return sum(m.energy_kwh for m in self.components.values())
-
-    @property
-    def co2_kg(self) -> float:
-        return sum(m.co2_kg for m in self.components.values())
 
 
 class RequestLog:
