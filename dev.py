@@ -4,6 +4,7 @@
     python3 dev.py demo     # create .venv, install everything, run the offline demo
     python3 dev.py test     # same set-up, then the test suite
     python3 dev.py setup    # set-up only
+    python3 dev.py lint     # ruff (lint + format check) and mypy
 
 Set-up is done once and redone only when pyproject.toml or
 requirements-models.txt change. torch is pinned to 2.13.0 and installed
@@ -59,7 +60,7 @@ def setup() -> None:
 def main(argv: list[str]) -> int:
     command = argv[0] if argv else "demo"
     rest = argv[1:]
-    if command not in {"setup", "demo", "test"}:
+    if command not in {"setup", "demo", "test", "lint"}:
         print(__doc__)
         return 2
     setup()
@@ -68,6 +69,10 @@ def main(argv: list[str]) -> int:
     if command == "test":
         os.chdir(ROOT)
         os.execv(BIN / "python", [str(BIN / "python"), "-m", "pytest", *rest])
+    if command == "lint":
+        _run(BIN / "ruff", "check", "src", "tests", "benchmarks", "dev.py")
+        _run(BIN / "ruff", "format", "--check", "src", "tests", "benchmarks", "dev.py")
+        _run(BIN / "mypy")
     return 0
 
 
