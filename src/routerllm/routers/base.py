@@ -15,14 +15,40 @@ from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol
 
 import numpy as np
 
-from routerllm.config import TIER_ORDER, ModelConfig
+from routerllm.config import TIER_ORDER
 from routerllm.exceptions import RouterLLMError
 
 FORMAT_VERSION = 1
+
+
+class CandidateModel(Protocol):
+    """What a router needs to know of a model. ``ModelConfig`` is one; so is ``Candidate``."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def params_b(self) -> float: ...
+    @property
+    def tier(self) -> str: ...
+    @property
+    def category(self) -> str: ...
+    @property
+    def class_id(self) -> int | None: ...
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A model known only by name and size, e.g. a column of an outcome dataset."""
+
+    name: str
+    params_b: float
+    tier: str = "medium"
+    category: str = "general"
+    class_id: int | None = None
 
 
 @dataclass(frozen=True)
@@ -41,11 +67,11 @@ class Router(ABC):
 
     name: ClassVar[str]
 
-    def __init__(self, models: Sequence[ModelConfig], seed: int = 0) -> None:
+    def __init__(self, models: Sequence[CandidateModel], seed: int = 0) -> None:
         if not models:
             raise RouterLLMError("a router needs at least one candidate model")
         # Smallest first, so ties and fallbacks prefer the cheaper model.
-        self.models = sorted(models, key=lambda m: (TIER_ORDER[m.tier], m.params_b))
+        self.models = sorted(models, key=lambda m: (TIER_ORDER.get(m.tier, 1), m.params_b))
         self.model_names = [m.name for m in self.models]
         self.seed = seed
         # Constructor options a subclass wants saved with it (JSON-serialisable).
@@ -129,7 +155,7 @@ class Router(ABC):
 
 
 def create_router(
-    name: str, models: Sequence[ModelConfig], seed: int = 0, **options: Any
+    name: str, models: Sequence[CandidateModel], seed: int = 0, **options: Any
 ) -> Router:
     """Instantiate a registered router by name (clear error listing valid names)."""
     from routerllm.registry import ROUTERS
@@ -142,7 +168,7 @@ def create_router(
     return router
 
 
-def load_router(directory: str | Path, models: Sequence[ModelConfig]) -> Router:
+def load_router(directory: str | Path, models: Sequence[CandidateModel]) -> Router:
     """Rebuild a router saved with ``Router.save``; fails clearly on a broken checkpoint."""
     path = Path(directory)
     try:

@@ -6,8 +6,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from routerllm.config import ModelConfig
-from routerllm.routers.base import Router, RoutingDecision
+from routerllm.routers.base import CandidateModel, Router, RoutingDecision
 
 
 class RandomRouter(Router):
@@ -15,7 +14,7 @@ class RandomRouter(Router):
 
     name = "random"
 
-    def __init__(self, models: Sequence[ModelConfig], seed: int = 0) -> None:
+    def __init__(self, models: Sequence[CandidateModel], seed: int = 0) -> None:
         super().__init__(models, seed)
         self.rng = np.random.default_rng(seed)
 

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from routerllm.config import TIER_ORDER, ModelConfig
-from routerllm.routers.base import Router
+from routerllm.config import TIER_ORDER
+from routerllm.routers.base import CandidateModel, Router
 
 
 @dataclass(frozen=True)
@@ -73,7 +73,7 @@ class RuleBasedRouter(Router):
 
     def __init__(
         self,
-        models: Sequence[ModelConfig],
+        models: Sequence[CandidateModel],
         seed: int = 0,
         base: float = 0.1,
         thresholds: tuple[float, float] | list[float] = (0.25, 0.55),
@@ -114,7 +114,7 @@ class RuleBasedRouter(Router):
         return tier, 0.5 + 0.5 * min(1.0, distance / 0.25)
 
     def score(self, prompts: Sequence[str]) -> np.ndarray:
-        tiers = np.array([TIER_ORDER[m.tier] for m in self.models])
+        tiers = np.array([TIER_ORDER.get(m.tier, 1) for m in self.models])
         out = np.zeros((len(prompts), len(self.models)))
         for i, prompt in enumerate(prompts):
             complexity, _, is_code = self.analyse(prompt)

@@ -1,0 +1,70 @@
+"""Labelled prompts: the form every classifier dataset takes (synthetic, tiny-codes, ...).
+
+Labels follow the seeds' class map (MISSION M1/M5): 0 code generation (heavy
+code model), 1 text generation (medium text), 2 general purpose (medium),
+3 lightweight (light). Files are JSON lists of ``{"text", "label", "category",
+"source"}`` objects.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from routerllm.exceptions import DataError
+
+CLASS_NAMES: tuple[str, ...] = (
+    "code_generation",
+    "text_generation",
+    "general_purpose",
+    "lightweight",
+)
+NUM_CLASSES = len(CLASS_NAMES)
+#: Tier each class is served by when no configured model carries that class_id.
+CLASS_TIERS: tuple[str, ...] = ("heavy", "medium", "medium", "light")
+
+
+@dataclass(frozen=True)
+class LabeledPrompt:
+    text: str
+    label: int
+    category: str = ""
+    source: str = ""
+
+
+def save_json(items: Sequence[LabeledPrompt], path: str | Path) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps([asdict(i) for i in items], ensure_ascii=False, indent=1))
+    tmp.replace(path)
+    return path
+
+
+def load_json(path: str | Path) -> list[LabeledPrompt]:
+    """Read a labelled-prompt file; malformed files give one clear DataError."""
+    path = Path(path)
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as e:
+        raise DataError(f"dataset file not found: {path}") from e
+    except (OSError, ValueError) as e:
+        raise DataError(f"{path}: not valid JSON ({e})") from e
+    if not isinstance(raw, list):
+        raise DataError(f"{path}: expected a JSON list of {{text, label}} objects")
+    items = []
+    for i, row in enumerate(raw):
+        try:
+            text, label = row["text"], int(row["label"])
+        except (KeyError, TypeError, ValueError) as e:
+            raise DataError(f"{path}: item {i} needs `text` and an integer `label`") from e
+        if not isinstance(text, str) or not 0 <= label < NUM_CLASSES:
+            raise DataError(
+                f"{path}: item {i}: text must be a string and label in 0..{NUM_CLASSES - 1}"
+            )
+        items.append(
+            LabeledPrompt(text, label, str(row.get("category", "")), str(row.get("source", "")))
+        )
+    return items

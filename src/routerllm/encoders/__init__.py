@@ -1,0 +1,5 @@
+"""Text encoders for learned routers: packaged MiniLM (default), any HF model, int8 ONNX MiniLM, static embeddings."""
+
+from routerllm.encoders.base import CachedEncoder, Encoder, create_encoder
+
+__all__ = ["CachedEncoder", "Encoder", "create_encoder"]

@@ -1,0 +1,62 @@
+"""The encoder interface: ``encode(texts) -> float32 array (n, dim)``.
+
+Encoders are named by a *spec* string: ``minilm`` (the packaged
+all-MiniLM-L6-v2, the offline default), ``minilm-onnx`` (the same model, int8
+ONNX), ``static`` (WordLlama static embeddings), or ``hf:<id or path>`` (any
+Hugging Face encoder, mean-pooled; a hub id needs the hub or the local cache).
+``CachedEncoder`` wraps any of them with an on-disk cache keyed by the
+prompt's sha256, so training and evaluation never embed a prompt twice.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+
+import numpy as np
+
+
+class Encoder(ABC):
+    """Turns texts into fixed-size vectors."""
+
+    #: Stable identifier of the encoder and its weights (part of cache keys and saved routers).
+    spec: str
+    dim: int
+
+    @abstractmethod
+    def encode(self, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
+        """(len(texts), dim) float32 embeddings."""
+
+
+def create_encoder(spec: str = "minilm") -> Encoder:
+    """Build an encoder from its spec (see module docstring); unknown names list the valid ones."""
+    from routerllm.registry import ENCODERS
+
+    kind, _, arg = spec.partition(":")
+    cls = ENCODERS.get(kind)
+    encoder: Encoder = cls(arg) if arg else cls()
+    return encoder
+
+
+class CachedEncoder(Encoder):
+    """Wraps an encoder with a persistent cache (implemented in routerllm.encoders.cache)."""
+
+    def __init__(self, inner: Encoder, cache_dir: str | None = None) -> None:
+        from routerllm.encoders.cache import EmbeddingCache
+
+        self.inner = inner
+        self.spec = inner.spec
+        self.dim = inner.dim
+        self.cache = EmbeddingCache(inner.spec, cache_dir)
+
+    def encode(self, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
+        found = self.cache.get_many(texts)
+        missing = [i for i, v in enumerate(found) if v is None]
+        if missing:
+            new = self.inner.encode([texts[i] for i in missing], batch_size)
+            self.cache.put_many([texts[i] for i in missing], new)
+            for i, vec in zip(missing, new, strict=True):
+                found[i] = vec
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        return np.stack([np.asarray(v, dtype=np.float32) for v in found])
