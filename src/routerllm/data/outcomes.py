@@ -1,0 +1,241 @@
+"""Routing-outcome datasets: for each prompt, how each model did.
+
+One in-memory form (:class:`OutcomeDataset`: prompts x models scores in
+[0, 1], optional per-call costs and responses, per-model metadata) with
+loaders for the RouterBench CSV format and the ``{question, scores}`` JSON
+format (plus an optional ``models.json`` of sizes and prices beside it).
+``overlap``/``without`` detect and remove prompts shared with another split,
+so no figure is reported on questions a router was trained on.
+"""
+
+from __future__ import annotations
+
+import ast
+import csv
+import json
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+
+from routerllm.exceptions import DataError
+
+CostKind = str  # "call" (per-call cost from the data), "size" (params, B), "price" (USD per 1M tokens)
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What a dataset says about one model."""
+
+    name: str
+    size_b: float | None = None
+    input_price: float | None = None  # USD per 1M tokens
+    output_price: float | None = None
+
+
+@dataclass(frozen=True)
+class OutcomeDataset:
+    prompts: list[str]
+    models: list[str]
+    scores: np.ndarray  # (n_prompts, n_models), 1 = solved
+    costs: np.ndarray | None = None  # (n_prompts, n_models), cost of each call
+    responses: list[list[str]] | None = None
+    info: dict[str, ModelInfo] = field(default_factory=dict)
+    source: str = ""
+
+    def __post_init__(self) -> None:
+        n, m = len(self.prompts), len(self.models)
+        if self.scores.shape != (n, m):
+            raise DataError(f"{self.source}: scores shape {self.scores.shape} != ({n}, {m})")
+        if self.costs is not None and self.costs.shape != (n, m):
+            raise DataError(f"{self.source}: costs shape {self.costs.shape} != ({n}, {m})")
+
+    def __len__(self) -> int:
+        return len(self.prompts)
+
+    def subset(self, index: Sequence[int] | np.ndarray) -> OutcomeDataset:
+        idx = np.asarray(index, dtype=int)
+        return replace(
+            self,
+            prompts=[self.prompts[i] for i in idx],
+            scores=self.scores[idx],
+            costs=None if self.costs is None else self.costs[idx],
+            responses=None if self.responses is None else [self.responses[i] for i in idx],
+        )
+
+    def sizes(self) -> np.ndarray | None:
+        """Model sizes in billions of parameters, or None when any is unknown."""
+        sizes = [self.info.get(m, ModelInfo(m)).size_b for m in self.models]
+        return None if any(s is None for s in sizes) else np.array(sizes, dtype=float)
+
+    def cost_matrix(self, kind: CostKind = "auto") -> np.ndarray:
+        """(n, m) costs: per call from the data, or a per-model size/price broadcast.
+
+        ``auto`` uses per-call costs when the data has them, else model size.
+        """
+        if kind == "auto":
+            kind = "call" if self.costs is not None else "size"
+        if kind == "call":
+            if self.costs is None:
+                raise DataError(f"{self.source}: no per-call costs in this dataset; use size or price")
+            return self.costs
+        if kind == "size":
+            sizes = self.sizes()
+            if sizes is None:
+                raise DataError(f"{self.source}: model sizes unknown; give a models.json")
+            per_model = sizes
+        elif kind == "price":
+            prices = [self.info.get(m, ModelInfo(m)) for m in self.models]
+            if any(p.input_price is None or p.output_price is None for p in prices):
+                raise DataError(f"{self.source}: model prices unknown; give a models.json")
+            per_model = np.array([(p.input_price or 0) + (p.output_price or 0) for p in prices]) / 2
+        else:
+            raise DataError(f"unknown cost kind {kind!r}; valid: auto, call, size, price")
+        return np.broadcast_to(per_model, self.scores.shape).astype(float)
+
+    def restrict_models(self, models: Sequence[str]) -> OutcomeDataset:
+        """The same prompts with only ``models`` (in that order)."""
+        missing = [m for m in models if m not in self.models]
+        if missing:
+            raise DataError(f"{self.source}: models not in the data: {', '.join(missing)}")
+        cols = [self.models.index(m) for m in models]
+        return replace(
+            self,
+            models=list(models),
+            scores=self.scores[:, cols],
+            costs=None if self.costs is None else self.costs[:, cols],
+            responses=None if self.responses is None else [[r[c] for c in cols] for r in self.responses],
+        )
+
+
+_SPACES = re.compile(r"\s+")
+
+
+def normalise(text: str) -> str:
+    """The key two prompts are 'the same question' by: case and whitespace folded."""
+    return _SPACES.sub(" ", text.strip().lower())
+
+
+def overlap(a: OutcomeDataset, b: OutcomeDataset) -> list[int]:
+    """Indices of ``a``'s prompts that also appear in ``b``."""
+    seen = {normalise(p) for p in b.prompts}
+    return [i for i, p in enumerate(a.prompts) if normalise(p) in seen]
+
+
+def without(a: OutcomeDataset, b: OutcomeDataset) -> tuple[OutcomeDataset, int]:
+    """``a`` minus the prompts it shares with ``b``, and how many were removed."""
+    shared = set(overlap(a, b))
+    keep = [i for i in range(len(a)) if i not in shared]
+    return a.subset(keep), len(shared)
+
+
+# -- loaders -----------------------------------------------------------------
+def _parse_size(value: object) -> float | None:
+    if isinstance(value, int | float):
+        return float(value)
+    m = re.fullmatch(r"\s*([\d.]+)\s*[bB]\s*", str(value))
+    return float(m.group(1)) if m else None
+
+
+def load_model_info(path: str | Path) -> dict[str, ModelInfo]:
+    """A ``models.json`` mapping model name -> {size, input_price, output_price}."""
+    try:
+        raw = json.loads(Path(path).read_text())
+    except (OSError, ValueError) as e:
+        raise DataError(f"{path}: cannot read model metadata ({e})") from e
+    if not isinstance(raw, dict):
+        raise DataError(f"{path}: expected an object mapping model names to metadata")
+    return {
+        name: ModelInfo(
+            name,
+            _parse_size(meta.get("size")),
+            meta.get("input_price"),
+            meta.get("output_price"),
+        )
+        for name, meta in raw.items()
+        if isinstance(meta, dict)
+    }
+
+
+def load_scores_json(path: str | Path, models_path: str | Path | None = None) -> OutcomeDataset:
+    """A JSON list of ``{"question": str, "scores": {model: score}}`` (LLMRouter format).
+
+    Metadata comes from ``models_path`` or a ``models.json`` beside the file.
+    Only models scored on every question are kept.
+    """
+    path = Path(path)
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as e:
+        raise DataError(f"outcome file not found: {path}") from e
+    except (OSError, ValueError) as e:
+        raise DataError(f"{path}: not valid JSON ({e})") from e
+    if not isinstance(raw, list) or not raw:
+        raise DataError(f"{path}: expected a non-empty JSON list of {{question, scores}} objects")
+    try:
+        models = sorted(set.intersection(*(set(r["scores"]) for r in raw)))
+        prompts = [str(r["question"]) for r in raw]
+        scores = np.array([[float(r["scores"][m]) for m in models] for r in raw])
+    except (KeyError, TypeError, ValueError) as e:
+        raise DataError(f"{path}: every item needs `question` and a `scores` mapping ({e})") from e
+    if not models:
+        raise DataError(f"{path}: no model is scored on every question")
+    meta_path = Path(models_path) if models_path else path.with_name("models.json")
+    info = load_model_info(meta_path) if meta_path.exists() else {}
+    return OutcomeDataset(prompts, models, scores, info=info, source=str(path))
+
+
+def load_routerbench_csv(path: str | Path) -> OutcomeDataset:
+    """RouterBench's wide CSV: ``prompt``, then ``<model>``, ``<model>|model_response``,
+    ``<model>|total_cost`` per model. Prompts stored as a Python list literal are joined."""
+    path = Path(path)
+    try:
+        with path.open(newline="", encoding="utf-8") as f:
+            reader = csv.DictReader(f)
+            rows = list(reader)
+            columns = reader.fieldnames or []
+    except FileNotFoundError as e:
+        raise DataError(f"outcome file not found: {path}") from e
+    except (OSError, csv.Error, UnicodeDecodeError) as e:
+        raise DataError(f"{path}: cannot read CSV ({e})") from e
+    models = [c.split("|")[0] for c in columns if c.endswith("|total_cost")]
+    if "prompt" not in columns or not models or not rows:
+        raise DataError(
+            f"{path}: not a RouterBench CSV (needs `prompt`, `<model>` and `<model>|total_cost` "
+            f"columns; found {', '.join(columns[:8])}...)"
+        )
+    try:
+        prompts = [_prompt_text(r["prompt"]) for r in rows]
+        scores = np.array([[float(r[m]) for m in models] for r in rows])
+        costs = np.array([[float(r[f"{m}|total_cost"]) for m in models] for r in rows])
+    except (KeyError, ValueError) as e:
+        raise DataError(f"{path}: bad score or cost value ({e})") from e
+    responses = (
+        [[r.get(f"{m}|model_response", "") for m in models] for r in rows]
+        if f"{models[0]}|model_response" in columns
+        else None
+    )
+    return OutcomeDataset(prompts, models, scores, costs, responses, source=str(path))
+
+
+def _prompt_text(value: str) -> str:
+    if value.startswith("["):
+        try:
+            parsed = ast.literal_eval(value)
+            if isinstance(parsed, list):
+                return "\n".join(str(p) for p in parsed)
+        except (ValueError, SyntaxError):
+            pass
+    return value
+
+
+def load_outcomes(path: str | Path, models_path: str | Path | None = None) -> OutcomeDataset:
+    """Load an outcome dataset, format chosen by extension (.csv RouterBench, .json scores)."""
+    suffix = Path(path).suffix.lower()
+    if suffix == ".csv":
+        return load_routerbench_csv(path)
+    if suffix == ".json":
+        return load_scores_json(path, models_path)
+    raise DataError(f"{path}: unknown outcome format (expected .csv RouterBench or .json scores)")

@@ -1,0 +1,170 @@
+"""Complexity router (MISSION M3.3): a text-classification model whose labels
+map to tiers. No training by the user is needed.
+
+``model`` is any Hugging Face sequence-classification model (local path, or
+hub id where a hub or the local cache has it; the seeds used
+``grahamaco/question-complexity-classifier`` with simple -> 7B, complex ->
+13B), with ``label_map`` from its labels to tiers. ``model="default"`` uses
+the classifier shipped in this package (``routers/assets/complexity``: a
+logistic regression on packaged MiniLM embeddings, trained on the synthetic
+dataset by ``benchmarks/train_default_complexity.py``), labels light /
+medium / heavy.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from routerllm.config import TIER_ORDER
+from routerllm.exceptions import ModelUnavailableError, RouterLLMError, missing_dependency
+from routerllm.routers.base import CandidateModel, Router
+
+#: The seeds' map for grahamaco/question-complexity-classifier.
+SEED_LABEL_MAP = {"LABEL_0": "medium", "LABEL_1": "heavy", "simple": "medium", "complex": "heavy"}
+
+
+def default_model_dir() -> Path:
+    return Path(str(resources.files("routerllm") / "routers" / "assets" / "complexity"))
+
+
+class ComplexityRouter(Router):
+    """Tier = label_map[predicted label]; confidence = that label's probability."""
+
+    name = "complexity"
+
+    def __init__(
+        self,
+        models: Sequence[CandidateModel],
+        seed: int = 0,
+        model: str = "default",
+        label_map: dict[str, str] | None = None,
+        max_length: int = 512,
+    ) -> None:
+        super().__init__(models, seed)
+        self.model_ref = model
+        self.max_length = max_length
+        self.options = {"model": model, "label_map": label_map, "max_length": max_length}
+        self._classifier: Any = None
+        self._labels: list[str] = []
+        self.label_map = label_map or (
+            {"light": "light", "medium": "medium", "heavy": "heavy"}
+            if model == "default"
+            else SEED_LABEL_MAP
+        )
+        bad = {t for t in self.label_map.values() if t not in TIER_ORDER}
+        if bad:
+            raise RouterLLMError(
+                f"label_map maps to unknown tiers {sorted(bad)}; use light, medium, heavy"
+            )
+
+    # -- classifiers --------------------------------------------------------
+    def _load(self) -> None:
+        if self._classifier is not None:
+            return
+        if self.model_ref == "default":
+            self._load_default()
+        else:
+            self._load_hf(self.model_ref)
+
+    def _load_default(self) -> None:
+        from routerllm.encoders import create_encoder
+
+        path = default_model_dir()
+        try:
+            meta = json.loads((path / "config.json").read_text())
+            with np.load(path / "weights.npz") as data:
+                W, b = data["W"], data["b"]
+        except (OSError, ValueError, KeyError) as e:
+            raise RouterLLMError(
+                f"the packaged complexity classifier in {path} is missing or corrupt: {e}"
+            ) from e
+        encoder = create_encoder(meta["encoder"])
+        self._labels = list(meta["labels"])
+
+        def classify(texts: Sequence[str]) -> np.ndarray:
+            z = encoder.encode(list(texts)) @ W + b
+            z = z - z.max(axis=1, keepdims=True)
+            p = np.exp(z)
+            return np.asarray(p / p.sum(axis=1, keepdims=True))
+
+        self._classifier = classify
+
+    def _load_hf(self, ref: str) -> None:
+        try:
+            import torch
+            from transformers import AutoModelForSequenceClassification, AutoTokenizer
+        except ImportError as e:
+            raise missing_dependency("torch/transformers", "hf") from e
+        local = Path(ref).expanduser().is_dir()
+        try:
+            tok = AutoTokenizer.from_pretrained(ref, local_files_only=not local and _offline())
+            model = AutoModelForSequenceClassification.from_pretrained(
+                ref, local_files_only=not local and _offline()
+            ).eval()
+        except OSError as e:
+            raise ModelUnavailableError(
+                f"complexity model {ref!r} is not available here (not a local directory and not in "
+                f"the HF cache): {str(e).splitlines()[0]}"
+            ) from e
+        id2label = model.config.id2label
+        self._labels = [str(id2label[i]) for i in range(len(id2label))]
+        unknown = [lab for lab in self._labels if lab not in self.label_map]
+        if unknown:
+            raise RouterLLMError(
+                f"labels {unknown} of {ref!r} are not in label_map {self.label_map}; pass label_map"
+            )
+
+        def classify(texts: Sequence[str]) -> np.ndarray:
+            batch = tok(
+                list(texts),
+                padding=True,
+                truncation=True,
+                max_length=self.max_length,
+                return_tensors="pt",
+            )
+            with torch.inference_mode():
+                logits = model(**batch).logits
+            return np.asarray(torch.softmax(logits, dim=-1).numpy(), dtype=float)
+
+        self._classifier = classify
+
+    def predict_proba(self, prompts: Sequence[str]) -> np.ndarray:
+        """(n, n_labels) label probabilities, labels in ``self.labels`` order."""
+        self._load()
+        return np.asarray(self._classifier(prompts))
+
+    @property
+    def labels(self) -> list[str]:
+        self._load()
+        return self._labels
+
+    # -- routing ------------------------------------------------------------
+    def score(self, prompts: Sequence[str]) -> np.ndarray:
+        proba = self.predict_proba(prompts)
+        tiers = np.array([TIER_ORDER.get(m.tier, 1) for m in self.models])
+        out = np.zeros((len(prompts), len(self.models)))
+        for j, label in enumerate(self.labels):
+            target = TIER_ORDER[self.label_map[label]]
+            # the smallest model of the label's tier, else the nearest bigger, else smaller
+            distance = np.where(tiers >= target, tiers - target, 10 + target - tiers)
+            out[:, int(np.argmin(distance))] += proba[:, j]
+        # tiny size-ordered prior so unavailable targets fall back to the next model up
+        out += 1e-6 * np.linspace(1, 0.5, len(self.models))
+        return out / out.sum(axis=1, keepdims=True)
+
+    def explain(self, prompt: str, row: np.ndarray) -> str:
+        proba = self.predict_proba([prompt])[0]
+        j = int(np.argmax(proba))
+        return f"complexity label {self.labels[j]!r} ({proba[j]:.2f}) -> {self.label_map[self.labels[j]]}"
+
+
+def _offline() -> bool:
+    import os
+
+    return os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "", "false")
