@@ -31,7 +31,7 @@ def _cuda_devices() -> int:
     return torch.cuda.device_count() if torch.cuda.is_available() else 0
 
 
-def _weights_present(model_id: str) -> bool:
+def weights_present(model_id: str) -> bool:
     """A local directory, or a hub id already in the local HF cache (no download here)."""
     if Path(model_id).expanduser().is_dir():
         return True
@@ -63,7 +63,7 @@ class HFBackend(Backend):
                 f"needs {self.config.gpus} CUDA GPU(s) and about {self.config.memory_gb:g} GB; "
                 f"found {gpus}"
             )
-        if not _weights_present(self.config.model_id):
+        if not weights_present(self.config.model_id):
             return (
                 f"weights for {self.config.model_id} are not in a local directory or the HF cache"
             )
@@ -83,7 +83,7 @@ class HFBackend(Backend):
             raise missing_dependency("torch/transformers", "hf") from e
         model_id = self.config.model_id
         assert model_id is not None
-        if not _weights_present(model_id):
+        if not weights_present(model_id):
             raise ModelUnavailableError(
                 f"model {self.name!r}: weights for {model_id} are not available locally"
             )

@@ -22,7 +22,9 @@ import numpy as np
 
 from routerllm.exceptions import DataError
 
-CostKind = str  # "call" (per-call cost from the data), "size" (params, B), "price" (USD per 1M tokens)
+CostKind = (
+    str  # "call" (per-call cost from the data), "size" (params, B), "price" (USD per 1M tokens)
+)
 
 
 @dataclass(frozen=True)
@@ -79,7 +81,9 @@ class OutcomeDataset:
             kind = "call" if self.costs is not None else "size"
         if kind == "call":
             if self.costs is None:
-                raise DataError(f"{self.source}: no per-call costs in this dataset; use size or price")
+                raise DataError(
+                    f"{self.source}: no per-call costs in this dataset; use size or price"
+                )
             return self.costs
         if kind == "size":
             sizes = self.sizes()
@@ -106,7 +110,9 @@ class OutcomeDataset:
             models=list(models),
             scores=self.scores[:, cols],
             costs=None if self.costs is None else self.costs[:, cols],
-            responses=None if self.responses is None else [[r[c] for c in cols] for r in self.responses],
+            responses=None
+            if self.responses is None
+            else [[r[c] for c in cols] for r in self.responses],
         )
 
 

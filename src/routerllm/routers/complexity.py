@@ -101,17 +101,21 @@ class ComplexityRouter(Router):
             from transformers import AutoModelForSequenceClassification, AutoTokenizer
         except ImportError as e:
             raise missing_dependency("torch/transformers", "hf") from e
-        local = Path(ref).expanduser().is_dir()
-        try:
-            tok = AutoTokenizer.from_pretrained(ref, local_files_only=not local and _offline())
-            model = AutoModelForSequenceClassification.from_pretrained(
-                ref, local_files_only=not local and _offline()
-            ).eval()
-        except OSError as e:
+        from routerllm.backends.hf import weights_present
+
+        # Never reach for the hub: weights must be a local directory or already cached.
+        if not weights_present(ref):
             raise ModelUnavailableError(
-                f"complexity model {ref!r} is not available here (not a local directory and not in "
-                f"the HF cache): {str(e).splitlines()[0]}"
-            ) from e
+                f"complexity model {ref!r} is not available here: give a local directory, or "
+                f"download it into the Hugging Face cache first"
+            )
+        try:
+            tok = AutoTokenizer.from_pretrained(ref, local_files_only=True)
+            model = AutoModelForSequenceClassification.from_pretrained(
+                ref, local_files_only=True
+            ).eval()
+        except (OSError, ValueError) as e:
+            raise ModelUnavailableError(f"complexity model {ref!r} cannot be loaded: {e}") from e
         id2label = model.config.id2label
         self._labels = [str(id2label[i]) for i in range(len(id2label))]
         unknown = [lab for lab in self._labels if lab not in self.label_map]
@@ -162,9 +166,3 @@ class ComplexityRouter(Router):
         proba = self.predict_proba([prompt])[0]
         j = int(np.argmax(proba))
         return f"complexity label {self.labels[j]!r} ({proba[j]:.2f}) -> {self.label_map[self.labels[j]]}"
-
-
-def _offline() -> bool:
-    import os
-
-    return os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "", "false")

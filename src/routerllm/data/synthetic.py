@@ -1,0 +1,262 @@
+"""The seeds' synthetic routing dataset: templated prompts in the four router classes.
+
+Each class (``CLASS_NAMES``: code generation, text generation, general purpose,
+lightweight) has many templates whose ``{slots}`` are filled from shared
+vocabularies (languages, tasks, topics, units...), then wrapped in natural
+modifiers (context, politeness, urgency, casual typing) so prompts do not all
+look alike. :func:`generate` is balanced, deduplicated and seeded;
+:func:`split` is stratified and keeps near-duplicates in one split, so
+:func:`check_leakage` finds nothing across train/val/test.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import string
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from routerllm.data.labeled import CLASS_NAMES, NUM_CLASSES, LabeledPrompt, save_json
+from routerllm.data.synthetic_vocab import (
+    CONTEXT_PREFIXES,
+    IMPERATIVE_VERBS,
+    POLITE_PREFIXES,
+    SUFFIXES,
+    TEMPLATE_TEXTS,
+    VOCAB,
+)
+from routerllm.exceptions import DataError
+
+SOURCE = "synthetic"
+SPLIT_NAMES = ("train", "val", "test")
+
+
+@dataclass(frozen=True)
+class Template:
+    """A prompt pattern with ``{slot}`` fields filled from :data:`VOCAB`."""
+
+    pattern: str
+    label: int
+    slots: tuple[str, ...] = field(init=False)
+
+    def __post_init__(self) -> None:
+        slots = tuple(f for _, f, _, _ in string.Formatter().parse(self.pattern) if f)
+        if missing := [s for s in slots if s not in VOCAB]:
+            raise DataError(f"template {self.pattern!r}: unknown slots {missing}")
+        object.__setattr__(self, "slots", slots)
+
+    @property
+    def imperative(self) -> bool:
+        return self.pattern.split(maxsplit=1)[0].lower() in IMPERATIVE_VERBS
+
+    @property
+    def capacity(self) -> int:
+        """Distinct fillings (before modifiers)."""
+        return math.prod(len(VOCAB[s]) for s in self.slots)
+
+
+TEMPLATES: dict[int, tuple[Template, ...]] = {
+    label: tuple(Template(line.strip(), label) for line in block.splitlines() if line.strip())
+    for label, block in TEMPLATE_TEXTS.items()
+}
+
+
+def near_duplicate_key(text: str) -> str:
+    """Text compared for near-duplicates: lowercased, punctuation and whitespace removed."""
+    return re.sub(r"[\W_]+", "", text.lower())
+
+
+def _pick(rng: np.random.Generator, options: Sequence[str]) -> str:
+    return options[int(rng.integers(len(options)))]
+
+
+def _lower_first(text: str) -> str:
+    if text[:2] in ("I ", "I'") or (len(text) > 1 and text[1].isupper()):
+        return text  # "I need..." and acronyms such as "SQL" keep their case
+    return text[:1].lower() + text[1:]
+
+
+def _render(template: Template, rng: np.random.Generator, modifiers: bool) -> str:
+    text = template.pattern.format(**{s: _pick(rng, VOCAB[s]) for s in template.slots})
+    if not modifiers:
+        return text
+    if template.imperative and rng.random() < 0.3:
+        prefix, question = POLITE_PREFIXES[int(rng.integers(len(POLITE_PREFIXES)))]
+        text = prefix + _lower_first(text)
+        if question and text.endswith("."):
+            text = text[:-1] + "?"
+    if rng.random() < 0.25:
+        text = f"{_pick(rng, CONTEXT_PREFIXES)} {text}"
+    if rng.random() < 0.35:
+        text = f"{text} {_pick(rng, SUFFIXES)}"
+    if rng.random() < 0.1:  # casual typing: lower case, no final full stop
+        text = text.lower().rstrip(".")
+    return text
+
+
+def _capacity(templates: Sequence[Template], modifiers: bool) -> int:
+    """An upper bound on the distinct prompts the templates can produce."""
+    base = sum(t.capacity for t in templates)
+    if not modifiers:
+        return base
+    return base * (len(POLITE_PREFIXES) + 1) * (len(CONTEXT_PREFIXES) + 1) * (len(SUFFIXES) + 1)
+
+
+def generate(
+    n: int = 10_000,
+    seed: int | np.random.Generator = 0,
+    *,
+    templates: Mapping[int, Sequence[Template]] | None = None,
+    modifiers: bool = True,
+) -> list[LabeledPrompt]:
+    """``n`` unique prompts, ``n // 4`` per class (the first ``n % 4`` classes get one more).
+
+    No two prompts share a :func:`near_duplicate_key`. Raises :class:`DataError`
+    when the templates cannot produce that many unique prompts.
+    """
+    if n < 0:
+        raise DataError(f"n must be >= 0, got {n}")
+    rng = np.random.default_rng(seed)
+    templates = TEMPLATES if templates is None else templates
+    items: list[LabeledPrompt] = []
+    seen: set[str] = set()
+    for label in range(NUM_CLASSES):
+        want = n // NUM_CLASSES + (label < n % NUM_CLASSES)
+        bank = list(templates.get(label, ()))
+        if want and (not bank or _capacity(bank, modifiers) < want):
+            raise DataError(
+                f"the templates of class {label} ({CLASS_NAMES[label]}) cannot produce {want} "
+                f"unique prompts (at most {_capacity(bank, modifiers)}); lower n or add templates"
+            )
+        got, attempts = 0, 0
+        while got < want:
+            if attempts >= 50 * want + 1000:
+                raise DataError(
+                    f"the templates of class {label} ({CLASS_NAMES[label]}) produced only {got} "
+                    f"unique prompts of the {want} asked for; lower n or add templates"
+                )
+            attempts += 1
+            text = _render(bank[int(rng.integers(len(bank)))], rng, modifiers)
+            key = near_duplicate_key(text)
+            if key in seen:
+                continue
+            seen.add(key)
+            items.append(LabeledPrompt(text, label, CLASS_NAMES[label], SOURCE))
+            got += 1
+    order = rng.permutation(len(items))
+    return [items[i] for i in order]
+
+
+def _split_counts(size: int, fractions: Sequence[float]) -> list[int]:
+    """Largest-remainder rounding: counts sum to ``size`` and follow ``fractions``."""
+    raw = [size * f for f in fractions]
+    counts = [math.floor(r + 1e-9) for r in raw]
+    by_remainder = sorted(range(len(raw)), key=lambda i: (-(raw[i] - counts[i]), i))
+    for i in by_remainder[: size - sum(counts)]:
+        counts[i] += 1
+    return counts
+
+
+def split(
+    items: Sequence[LabeledPrompt],
+    fractions: Sequence[float] = (0.7, 0.15, 0.15),
+    seed: int | np.random.Generator = 0,
+) -> tuple[list[LabeledPrompt], list[LabeledPrompt], list[LabeledPrompt]]:
+    """Stratified train/val/test split in which near-duplicates never cross splits.
+
+    Items with the same :func:`near_duplicate_key` form one group, placed whole
+    in one split (stratified by the label of its first item). With no
+    near-duplicates each class is split exactly by largest-remainder rounding
+    (10,000 balanced items -> 7,000/1,500/1,500).
+    """
+    if len(fractions) != 3 or min(fractions) < 0 or abs(sum(fractions) - 1) > 1e-6:
+        raise DataError(f"fractions must be three non-negative numbers summing to 1: {fractions}")
+    rng = np.random.default_rng(seed)
+    groups: dict[str, list[LabeledPrompt]] = {}
+    for item in items:
+        groups.setdefault(near_duplicate_key(item.text), []).append(item)
+    by_label: dict[int, list[list[LabeledPrompt]]] = {}
+    for group in groups.values():
+        by_label.setdefault(group[0].label, []).append(group)
+    parts: tuple[list[LabeledPrompt], ...] = ([], [], [])
+    for label in sorted(by_label):
+        label_groups = by_label[label]
+        order = rng.permutation(len(label_groups))
+        # Big groups first, so the small ones can even out the counts afterwards.
+        shuffled = sorted((label_groups[i] for i in order), key=len, reverse=True)
+        targets = _split_counts(sum(len(g) for g in shuffled), fractions)
+        for group in shuffled:
+            k = max(range(3), key=lambda j: (targets[j], -j))
+            parts[k].extend(group)
+            targets[k] -= len(group)
+    train, val, test = ([part[i] for i in rng.permutation(len(part))] for part in parts)
+    return train, val, test
+
+
+@dataclass(frozen=True)
+class LeakageReport:
+    """Texts shared across splits: ``exact`` (split, split, text) and ``near``
+    (split, split, text in the first, text in the second)."""
+
+    exact: list[tuple[str, str, str]]
+    near: list[tuple[str, str, str, str]]
+
+    @property
+    def ok(self) -> bool:
+        return not self.exact and not self.near
+
+    def __str__(self) -> str:
+        return f"{len(self.exact)} exact and {len(self.near)} near duplicates across splits"
+
+
+def check_leakage(
+    train: Sequence[LabeledPrompt], val: Sequence[LabeledPrompt], test: Sequence[LabeledPrompt]
+) -> LeakageReport:
+    """Report prompts of one split that reappear, exactly or nearly, in another."""
+    named = dict(zip(SPLIT_NAMES, (train, val, test), strict=True))
+    exact: list[tuple[str, str, str]] = []
+    near: list[tuple[str, str, str, str]] = []
+    for i, a in enumerate(SPLIT_NAMES):
+        keys_a: dict[str, set[str]] = {}
+        for item in named[a]:
+            keys_a.setdefault(near_duplicate_key(item.text), set()).add(item.text)
+        for b in SPLIT_NAMES[i + 1 :]:
+            for text_b in sorted({item.text for item in named[b]}):
+                for text_a in sorted(keys_a.get(near_duplicate_key(text_b), ())):
+                    if text_a == text_b:
+                        exact.append((a, b, text_a))
+                    else:
+                        near.append((a, b, text_a, text_b))
+    return LeakageReport(exact, near)
+
+
+@dataclass(frozen=True)
+class WrittenDataset:
+    """Where :func:`write_dataset` put each file, and how many prompts it holds."""
+
+    paths: dict[str, Path]
+    counts: dict[str, int]
+
+
+def write_dataset(
+    out_dir: str | Path,
+    n: int = 10_000,
+    seed: int = 0,
+    fractions: Sequence[float] = (0.7, 0.15, 0.15),
+) -> WrittenDataset:
+    """Generate, split and write ``full/train/val/test.json`` (LabeledPrompt JSON)."""
+    full = generate(n, seed)
+    train, val, test = split(full, fractions, seed)
+    report = check_leakage(train, val, test)
+    if not report.ok:  # split() groups near-duplicates, so this is a bug if it happens
+        raise DataError(f"split leaked prompts: {report}")
+    out = Path(out_dir)
+    paths, counts = {}, {}
+    for name, part in (("full", full), ("train", train), ("val", val), ("test", test)):
+        paths[name] = save_json(part, out / f"{name}.json")
+        counts[name] = len(part)
+    return WrittenDataset(paths, counts)

@@ -1,0 +1,246 @@
+"""nampdn-ai/tiny-codes as a router dataset, read from a local file (nothing is downloaded).
+
+tiny-codes prompts ask for code aimed at a ``target_audience``; the seeds map it
+to a router class (MISSION M5): beginners -> 3 lightweight (light model),
+experts -> 2 general purpose (medium), professionals -> 0 code generation
+(heavy). Rows with any other audience are dropped and counted. Classes are
+balanced by seeded downsampling to the smallest one, then split 80/10/10
+(stratified, near-duplicates kept in one split). Repeated prompts are kept
+once, so no prompt is both trained and tested on.
+
+Accepted files: ``.jsonl`` (optionally ``.gz``), ``.json`` (a list of rows or
+a mapping of columns), ``.csv`` and ``.parquet`` (needs pyarrow or pandas),
+with the dataset's own columns (``prompt``, ``target_audience``, ...).
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import importlib.util
+import json
+import logging
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from routerllm.data.labeled import CLASS_NAMES, LabeledPrompt
+from routerllm.data.synthetic import split
+from routerllm.exceptions import DataError, MissingDependencyError
+
+logger = logging.getLogger(__name__)
+
+SOURCE = "tiny-codes"
+REQUIRED_COLUMNS = ("prompt", "target_audience")
+#: Substring of the (lowercased) audience -> router class.
+AUDIENCE_CLASSES: dict[str, int] = {"beginner": 3, "expert": 2, "professional": 0}
+
+
+def audience_class(audience: str) -> int | None:
+    """Router class of a target audience, or None when it names none (or several) of them."""
+    text = audience.lower()
+    found = {label for key, label in AUDIENCE_CLASSES.items() if key in text}
+    return found.pop() if len(found) == 1 else None
+
+
+@dataclass(frozen=True)
+class TinyCodesDataset:
+    """The balanced dataset, its splits, and what was left out on the way."""
+
+    full: list[LabeledPrompt]
+    train: list[LabeledPrompt]
+    val: list[LabeledPrompt]
+    test: list[LabeledPrompt]
+    rows_read: int
+    dropped_audiences: dict[str, int] = field(default_factory=dict)  # audience -> rows dropped
+    duplicates: int = 0  # rows whose prompt repeated an earlier one
+    class_counts_before: dict[int, int] = field(default_factory=dict)  # before balancing
+
+    @property
+    def dropped(self) -> int:
+        return sum(self.dropped_audiences.values())
+
+
+def load_tiny_codes(
+    path: str | Path,
+    seed: int = 0,
+    *,
+    fractions: Sequence[float] = (0.8, 0.1, 0.1),
+    max_per_class: int | None = None,
+) -> TinyCodesDataset:
+    """Read a local tiny-codes file, map audiences to classes, balance and split it.
+
+    ``max_per_class`` caps each class after balancing (for quick experiments).
+    """
+    path = Path(path)
+    rng = np.random.default_rng(seed)
+    by_label: dict[int, list[LabeledPrompt]] = {label: [] for label in AUDIENCE_CLASSES.values()}
+    dropped: Counter[str] = Counter()
+    seen: set[str] = set()
+    rows_read = duplicates = 0
+    for prompt, audience in _read_rows(path):
+        rows_read += 1
+        label = audience_class(audience)
+        if label is None:
+            dropped[audience] += 1
+            continue
+        if prompt in seen:
+            duplicates += 1
+            continue
+        seen.add(prompt)
+        by_label[label].append(LabeledPrompt(prompt, label, CLASS_NAMES[label], SOURCE))
+    counts = {label: len(items) for label, items in by_label.items()}
+    if empty := [label for label, count in counts.items() if count == 0]:
+        wanted = {v: k for k, v in AUDIENCE_CLASSES.items()}
+        raise DataError(
+            f"{path}: no rows for audience(s) {', '.join(wanted[e] for e in empty)} "
+            f"({rows_read} rows read; other audiences: {dict(dropped.most_common(5))}); "
+            "balancing needs all three"
+        )
+    keep = min(counts.values())
+    if max_per_class is not None:
+        keep = min(keep, max_per_class)
+    full: list[LabeledPrompt] = []
+    for label in sorted(by_label):
+        items = by_label[label]
+        chosen = np.sort(rng.choice(len(items), size=keep, replace=False))
+        full.extend(items[i] for i in chosen)
+    train, val, test = split(full, fractions, rng)
+    logger.info(
+        "tiny-codes %s: %d rows, %d dropped, %d duplicates, %d per class",
+        path,
+        rows_read,
+        sum(dropped.values()),
+        duplicates,
+        keep,
+    )
+    return TinyCodesDataset(full, train, val, test, rows_read, dict(dropped), duplicates, counts)
+
+
+# -- readers: each yields (prompt, target_audience) ----------------------------
+def _read_rows(path: Path) -> Iterator[tuple[str, str]]:
+    if not path.is_file():
+        raise DataError(
+            f"tiny-codes file not found: {path}; pass a local copy of nampdn-ai/tiny-codes "
+            "(.parquet, .jsonl, .json or .csv): nothing is downloaded"
+        )
+    name = path.name.lower()
+    if name.endswith((".jsonl", ".jsonl.gz")):
+        return _pairs(path, _jsonl_rows(path))
+    if name.endswith(".json"):
+        return _pairs(path, _json_rows(path))
+    if name.endswith(".csv"):
+        return _pairs(path, _csv_rows(path))
+    if name.endswith(".parquet"):
+        return _pairs(path, _parquet_rows(path))
+    raise DataError(f"{path}: unsupported format; use .parquet, .jsonl(.gz), .json or .csv")
+
+
+def _pairs(path: Path, rows: Iterator[dict[str, Any]]) -> Iterator[tuple[str, str]]:
+    """Check the columns on the first row, then yield (prompt, audience) per row."""
+    for i, row in enumerate(rows):
+        if i == 0 and (missing := [c for c in REQUIRED_COLUMNS if c not in row]):
+            raise DataError(
+                f"{path}: missing tiny-codes column(s) {', '.join(missing)}; "
+                f"columns found: {', '.join(map(str, row)) or '(none)'}"
+            )
+        try:
+            prompt, audience = row["prompt"], row["target_audience"]
+        except KeyError as e:
+            raise DataError(f"{path}: row {i} has no {e} value") from e
+        if not isinstance(prompt, str) or not prompt.strip():
+            continue  # an empty prompt cannot be routed
+        yield prompt, "" if audience is None else str(audience)
+
+
+def _jsonl_rows(path: Path) -> Iterator[dict[str, Any]]:
+    opener = gzip.open if path.name.lower().endswith(".gz") else open
+    try:
+        with opener(path, "rt", encoding="utf-8") as f:
+            for n, line in enumerate(f, 1):
+                if line.strip():
+                    row = json.loads(line)
+                    if not isinstance(row, dict):
+                        raise DataError(f"{path}: line {n} is not a JSON object")
+                    yield row
+    except (OSError, ValueError) as e:  # JSONDecodeError and bad gzip/utf-8 are ValueErrors
+        raise DataError(f"{path}: cannot read JSON lines ({e})") from e
+
+
+def _json_rows(path: Path) -> Iterator[dict[str, Any]]:
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as e:
+        raise DataError(f"{path}: not valid JSON ({e})") from e
+    if isinstance(raw, dict):  # column-oriented: {"prompt": [...], "target_audience": [...]}
+        columns = {k: v for k, v in raw.items() if isinstance(v, list)}
+        if not columns:
+            raise DataError(f"{path}: expected a list of rows or a mapping of column lists")
+        if len({len(v) for v in columns.values()}) > 1:
+            raise DataError(f"{path}: the column lists have different lengths")
+        for values in zip(*columns.values(), strict=True):
+            yield dict(zip(columns, values, strict=True))
+        if not any(columns.values()):
+            yield dict.fromkeys(columns)  # let the column check see the names
+    elif isinstance(raw, list):
+        for i, row in enumerate(raw):
+            if not isinstance(row, dict):
+                raise DataError(f"{path}: item {i} is not a JSON object")
+            yield row
+    else:
+        raise DataError(f"{path}: expected a list of rows or a mapping of column lists")
+
+
+def _csv_rows(path: Path) -> Iterator[dict[str, Any]]:
+    # Responses are long code listings: lift csv's 128 KiB field limit while reading.
+    old_limit = csv.field_size_limit(2**31 - 1)
+    try:
+        with path.open(newline="", encoding="utf-8") as f:
+            reader = csv.DictReader(f)
+            if not reader.fieldnames:
+                raise DataError(f"{path}: empty CSV (no header row)")
+            yield from reader
+    except (OSError, csv.Error, UnicodeDecodeError) as e:
+        raise DataError(f"{path}: cannot read CSV ({e})") from e
+    finally:
+        csv.field_size_limit(old_limit)
+
+
+def _parquet_rows(path: Path) -> Iterator[dict[str, Any]]:
+    if importlib.util.find_spec("pyarrow") is not None:
+        yield from _pyarrow_rows(path)
+    elif importlib.util.find_spec("fastparquet") is not None:
+        from fastparquet import ParquetFile
+
+        try:
+            frame = ParquetFile(str(path)).to_pandas()
+        except Exception as e:  # fastparquet's errors have no common base class
+            raise DataError(f"{path}: cannot read parquet ({e})") from e
+        yield from frame.to_dict("records")
+    else:
+        raise MissingDependencyError(
+            "reading .parquet needs pyarrow (or fastparquet): pip install pyarrow, "
+            "or convert the file to .jsonl"
+        )
+
+
+def _pyarrow_rows(path: Path) -> Iterator[dict[str, Any]]:
+    import pyarrow.parquet as pq
+
+    try:
+        parquet = pq.ParquetFile(path)
+    except Exception as e:  # pyarrow raises its own ArrowInvalid for non-parquet files
+        raise DataError(f"{path}: cannot read parquet ({e})") from e
+    names = parquet.schema_arrow.names
+    if missing := [c for c in REQUIRED_COLUMNS if c not in names]:
+        raise DataError(
+            f"{path}: missing tiny-codes column(s) {', '.join(missing)}; "
+            f"columns found: {', '.join(names) or '(none)'}"
+        )
+    # Only the two columns we use: the responses would take gigabytes.
+    for batch in parquet.iter_batches(columns=list(REQUIRED_COLUMNS)):
+        yield from batch.to_pylist()

@@ -1,0 +1,153 @@
+"""The seeds' synthetic dataset: balance, sizes, determinism, no leakage, variety."""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+
+import pytest
+
+from routerllm.data.labeled import CLASS_NAMES, LabeledPrompt, load_json
+from routerllm.data.synthetic import (
+    TEMPLATES,
+    Template,
+    check_leakage,
+    generate,
+    near_duplicate_key,
+    split,
+    write_dataset,
+)
+from routerllm.exceptions import DataError
+
+
+@pytest.fixture(scope="module")
+def full() -> list[LabeledPrompt]:
+    return generate()
+
+
+def test_default_is_10000_balanced_unique(full: list[LabeledPrompt]) -> None:
+    assert len(full) == 10_000
+    assert Counter(i.label for i in full) == {0: 2500, 1: 2500, 2: 2500, 3: 2500}
+    assert all(i.category == CLASS_NAMES[i.label] and i.source == "synthetic" for i in full)
+    assert len({near_duplicate_key(i.text) for i in full}) == 10_000
+
+
+def test_default_split_is_exactly_70_15_15_and_stratified(full: list[LabeledPrompt]) -> None:
+    train, val, test = split(full)
+    assert (len(train), len(val), len(test)) == (7_000, 1_500, 1_500)
+    assert Counter(i.label for i in train) == dict.fromkeys(range(4), 1_750)
+    assert Counter(i.label for i in val) == dict.fromkeys(range(4), 375)
+    assert Counter(i.label for i in test) == dict.fromkeys(range(4), 375)
+    assert sorted(map(repr, train + val + test)) == sorted(map(repr, full))
+
+
+def test_uneven_sizes_stay_balanced() -> None:
+    items = generate(10, seed=3)
+    assert Counter(i.label for i in items) == {0: 3, 1: 3, 2: 2, 3: 2}
+    train, val, test = split(items, (0.8, 0.1, 0.1))
+    assert len(train) + len(val) + len(test) == 10
+
+
+def test_same_seed_same_output_other_seed_differs(full: list[LabeledPrompt]) -> None:
+    assert generate(400, seed=0) == generate(400, seed=0)
+    assert generate(400, seed=0) != generate(400, seed=1)
+    assert split(full, seed=5) == split(full, seed=5)
+    assert split(full, seed=5)[1] != split(full, seed=6)[1]
+
+
+def test_no_exact_or_near_duplicates_across_splits(full: list[LabeledPrompt]) -> None:
+    report = check_leakage(*split(full))
+    assert report.ok, str(report)
+    assert (report.exact, report.near) == ([], [])
+
+
+def test_check_leakage_finds_exact_and_near_duplicates() -> None:
+    a = LabeledPrompt("Explain entropy.", 2)
+    near = LabeledPrompt("explain   ENTROPY", 2)
+    other = LabeledPrompt("Translate hello into French.", 3)
+    report = check_leakage([a, other], [a], [near])
+    assert report.exact == [("train", "val", "Explain entropy.")]
+    assert ("train", "test", "Explain entropy.", "explain   ENTROPY") in report.near
+    assert ("val", "test", "Explain entropy.", "explain   ENTROPY") in report.near
+    assert not report.ok
+    assert str(report) == "1 exact and 2 near duplicates across splits"
+
+
+def test_split_keeps_near_duplicate_groups_together() -> None:
+    base = generate(200, seed=1)
+    # Copies of 20 prompts, re-cased and re-punctuated: they must land beside their original.
+    dupes = [LabeledPrompt(i.text.upper().rstrip(".?!") + " !!", i.label) for i in base[:20]]
+    train, val, test = split(base + dupes, seed=2)
+    assert check_leakage(train, val, test).ok
+    assert len(train) + len(val) + len(test) == 220
+
+
+def test_split_rejects_bad_fractions() -> None:
+    with pytest.raises(DataError, match="fractions"):
+        split(generate(8), (0.5, 0.5))
+    with pytest.raises(DataError, match="fractions"):
+        split(generate(8), (0.7, 0.2, 0.2))
+
+
+def _template_regex(template: Template) -> re.Pattern[str]:
+    core = template.pattern.rstrip(".?")
+    parts = re.split(r"\{\w+\}", core)
+    return re.compile(".+?".join(re.escape(p) for p in parts), re.IGNORECASE)
+
+
+def test_every_class_uses_many_templates_and_verbs(full: list[LabeledPrompt]) -> None:
+    for label, templates in TEMPLATES.items():
+        assert len(templates) >= 15
+        texts = [i.text for i in full if i.label == label]
+        used = {t.pattern for t in templates for x in texts[:600] if _template_regex(t).search(x)}
+        assert len(used) >= 12, (label, len(used))
+    keywords = {
+        0: ["function", "implement", "algorithm", "debug", "fix", "unit tests", "script"],
+        1: ["story", "article", "essay", "creative writing", "poem", "blog post", "speech"],
+        2: ["explain", "analyze", "compare", "what is", "how does", "differences", "pros and cons"],
+        3: ["translate", "convert", "simple", "quick", "basic", "calculate", "synonym"],
+    }
+    for label, words in keywords.items():
+        texts = [i.text.lower() for i in full if i.label == label]
+        for word in words:
+            share = sum(word in t for t in texts) / len(texts)
+            assert share > 0.01, (label, word, share)
+
+
+def test_modifiers_make_prompts_natural_and_varied(full: list[LabeledPrompt]) -> None:
+    texts = [i.text for i in full]
+    assert any(t.startswith(("Please ", "Could you ")) for t in texts)
+    assert any(t.endswith(("Thanks!", "ASAP please.")) for t in texts)
+    plain = generate(200, seed=0, modifiers=False)
+    assert not any(t.text.startswith(("Please ", "Hi! ")) for t in plain)
+    # Articles agree with the word after them ("a inventory" would be a template bug).
+    assert not [t for t in texts if re.search(r"\ba [aeio]", t.lower())]
+    # No unfilled slot or doubled space.
+    assert not [t for t in texts if "{" in t or "  " in t]
+
+
+def test_too_few_templates_raise_data_error() -> None:
+    one_each = {label: [Template(f"Hello {label} {{op}}.", label)] for label in range(4)}
+    assert len(generate(16, templates=one_each, modifiers=False)) == 16  # 4 ops x 4 classes
+    with pytest.raises(DataError, match="cannot produce 5 unique prompts"):
+        generate(20, templates=one_each, modifiers=False)
+    # Capacity is an upper bound: prompts shared with another class are found by trying.
+    shared = {label: [Template("Hello {op}.", label)] for label in range(4)}
+    with pytest.raises(DataError, match="produced only 0 unique prompts of the 1"):
+        generate(5, templates=shared, modifiers=False)
+    with pytest.raises(DataError, match="unique prompts"):
+        generate(10**9)
+    with pytest.raises(DataError, match="unknown slots"):
+        Template("Write {nonsense}.", 0)
+
+
+def test_write_dataset_files_reload(tmp_path) -> None:
+    written = write_dataset(tmp_path / "synthetic", n=400, seed=7)
+    assert written.counts == {"full": 400, "train": 280, "val": 60, "test": 60}
+    assert set(written.paths) == {"full", "train", "val", "test"}
+    for name, path in written.paths.items():
+        assert path.name == f"{name}.json"
+        assert len(load_json(path)) == written.counts[name]
+    assert load_json(written.paths["full"]) == generate(400, seed=7)
+    parts = [load_json(written.paths[n]) for n in ("train", "val", "test")]
+    assert check_leakage(*parts).ok

@@ -1,0 +1,178 @@
+"""tiny-codes loader: real column names in every file format, mapping, balancing, splits."""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import importlib.util
+import json
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from routerllm.data.synthetic import check_leakage
+from routerllm.data.tiny_codes import audience_class, load_tiny_codes
+from routerllm.exceptions import DataError, MissingDependencyError
+
+COLUMNS = [
+    "prompt",
+    "main_topic",
+    "subtopic",
+    "adjective",
+    "action_verb",
+    "scenario",
+    "target_audience",
+    "programming_language",
+    "common_sense_topic",
+    "idx",
+    "response",
+]
+# 12 beginners, 10 experts, 15 professionals, 4 others (dropped), spelled as the data does.
+AUDIENCES = (
+    ["Beginners"] * 6
+    + ["Engineer for Beginners"] * 6
+    + ["Experts"] * 5
+    + ["experts"] * 5
+    + ["Professionals"] * 10
+    + ["Decision Making for Professionals"] * 5
+    + ["Students"] * 3
+    + [""]
+)
+
+
+def tiny_rows() -> list[dict[str, Any]]:
+    rows = []
+    for i, audience in enumerate(AUDIENCES):
+        rows.append(
+            {
+                "prompt": f"Build a Rust module snippet that Updates Extreme Hygiene #{i} "
+                f"for {audience}. Handle different cases with if/else statements.",
+                "main_topic": "Hygiene",
+                "subtopic": "Hand washing",
+                "adjective": "Extreme",
+                "action_verb": "Update",
+                "scenario": "for Decision Making",
+                "target_audience": audience,
+                "programming_language": "Rust",
+                "common_sense_topic": "Safety",
+                "idx": i,
+                "response": 'fn main() {\n    println!("hi, \\"quoted\\"");\n}\n',
+            }
+        )
+    return rows
+
+
+def write_rows(path: Path, rows: list[dict[str, Any]]) -> Path:
+    name = path.name
+    if name.endswith(".jsonl.gz"):
+        with gzip.open(path, "wt", encoding="utf-8") as f:
+            f.writelines(json.dumps(r) + "\n" for r in rows)
+    elif name.endswith(".jsonl"):
+        path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    elif name.endswith(".columns.json"):
+        path.write_text(json.dumps({c: [r.get(c) for r in rows] for c in rows[0]}))
+    elif name.endswith(".json"):
+        path.write_text(json.dumps(rows))
+    elif name.endswith(".csv"):
+        with path.open("w", newline="", encoding="utf-8") as f:
+            writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+            writer.writeheader()
+            writer.writerows(rows)
+    return path
+
+
+FORMATS = ["data.jsonl", "data.jsonl.gz", "data.json", "data.columns.json", "data.csv"]
+
+
+@pytest.mark.parametrize("name", FORMATS)
+def test_formats_map_balance_and_split(tmp_path: Path, name: str) -> None:
+    ds = load_tiny_codes(write_rows(tmp_path / name, tiny_rows()), seed=0)
+    assert ds.rows_read == len(AUDIENCES)
+    assert ds.dropped_audiences == {"Students": 3, "": 1}
+    assert ds.class_counts_before == {3: 12, 2: 10, 0: 15}
+    assert Counter(i.label for i in ds.full) == {0: 10, 2: 10, 3: 10}
+    assert (len(ds.train), len(ds.val), len(ds.test)) == (24, 3, 3)
+    for part, per_class in ((ds.train, 8), (ds.val, 1), (ds.test, 1)):
+        assert Counter(i.label for i in part) == {0: per_class, 2: per_class, 3: per_class}
+    assert check_leakage(ds.train, ds.val, ds.test).ok
+    for item in ds.full:
+        assert item.source == "tiny-codes"
+        audience = item.text.split(" for ", 1)[1].split(".")[0]
+        assert (
+            item.label
+            == {"beginners": 3, "experts": 2, "professionals": 0}[audience.split()[-1].lower()]
+        )
+
+
+def test_every_format_gives_the_same_dataset(tmp_path: Path) -> None:
+    loaded = [load_tiny_codes(write_rows(tmp_path / n, tiny_rows()), seed=4) for n in FORMATS]
+    assert all(d.full == loaded[0].full and d.test == loaded[0].test for d in loaded)
+    other_seed = load_tiny_codes(tmp_path / FORMATS[0], seed=5)
+    assert other_seed.full != loaded[0].full  # balancing draws a different professional subset
+
+
+def test_parquet(tmp_path: Path) -> None:
+    path = tmp_path / "data.parquet"
+    if importlib.util.find_spec("pyarrow") is None:
+        path.write_bytes(b"PAR1 not really")
+        with pytest.raises(MissingDependencyError, match="pip install pyarrow"):
+            load_tiny_codes(path)
+        return
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    pq.write_table(pa.Table.from_pylist(tiny_rows()), path)
+    jsonl = load_tiny_codes(write_rows(tmp_path / "data.jsonl", tiny_rows()))
+    assert load_tiny_codes(path).full == jsonl.full
+
+
+def test_audience_matching() -> None:
+    assert audience_class("Beginners") == 3
+    assert audience_class("EXPERTS") == 2
+    assert audience_class("Analysis for Professionals") == 0
+    assert audience_class("Students") is None
+    assert audience_class("Beginners and Experts") is None  # ambiguous: dropped
+
+
+def test_duplicates_and_cap(tmp_path: Path) -> None:
+    rows = tiny_rows()
+    path = write_rows(tmp_path / "dup.jsonl", rows + rows[:2])
+    ds = load_tiny_codes(path, max_per_class=5)
+    assert ds.duplicates == 2
+    assert Counter(i.label for i in ds.full) == {0: 5, 2: 5, 3: 5}
+    assert len({i.text for i in ds.full}) == 15
+
+
+@pytest.mark.parametrize("name", ["bad.jsonl", "bad.csv", "bad.json"])
+def test_missing_columns_name_the_columns_found(tmp_path: Path, name: str) -> None:
+    rows = [{"instruction": "Write code", "audience": "Experts"}]
+    with pytest.raises(
+        DataError, match="prompt, target_audience; columns found: instruction, audience"
+    ):
+        load_tiny_codes(write_rows(tmp_path / name, rows))
+    rows = [{"prompt": "Write code", "audience": "Experts"}]
+    with pytest.raises(
+        DataError, match="column.s. target_audience; columns found: prompt, audience"
+    ):
+        load_tiny_codes(write_rows(tmp_path / name, rows))
+
+
+def test_bad_files(tmp_path: Path) -> None:
+    with pytest.raises(DataError, match="not found"):
+        load_tiny_codes(tmp_path / "missing.jsonl")
+    with pytest.raises(DataError, match="unsupported format"):
+        load_tiny_codes(_touch(tmp_path / "data.txt"))
+    broken = tmp_path / "broken.jsonl"
+    broken.write_text('{"prompt": "a", "target_audience": "Experts"}\n{not json\n')
+    with pytest.raises(DataError, match="cannot read JSON lines"):
+        load_tiny_codes(broken)
+    only_experts = [r for r in tiny_rows() if "xpert" in r["target_audience"]]
+    with pytest.raises(DataError, match="no rows for audience.s. beginner, professional"):
+        load_tiny_codes(write_rows(tmp_path / "experts.jsonl", only_experts))
+
+
+def _touch(path: Path) -> Path:
+    path.write_text("")
+    return path
