@@ -23,29 +23,7 @@ import numpy as np
 
 from routerllm.exceptions import RouterLLMError
 from routerllm.routers.base import CandidateModel, Router, RoutingDecision
-
-MODES = ("lambda", "threshold")
-
-
-def choose(
-    pred: np.ndarray, costs: np.ndarray, mode: str, knob: float, mask: np.ndarray | None = None
-) -> np.ndarray:
-    """Index of the chosen model per row of ``pred`` (n, m); ties go to the cheaper model."""
-    n, m = pred.shape
-    costs = np.broadcast_to(np.asarray(costs, dtype=float), (n, m))
-    allowed = np.ones(m, dtype=bool) if mask is None else mask
-    scale = costs.mean(axis=0).max() or 1.0
-    # cheaper first among equals: a tiny cost-ordered tie-breaker
-    tie = costs / scale * 1e-9
-    if mode == "lambda":
-        utility = pred - knob * costs / scale - tie
-        return np.argmax(np.where(allowed, utility, -np.inf), axis=1)
-    if mode == "threshold":
-        ok = (pred >= knob) & allowed
-        cheapest_ok = np.argmin(np.where(ok, costs, np.inf), axis=1)
-        best = np.argmax(np.where(allowed, pred - tie, -np.inf), axis=1)
-        return np.where(ok.any(axis=1), cheapest_ok, best)
-    raise RouterLLMError(f"unknown decision mode {mode!r}; valid: {', '.join(MODES)}")
+from routerllm.routers.decision import MODES, choose
 
 
 class OutcomeRouter(Router):
@@ -74,7 +52,12 @@ class OutcomeRouter(Router):
                 raise RouterLLMError(f"{len(costs)} costs for {len(models)} models")
             by_name = dict(zip([m.name for m in models], costs, strict=True))
             self.costs = np.array([by_name[n] for n in self.model_names], dtype=float)
-        self.options = {"encoder": encoder, "mode": mode, "knob": self.knob, "costs": self.costs.tolist()}
+        self.options = {
+            "encoder": encoder,
+            "mode": mode,
+            "knob": self.knob,
+            "costs": self.costs.tolist(),
+        }
         self._encoder: Any = None
         self.fitted = False
 
@@ -99,7 +82,9 @@ class OutcomeRouter(Router):
         X = embeddings if embeddings is not None else self.embed(prompts or [])
         Y = self._columns(np.asarray(scores, dtype=float), model_names)
         if len(X) != len(Y) or len(X) == 0:
-            raise RouterLLMError(f"need as many embeddings as outcome rows, got {len(X)} and {len(Y)}")
+            raise RouterLLMError(
+                f"need as many embeddings as outcome rows, got {len(X)} and {len(Y)}"
+            )
         self._fit(np.asarray(X, dtype=np.float32), np.clip(Y, 0.0, 1.0))
         self.fitted = True
         return self
@@ -141,7 +126,7 @@ class OutcomeRouter(Router):
     ) -> list[RoutingDecision]:
         mask = self._mask(allowed)
         pred = self.predict_prompts(prompts)
-        idx = choose(pred, self.costs, self.mode, self.knob, mask)
+        idx = choose(pred, self.costs, self.mode, self.knob, allowed=mask)
         return [
             RoutingDecision(
                 model=self.model_names[i],
@@ -166,7 +151,9 @@ class KNNRouter(OutcomeRouter):
 
     name = "knn"
 
-    def __init__(self, models: Sequence[CandidateModel], seed: int = 0, k: int = 10, **kw: Any) -> None:
+    def __init__(
+        self, models: Sequence[CandidateModel], seed: int = 0, k: int = 10, **kw: Any
+    ) -> None:
         super().__init__(models, seed, **kw)
         self.k = int(k)
         self.options["k"] = self.k
@@ -200,7 +187,9 @@ class LogisticRouter(OutcomeRouter):
 
     name = "logreg"
 
-    def __init__(self, models: Sequence[CandidateModel], seed: int = 0, C: float = 1.0, **kw: Any) -> None:
+    def __init__(
+        self, models: Sequence[CandidateModel], seed: int = 0, C: float = 1.0, **kw: Any
+    ) -> None:
         super().__init__(models, seed, **kw)
         self.C = float(C)
         self.options["C"] = self.C
@@ -220,7 +209,9 @@ class LogisticRouter(OutcomeRouter):
         return _sigmoid(X.astype(np.float64) @ self.W + self.b)
 
 
-def fit_logistic(X: np.ndarray, T: np.ndarray, C: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+def fit_logistic(
+    X: np.ndarray, T: np.ndarray, C: float, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
     """Per-column logistic regressions (scikit-learn's lbfgs); constant columns get a constant."""
     try:
         from sklearn.linear_model import LogisticRegression

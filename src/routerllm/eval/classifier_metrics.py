@@ -1,0 +1,226 @@
+"""Classifier metrics (accuracy, precision/recall/F1, confusion) and speed/memory measurements.
+
+Definitions, for labels ``y_true`` and ``y_pred`` of equal length n >= 1 and a label
+set L (default: the sorted union of both arrays):
+
+* accuracy = (1/n) * #{i : y_pred[i] == y_true[i]}.
+* confusion[a, b] = #{i : y_true[i] == L[a] and y_pred[i] == L[b]} (rows = true).
+* For class k: tp = confusion[k, k], precision = tp / (column k sum), recall = tp /
+  (row k sum), F1 = 2 * precision * recall / (precision + recall). A 0/0 counts as 0
+  (precision of a class never predicted, recall of a class never true, F1 when
+  precision + recall = 0), as scikit-learn's ``zero_division=0``.
+* macro F1 = the unweighted mean of F1 over every class of L.
+
+Speed: per-item latency percentiles use numpy's default (linear interpolation between
+order statistics); throughput = items processed / seconds spent in the timed batches.
+
+Memory (``peak_memory``): ``python_peak_bytes`` is tracemalloc's peak of memory
+allocated through Python's allocators during the call, above what was allocated when
+it started (numpy arrays are included, native libraries such as onnxruntime or torch
+usually are not); ``rss_high_water_bytes`` is the process's resident-set high-water
+mark (``resource.getrusage(RUSAGE_SELF).ru_maxrss``) after the call, for the process's
+whole life, so it includes everything loaded before; ``rss_high_water_increase_bytes``
+is how much the call raised that mark (0 when it stayed below an earlier peak).
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+import tracemalloc
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import numpy as np
+
+from routerllm.exceptions import RouterLLMError
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class ClassScores:
+    """Precision, recall and F1 of one class, and its support (number of true items)."""
+
+    precision: float
+    recall: float
+    f1: float
+    support: int
+
+
+def _labels(
+    y_true: object, y_pred: object, labels: Sequence[Any] | None
+) -> tuple[np.ndarray, np.ndarray, list[Any]]:
+    t, p = np.asarray(y_true), np.asarray(y_pred)
+    if t.ndim != 1 or p.ndim != 1 or t.shape != p.shape or t.size == 0:
+        raise RouterLLMError(
+            f"y_true and y_pred must be non-empty 1-D arrays of equal length; "
+            f"got shapes {t.shape} and {p.shape}"
+        )
+    if labels is None:
+        return t, p, np.union1d(t, p).tolist()
+    known = list(labels)
+    if len(set(known)) != len(known) or not known:
+        raise RouterLLMError("labels must be a non-empty list of distinct labels")
+    unknown = set(np.union1d(t, p).tolist()) - set(known)
+    if unknown:
+        raise RouterLLMError(f"labels {sorted(map(str, unknown))} are not in the given labels")
+    return t, p, known
+
+
+def accuracy(y_true: object, y_pred: object) -> float:
+    """The fraction of items whose predicted label equals the true label."""
+    t, p, _ = _labels(y_true, y_pred, None)
+    return float(np.mean(t == p))
+
+
+def confusion_matrix(
+    y_true: object, y_pred: object, labels: Sequence[Any] | None = None
+) -> np.ndarray:
+    """Counts ``[a, b]`` of items with true label L[a] predicted as L[b] (rows = true)."""
+    t, p, known = _labels(y_true, y_pred, labels)
+    index = {label: i for i, label in enumerate(known)}
+    matrix = np.zeros((len(known), len(known)), dtype=np.int64)
+    for a, b in zip(t.tolist(), p.tolist(), strict=True):
+        matrix[index[a], index[b]] += 1
+    return matrix
+
+
+def _ratio(num: float, den: float) -> float:
+    return num / den if den > 0 else 0.0
+
+
+def per_class_scores(
+    y_true: object, y_pred: object, labels: Sequence[Any] | None = None
+) -> dict[Any, ClassScores]:
+    """Precision, recall, F1 and support of each class of L, in the order of L."""
+    _, _, known = _labels(y_true, y_pred, labels)
+    matrix = confusion_matrix(y_true, y_pred, known)
+    out: dict[Any, ClassScores] = {}
+    for k, label in enumerate(known):
+        tp = float(matrix[k, k])
+        precision = _ratio(tp, float(matrix[:, k].sum()))
+        recall = _ratio(tp, float(matrix[k, :].sum()))
+        f1 = _ratio(2 * precision * recall, precision + recall)
+        out[label] = ClassScores(precision, recall, f1, int(matrix[k, :].sum()))
+    return out
+
+
+def macro_f1(y_true: object, y_pred: object, labels: Sequence[Any] | None = None) -> float:
+    """The unweighted mean of the per-class F1 over every class of L."""
+    scores = per_class_scores(y_true, y_pred, labels)
+    return float(np.mean([s.f1 for s in scores.values()]))
+
+
+def classification_report(
+    y_true: object, y_pred: object, labels: Sequence[Any] | None = None
+) -> dict[str, Any]:
+    """accuracy, macro_f1, per_class (label -> ClassScores), confusion and labels in one dict."""
+    _, _, known = _labels(y_true, y_pred, labels)
+    return {
+        "accuracy": accuracy(y_true, y_pred),
+        "macro_f1": macro_f1(y_true, y_pred, known),
+        "per_class": per_class_scores(y_true, y_pred, known),
+        "confusion": confusion_matrix(y_true, y_pred, known),
+        "labels": known,
+    }
+
+
+@dataclass(frozen=True)
+class LatencyStats:
+    """Per-item latency percentiles and mean, in milliseconds, over ``n`` timed items."""
+
+    p50_ms: float
+    p95_ms: float
+    p99_ms: float
+    mean_ms: float
+    n: int
+
+
+def latency_stats(
+    fn: Callable[[T], object],
+    items: Sequence[T],
+    warmup: int = 3,
+    clock: Callable[[], float] = time.perf_counter,
+) -> LatencyStats:
+    """Time ``fn(item)`` for each item, one at a time, after ``warmup`` untimed calls.
+
+    The warm-up calls use the first ``warmup`` items (fewer if there are fewer items);
+    every item is then timed once with ``clock`` (seconds).
+    """
+    if len(items) == 0:
+        raise RouterLLMError("latency_stats needs at least one item")
+    for item in items[: max(warmup, 0)]:
+        fn(item)
+    durations = []
+    for item in items:
+        start = clock()
+        fn(item)
+        durations.append(clock() - start)
+    ms = np.asarray(durations) * 1000.0
+    p50, p95, p99 = np.percentile(ms, [50, 95, 99])
+    return LatencyStats(float(p50), float(p95), float(p99), float(ms.mean()), len(ms))
+
+
+def throughput(
+    fn_batch: Callable[[Sequence[T]], object],
+    items: Sequence[T],
+    batch_size: int,
+    warmup: int = 1,
+    clock: Callable[[], float] = time.perf_counter,
+) -> float:
+    """Items per second of ``fn_batch`` over ``items`` in consecutive batches of ``batch_size``.
+
+    ``warmup`` untimed calls on the first batch come first; the last batch may be short.
+    """
+    if len(items) == 0 or batch_size < 1:
+        raise RouterLLMError("throughput needs at least one item and batch_size >= 1")
+    batches = [items[i : i + batch_size] for i in range(0, len(items), batch_size)]
+    for _ in range(max(warmup, 0)):
+        fn_batch(batches[0])
+    start = clock()
+    for batch in batches:
+        fn_batch(batch)
+    elapsed = clock() - start
+    if elapsed <= 0:
+        raise RouterLLMError("the timed batches took no measurable time; use more items")
+    return len(items) / elapsed
+
+
+@dataclass(frozen=True)
+class MemoryStats:
+    """Peak memory of one call; see the module doc for what each field measures."""
+
+    python_peak_bytes: int
+    rss_high_water_bytes: int | None
+    rss_high_water_increase_bytes: int | None
+
+
+def _rss_high_water() -> int | None:
+    try:
+        import resource
+    except ImportError:  # Windows
+        return None
+    peak = int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+    return peak if sys.platform == "darwin" else peak * 1024  # Linux reports KiB
+
+
+def peak_memory(fn: Callable[[], T]) -> tuple[T, MemoryStats]:
+    """Call ``fn()`` and return its result with the memory it used (module doc)."""
+    rss_before = _rss_high_water()
+    started = not tracemalloc.is_tracing()
+    if started:
+        tracemalloc.start()
+    else:
+        tracemalloc.reset_peak()
+    baseline = tracemalloc.get_traced_memory()[0]
+    try:
+        result = fn()
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        if started:
+            tracemalloc.stop()
+    rss_after = _rss_high_water()
+    increase = None if rss_before is None or rss_after is None else rss_after - rss_before
+    return result, MemoryStats(max(peak - baseline, 0), rss_after, increase)

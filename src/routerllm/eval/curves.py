@@ -1,0 +1,246 @@
+"""Quality/cost curves and the metrics computed on them (RouterBench AIQ, RouteLLM APGR/CPT).
+
+A router is a set of operating points (cost, quality), one per knob value. It is scored
+on its *curve*: ``router_curve(points, anchor)``, the non-decreasing upper convex hull
+of its points together with an anchor point, the cheapest single model's point in
+``routing_report``. Adding the anchor makes every metric defined from the cheapest
+model's cost up and applies one convention to every router and reference row: any
+router can be mixed with always calling the cheapest model. Q(c) = ``quality_at(curve,
+c)``: linear between the curve's points, constant after the last one, undefined
+before the first.
+
+Definitions (weak = the cheapest model (C_w, Q_w), strong = the best single model
+(C_s, Q_s)):
+
+* AIQ over [a, b] = (1 / (b - a)) * integral from a to b of Q(c) dc, computed exactly
+  (Q is piecewise linear); Q counts as 0 where it is undefined (c below the curve's
+  first point, which can only happen when a is below the anchor's cost). When a == b,
+  AIQ = Q(a). ``routing_report`` uses a = cheapest and b = most expensive single
+  model's mean cost.
+* Share of the strong model's cost s = (c - C_w) / (C_s - C_w); PGR(s) =
+  (Q(C_w + s (C_s - C_w)) - Q_w) / (Q_s - Q_w), not clipped (it exceeds 1 when the
+  router beats the strong model).
+* APGR = trapezoid-rule area under PGR(s) over the 101 evenly spaced s = 0, 0.01, ...,
+  1 (equal to the exact integral over [0, 1] when the curve's corners fall on the grid).
+* CPT(x) = 100 * min{s in [0, 1] : PGR(s) >= x}, exact (not on the grid); None when
+  PGR(s) < x for every s in [0, 1].
+* APGR, PGR and CPT are None when Q_s == Q_w (there is no gap to recover).
+* max_accuracy = the highest quality among the router's own points (anchor excluded).
+* acc_at_half_best_cost = Q(0.5 * C_s); None where Q is undefined.
+* cost_to_accuracy(target) = min{c : Q(c) >= target} / C_s; None when the curve never
+  reaches target or C_s == 0. cost_to_95 uses target 0.95 * Q_s and
+  cost_to_best_accuracy target Q_s.
+
+Comparisons "Q >= target" allow 1e-12 of floating-point slack.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from routerllm.exceptions import RouterLLMError
+
+APGR_GRID = np.linspace(0.0, 1.0, 101)
+
+
+@dataclass(frozen=True)
+class OperatingPoint:
+    """One point of a quality/cost curve.
+
+    ``cost`` is the mean cost per prompt of the chosen models, ``quality`` the mean
+    real score of the chosen models, ``knob`` the setting (lambda, threshold) that
+    produced it, or None for fixed references.
+    """
+
+    cost: float
+    quality: float
+    knob: float | None = None
+
+
+def check_points(points: Sequence[OperatingPoint], what: str = "points") -> list[OperatingPoint]:
+    """Validate a non-empty sequence of OperatingPoint with finite cost and quality."""
+    pts = list(points)
+    if not pts:
+        raise RouterLLMError(f"{what} must contain at least one OperatingPoint")
+    for p in pts:
+        if not isinstance(p, OperatingPoint):
+            raise RouterLLMError(f"{what} must be OperatingPoint values; got {type(p).__name__}")
+        if not (np.isfinite(p.cost) and np.isfinite(p.quality)):
+            raise RouterLLMError(f"{what} must have finite cost and quality; got {p}")
+    return pts
+
+
+def upper_hull(points: Sequence[OperatingPoint]) -> list[OperatingPoint]:
+    """The non-decreasing upper convex hull of (cost, quality) points, sorted by cost.
+
+    Definition: take the upper convex hull of the points (from the cheapest point, the
+    best one among equal costs, to the most expensive), then make it non-decreasing in
+    cost by carrying the running maximum of quality, as RouterBench's AIQ does. Points
+    after the first highest-quality one are dropped: the curve is constant from there
+    on (``quality_at``), which is exactly what carrying the running maximum gives.
+    Points on a hull segment (collinear) are dropped too. The curve is the highest
+    quality that a random mix of the points reaches at mean cost at most c.
+    """
+    pts = sorted(check_points(points), key=lambda p: (p.cost, -p.quality))
+    hull: list[OperatingPoint] = []
+    for p in pts:
+        if hull and p.cost == hull[-1].cost:
+            continue  # same cost, lower or equal quality
+        while len(hull) >= 2:
+            a, b = hull[-2], hull[-1]
+            # b is on or below the segment a -> p: it is not a hull vertex.
+            if (b.cost - a.cost) * (p.quality - a.quality) >= (b.quality - a.quality) * (
+                p.cost - a.cost
+            ):
+                hull.pop()
+            else:
+                break
+        hull.append(p)
+    peak = int(np.argmax([p.quality for p in hull]))
+    return hull[: peak + 1]
+
+
+def quality_at(hull: Sequence[OperatingPoint], cost: float) -> float | None:
+    """The quality of a curve (the output of ``upper_hull``) at ``cost``.
+
+    Linear interpolation between the curve's points; constant (the last point's quality)
+    after the last point; None before the first point, where the curve is undefined.
+    """
+    h = check_points(hull, "hull")
+    if cost < h[0].cost:
+        return None
+    xs = np.array([p.cost for p in h])
+    ys = np.array([p.quality for p in h])
+    return float(np.interp(cost, xs, ys))
+
+
+def first_cost_reaching(hull: Sequence[OperatingPoint], quality: float) -> float | None:
+    """The smallest cost at which a non-decreasing curve reaches ``quality`` (1e-12 slack).
+
+    None when the curve's highest quality is below ``quality``.
+    """
+    h = check_points(hull, "hull")
+    target = quality - 1e-12
+    if h[0].quality >= target:
+        return h[0].cost
+    for a, b in zip(h, h[1:], strict=False):
+        if b.quality >= target:
+            frac = (quality - a.quality) / (b.quality - a.quality)
+            return a.cost + min(max(frac, 0.0), 1.0) * (b.cost - a.cost)
+    return None
+
+
+def router_curve(
+    points: Sequence[OperatingPoint], anchor: OperatingPoint | None = None
+) -> list[OperatingPoint]:
+    """The curve a router is scored on: ``upper_hull`` of its points plus the anchor."""
+    pts = check_points(points)
+    return upper_hull([*pts, anchor] if anchor is not None else pts)
+
+
+def _area(curve: Sequence[OperatingPoint], a: float, b: float) -> float:
+    """Exact integral of Q(c) over [a, b] (Q = 0 before the curve's first point)."""
+    area = 0.0
+    for p, q in zip(curve, curve[1:], strict=False):
+        lo, hi = max(a, p.cost), min(b, q.cost)
+        if hi > lo:
+            slope = (q.quality - p.quality) / (q.cost - p.cost)
+            y_lo = p.quality + slope * (lo - p.cost)
+            y_hi = p.quality + slope * (hi - p.cost)
+            area += (hi - lo) * (y_lo + y_hi) / 2.0
+    lo = max(a, curve[-1].cost)
+    if b > lo:
+        area += (b - lo) * curve[-1].quality
+    return area
+
+
+def aiq(
+    points: Sequence[OperatingPoint],
+    cost_min: float,
+    cost_max: float,
+    anchor: OperatingPoint | None = None,
+) -> float:
+    """RouterBench's Average Improvement in Quality over [cost_min, cost_max] (module doc)."""
+    if not (np.isfinite(cost_min) and np.isfinite(cost_max)) or cost_max < cost_min:
+        raise RouterLLMError(
+            f"need finite cost_min <= cost_max; got cost_min={cost_min}, cost_max={cost_max}"
+        )
+    curve = router_curve(points, anchor)
+    if cost_max == cost_min:
+        q = quality_at(curve, cost_min)
+        return 0.0 if q is None else q
+    return _area(curve, cost_min, cost_max) / (cost_max - cost_min)
+
+
+def _gap(weak: OperatingPoint, strong: OperatingPoint) -> tuple[float, float] | None:
+    """(C_s - C_w, Q_s - Q_w), or None when there is no quality gap to recover."""
+    check_points([weak, strong], "weak/strong")
+    dq, dc = strong.quality - weak.quality, strong.cost - weak.cost
+    return None if dq <= 0 or dc <= 0 else (dc, dq)
+
+
+def pgr(
+    points: Sequence[OperatingPoint], weak: OperatingPoint, strong: OperatingPoint, share: float
+) -> float | None:
+    """RouteLLM's Performance Gap Recovered at share s of the strong model's cost."""
+    gap = _gap(weak, strong)
+    if gap is None:
+        return None
+    q = quality_at(router_curve(points, weak), weak.cost + share * gap[0])
+    return None if q is None else (q - weak.quality) / gap[1]
+
+
+def apgr(
+    points: Sequence[OperatingPoint], weak: OperatingPoint, strong: OperatingPoint
+) -> float | None:
+    """Average PGR: trapezoid area under PGR(s) on s = 0, 0.01, ..., 1 (module doc)."""
+    gap = _gap(weak, strong)
+    if gap is None:
+        return None
+    curve = router_curve(points, weak)
+    xs = np.array([p.cost for p in curve])
+    ys = np.array([p.quality for p in curve])
+    q = np.interp(weak.cost + APGR_GRID * gap[0], xs, ys)  # defined: c >= anchor cost
+    values = (q - weak.quality) / gap[1]
+    step = APGR_GRID[1] - APGR_GRID[0]
+    return float(step * (values.sum() - (values[0] + values[-1]) / 2.0))
+
+
+def cpt(
+    points: Sequence[OperatingPoint], weak: OperatingPoint, strong: OperatingPoint, x: float
+) -> float | None:
+    """Call-Performance Threshold: 100 * the smallest s in [0, 1] with PGR(s) >= x."""
+    gap = _gap(weak, strong)
+    if gap is None:
+        return None
+    c = first_cost_reaching(router_curve(points, weak), weak.quality + x * gap[1])
+    if c is None:
+        return None
+    s = max(0.0, (c - weak.cost) / gap[0])
+    return None if s > 1.0 + 1e-12 else 100.0 * min(s, 1.0)
+
+
+def max_accuracy(points: Sequence[OperatingPoint]) -> float:
+    """The highest quality among the router's own points."""
+    return max(p.quality for p in check_points(points))
+
+
+def acc_at_half_best_cost(
+    points: Sequence[OperatingPoint], best: OperatingPoint, anchor: OperatingPoint | None = None
+) -> float | None:
+    """Q(0.5 * C_best) on the router's curve; None where the curve is undefined."""
+    return quality_at(router_curve(points, anchor), 0.5 * best.cost)
+
+
+def cost_to_accuracy(
+    points: Sequence[OperatingPoint],
+    target: float,
+    reference_cost: float,
+    anchor: OperatingPoint | None = None,
+) -> float | None:
+    """min{c : Q(c) >= target} / reference_cost; None if never reached or reference_cost <= 0."""
+    c = first_cost_reaching(router_curve(points, anchor), target)
+    return None if c is None or reference_cost <= 0 else c / reference_cost

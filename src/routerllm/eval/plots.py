@@ -1,0 +1,84 @@
+"""Quality/cost plots of routers against the reference rows (matplotlib, imported lazily)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from routerllm.eval.curves import OperatingPoint, check_points, router_curve
+from routerllm.eval.routing_metrics import References
+from routerllm.exceptions import missing_dependency
+
+
+def plot_quality_cost(
+    curves: Mapping[str, Sequence[OperatingPoint]],
+    references: References,
+    path: str | Path,
+    title: str = "Quality vs cost",
+) -> Path:
+    """Write a PNG of each router's curve against the single models, oracle and mix hull.
+
+    Each router is drawn as its raw points (markers) and the curve it is scored on
+    (``router_curve`` anchored at the cheapest model, a solid line). Single models are
+    labelled dots, the oracle a star, the random-choice point a cross, and the mix hull
+    (the best fixed mix of single models) a dashed line, extended flat to the right edge.
+    Uses the Agg canvas directly, so it never changes pyplot's backend. Returns the path.
+    """
+    try:
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
+    except ImportError as e:
+        raise missing_dependency("matplotlib", "learn") from e
+
+    anchor = references.singles[references.cheapest]
+    all_points = [*references.singles, references.oracle, references.random]
+    for name, points in curves.items():
+        all_points.extend(check_points(points, f"points of router {name!r}"))
+    right = max(p.cost for p in all_points)
+
+    fig = Figure(figsize=(7.0, 5.0), dpi=120)
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot(1, 1, 1)
+    for name, points in curves.items():
+        curve = router_curve(points, anchor)
+        xs = [p.cost for p in curve] + [right]
+        ys = [p.quality for p in curve] + [curve[-1].quality]
+        (line,) = ax.plot(xs, ys, "-", linewidth=1.8, label=name)
+        ax.plot(
+            [p.cost for p in points],
+            [p.quality for p in points],
+            "o",
+            markersize=3,
+            alpha=0.5,
+            color=line.get_color(),
+        )
+    hull = references.mix_hull
+    ax.plot(
+        [p.cost for p in hull] + [right],
+        [p.quality for p in hull] + [hull[-1].quality],
+        "--",
+        color="gray",
+        label="mix of single models",
+    )
+    for name, p in zip(references.model_names, references.singles, strict=True):
+        ax.plot([p.cost], [p.quality], "o", color="black")
+        ax.annotate(name, (p.cost, p.quality), textcoords="offset points", xytext=(5, -10))
+    ax.plot(
+        [references.oracle.cost],
+        [references.oracle.quality],
+        "*",
+        markersize=12,
+        color="gold",
+        markeredgecolor="black",
+        label="oracle",
+    )
+    ax.plot([references.random.cost], [references.random.quality], "x", color="red", label="random")
+    ax.set_xlabel("mean cost per prompt")
+    ax.set_ylabel("mean quality")
+    ax.set_title(title)
+    ax.grid(True, alpha=0.3)
+    ax.legend(loc="lower right", fontsize="small")
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, format="png")
+    return out

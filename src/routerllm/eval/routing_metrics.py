@@ -1,0 +1,364 @@
+"""Routing metrics on outcome data: operating points, sweeps, hulls and reference rows.
+
+Data: ``scores[i, j]`` in [0, 1] is model j's real outcome on prompt i (1 = correct)
+and ``costs[i, j]`` >= 0 the cost of calling model j on prompt i; a vector of m
+per-model costs is broadcast to every prompt.
+
+Definitions:
+
+* Operating point of per-prompt choices j_1..j_n: cost = (1/n) sum_i costs[i, j_i],
+  quality = (1/n) sum_i scores[i, j_i].
+* Model j's point: C_j = mean_i costs[i, j], Q_j = mean_i scores[i, j].
+* "Cheaper" between models: on prompt i, lower costs[i, j], then lower C_j, then
+  lower column index; between models overall, lower C_j, then lower index.
+* best_single = highest Q_j (ties -> cheaper); cheapest = lowest C_j (ties -> higher
+  Q_j, then lower index); largest = highest size (ties -> cheaper) or a named model.
+* oracle: on each prompt, the cheapest model among those with the highest score on
+  that prompt (the cheapest correct model when one is correct, else the cheapest).
+* random: the expected point of a uniform random choice, i.e. the mean of the m
+  model points.
+* mix_hull: ``upper_hull`` of the m model points, the best quality a fixed random
+  mix of single models reaches at mean cost at most c (M3.9).
+
+The curve metrics (AIQ, APGR, CPT, cost-to-accuracy...) are defined in
+``routerllm.eval.curves`` and re-exported here; ``routing_report`` computes them all
+for every router and reference row.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+
+from routerllm.eval.curves import (
+    OperatingPoint,
+    acc_at_half_best_cost,
+    aiq,
+    apgr,
+    check_points,
+    cost_to_accuracy,
+    cpt,
+    first_cost_reaching,
+    max_accuracy,
+    pgr,
+    quality_at,
+    router_curve,
+    upper_hull,
+)
+from routerllm.exceptions import RouterLLMError
+from routerllm.routers.decision import argmax_cheapest, cheapness_rank, choose, normalised_costs
+
+__all__ = [
+    "DEFAULT_THRESHOLDS",
+    "METRICS",
+    "OperatingPoint",
+    "References",
+    "acc_at_half_best_cost",
+    "aiq",
+    "apgr",
+    "check_outcomes",
+    "check_points",
+    "cost_to_accuracy",
+    "cpt",
+    "default_lambdas",
+    "evaluate_choices",
+    "first_cost_reaching",
+    "format_table",
+    "max_accuracy",
+    "pgr",
+    "quality_at",
+    "references",
+    "router_curve",
+    "routing_report",
+    "sweep",
+    "upper_hull",
+]
+
+DEFAULT_THRESHOLDS = np.linspace(0.0, 1.0, 201)
+N_LAMBDAS = 200
+
+
+def check_outcomes(scores: object, costs: object) -> tuple[np.ndarray, np.ndarray]:
+    """Validate outcome data; return float arrays ``scores`` and ``costs``, both (n, m).
+
+    Raises RouterLLMError when scores is not a non-empty 2-D array of finite values in
+    [0, 1], or costs is neither (m,) nor (n, m) finite values >= 0.
+    """
+    try:
+        s = np.asarray(scores, dtype=np.float64)
+        c = np.asarray(costs, dtype=np.float64)
+    except (TypeError, ValueError) as e:
+        raise RouterLLMError(f"scores and costs must be numeric arrays: {e}") from e
+    if s.ndim != 2 or s.shape[0] == 0 or s.shape[1] == 0:
+        raise RouterLLMError(
+            f"scores must be a non-empty 2-D array (n_prompts, n_models); got shape {s.shape}"
+        )
+    if not np.all(np.isfinite(s)) or s.min() < 0.0 or s.max() > 1.0:
+        raise RouterLLMError("scores must be finite and within [0, 1]")
+    n, m = s.shape
+    if c.shape == (m,):
+        c = np.broadcast_to(c, (n, m)).copy()
+    elif c.shape != (n, m):
+        raise RouterLLMError(
+            f"costs must have shape ({m},) (one per model) or {(n, m)} like scores; got {c.shape}"
+        )
+    if not np.all(np.isfinite(c)) or c.min() < 0.0:
+        raise RouterLLMError("costs must be finite and >= 0")
+    return s, c
+
+
+def evaluate_choices(choices: object, scores: object, costs: object) -> OperatingPoint:
+    """The operating point of per-prompt model choices (column indices), see module doc."""
+    s, c = check_outcomes(scores, costs)
+    ch = np.asarray(choices)
+    if ch.shape != (s.shape[0],) or not np.issubdtype(ch.dtype, np.integer):
+        raise RouterLLMError(
+            f"choices must be {s.shape[0]} integer model indices (one per prompt); "
+            f"got shape {ch.shape}, dtype {ch.dtype}"
+        )
+    if ch.size and (ch.min() < 0 or ch.max() >= s.shape[1]):
+        raise RouterLLMError(f"choices must be model indices in [0, {s.shape[1] - 1}]")
+    rows = np.arange(s.shape[0])
+    return OperatingPoint(float(c[rows, ch].mean()), float(s[rows, ch].mean()))
+
+
+def default_lambdas(predicted: np.ndarray, costs: np.ndarray) -> np.ndarray:
+    """The default lambda grid: 0 plus 199 log-spaced values.
+
+    With normalised costs c' = costs / max_j C_j, the choice on a prompt can only change
+    at a breakpoint lambda = (p_j - p_k) / (c'_j - c'_k) for a pricier model j with a
+    higher prediction than k. The grid spans [min breakpoint / 2, 2 * max breakpoint],
+    so its last value picks a cheapest model on every prompt. Without breakpoints every
+    lambda gives the choices of lambda = 0 and the grid is [0].
+    """
+    norm = normalised_costs(costs)
+    m = costs.shape[1]
+    breaks: list[np.ndarray] = []
+    for j in range(m):
+        for k in range(m):
+            dc, dp = norm[:, j] - norm[:, k], predicted[:, j] - predicted[:, k]
+            keep = (dc > 0) & (dp > 0)
+            breaks.append(dp[keep] / dc[keep])
+    found = np.concatenate(breaks)
+    if found.size == 0:
+        return np.zeros(1)
+    grid = np.geomspace(found.min() / 2.0, found.max() * 2.0, N_LAMBDAS - 1)
+    return np.concatenate([[0.0], grid])
+
+
+def sweep(
+    predicted: object,
+    scores: object,
+    costs: object,
+    mode: Literal["lambda", "threshold"] = "lambda",
+    knobs: Sequence[float] | np.ndarray | None = None,
+) -> list[OperatingPoint]:
+    """The operating points of a router's predictions over a grid of knob values.
+
+    ``predicted[i, j]`` is the router's predicted score of model j on prompt i.
+
+    * ``mode="lambda"``: on each prompt choose argmax_j predicted[i, j] - lambda *
+      costs[i, j] / max_k C_k (costs divided by the highest mean model cost so lambda
+      is scale-free); default knobs ``default_lambdas``.
+    * ``mode="threshold"``: on each prompt choose the cheapest model with
+      predicted[i, j] >= tau, or argmax_j predicted[i, j] when none reaches tau;
+      default knobs 201 evenly spaced tau in [0, 1].
+
+    Ties go to the cheaper model. Points are returned in knob order.
+    """
+    s, c = check_outcomes(scores, costs)
+    try:
+        p = np.asarray(predicted, dtype=np.float64)
+    except (TypeError, ValueError) as e:
+        raise RouterLLMError(f"predicted must be a numeric array: {e}") from e
+    if p.shape != s.shape:
+        raise RouterLLMError(f"predicted must have the shape of scores {s.shape}; got {p.shape}")
+    if not np.all(np.isfinite(p)):
+        raise RouterLLMError("predicted must be finite")
+    if mode not in ("lambda", "threshold"):
+        raise RouterLLMError(f"unknown sweep mode {mode!r}; valid modes: lambda, threshold")
+    if knobs is not None:
+        try:
+            grid = np.asarray(knobs, dtype=np.float64)
+        except (TypeError, ValueError) as e:
+            raise RouterLLMError(f"knobs must be numbers: {e}") from e
+        if grid.ndim != 1 or grid.size == 0 or not np.all(np.isfinite(grid)):
+            raise RouterLLMError("knobs must be a non-empty 1-D sequence of finite numbers")
+    else:
+        grid = default_lambdas(p, c) if mode == "lambda" else DEFAULT_THRESHOLDS
+    rank = cheapness_rank(c)
+    rows = np.arange(s.shape[0])
+    choices = [choose(p, c, mode, float(k), rank=rank) for k in grid]
+    return [
+        OperatingPoint(float(c[rows, ch].mean()), float(s[rows, ch].mean()), float(k))
+        for k, ch in zip(grid, choices, strict=True)
+    ]
+
+
+@dataclass(frozen=True)
+class References:
+    """The reference rows computed from the outcome data alone (see the module doc)."""
+
+    model_names: tuple[str, ...]
+    singles: tuple[OperatingPoint, ...]
+    best_single: int
+    cheapest: int
+    largest: int | None
+    oracle: OperatingPoint
+    random: OperatingPoint
+    mix_hull: tuple[OperatingPoint, ...]
+
+    def rows(self) -> dict[str, list[OperatingPoint]]:
+        """Reference rows as curves: ``single:<name>`` per model, then the named rows."""
+        out = {f"single:{n}": [p] for n, p in zip(self.model_names, self.singles, strict=True)}
+        out["best_single"] = [self.singles[self.best_single]]
+        out["cheapest"] = [self.singles[self.cheapest]]
+        if self.largest is not None:
+            out["largest"] = [self.singles[self.largest]]
+        out["oracle"] = [self.oracle]
+        out["random"] = [self.random]
+        out["mix_hull"] = list(self.mix_hull)
+        return out
+
+
+def references(
+    scores: object,
+    costs: object,
+    model_names: Sequence[str] | None = None,
+    sizes: Sequence[float] | None = None,
+    largest: str | None = None,
+) -> References:
+    """Compute the reference rows; ``largest`` comes from ``sizes`` or a model name."""
+    s, c = check_outcomes(scores, costs)
+    m = s.shape[1]
+    names = tuple(model_names) if model_names is not None else tuple(f"model_{j}" for j in range(m))
+    if len(names) != m or len(set(names)) != m:
+        raise RouterLLMError(f"model_names must be {m} distinct names (one per column)")
+    mean_c, mean_q = c.mean(axis=0), s.mean(axis=0)
+    singles = tuple(OperatingPoint(float(x), float(y)) for x, y in zip(mean_c, mean_q, strict=True))
+    index = np.arange(m)
+    best = int(np.lexsort((index, mean_c, -mean_q))[0])
+    cheapest = int(np.lexsort((index, -mean_q, mean_c))[0])
+    big: int | None = None
+    if sizes is not None and largest is not None:
+        raise RouterLLMError("give either sizes or largest, not both")
+    if sizes is not None:
+        sz = np.asarray(sizes, dtype=np.float64)
+        if sz.shape != (m,) or not np.all(np.isfinite(sz)):
+            raise RouterLLMError(f"sizes must be {m} finite numbers (one per model)")
+        big = int(np.lexsort((index, mean_c, -sz))[0])
+    elif largest is not None:
+        if largest not in names:
+            raise RouterLLMError(f"largest {largest!r} is not a model; valid: {', '.join(names)}")
+        big = names.index(largest)
+    rank = cheapness_rank(c)
+    oracle_choice = argmax_cheapest(s, rank)
+    rows = np.arange(s.shape[0])
+    oracle = OperatingPoint(
+        float(c[rows, oracle_choice].mean()), float(s[rows, oracle_choice].mean())
+    )
+    random = OperatingPoint(float(mean_c.mean()), float(mean_q.mean()))
+    return References(
+        names, singles, best, cheapest, big, oracle, random, tuple(upper_hull(singles))
+    )
+
+
+METRICS = (
+    "apgr",
+    "aiq",
+    "cpt50",
+    "cpt80",
+    "max_accuracy",
+    "acc_at_half_best_cost",
+    "cost_to_95",
+    "cost_to_best_accuracy",
+)
+
+
+def _row_metrics(
+    points: Sequence[OperatingPoint], refs: References, cost_min: float, cost_max: float
+) -> dict[str, float | None]:
+    weak, strong = refs.singles[refs.cheapest], refs.singles[refs.best_single]
+    return {
+        "apgr": apgr(points, weak, strong),
+        "aiq": aiq(points, cost_min, cost_max, anchor=weak),
+        "cpt50": cpt(points, weak, strong, 0.5),
+        "cpt80": cpt(points, weak, strong, 0.8),
+        "max_accuracy": max_accuracy(points),
+        "acc_at_half_best_cost": acc_at_half_best_cost(points, strong, anchor=weak),
+        "cost_to_95": cost_to_accuracy(points, 0.95 * strong.quality, strong.cost, anchor=weak),
+        "cost_to_best_accuracy": cost_to_accuracy(points, strong.quality, strong.cost, anchor=weak),
+    }
+
+
+def routing_report(
+    routers: Mapping[str, Sequence[OperatingPoint]],
+    scores: object,
+    costs: object,
+    sizes: Sequence[float] | None = None,
+    *,
+    model_names: Sequence[str] | None = None,
+    largest: str | None = None,
+) -> dict[str, Any]:
+    """Every metric of ``METRICS`` for each router and each reference row.
+
+    Returns ``{"rows": {name: {"kind": "router" | "reference", "n_points": int,
+    <metric>: float | None}}, "best_single": {...}, "cheapest": {...}, "oracle": {...},
+    "cost_range": [cost_min, cost_max]}``, where the three model entries are
+    ``{"name", "cost", "quality"}``. Routers come first, then ``References.rows()``.
+    Conventions (all rows alike): weak = cheapest model, strong = best single model,
+    anchor = the cheapest model's point, AIQ over [cost_min, cost_max] = [cheapest,
+    most expensive single model's mean cost]; see ``routerllm.eval.curves``.
+    """
+    refs = references(scores, costs, model_names, sizes, largest)
+    reference_rows = refs.rows()
+    cost_min = min(p.cost for p in refs.singles)
+    cost_max = max(p.cost for p in refs.singles)
+    rows: dict[str, dict[str, Any]] = {}
+    for name, points in routers.items():
+        if name in reference_rows:
+            raise RouterLLMError(
+                f"router name {name!r} clashes with a reference row; rename the router"
+            )
+        pts = check_points(points, f"points of router {name!r}")
+        rows[name] = {"kind": "router", "n_points": len(pts)}
+        rows[name].update(_row_metrics(pts, refs, cost_min, cost_max))
+    for name, pts in reference_rows.items():
+        rows[name] = {"kind": "reference", "n_points": len(pts)}
+        rows[name].update(_row_metrics(pts, refs, cost_min, cost_max))
+
+    def model(j: int) -> dict[str, Any]:
+        p = refs.singles[j]
+        return {"name": refs.model_names[j], "cost": p.cost, "quality": p.quality}
+
+    return {
+        "rows": rows,
+        "best_single": model(refs.best_single),
+        "cheapest": model(refs.cheapest),
+        "oracle": {"name": "oracle", "cost": refs.oracle.cost, "quality": refs.oracle.quality},
+        "cost_range": [cost_min, cost_max],
+    }
+
+
+def _cell(metric: str, value: float | None) -> str:
+    if value is None:
+        return "-"
+    return f"{value:.1f}%" if metric.startswith("cpt") else f"{value:.3f}"
+
+
+def format_table(report: Mapping[str, Any]) -> str:
+    """An aligned plain-text table of ``routing_report``'s rows ("-" = None)."""
+    header = ["name", *METRICS]
+    body = [[name, *(_cell(k, row[k]) for k in METRICS)] for name, row in report["rows"].items()]
+    widths = [max(len(r[i]) for r in [header, *body]) for i in range(len(header))]
+
+    def line(cells: list[str]) -> str:
+        first = cells[0].ljust(widths[0])
+        rest = (c.rjust(w) for c, w in zip(cells[1:], widths[1:], strict=True))
+        return "  ".join([first, *rest])
+
+    rule = "  ".join("-" * w for w in widths)
+    return "\n".join([line(header), rule, *(line(r) for r in body)])

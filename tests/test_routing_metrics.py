@@ -1,0 +1,369 @@
+"""Routing metrics against hand-computed values (arithmetic in the comments)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from routerllm.eval.routing_metrics import (
+    OperatingPoint,
+    acc_at_half_best_cost,
+    aiq,
+    apgr,
+    cost_to_accuracy,
+    cpt,
+    default_lambdas,
+    evaluate_choices,
+    first_cost_reaching,
+    format_table,
+    max_accuracy,
+    pgr,
+    quality_at,
+    references,
+    routing_report,
+    sweep,
+    upper_hull,
+)
+from routerllm.exceptions import RouterLLMError
+
+P = OperatingPoint
+
+# Two models, 4 prompts. weak W costs 1, strong S costs 3.
+#   W correct on p0, p1          -> Q_W = 2/4 = 0.5,  C_W = 1
+#   S correct on p0, p1, p2      -> Q_S = 3/4 = 0.75, C_S = 3
+# Oracle: p0 W, p1 W, p2 S, p3 (none correct) W -> cost (1+1+3+1)/4 = 1.5, quality 0.75.
+# Share of the strong cost s = (c - 1) / 2; PGR = (Q - 0.5) / 0.25.
+TWO = np.array([[1, 1], [1, 1], [0, 1], [0, 0]], dtype=float)
+TWO_COSTS = [1.0, 3.0]
+W, S = P(1.0, 0.5), P(3.0, 0.75)
+
+# Three models, 5 prompts, costs A=1, B=2, C=5.
+#   A correct on p0          -> Q_A = 0.2
+#   B correct on p0, p1      -> Q_B = 0.4
+#   C correct on p0, p1, p2  -> Q_C = 0.6  (best single)
+# B lies above the line A->C (at c=2 that line is 0.2 + 0.4*1/4 = 0.3 < 0.4): on the hull.
+# Oracle: p0 A, p1 B, p2 C, p3 A, p4 A -> cost (1+2+5+1+1)/5 = 2, quality 3/5 = 0.6.
+THREE = np.array([[1, 1, 1], [0, 1, 1], [0, 0, 1], [0, 0, 0], [0, 0, 0]], dtype=float)
+THREE_COSTS = [1.0, 2.0, 5.0]
+A, B, C = P(1.0, 0.2), P(2.0, 0.4), P(5.0, 0.6)
+
+
+def close(a: float | None, b: float) -> bool:
+    return a is not None and abs(a - b) < 1e-9
+
+
+# --- operating points and sweeps ---------------------------------------------------------
+
+
+def test_evaluate_choices_with_per_prompt_costs() -> None:
+    costs = np.array([[1.0, 4.0], [2.0, 6.0], [1.0, 2.0], [3.0, 3.0]])
+    point = evaluate_choices(np.array([0, 1, 1, 0]), TWO, costs)
+    # cost (1 + 6 + 2 + 3)/4 = 3; quality (1 + 1 + 1 + 0)/4 = 0.75
+    assert point == P(3.0, 0.75)
+
+
+def test_lambda_sweep_of_a_perfect_predictor() -> None:
+    points = sweep(TWO, TWO, TWO_COSTS, mode="lambda")
+    assert len(points) == 200 and points[0].knob == 0.0
+    # lambda = 0: argmax of the real scores, ties (p0, p1, p3) -> the cheaper W = the oracle.
+    assert (points[0].cost, points[0].quality) == (1.5, 0.75)
+    # The last lambda picks the cheapest model everywhere.
+    assert (points[-1].cost, points[-1].quality) == (1.0, 0.5)
+    assert {(p.cost, p.quality) for p in points} == {(1.5, 0.75), (1.0, 0.5)}
+
+
+def test_default_lambda_grid_spans_the_breakpoints() -> None:
+    # Normalised costs: 1/3 and 3/3. Only p2 has the pricier S predicted higher:
+    # breakpoint (1 - 0) / (1 - 1/3) = 1.5 -> grid 0, then 0.75 ... 3.0.
+    grid = default_lambdas(TWO, np.tile(TWO_COSTS, (4, 1)))
+    assert grid.shape == (200,) and grid[0] == 0.0
+    assert np.isclose(grid[1], 0.75) and np.isclose(grid[-1], 3.0)
+    # No pricier model predicted higher anywhere: every lambda gives the same choices.
+    assert list(default_lambdas(np.array([[1.0, 0.0]]), np.array([[1.0, 2.0]]))) == [0.0]
+
+
+def test_threshold_sweep() -> None:
+    points = sweep(TWO, TWO, TWO_COSTS, mode="threshold", knobs=[0.0, 0.5, 1.0])
+    # tau = 0: W (predicted 0 or 1 >= 0) is the cheapest everywhere -> (1, 0.5).
+    # tau = 0.5 and 1: p0, p1 -> W; p2 -> S; p3 none reaches tau -> argmax tie -> W: the oracle.
+    assert [(p.cost, p.quality, p.knob) for p in points] == [
+        (1.0, 0.5, 0.0),
+        (1.5, 0.75, 0.5),
+        (1.5, 0.75, 1.0),
+    ]
+    assert len(sweep(TWO, TWO, TWO_COSTS, mode="threshold")) == 201
+
+
+def test_ties_go_to_the_cheaper_model() -> None:
+    scores = np.array([[1.0, 0.0], [0.0, 1.0]])
+    # Equal predictions on both prompts -> the cheaper model 1 (cost 1 vs 2) everywhere.
+    predicted = np.full((2, 2), 0.5)
+    [point] = sweep(predicted, scores, [2.0, 1.0], knobs=[0.0])
+    assert (point.cost, point.quality) == (1.0, 0.5)
+    # Equal cost on prompt 0 too -> the lower mean cost decides (model 1: mean 1.5 vs 2).
+    costs = np.array([[2.0, 2.0], [2.0, 1.0]])
+    [point] = sweep(predicted, scores, costs, knobs=[0.0])
+    assert (point.cost, point.quality) == ((2.0 + 1.0) / 2, 0.5)
+
+
+def test_zero_costs_do_not_crash_the_lambda_sweep() -> None:
+    points = sweep(TWO, TWO, [0.0, 0.0])
+    # Costs all 0: the utility is the prediction; ties -> lower index W.
+    assert {(p.cost, p.quality) for p in points} == {(0.0, 0.75)}
+
+
+# --- hull and interpolation --------------------------------------------------------------
+
+
+def test_upper_hull_drops_inner_collinear_and_decreasing_points() -> None:
+    points = [
+        P(2.0, 0.4),
+        P(1.0, 0.2),
+        P(1.0, 0.1),  # same cost, worse
+        P(3.0, 0.3),  # under the hull
+        P(3.5, 0.5),  # on the segment (2, 0.4) -> (5, 0.6): 0.4 + 0.2*1.5/3 = 0.5
+        P(5.0, 0.6),
+        P(6.0, 0.55),  # after the peak: the running max keeps 0.6
+    ]
+    assert upper_hull(points) == [A, B, C]
+
+
+def test_quality_at() -> None:
+    hull = [A, B, C]
+    assert quality_at(hull, 0.5) is None  # before the first point
+    assert close(quality_at(hull, 1.5), 0.3)  # (0.2 + 0.4) / 2
+    assert close(quality_at(hull, 3.5), 0.5)  # 0.4 + 0.2 * 1.5 / 3
+    assert close(quality_at(hull, 9.0), 0.6)  # flat after the last point
+    assert close(first_cost_reaching(hull, 0.5), 3.5)
+    assert first_cost_reaching(hull, 0.61) is None
+    assert first_cost_reaching(hull, 0.1) == 1.0
+
+
+# --- references --------------------------------------------------------------------------
+
+
+def test_references_three_models() -> None:
+    refs = references(THREE, THREE_COSTS, ["a", "b", "c"], sizes=[1.0, 7.0, 13.0])
+    assert refs.singles == (A, B, C)
+    assert (refs.best_single, refs.cheapest, refs.largest) == (2, 0, 2)
+    assert refs.oracle == P(2.0, 0.6)
+    # random = mean of the three points: ((1+2+5)/3, (0.2+0.4+0.6)/3) = (8/3, 0.4)
+    assert close(refs.random.cost, 8 / 3) and close(refs.random.quality, 0.4)
+    assert refs.mix_hull == (A, B, C)
+    assert references(THREE, THREE_COSTS, ["a", "b", "c"], largest="b").largest == 1
+
+
+def test_reference_ties() -> None:
+    # Equal qualities (0.5, 0.5) and costs (1, 1): every tie ends at the lower index 0.
+    # Oracle: p0 (both correct, same cost) -> 0, p1 (none) -> 0, p2 -> 0, p3 -> 1:
+    # cost 1, quality (1 + 0 + 1 + 1)/4 = 0.75.
+    scores = np.array([[1.0, 1.0], [0.0, 0.0], [1.0, 0.0], [0.0, 1.0]])
+    refs = references(scores, [1.0, 1.0])
+    assert refs.best_single == 0 and refs.cheapest == 0
+    assert refs.oracle == P(1.0, 0.75)
+    # Cheapest tie (cost 1 vs 1) -> the better model 1, which is also the best single.
+    refs = references(np.array([[1.0, 1.0], [0.0, 1.0]]), [1.0, 1.0])
+    assert refs.best_single == 1 and refs.cheapest == 1
+    # best_single tie (0.5 vs 0.5) -> the cheaper model 1 (cost 1 vs 2).
+    refs = references(np.array([[1.0, 1.0], [0.0, 0.0]]), [2.0, 1.0])
+    assert refs.best_single == 1 and refs.cheapest == 1
+    assert refs.oracle == P(1.0, 0.5)  # both prompts -> model 1 (cheaper)
+
+
+# --- curve metrics: two models -----------------------------------------------------------
+
+
+def test_perfect_router_two_models() -> None:
+    points = sweep(TWO, TWO, TWO_COSTS)
+    # Curve: (1, 0.5) -> (1.5, 0.75), flat after. s = (c-1)/2, so for s <= 0.25 the
+    # quality is 0.5 + 0.5*(2s) and PGR = 4s; PGR = 1 after.
+    # APGR = 0.25*1/2 + 0.75*1 = 0.875 (the corner s = 0.25 is on the grid: exact).
+    assert close(apgr(points, W, S), 0.875)
+    assert close(pgr(points, W, S, 0.125), 0.5)
+    assert close(cpt(points, W, S, 0.5), 12.5)  # 4s = 0.5 -> s = 0.125
+    assert close(cpt(points, W, S, 0.8), 20.0)  # 4s = 0.8 -> s = 0.2
+    # AIQ over [1, 3]: (0.5+0.75)/2*0.5 + 0.75*1.5 = 0.3125 + 1.125 = 1.4375; / 2
+    assert close(aiq(points, 1.0, 3.0, anchor=W), 0.71875)
+
+
+def test_random_mixing_diagonal_two_models() -> None:
+    points = [W, S]  # every random mix of W and S lies on this segment
+    # Q(c) = 0.5 + 0.125*(c-1) and c = 1 + 2s, so PGR(s) = s.
+    assert close(apgr(points, W, S), 0.5)
+    assert close(cpt(points, W, S, 0.5), 50.0)
+    assert close(cpt(points, W, S, 0.8), 80.0)
+    assert close(aiq(points, 1.0, 3.0, anchor=W), 0.625)  # (0.5 + 0.75)/2
+
+
+def test_router_worse_than_mixing_two_models() -> None:
+    # A router that sends to S exactly where it does not help: predicted S - W =
+    # [0.1, 0.05, -0.4, 0.4]. Its points all have quality 0.5: (2.5, .5), (2, .5), (1.5, .5), (1, .5).
+    predicted = np.array([[0.5, 0.6], [0.5, 0.55], [0.5, 0.1], [0.5, 0.9]])
+    points = sweep(predicted, TWO, TWO_COSTS)
+    assert {(p.cost, p.quality) for p in points} == {(2.5, 0.5), (2.0, 0.5), (1.5, 0.5), (1.0, 0.5)}
+    assert close(apgr(points, W, S), 0.0)
+    assert cpt(points, W, S, 0.5) is None
+    assert close(aiq(points, 1.0, 3.0, anchor=W), 0.5)
+    # One point (2, 0.5625) under the diagonal (0.625 there): curve (1, .5) -> (2, .5625), flat.
+    # s <= 0.5: Q = 0.5 + 0.0625*2s -> PGR = 0.5s; then PGR = 0.0625/0.25 = 0.25.
+    # APGR = integral 0..0.5 of 0.5s (0.0625) + 0.5 * 0.25 (0.125) = 0.1875.
+    under = [P(2.0, 0.5625)]
+    assert close(apgr(under, W, S), 0.1875)
+    assert cpt(under, W, S, 0.5) is None
+    # AIQ: (0.5+0.5625)/2*1 + 0.5625*1 = 1.09375; / 2
+    assert close(aiq(under, 1.0, 3.0, anchor=W), 0.546875)
+
+
+# --- curve metrics: three models ---------------------------------------------------------
+
+
+def test_three_model_metrics() -> None:
+    mix, oracle = [A, B, C], [P(2.0, 0.6)]
+    # AIQ over [1, 5], mix hull: (0.2+0.4)/2*1 + (0.4+0.6)/2*3 = 0.3 + 1.5 = 1.8; / 4
+    assert close(aiq(mix, 1.0, 5.0, anchor=A), 0.45)
+    # Oracle: (0.2+0.6)/2*1 + 0.6*3 = 0.4 + 1.8 = 2.2; / 4
+    assert close(aiq(oracle, 1.0, 5.0, anchor=A), 0.55)
+    # APGR mix: c = 1 + 4s, gap 0.4. s <= 0.25: PGR = 2s; s >= 0.25: PGR = 0.5 + (4s-1)/6.
+    # Area 0.0625 + [0.375 + (1/6)(2s^2 - s) from 0.25 to 1 = 0.1875] = 0.625.
+    assert close(apgr(mix, A, C), 0.625)
+    assert close(cpt(mix, A, C, 0.5), 25.0)
+    assert close(cpt(mix, A, C, 0.8), 70.0)  # 0.5 + (4s-1)/6 = 0.8 -> s = 0.7
+    assert close(apgr(oracle, A, C), 0.875)  # PGR = 4s up to s = 0.25, then 1
+    # Cost to 95% of Q_C: target 0.57. Mix: 0.4 + (0.2/3)(c-2) = 0.57 -> c = 4.55 -> /5.
+    assert close(cost_to_accuracy(mix, 0.95 * 0.6, 5.0, anchor=A), 0.91)
+    # Oracle: 0.2 + 0.4(c-1) = 0.57 -> c = 1.925 -> /5 = 0.385; Q_C at c = 2 -> 0.4.
+    assert close(cost_to_accuracy(oracle, 0.57, 5.0, anchor=A), 0.385)
+    assert close(cost_to_accuracy(oracle, 0.6, 5.0, anchor=A), 0.4)
+    assert cost_to_accuracy([A, B], 0.6, 5.0, anchor=A) is None
+    # At half the best cost (2.5): mix 0.4 + (0.2/3)*0.5; C alone 0.2 + 0.1*1.5 = 0.35.
+    assert close(acc_at_half_best_cost(mix, C, anchor=A), 0.4 + 0.2 / 6)
+    assert close(acc_at_half_best_cost([C], C, anchor=A), 0.35)
+    assert max_accuracy([A, B]) == 0.4
+
+
+def test_routing_report_three_models() -> None:
+    # A perfect predictor. Breakpoints: p1 B over A at lambda = 1 / ((2-1)/5) = 5, p2 C over A
+    # at 1 / ((5-1)/5) = 1.25. Points: lambda < 1.25 the oracle (2, 0.6); 1.25..5 B on p1
+    # only: ((1+2+1+1+1)/5, 2/5) = (1.2, 0.4); above 5 all A (1, 0.2).
+    router = sweep(THREE, THREE, THREE_COSTS)
+    assert {(round(p.cost, 9), p.quality) for p in router} == {(2.0, 0.6), (1.2, 0.4), (1.0, 0.2)}
+    report = routing_report({"perfect": router}, THREE, THREE_COSTS, model_names=["a", "b", "c"])
+    assert report["best_single"] == {"name": "c", "cost": 5.0, "quality": 0.6}
+    assert report["oracle"] == {"name": "oracle", "cost": 2.0, "quality": 0.6}
+    assert report["cost_range"] == [1.0, 5.0]
+    rows = report["rows"]
+    assert list(rows)[0] == "perfect" and rows["perfect"]["kind"] == "router"
+    # Its curve (1, .2) -> (1.2, .4) -> (2, .6), flat: better than the oracle point alone.
+    # AIQ: 0.2*0.3 + 0.8*0.5 + 3*0.6 = 0.06 + 0.4 + 1.8 = 2.26; / 4 = 0.565.
+    # s = (c-1)/4, corners at s = 0.05 and 0.25 (on the grid). PGR = 10s up to 0.05 (0.5),
+    # linear to 1 at 0.25, then 1: APGR = 0.05*0.5/2 + 0.2*(0.5+1)/2 + 0.75 = 0.9125.
+    perfect = rows["perfect"]
+    assert close(perfect["aiq"], 0.565) and close(perfect["apgr"], 0.9125)
+    assert close(perfect["cpt50"], 5.0) and close(rows["oracle"]["aiq"], 0.55)
+    mix = rows["mix_hull"]
+    assert close(mix["aiq"], 0.45) and close(mix["apgr"], 0.625)
+    assert close(mix["cpt50"], 25.0) and close(mix["cpt80"], 70.0)
+    assert close(mix["cost_to_95"], 0.91) and close(mix["cost_to_best_accuracy"], 1.0)
+    # The cheapest model alone: flat 0.2, PGR 0 everywhere.
+    cheap = rows["single:a"]
+    assert close(cheap["apgr"], 0.0) and cheap["cpt50"] is None and cheap["cost_to_95"] is None
+    # Random (8/3, 0.4): curve (1, 0.2) -> (8/3, 0.4), flat. AIQ over [1, 5]:
+    # (0.2+0.4)/2*(5/3) + 0.4*(7/3) = 0.5 + 14/15 = 43/30; / 4 = 43/120.
+    assert close(rows["random"]["aiq"], 43 / 120)
+    table = format_table(report)
+    assert table.splitlines()[0].split()[:3] == ["name", "apgr", "aiq"]
+    assert "perfect" in table and "25.0%" in table and len(table.splitlines()) == 2 + len(rows)
+
+
+# --- degenerate inputs -------------------------------------------------------------------
+
+
+def test_one_model() -> None:
+    scores = np.array([[1.0], [0.0]])
+    report = routing_report({"only": sweep(scores, scores, [2.0])}, scores, [2.0])
+    row = report["rows"]["only"]
+    # Q_strong == Q_weak: no gap -> None; AIQ over [2, 2] = Q(2) = 0.5.
+    assert row["apgr"] is None and row["cpt50"] is None and row["cpt80"] is None
+    assert close(row["aiq"], 0.5) and close(row["cost_to_best_accuracy"], 1.0)
+    assert row["acc_at_half_best_cost"] is None  # cost 1 is below every point
+
+
+def test_equal_scores_give_no_gap() -> None:
+    scores = np.full((3, 2), 0.5)
+    report = routing_report({}, scores, [1.0, 4.0])
+    assert report["best_single"]["name"] == "model_0"  # tie -> cheaper
+    row = report["rows"]["mix_hull"]
+    assert row["apgr"] is None and row["cpt50"] is None
+    assert close(row["aiq"], 0.5) and close(row["cost_to_95"], 1.0)
+    # Different models, same quality: weak = strong = the cheaper one.
+    assert apgr([P(1.0, 0.5)], P(1.0, 0.5), P(2.0, 0.5)) is None
+    assert pgr([P(1.0, 0.5)], P(1.0, 0.5), P(2.0, 0.5), 0.5) is None
+
+
+def test_aiq_below_the_first_point_counts_as_zero() -> None:
+    # Curve starts at c = 2 (no anchor); over [1, 3]: 0 on [1, 2] + 0.5 on [2, 3] -> 0.5/2.
+    assert close(aiq([P(2.0, 0.5)], 1.0, 3.0), 0.25)
+
+
+# --- bad input ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("scores", "costs", "message"),
+    [
+        (np.array([1.0, 0.0]), [1.0], "2-D"),
+        (np.zeros((0, 2)), [1.0, 2.0], "non-empty"),
+        (np.array([[1.5, 0.0]]), [1.0, 2.0], r"\[0, 1\]"),
+        (np.array([[np.nan, 0.0]]), [1.0, 2.0], "finite"),
+        (TWO, [1.0, 2.0, 3.0], "one per model"),
+        (TWO, [-1.0, 2.0], ">= 0"),
+        (TWO, "abc", "numeric"),
+    ],
+)
+def test_bad_outcomes(scores: object, costs: object, message: str) -> None:
+    with pytest.raises(RouterLLMError, match=message):
+        references(scores, costs)
+
+
+def test_bad_arguments() -> None:
+    with pytest.raises(RouterLLMError, match="shape of scores"):
+        sweep(np.zeros((4, 3)), TWO, TWO_COSTS)
+    with pytest.raises(RouterLLMError, match="unknown sweep mode"):
+        sweep(TWO, TWO, TWO_COSTS, mode="best")  # type: ignore[arg-type]
+    with pytest.raises(RouterLLMError, match="knobs"):
+        sweep(TWO, TWO, TWO_COSTS, knobs=[])
+    with pytest.raises(RouterLLMError, match="integer model indices"):
+        evaluate_choices([0, 1], TWO, TWO_COSTS)
+    with pytest.raises(RouterLLMError, match=r"model indices in \[0, 1\]"):
+        evaluate_choices(np.array([0, 1, 2, 0]), TWO, TWO_COSTS)
+    with pytest.raises(RouterLLMError, match="at least one"):
+        upper_hull([])
+    with pytest.raises(RouterLLMError, match="OperatingPoint"):
+        upper_hull([(1.0, 0.5)])  # type: ignore[list-item]
+    with pytest.raises(RouterLLMError, match="cost_min <= cost_max"):
+        aiq([W], 3.0, 1.0)
+    with pytest.raises(RouterLLMError, match="clashes"):
+        routing_report({"oracle": [W]}, TWO, TWO_COSTS)
+    with pytest.raises(RouterLLMError, match="distinct names"):
+        references(TWO, TWO_COSTS, ["a"])
+    with pytest.raises(RouterLLMError, match="not both"):
+        references(TWO, TWO_COSTS, sizes=[1, 2], largest="model_0")
+    with pytest.raises(RouterLLMError, match="valid: model_0, model_1"):
+        references(TWO, TWO_COSTS, largest="huge")
+
+
+# --- plot --------------------------------------------------------------------------------
+
+
+def test_plot_writes_a_png(tmp_path: object) -> None:
+    pytest.importorskip("matplotlib")
+    from pathlib import Path
+
+    from routerllm.eval.plots import plot_quality_cost
+
+    refs = references(THREE, THREE_COSTS, ["a", "b", "c"])
+    out = plot_quality_cost(
+        {"perfect": sweep(THREE, THREE, THREE_COSTS)}, refs, Path(str(tmp_path)) / "q" / "c.png"
+    )
+    data = out.read_bytes()
+    assert len(data) > 1000 and data[:8] == b"\x89PNG\r\n\x1a\n"
