@@ -11,6 +11,7 @@ parameters with ``save(dir)``/``load(dir)``: ``config.json`` plus
 from __future__ import annotations
 
 import json
+import zipfile
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -192,6 +193,6 @@ def load_router(directory: str | Path, models: Sequence[CandidateModel]) -> Rout
         try:
             with np.load(weights) as data:
                 router.set_state({k: data[k] for k in data.files})
-        except (OSError, ValueError) as e:
+        except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
             raise RouterLLMError(f"{weights} is corrupt: {e}") from e
     return router

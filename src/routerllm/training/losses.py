@@ -1,0 +1,143 @@
+"""Classification losses for the learned routers (MISSION M3.2), selectable by name.
+
+Every loss is called as ``loss(logits, targets, features)``: ``logits`` is
+``(n, classes)``, ``targets`` ``(n,)`` class ids and ``features`` ``(n, dim)``
+the pooled representation fed to the linear head (only the Inter-Intra family
+reads it). Each returns a scalar tensor.
+
+Names for :func:`make_loss`: ``ce``, ``label_smoothing`` (eps 0.1), ``focal``
+(gamma 2, alpha 1), ``inter_intra`` (alpha CE + beta inter + gamma intra, all
+1.0, margin 1.0) and its ablations ``ce+intra`` and ``ce+inter``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from routerllm.exceptions import RouterLLMError, UnknownNameError, missing_dependency
+
+try:
+    import torch
+    import torch.nn.functional as F
+    from torch import Tensor, nn
+except ImportError as e:  # pragma: no cover - torch is part of the hf extra
+    raise missing_dependency("torch", "hf") from e
+
+
+class CrossEntropyLoss(nn.Module):
+    """Mean over samples of -log p_target."""
+
+    def forward(self, logits: Tensor, targets: Tensor, features: Tensor | None = None) -> Tensor:
+        return F.cross_entropy(logits, targets)
+
+
+class LabelSmoothingLoss(nn.Module):
+    """(1 - eps) * CE + eps * mean over classes of -log p_c (the uniform-target term)."""
+
+    def __init__(self, eps: float = 0.1) -> None:
+        super().__init__()
+        if not 0.0 <= eps < 1.0:
+            raise RouterLLMError(f"label smoothing eps must be in [0, 1), got {eps}")
+        self.eps = eps
+
+    def forward(self, logits: Tensor, targets: Tensor, features: Tensor | None = None) -> Tensor:
+        log_p = F.log_softmax(logits, dim=-1)
+        nll = -log_p.gather(1, targets.unsqueeze(1)).squeeze(1)
+        uniform = -log_p.mean(dim=-1)
+        return ((1.0 - self.eps) * nll + self.eps * uniform).mean()
+
+
+class FocalLoss(nn.Module):
+    """Mean over samples of -alpha * (1 - p_t)^gamma * log p_t (Lin et al., 2017)."""
+
+    def __init__(self, gamma: float = 2.0, alpha: float = 1.0) -> None:
+        super().__init__()
+        self.gamma, self.alpha = gamma, alpha
+
+    def forward(self, logits: Tensor, targets: Tensor, features: Tensor | None = None) -> Tensor:
+        log_pt = F.log_softmax(logits, dim=-1).gather(1, targets.unsqueeze(1)).squeeze(1)
+        pt = log_pt.exp()
+        return (-self.alpha * (1.0 - pt) ** self.gamma * log_pt).mean()
+
+
+def class_centroids(features: Tensor, targets: Tensor) -> tuple[Tensor, Tensor]:
+    """(classes present in the batch (sorted), their centroids (k, dim))."""
+    present = torch.unique(targets)
+    centroids = torch.stack([features[targets == c].mean(dim=0) for c in present])
+    return present, centroids
+
+
+def intra_class_distance(features: Tensor, targets: Tensor) -> Tensor:
+    """Mean over samples of the Euclidean distance to their class centroid in the batch."""
+    present, centroids = class_centroids(features, targets)
+    # Position of each sample's class in `present` (it is sorted).
+    slot = torch.searchsorted(present, targets)
+    # vector_norm's gradient is 0 (not NaN) at a zero distance: a lone sample is fine.
+    return torch.linalg.vector_norm(features - centroids[slot], dim=-1).mean()
+
+
+def inter_class_hinge(features: Tensor, targets: Tensor, margin: float = 1.0) -> Tensor:
+    """Mean over pairs of classes present of max(0, margin - ||mu_i - mu_j||); 0 with < 2 classes."""
+    _, centroids = class_centroids(features, targets)
+    k = centroids.shape[0]
+    if k < 2:
+        return features.sum() * 0.0  # keeps the graph (and the dtype/device) intact
+    i, j = torch.triu_indices(k, k, offset=1, device=centroids.device)
+    distances = torch.linalg.vector_norm(centroids[i] - centroids[j], dim=-1)
+    return torch.clamp(margin - distances, min=0.0).mean()
+
+
+class InterIntraLoss(nn.Module):
+    """alpha * CE + beta * inter-class hinge + gamma * intra-class distance.
+
+    A weight of 0 switches its term off (``ce+intra`` and ``ce+inter`` do so).
+    """
+
+    def __init__(
+        self, alpha: float = 1.0, beta: float = 1.0, gamma: float = 1.0, margin: float = 1.0
+    ) -> None:
+        super().__init__()
+        self.alpha, self.beta, self.gamma, self.margin = alpha, beta, gamma, margin
+
+    def forward(self, logits: Tensor, targets: Tensor, features: Tensor | None = None) -> Tensor:
+        loss = self.alpha * F.cross_entropy(logits, targets)
+        if self.beta or self.gamma:
+            if features is None:
+                raise RouterLLMError("the inter/intra losses need the batch's feature vectors")
+            if self.beta:
+                loss = loss + self.beta * inter_class_hinge(features, targets, self.margin)
+            if self.gamma:
+                loss = loss + self.gamma * intra_class_distance(features, targets)
+        return loss
+
+
+def _ce_intra(alpha: float = 1.0, gamma: float = 1.0) -> InterIntraLoss:
+    return InterIntraLoss(alpha=alpha, beta=0.0, gamma=gamma)
+
+
+def _ce_inter(alpha: float = 1.0, beta: float = 1.0, margin: float = 1.0) -> InterIntraLoss:
+    return InterIntraLoss(alpha=alpha, beta=beta, gamma=0.0, margin=margin)
+
+
+_LOSSES: dict[str, Callable[..., nn.Module]] = {
+    "ce": CrossEntropyLoss,
+    "label_smoothing": LabelSmoothingLoss,
+    "focal": FocalLoss,
+    "inter_intra": InterIntraLoss,
+    "ce+intra": _ce_intra,
+    "ce+inter": _ce_inter,
+}
+LOSS_NAMES: tuple[str, ...] = tuple(_LOSSES)
+
+
+def make_loss(name: str, **weights: Any) -> nn.Module:
+    """Build a loss by name; ``weights`` override its defaults (e.g. ``gamma=3.0``)."""
+    try:
+        factory = _LOSSES[name]
+    except KeyError:
+        raise UnknownNameError("loss", name, list(_LOSSES)) from None
+    try:
+        return factory(**weights)
+    except TypeError as e:
+        raise RouterLLMError(f"bad options for loss {name!r}: {e}") from e

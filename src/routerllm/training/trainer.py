@@ -1,0 +1,402 @@
+"""The training loop of the learned classifier routers (MISSION M3.2).
+
+AdamW, linear warmup then linear decay, the best epoch by validation accuracy
+kept, tqdm bars. Training is resumable: after every finished epoch a
+checkpoint (model, optimizer, scheduler, epoch, best accuracy and weights,
+RNG state, history) is written atomically to ``output_dir/checkpoint.pt``;
+``train(..., resume=True)`` with the same ``output_dir`` continues after the
+last finished epoch, so a Ctrl-C loses only the epoch that was running.
+
+The loop knows nothing of routers: it gets a module (for its parameters and
+state), a ``forward(inputs) -> (logits, features)`` function and a
+``collate(items) -> inputs`` function that turns a batch of items (texts,
+embedding rows...) into model inputs.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from routerllm.exceptions import RouterLLMError, missing_dependency
+from routerllm.training.losses import make_loss
+
+try:
+    import torch
+    from torch import Tensor, nn
+except ImportError as e:  # pragma: no cover - torch is part of the hf extra
+    raise missing_dependency("torch", "hf") from e
+
+logger = logging.getLogger(__name__)
+
+CHECKPOINT_NAME = "checkpoint.pt"
+CHECKPOINT_VERSION = 1
+
+Forward = Callable[[Any], tuple[Tensor, Tensor]]
+Collate = Callable[[Sequence[Any]], Any]
+
+
+@dataclass
+class TrainingArguments:
+    """Hyper-parameters of one training run (defaults: MISSION M3.2)."""
+
+    epochs: int = 3
+    batch_size: int = 16
+    learning_rate: float = 2e-5
+    weight_decay: float = 0.01
+    warmup_steps: int = 100
+    loss: str = "ce"
+    #: Overrides of the loss's weights, e.g. ``{"gamma": 3.0}`` (see ``make_loss``).
+    loss_options: dict[str, float] = field(default_factory=dict)
+    seed: int = 0
+    #: Where the per-epoch checkpoint goes; ``None``: no checkpoints, no resume.
+    output_dir: str | None = None
+    #: Tokens kept per prompt when the encoder itself is trained.
+    max_length: int = 512
+    max_grad_norm: float | None = 1.0
+    eval_batch_size: int = 64
+    #: tqdm progress bars (epochs and batches).
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        positive = {
+            "epochs": self.epochs,
+            "batch_size": self.batch_size,
+            "learning_rate": self.learning_rate,
+            "max_length": self.max_length,
+            "eval_batch_size": self.eval_batch_size,
+        }
+        bad = [f"{k}={v}" for k, v in positive.items() if v <= 0]
+        if self.warmup_steps < 0 or self.weight_decay < 0:
+            bad.append(f"warmup_steps={self.warmup_steps}, weight_decay={self.weight_decay}")
+        if bad:
+            raise RouterLLMError(f"bad training arguments: {', '.join(bad)} (must be positive)")
+
+
+@dataclass
+class ClassificationData:
+    """Items the ``collate`` function understands, with their integer labels."""
+
+    items: Sequence[Any]
+    labels: np.ndarray
+
+    def __post_init__(self) -> None:
+        self.labels = np.asarray(self.labels, dtype=np.int64)
+        if len(self.items) != len(self.labels):
+            raise RouterLLMError(f"{len(self.items)} items but {len(self.labels)} labels")
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+
+@dataclass
+class EpochRecord:
+    epoch: int
+    train_loss: float
+    #: Accuracy on the training batches as they were seen (dropout on).
+    train_accuracy: float
+    val_accuracy: float | None
+    #: Mean cross-entropy on the validation set (breaks ties between equal accuracies).
+    val_loss: float | None
+    seconds: float
+
+
+@dataclass
+class TrainingHistory:
+    """Every finished epoch (those loaded from a checkpoint too) and the kept one."""
+
+    records: list[EpochRecord] = field(default_factory=list)
+    best_epoch: int = 0
+    best_val_accuracy: float | None = None
+    #: Epochs already finished (read from the checkpoint) when this call started.
+    resumed_from: int = 0
+
+    @property
+    def epochs_run(self) -> list[int]:
+        """The epochs this call trained (not those it resumed past)."""
+        return [r.epoch for r in self.records if r.epoch > self.resumed_from]
+
+
+def _tqdm() -> Any:
+    try:
+        from tqdm.auto import tqdm
+    except ImportError as e:
+        raise missing_dependency("tqdm", "learn") from e
+    return tqdm
+
+
+def linear_schedule(warmup_steps: int, total_steps: int) -> Callable[[int], float]:
+    """LR factor: 0 -> 1 over ``warmup_steps``, then linearly down to 0 at ``total_steps``."""
+
+    def factor(step: int) -> float:
+        if step < warmup_steps:
+            return step / max(1, warmup_steps)
+        return max(0.0, (total_steps - step) / max(1, total_steps - warmup_steps))
+
+    return factor
+
+
+def _optimizer(module: nn.Module, args: TrainingArguments) -> torch.optim.Optimizer:
+    params = [p for p in module.parameters() if p.requires_grad]
+    # As in BERT: no weight decay on biases and LayerNorm weights (the 1-d tensors).
+    groups = [
+        {"params": [p for p in params if p.ndim >= 2], "weight_decay": args.weight_decay},
+        {"params": [p for p in params if p.ndim < 2], "weight_decay": 0.0},
+    ]
+    return torch.optim.AdamW([g for g in groups if g["params"]], lr=args.learning_rate)
+
+
+def _rng_state() -> dict[str, Any]:
+    state: dict[str, Any] = {"torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def _set_rng_state(state: dict[str, Any]) -> None:
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def _copy_state(module: nn.Module) -> dict[str, Tensor]:
+    return {k: v.detach().clone() for k, v in module.state_dict().items()}
+
+
+def _write_atomically(payload: dict[str, Any], path: Path) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(payload, tmp)
+    os.replace(tmp, path)  # a reader never sees half a checkpoint
+
+
+def _read_checkpoint(path: Path) -> dict[str, Any]:
+    try:
+        payload: dict[str, Any] = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # torch raises several kinds on a truncated/foreign file
+        raise RouterLLMError(
+            f"{path} is corrupt ({e}); delete it to train from scratch, or resume=False"
+        ) from e
+    if payload.get("version") != CHECKPOINT_VERSION:
+        raise RouterLLMError(f"{path}: unsupported checkpoint version {payload.get('version')}")
+    return payload
+
+
+@torch.no_grad()
+def evaluate(
+    forward: Forward, collate: Collate, data: ClassificationData, batch_size: int
+) -> tuple[float, float]:
+    """(accuracy, mean cross-entropy) on ``data``; the module must be in eval mode."""
+    correct, total_loss = 0, 0.0
+    for start in range(0, len(data), batch_size):
+        logits, _ = forward(collate(data.items[start : start + batch_size]))
+        targets = torch.as_tensor(data.labels[start : start + batch_size], device=logits.device)
+        correct += int((logits.argmax(dim=-1) == targets).sum())
+        total_loss += float(nn.functional.cross_entropy(logits.float(), targets, reduction="sum"))
+    return correct / len(data), total_loss / len(data)
+
+
+def _improves(record: EpochRecord, history: TrainingHistory) -> bool:
+    """Higher validation accuracy, or the same with a lower validation loss (no data: always)."""
+    best = next((r for r in history.records if r.epoch == history.best_epoch), None)
+    if record.val_accuracy is None or best is None or best.val_accuracy is None:
+        return True
+    if record.val_accuracy != best.val_accuracy:
+        return record.val_accuracy > best.val_accuracy
+    return (record.val_loss or 0.0) < (best.val_loss or 0.0)
+
+
+def _save_checkpoint(
+    path: Path,
+    module: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    scheduler: torch.optim.lr_scheduler.LRScheduler,
+    history: TrainingHistory,
+    best_state: dict[str, Tensor] | None,
+) -> None:
+    """Everything needed to continue after ``history.records[-1].epoch``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    payload = {
+        "version": CHECKPOINT_VERSION,
+        "epoch": history.records[-1].epoch,
+        "model": module.state_dict(),
+        # None when the current weights are the best ones (saves a copy on disk).
+        "best_model": best_state,
+        "optimizer": optimizer.state_dict(),
+        "scheduler": scheduler.state_dict(),
+        "rng": _rng_state(),
+        "history": [asdict(r) for r in history.records],
+        "best_epoch": history.best_epoch,
+        "best_val_accuracy": history.best_val_accuracy,
+    }
+    _write_atomically(payload, path)
+
+
+def _train_epoch(
+    module: nn.Module,
+    forward: Forward,
+    collate: Collate,
+    train_data: ClassificationData,
+    val_data: ClassificationData | None,
+    args: TrainingArguments,
+    epoch: int,
+    loss_fn: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    scheduler: torch.optim.lr_scheduler.LRScheduler,
+) -> EpochRecord:
+    tqdm = _tqdm()
+    started = time.perf_counter()
+    module.train()
+    # The shuffle depends only on (seed, epoch): a resumed run sees the same order.
+    order = np.random.default_rng([args.seed, epoch]).permutation(len(train_data))
+    total_loss, correct = 0.0, 0
+    batches = tqdm(
+        range(0, len(order), args.batch_size),
+        desc=f"epoch {epoch}/{args.epochs}",
+        disable=not args.progress,
+        leave=False,
+    )
+    for start in batches:
+        idx = order[start : start + args.batch_size]
+        logits, features = forward(collate([train_data.items[i] for i in idx]))
+        targets = torch.as_tensor(train_data.labels[idx], device=logits.device)
+        loss = loss_fn(logits, targets, features)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if args.max_grad_norm is not None:
+            nn.utils.clip_grad_norm_(module.parameters(), args.max_grad_norm)
+        optimizer.step()
+        scheduler.step()
+        total_loss += float(loss.detach()) * len(idx)
+        correct += int((logits.detach().argmax(dim=-1) == targets).sum())
+        batches.set_postfix(loss=round(float(loss.detach()), 4))
+    module.eval()
+    val_accuracy, val_loss = (
+        evaluate(forward, collate, val_data, args.eval_batch_size)
+        if val_data is not None
+        else (None, None)
+    )
+    return EpochRecord(
+        epoch=epoch,
+        train_loss=total_loss / len(order),
+        train_accuracy=correct / len(order),
+        val_accuracy=val_accuracy,
+        val_loss=val_loss,
+        seconds=round(time.perf_counter() - started, 3),
+    )
+
+
+def train(
+    module: nn.Module,
+    forward: Forward,
+    collate: Collate,
+    train_data: ClassificationData,
+    val_data: ClassificationData | None,
+    args: TrainingArguments,
+    resume: bool = False,
+) -> TrainingHistory:
+    """Train ``module`` in place; on return it holds the weights of the best epoch.
+
+    The best epoch is the one with the highest validation accuracy (ties:
+    the lower validation loss, then the earlier epoch), or the last one when
+    there is no validation data.
+    """
+    tqdm = _tqdm()
+    if len(train_data) == 0:
+        raise RouterLLMError("no training examples")
+    if val_data is not None and len(val_data) == 0:
+        val_data = None
+    if resume and args.output_dir is None:
+        raise RouterLLMError(
+            "resume=True needs TrainingArguments.output_dir (where checkpoints are)"
+        )
+    loss_fn = make_loss(args.loss, **args.loss_options)
+    steps_per_epoch = math.ceil(len(train_data) / args.batch_size)
+    optimizer = _optimizer(module, args)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, linear_schedule(args.warmup_steps, steps_per_epoch * args.epochs)
+    )
+    checkpoint = Path(args.output_dir) / CHECKPOINT_NAME if args.output_dir else None
+    history = TrainingHistory()
+    best_state: dict[str, Tensor] | None = None
+    saved = _read_checkpoint(checkpoint) if resume and checkpoint and checkpoint.exists() else None
+    if resume and saved is None:
+        logger.info("no checkpoint in %s: training from scratch", args.output_dir)
+    if saved is None and checkpoint is not None and checkpoint.exists():
+        logger.warning("overwriting the checkpoint in %s (resume=False)", args.output_dir)
+
+    devices = list(range(torch.cuda.device_count()))
+    # The caller's global RNG is left as it was; dropout draws from a seeded copy.
+    with torch.random.fork_rng(devices=devices):
+        torch.manual_seed(args.seed)
+        if saved is not None:
+            try:
+                module.load_state_dict(saved["model"])
+                optimizer.load_state_dict(saved["optimizer"])
+            except (RuntimeError, ValueError, KeyError) as e:
+                raise RouterLLMError(
+                    f"{checkpoint} was written for another model or optimizer ({e}); "
+                    f"use another output_dir or resume=False"
+                ) from e
+            scheduler.load_state_dict(saved["scheduler"])
+            _set_rng_state(saved["rng"])
+            history = TrainingHistory(
+                records=[EpochRecord(**r) for r in saved["history"]],
+                best_epoch=saved["best_epoch"],
+                best_val_accuracy=saved["best_val_accuracy"],
+                resumed_from=saved["epoch"],
+            )
+            best_state = saved["best_model"] or _copy_state(module)
+            logger.info("resuming after epoch %d from %s", saved["epoch"], checkpoint)
+        first_epoch = history.resumed_from + 1
+        epochs = tqdm(
+            range(first_epoch, args.epochs + 1),
+            desc="epochs",
+            disable=not args.progress,
+            initial=first_epoch - 1,
+            total=args.epochs,
+        )
+        try:
+            for epoch in epochs:
+                record = _train_epoch(
+                    module,
+                    forward,
+                    collate,
+                    train_data,
+                    val_data,
+                    args,
+                    epoch,
+                    loss_fn,
+                    optimizer,
+                    scheduler,
+                )
+                if _improves(record, history):
+                    history.best_epoch, history.best_val_accuracy = epoch, record.val_accuracy
+                    best_state = _copy_state(module)
+                history.records.append(record)
+                logger.info("epoch %d: %s", epoch, record)
+                epochs.set_postfix(val_acc=record.val_accuracy, loss=round(record.train_loss, 4))
+                if checkpoint is not None:
+                    kept = None if history.best_epoch == epoch else best_state
+                    _save_checkpoint(checkpoint, module, optimizer, scheduler, history, kept)
+        except KeyboardInterrupt:
+            if checkpoint is not None and history.records:
+                logger.warning(
+                    "interrupted: epochs up to %d are saved in %s; rerun with resume=True",
+                    history.records[-1].epoch,
+                    checkpoint,
+                )
+            raise
+        finally:
+            epochs.close()
+    if best_state is not None:
+        module.load_state_dict(best_state)
+    module.eval()
+    return history

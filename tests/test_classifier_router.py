@@ -1,0 +1,328 @@
+"""The embedding classifier router: training (frozen and full), routing, persistence, resume."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+import zlib
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+
+from routerllm.data.labeled import CLASS_NAMES, LabeledPrompt
+from routerllm.encoders.base import Encoder
+from routerllm.exceptions import DataError, RouterLLMError
+from routerllm.registry import ENCODERS
+from routerllm.routers.base import Candidate, create_router, load_router
+from routerllm.routers.classifier import EmbeddingClassifierRouter, class_routes
+from routerllm.training import trainer
+from routerllm.training.trainer import ClassificationData, TrainingArguments, train
+
+
+class HashingEncoder(Encoder):
+    """A real, deterministic bag-of-words encoder: each word hashed into one of 64 bins."""
+
+    spec = "test-hashing"
+    dim = 64
+
+    def encode(self, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        for i, text in enumerate(texts):
+            for word in re.findall(r"\w+", text.lower()):
+                out[i, zlib.crc32(word.encode()) % self.dim] += 1.0
+        return out / np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
+
+
+TOPICS = [
+    "sorting", "graphs", "caching", "parsing", "retries", "logging", "queues", "matrices",
+    "dates", "strings", "trees", "hashing", "streams", "files", "sockets", "tokens", "vectors",
+    "events",
+]  # fmt: skip
+TEMPLATES = (
+    "write a python function with unit tests for {}",  # code generation
+    "compose a heartfelt poem and short story about {}",  # text generation
+    "explain the history and main ideas behind {}",  # general purpose
+    "hi, quick one: define {} in one word",  # lightweight
+)
+MODELS = [
+    Candidate("small", 0.5, tier="light"),
+    Candidate("mid-b", 3.0, tier="medium"),
+    Candidate("mid-a", 1.0, tier="medium"),
+    Candidate("writer", 7.0, tier="medium", class_id=1),
+    Candidate("big", 7.0, tier="heavy"),
+]
+
+
+def prompts(topics: Sequence[str]) -> list[LabeledPrompt]:
+    return [
+        LabeledPrompt(t.format(topic), label)
+        for topic in topics
+        for label, t in enumerate(TEMPLATES)
+    ]
+
+
+TRAIN, VAL = prompts(TOPICS[:15]), prompts(TOPICS[15:])  # 60 and 12 prompts
+
+
+def fast_args(**overrides: Any) -> TrainingArguments:
+    """Head-only training needs a far larger learning rate than fine-tuning a transformer."""
+    values: dict[str, Any] = {
+        "epochs": 15,
+        "learning_rate": 0.05,
+        "warmup_steps": 0,
+        "progress": False,
+    }
+    return TrainingArguments(**{**values, **overrides})
+
+
+@pytest.fixture
+def hashing_spec() -> Iterator[str]:
+    """Make the test encoder loadable by name, as a user's own encoder would be."""
+    ENCODERS.register(HashingEncoder.spec, f"{__name__}:HashingEncoder")
+    yield HashingEncoder.spec
+
+
+@pytest.fixture(scope="module")
+def trained() -> EmbeddingClassifierRouter:
+    router = EmbeddingClassifierRouter(MODELS, encoder=HashingEncoder())
+    router.fit(TRAIN, VAL, fast_args())
+    return router
+
+
+def test_frozen_mode_learns_the_classes(trained: EmbeddingClassifierRouter) -> None:
+    texts = [p.text for p in TRAIN]
+    labels = np.array([p.label for p in TRAIN])
+    assert (trained.predict(texts) == labels).mean() >= 0.95
+    assert (trained.predict([p.text for p in VAL]) == [p.label for p in VAL]).mean() >= 0.9
+    probs = trained.predict_proba(texts, batch_size=7)  # batches of 7: same numbers
+    assert probs.shape == (60, 4)
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0, rtol=1e-6)
+    np.testing.assert_allclose(probs, trained.predict_proba(texts), rtol=1e-6, atol=1e-7)
+    assert trained.predict_proba([]).shape == (0, 4)
+
+
+def test_history_and_best_epoch_by_validation() -> None:
+    router = EmbeddingClassifierRouter(MODELS, encoder=HashingEncoder())
+    history = router.fit(TRAIN, VAL, fast_args(epochs=4, learning_rate=0.01))
+    assert [r.epoch for r in history.records] == [1, 2, 3, 4] == history.epochs_run
+    # Highest validation accuracy, ties broken by the lower validation loss.
+    ranked = max(history.records, key=lambda r: (r.val_accuracy, -(r.val_loss or 0.0)))
+    assert (history.best_epoch, history.best_val_accuracy) == (ranked.epoch, ranked.val_accuracy)
+    assert history.records[-1].train_loss < history.records[0].train_loss
+
+
+def test_trainer_keeps_the_best_epoch_and_its_checkpoint(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Scripted validation (accuracy, loss): epoch 2 beats 1 on accuracy, 3 ties with 2 but
+    # has a higher loss, 4 is worse. The weights after epoch 2 must be kept, both at the
+    # end of the run and when a later call resumes from the checkpoint.
+    snapshots: list[torch.Tensor] = []
+
+    def scripted(forward: Any, collate: Any, data: Any, batch_size: int) -> tuple[float, float]:
+        snapshots.append(module.weight.detach().clone())
+        return [(0.5, 0.6), (0.9, 0.3), (0.9, 0.4), (0.7, 0.2)][len(snapshots) - 1]
+
+    monkeypatch.setattr(trainer, "evaluate", scripted)
+    module, forward, data = linear_problem()
+    args = TrainingArguments(
+        epochs=4, learning_rate=0.1, warmup_steps=0, progress=False, output_dir=str(tmp_path)
+    )
+    history = train(module, forward, stack, data, data, args)
+    assert (history.best_epoch, history.best_val_accuracy) == (2, 0.9)
+    assert not torch.equal(snapshots[1], snapshots[3])
+    assert torch.equal(module.weight, snapshots[1])
+    fresh, forward, _ = linear_problem()
+    history = train(fresh, forward, stack, data, data, args, resume=True)
+    assert history.epochs_run == [] and history.best_epoch == 2
+    assert torch.equal(fresh.weight, snapshots[1])
+
+
+def stack(rows: Sequence[np.ndarray]) -> torch.Tensor:
+    return torch.from_numpy(np.stack(rows))
+
+
+def linear_problem() -> tuple[torch.nn.Linear, Any, ClassificationData]:
+    """A 2-class linear problem with dropout, so that resuming must restore the RNG too."""
+    torch.manual_seed(0)
+    module = torch.nn.Linear(3, 2)
+    dropout = torch.nn.Dropout(0.5)
+
+    def forward(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        features = dropout(x) if module.training else x
+        return module(features), features
+
+    x = np.random.default_rng(0).normal(size=(40, 3)).astype(np.float32)
+    return module, forward, ClassificationData(list(x), (x[:, 0] > 0).astype(int))
+
+
+def test_interrupted_training_resumes_exactly(tmp_path: Path) -> None:
+    args = TrainingArguments(
+        epochs=3, batch_size=8, learning_rate=0.05, warmup_steps=3, progress=False
+    )
+    reference, forward, data = linear_problem()
+    train(reference, forward, stack, data, None, args)
+
+    calls = 0
+
+    def interrupting(rows: list[np.ndarray]) -> torch.Tensor:
+        nonlocal calls
+        calls += 1
+        if calls == 8:  # 5 batches an epoch: Ctrl-C in the middle of epoch 2
+            raise KeyboardInterrupt
+        return stack(rows)
+
+    args.output_dir = str(tmp_path / "run")
+    module, forward, _ = linear_problem()
+    with pytest.raises(KeyboardInterrupt):
+        train(module, forward, interrupting, data, None, args)
+    module, forward, _ = linear_problem()
+    history = train(module, forward, interrupting, data, None, args, resume=True)
+    assert history.resumed_from == 1 and history.epochs_run == [2, 3]
+    # Same optimizer, scheduler, dropout draws and shuffles as the uninterrupted run.
+    assert torch.equal(module.weight, reference.weight)
+    assert torch.equal(module.bias, reference.bias)
+
+
+def test_router_resume_runs_only_the_missing_epochs(tmp_path: Path) -> None:
+    out = tmp_path / "checkpoints"
+    router = EmbeddingClassifierRouter(MODELS, encoder=HashingEncoder())
+    first = router.fit(TRAIN, VAL, fast_args(epochs=1, output_dir=str(out)))
+    assert first.epochs_run == [1]
+    assert (out / "checkpoint.pt").is_file()
+    again = EmbeddingClassifierRouter(MODELS, encoder=HashingEncoder())
+    second = again.fit(TRAIN, VAL, fast_args(epochs=2, output_dir=str(out)), resume=True)
+    assert second.resumed_from == 1 and second.epochs_run == [2]
+    assert [r.epoch for r in second.records] == [1, 2]
+    assert second.records[0] == first.records[0]
+    done = again.fit(TRAIN, VAL, fast_args(epochs=2, output_dir=str(out)), resume=True)
+    assert done.epochs_run == []
+    with pytest.raises(RouterLLMError, match="needs TrainingArguments.output_dir"):
+        again.fit(TRAIN, VAL, fast_args(), resume=True)
+    (out / "checkpoint.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(RouterLLMError, match="checkpoint.pt is corrupt"):
+        again.fit(TRAIN, VAL, fast_args(epochs=3, output_dir=str(out)), resume=True)
+
+
+def test_classes_go_to_class_id_then_tier_then_nearest_tier() -> None:
+    router = EmbeddingClassifierRouter(MODELS, encoder=HashingEncoder())
+    served = {CLASS_NAMES[c]: router.model_names[m] for c, (m, _) in enumerate(router.routes)}
+    assert served == {
+        "code_generation": "big",  # heavy tier
+        "text_generation": "writer",  # class_id 1, although bigger than mid-a
+        "general_purpose": "mid-a",  # smallest medium model
+        "lightweight": "small",
+    }
+    light, heavy = Candidate("l", 1.0, tier="light"), Candidate("h", 9.0, tier="heavy")
+    medium = Candidate("m", 3.0, tier="medium")
+    # No medium model: medium classes go to the bigger of the two nearest tiers.
+    assert [m for m, _ in class_routes([light, heavy], ("heavy", "medium", "light"))] == [1, 1, 0]
+    routes = class_routes([light, medium], ("heavy", "light"))
+    assert routes == [(1, "nearest to heavy"), (0, "light tier")]
+
+
+def test_score_maps_class_probabilities_onto_models(trained: EmbeddingClassifierRouter) -> None:
+    texts = [p.text for p in VAL]
+    probs, scores = trained.predict_proba(texts), trained.score(texts)
+    # Columns (smallest first): small, mid-a, mid-b, writer, big.
+    assert trained.model_names == ["small", "mid-a", "mid-b", "writer", "big"]
+    expected = np.stack([probs[:, 3], probs[:, 2], 0 * probs[:, 0], probs[:, 1], probs[:, 0]], 1)
+    np.testing.assert_allclose(scores, expected, rtol=1e-12)
+    np.testing.assert_allclose(scores.sum(axis=1), 1.0)
+    decisions = trained.route_batch(texts)
+    assert [d.model for d in decisions] == ["big", "writer", "mid-a", "small"] * 3
+    assert re.fullmatch(
+        r"class code_generation \(p=0\.\d\d\) -> big \(heavy tier\)", decisions[0].reason
+    )
+    assert trained.route(texts[1]).reason.startswith("class text_generation")
+    # Unavailable target: the next best allowed model.
+    assert trained.route(texts[0], allowed=["small", "mid-a"]).model in {"small", "mid-a"}
+
+
+def test_save_load_round_trip_is_identical(
+    tmp_path: Path, trained: EmbeddingClassifierRouter, hashing_spec: str
+) -> None:
+    trained.save(tmp_path / "clf")
+    assert {p.name for p in (tmp_path / "clf").iterdir()} == {"config.json", "weights.npz"}
+    again = load_router(tmp_path / "clf", list(reversed(MODELS)))
+    assert isinstance(again, EmbeddingClassifierRouter)
+    assert again.options == trained.options and again.options["encoder"] == hashing_spec
+    texts = [p.text for p in TRAIN + VAL]
+    np.testing.assert_array_equal(again.predict_proba(texts), trained.predict_proba(texts))
+    np.testing.assert_array_equal(again.score(texts), trained.score(texts))
+
+
+def test_broken_or_missing_weights_are_clear_errors(
+    tmp_path: Path, trained: EmbeddingClassifierRouter, hashing_spec: str
+) -> None:
+    folder = trained.save(tmp_path / "clf")
+    (folder / "weights.npz").unlink()
+    with pytest.raises(RouterLLMError, match="no trained weights.*weights.npz"):
+        load_router(folder, MODELS).score(["hello"])
+    (folder / "weights.npz").write_bytes(b"garbage")
+    with pytest.raises(RouterLLMError, match="weights.npz is corrupt"):
+        load_router(folder, MODELS)
+    np.savez(folder / "weights.npz", **{"head.weight": np.zeros((4, 32), np.float32)})  # type: ignore[arg-type]
+    with pytest.raises(RouterLLMError, match="do not fit a frozen-mode classifier"):
+        load_router(folder, MODELS)
+
+
+def test_truncated_weights_are_a_clear_error(
+    tmp_path: Path, trained: EmbeddingClassifierRouter, hashing_spec: str
+) -> None:
+    folder = trained.save(tmp_path / "clf")
+    weights = folder / "weights.npz"
+    weights.write_bytes(weights.read_bytes()[:-100])
+    with pytest.raises(RouterLLMError, match="weights.npz is corrupt"):
+        load_router(folder, MODELS)
+
+
+def test_bad_options_and_data_are_clear_errors() -> None:
+    with pytest.raises(RouterLLMError, match="mode must be one of frozen, full"):
+        EmbeddingClassifierRouter(MODELS, mode="half")
+    with pytest.raises(RouterLLMError, match="needs an encoder spec string"):
+        EmbeddingClassifierRouter(MODELS, encoder=HashingEncoder(), mode="full")
+    with pytest.raises(RouterLLMError, match="encoder='minilm' or 'hf:<id or path>'"):
+        EmbeddingClassifierRouter(MODELS, encoder="static", mode="full")
+    with pytest.raises(RouterLLMError, match="give class_tiers"):
+        EmbeddingClassifierRouter(MODELS, num_classes=5)
+    with pytest.raises(RouterLLMError, match="bad options for router 'classifier'"):
+        create_router("classifier", MODELS, layers=3)
+    router = create_router("classifier", MODELS, encoder=HashingEncoder())
+    with pytest.raises(RouterLLMError, match="no trained weights: call fit"):
+        router.route("hello")
+    with pytest.raises(DataError, match=r"labels must be in 0..3, found \[7\]"):
+        router.fit([LabeledPrompt("x", 7)], [], fast_args())
+    with pytest.raises(RouterLLMError, match="must be positive"):
+        TrainingArguments(epochs=0)
+
+
+def test_import_does_not_load_torch() -> None:
+    code = "import sys, routerllm.routers.classifier; assert 'torch' not in sys.modules"
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+@pytest.mark.slow  # ~17 s on 2 cores: loads the packaged MiniLM twice, writes 90 MB
+def test_full_mode_fine_tunes_minilm(tmp_path: Path) -> None:
+    router = EmbeddingClassifierRouter(MODELS, encoder="minilm", mode="full", max_length=32)
+    data = TRAIN[:16]
+    args = TrainingArguments(
+        epochs=1, batch_size=8, learning_rate=1e-4, warmup_steps=0, max_length=32, progress=False
+    )
+    before = router.network()["encoder"].embeddings.word_embeddings.weight.detach().clone()
+    history = router.fit(data, VAL[:4], args)
+    assert history.epochs_run == [1] and history.records[0].val_accuracy is not None
+    after = router.network()["encoder"].embeddings.word_embeddings.weight
+    assert not torch.equal(before, after)  # the encoder itself was trained
+    texts = [p.text for p in VAL]
+    probs = router.predict_proba(texts)
+    assert probs.shape == (12, 4)
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0, rtol=1e-6)
+    folder = router.save(tmp_path / "full")
+    again = load_router(folder, MODELS)
+    np.testing.assert_array_equal(again.predict_proba(texts), probs)
