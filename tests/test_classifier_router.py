@@ -5,8 +5,7 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
-import zlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -16,26 +15,16 @@ import torch
 
 from routerllm.data.labeled import CLASS_NAMES, LabeledPrompt
 from routerllm.encoders.base import Encoder
+from routerllm.encoders.hashing import HashingEncoder as _Hashing
 from routerllm.exceptions import DataError, RouterLLMError
-from routerllm.registry import ENCODERS
 from routerllm.routers.base import Candidate, create_router, load_router
 from routerllm.routers.classifier import EmbeddingClassifierRouter, class_routes
 from routerllm.training import trainer
 from routerllm.training.trainer import ClassificationData, TrainingArguments, train
 
 
-class HashingEncoder(Encoder):
-    """A real, deterministic bag-of-words encoder: each word hashed into one of 64 bins."""
-
-    spec = "test-hashing"
-    dim = 64
-
-    def encode(self, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
-        out = np.zeros((len(texts), self.dim), dtype=np.float32)
-        for i, text in enumerate(texts):
-            for word in re.findall(r"\w+", text.lower()):
-                out[i, zlib.crc32(word.encode()) % self.dim] += 1.0
-        return out / np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
+def HashingEncoder() -> Encoder:  # noqa: N802 - the 64-bin encoder these tests were written with
+    return _Hashing(64)
 
 
 TOPICS = [
@@ -81,10 +70,9 @@ def fast_args(**overrides: Any) -> TrainingArguments:
 
 
 @pytest.fixture
-def hashing_spec() -> Iterator[str]:
-    """Make the test encoder loadable by name, as a user's own encoder would be."""
-    ENCODERS.register(HashingEncoder.spec, f"{__name__}:HashingEncoder")
-    yield HashingEncoder.spec
+def hashing_spec() -> str:
+    """The registered spec of the encoder these tests train with."""
+    return HashingEncoder().spec
 
 
 @pytest.fixture(scope="module")

@@ -78,5 +78,6 @@ ENCODERS: Registry = Registry(
         "minilm-onnx": "routerllm.encoders.minilm:OnnxMiniLMEncoder",
         "static": "routerllm.encoders.static:StaticEncoder",
         "hf": "routerllm.encoders.hf:HFEncoder",
+        "hashing": "routerllm.encoders.hashing:HashingEncoder",
     },
 )

@@ -60,6 +60,8 @@ class OutcomeRouter(Router):
         }
         self._encoder: Any = None
         self.fitted = False
+        #: How a router chose its own hyper-parameters (QualityRouter), for reports.
+        self.selection: dict[str, Any] = {}
 
     # -- embeddings ----------------------------------------------------------
     def embed(self, prompts: Sequence[str]) -> np.ndarray:
@@ -137,6 +139,83 @@ class OutcomeRouter(Router):
             )
             for i, row in zip(idx, pred, strict=True)
         ]
+
+    # -- calibration ---------------------------------------------------------
+    def calibrate(
+        self,
+        embeddings: np.ndarray,
+        scores: np.ndarray,
+        target: str,
+        model_names: Sequence[str] | None = None,
+    ) -> dict[str, Any]:
+        """Set the knob from a target, measured on held-out data (never the test set).
+
+        ``target`` is ``max_share=0.3`` (the largest model serves at most 30 % of
+        requests), ``max_share:<model>=0.3`` (same for a named model) or
+        ``quality=0.95`` (keep 95 % of the best single model's quality on this
+        data, at the lowest cost). Returns what the chosen knob does on the data,
+        and whether the target was reached and the router beats the best fixed
+        mix of single models at that cost (MISSION M3.9).
+        """
+        from routerllm.eval.curves import quality_at, upper_hull
+        from routerllm.eval.routing_metrics import (
+            DEFAULT_THRESHOLDS,
+            default_lambdas,
+            evaluate_choices,
+        )
+
+        self._check_fitted()
+        Y = self._columns(np.asarray(scores, dtype=float), model_names)
+        pred = self.predict(np.asarray(embeddings, dtype=np.float32))
+        costs = np.broadcast_to(self.costs, Y.shape)
+        kind, _, value = target.partition("=")
+        try:
+            goal = float(value)
+        except ValueError:
+            raise RouterLLMError(
+                f"bad calibration target {target!r}: expected e.g. max_share=0.3 or quality=0.95"
+            ) from None
+        knobs = default_lambdas(pred, costs) if self.mode == "lambda" else DEFAULT_THRESHOLDS
+        rows = []
+        for knob in knobs:
+            idx = choose(pred, costs, self.mode, float(knob))
+            point = evaluate_choices(idx, Y, costs)
+            rows.append((float(knob), point.cost, point.quality, idx))
+        if kind.startswith("max_share"):
+            model = kind.partition(":")[2] or self.model_names[int(np.argmax(self.costs))]
+            if model not in self.model_names:
+                raise RouterLLMError(
+                    f"unknown model {model!r} in target; valid: {', '.join(self.model_names)}"
+                )
+            j = self.model_names.index(model)
+            ok = [r for r in rows if float(np.mean(r[3] == j)) <= goal]
+            pick = (
+                max(ok, key=lambda r: (r[2], -r[1]))
+                if ok
+                else min(rows, key=lambda r: float(np.mean(r[3] == j)))
+            )
+        elif kind == "quality":
+            need = goal * float(Y.mean(axis=0).max())
+            ok = [r for r in rows if r[2] >= need - 1e-12]
+            pick = min(ok, key=lambda r: (r[1], -r[2])) if ok else max(rows, key=lambda r: r[2])
+        else:
+            raise RouterLLMError(
+                f"bad calibration target {target!r}: use max_share[:<model>]=X or quality=X"
+            )
+        self.knob = pick[0]
+        self.options["knob"] = self.knob
+        singles = [evaluate_choices(np.full(len(Y), j), Y, costs) for j in range(Y.shape[1])]
+        mix = quality_at(upper_hull(singles), pick[1])
+        return {
+            "knob": self.knob,
+            "mode": self.mode,
+            "cost": pick[1],
+            "quality": pick[2],
+            "shares": {n: float(np.mean(pick[3] == j)) for j, n in enumerate(self.model_names)},
+            "target_reached": bool(ok),
+            "beats_fixed_mix": mix is None or pick[2] > mix + 1e-12,
+            "fixed_mix_quality": mix,
+        }
 
     def set_state(self, arrays: dict[str, np.ndarray]) -> None:
         self._set(arrays)
@@ -231,3 +310,112 @@ def fit_logistic(
         clf.fit(X, t)
         W[:, j], b[j] = clf.coef_[0], clf.intercept_[0]
     return W, b
+
+
+class QualityRouter(OutcomeRouter):
+    """The quality-aware router: a blend ``w * logistic + (1 - w) * kNN`` of the two
+    predictors above, with ``C``, ``k`` and ``w`` chosen on the training data only.
+
+    Each candidate (C in ``c_grid``, k in ``k_grid``, w in ``weights``) is scored by
+    the AIQ of its out-of-fold predictions (``folds``-fold cross-validation on the
+    training prompts), i.e. by the routing quality it would have had on prompts
+    it did not see, under the same lambda sweep and costs used to route. The
+    winner is refitted on all training data. ``selection`` records every
+    candidate's out-of-fold AIQ so the choice can be inspected.
+    """
+
+    name = "quality"
+
+    def __init__(
+        self,
+        models: Sequence[CandidateModel],
+        seed: int = 0,
+        c_grid: Sequence[float] = (0.03, 0.1, 0.3, 1.0),
+        k_grid: Sequence[int] = (10, 20, 40, 80),
+        weights: Sequence[float] = (0.0, 0.25, 0.5, 0.75, 1.0),
+        folds: int = 5,
+        **kw: Any,
+    ) -> None:
+        super().__init__(models, seed, **kw)
+        self.c_grid, self.k_grid = [float(c) for c in c_grid], [int(k) for k in k_grid]
+        self.weights, self.folds = [float(w) for w in weights], int(folds)
+        self.options.update(
+            c_grid=self.c_grid, k_grid=self.k_grid, weights=self.weights, folds=self.folds
+        )
+        self.selection: dict[str, Any] = {}
+
+    def _fit(self, X: np.ndarray, Y: np.ndarray) -> None:
+        from routerllm.eval.curves import OperatingPoint, aiq
+        from routerllm.eval.routing_metrics import sweep
+
+        n = len(X)
+        folds = min(self.folds, n)
+        fold = np.random.default_rng(self.seed).permutation(n) % folds
+        costs = np.broadcast_to(self.costs, Y.shape)
+        oof_lr = {c: np.zeros_like(Y) for c in self.c_grid}
+        oof_knn = {k: np.zeros_like(Y) for k in self.k_grid}
+        for f in range(folds):
+            tr, te = fold != f, fold == f
+            for c in self.c_grid:
+                W, b = fit_logistic(X[tr], Y[tr] >= 0.5, c, self.seed)
+                oof_lr[c][te] = _sigmoid(X[te].astype(np.float64) @ W + b)
+            knn = KNNRouter(self.models, k=max(self.k_grid))
+            knn._set({"X": X[tr], "Y": Y[tr]})
+            knn.fitted = True
+            for k in self.k_grid:
+                knn.k = k
+                oof_knn[k][te] = knn.predict(X[te])
+        mean_c, mean_q = self.costs, Y.mean(axis=0)
+        cheapest = int(np.lexsort((-mean_q, mean_c))[0])
+        anchor = OperatingPoint(float(mean_c[cheapest]), float(mean_q[cheapest]))
+        results = []
+        for c in self.c_grid:
+            for k in self.k_grid:
+                for w in self.weights:
+                    if (w == 1.0 and k != self.k_grid[0]) or (w == 0.0 and c != self.c_grid[0]):
+                        continue  # the other predictor has no weight: same candidate
+                    pred = w * oof_lr[c] + (1 - w) * oof_knn[k]
+                    score = aiq(
+                        sweep(pred, Y, costs), float(mean_c.min()), float(mean_c.max()), anchor
+                    )
+                    results.append((score, c, k, w))
+        best = max(results, key=lambda r: r[0])
+        _, self.C, self.k, self.w = best
+        self.selection = {
+            "oof_aiq": best[0],
+            "C": self.C,
+            "k": self.k,
+            "w": self.w,
+            "candidates": [{"oof_aiq": s, "C": c, "k": k, "w": w} for s, c, k, w in results],
+        }
+        W, b = fit_logistic(X, Y >= 0.5, self.C, self.seed)
+        self._set(
+            {
+                "W": W,
+                "b": b,
+                "X": X,
+                "Y": Y,
+                "C": np.array(self.C),
+                "k": np.array(self.k),
+                "w": np.array(self.w),
+            }
+        )
+
+    def _set(self, arrays: dict[str, np.ndarray]) -> None:
+        self.W, self.b = arrays["W"].astype(np.float64), arrays["b"].astype(np.float64)
+        self.C, self.k, self.w = float(arrays["C"]), int(arrays["k"]), float(arrays["w"])
+        self._knn = KNNRouter(self.models, k=self.k)
+        self._knn.set_state({"X": arrays["X"], "Y": arrays["Y"]})
+
+    def state(self) -> dict[str, np.ndarray]:
+        if not self.fitted:
+            return {}
+        return {
+            "W": self.W, "b": self.b, "X": self._knn.X, "Y": self._knn.Y,
+            "C": np.array(self.C), "k": np.array(self.k), "w": np.array(self.w),
+        }  # fmt: skip
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        self._check_fitted()
+        lr = _sigmoid(X.astype(np.float64) @ self.W + self.b)
+        return self.w * lr + (1 - self.w) * self._knn.predict(X)

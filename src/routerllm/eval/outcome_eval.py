@@ -1,0 +1,157 @@
+"""``routerllm eval-routing``: train routers on outcome data, evaluate them on
+held-out prompts, and report the quality-cost metrics with reference rows.
+
+Test prompts that also appear in the training data are removed first (and
+counted), so no figure is measured on a question a router was trained on.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from routerllm.data.outcomes import OutcomeDataset, load_outcomes, without
+from routerllm.eval.curves import OperatingPoint
+from routerllm.eval.routing_metrics import references, routing_report, sweep
+from routerllm.exceptions import DataError
+from routerllm.registry import ROUTERS
+from routerllm.routers.base import Candidate, create_router
+from routerllm.routers.quality import OutcomeRouter
+
+log = logging.getLogger(__name__)
+
+LEARNED_ROUTERS = ("quality", "logreg", "knn")
+
+
+@dataclass
+class RoutingEvaluation:
+    report: dict[str, Any]
+    curves: dict[str, list[OperatingPoint]]
+    train_size: int
+    test_size: int
+    removed_overlap: int
+    cost_kind: str
+    models: list[str]
+    test_scores: np.ndarray
+    test_costs: np.ndarray
+    fit_seconds: dict[str, float] = field(default_factory=dict)
+    selection: dict[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "routers": {n: r for n, r in self.report["rows"].items()},
+            "best_single": self.report["best_single"],
+            "oracle": self.report["oracle"],
+            "cheapest": self.report["cheapest"],
+            "cost_range": self.report["cost_range"],
+            "train_size": self.train_size,
+            "test_size": self.test_size,
+            "removed_overlap": self.removed_overlap,
+            "cost": self.cost_kind,
+            "models": self.models,
+            "fit_seconds": self.fit_seconds,
+            "selection": self.selection,
+        }
+
+
+def split_dataset(
+    data: OutcomeDataset, test_fraction: float, seed: int
+) -> tuple[OutcomeDataset, OutcomeDataset]:
+    """A seeded random split by prompt (used when no separate test file is given)."""
+    order = np.random.default_rng(seed).permutation(len(data))
+    cut = int(round(len(data) * (1 - test_fraction)))
+    return data.subset(order[:cut]), data.subset(order[cut:])
+
+
+def embed(
+    datasets: Sequence[OutcomeDataset], encoder: str, cache_dir: str | None = None
+) -> list[np.ndarray]:
+    from routerllm.encoders import CachedEncoder, create_encoder
+
+    enc = CachedEncoder(create_encoder(encoder), cache_dir)
+    return [enc.encode(d.prompts) for d in datasets]
+
+
+def evaluate_routing(
+    data: str | Path,
+    test: str | Path | None = None,
+    routers: Sequence[str] = LEARNED_ROUTERS,
+    encoder: str = "minilm",
+    cost: str = "auto",
+    test_fraction: float = 0.2,
+    seed: int = 0,
+    mode: str = "lambda",
+    embeddings: tuple[np.ndarray, np.ndarray] | None = None,
+    router_options: dict[str, dict[str, Any]] | None = None,
+) -> RoutingEvaluation:
+    """Train each router on ``data`` and evaluate it on ``test`` (or a held-out split)."""
+    train = load_outcomes(data)
+    if test is None:
+        train, test_set = split_dataset(train, test_fraction, seed)
+    else:
+        test_set = load_outcomes(test)
+        if test_set.models != train.models:
+            test_set = test_set.restrict_models(train.models)
+    test_set, removed = without(test_set, train)
+    if len(test_set) == 0:
+        raise DataError("every test prompt also appears in the training data: nothing to evaluate")
+    if removed:
+        log.warning("removed %d test prompts that also appear in the training data", removed)
+    cost_kind = ("call" if train.costs is not None else "size") if cost == "auto" else cost
+    c_train, c_test = train.cost_matrix(cost_kind), test_set.cost_matrix(cost_kind)
+    x_train, x_test = embeddings if embeddings is not None else embed([train, test_set], encoder)
+    sizes = train.sizes()
+    mean_cost = c_train.mean(axis=0)
+    candidates = [
+        Candidate(m, float(sizes[j]) if sizes is not None else float(mean_cost[j]))
+        for j, m in enumerate(train.models)
+    ]
+    curves: dict[str, list[OperatingPoint]] = {}
+    fit_seconds: dict[str, float] = {}
+    selection: dict[str, Any] = {}
+    for name in routers:
+        if not issubclass(ROUTERS.get(name), OutcomeRouter):
+            raise DataError(
+                f"router {name!r} does not learn from outcome data; use one of {', '.join(LEARNED_ROUTERS)}"
+            )
+        options = {"encoder": encoder, "mode": mode, "costs": mean_cost.tolist()}
+        options.update((router_options or {}).get(name, {}))
+        router = create_router(name, candidates, seed, **options)
+        assert isinstance(router, OutcomeRouter)
+        start = time.perf_counter()
+        router.fit(None, train.scores, train.models, embeddings=x_train)
+        fit_seconds[name] = time.perf_counter() - start
+        order = [router.model_names.index(m) for m in train.models]
+        predicted = router.predict(x_test)[:, order]
+        curves[name] = sweep(predicted, test_set.scores, c_test, mode=mode)  # type: ignore[arg-type]
+        if router.selection:
+            selection[name] = {k: v for k, v in router.selection.items() if k != "candidates"}
+    size_list = None if sizes is None else [float(x) for x in sizes]
+    report = routing_report(curves, test_set.scores, c_test, size_list, model_names=train.models)
+    return RoutingEvaluation(
+        report,
+        curves,
+        len(train),
+        len(test_set),
+        removed,
+        cost_kind,
+        train.models,
+        test_set.scores,
+        c_test,
+        fit_seconds,
+        selection,
+    )
+
+
+def plot(evaluation: RoutingEvaluation, path: str | Path, title: str = "Quality vs cost") -> Path:
+    """The quality-cost curves of every evaluated router, as a PNG."""
+    from routerllm.eval.plots import plot_quality_cost
+
+    refs = references(evaluation.test_scores, evaluation.test_costs, evaluation.models)
+    return plot_quality_cost(evaluation.curves, refs, path, title)

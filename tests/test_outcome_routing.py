@@ -1,0 +1,216 @@
+"""Outcome datasets, the kNN / logistic / quality routers, calibration and eval-routing,
+on small outcome data written by the tests (real files, real encoders)."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from routerllm.data.outcomes import load_outcomes, overlap, without
+from routerllm.eval.outcome_eval import evaluate_routing, plot
+from routerllm.exceptions import DataError, RouterLLMError
+from routerllm.routers import create_router, load_router
+from routerllm.routers.base import Candidate
+from routerllm.routers.decision import choose
+
+MODELS = ["small", "mid", "big"]
+SIZES = {"small": 1.0, "mid": 8.0, "big": 70.0}
+
+
+def make_rows(n: int, seed: int) -> tuple[list[str], np.ndarray]:
+    """Easy prompts (small model solves them) and hard ones (only big does)."""
+    rng = np.random.default_rng(seed)
+    prompts, scores = [], []
+    for i in range(n):
+        hard = i % 2 == 1
+        topic = rng.choice(["graphs", "parsers", "caches", "queues", "matrices"])
+        if hard:
+            prompts.append(
+                f"prove the amortized complexity bound of a concurrent {topic} variant {seed}-{i}"
+            )
+            scores.append([0.0, float(rng.random() < 0.3), 1.0])
+        else:
+            prompts.append(f"hello, define the word {topic} simply please {seed}-{i}")
+            scores.append([1.0, 1.0, 1.0])
+    return prompts, np.array(scores)
+
+
+def write_json(path: Path, prompts: list[str], scores: np.ndarray) -> Path:
+    path.write_text(json.dumps([
+        {"question": p, "scores": dict(zip(MODELS, map(float, s), strict=True))}
+        for p, s in zip(prompts, scores, strict=True)
+    ]))  # fmt: skip
+    (path.parent / "models.json").write_text(json.dumps({
+        m: {"size": f"{SIZES[m]:g}B", "input_price": SIZES[m] / 10, "output_price": SIZES[m] / 10}
+        for m in MODELS
+    }))  # fmt: skip
+    return path
+
+
+def write_csv(path: Path, prompts: list[str], scores: np.ndarray) -> Path:
+    cols = ["sample_id", "prompt", "eval_name", *MODELS]
+    cols += [f"{m}|model_response" for m in MODELS] + [f"{m}|total_cost" for m in MODELS]
+    with path.open("w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(cols)
+        for i, (p, s) in enumerate(zip(prompts, scores, strict=True)):
+            w.writerow(
+                [
+                    i,
+                    repr([p]),
+                    "t",
+                    *s,
+                    *(f"answer {m}" for m in MODELS),
+                    *(SIZES[m] / 1000 for m in MODELS),
+                ]
+            )
+    return path
+
+
+@pytest.fixture
+def files(tmp_path: Path) -> dict[str, Path]:
+    train_p, train_s = make_rows(200, 0)
+    test_p, test_s = make_rows(60, 1)
+    test_p[:5] = train_p[:5]  # 5 leaked questions the evaluation must drop
+    return {
+        "train_json": write_json(tmp_path / "train.json", train_p, train_s),
+        "test_json": write_json(tmp_path / "test.json", test_p, test_s),
+        "train_csv": write_csv(tmp_path / "train.csv", train_p, train_s),
+        "test_csv": write_csv(tmp_path / "test.csv", test_p, test_s),
+    }
+
+
+def test_loaders_agree_and_find_overlap(files: dict[str, Path]) -> None:
+    js, cs = load_outcomes(files["train_json"]), load_outcomes(files["train_csv"])
+    assert js.prompts == cs.prompts and len(js) == 200
+    assert js.models == sorted(MODELS) and cs.models == MODELS
+    np.testing.assert_array_equal(js.restrict_models(MODELS).scores, cs.scores)
+    assert js.sizes() is not None and list(js.sizes()) == [70.0, 8.0, 1.0]  # type: ignore[arg-type]
+    np.testing.assert_allclose(cs.cost_matrix()[0], [0.001, 0.008, 0.07])
+    assert cs.responses is not None and cs.responses[0][2] == "answer big"
+    np.testing.assert_allclose(js.cost_matrix("price")[0], [7.0, 0.8, 0.1])
+    test = load_outcomes(files["test_json"])
+    assert overlap(test, js) == [0, 1, 2, 3, 4]
+    kept, removed = without(test, js)
+    assert removed == 5 and len(kept) == 55
+
+
+def test_loader_errors(tmp_path: Path) -> None:
+    with pytest.raises(DataError, match="not found"):
+        load_outcomes(tmp_path / "none.json")
+    (tmp_path / "bad.json").write_text('[{"q": 1}]')
+    with pytest.raises(DataError, match="question"):
+        load_outcomes(tmp_path / "bad.json")
+    (tmp_path / "bad.csv").write_text("a,b\n1,2\n")
+    with pytest.raises(DataError, match="not a RouterBench CSV"):
+        load_outcomes(tmp_path / "bad.csv")
+    with pytest.raises(DataError, match="unknown outcome format"):
+        load_outcomes(tmp_path / "x.parquet")
+
+
+def test_decision_rules_by_hand() -> None:
+    pred = np.array([[0.9, 0.95, 0.99], [0.2, 0.5, 0.9]])
+    costs = np.array([1.0, 8.0, 70.0])
+    # lambda 0: the best predicted model; large lambda: the cheapest
+    assert list(choose(pred, costs, "lambda", 0.0)) == [2, 2]
+    assert list(choose(pred, costs, "lambda", 100.0)) == [0, 0]
+    # lambda 0.5 (costs / 70): row 0: 0.9-0.007 > 0.95-0.057 > 0.99-0.5 -> 0;
+    # row 1: 0.2-0.007=0.193 < 0.5-0.057=0.443 > 0.9-0.5=0.4 -> 1
+    assert list(choose(pred, costs, "lambda", 0.5)) == [0, 1]
+    # threshold 0.8: cheapest with p >= 0.8
+    assert list(choose(pred, costs, "threshold", 0.8)) == [0, 2]
+    assert list(choose(pred, costs, "threshold", 0.999)) == [2, 2]  # none clears: argmax
+    assert list(choose(pred, costs, "lambda", 0.0, allowed=np.array([True, True, False]))) == [1, 1]
+    with pytest.raises(RouterLLMError, match="unknown decision mode"):
+        choose(pred, costs, "vibes", 0.0)
+
+
+@pytest.mark.parametrize("name", ["knn", "logreg", "quality"])
+def test_routers_learn_who_solves_what(name: str, files: dict[str, Path], tmp_path: Path) -> None:
+    data = load_outcomes(files["train_json"])
+    candidates = [Candidate(m, SIZES[m]) for m in data.models]
+    options = (
+        {"c_grid": [1.0], "k_grid": [5, 10], "weights": [0.0, 0.5, 1.0], "folds": 3}
+        if name == "quality"
+        else {}
+    )
+    router = create_router(
+        name, candidates, 0, encoder="hashing", mode="lambda", knob=0.3, **options
+    )
+    with pytest.raises(RouterLLMError, match="not trained"):
+        router.route("hello")
+    router.fit(data.prompts, data.scores, data.models)
+    easy, hard = (
+        "hello, define the word graphs simply please",
+        "prove the amortized complexity bound of a concurrent caches variant",
+    )
+    assert router.route(easy).model == "small"
+    assert router.route(hard).model == "big"
+    pred = router.predict_prompts([easy, hard])
+    assert (
+        pred[0, router.model_names.index("small")]
+        > 0.8
+        > pred[1, router.model_names.index("small")]
+    )
+    router.save(tmp_path / name)
+    again = load_router(tmp_path / name, candidates)
+    np.testing.assert_array_equal(again.predict_prompts([easy, hard]), pred)  # type: ignore[attr-defined]
+    assert (
+        again.route(hard).model == "big"
+        and again.route(hard, allowed=["small", "mid"]).model == "mid"
+    )
+
+
+def test_calibration_targets(files: dict[str, Path]) -> None:
+    data = load_outcomes(files["train_json"])
+    candidates = [Candidate(m, SIZES[m]) for m in data.models]
+    router = create_router("logreg", candidates, 0, encoder="hashing")
+    router.fit(data.prompts, data.scores, data.models)
+    val = load_outcomes(files["test_json"])
+    X = router.embed(val.prompts)  # type: ignore[attr-defined]
+    share = router.calibrate(X, val.scores, "max_share=0.2", val.models)  # type: ignore[attr-defined]
+    assert share["shares"]["big"] <= 0.2 and share["target_reached"]
+    keep = router.calibrate(X, val.scores, "quality=0.95", val.models)  # type: ignore[attr-defined]
+    best = val.scores.mean(axis=0).max()
+    assert keep["quality"] >= 0.95 * best and keep["target_reached"]
+    assert keep["cost"] < SIZES["big"] * 0.8  # routing sends the easy half to the small model
+    assert keep["beats_fixed_mix"]
+    assert router.knob == keep["knob"]
+    with pytest.raises(RouterLLMError, match="bad calibration target"):
+        router.calibrate(X, val.scores, "cheap please", val.models)  # type: ignore[attr-defined]
+
+
+def test_evaluate_routing_end_to_end(files: dict[str, Path], tmp_path: Path) -> None:
+    ev = evaluate_routing(
+        files["train_csv"], files["test_csv"], routers=["logreg", "knn"], encoder="hashing",
+        router_options={"knn": {"k": 5}},
+    )  # fmt: skip
+    assert ev.removed_overlap == 5 and ev.test_size == 55 and ev.cost_kind == "call"
+    out = ev.as_dict()
+    for name in ("logreg", "knn", "oracle", "best_single", "random", "cheapest"):
+        assert name in out["routers"]
+    row = out["routers"]["logreg"]
+    assert set(row) >= {
+        "apgr",
+        "aiq",
+        "cpt50",
+        "cpt80",
+        "max_accuracy",
+        "acc_at_half_best_cost",
+        "cost_to_best_accuracy",
+    }
+    # Half the prompts are easy (the 1/70-cost model solves them): a perfect router
+    # reaches the big model's quality at ~half its cost, so PGR(s) = min(1, 2s) and
+    # APGR ~ 0.75 (a bit more via the mid model). Random mixing would give 0.5.
+    assert row["apgr"] > 0.7 and row["cost_to_best_accuracy"] < 0.7
+    assert out["best_single"]["name"] == "big"
+    png = plot(ev, tmp_path / "curves.png")
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    with pytest.raises(DataError, match="does not learn from outcome data"):
+        evaluate_routing(
+            files["train_csv"], files["test_csv"], routers=["rules"], encoder="hashing"
+        )
