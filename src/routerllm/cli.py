@@ -287,6 +287,10 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--since", help="only requests at or after this ISO timestamp")
     report.add_argument("--tag", help="only requests with this tag (e.g. demo, demo-baseline)")
     report.set_defaults(func=cmd_report)
+
+    from routerllm.learn_cli import add_parsers
+
+    add_parsers(sub, common)
     return parser
 
 

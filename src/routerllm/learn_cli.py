@@ -1,0 +1,323 @@
+"""The learning commands of ``routerllm``: generate-data, train, test, eval-routing.
+
+Thin: each parses its arguments, calls the library, and prints a table or one
+JSON object. Registered on the main parser by ``routerllm.cli``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from routerllm.data.labeled import CLASS_NAMES, CLASS_TIERS, LabeledPrompt, load_json
+from routerllm.exceptions import DataError, RouterLLMError
+
+OUTCOME_ROUTERS = ("quality", "logreg", "knn")
+
+
+def _emit(args: argparse.Namespace, payload: dict[str, Any], text: str) -> None:
+    print(json.dumps(payload, indent=2, default=str) if args.json else text)
+
+
+def _splits(path: str, val: str | None) -> tuple[list[LabeledPrompt], list[LabeledPrompt]]:
+    """A labelled file (+ optional val file), or a directory holding train.json and val.json."""
+    p = Path(path)
+    if p.is_dir():
+        train = load_json(p / "train.json")
+        return train, load_json(p / "val.json") if (p / "val.json").exists() else []
+    return load_json(p), load_json(val) if val else []
+
+
+# -- generate-data ------------------------------------------------------------
+def cmd_generate_data(args: argparse.Namespace) -> int:
+    from routerllm.data.labeled import save_json
+
+    out = Path(args.out)
+    if args.tiny_codes:
+        from routerllm.data.tiny_codes import load_tiny_codes
+
+        ds = load_tiny_codes(args.tiny_codes, args.seed)
+        parts = {"full": ds.full, "train": ds.train, "val": ds.val, "test": ds.test}
+        paths = {k: str(save_json(v, out / f"{k}.json")) for k, v in parts.items()}
+        counts = {k: len(v) for k, v in parts.items()}
+        extra = {"rows_read": ds.rows_read, "dropped": ds.dropped, "duplicates": ds.duplicates}
+    else:
+        from routerllm.data.synthetic import write_dataset
+
+        written = write_dataset(out, args.n, args.seed)
+        paths = {k: str(v) for k, v in written.paths.items()}
+        counts, extra = dict(written.counts), {}
+    text = "\n".join(f"{k:<6}{counts[k]:>8}  {paths[k]}" for k in paths)
+    _emit(args, {"paths": paths, "counts": counts, **extra}, text)
+    return 0
+
+
+# -- train --------------------------------------------------------------------
+def cmd_train(args: argparse.Namespace) -> int:
+    if args.router == "classifier":
+        payload = _train_classifier(args)
+    elif args.router in OUTCOME_ROUTERS:
+        payload = _train_outcome_router(args)
+    else:
+        raise RouterLLMError(
+            f"router {args.router!r} is not trainable; trainable: classifier, {', '.join(OUTCOME_ROUTERS)}"
+        )
+    text = "\n".join(f"{k}: {v}" for k, v in payload.items() if k != "history")
+    _emit(args, payload, text)
+    return 0
+
+
+def _train_classifier(args: argparse.Namespace) -> dict[str, Any]:
+    from routerllm.config import load_config
+    from routerllm.routers.classifier import EmbeddingClassifierRouter
+    from routerllm.training.trainer import TrainingArguments
+
+    train, val = _splits(args.data, args.val)
+    config = load_config(args.config)
+    loss = "inter_intra" if args.use_inter_intra_loss else args.loss
+    lr = args.learning_rate or (2e-5 if args.mode == "full" else 1e-3)
+    # The seeds' 100 warmup steps, but never more than a tenth of a short run.
+    steps = args.epochs * -(-len(train) // args.batch_size)
+    warmup = args.warmup_steps if args.warmup_steps is not None else min(100, steps // 10)
+    out = Path(args.out)
+    router = EmbeddingClassifierRouter(
+        config.models, args.seed, encoder=args.encoder, mode=args.mode
+    )
+    targs = TrainingArguments(
+        epochs=args.epochs, batch_size=args.batch_size, learning_rate=lr, warmup_steps=warmup,
+        loss=loss, seed=args.seed, output_dir=str(out / "checkpoints"), progress=not args.json,
+    )  # fmt: skip
+    history = router.fit(train, val, targs, resume=args.resume)
+    router.save(out)
+    return {
+        "router": "classifier", "out": str(out), "mode": args.mode, "encoder": router.spec, "loss": loss,
+        "learning_rate": lr, "train_size": len(train), "val_size": len(val),
+        "best_epoch": history.best_epoch, "best_val_accuracy": history.best_val_accuracy,
+        "epochs_run": history.epochs_run, "history": [r.__dict__ for r in history.records],
+    }  # fmt: skip
+
+
+def _train_outcome_router(args: argparse.Namespace) -> dict[str, Any]:
+    import numpy as np
+
+    from routerllm.data.outcomes import load_outcomes
+    from routerllm.encoders import CachedEncoder, create_encoder
+    from routerllm.eval.outcome_eval import split_dataset
+    from routerllm.routers.base import Candidate, create_router
+    from routerllm.routers.quality import OutcomeRouter
+
+    data = load_outcomes(args.data)
+    cost = ("call" if data.costs is not None else "size") if args.cost == "auto" else args.cost
+    costs = data.cost_matrix(cost).mean(axis=0)
+    sizes = data.sizes()
+    candidates = [
+        Candidate(m, float(sizes[j]) if sizes is not None else float(costs[j]))
+        for j, m in enumerate(data.models)
+    ]
+    router = create_router(
+        args.router,
+        candidates,
+        args.seed,
+        encoder=args.encoder,
+        mode=args.decision,
+        costs=costs.tolist(),
+    )
+    assert isinstance(router, OutcomeRouter)
+    fit_on, held_out = split_dataset(data, 0.2, args.seed) if args.calibrate else (data, None)
+    encoder = CachedEncoder(create_encoder(args.encoder))
+    router.fit(None, fit_on.scores, data.models, embeddings=encoder.encode(fit_on.prompts))
+    payload: dict[str, Any] = {
+        "router": args.router, "out": str(args.out), "train_size": len(fit_on), "models": data.models,
+        "cost": cost, "selection": {k: v for k, v in router.selection.items() if k != "candidates"},
+    }  # fmt: skip
+    if held_out is not None:
+        X = encoder.encode(held_out.prompts)
+        payload["calibration"] = router.calibrate(X, held_out.scores, args.calibrate, data.models)
+        payload["calibration_size"] = len(held_out)
+    router.save(args.out)
+    payload["knob"] = float(np.float64(router.knob))
+    return payload
+
+
+# -- test -----------------------------------------------------------------------
+def cmd_test(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from routerllm.config import load_config
+    from routerllm.eval.classifier_metrics import (
+        classification_report,
+        latency_stats,
+        peak_memory,
+        throughput,
+    )
+    from routerllm.routers.base import create_router, load_router
+
+    config = load_config(args.config)
+    items = load_json(args.data)
+    if not items:
+        raise DataError(f"{args.data} holds no prompts")
+    if args.router_model:
+        router = load_router(args.router_model, config.models)
+    else:
+        router = create_router(args.router_type, config.models, args.seed)
+    prompts = [i.text for i in items]
+    truth: list[Any] = [i.label for i in items]
+    proba_fn = getattr(router, "predict_proba", None)
+    if router.name == "classifier" and proba_fn is not None:
+        (pred_matrix, memory) = peak_memory(lambda: proba_fn(prompts))
+        pred: list[Any] = [int(p) for p in np.argmax(pred_matrix, axis=1)]
+        labels: list[Any] = list(range(len(CLASS_NAMES)))
+        target = "class"
+    else:  # routers without classes are scored on the tier they pick
+        tier = {m.name: m.tier for m in router.models}
+        (decisions, memory) = peak_memory(lambda: router.route_batch(prompts))
+        pred = [tier[d.model] for d in decisions]
+        truth = [CLASS_TIERS[t] for t in truth]
+        labels = ["light", "medium", "heavy"]
+        target = "tier"
+    report = classification_report(truth, pred, labels)
+    sample = prompts[: min(len(prompts), 200)]
+    latency = latency_stats(lambda p: router.route(p), sample)
+    rate = throughput(lambda batch: router.route_batch(list(batch)), prompts, batch_size=64)
+    payload = {
+        "router": router.name, "target": target, "n": len(items), **report,
+        "latency_ms": latency.__dict__, "throughput_per_s": rate, "memory": memory.__dict__,
+    }  # fmt: skip
+    lines = [
+        f"router {router.name} on {len(items)} prompts ({target} accuracy)",
+        f"accuracy {report['accuracy']:.4f}  macro F1 {report['macro_f1']:.4f}",
+        f"latency per prompt p50 {latency.p50_ms:.2f} ms  p95 {latency.p95_ms:.2f} ms  p99 {latency.p99_ms:.2f} ms",
+        f"throughput {rate:.0f} prompts/s (batch 64)   peak Python memory {memory.python_peak_bytes / 1e6:.1f} MB",
+        "per class: " + "  ".join(f"{lab}: F1 {sc.f1:.3f}" for lab, sc in report["per_class"].items()),
+        "confusion matrix (rows = true): " + ", ".join(map(str, report["labels"])),
+        *("  " + " ".join(f"{int(v):>6}" for v in row) for row in report["confusion"]),
+    ]
+    _emit(args, payload, "\n".join(lines))
+    return 0
+
+
+# -- eval-routing -------------------------------------------------------------------
+def cmd_eval_routing(args: argparse.Namespace) -> int:
+    from routerllm.eval.outcome_eval import evaluate_routing, plot
+    from routerllm.eval.routing_metrics import format_table
+
+    routers = [r.strip() for r in args.routers.split(",") if r.strip()]
+    ev = evaluate_routing(
+        args.data,
+        args.test,
+        routers,
+        args.encoder,
+        args.cost,
+        args.test_fraction,
+        args.seed,
+        args.decision,
+    )
+    payload = ev.as_dict()
+    if args.plot:
+        payload["plot"] = str(
+            plot(ev, args.plot, f"{Path(args.data).name}: quality vs {ev.cost_kind} cost")
+        )
+    text = "\n".join([
+        f"train {ev.train_size} prompts, test {ev.test_size} (removed {ev.removed_overlap} also in train); "
+        f"cost = {ev.cost_kind}; encoder {args.encoder}",
+        format_table(ev.report),
+        *([f"plot: {payload['plot']}"] if args.plot else []),
+    ])  # fmt: skip
+    _emit(args, payload, text)
+    return 0
+
+
+def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
+    gen = sub.add_parser(
+        "generate-data", parents=[common], help="write the synthetic (or tiny-codes) dataset splits"
+    )
+    gen.add_argument("--out", required=True, help="directory for full/train/val/test.json")
+    gen.add_argument(
+        "--n", type=int, default=10_000, help="synthetic samples (balanced over 4 classes)"
+    )
+    gen.add_argument("--seed", type=int, default=0)
+    gen.add_argument(
+        "--tiny-codes", metavar="FILE", help="build from a local nampdn-ai/tiny-codes file instead"
+    )
+    gen.set_defaults(func=cmd_generate_data)
+
+    tr = sub.add_parser(
+        "train", parents=[common], help="train a router (classifier on labels, or outcome routers)"
+    )
+    tr.add_argument("--router", default="classifier", help="classifier | quality | logreg | knn")
+    tr.add_argument(
+        "--data",
+        required=True,
+        help="labelled JSON or a generate-data directory; outcome file for quality/logreg/knn",
+    )
+    tr.add_argument("--val", help="validation file (classifier)")
+    tr.add_argument("--out", required=True, help="directory to save the router into")
+    tr.add_argument(
+        "--encoder",
+        default="minilm",
+        help="minilm | minilm-onnx | static | hashing | hf:<id or path>",
+    )
+    tr.add_argument(
+        "--mode",
+        default="frozen",
+        choices=["frozen", "full"],
+        help="classifier: train the head only, or fine-tune the encoder",
+    )
+    tr.add_argument(
+        "--loss",
+        default="ce",
+        help="ce | label_smoothing | focal | inter_intra | ce+intra | ce+inter",
+    )
+    tr.add_argument(
+        "--use-inter-intra-loss", action="store_true", help="same as --loss inter_intra"
+    )
+    tr.add_argument("--epochs", type=int, default=3)
+    tr.add_argument("--batch-size", type=int, default=16)
+    tr.add_argument(
+        "--learning-rate", type=float, default=None, help="default 2e-5 (full), 1e-3 (frozen)"
+    )
+    tr.add_argument("--warmup-steps", type=int, default=None, help="default 100, at most 10%% of all steps")
+    tr.add_argument(
+        "--resume", action="store_true", help="continue after the last finished epoch in --out"
+    )
+    tr.add_argument("--seed", type=int, default=0)
+    tr.add_argument("--cost", default="auto", help="outcome routers: auto | call | size | price")
+    tr.add_argument("--decision", default="lambda", choices=["lambda", "threshold"])
+    tr.add_argument(
+        "--calibrate",
+        metavar="TARGET",
+        help="e.g. max_share=0.3 or quality=0.95, on a 20%% held-out split",
+    )
+    tr.set_defaults(func=cmd_train)
+
+    te = sub.add_parser(
+        "test", parents=[common], help="classifier metrics of a router on a labelled split"
+    )
+    te.add_argument(
+        "--data", required=True, help="labelled JSON (e.g. test.json from generate-data)"
+    )
+    group = te.add_mutually_exclusive_group(required=True)
+    group.add_argument("--router-model", help="directory of a saved router")
+    group.add_argument("--router-type", help="a router by name (rules, random, complexity, ...)")
+    te.add_argument("--seed", type=int, default=0)
+    te.set_defaults(func=cmd_test)
+
+    ev = sub.add_parser(
+        "eval-routing", parents=[common], help="quality-cost metrics of routers on outcome data"
+    )
+    ev.add_argument(
+        "--data",
+        required=True,
+        help="outcome data to train on (RouterBench CSV or {question, scores} JSON)",
+    )
+    ev.add_argument("--test", help="held-out outcome data (default: a seeded split of --data)")
+    ev.add_argument("--test-fraction", type=float, default=0.2)
+    ev.add_argument("--routers", default=",".join(OUTCOME_ROUTERS))
+    ev.add_argument("--encoder", default="minilm")
+    ev.add_argument("--cost", default="auto", help="auto | call | size | price")
+    ev.add_argument("--decision", default="lambda", choices=["lambda", "threshold"])
+    ev.add_argument("--plot", metavar="PNG", help="write the quality-cost curves here")
+    ev.add_argument("--seed", type=int, default=0)
+    ev.set_defaults(func=cmd_eval_routing)
