@@ -46,6 +46,11 @@ def cmd_generate_data(args: argparse.Namespace) -> int:
     else:
         from routerllm.data.synthetic import write_dataset
 
+        if args.n < 40:
+            raise DataError(
+                f"--n {args.n} is too small: use at least 40 (10 per class) so every split holds every class"
+            )
+
         written = write_dataset(out, args.n, args.seed)
         paths = {k: str(v) for k, v in written.paths.items()}
         counts, extra = dict(written.counts), {}
@@ -183,6 +188,8 @@ def cmd_test(args: argparse.Namespace) -> int:
     rate = throughput(lambda batch: router.route_batch(list(batch)), prompts, batch_size=64)
     payload = {
         "router": router.name, "target": target, "n": len(items), **report,
+        "confusion": np.asarray(report["confusion"]).tolist(),
+        "per_class": {str(k): v.__dict__ for k, v in report["per_class"].items()},
         "latency_ms": latency.__dict__, "throughput_per_s": rate, "memory": memory.__dict__,
     }  # fmt: skip
     lines = [
@@ -190,7 +197,8 @@ def cmd_test(args: argparse.Namespace) -> int:
         f"accuracy {report['accuracy']:.4f}  macro F1 {report['macro_f1']:.4f}",
         f"latency per prompt p50 {latency.p50_ms:.2f} ms  p95 {latency.p95_ms:.2f} ms  p99 {latency.p99_ms:.2f} ms",
         f"throughput {rate:.0f} prompts/s (batch 64)   peak Python memory {memory.python_peak_bytes / 1e6:.1f} MB",
-        "per class: " + "  ".join(f"{lab}: F1 {sc.f1:.3f}" for lab, sc in report["per_class"].items()),
+        "per class: "
+        + "  ".join(f"{lab}: F1 {sc.f1:.3f}" for lab, sc in report["per_class"].items()),
         "confusion matrix (rows = true): " + ", ".join(map(str, report["labels"])),
         *("  " + " ".join(f"{int(v):>6}" for v in row) for row in report["confusion"]),
     ]
@@ -278,7 +286,9 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
     tr.add_argument(
         "--learning-rate", type=float, default=None, help="default 2e-5 (full), 1e-3 (frozen)"
     )
-    tr.add_argument("--warmup-steps", type=int, default=None, help="default 100, at most 10%% of all steps")
+    tr.add_argument(
+        "--warmup-steps", type=int, default=None, help="default 100, at most 10%% of all steps"
+    )
     tr.add_argument(
         "--resume", action="store_true", help="continue after the last finished epoch in --out"
     )

@@ -1,0 +1,121 @@
+"""The learning commands as a user runs them (subprocesses, real files, hashing encoder)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from .test_cli import assert_one_line_error
+from .test_outcome_routing import make_rows, write_json
+
+
+def run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "routerllm.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=cwd,
+    )
+
+
+def ok_json(*args: str) -> dict[str, Any]:
+    proc = run(*args, "--json")
+    assert proc.returncode == 0, proc.stderr
+    out: dict[str, Any] = json.loads(proc.stdout)
+    return out
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("data") / "synthetic"
+    written = ok_json("generate-data", "--out", str(out), "--n", "400", "--seed", "3")
+    assert written["counts"] == {"full": 400, "train": 280, "val": 60, "test": 60}
+    return out
+
+
+def test_train_test_and_resume_classifier(dataset: Path, tmp_path: Path) -> None:
+    out = tmp_path / "clf"
+    common = [
+        "--data",
+        str(dataset),
+        "--out",
+        str(out),
+        "--encoder",
+        "hashing",
+        "--batch-size",
+        "32",
+    ]
+    first = ok_json("train", *common, "--epochs", "2", "--use-inter-intra-loss")
+    assert first["loss"] == "inter_intra" and first["epochs_run"] == [1, 2]
+    resumed = ok_json("train", *common, "--epochs", "6", "--use-inter-intra-loss", "--resume")
+    assert resumed["epochs_run"] == [3, 4, 5, 6] and len(resumed["history"]) == 6
+    report = ok_json("test", "--router-model", str(out), "--data", str(dataset / "test.json"))
+    assert report["target"] == "class" and report["n"] == 60
+    # 4 balanced classes: chance is 0.25 (sd 0.056 on 60 prompts); bag-of-words hashing is weak
+    assert report["accuracy"] > 0.4
+    assert report["latency_ms"]["p50_ms"] > 0 and report["throughput_per_s"] > 0
+    assert len(report["confusion"]) == 4
+    rules = ok_json("test", "--router-type", "rules", "--data", str(dataset / "test.json"))
+    assert rules["target"] == "tier" and rules["labels"] == ["light", "medium", "heavy"]
+
+
+def test_outcome_router_training_and_eval_routing(tmp_path: Path) -> None:
+    train = write_json(tmp_path / "train.json", *make_rows(200, 0))
+    (tmp_path / "t").mkdir()
+    test = write_json(tmp_path / "t" / "test.json", *make_rows(60, 1))
+    trained = ok_json(
+        "train", "--router", "logreg", "--data", str(train), "--out", str(tmp_path / "lr"),
+        "--encoder", "hashing", "--calibrate", "quality=0.95",
+    )  # fmt: skip
+    assert trained["calibration"]["target_reached"] and trained["train_size"] == 160
+    assert (tmp_path / "lr" / "weights.npz").exists()
+    png = tmp_path / "curves.png"
+    ev = ok_json(
+        "eval-routing", "--data", str(train), "--test", str(test), "--routers", "logreg,knn",
+        "--encoder", "hashing", "--plot", str(png),
+    )  # fmt: skip
+    assert set(ev["routers"]) >= {"logreg", "knn", "oracle", "best_single"}
+    for key in (
+        "apgr",
+        "aiq",
+        "cpt50",
+        "cpt80",
+        "max_accuracy",
+        "acc_at_half_best_cost",
+        "cost_to_best_accuracy",
+    ):
+        assert key in ev["routers"]["logreg"]
+    assert ev["best_single"]["name"] == "big" and ev["cost"] == "size"
+    assert png.read_bytes()[:4] == b"\x89PNG"
+    table = run("eval-routing", "--data", str(train), "--routers", "knn", "--encoder", "hashing")
+    assert table.returncode == 0 and "aiq" in table.stdout.lower() and "oracle" in table.stdout
+
+
+def test_bad_learning_inputs_are_one_line_errors(tmp_path: Path) -> None:
+    assert_one_line_error(
+        run("train", "--data", str(tmp_path / "none.json"), "--out", str(tmp_path / "o")),
+        "not found",
+    )
+    assert_one_line_error(
+        run("train", "--router", "rules", "--data", "x", "--out", str(tmp_path / "o")),
+        "not trainable",
+    )
+    assert_one_line_error(run("eval-routing", "--data", str(tmp_path / "none.csv")), "not found")
+    (tmp_path / "bad.json").write_text("{oops")
+    assert_one_line_error(
+        run("test", "--router-type", "rules", "--data", str(tmp_path / "bad.json")),
+        "not valid JSON",
+    )
+    assert_one_line_error(
+        run("test", "--router-model", str(tmp_path), "--data", str(tmp_path / "bad.json")),
+        "not valid JSON",
+    )
+    assert_one_line_error(
+        run("generate-data", "--out", str(tmp_path / "g"), "--n", "2"), "too small"
+    )
