@@ -32,7 +32,13 @@ def create_encoder(spec: str = "minilm") -> Encoder:
     """Build an encoder from its spec (see module docstring); unknown names list the valid ones."""
     from routerllm.registry import ENCODERS
 
-    kind, _, arg = spec.partition(":")
+    kind, colon, arg = spec.partition(":")
+    if colon and not arg:
+        from routerllm.exceptions import ConfigError
+
+        raise ConfigError(
+            f"encoder spec {spec!r} is missing its argument after ':' (e.g. hf:<id or path>)"
+        )
     cls = ENCODERS.get(kind)
     encoder: Encoder = cls(arg) if arg else cls()
     return encoder
@@ -51,12 +57,13 @@ class CachedEncoder(Encoder):
 
     def encode(self, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
         found = self.cache.get_many(texts)
-        missing = [i for i, v in enumerate(found) if v is None]
+        # Each distinct missing text is embedded once, however often it repeats.
+        missing = list(dict.fromkeys(t for t, v in zip(texts, found, strict=True) if v is None))
         if missing:
-            new = self.inner.encode([texts[i] for i in missing], batch_size)
-            self.cache.put_many([texts[i] for i in missing], new)
-            for i, vec in zip(missing, new, strict=True):
-                found[i] = vec
+            new = self.inner.encode(missing, batch_size)
+            self.cache.put_many(missing, new)
+            fresh = dict(zip(missing, new, strict=True))
+            found = [fresh[t] if v is None else v for t, v in zip(texts, found, strict=True)]
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
         return np.stack([np.asarray(v, dtype=np.float32) for v in found])

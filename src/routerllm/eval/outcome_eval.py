@@ -89,8 +89,12 @@ def evaluate_routing(
     mode: str = "lambda",
     embeddings: tuple[np.ndarray, np.ndarray] | None = None,
     router_options: dict[str, dict[str, Any]] | None = None,
+    predictions: dict[str, np.ndarray] | None = None,
 ) -> RoutingEvaluation:
-    """Train each router on ``data`` and evaluate it on ``test`` (or a held-out split)."""
+    """Train each router on ``data`` and evaluate it on ``test`` (or a held-out split).
+
+    ``predictions``, when given, receives each router's predicted (n_test, m)
+    success matrix (columns in the data's model order), e.g. for a bootstrap."""
     train = load_outcomes(data)
     if test is None:
         train, test_set = split_dataset(train, test_fraction, seed)
@@ -129,6 +133,8 @@ def evaluate_routing(
         fit_seconds[name] = time.perf_counter() - start
         order = [router.model_names.index(m) for m in train.models]
         predicted = router.predict(x_test)[:, order]
+        if predictions is not None:
+            predictions[name] = predicted
         curves[name] = sweep(predicted, test_set.scores, c_test, mode=mode)  # type: ignore[arg-type]
         if router.selection:
             selection[name] = {k: v for k, v in router.selection.items() if k != "candidates"}

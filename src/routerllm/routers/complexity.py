@@ -101,18 +101,13 @@ class ComplexityRouter(Router):
             from transformers import AutoModelForSequenceClassification, AutoTokenizer
         except ImportError as e:
             raise missing_dependency("torch/transformers", "hf") from e
-        from routerllm.backends.hf import weights_present
+        from routerllm.encoders.hf import locate_model
 
-        # Never reach for the hub: weights must be a local directory or already cached.
-        if not weights_present(ref):
-            raise ModelUnavailableError(
-                f"complexity model {ref!r} is not available here: give a local directory, or "
-                f"download it into the Hugging Face cache first"
-            )
+        name, local_only, _ = locate_model(ref)  # a clear error when it is nowhere to be found
         try:
-            tok = AutoTokenizer.from_pretrained(ref, local_files_only=True)
+            tok = AutoTokenizer.from_pretrained(name, local_files_only=local_only)
             model = AutoModelForSequenceClassification.from_pretrained(
-                ref, local_files_only=True
+                name, local_files_only=local_only
             ).eval()
         except (OSError, ValueError) as e:
             raise ModelUnavailableError(f"complexity model {ref!r} cannot be loaded: {e}") from e

@@ -1,0 +1,160 @@
+"""Measure the packaged encoders: per-text latency and batched throughput.
+
+For each encoder (minilm, minilm-onnx, static) on ~200 varied prompts, in one
+process: load time, p50/p95 latency of encoding one text at a time, and
+throughput when encoding all of them in batches of 64. Thread count is fixed
+(default 2) so figures compare across machines.
+
+    .venv/bin/python benchmarks/encoder_latency.py [--threads 2] [--repeats 3] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import time
+from typing import Any
+
+import numpy as np
+
+from routerllm.encoders.base import Encoder
+
+SPECS = ("minilm", "minilm-onnx", "static")
+
+_TASKS = [
+    "Write a Python function that {}.",
+    "Explain in simple terms {}.",
+    "Fix the bug in this code, which {}:\n```python\ndef f(xs):\n    return [x for x in xs if x]\n```",
+    "Give three bullet points on {}.",
+    "Translate to French: {}.",
+    "Prove or disprove: {}.",
+    "{}?",
+    "Summarise the following paragraph in one sentence. {}",
+]
+_TOPICS = [
+    "reverses a linked list",
+    "how a hash map handles collisions",
+    "parses ISO 8601 dates without external libraries",
+    "why the sky is blue",
+    "the difference between TCP and UDP",
+    "the sum of two odd numbers is even",
+    "what is the capital of Australia",
+    "merges two sorted arrays in linear time",
+    "the causes of the French Revolution",
+    "how vaccines train the immune system",
+    "computes the Levenshtein distance between two strings",
+    "the trade-offs of microservices versus a monolith",
+    "every prime greater than 3 is of the form 6k plus or minus 1",
+    "a haiku about autumn rain",
+    "retries an HTTP request with exponential backoff",
+    "how photosynthesis stores energy",
+    "the main ideas of Keynesian economics",
+    "validates an email address with a regular expression",
+    "the plot of Hamlet",
+    "sorts a dictionary by value",
+    "how gradient descent finds a minimum",
+    "implements an LRU cache",
+    "why the square root of 2 is irrational",
+    "the history of the printing press",
+    "reads a CSV file and prints the average of a column",
+]
+_FILLER = (
+    "The committee met on Tuesday to review the quarterly results, which showed steady "
+    "growth in every region except the north, where supply problems delayed two product "
+    "launches and forced a revision of the annual forecast. "
+)
+
+
+def make_prompts(n: int = 200, seed: int = 0) -> list[str]:
+    """n varied prompts (code, maths, general, long summaries), reproducible from the seed."""
+    rng = np.random.default_rng(seed)
+    prompts = []
+    for i in range(n):
+        task = _TASKS[i % len(_TASKS)]
+        topic = _TOPICS[int(rng.integers(len(_TOPICS)))]
+        text = task.format(topic)
+        if task.startswith("Summarise"):
+            text += " " + _FILLER * int(rng.integers(1, 6))
+        prompts.append(text)
+    return prompts
+
+
+def build(spec: str, threads: int) -> Encoder:
+    from routerllm.encoders.minilm import MiniLMEncoder, OnnxMiniLMEncoder
+    from routerllm.encoders.static import StaticEncoder
+
+    if spec == "minilm":
+        return MiniLMEncoder(threads=threads)
+    if spec == "minilm-onnx":
+        return OnnxMiniLMEncoder(threads=threads)
+    return StaticEncoder()
+
+
+def measure(spec: str, prompts: list[str], threads: int, repeats: int) -> dict[str, Any]:
+    start = time.perf_counter()
+    encoder = build(spec, threads)
+    encoder.encode(prompts[:8])  # loads lazily-loaded models and warms caches
+    load_s = time.perf_counter() - start
+    single_ms = []
+    for text in prompts:
+        t0 = time.perf_counter()
+        encoder.encode([text])
+        single_ms.append((time.perf_counter() - t0) * 1000)
+    batch_s = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        encoder.encode(prompts, batch_size=64)
+        batch_s.append(time.perf_counter() - t0)
+    return {
+        "encoder": spec,
+        "dim": encoder.dim,
+        "load_s": round(load_s, 3),
+        "p50_ms": round(float(np.percentile(single_ms, 50)), 3),
+        "p95_ms": round(float(np.percentile(single_ms, 95)), 3),
+        "batch64_texts_per_s": round(len(prompts) / statistics.median(batch_s), 1),
+    }
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--repeats", type=int, default=3, help="batched runs; the median is reported")
+    ap.add_argument("--prompts", type=int, default=200)
+    ap.add_argument("--json", action="store_true")
+    args = ap.parse_args()
+    # OpenMP/BLAS pools of the libraries the encoders import later (torch) follow these.
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        os.environ.setdefault(var, str(args.threads))
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    prompts = make_prompts(args.prompts)
+    rows = [measure(spec, prompts, args.threads, args.repeats) for spec in SPECS]
+    context = {
+        "prompts": len(prompts),
+        "mean_prompt_chars": round(statistics.mean(len(p) for p in prompts)),
+        "threads": args.threads,
+        "cpu": platform.processor() or platform.machine(),
+        "cpus_visible": os.cpu_count(),
+    }
+    if args.json:
+        print(json.dumps({"context": context, "results": rows}, indent=2))
+        return 0
+    print(
+        f"{context['prompts']} prompts (mean {context['mean_prompt_chars']} chars), "
+        f"{args.threads} threads, {context['cpus_visible']} CPUs visible"
+    )
+    print(
+        f"{'encoder':<12} {'dim':>4} {'load s':>7} {'p50 ms':>8} {'p95 ms':>8} {'texts/s @64':>12}"
+    )
+    for r in rows:
+        print(
+            f"{r['encoder']:<12} {r['dim']:>4} {r['load_s']:>7.2f} {r['p50_ms']:>8.3f} "
+            f"{r['p95_ms']:>8.3f} {r['batch64_texts_per_s']:>12.1f}"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,153 @@
+"""Issue #3 targets on real outcome data: the quality-aware router vs the
+logistic-regression and kNN baselines, on both ../shared/data sets, in one run.
+
+* LLMRouter: train.json -> test.json with the test questions that also appear
+  in train removed; cost = model size (B params).
+* RouterBench MBPP: train.csv -> test.csv (overlap removed too); cost = the
+  per-call USD cost in the data.
+
+Every router sees the same MiniLM embeddings (cached) and the same lambda
+sweep. Paired bootstrap over test prompts (same resamples for every router)
+gives 90% intervals of the differences, so noise is visible.
+
+    .venv/bin/python benchmarks/routing_targets.py [--data-dir ../shared/data] [--encoder minilm] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from routerllm.eval.outcome_eval import RoutingEvaluation, evaluate_routing
+from routerllm.eval.routing_metrics import routing_report, sweep
+
+ROUTERS = ("quality", "logreg", "knn")
+DATASETS = {
+    "llmrouter": ("llmrouter/train.json", "llmrouter/test.json"),
+    "routerbench_mbpp": ("routerbench_mbpp/train.csv", "routerbench_mbpp/test.csv"),
+}
+
+
+def bootstrap(
+    ev: RoutingEvaluation, predicted: dict[str, np.ndarray], n_boot: int, seed: int
+) -> dict[str, Any]:
+    """90% intervals of quality-minus-baseline AIQ and cost-to-best-accuracy differences."""
+    rng = np.random.default_rng(seed)
+    n = len(ev.test_scores)
+    diffs: dict[str, list[tuple[float, float]]] = {b: [] for b in ROUTERS[1:]}
+    for _ in range(n_boot):
+        idx = rng.integers(0, n, n)
+        s, c = ev.test_scores[idx], ev.test_costs[idx]
+        curves = {name: sweep(p[idx], s, c) for name, p in predicted.items()}
+        rows = routing_report(curves, s, c)["rows"]
+        for b in diffs:
+            d_aiq = rows["quality"]["aiq"] - rows[b]["aiq"]
+            q, bb = rows["quality"]["cost_to_best_accuracy"], rows[b]["cost_to_best_accuracy"]
+            d_cost = (q if q is not None else 1.5) - (bb if bb is not None else 1.5)
+            diffs[b].append((d_aiq, d_cost))
+    out = {}
+    for b, values in diffs.items():
+        arr = np.array(values)
+        out[b] = {
+            "aiq_diff_90ci": [
+                float(np.percentile(arr[:, 0], 5)),
+                float(np.percentile(arr[:, 0], 95)),
+            ],
+            "cost_to_best_diff_90ci": [
+                float(np.percentile(arr[:, 1], 5)),
+                float(np.percentile(arr[:, 1], 95)),
+            ],
+            "p_quality_better_aiq": float(np.mean(arr[:, 0] > 0)),
+        }
+    return out
+
+
+def run(name: str, data_dir: Path, encoder: str, n_boot: int) -> dict[str, Any]:
+    train, test = (data_dir / p for p in DATASETS[name])
+    start = time.perf_counter()
+    predicted: dict[str, np.ndarray] = {}
+    ev = evaluate_routing(train, test, ROUTERS, encoder, predictions=predicted)
+    result = ev.as_dict()
+    result["seconds"] = time.perf_counter() - start
+    result["bootstrap"] = bootstrap(ev, predicted, n_boot, 0) if n_boot else {}
+    rows = result["routers"]
+    result["targets"] = {
+        b: {
+            "aiq": rows["quality"]["aiq"] > rows[b]["aiq"],
+            "cost_to_best_accuracy": _lower(
+                rows["quality"]["cost_to_best_accuracy"], rows[b]["cost_to_best_accuracy"]
+            ),
+        }
+        for b in ROUTERS[1:]
+    }
+    return result
+
+
+def _lower(a: float | None, b: float | None) -> bool:
+    return a is not None and (b is None or a < b)
+
+
+def _fmt(v: float | None, pct: bool = False) -> str:
+    if v is None:
+        return "-"
+    return f"{100 * v:.1f}%" if pct else f"{v:.4f}"
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument(
+        "--data-dir", default=str(Path(__file__).resolve().parents[2] / "shared" / "data")
+    )
+    ap.add_argument("--encoder", default="minilm")
+    ap.add_argument("--bootstrap", type=int, default=200)
+    ap.add_argument("--json", action="store_true")
+    args = ap.parse_args()
+    data_dir = Path(args.data_dir)
+    if not data_dir.is_dir():
+        print(f"no outcome data at {data_dir} (give --data-dir)", file=sys.stderr)
+        return 2
+    results = {name: run(name, data_dir, args.encoder, args.bootstrap) for name in DATASETS}
+    if args.json:
+        print(json.dumps(results, indent=2, default=float))
+        return 0
+    for name, r in results.items():
+        print(
+            f"\n== {name}: train {r['train_size']}, test {r['test_size']} (removed {r['removed_overlap']} "
+            f"also in train), cost = {r['cost']}, encoder {args.encoder}, {r['seconds']:.0f} s"
+        )
+        print(f"best single: {r['best_single']['name']} quality {r['best_single']['quality']:.3f}")
+        print(
+            f"{'router':<22}{'AIQ':>8}{'APGR':>8}{'CPT50':>8}{'CPT80':>8}{'maxacc':>8}{'acc@½':>8}{'cost→95%':>10}{'cost→100%':>11}"
+        )
+        for row_name, row in r["routers"].items():
+            if row_name.startswith("single:"):
+                continue
+            print(
+                f"{row_name:<22}{_fmt(row['aiq']):>8}{_fmt(row['apgr']):>8}{_fmt(row['cpt50'] and row['cpt50'] / 100, True):>8}"
+                f"{_fmt(row['cpt80'] and row['cpt80'] / 100, True):>8}{_fmt(row['max_accuracy']):>8}"
+                f"{_fmt(row['acc_at_half_best_cost']):>8}{_fmt(row['cost_to_95'], True):>10}{_fmt(row['cost_to_best_accuracy'], True):>11}"
+            )
+        if r["selection"].get("quality"):
+            print(f"quality router's own choice (5-fold on train): {r['selection']['quality']}")
+        for b, t in r["targets"].items():
+            ci = r["bootstrap"].get(b, {})
+            print(
+                f"quality vs {b}: AIQ better: {t['aiq']}; cost to best accuracy lower: {t['cost_to_best_accuracy']}"
+                + (
+                    f"; 90% CI of AIQ diff {ci['aiq_diff_90ci'][0]:+.4f}..{ci['aiq_diff_90ci'][1]:+.4f}, "
+                    f"of cost-to-best diff {ci['cost_to_best_diff_90ci'][0]:+.3f}..{ci['cost_to_best_diff_90ci'][1]:+.3f}"
+                    if ci
+                    else ""
+                )
+            )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,216 @@
+"""A persistent embedding cache: one SQLite file, keyed by (encoder spec, sha256 of the text).
+
+Vectors are stored as little-endian float32 blobs, so a cached vector is
+bit-for-bit the vector the encoder returned. The file is opened in WAL mode
+with a busy timeout, so several processes (a trainer and an evaluation, say)
+can share one cache. A cache is only a cache: a corrupt file is moved aside
+with a warning and an empty one takes its place instead of failing the run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import sqlite3
+import threading
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from types import TracebackType
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+DB_NAME = "embeddings.sqlite3"
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS embeddings (
+    spec TEXT NOT NULL,
+    sha256 BLOB NOT NULL,
+    dim INTEGER NOT NULL,
+    vector BLOB NOT NULL,
+    PRIMARY KEY (spec, sha256)
+) WITHOUT ROWID
+"""
+_BUSY_TIMEOUT_S = 30.0
+# Stay well under SQLite's limit on bound parameters (999 before 3.32).
+_CHUNK = 500
+_SQLITE_CORRUPT, _SQLITE_NOTADB = 11, 26
+
+
+def default_cache_dir() -> Path:
+    """$ROUTERLLM_CACHE/embeddings, or ~/.cache/routerllm/embeddings."""
+    env = os.environ.get("ROUTERLLM_CACHE")
+    base = Path(env) if env else Path.home() / ".cache" / "routerllm"
+    return base / "embeddings"
+
+
+def text_key(text: str) -> bytes:
+    """The sha256 digest that identifies a text in the cache."""
+    # surrogatepass: a lone surrogate from a badly decoded file still gets a key.
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).digest()
+
+
+def _is_corruption(error: sqlite3.DatabaseError) -> bool:
+    code = getattr(error, "sqlite_errorcode", None)  # Python >= 3.11
+    if code is not None:
+        return code & 0xFF in (_SQLITE_CORRUPT, _SQLITE_NOTADB)
+    # Python 3.10: corruption is a bare DatabaseError; locks, I/O and misuse are subclasses.
+    return type(error) is sqlite3.DatabaseError
+
+
+def _chunks(items: Sequence[bytes], size: int) -> Iterator[Sequence[bytes]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+class EmbeddingCache:
+    """Embeddings of one encoder (``spec``) stored on disk under ``cache_dir``."""
+
+    def __init__(self, spec: str, cache_dir: str | Path | None = None) -> None:
+        self.spec = spec
+        self.dir = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
+        self.path = self.dir / DB_NAME
+        self._lock = threading.Lock()
+        self._conn = self._open()
+
+    # -- public API ---------------------------------------------------------
+
+    def get_many(self, texts: Sequence[str]) -> list[np.ndarray | None]:
+        """One entry per text: its cached float32 vector, or None when not cached."""
+        keys = [text_key(t) for t in texts]
+        unique = list(dict.fromkeys(keys))
+        with self._lock:
+            try:
+                found = self._select(unique)
+            except sqlite3.DatabaseError as e:
+                if not _is_corruption(e):
+                    raise
+                self._recover(e)
+                found = {}
+        return [found[k].copy() if k in found else None for k in keys]
+
+    def put_many(self, texts: Sequence[str], vectors: np.ndarray) -> None:
+        """Store one vector per text (row i of ``vectors`` for ``texts[i]``) in one transaction."""
+        array = np.asarray(vectors, dtype="<f4")
+        if array.ndim != 2 or array.shape[0] != len(texts):
+            raise ValueError(
+                f"put_many needs a (len(texts), dim) array; got shape {array.shape} "
+                f"for {len(texts)} texts"
+            )
+        if not texts:
+            return
+        dim = int(array.shape[1])
+        rows = [
+            (self.spec, text_key(t), dim, np.ascontiguousarray(v).tobytes())
+            for t, v in zip(texts, array, strict=True)
+        ]
+        with self._lock:
+            try:
+                self._insert(rows)
+            except sqlite3.DatabaseError as e:
+                if not _is_corruption(e):
+                    raise
+                self._recover(e)
+                self._insert(rows)
+
+    def __len__(self) -> int:
+        """Number of vectors cached for this spec."""
+        with self._lock:
+            try:
+                row = self._conn.execute(
+                    "SELECT COUNT(*) FROM embeddings WHERE spec = ?", (self.spec,)
+                ).fetchone()
+            except sqlite3.DatabaseError as e:
+                if not _is_corruption(e):
+                    raise
+                self._recover(e)
+                return 0
+        return int(row[0])
+
+    def close(self) -> None:
+        """Close the database connection; the cache cannot be used afterwards."""
+        with self._lock:
+            self._conn.close()
+
+    def __enter__(self) -> EmbeddingCache:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"EmbeddingCache(spec={self.spec!r}, path={str(self.path)!r})"
+
+    # -- internals ----------------------------------------------------------
+
+    def _select(self, keys: Sequence[bytes]) -> dict[bytes, np.ndarray]:
+        found: dict[bytes, np.ndarray] = {}
+        for chunk in _chunks(keys, _CHUNK):
+            marks = ",".join("?" * len(chunk))
+            rows = self._conn.execute(
+                f"SELECT sha256, dim, vector FROM embeddings WHERE spec = ? AND sha256 IN ({marks})",
+                (self.spec, *chunk),
+            )
+            for key, dim, blob in rows:
+                # A row whose blob does not match its dim is damaged: treat it as a miss.
+                if len(blob) == 4 * dim:
+                    found[key] = np.frombuffer(blob, dtype="<f4").astype(np.float32, copy=False)
+        return found
+
+    def _insert(self, rows: list[tuple[str, bytes, int, bytes]]) -> None:
+        with self._conn:
+            self._conn.executemany(
+                "INSERT OR REPLACE INTO embeddings (spec, sha256, dim, vector) VALUES (?, ?, ?, ?)",
+                rows,
+            )
+
+    def _connect(self) -> sqlite3.Connection:
+        self.dir.mkdir(parents=True, exist_ok=True)
+        # check_same_thread=False: a server shares one cache between threads; _lock serialises.
+        conn = sqlite3.connect(self.path, timeout=_BUSY_TIMEOUT_S, check_same_thread=False)
+        try:
+            conn.execute(f"PRAGMA busy_timeout = {int(_BUSY_TIMEOUT_S * 1000)}")
+            conn.execute("PRAGMA journal_mode = WAL")
+            # WAL + NORMAL cannot corrupt the file; a crash loses at most the last writes.
+            conn.execute("PRAGMA synchronous = NORMAL")
+            conn.execute(_SCHEMA)
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    def _open(self) -> sqlite3.Connection:
+        try:
+            return self._connect()
+        except sqlite3.DatabaseError as e:
+            if not _is_corruption(e):
+                raise
+            self._quarantine(e)
+            return self._connect()
+
+    def _recover(self, error: sqlite3.DatabaseError) -> None:
+        self._conn.close()
+        self._quarantine(error)
+        self._conn = self._connect()
+
+    def _quarantine(self, error: sqlite3.DatabaseError) -> None:
+        """Move the corrupt file (and its WAL) aside, keeping it for inspection."""
+        aside = self.path.with_name(self.path.name + ".corrupt")
+        for suffix in ("", "-wal", "-shm"):
+            live = self.path.with_name(self.path.name + suffix)
+            kept = aside.with_name(aside.name + suffix)
+            kept.unlink(missing_ok=True)  # an older corrupt copy: keep only the latest
+            if live.exists():
+                os.replace(live, kept)
+        log.warning(
+            "embedding cache %s is corrupt (%s); moved it to %s and started an empty cache",
+            self.path,
+            error,
+            aside,
+        )

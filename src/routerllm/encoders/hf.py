@@ -1,0 +1,365 @@
+"""Any Hugging Face encoder, from a local directory or a hub id, mean- or CLS-pooled.
+
+The spec is ``hf:<id or path>``; options that differ from the defaults follow a
+``?``, as in ``hf:bert-base-uncased?pooling=cls&normalize=false&max_length=128``,
+so that the spec alone rebuilds the same encoder (specs key the embedding cache
+and are saved with routers).
+
+Where the weights come from, in order: a local directory; the local HF cache
+(loaded with ``local_files_only``, no network call at all); the hub, only when
+``HF_HUB_OFFLINE`` is unset and the hub answers. Anything else is a
+:class:`~routerllm.exceptions.ModelUnavailableError` raised at once.
+
+torch and transformers are imported when the model is first needed (the first
+``encode`` or an explicit ``load()``), never on import.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import numpy as np
+
+from routerllm.encoders.base import Encoder
+from routerllm.exceptions import ConfigError, ModelUnavailableError, missing_dependency
+
+POOLINGS = ("mean", "cls")
+DEFAULT_POOLING = "mean"
+DEFAULT_MAX_LENGTH = 512
+_OPTIONS = ("pooling", "normalize", "max_length")
+_TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off"}
+# Config keys that hold the hidden size, by model family (BERT, T5/BART, DistilBERT, GPT-2).
+_DIM_KEYS = ("hidden_size", "d_model", "dim", "n_embd")
+#: Padded tokens per batch (see token_batches). On 2 CPU cores MiniLM runs mixed
+#: prompts 2-3x faster with 256-1024 than with 8192 (benchmarks/encoder_latency.py).
+MAX_BATCH_TOKENS = 1024
+
+
+def cpu_threads() -> int:
+    """CPUs this process may run on (the affinity mask, not the machine's count)."""
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return os.cpu_count() or 1
+
+
+def hub_offline() -> bool:
+    """Whether HF_HUB_OFFLINE (or TRANSFORMERS_OFFLINE) forbids any hub request."""
+    return any(
+        os.environ.get(var, "").strip().lower() in _TRUE
+        for var in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
+    )
+
+
+def hub_reachable(timeout: float = 3.0) -> bool:
+    """Whether a TCP connection to the hub (or to the HTTPS proxy) opens within ``timeout``."""
+    target = (
+        os.environ.get("HTTPS_PROXY")
+        or os.environ.get("https_proxy")
+        or os.environ.get("HF_ENDPOINT")
+        or "https://huggingface.co"
+    )
+    url = urlsplit(target if "://" in target else f"http://{target}")
+    if not url.hostname:
+        return False
+    address = (url.hostname, url.port or (443 if url.scheme == "https" else 80))
+    opened: list[bool] = []
+
+    def probe() -> None:
+        try:
+            with socket.create_connection(address, timeout=timeout):
+                opened.append(True)
+        except OSError:
+            pass
+
+    # A thread bounds the whole probe: create_connection's timeout does not cover DNS.
+    thread = threading.Thread(target=probe, name="hf-hub-probe", daemon=True)
+    thread.start()
+    thread.join(timeout)
+    return bool(opened)
+
+
+def _cached_config(model_id: str) -> Path | None:
+    """config.json of a hub id in the local HF cache, without any network call."""
+    try:
+        from huggingface_hub import try_to_load_from_cache
+    except ImportError:
+        return None
+    try:
+        cached = try_to_load_from_cache(model_id, "config.json")
+    except ValueError:  # HFValidationError: not a valid hub id
+        return None
+    return Path(cached) if isinstance(cached, str) else None
+
+
+def _looks_like_path(model: str) -> bool:
+    # Hub ids are "name" or "org/name"; anything else the user meant as a directory.
+    return Path(model).is_absolute() or model.startswith((".", "~")) or model.count("/") > 1
+
+
+def _download_config(model_id: str) -> Path:
+    try:
+        from huggingface_hub import hf_hub_download
+    except ImportError as e:
+        raise missing_dependency("huggingface_hub", "hf") from e
+    try:
+        return Path(hf_hub_download(model_id, "config.json"))
+    except Exception as e:  # HTTP errors, RepositoryNotFound, HFValidationError...
+        raise ModelUnavailableError(f"could not fetch {model_id!r} from the hub: {e}") from e
+
+
+def locate_model(model: str) -> tuple[str, bool, Path]:
+    """Where to load ``model`` from: (name or path, local_files_only, its config.json)."""
+    path = Path(model).expanduser()
+    if path.is_dir():
+        config = path / "config.json"
+        if not config.is_file():
+            raise ModelUnavailableError(f"{path} has no config.json: it is not a model directory")
+        return str(path), True, config
+    cached = _cached_config(model)
+    if cached is not None:
+        return model, True, cached
+    if _looks_like_path(model):
+        raise ModelUnavailableError(f"model directory not found: {path}")
+    hint = (
+        f"download it where the hub is reachable (hf download {model}) "
+        f"or pass a local model directory"
+    )
+    if hub_offline():
+        raise ModelUnavailableError(
+            f"encoder model {model!r} is not a local directory and not in the Hugging Face "
+            f"cache, and HF_HUB_OFFLINE is set; {hint}"
+        )
+    if not hub_reachable():
+        raise ModelUnavailableError(
+            f"encoder model {model!r} is not a local directory and not in the Hugging Face "
+            f"cache, and the hub cannot be reached; {hint}"
+        )
+    return model, False, _download_config(model)
+
+
+def _config_dim(config_path: Path) -> int | None:
+    try:
+        config = json.loads(config_path.read_text())
+    except (OSError, ValueError) as e:
+        raise ModelUnavailableError(f"cannot read {config_path}: {e}") from e
+    for key in _DIM_KEYS:
+        if isinstance(config.get(key), int):
+            return int(config[key])
+    return None
+
+
+def _parse_bool(value: str, spec: str) -> bool:
+    if value.lower() in _TRUE:
+        return True
+    if value.lower() in _FALSE:
+        return False
+    raise ConfigError(f"normalize must be true or false in encoder spec {spec!r}, not {value!r}")
+
+
+def parse_model_options(model: str) -> tuple[str, dict[str, str]]:
+    """Split ``"id?pooling=cls&normalize=false"`` into the id and its options."""
+    name, sep, query = model.partition("?")
+    options: dict[str, str] = {}
+    for part in query.split("&") if sep else []:
+        key, eq, value = part.partition("=")
+        if not eq or key not in _OPTIONS:
+            raise ConfigError(
+                f"bad option {part!r} in encoder spec 'hf:{model}'; valid options: "
+                f"pooling=mean|cls, normalize=true|false, max_length=<tokens>"
+            )
+        options[key] = value
+    return name, options
+
+
+def check_texts(texts: Sequence[str]) -> list[str]:
+    """The texts as a list; a bare string or a non-string item is a caller's bug."""
+    if isinstance(texts, str):
+        raise TypeError("encode() takes a sequence of texts, not a single string")
+    items = list(texts)
+    for i, text in enumerate(items):
+        if not isinstance(text, str):
+            raise TypeError(f"texts[{i}] is {type(text).__name__}, not str")
+    return items
+
+
+def token_batches(
+    lengths: Sequence[int], batch_size: int, max_tokens: int = MAX_BATCH_TOKENS
+) -> list[np.ndarray]:
+    """Group text indices into batches, longest texts first.
+
+    Each batch has at most ``batch_size`` rows and, once padded to its longest
+    row, at most ``max_tokens`` tokens (but always at least one row). Sorting
+    keeps padding small; the token cap keeps one long prompt from padding a
+    whole batch of short ones to its length.
+    """
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be at least 1, not {batch_size}")
+    batches: list[np.ndarray] = []
+    current: list[int] = []
+    width = 0
+    for i in np.argsort([-n for n in lengths], kind="stable"):
+        if current and (len(current) == batch_size or (len(current) + 1) * width > max_tokens):
+            batches.append(np.array(current))
+            current = []
+        if not current:
+            width = lengths[i]
+        current.append(int(i))
+    if current:
+        batches.append(np.array(current))
+    return batches
+
+
+class HFEncoder(Encoder):
+    """A transformers encoder (AutoTokenizer + AutoModel), pooled into one vector per text.
+
+    ``pooling`` is ``"mean"`` (over the attention mask, as sentence-transformers
+    does) or ``"cls"`` (the first token's hidden state); ``normalize`` makes the
+    vectors unit-length; texts are truncated to ``max_length`` tokens (and never
+    past what the tokenizer allows). Options may also come in the model string
+    (see the module docstring); an option given both ways must agree.
+    ``threads`` sets torch's process-wide thread count when the model loads
+    (default: every CPU this process may use).
+    """
+
+    _model: Any = None
+    _tokenizer: Any = None
+    #: Cap on padded tokens per batch; batch_size still caps the rows.
+    max_batch_tokens = MAX_BATCH_TOKENS
+
+    def __init__(
+        self,
+        model: str,
+        *,
+        pooling: str | None = None,
+        normalize: bool | None = None,
+        max_length: int | None = None,
+        threads: int | None = None,
+    ) -> None:
+        name, options = parse_model_options(model)
+        if not name:
+            raise ConfigError("encoder spec 'hf:' needs a model id or directory after the colon")
+        self.model_name = name
+        self.pooling = self._merge("pooling", pooling, options, str, DEFAULT_POOLING)
+        self.normalize = self._merge(
+            "normalize", normalize, options, lambda v: _parse_bool(v, model), True
+        )
+        self.max_length = self._merge("max_length", max_length, options, int, DEFAULT_MAX_LENGTH)
+        if self.pooling not in POOLINGS:
+            raise ConfigError(f"pooling must be one of {', '.join(POOLINGS)}, not {self.pooling!r}")
+        if self.max_length < 1:
+            raise ConfigError(
+                f"max_length must be a positive number of tokens, not {self.max_length}"
+            )
+        self.threads = threads if threads is not None else cpu_threads()
+        self.spec = self._spec()
+        self._source, self._local, config_path = locate_model(name)
+        dim = _config_dim(config_path)
+        if dim is None:  # unusual config: ask the model itself
+            self.load()
+            dim = int(self._model.config.hidden_size)
+        self.dim = dim
+
+    @staticmethod
+    def _merge(key: str, given: Any, options: dict[str, str], parse: Any, default: Any) -> Any:
+        if key not in options:
+            return default if given is None else given
+        try:
+            parsed = parse(options[key])
+        except ValueError as e:
+            raise ConfigError(f"bad value for {key} in encoder spec: {options[key]!r}") from e
+        if given is not None and given != parsed:
+            raise ConfigError(f"{key} given twice with different values: {given!r} and {parsed!r}")
+        return parsed
+
+    def _spec(self) -> str:
+        options = []
+        if self.pooling != DEFAULT_POOLING:
+            options.append(f"pooling={self.pooling}")
+        if not self.normalize:
+            options.append("normalize=false")
+        if self.max_length != DEFAULT_MAX_LENGTH:
+            options.append(f"max_length={self.max_length}")
+        return f"hf:{self.model_name}" + (f"?{'&'.join(options)}" if options else "")
+
+    @property
+    def loaded(self) -> bool:
+        return self._model is not None
+
+    def load(self) -> None:
+        """Load the tokenizer and the model now (``encode`` does it on first use)."""
+        if self._model is not None:
+            return
+        try:
+            import torch
+            from transformers import AutoModel, AutoTokenizer
+        except ImportError as e:
+            raise missing_dependency("torch/transformers", "hf") from e
+        torch.set_num_threads(self.threads)
+        try:
+            tokenizer = AutoTokenizer.from_pretrained(self._source, local_files_only=self._local)
+            model = AutoModel.from_pretrained(
+                self._source, local_files_only=self._local, dtype=torch.float32
+            )
+        except ImportError:
+            raise
+        except Exception as e:  # missing or corrupt files: OSError, SafetensorError, ValueError...
+            raise ModelUnavailableError(
+                f"transformers could not load encoder {self.model_name!r}: {e}"
+            ) from e
+        if tokenizer.pad_token is None:
+            # Decoder-style tokenizers have no pad token; padding is masked out anyway.
+            if tokenizer.eos_token is None:
+                raise ModelUnavailableError(
+                    f"the tokenizer of {self.model_name!r} has no padding or end token"
+                )
+            tokenizer.pad_token = tokenizer.eos_token
+        tokenizer.padding_side = "right"  # CLS pooling reads position 0
+        model.eval()
+        self._tokenizer, self._model = tokenizer, model
+
+    def _token_limit(self) -> int:
+        # Tokenizers without a known limit report a huge sentinel (int(1e30)).
+        limit = int(getattr(self._tokenizer, "model_max_length", 0) or 0)
+        return min(self.max_length, limit) if 0 < limit < 1_000_000 else self.max_length
+
+    def encode(self, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
+        items = check_texts(texts)
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be at least 1, not {batch_size}")
+        out = np.empty((len(items), self.dim), dtype=np.float32)
+        if not items:
+            return out
+        self.load()
+        import torch
+
+        # Tokenize everything first, so batches can be planned on token counts.
+        encoded = self._tokenizer(items, truncation=True, max_length=self._token_limit())
+        lengths = [len(ids) for ids in encoded["input_ids"]]
+        with torch.inference_mode():
+            for idx in token_batches(lengths, batch_size, self.max_batch_tokens):
+                batch = self._tokenizer.pad(
+                    {key: [values[i] for i in idx] for key, values in encoded.items()},
+                    return_tensors="pt",
+                )
+                hidden = self._model(**batch)[0]
+                mask = batch["attention_mask"]
+                if self.pooling == "cls":
+                    pooled = hidden[:, 0]
+                else:
+                    weights = mask.unsqueeze(-1).to(hidden.dtype)
+                    # sentence-transformers' mean pooling, clamp included.
+                    pooled = (hidden * weights).sum(1) / weights.sum(1).clamp(min=1e-9)
+                if self.normalize:
+                    pooled = torch.nn.functional.normalize(pooled, p=2, dim=1)
+                out[idx] = pooled.float().numpy()
+        return out
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(spec={self.spec!r})"

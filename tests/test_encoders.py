@@ -1,0 +1,385 @@
+"""Encoders on the real packaged models (MiniLM, int8 ONNX MiniLM, WordLlama) and the SQLite cache."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from routerllm.encoders import CachedEncoder, Encoder, create_encoder
+from routerllm.encoders.cache import DB_NAME, EmbeddingCache
+from routerllm.encoders.hf import HFEncoder, token_batches
+from routerllm.encoders.minilm import MiniLMEncoder, OnnxMiniLMEncoder, minilm_dir
+from routerllm.encoders.static import StaticEncoder
+from routerllm.exceptions import ConfigError, ModelUnavailableError, UnknownNameError
+
+SENTENCES = [
+    "How do I reverse a list in Python?",
+    "Write a SQL query that counts orders per customer.",
+    "What is the capital of France?",
+    "Explain gradient descent to a beginner.",
+    "",
+]
+# (anchor, paraphrase, unrelated)
+TRIPLES = [
+    (
+        "How do I reverse a list in Python?",
+        "Python: reverse the order of a list",
+        "What is the capital of France?",
+    ),
+    (
+        "Write a poem about the sea.",
+        "Compose a short poem about the ocean.",
+        "Fix the segmentation fault in this C code.",
+    ),
+]
+
+
+@pytest.fixture(autouse=True)
+def _isolated_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    cache = tmp_path / "routerllm-cache"
+    monkeypatch.setenv("ROUTERLLM_CACHE", str(cache))
+    return cache
+
+
+@pytest.fixture(scope="module")
+def minilm() -> MiniLMEncoder:
+    return MiniLMEncoder()
+
+
+@pytest.fixture(scope="module")
+def onnx_minilm() -> OnnxMiniLMEncoder:
+    return OnnxMiniLMEncoder()
+
+
+@pytest.fixture(scope="module")
+def static() -> StaticEncoder:
+    return StaticEncoder()
+
+
+ENCODERS = {
+    # fixture name: (spec, dim)
+    "minilm": ("minilm", 384),
+    "onnx_minilm": ("minilm-onnx", 384),
+    "static": ("static", 256),
+}
+
+
+def cosine_rows(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return np.sum(a * b, axis=1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1))
+
+
+def test_importing_encoders_imports_no_heavy_library() -> None:
+    code = (
+        "import sys\n"
+        "import routerllm.encoders.cache, routerllm.encoders.hf\n"
+        "import routerllm.encoders.minilm, routerllm.encoders.static\n"
+        "from routerllm.encoders.minilm import MiniLMEncoder\n"
+        "MiniLMEncoder()  # loads lazily\n"
+        "heavy = {'torch', 'transformers', 'onnxruntime', 'wordllama'} & set(sys.modules)\n"
+        "assert not heavy, heavy\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+
+
+@pytest.mark.parametrize("name", ENCODERS)
+def test_encoder_shape_dtype_determinism_and_norm(
+    name: str, request: pytest.FixtureRequest
+) -> None:
+    encoder: Encoder = request.getfixturevalue(name)
+    spec, dim = ENCODERS[name]
+    assert (encoder.spec, encoder.dim) == (spec, dim)
+    first = encoder.encode(SENTENCES)
+    second = encoder.encode(SENTENCES)
+    assert first.shape == (len(SENTENCES), dim)
+    assert first.dtype == np.float32
+    np.testing.assert_array_equal(first, second)
+    norms = np.linalg.norm(first[:-1], axis=1)
+    np.testing.assert_allclose(norms, 1.0, atol=1e-5)
+    # One text at a time gives the same vectors as a padded batch, up to float noise.
+    singles = np.vstack([encoder.encode([s]) for s in SENTENCES])
+    np.testing.assert_allclose(singles, first, atol=1e-5)
+    empty = encoder.encode([])
+    assert empty.shape == (0, dim) and empty.dtype == np.float32
+
+
+@pytest.mark.parametrize("name", ENCODERS)
+def test_paraphrases_are_closer_than_unrelated_texts(
+    name: str, request: pytest.FixtureRequest
+) -> None:
+    encoder: Encoder = request.getfixturevalue(name)
+    for anchor, paraphrase, unrelated in TRIPLES:
+        a, p, u = encoder.encode([anchor, paraphrase, unrelated])
+        assert float(a @ p) > float(a @ u) + 0.1, (anchor, float(a @ p), float(a @ u))
+
+
+def test_static_encoder_gives_a_zero_vector_for_a_text_without_tokens(
+    static: StaticEncoder,
+) -> None:
+    (vector,) = static.encode([""])
+    assert np.all(np.isfinite(vector)) and not np.any(vector)
+
+
+def test_onnx_minilm_agrees_with_minilm(
+    minilm: MiniLMEncoder, onnx_minilm: OnnxMiniLMEncoder
+) -> None:
+    cos = cosine_rows(minilm.encode(SENTENCES), onnx_minilm.encode(SENTENCES))
+    assert np.all(cos > 0.95), cos
+
+
+def test_minilm_truncates_at_256_tokens(
+    minilm: MiniLMEncoder, onnx_minilm: OnnxMiniLMEncoder
+) -> None:
+    long = " ".join(["the quick brown fox jumps over the lazy dog"] * 40)  # ~360 tokens
+    texts = [long, long + " and then everything turned into a recipe for lasagne"]
+    for encoder in (minilm, onnx_minilm):
+        a, b = encoder.encode(texts)
+        np.testing.assert_array_equal(a, b)
+        # Long and short texts mixed in small batches come back in order, as if alone.
+        mixed = [SENTENCES[0], long, *SENTENCES[1:]]
+        singles = np.vstack([encoder.encode([t]) for t in mixed])
+        np.testing.assert_allclose(encoder.encode(mixed, batch_size=2), singles, atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    ("lengths", "batch_size", "max_tokens", "expected"),
+    [
+        ([5, 100, 3, 100, 50], 2, 250, [[1, 3], [4, 0], [2]]),
+        ([5, 100, 3, 100, 50], 64, 150, [[1], [3], [4, 0, 2]]),
+        ([1000, 2], 64, 10, [[0], [1]]),  # a row longer than the cap still gets a batch
+        ([], 8, 100, []),
+    ],
+)
+def test_token_batches_sort_by_length_and_cap_rows_and_padded_tokens(
+    lengths: list[int], batch_size: int, max_tokens: int, expected: list[list[int]]
+) -> None:
+    batches = token_batches(lengths, batch_size, max_tokens)
+    assert [b.tolist() for b in batches] == expected
+
+
+def test_hf_encoder_on_the_minilm_directory_matches_minilm(minilm: MiniLMEncoder) -> None:
+    hf = HFEncoder(str(minilm_dir()))
+    assert hf.spec == f"hf:{minilm_dir()}" and hf.dim == 384
+    np.testing.assert_allclose(hf.encode(SENTENCES), minilm.encode(SENTENCES), atol=1e-6)
+
+
+def test_hf_encoder_options_change_the_vectors_and_round_trip_through_the_spec(
+    minilm: MiniLMEncoder,
+) -> None:
+    cls = HFEncoder(str(minilm_dir()), pooling="cls", normalize=False, max_length=256)
+    assert cls.spec == f"hf:{minilm_dir()}?pooling=cls&normalize=false&max_length=256"
+    rebuilt = create_encoder(cls.spec)
+    assert isinstance(rebuilt, HFEncoder) and rebuilt.spec == cls.spec
+    assert (rebuilt.pooling, rebuilt.normalize, rebuilt.max_length) == ("cls", False, 256)
+    vectors = cls.encode(SENTENCES[:2])
+    assert not np.allclose(np.linalg.norm(vectors, axis=1), 1.0)
+    assert np.all(cosine_rows(vectors, minilm.encode(SENTENCES[:2])) < 0.99)
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [f"hf:{minilm_dir()}?pooling=max", f"hf:{minilm_dir()}?colour=red", "hf:x?max_length=lots"],
+)
+def test_bad_hf_options_are_config_errors(spec: str) -> None:
+    with pytest.raises(ConfigError, match="pooling|option|max_length"):
+        create_encoder(spec)
+
+
+def test_missing_hub_model_raises_model_unavailable_when_offline(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    start = time.perf_counter()
+    with pytest.raises(ModelUnavailableError, match="nobody/not-a-model.*HF_HUB_OFFLINE"):
+        HFEncoder("nobody/not-a-model")
+    assert time.perf_counter() - start < 2
+
+
+def test_missing_hub_model_raises_model_unavailable_when_the_hub_is_unreachable(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    with socket.socket() as s:  # a port with nothing listening
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    for var in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HTTPS_PROXY", "https_proxy"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{port}")
+    start = time.perf_counter()
+    with pytest.raises(ModelUnavailableError, match="cannot be reached"):
+        create_encoder("hf:nobody/not-a-model")
+    assert time.perf_counter() - start < 5
+
+
+def test_missing_model_directory_is_reported_as_such(tmp_path: Path) -> None:
+    with pytest.raises(ModelUnavailableError, match="directory not found"):
+        HFEncoder(str(tmp_path / "no" / "such" / "model"))
+    with pytest.raises(ModelUnavailableError, match="no config.json"):
+        HFEncoder(str(tmp_path))
+
+
+def test_unknown_encoder_name_lists_the_valid_names() -> None:
+    with pytest.raises(UnknownNameError) as info:
+        create_encoder("nope")
+    assert "'nope'" in str(info.value)
+    assert "hf, minilm, minilm-onnx, static" in str(info.value)
+
+
+def test_create_encoder_builds_the_registered_encoders() -> None:
+    assert isinstance(create_encoder("minilm"), MiniLMEncoder)
+    assert isinstance(create_encoder("minilm-onnx"), OnnxMiniLMEncoder)
+    assert isinstance(create_encoder("static"), StaticEncoder)
+
+
+# -- the cache ---------------------------------------------------------------
+
+
+class CountingEncoder(Encoder):
+    """A real, tiny encoder: 4 floats from the text's sha256; records every text it embeds."""
+
+    dim = 4
+
+    def __init__(self, spec: str = "counting-v1") -> None:
+        self.spec = spec
+        self.embedded: list[str] = []
+
+    def encode(self, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
+        self.embedded.extend(texts)
+        rows = [np.frombuffer(hashlib.sha256(t.encode()).digest()[:4], np.uint8) for t in texts]
+        return (np.array(rows, dtype=np.float32).reshape(len(texts), 4) - 128) / 7.0
+
+    def expected(self, texts: Sequence[str]) -> np.ndarray:
+        return CountingEncoder(self.spec).encode(texts)
+
+
+def test_cached_encoder_embeds_each_text_once_and_returns_identical_vectors(
+    _isolated_cache: Path,
+) -> None:
+    inner = CountingEncoder()
+    cached = CachedEncoder(inner)
+    assert (cached.spec, cached.dim) == ("counting-v1", 4)
+    first = cached.encode(["a", "b", "c"])
+    np.testing.assert_array_equal(first, inner.expected(["a", "b", "c"]))
+    assert inner.embedded == ["a", "b", "c"]
+    again = cached.encode(["c", "a", "d", "b"])
+    np.testing.assert_array_equal(again, inner.expected(["c", "a", "d", "b"]))
+    assert inner.embedded == ["a", "b", "c", "d"]
+    assert again.dtype == np.float32
+    # Default location: $ROUTERLLM_CACHE/embeddings.
+    assert cached.cache.path == _isolated_cache / "embeddings" / DB_NAME
+
+
+def test_cache_persists_across_instances(tmp_path: Path) -> None:
+    CachedEncoder(CountingEncoder(), str(tmp_path)).encode(["x", "y"])
+    inner = CountingEncoder()
+    out = CachedEncoder(inner, str(tmp_path)).encode(["y", "x"])
+    np.testing.assert_array_equal(out, inner.expected(["y", "x"]))
+    assert inner.embedded == []
+    assert len(EmbeddingCache("counting-v1", tmp_path)) == 2
+    assert len(EmbeddingCache("another-spec", tmp_path)) == 0
+
+
+def test_cache_keeps_specs_apart(tmp_path: Path) -> None:
+    CachedEncoder(CountingEncoder("one"), str(tmp_path)).encode(["same text"])
+    other = CountingEncoder("two")
+    CachedEncoder(other, str(tmp_path)).encode(["same text"])
+    assert other.embedded == ["same text"]
+
+
+def test_cached_encoder_handles_empty_input() -> None:
+    inner = CountingEncoder()
+    out = CachedEncoder(inner).encode([])
+    assert out.shape == (0, 4) and out.dtype == np.float32
+    assert inner.embedded == []
+
+
+def test_cached_encoder_handles_duplicate_texts() -> None:
+    inner = CountingEncoder()
+    cached = CachedEncoder(inner)
+    texts = ["dup", "other", "dup", "dup"]
+    out = cached.encode(texts)
+    np.testing.assert_array_equal(out, inner.expected(texts))
+    inner.embedded.clear()
+    np.testing.assert_array_equal(cached.encode(texts), inner.expected(texts))
+    assert inner.embedded == []
+
+
+def test_cached_encoder_embeds_a_repeated_text_once_within_one_call() -> None:
+    inner = CountingEncoder()
+    CachedEncoder(inner).encode(["dup", "dup", "dup"])
+    assert inner.embedded == ["dup"]
+
+
+def test_cached_real_encoder_returns_the_uncached_vectors(static: StaticEncoder) -> None:
+    cached = CachedEncoder(static)
+    direct = static.encode(SENTENCES)
+    np.testing.assert_array_equal(cached.encode(SENTENCES), direct)
+    np.testing.assert_array_equal(cached.encode(SENTENCES), direct)  # from the cache
+    assert len(cached.cache) == len(SENTENCES)
+
+
+def test_embedding_cache_round_trip_and_bad_shapes(tmp_path: Path) -> None:
+    vectors = np.array([[0.1, -2.5, 3e-8], [np.pi, 0.0, -0.0]], dtype=np.float32)
+    with EmbeddingCache("spec", tmp_path) as cache:
+        assert cache.get_many(["a", "b"]) == [None, None]
+        cache.put_many(["a", "b"], vectors)
+        got = cache.get_many(["b", "missing", "a"])
+        assert got[1] is None
+        np.testing.assert_array_equal(got[0], vectors[1])
+        np.testing.assert_array_equal(got[2], vectors[0])
+        assert got[0] is not None and got[0].dtype == np.float32
+        with pytest.raises(ValueError, match="shape"):
+            cache.put_many(["a"], vectors)
+        cache.put_many([], np.zeros((0, 3), np.float32))
+        assert cache.get_many([]) == []
+        assert len(cache) == 2
+
+
+def test_embedding_cache_handles_more_texts_than_one_query_binds(tmp_path: Path) -> None:
+    texts = [f"text {i}" for i in range(1234)]
+    vectors = np.arange(1234 * 2, dtype=np.float32).reshape(1234, 2)
+    with EmbeddingCache("spec", tmp_path) as cache:
+        cache.put_many(texts, vectors)
+        got = cache.get_many(texts)
+    np.testing.assert_array_equal(np.stack([g for g in got if g is not None]), vectors)
+
+
+def test_corrupt_cache_file_is_moved_aside_and_recreated(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    with EmbeddingCache("spec", tmp_path) as cache:
+        cache.put_many(["a"], np.ones((1, 3), np.float32))
+    db = tmp_path / DB_NAME
+    db.write_bytes(b"this is not an sqlite file" * 100)
+    with caplog.at_level(logging.WARNING, logger="routerllm.encoders.cache"):
+        cache = EmbeddingCache("spec", tmp_path)
+    assert "corrupt" in caplog.text
+    assert (tmp_path / (DB_NAME + ".corrupt")).read_bytes().startswith(b"this is not")
+    assert len(cache) == 0 and cache.get_many(["a"]) == [None]
+    cache.put_many(["a"], np.ones((1, 3), np.float32))
+    assert len(cache) == 1
+    cache.close()
+
+
+def test_cache_with_damaged_pages_recovers_on_first_read(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    with EmbeddingCache("spec", tmp_path) as cache:
+        cache.put_many([f"t{i}" for i in range(200)], np.ones((200, 64), np.float32))
+    db = tmp_path / DB_NAME
+    data = db.read_bytes()
+    db.write_bytes(data[: len(data) // 2])  # header and schema intact, table pages gone
+    with caplog.at_level(logging.WARNING, logger="routerllm.encoders.cache"):
+        cache = EmbeddingCache("spec", tmp_path)
+        assert cache.get_many(["t1", "t150"]) == [None, None]
+    assert "corrupt" in caplog.text
+    cache.put_many(["t1"], np.ones((1, 64), np.float32))
+    assert len(cache) == 1
+    cache.close()
