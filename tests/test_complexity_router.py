@@ -1,0 +1,80 @@
+"""The complexity router: the packaged default (no training) and any local HF classifier."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from routerllm.config import load_config
+from routerllm.exceptions import ModelUnavailableError, RouterLLMError
+from routerllm.routers import create_router, load_router
+
+from .test_hf_backend import VOCAB
+
+
+@pytest.fixture(scope="module")
+def ladder():  # type: ignore[no-untyped-def]
+    return load_config("local").models
+
+
+def test_packaged_default_needs_no_training(ladder, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    router = create_router("complexity", ladder)
+    tier = {m.name: m.tier for m in ladder}
+    assert tier[router.route("Translate 'hello' to French.").model] == "light"
+    hard = router.route("Implement a thread-safe LRU cache in Python with unit tests")
+    assert tier[hard.model] == "heavy" and "complexity label 'heavy'" in hard.reason
+    assert router.labels == ["light", "medium", "heavy"]
+    proba = router.predict_proba(["hi", "Write a REST API in Go"])  # type: ignore[attr-defined]
+    assert proba.shape == (2, 3) and abs(proba.sum() - 2.0) < 1e-6
+    router.save(tmp_path / "c")
+    assert load_router(tmp_path / "c", ladder).route("hi").model == router.route("hi").model
+
+
+def build_classifier(directory: Path, labels: dict[int, str]) -> Path:
+    """A real tokenizer + tiny BERT sequence classifier, saved with save_pretrained."""
+    import torch
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    from transformers import BertConfig, BertForSequenceClassification, PreTrainedTokenizerFast
+
+    tok = Tokenizer(models.WordLevel(vocab={w: i for i, w in enumerate(VOCAB)}, unk_token="[UNK]"))
+    tok.pre_tokenizer = pre_tokenizers.Whitespace()
+    tokenizer = PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="[PAD]", unk_token="[UNK]")
+    config = BertConfig(
+        vocab_size=len(tokenizer), hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
+        intermediate_size=64, max_position_embeddings=64, num_labels=len(labels),
+        id2label=labels, label2id={v: k for k, v in labels.items()},
+    )  # fmt: skip
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        model = BertForSequenceClassification(config)
+    tokenizer.save_pretrained(directory)
+    model.save_pretrained(directory)
+    return directory
+
+
+def test_local_hf_classifier_with_the_seed_label_map(ladder, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    path = build_classifier(tmp_path / "clf", {0: "LABEL_0", 1: "LABEL_1"})
+    router = create_router("complexity", ladder, model=str(path))
+    assert router.labels == ["LABEL_0", "LABEL_1"]
+    decision = router.route("hello world write the code")
+    # LABEL_0 (simple) -> medium, LABEL_1 (complex) -> heavy: never the light model
+    tier = {m.name: m.tier for m in ladder}
+    assert tier[decision.model] in {"medium", "heavy"}
+    proba = router.predict_proba(["hello world", "write the code please"])  # type: ignore[attr-defined]
+    expected = "heavy" if proba[0, 1] > proba[0, 0] else "medium"
+    assert tier[router.route("hello world").model] == expected
+
+
+def test_hf_classifier_errors(ladder, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    path = build_classifier(tmp_path / "clf", {0: "easy", 1: "hard"})
+    with pytest.raises(RouterLLMError, match="not in label_map"):
+        create_router("complexity", ladder, model=str(path)).route("hi")
+    mapped = create_router(
+        "complexity", ladder, model=str(path), label_map={"easy": "light", "hard": "heavy"}
+    )
+    assert mapped.route("hi").model in {"smollm2-135m", "qwen2.5-coder-1.5b"}
+    with pytest.raises(RouterLLMError, match="unknown tiers"):
+        create_router("complexity", ladder, model=str(path), label_map={"easy": "tiny"})
+    with pytest.raises(ModelUnavailableError, match="not found"):
+        create_router("complexity", ladder, model=str(tmp_path / "missing")).route("hi")
