@@ -6,11 +6,11 @@ logistic-regression and kNN baselines, on both ../shared/data sets, in one run.
 * RouterBench MBPP: train.csv -> test.csv (overlap removed too); cost = the
   per-call USD cost in the data.
 
-Every router sees the same MiniLM embeddings (cached) and the same lambda
-sweep. Paired bootstrap over test prompts (same resamples for every router)
+Every router sees the same embeddings (cached; by default both the static
+encoder, the routers' default, and MiniLM) and the same lambda sweep. Paired bootstrap over test prompts (same resamples for every router)
 gives 90% intervals of the differences, so noise is visible.
 
-    .venv/bin/python benchmarks/routing_targets.py [--data-dir ../shared/data] [--encoder minilm] [--json]
+    .venv/bin/python benchmarks/routing_targets.py [--data-dir ../shared/data] [--encoders static minilm] [--json]
 """
 
 from __future__ import annotations
@@ -104,7 +104,7 @@ def main() -> int:
     ap.add_argument(
         "--data-dir", default=str(Path(__file__).resolve().parents[2] / "shared" / "data")
     )
-    ap.add_argument("--encoder", default="minilm")
+    ap.add_argument("--encoders", nargs="+", default=["static", "minilm"])
     ap.add_argument("--bootstrap", type=int, default=200)
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
@@ -112,7 +112,11 @@ def main() -> int:
     if not data_dir.is_dir():
         print(f"no outcome data at {data_dir} (give --data-dir)", file=sys.stderr)
         return 2
-    results = {name: run(name, data_dir, args.encoder, args.bootstrap) for name in DATASETS}
+    results = {
+        f"{name} / {enc}": run(name, data_dir, enc, args.bootstrap) | {"encoder": enc}
+        for enc in args.encoders
+        for name in DATASETS
+    }
     if args.json:
         print(json.dumps(results, indent=2, default=float))
         return 0

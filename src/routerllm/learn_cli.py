@@ -111,7 +111,7 @@ def _train_outcome_router(args: argparse.Namespace) -> dict[str, Any]:
     from routerllm.encoders import CachedEncoder, create_encoder
     from routerllm.eval.outcome_eval import split_dataset
     from routerllm.routers.base import Candidate, create_router
-    from routerllm.routers.quality import OutcomeRouter
+    from routerllm.routers.quality import DEFAULT_ENCODER, OutcomeRouter
 
     data = load_outcomes(args.data)
     cost = ("call" if data.costs is not None else "size") if args.cost == "auto" else args.cost
@@ -121,17 +121,18 @@ def _train_outcome_router(args: argparse.Namespace) -> dict[str, Any]:
         Candidate(m, float(sizes[j]) if sizes is not None else float(costs[j]))
         for j, m in enumerate(data.models)
     ]
+    encoder_spec = args.encoder or DEFAULT_ENCODER
     router = create_router(
         args.router,
         candidates,
         args.seed,
-        encoder=args.encoder,
+        encoder=encoder_spec,
         mode=args.decision,
         costs=costs.tolist(),
     )
     assert isinstance(router, OutcomeRouter)
     fit_on, held_out = split_dataset(data, 0.2, args.seed) if args.calibrate else (data, None)
-    encoder = CachedEncoder(create_encoder(args.encoder))
+    encoder = CachedEncoder(create_encoder(encoder_spec))
     router.fit(None, fit_on.scores, data.models, embeddings=encoder.encode(fit_on.prompts))
     payload: dict[str, Any] = {
         "router": args.router, "out": str(args.out), "train_size": len(fit_on), "models": data.models,
@@ -264,8 +265,8 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
     tr.add_argument("--out", required=True, help="directory to save the router into")
     tr.add_argument(
         "--encoder",
-        default="minilm",
-        help="minilm | minilm-onnx | static | hashing | hf:<id or path>",
+        default=None,
+        help="minilm | minilm-onnx | static | hashing | hf:<id or path>; default: minilm (classifier), static (outcome routers)",
     )
     tr.add_argument(
         "--mode",
@@ -325,7 +326,11 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
     ev.add_argument("--test", help="held-out outcome data (default: a seeded split of --data)")
     ev.add_argument("--test-fraction", type=float, default=0.2)
     ev.add_argument("--routers", default=",".join(OUTCOME_ROUTERS))
-    ev.add_argument("--encoder", default="minilm")
+    ev.add_argument(
+        "--encoder",
+        default="static",
+        help="static (default) | minilm | minilm-onnx | hashing | hf:<id>",
+    )
     ev.add_argument("--cost", default="auto", help="auto | call | size | price")
     ev.add_argument("--decision", default="lambda", choices=["lambda", "threshold"])
     ev.add_argument("--plot", metavar="PNG", help="write the quality-cost curves here")

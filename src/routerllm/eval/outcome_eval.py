@@ -22,7 +22,7 @@ from routerllm.eval.routing_metrics import references, routing_report, sweep
 from routerllm.exceptions import DataError
 from routerllm.registry import ROUTERS
 from routerllm.routers.base import Candidate, create_router
-from routerllm.routers.quality import OutcomeRouter
+from routerllm.routers.quality import DEFAULT_ENCODER, OutcomeRouter
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +82,7 @@ def evaluate_routing(
     data: str | Path,
     test: str | Path | None = None,
     routers: Sequence[str] = LEARNED_ROUTERS,
-    encoder: str = "minilm",
+    encoder: str = DEFAULT_ENCODER,
     cost: str = "auto",
     test_fraction: float = 0.2,
     seed: int = 0,

@@ -25,6 +25,11 @@ from routerllm.exceptions import RouterLLMError
 from routerllm.routers.base import CandidateModel, Router, RoutingDecision
 from routerllm.routers.decision import MODES, choose
 
+#: Static (WordLlama) embeddings: the only packaged encoder that meets the decision
+#: latency target on 2 CPU cores (p50 <= 5 ms, >= 500 prompts/s; see
+#: benchmarks/router_latency.py). ``minilm`` routes slightly better, ~25x slower.
+DEFAULT_ENCODER = "static"
+
 
 class OutcomeRouter(Router):
     """Base of routers that predict per-model success from prompt embeddings."""
@@ -33,7 +38,7 @@ class OutcomeRouter(Router):
         self,
         models: Sequence[CandidateModel],
         seed: int = 0,
-        encoder: str = "minilm",
+        encoder: str = DEFAULT_ENCODER,
         mode: str = "lambda",
         knob: float = 0.0,
         costs: Sequence[float] | None = None,
