@@ -123,7 +123,7 @@ def main() -> int:
     for name, r in results.items():
         print(
             f"\n== {name}: train {r['train_size']}, test {r['test_size']} (removed {r['removed_overlap']} "
-            f"also in train), cost = {r['cost']}, encoder {args.encoder}, {r['seconds']:.0f} s"
+            f"also in train), cost = {r['cost']}, encoder {r['encoder']}, {r['seconds']:.0f} s"
         )
         print(f"best single: {r['best_single']['name']} quality {r['best_single']['quality']:.3f}")
         print(

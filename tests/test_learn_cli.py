@@ -10,6 +10,8 @@ from typing import Any
 
 import pytest
 
+from routerllm.eval.routing_metrics import METRICS
+
 from .test_cli import assert_one_line_error
 from .test_outcome_routing import make_rows, write_json
 
@@ -81,15 +83,7 @@ def test_outcome_router_training_and_eval_routing(tmp_path: Path) -> None:
         "--encoder", "hashing", "--plot", str(png),
     )  # fmt: skip
     assert set(ev["routers"]) >= {"logreg", "knn", "oracle", "best_single"}
-    for key in (
-        "apgr",
-        "aiq",
-        "cpt50",
-        "cpt80",
-        "max_accuracy",
-        "acc_at_half_best_cost",
-        "cost_to_best_accuracy",
-    ):
+    for key in METRICS:
         assert key in ev["routers"]["logreg"]
     assert ev["best_single"]["name"] == "big" and ev["cost"] == "size"
     assert png.read_bytes()[:4] == b"\x89PNG"

@@ -33,17 +33,9 @@ def _cuda_devices() -> int:
 
 def weights_present(model_id: str) -> bool:
     """A local directory, or a hub id already in the local HF cache (no download here)."""
-    if Path(model_id).expanduser().is_dir():
-        return True
-    try:
-        from huggingface_hub import try_to_load_from_cache
-    except ImportError:
-        return False
-    try:
-        cached = try_to_load_from_cache(model_id, "config.json")
-    except ValueError:  # HFValidationError: neither a hub id nor an existing directory
-        return False
-    return isinstance(cached, str)
+    from routerllm.encoders.hf import cached_config
+
+    return Path(model_id).expanduser().is_dir() or cached_config(model_id) is not None
 
 
 class HFBackend(Backend):

@@ -85,7 +85,7 @@ def hub_reachable(timeout: float = 3.0) -> bool:
     return bool(opened)
 
 
-def _cached_config(model_id: str) -> Path | None:
+def cached_config(model_id: str) -> Path | None:
     """config.json of a hub id in the local HF cache, without any network call."""
     try:
         from huggingface_hub import try_to_load_from_cache
@@ -122,7 +122,7 @@ def locate_model(model: str) -> tuple[str, bool, Path]:
         if not config.is_file():
             raise ModelUnavailableError(f"{path} has no config.json: it is not a model directory")
         return str(path), True, config
-    cached = _cached_config(model)
+    cached = cached_config(model)
     if cached is not None:
         return model, True, cached
     if _looks_like_path(model):
