@@ -12,10 +12,8 @@ from __future__ import annotations
 import csv
 import fcntl
 import hashlib
-import json
 import sqlite3
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -206,22 +204,3 @@ class RequestLog:
 
     def count(self) -> int:
         return int(self._db.execute("SELECT COUNT(*) FROM requests").fetchone()[0])
-
-
-@contextmanager
-def open_log(db_path: str | Path, csv_path: str | Path | None = None) -> Iterator[RequestLog]:
-    log = RequestLog(db_path, csv_path)
-    try:
-        yield log
-    finally:
-        log.close()
-
-
-def dumps_record(record: RequestRecord) -> str:
-    """JSON for one record (used by tests and `report --json`)."""
-    return json.dumps(
-        {
-            **{k: v for k, v in record.__dict__.items() if k != "components"},
-            "components": {c: m.as_dict() for c, m in record.components.items()},
-        }
-    )
