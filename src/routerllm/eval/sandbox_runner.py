@@ -1,0 +1,122 @@
+"""What runs inside the sandboxed child: guards, then ``program.py``, then the verdict.
+
+:mod:`routerllm.eval.sandbox` passes the text of this file to ``python -I -S -c``;
+it acts only as ``__main__``, so importing it in the harness changes nothing.
+Exit code 0: the program ran to its end; 3: ``AssertionError``; 4: any other
+exception (``SystemExit`` included). The last stderr line after :data:`MARK` is
+the one-line verdict. The guards stop accidents, not a determined program.
+"""
+
+from __future__ import annotations
+
+import _posixsubprocess
+import _socket
+import os
+import posix
+import socket
+import sys
+import traceback
+
+TYPE_CHECKING = False  # not imported from typing: keeps the child's start-up lean
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+MARK = "routerllm-sandbox-result: "
+BLOCKED_OS = [
+    "fork",
+    "forkpty",
+    "system",
+    "popen",
+    "posix_spawn",
+    "posix_spawnp",
+    "execv",
+    "execve",
+    "execl",
+    "execle",
+    "execlp",
+    "execlpe",
+    "execvp",
+    "execvpe",
+    "spawnv",
+    "spawnve",
+    "spawnvp",
+    "spawnvpe",
+    "spawnl",
+    "spawnle",
+    "spawnlp",
+    "spawnlpe",
+    "kill",
+    "killpg",
+    "pidfd_open",
+]
+BLOCKED_SOCKET = [
+    "socketpair",
+    "fromfd",
+    "create_connection",
+    "create_server",
+    "getaddrinfo",
+    "gethostbyname",
+    "gethostbyname_ex",
+]
+_exit, _write = os._exit, os.write  # kept before the program can replace them
+
+
+def _deny(what: str) -> Callable[..., None]:
+    def denied(*args: object, **kwargs: object) -> None:
+        raise PermissionError(f"{what} is disabled in the RouterLLM sandbox")
+
+    return denied
+
+
+class _NoSocket(socket.socket):
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        raise PermissionError("network access is disabled in the RouterLLM sandbox")
+
+
+def install_guards() -> None:
+    """Make process creation (subprocess, multiprocessing too), signals to other processes,
+    sockets and ctypes fail."""
+    for module in (os, posix):
+        for name in BLOCKED_OS:
+            if hasattr(module, name):
+                setattr(module, name, _deny(f"os.{name}"))
+    _posixsubprocess.fork_exec = _deny("subprocess")  # type: ignore[assignment]
+    for module in (socket, _socket):
+        module.socket = _NoSocket  # type: ignore[attr-defined,misc]
+        for name in BLOCKED_SOCKET:
+            if hasattr(module, name):
+                setattr(module, name, _deny(f"socket.{name}"))
+    sys.modules["ctypes"] = sys.modules["_ctypes"] = None  # type: ignore[assignment]
+
+
+def _report(exc: BaseException, code: int, line: str | None = None) -> None:
+    try:
+        line = line or traceback.format_exception_only(exc)[-1].strip()
+        text = "".join(traceback.format_exception(exc)) + f"\n{MARK}{line}\n"
+        _write(2, text.encode("utf-8", "replace"))
+    finally:
+        _exit(code)
+
+
+def main() -> None:
+    """Run ``program.py`` from the working directory as ``__main__`` and exit with the verdict."""
+    install_guards()
+    try:
+        with open("program.py", encoding="utf-8") as f:
+            code = compile(f.read(), "program.py", "exec")
+        exec(code, {"__name__": "__main__"})
+    except AssertionError as e:
+        _report(e, 3)
+    except SystemExit as e:
+        _report(e, 4, f"SystemExit({e.code!r}): the program exited before its tests finished")
+    except BaseException as e:
+        _report(e, 4)
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    finally:
+        _exit(0)
+
+
+if __name__ == "__main__":
+    main()

