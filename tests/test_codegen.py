@@ -124,6 +124,12 @@ ANSWERS: dict[str, tuple[str, str, str, bool]] = {
         "            if abs(a - b) < threshold:\n                return True\n    return False",
         True,
     ),
+    "body only, prose before and after it": (
+        "HumanEval/2",
+        "chat",
+        "The body is:\n    return number % 1.0\nThat is all.",
+        True,
+    ),
     "two-space indentation": (
         "HumanEval/0",
         "chat",
@@ -254,6 +260,8 @@ def test_prose_without_code_is_kept_for_the_record(
     assert "Your answer should contain" in completion
     assert not passes(problem.program(completion), tmp_path)
     assert extract_completion(problem, "", CHAT_STYLE) == ""
+    # Stopped right after opening the block (Qwen-0.5B, "complete" through the chat template).
+    assert extract_completion(problem, "Here you go:\n\n```python", COMPLETE_STYLE) == ""
 
 
 def test_chat_request(problems: dict[str, HumanEvalProblem]) -> None:

@@ -123,8 +123,10 @@ COMPLETE_STYLE = CodegenStyle(
 STYLES_BY_MODE: dict[str, CodegenStyle] = {"chat": CHAT_STYLE, "complete": COMPLETE_STYLE}
 
 # All three packaged GGUFs are instruct models with a chat template, which
-# LlamaCppBackend always applies: chat is the only mode that asks them what
-# they were tuned for (see the module docstring).
+# LlamaCppBackend always applies, so "complete" reaches them as a bare chat
+# message. Greedy, HumanEval/0-39, Qwen2.5-Coder-0.5B: chat 30/40; raw
+# continuation (llama.cpp without the template) 27/40; "complete" through the
+# backend 0/10 (stop sequences cut the fenced answer at its def line).
 DEFAULT_STYLES: dict[str, CodegenStyle] = {
     "smollm2-135m": CHAT_STYLE,
     "qwen2.5-coder-0.5b": CHAT_STYLE,
@@ -196,7 +198,7 @@ def cut_at_stop(text: str, stop: tuple[str, ...] | list[str]) -> str:
 
 
 # Fences need not start a line: small models write "Here: ```python" and "return x```".
-_FENCE = re.compile(r"```[ \t]*([\w+#.-]*)[^\n]*\n(.*?)(?:```|\Z)", re.S)
+_FENCE = re.compile(r"```[ \t]*([\w+#.-]*)[^\n]*(?:\n|\Z)(.*?)(?:```|\Z)", re.S)
 _PYTHON_TAGS = {"", "python", "py", "python3", "py3"}
 
 
@@ -294,9 +296,10 @@ def _is_script(node: ast.stmt) -> bool:
 
 def _bodies(code: str) -> Iterator[str]:
     """Function-body candidates, most literal first: as given (a continuation is
-    already indented), re-indented by four spaces, and with only the first
-    line's indentation lost; then the same trimmed of trailing lines (prose,
-    truncation). A body must start indented, or it would end the function."""
+    already indented), re-indented by four spaces, with only the first line's
+    indentation lost, from the first indented line on (prose before it); then
+    the same trimmed of trailing lines (prose, truncation). A body must start
+    indented, or it would end the function."""
     code = _expand_leading_tabs(code.strip("\n"))
     if not code.strip():
         yield ""
@@ -306,6 +309,10 @@ def _bodies(code: str) -> Iterator[str]:
     if len(lines) > 1 and lines[0] == lines[0].lstrip():
         # The answer was stripped: only its first line lost its indentation.
         variants.append("    " + code)
+    first_indented = next((i for i, line in enumerate(lines) if line[:1] == " "), 0)
+    if first_indented:
+        # Prose before an indented body: "Here is the body:\n    return x".
+        variants.append("\n".join(lines[first_indented:]))
     variants = [v for v in variants if v[:1] in (" ", "\t")]
     for variant in variants:
         yield variant.rstrip() + "\n"
