@@ -109,12 +109,7 @@ def run_experiment(
     }
     (out / "results.json").write_text(json.dumps(summary, indent=2, default=float))
     if curve:
-        plot_curve(
-            curve,
-            rows,
-            out / "quality_energy.png",
-            {"medium": "direct-medium", "heavy": "direct-heavy"},
-        )
+        plot_curve(curve, rows, out / "quality_energy.png")
     (out / "report.md").write_text(report_markdown(summary))
     return summary
 
@@ -130,9 +125,7 @@ def quality_energy_curve(
     return sorted({(p.cost * len(scores), p.quality) for p in points})
 
 
-def plot_curve(
-    curve: list[tuple[float, float]], rows: list[dict[str, Any]], path: Path, _: dict[str, str]
-) -> None:
+def plot_curve(curve: list[tuple[float, float]], rows: list[dict[str, Any]], path: Path) -> None:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 

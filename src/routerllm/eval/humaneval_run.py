@@ -19,7 +19,6 @@ from __future__ import annotations
 import json
 import logging
 import sqlite3
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -313,8 +312,3 @@ def write_outcome_dataset(path: Path, problems: Sequence[HumanEvalProblem], mode
     (path.parent / "models.json").write_text(
         json.dumps({m: {"size": f"{sizes[m]}B"} for m in models}, indent=1)
     )
-
-
-def timed(fn: Callable[[], Any]) -> tuple[Any, float]:
-    start = time.perf_counter()
-    return fn(), time.perf_counter() - start
