@@ -115,12 +115,13 @@ def run_models(
     from routerllm.eval.codegen import build_request, extract_completion, style_for
     from routerllm.eval.sandbox import check_problem
 
-    todo = [(m, p) for m in models for p in problems if p.task_id not in store.done(m)]
-    bar = _progress(len(todo), progress)
+    # One query per model, not one per problem.
+    done = {m: store.done(m) for m in models}
+    pending = {m: [p for p in problems if p.task_id not in done[m]] for m in models}
+    bar = _progress(sum(len(v) for v in pending.values()), progress)
     for model in models:
         style = style_for(model)
-        pending = [p for p in problems if p.task_id not in store.done(model)]
-        for problem in pending:
+        for problem in pending[model]:
             request = build_request(problem, style)
             if max_new_tokens is not None:
                 request = type(request)(**{**request.__dict__, "max_new_tokens": max_new_tokens})
