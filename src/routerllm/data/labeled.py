@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from routerllm.data import read_json
 from routerllm.exceptions import DataError
 
 CLASS_NAMES: tuple[str, ...] = (
@@ -45,13 +46,7 @@ def save_json(items: Sequence[LabeledPrompt], path: str | Path) -> Path:
 
 def load_json(path: str | Path) -> list[LabeledPrompt]:
     """Read a labelled-prompt file; malformed files give one clear DataError."""
-    path = Path(path)
-    try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError as e:
-        raise DataError(f"dataset file not found: {path}") from e
-    except (OSError, ValueError) as e:
-        raise DataError(f"{path}: not valid JSON ({e})") from e
+    raw = read_json(path)
     if not isinstance(raw, list):
         raise DataError(f"{path}: expected a JSON list of {{text, label}} objects")
     items = []

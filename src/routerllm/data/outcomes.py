@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import ast
 import csv
-import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
@@ -20,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from routerllm.data import read_json
 from routerllm.exceptions import DataError
 
 CostKind = (
@@ -147,10 +147,7 @@ def _parse_size(value: object) -> float | None:
 
 def load_model_info(path: str | Path) -> dict[str, ModelInfo]:
     """A ``models.json`` mapping model name -> {size, input_price, output_price}."""
-    try:
-        raw = json.loads(Path(path).read_text())
-    except (OSError, ValueError) as e:
-        raise DataError(f"{path}: cannot read model metadata ({e})") from e
+    raw = read_json(path, "model metadata")
     if not isinstance(raw, dict):
         raise DataError(f"{path}: expected an object mapping model names to metadata")
     return {
@@ -172,12 +169,7 @@ def load_scores_json(path: str | Path, models_path: str | Path | None = None) ->
     Only models scored on every question are kept.
     """
     path = Path(path)
-    try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError as e:
-        raise DataError(f"outcome file not found: {path}") from e
-    except (OSError, ValueError) as e:
-        raise DataError(f"{path}: not valid JSON ({e})") from e
+    raw = read_json(path, "outcome")
     if not isinstance(raw, list) or not raw:
         raise DataError(f"{path}: expected a non-empty JSON list of {{question, scores}} objects")
     try:
