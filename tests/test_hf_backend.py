@@ -269,6 +269,34 @@ def test_chat_template_is_applied(chat_model_dir: Path, model_dir: Path) -> None
     assert no_template.prompt_tokens == len(system.split()) + len(PROMPT.split())
 
 
+def test_raw_requests_skip_the_template_and_prefixes_start_the_answer(
+    chat_model_dir: Path,
+) -> None:
+    chat = make_backend(chat_model_dir)
+    templated = chat.generate(GenerationRequest(prompt=PROMPT))
+    raw = chat.generate(GenerationRequest(prompt=PROMPT, raw=True))
+    assert raw.prompt_tokens == len(PROMPT.split())  # no BOS, roles or template words
+    # The answer is made to start with the prefix: its tokens follow "assistant".
+    prefixed = chat.generate(
+        GenerationRequest(prompt=PROMPT, response_prefix=" def sort", repetition_penalty=1.0)
+    )
+    assert prefixed.prompt_tokens == templated.prompt_tokens + 2
+    # Greedy: continuing after "assistant def sort" = generating after the prefix.
+    ids = chat._tokenizer("<s>user " + PROMPT + " assistant def sort", add_special_tokens=False)
+    with torch.inference_mode():
+        out = chat._model.generate(
+            torch.tensor([ids["input_ids"]]), max_new_tokens=MAX_NEW, do_sample=False,
+            pad_token_id=chat._tokenizer.pad_token_id,
+        )  # fmt: skip
+    expected = chat._tokenizer.decode(out[0, len(ids["input_ids"]) :], skip_special_tokens=True)
+    assert prefixed.text == expected
+
+
+def test_raw_and_prefix_together_are_refused() -> None:
+    with pytest.raises(PromptError, match="either raw or has a response prefix"):
+        GenerationRequest(prompt=PROMPT, raw=True, response_prefix="x")
+
+
 # --- availability and load errors ------------------------------------------------------------
 
 

@@ -61,3 +61,32 @@ def test_demo_on_the_real_ladder(tmp_path: Path) -> None:
     assert comparison["co2_saved_fraction_warm"] > 0
     assert (tmp_path / "logs" / "requests.sqlite").exists()
     assert (tmp_path / "logs" / "carbon" / "emissions.csv").exists()
+
+
+def test_raw_and_prefilled_requests_on_a_chat_model() -> None:
+    from routerllm.backends import GenerationRequest, create_backend
+
+    config = load_config("local")
+    config.generation.temperature = 0.0
+    backend = create_backend(config.model("smollm2-135m"), config.generation, n_threads=2)
+    try:
+        question = "Name a colour."
+        chat = backend.generate(GenerationRequest(question, max_new_tokens=4))
+        raw = backend.generate(GenerationRequest(question, max_new_tokens=4, raw=True))
+        prefix = "The colour is"
+        prefilled = backend.generate(
+            GenerationRequest(question, max_new_tokens=4, response_prefix=prefix)
+        )
+        # The chat template adds its roles (and SmolLM2's default system message).
+        assert raw.prompt_tokens < chat.prompt_tokens
+        # SmolLM2 adds no BOS, so the prefix's own tokens are the difference.
+        assert prefilled.prompt_tokens == chat.prompt_tokens + backend.count_tokens(prefix)
+        # Greedy: a prefilled answer is the chat answer forced to start with the prefix,
+        # so prefilling the chat answer's own first words reproduces the rest of it.
+        head, _, rest = chat.text.partition(" ")
+        again = backend.generate(
+            GenerationRequest(question, max_new_tokens=3, response_prefix=head)
+        )
+        assert rest.startswith(again.text.strip()) and again.text.strip()
+    finally:
+        backend.unload()

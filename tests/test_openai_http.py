@@ -192,6 +192,22 @@ def test_real_server_context_overflow_is_a_prompt_error(llama_server: str) -> No
         backend.generate(GenerationRequest(prompt="hello world " * 600))
 
 
+def test_real_server_raw_request_is_a_plain_completion(llama_server: str) -> None:
+    backend = http_backend(llama_server)
+    raw = backend.generate(GenerationRequest(prompt="def add(a, b):", raw=True))
+    chat = backend.generate(GenerationRequest(prompt="def add(a, b):"))
+    assert 0 < raw.completion_tokens <= MAX_NEW_TOKENS
+    # /completions sends the text as is; the chat endpoint wraps it in a template.
+    assert raw.prompt_tokens < chat.prompt_tokens
+
+
+def test_prefilled_request_is_refused_clearly(llama_server: str) -> None:
+    with pytest.raises(BackendError, match="cannot start the answer with a given prefix"):
+        http_backend(llama_server).generate(
+            GenerationRequest(prompt="Add two numbers.", response_prefix="def add(a, b):")
+        )
+
+
 def test_real_server_wrong_path_is_a_backend_error(llama_server: str) -> None:
     # Without /v1 the server answers 404 {"detail": "Not Found"}: not retried.
     backend = http_backend(llama_server.removesuffix("/v1"))

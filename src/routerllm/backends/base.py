@@ -8,11 +8,19 @@ from dataclasses import dataclass, field
 from typing import ClassVar
 
 from routerllm.config import GenerationConfig, ModelConfig
+from routerllm.exceptions import PromptError
 
 
 @dataclass(frozen=True)
 class GenerationRequest:
-    """One prompt plus optional overrides of the config's sampling defaults."""
+    """One prompt plus optional overrides of the config's sampling defaults.
+
+    ``raw``: continue ``prompt`` as plain text, without the model's chat
+    template (the base-model way). ``response_prefix``: the chat template is
+    applied and the model's answer is made to start with this text, which
+    the model continues (the returned text excludes it). At most one of the
+    two may be used.
+    """
 
     prompt: str
     max_new_tokens: int | None = None
@@ -21,6 +29,12 @@ class GenerationRequest:
     repetition_penalty: float | None = None
     stop: list[str] = field(default_factory=list)
     system: str | None = None
+    raw: bool = False
+    response_prefix: str = ""
+
+    def __post_init__(self) -> None:
+        if self.raw and self.response_prefix:
+            raise PromptError("a request is either raw or has a response prefix, not both")
 
 
 @dataclass(frozen=True)
@@ -60,6 +74,11 @@ def resolve_sampling(request: GenerationRequest, defaults: GenerationConfig) -> 
 def chat_messages(request: GenerationRequest) -> list[dict[str, str]]:
     messages = [{"role": "system", "content": request.system}] if request.system else []
     return [*messages, {"role": "user", "content": request.prompt}]
+
+
+def plain_text(request: GenerationRequest) -> str:
+    """The request as one text, for models without a chat template and raw requests."""
+    return f"{request.system}\n\n{request.prompt}" if request.system else request.prompt
 
 
 class Backend(ABC):

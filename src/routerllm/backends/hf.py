@@ -13,6 +13,7 @@ from routerllm.backends.base import (
     Completion,
     GenerationRequest,
     chat_messages,
+    plain_text,
     resolve_sampling,
 )
 from routerllm.exceptions import (
@@ -122,14 +123,17 @@ class HFBackend(Backend):
 
     def _encode(self, request: GenerationRequest) -> Any:
         tok = self._tokenizer
-        if getattr(tok, "chat_template", None):
-            return tok.apply_chat_template(
-                chat_messages(request),
-                add_generation_prompt=True,
-                return_tensors="pt",
-                return_dict=True,
+        if getattr(tok, "chat_template", None) and not request.raw:
+            text = tok.apply_chat_template(
+                chat_messages(request), add_generation_prompt=True, tokenize=False
             )
-        text = f"{request.system}\n\n{request.prompt}" if request.system else request.prompt
+            # The template already holds the special tokens (BOS included).
+            return tok(
+                text + request.response_prefix, return_tensors="pt", add_special_tokens=False
+            )
+        text = plain_text(request)
+        if request.response_prefix:
+            text += "\n" + request.response_prefix
         return tok(text, return_tensors="pt")
 
     def generate(self, request: GenerationRequest) -> Completion:

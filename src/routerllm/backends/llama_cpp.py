@@ -14,6 +14,7 @@ from routerllm.backends.base import (
     Completion,
     GenerationRequest,
     chat_messages,
+    plain_text,
     resolve_sampling,
 )
 from routerllm.exceptions import BackendError, PromptError, missing_dependency
@@ -95,7 +96,25 @@ class LlamaCppBackend(Backend):
                 f"the file is corrupt or not a supported GGUF"
             )
         metadata = self._llm.metadata if self._llm is not None else {}
-        self._has_chat_template = bool(metadata.get("tokenizer.chat_template"))
+        self._chat_template = metadata.get("tokenizer.chat_template") or None
+
+    def _templated(self, request: GenerationRequest) -> tuple[str, list[str]]:
+        """The chat template applied to the request, with the response prefix appended,
+        as plain text; and the template's own stop strings."""
+        from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+        def token_text(token: int) -> str:
+            return self._llm._model.token_get_text(token) if token != -1 else ""
+
+        assert self._chat_template is not None
+        formatter = Jinja2ChatFormatter(
+            self._chat_template,
+            eos_token=token_text(self._llm.token_eos()),
+            bos_token=token_text(self._llm.token_bos()),
+        )
+        rendered = formatter(messages=chat_messages(request))  # type: ignore[arg-type]
+        stop = rendered.stop if isinstance(rendered.stop, list) else [rendered.stop or ""]
+        return rendered.prompt + request.response_prefix, [s for s in stop if s]
 
     def unload(self) -> None:
         if self._llm is not None:
@@ -111,7 +130,7 @@ class LlamaCppBackend(Backend):
         self.load()
         sampling = resolve_sampling(request, self.generation)
         n_ctx = int(self._llm.n_ctx())
-        n_prompt = self.count_tokens(request.prompt) + TEMPLATE_MARGIN
+        n_prompt = self.count_tokens(request.prompt + request.response_prefix) + TEMPLATE_MARGIN
         if n_prompt >= n_ctx:
             raise PromptError(
                 f"prompt is about {n_prompt - TEMPLATE_MARGIN} tokens, too long for model "
@@ -129,13 +148,16 @@ class LlamaCppBackend(Backend):
             kwargs["seed"] = sampling.seed
         start = time.perf_counter()
         try:
-            if self._has_chat_template:
+            if self._chat_template and not request.raw and not request.response_prefix:
                 out = self._llm.create_chat_completion(messages=chat_messages(request), **kwargs)
                 text = out["choices"][0]["message"]["content"] or ""
             else:
-                prompt = (
-                    f"{request.system}\n\n{request.prompt}" if request.system else request.prompt
-                )
+                prompt, stop = plain_text(request), list[str]()
+                if self._chat_template and request.response_prefix:
+                    prompt, stop = self._templated(request)
+                elif request.response_prefix:
+                    prompt += "\n" + request.response_prefix
+                kwargs["stop"] = [*(request.stop or []), *stop] or None
                 out = self._llm.create_completion(prompt=prompt, **kwargs)
                 text = out["choices"][0]["text"]
         except ValueError as e:

@@ -20,6 +20,7 @@ from routerllm.backends.base import (
     Completion,
     GenerationRequest,
     chat_messages,
+    plain_text,
     resolve_sampling,
 )
 from routerllm.exceptions import BackendError, PromptError
@@ -30,7 +31,9 @@ RETRY_STATUS = {408, 429, 500, 502, 503, 504}
 
 
 class OpenAIHTTPBackend(Backend):
-    """POSTs to ``{base_url}/chat/completions``; energy is estimated per token, not metered."""
+    """POSTs to ``{base_url}/chat/completions`` (``/completions`` for raw requests);
+    energy is estimated per token, not metered. A response prefix cannot be
+    sent through the OpenAI API, so prefilled requests are refused."""
 
     measured_locally: ClassVar[bool] = False
     backoff_base_s: float = 0.5
@@ -83,11 +86,20 @@ class OpenAIHTTPBackend(Backend):
         self._connected = False
 
     def generate(self, request: GenerationRequest) -> Completion:
+        if request.response_prefix:
+            raise BackendError(
+                f"model {self.name!r} is served over the OpenAI API, which cannot start the "
+                f"answer with a given prefix; use a chat or raw (complete) request"
+            )
         self.load()
         sampling = resolve_sampling(request, self.generation)
+        path = "/completions" if request.raw else "/chat/completions"
+        prompt: dict[str, Any] = (
+            {"prompt": plain_text(request)} if request.raw else {"messages": chat_messages(request)}
+        )
         body: dict[str, Any] = {
             "model": self.config.model_id,
-            "messages": chat_messages(request),
+            **prompt,
             "max_tokens": sampling.max_new_tokens,
             "temperature": sampling.temperature,
             "top_p": sampling.top_p,
@@ -97,11 +109,11 @@ class OpenAIHTTPBackend(Backend):
         if sampling.seed is not None:
             body["seed"] = sampling.seed
         start = time.perf_counter()
-        out = self._post_with_retries(body)
+        out = self._post_with_retries(path, body)
         latency = time.perf_counter() - start
         try:
             choice = out["choices"][0]
-            text = choice["message"]["content"] or ""
+            text = (choice["text"] if request.raw else choice["message"]["content"]) or ""
         except (KeyError, IndexError, TypeError) as e:
             raise BackendError(
                 f"{self.base_url}: unexpected response shape: {str(out)[:200]}"
@@ -116,12 +128,12 @@ class OpenAIHTTPBackend(Backend):
             finish_reason=choice.get("finish_reason"),
         )
 
-    def _post_with_retries(self, body: dict[str, Any]) -> Any:
+    def _post_with_retries(self, path: str, body: dict[str, Any]) -> Any:
         attempts = self.config.max_retries + 1
         for attempt in range(attempts):
             last = attempt == attempts - 1
             try:
-                return self._request("POST", "/chat/completions", body, self.config.timeout_s)
+                return self._request("POST", path, body, self.config.timeout_s)
             except urllib.error.HTTPError as e:
                 detail = _error_detail(e)
                 if e.code in RETRY_STATUS and not last:
@@ -130,7 +142,7 @@ class OpenAIHTTPBackend(Backend):
                 if e.code == 400 and "context" in detail.lower():
                     raise PromptError(f"model {self.name!r} rejected the prompt: {detail}") from e
                 raise BackendError(
-                    f"{self.base_url}/chat/completions answered HTTP {e.code} for model "
+                    f"{self.base_url}{path} answered HTTP {e.code} for model "
                     f"{self.name!r}: {detail}"
                 ) from e
             # refused, reset, timeout, bad JSON, truncated or malformed HTTP response
