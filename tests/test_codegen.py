@@ -19,6 +19,8 @@ from routerllm.eval.codegen import (
     COMPLETE_STOP,
     COMPLETE_STYLE,
     DEFAULT_STYLES,
+    MODES,
+    PREFILL_STYLE,
     CodegenStyle,
     build_request,
     cut_at_stop,
@@ -197,6 +199,19 @@ ANSWERS: dict[str, tuple[str, str, str, bool]] = {
         'if __name__ == "__main__":\n    import doctest\n',
         True,
     ),
+    "prefill: the body, stopped at the closing fence": (
+        "HumanEval/2",
+        "prefill",
+        "    return number % 1.0",
+        True,
+    ),
+    "prefill: a helper after the function is kept, demo code cut": (
+        "HumanEval/2",
+        "prefill",
+        "    return _frac(number)\n\n\ndef _frac(x):\n    return x - int(x)\n\n"
+        "print(truncate_number(3.5))\nassert False\n",
+        True,
+    ),
     "complete: the model answered chat-style anyway": (
         "HumanEval/2",
         "complete",
@@ -218,7 +233,7 @@ def test_answer_becomes_a_program_that_parses_and_runs(
     assert passes(program, tmp_path) is correct, completion
 
 
-STYLES = {"chat": CHAT_STYLE, "complete": COMPLETE_STYLE}
+STYLES = {"chat": CHAT_STYLE, "complete": COMPLETE_STYLE, "prefill": PREFILL_STYLE}
 
 
 def test_full_function_answer_redefines_and_keeps_imports(
@@ -286,6 +301,19 @@ def test_complete_request_is_the_raw_prompt(problems: dict[str, HumanEvalProblem
     assert "\ndef " in request.stop and "\n#" in request.stop
 
 
+def test_prefill_request_starts_the_answer_with_the_prompt(
+    problems: dict[str, HumanEvalProblem],
+) -> None:
+    problem = problems["HumanEval/0"]
+    request = build_request(problem, PREFILL_STYLE)
+    assert request.response_prefix == f"{FENCE}python\n{problem.prompt}"
+    assert request.prompt.startswith("Complete the following Python function.")
+    assert problem.prompt in request.prompt and not request.raw
+    assert request.stop[0] == f"\n{FENCE}" and "\ndef " not in request.stop
+    raw = build_request(problem, COMPLETE_STYLE)
+    assert raw.raw and raw.response_prefix == ""
+
+
 def test_instruction_braces_other_than_prompt_are_left_alone(
     problems: dict[str, HumanEvalProblem],
 ) -> None:
@@ -300,7 +328,7 @@ def test_default_styles_of_the_local_models() -> None:
     assert sorted(DEFAULT_STYLES) == sorted(local)
     for name in local:
         assert style_for(name) is DEFAULT_STYLES[name]
-        assert style_for(name).mode == "chat"
+        assert style_for(name).mode == "prefill"
     assert style_for("some-api-model") is CHAT_STYLE
 
 
@@ -310,7 +338,9 @@ def test_style_overrides() -> None:
     assert complete.stop == COMPLETE_STOP and complete.instruction == "{prompt}"
     assert complete.name == "qwen2.5-coder-0.5b:complete"
     short = style_for("qwen2.5-coder-0.5b", {"max_new_tokens": 256, "stop": ["\n\n\n"]})
-    assert (short.mode, short.max_new_tokens, short.stop) == ("chat", 256, ("\n\n\n",))
+    assert (short.mode, short.max_new_tokens, short.stop) == ("prefill", 256, ("\n\n\n",))
+    chat = style_for("qwen2.5-coder-0.5b", {"mode": "chat"})
+    assert chat.response_prefix == "" and chat.instruction == CHAT_INSTRUCTION
     assert hash(short)  # frozen, stop a tuple even when given a list
 
 
@@ -318,7 +348,8 @@ def test_style_overrides() -> None:
     ("overrides", "message"),
     [
         ({"temprature": 0.1}, "unknown codegen style field.*temprature.*valid fields: name, mode"),
-        ({"mode": "fim"}, "mode must be one of chat, complete"),
+        ({"mode": "fim"}, "mode must be one of chat, complete, prefill"),
+        ({"response_prefix": ""}, "response_prefix is needed in prefill mode"),
         ({"instruction": "Write code."}, r"must contain \{prompt\}"),
         ({"max_new_tokens": 0}, "max_new_tokens must be positive"),
         ({"temperature": -1.0}, "temperature must be >= 0"),
@@ -331,7 +362,7 @@ def test_bad_style_overrides_are_clear_errors(overrides: dict[str, object], mess
         style_for("qwen2.5-coder-0.5b", overrides)
 
 
-@pytest.mark.slow  # ~15 s on 2 cores: loads Qwen2.5-Coder-0.5B, two greedy answers
+@pytest.mark.slow  # ~20 s on 2 cores: loads Qwen2.5-Coder-0.5B, six greedy answers
 def test_real_qwen_answers_extract_to_programs_that_parse(
     problems: dict[str, HumanEvalProblem],
 ) -> None:
@@ -339,14 +370,17 @@ def test_real_qwen_answers_extract_to_programs_that_parse(
     backend = create_backend(config, n_threads=2)
     if (reason := backend.availability()) is not None:
         pytest.skip(reason)
-    style = style_for(config.name, {"max_new_tokens": 256})
     try:
-        for task in ("HumanEval/0", "HumanEval/2"):
-            problem = problems[task]
-            answer = backend.generate(build_request(problem, style))
-            assert answer.completion_tokens > 0
-            completion = extract_completion(problem, answer.text, style)
-            # Correctness is the evaluation's business; the program must parse.
-            assert parses(problem.program(completion)), answer.text
+        for mode in MODES:
+            style = style_for(config.name, {"mode": mode, "max_new_tokens": 256})
+            for task in ("HumanEval/0", "HumanEval/2"):
+                problem = problems[task]
+                answer = backend.generate(build_request(problem, style))
+                assert answer.completion_tokens > 0
+                completion = extract_completion(problem, answer.text, style)
+                # Correctness is the evaluation's business; the program must parse.
+                assert parses(problem.program(completion)), (mode, answer.text)
+                if mode == "prefill":  # the body only, no restated docstring
+                    assert answer.text.startswith(" ") and '"""' not in answer.text
     finally:
         backend.unload()

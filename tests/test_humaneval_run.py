@@ -56,17 +56,24 @@ def test_generation_resumes_after_an_interruption(tiny_config: AppConfig, tmp_pa
             problems,
             store,
             models,
-            max_new_tokens=8,
+            style_overrides={"max_new_tokens": 8},
             progress=False,
             on_row=stop_after_three,
         )
     assert sum(len(store.done(m)) for m in models) == 3  # everything finished is kept
     again: list[str] = []
     with RouterLLM(tiny_config) as system:
-        run_models(system, problems, store, models, max_new_tokens=8, progress=False,
+        run_models(system, problems, store, models, {"max_new_tokens": 8}, progress=False,
                    on_row=lambda row: again.append(f"{row['model']}/{row['task_id']}"))  # fmt: skip
     assert len(again) == 12 - 3 and not set(again) & set(seen)
     assert all(len(store.done(m)) == 4 for m in models)
+    assert store.styles()[models[0]]["max_new_tokens"] == 8
+    # Resuming with another prompting style would mix two experiments in one table.
+    with (
+        RouterLLM(tiny_config) as system,
+        pytest.raises(RouterLLMError, match="another prompting style"),
+    ):
+        run_models(system, problems, store, models, {"max_new_tokens": 16}, progress=False)
     store.close()
 
 
@@ -74,7 +81,9 @@ def test_experiment_writes_report_results_and_outcomes(
     tiny_config: AppConfig, tmp_path: Path
 ) -> None:
     out = tmp_path / "he"
-    summary = run_experiment(tiny_config, out, limit=6, folds=2, max_new_tokens=8, progress=False)
+    summary = run_experiment(
+        tiny_config, out, limit=6, folds=2, style_overrides={"max_new_tokens": 8}, progress=False
+    )
     names = [r["system"] for r in summary["systems"]]
     assert names == [
         "direct-heavy",
@@ -109,7 +118,7 @@ def test_experiment_writes_report_results_and_outcomes(
         systems=["direct-light"],
         limit=6,
         folds=2,
-        max_new_tokens=8,
+        style_overrides={"max_new_tokens": 8},
         progress=False,
     )
     assert again["systems"][0]["total"] == 6

@@ -113,3 +113,18 @@ def test_bad_learning_inputs_are_one_line_errors(tmp_path: Path) -> None:
     assert_one_line_error(
         run("generate-data", "--out", str(tmp_path / "g"), "--n", "2"), "too small"
     )
+
+
+def test_humaneval_command_and_a_style_change_on_resume(
+    tiny_config_path: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "he"
+    common = ["humaneval", "--config", str(tiny_config_path), "--out", str(out), "--limit", "2"]
+    summary = ok_json(*common, "--systems", "direct-light,rules", "--max-new-tokens", "4",
+                      "--mode", "complete")  # fmt: skip
+    assert [r["system"] for r in summary["systems"]] == ["direct-light", "rules"]
+    assert {s["mode"] for s in summary["styles"].values()} == {"complete"}
+    assert "complete mode, max_new_tokens 4" in (out / "report.md").read_text()
+    # The stored results were made in complete mode: mixing in chat answers is refused.
+    proc = run(*common, "--max-new-tokens", "4", "--mode", "chat")
+    assert_one_line_error(proc, "another prompting style")

@@ -248,9 +248,12 @@ def cmd_humaneval(args: argparse.Namespace) -> int:
         if args.systems
         else DEFAULT_SYSTEMS
     )
+    overrides = {
+        k: v for k, v in (("mode", args.mode), ("max_new_tokens", args.max_new_tokens)) if v
+    }
     summary = run_experiment(
         load_config(args.config), args.out, systems, args.limit, args.folds, args.seed,
-        args.max_new_tokens, progress=not args.json,
+        overrides, progress=not args.json,
     )  # fmt: skip
     text = (Path(args.out) / "report.md").read_text()
     _emit(
@@ -374,6 +377,11 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
     )
     he.add_argument(
         "--max-new-tokens", type=int, default=None, help="override the prompting style's default"
+    )
+    he.add_argument(
+        "--mode",
+        choices=("chat", "complete", "prefill"),
+        help="prompting mode for every model (default: each model's own, prefill for the local ladder)",
     )
     he.add_argument("--seed", type=int, default=0)
     he.set_defaults(func=cmd_humaneval)

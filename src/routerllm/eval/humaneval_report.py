@@ -37,7 +37,7 @@ def run_experiment(
     limit: int | None = None,
     folds: int = 5,
     seed: int = 0,
-    max_new_tokens: int | None = None,
+    style_overrides: dict[str, Any] | None = None,
     progress: bool = True,
 ) -> dict[str, Any]:
     out = Path(out)
@@ -56,7 +56,8 @@ def run_experiment(
     store = ResultStore(out / "results.sqlite")
     try:
         with RouterLLM(config) as system:
-            run_models(system, problems, store, ladder, max_new_tokens, progress)
+            run_models(system, problems, store, ladder, style_overrides, progress)
+            styles = store.styles()
             outcomes = {m: store.outcomes(m) for m in ladder}
             loads = {m: store.load_of(m) or (0.0, 0.0, 0.0) for m in ladder}
             scores = np.array([[float(outcomes[m][t].passed) for m in ladder] for t in task_ids])
@@ -100,6 +101,7 @@ def run_experiment(
         "folds": folds,
         "seed": seed,
         "models": ladder,
+        "styles": {m: styles[m] for m in ladder},
         "carbon_method": method,
         "country": config.carbon.country_iso_code,
         "wall_time_s": time.perf_counter() - start,
@@ -152,8 +154,6 @@ def plot_curve(curve: list[tuple[float, float]], rows: list[dict[str, Any]], pat
 
 
 def report_markdown(s: dict[str, Any]) -> str:
-    from routerllm.eval.codegen import DEFAULT_STYLES
-
     lines = [
         "# HumanEval: routed vs direct",
         "",
@@ -182,10 +182,11 @@ def report_markdown(s: dict[str, Any]) -> str:
         lines.append(
             f"- {r['system']}: {c['router_inference']['kwh']:.2e} / {c['model_loading']['kwh']:.2e} / {c['llm_inference']['kwh']:.2e}"
         )
-    lines += ["", "Prompting defaults:", ""]
-    for name, style in DEFAULT_STYLES.items():
+    lines += ["", "Prompting (greedy; `eval/codegen.py`):", ""]
+    for name, st in s["styles"].items():
         lines.append(
-            f"- {name}: {style.mode} mode, max_new_tokens {style.max_new_tokens}, stop {list(style.stop)}"
+            f"- {name}: {st['mode']} mode, max_new_tokens {st['max_new_tokens']}, "
+            f"repetition penalty {st['repetition_penalty']}, stop {list(st['stop'])}"
         )
     lines.append("")
     return "\n".join(lines)

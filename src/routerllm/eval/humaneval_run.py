@@ -16,10 +16,11 @@ outcomes of phase 1, also written as an outcome dataset that
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import sqlite3
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -41,6 +42,9 @@ CREATE TABLE IF NOT EXISTS generations (
 );
 CREATE TABLE IF NOT EXISTS loads (
     model TEXT PRIMARY KEY, load_s REAL, load_kwh REAL, load_co2 REAL
+);
+CREATE TABLE IF NOT EXISTS styles (
+    model TEXT PRIMARY KEY, style TEXT NOT NULL
 );
 """
 LEARNED = ("quality", "logreg", "knn")
@@ -69,6 +73,27 @@ class ResultStore:
             r[0]
             for r in self.db.execute("SELECT task_id FROM generations WHERE model = ?", (model,))
         }
+
+    def use_style(self, model: str, style: dict[str, Any]) -> None:
+        """Record how ``model`` is prompted; refuse to mix styles in one store."""
+        text = json.dumps(style, sort_keys=True)
+        row = self.db.execute("SELECT style FROM styles WHERE model = ?", (model,)).fetchone()
+        if row is None:
+            with self.db:
+                self.db.execute("INSERT INTO styles VALUES (?, ?)", (model, text))
+        elif row[0] != text and self.done(model):
+            old = json.loads(row[0])
+            raise RouterLLMError(
+                f"the stored results of {model!r} were generated with another prompting style "
+                f"({old['mode']} mode, max_new_tokens {old['max_new_tokens']}); continue with "
+                f"the same options, or use a new --out directory"
+            )
+        else:
+            with self.db:
+                self.db.execute("UPDATE styles SET style = ? WHERE model = ?", (text, model))
+
+    def styles(self) -> dict[str, dict[str, Any]]:
+        return {m: json.loads(t) for m, t in self.db.execute("SELECT model, style FROM styles")}
 
     def add(self, row: dict[str, Any]) -> None:
         with self.db:
@@ -107,24 +132,28 @@ def run_models(
     problems: Sequence[HumanEvalProblem],
     store: ResultStore,
     models: Sequence[str],
-    max_new_tokens: int | None = None,
+    style_overrides: Mapping[str, Any] | None = None,
     progress: bool = True,
     on_row: Callable[[dict[str, Any]], None] | None = None,
 ) -> None:
-    """Phase 1: each model on each problem not yet in the store (generation, tests, energy)."""
+    """Phase 1: each model on each problem not yet in the store (generation, tests, energy).
+
+    Each model is prompted in its default style (``codegen.style_for``) with
+    ``style_overrides`` (e.g. ``{"mode": "chat", "max_new_tokens": 256}``) applied."""
     from routerllm.eval.codegen import build_request, extract_completion, style_for
     from routerllm.eval.sandbox import check_problem
 
+    styles = {m: style_for(m, style_overrides) for m in models}
+    for model in models:
+        store.use_style(model, dataclasses.asdict(styles[model]))
     # One query per model, not one per problem.
     done = {m: store.done(m) for m in models}
     pending = {m: [p for p in problems if p.task_id not in done[m]] for m in models}
     bar = _progress(sum(len(v) for v in pending.values()), progress)
     for model in models:
-        style = style_for(model)
+        style = styles[model]
         for problem in pending[model]:
             request = build_request(problem, style)
-            if max_new_tokens is not None:
-                request = type(request)(**{**request.__dict__, "max_new_tokens": max_new_tokens})
             result = system.generate(request, model=model, tag=f"humaneval:{model}")
             loading = result.components["model_loading"]
             if loading.duration_s > 0 and store.load_of(model) is None:
