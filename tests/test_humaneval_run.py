@@ -91,6 +91,7 @@ def test_experiment_writes_report_results_and_outcomes(
         "direct-light",
         "random",
         "rules",
+        "complexity",
         "quality",
         "logreg",
         "knn",
@@ -106,6 +107,7 @@ def test_experiment_writes_report_results_and_outcomes(
     assert direct["direct-heavy"]["model_distribution"] == {"tiny-heavy": 1.0}
     report = (out / "report.md").read_text()
     assert "| direct-heavy |" in report and "cross-validation" in report
+    assert 0 < summary["model_time_s"] <= summary["wall_time_s"]
     assert json.loads((out / "results.json").read_text())["problems"] == 6
     data = load_outcomes(out / "outcomes" / "humaneval.json")
     assert len(data) == 6 and data.models == sorted(

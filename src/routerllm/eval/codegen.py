@@ -149,7 +149,10 @@ STYLES_BY_MODE: dict[str, CodegenStyle] = {
     "prefill": PREFILL_STYLE,
 }
 
-# All three packaged GGUFs are instruct models with a chat template.
+# All three packaged GGUFs are instruct models with a chat template. Chat vs
+# prefill on the seeded 40-problem subset (greedy, 2 cores): passed 30 vs 29
+# (1.5B), 21 vs 25 (0.5B), 0 vs 0 (135M); tokens per answer 182 vs 59, 194 vs
+# 74, 392 vs 119; generation time of the three models 1006 s vs 575 s.
 DEFAULT_STYLES: dict[str, CodegenStyle] = {
     "smollm2-135m": PREFILL_STYLE,
     "qwen2.5-coder-0.5b": PREFILL_STYLE,

@@ -48,6 +48,9 @@ CREATE TABLE IF NOT EXISTS styles (
 );
 """
 LEARNED = ("quality", "logreg", "knn")
+#: Routers used as they come (no training on HumanEval): ``complexity`` is the
+#: packaged classifier trained on the synthetic categories.
+AS_IS = ("random", "rules", "complexity")
 
 
 @dataclass(frozen=True)
@@ -314,7 +317,7 @@ def cross_validated(
 
 
 def check_systems(names: Sequence[str], ladder: Sequence[str]) -> None:
-    valid = {"direct-light", "direct-medium", "direct-heavy", "random", "rules", *LEARNED}
+    valid = {"direct-light", "direct-medium", "direct-heavy", *AS_IS, *LEARNED}
     bad = [n for n in names if n not in valid]
     if bad:
         raise RouterLLMError(f"unknown systems {bad}; valid: {', '.join(sorted(valid))}")
