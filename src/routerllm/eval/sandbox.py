@@ -9,15 +9,16 @@ timeout), file size, open files, core dumps and tasks (``RLIMIT_NPROC``: the
 user's current count plus ``NPROC_HEADROOM``); a new session, whose whole process
 group is SIGKILLed on timeout, output overflow and after every run; a private
 network namespace (only a down loopback) where the harness may make one; and, as
-root, a drop to user ``nobody`` when the interpreter still starts as ``nobody``,
+root, a drop to user ``nobody`` (with a system interpreter of the same Python
+version when ``nobody`` cannot start this one, e.g. a virtualenv under ``/root``),
 so that ``RLIMIT_NPROC`` binds, limits cannot be raised again, the harness cannot
 be signalled and root's files cannot be changed. Inside the child,
 :mod:`routerllm.eval.sandbox_runner` makes fork/exec/spawn/kill, ``subprocess``,
 ``multiprocessing`` and ``socket`` raise ``PermissionError`` before the program
 runs: a guard against accidents that a determined program can get around.
 
-Limits: as root without the drop (e.g. an interpreter under ``/root``, which
-``nobody`` cannot reach), the kernel ignores ``RLIMIT_NPROC`` and the child keeps
+Limits: as root without the drop (no interpreter that ``nobody`` can start),
+the kernel ignores ``RLIMIT_NPROC`` and the child keeps
 every capability: code that gets around the guards can raise its limits, fork,
 re-enter the host network namespace, signal the harness or change root's files.
 ``nobody`` can still read world-readable files and fill ``/tmp``. For code that may
@@ -108,9 +109,8 @@ def run_program(
             "timeout_s, memory_mb and max_output_bytes must be positive, "
             f"got {timeout_s}, {memory_mb}, {max_output_bytes}"
         )
-    executable = sys.executable
     with _PROBE_LOCK:
-        isolation = _isolation(executable)
+        executable, isolation = _interpreter(sys.executable)
     uid = os.getuid() if isolation.user is None else isolation.user[0]
     nproc = sum(n for owner, _, _, n in _processes() if owner == uid) + NPROC_HEADROOM
     cpu_s, memory = math.ceil(timeout_s) + 1, memory_mb * 2**20
@@ -347,22 +347,44 @@ def _unshare() -> Callable[[int], None] | None:
 
 
 @functools.cache
+def _interpreter(executable: str) -> tuple[str, _Isolation]:
+    """The interpreter for sandboxed programs and its isolation: ``executable``, unless
+    we are root and user ``nobody`` cannot start it (a virtualenv under ``/root``):
+    then a system interpreter of the same Python version that ``nobody`` can start
+    (programs run with ``-I -S``: the standard library is all they get anyway)."""
+    isolation = _isolation(executable)
+    if os.geteuid() != 0 or isolation.user is not None or _nobody() is None:
+        return executable, isolation
+    version = f"{sys.version_info.major}.{sys.version_info.minor}"
+    for candidate in (f"/usr/bin/python{version}", f"/usr/local/bin/python{version}"):
+        if os.access(candidate, os.X_OK) and (fallback := _isolation(candidate)).user:
+            logger.info("sandbox: user nobody cannot start %s; using %s", executable, candidate)
+            return candidate, fallback
+    logger.warning(
+        "running as root and user nobody can start neither %s (it is under a private "
+        "directory such as /root?) nor a system python%s: sandboxed programs keep root's "
+        "rights, so RLIMIT_NPROC does not bind and only the in-process guards stop forks",
+        executable,
+        version,
+    )
+    return executable, isolation
+
+
+def _nobody() -> tuple[int, int] | None:
+    try:
+        nobody = pwd.getpwnam("nobody")
+    except KeyError:
+        return None
+    return nobody.pw_uid, nobody.pw_gid
+
+
+@functools.cache
 def _isolation(executable: str) -> _Isolation:
     """The strongest isolation with which ``executable`` still starts, probed once."""
     netns = _unshare() is not None and _probe(executable, _Isolation(True, None))
-    user = None
-    if os.geteuid() == 0:
-        with suppress(KeyError):
-            nobody = pwd.getpwnam("nobody")
-            user = (nobody.pw_uid, nobody.pw_gid)
-        if user is not None and not _probe(executable, _Isolation(netns, user)):
-            logger.warning(
-                "running as root and user nobody cannot start %s (it is under a private "
-                "directory such as /root?): sandboxed programs keep root's rights, so "
-                "RLIMIT_NPROC does not bind and only the in-process guards stop forks",
-                executable,
-            )
-            user = None
+    user = _nobody() if os.geteuid() == 0 else None
+    if user is not None and not _probe(executable, _Isolation(netns, user)):
+        user = None
     isolation = _Isolation(netns, user)
     logger.info("sandbox isolation for %s: %s", executable, isolation)
     return isolation
