@@ -74,6 +74,10 @@ def test_generation_resumes_after_an_interruption(tiny_config: AppConfig, tmp_pa
         pytest.raises(RouterLLMError, match="another prompting style"),
     ):
         run_models(system, problems, store, models, {"max_new_tokens": 16}, progress=False)
+    # A store whose prompting was never recorded (an older version) is not reused either.
+    store.db.execute("DELETE FROM styles")
+    with RouterLLM(tiny_config) as system, pytest.raises(RouterLLMError, match="do not record"):
+        run_models(system, problems, store, models, {"max_new_tokens": 8}, progress=False)
     store.close()
 
 

@@ -249,7 +249,9 @@ def cmd_humaneval(args: argparse.Namespace) -> int:
         else DEFAULT_SYSTEMS
     )
     overrides = {
-        k: v for k, v in (("mode", args.mode), ("max_new_tokens", args.max_new_tokens)) if v
+        k: v
+        for k, v in (("mode", args.mode), ("max_new_tokens", args.max_new_tokens))
+        if v is not None
     }
     summary = run_experiment(
         load_config(args.config), args.out, systems, args.limit, args.folds, args.seed,

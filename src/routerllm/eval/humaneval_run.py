@@ -81,19 +81,20 @@ class ResultStore:
         """Record how ``model`` is prompted; refuse to mix styles in one store."""
         text = json.dumps(style, sort_keys=True)
         row = self.db.execute("SELECT style FROM styles WHERE model = ?", (model,)).fetchone()
-        if row is None:
-            with self.db:
-                self.db.execute("INSERT INTO styles VALUES (?, ?)", (model, text))
-        elif row[0] != text and self.done(model):
+        if row is not None and row[0] != text and self.done(model):
             old = json.loads(row[0])
             raise RouterLLMError(
                 f"the stored results of {model!r} were generated with another prompting style "
                 f"({old['mode']} mode, max_new_tokens {old['max_new_tokens']}); continue with "
                 f"the same options, or use a new --out directory"
             )
-        else:
-            with self.db:
-                self.db.execute("UPDATE styles SET style = ? WHERE model = ?", (text, model))
+        if row is None and self.done(model):
+            raise RouterLLMError(
+                f"the stored results of {model!r} do not record how the model was prompted "
+                f"(an older RouterLLM made them); use a new --out directory"
+            )
+        with self.db:
+            self.db.execute("INSERT OR REPLACE INTO styles VALUES (?, ?)", (model, text))
 
     def styles(self) -> dict[str, dict[str, Any]]:
         return {m: json.loads(t) for m, t in self.db.execute("SELECT model, style FROM styles")}
