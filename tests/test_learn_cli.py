@@ -125,6 +125,12 @@ def test_humaneval_command_and_a_style_change_on_resume(
     assert [r["system"] for r in summary["systems"]] == ["direct-light", "rules"]
     assert {s["mode"] for s in summary["styles"].values()} == {"complete"}
     assert "complete mode, max_new_tokens 4" in (out / "report.md").read_text()
+    # Routers are re-evaluated on the stored generations with another encoder.
+    again = ok_json(*common, "--systems", "logreg", "--max-new-tokens", "4", "--mode",
+                    "complete", "--encoder", "hashing")  # fmt: skip
+    assert again["encoder"] == "hashing" and again["systems"][0]["total"] == 2
+    assert "`hashing` prompt embeddings" in (out / "report.md").read_text()
+    assert_one_line_error(run(*common, "--encoder", "nope"), "unknown encoder 'nope'")
     # The stored results were made in complete mode: mixing in chat answers is refused.
     proc = run(*common, "--max-new-tokens", "4", "--mode", "chat")
     assert_one_line_error(proc, "another prompting style")

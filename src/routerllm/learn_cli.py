@@ -255,7 +255,7 @@ def cmd_humaneval(args: argparse.Namespace) -> int:
     }
     summary = run_experiment(
         load_config(args.config), args.out, systems, args.limit, args.folds, args.seed,
-        overrides, progress=not args.json,
+        overrides, progress=not args.json, encoder=args.encoder,
     )  # fmt: skip
     text = (Path(args.out) / "report.md").read_text()
     _emit(
@@ -384,6 +384,9 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
         "--mode",
         choices=("chat", "complete", "prefill"),
         help="prompting mode for every model (default: each model's own, prefill for the local ladder)",
+    )
+    he.add_argument(
+        "--encoder", help="prompt encoder of the learned routers (default: static); e.g. minilm"
     )
     he.add_argument("--seed", type=int, default=0)
     he.set_defaults(func=cmd_humaneval)

@@ -26,6 +26,7 @@ from routerllm.eval.humaneval_run import (
     write_outcome_dataset,
 )
 from routerllm.routers.base import create_router
+from routerllm.routers.quality import DEFAULT_ENCODER
 from routerllm.system import RouterLLM
 
 DEFAULT_SYSTEMS = ("direct-heavy", "direct-medium", "direct-light", *AS_IS, *LEARNED)
@@ -40,7 +41,13 @@ def run_experiment(
     seed: int = 0,
     style_overrides: dict[str, Any] | None = None,
     progress: bool = True,
+    encoder: str | None = None,
 ) -> dict[str, Any]:
+    """Run (or resume) the experiment in ``out`` and write its report there.
+
+    ``encoder`` is the prompt encoder of the learned routers (default: theirs,
+    ``static``); generation does not depend on it, so a stored run can be
+    re-reported with another encoder without generating anything again."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     # The experiment's own log and carbon CSV live with its results.
@@ -49,6 +56,10 @@ def run_experiment(
     config.generation.temperature = 0.0
     ladder = [m.name for m in config.models_by_size()]
     check_systems(systems, ladder)
+    if encoder is not None:
+        from routerllm.encoders import create_encoder
+
+        create_encoder(encoder)  # an unknown name fails now, not after the generations
     light, medium, heavy = ladder[0], ladder[len(ladder) // 2], ladder[-1]
     problems = problems_subset(limit, seed)
     task_ids = [p.task_id for p in problems]
@@ -79,7 +90,7 @@ def run_experiment(
                     results[name] = compose(name, choices, outcomes, task_ids, loads, cost)
                 else:
                     choices, cost, predicted = cross_validated(
-                        name, system, prompts, scores, energy, ladder, folds, seed
+                        name, system, prompts, scores, energy, ladder, folds, seed, encoder
                     )
                     results[name] = compose(name, choices, outcomes, task_ids, loads, cost)
                     if name == "quality":
@@ -101,6 +112,7 @@ def run_experiment(
         "limit": limit,
         "folds": folds,
         "seed": seed,
+        "encoder": encoder or DEFAULT_ENCODER,
         "models": ladder,
         "styles": {m: styles[m] for m in ladder},
         "carbon_method": method,
@@ -165,7 +177,7 @@ def report_markdown(s: dict[str, Any]) -> str:
         f"greedy decoding; tests run in the sandbox (separate process, time and memory limits, no network).",
         f"Energy and CO2: CodeCarbon `{s['carbon_method']}` (country {s['country']}): on machines without RAPL "
         "counters this is an estimate from CPU load, not a hardware measurement. Cost = energy x electricity price.",
-        f"Learned routers: {s['folds']}-fold cross-validation over problems; knob calibrated on the training folds "
+        f"Learned routers: `{s['encoder']}` prompt embeddings, {s['folds']}-fold cross-validation over problems; knob calibrated on the training folds "
         "(keep 98 % of the best model's pass rate there), never on the test fold.",
         f"Wall time of this invocation: {s['wall_time_s']:.0f} s (stored generations are reused, not redone); "
         f"generation and loading time of all models on these problems: {s['model_time_s']:.0f} s. "

@@ -280,7 +280,7 @@ def cross_validated(
     models: Sequence[str],
     folds: int,
     seed: int,
-    knobs: Sequence[float] | None = None,
+    encoder: str | None = None,
 ) -> tuple[list[str], tuple[float, float, float], np.ndarray]:
     """K-fold over problems: train on k-1 folds, route the held-out fold. The knob is
     calibrated on the training folds only (keep 98 % of the best model's pass rate there).
@@ -300,8 +300,11 @@ def cross_validated(
     X: np.ndarray | None = None
     for f in range(folds):
         tr, te = np.flatnonzero(fold != f), np.flatnonzero(fold == f)
+        options: dict[str, Any] = {"folds": 3} if name == "quality" else {}
+        if encoder is not None:
+            options["encoder"] = encoder
         router = create_router(name, candidates, seed, costs=[float(mean_cost[list(models).index(c.name)]) for c in candidates],
-                               **({"folds": 3} if name == "quality" else {}))  # fmt: skip
+                               **options)  # fmt: skip
         assert isinstance(router, OutcomeRouter)
         if X is None:
             X = router.embed(prompts)  # once: every fold's router uses the same encoder
