@@ -14,20 +14,17 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from outcome_data import DATASETS, add_data_dir_argument
+from outcome_data import data_dir as outcome_data_dir
 
 from routerllm.data.outcomes import load_outcomes, without
 from routerllm.eval.outcome_eval import embed, evaluate_routing
 from routerllm.routers.quality import QualityRouter
 
-DATASETS = {
-    "llmrouter": ("llmrouter/train.json", "llmrouter/test.json"),
-    "routerbench_mbpp": ("routerbench_mbpp/train.csv", "routerbench_mbpp/test.csv"),
-}
 C_GRID = (0.01, 0.03, 0.1, 0.3, 1.0)
 FEATURES = ("static", "minilm", "static+minilm")
 
@@ -98,14 +95,11 @@ def _pct(v: float | None) -> str:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument(
-        "--data-dir", default=str(Path(__file__).resolve().parents[2] / "shared" / "data")
-    )
+    add_data_dir_argument(ap)
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
-    data_dir = Path(args.data_dir)
-    if not data_dir.is_dir():
-        print(f"no outcome data at {data_dir} (give --data-dir)", file=sys.stderr)
+    data_dir = outcome_data_dir(args)
+    if data_dir is None:
         return 2
     results = run(data_dir)
     if args.json:

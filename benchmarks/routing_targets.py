@@ -17,21 +17,18 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from outcome_data import DATASETS, add_data_dir_argument
+from outcome_data import data_dir as outcome_data_dir
 
 from routerllm.eval.outcome_eval import RoutingEvaluation, evaluate_routing
 from routerllm.eval.routing_metrics import routing_report, sweep
 
 ROUTERS = ("quality", "logreg", "knn")
-DATASETS = {
-    "llmrouter": ("llmrouter/train.json", "llmrouter/test.json"),
-    "routerbench_mbpp": ("routerbench_mbpp/train.csv", "routerbench_mbpp/test.csv"),
-}
 
 
 def bootstrap(
@@ -101,16 +98,13 @@ def _fmt(v: float | None, pct: bool = False) -> str:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument(
-        "--data-dir", default=str(Path(__file__).resolve().parents[2] / "shared" / "data")
-    )
+    add_data_dir_argument(ap)
     ap.add_argument("--encoders", nargs="+", default=["static", "minilm"])
     ap.add_argument("--bootstrap", type=int, default=200)
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
-    data_dir = Path(args.data_dir)
-    if not data_dir.is_dir():
-        print(f"no outcome data at {data_dir} (give --data-dir)", file=sys.stderr)
+    data_dir = outcome_data_dir(args)
+    if data_dir is None:
         return 2
     results = {
         f"{name} / {enc}": run(name, data_dir, enc, args.bootstrap) | {"encoder": enc}
