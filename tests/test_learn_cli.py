@@ -131,6 +131,7 @@ def test_humaneval_command_and_a_style_change_on_resume(
     assert again["encoder"] == "hashing" and again["systems"][0]["total"] == 2
     assert "`hashing` prompt embeddings" in (out / "report.md").read_text()
     assert_one_line_error(run(*common, "--encoder", "nope"), "unknown encoder 'nope'")
+    assert_one_line_error(run(*common, "--calibrate", "cheap"), "bad calibration target")
     # The stored results were made in complete mode: mixing in chat answers is refused.
     proc = run(*common, "--max-new-tokens", "4", "--mode", "chat")
     assert_one_line_error(proc, "another prompting style")

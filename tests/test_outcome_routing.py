@@ -181,6 +181,12 @@ def test_calibration_targets(files: dict[str, Path]) -> None:
     assert keep["cost"] < SIZES["big"] * 0.8  # routing sends the easy half to the small model
     assert keep["beats_fixed_mix"]
     assert router.knob == keep["knob"]
+    budget = router.calibrate(X, val.scores, "max_cost=0.5", val.models)  # type: ignore[attr-defined]
+    assert budget["cost"] <= 0.5 * SIZES["big"] and budget["target_reached"]
+    # the best quality within the budget: no cheaper knob does better
+    cheap = router.calibrate(X, val.scores, "max_cost=0.05", val.models)  # type: ignore[attr-defined]
+    assert cheap["cost"] <= budget["cost"] and cheap["quality"] <= budget["quality"]
+    assert budget["quality"] > cheap["quality"]
     with pytest.raises(RouterLLMError, match="bad calibration target"):
         router.calibrate(X, val.scores, "cheap please", val.models)  # type: ignore[attr-defined]
 

@@ -111,7 +111,7 @@ def _train_outcome_router(args: argparse.Namespace) -> dict[str, Any]:
     from routerllm.encoders import CachedEncoder, create_encoder
     from routerllm.eval.outcome_eval import split_dataset
     from routerllm.routers.base import Candidate, create_router
-    from routerllm.routers.quality import DEFAULT_ENCODER, OutcomeRouter
+    from routerllm.routers.quality import DEFAULT_ENCODER, OutcomeRouter, parse_target
 
     data = load_outcomes(args.data)
     cost = ("call" if data.costs is not None else "size") if args.cost == "auto" else args.cost
@@ -131,6 +131,8 @@ def _train_outcome_router(args: argparse.Namespace) -> dict[str, Any]:
         costs=costs.tolist(),
     )
     assert isinstance(router, OutcomeRouter)
+    if args.calibrate:
+        parse_target(args.calibrate)  # before the embeddings and the fit, not after
     fit_on, held_out = split_dataset(data, 0.2, args.seed) if args.calibrate else (data, None)
     encoder = CachedEncoder(create_encoder(encoder_spec))
     router.fit(None, fit_on.scores, data.models, embeddings=encoder.encode(fit_on.prompts))
@@ -255,7 +257,7 @@ def cmd_humaneval(args: argparse.Namespace) -> int:
     }
     summary = run_experiment(
         load_config(args.config), args.out, systems, args.limit, args.folds, args.seed,
-        overrides, progress=not args.json, encoder=args.encoder,
+        overrides, progress=not args.json, encoder=args.encoder, calibration=args.calibrate,
     )  # fmt: skip
     text = (Path(args.out) / "report.md").read_text()
     _emit(
@@ -387,6 +389,13 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
     )
     he.add_argument(
         "--encoder", help="prompt encoder of the learned routers (default: static); e.g. minilm"
+    )
+    he.add_argument(
+        "--calibrate",
+        default="quality=0.98",
+        help="target the learned routers' knob is set to on the training folds: quality=X "
+        "(share of the best model's pass rate), max_cost=X (energy budget, share of the "
+        "costliest model's) or max_share=X (default: quality=0.98)",
     )
     he.add_argument("--seed", type=int, default=0)
     he.set_defaults(func=cmd_humaneval)

@@ -281,9 +281,12 @@ def cross_validated(
     folds: int,
     seed: int,
     encoder: str | None = None,
+    calibration: str = "quality=0.98",
 ) -> tuple[list[str], tuple[float, float, float], np.ndarray]:
     """K-fold over problems: train on k-1 folds, route the held-out fold. The knob is
-    calibrated on the training folds only (keep 98 % of the best model's pass rate there).
+    calibrated on the training folds only, to ``calibration`` (see
+    ``OutcomeRouter.calibrate``; by default keep 98 % of the best model's pass rate),
+    and the per-model costs are the training folds' mean costs.
 
     Returns the choices, the measured router cost, and the out-of-fold predicted
     success matrix (for the quality-energy curve)."""
@@ -296,10 +299,10 @@ def cross_validated(
     predicted = np.zeros_like(scores)
     spent = np.zeros(3)
     candidates = [c for c in system.config.models if c.name in models]
-    mean_cost = costs.mean(axis=0)
     X: np.ndarray | None = None
     for f in range(folds):
         tr, te = np.flatnonzero(fold != f), np.flatnonzero(fold == f)
+        mean_cost = costs[tr].mean(axis=0)
         options: dict[str, Any] = {"folds": 3} if name == "quality" else {}
         if encoder is not None:
             options["encoder"] = encoder
@@ -309,7 +312,7 @@ def cross_validated(
         if X is None:
             X = router.embed(prompts)  # once: every fold's router uses the same encoder
         router.fit(None, scores[tr], models, embeddings=X[tr])
-        router.calibrate(X[tr], scores[tr], "quality=0.98", models)
+        router.calibrate(X[tr], scores[tr], calibration, models)
         with system.meter.measure("router_inference") as slot:
             decisions = router.route_batch([prompts[int(i)] for i in te])
         spent += [slot.result.duration_s, slot.result.energy_kwh, slot.result.co2_kg]

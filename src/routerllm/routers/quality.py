@@ -156,9 +156,11 @@ class OutcomeRouter(Router):
         """Set the knob from a target, measured on held-out data (never the test set).
 
         ``target`` is ``max_share=0.3`` (the largest model serves at most 30 % of
-        requests), ``max_share:<model>=0.3`` (same for a named model) or
+        requests), ``max_share:<model>=0.3`` (same for a named model),
         ``quality=0.95`` (keep 95 % of the best single model's quality on this
-        data, at the lowest cost). Returns what the chosen knob does on the data,
+        data, at the lowest cost) or ``max_cost=0.7`` (the best quality at a mean
+        cost of at most 70 % of the most expensive model's: a cost, energy or
+        carbon budget, in the router's cost unit). Returns what the chosen knob does on the data,
         and whether the target was reached and the router beats the best fixed
         mix of single models at that cost (MISSION M3.9).
         """
@@ -173,13 +175,7 @@ class OutcomeRouter(Router):
         Y = self._columns(np.asarray(scores, dtype=float), model_names)
         pred = self.predict(np.asarray(embeddings, dtype=np.float32))
         costs = np.broadcast_to(self.costs, Y.shape)
-        kind, _, value = target.partition("=")
-        try:
-            goal = float(value)
-        except ValueError:
-            raise RouterLLMError(
-                f"bad calibration target {target!r}: expected e.g. max_share=0.3 or quality=0.95"
-            ) from None
+        kind, goal = parse_target(target)
         knobs = default_lambdas(pred, costs) if self.mode == "lambda" else DEFAULT_THRESHOLDS
         rows = []
         for knob in knobs:
@@ -199,14 +195,14 @@ class OutcomeRouter(Router):
                 if ok
                 else min(rows, key=lambda r: float(np.mean(r[3] == j)))
             )
-        elif kind == "quality":
+        elif kind == "max_cost":
+            budget = goal * float(self.costs.max())
+            ok = [r for r in rows if r[1] <= budget + 1e-12]
+            pick = max(ok, key=lambda r: (r[2], -r[1])) if ok else min(rows, key=lambda r: r[1])
+        else:  # quality
             need = goal * float(Y.mean(axis=0).max())
             ok = [r for r in rows if r[2] >= need - 1e-12]
             pick = min(ok, key=lambda r: (r[1], -r[2])) if ok else max(rows, key=lambda r: r[2])
-        else:
-            raise RouterLLMError(
-                f"bad calibration target {target!r}: use max_share[:<model>]=X or quality=X"
-            )
         self.knob = pick[0]
         self.options["knob"] = self.knob
         singles = [evaluate_choices(np.full(len(Y), j), Y, costs) for j in range(Y.shape[1])]
@@ -228,6 +224,23 @@ class OutcomeRouter(Router):
 
     def _set(self, arrays: dict[str, np.ndarray]) -> None:
         raise NotImplementedError
+
+
+def parse_target(target: str) -> tuple[str, float]:
+    """``"quality=0.95"`` -> ``("quality", 0.95)``; a clear error for anything else."""
+    kind, _, value = target.partition("=")
+    try:
+        goal = float(value)
+    except ValueError:
+        goal = float("nan")
+    if goal != goal or not (
+        kind in ("quality", "max_cost") or kind.partition(":")[0] == "max_share"
+    ):
+        raise RouterLLMError(
+            f"bad calibration target {target!r}: use max_share[:<model>]=X, quality=X or "
+            f"max_cost=X, e.g. max_share=0.3 or quality=0.95"
+        )
+    return kind, goal
 
 
 class KNNRouter(OutcomeRouter):
