@@ -10,7 +10,8 @@ Every router sees the same embeddings (cached; by default both the static
 encoder, the routers' default, and MiniLM) and the same lambda sweep. Paired bootstrap over test prompts (same resamples for every router)
 gives 90% intervals of the differences, so noise is visible.
 
-    .venv/bin/python benchmarks/routing_targets.py [--data-dir ../shared/data] [--encoders static minilm] [--json]
+    .venv/bin/python benchmarks/routing_targets.py [--data-dir ../shared/data] [--encoders static minilm]
+        [--bootstrap 200] [--resplits 10] [--json]
 """
 
 from __future__ import annotations
@@ -96,20 +97,67 @@ def _fmt(v: float | None, pct: bool = False) -> str:
     return f"{100 * v:.1f}%" if pct else f"{v:.4f}"
 
 
+def resplits(name: str, data_dir: Path, encoder: str, n: int) -> dict[str, Any]:
+    """The same comparison over ``n`` seeded re-splits of train + (deduplicated) test,
+    each with the original test size: the spread over training sets as well as
+    test sets, which a bootstrap of one test split does not show."""
+    from routerllm.data.outcomes import load_outcomes, without
+
+    train_path, test_path = (data_dir / p for p in DATASETS[name])
+    train = load_outcomes(train_path)
+    test, _ = without(load_outcomes(test_path), train)
+    pooled = train.concat(test)
+    diffs: dict[str, list[tuple[float, bool, bool, bool]]] = {b: [] for b in ROUTERS[1:]}
+    for seed in range(1, n + 1):
+        ev = evaluate_routing(
+            pooled, None, ROUTERS, encoder, seed=seed, test_fraction=len(test) / len(pooled)
+        )
+        rows = ev.report["rows"]
+        q = rows["quality"]
+        for b in diffs:
+            diffs[b].append(
+                (
+                    q["aiq"] - rows[b]["aiq"],
+                    q["aiq"] > rows[b]["aiq"],
+                    _lower(q["cost_to_best_accuracy"], rows[b]["cost_to_best_accuracy"]),
+                    q["cost_to_best_accuracy"] == rows[b]["cost_to_best_accuracy"],
+                )
+            )
+    out = {}
+    for b, values in diffs.items():
+        d = np.array([v[0] for v in values])
+        half = 1.833 * d.std(ddof=1) / np.sqrt(len(d)) if len(d) > 1 else float("nan")
+        out[b] = {
+            "aiq_diff_mean": float(d.mean()),
+            "aiq_diff_90ci": [float(d.mean() - half), float(d.mean() + half)],
+            "aiq_wins": int(sum(v[1] for v in values)),
+            "cost_to_best_wins": int(sum(v[2] for v in values)),
+            "cost_to_best_ties": int(sum(v[3] for v in values)),  # e.g. neither reaches it
+            "splits": len(values),
+        }
+    return out
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_data_dir_argument(ap)
     ap.add_argument("--encoders", nargs="+", default=["static", "minilm"])
+    ap.add_argument("--datasets", nargs="+", choices=list(DATASETS), default=list(DATASETS))
     ap.add_argument("--bootstrap", type=int, default=200)
+    ap.add_argument(
+        "--resplits", type=int, default=0, help="also compare over N re-splits of train + test"
+    )
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     data_dir = outcome_data_dir(args)
     if data_dir is None:
         return 2
     results = {
-        f"{name} / {enc}": run(name, data_dir, enc, args.bootstrap) | {"encoder": enc}
+        f"{name} / {enc}": run(name, data_dir, enc, args.bootstrap)
+        | {"encoder": enc}
+        | ({"resplits": resplits(name, data_dir, enc, args.resplits)} if args.resplits else {})
         for enc in args.encoders
-        for name in DATASETS
+        for name in args.datasets
     }
     if args.json:
         print(json.dumps(results, indent=2, default=float))
@@ -143,6 +191,14 @@ def main() -> int:
                     if ci
                     else ""
                 )
+            )
+        for b, rs in r.get("resplits", {}).items():
+            lo, hi = rs["aiq_diff_90ci"]
+            print(
+                f"over {rs['splits']} re-splits, quality vs {b}: AIQ diff {rs['aiq_diff_mean']:+.4f} "
+                f"(90% CI {lo:+.4f}..{hi:+.4f}), AIQ better in {rs['aiq_wins']}, "
+                f"cost to best accuracy lower in {rs['cost_to_best_wins']} "
+                f"(equal in {rs['cost_to_best_ties']}, e.g. neither reaches it)"
             )
     return 0
 

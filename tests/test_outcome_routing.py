@@ -98,6 +98,13 @@ def test_loaders_agree_and_find_overlap(files: dict[str, Path]) -> None:
     assert overlap(test, js) == [0, 1, 2, 3, 4]
     kept, removed = without(test, js)
     assert removed == 5 and len(kept) == 55
+    # Pooled (e.g. for repeated re-splits): rows appended, columns in the first's order.
+    pooled = cs.concat(load_outcomes(files["test_csv"]))
+    assert len(pooled) == 260 and pooled.models == MODELS
+    assert pooled.costs is not None and pooled.responses is not None
+    mixed = cs.concat(test)  # the JSON set has no per-call costs or responses
+    assert mixed.costs is None and mixed.responses is None
+    np.testing.assert_array_equal(mixed.scores[200:], test.restrict_models(MODELS).scores)
 
 
 def test_loader_errors(tmp_path: Path) -> None:
@@ -207,6 +214,10 @@ def test_evaluate_routing_end_to_end(files: dict[str, Path], tmp_path: Path) -> 
     # APGR ~ 0.75 (a bit more via the mid model). Random mixing would give 0.5.
     assert row["apgr"] > 0.7 and row["cost_to_best_accuracy"] < 0.7
     assert out["best_single"]["name"] == "big"
+    # Loaded datasets work as well as files; no test set: a seeded held-out split.
+    pooled = load_outcomes(files["train_csv"]).concat(load_outcomes(files["test_csv"]))
+    split = evaluate_routing(pooled, routers=["logreg"], encoder="hashing", test_fraction=0.25)
+    assert split.train_size + split.test_size + split.removed_overlap == 260
     png = plot(ev, tmp_path / "curves.png")
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     with pytest.raises(DataError, match="does not learn from outcome data"):

@@ -67,6 +67,24 @@ class OutcomeDataset:
             responses=None if self.responses is None else [self.responses[i] for i in idx],
         )
 
+    def concat(self, other: OutcomeDataset) -> OutcomeDataset:
+        """This dataset's prompts followed by ``other``'s (same models, in this order)."""
+        other = other.restrict_models(self.models) if other.models != self.models else other
+        costs = None
+        if self.costs is not None and other.costs is not None:
+            costs = np.vstack([self.costs, other.costs])
+        responses = None
+        if self.responses is not None and other.responses is not None:
+            responses = self.responses + other.responses
+        return replace(
+            self,
+            prompts=self.prompts + other.prompts,
+            scores=np.vstack([self.scores, other.scores]),
+            costs=costs,
+            responses=responses,
+            source=f"{self.source} + {other.source}",
+        )
+
     def sizes(self) -> np.ndarray | None:
         """Model sizes in billions of parameters, or None when any is unknown."""
         sizes = [self.info.get(m, ModelInfo(m)).size_b for m in self.models]

@@ -79,8 +79,8 @@ def embed(
 
 
 def evaluate_routing(
-    data: str | Path,
-    test: str | Path | None = None,
+    data: str | Path | OutcomeDataset,
+    test: str | Path | OutcomeDataset | None = None,
     routers: Sequence[str] = LEARNED_ROUTERS,
     encoder: str = DEFAULT_ENCODER,
     cost: str = "auto",
@@ -91,15 +91,16 @@ def evaluate_routing(
     router_options: dict[str, dict[str, Any]] | None = None,
     predictions: dict[str, np.ndarray] | None = None,
 ) -> RoutingEvaluation:
-    """Train each router on ``data`` and evaluate it on ``test`` (or a held-out split).
+    """Train each router on ``data`` and evaluate it on ``test`` (or a held-out split);
+    each is a file or an already loaded dataset.
 
     ``predictions``, when given, receives each router's predicted (n_test, m)
     success matrix (columns in the data's model order), e.g. for a bootstrap."""
-    train = load_outcomes(data)
+    train = data if isinstance(data, OutcomeDataset) else load_outcomes(data)
     if test is None:
         train, test_set = split_dataset(train, test_fraction, seed)
     else:
-        test_set = load_outcomes(test)
+        test_set = test if isinstance(test, OutcomeDataset) else load_outcomes(test)
         if test_set.models != train.models:
             test_set = test_set.restrict_models(train.models)
     test_set, removed = without(test_set, train)
