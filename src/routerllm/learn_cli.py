@@ -329,7 +329,7 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
     tr.add_argument(
         "--calibrate",
         metavar="TARGET",
-        help="e.g. max_share=0.3 or quality=0.95, on a 20%% held-out split",
+        help="e.g. max_share=0.3, quality=0.95 or max_cost=0.7, on a 20%% held-out split",
     )
     tr.set_defaults(func=cmd_train)
 

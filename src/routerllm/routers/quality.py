@@ -16,6 +16,7 @@ prompts), ``LogisticRouter`` (one logistic regression per model), and
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -232,8 +233,8 @@ def parse_target(target: str) -> tuple[str, float]:
     try:
         goal = float(value)
     except ValueError:
-        goal = float("nan")
-    if goal != goal or not (
+        goal = math.nan
+    if math.isnan(goal) or not (
         kind in ("quality", "max_cost") or kind.partition(":")[0] == "max_share"
     ):
         raise RouterLLMError(
