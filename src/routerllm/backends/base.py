@@ -77,8 +77,11 @@ def chat_messages(request: GenerationRequest) -> list[dict[str, str]]:
 
 
 def plain_text(request: GenerationRequest) -> str:
-    """The request as one text, for models without a chat template and raw requests."""
-    return f"{request.system}\n\n{request.prompt}" if request.system else request.prompt
+    """The request as one text, for models without a chat template and raw requests:
+    system text, prompt, then the response prefix (each on its own line) when given."""
+    parts = [request.system, request.prompt] if request.system else [request.prompt]
+    text = "\n\n".join(parts)
+    return f"{text}\n{request.response_prefix}" if request.response_prefix else text
 
 
 class Backend(ABC):

@@ -131,10 +131,7 @@ class HFBackend(Backend):
             return tok(
                 text + request.response_prefix, return_tensors="pt", add_special_tokens=False
             )
-        text = plain_text(request)
-        if request.response_prefix:
-            text += "\n" + request.response_prefix
-        return tok(text, return_tensors="pt")
+        return tok(plain_text(request), return_tensors="pt")
 
     def generate(self, request: GenerationRequest) -> Completion:
         import torch

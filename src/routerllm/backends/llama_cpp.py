@@ -97,22 +97,24 @@ class LlamaCppBackend(Backend):
             )
         metadata = self._llm.metadata if self._llm is not None else {}
         self._chat_template = metadata.get("tokenizer.chat_template") or None
+        self._formatter: Any = None
 
     def _templated(self, request: GenerationRequest) -> tuple[str, list[str]]:
         """The chat template applied to the request, with the response prefix appended,
         as plain text; and the template's own stop strings."""
-        from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+        if self._formatter is None:  # compiled once per loaded model
+            from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
-        def token_text(token: int) -> str:
-            return self._llm._model.token_get_text(token) if token != -1 else ""
+            def token_text(token: int) -> str:
+                return self._llm._model.token_get_text(token) if token != -1 else ""
 
-        assert self._chat_template is not None
-        formatter = Jinja2ChatFormatter(
-            self._chat_template,
-            eos_token=token_text(self._llm.token_eos()),
-            bos_token=token_text(self._llm.token_bos()),
-        )
-        rendered = formatter(messages=chat_messages(request))  # type: ignore[arg-type]
+            assert self._chat_template is not None
+            self._formatter = Jinja2ChatFormatter(
+                self._chat_template,
+                eos_token=token_text(self._llm.token_eos()),
+                bos_token=token_text(self._llm.token_bos()),
+            )
+        rendered = self._formatter(messages=chat_messages(request))
         stop = rendered.stop if isinstance(rendered.stop, list) else [rendered.stop or ""]
         return rendered.prompt + request.response_prefix, [s for s in stop if s]
 
@@ -155,8 +157,6 @@ class LlamaCppBackend(Backend):
                 prompt, stop = plain_text(request), list[str]()
                 if self._chat_template and request.response_prefix:
                     prompt, stop = self._templated(request)
-                elif request.response_prefix:
-                    prompt += "\n" + request.response_prefix
                 kwargs["stop"] = [*(request.stop or []), *stop] or None
                 out = self._llm.create_completion(prompt=prompt, **kwargs)
                 text = out["choices"][0]["text"]
