@@ -21,7 +21,7 @@ import numpy as np
 from outcome_data import DATASETS, add_data_dir_argument
 from outcome_data import data_dir as outcome_data_dir
 
-from routerllm.data.outcomes import load_outcomes, without
+from routerllm.data.outcomes import OutcomeDataset, load_outcomes, without
 from routerllm.eval.outcome_eval import embed, evaluate_routing
 from routerllm.routers.quality import QualityRouter
 
@@ -29,9 +29,9 @@ C_GRID = (0.01, 0.03, 0.1, 0.3, 1.0)
 FEATURES = ("static", "minilm", "static+minilm")
 
 
-def features(train_path: Path, test_path: Path) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    train = load_outcomes(train_path)
-    test, _ = without(load_outcomes(test_path), train)
+def features(
+    train: OutcomeDataset, test: OutcomeDataset
+) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     by_encoder = {}
     for encoder in ("static", "minilm"):
         x_train, x_test = embed([train, test], encoder)
@@ -40,11 +40,10 @@ def features(train_path: Path, test_path: Path) -> dict[str, tuple[np.ndarray, n
     return {**by_encoder, "static+minilm": (both[0], both[1])}
 
 
-def out_of_fold_aiq(train_path: Path, x_train: np.ndarray, c: float) -> float:
+def out_of_fold_aiq(data: OutcomeDataset, x_train: np.ndarray, c: float) -> float:
     """The out-of-fold AIQ the quality router's own selection computes, for one C."""
     from routerllm.routers.base import Candidate
 
-    data = load_outcomes(train_path)
     cost_kind = "call" if data.costs is not None else "size"
     mean_cost = data.cost_matrix(cost_kind).mean(axis=0)
     router = QualityRouter(
@@ -61,15 +60,17 @@ def out_of_fold_aiq(train_path: Path, x_train: np.ndarray, c: float) -> float:
 def run(data_dir: Path) -> dict[str, Any]:
     results: dict[str, Any] = {}
     for name, (train_rel, test_rel) in DATASETS.items():
-        train_path, test_path = data_dir / train_rel, data_dir / test_rel
-        feats = features(train_path, test_path)
+        # Loaded once: every setting below trains and tests on these same datasets.
+        train = load_outcomes(data_dir / train_rel)
+        test, _ = without(load_outcomes(data_dir / test_rel), train)
+        feats = features(train, test)
         rows = []
         for feature in FEATURES:
             x_train, x_test = feats[feature]
             for c in C_GRID:
                 ev = evaluate_routing(
-                    train_path,
-                    test_path,
+                    train,
+                    test,
                     ("logreg",),
                     embeddings=(x_train, x_test),
                     router_options={"logreg": {"C": c}},
@@ -82,7 +83,7 @@ def run(data_dir: Path) -> dict[str, Any]:
                         "aiq": row["aiq"],
                         "cost_to_95": row["cost_to_95"],
                         "cost_to_best_accuracy": row["cost_to_best_accuracy"],
-                        "oof_aiq": out_of_fold_aiq(train_path, x_train, c),
+                        "oof_aiq": out_of_fold_aiq(train, x_train, c),
                     }
                 )
         results[name] = rows
