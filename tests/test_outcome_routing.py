@@ -17,6 +17,7 @@ from routerllm.exceptions import DataError, RouterLLMError
 from routerllm.routers import create_router, load_router
 from routerllm.routers.base import Candidate
 from routerllm.routers.decision import choose
+from routerllm.routers.quality import QualityRouter, fit_logistic
 
 MODELS = ["small", "mid", "big"]
 SIZES = {"small": 1.0, "mid": 8.0, "big": 70.0}
@@ -171,6 +172,58 @@ def test_routers_learn_who_solves_what(name: str, files: dict[str, Path], tmp_pa
         again.route(hard).model == "big"
         and again.route(hard, allowed=["small", "mid"]).model == "mid"
     )
+
+
+def test_shared_logistic_regressions() -> None:
+    """share -> 0 is the independent fit (scikit-learn's); a large share pools the
+    models' labels: on few prompts it recovers their common direction better."""
+    rng = np.random.default_rng(0)
+    true = np.array([1.5, -1.0, 0.0, 0.5])
+    X = rng.normal(size=(80, 4))
+    T = np.stack(
+        [rng.random(80) < 1 / (1 + np.exp(-(X @ true + a))) for a in (-1.0, 0.0, 1.0)]
+        + [np.ones(80, dtype=bool)],  # always solved
+        axis=1,
+    )
+    W_ind, b_ind = fit_logistic(X, T, 0.1, 0)
+    W_tiny, b_tiny = fit_logistic(X, T, 0.1, 0, share=1e-9)
+    np.testing.assert_allclose(W_tiny, W_ind, atol=2e-3)
+    np.testing.assert_allclose(b_tiny, b_ind, atol=2e-3)
+    assert not W_ind[:, 3].any() and b_ind[3] == pytest.approx(np.log(0.999 / 0.001))
+    W_pool, b_pool = fit_logistic(X, T, 0.1, 0, share=1e6)
+    assert not W_pool[:, 3].any() and b_pool[3] == b_ind[3]
+
+    def spread(W: np.ndarray) -> float:  # the models' disagreement, relative to their mean
+        mean = W[:, :3].mean(axis=1, keepdims=True)
+        return float(np.linalg.norm(W[:, :3] - mean) / np.linalg.norm(mean))
+
+    def worst_fit(W: np.ndarray) -> float:
+        return min(float(np.corrcoef(W[:, j], true)[0, 1]) for j in range(3))
+
+    assert spread(W_pool) < 0.6 * spread(W_ind)
+    assert worst_fit(W_pool) > worst_fit(W_ind)
+
+
+def test_quality_router_grid(files: dict[str, Path]) -> None:
+    data = load_outcomes(files["train_json"])
+    candidates = [Candidate(m, SIZES[m]) for m in data.models]
+    router = create_router(
+        "quality", candidates, 0, encoder="hashing",
+        c_grid=[1.0], share_grid=[0.0, 10.0], k_grid=[5], weights=[0.0, 1.0], folds=3,
+    )  # fmt: skip
+    router.fit(data.prompts, data.scores, data.models)
+    assert isinstance(router, QualityRouter)
+    tried = {(c["share"], c["w"]) for c in router.selection["candidates"]}
+    assert tried == {(0.0, 0.0), (0.0, 1.0), (10.0, 1.0)}  # w = 0: the share is irrelevant
+    assert router.share == router.selection["share"] in (0.0, 10.0)
+    state = router.state()
+    state.pop("share")  # a checkpoint written before the share option
+    again = QualityRouter(candidates, encoder="hashing")
+    again.set_state(state)
+    assert again.share == 0.0
+    for bad in ({"share_grid": []}, {"share_grid": [-1.0]}, {"c_grid": [0.0]}):
+        with pytest.raises(RouterLLMError, match="quality router"):
+            create_router("quality", candidates, 0, encoder="hashing", **bad)
 
 
 def test_calibration_targets(files: dict[str, Path]) -> None:

@@ -308,34 +308,90 @@ class LogisticRouter(OutcomeRouter):
 
 
 def fit_logistic(
-    X: np.ndarray, T: np.ndarray, C: float, seed: int
+    X: np.ndarray, T: np.ndarray, C: float, seed: int, share: float = 0.0
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Per-column logistic regressions (scikit-learn's lbfgs); constant columns get a constant."""
+    """Logistic regressions of each column of ``T`` on ``X``; constant columns get a constant.
+
+    ``share == 0``: one independent L2-regularised regression per column
+    (scikit-learn's lbfgs). ``share > 0``: multi-task regressions whose weights
+    are ``w0 + v_j``, a vector common to all models plus each model's own
+    deviation, fitted jointly by minimising
+    ``sum BCE + (|v_1|^2 + ... + |v_m|^2 + |w0|^2 / share) / (2 C)``.
+    A larger ``share`` makes the common part cheaper, pulling the models'
+    regressions towards one another: on small outcome sets the models' outcomes
+    are strongly correlated (a hard prompt is hard for all), and pooling them
+    estimates that direction from m times as many labels.
+    """
+    d, m = X.shape[1], T.shape[1]
+    W, b = np.zeros((d, m)), np.zeros(m)
+    varying = [j for j in range(m) if T[:, j].min() != T[:, j].max()]
+    for j in set(range(m)) - set(varying):  # always (or never) solved: nothing to learn
+        p = np.clip(T[:, j].astype(float).mean(), 1e-3, 1 - 1e-3)
+        b[j] = np.log(p / (1 - p))
+    if not varying:
+        return W, b
+    if share > 0:
+        W[:, varying], b[varying] = _fit_shared_logistic(
+            X.astype(np.float64), T[:, varying].astype(np.float64), C, share
+        )
+        return W, b
     try:
         from sklearn.linear_model import LogisticRegression
     except ImportError as e:
         from routerllm.exceptions import missing_dependency
 
         raise missing_dependency("scikit-learn", "learn") from e
-    d, m = X.shape[1], T.shape[1]
-    W, b = np.zeros((d, m)), np.zeros(m)
-    for j in range(m):
-        t = T[:, j].astype(int)
-        if t.min() == t.max():  # always (or never) solved: nothing to learn
-            p = np.clip(t.mean(), 1e-3, 1 - 1e-3)
-            b[j] = np.log(p / (1 - p))
-            continue
+    for j in varying:
         clf = LogisticRegression(C=C, max_iter=2000, random_state=seed)
-        clf.fit(X, t)
+        clf.fit(X, T[:, j].astype(int))
         W[:, j], b[j] = clf.coef_[0], clf.intercept_[0]
     return W, b
 
 
+def _fit_shared_logistic(
+    X: np.ndarray, T: np.ndarray, C: float, share: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """The ``share > 0`` case of :func:`fit_logistic` (L-BFGS on the joint objective / n)."""
+    try:
+        from scipy.optimize import minimize  # installed with scikit-learn
+    except ImportError as e:
+        from routerllm.exceptions import missing_dependency
+
+        raise missing_dependency("scikit-learn", "learn") from e
+
+    n, d = X.shape
+    m = T.shape[1]
+    lam, root = 1.0 / (2.0 * C * n), float(np.sqrt(share))
+    # w0 = root * u keeps the problem well conditioned for any share (|w0|^2 / share = |u|^2)
+
+    def loss(p: np.ndarray) -> tuple[float, np.ndarray]:
+        u, V, b = p[:d], p[d : d + d * m].reshape(d, m), p[d + d * m :]
+        Z = X @ (V + root * u[:, None]) + b
+        value = float(np.sum(np.logaddexp(0.0, Z) - T * Z)) / n  # BCE with logits
+        value += lam * (float(np.sum(V * V)) + float(u @ u))
+        G = (_sigmoid(Z) - T) / n
+        gW = X.T @ G
+        grad_u = root * gW.sum(axis=1) + 2 * lam * u
+        return value, np.concatenate([grad_u, (gW + 2 * lam * V).ravel(), G.sum(axis=0)])
+
+    mean = np.clip(T.mean(axis=0), 1e-3, 1 - 1e-3)
+    start = np.concatenate([np.zeros(d + d * m), np.log(mean / (1 - mean))])
+    result = minimize(
+        loss, start, jac=True, method="L-BFGS-B",
+        options={"maxiter": 5000, "ftol": 1e-12, "gtol": 1e-7},
+    )  # fmt: skip
+    u, V, b = result.x[:d], result.x[d : d + d * m].reshape(d, m), result.x[d + d * m :]
+    return V + root * u[:, None], b
+
+
 class QualityRouter(OutcomeRouter):
     """The quality-aware router: a blend ``w * logistic + (1 - w) * kNN`` of the two
-    predictors above, with ``C``, ``k`` and ``w`` chosen on the training data only.
+    predictors above, with ``C``, ``share``, ``k`` and ``w`` chosen on the training
+    data only. ``share`` (see :func:`fit_logistic`) lets the per-model regressions
+    borrow strength from one another; 0 keeps them independent.
 
-    Each candidate (C in ``c_grid``, k in ``k_grid``, w in ``weights``) is scored by
+    Each candidate (C in ``c_grid``, share in ``share_grid``, k in ``k_grid``, w in
+    ``weights``) is scored by
     the AIQ of its out-of-fold predictions (``folds``-fold cross-validation on the
     training prompts), i.e. by the routing quality it would have had on prompts
     it did not see, under the same lambda sweep and costs used to route. The
@@ -350,6 +406,7 @@ class QualityRouter(OutcomeRouter):
         models: Sequence[CandidateModel],
         seed: int = 0,
         c_grid: Sequence[float] = (0.03, 0.1, 0.3, 1.0),
+        share_grid: Sequence[float] = (0.0,),
         k_grid: Sequence[int] = (10, 20, 40, 80),
         weights: Sequence[float] = (0.0, 0.25, 0.5, 0.75, 1.0),
         folds: int = 5,
@@ -357,57 +414,80 @@ class QualityRouter(OutcomeRouter):
     ) -> None:
         super().__init__(models, seed, **kw)
         self.c_grid, self.k_grid = [float(c) for c in c_grid], [int(k) for k in k_grid]
+        self.share_grid = [float(s) for s in share_grid]
+        if not self.c_grid or not self.k_grid or not self.share_grid or not weights:
+            raise RouterLLMError("quality router: every grid needs at least one value")
+        if min(self.share_grid) < 0 or min(self.c_grid) <= 0:
+            raise RouterLLMError("quality router: C must be > 0 and share >= 0")
         self.weights, self.folds = [float(w) for w in weights], int(folds)
         self.options.update(
-            c_grid=self.c_grid, k_grid=self.k_grid, weights=self.weights, folds=self.folds
+            c_grid=self.c_grid,
+            share_grid=self.share_grid,
+            k_grid=self.k_grid,
+            weights=self.weights,
+            folds=self.folds,
         )
         self.selection: dict[str, Any] = {}
 
-    def _fit(self, X: np.ndarray, Y: np.ndarray) -> None:
+    def candidate_predictions(
+        self, X: np.ndarray, Y: np.ndarray, X_eval: np.ndarray
+    ) -> dict[tuple[float, float, int, float], np.ndarray]:
+        """Every candidate's predictions for ``X_eval`` when trained on ``(X, Y)``,
+        keyed by ``(C, share, k, w)``; candidates that differ only in the settings
+        of a predictor with no weight are listed once."""
+        lr_grid = [(c, s) for c in self.c_grid for s in self.share_grid]
+        lr = {}
+        for c, s in lr_grid:
+            W, b = fit_logistic(X, Y >= 0.5, c, self.seed, s)
+            lr[c, s] = _sigmoid(X_eval.astype(np.float64) @ W + b)
+        knn = KNNRouter(self.models, k=max(self.k_grid))
+        knn.set_state({"X": X, "Y": Y})
+        near = {}
+        for k in self.k_grid:
+            knn.k = k
+            near[k] = knn.predict(X_eval)
+        return {
+            (c, s, k, w): w * lr[c, s] + (1 - w) * near[k]
+            for c, s in lr_grid
+            for k in self.k_grid
+            for w in self.weights
+            if not (w == 1.0 and k != self.k_grid[0]) and not (w == 0.0 and (c, s) != lr_grid[0])
+        }
+
+    def out_of_fold(
+        self, X: np.ndarray, Y: np.ndarray
+    ) -> dict[tuple[float, float, int, float], np.ndarray]:
+        """Each candidate's out-of-fold predictions on the training prompts."""
+        n = len(X)
+        fold = np.random.default_rng(self.seed).permutation(n) % min(self.folds, n)
+        oof: dict[tuple[float, float, int, float], np.ndarray] = {}
+        for f in np.unique(fold):
+            tr, te = fold != f, fold == f
+            for key, pred in self.candidate_predictions(X[tr], Y[tr], X[te]).items():
+                oof.setdefault(key, np.zeros(Y.shape))[te] = pred
+        return oof
+
+    def routing_aiq(self, predicted: np.ndarray, Y: np.ndarray) -> float:
+        """The AIQ of routing by ``predicted`` over the knob sweep, scored against the
+        outcomes ``Y`` with this router's model costs (the selection criterion)."""
         from routerllm.eval.curves import OperatingPoint, aiq
         from routerllm.eval.routing_metrics import sweep
 
-        n = len(X)
-        folds = min(self.folds, n)
-        fold = np.random.default_rng(self.seed).permutation(n) % folds
-        costs = np.broadcast_to(self.costs, Y.shape)
-        oof_lr = {c: np.zeros_like(Y) for c in self.c_grid}
-        oof_knn = {k: np.zeros_like(Y) for k in self.k_grid}
-        for f in range(folds):
-            tr, te = fold != f, fold == f
-            for c in self.c_grid:
-                W, b = fit_logistic(X[tr], Y[tr] >= 0.5, c, self.seed)
-                oof_lr[c][te] = _sigmoid(X[te].astype(np.float64) @ W + b)
-            knn = KNNRouter(self.models, k=max(self.k_grid))
-            knn._set({"X": X[tr], "Y": Y[tr]})
-            knn.fitted = True
-            for k in self.k_grid:
-                knn.k = k
-                oof_knn[k][te] = knn.predict(X[te])
         mean_c, mean_q = self.costs, Y.mean(axis=0)
         cheapest = int(np.lexsort((-mean_q, mean_c))[0])
         anchor = OperatingPoint(float(mean_c[cheapest]), float(mean_q[cheapest]))
-        results = []
-        for c in self.c_grid:
-            for k in self.k_grid:
-                for w in self.weights:
-                    if (w == 1.0 and k != self.k_grid[0]) or (w == 0.0 and c != self.c_grid[0]):
-                        continue  # the other predictor has no weight: same candidate
-                    pred = w * oof_lr[c] + (1 - w) * oof_knn[k]
-                    score = aiq(
-                        sweep(pred, Y, costs), float(mean_c.min()), float(mean_c.max()), anchor
-                    )
-                    results.append((score, c, k, w))
-        best = max(results, key=lambda r: r[0])
-        _, self.C, self.k, self.w = best
-        self.selection = {
-            "oof_aiq": best[0],
-            "C": self.C,
-            "k": self.k,
-            "w": self.w,
-            "candidates": [{"oof_aiq": s, "C": c, "k": k, "w": w} for s, c, k, w in results],
-        }
-        W, b = fit_logistic(X, Y >= 0.5, self.C, self.seed)
+        curve = sweep(predicted, Y, np.broadcast_to(mean_c, Y.shape))
+        return aiq(curve, float(mean_c.min()), float(mean_c.max()), anchor)
+
+    def _fit(self, X: np.ndarray, Y: np.ndarray) -> None:
+        results = [
+            {"oof_aiq": self.routing_aiq(pred, Y), "C": c, "share": s, "k": k, "w": w}
+            for (c, s, k, w), pred in self.out_of_fold(X, Y).items()
+        ]
+        best = max(results, key=lambda r: r["oof_aiq"])
+        self.C, self.share, self.k, self.w = best["C"], best["share"], best["k"], best["w"]
+        self.selection = best | {"candidates": results}
+        W, b = fit_logistic(X, Y >= 0.5, self.C, self.seed, self.share)
         self._set(
             {
                 "W": W,
@@ -415,6 +495,7 @@ class QualityRouter(OutcomeRouter):
                 "X": X,
                 "Y": Y,
                 "C": np.array(self.C),
+                "share": np.array(self.share),
                 "k": np.array(self.k),
                 "w": np.array(self.w),
             }
@@ -423,6 +504,7 @@ class QualityRouter(OutcomeRouter):
     def _set(self, arrays: dict[str, np.ndarray]) -> None:
         self.W, self.b = arrays["W"].astype(np.float64), arrays["b"].astype(np.float64)
         self.C, self.k, self.w = float(arrays["C"]), int(arrays["k"]), float(arrays["w"])
+        self.share = float(arrays.get("share", 0.0))  # absent from checkpoints before share
         self._knn = KNNRouter(self.models, k=self.k)
         self._knn.set_state({"X": arrays["X"], "Y": arrays["Y"]})
 
@@ -431,7 +513,8 @@ class QualityRouter(OutcomeRouter):
             return {}
         return {
             "W": self.W, "b": self.b, "X": self._knn.X, "Y": self._knn.Y,
-            "C": np.array(self.C), "k": np.array(self.k), "w": np.array(self.w),
+            "C": np.array(self.C), "share": np.array(self.share), "k": np.array(self.k),
+            "w": np.array(self.w),
         }  # fmt: skip
 
     def predict(self, X: np.ndarray) -> np.ndarray:

@@ -1,0 +1,124 @@
+"""How well does the quality router's training-only selection pick among its own
+candidates? Over seeded re-splits of train + (deduplicated) test, for each
+split it reports the test AIQ of:
+
+* ``logreg``: the logistic-regression baseline (C = 1, independent per model);
+* ``oof aiq``: the candidate the router picks (best out-of-fold AIQ on train),
+  with the default grid (``share`` 0) and with the multi-task grid (``--shares``);
+* ``oof brier`` / ``oof log-loss``: the pick under a proper scoring rule instead,
+  a smoother criterion than AIQ;
+* ``hindsight``: the candidate that is best *on the test split*. Not a router
+  (it looks at the test outcomes): it only shows how much better a perfect
+  selection could do, i.e. whether the candidates or the selection are the limit.
+
+    .venv/bin/python benchmarks/quality_selection.py [--data-dir ../shared/data]
+        [--datasets routerbench_mbpp] [--encoder static] [--resplits 10] [--shares 0 3 10 30]
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from collections.abc import Callable
+
+import numpy as np
+from outcome_data import DATASETS, add_data_dir_argument
+from outcome_data import data_dir as outcome_data_dir
+
+from routerllm.data.outcomes import OutcomeDataset, load_outcomes, without
+from routerllm.eval.outcome_eval import embed, split_dataset
+from routerllm.eval.routing_metrics import routing_report, sweep
+from routerllm.routers.base import Candidate
+from routerllm.routers.quality import QualityRouter, _sigmoid, fit_logistic
+
+Key = tuple[float, float, int, float]
+
+
+def brier(pred: np.ndarray, Y: np.ndarray) -> float:
+    return -float(np.mean((pred - Y) ** 2))
+
+
+def log_likelihood(pred: np.ndarray, Y: np.ndarray) -> float:
+    p, t = np.clip(pred, 1e-4, 1 - 1e-4), Y >= 0.5
+    return float(np.mean(np.where(t, np.log(p), np.log(1 - p))))
+
+
+def one_split(
+    train: OutcomeDataset, test: OutcomeDataset, encoder: str, shares: list[float]
+) -> dict[str, float]:
+    x_train, x_test = embed([train, test], encoder)
+    kind = "call" if train.costs is not None else "size"
+    c_test = test.cost_matrix(kind)
+    mean_cost = train.cost_matrix(kind).mean(axis=0)
+    router = QualityRouter(
+        [Candidate(m, float(c)) for m, c in zip(train.models, mean_cost, strict=True)],
+        share_grid=shares,
+        costs=mean_cost.tolist(),
+    )
+    Y = train.scores
+    oof = router.out_of_fold(x_train, Y)
+    final = router.candidate_predictions(x_train, Y, x_test)
+    W, b = fit_logistic(x_train, Y >= 0.5, 1.0, 0)
+    final_lr = _sigmoid(x_test.astype(np.float64) @ W + b)
+    curves = {str(k): sweep(p, test.scores, c_test) for k, p in final.items()}
+    curves["logreg"] = sweep(final_lr, test.scores, c_test)
+    rows = routing_report(curves, test.scores, c_test)["rows"]
+    test_aiq = {k: rows[str(k)]["aiq"] for k in final}
+
+    def pick(score: Callable[[np.ndarray, np.ndarray], float], keys: list[Key]) -> float:
+        return test_aiq[max(keys, key=lambda k: score(oof[k], Y))]
+
+    default = [k for k in oof if k[1] == 0.0 or k[3] == 0.0]  # share 0 (w = 0 has no logistic)
+    return {
+        "logreg": rows["logreg"]["aiq"],
+        "oof aiq, share 0 (default)": pick(router.routing_aiq, default),
+        "oof aiq, all shares": pick(router.routing_aiq, list(oof)),
+        "oof brier, all shares": pick(brier, list(oof)),
+        "oof log-loss, all shares": pick(log_likelihood, list(oof)),
+        "hindsight (not a router)": max(test_aiq.values()),
+    }
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_data_dir_argument(ap)
+    ap.add_argument("--datasets", nargs="+", choices=list(DATASETS), default=list(DATASETS))
+    ap.add_argument("--encoder", default="static")
+    ap.add_argument("--resplits", type=int, default=10)
+    ap.add_argument("--shares", type=float, nargs="+", default=[0.0, 3.0, 10.0, 30.0])
+    args = ap.parse_args()
+    data_dir = outcome_data_dir(args)
+    if data_dir is None:
+        return 2
+    for name in args.datasets:
+        start = time.perf_counter()
+        train_path, test_path = (data_dir / p for p in DATASETS[name])
+        train = load_outcomes(train_path)
+        test, _ = without(load_outcomes(test_path), train)
+        pooled = train.concat(test)
+        results: dict[str, list[float]] = {}
+        for seed in range(1, args.resplits + 1):
+            tr, te = split_dataset(pooled, len(test) / len(pooled), seed)
+            te, _ = without(te, tr)
+            for row, value in one_split(tr, te, args.encoder, args.shares).items():
+                results.setdefault(row, []).append(value)
+        print(
+            f"\n== {name} / {args.encoder}: {args.resplits} re-splits "
+            f"(train {len(train)}, test {len(test)}), shares {args.shares}, "
+            f"{time.perf_counter() - start:.0f} s"
+        )
+        print(f"{'selection':<30}{'test AIQ':>9}{'- logreg (90% CI)':>28}{'wins':>7}")
+        base = np.array(results["logreg"])
+        for row, values in results.items():
+            v = np.array(values)
+            d = v - base
+            half = 1.833 * d.std(ddof=1) / np.sqrt(len(d)) if len(d) > 1 else float("nan")
+            print(
+                f"{row:<30}{v.mean():>9.4f}{d.mean():>+12.4f} ({d.mean() - half:+.4f}..{d.mean() + half:+.4f})"
+                f"{int((d > 0).sum()):>4}/{len(d)}"
+            )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
