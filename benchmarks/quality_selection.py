@@ -48,21 +48,23 @@ def one_split(
 ) -> dict[str, float]:
     x_train, x_test = embed([train, test], encoder)
     kind = "call" if train.costs is not None else "size"
-    c_test = test.cost_matrix(kind)
     mean_cost = train.cost_matrix(kind).mean(axis=0)
     router = QualityRouter(
         [Candidate(m, float(c)) for m, c in zip(train.models, mean_cost, strict=True)],
         share_grid=shares,
         costs=mean_cost.tolist(),
     )
-    Y = train.scores
+    # everything in the router's model order (cheapest first), which its costs follow
+    order = [train.models.index(name) for name in router.model_names]
+    Y, test_scores = train.scores[:, order], test.scores[:, order]
+    c_test = test.cost_matrix(kind)[:, order]
     oof = router.out_of_fold(x_train, Y)
     final = router.candidate_predictions(x_train, Y, x_test)
     W, b = fit_logistic(x_train, Y >= 0.5, 1.0, 0)
     final_lr = _sigmoid(x_test.astype(np.float64) @ W + b)
-    curves = {str(k): sweep(p, test.scores, c_test) for k, p in final.items()}
-    curves["logreg"] = sweep(final_lr, test.scores, c_test)
-    rows = routing_report(curves, test.scores, c_test)["rows"]
+    curves = {str(k): sweep(p, test_scores, c_test) for k, p in final.items()}
+    curves["logreg"] = sweep(final_lr, test_scores, c_test)
+    rows = routing_report(curves, test_scores, c_test)["rows"]
     test_aiq = {k: rows[str(k)]["aiq"] for k in final}
 
     def pick(score: Callable[[np.ndarray, np.ndarray], float], keys: list[Key]) -> float:
