@@ -29,7 +29,7 @@ from routerllm.data.outcomes import OutcomeDataset, load_outcomes, without
 from routerllm.eval.outcome_eval import embed, split_dataset
 from routerllm.eval.routing_metrics import routing_report, sweep
 from routerllm.routers.base import Candidate
-from routerllm.routers.quality import QualityRouter, _sigmoid, fit_logistic
+from routerllm.routers.quality import LogisticRouter, QualityRouter
 
 Key = tuple[float, float, int, float]
 
@@ -49,19 +49,16 @@ def one_split(
     x_train, x_test = embed([train, test], encoder)
     kind = "call" if train.costs is not None else "size"
     mean_cost = train.cost_matrix(kind).mean(axis=0)
-    router = QualityRouter(
-        [Candidate(m, float(c)) for m, c in zip(train.models, mean_cost, strict=True)],
-        share_grid=shares,
-        costs=mean_cost.tolist(),
-    )
+    candidates = [Candidate(m, float(c)) for m, c in zip(train.models, mean_cost, strict=True)]
+    router = QualityRouter(candidates, share_grid=shares, costs=mean_cost.tolist())
     # everything in the router's model order (cheapest first), which its costs follow
     order = [train.models.index(name) for name in router.model_names]
     Y, test_scores = train.scores[:, order], test.scores[:, order]
     c_test = test.cost_matrix(kind)[:, order]
     oof = router.out_of_fold(x_train, Y)
     final = router.candidate_predictions(x_train, Y, x_test)
-    W, b = fit_logistic(x_train, Y >= 0.5, 1.0, 0)
-    final_lr = _sigmoid(x_test.astype(np.float64) @ W + b)
+    logreg = LogisticRouter(candidates, costs=mean_cost.tolist())  # C = 1, the baseline
+    final_lr = logreg.fit(None, Y, router.model_names, embeddings=x_train).predict(x_test)
     curves = {str(k): sweep(p, test_scores, c_test) for k, p in final.items()}
     curves["logreg"] = sweep(final_lr, test_scores, c_test)
     rows = routing_report(curves, test_scores, c_test)["rows"]

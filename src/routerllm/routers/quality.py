@@ -330,17 +330,18 @@ def fit_logistic(
         b[j] = np.log(p / (1 - p))
     if not varying:
         return W, b
-    if share > 0:
-        W[:, varying], b[varying] = _fit_shared_logistic(
-            X.astype(np.float64), T[:, varying].astype(np.float64), C, share
-        )
-        return W, b
     try:
+        import scipy.optimize  # noqa: F401  (installed with scikit-learn)
         from sklearn.linear_model import LogisticRegression
     except ImportError as e:
         from routerllm.exceptions import missing_dependency
 
         raise missing_dependency("scikit-learn", "learn") from e
+    if share > 0:
+        W[:, varying], b[varying] = _fit_shared_logistic(
+            X.astype(np.float64), T[:, varying].astype(np.float64), C, share
+        )
+        return W, b
     for j in varying:
         clf = LogisticRegression(C=C, max_iter=2000, random_state=seed)
         clf.fit(X, T[:, j].astype(int))
@@ -352,12 +353,7 @@ def _fit_shared_logistic(
     X: np.ndarray, T: np.ndarray, C: float, share: float
 ) -> tuple[np.ndarray, np.ndarray]:
     """The ``share > 0`` case of :func:`fit_logistic` (L-BFGS on the joint objective / n)."""
-    try:
-        from scipy.optimize import minimize  # installed with scikit-learn
-    except ImportError as e:
-        from routerllm.exceptions import missing_dependency
-
-        raise missing_dependency("scikit-learn", "learn") from e
+    from scipy.optimize import minimize
 
     n, d = X.shape
     m = T.shape[1]
