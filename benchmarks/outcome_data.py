@@ -5,6 +5,12 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from routerllm.data.outcomes import OutcomeDataset
 
 #: name -> (train file, test file), relative to the data directory.
 DATASETS = {
@@ -25,3 +31,24 @@ def data_dir(args: argparse.Namespace) -> Path | None:
         print(f"no outcome data at {path} (give --data-dir)", file=sys.stderr)
         return None
     return path
+
+
+def load_pair(data_dir: Path, name: str) -> tuple[OutcomeDataset, OutcomeDataset]:
+    """A dataset's train and test sets, without the test prompts that are also in train."""
+    from routerllm.data.outcomes import load_outcomes, without
+
+    train_path, test_path = (data_dir / p for p in DATASETS[name])
+    train = load_outcomes(train_path)
+    test, _ = without(load_outcomes(test_path), train)
+    return train, test
+
+
+def mean_ci90(values: np.ndarray) -> tuple[float, float, float]:
+    """Mean of per-split differences and its two-sided 90 % Student-t interval."""
+    from scipy.stats import t
+
+    d = np.asarray(values, dtype=float)
+    if len(d) < 2:
+        return float(d.mean()), float("nan"), float("nan")
+    half = float(t.ppf(0.95, len(d) - 1) * d.std(ddof=1) / np.sqrt(len(d)))
+    return float(d.mean()), float(d.mean()) - half, float(d.mean()) + half

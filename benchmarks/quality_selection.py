@@ -22,10 +22,10 @@ import time
 from collections.abc import Callable
 
 import numpy as np
-from outcome_data import DATASETS, add_data_dir_argument
+from outcome_data import DATASETS, add_data_dir_argument, load_pair, mean_ci90
 from outcome_data import data_dir as outcome_data_dir
 
-from routerllm.data.outcomes import OutcomeDataset, load_outcomes, without
+from routerllm.data.outcomes import OutcomeDataset, without
 from routerllm.eval.outcome_eval import embed, split_dataset
 from routerllm.eval.routing_metrics import routing_report, sweep
 from routerllm.routers.base import Candidate
@@ -91,9 +91,7 @@ def main() -> int:
         return 2
     for name in args.datasets:
         start = time.perf_counter()
-        train_path, test_path = (data_dir / p for p in DATASETS[name])
-        train = load_outcomes(train_path)
-        test, _ = without(load_outcomes(test_path), train)
+        train, test = load_pair(data_dir, name)
         pooled = train.concat(test)
         results: dict[str, list[float]] = {}
         for seed in range(1, args.resplits + 1):
@@ -110,11 +108,10 @@ def main() -> int:
         base = np.array(results["logreg"])
         for row, values in results.items():
             v = np.array(values)
-            d = v - base
-            half = 1.833 * d.std(ddof=1) / np.sqrt(len(d)) if len(d) > 1 else float("nan")
+            mean, lo, hi = mean_ci90(v - base)
             print(
-                f"{row:<30}{v.mean():>9.4f}{d.mean():>+12.4f} ({d.mean() - half:+.4f}..{d.mean() + half:+.4f})"
-                f"{int((d > 0).sum()):>4}/{len(d)}"
+                f"{row:<30}{v.mean():>9.4f}{mean:>+12.4f} ({lo:+.4f}..{hi:+.4f})"
+                f"{int((v > base).sum()):>4}/{len(v)}"
             )
     return 0
 

@@ -18,10 +18,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from outcome_data import DATASETS, add_data_dir_argument
+from outcome_data import DATASETS, add_data_dir_argument, load_pair
 from outcome_data import data_dir as outcome_data_dir
 
-from routerllm.data.outcomes import OutcomeDataset, load_outcomes, without
+from routerllm.data.outcomes import OutcomeDataset
 from routerllm.eval.outcome_eval import embed, evaluate_routing
 from routerllm.routers.quality import QualityRouter
 
@@ -59,10 +59,9 @@ def out_of_fold_aiq(data: OutcomeDataset, x_train: np.ndarray, c: float) -> floa
 
 def run(data_dir: Path) -> dict[str, Any]:
     results: dict[str, Any] = {}
-    for name, (train_rel, test_rel) in DATASETS.items():
+    for name in DATASETS:
         # Loaded once: every setting below trains and tests on these same datasets.
-        train = load_outcomes(data_dir / train_rel)
-        test, _ = without(load_outcomes(data_dir / test_rel), train)
+        train, test = load_pair(data_dir, name)
         feats = features(train, test)
         rows = []
         for feature in FEATURES:

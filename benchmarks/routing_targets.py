@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from outcome_data import DATASETS, add_data_dir_argument
+from outcome_data import DATASETS, add_data_dir_argument, load_pair, mean_ci90
 from outcome_data import data_dir as outcome_data_dir
 
 from routerllm.eval.outcome_eval import RoutingEvaluation, evaluate_routing
@@ -101,11 +101,7 @@ def resplits(name: str, data_dir: Path, encoder: str, n: int) -> dict[str, Any]:
     """The same comparison over ``n`` seeded re-splits of train + (deduplicated) test,
     each with the original test size: the spread over training sets as well as
     test sets, which a bootstrap of one test split does not show."""
-    from routerllm.data.outcomes import load_outcomes, without
-
-    train_path, test_path = (data_dir / p for p in DATASETS[name])
-    train = load_outcomes(train_path)
-    test, _ = without(load_outcomes(test_path), train)
+    train, test = load_pair(data_dir, name)
     pooled = train.concat(test)
     diffs: dict[str, list[tuple[float, bool, bool, bool]]] = {b: [] for b in ROUTERS[1:]}
     for seed in range(1, n + 1):
@@ -125,11 +121,10 @@ def resplits(name: str, data_dir: Path, encoder: str, n: int) -> dict[str, Any]:
             )
     out = {}
     for b, values in diffs.items():
-        d = np.array([v[0] for v in values])
-        half = 1.833 * d.std(ddof=1) / np.sqrt(len(d)) if len(d) > 1 else float("nan")
+        mean, lo, hi = mean_ci90(np.array([v[0] for v in values]))
         out[b] = {
-            "aiq_diff_mean": float(d.mean()),
-            "aiq_diff_90ci": [float(d.mean() - half), float(d.mean() + half)],
+            "aiq_diff_mean": mean,
+            "aiq_diff_90ci": [lo, hi],
             "aiq_wins": int(sum(v[1] for v in values)),
             "cost_to_best_wins": int(sum(v[2] for v in values)),
             "cost_to_best_ties": int(sum(v[3] for v in values)),  # e.g. neither reaches it
