@@ -11,7 +11,11 @@ encoder, the routers' default, and MiniLM) and the same lambda sweep. Paired boo
 gives 90% intervals of the differences, so noise is visible.
 
     .venv/bin/python benchmarks/routing_targets.py [--data-dir ../shared/data] [--encoders static minilm]
-        [--bootstrap 200] [--resplits 10] [--json]
+        [--bootstrap 200] [--resplits 10] [--train-size N] [--json]
+
+``--train-size N`` trains every router on a seeded random N prompts of each
+training set (the test sets stay whole): how the comparison changes with the
+amount of outcome data, e.g. LLMRouter cut to MBPP's 299 training prompts.
 """
 
 from __future__ import annotations
@@ -26,7 +30,8 @@ import numpy as np
 from outcome_data import DATASETS, add_data_dir_argument, load_pair, mean_ci90
 from outcome_data import data_dir as outcome_data_dir
 
-from routerllm.eval.outcome_eval import RoutingEvaluation, evaluate_routing
+from routerllm.data.outcomes import OutcomeDataset, load_outcomes
+from routerllm.eval.outcome_eval import RoutingEvaluation, evaluate_routing, split_dataset
 from routerllm.eval.routing_metrics import routing_report, sweep
 
 ROUTERS = ("quality", "logreg", "knn")
@@ -66,11 +71,21 @@ def bootstrap(
     return out
 
 
-def run(name: str, data_dir: Path, encoder: str, n_boot: int) -> dict[str, Any]:
-    train, test = (data_dir / p for p in DATASETS[name])
+def subsample(data: OutcomeDataset, size: int | None, seed: int) -> OutcomeDataset:
+    """A seeded random ``size`` prompts of ``data`` (all of it when ``size`` is None)."""
+    if size is None or size >= len(data):
+        return data
+    return data.subset(np.sort(np.random.default_rng(seed).permutation(len(data))[:size]))
+
+
+def run(
+    name: str, data_dir: Path, encoder: str, n_boot: int, train_size: int | None = None
+) -> dict[str, Any]:
+    train_path, test_path = (data_dir / p for p in DATASETS[name])
+    train = subsample(load_outcomes(train_path), train_size, 0)
     start = time.perf_counter()
     predicted: dict[str, np.ndarray] = {}
-    ev = evaluate_routing(train, test, ROUTERS, encoder, predictions=predicted)
+    ev = evaluate_routing(train, test_path, ROUTERS, encoder, predictions=predicted)
     result = ev.as_dict()
     result["seconds"] = time.perf_counter() - start
     result["bootstrap"] = bootstrap(ev, predicted, n_boot, 0) if n_boot else {}
@@ -97,7 +112,9 @@ def _fmt(v: float | None, pct: bool = False) -> str:
     return f"{100 * v:.1f}%" if pct else f"{v:.4f}"
 
 
-def resplits(name: str, data_dir: Path, encoder: str, n: int) -> dict[str, Any]:
+def resplits(
+    name: str, data_dir: Path, encoder: str, n: int, train_size: int | None = None
+) -> dict[str, Any]:
     """The same comparison over ``n`` seeded re-splits of train + (deduplicated) test,
     each with the original test size: the spread over training sets as well as
     test sets, which a bootstrap of one test split does not show."""
@@ -105,9 +122,9 @@ def resplits(name: str, data_dir: Path, encoder: str, n: int) -> dict[str, Any]:
     pooled = train.concat(test)
     diffs: dict[str, list[tuple[float, bool, bool, bool]]] = {b: [] for b in ROUTERS[1:]}
     for seed in range(1, n + 1):
-        ev = evaluate_routing(
-            pooled, None, ROUTERS, encoder, seed=seed, test_fraction=len(test) / len(pooled)
-        )
+        split_train, split_test = split_dataset(pooled, len(test) / len(pooled), seed)
+        split_train = subsample(split_train, train_size, seed)
+        ev = evaluate_routing(split_train, split_test, ROUTERS, encoder, seed=seed)
         rows = ev.report["rows"]
         q = rows["quality"]
         for b in diffs:
@@ -142,15 +159,24 @@ def main() -> int:
     ap.add_argument(
         "--resplits", type=int, default=0, help="also compare over N re-splits of train + test"
     )
+    ap.add_argument(
+        "--train-size", type=int, default=None, help="train on a random N prompts of each training set"
+    )
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
+    if args.train_size is not None and args.train_size < 10:
+        ap.error("--train-size must be at least 10")
     data_dir = outcome_data_dir(args)
     if data_dir is None:
         return 2
     results = {
-        f"{name} / {enc}": run(name, data_dir, enc, args.bootstrap)
+        f"{name} / {enc}": run(name, data_dir, enc, args.bootstrap, args.train_size)
         | {"encoder": enc}
-        | ({"resplits": resplits(name, data_dir, enc, args.resplits)} if args.resplits else {})
+        | (
+            {"resplits": resplits(name, data_dir, enc, args.resplits, args.train_size)}
+            if args.resplits
+            else {}
+        )
         for enc in args.encoders
         for name in args.datasets
     }
