@@ -160,7 +160,10 @@ def main() -> int:
         "--resplits", type=int, default=0, help="also compare over N re-splits of train + test"
     )
     ap.add_argument(
-        "--train-size", type=int, default=None, help="train on a random N prompts of each training set"
+        "--train-size",
+        type=int,
+        default=None,
+        help="train on a random N prompts of each training set",
     )
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
