@@ -130,3 +130,9 @@ def test_experiment_writes_report_results_and_outcomes(
     assert again["systems"][0]["total"] == 6
     with pytest.raises(RouterLLMError, match="unknown systems"):
         run_experiment(tiny_config, out, systems=["magic"], limit=2)
+    with pytest.raises(RouterLLMError, match="at least 1 problem"):
+        run_experiment(tiny_config, out, systems=["direct-light"], limit=0)
+    with pytest.raises(RouterLLMError, match="2 to 3 cross-validation folds"):
+        run_experiment(tiny_config, out, systems=["knn"], limit=3, folds=5)
+    with pytest.raises(RouterLLMError, match="got 1"):
+        run_experiment(tiny_config, out, systems=["quality"], limit=3, folds=1)

@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from routerllm.config import AppConfig
+from routerllm.exceptions import RouterLLMError
 from routerllm.eval.humaneval_run import (
     AS_IS,
     LEARNED,
@@ -64,8 +65,15 @@ def run_experiment(
         from routerllm.encoders import create_encoder
 
         create_encoder(encoder)
+    if limit is not None and limit < 1:
+        raise RouterLLMError(f"limit must be at least 1 problem, got {limit}")
     light, medium, heavy = ladder[0], ladder[len(ladder) // 2], ladder[-1]
     problems = problems_subset(limit, seed)
+    if any(s in LEARNED for s in systems) and not 2 <= folds <= len(problems):
+        raise RouterLLMError(
+            f"the learned routers need 2 to {len(problems)} cross-validation folds over "
+            f"{len(problems)} problems, got {folds}: change --folds or --limit"
+        )
     task_ids = [p.task_id for p in problems]
     prompts = [p.prompt for p in problems]
     start = time.perf_counter()
