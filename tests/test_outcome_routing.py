@@ -271,6 +271,13 @@ def test_evaluate_routing_end_to_end(files: dict[str, Path], tmp_path: Path) -> 
     pooled = load_outcomes(files["train_csv"]).concat(load_outcomes(files["test_csv"]))
     split = evaluate_routing(pooled, routers=["logreg"], encoder="hashing", test_fraction=0.25)
     assert split.train_size + split.test_size + split.removed_overlap == 260
+    for bad, message in (
+        (0.0, "between 0 and 1"),
+        (1.5, "between 0 and 1"),
+        (0.001, "nothing to test on"),
+    ):
+        with pytest.raises(DataError, match=message):
+            evaluate_routing(pooled, routers=["logreg"], encoder="hashing", test_fraction=bad)
     png = plot(ev, tmp_path / "curves.png")
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     with pytest.raises(DataError, match="does not learn from outcome data"):

@@ -64,8 +64,15 @@ def split_dataset(
     data: OutcomeDataset, test_fraction: float, seed: int
 ) -> tuple[OutcomeDataset, OutcomeDataset]:
     """A seeded random split by prompt (used when no separate test file is given)."""
+    if not 0 < test_fraction < 1:
+        raise DataError(f"the test fraction must be between 0 and 1, got {test_fraction:g}")
     order = np.random.default_rng(seed).permutation(len(data))
     cut = int(round(len(data) * (1 - test_fraction)))
+    if not 0 < cut < len(data):
+        raise DataError(
+            f"a test fraction of {test_fraction:g} leaves nothing to "
+            f"{'train on' if cut == 0 else 'test on'} with {len(data)} prompts"
+        )
     return data.subset(order[:cut]), data.subset(order[cut:])
 
 
