@@ -132,7 +132,7 @@ def test_experiment_writes_report_results_and_outcomes(
         run_experiment(tiny_config, out, systems=["magic"], limit=2)
     with pytest.raises(RouterLLMError, match="at least 1 problem"):
         run_experiment(tiny_config, out, systems=["direct-light"], limit=0)
-    with pytest.raises(RouterLLMError, match="2 to 3 cross-validation folds"):
-        run_experiment(tiny_config, out, systems=["knn"], limit=3, folds=5)
-    with pytest.raises(RouterLLMError, match="got 1"):
+    with pytest.raises(RouterLLMError, match=r"got 5 fold\(s\) and 1 problem"):
+        run_experiment(tiny_config, out, systems=["knn"], limit=1, folds=5)
+    with pytest.raises(RouterLLMError, match=r"got 1 fold\(s\) and 3 problem"):
         run_experiment(tiny_config, out, systems=["quality"], limit=3, folds=1)

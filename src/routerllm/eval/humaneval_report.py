@@ -69,11 +69,13 @@ def run_experiment(
         raise RouterLLMError(f"limit must be at least 1 problem, got {limit}")
     light, medium, heavy = ladder[0], ladder[len(ladder) // 2], ladder[-1]
     problems = problems_subset(limit, seed)
-    if any(s in LEARNED for s in systems) and not 2 <= folds <= len(problems):
-        raise RouterLLMError(
-            f"the learned routers need 2 to {len(problems)} cross-validation folds over "
-            f"{len(problems)} problems, got {folds}: change --folds or --limit"
-        )
+    if any(s in LEARNED for s in systems):
+        if folds < 2 or len(problems) < 2:
+            raise RouterLLMError(
+                f"the learned routers need at least 2 cross-validation folds and 2 problems, "
+                f"got {folds} fold(s) and {len(problems)} problem(s): change --folds or --limit"
+            )
+        folds = min(folds, len(problems))  # leave-one-out when there are fewer problems
     task_ids = [p.task_id for p in problems]
     prompts = [p.prompt for p in problems]
     start = time.perf_counter()
