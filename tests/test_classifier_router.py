@@ -288,6 +288,12 @@ def test_bad_options_and_data_are_clear_errors() -> None:
         router.fit([LabeledPrompt("x", 7)], [], fast_args())
     with pytest.raises(RouterLLMError, match="must be positive"):
         TrainingArguments(epochs=0)
+    with pytest.raises(RouterLLMError, match=r"weight_decay=-1 \(must be >= 0\)"):
+        TrainingArguments(weight_decay=-1)
+    with pytest.raises(RouterLLMError, match="unknown loss 'nosuch'"):
+        TrainingArguments(loss="nosuch")
+    with pytest.raises(RouterLLMError, match="bad options for loss 'focal'"):
+        TrainingArguments(loss="focal", loss_options={"nope": 1.0})
 
 
 def test_import_does_not_load_torch() -> None:

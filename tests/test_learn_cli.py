@@ -67,6 +67,20 @@ def test_train_test_and_resume_classifier(dataset: Path, tmp_path: Path) -> None
     assert rules["target"] == "tier" and rules["labels"] == ["light", "medium", "heavy"]
 
 
+def test_classifier_default_encoder_and_bad_training_arguments(
+    dataset: Path, tmp_path: Path
+) -> None:
+    common = ["--data", str(dataset), "--out", str(tmp_path / "clf")]
+    trained = ok_json("train", *common, "--epochs", "1")  # no --encoder: the packaged MiniLM
+    assert trained["encoder"] == "minilm" and trained["epochs_run"] == [1]
+    for args, message in (
+        (["--loss", "nosuch"], "unknown loss 'nosuch'"),
+        (["--batch-size", "0"], "batch_size=0"),
+        (["--epochs", "-2"], "epochs=-2 (must be positive)"),
+    ):
+        assert_one_line_error(run("train", *common, "--encoder", "hashing", *args), message)
+
+
 def test_outcome_router_training_and_eval_routing(tmp_path: Path) -> None:
     train = write_json(tmp_path / "train.json", *make_rows(200, 0))
     (tmp_path / "t").mkdir()

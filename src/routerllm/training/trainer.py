@@ -74,11 +74,12 @@ class TrainingArguments:
             "max_length": self.max_length,
             "eval_batch_size": self.eval_batch_size,
         }
-        bad = [f"{k}={v}" for k, v in positive.items() if v <= 0]
-        if self.warmup_steps < 0 or self.weight_decay < 0:
-            bad.append(f"warmup_steps={self.warmup_steps}, weight_decay={self.weight_decay}")
+        bad = [f"{k}={v} (must be positive)" for k, v in positive.items() if v <= 0]
+        non_negative = {"warmup_steps": self.warmup_steps, "weight_decay": self.weight_decay}
+        bad += [f"{k}={v} (must be >= 0)" for k, v in non_negative.items() if v < 0]
         if bad:
-            raise RouterLLMError(f"bad training arguments: {', '.join(bad)} (must be positive)")
+            raise RouterLLMError(f"bad training arguments: {', '.join(bad)}")
+        make_loss(self.loss, **self.loss_options)  # an unknown loss fails now, not after encoding
 
 
 @dataclass
