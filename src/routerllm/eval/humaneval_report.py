@@ -12,7 +12,6 @@ from typing import Any
 import numpy as np
 
 from routerllm.config import AppConfig
-from routerllm.exceptions import RouterLLMError
 from routerllm.eval.humaneval_run import (
     AS_IS,
     LEARNED,
@@ -26,6 +25,7 @@ from routerllm.eval.humaneval_run import (
     run_models,
     write_outcome_dataset,
 )
+from routerllm.exceptions import RouterLLMError
 from routerllm.routers.base import create_router
 from routerllm.routers.quality import DEFAULT_ENCODER, parse_target
 from routerllm.system import RouterLLM
