@@ -23,6 +23,7 @@ from routerllm.carbon.meter import (
 from routerllm.carbon.report import KG_CO2_PER_KM_CAR, equivalences, summarize
 from routerllm.carbon.request_log import CSV_COLUMNS, RequestLog, RequestRecord
 from routerllm.config import ModelConfig
+from routerllm.exceptions import RouterLLMError
 
 from .conftest import tiny_model
 
@@ -35,7 +36,7 @@ def _record(i: int, model: str = "m", tokens: int = 10, co2: float = 1e-6) -> Re
     }
     return RequestRecord(
         id=f"r{i}",
-        timestamp=f"2026-01-01T00:00:{i:02d}",
+        timestamp=f"2026-01-01T00:00:{i:02d}.000000+00:00",  # the form system.py writes
         prompt_sha256="h",
         prompt_chars=5,
         model=model,
@@ -97,6 +98,23 @@ def test_log_round_trip_and_csv_columns(tmp_path: Path) -> None:
     assert rows[0] == CSV_COLUMNS
     assert rows[0][:5] == ["timestamp", "component", "duration", "emissions", "energy_consumed"]
     assert len(rows) == 1 + 3 * 3
+
+
+def test_records_since_an_iso_date_or_time(tmp_path: Path) -> None:
+    with RequestLog(tmp_path / "log.sqlite", tmp_path / "e.csv") as log:
+        for i in range(3):
+            log.append(_record(i))
+
+        def since(text: str) -> list[str]:
+            return [r.id for r in log.records(since=text)]
+
+        assert since("2026-01-01") == ["r0", "r1", "r2"]
+        assert since("2026-01-01T00:00:01") == ["r1", "r2"]  # naive: UTC
+        assert since("2026-01-01T00:00:01Z") == ["r1", "r2"]
+        assert since("2026-01-01T01:00:02+01:00") == ["r2"]  # 00:00:02 UTC
+        assert since("2026-01-02") == []
+        with pytest.raises(RouterLLMError, match="not an ISO date or time"):
+            since("yesterday")
 
 
 WRITER = textwrap.dedent(

@@ -15,6 +15,7 @@ import hashlib
 import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 
 from routerllm.carbon.meter import COMPONENTS, HasComponents, Measurement
@@ -60,6 +61,20 @@ CSV_COLUMNS = [
     "router",
     "method",
 ]
+
+
+def utc_timestamp(text: str) -> str:
+    """``text`` (an ISO date or time; UTC unless it has an offset) in the log's own
+    timestamp form, so that comparing the strings compares the instants."""
+    try:
+        moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise RouterLLMError(
+            f"{text!r} is not an ISO date or time; e.g. 2026-11-22 or 2026-11-22T08:30"
+        ) from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return moment.astimezone(timezone.utc).isoformat(timespec="microseconds")
 
 
 def prompt_hash(prompt: str) -> str:
@@ -169,11 +184,12 @@ class RequestLog:
                 fcntl.flock(f, fcntl.LOCK_UN)
 
     def records(self, since: str | None = None, tag: str | None = None) -> Iterator[RequestRecord]:
-        """Every logged request, oldest first (optionally from ``since``, an ISO timestamp)."""
+        """Every logged request, oldest first (optionally from ``since``, an ISO date or
+        time, UTC unless it carries an offset)."""
         where, args = [], []
         if since:
             where.append("timestamp >= ?")
-            args.append(since)
+            args.append(utc_timestamp(since))
         if tag is not None:
             where.append("tag = ?")
             args.append(tag)
