@@ -121,6 +121,11 @@ def test_bad_inputs_give_one_clear_line_and_keep_the_log(
     assert_one_line_error(
         run("route", "hi", "--config", c, "--model", "gpt-9"), "unknown model 'gpt-9'"
     )
+    # llama.cpp would read 0 new tokens as "until the context is full"
+    assert_one_line_error(
+        run("route", "hi", "--config", c, "--max-new-tokens", "0"), "max_new_tokens 0"
+    )
+    assert_one_line_error(run("report", "--config", c, "--since", "soon"), "not an ISO date")
     assert_one_line_error(
         run("route", "hi", "--config", str(tmp_path / "missing.yaml")), "config file not found"
     )

@@ -35,6 +35,23 @@ class GenerationRequest:
     def __post_init__(self) -> None:
         if self.raw and self.response_prefix:
             raise PromptError("a request is either raw or has a response prefix, not both")
+        # the bounds of the config's GenerationConfig; llama.cpp reads 0 or fewer new
+        # tokens as "until the context is full"
+        bad = [
+            f"{name} {value}"
+            for name, value, ok in (
+                ("max_new_tokens", self.max_new_tokens, lambda v: v >= 1),
+                ("temperature", self.temperature, lambda v: v >= 0),
+                ("top_p", self.top_p, lambda v: 0 < v <= 1),
+                ("repetition_penalty", self.repetition_penalty, lambda v: v > 0),
+            )
+            if value is not None and not ok(value)
+        ]
+        if bad:
+            raise PromptError(
+                f"bad sampling options: {', '.join(bad)} (need max_new_tokens >= 1, "
+                "temperature >= 0, 0 < top_p <= 1, repetition_penalty > 0)"
+            )
 
 
 @dataclass(frozen=True)
