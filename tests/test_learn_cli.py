@@ -127,6 +127,11 @@ def test_bad_learning_inputs_are_one_line_errors(tmp_path: Path) -> None:
     assert_one_line_error(
         run("generate-data", "--out", str(tmp_path / "g"), "--n", "2"), "too small"
     )
+    (tmp_path / "a_file").write_text("keep me")
+    assert_one_line_error(
+        run("generate-data", "--out", str(tmp_path / "a_file")), "exists and is not a directory"
+    )
+    assert (tmp_path / "a_file").read_text() == "keep me"
 
 
 def test_humaneval_command_and_a_style_change_on_resume(

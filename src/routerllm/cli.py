@@ -12,6 +12,7 @@ import json
 import logging
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from routerllm.exceptions import RouterLLMError
@@ -309,8 +310,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("interrupted; completed requests are in the log", file=sys.stderr)
         return 130
     except OSError as e:  # unwritable log directory, full disk...
-        print(f"error: {e}", file=sys.stderr)
+        print(f"error: {_os_error(e)}", file=sys.stderr)
         return EXIT_USER_ERROR
+
+
+def _os_error(e: OSError) -> str:
+    """The OS error in words, naming the path it concerns."""
+    if isinstance(e, FileExistsError) and e.filename and not Path(e.filename).is_dir():
+        return f"{e.filename} exists and is not a directory"
+    if e.strerror and e.filename:
+        return f"{e.filename}: {e.strerror.lower()}"
+    return str(e)
 
 
 if __name__ == "__main__":
