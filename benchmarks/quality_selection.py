@@ -47,7 +47,7 @@ def one_split(
     train: OutcomeDataset, test: OutcomeDataset, encoder: str, shares: list[float]
 ) -> dict[str, float]:
     x_train, x_test = embed([train, test], encoder)
-    kind = "call" if train.costs is not None else "size"
+    kind = train.cost_kind()  # per-call cost where the data has it, else model size
     mean_cost = train.cost_matrix(kind).mean(axis=0)
     candidates = [Candidate(m, float(c)) for m, c in zip(train.models, mean_cost, strict=True)]
     router = QualityRouter(candidates, share_grid=shares, costs=mean_cost.tolist())

@@ -44,8 +44,7 @@ def out_of_fold_aiq(data: OutcomeDataset, x_train: np.ndarray, c: float) -> floa
     """The out-of-fold AIQ the quality router's own selection computes, for one C."""
     from routerllm.routers.base import Candidate
 
-    cost_kind = "call" if data.costs is not None else "size"
-    mean_cost = data.cost_matrix(cost_kind).mean(axis=0)
+    mean_cost = data.cost_matrix().mean(axis=0)  # per-call cost, else model size
     router = QualityRouter(
         [Candidate(m, float(c_)) for m, c_ in zip(data.models, mean_cost, strict=True)],
         c_grid=(c,),

@@ -95,6 +95,7 @@ def test_loaders_agree_and_find_overlap(files: dict[str, Path]) -> None:
     np.testing.assert_allclose(cs.cost_matrix()[0], [0.001, 0.008, 0.07])
     assert cs.responses is not None and cs.responses[0][2] == "answer big"
     np.testing.assert_allclose(js.cost_matrix("price")[0], [7.0, 0.8, 0.1])
+    assert (cs.cost_kind(), js.cost_kind(), js.cost_kind("price")) == ("call", "size", "price")
     test = load_outcomes(files["test_json"])
     assert overlap(test, js) == [0, 1, 2, 3, 4]
     kept, removed = without(test, js)

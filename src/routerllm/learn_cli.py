@@ -109,18 +109,14 @@ def _train_outcome_router(args: argparse.Namespace) -> dict[str, Any]:
 
     from routerllm.data.outcomes import load_outcomes
     from routerllm.encoders import CachedEncoder, create_encoder
-    from routerllm.eval.outcome_eval import split_dataset
-    from routerllm.routers.base import Candidate, create_router
+    from routerllm.eval.outcome_eval import outcome_candidates, split_dataset
+    from routerllm.routers.base import create_router
     from routerllm.routers.quality import DEFAULT_ENCODER, OutcomeRouter, parse_target
 
     data = load_outcomes(args.data)
-    cost = ("call" if data.costs is not None else "size") if args.cost == "auto" else args.cost
+    cost = data.cost_kind(args.cost)
     costs = data.cost_matrix(cost).mean(axis=0)
-    sizes = data.sizes()
-    candidates = [
-        Candidate(m, float(sizes[j]) if sizes is not None else float(costs[j]))
-        for j, m in enumerate(data.models)
-    ]
+    candidates = outcome_candidates(data, costs)
     encoder_spec = args.encoder or DEFAULT_ENCODER
     router = create_router(
         args.router,

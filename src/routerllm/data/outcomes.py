@@ -90,13 +90,17 @@ class OutcomeDataset:
         sizes = [self.info.get(m, ModelInfo(m)).size_b for m in self.models]
         return None if any(s is None for s in sizes) else np.array(sizes, dtype=float)
 
-    def cost_matrix(self, kind: CostKind = "auto") -> np.ndarray:
-        """(n, m) costs: per call from the data, or a per-model size/price broadcast.
-
-        ``auto`` uses per-call costs when the data has them, else model size.
-        """
+    def cost_kind(self, kind: CostKind = "auto") -> CostKind:
+        """``kind`` itself, or for ``auto`` the one used: per-call costs when the data
+        has them, else model size."""
         if kind == "auto":
-            kind = "call" if self.costs is not None else "size"
+            return "call" if self.costs is not None else "size"
+        return kind
+
+    def cost_matrix(self, kind: CostKind = "auto") -> np.ndarray:
+        """(n, m) costs: per call from the data, or a per-model size/price broadcast
+        (``kind`` as in :meth:`cost_kind`)."""
+        kind = self.cost_kind(kind)
         if kind == "call":
             if self.costs is None:
                 raise DataError(

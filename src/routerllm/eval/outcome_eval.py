@@ -76,6 +76,16 @@ def split_dataset(
     return data.subset(order[:cut]), data.subset(order[cut:])
 
 
+def outcome_candidates(data: OutcomeDataset, mean_cost: np.ndarray) -> list[Candidate]:
+    """The routers' view of the data's models: sized in B params where the data says,
+    else by their mean cost."""
+    sizes = data.sizes()
+    return [
+        Candidate(m, float(sizes[j]) if sizes is not None else float(mean_cost[j]))
+        for j, m in enumerate(data.models)
+    ]
+
+
 def embed(
     datasets: Sequence[OutcomeDataset], encoder: str, cache_dir: str | None = None
 ) -> list[np.ndarray]:
@@ -115,15 +125,12 @@ def evaluate_routing(
         raise DataError("every test prompt also appears in the training data: nothing to evaluate")
     if removed:
         log.warning("removed %d test prompts that also appear in the training data", removed)
-    cost_kind = ("call" if train.costs is not None else "size") if cost == "auto" else cost
+    cost_kind = train.cost_kind(cost)
     c_train, c_test = train.cost_matrix(cost_kind), test_set.cost_matrix(cost_kind)
     x_train, x_test = embeddings if embeddings is not None else embed([train, test_set], encoder)
     sizes = train.sizes()
     mean_cost = c_train.mean(axis=0)
-    candidates = [
-        Candidate(m, float(sizes[j]) if sizes is not None else float(mean_cost[j]))
-        for j, m in enumerate(train.models)
-    ]
+    candidates = outcome_candidates(train, mean_cost)
     curves: dict[str, list[OperatingPoint]] = {}
     fit_seconds: dict[str, float] = {}
     selection: dict[str, Any] = {}
