@@ -68,10 +68,16 @@ def test_generation_resumes_after_an_interruption(tiny_config: AppConfig, tmp_pa
     assert len(again) == 12 - 3 and not set(again) & set(seen)
     assert all(len(store.done(m)) == 4 for m in models)
     assert store.styles()[models[0]]["max_new_tokens"] == 8
+    # The same prompting under another label (e.g. from --mode) is the same experiment.
+    relabelled = {"max_new_tokens": 8, "name": "relabelled"}
+    with RouterLLM(tiny_config) as system:
+        run_models(system, problems, store, models, relabelled, progress=False,
+                   on_row=lambda row: again.append("rerun"))  # fmt: skip
+    assert "rerun" not in again
     # Resuming with another prompting style would mix two experiments in one table.
     with (
         RouterLLM(tiny_config) as system,
-        pytest.raises(RouterLLMError, match="another prompting style"),
+        pytest.raises(RouterLLMError, match="another prompting style.*differs in max_new_tokens"),
     ):
         run_models(system, problems, store, models, {"max_new_tokens": 16}, progress=False)
     # A store whose prompting was never recorded (an older version) is not reused either.

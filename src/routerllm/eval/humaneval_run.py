@@ -81,13 +81,19 @@ class ResultStore:
         """Record how ``model`` is prompted; refuse to mix styles in one store."""
         text = json.dumps(style, sort_keys=True)
         row = self.db.execute("SELECT style FROM styles WHERE model = ?", (model,)).fetchone()
-        if row is not None and row[0] != text and self.done(model):
-            old = json.loads(row[0])
-            raise RouterLLMError(
-                f"the stored results of {model!r} were generated with another prompting style "
-                f"({old['mode']} mode, max_new_tokens {old['max_new_tokens']}); continue with "
-                f"the same options, or use a new --out directory"
+        if row is not None and self.done(model):
+            old, new = json.loads(row[0]), json.loads(text)
+            # The style's name is a label; what is compared is how the model is prompted.
+            changed = sorted(
+                k for k in old.keys() | new.keys() if k != "name" and old.get(k) != new.get(k)
             )
+            if changed:
+                raise RouterLLMError(
+                    f"the stored results of {model!r} were generated with another prompting style "
+                    f"({old['mode']} mode, max_new_tokens {old['max_new_tokens']}; differs in "
+                    f"{', '.join(changed)}); continue with the same options, or use a new --out directory"
+                )
+            return
         if row is None and self.done(model):
             raise RouterLLMError(
                 f"the stored results of {model!r} do not record how the model was prompted "
