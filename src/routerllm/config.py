@@ -26,6 +26,12 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", protected_namespaces=())
 
 
+# llama.cpp file types a GGUF can be re-quantized to (LLAMA_FTYPE_MOSTLY_<name>).
+RequantizeType = Literal[
+    "Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q8_0", "Q4_K_S", "Q4_K_M", "Q5_K_S", "Q5_K_M", "Q6_K"
+]
+
+
 class GGUFSource(_Strict):
     """Where a llama.cpp model file comes from: a path, one packaged file, or packaged parts."""
 
@@ -37,6 +43,11 @@ class GGUFSource(_Strict):
     )
     sha256: str | None = None
     pip: str | None = Field(None, description="what to `pip install` when the package is missing")
+    requantize: RequantizeType | None = Field(
+        None,
+        description="llama.cpp type to convert the file to once, into the model cache "
+        "(e.g. Q4_0, the fastest on most CPUs)",
+    )
 
     @model_validator(mode="after")
     def _one_kind(self) -> GGUFSource:

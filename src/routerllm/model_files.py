@@ -4,6 +4,7 @@ package, or split parts shipped as several packages.
 Split models are concatenated once into a cache directory, checked against
 their sha256, and reused afterwards: a sidecar ``.verified`` file records the
 size and mtime that were verified so later runs do not re-hash a 1 GB file.
+A source with ``requantize`` is converted once, by llama.cpp, into that cache.
 """
 
 from __future__ import annotations
@@ -161,7 +162,47 @@ def resolve_gguf(source: GGUFSource, name: str) -> Path:
     if source.sha256:
         verify_sha256(path, source.sha256)
     check_gguf_header(path)
+    if source.requantize is not None:
+        path = requantize(path, cache_dir() / f"{name}.{source.requantize}.gguf", source.requantize)
     return path
+
+
+def requantize(source: Path, target: Path, kind: str) -> Path:
+    """``source`` converted to the llama.cpp type ``kind`` at ``target``, made once.
+
+    A ``.source`` file beside the target records which file (size, mtime) and
+    type it was made from, so a changed source or type is converted again and
+    an unchanged one is reused as it is.
+    """
+    marker = target.with_suffix(target.suffix + ".source")
+    stamp = {"source": str(source.resolve()), **_stamp(source), "type": kind}
+    try:
+        if target.is_file() and json.loads(marker.read_text()) == stamp:
+            return target
+    except (OSError, ValueError):
+        pass
+    import llama_cpp
+
+    params = llama_cpp.llama_model_quantize_default_params()
+    params.ftype = getattr(llama_cpp, f"LLAMA_FTYPE_MOSTLY_{kind}")
+    params.allow_requantize = True
+    params.nthread = os.cpu_count() or 1
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=target.name, suffix=".partial")
+    os.close(fd)
+    tmp = Path(tmp_name)
+    log.info("re-quantizing %s to %s into %s", source, kind, target)
+    try:
+        if llama_cpp.llama_model_quantize(str(source).encode(), str(tmp).encode(), params) != 0:
+            raise BackendError(
+                f"llama.cpp could not re-quantize {source} to {kind}: the file is corrupt, or "
+                f"its tensor shapes do not fit {kind}; choose another type or remove `requantize`"
+            )
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
+    marker.write_text(json.dumps(stamp))
+    return target
 
 
 def check_gguf_header(path: Path) -> None:

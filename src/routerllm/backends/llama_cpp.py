@@ -46,6 +46,23 @@ def _silence_llama_cpp() -> None:
     llama_cpp.llama_log_set(_log_callback, ctypes.c_void_p(0))
 
 
+def next_token_scores(llm: Any, tokens: list[int], batched: bool = True) -> tuple[Any, Any]:
+    """For a ``Llama`` made with ``logits_all=True``: each next token's negative
+    log-likelihood under the model, and the model's most likely token there, as
+    numpy arrays of ``len(tokens) - 1``. ``batched=False`` feeds the tokens one
+    at a time (llama.cpp's generation path) instead of as one prompt batch."""
+    import numpy as np
+
+    llm.reset()
+    for chunk in [tokens[:-1]] if batched else [[t] for t in tokens[:-1]]:
+        llm.eval(chunk)
+    logits = np.asarray(llm.scores[: len(tokens) - 1], dtype=np.float64)
+    top = logits.max(axis=1, keepdims=True)
+    log_z = top[:, 0] + np.log(np.exp(logits - top).sum(axis=1))
+    nll = log_z - logits[np.arange(len(tokens) - 1), np.asarray(tokens[1:])]
+    return nll, logits.argmax(axis=1)
+
+
 class LlamaCppBackend(Backend):
     """A GGUF file run by llama.cpp on the CPU (or GPU when llama.cpp was built for it)."""
 
