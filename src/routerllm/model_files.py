@@ -9,6 +9,7 @@ A source with ``requantize`` is converted once, by llama.cpp, into that cache.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib
 import importlib.util
@@ -17,6 +18,7 @@ import logging
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 from routerllm.config import GGUFSource
@@ -107,14 +109,25 @@ def verify_sha256(path: Path, expected: str) -> None:
     marker.write_text(json.dumps(stamp))
 
 
-def _assemble(parts: list[Path], target: Path, expected: str | None) -> None:
+@contextlib.contextmanager
+def _written_atomically(target: Path) -> Iterator[Path]:
+    """A temporary path beside ``target``, renamed to it when the block succeeds:
+    an interrupted or failed write never leaves a truncated model that a later
+    run would trust."""
     target.parent.mkdir(parents=True, exist_ok=True)
-    # Write to a temporary file and rename: an interrupted assembly never
-    # leaves a truncated model behind that a later run would trust.
     fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=target.name, suffix=".partial")
+    os.close(fd)
     tmp = Path(tmp_name)
     try:
-        with os.fdopen(fd, "wb") as out:
+        yield tmp
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _assemble(parts: list[Path], target: Path, expected: str | None) -> None:
+    with _written_atomically(target) as tmp:
+        with tmp.open("wb") as out:
             for part in parts:
                 with part.open("rb") as f:
                     shutil.copyfileobj(f, out, 1 << 22)
@@ -125,9 +138,6 @@ def _assemble(parts: list[Path], target: Path, expected: str | None) -> None:
                     f"assembled {target.name} has sha256 {actual}, expected {expected}: "
                     f"re-install the part packages"
                 )
-        os.replace(tmp, target)
-    finally:
-        tmp.unlink(missing_ok=True)
     if expected is not None:
         target.with_suffix(target.suffix + ".verified").write_text(
             json.dumps({**_stamp(target), "sha256": expected})
@@ -187,20 +197,13 @@ def requantize(source: Path, target: Path, kind: str) -> Path:
     params.ftype = getattr(llama_cpp, f"LLAMA_FTYPE_MOSTLY_{kind}")
     params.allow_requantize = True
     params.nthread = os.cpu_count() or 1
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=target.name, suffix=".partial")
-    os.close(fd)
-    tmp = Path(tmp_name)
     log.info("re-quantizing %s to %s into %s", source, kind, target)
-    try:
+    with _written_atomically(target) as tmp:
         if llama_cpp.llama_model_quantize(str(source).encode(), str(tmp).encode(), params) != 0:
             raise BackendError(
                 f"llama.cpp could not re-quantize {source} to {kind}: the file is corrupt, or "
                 f"its tensor shapes do not fit {kind}; choose another type or remove `requantize`"
             )
-        os.replace(tmp, target)
-    finally:
-        tmp.unlink(missing_ok=True)
     marker.write_text(json.dumps(stamp))
     return target
 
