@@ -46,7 +46,7 @@ class GGUFSource(_Strict):
     requantize: RequantizeType | None = Field(
         None,
         description="llama.cpp type to convert the file to once, into the model cache "
-        "(e.g. Q4_0, the fastest on most CPUs)",
+        "(e.g. Q8_0; benchmarks/quantization.py compares types)",
     )
 
     @model_validator(mode="after")
