@@ -32,7 +32,7 @@ import numpy as np
 from routerllm.backends.llama_cpp import _silence_llama_cpp, next_token_scores
 from routerllm.config import RequantizeType, load_config
 from routerllm.exceptions import RouterLLMError
-from routerllm.model_files import cache_dir, requantize, resolve_gguf
+from routerllm.model_files import resolve_gguf
 
 # About a HumanEval request: a 300-token prompt, then 64 greedy tokens.
 SPEED_PROMPT_TOKENS = 300
@@ -97,9 +97,12 @@ def main() -> int:
         if model.gguf is None:
             raise RouterLLMError(f"model {args.model!r} is not a llama.cpp model")
         _silence_llama_cpp()
-        shipped = resolve_gguf(model.gguf.model_copy(update={"requantize": None}), model.name)
-        files = {"shipped": shipped} | {
-            t: requantize(shipped, cache_dir() / f"{model.name}.{t}.gguf", t) for t in args.types
+        # each type through the config's own resolution: the same cached files the ladder runs
+        files = {
+            t or "shipped": resolve_gguf(
+                model.gguf.model_copy(update={"requantize": t}), model.name
+            )
+            for t in [None, *args.types]
         }
     except RouterLLMError as e:
         print(f"error: {e}", file=sys.stderr)
