@@ -105,6 +105,7 @@ def test_experiment_writes_report_results_and_outcomes(
         "quality",
         "logreg",
         "knn",
+        "cascade",
     ]
     for r in summary["systems"]:
         assert r["total"] == 6 and 0 <= r["pass@1"] <= 1
@@ -117,6 +118,12 @@ def test_experiment_writes_report_results_and_outcomes(
     assert direct["direct-heavy"]["model_distribution"] == {"tiny-heavy": 1.0}
     report = (out / "report.md").read_text()
     assert "| direct-heavy |" in report and "cross-validation" in report
+    # tinycoder's gibberish fails the examples: the cascade asks the heavy model again
+    verdicts = direct["cascade"]["verdicts"]
+    assert sum(verdicts.values()) == 6 and verdicts["failed"] >= 1
+    assert direct["cascade"]["escalated"] == verdicts["failed"] / 6
+    assert direct["cascade"]["energy_kwh"] > direct["direct-medium"]["energy_kwh"]
+    assert "the heavy model; both generations counted" in report
     assert 0 < summary["model_time_s"] <= summary["wall_time_s"]
     assert json.loads((out / "results.json").read_text())["problems"] == 6
     data = load_outcomes(out / "outcomes" / "humaneval.json")

@@ -14,9 +14,11 @@ import numpy as np
 from routerllm.config import AppConfig
 from routerllm.eval.humaneval_run import (
     AS_IS,
+    CASCADE,
     LEARNED,
     ResultStore,
     SystemResult,
+    cascade,
     check_systems,
     compose,
     cross_validated,
@@ -30,7 +32,7 @@ from routerllm.routers.base import create_router
 from routerllm.routers.quality import DEFAULT_ENCODER, parse_target
 from routerllm.system import RouterLLM
 
-DEFAULT_SYSTEMS = ("direct-heavy", "direct-medium", "direct-light", *AS_IS, *LEARNED)
+DEFAULT_SYSTEMS = ("direct-heavy", "direct-medium", "direct-light", *AS_IS, *LEARNED, CASCADE)
 
 
 def run_experiment(
@@ -97,6 +99,10 @@ def run_experiment(
                     ]
                     results[name] = compose(
                         name, [model] * len(problems), outcomes, task_ids, loads
+                    )
+                elif name == CASCADE:
+                    results[name] = cascade(
+                        system, problems, store.completions(medium), medium, heavy, outcomes, loads
                     )
                 elif name in AS_IS:
                     router = create_router(name, config.models, seed)
@@ -173,6 +179,10 @@ def plot_curve(curve: list[tuple[float, float]], rows: list[dict[str, Any]], pat
         gen = r["components"]["llm_inference"]["kwh"]
         ax.plot(gen, r["pass@1"], "ks")
         ax.annotate(name, (gen, r["pass@1"]), textcoords="offset points", xytext=(5, -10))
+    for r in rows:
+        if r["system"] == CASCADE:
+            gen = r["components"]["llm_inference"]["kwh"]
+            ax.plot(gen, r["pass@1"], "r^", label="cascade (medium, heavy when the examples fail)")
     if "direct-medium" in direct and "direct-heavy" in direct:
         a, b = direct["direct-medium"], direct["direct-heavy"]
         ax.plot([a["components"]["llm_inference"]["kwh"], b["components"]["llm_inference"]["kwh"]],
@@ -210,6 +220,16 @@ def report_markdown(s: dict[str, Any]) -> str:
             f"| {r['system']} | {r['pass@1']:.3f} | {r['correct']}/{r['total']} | {dist} | {r['mean_time_s']:.2f} | "
             f"{r['energy_kwh']:.3e} | {r['co2_kg']:.3e} | {r['cost_usd']:.2e} | {per} | {cpk} | {r['router_share_of_co2']:.2%} |"
         )
+    for r in s["systems"]:
+        if "verdicts" in r:
+            v = r["verdicts"]
+            lines += [
+                "",
+                f"{r['system']}: the medium model answers, its answer is run on the examples in the prompt's "
+                f"docstring (never the hidden tests): {v['passed']} passed them, {v['unverifiable']} prompts had "
+                f"none (answer kept), {v['failed']} failed ({r['escalated']:.0%} of problems, answered again by "
+                "the heavy model; both generations counted). Checking the answers is its router inference.",
+            ]
     lines += ["", "Component breakdown (kWh): router inference / model loading / generation", ""]
     for r in s["systems"]:
         c = r["components"]

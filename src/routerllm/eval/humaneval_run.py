@@ -48,6 +48,8 @@ CREATE TABLE IF NOT EXISTS styles (
 );
 """
 LEARNED = ("quality", "logreg", "knn")
+#: The medium model answers; an answer that fails its prompt's own examples goes to the heavy one.
+CASCADE = "cascade"
 #: Routers used as they come (no training on HumanEval): ``complexity`` is the
 #: packaged classifier trained on the synthetic categories.
 AS_IS = ("random", "rules", "complexity")
@@ -125,6 +127,12 @@ class ResultStore:
             "SELECT load_s, load_kwh, load_co2 FROM loads WHERE model = ?", (model,)
         ).fetchone()
         return None if row is None else (float(row[0]), float(row[1]), float(row[2]))
+
+    def completions(self, model: str) -> dict[str, str]:
+        rows = self.db.execute(
+            "SELECT task_id, completion FROM generations WHERE model = ?", (model,)
+        )
+        return {r[0]: r[1] for r in rows}
 
     def outcomes(self, model: str) -> dict[str, Outcome]:
         rows = self.db.execute(
@@ -267,6 +275,50 @@ def compose(
     )  # fmt: skip
 
 
+def cascade(
+    system: RouterLLM,
+    problems: Sequence[HumanEvalProblem],
+    completions: Mapping[str, str],
+    first: str,
+    then: str,
+    outcomes: dict[str, dict[str, Outcome]],
+    loads: dict[str, tuple[float, float, float]],
+) -> SystemResult:
+    """``first`` answers every problem; its answer is run on the examples of the prompt's
+    docstring (``eval/prompt_examples.py``: the prompt only, never the hidden tests), and
+    a problem whose answer fails them is answered again by ``then``. An answer to a prompt
+    without examples is kept. Both generations of an escalated problem are paid for; the
+    measured cost of checking the answers is the cascade's routing cost."""
+    from routerllm.eval.prompt_examples import verify_completion
+
+    with system.meter.measure("router_inference") as slot:
+        verdicts = [
+            verify_completion(p.prompt, p.entry_point, completions[p.task_id]) for p in problems
+        ]
+    m = slot.result
+    escalated = [v.verdict == "failed" for v in verdicts]
+    task_ids = [p.task_id for p in problems]
+    answered = compose(
+        CASCADE, [then if e else first for e in escalated], outcomes, task_ids, loads,
+        (m.duration_s, m.energy_kwh, m.co2_kg),
+    )  # fmt: skip
+    # The first model's answers that were replaced were generated too.
+    replaced = [outcomes[first][t] for t, e in zip(task_ids, escalated, strict=True) if e]
+    answered.gen_s += sum(o.gen_s for o in replaced)
+    answered.gen_kwh += sum(o.gen_kwh for o in replaced)
+    answered.gen_co2 += sum(o.gen_co2 for o in replaced)
+    if replaced and first not in answered.choices:
+        answered.load_s, answered.load_kwh, answered.load_co2 = (
+            a + b for a, b in zip((answered.load_s, answered.load_kwh, answered.load_co2),
+                                  loads.get(first, (0.0, 0.0, 0.0)), strict=True)
+        )  # fmt: skip
+    counts = {
+        v: sum(x.verdict == v for x in verdicts) for v in ("passed", "failed", "unverifiable")
+    }
+    answered.extra = {"escalated": sum(escalated) / len(problems), "verdicts": counts}
+    return answered
+
+
 def measured_routing(
     system: RouterLLM, router: Any, prompts: Sequence[str]
 ) -> tuple[list[str], tuple[float, float, float]]:
@@ -330,7 +382,7 @@ def cross_validated(
 
 
 def check_systems(names: Sequence[str], ladder: Sequence[str]) -> None:
-    valid = {"direct-light", "direct-medium", "direct-heavy", *AS_IS, *LEARNED}
+    valid = {"direct-light", "direct-medium", "direct-heavy", *AS_IS, *LEARNED, CASCADE}
     bad = [n for n in names if n not in valid]
     if bad:
         raise RouterLLMError(f"unknown systems {bad}; valid: {', '.join(sorted(valid))}")

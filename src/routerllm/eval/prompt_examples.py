@@ -1,0 +1,334 @@
+"""The tests a code prompt carries itself: the examples in its docstring.
+
+A request such as HumanEval's ``def will_it_fly(q, w): '''... will_it_fly([3], 5) ➞ True'''``
+states what the function must return on a few inputs. Running an answer on
+those inputs (in the sandbox) tells, before anyone sees it, whether the answer
+is at least consistent with the request: the signal a cascade uses to decide
+whether a small model's answer is good enough or the request should go to a
+larger model. Only the prompt is read, never a benchmark's hidden tests.
+
+Formats read from the entry point's docstring:
+
+- doctest: ``>>> f(1, 2)`` then the expected output on the next line(s);
+- one line: ``f(args) == value``, ``➞``, ``->``, ``=>``, ``=`` or ``returns``
+  (``f("5 apples", 19) -> 19 - 5 = 14``: the last ``= value`` counts);
+- ``Input: <args>`` then ``Output: <value>`` (``Input: arr = [1, 2], k = 3``
+  becomes ``f(arr = [1, 2], k = 3)``);
+- prose: ``For lst = [1, 2] the output should be 3`` (the named values are the
+  arguments).
+
+Arguments must be literals (``is_happy(abc)`` is skipped: ``abc`` would be read
+as a name); a doctest may wrap the call in builtins (``round(f(x), 2)``).
+
+An expected value must be a Python literal; a doctest output that is not one
+is compared with the result's ``repr``. Values are compared with ``==``, floats
+with a relative and absolute tolerance of 1e-6.
+"""
+
+from __future__ import annotations
+
+import ast
+import builtins
+import doctest
+import inspect
+import json
+import re
+import textwrap
+from dataclasses import dataclass
+from typing import Literal
+
+from routerllm.eval.sandbox import run_program
+
+Verdict = Literal["passed", "failed", "unverifiable"]
+
+_ARROWS = ("==>", "==", "➞", "->", "=>", "returns", "should return", "=")
+_RESULT_MARK = "routerllm-examples: "
+# Builtins an example may wrap the call in (``round(f(x), 2)``); ``print`` examples
+# state printed text, not a value.
+_PURE_BUILTINS = set(dir(builtins)) - {
+    "print", "input", "open", "exec", "eval", "compile", "__import__", "breakpoint",
+    "exit", "quit", "help",
+}  # fmt: skip
+_FENCE = re.compile(r"```[^\n]*\n(.*?)```", re.S)
+_INPUT = re.compile(r"^\s*input\s*:\s*(.*)$", re.IGNORECASE)
+_OUTPUT = re.compile(r"^\s*output\s*:\s*(.*)$", re.IGNORECASE)
+_PROSE = re.compile(r"^\s*for (.+?)\s+the (?:output|result) should be (.+)$", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class PromptExample:
+    """``call`` (a Python expression) should give ``expected``: a literal's source, or,
+    with ``as_repr``, the text its ``repr`` should print (a doctest output)."""
+
+    call: str
+    expected: str
+    as_repr: bool = False
+
+
+@dataclass(frozen=True)
+class Verification:
+    """How an answer fared on its prompt's examples."""
+
+    verdict: Verdict
+    passed: int
+    total: int
+    detail: str = ""
+
+
+def extract_examples(prompt: str, entry_point: str) -> list[PromptExample]:
+    """The examples the docstring of ``entry_point`` in ``prompt`` gives, in order, without
+    duplicates. Lines that do not parse as one of the module's formats are skipped."""
+    text = _docstring(prompt, entry_point)
+    found = _doctest_examples(text, entry_point) or [
+        *_line_examples(text, entry_point),
+        *_io_examples(text, entry_point),
+        *_prose_examples(text, entry_point, _parameters(prompt, entry_point)),
+    ]
+    unique: dict[tuple[str, str], PromptExample] = {}
+    for ex in found:
+        unique.setdefault((ex.call, ex.expected), ex)
+    return list(unique.values())
+
+
+def examples_program(prompt: str, completion: str, examples: list[PromptExample]) -> str:
+    """``prompt + completion``, then every example run in turn (an exception fails that
+    example only) and one result line ``routerllm-examples: {"passed": p, "total": n}``."""
+    cases = repr([(e.call, e.expected, e.as_repr) for e in examples])
+    return f"{prompt}{completion}\n\n" + textwrap.dedent(
+        f"""
+        def _routerllm_examples(cases):
+            import math, sys
+            def same(a, b):
+                if isinstance(a, float) or isinstance(b, float):
+                    if isinstance(a, (int, float)) and isinstance(b, (int, float)):
+                        return math.isclose(a, b, rel_tol=1e-6, abs_tol=1e-6)
+                if isinstance(a, (list, tuple)) and type(a) is type(b):
+                    return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b))
+                return a == b
+            passed = 0
+            for call, expected, as_repr in cases:
+                try:
+                    got = eval(call)
+                    ok = repr(got) == expected if as_repr else same(got, eval(expected))
+                except BaseException:
+                    ok = False
+                passed += bool(ok)
+            sys.stdout.write('\\n{_RESULT_MARK}{{"passed": %d, "total": %d}}\\n' % (passed, len(cases)))
+
+        _routerllm_examples({cases})
+        """
+    )
+
+
+def verify_completion(
+    prompt: str, entry_point: str, completion: str, timeout_s: float = 5.0
+) -> Verification:
+    """Run ``completion`` on the examples of its prompt in the sandbox: "passed" when it
+    gives every expected value, "failed" otherwise (a crash, a hang or a wrong value),
+    "unverifiable" when the prompt has no examples."""
+    examples = extract_examples(prompt, entry_point)
+    if not examples:
+        return Verification("unverifiable", 0, 0, "no examples in the prompt")
+    run = run_program(examples_program(prompt, completion, examples), timeout_s=timeout_s)
+    line = run.stdout_tail.rpartition(_RESULT_MARK)[2].strip().splitlines()
+    if not line or run.status != "passed":
+        return Verification("failed", 0, len(examples), f"{run.status}: {run.detail}")
+    counts = json.loads(line[0])
+    passed, total = int(counts["passed"]), int(counts["total"])
+    return Verification("passed" if passed == total else "failed", passed, total)
+
+
+def function_with_examples(text: str) -> tuple[str, str] | None:
+    """In a free-form request (prose, fenced code, or bare code), the code of the last
+    function whose docstring gives examples, and its name; None when there is none."""
+    fenced = _FENCE.findall(text)
+    first_def = re.search(r"^(?:async\s+)?def\s", text, re.M)
+    candidates = [*fenced, text, *([text[first_def.start() :]] if first_def else [])]
+    for code in candidates:
+        try:
+            tree = ast.parse(code)
+        except SyntaxError:
+            continue
+        names = [
+            n.name
+            for n in ast.walk(tree)
+            if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef)
+            and extract_examples(code, n.name)
+        ]
+        if names:
+            return code, names[-1]
+    return None
+
+
+# -- formats ------------------------------------------------------------------
+def _function(prompt: str, entry_point: str) -> ast.FunctionDef | ast.AsyncFunctionDef | None:
+    try:
+        tree = ast.parse(prompt)
+    except SyntaxError:
+        return None
+    for node in ast.walk(tree):
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.name == entry_point:
+            return node
+    return None
+
+
+def _docstring(prompt: str, entry_point: str) -> str:
+    """The entry point's docstring; when the prompt does not parse, its text after the ``def``."""
+    node = _function(prompt, entry_point)
+    if node is None:
+        start = prompt.find(f"def {entry_point}(")
+        return textwrap.dedent(prompt[start:]) if start >= 0 else ""
+    if ast.get_docstring(node) is None:
+        return ""
+    # The source text, not the string's value: doctests write "\n" escapes.
+    source = (ast.get_source_segment(prompt, node.body[0]) or "").lstrip("rRuUbB")
+    quote = 3 if source[:3] in ('"""', "'''") else 1
+    return inspect.cleandoc(source[quote:-quote])
+
+
+def _doctest_examples(text: str, entry_point: str) -> list[PromptExample]:
+    try:
+        parsed = doctest.DocTestParser().get_examples(text)
+    except ValueError:  # inconsistent indentation in a docstring
+        return []
+    examples = []
+    for ex in parsed:
+        call, want = ex.source.strip(), ex.want.strip()
+        if not want:  # ">>> f(x) == [1, 2]": the comparison states the value
+            call, _, want = (part.strip() for part in call.partition(" == "))
+        if not want or not _safe_expression(call, entry_point):
+            continue
+        if _is_literal(want):
+            examples.append(PromptExample(call, want))
+        elif "\n" not in want:
+            examples.append(PromptExample(call, want, as_repr=True))
+    return examples
+
+
+def _line_examples(text: str, entry_point: str) -> list[PromptExample]:
+    examples = []
+    for line in text.splitlines():
+        at = line.find(f"{entry_point}(")
+        if at < 0 or line.lstrip().startswith("def "):
+            continue
+        end = _closing_paren(line, at + len(entry_point))
+        if end < 0:
+            continue
+        call, rest = line[at : end + 1], line[end + 1 :].strip().lstrip("#").strip()
+        for arrow in _ARROWS:
+            if rest.lower().startswith(arrow):
+                expected = _literal_tail(rest[len(arrow) :])
+                if expected is not None and _literal_call(call):
+                    examples.append(PromptExample(call, expected))
+                break
+    return examples
+
+
+def _io_examples(text: str, entry_point: str) -> list[PromptExample]:
+    examples = []
+    lines = text.splitlines()
+    for i, line in enumerate(lines):
+        if not (m := _INPUT.match(line)):
+            continue
+        args = [m.group(1)]
+        for nxt in lines[i + 1 :]:
+            if out := _OUTPUT.match(nxt):
+                call = f"{entry_point}({' '.join(a.strip() for a in args)})"
+                expected = _literal_tail(out.group(1))
+                if expected is not None and _literal_call(call):
+                    examples.append(PromptExample(call, expected))
+                break
+            args.append(nxt)
+    return examples
+
+
+def _prose_examples(text: str, entry_point: str, params: list[str]) -> list[PromptExample]:
+    """``For lst = [1, 2] the output should be 3`` and ``For s = "ab", c = "a", the result
+    should be ('b', False)``: the named values are the arguments."""
+    examples = []
+    for line in text.splitlines():
+        if not (m := _PROSE.match(line)) or (expected := _literal_tail(m.group(2))) is None:
+            continue
+        parts = m.group(1).split(",")
+        # The longest run of "name = value" parts that parses: "N = 1000, the sum is 1".
+        for n in range(len(parts), 0, -1):
+            call = f"{entry_point}({','.join(parts[:n]).strip()})"
+            if _literal_call(call):
+                break
+        else:
+            continue
+        node = ast.parse(call, mode="eval").body
+        assert isinstance(node, ast.Call)
+        names = [k.arg for k in node.keywords]
+        if node.args or not names or not set(names) <= set(params):
+            if len(params) != 1 or len(names) != 1:
+                continue  # cannot tell which argument is which
+            call = f"{entry_point}({ast.unparse(node.keywords[0].value)})"
+        examples.append(PromptExample(call, expected))
+    return examples
+
+
+def _parameters(prompt: str, entry_point: str) -> list[str]:
+    node = _function(prompt, entry_point)
+    return [] if node is None else [a.arg for a in node.args.args]
+
+
+def _closing_paren(line: str, open_at: int) -> int:
+    depth, quote = 0, ""
+    for i in range(open_at, len(line)):
+        ch = line[i]
+        if quote:
+            if ch == quote and line[i - 1] != "\\":
+                quote = ""
+        elif ch in "'\"":
+            quote = ch
+        elif ch in "([{":
+            depth += 1
+        elif ch in ")]}":
+            depth -= 1
+            if depth == 0:
+                return i
+    return -1
+
+
+def _literal_tail(text: str) -> str | None:
+    """The literal ``text`` states: all of it, else what follows its last ``=``
+    (``19 - 5 - 6 = 8``), trailing comments and full stops removed."""
+    text = text.split(" #")[0].strip().rstrip(".").strip()
+    for candidate in (text, text.rpartition("=")[2].strip()):
+        candidate = {"true": "True", "false": "False"}.get(candidate, candidate)
+        if candidate and _is_literal(candidate):
+            return candidate
+    return None
+
+
+def _is_literal(text: str) -> bool:
+    try:
+        ast.literal_eval(text)
+    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+        return False
+    return True
+
+
+def _safe_expression(text: str, entry_point: str) -> bool:
+    """An expression that calls ``entry_point`` and names nothing else but builtins
+    (``round(find_zero([1, 2]), 2)``)."""
+    try:
+        tree = ast.parse(text, mode="eval")
+    except SyntaxError:
+        return False
+    names = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}
+    return entry_point in names and names <= {entry_point, *_PURE_BUILTINS}
+
+
+def _literal_call(text: str) -> bool:
+    """``text`` is one call whose arguments are all literals (``f([1, 2], k=3)``, not
+    ``is_happy(abc)``, whose unquoted string would be read as a name)."""
+    try:
+        node = ast.parse(text, mode="eval").body
+    except SyntaxError:
+        return False
+    if not isinstance(node, ast.Call):
+        return False
+    values = [*node.args, *(k.value for k in node.keywords)]
+    return all(_is_literal(ast.unparse(v)) for v in values)

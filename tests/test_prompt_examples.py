@@ -1,0 +1,151 @@
+"""Examples read from a code prompt's docstring, and answers checked against them in
+the sandbox (the cascade's signal)."""
+
+from __future__ import annotations
+
+import pytest
+
+from routerllm.config import AppConfig
+from routerllm.data.humaneval import load_humaneval
+from routerllm.eval.humaneval_run import Outcome, cascade
+from routerllm.eval.prompt_examples import PromptExample, extract_examples, verify_completion
+from routerllm.system import RouterLLM
+
+DOCTEST = '''def add(a: int, b: int) -> int:
+    """Add two numbers.
+    >>> add(2, 3)
+    5
+    >>> add(-1, "x\\n")  # not run: the expected output is missing
+    >>> round(add(0.1, 0.2), 2)
+    0.3
+    >>> add(1, 1) == 2
+    >>> print(add(1, 2))
+    3
+    """
+'''
+
+ARROWS = """def fly(q, w):
+    \'\'\'Examples:
+    fly([1, 2], 5) ➞ False
+    # 1+2 is light enough, but unbalanced.
+    fly([3], 5) ==> true
+    fly([3, 2, 3], 9) == True
+    fly([1], 1) -> 1 + 0 = True
+    fly(x, 1) => False
+    fly([2], 1) returns False.
+    \'\'\'
+"""
+
+IO_AND_PROSE = '''def pluck(arr, k):
+    """
+    Example 1:
+        Input: [4, 2, 3], 1
+        Output: [2, 1]
+    Example 2:
+        Input: arr = [1, 2,
+                      3], k = 2
+        Output: []
+    For arr = [5], k = 0 the output should be [5]
+    For arr = [7], the weather is nice, the output should be 7
+    For z = [1] the output should be 1
+    """
+'''
+
+
+def test_doctest_examples_keep_calls_of_the_entry_point_with_expected_values() -> None:
+    assert extract_examples(DOCTEST, "add") == [
+        PromptExample("add(2, 3)", "5"),
+        PromptExample("round(add(0.1, 0.2), 2)", "0.3"),
+        PromptExample("add(1, 1)", "2"),
+    ]
+
+
+def test_one_line_examples_with_arrows_and_lenient_literals() -> None:
+    assert extract_examples(ARROWS, "fly") == [
+        PromptExample("fly([1, 2], 5)", "False"),
+        PromptExample("fly([3], 5)", "True"),
+        PromptExample("fly([3, 2, 3], 9)", "True"),
+        PromptExample("fly([1], 1)", "True"),
+        PromptExample("fly([2], 1)", "False"),
+    ]  # "fly(x, 1)": x is not a literal, so the line is skipped
+
+
+def test_input_output_blocks_and_prose_examples() -> None:
+    assert extract_examples(IO_AND_PROSE, "pluck") == [
+        PromptExample("pluck([4, 2, 3], 1)", "[2, 1]"),
+        PromptExample("pluck(arr = [1, 2, 3], k = 2)", "[]"),
+        PromptExample("pluck(arr = [5], k = 0)", "[5]"),
+        PromptExample("pluck(arr = [7])", "7"),
+    ]  # "z" names no parameter of a two-parameter function: skipped
+
+
+def test_a_prompt_without_examples_or_without_the_function_is_unverifiable() -> None:
+    assert extract_examples('def f(x):\n    """Return x."""\n', "f") == []
+    assert extract_examples("Write me a poem about the sea.", "f") == []
+    verdict = verify_completion('def f(x):\n    """Return x."""\n', "f", "    return x\n")
+    assert verdict.verdict == "unverifiable" and verdict.total == 0
+
+
+@pytest.mark.parametrize(
+    ("body", "verdict", "passed"),
+    [
+        ("    return a + b\n", "passed", 3),
+        ("    return a - b if a > 1 else a + b\n", "failed", 2),  # add(2, 3) is wrong
+        ("    raise ValueError('no')\n", "failed", 0),
+        ("    while True:\n        pass\n", "failed", 0),  # a hang is a failure, not a hang
+        ("    print('x' * 10**6)\n", "failed", 0),  # output flooding
+        ("  return (\n", "failed", 0),  # does not compile
+    ],
+)
+def test_verification_runs_the_answer_on_the_examples(body: str, verdict: str, passed: int) -> None:
+    result = verify_completion(DOCTEST, "add", body, timeout_s=2.0)
+    assert (result.verdict, result.passed, result.total) == (verdict, passed, 3)
+
+
+def test_floats_compare_with_a_tolerance_and_types_must_match() -> None:
+    prompt = 'def f():\n    """\n    >>> f()\n    [0.3, (1, 2)]\n    """\n'
+    assert verify_completion(prompt, "f", "    return [0.1 + 0.2, (1, 2)]\n").verdict == "passed"
+    assert verify_completion(prompt, "f", "    return [0.3, [1, 2]]\n").verdict == "failed"
+
+
+def test_humaneval_canonical_solutions_pass_their_own_examples() -> None:
+    """Extraction fidelity on real prompts: nearly every HumanEval prompt has examples,
+    and the reference solution passes them except where the docstring itself is wrong."""
+    problems = load_humaneval()
+    with_examples = [p for p in problems if extract_examples(p.prompt, p.entry_point)]
+    assert len(with_examples) >= 150
+    failing = {
+        p.task_id
+        for p in with_examples
+        if verify_completion(p.prompt, p.entry_point, p.canonical_solution).verdict != "passed"
+    }
+    # 47: median's docstring says 15.0 for 8.0; 116 and 148: wrong examples;
+    # 130: "tri(4) = 3" defines the sequence, not the function's result.
+    assert failing == {"HumanEval/47", "HumanEval/116", "HumanEval/130", "HumanEval/148"}
+
+
+def test_cascade_pays_for_both_generations_of_an_escalated_problem(
+    tiny_config: AppConfig,
+) -> None:
+    p0, p2 = (p for p in load_humaneval() if p.task_id in ("HumanEval/0", "HumanEval/2"))
+    completions = {p0.task_id: p0.canonical_solution, p2.task_id: "    return 0.0\n"}
+    outcomes = {
+        "m": {p0.task_id: Outcome(True, 1.0, 1e-6, 4e-7, 10, "passed"),
+              p2.task_id: Outcome(False, 2.0, 2e-6, 8e-7, 20, "failed")},
+        "h": {p0.task_id: Outcome(True, 5.0, 9e-6, 3e-6, 30, "passed"),
+              p2.task_id: Outcome(True, 6.0, 1e-5, 4e-6, 40, "passed")},
+    }  # fmt: skip
+    loads = {"m": (0.5, 1e-7, 5e-8), "h": (3.0, 2e-6, 1e-6)}
+    with RouterLLM(tiny_config) as system:
+        r = cascade(system, [p0, p2], completions, "m", "h", outcomes, loads)
+    assert r.choices == ["m", "h"] and r.passed == [True, True]
+    assert r.gen_kwh == pytest.approx(1e-6 + 2e-6 + 1e-5)  # m on both, h on the escalated one
+    assert r.gen_s == pytest.approx(1.0 + 2.0 + 6.0)
+    assert r.load_kwh == pytest.approx(1e-7 + 2e-6)
+    assert r.router_s > 0 and r.router_kwh > 0  # checking the answers is measured
+    row = r.row(price_per_kwh=0.2)
+    assert row["escalated"] == 0.5 and row["verdicts"] == {
+        "passed": 1,
+        "failed": 1,
+        "unverifiable": 0,
+    }
