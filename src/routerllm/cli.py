@@ -41,6 +41,8 @@ def _system(args: argparse.Namespace) -> Any:
     if getattr(args, "router", None):
         config.router.name = args.router
         config.router.path = None
+    if getattr(args, "cascade", False):
+        config.cascade.enabled = True
     return RouterLLM(config)
 
 
@@ -275,6 +277,12 @@ def build_parser() -> argparse.ArgumentParser:
     route.add_argument("--router", help="router name (default: the config's)")
     route.add_argument("--model", help="skip routing and use this model")
     route.add_argument("--max-new-tokens", type=int, default=None)
+    route.add_argument(
+        "--cascade",
+        action="store_true",
+        help="check a code answer on the request's own examples (sandboxed) and ask the next "
+        "larger model when it fails them (config: cascade.enabled)",
+    )
     route.set_defaults(func=cmd_route)
 
     models = sub.add_parser(

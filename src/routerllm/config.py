@@ -138,6 +138,14 @@ class CarbonConfig(_Strict):
     )
 
 
+class CascadeConfig(_Strict):
+    """Escalate an answer that fails the examples in its request to the next larger model
+    (``routerllm/cascade.py``). It runs generated code in the sandbox, hence off by default."""
+
+    enabled: bool = False
+    timeout_s: float = Field(5.0, gt=0, description="time limit of one check, seconds")
+
+
 class LogConfig(_Strict):
     path: str = "logs/requests.sqlite"
 
@@ -156,6 +164,7 @@ class AppConfig(_Strict):
 
     models: list[ModelConfig] = Field(min_length=1)
     router: RouterSettings = Field(default_factory=RouterSettings)
+    cascade: CascadeConfig = Field(default_factory=CascadeConfig)
     generation: GenerationConfig = Field(default_factory=GenerationConfig)
     carbon: CarbonConfig = Field(default_factory=CarbonConfig)
     log: LogConfig = Field(default_factory=LogConfig)

@@ -191,35 +191,33 @@ class RouterLLM:
     def _run(
         self, req: GenerationRequest, decision: RoutingDecision, routing: Measurement, tag: str
     ) -> RoutedResult:
-        name = decision.model
-        if self.manager.backend(name).loaded:
-            self.manager.acquire(name)  # marks it most recently used
-            loading = self.meter.zero("model_loading")
-        else:
-            with self.meter.measure("model_loading") as slot:
-                self.manager.acquire(name)
-            loading = slot.result
-        backend = self.manager.backend(name)
-        with self.meter.measure("llm_inference") as slot:
-            completion = backend.generate(req)
-        inference = slot.result
-        model_cfg = backend.config
-        if not backend.measured_locally:
-            inference = per_token_estimate(
-                "llm_inference",
-                model_cfg,
-                completion.completion_tokens,
-                inference.duration_s,
-                self.config.carbon.country_iso_code,
+        name, reason = decision.model, decision.reason
+        completion, loading, inference, cost = self._attempt(name, req)
+        by_energy = self._priced_by_energy(name)
+        cascade = self.config.cascade
+        if cascade.enabled:  # imported only where used: it brings the sandbox and the parsers
+            from routerllm.cascade import next_larger, verify_answer
+        while cascade.enabled and (
+            bigger := next_larger(self.config, self.available_models(), name)
+        ):
+            with self.meter.measure("router_inference") as slot:
+                check = verify_answer(req.prompt, completion.text, cascade.timeout_s)
+            routing = _added(routing, slot.result)
+            if check.verdict != "failed":
+                break
+            reason += (
+                f"; {name}'s answer failed {check.total - check.passed} of the request's "
+                f"{check.total} examples, escalated to {bigger}"
             )
+            name = bigger
+            completion, more_loading, more_inference, more_cost = self._attempt(name, req)
+            loading = _added(loading, more_loading)
+            inference = _added(inference, more_inference)
+            cost += more_cost
+            by_energy = by_energy or self._priced_by_energy(name)
         components = {m.component: m for m in (routing, loading, inference)}
-        energy = sum(m.energy_kwh for m in components.values())
-        priced = model_cfg.cost_per_1m_input_usd or model_cfg.cost_per_1m_output_usd
-        cost = (
-            model_cfg.cost_usd(completion.prompt_tokens, completion.completion_tokens)
-            if priced
-            else energy * self.config.carbon.electricity_price_usd_per_kwh
-        )
+        if by_energy:  # where energy is the price, routing energy is paid for too
+            cost += routing.energy_kwh * self.config.carbon.electricity_price_usd_per_kwh
         result = RoutedResult(
             text=completion.text,
             model=name,
@@ -229,7 +227,7 @@ class RouterLLM:
             finish_reason=completion.finish_reason,
             confidence=decision.confidence,
             router=decision.router,
-            reason=decision.reason,
+            reason=reason,
             cost_usd=cost,
             components=components,
             request_id=uuid.uuid4().hex,
@@ -252,3 +250,48 @@ class RouterLLM:
             )
         )
         return result
+
+    def _attempt(
+        self, name: str, req: GenerationRequest
+    ) -> tuple[Completion, Measurement, Measurement, float]:
+        """One model's answer: loaded if needed, generated, measured (or estimated), priced."""
+        if self.manager.backend(name).loaded:
+            self.manager.acquire(name)  # marks it most recently used
+            loading = self.meter.zero("model_loading")
+        else:
+            with self.meter.measure("model_loading") as slot:
+                self.manager.acquire(name)
+            loading = slot.result
+        backend = self.manager.backend(name)
+        with self.meter.measure("llm_inference") as slot:
+            completion = backend.generate(req)
+        inference = slot.result
+        model_cfg = backend.config
+        if not backend.measured_locally:
+            inference = per_token_estimate(
+                "llm_inference",
+                model_cfg,
+                completion.completion_tokens,
+                inference.duration_s,
+                self.config.carbon.country_iso_code,
+            )
+        if self._priced_by_energy(name):
+            energy = loading.energy_kwh + inference.energy_kwh
+            cost = energy * self.config.carbon.electricity_price_usd_per_kwh
+        else:
+            cost = model_cfg.cost_usd(completion.prompt_tokens, completion.completion_tokens)
+        return completion, loading, inference, cost
+
+    def _priced_by_energy(self, name: str) -> bool:
+        """A model without token prices costs its energy at the electricity price."""
+        model_cfg = self.config.model(name)
+        return not (model_cfg.cost_per_1m_input_usd or model_cfg.cost_per_1m_output_usd)
+
+
+def _added(a: Measurement, b: Measurement) -> Measurement:
+    """Two measurements of one component (e.g. two models' generations for one request)."""
+    method = a.method if a.method == b.method else f"{a.method}+{b.method}"
+    return Measurement(
+        a.component, a.duration_s + b.duration_s, a.energy_kwh + b.energy_kwh, a.co2_kg + b.co2_kg,
+        method,
+    )  # fmt: skip

@@ -1,0 +1,44 @@
+"""Cascade: keep the routed model's answer when it passes the request's own examples,
+else ask the next larger model.
+
+A router decides before any model has answered; a cascade looks at the answer.
+For a code request whose function states examples in its docstring (``>>> f(2)``
+then ``4``, ``f([1, 2]) == 3``, ...), the answer is run on those examples in the
+sandbox (:mod:`routerllm.eval.prompt_examples`); an answer that fails them goes to
+the next larger available model. Requests without such examples are never
+escalated, and cost nothing beyond reading the prompt. On HumanEval this is
+the ``cascade`` system of ``routerllm humaneval`` (README, "HumanEval: routed vs
+direct").
+
+It runs generated code on this machine: in a separate, limited process (see
+:mod:`routerllm.eval.sandbox` for what that does and does not stop), which is
+why it is off unless the config's ``cascade.enabled`` is set.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from routerllm.config import AppConfig
+from routerllm.data.humaneval import HumanEvalProblem
+from routerllm.eval.codegen import CHAT_STYLE, extract_completion
+from routerllm.eval.prompt_examples import Verification, function_with_examples, verify_completion
+
+
+def verify_answer(prompt: str, answer: str, timeout_s: float = 5.0) -> Verification:
+    """Check a model's ``answer`` (chat text, a fenced block, or a function body) against
+    the examples of the function the ``prompt`` asks for."""
+    target = function_with_examples(prompt)
+    if target is None:
+        return Verification("unverifiable", 0, 0, "no function with examples in the request")
+    code, entry_point = target
+    request = HumanEvalProblem("request", code, entry_point, canonical_solution="", test="")
+    completion = extract_completion(request, answer, CHAT_STYLE)
+    return verify_completion(code, entry_point, completion, timeout_s)
+
+
+def next_larger(config: AppConfig, available: Sequence[str], model: str) -> str | None:
+    """The smallest available model above ``model`` (tier, then size), if any."""
+    ladder = [m.name for m in config.models_by_size()]
+    above = ladder[ladder.index(model) + 1 :]
+    return next((m for m in above if m in available), None)

@@ -1,0 +1,92 @@
+"""The cascade: an answer that fails its request's own examples goes to the next larger
+model (real tiny GGUF models, real sandbox, real CodeCarbon)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from routerllm.cascade import next_larger, verify_answer
+from routerllm.config import AppConfig
+from routerllm.system import RouterLLM
+
+REQUEST = '''Complete this function:
+
+```python
+def add(a: int, b: int) -> int:
+    """Add two numbers.
+    >>> add(2, 3)
+    5
+    >>> add(-1, 1)
+    0
+    """
+```'''
+
+
+@pytest.mark.parametrize(
+    ("answer", "verdict"),
+    [
+        ("```python\ndef add(a: int, b: int) -> int:\n    return a + b\n```", "passed"),
+        ("Here it is:\n```\ndef add(a, b):\n    return a + b\n\nprint(add(1, 2))\n```", "passed"),
+        ("    return a + b", "passed"),  # a bare body
+        ("```python\ndef add(a, b):\n    return a * b\n```", "failed"),
+        ("I cannot help with that.", "failed"),
+    ],
+)
+def test_verify_answer_reads_chat_answers(answer: str, verdict: str) -> None:
+    assert verify_answer(REQUEST, answer).verdict == verdict
+
+
+def test_requests_without_examples_are_unverifiable() -> None:
+    assert verify_answer("Translate 'hello' to French.", "Bonjour").verdict == "unverifiable"
+    plain = "def f(x):\n    '''Double x.'''\n"
+    assert verify_answer(plain, "    return 2 * x").verdict == "unverifiable"
+
+
+def test_next_larger_skips_unavailable_models(tiny_config: AppConfig) -> None:
+    assert next_larger(tiny_config, ["tiny-light", "tiny-heavy"], "tiny-light") == "tiny-heavy"
+    assert next_larger(tiny_config, ["tiny-light", "tiny-medium"], "tiny-medium") is None
+
+
+def test_failed_answers_escalate_up_the_ladder_and_every_attempt_is_paid_for(
+    tiny_config: AppConfig,
+) -> None:
+    tiny_config.cascade.enabled = True
+    with RouterLLM(tiny_config) as system:
+        # tinycoder writes gibberish: each answer fails the examples, up to the largest model
+        result = system.generate(REQUEST, model="tiny-light")
+        assert result.model == "tiny-heavy"
+        assert (
+            "tiny-light's answer failed 2 of the request's 2 examples, escalated to tiny-medium"
+            in result.reason
+        )
+        assert "escalated to tiny-heavy" in result.reason
+        # three generations, three loads and two checks in one request
+        gen = result.components["llm_inference"]
+        assert gen.duration_s > 0 and result.components["router_inference"].duration_s > 0
+        assert result.cost_usd == pytest.approx(
+            result.energy_kwh * system.config.carbon.electricity_price_usd_per_kwh
+        )
+        plain = system.generate("Translate 'hello' to French.", model="tiny-light")
+        assert plain.model == "tiny-light" and "escalated" not in plain.reason
+        logged = list(system.log.records())
+        assert [r.model for r in logged] == ["tiny-heavy", "tiny-light"]
+        assert logged[0].co2_kg == pytest.approx(result.co2_kg)
+    tiny_config.cascade.enabled = False
+    with RouterLLM(tiny_config) as system:
+        assert system.generate(REQUEST, model="tiny-light").model == "tiny-light"
+
+
+def test_cli_route_cascade_flag(tiny_config_path: Path) -> None:
+    run = subprocess.run(
+        [sys.executable, "-m", "routerllm.cli", "route", REQUEST, "--config", str(tiny_config_path),
+         "--model", "tiny-medium", "--cascade", "--json"],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    out = json.loads(run.stdout)
+    assert out["model"] == "tiny-heavy" and "escalated to tiny-heavy" in out["reason"]
