@@ -41,6 +41,15 @@ def test_verify_answer_reads_chat_answers(answer: str, verdict: str) -> None:
     assert verify_answer(REQUEST, answer).verdict == verdict
 
 
+def test_unfenced_code_after_prose_keeps_its_imports() -> None:
+    request = (
+        "Please write this:\nfrom typing import List\n\n"
+        'def total(xs: List[int]) -> int:\n    """\n    >>> total([1, 2])\n    3\n    """\n'
+    )
+    assert verify_answer(request, "    return sum(xs)").verdict == "passed"
+    assert verify_answer(request, "    return 0").verdict == "failed"
+
+
 def test_requests_without_examples_are_unverifiable() -> None:
     assert verify_answer("Translate 'hello' to French.", "Bonjour").verdict == "unverifiable"
     plain = "def f(x):\n    '''Double x.'''\n"

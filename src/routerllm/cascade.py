@@ -17,12 +17,14 @@ why it is off unless the config's ``cascade.enabled`` is set.
 
 from __future__ import annotations
 
+import ast
+import re
 from collections.abc import Sequence
 
 from routerllm.config import AppConfig
 from routerllm.data.humaneval import HumanEvalProblem
-from routerllm.eval.codegen import CHAT_STYLE, extract_completion
-from routerllm.eval.prompt_examples import Verification, function_with_examples, verify_completion
+from routerllm.eval.codegen import CHAT_STYLE, CODE_START, FENCE, extract_completion
+from routerllm.eval.prompt_examples import Verification, extract_examples, verify_completion
 
 
 def verify_answer(prompt: str, answer: str, timeout_s: float = 5.0) -> Verification:
@@ -35,6 +37,29 @@ def verify_answer(prompt: str, answer: str, timeout_s: float = 5.0) -> Verificat
     request = HumanEvalProblem("request", code, entry_point, canonical_solution="", test="")
     completion = extract_completion(request, answer, CHAT_STYLE)
     return verify_completion(code, entry_point, completion, timeout_s)
+
+
+def function_with_examples(text: str) -> tuple[str, str] | None:
+    """In a free-form request (prose, fenced code, or bare code), the code of the last
+    function whose docstring gives examples, and its name; None when there is none."""
+    fenced = [code for _, code in FENCE.findall(text)]
+    # Unfenced code after prose: from the first import or def on.
+    first_code = re.compile(CODE_START.pattern, re.M).search(text)
+    candidates = [*fenced, text, *([text[first_code.start() :]] if first_code else [])]
+    for code in candidates:
+        try:
+            tree = ast.parse(code)
+        except SyntaxError:
+            continue
+        names = [
+            n.name
+            for n in ast.walk(tree)
+            if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef)
+            and extract_examples(code, n.name)
+        ]
+        if names:
+            return code, names[-1]
+    return None
 
 
 def next_larger(config: AppConfig, available: Sequence[str], model: str) -> str | None:

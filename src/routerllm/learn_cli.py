@@ -369,7 +369,7 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
     he.add_argument("--out", required=True, help="directory for results (resumable) and the report")
     he.add_argument(
         "--systems",
-        help="comma-separated; default: direct-heavy,direct-medium,direct-light,random,rules,complexity,quality,logreg,knn",
+        help="comma-separated; default: direct-heavy,direct-medium,direct-light,random,rules,complexity,quality,logreg,knn,cascade",
     )
     he.add_argument("--limit", type=int, help="a seeded subset of N problems")
     he.add_argument(

@@ -226,8 +226,9 @@ def cut_at_stop(text: str, stop: tuple[str, ...] | list[str]) -> str:
     return text[:cut]
 
 
-# Fences need not start a line: small models write "Here: ```python" and "return x```".
-_FENCE = re.compile(r"```[ \t]*([\w+#.-]*)[^\n]*(?:\n|\Z)(.*?)(?:```|\Z)", re.S)
+#: A fenced code block, as (language tag, code). Fences need not start a line: small
+#: models write "Here: ```python" and "return x```"; an unclosed one runs to the end.
+FENCE = re.compile(r"```[ \t]*([\w+#.-]*)[^\n]*(?:\n|\Z)(.*?)(?:```|\Z)", re.S)
 _PYTHON_TAGS = {"", "python", "py", "python3", "py3"}
 
 
@@ -236,7 +237,7 @@ def pick_code(text: str, entry_point: str) -> str:
 
     An unclosed fence (the answer ran out of tokens) runs to the end of the text.
     """
-    blocks = [(lang.lower(), code) for lang, code in _FENCE.findall(text)]
+    blocks = [(lang.lower(), code) for lang, code in FENCE.findall(text)]
     if not blocks:
         return text
     python = [code for lang, code in blocks if lang in _PYTHON_TAGS] or [c for _, c in blocks]
@@ -275,7 +276,8 @@ def _compiles(source: str) -> bool:
     return True
 
 
-_CODE_START = re.compile(r"^(?:from\s+\S+\s+import\s|import\s|(?:async\s+)?def\s|class\s|@)")
+#: Where code starts in a line: an import, a def, a class or a decorator.
+CODE_START = re.compile(r"^(?:from\s+\S+\s+import\s|import\s|(?:async\s+)?def\s|class\s|@)")
 
 
 def _redefinitions(code: str, entry_point: str) -> Iterator[str]:
@@ -284,7 +286,7 @@ def _redefinitions(code: str, entry_point: str) -> Iterator[str]:
     truncation) as far as needed but never past the entry point's ``def``."""
     lines = _expand_leading_tabs(textwrap.dedent(code)).strip("\n").splitlines()
     starts = [0]
-    first_code = next((i for i, line in enumerate(lines) if _CODE_START.match(line)), None)
+    first_code = next((i for i, line in enumerate(lines) if CODE_START.match(line)), None)
     if first_code:
         starts.append(first_code)
     for start in starts:

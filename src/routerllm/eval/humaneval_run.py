@@ -307,11 +307,11 @@ def cascade(
     answered.gen_s += sum(o.gen_s for o in replaced)
     answered.gen_kwh += sum(o.gen_kwh for o in replaced)
     answered.gen_co2 += sum(o.gen_co2 for o in replaced)
-    if replaced and first not in answered.choices:
-        answered.load_s, answered.load_kwh, answered.load_co2 = (
-            a + b for a, b in zip((answered.load_s, answered.load_kwh, answered.load_co2),
-                                  loads.get(first, (0.0, 0.0, 0.0)), strict=True)
-        )  # fmt: skip
+    if replaced and first not in answered.choices:  # every answer replaced: still loaded once
+        load_s, load_kwh, load_co2 = loads.get(first, (0.0, 0.0, 0.0))
+        answered.load_s += load_s
+        answered.load_kwh += load_kwh
+        answered.load_co2 += load_co2
     counts = {
         v: sum(x.verdict == v for x in verdicts) for v in ("passed", "failed", "unverifiable")
     }

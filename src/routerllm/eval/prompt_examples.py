@@ -49,7 +49,6 @@ _PURE_BUILTINS = set(dir(builtins)) - {
     "print", "input", "open", "exec", "eval", "compile", "__import__", "breakpoint",
     "exit", "quit", "help",
 }  # fmt: skip
-_FENCE = re.compile(r"```[^\n]*\n(.*?)```", re.S)
 _INPUT = re.compile(r"^\s*input\s*:\s*(.*)$", re.IGNORECASE)
 _OUTPUT = re.compile(r"^\s*output\s*:\s*(.*)$", re.IGNORECASE)
 _PROSE = re.compile(r"^\s*for (.+?)\s+the (?:output|result) should be (.+)$", re.IGNORECASE)
@@ -136,28 +135,6 @@ def verify_completion(
     counts = json.loads(line[0])
     passed, total = int(counts["passed"]), int(counts["total"])
     return Verification("passed" if passed == total else "failed", passed, total)
-
-
-def function_with_examples(text: str) -> tuple[str, str] | None:
-    """In a free-form request (prose, fenced code, or bare code), the code of the last
-    function whose docstring gives examples, and its name; None when there is none."""
-    fenced = _FENCE.findall(text)
-    first_def = re.search(r"^(?:async\s+)?def\s", text, re.M)
-    candidates = [*fenced, text, *([text[first_def.start() :]] if first_def else [])]
-    for code in candidates:
-        try:
-            tree = ast.parse(code)
-        except SyntaxError:
-            continue
-        names = [
-            n.name
-            for n in ast.walk(tree)
-            if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef)
-            and extract_examples(code, n.name)
-        ]
-        if names:
-            return code, names[-1]
-    return None
 
 
 # -- formats ------------------------------------------------------------------
