@@ -11,8 +11,10 @@ from pathlib import Path
 import pytest
 
 from routerllm.cascade import next_larger, verify_answer
-from routerllm.config import AppConfig
+from routerllm.config import AppConfig, load_config
 from routerllm.system import RouterLLM
+
+from .conftest import tiny_config_dict, write_config
 
 REQUEST = '''Complete this function:
 
@@ -88,6 +90,19 @@ def test_failed_answers_escalate_up_the_ladder_and_every_attempt_is_paid_for(
     tiny_config.cascade.enabled = False
     with RouterLLM(tiny_config) as system:
         assert system.generate(REQUEST, model="tiny-light").model == "tiny-light"
+
+
+def test_a_failing_larger_model_keeps_the_answer_in_hand(tmp_path: Path, tiny_gguf: Path) -> None:
+    corrupt = tmp_path / "corrupt.gguf"
+    corrupt.write_bytes(tiny_gguf.read_bytes()[:4096])
+    data = tiny_config_dict(tmp_path, cascade={"enabled": True})
+    data["models"][2]["gguf"] = {"path": str(corrupt)}
+    with RouterLLM(load_config(write_config(tmp_path, data))) as system:
+        result = system.generate(REQUEST, model="tiny-medium")
+        assert result.model == "tiny-medium" and result.text
+        assert "escalated to tiny-heavy, which failed" in result.reason
+        assert "kept tiny-medium's answer" in result.reason
+        assert [r.model for r in system.log.records()] == ["tiny-medium"]
 
 
 def test_cli_route_cascade_flag(tiny_config_path: Path) -> None:

@@ -26,7 +26,7 @@ from routerllm.carbon.meter import (
 )
 from routerllm.carbon.request_log import RequestLog, RequestRecord, prompt_hash
 from routerllm.config import AppConfig, load_config
-from routerllm.exceptions import ModelUnavailableError, PromptError
+from routerllm.exceptions import ModelUnavailableError, PromptError, RouterLLMError
 from routerllm.manager import LLMManager
 from routerllm.routers.base import Router, RoutingDecision, create_router, load_router
 
@@ -209,8 +209,13 @@ class RouterLLM:
                 f"; {name}'s answer failed {check.total - check.passed} of the request's "
                 f"{check.total} examples, escalated to {bigger}"
             )
-            name = bigger
-            completion, more_loading, more_inference, more_cost = self._attempt(name, req)
+            try:
+                completion_, more_loading, more_inference, more_cost = self._attempt(bigger, req)
+            except RouterLLMError as e:  # keep the answer in hand rather than lose the request
+                log.warning("cascade: %s failed, keeping %s's answer: %s", bigger, name, e)
+                reason += f", which failed ({e}); kept {name}'s answer"
+                break
+            name, completion = bigger, completion_
             loading = _added(loading, more_loading)
             inference = _added(inference, more_inference)
             cost += more_cost
