@@ -120,6 +120,10 @@ def test_loader_errors(tmp_path: Path) -> None:
         load_outcomes(tmp_path / "bad.csv")
     with pytest.raises(DataError, match="unknown outcome format"):
         load_outcomes(tmp_path / "x.parquet")
+    with pytest.raises(
+        DataError, match=r"is a directory: pass one outcome file \(here: bad.csv, bad.json\)"
+    ):
+        load_outcomes(tmp_path)
 
 
 def test_decision_rules_by_hand() -> None:
@@ -285,3 +289,4 @@ def test_evaluate_routing_end_to_end(files: dict[str, Path], tmp_path: Path) -> 
         evaluate_routing(
             files["train_csv"], files["test_csv"], routers=["rules"], encoder="hashing"
         )
+

@@ -254,6 +254,14 @@ def _prompt_text(value: str) -> str:
 def load_outcomes(path: str | Path, models_path: str | Path | None = None) -> OutcomeDataset:
     """Load an outcome dataset, format chosen by extension (.csv RouterBench, .json scores)."""
     suffix = Path(path).suffix.lower()
+    if Path(path).is_dir():
+        files = sorted(
+            f.name for f in Path(path).iterdir() if f.suffix.lower() in (".csv", ".json")
+        )
+        raise DataError(
+            f"{path} is a directory: pass one outcome file"
+            + (f" (here: {', '.join(files)})" if files else " (.csv RouterBench or .json scores)")
+        )
     if suffix == ".csv":
         return load_routerbench_csv(path)
     if suffix == ".json":
