@@ -1,6 +1,6 @@
 """Measure the packaged encoders: per-text latency and batched throughput.
 
-For each encoder (minilm, minilm-onnx, static) on ~200 varied prompts, in one
+For each encoder (minilm, minilm-onnx, minilm-static, static) on ~200 varied prompts, in one
 process: load time, p50/p95 latency of encoding one text at a time, and
 throughput when encoding all of them in batches of 64. Thread count is fixed
 (default 2) so figures compare across machines.
@@ -22,7 +22,7 @@ import numpy as np
 
 from routerllm.encoders.base import Encoder
 
-SPECS = ("minilm", "minilm-onnx", "static")
+SPECS = ("minilm", "minilm-onnx", "minilm-static", "static")
 
 _TASKS = [
     "Write a Python function that {}.",
@@ -83,14 +83,14 @@ def make_prompts(n: int = 200, seed: int = 0) -> list[str]:
 
 
 def build(spec: str, threads: int) -> Encoder:
+    from routerllm.encoders import create_encoder
     from routerllm.encoders.minilm import MiniLMEncoder, OnnxMiniLMEncoder
-    from routerllm.encoders.static import StaticEncoder
 
     if spec == "minilm":
         return MiniLMEncoder(threads=threads)
     if spec == "minilm-onnx":
         return OnnxMiniLMEncoder(threads=threads)
-    return StaticEncoder()
+    return create_encoder(spec)  # static tables: no threads
 
 
 def measure(spec: str, prompts: list[str], threads: int, repeats: int) -> dict[str, Any]:

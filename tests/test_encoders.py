@@ -14,8 +14,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from routerllm.encoders import CachedEncoder, Encoder, create_encoder
+from routerllm.encoders import CachedEncoder, Encoder, create_encoder, distilled
 from routerllm.encoders.cache import DB_NAME, EmbeddingCache
+from routerllm.encoders.distilled import DistilledMiniLMEncoder
 from routerllm.encoders.hf import HFEncoder, token_batches
 from routerllm.encoders.minilm import MiniLMEncoder, OnnxMiniLMEncoder, minilm_dir
 from routerllm.encoders.static import StaticEncoder
@@ -65,11 +66,19 @@ def static() -> StaticEncoder:
     return StaticEncoder()
 
 
+@pytest.fixture(scope="module")
+def minilm_static() -> DistilledMiniLMEncoder:
+    encoder = DistilledMiniLMEncoder()
+    encoder.load()  # builds the table once for the module (~15 s)
+    return encoder
+
+
 ENCODERS = {
     # fixture name: (spec, dim)
     "minilm": ("minilm", 384),
     "onnx_minilm": ("minilm-onnx", 384),
     "static": ("static", 256),
+    "minilm_static": ("minilm-static", 384),
 }
 
 
@@ -83,7 +92,8 @@ def test_importing_encoders_imports_no_heavy_library() -> None:
         "import routerllm.encoders.cache, routerllm.encoders.hf\n"
         "import routerllm.encoders.minilm, routerllm.encoders.static\n"
         "from routerllm.encoders.minilm import MiniLMEncoder\n"
-        "MiniLMEncoder()  # loads lazily\n"
+        "from routerllm.encoders.distilled import DistilledMiniLMEncoder\n"
+        "MiniLMEncoder(), DistilledMiniLMEncoder()  # load lazily\n"
         "heavy = {'torch', 'transformers', 'onnxruntime', 'wordllama'} & set(sys.modules)\n"
         "assert not heavy, heavy\n"
     )
@@ -121,11 +131,50 @@ def test_paraphrases_are_closer_than_unrelated_texts(
         assert float(a @ p) > float(a @ u) + 0.1, (anchor, float(a @ p), float(a @ u))
 
 
-def test_static_encoder_gives_a_zero_vector_for_a_text_without_tokens(
-    static: StaticEncoder,
+@pytest.mark.parametrize("name", ["static", "minilm_static"])
+def test_static_encoders_give_a_zero_vector_for_a_text_without_tokens(
+    name: str, request: pytest.FixtureRequest
 ) -> None:
-    (vector,) = static.encode([""])
+    encoder: Encoder = request.getfixturevalue(name)
+    (vector,) = encoder.encode([""])
     assert np.all(np.isfinite(vector)) and not np.any(vector)
+
+
+def test_minilm_static_gives_a_one_token_text_the_vector_minilm_onnx_gives_it(
+    minilm_static: DistilledMiniLMEncoder, onnx_minilm: OnnxMiniLMEncoder
+) -> None:
+    words = ["python", "sort", "france", "poem"]
+    cos = cosine_rows(minilm_static.encode(words), onnx_minilm.encode(words))
+    np.testing.assert_allclose(cos, 1.0, atol=1e-3)  # the table is stored as float16
+    # A longer text is the mean of its tokens' rows, not MiniLM's contextual vector.
+    sentence = minilm_static.encode(["sort a list in python"])
+    assert float(cosine_rows(sentence, onnx_minilm.encode(["sort a list in python"]))[0]) < 0.99
+    table = minilm_static.load().astype(np.float32)
+    ids = [minilm_static._tokenizer.token_to_id(w) for w in ["sort", "a", "list", "in", "python"]]
+    mean = table[ids].mean(axis=0)
+    np.testing.assert_allclose(sentence[0], mean / np.linalg.norm(mean), atol=1e-5)
+
+
+def test_minilm_static_table_is_read_from_the_cache_and_rebuilt_when_damaged(
+    minilm_static: DistilledMiniLMEncoder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    table = minilm_static.load()
+    path = DistilledMiniLMEncoder().table_path  # in this test's empty cache
+    assert not path.exists()
+    DistilledMiniLMEncoder._write(path, table)
+    monkeypatch.setattr(distilled, "_TABLES", {})  # forget the process's copy
+
+    def no_build(*args: object) -> np.ndarray:
+        raise AssertionError("the cached table should have been read")
+
+    with monkeypatch.context() as m:
+        m.setattr(distilled, "build_table", no_build)
+        np.testing.assert_array_equal(DistilledMiniLMEncoder().load(), table)
+    path.write_bytes(path.read_bytes()[:1000])  # a truncated file
+    monkeypatch.setattr(distilled, "_TABLES", {})
+    rebuilt = DistilledMiniLMEncoder().load()  # really rebuilt: ~15 s
+    np.testing.assert_allclose(rebuilt.astype(np.float32), table.astype(np.float32), atol=2e-3)
+    assert np.load(path).shape == table.shape
 
 
 def test_onnx_minilm_agrees_with_minilm(
@@ -229,13 +278,14 @@ def test_unknown_encoder_name_lists_the_valid_names() -> None:
     with pytest.raises(UnknownNameError) as info:
         create_encoder("nope")
     assert "'nope'" in str(info.value)
-    assert "hf, minilm, minilm-onnx, static" in str(info.value)
+    assert "hf, minilm, minilm-onnx, minilm-static, static" in str(info.value)
 
 
 def test_create_encoder_builds_the_registered_encoders() -> None:
     assert isinstance(create_encoder("minilm"), MiniLMEncoder)
     assert isinstance(create_encoder("minilm-onnx"), OnnxMiniLMEncoder)
     assert isinstance(create_encoder("static"), StaticEncoder)
+    assert isinstance(create_encoder("minilm-static"), DistilledMiniLMEncoder)
 
 
 # -- the cache ---------------------------------------------------------------

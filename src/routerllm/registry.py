@@ -76,6 +76,7 @@ ENCODERS: Registry = Registry(
     {
         "minilm": "routerllm.encoders.minilm:MiniLMEncoder",
         "minilm-onnx": "routerllm.encoders.minilm:OnnxMiniLMEncoder",
+        "minilm-static": "routerllm.encoders.distilled:DistilledMiniLMEncoder",
         "static": "routerllm.encoders.static:StaticEncoder",
         "hf": "routerllm.encoders.hf:HFEncoder",
         "hashing": "routerllm.encoders.hashing:HashingEncoder",

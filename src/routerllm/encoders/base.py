@@ -2,7 +2,8 @@
 
 Encoders are named by a *spec* string: ``minilm`` (the packaged
 all-MiniLM-L6-v2, the offline default), ``minilm-onnx`` (the same model, int8
-ONNX), ``static`` (WordLlama static embeddings), or ``hf:<id or path>`` (any
+ONNX), ``minilm-static`` (a static token table distilled from MiniLM, the
+outcome routers' default), ``static`` (WordLlama static embeddings), or ``hf:<id or path>`` (any
 Hugging Face encoder, mean-pooled; a hub id needs the hub or the local cache).
 ``CachedEncoder`` wraps any of them with an on-disk cache keyed by the
 prompt's sha256, so training and evaluation never embed a prompt twice.

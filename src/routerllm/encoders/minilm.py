@@ -164,6 +164,20 @@ class OnnxMiniLMEncoder(Encoder):
         self._inputs = [i.name for i in session.get_inputs()]
         self._session, self._tokenizer = session, tokenizer
 
+    def pooled_ids(self, ids: np.ndarray) -> np.ndarray:
+        """Mean-pooled, unnormalised last hidden states (n, 384) of ``ids`` (n, length):
+        rows of token ids of one length, special tokens included, no padding."""
+        self.load()
+        feeds = {
+            "input_ids": ids.astype(np.int64),
+            "attention_mask": np.ones(ids.shape, dtype=np.int64),
+            "token_type_ids": np.zeros(ids.shape, dtype=np.int64),
+        }
+        (hidden,) = self._session.run(
+            [self._output], {k: v for k, v in feeds.items() if k in self._inputs}
+        )
+        return np.asarray(hidden, dtype=np.float32).mean(axis=1)
+
     def encode(self, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
         items = check_texts(texts)
         if batch_size < 1:

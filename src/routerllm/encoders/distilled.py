@@ -1,0 +1,160 @@
+"""``minilm-static``: a static token table distilled from the packaged MiniLM.
+
+Model2Vec's idea, done with what ships here: every one of MiniLM's 30,522
+vocabulary tokens is run once through the int8 ONNX MiniLM as the one-token
+text ``[CLS] token [SEP]``, and its mean-pooled output becomes that token's
+row. A text's embedding is the mean of its tokens' rows, L2-normalised, so a
+one-token text gets exactly the vector ``minilm-onnx`` gives it, and any text
+costs one tokenizer call and a table lookup (~0.03 ms), like WordLlama's
+``static``. On the routing-outcome sets it routes better than ``static``
+(README, "Routing on real outcome data"), which is why it is the outcome
+routers' default.
+
+The table is built on first use (~15 s on 2 cores) and cached as
+``$ROUTERLLM_CACHE/encoders/minilm-static-<model digest>.npy`` (float16,
+23 MB; default ``~/.cache/routerllm``). A damaged cache file is rebuilt, and
+within one process a table is built or read once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from routerllm.encoders.base import Encoder
+from routerllm.encoders.hf import check_texts
+from routerllm.encoders.minilm import MINILM_DIM, OnnxMiniLMEncoder, minilm_dir, onnx_model_path
+from routerllm.exceptions import missing_dependency
+
+log = logging.getLogger(__name__)
+
+#: Token ids run through MiniLM per ONNX call while building the table.
+BUILD_BATCH = 1024
+#: Tables already built or read in this process, by model digest.
+_TABLES: dict[str, np.ndarray] = {}
+
+
+def tables_dir() -> Path:
+    """$ROUTERLLM_CACHE/encoders, or ~/.cache/routerllm/encoders."""
+    env = os.environ.get("ROUTERLLM_CACHE")
+    return (Path(env) if env else Path.home() / ".cache" / "routerllm") / "encoders"
+
+
+def _load_tokenizer() -> Any:
+    try:
+        from tokenizers import Tokenizer
+    except ImportError as e:
+        raise missing_dependency("tokenizers", "learn") from e
+    tokenizer = Tokenizer.from_file(str(minilm_dir() / "tokenizer.json"))
+    # A static table has no length limit: the whole text counts.
+    tokenizer.no_padding()
+    tokenizer.no_truncation()
+    return tokenizer
+
+
+def build_table(
+    encoder: OnnxMiniLMEncoder, vocab_size: int, cls_id: int, sep_id: int
+) -> np.ndarray:
+    """Row ``i``: MiniLM's mean-pooled output for ``[CLS] i [SEP]`` (vocab_size, 384)."""
+    table = np.empty((vocab_size, MINILM_DIM), dtype=np.float32)
+    for start in range(0, vocab_size, BUILD_BATCH):
+        ids = np.arange(start, min(vocab_size, start + BUILD_BATCH))
+        rows = np.stack([np.full(len(ids), cls_id), ids, np.full(len(ids), sep_id)], axis=1)
+        table[ids] = encoder.pooled_ids(rows)
+    return table
+
+
+class DistilledMiniLMEncoder(Encoder):
+    """Static embeddings distilled from all-MiniLM-L6-v2 (spec "minilm-static", 384-d).
+
+    The tokenizer loads in the constructor; the table on the first ``encode``
+    (or ``load()``). A text with no token (the empty string) gets the zero vector.
+    """
+
+    spec = "minilm-static"
+    dim = MINILM_DIM
+
+    def __init__(self) -> None:
+        self._tokenizer = _load_tokenizer()
+        self._table: np.ndarray | None = None
+
+    @property
+    def table_path(self) -> Path:
+        digest = hashlib.sha256(onnx_model_path().read_bytes()).hexdigest()[:16]
+        return tables_dir() / f"{self.spec}-{digest}.npy"
+
+    def load(self) -> np.ndarray:
+        """The token table: from this process, the cache file, or built now."""
+        if self._table is not None:
+            return self._table
+        path = self.table_path
+        table = _TABLES.get(path.stem)
+        if table is None:
+            table = self._read(path)
+        if table is None:
+            log.info("building the %s token table (once; cached at %s)", self.spec, path)
+            onnx = OnnxMiniLMEncoder()
+            table = build_table(
+                onnx,
+                self._tokenizer.get_vocab_size(),
+                self._tokenizer.token_to_id("[CLS]"),
+                self._tokenizer.token_to_id("[SEP]"),
+            ).astype(np.float16)
+            self._write(path, table)
+        _TABLES[path.stem] = table
+        self._table = table
+        return table
+
+    def _read(self, path: Path) -> np.ndarray | None:
+        if not path.is_file():
+            return None
+        try:
+            table = np.load(path, allow_pickle=False)
+        except (OSError, ValueError, EOFError) as e:
+            log.warning("%s is unreadable (%s): rebuilding it", path, e)
+            return None
+        expected = (self._tokenizer.get_vocab_size(), self.dim)
+        if table.shape != expected or table.dtype != np.float16 or not np.isfinite(table).all():
+            log.warning(
+                "%s is damaged (shape %s, %s): rebuilding it", path, table.shape, table.dtype
+            )
+            return None
+        return np.asarray(table)
+
+    @staticmethod
+    def _write(path: Path, table: np.ndarray) -> None:
+        # Write then rename: a reader never sees half a file, two builders never clash.
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                np.save(f, table)
+            os.chmod(tmp, 0o644)  # mkstemp makes it private; a cache is shareable
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+    def encode(self, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
+        items = check_texts(texts)
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be at least 1, not {batch_size}")
+        out = np.zeros((len(items), self.dim), dtype=np.float32)
+        if not items:
+            return out
+        table = self.load()
+        for i, encoding in enumerate(self._tokenizer.encode_batch(items, add_special_tokens=False)):
+            if encoding.ids:
+                out[i] = table[encoding.ids].mean(axis=0, dtype=np.float32)
+        norms = np.linalg.norm(out, axis=1, keepdims=True)
+        return out / np.maximum(norms, 1e-12)
+
+    def __repr__(self) -> str:
+        return "DistilledMiniLMEncoder()"
