@@ -3,8 +3,11 @@ candidates? Over seeded re-splits of train + (deduplicated) test, for each
 split it reports the test AIQ of:
 
 * ``logreg``: the logistic-regression baseline (C = 1, independent per model);
-* ``oof aiq``: the candidate the router picks (best out-of-fold AIQ on train),
-  with the default grid (``share`` 0) and with the multi-task grid (``--shares``);
+* ``1-SE rule``: the router's pick: the candidate with the best out-of-fold AIQ
+  on train if its lead over plain logistic regression exceeds its standard
+  error over the folds, else logistic regression (default grid, ``share`` 0);
+* ``oof aiq``: the candidate with the best out-of-fold AIQ on train, with the
+  default grid and with the multi-task grid (``--shares``);
 * ``oof brier`` / ``oof log-loss``: the pick under a proper scoring rule instead,
   a smoother criterion than AIQ;
 * ``hindsight``: the candidate that is best *on the test split*. Not a router
@@ -67,10 +70,17 @@ def one_split(
     def pick(score: Callable[[np.ndarray, np.ndarray], float], keys: list[Key]) -> float:
         return test_aiq[max(keys, key=lambda k: score(oof[k], Y))]
 
+    def one_se(keys: list[Key]) -> float:
+        best = max(keys, key=lambda k: router.routing_aiq(oof[k], Y))
+        base = (1.0, 0.0, router.k_grid[0], 1.0)
+        keep = best != base and not router._clearly_ahead(oof[best], oof[base], Y)
+        return test_aiq[base if keep else best]
+
     default = [k for k in oof if k[1] == 0.0 or k[3] == 0.0]  # share 0 (w = 0 has no logistic)
     return {
         "logreg": rows["logreg"]["aiq"],
-        "oof aiq, share 0 (default)": pick(router.routing_aiq, default),
+        "1-SE rule (the router)": one_se(default),
+        "oof aiq, share 0, best": pick(router.routing_aiq, default),
         "oof aiq, all shares": pick(router.routing_aiq, list(oof)),
         "oof brier, all shares": pick(brier, list(oof)),
         "oof log-loss, all shares": pick(log_likelihood, list(oof)),

@@ -5,7 +5,7 @@ A decision = encode the prompt + predict + choose. The routers are trained on
 synthetic prompts (latency does not depend on what they learned). Embeddings
 are NOT cached here: every prompt is encoded, as a new request would be.
 
-    .venv/bin/python benchmarks/router_latency.py [--encoders static minilm-onnx minilm] [--json]
+    .venv/bin/python benchmarks/router_latency.py [--encoders minilm-static static minilm-onnx minilm] [--json]
 """
 
 from __future__ import annotations
@@ -31,7 +31,9 @@ MODELS = [
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--encoders", nargs="+", default=["static", "minilm-onnx", "minilm"])
+    ap.add_argument(
+        "--encoders", nargs="+", default=["minilm-static", "static", "minilm-onnx", "minilm"]
+    )
     ap.add_argument("--n", type=int, default=600, help="prompts to time")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()

@@ -121,12 +121,15 @@ def resplits(
     train, test = load_pair(data_dir, name)
     pooled = train.concat(test)
     diffs: dict[str, list[tuple[float, bool, bool, bool]]] = {b: [] for b in ROUTERS[1:]}
+    aiqs: dict[str, list[float]] = {r: [] for r in ROUTERS}
     for seed in range(1, n + 1):
         split_train, split_test = split_dataset(pooled, len(test) / len(pooled), seed)
         split_train = subsample(split_train, train_size, seed)
         ev = evaluate_routing(split_train, split_test, ROUTERS, encoder, seed=seed)
         rows = ev.report["rows"]
         q = rows["quality"]
+        for r in ROUTERS:
+            aiqs[r].append(rows[r]["aiq"])
         for b in diffs:
             diffs[b].append(
                 (
@@ -147,6 +150,11 @@ def resplits(
             "cost_to_best_ties": int(sum(v[3] for v in values)),  # e.g. neither reaches it
             "splits": len(values),
         }
+    # Each router's own AIQ over the splits (mean and 90 % interval), to compare encoders.
+    out["aiq"] = {
+        r: dict(zip(("mean", "lo", "hi"), mean_ci90(np.array(v)), strict=True))
+        for r, v in aiqs.items()
+    }
     return out
 
 
@@ -216,7 +224,8 @@ def main() -> int:
                     else ""
                 )
             )
-        for b, rs in r.get("resplits", {}).items():
+        splits = r.get("resplits", {})
+        for b, rs in ((b, splits[b]) for b in ROUTERS[1:] if b in splits):
             lo, hi = rs["aiq_diff_90ci"]
             print(
                 f"over {rs['splits']} re-splits, quality vs {b}: AIQ diff {rs['aiq_diff_mean']:+.4f} "
@@ -224,6 +233,11 @@ def main() -> int:
                 f"cost to best accuracy lower in {rs['cost_to_best_wins']} "
                 f"(equal in {rs['cost_to_best_ties']}, e.g. neither reaches it)"
             )
+        if splits:
+            print("mean AIQ over the re-splits (90% CI): " + ", ".join(
+                f"{name} {a['mean']:.4f} ({a['lo']:.4f}..{a['hi']:.4f})"
+                for name, a in splits["aiq"].items()
+            ))  # fmt: skip
     return 0
 
 

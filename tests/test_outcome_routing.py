@@ -290,3 +290,38 @@ def test_evaluate_routing_end_to_end(files: dict[str, Path], tmp_path: Path) -> 
             files["train_csv"], files["test_csv"], routers=["rules"], encoder="hashing"
         )
 
+
+def test_quality_router_leaves_plain_logistic_regression_only_for_a_clear_lead() -> None:
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(240, 8)).astype(np.float32)
+    candidates = [Candidate(m, SIZES[m]) for m in MODELS]
+    router = create_router("quality", candidates, 0, encoder="hashing", folds=4)
+    assert isinstance(router, QualityRouter)
+    # The small model solves two opposite quadrants (XOR): no linear model sees it,
+    # nearest neighbours do, on every fold.
+    small = (X[:, 0] > 0) == (X[:, 1] > 0)
+    Y = np.stack([small, small | (rng.random(240) < 0.5), np.ones(240, bool)], axis=1)
+    router.fit(None, Y.astype(float), MODELS, embeddings=X)
+    assert not router.selection["kept_baseline"] and router.w < 1.0
+    # Outcomes that follow a logistic model: a variant of it scores best out of fold
+    # by a hair, not by its standard error, so plain logistic regression is kept.
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(240, 8)).astype(np.float32)
+    z = 2 * (X[:, :1] + 0.5 * X[:, 1:2]) + [[-2.0, 0.0, 3.0]]
+    Y = (rng.random((240, 3)) < 1 / (1 + np.exp(-z))).astype(float)
+    router.fit(None, Y, MODELS, embeddings=X)
+    top = max(router.selection["candidates"], key=lambda c: c["oof_aiq"])
+    assert (top["C"], top["w"]) != (1.0, 1.0)
+    assert router.selection["kept_baseline"] and (router.C, router.w) == (1.0, 1.0)
+    # The rule itself, on predictions made by hand (columns small, mid, big).
+    fold = router._fold_of(240)
+    truth = Y.astype(float)
+    informed = np.where(truth, 0.9, 0.1)
+    blind = np.broadcast_to(truth.mean(axis=0), truth.shape).copy()
+    assert router._clearly_ahead(informed, blind, truth)  # ahead on every fold
+    assert not router._clearly_ahead(blind, informed, truth)
+    lucky = blind.copy()
+    lucky[fold == 0] = informed[fold == 0]  # ahead on one fold, behind on another
+    lucky[fold == 1] = 1.0 - informed[fold == 1]
+    assert not router._clearly_ahead(lucky, blind, truth)
+    assert not router._clearly_ahead(blind, blind, truth)  # no lead at all

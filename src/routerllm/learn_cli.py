@@ -209,13 +209,15 @@ def cmd_test(args: argparse.Namespace) -> int:
 def cmd_eval_routing(args: argparse.Namespace) -> int:
     from routerllm.eval.outcome_eval import evaluate_routing, plot
     from routerllm.eval.routing_metrics import format_table
+    from routerllm.routers.quality import DEFAULT_ENCODER
 
     routers = [r.strip() for r in args.routers.split(",") if r.strip()]
+    encoder = args.encoder or DEFAULT_ENCODER
     ev = evaluate_routing(
         args.data,
         args.test,
         routers,
-        args.encoder,
+        encoder,
         args.cost,
         args.test_fraction,
         args.seed,
@@ -228,7 +230,7 @@ def cmd_eval_routing(args: argparse.Namespace) -> int:
         )
     text = "\n".join([
         f"train {ev.train_size} prompts, test {ev.test_size} (removed {ev.removed_overlap} also in train); "
-        f"cost = {ev.cost_kind}; encoder {args.encoder}",
+        f"cost = {ev.cost_kind}; encoder {encoder}",
         format_table(ev.report),
         *([f"plot: {payload['plot']}"] if args.plot else []),
     ])  # fmt: skip
@@ -292,7 +294,7 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
     tr.add_argument(
         "--encoder",
         default=None,
-        help="minilm | minilm-onnx | static | hashing | hf:<id or path>; default: minilm (classifier), static (outcome routers)",
+        help="minilm | minilm-onnx | minilm-static | static | hashing | hf:<id or path>; default: minilm (classifier), minilm-static (outcome routers)",
     )
     tr.add_argument(
         "--mode",
@@ -354,8 +356,8 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
     ev.add_argument("--routers", default=",".join(OUTCOME_ROUTERS))
     ev.add_argument(
         "--encoder",
-        default="static",
-        help="static (default) | minilm | minilm-onnx | hashing | hf:<id>",
+        default=None,
+        help="minilm-static (default) | static | minilm | minilm-onnx | hashing | hf:<id>",
     )
     ev.add_argument("--cost", default="auto", help="auto | call | size | price")
     ev.add_argument("--decision", default="lambda", choices=["lambda", "threshold"])
@@ -384,7 +386,8 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
         help="prompting mode for every model (default: each model's own, prefill for the local ladder)",
     )
     he.add_argument(
-        "--encoder", help="prompt encoder of the learned routers (default: static); e.g. minilm"
+        "--encoder",
+        help="prompt encoder of the learned routers (default: minilm-static); e.g. minilm",
     )
     he.add_argument(
         "--calibrate",

@@ -50,7 +50,7 @@ def run_experiment(
     """Run (or resume) the experiment in ``out`` and write its report there.
 
     ``encoder`` is the prompt encoder of the learned routers (default: theirs,
-    ``static``) and ``calibration`` the target their knob is calibrated to on
+    ``minilm-static``) and ``calibration`` the target their knob is calibrated to on
     the training folds. Generation depends on neither, so a stored run can be
     re-reported with others without generating anything again."""
     out = Path(out)
