@@ -6,9 +6,10 @@ text ``[CLS] token [SEP]``, and its mean-pooled output becomes that token's
 row. A text's embedding is the mean of its tokens' rows, L2-normalised, so a
 one-token text gets exactly the vector ``minilm-onnx`` gives it, and any text
 costs one tokenizer call and a table lookup (~0.03 ms), like WordLlama's
-``static``. On the routing-outcome sets it routes better than ``static``
-(README, "Routing on real outcome data"), which is why it is the outcome
-routers' default.
+``static``. With it the quality and logistic routers route at least as well
+as with ``static`` on both routing-outcome sets, the quality router best of
+all (README, "Routing on real outcome data"): hence the outcome routers'
+default.
 
 The table is built on first use (~15 s on 2 cores) and cached as
 ``$ROUTERLLM_CACHE/encoders/minilm-static-<model digest>.npy`` (float16,

@@ -28,8 +28,8 @@ from routerllm.routers.decision import MODES, choose
 
 #: MiniLM distilled into a static token table (encoders/distilled.py): as fast as
 #: WordLlama's ``static`` (far inside the decision latency target on 2 CPU cores,
-#: p50 <= 5 ms, >= 500 prompts/s; benchmarks/router_latency.py) and it routes
-#: better than ``static`` on both outcome sets (benchmarks/routing_targets.py).
+#: p50 <= 5 ms, >= 500 prompts/s; benchmarks/router_latency.py), and with it this
+#: router has its best mean AIQ on both outcome sets (benchmarks/routing_targets.py).
 DEFAULT_ENCODER = "minilm-static"
 
 
