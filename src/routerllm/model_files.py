@@ -23,6 +23,7 @@ from pathlib import Path
 
 from routerllm.config import GGUFSource
 from routerllm.exceptions import BackendError, ModelUnavailableError
+from routerllm.paths import cache_root
 
 log = logging.getLogger(__name__)
 
@@ -31,9 +32,7 @@ GGUF_MAGIC = b"GGUF"
 
 def cache_dir() -> Path:
     """Where assembled models live: $ROUTERLLM_CACHE or ~/.cache/routerllm/models."""
-    env = os.environ.get("ROUTERLLM_CACHE")
-    base = Path(env) if env else Path.home() / ".cache" / "routerllm"
-    return base / "models"
+    return cache_root() / "models"
 
 
 def _package_dir(module: str) -> Path | None:

@@ -20,6 +20,8 @@ from types import TracebackType
 
 import numpy as np
 
+from routerllm.paths import cache_root
+
 log = logging.getLogger(__name__)
 
 DB_NAME = "embeddings.sqlite3"
@@ -40,9 +42,7 @@ _SQLITE_CORRUPT, _SQLITE_NOTADB = 11, 26
 
 def default_cache_dir() -> Path:
     """$ROUTERLLM_CACHE/embeddings, or ~/.cache/routerllm/embeddings."""
-    env = os.environ.get("ROUTERLLM_CACHE")
-    base = Path(env) if env else Path.home() / ".cache" / "routerllm"
-    return base / "embeddings"
+    return cache_root() / "embeddings"
 
 
 def text_key(text: str) -> bytes:

@@ -33,6 +33,7 @@ from routerllm.encoders.base import Encoder
 from routerllm.encoders.hf import check_texts
 from routerllm.encoders.minilm import MINILM_DIM, OnnxMiniLMEncoder, minilm_dir, onnx_model_path
 from routerllm.exceptions import missing_dependency
+from routerllm.paths import cache_root
 
 log = logging.getLogger(__name__)
 
@@ -44,8 +45,7 @@ _TABLES: dict[str, np.ndarray] = {}
 
 def tables_dir() -> Path:
     """$ROUTERLLM_CACHE/encoders, or ~/.cache/routerllm/encoders."""
-    env = os.environ.get("ROUTERLLM_CACHE")
-    return (Path(env) if env else Path.home() / ".cache" / "routerllm") / "encoders"
+    return cache_root() / "encoders"
 
 
 def _load_tokenizer() -> Any:

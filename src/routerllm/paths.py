@@ -1,0 +1,12 @@
+"""Where RouterLLM keeps what it builds (assembled models, embeddings, encoder tables)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+
+def cache_root() -> Path:
+    """$ROUTERLLM_CACHE, or ~/.cache/routerllm (read at each call, so tests can move it)."""
+    env = os.environ.get("ROUTERLLM_CACHE")
+    return Path(env) if env else Path.home() / ".cache" / "routerllm"
