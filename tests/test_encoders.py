@@ -122,6 +122,17 @@ def test_encoder_shape_dtype_determinism_and_norm(
 
 
 @pytest.mark.parametrize("name", ENCODERS)
+def test_encoders_reject_caller_bugs_clearly(name: str, request: pytest.FixtureRequest) -> None:
+    encoder: Encoder = request.getfixturevalue(name)
+    with pytest.raises(TypeError, match="not a single string"):
+        encoder.encode("one text")
+    with pytest.raises(TypeError, match=r"texts\[1\] is int"):
+        encoder.encode(["a", 3])  # type: ignore[list-item]
+    with pytest.raises(ValueError, match="batch_size must be at least 1, not 0"):
+        encoder.encode(["a"], batch_size=0)
+
+
+@pytest.mark.parametrize("name", ENCODERS)
 def test_paraphrases_are_closer_than_unrelated_texts(
     name: str, request: pytest.FixtureRequest
 ) -> None:

@@ -178,8 +178,11 @@ def parse_model_options(model: str) -> tuple[str, dict[str, str]]:
     return name, options
 
 
-def check_texts(texts: Sequence[str]) -> list[str]:
-    """The texts as a list; a bare string or a non-string item is a caller's bug."""
+def check_texts(texts: Sequence[str], batch_size: int = 1) -> list[str]:
+    """The texts as a list; a bare string, a non-string item or a batch size below 1
+    is a caller's bug."""
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be at least 1, not {batch_size}")
     if isinstance(texts, str):
         raise TypeError("encode() takes a sequence of texts, not a single string")
     items = list(texts)
@@ -330,9 +333,7 @@ class HFEncoder(Encoder):
         return min(self.max_length, limit) if 0 < limit < 1_000_000 else self.max_length
 
     def encode(self, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
-        items = check_texts(texts)
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be at least 1, not {batch_size}")
+        items = check_texts(texts, batch_size)
         out = np.empty((len(items), self.dim), dtype=np.float32)
         if not items:
             return out

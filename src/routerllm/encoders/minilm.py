@@ -179,9 +179,7 @@ class OnnxMiniLMEncoder(Encoder):
         return np.asarray(hidden, dtype=np.float32).mean(axis=1)
 
     def encode(self, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
-        items = check_texts(texts)
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be at least 1, not {batch_size}")
+        items = check_texts(texts, batch_size)
         out = np.empty((len(items), self.dim), dtype=np.float32)
         if not items:
             return out

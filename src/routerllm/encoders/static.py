@@ -61,9 +61,7 @@ class StaticEncoder(Encoder):
         self.dim = int(self._model.embedding.shape[1])
 
     def encode(self, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
-        items = check_texts(texts)
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be at least 1, not {batch_size}")
+        items = check_texts(texts, batch_size)
         if not items:
             return np.zeros((0, self.dim), dtype=np.float32)
         vectors = np.asarray(
