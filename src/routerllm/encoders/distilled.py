@@ -19,6 +19,7 @@ within one process a table is built or read once.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import os
@@ -72,6 +73,12 @@ def build_table(
     return table
 
 
+@functools.cache
+def _digest(path: Path) -> str:
+    """The model file's sha256 prefix, hashed once per process (like ``_TABLES``)."""
+    return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+
+
 class DistilledMiniLMEncoder(Encoder):
     """Static embeddings distilled from all-MiniLM-L6-v2 (spec "minilm-static", 384-d).
 
@@ -88,8 +95,7 @@ class DistilledMiniLMEncoder(Encoder):
 
     @property
     def table_path(self) -> Path:
-        digest = hashlib.sha256(onnx_model_path().read_bytes()).hexdigest()[:16]
-        return tables_dir() / f"{self.spec}-{digest}.npy"
+        return tables_dir() / f"{self.spec}-{_digest(onnx_model_path())}.npy"
 
     def load(self) -> np.ndarray:
         """The token table: from this process, the cache file, or built now."""
