@@ -106,6 +106,7 @@ def test_experiment_writes_report_results_and_outcomes(
         "logreg",
         "knn",
         "cascade",
+        "gated-cascade",
     ]
     for r in summary["systems"]:
         assert r["total"] == 6 and 0 <= r["pass@1"] <= 1
@@ -123,7 +124,21 @@ def test_experiment_writes_report_results_and_outcomes(
     assert sum(verdicts.values()) == 6 and verdicts["failed"] >= 1
     assert direct["cascade"]["escalated"] == verdicts["failed"] / 6
     assert direct["cascade"]["energy_kwh"] > direct["direct-medium"]["energy_kwh"]
-    assert "the heavy model; both generations counted" in report
+    assert "by the heavy model (both generations counted)" in report
+    # The gated cascade escalates only what its cross-validated gate lets through.
+    gated = direct["gated-cascade"]
+    assert gated["verdicts"] == verdicts and gated["gate"]["budget"] == 0.7
+    assert len(gated["gate"]["thresholds"]) == 2  # one per fold
+    assert gated["escalated"] == (verdicts["failed"] - gated["gate"]["withheld"]) / 6
+    cascade_gen = direct["cascade"]["components"]["llm_inference"]["kwh"]
+    assert gated["components"]["llm_inference"]["kwh"] <= cascade_gen
+    assert "energy budget of 70%" in report
+    # ... and over a range of budgets, each calibrated on the training folds
+    budgets = [b for b, _, _ in gated["gate"]["curve"]]
+    assert budgets == sorted(budgets) and 0.7 in budgets
+    for _, kwh, pass1 in gated["gate"]["curve"]:
+        assert direct["direct-medium"]["components"]["llm_inference"]["kwh"] <= kwh <= cascade_gen
+        assert 0 <= pass1 <= 1
     assert 0 < summary["model_time_s"] <= summary["wall_time_s"]
     assert json.loads((out / "results.json").read_text())["problems"] == 6
     data = load_outcomes(out / "outcomes" / "humaneval.json")
@@ -143,6 +158,10 @@ def test_experiment_writes_report_results_and_outcomes(
     assert again["systems"][0]["total"] == 6
     with pytest.raises(RouterLLMError, match="unknown systems"):
         run_experiment(tiny_config, out, systems=["magic"], limit=2)
+    with pytest.raises(RouterLLMError, match="cascade budget must be > 0"):
+        run_experiment(tiny_config, out, systems=["gated-cascade"], limit=2, cascade_budget=0)
+    with pytest.raises(RouterLLMError, match=r"got 5 fold\(s\) and 1 problem"):
+        run_experiment(tiny_config, out, systems=["gated-cascade"], limit=1, folds=5)
     with pytest.raises(RouterLLMError, match="at least 1 problem"):
         run_experiment(tiny_config, out, systems=["direct-light"], limit=0)
     with pytest.raises(RouterLLMError, match=r"got 5 fold\(s\) and 1 problem"):

@@ -313,6 +313,13 @@ def test_quality_router_leaves_plain_logistic_regression_only_for_a_clear_lead()
     top = max(router.selection["candidates"], key=lambda c: c["oof_aiq"])
     assert (top["C"], top["w"]) != (1.0, 1.0)
     assert router.selection["kept_baseline"] and (router.C, router.w) == (1.0, 1.0)
+    # What it predicts for training prompts it did not see, to calibrate on: the kept
+    # baseline's out-of-fold predictions, less sure than on prompts it was trained on.
+    oof = router.out_of_fold(X, Y)[(1.0, 0.0, router.k_grid[0], 1.0)]
+    assert router.oof_predictions is not None and router.oof_predictions.shape == (240, 3)
+    np.testing.assert_allclose(router.oof_predictions, oof)
+    seen = router.predict(X)
+    assert np.abs(seen - 0.5).mean() > np.abs(oof - 0.5).mean()
     # The rule itself, on predictions made by hand (columns small, mid, big).
     fold = router._fold_of(240)
     truth = Y.astype(float)

@@ -3,11 +3,14 @@ the sandbox (the cascade's signal)."""
 
 from __future__ import annotations
 
+import math
+
+import numpy as np
 import pytest
 
 from routerllm.config import AppConfig
 from routerllm.data.humaneval import load_humaneval
-from routerllm.eval.humaneval_run import Outcome, cascade
+from routerllm.eval.humaneval_run import Outcome, cascade, gate_threshold
 from routerllm.eval.prompt_examples import PromptExample, extract_examples, verify_completion
 from routerllm.system import RouterLLM
 
@@ -149,3 +152,46 @@ def test_cascade_pays_for_both_generations_of_an_escalated_problem(
         "failed": 1,
         "unverifiable": 0,
     }
+
+
+def test_a_gate_withholds_escalations_and_its_cost_is_counted(tiny_config: AppConfig) -> None:
+    p0, p2 = (p for p in load_humaneval() if p.task_id in ("HumanEval/0", "HumanEval/2"))
+    completions = {p0.task_id: "    return 0\n", p2.task_id: "    return 0.0\n"}  # both fail
+    outcomes = {
+        m: {p.task_id: Outcome(m == "h", 1.0, kwh, 1e-7, 10, "x") for p in (p0, p2)}
+        for m, kwh in (("m", 1e-6), ("h", 5e-6))
+    }
+    seen: list[np.ndarray] = []
+
+    def gate(failed: np.ndarray) -> tuple[np.ndarray, tuple[float, float, float], dict]:
+        seen.append(failed)
+        return np.array([False, True]), (2.0, 3e-9, 1e-9), {"gate": {"withheld": 1}}
+
+    with RouterLLM(tiny_config) as system:
+        plain = cascade(system, [p0, p2], completions, "m", "h", outcomes, {})
+        gated = cascade(system, [p0, p2], completions, "m", "h", outcomes, {}, gate, "gated")
+    assert seen[0].tolist() == [True, True]  # the gate sees which answers failed
+    assert plain.choices == ["h", "h"] and gated.choices == ["m", "h"]
+    assert gated.name == "gated" and gated.passed == [False, True]
+    assert gated.gen_kwh == pytest.approx(2e-6 + 5e-6)  # m on both, h on the one let through
+    assert gated.router_s > 2.0 and gated.router_kwh > 3e-9  # checking + the gate's own cost
+    row = gated.row(price_per_kwh=0.2)
+    assert row["escalated"] == 0.5 and row["gate"] == {"withheld": 1}
+
+
+def test_gate_threshold_solves_the_most_within_the_budget() -> None:
+    """Hand-computed: three failed answers, the second model's energy 3 a problem (12 in
+    all), the first model's 1 (4 in all); the problem at p = 0.2 the second model
+    does not solve either."""
+    p_then = np.array([0.9, 0.5, 0.2, 0.99])
+    failed = np.array([True, True, True, False])
+    solved = np.array([[0, 1], [0, 1], [0, 0], [1, 1]], dtype=float)
+    energy = np.array([[1.0, 3.0]] * 4)
+    # 0.6 x 12 = 7.2: room for one escalation (4 + 3), the likeliest
+    assert gate_threshold(p_then, failed, solved, energy, 0.6) == 0.9
+    # 12: two (4 + 6 = 10), both solved
+    assert gate_threshold(p_then, failed, solved, energy, 1.0) == 0.5
+    # 24: all three fit, but the third solves nothing more: the cheaper threshold
+    assert gate_threshold(p_then, failed, solved, energy, 2.0) == 0.5
+    # 2.4: not even the first model alone fits: escalate nothing
+    assert gate_threshold(p_then, failed, solved, energy, 0.2) == math.inf

@@ -256,6 +256,7 @@ def cmd_humaneval(args: argparse.Namespace) -> int:
     summary = run_experiment(
         load_config(args.config), args.out, systems, args.limit, args.folds, args.seed,
         overrides, progress=not args.json, encoder=args.encoder, calibration=args.calibrate,
+        cascade_budget=args.cascade_budget,
     )  # fmt: skip
     text = (Path(args.out) / "report.md").read_text()
     _emit(
@@ -371,7 +372,7 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
     he.add_argument("--out", required=True, help="directory for results (resumable) and the report")
     he.add_argument(
         "--systems",
-        help="comma-separated; default: direct-heavy,direct-medium,direct-light,random,rules,complexity,quality,logreg,knn,cascade",
+        help="comma-separated; default: direct-heavy,direct-medium,direct-light,random,rules,complexity,quality,logreg,knn,cascade,gated-cascade",
     )
     he.add_argument("--limit", type=int, help="a seeded subset of N problems")
     he.add_argument(
@@ -395,6 +396,13 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
         help="target the learned routers' knob is set to on the training folds: quality=X "
         "(share of the best model's pass rate), max_cost=X (energy budget, share of the "
         "costliest model's) or max_share=X (default: quality=0.98)",
+    )
+    he.add_argument(
+        "--cascade-budget",
+        type=float,
+        default=0.7,
+        help="energy budget of the gated-cascade system, a share of the heavy model's generation "
+        "energy; its gate is calibrated to it on the training folds (default: 0.7)",
     )
     he.add_argument("--seed", type=int, default=0)
     he.set_defaults(func=cmd_humaneval)

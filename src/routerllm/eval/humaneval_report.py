@@ -15,9 +15,11 @@ from routerllm.config import AppConfig
 from routerllm.eval.humaneval_run import (
     AS_IS,
     CASCADE,
+    GATED_CASCADE,
     LEARNED,
     ResultStore,
     SystemResult,
+    budget_gate,
     cascade,
     check_systems,
     compose,
@@ -32,7 +34,9 @@ from routerllm.routers.base import create_router
 from routerllm.routers.quality import DEFAULT_ENCODER, parse_target
 from routerllm.system import RouterLLM
 
-DEFAULT_SYSTEMS = ("direct-heavy", "direct-medium", "direct-light", *AS_IS, *LEARNED, CASCADE)
+DEFAULT_SYSTEMS = (
+    "direct-heavy", "direct-medium", "direct-light", *AS_IS, *LEARNED, CASCADE, GATED_CASCADE,
+)  # fmt: skip
 
 
 def run_experiment(
@@ -46,12 +50,15 @@ def run_experiment(
     progress: bool = True,
     encoder: str | None = None,
     calibration: str = "quality=0.98",
+    cascade_budget: float = 0.7,
 ) -> dict[str, Any]:
     """Run (or resume) the experiment in ``out`` and write its report there.
 
     ``encoder`` is the prompt encoder of the learned routers (default: theirs,
     ``minilm-static``) and ``calibration`` the target their knob is calibrated to on
-    the training folds. Generation depends on neither, so a stored run can be
+    the training folds; ``cascade_budget`` is the ``gated-cascade``'s energy budget, a
+    share of the heavy model's generation energy (its gate is calibrated to it on the
+    training folds). Generation depends on none of them, so a stored run can be
     re-reported with others without generating anything again."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -67,11 +74,15 @@ def run_experiment(
         from routerllm.encoders import create_encoder
 
         create_encoder(encoder)
+    if not cascade_budget > 0:
+        raise RouterLLMError(
+            f"the cascade budget must be > 0 (a share of the heavy model's energy), got {cascade_budget}"
+        )
     if limit is not None and limit < 1:
         raise RouterLLMError(f"limit must be at least 1 problem, got {limit}")
     light, medium, heavy = ladder[0], ladder[len(ladder) // 2], ladder[-1]
     problems = problems_subset(limit, seed)
-    if any(s in LEARNED for s in systems):
+    if any(s in (*LEARNED, GATED_CASCADE) for s in systems):
         if folds < 2 or len(problems) < 2:
             raise RouterLLMError(
                 f"the learned routers need at least 2 cross-validation folds and 2 problems, "
@@ -100,10 +111,13 @@ def run_experiment(
                     results[name] = compose(
                         name, [model] * len(problems), outcomes, task_ids, loads
                     )
-                elif name == CASCADE:
-                    results[name] = cascade(
-                        system, problems, store.completions(medium), medium, heavy, outcomes, loads
-                    )
+                elif name in (CASCADE, GATED_CASCADE):
+                    gate = None
+                    if name == GATED_CASCADE:
+                        gate = budget_gate(system, prompts, scores, energy, ladder, medium, heavy,
+                                           folds, seed, encoder, cascade_budget)  # fmt: skip
+                    results[name] = cascade(system, problems, store.completions(medium), medium,
+                                            heavy, outcomes, loads, gate, name)  # fmt: skip
                 elif name in AS_IS:
                     router = create_router(name, config.models, seed)
                     choices, cost = measured_routing(system, router, prompts)
@@ -135,6 +149,7 @@ def run_experiment(
         "seed": seed,
         "encoder": encoder or DEFAULT_ENCODER,
         "calibration": calibration,
+        "cascade_budget": cascade_budget,
         "models": ladder,
         "styles": {m: styles[m] for m in ladder},
         "carbon_method": method,
@@ -179,10 +194,15 @@ def plot_curve(curve: list[tuple[float, float]], rows: list[dict[str, Any]], pat
         gen = r["components"]["llm_inference"]["kwh"]
         ax.plot(gen, r["pass@1"], "ks")
         ax.annotate(name, (gen, r["pass@1"]), textcoords="offset points", xytext=(5, -10))
+    marks = {CASCADE: ("r^", "cascade (medium, heavy when the examples fail)"),
+             GATED_CASCADE: ("mv", "gated cascade at its energy budget")}  # fmt: skip
     for r in rows:
-        if r["system"] == CASCADE:
+        if r["system"] in marks:
             gen = r["components"]["llm_inference"]["kwh"]
-            ax.plot(gen, r["pass@1"], "r^", label="cascade (medium, heavy when the examples fail)")
+            ax.plot(gen, r["pass@1"], marks[r["system"]][0], label=marks[r["system"]][1])
+        if "gate" in r:
+            _, kwh, pass1 = zip(*r["gate"]["curve"], strict=True)
+            ax.plot(kwh, pass1, "m:", lw=1, label="gated cascade over budgets (each calibrated on training folds)")  # fmt: skip
     if "direct-medium" in direct and "direct-heavy" in direct:
         a, b = direct["direct-medium"], direct["direct-heavy"]
         ax.plot([a["components"]["llm_inference"]["kwh"], b["components"]["llm_inference"]["kwh"]],
@@ -227,9 +247,18 @@ def report_markdown(s: dict[str, Any]) -> str:
                 "",
                 f"{r['system']}: the medium model answers, its answer is run on the examples in the prompt's "
                 f"docstring (never the hidden tests): {v['passed']} passed them, {v['unverifiable']} prompts had "
-                f"none (answer kept), {v['failed']} failed ({r['escalated']:.0%} of problems, answered again by "
-                "the heavy model; both generations counted). Checking the answers is its router inference.",
+                f"none (answer kept), {v['failed']} failed; {r['escalated']:.0%} of problems were answered again by "
+                "the heavy model (both generations counted). Checking the answers is its router inference.",
             ]
+            if "gate" in r:
+                g = r["gate"]
+                lines[-1] += (
+                    f" Gate: a failed answer goes to the heavy model only where the quality router, trained on "
+                    f"the other folds, predicts the heavy model solves the problem with at least the fold's "
+                    f"threshold, chosen on the training folds for an energy budget of {g['budget']:.0%} of the "
+                    f"heavy model's generation energy; it withheld {g['withheld']} failed answers. Its router "
+                    "inference includes the gate's."
+                )
     lines += ["", "Component breakdown (kWh): router inference / model loading / generation", ""]
     for r in s["systems"]:
         c = r["components"]

@@ -19,8 +19,9 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import math
 import sqlite3
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -50,6 +51,12 @@ CREATE TABLE IF NOT EXISTS styles (
 LEARNED = ("quality", "logreg", "knn")
 #: The medium model answers; an answer that fails its prompt's own examples goes to the heavy one.
 CASCADE = "cascade"
+#: The cascade within an energy budget: a failed answer goes to the heavy model only
+#: where the quality router (cross-validated) predicts that the heavy model solves it.
+GATED_CASCADE = "gated-cascade"
+#: What a cascade's gate returns for the problems whose answer failed its examples:
+#: which may be escalated, the gate's measured (s, kWh, kg CO2), and what it did.
+Gate = Callable[[np.ndarray], tuple[np.ndarray, tuple[float, float, float], dict[str, Any]]]
 #: Routers used as they come (no training on HumanEval): ``complexity`` is the
 #: packaged classifier trained on the synthetic categories.
 AS_IS = ("random", "rules", "complexity")
@@ -283,24 +290,31 @@ def cascade(
     then: str,
     outcomes: dict[str, dict[str, Outcome]],
     loads: dict[str, tuple[float, float, float]],
+    gate: Gate | None = None,
+    name: str = CASCADE,
 ) -> SystemResult:
     """``first`` answers every problem; its answer is run on the examples of the prompt's
     docstring (``eval/prompt_examples.py``: the prompt only, never the hidden tests), and
-    a problem whose answer fails them is answered again by ``then``. An answer to a prompt
-    without examples is kept. Both generations of an escalated problem are paid for; the
-    measured cost of checking the answers is the cascade's routing cost."""
+    a problem whose answer fails them is answered again by ``then`` (when there is a
+    ``gate``, only where it lets it). An answer to a prompt without examples is kept.
+    Both generations of an escalated problem are paid for; the measured cost of
+    checking the answers, and of the gate, is the cascade's routing cost."""
     from routerllm.eval.prompt_examples import verify_completion
 
     with system.meter.measure("router_inference") as slot:
         verdicts = [
             verify_completion(p.prompt, p.entry_point, completions[p.task_id]) for p in problems
         ]
-    m = slot.result
-    escalated = [v.verdict == "failed" for v in verdicts]
+    cost = np.array([slot.result.duration_s, slot.result.energy_kwh, slot.result.co2_kg])
+    failed = np.array([v.verdict == "failed" for v in verdicts])
+    escalated, about = failed, dict[str, Any]()
+    if gate is not None:
+        allowed, gate_cost, about = gate(failed)
+        escalated, cost = failed & allowed, cost + gate_cost
     task_ids = [p.task_id for p in problems]
     answered = compose(
-        CASCADE, [then if e else first for e in escalated], outcomes, task_ids, loads,
-        (m.duration_s, m.energy_kwh, m.co2_kg),
+        name, [then if e else first for e in escalated], outcomes, task_ids, loads,
+        (float(cost[0]), float(cost[1]), float(cost[2])),
     )  # fmt: skip
     # The first model's answers that were replaced were generated too.
     replaced = [outcomes[first][t] for t, e in zip(task_ids, escalated, strict=True) if e]
@@ -315,8 +329,93 @@ def cascade(
     counts = {
         v: sum(x.verdict == v for x in verdicts) for v in ("passed", "failed", "unverifiable")
     }
-    answered.extra = {"escalated": sum(escalated) / len(problems), "verdicts": counts}
+    answered.extra = {"escalated": float(escalated.mean()), "verdicts": counts, **about}
     return answered
+
+
+def gate_threshold(
+    p_then: np.ndarray, failed: np.ndarray, solved: np.ndarray, energy: np.ndarray, budget: float
+) -> float:
+    """The threshold on the second model's predicted success ``p_then`` that solves the
+    most problems (then spends the least) when the ``failed`` problems whose prediction
+    clears it are escalated, within ``budget`` x the second model's own generation
+    energy on these problems. ``solved`` and ``energy`` are (n, 2): the first and the
+    second model's outcome and generation energy. ``inf`` escalates nothing (chosen
+    when no escalation fits the budget)."""
+    limit = budget * float(energy[:, 1].sum())
+    best = (-1.0, 0.0, math.inf)  # (solved, -energy, threshold)
+    for t in np.unique(p_then[failed]):
+        esc = failed & (p_then >= t)
+        spent = float(energy[:, 0].sum() + energy[esc, 1].sum())
+        if spent <= limit * (1 + 1e-9):
+            value = (float(solved[~esc, 0].sum() + solved[esc, 1].sum()), -spent, float(t))
+            best = max(best, value)
+    nothing = (float(solved[:, 0].sum()), -float(energy[:, 0].sum()), math.inf)
+    return max(best, nothing)[2]
+
+
+#: Budgets of the gated cascade's curve (shares of the heavy model's generation energy).
+CURVE_BUDGETS = tuple(round(0.40 + 0.05 * i, 2) for i in range(13))
+
+
+def budget_gate(
+    system: RouterLLM,
+    prompts: Sequence[str],
+    scores: np.ndarray,
+    energy: np.ndarray,
+    models: Sequence[str],
+    first: str,
+    then: str,
+    folds: int,
+    seed: int,
+    encoder: str | None,
+    budget: float,
+) -> Gate:
+    """A gate for :func:`cascade` that keeps it within ``budget`` x ``then``'s energy:
+    per cross-validation fold, the quality router trained on the other folds predicts
+    whether ``then`` solves each test problem, and a failed answer is escalated when
+    that prediction clears a threshold. The threshold is chosen on the training folds
+    only (:func:`gate_threshold` on the router's own out-of-fold predictions there:
+    what it predicts for problems it did not see), never on the test fold. The
+    router is the quality router as it comes (5-fold selection, so those predictions
+    come from routers trained on 4/5 of the training folds, close to the final one).
+
+    The same fold routers, calibrated to each of ``CURVE_BUDGETS`` in turn, give the
+    gated cascade's curve: (budget, generation kWh, pass@1) over all problems."""
+    pair = [models.index(first), models.index(then)]
+    solved, kwh = scores[:, pair], energy[:, pair]  # (n, 2): first, then
+
+    def gate(failed: np.ndarray) -> tuple[np.ndarray, tuple[float, float, float], dict[str, Any]]:
+        p_test, spent, per_fold = np.zeros(len(prompts)), np.zeros(3), []
+        routers = fold_routers("quality", system, prompts, scores, energy, models, folds, seed, encoder)  # fmt: skip
+        for tr, te, router, _ in routers:
+            k = router.model_names.index(then)
+            with system.meter.measure("router_inference") as slot:
+                p_test[te] = router.predict_prompts([prompts[int(x)] for x in te])[:, k]
+            spent += [slot.result.duration_s, slot.result.energy_kwh, slot.result.co2_kg]
+            per_fold.append((tr, te, router.oof_predictions[:, k]))
+
+        def allowed_within(b: float) -> tuple[np.ndarray, list[float]]:
+            allowed, thresholds = np.zeros(len(prompts), dtype=bool), []
+            for tr, te, p_train in per_fold:
+                t = gate_threshold(p_train, failed[tr], solved[tr], kwh[tr], b)
+                allowed[te] = p_test[te] >= t
+                thresholds.append(t)
+            return allowed, thresholds
+
+        curve = []
+        for b in CURVE_BUDGETS:
+            esc = failed & allowed_within(b)[0]
+            spent_kwh = kwh[:, 0].sum() + kwh[esc, 1].sum()
+            pass1 = (solved[~esc, 0].sum() + solved[esc, 1].sum()) / len(prompts)
+            curve.append((b, float(spent_kwh), float(pass1)))
+        allowed, thresholds = allowed_within(budget)
+        about = {"gate": {"budget": budget, "withheld": int((failed & ~allowed).sum()),
+                          "thresholds": [None if math.isinf(t) else t for t in thresholds],
+                          "curve": curve}}  # fmt: skip
+        return allowed, (float(spent[0]), float(spent[1]), float(spent[2])), about
+
+    return gate
 
 
 def measured_routing(
@@ -327,6 +426,39 @@ def measured_routing(
         choices = [router.route(p).model for p in prompts]
     m = slot.result
     return choices, (m.duration_s, m.energy_kwh, m.co2_kg)
+
+
+def fold_routers(
+    name: str,
+    system: RouterLLM,
+    prompts: Sequence[str],
+    scores: np.ndarray,
+    costs: np.ndarray,
+    models: Sequence[str],
+    folds: int,
+    seed: int,
+    encoder: str | None = None,
+    options: dict[str, Any] | None = None,
+) -> Iterator[tuple[np.ndarray, np.ndarray, Any, np.ndarray]]:
+    """K-fold over problems: for each fold, (training indices, test indices, the router
+    ``name`` (with ``options``) trained on the training folds only, their mean
+    per-model costs as its costs, and every prompt's embedding)."""
+    from routerllm.routers.base import create_router
+    from routerllm.routers.quality import OutcomeRouter
+
+    fold = np.random.default_rng(seed).permutation(len(prompts)) % folds
+    candidates = [c for c in system.config.models if c.name in models]
+    X: np.ndarray | None = None
+    for f in range(folds):
+        tr, te = np.flatnonzero(fold != f), np.flatnonzero(fold == f)
+        mean_cost = costs[tr].mean(axis=0)
+        router = create_router(name, candidates, seed, costs=[float(mean_cost[list(models).index(c.name)]) for c in candidates],
+                               **(options or {}), **({"encoder": encoder} if encoder else {}))  # fmt: skip
+        assert isinstance(router, OutcomeRouter)
+        if X is None:
+            X = router.embed(prompts)  # once: every fold's router uses the same encoder
+        router.fit(None, scores[tr], models, embeddings=X[tr])
+        yield tr, te, router, X
 
 
 def cross_validated(
@@ -341,35 +473,19 @@ def cross_validated(
     encoder: str | None = None,
     calibration: str = "quality=0.98",
 ) -> tuple[list[str], tuple[float, float, float], np.ndarray]:
-    """K-fold over problems: train on k-1 folds, route the held-out fold. The knob is
-    calibrated on the training folds only, to ``calibration`` (see
-    ``OutcomeRouter.calibrate``; by default keep 98 % of the best model's pass rate),
-    and the per-model costs are the training folds' mean costs.
+    """Route each fold's problems with a router trained on the other folds
+    (:func:`fold_routers`). The knob is calibrated on the training folds only, to
+    ``calibration`` (see ``OutcomeRouter.calibrate``; by default keep 98 % of the
+    best model's pass rate).
 
     Returns the choices, the measured router cost, and the out-of-fold predicted
     success matrix (for the quality-energy curve)."""
-    from routerllm.routers.base import create_router
-    from routerllm.routers.quality import OutcomeRouter
-
-    n = len(prompts)
-    fold = np.random.default_rng(seed).permutation(n) % folds
-    choices = [""] * n
+    choices = [""] * len(prompts)
     predicted = np.zeros_like(scores)
     spent = np.zeros(3)
-    candidates = [c for c in system.config.models if c.name in models]
-    X: np.ndarray | None = None
-    for f in range(folds):
-        tr, te = np.flatnonzero(fold != f), np.flatnonzero(fold == f)
-        mean_cost = costs[tr].mean(axis=0)
-        options: dict[str, Any] = {"folds": 3} if name == "quality" else {}
-        if encoder is not None:
-            options["encoder"] = encoder
-        router = create_router(name, candidates, seed, costs=[float(mean_cost[list(models).index(c.name)]) for c in candidates],
-                               **options)  # fmt: skip
-        assert isinstance(router, OutcomeRouter)
-        if X is None:
-            X = router.embed(prompts)  # once: every fold's router uses the same encoder
-        router.fit(None, scores[tr], models, embeddings=X[tr])
+    options = {"folds": 3} if name == "quality" else {}  # its own selection: 3-fold
+    routers = fold_routers(name, system, prompts, scores, costs, models, folds, seed, encoder, options)  # fmt: skip
+    for tr, te, router, X in routers:
         router.calibrate(X[tr], scores[tr], calibration, models)
         with system.meter.measure("router_inference") as slot:
             decisions = router.route_batch([prompts[int(i)] for i in te])
@@ -382,7 +498,7 @@ def cross_validated(
 
 
 def check_systems(names: Sequence[str], ladder: Sequence[str]) -> None:
-    valid = {"direct-light", "direct-medium", "direct-heavy", *AS_IS, *LEARNED, CASCADE}
+    valid = {"direct-light", "direct-medium", "direct-heavy", *AS_IS, *LEARNED, CASCADE, GATED_CASCADE}  # fmt: skip
     bad = [n for n in names if n not in valid]
     if bad:
         raise RouterLLMError(f"unknown systems {bad}; valid: {', '.join(sorted(valid))}")

@@ -396,7 +396,10 @@ class QualityRouter(OutcomeRouter):
     when the grids hold it) only if its lead is larger than its standard
     error over the folds (``_clearly_ahead``); the choice is refitted on all
     training data. ``selection`` records every candidate's out-of-fold AIQ and
-    ``kept_baseline`` so the choice can be inspected.
+    ``kept_baseline`` so the choice can be inspected, and ``oof_predictions``
+    holds the chosen candidate's out-of-fold predictions on the training prompts
+    (what it predicts for prompts it did not see: the honest data to calibrate a
+    threshold on, unlike predictions on its own training prompts).
     """
 
     name = "quality"
@@ -428,6 +431,8 @@ class QualityRouter(OutcomeRouter):
             folds=self.folds,
         )
         self.selection: dict[str, Any] = {}
+        #: (n_train, m) out-of-fold predictions of the chosen candidate, set by ``fit``.
+        self.oof_predictions: np.ndarray | None = None
 
     def candidate_predictions(
         self, X: np.ndarray, Y: np.ndarray, X_eval: np.ndarray
@@ -512,6 +517,7 @@ class QualityRouter(OutcomeRouter):
         best = results[keys.index(baseline if kept else key)]
         self.C, self.share, self.k, self.w = best["C"], best["share"], best["k"], best["w"]
         self.selection = best | {"kept_baseline": kept, "candidates": results}
+        self.oof_predictions = oof[baseline if kept else key]
         W, b = fit_logistic(X, Y >= 0.5, self.C, self.seed, self.share)
         self._set(
             {
