@@ -392,10 +392,10 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
     )
     he.add_argument(
         "--calibrate",
-        default="quality=0.98",
+        default="max_cost=0.7",
         help="target the learned routers' knob is set to on the training folds: quality=X "
         "(share of the best model's pass rate), max_cost=X (energy budget, share of the "
-        "costliest model's) or max_share=X (default: quality=0.98)",
+        "costliest model's) or max_share=X (default: max_cost=0.7, the budget of --cascade-budget)",
     )
     he.add_argument(
         "--cascade-budget",

@@ -49,7 +49,7 @@ def run_experiment(
     style_overrides: dict[str, Any] | None = None,
     progress: bool = True,
     encoder: str | None = None,
-    calibration: str = "quality=0.98",
+    calibration: str = "max_cost=0.7",
     cascade_budget: float = 0.7,
 ) -> dict[str, Any]:
     """Run (or resume) the experiment in ``out`` and write its report there.
@@ -223,8 +223,8 @@ def report_markdown(s: dict[str, Any]) -> str:
         f"greedy decoding; tests run in the sandbox (separate process, time and memory limits, no network).",
         f"Energy and CO2: CodeCarbon `{s['carbon_method']}` (country {s['country']}): on machines without RAPL "
         "counters this is an estimate from CPU load, not a hardware measurement. Cost = energy x electricity price.",
-        f"Learned routers: `{s['encoder']}` prompt embeddings, {s['folds']}-fold cross-validation over problems; knob calibrated on the training folds "
-        f"to `{s['calibration']}` (energy as the cost), never on the test fold.",
+        f"Learned routers: `{s['encoder']}` prompt embeddings, {s['folds']}-fold cross-validation over problems; knob calibrated to `{s['calibration']}` "
+        "(energy as the cost) on the training folds' out-of-fold predictions, never on the test fold.",
         f"Wall time of this invocation: {s['wall_time_s']:.0f} s (stored generations are reused, not redone); "
         f"generation and loading time of all models on these problems: {s['model_time_s']:.0f} s. "
         f"Oracle (best model per problem) pass@1: {s['oracle_pass@1']:.3f}.",

@@ -375,10 +375,8 @@ def budget_gate(
     per cross-validation fold, the quality router trained on the other folds predicts
     whether ``then`` solves each test problem, and a failed answer is escalated when
     that prediction clears a threshold. The threshold is chosen on the training folds
-    only (:func:`gate_threshold` on the router's own out-of-fold predictions there:
-    what it predicts for problems it did not see), never on the test fold. The
-    router is the quality router as it comes (5-fold selection, so those predictions
-    come from routers trained on 4/5 of the training folds, close to the final one).
+    only (:func:`gate_threshold` on their out-of-fold predictions, ``Fold.oof_train``),
+    never on the test fold. The router is the quality router as it comes.
 
     The same fold routers, calibrated to each of ``CURVE_BUDGETS`` in turn, give the
     gated cascade's curve: (budget, generation kWh, pass@1) over all problems."""
@@ -388,12 +386,14 @@ def budget_gate(
     def gate(failed: np.ndarray) -> tuple[np.ndarray, tuple[float, float, float], dict[str, Any]]:
         p_test, spent, per_fold = np.zeros(len(prompts)), np.zeros(3), []
         routers = fold_routers("quality", system, prompts, scores, energy, models, folds, seed, encoder)  # fmt: skip
-        for tr, te, router, _ in routers:
-            k = router.model_names.index(then)
+        for fold in routers:
+            k = fold.router.model_names.index(then)
             with system.meter.measure("router_inference") as slot:
-                p_test[te] = router.predict_prompts([prompts[int(x)] for x in te])[:, k]
+                p_test[fold.test] = fold.router.predict_prompts(
+                    [prompts[int(x)] for x in fold.test]
+                )[:, k]
             spent += [slot.result.duration_s, slot.result.energy_kwh, slot.result.co2_kg]
-            per_fold.append((tr, te, router.oof_predictions[:, k]))
+            per_fold.append((fold.train, fold.test, fold.oof_train[:, pair[1]]))
 
         def allowed_within(b: float) -> tuple[np.ndarray, list[float]]:
             allowed, thresholds = np.zeros(len(prompts), dtype=bool), []
@@ -428,6 +428,22 @@ def measured_routing(
     return choices, (m.duration_s, m.energy_kwh, m.co2_kg)
 
 
+@dataclass
+class Fold:
+    """One cross-validation fold: a router trained on the other folds, and what a knob
+    or threshold may be calibrated on without touching the test fold."""
+
+    train: np.ndarray  # indices of the training problems
+    test: np.ndarray  # indices of the test problems
+    router: Any  # an OutcomeRouter fitted on ``train``
+    X: np.ndarray  # every problem's embedding
+    #: (len(train), m) predicted success of each training problem by a router of the
+    #: same kind trained without it (inner cross-validation), columns in ``models`` order:
+    #: what the router predicts for problems it did not see, unlike its own predictions
+    #: on its training problems, which are too sure of themselves.
+    oof_train: np.ndarray
+
+
 def fold_routers(
     name: str,
     system: RouterLLM,
@@ -439,26 +455,43 @@ def fold_routers(
     seed: int,
     encoder: str | None = None,
     options: dict[str, Any] | None = None,
-) -> Iterator[tuple[np.ndarray, np.ndarray, Any, np.ndarray]]:
-    """K-fold over problems: for each fold, (training indices, test indices, the router
-    ``name`` (with ``options``) trained on the training folds only, their mean
-    per-model costs as its costs, and every prompt's embedding)."""
+) -> Iterator[Fold]:
+    """K-fold over problems: for each fold, the router ``name`` (with ``options``) trained
+    on the other folds, with their mean per-model costs as its costs, and its
+    training problems' out-of-fold predictions (the same k-fold within them; with
+    fewer than 2 training problems, its own predictions on them)."""
     from routerllm.routers.base import create_router
     from routerllm.routers.quality import OutcomeRouter
 
-    fold = np.random.default_rng(seed).permutation(len(prompts)) % folds
     candidates = [c for c in system.config.models if c.name in models]
     X: np.ndarray | None = None
-    for f in range(folds):
-        tr, te = np.flatnonzero(fold != f), np.flatnonzero(fold == f)
-        mean_cost = costs[tr].mean(axis=0)
+
+    def trained(idx: np.ndarray) -> OutcomeRouter:
+        nonlocal X
+        mean_cost = costs[idx].mean(axis=0)
         router = create_router(name, candidates, seed, costs=[float(mean_cost[list(models).index(c.name)]) for c in candidates],
                                **(options or {}), **({"encoder": encoder} if encoder else {}))  # fmt: skip
         assert isinstance(router, OutcomeRouter)
         if X is None:
-            X = router.embed(prompts)  # once: every fold's router uses the same encoder
-        router.fit(None, scores[tr], models, embeddings=X[tr])
-        yield tr, te, router, X
+            X = router.embed(prompts)  # once: every router uses the same encoder
+        router.fit(None, scores[idx], models, embeddings=X[idx])
+        return router
+
+    def predicted(router: OutcomeRouter, idx: np.ndarray) -> np.ndarray:
+        assert X is not None
+        return router.predict(X[idx])[:, [router.model_names.index(m) for m in models]]
+
+    fold = np.random.default_rng(seed).permutation(len(prompts)) % folds
+    for f in range(folds):
+        tr, te = np.flatnonzero(fold != f), np.flatnonzero(fold == f)
+        router = trained(tr)
+        inner = np.random.default_rng(seed + 1).permutation(len(tr)) % min(folds, len(tr))
+        oof = np.zeros((len(tr), len(models)))
+        for g in range(inner.max() + 1):
+            fit_on = tr[inner != g] if inner.max() > 0 else tr
+            oof[inner == g] = predicted(trained(fit_on), tr[inner == g])
+        assert X is not None
+        yield Fold(tr, te, router, X, oof)
 
 
 def cross_validated(
@@ -471,12 +504,13 @@ def cross_validated(
     folds: int,
     seed: int,
     encoder: str | None = None,
-    calibration: str = "quality=0.98",
+    calibration: str = "max_cost=0.7",
 ) -> tuple[list[str], tuple[float, float, float], np.ndarray]:
     """Route each fold's problems with a router trained on the other folds
-    (:func:`fold_routers`). The knob is calibrated on the training folds only, to
-    ``calibration`` (see ``OutcomeRouter.calibrate``; by default keep 98 % of the
-    best model's pass rate).
+    (:func:`fold_routers`). The knob is calibrated to ``calibration`` (see
+    ``OutcomeRouter.calibrate``; by default the best pass rate within 70 % of the
+    costliest model's energy) on the training folds only, by their out-of-fold
+    predictions (``Fold.oof_train``).
 
     Returns the choices, the measured router cost, and the out-of-fold predicted
     success matrix (for the quality-energy curve)."""
@@ -484,9 +518,9 @@ def cross_validated(
     predicted = np.zeros_like(scores)
     spent = np.zeros(3)
     options = {"folds": 3} if name == "quality" else {}  # its own selection: 3-fold
-    routers = fold_routers(name, system, prompts, scores, costs, models, folds, seed, encoder, options)  # fmt: skip
-    for tr, te, router, X in routers:
-        router.calibrate(X[tr], scores[tr], calibration, models)
+    for fold in fold_routers(name, system, prompts, scores, costs, models, folds, seed, encoder, options):  # fmt: skip
+        tr, te, router, X = fold.train, fold.test, fold.router, fold.X
+        router.calibrate(X[tr], scores[tr], calibration, models, predicted=fold.oof_train)
         with system.meter.measure("router_inference") as slot:
             decisions = router.route_batch([prompts[int(i)] for i in te])
         spent += [slot.result.duration_s, slot.result.energy_kwh, slot.result.co2_kg]

@@ -154,8 +154,13 @@ class OutcomeRouter(Router):
         scores: np.ndarray,
         target: str,
         model_names: Sequence[str] | None = None,
+        predicted: np.ndarray | None = None,
     ) -> dict[str, Any]:
         """Set the knob from a target, measured on held-out data (never the test set).
+
+        The router's predictions for that data are its own, or ``predicted`` (columns
+        named ``model_names`` like ``scores``): e.g. out-of-fold predictions for
+        prompts it was trained on, when there is no data left to hold out.
 
         ``target`` is ``max_share=0.3`` (the largest model serves at most 30 % of
         requests), ``max_share:<model>=0.3`` (same for a named model),
@@ -175,7 +180,12 @@ class OutcomeRouter(Router):
 
         self._check_fitted()
         Y = self._columns(np.asarray(scores, dtype=float), model_names)
-        pred = self.predict(np.asarray(embeddings, dtype=np.float32))
+        if predicted is None:
+            pred = self.predict(np.asarray(embeddings, dtype=np.float32))
+        else:
+            pred = self._columns(np.asarray(predicted, dtype=float), model_names)
+            if pred.shape != Y.shape:
+                raise RouterLLMError(f"{pred.shape} predictions for outcomes of shape {Y.shape}")
         costs = np.broadcast_to(self.costs, Y.shape)
         kind, goal = parse_target(target)
         knobs = default_lambdas(pred, costs) if self.mode == "lambda" else DEFAULT_THRESHOLDS
@@ -396,10 +406,7 @@ class QualityRouter(OutcomeRouter):
     when the grids hold it) only if its lead is larger than its standard
     error over the folds (``_clearly_ahead``); the choice is refitted on all
     training data. ``selection`` records every candidate's out-of-fold AIQ and
-    ``kept_baseline`` so the choice can be inspected, and ``oof_predictions``
-    holds the chosen candidate's out-of-fold predictions on the training prompts
-    (what it predicts for prompts it did not see: the honest data to calibrate a
-    threshold on, unlike predictions on its own training prompts).
+    ``kept_baseline`` so the choice can be inspected.
     """
 
     name = "quality"
@@ -431,8 +438,6 @@ class QualityRouter(OutcomeRouter):
             folds=self.folds,
         )
         self.selection: dict[str, Any] = {}
-        #: (n_train, m) out-of-fold predictions of the chosen candidate, set by ``fit``.
-        self.oof_predictions: np.ndarray | None = None
 
     def candidate_predictions(
         self, X: np.ndarray, Y: np.ndarray, X_eval: np.ndarray
@@ -501,14 +506,15 @@ class QualityRouter(OutcomeRouter):
         return aiq(curve, float(mean_c.min()), float(mean_c.max()), anchor)
 
     def _fit(self, X: np.ndarray, Y: np.ndarray) -> None:
-        oof = self.out_of_fold(X, Y)
-        results = [
+        baseline = (1.0, 0.0, self.k_grid[0], 1.0)  # plain logistic regressions, C = 1
+        # A single prompt leaves nothing to cross-validate on: the baseline, unselected.
+        oof = self.out_of_fold(X, Y) if min(self.folds, len(X)) >= 2 else {}
+        results: list[dict[str, Any]] = [
             {"oof_aiq": self.routing_aiq(pred, Y), "C": c, "share": s, "k": k, "w": w}
             for (c, s, k, w), pred in oof.items()
-        ]
-        keys = list(oof)
-        key = keys[int(np.argmax([r["oof_aiq"] for r in results]))]
-        baseline = (1.0, 0.0, self.k_grid[0], 1.0)  # plain logistic regressions, C = 1
+        ] or [{"oof_aiq": None, "C": 1.0, "share": 0.0, "k": self.k_grid[0], "w": 1.0}]
+        keys = list(oof) or [baseline]
+        key = keys[int(np.argmax([r["oof_aiq"] or 0.0 for r in results]))]
         kept = (
             baseline in oof
             and key != baseline
@@ -517,7 +523,6 @@ class QualityRouter(OutcomeRouter):
         best = results[keys.index(baseline if kept else key)]
         self.C, self.share, self.k, self.w = best["C"], best["share"], best["k"], best["w"]
         self.selection = best | {"kept_baseline": kept, "candidates": results}
-        self.oof_predictions = oof[baseline if kept else key]
         W, b = fit_logistic(X, Y >= 0.5, self.C, self.seed, self.share)
         self._set(
             {
