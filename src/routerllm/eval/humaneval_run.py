@@ -307,7 +307,8 @@ def cascade(
         ]
     cost = np.array([slot.result.duration_s, slot.result.energy_kwh, slot.result.co2_kg])
     failed = np.array([v.verdict == "failed" for v in verdicts])
-    escalated, about = failed, dict[str, Any]()
+    about: dict[str, Any]
+    escalated, about = failed, {}
     if gate is not None:
         allowed, gate_cost, about = gate(failed)
         escalated, cost = failed & allowed, cost + gate_cost
