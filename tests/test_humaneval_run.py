@@ -6,12 +6,20 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from routerllm.config import AppConfig
 from routerllm.data.outcomes import load_outcomes
 from routerllm.eval.humaneval_report import run_experiment
-from routerllm.eval.humaneval_run import Outcome, ResultStore, compose, problems_subset, run_models
+from routerllm.eval.humaneval_run import (
+    Outcome,
+    ResultStore,
+    compose,
+    fold_routers,
+    problems_subset,
+    run_models,
+)
 from routerllm.exceptions import RouterLLMError
 from routerllm.system import RouterLLM
 
@@ -85,6 +93,26 @@ def test_generation_resumes_after_an_interruption(tiny_config: AppConfig, tmp_pa
     with RouterLLM(tiny_config) as system, pytest.raises(RouterLLMError, match="do not record"):
         run_models(system, problems, store, models, {"max_new_tokens": 8}, progress=False)
     store.close()
+
+
+def test_fold_routers_calibrate_on_out_of_fold_predictions(tiny_config: AppConfig) -> None:
+    """Each fold's router never sees its test problems, and the training problems'
+    predictions to calibrate on come from routers that did not see them either: a
+    1-nearest-neighbour router repeats its training outcomes on its own training
+    problems, but not out of fold."""
+    rng = np.random.default_rng(0)
+    prompts = [f"task {i}: " + " ".join(rng.choice(list("abcdefgh"), 6)) for i in range(20)]
+    models = ["tiny-light", "tiny-medium", "tiny-heavy"]
+    scores = (rng.random((20, 3)) < [0.3, 0.5, 0.8]).astype(float)
+    with RouterLLM(tiny_config) as system:
+        folds = list(fold_routers("knn", system, prompts, scores, np.ones((20, 3)), models, 4, 0,
+                                  "hashing", {"k": 1}))  # fmt: skip
+    assert sorted(np.concatenate([f.test for f in folds]).tolist()) == list(range(20))
+    for f in folds:
+        assert not set(f.train) & set(f.test) and f.oof_train.shape == (len(f.train), 3)
+        order = [f.router.model_names.index(m) for m in models]
+        assert np.array_equal(f.router.predict(f.X[f.train])[:, order], scores[f.train])
+        assert not np.array_equal(f.oof_train, scores[f.train])
 
 
 def test_experiment_writes_report_results_and_outcomes(
