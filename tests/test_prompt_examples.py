@@ -10,7 +10,7 @@ import pytest
 
 from routerllm.config import AppConfig
 from routerllm.data.humaneval import load_humaneval
-from routerllm.eval.humaneval_run import Outcome, cascade, gate_threshold
+from routerllm.eval.humaneval_run import Outcome, cascade, expected_energy, gate_threshold
 from routerllm.eval.prompt_examples import PromptExample, extract_examples, verify_completion
 from routerllm.system import RouterLLM
 
@@ -195,3 +195,17 @@ def test_gate_threshold_solves_the_most_within_the_budget() -> None:
     assert gate_threshold(p_then, failed, solved, energy, 2.0) == 0.5
     # 2.4: not even the first model alone fits: escalate nothing
     assert gate_threshold(p_then, failed, solved, energy, 0.2) == math.inf
+
+
+def test_expected_energy_is_a_linear_fit_on_the_given_problems_only() -> None:
+    tokens = np.array([[100, 10], [200, 10], [100, 50], [300, 40], [50, 5]], dtype=float)
+    kwh = 2.0 * tokens[:, 0] + 5.0 * tokens[:, 1] + 7.0
+    kwh[4] = 1e6  # an outlier outside the fit
+    fitted = expected_energy(tokens, kwh, np.arange(4))
+    np.testing.assert_allclose(fitted[:4], kwh[:4])
+    assert fitted[4] == pytest.approx(2.0 * 50 + 5.0 * 5 + 7.0)  # predicted, not its own value
+    # never below a tenth of the fitted problems' mean energy
+    floor = expected_energy(
+        np.array([[1.0], [2.0], [9.0]]), np.array([10.0, 1.0, 1.0]), np.arange(2)
+    )
+    assert floor[2] == pytest.approx(0.55)

@@ -114,8 +114,10 @@ def run_experiment(
                 elif name in (CASCADE, GATED_CASCADE):
                     gate = None
                     if name == GATED_CASCADE:
+                        tokens = np.array([[outcomes[medium][t].prompt_tokens,
+                                            outcomes[medium][t].completion_tokens] for t in task_ids])  # fmt: skip
                         gate = budget_gate(system, prompts, scores, energy, ladder, medium, heavy,
-                                           folds, seed, encoder, cascade_budget)  # fmt: skip
+                                           folds, seed, encoder, cascade_budget, tokens)  # fmt: skip
                     results[name] = cascade(system, problems, store.completions(medium), medium,
                                             heavy, outcomes, loads, gate, name)  # fmt: skip
                 elif name in AS_IS:
@@ -253,11 +255,11 @@ def report_markdown(s: dict[str, Any]) -> str:
             if "gate" in r:
                 g = r["gate"]
                 lines[-1] += (
-                    f" Gate: a failed answer goes to the heavy model only where the quality router, trained on "
-                    f"the other folds, predicts the heavy model solves the problem with at least the fold's "
-                    f"threshold, chosen on the training folds for an energy budget of {g['budget']:.0%} of the "
-                    f"heavy model's generation energy; it withheld {g['withheld']} failed answers. Its router "
-                    "inference includes the gate's."
+                    f" Gate: a failed answer goes to the heavy model only where its predicted success (the quality "
+                    f"router, trained on the other folds) per expected kWh (from the medium model's prompt and answer "
+                    f"tokens) clears the fold's threshold, chosen on the training folds for an energy budget of "
+                    f"{g['budget']:.0%} of the heavy model's generation energy; it withheld {g['withheld']} failed "
+                    "answers. Its router inference includes the gate's."
                 )
     lines += ["", "Component breakdown (kWh): router inference / model loading / generation", ""]
     for r in s["systems"]:

@@ -70,6 +70,7 @@ class Outcome:
     gen_co2: float
     completion_tokens: int
     status: str
+    prompt_tokens: int = 0
 
 
 class ResultStore:
@@ -143,10 +144,11 @@ class ResultStore:
 
     def outcomes(self, model: str) -> dict[str, Outcome]:
         rows = self.db.execute(
-            "SELECT task_id, passed, gen_s, gen_kwh, gen_co2, completion_tokens, status FROM generations WHERE model = ?",
+            "SELECT task_id, passed, gen_s, gen_kwh, gen_co2, completion_tokens, status, prompt_tokens"
+            " FROM generations WHERE model = ?",
             (model,),
         )
-        return {r[0]: Outcome(bool(r[1]), r[2], r[3], r[4], r[5], r[6]) for r in rows}
+        return {r[0]: Outcome(bool(r[1]), r[2], r[3], r[4], r[5], r[6], r[7] or 0) for r in rows}
 
     def close(self) -> None:
         self.db.close()
@@ -335,24 +337,33 @@ def cascade(
 
 
 def gate_threshold(
-    p_then: np.ndarray, failed: np.ndarray, solved: np.ndarray, energy: np.ndarray, budget: float
+    score: np.ndarray, failed: np.ndarray, solved: np.ndarray, energy: np.ndarray, budget: float
 ) -> float:
-    """The threshold on the second model's predicted success ``p_then`` that solves the
-    most problems (then spends the least) when the ``failed`` problems whose prediction
-    clears it are escalated, within ``budget`` x the second model's own generation
-    energy on these problems. ``solved`` and ``energy`` are (n, 2): the first and the
-    second model's outcome and generation energy. ``inf`` escalates nothing (chosen
-    when no escalation fits the budget)."""
+    """The threshold on an escalation ``score`` that solves the most problems (then
+    spends the least) when the ``failed`` problems whose score clears it are escalated,
+    within ``budget`` x the second model's own generation energy on these problems.
+    ``solved`` and ``energy`` are (n, 2): the first and the second model's outcome and
+    generation energy. ``inf`` escalates nothing (chosen when no escalation fits the
+    budget)."""
     limit = budget * float(energy[:, 1].sum())
     best = (-1.0, 0.0, math.inf)  # (solved, -energy, threshold)
-    for t in np.unique(p_then[failed]):
-        esc = failed & (p_then >= t)
+    for t in np.unique(score[failed]):
+        esc = failed & (score >= t)
         spent = float(energy[:, 0].sum() + energy[esc, 1].sum())
         if spent <= limit * (1 + 1e-9):
             value = (float(solved[~esc, 0].sum() + solved[esc, 1].sum()), -spent, float(t))
             best = max(best, value)
     nothing = (float(solved[:, 0].sum()), -float(energy[:, 0].sum()), math.inf)
     return max(best, nothing)[2]
+
+
+def expected_energy(tokens: np.ndarray, kwh: np.ndarray, fit_on: np.ndarray) -> np.ndarray:
+    """Each problem's expected generation energy from its ``tokens`` (n, f), by least
+    squares ``kwh ~ tokens + constant`` on the problems ``fit_on``; at least a tenth of
+    their mean, so that a ratio to it stays meaningful."""
+    A = np.column_stack([tokens, np.ones(len(tokens))]).astype(float)
+    coef = np.linalg.lstsq(A[fit_on], kwh[fit_on], rcond=None)[0]
+    return np.asarray(np.maximum(A @ coef, 0.1 * float(kwh[fit_on].mean())))
 
 
 #: Budgets of the gated cascade's curve (shares of the heavy model's generation energy).
@@ -371,13 +382,20 @@ def budget_gate(
     seed: int,
     encoder: str | None,
     budget: float,
+    first_tokens: np.ndarray,
 ) -> Gate:
-    """A gate for :func:`cascade` that keeps it within ``budget`` x ``then``'s energy:
-    per cross-validation fold, the quality router trained on the other folds predicts
-    whether ``then`` solves each test problem, and a failed answer is escalated when
-    that prediction clears a threshold. The threshold is chosen on the training folds
-    only (:func:`gate_threshold` on their out-of-fold predictions, ``Fold.oof_train``),
-    never on the test fold. The router is the quality router as it comes.
+    """A gate for :func:`cascade` that keeps it within ``budget`` x ``then``'s energy.
+
+    Per cross-validation fold, the quality router trained on the other folds predicts
+    whether ``then`` solves each test problem, and ``then``'s energy on it is expected
+    from ``first_tokens`` (n, 2: the prompt and answer tokens of ``first``, known once
+    it has answered; :func:`expected_energy` fitted on the training folds). A failed
+    answer is escalated when its predicted success per expected kWh clears a
+    threshold: for a budget, escalating by that ratio buys the most expected solved
+    problems per kWh (the greedy rule of a knapsack). The threshold is chosen on the
+    training folds only (:func:`gate_threshold` on their out-of-fold predictions,
+    ``Fold.oof_train``), never on the test fold. The router is the quality router as
+    it comes.
 
     The same fold routers, calibrated to each of ``CURVE_BUDGETS`` in turn, give the
     gated cascade's curve: (budget, generation kWh, pass@1) over all problems."""
@@ -385,22 +403,22 @@ def budget_gate(
     solved, kwh = scores[:, pair], energy[:, pair]  # (n, 2): first, then
 
     def gate(failed: np.ndarray) -> tuple[np.ndarray, tuple[float, float, float], dict[str, Any]]:
-        p_test, spent, per_fold = np.zeros(len(prompts)), np.zeros(3), []
+        score, spent, per_fold = np.zeros(len(prompts)), np.zeros(3), []
         routers = fold_routers("quality", system, prompts, scores, energy, models, folds, seed, encoder)  # fmt: skip
         for fold in routers:
             k = fold.router.model_names.index(then)
             with system.meter.measure("router_inference") as slot:
-                p_test[fold.test] = fold.router.predict_prompts(
-                    [prompts[int(x)] for x in fold.test]
-                )[:, k]
+                cost = expected_energy(first_tokens, kwh[:, 1], fold.train)
+                p_test = fold.router.predict_prompts([prompts[int(x)] for x in fold.test])
+                score[fold.test] = p_test[:, k] / cost[fold.test]
             spent += [slot.result.duration_s, slot.result.energy_kwh, slot.result.co2_kg]
-            per_fold.append((fold.train, fold.test, fold.oof_train[:, pair[1]]))
+            per_fold.append((fold.train, fold.test, fold.oof_train[:, pair[1]] / cost[fold.train]))
 
         def allowed_within(b: float) -> tuple[np.ndarray, list[float]]:
             allowed, thresholds = np.zeros(len(prompts), dtype=bool), []
-            for tr, te, p_train in per_fold:
-                t = gate_threshold(p_train, failed[tr], solved[tr], kwh[tr], b)
-                allowed[te] = p_test[te] >= t
+            for tr, te, score_train in per_fold:
+                t = gate_threshold(score_train, failed[tr], solved[tr], kwh[tr], b)
+                allowed[te] = score[te] >= t
                 thresholds.append(t)
             return allowed, thresholds
 
