@@ -62,8 +62,9 @@ def one_split(
     final = router.candidate_predictions(x_train, Y, x_test)
     logreg = LogisticRouter(candidates, costs=mean_cost.tolist())  # C = 1, the baseline
     final_lr = logreg.fit(None, Y, router.model_names, embeddings=x_train).predict(x_test)
-    curves = {str(k): sweep(p, test_scores, c_test) for k, p in final.items()}
-    curves["logreg"] = sweep(final_lr, test_scores, c_test)
+    known = router.costs  # what the routers decide by: the training means
+    curves = {str(k): sweep(p, test_scores, c_test, decision_costs=known) for k, p in final.items()}
+    curves["logreg"] = sweep(final_lr, test_scores, c_test, decision_costs=known)
     rows = routing_report(curves, test_scores, c_test)["rows"]
     test_aiq = {k: rows[str(k)]["aiq"] for k in final}
 

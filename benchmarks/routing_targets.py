@@ -47,7 +47,10 @@ def bootstrap(
     for _ in range(n_boot):
         idx = rng.integers(0, n, n)
         s, c = ev.test_scores[idx], ev.test_costs[idx]
-        curves = {name: sweep(p[idx], s, c) for name, p in predicted.items()}
+        curves = {
+            name: sweep(p[idx], s, c, decision_costs=ev.decision_costs)
+            for name, p in predicted.items()
+        }
         rows = routing_report(curves, s, c)["rows"]
         for b in diffs:
             d_aiq = rows["quality"]["aiq"] - rows[b]["aiq"]
@@ -146,6 +149,7 @@ def resplits(
             "aiq_diff_mean": mean,
             "aiq_diff_90ci": [lo, hi],
             "aiq_wins": int(sum(v[1] for v in values)),
+            "aiq_ties": int(sum(abs(v[0]) < 1e-12 for v in values)),  # e.g. the same choice
             "cost_to_best_wins": int(sum(v[2] for v in values)),
             "cost_to_best_ties": int(sum(v[3] for v in values)),  # e.g. neither reaches it
             "splits": len(values),
@@ -229,7 +233,8 @@ def main() -> int:
             lo, hi = rs["aiq_diff_90ci"]
             print(
                 f"over {rs['splits']} re-splits, quality vs {b}: AIQ diff {rs['aiq_diff_mean']:+.4f} "
-                f"(90% CI {lo:+.4f}..{hi:+.4f}), AIQ better in {rs['aiq_wins']}, "
+                f"(90% CI {lo:+.4f}..{hi:+.4f}), AIQ better in {rs['aiq_wins']} "
+                f"(equal in {rs['aiq_ties']}), "
                 f"cost to best accuracy lower in {rs['cost_to_best_wins']} "
                 f"(equal in {rs['cost_to_best_ties']}, e.g. neither reaches it)"
             )

@@ -100,10 +100,29 @@ def test_ties_go_to_the_cheaper_model() -> None:
     predicted = np.full((2, 2), 0.5)
     [point] = sweep(predicted, scores, [2.0, 1.0], knobs=[0.0])
     assert (point.cost, point.quality) == (1.0, 0.5)
-    # Equal cost on prompt 0 too -> the lower mean cost decides (model 1: mean 1.5 vs 2).
+    # Deciding by per-prompt costs, equal on prompt 0 -> the lower mean cost decides
+    # (model 1: mean 1.5 vs 2).
     costs = np.array([[2.0, 2.0], [2.0, 1.0]])
-    [point] = sweep(predicted, scores, costs, knobs=[0.0])
+    [point] = sweep(predicted, scores, costs, knobs=[0.0], decision_costs=costs)
     assert (point.cost, point.quality) == ((2.0 + 1.0) / 2, 0.5)
+
+
+def test_the_sweep_decides_by_costs_known_before_the_call() -> None:
+    # Model 0 is cheaper on average (2 vs 2.5) but dearer than model 1 on prompt 1.
+    scores = np.array([[1.0, 1.0], [1.0, 1.0]])
+    costs = np.array([[1.0, 3.0], [3.0, 2.0]])
+    predicted = np.full((2, 2), 0.5)
+    # By default each model's mean cost: model 0 everywhere, scored by the real costs.
+    [point] = sweep(predicted, scores, costs, mode="threshold", knobs=[0.4])
+    assert (point.cost, point.quality) == ((1.0 + 3.0) / 2, 1.0)
+    # Deciding by each call's own cost (hindsight) would pick model 1 on prompt 1.
+    [point] = sweep(predicted, scores, costs, mode="threshold", knobs=[0.4], decision_costs=costs)
+    assert (point.cost, point.quality) == ((1.0 + 2.0) / 2, 1.0)
+    # A per-model vector is what a router's ``costs`` are.
+    [point] = sweep(
+        predicted, scores, costs, mode="threshold", knobs=[0.4], decision_costs=[3.0, 1.0]
+    )
+    assert (point.cost, point.quality) == ((3.0 + 2.0) / 2, 1.0)
 
 
 def test_zero_costs_do_not_crash_the_lambda_sweep() -> None:

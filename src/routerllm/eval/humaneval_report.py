@@ -125,13 +125,13 @@ def run_experiment(
                     choices, cost = measured_routing(system, router, prompts)
                     results[name] = compose(name, choices, outcomes, task_ids, loads, cost)
                 else:
-                    choices, cost, predicted = cross_validated(
+                    choices, cost, predicted, known = cross_validated(
                         name, system, prompts, scores, energy, ladder, folds, seed, encoder,
                         calibration,
                     )  # fmt: skip
                     results[name] = compose(name, choices, outcomes, task_ids, loads, cost)
                     if name == "quality":
-                        curve = quality_energy_curve(predicted, scores, energy)
+                        curve = quality_energy_curve(predicted, scores, energy, known)
             method = system.meter.method
     finally:
         store.close()
@@ -172,13 +172,15 @@ def run_experiment(
 
 
 def quality_energy_curve(
-    predicted: np.ndarray, scores: np.ndarray, energy: np.ndarray
+    predicted: np.ndarray, scores: np.ndarray, energy: np.ndarray, known: np.ndarray
 ) -> list[tuple[float, float]]:
     """(total generation kWh, pass@1) of the quality router over its lambda knob, on its
-    out-of-fold predictions (each problem predicted by a router that never saw it)."""
+    out-of-fold predictions (each problem predicted by a router that never saw it),
+    deciding by the per-model energies it ``known`` (its training folds' means) and
+    scored with the measured ``energy``."""
     from routerllm.eval.routing_metrics import sweep
 
-    points = sweep(predicted, scores, energy)
+    points = sweep(predicted, scores, energy, decision_costs=known)
     return sorted({(p.cost * len(scores), p.quality) for p in points})
 
 

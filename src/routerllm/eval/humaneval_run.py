@@ -524,17 +524,18 @@ def cross_validated(
     seed: int,
     encoder: str | None = None,
     calibration: str = "max_cost=0.7",
-) -> tuple[list[str], tuple[float, float, float], np.ndarray]:
+) -> tuple[list[str], tuple[float, float, float], np.ndarray, np.ndarray]:
     """Route each fold's problems with a router trained on the other folds
     (:func:`fold_routers`). The knob is calibrated to ``calibration`` (see
     ``OutcomeRouter.calibrate``; by default the best pass rate within 70 % of the
     costliest model's energy) on the training folds only, by their out-of-fold
     predictions (``Fold.oof_train``).
 
-    Returns the choices, the measured router cost, and the out-of-fold predicted
-    success matrix (for the quality-energy curve)."""
+    Returns the choices, the measured router cost, the out-of-fold predicted
+    success matrix and the per-model costs each problem's router knew (its training
+    folds' means), for the quality-energy curve."""
     choices = [""] * len(prompts)
-    predicted = np.zeros_like(scores)
+    predicted, known = np.zeros_like(scores), np.zeros_like(costs)
     spent = np.zeros(3)
     options = {"folds": 3} if name == "quality" else {}  # its own selection: 3-fold
     for fold in fold_routers(name, system, prompts, scores, costs, models, folds, seed, encoder, options):  # fmt: skip
@@ -545,9 +546,10 @@ def cross_validated(
         spent += [slot.result.duration_s, slot.result.energy_kwh, slot.result.co2_kg]
         order = [router.model_names.index(m) for m in models]
         predicted[te] = router.predict(X[te])[:, order]
+        known[te] = router.costs[order]
         for i, d in zip(te, decisions, strict=True):
             choices[i] = d.model
-    return choices, (float(spent[0]), float(spent[1]), float(spent[2])), predicted
+    return choices, (float(spent[0]), float(spent[1]), float(spent[2])), predicted, known
 
 
 def check_systems(names: Sequence[str], ladder: Sequence[str]) -> None:

@@ -40,6 +40,9 @@ class RoutingEvaluation:
     models: list[str]
     test_scores: np.ndarray
     test_costs: np.ndarray
+    #: (m,) each model's mean cost on the training data: what the routers decide by
+    #: (a test call's own cost is known only after the call)
+    decision_costs: np.ndarray
     fit_seconds: dict[str, float] = field(default_factory=dict)
     selection: dict[str, Any] = field(default_factory=dict)
 
@@ -150,7 +153,13 @@ def evaluate_routing(
         predicted = router.predict(x_test)[:, order]
         if predictions is not None:
             predictions[name] = predicted
-        curves[name] = sweep(predicted, test_set.scores, c_test, mode=mode)  # type: ignore[arg-type]
+        curves[name] = sweep(
+            predicted,
+            test_set.scores,
+            c_test,
+            mode=mode,  # type: ignore[arg-type]
+            decision_costs=mean_cost,
+        )
         if router.selection:
             selection[name] = {k: v for k, v in router.selection.items() if k != "candidates"}
     size_list = None if sizes is None else [float(x) for x in sizes]
@@ -165,6 +174,7 @@ def evaluate_routing(
         train.models,
         test_set.scores,
         c_test,
+        mean_cost,
         fit_seconds,
         selection,
     )

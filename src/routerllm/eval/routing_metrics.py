@@ -155,21 +155,28 @@ def sweep(
     costs: object,
     mode: Literal["lambda", "threshold"] = "lambda",
     knobs: Sequence[float] | np.ndarray | None = None,
+    decision_costs: object = None,
 ) -> list[OperatingPoint]:
     """The operating points of a router's predictions over a grid of knob values.
 
-    ``predicted[i, j]`` is the router's predicted score of model j on prompt i.
+    ``predicted[i, j]`` is the router's predicted score of model j on prompt i. The
+    router decides by ``decision_costs`` d, (m,) or (n, m): what it knows before
+    the call is made. By default each model's mean of ``costs``: a call's own cost
+    (its answer's length, its measured energy) is known only after the call, so
+    deciding by it would credit the router with hindsight. Each point is then
+    scored with the calls' real ``costs``.
 
     * ``mode="lambda"``: on each prompt choose argmax_j predicted[i, j] - lambda *
-      costs[i, j] / max_k C_k (costs divided by the highest mean model cost so lambda
+      d[i, j] / max_k D_k (costs divided by the highest mean model cost so lambda
       is scale-free); default knobs ``default_lambdas``.
-    * ``mode="threshold"``: on each prompt choose the cheapest model with
+    * ``mode="threshold"``: on each prompt choose the cheapest model (by d) with
       predicted[i, j] >= tau, or argmax_j predicted[i, j] when none reaches tau;
       default knobs 201 evenly spaced tau in [0, 1].
 
     Ties go to the cheaper model. Points are returned in knob order.
     """
     s, c = check_outcomes(scores, costs)
+    d = check_outcomes(s, c.mean(axis=0) if decision_costs is None else decision_costs)[1]
     try:
         p = np.asarray(predicted, dtype=np.float64)
     except (TypeError, ValueError) as e:
@@ -188,10 +195,10 @@ def sweep(
         if grid.ndim != 1 or grid.size == 0 or not np.all(np.isfinite(grid)):
             raise RouterLLMError("knobs must be a non-empty 1-D sequence of finite numbers")
     else:
-        grid = default_lambdas(p, c) if mode == "lambda" else DEFAULT_THRESHOLDS
-    rank = cheapness_rank(c)
+        grid = default_lambdas(p, d) if mode == "lambda" else DEFAULT_THRESHOLDS
+    rank = cheapness_rank(d)
     rows = np.arange(s.shape[0])
-    choices = [choose(p, c, mode, float(k), rank=rank) for k in grid]
+    choices = [choose(p, d, mode, float(k), rank=rank) for k in grid]
     return [
         OperatingPoint(float(c[rows, ch].mean()), float(s[rows, ch].mean()), float(k))
         for k, ch in zip(grid, choices, strict=True)
