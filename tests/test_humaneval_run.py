@@ -16,6 +16,7 @@ from routerllm.eval.humaneval_run import (
     Outcome,
     ResultStore,
     compose,
+    cross_validated,
     fold_routers,
     problems_subset,
     run_models,
@@ -113,6 +114,24 @@ def test_fold_routers_calibrate_on_out_of_fold_predictions(tiny_config: AppConfi
         order = [f.router.model_names.index(m) for m in models]
         assert np.array_equal(f.router.predict(f.X[f.train])[:, order], scores[f.train])
         assert not np.array_equal(f.oof_train, scores[f.train])
+
+
+def test_cross_validated_routers_know_only_their_training_costs(tiny_config: AppConfig) -> None:
+    """The costs each problem's router decides by (returned for the quality-energy
+    curve) are its training folds' per-model means, never the problem's own cost,
+    which is measured only once the model has answered."""
+    rng = np.random.default_rng(1)
+    prompts = [f"task {i}: " + " ".join(rng.choice(list("abcdefgh"), 6)) for i in range(20)]
+    models = ["tiny-light", "tiny-medium", "tiny-heavy"]
+    scores = (rng.random((20, 3)) < [0.3, 0.5, 0.8]).astype(float)
+    costs = rng.random((20, 3)) * [1.0, 2.0, 4.0]
+    args = (prompts, scores, costs, models, 4, 0, "hashing")
+    with RouterLLM(tiny_config) as system:
+        *_, known = cross_validated("knn", system, *args)
+        folds = list(fold_routers("knn", system, *args))
+    for f in folds:
+        assert np.allclose(known[f.test], costs[f.train].mean(axis=0))
+    assert not np.allclose(known, costs)
 
 
 def test_experiment_writes_report_results_and_outcomes(
