@@ -11,7 +11,7 @@ import pytest
 
 from routerllm.config import AppConfig
 from routerllm.data.outcomes import load_outcomes
-from routerllm.eval.humaneval_report import run_experiment
+from routerllm.eval.humaneval_report import report_markdown, run_experiment
 from routerllm.eval.humaneval_run import (
     Outcome,
     ResultStore,
@@ -127,11 +127,15 @@ def test_cross_validated_routers_know_only_their_training_costs(tiny_config: App
     costs = rng.random((20, 3)) * [1.0, 2.0, 4.0]
     args = (prompts, scores, costs, models, 4, 0, "hashing")
     with RouterLLM(tiny_config) as system:
-        *_, known = cross_validated("knn", system, *args)
+        cv = cross_validated("knn", system, *args)
         folds = list(fold_routers("knn", system, *args))
     for f in folds:
-        assert np.allclose(known[f.test], costs[f.train].mean(axis=0))
-    assert not np.allclose(known, costs)
+        assert np.allclose(cv.known[f.test], costs[f.train].mean(axis=0))
+    assert not np.allclose(cv.known, costs)
+    # Each problem's policy: one model for sure, or a fixed mix's probabilities.
+    assert np.allclose(cv.policy.sum(axis=1), 1.0) and 0 <= cv.mixed_folds <= 4
+    chosen = cv.policy[np.arange(20), [models.index(c) for c in cv.choices]]
+    assert np.all(chosen > 0)
 
 
 def test_experiment_writes_report_results_and_outcomes(
@@ -215,3 +219,21 @@ def test_experiment_writes_report_results_and_outcomes(
         run_experiment(tiny_config, out, systems=["knn"], limit=1, folds=5)
     with pytest.raises(RouterLLMError, match=r"got 1 fold\(s\) and 3 problem"):
         run_experiment(tiny_config, out, systems=["quality"], limit=3, folds=1)
+
+
+def test_report_states_a_fixed_mix_and_its_expectation() -> None:
+    row = {
+        "system": "quality", "pass@1": 0.5, "correct": 2, "total": 4,
+        "model_distribution": {"m": 1.0}, "mean_time_s": 1.0, "energy_kwh": 1e-3, "co2_kg": 4e-4,
+        "cost_usd": 1e-4, "co2_per_correct_kg": 2e-4, "correct_per_kwh": 2000.0,
+        "router_share_of_co2": 0.001,
+        "components": {c: {"kwh": 1e-4} for c in ("router_inference", "model_loading", "llm_inference")},
+        "fixed_mix": {"folds": 2, "expected_pass@1": 0.625, "expected_generation_kwh": 9e-4},
+    }  # fmt: skip
+    summary = {
+        "problems": 4, "limit": None, "models": ["m"], "carbon_method": "x", "country": "USA",
+        "encoder": "static", "folds": 5, "calibration": "max_cost=0.7", "wall_time_s": 1.0,
+        "model_time_s": 1.0, "oracle_pass@1": 0.75, "systems": [row], "styles": {},
+    }  # fmt: skip
+    text = report_markdown(summary)
+    assert "in 2 of 5 folds" in text and "pass@1 0.625 at 9.000e-04 kWh" in text

@@ -16,7 +16,7 @@ from routerllm.eval.routing_metrics import METRICS
 from routerllm.exceptions import DataError, RouterLLMError
 from routerllm.routers import create_router, load_router
 from routerllm.routers.base import Candidate
-from routerllm.routers.decision import choose
+from routerllm.routers.decision import choose, mix_choices
 from routerllm.routers.quality import QualityRouter, fit_logistic
 
 MODELS = ["small", "mid", "big"]
@@ -260,6 +260,60 @@ def test_calibration_targets(files: dict[str, Path]) -> None:
     assert told["target_reached"] and told["cost"] <= keep["cost"]
     with pytest.raises(RouterLLMError, match="predictions for outcomes"):
         router.calibrate(X, val.scores, "quality=0.95", val.models, predicted=val.scores[:2])  # type: ignore[attr-defined]
+
+
+def test_calibration_falls_back_to_the_best_fixed_mix(
+    files: dict[str, Path], tmp_path: Path
+) -> None:
+    """Do no harm (MISSION M3.9): a router whose choices do worse than a fixed random mix
+    of the single models at the same cost draws from that mix; one that does better routes."""
+    data = load_outcomes(files["train_json"])
+    candidates = [Candidate(m, SIZES[m]) for m in data.models]
+    router = create_router("logreg", candidates, 0, encoder="hashing")
+    router.fit(data.prompts, data.scores, data.models)
+    val = load_outcomes(files["test_json"])
+    X = router.embed(val.prompts)  # type: ignore[attr-defined]
+    # Predictions with no signal: half the prompts, easy and hard alike, look solvable
+    # by the big model only, the other half by the small one: 0.75 at a mean cost of
+    # 35.5, where a random mix of the mid and big models reaches about 0.8.
+    col = {m: val.models.index(m) for m in MODELS}
+    to_big = (np.arange(len(val)) // 2) % 2 == 0  # one easy and one hard prompt in each pair
+    blind = np.zeros(val.scores.shape)
+    blind[to_big, col["big"]] = blind[~to_big, col["small"]] = 1.0
+    out = router.calibrate(X, val.scores, "max_cost=0.6", val.models, predicted=blind)  # type: ignore[attr-defined]
+    mix = out["fallback_mix"]
+    assert (
+        not out["beats_fixed_mix"] and mix is not None and out["fixed_mix_quality"] > out["quality"]
+    )
+    assert set(mix) <= set(MODELS) and np.isclose(sum(mix.values()), 1.0)
+    assert np.isclose(sum(w * SIZES[m] for m, w in mix.items()), out["cost"])  # the same cost
+    chosen = [d.model for d in router.route_batch(val.prompts)]
+    assert set(chosen) == set(mix) and "fixed mix" in router.route(val.prompts[0]).reason
+    # One draw per prompt, whatever the batch, and saved with the router.
+    assert [d.model for d in router.route_batch(val.prompts[::-1])][::-1] == chosen
+    router.save(tmp_path / "mixed")
+    assert [
+        d.model for d in load_router(tmp_path / "mixed", candidates).route_batch(val.prompts)
+    ] == chosen
+    # None of the mix's models available: back to the predictions.
+    others = [m for m in MODELS if m not in mix]
+    assert {d.model for d in router.route_batch(val.prompts, allowed=others)} <= set(others)
+    # Predictions as good as the outcomes beat every mix: the router routes again.
+    told = router.calibrate(X, val.scores, "max_cost=0.6", val.models, predicted=val.scores)  # type: ignore[attr-defined]
+    assert told["beats_fixed_mix"] and told["fallback_mix"] is None and router.mix is None  # type: ignore[attr-defined]
+    with pytest.raises(RouterLLMError, match="bad mix"):
+        create_router("logreg", candidates, 0, encoder="hashing", mix={"huge": 1.0})
+
+
+def test_mix_choices_follow_the_weights_per_prompt() -> None:
+    prompts = [f"prompt {i}" for i in range(4000)]
+    weights = np.array([0.2, 0.0, 0.8])
+    picks = mix_choices(prompts, weights, seed=0)
+    assert 1 not in picks and abs(float(np.mean(picks == 2)) - 0.8) < 0.03
+    assert np.array_equal(mix_choices(prompts[::-1], weights, seed=0)[::-1], picks)
+    assert not np.array_equal(mix_choices(prompts, weights, seed=1), picks)  # seeded
+    only_first = mix_choices(prompts[:50], weights, 0, allowed=np.array([True, True, False]))
+    assert set(only_first.tolist()) == {0}  # renormalised over the allowed models
 
 
 def test_quality_router_on_a_single_prompt_is_plain_logistic_regression() -> None:

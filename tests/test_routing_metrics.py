@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from routerllm.eval.curves import mix_at
 from routerllm.eval.routing_metrics import (
     OperatingPoint,
     acc_at_half_best_cost,
@@ -386,3 +387,14 @@ def test_plot_writes_a_png(tmp_path: object) -> None:
     )
     data = out.read_bytes()
     assert len(data) > 1000 and data[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_mix_at_gives_the_hull_vertices_around_a_cost() -> None:
+    # C (2, 0.6) lies below the segment A (1, 0.5) - B (3, 0.9) (0.7 at cost 2): not a vertex.
+    points = [P(1.0, 0.5), P(3.0, 0.9), P(2.0, 0.6)]
+    assert mix_at(points, 2.0) == {0: 0.5, 1: 0.5}
+    weights = mix_at(points, 2.5)
+    assert weights is not None and weights.keys() == {0, 1} and np.isclose(weights[1], 0.75)
+    assert mix_at(points, 1.0) == {0: 1.0}  # a vertex: that point alone
+    assert mix_at(points, 9.0) == {1: 1.0}  # past the best point: the best point
+    assert mix_at(points, 0.5) is None  # below the cheapest point

@@ -117,6 +117,24 @@ def quality_at(hull: Sequence[OperatingPoint], cost: float) -> float | None:
     return float(np.interp(cost, xs, ys))
 
 
+def mix_at(points: Sequence[OperatingPoint], cost: float) -> dict[int, float] | None:
+    """The best fixed random mix of ``points`` (e.g. the single models) at mean cost at
+    most ``cost``: {index of a point: probability}, the one or two ``upper_hull``
+    vertices around ``cost``, so that the mix's quality is ``quality_at(hull, cost)``.
+    None below the cheapest point."""
+    pts = check_points(points)
+    hull = upper_hull(pts)
+    if cost < hull[0].cost:
+        return None
+    index = [pts.index(v) for v in hull]
+    for k in range(len(hull) - 1):
+        a, b = hull[k], hull[k + 1]
+        if a.cost <= cost < b.cost:
+            t = (cost - a.cost) / (b.cost - a.cost)
+            return {i: w for i, w in ((index[k], 1.0 - t), (index[k + 1], t)) if w > 0}
+    return {index[-1]: 1.0}
+
+
 def first_cost_reaching(hull: Sequence[OperatingPoint], quality: float) -> float | None:
     """The smallest cost at which a non-decreasing curve reaches ``quality`` (1e-12 slack).
 

@@ -125,13 +125,21 @@ def run_experiment(
                     choices, cost = measured_routing(system, router, prompts)
                     results[name] = compose(name, choices, outcomes, task_ids, loads, cost)
                 else:
-                    choices, cost, predicted, known = cross_validated(
+                    cv = cross_validated(
                         name, system, prompts, scores, energy, ladder, folds, seed, encoder,
                         calibration,
                     )  # fmt: skip
-                    results[name] = compose(name, choices, outcomes, task_ids, loads, cost)
+                    results[name] = compose(
+                        name, cv.choices, outcomes, task_ids, loads, cv.router_cost
+                    )
+                    if cv.mixed_folds:
+                        results[name].extra = {"fixed_mix": {
+                            "folds": cv.mixed_folds,
+                            "expected_pass@1": float((cv.policy * scores).sum() / len(task_ids)),
+                            "expected_generation_kwh": float((cv.policy * energy).sum()),
+                        }}  # fmt: skip
                     if name == "quality":
-                        curve = quality_energy_curve(predicted, scores, energy, known)
+                        curve = quality_energy_curve(cv.predicted, scores, energy, cv.known)
             method = system.meter.method
     finally:
         store.close()
@@ -263,6 +271,17 @@ def report_markdown(s: dict[str, Any]) -> str:
                     f"{g['budget']:.0%} of the heavy model's generation energy; it withheld {g['withheld']} failed "
                     "answers. Its router inference includes the gate's."
                 )
+    for r in s["systems"]:
+        if "fixed_mix" in r:
+            f = r["fixed_mix"]
+            lines += [
+                "",
+                f"{r['system']}: in {f['folds']} of {s['folds']} folds the router did worse on its training "
+                "folds' out-of-fold predictions than a fixed random mix of the models at the same energy, so it "
+                "drew each problem's model from that mix (MISSION M3.9: no routing signal, no harm). Expected over "
+                f"the draws: pass@1 {f['expected_pass@1']:.3f} at {f['expected_generation_kwh']:.3e} kWh of "
+                "generation; the row above is this seeded draw.",
+            ]
     lines += ["", "Component breakdown (kWh): router inference / model loading / generation", ""]
     for r in s["systems"]:
         c = r["components"]

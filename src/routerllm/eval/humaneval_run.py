@@ -513,6 +513,20 @@ def fold_routers(
         yield Fold(tr, te, router, X, oof)
 
 
+@dataclass
+class CrossValidated:
+    """What :func:`cross_validated` routed."""
+
+    choices: list[str]
+    router_cost: tuple[float, float, float]  # measured inference: s, kWh, kg CO2
+    predicted: np.ndarray  # (n, m) out-of-fold predicted success, in ``models`` order
+    known: np.ndarray  # (n, m) the per-model costs each problem's router knew
+    #: (n, m) each problem's chance of going to each model: the fixed mix where its
+    #: fold's calibration fell back to one (MISSION M3.9), else 1 for the model chosen
+    policy: np.ndarray
+    mixed_folds: int  # folds whose router drew from a fixed mix
+
+
 def cross_validated(
     name: str,
     system: RouterLLM,
@@ -524,18 +538,18 @@ def cross_validated(
     seed: int,
     encoder: str | None = None,
     calibration: str = "max_cost=0.7",
-) -> tuple[list[str], tuple[float, float, float], np.ndarray, np.ndarray]:
+) -> CrossValidated:
     """Route each fold's problems with a router trained on the other folds
     (:func:`fold_routers`). The knob is calibrated to ``calibration`` (see
     ``OutcomeRouter.calibrate``; by default the best pass rate within 70 % of the
     costliest model's energy) on the training folds only, by their out-of-fold
-    predictions (``Fold.oof_train``).
-
-    Returns the choices, the measured router cost, the out-of-fold predicted
-    success matrix and the per-model costs each problem's router knew (its training
-    folds' means), for the quality-energy curve."""
+    predictions (``Fold.oof_train``); where the router does worse there than a fixed
+    random mix of the models at the same cost, it draws from that mix instead.
+    ``known`` holds the costs each problem's router knew (its training folds' means),
+    for the quality-energy curve."""
     choices = [""] * len(prompts)
     predicted, known = np.zeros_like(scores), np.zeros_like(costs)
+    policy, mixed = np.zeros_like(scores), 0
     spent = np.zeros(3)
     options = {"folds": 3} if name == "quality" else {}  # its own selection: 3-fold
     for fold in fold_routers(name, system, prompts, scores, costs, models, folds, seed, encoder, options):  # fmt: skip
@@ -549,7 +563,12 @@ def cross_validated(
         known[te] = router.costs[order]
         for i, d in zip(te, decisions, strict=True):
             choices[i] = d.model
-    return choices, (float(spent[0]), float(spent[1]), float(spent[2])), predicted, known
+            policy[i, list(models).index(d.model)] = 1.0
+        if router.mix is not None:
+            policy[te] = router.mix[order]
+            mixed += 1
+    cost = (float(spent[0]), float(spent[1]), float(spent[2]))
+    return CrossValidated(choices, cost, predicted, known, policy, mixed)
 
 
 def check_systems(names: Sequence[str], ladder: Sequence[str]) -> None:

@@ -7,11 +7,17 @@ Shared by the routers (``routers/quality.py``) and the evaluation sweep
   (C_k = mean cost of model k, so the knob is scale-free);
 * ``threshold``: the cheapest model with predicted >= knob, else argmax predicted.
 
+A router whose calibration found no routing signal instead draws from a fixed mix of
+models (``mix_choices``).
+
 "Cheaper" on a prompt means lower costs[i, j], then lower mean cost C_j, then
 lower column index; ties in utility (within 1e-12 relative) go to the cheaper model.
 """
 
 from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -73,3 +79,21 @@ def choose(
         ok = p >= knob
         return np.where(ok.any(axis=1), cheapest_where(ok, rank), argmax_cheapest(p, rank))
     raise RouterLLMError(f"unknown decision mode {mode!r}; valid: {', '.join(MODES)}")
+
+
+def mix_choices(
+    prompts: Sequence[str], weights: np.ndarray, seed: int, allowed: np.ndarray | None = None
+) -> np.ndarray:
+    """Index of the model drawn for each prompt from the mix ``weights`` (m,), renormalised
+    over the ``allowed`` models (at least one with weight > 0). The draw is a hash of
+    the seed and the prompt: the same prompt always gets the same model, whatever the
+    batch, and the shares over many prompts follow the weights."""
+    w = np.asarray(weights, dtype=np.float64) * (1.0 if allowed is None else allowed)
+    drawn = np.flatnonzero(w > 0)
+    cumulative = np.cumsum(w[drawn] / w[drawn].sum())
+    cumulative[-1] = 1.0  # draws are < 1: rounding never falls off the end
+    draws = np.array([
+        int.from_bytes(hashlib.sha256(f"{seed}\0{p}".encode()).digest()[:8], "big") / 2.0**64
+        for p in prompts
+    ])  # fmt: skip
+    return drawn[np.searchsorted(cumulative, draws, side="right")]

@@ -8,6 +8,10 @@ Decision rules (``mode``):
 * ``threshold``: the cheapest model whose predicted success is >= ``knob``,
   else the model with the highest predicted success.
 
+When calibration finds that the router does worse than the best fixed mix of single
+models at the same cost (MISSION M3.9), the router draws from that mix instead
+(``mix``), per prompt and reproducibly (``decision.mix_choices``).
+
 Predictors share one interface (``fit(X, Y)``, ``predict(X) -> (n, m)``) on
 prompt embeddings: ``KNNRouter`` (mean outcome of the k nearest training
 prompts), ``LogisticRouter`` (one logistic regression per model), and
@@ -17,14 +21,14 @@ prompts), ``LogisticRouter`` (one logistic regression per model), and
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
 from routerllm.exceptions import RouterLLMError
 from routerllm.routers.base import CandidateModel, Router, RoutingDecision
-from routerllm.routers.decision import MODES, choose
+from routerllm.routers.decision import MODES, choose, mix_choices
 
 #: MiniLM distilled into a static token table (encoders/distilled.py): as fast as
 #: WordLlama's ``static`` (far inside the decision latency target on 2 CPU cores,
@@ -44,6 +48,7 @@ class OutcomeRouter(Router):
         mode: str = "lambda",
         knob: float = 0.0,
         costs: Sequence[float] | None = None,
+        mix: Mapping[str, float] | None = None,
     ) -> None:
         super().__init__(models, seed)
         if mode not in MODES:
@@ -65,6 +70,7 @@ class OutcomeRouter(Router):
             "knob": self.knob,
             "costs": self.costs.tolist(),
         }
+        self.set_mix(mix)
         self._encoder: Any = None
         self.fitted = False
         #: How a router chose its own hyper-parameters (QualityRouter), for reports.
@@ -123,9 +129,42 @@ class OutcomeRouter(Router):
             raise RouterLLMError(f"router {self.name!r} is not trained: fit it or load a saved one")
 
     # -- routing -------------------------------------------------------------
+    def set_mix(self, mix: Mapping[str, float] | None) -> None:
+        """Route by drawing from the fixed mix ``{model: probability}`` (None: by the
+        predictions and the knob)."""
+        if mix is None:
+            self.mix = None
+        else:
+            unknown = [n for n in mix if n not in self.model_names]
+            weights = np.array([float(mix.get(n, 0.0)) for n in self.model_names])
+            if (
+                unknown
+                or not np.all(np.isfinite(weights))
+                or weights.min() < 0
+                or weights.sum() <= 0
+            ):
+                raise RouterLLMError(
+                    f"bad mix {dict(mix)!r}: probabilities >= 0 for the router's models "
+                    f"({', '.join(self.model_names)}), not all 0"
+                )
+            self.mix = weights / weights.sum()
+        self.options["mix"] = None if self.mix is None else {
+            n: float(w) for n, w in zip(self.model_names, self.mix, strict=True) if w > 0
+        }  # fmt: skip
+
+    def _mixing(self, mask: np.ndarray) -> bool:
+        """Whether to draw from the mix: one is set and some model of it is allowed."""
+        return self.mix is not None and float(self.mix[mask].sum()) > 0
+
+    def _choices(self, prompts: Sequence[str], pred: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        if self._mixing(mask):
+            assert self.mix is not None
+            return mix_choices(prompts, self.mix, self.seed, mask)
+        return choose(pred, self.costs, self.mode, self.knob, allowed=mask)
+
     def score(self, prompts: Sequence[str]) -> np.ndarray:
         pred = self.predict_prompts(prompts)
-        idx = choose(pred, self.costs, self.mode, self.knob)
+        idx = self._choices(prompts, pred, np.ones(len(self.models), dtype=bool))
         out = np.full(pred.shape, 1e-6)
         out[np.arange(len(idx)), idx] = 1.0
         return out / out.sum(axis=1, keepdims=True)
@@ -135,12 +174,16 @@ class OutcomeRouter(Router):
     ) -> list[RoutingDecision]:
         mask = self._mask(allowed)
         pred = self.predict_prompts(prompts)
-        idx = choose(pred, self.costs, self.mode, self.knob, allowed=mask)
+        idx = self._choices(prompts, pred, mask)
+        how = f"{self.mode} {self.knob:g}"
+        if self._mixing(mask):
+            shares = ", ".join(f"{n} {w:.0%}" for n, w in self.options["mix"].items())
+            how = f"drawn from the fixed mix {shares}, which calibration found better"
         return [
             RoutingDecision(
                 model=self.model_names[i],
                 confidence=float(row[i]),
-                reason=f"predicted success {row[i]:.2f} ({self.mode} {self.knob:g})",
+                reason=f"predicted success {row[i]:.2f} ({how})",
                 router=self.name,
                 scores={n: float(p) for n, p in zip(self.model_names, row, strict=True)},
             )
@@ -171,7 +214,7 @@ class OutcomeRouter(Router):
         and whether the target was reached and the router beats the best fixed
         mix of single models at that cost (MISSION M3.9).
         """
-        from routerllm.eval.curves import quality_at, upper_hull
+        from routerllm.eval.curves import mix_at, quality_at, upper_hull
         from routerllm.eval.routing_metrics import (
             DEFAULT_THRESHOLDS,
             default_lambdas,
@@ -219,6 +262,13 @@ class OutcomeRouter(Router):
         self.options["knob"] = self.knob
         singles = [evaluate_choices(np.full(len(Y), j), Y, costs) for j in range(Y.shape[1])]
         mix = quality_at(upper_hull(singles), pick[1])
+        # Do no harm (M3.9): worse than the best fixed mix at the same cost -> that mix.
+        weights = mix_at(singles, pick[1]) if mix is not None and mix > pick[2] + 1e-12 else None
+        if weights is not None and kind.startswith("max_share") and weights.get(j, 0.0) > goal:
+            weights = None  # the mix would break the share target
+        self.set_mix(
+            None if weights is None else {self.model_names[i]: w for i, w in weights.items()}
+        )
         return {
             "knob": self.knob,
             "mode": self.mode,
@@ -228,6 +278,7 @@ class OutcomeRouter(Router):
             "target_reached": bool(ok),
             "beats_fixed_mix": mix is None or pick[2] > mix + 1e-12,
             "fixed_mix_quality": mix,
+            "fallback_mix": self.options["mix"],
         }
 
     def set_state(self, arrays: dict[str, np.ndarray]) -> None:
