@@ -212,7 +212,10 @@ class OutcomeRouter(Router):
         cost of at most 70 % of the most expensive model's: a cost, energy or
         carbon budget, in the router's cost unit). Returns what the chosen knob does on the data,
         and whether the target was reached and the router beats the best fixed
-        mix of single models at that cost (MISSION M3.9).
+        mix of single models at that cost (MISSION M3.9). Where it does worse than
+        that mix, the router routes by drawing from the mix from now on
+        (``fallback_mix``; same expected cost, higher expected quality; not when the
+        mix would break a ``max_share`` target); otherwise by its predictions.
         """
         from routerllm.eval.curves import mix_at, quality_at, upper_hull
         from routerllm.eval.routing_metrics import (
