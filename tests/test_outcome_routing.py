@@ -6,11 +6,12 @@ from __future__ import annotations
 import csv
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 
-from routerllm.data.outcomes import load_outcomes, overlap, without
+from routerllm.data.outcomes import OutcomeDataset, load_outcomes, overlap, without
 from routerllm.eval.outcome_eval import evaluate_routing, plot
 from routerllm.eval.routing_metrics import METRICS
 from routerllm.exceptions import DataError, RouterLLMError
@@ -231,13 +232,21 @@ def test_quality_router_grid(files: dict[str, Path]) -> None:
             create_router("quality", candidates, 0, encoder="hashing", **bad)
 
 
-def test_calibration_targets(files: dict[str, Path]) -> None:
+def calibration_setup(
+    files: dict[str, Path],
+) -> tuple[list[Candidate], Any, OutcomeDataset, np.ndarray]:
+    """A logistic router trained on the training file, the test file to calibrate on,
+    and its embeddings."""
     data = load_outcomes(files["train_json"])
     candidates = [Candidate(m, SIZES[m]) for m in data.models]
     router = create_router("logreg", candidates, 0, encoder="hashing")
     router.fit(data.prompts, data.scores, data.models)
     val = load_outcomes(files["test_json"])
-    X = router.embed(val.prompts)  # type: ignore[attr-defined]
+    return candidates, router, val, router.embed(val.prompts)  # type: ignore[attr-defined]
+
+
+def test_calibration_targets(files: dict[str, Path]) -> None:
+    _, router, val, X = calibration_setup(files)
     share = router.calibrate(X, val.scores, "max_share=0.2", val.models)  # type: ignore[attr-defined]
     assert share["shares"]["big"] <= 0.2 and share["target_reached"]
     keep = router.calibrate(X, val.scores, "quality=0.95", val.models)  # type: ignore[attr-defined]
@@ -267,12 +276,7 @@ def test_calibration_falls_back_to_the_best_fixed_mix(
 ) -> None:
     """Do no harm (MISSION M3.9): a router whose choices do worse than a fixed random mix
     of the single models at the same cost draws from that mix; one that does better routes."""
-    data = load_outcomes(files["train_json"])
-    candidates = [Candidate(m, SIZES[m]) for m in data.models]
-    router = create_router("logreg", candidates, 0, encoder="hashing")
-    router.fit(data.prompts, data.scores, data.models)
-    val = load_outcomes(files["test_json"])
-    X = router.embed(val.prompts)  # type: ignore[attr-defined]
+    candidates, router, val, X = calibration_setup(files)
     # Predictions with no signal: half the prompts, easy and hard alike, look solvable
     # by the big model only, the other half by the small one: 0.75 at a mean cost of
     # 35.5, where a random mix of the mid and big models reaches about 0.8.
