@@ -5,9 +5,11 @@ from __future__ import annotations
 import csv
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from pathlib import Path
 
@@ -21,7 +23,7 @@ from routerllm.carbon.meter import (
     per_token_estimate,
 )
 from routerllm.carbon.report import KG_CO2_PER_KM_CAR, equivalences, summarize
-from routerllm.carbon.request_log import CSV_COLUMNS, RequestLog, RequestRecord
+from routerllm.carbon.request_log import CSV_COLUMNS, RequestLog, RequestRecord, when_free
 from routerllm.config import ModelConfig
 from routerllm.exceptions import RouterLLMError
 
@@ -160,6 +162,31 @@ def test_concurrent_writers_lose_nothing(tmp_path: Path) -> None:
         assert len({r.id for r in log.records()}) == 120
     rows = list(csv.reader((tmp_path / "e.csv").open()))
     assert rows.count(CSV_COLUMNS) == 1 and len(rows) == 1 + 120 * 3
+
+
+def test_opening_retries_while_the_log_is_locked(tmp_path: Path) -> None:
+    """SQLite may refuse "database is locked" at once, without its busy timeout (as when
+    several processes open a new log together): ``when_free`` retries until the lock
+    goes, up to its timeout; other errors are not retried."""
+    db = tmp_path / "x.sqlite"
+    holder = sqlite3.connect(db, isolation_level=None, check_same_thread=False)
+    holder.execute("CREATE TABLE t (x)")
+    impatient = sqlite3.connect(db, timeout=0)  # refuses at once while locked
+
+    def insert() -> None:
+        impatient.execute("INSERT INTO t VALUES (1)")
+
+    holder.execute("BEGIN EXCLUSIVE")
+    with pytest.raises(sqlite3.OperationalError, match="locked"):
+        when_free(insert, timeout_s=0.2)
+    release = threading.Timer(0.3, holder.execute, ("COMMIT",))
+    release.start()
+    when_free(insert, timeout_s=10)
+    impatient.commit()
+    release.join()
+    assert holder.execute("SELECT count(*) FROM t").fetchone() == (1,)
+    with pytest.raises(sqlite3.OperationalError, match="no such table"):
+        when_free(lambda: impatient.execute("SELECT * FROM missing"))
 
 
 def test_killed_run_keeps_every_completed_request(tmp_path: Path) -> None:

@@ -13,13 +13,17 @@ import csv
 import fcntl
 import hashlib
 import sqlite3
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
 from routerllm.carbon.meter import COMPONENTS, HasComponents, Measurement
 from routerllm.exceptions import RouterLLMError
+
+#: How long opening the log waits for other processes (as the busy timeout).
+BUSY_TIMEOUT_S = 30.0
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS requests (
@@ -100,6 +104,22 @@ class RequestRecord(HasComponents):
     tag: str = ""
 
 
+def when_free(action: Callable[[], object], timeout_s: float = BUSY_TIMEOUT_S) -> None:
+    """Run ``action``, retrying while SQLite says the database is locked. Its busy
+    timeout covers ordinary writes, but while another process switches a new log to
+    WAL mode or recovers it, SQLite can refuse at once ("database is locked")
+    without waiting: several processes opening one log together hit this."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            action()
+            return
+        except sqlite3.OperationalError as e:
+            if "locked" not in str(e) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
+
+
 class RequestLog:
     """Append-only SQLite log of requests, plus the CSV of component emissions."""
 
@@ -108,10 +128,11 @@ class RequestLog:
         self.csv_path = Path(csv_path) if csv_path else None
         try:
             self.db_path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(self.db_path, timeout=30.0, check_same_thread=False)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA busy_timeout=30000")
-            self._db.executescript(SCHEMA)
+            self._db = sqlite3.connect(
+                self.db_path, timeout=BUSY_TIMEOUT_S, check_same_thread=False
+            )
+            when_free(lambda: self._db.execute("PRAGMA journal_mode=WAL"))
+            when_free(lambda: self._db.executescript(SCHEMA))
         except sqlite3.DatabaseError as e:
             raise RouterLLMError(f"request log {self.db_path} cannot be opened: {e}") from e
 
