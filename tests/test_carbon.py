@@ -23,9 +23,10 @@ from routerllm.carbon.meter import (
     per_token_estimate,
 )
 from routerllm.carbon.report import KG_CO2_PER_KM_CAR, equivalences, summarize
-from routerllm.carbon.request_log import CSV_COLUMNS, RequestLog, RequestRecord, when_free
+from routerllm.carbon.request_log import CSV_COLUMNS, RequestLog, RequestRecord
 from routerllm.config import ModelConfig
 from routerllm.exceptions import RouterLLMError
+from routerllm.sqlite_busy import when_free
 
 from .conftest import tiny_model
 

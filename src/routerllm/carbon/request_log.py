@@ -13,17 +13,14 @@ import csv
 import fcntl
 import hashlib
 import sqlite3
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
 from routerllm.carbon.meter import COMPONENTS, HasComponents, Measurement
 from routerllm.exceptions import RouterLLMError
-
-#: How long opening the log waits for other processes (as the busy timeout).
-BUSY_TIMEOUT_S = 30.0
+from routerllm.sqlite_busy import BUSY_TIMEOUT_S, when_free
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS requests (
@@ -102,22 +99,6 @@ class RequestRecord(HasComponents):
     cost_usd: float
     components: dict[str, Measurement] = field(default_factory=dict)
     tag: str = ""
-
-
-def when_free(action: Callable[[], object], timeout_s: float = BUSY_TIMEOUT_S) -> None:
-    """Run ``action``, retrying while SQLite says the database is locked. Its busy
-    timeout covers ordinary writes, but while another process switches a new log to
-    WAL mode or recovers it, SQLite can refuse at once ("database is locked")
-    without waiting: several processes opening one log together hit this."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        try:
-            action()
-            return
-        except sqlite3.OperationalError as e:
-            if "locked" not in str(e) or time.monotonic() > deadline:
-                raise
-            time.sleep(0.02)
 
 
 class RequestLog:

@@ -21,6 +21,7 @@ from types import TracebackType
 import numpy as np
 
 from routerllm.paths import cache_root
+from routerllm.sqlite_busy import BUSY_TIMEOUT_S, when_free
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +35,6 @@ CREATE TABLE IF NOT EXISTS embeddings (
     PRIMARY KEY (spec, sha256)
 ) WITHOUT ROWID
 """
-_BUSY_TIMEOUT_S = 30.0
 # Stay well under SQLite's limit on bound parameters (999 before 3.32).
 _CHUNK = 500
 _SQLITE_CORRUPT, _SQLITE_NOTADB = 11, 26
@@ -173,13 +173,12 @@ class EmbeddingCache:
     def _connect(self) -> sqlite3.Connection:
         self.dir.mkdir(parents=True, exist_ok=True)
         # check_same_thread=False: a server shares one cache between threads; _lock serialises.
-        conn = sqlite3.connect(self.path, timeout=_BUSY_TIMEOUT_S, check_same_thread=False)
+        conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S, check_same_thread=False)
         try:
-            conn.execute(f"PRAGMA busy_timeout = {int(_BUSY_TIMEOUT_S * 1000)}")
-            conn.execute("PRAGMA journal_mode = WAL")
+            when_free(lambda: conn.execute("PRAGMA journal_mode = WAL"))
             # WAL + NORMAL cannot corrupt the file; a crash loses at most the last writes.
             conn.execute("PRAGMA synchronous = NORMAL")
-            conn.execute(_SCHEMA)
+            when_free(lambda: conn.execute(_SCHEMA))
         except BaseException:
             conn.close()
             raise
