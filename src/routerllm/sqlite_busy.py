@@ -1,12 +1,13 @@
 """Opening a SQLite file that other processes open too (the request log, the
-embedding cache): SQLite's busy timeout covers ordinary writes, but not every
-moment at which it can refuse."""
+embedding cache), in WAL mode: SQLite's busy timeout covers ordinary writes,
+but not every moment at which it can refuse."""
 
 from __future__ import annotations
 
 import sqlite3
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 #: How long to wait for other processes (also used as the connections' busy timeout).
 BUSY_TIMEOUT_S = 30.0
@@ -26,3 +27,19 @@ def when_free(action: Callable[[], object], timeout_s: float = BUSY_TIMEOUT_S) -
             if "locked" not in str(e) or time.monotonic() > deadline:
                 raise
             time.sleep(0.02)
+
+
+def open_shared(path: str | Path, schema: str, *pragmas: str) -> sqlite3.Connection:
+    """A connection to ``path`` (usable from several threads, waiting up to
+    ``BUSY_TIMEOUT_S`` for other processes) in WAL mode, with the extra ``pragmas``
+    run and ``schema`` (a script) applied. Closed again if any of it fails."""
+    conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_S, check_same_thread=False)
+    try:
+        when_free(lambda: conn.execute("PRAGMA journal_mode=WAL"))
+        for pragma in pragmas:
+            conn.execute(pragma)
+        when_free(lambda: conn.executescript(schema))
+    except BaseException:
+        conn.close()
+        raise
+    return conn

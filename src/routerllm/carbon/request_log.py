@@ -20,7 +20,7 @@ from pathlib import Path
 
 from routerllm.carbon.meter import COMPONENTS, HasComponents, Measurement
 from routerllm.exceptions import RouterLLMError
-from routerllm.sqlite_busy import BUSY_TIMEOUT_S, when_free
+from routerllm.sqlite_busy import open_shared
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS requests (
@@ -109,11 +109,7 @@ class RequestLog:
         self.csv_path = Path(csv_path) if csv_path else None
         try:
             self.db_path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(
-                self.db_path, timeout=BUSY_TIMEOUT_S, check_same_thread=False
-            )
-            when_free(lambda: self._db.execute("PRAGMA journal_mode=WAL"))
-            when_free(lambda: self._db.executescript(SCHEMA))
+            self._db = open_shared(self.db_path, SCHEMA)
         except sqlite3.DatabaseError as e:
             raise RouterLLMError(f"request log {self.db_path} cannot be opened: {e}") from e
 

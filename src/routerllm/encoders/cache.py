@@ -21,7 +21,7 @@ from types import TracebackType
 import numpy as np
 
 from routerllm.paths import cache_root
-from routerllm.sqlite_busy import BUSY_TIMEOUT_S, when_free
+from routerllm.sqlite_busy import open_shared
 
 log = logging.getLogger(__name__)
 
@@ -172,17 +172,9 @@ class EmbeddingCache:
 
     def _connect(self) -> sqlite3.Connection:
         self.dir.mkdir(parents=True, exist_ok=True)
-        # check_same_thread=False: a server shares one cache between threads; _lock serialises.
-        conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S, check_same_thread=False)
-        try:
-            when_free(lambda: conn.execute("PRAGMA journal_mode = WAL"))
-            # WAL + NORMAL cannot corrupt the file; a crash loses at most the last writes.
-            conn.execute("PRAGMA synchronous = NORMAL")
-            when_free(lambda: conn.execute(_SCHEMA))
-        except BaseException:
-            conn.close()
-            raise
-        return conn
+        # Usable from several threads: a server shares one cache between them; _lock serialises.
+        # WAL + NORMAL cannot corrupt the file; a crash loses at most the last writes.
+        return open_shared(self.path, _SCHEMA, "PRAGMA synchronous = NORMAL")
 
     def _open(self) -> sqlite3.Connection:
         try:

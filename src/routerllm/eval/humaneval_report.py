@@ -271,7 +271,6 @@ def report_markdown(s: dict[str, Any]) -> str:
                     f"{g['budget']:.0%} of the heavy model's generation energy; it withheld {g['withheld']} failed "
                     "answers. Its router inference includes the gate's."
                 )
-    for r in s["systems"]:
         if "fixed_mix" in r:
             f = r["fixed_mix"]
             lines += [
