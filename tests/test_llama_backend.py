@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from routerllm.backends import GenerationRequest, create_backend
@@ -84,3 +85,23 @@ def test_manager_refuses_a_model_bigger_than_the_budget() -> None:
     assert manager.available_models() == ["small"]
     with pytest.raises(ModelUnavailableError, match="memory budget"):
         manager.acquire("huge")
+
+
+def test_prompt_state_is_read_while_generating_without_changing_the_answer() -> None:
+    prompt = "def add(a, b):\n    return a + b\n\ndef mul(a, b):"
+    plain = _backend().generate(GenerationRequest(prompt))
+    fresh = _backend()
+    out = fresh.generate(GenerationRequest(prompt, prompt_state=True))
+    assert out.text == plain.text and out.completion_tokens == plain.completion_tokens
+    assert out.prompt_state is not None and len(out.prompt_state) > 8
+    assert all(np.isfinite(out.prompt_state))
+    assert plain.prompt_state is None  # only when asked
+    # A prompt whose start llama-cpp-python reuses from the previous request's cache
+    # (not recomputed) gets the same state as the same prompt on a fresh model.
+    warm = _backend()
+    first = warm.generate(GenerationRequest(prompt[:-12], prompt_state=True))
+    again = warm.generate(GenerationRequest(prompt, prompt_state=True))
+    np.testing.assert_allclose(again.prompt_state, out.prompt_state, rtol=1e-4, atol=1e-5)
+    assert not np.allclose(first.prompt_state, out.prompt_state)
+    warm.unload()
+    assert warm.generate(GenerationRequest(prompt, prompt_state=True)).prompt_state is not None

@@ -645,3 +645,9 @@ def test_base_url_trailing_slash_is_ignored(stub: Stub) -> None:
     http_backend(stub.base_url + "/").generate(GenerationRequest("hi"))
     [post] = stub.posts
     assert post.path == "/v1/chat/completions"
+
+
+def test_a_hidden_state_of_the_prompt_is_refused_before_any_call() -> None:
+    backend = http_backend("http://127.0.0.1:9/v1")  # nothing listens there
+    with pytest.raises(BackendError, match="does not return the model's hidden state"):
+        backend.generate(GenerationRequest("hi", prompt_state=True))

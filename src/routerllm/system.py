@@ -230,6 +230,7 @@ class RouterLLM:
             completion_tokens=completion.completion_tokens,
             latency_s=sum(m.duration_s for m in components.values()),
             finish_reason=completion.finish_reason,
+            prompt_state=completion.prompt_state,
             confidence=decision.confidence,
             router=decision.router,
             reason=reason,

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import ClassVar
 
 from routerllm.config import GenerationConfig, ModelConfig
-from routerllm.exceptions import PromptError
+from routerllm.exceptions import BackendError, PromptError
 
 
 @dataclass(frozen=True)
@@ -19,7 +19,8 @@ class GenerationRequest:
     template (the base-model way). ``response_prefix``: the chat template is
     applied and the model's answer is made to start with this text, which
     the model continues (the returned text excludes it). At most one of the
-    two may be used.
+    two may be used. ``prompt_state``: also return the model's own hidden state
+    of the prompt (``Completion.prompt_state``; llama.cpp backends only).
     """
 
     prompt: str
@@ -31,6 +32,7 @@ class GenerationRequest:
     system: str | None = None
     raw: bool = False
     response_prefix: str = ""
+    prompt_state: bool = False
 
     def __post_init__(self) -> None:
         if self.raw and self.response_prefix:
@@ -65,7 +67,8 @@ class Sampling:
 
 @dataclass(frozen=True)
 class Completion:
-    """What a backend returns: text, token usage and generation latency."""
+    """What a backend returns: text, token usage and generation latency; and, when the
+    request asked for it, the mean of one layer's hidden states over the prompt."""
 
     text: str
     model: str
@@ -73,6 +76,7 @@ class Completion:
     completion_tokens: int
     latency_s: float
     finish_reason: str | None = None
+    prompt_state: tuple[float, ...] | None = None
 
 
 def resolve_sampling(request: GenerationRequest, defaults: GenerationConfig) -> Sampling:
@@ -99,6 +103,15 @@ def plain_text(request: GenerationRequest) -> str:
     parts = [request.system, request.prompt] if request.system else [request.prompt]
     text = "\n\n".join(parts)
     return f"{text}\n{request.response_prefix}" if request.response_prefix else text
+
+
+def refuse_prompt_state(request: GenerationRequest, model: str, engine: str) -> None:
+    """Backends that cannot read a model's hidden states refuse a request for them."""
+    if request.prompt_state:
+        raise BackendError(
+            f"model {model!r} runs on {engine}, which does not return the model's hidden "
+            f"state of a prompt; only llama.cpp models do"
+        )
 
 
 class Backend(ABC):

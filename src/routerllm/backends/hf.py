@@ -14,6 +14,7 @@ from routerllm.backends.base import (
     GenerationRequest,
     chat_messages,
     plain_text,
+    refuse_prompt_state,
     resolve_sampling,
 )
 from routerllm.exceptions import (
@@ -136,6 +137,7 @@ class HFBackend(Backend):
     def generate(self, request: GenerationRequest) -> Completion:
         import torch
 
+        refuse_prompt_state(request, self.name, "transformers")
         self.load()
         sampling = resolve_sampling(request, self.generation)
         inputs = self._encode(request)

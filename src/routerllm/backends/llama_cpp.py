@@ -7,7 +7,7 @@ import importlib.util
 import logging
 import sys
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from routerllm.backends.base import (
     Backend,
@@ -20,6 +20,9 @@ from routerllm.backends.base import (
 from routerllm.exceptions import BackendError, PromptError, missing_dependency
 from routerllm.model_files import availability as gguf_availability
 from routerllm.model_files import resolve_gguf
+
+if TYPE_CHECKING:
+    from routerllm.backends.llama_state import PromptState
 
 log = logging.getLogger(__name__)
 
@@ -112,6 +115,7 @@ class LlamaCppBackend(Backend):
                 f"llama.cpp could not load {path} for model {self.name!r} ({error}); "
                 f"the file is corrupt or not a supported GGUF"
             )
+        self._state: PromptState | None = None  # attached on the first request that asks
         metadata = self._llm.metadata if self._llm is not None else {}
         self._chat_template = metadata.get("tokenizer.chat_template") or None
         self._formatter: Any = None
@@ -139,6 +143,7 @@ class LlamaCppBackend(Backend):
         if self._llm is not None:
             self._llm.close()
             self._llm = None
+            self._state = None
             gc.collect()
 
     def count_tokens(self, text: str) -> int:
@@ -165,6 +170,10 @@ class LlamaCppBackend(Backend):
         }
         if sampling.seed is not None:
             kwargs["seed"] = sampling.seed
+        if request.prompt_state and self._state is None:
+            from routerllm.backends.llama_state import PromptState
+
+            self._state = PromptState(self._llm)
         start = time.perf_counter()
         try:
             if self._chat_template and not request.raw and not request.response_prefix:
@@ -183,11 +192,17 @@ class LlamaCppBackend(Backend):
             raise BackendError(f"llama.cpp generation failed for {self.name!r}: {e}") from e
         latency = time.perf_counter() - start
         usage = out.get("usage") or {}
+        prompt_tokens = int(usage.get("prompt_tokens", 0))
+        state = None
+        if request.prompt_state:
+            assert self._state is not None
+            state = self._state.state(prompt_tokens)
         return Completion(
             text=text,
             model=self.name,
-            prompt_tokens=int(usage.get("prompt_tokens", 0)),
+            prompt_tokens=prompt_tokens,
             completion_tokens=int(usage.get("completion_tokens", 0)),
             latency_s=latency,
             finish_reason=out["choices"][0].get("finish_reason"),
+            prompt_state=state,
         )

@@ -21,6 +21,7 @@ from routerllm.backends.base import (
     GenerationRequest,
     chat_messages,
     plain_text,
+    refuse_prompt_state,
     resolve_sampling,
 )
 from routerllm.exceptions import BackendError, PromptError
@@ -86,6 +87,7 @@ class OpenAIHTTPBackend(Backend):
         self._connected = False
 
     def generate(self, request: GenerationRequest) -> Completion:
+        refuse_prompt_state(request, self.name, "an OpenAI-compatible server")
         if request.response_prefix:
             raise BackendError(
                 f"model {self.name!r} is served over the OpenAI API, which cannot start the "

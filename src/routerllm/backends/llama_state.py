@@ -1,0 +1,102 @@
+"""A llama.cpp model's own hidden state of a prompt, read while it processes the prompt.
+
+llama-cpp-python gives hidden states only in its embedding mode, which runs the
+output head on every prompt token (1.39x the prompt's processing time for the
+0.5B Qwen here). Instead, :class:`PromptState` hooks llama.cpp's graph
+evaluation callback (``cb_eval``) and copies the output of one transformer
+layer (``l_out-<i>``) for every token as the model computes it anyway: the
+generation is unchanged and no extra work is done (measured: README,
+"HumanEval: routed vs direct"). The layer is the last one whose output exists
+for every token (``n_layer - 2``: llama.cpp computes the final layer only for
+the tokens it must predict from).
+
+A prompt's state is the mean of its tokens' rows. Rows are kept by position, so
+a prompt whose start llama-cpp-python reuses from the previous request's cache
+(no recomputation) still gets the rows of that start from the earlier request.
+"""
+
+from __future__ import annotations
+
+import ctypes
+from typing import Any
+
+import numpy as np
+
+from routerllm.exceptions import BackendError
+
+GGML_TYPE_F32 = 0
+
+
+class _Tensor(ctypes.Structure):
+    """The head of ggml's ``struct ggml_tensor`` (ggml.h of the llama.cpp that
+    llama-cpp-python 0.3.16 builds), up to its name."""
+
+    _fields_ = [
+        ("type", ctypes.c_int),
+        ("buffer", ctypes.c_void_p),
+        ("ne", ctypes.c_int64 * 4),
+        ("nb", ctypes.c_size_t * 4),
+        ("op", ctypes.c_int),
+        ("op_params", ctypes.c_int32 * 16),
+        ("flags", ctypes.c_int32),
+        ("src", ctypes.c_void_p * 10),
+        ("view_src", ctypes.c_void_p),
+        ("view_offs", ctypes.c_size_t),
+        ("data", ctypes.c_void_p),
+        ("name", ctypes.c_char * 64),
+    ]
+
+
+class PromptState:
+    """Attached to a ``llama_cpp.Llama``: its context is rebuilt with an evaluation
+    callback that records one layer's output by token position."""
+
+    def __init__(self, llm: Any) -> None:
+        import llama_cpp
+        from llama_cpp import _internals
+
+        self._llm = llm
+        n_layer = int(llama_cpp.llama_model_n_layer(llm._model.model))
+        if n_layer < 2:
+            raise BackendError("this model has too few layers to read a prompt state from")
+        self.layer = n_layer - 2
+        self._name = f"l_out-{self.layer}".encode()
+        self._rows = np.zeros((int(llm.n_ctx()), int(llm.n_embd())), dtype=np.float32)
+        self._seen = np.zeros(int(llm.n_ctx()), dtype=bool)
+        params = llm.context_params
+        if params.n_ubatch < params.n_batch:
+            raise BackendError("reading prompt states needs n_ubatch >= n_batch")
+        self._callback = llama_cpp.ggml_backend_sched_eval_callback(self._on_tensor)
+        params.cb_eval = self._callback  # kept referenced by self: llama.cpp holds a raw pointer
+        context = _internals.LlamaContext(model=llm._model, params=params, verbose=False)
+        llm._ctx.close()
+        llm._ctx = context
+        llm.n_tokens = 0  # the new context's cache is empty
+
+    def _on_tensor(self, tensor: int, ask: bool, user_data: int) -> bool:
+        t = ctypes.cast(tensor, ctypes.POINTER(_Tensor)).contents
+        if t.name != self._name:
+            return not ask
+        if ask:
+            return True
+        n_embd, n_tokens = int(t.ne[0]), int(t.ne[1])
+        if t.type != GGML_TYPE_F32 or int(t.nb[1]) != 4 * n_embd or not t.data:
+            return True  # not a layout this reader knows; state() reports it missing
+        start = int(self._llm.n_tokens)  # llama-cpp-python advances it after the decode
+        rows = np.ctypeslib.as_array(
+            ctypes.cast(t.data, ctypes.POINTER(ctypes.c_float)), shape=(n_tokens, n_embd)
+        )
+        end = min(start + n_tokens, len(self._rows))
+        self._rows[start:end] = rows[: end - start]
+        self._seen[start:end] = True
+        self._seen[end:] = False  # later positions belong to an older sequence
+        return True
+
+    def state(self, n_prompt: int) -> tuple[float, ...]:
+        """The mean row over the first ``n_prompt`` positions of the last request."""
+        if n_prompt < 1 or not self._seen[:n_prompt].all():
+            raise BackendError(
+                f"llama.cpp did not expose layer {self.layer}'s output for the whole prompt "
+                f"(tensor {self._name.decode()!r}); this model's graph is not supported"
+            )
+        return tuple(float(x) for x in self._rows[:n_prompt].mean(axis=0))
