@@ -20,6 +20,7 @@ from routerllm.eval.humaneval_run import (
     fold_routers,
     problems_subset,
     run_models,
+    state_predictions,
 )
 from routerllm.exceptions import RouterLLMError
 from routerllm.system import RouterLLM
@@ -138,6 +139,34 @@ def test_cross_validated_routers_know_only_their_training_costs(tiny_config: App
     assert np.all(chosen > 0)
 
 
+def test_state_predictions_learn_the_relation_among_failed_answers() -> None:
+    """Where the second model's success rises with a state feature over all problems
+    but falls with it among those the first model failed (the problems the gate
+    decides on), the gate's predictions follow the failed ones, learned on the
+    training folds only; the training problems' predictions are out of fold."""
+    rng = np.random.default_rng(0)
+    n = 120
+    states = rng.normal(size=(n, 3))
+    failed = rng.random(n) < 0.35
+    solved = np.where(failed, states[:, 0] < 0, states[:, 0] > -1).astype(float)
+    seen, predicted = [], np.zeros(n)
+    for tr, te, p_train, p_test in state_predictions(states, solved, failed, 4, 0):
+        assert not set(tr) & set(te) and len(p_train) == len(tr)
+        p = p_test()
+        assert p.shape == (len(te),) and np.all((p >= 0) & (p <= 1))
+        f = failed[te]
+        assert np.corrcoef(states[te][f, 0], p[f])[0, 1] < -0.5
+        seen += te.tolist()
+        predicted[te] = p
+    assert sorted(seen) == list(range(n))
+    # over the failed problems, the ones the second model solves rank first (ROC AUC)
+    hit, miss = predicted[failed & (solved == 1)], predicted[failed & (solved == 0)]
+    assert (hit[:, None] > miss[None, :]).mean() > 0.8
+    # nothing to learn (one label everywhere): a constant, no error
+    for _, _, p_train, p_test in state_predictions(states[:8], np.ones(8), failed[:8], 2, 0):
+        assert np.all(p_test() == 1.0) and np.all(p_train == 1.0)
+
+
 def test_experiment_writes_report_results_and_outcomes(
     tiny_config: AppConfig, tmp_path: Path
 ) -> None:
@@ -184,6 +213,19 @@ def test_experiment_writes_report_results_and_outcomes(
     cascade_gen = direct["cascade"]["components"]["llm_inference"]["kwh"]
     assert gated["components"]["llm_inference"]["kwh"] <= cascade_gen
     assert "energy budget of 70%" in report
+    # its gate read the medium model's own states of the prompts, stored as generated
+    assert "hidden state of the prompt" in report
+    store = ResultStore(out / "results.sqlite")
+    ids = [p.task_id for p in problems_subset(6, 0)]
+    assert store.prompt_states("tiny-medium", ids).shape[0] == 6
+    assert store.prompt_states("tiny-heavy", ids) is None
+    # a stored run without them (made before states were kept) gates on the quality router
+    with store.db:
+        store.db.execute("DELETE FROM prompt_states WHERE task_id = ?", (ids[0],))
+    store.close()
+    older = run_experiment(tiny_config, out, systems=["gated-cascade"], limit=6, folds=2,
+                           style_overrides={"max_new_tokens": 8}, progress=False)  # fmt: skip
+    assert "quality router" in older["systems"][0]["gate"]["predictor"]
     # ... and over a range of budgets, each calibrated on the training folds
     budgets = [b for b, _, _ in gated["gate"]["curve"]]
     assert budgets == sorted(budgets) and 0.7 in budgets

@@ -95,7 +95,11 @@ def run_experiment(
     store = ResultStore(out / "results.sqlite")
     try:
         with RouterLLM(config) as system:
-            run_models(system, problems, store, ladder, style_overrides, progress)
+            # The gated cascade's gate reads the medium model's own states of the prompts.
+            states_of = [medium] if GATED_CASCADE in systems else []
+            run_models(
+                system, problems, store, ladder, style_overrides, progress, states_of=states_of
+            )
             styles = store.styles()
             outcomes = {m: store.outcomes(m) for m in ladder}
             loads = {m: store.load_of(m) or (0.0, 0.0, 0.0) for m in ladder}
@@ -117,7 +121,8 @@ def run_experiment(
                         tokens = np.array([[outcomes[medium][t].prompt_tokens,
                                             outcomes[medium][t].completion_tokens] for t in task_ids])  # fmt: skip
                         gate = budget_gate(system, prompts, scores, energy, ladder, medium, heavy,
-                                           folds, seed, encoder, cascade_budget, tokens)  # fmt: skip
+                                           folds, seed, encoder, cascade_budget, tokens,
+                                           store.prompt_states(medium, task_ids))  # fmt: skip
                     results[name] = cascade(system, problems, store.completions(medium), medium,
                                             heavy, outcomes, loads, gate, name)  # fmt: skip
                 elif name in AS_IS:
@@ -265,9 +270,9 @@ def report_markdown(s: dict[str, Any]) -> str:
             if "gate" in r:
                 g = r["gate"]
                 lines[-1] += (
-                    f" Gate: a failed answer goes to the heavy model only where its predicted success (the quality "
-                    f"router, trained on the other folds) per expected kWh (from the medium model's prompt and answer "
-                    f"tokens) clears the fold's threshold, chosen on the training folds for an energy budget of "
+                    f" Gate: a failed answer goes to the heavy model only where its predicted success "
+                    f"(by {g['predictor']}, trained on the other folds) per expected kWh (from the medium "
+                    f"model's prompt and answer tokens) clears the fold's threshold, chosen on the training folds for an energy budget of "
                     f"{g['budget']:.0%} of the heavy model's generation energy; it withheld {g['withheld']} failed "
                     "answers. Its router inference includes the gate's."
                 )

@@ -47,6 +47,10 @@ CREATE TABLE IF NOT EXISTS loads (
 CREATE TABLE IF NOT EXISTS styles (
     model TEXT PRIMARY KEY, style TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS prompt_states (
+    model TEXT NOT NULL, task_id TEXT NOT NULL, state BLOB NOT NULL,
+    PRIMARY KEY (model, task_id)
+);
 """
 LEARNED = ("quality", "logreg", "knn")
 #: The medium model answers; an answer that fails its prompt's own examples goes to the heavy one.
@@ -115,7 +119,9 @@ class ResultStore:
     def styles(self) -> dict[str, dict[str, Any]]:
         return {m: json.loads(t) for m, t in self.db.execute("SELECT model, style FROM styles")}
 
-    def add(self, row: dict[str, Any]) -> None:
+    def add(self, row: dict[str, Any], state: Sequence[float] | None = None) -> None:
+        """Store a finished generation and, when given, the model's state of its prompt
+        (one transaction: both or neither)."""
         with self.db:
             self.db.execute(
                 "INSERT OR REPLACE INTO generations VALUES (:model, :task_id, :raw, :completion, "
@@ -123,6 +129,21 @@ class ResultStore:
                 ":detail, :passed)",
                 row,
             )
+            if state is not None:
+                blob = np.asarray(state, dtype=np.float32).tobytes()
+                self.db.execute(
+                    "INSERT OR REPLACE INTO prompt_states VALUES (?, ?, ?)",
+                    (row["model"], row["task_id"], blob),
+                )
+
+    def prompt_states(self, model: str, task_ids: Sequence[str]) -> np.ndarray | None:
+        """(n, d) ``model``'s states of the prompts of ``task_ids``; None unless all are stored."""
+        rows = dict(
+            self.db.execute("SELECT task_id, state FROM prompt_states WHERE model = ?", (model,))
+        )
+        if not task_ids or any(t not in rows for t in task_ids):
+            return None
+        return np.stack([np.frombuffer(rows[t], dtype=np.float32) for t in task_ids])
 
     def add_load(self, model: str, seconds: float, kwh: float, co2: float) -> None:
         with self.db:
@@ -162,11 +183,14 @@ def run_models(
     style_overrides: Mapping[str, Any] | None = None,
     progress: bool = True,
     on_row: Callable[[dict[str, Any]], None] | None = None,
+    states_of: Sequence[str] = (),
 ) -> None:
     """Phase 1: each model on each problem not yet in the store (generation, tests, energy).
 
     Each model is prompted in its default style (``codegen.style_for``) with
-    ``style_overrides`` (e.g. ``{"mode": "chat", "max_new_tokens": 256}``) applied."""
+    ``style_overrides`` (e.g. ``{"mode": "chat", "max_new_tokens": 256}``) applied.
+    The models in ``states_of`` also return their hidden state of each prompt, read
+    while generating (``GenerationRequest.prompt_state``), which is stored with it."""
     from routerllm.eval.codegen import build_request, extract_completion, style_for
     from routerllm.eval.sandbox import check_problem
 
@@ -181,6 +205,8 @@ def run_models(
         style = styles[model]
         for problem in pending[model]:
             request = build_request(problem, style)
+            if model in states_of:
+                request = dataclasses.replace(request, prompt_state=True)
             result = system.generate(request, model=model, tag=f"humaneval:{model}")
             loading = result.components["model_loading"]
             if loading.duration_s > 0 and store.load_of(model) is None:
@@ -195,7 +221,7 @@ def run_models(
                 "method": gen.method, "status": check.status, "detail": check.detail,
                 "passed": int(check.status == "passed"),
             }  # fmt: skip
-            store.add(row)
+            store.add(row, result.prompt_state)
             if on_row:
                 on_row(row)
             bar.update(1)
@@ -366,8 +392,88 @@ def expected_energy(tokens: np.ndarray, kwh: np.ndarray, fit_on: np.ndarray) -> 
     return np.asarray(np.maximum(A @ coef, 0.1 * float(kwh[fit_on].mean())))
 
 
+#: How the gate predicts success (``budget_gate``), by whether it reads prompt states.
+PREDICTORS = {
+    True: "a logistic regression on the first model's own hidden state of the prompt, "
+    "mapped onto the failed answers",
+    False: "the quality router, from the prompt's embedding",
+}
+
 #: Budgets of the gated cascade's curve (shares of the heavy model's generation energy).
 CURVE_BUDGETS = tuple(round(0.40 + 0.05 * i, 2) for i in range(13))
+
+
+def fold_ids(n: int, folds: int, seed: int) -> np.ndarray:
+    """Each of ``n`` problems' cross-validation fold (the same for every router)."""
+    return np.random.default_rng(seed).permutation(n) % folds
+
+
+def out_of_fold(
+    train: np.ndarray,
+    folds: int,
+    seed: int,
+    predicted: Callable[[np.ndarray, np.ndarray], np.ndarray],
+) -> np.ndarray:
+    """Each of the ``train`` problems' prediction by a model fitted without it (the
+    same k-fold within them; with fewer than 2 of them, fitted on them all):
+    ``predicted(fit_on, idx)`` fits on the problems ``fit_on`` and predicts ``idx``."""
+    inner = np.random.default_rng(seed + 1).permutation(len(train)) % min(folds, len(train))
+    parts = {}
+    for g in range(int(inner.max()) + 1):
+        fit_on = train[inner != g] if inner.max() > 0 else train
+        parts[g] = np.asarray(predicted(fit_on, train[inner == g]))
+    out = np.zeros((len(train), *parts[0].shape[1:]))
+    for g, p in parts.items():
+        out[inner == g] = p
+    return out
+
+
+def _logistic(X: np.ndarray, y: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
+    """P(y = 1 | x) by an L2 logistic regression (C = 1) on standardised ``X``; a
+    constant where ``y`` is (or there are fewer than 2 labels)."""
+    if len(y) < 2 or y.min() == y.max():
+        p = float(y.mean()) if len(y) else 0.5
+        return lambda Z: np.full(len(Z), p)
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    model = make_pipeline(StandardScaler(), LogisticRegression(C=1.0, max_iter=2000))
+    model.fit(X, y.astype(int))
+    return lambda Z: np.asarray(model.predict_proba(Z)[:, 1])
+
+
+def _logit(p: np.ndarray) -> np.ndarray:
+    q = np.clip(p, 1e-4, 1 - 1e-4)
+    return np.asarray(np.log(q / (1 - q)))[:, None]
+
+
+def state_predictions(
+    states: np.ndarray, solved: np.ndarray, failed: np.ndarray, folds: int, seed: int
+) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray, Callable[[], np.ndarray]]]:
+    """Per cross-validation fold: its training and test problems, and the chance that
+    the second model solves a problem whose first answer failed, predicted from the
+    first model's ``states`` (n, d) of the prompts: for the training problems out of
+    fold (the same k-fold within them), for the test problems by a call (to be
+    metered as the gate's inference). ``solved`` is the second model's outcome.
+
+    Two steps, both fitted on training problems only: a logistic regression of the
+    second model's success over all problems, then a logistic map of its
+    out-of-fold prediction onto the problems that were escalated (Platt scaling on
+    the ``failed`` ones): the gate decides among failed answers only, and there the
+    relation can differ, even in sign, from the one over all problems."""
+    fold = fold_ids(len(states), folds, seed)
+    for f in range(folds):
+        tr, te = np.flatnonzero(fold != f), np.flatnonzero(fold == f)
+        oof = out_of_fold(tr, folds, seed, lambda fit_on, idx: _logistic(states[fit_on], solved[fit_on])(states[idx]))  # fmt: skip
+        esc = failed[tr]
+        on_failed = _logistic(_logit(oof[esc]), solved[tr][esc])
+        model = _logistic(states[tr], solved[tr])
+
+        def test(te: np.ndarray = te, model: Any = model, on_failed: Any = on_failed) -> np.ndarray:
+            return np.asarray(on_failed(_logit(model(states[te]))))
+
+        yield tr, te, on_failed(_logit(oof)), test
 
 
 def budget_gate(
@@ -383,36 +489,50 @@ def budget_gate(
     encoder: str | None,
     budget: float,
     first_tokens: np.ndarray,
+    states: np.ndarray | None = None,
 ) -> Gate:
     """A gate for :func:`cascade` that keeps it within ``budget`` x ``then``'s energy.
 
-    Per cross-validation fold, the quality router trained on the other folds predicts
-    whether ``then`` solves each test problem, and ``then``'s energy on it is expected
-    from ``first_tokens`` (n, 2: the prompt and answer tokens of ``first``, known once
-    it has answered; :func:`expected_energy` fitted on the training folds). A failed
-    answer is escalated when its predicted success per expected kWh clears a
-    threshold: for a budget, escalating by that ratio buys the most expected solved
-    problems per kWh (the greedy rule of a knapsack). The threshold is chosen on the
-    training folds only (:func:`gate_threshold` on their out-of-fold predictions,
-    ``Fold.oof_train``), never on the test fold. The router is the quality router as
-    it comes.
+    Per cross-validation fold, a predictor trained on the other folds gives the
+    chance that ``then`` solves each test problem: from ``first``'s own hidden
+    states of the prompts when given (``states``, (n, d): :func:`state_predictions`),
+    else the quality router's prediction from the prompt's embedding. ``then``'s
+    energy on it is expected from ``first_tokens`` (n, 2: the prompt and answer
+    tokens of ``first``, known once it has answered; :func:`expected_energy` fitted
+    on the training folds). A failed answer is escalated when its predicted success
+    per expected kWh clears a threshold: for a budget, escalating by that ratio buys
+    the most expected solved problems per kWh (the greedy rule of a knapsack). The
+    threshold is chosen on the training folds only (:func:`gate_threshold` on their
+    out-of-fold predictions), never on the test fold.
 
-    The same fold routers, calibrated to each of ``CURVE_BUDGETS`` in turn, give the
-    gated cascade's curve: (budget, generation kWh, pass@1) over all problems."""
+    The same fold predictors, calibrated to each of ``CURVE_BUDGETS`` in turn, give
+    the gated cascade's curve: (budget, generation kWh, pass@1) over all problems."""
     pair = [models.index(first), models.index(then)]
     solved, kwh = scores[:, pair], energy[:, pair]  # (n, 2): first, then
 
-    def gate(failed: np.ndarray) -> tuple[np.ndarray, tuple[float, float, float], dict[str, Any]]:
-        score, spent, per_fold = np.zeros(len(prompts)), np.zeros(3), []
+    def predictions(
+        failed: np.ndarray,
+    ) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray, Callable[[], np.ndarray]]]:
+        if states is not None:
+            yield from state_predictions(states, solved[:, 1], failed, folds, seed)
+            return
         routers = fold_routers("quality", system, prompts, scores, energy, models, folds, seed, encoder)  # fmt: skip
         for fold in routers:
             k = fold.router.model_names.index(then)
-            cost = expected_energy(first_tokens, kwh[:, 1], fold.train)  # training, not routing
+
+            def test(fold: Fold = fold, k: int = k) -> np.ndarray:
+                return np.asarray(fold.router.predict_prompts([prompts[int(x)] for x in fold.test])[:, k])  # fmt: skip
+
+            yield fold.train, fold.test, fold.oof_train[:, pair[1]], test
+
+    def gate(failed: np.ndarray) -> tuple[np.ndarray, tuple[float, float, float], dict[str, Any]]:
+        score, spent, per_fold = np.zeros(len(prompts)), np.zeros(3), []
+        for tr, te, p_train, p_test in predictions(failed):
+            cost = expected_energy(first_tokens, kwh[:, 1], tr)  # training, not routing
             with system.meter.measure("router_inference") as slot:
-                p_test = fold.router.predict_prompts([prompts[int(x)] for x in fold.test])
-                score[fold.test] = p_test[:, k] / cost[fold.test]
+                score[te] = p_test() / cost[te]
             spent += [slot.result.duration_s, slot.result.energy_kwh, slot.result.co2_kg]
-            per_fold.append((fold.train, fold.test, fold.oof_train[:, pair[1]] / cost[fold.train]))
+            per_fold.append((tr, te, p_train / cost[tr]))
 
         def allowed_within(b: float) -> tuple[np.ndarray, list[float]]:
             allowed, thresholds = np.zeros(len(prompts), dtype=bool), []
@@ -430,6 +550,7 @@ def budget_gate(
             curve.append((b, float(spent_kwh), float(pass1)))
         allowed, thresholds = allowed_within(budget)
         about = {"gate": {"budget": budget, "withheld": int((failed & ~allowed).sum()),
+                          "predictor": PREDICTORS[states is not None],
                           "thresholds": [None if math.isinf(t) else t for t in thresholds],
                           "curve": curve}}  # fmt: skip
         return allowed, (float(spent[0]), float(spent[1]), float(spent[2])), about
@@ -500,15 +621,11 @@ def fold_routers(
         assert X is not None
         return router.predict(X[idx])[:, [router.model_names.index(m) for m in models]]
 
-    fold = np.random.default_rng(seed).permutation(len(prompts)) % folds
+    fold = fold_ids(len(prompts), folds, seed)
     for f in range(folds):
         tr, te = np.flatnonzero(fold != f), np.flatnonzero(fold == f)
         router = trained(tr)
-        inner = np.random.default_rng(seed + 1).permutation(len(tr)) % min(folds, len(tr))
-        oof = np.zeros((len(tr), len(models)))
-        for g in range(inner.max() + 1):
-            fit_on = tr[inner != g] if inner.max() > 0 else tr
-            oof[inner == g] = predicted(trained(fit_on), tr[inner == g])
+        oof = out_of_fold(tr, folds, seed, lambda fit_on, idx: predicted(trained(fit_on), idx))
         assert X is not None
         yield Fold(tr, te, router, X, oof)
 

@@ -1,0 +1,52 @@
+"""What reading a model's hidden state of the prompt costs (``prompt_state=True``):
+the same HumanEval requests generated on one loaded model in three passes,
+without it, with it, without it again (each request follows another prompt, as
+in a real run, so llama.cpp reuses only the shared template start), timed by
+the backend. The cost is the middle pass against the mean of the other two.
+Also checks that the answers are the same.
+
+    .venv/bin/python benchmarks/prompt_state_cost.py [--model qwen2.5-coder-0.5b] [--n 24]
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+
+from routerllm.backends import create_backend
+from routerllm.config import load_config
+from routerllm.data.humaneval import load_humaneval
+from routerllm.eval.codegen import build_request, style_for
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--model", default="qwen2.5-coder-0.5b")
+    ap.add_argument("--n", type=int, default=24, help="HumanEval problems (the first n)")
+    args = ap.parse_args()
+    config = load_config("local")
+    config.generation.temperature = 0.0
+    backend = create_backend(config.model(args.model), config.generation)
+    style = style_for(args.model)
+    problems = load_humaneval()[: args.n]
+    requests = [build_request(p, style) for p in problems]
+    backend.generate(requests[0])  # load and warm up
+    passes = []
+    for state in (False, True, False):
+        outs = [backend.generate(dataclasses.replace(r, prompt_state=state)) for r in requests]
+        passes.append(outs)
+    plain_s = (sum(o.latency_s for o in passes[0]) + sum(o.latency_s for o in passes[2])) / 2
+    state_s = sum(o.latency_s for o in passes[1])
+    same = [sum(a.text == b.text for a, b in zip(passes[0], p, strict=True)) for p in passes[1:]]
+    print(f"{args.model}, {len(problems)} problems, 2 cores")
+    first, last = (sum(o.latency_s for o in p) for p in (passes[0], passes[2]))
+    print(f"  without the prompt state: {plain_s:.1f} s (passes 1 and 3: {first:.1f}, {last:.1f})")
+    print(f"  with the prompt state:    {state_s:.1f} s  ({state_s / plain_s:.3f}x)")
+    print(
+        f"  same answer as pass 1: pass 2 (with) {same[0]}/{len(problems)}, pass 3 (without) {same[1]}/{len(problems)}"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
