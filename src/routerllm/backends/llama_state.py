@@ -17,6 +17,7 @@ a prompt whose start llama-cpp-python reuses from the previous request's cache
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 from typing import Any
 
@@ -69,8 +70,9 @@ class PromptState:
         self._callback = llama_cpp.ggml_backend_sched_eval_callback(self._on_tensor)
         params.cb_eval = self._callback  # kept referenced by self: llama.cpp holds a raw pointer
         context = _internals.LlamaContext(model=llm._model, params=params, verbose=False)
-        llm._ctx.close()
-        llm._ctx = context
+        llm._ctx.close()  # the old context's own later close is then a no-op
+        # freed by Llama.close() like the old one, before the model it uses
+        llm._ctx = llm._stack.enter_context(contextlib.closing(context))
         llm.n_tokens = 0  # the new context's cache is empty
 
     def _on_tensor(self, tensor: int, ask: bool, user_data: int) -> bool:
