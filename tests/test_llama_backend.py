@@ -105,3 +105,14 @@ def test_prompt_state_is_read_while_generating_without_changing_the_answer() -> 
     assert not np.allclose(first.prompt_state, out.prompt_state)
     warm.unload()
     assert warm.generate(GenerationRequest(prompt, prompt_state=True)).prompt_state is not None
+
+
+def test_prompt_state_of_a_long_prompt() -> None:
+    """Positions past the first table size are kept too (the table grows)."""
+    prompt = "def f(x):\n    return x\n" * 120  # about 1,200 tokens
+    fresh = _backend(context_length=2048).generate(GenerationRequest(prompt, prompt_state=True))
+    warm = _backend(context_length=2048)
+    warm.generate(GenerationRequest("def f(x):", prompt_state=True))
+    again = warm.generate(GenerationRequest(prompt, prompt_state=True))
+    assert fresh.prompt_tokens > 1000
+    np.testing.assert_allclose(again.prompt_state, fresh.prompt_state, rtol=1e-4, atol=1e-5)
