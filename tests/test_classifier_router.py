@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import sys
@@ -250,9 +251,15 @@ def test_broken_or_missing_weights_are_clear_errors(
 ) -> None:
     folder = trained.save(tmp_path / "clf")
     (folder / "weights.npz").unlink()
-    with pytest.raises(RouterLLMError, match="no trained weights.*weights.npz"):
-        load_router(folder, MODELS).score(["hello"])
+    with pytest.raises(RouterLLMError, match=r"weights \(weights.npz\) are missing"):
+        load_router(folder, MODELS)
     (folder / "weights.npz").write_bytes(b"garbage")
+    with pytest.raises(RouterLLMError, match="weights.npz does not match .*config.json"):
+        load_router(folder, MODELS)
+    # A checkpoint saved before the digest was recorded: the arrays themselves are checked.
+    meta = json.loads((folder / "config.json").read_text())
+    del meta["weights_sha256"]
+    (folder / "config.json").write_text(json.dumps(meta))
     with pytest.raises(RouterLLMError, match="weights.npz is corrupt"):
         load_router(folder, MODELS)
     np.savez(folder / "weights.npz", **{"head.weight": np.zeros((4, 32), np.float32)})  # type: ignore[arg-type]
@@ -266,7 +273,7 @@ def test_truncated_weights_are_a_clear_error(
     folder = trained.save(tmp_path / "clf")
     weights = folder / "weights.npz"
     weights.write_bytes(weights.read_bytes()[:-100])
-    with pytest.raises(RouterLLMError, match="weights.npz is corrupt"):
+    with pytest.raises(RouterLLMError, match="weights.npz does not match"):
         load_router(folder, MODELS)
 
 

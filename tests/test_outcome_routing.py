@@ -400,3 +400,52 @@ def test_quality_router_leaves_plain_logistic_regression_only_for_a_clear_lead()
     lucky[fold == 1] = 1.0 - informed[fold == 1]
     assert not router._clearly_ahead(lucky, blind, truth)
     assert not router._clearly_ahead(blind, blind, truth)  # no lead at all
+
+
+def test_saving_never_loses_the_previous_router(
+    files: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    candidates, router, val, X = calibration_setup(files)
+    folder = router.save(tmp_path / "r")
+    before = router.predict(X)
+
+    def interrupted(f: Any, **arrays: Any) -> None:
+        f.write(b"PK\x03\x04 half an archive")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(np, "savez", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        create_router("logreg", candidates, 1, encoder="hashing").fit(
+            val.prompts, val.scores, val.models
+        ).save(folder)  # type: ignore[attr-defined]
+    monkeypatch.undo()
+    assert sorted(p.name for p in folder.iterdir()) == ["config.json", "weights.npz"]
+    np.testing.assert_array_equal(load_router(folder, candidates).predict(X), before)  # type: ignore[attr-defined]
+    # A router without weights saved over a learned one leaves no stale weights behind.
+    create_router("smallest", candidates).save(folder)
+    assert load_router(folder, candidates).name == "smallest"
+    assert not (folder / "weights.npz").exists()
+
+
+def test_unusable_router_paths_are_clear_errors(files: dict[str, Path], tmp_path: Path) -> None:
+    candidates, router, _, _ = calibration_setup(files)
+    a_file = tmp_path / "file"
+    a_file.write_text("x")
+    for target in (a_file, a_file / "sub"):
+        with pytest.raises(RouterLLMError, match="cannot save the router"):
+            router.save(target)
+    with pytest.raises(RouterLLMError, match="cannot read a saved router"):
+        load_router(a_file, candidates)
+    folder = router.save(tmp_path / "r")
+    meta = json.loads((folder / "config.json").read_text())
+    (folder / "config.json").write_text(json.dumps({**meta, "format_version": 99}))
+    with pytest.raises(RouterLLMError, match="format 99 by a newer RouterLLM"):
+        load_router(folder, candidates)
+    (folder / "config.json").write_text(json.dumps({**meta, "options": [1]}))
+    with pytest.raises(RouterLLMError, match="config.json is corrupt"):
+        load_router(folder, candidates)
+    del meta["weights_sha256"]  # as saved before the digest was recorded
+    (folder / "config.json").write_text(json.dumps(meta))
+    np.savez(folder / "weights.npz", W=np.zeros((4, 2)))  # no "b"
+    with pytest.raises(RouterLLMError, match="weights.npz is corrupt: no array 'b'"):
+        load_router(folder, candidates)

@@ -10,10 +10,14 @@ parameters with ``save(dir)``/``load(dir)``: ``config.json`` plus
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import json
+import os
+import tempfile
 import zipfile
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Protocol
@@ -138,21 +142,59 @@ class Router(ABC):
             raise RouterLLMError(f"router {self.name!r} has no learned parameters to load")
 
     def save(self, directory: str | Path) -> Path:
-        """Write ``config.json`` (+ ``weights.npz`` when the router learned something)."""
+        """Write ``config.json`` (+ ``weights.npz`` when the router learned something).
+
+        Both files are written beside their targets first and then renamed over
+        them, config last, so an interrupted save leaves the previous router
+        whole (or, interrupted between the two renames, a weights file that
+        ``load_router`` refuses: the config records its sha256)."""
         path = Path(directory)
-        path.mkdir(parents=True, exist_ok=True)
-        meta = {
-            "format_version": FORMAT_VERSION,
-            "router": self.name,
-            "models": self.model_names,
-            "seed": self.seed,
-            "options": self.options,
-        }
-        (path / "config.json").write_text(json.dumps(meta, indent=2))
         arrays = self.state()
-        if arrays:
-            np.savez(path / "weights.npz", **arrays)  # type: ignore[arg-type]
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+            with contextlib.ExitStack() as staged:
+                weights_tmp = None
+                if arrays:
+                    weights_tmp = staged.enter_context(_staged(path / "weights.npz"))
+                    with weights_tmp.open("wb") as f:
+                        np.savez(f, **arrays)  # type: ignore[arg-type]
+                meta = {
+                    "format_version": FORMAT_VERSION,
+                    "router": self.name,
+                    "models": self.model_names,
+                    "seed": self.seed,
+                    "options": self.options,
+                    "weights_sha256": _sha256(weights_tmp) if weights_tmp else None,
+                }
+                config_tmp = staged.enter_context(_staged(path / "config.json"))
+                config_tmp.write_text(json.dumps(meta, indent=2))
+                if weights_tmp:
+                    os.replace(weights_tmp, path / "weights.npz")
+                os.replace(config_tmp, path / "config.json")
+            if not arrays:
+                (path / "weights.npz").unlink(missing_ok=True)  # a previous router's
+        except OSError as e:
+            raise RouterLLMError(f"cannot save the router to {path}: {e}") from e
         return path
+
+
+@contextlib.contextmanager
+def _staged(target: Path) -> Iterator[Path]:
+    """A temporary file beside ``target`` (removed unless renamed)."""
+    fd, name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".partial")
+    os.close(fd)
+    try:
+        yield Path(name)
+    finally:
+        Path(name).unlink(missing_ok=True)
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def create_router(
@@ -174,25 +216,47 @@ def load_router(directory: str | Path, models: Sequence[CandidateModel]) -> Rout
     path = Path(directory)
     try:
         meta = json.loads((path / "config.json").read_text())
-        name, saved_models = meta["router"], meta["models"]
+        name, saved_models = meta["router"], list(meta["models"])
+        options, version = dict(meta.get("options", {})), int(meta.get("format_version", 1))
+        if not all(isinstance(n, str) for n in saved_models) or not isinstance(name, str):
+            raise TypeError("'router' and 'models' must be names")
     except FileNotFoundError as e:
         raise RouterLLMError(f"{path}: not a saved router (no config.json)") from e
     except (ValueError, KeyError, TypeError) as e:
         raise RouterLLMError(f"{path}/config.json is corrupt: {e}") from e
+    except OSError as e:
+        raise RouterLLMError(f"{path}: cannot read a saved router: {e}") from e
+    if version > FORMAT_VERSION:
+        raise RouterLLMError(
+            f"{path}: saved in format {version} by a newer RouterLLM (this one reads up to "
+            f"{FORMAT_VERSION}); upgrade routerllm"
+        )
     by_name = {m.name: m for m in models}
     missing = [n for n in saved_models if n not in by_name]
     if missing:
         raise RouterLLMError(
             f"{path}: router was trained for models not in this config: {', '.join(missing)}"
         )
-    router = create_router(
-        name, [by_name[n] for n in saved_models], meta.get("seed", 0), **meta.get("options", {})
-    )
+    router = create_router(name, [by_name[n] for n in saved_models], meta.get("seed", 0), **options)
     weights = path / "weights.npz"
-    if weights.exists():
-        try:
-            with np.load(weights) as data:
-                router.set_state({k: data[k] for k in data.files})
-        except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
-            raise RouterLLMError(f"{weights} is corrupt: {e}") from e
+    # Routers saved before the digest was recorded have no "weights_sha256" key.
+    expected = meta.get("weights_sha256", "unrecorded")
+    if expected is None or (expected == "unrecorded" and not weights.exists()):
+        return router
+    if not weights.exists():
+        raise RouterLLMError(f"{path}: its trained weights ({weights.name}) are missing")
+    try:
+        if expected != "unrecorded" and _sha256(weights) != expected:
+            raise RouterLLMError(
+                f"{weights} does not match {path}/config.json (an interrupted save, or a file "
+                f"changed by hand): save or train the router again"
+            )
+        with np.load(weights) as data:
+            router.set_state({k: data[k] for k in data.files})
+    except KeyError as e:
+        raise RouterLLMError(f"{weights} is corrupt: no array {e}") from e
+    except (ValueError, EOFError, zipfile.BadZipFile) as e:
+        raise RouterLLMError(f"{weights} is corrupt (not a readable .npz archive)") from e
+    except OSError as e:
+        raise RouterLLMError(f"cannot read {weights}: {e}") from e
     return router
