@@ -127,6 +127,41 @@ def test_loader_errors(tmp_path: Path) -> None:
         load_outcomes(tmp_path)
 
 
+@pytest.mark.parametrize(
+    ("name", "text", "message"),
+    [
+        ("header.csv", "prompt,a,a|total_cost\n", "no data rows"),
+        ("short.csv", "prompt,a,a|total_cost\nhi,1\n", r"data row 1: `a\|total_cost` is None"),
+        ("text.csv", "prompt,a,a|total_cost\nhi,yes,0.1\n", "`a` is 'yes', not a number"),
+        ("noscore.csv", "prompt,a|total_cost\nhi,0.1\n", "no score column for a"),
+        ("range.csv", "prompt,a,a|total_cost\nhi,7,0.1\n", r"scores must be numbers in \[0, 1\]"),
+        ("nan.json", '[{"question": "hi", "scores": {"a": NaN}}]', r"numbers in \[0, 1\]"),
+        ("cost.csv", "prompt,a,a|total_cost\nhi,1,-3\n", "costs must be non-negative"),
+        ("list.json", '[{"question": "hi", "scores": [1, 0]}]', "`scores` mapping"),
+    ],
+)
+def test_malformed_outcome_values_are_clear_errors(
+    tmp_path: Path, name: str, text: str, message: str
+) -> None:
+    (tmp_path / name).write_text(text)
+    with pytest.raises(DataError, match=message):
+        load_outcomes(tmp_path / name)
+
+
+def test_malformed_model_metadata_is_a_clear_error(tmp_path: Path) -> None:
+    data = tmp_path / "d.json"
+    data.write_text('[{"question": "hi", "scores": {"a": 1}}]')
+    with pytest.raises(DataError, match="metadata file not found"):
+        load_outcomes(data, tmp_path / "typo.json")
+    for meta, message in [
+        ('{"a": {"size": "1.2.3B"}}', "size '1.2.3B' is not a size in billions"),
+        ('{"a": {"input_price": "cheap"}}', "price 'cheap' is not a non-negative number"),
+    ]:
+        (tmp_path / "models.json").write_text(meta)
+        with pytest.raises(DataError, match=message):
+            load_outcomes(data)
+
+
 def test_decision_rules_by_hand() -> None:
     pred = np.array([[0.9, 0.95, 0.99], [0.2, 0.5, 0.9]])
     costs = np.array([1.0, 8.0, 70.0])

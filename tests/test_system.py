@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from routerllm.backends import GenerationRequest
 from routerllm.carbon.meter import COMPONENTS
 from routerllm.config import AppConfig
-from routerllm.exceptions import PromptError, UnknownNameError
+from routerllm.exceptions import BatchError, PromptError, RouterLLMError, UnknownNameError
 from routerllm.routers import create_router
 from routerllm.system import RouterLLM
 
@@ -76,6 +78,23 @@ def test_huge_prompt_rejected_and_log_intact(system: RouterLLM) -> None:
     with pytest.raises(PromptError, match="too long for model"):
         system.generate("word " * 2000)  # under the char limit, over the 512-token context
     assert system.log.count() == 1
+
+
+def test_a_failed_request_keeps_the_batch_finished_before_it(system: RouterLLM) -> None:
+    with pytest.raises(PromptError, match="one request"):
+        system.generate_batch("hey")  # type: ignore[arg-type]  # not 3 one-letter prompts
+    batch = [GenerationRequest("hi", max_new_tokens=2), GenerationRequest("word " * 2000), "hello"]
+    with pytest.raises(BatchError, match="request 2 of 3 failed: .*too long for model") as err:
+        system.generate_batch(batch)
+    assert err.value.index == 1 and isinstance(err.value.__cause__, PromptError)
+    assert [r.request_id for r in err.value.results] == [r.id for r in system.log.records()]
+
+
+def test_unusable_log_folders_fail_before_any_work(tiny_config: AppConfig, tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("x")
+    tiny_config.carbon.output_dir = str(tmp_path / "file" / "carbon")
+    with pytest.raises(RouterLLMError, match=r"carbon.output_dir\) cannot be opened"):
+        RouterLLM(tiny_config)
 
 
 def test_unavailable_models_are_skipped_by_routing(tiny_config: AppConfig) -> None:

@@ -7,6 +7,8 @@ message on one line and exits non-zero, without a traceback.
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class RouterLLMError(Exception):
     """Base class of every error RouterLLM raises on purpose."""
@@ -39,6 +41,16 @@ class ModelUnavailableError(RouterLLMError):
 
 class BackendError(RouterLLMError):
     """A backend failed to load a model or to generate (HTTP error, corrupt file...)."""
+
+
+class BatchError(RouterLLMError):
+    """A request of a batch failed after others had finished: ``results`` holds the
+    finished ones (also in the request log), ``index`` the failed request's position
+    and ``__cause__`` its error."""
+
+    def __init__(self, message: str, results: list[Any], index: int) -> None:
+        super().__init__(message)
+        self.results, self.index = results, index
 
 
 class DataError(RouterLLMError):

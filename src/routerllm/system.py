@@ -26,7 +26,7 @@ from routerllm.carbon.meter import (
 )
 from routerllm.carbon.request_log import RequestLog, RequestRecord, prompt_hash
 from routerllm.config import AppConfig, load_config
-from routerllm.exceptions import ModelUnavailableError, PromptError, RouterLLMError
+from routerllm.exceptions import BatchError, ModelUnavailableError, PromptError, RouterLLMError
 from routerllm.manager import LLMManager
 from routerllm.routers.base import Router, RoutingDecision, create_router, load_router
 
@@ -88,11 +88,11 @@ class RouterLLM:
     ) -> None:
         self.config = config
         self.router = router or build_router(config)
-        self.manager = manager or LLMManager(config)
-        self.meter = meter or create_meter(config.carbon)
         self.log = request_log or RequestLog(
             config.log.path, Path(config.carbon.output_dir) / "emissions.csv"
         )
+        self.manager = manager or LLMManager(config)
+        self.meter = meter or create_meter(config.carbon)
         self._available: list[str] | None = None
 
     @classmethod
@@ -159,6 +159,8 @@ class RouterLLM:
         """Route all prompts in one batch, then generate each; every finished
         request is logged before the next starts. The batch's router energy is
         shared equally between its requests."""
+        if isinstance(requests, str | GenerationRequest):
+            raise PromptError("generate_batch takes a list of requests, not one request")
         reqs = [
             r if isinstance(r, GenerationRequest) else GenerationRequest(prompt=r) for r in requests
         ]
@@ -186,7 +188,20 @@ class RouterLLM:
             routing.result.co2_kg * share,
             routing.result.method,
         )
-        return [self._run(req, d, router_part, tag) for req, d in zip(reqs, decisions, strict=True)]
+        results: list[RoutedResult] = []
+        for req, d in zip(reqs, decisions, strict=True):
+            try:
+                results.append(self._run(req, d, router_part, tag))
+            except RouterLLMError as e:
+                if not results:
+                    raise
+                raise BatchError(
+                    f"request {len(results) + 1} of {len(reqs)} failed: {e}; the "
+                    f"{len(results)} before it finished (BatchError.results, and the request log)",
+                    results,
+                    len(results),
+                ) from e
+        return results
 
     def _run(
         self, req: GenerationRequest, decision: RoutingDecision, routing: Measurement, tag: str

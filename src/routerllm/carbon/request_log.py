@@ -108,10 +108,15 @@ class RequestLog:
         self.db_path = Path(db_path)
         self.csv_path = Path(csv_path) if csv_path else None
         try:
-            self.db_path.parent.mkdir(parents=True, exist_ok=True)
+            # Both folders now: a bad path fails before any request is paid for.
+            for folder in {self.db_path.parent, *([self.csv_path.parent] if self.csv_path else [])}:
+                folder.mkdir(parents=True, exist_ok=True)
             self._db = open_shared(self.db_path, SCHEMA)
-        except sqlite3.DatabaseError as e:
-            raise RouterLLMError(f"request log {self.db_path} cannot be opened: {e}") from e
+        except (sqlite3.DatabaseError, OSError) as e:
+            raise RouterLLMError(
+                f"request log {self.db_path} (log.path) or {self.csv_path} (carbon.output_dir) "
+                f"cannot be opened: {e}"
+            ) from e
 
     def close(self) -> None:
         self._db.close()

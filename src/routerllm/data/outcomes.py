@@ -53,6 +53,10 @@ class OutcomeDataset:
             raise DataError(f"{self.source}: scores shape {self.scores.shape} != ({n}, {m})")
         if self.costs is not None and self.costs.shape != (n, m):
             raise DataError(f"{self.source}: costs shape {self.costs.shape} != ({n}, {m})")
+        if n and not (np.isfinite(self.scores).all() and 0 <= self.scores.min() <= self.scores.max() <= 1):
+            raise DataError(f"{self.source}: scores must be numbers in [0, 1] (1 = solved)")
+        if self.costs is not None and n and not (np.isfinite(self.costs).all() and self.costs.min() >= 0):
+            raise DataError(f"{self.source}: costs must be non-negative numbers")
 
     def __len__(self) -> int:
         return len(self.prompts)
@@ -160,11 +164,24 @@ def without(a: OutcomeDataset, b: OutcomeDataset) -> tuple[OutcomeDataset, int]:
 
 
 # -- loaders -----------------------------------------------------------------
-def _parse_size(value: object) -> float | None:
-    if isinstance(value, int | float):
+def _parse_size(value: object, where: str) -> float | None:
+    """A size in billions of parameters: 7, 7.5 or "7B"; None when not given."""
+    if value is None:
+        return None
+    if isinstance(value, int | float) and not isinstance(value, bool) and value > 0:
         return float(value)
-    m = re.fullmatch(r"\s*([\d.]+)\s*[bB]\s*", str(value))
-    return float(m.group(1)) if m else None
+    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*[bB]\s*", str(value))
+    if not m:
+        raise DataError(f"{where}: size {value!r} is not a size in billions, e.g. 7 or \"7B\"")
+    return float(m.group(1))
+
+
+def _price(value: object, where: str) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, int | float) and not isinstance(value, bool) and value >= 0:
+        return float(value)
+    raise DataError(f"{where}: price {value!r} is not a non-negative number (USD per 1M tokens)")
 
 
 def load_model_info(path: str | Path) -> dict[str, ModelInfo]:
@@ -175,9 +192,9 @@ def load_model_info(path: str | Path) -> dict[str, ModelInfo]:
     return {
         name: ModelInfo(
             name,
-            _parse_size(meta.get("size")),
-            meta.get("input_price"),
-            meta.get("output_price"),
+            _parse_size(meta.get("size"), f"{path}, {name}"),
+            _price(meta.get("input_price"), f"{path}, {name}"),
+            _price(meta.get("output_price"), f"{path}, {name}"),
         )
         for name, meta in raw.items()
         if isinstance(meta, dict)
@@ -194,6 +211,8 @@ def load_scores_json(path: str | Path, models_path: str | Path | None = None) ->
     raw = read_json(path, "outcome")
     if not isinstance(raw, list) or not raw:
         raise DataError(f"{path}: expected a non-empty JSON list of {{question, scores}} objects")
+    if not all(isinstance(r, dict) and isinstance(r.get("scores"), dict) for r in raw):
+        raise DataError(f"{path}: every item needs `question` and a `scores` mapping of model to score")
     try:
         models = sorted(set.intersection(*(set(r["scores"]) for r in raw)))
         prompts = [str(r["question"]) for r in raw]
@@ -203,6 +222,8 @@ def load_scores_json(path: str | Path, models_path: str | Path | None = None) ->
     if not models:
         raise DataError(f"{path}: no model is scored on every question")
     meta_path = Path(models_path) if models_path else path.with_name("models.json")
+    if models_path and not meta_path.exists():
+        raise DataError(f"model metadata file not found: {meta_path}")
     info = load_model_info(meta_path) if meta_path.exists() else {}
     return OutcomeDataset(prompts, models, scores, info=info, source=str(path))
 
@@ -221,23 +242,35 @@ def load_routerbench_csv(path: str | Path) -> OutcomeDataset:
     except (OSError, csv.Error, UnicodeDecodeError) as e:
         raise DataError(f"{path}: cannot read CSV ({e})") from e
     models = [c.split("|")[0] for c in columns if c.endswith("|total_cost")]
-    if "prompt" not in columns or not models or not rows:
+    if "prompt" in columns and models and not rows:
+        raise DataError(f"{path}: no data rows under the header")
+    if "prompt" not in columns or not models:
         raise DataError(
             f"{path}: not a RouterBench CSV (needs `prompt`, `<model>` and `<model>|total_cost` "
             f"columns; found {', '.join(columns[:8])}...)"
         )
-    try:
-        prompts = [_prompt_text(r["prompt"]) for r in rows]
-        scores = np.array([[float(r[m]) for m in models] for r in rows])
-        costs = np.array([[float(r[f"{m}|total_cost"]) for m in models] for r in rows])
-    except (KeyError, ValueError) as e:
-        raise DataError(f"{path}: bad score or cost value ({e})") from e
+    no_score = [m for m in models if m not in columns]
+    if no_score:
+        raise DataError(f"{path}: no score column for {', '.join(no_score)} (only `<model>|total_cost`)")
+    prompts = [_prompt_text(r["prompt"] or "") for r in rows]
+    where = [f"{path}, data row {i + 1}" for i in range(len(rows))]
+    scores = np.array([[_number(r, m, w) for m in models] for r, w in zip(rows, where, strict=True)])
+    costs = np.array(
+        [[_number(r, f"{m}|total_cost", w) for m in models] for r, w in zip(rows, where, strict=True)]
+    )
     responses = (
         [[r.get(f"{m}|model_response", "") for m in models] for r in rows]
         if f"{models[0]}|model_response" in columns
         else None
     )
     return OutcomeDataset(prompts, models, scores, costs, responses, source=str(path))
+
+
+def _number(row: dict[str, str | None], column: str, where: str) -> float:
+    try:
+        return float(row[column])  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise DataError(f"{where}: `{column}` is {row[column]!r}, not a number") from None
 
 
 def _prompt_text(value: str) -> str:

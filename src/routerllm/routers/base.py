@@ -25,7 +25,7 @@ from typing import Any, ClassVar, Protocol
 import numpy as np
 
 from routerllm.config import TIER_ORDER
-from routerllm.exceptions import RouterLLMError
+from routerllm.exceptions import PromptError, RouterLLMError
 
 FORMAT_VERSION = 1
 
@@ -97,6 +97,8 @@ class Router(ABC):
         self, prompts: Sequence[str], allowed: Sequence[str] | None = None
     ) -> list[RoutingDecision]:
         """Decide for every prompt; only models in ``allowed`` (default: all) can be chosen."""
+        if isinstance(prompts, str):
+            raise PromptError("route_batch takes a list of prompts, not one prompt")
         mask = self._mask(allowed)
         scores = np.asarray(self.score(prompts), dtype=np.float64)
         decisions = []

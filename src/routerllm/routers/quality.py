@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from routerllm.exceptions import RouterLLMError
+from routerllm.exceptions import PromptError, RouterLLMError
 from routerllm.routers.base import CandidateModel, Router, RoutingDecision
 from routerllm.routers.decision import MODES, choose, mix_choices
 
@@ -78,6 +78,8 @@ class OutcomeRouter(Router):
 
     # -- embeddings ----------------------------------------------------------
     def embed(self, prompts: Sequence[str]) -> np.ndarray:
+        if isinstance(prompts, str) or not all(isinstance(p, str) for p in prompts):
+            raise PromptError("prompts must be a list of strings")
         if self._encoder is None:
             from routerllm.encoders import create_encoder
 
@@ -94,13 +96,15 @@ class OutcomeRouter(Router):
     ) -> OutcomeRouter:
         """Learn from outcomes ``scores`` (n, m), columns named ``model_names`` (default: the
         router's models in the order they were given)."""
-        X = embeddings if embeddings is not None else self.embed(prompts or [])
+        X = np.asarray(embeddings if embeddings is not None else self.embed(prompts or []))
         Y = self._columns(np.asarray(scores, dtype=float), model_names)
-        if len(X) != len(Y) or len(X) == 0:
+        if X.ndim != 2 or len(X) != len(Y) or len(X) == 0:
             raise RouterLLMError(
-                f"need as many embeddings as outcome rows, got {len(X)} and {len(Y)}"
+                f"need one embedding row per outcome row, got shapes {X.shape} and {Y.shape}"
             )
-        self._fit(np.asarray(X, dtype=np.float32), np.clip(Y, 0.0, 1.0))
+        if not (np.isfinite(Y).all() and Y.min() >= 0.0 and Y.max() <= 1.0):
+            raise RouterLLMError("outcome scores must be numbers in [0, 1] (1 = solved)")
+        self._fit(X.astype(np.float32), Y)
         self.fitted = True
         return self
 
