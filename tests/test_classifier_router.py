@@ -191,6 +191,17 @@ def test_router_resume_runs_only_the_missing_epochs(tmp_path: Path) -> None:
     assert second.records[0] == first.records[0]
     done = again.fit(TRAIN, VAL, fast_args(epochs=2, output_dir=str(out)), resume=True)
     assert done.epochs_run == []
+    changed = fast_args(epochs=3, output_dir=str(out))
+    changed.learning_rate *= 2
+    with pytest.raises(RouterLLMError, match=r"other settings \(learning_rate .* -> "):
+        again.fit(TRAIN, VAL, changed, resume=True)
+    other = EmbeddingClassifierRouter(MODELS, encoder=_Hashing(128))
+    with pytest.raises(RouterLLMError, match=r"other settings \(encoder "):
+        other.fit(TRAIN, VAL, fast_args(epochs=3, output_dir=str(out)), resume=True)
+    with pytest.raises(RouterLLMError, match=r"learning_rate=nan \(must be positive\)"):
+        fast_args(learning_rate=float("nan"))
+    with pytest.raises(RouterLLMError, match=r"learning_rate=inf \(must be a finite number\)"):
+        fast_args(learning_rate=float("inf"))
     with pytest.raises(RouterLLMError, match="needs TrainingArguments.output_dir"):
         again.fit(TRAIN, VAL, fast_args(), resume=True)
     (out / "checkpoint.pt").write_bytes(b"not a checkpoint")

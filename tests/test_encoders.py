@@ -253,6 +253,16 @@ def test_bad_hf_options_are_config_errors(spec: str) -> None:
         create_encoder(spec)
 
 
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [("minilm:x", "'minilm' takes no argument"), ("static:x", "'static' takes no argument"),
+     (None, "an encoder spec is a name"), ("hf:", "missing its argument")],
+)  # fmt: skip
+def test_malformed_encoder_specs_are_config_errors(spec: object, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        create_encoder(spec)  # type: ignore[arg-type]
+
+
 def test_missing_hub_model_raises_model_unavailable_when_offline(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

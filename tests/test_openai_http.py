@@ -533,8 +533,9 @@ def test_other_400_is_a_backend_error(stub: Stub) -> None:
         {"choices": [{"message": None}]},
         {"choices": [{"text": "legacy completions shape"}]},
         [1, 2, 3],
+        {"choices": [{"message": {"content": "4"}}], "usage": {"prompt_tokens": "a"}},
     ],
-    ids=["no-choices", "empty-choices", "null-message", "legacy-shape", "list"],
+    ids=["no-choices", "empty-choices", "null-message", "legacy-shape", "list", "bad-usage"],
 )
 def test_unexpected_response_shape(stub: Stub, payload: Any) -> None:
     stub.default_post = json_reply(200, payload)

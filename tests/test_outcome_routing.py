@@ -296,8 +296,9 @@ def test_calibration_targets(files: dict[str, Path]) -> None:
     cheap = router.calibrate(X, val.scores, "max_cost=0.05", val.models)  # type: ignore[attr-defined]
     assert cheap["cost"] <= budget["cost"] and cheap["quality"] <= budget["quality"]
     assert budget["quality"] > cheap["quality"]
-    with pytest.raises(RouterLLMError, match="bad calibration target"):
-        router.calibrate(X, val.scores, "cheap please", val.models)  # type: ignore[attr-defined]
+    for target in ("cheap please", "quality=2", "max_share=-1", "max_cost=0", "quality:big=0.9"):
+        with pytest.raises(RouterLLMError, match="bad calibration target"):
+            router.calibrate(X, val.scores, target, val.models)  # type: ignore[attr-defined]
     # Calibrated on given predictions (e.g. out-of-fold ones) instead of its own: with
     # the outcomes themselves as predictions, the same quality costs no more.
     told = router.calibrate(X, val.scores, "quality=0.95", val.models, predicted=val.scores)  # type: ignore[attr-defined]
@@ -484,3 +485,29 @@ def test_unusable_router_paths_are_clear_errors(files: dict[str, Path], tmp_path
     np.savez(folder / "weights.npz", W=np.zeros((4, 2)))  # no "b"
     with pytest.raises(RouterLLMError, match="weights.npz is corrupt: no array 'b'"):
         load_router(folder, candidates)
+
+
+@pytest.mark.parametrize(
+    ("name", "options", "message"),
+    [
+        ("knn", {"k": 0}, "k must be >= 1"),
+        ("knn", {"k": "x"}, "invalid literal"),
+        ("knn", {"knob": float("nan")}, "knob must be a finite number"),
+        ("knn", {"costs": [1.0, -1.0, 2.0]}, "costs must be non-negative"),
+        ("knn", {"encoder": None}, "encoder must be an encoder name"),
+        ("logreg", {"C": 0}, "C must be a number > 0"),
+        ("quality", {"weights": [2.0, -1.0]}, r"weights in \[0, 1\]"),
+        ("quality", {"folds": 1}, "folds must be >= 2"),
+        ("quality", {"c_grid": [float("nan")]}, "C must be > 0"),
+        ("random", {"seed": -1}, "seed must be an integer >= 0"),
+        ("rules", {"thresholds": [0.6, 0.2]}, "thresholds ascending"),
+        ("rules", {"thresholds": "ab"}, "could not convert"),
+    ],
+)
+def test_bad_router_options_are_clear_errors(
+    name: str, options: dict[str, Any], message: str
+) -> None:
+    models = [Candidate(m, SIZES[m]) for m in MODELS]
+    seed = options.pop("seed", 0)
+    with pytest.raises(RouterLLMError, match=f"bad options for router '{name}': .*{message}"):
+        create_router(name, models, seed, **options)

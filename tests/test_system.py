@@ -64,7 +64,7 @@ def test_router_and_model_overrides(system: RouterLLM) -> None:
         system.generate("hi", model="gpt-9")
 
 
-@pytest.mark.parametrize("prompt", ["", "   \n", None, 42])
+@pytest.mark.parametrize("prompt", ["", "   \n", None, 42, "hello \udcff\udcfe world"])
 def test_bad_prompts_are_rejected_before_any_work(system: RouterLLM, prompt: object) -> None:
     with pytest.raises(PromptError):
         system.generate(prompt)  # type: ignore[arg-type]

@@ -122,6 +122,13 @@ class RouterLLM:
             raise PromptError(f"prompt must be text, got {type(prompt).__name__}")
         if not prompt.strip():
             raise PromptError("prompt is empty")
+        try:
+            prompt.encode("utf-8")
+        except UnicodeEncodeError as e:  # e.g. bytes that were not UTF-8, read from a file
+            raise PromptError(
+                f"prompt is not valid UTF-8 text (undecodable bytes at character {e.start}); "
+                f"convert it to UTF-8 first"
+            ) from None
         limit = self.config.limits.max_prompt_chars
         if len(prompt) > limit:
             raise PromptError(

@@ -116,16 +116,19 @@ class OpenAIHTTPBackend(Backend):
         try:
             choice = out["choices"][0]
             text = (choice["text"] if request.raw else choice["message"]["content"]) or ""
-        except (KeyError, IndexError, TypeError) as e:
+            usage = out.get("usage") or {}
+            tokens = [int(usage.get(k) or 0) for k in ("prompt_tokens", "completion_tokens")]
+            if not isinstance(text, str) or min(tokens) < 0:
+                raise TypeError("text or token counts")
+        except (KeyError, IndexError, TypeError, ValueError, AttributeError) as e:
             raise BackendError(
                 f"{self.base_url}: unexpected response shape: {str(out)[:200]}"
             ) from e
-        usage = out.get("usage") or {}
         return Completion(
             text=text,
             model=self.name,
-            prompt_tokens=int(usage.get("prompt_tokens", 0)),
-            completion_tokens=int(usage.get("completion_tokens", 0)),
+            prompt_tokens=tokens[0],
+            completion_tokens=tokens[1],
             latency_s=latency,
             finish_reason=choice.get("finish_reason"),
         )

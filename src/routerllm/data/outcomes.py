@@ -53,9 +53,15 @@ class OutcomeDataset:
             raise DataError(f"{self.source}: scores shape {self.scores.shape} != ({n}, {m})")
         if self.costs is not None and self.costs.shape != (n, m):
             raise DataError(f"{self.source}: costs shape {self.costs.shape} != ({n}, {m})")
-        if n and not (np.isfinite(self.scores).all() and 0 <= self.scores.min() <= self.scores.max() <= 1):
+        if n and not (
+            np.isfinite(self.scores).all() and 0 <= self.scores.min() <= self.scores.max() <= 1
+        ):
             raise DataError(f"{self.source}: scores must be numbers in [0, 1] (1 = solved)")
-        if self.costs is not None and n and not (np.isfinite(self.costs).all() and self.costs.min() >= 0):
+        if (
+            self.costs is not None
+            and n
+            and not (np.isfinite(self.costs).all() and self.costs.min() >= 0)
+        ):
             raise DataError(f"{self.source}: costs must be non-negative numbers")
 
     def __len__(self) -> int:
@@ -172,7 +178,7 @@ def _parse_size(value: object, where: str) -> float | None:
         return float(value)
     m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*[bB]\s*", str(value))
     if not m:
-        raise DataError(f"{where}: size {value!r} is not a size in billions, e.g. 7 or \"7B\"")
+        raise DataError(f'{where}: size {value!r} is not a size in billions, e.g. 7 or "7B"')
     return float(m.group(1))
 
 
@@ -212,7 +218,9 @@ def load_scores_json(path: str | Path, models_path: str | Path | None = None) ->
     if not isinstance(raw, list) or not raw:
         raise DataError(f"{path}: expected a non-empty JSON list of {{question, scores}} objects")
     if not all(isinstance(r, dict) and isinstance(r.get("scores"), dict) for r in raw):
-        raise DataError(f"{path}: every item needs `question` and a `scores` mapping of model to score")
+        raise DataError(
+            f"{path}: every item needs `question` and a `scores` mapping of model to score"
+        )
     try:
         models = sorted(set.intersection(*(set(r["scores"]) for r in raw)))
         prompts = [str(r["question"]) for r in raw]
@@ -251,12 +259,19 @@ def load_routerbench_csv(path: str | Path) -> OutcomeDataset:
         )
     no_score = [m for m in models if m not in columns]
     if no_score:
-        raise DataError(f"{path}: no score column for {', '.join(no_score)} (only `<model>|total_cost`)")
+        raise DataError(
+            f"{path}: no score column for {', '.join(no_score)} (only `<model>|total_cost`)"
+        )
     prompts = [_prompt_text(r["prompt"] or "") for r in rows]
     where = [f"{path}, data row {i + 1}" for i in range(len(rows))]
-    scores = np.array([[_number(r, m, w) for m in models] for r, w in zip(rows, where, strict=True)])
+    scores = np.array(
+        [[_number(r, m, w) for m in models] for r, w in zip(rows, where, strict=True)]
+    )
     costs = np.array(
-        [[_number(r, f"{m}|total_cost", w) for m in models] for r, w in zip(rows, where, strict=True)]
+        [
+            [_number(r, f"{m}|total_cost", w) for m in models]
+            for r, w in zip(rows, where, strict=True)
+        ]
     )
     responses = (
         [[r.get(f"{m}|model_response", "") for m in models] for r in rows]

@@ -11,6 +11,7 @@ prompt's sha256, so training and evaluation never embed a prompt twice.
 
 from __future__ import annotations
 
+import inspect
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 
@@ -31,16 +32,20 @@ class Encoder(ABC):
 
 def create_encoder(spec: str = "minilm") -> Encoder:
     """Build an encoder from its spec (see module docstring); unknown names list the valid ones."""
+    from routerllm.exceptions import ConfigError
     from routerllm.registry import ENCODERS
 
+    if not isinstance(spec, str):
+        raise ConfigError(f"an encoder spec is a name such as minilm-static, got {spec!r}")
     kind, colon, arg = spec.partition(":")
     if colon and not arg:
-        from routerllm.exceptions import ConfigError
-
         raise ConfigError(
             f"encoder spec {spec!r} is missing its argument after ':' (e.g. hf:<id or path>)"
         )
     cls = ENCODERS.get(kind)
+    positional = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    if arg and not any(p.kind in positional for p in inspect.signature(cls).parameters.values()):
+        raise ConfigError(f"encoder {kind!r} takes no argument after ':' (got {spec!r})")
     encoder: Encoder = cls(arg) if arg else cls()
     return encoder
 

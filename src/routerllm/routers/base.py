@@ -75,6 +75,8 @@ class Router(ABC):
     def __init__(self, models: Sequence[CandidateModel], seed: int = 0) -> None:
         if not models:
             raise RouterLLMError("a router needs at least one candidate model")
+        if isinstance(seed, bool) or int(seed) != seed or seed < 0:
+            raise RouterLLMError(f"a router's seed must be an integer >= 0, got {seed!r}")
         # Smallest first, so ties and fallbacks prefer the cheaper model.
         self.models = sorted(models, key=lambda m: (TIER_ORDER.get(m.tier, 1), m.params_b))
         self.model_names = [m.name for m in self.models]
@@ -208,7 +210,9 @@ def create_router(
     cls = ROUTERS.get(name)
     try:
         router: Router = cls(models, seed=seed, **options)
-    except TypeError as e:
+    except (TypeError, ValueError) as e:  # unknown option, or a value of the wrong kind
+        raise RouterLLMError(f"bad options for router {name!r}: {e}") from e
+    except RouterLLMError as e:
         raise RouterLLMError(f"bad options for router {name!r}: {e}") from e
     return router
 

@@ -308,8 +308,9 @@ class EmbeddingClassifierRouter(Router):
             val_items, _ = self._inputs([p.text for p in val], args.max_length)
             val_data = ClassificationData(val_items, np.array([p.label for p in val]))
         train_data = ClassificationData(train_items, np.array([p.label for p in train]))
+        setup = {"encoder": self.spec, "mode": self.mode, "classes": self.num_classes}
         history = run_training(
-            self.network(), self._forward, collate, train_data, val_data, args, resume
+            self.network(), self._forward, collate, train_data, val_data, args, resume, setup
         )
         self._trained = True
         self._last_probs = {}

@@ -53,9 +53,13 @@ class OutcomeRouter(Router):
         super().__init__(models, seed)
         if mode not in MODES:
             raise RouterLLMError(f"unknown decision mode {mode!r}; valid: {', '.join(MODES)}")
+        if not isinstance(encoder, str):
+            raise RouterLLMError(f"encoder must be an encoder name, got {encoder!r}")
         self.encoder_spec = encoder
         self.mode = mode
         self.knob = float(knob)
+        if not math.isfinite(self.knob):
+            raise RouterLLMError(f"knob must be a finite number, got {knob!r}")
         # Per-model decision cost, in the router's (size-sorted) model order.
         if costs is None:
             self.costs = np.array([m.params_b for m in self.models], dtype=float)
@@ -64,6 +68,8 @@ class OutcomeRouter(Router):
                 raise RouterLLMError(f"{len(costs)} costs for {len(models)} models")
             by_name = dict(zip([m.name for m in models], costs, strict=True))
             self.costs = np.array([by_name[n] for n in self.model_names], dtype=float)
+            if not (np.isfinite(self.costs).all() and self.costs.min() >= 0):
+                raise RouterLLMError(f"costs must be non-negative numbers, got {list(costs)!r}")
         self.options = {
             "encoder": encoder,
             "mode": mode,
@@ -298,17 +304,22 @@ class OutcomeRouter(Router):
 
 def parse_target(target: str) -> tuple[str, float]:
     """``"quality=0.95"`` -> ``("quality", 0.95)``; a clear error for anything else."""
-    kind, _, value = target.partition("=")
+    kind, _, value = str(target).partition("=")
+    base, _, model = kind.partition(":")
     try:
         goal = float(value)
     except ValueError:
         goal = math.nan
-    if math.isnan(goal) or not (
-        kind in ("quality", "max_cost") or kind.partition(":")[0] == "max_share"
-    ):
+    in_range = {
+        "quality": 0 < goal <= 1,
+        "max_share": 0 <= goal <= 1,
+        "max_cost": 0 < goal < math.inf,
+    }
+    if not in_range.get(base, False) or (model and base != "max_share"):
         raise RouterLLMError(
-            f"bad calibration target {target!r}: use max_share[:<model>]=X, quality=X or "
-            f"max_cost=X, e.g. max_share=0.3 or quality=0.95"
+            f"bad calibration target {target!r}: use max_share[:<model>]=X (a share in [0, 1]), "
+            f"quality=X (a fraction in (0, 1]) or max_cost=X (> 0), e.g. max_share=0.3 or "
+            f"quality=0.95"
         )
     return kind, goal
 
@@ -323,6 +334,8 @@ class KNNRouter(OutcomeRouter):
     ) -> None:
         super().__init__(models, seed, **kw)
         self.k = int(k)
+        if self.k < 1:
+            raise RouterLLMError(f"knn router: k must be >= 1, got {k!r}")
         self.options["k"] = self.k
 
     def _fit(self, X: np.ndarray, Y: np.ndarray) -> None:
@@ -359,6 +372,8 @@ class LogisticRouter(OutcomeRouter):
     ) -> None:
         super().__init__(models, seed, **kw)
         self.C = float(C)
+        if not (math.isfinite(self.C) and self.C > 0):
+            raise RouterLLMError(f"logreg router: C must be a number > 0, got {C!r}")
         self.options["C"] = self.C
 
     def _fit(self, X: np.ndarray, Y: np.ndarray) -> None:
@@ -485,9 +500,14 @@ class QualityRouter(OutcomeRouter):
         self.share_grid = [float(s) for s in share_grid]
         if not self.c_grid or not self.k_grid or not self.share_grid or not weights:
             raise RouterLLMError("quality router: every grid needs at least one value")
-        if min(self.share_grid) < 0 or min(self.c_grid) <= 0:
-            raise RouterLLMError("quality router: C must be > 0 and share >= 0")
         self.weights, self.folds = [float(w) for w in weights], int(folds)
+        grids = [*self.c_grid, *self.share_grid, *self.weights]
+        if not all(map(math.isfinite, grids)) or min(self.share_grid) < 0 or min(self.c_grid) <= 0:
+            raise RouterLLMError("quality router: C must be > 0 and share >= 0")
+        if min(self.k_grid) < 1 or not 0 <= min(self.weights) <= max(self.weights) <= 1:
+            raise RouterLLMError("quality router: k must be >= 1 and weights in [0, 1]")
+        if self.folds < 2:
+            raise RouterLLMError(f"quality router: folds must be >= 2, got {folds!r}")
         self.options.update(
             c_grid=self.c_grid,
             share_grid=self.share_grid,

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from routerllm.config import TIER_ORDER
+from routerllm.exceptions import RouterLLMError
 from routerllm.routers.base import CandidateModel, Router
 
 
@@ -85,9 +86,16 @@ class RuleBasedRouter(Router):
             "thresholds": list(thresholds),
             "long_prompt_words": long_prompt_words,
         }
-        self.base = base
+        self.base = float(base)
         self.t_medium, self.t_heavy = (float(t) for t in thresholds)
-        self.long_prompt_words = long_prompt_words
+        self.long_prompt_words = int(long_prompt_words)
+        if not 0.0 <= self.t_medium <= self.t_heavy <= 1.0 or not 0.0 <= self.base <= 1.0:
+            raise RouterLLMError(
+                "rules router: base and thresholds are complexities in [0, 1], thresholds "
+                f"ascending (got base {base!r}, thresholds {list(thresholds)!r})"
+            )
+        if self.long_prompt_words < 1:
+            raise RouterLLMError("rules router: long_prompt_words must be >= 1")
         self.rules = DEFAULT_RULES
 
     def analyse(self, prompt: str) -> tuple[float, list[str], bool]:

@@ -74,7 +74,9 @@ class TrainingArguments:
             "max_length": self.max_length,
             "eval_batch_size": self.eval_batch_size,
         }
-        bad = [f"{k}={v} (must be positive)" for k, v in positive.items() if v <= 0]
+        bad = [f"{k}={v} (must be positive)" for k, v in positive.items() if not v > 0]
+        if not math.isfinite(self.learning_rate):
+            bad.append(f"learning_rate={self.learning_rate} (must be a finite number)")
         non_negative = {"warmup_steps": self.warmup_steps, "weight_decay": self.weight_decay}
         bad += [f"{k}={v} (must be >= 0)" for k, v in non_negative.items() if v < 0]
         if bad:
@@ -214,6 +216,34 @@ def _improves(record: EpochRecord, history: TrainingHistory) -> bool:
     return (record.val_loss or 0.0) < (best.val_loss or 0.0)
 
 
+def _run_arguments(args: TrainingArguments) -> dict[str, Any]:
+    """The training arguments a resumed run must share with the checkpoint's run."""
+    kept = (
+        "batch_size",
+        "learning_rate",
+        "weight_decay",
+        "loss",
+        "loss_options",
+        "seed",
+        "max_length",
+        "max_grad_norm",
+    )  # fmt: skip  (epochs and warmup may change)
+    return {k: getattr(args, k) for k in kept}
+
+
+def _check_same_run(path: Path | None, saved: dict[str, Any] | None, run: dict[str, Any]) -> None:
+    """Refuse to resume a checkpoint written by a run with other settings (checkpoints
+    written before settings were recorded are not checked)."""
+    if saved is None:
+        return
+    differ = [f"{k} {saved.get(k)!r} -> {v!r}" for k, v in run.items() if saved.get(k) != v]
+    if differ:
+        raise RouterLLMError(
+            f"{path} was written by a run with other settings ({'; '.join(differ)}); resume "
+            f"with the same settings, or train from scratch (resume=False / no --resume)"
+        )
+
+
 def _save_checkpoint(
     path: Path,
     module: nn.Module,
@@ -221,11 +251,13 @@ def _save_checkpoint(
     scheduler: torch.optim.lr_scheduler.LRScheduler,
     history: TrainingHistory,
     best_state: dict[str, Tensor] | None,
+    setup: dict[str, Any],
 ) -> None:
     """Everything needed to continue after ``history.records[-1].epoch``."""
     path.parent.mkdir(parents=True, exist_ok=True)
     payload = {
         "version": CHECKPOINT_VERSION,
+        "setup": setup,
         "epoch": history.records[-1].epoch,
         "model": module.state_dict(),
         # None when the current weights are the best ones (saves a copy on disk).
@@ -302,8 +334,13 @@ def train(
     val_data: ClassificationData | None,
     args: TrainingArguments,
     resume: bool = False,
+    setup: dict[str, Any] | None = None,
 ) -> TrainingHistory:
     """Train ``module`` in place; on return it holds the weights of the best epoch.
+
+    ``setup`` names what the caller built ``module`` from (e.g. its encoder): it is
+    saved with each checkpoint, and resuming refuses a checkpoint whose setup or
+    training arguments (other than the number of epochs) differ.
 
     The best epoch is the one with the highest validation accuracy (ties:
     the lower validation loss, then the earlier epoch), or the last one when
@@ -325,6 +362,7 @@ def train(
         optimizer, linear_schedule(args.warmup_steps, steps_per_epoch * args.epochs)
     )
     checkpoint = Path(args.output_dir) / CHECKPOINT_NAME if args.output_dir else None
+    run = {**(setup or {}), **_run_arguments(args)}
     history = TrainingHistory()
     best_state: dict[str, Tensor] | None = None
     saved = _read_checkpoint(checkpoint) if resume and checkpoint and checkpoint.exists() else None
@@ -338,6 +376,7 @@ def train(
     with torch.random.fork_rng(devices=devices):
         torch.manual_seed(args.seed)
         if saved is not None:
+            _check_same_run(checkpoint, saved.get("setup"), run)
             try:
                 module.load_state_dict(saved["model"])
                 optimizer.load_state_dict(saved["optimizer"])
@@ -386,7 +425,7 @@ def train(
                 epochs.set_postfix(val_acc=record.val_accuracy, loss=round(record.train_loss, 4))
                 if checkpoint is not None:
                     kept = None if history.best_epoch == epoch else best_state
-                    _save_checkpoint(checkpoint, module, optimizer, scheduler, history, kept)
+                    _save_checkpoint(checkpoint, module, optimizer, scheduler, history, kept, run)
         except KeyboardInterrupt:
             if checkpoint is not None and history.records:
                 logger.warning(
