@@ -129,6 +129,14 @@ def test_bad_inputs_give_one_clear_line_and_keep_the_log(
     assert_one_line_error(
         run("route", "hi", "--config", str(tmp_path / "missing.yaml")), "config file not found"
     )
+    assert_one_line_error(run("route", "hi", "--config", str(tmp_path)), "is a directory")
+    nolog = tiny_config_dict(tmp)
+    nolog["log"] = {"path": str(tmp_path / "typo" / "requests.sqlite")}
+    assert_one_line_error(
+        run("report", "--config", str(write_config(tmp_path, nolog, "nolog.yaml"))),
+        "no request log at",
+    )
+    assert not (tmp_path / "typo").exists()
     broken = tmp_path / "broken.yaml"
     broken.write_text("models: [\n  {name: a\n")
     assert_one_line_error(run("models", "--config", str(broken)), "malformed YAML")

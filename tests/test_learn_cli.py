@@ -115,6 +115,27 @@ def test_bad_learning_inputs_are_one_line_errors(tmp_path: Path) -> None:
         "not trainable",
     )
     assert_one_line_error(run("eval-routing", "--data", str(tmp_path / "none.csv")), "not found")
+    train = write_json(tmp_path / "train.json", *make_rows(40, 0))
+    assert_one_line_error(
+        run("eval-routing", "--data", str(train), "--routers", " , "), "--routers names nothing"
+    )
+    (tmp_path / "file").write_text("x")
+    assert_one_line_error(
+        run("train", "--router", "logreg", "--data", str(train), "--out", str(tmp_path / "file")),
+        "is a file; give a folder",
+    )
+    assert_one_line_error(
+        run("humaneval", "--out", str(tmp_path / "he"), "--systems", ","), "--systems names nothing"
+    )
+    assert_one_line_error(
+        run("humaneval", "--out", str(tmp_path / "he"), "--limit", "-1"), "limit must be at least 1"
+    )
+    assert not (tmp_path / "he").exists()  # nothing created for a run that cannot start
+    (tmp_path / "float.json").write_text('[{"text": "a", "label": 1.5}]')
+    assert_one_line_error(
+        run("test", "--router-type", "rules", "--data", str(tmp_path / "float.json")),
+        "an integer `label`",
+    )
     (tmp_path / "bad.json").write_text("{oops")
     assert_one_line_error(
         run("test", "--router-type", "rules", "--data", str(tmp_path / "bad.json")),

@@ -210,6 +210,8 @@ def resolve_config_path(path: str | os.PathLike[str] | None) -> Path:
         return p
     if str(path) in PACKAGED_CONFIGS:
         return Path(str(resources.files("routerllm") / "configs" / f"{path}.yaml"))
+    if p.is_dir():
+        raise ConfigError(f"config {path} is a directory: give a YAML file inside it")
     raise ConfigError(
         f"config file not found: {path} (give a YAML path or one of: {', '.join(PACKAGED_CONFIGS)})"
     )

@@ -61,6 +61,9 @@ def cmd_generate_data(args: argparse.Namespace) -> int:
 
 # -- train --------------------------------------------------------------------
 def cmd_train(args: argparse.Namespace) -> int:
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():  # fail now, not after the training
+        raise RouterLLMError(f"--out {out} is a file; give a folder for the trained router")
     if args.router == "classifier":
         payload = _train_classifier(args)
     elif args.router in OUTCOME_ROUTERS:
@@ -205,13 +208,21 @@ def cmd_test(args: argparse.Namespace) -> int:
     return 0
 
 
+def _names(text: str, option: str) -> list[str]:
+    """A comma-separated list of names; a clear error when it names none."""
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    if not names:
+        raise RouterLLMError(f"{option} names nothing (give comma-separated names)")
+    return names
+
+
 # -- eval-routing -------------------------------------------------------------------
 def cmd_eval_routing(args: argparse.Namespace) -> int:
     from routerllm.eval.outcome_eval import evaluate_routing, plot
     from routerllm.eval.routing_metrics import format_table
     from routerllm.routers.quality import DEFAULT_ENCODER
 
-    routers = [r.strip() for r in args.routers.split(",") if r.strip()]
+    routers = _names(args.routers, "--routers")
     encoder = args.encoder or DEFAULT_ENCODER
     ev = evaluate_routing(
         args.data,
@@ -243,11 +254,7 @@ def cmd_humaneval(args: argparse.Namespace) -> int:
     from routerllm.config import load_config
     from routerllm.eval.humaneval_report import DEFAULT_SYSTEMS, run_experiment
 
-    systems = (
-        [s.strip() for s in args.systems.split(",") if s.strip()]
-        if args.systems
-        else DEFAULT_SYSTEMS
-    )
+    systems = _names(args.systems, "--systems") if args.systems is not None else DEFAULT_SYSTEMS
     overrides = {
         k: v
         for k, v in (("mode", args.mode), ("max_new_tokens", args.max_new_tokens))

@@ -52,7 +52,10 @@ def load_json(path: str | Path) -> list[LabeledPrompt]:
     items = []
     for i, row in enumerate(raw):
         try:
-            text, label = row["text"], int(row["label"])
+            text, label = row["text"], row["label"]
+            if isinstance(label, bool) or int(label) != label:
+                raise ValueError(label)
+            label = int(label)
         except (KeyError, TypeError, ValueError) as e:
             raise DataError(f"{path}: item {i} needs `text` and an integer `label`") from e
         if not isinstance(text, str) or not 0 <= label < NUM_CLASSES:

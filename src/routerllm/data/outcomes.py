@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ast
 import csv
+import logging
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
@@ -21,6 +22,8 @@ import numpy as np
 
 from routerllm.data import read_json
 from routerllm.exceptions import DataError
+
+log = logging.getLogger(__name__)
 
 CostKind = (
     str  # "call" (per-call cost from the data), "size" (params, B), "price" (USD per 1M tokens)
@@ -120,7 +123,11 @@ class OutcomeDataset:
         if kind == "size":
             sizes = self.sizes()
             if sizes is None:
-                raise DataError(f"{self.source}: model sizes unknown; give a models.json")
+                unknown = [m for m in self.models if self.info.get(m, ModelInfo(m)).size_b is None]
+                raise DataError(
+                    f"{self.source}: size unknown for {', '.join(unknown)}; give each a size in "
+                    f"a models.json beside the data (or choose another cost)"
+                )
             per_model = sizes
         elif kind == "price":
             prices = [self.info.get(m, ModelInfo(m)) for m in self.models]
@@ -229,6 +236,9 @@ def load_scores_json(path: str | Path, models_path: str | Path | None = None) ->
         raise DataError(f"{path}: every item needs `question` and a `scores` mapping ({e})") from e
     if not models:
         raise DataError(f"{path}: no model is scored on every question")
+    dropped = sorted(set().union(*(r["scores"] for r in raw)) - set(models))
+    if dropped:
+        log.warning("%s: left out %s, not scored on every question", path, ", ".join(dropped))
     meta_path = Path(models_path) if models_path else path.with_name("models.json")
     if models_path and not meta_path.exists():
         raise DataError(f"model metadata file not found: {meta_path}")

@@ -61,11 +61,6 @@ def run_experiment(
     training folds). Generation depends on none of them, so a stored run can be
     re-reported with others without generating anything again."""
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    # The experiment's own log and carbon CSV live with its results.
-    config.log.path = str(out / "requests.sqlite")
-    config.carbon.output_dir = str(out / "carbon")
-    config.generation.temperature = 0.0
     ladder = [m.name for m in config.models_by_size()]
     check_systems(systems, ladder)
     # Bad router options fail now, not after the generations.
@@ -89,6 +84,14 @@ def run_experiment(
                 f"got {folds} fold(s) and {len(problems)} problem(s): change --folds or --limit"
             )
         folds = min(folds, len(problems))  # leave-one-out when there are fewer problems
+    try:
+        out.mkdir(parents=True, exist_ok=True)  # only once every argument is known good
+    except OSError as e:
+        raise RouterLLMError(f"cannot write the results to {out}: {e}") from e
+    # The experiment's own log and carbon CSV live with its results.
+    config.log.path = str(out / "requests.sqlite")
+    config.carbon.output_dir = str(out / "carbon")
+    config.generation.temperature = 0.0
     task_ids = [p.task_id for p in problems]
     prompts = [p.prompt for p in problems]
     start = time.perf_counter()
