@@ -25,7 +25,7 @@ from routerllm.carbon.meter import (
 from routerllm.carbon.report import KG_CO2_PER_KM_CAR, equivalences, summarize
 from routerllm.carbon.request_log import CSV_COLUMNS, RequestLog, RequestRecord
 from routerllm.config import ModelConfig
-from routerllm.exceptions import RouterLLMError
+from routerllm.exceptions import ConfigError, RouterLLMError
 from routerllm.sqlite_busy import when_free
 
 from .conftest import tiny_model
@@ -51,6 +51,11 @@ def _record(i: int, model: str = "m", tokens: int = 10, co2: float = 1e-6) -> Re
         cost_usd=0.0,
         components=comps,
     )
+
+
+def test_unknown_country_is_a_config_error_not_the_world_average() -> None:
+    with pytest.raises(ConfigError, match="country_iso_code 'XYZ' is not a country"):
+        CodeCarbonMeter("XYZ")
 
 
 def test_codecarbon_meter_measures_real_work() -> None:

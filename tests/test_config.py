@@ -44,10 +44,11 @@ def test_validation_errors_name_the_field(tmp_path: Path) -> None:
     data = tiny_config_dict(tmp_path)
     data["models"][0]["tier"] = "gigantic"
     data["models"][1]["memory_gb"] = -1
+    data["models"][2]["memory_gb"] = float("inf")
     with pytest.raises(ConfigError) as err:
         load_config(write_config(tmp_path, data))
     msg = str(err.value)
-    assert "models.0.tier" in msg and "models.1.memory_gb" in msg
+    assert "models.0.tier" in msg and "models.1.memory_gb" in msg and "models.2.memory_gb" in msg
 
 
 def test_backend_specific_fields_are_required(tmp_path: Path) -> None:

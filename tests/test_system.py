@@ -58,10 +58,30 @@ def test_batch_shares_one_routing_pass(system: RouterLLM) -> None:
 def test_router_and_model_overrides(system: RouterLLM) -> None:
     largest = create_router("largest", system.config.models)
     assert system.generate("hi", router=largest).model == "tiny-heavy"
+    assert system.generate("hi", router="largest").model == "tiny-heavy"  # by name
+    with pytest.raises(UnknownNameError, match="unknown router 'biggest'"):
+        system.generate("hi", router="biggest")
     forced = system.generate(GenerationRequest("hi", max_new_tokens=2), model="tiny-medium")
     assert forced.model == "tiny-medium" and forced.completion_tokens <= 2
     with pytest.raises(UnknownNameError, match="valid names"):
         system.generate("hi", model="gpt-9")
+
+
+@pytest.mark.parametrize(
+    "options",
+    [{"max_new_tokens": "5"}, {"temperature": True}, {"system": 5}, {"stop": "###"}],
+    ids=["tokens-text", "temperature-bool", "system-number", "stop-text"],
+)
+def test_request_options_of_the_wrong_type_are_clear_errors(options: dict[str, object]) -> None:
+    with pytest.raises(PromptError, match=f"bad request options: {next(iter(options))} "):
+        GenerationRequest("hi", **options)  # type: ignore[arg-type]
+
+
+def test_a_closed_system_says_so(tiny_config: AppConfig) -> None:
+    system = RouterLLM(tiny_config)
+    system.close()
+    with pytest.raises(RouterLLMError, match="this RouterLLM is closed"):
+        system.generate("hi")
 
 
 @pytest.mark.parametrize("prompt", ["", "   \n", None, 42, "hello \udcff\udcfe world"])

@@ -94,12 +94,14 @@ class RouterLLM:
         self.manager = manager or LLMManager(config)
         self.meter = meter or create_meter(config.carbon)
         self._available: list[str] | None = None
+        self._closed = False
 
     @classmethod
     def from_config(cls, path: str | os.PathLike[str] | None = None, **kwargs: Any) -> RouterLLM:
         return cls(load_config(path), **kwargs)
 
     def close(self) -> None:
+        self._closed = True
         self.manager.close()
         self.meter.close()
         self.log.close()
@@ -146,13 +148,14 @@ class RouterLLM:
         self,
         request: GenerationRequest | str,
         model: str | None = None,
-        router: Router | None = None,
+        router: Router | str | None = None,
         tag: str = "",
     ) -> RoutedResult:
         """Route, load, generate, measure and log one request.
 
-        ``model`` bypasses routing, ``router`` replaces the configured router for
-        this request; either way the request is measured and logged.
+        ``model`` bypasses routing, ``router`` (a router or a registered router's name)
+        replaces the configured router for this request; either way the request is
+        measured and logged.
         """
         return self.generate_batch([request], model=model, router=router, tag=tag)[0]
 
@@ -160,14 +163,18 @@ class RouterLLM:
         self,
         requests: Sequence[GenerationRequest | str],
         model: str | None = None,
-        router: Router | None = None,
+        router: Router | str | None = None,
         tag: str = "",
     ) -> list[RoutedResult]:
         """Route all prompts in one batch, then generate each; every finished
         request is logged before the next starts. The batch's router energy is
         shared equally between its requests."""
+        if self._closed:
+            raise RouterLLMError("this RouterLLM is closed; create a new one")
         if isinstance(requests, str | GenerationRequest):
             raise PromptError("generate_batch takes a list of requests, not one request")
+        if isinstance(router, str):
+            router = create_router(router, self.config.models, self.config.router.seed)
         reqs = [
             r if isinstance(r, GenerationRequest) else GenerationRequest(prompt=r) for r in requests
         ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numbers
 import os
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
@@ -35,6 +36,33 @@ class GenerationRequest:
     prompt_state: bool = False
 
     def __post_init__(self) -> None:
+        def integer(v: object) -> bool:
+            return isinstance(v, numbers.Integral) and not isinstance(v, bool)
+
+        def number(v: object) -> bool:
+            return isinstance(v, numbers.Real) and not isinstance(v, bool)
+
+        wrong = [
+            f"{name} {value!r}"
+            for name, value, ok in (
+                ("max_new_tokens", self.max_new_tokens, integer),
+                ("temperature", self.temperature, number),
+                ("top_p", self.top_p, number),
+                ("repetition_penalty", self.repetition_penalty, number),
+                ("system", self.system, lambda v: isinstance(v, str)),
+            )
+            if value is not None and not ok(value)
+        ]
+        if not isinstance(self.response_prefix, str):
+            wrong.append(f"response_prefix {self.response_prefix!r}")
+        if isinstance(self.stop, str) or not all(isinstance(t, str) for t in self.stop):
+            wrong.append(f"stop {self.stop!r}")
+        if wrong:
+            raise PromptError(
+                f"bad request options: {', '.join(wrong)} (max_new_tokens is an integer; "
+                "temperature, top_p, repetition_penalty numbers; system and response_prefix "
+                "text; stop a list of texts)"
+            )
         if self.raw and self.response_prefix:
             raise PromptError("a request is either raw or has a response prefix, not both")
         # the bounds of the config's GenerationConfig; llama.cpp reads 0 or fewer new

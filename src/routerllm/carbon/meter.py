@@ -22,7 +22,7 @@ from importlib import resources
 from typing import Any
 
 from routerllm.config import CarbonConfig, ModelConfig
-from routerllm.exceptions import missing_dependency
+from routerllm.exceptions import ConfigError, missing_dependency
 
 log = logging.getLogger(__name__)
 
@@ -100,6 +100,12 @@ class CodeCarbonMeter(CarbonMeter):
             from codecarbon import OfflineEmissionsTracker
         except ImportError as e:
             raise missing_dependency("codecarbon", "carbon") from e
+        if _energy_mix() and country_iso_code.upper() not in _energy_mix():
+            # CodeCarbon would silently use the world average instead.
+            raise ConfigError(
+                f"carbon.country_iso_code {country_iso_code!r} is not a country CodeCarbon "
+                f"knows; use an ISO 3166 alpha-3 code such as USA, FRA, DEU or ITA"
+            )
         # CodeCarbon logs every measurement at INFO/WARNING; keep the CLI readable.
         logging.getLogger("codecarbon").setLevel(logging.ERROR)
         self._tracker: Any = OfflineEmissionsTracker(
@@ -161,13 +167,22 @@ def create_meter(config: CarbonConfig) -> CarbonMeter:
 
 
 @cache
-def grid_intensity_g_per_kwh(country_iso_code: str) -> float:
-    """Carbon intensity of the country's grid from CodeCarbon's data (g CO2/kWh)."""
+def _energy_mix() -> dict[str, Any]:
+    """CodeCarbon's per-country grid data, keyed by ISO 3166 alpha-3 code ({} without it)."""
     try:
         data = resources.files("codecarbon") / "data" / "private_infra" / "global_energy_mix.json"
         mix = json.loads(data.read_text())
-        return float(mix[country_iso_code.upper()]["carbon_intensity"])
-    except (ImportError, ModuleNotFoundError, OSError, KeyError, ValueError, TypeError):
+        return mix if isinstance(mix, dict) else {}
+    except (ImportError, ModuleNotFoundError, OSError, ValueError):
+        return {}
+
+
+@cache
+def grid_intensity_g_per_kwh(country_iso_code: str) -> float:
+    """Carbon intensity of the country's grid from CodeCarbon's data (g CO2/kWh)."""
+    try:
+        return float(_energy_mix()[country_iso_code.upper()]["carbon_intensity"])
+    except (KeyError, ValueError, TypeError):
         return WORLD_INTENSITY_G_PER_KWH
 
 

@@ -101,6 +101,9 @@ class Router(ABC):
         """Decide for every prompt; only models in ``allowed`` (default: all) can be chosen."""
         if isinstance(prompts, str):
             raise PromptError("route_batch takes a list of prompts, not one prompt")
+        bad = [i for i, p in enumerate(prompts) if not isinstance(p, str)]
+        if bad:
+            raise PromptError(f"prompts must be text (items {bad[:5]} are not)")
         mask = self._mask(allowed)
         scores = np.asarray(self.score(prompts), dtype=np.float64)
         decisions = []
