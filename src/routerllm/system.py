@@ -114,9 +114,15 @@ class RouterLLM:
 
     # -- routing -----------------------------------------------------------
     def available_models(self) -> list[str]:
-        """Configured models that can run here (checked once, then cached)."""
+        """Configured models that can run here (checked once, then cached); a clear
+        error naming each model's reason when none can."""
         if self._available is None:
             self._available = self.manager.available_models()
+        if not self._available:
+            reasons = "; ".join(
+                f"{m.name}: {self.manager.availability(m.name)}" for m in self.config.models
+            )
+            raise ModelUnavailableError(f"no configured model can run here ({reasons})")
         return self._available
 
     def _check_prompt(self, prompt: object) -> str:

@@ -51,6 +51,9 @@ class OutcomeDataset:
     source: str = ""
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "scores", np.asarray(self.scores, dtype=float))
+        if self.costs is not None:
+            object.__setattr__(self, "costs", np.asarray(self.costs, dtype=float))
         n, m = len(self.prompts), len(self.models)
         if self.scores.shape != (n, m):
             raise DataError(f"{self.source}: scores shape {self.scores.shape} != ({n}, {m})")

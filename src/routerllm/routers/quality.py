@@ -237,6 +237,8 @@ class OutcomeRouter(Router):
         self._check_fitted()
         Y = self._columns(np.asarray(scores, dtype=float), model_names)
         if predicted is None:
+            if len(embeddings) != len(Y):
+                raise RouterLLMError(f"{len(embeddings)} embeddings for {len(Y)} outcome rows")
             pred = self.predict(np.asarray(embeddings, dtype=np.float32))
         else:
             pred = self._columns(np.asarray(predicted, dtype=float), model_names)
