@@ -100,7 +100,8 @@ class CodeCarbonMeter(CarbonMeter):
             from codecarbon import OfflineEmissionsTracker
         except ImportError as e:
             raise missing_dependency("codecarbon", "carbon") from e
-        if _energy_mix() and country_iso_code.upper() not in _energy_mix():
+        country_iso_code = country_iso_code.upper()  # CodeCarbon knows "FRA", not "fra"
+        if _energy_mix() and country_iso_code not in _energy_mix():
             # CodeCarbon would silently use the world average instead.
             raise ConfigError(
                 f"carbon.country_iso_code {country_iso_code!r} is not a country CodeCarbon "

@@ -107,15 +107,21 @@ class RequestLog:
     def __init__(self, db_path: str | Path, csv_path: str | Path | None = None) -> None:
         self.db_path = Path(db_path)
         self.csv_path = Path(csv_path) if csv_path else None
+        # Both folders now: a bad path fails before any request is paid for.
+        if self.csv_path:
+            try:
+                self.csv_path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as e:
+                raise RouterLLMError(
+                    f"the emissions CSV's folder {self.csv_path.parent} (carbon.output_dir) "
+                    f"cannot be created: {e}"
+                ) from e
         try:
-            # Both folders now: a bad path fails before any request is paid for.
-            for folder in {self.db_path.parent, *([self.csv_path.parent] if self.csv_path else [])}:
-                folder.mkdir(parents=True, exist_ok=True)
+            self.db_path.parent.mkdir(parents=True, exist_ok=True)
             self._db = open_shared(self.db_path, SCHEMA)
         except (sqlite3.DatabaseError, OSError) as e:
             raise RouterLLMError(
-                f"request log {self.db_path} (log.path) or {self.csv_path} (carbon.output_dir) "
-                f"cannot be opened: {e}"
+                f"request log {self.db_path} (log.path) cannot be opened: {e}"
             ) from e
 
     def close(self) -> None:

@@ -213,7 +213,7 @@ def create_router(
     cls = ROUTERS.get(name)
     try:
         router: Router = cls(models, seed=seed, **options)
-    except (TypeError, ValueError) as e:  # unknown option, or a value of the wrong kind
+    except (TypeError, ValueError, AttributeError) as e:  # unknown option, or a wrong kind
         raise RouterLLMError(f"bad options for router {name!r}: {e}") from e
     except RouterLLMError as e:
         raise RouterLLMError(f"bad options for router {name!r}: {e}") from e
