@@ -600,6 +600,9 @@ def test_availability_of_a_live_stub(stub: Stub) -> None:
     assert backend.availability() is None
     assert [s.path for s in stub.requests("GET")] == ["/v1/models", "/v1/models"]
     assert stub.posts == []
+    stub.models_reply = Reply(200, b"<html>a proxy page</html>")
+    reason = backend.availability()
+    assert reason is not None and "answered, but not with JSON" in reason
 
 
 def test_api_key_env(stub: Stub, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -72,6 +72,8 @@ class OpenAIHTTPBackend(Backend):
             if e.code in (401, 403):
                 return f"endpoint {self.base_url} refused the API key (HTTP {e.code})"
             return None  # the server answers; some do not implement /models
+        except json.JSONDecodeError as e:
+            return f"endpoint {self.base_url} answered, but not with JSON ({_reason(e)})"
         except (OSError, ValueError, http.client.HTTPException) as e:
             return f"endpoint {self.base_url} unreachable ({_reason(e)})"
         return None
