@@ -256,7 +256,9 @@ def test_bad_hf_options_are_config_errors(spec: str) -> None:
 @pytest.mark.parametrize(
     ("spec", "message"),
     [("minilm:x", "'minilm' takes no argument"), ("static:x", "'static' takes no argument"),
-     (None, "an encoder spec is a name"), ("hf:", "missing its argument")],
+     (None, "an encoder spec is a name"), ("hf:", "missing its argument"),
+     ("hashing:0", r"dimension must be in 1\.\.65536"), ("hashing:99999999", "dimension must be"),
+     ("hashing:wide", "must be an integer")],
 )  # fmt: skip
 def test_malformed_encoder_specs_are_config_errors(spec: object, message: str) -> None:
     with pytest.raises(ConfigError, match=message):

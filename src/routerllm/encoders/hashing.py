@@ -15,9 +15,11 @@ from collections.abc import Sequence
 import numpy as np
 
 from routerllm.encoders.base import Encoder
-from routerllm.exceptions import RouterLLMError
+from routerllm.exceptions import ConfigError
 
 _WORD = re.compile(r"\w+")
+#: Far above any useful width; a typo such as hashing:99999999 would need ~400 MB a text.
+MAX_DIM = 1 << 16
 
 
 class HashingEncoder(Encoder):
@@ -25,11 +27,11 @@ class HashingEncoder(Encoder):
         try:
             self.dim = int(dim)
         except ValueError:
-            raise RouterLLMError(
+            raise ConfigError(
                 f"hashing encoder dimension must be an integer, got {dim!r}"
             ) from None
-        if self.dim < 1:
-            raise RouterLLMError("hashing encoder dimension must be positive")
+        if not 1 <= self.dim <= MAX_DIM:
+            raise ConfigError(f"hashing encoder dimension must be in 1..{MAX_DIM}, got {dim!r}")
         self.spec = "hashing" if self.dim == 256 else f"hashing:{self.dim}"
 
     def encode(self, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
