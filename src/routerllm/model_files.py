@@ -9,20 +9,17 @@ A source with ``requantize`` is converted once, by llama.cpp, into that cache.
 
 from __future__ import annotations
 
-import contextlib
-import hashlib
 import importlib
 import importlib.util
 import json
 import logging
 import os
 import shutil
-import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 
 from routerllm.config import GGUFSource
 from routerllm.exceptions import BackendError, ModelUnavailableError
+from routerllm.files import sha256_of, written_atomically
 from routerllm.paths import cache_root
 
 log = logging.getLogger(__name__)
@@ -77,14 +74,6 @@ def availability(source: GGUFSource) -> str | None:
     return None
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 22), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def _stamp(path: Path) -> dict[str, float | int]:
     st = path.stat()
     return {"size": st.st_size, "mtime_ns": st.st_mtime_ns}
@@ -99,7 +88,7 @@ def verify_sha256(path: Path, expected: str) -> None:
             return
     except (OSError, ValueError):
         pass
-    actual = _sha256(path)
+    actual = sha256_of(path)
     if actual != expected.lower():
         raise BackendError(
             f"{path}: sha256 mismatch (expected {expected}, got {actual}); the file is corrupt: "
@@ -108,30 +97,14 @@ def verify_sha256(path: Path, expected: str) -> None:
     marker.write_text(json.dumps(stamp))
 
 
-@contextlib.contextmanager
-def _written_atomically(target: Path) -> Iterator[Path]:
-    """A temporary path beside ``target``, renamed to it when the block succeeds:
-    an interrupted or failed write never leaves a truncated model that a later
-    run would trust."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=target.name, suffix=".partial")
-    os.close(fd)
-    tmp = Path(tmp_name)
-    try:
-        yield tmp
-        os.replace(tmp, target)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
 def _assemble(parts: list[Path], target: Path, expected: str | None) -> None:
-    with _written_atomically(target) as tmp:
+    with written_atomically(target) as tmp:
         with tmp.open("wb") as out:
             for part in parts:
                 with part.open("rb") as f:
                     shutil.copyfileobj(f, out, 1 << 22)
         if expected is not None:
-            actual = _sha256(tmp)
+            actual = sha256_of(tmp)
             if actual != expected.lower():
                 raise BackendError(
                     f"assembled {target.name} has sha256 {actual}, expected {expected}: "
@@ -197,7 +170,7 @@ def requantize(source: Path, target: Path, kind: str) -> Path:
     params.allow_requantize = True
     params.nthread = os.cpu_count() or 1
     log.info("re-quantizing %s to %s into %s", source, kind, target)
-    with _written_atomically(target) as tmp:
+    with written_atomically(target) as tmp:
         if llama_cpp.llama_model_quantize(str(source).encode(), str(tmp).encode(), params) != 0:
             raise BackendError(
                 f"llama.cpp could not re-quantize {source} to {kind}: the file is corrupt, or "

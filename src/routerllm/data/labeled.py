@@ -15,6 +15,7 @@ from pathlib import Path
 
 from routerllm.data import read_json
 from routerllm.exceptions import DataError
+from routerllm.files import written_atomically
 
 CLASS_NAMES: tuple[str, ...] = (
     "code_generation",
@@ -37,10 +38,8 @@ class LabeledPrompt:
 
 def save_json(items: Sequence[LabeledPrompt], path: str | Path) -> Path:
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps([asdict(i) for i in items], ensure_ascii=False, indent=1))
-    tmp.replace(path)
+    with written_atomically(path) as tmp:
+        tmp.write_text(json.dumps([asdict(i) for i in items], ensure_ascii=False, indent=1))
     return path
 
 

@@ -11,13 +11,10 @@ parameters with ``save(dir)``/``load(dir)``: ``config.json`` plus
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
-import os
-import tempfile
 import zipfile
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Protocol
@@ -26,6 +23,7 @@ import numpy as np
 
 from routerllm.config import TIER_ORDER
 from routerllm.exceptions import PromptError, RouterLLMError
+from routerllm.files import publish, sha256_of, staged
 
 FORMAT_VERSION = 1
 
@@ -159,10 +157,10 @@ class Router(ABC):
         arrays = self.state()
         try:
             path.mkdir(parents=True, exist_ok=True)
-            with contextlib.ExitStack() as staged:
+            with contextlib.ExitStack() as stack:
                 weights_tmp = None
                 if arrays:
-                    weights_tmp = staged.enter_context(_staged(path / "weights.npz"))
+                    weights_tmp = stack.enter_context(staged(path / "weights.npz"))
                     with weights_tmp.open("wb") as f:
                         np.savez(f, **arrays)  # type: ignore[arg-type]
                 meta = {
@@ -171,37 +169,18 @@ class Router(ABC):
                     "models": self.model_names,
                     "seed": self.seed,
                     "options": self.options,
-                    "weights_sha256": _sha256(weights_tmp) if weights_tmp else None,
+                    "weights_sha256": sha256_of(weights_tmp) if weights_tmp else None,
                 }
-                config_tmp = staged.enter_context(_staged(path / "config.json"))
+                config_tmp = stack.enter_context(staged(path / "config.json"))
                 config_tmp.write_text(json.dumps(meta, indent=2))
                 if weights_tmp:
-                    os.replace(weights_tmp, path / "weights.npz")
-                os.replace(config_tmp, path / "config.json")
+                    publish(weights_tmp, path / "weights.npz")
+                publish(config_tmp, path / "config.json")
             if not arrays:
                 (path / "weights.npz").unlink(missing_ok=True)  # a previous router's
         except OSError as e:
             raise RouterLLMError(f"cannot save the router to {path}: {e}") from e
         return path
-
-
-@contextlib.contextmanager
-def _staged(target: Path) -> Iterator[Path]:
-    """A temporary file beside ``target`` (removed unless renamed)."""
-    fd, name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".partial")
-    os.close(fd)
-    try:
-        yield Path(name)
-    finally:
-        Path(name).unlink(missing_ok=True)
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def create_router(
@@ -255,7 +234,7 @@ def load_router(directory: str | Path, models: Sequence[CandidateModel]) -> Rout
     if not weights.exists():
         raise RouterLLMError(f"{path}: its trained weights ({weights.name}) are missing")
     try:
-        if expected != "unrecorded" and _sha256(weights) != expected:
+        if expected != "unrecorded" and sha256_of(weights) != expected:
             raise RouterLLMError(
                 f"{weights} does not match {path}/config.json (an interrupted save, or a file "
                 f"changed by hand): save or train the router again"

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -27,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from routerllm.exceptions import RouterLLMError, missing_dependency
+from routerllm.files import written_atomically
 from routerllm.training.losses import make_loss
 
 try:
@@ -175,9 +175,8 @@ def _copy_state(module: nn.Module) -> dict[str, Tensor]:
 
 
 def _write_atomically(payload: dict[str, Any], path: Path) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(payload, tmp)
-    os.replace(tmp, path)  # a reader never sees half a checkpoint
+    with written_atomically(path) as tmp:  # a reader never sees half a checkpoint
+        torch.save(payload, tmp)
 
 
 def _read_checkpoint(path: Path) -> dict[str, Any]:

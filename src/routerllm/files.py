@@ -1,0 +1,52 @@
+"""Writing files so that a reader never sees half of one, and checking them.
+
+An interrupted or failed write leaves the previous file (or none), never a
+truncated one that a later run would trust.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+
+def sha256_of(path: Path) -> str:
+    """The file's sha256, read in blocks (model files are gigabytes)."""
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 22), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+@contextlib.contextmanager
+def staged(target: Path) -> Iterator[Path]:
+    """A temporary file beside ``target`` (same file system, so renaming it over
+    ``target`` is atomic), removed on exit unless it was renamed."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".partial")
+    os.close(fd)
+    try:
+        yield Path(name)
+    finally:
+        Path(name).unlink(missing_ok=True)
+
+
+def publish(tmp: Path, target: Path) -> None:
+    """Rename a staged file over ``target``, with ``target``'s permissions (or the
+    usual 0644 for a new file: a temporary file starts private)."""
+    os.chmod(tmp, target.stat().st_mode & 0o777 if target.exists() else 0o644)
+    os.replace(tmp, target)
+
+
+@contextlib.contextmanager
+def written_atomically(target: Path) -> Iterator[Path]:
+    """A temporary path to write ``target``'s content to; renamed to ``target`` when
+    the block succeeds."""
+    with staged(target) as tmp:
+        yield tmp
+        publish(tmp, target)
