@@ -40,6 +40,11 @@ class ModelInfo:
     output_price: float | None = None
 
 
+def scores_are_outcomes(scores: np.ndarray) -> bool:
+    """Whether every score is an outcome: a number in [0, 1] (1 = solved)."""
+    return bool(np.isfinite(scores).all() and scores.min() >= 0 and scores.max() <= 1)
+
+
 @dataclass(frozen=True)
 class OutcomeDataset:
     prompts: list[str]
@@ -59,9 +64,7 @@ class OutcomeDataset:
             raise DataError(f"{self.source}: scores shape {self.scores.shape} != ({n}, {m})")
         if self.costs is not None and self.costs.shape != (n, m):
             raise DataError(f"{self.source}: costs shape {self.costs.shape} != ({n}, {m})")
-        if n and not (
-            np.isfinite(self.scores).all() and 0 <= self.scores.min() <= self.scores.max() <= 1
-        ):
+        if n and not scores_are_outcomes(self.scores):
             raise DataError(f"{self.source}: scores must be numbers in [0, 1] (1 = solved)")
         if (
             self.costs is not None

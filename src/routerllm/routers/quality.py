@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from routerllm.data.outcomes import scores_are_outcomes
 from routerllm.exceptions import PromptError, RouterLLMError
 from routerllm.routers.base import CandidateModel, Router, RoutingDecision
 from routerllm.routers.decision import MODES, choose, mix_choices
@@ -108,7 +109,7 @@ class OutcomeRouter(Router):
             raise RouterLLMError(
                 f"need one embedding row per outcome row, got shapes {X.shape} and {Y.shape}"
             )
-        if not (np.isfinite(Y).all() and Y.min() >= 0.0 and Y.max() <= 1.0):
+        if not scores_are_outcomes(Y):
             raise RouterLLMError("outcome scores must be numbers in [0, 1] (1 = solved)")
         self._fit(X.astype(np.float32), Y)
         self.fitted = True

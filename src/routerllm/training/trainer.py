@@ -215,19 +215,15 @@ def _improves(record: EpochRecord, history: TrainingHistory) -> bool:
     return (record.val_loss or 0.0) < (best.val_loss or 0.0)
 
 
+#: The training arguments a resumed run must share with the checkpoint's run: all but
+#: the schedule's length (more epochs, and so another warmup, are what resuming is
+#: for) and those that only show progress or evaluate.
+RESUME_MUST_MATCH = ("batch_size", "learning_rate", "weight_decay", "loss", "loss_options",
+                     "seed", "max_length", "max_grad_norm")  # fmt: skip
+
+
 def _run_arguments(args: TrainingArguments) -> dict[str, Any]:
-    """The training arguments a resumed run must share with the checkpoint's run."""
-    kept = (
-        "batch_size",
-        "learning_rate",
-        "weight_decay",
-        "loss",
-        "loss_options",
-        "seed",
-        "max_length",
-        "max_grad_norm",
-    )  # fmt: skip  (epochs and warmup may change)
-    return {k: getattr(args, k) for k in kept}
+    return {k: getattr(args, k) for k in RESUME_MUST_MATCH}
 
 
 def _check_same_run(path: Path | None, saved: dict[str, Any] | None, run: dict[str, Any]) -> None:
@@ -253,7 +249,6 @@ def _save_checkpoint(
     setup: dict[str, Any],
 ) -> None:
     """Everything needed to continue after ``history.records[-1].epoch``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
     payload = {
         "version": CHECKPOINT_VERSION,
         "setup": setup,
@@ -339,7 +334,7 @@ def train(
 
     ``setup`` names what the caller built ``module`` from (e.g. its encoder): it is
     saved with each checkpoint, and resuming refuses a checkpoint whose setup or
-    training arguments (other than the number of epochs) differ.
+    training arguments differ (``RESUME_MUST_MATCH``).
 
     The best epoch is the one with the highest validation accuracy (ties:
     the lower validation loss, then the earlier epoch), or the last one when
