@@ -14,7 +14,7 @@ import pytest
 from routerllm.data.outcomes import OutcomeDataset, load_outcomes, overlap, without
 from routerllm.eval.outcome_eval import evaluate_routing, plot
 from routerllm.eval.routing_metrics import METRICS
-from routerllm.exceptions import DataError, RouterLLMError
+from routerllm.exceptions import DataError, ModelUnavailableError, RouterLLMError
 from routerllm.routers import create_router, load_router
 from routerllm.routers.base import Candidate
 from routerllm.routers.decision import choose, mix_choices
@@ -513,3 +513,9 @@ def test_bad_router_options_are_clear_errors(
     seed = options.pop("seed", 0)
     with pytest.raises(RouterLLMError, match=f"bad options for router '{name}': .*{message}"):
         create_router(name, models, seed, **options)
+
+
+def test_a_missing_model_keeps_its_kind_through_create_router() -> None:
+    models = [Candidate(m, SIZES[m]) for m in MODELS]
+    with pytest.raises(ModelUnavailableError, match="model directory not found"):
+        create_router("classifier", models, mode="full", encoder="hf:/nonexistent/x")

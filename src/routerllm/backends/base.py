@@ -12,6 +12,14 @@ from routerllm.config import GenerationConfig, ModelConfig
 from routerllm.exceptions import BackendError, PromptError
 
 
+def _integer(v: object) -> bool:
+    return isinstance(v, numbers.Integral) and not isinstance(v, bool)
+
+
+def _number(v: object) -> bool:
+    return isinstance(v, numbers.Real) and not isinstance(v, bool)
+
+
 @dataclass(frozen=True)
 class GenerationRequest:
     """One prompt plus optional overrides of the config's sampling defaults.
@@ -36,19 +44,13 @@ class GenerationRequest:
     prompt_state: bool = False
 
     def __post_init__(self) -> None:
-        def integer(v: object) -> bool:
-            return isinstance(v, numbers.Integral) and not isinstance(v, bool)
-
-        def number(v: object) -> bool:
-            return isinstance(v, numbers.Real) and not isinstance(v, bool)
-
         wrong = [
             f"{name} {value!r}"
             for name, value, ok in (
-                ("max_new_tokens", self.max_new_tokens, integer),
-                ("temperature", self.temperature, number),
-                ("top_p", self.top_p, number),
-                ("repetition_penalty", self.repetition_penalty, number),
+                ("max_new_tokens", self.max_new_tokens, _integer),
+                ("temperature", self.temperature, _number),
+                ("top_p", self.top_p, _number),
+                ("repetition_penalty", self.repetition_penalty, _number),
                 ("system", self.system, lambda v: isinstance(v, str)),
             )
             if value is not None and not ok(value)

@@ -192,9 +192,11 @@ def create_router(
     cls = ROUTERS.get(name)
     try:
         router: Router = cls(models, seed=seed, **options)
-    except (TypeError, ValueError, AttributeError) as e:  # unknown option, or a wrong kind
-        raise RouterLLMError(f"bad options for router {name!r}: {e}") from e
-    except RouterLLMError as e:
+    except (TypeError, ValueError, AttributeError, RouterLLMError) as e:
+        # An unknown option, a value of the wrong kind or out of range; a missing
+        # package or model (a RouterLLMError subclass) keeps its own kind.
+        if isinstance(e, RouterLLMError) and type(e) is not RouterLLMError:
+            raise
         raise RouterLLMError(f"bad options for router {name!r}: {e}") from e
     return router
 
@@ -227,14 +229,17 @@ def load_router(directory: str | Path, models: Sequence[CandidateModel]) -> Rout
         )
     router = create_router(name, [by_name[n] for n in saved_models], meta.get("seed", 0), **options)
     weights = path / "weights.npz"
-    # Routers saved before the digest was recorded have no "weights_sha256" key.
-    expected = meta.get("weights_sha256", "unrecorded")
-    if expected is None or (expected == "unrecorded" and not weights.exists()):
+    # Routers saved before the digest was recorded have no "weights_sha256" key;
+    # a recorded None means the router was saved without weights.
+    recorded, expected = "weights_sha256" in meta, meta.get("weights_sha256")
+    if recorded and expected is None:
         return router
     if not weights.exists():
-        raise RouterLLMError(f"{path}: its trained weights ({weights.name}) are missing")
+        if recorded:
+            raise RouterLLMError(f"{path}: its trained weights ({weights.name}) are missing")
+        return router
     try:
-        if expected != "unrecorded" and sha256_of(weights) != expected:
+        if recorded and sha256_of(weights) != expected:
             raise RouterLLMError(
                 f"{weights} does not match {path}/config.json (an interrupted save, or a file "
                 f"changed by hand): save or train the router again"
