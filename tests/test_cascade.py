@@ -114,3 +114,19 @@ def test_cli_route_cascade_flag(tiny_config_path: Path) -> None:
     assert run.returncode == 0, run.stderr
     out = json.loads(run.stdout)
     assert out["model"] == "tiny-heavy" and "escalated to tiny-heavy" in out["reason"]
+
+
+def test_a_task_in_prose_with_asserts_is_checked_on_them() -> None:
+    """MBPP's way of asking: no function to complete, an assert naming the one to write."""
+    request = (
+        "Write a function to find the shared elements of two tuples.\n"
+        "Your code should pass: assert similar_elements((3, 4, 5), (5, 7, 4)) == (4, 5)\n"
+        "Use sets. A backslash \\N stays text."
+    )
+    good = "```python\ndef similar_elements(a, b):\n    return tuple(sorted(set(a) & set(b)))\n```"
+    bad = "```python\ndef similar_elements(a, b):\n    return a\n```"
+    assert verify_answer(request, good).verdict == "passed"
+    assert verify_answer(request, bad).verdict == "failed"
+    assert verify_answer(request, "I do not know.").verdict == "failed"
+    # builtins called in prose are not the function asked for
+    assert verify_answer("Explain why len([1, 2]) == 2.", "Because.").verdict == "unverifiable"

@@ -17,6 +17,7 @@ from routerllm.eval.humaneval_run import (
     ResultStore,
     compose,
     cross_validated,
+    fold_ids,
     fold_routers,
     problems_subset,
     run_models,
@@ -279,3 +280,57 @@ def test_report_states_a_fixed_mix_and_its_expectation() -> None:
     }  # fmt: skip
     text = report_markdown(summary)
     assert "in 2 of 5 folds" in text and "pass@1 0.625 at 9.000e-04 kWh" in text
+
+
+def test_fold_ids_keep_another_sets_problems_out_of_every_test_fold() -> None:
+    fold = fold_ids(5, 2, 0, train_only=3)
+    assert sorted(fold[:5].tolist()) == [0, 0, 0, 1, 1] and fold[5:].tolist() == [-1, -1, -1]
+    assert fold_ids(5, 2, 0).tolist() == fold[:5].tolist()  # the tested problems' folds unchanged
+
+
+def test_routers_and_gate_train_on_another_problem_sets_run(
+    tiny_config: AppConfig, tmp_path: Path
+) -> None:
+    rows = [
+        {"text": f"Write a function that adds {i}.", "code": f"def add_{i}(x):\n    return x + {i}",
+         "task_id": i, "test_setup_code": "", "test_list": [f"assert add_{i}(1) == {i + 1}"]}
+        for i in range(6)
+    ]  # fmt: skip
+    mbpp = tmp_path / "mbpp.jsonl"
+    mbpp.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    short = {"max_new_tokens": 8}
+    other = run_experiment(tiny_config, tmp_path / "mbpp", systems=["gated-cascade"], folds=2,
+                           style_overrides=short, progress=False, problems_file=mbpp)  # fmt: skip
+    assert other["problems"] == 6 and other["problem_set"] == str(mbpp)
+    assert "6 problems of " + str(mbpp) in (tmp_path / "mbpp" / "report.md").read_text()
+    systems = ["quality", "knn", "gated-cascade"]
+    # one fold: trained on the other set only, every HumanEval problem tested
+    alone = run_experiment(tiny_config, tmp_path / "he", systems=systems, limit=4, folds=1,
+                           style_overrides=short, progress=False, train_on=tmp_path / "mbpp")  # fmt: skip
+    assert alone["trained_on"] == {"run": str(tmp_path / "mbpp"), "problems": 6}
+    by_name = {r["system"]: r for r in alone["systems"]}
+    assert all(r["total"] == 4 for r in alone["systems"])
+    assert len(by_name["gated-cascade"]["gate"]["thresholds"]) == 1
+    assert "hidden state" in by_name["gated-cascade"]["gate"]["predictor"]
+    assert all(0 <= p <= 1 for _, _, p in by_name["gated-cascade"]["gate"]["curve"])
+    assert "trained only on the 6 problems" in (tmp_path / "he" / "report.md").read_text()
+    # two folds: the other set joins each fold's training problems
+    joined = run_experiment(tiny_config, tmp_path / "he", systems=systems, limit=4, folds=2,
+                            style_overrides=short, progress=False, train_on=tmp_path / "mbpp")  # fmt: skip
+    assert (
+        len({r["system"]: r for r in joined["systems"]}["gated-cascade"]["gate"]["thresholds"]) == 2
+    )
+    assert "joined by the 6 problems" in (tmp_path / "he" / "report.md").read_text()
+    # mistakes are clear errors, before anything is generated
+    with pytest.raises(RouterLLMError, match="also in this run"):
+        run_experiment(tiny_config, tmp_path / "he", systems=systems, limit=4, folds=1,
+                       style_overrides=short, progress=False, train_on=tmp_path / "he")  # fmt: skip
+    with pytest.raises(RouterLLMError, match="no results.sqlite there"):
+        run_experiment(tiny_config, tmp_path / "x", systems=systems, limit=4,
+                       train_on=tmp_path / "nothing")  # fmt: skip
+    with pytest.raises(RouterLLMError, match="none of them is among the systems"):
+        run_experiment(tiny_config, tmp_path / "x", systems=["direct-light"], limit=4,
+                       train_on=tmp_path / "mbpp")  # fmt: skip
+    assert not (tmp_path / "x").exists()
+    with pytest.raises(RouterLLMError, match=r"at least 2 cross-validation fold\(s\)"):
+        run_experiment(tiny_config, tmp_path / "x", systems=systems, limit=4, folds=1)

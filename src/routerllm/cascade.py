@@ -3,8 +3,9 @@ else ask the next larger model.
 
 A router decides before any model has answered; a cascade looks at the answer.
 For a code request whose function states examples in its docstring (``>>> f(2)``
-then ``4``, ``f([1, 2]) == 3``, ...), the answer is run on those examples in the
-sandbox (:mod:`routerllm.eval.prompt_examples`); an answer that fails them goes to
+then ``4``, ``f([1, 2]) == 3``, ...), or a task in prose with such examples of the
+function it asks for (``assert f(2) == 4``), the answer is run on those examples in
+the sandbox (:mod:`routerllm.eval.prompt_examples`); an answer that fails them goes to
 the next larger available model. Requests without such examples are never
 escalated, and cost nothing beyond reading the prompt. On HumanEval this is
 the ``cascade`` system of ``routerllm humaneval`` (README, "HumanEval: routed vs
@@ -18,6 +19,7 @@ why it is off unless the config's ``cascade.enabled`` is set.
 from __future__ import annotations
 
 import ast
+import builtins
 import re
 from collections.abc import Sequence
 
@@ -41,7 +43,10 @@ def verify_answer(prompt: str, answer: str, timeout_s: float = 5.0) -> Verificat
 
 def function_with_examples(text: str) -> tuple[str, str] | None:
     """In a free-form request (prose, fenced code, or bare code), the code of the last
-    function whose docstring gives examples, and its name; None when there is none."""
+    function whose docstring gives examples, and its name; else, for a task stated in
+    prose with examples of a function it does not define (MBPP's way: "Write a
+    function to ... assert f(2) == 4"), the request as a docstring and that name;
+    None when there is neither."""
     fenced = [code for _, code in FENCE.findall(text)]
     # Unfenced code after prose: from the first import or def on.
     first_code = re.compile(CODE_START.pattern, re.M).search(text)
@@ -59,6 +64,16 @@ def function_with_examples(text: str) -> tuple[str, str] | None:
         ]
         if names:
             return code, names[-1]
+    return _prose_task(text)
+
+
+def _prose_task(text: str) -> tuple[str, str] | None:
+    # A raw docstring, so the request's backslashes stay text: the "prompt" the
+    # answer's code is appended to, as MBPP's prompts are in the HumanEval experiment.
+    code = 'r"""\n' + text.replace('"""', "'''") + '\n"""\n'
+    for name in dict.fromkeys(re.findall(r"\b([A-Za-z_]\w*)\s*\(", text)):
+        if not hasattr(builtins, name) and extract_examples(code, name):
+            return code, name
     return None
 
 

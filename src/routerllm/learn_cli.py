@@ -263,7 +263,7 @@ def cmd_humaneval(args: argparse.Namespace) -> int:
     summary = run_experiment(
         load_config(args.config), args.out, systems, args.limit, args.folds, args.seed,
         overrides, progress=not args.json, encoder=args.encoder, calibration=args.calibrate,
-        cascade_budget=args.cascade_budget,
+        cascade_budget=args.cascade_budget, problems_file=args.problems, train_on=args.train_on,
     )  # fmt: skip
     text = (Path(args.out) / "report.md").read_text()
     _emit(
@@ -383,7 +383,22 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
     )
     he.add_argument("--limit", type=int, help="a seeded subset of N problems")
     he.add_argument(
-        "--folds", type=int, default=5, help="cross-validation folds for learned routers"
+        "--problems",
+        metavar="FILE",
+        help="run these problems instead of the packaged HumanEval: a HumanEval-format jsonl(.gz) "
+        "(e.g. HumanEvalPlus) or MBPP's mbpp.jsonl / sanitized-mbpp.json",
+    )
+    he.add_argument(
+        "--folds",
+        type=int,
+        default=5,
+        help="cross-validation folds for learned routers (1 with --train-on: train on that run only)",
+    )
+    he.add_argument(
+        "--train-on",
+        metavar="DIR",
+        help="an earlier run on another problem set (e.g. --problems mbpp.jsonl --out DIR) whose "
+        "problems join every fold's training problems, never tested",
     )
     he.add_argument(
         "--max-new-tokens", type=int, default=None, help="override the prompting style's default"

@@ -51,6 +51,8 @@ def run_experiment(
     encoder: str | None = None,
     calibration: str = "max_cost=0.7",
     cascade_budget: float = 0.7,
+    problems_file: str | Path | None = None,
+    train_on: str | Path | None = None,
 ) -> dict[str, Any]:
     """Run (or resume) the experiment in ``out`` and write its report there.
 
@@ -59,7 +61,11 @@ def run_experiment(
     the training folds; ``cascade_budget`` is the ``gated-cascade``'s energy budget, a
     share of the heavy model's generation energy (its gate is calibrated to it on the
     training folds). Generation depends on none of them, so a stored run can be
-    re-reported with others without generating anything again."""
+    re-reported with others without generating anything again. ``problems_file`` is a
+    HumanEval- or MBPP-format file to run instead of the packaged HumanEval.
+    ``train_on`` is the directory of an earlier run on another problem set, whose
+    problems join every fold's training problems (``eval/transfer.py``); with
+    ``folds=1`` they are the only ones, and every problem here is tested."""
     out = Path(out)
     ladder = [m.name for m in config.models_by_size()]
     check_systems(systems, ladder)
@@ -76,14 +82,27 @@ def run_experiment(
     if limit is not None and limit < 1:
         raise RouterLLMError(f"limit must be at least 1 problem, got {limit}")
     light, medium, heavy = ladder[0], ladder[len(ladder) // 2], ladder[-1]
-    problems = problems_subset(limit, seed)
-    if any(s in (*LEARNED, GATED_CASCADE) for s in systems):
-        if folds < 2 or len(problems) < 2:
+    problems = problems_subset(limit, seed, problems_file)
+    trained = any(s in (*LEARNED, GATED_CASCADE) for s in systems)
+    if train_on is not None and not trained:
+        raise RouterLLMError(
+            "--train-on trains the learned routers and the gated cascade's gate, and none of "
+            f"them is among the systems: {', '.join(systems)}"
+        )
+    if trained:
+        least = 1 if train_on is not None else 2  # one fold: train on the other set only
+        if folds < least or len(problems) < least:
             raise RouterLLMError(
-                f"the learned routers need at least 2 cross-validation folds and 2 problems, "
-                f"got {folds} fold(s) and {len(problems)} problem(s): change --folds or --limit"
+                f"the learned routers need at least {least} cross-validation fold(s) and "
+                f"{least} problem(s), got {folds} fold(s) and {len(problems)} problem(s): "
+                "change --folds or --limit"
             )
         folds = min(folds, len(problems))  # leave-one-out when there are fewer problems
+    extra = None
+    if train_on is not None:
+        from routerllm.eval.transfer import load_training_run
+
+        extra = load_training_run(train_on, ladder, medium, {p.task_id for p in problems})
     try:
         out.mkdir(parents=True, exist_ok=True)  # only once every argument is known good
     except OSError as e:
@@ -108,6 +127,11 @@ def run_experiment(
             loads = {m: store.load_of(m) or (0.0, 0.0, 0.0) for m in ladder}
             scores = np.array([[float(outcomes[m][t].passed) for m in ladder] for t in task_ids])
             energy = np.array([[outcomes[m][t].gen_kwh for m in ladder] for t in task_ids])
+            # Another problem set's run, appended: it trains, it is never tested.
+            n_extra = 0 if extra is None else len(extra)
+            train_prompts = prompts + ([] if extra is None else extra.prompts)
+            train_scores = scores if extra is None else np.vstack([scores, extra.scores])
+            train_energy = energy if extra is None else np.vstack([energy, extra.energy])
             results: dict[str, SystemResult] = {}
             curve: list[tuple[float, float]] = []
             for name in systems:
@@ -123,9 +147,15 @@ def run_experiment(
                     if name == GATED_CASCADE:
                         tokens = np.array([[outcomes[medium][t].prompt_tokens,
                                             outcomes[medium][t].completion_tokens] for t in task_ids])  # fmt: skip
-                        gate = budget_gate(system, prompts, scores, energy, ladder, medium, heavy,
-                                           folds, seed, encoder, cascade_budget, tokens,
-                                           store.prompt_states(medium, task_ids))  # fmt: skip
+                        states = store.prompt_states(medium, task_ids)
+                        failed_extra = None
+                        if extra is not None:
+                            tokens = np.vstack([tokens, extra.medium_tokens])
+                            states = None if states is None or extra.medium_states is None else np.vstack([states, extra.medium_states])  # fmt: skip
+                            failed_extra = extra.failed_examples()
+                        gate = budget_gate(system, train_prompts, train_scores, train_energy, ladder,
+                                           medium, heavy, folds, seed, encoder, cascade_budget,
+                                           tokens, states, failed_extra)  # fmt: skip
                     results[name] = cascade(system, problems, store.completions(medium), medium,
                                             heavy, outcomes, loads, gate, name)  # fmt: skip
                 elif name in AS_IS:
@@ -134,8 +164,8 @@ def run_experiment(
                     results[name] = compose(name, choices, outcomes, task_ids, loads, cost)
                 else:
                     cv = cross_validated(
-                        name, system, prompts, scores, energy, ladder, folds, seed, encoder,
-                        calibration,
+                        name, system, train_prompts, train_scores, train_energy, ladder, folds,
+                        seed, encoder, calibration, n_extra,
                     )  # fmt: skip
                     results[name] = compose(
                         name, cv.choices, outcomes, task_ids, loads, cv.router_cost
@@ -161,9 +191,11 @@ def run_experiment(
         {m.name: m.params_b for m in config.models},
     )
     summary = {
+        "problem_set": str(problems_file) if problems_file else "HumanEval (packaged)",
         "problems": len(problems),
         "limit": limit,
         "folds": folds,
+        "trained_on": None if extra is None else {"run": extra.source, "problems": len(extra)},
         "seed": seed,
         "encoder": encoder or DEFAULT_ENCODER,
         "calibration": calibration,
@@ -235,15 +267,32 @@ def plot_curve(curve: list[tuple[float, float]], rows: list[dict[str, Any]], pat
     fig.savefig(path, dpi=110)
 
 
+def _training(s: dict[str, Any]) -> str:
+    """What the learned routers and the gate were trained on, in words."""
+    other = s.get("trained_on")
+    if other is None:
+        return f"{s['folds']}-fold cross-validation over problems"
+    if s["folds"] == 1:
+        return (
+            f"trained only on the {other['problems']} problems of the run in {other['run']} "
+            "(another problem set), every problem here tested"
+        )
+    return (
+        f"{s['folds']}-fold cross-validation over problems, every fold's training problems "
+        f"joined by the {other['problems']} problems of the run in {other['run']} (never tested)"
+    )
+
+
 def report_markdown(s: dict[str, Any]) -> str:
     lines = [
-        "# HumanEval: routed vs direct",
+        "# Code generation: routed vs direct",
         "",
-        f"{s['problems']} problems{' (a seeded subset, --limit)' if s['limit'] else ''}; models {', '.join(s['models'])}; "
+        f"{s['problems']} problems of {s.get('problem_set', 'HumanEval (packaged)')}"
+        f"{' (a seeded subset, --limit)' if s['limit'] else ''}; models {', '.join(s['models'])}; "
         f"greedy decoding; tests run in the sandbox (separate process, time and memory limits, no network).",
         f"Energy and CO2: CodeCarbon `{s['carbon_method']}` (country {s['country']}): on machines without RAPL "
         "counters this is an estimate from CPU load, not a hardware measurement. Cost = energy x electricity price.",
-        f"Learned routers: `{s['encoder']}` prompt embeddings, {s['folds']}-fold cross-validation over problems; knob calibrated to `{s['calibration']}` "
+        f"Learned routers: `{s['encoder']}` prompt embeddings, {_training(s)}; knob calibrated to `{s['calibration']}` "
         "(energy as the cost) on the training folds' out-of-fold predictions, never on the test fold.",
         f"Wall time of this invocation: {s['wall_time_s']:.0f} s (stored generations are reused, not redone); "
         f"generation and loading time of all models on these problems: {s['model_time_s']:.0f} s. "

@@ -28,7 +28,8 @@ from typing import Any
 
 import numpy as np
 
-from routerllm.data.humaneval import HumanEvalProblem, load_humaneval
+from routerllm.data.humaneval import HumanEvalProblem
+from routerllm.data.mbpp import load_code_problems
 from routerllm.exceptions import RouterLLMError
 from routerllm.system import RouterLLM
 
@@ -46,6 +47,9 @@ CREATE TABLE IF NOT EXISTS loads (
 );
 CREATE TABLE IF NOT EXISTS styles (
     model TEXT PRIMARY KEY, style TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS problems (
+    task_id TEXT PRIMARY KEY, prompt TEXT NOT NULL, entry_point TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS prompt_states (
     model TEXT NOT NULL, task_id TEXT NOT NULL, state BLOB NOT NULL,
@@ -118,6 +122,19 @@ class ResultStore:
 
     def styles(self) -> dict[str, dict[str, Any]]:
         return {m: json.loads(t) for m, t in self.db.execute("SELECT model, style FROM styles")}
+
+    def add_problems(self, problems: Sequence[HumanEvalProblem]) -> None:
+        """Record the problems' prompts, so that another run can train on this one's."""
+        with self.db:
+            self.db.executemany(
+                "INSERT OR REPLACE INTO problems VALUES (?, ?, ?)",
+                [(p.task_id, p.prompt, p.entry_point) for p in problems],
+            )
+
+    def problems(self) -> list[tuple[str, str, str]]:
+        """(task_id, prompt, entry_point) of the recorded problems."""
+        rows = self.db.execute("SELECT task_id, prompt, entry_point FROM problems ORDER BY rowid")
+        return [(str(t), str(p), str(e)) for t, p, e in rows]
 
     def add(self, row: dict[str, Any], state: Sequence[float] | None = None) -> None:
         """Store a finished generation and, when given, the model's state of its prompt
@@ -195,6 +212,7 @@ def run_models(
     from routerllm.eval.sandbox import check_problem
 
     styles = {m: style_for(m, style_overrides) for m in models}
+    store.add_problems(problems)
     for model in models:
         store.use_style(model, dataclasses.asdict(styles[model]))
     # One query per model, not one per problem.
@@ -403,9 +421,17 @@ PREDICTORS = {
 CURVE_BUDGETS = tuple(round(0.40 + 0.05 * i, 2) for i in range(13))
 
 
-def fold_ids(n: int, folds: int, seed: int) -> np.ndarray:
-    """Each of ``n`` problems' cross-validation fold (the same for every router)."""
-    return np.random.default_rng(seed).permutation(n) % folds
+#: Inner folds of :func:`out_of_fold` when there is one outer fold (every problem
+#: tested, the routers trained on another problem set only).
+SINGLE_FOLD_INNER = 5
+
+
+def fold_ids(n: int, folds: int, seed: int, train_only: int = 0) -> np.ndarray:
+    """The cross-validation fold of each of ``n`` problems (the same for every router),
+    then -1 for ``train_only`` problems appended after them (another problem set's),
+    which train every fold's routers and are never tested."""
+    tested = np.random.default_rng(seed).permutation(n) % folds
+    return np.concatenate([tested, np.full(train_only, -1)]).astype(int)
 
 
 def out_of_fold(
@@ -417,7 +443,8 @@ def out_of_fold(
     """Each of the ``train`` problems' prediction by a model fitted without it (the
     same k-fold within them; with fewer than 2 of them, fitted on them all):
     ``predicted(fit_on, idx)`` fits on the problems ``fit_on`` and predicts ``idx``."""
-    inner = np.random.default_rng(seed + 1).permutation(len(train)) % min(folds, len(train))
+    k = folds if folds > 1 else SINGLE_FOLD_INNER
+    inner = np.random.default_rng(seed + 1).permutation(len(train)) % min(k, len(train))
     parts = {}
     for g in range(int(inner.max()) + 1):
         fit_on = train[inner != g] if inner.max() > 0 else train
@@ -449,7 +476,12 @@ def _logit(p: np.ndarray) -> np.ndarray:
 
 
 def state_predictions(
-    states: np.ndarray, solved: np.ndarray, failed: np.ndarray, folds: int, seed: int
+    states: np.ndarray,
+    solved: np.ndarray,
+    failed: np.ndarray,
+    folds: int,
+    seed: int,
+    train_only: int = 0,
 ) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray, Callable[[], np.ndarray]]]:
     """Per cross-validation fold: its training and test problems, and the chance that
     the second model solves a problem whose first answer failed, predicted from the
@@ -461,8 +493,9 @@ def state_predictions(
     second model's success over all problems, then a logistic map of its
     out-of-fold prediction onto the problems that were escalated (Platt scaling on
     the ``failed`` ones): the gate decides among failed answers only, and there the
-    relation can differ, even in sign, from the one over all problems."""
-    fold = fold_ids(len(states), folds, seed)
+    relation can differ, even in sign, from the one over all problems. The last
+    ``train_only`` problems are in every fold's training problems (:func:`fold_ids`)."""
+    fold = fold_ids(len(states) - train_only, folds, seed, train_only)
     for f in range(folds):
         tr, te = np.flatnonzero(fold != f), np.flatnonzero(fold == f)
         oof = out_of_fold(tr, folds, seed, lambda fit_on, idx: _logistic(states[fit_on], solved[fit_on])(states[idx]))  # fmt: skip
@@ -490,6 +523,7 @@ def budget_gate(
     budget: float,
     first_tokens: np.ndarray,
     states: np.ndarray | None = None,
+    failed_train_only: np.ndarray | None = None,
 ) -> Gate:
     """A gate for :func:`cascade` that keeps it within ``budget`` x ``then``'s energy.
 
@@ -506,17 +540,24 @@ def budget_gate(
     out-of-fold predictions), never on the test fold.
 
     The same fold predictors, calibrated to each of ``CURVE_BUDGETS`` in turn, give
-    the gated cascade's curve: (budget, generation kWh, pass@1) over all problems."""
+    the gated cascade's curve: (budget, generation kWh, pass@1) over the tested problems.
+
+    With ``failed_train_only`` (whether ``first``'s answer failed its examples, for
+    problems of another set appended after the tested ones in every array), those
+    problems train every fold's predictor and threshold and are never tested; the
+    gate is then called with the tested problems' ``failed`` only."""
     pair = [models.index(first), models.index(then)]
     solved, kwh = scores[:, pair], energy[:, pair]  # (n, 2): first, then
+    extra = np.zeros(0, dtype=bool) if failed_train_only is None else failed_train_only
+    n = len(prompts) - len(extra)  # the tested problems
 
     def predictions(
         failed: np.ndarray,
     ) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray, Callable[[], np.ndarray]]]:
         if states is not None:
-            yield from state_predictions(states, solved[:, 1], failed, folds, seed)
+            yield from state_predictions(states, solved[:, 1], failed, folds, seed, len(extra))
             return
-        routers = fold_routers("quality", system, prompts, scores, energy, models, folds, seed, encoder)  # fmt: skip
+        routers = fold_routers("quality", system, prompts, scores, energy, models, folds, seed, encoder, train_only=len(extra))  # fmt: skip
         for fold in routers:
             k = fold.router.model_names.index(then)
 
@@ -525,7 +566,8 @@ def budget_gate(
 
             yield fold.train, fold.test, fold.oof_train[:, pair[1]], test
 
-    def gate(failed: np.ndarray) -> tuple[np.ndarray, tuple[float, float, float], dict[str, Any]]:
+    def gate(tested: np.ndarray) -> tuple[np.ndarray, tuple[float, float, float], dict[str, Any]]:
+        failed = np.concatenate([tested, extra])
         score, spent, per_fold = np.zeros(len(prompts)), np.zeros(3), []
         for tr, te, p_train, p_test in predictions(failed):
             cost = expected_energy(first_tokens, kwh[:, 1], tr)  # training, not routing
@@ -544,12 +586,13 @@ def budget_gate(
 
         curve = []
         for b in CURVE_BUDGETS:
-            esc = failed & allowed_within(b)[0]
-            spent_kwh = kwh[:, 0].sum() + kwh[esc, 1].sum()
-            pass1 = (solved[~esc, 0].sum() + solved[esc, 1].sum()) / len(prompts)
+            esc = (failed & allowed_within(b)[0])[:n]
+            spent_kwh = kwh[:n, 0].sum() + kwh[:n][esc, 1].sum()
+            pass1 = (solved[:n][~esc, 0].sum() + solved[:n][esc, 1].sum()) / n
             curve.append((b, float(spent_kwh), float(pass1)))
         allowed, thresholds = allowed_within(budget)
-        about = {"gate": {"budget": budget, "withheld": int((failed & ~allowed).sum()),
+        allowed = allowed[:n]
+        about = {"gate": {"budget": budget, "withheld": int((tested & ~allowed).sum()),
                           "predictor": PREDICTORS[states is not None],
                           "thresholds": [None if math.isinf(t) else t for t in thresholds],
                           "curve": curve}}  # fmt: skip
@@ -595,11 +638,13 @@ def fold_routers(
     seed: int,
     encoder: str | None = None,
     options: dict[str, Any] | None = None,
+    train_only: int = 0,
 ) -> Iterator[Fold]:
     """K-fold over problems: for each fold, the router ``name`` (with ``options``) trained
     on the other folds, with their mean per-model costs as its costs, and its
     training problems' out-of-fold predictions (the same k-fold within them; with
-    fewer than 2 training problems, its own predictions on them)."""
+    fewer than 2 training problems, its own predictions on them). The last
+    ``train_only`` problems are in every fold's training problems (:func:`fold_ids`)."""
     from routerllm.routers.base import create_router
     from routerllm.routers.quality import OutcomeRouter
 
@@ -621,7 +666,7 @@ def fold_routers(
         assert X is not None
         return router.predict(X[idx])[:, [router.model_names.index(m) for m in models]]
 
-    fold = fold_ids(len(prompts), folds, seed)
+    fold = fold_ids(len(prompts) - train_only, folds, seed, train_only)
     for f in range(folds):
         tr, te = np.flatnonzero(fold != f), np.flatnonzero(fold == f)
         router = trained(tr)
@@ -655,6 +700,7 @@ def cross_validated(
     seed: int,
     encoder: str | None = None,
     calibration: str = "max_cost=0.7",
+    train_only: int = 0,
 ) -> CrossValidated:
     """Route each fold's problems with a router trained on the other folds
     (:func:`fold_routers`). The knob is calibrated to ``calibration`` (see
@@ -663,13 +709,15 @@ def cross_validated(
     predictions (``Fold.oof_train``); where the router does worse there than a fixed
     random mix of the models at the same cost, it draws from that mix instead.
     ``known`` holds the costs each problem's router knew (its training folds' means),
-    for the quality-energy curve."""
+    for the quality-energy curve. The last ``train_only`` problems only train (every
+    fold's router); what is returned is about the others."""
+    n = len(prompts) - train_only
     choices = [""] * len(prompts)
     predicted, known = np.zeros_like(scores), np.zeros_like(costs)
     policy, mixed = np.zeros_like(scores), 0
     spent = np.zeros(3)
     options = {"folds": 3} if name == "quality" else {}  # its own selection: 3-fold
-    for fold in fold_routers(name, system, prompts, scores, costs, models, folds, seed, encoder, options):  # fmt: skip
+    for fold in fold_routers(name, system, prompts, scores, costs, models, folds, seed, encoder, options, train_only):  # fmt: skip
         tr, te, router, X = fold.train, fold.test, fold.router, fold.X
         router.calibrate(X[tr], scores[tr], calibration, models, predicted=fold.oof_train)
         with system.meter.measure("router_inference") as slot:
@@ -685,7 +733,7 @@ def cross_validated(
             policy[te] = router.mix[order]
             mixed += 1
     cost = (float(spent[0]), float(spent[1]), float(spent[2]))
-    return CrossValidated(choices, cost, predicted, known, policy, mixed)
+    return CrossValidated(choices[:n], cost, predicted[:n], known[:n], policy[:n], mixed)
 
 
 def check_systems(names: Sequence[str], ladder: Sequence[str]) -> None:
@@ -697,8 +745,12 @@ def check_systems(names: Sequence[str], ladder: Sequence[str]) -> None:
         raise RouterLLMError("the HumanEval experiment needs a light, a medium and a heavy model")
 
 
-def problems_subset(limit: int | None, seed: int) -> list[HumanEvalProblem]:
-    problems = load_humaneval()
+def problems_subset(
+    limit: int | None, seed: int, path: str | Path | None = None
+) -> list[HumanEvalProblem]:
+    """The problems of ``path`` (HumanEval or MBPP format; default: the packaged
+    HumanEval), or a seeded subset of ``limit`` of them."""
+    problems = load_code_problems(path)
     if limit is not None and limit < len(problems):
         idx = sorted(np.random.default_rng(seed).choice(len(problems), size=limit, replace=False))
         problems = [problems[i] for i in idx]

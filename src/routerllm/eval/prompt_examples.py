@@ -7,7 +7,8 @@ is at least consistent with the request: the signal a cascade uses to decide
 whether a small model's answer is good enough or the request should go to a
 larger model. Only the prompt is read, never a benchmark's hidden tests.
 
-Formats read from the entry point's docstring:
+Formats read from the entry point's docstring (from the whole prompt when it states
+the task in prose without a ``def`` of the entry point, as MBPP's prompts do):
 
 - doctest: ``>>> f(1, 2)`` then the expected output on the next line(s);
 - one line: ``f(args) == value``, ``➞``, ``->``, ``=>``, ``=`` or ``returns``
@@ -150,11 +151,13 @@ def _function(prompt: str, entry_point: str) -> ast.FunctionDef | ast.AsyncFunct
 
 
 def _docstring(prompt: str, entry_point: str) -> str:
-    """The entry point's docstring; when the prompt does not parse, its text after the ``def``."""
+    """The entry point's docstring; when the prompt does not parse, its text after the
+    ``def``; when it has no ``def`` of the entry point (a task in prose, as MBPP states
+    it), the whole prompt."""
     node = _function(prompt, entry_point)
     if node is None:
         start = prompt.find(f"def {entry_point}(")
-        return textwrap.dedent(prompt[start:]) if start >= 0 else ""
+        return textwrap.dedent(prompt[start:]) if start >= 0 else prompt
     if ast.get_docstring(node) is None:
         return ""
     # The source text, not the string's value: doctests write "\n" escapes.

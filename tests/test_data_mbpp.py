@@ -1,0 +1,155 @@
+"""MBPP files (both of Google's formats) read as HumanEval-format problems, whose
+reference solutions really pass their tests in the sandbox and whose prompt's
+example is what the cascade checks."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import pytest
+
+from routerllm.data.mbpp import load_code_problems, load_mbpp
+from routerllm.eval.prompt_examples import extract_examples, verify_completion
+from routerllm.eval.sandbox import check_problem
+from routerllm.exceptions import DataError
+
+# Rows as mbpp.jsonl writes them (code with \r\n and tabs, a helper function, setup code).
+ROWS = [
+    {
+        "text": "Write a function to find the similar elements from the given two tuple lists.",
+        "code": "def similar_elements(test_tup1, test_tup2):\r\n  res = tuple(set(test_tup1) & set(test_tup2))\r\n  return (res) ",
+        "task_id": 2,
+        "test_setup_code": "",
+        "test_list": [
+            "assert similar_elements((3, 4, 5, 6),(5, 7, 4, 10)) == (4, 5)",
+            "assert similar_elements((1, 2, 3, 4),(5, 4, 3, 7)) == (3, 4)",
+        ],
+        "challenge_test_list": [],
+    },
+    {
+        "text": "Write a python function to check whether the two numbers differ at one bit position only or not.",
+        "code": "def is_Power_Of_Two (x): \r\n\treturn x and (not(x & (x - 1))) \r\ndef differ_At_One_Bit_Pos(a,b): \r\n\treturn is_Power_Of_Two(a ^ b)",
+        "task_id": 6,
+        "test_setup_code": "",
+        "test_list": [
+            "assert differ_At_One_Bit_Pos(13,9) == True",
+            "assert differ_At_One_Bit_Pos(15,8) == False",
+        ],
+        "challenge_test_list": ["assert differ_At_One_Bit_Pos(2, 3) == True"],
+    },
+    {
+        "text": "Write a function that adds the offset.",
+        "code": "def add_offset(x):\r\n  return x + OFFSET",
+        "task_id": 7,
+        "test_setup_code": "OFFSET = 10",
+        "test_list": ["assert add_offset(1) == 11", "assert add_offset(-10) == 0"],
+        "challenge_test_list": [],
+    },
+]
+# A class problem: its tests call no function the code defines.
+CLASS_ROW = {
+    "text": "Write a class for a pair.",
+    "code": "class Pair(object):\r\n  def __init__(self, a):\r\n    self.a = a",
+    "task_id": 9,
+    "test_setup_code": "",
+    "test_list": ["assert Pair(1).a == 1"],
+    "challenge_test_list": [],
+}
+
+
+def write_jsonl(path: Path, rows: list[dict[str, object]]) -> Path:
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
+def test_mbpp_problems_become_humaneval_problems_whose_solutions_pass(tmp_path: Path) -> None:
+    problems = load_mbpp(write_jsonl(tmp_path / "mbpp.jsonl", ROWS))
+    assert [p.task_id for p in problems] == ["Mbpp/2", "Mbpp/6", "Mbpp/7"]
+    first = problems[0]
+    assert first.entry_point == "similar_elements"
+    assert first.prompt == (
+        '"""\nWrite a function to find the similar elements from the given two tuple lists.\n'
+        'assert similar_elements((3, 4, 5, 6),(5, 7, 4, 10)) == (4, 5)\n"""\n'
+    )
+    # the helper defined first is not the entry point: the tests call the other one
+    assert problems[1].entry_point == "differ_At_One_Bit_Pos"
+    for p in problems:
+        assert "\r" not in p.canonical_solution
+        assert check_problem(p, p.canonical_solution).status == "passed"
+        # every test of test_list is run, and the challenge tests are not
+        assert p.test.count("assert ") == 2
+    wrong = "def add_offset(x):\n  return x"
+    assert check_problem(problems[2], wrong).status == "failed"
+
+
+def test_the_prompt_states_one_example_the_cascade_checks(tmp_path: Path) -> None:
+    p = load_mbpp(write_jsonl(tmp_path / "mbpp.jsonl", ROWS))[0]
+    examples = extract_examples(p.prompt, p.entry_point)
+    assert [(e.call, e.expected) for e in examples] == [
+        ("similar_elements((3, 4, 5, 6),(5, 7, 4, 10))", "(4, 5)")
+    ]
+    good = "\n" + p.canonical_solution
+    bad = "\ndef similar_elements(a, b):\n    return ()\n"
+    assert verify_completion(p.prompt, p.entry_point, good).verdict == "passed"
+    assert verify_completion(p.prompt, p.entry_point, bad).verdict == "failed"
+
+
+def test_sanitized_format_and_format_detection(tmp_path: Path) -> None:
+    sanitized = [
+        {
+            "source_file": "x",
+            "task_id": 2,
+            "prompt": "Write a function to find the shared elements from the given two lists.",
+            "code": "def similar_elements(a, b):\n    return tuple(set(a) & set(b))\n",
+            "test_imports": ["import math"],
+            "test_list": [
+                "assert set(similar_elements((3, 4, 5, 6),(5, 7, 4, 10))) == set((4, 5))"
+            ],
+        }
+    ]
+    path = tmp_path / "sanitized-mbpp.json"
+    path.write_text(json.dumps(sanitized))
+    (p,) = load_code_problems(path)
+    assert p.entry_point == "similar_elements" and p.test.startswith("import math")
+    assert check_problem(p, p.canonical_solution).status == "passed"
+    # the example wraps the call in set(...): not a form the cascade reads, so unverifiable
+    assert extract_examples(p.prompt, p.entry_point) == []
+    # HumanEval files and the packaged default still load as HumanEval
+    assert load_code_problems()[0].task_id == "HumanEval/0"
+    he = tmp_path / "he.jsonl"
+    he.write_text(json.dumps(load_code_problems()[0].__dict__) + "\n")
+    assert load_code_problems(he)[0].task_id == "HumanEval/0"
+
+
+def test_problems_without_an_entry_point_are_left_out_and_counted(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.WARNING):
+        problems = load_mbpp(write_jsonl(tmp_path / "m.jsonl", [*ROWS, CLASS_ROW]))
+    assert len(problems) == 3
+    assert "left out 1 problem" in caplog.text and "9" in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("content", "match"),
+    [
+        ('{"text": "x", "code": "def f(): pass", "test_list": []}\n', "non-empty test_list"),
+        ('{"text": "x", "test_list": ["assert f() == 1"]}\n', "lacks a task"),
+        ("[1, 2]", "not a JSON object"),
+        ('{"text": "x",\n', "not JSON lines"),
+        (json.dumps(CLASS_ROW) + "\n", "no MBPP problems"),
+        (json.dumps(ROWS[0]) + "\n" + json.dumps(ROWS[0]) + "\n", "duplicate task_id"),
+    ],
+)
+def test_bad_files_are_clear_errors(tmp_path: Path, content: str, match: str) -> None:
+    path = tmp_path / "bad.jsonl"
+    path.write_text(content)
+    with pytest.raises(DataError, match=match):
+        load_code_problems(path)
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(DataError, match="not found"):
+        load_code_problems(tmp_path / "nope.jsonl")
