@@ -303,6 +303,7 @@ def test_routers_and_gate_train_on_another_problem_sets_run(
                            style_overrides=short, progress=False, problems_file=mbpp)  # fmt: skip
     assert other["problems"] == 6 and other["problem_set"] == str(mbpp)
     assert "6 problems of " + str(mbpp) in (tmp_path / "mbpp" / "report.md").read_text()
+    assert len(load_outcomes(tmp_path / "mbpp" / "outcomes" / "mbpp.json")) == 6
     systems = ["quality", "knn", "gated-cascade"]
     # one fold: trained on the other set only, every HumanEval problem tested
     alone = run_experiment(tiny_config, tmp_path / "he", systems=systems, limit=4, folds=1,

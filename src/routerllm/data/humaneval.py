@@ -68,8 +68,15 @@ def load_humaneval(path: str | Path | None = None) -> list[HumanEvalProblem]:
         raise DataError(f"HumanEval file not found: {path}") from e
     except (OSError, ValueError) as e:  # bad gzip, utf-8 or JSON
         raise DataError(f"{path}: cannot read HumanEval JSON lines ({e})") from e
+    return checked_problems(path, problems)
+
+
+def checked_problems(
+    path: Path, problems: list[HumanEvalProblem], kind: str = ""
+) -> list[HumanEvalProblem]:
+    """The ``problems`` read from ``path``, refused when there are none or a task_id repeats."""
     if not problems:
-        raise DataError(f"{path}: no problems found")
+        raise DataError(f"{path}: no {kind}problems found")
     ids = [p.task_id for p in problems]
     if len(set(ids)) != len(ids):
         raise DataError(f"{path}: duplicate task_id values")

@@ -27,7 +27,7 @@ import textwrap
 from pathlib import Path
 from typing import Any
 
-from routerllm.data.humaneval import HumanEvalProblem, load_humaneval
+from routerllm.data.humaneval import HumanEvalProblem, checked_problems, load_humaneval
 from routerllm.exceptions import DataError
 
 log = logging.getLogger(__name__)
@@ -102,12 +102,7 @@ def _mbpp(path: Path, rows: list[Any]) -> list[HumanEvalProblem]:
             "%s: left out %d problem(s) whose tests call no function the reference code "
             "defines (task_id %s)", path, len(skipped), ", ".join(skipped),
         )  # fmt: skip
-    if not problems:
-        raise DataError(f"{path}: no MBPP problems found")
-    ids = [p.task_id for p in problems]
-    if len(set(ids)) != len(ids):
-        raise DataError(f"{path}: duplicate task_id values")
-    return problems
+    return checked_problems(path, problems, "MBPP ")
 
 
 def _strings(value: object) -> bool:

@@ -184,7 +184,7 @@ def run_experiment(
     price = config.carbon.electricity_price_usd_per_kwh
     rows = [r.row(price) for r in results.values()]
     write_outcome_dataset(
-        out / "outcomes" / "humaneval.json",
+        out / "outcomes" / f"{'humaneval' if problems_file is None else _stem(problems_file)}.json",
         problems,
         ladder,
         outcomes,
@@ -265,6 +265,11 @@ def plot_curve(curve: list[tuple[float, float]], rows: list[dict[str, Any]], pat
     ax.grid(alpha=0.3)
     ax.legend(loc="lower right", fontsize=8)
     fig.savefig(path, dpi=110)
+
+
+def _stem(path: str | Path) -> str:
+    """``mbpp`` for ``mbpp.jsonl`` or ``mbpp.jsonl.gz``: the outcome dataset's name."""
+    return Path(path).name.split(".")[0] or "problems"
 
 
 def _training(s: dict[str, Any]) -> str:
