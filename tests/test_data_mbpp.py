@@ -153,3 +153,18 @@ def test_bad_files_are_clear_errors(tmp_path: Path, content: str, match: str) ->
 def test_missing_file(tmp_path: Path) -> None:
     with pytest.raises(DataError, match="not found"):
         load_code_problems(tmp_path / "nope.jsonl")
+
+
+def test_a_function_named_check_is_not_shadowed_by_the_harness(tmp_path: Path) -> None:
+    row = {
+        "text": "Write a function to check whether a string is binary.",
+        "code": "def check(s):\r\n    return set(s) <= {'0', '1'}",
+        "task_id": 349,
+        "test_setup_code": "",
+        "test_list": ['assert check("0101") == True', 'assert check("name0") == False'],
+    }
+    (p,) = load_mbpp(write_jsonl(tmp_path / "m.jsonl", [row]))
+    assert p.entry_point == "check"
+    assert check_problem(p, p.canonical_solution).status == "passed"
+    assert check_problem(p, "def check(s):\n    return True").status == "failed"
+    assert check_problem(p, "def other(s):\n    return True").status == "error"  # not defined

@@ -120,7 +120,12 @@ def _problem(
         prompt=f'"""\n{" ".join(text.split())}\n{tests[0].strip()}\n"""\n',
         entry_point=entry_point,
         canonical_solution=code.replace("\r\n", "\n"),
-        test=f"{setup_code}\n\n\ndef check(candidate):\n{body}\n",
+        # The tests call the function by name; bound before ``check`` is defined, so
+        # that a function itself named ``check`` is not shadowed by the harness's.
+        test=(
+            f"{setup_code}\n\n\n_mbpp_entry_point = {entry_point}\n\n\n"
+            f"def check(candidate):\n    {entry_point} = _mbpp_entry_point\n{body}\n"
+        ),
     )
 
 
