@@ -11,6 +11,7 @@ import pytest
 
 from routerllm.config import AppConfig
 from routerllm.data.outcomes import load_outcomes
+from routerllm.eval.cascade_gate import state_predictions
 from routerllm.eval.humaneval_report import report_markdown, run_experiment
 from routerllm.eval.humaneval_run import (
     Outcome,
@@ -21,7 +22,6 @@ from routerllm.eval.humaneval_run import (
     fold_routers,
     problems_subset,
     run_models,
-    state_predictions,
 )
 from routerllm.exceptions import RouterLLMError
 from routerllm.system import RouterLLM

@@ -10,7 +10,8 @@ import pytest
 
 from routerllm.config import AppConfig
 from routerllm.data.humaneval import load_humaneval
-from routerllm.eval.humaneval_run import Outcome, cascade, expected_energy, gate_threshold
+from routerllm.eval.cascade_gate import expected_energy, gate_threshold
+from routerllm.eval.humaneval_run import Outcome, cascade
 from routerllm.eval.prompt_examples import PromptExample, extract_examples, verify_completion
 from routerllm.system import RouterLLM
 

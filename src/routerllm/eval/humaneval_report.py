@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from routerllm.config import AppConfig
+from routerllm.eval.cascade_gate import budget_gate
 from routerllm.eval.humaneval_run import (
     AS_IS,
     CASCADE,
@@ -19,7 +20,6 @@ from routerllm.eval.humaneval_run import (
     LEARNED,
     ResultStore,
     SystemResult,
-    budget_gate,
     cascade,
     check_systems,
     compose,

@@ -19,7 +19,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-import math
 import sqlite3
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -60,7 +59,7 @@ LEARNED = ("quality", "logreg", "knn")
 #: The medium model answers; an answer that fails its prompt's own examples goes to the heavy one.
 CASCADE = "cascade"
 #: The cascade within an energy budget: a failed answer goes to the heavy model only
-#: where the quality router (cross-validated) predicts that the heavy model solves it.
+#: where its gate lets it (``eval/cascade_gate.py``).
 GATED_CASCADE = "gated-cascade"
 #: What a cascade's gate returns for the problems whose answer failed its examples:
 #: which may be escalated, the gate's measured (s, kWh, kg CO2), and what it did.
@@ -380,47 +379,6 @@ def cascade(
     return answered
 
 
-def gate_threshold(
-    score: np.ndarray, failed: np.ndarray, solved: np.ndarray, energy: np.ndarray, budget: float
-) -> float:
-    """The threshold on an escalation ``score`` that solves the most problems (then
-    spends the least) when the ``failed`` problems whose score clears it are escalated,
-    within ``budget`` x the second model's own generation energy on these problems.
-    ``solved`` and ``energy`` are (n, 2): the first and the second model's outcome and
-    generation energy. ``inf`` escalates nothing (chosen when no escalation fits the
-    budget)."""
-    limit = budget * float(energy[:, 1].sum())
-    best = (-1.0, 0.0, math.inf)  # (solved, -energy, threshold)
-    for t in np.unique(score[failed]):
-        esc = failed & (score >= t)
-        spent = float(energy[:, 0].sum() + energy[esc, 1].sum())
-        if spent <= limit * (1 + 1e-9):
-            value = (float(solved[~esc, 0].sum() + solved[esc, 1].sum()), -spent, float(t))
-            best = max(best, value)
-    nothing = (float(solved[:, 0].sum()), -float(energy[:, 0].sum()), math.inf)
-    return max(best, nothing)[2]
-
-
-def expected_energy(tokens: np.ndarray, kwh: np.ndarray, fit_on: np.ndarray) -> np.ndarray:
-    """Each problem's expected generation energy from its ``tokens`` (n, f), by least
-    squares ``kwh ~ tokens + constant`` on the problems ``fit_on``; at least a tenth of
-    their mean, so that a ratio to it stays meaningful."""
-    A = np.column_stack([tokens, np.ones(len(tokens))]).astype(float)
-    coef = np.linalg.lstsq(A[fit_on], kwh[fit_on], rcond=None)[0]
-    return np.asarray(np.maximum(A @ coef, 0.1 * float(kwh[fit_on].mean())))
-
-
-#: How the gate predicts success (``budget_gate``), by whether it reads prompt states.
-PREDICTORS = {
-    True: "a logistic regression on the first model's own hidden state of the prompt, "
-    "mapped onto the failed answers",
-    False: "the quality router, from the prompt's embedding",
-}
-
-#: Budgets of the gated cascade's curve (shares of the heavy model's generation energy).
-CURVE_BUDGETS = tuple(round(0.40 + 0.05 * i, 2) for i in range(13))
-
-
 #: Inner folds of :func:`out_of_fold` when there is one outer fold (every problem
 #: tested, the routers trained on another problem set only).
 SINGLE_FOLD_INNER = 5
@@ -453,152 +411,6 @@ def out_of_fold(
     for g, p in parts.items():
         out[inner == g] = p
     return out
-
-
-def _logistic(X: np.ndarray, y: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
-    """P(y = 1 | x) by an L2 logistic regression (C = 1) on standardised ``X``; a
-    constant where ``y`` is (or there are fewer than 2 labels)."""
-    if len(y) < 2 or y.min() == y.max():
-        p = float(y.mean()) if len(y) else 0.5
-        return lambda Z: np.full(len(Z), p)
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
-
-    model = make_pipeline(StandardScaler(), LogisticRegression(C=1.0, max_iter=2000))
-    model.fit(X, y.astype(int))
-    return lambda Z: np.asarray(model.predict_proba(Z)[:, 1])
-
-
-def _logit(p: np.ndarray) -> np.ndarray:
-    q = np.clip(p, 1e-4, 1 - 1e-4)
-    return np.asarray(np.log(q / (1 - q)))[:, None]
-
-
-def state_predictions(
-    states: np.ndarray,
-    solved: np.ndarray,
-    failed: np.ndarray,
-    folds: int,
-    seed: int,
-    train_only: int = 0,
-) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray, Callable[[], np.ndarray]]]:
-    """Per cross-validation fold: its training and test problems, and the chance that
-    the second model solves a problem whose first answer failed, predicted from the
-    first model's ``states`` (n, d) of the prompts: for the training problems out of
-    fold (the same k-fold within them), for the test problems by a call (to be
-    metered as the gate's inference). ``solved`` is the second model's outcome.
-
-    Two steps, both fitted on training problems only: a logistic regression of the
-    second model's success over all problems, then a logistic map of its
-    out-of-fold prediction onto the problems that were escalated (Platt scaling on
-    the ``failed`` ones): the gate decides among failed answers only, and there the
-    relation can differ, even in sign, from the one over all problems. The last
-    ``train_only`` problems are in every fold's training problems (:func:`fold_ids`)."""
-    fold = fold_ids(len(states) - train_only, folds, seed, train_only)
-    for f in range(folds):
-        tr, te = np.flatnonzero(fold != f), np.flatnonzero(fold == f)
-        oof = out_of_fold(tr, folds, seed, lambda fit_on, idx: _logistic(states[fit_on], solved[fit_on])(states[idx]))  # fmt: skip
-        esc = failed[tr]
-        on_failed = _logistic(_logit(oof[esc]), solved[tr][esc])
-        model = _logistic(states[tr], solved[tr])
-
-        def test(te: np.ndarray = te, model: Any = model, on_failed: Any = on_failed) -> np.ndarray:
-            return np.asarray(on_failed(_logit(model(states[te]))))
-
-        yield tr, te, on_failed(_logit(oof)), test
-
-
-def budget_gate(
-    system: RouterLLM,
-    prompts: Sequence[str],
-    scores: np.ndarray,
-    energy: np.ndarray,
-    models: Sequence[str],
-    first: str,
-    then: str,
-    folds: int,
-    seed: int,
-    encoder: str | None,
-    budget: float,
-    first_tokens: np.ndarray,
-    states: np.ndarray | None = None,
-    failed_train_only: np.ndarray | None = None,
-) -> Gate:
-    """A gate for :func:`cascade` that keeps it within ``budget`` x ``then``'s energy.
-
-    Per cross-validation fold, a predictor trained on the other folds gives the
-    chance that ``then`` solves each test problem: from ``first``'s own hidden
-    states of the prompts when given (``states``, (n, d): :func:`state_predictions`),
-    else the quality router's prediction from the prompt's embedding. ``then``'s
-    energy on it is expected from ``first_tokens`` (n, 2: the prompt and answer
-    tokens of ``first``, known once it has answered; :func:`expected_energy` fitted
-    on the training folds). A failed answer is escalated when its predicted success
-    per expected kWh clears a threshold: for a budget, escalating by that ratio buys
-    the most expected solved problems per kWh (the greedy rule of a knapsack). The
-    threshold is chosen on the training folds only (:func:`gate_threshold` on their
-    out-of-fold predictions), never on the test fold.
-
-    The same fold predictors, calibrated to each of ``CURVE_BUDGETS`` in turn, give
-    the gated cascade's curve: (budget, generation kWh, pass@1) over the tested problems.
-
-    With ``failed_train_only`` (whether ``first``'s answer failed its examples, for
-    problems of another set appended after the tested ones in every array), those
-    problems train every fold's predictor and threshold and are never tested; the
-    gate is then called with the tested problems' ``failed`` only."""
-    pair = [models.index(first), models.index(then)]
-    solved, kwh = scores[:, pair], energy[:, pair]  # (n, 2): first, then
-    extra = np.zeros(0, dtype=bool) if failed_train_only is None else failed_train_only
-    n = len(prompts) - len(extra)  # the tested problems
-
-    def predictions(
-        failed: np.ndarray,
-    ) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray, Callable[[], np.ndarray]]]:
-        if states is not None:
-            yield from state_predictions(states, solved[:, 1], failed, folds, seed, len(extra))
-            return
-        routers = fold_routers("quality", system, prompts, scores, energy, models, folds, seed, encoder, train_only=len(extra))  # fmt: skip
-        for fold in routers:
-            k = fold.router.model_names.index(then)
-
-            def test(fold: Fold = fold, k: int = k) -> np.ndarray:
-                return np.asarray(fold.router.predict_prompts([prompts[int(x)] for x in fold.test])[:, k])  # fmt: skip
-
-            yield fold.train, fold.test, fold.oof_train[:, pair[1]], test
-
-    def gate(tested: np.ndarray) -> tuple[np.ndarray, tuple[float, float, float], dict[str, Any]]:
-        failed = np.concatenate([tested, extra])
-        score, spent, per_fold = np.zeros(len(prompts)), np.zeros(3), []
-        for tr, te, p_train, p_test in predictions(failed):
-            cost = expected_energy(first_tokens, kwh[:, 1], tr)  # training, not routing
-            with system.meter.measure("router_inference") as slot:
-                score[te] = p_test() / cost[te]
-            spent += [slot.result.duration_s, slot.result.energy_kwh, slot.result.co2_kg]
-            per_fold.append((tr, te, p_train / cost[tr]))
-
-        def allowed_within(b: float) -> tuple[np.ndarray, list[float]]:
-            allowed, thresholds = np.zeros(len(prompts), dtype=bool), []
-            for tr, te, score_train in per_fold:
-                t = gate_threshold(score_train, failed[tr], solved[tr], kwh[tr], b)
-                allowed[te] = score[te] >= t
-                thresholds.append(t)
-            return allowed, thresholds
-
-        curve = []
-        for b in CURVE_BUDGETS:
-            esc = (failed & allowed_within(b)[0])[:n]
-            spent_kwh = kwh[:n, 0].sum() + kwh[:n][esc, 1].sum()
-            pass1 = (solved[:n][~esc, 0].sum() + solved[:n][esc, 1].sum()) / n
-            curve.append((b, float(spent_kwh), float(pass1)))
-        allowed, thresholds = allowed_within(budget)
-        allowed = allowed[:n]
-        about = {"gate": {"budget": budget, "withheld": int((tested & ~allowed).sum()),
-                          "predictor": PREDICTORS[states is not None],
-                          "thresholds": [None if math.isinf(t) else t for t in thresholds],
-                          "curve": curve}}  # fmt: skip
-        return allowed, (float(spent[0]), float(spent[1]), float(spent[2])), about
-
-    return gate
 
 
 def measured_routing(
