@@ -131,7 +131,7 @@ def _problem(
 
 def _entry_point(code: str, tests: list[str]) -> str | None:
     """The function the tests call that the reference code defines at its top level
-    (the first such call in the first test)."""
+    (the first such call, in the first test that makes one)."""
     try:
         defined = [
             node.name

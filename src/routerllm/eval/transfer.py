@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -33,7 +32,6 @@ class TrainingRun:
     medium_tokens: np.ndarray  # (e, 2) the medium model's prompt and answer tokens
     medium_completions: list[str]
     medium_states: np.ndarray | None  # (e, d) its hidden states of the prompts, if stored
-    styles: dict[str, Any]
 
     def __len__(self) -> int:
         return len(self.task_ids)
@@ -102,7 +100,6 @@ def load_training_run(
             ),
             medium_completions=[completions[t] for t in ids],
             medium_states=store.prompt_states(medium, ids),
-            styles=store.styles(),
         )
     finally:
         store.close()
