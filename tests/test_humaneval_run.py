@@ -3,6 +3,7 @@ resumable generation, composition of systems, report and outcome dataset."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -23,6 +24,7 @@ from routerllm.eval.humaneval_run import (
     problems_subset,
     run_models,
 )
+from routerllm.eval.transfer import load_training_run
 from routerllm.exceptions import RouterLLMError
 from routerllm.system import RouterLLM
 
@@ -335,3 +337,69 @@ def test_routers_and_gate_train_on_another_problem_sets_run(
     assert not (tmp_path / "x").exists()
     with pytest.raises(RouterLLMError, match=r"at least 2 cross-validation fold\(s\)"):
         run_experiment(tiny_config, tmp_path / "x", systems=systems, limit=4, folds=1)
+
+
+def _row(model: str, task_id: str, passed: bool) -> dict[str, object]:
+    return {"model": model, "task_id": task_id, "raw": "x", "completion": "x",
+            "prompt_tokens": 3, "completion_tokens": 1, "gen_s": 0.1, "gen_kwh": 1e-6,
+            "gen_co2": 4e-7, "method": "test", "status": "passed" if passed else "failed",
+            "detail": "", "passed": int(passed)}  # fmt: skip
+
+
+def test_stored_answers_are_never_reused_for_another_version_of_a_problem(
+    tmp_path: Path,
+) -> None:
+    first, second = problems_subset(2, 0)
+    store = ResultStore(tmp_path / "results.sqlite")
+    store.add_problems([first, second])
+    store.add(_row("m", first.task_id, True))
+    store.add_problems([first, second])  # the same problems: resumed
+    # Same task_id, stronger tests (as HumanEval+ to HumanEval): the verdict is stale.
+    stronger = dataclasses.replace(first, test=first.test + "\n    assert True\n")
+    with pytest.raises(RouterLLMError, match=r"1 problem\(s\) \(HumanEval/.*another version"):
+        store.add_problems([stronger, second])
+    reworded = dataclasses.replace(first, prompt=first.prompt + "# v2\n")
+    with pytest.raises(RouterLLMError, match="another version"):
+        store.add_problems([reworded])
+    # A problem without a stored answer may change: nothing of it is kept.
+    store.add_problems([first, dataclasses.replace(second, prompt=second.prompt + "# v2\n")])
+    assert store.outcomes("m")[first.task_id].passed
+    store.close()
+
+
+def test_an_unreadable_results_store_is_a_clear_error_and_stays_as_it_was(
+    tiny_config: AppConfig, tmp_path: Path
+) -> None:
+    out = tmp_path / "he"
+    out.mkdir()
+    (out / "results.sqlite").write_bytes(b"not a database, but someone's file" * 40)
+    with pytest.raises(RouterLLMError, match="results store .* cannot be opened"):
+        run_experiment(tiny_config, out, systems=["direct-light"], limit=1, progress=False)
+    with pytest.raises(RouterLLMError, match="results store .* cannot be opened"):
+        run_experiment(tiny_config, tmp_path / "x", systems=["quality"], limit=2, folds=1,
+                       progress=False, train_on=out)  # fmt: skip
+    assert (out / "results.sqlite").read_bytes() == b"not a database, but someone's file" * 40
+
+
+def test_options_that_would_fail_after_generating_fail_before(
+    tiny_config: AppConfig, tmp_path: Path
+) -> None:
+    out = tmp_path / "he"
+    with pytest.raises(RouterLLMError, match="unknown model 'nomodel' in target"):
+        run_experiment(tiny_config, out, systems=["quality"], limit=2, folds=2,
+                       calibration="max_share:nomodel=0.3", progress=False)  # fmt: skip
+    with pytest.raises(RouterLLMError, match="max_new_tokens must be positive"):
+        run_experiment(tiny_config, out, systems=["direct-light"], limit=1,
+                       style_overrides={"max_new_tokens": 0}, progress=False)  # fmt: skip
+    assert not out.exists()
+
+
+def test_training_on_a_run_of_other_models_says_so(tiny_config: AppConfig, tmp_path: Path) -> None:
+    (problem,) = problems_subset(1, 0)
+    store = ResultStore(tmp_path / "other" / "results.sqlite")
+    store.add_problems([problem])
+    store.add(_row("someone-elses-model", problem.task_id, True))
+    store.close()
+    ladder = [m.name for m in tiny_config.models_by_size()]
+    with pytest.raises(RouterLLMError, match="made with other models \\(someone-elses-model\\)"):
+        load_training_run(tmp_path / "other", ladder, ladder[1], set())

@@ -70,7 +70,7 @@ def run_experiment(
     ladder = [m.name for m in config.models_by_size()]
     check_systems(systems, ladder)
     # Bad router options fail now, not after the generations.
-    parse_target(calibration)
+    parse_target(calibration, ladder)
     if encoder is not None:
         from routerllm.encoders import create_encoder
 
@@ -98,6 +98,10 @@ def run_experiment(
                 "change --folds or --limit"
             )
         folds = min(folds, len(problems))  # leave-one-out when there are fewer problems
+    from routerllm.eval.codegen import build_request, style_for
+
+    for model in ladder:  # bad generation options fail before anything is written
+        build_request(problems[0], style_for(model, style_overrides))
     extra = None
     if train_on is not None:
         from routerllm.eval.transfer import load_training_run

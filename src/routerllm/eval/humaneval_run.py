@@ -17,6 +17,7 @@ outcomes of phase 1, also written as an outcome dataset that
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import logging
 import sqlite3
@@ -48,7 +49,7 @@ CREATE TABLE IF NOT EXISTS styles (
     model TEXT PRIMARY KEY, style TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS problems (
-    task_id TEXT PRIMARY KEY, prompt TEXT NOT NULL, entry_point TEXT NOT NULL
+    task_id TEXT PRIMARY KEY, prompt TEXT NOT NULL, entry_point TEXT NOT NULL, fingerprint TEXT
 );
 CREATE TABLE IF NOT EXISTS prompt_states (
     model TEXT NOT NULL, task_id TEXT NOT NULL, state BLOB NOT NULL,
@@ -86,7 +87,20 @@ class ResultStore:
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.db = sqlite3.connect(path)
-        self.db.executescript(SCHEMA)
+        try:
+            # Stores made before problems were fingerprinted lack that column.
+            if self.db.execute("PRAGMA quick_check").fetchone()[0] != "ok":
+                raise sqlite3.DatabaseError("database disk image is malformed")
+            self.db.executescript(SCHEMA)
+            columns = {r[1] for r in self.db.execute("PRAGMA table_info(problems)")}
+            if "fingerprint" not in columns:
+                self.db.execute("ALTER TABLE problems ADD COLUMN fingerprint TEXT")
+        except sqlite3.DatabaseError as e:
+            self.db.close()
+            raise RouterLLMError(
+                f"results store {path} cannot be opened ({e}); move it away to start afresh, "
+                f"or use another --out directory"
+            ) from e
 
     def done(self, model: str) -> set[str]:
         return {
@@ -123,11 +137,36 @@ class ResultStore:
         return {m: json.loads(t) for m, t in self.db.execute("SELECT model, style FROM styles")}
 
     def add_problems(self, problems: Sequence[HumanEvalProblem]) -> None:
-        """Record the problems' prompts, so that another run can train on this one's."""
+        """Record the problems' prompts, so that another run can train on this one's.
+
+        A stored answer belongs to the problem it was generated and tested for: a
+        problem with a stored answer whose prompt, entry point or tests have changed
+        since (another version of a file that reuses its task_ids) is refused."""
+        stored = {
+            t: (prompt, entry, fp)
+            for t, prompt, entry, fp in self.db.execute(
+                "SELECT task_id, prompt, entry_point, fingerprint FROM problems"
+            )
+        }
+        answered = {r[0] for r in self.db.execute("SELECT DISTINCT task_id FROM generations")}
+        changed = [
+            p.task_id
+            for p in problems
+            if p.task_id in stored
+            and p.task_id in answered
+            and _differs(stored[p.task_id], (p.prompt, p.entry_point, fingerprint(p)))
+        ]
+        if changed:
+            raise RouterLLMError(
+                f"{len(changed)} problem(s) ({', '.join(changed[:3])}"
+                f"{', ...' if len(changed) > 3 else ''}) have stored answers generated for "
+                "another version of them (prompt, entry point or tests differ); use a new --out "
+                "directory for this problem file"
+            )
         with self.db:
             self.db.executemany(
-                "INSERT OR REPLACE INTO problems VALUES (?, ?, ?)",
-                [(p.task_id, p.prompt, p.entry_point) for p in problems],
+                "INSERT OR REPLACE INTO problems VALUES (?, ?, ?, ?)",
+                [(p.task_id, p.prompt, p.entry_point, fingerprint(p)) for p in problems],
             )
 
     def problems(self) -> list[tuple[str, str, str]]:
@@ -189,6 +228,18 @@ class ResultStore:
 
     def close(self) -> None:
         self.db.close()
+
+
+def fingerprint(problem: HumanEvalProblem) -> str:
+    """A hash of what decides a problem's answers and their verdicts."""
+    text = "\0".join((problem.prompt, problem.entry_point, problem.test))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _differs(stored: tuple[str, str, str | None], now: tuple[str, str, str]) -> bool:
+    """Whether a stored problem differs from ``now`` (stores from before fingerprints
+    hold none: their prompt and entry point are compared)."""
+    return stored[:2] != now[:2] or (stored[2] is not None and stored[2] != now[2])
 
 
 def run_models(

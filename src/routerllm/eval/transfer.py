@@ -78,6 +78,13 @@ def load_training_run(
                 f"({', '.join(shared[:3])}...); train on another problem set"
             )
         outcomes = {m: store.outcomes(m) for m in ladder}
+        if absent := [m for m in ladder if not outcomes[m]]:
+            made = [str(r[0]) for r in store.db.execute("SELECT DISTINCT model FROM generations")]
+            raise RouterLLMError(
+                f"--train-on {run_dir}: it was made with other models ({', '.join(made) or 'none'}) "
+                f"and has no generations of {', '.join(absent)}; train on a run of this "
+                f"config's ladder"
+            )
         for m in ladder:
             if missing := [t for t in ids if t not in outcomes[m]]:
                 raise RouterLLMError(

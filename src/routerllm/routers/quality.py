@@ -246,7 +246,7 @@ class OutcomeRouter(Router):
             if pred.shape != Y.shape:
                 raise RouterLLMError(f"{pred.shape} predictions for outcomes of shape {Y.shape}")
         costs = np.broadcast_to(self.costs, Y.shape)
-        kind, goal = parse_target(target)
+        kind, goal = parse_target(target, self.model_names)
         knobs = default_lambdas(pred, costs) if self.mode == "lambda" else DEFAULT_THRESHOLDS
         rows = []
         for knob in knobs:
@@ -255,10 +255,6 @@ class OutcomeRouter(Router):
             rows.append((float(knob), point.cost, point.quality, idx))
         if kind.startswith("max_share"):
             model = kind.partition(":")[2] or self.model_names[int(np.argmax(self.costs))]
-            if model not in self.model_names:
-                raise RouterLLMError(
-                    f"unknown model {model!r} in target; valid: {', '.join(self.model_names)}"
-                )
             j = self.model_names.index(model)
             ok = [r for r in rows if float(np.mean(r[3] == j)) <= goal]
             pick = (
@@ -305,8 +301,9 @@ class OutcomeRouter(Router):
         raise NotImplementedError
 
 
-def parse_target(target: str) -> tuple[str, float]:
-    """``"quality=0.95"`` -> ``("quality", 0.95)``; a clear error for anything else."""
+def parse_target(target: str, models: Sequence[str] | None = None) -> tuple[str, float]:
+    """``"quality=0.95"`` -> ``("quality", 0.95)``; a clear error for anything else,
+    including a ``max_share:<model>`` naming none of ``models`` (when given)."""
     kind, _, value = str(target).partition("=")
     base, _, model = kind.partition(":")
     try:
@@ -324,6 +321,8 @@ def parse_target(target: str) -> tuple[str, float]:
             f"quality=X (a fraction in (0, 1]) or max_cost=X (> 0), e.g. max_share=0.3 or "
             f"quality=0.95"
         )
+    if model and models is not None and model not in models:
+        raise RouterLLMError(f"unknown model {model!r} in target; valid: {', '.join(models)}")
     return kind, goal
 
 
