@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from routerllm.config import LimitsConfig
 from routerllm.data.humaneval import HumanEvalProblem, load_humaneval, packaged_path
 from routerllm.exceptions import DataError
 
@@ -81,8 +82,85 @@ def test_bad_files(tmp_path: Path) -> None:
     with pytest.raises(DataError, match="entry_point, canonical_solution, test; fields found"):
         load_humaneval(bad)
     bad.write_text("{oops\n")
-    with pytest.raises(DataError, match="cannot read"):
+    with pytest.raises(DataError, match="line 1 is not valid JSON"):
         load_humaneval(bad)
+
+
+def write_rows(path: Path, rows: list[dict[str, str]]) -> Path:
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
+def test_a_broken_line_is_reported_by_its_line_in_the_file(
+    problems: list[HumanEvalProblem], tmp_path: Path
+) -> None:
+    path = write_rows(tmp_path / "he.jsonl", [vars(p) for p in problems[:2]])
+    path.write_text(path.read_text() + '{"task_id": oops}\n')
+    with pytest.raises(DataError) as e:
+        load_humaneval(path)
+    assert "line 3 is not valid JSON: Expecting value (column 13)" in str(e.value)
+    assert "line 1" not in str(e.value)
+
+
+def test_a_json_array_and_a_utf8_bom_are_read(
+    problems: list[HumanEvalProblem], tmp_path: Path
+) -> None:
+    path = tmp_path / "he.json"
+    path.write_text("[\n" + ",\n".join(json.dumps(vars(p)) for p in problems[:3]) + "\n]\n")
+    assert load_humaneval(path) == problems[:3]
+    path.write_text("\ufeff" + json.dumps(vars(problems[0])) + "\n", encoding="utf-8")
+    assert load_humaneval(path) == problems[:1]
+    path.write_text(json.dumps([vars(problems[0]), 5]))
+    with pytest.raises(DataError, match="problem 2 is not a JSON object"):
+        load_humaneval(path)
+
+
+def test_a_truncated_gzip_file_is_a_clear_error(
+    problems: list[HumanEvalProblem], tmp_path: Path
+) -> None:
+    data = gzip.compress("".join(json.dumps(vars(p)) + "\n" for p in problems).encode())
+    path = tmp_path / "he.jsonl.gz"
+    path.write_bytes(data[: len(data) // 2])
+    with pytest.raises(
+        DataError, match=r"he\.jsonl\.gz: cannot read the problem file \(Compressed"
+    ):
+        load_humaneval(path)
+
+
+@pytest.mark.parametrize(
+    ("change", "match"),
+    [
+        ({"prompt": "\ud800def f():\n"}, "'HumanEval/1': prompt is not valid UTF-8"),
+        ({"test": "def check(c):\n    assert c('\udfff')\n"}, "test is not valid UTF-8"),
+        ({"prompt": ""}, "'HumanEval/1': prompt is empty"),
+        ({"prompt": " \n\t\n"}, "'HumanEval/1': prompt is empty"),
+        ({"entry_point": ""}, "entry_point '' is not a Python function name"),
+        ({"entry_point": "not valid"}, "entry_point 'not valid' is not a Python function name"),
+        ({"entry_point": "class"}, "entry_point 'class' is not a Python function name"),
+        ({"test": "def check(c):\n  assert c(1) ==\n"}, "test does not compile: invalid syntax"),
+        ({"test": "return 1\ndef check(c):\n  pass\n"}, "test does not compile: 'return' outside"),
+        ({"test": "pass\n"}, "test defines no function check"),
+        ({"test": "class T:\n    def check(self):\n        pass\n"}, "defines no function check"),
+    ],
+)
+def test_problems_that_can_never_pass_are_refused_at_load_time(
+    problems: list[HumanEvalProblem], tmp_path: Path, change: dict[str, str], match: str
+) -> None:
+    rows = [vars(problems[0]), {**vars(problems[1]), **change}]
+    with pytest.raises(DataError, match=match):
+        load_humaneval(write_rows(tmp_path / "he.jsonl", rows))
+
+
+def test_a_prompt_over_the_systems_limit_is_refused_at_load_time(
+    problems: list[HumanEvalProblem], tmp_path: Path
+) -> None:
+    limit = LimitsConfig().max_prompt_chars
+    long = {**vars(problems[1]), "prompt": "#" * limit + "\n"}
+    path = write_rows(tmp_path / "he.jsonl", [vars(problems[0]), long])
+    with pytest.raises(DataError, match=f"'HumanEval/1': prompt is {limit + 1:,} characters, over"):
+        load_humaneval(path)
+    ok = {**long, "prompt": long["prompt"][1:]}
+    assert len(load_humaneval(write_rows(path, [vars(problems[0]), ok]))) == 2
 
 
 def test_missing_package_names_pip_install(monkeypatch: pytest.MonkeyPatch) -> None:

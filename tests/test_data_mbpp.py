@@ -4,6 +4,8 @@ example is what the cascade checks."""
 
 from __future__ import annotations
 
+import ast
+import gzip
 import json
 import logging
 from pathlib import Path
@@ -137,8 +139,28 @@ def test_problems_without_an_entry_point_are_left_out_and_counted(
     [
         ('{"text": "x", "code": "def f(): pass", "test_list": []}\n', "non-empty test_list"),
         ('{"text": "x", "test_list": ["assert f() == 1"]}\n', "lacks a task"),
-        ("[1, 2]", "not a JSON object"),
-        ('{"text": "x",\n', "not JSON lines"),
+        ('{"text": "x",\n', "line 1 is not valid JSON"),
+        ("[1, 2]", "problem 1 is not a JSON object"),
+        # the first row lacks test_list: still MBPP by its fields, and named by its line
+        (
+            '{"text": "x", "code": "def f(): pass"}\n' + json.dumps(ROWS[0]) + "\n",
+            "line 1 lacks a task",
+        ),
+        (json.dumps(ROWS[0]) + "\n\n" + json.dumps({**ROWS[1], "code": 5}) + "\n", "line 3 lacks"),
+        (
+            json.dumps({**ROWS[0], "test_imports": 5}) + "\n",
+            "test_imports must be a string or a list",
+        ),
+        (json.dumps({**ROWS[0], "test_imports": ["import re", 5]}) + "\n", "test_imports must be"),
+        (json.dumps({**ROWS[0], "test_setup_code": 5}) + "\n", "test_setup_code must be a string"),
+        (
+            json.dumps({**ROWS[0], "test_list": ["assert similar_elements((1,), (1,))", "f(("]}),
+            "'Mbpp/2': test does not compile",
+        ),
+        (
+            json.dumps({**ROWS[0], "text": "Write \ud800."}) + "\n",
+            "'Mbpp/2': prompt is not valid UTF-8",
+        ),
         (json.dumps(CLASS_ROW) + "\n", "no MBPP problems"),
         (json.dumps(ROWS[0]) + "\n" + json.dumps(ROWS[0]) + "\n", "duplicate task_id"),
     ],
@@ -168,3 +190,54 @@ def test_a_function_named_check_is_not_shadowed_by_the_harness(tmp_path: Path) -
     assert check_problem(p, p.canonical_solution).status == "passed"
     assert check_problem(p, "def check(s):\n    return True").status == "failed"
     assert check_problem(p, "def other(s):\n    return True").status == "error"  # not defined
+
+
+@pytest.mark.parametrize("imports", [None, "import math", ["import math"]])
+def test_test_imports_null_a_string_or_a_list(tmp_path: Path, imports: object) -> None:
+    # A string is taken as the import code itself, as test_setup_code is.
+    row = {
+        "prompt": "Write a function to take a square root.",
+        "code": "def root(x):\n    return sqrt(x)",
+        "task_id": 5,
+        "test_list": ["assert root(4) == 2"],
+        "test_setup_code": "from math import sqrt",
+        "test_imports": imports,
+    }
+    (p,) = load_code_problems(write_jsonl(tmp_path / "m.jsonl", [row]))
+    assert p.test.startswith("import math\nfrom math import sqrt\n" if imports else "from math")
+    assert check_problem(p, p.canonical_solution).status == "passed"
+
+
+def test_mbpp_rows_as_a_gzipped_file_and_a_pretty_printed_array(tmp_path: Path) -> None:
+    expected = load_mbpp(write_jsonl(tmp_path / "mbpp.jsonl", ROWS))
+    packed = tmp_path / "mbpp.jsonl.gz"
+    packed.write_bytes(gzip.compress((tmp_path / "mbpp.jsonl").read_bytes()))
+    assert load_code_problems(packed) == expected
+    array = tmp_path / "mbpp.json"
+    array.write_text(json.dumps(ROWS, indent=2))
+    assert load_code_problems(array) == expected
+
+
+@pytest.mark.parametrize(
+    "text, result, verdict",
+    [
+        ('the string """', '"""', "passed"),
+        # both kinds: the double quotes are escaped, which the example reader does not read
+        ("""both \"\"\" and ''' quotes""", "'''", "unverifiable"),
+    ],
+)
+def test_a_task_that_quotes_triple_quotes_keeps_a_valid_prompt(
+    tmp_path: Path, text: str, result: str, verdict: str
+) -> None:
+    row = {
+        "text": f"Write a function returning {text}.",
+        "code": f"def q():\n    return {result!r}",
+        "task_id": 3,
+        "test_setup_code": "",
+        "test_list": [f"assert q() == {result!r}"],
+    }
+    (p,) = load_mbpp(write_jsonl(tmp_path / "m.jsonl", [row]))
+    assert text in ast.literal_eval(p.prompt)  # the docstring holds the task as written
+    assert check_problem(p, p.canonical_solution).status == "passed"
+    good = "\n" + p.canonical_solution
+    assert verify_completion(p.prompt, p.entry_point, good).verdict == verdict

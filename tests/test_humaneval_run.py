@@ -391,6 +391,10 @@ def test_options_that_would_fail_after_generating_fail_before(
     with pytest.raises(RouterLLMError, match="max_new_tokens must be positive"):
         run_experiment(tiny_config, out, systems=["direct-light"], limit=1,
                        style_overrides={"max_new_tokens": 0}, progress=False)  # fmt: skip
+    strict = tiny_config.model_copy(deep=True)
+    strict.limits.max_prompt_chars = 100  # every HumanEval prompt is longer
+    with pytest.raises(RouterLLMError, match="over the limit of 100"):
+        run_experiment(strict, out, systems=["direct-light"], limit=1, progress=False)
     assert not out.exists()
 
 

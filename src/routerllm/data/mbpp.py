@@ -14,35 +14,48 @@ test, which names the function and shows one example (the cascade reads it)::
 
 the answer defines the function, and ``check`` runs every test of ``test_list``
 (``challenge_test_list`` is not used, as in the paper's evaluation).
-:func:`load_code_problems` reads either benchmark's file by its fields.
+:func:`load_code_problems` reads either benchmark's file by its fields (JSON Lines or
+a JSON array, gzipped or not, for both).
 """
 
 from __future__ import annotations
 
 import ast
-import json
 import logging
 import re
 import textwrap
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from routerllm.data.humaneval import HumanEvalProblem, checked_problems, load_humaneval
+from routerllm.data.humaneval import (
+    MAX_PROMPT_CHARS,
+    HumanEvalProblem,
+    checked_problems,
+    humaneval_problems,
+    packaged_path,
+    read_rows,
+)
 from routerllm.exceptions import DataError
 
 log = logging.getLogger(__name__)
 
+# Fields only one of the two formats has ("prompt" and "task_id" are in both).
+_MBPP_FIELDS = ("text", "code", "test_list", "test_setup_code", "test_imports")
+_HUMANEVAL_FIELDS = ("entry_point", "canonical_solution", "test")
 
-def load_code_problems(path: str | Path | None = None) -> list[HumanEvalProblem]:
+
+def load_code_problems(
+    path: str | Path | None = None, *, max_prompt_chars: int = MAX_PROMPT_CHARS
+) -> list[HumanEvalProblem]:
     """The problems of ``path``: a HumanEval(+)-format file or an MBPP file, told apart
-    by their fields; None is the packaged HumanEval."""
-    if path is None:
-        return load_humaneval()
-    path = Path(path)
-    rows = _rows(path)
-    if rows and isinstance(rows[0], dict) and "test_list" in rows[0]:
-        return _mbpp(path, rows)
-    return load_humaneval(path)
+    by their fields; None is the packaged HumanEval. A prompt longer than
+    ``max_prompt_chars`` (the config's ``limits.max_prompt_chars``) is refused."""
+    path = packaged_path() if path is None else Path(path)
+    rows = read_rows(path)
+    if _is_mbpp(rows):
+        return _mbpp(path, rows, max_prompt_chars)
+    return humaneval_problems(path, rows, max_prompt_chars)
 
 
 def load_mbpp(path: str | Path) -> list[HumanEvalProblem]:
@@ -52,34 +65,22 @@ def load_mbpp(path: str | Path) -> list[HumanEvalProblem]:
     in MBPP test a class or a lambda) has no entry point for the answer to define:
     it is left out, and a warning counts them."""
     path = Path(path)
-    return _mbpp(path, _rows(path))
+    return _mbpp(path, read_rows(path), MAX_PROMPT_CHARS)
 
 
-def _rows(path: Path) -> list[Any]:
-    """The file's JSON rows: a JSON list, or JSON lines (``.gz`` files go to the HumanEval
-    loader, which reads them)."""
-    if path.name.lower().endswith(".gz"):
-        return []
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError as e:
-        raise DataError(f"problem file not found: {path}") from e
-    except (OSError, ValueError) as e:
-        raise DataError(f"{path}: cannot read problems ({e})") from e
-    try:
-        if text.lstrip().startswith("["):
-            rows = json.loads(text)
-            return rows if isinstance(rows, list) else []
-        return [json.loads(line) for line in text.splitlines() if line.strip()]
-    except ValueError as e:
-        raise DataError(f"{path}: not JSON lines or a JSON list ({e})") from e
+def _is_mbpp(rows: list[tuple[str, Any]]) -> bool:
+    """Whether the rows' fields are more MBPP's than HumanEval's, counted over all rows, so
+    that one broken row (the first, say) does not decide the format the errors speak of."""
+    found = Counter(k for _, row in rows if isinstance(row, dict) for k in row)
+    mbpp = sum(found[k] for k in _MBPP_FIELDS)
+    return mbpp > 0 and mbpp >= sum(found[k] for k in _HUMANEVAL_FIELDS)
 
 
-def _mbpp(path: Path, rows: list[Any]) -> list[HumanEvalProblem]:
+def _mbpp(path: Path, rows: list[tuple[str, Any]], max_prompt_chars: int) -> list[HumanEvalProblem]:
     problems, skipped = [], []
-    for n, row in enumerate(rows, 1):
+    for n, (where, row) in enumerate(rows, 1):
         if not isinstance(row, dict):
-            raise DataError(f"{path}: problem {n} is not a JSON object")
+            raise DataError(f"{path}: {where} is not a JSON object")
         text = row.get("text", row.get("prompt"))
         tests, code = row.get("test_list"), row.get("code")
         if (
@@ -89,35 +90,54 @@ def _mbpp(path: Path, rows: list[Any]) -> list[HumanEvalProblem]:
             or not tests
         ):
             raise DataError(
-                f"{path}: problem {n} lacks a task (text or prompt), code or a non-empty test_list; "
+                f"{path}: {where} lacks a task (text or prompt), code or a non-empty test_list; "
                 f"fields found: {', '.join(row)}"
             )
+        setup = [_code(path, where, row, k) for k in ("test_imports", "test_setup_code")]
         entry_point = _entry_point(code, tests)
         if entry_point is None:
             skipped.append(str(row.get("task_id", n)))
             continue
-        problems.append(_problem(row, n, text, code, tests, entry_point))
+        setup_code = "\n".join(filter(None, setup))
+        task_id = f"Mbpp/{row.get('task_id', n)}"
+        problems.append(_problem(task_id, text, code, tests, setup_code, entry_point))
     if skipped:
         log.warning(
             "%s: left out %d problem(s) whose tests call no function the reference code "
             "defines (task_id %s)", path, len(skipped), ", ".join(skipped),
         )  # fmt: skip
-    return checked_problems(path, problems, "MBPP ")
+    return checked_problems(path, problems, "MBPP ", max_prompt_chars)
 
 
 def _strings(value: object) -> bool:
     return isinstance(value, list) and all(isinstance(v, str) for v in value)
 
 
+def _code(path: Path, where: str, row: dict[str, Any], field: str) -> str:
+    """The setup code of ``field``: absent or null is none; a list holds one line an item
+    (``test_imports`` in sanitized-mbpp.json); a string, which is unambiguous, is
+    taken as the code itself (as ``test_setup_code`` always is)."""
+    value = row.get(field)
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        value = [value]
+    if not _strings(value):
+        raise DataError(f"{path}: {where}: {field} must be a string or a list of strings")
+    return "\n".join(s.replace("\r\n", "\n") for s in value if s)
+
+
 def _problem(
-    row: dict[str, Any], n: int, text: str, code: str, tests: list[str], entry_point: str
+    task_id: str, text: str, code: str, tests: list[str], setup_code: str, entry_point: str
 ) -> HumanEvalProblem:
-    setup = [*row.get("test_imports", []), row.get("test_setup_code", "")]
-    setup_code = "\n".join(s.replace("\r\n", "\n") for s in setup if isinstance(s, str) and s)
     body = textwrap.indent("\n".join(t.replace("\r\n", "\n").strip() for t in tests), "    ")
+    doc = f"{' '.join(text.split())}\n{tests[0].strip()}"
+    quote = "'''" if '"""' in doc and "'''" not in doc else '"""'
+    if quote in doc:  # both kinds of triple quote in the task: its double quotes escaped
+        doc = doc.replace('"', '\\"')
     return HumanEvalProblem(
-        task_id=f"Mbpp/{row.get('task_id', n)}",
-        prompt=f'"""\n{" ".join(text.split())}\n{tests[0].strip()}\n"""\n',
+        task_id=task_id,
+        prompt=f"{quote}\n{doc}\n{quote}\n",
         entry_point=entry_point,
         canonical_solution=code.replace("\r\n", "\n"),
         # The tests call the function by name; bound before ``check`` is defined, so

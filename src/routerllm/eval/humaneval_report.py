@@ -82,7 +82,7 @@ def run_experiment(
     if limit is not None and limit < 1:
         raise RouterLLMError(f"limit must be at least 1 problem, got {limit}")
     light, medium, heavy = ladder[0], ladder[len(ladder) // 2], ladder[-1]
-    problems = problems_subset(limit, seed, problems_file)
+    problems = problems_subset(limit, seed, problems_file, config.limits.max_prompt_chars)
     trained = any(s in (*LEARNED, GATED_CASCADE) for s in systems)
     if train_on is not None and not trained:
         raise RouterLLMError(

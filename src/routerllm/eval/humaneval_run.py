@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from routerllm.data.humaneval import HumanEvalProblem
+from routerllm.data.humaneval import MAX_PROMPT_CHARS, HumanEvalProblem
 from routerllm.data.mbpp import load_code_problems
 from routerllm.exceptions import RouterLLMError
 from routerllm.system import RouterLLM
@@ -609,11 +609,15 @@ def check_systems(names: Sequence[str], ladder: Sequence[str]) -> None:
 
 
 def problems_subset(
-    limit: int | None, seed: int, path: str | Path | None = None
+    limit: int | None,
+    seed: int,
+    path: str | Path | None = None,
+    max_prompt_chars: int = MAX_PROMPT_CHARS,
 ) -> list[HumanEvalProblem]:
     """The problems of ``path`` (HumanEval or MBPP format; default: the packaged
-    HumanEval), or a seeded subset of ``limit`` of them."""
-    problems = load_code_problems(path)
+    HumanEval), or a seeded subset of ``limit`` of them; a longer prompt than
+    ``max_prompt_chars`` (the config's limit) is refused before anything runs."""
+    problems = load_code_problems(path, max_prompt_chars=max_prompt_chars)
     if limit is not None and limit < len(problems):
         idx = sorted(np.random.default_rng(seed).choice(len(problems), size=limit, replace=False))
         problems = [problems[i] for i in idx]
