@@ -176,3 +176,20 @@ def test_bad_files(tmp_path: Path) -> None:
 def _touch(path: Path) -> Path:
     path.write_text("")
     return path
+
+
+def test_rows_lost_as_repeats_are_counted_when_an_audience_ends_up_empty(tmp_path: Path) -> None:
+    # 30 prompts, each asked for all three audiences: only the beginners' rows survive.
+    rows = [
+        {"prompt": f"Write a Rust snippet #{i}", "target_audience": audience}
+        for i in range(30)
+        for audience in ("Beginners", "Experts", "Professionals")
+    ]
+    rows.append({"prompt": "Write a poem", "target_audience": "Students"})
+    with pytest.raises(DataError) as err:
+        load_tiny_codes(write_rows(tmp_path / "repeats.jsonl", rows))
+    assert str(err.value) == (
+        f"{tmp_path / 'repeats.jsonl'}: no rows for audience(s) expert, professional (91 rows "
+        "read; 60 dropped as repeats of an earlier row's prompt: expert 30, professional 30; "
+        "other audiences dropped: 'Students' 1); balancing needs all three"
+    )

@@ -172,7 +172,8 @@ def test_humaneval_command_and_a_style_change_on_resume(
     assert "`hashing` prompt embeddings" in (out / "report.md").read_text()
     assert_one_line_error(run(*common, "--encoder", "nope"), "unknown encoder 'nope'")
     assert_one_line_error(run(*common, "--calibrate", "cheap"), "bad calibration target")
-    assert_one_line_error(run(*common, "--cascade-budget", "-1"), "cascade budget must be > 0")
+    proc = run(*common, "--cascade-budget", "-1")  # refused by argparse: a usage error
+    assert proc.returncode == 2 and "argument --cascade-budget: -1 must be a finite" in proc.stderr
     # The stored results were made in complete mode: mixing in chat answers is refused.
     proc = run(*common, "--max-new-tokens", "4", "--mode", "chat")
     assert_one_line_error(proc, "another prompting style")

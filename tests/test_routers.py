@@ -1,3 +1,4 @@
+import json
 import re
 from pathlib import Path
 
@@ -112,3 +113,90 @@ def test_broken_checkpoints_are_clear_errors(tmp_path: Path, ladder) -> None:  #
     (tmp_path / "weights.npz").write_bytes(b"garbage")
     with pytest.raises(RouterLLMError, match="weights.npz is corrupt"):
         load_router(tmp_path, ladder)
+
+
+@pytest.mark.parametrize("seed", [-1, 2**32, 99999999999999999999, 1.5, True, "3", float("inf")])
+def test_a_router_seed_is_one_every_library_accepts(ladder, seed) -> None:  # type: ignore[no-untyped-def]
+    # scikit-learn and numpy take seeds in [0, 2**32 - 1]; a bigger one failed in fit.
+    with pytest.raises(RouterLLMError, match=r"seed must be an integer >= 0 and <= 4294967295"):
+        create_router("random", ladder, seed=seed)
+    assert create_router("random", ladder, seed=2**32 - 1).seed == 2**32 - 1
+
+
+@pytest.fixture(scope="module")
+def saved_classifier(ladder, tmp_path_factory: pytest.TempPathFactory) -> Path:  # type: ignore[no-untyped-def]
+    from routerllm.data.labeled import LabeledPrompt
+    from routerllm.training.trainer import TrainingArguments
+
+    router = create_router("classifier", ladder, encoder="hashing:32")
+    data = [LabeledPrompt(f"prompt {i} of kind {i % 4}", i % 4) for i in range(16)]
+    router.fit(data, [], TrainingArguments(epochs=1, warmup_steps=0, progress=False))  # type: ignore[attr-defined]
+    return router.save(tmp_path_factory.mktemp("clf") / "router")
+
+
+def copy_router(src: Path, dst: Path, **meta_changes: object) -> Path:
+    dst.mkdir()
+    (dst / "weights.npz").write_bytes((src / "weights.npz").read_bytes())
+    meta = json.loads((src / "config.json").read_text())
+    meta.update(meta_changes)
+    (dst / "config.json").write_text(json.dumps(meta))
+    return dst
+
+
+def test_a_bad_saved_option_blames_config_json(
+    saved_classifier: Path, tmp_path: Path, ladder
+) -> None:  # type: ignore[no-untyped-def]
+    meta = json.loads((saved_classifier / "config.json").read_text())
+    bogus = copy_router(saved_classifier, tmp_path / "enc",
+                        options={**meta["options"], "encoder": "bogus"})  # fmt: skip
+    with pytest.raises(RouterLLMError) as err:
+        load_router(bogus, ladder)
+    assert str(err.value).startswith(f"bad {bogus}/config.json: unknown encoder 'bogus'")
+    seed = copy_router(saved_classifier, tmp_path / "seed", seed=2**40)
+    with pytest.raises(RouterLLMError, match=rf"bad {seed}/config.json: .*seed must be"):
+        load_router(seed, ladder)
+
+
+def test_weights_of_the_wrong_shape_are_a_one_line_error(
+    saved_classifier: Path,
+    tmp_path: Path,
+    ladder,  # type: ignore[no-untyped-def]
+) -> None:
+    from routerllm.files import sha256_of
+
+    folder = copy_router(saved_classifier, tmp_path / "shape")
+    with np.load(folder / "weights.npz") as data:
+        arrays = {k: data[k] for k in data.files}
+    arrays["head.weight"] = np.zeros((4, 16), np.float32)
+    arrays["head.bias"] = np.zeros(7, np.float32)
+    np.savez(folder / "weights.npz", **arrays)  # type: ignore[arg-type]
+    meta = json.loads((folder / "config.json").read_text())
+    meta["weights_sha256"] = sha256_of(folder / "weights.npz")  # a digest that matches
+    (folder / "config.json").write_text(json.dumps(meta))
+    with pytest.raises(RouterLLMError) as err:
+        load_router(folder, ladder)
+    message = str(err.value)
+    assert "\n" not in message and message.startswith(
+        f"{folder}/weights.npz: saved weights do not fit"
+    )
+    assert "size mismatch for head.weight" in message and "(and 1 more)" in message
+
+
+def test_a_router_saved_before_the_digest_loads_with_a_warning(
+    saved_classifier: Path,
+    tmp_path: Path,
+    ladder,
+    caplog: pytest.LogCaptureFixture,  # type: ignore[no-untyped-def]
+) -> None:
+    # Format 1 gained "weights_sha256" without a new version: older saves stay loadable.
+    meta = json.loads((saved_classifier / "config.json").read_text())
+    del meta["weights_sha256"]
+    folder = tmp_path / "old"
+    copy_router(saved_classifier, folder)
+    (folder / "config.json").write_text(json.dumps(meta))
+    with caplog.at_level("WARNING", logger="routerllm.routers.base"):
+        old = load_router(folder, ladder)
+    assert "records no weights digest" in caplog.text
+    again = load_router(saved_classifier, ladder)
+    prompts = ["prompt 3 of kind 3", "something else"]
+    np.testing.assert_array_equal(old.score(prompts), again.score(prompts))

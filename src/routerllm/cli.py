@@ -50,6 +50,10 @@ def _emit(args: argparse.Namespace, payload: dict[str, Any], text: str) -> None:
     print(json.dumps(payload, indent=2, default=str) if args.json else text)
 
 
+def _requests_logged(args: argparse.Namespace, error: KeyboardInterrupt) -> str:
+    return "interrupted; completed requests are in the log"
+
+
 def _result_lines(index: int, result: Any, tier: str) -> list[str]:
     head = (
         f"[{index}] {tier:<6} {result.model:<20} conf {result.confidence:.2f}  "
@@ -275,7 +279,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--no-baseline", action="store_true", help="skip the always-largest comparison run"
     )
     demo.add_argument("--router", help="router name (default: the config's)")
-    demo.set_defaults(func=cmd_demo)
+    demo.set_defaults(func=cmd_demo, interrupted=_requests_logged)
 
     route = sub.add_parser(
         "route", parents=[common], help="route and answer one prompt ('-' reads stdin)"
@@ -290,7 +294,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="check a code answer on the request's own examples (sandboxed) and ask the next "
         "larger model when it fails them (config: cascade.enabled)",
     )
-    route.set_defaults(func=cmd_route)
+    route.set_defaults(func=cmd_route, interrupted=_requests_logged)
 
     models = sub.add_parser(
         "models", parents=[common], help="list configured models and whether each can run here"
@@ -321,8 +325,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except RouterLLMError as e:
         print(f"error: {e}", file=sys.stderr)
         return EXIT_USER_ERROR
-    except KeyboardInterrupt:
-        print("interrupted; completed requests are in the log", file=sys.stderr)
+    except KeyboardInterrupt as e:
+        # What was kept, and how to go on, depends on the command.
+        interrupted = getattr(args, "interrupted", None)
+        print(interrupted(args, e) if interrupted else "interrupted", file=sys.stderr)
         return 130
     except OSError as e:  # unwritable log directory, full disk...
         print(f"error: {_os_error(e)}", file=sys.stderr)

@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
+import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +24,56 @@ def _emit(args: argparse.Namespace, payload: dict[str, Any], text: str) -> None:
     print(json.dumps(payload, indent=2, default=str) if args.json else text)
 
 
+# -- argument types (argparse turns their errors into a usage error, exit 2) ---
+def seed_arg(text: str) -> int:
+    """Every ``--seed``: an integer numpy, scikit-learn and torch all accept."""
+    from routerllm.routers.base import MAX_SEED
+
+    try:
+        seed = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if not 0 <= seed <= MAX_SEED:
+        raise argparse.ArgumentTypeError(f"{text} is out of range: give 0 to {MAX_SEED}")
+    return seed
+
+
+def positive_number(text: str) -> float:
+    """A finite number > 0 (``float`` alone lets through nan, inf and negatives)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"{text} must be a finite number > 0")
+    return value
+
+
+# -- output paths: checked before any work, never written over an input -------
+def _refuse_overwriting(
+    option: str, outputs: Sequence[Path], inputs: Sequence[tuple[str, Path]]
+) -> None:
+    """A clear error when an output path (given by ``option``) is, or links to, an input."""
+    for out in outputs:
+        for name, given in inputs:
+            try:
+                same = out.exists() and given.exists() and os.path.samefile(out, given)
+            except OSError:
+                same = False
+            if same:
+                raise RouterLLMError(
+                    f"writing {out} would overwrite the {name} input {given}: "
+                    f"choose another {option}"
+                )
+
+
+def _check_plot(path: Path, inputs: Sequence[tuple[str, Path]]) -> None:
+    from routerllm.eval.plots import check_png_path
+
+    check_png_path(path, "--plot")
+    _refuse_overwriting("--plot", [path], inputs)
+
+
 def _splits(path: str, val: str | None) -> tuple[list[LabeledPrompt], list[LabeledPrompt]]:
     """A labelled file (+ optional val file), or a directory holding train.json and val.json."""
     p = Path(path)
@@ -30,6 +83,15 @@ def _splits(path: str, val: str | None) -> tuple[list[LabeledPrompt], list[Label
     return load_json(p), load_json(val) if val else []
 
 
+def _train_inputs(args: argparse.Namespace) -> list[tuple[str, Path]]:
+    data = Path(args.data)
+    if data.is_dir():
+        inputs = [("--data", data / "train.json"), ("--data", data / "val.json")]
+    else:
+        inputs = [("--data", data)]
+    return inputs + ([("--val", Path(args.val))] if args.val else [])
+
+
 # -- generate-data ------------------------------------------------------------
 def cmd_generate_data(args: argparse.Namespace) -> int:
     from routerllm.data.labeled import save_json
@@ -37,6 +99,9 @@ def cmd_generate_data(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if args.tiny_codes:
         from routerllm.data.tiny_codes import load_tiny_codes
+
+        splits = [out / f"{k}.json" for k in ("full", "train", "val", "test")]
+        _refuse_overwriting("--out", splits, [("--tiny-codes", Path(args.tiny_codes))])
 
         ds = load_tiny_codes(args.tiny_codes, args.seed)
         parts = {"full": ds.full, "train": ds.train, "val": ds.val, "test": ds.test}
@@ -64,6 +129,15 @@ def cmd_train(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if out.exists() and not out.is_dir():  # fail now, not after the training
         raise RouterLLMError(f"--out {out} is a file; give a folder for the trained router")
+    if args.val and args.router != "classifier":
+        raise RouterLLMError(f"--val is for the classifier; router {args.router!r} does not use it")
+    if args.val and Path(args.data).is_dir():
+        raise RouterLLMError(
+            f"--val {args.val} with a --data folder: the folder's val.json is the validation "
+            f"split; give --data {Path(args.data) / 'train.json'} --val {args.val} to use another"
+        )
+    written = [out / "config.json", out / "weights.npz", out / "checkpoints" / "checkpoint.pt"]
+    _refuse_overwriting("--out", written, _train_inputs(args))
     if args.router == "classifier":
         payload = _train_classifier(args)
     elif args.router in OUTCOME_ROUTERS:
@@ -85,7 +159,8 @@ def _train_classifier(args: argparse.Namespace) -> dict[str, Any]:
     train, val = _splits(args.data, args.val)
     config = load_config(args.config)
     loss = "inter_intra" if args.use_inter_intra_loss else args.loss
-    lr = args.learning_rate or (2e-5 if args.mode == "full" else 1e-3)
+    default_lr = 2e-5 if args.mode == "full" else 1e-3
+    lr = default_lr if args.learning_rate is None else args.learning_rate
     # The seeds' 100 warmup steps, but never more than a tenth of a short run
     # (TrainingArguments rejects a non-positive batch size or epoch count).
     steps = max(args.epochs, 0) * -(-len(train) // max(args.batch_size, 1))
@@ -224,6 +299,11 @@ def cmd_eval_routing(args: argparse.Namespace) -> int:
 
     routers = _names(args.routers, "--routers")
     encoder = args.encoder or DEFAULT_ENCODER
+    if args.plot:
+        given = [("--data", Path(args.data))] + ([("--test", Path(args.test))] if args.test else [])
+        # Each data file may come with the models.json beside it (sizes and prices).
+        inputs = given + [(f"{o} models", p.with_name("models.json")) for o, p in given]
+        _check_plot(Path(args.plot), inputs)
     ev = evaluate_routing(
         args.data,
         args.test,
@@ -249,7 +329,28 @@ def cmd_eval_routing(args: argparse.Namespace) -> int:
     return 0
 
 
+def _train_interrupted(args: argparse.Namespace, error: KeyboardInterrupt) -> str:
+    # training.trainer.TrainingInterrupted says which epochs its checkpoint holds.
+    saved, checkpoint = getattr(error, "saved_epoch", 0), getattr(error, "checkpoint", None)
+    if saved:
+        return (
+            f"interrupted: epochs 1-{saved} are saved in {checkpoint}; rerun the same "
+            f"command with --resume to continue after epoch {saved}"
+        )
+    return (
+        "interrupted before a first epoch was saved: nothing to resume (a router saved "
+        f"in {args.out} before is unchanged)"
+    )
+
+
 # -- humaneval ------------------------------------------------------------------------
+def _humaneval_interrupted(args: argparse.Namespace, error: KeyboardInterrupt) -> str:
+    return (
+        f"interrupted; finished answers are kept in {args.out}: run the same command again "
+        "to continue the run"
+    )
+
+
 def cmd_humaneval(args: argparse.Namespace) -> int:
     from routerllm.config import load_config
     from routerllm.eval.humaneval_report import DEFAULT_SYSTEMS, run_experiment
@@ -266,11 +367,9 @@ def cmd_humaneval(args: argparse.Namespace) -> int:
         cascade_budget=args.cascade_budget, problems_file=args.problems, train_on=args.train_on,
     )  # fmt: skip
     text = (Path(args.out) / "report.md").read_text()
-    _emit(
-        args,
-        summary,
-        text + f"\nwritten to {args.out}/ (report.md, results.json, outcomes/, quality_energy.png)",
-    )
+    written = ["report.md", "results.json", "outcomes/"]
+    written += ["quality_energy.png"] if summary["quality_energy_curve"] else []
+    _emit(args, summary, text + f"\nwritten to {args.out}/ ({', '.join(written)})")
     return 0
 
 
@@ -282,7 +381,7 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
     gen.add_argument(
         "--n", type=int, default=10_000, help="synthetic samples (balanced over 4 classes)"
     )
-    gen.add_argument("--seed", type=int, default=0)
+    gen.add_argument("--seed", type=seed_arg, default=0)
     gen.add_argument(
         "--tiny-codes", metavar="FILE", help="build from a local nampdn-ai/tiny-codes file instead"
     )
@@ -329,7 +428,7 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
     tr.add_argument(
         "--resume", action="store_true", help="continue after the last finished epoch in --out"
     )
-    tr.add_argument("--seed", type=int, default=0)
+    tr.add_argument("--seed", type=seed_arg, default=0)
     tr.add_argument("--cost", default="auto", help="outcome routers: auto | call | size | price")
     tr.add_argument("--decision", default="lambda", choices=["lambda", "threshold"])
     tr.add_argument(
@@ -337,7 +436,7 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
         metavar="TARGET",
         help="e.g. max_share=0.3, quality=0.95 or max_cost=0.7, on a 20%% held-out split",
     )
-    tr.set_defaults(func=cmd_train)
+    tr.set_defaults(func=cmd_train, interrupted=_train_interrupted)
 
     te = sub.add_parser(
         "test", parents=[common], help="classifier metrics of a router on a labelled split"
@@ -348,7 +447,7 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
     group = te.add_mutually_exclusive_group(required=True)
     group.add_argument("--router-model", help="directory of a saved router")
     group.add_argument("--router-type", help="a router by name (rules, random, complexity, ...)")
-    te.add_argument("--seed", type=int, default=0)
+    te.add_argument("--seed", type=seed_arg, default=0)
     te.set_defaults(func=cmd_test)
 
     ev = sub.add_parser(
@@ -370,7 +469,7 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
     ev.add_argument("--cost", default="auto", help="auto | call | size | price")
     ev.add_argument("--decision", default="lambda", choices=["lambda", "threshold"])
     ev.add_argument("--plot", metavar="PNG", help="write the quality-cost curves here")
-    ev.add_argument("--seed", type=int, default=0)
+    ev.add_argument("--seed", type=seed_arg, default=0)
     ev.set_defaults(func=cmd_eval_routing)
 
     he = sub.add_parser(
@@ -421,10 +520,10 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
     )
     he.add_argument(
         "--cascade-budget",
-        type=float,
+        type=positive_number,
         default=0.7,
         help="energy budget of the gated-cascade system, a share of the heavy model's generation "
         "energy; its gate is calibrated to it on the training folds (default: 0.7)",
     )
-    he.add_argument("--seed", type=int, default=0)
-    he.set_defaults(func=cmd_humaneval)
+    he.add_argument("--seed", type=seed_arg, default=0)
+    he.set_defaults(func=cmd_humaneval, interrupted=_humaneval_interrupted)

@@ -80,8 +80,9 @@ def load_tiny_codes(
     rng = np.random.default_rng(seed)
     by_label: dict[int, list[LabeledPrompt]] = {label: [] for label in AUDIENCE_CLASSES.values()}
     dropped: Counter[str] = Counter()
+    repeats: Counter[int] = Counter()  # label -> rows whose prompt an earlier row had
     seen: set[str] = set()
-    rows_read = duplicates = 0
+    rows_read = 0
     for prompt, audience in _read_rows(path):
         rows_read += 1
         label = audience_class(audience)
@@ -89,16 +90,20 @@ def load_tiny_codes(
             dropped[audience] += 1
             continue
         if prompt in seen:
-            duplicates += 1
+            repeats[label] += 1
             continue
         seen.add(prompt)
         by_label[label].append(LabeledPrompt(prompt, label, CLASS_NAMES[label], SOURCE))
+    duplicates = sum(repeats.values())
     counts = {label: len(items) for label, items in by_label.items()}
     if empty := [label for label, count in counts.items() if count == 0]:
         wanted = {v: k for k, v in AUDIENCE_CLASSES.items()}
+        repeated = ", ".join(f"{a} {repeats[k]}" for a, k in AUDIENCE_CLASSES.items() if repeats[k])
+        others = ", ".join(f"{a!r} {n}" for a, n in dropped.most_common(5)) or "none"
         raise DataError(
             f"{path}: no rows for audience(s) {', '.join(wanted[e] for e in empty)} "
-            f"({rows_read} rows read; other audiences: {dict(dropped.most_common(5))}); "
+            f"({rows_read} rows read; {duplicates} dropped as repeats of an earlier row's prompt"
+            f"{f': {repeated}' if repeated else ''}; other audiences dropped: {others}); "
             "balancing needs all three"
         )
     keep = min(counts.values())

@@ -7,7 +7,21 @@ from pathlib import Path
 
 from routerllm.eval.curves import OperatingPoint, check_points, router_curve
 from routerllm.eval.routing_metrics import References
-from routerllm.exceptions import missing_dependency
+from routerllm.exceptions import RouterLLMError, missing_dependency
+
+
+def check_png_path(path: str | Path, what: str = "the plot") -> Path:
+    """``path`` as a Path, or a clear error when it cannot take a PNG: another suffix
+    (a PNG written to ``results.json`` would mislead, or replace data) or a folder."""
+    out = Path(path)
+    if out.suffix.lower() != ".png":
+        raise RouterLLMError(f"{what} {out} is written as a PNG: give a path ending in .png")
+    if out.is_dir():
+        raise RouterLLMError(f"{what} {out} is a folder: give a .png file path")
+    above = next((p for p in out.parents if p.exists()), None)
+    if above is not None and not above.is_dir():
+        raise RouterLLMError(f"{what} {out} is under {above}, which is a file")
+    return out
 
 
 def plot_quality_cost(
@@ -24,6 +38,7 @@ def plot_quality_cost(
     (the best fixed mix of single models) a dashed line, extended flat to the right edge.
     Uses the Agg canvas directly, so it never changes pyplot's backend. Returns the path.
     """
+    out = check_png_path(path)
     try:
         from matplotlib.backends.backend_agg import FigureCanvasAgg
         from matplotlib.figure import Figure
@@ -78,7 +93,6 @@ def plot_quality_cost(
     ax.set_title(title)
     ax.grid(True, alpha=0.3)
     ax.legend(loc="lower right", fontsize="small")
-    out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, format="png")
     return out

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import zipfile
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
@@ -22,10 +23,31 @@ from typing import Any, ClassVar, Protocol
 import numpy as np
 
 from routerllm.config import TIER_ORDER
-from routerllm.exceptions import PromptError, RouterLLMError
+from routerllm.exceptions import ConfigError, PromptError, RouterLLMError, UnknownNameError
 from routerllm.files import publish, sha256_of, staged
 
+logger = logging.getLogger(__name__)
+
 FORMAT_VERSION = 1
+#: The largest seed: numpy, scikit-learn and torch all accept seeds in [0, 2**32 - 1].
+MAX_SEED = 2**32 - 1
+
+
+def is_seed(value: Any) -> bool:
+    """Whether ``value`` is a whole number in [0, MAX_SEED] (``True`` is not)."""
+    try:
+        return not isinstance(value, bool) and int(value) == value and 0 <= value <= MAX_SEED
+    except (TypeError, ValueError, OverflowError):  # not a number, NaN, infinity
+        return False
+
+
+def check_seed(seed: Any) -> int:
+    """``seed`` as an int, or a clear error when it is not one :func:`is_seed` accepts."""
+    if not is_seed(seed):
+        raise RouterLLMError(
+            f"a router's seed must be an integer >= 0 and <= {MAX_SEED}, got {seed!r}"
+        )
+    return int(seed)
 
 
 class CandidateModel(Protocol):
@@ -73,8 +95,7 @@ class Router(ABC):
     def __init__(self, models: Sequence[CandidateModel], seed: int = 0) -> None:
         if not models:
             raise RouterLLMError("a router needs at least one candidate model")
-        if isinstance(seed, bool) or int(seed) != seed or seed < 0:
-            raise RouterLLMError(f"a router's seed must be an integer >= 0, got {seed!r}")
+        seed = check_seed(seed)
         # Smallest first, so ties and fallbacks prefer the cheaper model.
         self.models = sorted(models, key=lambda m: (TIER_ORDER.get(m.tier, 1), m.params_b))
         self.model_names = [m.name for m in self.models]
@@ -227,10 +248,20 @@ def load_router(directory: str | Path, models: Sequence[CandidateModel]) -> Rout
         raise RouterLLMError(
             f"{path}: router was trained for models not in this config: {', '.join(missing)}"
         )
-    router = create_router(name, [by_name[n] for n in saved_models], meta.get("seed", 0), **options)
+    try:
+        router = create_router(
+            name, [by_name[n] for n in saved_models], meta.get("seed", 0), **options
+        )
+    except (ConfigError, UnknownNameError) as e:
+        raise RouterLLMError(f"bad {path}/config.json: {e}") from e
+    except RouterLLMError as e:
+        if type(e) is not RouterLLMError:  # a missing package or model keeps its kind
+            raise
+        raise RouterLLMError(f"bad {path}/config.json: {e}") from e
     weights = path / "weights.npz"
-    # Routers saved before the digest was recorded have no "weights_sha256" key;
-    # a recorded None means the router was saved without weights.
+    # Routers saved before the digest was recorded (same format version) have no
+    # "weights_sha256" key: still loaded, their arrays checked by set_state only.
+    # A recorded None means the router was saved without weights.
     recorded, expected = "weights_sha256" in meta, meta.get("weights_sha256")
     if recorded and expected is None:
         return router
@@ -245,11 +276,35 @@ def load_router(directory: str | Path, models: Sequence[CandidateModel]) -> Rout
                 f"changed by hand): save or train the router again"
             )
         with np.load(weights) as data:
-            router.set_state({k: data[k] for k in data.files})
-    except KeyError as e:
-        raise RouterLLMError(f"{weights} is corrupt: no array {e}") from e
+            arrays = {k: data[k] for k in data.files}
     except (ValueError, EOFError, zipfile.BadZipFile) as e:
         raise RouterLLMError(f"{weights} is corrupt (not a readable .npz archive)") from e
     except OSError as e:
         raise RouterLLMError(f"cannot read {weights}: {e}") from e
+    try:
+        router.set_state(arrays)
+    except (ConfigError, UnknownNameError) as e:  # e.g. the saved encoder spec
+        raise RouterLLMError(f"bad {path}/config.json: {e}") from e
+    except KeyError as e:
+        raise RouterLLMError(f"{weights} is corrupt: no array {e}") from e
+    except ValueError as e:
+        raise RouterLLMError(f"{weights} does not fit the router: {one_line(e)}") from e
+    except RouterLLMError as e:
+        if type(e) is not RouterLLMError:
+            raise
+        raise RouterLLMError(f"{weights}: {e}") from e
+    if not recorded:
+        logger.warning(
+            "%s records no weights digest: %s was not checked", path / "config.json", weights
+        )
     return router
+
+
+def one_line(error: BaseException) -> str:
+    """An error's message on one line: its first two lines (torch's heading and first
+    problem) and how many more there were (torch's can run to dozens)."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    if not lines:
+        return type(error).__name__
+    more = f" (and {len(lines) - 2} more)" if len(lines) > 2 else ""
+    return " ".join(lines[:2]) + more

@@ -37,7 +37,7 @@ from routerllm.exceptions import (
     RouterLLMError,
     missing_dependency,
 )
-from routerllm.routers.base import CandidateModel, Router
+from routerllm.routers.base import CandidateModel, Router, one_line
 
 if TYPE_CHECKING:
     import torch
@@ -374,7 +374,7 @@ class EmbeddingClassifierRouter(Router):
         except (RuntimeError, TypeError, ValueError) as e:
             raise RouterLLMError(
                 f"saved weights do not fit a {self.mode}-mode classifier on encoder "
-                f"{self.spec!r}: {e}"
+                f"{self.spec!r}: {one_line(e)}"
             ) from e
         self._trained = True
         self._last_probs = {}

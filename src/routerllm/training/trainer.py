@@ -27,6 +27,7 @@ import numpy as np
 
 from routerllm.exceptions import RouterLLMError, missing_dependency
 from routerllm.files import written_atomically
+from routerllm.routers.base import MAX_SEED, is_seed, one_line
 from routerllm.training.losses import make_loss
 
 try:
@@ -79,9 +80,25 @@ class TrainingArguments:
             bad.append(f"learning_rate={self.learning_rate} (must be a finite number)")
         non_negative = {"warmup_steps": self.warmup_steps, "weight_decay": self.weight_decay}
         bad += [f"{k}={v} (must be >= 0)" for k, v in non_negative.items() if v < 0]
+        if not is_seed(self.seed):
+            bad.append(f"seed={self.seed!r} (must be an integer >= 0 and <= {MAX_SEED})")
         if bad:
             raise RouterLLMError(f"bad training arguments: {', '.join(bad)}")
         make_loss(self.loss, **self.loss_options)  # an unknown loss fails now, not after encoding
+
+
+class TrainingInterrupted(KeyboardInterrupt):
+    """Ctrl-C during :func:`train`: epochs up to ``saved_epoch`` (0: none) are in
+    ``checkpoint``, and ``train(..., resume=True)`` continues after it."""
+
+    def __init__(self, saved_epoch: int, checkpoint: Path | None) -> None:
+        self.saved_epoch, self.checkpoint = saved_epoch, checkpoint
+        where = (
+            f"epochs up to {saved_epoch} are saved in {checkpoint}"
+            if saved_epoch
+            else "no epoch was saved"
+        )
+        super().__init__(f"training interrupted: {where}")
 
 
 @dataclass
@@ -376,7 +393,7 @@ def train(
                 optimizer.load_state_dict(saved["optimizer"])
             except (RuntimeError, ValueError, KeyError) as e:
                 raise RouterLLMError(
-                    f"{checkpoint} was written for another model or optimizer ({e}); "
+                    f"{checkpoint} was written for another model or optimizer ({one_line(e)}); "
                     f"use another output_dir or resume=False"
                 ) from e
             scheduler.load_state_dict(saved["scheduler"])
@@ -390,6 +407,7 @@ def train(
             best_state = saved["best_model"] or _copy_state(module)
             logger.info("resuming after epoch %d from %s", saved["epoch"], checkpoint)
         first_epoch = history.resumed_from + 1
+        saved_epoch = history.resumed_from  # the last epoch the checkpoint holds
         epochs = tqdm(
             range(first_epoch, args.epochs + 1),
             desc="epochs",
@@ -420,14 +438,10 @@ def train(
                 if checkpoint is not None:
                     kept = None if history.best_epoch == epoch else best_state
                     _save_checkpoint(checkpoint, module, optimizer, scheduler, history, kept, run)
-        except KeyboardInterrupt:
-            if checkpoint is not None and history.records:
-                logger.warning(
-                    "interrupted: epochs up to %d are saved in %s; rerun with resume=True",
-                    history.records[-1].epoch,
-                    checkpoint,
-                )
-            raise
+                    saved_epoch = epoch
+        except KeyboardInterrupt as e:
+            # Not the last finished epoch: Ctrl-C may have stopped its checkpoint's write.
+            raise TrainingInterrupted(saved_epoch, checkpoint) from e
         finally:
             epochs.close()
     if best_state is not None:

@@ -1,0 +1,197 @@
+"""Bad input to the learning commands: refused before any work, never written over
+an input file, and an interrupted run says how to continue (real CLI, real files)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from routerllm.cli import main
+
+from .test_outcome_routing import make_rows, write_json
+
+
+def usage_error(capsys: pytest.CaptureFixture[str], *argv: str) -> str:
+    """The argparse error line of a command line argparse refuses (exit status 2)."""
+    with pytest.raises(SystemExit) as exit_info:
+        main(list(argv))
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    return err.strip().splitlines()[-1]
+
+
+def user_error(capsys: pytest.CaptureFixture[str], *argv: str) -> str:
+    """The one `error:` line of a command the CLI refuses (exit status 2)."""
+    assert main(list(argv)) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), lines
+    return lines[0]
+
+
+def labelled(path: Path, n: int = 40) -> Path:
+    rows = [{"text": f"prompt number {i} about topic {i % 7}", "label": i % 4} for i in range(n)]
+    path.write_text(json.dumps(rows))
+    return path
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["generate-data", "--out", "{tmp}/g", "--seed", "-1"],
+        ["generate-data", "--out", "{tmp}/g", "--tiny-codes", "{tmp}/tc.jsonl", "--seed", "-1"],
+        ["train", "--data", "{tmp}/d.json", "--out", "{tmp}/o", "--seed", "99999999999999999999"],
+        ["train", "--router", "logreg", "--data", "{tmp}/d.json", "--out", "{tmp}/o",
+         "--seed", "4294967296"],
+        ["eval-routing", "--data", "{tmp}/d.json", "--seed", "99999999999999999999"],
+        ["test", "--router-type", "random", "--data", "{tmp}/d.json", "--seed", "-3"],
+        ["humaneval", "--out", "{tmp}/he", "--seed", "-1"],
+        ["humaneval", "--out", "{tmp}/he", "--seed", "1.5"],
+    ],
+)  # fmt: skip
+def test_every_seed_option_takes_only_seeds_the_libraries_accept(
+    argv: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    line = usage_error(capsys, *(a.format(tmp=tmp_path) for a in argv))
+    assert "argument --seed:" in line and ("out of range: give 0 to 4294967295" in line or
+                                          "not an integer" in line)  # fmt: skip
+    assert list(tmp_path.iterdir()) == []  # refused before anything was written
+
+
+def test_the_largest_seed_works(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "g"
+    assert main(["generate-data", "--out", str(out), "--n", "40", "--seed", "4294967295"]) == 0
+    assert (out / "test.json").exists()
+
+
+@pytest.mark.parametrize("budget", ["inf", "-inf", "nan", "0", "-1", "lots"])
+def test_cascade_budget_must_be_a_finite_positive_number(
+    budget: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    line = usage_error(capsys, "humaneval", "--out", str(tmp_path / "he"),
+                       "--cascade-budget", budget)  # fmt: skip
+    assert "argument --cascade-budget:" in line
+    assert not (tmp_path / "he").exists()
+
+
+def test_a_plot_never_replaces_an_input(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    data = write_json(tmp_path / "train.json", *make_rows(40, 0))
+    test = write_json(tmp_path / "test.json", *make_rows(20, 1))
+    before = data.read_bytes(), test.read_bytes()
+    common = ["eval-routing", "--data", str(data), "--test", str(test), "--encoder", "hashing"]
+    for plot in (data, test, tmp_path / "curves.jpg", tmp_path / "curves"):
+        assert "give a path ending in .png" in user_error(capsys, *common, "--plot", str(plot))
+    # The same file under another name: a link, or the models.json beside the data.
+    (tmp_path / "link.png").symlink_to(test)
+    line = user_error(capsys, *common, "--plot", str(tmp_path / "link.png"))
+    assert "would overwrite the --test input" in line and "choose another --plot" in line
+    (tmp_path / "models.json").write_text(json.dumps({"small": {"size": 1}, "big": {"size": 9}}))
+    (tmp_path / "models.png").symlink_to(tmp_path / "models.json")
+    line = user_error(capsys, *common, "--plot", str(tmp_path / "models.png"))
+    assert "would overwrite the --data models input" in line
+    (tmp_path / "dir.png").mkdir()
+    assert "is a folder" in user_error(capsys, *common, "--plot", str(tmp_path / "dir.png"))
+    assert "which is a file" in user_error(capsys, *common, "--plot", str(data / "c.png"))
+    assert (data.read_bytes(), test.read_bytes()) == before
+
+
+def test_train_and_generate_data_never_write_over_their_input(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    data = labelled(out / "config.json")
+    before = data.read_bytes()
+    line = user_error(
+        capsys, "train", "--data", str(data), "--out", str(out), "--encoder", "hashing"
+    )
+    assert "would overwrite the --data input" in line and "choose another --out" in line
+    tiny = out / "full.json"
+    tiny.write_text(json.dumps([{"prompt": "p", "target_audience": "Beginners"}]))
+    line = user_error(capsys, "generate-data", "--tiny-codes", str(tiny), "--out", str(out))
+    assert "would overwrite the --tiny-codes input" in line
+    assert data.read_bytes() == before and json.loads(tiny.read_text())[0]["prompt"] == "p"
+    assert sorted(p.name for p in out.iterdir()) == ["config.json", "full.json"]
+
+
+def test_val_is_refused_where_it_would_be_ignored(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = tmp_path / "data"
+    folder.mkdir()
+    labelled(folder / "train.json")
+    labelled(folder / "val.json", 8)
+    other = labelled(tmp_path / "other.json", 8)
+    out = str(tmp_path / "o")
+    line = user_error(capsys, "train", "--data", str(folder), "--val", str(other), "--out", out)
+    assert "with a --data folder" in line and f"--data {folder / 'train.json'}" in line
+    outcomes = write_json(tmp_path / "outcomes.json", *make_rows(40, 0))
+    line = user_error(capsys, "train", "--router", "knn", "--data", str(outcomes),
+                      "--val", str(other), "--out", out)  # fmt: skip
+    assert "--val is for the classifier" in line
+    assert not Path(out).exists()
+
+
+@pytest.mark.parametrize("rate", ["0", "-0.001", "nan", "inf"])
+def test_a_zero_learning_rate_is_refused_not_replaced(
+    rate: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = labelled(tmp_path / "d.json")
+    line = user_error(capsys, "train", "--data", str(data), "--out", str(tmp_path / "o"),
+                      "--encoder", "hashing", "--learning-rate", rate)  # fmt: skip
+    assert "bad training arguments: learning_rate=" in line
+    assert not (tmp_path / "o" / "config.json").exists()
+
+
+def interrupt(argv: list[str], ready: Path, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """Run ``routerllm argv``, press Ctrl-C (SIGINT) once ``ready`` exists; its result."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "routerllm.cli", *argv],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=cwd,
+        # A shell without job control starts background jobs with SIGINT ignored,
+        # and children keep that: give Python back its KeyboardInterrupt.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+    deadline = time.monotonic() + 120
+    while not ready.exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert proc.poll() is None, "finished before it could be interrupted"
+    time.sleep(0.2)
+    os.kill(proc.pid, signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=60)
+    return subprocess.CompletedProcess(proc.args, proc.returncode, stdout, stderr)
+
+
+def test_interrupted_training_says_how_to_resume(tmp_path: Path) -> None:
+    data = labelled(tmp_path / "d.json")
+    argv = ["train", "--data", str(data), "--out", str(tmp_path / "o"), "--encoder", "hashing",
+            "--epochs", "100000", "--json"]  # fmt: skip
+    done = interrupt(argv, tmp_path / "o" / "checkpoints" / "checkpoint.pt", tmp_path)
+    assert done.returncode == 130 and "Traceback" not in done.stderr
+    line = done.stderr.strip().splitlines()[-1]
+    assert line.startswith("interrupted: epochs 1-") and "checkpoint.pt" in line
+    assert "rerun the same command with --resume" in line
+    assert "resume=True" not in done.stderr and "requests" not in done.stderr
+
+
+def test_interrupted_humaneval_says_the_same_command_continues(
+    tiny_config_path: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "he"
+    argv = ["humaneval", "--config", str(tiny_config_path), "--out", str(out), "--limit", "40",
+            "--systems", "direct-light,direct-medium,direct-heavy", "--max-new-tokens", "32"]  # fmt: skip
+    done = interrupt(argv, out / "results.sqlite", tmp_path)
+    assert done.returncode == 130 and "Traceback" not in done.stderr
+    line = done.stderr.strip().splitlines()[-1]
+    assert line == f"interrupted; finished answers are kept in {out}: run the same command " \
+        "again to continue the run"  # fmt: skip

@@ -1,0 +1,59 @@
+"""The training loop's arguments and what a Ctrl-C during training reports."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+
+from routerllm.exceptions import RouterLLMError
+from routerllm.training.trainer import (
+    ClassificationData,
+    TrainingArguments,
+    TrainingInterrupted,
+    train,
+)
+
+
+@pytest.mark.parametrize("seed", [-1, 2**32, 99999999999999999999, 0.5])
+def test_the_seed_is_one_numpy_and_torch_both_accept(seed: Any) -> None:
+    with pytest.raises(
+        RouterLLMError, match=r"seed=.* \(must be an integer >= 0 and <= 4294967295\)"
+    ):
+        TrainingArguments(seed=seed)
+    assert TrainingArguments(seed=2**32 - 1).seed == 2**32 - 1
+
+
+@pytest.mark.parametrize(("stop_in_epoch", "saved"), [(1, 0), (3, 2)])
+def test_ctrl_c_reports_the_last_epoch_its_checkpoint_holds(
+    tmp_path: Path, stop_in_epoch: int, saved: int
+) -> None:
+    module = torch.nn.ModuleDict({"head": torch.nn.Linear(3, 2)})
+    calls = {"n": 0}
+    batches_per_epoch = 2  # 8 items in batches of 4, no validation data
+
+    def forward(inputs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        calls["n"] += 1
+        if calls["n"] == (stop_in_epoch - 1) * batches_per_epoch + 1:
+            raise KeyboardInterrupt  # what Python raises on SIGINT, mid-epoch
+        return module["head"](inputs), inputs
+
+    def collate(items: list[np.ndarray]) -> torch.Tensor:
+        return torch.from_numpy(np.stack(items).astype(np.float32))
+
+    rng = np.random.default_rng(0)
+    data = ClassificationData(list(rng.normal(size=(8, 3))), np.arange(8) % 2)
+    args = TrainingArguments(epochs=5, batch_size=4, learning_rate=0.1, warmup_steps=0,
+                             progress=False, output_dir=str(tmp_path))  # fmt: skip
+    with pytest.raises(TrainingInterrupted) as err:
+        train(module, forward, collate, data, None, args)
+    assert issubclass(TrainingInterrupted, KeyboardInterrupt)  # the CLI still sees a Ctrl-C
+    assert err.value.saved_epoch == saved and err.value.checkpoint == tmp_path / "checkpoint.pt"
+    assert (tmp_path / "checkpoint.pt").exists() == bool(saved)
+    if saved:  # and resuming continues right after it
+        calls["n"] = -1000  # no more interruptions
+        history = train(module, forward, collate, data, None, args, resume=True)
+        assert history.resumed_from == saved and history.epochs_run == [3, 4, 5]
