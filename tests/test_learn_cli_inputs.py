@@ -195,3 +195,16 @@ def test_interrupted_humaneval_says_the_same_command_continues(
     line = done.stderr.strip().splitlines()[-1]
     assert line == f"interrupted; finished answers are kept in {out}: run the same command " \
         "again to continue the run"  # fmt: skip
+
+
+def test_a_target_naming_an_unknown_model_is_refused_before_the_fit(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    outcomes = write_json(tmp_path / "outcomes.json", *make_rows(40, 0))
+    out = tmp_path / "o"
+    # The encoder would fail as it loads: the target is refused before that.
+    missing = f"hf:{tmp_path / 'no-such-encoder'}"
+    line = user_error(capsys, "train", "--router", "quality", "--data", str(outcomes),
+                      "--out", str(out), "--calibrate", "max_share:nomodel=0.3",
+                      "--encoder", missing)  # fmt: skip
+    assert "unknown model 'nomodel' in target" in line and not out.exists()

@@ -206,7 +206,7 @@ def _train_outcome_router(args: argparse.Namespace) -> dict[str, Any]:
     )
     assert isinstance(router, OutcomeRouter)
     if args.calibrate:
-        parse_target(args.calibrate)  # before the embeddings and the fit, not after
+        parse_target(args.calibrate, router.model_names)  # before the fit, not after
     fit_on, held_out = split_dataset(data, 0.2, args.seed) if args.calibrate else (data, None)
     encoder = CachedEncoder(create_encoder(encoder_spec))
     router.fit(None, fit_on.scores, data.models, embeddings=encoder.encode(fit_on.prompts))
