@@ -186,10 +186,11 @@ def test_rows_lost_as_repeats_are_counted_when_an_audience_ends_up_empty(tmp_pat
         for audience in ("Beginners", "Experts", "Professionals")
     ]
     rows.append({"prompt": "Write a poem", "target_audience": "Students"})
+    rows += [{"prompt": p, "target_audience": "Experts"} for p in (None, 3, "  ")]
     with pytest.raises(DataError) as err:
         load_tiny_codes(write_rows(tmp_path / "repeats.jsonl", rows))
     assert str(err.value) == (
-        f"{tmp_path / 'repeats.jsonl'}: no rows for audience(s) expert, professional (91 rows "
-        "read; 60 dropped as repeats of an earlier row's prompt: expert 30, professional 30; "
+        f"{tmp_path / 'repeats.jsonl'}: no rows for audience(s) expert, professional (94 rows "
+        "read; 3 without a text prompt; 60 dropped as repeats of an earlier row's prompt: expert 30, professional 30; "
         "other audiences dropped: 'Students' 1); balancing needs all three"
     )

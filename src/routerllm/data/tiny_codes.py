@@ -82,9 +82,12 @@ def load_tiny_codes(
     dropped: Counter[str] = Counter()
     repeats: Counter[int] = Counter()  # label -> rows whose prompt an earlier row had
     seen: set[str] = set()
-    rows_read = 0
+    rows_read = no_text = 0
     for prompt, audience in _read_rows(path):
         rows_read += 1
+        if not prompt:
+            no_text += 1
+            continue
         label = audience_class(audience)
         if label is None:
             dropped[audience] += 1
@@ -102,7 +105,7 @@ def load_tiny_codes(
         others = ", ".join(f"{a!r} {n}" for a, n in dropped.most_common(5)) or "none"
         raise DataError(
             f"{path}: no rows for audience(s) {', '.join(wanted[e] for e in empty)} "
-            f"({rows_read} rows read; {duplicates} dropped as repeats of an earlier row's prompt"
+            f"({rows_read} rows read; {no_text} without a text prompt; {duplicates} dropped as repeats of an earlier row's prompt"
             f"{f': {repeated}' if repeated else ''}; other audiences dropped: {others}); "
             "balancing needs all three"
         )
@@ -157,9 +160,9 @@ def _pairs(path: Path, rows: Iterator[dict[str, Any]]) -> Iterator[tuple[str, st
             prompt, audience = row["prompt"], row["target_audience"]
         except KeyError as e:
             raise DataError(f"{path}: row {i} has no {e} value") from e
-        if not isinstance(prompt, str) or not prompt.strip():
-            continue  # an empty prompt cannot be routed
-        yield prompt, "" if audience is None else str(audience)
+        # An empty or non-text prompt cannot be routed: yielded as "" to be counted.
+        text = prompt if isinstance(prompt, str) and prompt.strip() else ""
+        yield text, "" if audience is None else str(audience)
 
 
 def _jsonl_rows(path: Path) -> Iterator[dict[str, Any]]:
