@@ -407,3 +407,28 @@ def test_training_on_a_run_of_other_models_says_so(tiny_config: AppConfig, tmp_p
     ladder = [m.name for m in tiny_config.models_by_size()]
     with pytest.raises(RouterLLMError, match="made with other models \\(someone-elses-model\\)"):
         load_training_run(tmp_path / "other", ladder, ladder[1], set())
+
+
+def test_a_store_from_before_fingerprints_is_upgraded_and_still_checked(tmp_path: Path) -> None:
+    import sqlite3
+
+    (problem,) = problems_subset(1, 0)
+    path = tmp_path / "results.sqlite"
+    old = sqlite3.connect(path)  # the problems table as RouterLLM made it before 2026-12-01
+    old.execute(
+        "CREATE TABLE problems (task_id TEXT PRIMARY KEY, prompt TEXT NOT NULL, "
+        "entry_point TEXT NOT NULL)"
+    )
+    old.execute("INSERT INTO problems VALUES (?, ?, ?)", (problem.task_id, problem.prompt, "f"))
+    old.commit()
+    old.close()
+    store = ResultStore(path)
+    store.add(_row("m", problem.task_id, True))
+    # Its stored prompt and entry point are still compared; no fingerprint to compare.
+    with pytest.raises(RouterLLMError, match="another version"):
+        store.add_problems([problem])  # entry point "f" was stored
+    with store.db:
+        store.db.execute("UPDATE problems SET entry_point = ?", (problem.entry_point,))
+    store.add_problems([problem])  # same prompt and entry point: resumed, now fingerprinted
+    assert store.db.execute("SELECT fingerprint FROM problems").fetchone()[0]
+    store.close()
