@@ -20,7 +20,13 @@ from routerllm.encoders.distilled import DistilledMiniLMEncoder
 from routerllm.encoders.hf import HFEncoder, token_batches
 from routerllm.encoders.minilm import MiniLMEncoder, OnnxMiniLMEncoder, minilm_dir
 from routerllm.encoders.static import StaticEncoder
-from routerllm.exceptions import ConfigError, ModelUnavailableError, UnknownNameError
+from routerllm.exceptions import (
+    ConfigError,
+    ModelUnavailableError,
+    PromptError,
+    RouterLLMError,
+    UnknownNameError,
+)
 
 SENTENCES = [
     "How do I reverse a list in Python?",
@@ -124,12 +130,29 @@ def test_encoder_shape_dtype_determinism_and_norm(
 @pytest.mark.parametrize("name", ENCODERS)
 def test_encoders_reject_caller_bugs_clearly(name: str, request: pytest.FixtureRequest) -> None:
     encoder: Encoder = request.getfixturevalue(name)
-    with pytest.raises(TypeError, match="not a single string"):
+    with pytest.raises(PromptError, match="not a single string"):
         encoder.encode("one text")
-    with pytest.raises(TypeError, match=r"texts\[1\] is int"):
+    with pytest.raises(PromptError, match=r"texts\[1\] is int"):
         encoder.encode(["a", 3])  # type: ignore[list-item]
-    with pytest.raises(ValueError, match="batch_size must be at least 1, not 0"):
+    with pytest.raises(PromptError, match="takes a list of texts, got NoneType"):
+        encoder.encode(None)  # type: ignore[arg-type]
+    with pytest.raises(RouterLLMError, match="batch_size must be at least 1, not 0"):
         encoder.encode(["a"], batch_size=0)
+
+
+@pytest.mark.parametrize("spec", ["hashing", "cached-hashing"])
+def test_hashing_and_cached_encoders_reject_what_is_not_a_list_of_texts(spec: str) -> None:
+    """The hashing encoder used to embed "abc" as three one-letter texts."""
+    encoder = create_encoder("hashing")
+    if spec == "cached-hashing":
+        encoder = CachedEncoder(encoder)
+    with pytest.raises(PromptError, match="not a single string"):
+        encoder.encode("abc")
+    with pytest.raises(PromptError, match=r"texts\[0\] is int"):
+        encoder.encode([1])  # type: ignore[list-item]
+    with pytest.raises(PromptError, match="got NoneType"):
+        encoder.encode(None)  # type: ignore[arg-type]
+    assert encoder.encode(("a b", "c")).shape == (2, 256)  # any sequence of texts
 
 
 @pytest.mark.parametrize("name", ENCODERS)

@@ -20,18 +20,26 @@ from __future__ import annotations
 
 import ast
 import builtins
+import math
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 from routerllm.config import AppConfig
 from routerllm.data.humaneval import HumanEvalProblem
 from routerllm.eval.codegen import CHAT_STYLE, CODE_START, FENCE, extract_completion
 from routerllm.eval.prompt_examples import Verification, extract_examples, verify_completion
+from routerllm.exceptions import PromptError, RouterLLMError, UnknownNameError
 
 
 def verify_answer(prompt: str, answer: str, timeout_s: float = 5.0) -> Verification:
     """Check a model's ``answer`` (chat text, a fenced block, or a function body) against
     the examples of the function the ``prompt`` asks for."""
+    if not isinstance(answer, str):
+        raise PromptError(f"the answer to verify must be text, got {type(answer).__name__}")
+    if isinstance(timeout_s, bool) or not isinstance(timeout_s, int | float):
+        raise RouterLLMError(f"timeout_s must be a number of seconds > 0, got {timeout_s!r}")
+    if not (math.isfinite(timeout_s) and timeout_s > 0):
+        raise RouterLLMError(f"timeout_s must be a number of seconds > 0, got {timeout_s!r}")
     target = function_with_examples(prompt)
     if target is None:
         return Verification("unverifiable", 0, 0, "no function with examples in the request")
@@ -47,6 +55,8 @@ def function_with_examples(text: str) -> tuple[str, str] | None:
     prose with examples of a function it does not define (MBPP's way: "Write a
     function to ... assert f(2) == 4"), the request as a docstring and that name;
     None when there is neither."""
+    if not isinstance(text, str):
+        raise PromptError(f"the request must be text, got {type(text).__name__}")
     fenced = [code for _, code in FENCE.findall(text)]
     # Unfenced code after prose: from the first import or def on.
     first_code = re.compile(CODE_START.pattern, re.M).search(text)
@@ -80,5 +90,10 @@ def _prose_task(text: str) -> tuple[str, str] | None:
 def next_larger(config: AppConfig, available: Sequence[str], model: str) -> str | None:
     """The smallest available model above ``model`` (tier, then size), if any."""
     ladder = [m.name for m in config.models_by_size()]
+    if model not in ladder:
+        raise UnknownNameError("model", str(model), ladder)
+    if isinstance(available, str) or not isinstance(available, Iterable):
+        raise RouterLLMError(f"available must be a list of model names, got {available!r}")
+    available = list(available)
     above = ladder[ladder.index(model) + 1 :]
     return next((m for m in above if m in available), None)

@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import inspect
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 import numpy as np
+
+from routerllm.exceptions import PromptError, RouterLLMError
 
 
 class Encoder(ABC):
@@ -28,6 +30,22 @@ class Encoder(ABC):
     @abstractmethod
     def encode(self, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
         """(len(texts), dim) float32 embeddings."""
+
+
+def check_texts(texts: Sequence[str], batch_size: int = 1) -> list[str]:
+    """The texts as a list; a clear error for one bare string, a non-string item or a
+    batch size below 1. Every encoder's ``encode`` starts with it."""
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise RouterLLMError(f"batch_size must be at least 1, not {batch_size!r}")
+    if isinstance(texts, str | bytes):
+        raise PromptError("encode() takes a list of texts, not a single string")
+    if not isinstance(texts, Iterable):
+        raise PromptError(f"encode() takes a list of texts, got {type(texts).__name__}")
+    items = list(texts)
+    for i, text in enumerate(items):
+        if not isinstance(text, str):
+            raise PromptError(f"texts[{i}] is {type(text).__name__}, not str")
+    return items
 
 
 def create_encoder(spec: str = "minilm") -> Encoder:
@@ -62,6 +80,7 @@ class CachedEncoder(Encoder):
         self.cache = EmbeddingCache(inner.spec, cache_dir)
 
     def encode(self, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
+        texts = check_texts(texts, batch_size)
         found = self.cache.get_many(texts)
         # Each distinct missing text is embedded once, however often it repeats.
         missing = list(dict.fromkeys(t for t, v in zip(texts, found, strict=True) if v is None))

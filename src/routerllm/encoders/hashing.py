@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from routerllm.encoders.base import Encoder
+from routerllm.encoders.base import Encoder, check_texts
 from routerllm.exceptions import ConfigError
 
 _WORD = re.compile(r"\w+")
@@ -35,6 +35,7 @@ class HashingEncoder(Encoder):
         self.spec = "hashing" if self.dim == 256 else f"hashing:{self.dim}"
 
     def encode(self, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
+        texts = check_texts(texts, batch_size)
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
         for i, text in enumerate(texts):
             for word in _WORD.findall(text.lower()):

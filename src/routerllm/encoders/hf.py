@@ -27,7 +27,7 @@ from urllib.parse import urlsplit
 
 import numpy as np
 
-from routerllm.encoders.base import Encoder
+from routerllm.encoders.base import Encoder, check_texts
 from routerllm.exceptions import ConfigError, ModelUnavailableError, missing_dependency
 
 POOLINGS = ("mean", "cls")
@@ -176,20 +176,6 @@ def parse_model_options(model: str) -> tuple[str, dict[str, str]]:
             )
         options[key] = value
     return name, options
-
-
-def check_texts(texts: Sequence[str], batch_size: int = 1) -> list[str]:
-    """The texts as a list; a bare string, a non-string item or a batch size below 1
-    is a caller's bug."""
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be at least 1, not {batch_size}")
-    if isinstance(texts, str):
-        raise TypeError("encode() takes a sequence of texts, not a single string")
-    items = list(texts)
-    for i, text in enumerate(items):
-        if not isinstance(text, str):
-            raise TypeError(f"texts[{i}] is {type(text).__name__}, not str")
-    return items
 
 
 def token_batches(

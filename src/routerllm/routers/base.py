@@ -13,9 +13,10 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import os
 import zipfile
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Protocol
@@ -118,11 +119,7 @@ class Router(ABC):
         self, prompts: Sequence[str], allowed: Sequence[str] | None = None
     ) -> list[RoutingDecision]:
         """Decide for every prompt; only models in ``allowed`` (default: all) can be chosen."""
-        if isinstance(prompts, str):
-            raise PromptError("route_batch takes a list of prompts, not one prompt")
-        bad = [i for i, p in enumerate(prompts) if not isinstance(p, str)]
-        if bad:
-            raise PromptError(f"prompts must be text (items {bad[:5]} are not)")
+        prompts = prompt_list(prompts)
         mask = self._mask(allowed)
         scores = np.asarray(self.score(prompts), dtype=np.float64)
         decisions = []
@@ -133,7 +130,24 @@ class Router(ABC):
     def _mask(self, allowed: Sequence[str] | None) -> np.ndarray:
         if allowed is None:
             return np.ones(len(self.models), dtype=bool)
-        mask = np.array([n in set(allowed) for n in self.model_names])
+        if isinstance(allowed, str | bytes) or not isinstance(allowed, Iterable):
+            raise RouterLLMError(
+                f"allowed must be a list of model names (e.g. [{self.model_names[0]!r}]), "
+                f"got {allowed!r}"
+            )
+        names = list(allowed)
+        if not all(isinstance(n, str) for n in names):
+            raise RouterLLMError(f"allowed must be a list of model names, got {names!r}")
+        mask = np.array([n in set(names) for n in self.model_names])
+        # Names the router does not know are ignored (a system passes every available
+        # model of its config); only when they are all there is, they are a mistake.
+        unknown = [n for n in names if n not in self.model_names]
+        if not mask.any() and unknown:
+            raise UnknownNameError(
+                "model" if len(unknown) == 1 else "models",
+                ", ".join(unknown),
+                self.model_names,
+            )
         if not mask.any():
             raise RouterLLMError(
                 f"none of the router's models is available ({', '.join(self.model_names)}); "
@@ -176,6 +190,7 @@ class Router(ABC):
         ``load_router`` refuses: the config records its sha256)."""
         path = Path(directory)
         arrays = self.state()
+        check_overwritable(path)
         try:
             path.mkdir(parents=True, exist_ok=True)
             with contextlib.ExitStack() as stack:
@@ -204,12 +219,63 @@ class Router(ABC):
         return path
 
 
+def prompt_list(prompts: Any) -> list[str]:
+    """``prompts`` as a list of texts; a clear error for one bare string or anything else."""
+    if isinstance(prompts, str | bytes) or not isinstance(prompts, Iterable):
+        raise PromptError(f"prompts must be a list of strings, got {type(prompts).__name__}")
+    items = list(prompts)
+    bad = [i for i, p in enumerate(items) if not isinstance(p, str)]
+    if bad:
+        raise PromptError(f"prompts must be text (items {bad[:5]} are not)")
+    return items
+
+
+def check_models(models: Any) -> None:
+    """A clear error unless ``models`` is a list of model descriptions (``ModelConfig``,
+    ``Candidate``...), e.g. ``config.models``."""
+    fields = ("name", "params_b", "tier")
+    if (
+        isinstance(models, str | bytes)
+        or not isinstance(models, Sequence)
+        or not all(all(hasattr(m, f) for f in fields) for m in models)
+    ):
+        raise RouterLLMError(
+            f"models must be a list of ModelConfig or Candidate objects (e.g. config.models), "
+            f"got {models!r}"[:300]
+        )
+
+
+def is_saved_router(config: Path) -> bool:
+    """Whether ``config`` is the ``config.json`` of a router saved by RouterLLM."""
+    try:
+        meta = json.loads(config.read_text())
+    except (OSError, ValueError):
+        return False
+    return isinstance(meta, dict) and isinstance(meta.get("router"), str) and "models" in meta
+
+
+def check_overwritable(path: Path) -> None:
+    """Refuse to save into a folder whose ``config.json`` or ``weights.npz`` belong to
+    something else than a saved router: saving would replace them and lose them."""
+    config, weights = path / "config.json", path / "weights.npz"
+    ours = config.is_file() and is_saved_router(config)
+    if (config.exists() or weights.exists()) and not ours:
+        theirs = config if config.exists() else weights
+        raise RouterLLMError(
+            f"{path} holds a {theirs.name} that is not a saved RouterLLM router; "
+            f"save the router to another folder (nothing was changed)"
+        )
+
+
 def create_router(
     name: str, models: Sequence[CandidateModel], seed: int = 0, **options: Any
 ) -> Router:
     """Instantiate a registered router by name (clear error listing valid names)."""
     from routerllm.registry import ROUTERS
 
+    if not isinstance(name, str):
+        raise RouterLLMError(f"a router name is a string such as 'knn', got {name!r}")
+    check_models(models)
     cls = ROUTERS.get(name)
     try:
         router: Router = cls(models, seed=seed, **options)
@@ -224,6 +290,9 @@ def create_router(
 
 def load_router(directory: str | Path, models: Sequence[CandidateModel]) -> Router:
     """Rebuild a router saved with ``Router.save``; fails clearly on a broken checkpoint."""
+    if not isinstance(directory, str | os.PathLike):
+        raise RouterLLMError(f"a saved router is a folder path, got {directory!r}")
+    check_models(models)
     path = Path(directory)
     try:
         meta = json.loads((path / "config.json").read_text())

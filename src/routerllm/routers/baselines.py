@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from routerllm.routers.base import CandidateModel, Router, RoutingDecision
+from routerllm.routers.base import CandidateModel, Router, RoutingDecision, prompt_list
 
 
 class RandomRouter(Router):
@@ -35,6 +35,7 @@ class RandomRouter(Router):
     def route_batch(
         self, prompts: Sequence[str], allowed: Sequence[str] | None = None
     ) -> list[RoutingDecision]:
+        prompts = prompt_list(prompts)
         scores, picks, conf = self._draw(len(prompts), self._mask(allowed))
         return [
             RoutingDecision(

@@ -27,8 +27,14 @@ from typing import Any
 import numpy as np
 
 from routerllm.data.outcomes import scores_are_outcomes
-from routerllm.exceptions import PromptError, RouterLLMError
-from routerllm.routers.base import CandidateModel, Router, RoutingDecision
+from routerllm.exceptions import RouterLLMError
+from routerllm.routers.base import (
+    CandidateModel,
+    Router,
+    RoutingDecision,
+    one_line,
+    prompt_list,
+)
 from routerllm.routers.decision import MODES, choose, mix_choices
 
 #: MiniLM distilled into a static token table (encoders/distilled.py): as fast as
@@ -80,18 +86,42 @@ class OutcomeRouter(Router):
         self.set_mix(mix)
         self._encoder: Any = None
         self.fitted = False
+        #: Width of the embeddings it was trained on (from its arrays, so older saves have it).
+        self.dim: int | None = None
         #: How a router chose its own hyper-parameters (QualityRouter), for reports.
         self.selection: dict[str, Any] = {}
 
     # -- embeddings ----------------------------------------------------------
     def embed(self, prompts: Sequence[str]) -> np.ndarray:
-        if isinstance(prompts, str) or not all(isinstance(p, str) for p in prompts):
-            raise PromptError("prompts must be a list of strings")
+        prompts = prompt_list(prompts)
         if self._encoder is None:
             from routerllm.encoders import create_encoder
 
             self._encoder = create_encoder(self.encoder_spec)
-        return np.asarray(self._encoder.encode(list(prompts)), dtype=np.float32)
+        return np.asarray(self._encoder.encode(prompts), dtype=np.float32)
+
+    def check_embeddings(
+        self, X: Any, what: str = "embeddings", trained: bool = True
+    ) -> np.ndarray:
+        """``X`` as a 2-D float array of finite numbers, as wide as the embeddings the
+        router was trained on (``trained``); a clear error otherwise."""
+        if X is None or isinstance(X, str | bytes):
+            raise RouterLLMError(f"{what} must be a 2-D array of numbers, got {X!r:.60}")
+        try:
+            A = np.asarray(X)
+            checked = A.astype(np.float64)
+        except (TypeError, ValueError) as e:
+            raise RouterLLMError(f"{what} must be a 2-D array of numbers: {one_line(e)}") from e
+        if checked.ndim != 2:
+            raise RouterLLMError(f"{what} must be a 2-D array (rows x width), got shape {A.shape}")
+        if not np.isfinite(checked).all():
+            raise RouterLLMError(f"{what} contain NaN or infinite values")
+        if trained and self.dim is not None and checked.shape[1] != self.dim:
+            raise RouterLLMError(
+                f"{what} have width {checked.shape[1]}, but router {self.name!r} was trained "
+                f"on embeddings of width {self.dim}"
+            )
+        return A if A.dtype.kind == "f" else checked
 
     # -- learning ------------------------------------------------------------
     def fit(
@@ -103,8 +133,12 @@ class OutcomeRouter(Router):
     ) -> OutcomeRouter:
         """Learn from outcomes ``scores`` (n, m), columns named ``model_names`` (default: the
         router's models in the order they were given)."""
-        X = np.asarray(embeddings if embeddings is not None else self.embed(prompts or []))
-        Y = self._columns(np.asarray(scores, dtype=float), model_names)
+        if embeddings is None and prompts is None:
+            raise RouterLLMError("fit needs the training prompts or their embeddings")
+        X = self.check_embeddings(
+            embeddings if embeddings is not None else self.embed(prompts or []), trained=False
+        )
+        Y = self._columns(scores, model_names)
         if X.ndim != 2 or len(X) != len(Y) or len(X) == 0:
             raise RouterLLMError(
                 f"need one embedding row per outcome row, got shapes {X.shape} and {Y.shape}"
@@ -115,10 +149,20 @@ class OutcomeRouter(Router):
         self.fitted = True
         return self
 
-    def _columns(self, Y: np.ndarray, names: Sequence[str] | None) -> np.ndarray:
+    def _columns(
+        self, values: Any, names: Sequence[str] | None, what: str = "outcomes"
+    ) -> np.ndarray:
+        try:
+            Y = np.asarray(values, dtype=float)
+        except (TypeError, ValueError) as e:
+            raise RouterLLMError(f"{what} must be a 2-D array of numbers: {one_line(e)}") from e
+        if isinstance(names, str) or (
+            names is not None and not all(isinstance(n, str) for n in names)
+        ):
+            raise RouterLLMError(f"model_names must be a list of model names, got {names!r}")
         names = list(names) if names is not None else [m.name for m in self.models]
         if Y.ndim != 2 or Y.shape[1] != len(names):
-            raise RouterLLMError(f"outcomes have shape {Y.shape}, expected (n, {len(names)})")
+            raise RouterLLMError(f"{what} have shape {Y.shape}, expected (n, {len(names)})")
         missing = [n for n in self.model_names if n not in names]
         if missing:
             raise RouterLLMError(f"outcomes lack columns for: {', '.join(missing)}")
@@ -129,11 +173,16 @@ class OutcomeRouter(Router):
 
     def predict(self, X: np.ndarray) -> np.ndarray:
         """Predicted success probability (n, m) of each model, from embeddings."""
+        self._check_fitted()
+        return self._predict(self.check_embeddings(X))
+
+    def _predict(self, X: np.ndarray) -> np.ndarray:
         raise NotImplementedError
 
     def predict_prompts(self, prompts: Sequence[str]) -> np.ndarray:
         self._check_fitted()
-        return self.predict(self.embed(prompts))
+        what = f"the embeddings of encoder {self.encoder_spec!r}"
+        return self._predict(self.check_embeddings(self.embed(prompts), what))
 
     def _check_fitted(self) -> None:
         if not self.fitted:
@@ -145,6 +194,11 @@ class OutcomeRouter(Router):
         predictions and the knob)."""
         if mix is None:
             self.mix = None
+        elif not isinstance(mix, Mapping):
+            raise RouterLLMError(
+                f"mix must map model names to probabilities, e.g. "
+                f"{{{self.model_names[0]!r}: 1.0}}, got {mix!r}"
+            )
         else:
             unknown = [n for n in mix if n not in self.model_names]
             weights = np.array([float(mix.get(n, 0.0)) for n in self.model_names])
@@ -183,6 +237,7 @@ class OutcomeRouter(Router):
     def route_batch(
         self, prompts: Sequence[str], allowed: Sequence[str] | None = None
     ) -> list[RoutingDecision]:
+        prompts = prompt_list(prompts)
         mask = self._mask(allowed)
         pred = self.predict_prompts(prompts)
         idx = self._choices(prompts, pred, mask)
@@ -204,7 +259,7 @@ class OutcomeRouter(Router):
     # -- calibration ---------------------------------------------------------
     def calibrate(
         self,
-        embeddings: np.ndarray,
+        embeddings: np.ndarray | Sequence[str] | None,
         scores: np.ndarray,
         target: str,
         model_names: Sequence[str] | None = None,
@@ -236,15 +291,30 @@ class OutcomeRouter(Router):
         )
 
         self._check_fitted()
-        Y = self._columns(np.asarray(scores, dtype=float), model_names)
+        Y = self._columns(scores, model_names)
+        if len(Y) == 0 or not scores_are_outcomes(Y):
+            raise RouterLLMError(
+                "calibrate needs held-out outcome scores: numbers in [0, 1] (1 = solved)"
+            )
         if predicted is None:
-            if len(embeddings) != len(Y):
-                raise RouterLLMError(f"{len(embeddings)} embeddings for {len(Y)} outcome rows")
-            pred = self.predict(np.asarray(embeddings, dtype=np.float32))
+            if embeddings is None:
+                raise RouterLLMError(
+                    "calibrate needs the held-out prompts or their embeddings (or predicted)"
+                )
+            if not isinstance(embeddings, str | np.ndarray) and all(
+                isinstance(p, str) for p in embeddings
+            ):
+                embeddings = self.embed(embeddings)  # prompts, as fit takes them
+            X = self.check_embeddings(embeddings)
+            if len(X) != len(Y):
+                raise RouterLLMError(f"{len(X)} embeddings for {len(Y)} outcome rows")
+            pred = self.predict(X)
         else:
-            pred = self._columns(np.asarray(predicted, dtype=float), model_names)
+            pred = self._columns(predicted, model_names, "predictions")
             if pred.shape != Y.shape:
                 raise RouterLLMError(f"{pred.shape} predictions for outcomes of shape {Y.shape}")
+            if not np.isfinite(pred).all():
+                raise RouterLLMError("predictions contain NaN or infinite values")
         costs = np.broadcast_to(self.costs, Y.shape)
         kind, goal = parse_target(target, self.model_names)
         knobs = default_lambdas(pred, costs) if self.mode == "lambda" else DEFAULT_THRESHOLDS
@@ -345,14 +415,14 @@ class KNNRouter(OutcomeRouter):
 
     def _set(self, arrays: dict[str, np.ndarray]) -> None:
         X = arrays["X"].astype(np.float32)
+        self.dim = int(X.shape[1])
         self.X = X / np.maximum(np.linalg.norm(X, axis=1, keepdims=True), 1e-12)
         self.Y = arrays["Y"].astype(np.float32)
 
     def state(self) -> dict[str, np.ndarray]:
         return {"X": self.X, "Y": self.Y} if self.fitted else {}
 
-    def predict(self, X: np.ndarray) -> np.ndarray:
-        self._check_fitted()
+    def _predict(self, X: np.ndarray) -> np.ndarray:
         Xn = X / np.maximum(np.linalg.norm(X, axis=1, keepdims=True), 1e-12)
         sims = Xn @ self.X.T
         k = min(self.k, len(self.X))
@@ -384,12 +454,12 @@ class LogisticRouter(OutcomeRouter):
 
     def _set(self, arrays: dict[str, np.ndarray]) -> None:
         self.W, self.b = arrays["W"].astype(np.float64), arrays["b"].astype(np.float64)
+        self.dim = int(self.W.shape[0])
 
     def state(self) -> dict[str, np.ndarray]:
         return {"W": self.W, "b": self.b} if self.fitted else {}
 
-    def predict(self, X: np.ndarray) -> np.ndarray:
-        self._check_fitted()
+    def _predict(self, X: np.ndarray) -> np.ndarray:
         return _sigmoid(X.astype(np.float64) @ self.W + self.b)
 
 
@@ -619,6 +689,7 @@ class QualityRouter(OutcomeRouter):
 
     def _set(self, arrays: dict[str, np.ndarray]) -> None:
         self.W, self.b = arrays["W"].astype(np.float64), arrays["b"].astype(np.float64)
+        self.dim = int(self.W.shape[0])
         self.C, self.k, self.w = float(arrays["C"]), int(arrays["k"]), float(arrays["w"])
         self.share = float(arrays.get("share", 0.0))  # absent from checkpoints before share
         self._knn = KNNRouter(self.models, k=self.k)
@@ -633,7 +704,6 @@ class QualityRouter(OutcomeRouter):
             "w": np.array(self.w),
         }  # fmt: skip
 
-    def predict(self, X: np.ndarray) -> np.ndarray:
-        self._check_fitted()
+    def _predict(self, X: np.ndarray) -> np.ndarray:
         lr = _sigmoid(X.astype(np.float64) @ self.W + self.b)
         return self.w * lr + (1 - self.w) * self._knn.predict(X)

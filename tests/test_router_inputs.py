@@ -1,0 +1,170 @@
+"""A user's mistake at a router's, encoder's or cascade's public entry point gives one
+clear RouterLLMError, and saving a router never destroys another tool's files."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from routerllm.cascade import next_larger, verify_answer
+from routerllm.config import load_config
+from routerllm.exceptions import PromptError, RouterLLMError, UnknownNameError
+from routerllm.routers import create_router, load_router
+from routerllm.routers.base import Candidate
+from routerllm.routers.quality import OutcomeRouter
+
+MODELS = [Candidate("small", 1.0), Candidate("mid", 8.0), Candidate("big", 70.0)]
+PROMPTS = [f"prompt number {i} about {'code' if i % 2 else 'chat'}" for i in range(40)]
+SCORES = (np.random.default_rng(0).random((40, 3)) > 0.5).astype(float)
+DOCTEST = 'def f(x):\n    """>>> f(1)\n    2\n    """\n'
+
+
+def fitted(name: str = "logreg", **options: object) -> OutcomeRouter:
+    router = create_router(name, MODELS, encoder="hashing", **options)
+    assert isinstance(router, OutcomeRouter)
+    return router.fit(PROMPTS, SCORES, ["small", "mid", "big"])
+
+
+# -- 1. saving never replaces another tool's files ---------------------------------
+def test_save_refuses_a_folder_with_another_tools_config_and_touches_nothing(
+    tmp_path: Path,
+) -> None:
+    theirs = {"model_type": "bert", "hidden_size": 8}
+    (tmp_path / "config.json").write_text(json.dumps(theirs))
+    (tmp_path / "weights.npz").write_bytes(b"their weights")
+    with pytest.raises(RouterLLMError, match="not a saved RouterLLM router"):
+        create_router("rules", MODELS).save(tmp_path)
+    assert json.loads((tmp_path / "config.json").read_text()) == theirs
+    assert (tmp_path / "weights.npz").read_bytes() == b"their weights"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["config.json", "weights.npz"]
+    # A lone weights.npz of someone else is kept too.
+    (tmp_path / "config.json").unlink()
+    with pytest.raises(RouterLLMError, match="weights.npz that is not a saved RouterLLM"):
+        fitted("knn").save(tmp_path)
+    assert (tmp_path / "weights.npz").read_bytes() == b"their weights"
+
+
+def test_save_overwrites_a_previously_saved_router(tmp_path: Path) -> None:
+    fitted("knn").save(tmp_path)
+    create_router("rules", MODELS).save(tmp_path)  # a router without weights
+    assert not (tmp_path / "weights.npz").exists()
+    assert load_router(tmp_path, MODELS).name == "rules"
+    fitted("logreg").save(tmp_path)
+    assert load_router(tmp_path, MODELS).name == "logreg"
+
+
+# -- 2. outcome routers check their embeddings and outcomes -------------------------
+@pytest.mark.parametrize("name", ["knn", "logreg", "quality"])
+def test_embeddings_of_another_width_are_refused_and_the_width_is_saved(
+    name: str, tmp_path: Path
+) -> None:
+    X = np.random.default_rng(1).random((40, 7))
+    router = create_router(name, MODELS, encoder="hashing", folds=2) if name == "quality" else (
+        create_router(name, MODELS, encoder="hashing")
+    )  # fmt: skip
+    assert isinstance(router, OutcomeRouter)
+    router.fit(None, SCORES, embeddings=X)
+    assert router.predict(X[:2]).shape == (2, 3)
+    with pytest.raises(RouterLLMError, match="encoder 'hashing'.* width 256.* width 7"):
+        router.route("hi")
+    with pytest.raises(RouterLLMError, match="width 5, but .* trained on embeddings of width 7"):
+        router.predict(np.zeros((2, 5)))
+    with pytest.raises(RouterLLMError, match="width 5"):
+        router.calibrate(np.zeros((40, 5)), SCORES, "quality=0.9")
+    loaded = load_router(router.save(tmp_path), MODELS)
+    assert isinstance(loaded, OutcomeRouter) and loaded.dim == 7
+    np.testing.assert_array_equal(loaded.predict(X), router.predict(X))
+    with pytest.raises(RouterLLMError, match="width 5"):
+        loaded.predict(np.zeros((2, 5)))
+
+
+@pytest.mark.parametrize("name", ["knn", "logreg", "quality"])
+def test_non_finite_embeddings_are_refused(name: str) -> None:
+    X = np.random.default_rng(2).random((40, 8))
+    X[0, 0] = np.nan
+    router = create_router(name, MODELS, encoder="hashing")
+    assert isinstance(router, OutcomeRouter)
+    with pytest.raises(RouterLLMError, match="NaN or infinite"):
+        router.fit(None, SCORES, embeddings=X)
+    with pytest.raises(RouterLLMError, match="NaN or infinite"):
+        router.fit(None, SCORES, embeddings=np.full((40, 8), np.inf))
+    trained = fitted(name)
+    with pytest.raises(RouterLLMError, match="NaN or infinite"):
+        trained.predict(np.full((1, 256), np.nan))
+
+
+def test_bad_outcomes_predictions_and_inputs_give_clear_errors() -> None:
+    router = fitted()
+    cases = [
+        (lambda: router.fit(PROMPTS, [["a"] * 3] * 40), "outcomes must be a 2-D array of numbers"),
+        (lambda: router.fit(PROMPTS, [[1, 0, 1]] * 39 + [[1]]), "2-D array of numbers"),
+        (lambda: router.fit(None, SCORES), "needs the training prompts or their embeddings"),
+        (lambda: router.calibrate(None, SCORES, "quality=0.9"), "held-out prompts"),
+        (lambda: router.calibrate(router.embed(PROMPTS)[:0], SCORES[:0], "quality=0.9"),
+         "held-out outcome scores"),
+        (lambda: router.calibrate(None, SCORES, "quality=0.9",
+                                  predicted=np.full(SCORES.shape, np.nan)), "NaN or infinite"),
+        (lambda: router.predict("abc"), "2-D array of numbers"),
+        (lambda: router.route_batch(None), "list of strings"),  # type: ignore[arg-type]
+    ]  # fmt: skip
+    for call, message in cases:
+        with pytest.raises(RouterLLMError, match=message):
+            call()
+
+
+def test_calibrate_and_predict_take_prompts_and_nested_lists() -> None:
+    router = fitted()
+    X = router.embed(PROMPTS)
+    by_embeddings = router.calibrate(X, SCORES, "quality=0.9")
+    by_prompts = fitted().calibrate(PROMPTS, SCORES, "quality=0.9")
+    assert by_prompts["knob"] == by_embeddings["knob"]
+    np.testing.assert_allclose(router.predict(X[:2].tolist()), router.predict(X[:2]))
+
+
+# -- 3. routers' public entry points ----------------------------------------------
+def test_route_names_unknown_allowed_models_and_wants_a_list() -> None:
+    router = create_router("rules", MODELS)
+    with pytest.raises(UnknownNameError, match="unknown model 'typo'; valid names: big, mid"):
+        router.route("hi", allowed=["typo"])
+    with pytest.raises(RouterLLMError, match="allowed must be a list of model names"):
+        router.route("hi", allowed="small")  # type: ignore[arg-type]
+    # Names of other models beside the router's own are fine (a system passes them all).
+    assert router.route("hi", allowed=["small", "other"]).model == "small"
+    with pytest.raises(RouterLLMError, match="none of the router's models is available"):
+        router.route("hi", allowed=[])
+    with pytest.raises(PromptError, match="list of strings, got NoneType"):
+        router.route_batch(None)  # type: ignore[arg-type]
+    assert [d.model for d in router.route_batch(p for p in ["a", "b"])] == ["small", "small"]
+
+
+def test_create_and_load_router_check_their_arguments(tmp_path: Path) -> None:
+    saved = create_router("rules", MODELS).save(tmp_path / "r")
+    cases = [
+        (lambda: create_router("knn", ["a", "b"]), "models must be a list of ModelConfig"),
+        (lambda: create_router(["knn"], MODELS), "a router name is a string"),
+        (lambda: create_router("knn", MODELS, mix=[1, 2, 3]), "mix must map model names"),
+        (lambda: load_router(None, MODELS), "a saved router is a folder path"),
+        (lambda: load_router(saved, None), "models must be a list of ModelConfig"),
+    ]
+    for call, message in cases:
+        with pytest.raises(RouterLLMError, match=message):
+            call()  # type: ignore[no-untyped-call]
+
+
+# -- 5. cascade ---------------------------------------------------------------------
+def test_cascade_helpers_reject_bad_arguments_clearly() -> None:
+    config = load_config("local")
+    smallest = config.models_by_size()[0].name
+    with pytest.raises(UnknownNameError, match="unknown model 'nope'"):
+        next_larger(config, [smallest], "nope")
+    with pytest.raises(PromptError, match="request must be text"):
+        verify_answer(None, "x")  # type: ignore[arg-type]
+    with pytest.raises(PromptError, match="answer to verify must be text"):
+        verify_answer(DOCTEST, None)  # type: ignore[arg-type]
+    for timeout in (float("nan"), float("inf"), -1, "5"):
+        with pytest.raises(RouterLLMError, match="timeout_s must be a number of seconds > 0"):
+            verify_answer(DOCTEST, "    return x + 1", timeout)  # type: ignore[arg-type]
+    assert verify_answer(DOCTEST, "    return x + 1").verdict == "passed"
