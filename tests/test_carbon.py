@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import os
+import shutil
 import signal
 import sqlite3
 import subprocess
@@ -230,3 +231,49 @@ def test_versus_largest_uses_the_largest_models_measured_rate() -> None:
     # big generates at 4e-6 / 20 = 2e-7 kg per token -> small's 10 tokens ~ 2e-6 kg
     assert vs["estimated_co2_kg"] == pytest.approx(4e-6 * 1.01 + 10 * 2e-7)
     assert "measured rate of big" in vs["method"]
+
+
+@pytest.mark.parametrize(
+    "schema",
+    ["CREATE TABLE results (task TEXT, passed INTEGER)", "CREATE TABLE requests (a, b)"],
+    ids=["other-tables", "requests-of-another-shape"],
+)
+def test_another_sqlite_file_is_refused_untouched(tmp_path: Path, schema: str) -> None:
+    db = tmp_path / "results.sqlite"
+    with sqlite3.connect(db) as conn:
+        conn.execute(schema)
+    conn.close()
+    before = db.read_bytes()
+    for read_only in (False, True):
+        with pytest.raises(RouterLLMError, match="results.sqlite is not a RouterLLM request log"):
+            RequestLog(db, read_only=read_only)
+    assert db.read_bytes() == before and sorted(p.name for p in tmp_path.iterdir()) == [db.name]
+
+
+def test_a_log_opened_read_only_reads_and_writes_nothing(tmp_path: Path) -> None:
+    with RequestLog(tmp_path / "log.sqlite") as log:
+        log.append(_record(1))
+    before = (tmp_path / "log.sqlite").read_bytes()
+    with RequestLog(tmp_path / "log.sqlite", read_only=True) as log:
+        assert [r.id for r in log.records()] == ["r1"]
+        with pytest.raises(RouterLLMError, match="could not be logged.*readonly"):
+            log.append(_record(2))
+    assert (tmp_path / "log.sqlite").read_bytes() == before
+
+
+def test_a_failed_write_is_a_clear_error_that_keeps_the_log(tmp_path: Path) -> None:
+    with RequestLog(tmp_path / "log.sqlite", tmp_path / "carbon" / "emissions.csv") as log:
+        log.append(_record(1))
+        with pytest.raises(RouterLLMError, match="answer was produced but could not be logged"):
+            log.append(_record(1))  # a real SQLite error: the id is taken
+        shutil.rmtree(tmp_path / "carbon")
+        (tmp_path / "carbon").write_text("now a file")
+        with pytest.raises(RouterLLMError, match="logged to .*but could not be added to"):
+            log.append(_record(2))
+        assert [r.id for r in log.records()] == ["r1", "r2"]
+
+
+@pytest.mark.parametrize("path", [":memory:", ""])
+def test_a_log_path_that_is_not_a_file_is_refused(path: str) -> None:
+    with pytest.raises(RouterLLMError, match="must be a file path"):
+        RequestLog(path)

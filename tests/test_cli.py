@@ -4,6 +4,7 @@ line (no traceback, exit 2, log intact) for every bad input."""
 from __future__ import annotations
 
 import json
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -194,3 +195,16 @@ def test_unreachable_http_endpoint(tmp_path: Path) -> None:
         "not available here",
         "unreachable",
     )
+
+
+def test_report_refuses_another_sqlite_file_untouched(tmp_path: Path) -> None:
+    results = tmp_path / "results.sqlite"  # e.g. a HumanEval run's results
+    with sqlite3.connect(results) as conn:
+        conn.execute("CREATE TABLE requests (task TEXT, passed INTEGER)")
+    conn.close()
+    before = results.read_bytes()
+    data = tiny_config_dict(tmp_path, log={"path": str(results)})
+    proc = run("report", "--config", str(write_config(tmp_path, data)))
+    assert_one_line_error(proc, "results.sqlite is not a RouterLLM request log")
+    assert results.read_bytes() == before
+    assert not (tmp_path / "results.sqlite-wal").exists()

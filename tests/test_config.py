@@ -84,3 +84,32 @@ def test_unknown_key_and_top_level_shape(tmp_path: Path) -> None:
 def test_unknown_model_name_lists_valid(tiny_config) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(UnknownNameError, match="valid names: tiny-heavy, tiny-light, tiny-medium"):
         tiny_config.model("gpt-9")
+
+
+@pytest.mark.parametrize(
+    ("section", "field", "value", "message"),
+    [
+        ("generation", "temperature", "hot", "valid number"),
+        ("generation", "max_new_tokens", 0, "greater than 0"),
+        ("limits", "max_prompt_chars", "x", "valid integer"),
+        ("log", "path", None, "valid string"),
+        ("log", "path", ":memory:", "not a file path"),
+    ],
+)
+def test_fields_set_in_code_are_checked_like_the_yaml(
+    tmp_path: Path, section: str, field: str, value: object, message: str
+) -> None:
+    config = load_config(write_config(tmp_path, tiny_config_dict(tmp_path)))
+    part = getattr(config, section)
+    before = getattr(part, field)
+    with pytest.raises(ConfigError, match=f"cannot set .*{field} to .*{message}"):
+        setattr(part, field, value)
+    assert getattr(part, field) == before  # the config is left as it was
+    config.generation.temperature = 1  # a good value still goes through
+    assert config.generation.temperature == 1.0
+
+
+def test_an_in_memory_log_is_refused(tmp_path: Path) -> None:
+    data = tiny_config_dict(tmp_path, log={"path": ":memory:"})
+    with pytest.raises(ConfigError, match="log.path: .*':memory:' is not a file path"):
+        load_config(write_config(tmp_path, data))

@@ -159,7 +159,7 @@ def cmd_report(args: argparse.Namespace) -> int:
             f"no request log at {config.log.path} (log.path): route some requests first, or "
             f"point log.path at an existing log"
         )
-    with RequestLog(config.log.path) as log:
+    with RequestLog(config.log.path, read_only=True) as log:  # a report changes nothing
         records = list(log.records(since=args.since, tag=args.tag))
     rep = summarize(records, config.models, config.carbon.country_iso_code)
     lines = [f"request log: {config.log.path}", *_report_text(rep)]

@@ -13,7 +13,14 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from routerllm.exceptions import ConfigError
 
@@ -23,7 +30,18 @@ PACKAGED_CONFIGS = ("local", "development", "production")
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", protected_namespaces=(), allow_inf_nan=False)
+    # Fields set in code (``config.generation.temperature = 0``) are checked like the YAML.
+    model_config = ConfigDict(
+        extra="forbid", protected_namespaces=(), allow_inf_nan=False, validate_assignment=True
+    )
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        try:
+            super().__setattr__(name, value)
+        except ValidationError as e:
+            raise ConfigError(
+                f"cannot set {type(self).__name__}.{name} to {value!r}: {format_validation(e)}"
+            ) from None
 
 
 # llama.cpp file types a GGUF can be re-quantized to (LLAMA_FTYPE_MOSTLY_<name>).
@@ -147,7 +165,18 @@ class CascadeConfig(_Strict):
 
 
 class LogConfig(_Strict):
-    path: str = "logs/requests.sqlite"
+    path: str = Field("logs/requests.sqlite", min_length=1)
+
+    @field_validator("path")
+    @classmethod
+    def _a_file(cls, path: str) -> str:
+        if not path.strip() or path.strip() == ":memory:" or path.startswith("file:"):
+            # SQLite would keep an in-memory log nowhere, and read file: as a URI
+            raise ValueError(
+                f"{path!r} is not a file path; the request log needs a file, "
+                f"e.g. logs/requests.sqlite"
+            )
+        return path
 
 
 class ManagerConfig(_Strict):
@@ -193,7 +222,7 @@ class AppConfig(_Strict):
         return sorted(self.models, key=lambda m: (TIER_ORDER[m.tier], m.params_b))
 
 
-def _format_validation(err: ValidationError) -> str:
+def format_validation(err: ValidationError) -> str:
     parts = []
     for e in err.errors():
         where = ".".join(str(p) for p in e["loc"]) or "(top level)"
@@ -236,6 +265,6 @@ def load_config(path: str | os.PathLike[str] | None = None) -> AppConfig:
     try:
         config = AppConfig.model_validate(data)
     except ValidationError as e:
-        raise ConfigError(f"{file}: invalid config: {_format_validation(e)}") from e
+        raise ConfigError(f"{file}: invalid config: {format_validation(e)}") from e
     config.source = str(file)
     return config

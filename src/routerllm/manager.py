@@ -1,5 +1,11 @@
 """LLM manager: loads models on demand, keeps the current one warm, and
-unloads least-recently-used models when the memory budget would be exceeded."""
+unloads least-recently-used models when the memory budget would be exceeded.
+
+One model generates for one caller at a time (a llama.cpp model aborts the
+process when two threads generate with it at once): ``generating`` holds the
+model's lock, and unloading a model waits for that lock. The manager's lock is
+never requested while a model's lock is held, so the two cannot deadlock.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +13,8 @@ import logging
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from routerllm.backends.base import Backend, create_backend
@@ -35,6 +43,7 @@ class LLMManager:
         self._backends: dict[str, Backend] = {}
         self._lru: OrderedDict[str, None] = OrderedDict()  # loaded models, oldest first
         self._lock = threading.RLock()
+        self._model_locks: dict[str, threading.RLock] = {}
 
     def backend(self, name: str) -> Backend:
         """The backend of a configured model (created, not loaded)."""
@@ -45,6 +54,27 @@ class LLMManager:
                     cfg, self.config.generation, self.config.manager.n_threads
                 )
             return self._backends[name]
+
+    def _model_lock(self, name: str) -> threading.RLock:
+        with self._lock:
+            return self._model_locks.setdefault(name, threading.RLock())
+
+    @contextmanager
+    def generating(self, name: str) -> Iterator[Backend]:
+        """The loaded backend of ``name``, for this caller alone until the block ends;
+        other callers of the same model wait. Loads the model if it is not loaded (or
+        was unloaded by another caller since ``acquire``)."""
+        lock, backend = self._model_lock(name), self.backend(name)
+        while True:
+            lock.acquire()
+            if backend.loaded:
+                break
+            lock.release()  # acquire() takes the manager's lock: never under a model's lock
+            self.acquire(name)
+        try:
+            yield backend
+        finally:
+            lock.release()
 
     def availability(self, name: str) -> str | None:
         """None when the model can run here, else why not (never raises for a missing model)."""
@@ -87,7 +117,8 @@ class LLMManager:
             evicted = []
             while self._lru and self.used_gb() + need > self.budget_gb:
                 victim, _ = self._lru.popitem(last=False)
-                self._backends[victim].unload()
+                with self._model_lock(victim):  # waits for its generation to finish
+                    self._backends[victim].unload()
                 evicted.append(victim)
                 log.info("unloaded %s to make room for %s", victim, name)
             start = time.perf_counter()
@@ -101,7 +132,8 @@ class LLMManager:
             if name in self._lru:
                 del self._lru[name]
             if name in self._backends:
-                self._backends[name].unload()
+                with self._model_lock(name):  # waits for its generation to finish
+                    self._backends[name].unload()
 
     def close(self) -> None:
         """Unload everything."""

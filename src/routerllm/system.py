@@ -10,11 +10,13 @@ from __future__ import annotations
 import logging
 import os
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
+
+from pydantic import ValidationError
 
 from routerllm.backends.base import Completion, GenerationRequest
 from routerllm.carbon.meter import (
@@ -24,9 +26,15 @@ from routerllm.carbon.meter import (
     create_meter,
     per_token_estimate,
 )
-from routerllm.carbon.request_log import RequestLog, RequestRecord, prompt_hash
-from routerllm.config import AppConfig, load_config
-from routerllm.exceptions import BatchError, ModelUnavailableError, PromptError, RouterLLMError
+from routerllm.carbon.request_log import RequestLog, RequestLogError, RequestRecord, prompt_hash
+from routerllm.config import AppConfig, format_validation, load_config
+from routerllm.exceptions import (
+    BatchError,
+    ConfigError,
+    ModelUnavailableError,
+    PromptError,
+    RouterLLMError,
+)
 from routerllm.manager import LLMManager
 from routerllm.routers.base import Router, RoutingDecision, create_router, load_router
 
@@ -75,22 +83,64 @@ def build_router(config: AppConfig) -> Router:
     return create_router(settings.name, config.models, settings.seed, **settings.options)
 
 
+def _as_router(router: object, config: AppConfig) -> Router:
+    """A router given as a router or by its registered name."""
+    if isinstance(router, str):
+        return create_router(router, config.models, config.router.seed)
+    if not isinstance(router, Router):
+        raise ConfigError(
+            f"router must be a Router or a registered router's name, got {type(router).__name__}"
+        )
+    return router
+
+
+def _revalidate(config: AppConfig) -> None:
+    """Check a config again (it may have been changed in code since it was loaded)."""
+    try:
+        AppConfig.model_validate(config.model_dump())
+    except ValidationError as e:
+        raise ConfigError(f"invalid config: {format_validation(e)}") from None
+
+
 class RouterLLM:
     """Routes prompts to the smallest capable model and records what each request cost."""
 
     def __init__(
         self,
         config: AppConfig,
-        router: Router | None = None,
+        router: Router | str | None = None,
         meter: CarbonMeter | None = None,
-        request_log: RequestLog | None = None,
+        request_log: RequestLog | str | os.PathLike[str] | None = None,
         manager: LLMManager | None = None,
     ) -> None:
+        """``config`` is a loaded config (``RouterLLM.from_config(path)`` loads one);
+        ``router`` a router or a registered router's name; ``request_log`` a
+        ``RequestLog`` or the path of its SQLite file (default: the config's)."""
+        if not isinstance(config, AppConfig):
+            raise ConfigError(
+                f"RouterLLM takes a loaded config (an AppConfig), got {type(config).__name__}; "
+                f"to load a YAML file or a packaged config use RouterLLM.from_config("
+                f"{config if isinstance(config, str | os.PathLike) else 'local'!r})"
+            )
+        _revalidate(config)  # lists changed in place (models.append) escape assignment checks
+        for what, value, kind in (
+            ("meter", meter, CarbonMeter),
+            ("manager", manager, LLMManager),
+        ):
+            if value is not None and not isinstance(value, kind):
+                raise ConfigError(f"{what} must be a {kind.__name__}, got {type(value).__name__}")
         self.config = config
-        self.router = router or build_router(config)
-        self.log = request_log or RequestLog(
-            config.log.path, Path(config.carbon.output_dir) / "emissions.csv"
-        )
+        self.router = _as_router(router, config) if router is not None else build_router(config)
+        csv_path = Path(config.carbon.output_dir) / "emissions.csv"
+        if isinstance(request_log, RequestLog):
+            self.log = request_log
+        elif request_log is None or isinstance(request_log, str | os.PathLike):
+            self.log = RequestLog(request_log or config.log.path, csv_path)
+        else:
+            raise ConfigError(
+                f"request_log must be a RequestLog or the path of its SQLite file, "
+                f"got {type(request_log).__name__}"
+            )
         self.manager = manager or LLMManager(config)
         self.meter = meter or create_meter(config.carbon)
         self._available: list[str] | None = None
@@ -155,7 +205,7 @@ class RouterLLM:
         request: GenerationRequest | str,
         model: str | None = None,
         router: Router | str | None = None,
-        tag: str = "",
+        tag: str | None = "",
     ) -> RoutedResult:
         """Route, load, generate, measure and log one request.
 
@@ -170,17 +220,29 @@ class RouterLLM:
         requests: Sequence[GenerationRequest | str],
         model: str | None = None,
         router: Router | str | None = None,
-        tag: str = "",
+        tag: str | None = "",
     ) -> list[RoutedResult]:
         """Route all prompts in one batch, then generate each; every finished
         request is logged before the next starts. The batch's router energy is
-        shared equally between its requests."""
+        shared equally between its requests. ``tag`` labels the logged requests
+        (None or "" for none).
+
+        A request whose answer cannot be logged raises ``RequestLogError``, with the
+        answer in its ``result``; in a batch, a ``BatchError`` keeps the ones before."""
         if self._closed:
             raise RouterLLMError("this RouterLLM is closed; create a new one")
         if isinstance(requests, str | GenerationRequest):
             raise PromptError("generate_batch takes a list of requests, not one request")
-        if isinstance(router, str):
-            router = create_router(router, self.config.models, self.config.router.seed)
+        if not isinstance(requests, Iterable):
+            raise PromptError(f"generate_batch takes a list of requests, got {requests!r}")
+        if tag is None:
+            tag = ""
+        if not isinstance(tag, str):
+            raise PromptError(f"tag must be text (or None), got {type(tag).__name__}")
+        if model is not None and not isinstance(model, str):
+            raise PromptError(f"model must be a model's name, got {type(model).__name__}")
+        if router is not None:
+            router = _as_router(router, self.config)
         reqs = [
             r if isinstance(r, GenerationRequest) else GenerationRequest(prompt=r) for r in requests
         ]
@@ -273,23 +335,26 @@ class RouterLLM:
             components=components,
             request_id=uuid.uuid4().hex,
         )
-        self.log.append(
-            RequestRecord(
-                id=result.request_id,
-                timestamp=datetime.now(timezone.utc).isoformat(timespec="microseconds"),
-                prompt_sha256=prompt_hash(req.prompt),
-                prompt_chars=len(req.prompt),
-                model=name,
-                router=decision.router,
-                confidence=decision.confidence,
-                prompt_tokens=result.prompt_tokens,
-                completion_tokens=result.completion_tokens,
-                latency_s=result.latency_s,
-                cost_usd=cost,
-                components=components,
-                tag=tag,
-            )
+        record = RequestRecord(
+            id=result.request_id,
+            timestamp=datetime.now(timezone.utc).isoformat(timespec="microseconds"),
+            prompt_sha256=prompt_hash(req.prompt),
+            prompt_chars=len(req.prompt),
+            model=name,
+            router=decision.router,
+            confidence=decision.confidence,
+            prompt_tokens=result.prompt_tokens,
+            completion_tokens=result.completion_tokens,
+            latency_s=result.latency_s,
+            cost_usd=cost,
+            components=components,
+            tag=tag,
         )
+        try:
+            self.log.append(record)
+        except RequestLogError as e:
+            e.result = result  # the answer was paid for: the caller can still have it
+            raise
         return result
 
     def _attempt(
@@ -303,8 +368,8 @@ class RouterLLM:
             with self.meter.measure("model_loading") as slot:
                 self.manager.acquire(name)
             loading = slot.result
-        backend = self.manager.backend(name)
-        with self.meter.measure("llm_inference") as slot:
+        # other threads wait for this model (their wait is not measured as theirs)
+        with self.manager.generating(name) as backend, self.meter.measure("llm_inference") as slot:
             completion = backend.generate(req)
         inference = slot.result
         model_cfg = backend.config

@@ -37,13 +37,15 @@ class GenerationRequest:
     temperature: float | None = None
     top_p: float | None = None
     repetition_penalty: float | None = None
-    stop: list[str] = field(default_factory=list)
+    stop: list[str] = field(default_factory=list)  # None: no stop sequences
     system: str | None = None
     raw: bool = False
     response_prefix: str = ""
     prompt_state: bool = False
 
     def __post_init__(self) -> None:
+        if self.stop is None:
+            object.__setattr__(self, "stop", [])
         wrong = [
             f"{name} {value!r}"
             for name, value, ok in (
@@ -57,7 +59,9 @@ class GenerationRequest:
         ]
         if not isinstance(self.response_prefix, str):
             wrong.append(f"response_prefix {self.response_prefix!r}")
-        if isinstance(self.stop, str) or not all(isinstance(t, str) for t in self.stop):
+        if not isinstance(self.stop, list | tuple) or not all(
+            isinstance(t, str) for t in self.stop
+        ):
             wrong.append(f"stop {self.stop!r}")
         if wrong:
             raise PromptError(

@@ -12,15 +12,17 @@ from __future__ import annotations
 import csv
 import fcntl
 import hashlib
+import os
 import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 from routerllm.carbon.meter import COMPONENTS, HasComponents, Measurement
 from routerllm.exceptions import RouterLLMError
-from routerllm.sqlite_busy import open_shared
+from routerllm.sqlite_busy import BUSY_TIMEOUT_S, open_shared, when_free
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS requests (
@@ -50,6 +52,16 @@ CREATE TABLE IF NOT EXISTS components (
 );
 CREATE INDEX IF NOT EXISTS requests_time ON requests(timestamp);
 """
+
+# The columns of each table, in order (``records`` reads rows by position).
+TABLES = {
+    "requests": [
+        "id", "timestamp", "prompt_sha256", "prompt_chars", "model", "router", "confidence",
+        "prompt_tokens", "completion_tokens", "latency_s", "energy_kwh", "co2_kg", "cost_usd",
+        "tag",
+    ],
+    "components": ["request_id", "component", "duration_s", "energy_kwh", "co2_kg", "method"],
+}  # fmt: skip
 
 CSV_COLUMNS = [
     "timestamp",
@@ -101,28 +113,130 @@ class RequestRecord(HasComponents):
     tag: str = ""
 
 
-class RequestLog:
-    """Append-only SQLite log of requests, plus the CSV of component emissions."""
+class RequestLogError(RouterLLMError):
+    """The request log cannot be read or written (not a request log, full disk...).
+    Raised while logging a request, ``result`` holds the request's unlogged answer."""
 
-    def __init__(self, db_path: str | Path, csv_path: str | Path | None = None) -> None:
+    result: Any = None
+
+
+def _read_only(path: Path) -> sqlite3.Connection:
+    """A connection that cannot change ``path``. A WAL database in a folder where
+    SQLite cannot create its ``-shm`` file opens only as immutable (no locking)."""
+    uri = path.resolve().as_uri()
+    try:
+        conn = sqlite3.connect(f"{uri}?mode=ro", uri=True, timeout=BUSY_TIMEOUT_S)
+        conn.execute("SELECT name FROM sqlite_master LIMIT 1").fetchall()
+        return conn
+    except sqlite3.OperationalError:
+        if path.is_file() and not os.access(path.parent, os.W_OK):
+            return sqlite3.connect(f"{uri}?immutable=1", uri=True)
+        raise
+
+
+def _foreign_tables(conn: sqlite3.Connection) -> list[str]:
+    """The tables of ``conn`` that a request log would not have (or not so shaped);
+    a log still being created by another process may lack some of its tables."""
+    names: list[str] = []
+
+    def read() -> None:
+        names[:] = [
+            r[0]
+            for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+            if not r[0].startswith("sqlite_")
+        ]
+
+    when_free(read)
+    foreign = []
+    for name in names:
+        columns = [r[1] for r in conn.execute(f"PRAGMA table_info({name!r})")]
+        if TABLES.get(name) != columns:
+            foreign.append(name)
+    return foreign
+
+
+def _tables(conn: sqlite3.Connection) -> list[str]:
+    return [
+        r[0]
+        for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+        if r[0] in TABLES
+    ]
+
+
+class RequestLog:
+    """Append-only SQLite log of requests, plus the CSV of component emissions.
+
+    An existing database must be a RouterLLM request log: any other SQLite file
+    is refused untouched. ``read_only`` opens an existing log for reading only
+    (``routerllm report``), so a log in a read-only folder can be reported on.
+    """
+
+    def __init__(
+        self,
+        db_path: str | os.PathLike[str],
+        csv_path: str | os.PathLike[str] | None = None,
+        read_only: bool = False,
+    ) -> None:
+        if not isinstance(db_path, str | os.PathLike) or str(db_path) in ("", ":memory:"):
+            raise RequestLogError(
+                f"request log path {db_path!r} (log.path) must be a file path, e.g. "
+                f"logs/requests.sqlite"
+            )
         self.db_path = Path(db_path)
+        if read_only:
+            self.csv_path = None
+            self._db = self._open_checked(read_only=True)
+            return
         self.csv_path = Path(csv_path) if csv_path else None
         # Both folders now: a bad path fails before any request is paid for.
         if self.csv_path:
             try:
                 self.csv_path.parent.mkdir(parents=True, exist_ok=True)
             except OSError as e:
-                raise RouterLLMError(
+                raise RequestLogError(
                     f"the emissions CSV's folder {self.csv_path.parent} (carbon.output_dir) "
                     f"cannot be created: {e}"
                 ) from e
         try:
             self.db_path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = open_shared(self.db_path, SCHEMA)
-        except (sqlite3.DatabaseError, OSError) as e:
-            raise RouterLLMError(
+        except OSError as e:
+            raise RequestLogError(
                 f"request log {self.db_path} (log.path) cannot be opened: {e}"
             ) from e
+        if self.db_path.is_file() and self.db_path.stat().st_size > 0:
+            self._open_checked(read_only=False).close()  # checks before anything is written
+        try:
+            self._db = open_shared(self.db_path, SCHEMA)
+        except (sqlite3.DatabaseError, OSError) as e:
+            raise RequestLogError(
+                f"request log {self.db_path} (log.path) cannot be opened: {e}"
+            ) from e
+
+    def _open_checked(self, read_only: bool) -> sqlite3.Connection:
+        """A read-only connection to the existing database, which must be a request log
+        (when ``read_only``, one that holds the tables already)."""
+        try:
+            conn = _read_only(self.db_path)
+        except (sqlite3.DatabaseError, OSError) as e:
+            raise RequestLogError(
+                f"request log {self.db_path} (log.path) cannot be opened: {e}"
+            ) from e
+        try:
+            foreign = _foreign_tables(conn)
+            missing = read_only and not foreign and len(list(_tables(conn))) < len(TABLES)
+        except sqlite3.DatabaseError as e:  # not an SQLite file at all
+            conn.close()
+            raise RequestLogError(
+                f"request log {self.db_path} (log.path) cannot be opened: {e}"
+            ) from e
+        if foreign or missing:
+            conn.close()
+            what = f" (unexpected tables: {', '.join(foreign)})" if foreign else ""
+            raise RequestLogError(
+                f"{self.db_path} is not a RouterLLM request log{what}; point log.path at a "
+                f"request log or at a new file"
+            )
+        return conn
 
     def close(self) -> None:
         self._db.close()
@@ -135,6 +249,22 @@ class RequestLog:
 
     def append(self, record: RequestRecord) -> None:
         """Commit one request (and its components) atomically, then append it to the CSV."""
+        try:
+            self._insert(record)
+        except sqlite3.Error as e:  # full disk, read-only file, removed folder...
+            raise RequestLogError(
+                f"the answer was produced but could not be logged to {self.db_path} (log.path): {e}"
+            ) from e
+        if self.csv_path is not None:
+            try:
+                self._append_csv(record)
+            except OSError as e:
+                raise RequestLogError(
+                    f"the answer was produced and logged to {self.db_path}, but could not be "
+                    f"added to {self.csv_path}: {e}"
+                ) from e
+
+    def _insert(self, record: RequestRecord) -> None:
         with self._db:  # one transaction: all rows of the request, or none
             self._db.execute(
                 "INSERT INTO requests VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
@@ -162,8 +292,6 @@ class RequestLog:
                     for m in record.components.values()
                 ],
             )
-        if self.csv_path is not None:
-            self._append_csv(record)
 
     def _append_csv(self, record: RequestRecord) -> None:
         assert self.csv_path is not None
@@ -203,10 +331,13 @@ class RequestLog:
             where.append("tag = ?")
             args.append(tag)
         sql = "SELECT * FROM requests" + (" WHERE " + " AND ".join(where) if where else "")
-        rows = self._db.execute(sql + " ORDER BY timestamp, rowid", args).fetchall()
         comps: dict[str, dict[str, Measurement]] = {}
-        for rid, comp, dur, energy, co2, method in self._db.execute("SELECT * FROM components"):
-            comps.setdefault(rid, {})[comp] = Measurement(comp, dur, energy, co2, method)
+        try:
+            rows = self._db.execute(sql + " ORDER BY timestamp, rowid", args).fetchall()
+            for rid, comp, dur, energy, co2, method in self._db.execute("SELECT * FROM components"):
+                comps.setdefault(rid, {})[comp] = Measurement(comp, dur, energy, co2, method)
+        except sqlite3.Error as e:
+            raise RequestLogError(f"request log {self.db_path} cannot be read: {e}") from e
         for r in rows:
             by_name = comps.get(r[0], {})
             ordered = {c: by_name[c] for c in COMPONENTS if c in by_name}

@@ -1,0 +1,122 @@
+"""Misused arguments of ``RouterLLM`` and failures around a request: each is one clear
+RouterLLMError, raised before any work where it can be, and no answer is lost."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from pathlib import Path
+
+import pytest
+
+from routerllm.backends import GenerationRequest
+from routerllm.carbon.request_log import RequestLogError
+from routerllm.config import AppConfig
+from routerllm.exceptions import BatchError, ConfigError, PromptError, RouterLLMError
+from routerllm.system import RouterLLM
+
+
+@pytest.fixture
+def system(tiny_config: AppConfig):  # type: ignore[no-untyped-def]
+    with RouterLLM(tiny_config) as s:
+        yield s
+
+
+def test_tag_none_is_untagged_and_a_wrong_tag_is_refused_before_any_work(
+    system: RouterLLM,
+) -> None:
+    with pytest.raises(PromptError, match="tag must be text"):
+        system.generate("hi", tag=["a"])  # type: ignore[arg-type]
+    assert system.log.count() == 0 and system.manager.loaded_models == []
+    result = system.generate("hi", tag=None)
+    assert [r.tag for r in system.log.records()] == [""]
+    assert [r.id for r in system.log.records(tag="")] == [result.request_id]
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (lambda s: s.generate("hi", router=object()), "router must be a Router"),
+        (lambda s: s.generate("hi", model=3), "model must be a model's name"),
+        (lambda s: s.generate_batch(None), "takes a list of requests"),
+    ],
+    ids=["router-object", "model-number", "batch-none"],
+)
+def test_wrong_arguments_are_clear_errors(system: RouterLLM, call, message: str) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(RouterLLMError, match=message):
+        call(system)
+    assert system.log.count() == 0
+
+
+@pytest.mark.parametrize("config", ["local", None])
+def test_a_config_name_instead_of_a_config_points_to_from_config(config: object) -> None:
+    with pytest.raises(ConfigError, match=r"RouterLLM.from_config\("):
+        RouterLLM(config)  # type: ignore[arg-type]
+
+
+def test_from_config_takes_a_router_name_and_a_log_path(
+    tiny_config_path: Path, tmp_path: Path
+) -> None:
+    other = tmp_path / "other.sqlite"
+    with RouterLLM.from_config(tiny_config_path, router="largest", request_log=other) as s:
+        assert s.generate("hi").model == "tiny-heavy"
+    with RouterLLM.from_config(tiny_config_path, request_log=str(other)) as s:
+        assert s.log.count() == 1
+    with pytest.raises(ConfigError, match="request_log must be a RequestLog or the path"):
+        RouterLLM.from_config(tiny_config_path, request_log=5)
+
+
+def test_stop_none_means_no_stop_sequences() -> None:
+    assert GenerationRequest("hi", stop=None).stop == []  # type: ignore[arg-type]
+    with pytest.raises(PromptError, match="bad request options: stop 5"):
+        GenerationRequest("hi", stop=5)  # type: ignore[arg-type]
+
+
+def test_a_config_changed_in_place_is_checked_again(tiny_config: AppConfig) -> None:
+    tiny_config.models.append(tiny_config.models[0])  # not an assignment: not checked then
+    with pytest.raises(ConfigError, match="duplicate model names: tiny-light"):
+        RouterLLM(tiny_config)
+
+
+def test_an_answer_that_cannot_be_logged_is_not_lost(system: RouterLLM) -> None:
+    # A real SQLite error from the second insert on (as a full disk would give).
+    with sqlite3.connect(system.log.db_path) as other:
+        other.execute(
+            "CREATE TRIGGER full BEFORE INSERT ON requests WHEN (SELECT COUNT(*) FROM requests) "
+            "> 0 BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END"
+        )
+    with pytest.raises(BatchError, match="request 2 of 2 failed: the answer was produced") as err:
+        system.generate_batch(["hi", "hello"], model="tiny-light")
+    assert [r.request_id for r in err.value.results] == [r.id for r in system.log.records()]
+    cause = err.value.__cause__
+    assert isinstance(cause, RequestLogError) and isinstance(cause.__cause__, sqlite3.Error)
+    assert cause.result.model == "tiny-light" and cause.result.completion_tokens > 0
+    with pytest.raises(RequestLogError, match="could not be logged") as one:
+        system.generate("hi", model="tiny-light")
+    assert one.value.result.completion_tokens > 0
+
+
+def test_threads_sharing_a_system_take_turns_on_a_model(tiny_config: AppConfig) -> None:
+    tiny_config.carbon.enabled = False  # CodeCarbon's tracker is one per process
+    tiny_config.generation.max_new_tokens = 16
+    outcome: dict[int, object] = {}
+    with RouterLLM(tiny_config) as system:
+        system.generate("warm up", model="tiny-light")
+
+        def work(k: int) -> None:
+            try:
+                outcome[k] = system.generate_batch(
+                    [f"Tell me about topic {k}-{i}" for i in range(4)], model="tiny-light"
+                )
+            except BaseException as e:  # noqa: BLE001 - reported by the assert below
+                outcome[k] = e
+
+        threads = [threading.Thread(target=work, args=(k,)) for k in range(2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert all(isinstance(v, list) and len(v) == 4 for v in outcome.values()), outcome
+        assert system.log.count() == 9
+        alone = system.generate("Tell me about topic 0-0", model="tiny-light")
+        assert outcome[0][0].text == alone.text  # type: ignore[index]
