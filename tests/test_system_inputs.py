@@ -10,9 +10,14 @@ from pathlib import Path
 import pytest
 
 from routerllm.backends import GenerationRequest
-from routerllm.carbon.request_log import RequestLogError
 from routerllm.config import AppConfig
-from routerllm.exceptions import BatchError, ConfigError, PromptError, RouterLLMError
+from routerllm.exceptions import (
+    BatchError,
+    ConfigError,
+    PromptError,
+    RequestLogError,
+    RouterLLMError,
+)
 from routerllm.system import RouterLLM
 
 

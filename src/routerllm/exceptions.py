@@ -53,6 +53,13 @@ class BatchError(RouterLLMError):
         self.results, self.index = results, index
 
 
+class RequestLogError(RouterLLMError):
+    """The request log cannot be read or written (not a request log, full disk...).
+    Raised while logging a request, ``result`` holds the request's unlogged answer."""
+
+    result: Any = None
+
+
 class DataError(RouterLLMError):
     """A dataset file is missing, malformed, or has the wrong columns."""
 

@@ -26,13 +26,14 @@ from routerllm.carbon.meter import (
     create_meter,
     per_token_estimate,
 )
-from routerllm.carbon.request_log import RequestLog, RequestLogError, RequestRecord, prompt_hash
+from routerllm.carbon.request_log import RequestLog, RequestRecord, prompt_hash
 from routerllm.config import AppConfig, format_validation, load_config
 from routerllm.exceptions import (
     BatchError,
     ConfigError,
     ModelUnavailableError,
     PromptError,
+    RequestLogError,
     RouterLLMError,
 )
 from routerllm.manager import LLMManager

@@ -18,10 +18,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
 
 from routerllm.carbon.meter import COMPONENTS, HasComponents, Measurement
-from routerllm.exceptions import RouterLLMError
+from routerllm.exceptions import RequestLogError, RouterLLMError
 from routerllm.sqlite_busy import BUSY_TIMEOUT_S, open_shared, when_free
 
 SCHEMA = """
@@ -111,13 +110,6 @@ class RequestRecord(HasComponents):
     cost_usd: float
     components: dict[str, Measurement] = field(default_factory=dict)
     tag: str = ""
-
-
-class RequestLogError(RouterLLMError):
-    """The request log cannot be read or written (not a request log, full disk...).
-    Raised while logging a request, ``result`` holds the request's unlogged answer."""
-
-    result: Any = None
 
 
 def _read_only(path: Path) -> sqlite3.Connection:
