@@ -116,6 +116,12 @@ def test_loader_errors(tmp_path: Path) -> None:
     (tmp_path / "bad.json").write_text('[{"q": 1}]')
     with pytest.raises(DataError, match="question"):
         load_outcomes(tmp_path / "bad.json")
+    (tmp_path / "null.json").write_text(
+        '[{"question": "ok", "scores": {"m": 1}}, {"question": null, "scores": {"m": 0}}]'
+    )
+    with pytest.raises(DataError, match="item 2 has no `question` text"):
+        load_outcomes(tmp_path / "null.json")  # not the prompt "None"
+    (tmp_path / "null.json").unlink()
     (tmp_path / "bad.csv").write_text("a,b\n1,2\n")
     with pytest.raises(DataError, match="not a RouterBench CSV"):
         load_outcomes(tmp_path / "bad.csv")

@@ -69,6 +69,8 @@ def test_from_config_takes_a_router_name_and_a_log_path(
         assert s.log.count() == 1
     with pytest.raises(ConfigError, match="request_log must be a RequestLog or the path"):
         RouterLLM.from_config(tiny_config_path, request_log=5)
+    with pytest.raises(ConfigError, match="not max_new_tokens; generation options belong"):
+        RouterLLM.from_config(tiny_config_path, max_new_tokens=4)
 
 
 def test_stop_none_means_no_stop_sequences() -> None:

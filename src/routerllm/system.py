@@ -149,6 +149,14 @@ class RouterLLM:
 
     @classmethod
     def from_config(cls, path: str | os.PathLike[str] | None = None, **kwargs: Any) -> RouterLLM:
+        """A system for the config at ``path`` (a YAML file or a packaged config's name);
+        ``kwargs`` are the constructor's (``router``, ``meter``, ``request_log``, ``manager``)."""
+        if unknown := sorted(set(kwargs) - {"router", "meter", "request_log", "manager"}):
+            raise ConfigError(
+                f"from_config takes router, meter, request_log or manager, not "
+                f"{', '.join(unknown)}; generation options belong to each request "
+                f"(GenerationRequest) or to the config"
+            )
         return cls(load_config(path), **kwargs)
 
     def close(self) -> None:

@@ -234,9 +234,14 @@ def load_scores_json(path: str | Path, models_path: str | Path | None = None) ->
         raise DataError(
             f"{path}: every item needs `question` and a `scores` mapping of model to score"
         )
+    if bad := [i for i, r in enumerate(raw, 1) if not isinstance(r.get("question"), str)]:
+        raise DataError(
+            f"{path}: item {bad[0]} has no `question` text ({len(bad)} item(s) in all); "
+            f"every item needs a question string"
+        )
     try:
         models = sorted(set.intersection(*(set(r["scores"]) for r in raw)))
-        prompts = [str(r["question"]) for r in raw]
+        prompts = [r["question"] for r in raw]
         scores = np.array([[float(r["scores"][m]) for m in models] for r in raw])
     except (KeyError, TypeError, ValueError) as e:
         raise DataError(f"{path}: every item needs `question` and a `scores` mapping ({e})") from e
