@@ -27,13 +27,13 @@ def _emit(args: argparse.Namespace, payload: dict[str, Any], text: str) -> None:
 # -- argument types (argparse turns their errors into a usage error, exit 2) ---
 def seed_arg(text: str) -> int:
     """Every ``--seed``: an integer numpy, scikit-learn and torch all accept."""
-    from routerllm.routers.base import MAX_SEED
+    from routerllm.routers.base import MAX_SEED, is_seed
 
     try:
         seed = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if not 0 <= seed <= MAX_SEED:
+    if not is_seed(seed):
         raise argparse.ArgumentTypeError(f"{text} is out of range: give 0 to {MAX_SEED}")
     return seed
 

@@ -126,9 +126,8 @@ def _read_only(path: Path) -> sqlite3.Connection:
         raise
 
 
-def _foreign_tables(conn: sqlite3.Connection) -> list[str]:
-    """The tables of ``conn`` that a request log would not have (or not so shaped);
-    a log still being created by another process may lack some of its tables."""
+def _table_columns(conn: sqlite3.Connection) -> dict[str, list[str]]:
+    """Each table of ``conn`` (SQLite's own left out) with its columns, in order."""
     names: list[str] = []
 
     def read() -> None:
@@ -139,20 +138,7 @@ def _foreign_tables(conn: sqlite3.Connection) -> list[str]:
         ]
 
     when_free(read)
-    foreign = []
-    for name in names:
-        columns = [r[1] for r in conn.execute(f"PRAGMA table_info({name!r})")]
-        if TABLES.get(name) != columns:
-            foreign.append(name)
-    return foreign
-
-
-def _tables(conn: sqlite3.Connection) -> list[str]:
-    return [
-        r[0]
-        for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
-        if r[0] in TABLES
-    ]
+    return {n: [r[1] for r in conn.execute(f"PRAGMA table_info({n!r})")] for n in names}
 
 
 class RequestLog:
@@ -214,8 +200,10 @@ class RequestLog:
                 f"request log {self.db_path} (log.path) cannot be opened: {e}"
             ) from e
         try:
-            foreign = _foreign_tables(conn)
-            missing = read_only and not foreign and len(list(_tables(conn))) < len(TABLES)
+            tables = _table_columns(conn)
+            # A log still being created by another process may lack some of its tables.
+            foreign = [name for name, columns in tables.items() if TABLES.get(name) != columns]
+            missing = read_only and not foreign and len(tables) < len(TABLES)
         except sqlite3.DatabaseError as e:  # not an SQLite file at all
             conn.close()
             raise RequestLogError(

@@ -102,6 +102,10 @@ class ResultStore:
                 f"or use another --out directory"
             ) from e
 
+    def models(self) -> list[str]:
+        """The models with stored generations."""
+        return [str(r[0]) for r in self.db.execute("SELECT DISTINCT model FROM generations")]
+
     def done(self, model: str) -> set[str]:
         return {
             r[0]

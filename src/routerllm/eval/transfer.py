@@ -79,9 +79,9 @@ def load_training_run(
             )
         outcomes = {m: store.outcomes(m) for m in ladder}
         if absent := [m for m in ladder if not outcomes[m]]:
-            made = [str(r[0]) for r in store.db.execute("SELECT DISTINCT model FROM generations")]
             raise RouterLLMError(
-                f"--train-on {run_dir}: it was made with other models ({', '.join(made) or 'none'}) "
+                f"--train-on {run_dir}: it was made with other models "
+                f"({', '.join(store.models()) or 'none'}) "
                 f"and has no generations of {', '.join(absent)}; train on a run of this "
                 f"config's ladder"
             )
