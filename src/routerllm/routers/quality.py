@@ -706,4 +706,4 @@ class QualityRouter(OutcomeRouter):
 
     def _predict(self, X: np.ndarray) -> np.ndarray:
         lr = _sigmoid(X.astype(np.float64) @ self.W + self.b)
-        return self.w * lr + (1 - self.w) * self._knn.predict(X)
+        return self.w * lr + (1 - self.w) * self._knn._predict(X)  # X checked by the caller
