@@ -134,7 +134,7 @@ def test_encoders_reject_caller_bugs_clearly(name: str, request: pytest.FixtureR
         encoder.encode("one text")
     with pytest.raises(PromptError, match=r"texts\[1\] is int"):
         encoder.encode(["a", 3])  # type: ignore[list-item]
-    with pytest.raises(PromptError, match="takes a list of texts, got NoneType"):
+    with pytest.raises(PromptError, match="texts must be a list of strings, got NoneType"):
         encoder.encode(None)  # type: ignore[arg-type]
     with pytest.raises(RouterLLMError, match="batch_size must be at least 1, not 0"):
         encoder.encode(["a"], batch_size=0)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import inspect
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -32,20 +33,26 @@ class Encoder(ABC):
         """(len(texts), dim) float32 embeddings."""
 
 
-def check_texts(texts: Sequence[str], batch_size: int = 1) -> list[str]:
-    """The texts as a list; a clear error for one bare string, a non-string item or a
-    batch size below 1. Every encoder's ``encode`` starts with it."""
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise RouterLLMError(f"batch_size must be at least 1, not {batch_size!r}")
+def text_list(texts: Any, what: str = "texts") -> list[str]:
+    """``texts`` as a list; a clear error, naming them ``what``, for one bare string, a
+    non-string item or anything that is not a list."""
     if isinstance(texts, str | bytes):
-        raise PromptError("encode() takes a list of texts, not a single string")
+        raise PromptError(f"{what} must be a list of strings, not a single string")
     if not isinstance(texts, Iterable):
-        raise PromptError(f"encode() takes a list of texts, got {type(texts).__name__}")
+        raise PromptError(f"{what} must be a list of strings, got {type(texts).__name__}")
     items = list(texts)
     for i, text in enumerate(items):
         if not isinstance(text, str):
-            raise PromptError(f"texts[{i}] is {type(text).__name__}, not str")
+            raise PromptError(f"{what}[{i}] is {type(text).__name__}, not str")
     return items
+
+
+def check_texts(texts: Sequence[str], batch_size: int = 1) -> list[str]:
+    """The texts as a list (:func:`text_list`); also a clear error for a batch size
+    below 1. Every encoder's ``encode`` starts with it."""
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise RouterLLMError(f"batch_size must be at least 1, not {batch_size!r}")
+    return text_list(texts)
 
 
 def create_encoder(spec: str = "minilm") -> Encoder:

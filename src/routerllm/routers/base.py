@@ -24,7 +24,8 @@ from typing import Any, ClassVar, Protocol
 import numpy as np
 
 from routerllm.config import TIER_ORDER
-from routerllm.exceptions import ConfigError, PromptError, RouterLLMError, UnknownNameError
+from routerllm.encoders.base import text_list
+from routerllm.exceptions import ConfigError, RouterLLMError, UnknownNameError
 from routerllm.files import publish, sha256_of, staged
 
 logger = logging.getLogger(__name__)
@@ -221,13 +222,7 @@ class Router(ABC):
 
 def prompt_list(prompts: Any) -> list[str]:
     """``prompts`` as a list of texts; a clear error for one bare string or anything else."""
-    if isinstance(prompts, str | bytes) or not isinstance(prompts, Iterable):
-        raise PromptError(f"prompts must be a list of strings, got {type(prompts).__name__}")
-    items = list(prompts)
-    bad = [i for i, p in enumerate(items) if not isinstance(p, str)]
-    if bad:
-        raise PromptError(f"prompts must be text (items {bad[:5]} are not)")
-    return items
+    return text_list(prompts, "prompts")
 
 
 def check_models(models: Any) -> None:
