@@ -10,9 +10,9 @@ import pytest
 
 from routerllm.config import AppConfig
 from routerllm.data.humaneval import load_humaneval
-from routerllm.eval.cascade_gate import expected_energy, gate_threshold
 from routerllm.eval.humaneval_run import Outcome, cascade
 from routerllm.eval.prompt_examples import PromptExample, extract_examples, verify_completion
+from routerllm.gate import EnergyModel, gate_threshold
 from routerllm.system import RouterLLM
 
 DOCTEST = '''def add(a: int, b: int) -> int:
@@ -202,11 +202,11 @@ def test_expected_energy_is_a_linear_fit_on_the_given_problems_only() -> None:
     tokens = np.array([[100, 10], [200, 10], [100, 50], [300, 40], [50, 5]], dtype=float)
     kwh = 2.0 * tokens[:, 0] + 5.0 * tokens[:, 1] + 7.0
     kwh[4] = 1e6  # an outlier outside the fit
-    fitted = expected_energy(tokens, kwh, np.arange(4))
+    fitted = EnergyModel.fit(tokens[:4], kwh[:4])(tokens)
     np.testing.assert_allclose(fitted[:4], kwh[:4])
     assert fitted[4] == pytest.approx(2.0 * 50 + 5.0 * 5 + 7.0)  # predicted, not its own value
     # never below a tenth of the fitted problems' mean energy
-    floor = expected_energy(
-        np.array([[1.0], [2.0], [9.0]]), np.array([10.0, 1.0, 1.0]), np.arange(2)
+    floor = EnergyModel.fit(np.array([[1.0], [2.0]]), np.array([10.0, 1.0]))(
+        np.array([[1.0], [2.0], [9.0]])
     )
     assert floor[2] == pytest.approx(0.55)

@@ -41,8 +41,10 @@ def _system(args: argparse.Namespace) -> Any:
     if getattr(args, "router", None):
         config.router.name = args.router
         config.router.path = None
-    if getattr(args, "cascade", False):
+    if getattr(args, "cascade", False) or getattr(args, "gate", None):
         config.cascade.enabled = True
+    if getattr(args, "gate", None):
+        config.cascade.gate = args.gate
     return RouterLLM(config)
 
 
@@ -293,6 +295,12 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="check a code answer on the request's own examples (sandboxed) and ask the next "
         "larger model when it fails them (config: cascade.enabled)",
+    )
+    route.add_argument(
+        "--gate",
+        metavar="DIR",
+        help="the cascade with a saved escalation gate (routerllm train-gate): a failed answer "
+        "is escalated only where it is worth its energy (config: cascade.gate)",
     )
     route.set_defaults(func=cmd_route, interrupted=_requests_logged)
 

@@ -162,6 +162,18 @@ class CascadeConfig(_Strict):
 
     enabled: bool = False
     timeout_s: float = Field(5.0, gt=0, description="time limit of one check, seconds")
+    gate: str | None = Field(
+        None,
+        min_length=1,
+        description="directory of a saved escalation gate (routerllm train-gate): only the "
+        "escalations most worth their energy go ahead, within its energy budget",
+    )
+    budget: float | None = Field(
+        None,
+        gt=0,
+        description="the gate's energy budget, a share of the larger model's generation "
+        "energy (default: the budget it was trained for)",
+    )
 
 
 class LogConfig(_Strict):

@@ -373,6 +373,38 @@ def cmd_humaneval(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_train_gate(args: argparse.Namespace) -> int:
+    from routerllm.config import load_config
+    from routerllm.eval.transfer import gate_from_run
+    from routerllm.gate import EscalationGate
+
+    ladder = [m.name for m in load_config(args.config).models_by_size()]
+    if len(ladder) < 2:
+        raise RouterLLMError("a gate decides escalations between two models; the config has one")
+    EscalationGate.check_saveable(Path(args.out))
+    gate = gate_from_run(args.run, ladder, args.budget, args.folds, args.seed)
+    gate.save(args.out)
+    seen = gate.on_training()
+    threshold = (
+        "none (escalates nothing)" if math.isinf(gate.threshold) else f"{gate.threshold:.4g}"
+    )
+    text = (
+        f"gate from {gate.first} to {gate.then}, trained on {seen['problems']} problems of "
+        f"{args.run} ({seen['failed']} failed answers), budget {gate.budget:.0%} of "
+        f"{gate.then}'s generation energy; threshold {threshold}\n"
+        f"on those problems (out-of-fold predictions, which the threshold was chosen on: "
+        f"optimistic): escalates {seen['escalated']} of the "
+        f"{seen['failed']} failed answers, pass@1 {seen['pass@1']:.3f} ({gate.then} alone: "
+        f"{seen['then_pass@1']:.3f}) at {seen['energy_share']:.1%} of its energy\n"
+        f"saved to {args.out}; serve with the config's cascade: {{enabled: true, gate: {args.out}}}"
+    )
+    payload = {"first": gate.first, "then": gate.then, "budget": gate.budget,
+               "threshold": None if math.isinf(gate.threshold) else gate.threshold,
+               "training": seen, "out": str(args.out)}  # fmt: skip
+    _emit(args, payload, text)
+    return 0
+
+
 def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
     gen = sub.add_parser(
         "generate-data", parents=[common], help="write the synthetic (or tiny-codes) dataset splits"
@@ -527,3 +559,27 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
     )
     he.add_argument("--seed", type=seed_arg, default=0)
     he.set_defaults(func=cmd_humaneval, interrupted=_humaneval_interrupted)
+
+    tg = sub.add_parser(
+        "train-gate",
+        parents=[common],
+        help="train the serving cascade's escalation gate on a humaneval run",
+    )
+    tg.add_argument("--run", required=True, help="directory of a routerllm humaneval run")
+    tg.add_argument("--out", required=True, help="directory to save the gate into")
+    tg.add_argument(
+        "--budget",
+        type=positive_number,
+        default=0.7,
+        help="energy budget, a share of the larger model's generation energy (default: 0.7)",
+    )
+    tg.add_argument(
+        "--folds",
+        type=int,
+        choices=range(2, 21),
+        default=5,
+        metavar="2..20",
+        help="folds of the out-of-fold predictions the threshold is chosen on (default: 5)",
+    )
+    tg.add_argument("--seed", type=seed_arg, default=0)
+    tg.set_defaults(func=cmd_train_gate)

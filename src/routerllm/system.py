@@ -7,6 +7,7 @@ evaluation code all take one object and do not care whether it routes.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import uuid
@@ -14,7 +15,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
@@ -38,6 +39,9 @@ from routerllm.exceptions import (
 )
 from routerllm.manager import LLMManager
 from routerllm.routers.base import Router, RoutingDecision, create_router, load_router
+
+if TYPE_CHECKING:
+    from routerllm.gate import EscalationGate
 
 log = logging.getLogger(__name__)
 
@@ -132,6 +136,7 @@ class RouterLLM:
                 raise ConfigError(f"{what} must be a {kind.__name__}, got {type(value).__name__}")
         self.config = config
         self.router = _as_router(router, config) if router is not None else build_router(config)
+        self.gate = _load_gate(config)  # before anything is opened that would need closing
         csv_path = Path(config.carbon.output_dir) / "emissions.csv"
         if isinstance(request_log, RequestLog):
             self.log = request_log
@@ -308,13 +313,16 @@ class RouterLLM:
         ):
             with self.meter.measure("router_inference") as slot:
                 check = verify_answer(req.prompt, completion.text, cascade.timeout_s)
+                failed = check.verdict == "failed"
+                go, why = self._gate_decision(name, bigger, completion) if failed else (True, "")
             routing = _added(routing, slot.result)
-            if check.verdict != "failed":
+            if not failed:
                 break
-            reason += (
-                f"; {name}'s answer failed {check.total - check.passed} of the request's "
-                f"{check.total} examples, escalated to {bigger}"
-            )
+            reason += f"; {name}'s answer failed {check.total - check.passed} of the request's {check.total} examples"  # fmt: skip
+            if not go:
+                reason += f", not escalated to {bigger}: {why}"
+                break
+            reason += f", escalated to {bigger}" + (f": {why}" if why else "")
             try:
                 completion_, more_loading, more_inference, more_cost = self._attempt(bigger, req)
             except RouterLLMError as e:  # keep the answer in hand rather than lose the request
@@ -366,10 +374,27 @@ class RouterLLM:
             raise
         return result
 
+    def _gate_decision(self, name: str, bigger: str, completion: Completion) -> tuple[bool, str]:
+        """Whether ``name``'s failed answer goes to ``bigger``, and why ("" where no gate
+        decides that escalation). A gate that cannot read the answer's state of the
+        prompt lets it go ahead, as without a gate, and the reason says so."""
+        gate = self.gate
+        if gate is None or (name, bigger) != (gate.first, gate.then):
+            return True, ""
+        try:
+            d = gate.decide(completion.prompt_state, completion.prompt_tokens, completion.completion_tokens)  # fmt: skip
+        except RouterLLMError as e:
+            log.warning("cascade gate not used: %s", e)
+            return True, f"the gate was not used ({e})"
+        return d.escalate, d.explain(bigger, gate.budget)
+
     def _attempt(
         self, name: str, req: GenerationRequest
     ) -> tuple[Completion, Measurement, Measurement, float]:
-        """One model's answer: loaded if needed, generated, measured (or estimated), priced."""
+        """One model's answer: loaded if needed, generated, measured (or estimated), priced.
+        The escalation gate's first model also reads its state of the prompt."""
+        if self.gate is not None and name == self.gate.first and not req.prompt_state:
+            req = dataclasses.replace(req, prompt_state=True)
         if self.manager.backend(name).loaded:
             self.manager.acquire(name)  # marks it most recently used
             loading = self.meter.zero("model_loading")
@@ -401,6 +426,36 @@ class RouterLLM:
         """A model without token prices costs its energy at the electricity price."""
         model_cfg = self.config.model(name)
         return not (model_cfg.cost_per_1m_input_usd or model_cfg.cost_per_1m_output_usd)
+
+
+def _load_gate(config: AppConfig) -> EscalationGate | None:
+    """The cascade's escalation gate (``cascade.gate``), checked against the config."""
+    cascade = config.cascade
+    if not (cascade.enabled and cascade.gate):
+        return None
+    from routerllm.gate import EscalationGate
+
+    gate = EscalationGate.load(cascade.gate)
+    if cascade.budget is not None:
+        gate = gate.with_budget(cascade.budget)
+    names = [m.name for m in config.models_by_size()]
+    for role, name in (("reads the state of", gate.first), ("escalates to", gate.then)):
+        if name not in names:
+            raise ConfigError(
+                f"cascade.gate {cascade.gate} {role} {name!r}, which is not a configured model "
+                f"({', '.join(names)}); use a gate trained on this config's models"
+            )
+    if config.model(gate.first).backend != "llama_cpp":
+        raise ConfigError(
+            f"cascade.gate reads {gate.first}'s hidden state of each prompt, which only "
+            f"llama_cpp models expose; {gate.first} runs on {config.model(gate.first).backend}"
+        )
+    if names.index(gate.then) != names.index(gate.first) + 1:
+        raise ConfigError(
+            f"cascade.gate decides escalations from {gate.first} to {gate.then}, but "
+            f"{gate.then} is not the next larger model after {gate.first} here"
+        )
+    return gate
 
 
 def _added(a: Measurement, b: Measurement) -> Measurement:

@@ -18,39 +18,9 @@ from typing import Any
 
 import numpy as np
 
-from routerllm.eval.humaneval_run import Fold, Gate, fold_ids, fold_routers, out_of_fold
+from routerllm.eval.humaneval_run import Fold, Gate, fold_ids, fold_routers
+from routerllm.gate import EnergyModel, SuccessModel, gate_threshold
 from routerllm.system import RouterLLM
-
-
-def gate_threshold(
-    score: np.ndarray, failed: np.ndarray, solved: np.ndarray, energy: np.ndarray, budget: float
-) -> float:
-    """The threshold on an escalation ``score`` that solves the most problems (then
-    spends the least) when the ``failed`` problems whose score clears it are escalated,
-    within ``budget`` x the second model's own generation energy on these problems.
-    ``solved`` and ``energy`` are (n, 2): the first and the second model's outcome and
-    generation energy. ``inf`` escalates nothing (chosen when no escalation fits the
-    budget)."""
-    limit = budget * float(energy[:, 1].sum())
-    best = (-1.0, 0.0, math.inf)  # (solved, -energy, threshold)
-    for t in np.unique(score[failed]):
-        esc = failed & (score >= t)
-        spent = float(energy[:, 0].sum() + energy[esc, 1].sum())
-        if spent <= limit * (1 + 1e-9):
-            value = (float(solved[~esc, 0].sum() + solved[esc, 1].sum()), -spent, float(t))
-            best = max(best, value)
-    nothing = (float(solved[:, 0].sum()), -float(energy[:, 0].sum()), math.inf)
-    return max(best, nothing)[2]
-
-
-def expected_energy(tokens: np.ndarray, kwh: np.ndarray, fit_on: np.ndarray) -> np.ndarray:
-    """Each problem's expected generation energy from its ``tokens`` (n, f), by least
-    squares ``kwh ~ tokens + constant`` on the problems ``fit_on``; at least a tenth of
-    their mean, so that a ratio to it stays meaningful."""
-    A = np.column_stack([tokens, np.ones(len(tokens))]).astype(float)
-    coef = np.linalg.lstsq(A[fit_on], kwh[fit_on], rcond=None)[0]
-    return np.asarray(np.maximum(A @ coef, 0.1 * float(kwh[fit_on].mean())))
-
 
 #: How the gate predicts success (``budget_gate``), by whether it reads prompt states.
 PREDICTORS = {
@@ -61,26 +31,6 @@ PREDICTORS = {
 
 #: Budgets of the gated cascade's curve (shares of the heavy model's generation energy).
 CURVE_BUDGETS = tuple(round(0.40 + 0.05 * i, 2) for i in range(13))
-
-
-def _logistic(X: np.ndarray, y: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
-    """P(y = 1 | x) by an L2 logistic regression (C = 1) on standardised ``X``; a
-    constant where ``y`` is (or there are fewer than 2 labels)."""
-    if len(y) < 2 or y.min() == y.max():
-        p = float(y.mean()) if len(y) else 0.5
-        return lambda Z: np.full(len(Z), p)
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
-
-    model = make_pipeline(StandardScaler(), LogisticRegression(C=1.0, max_iter=2000))
-    model.fit(X, y.astype(int))
-    return lambda Z: np.asarray(model.predict_proba(Z)[:, 1])
-
-
-def _logit(p: np.ndarray) -> np.ndarray:
-    q = np.clip(p, 1e-4, 1 - 1e-4)
-    return np.asarray(np.log(q / (1 - q)))[:, None]
 
 
 def state_predictions(
@@ -106,15 +56,12 @@ def state_predictions(
     fold = fold_ids(len(states) - train_only, folds, seed, train_only)
     for f in range(folds):
         tr, te = np.flatnonzero(fold != f), np.flatnonzero(fold == f)
-        oof = out_of_fold(tr, folds, seed, lambda fit_on, idx: _logistic(states[fit_on], solved[fit_on])(states[idx]))  # fmt: skip
-        esc = failed[tr]
-        on_failed = _logistic(_logit(oof[esc]), solved[tr][esc])
-        model = _logistic(states[tr], solved[tr])
+        model, p_train = SuccessModel.fit(states[tr], solved[tr], failed[tr], folds, seed)
 
-        def test(te: np.ndarray = te, model: Any = model, on_failed: Any = on_failed) -> np.ndarray:
-            return np.asarray(on_failed(_logit(model(states[te]))))
+        def test(te: np.ndarray = te, model: SuccessModel = model) -> np.ndarray:
+            return model(states[te])
 
-        yield tr, te, on_failed(_logit(oof)), test
+        yield tr, te, p_train, test
 
 
 def budget_gate(
@@ -140,7 +87,7 @@ def budget_gate(
     states of the prompts when given (``states``, (n, d): :func:`state_predictions`),
     else the quality router's prediction from the prompt's embedding. ``then``'s
     energy on it is expected from ``first_tokens`` (n, 2: the prompt and answer
-    tokens of ``first``, known once it has answered; :func:`expected_energy` fitted
+    tokens of ``first``, known once it has answered; :class:`routerllm.gate.EnergyModel` fitted
     on the training folds). A failed answer is escalated when its predicted success
     per expected kWh clears a threshold: for a budget, escalating by that ratio buys
     the most expected solved problems per kWh (the greedy rule of a knapsack). The
@@ -178,7 +125,8 @@ def budget_gate(
         failed = np.concatenate([tested, extra])
         score, spent, per_fold = np.zeros(len(prompts)), np.zeros(3), []
         for tr, te, p_train, p_test in predictions(failed):
-            cost = expected_energy(first_tokens, kwh[:, 1], tr)  # training, not routing
+            # the expected kWh: fitted on training problems, not routing, hence not metered
+            cost = EnergyModel.fit(first_tokens[tr], kwh[tr, 1])(first_tokens)
             with system.meter.measure("router_inference") as slot:
                 score[te] = p_test() / cost[te]
             spent += [slot.result.duration_s, slot.result.energy_kwh, slot.result.co2_kg]

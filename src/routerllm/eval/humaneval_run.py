@@ -31,6 +31,7 @@ import numpy as np
 from routerllm.data.humaneval import MAX_PROMPT_CHARS, HumanEvalProblem
 from routerllm.data.mbpp import load_code_problems
 from routerllm.exceptions import RouterLLMError
+from routerllm.gate import out_of_fold
 from routerllm.system import RouterLLM
 
 log = logging.getLogger(__name__)
@@ -434,38 +435,12 @@ def cascade(
     return answered
 
 
-#: Inner folds of :func:`out_of_fold` when there is one outer fold (every problem
-#: tested, the routers trained on another problem set only).
-SINGLE_FOLD_INNER = 5
-
-
 def fold_ids(n: int, folds: int, seed: int, train_only: int = 0) -> np.ndarray:
     """The cross-validation fold of each of ``n`` problems (the same for every router),
     then -1 for ``train_only`` problems appended after them (another problem set's),
     which train every fold's routers and are never tested."""
     tested = np.random.default_rng(seed).permutation(n) % folds
     return np.concatenate([tested, np.full(train_only, -1)]).astype(int)
-
-
-def out_of_fold(
-    train: np.ndarray,
-    folds: int,
-    seed: int,
-    predicted: Callable[[np.ndarray, np.ndarray], np.ndarray],
-) -> np.ndarray:
-    """Each of the ``train`` problems' prediction by a model fitted without it (the
-    same k-fold within them; with fewer than 2 of them, fitted on them all):
-    ``predicted(fit_on, idx)`` fits on the problems ``fit_on`` and predicts ``idx``."""
-    k = folds if folds > 1 else SINGLE_FOLD_INNER
-    inner = np.random.default_rng(seed + 1).permutation(len(train)) % min(k, len(train))
-    parts = {}
-    for g in range(int(inner.max()) + 1):
-        fit_on = train[inner != g] if inner.max() > 0 else train
-        parts[g] = np.asarray(predicted(fit_on, train[inner == g]))
-    out = np.zeros((len(train), *parts[0].shape[1:]))
-    for g, p in parts.items():
-        out[inner == g] = p
-    return out
 
 
 def measured_routing(

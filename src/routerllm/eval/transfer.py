@@ -1,22 +1,29 @@
-"""Another problem set's run as training data for the experiment's routers and gate.
+"""An earlier run as training data: for the experiment's routers and gate, or for a
+serving cascade's gate.
 
 ``routerllm humaneval --train-on DIR`` adds the problems of an earlier run in
 ``DIR`` (e.g. MBPP, run with ``--problems mbpp.jsonl --out DIR``) to the training
 problems of every cross-validation fold; they are never tested. With
 ``--folds 1`` they are the only training problems and every problem of this run
 is a test problem: a router or gate designed and trained on one benchmark,
-judged on another it never saw.
+judged on another it never saw. ``routerllm train-gate --run DIR`` trains the
+serving cascade's escalation gate on every problem of a run (:func:`gate_from_run`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from routerllm.eval.humaneval_run import ResultStore
 from routerllm.exceptions import RouterLLMError
+
+if TYPE_CHECKING:
+    from routerllm.gate import EscalationGate
 
 
 @dataclass(frozen=True)
@@ -32,6 +39,7 @@ class TrainingRun:
     medium_tokens: np.ndarray  # (e, 2) the medium model's prompt and answer tokens
     medium_completions: list[str]
     medium_states: np.ndarray | None  # (e, d) its hidden states of the prompts, if stored
+    medium_style: dict[str, Any] | None = None  # how the run prompted it
 
     def __len__(self) -> int:
         return len(self.task_ids)
@@ -51,15 +59,20 @@ class TrainingRun:
 
 
 def load_training_run(
-    run_dir: str | Path, ladder: list[str], medium: str, exclude: set[str]
+    run_dir: str | Path,
+    ladder: list[str],
+    medium: str,
+    exclude: set[str],
+    option: str = "--train-on",
 ) -> TrainingRun:
     """The run stored in ``run_dir`` (its ``results.sqlite``), which must hold every
     model of ``ladder`` on every one of its problems; problems whose task_id is in
-    ``exclude`` (this run's own) are refused, so nothing is both trained and tested."""
+    ``exclude`` (this run's own) are refused, so nothing is both trained and tested.
+    ``option`` names where the run was given, in error messages."""
     path = Path(run_dir) / "results.sqlite"
     if not path.is_file():
         raise RouterLLMError(
-            f"--train-on {run_dir}: no results.sqlite there; make that run first "
+            f"{option} {run_dir}: no results.sqlite there; make that run first "
             f"(routerllm humaneval --problems FILE --out {run_dir})"
         )
     store = ResultStore(path)
@@ -67,20 +80,20 @@ def load_training_run(
         problems = store.problems()
         if not problems:
             raise RouterLLMError(
-                f"--train-on {run_dir}: the run does not record its prompts (an older RouterLLM "
+                f"{option} {run_dir}: the run does not record its prompts (an older RouterLLM "
                 f"made it); run the same routerllm humaneval command on it again (nothing is "
                 f"regenerated) to record them"
             )
         ids = [t for t, _, _ in problems]
         if shared := sorted(set(ids) & exclude):
             raise RouterLLMError(
-                f"--train-on {run_dir}: {len(shared)} of its problems are also in this run "
+                f"{option} {run_dir}: {len(shared)} of its problems are also in this run "
                 f"({', '.join(shared[:3])}...); train on another problem set"
             )
         outcomes = {m: store.outcomes(m) for m in ladder}
         if absent := [m for m in ladder if not outcomes[m]]:
             raise RouterLLMError(
-                f"--train-on {run_dir}: it was made with other models "
+                f"{option} {run_dir}: it was made with other models "
                 f"({', '.join(store.models()) or 'none'}) "
                 f"and has no generations of {', '.join(absent)}; train on a run of this "
                 f"config's ladder"
@@ -88,7 +101,7 @@ def load_training_run(
         for m in ladder:
             if missing := [t for t in ids if t not in outcomes[m]]:
                 raise RouterLLMError(
-                    f"--train-on {run_dir}: it has no generations of {m} for {len(missing)} of its "
+                    f"{option} {run_dir}: it has no generations of {m} for {len(missing)} of its "
                     f"{len(ids)} problems; finish that run first (the same command resumes it)"
                 )
         completions = store.completions(medium)
@@ -107,6 +120,46 @@ def load_training_run(
             ),
             medium_completions=[completions[t] for t in ids],
             medium_states=store.prompt_states(medium, ids),
+            medium_style=store.styles().get(medium),
         )
     finally:
         store.close()
+
+
+def gate_from_run(
+    run_dir: str | Path,
+    ladder: list[str],
+    budget: float,
+    folds: int = 5,
+    seed: int = 0,
+    only: Collection[str] | None = None,
+) -> EscalationGate:
+    """An escalation gate for the serving cascade (``routerllm train-gate``), trained on
+    the problems of the run in ``run_dir`` (those whose task_id is in ``only``, when
+    given: the others are held out): from the medium model of ``ladder``, whose states
+    of the prompts the run stored, to the heavy one, within ``budget``."""
+    from routerllm.gate import EscalationGate
+
+    first, then = ladder[len(ladder) // 2], ladder[-1]
+    run = load_training_run(run_dir, ladder, first, set(), option="--run")
+    if run.medium_states is None:
+        raise RouterLLMError(
+            f"--run {run_dir}: its generations of {first} were made without reading {first}'s "
+            f"state of each prompt (made before 2026-12-01, or without the gated-cascade "
+            f"system); make a run with it: routerllm humaneval --systems gated-cascade --out DIR"
+        )
+    idx = np.array([i for i, t in enumerate(run.task_ids) if only is None or t in only], dtype=int)
+    if len(idx) < 2 * folds:
+        raise RouterLLMError(
+            f"--run {run_dir} has {len(idx)} problems to train on; a gate needs at least "
+            f"{2 * folds} ({folds} folds of 2) to be trained and calibrated"
+        )
+    failed = run.failed_examples()[idx]
+    pair = [ladder.index(first), ladder.index(then)]
+    about = {"run": str(run_dir), "problems": len(idx), "failed": int(failed.sum()),
+             "folds": folds, "seed": seed, "style": run.medium_style}  # fmt: skip
+    return EscalationGate.fit(
+        first, then, run.medium_states[idx].astype(float), run.scores[idx][:, pair],
+        run.energy[idx][:, pair], run.medium_tokens[idx].astype(float), failed, budget, folds,
+        seed, about,
+    )  # fmt: skip

@@ -1,0 +1,381 @@
+"""The gate of a gated cascade: which failed answers are worth the larger model's energy.
+
+A cascade (:mod:`routerllm.cascade`) asks the next larger model again when an
+answer fails its request's own examples. Its gate lets through only the
+escalations most worth their energy, so that the cascade stays within an energy
+budget: the larger model's chance of solving the request is predicted from the
+first model's own hidden state of the prompt (read while it answered,
+``GenerationRequest.prompt_state``), a logistic regression over all training
+problems whose out-of-fold predictions are then mapped onto the failed answers
+(Platt scaling: the gate decides among failed answers only, and there the
+relation can differ, even in sign); the larger model's energy is expected from
+the first model's prompt and answer tokens (a linear fit). An escalation goes
+ahead when predicted success per expected kWh clears a threshold: for a budget,
+that ratio buys the most expected solved requests (the greedy rule of a
+knapsack). The threshold is the one that solves the most training problems
+within ``budget`` x the larger model's own generation energy on them, judged on
+their out-of-fold predictions (:func:`gate_threshold`).
+
+:class:`EscalationGate` is trained from a ``routerllm humaneval`` run
+(``routerllm train-gate``), saved as a directory, and used by the serving cascade
+(``cascade.gate`` in a config); the experiment's ``gated-cascade`` trains one per
+cross-validation fold (:mod:`routerllm.eval.cascade_gate`).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from routerllm.exceptions import RouterLLMError
+from routerllm.files import written_atomically
+
+FORMAT = "routerllm-escalation-gate"
+VERSION = 1
+#: Inner folds of :func:`out_of_fold` when there is one outer fold.
+SINGLE_FOLD_INNER = 5
+
+
+def out_of_fold(
+    train: np.ndarray,
+    folds: int,
+    seed: int,
+    predicted: Callable[[np.ndarray, np.ndarray], np.ndarray],
+) -> np.ndarray:
+    """Each of the ``train`` problems' prediction by a model fitted without it (the
+    same k-fold within them; with fewer than 2 of them, fitted on them all):
+    ``predicted(fit_on, idx)`` fits on the problems ``fit_on`` and predicts ``idx``.
+    The inner folds depend only on ``len(train)`` and ``seed``."""
+    k = folds if folds > 1 else SINGLE_FOLD_INNER
+    inner = np.random.default_rng(seed + 1).permutation(len(train)) % min(k, len(train))
+    parts = {}
+    for g in range(int(inner.max()) + 1):
+        fit_on = train[inner != g] if inner.max() > 0 else train
+        parts[g] = np.asarray(predicted(fit_on, train[inner == g]))
+    out = np.zeros((len(train), *parts[0].shape[1:]))
+    for g, p in parts.items():
+        out[inner == g] = p
+    return out
+
+
+def gate_threshold(
+    score: np.ndarray, failed: np.ndarray, solved: np.ndarray, energy: np.ndarray, budget: float
+) -> float:
+    """The threshold on an escalation ``score`` that solves the most problems (then
+    spends the least) when the ``failed`` problems whose score clears it are escalated,
+    within ``budget`` x the second model's own generation energy on these problems.
+    ``solved`` and ``energy`` are (n, 2): the first and the second model's outcome and
+    generation energy. ``inf`` escalates nothing (chosen when no escalation fits the
+    budget)."""
+    limit = budget * float(energy[:, 1].sum())
+    best = (-1.0, 0.0, math.inf)  # (solved, -energy, threshold)
+    for t in np.unique(score[failed]):
+        esc = failed & (score >= t)
+        spent = float(energy[:, 0].sum() + energy[esc, 1].sum())
+        if spent <= limit * (1 + 1e-9):
+            value = (float(solved[~esc, 0].sum() + solved[esc, 1].sum()), -spent, float(t))
+            best = max(best, value)
+    nothing = (float(solved[:, 0].sum()), -float(energy[:, 0].sum()), math.inf)
+    return max(best, nothing)[2]
+
+
+@dataclass(frozen=True)
+class Logistic:
+    """P(y = 1 | x) = sigmoid(((x - mean) / scale) @ coef + intercept): an L2 logistic
+    regression (C = 1) on standardised features, or a constant (``coef`` all zero)."""
+
+    mean: np.ndarray
+    scale: np.ndarray
+    coef: np.ndarray
+    intercept: float
+
+    @classmethod
+    def fit(cls, X: np.ndarray, y: np.ndarray) -> Logistic:
+        """Fitted to ``X`` (n, d) and 0/1 ``y``; a constant where ``y`` is (or has fewer
+        than 2 labels)."""
+        d = X.shape[1]
+        if len(y) < 2 or y.min() == y.max():
+            p = float(y.mean()) if len(y) else 0.5
+            with np.errstate(divide="ignore"):
+                logit = float(np.log(p) - np.log1p(-p))
+            return cls(np.zeros(d), np.ones(d), np.zeros(d), logit)
+        from sklearn.linear_model import LogisticRegression
+        from sklearn.preprocessing import StandardScaler
+
+        scaler = StandardScaler().fit(X)
+        model = LogisticRegression(C=1.0, max_iter=2000).fit(scaler.transform(X), y.astype(int))
+        return cls(scaler.mean_, scaler.scale_, model.coef_[0], float(model.intercept_[0]))
+
+    def __call__(self, X: np.ndarray) -> np.ndarray:
+        from scipy.special import expit
+
+        return np.asarray(expit(((X - self.mean) / self.scale) @ self.coef + self.intercept))
+
+
+def _logit(p: np.ndarray) -> np.ndarray:
+    q = np.clip(p, 1e-4, 1 - 1e-4)
+    return np.asarray(np.log(q / (1 - q)))[:, None]
+
+
+@dataclass(frozen=True)
+class SuccessModel:
+    """The second model's chance of solving a problem whose first answer failed, from the
+    first model's state of its prompt: a regression over all problems, then its
+    prediction mapped onto the failed ones."""
+
+    regression: Logistic
+    on_failed: Logistic
+
+    @classmethod
+    def fit(
+        cls, states: np.ndarray, solved: np.ndarray, failed: np.ndarray, folds: int, seed: int
+    ) -> tuple[SuccessModel, np.ndarray]:
+        """Fitted to ``states`` (n, d), the second model's 0/1 outcome ``solved`` and
+        whether the first answer ``failed``; with the problems' own predictions out of
+        fold (``folds``-fold within them), which are what the map is fitted on."""
+        oof = out_of_fold(np.arange(len(states)), folds, seed, lambda fit_on, idx: Logistic.fit(states[fit_on], solved[fit_on])(states[idx]))  # fmt: skip
+        on_failed = Logistic.fit(_logit(oof[failed]), solved[failed])
+        return cls(Logistic.fit(states, solved), on_failed), on_failed(_logit(oof))
+
+    def __call__(self, states: np.ndarray) -> np.ndarray:
+        return self.on_failed(_logit(self.regression(states)))
+
+
+@dataclass(frozen=True)
+class EnergyModel:
+    """The second model's expected generation kWh from the first model's prompt and
+    answer tokens: least squares ``kwh ~ tokens + constant``, at least ``floor`` (a
+    tenth of the fitted problems' mean, so that a ratio to it stays meaningful)."""
+
+    coef: np.ndarray
+    floor: float
+
+    @classmethod
+    def fit(cls, tokens: np.ndarray, kwh: np.ndarray) -> EnergyModel:
+        coef = np.linalg.lstsq(_with_constant(tokens), kwh, rcond=None)[0]
+        return cls(coef, 0.1 * float(kwh.mean()))
+
+    def __call__(self, tokens: np.ndarray) -> np.ndarray:
+        return np.asarray(np.maximum(_with_constant(tokens) @ self.coef, self.floor))
+
+
+def _with_constant(tokens: np.ndarray) -> np.ndarray:
+    return np.column_stack([tokens, np.ones(len(tokens))]).astype(float)
+
+
+@dataclass(frozen=True)
+class GateDecision:
+    """Whether a failed answer goes to the larger model, and why."""
+
+    escalate: bool
+    success: float  # the larger model's predicted chance of solving the request
+    kwh: float  # its expected generation energy
+    threshold: float
+
+    def explain(self, then: str, budget: float) -> str:
+        verdict = "clears" if self.escalate else "is below"
+        return (
+            f"the gate's predicted success of {then} ({self.success:.2f}) per expected kWh "
+            f"({self.kwh:.2g}) {verdict} its threshold for a budget of {budget:.0%} of "
+            f"{then}'s energy"
+        )
+
+
+@dataclass(frozen=True)
+class EscalationGate:
+    """Whether a failed answer of ``first`` goes to ``then``, within ``budget`` x
+    ``then``'s generation energy. ``calibration`` holds the training problems'
+    out-of-fold scores, whether their first answer failed, and both models' outcome
+    and generation kWh, (n, 2) each: what :meth:`with_budget` chooses a threshold on."""
+
+    first: str
+    then: str
+    success: SuccessModel
+    energy: EnergyModel
+    budget: float
+    threshold: float
+    calibration: dict[str, np.ndarray]
+    about: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def fit(
+        cls,
+        first: str,
+        then: str,
+        states: np.ndarray,
+        solved: np.ndarray,
+        kwh: np.ndarray,
+        tokens: np.ndarray,
+        failed: np.ndarray,
+        budget: float,
+        folds: int = 5,
+        seed: int = 0,
+        about: dict[str, Any] | None = None,
+    ) -> EscalationGate:
+        """Trained on problems with ``first``'s ``states`` of their prompts (n, d),
+        ``solved`` and ``kwh`` (n, 2: each model's outcome and generation energy),
+        ``tokens`` (n, 2: ``first``'s prompt and answer tokens) and whether its answer
+        ``failed`` the prompt's examples."""
+        _check_budget(budget)
+        success, p_oof = SuccessModel.fit(states, solved[:, 1], failed, folds, seed)
+        energy = EnergyModel.fit(tokens, kwh[:, 1])
+        calibration = {"score": p_oof / energy(tokens), "failed": failed.astype(bool),
+                       "solved": solved.astype(float), "kwh": kwh.astype(float)}  # fmt: skip
+        gate = cls(first, then, success, energy, budget, math.inf, calibration, dict(about or {}))
+        return gate.with_budget(budget)
+
+    @property
+    def dim(self) -> int:
+        """The width of the states it reads."""
+        return len(self.success.regression.coef)
+
+    def with_budget(self, budget: float) -> EscalationGate:
+        """The same gate, its threshold chosen for another ``budget``."""
+        _check_budget(budget)
+        c = self.calibration
+        threshold = gate_threshold(c["score"], c["failed"], c["solved"], c["kwh"], budget)
+        return replace(self, budget=budget, threshold=threshold)
+
+    def on_training(self) -> dict[str, float]:
+        """What the threshold does on its training problems, judged on their out-of-fold
+        scores: failed answers escalated, pass@1, and energy as a share of ``then``'s."""
+        c = self.calibration
+        esc = c["failed"] & (c["score"] >= self.threshold)
+        solved, kwh = c["solved"], c["kwh"]
+        return {
+            "problems": len(esc),
+            "failed": int(c["failed"].sum()),
+            "escalated": int(esc.sum()),
+            "pass@1": float(solved[~esc, 0].sum() + solved[esc, 1].sum()) / len(esc),
+            "energy_share": float(kwh[:, 0].sum() + kwh[esc, 1].sum()) / float(kwh[:, 1].sum()),
+            "then_pass@1": float(solved[:, 1].mean()),
+        }
+
+    def scores(self, states: np.ndarray, tokens: np.ndarray) -> np.ndarray:
+        """Predicted success per expected kWh of each problem."""
+        return np.asarray(self.success(states) / self.energy(tokens))
+
+    def decide(
+        self, state: tuple[float, ...] | None, prompt_tokens: int, answer_tokens: int
+    ) -> GateDecision:
+        """For one failed answer of ``first``: its state of the prompt and its tokens."""
+        x = np.asarray(state if state is not None else (), dtype=float)
+        if x.shape != (self.dim,) or not np.isfinite(x).all():
+            raise RouterLLMError(
+                f"the gate reads {self.first}'s {self.dim}-wide state of the prompt, got "
+                f"{'none' if state is None else f'{x.size} values'}: it was trained on "
+                f"another model file"
+            )
+        tokens = np.array([[prompt_tokens, answer_tokens]], dtype=float)
+        success, kwh = float(self.success(x[None])[0]), float(self.energy(tokens)[0])
+        score = success / kwh
+        return GateDecision(score >= self.threshold, success, kwh, self.threshold)
+
+    # -- saving --------------------------------------------------------------
+    def save(self, path: str | Path) -> Path:
+        """Write the gate to the directory ``path`` (config.json + weights.npz)."""
+        out = Path(path)
+        config_file, weights_file = out / "config.json", out / "weights.npz"
+        self.check_saveable(out)
+        weights = {"energy_coef": self.energy.coef}
+        for name, model in (("regression", self.success.regression), ("on_failed", self.success.on_failed)):  # fmt: skip
+            weights |= {f"{name}_{k}": v for k, v in _pack(model).items()}
+        weights |= {f"calibration_{k}": v for k, v in self.calibration.items()}
+        meta = {"format": FORMAT, "version": VERSION, "first": self.first, "then": self.then,
+                "budget": self.budget, "energy_floor": self.energy.floor, "about": self.about}  # fmt: skip
+        try:
+            with written_atomically(weights_file) as tmp, tmp.open("wb") as f:
+                np.savez(f, **weights)  # type: ignore[arg-type]
+            with written_atomically(config_file) as tmp:
+                tmp.write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+        except OSError as e:
+            raise RouterLLMError(f"cannot save the gate to {out}: {e}") from e
+        return out
+
+    @staticmethod
+    def check_saveable(out: Path) -> None:
+        """Refuse a directory that holds another tool's config.json or weights.npz."""
+        config_file, weights_file = out / "config.json", out / "weights.npz"
+        if out.exists() and not out.is_dir():
+            raise RouterLLMError(f"{out} is a file; save the gate to a directory")
+        if (config_file.exists() or weights_file.exists()) and _format_of(config_file) != FORMAT:
+            raise RouterLLMError(
+                f"{out} holds files that are not a saved gate; save it to another directory "
+                f"(nothing was changed)"
+            )
+
+    @classmethod
+    def load(cls, path: str | Path) -> EscalationGate:
+        """A gate saved by :meth:`save`; a clear error for anything else."""
+        folder = Path(path)
+        config_file, weights_file = folder / "config.json", folder / "weights.npz"
+        if not config_file.is_file() or not weights_file.is_file():
+            raise RouterLLMError(
+                f"{folder} is not a saved gate (it needs config.json and weights.npz); "
+                f"make one with routerllm train-gate --run RUN --out {folder}"
+            )
+        try:
+            meta = json.loads(config_file.read_text(encoding="utf-8"))
+            if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+                raise ValueError("not a gate's config.json")
+            if meta.get("version") != VERSION:
+                raise ValueError(f"version {meta.get('version')!r}, this RouterLLM reads {VERSION}")
+            with np.load(weights_file, allow_pickle=False) as npz:
+                w = {k: np.asarray(npz[k]) for k in npz.files}
+            gate = cls(
+                first=str(meta["first"]),
+                then=str(meta["then"]),
+                success=SuccessModel(_unpack(w, "regression"), _unpack(w, "on_failed")),
+                energy=EnergyModel(w["energy_coef"].astype(float), float(meta["energy_floor"])),
+                budget=float(meta["budget"]),
+                threshold=math.inf,
+                calibration={
+                    k: w[f"calibration_{k}"] for k in ("score", "failed", "solved", "kwh")
+                },
+                about=dict(meta.get("about") or {}),
+            )
+            return gate.with_budget(gate.budget)
+        except (EOFError, zipfile.BadZipFile) as e:
+            raise RouterLLMError(
+                f"cannot load the gate in {folder}: corrupt weights.npz ({e})"
+            ) from e
+        except (OSError, ValueError, KeyError, TypeError, IndexError) as e:
+            raise RouterLLMError(f"cannot load the gate in {folder}: {e}") from e
+
+
+def _check_budget(budget: float) -> None:
+    if (
+        isinstance(budget, bool)
+        or not isinstance(budget, int | float)
+        or not (math.isfinite(budget) and budget > 0)
+    ):
+        raise RouterLLMError(
+            f"the gate's budget must be a share of the larger model's energy > 0, got {budget!r}"
+        )
+
+
+def _pack(model: Logistic) -> dict[str, np.ndarray]:
+    return {"mean": model.mean, "scale": model.scale, "coef": model.coef,
+            "intercept": np.array([model.intercept])}  # fmt: skip
+
+
+def _unpack(w: dict[str, np.ndarray], name: str) -> Logistic:
+    parts = [w[f"{name}_{f}"].astype(float) for f in ("mean", "scale", "coef", "intercept")]
+    if not (len(parts[0]) == len(parts[1]) == len(parts[2]) and parts[3].shape == (1,)):
+        raise ValueError(f"{name} arrays of different widths")
+    return Logistic(parts[0], parts[1], parts[2], float(parts[3][0]))
+
+
+def _format_of(config_file: Path) -> object:
+    try:
+        meta = json.loads(config_file.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return meta.get("format") if isinstance(meta, dict) else None

@@ -1,0 +1,226 @@
+"""The escalation gate: trained, saved, reloaded, and used by the serving cascade (real
+tiny GGUF models reading real prompt states, real sandbox, real CodeCarbon)."""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from routerllm.config import AppConfig, load_config
+from routerllm.eval.cascade_gate import state_predictions
+from routerllm.eval.humaneval_report import run_experiment
+from routerllm.exceptions import ConfigError, RouterLLMError
+from routerllm.gate import EnergyModel, EscalationGate, gate_threshold
+from routerllm.system import RouterLLM
+
+from .conftest import tiny_config_dict, write_config
+from .test_cascade import REQUEST
+
+
+def _problems(n: int, d: int, seed: int = 0) -> dict[str, np.ndarray]:
+    """Problems where the second model's success falls with state feature 0 among the
+    failed answers, and its energy grows with the answer's tokens."""
+    rng = np.random.default_rng(seed)
+    states = rng.normal(size=(n, d))
+    failed = rng.random(n) < 0.5
+    then = np.where(failed, states[:, 0] < 0, True).astype(float)
+    solved = np.column_stack([(~failed).astype(float), then])
+    tokens = np.column_stack([rng.integers(50, 300, n), rng.integers(20, 400, n)]).astype(float)
+    kwh = np.column_stack([tokens[:, 1] * 1e-7, 3e-7 * tokens[:, 1] + 1e-5])
+    return {"states": states, "solved": solved, "kwh": kwh, "tokens": tokens, "failed": failed}
+
+
+def _fit(
+    p: dict[str, np.ndarray], budget: float = 0.7, idx: object = slice(None)
+) -> EscalationGate:
+    return EscalationGate.fit(
+        "tiny-medium", "tiny-heavy", p["states"][idx], p["solved"][idx], p["kwh"][idx],
+        p["tokens"][idx], p["failed"][idx], budget, folds=4, seed=0,
+    )  # fmt: skip
+
+
+def test_the_serving_gate_makes_the_experiments_decisions() -> None:
+    """Trained on one cross-validation fold's training problems, the gate scores the test
+    fold and picks the threshold exactly as the experiment's gated cascade does."""
+    p = _problems(120, 5)
+    for tr, te, p_train, p_test in state_predictions(p["states"], p["solved"][:, 1], p["failed"], 4, 0):  # fmt: skip
+        gate = _fit(p, idx=tr)
+        cost = EnergyModel.fit(p["tokens"][tr], p["kwh"][tr, 1])(p["tokens"])
+        np.testing.assert_allclose(gate.scores(p["states"][te], p["tokens"][te]), p_test() / cost[te])  # fmt: skip
+        np.testing.assert_allclose(gate.calibration["score"], p_train / cost[tr])
+        expected = gate_threshold(p_train / cost[tr], p["failed"][tr], p["solved"][tr], p["kwh"][tr], 0.7)  # fmt: skip
+        assert gate.threshold == pytest.approx(expected)
+        one = gate.decide(tuple(p["states"][te[0]]), *p["tokens"][te[0]].astype(int))
+        assert one.escalate == (gate.scores(p["states"][te[:1]], p["tokens"][te[:1]])[0] >= gate.threshold)  # fmt: skip
+
+
+def test_a_larger_budget_lets_more_through_and_stays_within_it_on_training() -> None:
+    gate = _fit(_problems(200, 4))
+    seen = [gate.with_budget(b).on_training() for b in (0.3, 0.5, 0.7, 1.0)]
+    assert [s["escalated"] for s in seen] == sorted(s["escalated"] for s in seen)
+    for b, s in zip((0.3, 0.5, 0.7, 1.0), seen, strict=True):
+        assert s["energy_share"] <= b + 1e-9 or s["escalated"] == 0
+    assert math.isinf(gate.with_budget(0.01).threshold)  # not even the first model fits
+    assert gate.with_budget(0.01).on_training()["escalated"] == 0
+    with pytest.raises(RouterLLMError, match="share of the larger model's energy > 0"):
+        gate.with_budget(float("nan"))
+
+
+def test_a_saved_gate_reloads_to_the_same_decisions(tmp_path: Path) -> None:
+    p = _problems(80, 6)
+    gate = _fit(p)
+    gate.save(tmp_path / "gate")
+    again = EscalationGate.load(tmp_path / "gate")
+    assert (again.first, again.then, again.budget) == ("tiny-medium", "tiny-heavy", 0.7)
+    assert again.threshold == gate.threshold and again.dim == 6
+    np.testing.assert_array_equal(again.scores(p["states"], p["tokens"]), gate.scores(p["states"], p["tokens"]))  # fmt: skip
+    # a different width of state: a clear error, not a numpy one
+    with pytest.raises(RouterLLMError, match="6-wide state"):
+        again.decide((0.1, 0.2), 10, 10)
+    with pytest.raises(RouterLLMError, match="got none"):
+        again.decide(None, 10, 10)
+
+
+def test_broken_or_foreign_gate_folders_are_clear_errors(tmp_path: Path) -> None:
+    gate = _fit(_problems(40, 3))
+    with pytest.raises(RouterLLMError, match="is not a saved gate"):
+        EscalationGate.load(tmp_path / "missing")
+    saved = gate.save(tmp_path / "gate")
+    (saved / "weights.npz").write_bytes(b"PK\x03\x04 truncated")
+    with pytest.raises(RouterLLMError, match="corrupt weights.npz"):
+        EscalationGate.load(saved)
+    (saved / "config.json").write_text(json.dumps({"format": "routerllm-escalation-gate", "version": 9}))  # fmt: skip
+    with pytest.raises(RouterLLMError, match="version 9"):
+        EscalationGate.load(saved)
+    # another tool's folder is neither read nor written over
+    theirs = tmp_path / "theirs"
+    theirs.mkdir()
+    (theirs / "config.json").write_text('{"model_type": "bert"}')
+    with pytest.raises(RouterLLMError, match="not a saved gate"):
+        EscalationGate.load(theirs)
+    with pytest.raises(RouterLLMError, match="holds files that are not a saved gate"):
+        gate.save(theirs)
+    assert (theirs / "config.json").read_text() == '{"model_type": "bert"}'
+    assert not (theirs / "weights.npz").exists()
+
+
+def _state_width(config: AppConfig) -> int:
+    from routerllm.backends.base import GenerationRequest
+
+    with RouterLLM(config) as system:
+        result = system.generate(GenerationRequest(REQUEST, prompt_state=True), model="tiny-medium")
+        assert result.prompt_state is not None
+        return len(result.prompt_state)
+
+
+def _cheap_to_escalate(d: int) -> EscalationGate:
+    """A gate whose training escalations all succeed and cost more the longer the first
+    answer: tinycoder's 8-token answers are cheap, so they clear the threshold."""
+    p = _problems(60, d)
+    p["solved"][:, 1] = 1.0
+    p["tokens"][:, 1] += 500
+    p["kwh"][:, 1] = 3e-7 * p["tokens"][:, 1]
+    return _fit(p, budget=1.0)
+
+
+def test_the_serving_cascade_escalates_only_where_its_gate_lets_it(
+    tmp_path: Path, tiny_config: AppConfig
+) -> None:
+    gate_dir = _cheap_to_escalate(_state_width(tiny_config)).save(tmp_path / "gate")
+    tiny_config.cascade.enabled = True
+    tiny_config.cascade.gate = str(gate_dir)
+    with RouterLLM(tiny_config) as system:
+        result = system.generate(REQUEST, model="tiny-medium")
+        assert result.model == "tiny-heavy"
+        assert "failed 2 of the request's 2 examples, escalated to tiny-heavy: the gate's " in result.reason  # fmt: skip
+        assert "clears its threshold for a budget of 100% of tiny-heavy's energy" in result.reason
+        # the gate decides escalations from tiny-medium only: tiny-light's go ahead as before
+        light = system.generate(REQUEST, model="tiny-light")
+        assert "tiny-light's answer failed 2 of the request's 2 examples, escalated to tiny-medium;" in light.reason  # fmt: skip
+    tiny_config.cascade.budget = 0.01  # not even tiny-medium alone fits: nothing is escalated
+    with RouterLLM(tiny_config) as system:
+        kept = system.generate(REQUEST, model="tiny-medium")
+        assert kept.model == "tiny-medium"
+        assert "not escalated to tiny-heavy: the gate's predicted success" in kept.reason
+        assert "is below its threshold for a budget of 1% of tiny-heavy's energy" in kept.reason
+        assert kept.components["router_inference"].duration_s > 0  # check + gate, measured
+        assert list(system.log.records())[-1].model == "tiny-medium"
+
+
+def test_a_gate_that_cannot_read_the_state_lets_the_cascade_go_on(
+    tmp_path: Path, tiny_config: AppConfig
+) -> None:
+    """A gate trained on another model file (another width of state) does not lose the
+    request: the answer is escalated as without a gate, and the reason says why."""
+    gate_dir = _cheap_to_escalate(_state_width(tiny_config) + 1).save(tmp_path / "gate")
+    tiny_config.cascade.enabled, tiny_config.cascade.gate = True, str(gate_dir)
+    with RouterLLM(tiny_config) as system:
+        result = system.generate(REQUEST, model="tiny-medium")
+    assert result.model == "tiny-heavy" and "the gate was not used (the gate reads" in result.reason
+
+
+def test_a_gate_for_other_models_is_refused_when_the_system_starts(tmp_path: Path) -> None:
+    gate = _fit(_problems(40, 3))
+    saved = gate.save(tmp_path / "gate")
+    data = tiny_config_dict(tmp_path, cascade={"enabled": True, "gate": str(saved)})
+    data["models"][1]["name"] = "other-medium"
+    with pytest.raises(ConfigError, match="reads the state of 'tiny-medium', which is not a configured"):  # fmt: skip
+        RouterLLM(load_config(write_config(tmp_path, data)))
+    data = tiny_config_dict(tmp_path, cascade={"enabled": True, "gate": str(saved)})
+    data["models"][1]["tier"], data["models"][1]["params_b"] = "heavy", 3.0  # now above tiny-heavy
+    with pytest.raises(ConfigError, match="tiny-heavy is not the next larger model after tiny-medium"):  # fmt: skip
+        RouterLLM(load_config(write_config(tmp_path, data)))
+    data = tiny_config_dict(tmp_path, cascade={"enabled": True, "gate": str(tmp_path / "nope")})
+    with pytest.raises(RouterLLMError, match="is not a saved gate"):
+        RouterLLM(load_config(write_config(tmp_path, data)))
+    # a gate on a disabled cascade is not even read
+    data = tiny_config_dict(tmp_path, cascade={"enabled": False, "gate": str(tmp_path / "nope")})
+    RouterLLM(load_config(write_config(tmp_path, data))).close()
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "routerllm.cli", *args], capture_output=True, text=True, check=False
+    )
+
+
+def test_train_gate_on_a_run_and_serve_with_it(tiny_config_path: Path, tmp_path: Path) -> None:
+    config = load_config(tiny_config_path)
+    run = tmp_path / "run"
+    run_experiment(config, run, systems=["gated-cascade"], limit=8, folds=2,
+                   style_overrides={"max_new_tokens": 8}, progress=False)  # fmt: skip
+    gate_dir = tmp_path / "gate"
+    out = _cli("train-gate", "--run", str(run), "--out", str(gate_dir), "--folds", "2",
+               "--budget", "0.9", "--config", str(tiny_config_path), "--json")  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    summary = json.loads(out.stdout)
+    assert summary["first"] == "tiny-medium" and summary["then"] == "tiny-heavy"
+    assert summary["training"]["problems"] == 8 and summary["budget"] == 0.9
+    gate = EscalationGate.load(gate_dir)
+    assert (
+        gate.about["run"] == str(run) and gate.about["style"]["mode"] == "chat"
+    )  # tiny models: the chat style
+    served = _cli("route", REQUEST, "--config", str(tiny_config_path), "--model", "tiny-medium",
+                  "--gate", str(gate_dir), "--json")  # fmt: skip
+    assert served.returncode == 0, served.stderr
+    reason = json.loads(served.stdout)["reason"]
+    assert "tiny-medium's answer failed 2 of the request's 2 examples" in reason
+    assert "the gate's predicted success of tiny-heavy" in reason
+    # user mistakes: one line each, nothing written
+    for args, message in (
+        (["--run", str(tmp_path / "none")], "no results.sqlite there"),
+        (
+            ["--run", str(run), "--folds", "5"],
+            "has 8 problems to train on; a gate needs at least 10",
+        ),
+        (["--run", str(run), "--budget", "0"], "must be a finite number > 0"),
+    ):
+        bad = _cli("train-gate", *args, "--out", str(tmp_path / "g2"), "--config", str(tiny_config_path))  # fmt: skip
+        assert bad.returncode == 2 and message in bad.stderr and "Traceback" not in bad.stderr
+        assert not (tmp_path / "g2").exists()
