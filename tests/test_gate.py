@@ -104,7 +104,9 @@ def test_broken_or_foreign_gate_folders_are_clear_errors(tmp_path: Path) -> None
     (theirs / "config.json").write_text('{"model_type": "bert"}')
     with pytest.raises(RouterLLMError, match="not a saved gate"):
         EscalationGate.load(theirs)
-    with pytest.raises(RouterLLMError, match="holds files that are not a saved gate"):
+    with pytest.raises(
+        RouterLLMError, match="holds a config.json that is not a saved escalation gate"
+    ):
         gate.save(theirs)
     assert (theirs / "config.json").read_text() == '{"model_type": "bert"}'
     assert not (theirs / "weights.npz").exists()

@@ -10,8 +10,10 @@ import contextlib
 import hashlib
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+
+from routerllm.exceptions import RouterLLMError
 
 
 def sha256_of(path: Path) -> str:
@@ -50,3 +52,16 @@ def written_atomically(target: Path) -> Iterator[Path]:
     with staged(target) as tmp:
         yield tmp
         publish(tmp, target)
+
+
+def refuse_foreign_folder(path: Path, ours: Callable[[Path], bool], what: str) -> None:
+    """Refuse to save a ``what`` into the folder ``path`` when its ``config.json`` or
+    ``weights.npz`` belong to something else (``ours(config_json)`` says whether they
+    are a saved ``what``): saving would replace them and lose them."""
+    config, weights = path / "config.json", path / "weights.npz"
+    if (config.exists() or weights.exists()) and not (config.is_file() and ours(config)):
+        theirs = config if config.exists() else weights
+        raise RouterLLMError(
+            f"{path} holds a {theirs.name} that is not a saved {what}; "
+            f"save it to another folder (nothing was changed)"
+        )

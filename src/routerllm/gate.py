@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 
 from routerllm.exceptions import RouterLLMError
-from routerllm.files import written_atomically
+from routerllm.files import refuse_foreign_folder, written_atomically
 
 FORMAT = "routerllm-escalation-gate"
 VERSION = 1
@@ -302,14 +302,9 @@ class EscalationGate:
     @staticmethod
     def check_saveable(out: Path) -> None:
         """Refuse a directory that holds another tool's config.json or weights.npz."""
-        config_file, weights_file = out / "config.json", out / "weights.npz"
         if out.exists() and not out.is_dir():
             raise RouterLLMError(f"{out} is a file; save the gate to a directory")
-        if (config_file.exists() or weights_file.exists()) and _format_of(config_file) != FORMAT:
-            raise RouterLLMError(
-                f"{out} holds files that are not a saved gate; save it to another directory "
-                f"(nothing was changed)"
-            )
+        refuse_foreign_folder(out, lambda config: _format_of(config) == FORMAT, "escalation gate")
 
     @classmethod
     def load(cls, path: str | Path) -> EscalationGate:

@@ -26,7 +26,7 @@ import numpy as np
 from routerllm.config import TIER_ORDER
 from routerllm.encoders.base import text_list
 from routerllm.exceptions import ConfigError, RouterLLMError, UnknownNameError
-from routerllm.files import publish, sha256_of, staged
+from routerllm.files import publish, refuse_foreign_folder, sha256_of, staged
 
 logger = logging.getLogger(__name__)
 
@@ -191,7 +191,7 @@ class Router(ABC):
         ``load_router`` refuses: the config records its sha256)."""
         path = Path(directory)
         arrays = self.state()
-        check_overwritable(path)
+        refuse_foreign_folder(path, is_saved_router, "RouterLLM router")
         try:
             path.mkdir(parents=True, exist_ok=True)
             with contextlib.ExitStack() as stack:
@@ -247,19 +247,6 @@ def is_saved_router(config: Path) -> bool:
     except (OSError, ValueError):
         return False
     return isinstance(meta, dict) and isinstance(meta.get("router"), str) and "models" in meta
-
-
-def check_overwritable(path: Path) -> None:
-    """Refuse to save into a folder whose ``config.json`` or ``weights.npz`` belong to
-    something else than a saved router: saving would replace them and lose them."""
-    config, weights = path / "config.json", path / "weights.npz"
-    ours = config.is_file() and is_saved_router(config)
-    if (config.exists() or weights.exists()) and not ours:
-        theirs = config if config.exists() else weights
-        raise RouterLLMError(
-            f"{path} holds a {theirs.name} that is not a saved RouterLLM router; "
-            f"save the router to another folder (nothing was changed)"
-        )
 
 
 def create_router(
