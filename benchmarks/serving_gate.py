@@ -14,10 +14,13 @@ measured energy of direct-heavy, of the gated cascade and of the ungated cascade
 as shares of direct-heavy's energy measured in this same run; and whether serving
 made the experiment's decisions (the same answers as the run stored, the same
 gate decisions as the gate makes on the run's stored states). With ``--raw`` each
-problem is asked as its bare prompt, as ``routerllm route "$(cat task.py)"`` asks
-it: states the gate was not trained on.
+problem is sent as its bare prompt, as ``routerllm route "$(cat task.py)"`` sends
+it, and the system asks it as a function stub in each model's code style
+(``routerllm/stubs.py``); with ``--as-written`` too, the bare prompt goes to the
+models as it is (``generation.complete_stubs`` off, the chat template alone, at
+temperature 0): states the gate was not trained on.
 
-    .venv/bin/python benchmarks/serving_gate.py --run runs/humaneval [--fold 0] [--budget 0.7] [--raw]
+    .venv/bin/python benchmarks/serving_gate.py --run runs/humaneval [--fold 0] [--budget 0.7] [--raw [--as-written]]
 """
 
 from __future__ import annotations
@@ -49,11 +52,19 @@ def main() -> int:
     ap.add_argument(
         "--raw",
         action="store_true",
-        help="ask each problem's bare prompt, as `routerllm route` does (the chat template "
-        "alone, the config's generation settings at temperature 0), not in the run's style",
+        help="send each problem's bare prompt, as `routerllm route` does, not a request "
+        "built in the run's style",
+    )
+    ap.add_argument(
+        "--as-written",
+        action="store_true",
+        help="with --raw: the bare prompt goes to the models as it is (the chat template alone, "
+        "the config's generation settings at temperature 0), not as a function stub",
     )
     ap.add_argument("--json", help="also write the figures to this file")
     args = ap.parse_args()
+    if args.as_written and not args.raw:
+        ap.error("--as-written goes with --raw")
 
     config = load_config("local")
     ladder = [m.name for m in config.models_by_size()]
@@ -78,6 +89,7 @@ def main() -> int:
 
     work = Path(tempfile.mkdtemp(prefix="serving-gate-"))
     config.generation.temperature = 0.0
+    config.generation.complete_stubs = not args.as_written
     config.log.path = str(work / "requests.sqlite")
     config.carbon.output_dir = str(work / "carbon")
     config.cascade.enabled = True
@@ -95,7 +107,13 @@ def main() -> int:
             served = system.generate(request, model=medium, tag="gated-cascade")
             row: dict[str, object] = {"task_id": p.task_id}
             for name, r in (("direct", direct), ("served", served)):
-                completion = extract_completion(p, r.text, CHAT_STYLE if args.raw else style_for(r.model))  # fmt: skip
+                text, style = r.text, style_for(r.model)
+                if args.as_written:
+                    style = CHAT_STYLE
+                elif args.raw:  # the completed function: the model wrote what follows the stub
+                    assert text.startswith(p.prompt), "a stub's answer starts with the stub"
+                    text = text[len(p.prompt) :]
+                completion = extract_completion(p, text, style)
                 row[name] = {
                     "model": r.model,
                     "passed": check_problem(p, completion).status == "passed",
@@ -106,7 +124,7 @@ def main() -> int:
             reason = served.reason
             row["failed_check"] = f"{medium}'s answer failed" in reason
             row["escalated"] = served.model == heavy
-            if row["failed_check"] and states is not None and not args.raw:
+            if row["failed_check"] and states is not None and not args.as_written:
                 # the gate's decision on the run's stored state and tokens of this answer
                 o = first[p.task_id]
                 row["offline_gate"] = gate.decide(tuple(states[i]), o.prompt_tokens, o.completion_tokens).escalate  # fmt: skip
@@ -151,7 +169,13 @@ def report(rows: list[dict], wall: float, args: argparse.Namespace) -> None:
         "gate decisions": sum("offline_gate" in r for r in rows),
         "wall_s": wall,
     }
-    asked = "bare prompts, chat template alone" if args.raw else "asked in the run's style"
+    asked = (
+        "bare prompts, as written (chat template alone)"
+        if args.as_written
+        else "bare prompts, asked as function stubs"
+        if args.raw
+        else "requests built in the run's style"
+    )
     print(f"\n{n} held-out problems (fold {args.fold} of {args.folds}, seed {args.seed}), "
           f"{asked}, budget {args.budget:.0%}, {wall:.0f} s")  # fmt: skip
     print("| system | pass@1 | generation + router kWh | share of direct-heavy | escalated |")

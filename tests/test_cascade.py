@@ -56,6 +56,8 @@ def test_requests_without_examples_are_unverifiable() -> None:
     assert verify_answer("Translate 'hello' to French.", "Bonjour").verdict == "unverifiable"
     plain = "def f(x):\n    '''Double x.'''\n"
     assert verify_answer(plain, "    return 2 * x").verdict == "unverifiable"
+    # prose that CPython's parser gives up on with MemoryError instead of a SyntaxError
+    assert verify_answer("word " * 2000, "word").verdict == "unverifiable"
 
 
 def test_next_larger_skips_unavailable_models(tiny_config: AppConfig) -> None:

@@ -26,7 +26,14 @@ from collections.abc import Iterable, Sequence
 
 from routerllm.config import AppConfig
 from routerllm.data.humaneval import HumanEvalProblem
-from routerllm.eval.codegen import CHAT_STYLE, CODE_START, FENCE, extract_completion
+from routerllm.eval.codegen import (
+    CHAT_STYLE,
+    CODE_START,
+    FENCE,
+    CodegenStyle,
+    extract_completion,
+    parse_code,
+)
 from routerllm.eval.prompt_examples import Verification, extract_examples, verify_completion
 from routerllm.exceptions import PromptError, RouterLLMError, UnknownNameError
 
@@ -51,6 +58,16 @@ def verify_answer(prompt: str, answer: str, timeout_s: float = 5.0) -> Verificat
     return verify_completion(code, entry_point, completion, timeout_s)
 
 
+def verify_stub(
+    stub: HumanEvalProblem, answer: str, style: CodegenStyle, timeout_s: float = 5.0
+) -> Verification:
+    """Check a model's ``answer`` to a function ``stub`` asked in ``style``
+    (:mod:`routerllm.stubs`) on the stub's examples, exactly as the HumanEval
+    experiment checks its answers."""
+    completion = extract_completion(stub, answer, style)
+    return verify_completion(stub.prompt, stub.entry_point, completion, timeout_s)
+
+
 def function_with_examples(text: str) -> tuple[str, str] | None:
     """In a free-form request (prose, fenced code, or bare code), the code of the last
     function whose docstring gives examples, and its name; else, for a task stated in
@@ -64,9 +81,7 @@ def function_with_examples(text: str) -> tuple[str, str] | None:
     first_code = re.compile(CODE_START.pattern, re.M).search(text)
     candidates = [*fenced, text, *([text[first_code.start() :]] if first_code else [])]
     for code in candidates:
-        try:
-            tree = ast.parse(code)
-        except SyntaxError:
+        if (tree := parse_code(code)) is None:
             continue
         names = [
             n.name

@@ -45,6 +45,8 @@ def _system(args: argparse.Namespace) -> Any:
         config.cascade.enabled = True
     if getattr(args, "gate", None):
         config.cascade.gate = args.gate
+    if getattr(args, "as_written", False):
+        config.generation.complete_stubs = False
     return RouterLLM(config)
 
 
@@ -301,6 +303,12 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="DIR",
         help="the cascade with a saved escalation gate (routerllm train-gate): a failed answer "
         "is escalated only where it is worth its energy (config: cascade.gate)",
+    )
+    route.add_argument(
+        "--as-written",
+        action="store_true",
+        help="send a prompt that is a bare function stub as it is, not in each model's code "
+        "style (config: generation.complete_stubs)",
     )
     route.set_defaults(func=cmd_route, interrupted=_requests_logged)
 

@@ -136,6 +136,11 @@ class GenerationConfig(_Strict):
     max_new_tokens: int = Field(1024, gt=0)
     repetition_penalty: float = Field(1.1, gt=0)
     seed: int | None = 0
+    complete_stubs: bool = Field(
+        True,
+        description="ask a request that is a bare Python function stub (a def whose body is "
+        "its docstring) in each model's code style, and answer with the completed function",
+    )
 
 
 class RouterSettings(_Strict):

@@ -29,6 +29,8 @@ from routerllm.carbon.meter import (
 )
 from routerllm.carbon.request_log import RequestLog, RequestRecord, prompt_hash
 from routerllm.config import AppConfig, format_validation, load_config
+from routerllm.data.humaneval import HumanEvalProblem
+from routerllm.eval.codegen import CodegenStyle, style_for
 from routerllm.exceptions import (
     BatchError,
     ConfigError,
@@ -39,6 +41,7 @@ from routerllm.exceptions import (
 )
 from routerllm.manager import LLMManager
 from routerllm.routers.base import Router, RoutingDecision, create_router, load_router
+from routerllm.stubs import completed, stub_of, styled
 
 if TYPE_CHECKING:
     from routerllm.gate import EscalationGate
@@ -137,6 +140,7 @@ class RouterLLM:
         self.config = config
         self.router = _as_router(router, config) if router is not None else build_router(config)
         self.gate = _load_gate(config)  # before anything is opened that would need closing
+        self._styles = _code_styles(config, self.gate)
         csv_path = Path(config.carbon.output_dir) / "emissions.csv"
         if isinstance(request_log, RequestLog):
             self.log = request_log
@@ -303,16 +307,23 @@ class RouterLLM:
         self, req: GenerationRequest, decision: RoutingDecision, routing: Measurement, tag: str
     ) -> RoutedResult:
         name, reason = decision.model, decision.reason
-        completion, loading, inference, cost = self._attempt(name, req)
+        stub = stub_of(req) if self.config.generation.complete_stubs else None
+        if stub is not None:
+            reason += f"; asked to complete the function {stub.entry_point} in each model's code style"  # fmt: skip
+        completion, loading, inference, cost = self._attempt(name, req, stub)
         by_energy = self._priced_by_energy(name)
         cascade = self.config.cascade
         if cascade.enabled:  # imported only where used: it brings the sandbox and the parsers
-            from routerllm.cascade import next_larger, verify_answer
+            from routerllm.cascade import next_larger, verify_answer, verify_stub
         while cascade.enabled and (
             bigger := next_larger(self.config, self.available_models(), name)
         ):
             with self.meter.measure("router_inference") as slot:
-                check = verify_answer(req.prompt, completion.text, cascade.timeout_s)
+                check = (
+                    verify_stub(stub, completion.text, self._styles[name], cascade.timeout_s)
+                    if stub is not None
+                    else verify_answer(req.prompt, completion.text, cascade.timeout_s)
+                )
                 failed = check.verdict == "failed"
                 go, why = self._gate_decision(name, bigger, completion) if failed else (True, "")
             routing = _added(routing, slot.result)
@@ -324,7 +335,7 @@ class RouterLLM:
                 break
             reason += f", escalated to {bigger}" + (f": {why}" if why else "")
             try:
-                completion_, more_loading, more_inference, more_cost = self._attempt(bigger, req)
+                completion_, more_loading, more_inference, more_cost = self._attempt(bigger, req, stub)  # fmt: skip
             except RouterLLMError as e:  # keep the answer in hand rather than lose the request
                 log.warning("cascade: %s failed, keeping %s's answer: %s", bigger, name, e)
                 reason += f", which failed ({e}); kept {name}'s answer"
@@ -338,7 +349,9 @@ class RouterLLM:
         if by_energy:  # where energy is the price, routing energy is paid for too
             cost += routing.energy_kwh * self.config.carbon.electricity_price_usd_per_kwh
         result = RoutedResult(
-            text=completion.text,
+            text=completion.text
+            if stub is None
+            else completed(stub, completion.text, self._styles[name]),  # fmt: skip
             model=name,
             prompt_tokens=completion.prompt_tokens,
             completion_tokens=completion.completion_tokens,
@@ -389,10 +402,13 @@ class RouterLLM:
         return d.escalate, d.explain(bigger, gate.budget)
 
     def _attempt(
-        self, name: str, req: GenerationRequest
+        self, name: str, req: GenerationRequest, stub: HumanEvalProblem | None = None
     ) -> tuple[Completion, Measurement, Measurement, float]:
         """One model's answer: loaded if needed, generated, measured (or estimated), priced.
-        The escalation gate's first model also reads its state of the prompt."""
+        A function ``stub`` is asked in the model's code style; the escalation gate's
+        first model also reads its state of the prompt."""
+        if stub is not None:
+            req = styled(req, stub, self._styles[name])
         if self.gate is not None and name == self.gate.first and not req.prompt_state:
             req = dataclasses.replace(req, prompt_state=True)
         if self.manager.backend(name).loaded:
@@ -426,6 +442,22 @@ class RouterLLM:
         """A model without token prices costs its energy at the electricity price."""
         model_cfg = self.config.model(name)
         return not (model_cfg.cost_per_1m_input_usd or model_cfg.cost_per_1m_output_usd)
+
+
+def _code_styles(config: AppConfig, gate: EscalationGate | None) -> dict[str, CodegenStyle]:
+    """How each model is asked for a function stub: its codegen style, except that the
+    escalation gate's first model is asked as the gate's run asked it, since the gate
+    has learned its states of prompts asked that way."""
+    styles = {m.name: style_for(m.name) for m in config.models}
+    if gate is not None and (style := gate.about.get("style")) is not None:
+        try:
+            styles[gate.first] = CodegenStyle(**style)
+        except (TypeError, ConfigError) as e:
+            raise ConfigError(
+                f"cascade.gate {config.cascade.gate}: the prompting style of its run is not "
+                f"readable ({e}); train the gate again with this version (routerllm train-gate)"
+            ) from None
+    return styles
 
 
 def _load_gate(config: AppConfig) -> EscalationGate | None:

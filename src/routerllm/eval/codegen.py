@@ -215,9 +215,25 @@ def extract_completion(problem: HumanEvalProblem, text: str, style: CodegenStyle
     the entry point becomes ``"\\n" + code`` (top-level calls, asserts, loops
     and ``if __name__ == ...`` blocks removed), anything else a function body.
     """
-    if style.mode == "prefill" or (style.mode == "complete" and "```" not in text):
+    if continues_prompt(style, text):
         return _completion_from_code(problem, cut_at_stop(text, style.stop))
     return _completion_from_code(problem, pick_code(text, problem.entry_point))
+
+
+def parse_code(text: str) -> ast.Module | None:
+    """``text`` parsed as Python, or None where it is not Python. Besides syntax errors,
+    CPython's parser gives up with MemoryError on some prose (a long run of bare words)
+    and RecursionError on deep nesting: text a user may send is not code either."""
+    try:
+        return ast.parse(text)
+    except (SyntaxError, ValueError, MemoryError, RecursionError):  # ValueError: a null byte
+        return None
+
+
+def continues_prompt(style: CodegenStyle, text: str) -> bool:
+    """Whether an answer ``text`` asked in ``style`` continues the prompt (a function
+    body), rather than being a chat answer to read the code out of."""
+    return style.mode == "prefill" or (style.mode == "complete" and "```" not in text)
 
 
 def cut_at_stop(text: str, stop: tuple[str, ...] | list[str]) -> str:

@@ -38,6 +38,7 @@ import textwrap
 from dataclasses import dataclass
 from typing import Literal
 
+from routerllm.eval.codegen import parse_code
 from routerllm.eval.sandbox import run_program
 
 Verdict = Literal["passed", "failed", "unverifiable"]
@@ -140,9 +141,7 @@ def verify_completion(
 
 # -- formats ------------------------------------------------------------------
 def _function(prompt: str, entry_point: str) -> ast.FunctionDef | ast.AsyncFunctionDef | None:
-    try:
-        tree = ast.parse(prompt)
-    except SyntaxError:
+    if (tree := parse_code(prompt)) is None:
         return None
     for node in ast.walk(tree):
         if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.name == entry_point:

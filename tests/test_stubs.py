@@ -1,0 +1,143 @@
+"""Function stubs: a request that is a bare function stub is asked in each model's code
+style, checked as the HumanEval experiment checks it, and answered with the completed
+function (real tiny GGUF models, real sandbox, real CodeCarbon)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from routerllm.backends.base import GenerationRequest
+from routerllm.config import load_config
+from routerllm.data.humaneval import load_humaneval
+from routerllm.eval.codegen import CHAT_STYLE, PREFILL_STYLE, build_request
+from routerllm.exceptions import ConfigError
+from routerllm.stubs import completed, stub_of, styled
+from routerllm.system import RouterLLM
+
+from .conftest import tiny_config_dict, write_config
+
+STUB = '''from typing import List
+
+
+def add(a: int, b: int) -> int:
+    """Add two numbers.
+    >>> add(2, 3)
+    5
+    >>> add(-1, 1)
+    0
+    """
+'''
+
+
+def test_every_humaneval_prompt_is_a_stub_asked_as_the_experiment_asks_it() -> None:
+    for p in load_humaneval():
+        stub = stub_of(GenerationRequest(p.prompt))
+        assert stub is not None and stub.entry_point == p.entry_point, p.task_id
+        for style in (PREFILL_STYLE, CHAT_STYLE):
+            assert styled(GenerationRequest(p.prompt), stub, style) == build_request(p, style)
+
+
+def test_the_callers_own_settings_win_over_the_style() -> None:
+    stub = stub_of(GenerationRequest(STUB))
+    assert stub is not None
+    asked = styled(GenerationRequest(STUB, max_new_tokens=64, stop=["\n\n"]), stub, PREFILL_STYLE)
+    assert (asked.max_new_tokens, asked.stop) == (64, ["\n\n"])
+    assert asked.temperature == 0.0 and asked.response_prefix == "```python\n" + STUB
+
+
+@pytest.mark.parametrize(
+    "prompt",
+    [
+        "Write a function that adds two numbers.",
+        f"```python\n{STUB}```",  # fenced: a chat request
+        "def add(a, b):\n    '''Add.'''\n    return a + b\n",  # has a body
+        STUB + "\nprint(add(1, 2))\n",  # the function is not the last statement
+        "def add(a, b): 'Add.'\n",  # no line to continue
+        "def add(a, b):\n    '''Add.\n",  # does not parse
+        "class Adder:\n    def add(self, a, b):\n        '''Add.'''\n",
+        "def add(a, b):\n    x = 1\n    '''Add.'''\n",
+        "word " * 2000,  # CPython's parser gives up on this with MemoryError
+        "def f(x):\n    return " + "(" * 500 + ")" * 500 + "\n",  # too deep for it
+    ],
+)
+def test_what_is_not_a_stub(prompt: str) -> None:
+    assert stub_of(GenerationRequest(prompt)) is None
+
+
+def test_a_request_asked_in_a_chosen_way_is_left_alone() -> None:
+    assert stub_of(GenerationRequest(STUB, raw=True)) is None
+    assert stub_of(GenerationRequest("Complete it.", response_prefix=STUB)) is None
+
+
+def test_the_answer_is_the_completed_function() -> None:
+    stub = stub_of(GenerationRequest(STUB))
+    assert stub is not None
+    body = "    return a + b\n\nassert add(1, 2) == 3\n"
+    assert completed(stub, body, PREFILL_STYLE) == STUB + "    return a + b\n"
+    chat = "Sure:\n```python\ndef add(a, b):\n    return a + b\n```"
+    assert completed(stub, chat, CHAT_STYLE) == chat
+
+
+def _ladder_named(tmp_path: Path, **overrides: object) -> Path:
+    """The tiny models under the local ladder's names, so they get the ladder's style."""
+    data = tiny_config_dict(tmp_path, **overrides)
+    for m, name in zip(
+        data["models"], ("smollm2-135m", "qwen2.5-coder-0.5b", "qwen2.5-coder-1.5b"), strict=True
+    ):
+        m["name"] = name
+    return write_config(tmp_path, data)
+
+
+def test_a_stub_is_served_in_the_models_style_and_checked_like_the_experiment(
+    tmp_path: Path,
+) -> None:
+    config = load_config(_ladder_named(tmp_path, cascade={"enabled": True}))
+    with RouterLLM(config) as system:
+        result = system.generate(STUB, model="qwen2.5-coder-0.5b")
+        assert result.text.startswith(STUB)  # prefilled: the model wrote the body only
+        assert "asked to complete the function add in each model's code style" in result.reason
+        # tinycoder's gibberish body fails both examples: up the ladder
+        assert "qwen2.5-coder-0.5b's answer failed 2 of the request's 2 examples" in result.reason
+        assert result.model == "qwen2.5-coder-1.5b" and result.text.startswith(STUB)
+        styled_tokens = result.prompt_tokens
+    config.generation.complete_stubs = False
+    config.cascade.enabled = False
+    with RouterLLM(config) as system:
+        written = system.generate(STUB, model="qwen2.5-coder-1.5b")
+        assert not written.text.startswith(STUB) and "code style" not in written.reason
+        # the prefill request repeats the stub after its instruction
+        assert written.prompt_tokens < styled_tokens
+
+
+def test_a_gate_whose_runs_style_is_unreadable_is_refused(tmp_path: Path) -> None:
+    from .test_gate import _fit, _problems
+
+    gate = _fit(_problems(40, 3))
+    gate.about["style"] = {"mode": "telepathy", "name": "x"}
+    saved = gate.save(tmp_path / "gate")
+    data = tiny_config_dict(tmp_path, cascade={"enabled": True, "gate": str(saved)})
+    with pytest.raises(ConfigError, match="the prompting style of its run is not readable"):
+        RouterLLM(load_config(write_config(tmp_path, data)))
+
+
+def test_cli_route_completes_a_stub_unless_asked_as_written(tmp_path: Path) -> None:
+    config = _ladder_named(tmp_path)
+
+    def route(*extra: str) -> dict[str, str]:
+        run = subprocess.run(
+            [sys.executable, "-m", "routerllm.cli", "route", STUB, "--config", str(config),
+             "--model", "qwen2.5-coder-0.5b", "--max-new-tokens", "8", "--json", *extra],
+            capture_output=True, text=True, check=False,
+        )  # fmt: skip
+        assert run.returncode == 0, run.stderr
+        out: dict[str, str] = json.loads(run.stdout)
+        return out
+
+    assert route()["response"].startswith(STUB)
+    written = route("--as-written")
+    assert not written["response"].startswith(STUB) and "code style" not in written["reason"]
