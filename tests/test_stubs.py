@@ -4,6 +4,7 @@ function (real tiny GGUF models, real sandbox, real CodeCarbon)."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import subprocess
 import sys
@@ -12,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from routerllm.backends.base import GenerationRequest
-from routerllm.config import load_config
+from routerllm.config import AppConfig, load_config
 from routerllm.data.humaneval import load_humaneval
 from routerllm.eval.codegen import CHAT_STYLE, PREFILL_STYLE, build_request
 from routerllm.exceptions import ConfigError
@@ -112,6 +113,23 @@ def test_a_stub_is_served_in_the_models_style_and_checked_like_the_experiment(
         assert not written.text.startswith(STUB) and "code style" not in written.reason
         # the prefill request repeats the stub after its instruction
         assert written.prompt_tokens < styled_tokens
+
+
+def test_the_gates_first_model_is_asked_as_the_gates_run_asked_it(
+    tmp_path: Path, tiny_config: AppConfig
+) -> None:
+    from .test_gate import _cheap_to_escalate, _state_width
+
+    gate = _cheap_to_escalate(_state_width(tiny_config))
+    gate.about["style"] = dataclasses.asdict(PREFILL_STYLE)  # the tiny models' own is chat
+    tiny_config.cascade.enabled, tiny_config.cascade.gate = True, str(gate.save(tmp_path / "g"))
+    tiny_config.cascade.budget = 0.01  # nothing escalated: tiny-medium's own answer comes back
+    with RouterLLM(tiny_config) as system:
+        first = system.generate(STUB, model="tiny-medium")
+        assert first.model == "tiny-medium" and "not escalated to tiny-heavy" in first.reason
+        assert first.text.startswith(STUB)  # prefilled, as the gate's run asked
+        top = system.generate(STUB, model="tiny-heavy")  # asked in its own style: chat
+        assert "code style" in top.reason and not top.text.startswith(STUB)
 
 
 def test_a_gate_whose_runs_style_is_unreadable_is_refused(tmp_path: Path) -> None:

@@ -140,7 +140,7 @@ class RouterLLM:
         self.config = config
         self.router = _as_router(router, config) if router is not None else build_router(config)
         self.gate = _load_gate(config)  # before anything is opened that would need closing
-        self._styles = _code_styles(config, self.gate)
+        self._gate_style = _gate_style(config, self.gate)
         csv_path = Path(config.carbon.output_dir) / "emissions.csv"
         if isinstance(request_log, RequestLog):
             self.log = request_log
@@ -320,7 +320,7 @@ class RouterLLM:
         ):
             with self.meter.measure("router_inference") as slot:
                 check = (
-                    verify_stub(stub, completion.text, self._styles[name], cascade.timeout_s)
+                    verify_stub(stub, completion.text, self._style(name), cascade.timeout_s)
                     if stub is not None
                     else verify_answer(req.prompt, completion.text, cascade.timeout_s)
                 )
@@ -351,7 +351,7 @@ class RouterLLM:
         result = RoutedResult(
             text=completion.text
             if stub is None
-            else completed(stub, completion.text, self._styles[name]),  # fmt: skip
+            else completed(stub, completion.text, self._style(name)),  # fmt: skip
             model=name,
             prompt_tokens=completion.prompt_tokens,
             completion_tokens=completion.completion_tokens,
@@ -408,7 +408,7 @@ class RouterLLM:
         A function ``stub`` is asked in the model's code style; the escalation gate's
         first model also reads its state of the prompt."""
         if stub is not None:
-            req = styled(req, stub, self._styles[name])
+            req = styled(req, stub, self._style(name))
         if self.gate is not None and name == self.gate.first and not req.prompt_state:
             req = dataclasses.replace(req, prompt_state=True)
         if self.manager.backend(name).loaded:
@@ -438,26 +438,31 @@ class RouterLLM:
             cost = model_cfg.cost_usd(completion.prompt_tokens, completion.completion_tokens)
         return completion, loading, inference, cost
 
+    def _style(self, name: str) -> CodegenStyle:
+        """How ``name`` is asked for a function stub: its codegen style, except that the
+        escalation gate's first model is asked as the gate's run asked it, since the
+        gate has learned its states of prompts asked that way."""
+        if self._gate_style is not None and self.gate is not None and name == self.gate.first:
+            return self._gate_style
+        return style_for(name)
+
     def _priced_by_energy(self, name: str) -> bool:
         """A model without token prices costs its energy at the electricity price."""
         model_cfg = self.config.model(name)
         return not (model_cfg.cost_per_1m_input_usd or model_cfg.cost_per_1m_output_usd)
 
 
-def _code_styles(config: AppConfig, gate: EscalationGate | None) -> dict[str, CodegenStyle]:
-    """How each model is asked for a function stub: its codegen style, except that the
-    escalation gate's first model is asked as the gate's run asked it, since the gate
-    has learned its states of prompts asked that way."""
-    styles = {m.name: style_for(m.name) for m in config.models}
-    if gate is not None and (style := gate.about.get("style")) is not None:
-        try:
-            styles[gate.first] = CodegenStyle(**style)
-        except (TypeError, ConfigError) as e:
-            raise ConfigError(
-                f"cascade.gate {config.cascade.gate}: the prompting style of its run is not "
-                f"readable ({e}); train the gate again with this version (routerllm train-gate)"
-            ) from None
-    return styles
+def _gate_style(config: AppConfig, gate: EscalationGate | None) -> CodegenStyle | None:
+    """How the escalation gate's run asked its first model (recorded in the gate)."""
+    if gate is None or (style := gate.about.get("style")) is None:
+        return None
+    try:
+        return CodegenStyle(**style)
+    except (TypeError, ConfigError) as e:
+        raise ConfigError(
+            f"cascade.gate {config.cascade.gate}: the prompting style of its run is not "
+            f"readable ({e}); train the gate again with this version (routerllm train-gate)"
+        ) from None
 
 
 def _load_gate(config: AppConfig) -> EscalationGate | None:
