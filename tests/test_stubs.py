@@ -16,7 +16,7 @@ from routerllm.backends.base import GenerationRequest
 from routerllm.config import AppConfig, load_config
 from routerllm.data.humaneval import load_humaneval
 from routerllm.eval.codegen import CHAT_STYLE, PREFILL_STYLE, build_request
-from routerllm.exceptions import ConfigError
+from routerllm.exceptions import ConfigError, PromptError
 from routerllm.stubs import completed, stub_of, styled
 from routerllm.system import RouterLLM
 
@@ -113,6 +113,10 @@ def test_a_stub_is_served_in_the_models_style_and_checked_like_the_experiment(
         assert not written.text.startswith(STUB) and "code style" not in written.reason
         # the prefill request repeats the stub after its instruction
         assert written.prompt_tokens < styled_tokens
+    config.generation.complete_stubs = True
+    long_stub = STUB.replace("Add two numbers.", "Add two numbers. " * 60)  # 512-token context
+    with RouterLLM(config) as system, pytest.raises(PromptError, match=r"too long for model 'qwen2.5-coder-1.5b' .*\(a function stub, asked in qwen2.5-coder-1.5b's prefill code style"):  # fmt: skip
+        system.generate(long_stub, model="qwen2.5-coder-1.5b")
 
 
 def test_the_gates_first_model_is_asked_as_the_gates_run_asked_it(

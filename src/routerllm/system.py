@@ -420,7 +420,16 @@ class RouterLLM:
             loading = slot.result
         # other threads wait for this model (their wait is not measured as theirs)
         with self.manager.generating(name) as backend, self.meter.measure("llm_inference") as slot:
-            completion = backend.generate(req)
+            try:
+                completion = backend.generate(req)
+            except PromptError as e:
+                if stub is None:
+                    raise
+                raise PromptError(
+                    f"{e} (a function stub, asked in {name}'s {self._style(name).mode} code "
+                    f"style, which may repeat it; route --as-written or generation."
+                    f"complete_stubs: false sends it as written)"
+                ) from None
         inference = slot.result
         model_cfg = backend.config
         if not backend.measured_locally:
