@@ -67,6 +67,10 @@ def test_rules_router_scores_by_hand(ladder) -> None:  # type: ignore[no-untyped
     assert router.analyse("translate cat")[0] == 0.0
     assert router.tier_of(0.0) == (0, 1.0)
     assert router.tier_of(0.30)[0] == 1 and router.tier_of(0.30)[1] == pytest.approx(0.6)
+    # a bare function stub: 0.1 + code in the request 0.25 -> medium, a code model
+    stub = 'def add(a, b):\n    """Return the sum of a and b."""\n'
+    assert router.analyse(stub) == (pytest.approx(0.35), ["code in the request"], True)
+    assert router.analyse("define cat")[1] == ["trivial request"]  # "define" is no definition
 
 
 def test_unavailable_target_falls_back_to_a_bigger_model(ladder) -> None:  # type: ignore[no-untyped-def]

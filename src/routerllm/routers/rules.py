@@ -28,8 +28,8 @@ class Rule:
     code: bool = False  # a sign the request is about code (picks code models within a tier)
 
 
-def _rule(name: str, regex: str, weight: float, code: bool = False) -> Rule:
-    return Rule(name, re.compile(regex, re.IGNORECASE), weight, code)
+def _rule(name: str, regex: str, weight: float, code: bool = False, flags: int = 0) -> Rule:
+    return Rule(name, re.compile(regex, re.IGNORECASE | flags), weight, code)
 
 
 DEFAULT_RULES: tuple[Rule, ...] = (
@@ -45,6 +45,15 @@ DEFAULT_RULES: tuple[Rule, ...] = (
         r"python|javascript|typescript|java|c\+\+|rust|golang|sql|regex|api|unit tests?|bug)\b",
         0.25,
         code=True,
+    ),
+    # A definition in the request (a function stub to complete, code to fix or explain)
+    # is code whatever its words say: HumanEval's stubs rarely name a "code task".
+    _rule(
+        "code in the request",
+        r"^[ \t]*(?:async[ \t]+)?(?:def|class)[ \t]+\w+[ \t]*[(:]",
+        0.25,
+        code=True,
+        flags=re.MULTILINE,
     ),
     _rule(
         "hard engineering terms",
