@@ -20,10 +20,10 @@ from __future__ import annotations
 
 import ast
 import builtins
-import math
 import re
 from collections.abc import Iterable, Sequence
 
+from routerllm.backends.base import is_positive_number
 from routerllm.config import AppConfig
 from routerllm.data.humaneval import HumanEvalProblem
 from routerllm.eval.codegen import (
@@ -43,11 +43,7 @@ def verify_answer(prompt: str, answer: str, timeout_s: float = 5.0) -> Verificat
     the examples of the function the ``prompt`` asks for."""
     if not isinstance(answer, str):
         raise PromptError(f"the answer to verify must be text, got {type(answer).__name__}")
-    if (
-        isinstance(timeout_s, bool)
-        or not isinstance(timeout_s, int | float)
-        or not (math.isfinite(timeout_s) and timeout_s > 0)
-    ):
+    if not is_positive_number(timeout_s):
         raise RouterLLMError(f"timeout_s must be a number of seconds > 0, got {timeout_s!r}")
     target = function_with_examples(prompt)
     if target is None:

@@ -34,6 +34,7 @@ from typing import Any
 
 import numpy as np
 
+from routerllm.backends.base import is_positive_number
 from routerllm.exceptions import RouterLLMError
 from routerllm.files import refuse_foreign_folder, written_atomically
 
@@ -77,13 +78,20 @@ def gate_threshold(
     limit = budget * float(energy[:, 1].sum())
     best = (-1.0, 0.0, math.inf)  # (solved, -energy, threshold)
     for t in np.unique(score[failed]):
-        esc = failed & (score >= t)
-        spent = float(energy[:, 0].sum() + energy[esc, 1].sum())
+        n_solved, spent = escalation_outcome(failed & (score >= t), solved, energy)
         if spent <= limit * (1 + 1e-9):
-            value = (float(solved[~esc, 0].sum() + solved[esc, 1].sum()), -spent, float(t))
-            best = max(best, value)
-    nothing = (float(solved[:, 0].sum()), -float(energy[:, 0].sum()), math.inf)
-    return max(best, nothing)[2]
+            best = max(best, (n_solved, -spent, float(t)))
+    n_solved, spent = escalation_outcome(np.zeros(len(failed), dtype=bool), solved, energy)
+    return max(best, (n_solved, -spent, math.inf))[2]
+
+
+def escalation_outcome(
+    escalated: np.ndarray, solved: np.ndarray, energy: np.ndarray
+) -> tuple[float, float]:
+    """Problems solved and generation energy spent when the first model answers every
+    problem and the second one the ``escalated`` ones (``solved``, ``energy``: (n, 2))."""
+    n_solved = float(solved[~escalated, 0].sum() + solved[escalated, 1].sum())
+    return n_solved, float(energy[:, 0].sum() + energy[escalated, 1].sum())
 
 
 @dataclass(frozen=True)
@@ -248,14 +256,14 @@ class EscalationGate:
         scores: failed answers escalated, pass@1, and energy as a share of ``then``'s."""
         c = self.calibration
         esc = c["failed"] & (c["score"] >= self.threshold)
-        solved, kwh = c["solved"], c["kwh"]
+        n_solved, spent = escalation_outcome(esc, c["solved"], c["kwh"])
         return {
             "problems": len(esc),
             "failed": int(c["failed"].sum()),
             "escalated": int(esc.sum()),
-            "pass@1": float(solved[~esc, 0].sum() + solved[esc, 1].sum()) / len(esc),
-            "energy_share": float(kwh[:, 0].sum() + kwh[esc, 1].sum()) / float(kwh[:, 1].sum()),
-            "then_pass@1": float(solved[:, 1].mean()),
+            "pass@1": n_solved / len(esc),
+            "energy_share": spent / float(c["kwh"][:, 1].sum()),
+            "then_pass@1": float(c["solved"][:, 1].mean()),
         }
 
     def scores(self, states: np.ndarray, tokens: np.ndarray) -> np.ndarray:
@@ -346,11 +354,7 @@ class EscalationGate:
 
 
 def _check_budget(budget: float) -> None:
-    if (
-        isinstance(budget, bool)
-        or not isinstance(budget, int | float)
-        or not (math.isfinite(budget) and budget > 0)
-    ):
+    if not is_positive_number(budget):
         raise RouterLLMError(
             f"the gate's budget must be a share of the larger model's energy > 0, got {budget!r}"
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import numbers
 import os
 from abc import ABC, abstractmethod
@@ -18,6 +19,11 @@ def _integer(v: object) -> bool:
 
 def _number(v: object) -> bool:
     return isinstance(v, numbers.Real) and not isinstance(v, bool)
+
+
+def is_positive_number(v: object) -> bool:
+    """A finite real number > 0 (not a bool): a time limit, a budget."""
+    return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) and v > 0
 
 
 @dataclass(frozen=True)

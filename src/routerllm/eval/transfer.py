@@ -12,7 +12,7 @@ serving cascade's escalation gate on every problem of a run (:func:`gate_from_ru
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -44,18 +44,17 @@ class TrainingRun:
     def __len__(self) -> int:
         return len(self.task_ids)
 
-    def failed_examples(self) -> np.ndarray:
+    def failed_examples(self, idx: Iterable[int] | None = None) -> np.ndarray:
         """Whether the medium model's answer fails its prompt's own examples (the
-        cascade's check), per problem."""
+        cascade's check), per problem (of the problems ``idx`` only, when given)."""
         from routerllm.eval.prompt_examples import verify_completion
 
+        chosen = range(len(self)) if idx is None else idx
         verdicts = [
-            verify_completion(p, e, c).verdict
-            for p, e, c in zip(
-                self.prompts, self.entry_points, self.medium_completions, strict=True
-            )
+            verify_completion(self.prompts[i], self.entry_points[i], self.medium_completions[i])
+            for i in chosen
         ]
-        return np.array([v == "failed" for v in verdicts], dtype=bool)
+        return np.array([v.verdict == "failed" for v in verdicts], dtype=bool)
 
 
 def load_training_run(
@@ -154,7 +153,7 @@ def gate_from_run(
             f"--run {run_dir} has {len(idx)} problems to train on; a gate needs at least "
             f"{2 * folds} ({folds} folds of 2) to be trained and calibrated"
         )
-    failed = run.failed_examples()[idx]
+    failed = run.failed_examples(idx)  # the held-out problems are not checked
     pair = [ladder.index(first), ladder.index(then)]
     about = {"run": str(run_dir), "problems": len(idx), "failed": int(failed.sum()),
              "folds": folds, "seed": seed, "style": run.medium_style}  # fmt: skip
