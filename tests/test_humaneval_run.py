@@ -202,6 +202,11 @@ def test_experiment_writes_report_results_and_outcomes(
     assert direct["direct-heavy"]["model_distribution"] == {"tiny-heavy": 1.0}
     report = (out / "report.md").read_text()
     assert "| direct-heavy |" in report and "cross-validation" in report
+    # each fold's calibration chose a decision rule; the curve is drawn in the usual one
+    rules = direct["quality"]["decision_rules"]
+    assert len(rules) == 2 and set(rules) <= {"lambda", "threshold"}
+    assert summary["quality_energy_curve_rule"] in rules
+    assert "quality: decision rule chosen per fold: " in report
     # tinycoder's gibberish fails the examples: the cascade asks the heavy model again
     verdicts = direct["cascade"]["verdicts"]
     assert sum(verdicts.values()) == 6 and verdicts["failed"] >= 1

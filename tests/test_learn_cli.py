@@ -90,7 +90,15 @@ def test_outcome_router_training_and_eval_routing(tmp_path: Path) -> None:
         "--encoder", "hashing", "--calibrate", "quality=0.95",
     )  # fmt: skip
     assert trained["calibration"]["target_reached"] and trained["train_size"] == 160
+    assert trained["calibration"]["mode"] in ("lambda", "threshold")  # the better of the two
     assert (tmp_path / "lr" / "weights.npz").exists()
+    for rule in ("lambda", "threshold"):  # --decision fixes the rule calibration sets the knob of
+        fixed = ok_json(
+            "train", "--router", "logreg", "--data", str(train), "--out", str(tmp_path / rule),
+            "--encoder", "hashing", "--calibrate", "max_cost=0.5", "--decision", rule,
+        )  # fmt: skip
+        assert fixed["calibration"]["mode"] == rule
+        assert json.loads((tmp_path / rule / "config.json").read_text())["options"]["mode"] == rule
     png = tmp_path / "curves.png"
     ev = ok_json(
         "eval-routing", "--data", str(train), "--test", str(test), "--routers", "logreg,knn",

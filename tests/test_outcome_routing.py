@@ -251,6 +251,35 @@ def test_shared_logistic_regressions() -> None:
     assert worst_fit(W_pool) > worst_fit(W_ind)
 
 
+def test_calibration_chooses_the_decision_rule() -> None:
+    """Of lambda and threshold, calibration keeps the rule whose knob meets the target
+    best on the held-out data, and routes by it; ``modes`` restricts the choice."""
+    candidates = [Candidate(m, SIZES[m]) for m in MODELS]
+    router = create_router("logreg", candidates, 0, encoder="hashing")
+    rng = np.random.default_rng(1)
+    X = router.embed([f"task number {i} of the day" for i in range(300)])  # type: ignore[attr-defined]
+    router.fit(None, (rng.random((300, 3)) < 0.5).astype(float), MODELS, embeddings=X)
+    # The small model never solves anything; the mid one solves the prompts whose
+    # (noisy) predicted success is high. The big one always solves, and its predicted
+    # success varies at random: the difference of two predictions (lambda) is noisier
+    # than the mid model's alone (threshold), whose first clear knob routes the rest.
+    n = 300
+    mid_p = rng.random(n)
+    scores = np.column_stack([np.zeros(n), (rng.random(n) < mid_p).astype(float), np.ones(n)])
+    predicted = np.column_stack([np.full(n, 0.01), mid_p, rng.uniform(0.5, 1.0, n)])
+    both = router.calibrate(X, scores, "max_cost=0.6", MODELS, predicted=predicted)  # type: ignore[attr-defined]
+    only_lambda = router.calibrate(
+        X, scores, "max_cost=0.6", MODELS, predicted=predicted, modes=["lambda"]
+    )  # type: ignore[attr-defined]
+    assert only_lambda["mode"] == "lambda" and router.mode == "lambda"  # type: ignore[attr-defined]
+    assert both["mode"] == "threshold" and both["quality"] > only_lambda["quality"]
+    again = router.calibrate(X, scores, "max_cost=0.6", MODELS, predicted=predicted)  # type: ignore[attr-defined]
+    assert again == both and router.options["mode"] == "threshold"  # type: ignore[attr-defined]
+    assert "(threshold " in router.route_batch(["a prompt"])[0].reason
+    with pytest.raises(RouterLLMError, match="unknown decision mode"):
+        router.calibrate(X, scores, "max_cost=0.6", MODELS, predicted=predicted, modes=["greedy"])  # type: ignore[attr-defined]
+
+
 def test_quality_router_grid(files: dict[str, Path]) -> None:
     data = load_outcomes(files["train_json"])
     candidates = [Candidate(m, SIZES[m]) for m in data.models]

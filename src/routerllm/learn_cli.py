@@ -189,6 +189,7 @@ def _train_outcome_router(args: argparse.Namespace) -> dict[str, Any]:
     from routerllm.encoders import CachedEncoder, create_encoder
     from routerllm.eval.outcome_eval import outcome_candidates, split_dataset
     from routerllm.routers.base import create_router
+    from routerllm.routers.decision import MODES
     from routerllm.routers.quality import DEFAULT_ENCODER, OutcomeRouter, parse_target
 
     data = load_outcomes(args.data)
@@ -201,7 +202,7 @@ def _train_outcome_router(args: argparse.Namespace) -> dict[str, Any]:
         candidates,
         args.seed,
         encoder=encoder_spec,
-        mode=args.decision,
+        mode=args.decision or "lambda",
         costs=costs.tolist(),
     )
     assert isinstance(router, OutcomeRouter)
@@ -216,7 +217,8 @@ def _train_outcome_router(args: argparse.Namespace) -> dict[str, Any]:
     }  # fmt: skip
     if held_out is not None:
         X = encoder.encode(held_out.prompts)
-        payload["calibration"] = router.calibrate(X, held_out.scores, args.calibrate, data.models)
+        modes = [args.decision] if args.decision else MODES  # no rule given: the better one
+        payload["calibration"] = router.calibrate(X, held_out.scores, args.calibrate, data.models, modes=modes)  # fmt: skip
         payload["calibration_size"] = len(held_out)
     router.save(args.out)
     payload["knob"] = float(np.float64(router.knob))
@@ -462,7 +464,12 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
     )
     tr.add_argument("--seed", type=seed_arg, default=0)
     tr.add_argument("--cost", default="auto", help="outcome routers: auto | call | size | price")
-    tr.add_argument("--decision", default="lambda", choices=["lambda", "threshold"])
+    tr.add_argument(
+        "--decision",
+        choices=["lambda", "threshold"],
+        help="outcome routers' decision rule (default: lambda; with --calibrate, the one "
+        "that meets the target better on the held-out split)",
+    )
     tr.add_argument(
         "--calibrate",
         metavar="TARGET",

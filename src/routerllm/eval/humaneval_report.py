@@ -138,6 +138,7 @@ def run_experiment(
             train_energy = energy if extra is None else np.vstack([energy, extra.energy])
             results: dict[str, SystemResult] = {}
             curve: list[tuple[float, float]] = []
+            curve_rule = "lambda"
             for name in systems:
                 if name.startswith("direct-"):
                     model = {"direct-light": light, "direct-medium": medium, "direct-heavy": heavy}[
@@ -174,14 +175,18 @@ def run_experiment(
                     results[name] = compose(
                         name, cv.choices, outcomes, task_ids, loads, cv.router_cost
                     )
+                    results[name].extra = {"decision_rules": cv.rules}
                     if cv.mixed_folds:
-                        results[name].extra = {"fixed_mix": {
+                        results[name].extra["fixed_mix"] = {
                             "folds": cv.mixed_folds,
                             "expected_pass@1": float((cv.policy * scores).sum() / len(task_ids)),
                             "expected_generation_kwh": float((cv.policy * energy).sum()),
-                        }}  # fmt: skip
+                        }  # fmt: skip
                     if name == "quality":
-                        curve = quality_energy_curve(cv.predicted, scores, energy, cv.known)
+                        curve_rule = cv.rule
+                        curve = quality_energy_curve(
+                            cv.predicted, scores, energy, cv.known, cv.rule
+                        )
             method = system.meter.method
     finally:
         store.close()
@@ -215,28 +220,35 @@ def run_experiment(
         "oracle_pass@1": float(scores.max(axis=1).mean()),
         "systems": rows,
         "quality_energy_curve": curve,
+        "quality_energy_curve_rule": curve_rule,
     }
     (out / "results.json").write_text(json.dumps(summary, indent=2, default=float))
     if curve:
-        plot_curve(curve, rows, out / "quality_energy.png")
+        plot_curve(curve, rows, out / "quality_energy.png", curve_rule)
     (out / "report.md").write_text(report_markdown(summary))
     return summary
 
 
 def quality_energy_curve(
-    predicted: np.ndarray, scores: np.ndarray, energy: np.ndarray, known: np.ndarray
+    predicted: np.ndarray,
+    scores: np.ndarray,
+    energy: np.ndarray,
+    known: np.ndarray,
+    rule: str = "lambda",
 ) -> list[tuple[float, float]]:
-    """(total generation kWh, pass@1) of the quality router over its lambda knob, on its
-    out-of-fold predictions (each problem predicted by a router that never saw it),
-    deciding by the per-model energies it ``known`` (its training folds' means) and
-    scored with the measured ``energy``."""
+    """(total generation kWh, pass@1) of the quality router over the knob of its decision
+    ``rule``, on its out-of-fold predictions (each problem predicted by a router that
+    never saw it), deciding by the per-model energies it ``known`` (its training folds'
+    means) and scored with the measured ``energy``."""
     from routerllm.eval.routing_metrics import sweep
 
-    points = sweep(predicted, scores, energy, decision_costs=known)
+    points = sweep(predicted, scores, energy, mode=rule, decision_costs=known)  # type: ignore[arg-type]
     return sorted({(p.cost * len(scores), p.quality) for p in points})
 
 
-def plot_curve(curve: list[tuple[float, float]], rows: list[dict[str, Any]], path: Path) -> None:
+def plot_curve(
+    curve: list[tuple[float, float]], rows: list[dict[str, Any]], path: Path, rule: str = "lambda"
+) -> None:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -244,7 +256,7 @@ def plot_curve(curve: list[tuple[float, float]], rows: list[dict[str, Any]], pat
     FigureCanvasAgg(fig)
     ax = fig.add_subplot()
     xs, ys = zip(*curve, strict=True)
-    ax.plot(xs, ys, "-o", ms=3, label="quality router (lambda sweep, cross-validated)")
+    ax.plot(xs, ys, "-o", ms=3, label=f"quality router ({rule} sweep, cross-validated)")
     direct = {r["system"]: r for r in rows if r["system"].startswith("direct-")}
     for name, r in direct.items():
         gen = r["components"]["llm_inference"]["kwh"]
@@ -301,8 +313,9 @@ def report_markdown(s: dict[str, Any]) -> str:
         f"greedy decoding; tests run in the sandbox (separate process, time and memory limits, no network).",
         f"Energy and CO2: CodeCarbon `{s['carbon_method']}` (country {s['country']}): on machines without RAPL "
         "counters this is an estimate from CPU load, not a hardware measurement. Cost = energy x electricity price.",
-        f"Learned routers: `{s['encoder']}` prompt embeddings, {_training(s)}; knob calibrated to `{s['calibration']}` "
-        "(energy as the cost) on the training folds' out-of-fold predictions, never on the test fold.",
+        f"Learned routers: `{s['encoder']}` prompt embeddings, {_training(s)}; decision rule (`lambda` or `threshold`) "
+        f"and knob calibrated to `{s['calibration']}` (energy as the cost) on the training folds' out-of-fold "
+        "predictions, never on the test fold.",
         f"Wall time of this invocation: {s['wall_time_s']:.0f} s (stored generations are reused, not redone); "
         f"generation and loading time of all models on these problems: {s['model_time_s']:.0f} s. "
         f"Oracle (best model per problem) pass@1: {s['oracle_pass@1']:.3f}.",
@@ -337,6 +350,10 @@ def report_markdown(s: dict[str, Any]) -> str:
                     f"{g['budget']:.0%} of the heavy model's generation energy; it withheld {g['withheld']} failed "
                     "answers. Its router inference includes the gate's."
                 )
+        if "decision_rules" in r:
+            rules = r["decision_rules"]
+            lines += ["", f"{r['system']}: decision rule chosen per fold: "
+                      + ", ".join(f"{n} {rules.count(n)}" for n in dict.fromkeys(rules)) + "."]  # fmt: skip
         if "fixed_mix" in r:
             f = r["fixed_mix"]
             lines += [

@@ -529,6 +529,12 @@ class CrossValidated:
     #: fold's calibration fell back to one (MISSION M3.9), else 1 for the model chosen
     policy: np.ndarray
     mixed_folds: int  # folds whose router drew from a fixed mix
+    rules: list[str]  # each fold's decision rule, as its calibration chose it
+
+    @property
+    def rule(self) -> str:
+        """The decision rule most folds' calibration chose (ties: the first fold's)."""
+        return max(dict.fromkeys(self.rules), key=self.rules.count)
 
 
 def cross_validated(
@@ -545,10 +551,10 @@ def cross_validated(
     train_only: int = 0,
 ) -> CrossValidated:
     """Route each fold's problems with a router trained on the other folds
-    (:func:`fold_routers`). The knob is calibrated to ``calibration`` (see
-    ``OutcomeRouter.calibrate``; by default the best pass rate within 70 % of the
-    costliest model's energy) on the training folds only, by their out-of-fold
-    predictions (``Fold.oof_train``); where the router does worse there than a fixed
+    (:func:`fold_routers`). The decision rule and its knob are calibrated to
+    ``calibration`` (see ``OutcomeRouter.calibrate``; by default the best pass rate
+    within 70 % of the costliest model's energy) on the training folds only, by their
+    out-of-fold predictions (``Fold.oof_train``); where the router does worse there than a fixed
     random mix of the models at the same cost, it draws from that mix instead.
     ``known`` holds the costs each problem's router knew (its training folds' means),
     for the quality-energy curve. The last ``train_only`` problems only train (every
@@ -556,12 +562,13 @@ def cross_validated(
     n = len(prompts) - train_only
     choices = [""] * len(prompts)
     predicted, known = np.zeros_like(scores), np.zeros_like(costs)
-    policy, mixed = np.zeros_like(scores), 0
+    policy, mixed, rules = np.zeros_like(scores), 0, []
     spent = np.zeros(3)
     options = {"folds": 3} if name == "quality" else {}  # its own selection: 3-fold
     for fold in fold_routers(name, system, prompts, scores, costs, models, folds, seed, encoder, options, train_only):  # fmt: skip
         tr, te, router, X = fold.train, fold.test, fold.router, fold.X
         router.calibrate(X[tr], scores[tr], calibration, models, predicted=fold.oof_train)
+        rules.append(router.mode)
         with system.meter.measure("router_inference") as slot:
             decisions = router.route_batch([prompts[int(i)] for i in te])
         spent += [slot.result.duration_s, slot.result.energy_kwh, slot.result.co2_kg]
@@ -575,7 +582,7 @@ def cross_validated(
             policy[te] = router.mix[order]
             mixed += 1
     cost = (float(spent[0]), float(spent[1]), float(spent[2]))
-    return CrossValidated(choices[:n], cost, predicted[:n], known[:n], policy[:n], mixed)
+    return CrossValidated(choices[:n], cost, predicted[:n], known[:n], policy[:n], mixed, rules)
 
 
 def check_systems(names: Sequence[str], ladder: Sequence[str]) -> None:

@@ -264,8 +264,11 @@ class OutcomeRouter(Router):
         target: str,
         model_names: Sequence[str] | None = None,
         predicted: np.ndarray | None = None,
+        modes: Sequence[str] = MODES,
     ) -> dict[str, Any]:
-        """Set the knob from a target, measured on held-out data (never the test set).
+        """Set the decision rule and its knob from a target, measured on held-out data
+        (never the test set): of the rules in ``modes`` (by default both, ``lambda``
+        and ``threshold``), the one whose best knob meets the target best.
 
         The router's predictions for that data are its own, or ``predicted`` (columns
         named ``model_names`` like ``scores``): e.g. out-of-fold predictions for
@@ -317,12 +320,16 @@ class OutcomeRouter(Router):
                 raise RouterLLMError("predictions contain NaN or infinite values")
         costs = np.broadcast_to(self.costs, Y.shape)
         kind, goal = parse_target(target, self.model_names)
-        knobs = default_lambdas(pred, costs) if self.mode == "lambda" else DEFAULT_THRESHOLDS
-        rows = []
-        for knob in knobs:
-            idx = choose(pred, costs, self.mode, float(knob))
-            point = evaluate_choices(idx, Y, costs)
-            rows.append((float(knob), point.cost, point.quality, idx))
+        unknown = [m for m in modes if m not in MODES]
+        if unknown or not modes:
+            raise RouterLLMError(f"unknown decision mode(s) {unknown}; valid: {', '.join(MODES)}")
+        rows = []  # (knob, cost, quality, choices, mode)
+        for mode in dict.fromkeys(modes):
+            knobs = default_lambdas(pred, costs) if mode == "lambda" else DEFAULT_THRESHOLDS
+            for knob in knobs:
+                idx = choose(pred, costs, mode, float(knob))
+                point = evaluate_choices(idx, Y, costs)
+                rows.append((float(knob), point.cost, point.quality, idx, mode))
         if kind.startswith("max_share"):
             model = kind.partition(":")[2] or self.model_names[int(np.argmax(self.costs))]
             j = self.model_names.index(model)
@@ -340,8 +347,8 @@ class OutcomeRouter(Router):
             need = goal * float(Y.mean(axis=0).max())
             ok = [r for r in rows if r[2] >= need - 1e-12]
             pick = min(ok, key=lambda r: (r[1], -r[2])) if ok else max(rows, key=lambda r: r[2])
-        self.knob = pick[0]
-        self.options["knob"] = self.knob
+        self.knob, self.mode = pick[0], pick[4]
+        self.options.update(knob=self.knob, mode=self.mode)
         singles = [evaluate_choices(np.full(len(Y), j), Y, costs) for j in range(Y.shape[1])]
         mix = quality_at(upper_hull(singles), pick[1])
         # Do no harm (M3.9): worse than the best fixed mix at the same cost -> that mix.
