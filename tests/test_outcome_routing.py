@@ -251,6 +251,22 @@ def test_shared_logistic_regressions() -> None:
     assert worst_fit(W_pool) > worst_fit(W_ind)
 
 
+def test_an_uncalibrated_threshold_router_takes_the_cheapest_likely_model(
+    files: dict[str, Path],
+) -> None:
+    """Before calibration, ``threshold`` means the cheapest model more likely than not to
+    succeed (knob 0.5), not the cheapest model always (knob 0)."""
+    data = load_outcomes(files["train_json"])
+    candidates = [Candidate(m, SIZES[m]) for m in data.models]
+    router = create_router("logreg", candidates, 0, encoder="hashing", mode="threshold")
+    assert router.knob == 0.5  # type: ignore[attr-defined]
+    assert create_router("logreg", candidates, 0, encoder="hashing").knob == 0.0  # type: ignore[attr-defined]
+    router.fit(data.prompts, data.scores, data.models)
+    easy = "hello, define the word graphs simply please"
+    hard = "prove the amortized complexity bound of a concurrent caches variant"
+    assert [d.model for d in router.route_batch([easy, hard])] == ["small", "big"]
+
+
 def test_calibration_chooses_the_decision_rule() -> None:
     """Of lambda and threshold, calibration keeps the rule whose knob meets the target
     best on the held-out data, and routes by it; ``modes`` restricts the choice."""

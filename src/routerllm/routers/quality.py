@@ -42,6 +42,8 @@ from routerllm.routers.decision import MODES, choose, mix_choices
 #: p50 <= 5 ms, >= 500 prompts/s; benchmarks/router_latency.py), and with it this
 #: router has its best mean AIQ on both outcome sets (benchmarks/routing_targets.py).
 DEFAULT_ENCODER = "minilm-static"
+#: The knob of each decision rule before calibration sets one.
+DEFAULT_KNOB = {"lambda": 0.0, "threshold": 0.5}
 
 
 class OutcomeRouter(Router):
@@ -53,7 +55,7 @@ class OutcomeRouter(Router):
         seed: int = 0,
         encoder: str = DEFAULT_ENCODER,
         mode: str = "lambda",
-        knob: float = 0.0,
+        knob: float | None = None,
         costs: Sequence[float] | None = None,
         mix: Mapping[str, float] | None = None,
     ) -> None:
@@ -64,7 +66,9 @@ class OutcomeRouter(Router):
             raise RouterLLMError(f"encoder must be an encoder name, got {encoder!r}")
         self.encoder_spec = encoder
         self.mode = mode
-        self.knob = float(knob)
+        # Uncalibrated: lambda 0 takes the best predicted model, threshold 0.5 the
+        # cheapest one more likely than not to succeed (0 would always be the cheapest).
+        self.knob = float(DEFAULT_KNOB[mode] if knob is None else knob)
         if not math.isfinite(self.knob):
             raise RouterLLMError(f"knob must be a finite number, got {knob!r}")
         # Per-model decision cost, in the router's (size-sorted) model order.
