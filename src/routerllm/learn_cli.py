@@ -553,7 +553,7 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
     he.add_argument(
         "--calibrate",
         default="max_cost=0.7",
-        help="target the learned routers' knob is set to on the training folds: quality=X "
+        help="target the learned routers' decision rule and knob are set to on the training folds: quality=X "
         "(share of the best model's pass rate), max_cost=X (energy budget, share of the "
         "costliest model's) or max_share=X (default: max_cost=0.7, the same budget as --cascade-budget's default)",
     )
