@@ -30,7 +30,7 @@ from routerllm.eval.outcome_eval import outcome_candidates, split_dataset
 from routerllm.eval.routing_metrics import evaluate_choices
 from routerllm.routers.base import create_router
 from routerllm.routers.decision import MODES
-from routerllm.routers.quality import DEFAULT_ENCODER, OutcomeRouter
+from routerllm.routers.outcome import DEFAULT_ENCODER, OutcomeRouter
 
 WAYS = {"lambda": ("lambda",), "threshold": ("threshold",), "both": MODES}
 

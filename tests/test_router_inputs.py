@@ -14,7 +14,7 @@ from routerllm.config import load_config
 from routerllm.exceptions import PromptError, RouterLLMError, UnknownNameError
 from routerllm.routers import create_router, load_router
 from routerllm.routers.base import Candidate
-from routerllm.routers.quality import OutcomeRouter
+from routerllm.routers.outcome import OutcomeRouter
 
 MODELS = [Candidate("small", 1.0), Candidate("mid", 8.0), Candidate("big", 70.0)]
 PROMPTS = [f"prompt number {i} about {'code' if i % 2 else 'chat'}" for i in range(40)]

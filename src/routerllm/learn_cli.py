@@ -190,7 +190,7 @@ def _train_outcome_router(args: argparse.Namespace) -> dict[str, Any]:
     from routerllm.eval.outcome_eval import outcome_candidates, split_dataset
     from routerllm.routers.base import create_router
     from routerllm.routers.decision import MODES
-    from routerllm.routers.quality import DEFAULT_ENCODER, OutcomeRouter, parse_target
+    from routerllm.routers.outcome import DEFAULT_ENCODER, OutcomeRouter, parse_target
 
     data = load_outcomes(args.data)
     cost = data.cost_kind(args.cost)
@@ -297,7 +297,7 @@ def _names(text: str, option: str) -> list[str]:
 def cmd_eval_routing(args: argparse.Namespace) -> int:
     from routerllm.eval.outcome_eval import evaluate_routing, plot
     from routerllm.eval.routing_metrics import format_table
-    from routerllm.routers.quality import DEFAULT_ENCODER
+    from routerllm.routers.outcome import DEFAULT_ENCODER
 
     routers = _names(args.routers, "--routers")
     encoder = args.encoder or DEFAULT_ENCODER

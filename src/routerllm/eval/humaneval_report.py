@@ -31,7 +31,7 @@ from routerllm.eval.humaneval_run import (
 )
 from routerllm.exceptions import RouterLLMError
 from routerllm.routers.base import create_router
-from routerllm.routers.quality import DEFAULT_ENCODER, parse_target
+from routerllm.routers.outcome import DEFAULT_ENCODER, parse_target
 from routerllm.system import RouterLLM
 
 DEFAULT_SYSTEMS = (

@@ -488,7 +488,7 @@ def fold_routers(
     fewer than 2 training problems, its own predictions on them). The last
     ``train_only`` problems are in every fold's training problems (:func:`fold_ids`)."""
     from routerllm.routers.base import create_router
-    from routerllm.routers.quality import OutcomeRouter
+    from routerllm.routers.outcome import OutcomeRouter
 
     candidates = [c for c in system.config.models if c.name in models]
     X: np.ndarray | None = None

@@ -22,7 +22,7 @@ from routerllm.eval.routing_metrics import references, routing_report, sweep
 from routerllm.exceptions import DataError
 from routerllm.registry import ROUTERS
 from routerllm.routers.base import Candidate, create_router
-from routerllm.routers.quality import DEFAULT_ENCODER, OutcomeRouter
+from routerllm.routers.outcome import DEFAULT_ENCODER, OutcomeRouter
 
 log = logging.getLogger(__name__)
 

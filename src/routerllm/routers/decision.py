@@ -1,6 +1,6 @@
 """How a predicted-quality router turns predictions into a choice: one knob.
 
-Shared by the routers (``routers/quality.py``) and the evaluation sweep
+Shared by the routers (``routers/outcome.py``) and the evaluation sweep
 (``eval/routing_metrics.py``), so that what is evaluated is what routes.
 
 * ``lambda``: argmax_j predicted[i, j] - knob * costs[i, j] / max_k C_k

@@ -1,0 +1,403 @@
+"""Routers learned from outcome data: predict each model's chance of success
+on a prompt, then choose by one cost knob (``OutcomeRouter``, the base of the
+routers in ``quality.py``).
+
+Decision rules (``mode``):
+
+* ``lambda``: the model maximising ``predicted success - knob x cost``, with
+  costs divided by the largest model cost so the knob is scale-free;
+* ``threshold``: the cheapest model whose predicted success is >= ``knob``,
+  else the model with the highest predicted success.
+
+When calibration finds that the router does worse than the best fixed mix of single
+models at the same cost (MISSION M3.9), the router draws from that mix instead
+(``mix``), per prompt and reproducibly (``decision.mix_choices``).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from routerllm.data.outcomes import scores_are_outcomes
+from routerllm.exceptions import RouterLLMError
+from routerllm.routers.base import (
+    CandidateModel,
+    Router,
+    RoutingDecision,
+    one_line,
+    prompt_list,
+)
+from routerllm.routers.decision import MODES, choose, mix_choices
+
+#: MiniLM distilled into a static token table (encoders/distilled.py): as fast as
+#: WordLlama's ``static`` (far inside the decision latency target on 2 CPU cores,
+#: p50 <= 5 ms, >= 500 prompts/s; benchmarks/router_latency.py), and with it this
+#: router has its best mean AIQ on both outcome sets (benchmarks/routing_targets.py).
+DEFAULT_ENCODER = "minilm-static"
+#: The knob of each decision rule before calibration sets one.
+DEFAULT_KNOB = {"lambda": 0.0, "threshold": 0.5}
+
+
+class OutcomeRouter(Router):
+    """Base of routers that predict per-model success from prompt embeddings."""
+
+    def __init__(
+        self,
+        models: Sequence[CandidateModel],
+        seed: int = 0,
+        encoder: str = DEFAULT_ENCODER,
+        mode: str = "lambda",
+        knob: float | None = None,
+        costs: Sequence[float] | None = None,
+        mix: Mapping[str, float] | None = None,
+    ) -> None:
+        super().__init__(models, seed)
+        if mode not in MODES:
+            raise RouterLLMError(f"unknown decision mode {mode!r}; valid: {', '.join(MODES)}")
+        if not isinstance(encoder, str):
+            raise RouterLLMError(f"encoder must be an encoder name, got {encoder!r}")
+        self.encoder_spec = encoder
+        self.mode = mode
+        # Uncalibrated: lambda 0 takes the best predicted model, threshold 0.5 the
+        # cheapest one more likely than not to succeed (0 would always be the cheapest).
+        self.knob = float(DEFAULT_KNOB[mode] if knob is None else knob)
+        if not math.isfinite(self.knob):
+            raise RouterLLMError(f"knob must be a finite number, got {knob!r}")
+        # Per-model decision cost, in the router's (size-sorted) model order.
+        if costs is None:
+            self.costs = np.array([m.params_b for m in self.models], dtype=float)
+        else:
+            if len(costs) != len(models):
+                raise RouterLLMError(f"{len(costs)} costs for {len(models)} models")
+            by_name = dict(zip([m.name for m in models], costs, strict=True))
+            self.costs = np.array([by_name[n] for n in self.model_names], dtype=float)
+            if not (np.isfinite(self.costs).all() and self.costs.min() >= 0):
+                raise RouterLLMError(f"costs must be non-negative numbers, got {list(costs)!r}")
+        self.options = {
+            "encoder": encoder,
+            "mode": mode,
+            "knob": self.knob,
+            "costs": self.costs.tolist(),
+        }
+        self.set_mix(mix)
+        self._encoder: Any = None
+        self.fitted = False
+        #: Width of the embeddings it was trained on (from its arrays, so older saves have it).
+        self.dim: int | None = None
+        #: How a router chose its own hyper-parameters (QualityRouter), for reports.
+        self.selection: dict[str, Any] = {}
+
+    # -- embeddings ----------------------------------------------------------
+    def embed(self, prompts: Sequence[str]) -> np.ndarray:
+        prompts = prompt_list(prompts)
+        if self._encoder is None:
+            from routerllm.encoders import create_encoder
+
+            self._encoder = create_encoder(self.encoder_spec)
+        return np.asarray(self._encoder.encode(prompts), dtype=np.float32)
+
+    def check_embeddings(
+        self, X: Any, what: str = "embeddings", trained: bool = True
+    ) -> np.ndarray:
+        """``X`` as a 2-D float array of finite numbers, as wide as the embeddings the
+        router was trained on (``trained``); a clear error otherwise."""
+        if X is None or isinstance(X, str | bytes):
+            raise RouterLLMError(f"{what} must be a 2-D array of numbers, got {X!r:.60}")
+        try:
+            A = np.asarray(X)
+            checked = A.astype(np.float64)
+        except (TypeError, ValueError) as e:
+            raise RouterLLMError(f"{what} must be a 2-D array of numbers: {one_line(e)}") from e
+        if checked.ndim != 2:
+            raise RouterLLMError(f"{what} must be a 2-D array (rows x width), got shape {A.shape}")
+        if not np.isfinite(checked).all():
+            raise RouterLLMError(f"{what} contain NaN or infinite values")
+        if trained and self.dim is not None and checked.shape[1] != self.dim:
+            raise RouterLLMError(
+                f"{what} have width {checked.shape[1]}, but router {self.name!r} was trained "
+                f"on embeddings of width {self.dim}"
+            )
+        return A if A.dtype.kind == "f" else checked
+
+    # -- learning ------------------------------------------------------------
+    def fit(
+        self,
+        prompts: Sequence[str] | None,
+        scores: np.ndarray,
+        model_names: Sequence[str] | None = None,
+        embeddings: np.ndarray | None = None,
+    ) -> OutcomeRouter:
+        """Learn from outcomes ``scores`` (n, m), columns named ``model_names`` (default: the
+        router's models in the order they were given)."""
+        if embeddings is None and prompts is None:
+            raise RouterLLMError("fit needs the training prompts or their embeddings")
+        X = self.check_embeddings(
+            embeddings if embeddings is not None else self.embed(prompts or []), trained=False
+        )
+        Y = self._columns(scores, model_names)
+        if X.ndim != 2 or len(X) != len(Y) or len(X) == 0:
+            raise RouterLLMError(
+                f"need one embedding row per outcome row, got shapes {X.shape} and {Y.shape}"
+            )
+        if not scores_are_outcomes(Y):
+            raise RouterLLMError("outcome scores must be numbers in [0, 1] (1 = solved)")
+        self._fit(X.astype(np.float32), Y)
+        self.fitted = True
+        return self
+
+    def _columns(
+        self, values: Any, names: Sequence[str] | None, what: str = "outcomes"
+    ) -> np.ndarray:
+        try:
+            Y = np.asarray(values, dtype=float)
+        except (TypeError, ValueError) as e:
+            raise RouterLLMError(f"{what} must be a 2-D array of numbers: {one_line(e)}") from e
+        if isinstance(names, str) or (
+            names is not None and not all(isinstance(n, str) for n in names)
+        ):
+            raise RouterLLMError(f"model_names must be a list of model names, got {names!r}")
+        names = list(names) if names is not None else [m.name for m in self.models]
+        if Y.ndim != 2 or Y.shape[1] != len(names):
+            raise RouterLLMError(f"{what} have shape {Y.shape}, expected (n, {len(names)})")
+        missing = [n for n in self.model_names if n not in names]
+        if missing:
+            raise RouterLLMError(f"outcomes lack columns for: {', '.join(missing)}")
+        return Y[:, [names.index(n) for n in self.model_names]]
+
+    def _fit(self, X: np.ndarray, Y: np.ndarray) -> None:
+        raise NotImplementedError
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        """Predicted success probability (n, m) of each model, from embeddings."""
+        self._check_fitted()
+        return self._predict(self.check_embeddings(X))
+
+    def _predict(self, X: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def predict_prompts(self, prompts: Sequence[str]) -> np.ndarray:
+        self._check_fitted()
+        what = f"the embeddings of encoder {self.encoder_spec!r}"
+        return self._predict(self.check_embeddings(self.embed(prompts), what))
+
+    def _check_fitted(self) -> None:
+        if not self.fitted:
+            raise RouterLLMError(f"router {self.name!r} is not trained: fit it or load a saved one")
+
+    # -- routing -------------------------------------------------------------
+    def set_mix(self, mix: Mapping[str, float] | None) -> None:
+        """Route by drawing from the fixed mix ``{model: probability}`` (None: by the
+        predictions and the knob)."""
+        if mix is None:
+            self.mix = None
+        elif not isinstance(mix, Mapping):
+            raise RouterLLMError(
+                f"mix must map model names to probabilities, e.g. "
+                f"{{{self.model_names[0]!r}: 1.0}}, got {mix!r}"
+            )
+        else:
+            unknown = [n for n in mix if n not in self.model_names]
+            weights = np.array([float(mix.get(n, 0.0)) for n in self.model_names])
+            if (
+                unknown
+                or not np.all(np.isfinite(weights))
+                or weights.min() < 0
+                or weights.sum() <= 0
+            ):
+                raise RouterLLMError(
+                    f"bad mix {dict(mix)!r}: probabilities >= 0 for the router's models "
+                    f"({', '.join(self.model_names)}), not all 0"
+                )
+            self.mix = weights / weights.sum()
+        self.options["mix"] = None if self.mix is None else {
+            n: float(w) for n, w in zip(self.model_names, self.mix, strict=True) if w > 0
+        }  # fmt: skip
+
+    def _mixing(self, mask: np.ndarray) -> bool:
+        """Whether to draw from the mix: one is set and some model of it is allowed."""
+        return self.mix is not None and float(self.mix[mask].sum()) > 0
+
+    def _choices(self, prompts: Sequence[str], pred: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        if self._mixing(mask):
+            assert self.mix is not None
+            return mix_choices(prompts, self.mix, self.seed, mask)
+        return choose(pred, self.costs, self.mode, self.knob, allowed=mask)
+
+    def score(self, prompts: Sequence[str]) -> np.ndarray:
+        pred = self.predict_prompts(prompts)
+        idx = self._choices(prompts, pred, np.ones(len(self.models), dtype=bool))
+        out = np.full(pred.shape, 1e-6)
+        out[np.arange(len(idx)), idx] = 1.0
+        return out / out.sum(axis=1, keepdims=True)
+
+    def route_batch(
+        self, prompts: Sequence[str], allowed: Sequence[str] | None = None
+    ) -> list[RoutingDecision]:
+        prompts = prompt_list(prompts)
+        mask = self._mask(allowed)
+        pred = self.predict_prompts(prompts)
+        idx = self._choices(prompts, pred, mask)
+        how = f"{self.mode} {self.knob:g}"
+        if self._mixing(mask):
+            shares = ", ".join(f"{n} {w:.0%}" for n, w in self.options["mix"].items())
+            how = f"drawn from the fixed mix {shares}, which calibration found better"
+        return [
+            RoutingDecision(
+                model=self.model_names[i],
+                confidence=float(row[i]),
+                reason=f"predicted success {row[i]:.2f} ({how})",
+                router=self.name,
+                scores={n: float(p) for n, p in zip(self.model_names, row, strict=True)},
+            )
+            for i, row in zip(idx, pred, strict=True)
+        ]
+
+    # -- calibration ---------------------------------------------------------
+    def calibrate(
+        self,
+        embeddings: np.ndarray | Sequence[str] | None,
+        scores: np.ndarray,
+        target: str,
+        model_names: Sequence[str] | None = None,
+        predicted: np.ndarray | None = None,
+        modes: Sequence[str] = MODES,
+    ) -> dict[str, Any]:
+        """Set the decision rule and its knob from a target, measured on held-out data
+        (never the test set): of the rules in ``modes`` (by default both, ``lambda``
+        and ``threshold``), the one whose best knob meets the target best.
+
+        The router's predictions for that data are its own, or ``predicted`` (columns
+        named ``model_names`` like ``scores``): e.g. out-of-fold predictions for
+        prompts it was trained on, when there is no data left to hold out.
+
+        ``target`` is ``max_share=0.3`` (the largest model serves at most 30 % of
+        requests), ``max_share:<model>=0.3`` (same for a named model),
+        ``quality=0.95`` (keep 95 % of the best single model's quality on this
+        data, at the lowest cost) or ``max_cost=0.7`` (the best quality at a mean
+        cost of at most 70 % of the most expensive model's: a cost, energy or
+        carbon budget, in the router's cost unit). Returns what the chosen knob does on the data,
+        and whether the target was reached and the router beats the best fixed
+        mix of single models at that cost (MISSION M3.9). Where it does worse than
+        that mix, the router routes by drawing from the mix from now on
+        (``fallback_mix``; same expected cost, higher expected quality; not when the
+        mix would break a ``max_share`` target); otherwise by its predictions.
+        """
+        from routerllm.eval.curves import mix_at, quality_at, upper_hull
+        from routerllm.eval.routing_metrics import (
+            DEFAULT_THRESHOLDS,
+            default_lambdas,
+            evaluate_choices,
+        )
+
+        self._check_fitted()
+        Y = self._columns(scores, model_names)
+        if len(Y) == 0 or not scores_are_outcomes(Y):
+            raise RouterLLMError(
+                "calibrate needs held-out outcome scores: numbers in [0, 1] (1 = solved)"
+            )
+        if predicted is None:
+            if embeddings is None:
+                raise RouterLLMError(
+                    "calibrate needs the held-out prompts or their embeddings (or predicted)"
+                )
+            if not isinstance(embeddings, str | np.ndarray) and all(
+                isinstance(p, str) for p in embeddings
+            ):
+                embeddings = self.embed(embeddings)  # prompts, as fit takes them
+            X = self.check_embeddings(embeddings)
+            if len(X) != len(Y):
+                raise RouterLLMError(f"{len(X)} embeddings for {len(Y)} outcome rows")
+            pred = self.predict(X)
+        else:
+            pred = self._columns(predicted, model_names, "predictions")
+            if pred.shape != Y.shape:
+                raise RouterLLMError(f"{pred.shape} predictions for outcomes of shape {Y.shape}")
+            if not np.isfinite(pred).all():
+                raise RouterLLMError("predictions contain NaN or infinite values")
+        costs = np.broadcast_to(self.costs, Y.shape)
+        kind, goal = parse_target(target, self.model_names)
+        unknown = [m for m in modes if m not in MODES]
+        if unknown or not modes:
+            raise RouterLLMError(f"unknown decision mode(s) {unknown}; valid: {', '.join(MODES)}")
+        rows = []  # (knob, cost, quality, choices, mode)
+        for mode in dict.fromkeys(modes):
+            knobs = default_lambdas(pred, costs) if mode == "lambda" else DEFAULT_THRESHOLDS
+            for knob in knobs:
+                idx = choose(pred, costs, mode, float(knob))
+                point = evaluate_choices(idx, Y, costs)
+                rows.append((float(knob), point.cost, point.quality, idx, mode))
+        if kind.startswith("max_share"):
+            model = kind.partition(":")[2] or self.model_names[int(np.argmax(self.costs))]
+            j = self.model_names.index(model)
+            ok = [r for r in rows if float(np.mean(r[3] == j)) <= goal]
+            pick = (
+                max(ok, key=lambda r: (r[2], -r[1]))
+                if ok
+                else min(rows, key=lambda r: float(np.mean(r[3] == j)))
+            )
+        elif kind == "max_cost":
+            budget = goal * float(self.costs.max())
+            ok = [r for r in rows if r[1] <= budget + 1e-12]
+            pick = max(ok, key=lambda r: (r[2], -r[1])) if ok else min(rows, key=lambda r: r[1])
+        else:  # quality
+            need = goal * float(Y.mean(axis=0).max())
+            ok = [r for r in rows if r[2] >= need - 1e-12]
+            pick = min(ok, key=lambda r: (r[1], -r[2])) if ok else max(rows, key=lambda r: r[2])
+        self.knob, self.mode = pick[0], pick[4]
+        self.options.update(knob=self.knob, mode=self.mode)
+        singles = [evaluate_choices(np.full(len(Y), j), Y, costs) for j in range(Y.shape[1])]
+        mix = quality_at(upper_hull(singles), pick[1])
+        # Do no harm (M3.9): worse than the best fixed mix at the same cost -> that mix.
+        weights = mix_at(singles, pick[1]) if mix is not None and mix > pick[2] + 1e-12 else None
+        if weights is not None and kind.startswith("max_share") and weights.get(j, 0.0) > goal:
+            weights = None  # the mix would break the share target
+        self.set_mix(
+            None if weights is None else {self.model_names[i]: w for i, w in weights.items()}
+        )
+        return {
+            "knob": self.knob,
+            "mode": self.mode,
+            "cost": pick[1],
+            "quality": pick[2],
+            "shares": {n: float(np.mean(pick[3] == j)) for j, n in enumerate(self.model_names)},
+            "target_reached": bool(ok),
+            "beats_fixed_mix": mix is None or pick[2] > mix + 1e-12,
+            "fixed_mix_quality": mix,
+            "fallback_mix": self.options["mix"],
+        }
+
+    def set_state(self, arrays: dict[str, np.ndarray]) -> None:
+        self._set(arrays)
+        self.fitted = True
+
+    def _set(self, arrays: dict[str, np.ndarray]) -> None:
+        raise NotImplementedError
+
+
+def parse_target(target: str, models: Sequence[str] | None = None) -> tuple[str, float]:
+    """``"quality=0.95"`` -> ``("quality", 0.95)``; a clear error for anything else,
+    including a ``max_share:<model>`` naming none of ``models`` (when given)."""
+    kind, _, value = str(target).partition("=")
+    base, _, model = kind.partition(":")
+    try:
+        goal = float(value)
+    except ValueError:
+        goal = math.nan
+    in_range = {
+        "quality": 0 < goal <= 1,
+        "max_share": 0 <= goal <= 1,
+        "max_cost": 0 < goal < math.inf,
+    }
+    if not in_range.get(base, False) or (model and base != "max_share"):
+        raise RouterLLMError(
+            f"bad calibration target {target!r}: use max_share[:<model>]=X (a share in [0, 1]), "
+            f"quality=X (a fraction in (0, 1]) or max_cost=X (> 0), e.g. max_share=0.3 or "
+            f"quality=0.95"
+        )
+    if model and models is not None and model not in models:
+        raise RouterLLMError(f"unknown model {model!r} in target; valid: {', '.join(models)}")
+    return kind, goal
