@@ -34,7 +34,8 @@ from pathlib import Path
 from routerllm.backends.base import GenerationRequest
 from routerllm.config import load_config
 from routerllm.eval.codegen import CHAT_STYLE, build_request, extract_completion, style_for
-from routerllm.eval.humaneval_run import ResultStore, fold_ids, problems_subset
+from routerllm.eval.humaneval_run import fold_ids, problems_subset
+from routerllm.eval.result_store import ResultStore
 from routerllm.eval.sandbox import check_problem
 from routerllm.eval.transfer import gate_from_run
 from routerllm.system import RouterLLM

@@ -15,8 +15,6 @@ from routerllm.data.outcomes import load_outcomes
 from routerllm.eval.cascade_gate import state_predictions
 from routerllm.eval.humaneval_report import report_markdown, run_experiment
 from routerllm.eval.humaneval_run import (
-    Outcome,
-    ResultStore,
     compose,
     cross_validated,
     fold_ids,
@@ -24,6 +22,7 @@ from routerllm.eval.humaneval_run import (
     problems_subset,
     run_models,
 )
+from routerllm.eval.result_store import Outcome, ResultStore
 from routerllm.eval.transfer import load_training_run
 from routerllm.exceptions import RouterLLMError
 from routerllm.system import RouterLLM

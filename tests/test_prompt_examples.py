@@ -10,8 +10,9 @@ import pytest
 
 from routerllm.config import AppConfig
 from routerllm.data.humaneval import load_humaneval
-from routerllm.eval.humaneval_run import Outcome, cascade
+from routerllm.eval.humaneval_run import cascade
 from routerllm.eval.prompt_examples import PromptExample, extract_examples, verify_completion
+from routerllm.eval.result_store import Outcome
 from routerllm.gate import EnergyModel, gate_threshold
 from routerllm.system import RouterLLM
 

@@ -50,7 +50,8 @@ def _system(args: argparse.Namespace) -> Any:
     return RouterLLM(config)
 
 
-def _emit(args: argparse.Namespace, payload: dict[str, Any], text: str) -> None:
+def emit(args: argparse.Namespace, payload: dict[str, Any], text: str) -> None:
+    """Print ``payload`` as one JSON object with ``--json``, else ``text``."""
     print(json.dumps(payload, indent=2, default=str) if args.json else text)
 
 
@@ -83,7 +84,7 @@ def cmd_route(args: argparse.Namespace) -> int:
         result = system.generate(req, model=args.model)
         tier = system.config.model(result.model).tier
         text = "\n".join([result.text.strip(), "", *_result_lines(1, result, tier)[:3]])
-        _emit(args, result.to_dict(), text)
+        emit(args, result.to_dict(), text)
     return 0
 
 
@@ -117,7 +118,7 @@ def cmd_models(args: argparse.Namespace) -> int:
         lines.append(
             f"{r['name']:<22}{r['tier']:<8}{r['backend']:<13}{r['params_b']:>7g}B  {status}"
         )
-    _emit(args, {"config": config.source, "models": rows}, "\n".join(lines))
+    emit(args, {"config": config.source, "models": rows}, "\n".join(lines))
     return 0
 
 
@@ -180,7 +181,7 @@ def cmd_report(args: argparse.Namespace) -> int:
             f"versus everything on {vs['largest_model']}: {_fmt_g(vs['actual_co2_kg'])} instead of "
             f"~{_fmt_g(vs['estimated_co2_kg'])} ({vs['co2_saved_fraction']:.0%} less CO2; {vs['method']})",
         ]
-    _emit(args, {"log": config.log.path, **rep.as_dict()}, "\n".join(lines))
+    emit(args, {"log": config.log.path, **rep.as_dict()}, "\n".join(lines))
     return 0
 
 
@@ -324,9 +325,10 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--tag", help="only requests with this tag (e.g. demo, demo-baseline)")
     report.set_defaults(func=cmd_report)
 
-    from routerllm.learn_cli import add_parsers
+    from routerllm import humaneval_cli, learn_cli
 
-    add_parsers(sub, common)
+    learn_cli.add_parsers(sub, common)
+    humaneval_cli.add_parsers(sub, common)
     return parser
 
 

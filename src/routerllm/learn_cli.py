@@ -7,21 +7,17 @@ JSON object. Registered on the main parser by ``routerllm.cli``.
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from routerllm.cli import emit
 from routerllm.data.labeled import CLASS_NAMES, CLASS_TIERS, LabeledPrompt, load_json
 from routerllm.exceptions import DataError, RouterLLMError
 
 OUTCOME_ROUTERS = ("quality", "logreg", "knn")
-
-
-def _emit(args: argparse.Namespace, payload: dict[str, Any], text: str) -> None:
-    print(json.dumps(payload, indent=2, default=str) if args.json else text)
 
 
 # -- argument types (argparse turns their errors into a usage error, exit 2) ---
@@ -120,7 +116,7 @@ def cmd_generate_data(args: argparse.Namespace) -> int:
         paths = {k: str(v) for k, v in written.paths.items()}
         counts, extra = dict(written.counts), {}
     text = "\n".join(f"{k:<6}{counts[k]:>8}  {paths[k]}" for k in paths)
-    _emit(args, {"paths": paths, "counts": counts, **extra}, text)
+    emit(args, {"paths": paths, "counts": counts, **extra}, text)
     return 0
 
 
@@ -147,7 +143,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             f"router {args.router!r} is not trainable; trainable: classifier, {', '.join(OUTCOME_ROUTERS)}"
         )
     text = "\n".join(f"{k}: {v}" for k, v in payload.items() if k != "history")
-    _emit(args, payload, text)
+    emit(args, payload, text)
     return 0
 
 
@@ -281,11 +277,11 @@ def cmd_test(args: argparse.Namespace) -> int:
         "confusion matrix (rows = true): " + ", ".join(map(str, report["labels"])),
         *("  " + " ".join(f"{int(v):>6}" for v in row) for row in report["confusion"]),
     ]
-    _emit(args, payload, "\n".join(lines))
+    emit(args, payload, "\n".join(lines))
     return 0
 
 
-def _names(text: str, option: str) -> list[str]:
+def name_list(text: str, option: str) -> list[str]:
     """A comma-separated list of names; a clear error when it names none."""
     names = [n.strip() for n in text.split(",") if n.strip()]
     if not names:
@@ -299,7 +295,7 @@ def cmd_eval_routing(args: argparse.Namespace) -> int:
     from routerllm.eval.routing_metrics import format_table
     from routerllm.routers.outcome import DEFAULT_ENCODER
 
-    routers = _names(args.routers, "--routers")
+    routers = name_list(args.routers, "--routers")
     encoder = args.encoder or DEFAULT_ENCODER
     if args.plot:
         given = [("--data", Path(args.data))] + ([("--test", Path(args.test))] if args.test else [])
@@ -327,7 +323,7 @@ def cmd_eval_routing(args: argparse.Namespace) -> int:
         format_table(ev.report),
         *([f"plot: {payload['plot']}"] if args.plot else []),
     ])  # fmt: skip
-    _emit(args, payload, text)
+    emit(args, payload, text)
     return 0
 
 
@@ -343,68 +339,6 @@ def _train_interrupted(args: argparse.Namespace, error: KeyboardInterrupt) -> st
         "interrupted before a first epoch was saved: nothing to resume (a router saved "
         f"in {args.out} before is unchanged)"
     )
-
-
-# -- humaneval ------------------------------------------------------------------------
-def _humaneval_interrupted(args: argparse.Namespace, error: KeyboardInterrupt) -> str:
-    return (
-        f"interrupted; finished answers are kept in {args.out}: run the same command again "
-        "to continue the run"
-    )
-
-
-def cmd_humaneval(args: argparse.Namespace) -> int:
-    from routerllm.config import load_config
-    from routerllm.eval.humaneval_report import DEFAULT_SYSTEMS, run_experiment
-
-    systems = _names(args.systems, "--systems") if args.systems is not None else DEFAULT_SYSTEMS
-    overrides = {
-        k: v
-        for k, v in (("mode", args.mode), ("max_new_tokens", args.max_new_tokens))
-        if v is not None
-    }
-    summary = run_experiment(
-        load_config(args.config), args.out, systems, args.limit, args.folds, args.seed,
-        overrides, progress=not args.json, encoder=args.encoder, calibration=args.calibrate,
-        cascade_budget=args.cascade_budget, problems_file=args.problems, train_on=args.train_on,
-    )  # fmt: skip
-    text = (Path(args.out) / "report.md").read_text()
-    written = ["report.md", "results.json", "outcomes/"]
-    written += ["quality_energy.png"] if summary["quality_energy_curve"] else []
-    _emit(args, summary, text + f"\nwritten to {args.out}/ ({', '.join(written)})")
-    return 0
-
-
-def cmd_train_gate(args: argparse.Namespace) -> int:
-    from routerllm.config import load_config
-    from routerllm.eval.transfer import gate_from_run
-    from routerllm.gate import EscalationGate
-
-    ladder = [m.name for m in load_config(args.config).models_by_size()]
-    if len(ladder) < 2:
-        raise RouterLLMError("a gate decides escalations between two models; the config has one")
-    EscalationGate.check_saveable(Path(args.out))
-    gate = gate_from_run(args.run, ladder, args.budget, args.folds, args.seed)
-    gate.save(args.out)
-    seen = gate.on_training()
-    threshold = (
-        "none (escalates nothing)" if math.isinf(gate.threshold) else f"{gate.threshold:.4g}"
-    )
-    text = (
-        f"gate from {gate.first} to {gate.then}, trained on {seen['problems']} problems of "
-        f"{args.run} ({seen['failed']} failed answers), budget {gate.budget:.0%} of "
-        f"{gate.then}'s generation energy; threshold {threshold}\n"
-        f"on those problems (out-of-fold predictions, which the threshold was chosen on: "
-        f"optimistic): escalates {seen['escalated']} of the "
-        f"{seen['failed']} failed answers, pass@1 {seen['pass@1']:.3f} ({gate.then} alone: "
-        f"{seen['then_pass@1']:.3f}) at {seen['energy_share']:.1%} of its energy\n"
-        f"saved to {args.out}; serve with the config's cascade: {{enabled: true, gate: {args.out}}}"
-    )
-    payload = {"first": gate.first, "then": gate.then, "budget": gate.budget,
-               "threshold": None if math.isinf(gate.threshold) else gate.threshold,
-               "training": seen, "out": str(args.out)}  # fmt: skip
-    _emit(args, payload, text)
-    return 0
 
 
 def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
@@ -510,83 +444,3 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
     ev.add_argument("--plot", metavar="PNG", help="write the quality-cost curves here")
     ev.add_argument("--seed", type=seed_arg, default=0)
     ev.set_defaults(func=cmd_eval_routing)
-
-    he = sub.add_parser(
-        "humaneval", parents=[common], help="HumanEval pass@1 and energy: routed vs direct"
-    )
-    he.add_argument("--out", required=True, help="directory for results (resumable) and the report")
-    he.add_argument(
-        "--systems",
-        help="comma-separated; default: direct-heavy,direct-medium,direct-light,random,rules,complexity,quality,logreg,knn,cascade,gated-cascade",
-    )
-    he.add_argument("--limit", type=int, help="a seeded subset of N problems")
-    he.add_argument(
-        "--problems",
-        metavar="FILE",
-        help="run these problems instead of the packaged HumanEval: a HumanEval-format jsonl(.gz) "
-        "(e.g. HumanEvalPlus) or MBPP's mbpp.jsonl / sanitized-mbpp.json",
-    )
-    he.add_argument(
-        "--folds",
-        type=int,
-        default=5,
-        help="cross-validation folds for learned routers (1 with --train-on: train on that run only)",
-    )
-    he.add_argument(
-        "--train-on",
-        metavar="DIR",
-        help="an earlier run on another problem set (e.g. --problems mbpp.jsonl --out DIR) whose "
-        "problems join every fold's training problems, never tested",
-    )
-    he.add_argument(
-        "--max-new-tokens", type=int, default=None, help="override the prompting style's default"
-    )
-    he.add_argument(
-        "--mode",
-        choices=("chat", "complete", "prefill"),
-        help="prompting mode for every model (default: each model's own, prefill for the local ladder)",
-    )
-    he.add_argument(
-        "--encoder",
-        help="prompt encoder of the learned routers (default: minilm-static); e.g. minilm",
-    )
-    he.add_argument(
-        "--calibrate",
-        default="max_cost=0.7",
-        help="target the learned routers' decision rule and knob are set to on the training folds: quality=X "
-        "(share of the best model's pass rate), max_cost=X (energy budget, share of the "
-        "costliest model's) or max_share=X (default: max_cost=0.7, the same budget as --cascade-budget's default)",
-    )
-    he.add_argument(
-        "--cascade-budget",
-        type=positive_number,
-        default=0.7,
-        help="energy budget of the gated-cascade system, a share of the heavy model's generation "
-        "energy; its gate is calibrated to it on the training folds (default: 0.7)",
-    )
-    he.add_argument("--seed", type=seed_arg, default=0)
-    he.set_defaults(func=cmd_humaneval, interrupted=_humaneval_interrupted)
-
-    tg = sub.add_parser(
-        "train-gate",
-        parents=[common],
-        help="train the serving cascade's escalation gate on a humaneval run",
-    )
-    tg.add_argument("--run", required=True, help="directory of a routerllm humaneval run")
-    tg.add_argument("--out", required=True, help="directory to save the gate into")
-    tg.add_argument(
-        "--budget",
-        type=positive_number,
-        default=0.7,
-        help="energy budget, a share of the larger model's generation energy (default: 0.7)",
-    )
-    tg.add_argument(
-        "--folds",
-        type=int,
-        choices=range(2, 21),
-        default=5,
-        metavar="2..20",
-        help="folds of the out-of-fold predictions the threshold is chosen on (default: 5)",
-    )
-    tg.add_argument("--seed", type=seed_arg, default=0)
-    tg.set_defaults(func=cmd_train_gate)

@@ -18,7 +18,6 @@ from routerllm.eval.humaneval_run import (
     CASCADE,
     GATED_CASCADE,
     LEARNED,
-    ResultStore,
     SystemResult,
     cascade,
     check_systems,
@@ -29,6 +28,7 @@ from routerllm.eval.humaneval_run import (
     run_models,
     write_outcome_dataset,
 )
+from routerllm.eval.result_store import ResultStore
 from routerllm.exceptions import RouterLLMError
 from routerllm.routers.base import create_router
 from routerllm.routers.outcome import DEFAULT_ENCODER, parse_target

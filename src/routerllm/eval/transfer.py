@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from routerllm.eval.humaneval_run import ResultStore
+from routerllm.eval.result_store import ResultStore
 from routerllm.exceptions import RouterLLMError
 
 if TYPE_CHECKING:

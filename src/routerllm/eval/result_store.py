@@ -1,0 +1,218 @@
+"""The HumanEval experiment's store: every (model, problem) answer, its verdict and
+measured energy, the models' loads, prompting styles and prompt states, in one
+SQLite file written as each answer completes, so an interrupted run continues
+where it stopped and a stored answer is only reused for the problem it was
+made for."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from routerllm.data.humaneval import HumanEvalProblem
+from routerllm.exceptions import RouterLLMError
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS generations (
+    model TEXT NOT NULL, task_id TEXT NOT NULL, raw TEXT NOT NULL, completion TEXT NOT NULL,
+    prompt_tokens INTEGER, completion_tokens INTEGER, gen_s REAL, gen_kwh REAL, gen_co2 REAL,
+    method TEXT, status TEXT NOT NULL, detail TEXT, passed INTEGER NOT NULL,
+    PRIMARY KEY (model, task_id)
+);
+CREATE TABLE IF NOT EXISTS loads (
+    model TEXT PRIMARY KEY, load_s REAL, load_kwh REAL, load_co2 REAL
+);
+CREATE TABLE IF NOT EXISTS styles (
+    model TEXT PRIMARY KEY, style TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS problems (
+    task_id TEXT PRIMARY KEY, prompt TEXT NOT NULL, entry_point TEXT NOT NULL, fingerprint TEXT
+);
+CREATE TABLE IF NOT EXISTS prompt_states (
+    model TEXT NOT NULL, task_id TEXT NOT NULL, state BLOB NOT NULL,
+    PRIMARY KEY (model, task_id)
+);
+"""
+
+
+@dataclass(frozen=True)
+class Outcome:
+    passed: bool
+    gen_s: float
+    gen_kwh: float
+    gen_co2: float
+    completion_tokens: int
+    status: str
+    prompt_tokens: int = 0
+
+
+class ResultStore:
+    """One SQLite file: a row per finished (model, problem), committed at once."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.db = sqlite3.connect(path)
+        try:
+            # Stores made before problems were fingerprinted lack that column.
+            if self.db.execute("PRAGMA quick_check").fetchone()[0] != "ok":
+                raise sqlite3.DatabaseError("database disk image is malformed")
+            self.db.executescript(SCHEMA)
+            columns = {r[1] for r in self.db.execute("PRAGMA table_info(problems)")}
+            if "fingerprint" not in columns:
+                self.db.execute("ALTER TABLE problems ADD COLUMN fingerprint TEXT")
+        except sqlite3.DatabaseError as e:
+            self.db.close()
+            raise RouterLLMError(
+                f"results store {path} cannot be opened ({e}); move it away to start afresh, "
+                f"or use another --out directory"
+            ) from e
+
+    def models(self) -> list[str]:
+        """The models with stored generations."""
+        return [str(r[0]) for r in self.db.execute("SELECT DISTINCT model FROM generations")]
+
+    def done(self, model: str) -> set[str]:
+        return {
+            r[0]
+            for r in self.db.execute("SELECT task_id FROM generations WHERE model = ?", (model,))
+        }
+
+    def use_style(self, model: str, style: dict[str, Any]) -> None:
+        """Record how ``model`` is prompted; refuse to mix styles in one store."""
+        text = json.dumps(style, sort_keys=True)
+        row = self.db.execute("SELECT style FROM styles WHERE model = ?", (model,)).fetchone()
+        if row is not None and self.done(model):
+            old, new = json.loads(row[0]), json.loads(text)
+            # The style's name is a label; what is compared is how the model is prompted.
+            changed = sorted(
+                k for k in old.keys() | new.keys() if k != "name" and old.get(k) != new.get(k)
+            )
+            if changed:
+                raise RouterLLMError(
+                    f"the stored results of {model!r} were generated with another prompting style "
+                    f"({old['mode']} mode, max_new_tokens {old['max_new_tokens']}; differs in "
+                    f"{', '.join(changed)}); continue with the same options, or use a new --out directory"
+                )
+            return
+        if row is None and self.done(model):
+            raise RouterLLMError(
+                f"the stored results of {model!r} do not record how the model was prompted "
+                f"(an older RouterLLM made them); use a new --out directory"
+            )
+        with self.db:
+            self.db.execute("INSERT OR REPLACE INTO styles VALUES (?, ?)", (model, text))
+
+    def styles(self) -> dict[str, dict[str, Any]]:
+        return {m: json.loads(t) for m, t in self.db.execute("SELECT model, style FROM styles")}
+
+    def add_problems(self, problems: Sequence[HumanEvalProblem]) -> None:
+        """Record the problems' prompts, so that another run can train on this one's.
+
+        A stored answer belongs to the problem it was generated and tested for: a
+        problem with a stored answer whose prompt, entry point or tests have changed
+        since (another version of a file that reuses its task_ids) is refused."""
+        stored = {
+            t: (prompt, entry, fp)
+            for t, prompt, entry, fp in self.db.execute(
+                "SELECT task_id, prompt, entry_point, fingerprint FROM problems"
+            )
+        }
+        answered = {r[0] for r in self.db.execute("SELECT DISTINCT task_id FROM generations")}
+        changed = [
+            p.task_id
+            for p in problems
+            if p.task_id in stored
+            and p.task_id in answered
+            and _differs(stored[p.task_id], (p.prompt, p.entry_point, fingerprint(p)))
+        ]
+        if changed:
+            raise RouterLLMError(
+                f"{len(changed)} problem(s) ({', '.join(changed[:3])}"
+                f"{', ...' if len(changed) > 3 else ''}) have stored answers generated for "
+                "another version of them (prompt, entry point or tests differ); use a new --out "
+                "directory for this problem file"
+            )
+        with self.db:
+            self.db.executemany(
+                "INSERT OR REPLACE INTO problems VALUES (?, ?, ?, ?)",
+                [(p.task_id, p.prompt, p.entry_point, fingerprint(p)) for p in problems],
+            )
+
+    def problems(self) -> list[tuple[str, str, str]]:
+        """(task_id, prompt, entry_point) of the recorded problems."""
+        rows = self.db.execute("SELECT task_id, prompt, entry_point FROM problems ORDER BY rowid")
+        return [(str(t), str(p), str(e)) for t, p, e in rows]
+
+    def add(self, row: dict[str, Any], state: Sequence[float] | None = None) -> None:
+        """Store a finished generation and, when given, the model's state of its prompt
+        (one transaction: both or neither)."""
+        with self.db:
+            self.db.execute(
+                "INSERT OR REPLACE INTO generations VALUES (:model, :task_id, :raw, :completion, "
+                ":prompt_tokens, :completion_tokens, :gen_s, :gen_kwh, :gen_co2, :method, :status, "
+                ":detail, :passed)",
+                row,
+            )
+            if state is not None:
+                blob = np.asarray(state, dtype=np.float32).tobytes()
+                self.db.execute(
+                    "INSERT OR REPLACE INTO prompt_states VALUES (?, ?, ?)",
+                    (row["model"], row["task_id"], blob),
+                )
+
+    def prompt_states(self, model: str, task_ids: Sequence[str]) -> np.ndarray | None:
+        """(n, d) ``model``'s states of the prompts of ``task_ids``; None unless all are stored."""
+        rows = dict(
+            self.db.execute("SELECT task_id, state FROM prompt_states WHERE model = ?", (model,))
+        )
+        if not task_ids or any(t not in rows for t in task_ids):
+            return None
+        return np.stack([np.frombuffer(rows[t], dtype=np.float32) for t in task_ids])
+
+    def add_load(self, model: str, seconds: float, kwh: float, co2: float) -> None:
+        with self.db:
+            self.db.execute(
+                "INSERT OR REPLACE INTO loads VALUES (?, ?, ?, ?)", (model, seconds, kwh, co2)
+            )
+
+    def load_of(self, model: str) -> tuple[float, float, float] | None:
+        row = self.db.execute(
+            "SELECT load_s, load_kwh, load_co2 FROM loads WHERE model = ?", (model,)
+        ).fetchone()
+        return None if row is None else (float(row[0]), float(row[1]), float(row[2]))
+
+    def completions(self, model: str) -> dict[str, str]:
+        rows = self.db.execute(
+            "SELECT task_id, completion FROM generations WHERE model = ?", (model,)
+        )
+        return {r[0]: r[1] for r in rows}
+
+    def outcomes(self, model: str) -> dict[str, Outcome]:
+        rows = self.db.execute(
+            "SELECT task_id, passed, gen_s, gen_kwh, gen_co2, completion_tokens, status, prompt_tokens"
+            " FROM generations WHERE model = ?",
+            (model,),
+        )
+        return {r[0]: Outcome(bool(r[1]), r[2], r[3], r[4], r[5], r[6], r[7] or 0) for r in rows}
+
+    def close(self) -> None:
+        self.db.close()
+
+
+def fingerprint(problem: HumanEvalProblem) -> str:
+    """A hash of what decides a problem's answers and their verdicts."""
+    text = "\0".join((problem.prompt, problem.entry_point, problem.test))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _differs(stored: tuple[str, str, str | None], now: tuple[str, str, str]) -> bool:
+    """Whether a stored problem differs from ``now`` (stores from before fingerprints
+    hold none: their prompt and entry point are compared)."""
+    return stored[:2] != now[:2] or (stored[2] is not None and stored[2] != now[2])

@@ -1,0 +1,159 @@
+"""The HumanEval commands of ``routerllm``: humaneval (the experiment, routed vs
+direct) and train-gate (the serving cascade's gate, from a run). Registered on
+the main parser by ``routerllm.cli``; thin, as ``learn_cli``'s commands are.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+from pathlib import Path
+from typing import Any
+
+from routerllm.cli import emit
+from routerllm.exceptions import RouterLLMError
+from routerllm.learn_cli import name_list, positive_number, seed_arg
+
+
+# -- humaneval ------------------------------------------------------------------------
+def _humaneval_interrupted(args: argparse.Namespace, error: KeyboardInterrupt) -> str:
+    return (
+        f"interrupted; finished answers are kept in {args.out}: run the same command again "
+        "to continue the run"
+    )
+
+
+def cmd_humaneval(args: argparse.Namespace) -> int:
+    from routerllm.config import load_config
+    from routerllm.eval.humaneval_report import DEFAULT_SYSTEMS, run_experiment
+
+    systems = name_list(args.systems, "--systems") if args.systems is not None else DEFAULT_SYSTEMS
+    overrides = {
+        k: v
+        for k, v in (("mode", args.mode), ("max_new_tokens", args.max_new_tokens))
+        if v is not None
+    }
+    summary = run_experiment(
+        load_config(args.config), args.out, systems, args.limit, args.folds, args.seed,
+        overrides, progress=not args.json, encoder=args.encoder, calibration=args.calibrate,
+        cascade_budget=args.cascade_budget, problems_file=args.problems, train_on=args.train_on,
+    )  # fmt: skip
+    text = (Path(args.out) / "report.md").read_text()
+    written = ["report.md", "results.json", "outcomes/"]
+    written += ["quality_energy.png"] if summary["quality_energy_curve"] else []
+    emit(args, summary, text + f"\nwritten to {args.out}/ ({', '.join(written)})")
+    return 0
+
+
+def cmd_train_gate(args: argparse.Namespace) -> int:
+    from routerllm.config import load_config
+    from routerllm.eval.transfer import gate_from_run
+    from routerllm.gate import EscalationGate
+
+    ladder = [m.name for m in load_config(args.config).models_by_size()]
+    if len(ladder) < 2:
+        raise RouterLLMError("a gate decides escalations between two models; the config has one")
+    EscalationGate.check_saveable(Path(args.out))
+    gate = gate_from_run(args.run, ladder, args.budget, args.folds, args.seed)
+    gate.save(args.out)
+    seen = gate.on_training()
+    threshold = (
+        "none (escalates nothing)" if math.isinf(gate.threshold) else f"{gate.threshold:.4g}"
+    )
+    text = (
+        f"gate from {gate.first} to {gate.then}, trained on {seen['problems']} problems of "
+        f"{args.run} ({seen['failed']} failed answers), budget {gate.budget:.0%} of "
+        f"{gate.then}'s generation energy; threshold {threshold}\n"
+        f"on those problems (out-of-fold predictions, which the threshold was chosen on: "
+        f"optimistic): escalates {seen['escalated']} of the "
+        f"{seen['failed']} failed answers, pass@1 {seen['pass@1']:.3f} ({gate.then} alone: "
+        f"{seen['then_pass@1']:.3f}) at {seen['energy_share']:.1%} of its energy\n"
+        f"saved to {args.out}; serve with the config's cascade: {{enabled: true, gate: {args.out}}}"
+    )
+    payload = {"first": gate.first, "then": gate.then, "budget": gate.budget,
+               "threshold": None if math.isinf(gate.threshold) else gate.threshold,
+               "training": seen, "out": str(args.out)}  # fmt: skip
+    emit(args, payload, text)
+    return 0
+
+
+def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
+    he = sub.add_parser(
+        "humaneval", parents=[common], help="HumanEval pass@1 and energy: routed vs direct"
+    )
+    he.add_argument("--out", required=True, help="directory for results (resumable) and the report")
+    he.add_argument(
+        "--systems",
+        help="comma-separated; default: direct-heavy,direct-medium,direct-light,random,rules,complexity,quality,logreg,knn,cascade,gated-cascade",
+    )
+    he.add_argument("--limit", type=int, help="a seeded subset of N problems")
+    he.add_argument(
+        "--problems",
+        metavar="FILE",
+        help="run these problems instead of the packaged HumanEval: a HumanEval-format jsonl(.gz) "
+        "(e.g. HumanEvalPlus) or MBPP's mbpp.jsonl / sanitized-mbpp.json",
+    )
+    he.add_argument(
+        "--folds",
+        type=int,
+        default=5,
+        help="cross-validation folds for learned routers (1 with --train-on: train on that run only)",
+    )
+    he.add_argument(
+        "--train-on",
+        metavar="DIR",
+        help="an earlier run on another problem set (e.g. --problems mbpp.jsonl --out DIR) whose "
+        "problems join every fold's training problems, never tested",
+    )
+    he.add_argument(
+        "--max-new-tokens", type=int, default=None, help="override the prompting style's default"
+    )
+    he.add_argument(
+        "--mode",
+        choices=("chat", "complete", "prefill"),
+        help="prompting mode for every model (default: each model's own, prefill for the local ladder)",
+    )
+    he.add_argument(
+        "--encoder",
+        help="prompt encoder of the learned routers (default: minilm-static); e.g. minilm",
+    )
+    he.add_argument(
+        "--calibrate",
+        default="max_cost=0.7",
+        help="target the learned routers' decision rule and knob are set to on the training folds: quality=X "
+        "(share of the best model's pass rate), max_cost=X (energy budget, share of the "
+        "costliest model's) or max_share=X (default: max_cost=0.7, the same budget as --cascade-budget's default)",
+    )
+    he.add_argument(
+        "--cascade-budget",
+        type=positive_number,
+        default=0.7,
+        help="energy budget of the gated-cascade system, a share of the heavy model's generation "
+        "energy; its gate is calibrated to it on the training folds (default: 0.7)",
+    )
+    he.add_argument("--seed", type=seed_arg, default=0)
+    he.set_defaults(func=cmd_humaneval, interrupted=_humaneval_interrupted)
+
+    tg = sub.add_parser(
+        "train-gate",
+        parents=[common],
+        help="train the serving cascade's escalation gate on a humaneval run",
+    )
+    tg.add_argument("--run", required=True, help="directory of a routerllm humaneval run")
+    tg.add_argument("--out", required=True, help="directory to save the gate into")
+    tg.add_argument(
+        "--budget",
+        type=positive_number,
+        default=0.7,
+        help="energy budget, a share of the larger model's generation energy (default: 0.7)",
+    )
+    tg.add_argument(
+        "--folds",
+        type=int,
+        choices=range(2, 21),
+        default=5,
+        metavar="2..20",
+        help="folds of the out-of-fold predictions the threshold is chosen on (default: 5)",
+    )
+    tg.add_argument("--seed", type=seed_arg, default=0)
+    tg.set_defaults(func=cmd_train_gate)
