@@ -63,6 +63,9 @@ def test_train_test_and_resume_classifier(dataset: Path, tmp_path: Path) -> None
     assert report["accuracy"] > 0.4
     assert report["latency_ms"]["p50_ms"] > 0 and report["throughput_per_s"] > 0
     assert len(report["confusion"]) == 4
+    memory = report["memory"]  # measured over loading the router and predicting
+    assert memory["rss_peak_bytes"] >= memory["rss_peak_increase_bytes"] >= 0
+    assert memory["python_peak_bytes"] > 0
     rules = ok_json("test", "--router-type", "rules", "--data", str(dataset / "test.json"))
     assert rules["target"] == "tier" and rules["labels"] == ["light", "medium", "heavy"]
 

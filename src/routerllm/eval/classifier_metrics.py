@@ -14,13 +14,15 @@ set L (default: the sorted union of both arrays):
 Speed: per-item latency percentiles use numpy's default (linear interpolation between
 order statistics); throughput = items processed / seconds spent in the timed batches.
 
-Memory (``peak_memory``): ``python_peak_bytes`` is tracemalloc's peak of memory
-allocated through Python's allocators during the call, above what was allocated when
-it started (numpy arrays are included, native libraries such as onnxruntime or torch
-usually are not); ``rss_high_water_bytes`` is the process's resident-set high-water
-mark (``resource.getrusage(RUSAGE_SELF).ru_maxrss``) after the call, for the process's
-whole life, so it includes everything loaded before; ``rss_high_water_increase_bytes``
-is how much the call raised that mark (0 when it stayed below an earlier peak).
+Memory (``peak_memory``): ``rss_peak_bytes`` is the process's peak resident set
+during the call and ``rss_peak_increase_bytes`` how far it rose above the resident
+set at the call's start: memory the call used from every allocator, torch's and
+onnxruntime's included. On Linux the kernel's high-water mark is reset at the start
+(``/proc/self/clear_refs``), so the peak is the call's own; elsewhere it is the
+process's lifetime high-water mark (``getrusage``), and the increase is how much the
+call raised it (0 when it stayed below an earlier peak). ``python_peak_bytes`` is
+tracemalloc's peak of memory allocated through Python's allocators during the call,
+above what was allocated when it started (numpy arrays included).
 """
 
 from __future__ import annotations
@@ -193,8 +195,30 @@ class MemoryStats:
     """Peak memory of one call; see the module doc for what each field measures."""
 
     python_peak_bytes: int
-    rss_high_water_bytes: int | None
-    rss_high_water_increase_bytes: int | None
+    rss_peak_bytes: int | None
+    rss_peak_increase_bytes: int | None
+
+
+def _proc_status_bytes(field: str) -> int | None:
+    """A ``kB`` field of ``/proc/self/status`` (``VmRSS``, ``VmHWM``) in bytes; None off Linux."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
+
+
+def _reset_rss_peak() -> bool:
+    """Reset the kernel's resident-set high-water mark of this process (Linux >= 4.0)."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+    except OSError:
+        return False
+    return _proc_status_bytes("VmHWM") is not None
 
 
 def _rss_high_water() -> int | None:
@@ -208,7 +232,8 @@ def _rss_high_water() -> int | None:
 
 def peak_memory(fn: Callable[[], T]) -> tuple[T, MemoryStats]:
     """Call ``fn()`` and return its result with the memory it used (module doc)."""
-    rss_before = _rss_high_water()
+    own_peak = _reset_rss_peak()
+    rss_start = _proc_status_bytes("VmRSS") if own_peak else _rss_high_water()
     started = not tracemalloc.is_tracing()
     if started:
         tracemalloc.start()
@@ -221,6 +246,6 @@ def peak_memory(fn: Callable[[], T]) -> tuple[T, MemoryStats]:
     finally:
         if started:
             tracemalloc.stop()
-    rss_after = _rss_high_water()
-    increase = None if rss_before is None or rss_after is None else rss_after - rss_before
-    return result, MemoryStats(max(peak - baseline, 0), rss_after, increase)
+    rss_peak = _proc_status_bytes("VmHWM") if own_peak else _rss_high_water()
+    rise = None if rss_start is None or rss_peak is None else max(rss_peak - rss_start, 0)
+    return result, MemoryStats(max(peak - baseline, 0), rss_peak, rise)
