@@ -19,7 +19,7 @@ from routerllm.encoders.base import Encoder
 from routerllm.encoders.hashing import HashingEncoder as _Hashing
 from routerllm.exceptions import DataError, RouterLLMError
 from routerllm.routers.base import Candidate, create_router, load_router
-from routerllm.routers.classifier import EmbeddingClassifierRouter, class_routes
+from routerllm.routers.classifier import EmbeddingClassifierRouter, class_reason, class_routes
 from routerllm.training import trainer
 from routerllm.training.trainer import ClassificationData, TrainingArguments, train
 
@@ -242,6 +242,27 @@ def test_score_maps_class_probabilities_onto_models(trained: EmbeddingClassifier
     assert trained.route(texts[1]).reason.startswith("class text_generation")
     # Unavailable target: the next best allowed model.
     assert trained.route(texts[0], allowed=["small", "mid-a"]).model in {"small", "mid-a"}
+
+
+def test_the_reason_names_the_classes_that_chose_the_model() -> None:
+    # Routing adds up the probabilities of the classes each model serves, so the
+    # single most likely class (a, 0.40 -> model 0) can lose to two that share a
+    # model (b + c, 0.60 -> model 1): the reason must name those two, not a.
+    probs = np.array([0.40, 0.35, 0.25])
+    reason = class_reason(["a", "b", "c"], probs, [0, 1, 1], chosen=1, model="big")
+    assert reason == "classes b (p=0.35) + c (p=0.25) -> big, p=0.60 together"
+    assert (
+        class_reason(["a", "b", "c"], probs, [0, 1, 1], 0, "small") == "class a (p=0.40) -> small"
+    )
+    assert class_reason(["a"], np.array([1.0]), [0], 1, "x") == "-> x (no class maps to it)"
+
+
+def test_routed_reasons_name_the_chosen_model() -> None:
+    two = [Candidate("small", 0.5, tier="light"), Candidate("big", 7.0, tier="heavy")]
+    router = EmbeddingClassifierRouter(two, encoder=HashingEncoder())
+    router.fit(TRAIN, VAL, fast_args())
+    for decision in router.route_batch([p.text for p in VAL]):
+        assert f"-> {decision.model}" in decision.reason, decision.reason
 
 
 def test_save_load_round_trip_is_identical(

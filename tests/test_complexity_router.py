@@ -23,7 +23,8 @@ def test_packaged_default_needs_no_training(ladder, tmp_path: Path) -> None:  # 
     tier = {m.name: m.tier for m in ladder}
     assert tier[router.route("Translate 'hello' to French.").model] == "light"
     hard = router.route("Implement a thread-safe LRU cache in Python with unit tests")
-    assert tier[hard.model] == "heavy" and "complexity label 'heavy'" in hard.reason
+    assert tier[hard.model] == "heavy" and "complexity class 'heavy'" in hard.reason
+    assert f"-> {hard.model}" in hard.reason
     assert router.labels == ["light", "medium", "heavy"]
     proba = router.predict_proba(["hi", "Write a REST API in Go"])  # type: ignore[attr-defined]
     assert proba.shape == (2, 3) and abs(proba.sum() - 2.0) < 1e-6

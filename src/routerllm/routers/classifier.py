@@ -99,6 +99,22 @@ def class_routes(
     return routes
 
 
+def class_reason(
+    labels: Sequence[str], probs: np.ndarray, model_of: Sequence[int], chosen: int, model: str
+) -> str:
+    """Why a router that adds up its classes' probabilities per model chose model
+    ``chosen`` (named ``model``): the classes it serves, most likely first.
+
+    The decision is by the sum, so the single most likely class may point to
+    another model than the one chosen; the reason names the classes that won."""
+    served = sorted((j for j, m in enumerate(model_of) if m == chosen), key=lambda j: -probs[j])
+    if not served:  # no class maps there: a fallback decided it
+        return f"-> {model} (no class maps to it)"
+    parts = " + ".join(f"{labels[j]} (p={probs[j]:.2f})" for j in served)
+    together = f", p={float(probs[served].sum()):.2f} together" if len(served) > 1 else ""
+    return f"{'class' if len(served) == 1 else 'classes'} {parts} -> {model}{together}"
+
+
 class EmbeddingClassifierRouter(Router):
     """Classifies a prompt into a task class and routes it to the model serving that class."""
 
@@ -354,11 +370,11 @@ class EmbeddingClassifierRouter(Router):
         probs = self._last_probs.get(prompt)
         if probs is None:
             probs = self.predict_proba([prompt])[0]
-        c = int(np.argmax(probs))
-        model, why = self.routes[c]
-        return (
-            f"class {self.class_names[c]} (p={probs[c]:.2f}) -> {self.model_names[model]} ({why})"
-        )
+        chosen = int(np.argmax(row))
+        model_of = [m for m, _ in self.routes]
+        reason = class_reason(self.class_names, probs, model_of, chosen, self.model_names[chosen])
+        whys = {why for m, why in self.routes if m == chosen}
+        return reason + (f" ({', '.join(sorted(whys))})" if whys else "")
 
     # -- persistence -------------------------------------------------------
     def state(self) -> dict[str, np.ndarray]:

@@ -52,6 +52,7 @@ class ComplexityRouter(Router):
         self.options = {"model": model, "label_map": label_map, "max_length": max_length}
         self._classifier: Any = None
         self._labels: list[str] = []
+        self._last_proba: dict[str, np.ndarray] = {}
         self.label_map = label_map or (
             {"light": "light", "medium": "medium", "heavy": "heavy"}
             if model == "default"
@@ -144,20 +145,34 @@ class ComplexityRouter(Router):
         return self._labels
 
     # -- routing ------------------------------------------------------------
+    def _model_of(self) -> list[int]:
+        """The model each label routes to: the smallest of the label's tier, else of
+        the nearest bigger tier, else of the nearest smaller one."""
+        tiers = np.array([TIER_ORDER.get(m.tier, 1) for m in self.models])
+        model_of = []
+        for label in self.labels:
+            target = TIER_ORDER[self.label_map[label]]
+            distance = np.where(tiers >= target, tiers - target, 10 + target - tiers)
+            model_of.append(int(np.argmin(distance)))
+        return model_of
+
     def score(self, prompts: Sequence[str]) -> np.ndarray:
         proba = self.predict_proba(prompts)
-        tiers = np.array([TIER_ORDER.get(m.tier, 1) for m in self.models])
+        self._last_proba = dict(zip(prompts, proba, strict=True))  # for explain()
         out = np.zeros((len(prompts), len(self.models)))
-        for j, label in enumerate(self.labels):
-            target = TIER_ORDER[self.label_map[label]]
-            # the smallest model of the label's tier, else the nearest bigger, else smaller
-            distance = np.where(tiers >= target, tiers - target, 10 + target - tiers)
-            out[:, int(np.argmin(distance))] += proba[:, j]
+        for j, m in enumerate(self._model_of()):
+            out[:, m] += proba[:, j]
         # tiny size-ordered prior so unavailable targets fall back to the next model up
         out += 1e-6 * np.linspace(1, 0.5, len(self.models))
         return out / out.sum(axis=1, keepdims=True)
 
     def explain(self, prompt: str, row: np.ndarray) -> str:
-        proba = self.predict_proba([prompt])[0]
-        j = int(np.argmax(proba))
-        return f"complexity label {self.labels[j]!r} ({proba[j]:.2f}) -> {self.label_map[self.labels[j]]}"
+        from routerllm.routers.classifier import class_reason
+
+        proba = self._last_proba.get(prompt)
+        if proba is None:
+            proba = self.predict_proba([prompt])[0]
+        chosen = int(np.argmax(row))
+        labels = [f"{label!r}" for label in self.labels]
+        reason = class_reason(labels, proba, self._model_of(), chosen, self.model_names[chosen])
+        return "complexity " + reason
