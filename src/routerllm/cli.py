@@ -28,6 +28,17 @@ def _fmt_kwh(kwh: float) -> str:
     return f"{kwh:.3e} kWh"
 
 
+def _less(fraction: float, what: str) -> str:
+    """``0.4`` -> "40% less CO2", ``-0.2`` -> "20% more CO2" (routing can cost more)."""
+    return f"{fraction:.0%} less {what}" if fraction >= 0 else f"{-fraction:.0%} more {what}"
+
+
+def _faster(speedup: float) -> str:
+    if speedup <= 0:  # nothing timed
+        return "speed not measured"
+    return f"{speedup:.1f}x faster" if speedup >= 1 else f"{1 / speedup:.1f}x slower"
+
+
 def _load(args: argparse.Namespace) -> Any:
     from routerllm.config import load_config
 
@@ -179,7 +190,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         lines += [
             "",
             f"versus everything on {vs['largest_model']}: {_fmt_g(vs['actual_co2_kg'])} instead of "
-            f"~{_fmt_g(vs['estimated_co2_kg'])} ({vs['co2_saved_fraction']:.0%} less CO2; {vs['method']})",
+            f"~{_fmt_g(vs['estimated_co2_kg'])} ({_less(vs['co2_saved_fraction'], 'CO2')}; {vs['method']})",
         ]
     emit(args, {"log": config.log.path, **rep.as_dict()}, "\n".join(lines))
     return 0
@@ -250,8 +261,8 @@ def _comparison_lines(c: dict[str, Any]) -> list[str]:
         scale = 1000 if key.endswith("co2_kg") else 1
         lines.append(f"{label:<34}{fmt.format(r[key] * scale):>14}{fmt.format(b[key] * scale):>28}")
     lines.append(
-        f"routing: {c['co2_saved_fraction']:.0%} less CO2 including model loading, "
-        f"{c['co2_saved_fraction_warm']:.0%} less with models kept warm, {c['speedup']:.1f}x faster "
+        f"routing: {_less(c['co2_saved_fraction'], 'CO2')} including model loading, "
+        f"{_less(c['co2_saved_fraction_warm'], 'CO2')} with models kept warm, {_faster(c['speedup'])} "
         f"(quality not scored here; answers of the small models are often worse)"
     )
     return lines
