@@ -33,6 +33,23 @@ def test_missing_file_is_a_clear_error(tmp_path: Path) -> None:
         load_config(tmp_path / "nope.yaml")
 
 
+def test_an_empty_config_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    # An empty path used to read as the current directory ("config  is a directory").
+    with pytest.raises(ConfigError, match="the config path is empty"):
+        load_config("")
+    monkeypatch.setenv("ROUTERLLM_CONFIG", "")  # an unset variable in a script
+    assert load_config().source == load_config("local").source
+
+
+@pytest.mark.parametrize("section", ["generation", "router"])
+@pytest.mark.parametrize("seed", [-7, 2**40])
+def test_seeds_out_of_range_are_refused(tmp_path: Path, section: str, seed: int) -> None:
+    data = tiny_config_dict(tmp_path)
+    data[section] = {"seed": seed}
+    with pytest.raises(ConfigError, match=rf"{section}\.seed"):
+        load_config(write_config(tmp_path, data))
+
+
 def test_malformed_yaml_names_the_line(tmp_path: Path) -> None:
     path = tmp_path / "bad.yaml"
     path.write_text("models:\n  - name: a\n    tier: [light\n")

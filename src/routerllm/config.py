@@ -27,6 +27,8 @@ from routerllm.exceptions import ConfigError
 Tier = Literal["light", "medium", "heavy"]
 TIER_ORDER: dict[str, int] = {"light": 0, "medium": 1, "heavy": 2}
 PACKAGED_CONFIGS = ("local", "development", "production")
+#: The largest seed numpy, scikit-learn and torch all accept.
+MAX_SEED = 2**32 - 1
 
 
 class _Strict(BaseModel):
@@ -135,7 +137,7 @@ class GenerationConfig(_Strict):
     top_p: float = Field(0.9, gt=0, le=1)
     max_new_tokens: int = Field(1024, gt=0)
     repetition_penalty: float = Field(1.1, gt=0)
-    seed: int | None = 0
+    seed: int | None = Field(0, ge=0, le=MAX_SEED)
     complete_stubs: bool = Field(
         True,
         description="ask a request that is a bare Python function stub (a def whose body is "
@@ -145,7 +147,7 @@ class GenerationConfig(_Strict):
 
 class RouterSettings(_Strict):
     name: str = "rules"
-    seed: int = 0
+    seed: int = Field(0, ge=0, le=MAX_SEED)
     path: str | None = Field(
         None, description="directory of a saved (trained) router; overrides name"
     )
@@ -249,8 +251,12 @@ def format_validation(err: ValidationError) -> str:
 
 def resolve_config_path(path: str | os.PathLike[str] | None) -> Path:
     """A file path, or the name of a packaged config (local, development, production)."""
-    if path is None:
-        path = os.environ.get("ROUTERLLM_CONFIG", "local")
+    if path is None:  # an empty variable counts as unset, as shells treat it
+        path = os.environ.get("ROUTERLLM_CONFIG") or "local"
+    if not str(path).strip():
+        raise ConfigError(
+            f"the config path is empty: give a YAML path or one of: {', '.join(PACKAGED_CONFIGS)}"
+        )
     p = Path(path)
     if p.is_file():
         return p
