@@ -208,3 +208,55 @@ def test_a_target_naming_an_unknown_model_is_refused_before_the_fit(
                       "--out", str(out), "--calibrate", "max_share:nomodel=0.3",
                       "--encoder", missing)  # fmt: skip
     assert "unknown model 'nomodel' in target" in line and not out.exists()
+
+
+def test_options_the_router_does_not_use_are_refused_not_ignored(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = labelled(tmp_path / "train.json")
+    outcomes = write_json(tmp_path / "outcomes.json", *make_rows(40, 0))
+    out = str(tmp_path / "o")
+    line = user_error(capsys, "train", "--data", str(data), "--out", out,
+                      "--calibrate", "quality=0.9")  # fmt: skip
+    assert "--calibrate is for outcome routers" in line and "'classifier'" in line
+    line = user_error(capsys, "train", "--data", str(data), "--out", out,
+                      "--cost", "price", "--decision", "threshold")  # fmt: skip
+    assert "--cost, --decision are for outcome routers" in line
+    line = user_error(capsys, "train", "--router", "logreg", "--data", str(outcomes),
+                      "--out", out, "--epochs", "0", "--mode", "full", "--resume")  # fmt: skip
+    assert "--mode, --epochs, --resume are for the classifier" in line
+    line = user_error(capsys, "eval-routing", "--data", str(outcomes), "--test", str(outcomes),
+                      "--test-fraction", "0.5")  # fmt: skip
+    assert "--test-fraction splits --data when there is no --test" in line
+    assert not Path(out).exists()
+
+
+def test_train_checks_its_out_folder_before_training(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    outcomes = write_json(tmp_path / "outcomes.json", *make_rows(40, 0))
+    (tmp_path / "afile.txt").write_text("keep")
+    line = user_error(capsys, "train", "--router", "knn", "--data", str(outcomes),
+                      "--out", str(tmp_path / "afile.txt" / "r"))  # fmt: skip
+    assert "afile.txt is a file" in line
+    theirs = tmp_path / "othertool"
+    theirs.mkdir()
+    (theirs / "config.json").write_text('{"their": "settings"}')
+    line = user_error(capsys, "train", "--data", str(labelled(tmp_path / "l.json")),
+                      "--out", str(theirs), "--encoder", "hashing")  # fmt: skip
+    assert "not a saved RouterLLM router" in line
+    assert sorted(p.name for p in theirs.iterdir()) == ["config.json"]  # no checkpoints/
+
+
+def test_generate_data_does_not_replace_existing_splits_unasked(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "data"
+    out.mkdir()
+    mine = labelled(out / "train.json", 8)
+    before = mine.read_bytes()
+    line = user_error(capsys, "generate-data", "--out", str(out), "--n", "40")
+    assert "already holds train.json" in line and "--overwrite" in line
+    assert mine.read_bytes() == before and sorted(p.name for p in out.iterdir()) == ["train.json"]
+    assert main(["generate-data", "--out", str(out), "--n", "40", "--overwrite"]) == 0
+    assert len(json.loads(mine.read_text())) == 28

@@ -7,6 +7,7 @@ JSON object. Registered on the main parser by ``routerllm.cli``.
 from __future__ import annotations
 
 import argparse
+import logging
 import math
 import os
 from collections.abc import Sequence
@@ -16,6 +17,8 @@ from typing import Any
 from routerllm.cli import emit
 from routerllm.data.labeled import CLASS_NAMES, CLASS_TIERS, LabeledPrompt, load_json
 from routerllm.exceptions import DataError, RouterLLMError
+
+log = logging.getLogger(__name__)
 
 OUTCOME_ROUTERS = ("quality", "logreg", "knn")
 
@@ -93,11 +96,17 @@ def cmd_generate_data(args: argparse.Namespace) -> int:
     from routerllm.data.labeled import save_json
 
     out = Path(args.out)
+    splits = [out / f"{k}.json" for k in ("full", "train", "val", "test")]
+    if args.tiny_codes:
+        _refuse_overwriting("--out", splits, [("--tiny-codes", Path(args.tiny_codes))])
+    existing = [p.name for p in splits if p.exists()]
+    if existing and not args.overwrite:  # they may be the user's own, hand-made splits
+        raise RouterLLMError(
+            f"--out {out} already holds {', '.join(existing)}: add --overwrite to replace "
+            f"them, or choose another --out"
+        )
     if args.tiny_codes:
         from routerllm.data.tiny_codes import load_tiny_codes
-
-        splits = [out / f"{k}.json" for k in ("full", "train", "val", "test")]
-        _refuse_overwriting("--out", splits, [("--tiny-codes", Path(args.tiny_codes))])
 
         ds = load_tiny_codes(args.tiny_codes, args.seed)
         parts = {"full": ds.full, "train": ds.train, "val": ds.val, "test": ds.test}
@@ -121,12 +130,66 @@ def cmd_generate_data(args: argparse.Namespace) -> int:
 
 
 # -- train --------------------------------------------------------------------
+#: ``routerllm train`` options that only one kind of router uses, with their defaults.
+CLASSIFIER_OPTIONS = {
+    "--val": None, "--mode": "frozen", "--loss": "ce", "--use-inter-intra-loss": False,
+    "--epochs": 3, "--batch-size": 16, "--learning-rate": None, "--warmup-steps": None,
+    "--resume": False,
+}  # fmt: skip
+OUTCOME_OPTIONS = {"--cost": "auto", "--decision": None, "--calibrate": None}
+
+
+def _train_options(args: argparse.Namespace) -> None:
+    """Refuse options the router does not use (a silently ignored --calibrate would
+    leave the user believing the router calibrated), then fill in the defaults."""
+    classifier = args.router == "classifier"
+    own, other = (
+        (CLASSIFIER_OPTIONS, OUTCOME_OPTIONS)
+        if classifier
+        else (OUTCOME_OPTIONS, CLASSIFIER_OPTIONS)
+    )
+    # ``is``: an explicit 0 (``--epochs 0``) is given too, though it equals False
+    unused = [
+        f
+        for f in other
+        if getattr(args, _dest(f)) is not None and getattr(args, _dest(f)) is not False
+    ]
+    if unused:
+        kind = "outcome routers (quality, logreg, knn)" if classifier else "the classifier"
+        one = len(unused) == 1
+        raise RouterLLMError(
+            f"{', '.join(unused)} {'is' if one else 'are'} for {kind}; router {args.router!r} "
+            f"does not use {'it' if one else 'them'}"
+        )
+    for flag, default in own.items():
+        if getattr(args, _dest(flag)) is None:
+            setattr(args, _dest(flag), default)
+
+
+def _dest(flag: str) -> str:
+    """``--batch-size`` -> ``batch_size``, argparse's attribute for the flag."""
+    return flag.lstrip("-").replace("-", "_")
+
+
+def _check_out_folder(out: Path) -> None:
+    """Fail now, not after the training: ``out`` must be a folder (or creatable as
+    one) holding no other tool's files."""
+    from routerllm.files import refuse_foreign_folder
+    from routerllm.routers.base import is_saved_router
+
+    existing = next((p for p in (out, *out.parents) if p.exists()), None)
+    if existing is not None and not existing.is_dir():
+        raise RouterLLMError(f"--out {out}: {existing} is a file; give a folder for the router")
+    refuse_foreign_folder(out, is_saved_router, "RouterLLM router")
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     out = Path(args.out)
-    if out.exists() and not out.is_dir():  # fail now, not after the training
-        raise RouterLLMError(f"--out {out} is a file; give a folder for the trained router")
-    if args.val and args.router != "classifier":
-        raise RouterLLMError(f"--val is for the classifier; router {args.router!r} does not use it")
+    if args.router != "classifier" and args.router not in OUTCOME_ROUTERS:
+        raise RouterLLMError(
+            f"router {args.router!r} is not trainable; trainable: classifier, {', '.join(OUTCOME_ROUTERS)}"
+        )
+    _train_options(args)
     if args.val and Path(args.data).is_dir():
         raise RouterLLMError(
             f"--val {args.val} with a --data folder: the folder's val.json is the validation "
@@ -134,14 +197,10 @@ def cmd_train(args: argparse.Namespace) -> int:
         )
     written = [out / "config.json", out / "weights.npz", out / "checkpoints" / "checkpoint.pt"]
     _refuse_overwriting("--out", written, _train_inputs(args))
-    if args.router == "classifier":
-        payload = _train_classifier(args)
-    elif args.router in OUTCOME_ROUTERS:
-        payload = _train_outcome_router(args)
-    else:
-        raise RouterLLMError(
-            f"router {args.router!r} is not trainable; trainable: classifier, {', '.join(OUTCOME_ROUTERS)}"
-        )
+    _check_out_folder(out)
+    payload = (
+        _train_classifier(args) if args.router == "classifier" else _train_outcome_router(args)
+    )
     text = "\n".join(f"{k}: {v}" for k, v in payload.items() if k != "history")
     emit(args, payload, text)
     return 0
@@ -168,6 +227,8 @@ def _train_classifier(args: argparse.Namespace) -> dict[str, Any]:
         epochs=args.epochs, batch_size=args.batch_size, learning_rate=lr, warmup_steps=warmup,
         loss=loss, seed=args.seed, output_dir=str(out / "checkpoints"), progress=not args.json,
     )  # fmt: skip
+    if args.resume and not (out / "checkpoints" / "checkpoint.pt").exists():
+        log.warning("--resume: no checkpoint in %s; training from the first epoch", out)
     history = router.fit(train, val, targs, resume=args.resume)
     router.save(out)
     return {
@@ -312,6 +373,9 @@ def cmd_eval_routing(args: argparse.Namespace) -> int:
 
     routers = name_list(args.routers, "--routers")
     encoder = args.encoder or DEFAULT_ENCODER
+    if args.test and args.test_fraction is not None:
+        raise RouterLLMError("--test-fraction splits --data when there is no --test; give one")
+    fraction = 0.2 if args.test_fraction is None else args.test_fraction
     if args.plot:
         given = [("--data", Path(args.data))] + ([("--test", Path(args.test))] if args.test else [])
         # Each data file may come with the models.json beside it (sizes and prices).
@@ -323,7 +387,7 @@ def cmd_eval_routing(args: argparse.Namespace) -> int:
         routers,
         encoder,
         args.cost,
-        args.test_fraction,
+        fraction,
         args.seed,
         args.decision,
     )
@@ -368,6 +432,9 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
     gen.add_argument(
         "--tiny-codes", metavar="FILE", help="build from a local nampdn-ai/tiny-codes file instead"
     )
+    gen.add_argument(
+        "--overwrite", action="store_true", help="replace split files already in --out"
+    )
     gen.set_defaults(func=cmd_generate_data)
 
     tr = sub.add_parser(
@@ -388,20 +455,18 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
     )
     tr.add_argument(
         "--mode",
-        default="frozen",
         choices=["frozen", "full"],
-        help="classifier: train the head only, or fine-tune the encoder",
+        help="classifier: train the head only (default), or fine-tune the encoder",
     )
     tr.add_argument(
         "--loss",
-        default="ce",
-        help="ce | label_smoothing | focal | inter_intra | ce+intra | ce+inter",
+        help="classifier: ce (default) | label_smoothing | focal | inter_intra | ce+intra | ce+inter",
     )
     tr.add_argument(
         "--use-inter-intra-loss", action="store_true", help="same as --loss inter_intra"
     )
-    tr.add_argument("--epochs", type=int, default=3)
-    tr.add_argument("--batch-size", type=int, default=16)
+    tr.add_argument("--epochs", type=int, help="classifier: default 3")
+    tr.add_argument("--batch-size", type=int, help="classifier: default 16")
     tr.add_argument(
         "--learning-rate", type=float, default=None, help="default 2e-5 (full), 1e-3 (frozen)"
     )
@@ -412,7 +477,7 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
         "--resume", action="store_true", help="continue after the last finished epoch in --out"
     )
     tr.add_argument("--seed", type=seed_arg, default=0)
-    tr.add_argument("--cost", default="auto", help="outcome routers: auto | call | size | price")
+    tr.add_argument("--cost", help="outcome routers: auto (default) | call | size | price")
     tr.add_argument(
         "--decision",
         choices=["lambda", "threshold"],
@@ -447,7 +512,11 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
         help="outcome data to train on (RouterBench CSV or {question, scores} JSON)",
     )
     ev.add_argument("--test", help="held-out outcome data (default: a seeded split of --data)")
-    ev.add_argument("--test-fraction", type=float, default=0.2)
+    ev.add_argument(
+        "--test-fraction",
+        type=float,
+        help="share of --data held out when there is no --test (default: 0.2)",
+    )
     ev.add_argument("--routers", default=",".join(OUTCOME_ROUTERS))
     ev.add_argument(
         "--encoder",
