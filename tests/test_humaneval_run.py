@@ -436,3 +436,168 @@ def test_a_store_from_before_fingerprints_is_upgraded_and_still_checked(tmp_path
     store.add_problems([problem])  # same prompt and entry point: resumed, now fingerprinted
     assert store.db.execute("SELECT fingerprint FROM problems").fetchone()[0]
     store.close()
+
+
+def _foreign_sqlite(path: Path, with_run_tables: bool = False) -> bytes:
+    """Another program's SQLite file (``with_run_tables``: one that an older RouterLLM
+    had already added its tables to); returns its bytes."""
+    import sqlite3
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    db = sqlite3.connect(path)
+    db.execute("CREATE TABLE foo (bar TEXT)")
+    db.execute("INSERT INTO foo VALUES ('keep me')")
+    if with_run_tables:
+        from routerllm.eval.result_store import SCHEMA
+
+        db.executescript(SCHEMA)
+    db.commit()
+    db.close()
+    return path.read_bytes()
+
+
+def test_another_programs_sqlite_file_is_refused_as_a_results_store_untouched(
+    tiny_config: AppConfig, tmp_path: Path
+) -> None:
+    out = tmp_path / "he"
+    before = _foreign_sqlite(out / "results.sqlite")
+    refused = r"he/results.sqlite is not a RouterLLM humaneval run \(unexpected tables: foo\); use another --out"
+    with pytest.raises(RouterLLMError, match=refused):
+        ResultStore(out / "results.sqlite")
+    with pytest.raises(RouterLLMError, match=refused):
+        run_experiment(tiny_config, out, systems=["direct-light"], limit=1, progress=False)
+    assert (out / "results.sqlite").read_bytes() == before
+    # ... also one an older RouterLLM already added its tables to
+    mixed = _foreign_sqlite(tmp_path / "mixed" / "results.sqlite", with_run_tables=True)
+    with pytest.raises(RouterLLMError, match=r"unexpected tables: foo\)"):
+        ResultStore(tmp_path / "mixed" / "results.sqlite")
+    assert (tmp_path / "mixed" / "results.sqlite").read_bytes() == mixed
+    # ... and one whose table is named like a run's, with other columns
+    import sqlite3
+
+    named = sqlite3.connect(tmp_path / "named.sqlite")
+    named.execute("CREATE TABLE problems (id INTEGER, title TEXT)")
+    named.commit()
+    named.close()
+    with pytest.raises(RouterLLMError, match=r"unexpected tables: problems\)"):
+        ResultStore(tmp_path / "named.sqlite")
+    # An empty (0-byte) file holds nothing: it becomes a new store.
+    (tmp_path / "empty.sqlite").touch()
+    store = ResultStore(tmp_path / "empty.sqlite")
+    store.add(_row("m", "t", True))
+    assert store.models() == ["m"]
+    store.close()
+
+
+def test_reading_a_run_never_writes_to_it_and_a_foreign_file_is_named_as_such(
+    tiny_config: AppConfig, tmp_path: Path
+) -> None:
+    from routerllm.eval.transfer import gate_from_run
+
+    ladder = [m.name for m in tiny_config.models_by_size()]
+    before = _foreign_sqlite(tmp_path / "other" / "results.sqlite")
+    not_a_run = r"--train-on .*other: .*is not a RouterLLM humaneval run \(unexpected tables: foo\); give --train-on"
+    with pytest.raises(RouterLLMError, match=not_a_run):
+        load_training_run(tmp_path / "other", ladder, ladder[1], set())
+    with pytest.raises(RouterLLMError, match=not_a_run.replace("--train-on", "--run")):
+        gate_from_run(tmp_path / "other", ladder, 0.7)
+    with pytest.raises(RouterLLMError, match=not_a_run):
+        run_experiment(tiny_config, tmp_path / "he", systems=["quality"], limit=2, folds=1,
+                       progress=False, train_on=tmp_path / "other")  # fmt: skip
+    assert (tmp_path / "other" / "results.sqlite").read_bytes() == before
+    # A text file: the option it was given to is named, not --out.
+    (tmp_path / "txt").mkdir()
+    (tmp_path / "txt" / "results.sqlite").write_text("not a db\n")
+    with pytest.raises(RouterLLMError, match="cannot be opened .*; give --train-on") as e:
+        load_training_run(tmp_path / "txt", ladder, ladder[1], set())
+    assert "another --out" not in str(e.value) and "move it away" not in str(e.value)
+    (tmp_path / "zero").mkdir()
+    (tmp_path / "zero" / "results.sqlite").touch()
+    with pytest.raises(
+        RouterLLMError, match=r"not a RouterLLM humaneval run \(it holds no tables\)"
+    ):
+        load_training_run(tmp_path / "zero", ladder, ladder[1], set(), option="--run")
+    assert (tmp_path / "zero" / "results.sqlite").read_bytes() == b""
+    # A run of the first version (generations and loads only) is read as it is.
+    import sqlite3
+
+    first = tmp_path / "first" / "results.sqlite"
+    first.parent.mkdir()
+    db = sqlite3.connect(first)
+    db.executescript(
+        "CREATE TABLE generations (model TEXT NOT NULL, task_id TEXT NOT NULL, raw TEXT NOT NULL, "
+        "completion TEXT NOT NULL, prompt_tokens INTEGER, completion_tokens INTEGER, gen_s REAL, "
+        "gen_kwh REAL, gen_co2 REAL, method TEXT, status TEXT NOT NULL, detail TEXT, "
+        "passed INTEGER NOT NULL, PRIMARY KEY (model, task_id));"
+        "CREATE TABLE loads (model TEXT PRIMARY KEY, load_s REAL, load_kwh REAL, load_co2 REAL);"
+    )
+    db.execute("INSERT INTO generations VALUES (:model, :task_id, :raw, :completion, "
+               ":prompt_tokens, :completion_tokens, :gen_s, :gen_kwh, :gen_co2, :method, :status, "
+               ":detail, :passed)", _row(ladder[1], "t", True))  # fmt: skip
+    db.commit()
+    db.close()
+    old = first.read_bytes()
+    with pytest.raises(RouterLLMError, match="does not record its prompts"):
+        load_training_run(first.parent, ladder, ladder[1], set())
+    assert first.read_bytes() == old
+    # A complete run is read, and stays byte for byte as it was.
+    problems = problems_subset(2, 0)
+    store = ResultStore(tmp_path / "run" / "results.sqlite")
+    store.add_problems(problems)
+    for m in ladder:
+        for p in problems:
+            store.add(_row(m, p.task_id, m == ladder[-1]))
+    store.close()
+    written = (tmp_path / "run" / "results.sqlite").read_bytes()
+    run = load_training_run(tmp_path / "run", ladder, ladder[1], set())
+    assert run.task_ids == [p.task_id for p in problems] and run.medium_states is None
+    assert run.scores[:, -1].tolist() == [1.0, 1.0] and run.medium_style is None
+    assert (tmp_path / "run" / "results.sqlite").read_bytes() == written
+
+
+def test_a_run_directory_holds_the_run_of_one_problem_set(
+    tiny_config: AppConfig, tmp_path: Path
+) -> None:
+    from routerllm.eval.result_store import PACKAGED_SET, SCHEMA
+
+    out = tmp_path / "he"
+    short = {"max_new_tokens": 8}
+    run_experiment(tiny_config, out, systems=["direct-light"], limit=1,
+                   style_overrides=short, progress=False)  # fmt: skip
+    # A subset of the same set, larger or smaller, is the same set.
+    again = run_experiment(tiny_config, out, systems=["direct-light"], limit=2,
+                           style_overrides=short, progress=False)  # fmt: skip
+    assert again["problems"] == 2
+    report = (out / "report.md").read_text()
+    stored = (out / "results.sqlite").read_bytes()
+    rows = [{"prompt": "def f(x):\n    \"\"\"x + 1\"\"\"\n", "entry_point": "f",
+             "canonical_solution": "    return x + 1\n", "task_id": "mine/0",
+             "test": "def check(candidate):\n    assert candidate(1) == 2\n"}]  # fmt: skip
+    other = tmp_path / "mine.jsonl"
+    other.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    with pytest.raises(
+        RouterLLMError,
+        match=r"he/results.sqlite holds a run of HumanEval \(packaged\), not of mine.jsonl; "
+        "use a new --out directory",
+    ):
+        run_experiment(tiny_config, out, systems=["direct-light"], style_overrides=short,
+                       progress=False, problems_file=other)  # fmt: skip
+    assert (out / "report.md").read_text() == report
+    assert (out / "results.sqlite").read_bytes() == stored
+    store = ResultStore(out / "results.sqlite")
+    assert store.problem_set() == PACKAGED_SET
+    store.close()
+    # A store from before sets were recorded, with answers, accepts any set, as it did.
+    import sqlite3
+
+    older = tmp_path / "older.sqlite"
+    db = sqlite3.connect(older)
+    db.executescript(SCHEMA.split("CREATE TABLE IF NOT EXISTS meta")[0])
+    db.commit()
+    db.close()
+    store = ResultStore(older)
+    store.add(_row("m", "t", True))
+    store.use_problem_set("mine.jsonl")
+    store.use_problem_set(PACKAGED_SET)
+    assert store.problem_set() is None
+    store.close()

@@ -1,9 +1,11 @@
 """Opening a SQLite file that other processes open too (the request log, the
 embedding cache), in WAL mode: SQLite's busy timeout covers ordinary writes,
-but not every moment at which it can refuse."""
+but not every moment at which it can refuse; and opening one read-only, to check
+whose file it is before writing to it (the request log, the HumanEval store)."""
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import time
 from collections.abc import Callable
@@ -43,3 +45,32 @@ def open_shared(path: str | Path, schema: str, *pragmas: str) -> sqlite3.Connect
         conn.close()
         raise
     return conn
+
+
+def open_read_only(path: Path) -> sqlite3.Connection:
+    """A connection that cannot change ``path``. A WAL database in a folder where
+    SQLite cannot create its ``-shm`` file opens only as immutable (no locking)."""
+    uri = path.resolve().as_uri()
+    try:
+        conn = sqlite3.connect(f"{uri}?mode=ro", uri=True, timeout=BUSY_TIMEOUT_S)
+        conn.execute("SELECT name FROM sqlite_master LIMIT 1").fetchall()
+        return conn
+    except sqlite3.OperationalError:
+        if path.is_file() and not os.access(path.parent, os.W_OK):
+            return sqlite3.connect(f"{uri}?immutable=1", uri=True)
+        raise
+
+
+def table_columns(conn: sqlite3.Connection) -> dict[str, list[str]]:
+    """Each table of ``conn`` (SQLite's own left out) with its columns, in order."""
+    names: list[str] = []
+
+    def read() -> None:
+        names[:] = [
+            r[0]
+            for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+            if not r[0].startswith("sqlite_")
+        ]
+
+    when_free(read)
+    return {n: [r[1] for r in conn.execute(f"PRAGMA table_info({n!r})")] for n in names}

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from routerllm.carbon.meter import COMPONENTS, HasComponents, Measurement
 from routerllm.exceptions import RequestLogError, RouterLLMError
-from routerllm.sqlite_busy import BUSY_TIMEOUT_S, open_shared, when_free
+from routerllm.sqlite_busy import open_read_only, open_shared, table_columns
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS requests (
@@ -112,35 +112,6 @@ class RequestRecord(HasComponents):
     tag: str = ""
 
 
-def _read_only(path: Path) -> sqlite3.Connection:
-    """A connection that cannot change ``path``. A WAL database in a folder where
-    SQLite cannot create its ``-shm`` file opens only as immutable (no locking)."""
-    uri = path.resolve().as_uri()
-    try:
-        conn = sqlite3.connect(f"{uri}?mode=ro", uri=True, timeout=BUSY_TIMEOUT_S)
-        conn.execute("SELECT name FROM sqlite_master LIMIT 1").fetchall()
-        return conn
-    except sqlite3.OperationalError:
-        if path.is_file() and not os.access(path.parent, os.W_OK):
-            return sqlite3.connect(f"{uri}?immutable=1", uri=True)
-        raise
-
-
-def _table_columns(conn: sqlite3.Connection) -> dict[str, list[str]]:
-    """Each table of ``conn`` (SQLite's own left out) with its columns, in order."""
-    names: list[str] = []
-
-    def read() -> None:
-        names[:] = [
-            r[0]
-            for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
-            if not r[0].startswith("sqlite_")
-        ]
-
-    when_free(read)
-    return {n: [r[1] for r in conn.execute(f"PRAGMA table_info({n!r})")] for n in names}
-
-
 class RequestLog:
     """Append-only SQLite log of requests, plus the CSV of component emissions.
 
@@ -194,13 +165,13 @@ class RequestLog:
         """A read-only connection to the existing database, which must be a request log
         (when ``read_only``, one that holds the tables already)."""
         try:
-            conn = _read_only(self.db_path)
+            conn = open_read_only(self.db_path)
         except (sqlite3.DatabaseError, OSError) as e:
             raise RequestLogError(
                 f"request log {self.db_path} (log.path) cannot be opened: {e}"
             ) from e
         try:
-            tables = _table_columns(conn)
+            tables = table_columns(conn)
             # A log still being created by another process may lack some of its tables.
             foreign = [name for name, columns in tables.items() if TABLES.get(name) != columns]
             missing = read_only and not foreign and len(tables) < len(TABLES)

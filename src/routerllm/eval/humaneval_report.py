@@ -28,7 +28,7 @@ from routerllm.eval.humaneval_run import (
     run_models,
     write_outcome_dataset,
 )
-from routerllm.eval.result_store import ResultStore
+from routerllm.eval.result_store import PACKAGED_SET, ResultStore
 from routerllm.exceptions import RouterLLMError
 from routerllm.routers.base import create_router
 from routerllm.routers.outcome import DEFAULT_ENCODER, parse_target
@@ -120,6 +120,8 @@ def run_experiment(
     start = time.perf_counter()
     store = ResultStore(out / "results.sqlite")
     try:
+        # Before any model runs: a directory holds the run of one problem set only.
+        store.use_problem_set(PACKAGED_SET if problems_file is None else Path(problems_file).name)
         with RouterLLM(config) as system:
             # The gated cascade's gate reads the medium model's own states of the prompts.
             states_of = [medium] if GATED_CASCADE in systems else []

@@ -2,7 +2,9 @@
 measured energy, the models' loads, prompting styles and prompt states, in one
 SQLite file written as each answer completes, so an interrupted run continues
 where it stopped and a stored answer is only reused for the problem it was
-made for."""
+made for. A run records which problem set it is of, and a store is never another
+program's SQLite file: that is refused untouched, and an earlier run read as
+training data is opened read-only."""
 
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ import json
 import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +21,7 @@ import numpy as np
 
 from routerllm.data.humaneval import HumanEvalProblem
 from routerllm.exceptions import RouterLLMError
+from routerllm.sqlite_busy import open_read_only, table_columns
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS generations (
@@ -39,7 +43,14 @@ CREATE TABLE IF NOT EXISTS prompt_states (
     model TEXT NOT NULL, task_id TEXT NOT NULL, state BLOB NOT NULL,
     PRIMARY KEY (model, task_id)
 );
+CREATE TABLE IF NOT EXISTS meta (
+    key TEXT PRIMARY KEY, value TEXT NOT NULL
+);
 """
+
+#: What ``meta`` records under ``problem_set`` for a run of the packaged HumanEval
+#: (a problem file's run records the file's name).
+PACKAGED_SET = "HumanEval (packaged)"
 
 
 @dataclass(frozen=True)
@@ -54,25 +65,111 @@ class Outcome:
 
 
 class ResultStore:
-    """One SQLite file: a row per finished (model, problem), committed at once."""
+    """One SQLite file: a row per finished (model, problem), committed at once.
 
-    def __init__(self, path: Path) -> None:
+    An existing file must be a RouterLLM run (or empty): another program's SQLite
+    file is refused untouched. ``read_only`` opens an existing run for reading only
+    (an earlier run as training data), so reading it never changes it; ``option``
+    names the command-line option that gave the file, in error messages."""
+
+    def __init__(self, path: Path, read_only: bool = False, option: str = "--out") -> None:
+        self.path = path
+        self.option = option
+        if read_only:
+            self.db = self._open_checked(read_only=True)
+            self._stand_in_for_missing_tables()
+            return
         path.parent.mkdir(parents=True, exist_ok=True)
+        # A 0-byte file is what SQLite itself leaves until its first write (a run stopped
+        # at once, a `touch`): it holds nothing to lose, so it becomes a new store.
+        if path.is_file() and path.stat().st_size > 0:
+            self._open_checked(read_only=False).close()  # checks before anything is written
         self.db = sqlite3.connect(path)
         try:
-            # Stores made before problems were fingerprinted lack that column.
-            if self.db.execute("PRAGMA quick_check").fetchone()[0] != "ok":
-                raise sqlite3.DatabaseError("database disk image is malformed")
             self.db.executescript(SCHEMA)
+            # Stores made before problems were fingerprinted lack that column.
             columns = {r[1] for r in self.db.execute("PRAGMA table_info(problems)")}
             if "fingerprint" not in columns:
                 self.db.execute("ALTER TABLE problems ADD COLUMN fingerprint TEXT")
         except sqlite3.DatabaseError as e:
             self.db.close()
+            raise self._unreadable(e, read_only=False) from e
+
+    def _open_checked(self, read_only: bool) -> sqlite3.Connection:
+        """A read-only connection to the existing file, which must be a sound RouterLLM
+        run (when ``read_only``, one with generations to read)."""
+        try:
+            conn = open_read_only(self.path)
+        except (sqlite3.DatabaseError, OSError) as e:
+            raise self._unreadable(e, read_only) from e
+        try:
+            if conn.execute("PRAGMA quick_check").fetchone()[0] != "ok":
+                raise sqlite3.DatabaseError("database disk image is malformed")
+            tables = table_columns(conn)
+        except sqlite3.DatabaseError as e:
+            conn.close()
+            raise self._unreadable(e, read_only) from e
+        foreign = _foreign_tables(tables)
+        if foreign or (read_only and "generations" not in tables):
+            conn.close()
+            what = (
+                f"unexpected tables: {', '.join(foreign)}"
+                if foreign
+                else ("it holds no tables" if not tables else "it has no generations")
+            )
+            if read_only:
+                raise RouterLLMError(
+                    f"{self.option} {self.path.parent}: {self.path} is not a RouterLLM humaneval "
+                    f"run ({what}); give {self.option} the --out directory of a routerllm humaneval run"
+                )
             raise RouterLLMError(
-                f"results store {path} cannot be opened ({e}); move it away to start afresh, "
-                f"or use another --out directory"
-            ) from e
+                f"{self.path} is not a RouterLLM humaneval run ({what}); use another --out "
+                "directory (nothing was changed)"
+            )
+        return conn
+
+    def _unreadable(self, e: Exception, read_only: bool) -> RouterLLMError:
+        if read_only:
+            return RouterLLMError(
+                f"{self.option} {self.path.parent}: results store {self.path} cannot be opened "
+                f"({e}); give {self.option} the --out directory of a routerllm humaneval run"
+            )
+        return RouterLLMError(
+            f"results store {self.path} cannot be opened ({e}); move it away to start afresh, "
+            f"or use another --out directory"
+        )
+
+    def _stand_in_for_missing_tables(self) -> None:
+        """Empty temporary tables in place of those an older run lacks (styles, problems,
+        prompt states, meta), so that it reads as recording none of them; the file
+        itself is not written."""
+        present = table_columns(self.db)
+        for name, (_, sql) in _run_tables().items():
+            if name not in present:
+                self.db.execute(sql.replace("CREATE TABLE", "CREATE TEMP TABLE", 1))
+
+    def use_problem_set(self, name: str) -> None:
+        """Record that this run is of the problem set ``name`` (:data:`PACKAGED_SET` or a
+        problem file's name); a run of another set in this store is refused, since its
+        report and stored answers would mix two sets. A store made before sets were
+        recorded, with answers in it, stays unrecorded and accepts any set, as it did:
+        which set its answers are of is not known."""
+        row = self.db.execute("SELECT value FROM meta WHERE key = 'problem_set'").fetchone()
+        if row is not None:
+            if row[0] != name:
+                raise RouterLLMError(
+                    f"{self.path} holds a run of {row[0]}, not of {name}; use a new --out "
+                    f"directory for {name} (nothing was changed)"
+                )
+            return
+        if not self.models():
+            with self.db:
+                self.db.execute("INSERT INTO meta VALUES ('problem_set', ?)", (name,))
+
+    def problem_set(self) -> str | None:
+        """The problem set this run is of; None where it was not recorded (older stores)."""
+        row = self.db.execute("SELECT value FROM meta WHERE key = 'problem_set'").fetchone()
+        return None if row is None else str(row[0])
 
     def models(self) -> list[str]:
         """The models with stored generations."""
@@ -216,3 +313,27 @@ def _differs(stored: tuple[str, str, str | None], now: tuple[str, str, str]) -> 
     """Whether a stored problem differs from ``now`` (stores from before fingerprints
     hold none: their prompt and entry point are compared)."""
     return stored[:2] != now[:2] or (stored[2] is not None and stored[2] != now[2])
+
+
+@cache
+def _run_tables() -> dict[str, tuple[list[str], str]]:
+    """Each of a run's tables, as :data:`SCHEMA` makes them: its columns and its
+    ``CREATE TABLE`` statement."""
+    db = sqlite3.connect(":memory:")
+    try:
+        db.executescript(SCHEMA)
+        sql = dict(db.execute("SELECT name, sql FROM sqlite_master WHERE type = 'table'"))
+        return {name: (columns, sql[name]) for name, columns in table_columns(db).items()}
+    finally:
+        db.close()
+
+
+def _foreign_tables(tables: dict[str, list[str]]) -> list[str]:
+    """The tables of ``tables`` (name: columns) that no RouterLLM made: an older run
+    has a subset of today's tables, its problems table perhaps without fingerprints."""
+    ours = {name: columns for name, (columns, _) in _run_tables().items()}
+    return [
+        name
+        for name, columns in tables.items()
+        if columns != ours.get(name) and not (name == "problems" and columns == ours[name][:-1])
+    ]

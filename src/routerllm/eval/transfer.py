@@ -74,9 +74,15 @@ def load_training_run(
             f"{option} {run_dir}: no results.sqlite there; make that run first "
             f"(routerllm humaneval --problems FILE --out {run_dir})"
         )
-    store = ResultStore(path)
+    # Read-only: a run given as training data is an input, never written to.
+    store = ResultStore(path, read_only=True, option=option)
     try:
         problems = store.problems()
+        if not problems and not store.models():
+            raise RouterLLMError(
+                f"{option} {run_dir}: the run holds no answers yet; finish it first (the same "
+                f"routerllm humaneval command resumes it)"
+            )
         if not problems:
             raise RouterLLMError(
                 f"{option} {run_dir}: the run does not record its prompts (an older RouterLLM "
