@@ -194,3 +194,20 @@ def test_rows_lost_as_repeats_are_counted_when_an_audience_ends_up_empty(tmp_pat
         "read; 3 without a text prompt; 60 dropped as repeats of an earlier row's prompt: expert 30, professional 30; "
         "other audiences dropped: 'Students' 1); balancing needs all three"
     )
+
+
+@pytest.mark.parametrize("name", ["data.jsonl", "data.jsonl.gz"])
+def test_a_broken_json_line_is_named_by_its_line_in_the_file(tmp_path: Path, name: str) -> None:
+    """Not the JSON decoder's position within that line (always line 1)."""
+    lines = [json.dumps(r) for r in tiny_rows() * 2]  # 82 lines
+    lines[60 - 1] = '{not json, "prompt": "x"}'
+    lines.insert(10, "")  # blank lines count as lines of the file too
+    path = tmp_path / name
+    text = "\n".join(lines) + "\n"
+    path.write_bytes(gzip.compress(text.encode()) if name.endswith(".gz") else text.encode())
+    with pytest.raises(DataError) as err:
+        load_tiny_codes(path)
+    assert str(err.value) == (
+        f"{path}: cannot read JSON lines: line 61 is not valid JSON (Expecting property name "
+        "enclosed in double quotes at column 2); fix or delete that line"
+    )

@@ -479,3 +479,23 @@ def test_cache_with_damaged_pages_recovers_on_first_read(
     cache.put_many(["t1"], np.ones((1, 64), np.float32))
     assert len(cache) == 1
     cache.close()
+
+
+def test_a_directory_with_only_a_config_is_not_a_loadable_model_in_one_line(
+    tmp_path: Path,
+) -> None:
+    """A folder holding a real model's config.json but no tokenizer or weights: one line
+    naming the folder, not transformers' several lines."""
+    only_config = tmp_path / "only-config"
+    only_config.mkdir()
+    (only_config / "config.json").write_bytes((minilm_dir() / "config.json").read_bytes())
+    encoder = HFEncoder(str(only_config))  # the width is read from the config
+    empty_config = tmp_path / "empty-config"
+    empty_config.mkdir()
+    (empty_config / "config.json").write_text("{}")  # no width: the model is loaded at once
+    for build in (lambda: encoder.encode(["hi"]), lambda: HFEncoder(str(empty_config))):
+        with pytest.raises(ModelUnavailableError) as err:
+            build()
+        message = str(err.value)
+        assert "\n" not in message and " is not a loadable Hugging Face model: its tokenizer or weights are missing" in message  # fmt: skip
+        assert message.startswith(str(tmp_path)) and "written by save_pretrained" in message

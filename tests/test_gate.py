@@ -226,3 +226,40 @@ def test_train_gate_on_a_run_and_serve_with_it(tiny_config_path: Path, tmp_path:
         bad = _cli("train-gate", *args, "--out", str(tmp_path / "g2"), "--config", str(tiny_config_path))  # fmt: skip
         assert bad.returncode == 2 and message in bad.stderr and "Traceback" not in bad.stderr
         assert not (tmp_path / "g2").exists()
+
+
+def test_an_incomplete_or_corrupt_gate_is_refused_when_loaded_naming_what_is_wrong(
+    tmp_path: Path,
+) -> None:
+    """A key missing from config.json, an array missing from weights.npz or an array of
+    the wrong shape: one line naming it, when the gate is loaded (not when it decides)."""
+    saved = _fit(_problems(40, 3)).save(tmp_path / "gate")
+    config = json.loads((saved / "config.json").read_text())
+    with np.load(saved / "weights.npz") as npz:
+        weights = {k: npz[k] for k in npz.files}
+
+    def broken(
+        name: str, meta: dict[str, object], arrays: dict[str, np.ndarray], message: str
+    ) -> None:
+        folder = tmp_path / name
+        folder.mkdir()
+        (folder / "config.json").write_text(json.dumps(meta))
+        np.savez(folder / "weights.npz", **arrays)  # type: ignore[arg-type]
+        with pytest.raises(RouterLLMError) as err:
+            EscalationGate.load(folder)
+        text = str(err.value)
+        assert "\n" not in text and f"the gate in {folder} is incomplete or corrupt: " in text
+        assert message in text and text.endswith(f"routerllm train-gate --run RUN --out {folder}")
+
+    no_floor = {k: v for k, v in config.items() if k != "energy_floor"}
+    broken("nokey", no_floor, weights, "config.json has no 'energy_floor'")
+    broken("budget", {**config, "budget": "abc"}, weights, "'budget' must be a finite number, got 'abc'")  # fmt: skip
+    broken("empty", config, {}, "weights.npz has no array 'regression_mean'")
+    short = {**weights, "calibration_score": weights["calibration_score"][:3]}
+    broken("calshape", config, short, "weights.npz's 'calibration_score' has shape (3), expected (40)")  # fmt: skip
+    broken("coef", config, {**weights, "energy_coef": weights["energy_coef"][:1]},
+           "weights.npz's 'energy_coef' has shape (1), expected (3)")  # fmt: skip
+    one_model = {**weights, "calibration_kwh": weights["calibration_kwh"][:, :1]}
+    broken("kwh", config, one_model, "'calibration_kwh' has shape (40, 1), expected (40, 2)")
+    narrow = {**weights, "regression_coef": weights["regression_coef"][:2]}
+    broken("regression", config, narrow, "'regression_coef' has shape (2), expected (3)")

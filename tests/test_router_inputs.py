@@ -168,3 +168,41 @@ def test_cascade_helpers_reject_bad_arguments_clearly() -> None:
         with pytest.raises(RouterLLMError, match="timeout_s must be a number of seconds > 0"):
             verify_answer(DOCTEST, "    return x + 1", timeout)  # type: ignore[arg-type]
     assert verify_answer(DOCTEST, "    return x + 1").verdict == "passed"
+
+
+def test_a_saved_routers_config_of_the_wrong_shape_or_option_type_is_named(
+    tmp_path: Path,
+) -> None:
+    """config.json that is not a JSON object, or an option of the wrong JSON type: one
+    line saying so, not Python's indexing or comparison error."""
+    from routerllm.data.labeled import CLASS_NAMES, LabeledPrompt
+    from routerllm.routers.classifier import EmbeddingClassifierRouter
+    from routerllm.training.trainer import TrainingArguments
+
+    router = create_router("classifier", MODELS, encoder="hashing")
+    assert isinstance(router, EmbeddingClassifierRouter)
+    train = [LabeledPrompt(f"{p} {label}", label) for p in PROMPTS[:8] for label in range(len(CLASS_NAMES))]  # fmt: skip
+    router.fit(train, (), TrainingArguments(epochs=1, warmup_steps=0, progress=False))
+    folder = router.save(tmp_path / "clf")
+    meta = json.loads((folder / "config.json").read_text())
+    assert load_router(folder, MODELS).name == "classifier"  # the real thing loads
+
+    (folder / "config.json").write_text(json.dumps([meta]))
+    with pytest.raises(RouterLLMError) as err:
+        load_router(folder, MODELS)
+    assert str(err.value) == (
+        f"{folder}/config.json must be a JSON object (a saved router's settings), not an "
+        f"array: save or train the router again"
+    )
+    for option, value, wanted in (("num_classes", "4", 'an integer, got "4"'),
+                                  ("dropout", [0.1], "a number, got [0.1]"),
+                                  ("device", 3, "a string or null, got 3"),
+                                  ("max_length", True, "an integer, got true")):  # fmt: skip
+        broken = {**meta, "options": {**meta["options"], option: value}}
+        (folder / "config.json").write_text(json.dumps(broken))
+        with pytest.raises(RouterLLMError) as err:
+            load_router(folder, MODELS)
+        assert str(err.value) == (
+            f"bad {folder}/config.json: bad options for router 'classifier': option "
+            f"{option!r} must be {wanted}"
+        )

@@ -57,3 +57,40 @@ def test_ctrl_c_reports_the_last_epoch_its_checkpoint_holds(
         calls["n"] = -1000  # no more interruptions
         history = train(module, forward, collate, data, None, args, resume=True)
         assert history.resumed_from == saved and history.epochs_run == [3, 4, 5]
+
+
+def test_resuming_from_a_garbage_checkpoint_is_one_line_saying_what_to_do(
+    tmp_path: Path,
+) -> None:
+    module = torch.nn.ModuleDict({"head": torch.nn.Linear(3, 2)})
+
+    def forward(inputs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return module["head"](inputs), inputs
+
+    def collate(items: list[np.ndarray]) -> torch.Tensor:
+        return torch.from_numpy(np.stack(items).astype(np.float32))
+
+    data = ClassificationData(list(np.random.default_rng(0).normal(size=(8, 3))), np.arange(8) % 2)
+    args = TrainingArguments(epochs=1, batch_size=4, warmup_steps=0, progress=False,
+                             output_dir=str(tmp_path))  # fmt: skip
+    train(module, forward, collate, data, None, args)
+    checkpoint = tmp_path / "checkpoint.pt"
+    assert checkpoint.is_file()  # a real checkpoint, now overwritten:
+    unreadable = "is corrupt or not a RouterLLM checkpoint (torch cannot read it: "
+    for content, problem in (
+        (b"garbage, not a checkpoint\n", unreadable),
+        (checkpoint.read_bytes()[:200], unreadable),  # cut short
+        (None, "is not a RouterLLM checkpoint;"),
+    ):
+        if content is None:
+            torch.save(torch.zeros(2), checkpoint)  # readable by torch, but not ours
+        else:
+            checkpoint.write_bytes(content)
+        with pytest.raises(RouterLLMError) as err:
+            train(module, forward, collate, data, None, args, resume=True)
+        message = str(err.value)
+        assert "\n" not in message and message.startswith(f"{checkpoint} ") and problem in message
+        assert message.endswith(
+            "delete it (or its checkpoints folder) to train from scratch, or train without "
+            "resuming (no --resume / resume=False)"
+        )

@@ -37,6 +37,7 @@ import numpy as np
 from routerllm.backends.base import is_positive_number
 from routerllm.exceptions import RouterLLMError
 from routerllm.files import refuse_foreign_folder, written_atomically
+from routerllm.routers.base import one_line
 
 FORMAT = "routerllm-escalation-gate"
 VERSION = 1
@@ -332,25 +333,86 @@ class EscalationGate:
                 raise ValueError(f"version {meta.get('version')!r}, this RouterLLM reads {VERSION}")
             with np.load(weights_file, allow_pickle=False) as npz:
                 w = {k: np.asarray(npz[k]) for k in npz.files}
-            gate = cls(
-                first=str(meta["first"]),
-                then=str(meta["then"]),
-                success=SuccessModel(_unpack(w, "regression"), _unpack(w, "on_failed")),
-                energy=EnergyModel(w["energy_coef"].astype(float), float(meta["energy_floor"])),
-                budget=float(meta["budget"]),
-                threshold=math.inf,
-                calibration={
-                    k: w[f"calibration_{k}"] for k in ("score", "failed", "solved", "kwh")
-                },
-                about=dict(meta.get("about") or {}),
-            )
-            return gate.with_budget(gate.budget)
         except (EOFError, zipfile.BadZipFile) as e:
             raise RouterLLMError(
                 f"cannot load the gate in {folder}: corrupt weights.npz ({e})"
             ) from e
-        except (OSError, ValueError, KeyError, TypeError, IndexError) as e:
+        except json.JSONDecodeError as e:
+            raise _corrupt(folder, f"config.json is not valid JSON ({e})") from e
+        except (OSError, ValueError) as e:
             raise RouterLLMError(f"cannot load the gate in {folder}: {e}") from e
+        try:
+            gate = cls(
+                first=_setting(meta, "first", str),
+                then=_setting(meta, "then", str),
+                success=SuccessModel(_unpack(w, "regression"), _unpack(w, "on_failed", width=1)),
+                energy=EnergyModel(
+                    _array(w, "energy_coef", (3,)), _setting(meta, "energy_floor", float)
+                ),
+                budget=_setting(meta, "budget", float),
+                threshold=math.inf,
+                calibration=_calibration(w),
+                about=dict(meta.get("about") or {}),
+            )
+            return gate.with_budget(gate.budget)
+        except (RouterLLMError, TypeError, ValueError) as e:  # _Incomplete among them
+            raise _corrupt(folder, one_line(e)) from e
+
+
+def _corrupt(folder: Path, problem: str) -> RouterLLMError:
+    return RouterLLMError(
+        f"the gate in {folder} is incomplete or corrupt: {problem}; make it again with "
+        f"routerllm train-gate --run RUN --out {folder}"
+    )
+
+
+class _Incomplete(ValueError):
+    """A setting or array of a saved gate is missing or has the wrong type or shape."""
+
+
+def _setting(meta: dict[str, Any], key: str, kind: type[str] | type[float]) -> Any:
+    """``meta[key]`` as a ``kind`` (a string, or a finite number that is not a bool)."""
+    if key not in meta:
+        raise _Incomplete(f"config.json has no {key!r}")
+    value = meta[key]
+    if kind is str and isinstance(value, str):
+        return value
+    number = isinstance(value, int | float) and not isinstance(value, bool)
+    if kind is float and number and math.isfinite(value):
+        return float(value)
+    wanted = "a string" if kind is str else "a finite number"
+    raise _Incomplete(f"config.json's {key!r} must be {wanted}, got {value!r}"[:200])
+
+
+def _array(w: dict[str, np.ndarray], key: str, shape: tuple[int, ...]) -> np.ndarray:
+    """The array ``key`` of weights.npz as floats, checked to have ``shape`` (-1: any size)."""
+    if key not in w:
+        raise _Incomplete(f"weights.npz has no array {key!r}")
+    array = w[key]
+    if array.ndim != len(shape) or any(
+        n not in (-1, m) for n, m in zip(shape, array.shape, strict=True)
+    ):
+        raise _Incomplete(
+            f"weights.npz's {key!r} has shape {_shape_text(array.shape)}, expected "
+            f"{_shape_text(shape)}"
+        )
+    if not np.issubdtype(array.dtype, np.number) and array.dtype != bool:
+        raise _Incomplete(f"weights.npz's {key!r} holds {array.dtype} values, not numbers")
+    return array.astype(float)
+
+
+def _shape_text(shape: tuple[int, ...]) -> str:
+    return "(" + ", ".join("n" if n == -1 else str(n) for n in shape) + ")"
+
+
+def _calibration(w: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The training problems' arrays, all of one length n: score and failed (n,), solved
+    and kwh (n, 2)."""
+    n = len(_array(w, "calibration_failed", (-1,)))
+    shapes = {"score": (n,), "failed": (n,), "solved": (n, 2), "kwh": (n, 2)}
+    calibration = {k: _array(w, f"calibration_{k}", shape) for k, shape in shapes.items()}
+    calibration["failed"] = calibration["failed"].astype(bool)
+    return calibration
 
 
 def _check_budget(budget: float) -> None:
@@ -365,11 +427,13 @@ def _pack(model: Logistic) -> dict[str, np.ndarray]:
             "intercept": np.array([model.intercept])}  # fmt: skip
 
 
-def _unpack(w: dict[str, np.ndarray], name: str) -> Logistic:
-    parts = [w[f"{name}_{f}"].astype(float) for f in ("mean", "scale", "coef", "intercept")]
-    if not (len(parts[0]) == len(parts[1]) == len(parts[2]) and parts[3].shape == (1,)):
-        raise ValueError(f"{name} arrays of different widths")
-    return Logistic(parts[0], parts[1], parts[2], float(parts[3][0]))
+def _unpack(w: dict[str, np.ndarray], name: str, width: int = -1) -> Logistic:
+    """The logistic regression ``name`` of weights.npz: mean, scale and coef of one
+    ``width`` (-1: any, as long as they agree), and one intercept."""
+    mean = _array(w, f"{name}_mean", (width,))
+    scale = _array(w, f"{name}_scale", mean.shape)
+    coef = _array(w, f"{name}_coef", mean.shape)
+    return Logistic(mean, scale, coef, float(_array(w, f"{name}_intercept", (1,))[0]))
 
 
 def _format_of(config_file: Path) -> object:

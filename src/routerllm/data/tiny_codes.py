@@ -171,7 +171,13 @@ def _jsonl_rows(path: Path) -> Iterator[dict[str, Any]]:
         with opener(path, "rt", encoding="utf-8") as f:
             for n, line in enumerate(f, 1):
                 if line.strip():
-                    row = json.loads(line)
+                    try:
+                        row = json.loads(line)
+                    except json.JSONDecodeError as e:  # its position is within the line
+                        raise DataError(
+                            f"{path}: cannot read JSON lines: line {n} is not valid JSON "
+                            f"({e.msg} at column {e.colno}); fix or delete that line"
+                        ) from e
                     if not isinstance(row, dict):
                         raise DataError(f"{path}: line {n} is not a JSON object")
                     yield row

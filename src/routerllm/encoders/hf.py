@@ -149,6 +149,8 @@ def _config_dim(config_path: Path) -> int | None:
         config = json.loads(config_path.read_text())
     except (OSError, ValueError) as e:
         raise ModelUnavailableError(f"cannot read {config_path}: {e}") from e
+    if not isinstance(config, dict):
+        raise ModelUnavailableError(f"{config_path} is not a model's config (not a JSON object)")
     for key in _DIM_KEYS:
         if isinstance(config.get(key), int):
             return int(config[key])
@@ -299,9 +301,7 @@ class HFEncoder(Encoder):
         except ImportError:
             raise
         except Exception as e:  # missing or corrupt files: OSError, SafetensorError, ValueError...
-            raise ModelUnavailableError(
-                f"transformers could not load encoder {self.model_name!r}: {e}"
-            ) from e
+            raise ModelUnavailableError(self._unloadable(e)) from e
         if tokenizer.pad_token is None:
             # Decoder-style tokenizers have no pad token; padding is masked out anyway.
             if tokenizer.eos_token is None:
@@ -312,6 +312,19 @@ class HFEncoder(Encoder):
         tokenizer.padding_side = "right"  # CLS pooling reads position 0
         model.eval()
         self._tokenizer, self._model = tokenizer, model
+
+    def _unloadable(self, error: Exception) -> str:
+        """One line on why transformers could not load the model (its own texts run to
+        several lines)."""
+        from routerllm.routers.base import one_line
+
+        if self._local and Path(self._source).is_dir():
+            return (
+                f"{self._source} is not a loadable Hugging Face model: its tokenizer or weights "
+                f"are missing or unreadable (transformers: {one_line(error)}); pass a directory "
+                f"written by save_pretrained (tokenizer files and weights beside config.json)"
+            )
+        return f"transformers could not load encoder {self.model_name!r}: {one_line(error)}"
 
     def _token_limit(self) -> int:
         # Tokenizers without a known limit report a huge sentinel (int(1e30)).

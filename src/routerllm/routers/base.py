@@ -11,6 +11,7 @@ parameters with ``save(dir)``/``load(dir)``: ``config.json`` plus
 from __future__ import annotations
 
 import contextlib
+import inspect
 import json
 import logging
 import os
@@ -278,6 +279,11 @@ def load_router(directory: str | Path, models: Sequence[CandidateModel]) -> Rout
     path = Path(directory)
     try:
         meta = json.loads((path / "config.json").read_text())
+        if not isinstance(meta, dict):
+            raise RouterLLMError(
+                f"{path}/config.json must be a JSON object (a saved router's settings), not "
+                f"{_json_kind(meta)}: save or train the router again"
+            )
         name, saved_models = meta["router"], list(meta["models"])
         options, version = dict(meta.get("options", {})), int(meta.get("format_version", 1))
         if not all(isinstance(n, str) for n in saved_models) or not isinstance(name, str):
@@ -300,6 +306,7 @@ def load_router(directory: str | Path, models: Sequence[CandidateModel]) -> Rout
             f"{path}: router was trained for models not in this config: {', '.join(missing)}"
         )
     try:
+        _check_option_types(name, options)
         router = create_router(
             name, [by_name[n] for n in saved_models], meta.get("seed", 0), **options
         )
@@ -349,6 +356,43 @@ def load_router(directory: str | Path, models: Sequence[CandidateModel]) -> Rout
             "%s records no weights digest: %s was not checked", path / "config.json", weights
         )
     return router
+
+
+#: What a JSON value of each Python type is called, and what an annotation word accepts.
+_JSON_KINDS = {dict: "an object", list: "an array", str: "a string", bool: "true or false",
+               int: "an integer", float: "a number", type(None): "null"}  # fmt: skip
+_ANNOTATION_TYPES: dict[str, tuple[type, ...]] = {
+    "int": (int,), "float": (int, float), "str": (str,), "bool": (bool,), "None": (type(None),),
+}  # fmt: skip
+
+
+def _json_kind(value: object) -> str:
+    return _JSON_KINDS.get(type(value), type(value).__name__)
+
+
+def _check_option_types(name: str, options: dict[str, Any]) -> None:
+    """A clear error naming the option when a saved option's JSON type does not fit the
+    router's constructor annotation (checked where the annotation is made only of int,
+    float, str, bool and None; the constructor checks the rest)."""
+    from routerllm.registry import ROUTERS
+
+    if not isinstance(name, str) or name not in ROUTERS.names():
+        return  # create_router names the valid routers
+    parameters = inspect.signature(ROUTERS.get(name).__init__).parameters
+    for key, value in options.items():
+        annotation: Any = parameters[key].annotation if key in parameters else ""
+        if not isinstance(annotation, str):  # postponed annotations are strings
+            annotation = str(getattr(annotation, "__name__", ""))
+        words = [word.strip() for word in annotation.split("|")]
+        if not all(word in _ANNOTATION_TYPES for word in words):
+            continue
+        types = tuple(t for word in words for t in _ANNOTATION_TYPES[word])
+        if (isinstance(value, bool) and "bool" not in words) or not isinstance(value, types):
+            wanted = " or ".join(_JSON_KINDS[_ANNOTATION_TYPES[word][-1]] for word in words)
+            raise RouterLLMError(
+                f"bad options for router {name!r}: option {key!r} must be {wanted}, "
+                f"got {json.dumps(value)[:100]}"
+            )
 
 
 def one_line(error: BaseException) -> str:

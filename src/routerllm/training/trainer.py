@@ -196,13 +196,25 @@ def _write_atomically(payload: dict[str, Any], path: Path) -> None:
         torch.save(payload, tmp)
 
 
+#: What to do with a checkpoint that cannot be resumed from.
+_START_AFRESH = (
+    "delete it (or its checkpoints folder) to train from scratch, or train without resuming "
+    "(no --resume / resume=False)"
+)
+
+
 def _read_checkpoint(path: Path) -> dict[str, Any]:
     try:
-        payload: dict[str, Any] = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # torch raises several kinds on a truncated/foreign file
+        payload: Any = torch.load(path, map_location="cpu", weights_only=True)
+    except OSError as e:  # a directory, no permission...
+        raise RouterLLMError(f"cannot read the checkpoint {path}: {e}; {_START_AFRESH}") from e
+    except Exception as e:  # torch raises several kinds, of many lines, on a foreign file
         raise RouterLLMError(
-            f"{path} is corrupt ({e}); delete it to train from scratch, or resume=False"
+            f"{path} is corrupt or not a RouterLLM checkpoint (torch cannot read it: "
+            f"{type(e).__name__}); {_START_AFRESH}"
         ) from e
+    if not isinstance(payload, dict):
+        raise RouterLLMError(f"{path} is not a RouterLLM checkpoint; {_START_AFRESH}")
     if payload.get("version") != CHECKPOINT_VERSION:
         raise RouterLLMError(f"{path}: unsupported checkpoint version {payload.get('version')}")
     return payload
