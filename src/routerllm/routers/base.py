@@ -24,7 +24,7 @@ from typing import Any, ClassVar, Protocol
 
 import numpy as np
 
-from routerllm.config import TIER_ORDER
+from routerllm.config import MAX_SEED, TIER_ORDER
 from routerllm.encoders.base import text_list
 from routerllm.exceptions import ConfigError, RouterLLMError, UnknownNameError
 from routerllm.files import publish, refuse_foreign_folder, sha256_of, staged
@@ -32,8 +32,6 @@ from routerllm.files import publish, refuse_foreign_folder, sha256_of, staged
 logger = logging.getLogger(__name__)
 
 FORMAT_VERSION = 1
-#: The largest seed: numpy, scikit-learn and torch all accept seeds in [0, 2**32 - 1].
-MAX_SEED = 2**32 - 1
 
 
 def is_seed(value: Any) -> bool:
