@@ -245,6 +245,12 @@ def test_experiment_writes_report_results_and_outcomes(
     assert len(data) == 6 and data.models == sorted(
         direct["direct-heavy"]["model_distribution"]
     ) + ["tiny-light", "tiny-medium"]
+    # each call's cost is its measured generation energy, the experiment's cost
+    assert data.cost_kind() == "call"
+    heavy = data.models.index(next(iter(direct["direct-heavy"]["model_distribution"])))
+    assert data.cost_matrix()[:, heavy].sum() == pytest.approx(
+        direct["direct-heavy"]["components"]["llm_inference"]["kwh"]
+    )
     # a second run reuses every stored generation
     again = run_experiment(
         tiny_config,

@@ -144,6 +144,22 @@ def test_loader_errors(tmp_path: Path) -> None:
         ("nan.json", '[{"question": "hi", "scores": {"a": NaN}}]', r"numbers in \[0, 1\]"),
         ("cost.csv", "prompt,a,a|total_cost\nhi,1,-3\n", "costs must be non-negative"),
         ("list.json", '[{"question": "hi", "scores": [1, 0]}]', "`scores` mapping"),
+        (
+            "somecosts.json",
+            '[{"question": "a", "scores": {"m": 1}, "costs": {"m": 2}},'
+            ' {"question": "b", "scores": {"m": 0}}]',
+            "1 of 2 items have `costs`",
+        ),
+        (
+            "nocost.json",
+            '[{"question": "a", "scores": {"m": 1, "n": 0}, "costs": {"m": 2}}]',
+            "`costs` needs a number for each of m, n",
+        ),
+        (
+            "negcost.json",
+            '[{"question": "a", "scores": {"m": 1}, "costs": {"m": -1}}]',
+            "costs must be non-negative",
+        ),  # fmt: skip
     ],
 )
 def test_malformed_outcome_values_are_clear_errors(
@@ -152,6 +168,18 @@ def test_malformed_outcome_values_are_clear_errors(
     (tmp_path / name).write_text(text)
     with pytest.raises(DataError, match=message):
         load_outcomes(tmp_path / name)
+
+
+def test_per_call_costs_in_the_json_format(tmp_path: Path) -> None:
+    path = tmp_path / "energy.json"
+    path.write_text(json.dumps([
+        {"question": "a", "scores": {"s": 1, "b": 1}, "costs": {"s": 1e-5, "b": 4e-5}},
+        {"question": "b", "scores": {"s": 0, "b": 1}, "costs": {"s": 2e-5, "b": 9e-5}},
+    ]))  # fmt: skip
+    data = load_outcomes(path)
+    assert data.cost_kind() == "call"  # auto: the calls' own costs, as RouterBench's CSV
+    np.testing.assert_allclose(data.cost_matrix(), [[4e-5, 1e-5], [9e-5, 2e-5]])  # b, s
+    assert data.subset([1]).costs.tolist() == [[9e-5, 2e-5]]  # type: ignore[union-attr]
 
 
 def test_malformed_model_metadata_is_a_clear_error(tmp_path: Path) -> None:

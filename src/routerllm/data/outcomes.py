@@ -17,6 +17,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -221,7 +222,9 @@ def load_model_info(path: str | Path) -> dict[str, ModelInfo]:
 
 
 def load_scores_json(path: str | Path, models_path: str | Path | None = None) -> OutcomeDataset:
-    """A JSON list of ``{"question": str, "scores": {model: score}}`` (LLMRouter format).
+    """A JSON list of ``{"question": str, "scores": {model: score}}`` (LLMRouter format),
+    each item with an optional ``"costs": {model: cost}``, the cost of that call
+    (e.g. a HumanEval run's measured kWh): given for every item or for none.
 
     Metadata comes from ``models_path`` or a ``models.json`` beside the file.
     Only models scored on every question are kept.
@@ -254,7 +257,26 @@ def load_scores_json(path: str | Path, models_path: str | Path | None = None) ->
     if models_path and not meta_path.exists():
         raise DataError(f"model metadata file not found: {meta_path}")
     info = load_model_info(meta_path) if meta_path.exists() else {}
-    return OutcomeDataset(prompts, models, scores, info=info, source=str(path))
+    return OutcomeDataset(prompts, models, scores, _call_costs(raw, models, path), info=info,
+                          source=str(path))  # fmt: skip
+
+
+def _call_costs(raw: list[dict[str, Any]], models: list[str], path: Path) -> np.ndarray | None:
+    """The items' optional ``costs`` as an (n, m) array; None when no item has them."""
+    have = sum("costs" in r for r in raw)
+    if not have:
+        return None
+    if have < len(raw):
+        raise DataError(
+            f"{path}: {have} of {len(raw)} items have `costs`: give every item a cost for "
+            f"each model, or none"
+        )
+    try:
+        return np.array([[float(r["costs"][m]) for m in models] for r in raw])
+    except (KeyError, TypeError, ValueError) as e:
+        raise DataError(
+            f"{path}: every item's `costs` needs a number for each of {', '.join(models)} ({e!r})"
+        ) from e
 
 
 def load_routerbench_csv(path: str | Path) -> OutcomeDataset:

@@ -414,10 +414,16 @@ def problems_subset(
 
 def write_outcome_dataset(path: Path, problems: Sequence[HumanEvalProblem], models: Sequence[str],
                           outcomes: dict[str, dict[str, Outcome]], sizes: dict[str, float]) -> None:  # fmt: skip
-    """The per-model outcomes in the ``{question, scores}`` format eval-routing reads."""
+    """The per-model outcomes in the ``{question, scores}`` format eval-routing reads,
+    each call's cost its measured generation energy (kWh), the cost the experiment's
+    routers are calibrated on."""
     path.parent.mkdir(parents=True, exist_ok=True)
     rows = [
-        {"question": p.prompt, "scores": {m: float(outcomes[m][p.task_id].passed) for m in models}}
+        {
+            "question": p.prompt,
+            "scores": {m: float(outcomes[m][p.task_id].passed) for m in models},
+            "costs": {m: outcomes[m][p.task_id].gen_kwh for m in models},
+        }
         for p in problems
     ]
     path.write_text(json.dumps(rows, indent=1))
