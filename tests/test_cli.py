@@ -87,6 +87,9 @@ def test_models_and_report(logged: tuple[Path, Path]) -> None:
     assert "km_by_car" in rep["equivalences"]
     human = run("report", "--config", str(cfg))
     assert "per component" in human.stdout and "smartphone charges" in human.stdout
+    for option in ("--since", "--tag"):  # an empty filter is a mistake, not "no filter"
+        empty = run("report", "--config", str(cfg), option, "")
+        assert empty.returncode == 2 and f"{option} is empty" in empty.stderr
 
 
 def test_models_reports_unavailable_without_crashing(tmp_path: Path) -> None:

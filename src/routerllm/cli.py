@@ -168,6 +168,9 @@ def cmd_report(args: argparse.Namespace) -> int:
     from routerllm.carbon.request_log import RequestLog, utc_timestamp
 
     config = _load(args)
+    for option, value in (("--since", args.since), ("--tag", args.tag)):
+        if value is not None and not value.strip():  # e.g. an unset shell variable
+            raise RouterLLMError(f"{option} is empty: give a value, or leave the option out")
     if args.since:
         utc_timestamp(args.since)  # a bad date is the first thing to hear about
     if not Path(config.log.path).is_file():
