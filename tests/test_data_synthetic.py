@@ -41,6 +41,14 @@ def test_default_split_is_exactly_70_15_15_and_stratified(full: list[LabeledProm
     assert sorted(map(repr, train + val + test)) == sorted(map(repr, full))
 
 
+def test_a_class_size_that_does_not_divide_evenly_still_splits_70_15_15() -> None:
+    # 50 a class: 7.5 for val and 7.5 for test; the half goes to each in turn, so
+    # the splits are 140/30/30, not 140/32/28 (every tie to val).
+    train, val, test = split(generate(200, seed=0))
+    assert (len(train), len(val), len(test)) == (140, 30, 30)
+    assert sorted(Counter(i.label for i in val).values()) == [7, 7, 8, 8]
+
+
 def test_uneven_sizes_stay_balanced() -> None:
     items = generate(10, seed=3)
     assert Counter(i.label for i in items) == {0: 3, 1: 3, 2: 2, 3: 2}

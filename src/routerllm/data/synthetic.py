@@ -151,11 +151,19 @@ def generate(
     return [items[i] for i in order]
 
 
-def _split_counts(size: int, fractions: Sequence[float]) -> list[int]:
-    """Largest-remainder rounding: counts sum to ``size`` and follow ``fractions``."""
+def _split_counts(
+    size: int, fractions: Sequence[float], behind: Sequence[float] | None = None
+) -> list[int]:
+    """Largest-remainder rounding: counts sum to ``size`` and follow ``fractions``.
+    Equal remainders go first to the split furthest ``behind`` its share so far
+    (``counts given - share``, from the classes already split), so that ties
+    alternate between classes and the totals follow ``fractions`` too."""
     raw = [size * f for f in fractions]
     counts = [math.floor(r + 1e-9) for r in raw]
-    by_remainder = sorted(range(len(raw)), key=lambda i: (-(raw[i] - counts[i]), i))
+    lag = behind if behind is not None else [0.0] * len(raw)
+    by_remainder = sorted(
+        range(len(raw)), key=lambda i: (-round(raw[i] - counts[i], 9), round(lag[i], 9), i)
+    )
     for i in by_remainder[: size - sum(counts)]:
         counts[i] += 1
     return counts
@@ -183,12 +191,16 @@ def split(
     for group in groups.values():
         by_label.setdefault(group[0].label, []).append(group)
     parts: tuple[list[LabeledPrompt], ...] = ([], [], [])
+    seen = 0
     for label in sorted(by_label):
         label_groups = by_label[label]
         order = rng.permutation(len(label_groups))
         # Big groups first, so the small ones can even out the counts afterwards.
         shuffled = sorted((label_groups[i] for i in order), key=len, reverse=True)
-        targets = _split_counts(sum(len(g) for g in shuffled), fractions)
+        size = sum(len(g) for g in shuffled)
+        behind = [len(parts[j]) - seen * fractions[j] for j in range(3)]
+        targets = _split_counts(size, fractions, behind)
+        seen += size
         for group in shuffled:
             k = max(range(3), key=lambda j: (targets[j], -j))
             parts[k].extend(group)
