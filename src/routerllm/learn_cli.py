@@ -97,7 +97,7 @@ def cmd_generate_data(args: argparse.Namespace) -> int:
 
     out = Path(args.out)
     splits = [out / f"{k}.json" for k in ("full", "train", "val", "test")]
-    if args.tiny_codes:
+    if args.tiny_codes:  # said first: more to the point than "already holds"
         _refuse_overwriting("--out", splits, [("--tiny-codes", Path(args.tiny_codes))])
     existing = [p.name for p in splits if p.exists()]
     if existing and not args.overwrite:  # they may be the user's own, hand-made splits
@@ -149,11 +149,7 @@ def _train_options(args: argparse.Namespace) -> None:
         else (OUTCOME_OPTIONS, CLASSIFIER_OPTIONS)
     )
     # ``is``: an explicit 0 (``--epochs 0``) is given too, though it equals False
-    unused = [
-        f
-        for f in other
-        if getattr(args, _dest(f)) is not None and getattr(args, _dest(f)) is not False
-    ]
+    unused = [f for f in other if (v := getattr(args, _dest(f))) is not None and v is not False]
     if unused:
         kind = "outcome routers (quality, logreg, knn)" if classifier else "the classifier"
         one = len(unused) == 1
