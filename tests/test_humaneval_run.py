@@ -607,3 +607,25 @@ def test_a_run_directory_holds_the_run_of_one_problem_set(
     store.use_problem_set(PACKAGED_SET)
     assert store.problem_set() is None
     store.close()
+
+
+def test_direct_systems_generate_with_their_own_model_only(
+    tiny_config: AppConfig, tmp_path: Path
+) -> None:
+    out = tmp_path / "he"
+    short = {"max_new_tokens": 8}
+    light = run_experiment(tiny_config, out, systems=["direct-light"], limit=2,
+                           style_overrides=short, progress=False)  # fmt: skip
+    store = ResultStore(out / "results.sqlite")
+    assert store.models() == ["tiny-light"]  # the other two never ran
+    store.close()
+    assert light["models"] == ["tiny-light"] and set(light["styles"]) == {"tiny-light"}
+    assert load_outcomes(out / "outcomes" / "humaneval.json").models == ["tiny-light"]
+    # A system that may route anywhere runs the whole ladder; later direct-only
+    # reports keep every model whose answers are all stored.
+    run_experiment(tiny_config, out, systems=["random"], limit=2, style_overrides=short,
+                   progress=False)  # fmt: skip
+    again = run_experiment(tiny_config, out, systems=["direct-heavy"], limit=2,
+                           style_overrides=short, progress=False)  # fmt: skip
+    assert again["models"] == ["tiny-light", "tiny-medium", "tiny-heavy"]
+    assert len(load_outcomes(out / "outcomes" / "humaneval.json").models) == 3

@@ -82,6 +82,14 @@ def run_experiment(
     if limit is not None and limit < 1:
         raise RouterLLMError(f"limit must be at least 1 problem, got {limit}")
     light, medium, heavy = ladder[0], ladder[len(ladder) // 2], ladder[-1]
+    direct = {"direct-light": light, "direct-medium": medium, "direct-heavy": heavy}
+    # Direct systems need only their own model; every other one needs the whole ladder
+    # (a router may pick any model; the learned routers and the gate train on all).
+    wanted = (
+        ladder
+        if any(name not in direct for name in systems)
+        else [m for m in ladder if m in {direct[name] for name in systems}]
+    )
     problems = problems_subset(limit, seed, problems_file, config.limits.max_prompt_chars)
     trained = any(s in (*LEARNED, GATED_CASCADE) for s in systems)
     if train_on is not None and not trained:
@@ -100,7 +108,7 @@ def run_experiment(
         folds = min(folds, len(problems))  # leave-one-out when there are fewer problems
     from routerllm.eval.codegen import build_request, style_for
 
-    for model in ladder:  # bad generation options fail before anything is written
+    for model in wanted:  # bad generation options fail before anything is written
         build_request(problems[0], style_for(model, style_overrides))
     extra = None
     if train_on is not None:
@@ -126,13 +134,15 @@ def run_experiment(
             # The gated cascade's gate reads the medium model's own states of the prompts.
             states_of = [medium] if GATED_CASCADE in systems else []
             run_models(
-                system, problems, store, ladder, style_overrides, progress, states_of=states_of
+                system, problems, store, wanted, style_overrides, progress, states_of=states_of
             )
+            # Reported: the models run now, and any other whose answers are all stored.
+            models = [m for m in ladder if m in wanted or store.done(m) >= set(task_ids)]
             styles = store.styles()
-            outcomes = {m: store.outcomes(m) for m in ladder}
-            loads = {m: store.load_of(m) or (0.0, 0.0, 0.0) for m in ladder}
-            scores = np.array([[float(outcomes[m][t].passed) for m in ladder] for t in task_ids])
-            energy = np.array([[outcomes[m][t].gen_kwh for m in ladder] for t in task_ids])
+            outcomes = {m: store.outcomes(m) for m in models}
+            loads = {m: store.load_of(m) or (0.0, 0.0, 0.0) for m in models}
+            scores = np.array([[float(outcomes[m][t].passed) for m in models] for t in task_ids])
+            energy = np.array([[outcomes[m][t].gen_kwh for m in models] for t in task_ids])
             # Another problem set's run, appended: it trains, it is never tested.
             n_extra = 0 if extra is None else len(extra)
             train_prompts = prompts + ([] if extra is None else extra.prompts)
@@ -142,12 +152,9 @@ def run_experiment(
             curve: list[tuple[float, float]] = []
             curve_rule = "lambda"
             for name in systems:
-                if name.startswith("direct-"):
-                    model = {"direct-light": light, "direct-medium": medium, "direct-heavy": heavy}[
-                        name
-                    ]
+                if name in direct:
                     results[name] = compose(
-                        name, [model] * len(problems), outcomes, task_ids, loads
+                        name, [direct[name]] * len(problems), outcomes, task_ids, loads
                     )
                 elif name in (CASCADE, GATED_CASCADE):
                     gate = None
@@ -160,7 +167,7 @@ def run_experiment(
                             tokens = np.vstack([tokens, extra.medium_tokens])
                             states = None if states is None or extra.medium_states is None else np.vstack([states, extra.medium_states])  # fmt: skip
                             failed_extra = extra.failed_examples()
-                        gate = budget_gate(system, train_prompts, train_scores, train_energy, ladder,
+                        gate = budget_gate(system, train_prompts, train_scores, train_energy, models,
                                            medium, heavy, folds, seed, encoder, cascade_budget,
                                            tokens, states, failed_extra)  # fmt: skip
                     results[name] = cascade(system, problems, store.completions(medium), medium,
@@ -171,7 +178,7 @@ def run_experiment(
                     results[name] = compose(name, choices, outcomes, task_ids, loads, cost)
                 else:
                     cv = cross_validated(
-                        name, system, train_prompts, train_scores, train_energy, ladder, folds,
+                        name, system, train_prompts, train_scores, train_energy, models, folds,
                         seed, encoder, calibration, n_extra,
                     )  # fmt: skip
                     results[name] = compose(
@@ -197,7 +204,7 @@ def run_experiment(
     write_outcome_dataset(
         out / "outcomes" / f"{'humaneval' if problems_file is None else _stem(problems_file)}.json",
         problems,
-        ladder,
+        models,
         outcomes,
         {m.name: m.params_b for m in config.models},
     )
@@ -211,13 +218,13 @@ def run_experiment(
         "encoder": encoder or DEFAULT_ENCODER,
         "calibration": calibration,
         "cascade_budget": cascade_budget,
-        "models": ladder,
-        "styles": {m: styles[m] for m in ladder},
+        "models": models,
+        "styles": {m: styles[m] for m in models},
         "carbon_method": method,
         "country": config.carbon.country_iso_code,
         "wall_time_s": time.perf_counter() - start,
         # What the stored generations cost, whichever invocation made them.
-        "model_time_s": sum(outcomes[m][t].gen_s for m in ladder for t in task_ids)
+        "model_time_s": sum(outcomes[m][t].gen_s for m in models for t in task_ids)
         + sum(load[0] for load in loads.values()),
         "oracle_pass@1": float(scores.max(axis=1).mean()),
         "systems": rows,
