@@ -154,11 +154,11 @@ class ResultStore:
         report and stored answers would mix two sets. A store made before sets were
         recorded, with answers in it, stays unrecorded and accepts any set, as it did:
         which set its answers are of is not known."""
-        row = self.db.execute("SELECT value FROM meta WHERE key = 'problem_set'").fetchone()
-        if row is not None:
-            if row[0] != name:
+        recorded = self.problem_set()
+        if recorded is not None:
+            if recorded != name:
                 raise RouterLLMError(
-                    f"{self.path} holds a run of {row[0]}, not of {name}; use a new --out "
+                    f"{self.path} holds a run of {recorded}, not of {name}; use a new --out "
                     f"directory for {name} (nothing was changed)"
                 )
             return

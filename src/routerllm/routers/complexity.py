@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from functools import cached_property
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -145,9 +146,11 @@ class ComplexityRouter(Router):
         return self._labels
 
     # -- routing ------------------------------------------------------------
+    @cached_property
     def _model_of(self) -> list[int]:
-        """The model each label routes to: the smallest of the label's tier, else of
-        the nearest bigger tier, else of the nearest smaller one."""
+        """The model each label routes to: the smallest of the label's tier, else of the
+        nearest bigger tier, else of the nearest smaller one (computed once: labels and
+        models do not change)."""
         tiers = np.array([TIER_ORDER.get(m.tier, 1) for m in self.models])
         model_of = []
         for label in self.labels:
@@ -160,7 +163,7 @@ class ComplexityRouter(Router):
         proba = self.predict_proba(prompts)
         self._last_proba = dict(zip(prompts, proba, strict=True))  # for explain()
         out = np.zeros((len(prompts), len(self.models)))
-        for j, m in enumerate(self._model_of()):
+        for j, m in enumerate(self._model_of):
             out[:, m] += proba[:, j]
         # tiny size-ordered prior so unavailable targets fall back to the next model up
         out += 1e-6 * np.linspace(1, 0.5, len(self.models))
@@ -174,5 +177,5 @@ class ComplexityRouter(Router):
             proba = self.predict_proba([prompt])[0]
         chosen = int(np.argmax(row))
         labels = [f"{label!r}" for label in self.labels]
-        reason = class_reason(labels, proba, self._model_of(), chosen, self.model_names[chosen])
+        reason = class_reason(labels, proba, self._model_of, chosen, self.model_names[chosen])
         return "complexity " + reason
