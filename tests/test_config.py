@@ -107,6 +107,7 @@ def test_unknown_model_name_lists_valid(tiny_config) -> None:  # type: ignore[no
     ("section", "field", "value", "message"),
     [
         ("generation", "temperature", "hot", "valid number"),
+        ("generation", "temperature", 50, "less than or equal to 2"),
         ("generation", "max_new_tokens", 0, "greater than 0"),
         ("limits", "max_prompt_chars", "x", "valid integer"),
         ("log", "path", None, "valid string"),

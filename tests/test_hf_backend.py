@@ -295,11 +295,12 @@ def test_raw_requests_skip_the_template_and_prefixes_start_the_answer(
 def test_raw_and_prefix_together_and_bad_sampling_are_refused() -> None:
     with pytest.raises(PromptError, match="either raw or has a response prefix"):
         GenerationRequest(prompt=PROMPT, raw=True, response_prefix="x")
-    for bad in ({"max_new_tokens": -1}, {"temperature": -0.1}, {"top_p": 0.0}, {"top_p": 1.5},
+    for bad in ({"max_new_tokens": -1}, {"temperature": -0.1}, {"temperature": 2.5}, {"top_p": 0.0}, {"top_p": 1.5},
                 {"repetition_penalty": 0.0}):  # fmt: skip
         with pytest.raises(PromptError, match=f"bad sampling options: {next(iter(bad))}"):
             GenerationRequest(prompt=PROMPT, **bad)  # type: ignore[arg-type]
     GenerationRequest(prompt=PROMPT, max_new_tokens=1, temperature=0.0, top_p=1.0)
+    GenerationRequest(prompt=PROMPT, temperature=2.0)  # the hottest accepted, as in OpenAI's API
 
 
 # --- availability and load errors ------------------------------------------------------------

@@ -572,10 +572,14 @@ def test_unusable_router_paths_are_clear_errors(files: dict[str, Path], tmp_path
     ("name", "options", "message"),
     [
         ("knn", {"k": 0}, "k must be >= 1"),
-        ("knn", {"k": "x"}, "invalid literal"),
+        ("knn", {"k": "5"}, "option 'k' must be an integer, got \"5\""),
+        ("knn", {"k": 2.5}, "option 'k' must be an integer, got 2.5"),
+        ("logreg", {"C": "1"}, "option 'C' must be a number"),
+        ("knn", {"mode": True}, "option 'mode' must be a string, got true"),
         ("knn", {"knob": float("nan")}, "knob must be a finite number"),
         ("knn", {"costs": [1.0, -1.0, 2.0]}, "costs must be non-negative"),
-        ("knn", {"encoder": None}, "encoder must be an encoder name"),
+        ("knn", {"encoder": None}, "option 'encoder' must be a string, got null"),
+        ("quality", {"knob": "x"}, "option 'knob' must be a number or null"),
         ("logreg", {"C": 0}, "C must be a number > 0"),
         ("quality", {"weights": [2.0, -1.0]}, r"weights in \[0, 1\]"),
         ("quality", {"folds": 1}, "folds must be >= 2"),
@@ -592,6 +596,13 @@ def test_bad_router_options_are_clear_errors(
     seed = options.pop("seed", 0)
     with pytest.raises(RouterLLMError, match=f"bad options for router '{name}': .*{message}"):
         create_router(name, models, seed, **options)
+
+
+def test_numpy_numbers_are_options_of_their_kind() -> None:
+    models = [Candidate(m, SIZES[m]) for m in MODELS]
+    knn = create_router("knn", models, k=np.int64(5), knob=np.float32(0.5))
+    assert knn.options["k"] == 5 and knn.options["knob"] == 0.5
+    assert create_router("logreg", models, C=np.float64(0.3)).options["C"] == 0.3
 
 
 def test_a_missing_model_keeps_its_kind_through_create_router() -> None:

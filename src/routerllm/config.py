@@ -29,6 +29,8 @@ TIER_ORDER: dict[str, int] = {"light": 0, "medium": 1, "heavy": 2}
 PACKAGED_CONFIGS = ("local", "development", "production")
 #: The largest seed numpy, scikit-learn and torch all accept.
 MAX_SEED = 2**32 - 1
+#: The hottest sampling accepted, as in the OpenAI API (llama.cpp takes any, uselessly).
+MAX_TEMPERATURE = 2.0
 
 
 class _Strict(BaseModel):
@@ -133,7 +135,7 @@ class ModelConfig(_Strict):
 class GenerationConfig(_Strict):
     """Sampling defaults (the seeds' code defaults)."""
 
-    temperature: float = Field(0.3, ge=0)
+    temperature: float = Field(0.3, ge=0, le=MAX_TEMPERATURE)
     top_p: float = Field(0.9, gt=0, le=1)
     max_new_tokens: int = Field(1024, gt=0)
     repetition_penalty: float = Field(1.1, gt=0)

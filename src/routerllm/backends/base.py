@@ -9,7 +9,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import ClassVar
 
-from routerllm.config import GenerationConfig, ModelConfig
+from routerllm.config import MAX_TEMPERATURE, GenerationConfig, ModelConfig
 from routerllm.exceptions import BackendError, PromptError
 
 
@@ -83,7 +83,7 @@ class GenerationRequest:
             f"{name} {value}"
             for name, value, ok in (
                 ("max_new_tokens", self.max_new_tokens, lambda v: v >= 1),
-                ("temperature", self.temperature, lambda v: v >= 0),
+                ("temperature", self.temperature, lambda v: 0 <= v <= MAX_TEMPERATURE),
                 ("top_p", self.top_p, lambda v: 0 < v <= 1),
                 ("repetition_penalty", self.repetition_penalty, lambda v: v > 0),
             )
@@ -92,7 +92,7 @@ class GenerationRequest:
         if bad:
             raise PromptError(
                 f"bad sampling options: {', '.join(bad)} (need max_new_tokens >= 1, "
-                "temperature >= 0, 0 < top_p <= 1, repetition_penalty > 0)"
+                f"0 <= temperature <= {MAX_TEMPERATURE:g}, 0 < top_p <= 1, repetition_penalty > 0)"
             )
 
 

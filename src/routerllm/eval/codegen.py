@@ -50,6 +50,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from routerllm.backends.base import GenerationRequest
+from routerllm.config import MAX_TEMPERATURE
 from routerllm.data.humaneval import HumanEvalProblem
 from routerllm.exceptions import ConfigError
 
@@ -128,8 +129,12 @@ class CodegenStyle:
             raise ConfigError(f"codegen style {self.name!r}: stop must be a list of strings")
         if not isinstance(self.max_new_tokens, int) or self.max_new_tokens <= 0:
             raise ConfigError(f"codegen style {self.name!r}: max_new_tokens must be positive")
-        if not isinstance(self.temperature, (int, float)) or self.temperature < 0:
-            raise ConfigError(f"codegen style {self.name!r}: temperature must be >= 0")
+        if not isinstance(self.temperature, (int, float)) or not (
+            0 <= self.temperature <= MAX_TEMPERATURE
+        ):
+            raise ConfigError(
+                f"codegen style {self.name!r}: temperature must be >= 0 and <= {MAX_TEMPERATURE:g}"
+            )
 
 
 CHAT_STYLE = CodegenStyle(name="chat")

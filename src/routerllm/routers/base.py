@@ -14,6 +14,7 @@ import contextlib
 import inspect
 import json
 import logging
+import numbers
 import os
 import zipfile
 from abc import ABC, abstractmethod
@@ -258,6 +259,7 @@ def create_router(
         raise RouterLLMError(f"a router name is a string such as 'knn', got {name!r}")
     check_models(models)
     cls = ROUTERS.get(name)
+    _check_option_types(cls, options)
     try:
         router: Router = cls(models, seed=seed, **options)
     except (TypeError, ValueError, AttributeError, RouterLLMError) as e:
@@ -304,7 +306,6 @@ def load_router(directory: str | Path, models: Sequence[CandidateModel]) -> Rout
             f"{path}: router was trained for models not in this config: {', '.join(missing)}"
         )
     try:
-        _check_option_types(name, options)
         router = create_router(
             name, [by_name[n] for n in saved_models], meta.get("seed", 0), **options
         )
@@ -360,25 +361,29 @@ def load_router(directory: str | Path, models: Sequence[CandidateModel]) -> Rout
 _JSON_KINDS = {dict: "an object", list: "an array", str: "a string", bool: "true or false",
                int: "an integer", float: "a number", type(None): "null"}  # fmt: skip
 _ANNOTATION_TYPES: dict[str, tuple[type, ...]] = {
-    "int": (int,), "float": (int, float), "str": (str,), "bool": (bool,), "None": (type(None),),
+    "int": (numbers.Integral,), "float": (numbers.Real,), "str": (str,), "bool": (bool,),
+    "None": (type(None),),
 }  # fmt: skip
+_WANTED = {"int": "an integer", "float": "a number", "str": "a string", "bool": "true or false",
+           "None": "null"}  # fmt: skip
 
 
 def _json_kind(value: object) -> str:
     return _JSON_KINDS.get(type(value), type(value).__name__)
 
 
-def _check_option_types(name: str, options: dict[str, Any]) -> None:
-    """A clear error naming the option when a saved option's JSON type does not fit the
-    router's constructor annotation (checked where the annotation is made only of int,
-    float, str, bool and None; the constructor checks the rest)."""
-    from routerllm.registry import ROUTERS
-
-    if not isinstance(name, str) or name not in ROUTERS.names():
-        return  # create_router names the valid routers
-    parameters = inspect.signature(ROUTERS.get(name).__init__).parameters
+def _check_option_types(cls: type[Router], options: dict[str, Any]) -> None:
+    """A clear error naming the option when its type does not fit the annotation of
+    the constructor that takes it (the router's own or, for options it passes on
+    through ``**kw``, a base class's). Checked where the annotation is made only of
+    int, float, str, bool and None; the constructors check the rest and the ranges."""
+    annotations: dict[str, Any] = {}
+    for klass in reversed(cls.__mro__):  # a subclass's annotation wins
+        init = klass.__dict__.get("__init__")
+        if init is not None:
+            annotations |= {k: p.annotation for k, p in inspect.signature(init).parameters.items()}
     for key, value in options.items():
-        annotation: Any = parameters[key].annotation if key in parameters else ""
+        annotation: Any = annotations.get(key, "")
         if not isinstance(annotation, str):  # postponed annotations are strings
             annotation = str(getattr(annotation, "__name__", ""))
         words = [word.strip() for word in annotation.split("|")]
@@ -386,11 +391,18 @@ def _check_option_types(name: str, options: dict[str, Any]) -> None:
             continue
         types = tuple(t for word in words for t in _ANNOTATION_TYPES[word])
         if (isinstance(value, bool) and "bool" not in words) or not isinstance(value, types):
-            wanted = " or ".join(_JSON_KINDS[_ANNOTATION_TYPES[word][-1]] for word in words)
+            wanted = " or ".join(_WANTED[word] for word in words)
             raise RouterLLMError(
-                f"bad options for router {name!r}: option {key!r} must be {wanted}, "
-                f"got {json.dumps(value)[:100]}"
+                f"bad options for router {cls.name!r}: option {key!r} must be {wanted}, "
+                f"got {_shown(value)}"
             )
+
+
+def _shown(value: object) -> str:
+    try:
+        return json.dumps(value)[:100]
+    except (TypeError, ValueError):
+        return repr(value)[:100]
 
 
 def one_line(error: BaseException) -> str:
