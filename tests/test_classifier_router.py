@@ -93,6 +93,23 @@ def test_frozen_mode_learns_the_classes(trained: EmbeddingClassifierRouter) -> N
     np.testing.assert_allclose(probs.sum(axis=1), 1.0, rtol=1e-6)
     np.testing.assert_allclose(probs, trained.predict_proba(texts), rtol=1e-6, atol=1e-7)
     assert trained.predict_proba([]).shape == (0, 4)
+    assert trained.predict_proba(p for p in texts[:3]).shape == (3, 4)  # any iterable
+
+
+@pytest.mark.parametrize(
+    ("prompts", "batch_size", "message"),
+    [
+        ("abc", None, "prompts must be a list of strings, not a single string"),
+        (["a", 3], None, r"prompts\[1\] is int, not str"),
+        (["a"], 0, "batch_size must be at least 1, not 0"),
+        (["a"], "2", "batch_size must be at least 1, not '2'"),
+    ],
+)
+def test_bad_prompts_or_batch_sizes_are_clear_errors(
+    trained: EmbeddingClassifierRouter, prompts: Any, batch_size: Any, message: str
+) -> None:
+    with pytest.raises(RouterLLMError, match=message):
+        trained.predict_proba(prompts, batch_size)
 
 
 def test_history_and_best_epoch_by_validation() -> None:

@@ -322,6 +322,15 @@ def test_calibration_chooses_the_decision_rule() -> None:
     assert "(threshold " in router.route_batch(["a prompt"])[0].reason
     with pytest.raises(RouterLLMError, match="unknown decision mode"):
         router.calibrate(X, scores, "max_cost=0.6", MODELS, predicted=predicted, modes=["greedy"])  # type: ignore[attr-defined]
+    for modes in (None, "lambda", []):
+        with pytest.raises(RouterLLMError, match="modes must be a list of decision modes"):
+            router.calibrate(X, scores, "max_cost=0.6", MODELS, predicted=predicted, modes=modes)  # type: ignore[attr-defined]
+    with pytest.raises(
+        RouterLLMError, match=r"predictions must be probabilities of success, in \[0, 1\]"
+    ):
+        router.calibrate(X, scores, "max_cost=0.6", MODELS, predicted=predicted * 50 - 20)  # type: ignore[attr-defined]
+    with pytest.raises(RouterLLMError, match="model_names must be a list of model names, got 5"):
+        router.calibrate(X, scores, "max_cost=0.6", 5)  # type: ignore[attr-defined]
 
 
 def test_quality_router_grid(files: dict[str, Path]) -> None:
@@ -563,9 +572,120 @@ def test_unusable_router_paths_are_clear_errors(files: dict[str, Path], tmp_path
         load_router(folder, candidates)
     del meta["weights_sha256"]  # as saved before the digest was recorded
     (folder / "config.json").write_text(json.dumps(meta))
-    np.savez(folder / "weights.npz", W=np.zeros((4, 2)))  # no "b"
+    np.savez(folder / "weights.npz", W=np.zeros((4, 3)))  # no "b"
     with pytest.raises(RouterLLMError, match="weights.npz is corrupt: no array 'b'"):
         load_router(folder, candidates)
+
+
+@pytest.mark.parametrize(
+    ("arrays", "message"),
+    [
+        (
+            {"W": np.zeros((4, 2)), "b": np.zeros(2)},
+            r"array 'W' has shape \(4, 2\), expected \(n x 3\)",
+        ),
+        (
+            {"W": np.zeros((4, 3)), "b": np.zeros((1, 3))},
+            r"array 'b' has shape \(1, 3\), expected \(3\)",
+        ),
+        (
+            {"W": np.full((4, 3), np.nan), "b": np.zeros(3)},
+            "array 'W' holds values that are not finite",
+        ),
+        (
+            {"X": np.zeros((5, 4)), "Y": np.full((5, 3), 7.0)},
+            r"outcomes \(Y\) must lie in \[0, 1\]",
+        ),
+        (
+            {"X": np.zeros((5, 4)), "Y": np.zeros((4, 3))},
+            r"5 embedding rows \(X\) for 4 outcome rows",
+        ),
+    ],
+)
+def test_saved_weights_that_do_not_fit_are_refused_when_loaded(
+    tmp_path: Path, arrays: dict[str, np.ndarray], message: str
+) -> None:
+    models = [Candidate(m, SIZES[m]) for m in MODELS]
+    name = "knn" if "X" in arrays else "logreg"
+    folder = tmp_path / "r"
+    create_router(name, models, encoder="hashing").fit(  # type: ignore[attr-defined]
+        *make_rows(20, 0)
+    ).save(folder)
+    meta = json.loads((folder / "config.json").read_text())
+    np.savez(folder / "weights.npz", **arrays)  # type: ignore[arg-type]
+    del meta["weights_sha256"]  # as a router saved before digests, so the arrays are read
+    (folder / "config.json").write_text(json.dumps(meta))
+    with pytest.raises(RouterLLMError, match=f"weights.npz does not fit the router: {message}"):
+        load_router(folder, models)
+
+
+@pytest.mark.parametrize("name", ["knn", "logreg", "quality"])
+def test_a_saved_router_keeps_each_models_predictions_when_the_config_sorts_them_otherwise(
+    tmp_path: Path, name: str
+) -> None:
+    prompts = [f"prompt number {i} about topic {i % 4}" for i in range(30)]
+    Y = np.tile([1.0, 0.0, 0.0], (30, 1))  # only "small" ever solves
+    models = [Candidate(m, SIZES[m]) for m in MODELS]
+    router = create_router(name, models, encoder="hashing").fit(prompts, Y, MODELS)  # type: ignore[attr-defined]
+    expected = router.route(prompts[3]).scores
+    router.save(tmp_path / "r")
+    # The same models with other sizes (e.g. sized by cost in the data, by parameters
+    # in the config): the config's order is now mid, big, small.
+    resized = [Candidate("small", 100.0), Candidate("mid", 8.0), Candidate("big", 70.0)]
+    loaded = load_router(tmp_path / "r", resized)
+    assert loaded.model_names == ["mid", "big", "small"]
+    assert loaded.route(prompts[3]).scores == pytest.approx(expected)
+    assert loaded.route(prompts[3]).scores["small"] > 0.5
+
+
+def test_an_untrained_router_is_not_saved_over_a_trained_one(tmp_path: Path) -> None:
+    models = [Candidate(m, SIZES[m]) for m in MODELS]
+    folder = (
+        create_router("knn", models, encoder="hashing")
+        .fit(*make_rows(20, 0))
+        .save(  # type: ignore[attr-defined]
+            tmp_path / "r"
+        )
+    )
+    saved = {p.name: p.read_bytes() for p in folder.iterdir()}
+    with pytest.raises(RouterLLMError, match="router 'knn' is not trained .*nothing saved"):
+        create_router("knn", models, encoder="hashing").save(folder)
+    assert {p.name: p.read_bytes() for p in folder.iterdir()} == saved
+
+
+@pytest.mark.parametrize(
+    ("models", "message"),
+    [
+        ([Candidate("a", 1.0), Candidate("a", 7.0)], "model names must be distinct: a given twice"),
+        ([Candidate("a", float("nan")), Candidate("b", 7.0)], "model 'a': params_b .* got nan"),
+        ([Candidate("a", -50.0), Candidate("b", 7.0)], "model 'a': params_b .* got -50.0"),
+        (
+            [Candidate("a", 1.0, tier="HEAVY")],
+            "model 'a': tier must be one of light, medium, heavy",
+        ),
+        ([Candidate("", 1.0)], "a model's name must be a non-empty string"),
+    ],
+)
+def test_bad_model_descriptions_are_refused(models: list[Candidate], message: str) -> None:
+    for name in ("knn", "rules"):
+        with pytest.raises(RouterLLMError, match=message):
+            create_router(name, models)
+
+
+@pytest.mark.parametrize(
+    ("embeddings", "message"),
+    [
+        (np.ones((20, 4)) * 1e300, "too large for float32"),
+        (np.zeros((20, 0)), r"width >= 1\), got shape \(20, 0\)"),
+        (np.ones((20, 4)) + 1j, "complex values"),
+    ],
+)
+def test_embeddings_a_router_cannot_use_are_refused(embeddings: np.ndarray, message: str) -> None:
+    models = [Candidate(m, SIZES[m]) for m in MODELS]
+    Y = make_rows(20, 0)[1]
+    for name in ("knn", "logreg", "quality"):
+        with pytest.raises(RouterLLMError, match=message):
+            create_router(name, models, encoder="hashing").fit(None, Y, embeddings=embeddings)  # type: ignore[attr-defined]
 
 
 @pytest.mark.parametrize(

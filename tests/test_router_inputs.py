@@ -106,7 +106,7 @@ def test_bad_outcomes_predictions_and_inputs_give_clear_errors() -> None:
         (lambda: router.calibrate(router.embed(PROMPTS)[:0], SCORES[:0], "quality=0.9"),
          "held-out outcome scores"),
         (lambda: router.calibrate(None, SCORES, "quality=0.9",
-                                  predicted=np.full(SCORES.shape, np.nan)), "NaN or infinite"),
+                                  predicted=np.full(SCORES.shape, np.nan)), r"probabilities of success, in \[0, 1\]"),
         (lambda: router.predict("abc"), "2-D array of numbers"),
         (lambda: router.route_batch(None), "list of strings"),  # type: ignore[arg-type]
     ]  # fmt: skip

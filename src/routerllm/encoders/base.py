@@ -47,12 +47,12 @@ def text_list(texts: Any, what: str = "texts") -> list[str]:
     return items
 
 
-def check_texts(texts: Sequence[str], batch_size: int = 1) -> list[str]:
+def check_texts(texts: Sequence[str], batch_size: int = 1, what: str = "texts") -> list[str]:
     """The texts as a list (:func:`text_list`); also a clear error for a batch size
     below 1. Every encoder's ``encode`` starts with it."""
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise RouterLLMError(f"batch_size must be at least 1, not {batch_size!r}")
-    return text_list(texts)
+    return text_list(texts, what)
 
 
 def create_encoder(spec: str = "minilm") -> Encoder:

@@ -14,6 +14,7 @@ import contextlib
 import inspect
 import json
 import logging
+import math
 import numbers
 import os
 import zipfile
@@ -174,6 +175,11 @@ class Router(ABC):
         )
 
     # -- persistence -------------------------------------------------------
+    @property
+    def is_trained(self) -> bool:
+        """Whether it has what it learns (routers that learn nothing always have)."""
+        return True
+
     def state(self) -> dict[str, np.ndarray]:
         """Learned parameters as arrays (empty for routers that do not learn)."""
         return {}
@@ -181,6 +187,10 @@ class Router(ABC):
     def set_state(self, arrays: dict[str, np.ndarray]) -> None:
         if arrays:
             raise RouterLLMError(f"router {self.name!r} has no learned parameters to load")
+
+    #: Names of ``state()`` arrays whose last axis runs over ``model_names``: a saved
+    #: router's are put back in this router's model order when it is loaded.
+    MODEL_AXIS_ARRAYS: ClassVar[frozenset[str]] = frozenset()
 
     def save(self, directory: str | Path) -> Path:
         """Write ``config.json`` (+ ``weights.npz`` when the router learned something).
@@ -191,6 +201,11 @@ class Router(ABC):
         ``load_router`` refuses: the config records its sha256)."""
         path = Path(directory)
         arrays = self.state()
+        if not self.is_trained:
+            raise RouterLLMError(
+                f"router {self.name!r} is not trained (fit it or load a saved one): "
+                f"nothing saved to {path}"
+            )
         refuse_foreign_folder(path, is_saved_router, "RouterLLM router")
         try:
             path.mkdir(parents=True, exist_ok=True)
@@ -238,6 +253,27 @@ def check_models(models: Any) -> None:
             f"models must be a list of ModelConfig or Candidate objects (e.g. config.models), "
             f"got {models!r}"[:300]
         )
+    names = [m.name for m in models]
+    for m in models:
+        size = m.params_b
+        if not isinstance(m.name, str) or not m.name:
+            raise RouterLLMError(f"a model's name must be a non-empty string, got {m.name!r}")
+        if (
+            isinstance(size, bool)
+            or not isinstance(size, numbers.Real)
+            or not (math.isfinite(size) and size >= 0)
+        ):
+            raise RouterLLMError(
+                f"model {m.name!r}: params_b (its size, the routers' default cost) must be a "
+                f"number >= 0, got {size!r}"
+            )
+        if m.tier not in TIER_ORDER:
+            raise RouterLLMError(
+                f"model {m.name!r}: tier must be one of {', '.join(TIER_ORDER)}, got {m.tier!r}"
+            )
+    if len(set(names)) < len(names):
+        twice = sorted({n for n in names if names.count(n) > 1})
+        raise RouterLLMError(f"model names must be distinct: {', '.join(twice)} given twice")
 
 
 def is_saved_router(config: Path) -> bool:
@@ -339,7 +375,7 @@ def load_router(directory: str | Path, models: Sequence[CandidateModel]) -> Rout
     except OSError as e:
         raise RouterLLMError(f"cannot read {weights}: {e}") from e
     try:
-        router.set_state(arrays)
+        router.set_state(_in_model_order(router, arrays, saved_models))
     except (ConfigError, UnknownNameError) as e:  # e.g. the saved encoder spec
         raise RouterLLMError(f"bad {path}/config.json: {e}") from e
     except KeyError as e:
@@ -355,6 +391,21 @@ def load_router(directory: str | Path, models: Sequence[CandidateModel]) -> Rout
             "%s records no weights digest: %s was not checked", path / "config.json", weights
         )
     return router
+
+
+def _in_model_order(
+    router: Router, arrays: dict[str, np.ndarray], saved: list[str]
+) -> dict[str, np.ndarray]:
+    """The saved arrays with their model columns in ``router``'s order: they were saved in
+    the order of the models then, and the config's tiers and sizes may sort them
+    otherwise now. Arrays of the wrong width are left for ``set_state`` to refuse."""
+    order = [saved.index(n) for n in router.model_names]
+    if order == sorted(order):
+        return arrays
+    return {
+        k: v[..., order] if k in router.MODEL_AXIS_ARRAYS and v.shape[-1:] == (len(order),) else v
+        for k, v in arrays.items()
+    }
 
 
 #: What a JSON value of each Python type is called, and what an annotation word accepts.

@@ -29,11 +29,10 @@ import numpy as np
 
 from routerllm.config import TIER_ORDER
 from routerllm.data.labeled import CLASS_NAMES, CLASS_TIERS, LabeledPrompt
-from routerllm.encoders.base import Encoder, create_encoder
+from routerllm.encoders.base import Encoder, check_texts, create_encoder
 from routerllm.exceptions import (
     DataError,
     ModelUnavailableError,
-    PromptError,
     RouterLLMError,
     missing_dependency,
 )
@@ -339,13 +338,11 @@ class EmbeddingClassifierRouter(Router):
                 "the classifier router has no trained weights: call fit(), or check that the "
                 "saved router's folder has its weights.npz"
             )
-        bad = [i for i, p in enumerate(prompts) if not isinstance(p, str)]
-        if bad:
-            raise PromptError(f"prompts must be strings (items {bad[:5]} are not)")
+        size = self.batch_size if batch_size is None else batch_size
+        prompts = check_texts(prompts, size, "prompts")
         if not prompts:
             return np.zeros((0, self.num_classes))
         torch = _torch()
-        size = batch_size or self.batch_size
         items, collate = self._inputs(prompts, self.max_length)
         self.network().eval()
         rows = []
@@ -377,6 +374,10 @@ class EmbeddingClassifierRouter(Router):
         return reason + (f" ({', '.join(sorted(whys))})" if whys else "")
 
     # -- persistence -------------------------------------------------------
+    @property
+    def is_trained(self) -> bool:
+        return self._trained
+
     def state(self) -> dict[str, np.ndarray]:
         if not self._trained:
             return {}

@@ -17,7 +17,7 @@ models at the same cost (MISSION M3.9), the router draws from that mix instead
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -40,6 +40,9 @@ from routerllm.routers.decision import MODES, choose, mix_choices
 DEFAULT_ENCODER = "minilm-static"
 #: The knob of each decision rule before calibration sets one.
 DEFAULT_KNOB = {"lambda": 0.0, "threshold": 0.5}
+
+
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 
 class OutcomeRouter(Router):
@@ -109,13 +112,19 @@ class OutcomeRouter(Router):
             raise RouterLLMError(f"{what} must be a 2-D array of numbers, got {X!r:.60}")
         try:
             A = np.asarray(X)
+            if A.dtype.kind == "c":
+                raise TypeError(f"complex values ({A.dtype})")
             checked = A.astype(np.float64)
         except (TypeError, ValueError) as e:
             raise RouterLLMError(f"{what} must be a 2-D array of numbers: {one_line(e)}") from e
-        if checked.ndim != 2:
-            raise RouterLLMError(f"{what} must be a 2-D array (rows x width), got shape {A.shape}")
+        if checked.ndim != 2 or checked.shape[1] == 0:
+            raise RouterLLMError(
+                f"{what} must be a 2-D array (rows x width >= 1), got shape {A.shape}"
+            )
         if not np.isfinite(checked).all():
             raise RouterLLMError(f"{what} contain NaN or infinite values")
+        if np.abs(checked).max(initial=0.0) > _FLOAT32_MAX:
+            raise RouterLLMError(f"{what} hold values too large for float32 (over 3.4e38)")
         if trained and self.dim is not None and checked.shape[1] != self.dim:
             raise RouterLLMError(
                 f"{what} have width {checked.shape[1]}, but router {self.name!r} was trained "
@@ -157,7 +166,8 @@ class OutcomeRouter(Router):
         except (TypeError, ValueError) as e:
             raise RouterLLMError(f"{what} must be a 2-D array of numbers: {one_line(e)}") from e
         if isinstance(names, str) or (
-            names is not None and not all(isinstance(n, str) for n in names)
+            names is not None
+            and (not isinstance(names, Iterable) or not all(isinstance(n, str) for n in names))
         ):
             raise RouterLLMError(f"model_names must be a list of model names, got {names!r}")
         names = list(names) if names is not None else [m.name for m in self.models]
@@ -183,6 +193,10 @@ class OutcomeRouter(Router):
         self._check_fitted()
         what = f"the embeddings of encoder {self.encoder_spec!r}"
         return self._predict(self.check_embeddings(self.embed(prompts), what))
+
+    @property
+    def is_trained(self) -> bool:
+        return self.fitted
 
     def _check_fitted(self) -> None:
         if not self.fitted:
@@ -316,12 +330,14 @@ class OutcomeRouter(Router):
             pred = self._columns(predicted, model_names, "predictions")
             if pred.shape != Y.shape:
                 raise RouterLLMError(f"{pred.shape} predictions for outcomes of shape {Y.shape}")
-            if not np.isfinite(pred).all():
-                raise RouterLLMError("predictions contain NaN or infinite values")
+            if not scores_are_outcomes(pred):
+                raise RouterLLMError("predictions must be probabilities of success, in [0, 1]")
         costs = np.broadcast_to(self.costs, Y.shape)
         kind, goal = parse_target(target, self.model_names)
+        if isinstance(modes, str) or not isinstance(modes, Sequence) or not modes:
+            raise RouterLLMError(f"modes must be a list of decision modes ({', '.join(MODES)})")
         unknown = [m for m in modes if m not in MODES]
-        if unknown or not modes:
+        if unknown:
             raise RouterLLMError(f"unknown decision mode(s) {unknown}; valid: {', '.join(MODES)}")
         rows = []  # (knob, cost, quality, choices, mode)
         for mode in dict.fromkeys(modes):
@@ -370,9 +386,37 @@ class OutcomeRouter(Router):
             "fallback_mix": self.options["mix"],
         }
 
+    #: Arrays of the learned state whose last axis runs over the models (Router).
+    MODEL_AXIS_ARRAYS = frozenset({"Y", "W", "b"})
+
     def set_state(self, arrays: dict[str, np.ndarray]) -> None:
+        self._check_state(arrays)
         self._set(arrays)
         self.fitted = True
+
+    def _check_state(self, arrays: dict[str, np.ndarray]) -> None:
+        """A ValueError naming what does not fit: a shape for other models or another
+        width, values that are not finite, outcomes outside [0, 1]."""
+        m = len(self.models)
+        for key, value in arrays.items():
+            if value.dtype.kind not in "biuf" or not np.isfinite(value).all():
+                raise ValueError(f"array {key!r} holds values that are not finite numbers")
+        wanted = {"Y": (None, m), "W": (None, m), "b": (m,), "X": (None, None)}
+        for key, shape in wanted.items():
+            value = arrays.get(key)
+            if value is not None and (
+                value.ndim != len(shape)
+                or any(s is not None and s != v for s, v in zip(shape, value.shape, strict=True))
+            ):
+                want = " x ".join("n" if s is None else str(s) for s in shape)
+                raise ValueError(f"array {key!r} has shape {value.shape}, expected ({want})")
+        X, Y, W = arrays.get("X"), arrays.get("Y"), arrays.get("W")
+        if X is not None and Y is not None and len(X) != len(Y):
+            raise ValueError(f"{len(X)} embedding rows (X) for {len(Y)} outcome rows (Y)")
+        if X is not None and W is not None and X.shape[1] != W.shape[0]:
+            raise ValueError(f"embeddings of width {X.shape[1]} (X), weights for {W.shape[0]} (W)")
+        if Y is not None and not scores_are_outcomes(Y):
+            raise ValueError("outcomes (Y) must lie in [0, 1]")
 
     def _set(self, arrays: dict[str, np.ndarray]) -> None:
         raise NotImplementedError
