@@ -350,6 +350,18 @@ def test_bad_options_and_data_are_clear_errors() -> None:
         TrainingArguments(loss="nosuch")
     with pytest.raises(RouterLLMError, match="bad options for loss 'focal'"):
         TrainingArguments(loss="focal", loss_options={"nope": 1.0})
+    with pytest.raises(RouterLLMError, match=r"learning_rate='x' \(must be positive\)"):
+        TrainingArguments(learning_rate="x")  # type: ignore[arg-type]
+    for items in (["a", "b"], [{"text": "a", "label": 0}], "ab"):
+        with pytest.raises(DataError, match="train must be a list of LabeledPrompt items"):
+            router.fit(items, [], fast_args())  # type: ignore[arg-type]
+    with pytest.raises(DataError, match="labels must be integers"):
+        router.fit([LabeledPrompt("x", 1.5)], [], fast_args())  # type: ignore[arg-type]
+    with pytest.raises(RouterLLMError, match="args must be TrainingArguments, got dict"):
+        router.fit([LabeledPrompt("x", 1)], [], {"epochs": 1})  # type: ignore[arg-type]
+    for folder in (None, "", 5):
+        with pytest.raises(RouterLLMError, match="a router is saved to a folder path"):
+            router.save(folder)  # type: ignore[arg-type]
 
 
 def test_import_does_not_load_torch() -> None:

@@ -199,6 +199,8 @@ class Router(ABC):
         them, config last, so an interrupted save leaves the previous router
         whole (or, interrupted between the two renames, a weights file that
         ``load_router`` refuses: the config records its sha256)."""
+        if not isinstance(directory, str | os.PathLike) or not os.fspath(directory).strip():
+            raise RouterLLMError(f"a router is saved to a folder path, got {directory!r}")
         path = Path(directory)
         arrays = self.state()
         if not self.is_trained:

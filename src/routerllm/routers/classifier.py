@@ -21,6 +21,7 @@ torch is imported only when the router first needs its network.
 from __future__ import annotations
 
 import logging
+import numbers
 from collections.abc import Sequence
 from functools import partial
 from typing import TYPE_CHECKING, Any
@@ -294,8 +295,17 @@ class EmbeddingClassifierRouter(Router):
         from routerllm.training.trainer import ClassificationData, TrainingArguments
         from routerllm.training.trainer import train as run_training
 
-        args = args or TrainingArguments()
+        args = TrainingArguments() if args is None else args
+        if not isinstance(args, TrainingArguments):
+            raise RouterLLMError(f"args must be TrainingArguments, got {type(args).__name__}")
         for split, items in (("train", train), ("val", val)):
+            if isinstance(items, str) or not all(isinstance(p, LabeledPrompt) for p in items):
+                raise DataError(
+                    f"{split} must be a list of LabeledPrompt items (data.labeled.load_json "
+                    "reads them from a file)"
+                )
+            if not all(isinstance(p.label, numbers.Integral) for p in items):
+                raise DataError(f"{split}: labels must be integers (class ids)")
             bad = [p.label for p in items if not 0 <= p.label < self.num_classes]
             if bad:
                 raise DataError(

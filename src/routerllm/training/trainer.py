@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import math
+import numbers
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -75,16 +76,28 @@ class TrainingArguments:
             "max_length": self.max_length,
             "eval_batch_size": self.eval_batch_size,
         }
-        bad = [f"{k}={v} (must be positive)" for k, v in positive.items() if not v > 0]
-        if not math.isfinite(self.learning_rate):
+        bad = [
+            f"{k}={v!r} (must be positive)"
+            for k, v in positive.items()
+            if not (_is_number(v) and v > 0)
+        ]
+        if _is_number(self.learning_rate) and not math.isfinite(self.learning_rate):
             bad.append(f"learning_rate={self.learning_rate} (must be a finite number)")
         non_negative = {"warmup_steps": self.warmup_steps, "weight_decay": self.weight_decay}
-        bad += [f"{k}={v} (must be >= 0)" for k, v in non_negative.items() if v < 0]
+        bad += [
+            f"{k}={v!r} (must be >= 0)"
+            for k, v in non_negative.items()
+            if not (_is_number(v) and v >= 0)
+        ]
         if not is_seed(self.seed):
             bad.append(f"seed={self.seed!r} (must be an integer >= 0 and <= {MAX_SEED})")
         if bad:
             raise RouterLLMError(f"bad training arguments: {', '.join(bad)}")
         make_loss(self.loss, **self.loss_options)  # an unknown loss fails now, not after encoding
+
+
+def _is_number(v: object) -> bool:
+    return isinstance(v, numbers.Real) and not isinstance(v, bool)
 
 
 class TrainingInterrupted(KeyboardInterrupt):
