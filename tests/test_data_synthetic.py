@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
 
+import numpy as np
 import pytest
 
-from routerllm.data.labeled import CLASS_NAMES, LabeledPrompt, load_json
+from routerllm.data.labeled import CLASS_NAMES, LabeledPrompt, load_json, save_json
 from routerllm.data.synthetic import (
     TEMPLATES,
     Template,
@@ -159,3 +162,60 @@ def test_write_dataset_files_reload(tmp_path) -> None:
     assert load_json(written.paths["full"]) == generate(400, seed=7)
     parts = [load_json(written.paths[n]) for n in ("train", "val", "test")]
     assert check_leakage(*parts).ok
+
+
+def test_write_dataset_never_replaces_existing_splits_unasked(tmp_path: Path) -> None:
+    out = tmp_path / "data"
+    out.mkdir()
+    mine = out / "train.json"
+    mine.write_text('[{"text": "my hand-labelled prompt", "label": 0}]')
+    before = mine.read_bytes()
+    with pytest.raises(DataError, match="already holds train.json.*overwrite=True"):
+        write_dataset(out, n=40)
+    assert mine.read_bytes() == before and [p.name for p in out.iterdir()] == ["train.json"]
+    written = write_dataset(out, n=40, overwrite=True)
+    assert load_json(mine) == load_json(written.paths["train"]) and len(load_json(mine)) == 28
+
+
+@pytest.mark.parametrize(
+    ("call", "match"),
+    [
+        (lambda: generate("10"), "n must be an integer"),
+        (lambda: generate(None), "n must be an integer"),
+        (lambda: generate(2.5), "n must be an integer"),
+        (lambda: generate(True), "n must be an integer"),
+        (lambda: generate(8, seed=-1), "seed must be"),
+        (lambda: generate(8, seed="a"), "seed must be"),
+        (lambda: generate(8, templates=[1, 2]), "templates must map"),
+        (lambda: split(generate(8), (float("nan"), 0.5, 0.5)), "fractions"),
+        (lambda: split(generate(8), "abc"), "fractions"),
+        (lambda: split(["a", "b"]), r"items\[0\] is str"),
+        (lambda: split("ab"), "items must be a list"),
+        (lambda: check_leakage(None, [], []), "train must be a list"),  # type: ignore[arg-type]
+    ],
+)
+def test_bad_arguments_are_data_errors(call: Callable[[], object], match: str) -> None:
+    with pytest.raises(DataError, match=match):
+        call()
+
+
+def test_numpy_numbers_and_generators_are_accepted() -> None:
+    assert generate(np.int64(8), seed=np.int64(3)) == generate(8, seed=3)
+    items = generate(40)
+    assert [len(p) for p in split(items, np.array([0.5, 0.25, 0.25]))] == [20, 10, 10]
+    assert len(generate(8, seed=np.random.default_rng(0))) == 8
+
+
+def test_unwritable_paths_and_infinite_labels_are_data_errors(tmp_path: Path) -> None:
+    (tmp_path / "a_file").write_text("mine")
+    with pytest.raises(DataError, match="a_file exists and is not a directory"):
+        write_dataset(tmp_path / "a_file", n=8)
+    with pytest.raises(DataError, match="a_file exists and is not a directory"):
+        save_json(generate(4), tmp_path / "a_file" / "train.json")
+    assert (tmp_path / "a_file").read_text() == "mine"
+    with pytest.raises(DataError, match="is a directory"):
+        save_json(generate(4), tmp_path)
+    infinite = tmp_path / "inf.json"
+    infinite.write_text('[{"text": "a", "label": Infinity}]')
+    with pytest.raises(DataError, match="integer `label`"):
+        load_json(infinite)

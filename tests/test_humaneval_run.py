@@ -495,6 +495,65 @@ def test_another_programs_sqlite_file_is_refused_as_a_results_store_untouched(
     store.close()
 
 
+def test_a_store_path_may_be_a_str_but_not_a_directory(tmp_path: Path) -> None:
+    store = ResultStore(str(tmp_path / "runs.sqlite"))
+    store.add(_row("m", "t", True))
+    assert store.path == tmp_path / "runs.sqlite" and store.models() == ["m"]
+    store.close()
+    with pytest.raises(RouterLLMError, match="is a directory"):
+        ResultStore(tmp_path)
+    with pytest.raises(RouterLLMError, match="must be a str or a Path"):
+        ResultStore(None)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("change", "named"),
+    [
+        ({"status": None}, "status None"),
+        ({"passed": "no"}, "passed 'no'"),
+        ({"passed": 2}, "passed 2"),
+        ({"gen_kwh": "lots"}, "gen_kwh 'lots'"),
+        ({"gen_s": float("nan")}, "gen_s nan"),
+        ({"completion_tokens": 1.5}, "completion_tokens 1.5"),
+        ({"task_id": None}, "task_id None"),
+    ],
+)
+def test_a_bad_row_never_reaches_the_store(
+    tmp_path: Path, change: dict[str, object], named: str
+) -> None:
+    store = ResultStore(tmp_path / "results.sqlite")
+    store.add(_row("m", "t1", True), [1.0, 2.0])
+    with pytest.raises(RouterLLMError, match=f"bad generation row, nothing stored: {named}"):
+        store.add({**_row("m", "t2", True), **change}, [3.0, 4.0])
+    with pytest.raises(RouterLLMError, match="missing task_id, raw"):
+        store.add({"model": "m"})
+    with pytest.raises(RouterLLMError, match="finite numbers >= 0"):
+        store.add_load("m", "x", "y", "z")  # type: ignore[arg-type]
+    assert store.done("m") == {"t1"} and store.load_of("m") is None
+    assert store.prompt_states("m", ["t1"]).tolist() == [[1.0, 2.0]]
+    # numpy's numbers and bools are numbers and bools; stored as Python's own
+    store.add({**_row("m", "t3", False), "passed": np.bool_(True), "gen_s": np.float32(0.5),
+               "prompt_tokens": np.int64(3)})  # fmt: skip
+    store.add_load("m", np.float64(1.5), 0.0, 0)
+    assert store.outcomes("m")["t3"].passed is True and store.load_of("m") == (1.5, 0.0, 0.0)
+    store.close()
+
+
+def test_prompt_states_of_another_width_are_refused(tmp_path: Path) -> None:
+    store = ResultStore(tmp_path / "results.sqlite")
+    store.add(_row("m", "t1", True), [1.0, 2.0])
+    store.add(_row("other", "t1", True), [1.0, 2.0, 3.0])  # another model, its own width
+    with pytest.raises(RouterLLMError, match="is 1 wide, but its stored ones are 2 wide"):
+        store.add(_row("m", "t4", True), [1.0])
+    with pytest.raises(RouterLLMError, match="finite numbers"):
+        store.add(_row("m", "t4", True), [1.0, float("nan")])
+    assert store.done("m") == {"t1"}
+    assert store.prompt_states("m", ["t1"]).shape == (1, 2)
+    store.add(_row("m", "t1", True), [5.0])  # replacing the only state may change its width
+    assert store.prompt_states("m", ["t1"]).tolist() == [[5.0]]
+    store.close()
+
+
 def test_reading_a_run_never_writes_to_it_and_a_foreign_file_is_named_as_such(
     tiny_config: AppConfig, tmp_path: Path
 ) -> None:

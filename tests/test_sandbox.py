@@ -11,6 +11,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from routerllm.data.humaneval import HumanEvalProblem, load_humaneval
@@ -210,6 +211,39 @@ def test_check_many_preserves_order_and_runs_in_parallel() -> None:
 def test_bad_limits_are_rejected() -> None:
     with pytest.raises(RouterLLMError, match="positive"):
         run_program("pass", timeout_s=0)
+    with pytest.raises(RouterLLMError, match="workers"):
+        check_many([], workers="2")  # type: ignore[arg-type]
+    with pytest.raises(RouterLLMError, match="memory_mb"):  # before any thread starts
+        check_many([], memory_mb=0.5)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "named"),
+    [
+        ({"timeout_s": float("nan")}, "timeout_s"),
+        ({"timeout_s": float("inf")}, "timeout_s"),
+        ({"timeout_s": "5"}, "timeout_s"),
+        ({"timeout_s": True}, "timeout_s"),
+        ({"memory_mb": 512.5}, "memory_mb"),
+        ({"memory_mb": 10**15}, "memory_mb"),
+        ({"max_output_bytes": 10.5}, "max_output_bytes"),
+        ({"source": None}, "source"),
+        ({"source": b"print(1)"}, "source"),
+        ({"source": "print('\udcff')"}, "source"),
+    ],
+)
+def test_bad_arguments_are_one_line_errors_naming_them(
+    kwargs: dict[str, object], named: str
+) -> None:
+    with pytest.raises(RouterLLMError, match=f"^{named} ") as e:
+        run_program(**{"source": "print(1)", **kwargs})  # type: ignore[arg-type]
+    assert "\n" not in str(e.value)
+
+
+def test_numpy_numbers_are_limits() -> None:
+    result = run_program("print(1)", timeout_s=np.float32(5), memory_mb=np.int64(512),
+                         max_output_bytes=np.int64(100))  # fmt: skip
+    assert result.passed and result.stdout_tail.strip() == "1"
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="needs root")
@@ -274,6 +308,22 @@ def test_mean_pass_at_k() -> None:
     assert mean_pass_at_k([(5, 2), (5, 2)], k=2) == pytest.approx(0.7)
     with pytest.raises(RouterLLMError, match="at least one"):
         mean_pass_at_k([], k=1)
+
+
+@pytest.mark.parametrize(("n", "c", "k"), [(10, 3, 2.5), (10.5, 3, 1), ("10", 3, 1), (10, None, 1),
+                                           (10, True, 1)])  # fmt: skip
+def test_pass_at_k_needs_integers(n: object, c: object, k: object) -> None:
+    with pytest.raises(RouterLLMError, match="integers"):
+        pass_at_k(n, c, k)  # type: ignore[arg-type]
+
+
+def test_mean_pass_at_k_takes_any_pairs_and_refuses_the_rest() -> None:
+    assert pass_at_k(np.int64(10), np.int64(3), np.int64(3)) == pytest.approx(1 - 35 / 120)
+    assert mean_pass_at_k(np.array([[5, 2], [5, 2]]), k=2) == pytest.approx(0.7)
+    assert mean_pass_at_k(((5, 2) for _ in range(2)), k=2) == pytest.approx(0.7)
+    for counts in ([(10, 3, 1)], {10: 3}, None, "ab"):
+        with pytest.raises(RouterLLMError, match=r"\(n, c\) pairs"):
+            mean_pass_at_k(counts, k=1)  # type: ignore[arg-type]
 
 
 def test_death_by_signal_is_killed() -> None:

@@ -23,7 +23,7 @@ import builtins
 import re
 from collections.abc import Iterable, Sequence
 
-from routerllm.backends.base import is_positive_number
+from routerllm.checks import is_positive_number
 from routerllm.config import AppConfig
 from routerllm.data.humaneval import HumanEvalProblem
 from routerllm.eval.codegen import (

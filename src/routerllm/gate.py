@@ -34,7 +34,7 @@ from typing import Any
 
 import numpy as np
 
-from routerllm.backends.base import is_positive_number
+from routerllm.checks import is_finite_number, is_positive_number
 from routerllm.exceptions import RouterLLMError
 from routerllm.files import refuse_foreign_folder, written_atomically
 from routerllm.routers.base import one_line
@@ -377,8 +377,7 @@ def _setting(meta: dict[str, Any], key: str, kind: type[str] | type[float]) -> A
     value = meta[key]
     if kind is str and isinstance(value, str):
         return value
-    number = isinstance(value, int | float) and not isinstance(value, bool)
-    if kind is float and number and math.isfinite(value):
+    if kind is float and is_finite_number(value):
         return float(value)
     wanted = "a string" if kind is str else "a finite number"
     raise _Incomplete(f"config.json's {key!r} must be {wanted}, got {value!r}"[:200])

@@ -93,18 +93,13 @@ def _train_inputs(args: argparse.Namespace) -> list[tuple[str, Path]]:
 
 # -- generate-data ------------------------------------------------------------
 def cmd_generate_data(args: argparse.Namespace) -> int:
-    from routerllm.data.labeled import save_json
+    from routerllm.data.labeled import SPLIT_FILES, refuse_replacing_splits, save_json
 
     out = Path(args.out)
-    splits = [out / f"{k}.json" for k in ("full", "train", "val", "test")]
+    splits = [out / f"{k}.json" for k in SPLIT_FILES]
     if args.tiny_codes:  # said first: more to the point than "already holds"
         _refuse_overwriting("--out", splits, [("--tiny-codes", Path(args.tiny_codes))])
-    existing = [p.name for p in splits if p.exists()]
-    if existing and not args.overwrite:  # they may be the user's own, hand-made splits
-        raise RouterLLMError(
-            f"--out {out} already holds {', '.join(existing)}: add --overwrite to replace "
-            f"them, or choose another --out"
-        )
+    refuse_replacing_splits(out, args.overwrite, "--out", "--overwrite")
     if args.tiny_codes:
         from routerllm.data.tiny_codes import load_tiny_codes
 
@@ -121,7 +116,7 @@ def cmd_generate_data(args: argparse.Namespace) -> int:
                 f"--n {args.n} is too small: use at least 40 (10 per class) so every split holds every class"
             )
 
-        written = write_dataset(out, args.n, args.seed)
+        written = write_dataset(out, args.n, args.seed, overwrite=args.overwrite)
         paths = {k: str(v) for k, v in written.paths.items()}
         counts, extra = dict(written.counts), {}
     text = "\n".join(f"{k:<6}{counts[k]:>8}  {paths[k]}" for k in paths)

@@ -2,28 +2,14 @@
 
 from __future__ import annotations
 
-import math
-import numbers
 import os
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import ClassVar
 
+from routerllm.checks import is_integer, is_number
 from routerllm.config import MAX_TEMPERATURE, GenerationConfig, ModelConfig
 from routerllm.exceptions import BackendError, PromptError
-
-
-def _integer(v: object) -> bool:
-    return isinstance(v, numbers.Integral) and not isinstance(v, bool)
-
-
-def _number(v: object) -> bool:
-    return isinstance(v, numbers.Real) and not isinstance(v, bool)
-
-
-def is_positive_number(v: object) -> bool:
-    """A finite real number > 0 (not a bool): a time limit, a budget."""
-    return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) and v > 0
 
 
 @dataclass(frozen=True)
@@ -55,10 +41,10 @@ class GenerationRequest:
         wrong = [
             f"{name} {value!r}"
             for name, value, ok in (
-                ("max_new_tokens", self.max_new_tokens, _integer),
-                ("temperature", self.temperature, _number),
-                ("top_p", self.top_p, _number),
-                ("repetition_penalty", self.repetition_penalty, _number),
+                ("max_new_tokens", self.max_new_tokens, is_integer),
+                ("temperature", self.temperature, is_number),
+                ("top_p", self.top_p, is_number),
+                ("repetition_penalty", self.repetition_penalty, is_number),
                 ("system", self.system, lambda v: isinstance(v, str)),
             )
             if value is not None and not ok(value)

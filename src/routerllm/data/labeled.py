@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from routerllm.data import read_json
+from routerllm.data import as_path, read_json
 from routerllm.exceptions import DataError
 from routerllm.files import written_atomically
 
@@ -26,6 +26,8 @@ CLASS_NAMES: tuple[str, ...] = (
 NUM_CLASSES = len(CLASS_NAMES)
 #: Tier each class is served by when no configured model carries that class_id.
 CLASS_TIERS: tuple[str, ...] = ("heavy", "medium", "medium", "light")
+#: The files a written dataset is made of, ``<name>.json`` each.
+SPLIT_FILES: tuple[str, ...] = ("full", "train", "val", "test")
 
 
 @dataclass(frozen=True)
@@ -37,10 +39,31 @@ class LabeledPrompt:
 
 
 def save_json(items: Sequence[LabeledPrompt], path: str | Path) -> Path:
-    path = Path(path)
-    with written_atomically(path) as tmp:
-        tmp.write_text(json.dumps([asdict(i) for i in items], ensure_ascii=False, indent=1))
+    path = as_path(path, "a labelled-prompt file")
+    if path.is_dir():
+        raise DataError(f"{path} is a directory; give the path of a .json file")
+    try:
+        with written_atomically(path) as tmp:
+            tmp.write_text(json.dumps([asdict(i) for i in items], ensure_ascii=False, indent=1))
+    except FileExistsError as e:  # a file where one of the path's folders should be
+        raise DataError(f"cannot write {path}: {e.filename} exists and is not a directory") from e
+    except OSError as e:
+        raise DataError(f"cannot write {path}: {e.strerror or e}") from e
     return path
+
+
+def refuse_replacing_splits(
+    out: Path, overwrite: bool, folder: str = "out_dir", flag: str = "overwrite=True"
+) -> None:
+    """A clear error when ``out`` already holds a split file and ``overwrite`` is not
+    set: they may be the user's own, hand-made splits. ``folder`` and ``flag`` name
+    the folder and the way to allow replacing them (an argument, a CLI option)."""
+    existing = [f"{k}.json" for k in SPLIT_FILES if (out / f"{k}.json").exists()]
+    if existing and not overwrite:
+        raise DataError(
+            f"{folder} {out} already holds {', '.join(existing)}: add {flag} to replace "
+            f"them, or choose another {folder}"
+        )
 
 
 def load_json(path: str | Path) -> list[LabeledPrompt]:
@@ -55,7 +78,7 @@ def load_json(path: str | Path) -> list[LabeledPrompt]:
             if isinstance(label, bool) or int(label) != label:
                 raise ValueError(label)
             label = int(label)
-        except (KeyError, TypeError, ValueError) as e:
+        except (KeyError, TypeError, ValueError, OverflowError) as e:  # Infinity
             raise DataError(f"{path}: item {i} needs `text` and an integer `label`") from e
         if not isinstance(text, str) or not 0 <= label < NUM_CLASSES:
             raise DataError(

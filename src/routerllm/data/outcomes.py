@@ -14,17 +14,24 @@ import ast
 import csv
 import logging
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from routerllm.data import read_json
-from routerllm.exceptions import DataError
+from routerllm.checks import is_positive_number
+from routerllm.config import LimitsConfig
+from routerllm.data import as_path, read_json
+from routerllm.encoders.base import text_list
+from routerllm.exceptions import DataError, PromptError
 
 log = logging.getLogger(__name__)
+
+#: The csv module's largest field: room for the longest prompt the config allows by
+#: default, written as a list literal (quotes, escapes) or with a long response.
+CSV_FIELD_LIMIT = 4 * LimitsConfig().max_prompt_chars
 
 CostKind = (
     str  # "call" (per-call cost from the data), "size" (params, B), "price" (USD per 1M tokens)
@@ -57,28 +64,60 @@ class OutcomeDataset:
     source: str = ""
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "scores", np.asarray(self.scores, dtype=float))
+        object.__setattr__(self, "prompts", self._texts(self.prompts, "prompts"))
+        object.__setattr__(self, "models", _model_names(self.models, self.where))
+        object.__setattr__(self, "scores", self._numbers(self.scores, "scores"))
         if self.costs is not None:
-            object.__setattr__(self, "costs", np.asarray(self.costs, dtype=float))
+            object.__setattr__(self, "costs", self._numbers(self.costs, "costs"))
         n, m = len(self.prompts), len(self.models)
         if self.scores.shape != (n, m):
-            raise DataError(f"{self.source}: scores shape {self.scores.shape} != ({n}, {m})")
+            raise DataError(f"{self.where}: scores shape {self.scores.shape} != ({n}, {m})")
         if self.costs is not None and self.costs.shape != (n, m):
-            raise DataError(f"{self.source}: costs shape {self.costs.shape} != ({n}, {m})")
+            raise DataError(f"{self.where}: costs shape {self.costs.shape} != ({n}, {m})")
         if n and not scores_are_outcomes(self.scores):
-            raise DataError(f"{self.source}: scores must be numbers in [0, 1] (1 = solved)")
+            raise DataError(f"{self.where}: scores must be numbers in [0, 1] (1 = solved)")
         if (
             self.costs is not None
             and n
             and not (np.isfinite(self.costs).all() and self.costs.min() >= 0)
         ):
-            raise DataError(f"{self.source}: costs must be non-negative numbers")
+            raise DataError(f"{self.where}: costs must be non-negative numbers")
+        if self.responses is not None and not _is_table(self.responses, n, m):
+            raise DataError(
+                f"{self.where}: responses must be {n} lists (one per prompt) of {m} texts "
+                "(one per model)"
+            )
+        if not isinstance(self.info, Mapping) or not all(
+            isinstance(v, ModelInfo) for v in self.info.values()
+        ):
+            raise DataError(f"{self.where}: info must map model names to ModelInfo objects")
+
+    @property
+    def where(self) -> str:
+        """What the dataset is, for messages: its file, or that it was made in memory."""
+        return self.source or "outcome dataset"
+
+    def _texts(self, texts: Any, what: str) -> list[str]:
+        try:
+            return text_list(texts, what)
+        except PromptError as e:
+            raise DataError(f"{self.where}: {e}") from e
+
+    def _numbers(self, values: Any, what: str) -> np.ndarray:
+        try:
+            return np.asarray(values, dtype=float)
+        except (TypeError, ValueError) as e:
+            raise DataError(
+                f"{self.where}: {what} must be an (n prompts, m models) array of numbers ({e})"
+            ) from e
 
     def __len__(self) -> int:
         return len(self.prompts)
 
     def subset(self, index: Sequence[int] | np.ndarray) -> OutcomeDataset:
-        idx = np.asarray(index, dtype=int)
+        """The prompts at ``index``: integer positions, or a boolean mask with one
+        value per prompt (``ds.subset(ds.scores[:, 0] > 0)``)."""
+        idx = self._positions(index)
         return replace(
             self,
             prompts=[self.prompts[i] for i in idx],
@@ -87,8 +126,36 @@ class OutcomeDataset:
             responses=None if self.responses is None else [self.responses[i] for i in idx],
         )
 
+    def _positions(self, index: Any) -> np.ndarray:
+        """``index`` as integer positions; a clear error for anything else."""
+        n = len(self)
+        try:
+            idx = np.asarray(index)
+        except ValueError:  # ragged
+            idx = np.asarray(None)
+        if idx.dtype == bool:
+            if idx.shape != (n,):
+                raise DataError(
+                    f"{self.where}: a boolean mask needs one value per prompt ({n}), "
+                    f"got shape {idx.shape}"
+                )
+            return np.flatnonzero(idx)
+        if idx.ndim != 1 or (idx.size and not np.issubdtype(idx.dtype, np.integer)):
+            raise DataError(
+                f"{self.where}: index must be a list of integer positions or a boolean mask, "
+                f"got {index!r}"[:300]
+            )
+        if idx.size and not (-n <= idx.min() and idx.max() < n):
+            raise DataError(
+                f"{self.where}: index {idx.min() if idx.min() < -n else idx.max()} is out of "
+                f"range for {n} prompts"
+            )
+        return idx.astype(int)
+
     def concat(self, other: OutcomeDataset) -> OutcomeDataset:
         """This dataset's prompts followed by ``other``'s (same models, in this order)."""
+        if not isinstance(other, OutcomeDataset):
+            raise DataError(f"can only concat an OutcomeDataset, got {type(other).__name__}")
         other = other.restrict_models(self.models) if other.models != self.models else other
         costs = None
         if self.costs is not None and other.costs is not None:
@@ -124,7 +191,7 @@ class OutcomeDataset:
         if kind == "call":
             if self.costs is None:
                 raise DataError(
-                    f"{self.source}: no per-call costs in this dataset; use size or price"
+                    f"{self.where}: no per-call costs in this dataset; use size or price"
                 )
             return self.costs
         if kind == "size":
@@ -132,14 +199,14 @@ class OutcomeDataset:
             if sizes is None:
                 unknown = [m for m in self.models if self.info.get(m, ModelInfo(m)).size_b is None]
                 raise DataError(
-                    f"{self.source}: size unknown for {', '.join(unknown)}; give each a size in "
+                    f"{self.where}: size unknown for {', '.join(unknown)}; give each a size in "
                     f"a models.json beside the data (or choose another cost)"
                 )
             per_model = sizes
         elif kind == "price":
             prices = [self.info.get(m, ModelInfo(m)) for m in self.models]
             if any(p.input_price is None or p.output_price is None for p in prices):
-                raise DataError(f"{self.source}: model prices unknown; give a models.json")
+                raise DataError(f"{self.where}: model prices unknown; give a models.json")
             per_model = np.array([(p.input_price or 0) + (p.output_price or 0) for p in prices]) / 2
         else:
             raise DataError(f"unknown cost kind {kind!r}; valid: auto, call, size, price")
@@ -147,9 +214,10 @@ class OutcomeDataset:
 
     def restrict_models(self, models: Sequence[str]) -> OutcomeDataset:
         """The same prompts with only ``models`` (in that order)."""
+        models = _model_names(models, self.where)
         missing = [m for m in models if m not in self.models]
         if missing:
-            raise DataError(f"{self.source}: models not in the data: {', '.join(missing)}")
+            raise DataError(f"{self.where}: models not in the data: {', '.join(missing)}")
         cols = [self.models.index(m) for m in models]
         return replace(
             self,
@@ -162,6 +230,28 @@ class OutcomeDataset:
         )
 
 
+def _model_names(models: Any, where: str) -> list[str]:
+    """``models`` as a list of at least one distinct name; a clear error otherwise."""
+    try:
+        names = text_list(models, "models")
+    except PromptError as e:
+        raise DataError(f"{where}: {e}") from e
+    if not names:
+        raise DataError(f"{where}: models must name at least one model")
+    if repeated := sorted({m for m in names if names.count(m) > 1}):
+        raise DataError(f"{where}: models are named more than once: {', '.join(repeated)}")
+    return names
+
+
+def _is_table(rows: Any, n: int, m: int) -> bool:
+    """Whether ``rows`` is n lists of m items each."""
+
+    def is_list(x: Any, size: int) -> bool:
+        return isinstance(x, Sequence) and not isinstance(x, str | bytes) and len(x) == size
+
+    return is_list(rows, n) and all(is_list(r, m) for r in rows)
+
+
 _SPACES = re.compile(r"\s+")
 
 
@@ -172,6 +262,10 @@ def normalise(text: str) -> str:
 
 def overlap(a: OutcomeDataset, b: OutcomeDataset) -> list[int]:
     """Indices of ``a``'s prompts that also appear in ``b``."""
+    if not (isinstance(a, OutcomeDataset) and isinstance(b, OutcomeDataset)):
+        raise DataError(
+            f"overlap compares two OutcomeDatasets, got {type(a).__name__} and {type(b).__name__}"
+        )
     seen = {normalise(p) for p in b.prompts}
     return [i for i, p in enumerate(a.prompts) if normalise(p) in seen]
 
@@ -188,10 +282,10 @@ def _parse_size(value: object, where: str) -> float | None:
     """A size in billions of parameters: 7, 7.5 or "7B"; None when not given."""
     if value is None:
         return None
-    if isinstance(value, int | float) and not isinstance(value, bool) and value > 0:
-        return float(value)
+    if is_positive_number(value):
+        return float(value)  # type: ignore[arg-type]
     m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*[bB]\s*", str(value))
-    if not m:
+    if not m or float(m.group(1)) <= 0:  # "0B" is no more a size than 0
         raise DataError(f'{where}: size {value!r} is not a size in billions, e.g. 7 or "7B"')
     return float(m.group(1))
 
@@ -209,6 +303,12 @@ def load_model_info(path: str | Path) -> dict[str, ModelInfo]:
     raw = read_json(path, "model metadata")
     if not isinstance(raw, dict):
         raise DataError(f"{path}: expected an object mapping model names to metadata")
+    if bad := [name for name, meta in raw.items() if not isinstance(meta, dict)]:
+        raise DataError(
+            f'{path}, {bad[0]}: expected an object such as {{"size": "7B"}}, got {raw[bad[0]]!r}'[
+                :300
+            ]
+        )
     return {
         name: ModelInfo(
             name,
@@ -217,7 +317,6 @@ def load_model_info(path: str | Path) -> dict[str, ModelInfo]:
             _price(meta.get("output_price"), f"{path}, {name}"),
         )
         for name, meta in raw.items()
-        if isinstance(meta, dict)
     }
 
 
@@ -229,7 +328,7 @@ def load_scores_json(path: str | Path, models_path: str | Path | None = None) ->
     Metadata comes from ``models_path`` or a ``models.json`` beside the file.
     Only models scored on every question are kept.
     """
-    path = Path(path)
+    path = as_path(path, "the outcome file")
     raw = read_json(path, "outcome")
     if not isinstance(raw, list) or not raw:
         raise DataError(f"{path}: expected a non-empty JSON list of {{question, scores}} objects")
@@ -253,8 +352,12 @@ def load_scores_json(path: str | Path, models_path: str | Path | None = None) ->
     dropped = sorted(set().union(*(r["scores"] for r in raw)) - set(models))
     if dropped:
         log.warning("%s: left out %s, not scored on every question", path, ", ".join(dropped))
-    meta_path = Path(models_path) if models_path else path.with_name("models.json")
-    if models_path and not meta_path.exists():
+    meta_path = (
+        as_path(models_path, "the model metadata file")
+        if models_path is not None
+        else path.with_name("models.json")
+    )
+    if models_path is not None and not meta_path.exists():
         raise DataError(f"model metadata file not found: {meta_path}")
     info = load_model_info(meta_path) if meta_path.exists() else {}
     return OutcomeDataset(prompts, models, scores, _call_costs(raw, models, path), info=info,
@@ -282,9 +385,10 @@ def _call_costs(raw: list[dict[str, Any]], models: list[str], path: Path) -> np.
 def load_routerbench_csv(path: str | Path) -> OutcomeDataset:
     """RouterBench's wide CSV: ``prompt``, then ``<model>``, ``<model>|model_response``,
     ``<model>|total_cost`` per model. Prompts stored as a Python list literal are joined."""
-    path = Path(path)
-    try:
-        with path.open(newline="", encoding="utf-8") as f:
+    path = as_path(path, "the outcome file")
+    csv.field_size_limit(max(csv.field_size_limit(), CSV_FIELD_LIMIT))
+    try:  # utf-8-sig: a byte-order mark, as Excel writes, is not part of `prompt`
+        with path.open(newline="", encoding="utf-8-sig") as f:
             reader = csv.DictReader(f)
             rows = list(reader)
             columns = reader.fieldnames or []
@@ -292,6 +396,9 @@ def load_routerbench_csv(path: str | Path) -> OutcomeDataset:
         raise DataError(f"outcome file not found: {path}") from e
     except (OSError, csv.Error, UnicodeDecodeError) as e:
         raise DataError(f"{path}: cannot read CSV ({e})") from e
+    if repeated := sorted({c for c in columns if columns.count(c) > 1}):
+        # csv.DictReader would keep only the last column of each name
+        raise DataError(f"{path}: columns named more than once: {', '.join(repeated)}")
     models = [c.split("|")[0] for c in columns if c.endswith("|total_cost")]
     if "prompt" in columns and models and not rows:
         raise DataError(f"{path}: no data rows under the header")
@@ -344,6 +451,7 @@ def _prompt_text(value: str) -> str:
 
 def load_outcomes(path: str | Path, models_path: str | Path | None = None) -> OutcomeDataset:
     """Load an outcome dataset, format chosen by extension (.csv RouterBench, .json scores)."""
+    path = as_path(path, "the outcome file")
     suffix = Path(path).suffix.lower()
     if Path(path).is_dir():
         files = sorted(

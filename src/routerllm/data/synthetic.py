@@ -14,13 +14,23 @@ from __future__ import annotations
 import math
 import re
 import string
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from routerllm.data.labeled import CLASS_NAMES, NUM_CLASSES, LabeledPrompt, save_json
+from routerllm.checks import is_finite_number, is_integer
+from routerllm.config import MAX_SEED
+from routerllm.data import as_path
+from routerllm.data.labeled import (
+    CLASS_NAMES,
+    NUM_CLASSES,
+    LabeledPrompt,
+    refuse_replacing_splits,
+    save_json,
+)
 from routerllm.data.synthetic_vocab import (
     CONTEXT_PREFIXES,
     IMPERATIVE_VERBS,
@@ -30,6 +40,7 @@ from routerllm.data.synthetic_vocab import (
     VOCAB,
 )
 from routerllm.exceptions import DataError
+from routerllm.routers.base import is_seed
 
 SOURCE = "synthetic"
 SPLIT_NAMES = ("train", "val", "test")
@@ -68,6 +79,54 @@ TEMPLATES: dict[int, tuple[Template, ...]] = {
 def near_duplicate_key(text: str) -> str:
     """Text compared for near-duplicates: lowercased, punctuation and whitespace removed."""
     return re.sub(r"[\W_]+", "", text.lower())
+
+
+def _rng(seed: Any) -> np.random.Generator:
+    """The generator ``seed`` stands for (an integer seed or a Generator itself)."""
+    if isinstance(seed, np.random.Generator):
+        return seed
+    if not is_seed(seed):
+        raise DataError(
+            f"seed must be an integer in 0..{MAX_SEED} or a numpy Generator, got {seed!r}"
+        )
+    return np.random.default_rng(int(seed))
+
+
+def _labeled(items: Any, what: str) -> list[LabeledPrompt]:
+    """``items`` as a list of LabeledPrompt; a clear error, naming them ``what``, otherwise."""
+    if isinstance(items, str | bytes) or not isinstance(items, Iterable):
+        raise DataError(f"{what} must be a list of LabeledPrompt, got {type(items).__name__}")
+    items = list(items)
+    for i, item in enumerate(items):
+        if not isinstance(item, LabeledPrompt):
+            raise DataError(f"{what}[{i}] is {type(item).__name__}, not a LabeledPrompt")
+    return items
+
+
+def _check_templates(templates: Any) -> None:
+    if not isinstance(templates, Mapping) or not all(
+        isinstance(bank, Sequence) and all(isinstance(t, Template) for t in bank)
+        for bank in templates.values()
+    ):
+        raise DataError(
+            f"templates must map each class label to a list of Template objects, got {templates!r}"[
+                :300
+            ]
+        )
+
+
+def _check_fractions(fractions: Any) -> list[float]:
+    """The three split fractions; a clear error unless they are three finite numbers
+    >= 0 that sum to 1."""
+    iterable = isinstance(fractions, Iterable) and not isinstance(fractions, str | bytes)
+    values = list(fractions) if iterable else []
+    if (
+        len(values) != 3
+        or not all(is_finite_number(f) and f >= 0 for f in values)
+        or abs(sum(values) - 1) > 1e-6
+    ):
+        raise DataError(f"fractions must be three non-negative numbers summing to 1: {fractions!r}")
+    return [float(f) for f in values]
 
 
 def _pick(rng: np.random.Generator, options: Sequence[str]) -> str:
@@ -118,10 +177,11 @@ def generate(
     No two prompts share a :func:`near_duplicate_key`. Raises :class:`DataError`
     when the templates cannot produce that many unique prompts.
     """
-    if n < 0:
-        raise DataError(f"n must be >= 0, got {n}")
-    rng = np.random.default_rng(seed)
+    if not is_integer(n) or n < 0:
+        raise DataError(f"n must be an integer >= 0, got {n!r}")
+    rng = _rng(seed)
     templates = TEMPLATES if templates is None else templates
+    _check_templates(templates)
     items: list[LabeledPrompt] = []
     seen: set[str] = set()
     for label in range(NUM_CLASSES):
@@ -181,9 +241,9 @@ def split(
     near-duplicates each class is split exactly by largest-remainder rounding
     (10,000 balanced items -> 7,000/1,500/1,500).
     """
-    if len(fractions) != 3 or min(fractions) < 0 or abs(sum(fractions) - 1) > 1e-6:
-        raise DataError(f"fractions must be three non-negative numbers summing to 1: {fractions}")
-    rng = np.random.default_rng(seed)
+    fractions = _check_fractions(fractions)
+    items = _labeled(items, "items")
+    rng = _rng(seed)
     groups: dict[str, list[LabeledPrompt]] = {}
     for item in items:
         groups.setdefault(near_duplicate_key(item.text), []).append(item)
@@ -229,7 +289,10 @@ def check_leakage(
     train: Sequence[LabeledPrompt], val: Sequence[LabeledPrompt], test: Sequence[LabeledPrompt]
 ) -> LeakageReport:
     """Report prompts of one split that reappear, exactly or nearly, in another."""
-    named = dict(zip(SPLIT_NAMES, (train, val, test), strict=True))
+    named = {
+        name: _labeled(part, name)
+        for name, part in zip(SPLIT_NAMES, (train, val, test), strict=True)
+    }
     exact: list[tuple[str, str, str]] = []
     near: list[tuple[str, str, str, str]] = []
     for i, a in enumerate(SPLIT_NAMES):
@@ -259,14 +322,22 @@ def write_dataset(
     n: int = 10_000,
     seed: int = 0,
     fractions: Sequence[float] = (0.7, 0.15, 0.15),
+    *,
+    overwrite: bool = False,
 ) -> WrittenDataset:
-    """Generate, split and write ``full/train/val/test.json`` (LabeledPrompt JSON)."""
+    """Generate, split and write ``full/train/val/test.json`` (LabeledPrompt JSON).
+
+    Split files already in ``out_dir`` (perhaps the user's own) are replaced only
+    with ``overwrite=True``; otherwise :class:`DataError`, before any work."""
+    out = as_path(out_dir, "the dataset folder")
+    if out.exists() and not out.is_dir():
+        raise DataError(f"{out} exists and is not a directory")
+    refuse_replacing_splits(out, overwrite)
     full = generate(n, seed)
     train, val, test = split(full, fractions, seed)
     report = check_leakage(train, val, test)
     if not report.ok:  # split() groups near-duplicates, so this is a bug if it happens
         raise DataError(f"split leaked prompts: {report}")
-    out = Path(out_dir)
     paths, counts = {}, {}
     for name, part in (("full", full), ("train", train), ("val", val), ("test", test)):
         paths[name] = save_json(part, out / f"{name}.json")

@@ -9,19 +9,22 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from routerllm.checks import is_finite_number
+from routerllm.config import MAX_SEED
 from routerllm.data.outcomes import OutcomeDataset, load_outcomes, without
+from routerllm.encoders.base import text_list
 from routerllm.eval.curves import OperatingPoint
 from routerllm.eval.routing_metrics import references, routing_report, sweep
-from routerllm.exceptions import DataError
+from routerllm.exceptions import DataError, RouterLLMError
 from routerllm.registry import ROUTERS
-from routerllm.routers.base import Candidate, create_router
+from routerllm.routers.base import Candidate, create_router, is_seed
 from routerllm.routers.outcome import DEFAULT_ENCODER, OutcomeRouter
 
 log = logging.getLogger(__name__)
@@ -67,9 +70,11 @@ def split_dataset(
     data: OutcomeDataset, test_fraction: float, seed: int
 ) -> tuple[OutcomeDataset, OutcomeDataset]:
     """A seeded random split by prompt (used when no separate test file is given)."""
-    if not 0 < test_fraction < 1:
-        raise DataError(f"the test fraction must be between 0 and 1, got {test_fraction:g}")
-    order = np.random.default_rng(seed).permutation(len(data))
+    if not isinstance(data, OutcomeDataset):
+        raise DataError(f"split_dataset splits an OutcomeDataset, got {type(data).__name__}")
+    if not (is_finite_number(test_fraction) and 0 < test_fraction < 1):
+        raise DataError(f"the test fraction must be between 0 and 1, got {test_fraction!r}")
+    order = np.random.default_rng(_seed(seed)).permutation(len(data))
     cut = int(round(len(data) * (1 - test_fraction)))
     if not 0 < cut < len(data):
         raise DataError(
@@ -77,6 +82,38 @@ def split_dataset(
             f"{'train on' if cut == 0 else 'test on'} with {len(data)} prompts"
         )
     return data.subset(order[:cut]), data.subset(order[cut:])
+
+
+def _seed(seed: Any) -> int:
+    if not is_seed(seed):
+        raise RouterLLMError(f"seed must be an integer in 0..{MAX_SEED}, got {seed!r}")
+    return int(seed)
+
+
+def _router_names(routers: Any, router_options: Any) -> list[str]:
+    """The outcome routers to evaluate (a list of names, not one bare name) after
+    checking their options: a clear error before any work otherwise."""
+    names = text_list(routers, "routers")
+    if wrong := [n for n in names if not issubclass(ROUTERS.get(n), OutcomeRouter)]:
+        raise DataError(
+            f"router {wrong[0]!r} does not learn from outcome data; use one of "
+            f"{', '.join(LEARNED_ROUTERS)}"
+        )
+    if router_options is None:
+        return names
+    if not isinstance(router_options, Mapping) or not all(
+        isinstance(o, Mapping) for o in router_options.values()
+    ):
+        raise RouterLLMError(
+            "router_options must map router names to their options, e.g. "
+            f"{{'knn': {{'k': 5}}}}, got {router_options!r}"[:300]
+        )
+    if unused := [n for n in router_options if n not in names]:
+        raise RouterLLMError(
+            f"router_options for {', '.join(map(repr, unused))}, which is not evaluated "
+            f"(routers: {', '.join(names)})"
+        )
+    return names
 
 
 def outcome_candidates(data: OutcomeDataset, mean_cost: np.ndarray) -> list[Candidate]:
@@ -116,6 +153,8 @@ def evaluate_routing(
 
     ``predictions``, when given, receives each router's predicted (n_test, m)
     success matrix (columns in the data's model order), e.g. for a bootstrap."""
+    routers = _router_names(routers, router_options)
+    seed = _seed(seed)
     train = data if isinstance(data, OutcomeDataset) else load_outcomes(data)
     if test is None:
         train, test_set = split_dataset(train, test_fraction, seed)
@@ -138,10 +177,6 @@ def evaluate_routing(
     fit_seconds: dict[str, float] = {}
     selection: dict[str, Any] = {}
     for name in routers:
-        if not issubclass(ROUTERS.get(name), OutcomeRouter):
-            raise DataError(
-                f"router {name!r} does not learn from outcome data; use one of {', '.join(LEARNED_ROUTERS)}"
-            )
         options = {"encoder": encoder, "mode": mode, "costs": mean_cost.tolist()}
         options.update((router_options or {}).get(name, {}))
         router = create_router(name, candidates, seed, **options)

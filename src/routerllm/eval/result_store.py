@@ -10,15 +10,17 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from routerllm.checks import is_finite_number, is_integer
+from routerllm.data import as_path
 from routerllm.data.humaneval import HumanEvalProblem
 from routerllm.exceptions import RouterLLMError
 from routerllm.sqlite_busy import open_read_only, table_columns
@@ -52,6 +54,22 @@ CREATE TABLE IF NOT EXISTS meta (
 #: (a problem file's run records the file's name).
 PACKAGED_SET = "HumanEval (packaged)"
 
+_TEXT = ("text", lambda v: isinstance(v, str))
+_COUNT = ("an integer >= 0", lambda v: is_integer(v) and v >= 0)
+_AMOUNT = ("a finite number >= 0", lambda v: is_finite_number(v) and v >= 0)
+_FLAG = (
+    "True, False, 1 or 0",
+    lambda v: isinstance(v, bool | np.bool_) or (is_integer(v) and v in (0, 1)),
+)
+#: A generation row's fields (``ResultStore.add``), in the table's order, each with
+#: what its value must be and the check of that.
+ROW_FIELDS: dict[str, tuple[str, Any]] = {
+    "model": _TEXT, "task_id": _TEXT, "raw": _TEXT, "completion": _TEXT,
+    "prompt_tokens": _COUNT, "completion_tokens": _COUNT,
+    "gen_s": _AMOUNT, "gen_kwh": _AMOUNT, "gen_co2": _AMOUNT,
+    "method": _TEXT, "status": _TEXT, "detail": _TEXT, "passed": _FLAG,
+}  # fmt: skip
+
 
 @dataclass(frozen=True)
 class Outcome:
@@ -72,14 +90,21 @@ class ResultStore:
     (an earlier run as training data), so reading it never changes it; ``option``
     names the command-line option that gave the file, in error messages."""
 
-    def __init__(self, path: Path, read_only: bool = False, option: str = "--out") -> None:
-        self.path = path
+    def __init__(
+        self, path: str | os.PathLike[str], read_only: bool = False, option: str = "--out"
+    ) -> None:
+        self.path = path = as_path(path, "the results store")
         self.option = option
         if read_only:
             self.db = self._open_checked(read_only=True)
             self._stand_in_for_missing_tables()
             return
-        path.parent.mkdir(parents=True, exist_ok=True)
+        if path.is_dir():
+            raise RouterLLMError(f"results store {path} is a directory; give the path of a file")
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise self._unreadable(e, read_only=False) from e
         # A 0-byte file is what SQLite itself leaves until its first write (a run stopped
         # at once, a `touch`): it holds nothing to lose, so it becomes a new store.
         if path.is_file() and path.stat().st_size > 0:
@@ -248,8 +273,11 @@ class ResultStore:
         return [(str(t), str(p), str(e)) for t, p, e in rows]
 
     def add(self, row: dict[str, Any], state: Sequence[float] | None = None) -> None:
-        """Store a finished generation and, when given, the model's state of its prompt
-        (one transaction: both or neither)."""
+        """Store a finished generation (the fields of :data:`ROW_FIELDS`) and, when given,
+        the model's state of its prompt (one transaction: both or neither). Both are
+        checked first, so a bad value never reaches the file."""
+        row = _checked_row(row)
+        blob = None if state is None else self._checked_state(row["model"], row["task_id"], state)
         with self.db:
             self.db.execute(
                 "INSERT OR REPLACE INTO generations VALUES (:model, :task_id, :raw, :completion, "
@@ -257,12 +285,34 @@ class ResultStore:
                 ":detail, :passed)",
                 row,
             )
-            if state is not None:
-                blob = np.asarray(state, dtype=np.float32).tobytes()
+            if blob is not None:
                 self.db.execute(
                     "INSERT OR REPLACE INTO prompt_states VALUES (?, ?, ?)",
                     (row["model"], row["task_id"], blob),
                 )
+
+    def _checked_state(self, model: str, task_id: str, state: Any) -> bytes:
+        """A prompt state as stored: a 1-D array of finite numbers as wide as ``model``'s
+        other stored states (so that they stack); a clear error otherwise."""
+        try:
+            values = np.asarray(state, dtype=np.float32)
+        except (TypeError, ValueError) as e:
+            raise RouterLLMError(f"a prompt state must be a list of numbers ({e})") from e
+        if values.ndim != 1 or not values.size or not np.isfinite(values).all():
+            raise RouterLLMError(
+                f"a prompt state must be a non-empty list of finite numbers, got shape "
+                f"{values.shape}"
+            )
+        stored = self.db.execute(
+            "SELECT length(state) FROM prompt_states WHERE model = ? AND task_id != ? LIMIT 1",
+            (model, task_id),
+        ).fetchone()
+        if stored is not None and stored[0] != values.nbytes:
+            raise RouterLLMError(
+                f"the prompt state of {model!r} for {task_id} is {values.size} wide, but its "
+                f"stored ones are {stored[0] // values.itemsize} wide: nothing was stored"
+            )
+        return values.tobytes()
 
     def prompt_states(self, model: str, task_ids: Sequence[str]) -> np.ndarray | None:
         """(n, d) ``model``'s states of the prompts of ``task_ids``; None unless all are stored."""
@@ -274,6 +324,18 @@ class ResultStore:
         return np.stack([np.frombuffer(rows[t], dtype=np.float32) for t in task_ids])
 
     def add_load(self, model: str, seconds: float, kwh: float, co2: float) -> None:
+        """Store what loading ``model`` took: seconds, kWh, kg CO2 (finite, >= 0)."""
+        bad = [
+            f"{name} {value!r}"
+            for name, value in (("seconds", seconds), ("kwh", kwh), ("co2", co2))
+            if not (is_finite_number(value) and value >= 0)
+        ]
+        if not isinstance(model, str) or bad:
+            raise RouterLLMError(
+                f"a model's load needs a model name and finite numbers >= 0, got model "
+                f"{model!r}{', ' if bad else ''}{', '.join(bad)}: nothing was stored"
+            )
+        seconds, kwh, co2 = float(seconds), float(kwh), float(co2)
         with self.db:
             self.db.execute(
                 "INSERT OR REPLACE INTO loads VALUES (?, ?, ?, ?)", (model, seconds, kwh, co2)
@@ -301,6 +363,28 @@ class ResultStore:
 
     def close(self) -> None:
         self.db.close()
+
+
+def _checked_row(row: Any) -> dict[str, Any]:
+    """A generation row with every field of :data:`ROW_FIELDS`, each value of its kind
+    (numbers as Python's own, ``passed`` as 0 or 1); a clear error otherwise."""
+    if not isinstance(row, dict):
+        raise RouterLLMError(f"a generation row is a dict, got {type(row).__name__}")
+    missing = [k for k in ROW_FIELDS if k not in row]
+    bad = [
+        f"{k} {row[k]!r} (needs {kind})"
+        for k, (kind, ok) in ROW_FIELDS.items()
+        if k in row and not ok(row[k])
+    ]
+    if missing or bad:
+        problems = [*([f"missing {', '.join(missing)}"] if missing else []), *bad]
+        raise RouterLLMError(f"bad generation row, nothing stored: {'; '.join(problems)}"[:500])
+    checked = dict(row)
+    for k in ("prompt_tokens", "completion_tokens", "passed"):
+        checked[k] = int(row[k])
+    for k in ("gen_s", "gen_kwh", "gen_co2"):
+        checked[k] = float(row[k])
+    return checked
 
 
 def fingerprint(problem: HumanEvalProblem) -> str:

@@ -52,8 +52,9 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
+from routerllm.checks import is_integer, is_positive_number
 from routerllm.eval.sandbox_runner import MARK
 from routerllm.exceptions import RouterLLMError
 
@@ -104,16 +105,21 @@ def run_program(
     stderr together kills the program, and each kept tail is at most that long.
     Raises :class:`RouterLLMError` for bad limits or if the interpreter cannot start.
     """
-    if timeout_s <= 0 or memory_mb <= 0 or max_output_bytes <= 0:
+    if not isinstance(source, str):
         raise RouterLLMError(
-            "timeout_s, memory_mb and max_output_bytes must be positive, "
-            f"got {timeout_s}, {memory_mb}, {max_output_bytes}"
+            f"source must be the program's text (str), got {type(source).__name__}"
         )
+    try:
+        source.encode("utf-8")
+    except UnicodeEncodeError as e:
+        raise RouterLLMError(f"source is not valid UTF-8 text ({e.reason} at {e.start})") from e
+    _check_limits(timeout_s, memory_mb, max_output_bytes)
     with _PROBE_LOCK:
         executable, isolation = _interpreter(sys.executable)
     uid = os.getuid() if isolation.user is None else isolation.user[0]
     nproc = sum(n for owner, _, _, n in _processes() if owner == uid) + NPROC_HEADROOM
-    cpu_s, memory = math.ceil(timeout_s) + 1, memory_mb * 2**20
+    # RLIMIT_CPU is a 64-bit count; a timeout longer than that is no limit anyway
+    cpu_s, memory = min(math.ceil(timeout_s) + 1, 2**62), int(memory_mb) * 2**20
     limits = (
         (resource.RLIMIT_AS, memory, memory),
         (resource.RLIMIT_CPU, cpu_s, cpu_s + 1),  # soft: SIGXCPU, hard: SIGKILL
@@ -143,6 +149,35 @@ def run_program(
     return result
 
 
+def _check_limits(timeout_s: Any, memory_mb: Any, max_output_bytes: Any) -> None:
+    """A one-line error naming the first limit that the sandbox cannot apply."""
+    ceiling = _memory_ceiling_mb()
+    checks = (
+        ("timeout_s", timeout_s, is_positive_number(timeout_s), "a positive, finite number"),
+        (
+            "memory_mb",
+            memory_mb,
+            is_integer(memory_mb) and 0 < memory_mb <= ceiling,
+            f"a positive integer up to {ceiling} (this process's address-space limit)",
+        ),
+        (
+            "max_output_bytes",
+            max_output_bytes,
+            is_integer(max_output_bytes) and max_output_bytes > 0,
+            "a positive integer",
+        ),
+    )
+    for name, value, ok, need in checks:
+        if not ok:
+            raise RouterLLMError(f"{name} must be {need}, got {value!r}")
+
+
+def _memory_ceiling_mb() -> int:
+    """The largest RLIMIT_AS, in MiB, the child may be given: the hard limit it inherits."""
+    hard = resource.getrlimit(resource.RLIMIT_AS)[1]
+    return (2**63 - 1 if hard == resource.RLIM_INFINITY else hard) // 2**20
+
+
 def check_problem(
     problem: HumanEvalProblem,
     completion: str | None,
@@ -163,8 +198,9 @@ def check_many(
 ) -> list[ExecutionResult]:
     """:func:`check_problem` on each ``(problem, completion)``, ``workers`` at a time
     (threads, each waiting on its own process); results in the order of ``items``."""
-    if workers < 1:
-        raise RouterLLMError(f"workers must be at least 1, got {workers}")
+    if not is_integer(workers) or workers < 1:  # type: ignore[operator]
+        raise RouterLLMError(f"workers must be an integer >= 1, got {workers!r}")
+    _check_limits(timeout_s, memory_mb, 64_000)
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="sandbox") as pool:
         return list(pool.map(lambda it: check_problem(it[0], it[1], timeout_s, memory_mb), items))
 
@@ -172,6 +208,8 @@ def check_many(
 def pass_at_k(n: int, c: int, k: int) -> float:
     """Unbiased pass@k of a problem with ``c`` correct among ``n`` samples:
     ``1 - C(n-c, k) / C(n, k)``, computed as the Codex paper's stable product."""
+    if not all(is_integer(v) for v in (n, c, k)):
+        raise RouterLLMError(f"pass@k needs integers n, c and k, got n={n!r}, c={c!r}, k={k!r}")
     if not 0 < k <= n or not 0 <= c <= n:
         raise RouterLLMError(f"pass@k needs 0 < k <= n and 0 <= c <= n, got n={n}, c={c}, k={k}")
     if c == 0:
@@ -183,9 +221,13 @@ def pass_at_k(n: int, c: int, k: int) -> float:
 
 def mean_pass_at_k(counts: Sequence[tuple[int, int]], k: int) -> float:
     """Mean :func:`pass_at_k` over problems given as ``(n, c)`` pairs."""
-    if not counts:
+    try:
+        pairs = [(n, c) for n, c in counts]
+    except (TypeError, ValueError) as e:
+        raise RouterLLMError(f"counts must be a list of (n, c) pairs, got {counts!r}"[:300]) from e
+    if not pairs:
         raise RouterLLMError("mean_pass_at_k needs at least one (n, c) pair")
-    return sum(pass_at_k(n, c, k) for n, c in counts) / len(counts)
+    return sum(pass_at_k(n, c, k) for n, c in pairs) / len(pairs)
 
 
 def _start(executable: str, workdir: Path, preexec: Callable[[], None]) -> subprocess.Popen[bytes]:

@@ -14,7 +14,6 @@ import contextlib
 import inspect
 import json
 import logging
-import math
 import numbers
 import os
 import zipfile
@@ -26,6 +25,7 @@ from typing import Any, ClassVar, Protocol
 
 import numpy as np
 
+from routerllm.checks import is_finite_number
 from routerllm.config import MAX_SEED, TIER_ORDER
 from routerllm.encoders.base import text_list
 from routerllm.exceptions import ConfigError, RouterLLMError, UnknownNameError
@@ -260,11 +260,7 @@ def check_models(models: Any) -> None:
         size = m.params_b
         if not isinstance(m.name, str) or not m.name:
             raise RouterLLMError(f"a model's name must be a non-empty string, got {m.name!r}")
-        if (
-            isinstance(size, bool)
-            or not isinstance(size, numbers.Real)
-            or not (math.isfinite(size) and size >= 0)
-        ):
+        if not (is_finite_number(size) and size >= 0):
             raise RouterLLMError(
                 f"model {m.name!r}: params_b (its size, the routers' default cost) must be a "
                 f"number >= 0, got {size!r}"

@@ -398,8 +398,8 @@ class OutcomeRouter(Router):
         """A ValueError naming what does not fit: a shape for other models or another
         width, values that are not finite, outcomes outside [0, 1]."""
         m = len(self.models)
-        for key, value in arrays.items():
-            if value.dtype.kind not in "biuf" or not np.isfinite(value).all():
+        for key, array in arrays.items():
+            if array.dtype.kind not in "biuf" or not np.isfinite(array).all():
                 raise ValueError(f"array {key!r} holds values that are not finite numbers")
         wanted = {"Y": (None, m), "W": (None, m), "b": (m,), "X": (None, None)}
         for key, shape in wanted.items():

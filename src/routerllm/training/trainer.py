@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import logging
 import math
-import numbers
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -26,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from routerllm.checks import is_number
 from routerllm.exceptions import RouterLLMError, missing_dependency
 from routerllm.files import written_atomically
 from routerllm.routers.base import MAX_SEED, is_seed, one_line
@@ -79,25 +79,21 @@ class TrainingArguments:
         bad = [
             f"{k}={v!r} (must be positive)"
             for k, v in positive.items()
-            if not (_is_number(v) and v > 0)
+            if not (is_number(v) and v > 0)
         ]
-        if _is_number(self.learning_rate) and not math.isfinite(self.learning_rate):
+        if is_number(self.learning_rate) and not math.isfinite(self.learning_rate):
             bad.append(f"learning_rate={self.learning_rate} (must be a finite number)")
         non_negative = {"warmup_steps": self.warmup_steps, "weight_decay": self.weight_decay}
         bad += [
             f"{k}={v!r} (must be >= 0)"
             for k, v in non_negative.items()
-            if not (_is_number(v) and v >= 0)
+            if not (is_number(v) and v >= 0)
         ]
         if not is_seed(self.seed):
             bad.append(f"seed={self.seed!r} (must be an integer >= 0 and <= {MAX_SEED})")
         if bad:
             raise RouterLLMError(f"bad training arguments: {', '.join(bad)}")
         make_loss(self.loss, **self.loss_options)  # an unknown loss fails now, not after encoding
-
-
-def _is_number(v: object) -> bool:
-    return isinstance(v, numbers.Real) and not isinstance(v, bool)
 
 
 class TrainingInterrupted(KeyboardInterrupt):

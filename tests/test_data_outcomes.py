@@ -1,0 +1,146 @@
+"""Outcome datasets built in memory and read from files: mistakes are clear DataErrors."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from routerllm.config import LimitsConfig
+from routerllm.data.outcomes import (
+    ModelInfo,
+    OutcomeDataset,
+    load_model_info,
+    load_outcomes,
+    overlap,
+)
+from routerllm.exceptions import DataError
+
+SCORES = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
+
+
+@pytest.fixture
+def ds() -> OutcomeDataset:
+    return OutcomeDataset(["a", "b", "c"], ["m1", "m2"], SCORES, SCORES + 1, [["x", "y"]] * 3)
+
+
+def test_subset_takes_positions_or_a_boolean_mask(ds: OutcomeDataset) -> None:
+    assert ds.subset([True, False, True]).prompts == ["a", "c"]
+    picked = ds.subset(ds.scores[:, 0] > 0)
+    assert picked.prompts == ["a", "c"] and picked.costs.tolist() == [[2, 1], [2, 2]]
+    assert ds.subset(np.array([2, 0])).prompts == ["c", "a"]
+    assert ds.subset([-1]).prompts == ["c"]  # numpy's negative positions
+    assert len(ds.subset([])) == 0
+
+
+@pytest.mark.parametrize(
+    ("index", "match"),
+    [
+        ([True, False], "one value per prompt"),
+        ([5], "index 5 is out of range"),
+        ([-4], "index -4 is out of range"),
+        (np.array([0.7]), "integer positions"),
+        (["a"], "integer positions"),
+        (None, "integer positions"),
+        ([[0, 1]], "integer positions"),
+        ([[0, 1], [0]], "integer positions"),
+    ],
+)
+def test_subset_refuses_other_indices(ds: OutcomeDataset, index: object, match: str) -> None:
+    with pytest.raises(DataError, match=match):
+        ds.subset(index)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"scores": "x"}, "scores must be an"),
+        ({"scores": [[1, 0], [1]]}, "scores must be an"),
+        ({"scores": {"a": 1}}, "scores must be an"),
+        ({"costs": "x"}, "costs must be an"),
+        ({"prompts": None}, "prompts must be a list"),
+        ({"prompts": "abc"}, "prompts must be a list of strings, not a single string"),
+        ({"prompts": [1, 2, 3]}, r"prompts\[0\] is int"),
+        ({"models": ["m1", "m1"]}, "models are named more than once: m1"),
+        ({"models": []}, "models must name at least one model"),
+        ({"responses": [["x"]]}, "responses must be 3 lists"),
+        ({"responses": ["xy", "xy", "xy"]}, "responses must be 3 lists"),
+        ({"info": [1]}, "info must map"),
+    ],
+)
+def test_constructor_mistakes_are_data_errors(kwargs: dict[str, object], match: str) -> None:
+    args: dict[str, object] = {"prompts": ["a", "b", "c"], "models": ["m1", "m2"], "scores": SCORES}
+    with pytest.raises(DataError, match=f"^outcome dataset: {match}"):
+        OutcomeDataset(**{**args, **kwargs})  # type: ignore[arg-type]
+
+
+def test_dataset_operations_refuse_what_is_not_a_dataset(ds: OutcomeDataset) -> None:
+    with pytest.raises(DataError, match="at least one model"):
+        ds.restrict_models([])
+    with pytest.raises(DataError, match="not a single string"):
+        ds.restrict_models("m1")
+    with pytest.raises(DataError, match="only concat an OutcomeDataset"):
+        ds.concat([1])  # type: ignore[arg-type]
+    with pytest.raises(DataError, match="two OutcomeDatasets"):
+        overlap(ds, None)  # type: ignore[arg-type]
+    assert ds.restrict_models(["m2"]).responses == [["y"]] * 3
+    assert ds.info == {} and OutcomeDataset(["a"], ["m"], [[1]], info={"m": ModelInfo("m", 7)})
+
+
+def write_csv(path: Path, header: list[str], rows: list[list[object]], bom: bool = False) -> Path:
+    with path.open("w", newline="", encoding="utf-8-sig" if bom else "utf-8") as f:
+        writer = csv.writer(f)
+        writer.writerow(header)
+        writer.writerows(rows)
+    return path
+
+
+def test_files_saved_with_a_byte_order_mark_load(tmp_path: Path) -> None:
+    excel = write_csv(tmp_path / "excel.csv", ["prompt", "m", "m|total_cost"], [["hi", 1, 0.5]],
+                      bom=True)  # fmt: skip
+    assert excel.read_bytes().startswith(b"\xef\xbb\xbf")
+    assert load_outcomes(excel).prompts == ["hi"]
+    scores = tmp_path / "scores.json"
+    scores.write_text('[{"question": "q", "scores": {"m": 1}}]', encoding="utf-8-sig")
+    (tmp_path / "models.json").write_text('{"m": {"size": "7B"}}', encoding="utf-8-sig")
+    loaded = load_outcomes(scores)
+    assert loaded.models == ["m"] and loaded.sizes().tolist() == [7.0]
+
+
+def test_a_csv_with_a_model_twice_is_refused(tmp_path: Path) -> None:
+    twice = write_csv(tmp_path / "twice.csv", ["prompt", "m", "m|total_cost", "m", "m|total_cost"],
+                      [["hi", 1, 0.5, 0, 0.2]])  # fmt: skip
+    with pytest.raises(DataError, match="columns named more than once: m, m\\|total_cost"):
+        load_outcomes(twice)
+
+
+def test_a_csv_holds_prompts_as_long_as_the_config_allows(tmp_path: Path) -> None:
+    longest = "x" * LimitsConfig().max_prompt_chars
+    path = write_csv(tmp_path / "long.csv", ["prompt", "m", "m|total_cost"],
+                     [[str([longest]), 1, 0.5]])  # fmt: skip
+    assert load_outcomes(path).prompts == [longest]
+
+
+def test_model_metadata_mistakes_are_reported(tmp_path: Path) -> None:
+    meta = tmp_path / "models.json"
+    for size in ('"0B"', '"0.0 b"', "0"):
+        meta.write_text(f'{{"m": {{"size": {size}}}}}')
+        with pytest.raises(DataError, match="is not a size in billions"):
+            load_model_info(meta)
+    meta.write_text('{"m": 7}')
+    with pytest.raises(DataError, match='m: expected an object such as {"size": "7B"}, got 7'):
+        load_model_info(meta)
+
+
+@pytest.mark.parametrize("path", [None, 5, ["a.csv"]])
+def test_paths_that_are_not_paths_are_data_errors(path: object, tmp_path: Path) -> None:
+    with pytest.raises(DataError, match="outcome file must be a str or a Path"):
+        load_outcomes(path)  # type: ignore[arg-type]
+    if path is None:  # no models_path: the models.json beside the file, if any
+        return
+    scores = tmp_path / "scores.json"
+    scores.write_text('[{"question": "q", "scores": {"m": 1}}]')
+    with pytest.raises(DataError, match="model metadata file must be a str or a Path"):
+        load_outcomes(scores, models_path=path)  # type: ignore[arg-type]
