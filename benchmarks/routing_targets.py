@@ -206,6 +206,7 @@ def main() -> int:
         print(f"best single: {r['best_single']['name']} quality {r['best_single']['quality']:.3f}")
         print(
             f"{'router':<22}{'AIQ':>8}{'APGR':>8}{'CPT50':>8}{'CPT80':>8}{'maxacc':>8}{'acc@½':>8}{'cost→95%':>10}{'cost→100%':>11}"
+            f"{'one setting: →95%':>19}{'→100%':>8}"
         )
         for row_name, row in r["routers"].items():
             if row_name.startswith("single:"):
@@ -214,6 +215,7 @@ def main() -> int:
                 f"{row_name:<22}{_fmt(row['aiq']):>8}{_fmt(row['apgr']):>8}{_fmt(row['cpt50'] and row['cpt50'] / 100, True):>8}"
                 f"{_fmt(row['cpt80'] and row['cpt80'] / 100, True):>8}{_fmt(row['max_accuracy']):>8}"
                 f"{_fmt(row['acc_at_half_best_cost']):>8}{_fmt(row['cost_to_95'], True):>10}{_fmt(row['cost_to_best_accuracy'], True):>11}"
+                f"{_fmt(row['cost_to_95_one_setting'], True):>19}{_fmt(row['cost_to_best_accuracy_one_setting'], True):>8}"
             )
         if r["selection"].get("quality"):
             print(f"quality router's own choice (5-fold on train): {r['selection']['quality']}")

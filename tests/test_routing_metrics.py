@@ -280,10 +280,17 @@ def test_routing_report_three_models() -> None:
     perfect = rows["perfect"]
     assert close(perfect["aiq"], 0.565) and close(perfect["apgr"], 0.9125)
     assert close(perfect["cpt50"], 5.0) and close(rows["oracle"]["aiq"], 0.55)
+    # 95 % of 0.6 = 0.57: on the hull 85 % of the way from (1.2, .4) to (2, .6), at
+    # cost 1.88 = 0.376 of c's; one setting must take the (2, .6) point: 0.4.
+    assert close(perfect["cost_to_95"], 0.376) and close(perfect["cost_to_95_one_setting"], 0.4)
+    assert close(perfect["cost_to_best_accuracy_one_setting"], 0.4)
     mix = rows["mix_hull"]
     assert close(mix["aiq"], 0.45) and close(mix["apgr"], 0.625)
     assert close(mix["cpt50"], 25.0) and close(mix["cpt80"], 70.0)
     assert close(mix["cost_to_95"], 0.91) and close(mix["cost_to_best_accuracy"], 1.0)
+    # Without mixing, only c itself reaches 0.57.
+    assert close(mix["cost_to_95_one_setting"], 1.0)
+    assert rows["single:a"]["cost_to_95_one_setting"] is None
     # The cheapest model alone: flat 0.2, PGR 0 everywhere.
     cheap = rows["single:a"]
     assert close(cheap["apgr"], 0.0) and cheap["cpt50"] is None and cheap["cost_to_95"] is None
@@ -360,6 +367,11 @@ def test_bad_arguments() -> None:
         upper_hull([])
     with pytest.raises(RouterLLMError, match="OperatingPoint"):
         upper_hull([(1.0, 0.5)])  # type: ignore[list-item]
+    for points in (W, None, "ab"):  # a lone point, nothing, a string
+        with pytest.raises(RouterLLMError, match="must be a list of OperatingPoint values"):
+            aiq(points, 1.0, 3.0)  # type: ignore[arg-type]
+    with pytest.raises(RouterLLMError, match="finite numbers as cost and quality"):
+        aiq([P("1", 0.5)], 1.0, 3.0)  # type: ignore[arg-type]
     with pytest.raises(RouterLLMError, match="cost_min <= cost_max"):
         aiq([W], 3.0, 1.0)
     with pytest.raises(RouterLLMError, match="clashes"):

@@ -36,11 +36,12 @@ Comparisons "Q >= target" allow 1e-12 of floating-point slack.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
+from routerllm.checks import is_finite_number
 from routerllm.exceptions import RouterLLMError
 
 APGR_GRID = np.linspace(0.0, 1.0, 101)
@@ -62,14 +63,16 @@ class OperatingPoint:
 
 def check_points(points: Sequence[OperatingPoint], what: str = "points") -> list[OperatingPoint]:
     """Validate a non-empty sequence of OperatingPoint with finite cost and quality."""
+    if isinstance(points, OperatingPoint | str | bytes) or not isinstance(points, Iterable):
+        raise RouterLLMError(f"{what} must be a list of OperatingPoint values, got {points!r:.80}")
     pts = list(points)
     if not pts:
         raise RouterLLMError(f"{what} must contain at least one OperatingPoint")
     for p in pts:
         if not isinstance(p, OperatingPoint):
             raise RouterLLMError(f"{what} must be OperatingPoint values; got {type(p).__name__}")
-        if not (np.isfinite(p.cost) and np.isfinite(p.quality)):
-            raise RouterLLMError(f"{what} must have finite cost and quality; got {p}")
+        if not (is_finite_number(p.cost) and is_finite_number(p.quality)):
+            raise RouterLLMError(f"{what} must have finite numbers as cost and quality; got {p}")
     return pts
 
 
@@ -259,6 +262,24 @@ def cost_to_accuracy(
     reference_cost: float,
     anchor: OperatingPoint | None = None,
 ) -> float | None:
-    """min{c : Q(c) >= target} / reference_cost; None if never reached or reference_cost <= 0."""
+    """min{c : Q(c) >= target} / reference_cost; None if never reached or reference_cost <= 0.
+
+    Read off the hull, so the cost may be that of a random mix of two knob settings
+    (see :func:`cost_to_accuracy_one_setting` for what one setting reaches)."""
     c = first_cost_reaching(router_curve(points, anchor), target)
     return None if c is None or reference_cost <= 0 else c / reference_cost
+
+
+def cost_to_accuracy_one_setting(
+    points: Sequence[OperatingPoint],
+    target: float,
+    reference_cost: float,
+    anchor: OperatingPoint | None = None,
+) -> float | None:
+    """The cost of the cheapest single operating point (one knob setting, or the
+    ``anchor``, the cheapest model alone) whose quality reaches ``target``, divided by
+    ``reference_cost``: what a router reaches without mixing two settings. None if no
+    point reaches it or reference_cost <= 0."""
+    pts = check_points(points, "points") + ([] if anchor is None else [anchor])
+    costs = [p.cost for p in pts if p.quality >= target - 1e-12]
+    return None if not costs or reference_cost <= 0 else min(costs) / reference_cost

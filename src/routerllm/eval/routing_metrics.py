@@ -40,6 +40,7 @@ from routerllm.eval.curves import (
     apgr,
     check_points,
     cost_to_accuracy,
+    cost_to_accuracy_one_setting,
     cpt,
     first_cost_reaching,
     max_accuracy,
@@ -62,6 +63,7 @@ __all__ = [
     "check_outcomes",
     "check_points",
     "cost_to_accuracy",
+    "cost_to_accuracy_one_setting",
     "cpt",
     "default_lambdas",
     "evaluate_choices",
@@ -282,6 +284,8 @@ METRICS = (
     "acc_at_half_best_cost",
     "cost_to_95",
     "cost_to_best_accuracy",
+    "cost_to_95_one_setting",
+    "cost_to_best_accuracy_one_setting",
 )
 
 
@@ -298,6 +302,12 @@ def _row_metrics(
         "acc_at_half_best_cost": acc_at_half_best_cost(points, strong, anchor=weak),
         "cost_to_95": cost_to_accuracy(points, 0.95 * strong.quality, strong.cost, anchor=weak),
         "cost_to_best_accuracy": cost_to_accuracy(points, strong.quality, strong.cost, anchor=weak),
+        "cost_to_95_one_setting": cost_to_accuracy_one_setting(
+            points, 0.95 * strong.quality, strong.cost, anchor=weak
+        ),
+        "cost_to_best_accuracy_one_setting": cost_to_accuracy_one_setting(
+            points, strong.quality, strong.cost, anchor=weak
+        ),
     }
 
 
