@@ -2,8 +2,10 @@
 
 On both ../shared/data sets (test prompts that are also in train removed), the
 quality router is trained on 80 % of the training set and calibrated on the other
-20 % to each target, three ways: `lambda` only, `threshold` only, and both (the
-rule whose best knob meets the target better on the held-out 20 %, the default).
+20 % to each target, four ways: `lambda` only, `threshold` only, both (the
+rule whose best knob meets the target better on the held-out 20 %, the default),
+and both with `two_settings` (a cost or quality target met by a random mix of
+two knob settings where it falls between them).
 Each calibrated router then routes the whole test set. Printed per target and
 split seed: the rule chosen, and each way's test quality and mean cost (as a
 share of the costliest model's mean cost), so that the choice can be judged on
@@ -32,7 +34,12 @@ from routerllm.routers.base import create_router
 from routerllm.routers.decision import MODES
 from routerllm.routers.outcome import DEFAULT_ENCODER, OutcomeRouter
 
-WAYS = {"lambda": ("lambda",), "threshold": ("threshold",), "both": MODES}
+WAYS: dict[str, dict[str, Any]] = {
+    "lambda": {"modes": ("lambda",)},
+    "threshold": {"modes": ("threshold",)},
+    "both": {"modes": MODES},
+    "two settings": {"modes": MODES, "two_settings": True},
+}
 
 
 def one_split(
@@ -51,13 +58,14 @@ def one_split(
     out: dict[str, Any] = {}
     for target in targets:
         row: dict[str, Any] = {}
-        for way, modes in WAYS.items():
-            cal = router.calibrate(X_held, held_out.scores, target, train.models, modes=modes)
+        for way, how in WAYS.items():
+            cal = router.calibrate(X_held, held_out.scores, target, train.models, **how)
             cols = [train.models.index(d.model) for d in router.route_batch(test.prompts)]
             point = evaluate_choices(np.array(cols), test.scores, test_costs)
             row[way] = {"rule": cal["mode"], "held_out_quality": cal["quality"],
                         "test_quality": point.quality, "test_cost_share": point.cost / top,
-                        "fixed_mix": cal["fallback_mix"] is not None}  # fmt: skip
+                        "fixed_mix": cal["fallback_mix"] is not None,
+                        "second_share": cal["second_share"]}  # fmt: skip
         out[target] = row
     return out
 
@@ -95,11 +103,13 @@ def main() -> None:
                 r = results[name][str(s)][target]
                 cells = "".join(
                     f"{r[w]['test_quality']:>14.4f} / {r[w]['test_cost_share']:>6.1%}"
-                    + ("*" if r[w]["fixed_mix"] else " ")
+                    + ("*" if r[w]["fixed_mix"] else "+" if r[w]["second_share"] else " ")
                     for w in WAYS
                 )
                 print(f"{target:<14}{s:>5}  {r['both']['rule']:<10}{cells}")
-        print("(* = calibration fell back to a fixed mix of models)")
+        print(
+            "(* = calibration fell back to a fixed mix of models, + = it mixed two knob settings)"
+        )
     if args.json:
         print(json.dumps(results, indent=1))
 

@@ -102,6 +102,18 @@ def test_outcome_router_training_and_eval_routing(tmp_path: Path) -> None:
         )  # fmt: skip
         assert fixed["calibration"]["mode"] == rule
         assert json.loads((tmp_path / rule / "config.json").read_text())["options"]["mode"] == rule
+    two = ok_json(
+        "train", "--router", "logreg", "--data", str(train), "--out", str(tmp_path / "two"),
+        "--encoder", "hashing", "--calibrate", "max_cost=0.5", "--two-settings",
+    )  # fmt: skip
+    saved = json.loads((tmp_path / "two" / "config.json").read_text())["options"]
+    assert saved["second_share"] == two["calibration"]["second_share"]
+    assert two["calibration"]["cost"] <= 0.5 * 70 + 1e-9
+    assert_one_line_error(
+        run("train", "--router", "logreg", "--data", str(train), "--out", str(tmp_path / "x"),
+            "--encoder", "hashing", "--two-settings"),
+        "--two-settings is a way to --calibrate",
+    )  # fmt: skip
     png = tmp_path / "curves.png"
     ev = ok_json(
         "eval-routing", "--data", str(train), "--test", str(test), "--routers", "logreg,knn",

@@ -397,6 +397,64 @@ def test_calibration_targets(files: dict[str, Path]) -> None:
         router.calibrate(X, val.scores, "quality=0.95", val.models, predicted=val.scores[:2])  # type: ignore[attr-defined]
 
 
+def test_the_best_point_of_a_curve_may_mix_two_settings() -> None:
+    from routerllm.routers.outcome import _on_curve
+
+    none = np.zeros(1)
+    # Settings (knob, cost, quality): the hull is (1, .2) -> (2, .5) -> (4, .6); (3, .3) is under it.
+    rows = [(k, c, q, none, "lambda") for k, c, q in
+            ((0.0, 4.0, 0.6), (0.5, 2.0, 0.5), (1.0, 1.0, 0.2), (2.0, 3.0, 0.3))]  # fmt: skip
+    ok, a, second, cost, quality = _on_curve(rows, "max_cost", 3.0, True)
+    assert ok and a[0] == 0.5 and second is not None and second[0][0] == 0.0
+    assert second[1] == pytest.approx(0.5) and (cost, quality) == pytest.approx((3.0, 0.55))
+    ok, a, second, cost, quality = _on_curve(rows, "quality", 0.35, True)  # half way from .2 to .5
+    assert ok and (a[0], second[0][0], second[1]) == (1.0, 0.5, pytest.approx(0.5))  # type: ignore[index]
+    assert (cost, quality) == pytest.approx((1.5, 0.35))
+    assert _on_curve(rows, "max_cost", 10.0, True)[:3] == (True, rows[0], None)  # the best, alone
+    assert _on_curve(rows, "max_cost", 2.0, True)[:3] == (True, rows[1], None)  # exactly a setting
+    assert _on_curve(rows, "quality", 0.1, True)[:3] == (True, rows[2], None)  # the cheapest does
+    assert _on_curve(rows, "max_cost", 0.5, True)[:3] == (False, rows[2], None)  # the cheapest
+    assert _on_curve(rows, "quality", 0.7, True)[:3] == (False, rows[0], None)  # the best
+    # One setting only: the best within the budget, the cheapest reaching the quality.
+    assert _on_curve(rows, "max_cost", 3.0, False)[:3] == (True, rows[1], None)
+    assert _on_curve(rows, "quality", 0.35, False)[:3] == (True, rows[1], None)
+
+
+def test_calibration_to_a_budget_mixes_two_settings_and_routes_by_them(
+    files: dict[str, Path],
+) -> None:
+    _, router, val, X = calibration_setup(files)
+    result = router.calibrate(
+        X, val.scores, "max_cost=0.5", val.models, modes=["lambda"], two_settings=True
+    )  # type: ignore[attr-defined]
+    # The budget falls between two settings: a share of requests takes the second one,
+    # and the expected cost is the budget itself.
+    assert result["second_knob"] is not None and 0 < result["second_share"] < 1
+    assert result["cost"] == pytest.approx(0.5 * SIZES["big"])
+    assert router.options["second_share"] == result["second_share"]
+    # Routing many requests by the mix: the share drawn to the second setting follows it.
+    prompts = [f"request {i}" for i in range(2000)]
+    reasons = [d.reason for d in router.route_batch(prompts)]
+    second = np.mean([f"(lambda {result['second_knob']:g};" in r for r in reasons])
+    assert second == pytest.approx(result["second_share"], abs=0.04)
+    assert all(
+        f"take {result['second_knob']:g} and the rest {result['knob']:g}" in r for r in reasons
+    )
+    # Saved and loaded, it routes the same way.
+    again = load_router(router.save(files["train_json"].parent / "mixed"), router.models)
+    assert [d.model for d in again.route_batch(prompts[:200])] == [
+        d.model for d in router.route_batch(prompts[:200])
+    ]
+    single = router.calibrate(X, val.scores, "max_cost=0.5", val.models, modes=["lambda"])  # type: ignore[attr-defined]
+    assert single["second_knob"] is None and single["cost"] <= result["cost"]
+    assert single["quality"] <= result["quality"]
+    # A target met by one setting exactly sets no second one.
+    one = router.calibrate(
+        X, val.scores, "max_cost=1", val.models, modes=["lambda"], two_settings=True
+    )  # type: ignore[attr-defined]
+    assert one["second_knob"] is None and router.options["second_share"] == 0.0
+
+
 def test_calibration_falls_back_to_the_best_fixed_mix(
     files: dict[str, Path], tmp_path: Path
 ) -> None:
@@ -698,6 +756,8 @@ def test_embeddings_a_router_cannot_use_are_refused(embeddings: np.ndarray, mess
         ("knn", {"mode": True}, "option 'mode' must be a string, got true"),
         ("knn", {"knob": float("nan")}, "knob must be a finite number"),
         ("knn", {"costs": [1.0, -1.0, 2.0]}, "costs must be non-negative"),
+        ("knn", {"second_share": 2.0}, r"second_share must be a number in \[0, 1\]"),
+        ("logreg", {"second_share": 0.5}, "second_knob must be a finite number, got None"),
         ("knn", {"encoder": None}, "option 'encoder' must be a string, got null"),
         ("quality", {"knob": "x"}, "option 'knob' must be a number or null"),
         ("logreg", {"C": 0}, "C must be a number > 0"),

@@ -36,6 +36,7 @@ def cmd_humaneval(args: argparse.Namespace) -> int:
     summary = run_experiment(
         load_config(args.config), args.out, systems, args.limit, args.folds, args.seed,
         overrides, progress=not args.json, encoder=args.encoder, calibration=args.calibrate,
+        two_settings=args.two_settings,
         cascade_budget=args.cascade_budget, problems_file=args.problems, train_on=args.train_on,
     )  # fmt: skip
     text = (Path(args.out) / "report.md").read_text()
@@ -123,6 +124,11 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
         help="target the learned routers' decision rule and knob are set to on the training folds: quality=X "
         "(share of the best model's pass rate), max_cost=X (energy budget, share of the "
         "costliest model's) or max_share=X (default: max_cost=0.7, the same budget as --cascade-budget's default)",
+    )
+    he.add_argument(
+        "--two-settings",
+        action="store_true",
+        help="let --calibrate meet a max_cost or quality target by a random mix of two knob settings",
     )
     he.add_argument(
         "--cascade-budget",

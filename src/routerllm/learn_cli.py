@@ -131,7 +131,12 @@ CLASSIFIER_OPTIONS = {
     "--epochs": 3, "--batch-size": 16, "--learning-rate": None, "--warmup-steps": None,
     "--resume": False,
 }  # fmt: skip
-OUTCOME_OPTIONS = {"--cost": "auto", "--decision": None, "--calibrate": None}
+OUTCOME_OPTIONS = {
+    "--cost": "auto",
+    "--decision": None,
+    "--calibrate": None,
+    "--two-settings": False,
+}
 
 
 def _train_options(args: argparse.Namespace) -> None:
@@ -254,6 +259,8 @@ def _train_outcome_router(args: argparse.Namespace) -> dict[str, Any]:
         costs=costs.tolist(),
     )
     assert isinstance(router, OutcomeRouter)
+    if args.two_settings and not args.calibrate:
+        raise RouterLLMError("--two-settings is a way to --calibrate: give a target too")
     if args.calibrate:
         parse_target(args.calibrate, router.model_names)  # before the fit, not after
     fit_on, held_out = split_dataset(data, 0.2, args.seed) if args.calibrate else (data, None)
@@ -266,7 +273,10 @@ def _train_outcome_router(args: argparse.Namespace) -> dict[str, Any]:
     if held_out is not None:
         X = encoder.encode(held_out.prompts)
         modes = [args.decision] if args.decision else MODES  # no rule given: the better one
-        payload["calibration"] = router.calibrate(X, held_out.scores, args.calibrate, data.models, modes=modes)  # fmt: skip
+        payload["calibration"] = router.calibrate(
+            X, held_out.scores, args.calibrate, data.models, modes=modes,
+            two_settings=args.two_settings,
+        )  # fmt: skip
         payload["calibration_size"] = len(held_out)
     router.save(args.out)
     payload["knob"] = float(np.float64(router.knob))
@@ -479,6 +489,13 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
         "--calibrate",
         metavar="TARGET",
         help="e.g. max_share=0.3, quality=0.95 or max_cost=0.7, on a 20%% held-out split",
+    )
+    tr.add_argument(
+        "--two-settings",
+        action="store_true",
+        default=None,
+        help="with --calibrate max_cost=X or quality=X: meet the target by a random mix of two "
+        "knob settings where it falls between them",
     )
     tr.set_defaults(func=cmd_train, interrupted=_train_interrupted)
 

@@ -50,6 +50,7 @@ def run_experiment(
     progress: bool = True,
     encoder: str | None = None,
     calibration: str = "max_cost=0.7",
+    two_settings: bool = False,
     cascade_budget: float = 0.7,
     problems_file: str | Path | None = None,
     train_on: str | Path | None = None,
@@ -58,7 +59,7 @@ def run_experiment(
 
     ``encoder`` is the prompt encoder of the learned routers (default: theirs,
     ``minilm-static``) and ``calibration`` the target their knob is calibrated to on
-    the training folds; ``cascade_budget`` is the ``gated-cascade``'s energy budget, a
+    the training folds (by a mix of two knob settings with ``two_settings``); ``cascade_budget`` is the ``gated-cascade``'s energy budget, a
     share of the heavy model's generation energy (its gate is calibrated to it on the
     training folds). Generation depends on none of them, so a stored run can be
     re-reported with others without generating anything again. ``problems_file`` is a
@@ -179,18 +180,23 @@ def run_experiment(
                 else:
                     cv = cross_validated(
                         name, system, train_prompts, train_scores, train_energy, models, folds,
-                        seed, encoder, calibration, n_extra,
+                        seed, encoder, calibration, n_extra, two_settings,
                     )  # fmt: skip
                     results[name] = compose(
                         name, cv.choices, outcomes, task_ids, loads, cv.router_cost
                     )
                     results[name].extra = {"decision_rules": cv.rules}
+                    expected = {
+                        "expected_pass@1": float((cv.policy * scores).sum() / len(task_ids)),
+                        "expected_generation_kwh": float((cv.policy * energy).sum()),
+                    }
                     if cv.mixed_folds:
-                        results[name].extra["fixed_mix"] = {
-                            "folds": cv.mixed_folds,
-                            "expected_pass@1": float((cv.policy * scores).sum() / len(task_ids)),
-                            "expected_generation_kwh": float((cv.policy * energy).sum()),
-                        }  # fmt: skip
+                        results[name].extra["fixed_mix"] = {"folds": cv.mixed_folds, **expected}
+                    if cv.two_setting_folds:
+                        results[name].extra["two_settings"] = {
+                            "folds": cv.two_setting_folds,
+                            **expected,
+                        }
                     if name == "quality":
                         curve_rule = cv.rule
                         curve = quality_energy_curve(
@@ -217,6 +223,7 @@ def run_experiment(
         "seed": seed,
         "encoder": encoder or DEFAULT_ENCODER,
         "calibration": calibration,
+        "two_settings": two_settings,
         "cascade_budget": cascade_budget,
         "models": models,
         "styles": {m: styles[m] for m in models},
@@ -324,7 +331,12 @@ def report_markdown(s: dict[str, Any]) -> str:
         "counters this is an estimate from CPU load, not a hardware measurement. Cost = energy x electricity price.",
         f"Learned routers: `{s['encoder']}` prompt embeddings, {_training(s)}; decision rule (`lambda` or `threshold`) "
         f"and knob calibrated to `{s['calibration']}` (energy as the cost) on the training folds' out-of-fold "
-        "predictions, never on the test fold.",
+        "predictions, never on the test fold"
+        + (
+            ", where it falls between two knob settings by a random mix of the two."
+            if s.get("two_settings")
+            else "."
+        ),
         f"Wall time of this invocation: {s['wall_time_s']:.0f} s (stored generations are reused, not redone); "
         f"generation and loading time of all models on these problems: {s['model_time_s']:.0f} s. "
         f"Oracle (best model per problem) pass@1: {s['oracle_pass@1']:.3f}.",
@@ -373,6 +385,16 @@ def report_markdown(s: dict[str, Any]) -> str:
                 f"the draws: pass@1 {f['expected_pass@1']:.3f} at {f['expected_generation_kwh']:.3e} kWh of "
                 "generation; the row above is this seeded draw.",
             ]
+        if "two_settings" in r:
+            f = r["two_settings"]
+            lines += [
+                "",
+                f"{r['system']}: in {f['folds']} of {s['folds']} folds calibration met its target between two "
+                "knob settings, so each problem's setting was drawn by a hash of its prompt, in the shares that "
+                "meet it on the training folds."
+                + ("" if "fixed_mix" in r else f" Expected over the draws: pass@1 {f['expected_pass@1']:.3f} at "
+                   f"{f['expected_generation_kwh']:.3e} kWh of generation; the row above is this seeded draw."),
+            ]  # fmt: skip
     lines += ["", "Component breakdown (kWh): router inference / model loading / generation", ""]
     for r in s["systems"]:
         c = r["components"]

@@ -328,9 +328,11 @@ class CrossValidated:
     predicted: np.ndarray  # (n, m) out-of-fold predicted success, in ``models`` order
     known: np.ndarray  # (n, m) the per-model costs each problem's router knew
     #: (n, m) each problem's chance of going to each model: the fixed mix where its
-    #: fold's calibration fell back to one (MISSION M3.9), else 1 for the model chosen
+    #: fold's calibration fell back to one (MISSION M3.9), the two settings' choices
+    #: weighted by their shares where it mixed two, else 1 for the model chosen
     policy: np.ndarray
     mixed_folds: int  # folds whose router drew from a fixed mix
+    two_setting_folds: int  # folds whose router drew between two knob settings
     rules: list[str]  # each fold's decision rule, as its calibration chose it
 
     @property
@@ -351,6 +353,7 @@ def cross_validated(
     encoder: str | None = None,
     calibration: str = "max_cost=0.7",
     train_only: int = 0,
+    two_settings: bool = False,
 ) -> CrossValidated:
     """Route each fold's problems with a router trained on the other folds
     (:func:`fold_routers`). The decision rule and its knob are calibrated to
@@ -364,12 +367,15 @@ def cross_validated(
     n = len(prompts) - train_only
     choices = [""] * len(prompts)
     predicted, known = np.zeros_like(scores), np.zeros_like(costs)
-    policy, mixed, rules = np.zeros_like(scores), 0, []
+    policy, mixed, two, rules = np.zeros_like(scores), 0, 0, []
     spent = np.zeros(3)
     options = {"folds": 3} if name == "quality" else {}  # its own selection: 3-fold
     for fold in fold_routers(name, system, prompts, scores, costs, models, folds, seed, encoder, options, train_only):  # fmt: skip
         tr, te, router, X = fold.train, fold.test, fold.router, fold.X
-        router.calibrate(X[tr], scores[tr], calibration, models, predicted=fold.oof_train)
+        router.calibrate(
+            X[tr], scores[tr], calibration, models, predicted=fold.oof_train,
+            two_settings=two_settings,
+        )  # fmt: skip
         rules.append(router.mode)
         with system.meter.measure("router_inference") as slot:
             decisions = router.route_batch([prompts[int(i)] for i in te])
@@ -379,12 +385,13 @@ def cross_validated(
         known[te] = router.costs[order]
         for i, d in zip(te, decisions, strict=True):
             choices[i] = d.model
-            policy[i, list(models).index(d.model)] = 1.0
-        if router.mix is not None:
-            policy[te] = router.mix[order]
-            mixed += 1
+        policy[te] = router.policy(X[te])[:, order]
+        mixed += router.mix is not None
+        two += router.mix is None and router.second_knob is not None
     cost = (float(spent[0]), float(spent[1]), float(spent[2]))
-    return CrossValidated(choices[:n], cost, predicted[:n], known[:n], policy[:n], mixed, rules)
+    return CrossValidated(
+        choices[:n], cost, predicted[:n], known[:n], policy[:n], mixed, two, rules
+    )
 
 
 def check_systems(names: Sequence[str], ladder: Sequence[str]) -> None:

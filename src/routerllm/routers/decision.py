@@ -92,8 +92,13 @@ def mix_choices(
     drawn = np.flatnonzero(w > 0)
     cumulative = np.cumsum(w[drawn] / w[drawn].sum())
     cumulative[-1] = 1.0  # draws are < 1: rounding never falls off the end
-    draws = np.array([
-        int.from_bytes(hashlib.sha256(f"{seed}\0{p}".encode()).digest()[:8], "big") / 2.0**64
+    return drawn[np.searchsorted(cumulative, prompt_draws(prompts, f"{seed}"), side="right")]
+
+
+def prompt_draws(prompts: Sequence[str], salt: str) -> np.ndarray:
+    """A number in [0, 1) per prompt, a hash of ``salt`` and the prompt: the same
+    prompt always draws the same number, whatever the batch."""
+    return np.array([
+        int.from_bytes(hashlib.sha256(f"{salt}\0{p}".encode()).digest()[:8], "big") / 2.0**64
         for p in prompts
     ])  # fmt: skip
-    return drawn[np.searchsorted(cumulative, draws, side="right")]

@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from routerllm.checks import is_finite_number
 from routerllm.data.outcomes import scores_are_outcomes
 from routerllm.exceptions import RouterLLMError
 from routerllm.routers.base import (
@@ -31,7 +32,7 @@ from routerllm.routers.base import (
     one_line,
     prompt_list,
 )
-from routerllm.routers.decision import MODES, choose, mix_choices
+from routerllm.routers.decision import MODES, choose, mix_choices, prompt_draws
 
 #: MiniLM distilled into a static token table (encoders/distilled.py): as fast as
 #: WordLlama's ``static`` (far inside the decision latency target on 2 CPU cores,
@@ -57,6 +58,8 @@ class OutcomeRouter(Router):
         knob: float | None = None,
         costs: Sequence[float] | None = None,
         mix: Mapping[str, float] | None = None,
+        second_knob: float | None = None,
+        second_share: float = 0.0,
     ) -> None:
         super().__init__(models, seed)
         if mode not in MODES:
@@ -86,6 +89,7 @@ class OutcomeRouter(Router):
             "knob": self.knob,
             "costs": self.costs.tolist(),
         }
+        self.set_second_knob(second_knob, second_share)
         self.set_mix(mix)
         self._encoder: Any = None
         self.fitted = False
@@ -231,6 +235,27 @@ class OutcomeRouter(Router):
             n: float(w) for n, w in zip(self.model_names, self.mix, strict=True) if w > 0
         }  # fmt: skip
 
+    def set_second_knob(self, knob: float | None, share: float) -> None:
+        """Route a ``share`` of requests (drawn by a hash of each prompt) with ``knob``
+        instead of the router's knob, same rule: a random mix of two settings reaches
+        the points between them on the router's quality-cost curve, which one knob
+        cannot (what calibration sets for a cost or quality target)."""
+        if not (is_finite_number(share) and 0 <= share <= 1):
+            raise RouterLLMError(f"second_share must be a number in [0, 1], got {share!r}")
+        if share > 0 and not is_finite_number(knob):
+            raise RouterLLMError(f"second_knob must be a finite number, got {knob!r}")
+        self.second_knob = None if share == 0 else float(knob)  # type: ignore[arg-type]
+        self.second_share = float(share) if self.second_knob is not None else 0.0
+        self.options.update(second_knob=self.second_knob, second_share=self.second_share)
+
+    def _knobs(self, prompts: Sequence[str]) -> np.ndarray:
+        """The knob each prompt is routed with."""
+        knobs = np.full(len(prompts), self.knob)
+        if self.second_knob is not None:
+            second = prompt_draws(prompts, f"{self.seed}\0knob") < self.second_share
+            knobs[second] = self.second_knob
+        return knobs
+
     def _mixing(self, mask: np.ndarray) -> bool:
         """Whether to draw from the mix: one is set and some model of it is allowed."""
         return self.mix is not None and float(self.mix[mask].sum()) > 0
@@ -239,7 +264,26 @@ class OutcomeRouter(Router):
         if self._mixing(mask):
             assert self.mix is not None
             return mix_choices(prompts, self.mix, self.seed, mask)
-        return choose(pred, self.costs, self.mode, self.knob, allowed=mask)
+        knobs = self._knobs(prompts)
+        idx = np.empty(len(prompts), dtype=int)
+        for knob in np.unique(knobs):
+            rows = knobs == knob
+            idx[rows] = choose(pred[rows], self.costs, self.mode, float(knob), allowed=mask)
+        return idx
+
+    def policy(self, X: np.ndarray) -> np.ndarray:
+        """(n, m): each model's probability of being chosen for each prompt embedded in
+        ``X``, over the router's draws (from the fixed mix, or between two settings);
+        a choice it makes for sure is 1."""
+        pred = self.predict(X)
+        if self.mix is not None:
+            return np.tile(self.mix, (len(pred), 1))
+        out = np.zeros_like(pred)
+        settings = [(self.knob, 1.0 - self.second_share), (self.second_knob, self.second_share)]
+        for knob, weight in settings:
+            if knob is not None and weight > 0:
+                out[np.arange(len(pred)), choose(pred, self.costs, self.mode, knob)] += weight
+        return out
 
     def score(self, prompts: Sequence[str]) -> np.ndarray:
         pred = self.predict_prompts(prompts)
@@ -255,10 +299,15 @@ class OutcomeRouter(Router):
         mask = self._mask(allowed)
         pred = self.predict_prompts(prompts)
         idx = self._choices(prompts, pred, mask)
-        how = f"{self.mode} {self.knob:g}"
         if self._mixing(mask):
             shares = ", ".join(f"{n} {w:.0%}" for n, w in self.options["mix"].items())
-            how = f"drawn from the fixed mix {shares}, which calibration found better"
+            hows = [f"drawn from the fixed mix {shares}, which calibration found better"] * len(idx)
+        else:
+            both = "" if self.second_knob is None else (
+                f"; {self.second_share:.0%} of requests, drawn by their hash, take "
+                f"{self.second_knob:g} and the rest {self.knob:g}"
+            )  # fmt: skip
+            hows = [f"{self.mode} {k:g}{both}" for k in self._knobs(prompts)]
         return [
             RoutingDecision(
                 model=self.model_names[i],
@@ -267,7 +316,7 @@ class OutcomeRouter(Router):
                 router=self.name,
                 scores={n: float(p) for n, p in zip(self.model_names, row, strict=True)},
             )
-            for i, row in zip(idx, pred, strict=True)
+            for i, row, how in zip(idx, pred, hows, strict=True)
         ]
 
     # -- calibration ---------------------------------------------------------
@@ -279,10 +328,14 @@ class OutcomeRouter(Router):
         model_names: Sequence[str] | None = None,
         predicted: np.ndarray | None = None,
         modes: Sequence[str] = MODES,
+        two_settings: bool = False,
     ) -> dict[str, Any]:
         """Set the decision rule and its knob from a target, measured on held-out data
         (never the test set): of the rules in ``modes`` (by default both, ``lambda``
-        and ``threshold``), the one whose best knob meets the target best.
+        and ``threshold``), the one whose best knob meets the target best. With
+        ``two_settings``, a ``max_cost`` or ``quality`` target is met on the rule's
+        curve, by a random mix of two knob settings where it falls between them
+        (``second_knob``, ``second_share``); otherwise by the best single setting.
 
         The router's predictions for that data are its own, or ``predicted`` (columns
         named ``model_names`` like ``scores``): e.g. out-of-fold predictions for
@@ -346,25 +399,44 @@ class OutcomeRouter(Router):
                 idx = choose(pred, costs, mode, float(knob))
                 point = evaluate_choices(idx, Y, costs)
                 rows.append((float(knob), point.cost, point.quality, idx, mode))
+        second: tuple[Any, float] | None = None  # (row, share) of a second setting
         if kind.startswith("max_share"):
             model = kind.partition(":")[2] or self.model_names[int(np.argmax(self.costs))]
             j = self.model_names.index(model)
-            ok = [r for r in rows if float(np.mean(r[3] == j)) <= goal]
+            fits = [r for r in rows if float(np.mean(r[3] == j)) <= goal]
+            ok = bool(fits)
             pick = (
-                max(ok, key=lambda r: (r[2], -r[1]))
-                if ok
+                max(fits, key=lambda r: (r[2], -r[1]))
+                if fits
                 else min(rows, key=lambda r: float(np.mean(r[3] == j)))
             )
-        elif kind == "max_cost":
-            budget = goal * float(self.costs.max())
-            ok = [r for r in rows if r[1] <= budget + 1e-12]
-            pick = max(ok, key=lambda r: (r[2], -r[1])) if ok else min(rows, key=lambda r: r[1])
-        else:  # quality
-            need = goal * float(Y.mean(axis=0).max())
-            ok = [r for r in rows if r[2] >= need - 1e-12]
-            pick = min(ok, key=lambda r: (r[1], -r[2])) if ok else max(rows, key=lambda r: r[2])
+        else:  # max_cost, quality: the best point of a mode's curve, maybe between two knobs
+            value = goal * float(self.costs.max() if kind == "max_cost" else Y.mean(axis=0).max())
+            picks = [
+                _on_curve([r for r in rows if r[4] == m], kind, value, two_settings)
+                for m in dict.fromkeys(modes)
+            ]
+            if kind == "max_cost":  # target met, then the best quality, then the least cost
+                ok, pick, second, pick_cost, pick_quality = max(
+                    picks, key=lambda p: (p[0], p[4], -p[3])
+                )
+            else:  # target met, then the least cost, then the best quality
+                ok, pick, second, pick_cost, pick_quality = max(
+                    picks, key=lambda p: (p[0], -p[3], p[4])
+                )
+            pick = (pick[0], pick_cost, pick_quality, pick[3], pick[4])
         self.knob, self.mode = pick[0], pick[4]
         self.options.update(knob=self.knob, mode=self.mode)
+        self.set_second_knob(
+            None if second is None else second[0][0], 0.0 if second is None else second[1]
+        )
+        shares = {n: float(np.mean(pick[3] == j)) for j, n in enumerate(self.model_names)}
+        if second is not None:
+            row, s = second
+            shares = {
+                n: (1 - s) * v + s * float(np.mean(row[3] == j))
+                for j, (n, v) in enumerate(shares.items())
+            }
         singles = [evaluate_choices(np.full(len(Y), j), Y, costs) for j in range(Y.shape[1])]
         mix = quality_at(upper_hull(singles), pick[1])
         # Do no harm (M3.9): worse than the best fixed mix at the same cost -> that mix.
@@ -377,9 +449,11 @@ class OutcomeRouter(Router):
         return {
             "knob": self.knob,
             "mode": self.mode,
+            "second_knob": self.second_knob,
+            "second_share": self.second_share,
             "cost": pick[1],
             "quality": pick[2],
-            "shares": {n: float(np.mean(pick[3] == j)) for j, n in enumerate(self.model_names)},
+            "shares": shares,
             "target_reached": bool(ok),
             "beats_fixed_mix": mix is None or pick[2] > mix + 1e-12,
             "fixed_mix_quality": mix,
@@ -420,6 +494,53 @@ class OutcomeRouter(Router):
 
     def _set(self, arrays: dict[str, np.ndarray]) -> None:
         raise NotImplementedError
+
+
+def _on_curve(
+    rows: list[Any], kind: str, value: float, two_settings: bool
+) -> tuple[bool, Any, tuple[Any, float] | None, float, float]:
+    """The best point for a ``max_cost`` (``value`` = the budget) or ``quality``
+    (``value`` = the quality needed) target among one rule's knob settings ``rows``
+    (knob, cost, quality, choices, mode): on their upper hull, a setting or a random
+    mix of two neighbouring ones (only the best single setting unless
+    ``two_settings``). Returns (target met, first row, (second row, its share) or
+    None, cost, quality); when the target cannot be met, the cheapest setting (a
+    budget) or the best one (a quality)."""
+    from routerllm.eval.curves import OperatingPoint, upper_hull
+
+    if not two_settings:
+        if kind == "max_cost":
+            fits = [r for r in rows if r[1] <= value + 1e-12]
+            one = max(fits, key=lambda r: (r[2], -r[1])) if fits else min(rows, key=lambda r: r[1])
+        else:
+            fits = [r for r in rows if r[2] >= value - 1e-12]
+            one = min(fits, key=lambda r: (r[1], -r[2])) if fits else max(rows, key=lambda r: r[2])
+        return bool(fits), one, None, one[1], one[2]
+
+    row_at = {(r[1], r[2]): r for r in rows}
+    hull = [
+        row_at[(p.cost, p.quality)] for p in upper_hull([OperatingPoint(r[1], r[2]) for r in rows])
+    ]
+    at = 1 if kind == "max_cost" else 2  # the coordinate the target is on
+    if kind == "max_cost" and hull[0][1] > value + 1e-12:
+        cheapest = min(rows, key=lambda r: r[1])
+        return False, cheapest, None, cheapest[1], cheapest[2]
+    if kind == "quality" and hull[-1][2] < value - 1e-12:
+        best = hull[-1]
+        return False, best, None, best[1], best[2]
+    if kind == "max_cost":
+        i = max(k for k, r in enumerate(hull) if r[1] <= value + 1e-12)
+        a, b = hull[i], hull[i + 1] if i + 1 < len(hull) else None
+    else:
+        i = min(k for k, r in enumerate(hull) if r[2] >= value - 1e-12)
+        a, b = (hull[i], None) if i == 0 else (hull[i - 1], hull[i])
+    if b is None or abs(a[at] - value) <= 1e-12:
+        return True, a, None, a[1], a[2]
+    share = (value - a[at]) / (b[at] - a[at])
+    if share >= 1 - 1e-9:
+        return True, b, None, b[1], b[2]
+    cost, quality = (a[k] + share * (b[k] - a[k]) for k in (1, 2))
+    return True, a, (b, share), cost, quality
 
 
 def parse_target(target: str, models: Sequence[str] | None = None) -> tuple[str, float]:
