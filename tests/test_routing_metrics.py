@@ -12,6 +12,7 @@ from routerllm.eval.routing_metrics import (
     aiq,
     apgr,
     cost_to_accuracy,
+    cost_to_accuracy_one_setting,
     cpt,
     default_lambdas,
     evaluate_choices,
@@ -372,6 +373,27 @@ def test_bad_arguments() -> None:
             aiq(points, 1.0, 3.0)  # type: ignore[arg-type]
     with pytest.raises(RouterLLMError, match="finite numbers as cost and quality"):
         aiq([P("1", 0.5)], 1.0, 3.0)  # type: ignore[arg-type]
+    pts, strong = [W, P(2.0, 0.7)], P(3.0, 0.8)
+    for call, name in [
+        (lambda: aiq(pts, "1", 3.0), "cost_min"),  # type: ignore[arg-type]
+        (lambda: pgr(pts, W, strong, float("nan")), "share"),
+        (lambda: cpt(pts, W, strong, "0.5"), "x"),  # type: ignore[arg-type]
+        (lambda: cost_to_accuracy(pts, "0.7", 3.0), "target"),  # type: ignore[arg-type]
+        (lambda: cost_to_accuracy_one_setting(pts, 0.7, None), "reference_cost"),  # type: ignore[arg-type]
+        (lambda: quality_at(upper_hull(pts), float("inf")), "cost"),
+    ]:
+        with pytest.raises(RouterLLMError, match=f"^{name} must be a finite number"):
+            call()
+    S, C = np.array([[1, 0], [0, 1], [1, 1.0]]), [1.0, 5.0]
+    for routers in ([("r", pts)], None):
+        with pytest.raises(RouterLLMError, match="routers must map each router's name"):
+            routing_report(routers, S, C)  # type: ignore[arg-type]
+    with pytest.raises(RouterLLMError, match="a router's name must be a string"):
+        routing_report({5: pts}, S, C)  # type: ignore[dict-item]
+    with pytest.raises(RouterLLMError, match=r"sizes must be 2 finite numbers .*got \['7B'"):
+        references(S, C, sizes=["7B", "13B"])  # type: ignore[list-item]
+    with pytest.raises(RouterLLMError, match="model_names must be a list of strings"):
+        references(S, C, model_names="ab")
     with pytest.raises(RouterLLMError, match="cost_min <= cost_max"):
         aiq([W], 3.0, 1.0)
     with pytest.raises(RouterLLMError, match="clashes"):

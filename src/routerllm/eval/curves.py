@@ -76,6 +76,13 @@ def check_points(points: Sequence[OperatingPoint], what: str = "points") -> list
     return pts
 
 
+def check_numbers(**values: object) -> None:
+    """A clear error naming the first of ``values`` that is not a finite number."""
+    for name, value in values.items():
+        if not is_finite_number(value):
+            raise RouterLLMError(f"{name} must be a finite number, got {value!r:.60}")
+
+
 def upper_hull(points: Sequence[OperatingPoint]) -> list[OperatingPoint]:
     """The non-decreasing upper convex hull of (cost, quality) points, sorted by cost.
 
@@ -113,6 +120,7 @@ def quality_at(hull: Sequence[OperatingPoint], cost: float) -> float | None:
     after the last point; None before the first point, where the curve is undefined.
     """
     h = check_points(hull, "hull")
+    check_numbers(cost=cost)
     if cost < h[0].cost:
         return None
     xs = np.array([p.cost for p in h])
@@ -126,6 +134,7 @@ def mix_at(points: Sequence[OperatingPoint], cost: float) -> dict[int, float] | 
     vertices around ``cost``, so that the mix's quality is ``quality_at(hull, cost)``.
     None below the cheapest point."""
     pts = check_points(points)
+    check_numbers(cost=cost)
     hull = upper_hull(pts)
     if cost < hull[0].cost:
         return None
@@ -144,6 +153,7 @@ def first_cost_reaching(hull: Sequence[OperatingPoint], quality: float) -> float
     None when the curve's highest quality is below ``quality``.
     """
     h = check_points(hull, "hull")
+    check_numbers(quality=quality)
     target = quality - 1e-12
     if h[0].quality >= target:
         return h[0].cost
@@ -185,7 +195,8 @@ def aiq(
     anchor: OperatingPoint | None = None,
 ) -> float:
     """RouterBench's Average Improvement in Quality over [cost_min, cost_max] (module doc)."""
-    if not (np.isfinite(cost_min) and np.isfinite(cost_max)) or cost_max < cost_min:
+    check_numbers(cost_min=cost_min, cost_max=cost_max)
+    if cost_max < cost_min:
         raise RouterLLMError(
             f"need finite cost_min <= cost_max; got cost_min={cost_min}, cost_max={cost_max}"
         )
@@ -207,6 +218,7 @@ def pgr(
     points: Sequence[OperatingPoint], weak: OperatingPoint, strong: OperatingPoint, share: float
 ) -> float | None:
     """RouteLLM's Performance Gap Recovered at share s of the strong model's cost."""
+    check_numbers(share=share)
     gap = _gap(weak, strong)
     if gap is None:
         return None
@@ -234,6 +246,7 @@ def cpt(
     points: Sequence[OperatingPoint], weak: OperatingPoint, strong: OperatingPoint, x: float
 ) -> float | None:
     """Call-Performance Threshold: 100 * the smallest s in [0, 1] with PGR(s) >= x."""
+    check_numbers(x=x)
     gap = _gap(weak, strong)
     if gap is None:
         return None
@@ -253,6 +266,7 @@ def acc_at_half_best_cost(
     points: Sequence[OperatingPoint], best: OperatingPoint, anchor: OperatingPoint | None = None
 ) -> float | None:
     """Q(0.5 * C_best) on the router's curve; None where the curve is undefined."""
+    check_points([best], "best")
     return quality_at(router_curve(points, anchor), 0.5 * best.cost)
 
 
@@ -266,6 +280,7 @@ def cost_to_accuracy(
 
     Read off the hull, so the cost may be that of a random mix of two knob settings
     (see :func:`cost_to_accuracy_one_setting` for what one setting reaches)."""
+    check_numbers(target=target, reference_cost=reference_cost)
     c = first_cost_reaching(router_curve(points, anchor), target)
     return None if c is None or reference_cost <= 0 else c / reference_cost
 
@@ -280,6 +295,7 @@ def cost_to_accuracy_one_setting(
     ``anchor``, the cheapest model alone) whose quality reaches ``target``, divided by
     ``reference_cost``: what a router reaches without mixing two settings. None if no
     point reaches it or reference_cost <= 0."""
+    check_numbers(target=target, reference_cost=reference_cost)
     pts = check_points(points, "points") + ([] if anchor is None else [anchor])
     costs = [p.cost for p in pts if p.quality >= target - 1e-12]
     return None if not costs or reference_cost <= 0 else min(costs) / reference_cost

@@ -27,12 +27,14 @@ for every router and reference row.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
 
+from routerllm.checks import is_finite_number
+from routerllm.encoders.base import text_list
 from routerllm.eval.curves import (
     OperatingPoint,
     acc_at_half_best_cost,
@@ -243,7 +245,11 @@ def references(
     """Compute the reference rows; ``largest`` comes from ``sizes`` or a model name."""
     s, c = check_outcomes(scores, costs)
     m = s.shape[1]
-    names = tuple(model_names) if model_names is not None else tuple(f"model_{j}" for j in range(m))
+    names = (
+        tuple(text_list(model_names, "model_names"))
+        if model_names is not None
+        else tuple(f"model_{j}" for j in range(m))
+    )
     if len(names) != m or len(set(names)) != m:
         raise RouterLLMError(f"model_names must be {m} distinct names (one per column)")
     mean_c, mean_q = c.mean(axis=0), s.mean(axis=0)
@@ -255,8 +261,14 @@ def references(
     if sizes is not None and largest is not None:
         raise RouterLLMError("give either sizes or largest, not both")
     if sizes is not None:
+        if isinstance(sizes, str) or not (
+            isinstance(sizes, Iterable) and all(is_finite_number(v) for v in sizes)
+        ):
+            raise RouterLLMError(
+                f"sizes must be {m} finite numbers (one per model), got {sizes!r}"[:200]
+            )
         sz = np.asarray(sizes, dtype=np.float64)
-        if sz.shape != (m,) or not np.all(np.isfinite(sz)):
+        if sz.shape != (m,):
             raise RouterLLMError(f"sizes must be {m} finite numbers (one per model)")
         big = int(np.lexsort((index, mean_c, -sz))[0])
     elif largest is not None:
@@ -330,12 +342,19 @@ def routing_report(
     anchor = the cheapest model's point, AIQ over [cost_min, cost_max] = [cheapest,
     most expensive single model's mean cost]; see ``routerllm.eval.curves``.
     """
+    if not isinstance(routers, Mapping):
+        raise RouterLLMError(
+            f"routers must map each router's name to its operating points, got "
+            f"{type(routers).__name__}"
+        )
     refs = references(scores, costs, model_names, sizes, largest)
     reference_rows = refs.rows()
     cost_min = min(p.cost for p in refs.singles)
     cost_max = max(p.cost for p in refs.singles)
     rows: dict[str, dict[str, Any]] = {}
     for name, points in routers.items():
+        if not isinstance(name, str):
+            raise RouterLLMError(f"a router's name must be a string, got {name!r}")
         if name in reference_rows:
             raise RouterLLMError(
                 f"router name {name!r} clashes with a reference row; rename the router"
