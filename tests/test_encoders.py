@@ -372,6 +372,17 @@ def test_cached_encoder_embeds_each_text_once_and_returns_identical_vectors(
     assert cached.cache.path == _isolated_cache / "embeddings" / DB_NAME
 
 
+def test_cached_encoder_mistakes_are_clear_errors(tmp_path: Path) -> None:
+    a_file = tmp_path / "file"
+    a_file.write_text("x")
+    with pytest.raises(RouterLLMError, match="is a file, not a folder"):
+        CachedEncoder(CountingEncoder(), str(a_file))
+    with pytest.raises(RouterLLMError, match="CachedEncoder wraps an Encoder, got NoneType"):
+        CachedEncoder(None)  # type: ignore[arg-type]
+    cached = CachedEncoder(CountingEncoder(), str(tmp_path / "cache"))
+    assert cached.encode(["a"], batch_size=np.int64(4)).shape == (1, 4)  # numpy's ints are ints
+
+
 def test_cache_persists_across_instances(tmp_path: Path) -> None:
     CachedEncoder(CountingEncoder(), str(tmp_path)).encode(["x", "y"])
     inner = CountingEncoder()

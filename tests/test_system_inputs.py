@@ -44,8 +44,10 @@ def test_tag_none_is_untagged_and_a_wrong_tag_is_refused_before_any_work(
         (lambda s: s.generate("hi", router=object()), "router must be a Router"),
         (lambda s: s.generate("hi", model=3), "model must be a model's name"),
         (lambda s: s.generate_batch(None), "takes a list of requests"),
+        (lambda s: s.generate_batch({"hi": 1}), "takes a list of requests, got dict"),
+        (lambda s: s.generate_batch({"hi", "ho"}), "takes a list of requests, got set"),
     ],
-    ids=["router-object", "model-number", "batch-none"],
+    ids=["router-object", "model-number", "batch-none", "batch-dict", "batch-set"],
 )
 def test_wrong_arguments_are_clear_errors(system: RouterLLM, call, message: str) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(RouterLLMError, match=message):
@@ -69,6 +71,8 @@ def test_from_config_takes_a_router_name_and_a_log_path(
         assert s.log.count() == 1
     with pytest.raises(ConfigError, match="request_log must be a RequestLog or the path"):
         RouterLLM.from_config(tiny_config_path, request_log=5)
+    with pytest.raises(ConfigError, match="request_log is an empty path"):
+        RouterLLM.from_config(tiny_config_path, request_log="")
     with pytest.raises(ConfigError, match="not max_new_tokens; generation options belong"):
         RouterLLM.from_config(tiny_config_path, max_new_tokens=4)
 

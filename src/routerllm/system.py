@@ -11,7 +11,7 @@ import dataclasses
 import logging
 import os
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence, Set
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -145,6 +145,8 @@ class RouterLLM:
         if isinstance(request_log, RequestLog):
             self.log = request_log
         elif request_log is None or isinstance(request_log, str | os.PathLike):
+            if request_log is not None and not os.fspath(request_log).strip():
+                raise ConfigError("request_log is an empty path; give a file or leave it out")
             self.log = RequestLog(request_log or config.log.path, csv_path)
         else:
             raise ConfigError(
@@ -251,8 +253,10 @@ class RouterLLM:
             raise RouterLLMError("this RouterLLM is closed; create a new one")
         if isinstance(requests, str | GenerationRequest):
             raise PromptError("generate_batch takes a list of requests, not one request")
-        if not isinstance(requests, Iterable):
-            raise PromptError(f"generate_batch takes a list of requests, got {requests!r}")
+        if not isinstance(requests, Iterable) or isinstance(requests, Mapping | Set):
+            raise PromptError(
+                f"generate_batch takes a list of requests, got {type(requests).__name__}"
+            )
         if tag is None:
             tag = ""
         if not isinstance(tag, str):

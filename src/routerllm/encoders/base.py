@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from routerllm.checks import is_integer
 from routerllm.exceptions import PromptError, RouterLLMError
 
 
@@ -50,7 +51,7 @@ def text_list(texts: Any, what: str = "texts") -> list[str]:
 def check_texts(texts: Sequence[str], batch_size: int = 1, what: str = "texts") -> list[str]:
     """The texts as a list (:func:`text_list`); also a clear error for a batch size
     below 1. Every encoder's ``encode`` starts with it."""
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+    if not is_integer(batch_size) or batch_size < 1:
         raise RouterLLMError(f"batch_size must be at least 1, not {batch_size!r}")
     return text_list(texts, what)
 
@@ -81,6 +82,8 @@ class CachedEncoder(Encoder):
     def __init__(self, inner: Encoder, cache_dir: str | None = None) -> None:
         from routerllm.encoders.cache import EmbeddingCache
 
+        if not isinstance(inner, Encoder):
+            raise RouterLLMError(f"CachedEncoder wraps an Encoder, got {type(inner).__name__}")
         self.inner = inner
         self.spec = inner.spec
         self.dim = inner.dim

@@ -20,6 +20,7 @@ from types import TracebackType
 
 import numpy as np
 
+from routerllm.exceptions import RouterLLMError
 from routerllm.paths import cache_root
 from routerllm.sqlite_busy import open_shared
 
@@ -177,6 +178,8 @@ class EmbeddingCache:
         return open_shared(self.path, _SCHEMA, "PRAGMA synchronous = NORMAL")
 
     def _open(self) -> sqlite3.Connection:
+        if self.dir.exists() and not self.dir.is_dir():
+            raise RouterLLMError(f"embedding cache folder {self.dir} is a file, not a folder")
         try:
             return self._connect()
         except sqlite3.DatabaseError as e:
