@@ -353,7 +353,10 @@ def test_bad_options_and_data_are_clear_errors() -> None:
     with pytest.raises(RouterLLMError, match=r"learning_rate='x' \(must be positive\)"):
         TrainingArguments(learning_rate="x")  # type: ignore[arg-type]
     for items in (["a", "b"], [{"text": "a", "label": 0}], "ab"):
-        with pytest.raises(DataError, match="train must be a list of LabeledPrompt items"):
+        with pytest.raises(
+            DataError,
+            match=r"train(\[0\] is (str|dict), not LabeledPrompt| must be a list of LabeledPrompt items, not a single string)",
+        ):
             router.fit(items, [], fast_args())  # type: ignore[arg-type]
     with pytest.raises(DataError, match="labels must be integers"):
         router.fit([LabeledPrompt("x", 1.5)], [], fast_args())  # type: ignore[arg-type]

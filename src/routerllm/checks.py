@@ -8,6 +8,12 @@ from __future__ import annotations
 
 import math
 import numbers
+from collections.abc import Iterable
+from typing import TypeVar
+
+from routerllm.exceptions import RouterLLMError
+
+T = TypeVar("T")
 
 
 def is_number(v: object) -> bool:
@@ -28,3 +34,20 @@ def is_finite_number(v: object) -> bool:
 def is_positive_number(v: object) -> bool:
     """A finite real number > 0 (not a bool): a time limit, a budget."""
     return is_finite_number(v) and v > 0  # type: ignore[operator]
+
+
+def list_of(
+    items: object, kind: type[T], what: str, error: type[RouterLLMError] = RouterLLMError
+) -> list[T]:
+    """``items`` as a list of ``kind``; a clear ``error``, naming them ``what``, for one
+    bare string, anything that is not a list, or an item of another type."""
+    name = "strings" if kind is str else f"{kind.__name__} items"
+    if isinstance(items, str | bytes):
+        raise error(f"{what} must be a list of {name}, not a single string")
+    if not isinstance(items, Iterable):
+        raise error(f"{what} must be a list of {name}, got {type(items).__name__}")
+    out = list(items)
+    for i, item in enumerate(out):
+        if not isinstance(item, kind):
+            raise error(f"{what}[{i}] is {type(item).__name__}, not {kind.__name__}")
+    return out

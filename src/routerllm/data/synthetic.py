@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from routerllm.checks import is_finite_number, is_integer
+from routerllm.checks import is_finite_number, is_integer, list_of
 from routerllm.config import MAX_SEED
 from routerllm.data import as_path
 from routerllm.data.labeled import (
@@ -90,17 +90,6 @@ def _rng(seed: Any) -> np.random.Generator:
             f"seed must be an integer in 0..{MAX_SEED} or a numpy Generator, got {seed!r}"
         )
     return np.random.default_rng(int(seed))
-
-
-def _labeled(items: Any, what: str) -> list[LabeledPrompt]:
-    """``items`` as a list of LabeledPrompt; a clear error, naming them ``what``, otherwise."""
-    if isinstance(items, str | bytes) or not isinstance(items, Iterable):
-        raise DataError(f"{what} must be a list of LabeledPrompt, got {type(items).__name__}")
-    items = list(items)
-    for i, item in enumerate(items):
-        if not isinstance(item, LabeledPrompt):
-            raise DataError(f"{what}[{i}] is {type(item).__name__}, not a LabeledPrompt")
-    return items
 
 
 def _check_templates(templates: Any) -> None:
@@ -242,7 +231,7 @@ def split(
     (10,000 balanced items -> 7,000/1,500/1,500).
     """
     fractions = _check_fractions(fractions)
-    items = _labeled(items, "items")
+    items = list_of(items, LabeledPrompt, "items", DataError)
     rng = _rng(seed)
     groups: dict[str, list[LabeledPrompt]] = {}
     for item in items:
@@ -290,7 +279,7 @@ def check_leakage(
 ) -> LeakageReport:
     """Report prompts of one split that reappear, exactly or nearly, in another."""
     named = {
-        name: _labeled(part, name)
+        name: list_of(part, LabeledPrompt, name, DataError)
         for name, part in zip(SPLIT_NAMES, (train, val, test), strict=True)
     }
     exact: list[tuple[str, str, str]] = []

@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import inspect
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
-from routerllm.checks import is_integer
+from routerllm.checks import is_integer, list_of
 from routerllm.exceptions import PromptError, RouterLLMError
 
 
@@ -37,15 +37,7 @@ class Encoder(ABC):
 def text_list(texts: Any, what: str = "texts") -> list[str]:
     """``texts`` as a list; a clear error, naming them ``what``, for one bare string, a
     non-string item or anything that is not a list."""
-    if isinstance(texts, str | bytes):
-        raise PromptError(f"{what} must be a list of strings, not a single string")
-    if not isinstance(texts, Iterable):
-        raise PromptError(f"{what} must be a list of strings, got {type(texts).__name__}")
-    items = list(texts)
-    for i, text in enumerate(items):
-        if not isinstance(text, str):
-            raise PromptError(f"{what}[{i}] is {type(text).__name__}, not str")
-    return items
+    return list_of(texts, str, what, PromptError)
 
 
 def check_texts(texts: Sequence[str], batch_size: int = 1, what: str = "texts") -> list[str]:

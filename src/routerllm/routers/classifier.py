@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from routerllm.checks import list_of
 from routerllm.config import TIER_ORDER
 from routerllm.data.labeled import CLASS_NAMES, CLASS_TIERS, LabeledPrompt
 from routerllm.encoders.base import Encoder, check_texts, create_encoder
@@ -298,12 +299,11 @@ class EmbeddingClassifierRouter(Router):
         args = TrainingArguments() if args is None else args
         if not isinstance(args, TrainingArguments):
             raise RouterLLMError(f"args must be TrainingArguments, got {type(args).__name__}")
+        train, val = (
+            list_of(train, LabeledPrompt, "train", DataError),
+            list_of(val, LabeledPrompt, "val", DataError),
+        )
         for split, items in (("train", train), ("val", val)):
-            if isinstance(items, str) or not all(isinstance(p, LabeledPrompt) for p in items):
-                raise DataError(
-                    f"{split} must be a list of LabeledPrompt items (data.labeled.load_json "
-                    "reads them from a file)"
-                )
             if not all(isinstance(p.label, numbers.Integral) for p in items):
                 raise DataError(f"{split}: labels must be integers (class ids)")
             bad = [p.label for p in items if not 0 <= p.label < self.num_classes]
