@@ -398,7 +398,7 @@ def test_calibration_targets(files: dict[str, Path]) -> None:
 
 
 def test_the_best_point_of_a_curve_may_mix_two_settings() -> None:
-    from routerllm.routers.outcome import _on_curve
+    from routerllm.routers.calibration import best_on_curve as _on_curve
 
     none = np.zeros(1)
     # Settings (knob, cost, quality): the hull is (1, .2) -> (2, .5) -> (4, .6); (3, .3) is under it.

@@ -242,8 +242,9 @@ def _train_outcome_router(args: argparse.Namespace) -> dict[str, Any]:
     from routerllm.encoders import CachedEncoder, create_encoder
     from routerllm.eval.outcome_eval import outcome_candidates, split_dataset
     from routerllm.routers.base import create_router
+    from routerllm.routers.calibration import parse_target
     from routerllm.routers.decision import MODES
-    from routerllm.routers.outcome import DEFAULT_ENCODER, OutcomeRouter, parse_target
+    from routerllm.routers.outcome import DEFAULT_ENCODER, OutcomeRouter
 
     data = load_outcomes(args.data)
     cost = data.cost_kind(args.cost)

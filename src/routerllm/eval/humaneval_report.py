@@ -31,7 +31,8 @@ from routerllm.eval.humaneval_run import (
 from routerllm.eval.result_store import PACKAGED_SET, ResultStore
 from routerllm.exceptions import RouterLLMError
 from routerllm.routers.base import create_router
-from routerllm.routers.outcome import DEFAULT_ENCODER, parse_target
+from routerllm.routers.calibration import parse_target
+from routerllm.routers.outcome import DEFAULT_ENCODER
 from routerllm.system import RouterLLM
 
 DEFAULT_SYSTEMS = (

@@ -11,7 +11,8 @@ Decision rules (``mode``):
 
 When calibration finds that the router does worse than the best fixed mix of single
 models at the same cost (MISSION M3.9), the router draws from that mix instead
-(``mix``), per prompt and reproducibly (``decision.mix_choices``).
+(``mix``), per prompt and reproducibly (``decision.mix_choices``). How a target
+sets the rule and knob is in ``calibration.py``.
 """
 
 from __future__ import annotations
@@ -353,112 +354,11 @@ class OutcomeRouter(Router):
         (``fallback_mix``; same expected cost, higher expected quality; not when the
         mix would break a ``max_share`` target); otherwise by its predictions.
         """
-        from routerllm.eval.curves import mix_at, quality_at, upper_hull
-        from routerllm.eval.routing_metrics import (
-            DEFAULT_THRESHOLDS,
-            default_lambdas,
-            evaluate_choices,
-        )
+        from routerllm.routers.calibration import calibrate
 
-        self._check_fitted()
-        Y = self._columns(scores, model_names)
-        if len(Y) == 0 or not scores_are_outcomes(Y):
-            raise RouterLLMError(
-                "calibrate needs held-out outcome scores: numbers in [0, 1] (1 = solved)"
-            )
-        if predicted is None:
-            if embeddings is None:
-                raise RouterLLMError(
-                    "calibrate needs the held-out prompts or their embeddings (or predicted)"
-                )
-            if not isinstance(embeddings, str | np.ndarray) and all(
-                isinstance(p, str) for p in embeddings
-            ):
-                embeddings = self.embed(embeddings)  # prompts, as fit takes them
-            X = self.check_embeddings(embeddings)
-            if len(X) != len(Y):
-                raise RouterLLMError(f"{len(X)} embeddings for {len(Y)} outcome rows")
-            pred = self.predict(X)
-        else:
-            pred = self._columns(predicted, model_names, "predictions")
-            if pred.shape != Y.shape:
-                raise RouterLLMError(f"{pred.shape} predictions for outcomes of shape {Y.shape}")
-            if not scores_are_outcomes(pred):
-                raise RouterLLMError("predictions must be probabilities of success, in [0, 1]")
-        costs = np.broadcast_to(self.costs, Y.shape)
-        kind, goal = parse_target(target, self.model_names)
-        if isinstance(modes, str) or not isinstance(modes, Sequence) or not modes:
-            raise RouterLLMError(f"modes must be a list of decision modes ({', '.join(MODES)})")
-        unknown = [m for m in modes if m not in MODES]
-        if unknown:
-            raise RouterLLMError(f"unknown decision mode(s) {unknown}; valid: {', '.join(MODES)}")
-        rows = []  # (knob, cost, quality, choices, mode)
-        for mode in dict.fromkeys(modes):
-            knobs = default_lambdas(pred, costs) if mode == "lambda" else DEFAULT_THRESHOLDS
-            for knob in knobs:
-                idx = choose(pred, costs, mode, float(knob))
-                point = evaluate_choices(idx, Y, costs)
-                rows.append((float(knob), point.cost, point.quality, idx, mode))
-        second: tuple[Any, float] | None = None  # (row, share) of a second setting
-        if kind.startswith("max_share"):
-            model = kind.partition(":")[2] or self.model_names[int(np.argmax(self.costs))]
-            j = self.model_names.index(model)
-            fits = [r for r in rows if float(np.mean(r[3] == j)) <= goal]
-            ok = bool(fits)
-            pick = (
-                max(fits, key=lambda r: (r[2], -r[1]))
-                if fits
-                else min(rows, key=lambda r: float(np.mean(r[3] == j)))
-            )
-        else:  # max_cost, quality: the best point of a mode's curve, maybe between two knobs
-            value = goal * float(self.costs.max() if kind == "max_cost" else Y.mean(axis=0).max())
-            picks = [
-                _on_curve([r for r in rows if r[4] == m], kind, value, two_settings)
-                for m in dict.fromkeys(modes)
-            ]
-            if kind == "max_cost":  # target met, then the best quality, then the least cost
-                ok, pick, second, pick_cost, pick_quality = max(
-                    picks, key=lambda p: (p[0], p[4], -p[3])
-                )
-            else:  # target met, then the least cost, then the best quality
-                ok, pick, second, pick_cost, pick_quality = max(
-                    picks, key=lambda p: (p[0], -p[3], p[4])
-                )
-            pick = (pick[0], pick_cost, pick_quality, pick[3], pick[4])
-        self.knob, self.mode = pick[0], pick[4]
-        self.options.update(knob=self.knob, mode=self.mode)
-        self.set_second_knob(
-            None if second is None else second[0][0], 0.0 if second is None else second[1]
+        return calibrate(
+            self, embeddings, scores, target, model_names, predicted, modes, two_settings
         )
-        shares = {n: float(np.mean(pick[3] == j)) for j, n in enumerate(self.model_names)}
-        if second is not None:
-            row, s = second
-            shares = {
-                n: (1 - s) * v + s * float(np.mean(row[3] == j))
-                for j, (n, v) in enumerate(shares.items())
-            }
-        singles = [evaluate_choices(np.full(len(Y), j), Y, costs) for j in range(Y.shape[1])]
-        mix = quality_at(upper_hull(singles), pick[1])
-        # Do no harm (M3.9): worse than the best fixed mix at the same cost -> that mix.
-        weights = mix_at(singles, pick[1]) if mix is not None and mix > pick[2] + 1e-12 else None
-        if weights is not None and kind.startswith("max_share") and weights.get(j, 0.0) > goal:
-            weights = None  # the mix would break the share target
-        self.set_mix(
-            None if weights is None else {self.model_names[i]: w for i, w in weights.items()}
-        )
-        return {
-            "knob": self.knob,
-            "mode": self.mode,
-            "second_knob": self.second_knob,
-            "second_share": self.second_share,
-            "cost": pick[1],
-            "quality": pick[2],
-            "shares": shares,
-            "target_reached": bool(ok),
-            "beats_fixed_mix": mix is None or pick[2] > mix + 1e-12,
-            "fixed_mix_quality": mix,
-            "fallback_mix": self.options["mix"],
-        }
 
     #: Arrays of the learned state whose last axis runs over the models (Router).
     MODEL_AXIS_ARRAYS = frozenset({"Y", "W", "b"})
@@ -494,75 +394,3 @@ class OutcomeRouter(Router):
 
     def _set(self, arrays: dict[str, np.ndarray]) -> None:
         raise NotImplementedError
-
-
-def _on_curve(
-    rows: list[Any], kind: str, value: float, two_settings: bool
-) -> tuple[bool, Any, tuple[Any, float] | None, float, float]:
-    """The best point for a ``max_cost`` (``value`` = the budget) or ``quality``
-    (``value`` = the quality needed) target among one rule's knob settings ``rows``
-    (knob, cost, quality, choices, mode): on their upper hull, a setting or a random
-    mix of two neighbouring ones (only the best single setting unless
-    ``two_settings``). Returns (target met, first row, (second row, its share) or
-    None, cost, quality); when the target cannot be met, the cheapest setting (a
-    budget) or the best one (a quality)."""
-    from routerllm.eval.curves import OperatingPoint, upper_hull
-
-    if not two_settings:
-        if kind == "max_cost":
-            fits = [r for r in rows if r[1] <= value + 1e-12]
-            one = max(fits, key=lambda r: (r[2], -r[1])) if fits else min(rows, key=lambda r: r[1])
-        else:
-            fits = [r for r in rows if r[2] >= value - 1e-12]
-            one = min(fits, key=lambda r: (r[1], -r[2])) if fits else max(rows, key=lambda r: r[2])
-        return bool(fits), one, None, one[1], one[2]
-
-    row_at = {(r[1], r[2]): r for r in rows}
-    hull = [
-        row_at[(p.cost, p.quality)] for p in upper_hull([OperatingPoint(r[1], r[2]) for r in rows])
-    ]
-    at = 1 if kind == "max_cost" else 2  # the coordinate the target is on
-    if kind == "max_cost" and hull[0][1] > value + 1e-12:
-        cheapest = min(rows, key=lambda r: r[1])
-        return False, cheapest, None, cheapest[1], cheapest[2]
-    if kind == "quality" and hull[-1][2] < value - 1e-12:
-        best = hull[-1]
-        return False, best, None, best[1], best[2]
-    if kind == "max_cost":
-        i = max(k for k, r in enumerate(hull) if r[1] <= value + 1e-12)
-        a, b = hull[i], hull[i + 1] if i + 1 < len(hull) else None
-    else:
-        i = min(k for k, r in enumerate(hull) if r[2] >= value - 1e-12)
-        a, b = (hull[i], None) if i == 0 else (hull[i - 1], hull[i])
-    if b is None or abs(a[at] - value) <= 1e-12:
-        return True, a, None, a[1], a[2]
-    share = (value - a[at]) / (b[at] - a[at])
-    if share >= 1 - 1e-9:
-        return True, b, None, b[1], b[2]
-    cost, quality = (a[k] + share * (b[k] - a[k]) for k in (1, 2))
-    return True, a, (b, share), cost, quality
-
-
-def parse_target(target: str, models: Sequence[str] | None = None) -> tuple[str, float]:
-    """``"quality=0.95"`` -> ``("quality", 0.95)``; a clear error for anything else,
-    including a ``max_share:<model>`` naming none of ``models`` (when given)."""
-    kind, _, value = str(target).partition("=")
-    base, _, model = kind.partition(":")
-    try:
-        goal = float(value)
-    except ValueError:
-        goal = math.nan
-    in_range = {
-        "quality": 0 < goal <= 1,
-        "max_share": 0 <= goal <= 1,
-        "max_cost": 0 < goal < math.inf,
-    }
-    if not in_range.get(base, False) or (model and base != "max_share"):
-        raise RouterLLMError(
-            f"bad calibration target {target!r}: use max_share[:<model>]=X (a share in [0, 1]), "
-            f"quality=X (a fraction in (0, 1]) or max_cost=X (> 0), e.g. max_share=0.3 or "
-            f"quality=0.95"
-        )
-    if model and models is not None and model not in models:
-        raise RouterLLMError(f"unknown model {model!r} in target; valid: {', '.join(models)}")
-    return kind, goal
