@@ -17,14 +17,13 @@ from typing import Any
 import numpy as np
 
 from routerllm.checks import is_finite_number
-from routerllm.config import MAX_SEED
 from routerllm.data.outcomes import OutcomeDataset, load_outcomes, without
 from routerllm.encoders.base import text_list
 from routerllm.eval.curves import OperatingPoint
 from routerllm.eval.routing_metrics import references, routing_report, sweep
 from routerllm.exceptions import DataError, RouterLLMError
 from routerllm.registry import ROUTERS
-from routerllm.routers.base import Candidate, create_router, is_seed
+from routerllm.routers.base import Candidate, check_seed, create_router
 from routerllm.routers.outcome import DEFAULT_ENCODER, OutcomeRouter
 
 log = logging.getLogger(__name__)
@@ -74,7 +73,7 @@ def split_dataset(
         raise DataError(f"split_dataset splits an OutcomeDataset, got {type(data).__name__}")
     if not (is_finite_number(test_fraction) and 0 < test_fraction < 1):
         raise DataError(f"the test fraction must be between 0 and 1, got {test_fraction!r}")
-    order = np.random.default_rng(_seed(seed)).permutation(len(data))
+    order = np.random.default_rng(check_seed(seed)).permutation(len(data))
     cut = int(round(len(data) * (1 - test_fraction)))
     if not 0 < cut < len(data):
         raise DataError(
@@ -82,12 +81,6 @@ def split_dataset(
             f"{'train on' if cut == 0 else 'test on'} with {len(data)} prompts"
         )
     return data.subset(order[:cut]), data.subset(order[cut:])
-
-
-def _seed(seed: Any) -> int:
-    if not is_seed(seed):
-        raise RouterLLMError(f"seed must be an integer in 0..{MAX_SEED}, got {seed!r}")
-    return int(seed)
 
 
 def _router_names(routers: Any, router_options: Any) -> list[str]:
@@ -154,7 +147,7 @@ def evaluate_routing(
     ``predictions``, when given, receives each router's predicted (n_test, m)
     success matrix (columns in the data's model order), e.g. for a bootstrap."""
     routers = _router_names(routers, router_options)
-    seed = _seed(seed)
+    seed = check_seed(seed)
     train = data if isinstance(data, OutcomeDataset) else load_outcomes(data)
     if test is None:
         train, test_set = split_dataset(train, test_fraction, seed)
