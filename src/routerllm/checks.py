@@ -8,12 +8,16 @@ from __future__ import annotations
 
 import math
 import numbers
+from collections import Counter
 from collections.abc import Iterable
 from typing import TypeVar
 
 from routerllm.exceptions import RouterLLMError
 
 T = TypeVar("T")
+
+#: The largest seed numpy, scikit-learn and torch all accept.
+MAX_SEED = 2**32 - 1
 
 
 def is_number(v: object) -> bool:
@@ -34,6 +38,19 @@ def is_finite_number(v: object) -> bool:
 def is_positive_number(v: object) -> bool:
     """A finite real number > 0 (not a bool): a time limit, a budget."""
     return is_finite_number(v) and v > 0  # type: ignore[operator]
+
+
+def is_seed(value: object) -> bool:
+    """Whether ``value`` is a whole number in [0, MAX_SEED] (``True`` is not)."""
+    try:
+        return not isinstance(value, bool) and int(value) == value and 0 <= value <= MAX_SEED  # type: ignore[call-overload, operator]
+    except (TypeError, ValueError, OverflowError):  # not a number, NaN, infinity
+        return False
+
+
+def repeated(items: Iterable[str]) -> list[str]:
+    """The items that occur more than once, sorted (each once)."""
+    return sorted(x for x, n in Counter(items).items() if n > 1)
 
 
 def list_of(

@@ -22,13 +22,12 @@ from pydantic import (
     model_validator,
 )
 
+from routerllm.checks import MAX_SEED, repeated
 from routerllm.exceptions import ConfigError
 
 Tier = Literal["light", "medium", "heavy"]
 TIER_ORDER: dict[str, int] = {"light": 0, "medium": 1, "heavy": 2}
 PACKAGED_CONFIGS = ("local", "development", "production")
-#: The largest seed numpy, scikit-learn and torch all accept.
-MAX_SEED = 2**32 - 1
 #: The hottest sampling accepted, as in the OpenAI API (llama.cpp takes any, uselessly).
 MAX_TEMPERATURE = 2.0
 
@@ -224,9 +223,7 @@ class AppConfig(_Strict):
 
     @model_validator(mode="after")
     def _unique_names(self) -> AppConfig:
-        names = [m.name for m in self.models]
-        dupes = sorted({n for n in names if names.count(n) > 1})
-        if dupes:
+        if dupes := repeated(m.name for m in self.models):
             raise ValueError(f"duplicate model names: {', '.join(dupes)}")
         return self
 

@@ -26,7 +26,7 @@ OUTCOME_ROUTERS = ("quality", "logreg", "knn")
 # -- argument types (argparse turns their errors into a usage error, exit 2) ---
 def seed_arg(text: str) -> int:
     """Every ``--seed``: an integer numpy, scikit-learn and torch all accept."""
-    from routerllm.routers.base import MAX_SEED, is_seed
+    from routerllm.checks import MAX_SEED, is_seed
 
     try:
         seed = int(text)

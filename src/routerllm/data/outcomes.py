@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from routerllm.checks import is_positive_number
+from routerllm.checks import is_positive_number, repeated
 from routerllm.config import LimitsConfig
 from routerllm.data import as_path, read_json
 from routerllm.encoders.base import text_list
@@ -238,8 +238,8 @@ def _model_names(models: Any, where: str) -> list[str]:
         raise DataError(f"{where}: {e}") from e
     if not names:
         raise DataError(f"{where}: models must name at least one model")
-    if repeated := sorted({m for m in names if names.count(m) > 1}):
-        raise DataError(f"{where}: models are named more than once: {', '.join(repeated)}")
+    if twice := repeated(names):
+        raise DataError(f"{where}: models are named more than once: {', '.join(twice)}")
     return names
 
 
@@ -396,9 +396,9 @@ def load_routerbench_csv(path: str | Path) -> OutcomeDataset:
         raise DataError(f"outcome file not found: {path}") from e
     except (OSError, csv.Error, UnicodeDecodeError) as e:
         raise DataError(f"{path}: cannot read CSV ({e})") from e
-    if repeated := sorted({c for c in columns if columns.count(c) > 1}):
+    if twice := repeated(columns):
         # csv.DictReader would keep only the last column of each name
-        raise DataError(f"{path}: columns named more than once: {', '.join(repeated)}")
+        raise DataError(f"{path}: columns named more than once: {', '.join(twice)}")
     models = [c.split("|")[0] for c in columns if c.endswith("|total_cost")]
     if "prompt" in columns and models and not rows:
         raise DataError(f"{path}: no data rows under the header")

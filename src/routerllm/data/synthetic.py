@@ -21,8 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from routerllm.checks import is_finite_number, is_integer, list_of
-from routerllm.config import MAX_SEED
+from routerllm.checks import MAX_SEED, is_finite_number, is_integer, is_seed, list_of
 from routerllm.data import as_path
 from routerllm.data.labeled import (
     CLASS_NAMES,
@@ -40,7 +39,6 @@ from routerllm.data.synthetic_vocab import (
     VOCAB,
 )
 from routerllm.exceptions import DataError
-from routerllm.routers.base import is_seed
 
 SOURCE = "synthetic"
 SPLIT_NAMES = ("train", "val", "test")

@@ -25,8 +25,8 @@ from typing import Any, ClassVar, Protocol
 
 import numpy as np
 
-from routerllm.checks import is_finite_number
-from routerllm.config import MAX_SEED, TIER_ORDER
+from routerllm.checks import MAX_SEED, is_finite_number, is_seed, repeated
+from routerllm.config import TIER_ORDER
 from routerllm.encoders.base import text_list
 from routerllm.exceptions import ConfigError, RouterLLMError, UnknownNameError
 from routerllm.files import publish, refuse_foreign_folder, sha256_of, staged
@@ -34,14 +34,6 @@ from routerllm.files import publish, refuse_foreign_folder, sha256_of, staged
 logger = logging.getLogger(__name__)
 
 FORMAT_VERSION = 1
-
-
-def is_seed(value: Any) -> bool:
-    """Whether ``value`` is a whole number in [0, MAX_SEED] (``True`` is not)."""
-    try:
-        return not isinstance(value, bool) and int(value) == value and 0 <= value <= MAX_SEED
-    except (TypeError, ValueError, OverflowError):  # not a number, NaN, infinity
-        return False
 
 
 def check_seed(seed: Any) -> int:
@@ -269,8 +261,7 @@ def check_models(models: Any) -> None:
             raise RouterLLMError(
                 f"model {m.name!r}: tier must be one of {', '.join(TIER_ORDER)}, got {m.tier!r}"
             )
-    if len(set(names)) < len(names):
-        twice = sorted({n for n in names if names.count(n) > 1})
+    if twice := repeated(names):
         raise RouterLLMError(f"model names must be distinct: {', '.join(twice)} given twice")
 
 

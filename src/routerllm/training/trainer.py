@@ -25,10 +25,10 @@ from typing import Any
 
 import numpy as np
 
-from routerllm.checks import is_number
+from routerllm.checks import MAX_SEED, is_number, is_seed
 from routerllm.exceptions import RouterLLMError, missing_dependency
 from routerllm.files import written_atomically
-from routerllm.routers.base import MAX_SEED, is_seed, one_line
+from routerllm.routers.base import one_line
 from routerllm.training.losses import make_loss
 
 try:
