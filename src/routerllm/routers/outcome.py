@@ -261,11 +261,13 @@ class OutcomeRouter(Router):
         """Whether to draw from the mix: one is set and some model of it is allowed."""
         return self.mix is not None and float(self.mix[mask].sum()) > 0
 
-    def _choices(self, prompts: Sequence[str], pred: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    def _choices(
+        self, prompts: Sequence[str], pred: np.ndarray, mask: np.ndarray, knobs: np.ndarray
+    ) -> np.ndarray:
+        """Each prompt's model: drawn from the fixed mix, else chosen with its knob."""
         if self._mixing(mask):
             assert self.mix is not None
             return mix_choices(prompts, self.mix, self.seed, mask)
-        knobs = self._knobs(prompts)
         idx = np.empty(len(prompts), dtype=int)
         for knob in np.unique(knobs):
             rows = knobs == knob
@@ -288,7 +290,8 @@ class OutcomeRouter(Router):
 
     def score(self, prompts: Sequence[str]) -> np.ndarray:
         pred = self.predict_prompts(prompts)
-        idx = self._choices(prompts, pred, np.ones(len(self.models), dtype=bool))
+        everyone = np.ones(len(self.models), dtype=bool)
+        idx = self._choices(prompts, pred, everyone, self._knobs(prompts))
         out = np.full(pred.shape, 1e-6)
         out[np.arange(len(idx)), idx] = 1.0
         return out / out.sum(axis=1, keepdims=True)
@@ -299,7 +302,8 @@ class OutcomeRouter(Router):
         prompts = prompt_list(prompts)
         mask = self._mask(allowed)
         pred = self.predict_prompts(prompts)
-        idx = self._choices(prompts, pred, mask)
+        knobs = self._knobs(prompts)
+        idx = self._choices(prompts, pred, mask, knobs)
         if self._mixing(mask):
             shares = ", ".join(f"{n} {w:.0%}" for n, w in self.options["mix"].items())
             hows = [f"drawn from the fixed mix {shares}, which calibration found better"] * len(idx)
@@ -308,7 +312,7 @@ class OutcomeRouter(Router):
                 f"; {self.second_share:.0%} of requests, drawn by their hash, take "
                 f"{self.second_knob:g} and the rest {self.knob:g}"
             )  # fmt: skip
-            hows = [f"{self.mode} {k:g}{both}" for k in self._knobs(prompts)]
+            hows = [f"{self.mode} {k:g}{both}" for k in knobs]
         return [
             RoutingDecision(
                 model=self.model_names[i],
