@@ -43,6 +43,7 @@ def test_compose_adds_measured_parts_by_hand() -> None:
     r = compose("mix", ["s", "l"], outcomes, ["a", "b"], loads, router=(0.01, 1e-9, 5e-10))
     assert r.passed == [True, True]
     assert r.gen_kwh == pytest.approx(1e-6 + 1e-5) and r.load_kwh == pytest.approx(1e-7 + 2e-6)
+    assert r.problem_kwh == [1e-6, 1e-5]
     row = r.row(price_per_kwh=0.2)
     assert row["pass@1"] == 1.0 and row["model_distribution"] == {"l": 0.5, "s": 0.5}
     assert row["energy_kwh"] == pytest.approx(1e-6 + 1e-5 + 1e-7 + 2e-6 + 1e-9)
@@ -201,6 +202,21 @@ def test_experiment_writes_report_results_and_outcomes(
     assert direct["direct-heavy"]["model_distribution"] == {"tiny-heavy": 1.0}
     report = (out / "report.md").read_text()
     assert "| direct-heavy |" in report and "cross-validation" in report
+    # every other system against direct-heavy, with paired-bootstrap intervals
+    against = summary["against_direct_heavy"]
+    assert against["target"] == {"margin": 0.02, "energy_share": 0.7}
+    assert list(against["systems"]) == names[1:]
+    for name, a in against["systems"].items():
+        assert a["pass@1_diff"] == pytest.approx(
+            direct[name]["pass@1"] - direct["direct-heavy"]["pass@1"]
+        )
+        assert a["energy_share"] == pytest.approx(
+            direct[name]["energy_kwh"] / direct["direct-heavy"]["energy_kwh"]
+        )
+        lo, hi = a["energy_share_90ci"]
+        assert lo <= hi and 0 <= a["resamples_meeting_target"] <= 1
+    assert "Against direct-heavy, on the same problems" in report
+    assert "| cascade | " in report.split("Against direct-heavy")[1]
     # each fold's calibration chose a decision rule; the curve is drawn in the usual one
     rules = direct["quality"]["decision_rules"]
     assert len(rules) == 2 and set(rules) <= {"lambda", "threshold"}

@@ -145,6 +145,7 @@ def test_cascade_pays_for_both_generations_of_an_escalated_problem(
         r = cascade(system, [p0, p2], completions, "m", "h", outcomes, loads)
     assert r.choices == ["m", "h"] and r.passed == [True, True]
     assert r.gen_kwh == pytest.approx(1e-6 + 2e-6 + 1e-5)  # m on both, h on the escalated one
+    assert r.problem_kwh == pytest.approx([1e-6, 2e-6 + 1e-5])
     assert r.gen_s == pytest.approx(1.0 + 2.0 + 6.0)
     assert r.load_kwh == pytest.approx(1e-7 + 2e-6)
     assert r.router_s > 0 and r.router_kwh > 0  # checking the answers is measured
@@ -176,6 +177,7 @@ def test_a_gate_withholds_escalations_and_its_cost_is_counted(tiny_config: AppCo
     assert plain.choices == ["h", "h"] and gated.choices == ["m", "h"]
     assert gated.name == "gated" and gated.passed == [False, True]
     assert gated.gen_kwh == pytest.approx(2e-6 + 5e-6)  # m on both, h on the one let through
+    assert gated.problem_kwh == pytest.approx([1e-6, 1e-6 + 5e-6])
     assert gated.router_s > 2.0 and gated.router_kwh > 3e-9  # checking + the gate's own cost
     row = gated.row(price_per_kwh=0.2)
     assert row["escalated"] == 0.5 and row["gate"] == {"withheld": 1}

@@ -135,6 +135,8 @@ class SystemResult:
     load_kwh: float = 0.0
     load_co2: float = 0.0
     extra: dict[str, Any] = field(default_factory=dict)
+    # Each problem's generation energy (both generations of an escalated problem).
+    problem_kwh: list[float] = field(default_factory=list)
 
     @property
     def energy_kwh(self) -> float:
@@ -182,6 +184,7 @@ def compose(
         sum(loads.get(m, (0, 0, 0))[0] for m in used),
         sum(loads.get(m, (0, 0, 0))[1] for m in used),
         sum(loads.get(m, (0, 0, 0))[2] for m in used),
+        problem_kwh=[o.gen_kwh for o in picked],
     )  # fmt: skip
 
 
@@ -225,6 +228,10 @@ def cascade(
     answered.gen_s += sum(o.gen_s for o in replaced)
     answered.gen_kwh += sum(o.gen_kwh for o in replaced)
     answered.gen_co2 += sum(o.gen_co2 for o in replaced)
+    answered.problem_kwh = [
+        kwh + (outcomes[first][t].gen_kwh if e else 0.0)
+        for kwh, t, e in zip(answered.problem_kwh, task_ids, escalated, strict=True)
+    ]
     if replaced and first not in answered.choices:  # every answer replaced: still loaded once
         load_s, load_kwh, load_co2 = loads.get(first, (0.0, 0.0, 0.0))
         answered.load_s += load_s

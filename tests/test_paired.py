@@ -1,0 +1,66 @@
+"""The paired bootstrap of a run's systems against direct-heavy, on hand-made results."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from routerllm.eval.humaneval_run import SystemResult
+from routerllm.eval.paired import Target, against_reference
+from routerllm.exceptions import RouterLLMError
+
+
+def result(name: str, passed: list[bool], kwh: list[float], load_kwh: float = 0.0) -> SystemResult:
+    return SystemResult(name, ["m"] * len(passed), passed, 1.0, sum(kwh), 0.0,
+                        load_kwh=load_kwh, problem_kwh=kwh)  # fmt: skip
+
+
+HEAVY = result("heavy", [True, True, False, True], [4.0, 4.0, 4.0, 4.0], load_kwh=2.0)
+
+
+def test_a_copy_of_the_reference_differs_by_nothing_in_every_resample() -> None:
+    copy = result("copy", HEAVY.passed, HEAVY.problem_kwh, load_kwh=2.0)
+    a = against_reference(HEAVY, [copy], Target(energy_share=1.0), resamples=200)["copy"]
+    assert a["pass@1_diff"] == 0 and a["pass@1_diff_90ci"] == [0, 0]
+    assert a["energy_share"] == 1 and a["energy_share_90ci"] == pytest.approx([1, 1])
+    assert a["meets_target"] and a["resamples_meeting_target"] == 1
+
+
+def test_figures_by_hand_and_loading_kept_whole_in_every_resample() -> None:
+    # one problem fewer solved, half the generation energy, the same load
+    cheap = result("cheap", [True, False, False, True], [2.0, 2.0, 2.0, 2.0], load_kwh=2.0)
+    a = against_reference(HEAVY, [cheap], Target(), resamples=500)["cheap"]
+    assert a["pass@1_diff"] == -0.25
+    assert a["energy_share"] == pytest.approx((8 + 2) / (16 + 2))
+    # every problem costs half in every resample: only the load, kept whole, moves nothing
+    assert a["energy_share_90ci"] == pytest.approx([10 / 18, 10 / 18])
+    # the difference comes from one problem of four: a resample draws it 0-4 times
+    lo, hi = a["pass@1_diff_90ci"]
+    assert -0.75 <= lo < -0.25 < hi <= 0
+    assert not a["meets_target"] and a["resamples_meeting_target"] < 0.5
+
+
+def test_resamples_meeting_the_target_follow_the_draws() -> None:
+    """Better on one problem, worse on another, at 60 % of the energy: a resample meets
+    the target (at most 2 points lower) where it draws the better one at least as often
+    as the worse one."""
+    heavy = result("heavy", [True, False] + [True] * 8, [1.0] * 10)
+    mixed = result("mixed", [False, True] + [True] * 8, [0.6] * 10)
+    a = against_reference(heavy, [mixed], Target(), resamples=4000, seed=1)["mixed"]
+    assert a["pass@1_diff"] == 0 and a["meets_target"]
+    rng = np.random.default_rng(1)
+    idx = rng.integers(0, 10, (4000, 10))
+    expected = ((idx == 1).sum(axis=1) >= (idx == 0).sum(axis=1)).mean()
+    assert a["resamples_meeting_target"] == pytest.approx(expected)
+    assert 0.5 < a["resamples_meeting_target"] < 0.8
+
+
+def test_the_target_allows_exactly_its_margin() -> None:
+    assert Target().met(0.700 - 0.720, 0.7)  # 2 points lower, in floating point
+    assert not Target().met(-0.021, 0.7) and not Target().met(0.0, 0.701)
+
+
+def test_systems_scored_on_other_problems_are_refused() -> None:
+    short = result("short", [True], [1.0])
+    with pytest.raises(RouterLLMError, match="short was scored on 1 problems, not 4"):
+        against_reference(HEAVY, [short], Target())
