@@ -84,6 +84,19 @@ def test_a_closed_system_says_so(tiny_config: AppConfig) -> None:
         system.generate("hi")
 
 
+def test_a_system_left_or_closed_twice_refuses_every_request(tiny_config: AppConfig) -> None:
+    with RouterLLM(tiny_config) as system:
+        assert system.route("hi").model == "tiny-light"
+    system.close()  # closing again (after the with block closed it) is harmless
+    for request in (
+        lambda: system.route("hi"),
+        lambda: system.generate("hi"),
+        lambda: system.generate_batch(["hi", "hello"]),
+    ):
+        with pytest.raises(RouterLLMError, match="this RouterLLM is closed; create a new one"):
+            request()
+
+
 @pytest.mark.parametrize("prompt", ["", "   \n", None, 42, "hello \udcff\udcfe world"])
 def test_bad_prompts_are_rejected_before_any_work(system: RouterLLM, prompt: object) -> None:
     with pytest.raises(PromptError):

@@ -171,6 +171,10 @@ class RouterLLM:
         return cls(load_config(path), **kwargs)
 
     def close(self) -> None:
+        """Unload the models, stop the carbon tracker and close the request log; later
+        requests are refused with a clear error. Closing again does nothing."""
+        if self._closed:
+            return
         self._closed = True
         self.manager.close()
         self.meter.close()
@@ -181,6 +185,10 @@ class RouterLLM:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise RouterLLMError("this RouterLLM is closed; create a new one")
 
     # -- routing -----------------------------------------------------------
     def available_models(self) -> list[str]:
@@ -217,6 +225,7 @@ class RouterLLM:
 
     def route(self, prompt: str) -> RoutingDecision:
         """The routing decision alone (not measured, not logged)."""
+        self._check_open()
         return self.router.route(self._check_prompt(prompt), self.available_models())
 
     # -- generation --------------------------------------------------------
@@ -249,8 +258,7 @@ class RouterLLM:
 
         A request whose answer cannot be logged raises ``RequestLogError``, with the
         answer in its ``result``; in a batch, a ``BatchError`` keeps the ones before."""
-        if self._closed:
-            raise RouterLLMError("this RouterLLM is closed; create a new one")
+        self._check_open()
         if isinstance(requests, str | GenerationRequest):
             raise PromptError("generate_batch takes a list of requests, not one request")
         if not isinstance(requests, Iterable) or isinstance(requests, Mapping | Set):

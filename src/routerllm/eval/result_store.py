@@ -95,8 +95,9 @@ class ResultStore:
     ) -> None:
         self.path = path = as_path(path, "the results store")
         self.option = option
+        self._closed = False
         if read_only:
-            self.db = self._open_checked(read_only=True)
+            self._db = self._open_checked(read_only=True)
             self._stand_in_for_missing_tables()
             return
         if path.is_dir():
@@ -109,16 +110,26 @@ class ResultStore:
         # at once, a `touch`): it holds nothing to lose, so it becomes a new store.
         if path.is_file() and path.stat().st_size > 0:
             self._open_checked(read_only=False).close()  # checks before anything is written
-        self.db = sqlite3.connect(path)
+        self._db = sqlite3.connect(path)
         try:
-            self.db.executescript(SCHEMA)
+            self._db.executescript(SCHEMA)
             # Stores made before problems were fingerprinted lack that column.
-            columns = {r[1] for r in self.db.execute("PRAGMA table_info(problems)")}
+            columns = {r[1] for r in self._db.execute("PRAGMA table_info(problems)")}
             if "fingerprint" not in columns:
-                self.db.execute("ALTER TABLE problems ADD COLUMN fingerprint TEXT")
+                self._db.execute("ALTER TABLE problems ADD COLUMN fingerprint TEXT")
         except sqlite3.DatabaseError as e:
-            self.db.close()
+            self._db.close()
             raise self._unreadable(e, read_only=False) from e
+
+    @property
+    def db(self) -> sqlite3.Connection:
+        """The store's SQLite connection; a clear error once the store is closed (every
+        method reads or writes through it)."""
+        if self._closed:
+            raise RouterLLMError(
+                f"the result store {self.path} is closed; open a new ResultStore on it to use it"
+            )
+        return self._db
 
     def _open_checked(self, read_only: bool) -> sqlite3.Connection:
         """A read-only connection to the existing file, which must be a sound RouterLLM
@@ -362,7 +373,10 @@ class ResultStore:
         return {r[0]: Outcome(bool(r[1]), r[2], r[3], r[4], r[5], r[6], r[7] or 0) for r in rows}
 
     def close(self) -> None:
-        self.db.close()
+        """Close the file; every later use is refused with a clear error, closing again
+        does nothing."""
+        self._closed = True
+        self._db.close()
 
 
 def _checked_row(row: Any) -> dict[str, Any]:

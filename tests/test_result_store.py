@@ -1,0 +1,52 @@
+"""The HumanEval result store's own contract, apart from a run: a closed store."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from routerllm.data.humaneval import load_humaneval
+from routerllm.eval.result_store import ResultStore
+from routerllm.exceptions import RouterLLMError
+
+ROW = {
+    "model": "m", "task_id": "HumanEval/0", "raw": "x", "completion": "x",
+    "prompt_tokens": 3, "completion_tokens": 1, "gen_s": 0.1, "gen_kwh": 1e-6, "gen_co2": 4e-7,
+    "method": "estimate", "status": "passed", "detail": "", "passed": True,
+}  # fmt: skip
+
+USES: dict[str, Callable[[ResultStore], Any]] = {
+    "use_problem_set": lambda s: s.use_problem_set("set"),
+    "problem_set": lambda s: s.problem_set(),
+    "models": lambda s: s.models(),
+    "done": lambda s: s.done("m"),
+    "use_style": lambda s: s.use_style("m", {"mode": "chat", "max_new_tokens": 8}),
+    "styles": lambda s: s.styles(),
+    "add_problems": lambda s: s.add_problems(load_humaneval()[:1]),
+    "problems": lambda s: s.problems(),
+    "add": lambda s: s.add(ROW, [0.5, 0.25]),
+    "prompt_states": lambda s: s.prompt_states("m", ["HumanEval/0"]),
+    "add_load": lambda s: s.add_load("m", 1.0, 1e-6, 4e-7),
+    "load_of": lambda s: s.load_of("m"),
+    "completions": lambda s: s.completions("m"),
+    "outcomes": lambda s: s.outcomes("m"),
+}
+
+
+@pytest.mark.parametrize("use", USES.values(), ids=USES.keys())
+def test_a_closed_store_says_so_and_keeps_its_data(
+    tmp_path: Path, use: Callable[[ResultStore], Any]
+) -> None:
+    path = tmp_path / "results.sqlite"
+    store = ResultStore(path)
+    store.add(ROW)
+    store.close()
+    with pytest.raises(RouterLLMError, match=f"the result store {path} is closed"):
+        use(store)
+    store.close()  # closing again is harmless
+    reopened = ResultStore(path, read_only=True)
+    assert reopened.models() == ["m"] and reopened.completions("m") == {"HumanEval/0": "x"}
+    reopened.close()
