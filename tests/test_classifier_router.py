@@ -367,6 +367,18 @@ def test_bad_options_and_data_are_clear_errors() -> None:
             router.save(folder)  # type: ignore[arg-type]
 
 
+def test_bool_labels_are_refused_before_any_training() -> None:
+    router = create_router("classifier", MODELS, encoder=HashingEncoder())
+    good = [LabeledPrompt("x", 1)]
+    for items, val, split in (
+        ([LabeledPrompt("x", True)], [], "train"),
+        (good, [LabeledPrompt("y", False)], "val"),
+    ):
+        with pytest.raises(DataError, match=f"{split}: labels must be integers"):
+            router.fit(items, val, fast_args())
+    assert not router.is_trained
+
+
 def test_import_does_not_load_torch() -> None:
     code = "import sys, routerllm.routers.classifier; assert 'torch' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True)

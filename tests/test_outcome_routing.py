@@ -515,6 +515,29 @@ def test_quality_router_on_a_single_prompt_is_plain_logistic_regression() -> Non
     assert small < 0.5 < mid
 
 
+@pytest.mark.parametrize("name", ["knn", "logreg", "quality"])
+def test_a_router_trained_on_a_single_prompt_says_so(
+    name: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """One prompt still trains (a small problem set's fold may have no more): every
+    prompt is predicted its outcomes, and a warning says so; two prompts, no warning."""
+    candidates = [Candidate(m, SIZES[m]) for m in MODELS]
+    X = np.array([[1.0, 0.0, 0.0, 0.0], [0.0, 1.0, 0.0, 0.0]], np.float32)
+    one = create_router(name, candidates, 0, encoder="hashing")
+    with caplog.at_level("WARNING", logger="routerllm.routers.outcome"):
+        one.fit(None, np.array([[0.0, 1.0, 1.0]]), MODELS, embeddings=X[:1])
+    assert [r.getMessage() for r in caplog.records] == [
+        f"router {name!r} is trained on a single prompt: it predicts that prompt's outcomes "
+        "for every prompt; train it on more to route by the prompt"
+    ]
+    np.testing.assert_allclose(one.predict(X), [[0.0, 1.0, 1.0]] * 2, atol=1e-3)  # type: ignore[attr-defined]
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="routerllm.routers.outcome"):
+        two = create_router(name, candidates, 0, encoder="hashing")
+        two.fit(None, np.array([[0.0, 1.0, 1.0], [1.0, 1.0, 0.0]]), MODELS, embeddings=X)
+    assert caplog.records == []
+
+
 def test_evaluate_routing_end_to_end(files: dict[str, Path], tmp_path: Path) -> None:
     ev = evaluate_routing(
         files["train_csv"], files["test_csv"], routers=["logreg", "knn"], encoder="hashing",
@@ -640,7 +663,11 @@ def test_unusable_router_paths_are_clear_errors(files: dict[str, Path], tmp_path
     [
         (
             {"W": np.zeros((4, 2)), "b": np.zeros(2)},
-            r"array 'W' has shape \(4, 2\), expected \(n x 3\)",
+            r"array 'W' has shape \(4, 2\), expected \(n, 3\)",
+        ),
+        (
+            {"W": np.zeros(4), "b": np.zeros(3)},
+            r"array 'W' has shape \(4\), expected \(n, 3\)",
         ),
         (
             {"W": np.zeros((4, 3)), "b": np.zeros((1, 3))},

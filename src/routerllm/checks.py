@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 import numbers
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import TypeVar
 
 from routerllm.exceptions import RouterLLMError
@@ -46,6 +46,20 @@ def is_seed(value: object) -> bool:
         return not isinstance(value, bool) and int(value) == value and 0 <= value <= MAX_SEED  # type: ignore[call-overload, operator]
     except (TypeError, ValueError, OverflowError):  # not a number, NaN, infinity
         return False
+
+
+def wrong_shape(shape: tuple[int, ...], expected: Sequence[int | None]) -> str | None:
+    """Why an array of ``shape`` is not of the ``expected`` one (None: any size), as
+    "has shape (4, 2), expected (n, 3)"; None where it is."""
+    if len(shape) == len(expected) and all(
+        e is None or e == s for s, e in zip(shape, expected, strict=True)
+    ):
+        return None
+    return f"has shape {_shape_text(shape)}, expected {_shape_text(expected)}"
+
+
+def _shape_text(shape: Sequence[int | None]) -> str:
+    return "(" + ", ".join("n" if n is None else str(n) for n in shape) + ")"
 
 
 def repeated(items: Iterable[str]) -> list[str]:

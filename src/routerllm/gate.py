@@ -34,7 +34,7 @@ from typing import Any
 
 import numpy as np
 
-from routerllm.checks import is_finite_number, is_positive_number
+from routerllm.checks import is_finite_number, is_positive_number, wrong_shape
 from routerllm.exceptions import RouterLLMError
 from routerllm.files import refuse_foreign_folder, written_atomically
 from routerllm.routers.base import one_line
@@ -383,31 +383,22 @@ def _setting(meta: dict[str, Any], key: str, kind: type[str] | type[float]) -> A
     raise _Incomplete(f"config.json's {key!r} must be {wanted}, got {value!r}"[:200])
 
 
-def _array(w: dict[str, np.ndarray], key: str, shape: tuple[int, ...]) -> np.ndarray:
-    """The array ``key`` of weights.npz as floats, checked to have ``shape`` (-1: any size)."""
+def _array(w: dict[str, np.ndarray], key: str, shape: tuple[int | None, ...]) -> np.ndarray:
+    """The array ``key`` of weights.npz as floats, checked to have ``shape`` (None: any size)."""
     if key not in w:
         raise _Incomplete(f"weights.npz has no array {key!r}")
     array = w[key]
-    if array.ndim != len(shape) or any(
-        n not in (-1, m) for n, m in zip(shape, array.shape, strict=True)
-    ):
-        raise _Incomplete(
-            f"weights.npz's {key!r} has shape {_shape_text(array.shape)}, expected "
-            f"{_shape_text(shape)}"
-        )
+    if wrong := wrong_shape(array.shape, shape):
+        raise _Incomplete(f"weights.npz's {key!r} {wrong}")
     if not np.issubdtype(array.dtype, np.number) and array.dtype != bool:
         raise _Incomplete(f"weights.npz's {key!r} holds {array.dtype} values, not numbers")
     return array.astype(float)
 
 
-def _shape_text(shape: tuple[int, ...]) -> str:
-    return "(" + ", ".join("n" if n == -1 else str(n) for n in shape) + ")"
-
-
 def _calibration(w: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """The training problems' arrays, all of one length n: score and failed (n,), solved
     and kwh (n, 2)."""
-    n = len(_array(w, "calibration_failed", (-1,)))
+    n = len(_array(w, "calibration_failed", (None,)))
     shapes = {"score": (n,), "failed": (n,), "solved": (n, 2), "kwh": (n, 2)}
     calibration = {k: _array(w, f"calibration_{k}", shape) for k, shape in shapes.items()}
     calibration["failed"] = calibration["failed"].astype(bool)
@@ -426,9 +417,9 @@ def _pack(model: Logistic) -> dict[str, np.ndarray]:
             "intercept": np.array([model.intercept])}  # fmt: skip
 
 
-def _unpack(w: dict[str, np.ndarray], name: str, width: int = -1) -> Logistic:
+def _unpack(w: dict[str, np.ndarray], name: str, width: int | None = None) -> Logistic:
     """The logistic regression ``name`` of weights.npz: mean, scale and coef of one
-    ``width`` (-1: any, as long as they agree), and one intercept."""
+    ``width`` (None: any, as long as they agree), and one intercept."""
     mean = _array(w, f"{name}_mean", (width,))
     scale = _array(w, f"{name}_scale", mean.shape)
     coef = _array(w, f"{name}_coef", mean.shape)

@@ -109,11 +109,12 @@ def cmd_generate_data(args: argparse.Namespace) -> int:
         counts = {k: len(v) for k, v in parts.items()}
         extra = {"rows_read": ds.rows_read, "dropped": ds.dropped, "duplicates": ds.duplicates}
     else:
-        from routerllm.data.synthetic import write_dataset
+        from routerllm.data.synthetic import MIN_DATASET_SIZE, write_dataset
 
-        if args.n < 40:
+        if args.n < MIN_DATASET_SIZE:
             raise DataError(
-                f"--n {args.n} is too small: use at least 40 (10 per class) so every split holds every class"
+                f"--n {args.n} is too small: use at least {MIN_DATASET_SIZE} so every split "
+                f"holds every class"
             )
 
         written = write_dataset(out, args.n, args.seed, overwrite=args.overwrite)

@@ -296,6 +296,11 @@ def check_leakage(
     return LeakageReport(exact, near)
 
 
+#: The fewest prompts :func:`write_dataset` (and ``generate-data --n``) writes: 10 per
+#: class, so that every split of the default 70/15/15 holds every class.
+MIN_DATASET_SIZE = 10 * NUM_CLASSES
+
+
 @dataclass(frozen=True)
 class WrittenDataset:
     """Where :func:`write_dataset` put each file, and how many prompts it holds."""
@@ -319,6 +324,11 @@ def write_dataset(
     out = as_path(out_dir, "the dataset folder")
     if out.exists() and not out.is_dir():
         raise DataError(f"{out} exists and is not a directory")
+    if not is_integer(n) or n < MIN_DATASET_SIZE:
+        raise DataError(
+            f"n must be an integer >= {MIN_DATASET_SIZE} so that every split holds every "
+            f"class, got {n!r}"
+        )
     refuse_replacing_splits(out, overwrite)
     full = generate(n, seed)
     train, val, test = split(full, fractions, seed)

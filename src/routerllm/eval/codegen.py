@@ -50,6 +50,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from routerllm.backends.base import GenerationRequest
+from routerllm.checks import is_integer, is_number
 from routerllm.config import MAX_TEMPERATURE
 from routerllm.data.humaneval import HumanEvalProblem
 from routerllm.exceptions import ConfigError
@@ -127,14 +128,15 @@ class CodegenStyle:
             )
         if not all(isinstance(s, str) for s in self.stop):
             raise ConfigError(f"codegen style {self.name!r}: stop must be a list of strings")
-        if not isinstance(self.max_new_tokens, int) or self.max_new_tokens <= 0:
+        if not is_integer(self.max_new_tokens) or self.max_new_tokens <= 0:
             raise ConfigError(f"codegen style {self.name!r}: max_new_tokens must be positive")
-        if not isinstance(self.temperature, (int, float)) or not (
-            0 <= self.temperature <= MAX_TEMPERATURE
-        ):
+        if not is_number(self.temperature) or not (0 <= self.temperature <= MAX_TEMPERATURE):
             raise ConfigError(
                 f"codegen style {self.name!r}: temperature must be >= 0 and <= {MAX_TEMPERATURE:g}"
             )
+        # Python's own numbers: a run's store records the style as JSON.
+        object.__setattr__(self, "max_new_tokens", int(self.max_new_tokens))
+        object.__setattr__(self, "temperature", float(self.temperature))
 
 
 CHAT_STYLE = CodegenStyle(name="chat")

@@ -21,14 +21,13 @@ torch is imported only when the router first needs its network.
 from __future__ import annotations
 
 import logging
-import numbers
 from collections.abc import Sequence
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from routerllm.checks import list_of
+from routerllm.checks import is_integer, list_of
 from routerllm.config import TIER_ORDER
 from routerllm.data.labeled import CLASS_NAMES, CLASS_TIERS, LabeledPrompt
 from routerllm.encoders.base import Encoder, check_texts, create_encoder
@@ -304,7 +303,7 @@ class EmbeddingClassifierRouter(Router):
             list_of(val, LabeledPrompt, "val", DataError),
         )
         for split, items in (("train", train), ("val", val)):
-            if not all(isinstance(p.label, numbers.Integral) for p in items):
+            if not all(is_integer(p.label) for p in items):
                 raise DataError(f"{split}: labels must be integers (class ids)")
             bad = [p.label for p in items if not 0 <= p.label < self.num_classes]
             if bad:

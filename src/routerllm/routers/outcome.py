@@ -17,13 +17,14 @@ sets the rule and knob is in ``calibration.py``.
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
-from routerllm.checks import is_finite_number
+from routerllm.checks import is_finite_number, wrong_shape
 from routerllm.data.outcomes import scores_are_outcomes
 from routerllm.exceptions import RouterLLMError
 from routerllm.routers.base import (
@@ -34,6 +35,8 @@ from routerllm.routers.base import (
     prompt_list,
 )
 from routerllm.routers.decision import MODES, choose, mix_choices, prompt_draws
+
+log = logging.getLogger(__name__)
 
 #: MiniLM distilled into a static token table (encoders/distilled.py): as fast as
 #: WordLlama's ``static`` (far inside the decision latency target on 2 CPU cores,
@@ -146,7 +149,10 @@ class OutcomeRouter(Router):
         embeddings: np.ndarray | None = None,
     ) -> OutcomeRouter:
         """Learn from outcomes ``scores`` (n, m), columns named ``model_names`` (default: the
-        router's models in the order they were given)."""
+        router's models in the order they were given).
+
+        One prompt is enough (a cross-validation fold of a small problem set may have no
+        more), but then every prompt is predicted that prompt's outcomes: a warning says so."""
         if embeddings is None and prompts is None:
             raise RouterLLMError("fit needs the training prompts or their embeddings")
         X = self.check_embeddings(
@@ -159,6 +165,12 @@ class OutcomeRouter(Router):
             )
         if not scores_are_outcomes(Y):
             raise RouterLLMError("outcome scores must be numbers in [0, 1] (1 = solved)")
+        if len(Y) == 1:
+            log.warning(
+                "router %r is trained on a single prompt: it predicts that prompt's outcomes "
+                "for every prompt; train it on more to route by the prompt",
+                self.name,
+            )
         self._fit(X.astype(np.float32), Y)
         self.fitted = True
         return self
@@ -382,12 +394,8 @@ class OutcomeRouter(Router):
         wanted = {"Y": (None, m), "W": (None, m), "b": (m,), "X": (None, None)}
         for key, shape in wanted.items():
             value = arrays.get(key)
-            if value is not None and (
-                value.ndim != len(shape)
-                or any(s is not None and s != v for s, v in zip(shape, value.shape, strict=True))
-            ):
-                want = " x ".join("n" if s is None else str(s) for s in shape)
-                raise ValueError(f"array {key!r} has shape {value.shape}, expected ({want})")
+            if value is not None and (wrong := wrong_shape(value.shape, shape)):
+                raise ValueError(f"array {key!r} {wrong}")
         X, Y, W = arrays.get("X"), arrays.get("Y"), arrays.get("W")
         if X is not None and Y is not None and len(X) != len(Y):
             raise ValueError(f"{len(X)} embedding rows (X) for {len(Y)} outcome rows (Y)")
