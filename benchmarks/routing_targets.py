@@ -7,8 +7,10 @@ logistic-regression and kNN baselines, on both ../shared/data sets, in one run.
   per-call USD cost in the data.
 
 Every router sees the same embeddings (cached; by default both the static
-encoder, the routers' default, and MiniLM) and the same lambda sweep. Paired bootstrap over test prompts (same resamples for every router)
-gives 90% intervals of the differences, so noise is visible.
+encoder, the routers' default, and MiniLM) and the same lambda sweep. A paired bootstrap
+over test prompts (``compare_routers``, as ``eval-routing --bootstrap``) gives the 90%
+interval of each AIQ difference and the share of resamples each comparison wins, so noise
+is visible.
 
     .venv/bin/python benchmarks/routing_targets.py [--data-dir ../shared/data] [--encoders static minilm]
         [--bootstrap 200] [--resplits 10] [--train-size N] [--json]
@@ -31,47 +33,13 @@ from outcome_data import DATASETS, add_data_dir_argument, load_pair, mean_ci90
 from outcome_data import data_dir as outcome_data_dir
 
 from routerllm.data.outcomes import OutcomeDataset, load_outcomes
-from routerllm.eval.outcome_eval import RoutingEvaluation, evaluate_routing, split_dataset
-from routerllm.eval.routing_metrics import routing_report, sweep
+from routerllm.eval.outcome_eval import (
+    compare_routers,
+    evaluate_routing,
+    split_dataset,
+)
 
 ROUTERS = ("quality", "logreg", "knn")
-
-
-def bootstrap(
-    ev: RoutingEvaluation, predicted: dict[str, np.ndarray], n_boot: int, seed: int
-) -> dict[str, Any]:
-    """90% intervals of quality-minus-baseline AIQ and cost-to-best-accuracy differences."""
-    rng = np.random.default_rng(seed)
-    n = len(ev.test_scores)
-    diffs: dict[str, list[tuple[float, float]]] = {b: [] for b in ROUTERS[1:]}
-    for _ in range(n_boot):
-        idx = rng.integers(0, n, n)
-        s, c = ev.test_scores[idx], ev.test_costs[idx]
-        curves = {
-            name: sweep(p[idx], s, c, decision_costs=ev.decision_costs)
-            for name, p in predicted.items()
-        }
-        rows = routing_report(curves, s, c)["rows"]
-        for b in diffs:
-            d_aiq = rows["quality"]["aiq"] - rows[b]["aiq"]
-            q, bb = rows["quality"]["cost_to_best_accuracy"], rows[b]["cost_to_best_accuracy"]
-            d_cost = (q if q is not None else 1.5) - (bb if bb is not None else 1.5)
-            diffs[b].append((d_aiq, d_cost))
-    out = {}
-    for b, values in diffs.items():
-        arr = np.array(values)
-        out[b] = {
-            "aiq_diff_90ci": [
-                float(np.percentile(arr[:, 0], 5)),
-                float(np.percentile(arr[:, 0], 95)),
-            ],
-            "cost_to_best_diff_90ci": [
-                float(np.percentile(arr[:, 1], 5)),
-                float(np.percentile(arr[:, 1], 95)),
-            ],
-            "p_quality_better_aiq": float(np.mean(arr[:, 0] > 0)),
-        }
-    return out
 
 
 def subsample(data: OutcomeDataset, size: int | None, seed: int) -> OutcomeDataset:
@@ -87,11 +55,10 @@ def run(
     train_path, test_path = (data_dir / p for p in DATASETS[name])
     train = subsample(load_outcomes(train_path), train_size, 0)
     start = time.perf_counter()
-    predicted: dict[str, np.ndarray] = {}
-    ev = evaluate_routing(train, test_path, ROUTERS, encoder, predictions=predicted)
+    ev = evaluate_routing(train, test_path, ROUTERS, encoder)
     result = ev.as_dict()
     result["seconds"] = time.perf_counter() - start
-    result["bootstrap"] = bootstrap(ev, predicted, n_boot, 0) if n_boot else {}
+    result["bootstrap"] = compare_routers(ev, n_boot)["against"] if n_boot else {}
     rows = result["routers"]
     result["targets"] = {
         b: {
@@ -225,7 +192,8 @@ def main() -> int:
                 f"quality vs {b}: AIQ better: {t['aiq']}; cost to best accuracy lower: {t['cost_to_best_accuracy']}"
                 + (
                     f"; 90% CI of AIQ diff {ci['aiq_diff_90ci'][0]:+.4f}..{ci['aiq_diff_90ci'][1]:+.4f}, "
-                    f"of cost-to-best diff {ci['cost_to_best_diff_90ci'][0]:+.3f}..{ci['cost_to_best_diff_90ci'][1]:+.3f}"
+                    f"AIQ higher in {ci['share_aiq_higher']:.1%} of resamples, best accuracy "
+                    f"reached cheaper in {ci['share_best_accuracy_cheaper']:.1%}"
                     if ci
                     else ""
                 )

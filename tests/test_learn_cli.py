@@ -126,6 +126,24 @@ def test_outcome_router_training_and_eval_routing(tmp_path: Path) -> None:
     assert png.read_bytes()[:4] == b"\x89PNG"
     table = run("eval-routing", "--data", str(train), "--routers", "knn", "--encoder", "hashing")
     assert table.returncode == 0 and "aiq" in table.stdout.lower() and "oracle" in table.stdout
+    # --bootstrap: the first router against the others, over resampled test prompts
+    boot = ok_json(
+        "eval-routing", "--data", str(train), "--test", str(test), "--routers", "logreg,knn",
+        "--encoder", "hashing", "--bootstrap", "20",
+    )  # fmt: skip
+    knn = boot["bootstrap"]["against"]["knn"]
+    assert boot["bootstrap"]["reference"] == "logreg" and boot["bootstrap"]["resamples"] == 20
+    assert knn["aiq_diff"] == pytest.approx(
+        boot["routers"]["logreg"]["aiq"] - boot["routers"]["knn"]["aiq"]
+    )
+    assert 0 <= knn["share_aiq_higher"] <= 1
+    text = run("eval-routing", "--data", str(train), "--test", str(test), "--routers",
+               "logreg,knn", "--encoder", "hashing", "--bootstrap", "20")  # fmt: skip
+    assert "vs knn: AIQ" in text.stdout and "resamples" in text.stdout
+    assert_one_line_error(
+        run("eval-routing", "--data", str(train), "--routers", "knn", "--bootstrap", "10"),
+        "there must be two routers or more",
+    )
 
 
 def test_bad_learning_inputs_are_one_line_errors(tmp_path: Path) -> None:

@@ -1,4 +1,5 @@
-"""``evaluate_routing``/``split_dataset`` arguments: mistakes are refused, before any work."""
+"""``evaluate_routing``/``split_dataset``/``compare_routers``: arguments checked before any
+work, and the paired bootstrap of routers on hand-made outcomes."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import numpy as np
 import pytest
 
 from routerllm.data.outcomes import OutcomeDataset
-from routerllm.eval.outcome_eval import evaluate_routing, split_dataset
+from routerllm.eval.outcome_eval import compare_routers, evaluate_routing, split_dataset
 from routerllm.exceptions import RouterLLMError
 
 
@@ -59,3 +60,62 @@ def test_split_dataset_checks_its_arguments() -> None:
     ):
         with pytest.raises(RouterLLMError, match=match):
             split_dataset(data, fraction, seed)  # type: ignore[arg-type]
+
+
+def _signal_data(n: int, offset: int) -> tuple[OutcomeDataset, np.ndarray]:
+    """The cheap model solves exactly the prompts whose first feature is positive, the
+    expensive one every prompt: a router that reads that feature is perfect."""
+    x = np.random.default_rng(offset).normal(size=(n, 3))
+    scores = np.column_stack([x[:, 0] > 0, np.ones(n)]).astype(float)
+    prompts = [f"prompt {offset + i}" for i in range(n)]
+    return OutcomeDataset(prompts, ["small", "big"], scores, np.tile([1.0, 5.0], (n, 1))), x
+
+
+def test_a_router_that_reads_the_signal_beats_one_that_cannot_in_every_resample() -> None:
+    (train, x_train), (test, x_test) = _signal_data(200, 0), _signal_data(80, 1000)
+    ev = evaluate_routing(train, test, ["logreg", "knn"], embeddings=(x_train, x_test))
+    # kNN on the other two features only: blind to the signal
+    ev_blind = evaluate_routing(train, test, ["knn"], embeddings=(x_train[:, 1:], x_test[:, 1:]))
+    ev.predicted["blind"] = ev_blind.predicted["knn"]
+    ev.report["rows"]["blind"] = ev_blind.report["rows"]["knn"]
+    out = compare_routers(ev, resamples=50, seed=3)
+    assert out["reference"] == "logreg" and out["resamples"] == 50
+    assert list(out["against"]) == ["knn", "blind"]
+    b = out["against"]["blind"]
+    assert b["aiq_diff"] == pytest.approx(
+        ev.report["rows"]["logreg"]["aiq"] - ev_blind.report["rows"]["knn"]["aiq"]
+    )
+    lo, hi = b["aiq_diff_90ci"]
+    assert 0 < lo <= b["aiq_diff"] <= hi
+    assert b["share_aiq_higher"] == 1.0 and b["share_best_accuracy_cheaper"] == 1.0
+    # the same seed gives the same resamples; the reference can be any evaluated router
+    assert compare_routers(ev, resamples=50, seed=3) == out
+    flipped = compare_routers(ev, resamples=50, seed=3, reference="blind")["against"]["logreg"]
+    assert flipped["aiq_diff_90ci"] == pytest.approx([-hi, -lo])
+    assert flipped["share_aiq_higher"] == 0.0
+
+
+def test_a_router_against_itself_differs_by_nothing() -> None:
+    (train, x_train), (test, x_test) = _signal_data(60, 0), _signal_data(30, 1000)
+    ev = evaluate_routing(train, test, ["knn"], embeddings=(x_train, x_test))
+    ev.predicted["copy"] = ev.predicted["knn"]
+    ev.report["rows"]["copy"] = ev.report["rows"]["knn"]
+    c = compare_routers(ev, resamples=20)["against"]["copy"]
+    assert c["aiq_diff"] == 0 and c["aiq_diff_90ci"] == [0, 0]
+    assert c["share_aiq_higher"] == 0 and c["share_best_accuracy_cheaper"] == 0
+
+
+def test_compare_routers_checks_its_arguments() -> None:
+    (train, x_train), (test, x_test) = _signal_data(40, 0), _signal_data(20, 1000)
+    one = evaluate_routing(train, test, ["knn"], embeddings=(x_train, x_test))
+    with pytest.raises(RouterLLMError, match="at least two evaluated routers"):
+        compare_routers(one)
+    two = evaluate_routing(train, test, ["knn", "logreg"], embeddings=(x_train, x_test))
+    for kwargs, match in (
+        ({"reference": "quality"}, "reference 'quality' was not evaluated; evaluated: knn, logreg"),
+        ({"resamples": 0}, "resamples must be a whole number >= 1, got 0"),
+        ({"resamples": True}, "resamples must be a whole number"),
+        ({"seed": -1}, "seed must be an integer"),
+    ):
+        with pytest.raises(RouterLLMError, match=match):
+            compare_routers(two, **kwargs)

@@ -370,7 +370,7 @@ def name_list(text: str, option: str) -> list[str]:
 
 # -- eval-routing -------------------------------------------------------------------
 def cmd_eval_routing(args: argparse.Namespace) -> int:
-    from routerllm.eval.outcome_eval import evaluate_routing, plot
+    from routerllm.eval.outcome_eval import compare_routers, evaluate_routing, plot
     from routerllm.eval.routing_metrics import format_table
     from routerllm.routers.outcome import DEFAULT_ENCODER
 
@@ -379,6 +379,12 @@ def cmd_eval_routing(args: argparse.Namespace) -> int:
     if args.test and args.test_fraction is not None:
         raise RouterLLMError("--test-fraction splits --data when there is no --test; give one")
     fraction = 0.2 if args.test_fraction is None else args.test_fraction
+    if args.bootstrap < 0 or (args.bootstrap and len(routers) < 2):
+        raise RouterLLMError(
+            "--bootstrap N compares the first of --routers with the others over N resamples: "
+            f"N must be >= 0 and there must be two routers or more (got {args.bootstrap}, "
+            f"routers {','.join(routers)})"
+        )
     if args.plot:
         given = [("--data", Path(args.data))] + ([("--test", Path(args.test))] if args.test else [])
         # Each data file may come with the models.json beside it (sizes and prices).
@@ -399,10 +405,26 @@ def cmd_eval_routing(args: argparse.Namespace) -> int:
         payload["plot"] = str(
             plot(ev, args.plot, f"{Path(args.data).name}: quality vs {ev.cost_kind} cost")
         )
+    lines = []
+    if args.bootstrap:
+        payload["bootstrap"] = compared = compare_routers(ev, args.bootstrap, args.seed)
+        ref = compared["reference"]
+        lines.append(
+            f"{ref} against the others, paired bootstrap over {args.bootstrap} resamples of the test "
+            "prompts (90% intervals; the routers are not retrained):"
+        )
+        for name, c in compared["against"].items():
+            lo, hi = c["aiq_diff_90ci"]
+            lines.append(
+                f"  vs {name}: AIQ {c['aiq_diff']:+.4f} ({lo:+.4f}..{hi:+.4f}), higher in "
+                f"{c['share_aiq_higher']:.1%} of resamples; reaches the best single model's "
+                f"accuracy cheaper in {c['share_best_accuracy_cheaper']:.1%}"
+            )
     text = "\n".join([
         f"train {ev.train_size} prompts, test {ev.test_size} (removed {ev.removed_overlap} also in train); "
         f"cost = {ev.cost_kind}; encoder {encoder}",
         format_table(ev.report),
+        *lines,
         *([f"plot: {payload['plot']}"] if args.plot else []),
     ])  # fmt: skip
     emit(args, payload, text)
@@ -536,5 +558,12 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
     ev.add_argument("--cost", default="auto", help="auto | call | size | price")
     ev.add_argument("--decision", default="lambda", choices=["lambda", "threshold"])
     ev.add_argument("--plot", metavar="PNG", help="write the quality-cost curves here")
+    ev.add_argument(
+        "--bootstrap",
+        type=int,
+        default=0,
+        metavar="N",
+        help="compare the first router with the others over N resamples of the test prompts",
+    )
     ev.add_argument("--seed", type=seed_arg, default=0)
     ev.set_defaults(func=cmd_eval_routing)

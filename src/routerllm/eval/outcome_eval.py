@@ -8,6 +8,7 @@ counted), so no figure is measured on a question a router was trained on.
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -16,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from routerllm.checks import is_finite_number
+from routerllm.checks import is_finite_number, is_integer
 from routerllm.data.outcomes import OutcomeDataset, load_outcomes, without
 from routerllm.encoders.base import text_list
 from routerllm.eval.curves import OperatingPoint
@@ -47,6 +48,9 @@ class RoutingEvaluation:
     decision_costs: np.ndarray
     fit_seconds: dict[str, float] = field(default_factory=dict)
     selection: dict[str, Any] = field(default_factory=dict)
+    #: each router's predicted (n_test, m) success matrix, columns in ``models``' order
+    predicted: dict[str, np.ndarray] = field(default_factory=dict)
+    mode: str = "lambda"  # the decision rule the curves sweep
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -139,13 +143,9 @@ def evaluate_routing(
     mode: str = "lambda",
     embeddings: tuple[np.ndarray, np.ndarray] | None = None,
     router_options: dict[str, dict[str, Any]] | None = None,
-    predictions: dict[str, np.ndarray] | None = None,
 ) -> RoutingEvaluation:
     """Train each router on ``data`` and evaluate it on ``test`` (or a held-out split);
-    each is a file or an already loaded dataset.
-
-    ``predictions``, when given, receives each router's predicted (n_test, m)
-    success matrix (columns in the data's model order), e.g. for a bootstrap."""
+    each is a file or an already loaded dataset."""
     routers = _router_names(routers, router_options)
     seed = check_seed(seed)
     train = data if isinstance(data, OutcomeDataset) else load_outcomes(data)
@@ -169,6 +169,7 @@ def evaluate_routing(
     curves: dict[str, list[OperatingPoint]] = {}
     fit_seconds: dict[str, float] = {}
     selection: dict[str, Any] = {}
+    predictions: dict[str, np.ndarray] = {}
     for name in routers:
         options = {"encoder": encoder, "mode": mode, "costs": mean_cost.tolist()}
         options.update((router_options or {}).get(name, {}))
@@ -178,9 +179,7 @@ def evaluate_routing(
         router.fit(None, train.scores, train.models, embeddings=x_train)
         fit_seconds[name] = time.perf_counter() - start
         order = [router.model_names.index(m) for m in train.models]
-        predicted = router.predict(x_test)[:, order]
-        if predictions is not None:
-            predictions[name] = predicted
+        predictions[name] = predicted = router.predict(x_test)[:, order]
         curves[name] = sweep(
             predicted,
             test_set.scores,
@@ -205,7 +204,68 @@ def evaluate_routing(
         mean_cost,
         fit_seconds,
         selection,
+        predictions,
+        mode,
     )
+
+
+def compare_routers(
+    evaluation: RoutingEvaluation,
+    resamples: int = 200,
+    seed: int = 0,
+    reference: str | None = None,
+) -> dict[str, Any]:
+    """How sure the evaluation's ranking is: a paired bootstrap over the test prompts
+    (each resample draws them again with replacement, the same draw for every router,
+    whose predictions stay as they were: the training set is not resampled).
+
+    ``reference`` (default: the first router evaluated) against each other router:
+    its AIQ minus theirs on the test prompts and the 90 % interval of that difference
+    over the resamples, the share of resamples where its AIQ is higher, and the share
+    where it reaches the best single model's accuracy at a lower cost (never reaching
+    it counts as an infinite cost)."""
+    names = list(evaluation.predicted)
+    if len(names) < 2:
+        raise RouterLLMError("comparing routers needs at least two evaluated routers")
+    reference = names[0] if reference is None else reference
+    if reference not in names:
+        raise RouterLLMError(
+            f"reference {reference!r} was not evaluated; evaluated: {', '.join(names)}"
+        )
+    if not is_integer(resamples) or resamples < 1:
+        raise RouterLLMError(f"resamples must be a whole number >= 1, got {resamples!r}")
+    rng = np.random.default_rng(check_seed(seed))
+    n = len(evaluation.test_scores)
+    others = [name for name in names if name != reference]
+    aiq, cost = np.zeros((resamples, len(names))), np.zeros((resamples, len(names)))
+    for r in range(resamples):
+        idx = rng.integers(0, n, n)
+        scores, costs = evaluation.test_scores[idx], evaluation.test_costs[idx]
+        curves = {
+            name: sweep(p[idx], scores, costs, mode=evaluation.mode,  # type: ignore[arg-type]
+                        decision_costs=evaluation.decision_costs)
+            for name, p in evaluation.predicted.items()
+        }  # fmt: skip
+        rows = routing_report(curves, scores, costs)["rows"]
+        aiq[r] = [rows[name]["aiq"] for name in names]
+        cost[r] = [_or_inf(rows[name]["cost_to_best_accuracy"]) for name in names]
+    ref = names.index(reference)
+    point = evaluation.report["rows"]
+    against = {}
+    for name in others:
+        j = names.index(name)
+        diff = aiq[:, ref] - aiq[:, j]
+        against[name] = {
+            "aiq_diff": point[reference]["aiq"] - point[name]["aiq"],
+            "aiq_diff_90ci": [float(v) for v in np.percentile(diff, [5, 95])],
+            "share_aiq_higher": float((diff > 0).mean()),
+            "share_best_accuracy_cheaper": float((cost[:, ref] < cost[:, j]).mean()),
+        }
+    return {"reference": reference, "resamples": resamples, "seed": seed, "against": against}
+
+
+def _or_inf(cost: float | None) -> float:
+    return math.inf if cost is None else cost
 
 
 def plot(evaluation: RoutingEvaluation, path: str | Path, title: str = "Quality vs cost") -> Path:
