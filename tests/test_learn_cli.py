@@ -144,6 +144,9 @@ def test_outcome_router_training_and_eval_routing(tmp_path: Path) -> None:
         run("eval-routing", "--data", str(train), "--routers", "knn", "--bootstrap", "10"),
         "there must be two routers or more",
     )
+    assert_one_line_error(
+        run("eval-routing", "--data", str(train), "--bootstrap", "20000"), "N must be 0 to 10,000"
+    )
 
 
 def test_bad_learning_inputs_are_one_line_errors(tmp_path: Path) -> None:

@@ -113,7 +113,8 @@ def test_compare_routers_checks_its_arguments() -> None:
     two = evaluate_routing(train, test, ["knn", "logreg"], embeddings=(x_train, x_test))
     for kwargs, match in (
         ({"reference": "quality"}, "reference 'quality' was not evaluated; evaluated: knn, logreg"),
-        ({"resamples": 0}, "resamples must be a whole number >= 1, got 0"),
+        ({"resamples": 0}, "resamples must be a whole number from 1 to 10,000, got 0"),
+        ({"resamples": 10_001}, "resamples must be a whole number from 1 to 10,000"),
         ({"resamples": True}, "resamples must be a whole number"),
         ({"seed": -1}, "seed must be an integer"),
     ):

@@ -370,7 +370,12 @@ def name_list(text: str, option: str) -> list[str]:
 
 # -- eval-routing -------------------------------------------------------------------
 def cmd_eval_routing(args: argparse.Namespace) -> int:
-    from routerllm.eval.outcome_eval import compare_routers, evaluate_routing, plot
+    from routerllm.eval.outcome_eval import (
+        MAX_RESAMPLES,
+        compare_routers,
+        evaluate_routing,
+        plot,
+    )
     from routerllm.eval.routing_metrics import format_table
     from routerllm.routers.outcome import DEFAULT_ENCODER
 
@@ -379,11 +384,11 @@ def cmd_eval_routing(args: argparse.Namespace) -> int:
     if args.test and args.test_fraction is not None:
         raise RouterLLMError("--test-fraction splits --data when there is no --test; give one")
     fraction = 0.2 if args.test_fraction is None else args.test_fraction
-    if args.bootstrap < 0 or (args.bootstrap and len(routers) < 2):
+    if not 0 <= args.bootstrap <= MAX_RESAMPLES or (args.bootstrap and len(routers) < 2):
         raise RouterLLMError(
             "--bootstrap N compares the first of --routers with the others over N resamples: "
-            f"N must be >= 0 and there must be two routers or more (got {args.bootstrap}, "
-            f"routers {','.join(routers)})"
+            f"N must be 0 to {MAX_RESAMPLES:,} and there must be two routers or more (got "
+            f"{args.bootstrap}, routers {','.join(routers)})"
         )
     if args.plot:
         given = [("--data", Path(args.data))] + ([("--test", Path(args.test))] if args.test else [])
