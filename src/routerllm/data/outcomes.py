@@ -64,7 +64,7 @@ class OutcomeDataset:
     source: str = ""
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "prompts", self._texts(self.prompts, "prompts"))
+        object.__setattr__(self, "prompts", _strings(self.prompts, "prompts", self.where))
         object.__setattr__(self, "models", _model_names(self.models, self.where))
         object.__setattr__(self, "scores", self._numbers(self.scores, "scores"))
         if self.costs is not None:
@@ -96,12 +96,6 @@ class OutcomeDataset:
     def where(self) -> str:
         """What the dataset is, for messages: its file, or that it was made in memory."""
         return self.source or "outcome dataset"
-
-    def _texts(self, texts: Any, what: str) -> list[str]:
-        try:
-            return text_list(texts, what)
-        except PromptError as e:
-            raise DataError(f"{self.where}: {e}") from e
 
     def _numbers(self, values: Any, what: str) -> np.ndarray:
         try:
@@ -232,15 +226,20 @@ class OutcomeDataset:
 
 def _model_names(models: Any, where: str) -> list[str]:
     """``models`` as a list of at least one distinct name; a clear error otherwise."""
-    try:
-        names = text_list(models, "models")
-    except PromptError as e:
-        raise DataError(f"{where}: {e}") from e
+    names = _strings(models, "models", where)
     if not names:
         raise DataError(f"{where}: models must name at least one model")
     if twice := repeated(names):
         raise DataError(f"{where}: models are named more than once: {', '.join(twice)}")
     return names
+
+
+def _strings(items: Any, what: str, where: str) -> list[str]:
+    """``items`` as a list of strings (:func:`text_list`); a DataError naming ``where``."""
+    try:
+        return text_list(items, what)
+    except PromptError as e:
+        raise DataError(f"{where}: {e}") from e
 
 
 def _is_table(rows: Any, n: int, m: int) -> bool:
@@ -452,11 +451,9 @@ def _prompt_text(value: str) -> str:
 def load_outcomes(path: str | Path, models_path: str | Path | None = None) -> OutcomeDataset:
     """Load an outcome dataset, format chosen by extension (.csv RouterBench, .json scores)."""
     path = as_path(path, "the outcome file")
-    suffix = Path(path).suffix.lower()
-    if Path(path).is_dir():
-        files = sorted(
-            f.name for f in Path(path).iterdir() if f.suffix.lower() in (".csv", ".json")
-        )
+    suffix = path.suffix.lower()
+    if path.is_dir():
+        files = sorted(f.name for f in path.iterdir() if f.suffix.lower() in (".csv", ".json"))
         raise DataError(
             f"{path} is a directory: pass one outcome file"
             + (f" (here: {', '.join(files)})" if files else " (.csv RouterBench or .json scores)")

@@ -26,6 +26,7 @@ from routerllm.data import as_path
 from routerllm.data.labeled import (
     CLASS_NAMES,
     NUM_CLASSES,
+    SPLIT_FILES,
     LabeledPrompt,
     refuse_replacing_splits,
     save_json,
@@ -336,7 +337,7 @@ def write_dataset(
     if not report.ok:  # split() groups near-duplicates, so this is a bug if it happens
         raise DataError(f"split leaked prompts: {report}")
     paths, counts = {}, {}
-    for name, part in (("full", full), ("train", train), ("val", val), ("test", test)):
+    for name, part in zip(SPLIT_FILES, (full, train, val, test), strict=True):
         paths[name] = save_json(part, out / f"{name}.json")
         counts[name] = len(part)
     return WrittenDataset(paths, counts)

@@ -339,7 +339,7 @@ class ResultStore:
         bad = [
             f"{name} {value!r}"
             for name, value in (("seconds", seconds), ("kwh", kwh), ("co2", co2))
-            if not (is_finite_number(value) and value >= 0)
+            if not _AMOUNT[1](value)
         ]
         if not isinstance(model, str) or bad:
             raise RouterLLMError(

@@ -69,6 +69,7 @@ PYTHON_FLAGS = ("-I", "-S", "-B", "-u")
 MAX_FILE_BYTES = 16 * 2**20  # RLIMIT_FSIZE: the largest file the program may write
 MAX_OPEN_FILES = 256
 NPROC_HEADROOM = 8  # tasks (threads too) the program may add to its user's count
+MAX_OUTPUT_BYTES = 64_000  # default: stdout + stderr beyond this kills the program
 _CLONE_NEWNET = getattr(os, "CLONE_NEWNET", 0x40000000)
 _POLL_S = 0.05
 _EXITED_NOT_REAPED = os.WEXITED | os.WNOHANG | os.WNOWAIT
@@ -97,7 +98,10 @@ class _Isolation:
 
 
 def run_program(
-    source: str, timeout_s: float = 10.0, memory_mb: int = 1024, max_output_bytes: int = 64_000
+    source: str,
+    timeout_s: float = 10.0,
+    memory_mb: int = 1024,
+    max_output_bytes: int = MAX_OUTPUT_BYTES,
 ) -> ExecutionResult:
     """Run ``source`` in a limited child process and classify how it ended.
 
@@ -183,7 +187,7 @@ def check_problem(
     completion: str | None,
     timeout_s: float = 10.0,
     memory_mb: int = 1024,
-    max_output_bytes: int = 64_000,
+    max_output_bytes: int = MAX_OUTPUT_BYTES,
 ) -> ExecutionResult:
     """Run ``problem.program(completion)`` (prompt + completion + tests + ``check(...)``);
     ``completion=None`` runs the canonical solution."""
@@ -200,7 +204,7 @@ def check_many(
     (threads, each waiting on its own process); results in the order of ``items``."""
     if not is_integer(workers) or workers < 1:  # type: ignore[operator]
         raise RouterLLMError(f"workers must be an integer >= 1, got {workers!r}")
-    _check_limits(timeout_s, memory_mb, 64_000)
+    _check_limits(timeout_s, memory_mb, MAX_OUTPUT_BYTES)
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="sandbox") as pool:
         return list(pool.map(lambda it: check_problem(it[0], it[1], timeout_s, memory_mb), items))
 
