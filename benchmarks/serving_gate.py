@@ -7,8 +7,10 @@ them (``--folds``, ``--seed``); the gate is trained on every fold but ``--fold``
 each held-out problem is then asked twice in this process, in the run's prompting
 style: once of the heavy model alone (direct-heavy, the peer), once through the
 serving cascade with the gate (the medium model answers, its answer is checked on
-the prompt's examples, a failed one goes to the heavy model where the gate lets
-it). Every answer is run on the problem's hidden tests. Printed: pass@1 and
+the prompt's examples, an unverified one goes to the heavy model where the gate
+lets it: a failed one, or with ``--raw``, as the experiment does, a function
+stub's without examples). Every answer is run on the problem's hidden tests.
+Printed: pass@1 and
 measured energy of direct-heavy, of the gated cascade and of the ungated cascade
 (the gated one's answers, with the heavy model's answer wherever the check failed),
 as shares of direct-heavy's energy measured in this same run; and whether serving
@@ -124,8 +126,9 @@ def main() -> int:
                 }
             reason = served.reason
             row["failed_check"] = f"{medium}'s answer failed" in reason
+            weighed = row["failed_check"] or f"{medium}'s answer could not be checked" in reason
             row["escalated"] = served.model == heavy
-            if row["failed_check"] and states is not None and not args.as_written:
+            if weighed and states is not None and not args.as_written:
                 # the gate's decision on the run's stored state and tokens of this answer
                 o = first[p.task_id]
                 row["offline_gate"] = gate.decide(tuple(states[i]), o.prompt_tokens, o.completion_tokens).escalate  # fmt: skip

@@ -25,15 +25,21 @@ from .test_cascade import REQUEST
 
 def _problems(n: int, d: int, seed: int = 0) -> dict[str, np.ndarray]:
     """Problems where the second model's success falls with state feature 0 among the
-    failed answers, and its energy grows with the answer's tokens."""
+    unverified answers, and its energy grows with the answer's tokens."""
     rng = np.random.default_rng(seed)
     states = rng.normal(size=(n, d))
-    failed = rng.random(n) < 0.5
-    then = np.where(failed, states[:, 0] < 0, True).astype(float)
-    solved = np.column_stack([(~failed).astype(float), then])
+    unverified = rng.random(n) < 0.5
+    then = np.where(unverified, states[:, 0] < 0, True).astype(float)
+    solved = np.column_stack([(~unverified).astype(float), then])
     tokens = np.column_stack([rng.integers(50, 300, n), rng.integers(20, 400, n)]).astype(float)
     kwh = np.column_stack([tokens[:, 1] * 1e-7, 3e-7 * tokens[:, 1] + 1e-5])
-    return {"states": states, "solved": solved, "kwh": kwh, "tokens": tokens, "failed": failed}
+    return {
+        "states": states,
+        "solved": solved,
+        "kwh": kwh,
+        "tokens": tokens,
+        "unverified": unverified,
+    }
 
 
 def _fit(
@@ -41,7 +47,7 @@ def _fit(
 ) -> EscalationGate:
     return EscalationGate.fit(
         "tiny-medium", "tiny-heavy", p["states"][idx], p["solved"][idx], p["kwh"][idx],
-        p["tokens"][idx], p["failed"][idx], budget, folds=4, seed=0,
+        p["tokens"][idx], p["unverified"][idx], budget, folds=4, seed=0,
     )  # fmt: skip
 
 
@@ -49,12 +55,12 @@ def test_the_serving_gate_makes_the_experiments_decisions() -> None:
     """Trained on one cross-validation fold's training problems, the gate scores the test
     fold and picks the threshold exactly as the experiment's gated cascade does."""
     p = _problems(120, 5)
-    for tr, te, p_train, p_test in state_predictions(p["states"], p["solved"][:, 1], p["failed"], 4, 0):  # fmt: skip
+    for tr, te, p_train, p_test in state_predictions(p["states"], p["solved"][:, 1], p["unverified"], 4, 0):  # fmt: skip
         gate = _fit(p, idx=tr)
         cost = EnergyModel.fit(p["tokens"][tr], p["kwh"][tr, 1])(p["tokens"])
         np.testing.assert_allclose(gate.scores(p["states"][te], p["tokens"][te]), p_test() / cost[te])  # fmt: skip
         np.testing.assert_allclose(gate.calibration["score"], p_train / cost[tr])
-        expected = gate_threshold(p_train / cost[tr], p["failed"][tr], p["solved"][tr], p["kwh"][tr], 0.7)  # fmt: skip
+        expected = gate_threshold(p_train / cost[tr], p["unverified"][tr], p["solved"][tr], p["kwh"][tr], 0.7)  # fmt: skip
         assert gate.threshold == pytest.approx(expected)
         one = gate.decide(tuple(p["states"][te[0]]), *p["tokens"][te[0]].astype(int))
         assert one.escalate == (gate.scores(p["states"][te[:1]], p["tokens"][te[:1]])[0] >= gate.threshold)  # fmt: skip
@@ -96,7 +102,7 @@ def test_broken_or_foreign_gate_folders_are_clear_errors(tmp_path: Path) -> None
     with pytest.raises(RouterLLMError, match="corrupt weights.npz"):
         EscalationGate.load(saved)
     (saved / "config.json").write_text(json.dumps({"format": "routerllm-escalation-gate", "version": 9}))  # fmt: skip
-    with pytest.raises(RouterLLMError, match="version 9"):
+    with pytest.raises(RouterLLMError, match="saved as version 9, this RouterLLM reads 2; train it again"):  # fmt: skip
         EscalationGate.load(saved)
     # another tool's folder is neither read nor written over
     theirs = tmp_path / "theirs"
@@ -155,6 +161,38 @@ def test_the_serving_cascade_escalates_only_where_its_gate_lets_it(
         assert list(system.log.records())[-1].model == "tiny-medium"
 
 
+#: A function stub whose docstring gives no examples: its answer cannot be checked.
+UNCHECKABLE = 'def add(a: int, b: int) -> int:\n    """Add two numbers."""\n'
+
+
+def test_the_gate_weighs_answers_to_stubs_without_examples(
+    tmp_path: Path, tiny_config: AppConfig
+) -> None:
+    """The plain cascade keeps an answer it cannot check; with a gate, the gate decides
+    whether it goes to the larger model, as the experiment's gated cascade does."""
+    tiny_config.cascade.enabled = True
+    with RouterLLM(tiny_config) as system:
+        kept = system.generate(UNCHECKABLE, model="tiny-medium")
+    assert kept.model == "tiny-medium" and "could not be checked" not in kept.reason
+    gate_dir = _cheap_to_escalate(_state_width(tiny_config)).save(tmp_path / "gate")
+    tiny_config.cascade.gate = str(gate_dir)
+    with RouterLLM(tiny_config) as system:
+        result = system.generate(UNCHECKABLE, model="tiny-medium")
+        assert result.model == "tiny-heavy"
+        assert "tiny-medium's answer could not be checked (the function states no examples), escalated to tiny-heavy: the gate's " in result.reason  # fmt: skip
+        # the gate decides escalations from tiny-medium only: tiny-light's answer stays
+        light = system.generate(UNCHECKABLE, model="tiny-light")
+        assert light.model == "tiny-light" and "could not be checked" not in light.reason
+        # a request in prose without examples is not a code answer to weigh
+        prose = system.generate("Say hello.", model="tiny-medium")
+        assert prose.model == "tiny-medium" and "escalated" not in prose.reason
+    tiny_config.cascade.budget = 0.01
+    with RouterLLM(tiny_config) as system:
+        withheld = system.generate(UNCHECKABLE, model="tiny-medium")
+    assert withheld.model == "tiny-medium"
+    assert "could not be checked (the function states no examples), not escalated to tiny-heavy: the gate's" in withheld.reason  # fmt: skip
+
+
 def test_a_gate_that_cannot_read_the_state_lets_the_cascade_go_on(
     tmp_path: Path, tiny_config: AppConfig
 ) -> None:
@@ -164,7 +202,11 @@ def test_a_gate_that_cannot_read_the_state_lets_the_cascade_go_on(
     tiny_config.cascade.enabled, tiny_config.cascade.gate = True, str(gate_dir)
     with RouterLLM(tiny_config) as system:
         result = system.generate(REQUEST, model="tiny-medium")
+        # an answer that could not be checked stays, as without a gate
+        unchecked = system.generate(UNCHECKABLE, model="tiny-medium")
     assert result.model == "tiny-heavy" and "the gate was not used (the gate reads" in result.reason
+    assert unchecked.model == "tiny-medium"
+    assert "could not be checked (the function states no examples), not escalated to tiny-heavy: the gate was not used" in unchecked.reason  # fmt: skip
 
 
 def test_a_gate_for_other_models_is_refused_when_the_system_starts(tmp_path: Path) -> None:

@@ -88,7 +88,7 @@ def test_a_prompt_without_examples_or_without_the_function_is_unverifiable() -> 
     assert extract_examples('def f(x):\n    """Return x."""\n', "f") == []
     assert extract_examples("Write me a poem about the sea.", "f") == []
     verdict = verify_completion('def f(x):\n    """Return x."""\n', "f", "    return x\n")
-    assert verdict.verdict == "unverifiable" and verdict.total == 0
+    assert verdict.verdict == "unverifiable" and verdict.total == 0 and verdict.unverified
 
 
 @pytest.mark.parametrize(
@@ -105,6 +105,7 @@ def test_a_prompt_without_examples_or_without_the_function_is_unverifiable() -> 
 def test_verification_runs_the_answer_on_the_examples(body: str, verdict: str, passed: int) -> None:
     result = verify_completion(DOCTEST, "add", body, timeout_s=2.0)
     assert (result.verdict, result.passed, result.total) == (verdict, passed, 3)
+    assert result.unverified == (verdict == "failed")
 
 
 def test_floats_compare_with_a_tolerance_and_types_must_match() -> None:
@@ -166,14 +167,14 @@ def test_a_gate_withholds_escalations_and_its_cost_is_counted(tiny_config: AppCo
     }
     seen: list[np.ndarray] = []
 
-    def gate(failed: np.ndarray) -> tuple[np.ndarray, tuple[float, float, float], dict]:
-        seen.append(failed)
+    def gate(unverified: np.ndarray) -> tuple[np.ndarray, tuple[float, float, float], dict]:
+        seen.append(unverified)
         return np.array([False, True]), (2.0, 3e-9, 1e-9), {"gate": {"withheld": 1}}
 
     with RouterLLM(tiny_config) as system:
         plain = cascade(system, [p0, p2], completions, "m", "h", outcomes, {})
         gated = cascade(system, [p0, p2], completions, "m", "h", outcomes, {}, gate, "gated")
-    assert seen[0].tolist() == [True, True]  # the gate sees which answers failed
+    assert seen[0].tolist() == [True, True]  # the gate sees which answers are unverified
     assert plain.choices == ["h", "h"] and gated.choices == ["m", "h"]
     assert gated.name == "gated" and gated.passed == [False, True]
     assert gated.gen_kwh == pytest.approx(2e-6 + 5e-6)  # m on both, h on the one let through
@@ -181,6 +182,30 @@ def test_a_gate_withholds_escalations_and_its_cost_is_counted(tiny_config: AppCo
     assert gated.router_s > 2.0 and gated.router_kwh > 3e-9  # checking + the gate's own cost
     row = gated.row(price_per_kwh=0.2)
     assert row["escalated"] == 0.5 and row["gate"] == {"withheld": 1}
+
+
+def test_the_gate_weighs_answers_it_cannot_check_the_plain_cascade_keeps_them(
+    tiny_config: AppConfig,
+) -> None:
+    p0, p83 = (p for p in load_humaneval() if p.task_id in ("HumanEval/0", "HumanEval/83"))
+    assert not extract_examples(p83.prompt, p83.entry_point)  # its docstring gives none
+    completions = {p0.task_id: "    return 0\n", p83.task_id: "    return 0\n"}
+    outcomes = {
+        m: {p.task_id: Outcome(m == "h", 1.0, kwh, 1e-7, 10, "x") for p in (p0, p83)}
+        for m, kwh in (("m", 1e-6), ("h", 5e-6))
+    }
+    seen: list[np.ndarray] = []
+
+    def gate(unverified: np.ndarray) -> tuple[np.ndarray, tuple[float, float, float], dict]:
+        seen.append(unverified)
+        return np.array([True, True]), (0.0, 0.0, 0.0), {}
+
+    with RouterLLM(tiny_config) as system:
+        plain = cascade(system, [p0, p83], completions, "m", "h", outcomes, {})
+        gated = cascade(system, [p0, p83], completions, "m", "h", outcomes, {}, gate, "gated")
+    assert plain.choices == ["h", "m"]  # only the failed answer goes up
+    assert seen[0].tolist() == [True, True] and gated.choices == ["h", "h"]
+    assert gated.row(price_per_kwh=0.2)["verdicts"] == {"passed": 0, "failed": 1, "unverifiable": 1}  # fmt: skip
 
 
 def test_gate_threshold_solves_the_most_within_the_budget() -> None:

@@ -6,8 +6,10 @@ For a code request whose function states examples in its docstring (``>>> f(2)``
 then ``4``, ``f([1, 2]) == 3``, ...), or a task in prose with such examples of the
 function it asks for (``assert f(2) == 4``), the answer is run on those examples in
 the sandbox (:mod:`routerllm.eval.prompt_examples`); an answer that fails them goes to
-the next larger available model. Requests without such examples are never
-escalated, and cost nothing beyond reading the prompt. On HumanEval this is
+the next larger available model. Requests without such examples are not
+escalated, and cost nothing beyond reading the prompt; with an escalation gate
+(:mod:`routerllm.gate`), an answer to a function stub without examples is
+weighed by the gate like a failed one. On HumanEval this is
 the ``cascade`` system of ``routerllm humaneval`` (README, "HumanEval: routed vs
 direct").
 

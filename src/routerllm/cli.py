@@ -316,8 +316,9 @@ def build_parser() -> argparse.ArgumentParser:
     route.add_argument(
         "--gate",
         metavar="DIR",
-        help="the cascade with a saved escalation gate (routerllm train-gate): a failed answer "
-        "is escalated only where it is worth its energy (config: cascade.gate)",
+        help="the cascade with a saved escalation gate (routerllm train-gate): an unverified answer "
+        "(failed, or to a function stub without examples) is escalated only where it is worth "
+        "its energy (config: cascade.gate)",
     )
     route.add_argument(
         "--as-written",

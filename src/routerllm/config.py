@@ -173,8 +173,9 @@ class CascadeConfig(_Strict):
     gate: str | None = Field(
         None,
         min_length=1,
-        description="directory of a saved escalation gate (routerllm train-gate): only the "
-        "escalations most worth their energy go ahead, within its energy budget",
+        description="directory of a saved escalation gate (routerllm train-gate): it weighs "
+        "every unverified answer (failed, or to a function stub without examples) and lets "
+        "only the escalations most worth their energy go ahead, within its energy budget",
     )
     budget: float | None = Field(
         None,

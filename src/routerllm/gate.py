@@ -1,13 +1,15 @@
-"""The gate of a gated cascade: which failed answers are worth the larger model's energy.
+"""The gate of a gated cascade: which unverified answers are worth the larger model's energy.
 
 A cascade (:mod:`routerllm.cascade`) asks the next larger model again when an
-answer fails its request's own examples. Its gate lets through only the
+answer fails its request's own examples. A gated cascade weighs every
+*unverified* answer instead: one that failed its examples, or a function's whose
+prompt gives none to check it on. Its gate lets through only the
 escalations most worth their energy, so that the cascade stays within an energy
 budget: the larger model's chance of solving the request is predicted from the
 first model's own hidden state of the prompt (read while it answered,
 ``GenerationRequest.prompt_state``), a logistic regression over all training
-problems whose out-of-fold predictions are then mapped onto the failed answers
-(Platt scaling: the gate decides among failed answers only, and there the
+problems whose out-of-fold predictions are then mapped onto the unverified answers
+(Platt scaling: the gate decides among unverified answers only, and there the
 relation can differ, even in sign); the larger model's energy is expected from
 the first model's prompt and answer tokens (a linear fit). An escalation goes
 ahead when predicted success per expected kWh clears a threshold: for a budget,
@@ -40,7 +42,7 @@ from routerllm.files import refuse_foreign_folder, written_atomically
 from routerllm.routers.base import one_line
 
 FORMAT = "routerllm-escalation-gate"
-VERSION = 1
+VERSION = 2  # 2 (2026-12-01): trained on unverified answers, not only failed ones
 #: Inner folds of :func:`out_of_fold` when there is one outer fold.
 SINGLE_FOLD_INNER = 5
 
@@ -68,21 +70,21 @@ def out_of_fold(
 
 
 def gate_threshold(
-    score: np.ndarray, failed: np.ndarray, solved: np.ndarray, energy: np.ndarray, budget: float
+    score: np.ndarray, unverified: np.ndarray, solved: np.ndarray, energy: np.ndarray, budget: float
 ) -> float:
     """The threshold on an escalation ``score`` that solves the most problems (then
-    spends the least) when the ``failed`` problems whose score clears it are escalated,
+    spends the least) when the ``unverified`` problems whose score clears it are escalated,
     within ``budget`` x the second model's own generation energy on these problems.
     ``solved`` and ``energy`` are (n, 2): the first and the second model's outcome and
     generation energy. ``inf`` escalates nothing (chosen when no escalation fits the
     budget)."""
     limit = budget * float(energy[:, 1].sum())
     best = (-1.0, 0.0, math.inf)  # (solved, -energy, threshold)
-    for t in np.unique(score[failed]):
-        n_solved, spent = escalation_outcome(failed & (score >= t), solved, energy)
+    for t in np.unique(score[unverified]):
+        n_solved, spent = escalation_outcome(unverified & (score >= t), solved, energy)
         if spent <= limit * (1 + 1e-9):
             best = max(best, (n_solved, -spent, float(t)))
-    n_solved, spent = escalation_outcome(np.zeros(len(failed), dtype=bool), solved, energy)
+    n_solved, spent = escalation_outcome(np.zeros(len(unverified), dtype=bool), solved, energy)
     return max(best, (n_solved, -spent, math.inf))[2]
 
 
@@ -135,26 +137,26 @@ def _logit(p: np.ndarray) -> np.ndarray:
 
 @dataclass(frozen=True)
 class SuccessModel:
-    """The second model's chance of solving a problem whose first answer failed, from the
-    first model's state of its prompt: a regression over all problems, then its
-    prediction mapped onto the failed ones."""
+    """The second model's chance of solving a problem whose first answer is unverified,
+    from the first model's state of its prompt: a regression over all problems, then
+    its prediction mapped onto the unverified ones."""
 
     regression: Logistic
-    on_failed: Logistic
+    on_unverified: Logistic
 
     @classmethod
     def fit(
-        cls, states: np.ndarray, solved: np.ndarray, failed: np.ndarray, folds: int, seed: int
+        cls, states: np.ndarray, solved: np.ndarray, unverified: np.ndarray, folds: int, seed: int
     ) -> tuple[SuccessModel, np.ndarray]:
         """Fitted to ``states`` (n, d), the second model's 0/1 outcome ``solved`` and
-        whether the first answer ``failed``; with the problems' own predictions out of
+        whether the first answer is ``unverified``; with the problems' own predictions out of
         fold (``folds``-fold within them), which are what the map is fitted on."""
         oof = out_of_fold(np.arange(len(states)), folds, seed, lambda fit_on, idx: Logistic.fit(states[fit_on], solved[fit_on])(states[idx]))  # fmt: skip
-        on_failed = Logistic.fit(_logit(oof[failed]), solved[failed])
-        return cls(Logistic.fit(states, solved), on_failed), on_failed(_logit(oof))
+        on_unverified = Logistic.fit(_logit(oof[unverified]), solved[unverified])
+        return cls(Logistic.fit(states, solved), on_unverified), on_unverified(_logit(oof))
 
     def __call__(self, states: np.ndarray) -> np.ndarray:
-        return self.on_failed(_logit(self.regression(states)))
+        return self.on_unverified(_logit(self.regression(states)))
 
 
 @dataclass(frozen=True)
@@ -181,7 +183,7 @@ def _with_constant(tokens: np.ndarray) -> np.ndarray:
 
 @dataclass(frozen=True)
 class GateDecision:
-    """Whether a failed answer goes to the larger model, and why."""
+    """Whether an unverified answer goes to the larger model, and why."""
 
     escalate: bool
     success: float  # the larger model's predicted chance of solving the request
@@ -199,9 +201,9 @@ class GateDecision:
 
 @dataclass(frozen=True)
 class EscalationGate:
-    """Whether a failed answer of ``first`` goes to ``then``, within ``budget`` x
+    """Whether an unverified answer of ``first`` goes to ``then``, within ``budget`` x
     ``then``'s generation energy. ``calibration`` holds the training problems'
-    out-of-fold scores, whether their first answer failed, and both models' outcome
+    out-of-fold scores, whether their first answer is unverified, and both models' outcome
     and generation kWh, (n, 2) each: what :meth:`with_budget` chooses a threshold on."""
 
     first: str
@@ -222,7 +224,7 @@ class EscalationGate:
         solved: np.ndarray,
         kwh: np.ndarray,
         tokens: np.ndarray,
-        failed: np.ndarray,
+        unverified: np.ndarray,
         budget: float,
         folds: int = 5,
         seed: int = 0,
@@ -231,11 +233,11 @@ class EscalationGate:
         """Trained on problems with ``first``'s ``states`` of their prompts (n, d),
         ``solved`` and ``kwh`` (n, 2: each model's outcome and generation energy),
         ``tokens`` (n, 2: ``first``'s prompt and answer tokens) and whether its answer
-        ``failed`` the prompt's examples."""
+        is ``unverified`` (it failed the prompt's examples, or the prompt has none)."""
         _check_budget(budget)
-        success, p_oof = SuccessModel.fit(states, solved[:, 1], failed, folds, seed)
+        success, p_oof = SuccessModel.fit(states, solved[:, 1], unverified, folds, seed)
         energy = EnergyModel.fit(tokens, kwh[:, 1])
-        calibration = {"score": p_oof / energy(tokens), "failed": failed.astype(bool),
+        calibration = {"score": p_oof / energy(tokens), "unverified": unverified.astype(bool),
                        "solved": solved.astype(float), "kwh": kwh.astype(float)}  # fmt: skip
         gate = cls(first, then, success, energy, budget, math.inf, calibration, dict(about or {}))
         return gate.with_budget(budget)
@@ -249,18 +251,18 @@ class EscalationGate:
         """The same gate, its threshold chosen for another ``budget``."""
         _check_budget(budget)
         c = self.calibration
-        threshold = gate_threshold(c["score"], c["failed"], c["solved"], c["kwh"], budget)
+        threshold = gate_threshold(c["score"], c["unverified"], c["solved"], c["kwh"], budget)
         return replace(self, budget=budget, threshold=threshold)
 
     def on_training(self) -> dict[str, float]:
         """What the threshold does on its training problems, judged on their out-of-fold
-        scores: failed answers escalated, pass@1, and energy as a share of ``then``'s."""
+        scores: unverified answers escalated, pass@1, and energy as a share of ``then``'s."""
         c = self.calibration
-        esc = c["failed"] & (c["score"] >= self.threshold)
+        esc = c["unverified"] & (c["score"] >= self.threshold)
         n_solved, spent = escalation_outcome(esc, c["solved"], c["kwh"])
         return {
             "problems": len(esc),
-            "failed": int(c["failed"].sum()),
+            "unverified": int(c["unverified"].sum()),
             "escalated": int(esc.sum()),
             "pass@1": n_solved / len(esc),
             "energy_share": spent / float(c["kwh"][:, 1].sum()),
@@ -274,7 +276,7 @@ class EscalationGate:
     def decide(
         self, state: tuple[float, ...] | None, prompt_tokens: int, answer_tokens: int
     ) -> GateDecision:
-        """For one failed answer of ``first``: its state of the prompt and its tokens."""
+        """For one unverified answer of ``first``: its state of the prompt and its tokens."""
         x = np.asarray(state if state is not None else (), dtype=float)
         if x.shape != (self.dim,) or not np.isfinite(x).all():
             raise RouterLLMError(
@@ -294,7 +296,7 @@ class EscalationGate:
         config_file, weights_file = out / "config.json", out / "weights.npz"
         self.check_saveable(out)
         weights = {"energy_coef": self.energy.coef}
-        for name, model in (("regression", self.success.regression), ("on_failed", self.success.on_failed)):  # fmt: skip
+        for name, model in (("regression", self.success.regression), ("on_unverified", self.success.on_unverified)):  # fmt: skip
             weights |= {f"{name}_{k}": v for k, v in _pack(model).items()}
         weights |= {f"calibration_{k}": v for k, v in self.calibration.items()}
         meta = {"format": FORMAT, "version": VERSION, "first": self.first, "then": self.then,
@@ -330,7 +332,10 @@ class EscalationGate:
             if not isinstance(meta, dict) or meta.get("format") != FORMAT:
                 raise ValueError("not a gate's config.json")
             if meta.get("version") != VERSION:
-                raise ValueError(f"version {meta.get('version')!r}, this RouterLLM reads {VERSION}")
+                raise ValueError(
+                    f"it was saved as version {meta.get('version')!r}, this RouterLLM reads "
+                    f"{VERSION}; train it again: routerllm train-gate --run RUN --out {folder}"
+                )
             with np.load(weights_file, allow_pickle=False) as npz:
                 w = {k: np.asarray(npz[k]) for k in npz.files}
         except (EOFError, zipfile.BadZipFile) as e:
@@ -345,7 +350,9 @@ class EscalationGate:
             gate = cls(
                 first=_setting(meta, "first", str),
                 then=_setting(meta, "then", str),
-                success=SuccessModel(_unpack(w, "regression"), _unpack(w, "on_failed", width=1)),
+                success=SuccessModel(
+                    _unpack(w, "regression"), _unpack(w, "on_unverified", width=1)
+                ),
                 energy=EnergyModel(
                     _array(w, "energy_coef", (3,)), _setting(meta, "energy_floor", float)
                 ),
@@ -396,12 +403,12 @@ def _array(w: dict[str, np.ndarray], key: str, shape: tuple[int | None, ...]) ->
 
 
 def _calibration(w: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """The training problems' arrays, all of one length n: score and failed (n,), solved
+    """The training problems' arrays, all of one length n: score and unverified (n,), solved
     and kwh (n, 2)."""
-    n = len(_array(w, "calibration_failed", (None,)))
-    shapes = {"score": (n,), "failed": (n,), "solved": (n, 2), "kwh": (n, 2)}
+    n = len(_array(w, "calibration_unverified", (None,)))
+    shapes = {"score": (n,), "unverified": (n,), "solved": (n, 2), "kwh": (n, 2)}
     calibration = {k: _array(w, f"calibration_{k}", shape) for k, shape in shapes.items()}
-    calibration["failed"] = calibration["failed"].astype(bool)
+    calibration["unverified"] = calibration["unverified"].astype(bool)
     return calibration
 
 

@@ -63,11 +63,11 @@ def cmd_train_gate(args: argparse.Namespace) -> int:
     )
     text = (
         f"gate from {gate.first} to {gate.then}, trained on {seen['problems']} problems of "
-        f"{args.run} ({seen['failed']} failed answers), budget {gate.budget:.0%} of "
+        f"{args.run} ({seen['unverified']} unverified answers: failed, or without examples), budget {gate.budget:.0%} of "
         f"{gate.then}'s generation energy; threshold {threshold}\n"
         f"on those problems (out-of-fold predictions, which the threshold was chosen on: "
         f"optimistic): escalates {seen['escalated']} of the "
-        f"{seen['failed']} failed answers, pass@1 {seen['pass@1']:.3f} ({gate.then} alone: "
+        f"{seen['unverified']} unverified answers, pass@1 {seen['pass@1']:.3f} ({gate.then} alone: "
         f"{seen['then_pass@1']:.3f}) at {seen['energy_share']:.1%} of its energy\n"
         f"saved to {args.out}; serve with the config's cascade: {{enabled: true, gate: {args.out}}}"
     )

@@ -337,11 +337,17 @@ class RouterLLM:
                     else verify_answer(req.prompt, completion.text, cascade.timeout_s)
                 )
                 failed = check.verdict == "failed"
-                go, why = self._gate_decision(name, bigger, completion) if failed else (True, "")
+                # A gate also weighs an answer to a function stub without examples to check.
+                weighed = failed or (stub is not None and check.unverified and self._gated(name, bigger))  # fmt: skip
+                go, why = self._gate_decision(name, bigger, completion, failed) if weighed else (False, "")  # fmt: skip
             routing = _added(routing, slot.result)
-            if not failed:
+            if not weighed:
                 break
-            reason += f"; {name}'s answer failed {check.total - check.passed} of the request's {check.total} examples"  # fmt: skip
+            reason += (
+                f"; {name}'s answer failed {check.total - check.passed} of the request's {check.total} examples"
+                if failed
+                else f"; {name}'s answer could not be checked (the function states no examples)"
+            )  # fmt: skip
             if not go:
                 reason += f", not escalated to {bigger}: {why}"
                 break
@@ -399,18 +405,25 @@ class RouterLLM:
             raise
         return result
 
-    def _gate_decision(self, name: str, bigger: str, completion: Completion) -> tuple[bool, str]:
-        """Whether ``name``'s failed answer goes to ``bigger``, and why ("" where no gate
-        decides that escalation). A gate that cannot read the answer's state of the
-        prompt lets it go ahead, as without a gate, and the reason says so."""
+    def _gated(self, name: str, bigger: str) -> bool:
+        """Whether the escalation gate decides escalations from ``name`` to ``bigger``."""
+        return self.gate is not None and (name, bigger) == (self.gate.first, self.gate.then)
+
+    def _gate_decision(
+        self, name: str, bigger: str, completion: Completion, failed: bool
+    ) -> tuple[bool, str]:
+        """Whether ``name``'s unverified answer goes to ``bigger``, and why ("" where no
+        gate decides that escalation). Where no gate decides, or the gate cannot read the
+        answer's state of the prompt, a ``failed`` answer goes ahead and an unchecked one
+        stays, as without a gate, and the reason says so."""
         gate = self.gate
-        if gate is None or (name, bigger) != (gate.first, gate.then):
-            return True, ""
+        if gate is None or not self._gated(name, bigger):
+            return failed, ""
         try:
             d = gate.decide(completion.prompt_state, completion.prompt_tokens, completion.completion_tokens)  # fmt: skip
         except RouterLLMError as e:
             log.warning("cascade gate not used: %s", e)
-            return True, f"the gate was not used ({e})"
+            return failed, f"the gate was not used ({e})"
         return d.escalate, d.explain(bigger, gate.budget)
 
     def _attempt(

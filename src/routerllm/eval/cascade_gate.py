@@ -1,7 +1,8 @@
-"""The gated cascade's gate: which failed answers the larger model gets, within an
+"""The gated cascade's gate: which unverified answers the larger model gets, within an
 energy budget (``gated-cascade`` of ``routerllm humaneval``).
 
-A failed answer (its prompt's examples fail) is escalated where the larger
+An unverified answer (it fails its prompt's examples, or the prompt has none) is
+escalated where the larger
 model's predicted success per expected kWh clears a threshold, the greedy rule
 of a knapsack. The success is predicted from the first model's own hidden state
 of the prompt (:func:`state_predictions`), else by the quality router; the
@@ -25,7 +26,7 @@ from routerllm.system import RouterLLM
 #: How the gate predicts success (``budget_gate``), by whether it reads prompt states.
 PREDICTORS = {
     True: "a logistic regression on the first model's own hidden state of the prompt, "
-    "mapped onto the failed answers",
+    "mapped onto the unverified answers",
     False: "the quality router, from the prompt's embedding",
 }
 
@@ -36,13 +37,13 @@ CURVE_BUDGETS = tuple(round(0.40 + 0.05 * i, 2) for i in range(13))
 def state_predictions(
     states: np.ndarray,
     solved: np.ndarray,
-    failed: np.ndarray,
+    unverified: np.ndarray,
     folds: int,
     seed: int,
     train_only: int = 0,
 ) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray, Callable[[], np.ndarray]]]:
     """Per cross-validation fold: its training and test problems, and the chance that
-    the second model solves a problem whose first answer failed, predicted from the
+    the second model solves a problem whose first answer is unverified, predicted from the
     first model's ``states`` (n, d) of the prompts: for the training problems out of
     fold (the same k-fold within them), for the test problems by a call (to be
     metered as the gate's inference). ``solved`` is the second model's outcome.
@@ -50,13 +51,13 @@ def state_predictions(
     Two steps, both fitted on training problems only: a logistic regression of the
     second model's success over all problems, then a logistic map of its
     out-of-fold prediction onto the problems that were escalated (Platt scaling on
-    the ``failed`` ones): the gate decides among failed answers only, and there the
+    the ``unverified`` ones): the gate decides among unverified answers only, and there the
     relation can differ, even in sign, from the one over all problems. The last
     ``train_only`` problems are in every fold's training problems (:func:`fold_ids`)."""
     fold = fold_ids(len(states) - train_only, folds, seed, train_only)
     for f in range(folds):
         tr, te = np.flatnonzero(fold != f), np.flatnonzero(fold == f)
-        model, p_train = SuccessModel.fit(states[tr], solved[tr], failed[tr], folds, seed)
+        model, p_train = SuccessModel.fit(states[tr], solved[tr], unverified[tr], folds, seed)
 
         def test(te: np.ndarray = te, model: SuccessModel = model) -> np.ndarray:
             return model(states[te])
@@ -78,7 +79,7 @@ def budget_gate(
     budget: float,
     first_tokens: np.ndarray,
     states: np.ndarray | None = None,
-    failed_train_only: np.ndarray | None = None,
+    unverified_train_only: np.ndarray | None = None,
 ) -> Gate:
     """A gate for :func:`cascade` that keeps it within ``budget`` x ``then``'s energy.
 
@@ -88,7 +89,7 @@ def budget_gate(
     else the quality router's prediction from the prompt's embedding. ``then``'s
     energy on it is expected from ``first_tokens`` (n, 2: the prompt and answer
     tokens of ``first``, known once it has answered; :class:`routerllm.gate.EnergyModel` fitted
-    on the training folds). A failed answer is escalated when its predicted success
+    on the training folds). An unverified answer is escalated when its predicted success
     per expected kWh clears a threshold: for a budget, escalating by that ratio buys
     the most expected solved problems per kWh (the greedy rule of a knapsack). The
     threshold is chosen on the training folds only (:func:`gate_threshold` on their
@@ -97,20 +98,20 @@ def budget_gate(
     The same fold predictors, calibrated to each of ``CURVE_BUDGETS`` in turn, give
     the gated cascade's curve: (budget, generation kWh, pass@1) over the tested problems.
 
-    With ``failed_train_only`` (whether ``first``'s answer failed its examples, for
+    With ``unverified_train_only`` (whether ``first``'s answer is unverified, for
     problems of another set appended after the tested ones in every array), those
     problems train every fold's predictor and threshold and are never tested; the
-    gate is then called with the tested problems' ``failed`` only."""
+    gate is then called with the tested problems' ``unverified`` only."""
     pair = [models.index(first), models.index(then)]
     solved, kwh = scores[:, pair], energy[:, pair]  # (n, 2): first, then
-    extra = np.zeros(0, dtype=bool) if failed_train_only is None else failed_train_only
+    extra = np.zeros(0, dtype=bool) if unverified_train_only is None else unverified_train_only
     n = len(prompts) - len(extra)  # the tested problems
 
     def predictions(
-        failed: np.ndarray,
+        unverified: np.ndarray,
     ) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray, Callable[[], np.ndarray]]]:
         if states is not None:
-            yield from state_predictions(states, solved[:, 1], failed, folds, seed, len(extra))
+            yield from state_predictions(states, solved[:, 1], unverified, folds, seed, len(extra))
             return
         routers = fold_routers("quality", system, prompts, scores, energy, models, folds, seed, encoder, train_only=len(extra))  # fmt: skip
         for fold in routers:
@@ -122,9 +123,9 @@ def budget_gate(
             yield fold.train, fold.test, fold.oof_train[:, pair[1]], test
 
     def gate(tested: np.ndarray) -> tuple[np.ndarray, tuple[float, float, float], dict[str, Any]]:
-        failed = np.concatenate([tested, extra])
+        unverified = np.concatenate([tested, extra])
         score, spent, per_fold = np.zeros(len(prompts)), np.zeros(3), []
-        for tr, te, p_train, p_test in predictions(failed):
+        for tr, te, p_train, p_test in predictions(unverified):
             # the expected kWh: fitted on training problems, not routing, hence not metered
             cost = EnergyModel.fit(first_tokens[tr], kwh[tr, 1])(first_tokens)
             with system.meter.measure("router_inference") as slot:
@@ -135,14 +136,14 @@ def budget_gate(
         def allowed_within(b: float) -> tuple[np.ndarray, list[float]]:
             allowed, thresholds = np.zeros(len(prompts), dtype=bool), []
             for tr, te, score_train in per_fold:
-                t = gate_threshold(score_train, failed[tr], solved[tr], kwh[tr], b)
+                t = gate_threshold(score_train, unverified[tr], solved[tr], kwh[tr], b)
                 allowed[te] = score[te] >= t
                 thresholds.append(t)
             return allowed, thresholds
 
         curve = []
         for b in CURVE_BUDGETS:
-            esc = (failed & allowed_within(b)[0])[:n]
+            esc = (unverified & allowed_within(b)[0])[:n]
             spent_kwh = kwh[:n, 0].sum() + kwh[:n][esc, 1].sum()
             pass1 = (solved[:n][~esc, 0].sum() + solved[:n][esc, 1].sum()) / n
             curve.append((b, float(spent_kwh), float(pass1)))

@@ -165,14 +165,14 @@ def run_experiment(
                         tokens = np.array([[outcomes[medium][t].prompt_tokens,
                                             outcomes[medium][t].completion_tokens] for t in task_ids])  # fmt: skip
                         states = store.prompt_states(medium, task_ids)
-                        failed_extra = None
+                        unverified_extra = None
                         if extra is not None:
                             tokens = np.vstack([tokens, extra.medium_tokens])
                             states = None if states is None or extra.medium_states is None else np.vstack([states, extra.medium_states])  # fmt: skip
-                            failed_extra = extra.failed_examples()
+                            unverified_extra = extra.unverified()
                         gate = budget_gate(system, train_prompts, train_scores, train_energy, models,
                                            medium, heavy, folds, seed, encoder, cascade_budget,
-                                           tokens, states, failed_extra)  # fmt: skip
+                                           tokens, states, unverified_extra)  # fmt: skip
                     results[name] = cascade(system, problems, store.completions(medium), medium,
                                             heavy, outcomes, loads, gate, name)  # fmt: skip
                 elif name in AS_IS:
@@ -397,16 +397,16 @@ def report_markdown(s: dict[str, Any]) -> str:
                 "",
                 f"{r['system']}: the medium model answers, its answer is run on the examples in the prompt's "
                 f"docstring (never the hidden tests): {v['passed']} passed them, {v['unverifiable']} prompts had "
-                f"none (answer kept), {v['failed']} failed; {r['escalated']:.0%} of problems were answered again by "
+                f"none{'' if 'gate' in r else ' (answer kept)'}, {v['failed']} failed; {r['escalated']:.0%} of problems were answered again by "
                 "the heavy model (both generations counted). Checking the answers is its router inference.",
             ]
             if "gate" in r:
                 g = r["gate"]
                 lines[-1] += (
-                    f" Gate: a failed answer goes to the heavy model only where its predicted success "
+                    f" Gate: an unverified answer (failed, or without examples) goes to the heavy model only where its predicted success "
                     f"(by {g['predictor']}, trained on the other folds) per expected kWh (from the medium "
                     f"model's prompt and answer tokens) clears the fold's threshold, chosen on the training folds for an energy budget of "
-                    f"{g['budget']:.0%} of the heavy model's generation energy; it withheld {g['withheld']} failed "
+                    f"{g['budget']:.0%} of the heavy model's generation energy; it withheld {g['withheld']} of the {v['failed'] + v['unverifiable']} unverified "
                     "answers. Its router inference includes the gate's."
                 )
         if "decision_rules" in r:

@@ -201,8 +201,9 @@ def cascade(
 ) -> SystemResult:
     """``first`` answers every problem; its answer is run on the examples of the prompt's
     docstring (``eval/prompt_examples.py``: the prompt only, never the hidden tests), and
-    a problem whose answer fails them is answered again by ``then`` (when there is a
-    ``gate``, only where it lets it). An answer to a prompt without examples is kept.
+    a problem whose answer fails them is answered again by ``then``; an answer to a
+    prompt without examples is kept. With a ``gate``, the gate decides instead, for
+    every unverified answer (failed, or without examples), which ones ``then`` gets.
     Both generations of an escalated problem are paid for; the measured cost of
     checking the answers, and of the gate, is the cascade's routing cost."""
     from routerllm.eval.prompt_examples import verify_completion
@@ -216,8 +217,9 @@ def cascade(
     about: dict[str, Any]
     escalated, about = failed, {}
     if gate is not None:
-        allowed, gate_cost, about = gate(failed)
-        escalated, cost = failed & allowed, cost + gate_cost
+        unverified = np.array([v.unverified for v in verdicts])
+        allowed, gate_cost, about = gate(unverified)
+        escalated, cost = unverified & allowed, cost + gate_cost
     task_ids = [p.task_id for p in problems]
     answered = compose(
         name, [then if e else first for e in escalated], outcomes, task_ids, loads,

@@ -75,6 +75,12 @@ class Verification:
     total: int
     detail: str = ""
 
+    @property
+    def unverified(self) -> bool:
+        """Not shown correct: the answer failed the examples, or there were none (what
+        a gated cascade's gate weighs, :mod:`routerllm.gate`)."""
+        return self.verdict != "passed"
+
 
 def extract_examples(prompt: str, entry_point: str) -> list[PromptExample]:
     """The examples the docstring of ``entry_point`` in ``prompt`` gives, in order, without

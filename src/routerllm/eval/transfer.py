@@ -44,9 +44,10 @@ class TrainingRun:
     def __len__(self) -> int:
         return len(self.task_ids)
 
-    def failed_examples(self, idx: Iterable[int] | None = None) -> np.ndarray:
-        """Whether the medium model's answer fails its prompt's own examples (the
-        cascade's check), per problem (of the problems ``idx`` only, when given)."""
+    def unverified(self, idx: Iterable[int] | None = None) -> np.ndarray:
+        """Whether the medium model's answer is unverified (it fails its prompt's own
+        examples, the cascade's check, or the prompt has none), per problem (of the
+        problems ``idx`` only, when given)."""
         from routerllm.eval.prompt_examples import verify_completion
 
         chosen = range(len(self)) if idx is None else idx
@@ -54,7 +55,7 @@ class TrainingRun:
             verify_completion(self.prompts[i], self.entry_points[i], self.medium_completions[i])
             for i in chosen
         ]
-        return np.array([v.verdict == "failed" for v in verdicts], dtype=bool)
+        return np.array([v.unverified for v in verdicts], dtype=bool)
 
 
 def load_training_run(
@@ -159,12 +160,12 @@ def gate_from_run(
             f"--run {run_dir} has {len(idx)} problems to train on; a gate needs at least "
             f"{2 * folds} ({folds} folds of 2) to be trained and calibrated"
         )
-    failed = run.failed_examples(idx)  # the held-out problems are not checked
+    unverified = run.unverified(idx)  # the held-out problems are not checked
     pair = [ladder.index(first), ladder.index(then)]
-    about = {"run": str(run_dir), "problems": len(idx), "failed": int(failed.sum()),
+    about = {"run": str(run_dir), "problems": len(idx), "unverified": int(unverified.sum()),
              "folds": folds, "seed": seed, "style": run.medium_style}  # fmt: skip
     return EscalationGate.fit(
         first, then, run.medium_states[idx].astype(float), run.scores[idx][:, pair],
-        run.energy[idx][:, pair], run.medium_tokens[idx].astype(float), failed, budget, folds,
+        run.energy[idx][:, pair], run.medium_tokens[idx].astype(float), unverified, budget, folds,
         seed, about,
     )  # fmt: skip
