@@ -158,54 +158,38 @@ def test_cascade_pays_for_both_generations_of_an_escalated_problem(
     }
 
 
-def test_a_gate_withholds_escalations_and_its_cost_is_counted(tiny_config: AppConfig) -> None:
-    p0, p2 = (p for p in load_humaneval() if p.task_id in ("HumanEval/0", "HumanEval/2"))
-    completions = {p0.task_id: "    return 0\n", p2.task_id: "    return 0.0\n"}  # both fail
-    outcomes = {
-        m: {p.task_id: Outcome(m == "h", 1.0, kwh, 1e-7, 10, "x") for p in (p0, p2)}
-        for m, kwh in (("m", 1e-6), ("h", 5e-6))
-    }
-    seen: list[np.ndarray] = []
-
-    def gate(unverified: np.ndarray) -> tuple[np.ndarray, tuple[float, float, float], dict]:
-        seen.append(unverified)
-        return np.array([False, True]), (2.0, 3e-9, 1e-9), {"gate": {"withheld": 1}}
-
-    with RouterLLM(tiny_config) as system:
-        plain = cascade(system, [p0, p2], completions, "m", "h", outcomes, {})
-        gated = cascade(system, [p0, p2], completions, "m", "h", outcomes, {}, gate, "gated")
-    assert seen[0].tolist() == [True, True]  # the gate sees which answers are unverified
-    assert plain.choices == ["h", "h"] and gated.choices == ["m", "h"]
-    assert gated.name == "gated" and gated.passed == [False, True]
-    assert gated.gen_kwh == pytest.approx(2e-6 + 5e-6)  # m on both, h on the one let through
-    assert gated.problem_kwh == pytest.approx([1e-6, 1e-6 + 5e-6])
-    assert gated.router_s > 2.0 and gated.router_kwh > 3e-9  # checking + the gate's own cost
-    row = gated.row(price_per_kwh=0.2)
-    assert row["escalated"] == 0.5 and row["gate"] == {"withheld": 1}
-
-
-def test_the_gate_weighs_answers_it_cannot_check_the_plain_cascade_keeps_them(
+def test_a_gate_weighs_the_unverified_answers_and_its_cost_is_counted(
     tiny_config: AppConfig,
 ) -> None:
-    p0, p83 = (p for p in load_humaneval() if p.task_id in ("HumanEval/0", "HumanEval/83"))
-    assert not extract_examples(p83.prompt, p83.entry_point)  # its docstring gives none
-    completions = {p0.task_id: "    return 0\n", p83.task_id: "    return 0\n"}
+    """HumanEval/0's and /2's answers fail their examples; /83's prompt gives none to
+    check its answer on: the plain cascade keeps that answer, the gate weighs it too."""
+    ids = ("HumanEval/0", "HumanEval/2", "HumanEval/83")
+    problems = [p for p in load_humaneval() if p.task_id in ids]
+    assert not extract_examples(problems[2].prompt, problems[2].entry_point)
+    completions = {p.task_id: "    return 0\n" for p in problems}
     outcomes = {
-        m: {p.task_id: Outcome(m == "h", 1.0, kwh, 1e-7, 10, "x") for p in (p0, p83)}
+        m: {p.task_id: Outcome(m == "h", 1.0, kwh, 1e-7, 10, "x") for p in problems}
         for m, kwh in (("m", 1e-6), ("h", 5e-6))
     }
     seen: list[np.ndarray] = []
 
     def gate(unverified: np.ndarray) -> tuple[np.ndarray, tuple[float, float, float], dict]:
         seen.append(unverified)
-        return np.array([True, True]), (0.0, 0.0, 0.0), {}
+        return np.array([False, True, True]), (2.0, 3e-9, 1e-9), {"gate": {"withheld": 1}}
 
     with RouterLLM(tiny_config) as system:
-        plain = cascade(system, [p0, p83], completions, "m", "h", outcomes, {})
-        gated = cascade(system, [p0, p83], completions, "m", "h", outcomes, {}, gate, "gated")
-    assert plain.choices == ["h", "m"]  # only the failed answer goes up
-    assert seen[0].tolist() == [True, True] and gated.choices == ["h", "h"]
-    assert gated.row(price_per_kwh=0.2)["verdicts"] == {"passed": 0, "failed": 1, "unverifiable": 1}  # fmt: skip
+        plain = cascade(system, problems, completions, "m", "h", outcomes, {})
+        gated = cascade(system, problems, completions, "m", "h", outcomes, {}, gate, "gated")
+    assert plain.choices == ["h", "h", "m"]  # only the failed answers go up
+    assert seen[0].tolist() == [True, True, True]  # the gate sees every unverified answer
+    assert gated.choices == ["m", "h", "h"]
+    assert gated.name == "gated" and gated.passed == [False, True, True]
+    assert gated.gen_kwh == pytest.approx(3e-6 + 2 * 5e-6)  # m on all, h on the two let through
+    assert gated.problem_kwh == pytest.approx([1e-6, 1e-6 + 5e-6, 1e-6 + 5e-6])
+    assert gated.router_s > 2.0 and gated.router_kwh > 3e-9  # checking + the gate's own cost
+    row = gated.row(price_per_kwh=0.2)
+    assert row["escalated"] == pytest.approx(2 / 3) and row["gate"] == {"withheld": 1}
+    assert row["verdicts"] == {"passed": 0, "failed": 2, "unverifiable": 1}
 
 
 def test_gate_threshold_solves_the_most_within_the_budget() -> None:

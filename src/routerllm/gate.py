@@ -2,8 +2,8 @@
 
 A cascade (:mod:`routerllm.cascade`) asks the next larger model again when an
 answer fails its request's own examples. A gated cascade weighs every
-*unverified* answer instead: one that failed its examples, or a function's whose
-prompt gives none to check it on. Its gate lets through only the
+*unverified* answer instead: one that failed its examples, or one to a function
+whose prompt gives no examples to check it on. Its gate lets through only the
 escalations most worth their energy, so that the cascade stays within an energy
 budget: the larger model's chance of solving the request is predicted from the
 first model's own hidden state of the prompt (read while it answered,
