@@ -34,6 +34,7 @@ import time
 from pathlib import Path
 
 from routerllm.backends.base import GenerationRequest
+from routerllm.carbon.meter import create_meter
 from routerllm.config import load_config
 from routerllm.eval.codegen import CHAT_STYLE, build_request, extract_completion, style_for
 from routerllm.eval.humaneval_run import fold_ids, problems_subset
@@ -86,7 +87,11 @@ def main() -> int:
     fold = fold_ids(len(problems), args.folds, args.seed)
     train = {p.task_id for p, f in zip(problems, fold, strict=True) if f != args.fold}
     held = [i for i, f in enumerate(fold) if f == args.fold][: args.limit]
-    gate = gate_from_run(args.run, ladder, args.budget, args.folds, args.seed, only=train)
+    meter = create_meter(config.carbon)
+    try:  # the checks measured as train-gate measures them
+        gate = gate_from_run(args.run, ladder, args.budget, args.folds, args.seed, train, meter)
+    finally:
+        meter.close()
     print(f"gate {medium} -> {heavy}, trained on {len(train)} problems, budget {args.budget:.0%}; "
           f"serving the {len(held)} problems of fold {args.fold}", flush=True)  # fmt: skip
 

@@ -7,6 +7,7 @@ import json
 import math
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -43,11 +44,11 @@ def _problems(n: int, d: int, seed: int = 0) -> dict[str, np.ndarray]:
 
 
 def _fit(
-    p: dict[str, np.ndarray], budget: float = 0.7, idx: object = slice(None)
+    p: dict[str, np.ndarray], budget: float = 0.7, idx: object = slice(None), check_kwh: float = 0.0
 ) -> EscalationGate:
     return EscalationGate.fit(
         "tiny-medium", "tiny-heavy", p["states"][idx], p["solved"][idx], p["kwh"][idx],
-        p["tokens"][idx], p["unverified"][idx], budget, folds=4, seed=0,
+        p["tokens"][idx], p["unverified"][idx], budget, folds=4, seed=0, check_kwh=check_kwh,
     )  # fmt: skip
 
 
@@ -72,6 +73,14 @@ def test_a_larger_budget_lets_more_through_and_stays_within_it_on_training() -> 
     assert [s["escalated"] for s in seen] == sorted(s["escalated"] for s in seen)
     for b, s in zip((0.3, 0.5, 0.7, 1.0), seen, strict=True):
         assert s["energy_share"] <= b + 1e-9 or s["escalated"] == 0
+    # the checks count against the budget: with them, fewer escalations, still within it
+    checked = _fit(_problems(200, 4), budget=0.5, check_kwh=5e-6)
+    with_checks = checked.on_training()
+    assert 0 < with_checks["escalated"] < seen[1]["escalated"]
+    assert with_checks["energy_share"] <= 0.5 + 1e-9
+    assert (
+        with_checks["energy_share"] > replace(checked, check_kwh=0.0).on_training()["energy_share"]
+    )
     assert math.isinf(gate.with_budget(0.01).threshold)  # not even the first model fits
     assert gate.with_budget(0.01).on_training()["escalated"] == 0
     with pytest.raises(RouterLLMError, match="share of the larger model's energy > 0"):
@@ -80,11 +89,11 @@ def test_a_larger_budget_lets_more_through_and_stays_within_it_on_training() -> 
 
 def test_a_saved_gate_reloads_to_the_same_decisions(tmp_path: Path) -> None:
     p = _problems(80, 6)
-    gate = _fit(p)
+    gate = _fit(p, check_kwh=1e-6)
     gate.save(tmp_path / "gate")
     again = EscalationGate.load(tmp_path / "gate")
     assert (again.first, again.then, again.budget) == ("tiny-medium", "tiny-heavy", 0.7)
-    assert again.threshold == gate.threshold and again.dim == 6
+    assert again.threshold == gate.threshold and again.dim == 6 and again.check_kwh == 1e-6
     np.testing.assert_array_equal(again.scores(p["states"], p["tokens"]), gate.scores(p["states"], p["tokens"]))  # fmt: skip
     # a different width of state: a clear error, not a numpy one
     with pytest.raises(RouterLLMError, match="6-wide state"):
@@ -246,6 +255,7 @@ def test_train_gate_on_a_run_and_serve_with_it(tiny_config_path: Path, tmp_path:
     summary = json.loads(out.stdout)
     assert summary["first"] == "tiny-medium" and summary["then"] == "tiny-heavy"
     assert summary["training"]["problems"] == 8 and summary["budget"] == 0.9
+    assert summary["check_kwh"] > 0  # checking the answers, measured by CodeCarbon
     gate = EscalationGate.load(gate_dir)
     assert (
         gate.about["run"] == str(run) and gate.about["style"]["mode"] == "chat"
@@ -296,6 +306,13 @@ def test_an_incomplete_or_corrupt_gate_is_refused_when_loaded_naming_what_is_wro
     no_floor = {k: v for k, v in config.items() if k != "energy_floor"}
     broken("nokey", no_floor, weights, "config.json has no 'energy_floor'")
     broken("budget", {**config, "budget": "abc"}, weights, "'budget' must be a finite number, got 'abc'")  # fmt: skip
+    broken("check", {**config, "check_kwh": -1.0}, weights, "the energy of a check must be a number of kWh >= 0, got -1.0")  # fmt: skip
+    # saved before the checks were measured: read as costing nothing, as it was calibrated
+    older = tmp_path / "older"
+    older.mkdir()
+    (older / "config.json").write_text(json.dumps({k: v for k, v in config.items() if k != "check_kwh"}))  # fmt: skip
+    np.savez(older / "weights.npz", **weights)  # type: ignore[arg-type]
+    assert EscalationGate.load(older).check_kwh == 0.0
     broken("empty", config, {}, "weights.npz has no array 'regression_mean'")
     short = {**weights, "calibration_score": weights["calibration_score"][:3]}
     broken("calshape", config, short, "weights.npz's 'calibration_score' has shape (3), expected (40)")  # fmt: skip

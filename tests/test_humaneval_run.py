@@ -236,6 +236,9 @@ def test_experiment_writes_report_results_and_outcomes(
     unverified = verdicts["failed"] + verdicts["unverifiable"]
     assert gated["escalated"] == (unverified - gated["gate"]["withheld"]) / 6
     assert "energy budget of 70%" in report
+    # what the cascade spends besides generating (checks, loading) counts against it
+    assert gated["gate"]["overhead_kwh_per_problem"] > 0
+    assert "less what the cascade spends besides generating" in report
     # its gate read the medium model's own states of the prompts, stored as generated
     assert "hidden state of the prompt" in report
     store = ResultStore(out / "results.sqlite")

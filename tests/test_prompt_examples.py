@@ -171,17 +171,24 @@ def test_a_gate_weighs_the_unverified_answers_and_its_cost_is_counted(
         m: {p.task_id: Outcome(m == "h", 1.0, kwh, 1e-7, 10, "x") for p in problems}
         for m, kwh in (("m", 1e-6), ("h", 5e-6))
     }
-    seen: list[np.ndarray] = []
+    seen: list[tuple[np.ndarray, float]] = []
 
-    def gate(unverified: np.ndarray) -> tuple[np.ndarray, tuple[float, float, float], dict]:
-        seen.append(unverified)
+    def gate(
+        unverified: np.ndarray, overhead_kwh: float
+    ) -> tuple[np.ndarray, tuple[float, float, float], dict]:
+        seen.append((unverified, overhead_kwh))
         return np.array([False, True, True]), (2.0, 3e-9, 1e-9), {"gate": {"withheld": 1}}
 
     with RouterLLM(tiny_config) as system:
         plain = cascade(system, problems, completions, "m", "h", outcomes, {})
-        gated = cascade(system, problems, completions, "m", "h", outcomes, {}, gate, "gated")
+        loads = {"m": (0.5, 4e-6, 1e-9), "h": (0.5, 7e-6, 1e-9)}
+        gated = cascade(system, problems, completions, "m", "h", outcomes, loads, gate, "gated")
     assert plain.choices == ["h", "h", "m"]  # only the failed answers go up
-    assert seen[0].tolist() == [True, True, True]  # the gate sees every unverified answer
+    assert seen[0][0].tolist() == [True, True, True]  # the gate sees every unverified answer
+    # ... and what the cascade spends a problem besides generating: the measured checks,
+    # and loading m, which h alone would not load
+    checks_kwh = gated.router_kwh - 3e-9
+    assert seen[0][1] == pytest.approx((checks_kwh + 4e-6) / 3)
     assert gated.choices == ["m", "h", "h"]
     assert gated.name == "gated" and gated.passed == [False, True, True]
     assert gated.gen_kwh == pytest.approx(3e-6 + 2 * 5e-6)  # m on all, h on the two let through
@@ -208,6 +215,10 @@ def test_gate_threshold_solves_the_most_within_the_budget() -> None:
     assert gate_threshold(p_then, failed, solved, energy, 2.0) == 0.5
     # 2.4: not even the first model alone fits: escalate nothing
     assert gate_threshold(p_then, failed, solved, energy, 0.2) == math.inf
+    # what the cascade spends a problem besides generating counts against the budget:
+    # 12 - 4 x 0.5 = 10 still holds two escalations, 12 - 4 x 0.6 = 9.6 only one
+    assert gate_threshold(p_then, failed, solved, energy, 1.0, overhead_kwh=0.5) == 0.5
+    assert gate_threshold(p_then, failed, solved, energy, 1.0, overhead_kwh=0.6) == 0.9
 
 
 def test_expected_energy_is_a_linear_fit_on_the_given_problems_only() -> None:

@@ -16,7 +16,9 @@ ahead when predicted success per expected kWh clears a threshold: for a budget,
 that ratio buys the most expected solved requests (the greedy rule of a
 knapsack). The threshold is the one that solves the most training problems
 within ``budget`` x the larger model's own generation energy on them, judged on
-their out-of-fold predictions (:func:`gate_threshold`).
+their out-of-fold predictions (:func:`gate_threshold`); what the cascade spends
+besides generating (checking each answer: ``check_kwh`` a request, measured when
+the gate is trained) counts against the budget.
 
 :class:`EscalationGate` is trained from a ``routerllm humaneval`` run
 (``routerllm train-gate``), saved as a directory, and used by the serving cascade
@@ -70,15 +72,21 @@ def out_of_fold(
 
 
 def gate_threshold(
-    score: np.ndarray, unverified: np.ndarray, solved: np.ndarray, energy: np.ndarray, budget: float
+    score: np.ndarray,
+    unverified: np.ndarray,
+    solved: np.ndarray,
+    energy: np.ndarray,
+    budget: float,
+    overhead_kwh: float = 0.0,
 ) -> float:
     """The threshold on an escalation ``score`` that solves the most problems (then
     spends the least) when the ``unverified`` problems whose score clears it are escalated,
-    within ``budget`` x the second model's own generation energy on these problems.
-    ``solved`` and ``energy`` are (n, 2): the first and the second model's outcome and
-    generation energy. ``inf`` escalates nothing (chosen when no escalation fits the
-    budget)."""
-    limit = budget * float(energy[:, 1].sum())
+    within ``budget`` x the second model's own generation energy on these problems,
+    less ``overhead_kwh`` a problem (what the cascade spends besides generating: its
+    checks). ``solved`` and ``energy`` are (n, 2): the first and the second model's
+    outcome and generation energy. ``inf`` escalates nothing (chosen when no
+    escalation fits the budget)."""
+    limit = budget * float(energy[:, 1].sum()) - overhead_kwh * len(score)
     best = (-1.0, 0.0, math.inf)  # (solved, -energy, threshold)
     for t in np.unique(score[unverified]):
         n_solved, spent = escalation_outcome(unverified & (score >= t), solved, energy)
@@ -202,7 +210,8 @@ class GateDecision:
 @dataclass(frozen=True)
 class EscalationGate:
     """Whether an unverified answer of ``first`` goes to ``then``, within ``budget`` x
-    ``then``'s generation energy. ``calibration`` holds the training problems'
+    ``then``'s generation energy, the cascade's checks (``check_kwh`` a request)
+    included. ``calibration`` holds the training problems'
     out-of-fold scores, whether their first answer is unverified, and both models' outcome
     and generation kWh, (n, 2) each: what :meth:`with_budget` chooses a threshold on."""
 
@@ -214,6 +223,9 @@ class EscalationGate:
     threshold: float
     calibration: dict[str, np.ndarray]
     about: dict[str, Any] = field(default_factory=dict)
+    #: kWh a request of checking ``first``'s answer, measured on the training problems
+    #: (0 for a gate saved before it was measured: its budget covers generation only).
+    check_kwh: float = 0.0
 
     @classmethod
     def fit(
@@ -229,17 +241,20 @@ class EscalationGate:
         folds: int = 5,
         seed: int = 0,
         about: dict[str, Any] | None = None,
+        check_kwh: float = 0.0,
     ) -> EscalationGate:
         """Trained on problems with ``first``'s ``states`` of their prompts (n, d),
         ``solved`` and ``kwh`` (n, 2: each model's outcome and generation energy),
         ``tokens`` (n, 2: ``first``'s prompt and answer tokens) and whether its answer
-        is ``unverified`` (it failed the prompt's examples, or the prompt has none)."""
+        is ``unverified`` (it failed the prompt's examples, or the prompt has none);
+        checking an answer cost ``check_kwh``."""
         _check_budget(budget)
+        _check_kwh(check_kwh)
         success, p_oof = SuccessModel.fit(states, solved[:, 1], unverified, folds, seed)
         energy = EnergyModel.fit(tokens, kwh[:, 1])
         calibration = {"score": p_oof / energy(tokens), "unverified": unverified.astype(bool),
                        "solved": solved.astype(float), "kwh": kwh.astype(float)}  # fmt: skip
-        gate = cls(first, then, success, energy, budget, math.inf, calibration, dict(about or {}))
+        gate = cls(first, then, success, energy, budget, math.inf, calibration, dict(about or {}), check_kwh)  # fmt: skip
         return gate.with_budget(budget)
 
     @property
@@ -251,12 +266,13 @@ class EscalationGate:
         """The same gate, its threshold chosen for another ``budget``."""
         _check_budget(budget)
         c = self.calibration
-        threshold = gate_threshold(c["score"], c["unverified"], c["solved"], c["kwh"], budget)
+        threshold = gate_threshold(c["score"], c["unverified"], c["solved"], c["kwh"], budget, self.check_kwh)  # fmt: skip
         return replace(self, budget=budget, threshold=threshold)
 
     def on_training(self) -> dict[str, float]:
         """What the threshold does on its training problems, judged on their out-of-fold
-        scores: unverified answers escalated, pass@1, and energy as a share of ``then``'s."""
+        scores: unverified answers escalated, pass@1, and energy (the checks included) as a
+        share of ``then``'s."""
         c = self.calibration
         esc = c["unverified"] & (c["score"] >= self.threshold)
         n_solved, spent = escalation_outcome(esc, c["solved"], c["kwh"])
@@ -265,7 +281,7 @@ class EscalationGate:
             "unverified": int(c["unverified"].sum()),
             "escalated": int(esc.sum()),
             "pass@1": n_solved / len(esc),
-            "energy_share": spent / float(c["kwh"][:, 1].sum()),
+            "energy_share": (spent + self.check_kwh * len(esc)) / float(c["kwh"][:, 1].sum()),
             "then_pass@1": float(c["solved"][:, 1].mean()),
         }
 
@@ -300,7 +316,8 @@ class EscalationGate:
             weights |= {f"{name}_{k}": v for k, v in _pack(model).items()}
         weights |= {f"calibration_{k}": v for k, v in self.calibration.items()}
         meta = {"format": FORMAT, "version": VERSION, "first": self.first, "then": self.then,
-                "budget": self.budget, "energy_floor": self.energy.floor, "about": self.about}  # fmt: skip
+                "budget": self.budget, "check_kwh": self.check_kwh,
+                "energy_floor": self.energy.floor, "about": self.about}  # fmt: skip
         try:
             with written_atomically(weights_file) as tmp, tmp.open("wb") as f:
                 np.savez(f, **weights)  # type: ignore[arg-type]
@@ -360,7 +377,9 @@ class EscalationGate:
                 threshold=math.inf,
                 calibration=_calibration(w),
                 about=dict(meta.get("about") or {}),
+                check_kwh=_setting(meta, "check_kwh", float) if "check_kwh" in meta else 0.0,
             )
+            _check_kwh(gate.check_kwh)
             return gate.with_budget(gate.budget)
         except (RouterLLMError, TypeError, ValueError) as e:  # _Incomplete among them
             raise _corrupt(folder, one_line(e)) from e
@@ -410,6 +429,13 @@ def _calibration(w: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     calibration = {k: _array(w, f"calibration_{k}", shape) for k, shape in shapes.items()}
     calibration["unverified"] = calibration["unverified"].astype(bool)
     return calibration
+
+
+def _check_kwh(check_kwh: float) -> None:
+    if not (is_finite_number(check_kwh) and check_kwh >= 0):
+        raise RouterLLMError(
+            f"the energy of a check must be a number of kWh >= 0, got {check_kwh!r}"
+        )
 
 
 def _check_budget(budget: float) -> None:

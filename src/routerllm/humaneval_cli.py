@@ -47,15 +47,21 @@ def cmd_humaneval(args: argparse.Namespace) -> int:
 
 
 def cmd_train_gate(args: argparse.Namespace) -> int:
+    from routerllm.carbon.meter import create_meter
     from routerllm.config import load_config
     from routerllm.eval.transfer import gate_from_run
     from routerllm.gate import EscalationGate
 
-    ladder = [m.name for m in load_config(args.config).models_by_size()]
+    config = load_config(args.config)
+    ladder = [m.name for m in config.models_by_size()]
     if len(ladder) < 2:
         raise RouterLLMError("a gate decides escalations between two models; the config has one")
     EscalationGate.check_saveable(Path(args.out))
-    gate = gate_from_run(args.run, ladder, args.budget, args.folds, args.seed)
+    meter = create_meter(config.carbon)
+    try:
+        gate = gate_from_run(args.run, ladder, args.budget, args.folds, args.seed, meter=meter)
+    finally:
+        meter.close()
     gate.save(args.out)
     seen = gate.on_training()
     threshold = (
@@ -64,14 +70,15 @@ def cmd_train_gate(args: argparse.Namespace) -> int:
     text = (
         f"gate from {gate.first} to {gate.then}, trained on {seen['problems']} problems of "
         f"{args.run} ({seen['unverified']} unverified answers: failed, or without examples), budget {gate.budget:.0%} of "
-        f"{gate.then}'s generation energy; threshold {threshold}\n"
+        f"{gate.then}'s generation energy, checking {gate.first}'s answers included "
+        f"({gate.check_kwh:.2e} kWh a request); threshold {threshold}\n"
         f"on those problems (out-of-fold predictions, which the threshold was chosen on: "
         f"optimistic): escalates {seen['escalated']} of the "
         f"{seen['unverified']} unverified answers, pass@1 {seen['pass@1']:.3f} ({gate.then} alone: "
         f"{seen['then_pass@1']:.3f}) at {seen['energy_share']:.1%} of its energy\n"
         f"saved to {args.out}; serve with the config's cascade: {{enabled: true, gate: {args.out}}}"
     )
-    payload = {"first": gate.first, "then": gate.then, "budget": gate.budget,
+    payload = {"first": gate.first, "then": gate.then, "budget": gate.budget, "check_kwh": gate.check_kwh,
                "threshold": None if math.isinf(gate.threshold) else gate.threshold,
                "training": seen, "out": str(args.out)}  # fmt: skip
     emit(args, payload, text)
@@ -135,7 +142,8 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
         type=positive_number,
         default=0.7,
         help="energy budget of the gated-cascade system, a share of the heavy model's generation "
-        "energy; its gate is calibrated to it on the training folds (default: 0.7)",
+        "energy that the cascade's checks and its first model's loading count against; its gate "
+        "is calibrated to it on the training folds (default: 0.7)",
     )
     he.add_argument("--seed", type=seed_arg, default=0)
     he.set_defaults(func=cmd_humaneval, interrupted=_humaneval_interrupted)
@@ -151,7 +159,8 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
         "--budget",
         type=positive_number,
         default=0.7,
-        help="energy budget, a share of the larger model's generation energy (default: 0.7)",
+        help="energy budget, a share of the larger model's generation energy that checking the "
+        "answers counts against (default: 0.7)",
     )
     tg.add_argument(
         "--folds",

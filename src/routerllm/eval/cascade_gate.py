@@ -93,7 +93,9 @@ def budget_gate(
     per expected kWh clears a threshold: for a budget, escalating by that ratio buys
     the most expected solved problems per kWh (the greedy rule of a knapsack). The
     threshold is chosen on the training folds only (:func:`gate_threshold` on their
-    out-of-fold predictions), never on the test fold.
+    out-of-fold predictions, with what the cascade spends a problem besides
+    generating, which the gate is told, counted against the budget), never on the
+    test fold.
 
     The same fold predictors, calibrated to each of ``CURVE_BUDGETS`` in turn, give
     the gated cascade's curve: (budget, generation kWh, pass@1) over the tested problems.
@@ -122,7 +124,9 @@ def budget_gate(
 
             yield fold.train, fold.test, fold.oof_train[:, pair[1]], test
 
-    def gate(tested: np.ndarray) -> tuple[np.ndarray, tuple[float, float, float], dict[str, Any]]:
+    def gate(
+        tested: np.ndarray, overhead_kwh: float
+    ) -> tuple[np.ndarray, tuple[float, float, float], dict[str, Any]]:
         unverified = np.concatenate([tested, extra])
         score, spent, per_fold = np.zeros(len(prompts)), np.zeros(3), []
         for tr, te, p_train, p_test in predictions(unverified):
@@ -136,7 +140,9 @@ def budget_gate(
         def allowed_within(b: float) -> tuple[np.ndarray, list[float]]:
             allowed, thresholds = np.zeros(len(prompts), dtype=bool), []
             for tr, te, score_train in per_fold:
-                t = gate_threshold(score_train, unverified[tr], solved[tr], kwh[tr], b)
+                t = gate_threshold(
+                    score_train, unverified[tr], solved[tr], kwh[tr], b, overhead_kwh
+                )
                 allowed[te] = score[te] >= t
                 thresholds.append(t)
             return allowed, thresholds
@@ -150,6 +156,7 @@ def budget_gate(
         allowed, thresholds = allowed_within(budget)
         allowed = allowed[:n]
         about = {"gate": {"budget": budget, "withheld": int((tested & ~allowed).sum()),
+                          "overhead_kwh_per_problem": overhead_kwh,
                           "predictor": PREDICTORS[states is not None],
                           "thresholds": [None if math.isinf(t) else t for t in thresholds],
                           "curve": curve}}  # fmt: skip

@@ -406,7 +406,8 @@ def report_markdown(s: dict[str, Any]) -> str:
                     f" Gate: an unverified answer (failed, or without examples) goes to the heavy model only where its predicted success "
                     f"(by {g['predictor']}, trained on the other folds) per expected kWh (from the medium "
                     f"model's prompt and answer tokens) clears the fold's threshold, chosen on the training folds for an energy budget of "
-                    f"{g['budget']:.0%} of the heavy model's generation energy; it withheld {g['withheld']} of the {v['failed'] + v['unverifiable']} unverified "
+                    f"{g['budget']:.0%} of the heavy model's generation energy, less what the cascade spends besides generating (the checks, "
+                    f"and loading the medium model: {g['overhead_kwh_per_problem']:.2e} kWh a problem); it withheld {g['withheld']} of the {v['failed'] + v['unverifiable']} unverified "
                     "answers. Its router inference includes the gate's."
                 )
         if "decision_rules" in r:

@@ -41,9 +41,10 @@ CASCADE = "cascade"
 #: The cascade within an energy budget: a failed answer goes to the heavy model only
 #: where its gate lets it (``eval/cascade_gate.py``).
 GATED_CASCADE = "gated-cascade"
-#: What a cascade's gate returns for the problems whose answer failed its examples:
-#: which may be escalated, the gate's measured (s, kWh, kg CO2), and what it did.
-Gate = Callable[[np.ndarray], tuple[np.ndarray, tuple[float, float, float], dict[str, Any]]]
+#: A cascade's gate: given which answers are unverified and what the cascade spends a
+#: problem besides generating (kWh), which may be escalated, the gate's measured
+#: (s, kWh, kg CO2), and what it did.
+Gate = Callable[[np.ndarray, float], tuple[np.ndarray, tuple[float, float, float], dict[str, Any]]]
 #: Routers used as they come (no training on HumanEval): ``complexity`` is the
 #: packaged classifier trained on the synthetic categories.
 AS_IS = ("random", "rules", "complexity")
@@ -203,9 +204,11 @@ def cascade(
     docstring (``eval/prompt_examples.py``: the prompt only, never the hidden tests), and
     a problem whose answer fails them is answered again by ``then``; an answer to a
     prompt without examples is kept. With a ``gate``, the gate decides instead, for
-    every unverified answer (failed, or without examples), which ones ``then`` gets.
-    Both generations of an escalated problem are paid for; the measured cost of
-    checking the answers, and of the gate, is the cascade's routing cost."""
+    every unverified answer (failed, or without examples), which ones ``then`` gets,
+    told what the cascade spends a problem besides generating (the measured checks,
+    and loading ``first``, which ``then`` alone would not load) so that its budget
+    covers them. Both generations of an escalated problem are paid for; the measured
+    cost of checking the answers, and of the gate, is the cascade's routing cost."""
     from routerllm.eval.prompt_examples import verify_completion
 
     with system.meter.measure("router_inference") as slot:
@@ -218,7 +221,8 @@ def cascade(
     escalated, about = failed, {}
     if gate is not None:
         unverified = np.array([v.unverified for v in verdicts])
-        allowed, gate_cost, about = gate(unverified)
+        overhead_kwh = (cost[1] + loads.get(first, (0.0, 0.0, 0.0))[1]) / len(problems)
+        allowed, gate_cost, about = gate(unverified, float(overhead_kwh))
         escalated, cost = unverified & allowed, cost + gate_cost
     task_ids = [p.task_id for p in problems]
     answered = compose(

@@ -23,6 +23,7 @@ from routerllm.eval.result_store import ResultStore
 from routerllm.exceptions import RouterLLMError
 
 if TYPE_CHECKING:
+    from routerllm.carbon.meter import CarbonMeter
     from routerllm.gate import EscalationGate
 
 
@@ -139,11 +140,15 @@ def gate_from_run(
     folds: int = 5,
     seed: int = 0,
     only: Collection[str] | None = None,
+    meter: CarbonMeter | None = None,
 ) -> EscalationGate:
     """An escalation gate for the serving cascade (``routerllm train-gate``), trained on
     the problems of the run in ``run_dir`` (those whose task_id is in ``only``, when
     given: the others are held out): from the medium model of ``ladder``, whose states
-    of the prompts the run stored, to the heavy one, within ``budget``."""
+    of the prompts the run stored, to the heavy one, within ``budget``. Checking the
+    medium model's answers is measured by ``meter`` (not measured without one): the
+    checks' energy counts against the budget."""
+    from routerllm.carbon.meter import NullMeter
     from routerllm.gate import EscalationGate
 
     first, then = ladder[len(ladder) // 2], ladder[-1]
@@ -160,12 +165,13 @@ def gate_from_run(
             f"--run {run_dir} has {len(idx)} problems to train on; a gate needs at least "
             f"{2 * folds} ({folds} folds of 2) to be trained and calibrated"
         )
-    unverified = run.unverified(idx)  # the held-out problems are not checked
+    with (meter or NullMeter()).measure("router_inference") as slot:
+        unverified = run.unverified(idx)  # the held-out problems are not checked
     pair = [ladder.index(first), ladder.index(then)]
     about = {"run": str(run_dir), "problems": len(idx), "unverified": int(unverified.sum()),
              "folds": folds, "seed": seed, "style": run.medium_style}  # fmt: skip
     return EscalationGate.fit(
         first, then, run.medium_states[idx].astype(float), run.scores[idx][:, pair],
         run.energy[idx][:, pair], run.medium_tokens[idx].astype(float), unverified, budget, folds,
-        seed, about,
+        seed, about, slot.result.energy_kwh / len(idx),
     )  # fmt: skip
