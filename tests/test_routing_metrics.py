@@ -172,6 +172,8 @@ def test_references_three_models() -> None:
     assert close(refs.random.cost, 8 / 3) and close(refs.random.quality, 0.4)
     assert refs.mix_hull == (A, B, C)
     assert references(THREE, THREE_COSTS, ["a", "b", "c"], largest="b").largest == 1
+    # sizes read once: a generator works as a list does
+    assert references(THREE, THREE_COSTS, sizes=(x for x in (1.0, 20.0, 13.0))).largest == 1
 
 
 def test_reference_ties() -> None:

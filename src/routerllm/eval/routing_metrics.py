@@ -261,13 +261,13 @@ def references(
     if sizes is not None and largest is not None:
         raise RouterLLMError("give either sizes or largest, not both")
     if sizes is not None:
-        if isinstance(sizes, str) or not (
-            isinstance(sizes, Iterable) and all(is_finite_number(v) for v in sizes)
-        ):
+        # read once: a generator or other one-pass iterable is checked and used alike
+        values = list(sizes) if isinstance(sizes, Iterable) and not isinstance(sizes, str) else None
+        if values is None or not all(is_finite_number(v) for v in values):
             raise RouterLLMError(
                 f"sizes must be {m} finite numbers (one per model), got {sizes!r}"[:200]
             )
-        sz = np.asarray(sizes, dtype=np.float64)
+        sz = np.asarray(values, dtype=np.float64)
         if sz.shape != (m,):
             raise RouterLLMError(f"sizes must be {m} finite numbers (one per model)")
         big = int(np.lexsort((index, mean_c, -sz))[0])
