@@ -256,6 +256,15 @@ def test_train_gate_on_a_run_and_serve_with_it(tiny_config_path: Path, tmp_path:
     assert summary["first"] == "tiny-medium" and summary["then"] == "tiny-heavy"
     assert summary["training"]["problems"] == 8 and summary["budget"] == 0.9
     assert summary["check_kwh"] > 0  # checking the answers, measured by CodeCarbon
+    assert "checking tiny-medium's answers included (" in _cli(
+        "train-gate", "--run", str(run), "--out", str(tmp_path / "g1"), "--folds", "2",
+        "--config", str(tiny_config_path)).stdout  # fmt: skip
+    # carbon tracking off: the checks cannot be measured, and the output says so
+    quiet = write_config(tmp_path, tiny_config_dict(tmp_path, carbon={"enabled": False}), "quiet.yaml")  # fmt: skip
+    unmeasured = _cli("train-gate", "--run", str(run), "--out", str(tmp_path / "g0"), "--folds", "2",
+                      "--config", str(quiet))  # fmt: skip
+    assert "answers not counted (carbon tracking is off in the config)" in unmeasured.stdout
+    assert EscalationGate.load(tmp_path / "g0").check_kwh == 0.0
     gate = EscalationGate.load(gate_dir)
     assert (
         gate.about["run"] == str(run) and gate.about["style"]["mode"] == "chat"

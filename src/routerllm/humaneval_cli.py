@@ -67,11 +67,15 @@ def cmd_train_gate(args: argparse.Namespace) -> int:
     threshold = (
         "none (escalates nothing)" if math.isinf(gate.threshold) else f"{gate.threshold:.4g}"
     )
+    checks = (
+        f"checking {gate.first}'s answers included ({gate.check_kwh:.2e} kWh a request)"
+        if meter.method != "none"
+        else f"checking {gate.first}'s answers not counted (carbon tracking is off in the config)"
+    )
     text = (
         f"gate from {gate.first} to {gate.then}, trained on {seen['problems']} problems of "
         f"{args.run} ({seen['unverified']} unverified answers: failed, or without examples), budget {gate.budget:.0%} of "
-        f"{gate.then}'s generation energy, checking {gate.first}'s answers included "
-        f"({gate.check_kwh:.2e} kWh a request); threshold {threshold}\n"
+        f"{gate.then}'s generation energy, {checks}; threshold {threshold}\n"
         f"on those problems (out-of-fold predictions, which the threshold was chosen on: "
         f"optimistic): escalates {seen['escalated']} of the "
         f"{seen['unverified']} unverified answers, pass@1 {seen['pass@1']:.3f} ({gate.then} alone: "
