@@ -35,6 +35,11 @@ def is_finite_number(v: object) -> bool:
     return is_number(v) and math.isfinite(v)  # type: ignore[arg-type]
 
 
+def is_non_negative_number(v: object) -> bool:
+    """A finite real number >= 0 (not a bool): an amount of time, energy, a size."""
+    return is_finite_number(v) and v >= 0  # type: ignore[operator]
+
+
 def is_positive_number(v: object) -> bool:
     """A finite real number > 0 (not a bool): a time limit, a budget."""
     return is_finite_number(v) and v > 0  # type: ignore[operator]

@@ -38,7 +38,12 @@ from typing import Any
 
 import numpy as np
 
-from routerllm.checks import is_finite_number, is_positive_number, wrong_shape
+from routerllm.checks import (
+    is_finite_number,
+    is_non_negative_number,
+    is_positive_number,
+    wrong_shape,
+)
 from routerllm.exceptions import RouterLLMError
 from routerllm.files import refuse_foreign_folder, written_atomically
 from routerllm.routers.base import one_line
@@ -227,6 +232,12 @@ class EscalationGate:
     #: (0 for a gate saved before it was measured: its budget covers generation only).
     check_kwh: float = 0.0
 
+    def __post_init__(self) -> None:
+        if not is_non_negative_number(self.check_kwh):
+            raise RouterLLMError(
+                f"the energy of a check must be a number of kWh >= 0, got {self.check_kwh!r}"
+            )
+
     @classmethod
     def fit(
         cls,
@@ -249,7 +260,6 @@ class EscalationGate:
         is ``unverified`` (it failed the prompt's examples, or the prompt has none);
         checking an answer cost ``check_kwh``."""
         _check_budget(budget)
-        _check_kwh(check_kwh)
         success, p_oof = SuccessModel.fit(states, solved[:, 1], unverified, folds, seed)
         energy = EnergyModel.fit(tokens, kwh[:, 1])
         calibration = {"score": p_oof / energy(tokens), "unverified": unverified.astype(bool),
@@ -379,7 +389,6 @@ class EscalationGate:
                 about=dict(meta.get("about") or {}),
                 check_kwh=_setting(meta, "check_kwh", float) if "check_kwh" in meta else 0.0,
             )
-            _check_kwh(gate.check_kwh)
             return gate.with_budget(gate.budget)
         except (RouterLLMError, TypeError, ValueError) as e:  # _Incomplete among them
             raise _corrupt(folder, one_line(e)) from e
@@ -429,13 +438,6 @@ def _calibration(w: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     calibration = {k: _array(w, f"calibration_{k}", shape) for k, shape in shapes.items()}
     calibration["unverified"] = calibration["unverified"].astype(bool)
     return calibration
-
-
-def _check_kwh(check_kwh: float) -> None:
-    if not (is_finite_number(check_kwh) and check_kwh >= 0):
-        raise RouterLLMError(
-            f"the energy of a check must be a number of kWh >= 0, got {check_kwh!r}"
-        )
 
 
 def _check_budget(budget: float) -> None:

@@ -21,7 +21,13 @@ from typing import Any
 
 import numpy as np
 
-from routerllm.checks import MAX_SEED, is_finite_number, is_integer, is_seed, list_of
+from routerllm.checks import (
+    MAX_SEED,
+    is_integer,
+    is_non_negative_number,
+    is_seed,
+    list_of,
+)
 from routerllm.data import as_path
 from routerllm.data.labeled import (
     CLASS_NAMES,
@@ -110,7 +116,7 @@ def _check_fractions(fractions: Any) -> list[float]:
     values = list(fractions) if iterable else []
     if (
         len(values) != 3
-        or not all(is_finite_number(f) and f >= 0 for f in values)
+        or not all(is_non_negative_number(f) for f in values)
         or abs(sum(values) - 1) > 1e-6
     ):
         raise DataError(f"fractions must be three non-negative numbers summing to 1: {fractions!r}")

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from routerllm.checks import is_finite_number, is_integer
+from routerllm.checks import is_integer, is_non_negative_number
 from routerllm.data import as_path
 from routerllm.data.humaneval import HumanEvalProblem
 from routerllm.exceptions import RouterLLMError
@@ -56,7 +56,7 @@ PACKAGED_SET = "HumanEval (packaged)"
 
 _TEXT = ("text", lambda v: isinstance(v, str))
 _COUNT = ("an integer >= 0", lambda v: is_integer(v) and v >= 0)
-_AMOUNT = ("a finite number >= 0", lambda v: is_finite_number(v) and v >= 0)
+_AMOUNT = ("a finite number >= 0", is_non_negative_number)
 _FLAG = (
     "True, False, 1 or 0",
     lambda v: isinstance(v, bool | np.bool_) or (is_integer(v) and v in (0, 1)),

@@ -25,7 +25,7 @@ from typing import Any, ClassVar, Protocol
 
 import numpy as np
 
-from routerllm.checks import MAX_SEED, is_finite_number, is_seed, repeated
+from routerllm.checks import MAX_SEED, is_non_negative_number, is_seed, repeated
 from routerllm.config import TIER_ORDER
 from routerllm.encoders.base import text_list
 from routerllm.exceptions import ConfigError, RouterLLMError, UnknownNameError
@@ -252,7 +252,7 @@ def check_models(models: Any) -> None:
         size = m.params_b
         if not isinstance(m.name, str) or not m.name:
             raise RouterLLMError(f"a model's name must be a non-empty string, got {m.name!r}")
-        if not (is_finite_number(size) and size >= 0):
+        if not is_non_negative_number(size):
             raise RouterLLMError(
                 f"model {m.name!r}: params_b (its size, the routers' default cost) must be a "
                 f"number >= 0, got {size!r}"
