@@ -116,3 +116,61 @@ def test_prompt_state_of_a_long_prompt() -> None:
     again = warm.generate(GenerationRequest(prompt, prompt_state=True))
     assert fresh.prompt_tokens > 1000
     np.testing.assert_allclose(again.prompt_state, fresh.prompt_state, rtol=1e-4, atol=1e-5)
+
+
+def _read_raising(monkeypatch: pytest.MonkeyPatch, action) -> list[int]:  # type: ignore[no-untyped-def]
+    """Make the prompt-state callback run ``action`` on its first call (llama.cpp is then
+    computing, and the callback is the Python code that runs)."""
+    from routerllm.backends.llama_state import PromptState
+
+    read, calls = PromptState._read, []
+
+    def wrapped(self, tensor, ask):  # type: ignore[no-untyped-def]
+        calls.append(1)
+        if len(calls) == 1:
+            action()
+        return read(self, tensor, ask)
+
+    monkeypatch.setattr(PromptState, "_read", wrapped)
+    return calls
+
+
+def test_ctrl_c_while_llama_cpp_calls_back_stops_the_generation(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Raised in the ctypes callback, the KeyboardInterrupt would be dropped and the
+    generation go on; it is deferred to the next token instead."""
+    import signal
+
+    backend = _backend()
+    request = GenerationRequest("def add(a, b):", raw=True, prompt_state=True)
+    calls = _read_raising(monkeypatch, lambda: signal.raise_signal(signal.SIGINT))
+    with pytest.raises(KeyboardInterrupt):
+        backend.generate(request)
+    assert calls and signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    assert backend.generate(request).prompt_state is not None  # the model is still usable
+
+
+def test_an_error_in_the_prompt_state_callback_is_raised(monkeypatch: pytest.MonkeyPatch) -> None:
+    def fail() -> None:
+        raise ValueError("unexpected tensor")
+
+    backend = _backend()
+    _read_raising(monkeypatch, fail)
+    with pytest.raises(BackendError, match="reading the prompt state failed: unexpected tensor"):
+        backend.generate(GenerationRequest("def add(a, b):", prompt_state=True))
+
+
+def test_prompt_state_outside_the_main_thread() -> None:
+    """Only the main thread may set signal handlers (a server's workers are not it)."""
+    import threading
+
+    backend, out = _backend(), []
+    worker = threading.Thread(
+        target=lambda: out.append(
+            backend.generate(GenerationRequest("def f(x):", prompt_state=True))
+        )
+    )
+    worker.start()
+    worker.join()
+    assert out and out[0].prompt_state is not None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import importlib.util
 import logging
@@ -139,6 +140,24 @@ class LlamaCppBackend(Backend):
         stop = rendered.stop if isinstance(rendered.stop, list) else [rendered.stop or ""]
         return rendered.prompt + request.response_prefix, [s for s in stop if s]
 
+    def _completion(self, request: GenerationRequest, kwargs: dict[str, Any]) -> tuple[Any, str]:
+        """llama-cpp-python's output for ``request`` and its text: a chat completion when
+        the model has a chat template and the request is neither raw nor prefilled."""
+        try:
+            if self._chat_template and not request.raw and not request.response_prefix:
+                out = self._llm.create_chat_completion(messages=chat_messages(request), **kwargs)
+                return out, out["choices"][0]["message"]["content"] or ""
+            prompt, stop = plain_text(request), list[str]()
+            if self._chat_template and request.response_prefix:
+                prompt, stop = self._templated(request)
+            kwargs["stop"] = [*(request.stop or []), *stop] or None
+            out = self._llm.create_completion(prompt=prompt, **kwargs)
+            return out, out["choices"][0]["text"]
+        except ValueError as e:
+            if "context" in str(e).lower():
+                raise PromptError(f"prompt too long for model {self.name!r}: {e}") from e
+            raise BackendError(f"llama.cpp generation failed for {self.name!r}: {e}") from e
+
     def unload(self) -> None:
         if self._llm is not None:
             self._llm.close()
@@ -175,21 +194,10 @@ class LlamaCppBackend(Backend):
 
             self._state = PromptState(self._llm)
         start = time.perf_counter()
-        try:
-            if self._chat_template and not request.raw and not request.response_prefix:
-                out = self._llm.create_chat_completion(messages=chat_messages(request), **kwargs)
-                text = out["choices"][0]["message"]["content"] or ""
-            else:
-                prompt, stop = plain_text(request), list[str]()
-                if self._chat_template and request.response_prefix:
-                    prompt, stop = self._templated(request)
-                kwargs["stop"] = [*(request.stop or []), *stop] or None
-                out = self._llm.create_completion(prompt=prompt, **kwargs)
-                text = out["choices"][0]["text"]
-        except ValueError as e:
-            if "context" in str(e).lower():
-                raise PromptError(f"prompt too long for model {self.name!r}: {e}") from e
-            raise BackendError(f"llama.cpp generation failed for {self.name!r}: {e}") from e
+        with contextlib.ExitStack() as stack:
+            if self._state is not None:  # its callback is attached to every later request
+                kwargs["stopping_criteria"] = stack.enter_context(self._state.guarded())
+            out, text = self._completion(request, kwargs)
         latency = time.perf_counter() - start
         usage = out.get("usage") or {}
         prompt_tokens = int(usage.get("prompt_tokens", 0))

@@ -16,12 +16,21 @@ that of the llama.cpp which llama-cpp-python 0.3.16 (the pinned version) builds.
 A prompt's state is the mean of its tokens' rows. Rows are kept by position, so
 a prompt whose start llama-cpp-python reuses from the previous request's cache
 (no recomputation) still gets the rows of that start from the earlier request.
+
+With the callback attached, the Python code that runs while llama.cpp computes
+is the callback's, and an exception raised there is printed and dropped by
+ctypes: Ctrl-C's ``KeyboardInterrupt`` would be lost, and the generation go on.
+So a generation on such a model runs in :meth:`PromptState.guarded`, which defers
+Ctrl-C to the next token and re-raises what went wrong in the callback.
 """
 
 from __future__ import annotations
 
 import contextlib
 import ctypes
+import signal
+import threading
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -71,6 +80,7 @@ class PromptState:
         params = llm.context_params
         if params.n_ubatch < params.n_batch:
             raise BackendError("reading prompt states needs n_ubatch >= n_batch")
+        self._error: Exception | None = None  # raised in the callback, re-raised after it
         self._callback = llama_cpp.ggml_backend_sched_eval_callback(self._on_tensor)
         params.cb_eval = self._callback  # kept referenced by self: llama.cpp holds a raw pointer
         context = _internals.LlamaContext(model=llm._model, params=params, verbose=False)
@@ -80,6 +90,13 @@ class PromptState:
         llm.n_tokens = 0  # the new context's cache is empty
 
     def _on_tensor(self, tensor: int, ask: bool, user_data: int) -> bool:
+        try:
+            return self._read(tensor, ask)
+        except Exception as e:  # ctypes would drop it: kept for guarded() to raise
+            self._error = self._error or e
+            return True
+
+    def _read(self, tensor: int, ask: bool) -> bool:
         t = ctypes.cast(tensor, ctypes.POINTER(_Tensor)).contents
         if t.name != self._name:
             return not ask
@@ -101,6 +118,40 @@ class PromptState:
         self._seen[start:end] = True
         self._seen[end:] = False  # later positions belong to an older sequence
         return True
+
+    @contextlib.contextmanager
+    def guarded(self) -> Iterator[Any]:
+        """Around a generation on this model: Ctrl-C is recorded instead of raised (in
+        the main thread, where Python handles signals, unless a program has its own
+        handler), then raised between tokens by the yielded stopping criteria (which
+        never stop the generation otherwise; llama-cpp-python's chat completions do
+        not use them, so there it comes when the answer is complete), and at the end
+        of the block; an exception raised in the callback is re-raised there as a
+        BackendError."""
+        from llama_cpp import StoppingCriteriaList
+
+        interrupted: list[int] = []
+        defer = (
+            threading.current_thread() is threading.main_thread()
+            and signal.getsignal(signal.SIGINT) is signal.default_int_handler
+        )
+
+        def check() -> bool:
+            if interrupted:
+                raise KeyboardInterrupt
+            if self._error is not None:
+                error, self._error = self._error, None
+                raise BackendError(f"reading the prompt state failed: {error}") from error
+            return False
+
+        if defer:
+            signal.signal(signal.SIGINT, lambda signum, frame: interrupted.append(signum))
+        try:
+            yield StoppingCriteriaList([lambda _ids, _logits: check()])
+        finally:
+            if defer:
+                signal.signal(signal.SIGINT, signal.default_int_handler)
+        check()
 
     def state(self, n_prompt: int) -> tuple[float, ...]:
         """The mean row over the first ``n_prompt`` positions of the last request."""
