@@ -18,6 +18,7 @@ from routerllm.backends.base import (
     plain_text,
     resolve_sampling,
 )
+from routerllm.backends.interrupts import deferred_interrupts
 from routerllm.exceptions import BackendError, PromptError, missing_dependency
 from routerllm.model_files import availability as gguf_availability
 from routerllm.model_files import resolve_gguf
@@ -85,6 +86,15 @@ class LlamaCppBackend(Backend):
     def load(self) -> None:
         if self._llm is not None:
             return
+        try:
+            # llama.cpp logs through a Python callback, where ctypes would drop Ctrl-C
+            with deferred_interrupts():
+                self._load()
+        except KeyboardInterrupt:
+            self.unload()
+            raise
+
+    def _load(self) -> None:
         try:
             from llama_cpp import Llama
         except ImportError as e:
@@ -192,7 +202,8 @@ class LlamaCppBackend(Backend):
         if request.prompt_state and self._state is None:
             from routerllm.backends.llama_state import PromptState
 
-            self._state = PromptState(self._llm)
+            with deferred_interrupts():
+                self._state = PromptState(self._llm)
         start = time.perf_counter()
         with contextlib.ExitStack() as stack:
             if self._state is not None:  # its callback is attached to every later request

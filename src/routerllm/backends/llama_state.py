@@ -18,23 +18,22 @@ a prompt whose start llama-cpp-python reuses from the previous request's cache
 (no recomputation) still gets the rows of that start from the earlier request.
 
 With the callback attached, the Python code that runs while llama.cpp computes
-is the callback's, and an exception raised there is printed and dropped by
-ctypes: Ctrl-C's ``KeyboardInterrupt`` would be lost, and the generation go on.
-So a generation on such a model runs in :meth:`PromptState.guarded`, which defers
-Ctrl-C to the next token and re-raises what went wrong in the callback.
+is the callback's, and ctypes drops an exception raised there: a generation on
+such a model runs in :meth:`PromptState.guarded`, which defers Ctrl-C to the
+next token (``backends/interrupts.py``) and re-raises what went wrong in the
+callback.
 """
 
 from __future__ import annotations
 
 import contextlib
 import ctypes
-import signal
-import threading
 from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
 
+from routerllm.backends.interrupts import deferred_interrupts
 from routerllm.exceptions import BackendError
 
 GGML_TYPE_F32 = 0
@@ -121,37 +120,28 @@ class PromptState:
 
     @contextlib.contextmanager
     def guarded(self) -> Iterator[Any]:
-        """Around a generation on this model: Ctrl-C is recorded instead of raised (in
-        the main thread, where Python handles signals, unless a program has its own
-        handler), then raised between tokens by the yielded stopping criteria (which
-        never stop the generation otherwise; llama-cpp-python's chat completions do
-        not use them, so there it comes when the answer is complete), and at the end
-        of the block; an exception raised in the callback is re-raised there as a
-        BackendError."""
+        """Around a generation on this model (the callback stays attached to every
+        later one): Ctrl-C is deferred (:func:`routerllm.backends.interrupts.deferred_interrupts`)
+        and raised between tokens by the yielded stopping criteria, which never stop
+        the generation otherwise (llama-cpp-python's chat completions do not use them:
+        there it comes when the answer is complete); an exception raised in the
+        callback is re-raised as a BackendError, between tokens or at the end."""
         from llama_cpp import StoppingCriteriaList
 
-        interrupted: list[int] = []
-        defer = (
-            threading.current_thread() is threading.main_thread()
-            and signal.getsignal(signal.SIGINT) is signal.default_int_handler
-        )
+        with deferred_interrupts() as interrupted:
 
-        def check() -> bool:
-            if interrupted:
-                raise KeyboardInterrupt
-            if self._error is not None:
-                error, self._error = self._error, None
-                raise BackendError(f"reading the prompt state failed: {error}") from error
-            return False
+            def between_tokens(_ids: Any, _logits: Any) -> bool:
+                interrupted()
+                self._raise_error()
+                return False
 
-        if defer:
-            signal.signal(signal.SIGINT, lambda signum, frame: interrupted.append(signum))
-        try:
-            yield StoppingCriteriaList([lambda _ids, _logits: check()])
-        finally:
-            if defer:
-                signal.signal(signal.SIGINT, signal.default_int_handler)
-        check()
+            yield StoppingCriteriaList([between_tokens])
+        self._raise_error()
+
+    def _raise_error(self) -> None:
+        if self._error is not None:
+            error, self._error = self._error, None
+            raise BackendError(f"reading the prompt state failed: {error}") from error
 
     def state(self, n_prompt: int) -> tuple[float, ...]:
         """The mean row over the first ``n_prompt`` positions of the last request."""

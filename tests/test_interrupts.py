@@ -1,0 +1,76 @@
+"""Ctrl-C while C code calls back into Python (``backends/interrupts.py``), shown with
+libc's qsort calling a Python comparison, as llama.cpp calls its callbacks."""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import signal
+import threading
+
+import pytest
+
+from routerllm.backends.interrupts import deferred_interrupts
+
+COMPARE = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.POINTER(ctypes.c_int), ctypes.POINTER(ctypes.c_int))
+
+
+def _sort_pressing_ctrl_c() -> list[int]:
+    """Sort with a comparison that sends SIGINT to this process on its first call."""
+    libc = ctypes.CDLL(ctypes.util.find_library("c"))
+    calls: list[int] = []
+
+    def compare(a, b):  # type: ignore[no-untyped-def]
+        calls.append(1)
+        if len(calls) == 1:
+            signal.raise_signal(signal.SIGINT)
+        return a[0] - b[0]
+
+    values = (ctypes.c_int * 5)(5, 3, 4, 1, 2)
+    libc.qsort(values, len(values), ctypes.sizeof(ctypes.c_int), COMPARE(compare))
+    return list(values)
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+def test_ctrl_c_in_a_callback_is_dropped_by_ctypes_without_it() -> None:
+    """The problem: the interrupt is lost and the C code finishes."""
+    assert _sort_pressing_ctrl_c() == [1, 2, 3, 4, 5]
+
+
+def test_ctrl_c_in_a_callback_is_raised_after_the_c_call() -> None:
+    with pytest.raises(KeyboardInterrupt), deferred_interrupts():
+        assert _sort_pressing_ctrl_c() == [1, 2, 3, 4, 5]  # finished, then raised
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_the_check_raises_it_at_once() -> None:
+    with deferred_interrupts() as interrupted:
+        interrupted()  # nothing pressed yet
+        _sort_pressing_ctrl_c()
+        with pytest.raises(KeyboardInterrupt):
+            interrupted()
+    # raised once: caught in the block, it is not raised again when the block ends
+
+
+def test_outside_the_main_thread_and_under_a_programs_own_handler_nothing_changes() -> None:
+    seen: list[int] = []
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: seen.append(signum))
+    try:
+        with deferred_interrupts():
+            signal.raise_signal(signal.SIGINT)
+        assert seen == [signal.SIGINT]  # the program's handler ran, nothing was deferred
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    errors: list[BaseException] = []
+
+    def worker() -> None:
+        try:
+            with deferred_interrupts() as interrupted:
+                interrupted()
+        except BaseException as e:  # noqa: BLE001 - reported below
+            errors.append(e)
+
+    thread = threading.Thread(target=worker)
+    thread.start()
+    thread.join()
+    assert not errors and signal.getsignal(signal.SIGINT) is signal.default_int_handler
