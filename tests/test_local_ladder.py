@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from routerllm.config import load_config
@@ -88,6 +89,31 @@ def test_raw_and_prefilled_requests_on_a_chat_model() -> None:
             GenerationRequest(question, max_new_tokens=3, response_prefix=head)
         )
         assert rest.startswith(again.text.strip()) and again.text.strip()
+    finally:
+        backend.unload()
+
+
+def test_prompt_state_of_a_chat_request() -> None:
+    """A chat completion reads the prompt state too, and the model serves every kind of
+    request after it (llama-cpp-python's chat completions take no stopping criteria)."""
+    from routerllm.backends import GenerationRequest, create_backend
+
+    config = load_config("local")
+    config.generation.temperature = 0.0
+    backend = create_backend(config.model("smollm2-135m"), config.generation, n_threads=2)
+    try:
+        question = GenerationRequest("Name a colour.", max_new_tokens=4)
+        plain = backend.generate(question)
+        read = backend.generate(
+            GenerationRequest("Name a colour.", max_new_tokens=4, prompt_state=True)
+        )
+        assert read.text == plain.text and read.prompt_state is not None
+        assert all(np.isfinite(read.prompt_state))
+        assert backend.generate(question).text == plain.text  # chat, callback attached
+        raw = backend.generate(
+            GenerationRequest("def f(x):", max_new_tokens=4, raw=True, prompt_state=True)
+        )
+        assert raw.prompt_state is not None and len(raw.prompt_state) == len(read.prompt_state)
     finally:
         backend.unload()
 

@@ -150,9 +150,13 @@ class LlamaCppBackend(Backend):
         stop = rendered.stop if isinstance(rendered.stop, list) else [rendered.stop or ""]
         return rendered.prompt + request.response_prefix, [s for s in stop if s]
 
-    def _completion(self, request: GenerationRequest, kwargs: dict[str, Any]) -> tuple[Any, str]:
+    def _completion(
+        self, request: GenerationRequest, kwargs: dict[str, Any], criteria: Any = None
+    ) -> tuple[Any, str]:
         """llama-cpp-python's output for ``request`` and its text: a chat completion when
-        the model has a chat template and the request is neither raw nor prefilled."""
+        the model has a chat template and the request is neither raw nor prefilled.
+        ``criteria`` (stopping criteria) go to plain completions only: llama-cpp-python's
+        chat completions take none."""
         try:
             if self._chat_template and not request.raw and not request.response_prefix:
                 out = self._llm.create_chat_completion(messages=chat_messages(request), **kwargs)
@@ -161,7 +165,7 @@ class LlamaCppBackend(Backend):
             if self._chat_template and request.response_prefix:
                 prompt, stop = self._templated(request)
             kwargs["stop"] = [*(request.stop or []), *stop] or None
-            out = self._llm.create_completion(prompt=prompt, **kwargs)
+            out = self._llm.create_completion(prompt=prompt, stopping_criteria=criteria, **kwargs)
             return out, out["choices"][0]["text"]
         except ValueError as e:
             if "context" in str(e).lower():
@@ -206,9 +210,10 @@ class LlamaCppBackend(Backend):
                 self._state = PromptState(self._llm)
         start = time.perf_counter()
         with contextlib.ExitStack() as stack:
+            criteria = None
             if self._state is not None:  # its callback is attached to every later request
-                kwargs["stopping_criteria"] = stack.enter_context(self._state.guarded())
-            out, text = self._completion(request, kwargs)
+                criteria = stack.enter_context(self._state.guarded())
+            out, text = self._completion(request, kwargs, criteria)
         latency = time.perf_counter() - start
         usage = out.get("usage") or {}
         prompt_tokens = int(usage.get("prompt_tokens", 0))
