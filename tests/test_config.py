@@ -41,6 +41,12 @@ def test_an_empty_config_path(monkeypatch: pytest.MonkeyPatch) -> None:
     assert load_config().source == load_config("local").source
 
 
+@pytest.mark.parametrize("path", [{}, 123, b"local", ["local"]])
+def test_a_config_path_of_another_type_is_a_clear_error(path: object) -> None:
+    with pytest.raises(ConfigError, match=f"a config is a YAML path .*got {type(path).__name__}"):
+        load_config(path)  # type: ignore[arg-type]
+
+
 @pytest.mark.parametrize("section", ["generation", "router"])
 @pytest.mark.parametrize("seed", [-7, 2**40])
 def test_seeds_out_of_range_are_refused(tmp_path: Path, section: str, seed: int) -> None:
@@ -66,6 +72,19 @@ def test_validation_errors_name_the_field(tmp_path: Path) -> None:
         load_config(write_config(tmp_path, data))
     msg = str(err.value)
     assert "models.0.tier" in msg and "models.1.memory_gb" in msg and "models.2.memory_gb" in msg
+
+
+def test_a_bool_is_not_a_number_but_a_number_in_text_is(tmp_path: Path) -> None:
+    """YAML reads `yes`/`on`/`true` as a bool, which pydantic would take as 1; and it
+    reads `5e-7` (no dot) as text, which is still that number."""
+    path = tmp_path / "c.yaml"
+    text = write_config(tmp_path, tiny_config_dict(tmp_path)).read_text()
+    path.write_text(text + "manager:\n  n_threads: yes\n")
+    with pytest.raises(ConfigError, match=r"manager\.n_threads: expected a number, not True$"):
+        load_config(path)
+    data = tiny_config_dict(tmp_path)
+    data["models"][0]["energy_per_token_kwh"] = "5e-7"
+    assert load_config(write_config(tmp_path, data)).models[0].energy_per_token_kwh == 5e-7
 
 
 def test_backend_specific_fields_are_required(tmp_path: Path) -> None:
@@ -112,6 +131,8 @@ def test_unknown_model_name_lists_valid(tiny_config) -> None:  # type: ignore[no
         ("limits", "max_prompt_chars", "x", "valid integer"),
         ("log", "path", None, "valid string"),
         ("log", "path", ":memory:", "not a file path"),
+        ("generation", "temperature", True, "expected a number, not True"),
+        ("generation", "seed", False, "expected a number, not False"),
     ],
 )
 def test_fields_set_in_code_are_checked_like_the_yaml(

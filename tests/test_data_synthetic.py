@@ -229,5 +229,23 @@ def test_unwritable_paths_and_infinite_labels_are_data_errors(tmp_path: Path) ->
         save_json(generate(4), tmp_path)
     infinite = tmp_path / "inf.json"
     infinite.write_text('[{"text": "a", "label": Infinity}]')
-    with pytest.raises(DataError, match="integer `label`"):
+    with pytest.raises(DataError, match="item 0: label must be an integer in 0..3, got inf"):
         load_json(infinite)
+
+
+@pytest.mark.parametrize(
+    ("items", "message"),
+    [
+        ([1, 2], "item 0: expected a LabeledPrompt, got int"),
+        ("abc", "items must be a list of LabeledPrompt, got str"),
+        ([LabeledPrompt("x", 5)], "item 0: label must be an integer in 0..3, got 5"),
+        ([LabeledPrompt("x", 1), LabeledPrompt(" ", 1)], "item 1: text must be a non-empty"),
+    ],
+)
+def test_only_labelled_prompts_are_written(tmp_path: Path, items: object, message: str) -> None:
+    with pytest.raises(DataError, match=message):
+        save_json(items, tmp_path / "train.json")  # type: ignore[arg-type]
+    assert not (tmp_path / "train.json").exists()
+    (tmp_path / "ok.json").write_text('[{"text": "a", "label": 1.0}, {"text": "", "label": 1}]')
+    with pytest.raises(DataError, match="item 1: text must be a non-empty string"):
+        load_json(tmp_path / "ok.json")

@@ -296,7 +296,7 @@ def test_raw_and_prefix_together_and_bad_sampling_are_refused() -> None:
     with pytest.raises(PromptError, match="either raw or has a response prefix"):
         GenerationRequest(prompt=PROMPT, raw=True, response_prefix="x")
     for bad in ({"max_new_tokens": -1}, {"temperature": -0.1}, {"temperature": 2.5}, {"top_p": 0.0}, {"top_p": 1.5},
-                {"repetition_penalty": 0.0}):  # fmt: skip
+                {"repetition_penalty": 0.0}, {"repetition_penalty": float("inf")}):  # fmt: skip
         with pytest.raises(PromptError, match=f"bad sampling options: {next(iter(bad))}"):
             GenerationRequest(prompt=PROMPT, **bad)  # type: ignore[arg-type]
     GenerationRequest(prompt=PROMPT, max_new_tokens=1, temperature=0.0, top_p=1.0)

@@ -178,7 +178,7 @@ def test_bad_learning_inputs_are_one_line_errors(tmp_path: Path) -> None:
     (tmp_path / "float.json").write_text('[{"text": "a", "label": 1.5}]')
     assert_one_line_error(
         run("test", "--router-type", "rules", "--data", str(tmp_path / "float.json")),
-        "an integer `label`",
+        "label must be an integer in 0..3, got 1.5",
     )
     (tmp_path / "bad.json").write_text("{oops")
     assert_one_line_error(

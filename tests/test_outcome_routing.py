@@ -189,11 +189,41 @@ def test_malformed_model_metadata_is_a_clear_error(tmp_path: Path) -> None:
         load_outcomes(data, tmp_path / "typo.json")
     for meta, message in [
         ('{"a": {"size": "1.2.3B"}}', "size '1.2.3B' is not a size in billions"),
-        ('{"a": {"input_price": "cheap"}}', "price 'cheap' is not a non-negative number"),
+        ('{"a": {"input_price": "cheap"}}', "price 'cheap' is not a finite non-negative number"),
+        ('{"a": {"output_price": Infinity}}', "price inf is not a finite non-negative number"),
+        ('{"a": {"output_price": true}}', "price True is not a finite"),
     ]:
         (tmp_path / "models.json").write_text(meta)
         with pytest.raises(DataError, match=message):
             load_outcomes(data)
+
+
+@pytest.mark.parametrize(
+    ("items", "message"),
+    [
+        (
+            '[{"question": "hi", "scores": {"a": true}}]',
+            r"d\.json, item 1: `scores` of a is True, not a number",
+        ),
+        (
+            '[{"question": "hi", "scores": {"a": 1}}, {"question": "ho", "scores": {"a": "0.5"}}]',
+            r"item 2: `scores` of a is '0\.5', not a number",
+        ),
+        ('[{"question": "hi", "scores": {"a": 1}, "costs": {"a": "3"}}]', "`costs` of a is '3'"),
+        (
+            '[{"question": "hi", "scores": {"a": 1}}, {"question": " ", "scores": {"a": 0}}]',
+            "prompt 2 is empty",
+        ),
+        ('[{"question": "hi", "scores": {"": 1}}]', "a model's name is empty"),
+    ],
+)
+def test_outcome_json_values_of_the_wrong_kind_are_refused(
+    tmp_path: Path, items: str, message: str
+) -> None:
+    data = tmp_path / "d.json"
+    data.write_text(items)
+    with pytest.raises(DataError, match=message):
+        load_outcomes(data)
 
 
 def test_decision_rules_by_hand() -> None:

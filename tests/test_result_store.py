@@ -50,3 +50,50 @@ def test_a_closed_store_says_so_and_keeps_its_data(
     reopened = ResultStore(path, read_only=True)
     assert reopened.models() == ["m"] and reopened.completions("m") == {"HumanEval/0": "x"}
     reopened.close()
+
+
+WRITES = ("use_problem_set", "use_style", "add_problems", "add", "add_load")
+
+
+@pytest.mark.parametrize("write", WRITES)
+def test_a_store_opened_read_only_refuses_every_write(tmp_path: Path, write: str) -> None:
+    path = tmp_path / "results.sqlite"
+    with_data = ResultStore(path)
+    with_data.add(ROW)
+    with_data.close()
+    before = path.read_bytes()
+    store = ResultStore(path, read_only=True, option="--train-on")
+    with pytest.raises(RouterLLMError, match=r"\(--train-on\) was opened read-only: nothing"):
+        USES[write](store)
+    store.close()
+    assert path.read_bytes() == before
+
+
+@pytest.mark.parametrize(
+    ("use", "message"),
+    [
+        (lambda s: s.use_style("m", ["chat"]), "a prompting style is a dict of JSON values"),
+        (lambda s: s.use_style("m", {"x": object()}), "a prompting style is a dict"),
+        (lambda s: s.use_style("m", {"x": float("nan")}), "a prompting style is a dict"),
+        (lambda s: s.use_style(5, {}), "a model's name must be a non-empty string"),
+        (lambda s: s.use_problem_set(None), "a problem set's name must be a non-empty string"),
+        (lambda s: s.add_problems(["x"]), "problems must be HumanEvalProblem items"),
+        (lambda s: s.add_problems(None), "problems must be a list of problems"),
+        (lambda s: s.prompt_states("m", "HumanEval/0"), "task_ids must be a list of task ids"),
+    ],
+)
+def test_wrong_arguments_are_clear_errors(
+    tmp_path: Path, use: Callable[[ResultStore], Any], message: str
+) -> None:
+    store = ResultStore(tmp_path / "results.sqlite")
+    with pytest.raises(RouterLLMError, match=message):
+        use(store)
+    assert store.models() == [] and store.styles() == {} and store.problem_set() is None
+
+
+def test_a_stored_style_without_the_usual_keys_is_compared(tmp_path: Path) -> None:
+    store = ResultStore(tmp_path / "results.sqlite")
+    store.use_style("m", {"custom": 1})
+    store.add(ROW)
+    with pytest.raises(RouterLLMError, match=r"\(None mode, .*differs in custom, mode"):
+        store.use_style("m", {"mode": "chat"})

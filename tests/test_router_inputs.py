@@ -56,6 +56,33 @@ def test_save_overwrites_a_previously_saved_router(tmp_path: Path) -> None:
     assert load_router(tmp_path, MODELS).name == "logreg"
 
 
+def test_a_saved_learning_router_without_its_weights_is_refused_at_load(tmp_path: Path) -> None:
+    folder = fitted("knn").save(tmp_path / "knn")
+    meta = json.loads((folder / "config.json").read_text())
+    (folder / "config.json").write_text(json.dumps({**meta, "weights_sha256": None}))
+    with pytest.raises(RouterLLMError, match="router 'knn' learns, but no trained weights"):
+        load_router(folder, MODELS)
+    del meta["weights_sha256"]  # as saved before the digest was recorded
+    (folder / "config.json").write_text(json.dumps(meta))
+    (folder / "weights.npz").unlink()
+    with pytest.raises(RouterLLMError, match="router 'knn' learns, but no trained weights"):
+        load_router(folder, MODELS)
+    (folder / "config.json").write_text(json.dumps({**meta, "models": "abc"}))
+    with pytest.raises(RouterLLMError, match="'models' a list of names"):
+        load_router(folder, MODELS)
+
+
+def test_fit_refuses_a_model_named_twice_and_prompts_with_embeddings() -> None:
+    router = create_router("logreg", MODELS, encoder="hashing")
+    assert isinstance(router, OutcomeRouter)
+    four = np.hstack([SCORES, SCORES[:, :1]])
+    with pytest.raises(RouterLLMError, match="names a model more than once: small"):
+        router.fit(PROMPTS, four, ["small", "mid", "big", "small"])
+    with pytest.raises(RouterLLMError, match="the training prompts or their embeddings, not both"):
+        router.fit(PROMPTS[:5], SCORES, embeddings=router.embed(PROMPTS))
+    assert not router.is_trained
+
+
 # -- 2. outcome routers check their embeddings and outcomes -------------------------
 @pytest.mark.parametrize("name", ["knn", "logreg", "quality"])
 def test_embeddings_of_another_width_are_refused_and_the_width_is_saved(

@@ -348,3 +348,30 @@ def test_importing_the_runner_in_the_harness_changes_nothing() -> None:
     assert "ctypes" not in sys.modules or sys.modules["ctypes"] is not None
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
+
+
+def test_a_timeout_longer_than_the_kernel_counts_is_no_limit() -> None:
+    """Linux counts RLIMIT_CPU in nanoseconds: a limit of 2^62 s read as already spent."""
+    result = run_program("print(1)", timeout_s=1e19)
+    assert result.passed and result.stdout_tail.strip() == "1"
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (lambda p: check_problem(p, 5), "completion must be the code as a string"),
+        (lambda p: check_problem(None, "x"), "problem must be a HumanEvalProblem, got NoneType"),
+        (lambda p: check_many(None), "items must be .problem, completion. pairs, got NoneType"),
+        (lambda p: check_many([(p,)]), "items must be .problem, completion. pairs, got"),
+        (
+            lambda p: check_many([("x", "y")]),
+            r"\(HumanEvalProblem, completion text or None\) pairs, got \(str, str\)",
+        ),
+        (lambda p: check_many([(p, None), (p, b"x")]), r"got \(HumanEvalProblem, bytes\)"),
+    ],
+)
+def test_wrong_problems_and_completions_are_clear_errors(
+    problem0: HumanEvalProblem, call: object, message: str
+) -> None:
+    with pytest.raises(RouterLLMError, match=message):
+        call(problem0)  # type: ignore[operator]

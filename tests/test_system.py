@@ -97,6 +97,31 @@ def test_a_system_left_or_closed_twice_refuses_every_request(tiny_config: AppCon
             request()
 
 
+def test_a_closed_request_log_is_refused_before_any_model_runs(
+    tiny_config: AppConfig, tmp_path: Path
+) -> None:
+    from routerllm.carbon.request_log import RequestLog
+    from routerllm.exceptions import RequestLogError
+
+    log = RequestLog(tmp_path / "shared.sqlite")
+    first, second = RouterLLM(tiny_config, request_log=log), RouterLLM(tiny_config, request_log=log)
+    first.generate("hi")
+    first.close()  # closes the log the two share
+    assert log.closed
+    with pytest.raises(RequestLogError, match="shared.sqlite is closed; open a new RequestLog"):
+        second.generate("hi")
+    assert second.manager.loaded_models == []  # refused before any model ran
+    for use in (log.count, lambda: list(log.records())):
+        with pytest.raises(RequestLogError, match="is closed"):
+            use()
+    with pytest.raises(RequestLogError, match="is closed"):
+        RouterLLM(tiny_config, request_log=log)
+    with RequestLog(tmp_path / "shared.sqlite") as again:
+        assert again.count() == 1  # nothing lost
+        with pytest.raises(RouterLLMError, match="since must be an ISO date or time as text"):
+            list(again.records(since=5))  # type: ignore[arg-type]
+
+
 @pytest.mark.parametrize("prompt", ["", "   \n", None, 42, "hello \udcff\udcfe world"])
 def test_bad_prompts_are_rejected_before_any_work(system: RouterLLM, prompt: object) -> None:
     with pytest.raises(PromptError):

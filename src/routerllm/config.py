@@ -11,13 +11,14 @@ from __future__ import annotations
 import os
 from importlib import resources
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -37,6 +38,19 @@ class _Strict(BaseModel):
     model_config = ConfigDict(
         extra="forbid", protected_namespaces=(), allow_inf_nan=False, validate_assignment=True
     )
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_bool_for_a_number(cls, value: Any, info: ValidationInfo) -> Any:
+        """A number field refuses a bool (YAML's ``yes``, ``on``, ``true``), which pydantic
+        would take as 1 or 0. A number written as text (``5e-7``, which YAML reads as
+        a string) is still read as that number."""
+        field = cls.model_fields.get(info.field_name or "")
+        if isinstance(value, bool) and field is not None:
+            kinds = set(get_args(field.annotation)) or {field.annotation}
+            if kinds & {int, float}:
+                raise ValueError(f"expected a number, not {value!r}")
+        return value
 
     def __setattr__(self, name: str, value: Any) -> None:
         try:
@@ -245,7 +259,7 @@ def format_validation(err: ValidationError) -> str:
     parts = []
     for e in err.errors():
         where = ".".join(str(p) for p in e["loc"]) or "(top level)"
-        parts.append(f"{where}: {e['msg']}")
+        parts.append(f"{where}: {e['msg'].removeprefix('Value error, ')}")
     return "; ".join(parts)
 
 
@@ -253,6 +267,11 @@ def resolve_config_path(path: str | os.PathLike[str] | None) -> Path:
     """A file path, or the name of a packaged config (local, development, production)."""
     if path is None:  # an empty variable counts as unset, as shells treat it
         path = os.environ.get("ROUTERLLM_CONFIG") or "local"
+    if not isinstance(path, str | os.PathLike):
+        raise ConfigError(
+            f"a config is a YAML path or one of: {', '.join(PACKAGED_CONFIGS)}; got "
+            f"{type(path).__name__} (a loaded AppConfig goes to RouterLLM(config) directly)"
+        )
     if not str(path).strip():
         raise ConfigError(
             f"the config path is empty: give a YAML path or one of: {', '.join(PACKAGED_CONFIGS)}"

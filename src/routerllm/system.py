@@ -143,6 +143,7 @@ class RouterLLM:
         self._gate_style = _gate_style(config, self.gate)
         csv_path = Path(config.carbon.output_dir) / "emissions.csv"
         if isinstance(request_log, RequestLog):
+            request_log.check_open()
             self.log = request_log
         elif request_log is None or isinstance(request_log, str | os.PathLike):
             if request_log is not None and not os.fspath(request_log).strip():
@@ -259,6 +260,7 @@ class RouterLLM:
         A request whose answer cannot be logged raises ``RequestLogError``, with the
         answer in its ``result``; in a batch, a ``BatchError`` keeps the ones before."""
         self._check_open()
+        self.log.check_open()  # a shared log another system closed: before any model runs
         if isinstance(requests, str | GenerationRequest):
             raise PromptError("generate_batch takes a list of requests, not one request")
         if not isinstance(requests, Iterable) or isinstance(requests, Mapping | Set):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
@@ -71,14 +72,15 @@ class GenerationRequest:
                 ("max_new_tokens", self.max_new_tokens, lambda v: v >= 1),
                 ("temperature", self.temperature, lambda v: 0 <= v <= MAX_TEMPERATURE),
                 ("top_p", self.top_p, lambda v: 0 < v <= 1),
-                ("repetition_penalty", self.repetition_penalty, lambda v: v > 0),
+                ("repetition_penalty", self.repetition_penalty, lambda v: 0 < v < math.inf),
             )
             if value is not None and not ok(value)
         ]
         if bad:
             raise PromptError(
                 f"bad sampling options: {', '.join(bad)} (need max_new_tokens >= 1, "
-                f"0 <= temperature <= {MAX_TEMPERATURE:g}, 0 < top_p <= 1, repetition_penalty > 0)"
+                f"0 <= temperature <= {MAX_TEMPERATURE:g}, 0 < top_p <= 1, a finite "
+                f"repetition_penalty > 0)"
             )
 
 

@@ -78,6 +78,10 @@ CSV_COLUMNS = [
 def utc_timestamp(text: str) -> str:
     """``text`` (an ISO date or time; UTC unless it has an offset) in the log's own
     timestamp form, so that comparing the strings compares the instants."""
+    if not isinstance(text, str):
+        raise RouterLLMError(
+            f"since must be an ISO date or time as text, e.g. 2026-11-22, not {text!r}"
+        )
     try:
         moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
     except ValueError:
@@ -132,6 +136,7 @@ class RequestLog:
                 f"logs/requests.sqlite"
             )
         self.db_path = Path(db_path)
+        self._closed = False
         if read_only:
             self.csv_path = None
             self._db = self._open_checked(read_only=True)
@@ -189,8 +194,19 @@ class RequestLog:
             )
         return conn
 
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
     def close(self) -> None:
+        self._closed = True
         self._db.close()
+
+    def check_open(self) -> None:
+        if self._closed:
+            raise RequestLogError(
+                f"request log {self.db_path} is closed; open a new RequestLog on it"
+            )
 
     def __enter__(self) -> RequestLog:
         return self
@@ -200,6 +216,7 @@ class RequestLog:
 
     def append(self, record: RequestRecord) -> None:
         """Commit one request (and its components) atomically, then append it to the CSV."""
+        self.check_open()
         try:
             self._insert(record)
         except sqlite3.Error as e:  # full disk, read-only file, removed folder...
@@ -274,6 +291,7 @@ class RequestLog:
     def records(self, since: str | None = None, tag: str | None = None) -> Iterator[RequestRecord]:
         """Every logged request, oldest first (optionally from ``since``, an ISO date or
         time, UTC unless it carries an offset)."""
+        self.check_open()
         where, args = [], []
         if since:
             where.append("timestamp >= ?")
@@ -310,4 +328,8 @@ class RequestLog:
             )
 
     def count(self) -> int:
-        return int(self._db.execute("SELECT COUNT(*) FROM requests").fetchone()[0])
+        self.check_open()
+        try:
+            return int(self._db.execute("SELECT COUNT(*) FROM requests").fetchone()[0])
+        except sqlite3.Error as e:
+            raise RequestLogError(f"request log {self.db_path} cannot be read: {e}") from e

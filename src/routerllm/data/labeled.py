@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from routerllm.checks import is_finite_number
 from routerllm.data import as_path, read_json
 from routerllm.exceptions import DataError
 from routerllm.files import written_atomically
@@ -38,7 +39,27 @@ class LabeledPrompt:
     source: str = ""
 
 
+def _problem(text: object, label: object) -> str | None:
+    """Why (``text``, ``label``) is not a labelled prompt; None where it is one."""
+    if not isinstance(text, str) or not text.strip():
+        return f"text must be a non-empty string, got {text!r}"[:200]
+    if not (is_finite_number(label) and float(label).is_integer() and 0 <= label < NUM_CLASSES):  # type: ignore[arg-type, operator]
+        return f"label must be an integer in 0..{NUM_CLASSES - 1}, got {label!r}"
+    return None
+
+
 def save_json(items: Sequence[LabeledPrompt], path: str | Path) -> Path:
+    """Write ``items`` as a labelled-prompt file, atomically; every item is checked first."""
+    if isinstance(items, str | bytes) or not isinstance(items, Sequence):
+        raise DataError(f"items must be a list of LabeledPrompt, got {type(items).__name__}")
+    for i, item in enumerate(items):
+        why = (
+            _problem(item.text, item.label)
+            if isinstance(item, LabeledPrompt)
+            else f"expected a LabeledPrompt, got {type(item).__name__}"
+        )
+        if why:
+            raise DataError(f"item {i}: {why}; nothing was written")
     path = as_path(path, "a labelled-prompt file")
     if path.is_dir():
         raise DataError(f"{path} is a directory; give the path of a .json file")
@@ -73,18 +94,14 @@ def load_json(path: str | Path) -> list[LabeledPrompt]:
         raise DataError(f"{path}: expected a JSON list of {{text, label}} objects")
     items = []
     for i, row in enumerate(raw):
-        try:
-            text, label = row["text"], row["label"]
-            if isinstance(label, bool) or int(label) != label:
-                raise ValueError(label)
-            label = int(label)
-        except (KeyError, TypeError, ValueError, OverflowError) as e:  # Infinity
-            raise DataError(f"{path}: item {i} needs `text` and an integer `label`") from e
-        if not isinstance(text, str) or not 0 <= label < NUM_CLASSES:
-            raise DataError(
-                f"{path}: item {i}: text must be a string and label in 0..{NUM_CLASSES - 1}"
-            )
+        if not isinstance(row, dict) or "text" not in row or "label" not in row:
+            raise DataError(f"{path}: item {i} needs `text` and an integer `label`")
+        if why := _problem(row["text"], row["label"]):
+            raise DataError(f"{path}: item {i}: {why}")
         items.append(
-            LabeledPrompt(text, label, str(row.get("category", "")), str(row.get("source", "")))
-        )
+            LabeledPrompt(
+                row["text"], int(row["label"]), str(row.get("category", "")),
+                str(row.get("source", "")),
+            )
+        )  # fmt: skip
     return items

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from routerllm.checks import is_positive_number, repeated
+from routerllm.checks import is_non_negative_number, is_number, is_positive_number, repeated
 from routerllm.config import LimitsConfig
 from routerllm.data import as_path, read_json
 from routerllm.encoders.base import text_list
@@ -65,6 +65,11 @@ class OutcomeDataset:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "prompts", _strings(self.prompts, "prompts", self.where))
+        if empty := [i for i, p in enumerate(self.prompts, 1) if not p.strip()]:
+            raise DataError(
+                f"{self.where}: prompt {empty[0]} is empty ({len(empty)} in all); every prompt "
+                f"needs text to route by"
+            )
         object.__setattr__(self, "models", _model_names(self.models, self.where))
         object.__setattr__(self, "scores", self._numbers(self.scores, "scores"))
         if self.costs is not None:
@@ -229,6 +234,8 @@ def _model_names(models: Any, where: str) -> list[str]:
     names = _strings(models, "models", where)
     if not names:
         raise DataError(f"{where}: models must name at least one model")
+    if any(not name.strip() for name in names):
+        raise DataError(f"{where}: a model's name is empty")
     if twice := repeated(names):
         raise DataError(f"{where}: models are named more than once: {', '.join(twice)}")
     return names
@@ -292,9 +299,11 @@ def _parse_size(value: object, where: str) -> float | None:
 def _price(value: object, where: str) -> float | None:
     if value is None:
         return None
-    if isinstance(value, int | float) and not isinstance(value, bool) and value >= 0:
-        return float(value)
-    raise DataError(f"{where}: price {value!r} is not a non-negative number (USD per 1M tokens)")
+    if is_non_negative_number(value):
+        return float(value)  # type: ignore[arg-type]
+    raise DataError(
+        f"{where}: price {value!r} is not a finite non-negative number (USD per 1M tokens)"
+    )
 
 
 def load_model_info(path: str | Path) -> dict[str, ModelInfo]:
@@ -343,8 +352,9 @@ def load_scores_json(path: str | Path, models_path: str | Path | None = None) ->
     try:
         models = sorted(set.intersection(*(set(r["scores"]) for r in raw)))
         prompts = [r["question"] for r in raw]
-        scores = np.array([[float(r["scores"][m]) for m in models] for r in raw])
-    except (KeyError, TypeError, ValueError) as e:
+        scores = np.array([[_json_number(r, "scores", m, f"{path}, item {i}") for m in models]
+                           for i, r in enumerate(raw, 1)])  # fmt: skip
+    except (KeyError, TypeError) as e:
         raise DataError(f"{path}: every item needs `question` and a `scores` mapping ({e})") from e
     if not models:
         raise DataError(f"{path}: no model is scored on every question")
@@ -374,11 +384,20 @@ def _call_costs(raw: list[dict[str, Any]], models: list[str], path: Path) -> np.
             f"each model, or none"
         )
     try:
-        return np.array([[float(r["costs"][m]) for m in models] for r in raw])
-    except (KeyError, TypeError, ValueError) as e:
+        return np.array([[_json_number(r, "costs", m, f"{path}, item {i}") for m in models]
+                         for i, r in enumerate(raw, 1)])  # fmt: skip
+    except (KeyError, TypeError) as e:
         raise DataError(
             f"{path}: every item's `costs` needs a number for each of {', '.join(models)} ({e!r})"
         ) from e
+
+
+def _json_number(item: dict[str, Any], key: str, model: str, where: str) -> float:
+    """``item[key][model]`` as a float: a JSON number, not a bool or a number in text."""
+    value = item[key][model]
+    if not is_number(value):
+        raise DataError(f"{where}: `{key}` of {model} is {value!r}, not a number")
+    return float(value)
 
 
 def load_routerbench_csv(path: str | Path) -> OutcomeDataset:

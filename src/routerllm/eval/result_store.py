@@ -96,6 +96,7 @@ class ResultStore:
         self.path = path = as_path(path, "the results store")
         self.option = option
         self._closed = False
+        self.read_only = bool(read_only)
         if read_only:
             self._db = self._open_checked(read_only=True)
             self._stand_in_for_missing_tables()
@@ -130,6 +131,15 @@ class ResultStore:
                 f"the result store {self.path} is closed; open a new ResultStore on it to use it"
             )
         return self._db
+
+    def _check_writable(self) -> None:
+        """First thing in a method that writes: a clear error where the store is closed
+        or was opened read-only."""
+        if self.read_only and not self._closed:
+            raise RouterLLMError(
+                f"the result store {self.path} ({self.option}) was opened read-only: nothing "
+                f"was written"
+            )
 
     def _open_checked(self, read_only: bool) -> sqlite3.Connection:
         """A read-only connection to the existing file, which must be a sound RouterLLM
@@ -190,6 +200,8 @@ class ResultStore:
         report and stored answers would mix two sets. A store made before sets were
         recorded, with answers in it, stays unrecorded and accepts any set, as it did:
         which set its answers are of is not known."""
+        self._check_writable()
+        _need_text(name, "a problem set's name")
         recorded = self.problem_set()
         if recorded is not None:
             if recorded != name:
@@ -199,8 +211,8 @@ class ResultStore:
                 )
             return
         if not self.models():
-            with self.db:
-                self.db.execute("INSERT INTO meta VALUES ('problem_set', ?)", (name,))
+            with self.db as db:
+                db.execute("INSERT INTO meta VALUES ('problem_set', ?)", (name,))
 
     def problem_set(self) -> str | None:
         """The problem set this run is of; None where it was not recorded (older stores)."""
@@ -219,7 +231,14 @@ class ResultStore:
 
     def use_style(self, model: str, style: dict[str, Any]) -> None:
         """Record how ``model`` is prompted; refuse to mix styles in one store."""
-        text = json.dumps(style, sort_keys=True)
+        self._check_writable()
+        _need_text(model, "a model's name")
+        try:
+            if not isinstance(style, dict):
+                raise TypeError(f"got {type(style).__name__}")
+            text = json.dumps(style, sort_keys=True, allow_nan=False)
+        except (TypeError, ValueError) as e:
+            raise RouterLLMError(f"a prompting style is a dict of JSON values ({e})") from None
         row = self.db.execute("SELECT style FROM styles WHERE model = ?", (model,)).fetchone()
         if row is not None and self.done(model):
             old, new = json.loads(row[0]), json.loads(text)
@@ -230,7 +249,7 @@ class ResultStore:
             if changed:
                 raise RouterLLMError(
                     f"the stored results of {model!r} were generated with another prompting style "
-                    f"({old['mode']} mode, max_new_tokens {old['max_new_tokens']}; differs in "
+                    f"({old.get('mode')} mode, max_new_tokens {old.get('max_new_tokens')}; differs in "
                     f"{', '.join(changed)}); continue with the same options, or use a new --out directory"
                 )
             return
@@ -239,8 +258,8 @@ class ResultStore:
                 f"the stored results of {model!r} do not record how the model was prompted "
                 f"(an older RouterLLM made them); use a new --out directory"
             )
-        with self.db:
-            self.db.execute("INSERT OR REPLACE INTO styles VALUES (?, ?)", (model, text))
+        with self.db as db:
+            db.execute("INSERT OR REPLACE INTO styles VALUES (?, ?)", (model, text))
 
     def styles(self) -> dict[str, dict[str, Any]]:
         return {m: json.loads(t) for m, t in self.db.execute("SELECT model, style FROM styles")}
@@ -251,6 +270,15 @@ class ResultStore:
         A stored answer belongs to the problem it was generated and tested for: a
         problem with a stored answer whose prompt, entry point or tests have changed
         since (another version of a file that reuses its task_ids) is refused."""
+        self._check_writable()
+        if isinstance(problems, str | bytes) or not isinstance(problems, Sequence):
+            raise RouterLLMError(
+                f"problems must be a list of problems, got {type(problems).__name__}"
+            )
+        if bad := [p for p in problems if not _is_problem(p)]:
+            raise RouterLLMError(
+                f"problems must be HumanEvalProblem items with text fields, got {bad[0]!r}"[:300]
+            )
         stored = {
             t: (prompt, entry, fp)
             for t, prompt, entry, fp in self.db.execute(
@@ -272,8 +300,8 @@ class ResultStore:
                 "another version of them (prompt, entry point or tests differ); use a new --out "
                 "directory for this problem file"
             )
-        with self.db:
-            self.db.executemany(
+        with self.db as db:
+            db.executemany(
                 "INSERT OR REPLACE INTO problems VALUES (?, ?, ?, ?)",
                 [(p.task_id, p.prompt, p.entry_point, fingerprint(p)) for p in problems],
             )
@@ -287,17 +315,18 @@ class ResultStore:
         """Store a finished generation (the fields of :data:`ROW_FIELDS`) and, when given,
         the model's state of its prompt (one transaction: both or neither). Both are
         checked first, so a bad value never reaches the file."""
+        self._check_writable()
         row = _checked_row(row)
         blob = None if state is None else self._checked_state(row["model"], row["task_id"], state)
-        with self.db:
-            self.db.execute(
+        with self.db as db:
+            db.execute(
                 "INSERT OR REPLACE INTO generations VALUES (:model, :task_id, :raw, :completion, "
                 ":prompt_tokens, :completion_tokens, :gen_s, :gen_kwh, :gen_co2, :method, :status, "
                 ":detail, :passed)",
                 row,
             )
             if blob is not None:
-                self.db.execute(
+                db.execute(
                     "INSERT OR REPLACE INTO prompt_states VALUES (?, ?, ?)",
                     (row["model"], row["task_id"], blob),
                 )
@@ -327,6 +356,8 @@ class ResultStore:
 
     def prompt_states(self, model: str, task_ids: Sequence[str]) -> np.ndarray | None:
         """(n, d) ``model``'s states of the prompts of ``task_ids``; None unless all are stored."""
+        if isinstance(task_ids, str) or not all(isinstance(t, str) for t in task_ids):
+            raise RouterLLMError("task_ids must be a list of task ids (strings)")
         rows = dict(
             self.db.execute("SELECT task_id, state FROM prompt_states WHERE model = ?", (model,))
         )
@@ -336,6 +367,7 @@ class ResultStore:
 
     def add_load(self, model: str, seconds: float, kwh: float, co2: float) -> None:
         """Store what loading ``model`` took: seconds, kWh, kg CO2 (finite, >= 0)."""
+        self._check_writable()
         bad = [
             f"{name} {value!r}"
             for name, value in (("seconds", seconds), ("kwh", kwh), ("co2", co2))
@@ -347,8 +379,8 @@ class ResultStore:
                 f"{model!r}{', ' if bad else ''}{', '.join(bad)}: nothing was stored"
             )
         seconds, kwh, co2 = float(seconds), float(kwh), float(co2)
-        with self.db:
-            self.db.execute(
+        with self.db as db:
+            db.execute(
                 "INSERT OR REPLACE INTO loads VALUES (?, ?, ?, ?)", (model, seconds, kwh, co2)
             )
 
@@ -377,6 +409,17 @@ class ResultStore:
         does nothing."""
         self._closed = True
         self._db.close()
+
+
+def _need_text(value: object, what: str) -> None:
+    if not isinstance(value, str) or not value.strip():
+        raise RouterLLMError(f"{what} must be a non-empty string, got {value!r}")
+
+
+def _is_problem(p: object) -> bool:
+    return isinstance(p, HumanEvalProblem) and all(
+        isinstance(v, str) for v in (p.task_id, p.prompt, p.entry_point, p.test)
+    )
 
 
 def _checked_row(row: Any) -> dict[str, Any]:

@@ -122,8 +122,9 @@ def run_program(
         executable, isolation = _interpreter(sys.executable)
     uid = os.getuid() if isolation.user is None else isolation.user[0]
     nproc = sum(n for owner, _, _, n in _processes() if owner == uid) + NPROC_HEADROOM
-    # RLIMIT_CPU is a 64-bit count; a timeout longer than that is no limit anyway
-    cpu_s, memory = min(math.ceil(timeout_s) + 1, 2**62), int(memory_mb) * 2**20
+    # Linux counts the CPU limit in nanoseconds (64 bits): one of more than about 2^34 s
+    # overflows and reads as already exceeded. 2^32 s (136 years) is no limit anyway.
+    cpu_s, memory = min(math.ceil(timeout_s) + 1, 2**32), int(memory_mb) * 2**20
     limits = (
         (resource.RLIMIT_AS, memory, memory),
         (resource.RLIMIT_CPU, cpu_s, cpu_s + 1),  # soft: SIGXCPU, hard: SIGKILL
@@ -191,7 +192,20 @@ def check_problem(
 ) -> ExecutionResult:
     """Run ``problem.program(completion)`` (prompt + completion + tests + ``check(...)``);
     ``completion=None`` runs the canonical solution."""
+    if not _is_problem(problem):
+        raise RouterLLMError(f"problem must be a HumanEvalProblem, got {type(problem).__name__}")
+    if completion is not None and not isinstance(completion, str):
+        raise RouterLLMError(
+            f"completion must be the code as a string (or None for the canonical solution), "
+            f"got {type(completion).__name__}"
+        )
     return run_program(problem.program(completion), timeout_s, memory_mb, max_output_bytes)
+
+
+def _is_problem(problem: object) -> bool:
+    from routerllm.data.humaneval import HumanEvalProblem  # not needed until a check runs
+
+    return isinstance(problem, HumanEvalProblem)
 
 
 def check_many(
@@ -205,8 +219,21 @@ def check_many(
     if not is_integer(workers) or workers < 1:  # type: ignore[operator]
         raise RouterLLMError(f"workers must be an integer >= 1, got {workers!r}")
     _check_limits(timeout_s, memory_mb, MAX_OUTPUT_BYTES)
+    if isinstance(items, str | bytes) or not isinstance(items, Iterable):
+        raise RouterLLMError(
+            f"items must be (problem, completion) pairs, got {type(items).__name__}"
+        )
+    pairs = list(items)
+    if bad := [it for it in pairs if not (isinstance(it, tuple | list) and len(it) == 2)]:
+        raise RouterLLMError(f"items must be (problem, completion) pairs, got {bad[0]!r}"[:300])
+    for problem, completion in pairs:  # every item before any runs
+        if not _is_problem(problem) or not isinstance(completion, str | None):
+            raise RouterLLMError(
+                f"items must be (HumanEvalProblem, completion text or None) pairs, got "
+                f"({type(problem).__name__}, {type(completion).__name__})"
+            )
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="sandbox") as pool:
-        return list(pool.map(lambda it: check_problem(it[0], it[1], timeout_s, memory_mb), items))
+        return list(pool.map(lambda it: check_problem(it[0], it[1], timeout_s, memory_mb), pairs))
 
 
 def pass_at_k(n: int, c: int, k: int) -> float:

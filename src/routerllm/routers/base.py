@@ -309,10 +309,14 @@ def load_router(directory: str | Path, models: Sequence[CandidateModel]) -> Rout
                 f"{path}/config.json must be a JSON object (a saved router's settings), not "
                 f"{_json_kind(meta)}: save or train the router again"
             )
-        name, saved_models = meta["router"], list(meta["models"])
+        name, saved_models = meta["router"], meta["models"]
         options, version = dict(meta.get("options", {})), int(meta.get("format_version", 1))
-        if not all(isinstance(n, str) for n in saved_models) or not isinstance(name, str):
-            raise TypeError("'router' and 'models' must be names")
+        if (
+            not isinstance(saved_models, list)
+            or not all(isinstance(n, str) for n in saved_models)
+            or not isinstance(name, str)
+        ):
+            raise TypeError("'router' must be a name and 'models' a list of names")
     except FileNotFoundError as e:
         raise RouterLLMError(f"{path}: not a saved router (no config.json)") from e
     except (ValueError, KeyError, TypeError) as e:
@@ -345,11 +349,14 @@ def load_router(directory: str | Path, models: Sequence[CandidateModel]) -> Rout
     # "weights_sha256" key: still loaded, their arrays checked by set_state only.
     # A recorded None means the router was saved without weights.
     recorded, expected = "weights_sha256" in meta, meta.get("weights_sha256")
-    if recorded and expected is None:
-        return router
-    if not weights.exists():
-        if recorded:
-            raise RouterLLMError(f"{path}: its trained weights ({weights.name}) are missing")
+    if recorded and expected is not None and not weights.exists():
+        raise RouterLLMError(f"{path}: its trained weights ({weights.name}) are missing")
+    if (recorded and expected is None) or not weights.exists():
+        if not router.is_trained:  # one that learns is never saved untrained
+            raise RouterLLMError(
+                f"{path}: router {name!r} learns, but no trained weights were saved with it "
+                f"(config.json edited by hand?): save or train the router again"
+            )
         return router
     try:
         if recorded and sha256_of(weights) != expected:

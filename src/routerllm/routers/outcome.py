@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from routerllm.checks import is_finite_number, wrong_shape
+from routerllm.checks import is_finite_number, repeated, wrong_shape
 from routerllm.data.outcomes import scores_are_outcomes
 from routerllm.exceptions import RouterLLMError
 from routerllm.routers.base import (
@@ -155,6 +155,8 @@ class OutcomeRouter(Router):
         more), but then every prompt is predicted that prompt's outcomes: a warning says so."""
         if embeddings is None and prompts is None:
             raise RouterLLMError("fit needs the training prompts or their embeddings")
+        if embeddings is not None and prompts is not None:
+            raise RouterLLMError("fit takes the training prompts or their embeddings, not both")
         X = self.check_embeddings(
             embeddings if embeddings is not None else self.embed(prompts or []), trained=False
         )
@@ -188,6 +190,8 @@ class OutcomeRouter(Router):
         ):
             raise RouterLLMError(f"model_names must be a list of model names, got {names!r}")
         names = list(names) if names is not None else [m.name for m in self.models]
+        if twice := repeated(names):  # which column is the model's would be a guess
+            raise RouterLLMError(f"model_names names a model more than once: {', '.join(twice)}")
         if Y.ndim != 2 or Y.shape[1] != len(names):
             raise RouterLLMError(f"{what} have shape {Y.shape}, expected (n, {len(names)})")
         missing = [n for n in self.model_names if n not in names]
