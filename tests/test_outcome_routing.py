@@ -824,6 +824,24 @@ def test_embeddings_a_router_cannot_use_are_refused(embeddings: np.ndarray, mess
         ("random", {"seed": -1}, "seed must be an integer >= 0"),
         ("rules", {"thresholds": [0.6, 0.2]}, "thresholds ascending"),
         ("rules", {"thresholds": "ab"}, "could not convert"),
+        (
+            "knn",
+            {"costs": [True, False, True]},
+            "option 'costs' must be an array of numbers or null",
+        ),
+        ("knn", {"costs": ["1", "2", "3"]}, "option 'costs' must be an array of numbers"),
+        ("knn", {"mix": {"small": True}}, "option 'mix' must be an object of numbers or null"),
+        ("quality", {"k_grid": ["10"]}, "option 'k_grid' must be an array of integers"),
+        (
+            "quality",
+            {"k_grid": [10.7]},
+            r"option 'k_grid' must be an array of integers, got \[10.7\]",
+        ),
+        (
+            "quality",
+            {"c_grid": [True]},
+            "option 'c_grid' must be an array of numbers, got \\[true\\]",
+        ),
     ],
 )
 def test_bad_router_options_are_clear_errors(
@@ -840,6 +858,8 @@ def test_numpy_numbers_are_options_of_their_kind() -> None:
     knn = create_router("knn", models, k=np.int64(5), knob=np.float32(0.5))
     assert knn.options["k"] == 5 and knn.options["knob"] == 0.5
     assert create_router("logreg", models, C=np.float64(0.3)).options["C"] == 0.3
+    quality = create_router("quality", models, k_grid=(np.int64(5), 10), costs=np.arange(1.0, 4))
+    assert quality.options["k_grid"] == [5, 10] and quality.options["costs"] == [1.0, 2.0, 3.0]
 
 
 def test_a_missing_model_keeps_its_kind_through_create_router() -> None:

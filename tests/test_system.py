@@ -9,8 +9,15 @@ import pytest
 from routerllm.backends import GenerationRequest
 from routerllm.carbon.meter import COMPONENTS
 from routerllm.config import AppConfig
-from routerllm.exceptions import BatchError, PromptError, RouterLLMError, UnknownNameError
+from routerllm.exceptions import (
+    BatchError,
+    ConfigError,
+    PromptError,
+    RouterLLMError,
+    UnknownNameError,
+)
 from routerllm.routers import create_router
+from routerllm.routers.base import Candidate
 from routerllm.system import RouterLLM
 
 from .conftest import ROUTE_KEYS
@@ -61,6 +68,13 @@ def test_router_and_model_overrides(system: RouterLLM) -> None:
     assert system.generate("hi", router="largest").model == "tiny-heavy"  # by name
     with pytest.raises(UnknownNameError, match="unknown router 'biggest'"):
         system.generate("hi", router="biggest")
+    logged = system.log.count()
+    elsewhere = create_router("largest", [Candidate("gpt-x", 1000.0)])
+    with pytest.raises(
+        ConfigError, match=r"routes to gpt-x, none of which is in this config \(tiny-light"
+    ):
+        system.generate("hi", router=elsewhere)
+    assert system.log.count() == logged
     forced = system.generate(GenerationRequest("hi", max_new_tokens=2), model="tiny-medium")
     assert forced.model == "tiny-medium" and forced.completion_tokens <= 2
     with pytest.raises(UnknownNameError, match="valid names"):

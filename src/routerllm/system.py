@@ -99,6 +99,12 @@ def _as_router(router: object, config: AppConfig) -> Router:
         raise ConfigError(
             f"router must be a Router or a registered router's name, got {type(router).__name__}"
         )
+    configured = [m.name for m in config.models]
+    if not set(router.model_names) & set(configured):
+        raise ConfigError(
+            f"router {router.name!r} routes to {', '.join(router.model_names)}, none of which "
+            f"is in this config ({', '.join(configured)}); build it for this config's models"
+        )
     return router
 
 
