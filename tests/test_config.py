@@ -131,6 +131,7 @@ def test_unknown_model_name_lists_valid(tiny_config) -> None:  # type: ignore[no
         ("limits", "max_prompt_chars", "x", "valid integer"),
         ("log", "path", None, "valid string"),
         ("log", "path", ":memory:", "not a file path"),
+        ("router", "path", "", "at least 1 character"),
         ("generation", "temperature", True, "expected a number, not True"),
         ("generation", "seed", False, "expected a number, not False"),
     ],

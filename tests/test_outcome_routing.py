@@ -226,6 +226,12 @@ def test_outcome_json_values_of_the_wrong_kind_are_refused(
         load_outcomes(data)
 
 
+def test_an_unknown_cost_kind_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "ok.json").write_text('[{"question": "hi", "scores": {"a": 1}}]')
+    with pytest.raises(DataError, match="unknown cost kind 'magic'; valid: auto, call, size"):
+        load_outcomes(tmp_path / "ok.json").cost_kind("magic")
+
+
 def test_decision_rules_by_hand() -> None:
     pred = np.array([[0.9, 0.95, 0.99], [0.2, 0.5, 0.9]])
     costs = np.array([1.0, 8.0, 70.0])

@@ -83,8 +83,22 @@ def test_router_and_model_overrides(system: RouterLLM) -> None:
 
 @pytest.mark.parametrize(
     "options",
-    [{"max_new_tokens": "5"}, {"temperature": True}, {"system": 5}, {"stop": "###"}],
-    ids=["tokens-text", "temperature-bool", "system-number", "stop-text"],
+    [
+        {"max_new_tokens": "5"},
+        {"temperature": True},
+        {"system": 5},
+        {"stop": "###"},
+        {"raw": "yes"},
+        {"prompt_state": 1},
+    ],
+    ids=[
+        "tokens-text",
+        "temperature-bool",
+        "system-number",
+        "stop-text",
+        "raw-text",
+        "state-number",
+    ],
 )
 def test_request_options_of_the_wrong_type_are_clear_errors(options: dict[str, object]) -> None:
     with pytest.raises(PromptError, match=f"bad request options: {next(iter(options))} "):
@@ -103,6 +117,7 @@ def test_a_system_left_or_closed_twice_refuses_every_request(tiny_config: AppCon
         assert system.route("hi").model == "tiny-light"
     system.close()  # closing again (after the with block closed it) is harmless
     for request in (
+        system.available_models,
         lambda: system.route("hi"),
         lambda: system.generate("hi"),
         lambda: system.generate_batch(["hi", "hello"]),

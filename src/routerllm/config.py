@@ -164,7 +164,7 @@ class RouterSettings(_Strict):
     name: str = "rules"
     seed: int = Field(0, ge=0, le=MAX_SEED)
     path: str | None = Field(
-        None, description="directory of a saved (trained) router; overrides name"
+        None, min_length=1, description="directory of a saved (trained) router; overrides name"
     )
     options: dict[str, Any] = Field(default_factory=dict)
 

@@ -201,6 +201,7 @@ class RouterLLM:
     def available_models(self) -> list[str]:
         """Configured models that can run here (checked once, then cached); a clear
         error naming each model's reason when none can."""
+        self._check_open()
         if self._available is None:
             self._available = self.manager.available_models()
         if not self._available:

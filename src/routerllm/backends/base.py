@@ -52,6 +52,11 @@ class GenerationRequest:
         ]
         if not isinstance(self.response_prefix, str):
             wrong.append(f"response_prefix {self.response_prefix!r}")
+        wrong += [
+            f"{name} {value!r}"
+            for name, value in (("raw", self.raw), ("prompt_state", self.prompt_state))
+            if not isinstance(value, bool)
+        ]
         if not isinstance(self.stop, list | tuple) or not all(
             isinstance(t, str) for t in self.stop
         ):
@@ -60,7 +65,7 @@ class GenerationRequest:
             raise PromptError(
                 f"bad request options: {', '.join(wrong)} (max_new_tokens is an integer; "
                 "temperature, top_p, repetition_penalty numbers; system and response_prefix "
-                "text; stop a list of texts)"
+                "text; stop a list of texts; raw and prompt_state True or False)"
             )
         if self.raw and self.response_prefix:
             raise PromptError("a request is either raw or has a response prefix, not both")

@@ -181,6 +181,8 @@ class OutcomeDataset:
         has them, else model size."""
         if kind == "auto":
             return "call" if self.costs is not None else "size"
+        if kind not in ("call", "size", "price"):
+            raise DataError(f"unknown cost kind {kind!r}; valid: auto, call, size, price")
         return kind
 
     def cost_matrix(self, kind: CostKind = "auto") -> np.ndarray:
@@ -202,13 +204,11 @@ class OutcomeDataset:
                     f"a models.json beside the data (or choose another cost)"
                 )
             per_model = sizes
-        elif kind == "price":
+        else:  # price
             prices = [self.info.get(m, ModelInfo(m)) for m in self.models]
             if any(p.input_price is None or p.output_price is None for p in prices):
                 raise DataError(f"{self.where}: model prices unknown; give a models.json")
             per_model = np.array([(p.input_price or 0) + (p.output_price or 0) for p in prices]) / 2
-        else:
-            raise DataError(f"unknown cost kind {kind!r}; valid: auto, call, size, price")
         return np.broadcast_to(per_model, self.scores.shape).astype(float)
 
     def restrict_models(self, models: Sequence[str]) -> OutcomeDataset:
