@@ -124,6 +124,9 @@ def test_records_since_an_iso_date_or_time(tmp_path: Path) -> None:
         assert since("2026-01-02") == []
         with pytest.raises(RouterLLMError, match="not an ISO date or time"):
             since("yesterday")
+        for edge in ("0001-01-01T00:00+01:00", "9999-12-31T23:59-01:00"):
+            with pytest.raises(RouterLLMError, match="out of the range of dates in UTC"):
+                since(edge)
 
 
 WRITER = textwrap.dedent(
@@ -271,6 +274,27 @@ def test_a_failed_write_is_a_clear_error_that_keeps_the_log(tmp_path: Path) -> N
         with pytest.raises(RouterLLMError, match="logged to .*but could not be added to"):
             log.append(_record(2))
         assert [r.id for r in log.records()] == ["r1", "r2"]
+
+
+def test_an_emissions_csv_that_is_not_ours_is_refused_before_any_request(tmp_path: Path) -> None:
+    """Checked when the log is opened, so no answer is paid for and then lost."""
+    theirs = tmp_path / "carbon" / "emissions.csv"
+    theirs.parent.mkdir()
+    theirs.write_text("name,age\nbob,3\n")
+    with pytest.raises(RouterLLMError, match="is not a RouterLLM emissions CSV .*name,age"):
+        RequestLog(tmp_path / "log.sqlite", theirs)
+    assert theirs.read_text() == "name,age\nbob,3\n"
+    theirs.unlink()
+    theirs.mkdir()
+    with pytest.raises(RouterLLMError, match="emissions.csv .carbon.output_dir. is a directory"):
+        RequestLog(tmp_path / "log.sqlite", theirs)
+    theirs.rmdir()
+    theirs.write_text("")  # empty, or ours: appended to
+    with RequestLog(tmp_path / "log.sqlite", theirs) as log:
+        log.append(_record(1))
+    with RequestLog(tmp_path / "log.sqlite", theirs) as log:
+        log.append(_record(2))
+    assert len(list(csv.reader(theirs.open()))) == 1 + 2 * 3
 
 
 @pytest.mark.parametrize("path", [":memory:", ""])

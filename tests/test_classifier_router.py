@@ -215,6 +215,8 @@ def test_router_resume_runs_only_the_missing_epochs(tmp_path: Path) -> None:
     other = EmbeddingClassifierRouter(MODELS, encoder=_Hashing(128))
     with pytest.raises(RouterLLMError, match=r"other settings \(encoder "):
         other.fit(TRAIN, VAL, fast_args(epochs=3, output_dir=str(out)), resume=True)
+    with pytest.raises(RouterLLMError, match=r"other settings \(data_sha256 '[0-9a-f]{16}' -> "):
+        again.fit(TRAIN[1:], VAL, fast_args(epochs=3, output_dir=str(out)), resume=True)
     with pytest.raises(RouterLLMError, match=r"learning_rate=nan \(must be positive\)"):
         fast_args(learning_rate=float("nan"))
     with pytest.raises(RouterLLMError, match=r"learning_rate=inf \(must be a finite number\)"):

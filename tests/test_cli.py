@@ -92,6 +92,38 @@ def test_models_and_report(logged: tuple[Path, Path]) -> None:
         assert empty.returncode == 2 and f"{option} is empty" in empty.stderr
 
 
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("route", "hi", "--router", ""),
+        ("route", "hi", "--gate", " "),
+        ("generate-data", "--out", ""),
+        ("humaneval", "--out", "", "--systems", "direct-light", "--limit", "1"),
+        ("train", "--data", "d", "--out", ""),
+        ("eval-routing", "--data", "", "--json"),
+    ],
+    ids=[
+        "route-router",
+        "route-gate",
+        "generate-data-out",
+        "humaneval-out",
+        "train-out",
+        "eval-data",
+    ],
+)
+def test_an_empty_option_is_a_mistake_not_the_default(
+    tmp_path: Path, args: tuple[str, ...]
+) -> None:
+    """`--out "$DIR"` with DIR unset would write into the current folder."""
+    proc = subprocess.run([sys.executable, "-m", "routerllm.cli", *args], capture_output=True,
+                          text=True, timeout=120, cwd=tmp_path)  # fmt: skip
+    empty = next(
+        a for a, v in zip(args, args[1:], strict=False) if a.startswith("--") and not v.strip()
+    )
+    assert_one_line_error(proc, f"{empty} is empty: give a value, or leave the option out")
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_models_reports_unavailable_without_crashing(tmp_path: Path) -> None:
     data = tiny_config_dict(tmp_path)
     data["models"].append(

@@ -116,6 +116,20 @@ def test_a_csv_with_a_model_twice_is_refused(tmp_path: Path) -> None:
         load_outcomes(twice)
 
 
+def test_a_csv_row_longer_than_the_header_is_refused(tmp_path: Path) -> None:
+    path = write_csv(tmp_path / "long.csv", ["prompt", "m", "m|total_cost"],
+                     [["hi", 1, 0.5], ["a, b", 1, 0.5, "extra"]])  # fmt: skip
+    with pytest.raises(DataError, match="data row 2: more cells than the header has columns"):
+        load_outcomes(path)
+    for cells in (["[]", 1, 0.5], ["x", 1, 0.5]):  # an empty prompt; a model named ""
+        header = (
+            ["prompt", "m", "m|total_cost"] if cells[0] == "[]" else ["prompt", "", "|total_cost"]
+        )
+        path = write_csv(tmp_path / "bad.csv", header, [cells])
+        with pytest.raises(DataError, match="prompt 1 is empty|a model's name is empty"):
+            load_outcomes(path)
+
+
 def test_a_csv_holds_prompts_as_long_as_the_config_allows(tmp_path: Path) -> None:
     longest = "x" * LimitsConfig().max_prompt_chars
     path = write_csv(tmp_path / "long.csv", ["prompt", "m", "m|total_cost"],

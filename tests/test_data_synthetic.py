@@ -176,6 +176,11 @@ def test_write_dataset_never_replaces_existing_splits_unasked(tmp_path: Path) ->
     assert mine.read_bytes() == before and [p.name for p in out.iterdir()] == ["train.json"]
     written = write_dataset(out, n=40, overwrite=True)
     assert load_json(mine) == load_json(written.paths["train"]) and len(load_json(mine)) == 28
+    (out / "test.json").unlink()
+    (out / "test.json").mkdir()  # found before any split is written
+    with pytest.raises(DataError, match="holds a folder named test.json, where a split file"):
+        write_dataset(out, n=44, overwrite=True)
+    assert len(load_json(mine)) == 28
 
 
 @pytest.mark.parametrize("n", [0, 8, MIN_DATASET_SIZE - 1, True, "40", 40.0])

@@ -437,6 +437,14 @@ def test_training_on_a_run_of_other_models_says_so(tiny_config: AppConfig, tmp_p
     ladder = [m.name for m in tiny_config.models_by_size()]
     with pytest.raises(RouterLLMError, match="made with other models \\(someone-elses-model\\)"):
         load_training_run(tmp_path / "other", ladder, ladder[1], set())
+    store = ResultStore(tmp_path / "stopped" / "results.sqlite")  # stopped after one model
+    store.add_problems([problem])
+    store.add(_row(ladder[0], problem.task_id, True))
+    store.close()
+    with pytest.raises(
+        RouterLLMError, match=f"no generations of {ladder[1]}, {ladder[2]} yet; finish"
+    ):
+        load_training_run(tmp_path / "stopped", ladder, ladder[1], set())
 
 
 def test_a_store_from_before_fingerprints_is_upgraded_and_still_checked(tmp_path: Path) -> None:

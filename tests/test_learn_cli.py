@@ -172,6 +172,22 @@ def test_bad_learning_inputs_are_one_line_errors(tmp_path: Path) -> None:
         run("humaneval", "--out", str(tmp_path / "he"), "--systems", ","), "--systems names nothing"
     )
     assert_one_line_error(
+        run("humaneval", "--out", str(tmp_path / "he"), "--systems", "rules,direct-light,rules"),
+        "--systems names rules more than once",
+    )
+    assert_one_line_error(
+        run(
+            "eval-routing",
+            "--data",
+            str(train),
+            "--routers",
+            "quality,quality",
+            "--bootstrap",
+            "10",
+        ),
+        "--routers names quality more than once",
+    )
+    assert_one_line_error(
         run("humaneval", "--out", str(tmp_path / "he"), "--limit", "-1"), "limit must be at least 1"
     )
     assert not (tmp_path / "he").exists()  # nothing created for a run that cannot start

@@ -246,6 +246,20 @@ def test_train_checks_its_out_folder_before_training(
                       "--out", str(theirs), "--encoder", "hashing")  # fmt: skip
     assert "not a saved RouterLLM router" in line
     assert sorted(p.name for p in theirs.iterdir()) == ["config.json"]  # no checkpoints/
+    data = str(labelled(tmp_path / "l.json"))
+    blocked = tmp_path / "blocked"
+    blocked.mkdir()
+    (blocked / "checkpoints").write_text("x")  # a file where the checkpoints go
+    line = user_error(
+        capsys, "train", "--data", data, "--out", str(blocked), "--encoder", "hashing"
+    )
+    assert "checkpoints is a file, where a folder goes" in line
+    (blocked / "checkpoints").unlink()
+    (blocked / "checkpoints" / "checkpoint.pt").mkdir(parents=True)
+    line = user_error(
+        capsys, "train", "--data", data, "--out", str(blocked), "--encoder", "hashing"
+    )
+    assert "checkpoint.pt is a folder, where a file will be written" in line
 
 
 def test_generate_data_does_not_replace_existing_splits_unasked(
@@ -260,3 +274,23 @@ def test_generate_data_does_not_replace_existing_splits_unasked(
     assert mine.read_bytes() == before and sorted(p.name for p in out.iterdir()) == ["train.json"]
     assert main(["generate-data", "--out", str(out), "--n", "40", "--overwrite"]) == 0
     assert len(json.loads(mine.read_text())) == 28
+
+
+def test_folders_and_foreign_files_are_named_as_such(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    line = user_error(capsys, "test", "--router-type", "rules", "--data", str(tmp_path))
+    assert f"{tmp_path} is a directory; give the dataset file (.json) inside it" in line
+    line = user_error(capsys, "generate-data", "--out", str(tmp_path / "g"),
+                      "--tiny-codes", str(tmp_path))  # fmt: skip
+    assert f"{tmp_path} is a directory; give the tiny-codes file inside it" in line
+    foreign = tmp_path / "foreign"
+    foreign.mkdir()
+    (foreign / "config.json").write_text('{"a": 1}')
+    line = user_error(capsys, "test", "--router-model", str(foreign),
+                      "--data", str(labelled(tmp_path / "l.json")))  # fmt: skip
+    assert "not a saved RouterLLM router (its config.json has no 'router' setting)" in line
+    two = write_json(tmp_path / "two.json", *make_rows(2, 0))
+    line = user_error(capsys, "train", "--router", "knn", "--data", str(two), "--out",
+                      str(tmp_path / "r"), "--calibrate", "max_cost=0.5")  # fmt: skip
+    assert "--calibrate sets the knob on 20 % of --data" in line and "2 prompt(s)" in line

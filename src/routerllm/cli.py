@@ -168,9 +168,6 @@ def cmd_report(args: argparse.Namespace) -> int:
     from routerllm.carbon.request_log import RequestLog, utc_timestamp
 
     config = _load(args)
-    for option, value in (("--since", args.since), ("--tag", args.tag)):
-        if value is not None and not value.strip():  # e.g. an unset shell variable
-            raise RouterLLMError(f"{option} is empty: give a value, or leave the option out")
     if args.since:
         utc_timestamp(args.since)  # a bad date is the first thing to hear about
     if not Path(config.log.path).is_file():
@@ -354,6 +351,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(levelname)s %(name)s: %(message)s",
     )
     try:
+        _refuse_empty_options(args)
         return int(args.func(args))
     except RouterLLMError as e:
         print(f"error: {e}", file=sys.stderr)
@@ -366,6 +364,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as e:  # unwritable log directory, full disk...
         print(f"error: {_os_error(e)}", file=sys.stderr)
         return EXIT_USER_ERROR
+
+
+def _refuse_empty_options(args: argparse.Namespace) -> None:
+    """An option given as empty text (an unset shell variable: ``--out "$DIR"``) is a
+    mistake, not the option left out: ``--out ""`` would write into the current folder.
+    The prompt has its own message (``route``)."""
+    for dest, value in vars(args).items():
+        if dest != "prompt" and isinstance(value, str) and not value.strip():
+            raise RouterLLMError(
+                f"--{dest.replace('_', '-')} is empty: give a value, or leave the option out"
+            )
 
 
 def _os_error(e: OSError) -> str:

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from routerllm.checks import repeated
 from routerllm.cli import emit
 from routerllm.data.labeled import CLASS_NAMES, CLASS_TIERS, LabeledPrompt, load_json
 from routerllm.exceptions import DataError, RouterLLMError
@@ -195,6 +196,11 @@ def cmd_train(args: argparse.Namespace) -> int:
     written = [out / "config.json", out / "weights.npz", out / "checkpoints" / "checkpoint.pt"]
     _refuse_overwriting("--out", written, _train_inputs(args))
     _check_out_folder(out)
+    for path in written:  # now, not after an epoch of training
+        if path.is_dir():
+            raise RouterLLMError(f"--out {out}: {path} is a folder, where a file will be written")
+        if path.parent.exists() and not path.parent.is_dir():
+            raise RouterLLMError(f"--out {out}: {path.parent} is a file, where a folder goes")
     payload = (
         _train_classifier(args) if args.router == "classifier" else _train_outcome_router(args)
     )
@@ -265,7 +271,16 @@ def _train_outcome_router(args: argparse.Namespace) -> dict[str, Any]:
         raise RouterLLMError("--two-settings is a way to --calibrate: give a target too")
     if args.calibrate:
         parse_target(args.calibrate, router.model_names)  # before the fit, not after
-    fit_on, held_out = split_dataset(data, 0.2, args.seed) if args.calibrate else (data, None)
+    fit_on, held_out = data, None
+    if args.calibrate:
+        try:
+            fit_on, held_out = split_dataset(data, 0.2, args.seed)
+        except DataError:
+            raise RouterLLMError(
+                f"--calibrate sets the knob on 20 % of --data, held out of the training, and "
+                f"{len(data)} prompt(s) cannot be split so: give more data, or leave out "
+                f"--calibrate"
+            ) from None
     encoder = CachedEncoder(create_encoder(encoder_spec))
     router.fit(None, fit_on.scores, data.models, embeddings=encoder.encode(fit_on.prompts))
     payload: dict[str, Any] = {
@@ -361,10 +376,12 @@ def cmd_test(args: argparse.Namespace) -> int:
 
 
 def name_list(text: str, option: str) -> list[str]:
-    """A comma-separated list of names; a clear error when it names none."""
+    """A comma-separated list of names; a clear error when it names none, or one twice."""
     names = [n.strip() for n in text.split(",") if n.strip()]
     if not names:
         raise RouterLLMError(f"{option} names nothing (give comma-separated names)")
+    if twice := repeated(names):
+        raise RouterLLMError(f"{option} names {', '.join(twice)} more than once")
     return names
 
 

@@ -90,7 +90,32 @@ def utc_timestamp(text: str) -> str:
         ) from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=timezone.utc)
-    return moment.astimezone(timezone.utc).isoformat(timespec="microseconds")
+    try:
+        return moment.astimezone(timezone.utc).isoformat(timespec="microseconds")
+    except OverflowError:  # 0001-01-01T00:00+01:00 is before year 1 in UTC
+        raise RouterLLMError(f"{text!r} is out of the range of dates in UTC") from None
+
+
+def _check_csv(path: Path) -> None:
+    """``path`` must be a file RouterLLM can append its emission rows to: missing or
+    empty, or an emissions CSV with its header; another file is refused untouched."""
+    if path.is_dir():
+        raise RequestLogError(
+            f"the emissions CSV {path} (carbon.output_dir) is a directory; remove it or "
+            f"choose another carbon.output_dir"
+        )
+    try:
+        with path.open(encoding="utf-8", newline="") as f:
+            header = next(csv.reader([f.readline()]), [])
+    except FileNotFoundError:
+        return
+    except (OSError, UnicodeDecodeError, csv.Error) as e:
+        raise RequestLogError(f"the emissions CSV {path} cannot be read: {e}") from e
+    if header and header != CSV_COLUMNS:
+        raise RequestLogError(
+            f"{path} is not a RouterLLM emissions CSV (its header is "
+            f"{','.join(header)[:80]}); choose another carbon.output_dir"
+        )
 
 
 def prompt_hash(prompt: str) -> str:
@@ -151,6 +176,7 @@ class RequestLog:
                     f"the emissions CSV's folder {self.csv_path.parent} (carbon.output_dir) "
                     f"cannot be created: {e}"
                 ) from e
+            _check_csv(self.csv_path)
         try:
             self.db_path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as e:

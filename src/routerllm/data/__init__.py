@@ -25,5 +25,9 @@ def read_json(path: str | Path, kind: str = "dataset") -> Any:
         return json.loads(path.read_text(encoding="utf-8-sig"))
     except FileNotFoundError as e:
         raise DataError(f"{kind} file not found: {path}") from e
-    except (OSError, ValueError) as e:
+    except IsADirectoryError as e:
+        raise DataError(f"{path} is a directory; give the {kind} file (.json) inside it") from e
+    except OSError as e:
+        raise DataError(f"cannot read {path}: {e.strerror or e}") from e
+    except ValueError as e:  # UnicodeDecodeError too
         raise DataError(f"{path}: not valid JSON ({e})") from e

@@ -79,6 +79,11 @@ def refuse_replacing_splits(
     """A clear error when ``out`` already holds a split file and ``overwrite`` is not
     set: they may be the user's own, hand-made splits. ``folder`` and ``flag`` name
     the folder and the way to allow replacing them (an argument, a CLI option)."""
+    if folders := [f"{k}.json" for k in SPLIT_FILES if (out / f"{k}.json").is_dir()]:
+        raise DataError(
+            f"{folder} {out} holds a folder named {folders[0]}, where a split file goes: "
+            f"choose another {folder}"
+        )  # found now, before any split is written, not after the first ones
     existing = [f"{k}.json" for k in SPLIT_FILES if (out / f"{k}.json").exists()]
     if existing and not overwrite:
         raise DataError(

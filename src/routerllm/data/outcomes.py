@@ -430,6 +430,11 @@ def load_routerbench_csv(path: str | Path) -> OutcomeDataset:
         raise DataError(
             f"{path}: no score column for {', '.join(no_score)} (only `<model>|total_cost`)"
         )
+    if long := [i for i, r in enumerate(rows, 1) if None in r]:  # DictReader's extra cells
+        raise DataError(
+            f"{path}, data row {long[0]}: more cells than the header has columns "
+            f"({len(long)} row(s) in all); a cell with an unquoted comma?"
+        )
     prompts = [_prompt_text(r["prompt"] or "") for r in rows]
     where = [f"{path}, data row {i + 1}" for i in range(len(rows))]
     scores = np.array(

@@ -131,6 +131,8 @@ def load_tiny_codes(
 
 # -- readers: each yields (prompt, target_audience) ----------------------------
 def _read_rows(path: Path) -> Iterator[tuple[str, str]]:
+    if path.is_dir():
+        raise DataError(f"{path} is a directory; give the tiny-codes file inside it")
     if not path.is_file():
         raise DataError(
             f"tiny-codes file not found: {path}; pass a local copy of nampdn-ai/tiny-codes "

@@ -98,7 +98,13 @@ def load_training_run(
                 f"({', '.join(shared[:3])}...); train on another problem set"
             )
         outcomes = {m: store.outcomes(m) for m in ladder}
-        if absent := [m for m in ladder if not outcomes[m]]:
+        absent = [m for m in ladder if not outcomes[m]]
+        if absent and len(absent) < len(ladder):  # the run stopped before these models
+            raise RouterLLMError(
+                f"{option} {run_dir}: it has no generations of {', '.join(absent)} yet; finish "
+                f"that run first (the same routerllm humaneval command resumes it)"
+            )
+        if absent:
             raise RouterLLMError(
                 f"{option} {run_dir}: it was made with other models "
                 f"({', '.join(store.models()) or 'none'}) "

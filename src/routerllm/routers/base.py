@@ -320,7 +320,11 @@ def load_router(directory: str | Path, models: Sequence[CandidateModel]) -> Rout
             raise TypeError("'router' must be a name and 'models' a list of names")
     except FileNotFoundError as e:
         raise RouterLLMError(f"{path}: not a saved router (no config.json)") from e
-    except (ValueError, KeyError, TypeError) as e:
+    except KeyError as e:
+        raise RouterLLMError(
+            f"{path}: not a saved RouterLLM router (its config.json has no {e} setting)"
+        ) from e
+    except (ValueError, TypeError) as e:
         raise RouterLLMError(f"{path}/config.json is corrupt: {e}") from e
     except OSError as e:
         raise RouterLLMError(f"{path}: cannot read a saved router: {e}") from e

@@ -20,6 +20,8 @@ torch is imported only when the router first needs its network.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 from collections.abc import Sequence
 from functools import partial
@@ -332,7 +334,8 @@ class EmbeddingClassifierRouter(Router):
             val_items, _ = self._inputs([p.text for p in val], args.max_length)
             val_data = ClassificationData(val_items, np.array([p.label for p in val]))
         train_data = ClassificationData(train_items, np.array([p.label for p in train]))
-        setup = {"encoder": self.spec, "mode": self.mode, "classes": self.num_classes}
+        setup = {"encoder": self.spec, "mode": self.mode, "classes": self.num_classes,
+                 "data_sha256": _digest(train, val)}  # fmt: skip
         history = run_training(
             self.network(), self._forward, collate, train_data, val_data, args, resume, setup
         )
@@ -404,3 +407,13 @@ class EmbeddingClassifierRouter(Router):
             ) from e
         self._trained = True
         self._last_probs = {}
+
+
+def _digest(*splits: Sequence[LabeledPrompt]) -> str:
+    """A short digest of the prompts and labels of ``splits``: a checkpoint is resumed
+    only on the data it was trained on."""
+    h = hashlib.sha256()
+    for items in splits:
+        h.update(json.dumps([[p.text, int(p.label)] for p in items]).encode("utf-8"))
+        h.update(b"\0")
+    return h.hexdigest()[:16]

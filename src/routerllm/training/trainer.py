@@ -81,7 +81,7 @@ class TrainingArguments:
             for k, v in positive.items()
             if not (is_number(v) and v > 0)
         ]
-        if is_number(self.learning_rate) and not math.isfinite(self.learning_rate):
+        if is_number(self.learning_rate) and self.learning_rate == math.inf:  # NaN: above
             bad.append(f"learning_rate={self.learning_rate} (must be a finite number)")
         non_negative = {"warmup_steps": self.warmup_steps, "weight_decay": self.weight_decay}
         bad += [
@@ -265,11 +265,11 @@ def _run_arguments(args: TrainingArguments) -> dict[str, Any]:
 
 
 def _check_same_run(path: Path | None, saved: dict[str, Any] | None, run: dict[str, Any]) -> None:
-    """Refuse to resume a checkpoint written by a run with other settings (checkpoints
-    written before settings were recorded are not checked)."""
+    """Refuse to resume a checkpoint written by a run with other settings (settings a
+    checkpoint predates, which it does not record, are not checked)."""
     if saved is None:
         return
-    differ = [f"{k} {saved.get(k)!r} -> {v!r}" for k, v in run.items() if saved.get(k) != v]
+    differ = [f"{k} {saved[k]!r} -> {v!r}" for k, v in run.items() if k in saved and saved[k] != v]
     if differ:
         raise RouterLLMError(
             f"{path} was written by a run with other settings ({'; '.join(differ)}); resume "
