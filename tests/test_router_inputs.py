@@ -172,7 +172,10 @@ def test_create_and_load_router_check_their_arguments(tmp_path: Path) -> None:
     cases = [
         (lambda: create_router("knn", ["a", "b"]), "models must be a list of ModelConfig"),
         (lambda: create_router(["knn"], MODELS), "a router name is a string"),
-        (lambda: create_router("knn", MODELS, mix=[1, 2, 3]), "mix must map model names"),
+        (
+            lambda: create_router("knn", MODELS, mix=[1, 2, 3]),
+            "option .mix. must be an object of numbers",
+        ),
         (lambda: load_router(None, MODELS), "a saved router is a folder path"),
         (lambda: load_router(saved, None), "models must be a list of ModelConfig"),
     ]
