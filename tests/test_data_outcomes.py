@@ -158,3 +158,13 @@ def test_paths_that_are_not_paths_are_data_errors(path: object, tmp_path: Path) 
     scores.write_text('[{"question": "q", "scores": {"m": 1}}]')
     with pytest.raises(DataError, match="model metadata file must be a str or a Path"):
         load_outcomes(scores, models_path=path)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("meta", "named"),
+    [(ModelInfo("m", size_b=-7.0), "size_b -7.0"), (ModelInfo("m", size_b="big"), "size_b 'big'"),  # type: ignore[arg-type]
+     (ModelInfo("m", input_price=float("inf")), "input_price inf")],
+)  # fmt: skip
+def test_model_info_of_the_wrong_kind_is_refused(meta: ModelInfo, named: str) -> None:
+    with pytest.raises(DataError, match=f"model m: {named}"):
+        OutcomeDataset(["hi"], ["m"], [[1.0]], info={"m": meta})

@@ -544,6 +544,8 @@ def test_a_store_path_may_be_a_str_but_not_a_directory(tmp_path: Path) -> None:
         ({"gen_s": float("nan")}, "gen_s nan"),
         ({"completion_tokens": 1.5}, "completion_tokens 1.5"),
         ({"task_id": None}, "task_id None"),
+        ({"model": " "}, r"model ' ' \(needs a non-empty text\)"),
+        ({"status": "bogus"}, "status 'bogus' .needs one of passed, failed, timeout"),
     ],
 )
 def test_a_bad_row_never_reaches_the_store(

@@ -96,6 +96,20 @@ class OutcomeDataset:
             isinstance(v, ModelInfo) for v in self.info.values()
         ):
             raise DataError(f"{self.where}: info must map model names to ModelInfo objects")
+        for name, meta in self.info.items():
+            if bad := [
+                f"{what} {value!r}"
+                for what, value, ok in (
+                    ("size_b", meta.size_b, is_positive_number),
+                    ("input_price", meta.input_price, is_non_negative_number),
+                    ("output_price", meta.output_price, is_non_negative_number),
+                )
+                if value is not None and not ok(value)
+            ]:
+                raise DataError(
+                    f"{self.where}: model {name}: {', '.join(bad)} (a size is a number > 0, a "
+                    f"price one >= 0; both finite)"
+                )
 
     @property
     def where(self) -> str:

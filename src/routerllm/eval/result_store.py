@@ -15,13 +15,14 @@ import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
-from typing import Any
+from typing import Any, get_args
 
 import numpy as np
 
 from routerllm.checks import is_integer, is_non_negative_number
 from routerllm.data import as_path
 from routerllm.data.humaneval import HumanEvalProblem
+from routerllm.eval.sandbox import Status
 from routerllm.exceptions import RouterLLMError
 from routerllm.sqlite_busy import open_read_only, table_columns
 
@@ -55,6 +56,8 @@ CREATE TABLE IF NOT EXISTS meta (
 PACKAGED_SET = "HumanEval (packaged)"
 
 _TEXT = ("text", lambda v: isinstance(v, str))
+_NAME = ("a non-empty text", lambda v: isinstance(v, str) and bool(v.strip()))
+_STATUS = (f"one of {', '.join(get_args(Status))}", lambda v: v in get_args(Status))
 _COUNT = ("an integer >= 0", lambda v: is_integer(v) and v >= 0)
 _AMOUNT = ("a finite number >= 0", is_non_negative_number)
 _FLAG = (
@@ -64,10 +67,10 @@ _FLAG = (
 #: A generation row's fields (``ResultStore.add``), in the table's order, each with
 #: what its value must be and the check of that.
 ROW_FIELDS: dict[str, tuple[str, Any]] = {
-    "model": _TEXT, "task_id": _TEXT, "raw": _TEXT, "completion": _TEXT,
+    "model": _NAME, "task_id": _NAME, "raw": _TEXT, "completion": _TEXT,
     "prompt_tokens": _COUNT, "completion_tokens": _COUNT,
     "gen_s": _AMOUNT, "gen_kwh": _AMOUNT, "gen_co2": _AMOUNT,
-    "method": _TEXT, "status": _TEXT, "detail": _TEXT, "passed": _FLAG,
+    "method": _TEXT, "status": _STATUS, "detail": _TEXT, "passed": _FLAG,
 }  # fmt: skip
 
 
