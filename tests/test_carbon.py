@@ -274,6 +274,11 @@ def test_a_failed_write_is_a_clear_error_that_keeps_the_log(tmp_path: Path) -> N
         with pytest.raises(RouterLLMError, match="logged to .*but could not be added to"):
             log.append(_record(2))
         assert [r.id for r in log.records()] == ["r1", "r2"]
+        huge = _record(3)
+        huge = huge.__class__(**{**huge.__dict__, "prompt_tokens": 2**70})  # beyond SQLite's ints
+        with pytest.raises(RouterLLMError, match="answer was produced but could not be logged"):
+            log.append(huge)
+        assert [r.id for r in log.records()] == ["r1", "r2"]
 
 
 def test_an_emissions_csv_that_is_not_ours_is_refused_before_any_request(tmp_path: Path) -> None:

@@ -87,6 +87,25 @@ def test_a_bool_is_not_a_number_but_a_number_in_text_is(tmp_path: Path) -> None:
     assert load_config(write_config(tmp_path, data)).models[0].energy_per_token_kwh == 5e-7
 
 
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("timeout_s", 1e12, "less than or equal to 86400"),
+        ("max_retries", 40, "less than or equal to 20"),
+    ],
+)
+def test_http_time_limits_are_bounded(
+    tmp_path: Path, field: str, value: float, message: str
+) -> None:
+    """A day per attempt at most (socket timeouts overflow past time_t), 20 retries."""
+    data = tiny_config_dict(tmp_path)
+    data["models"][0] = {"name": "x", "backend": "openai_http", "tier": "light", "params_b": 1,
+                         "memory_gb": 1, "base_url": "http://127.0.0.1:9/v1", "model_id": "m",
+                         field: value}  # fmt: skip
+    with pytest.raises(ConfigError, match=f"models.0.{field}: Input should be {message}"):
+        load_config(write_config(tmp_path, data))
+
+
 def test_backend_specific_fields_are_required(tmp_path: Path) -> None:
     data = tiny_config_dict(tmp_path)
     data["models"][0] = {

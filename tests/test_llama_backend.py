@@ -51,6 +51,15 @@ def test_corrupt_gguf_is_a_clear_error(tmp_path: Path, tiny_gguf: Path) -> None:
     assert not backend.loaded
 
 
+def test_a_gguf_path_that_is_a_folder_says_so(tmp_path: Path) -> None:
+    backend = _backend(gguf={"path": str(tmp_path)})
+    assert backend.availability() == f"path is a directory, not a file: {tmp_path}"
+    with pytest.raises(
+        ModelUnavailableError, match=f"GGUF path is a directory, not a file: {tmp_path}"
+    ):
+        backend.load()
+
+
 def _manager(budget: float, sizes: dict[str, float]) -> LLMManager:
     models = [
         tiny_model(n, "light", 0.001 * (i + 1), memory_gb=gb)

@@ -300,6 +300,8 @@ class Reply:
     body: bytes
     content_length: int | None = None  # announce more than `body` to truncate it
     delay_s: float = 0.0
+    headers: tuple[tuple[str, str], ...] = ()
+    trickle_s: float = 0.0  # send the body a byte at a time, this far apart
 
 
 @dataclass(frozen=True)
@@ -405,9 +407,19 @@ class _StubHandler(BaseHTTPRequestHandler):
             )
             self.send_header("Content-Length", str(announced))
             self.send_header("Connection", "close")
+            for name, value in reply.headers:
+                self.send_header(name, value)
             self.end_headers()
-            self.wfile.write(reply.body)
-            self.wfile.flush()
+            pieces = (
+                [reply.body[i : i + 1] for i in range(len(reply.body))]
+                if reply.trickle_s
+                else [reply.body]
+            )
+            for piece in pieces:
+                self.wfile.write(piece)
+                self.wfile.flush()
+                if reply.trickle_s and self.server.stub.release.wait(reply.trickle_s):
+                    break
         except OSError:
             pass  # the client gave up (timeout test)
         self.close_connection = True
@@ -602,7 +614,7 @@ def test_availability_of_a_live_stub(stub: Stub) -> None:
     assert stub.posts == []
     stub.models_reply = Reply(200, b"<html>a proxy page</html>")
     reason = backend.availability()
-    assert reason is not None and "answered, but not with JSON" in reason
+    assert reason is not None and "answered, but its answer is not JSON" in reason
 
 
 def test_api_key_env(stub: Stub, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -655,3 +667,86 @@ def test_a_hidden_state_of_the_prompt_is_refused_before_any_call() -> None:
     backend = http_backend("http://127.0.0.1:9/v1")  # nothing listens there
     with pytest.raises(BackendError, match="does not return the model's hidden state"):
         backend.generate(GenerationRequest("hi", prompt_state=True))
+
+
+# -- a server that answers, but wrongly: one line, no retry, nothing lost ------------
+@pytest.mark.parametrize(
+    ("reply", "message"),
+    [
+        (Reply(200, b"<html>\r\n<body>maintenance</body>\r\n</html>"), "its answer is not JSON"),
+        (Reply(200, b"[" * 100_000 + b"]" * 100_000), "its answer is not JSON"),
+        (Reply(200, b"\xff\xfe{}"), "its answer is not JSON"),
+        (json_reply(200, {"choices": [{"message": {"content": "x"}}],
+                          "usage": {"completion_tokens": 10**30}}), "unexpected response shape"),
+        (Reply(200, b'{"choices": [{"message": {"content": "x"}}], '
+                    b'"usage": {"completion_tokens": Infinity}}'), "unexpected response shape"),
+        (json_reply(200, {"choices": [{"message": {"content": "x"}}],
+                          "usage": {"completion_tokens": True}}), "unexpected response shape"),
+        (json_reply(200, {"choices": [{"message": {"content": "x"}}],
+                          "usage": {"completion_tokens": 5.7}}), "unexpected response shape"),
+        (json_reply(200, {"choices": [{"message": {"content": 0}}]}), "unexpected response shape"),
+        (json_reply(200, {"choices": [{"message": {"content": "x"}, "finish_reason": {"a": 1}}]}),
+         "unexpected response shape"),
+    ],
+    ids=["html", "nested", "not-utf8", "huge-usage", "infinite-usage", "bool-usage",
+         "fractional-usage", "numeric-content", "dict-finish-reason"],
+)  # fmt: skip
+def test_a_malformed_answer_is_one_line_and_not_asked_again(
+    stub: Stub, reply: Reply, message: str
+) -> None:
+    stub.default_post = reply
+    with pytest.raises(BackendError, match=message) as err:
+        http_backend(stub.base_url, max_retries=2).generate(GenerationRequest("hi"))
+    assert "\n" not in str(err.value) and len(stub.posts) == 1
+
+
+@pytest.mark.parametrize("status", [301, 302, 303, 307])
+def test_a_redirect_is_not_followed_and_the_key_stays_home(
+    stub: Stub, status: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A 302 would turn the POST into a GET, and send the API key to the new host."""
+    monkeypatch.setenv("STUB_KEY", "sekret")
+    elsewhere = f"http://localhost:{stub.base_url.rsplit(':', 1)[1].split('/')[0]}/stolen"
+    stub.default_post = Reply(status, b"", headers=(("Location", elsewhere),))
+    backend = http_backend(stub.base_url, api_key_env="STUB_KEY")
+    with pytest.raises(
+        BackendError, match=f"HTTP {status}.*a redirect to {elsewhere}, not followed"
+    ):
+        backend.generate(GenerationRequest("hi"))
+    assert len(stub.posts) == 1 and stub.requests("GET") == []
+
+
+def test_an_error_page_is_quoted_on_one_line_and_a_cut_one_retried(stub: Stub) -> None:
+    stub.default_post = Reply(
+        502, b"<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n</html>"
+    )
+    with pytest.raises(BackendError, match="HTTP 502 .*<html> <head><title>502 Bad Gateway") as err:
+        http_backend(stub.base_url, max_retries=0).generate(GenerationRequest("hi"))
+    assert "\n" not in str(err.value)
+    stub.default_post = Reply(500, b'{"error": {"mess', content_length=526)
+    with pytest.raises(BackendError, match="HTTP 500"):
+        http_backend(stub.base_url, max_retries=1).generate(GenerationRequest("hi"))
+    assert len(stub.posts) == 3  # the first call's one, and this one's two
+
+
+def test_retry_after_is_honoured_within_the_cap(
+    stub: Stub, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, logger=openai_http.__name__)
+    stub.script.extend([
+        Reply(429, b"{}", headers=(("Retry-After", "0.3"),)),
+        Reply(503, b"{}", headers=(("Retry-After", "Wed, 21 Oct 2015 07:28:00 GMT"),)),
+    ])  # fmt: skip
+    start = time.perf_counter()
+    completion = http_backend(stub.base_url, max_retries=2).generate(GenerationRequest("hi"))
+    assert completion.text == "stub answer" and time.perf_counter() - start >= 0.3
+    assert [w.split("retrying in ")[1] for w in retry_warnings(caplog)] == ["0.3s", "0.0s"]
+
+
+def test_the_time_limit_covers_the_whole_answer(stub: Stub) -> None:
+    """A body trickling in a byte at a time never trips a per-read timeout."""
+    stub.default_post = Reply(200, completion_reply().body, trickle_s=0.05)
+    start = time.perf_counter()
+    with pytest.raises(BackendError, match="no whole answer within 0.5 s"):
+        http_backend(stub.base_url, max_retries=0, timeout_s=0.5).generate(GenerationRequest("hi"))
+    assert time.perf_counter() - start < 1.5

@@ -123,8 +123,8 @@ class ModelConfig(_Strict):
     quality_score: float | None = Field(None, ge=0, le=1)
     avg_latency_s: float | None = Field(None, ge=0)
     figures_source: str = ""
-    timeout_s: float = Field(120.0, gt=0)
-    max_retries: int = Field(3, ge=0)
+    timeout_s: float = Field(120.0, gt=0, le=86_400, description="per attempt, the whole answer")
+    max_retries: int = Field(3, ge=0, le=20)
 
     @model_validator(mode="after")
     def _backend_fields(self) -> ModelConfig:

@@ -57,12 +57,17 @@ def missing_packages(source: GGUFSource) -> list[str]:
     return [m for m in modules if _package_dir(m) is None]
 
 
+def _not_a_file(path: Path) -> str | None:
+    """Why ``path`` is not a model file (None where it is a file)."""
+    if path.is_dir():
+        return f"path is a directory, not a file: {path}"
+    return None if path.is_file() else f"file not found: {path}"
+
+
 def availability(source: GGUFSource) -> str | None:
     """None when the file can be resolved without building anything, else why not."""
     if source.path is not None:
-        return (
-            None if Path(source.path).expanduser().is_file() else f"file not found: {source.path}"
-        )
+        return _not_a_file(Path(source.path).expanduser())
     missing = missing_packages(source)
     if missing:
         return str(_missing(source, missing))
@@ -120,8 +125,8 @@ def resolve_gguf(source: GGUFSource, name: str) -> Path:
     """The local path of a model's GGUF, assembling split parts on first use."""
     if source.path is not None:
         path = Path(source.path).expanduser()
-        if not path.is_file():
-            raise ModelUnavailableError(f"model {name!r}: GGUF file not found: {path}")
+        if why := _not_a_file(path):
+            raise ModelUnavailableError(f"model {name!r}: GGUF {why}")
     else:
         missing = missing_packages(source)
         if missing:

@@ -1,14 +1,19 @@
 """Any OpenAI-compatible chat completions server (vLLM, TGI, Ollama, llama.cpp server, hosted APIs).
 
-Uses only the standard library: timeouts, retries with exponential backoff on
-connection errors, 429 and 5xx, and one clear error for every other failure.
+Uses only the standard library: a time limit on each attempt (the whole answer),
+retries with capped exponential backoff (or the server's Retry-After) on transport
+faults, 408, 429 and 5xx, and one clear one-line error for every other failure. An
+answer the server did give, but malformed, is not asked again; redirects are not
+followed (a POST would become a GET, and the API key go to another host).
 """
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
 import logging
+import math
 import os
 import time
 import urllib.error
@@ -24,11 +29,28 @@ from routerllm.backends.base import (
     refuse_prompt_state,
     resolve_sampling,
 )
+from routerllm.checks import is_finite_number
 from routerllm.exceptions import BackendError, PromptError
 
 log = logging.getLogger(__name__)
 
 RETRY_STATUS = {408, 429, 500, 502, 503, 504}
+MAX_BACKOFF_S = 30.0  # the longest wait between two attempts, Retry-After included
+MAX_RESPONSE_BYTES = 32 * 2**20
+#: More tokens than any model's context: a usage count above it is not a count.
+MAX_USAGE_TOKENS = 10**7
+
+
+class _Malformed(Exception):
+    """The server answered, but not with what the API defines: not asked again."""
+
+
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None  # urllib then raises the 3xx as an HTTPError
+
+
+_OPENER = urllib.request.build_opener(_NoRedirects)
 
 
 class OpenAIHTTPBackend(Backend):
@@ -56,12 +78,28 @@ class OpenAIHTTPBackend(Backend):
         return headers
 
     def _request(self, method: str, path: str, body: dict[str, Any] | None, timeout: float) -> Any:
+        """The server's JSON answer, read whole within ``timeout`` (each socket wait is
+        limited to it too, so a stalled answer ends within two ``timeout``)."""
+        deadline = time.monotonic() + timeout
         data = json.dumps(body).encode("utf-8") if body is not None else None
         req = urllib.request.Request(
             self.base_url + path, data=data, method=method, headers=self._headers()
         )
-        with urllib.request.urlopen(req, timeout=timeout) as resp:
-            return json.loads(resp.read().decode("utf-8"))
+        with _OPENER.open(req, timeout=timeout) as resp:
+            chunks, size = [], 0
+            while chunk := resp.read1(65536):
+                size += len(chunk)
+                if size > MAX_RESPONSE_BYTES:
+                    raise _Malformed(f"its answer is over {MAX_RESPONSE_BYTES // 2**20} MiB")
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"no whole answer within {timeout:g} s")
+                chunks.append(chunk)
+            if resp.length:  # the connection closed before the announced length
+                raise http.client.IncompleteRead(b"".join(chunks), resp.length)
+        try:
+            return json.loads(b"".join(chunks).decode("utf-8"))
+        except (ValueError, RecursionError) as e:  # not UTF-8, not JSON, nested too deep
+            raise _Malformed(f"its answer is not JSON ({_one_line(str(e))[:100]})") from None
 
     def availability(self) -> str | None:
         if self.config.api_key_env and not os.environ.get(self.config.api_key_env):
@@ -72,8 +110,8 @@ class OpenAIHTTPBackend(Backend):
             if e.code in (401, 403):
                 return f"endpoint {self.base_url} refused the API key (HTTP {e.code})"
             return None  # the server answers; some do not implement /models
-        except json.JSONDecodeError as e:
-            return f"endpoint {self.base_url} answered, but not with JSON ({_reason(e)})"
+        except _Malformed as e:
+            return f"endpoint {self.base_url} answered, but {e}"
         except (OSError, ValueError, http.client.HTTPException) as e:
             return f"endpoint {self.base_url} unreachable ({_reason(e)})"
         return None
@@ -117,22 +155,29 @@ class OpenAIHTTPBackend(Backend):
         latency = time.perf_counter() - start
         try:
             choice = out["choices"][0]
-            text = (choice["text"] if request.raw else choice["message"]["content"]) or ""
-            usage = out.get("usage") or {}
-            tokens = [int(usage.get(k) or 0) for k in ("prompt_tokens", "completion_tokens")]
-            if not isinstance(text, str) or min(tokens) < 0:
-                raise TypeError("text or token counts")
+            text = choice["text"] if request.raw else choice["message"]["content"]
+            text = "" if text is None else text
+            usage = out.get("usage")
+            tokens = [_count(usage or {}, k) for k in ("prompt_tokens", "completion_tokens")]
+            finish_reason = choice.get("finish_reason")
+            if not isinstance(text, str) or not isinstance(finish_reason, str | None):
+                raise TypeError("text or finish_reason")
         except (KeyError, IndexError, TypeError, ValueError, AttributeError) as e:
             raise BackendError(
-                f"{self.base_url}: unexpected response shape: {str(out)[:200]}"
+                f"{self.base_url}: unexpected response shape: {_one_line(str(out))[:200]}"
             ) from e
+        if not usage:
+            log.warning(
+                "%s: the answer gives no token usage; its tokens, energy and cost are logged as 0",
+                self.name,
+            )
         return Completion(
             text=text,
             model=self.name,
             prompt_tokens=tokens[0],
             completion_tokens=tokens[1],
             latency_s=latency,
-            finish_reason=choice.get("finish_reason"),
+            finish_reason=finish_reason,
         )
 
     def _post_with_retries(self, path: str, body: dict[str, Any]) -> Any:
@@ -144,14 +189,20 @@ class OpenAIHTTPBackend(Backend):
             except urllib.error.HTTPError as e:
                 detail = _error_detail(e)
                 if e.code in RETRY_STATUS and not last:
-                    self._sleep(attempt, f"HTTP {e.code}")
+                    self._sleep(attempt, f"HTTP {e.code}", e.headers.get("Retry-After"))
                     continue
                 if e.code == 400 and "context" in detail.lower():
                     raise PromptError(f"model {self.name!r} rejected the prompt: {detail}") from e
+                if 300 <= e.code < 400:
+                    detail = f"a redirect to {e.headers.get('Location')}, not followed"
                 raise BackendError(
                     f"{self.base_url}{path} answered HTTP {e.code} for model "
                     f"{self.name!r}: {detail}"
                 ) from e
+            except _Malformed as e:
+                raise BackendError(
+                    f"{self.base_url}{path} answered model {self.name!r}'s request, but {e}"
+                ) from None
             # refused, reset, timeout, bad JSON, truncated or malformed HTTP response
             except (OSError, ValueError, http.client.HTTPException) as e:
                 if not last:
@@ -163,27 +214,48 @@ class OpenAIHTTPBackend(Backend):
                 ) from e
         raise AssertionError("unreachable")
 
-    def _sleep(self, attempt: int, why: str) -> None:
-        delay = self.backoff_base_s * (2**attempt)
+    def _sleep(self, attempt: int, why: str, retry_after: str | None = None) -> None:
+        """Wait before the next attempt: the server's Retry-After (in seconds) where it
+        gives one, else exponential backoff; never more than MAX_BACKOFF_S."""
+        delay = self.backoff_base_s * (2 ** min(attempt, 16))
+        with contextlib.suppress(ValueError):  # an HTTP date: keep the backoff
+            delay = float(retry_after) if retry_after is not None else delay
+        delay = min(max(delay, 0.0), MAX_BACKOFF_S) if math.isfinite(delay) else MAX_BACKOFF_S
         log.warning("%s: %s; retrying in %.1fs", self.name, why, delay)
         time.sleep(delay)
 
 
+def _count(usage: Any, key: str) -> int:
+    """A token count of ``usage`` (0 where absent): a whole number in [0, MAX_USAGE_TOKENS]."""
+    value = usage.get(key)
+    if value is None:
+        return 0
+    if not is_finite_number(value) or not float(value).is_integer():
+        raise TypeError(f"usage.{key} {value!r}")
+    if not 0 <= value <= MAX_USAGE_TOKENS:
+        raise ValueError(f"usage.{key} {value!r}")
+    return int(value)
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
 def _reason(e: BaseException) -> str:
     if isinstance(e, urllib.error.URLError) and not isinstance(e, urllib.error.HTTPError):
-        return str(e.reason)
-    return str(e) or type(e).__name__
+        return _one_line(str(e.reason))
+    return _one_line(str(e)) or type(e).__name__
 
 
 def _error_detail(e: urllib.error.HTTPError) -> str:
     try:
-        raw = e.read().decode("utf-8", "replace")
-    except OSError:
-        return e.reason or ""
+        raw = e.read(MAX_RESPONSE_BYTES).decode("utf-8", "replace")
+    except (OSError, http.client.HTTPException):  # the error page cut short
+        return _one_line(str(e.reason or ""))
     try:
         payload = json.loads(raw)
         err = payload.get("error", payload) if isinstance(payload, dict) else payload
         msg = err.get("message") if isinstance(err, dict) else None
-        return str(msg or err)[:300]
-    except ValueError:
-        return raw.strip()[:300] or str(e.reason)
+        return _one_line(str(msg or err))[:300]
+    except (ValueError, RecursionError):
+        return _one_line(raw)[:300] or _one_line(str(e.reason))

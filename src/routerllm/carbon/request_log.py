@@ -245,7 +245,7 @@ class RequestLog:
         self.check_open()
         try:
             self._insert(record)
-        except sqlite3.Error as e:  # full disk, read-only file, removed folder...
+        except (sqlite3.Error, OverflowError) as e:  # full disk, read-only file, an int > 2^63...
             raise RequestLogError(
                 f"the answer was produced but could not be logged to {self.db_path} (log.path): {e}"
             ) from e
