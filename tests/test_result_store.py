@@ -77,7 +77,7 @@ def test_a_store_opened_read_only_refuses_every_write(tmp_path: Path, write: str
         (lambda s: s.use_style("m", {"x": float("nan")}), "a prompting style is a dict"),
         (lambda s: s.use_style(5, {}), "a model's name must be a non-empty string"),
         (lambda s: s.use_problem_set(None), "a problem set's name must be a non-empty string"),
-        (lambda s: s.add_problems(["x"]), "problems must be HumanEvalProblem items"),
+        (lambda s: s.add_problems(["x"]), "problems must be HumanEvalProblem items, got 'x'"),
         (lambda s: s.add_problems(None), "problems must be a list of problems"),
         (lambda s: s.prompt_states("m", "HumanEval/0"), "task_ids must be a list of task ids"),
     ],

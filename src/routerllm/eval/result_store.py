@@ -136,8 +136,8 @@ class ResultStore:
         return self._db
 
     def _check_writable(self) -> None:
-        """First thing in a method that writes: a clear error where the store is closed
-        or was opened read-only."""
+        """First thing in a method that writes: a clear error where the store was opened
+        read-only (a closed one says that it is closed, :attr:`db`)."""
         if self.read_only and not self._closed:
             raise RouterLLMError(
                 f"the result store {self.path} ({self.option}) was opened read-only: nothing "
@@ -214,8 +214,8 @@ class ResultStore:
                 )
             return
         if not self.models():
-            with self.db as db:
-                db.execute("INSERT INTO meta VALUES ('problem_set', ?)", (name,))
+            with self.db:
+                self.db.execute("INSERT INTO meta VALUES ('problem_set', ?)", (name,))
 
     def problem_set(self) -> str | None:
         """The problem set this run is of; None where it was not recorded (older stores)."""
@@ -261,8 +261,8 @@ class ResultStore:
                 f"the stored results of {model!r} do not record how the model was prompted "
                 f"(an older RouterLLM made them); use a new --out directory"
             )
-        with self.db as db:
-            db.execute("INSERT OR REPLACE INTO styles VALUES (?, ?)", (model, text))
+        with self.db:
+            self.db.execute("INSERT OR REPLACE INTO styles VALUES (?, ?)", (model, text))
 
     def styles(self) -> dict[str, dict[str, Any]]:
         return {m: json.loads(t) for m, t in self.db.execute("SELECT model, style FROM styles")}
@@ -278,10 +278,8 @@ class ResultStore:
             raise RouterLLMError(
                 f"problems must be a list of problems, got {type(problems).__name__}"
             )
-        if bad := [p for p in problems if not _is_problem(p)]:
-            raise RouterLLMError(
-                f"problems must be HumanEvalProblem items with text fields, got {bad[0]!r}"[:300]
-            )
+        if bad := [p for p in problems if not isinstance(p, HumanEvalProblem)]:
+            raise RouterLLMError(f"problems must be HumanEvalProblem items, got {bad[0]!r}"[:300])
         stored = {
             t: (prompt, entry, fp)
             for t, prompt, entry, fp in self.db.execute(
@@ -303,8 +301,8 @@ class ResultStore:
                 "another version of them (prompt, entry point or tests differ); use a new --out "
                 "directory for this problem file"
             )
-        with self.db as db:
-            db.executemany(
+        with self.db:
+            self.db.executemany(
                 "INSERT OR REPLACE INTO problems VALUES (?, ?, ?, ?)",
                 [(p.task_id, p.prompt, p.entry_point, fingerprint(p)) for p in problems],
             )
@@ -321,15 +319,15 @@ class ResultStore:
         self._check_writable()
         row = _checked_row(row)
         blob = None if state is None else self._checked_state(row["model"], row["task_id"], state)
-        with self.db as db:
-            db.execute(
+        with self.db:
+            self.db.execute(
                 "INSERT OR REPLACE INTO generations VALUES (:model, :task_id, :raw, :completion, "
                 ":prompt_tokens, :completion_tokens, :gen_s, :gen_kwh, :gen_co2, :method, :status, "
                 ":detail, :passed)",
                 row,
             )
             if blob is not None:
-                db.execute(
+                self.db.execute(
                     "INSERT OR REPLACE INTO prompt_states VALUES (?, ?, ?)",
                     (row["model"], row["task_id"], blob),
                 )
@@ -382,8 +380,8 @@ class ResultStore:
                 f"{model!r}{', ' if bad else ''}{', '.join(bad)}: nothing was stored"
             )
         seconds, kwh, co2 = float(seconds), float(kwh), float(co2)
-        with self.db as db:
-            db.execute(
+        with self.db:
+            self.db.execute(
                 "INSERT OR REPLACE INTO loads VALUES (?, ?, ?, ?)", (model, seconds, kwh, co2)
             )
 
@@ -417,12 +415,6 @@ class ResultStore:
 def _need_text(value: object, what: str) -> None:
     if not isinstance(value, str) or not value.strip():
         raise RouterLLMError(f"{what} must be a non-empty string, got {value!r}")
-
-
-def _is_problem(p: object) -> bool:
-    return isinstance(p, HumanEvalProblem) and all(
-        isinstance(v, str) for v in (p.task_id, p.prompt, p.entry_point, p.test)
-    )
 
 
 def _checked_row(row: Any) -> dict[str, Any]:
