@@ -181,3 +181,12 @@ def test_a_problem_holds_text_only() -> None:
 
     with pytest.raises(DataError, match="a problem's prompt, test must be text"):
         HumanEvalProblem("t/0", None, "f", "", 5)  # type: ignore[arg-type]
+
+
+def test_an_empty_task_id_is_refused_when_the_file_loads(tmp_path: Path) -> None:
+    row = {"task_id": " ", "prompt": "def f():\n", "entry_point": "f",
+           "canonical_solution": "    return 1\n", "test": "def check(c):\n    assert c() == 1\n"}  # fmt: skip
+    path = tmp_path / "p.jsonl"
+    path.write_text(json.dumps(row) + "\n")
+    with pytest.raises(DataError, match="task_id ' ': task_id is empty"):
+        load_humaneval(path)

@@ -331,3 +331,14 @@ def test_an_incomplete_or_corrupt_gate_is_refused_when_loaded_naming_what_is_wro
     broken("kwh", config, one_model, "'calibration_kwh' has shape (40, 1), expected (40, 2)")
     narrow = {**weights, "regression_coef": weights["regression_coef"][:2]}
     broken("regression", config, narrow, "'regression_coef' has shape (2), expected (3)")
+    nan_coef = {**weights, "regression_coef": np.full_like(weights["regression_coef"], np.inf)}
+    broken(
+        "nan", config, nan_coef, "weights.npz's 'regression_coef' holds values that are not finite"
+    )
+    zero_scale = {**weights, "regression_scale": np.zeros_like(weights["regression_scale"])}
+    broken("scale", config, zero_scale, "'regression_scale' holds values that are not > 0")
+    broken("floor", {**config, "energy_floor": 0.0}, weights, "'energy_floor' must be > 0, got 0.0")
+    none = {k: v[:0] if k.startswith("calibration_") else v for k, v in weights.items()}
+    broken("none", config, none, "weights.npz holds no training problems to set the threshold on")
+    nan_score = {**weights, "calibration_score": np.full_like(weights["calibration_score"], np.nan)}
+    broken("nanscore", config, nan_score, "'calibration_score' holds values that are not numbers")

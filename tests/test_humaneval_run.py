@@ -286,6 +286,15 @@ def test_experiment_writes_report_results_and_outcomes(
         run_experiment(tiny_config, out, systems=["magic"], limit=2)
     with pytest.raises(RouterLLMError, match="cascade budget must be > 0"):
         run_experiment(tiny_config, out, systems=["gated-cascade"], limit=2, cascade_budget=0)
+    with pytest.raises(RouterLLMError, match="and at most 10"):
+        run_experiment(tiny_config, out, systems=["gated-cascade"], limit=2, cascade_budget=1e300)
+    with pytest.raises(RouterLLMError, match="folds must be an integer >= 1, got -2"):
+        run_experiment(tiny_config, out, systems=["direct-light"], limit=2, folds=-2)
+    unmetered = tiny_config.model_copy(deep=True)
+    unmetered.carbon.enabled = False  # every energy would be 0, every share 0 / 0
+    with pytest.raises(RouterLLMError, match="set carbon.enabled: true"):
+        run_experiment(unmetered, tmp_path / "unmetered", systems=["direct-light"], limit=1)
+    assert not (tmp_path / "unmetered").exists()
     with pytest.raises(RouterLLMError, match=r"got 5 fold\(s\) and 1 problem"):
         run_experiment(tiny_config, out, systems=["gated-cascade"], limit=1, folds=5)
     with pytest.raises(RouterLLMError, match="at least 1 problem"):
@@ -442,7 +451,8 @@ def test_training_on_a_run_of_other_models_says_so(tiny_config: AppConfig, tmp_p
     store.add(_row(ladder[0], problem.task_id, True))
     store.close()
     with pytest.raises(
-        RouterLLMError, match=f"no generations of {ladder[1]}, {ladder[2]} yet; finish"
+        RouterLLMError,
+        match=f"no generations of {ladder[1]}, {ladder[2]}; finish that run first, with systems",
     ):
         load_training_run(tmp_path / "stopped", ladder, ladder[1], set())
 
@@ -718,3 +728,21 @@ def test_direct_systems_generate_with_their_own_model_only(
                            style_overrides=short, progress=False)  # fmt: skip
     assert again["models"] == ["tiny-light", "tiny-medium", "tiny-heavy"]
     assert len(load_outcomes(out / "outcomes" / "humaneval.json").models) == 3
+
+
+def test_a_second_run_on_the_same_out_at_once_is_refused(
+    tiny_config: AppConfig, tmp_path: Path
+) -> None:
+    """Two runs at once would mix their answers in one store (each passes the style check
+    before the other stores anything) and write one report over the other."""
+    import fcntl
+
+    out = tmp_path / "he"
+    out.mkdir()
+    with (out / ".lock").open("a") as held:  # what a running `routerllm humaneval` holds
+        fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        with pytest.raises(RouterLLMError, match="another routerllm humaneval is running on"):
+            run_experiment(tiny_config, out, systems=["direct-light"], limit=1, progress=False)
+    assert sorted(p.name for p in out.iterdir()) == [".lock"]  # nothing else was written
+    run_experiment(tiny_config, out, systems=["direct-light"], limit=1, progress=False)
+    assert (out / "report.md").is_file()

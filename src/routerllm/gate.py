@@ -381,7 +381,7 @@ class EscalationGate:
                     _unpack(w, "regression"), _unpack(w, "on_unverified", width=1)
                 ),
                 energy=EnergyModel(
-                    _array(w, "energy_coef", (3,)), _setting(meta, "energy_floor", float)
+                    _finite(w, "energy_coef", (3,)), _positive(meta, "energy_floor")
                 ),
                 budget=_setting(meta, "budget", float),
                 threshold=math.inf,
@@ -418,6 +418,12 @@ def _setting(meta: dict[str, Any], key: str, kind: type[str] | type[float]) -> A
     raise _Incomplete(f"config.json's {key!r} must be {wanted}, got {value!r}"[:200])
 
 
+def _positive(meta: dict[str, Any], key: str) -> float:
+    if (value := _setting(meta, key, float)) <= 0:
+        raise _Incomplete(f"config.json's {key!r} must be > 0, got {value!r}")
+    return float(value)
+
+
 def _array(w: dict[str, np.ndarray], key: str, shape: tuple[int | None, ...]) -> np.ndarray:
     """The array ``key`` of weights.npz as floats, checked to have ``shape`` (None: any size)."""
     if key not in w:
@@ -427,13 +433,24 @@ def _array(w: dict[str, np.ndarray], key: str, shape: tuple[int | None, ...]) ->
         raise _Incomplete(f"weights.npz's {key!r} {wrong}")
     if not np.issubdtype(array.dtype, np.number) and array.dtype != bool:
         raise _Incomplete(f"weights.npz's {key!r} holds {array.dtype} values, not numbers")
+    if np.isnan(array.astype(float)).any():  # an intercept may be infinite: a sure outcome
+        raise _Incomplete(f"weights.npz's {key!r} holds values that are not numbers (NaN)")
     return array.astype(float)
+
+
+def _finite(w: dict[str, np.ndarray], key: str, shape: tuple[int | None, ...]) -> np.ndarray:
+    """:func:`_array`, whose values must also be finite."""
+    if not np.isfinite(array := _array(w, key, shape)).all():
+        raise _Incomplete(f"weights.npz's {key!r} holds values that are not finite")
+    return array
 
 
 def _calibration(w: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """The training problems' arrays, all of one length n: score and unverified (n,), solved
     and kwh (n, 2)."""
     n = len(_array(w, "calibration_unverified", (None,)))
+    if n == 0:
+        raise _Incomplete("weights.npz holds no training problems to set the threshold on")
     shapes = {"score": (n,), "unverified": (n,), "solved": (n, 2), "kwh": (n, 2)}
     calibration = {k: _array(w, f"calibration_{k}", shape) for k, shape in shapes.items()}
     calibration["unverified"] = calibration["unverified"].astype(bool)
@@ -455,9 +472,11 @@ def _pack(model: Logistic) -> dict[str, np.ndarray]:
 def _unpack(w: dict[str, np.ndarray], name: str, width: int | None = None) -> Logistic:
     """The logistic regression ``name`` of weights.npz: mean, scale and coef of one
     ``width`` (None: any, as long as they agree), and one intercept."""
-    mean = _array(w, f"{name}_mean", (width,))
-    scale = _array(w, f"{name}_scale", mean.shape)
-    coef = _array(w, f"{name}_coef", mean.shape)
+    mean = _finite(w, f"{name}_mean", (width,))
+    scale = _finite(w, f"{name}_scale", mean.shape)
+    if not (scale > 0).all():
+        raise _Incomplete(f"weights.npz's '{name}_scale' holds values that are not > 0")
+    coef = _finite(w, f"{name}_coef", mean.shape)
     return Logistic(mean, scale, coef, float(_array(w, f"{name}_intercept", (1,))[0]))
 
 

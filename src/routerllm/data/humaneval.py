@@ -147,6 +147,8 @@ def _fault(p: HumanEvalProblem, max_prompt_chars: int) -> str | None:
             f"prompt is {len(p.prompt):,} characters, over the limit of {max_prompt_chars:,} "
             "(limits.max_prompt_chars)"
         )
+    if not p.task_id.strip():
+        return "task_id is empty"
     if not p.entry_point.isidentifier() or keyword.iskeyword(p.entry_point):
         return f"entry_point {p.entry_point!r} is not a Python function name"
     try:

@@ -3,14 +3,17 @@ outcomes/ (an outcome dataset) and quality_energy.png into one directory."""
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from routerllm.checks import is_integer
 from routerllm.config import AppConfig
 from routerllm.eval.cascade_gate import budget_gate
 from routerllm.eval.humaneval_run import (
@@ -70,6 +73,11 @@ def run_experiment(
     problems join every fold's training problems (``eval/transfer.py``); with
     ``folds=1`` they are the only ones, and every problem here is tested."""
     out = Path(out)
+    if not config.carbon.enabled:
+        raise RouterLLMError(
+            "the experiment compares the systems' measured energy: set carbon.enabled: true "
+            "in the config (CodeCarbon runs offline)"
+        )
     ladder = [m.name for m in config.models_by_size()]
     check_systems(systems, ladder)
     # Bad router options fail now, not after the generations.
@@ -78,10 +86,13 @@ def run_experiment(
         from routerllm.encoders import create_encoder
 
         create_encoder(encoder)
-    if not cascade_budget > 0:
+    if not 0 < cascade_budget <= 10:
         raise RouterLLMError(
-            f"the cascade budget must be > 0 (a share of the heavy model's energy), got {cascade_budget}"
+            f"the cascade budget must be > 0 and at most 10 (a share of the heavy model's "
+            f"energy), got {cascade_budget}"
         )
+    if not is_integer(folds) or folds < 1:
+        raise RouterLLMError(f"folds must be an integer >= 1, got {folds!r}")
     if limit is not None and limit < 1:
         raise RouterLLMError(f"limit must be at least 1 problem, got {limit}")
     light, medium, heavy = ladder[0], ladder[len(ladder) // 2], ladder[-1]
@@ -118,143 +129,166 @@ def run_experiment(
         from routerllm.eval.transfer import load_training_run
 
         extra = load_training_run(train_on, ladder, medium, {p.task_id for p in problems})
+    with _run_lock(out):  # made only once every argument is known good
+        # The experiment's own log and carbon CSV live with its results.
+        config.log.path = str(out / "requests.sqlite")
+        config.carbon.output_dir = str(out / "carbon")
+        config.generation.temperature = 0.0
+        task_ids = [p.task_id for p in problems]
+        prompts = [p.prompt for p in problems]
+        start = time.perf_counter()
+        store = ResultStore(out / "results.sqlite")
+        try:
+            # Before any model runs: a directory holds the run of one problem set only.
+            store.use_problem_set(
+                PACKAGED_SET if problems_file is None else Path(problems_file).name
+            )
+            with RouterLLM(config) as system:
+                # The gated cascade's gate reads the medium model's own states of the prompts.
+                states_of = [medium] if GATED_CASCADE in systems else []
+                run_models(
+                    system, problems, store, wanted, style_overrides, progress, states_of=states_of
+                )
+                # Reported: the models run now, and any other whose answers are all stored.
+                models = [m for m in ladder if m in wanted or store.done(m) >= set(task_ids)]
+                styles = store.styles()
+                outcomes = {m: store.outcomes(m) for m in models}
+                loads = {m: store.load_of(m) or (0.0, 0.0, 0.0) for m in models}
+                scores = np.array(
+                    [[float(outcomes[m][t].passed) for m in models] for t in task_ids]
+                )
+                energy = np.array([[outcomes[m][t].gen_kwh for m in models] for t in task_ids])
+                # Another problem set's run, appended: it trains, it is never tested.
+                n_extra = 0 if extra is None else len(extra)
+                train_prompts = prompts + ([] if extra is None else extra.prompts)
+                train_scores = scores if extra is None else np.vstack([scores, extra.scores])
+                train_energy = energy if extra is None else np.vstack([energy, extra.energy])
+                results: dict[str, SystemResult] = {}
+                curve: list[tuple[float, float]] = []
+                curve_rule = "lambda"
+                for name in systems:
+                    if name in direct:
+                        results[name] = compose(
+                            name, [direct[name]] * len(problems), outcomes, task_ids, loads
+                        )
+                    elif name in (CASCADE, GATED_CASCADE):
+                        gate = None
+                        if name == GATED_CASCADE:
+                            tokens = np.array([[outcomes[medium][t].prompt_tokens,
+                                                outcomes[medium][t].completion_tokens] for t in task_ids])  # fmt: skip
+                            states = store.prompt_states(medium, task_ids)
+                            unverified_extra = None
+                            if extra is not None:
+                                tokens = np.vstack([tokens, extra.medium_tokens])
+                                states = None if states is None or extra.medium_states is None else np.vstack([states, extra.medium_states])  # fmt: skip
+                                unverified_extra = extra.unverified()
+                            gate = budget_gate(system, train_prompts, train_scores, train_energy, models,
+                                               medium, heavy, folds, seed, encoder, cascade_budget,
+                                               tokens, states, unverified_extra)  # fmt: skip
+                        results[name] = cascade(system, problems, store.completions(medium), medium,
+                                                heavy, outcomes, loads, gate, name)  # fmt: skip
+                    elif name in AS_IS:
+                        router = create_router(name, config.models, seed)
+                        choices, cost = measured_routing(system, router, prompts)
+                        results[name] = compose(name, choices, outcomes, task_ids, loads, cost)
+                    else:
+                        cv = cross_validated(
+                            name, system, train_prompts, train_scores, train_energy, models, folds,
+                            seed, encoder, calibration, n_extra, two_settings,
+                        )  # fmt: skip
+                        results[name] = compose(
+                            name, cv.choices, outcomes, task_ids, loads, cv.router_cost
+                        )
+                        results[name].extra = {"decision_rules": cv.rules}
+                        expected = {
+                            "expected_pass@1": float((cv.policy * scores).sum() / len(task_ids)),
+                            "expected_generation_kwh": float((cv.policy * energy).sum()),
+                        }
+                        if cv.mixed_folds:
+                            results[name].extra["fixed_mix"] = {"folds": cv.mixed_folds, **expected}
+                        if cv.two_setting_folds:
+                            results[name].extra["two_settings"] = {
+                                "folds": cv.two_setting_folds,
+                                **expected,
+                            }
+                        if name == "quality":
+                            curve_rule = cv.rule
+                            curve = quality_energy_curve(
+                                cv.predicted, scores, energy, cv.known, cv.rule
+                            )
+                method = system.meter.method
+        finally:
+            store.close()
+        price = config.carbon.electricity_price_usd_per_kwh
+        rows = [r.row(price) for r in results.values()]
+        write_outcome_dataset(
+            out
+            / "outcomes"
+            / f"{'humaneval' if problems_file is None else _stem(problems_file)}.json",
+            problems,
+            models,
+            outcomes,
+            {m.name: m.params_b for m in config.models},
+        )
+        against = None
+        if "direct-heavy" in results:
+            target = Target(energy_share=cascade_budget)
+            others = [r for name, r in results.items() if name != "direct-heavy"]
+            against = {
+                "target": {"margin": target.margin, "energy_share": target.energy_share},
+                "resamples": RESAMPLES,
+                "systems": against_reference(results["direct-heavy"], others, target, seed=seed),
+            }
+        summary = {
+            "problem_set": str(problems_file) if problems_file else "HumanEval (packaged)",
+            "problems": len(problems),
+            "limit": limit,
+            "folds": folds,
+            "trained_on": None if extra is None else {"run": extra.source, "problems": len(extra)},
+            "seed": seed,
+            "encoder": encoder or DEFAULT_ENCODER,
+            "calibration": calibration,
+            "two_settings": two_settings,
+            "cascade_budget": cascade_budget,
+            "models": models,
+            "styles": {m: styles[m] for m in models},
+            "carbon_method": method,
+            "country": config.carbon.country_iso_code,
+            "wall_time_s": time.perf_counter() - start,
+            # What the stored generations cost, whichever invocation made them.
+            "model_time_s": sum(outcomes[m][t].gen_s for m in models for t in task_ids)
+            + sum(load[0] for load in loads.values()),
+            "oracle_pass@1": float(scores.max(axis=1).mean()),
+            "systems": rows,
+            "against_direct_heavy": against,
+            "quality_energy_curve": curve,
+            "quality_energy_curve_rule": curve_rule,
+        }
+        (out / "results.json").write_text(json.dumps(summary, indent=2, default=float))
+        if curve:
+            plot_curve(curve, rows, out / "quality_energy.png", curve_rule)
+        (out / "report.md").write_text(report_markdown(summary))
+        return summary
+
+
+@contextlib.contextmanager
+def _run_lock(out: Path) -> Iterator[None]:
+    """``out``, made if need be, held by this run alone: a second run on it at once would
+    mix two runs' answers in one store and write one report over the other."""
     try:
-        out.mkdir(parents=True, exist_ok=True)  # only once every argument is known good
+        out.mkdir(parents=True, exist_ok=True)
+        lock = (out / ".lock").open("a")
     except OSError as e:
         raise RouterLLMError(f"cannot write the results to {out}: {e}") from e
-    # The experiment's own log and carbon CSV live with its results.
-    config.log.path = str(out / "requests.sqlite")
-    config.carbon.output_dir = str(out / "carbon")
-    config.generation.temperature = 0.0
-    task_ids = [p.task_id for p in problems]
-    prompts = [p.prompt for p in problems]
-    start = time.perf_counter()
-    store = ResultStore(out / "results.sqlite")
-    try:
-        # Before any model runs: a directory holds the run of one problem set only.
-        store.use_problem_set(PACKAGED_SET if problems_file is None else Path(problems_file).name)
-        with RouterLLM(config) as system:
-            # The gated cascade's gate reads the medium model's own states of the prompts.
-            states_of = [medium] if GATED_CASCADE in systems else []
-            run_models(
-                system, problems, store, wanted, style_overrides, progress, states_of=states_of
-            )
-            # Reported: the models run now, and any other whose answers are all stored.
-            models = [m for m in ladder if m in wanted or store.done(m) >= set(task_ids)]
-            styles = store.styles()
-            outcomes = {m: store.outcomes(m) for m in models}
-            loads = {m: store.load_of(m) or (0.0, 0.0, 0.0) for m in models}
-            scores = np.array([[float(outcomes[m][t].passed) for m in models] for t in task_ids])
-            energy = np.array([[outcomes[m][t].gen_kwh for m in models] for t in task_ids])
-            # Another problem set's run, appended: it trains, it is never tested.
-            n_extra = 0 if extra is None else len(extra)
-            train_prompts = prompts + ([] if extra is None else extra.prompts)
-            train_scores = scores if extra is None else np.vstack([scores, extra.scores])
-            train_energy = energy if extra is None else np.vstack([energy, extra.energy])
-            results: dict[str, SystemResult] = {}
-            curve: list[tuple[float, float]] = []
-            curve_rule = "lambda"
-            for name in systems:
-                if name in direct:
-                    results[name] = compose(
-                        name, [direct[name]] * len(problems), outcomes, task_ids, loads
-                    )
-                elif name in (CASCADE, GATED_CASCADE):
-                    gate = None
-                    if name == GATED_CASCADE:
-                        tokens = np.array([[outcomes[medium][t].prompt_tokens,
-                                            outcomes[medium][t].completion_tokens] for t in task_ids])  # fmt: skip
-                        states = store.prompt_states(medium, task_ids)
-                        unverified_extra = None
-                        if extra is not None:
-                            tokens = np.vstack([tokens, extra.medium_tokens])
-                            states = None if states is None or extra.medium_states is None else np.vstack([states, extra.medium_states])  # fmt: skip
-                            unverified_extra = extra.unverified()
-                        gate = budget_gate(system, train_prompts, train_scores, train_energy, models,
-                                           medium, heavy, folds, seed, encoder, cascade_budget,
-                                           tokens, states, unverified_extra)  # fmt: skip
-                    results[name] = cascade(system, problems, store.completions(medium), medium,
-                                            heavy, outcomes, loads, gate, name)  # fmt: skip
-                elif name in AS_IS:
-                    router = create_router(name, config.models, seed)
-                    choices, cost = measured_routing(system, router, prompts)
-                    results[name] = compose(name, choices, outcomes, task_ids, loads, cost)
-                else:
-                    cv = cross_validated(
-                        name, system, train_prompts, train_scores, train_energy, models, folds,
-                        seed, encoder, calibration, n_extra, two_settings,
-                    )  # fmt: skip
-                    results[name] = compose(
-                        name, cv.choices, outcomes, task_ids, loads, cv.router_cost
-                    )
-                    results[name].extra = {"decision_rules": cv.rules}
-                    expected = {
-                        "expected_pass@1": float((cv.policy * scores).sum() / len(task_ids)),
-                        "expected_generation_kwh": float((cv.policy * energy).sum()),
-                    }
-                    if cv.mixed_folds:
-                        results[name].extra["fixed_mix"] = {"folds": cv.mixed_folds, **expected}
-                    if cv.two_setting_folds:
-                        results[name].extra["two_settings"] = {
-                            "folds": cv.two_setting_folds,
-                            **expected,
-                        }
-                    if name == "quality":
-                        curve_rule = cv.rule
-                        curve = quality_energy_curve(
-                            cv.predicted, scores, energy, cv.known, cv.rule
-                        )
-            method = system.meter.method
-    finally:
-        store.close()
-    price = config.carbon.electricity_price_usd_per_kwh
-    rows = [r.row(price) for r in results.values()]
-    write_outcome_dataset(
-        out / "outcomes" / f"{'humaneval' if problems_file is None else _stem(problems_file)}.json",
-        problems,
-        models,
-        outcomes,
-        {m.name: m.params_b for m in config.models},
-    )
-    against = None
-    if "direct-heavy" in results:
-        target = Target(energy_share=cascade_budget)
-        others = [r for name, r in results.items() if name != "direct-heavy"]
-        against = {
-            "target": {"margin": target.margin, "energy_share": target.energy_share},
-            "resamples": RESAMPLES,
-            "systems": against_reference(results["direct-heavy"], others, target, seed=seed),
-        }
-    summary = {
-        "problem_set": str(problems_file) if problems_file else "HumanEval (packaged)",
-        "problems": len(problems),
-        "limit": limit,
-        "folds": folds,
-        "trained_on": None if extra is None else {"run": extra.source, "problems": len(extra)},
-        "seed": seed,
-        "encoder": encoder or DEFAULT_ENCODER,
-        "calibration": calibration,
-        "two_settings": two_settings,
-        "cascade_budget": cascade_budget,
-        "models": models,
-        "styles": {m: styles[m] for m in models},
-        "carbon_method": method,
-        "country": config.carbon.country_iso_code,
-        "wall_time_s": time.perf_counter() - start,
-        # What the stored generations cost, whichever invocation made them.
-        "model_time_s": sum(outcomes[m][t].gen_s for m in models for t in task_ids)
-        + sum(load[0] for load in loads.values()),
-        "oracle_pass@1": float(scores.max(axis=1).mean()),
-        "systems": rows,
-        "against_direct_heavy": against,
-        "quality_energy_curve": curve,
-        "quality_energy_curve_rule": curve_rule,
-    }
-    (out / "results.json").write_text(json.dumps(summary, indent=2, default=float))
-    if curve:
-        plot_curve(curve, rows, out / "quality_energy.png", curve_rule)
-    (out / "report.md").write_text(report_markdown(summary))
-    return summary
+    with lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise RouterLLMError(
+                f"another routerllm humaneval is running on {out}; wait for it to finish "
+                f"(then the same command reuses its answers), or use another --out"
+            ) from None
+        yield
 
 
 def quality_energy_curve(

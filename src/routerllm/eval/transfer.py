@@ -101,8 +101,8 @@ def load_training_run(
         absent = [m for m in ladder if not outcomes[m]]
         if absent and len(absent) < len(ladder):  # the run stopped before these models
             raise RouterLLMError(
-                f"{option} {run_dir}: it has no generations of {', '.join(absent)} yet; finish "
-                f"that run first (the same routerllm humaneval command resumes it)"
+                f"{option} {run_dir}: it has no generations of {', '.join(absent)}; finish "
+                f"that run first, with systems that use every model (the default ones)"
             )
         if absent:
             raise RouterLLMError(
