@@ -746,3 +746,21 @@ def test_a_second_run_on_the_same_out_at_once_is_refused(
     assert sorted(p.name for p in out.iterdir()) == [".lock"]  # nothing else was written
     run_experiment(tiny_config, out, systems=["direct-light"], limit=1, progress=False)
     assert (out / "report.md").is_file()
+
+
+def test_stored_answers_of_another_model_file_are_not_reused(
+    tiny_config: AppConfig, tmp_path: Path
+) -> None:
+    import shutil
+
+    out = tmp_path / "he"
+    run_experiment(tiny_config, out, systems=["direct-light"], limit=1, progress=False)
+    swapped = tiny_config.model_copy(deep=True)
+    light = swapped.models_by_size()[0]
+    other = tmp_path / "other.gguf"
+    shutil.copy(light.gguf.path, other)  # type: ignore[union-attr]
+    light.gguf.path = str(other)  # type: ignore[union-attr]
+    before = (out / "results.sqlite").read_bytes()
+    with pytest.raises(RouterLLMError, match=f"results of '{light.name}' .*another model file"):
+        run_experiment(swapped, out, systems=["direct-light"], limit=1, progress=False)
+    assert (out / "results.sqlite").read_bytes() == before

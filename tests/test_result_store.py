@@ -24,6 +24,7 @@ USES: dict[str, Callable[[ResultStore], Any]] = {
     "models": lambda s: s.models(),
     "done": lambda s: s.done("m"),
     "use_style": lambda s: s.use_style("m", {"mode": "chat", "max_new_tokens": 8}),
+    "use_model_source": lambda s: s.use_model_source("m", '{"backend": "llama_cpp"}'),
     "styles": lambda s: s.styles(),
     "add_problems": lambda s: s.add_problems(load_humaneval()[:1]),
     "problems": lambda s: s.problems(),
@@ -52,7 +53,7 @@ def test_a_closed_store_says_so_and_keeps_its_data(
     reopened.close()
 
 
-WRITES = ("use_problem_set", "use_style", "add_problems", "add", "add_load")
+WRITES = ("use_problem_set", "use_style", "use_model_source", "add_problems", "add", "add_load")
 
 
 @pytest.mark.parametrize("write", WRITES)

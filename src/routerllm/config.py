@@ -8,6 +8,7 @@ into one readable :class:`ConfigError`.
 
 from __future__ import annotations
 
+import json
 import os
 from importlib import resources
 from pathlib import Path
@@ -137,6 +138,13 @@ class ModelConfig(_Strict):
                 f"model {self.name!r}: backend openai_http needs `base_url` and `model_id`"
             )
         return self
+
+    def source_text(self) -> str:
+        """Where this model's weights come from, as text: its backend and file, package,
+        HF id or endpoint (not its name, tier or figures). Two runs with the same source
+        text ran the same model."""
+        fields = {"backend", "gguf", "model_id", "base_url", "load_in_4bit"}
+        return json.dumps(self.model_dump(include=fields), sort_keys=True)
 
     def cost_usd(self, prompt_tokens: int, completion_tokens: int) -> float:
         return (

@@ -70,6 +70,8 @@ def run_models(
     from routerllm.eval.sandbox import check_problem
 
     styles = {m: style_for(m, style_overrides) for m in models}
+    for model in models:  # checked before anything is recorded
+        store.use_model_source(model, system.config.model(model).source_text())
     store.add_problems(problems)
     for model in models:
         store.use_style(model, dataclasses.asdict(styles[model]))

@@ -217,6 +217,26 @@ class ResultStore:
             with self.db:
                 self.db.execute("INSERT INTO meta VALUES ('problem_set', ?)", (name,))
 
+    def use_model_source(self, model: str, source: str) -> None:
+        """Record where ``model``'s weights came from (``ModelConfig.source_text``), and
+        refuse another source: stored answers of another file under the same name would
+        be reported as this one's. A store made before sources were recorded takes the
+        first one given."""
+        self._check_writable()
+        _need_text(model, "a model's name")
+        _need_text(source, "a model's source")
+        key = f"source:{model}"
+        row = self.db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        if row is not None and row[0] != source:
+            raise RouterLLMError(
+                f"the stored results of {model!r} in {self.path} were made with another model "
+                f"file or endpoint ({row[0]}; now {source}); use a new --out directory for "
+                f"this one (nothing was changed)"
+            )
+        if row is None:
+            with self.db:
+                self.db.execute("INSERT INTO meta VALUES (?, ?)", (key, source))
+
     def problem_set(self) -> str | None:
         """The problem set this run is of; None where it was not recorded (older stores)."""
         row = self.db.execute("SELECT value FROM meta WHERE key = 'problem_set'").fetchone()
