@@ -764,3 +764,15 @@ def test_stored_answers_of_another_model_file_are_not_reused(
     with pytest.raises(RouterLLMError, match=f"results of '{light.name}' .*another model file"):
         run_experiment(swapped, out, systems=["direct-light"], limit=1, progress=False)
     assert (out / "results.sqlite").read_bytes() == before
+
+
+def test_report_paths_blocked_by_a_folder_or_file_are_refused_before_any_model_runs(
+    tiny_config: AppConfig, tmp_path: Path
+) -> None:
+    for blocked, make in (("report.md", Path.mkdir), ("outcomes", Path.touch)):
+        out = tmp_path / blocked.replace(".", "_")
+        out.mkdir()
+        make(out / blocked)
+        with pytest.raises(RouterLLMError, match=f"{blocked} is a (folder|file), where the report"):
+            run_experiment(tiny_config, out, systems=["direct-light"], limit=1, progress=False)
+        assert not (out / "results.sqlite").exists()
