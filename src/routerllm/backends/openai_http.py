@@ -187,14 +187,15 @@ class OpenAIHTTPBackend(Backend):
             try:
                 return self._request("POST", path, body, self.config.timeout_s)
             except urllib.error.HTTPError as e:
-                detail = _error_detail(e)
                 if e.code in RETRY_STATUS and not last:
                     self._sleep(attempt, f"HTTP {e.code}", e.headers.get("Retry-After"))
                     continue
+                if 300 <= e.code < 400:  # its body is not read: it is not the answer
+                    detail = f"a redirect to {e.headers.get('Location')}, not followed"
+                else:
+                    detail = _error_detail(e)
                 if e.code == 400 and "context" in detail.lower():
                     raise PromptError(f"model {self.name!r} rejected the prompt: {detail}") from e
-                if 300 <= e.code < 400:
-                    detail = f"a redirect to {e.headers.get('Location')}, not followed"
                 raise BackendError(
                     f"{self.base_url}{path} answered HTTP {e.code} for model "
                     f"{self.name!r}: {detail}"

@@ -226,20 +226,24 @@ class ResultStore:
         _need_text(model, "a model's name")
         _need_text(source, "a model's source")
         key = f"source:{model}"
-        row = self.db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
-        if row is not None and row[0] != source:
+        recorded = self._meta(key)
+        if recorded is not None and recorded != source:
             raise RouterLLMError(
                 f"the stored results of {model!r} in {self.path} were made with another model "
-                f"file or endpoint ({row[0]}; now {source}); use a new --out directory for "
+                f"file or endpoint ({recorded}; now {source}); use a new --out directory for "
                 f"this one (nothing was changed)"
             )
-        if row is None:
+        if recorded is None:
             with self.db:
                 self.db.execute("INSERT INTO meta VALUES (?, ?)", (key, source))
 
     def problem_set(self) -> str | None:
         """The problem set this run is of; None where it was not recorded (older stores)."""
-        row = self.db.execute("SELECT value FROM meta WHERE key = 'problem_set'").fetchone()
+        return self._meta("problem_set")
+
+    def _meta(self, key: str) -> str | None:
+        """What the store records under ``key``; None where it records nothing."""
+        row = self.db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
         return None if row is None else str(row[0])
 
     def models(self) -> list[str]:
