@@ -433,9 +433,10 @@ def _array(w: dict[str, np.ndarray], key: str, shape: tuple[int | None, ...]) ->
         raise _Incomplete(f"weights.npz's {key!r} {wrong}")
     if not np.issubdtype(array.dtype, np.number) and array.dtype != bool:
         raise _Incomplete(f"weights.npz's {key!r} holds {array.dtype} values, not numbers")
-    if np.isnan(array.astype(float)).any():  # an intercept may be infinite: a sure outcome
+    values = array.astype(float)
+    if np.isnan(values).any():  # an intercept may be infinite: a sure outcome
         raise _Incomplete(f"weights.npz's {key!r} holds values that are not numbers (NaN)")
-    return array.astype(float)
+    return values
 
 
 def _finite(w: dict[str, np.ndarray], key: str, shape: tuple[int | None, ...]) -> np.ndarray:
