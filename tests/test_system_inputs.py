@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from routerllm.backends import GenerationRequest
+from routerllm.backends.base import chat_messages, plain_text
 from routerllm.config import AppConfig
 from routerllm.exceptions import (
     BatchError,
@@ -18,6 +19,7 @@ from routerllm.exceptions import (
     RequestLogError,
     RouterLLMError,
 )
+from routerllm.stubs import stub_of
 from routerllm.system import RouterLLM
 
 
@@ -131,3 +133,29 @@ def test_threads_sharing_a_system_take_turns_on_a_model(tiny_config: AppConfig) 
         assert system.log.count() == 9
         alone = system.generate("Tell me about topic 0-0", model="tiny-light")
         assert outcome[0][0].text == alone.text  # type: ignore[index]
+
+
+def test_a_conversation_is_a_request_with_history() -> None:
+    r = GenerationRequest("And now?", system="S", history=[["user", "A"], ("assistant", "B")])  # type: ignore[list-item]
+    assert r.history == (("user", "A"), ("assistant", "B"))
+    assert [m["role"] for m in chat_messages(r)] == ["system", "user", "assistant", "user"]
+    assert plain_text(r) == "S\n\nA\n\nB\n\nAnd now?"
+    assert stub_of(GenerationRequest('def f():\n    """Doc."""\n', history=(("user", "x"),))) is None  # fmt: skip
+    for history, message in [
+        ((("system", "x"),), "role user or assistant"),
+        ((("user", 3),), "history turn 1"),
+        ("user: hi", "history must be a list"),
+    ]:
+        with pytest.raises(PromptError, match=message):
+            GenerationRequest("x", history=history)  # type: ignore[arg-type]
+    with pytest.raises(PromptError, match="a raw request continues one text"):
+        GenerationRequest("x", raw=True, history=(("user", "y"),))
+
+
+def test_a_conversation_counts_toward_the_prompt_limit(tiny_config: AppConfig) -> None:
+    tiny_config.limits.max_prompt_chars = 100
+    with RouterLLM(tiny_config) as system:
+        request = GenerationRequest("short", history=(("user", "x" * 60), ("assistant", "y" * 60)))  # fmt: skip
+        with pytest.raises(RouterLLMError, match="the conversation is 125 characters"):
+            system.generate(request)
+        assert system.log.count() == 0

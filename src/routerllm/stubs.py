@@ -37,8 +37,8 @@ def stub_of(request: GenerationRequest) -> HumanEvalProblem | None:
     """The function ``request`` asks to complete, when its whole prompt is Python code
     whose last statement is a function whose body ends in its docstring, on lines of its
     own, with at most imports before it; else None (prose, fenced code, a function with
-    a body, or a request already asked in a chosen way)."""
-    if request.raw or request.response_prefix:
+    a body, a request already asked in a chosen way, or a conversation's later turn)."""
+    if request.raw or request.response_prefix or request.history:
         return None
     tree = parse_code(request.prompt)
     last = tree.body[-1] if tree is not None and tree.body else None

@@ -231,6 +231,19 @@ class RouterLLM:
             )
         return prompt
 
+    def _check_history(self, request: GenerationRequest) -> None:
+        """A conversation's earlier turns count toward the prompt's length limit."""
+        if not request.history:
+            return
+        total = len(request.prompt) + sum(len(text) for _, text in request.history)
+        limit = self.config.limits.max_prompt_chars
+        if total > limit:
+            raise PromptError(
+                f"the conversation is {total:,} characters (the prompt and its "
+                f"{len(request.history)} earlier turns), over the limit of {limit:,} "
+                f"(limits.max_prompt_chars); drop its oldest turns"
+            )
+
     def route(self, prompt: str) -> RoutingDecision:
         """The routing decision alone (not measured, not logged)."""
         self._check_open()
@@ -286,6 +299,8 @@ class RouterLLM:
             r if isinstance(r, GenerationRequest) else GenerationRequest(prompt=r) for r in requests
         ]
         prompts = [self._check_prompt(r.prompt) for r in reqs]
+        for r in reqs:
+            self._check_history(r)
         if not reqs:
             return []
         with self.meter.measure("router_inference") as routing:

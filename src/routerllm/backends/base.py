@@ -23,6 +23,9 @@ class GenerationRequest:
     the model continues (the returned text excludes it). At most one of the
     two may be used. ``prompt_state``: also return the model's own hidden state
     of the prompt (``Completion.prompt_state``; llama.cpp backends only).
+    ``history``: the conversation's earlier turns, ``(role, text)`` pairs with role
+    "user" or "assistant", oldest first; ``prompt`` is the user's newest message,
+    the one the router reads.
     """
 
     prompt: str
@@ -35,10 +38,17 @@ class GenerationRequest:
     raw: bool = False
     response_prefix: str = ""
     prompt_state: bool = False
+    history: tuple[tuple[str, str], ...] = ()
 
     def __post_init__(self) -> None:
         if self.stop is None:
             object.__setattr__(self, "stop", [])
+        object.__setattr__(self, "history", _turns(self.history))
+        if self.raw and self.history:
+            raise PromptError(
+                "a raw request continues one text and has no earlier turns; send the "
+                "conversation as a chat request, or write it into the prompt"
+            )
         wrong = [
             f"{name} {value!r}"
             for name, value, ok in (
@@ -125,16 +135,42 @@ def resolve_sampling(request: GenerationRequest, defaults: GenerationConfig) -> 
     )
 
 
+ROLES = ("user", "assistant")
+"""The roles of a conversation's earlier turns (``GenerationRequest.history``)."""
+
+
+def _turns(history: object) -> tuple[tuple[str, str], ...]:
+    """``history`` checked and made immutable: (role, text) pairs, roles in ``ROLES``."""
+    if not isinstance(history, list | tuple):
+        raise PromptError(f"history must be a list of (role, text) pairs, got {type(history).__name__}")  # fmt: skip
+    turns = []
+    for i, turn in enumerate(history):
+        if not (
+            isinstance(turn, list | tuple)
+            and len(turn) == 2
+            and turn[0] in ROLES
+            and isinstance(turn[1], str)
+        ):
+            raise PromptError(
+                f"history turn {i + 1} is {turn!r:.80}; each turn is a (role, text) pair with "
+                f"role {' or '.join(ROLES)}"
+            )
+        turns.append((str(turn[0]), turn[1]))
+    return tuple(turns)
+
+
 def chat_messages(request: GenerationRequest) -> list[dict[str, str]]:
     messages = [{"role": "system", "content": request.system}] if request.system else []
+    messages += [{"role": role, "content": text} for role, text in request.history]
     return [*messages, {"role": "user", "content": request.prompt}]
 
 
 def plain_text(request: GenerationRequest) -> str:
     """The request as one text, for models without a chat template and raw requests:
-    system text, prompt, then the response prefix (each on its own line) when given."""
-    parts = [request.system, request.prompt] if request.system else [request.prompt]
-    text = "\n\n".join(parts)
+    system text, earlier turns, prompt, then the response prefix (each on its own
+    line) when given."""
+    parts = [request.system] if request.system else []
+    text = "\n\n".join([*parts, *(t for _, t in request.history), request.prompt])
     return f"{text}\n{request.response_prefix}" if request.response_prefix else text
 
 

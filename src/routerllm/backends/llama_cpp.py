@@ -187,7 +187,7 @@ class LlamaCppBackend(Backend):
         self.load()
         sampling = resolve_sampling(request, self.generation)
         n_ctx = int(self._llm.n_ctx())
-        n_prompt = self.count_tokens(request.prompt + request.response_prefix) + TEMPLATE_MARGIN
+        n_prompt = self.count_tokens(plain_text(request)) + TEMPLATE_MARGIN  # history included
         if n_prompt >= n_ctx:
             raise PromptError(
                 f"prompt is about {n_prompt - TEMPLATE_MARGIN} tokens, too long for model "
