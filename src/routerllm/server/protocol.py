@@ -1,0 +1,308 @@
+"""The OpenAI API's requests and answers, as RouterLLM's server reads and writes them.
+
+Translation only, no web framework: :func:`chat_call` and :func:`completion_call`
+turn a request body into a :class:`Call` (the model asked for and a
+``GenerationRequest``); :func:`answer` and :func:`events` turn the routed result
+into the API's answer or its server-sent events. A mistake in a body is a
+``PromptError`` naming the field. A field that would change the answer in a way
+RouterLLM cannot honour (tools, logprobs, penalties, several choices) is refused,
+not ignored; fields that change nothing here (``user``, ``seed``, ``metadata``...)
+are accepted and unused.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
+
+from routerllm.backends.base import GenerationRequest
+from routerllm.checks import is_integer, is_number
+from routerllm.exceptions import (
+    BackendError,
+    ConfigError,
+    ModelUnavailableError,
+    PromptError,
+    RouterLLMError,
+    UnknownNameError,
+)
+
+if TYPE_CHECKING:
+    from routerllm.system import RoutedResult
+
+AUTO = "auto"
+"""The model name that asks RouterLLM to route (any configured name skips routing)."""
+
+
+@dataclass(frozen=True)
+class Call:
+    """One API request: which kind, the model asked for (None: routed), the request."""
+
+    kind: Literal["chat", "completion"]
+    model: str | None
+    request: GenerationRequest
+    stream: bool = False
+    include_usage: bool = False
+
+
+def _unset(value: object) -> bool:
+    return value is None or value is False or value == 0 or value == [] or value == {}
+
+
+# Fields that would change the answer, and the values that change nothing.
+_REFUSED: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "n": (lambda v: v is None or v == 1, "one choice per request (n: 1)"),
+    "tools": (_unset, "tool calls"),
+    "functions": (_unset, "function calls"),
+    "tool_choice": (lambda v: v in (None, "none", "auto"), "tool calls"),
+    "function_call": (lambda v: v in (None, "none", "auto"), "function calls"),
+    "logprobs": (_unset, "log probabilities"),
+    "top_logprobs": (_unset, "log probabilities"),
+    "logit_bias": (_unset, "logit_bias"),
+    "presence_penalty": (_unset, "presence_penalty (repetition_penalty is)"),
+    "frequency_penalty": (_unset, "frequency_penalty (repetition_penalty is)"),
+    "response_format": (
+        lambda v: v is None or (isinstance(v, Mapping) and v.get("type") == "text"),
+        "response formats other than text",
+    ),
+    "audio": (_unset, "audio"),
+    "modalities": (lambda v: v is None or v == ["text"], "modalities other than text"),
+    "prediction": (_unset, "predicted outputs"),
+    "echo": (_unset, "echo"),
+    "suffix": (lambda v: v is None or v == "", "suffix (fill in the middle)"),
+    "best_of": (lambda v: v is None or v == 1, "best_of"),
+}
+
+
+def _object(body: object) -> Mapping[str, Any]:
+    if not isinstance(body, Mapping):
+        raise PromptError(f"the request body must be a JSON object, got {_json_kind(body)}")
+    for name, (harmless, what) in _REFUSED.items():
+        if name in body and not harmless(body[name]):
+            raise PromptError(f"{name}: RouterLLM's server does not support {what}")
+    return body
+
+
+def _json_kind(value: object) -> str:
+    kinds = {dict: "an object", list: "an array", str: "a string", bool: "a boolean"}
+    if value is None:
+        return "null"
+    return next((k for t, k in kinds.items() if isinstance(value, t)), "a number")
+
+
+def _model(body: Mapping[str, Any]) -> str | None:
+    model = body.get("model", AUTO)
+    if not isinstance(model, str) or not model.strip():
+        raise PromptError(f"model must be a model's name or {AUTO!r} to route, got {model!r:.80}")
+    return None if model == AUTO else model
+
+
+def _number(body: Mapping[str, Any], name: str, whole: bool = False) -> Any:
+    value = body.get(name)
+    if value is None:
+        return None
+    if not (is_integer(value) if whole else is_number(value)):
+        kind = "a whole number" if whole else "a number"
+        raise PromptError(f"{name} must be {kind}, got {_json_kind(value)} {value!r:.40}")
+    return value
+
+
+def _stop(body: Mapping[str, Any]) -> list[str]:
+    stop = body.get("stop")
+    if stop is None:
+        return []
+    if isinstance(stop, str):
+        return [stop]
+    if isinstance(stop, list) and all(isinstance(s, str) for s in stop):
+        return list(stop)
+    raise PromptError(f"stop must be a string or an array of strings, got {stop!r:.80}")
+
+
+def _stream(body: Mapping[str, Any]) -> tuple[bool, bool]:
+    stream = body.get("stream") or False
+    if not isinstance(stream, bool):
+        raise PromptError(f"stream must be true or false, got {stream!r:.40}")
+    options = body.get("stream_options") or {}
+    usage = options.get("include_usage", False) if isinstance(options, Mapping) else None
+    if not isinstance(usage, bool):
+        raise PromptError(f'stream_options must be an object like {{"include_usage": true}}, got {options!r:.80}')  # fmt: skip
+    return stream, usage
+
+
+def _request(body: Mapping[str, Any], prompt: str, **fields: Any) -> GenerationRequest:
+    """The request's sampling options; the API's names in every message."""
+    new_tokens = _number(body, "max_completion_tokens", whole=True)
+    if new_tokens is None:
+        new_tokens = _number(body, "max_tokens", whole=True)
+    options = {
+        "temperature": _number(body, "temperature"),
+        "top_p": _number(body, "top_p"),
+        "repetition_penalty": _number(body, "repetition_penalty"),
+    }
+    if new_tokens is not None and new_tokens < 1:
+        raise PromptError(f"max_tokens must be at least 1, got {new_tokens}")
+    try:
+        return GenerationRequest(
+            prompt, max_new_tokens=new_tokens, stop=_stop(body), **options, **fields
+        )
+    except PromptError as e:
+        raise PromptError(str(e).replace("max_new_tokens", "max_tokens")) from None
+
+
+def chat_call(body: object) -> Call:
+    """A ``POST /v1/chat/completions`` body: the last message is the user's prompt
+    (the one the router reads), system and developer messages become the system
+    text, and the user's and assistant's earlier messages the conversation's history."""
+    body = _object(body)
+    messages = body.get("messages")
+    if not isinstance(messages, list) or not messages:
+        raise PromptError("messages must be a non-empty array of {role, content} objects")
+    system: list[str] = []
+    turns: list[tuple[str, str]] = []
+    for i, message in enumerate(messages):
+        where = f"messages[{i}]"
+        if not isinstance(message, Mapping):
+            raise PromptError(f"{where} must be an object with role and content")
+        role = message.get("role")
+        if role in ("tool", "function") or message.get("tool_calls") or message.get("function_call"):  # fmt: skip
+            raise PromptError(f"{where}: RouterLLM's server does not support tool calls")
+        text = _content(message.get("content"), f"{where}.content")
+        if role in ("system", "developer"):
+            system.append(text)
+        elif role in ("user", "assistant"):
+            turns.append((role, text))
+        else:
+            raise PromptError(f"{where}.role must be system, developer, user or assistant, got {role!r:.40}")  # fmt: skip
+    if not turns or turns[-1][0] != "user":
+        raise PromptError("the last message (after any system messages) must be the user's")
+    prompt = turns.pop()[1]
+    stream, usage = _stream(body)
+    request = _request(body, prompt, system="\n\n".join(system) or None, history=tuple(turns))
+    return Call("chat", _model(body), request, stream, usage)
+
+
+def _content(content: object, where: str) -> str:
+    """A message's text: a string, or an array of text parts (joined by new lines)."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list) and content:
+        texts = []
+        for part in content:
+            if not isinstance(part, Mapping) or part.get("type") != "text":
+                kind = part.get("type") if isinstance(part, Mapping) else _json_kind(part)
+                raise PromptError(f"{where}: only text parts are supported, got {kind!r:.40}")
+            if not isinstance(part.get("text"), str):
+                raise PromptError(f"{where}: a text part needs its text as a string")
+            texts.append(part["text"])
+        return "\n".join(texts)
+    raise PromptError(f"{where} must be a string or an array of text parts, got {_json_kind(content)}")  # fmt: skip
+
+
+def completion_call(body: object) -> Call:
+    """A ``POST /v1/completions`` body: the prompt is continued as plain text (a raw
+    request, without the model's chat template)."""
+    body = _object(body)
+    prompt = body.get("prompt")
+    if isinstance(prompt, list) and len(prompt) == 1 and isinstance(prompt[0], str):
+        prompt = prompt[0]
+    if not isinstance(prompt, str):
+        hint = "; send one prompt per request" if isinstance(prompt, list) else ""
+        raise PromptError(f"prompt must be a string, got {_json_kind(prompt)}{hint}")
+    stream, usage = _stream(body)
+    return Call("completion", _model(body), _request(body, prompt, raw=True), stream, usage)
+
+
+def _finish(reason: str | None) -> str:
+    return reason if reason in ("stop", "length", "content_filter") else "stop"
+
+
+def _usage(result: RoutedResult) -> dict[str, int]:
+    return {
+        "prompt_tokens": result.prompt_tokens,
+        "completion_tokens": result.completion_tokens,
+        "total_tokens": result.prompt_tokens + result.completion_tokens,
+    }
+
+
+def facts(result: RoutedResult, warning: str = "") -> dict[str, Any]:
+    """What RouterLLM adds to an answer (its ``routerllm`` field): the model chosen and
+    why, the energy, CO2 and cost of the request and of each component."""
+    about = {k: v for k, v in result.to_dict().items() if k != "response"}
+    return {**about, "warning": warning} if warning else about
+
+
+def _head(call: Call, result: RoutedResult, created: int, chunk: bool = False) -> dict[str, Any]:
+    prefix, kind = ("chatcmpl", "chat.completion") if call.kind == "chat" else ("cmpl", "text_completion")  # fmt: skip
+    if chunk and call.kind == "chat":
+        kind += ".chunk"
+    return {"id": f"{prefix}-{result.request_id}", "object": kind, "created": created, "model": result.model}  # fmt: skip
+
+
+def answer(call: Call, result: RoutedResult, created: int, warning: str = "") -> dict[str, Any]:
+    """The API's answer to ``call``, with RouterLLM's facts under ``routerllm``."""
+    finish = _finish(result.finish_reason)
+    choice: dict[str, Any] = (
+        {"index": 0, "message": {"role": "assistant", "content": result.text}}
+        if call.kind == "chat"
+        else {"index": 0, "text": result.text}
+    )
+    choice.update(logprobs=None, finish_reason=finish)
+    return {
+        **_head(call, result, created),
+        "choices": [choice],
+        "usage": _usage(result),
+        "routerllm": facts(result, warning),
+    }
+
+
+def events(call: Call, result: RoutedResult, created: int, warning: str = "") -> list[str]:
+    """The answer as server-sent events, as a streaming client reads them. The answer
+    is generated whole before the first event: its text comes in one chunk, then the
+    finish reason (with RouterLLM's facts), the usage when asked, and ``[DONE]``."""
+    head = _head(call, result, created, chunk=True)
+
+    def choice(text: str | None, finish: str | None) -> dict[str, Any]:
+        if call.kind == "chat":
+            delta = {} if text is None else {"role": "assistant", "content": text}
+            return {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}
+        return {"index": 0, "text": text or "", "logprobs": None, "finish_reason": finish}
+
+    chunks = [
+        {**head, "choices": [choice(result.text, None)]},
+        {
+            **head,
+            "choices": [choice(None, _finish(result.finish_reason))],
+            "routerllm": facts(result, warning),
+        },  # fmt: skip
+    ]
+    if call.include_usage:
+        chunks.append({**head, "choices": [], "usage": _usage(result)})
+    return [f"data: {json.dumps(c)}\n\n" for c in chunks] + ["data: [DONE]\n\n"]
+
+
+def model_list(names: list[str]) -> dict[str, Any]:
+    """``GET /v1/models``: ``auto`` (routed) and each model that can run here."""
+    return {"object": "list", "data": [model_entry(n) for n in [AUTO, *names]]}
+
+
+def model_entry(name: str) -> dict[str, Any]:
+    return {"id": name, "object": "model", "created": 0, "owned_by": "routerllm"}
+
+
+def error_body(message: str, kind: str, code: str | None = None, param: str | None = None) -> dict[str, Any]:  # fmt: skip
+    """The API's error object."""
+    return {"error": {"message": message, "type": kind, "param": param, "code": code}}
+
+
+def error_status(error: RouterLLMError) -> tuple[int, str, str | None]:
+    """HTTP status, error type and code for a RouterLLM error."""
+    if isinstance(error, UnknownNameError):
+        return 404, "invalid_request_error", "model_not_found"
+    if isinstance(error, PromptError | ConfigError):
+        return 400, "invalid_request_error", None
+    if isinstance(error, ModelUnavailableError):
+        return 503, "server_error", "model_unavailable"
+    if isinstance(error, BackendError):
+        return 502, "server_error", "backend_error"
+    return 500, "server_error", None

@@ -1,0 +1,522 @@
+"""The OpenAI-compatible server (``routerllm serve``): a real uvicorn server on
+127.0.0.1 around a real ``RouterLLM`` on the tiny GGUF, called over real HTTP, by
+urllib and by RouterLLM's own OpenAI-compatible backend (the server is a drop-in
+OpenAI endpoint); the CLI command as a subprocess, stopped by Ctrl-C and SIGTERM."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from routerllm.backends.base import GenerationRequest
+from routerllm.config import AppConfig, load_config
+from routerllm.exceptions import RequestLogError
+from routerllm.server import protocol
+from routerllm.server.app import listen, server
+from routerllm.system import RouterLLM
+
+from .conftest import tiny_config_dict, tiny_model, write_config
+
+HEADERS = {"Content-Type": "application/json"}
+
+
+@contextmanager
+def running(system: RouterLLM, api_key: str | None = None) -> Iterator[str]:
+    """``system`` served on a free port of 127.0.0.1; yields the server's base URL."""
+    sock = listen("127.0.0.1", 0)
+    port = sock.getsockname()[1]
+    srv = server(system, api_key)
+    thread = threading.Thread(target=srv.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not srv.started:
+        assert thread.is_alive() and time.monotonic() < deadline, "server did not start"
+        time.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        srv.should_exit = True
+        thread.join(30)
+
+
+def call(
+    base: str,
+    path: str,
+    body: Any = None,
+    raw: bytes | None = None,
+    headers: dict[str, str] | None = None,
+    method: str | None = None,
+) -> tuple[int, str]:
+    data = raw if raw is not None else None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(
+        base + path, data=data, headers={**HEADERS, **(headers or {})}, method=method
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=60) as answer:
+            return answer.status, answer.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode()
+
+
+def chat(base: str, content: str = "What is a Python list?", **fields: Any) -> dict[str, Any]:
+    status, text = call(
+        base,
+        "/v1/chat/completions",
+        {"model": "auto", "messages": [{"role": "user", "content": content}], **fields},
+    )
+    assert status == 200, text
+    return dict(json.loads(text))
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, RouterLLM]]:
+    tmp = tmp_path_factory.mktemp("served")
+    config = load_config(write_config(tmp, tiny_config_dict(tmp)))
+    with RouterLLM(config) as system, running(system) as base:
+        yield base, system
+
+
+# -- the API ------------------------------------------------------------------
+def test_models_lists_auto_and_each_model_that_runs(served: tuple[str, RouterLLM]) -> None:
+    base, _ = served
+    status, text = call(base, "/v1/models")
+    assert status == 200
+    names = [m["id"] for m in json.loads(text)["data"]]
+    assert names == ["auto", "tiny-light", "tiny-medium", "tiny-heavy"]
+    assert call(base, "/v1/models/tiny-heavy")[0] == 200
+    status, text = call(base, "/v1/models/gpt-4")
+    assert status == 404 and "valid names: auto, tiny-heavy" in text
+
+
+def test_a_routed_answer_is_measured_and_logged(served: tuple[str, RouterLLM]) -> None:
+    base, system = served
+    answer = chat(base, "Write a Python function that reverses a list.")
+    facts = answer["routerllm"]
+    assert answer["object"] == "chat.completion"
+    assert answer["model"] == facts["model"] in ("tiny-light", "tiny-medium", "tiny-heavy")
+    assert facts["router"] == "rules" and facts["reason"]
+    message = answer["choices"][0]["message"]
+    assert message["role"] == "assistant" and message["content"]
+    usage = answer["usage"]
+    assert usage["total_tokens"] == usage["prompt_tokens"] + usage["completion_tokens"] > 0
+    assert facts["energy_kwh"] > 0 and facts["co2_kg"] > 0
+    assert set(facts["components"]) == {"router_inference", "model_loading", "llm_inference"}
+    logged = {r.id: r for r in system.log.records(tag="server")}
+    assert answer["id"] == f"chatcmpl-{facts['request_id']}"
+    assert logged[facts["request_id"]].model == answer["model"]
+
+
+def test_a_model_by_name_skips_routing(served: tuple[str, RouterLLM]) -> None:
+    base, _ = served
+    status, text = call(base, "/v1/completions", {"model": "tiny-heavy", "prompt": ["def f("]})
+    assert status == 200, text
+    answer = json.loads(text)
+    assert answer["object"] == "text_completion" and answer["model"] == "tiny-heavy"
+    assert answer["routerllm"]["router"] == "fixed" and answer["choices"][0]["text"]
+
+
+def test_a_stream_carries_the_same_answer(served: tuple[str, RouterLLM]) -> None:
+    base, _ = served
+    plain = chat(base, "Name a sorting algorithm.", temperature=0)
+    status, text = call(
+        base,
+        "/v1/chat/completions",
+        {
+            "messages": [{"role": "user", "content": "Name a sorting algorithm."}],
+            "temperature": 0,
+            "stream": True,
+            "stream_options": {"include_usage": True},
+        },
+    )
+    assert status == 200
+    events = [line.removeprefix("data: ") for line in text.split("\n\n") if line]
+    assert events[-1] == "[DONE]"
+    chunks = [json.loads(e) for e in events[:-1]]
+    assert all(c["object"] == "chat.completion.chunk" for c in chunks)
+    streamed = "".join(c["choices"][0]["delta"].get("content", "") for c in chunks if c["choices"])
+    assert streamed == plain["choices"][0]["message"]["content"]
+    assert chunks[1]["choices"][0]["finish_reason"] == plain["choices"][0]["finish_reason"]
+    assert chunks[-1]["choices"] == [] and chunks[-1]["usage"] == plain["usage"]
+
+
+def test_the_whole_conversation_reaches_the_model(served: tuple[str, RouterLLM]) -> None:
+    base, _ = served
+    alone = chat(base, "And in Rust?", temperature=0)
+    status, text = call(
+        base,
+        "/v1/chat/completions",
+        {
+            "model": "auto",
+            "temperature": 0,
+            "messages": [
+                {"role": "system", "content": "Answer briefly."},
+                {"role": "user", "content": "How do I reverse a list in Python?"},
+                {"role": "assistant", "content": [{"type": "text", "text": "Use reversed()."}]},
+                {"role": "user", "content": "And in Rust?"},
+            ],
+        },
+    )
+    assert status == 200, text
+    answer = json.loads(text)
+    assert answer["usage"]["prompt_tokens"] > alone["usage"]["prompt_tokens"] + 10
+    # routed on the newest message alone, as the request without its history was
+    assert answer["model"] == alone["model"]
+
+
+def test_routerllm_is_a_client_of_its_own_server(served: tuple[str, RouterLLM], tmp_path: Path) -> None:  # fmt: skip
+    base, _ = served
+    data = tiny_config_dict(tmp_path)
+    data["models"] = [
+        {
+            "name": "remote-router",
+            "backend": "openai_http",
+            "tier": "heavy",
+            "params_b": 1.5,
+            "model_id": "auto",
+            "base_url": f"{base}/v1",
+            "memory_gb": 0.1,
+            "energy_per_token_kwh": 1e-7,
+        }
+    ]
+    with RouterLLM(load_config(write_config(tmp_path, data))) as client:
+        history = (("user", "hello"), ("assistant", "hi, how can I help?"))
+        result = client.generate(GenerationRequest("Sort a list.", history=history))
+    assert result.model == "remote-router" and result.text and result.completion_tokens > 0
+
+
+def test_the_official_openai_client_works_against_it(served: tuple[str, RouterLLM]) -> None:
+    import openai
+
+    base, _ = served
+    client = openai.OpenAI(base_url=f"{base}/v1", api_key="unused", max_retries=0)
+    messages: Any = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"}]
+    answer = client.chat.completions.create(model="auto", messages=messages, max_tokens=6)
+    assert answer.choices[0].message.content and answer.usage is not None
+    assert (answer.model_extra or {})["routerllm"]["model"] == answer.model
+    chunks = list(
+        client.chat.completions.create(
+            model="tiny-heavy",
+            messages=messages,
+            stream=True,
+            stream_options={"include_usage": True},
+        )
+    )
+    assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert chunks[-1].usage is not None and chunks[-1].usage.completion_tokens > 0
+    assert client.completions.create(model="auto", prompt="def f(", max_tokens=4).choices[0].text
+    assert [m.id for m in client.models.list()][0] == "auto"
+    with pytest.raises(openai.NotFoundError, match="valid names: auto"):
+        client.chat.completions.create(model="gpt-9", messages=messages)
+    with pytest.raises(openai.BadRequestError, match="does not support tool calls"):
+        client.chat.completions.create(
+            model="auto", messages=messages, tools=[{"type": "function", "function": {"name": "f"}}]
+        )
+
+
+def test_requests_take_turns(served: tuple[str, RouterLLM]) -> None:
+    base, system = served
+    answers: list[dict[str, Any]] = []
+
+    def ask(k: int) -> None:
+        answers.append(chat(base, f"Explain topic {k} in one line.", max_tokens=24))
+
+    threads = [threading.Thread(target=ask, args=(k,)) for k in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(answers) == 3
+    ids = {a["routerllm"]["request_id"] for a in answers}
+    spans = sorted(
+        (
+            datetime.fromisoformat(r.timestamp).timestamp() - r.latency_s,
+            datetime.fromisoformat(r.timestamp).timestamp(),
+        )  # fmt: skip
+        for r in system.log.records(tag="server")
+        if r.id in ids
+    )
+    # each request was measured alone: none starts before the one before it ended
+    assert all(
+        later[0] >= earlier[1] - 0.01 for earlier, later in zip(spans, spans[1:], strict=False)
+    )
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "status", "message"),
+    [
+        ("/v1/chat/completions", b"{bad", 400, "not valid JSON"),
+        ("/v1/chat/completions", [], 400, "must be a JSON object, got an array"),
+        ("/v1/chat/completions", {"messages": []}, 400, "messages must be a non-empty array"),
+        (
+            "/v1/chat/completions",
+            {"messages": [{"role": "user", "content": ""}]},
+            400,
+            "prompt is empty",
+        ),  # fmt: skip
+        (
+            "/v1/chat/completions",
+            {"messages": [{"role": "assistant", "content": "x"}]},
+            400,
+            "must be the user's",
+        ),  # fmt: skip
+        (
+            "/v1/chat/completions",
+            {"messages": [{"role": "robot", "content": "x"}]},
+            400,
+            "messages[0].role must be",
+        ),  # fmt: skip
+        (
+            "/v1/chat/completions",
+            {"messages": [{"role": "user", "content": [{"type": "image_url"}]}]},
+            400,
+            "only text parts",
+        ),  # fmt: skip
+        (
+            "/v1/chat/completions",
+            {"messages": [{"role": "user", "content": None}]},
+            400,
+            "content must be a string",
+        ),  # fmt: skip
+        (
+            "/v1/chat/completions",
+            {"messages": [{"role": "user", "content": "x"}], "tools": [{"type": "function"}]},
+            400,
+            "does not support tool calls",
+        ),  # fmt: skip
+        (
+            "/v1/chat/completions",
+            {"messages": [{"role": "user", "content": "x"}], "n": 2},
+            400,
+            "one choice per request",
+        ),  # fmt: skip
+        (
+            "/v1/chat/completions",
+            {"messages": [{"role": "user", "content": "x"}], "temperature": "hot"},
+            400,
+            "temperature must be a number",
+        ),  # fmt: skip
+        (
+            "/v1/chat/completions",
+            {"messages": [{"role": "user", "content": "x"}], "temperature": 5},
+            400,
+            "0 <= temperature <= 2",
+        ),  # fmt: skip
+        (
+            "/v1/chat/completions",
+            {"messages": [{"role": "user", "content": "x"}], "max_tokens": 0},
+            400,
+            "max_tokens must be at least 1",
+        ),  # fmt: skip
+        (
+            "/v1/chat/completions",
+            {"messages": [{"role": "user", "content": "x"}], "stream": "yes"},
+            400,
+            "stream must be true or false",
+        ),  # fmt: skip
+        (
+            "/v1/chat/completions",
+            {"model": "gpt-4", "messages": [{"role": "user", "content": "x"}]},
+            404,
+            "unknown model 'gpt-4'; valid names: auto, tiny-heavy",
+        ),  # fmt: skip
+        ("/v1/completions", {"prompt": ["a", "b"]}, 400, "send one prompt per request"),
+        ("/v1/completions", {"prompt": "x", "echo": True}, 400, "does not support echo"),
+        ("/v1/completions", {"prompt": "x" * 5_000_000}, 413, "request body is over"),
+        ("/v1/embeddings", {"input": "x"}, 404, "POST /v1/embeddings: Not Found"),
+    ],
+)
+def test_a_bad_request_gets_an_openai_error_and_is_not_run(
+    served: tuple[str, RouterLLM], path: str, body: Any, status: int, message: str
+) -> None:
+    base, system = served
+    before = system.log.count()
+    got, text = call(base, path, raw=body) if isinstance(body, bytes) else call(base, path, body)
+    error = json.loads(text)["error"]
+    assert got == status and message in error["message"], text
+    assert error["type"] == "invalid_request_error"
+    assert system.log.count() == before
+
+
+def test_the_report_reads_the_log(served: tuple[str, RouterLLM]) -> None:
+    base, system = served
+    chat(base)
+    status, text = call(base, "/routerllm/report?tag=server")
+    assert status == 200, text
+    report = json.loads(text)
+    assert report["totals"]["requests"] == len(list(system.log.records(tag="server"))) > 0
+    assert report["by_component"]["llm_inference"]["energy_kwh"] > 0
+    status, text = call(base, "/routerllm/report?since=yesterday")
+    assert status == 400 and "yesterday" in json.loads(text)["error"]["message"]
+
+
+# -- failures and keys --------------------------------------------------------
+@pytest.fixture
+def quiet_config(tmp_path: Path, tiny_gguf: Path) -> AppConfig:
+    """The tiny ladder without CodeCarbon (fast to start), plus a corrupt GGUF model."""
+    corrupt = tmp_path / "corrupt.gguf"
+    corrupt.write_bytes(tiny_gguf.read_bytes()[:4096])
+    data = tiny_config_dict(tmp_path, carbon={"enabled": False})
+    data["models"].append(tiny_model("broken", "heavy", 3.0, gguf={"path": str(corrupt)}))
+    data["router"] = {"name": "smallest"}
+    return load_config(write_config(tmp_path, data))
+
+
+def test_a_failing_backend_is_a_502_and_the_server_goes_on(quiet_config: AppConfig) -> None:
+    with RouterLLM(quiet_config) as system, running(system) as base:
+        status, text = call(base, "/v1/completions", {"model": "broken", "prompt": "x"})
+        error = json.loads(text)["error"]
+        assert status == 502 and "corrupt" in error["message"] and error["code"] == "backend_error"
+        assert chat(base)["model"] == "tiny-light"
+
+
+def test_an_answer_the_log_cannot_take_is_still_returned(
+    quiet_config: AppConfig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with RouterLLM(quiet_config) as system, running(system) as base:
+
+        def full_disk(record: object) -> None:
+            raise RequestLogError("database or disk is full")
+
+        monkeypatch.setattr(system.log, "append", full_disk)
+        answer = chat(base)
+        assert answer["choices"][0]["message"]["content"]
+        assert "could not record this answer" in answer["routerllm"]["warning"]
+
+
+def test_an_api_key_guards_everything_but_health(quiet_config: AppConfig) -> None:
+    with RouterLLM(quiet_config) as system, running(system, api_key="s3cret") as base:
+        body = {"messages": [{"role": "user", "content": "hi"}]}
+        for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": "s3cret"}):
+            status, text = call(base, "/v1/chat/completions", body, headers=headers)
+            assert status == 401 and json.loads(text)["error"]["code"] == "invalid_api_key"
+        assert call(base, "/v1/models")[0] == 401
+        assert call(base, "/routerllm/report")[0] == 401
+        assert call(base, "/health")[0] == 200
+        key = {"Authorization": "Bearer s3cret"}
+        assert call(base, "/v1/chat/completions", body, headers=key)[0] == 200
+        assert call(base, "/v1/models", headers=key)[0] == 200
+        assert system.log.count() == 1
+
+
+# -- the command --------------------------------------------------------------
+def serve_command(config: Path, *extra: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:  # fmt: skip
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "routerllm.cli",
+            "serve",
+            "--config",
+            str(config),
+            "--port",
+            "0",
+            *extra,
+        ],  # fmt: skip
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, **(env or {})},
+    )
+
+
+@pytest.mark.parametrize(("stop", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 0)])
+def test_serve_answers_and_stops_cleanly(tmp_path: Path, stop: signal.Signals, code: int) -> None:
+    config = write_config(tmp_path, tiny_config_dict(tmp_path, carbon={"enabled": False}))
+    process = serve_command(config, "--json", env={"ROUTERLLM_API_KEY": "k"})
+    try:
+        assert process.stdout is not None
+        info = json.loads(process.stdout.readline())
+        assert info["models"] == ["tiny-light", "tiny-medium", "tiny-heavy"]
+        base = info["url"].removesuffix("/v1")
+        status, text = call(
+            base,
+            "/v1/chat/completions",
+            {"messages": [{"role": "user", "content": "hi"}]},
+            headers={"Authorization": "Bearer k"},
+        )
+        assert status == 200, text
+    finally:
+        process.send_signal(stop)
+        _, stderr = process.communicate(timeout=60)
+    assert process.returncode == code, stderr
+    assert "Traceback" not in stderr
+    if stop == signal.SIGINT:
+        assert "server stopped; every answered request is in the log" in stderr
+    with RouterLLM(load_config(config)) as system:
+        assert len(list(system.log.records(tag="server"))) == 1
+
+
+@pytest.mark.parametrize(
+    ("extra", "env", "message"),
+    [
+        (("--port", "70000"), {}, "--port must be between 0 and 65535"),
+        (("--host", "no-such-host.invalid"), {}, "cannot listen on no-such-host.invalid"),
+        ((), {"ROUTERLLM_API_KEY": " "}, "ROUTERLLM_API_KEY is empty"),
+        (("--router", "psychic"), {}, "unknown router 'psychic'"),
+    ],
+)
+def test_serve_refuses_a_mistake_in_one_line(
+    tiny_config_path: Path, extra: tuple[str, ...], env: dict[str, str], message: str
+) -> None:
+    process = serve_command(tiny_config_path, *extra, env=env)
+    stdout, stderr = process.communicate(timeout=60)
+    assert process.returncode == 2 and stdout == ""
+    assert stderr.startswith("error: ") and message in stderr and stderr.count("\n") == 1, stderr
+
+
+def test_a_busy_port_is_one_line(tiny_config_path: Path) -> None:
+    sock = listen("127.0.0.1", 0)
+    with sock:
+        port = str(sock.getsockname()[1])
+        process = serve_command(tiny_config_path, "--port", port)
+        _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 2 and f"cannot listen on 127.0.0.1:{port}" in stderr, stderr
+
+
+# -- reading the API's requests -------------------------------------------------
+def test_chat_messages_become_system_history_and_prompt() -> None:
+    c = protocol.chat_call(
+        {
+            "model": "tiny-heavy",
+            "messages": [
+                {"role": "system", "content": "Be brief."},
+                {"role": "user", "content": "Hi"},
+                {"role": "assistant", "content": "Hello"},
+                {"role": "developer", "content": "Use Python."},
+                {
+                    "role": "user",
+                    "content": [
+                        {"type": "text", "text": "Sort"},
+                        {"type": "text", "text": "a list"},
+                    ],
+                },  # fmt: skip
+            ],
+            "max_tokens": 7,
+            "max_completion_tokens": 9,
+            "stop": "\n\n",
+            "seed": 3,
+            "user": "u1",
+        }
+    )
+    r = c.request
+    assert (c.kind, c.model, c.stream) == ("chat", "tiny-heavy", False)
+    assert r.prompt == "Sort\na list" and r.system == "Be brief.\n\nUse Python."
+    assert r.history == (("user", "Hi"), ("assistant", "Hello"))
+    assert r.max_new_tokens == 9 and r.stop == ["\n\n"] and not r.raw
+    assert protocol.chat_call({"messages": [{"role": "user", "content": "x"}]}).model is None
+    done = protocol.completion_call({"model": "auto", "prompt": "def f(", "stream": True})
+    assert done.request.raw and done.stream and not done.include_usage and done.model is None
