@@ -361,7 +361,8 @@ def test_style_overrides() -> None:
         ({"max_new_tokens": True}, "max_new_tokens must be positive"),
         ({"temperature": True}, "temperature must be >= 0 and <= 2"),
         ({"temperature": False}, "temperature must be >= 0 and <= 2"),
-        ({"stop": [1, 2]}, "stop must be a list of strings"),
+        ({"stop": [1, 2]}, "stop must be a list of non-empty strings"),
+        ({"stop": ["\n\n", ""]}, "stop must be a list of non-empty strings"),
     ],
 )
 def test_bad_style_overrides_are_clear_errors(overrides: dict[str, object], message: str) -> None:

@@ -5,9 +5,12 @@ OpenAI endpoint); the CLI command as a subprocess, stopped by Ctrl-C and SIGTERM
 
 from __future__ import annotations
 
+import http.client
 import json
+import logging
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -25,6 +28,7 @@ import pytest
 from routerllm.backends.base import GenerationRequest
 from routerllm.config import AppConfig, load_config
 from routerllm.exceptions import RequestLogError
+from routerllm.server import app as server_app
 from routerllm.server import protocol
 from routerllm.server.app import listen, server
 from routerllm.system import RouterLLM
@@ -32,6 +36,7 @@ from routerllm.system import RouterLLM
 from .conftest import tiny_config_dict, tiny_model, write_config
 
 HEADERS = {"Content-Type": "application/json"}
+CHAT = "/v1/chat/completions"
 
 
 @contextmanager
@@ -70,6 +75,24 @@ def call(
             return answer.status, answer.read().decode()
     except urllib.error.HTTPError as e:
         return e.code, e.read().decode()
+
+
+def half_sent(base: str, start: bytes, length: int) -> socket.socket:
+    """A connection that has sent a request's headers and the first bytes of its body."""
+    host, port = base.removeprefix("http://").split(":")
+    sock = socket.create_connection((host, int(port)), timeout=30)
+    head = f"POST {CHAT} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
+    sock.sendall(f"{head}Content-Length: {length}\r\n\r\n".encode() + start)
+    return sock
+
+
+def answer_on(sock: socket.socket) -> tuple[int, dict[str, Any]]:
+    """The status and JSON body of the answer read from ``sock`` until it closes."""
+    data = b""
+    while chunk := sock.recv(65536):
+        data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    return int(head.split()[1]), json.loads(body)
 
 
 def chat(base: str, content: str = "What is a Python list?", **fields: Any) -> dict[str, Any]:
@@ -255,88 +278,51 @@ def test_requests_take_turns(served: tuple[str, RouterLLM]) -> None:
     )
 
 
+def asking(*messages: Any, **fields: Any) -> dict[str, Any]:
+    """A chat body: ``messages`` as (role, content) pairs, by default one user's "x"."""
+    turns = [{"role": r, "content": c} for r, c in messages or [("user", "x")]]
+    return {"messages": turns, **fields}
+
+
 @pytest.mark.parametrize(
     ("path", "body", "status", "message"),
     [
-        ("/v1/chat/completions", b"{bad", 400, "not valid JSON"),
-        ("/v1/chat/completions", [], 400, "must be a JSON object, got an array"),
-        ("/v1/chat/completions", {"messages": []}, 400, "messages must be a non-empty array"),
+        (CHAT, b"{bad", 400, "not valid JSON"),
+        (CHAT, b"null", 400, "must be a JSON object, got null"),
+        (CHAT, b"[" * 100_000, 400, "nested too deeply"),
+        (CHAT, [], 400, "must be a JSON object, got an array"),
+        (CHAT, {"messages": []}, 400, "messages must be a non-empty array"),
+        (CHAT, asking(("user", "")), 400, "prompt is empty"),
+        (CHAT, asking(("assistant", "x")), 400, "must be the user's"),
+        (CHAT, asking(("robot", "x")), 400, "messages[0].role must be"),
+        (CHAT, asking(("user", [{"type": "image_url"}])), 400, "only text parts"),
+        (CHAT, asking(("user", None)), 400, "content must be a string"),
+        (CHAT, asking(tools=[{"type": "function"}]), 400, "does not support tool calls"),
+        (CHAT, asking(n=2), 400, "several choices (n must be 1)"),
+        (CHAT, asking(n=True), 400, "n must be 1"),
+        (CHAT, asking(temperature="hot"), 400, "temperature must be a number"),
+        (CHAT, asking(temperature=5), 400, "0 <= temperature <= 2"),
+        (CHAT, asking(max_tokens=0), 400, "max_tokens must be at least 1"),
+        (CHAT, asking(max_completion_tokens=-1), 400, "max_completion_tokens must be at least 1"),
+        (CHAT, asking(repetition_penalty=10**400), 400, "repetition_penalty"),
+        (CHAT, asking(stop=""), 400, "a stop sequence is empty"),
+        (CHAT, asking(stream="yes"), 400, "stream must be true or false"),
+        (CHAT, asking(stream=0), 400, "stream must be true or false"),
+        (CHAT, asking(("system", "\udfff"), ("user", "x")), 400, "system is not valid UTF-8"),
         (
-            "/v1/chat/completions",
-            {"messages": [{"role": "user", "content": ""}]},
+            CHAT,
+            asking(("user", "\ud800"), ("assistant", "y"), ("user", "x")),
             400,
-            "prompt is empty",
+            "history turn 1 is not valid UTF-8",
         ),  # fmt: skip
-        (
-            "/v1/chat/completions",
-            {"messages": [{"role": "assistant", "content": "x"}]},
-            400,
-            "must be the user's",
-        ),  # fmt: skip
-        (
-            "/v1/chat/completions",
-            {"messages": [{"role": "robot", "content": "x"}]},
-            400,
-            "messages[0].role must be",
-        ),  # fmt: skip
-        (
-            "/v1/chat/completions",
-            {"messages": [{"role": "user", "content": [{"type": "image_url"}]}]},
-            400,
-            "only text parts",
-        ),  # fmt: skip
-        (
-            "/v1/chat/completions",
-            {"messages": [{"role": "user", "content": None}]},
-            400,
-            "content must be a string",
-        ),  # fmt: skip
-        (
-            "/v1/chat/completions",
-            {"messages": [{"role": "user", "content": "x"}], "tools": [{"type": "function"}]},
-            400,
-            "does not support tool calls",
-        ),  # fmt: skip
-        (
-            "/v1/chat/completions",
-            {"messages": [{"role": "user", "content": "x"}], "n": 2},
-            400,
-            "one choice per request",
-        ),  # fmt: skip
-        (
-            "/v1/chat/completions",
-            {"messages": [{"role": "user", "content": "x"}], "temperature": "hot"},
-            400,
-            "temperature must be a number",
-        ),  # fmt: skip
-        (
-            "/v1/chat/completions",
-            {"messages": [{"role": "user", "content": "x"}], "temperature": 5},
-            400,
-            "0 <= temperature <= 2",
-        ),  # fmt: skip
-        (
-            "/v1/chat/completions",
-            {"messages": [{"role": "user", "content": "x"}], "max_tokens": 0},
-            400,
-            "max_tokens must be at least 1",
-        ),  # fmt: skip
-        (
-            "/v1/chat/completions",
-            {"messages": [{"role": "user", "content": "x"}], "stream": "yes"},
-            400,
-            "stream must be true or false",
-        ),  # fmt: skip
-        (
-            "/v1/chat/completions",
-            {"model": "gpt-4", "messages": [{"role": "user", "content": "x"}]},
-            404,
-            "unknown model 'gpt-4'; valid names: auto, tiny-heavy",
-        ),  # fmt: skip
+        (CHAT, asking(model="gpt-4"), 404, "unknown model 'gpt-4'; valid names: auto, tiny-heavy"),
+        (CHAT, asking(model="m" * 10**6), 404, "unknown model 'mmm"),
         ("/v1/completions", {"prompt": ["a", "b"]}, 400, "send one prompt per request"),
         ("/v1/completions", {"prompt": "x", "echo": True}, 400, "does not support echo"),
         ("/v1/completions", {"prompt": "x" * 5_000_000}, 413, "request body is over"),
         ("/v1/embeddings", {"input": "x"}, 404, "POST /v1/embeddings: Not Found"),
+        ("/routerllm/report?tag=", None, 400, "tag is empty"),
+        ("/openapi.json", None, 404, "GET /openapi.json: Not Found"),
     ],
 )
 def test_a_bad_request_gets_an_openai_error_and_is_not_run(
@@ -347,6 +333,7 @@ def test_a_bad_request_gets_an_openai_error_and_is_not_run(
     got, text = call(base, path, raw=body) if isinstance(body, bytes) else call(base, path, body)
     error = json.loads(text)["error"]
     assert got == status and message in error["message"], text
+    assert len(error["message"]) < 1000
     assert error["type"] == "invalid_request_error"
     assert system.log.count() == before
 
@@ -361,6 +348,22 @@ def test_the_report_reads_the_log(served: tuple[str, RouterLLM]) -> None:
     assert report["by_component"]["llm_inference"]["energy_kwh"] > 0
     status, text = call(base, "/routerllm/report?since=yesterday")
     assert status == 400 and "yesterday" in json.loads(text)["error"]["message"]
+
+
+def test_a_body_that_does_not_come_is_refused_in_time(
+    served: tuple[str, RouterLLM], monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    base, system = served
+    before = system.log.count()
+    monkeypatch.setattr(server_app, "BODY_TIMEOUT_S", 1.5)
+    with half_sent(base, b'{"messages": ', 100) as sock:
+        status, body = answer_on(sock)
+    assert status == 408 and "did not arrive within 1.5 s" in body["error"]["message"]
+    with half_sent(base, b'{"messages": ', 100):  # and a client that leaves half-way
+        pass
+    time.sleep(0.5)
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING], caplog.text
+    assert system.log.count() == before and chat(base)["choices"]
 
 
 # -- failures and keys --------------------------------------------------------
@@ -412,6 +415,57 @@ def test_an_api_key_guards_everything_but_health(quiet_config: AppConfig) -> Non
         assert system.log.count() == 1
 
 
+def test_stopping_answers_the_request_in_progress_and_refuses_those_waiting(
+    quiet_config: AppConfig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with RouterLLM(quiet_config) as system:
+        generate, started, go = system.generate, threading.Event(), threading.Event()
+
+        def held(*args: Any, **kwargs: Any) -> Any:  # the real generation, when let go
+            started.set()
+            go.wait(30)
+            return generate(*args, **kwargs)
+
+        monkeypatch.setattr(system, "generate", held)
+        sock = listen("127.0.0.1", 0)
+        base = f"http://127.0.0.1:{sock.getsockname()[1]}"
+        srv = server(system)
+        serving = threading.Thread(target=srv.run, kwargs={"sockets": [sock]}, daemon=True)
+        serving.start()
+        while not srv.started:
+            time.sleep(0.02)
+        answers: dict[str, tuple[int, str]] = {}
+
+        def ask(name: str) -> None:
+            answers[name] = call(base, CHAT, asking())
+
+        first = threading.Thread(target=ask, args=("first",))
+        first.start()
+        assert started.wait(30)
+        second = threading.Thread(target=ask, args=("second",))
+        second.start()
+        time.sleep(0.5)  # the second waits its turn
+        srv.should_exit = True
+        time.sleep(0.5)
+        go.set()
+        for t in (first, second, serving):
+            t.join(30)
+        assert answers["first"][0] == 200, answers
+        status, text = answers["second"]
+        assert status == 503 and json.loads(text)["error"]["code"] == "server_stopping"
+        assert system.log.count() == 1
+
+
+def test_an_api_key_beyond_ascii_is_compared_as_utf8(quiet_config: AppConfig) -> None:
+    with RouterLLM(quiet_config) as system, running(system, api_key="clé") as base:
+        host, port = base.removeprefix("http://").split(":")
+        connection = http.client.HTTPConnection(host, int(port), timeout=30)
+        connection.putrequest("GET", "/v1/models")
+        connection.putheader("Authorization", "Bearer clé".encode())  # as curl sends it
+        connection.endheaders()
+        assert connection.getresponse().status == 200
+
+
 # -- the command --------------------------------------------------------------
 def serve_command(config: Path, *extra: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:  # fmt: skip
     return subprocess.Popen(
@@ -458,6 +512,23 @@ def test_serve_answers_and_stops_cleanly(tmp_path: Path, stop: signal.Signals, c
         assert "server stopped; every answered request is in the log" in stderr
     with RouterLLM(load_config(config)) as system:
         assert len(list(system.log.records(tag="server"))) == 1
+
+
+def test_stopping_refuses_a_request_still_arriving(tmp_path: Path) -> None:
+    config = write_config(tmp_path, tiny_config_dict(tmp_path, carbon={"enabled": False}))
+    process = serve_command(config, "--json")
+    try:
+        assert process.stdout is not None
+        base = json.loads(process.stdout.readline())["url"].removesuffix("/v1")
+        with half_sent(base, b'{"messages": ', 100) as sock:
+            time.sleep(0.3)
+            started = time.monotonic()
+            process.send_signal(signal.SIGTERM)
+            status, body = answer_on(sock)
+        assert status == 503 and body["error"]["code"] == "server_stopping"
+    finally:
+        _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 0 and time.monotonic() - started < 10, stderr
 
 
 @pytest.mark.parametrize(

@@ -3,6 +3,7 @@ RouterLLMError, raised before any work where it can be, and no answer is lost.""
 
 from __future__ import annotations
 
+import re
 import sqlite3
 import threading
 from pathlib import Path
@@ -152,10 +153,39 @@ def test_a_conversation_is_a_request_with_history() -> None:
         GenerationRequest("x", raw=True, history=(("user", "y"),))
 
 
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"history": (("user", "\ud800"),)}, "history turn 1 is not valid UTF-8"),
+        ({"system": "a\udfff"}, "system is not valid UTF-8 text .undecodable at character 1"),
+        ({"stop": ["\ud800"]}, "a stop sequence is not valid UTF-8"),
+        ({"stop": ["x", ""]}, "a stop sequence is empty"),
+        ({"repetition_penalty": 10**400}, "bad sampling options: repetition_penalty"),
+        (
+            {"history": [[[[[[[[[[["deep"]]]]]]]]]]]},
+            "history turn 1 is [[[[[[[...]]]]]]]; each turn",
+        ),
+    ],
+    ids=[
+        "history-surrogate",
+        "system-surrogate",
+        "stop-surrogate",
+        "empty-stop",
+        "huge-penalty",
+        "nested",
+    ],
+)
+def test_request_text_and_numbers_are_checked_when_built(fields: dict[str, object], message: str) -> None:  # fmt: skip
+    with pytest.raises(PromptError, match=re.escape(message) if "[" in message else message):
+        GenerationRequest("hello", **fields)  # type: ignore[arg-type]
+
+
 def test_a_conversation_counts_toward_the_prompt_limit(tiny_config: AppConfig) -> None:
     tiny_config.limits.max_prompt_chars = 100
     with RouterLLM(tiny_config) as system:
         request = GenerationRequest("short", history=(("user", "x" * 60), ("assistant", "y" * 60)))  # fmt: skip
-        with pytest.raises(RouterLLMError, match="the conversation is 125 characters"):
+        with pytest.raises(RouterLLMError, match="the request is 125 characters"):
             system.generate(request)
+        with pytest.raises(RouterLLMError, match="the request is 105 characters"):
+            system.generate(GenerationRequest("short", system="s" * 100))
         assert system.log.count() == 0

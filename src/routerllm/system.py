@@ -231,17 +231,18 @@ class RouterLLM:
             )
         return prompt
 
-    def _check_history(self, request: GenerationRequest) -> None:
-        """A conversation's earlier turns count toward the prompt's length limit."""
-        if not request.history:
+    def _check_length(self, request: GenerationRequest) -> None:
+        """The system text and a conversation's earlier turns count toward the prompt's
+        length limit (the prompt alone is checked by ``_check_prompt``)."""
+        if not (request.history or request.system):
             return
-        total = len(request.prompt) + sum(len(text) for _, text in request.history)
+        total = sum(len(t) for t in (request.prompt, request.system or "", *(t for _, t in request.history)))  # fmt: skip
         limit = self.config.limits.max_prompt_chars
         if total > limit:
             raise PromptError(
-                f"the conversation is {total:,} characters (the prompt and its "
+                f"the request is {total:,} characters (its prompt, system text and "
                 f"{len(request.history)} earlier turns), over the limit of {limit:,} "
-                f"(limits.max_prompt_chars); drop its oldest turns"
+                f"(limits.max_prompt_chars); shorten the system text or drop the oldest turns"
             )
 
     def route(self, prompt: str) -> RoutingDecision:
@@ -300,7 +301,7 @@ class RouterLLM:
         ]
         prompts = [self._check_prompt(r.prompt) for r in reqs]
         for r in reqs:
-            self._check_history(r)
+            self._check_length(r)
         if not reqs:
             return []
         with self.meter.measure("router_inference") as routing:

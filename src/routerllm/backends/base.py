@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import os
+import reprlib
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import ClassVar
@@ -87,16 +88,36 @@ class GenerationRequest:
                 ("max_new_tokens", self.max_new_tokens, lambda v: v >= 1),
                 ("temperature", self.temperature, lambda v: 0 <= v <= MAX_TEMPERATURE),
                 ("top_p", self.top_p, lambda v: 0 < v <= 1),
-                ("repetition_penalty", self.repetition_penalty, lambda v: 0 < v < math.inf),
+                ("repetition_penalty", self.repetition_penalty, lambda v: v > 0 and _finite(v)),
             )
             if value is not None and not ok(value)
         ]
         if bad:
             raise PromptError(
-                f"bad sampling options: {', '.join(bad)} (need max_new_tokens >= 1, "
+                f"bad sampling options: {', '.join(bad):.200} (need max_new_tokens >= 1, "
                 f"0 <= temperature <= {MAX_TEMPERATURE:g}, 0 < top_p <= 1, a finite "
                 f"repetition_penalty > 0)"
             )
+        if any(not s for s in self.stop):
+            raise PromptError("a stop sequence is empty: it would end every answer at once")
+        texts = [("system", self.system or ""), ("response_prefix", self.response_prefix)]
+        texts += [("a stop sequence", s) for s in self.stop]
+        texts += [(f"history turn {i}", text) for i, (_, text) in enumerate(self.history, 1)]
+        for name, text in texts:
+            try:
+                text.encode("utf-8")
+            except UnicodeEncodeError as e:  # a lone surrogate, e.g. from a JSON "\ud800"
+                raise PromptError(
+                    f"{name} is not valid UTF-8 text (undecodable at character {e.start}); "
+                    f"convert it to UTF-8 first"
+                ) from None
+
+
+def _finite(value: float) -> bool:
+    try:
+        return math.isfinite(float(value))
+    except OverflowError:  # an integer too large for a float
+        return False
 
 
 @dataclass(frozen=True)
@@ -152,8 +173,8 @@ def _turns(history: object) -> tuple[tuple[str, str], ...]:
             and isinstance(turn[1], str)
         ):
             raise PromptError(
-                f"history turn {i + 1} is {turn!r:.80}; each turn is a (role, text) pair with "
-                f"role {' or '.join(ROLES)}"
+                f"history turn {i + 1} is {reprlib.repr(turn)}; each turn is a (role, text) "
+                f"pair with role {' or '.join(ROLES)}"
             )
         turns.append((str(turn[0]), turn[1]))
     return tuple(turns)

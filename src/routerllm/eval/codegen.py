@@ -126,8 +126,8 @@ class CodegenStyle:
                 f"codegen style {self.name!r}: a response_prefix is needed in prefill mode "
                 f"and only there"
             )
-        if not all(isinstance(s, str) for s in self.stop):
-            raise ConfigError(f"codegen style {self.name!r}: stop must be a list of strings")
+        if not all(isinstance(s, str) and s for s in self.stop):
+            raise ConfigError(f"codegen style {self.name!r}: stop must be a list of non-empty strings")  # fmt: skip
         if not is_integer(self.max_new_tokens) or self.max_new_tokens <= 0:
             raise ConfigError(f"codegen style {self.name!r}: max_new_tokens must be positive")
         if not is_number(self.temperature) or not (0 <= self.temperature <= MAX_TEMPERATURE):

@@ -5,26 +5,28 @@ is routed, a configured model's name is sent to that model, and every answer is
 measured and logged like any other request (tag ``server``). Requests are answered
 one at a time, so that each one's CodeCarbon figures are its own (the tracker
 measures the whole machine) and llama.cpp has the cores to itself; the others wait
-their turn, and one whose client has gone by then is dropped unanswered.
+their turn, and one whose client has gone by then is dropped unanswered. Once the
+server is stopping, the request in progress is finished and logged; requests still
+waiting or still arriving are refused (503).
 """
 
 # No `from __future__ import annotations`: FastAPI reads the endpoints' annotations
 # (``Request``, imported inside create_app) at run time.
 import asyncio
 import hmac
-import json
 import logging
 import signal
 import socket
+import threading
 import time
 from typing import TYPE_CHECKING, Any
 
 from routerllm import __version__
 from routerllm.exceptions import (
+    ModelUnavailableError,
     PromptError,
     RequestLogError,
     RouterLLMError,
-    UnknownNameError,
     missing_dependency,
 )
 from routerllm.server import protocol
@@ -43,6 +45,12 @@ BODY_SLACK_BYTES = 1 << 20
 DRAINED_BYTES = 64 << 20
 """How far past the limit a body is still read (and dropped) before the refusal."""
 
+BODY_TIMEOUT_S = 30.0
+"""How long a client may take to send its request's body."""
+
+POLL_S = 1.0
+"""How often a body still arriving is checked against the server stopping."""
+
 
 def create_app(system: "RouterLLM", api_key: str | None = None) -> Any:
     """The FastAPI app serving ``system``; with ``api_key``, every ``/v1`` and report
@@ -55,10 +63,14 @@ def create_app(system: "RouterLLM", api_key: str | None = None) -> Any:
     except ImportError as e:
         raise missing_dependency("fastapi", "server") from e
 
-    app = FastAPI(title="RouterLLM", version=__version__, docs_url=None, redoc_url=None)
+    app = FastAPI(
+        title="RouterLLM", version=__version__, docs_url=None, redoc_url=None, openapi_url=None
+    )
+    app.state.stopping = lambda: False  # set by server(): whether uvicorn is shutting down
+    app.state.working = threading.Lock()  # held while a request generates (see serve())
     turn = asyncio.Lock()
-    # UTF-8 takes up to 4 bytes a character, JSON's \uXXXX escapes 6
-    body_limit = 6 * system.config.limits.max_prompt_chars + BODY_SLACK_BYTES
+    # a character outside the BMP is 4 bytes of UTF-8, or 12 as JSON's \uXXXX\uXXXX
+    body_limit = 12 * system.config.limits.max_prompt_chars + BODY_SLACK_BYTES
 
     def refusal(status: int, message: str, kind: str, code: str | None = None) -> Any:
         return JSONResponse(protocol.error_body(message, kind, code), status_code=status)
@@ -73,42 +85,70 @@ def create_app(system: "RouterLLM", api_key: str | None = None) -> Any:
         if api_key is None:
             return None
         scheme, _, token = request.headers.get("authorization", "").partition(" ")
-        if scheme.lower() == "bearer" and hmac.compare_digest(token.strip().encode(), api_key.encode()):  # fmt: skip
+        sent = token.strip().encode("latin-1")  # the header's own bytes (Starlette decodes latin-1)
+        if scheme.lower() == "bearer" and hmac.compare_digest(sent, api_key.encode()):
             return None
         return refusal(
             401, "missing or wrong API key: send Authorization: Bearer <key>",
             "invalid_request_error", "invalid_api_key",
         )  # fmt: skip
 
-    async def read_json(request: Request) -> Any:
-        """The body as JSON; None when it is over the limit. A body a little over is
-        read to its end (and dropped), so that the client, still sending, reads the
-        refusal rather than a broken connection."""
+    def too_large() -> Any:
+        return refusal(
+            413, f"the request body is over {body_limit:,} bytes "
+            f"(limits.max_prompt_chars: {system.config.limits.max_prompt_chars:,})",
+            "invalid_request_error", "request_too_large",
+        )  # fmt: skip
+
+    def stopping() -> Any:
+        return refusal(
+            503, "the server is stopping; send the request again when it is back",
+            "server_error", "server_stopping",
+        )  # fmt: skip
+
+    async def read_body(request: Request) -> Any:
+        """The body's bytes, or the response that refuses it: too large (a body a little
+        over is read to its end and dropped, so that the client, still sending, reads
+        the refusal), too slow, the server stopping, or the client gone."""
         declared = request.headers.get("content-length", "")
         if declared.isdigit() and int(declared) > body_limit + DRAINED_BYTES:
-            return None
-        data, seen = bytearray(), 0
-        async for chunk in request.stream():
+            return too_large()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + BODY_TIMEOUT_S
+        data, seen, more = bytearray(), 0, True
+        while more:
+            if app.state.stopping():
+                return stopping()
+            wait = min(POLL_S, max(deadline - loop.time(), 0.0))
+            try:  # receive() (not stream()) can be waited on again after a timeout
+                message = await asyncio.wait_for(request.receive(), wait)
+            except asyncio.TimeoutError:
+                if loop.time() < deadline:
+                    continue
+                return refusal(
+                    408, f"the request body did not arrive within {BODY_TIMEOUT_S:g} s",
+                    "invalid_request_error", "request_timeout",
+                )  # fmt: skip
+            if message["type"] == "http.disconnect":
+                log.info("client left while sending its request")
+                return Response(status_code=499)
+            chunk, more = message.get("body", b""), message.get("more_body", False)
             seen += len(chunk)
             if seen > body_limit + DRAINED_BYTES:
-                return None
+                return too_large()
             if seen <= body_limit:
                 data += chunk
-        if seen > body_limit:
-            return None
-        try:
-            return json.loads(data)
-        except (ValueError, RecursionError):
-            raise PromptError("the request body is not valid JSON") from None
+        return too_large() if seen > body_limit else bytes(data)
 
     def check_model(name: str | None) -> None:
         names = [m.name for m in system.config.models]
         if name is not None and name not in names:
-            raise UnknownNameError("model", name, [protocol.AUTO, *names])
+            raise protocol.unknown_model(name, names)
 
     def generate(call: protocol.Call) -> "tuple[RoutedResult, str]":
         try:
-            return system.generate(call.request, model=call.model, tag=TAG), ""
+            with app.state.working:
+                return system.generate(call.request, model=call.model, tag=TAG), ""
         except RequestLogError as e:
             if e.result is None:
                 raise
@@ -119,16 +159,14 @@ def create_app(system: "RouterLLM", api_key: str | None = None) -> Any:
         if (refused := unauthorised(request)) is not None:
             return refused
         try:
-            body = await read_json(request)
-            if body is None:
-                return refusal(
-                    413, f"the request body is over {body_limit:,} bytes "
-                    f"(limits.max_prompt_chars: {system.config.limits.max_prompt_chars:,})",
-                    "invalid_request_error", "request_too_large",
-                )  # fmt: skip
-            call = parse(body)
+            body = await read_body(request)
+            if not isinstance(body, bytes):
+                return body
+            call = parse(protocol.parse_json(body))
             check_model(call.model)
             async with turn:
+                if app.state.stopping():
+                    return stopping()
                 if await request.is_disconnected():
                     log.info("client left before its turn; request dropped unanswered")
                     return Response(status_code=499)
@@ -171,9 +209,10 @@ def create_app(system: "RouterLLM", api_key: str | None = None) -> Any:
         if (refused := unauthorised(request)) is not None:
             return refused
         try:
-            names = await available()
-            if name != protocol.AUTO and name not in names:
-                raise UnknownNameError("model", name, [protocol.AUTO, *names])
+            check_model(None if name == protocol.AUTO else name)
+            if name != protocol.AUTO and name not in await available():
+                reason = system.manager.availability(name)
+                raise ModelUnavailableError(f"model {name!r} cannot run here: {reason}")
         except RouterLLMError as e:
             return failure(e)
         return protocol.model_entry(name)
@@ -204,6 +243,9 @@ def _report(system: "RouterLLM", since: str | None, tag: str | None) -> dict[str
     from routerllm.carbon.request_log import RequestLog, utc_timestamp
 
     config = system.config
+    for name, value in (("since", since), ("tag", tag)):
+        if value is not None and not value.strip():
+            raise PromptError(f"{name} is empty: give a value, or leave it out")
     if since:
         try:
             utc_timestamp(since)
@@ -243,23 +285,30 @@ def server(system: "RouterLLM", api_key: str | None = None) -> Any:
     logging_config = copy.deepcopy(LOGGING_CONFIG)  # access lines to stderr, as all logs
     logging_config["handlers"]["access"]["stream"] = "ext://sys.stderr"
     app = create_app(system, api_key)
-    return uvicorn.Server(uvicorn.Config(app, log_level="info", log_config=logging_config))
+    srv = uvicorn.Server(uvicorn.Config(app, log_level="info", log_config=logging_config))
+    app.state.stopping = lambda: srv.should_exit
+    return srv
 
 
 def serve(system: "RouterLLM", sock: socket.socket, api_key: str | None = None) -> None:
     """Serve until Ctrl-C (``KeyboardInterrupt``) or SIGTERM (returns), each after the
-    request in progress is answered and logged."""
+    request in progress is answered and logged. A second Ctrl-C stops at once, but
+    still waits for the request in progress to be logged before returning (a third
+    one gives that up)."""
 
     def stopped(signum: int, frame: object) -> None:
         raise _Stopped
 
     previous = signal.signal(signal.SIGTERM, stopped)  # uvicorn raises it again after its shutdown
+    srv = server(system, api_key)
     try:
-        server(system, api_key).run(sockets=[sock])
+        srv.run(sockets=[sock])
     except _Stopped:
         pass
     finally:
         signal.signal(signal.SIGTERM, previous)
+        with srv.config.app.state.working:  # the caller closes the system next
+            pass
 
 
 class _Stopped(BaseException):

@@ -52,7 +52,7 @@ def _unset(value: object) -> bool:
 
 # Fields that would change the answer, and the values that change nothing.
 _REFUSED: dict[str, tuple[Callable[[Any], bool], str]] = {
-    "n": (lambda v: v is None or v == 1, "one choice per request (n: 1)"),
+    "n": (lambda v: v is None or (v == 1 and v is not True), "several choices (n must be 1)"),
     "tools": (_unset, "tool calls"),
     "functions": (_unset, "function calls"),
     "tool_choice": (lambda v: v in (None, "none", "auto"), "tool calls"),
@@ -71,7 +71,7 @@ _REFUSED: dict[str, tuple[Callable[[Any], bool], str]] = {
     "prediction": (_unset, "predicted outputs"),
     "echo": (_unset, "echo"),
     "suffix": (lambda v: v is None or v == "", "suffix (fill in the middle)"),
-    "best_of": (lambda v: v is None or v == 1, "best_of"),
+    "best_of": (lambda v: v is None or (v == 1 and v is not True), "best_of"),
 }
 
 
@@ -120,7 +120,9 @@ def _stop(body: Mapping[str, Any]) -> list[str]:
 
 
 def _stream(body: Mapping[str, Any]) -> tuple[bool, bool]:
-    stream = body.get("stream") or False
+    stream = body.get("stream")
+    if stream is None:
+        stream = False
     if not isinstance(stream, bool):
         raise PromptError(f"stream must be true or false, got {stream!r:.40}")
     options = body.get("stream_options") or {}
@@ -132,22 +134,21 @@ def _stream(body: Mapping[str, Any]) -> tuple[bool, bool]:
 
 def _request(body: Mapping[str, Any], prompt: str, **fields: Any) -> GenerationRequest:
     """The request's sampling options; the API's names in every message."""
-    new_tokens = _number(body, "max_completion_tokens", whole=True)
-    if new_tokens is None:
-        new_tokens = _number(body, "max_tokens", whole=True)
+    limit = "max_completion_tokens" if body.get("max_completion_tokens") is not None else "max_tokens"  # fmt: skip
+    new_tokens = _number(body, limit, whole=True)
     options = {
         "temperature": _number(body, "temperature"),
         "top_p": _number(body, "top_p"),
         "repetition_penalty": _number(body, "repetition_penalty"),
     }
     if new_tokens is not None and new_tokens < 1:
-        raise PromptError(f"max_tokens must be at least 1, got {new_tokens}")
+        raise PromptError(f"{limit} must be at least 1, got {new_tokens}")
     try:
         return GenerationRequest(
             prompt, max_new_tokens=new_tokens, stop=_stop(body), **options, **fields
         )
     except PromptError as e:
-        raise PromptError(str(e).replace("max_new_tokens", "max_tokens")) from None
+        raise PromptError(str(e).replace("max_new_tokens", limit)) from None
 
 
 def chat_call(body: object) -> Call:
@@ -261,6 +262,8 @@ def events(call: Call, result: RoutedResult, created: int, warning: str = "") ->
     is generated whole before the first event: its text comes in one chunk, then the
     finish reason (with RouterLLM's facts), the usage when asked, and ``[DONE]``."""
     head = _head(call, result, created, chunk=True)
+    if call.include_usage:  # as the API does: null in every chunk but the last
+        head["usage"] = None
 
     def choice(text: str | None, finish: str | None) -> dict[str, Any]:
         if call.kind == "chat":
@@ -279,6 +282,22 @@ def events(call: Call, result: RoutedResult, created: int, warning: str = "") ->
     if call.include_usage:
         chunks.append({**head, "choices": [], "usage": _usage(result)})
     return [f"data: {json.dumps(c)}\n\n" for c in chunks] + ["data: [DONE]\n\n"]
+
+
+def parse_json(data: bytes) -> Any:
+    """A request body's JSON; one ``PromptError`` saying what is wrong with it."""
+    try:
+        return json.loads(data)
+    except RecursionError:
+        raise PromptError("the request body's JSON is nested too deeply") from None
+    except ValueError as e:  # not JSON, not UTF-8, or a number of over 4,300 digits
+        raise PromptError(f"the request body is not valid JSON ({e})") from None
+
+
+def unknown_model(name: str, names: list[str]) -> UnknownNameError:
+    """The error for a model name that is neither ``auto`` nor one of ``names``."""
+    shown = name if len(name) <= 100 else f"{name[:100]}..."
+    return UnknownNameError("model", shown, [AUTO, *names])
 
 
 def model_list(names: list[str]) -> dict[str, Any]:
