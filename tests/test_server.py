@@ -77,21 +77,25 @@ def call(
         return e.code, e.read().decode()
 
 
-def half_sent(base: str, start: bytes, length: int) -> socket.socket:
-    """A connection that has sent a request's headers and the first bytes of its body."""
+def half_sent(base: str, start: bytes, length: int, expect: bool = False) -> socket.socket:
+    """A connection that has sent a request's headers and the first bytes of its body
+    (with ``expect``, none: it waits for the server's 100 Continue)."""
     host, port = base.removeprefix("http://").split(":")
     sock = socket.create_connection((host, int(port)), timeout=30)
     head = f"POST {CHAT} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
+    head += "Expect: 100-continue\r\n" if expect else ""
     sock.sendall(f"{head}Content-Length: {length}\r\n\r\n".encode() + start)
     return sock
 
 
 def answer_on(sock: socket.socket) -> tuple[int, dict[str, Any]]:
-    """The status and JSON body of the answer read from ``sock`` until it closes."""
+    """The status and JSON body of the answer read from ``sock`` until the server
+    closes the connection (which it must, having left body bytes unread)."""
     data = b""
     while chunk := sock.recv(65536):
         data += chunk
     head, _, body = data.partition(b"\r\n\r\n")
+    assert b"\r\nconnection: close" in head.lower(), head
     return int(head.split()[1]), json.loads(body)
 
 
@@ -361,6 +365,9 @@ def test_a_body_that_does_not_come_is_refused_in_time(
     assert status == 408 and "did not arrive within 1.5 s" in body["error"]["message"]
     with half_sent(base, b'{"messages": ', 100):  # and a client that leaves half-way
         pass
+    limit = server_app.BODY_SLACK_BYTES + 12 * system.config.limits.max_prompt_chars
+    with half_sent(base, b"", limit + 1, expect=True) as sock:  # refused before it is sent
+        assert answer_on(sock)[0] == 413
     time.sleep(0.5)
     assert not [r for r in caplog.records if r.levelno >= logging.WARNING], caplog.text
     assert system.log.count() == before and chat(base)["choices"]
@@ -415,8 +422,9 @@ def test_an_api_key_guards_everything_but_health(quiet_config: AppConfig) -> Non
         assert system.log.count() == 1
 
 
+@pytest.mark.parametrize("force", [False, True], ids=["stop", "second-ctrl-c"])
 def test_stopping_answers_the_request_in_progress_and_refuses_those_waiting(
-    quiet_config: AppConfig, monkeypatch: pytest.MonkeyPatch
+    quiet_config: AppConfig, monkeypatch: pytest.MonkeyPatch, force: bool
 ) -> None:
     with RouterLLM(quiet_config) as system:
         generate, started, go = system.generate, threading.Event(), threading.Event()
@@ -446,7 +454,9 @@ def test_stopping_answers_the_request_in_progress_and_refuses_those_waiting(
         second.start()
         time.sleep(0.5)  # the second waits its turn
         srv.should_exit = True
-        time.sleep(0.5)
+        srv.force_exit = force  # a second Ctrl-C: the event loop cancels every task
+        second.join(server_app.POLL_S + 1)
+        assert "second" in answers  # refused without waiting for the generation
         go.set()
         for t in (first, second, serving):
             t.join(30)
@@ -456,8 +466,10 @@ def test_stopping_answers_the_request_in_progress_and_refuses_those_waiting(
         assert system.log.count() == 1
 
 
-def test_an_api_key_beyond_ascii_is_compared_as_utf8(quiet_config: AppConfig) -> None:
-    with RouterLLM(quiet_config) as system, running(system, api_key="clé") as base:
+def test_an_api_key_beyond_ascii_is_compared_as_utf8_without_spaces_around(
+    quiet_config: AppConfig,
+) -> None:
+    with RouterLLM(quiet_config) as system, running(system, api_key=" clé ") as base:
         host, port = base.removeprefix("http://").split(":")
         connection = http.client.HTTPConnection(host, int(port), timeout=30)
         connection.putrequest("GET", "/v1/models")
@@ -508,8 +520,7 @@ def test_serve_answers_and_stops_cleanly(tmp_path: Path, stop: signal.Signals, c
         _, stderr = process.communicate(timeout=60)
     assert process.returncode == code, stderr
     assert "Traceback" not in stderr
-    if stop == signal.SIGINT:
-        assert "server stopped; every answered request is in the log" in stderr
+    assert "server stopped; every answered request is in the log" in stderr
     with RouterLLM(load_config(config)) as system:
         assert len(list(system.log.records(tag="server"))) == 1
 

@@ -270,10 +270,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
             print(f"warning: serving on {host} without an API key ({API_KEY_ENV}): anyone "
                   f"who can reach this port can use the models", file=sys.stderr)  # fmt: skip
         serve(system, sock, api_key)
+    print(_server_stopped(args, None), file=sys.stderr)  # SIGTERM (Ctrl-C says it in main)
     return 0
 
 
-def _server_stopped(args: argparse.Namespace, error: KeyboardInterrupt) -> str:
+def _server_stopped(args: argparse.Namespace, error: KeyboardInterrupt | None) -> str:
     return "server stopped; every answered request is in the log"
 
 

@@ -6,19 +6,22 @@ measured and logged like any other request (tag ``server``). Requests are answer
 one at a time, so that each one's CodeCarbon figures are its own (the tracker
 measures the whole machine) and llama.cpp has the cores to itself; the others wait
 their turn, and one whose client has gone by then is dropped unanswered. Once the
-server is stopping, the request in progress is finished and logged; requests still
-waiting or still arriving are refused (503).
+server is stopping, the request in progress is finished, answered and logged;
+requests still waiting or still arriving are refused (503).
 """
 
 # No `from __future__ import annotations`: FastAPI reads the endpoints' annotations
 # (``Request``, imported inside create_app) at run time.
 import asyncio
+import copy
 import hmac
 import logging
 import signal
 import socket
 import threading
 import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 from routerllm import __version__
@@ -49,7 +52,228 @@ BODY_TIMEOUT_S = 30.0
 """How long a client may take to send its request's body."""
 
 POLL_S = 1.0
-"""How often a body still arriving is checked against the server stopping."""
+"""How often a request still arriving or waiting its turn looks whether the server
+is stopping."""
+
+CLOSE = {"Connection": "close"}
+"""For a refusal that leaves unread body bytes on the connection."""
+
+
+class _Service:
+    """What the endpoints do, apart from the web framework: check the key, read the
+    body, wait for the turn, generate, and turn every outcome into the API's answer."""
+
+    def __init__(self, system: "RouterLLM", api_key: str | None) -> None:
+        self.system = system
+        self.api_key = api_key.strip().encode() if api_key is not None else None
+        self.stopping: Callable[[], bool] = lambda: False  # set by server()
+        self.working = threading.Lock()  # held while a request generates (serve() waits)
+        self.executor = ThreadPoolExecutor(1, thread_name_prefix="routerllm-generate")
+        self.turn = asyncio.Lock()
+        # a character outside the BMP is 4 bytes of UTF-8, or 12 as JSON's \uXXXX\uXXXX
+        self.body_limit = 12 * system.config.limits.max_prompt_chars + BODY_SLACK_BYTES
+
+    # -- refusals -------------------------------------------------------------
+    @staticmethod
+    def refusal(
+        status: int, message: str, kind: str, code: str | None = None, close: bool = False
+    ) -> Any:
+        from starlette.responses import JSONResponse
+
+        body = protocol.error_body(message, kind, code)
+        return JSONResponse(body, status_code=status, headers=CLOSE if close else None)
+
+    def failure(self, error: RouterLLMError) -> Any:
+        status, kind, code = protocol.error_status(error)
+        if status in (500, 502):
+            log.warning("request failed: %s", error)
+        return self.refusal(status, str(error), kind, code)
+
+    def unavailable(self, close: bool = False) -> Any:
+        return self.refusal(
+            503, "the server is stopping; send the request again when it is back",
+            "server_error", "server_stopping", close,
+        )  # fmt: skip
+
+    def too_large(self, close: bool = False) -> Any:
+        limit = self.system.config.limits.max_prompt_chars
+        return self.refusal(
+            413, f"the request body is over {self.body_limit:,} bytes (limits.max_prompt_chars: {limit:,})",
+            "invalid_request_error", "request_too_large", close,
+        )  # fmt: skip
+
+    def unauthorised(self, request: Any) -> Any:
+        """None when the request may go on, else the 401."""
+        if self.api_key is None:
+            return None
+        scheme, _, token = request.headers.get("authorization", "").partition(" ")
+        sent = token.strip().encode("latin-1")  # the header's own bytes (Starlette decodes latin-1)
+        if scheme.lower() == "bearer" and hmac.compare_digest(sent, self.api_key):
+            return None
+        return self.refusal(
+            401, "missing or wrong API key: send Authorization: Bearer <key>",
+            "invalid_request_error", "invalid_api_key",
+        )  # fmt: skip
+
+    # -- a request ------------------------------------------------------------
+    async def read_body(self, request: Any) -> Any:
+        """The body's bytes, or the response that refuses it: too large (a body a little
+        over is read to its end and dropped, so that the client, still sending, reads
+        the refusal), too slow, the server stopping, or the client gone."""
+        declared = request.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > self.body_limit:
+            waiting = request.headers.get("expect", "").lower() == "100-continue"
+            if waiting or int(declared) > self.body_limit + DRAINED_BYTES:
+                return self.too_large(close=True)  # nothing read: the connection is spent
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + BODY_TIMEOUT_S
+        data, seen, more = bytearray(), 0, True
+        while more:
+            if self.stopping():
+                return self.unavailable(close=True)
+            wait = min(POLL_S, max(deadline - loop.time(), 0.0))
+            try:  # receive() (not stream()) can be waited on again after a timeout
+                message = await asyncio.wait_for(request.receive(), wait)
+            except asyncio.TimeoutError:
+                if loop.time() < deadline:
+                    continue
+                return self.refusal(
+                    408, f"the request body did not arrive within {BODY_TIMEOUT_S:g} s",
+                    "invalid_request_error", "request_timeout", close=True,
+                )  # fmt: skip
+            if message["type"] == "http.disconnect":
+                log.info("client left while sending its request")
+                return _gone()
+            chunk, more = message.get("body", b""), message.get("more_body", False)
+            seen += len(chunk)
+            if seen > self.body_limit + DRAINED_BYTES:
+                return self.too_large(close=True)
+            if seen <= self.body_limit:
+                data += chunk
+        return self.too_large() if seen > self.body_limit else bytes(data)
+
+    async def take_turn(self, request: Any) -> Any:
+        """None once this request holds the turn, else the response that ends it (the
+        server stopping, or the client gone while it waited)."""
+        while True:
+            if self.stopping():
+                return self.unavailable()
+            try:
+                await asyncio.wait_for(self.turn.acquire(), POLL_S)
+                break
+            except asyncio.TimeoutError:
+                continue
+        try:
+            if self.stopping():
+                ended = self.unavailable()
+            elif await request.is_disconnected():
+                log.info("client left before its turn; request dropped unanswered")
+                ended = _gone()
+            else:
+                return None
+        except BaseException:  # cancelled (a second Ctrl-C): the turn is not kept
+            self.turn.release()
+            raise
+        self.turn.release()
+        return ended
+
+    def generate(self, call: protocol.Call) -> "tuple[RoutedResult, str]":
+        try:
+            with self.working:
+                result = self.system.generate(call.request, model=call.model, tag=TAG)
+            return result, ""
+        except RequestLogError as e:
+            if e.result is None:
+                raise
+            log.error("answered, but the request log could not record it: %s", e)
+            return e.result, f"the request log could not record this answer: {e}"
+
+    async def answer(self, request: Any, parse: Callable[[object], protocol.Call]) -> Any:
+        """A chat or completion request, from its body to the API's answer."""
+        if (refused := self.unauthorised(request)) is not None:
+            return refused
+        try:
+            body = await self.read_body(request)
+            if not isinstance(body, bytes):
+                return body
+            call = parse(protocol.parse_json(body))
+            self.check_model(call.model)
+            if (ended := await self.take_turn(request)) is not None:
+                return ended
+            try:
+                result, warning = await _finished(self.executor, self.generate, call)
+            finally:
+                self.turn.release()
+        except RouterLLMError as e:
+            return self.failure(e)
+        except asyncio.CancelledError:  # a second Ctrl-C: stopping at once
+            return self.unavailable(close=True)
+        except Exception as e:
+            log.exception("unexpected error")
+            return self.refusal(500, f"internal error ({type(e).__name__}: {e}); see the server's log", "server_error")  # fmt: skip
+        return _answer(call, result, warning)
+
+    def check_model(self, name: str | None) -> None:
+        names = [m.name for m in self.system.config.models]
+        if name is not None and name not in names:
+            raise protocol.unknown_model(name, names)
+
+    def model(self, name: str) -> dict[str, Any]:
+        """``GET /v1/models/{name}``."""
+        self.check_model(None if name == protocol.AUTO else name)
+        if name != protocol.AUTO and name not in self.system.available_models():
+            reason = self.system.manager.availability(name)
+            raise ModelUnavailableError(f"model {name!r} is not available here: {reason}")
+        return protocol.model_entry(name)
+
+    def report(self, since: str | None, tag: str | None) -> dict[str, Any]:
+        """Totals read back from the request log, as ``routerllm report --json`` gives them."""
+        from routerllm.carbon.report import summarize
+        from routerllm.carbon.request_log import RequestLog, utc_timestamp
+
+        config = self.system.config
+        for name, value in (("since", since), ("tag", tag)):
+            if value is not None and not value.strip():
+                raise PromptError(f"{name} is empty: give a value, or leave it out")
+        if since:
+            try:
+                utc_timestamp(since)
+            except RouterLLMError as e:  # the caller's mistake: a 400, not a server error
+                raise PromptError(f"since: {e}") from None
+        with RequestLog(config.log.path, read_only=True) as request_log:
+            records = list(request_log.records(since=since, tag=tag))
+        rep = summarize(records, config.models, config.carbon.country_iso_code)
+        return {"log": config.log.path, **rep.as_dict()}
+
+
+async def _finished(executor: ThreadPoolExecutor, generate: Callable[[protocol.Call], Any], call: protocol.Call) -> Any:  # fmt: skip
+    """``generate(call)`` on the executor's thread, awaited to its end even when this
+    task is cancelled (a second Ctrl-C), so that the answer is still sent. A future, not
+    a task: the event loop's shutdown cancels every task, and would cancel it too."""
+    future = asyncio.get_running_loop().run_in_executor(executor, generate, call)
+    while True:
+        try:
+            return await asyncio.shield(future)
+        except asyncio.CancelledError:
+            if future.cancelled():
+                raise
+            # the generation cannot stop half-way: wait for it
+
+
+def _answer(call: protocol.Call, result: "RoutedResult", warning: str) -> Any:
+    from starlette.responses import JSONResponse, StreamingResponse
+
+    created = int(time.time())
+    if call.stream:
+        events = protocol.events(call, result, created, warning)
+        return StreamingResponse(iter(events), media_type="text/event-stream")
+    return JSONResponse(protocol.answer(call, result, created, warning))
+
+
+def _gone() -> Any:
+    from starlette.responses import Response
+
+    return Response(status_code=499)  # nobody reads it: the client has gone
 
 
 def create_app(system: "RouterLLM", api_key: str | None = None) -> Any:
@@ -58,174 +282,43 @@ def create_app(system: "RouterLLM", api_key: str | None = None) -> Any:
     try:
         import anyio.to_thread
         from fastapi import FastAPI, Request
-        from fastapi.responses import JSONResponse, Response, StreamingResponse
         from starlette.exceptions import HTTPException
     except ImportError as e:
         raise missing_dependency("fastapi", "server") from e
 
+    service = _Service(system, api_key)
     app = FastAPI(
         title="RouterLLM", version=__version__, docs_url=None, redoc_url=None, openapi_url=None
     )
-    app.state.stopping = lambda: False  # set by server(): whether uvicorn is shutting down
-    app.state.working = threading.Lock()  # held while a request generates (see serve())
-    turn = asyncio.Lock()
-    # a character outside the BMP is 4 bytes of UTF-8, or 12 as JSON's \uXXXX\uXXXX
-    body_limit = 12 * system.config.limits.max_prompt_chars + BODY_SLACK_BYTES
+    app.state.service = service
 
-    def refusal(status: int, message: str, kind: str, code: str | None = None) -> Any:
-        return JSONResponse(protocol.error_body(message, kind, code), status_code=status)
-
-    def failure(error: RouterLLMError) -> Any:
-        status, kind, code = protocol.error_status(error)
-        if status >= 500:
-            log.warning("request failed: %s", error)
-        return refusal(status, str(error), kind, code)
-
-    def unauthorised(request: Request) -> Any:
-        if api_key is None:
-            return None
-        scheme, _, token = request.headers.get("authorization", "").partition(" ")
-        sent = token.strip().encode("latin-1")  # the header's own bytes (Starlette decodes latin-1)
-        if scheme.lower() == "bearer" and hmac.compare_digest(sent, api_key.encode()):
-            return None
-        return refusal(
-            401, "missing or wrong API key: send Authorization: Bearer <key>",
-            "invalid_request_error", "invalid_api_key",
-        )  # fmt: skip
-
-    def too_large() -> Any:
-        return refusal(
-            413, f"the request body is over {body_limit:,} bytes "
-            f"(limits.max_prompt_chars: {system.config.limits.max_prompt_chars:,})",
-            "invalid_request_error", "request_too_large",
-        )  # fmt: skip
-
-    def stopping() -> Any:
-        return refusal(
-            503, "the server is stopping; send the request again when it is back",
-            "server_error", "server_stopping",
-        )  # fmt: skip
-
-    async def read_body(request: Request) -> Any:
-        """The body's bytes, or the response that refuses it: too large (a body a little
-        over is read to its end and dropped, so that the client, still sending, reads
-        the refusal), too slow, the server stopping, or the client gone."""
-        declared = request.headers.get("content-length", "")
-        if declared.isdigit() and int(declared) > body_limit + DRAINED_BYTES:
-            return too_large()
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + BODY_TIMEOUT_S
-        data, seen, more = bytearray(), 0, True
-        while more:
-            if app.state.stopping():
-                return stopping()
-            wait = min(POLL_S, max(deadline - loop.time(), 0.0))
-            try:  # receive() (not stream()) can be waited on again after a timeout
-                message = await asyncio.wait_for(request.receive(), wait)
-            except asyncio.TimeoutError:
-                if loop.time() < deadline:
-                    continue
-                return refusal(
-                    408, f"the request body did not arrive within {BODY_TIMEOUT_S:g} s",
-                    "invalid_request_error", "request_timeout",
-                )  # fmt: skip
-            if message["type"] == "http.disconnect":
-                log.info("client left while sending its request")
-                return Response(status_code=499)
-            chunk, more = message.get("body", b""), message.get("more_body", False)
-            seen += len(chunk)
-            if seen > body_limit + DRAINED_BYTES:
-                return too_large()
-            if seen <= body_limit:
-                data += chunk
-        return too_large() if seen > body_limit else bytes(data)
-
-    def check_model(name: str | None) -> None:
-        names = [m.name for m in system.config.models]
-        if name is not None and name not in names:
-            raise protocol.unknown_model(name, names)
-
-    def generate(call: protocol.Call) -> "tuple[RoutedResult, str]":
-        try:
-            with app.state.working:
-                return system.generate(call.request, model=call.model, tag=TAG), ""
-        except RequestLogError as e:
-            if e.result is None:
-                raise
-            log.error("answered, but the request log could not record it: %s", e)
-            return e.result, f"the request log could not record this answer: {e}"
-
-    async def serve(request: Request, parse: Any) -> Any:
-        if (refused := unauthorised(request)) is not None:
+    async def in_thread(request: Request, work: Callable[[], Any]) -> Any:
+        if (refused := service.unauthorised(request)) is not None:
             return refused
         try:
-            body = await read_body(request)
-            if not isinstance(body, bytes):
-                return body
-            call = parse(protocol.parse_json(body))
-            check_model(call.model)
-            async with turn:
-                if app.state.stopping():
-                    return stopping()
-                if await request.is_disconnected():
-                    log.info("client left before its turn; request dropped unanswered")
-                    return Response(status_code=499)
-                result, warning = await anyio.to_thread.run_sync(generate, call)
+            return await anyio.to_thread.run_sync(work)
         except RouterLLMError as e:
-            return failure(e)
-        except Exception as e:
-            log.exception("unexpected error")
-            return refusal(500, f"internal error ({type(e).__name__}: {e}); see the server's log", "server_error")  # fmt: skip
-        created = int(time.time())
-        if call.stream:
-            return StreamingResponse(
-                iter(protocol.events(call, result, created, warning)),
-                media_type="text/event-stream",
-            )
-        return JSONResponse(protocol.answer(call, result, created, warning))
+            return service.failure(e)
 
     @app.post("/v1/chat/completions")
     async def chat_completions(request: Request) -> Any:
-        return await serve(request, protocol.chat_call)
+        return await service.answer(request, protocol.chat_call)
 
     @app.post("/v1/completions")
     async def completions(request: Request) -> Any:
-        return await serve(request, protocol.completion_call)
-
-    async def available() -> list[str]:
-        return list(await anyio.to_thread.run_sync(system.available_models))
+        return await service.answer(request, protocol.completion_call)
 
     @app.get("/v1/models")
     async def models(request: Request) -> Any:
-        if (refused := unauthorised(request)) is not None:
-            return refused
-        try:
-            return protocol.model_list(await available())
-        except RouterLLMError as e:
-            return failure(e)
+        return await in_thread(request, lambda: protocol.model_list(system.available_models()))
 
     @app.get("/v1/models/{name}")
     async def model(name: str, request: Request) -> Any:
-        if (refused := unauthorised(request)) is not None:
-            return refused
-        try:
-            check_model(None if name == protocol.AUTO else name)
-            if name != protocol.AUTO and name not in await available():
-                reason = system.manager.availability(name)
-                raise ModelUnavailableError(f"model {name!r} cannot run here: {reason}")
-        except RouterLLMError as e:
-            return failure(e)
-        return protocol.model_entry(name)
+        return await in_thread(request, lambda: service.model(name))
 
     @app.get("/routerllm/report")
     async def report(request: Request, since: str | None = None, tag: str | None = None) -> Any:
-        """Totals read back from the request log, as ``routerllm report --json`` gives them."""
-        if (refused := unauthorised(request)) is not None:
-            return refused
-        try:
-            return await anyio.to_thread.run_sync(_report, system, since, tag)
-        except RouterLLMError as e:
-            return failure(e)
+        return await in_thread(request, lambda: service.report(since, tag))
 
     @app.get("/health")
     async def health() -> dict[str, str]:
@@ -233,28 +326,9 @@ def create_app(system: "RouterLLM", api_key: str | None = None) -> Any:
 
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, e: HTTPException) -> Any:  # unknown path or method
-        return refusal(e.status_code, f"{request.method} {request.url.path}: {e.detail}", "invalid_request_error")  # fmt: skip
+        return service.refusal(e.status_code, f"{request.method} {request.url.path}: {e.detail}", "invalid_request_error")  # fmt: skip
 
     return app
-
-
-def _report(system: "RouterLLM", since: str | None, tag: str | None) -> dict[str, Any]:
-    from routerllm.carbon.report import summarize
-    from routerllm.carbon.request_log import RequestLog, utc_timestamp
-
-    config = system.config
-    for name, value in (("since", since), ("tag", tag)):
-        if value is not None and not value.strip():
-            raise PromptError(f"{name} is empty: give a value, or leave it out")
-    if since:
-        try:
-            utc_timestamp(since)
-        except RouterLLMError as e:  # the caller's mistake: a 400, not a server error
-            raise PromptError(f"since: {e}") from None
-    with RequestLog(config.log.path, read_only=True) as request_log:
-        records = list(request_log.records(since=since, tag=tag))
-    rep = summarize(records, config.models, config.carbon.country_iso_code)
-    return {"log": config.log.path, **rep.as_dict()}
 
 
 def listen(host: str, port: int) -> socket.socket:
@@ -276,25 +350,23 @@ def server(system: "RouterLLM", api_key: str | None = None) -> Any:
     serves until it is stopped."""
     try:
         import uvicorn
+        from uvicorn.config import LOGGING_CONFIG
     except ImportError as e:
         raise missing_dependency("uvicorn", "server") from e
-    import copy
-
-    from uvicorn.config import LOGGING_CONFIG
-
     logging_config = copy.deepcopy(LOGGING_CONFIG)  # access lines to stderr, as all logs
     logging_config["handlers"]["access"]["stream"] = "ext://sys.stderr"
     app = create_app(system, api_key)
-    srv = uvicorn.Server(uvicorn.Config(app, log_level="info", log_config=logging_config))
-    app.state.stopping = lambda: srv.should_exit
+    config = uvicorn.Config(app, log_level="info", log_config=logging_config, lifespan="off")
+    srv = uvicorn.Server(config)
+    app.state.service.stopping = lambda: srv.should_exit
     return srv
 
 
 def serve(system: "RouterLLM", sock: socket.socket, api_key: str | None = None) -> None:
     """Serve until Ctrl-C (``KeyboardInterrupt``) or SIGTERM (returns), each after the
-    request in progress is answered and logged. A second Ctrl-C stops at once, but
-    still waits for the request in progress to be logged before returning (a third
-    one gives that up)."""
+    request in progress is answered and logged. A second Ctrl-C stops at once, yet
+    the request in progress is still finished and logged first: a model cannot be
+    stopped half-way, and the caller closes the system next."""
 
     def stopped(signum: int, frame: object) -> None:
         raise _Stopped
@@ -307,8 +379,17 @@ def serve(system: "RouterLLM", sock: socket.socket, api_key: str | None = None) 
         pass
     finally:
         signal.signal(signal.SIGTERM, previous)
-        with srv.config.app.state.working:  # the caller closes the system next
-            pass
+        _wait_for(srv.config.app.state.service.working)
+
+
+def _wait_for(lock: threading.Lock) -> None:
+    """Until no request is generating; Ctrl-C cannot cut this short."""
+    while True:
+        try:
+            with lock:
+                return
+        except KeyboardInterrupt:
+            log.warning("waiting for the request in progress to be answered and logged")
 
 
 class _Stopped(BaseException):
