@@ -1,0 +1,91 @@
+"""How much time the HTTP layer of `routerllm serve` adds to a request.
+
+The same prompts go alternately through the server (urllib, one client, on
+127.0.0.1) and through ``RouterLLM.generate`` in the same process, to one model
+(routing skipped, the model loaded before timing), at temperature 0, so both
+paths generate the same tokens. For each request it takes the wall time the
+caller saw minus the latency the request reports (routing, loading and
+generation, the parts CodeCarbon measures); the server's overhead is the
+difference of the two paths' medians. That time is not in any measured
+component of the request.
+
+    .venv/bin/python benchmarks/server_overhead.py [--config local] [--model smollm2-135m] [--n 30] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import statistics
+import tempfile
+import threading
+import time
+import urllib.request
+
+from routerllm.backends.base import GenerationRequest
+from routerllm.config import load_config
+from routerllm.server.app import listen, server
+from routerllm.system import RouterLLM
+
+TOPICS = ["lists", "dicts", "sets", "tuples", "generators", "decorators", "classes", "closures"]
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--config", default="local")
+    ap.add_argument("--model", default="smollm2-135m")
+    ap.add_argument("--n", type=int, default=30, help="requests per path")
+    ap.add_argument("--max-tokens", type=int, default=16)
+    ap.add_argument("--json", action="store_true")
+    args = ap.parse_args()
+    prompts = [f"In one sentence, what are Python {TOPICS[i % len(TOPICS)]}? ({i})" for i in range(args.n)]  # fmt: skip
+    config = load_config(args.config)
+    scratch = tempfile.mkdtemp(prefix="routerllm-bench-")  # the user's request log is left alone
+    config.log.path, config.carbon.output_dir = f"{scratch}/requests.sqlite", f"{scratch}/carbon"
+    with RouterLLM(config) as system:
+        sock = listen("127.0.0.1", 0)
+        url = f"http://127.0.0.1:{sock.getsockname()[1]}/v1/chat/completions"
+        srv = server(system)
+        logging.getLogger("uvicorn.access").setLevel(logging.WARNING)
+        thread = threading.Thread(target=srv.run, kwargs={"sockets": [sock]}, daemon=True)
+        thread.start()
+        while not srv.started:
+            time.sleep(0.02)
+        options = {"max_new_tokens": args.max_tokens, "temperature": 0.0}
+        system.generate(GenerationRequest("warm up", **options), model=args.model, tag="bench")
+        direct, http, latency = [], [], []
+        for prompt in prompts:
+            start = time.perf_counter()
+            result = system.generate(GenerationRequest(prompt, **options), model=args.model, tag="bench")  # fmt: skip
+            direct.append(time.perf_counter() - start - result.latency_s)
+            body = {"model": args.model, "messages": [{"role": "user", "content": prompt}],
+                    "max_tokens": args.max_tokens, "temperature": 0}  # fmt: skip
+            request = urllib.request.Request(url, json.dumps(body).encode(), {"Content-Type": "application/json"})  # fmt: skip
+            start = time.perf_counter()
+            with urllib.request.urlopen(request) as answer:
+                facts = json.loads(answer.read())["routerllm"]
+            http.append(time.perf_counter() - start - facts["latency_s"])
+            latency.append(facts["latency_s"])
+        srv.should_exit = True
+        thread.join(30)
+    row = {
+        "model": args.model,
+        "requests_per_path": args.n,
+        "direct_unmeasured_ms_p50": 1000 * statistics.median(direct),
+        "http_unmeasured_ms_p50": 1000 * statistics.median(http),
+        "http_unmeasured_ms_p95": 1000 * statistics.quantiles(http, n=20)[-1],
+        "server_overhead_ms_p50": 1000 * (statistics.median(http) - statistics.median(direct)),
+        "request_latency_s_p50": statistics.median(latency),
+    }
+    row["overhead_share_of_request"] = row["server_overhead_ms_p50"] / 1000 / row["request_latency_s_p50"]  # fmt: skip
+    if args.json:
+        print(json.dumps(row, indent=2))
+    else:
+        for key, value in row.items():
+            print(f"{key:<28} {value:.4g}" if isinstance(value, float) else f"{key:<28} {value}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
