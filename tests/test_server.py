@@ -99,12 +99,14 @@ def answer_on(sock: socket.socket) -> tuple[int, dict[str, Any]]:
     return int(head.split()[1]), json.loads(body)
 
 
+def asking(*messages: Any, **fields: Any) -> dict[str, Any]:
+    """A chat body: ``messages`` as (role, content) pairs, by default one user's "x"."""
+    turns = [{"role": r, "content": c} for r, c in messages or [("user", "x")]]
+    return {"messages": turns, **fields}
+
+
 def chat(base: str, content: str = "What is a Python list?", **fields: Any) -> dict[str, Any]:
-    status, text = call(
-        base,
-        "/v1/chat/completions",
-        {"model": "auto", "messages": [{"role": "user", "content": content}], **fields},
-    )
+    status, text = call(base, CHAT, asking(("user", content), model="auto", **fields))
     assert status == 200, text
     return dict(json.loads(text))
 
@@ -159,16 +161,8 @@ def test_a_model_by_name_skips_routing(served: tuple[str, RouterLLM]) -> None:
 def test_a_stream_carries_the_same_answer(served: tuple[str, RouterLLM]) -> None:
     base, _ = served
     plain = chat(base, "Name a sorting algorithm.", temperature=0)
-    status, text = call(
-        base,
-        "/v1/chat/completions",
-        {
-            "messages": [{"role": "user", "content": "Name a sorting algorithm."}],
-            "temperature": 0,
-            "stream": True,
-            "stream_options": {"include_usage": True},
-        },
-    )
+    asked = asking(("user", "Name a sorting algorithm."), temperature=0, stream=True)
+    status, text = call(base, CHAT, {**asked, "stream_options": {"include_usage": True}})
     assert status == 200
     events = [line.removeprefix("data: ") for line in text.split("\n\n") if line]
     assert events[-1] == "[DONE]"
@@ -183,20 +177,14 @@ def test_a_stream_carries_the_same_answer(served: tuple[str, RouterLLM]) -> None
 def test_the_whole_conversation_reaches_the_model(served: tuple[str, RouterLLM]) -> None:
     base, _ = served
     alone = chat(base, "And in Rust?", temperature=0)
-    status, text = call(
-        base,
-        "/v1/chat/completions",
-        {
-            "model": "auto",
-            "temperature": 0,
-            "messages": [
-                {"role": "system", "content": "Answer briefly."},
-                {"role": "user", "content": "How do I reverse a list in Python?"},
-                {"role": "assistant", "content": [{"type": "text", "text": "Use reversed()."}]},
-                {"role": "user", "content": "And in Rust?"},
-            ],
-        },
+    conversation = asking(
+        ("system", "Answer briefly."),
+        ("user", "How do I reverse a list in Python?"),
+        ("assistant", [{"type": "text", "text": "Use reversed()."}]),
+        ("user", "And in Rust?"),
+        temperature=0,
     )
+    status, text = call(base, CHAT, conversation)
     assert status == 200, text
     answer = json.loads(text)
     assert answer["usage"]["prompt_tokens"] > alone["usage"]["prompt_tokens"] + 10
@@ -280,12 +268,6 @@ def test_requests_take_turns(served: tuple[str, RouterLLM]) -> None:
     assert all(
         later[0] >= earlier[1] - 0.01 for earlier, later in zip(spans, spans[1:], strict=False)
     )
-
-
-def asking(*messages: Any, **fields: Any) -> dict[str, Any]:
-    """A chat body: ``messages`` as (role, content) pairs, by default one user's "x"."""
-    turns = [{"role": r, "content": c} for r, c in messages or [("user", "x")]]
-    return {"messages": turns, **fields}
 
 
 @pytest.mark.parametrize(
@@ -411,13 +393,13 @@ def test_an_api_key_guards_everything_but_health(quiet_config: AppConfig) -> Non
     with RouterLLM(quiet_config) as system, running(system, api_key="s3cret") as base:
         body = {"messages": [{"role": "user", "content": "hi"}]}
         for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": "s3cret"}):
-            status, text = call(base, "/v1/chat/completions", body, headers=headers)
+            status, text = call(base, CHAT, body, headers=headers)
             assert status == 401 and json.loads(text)["error"]["code"] == "invalid_api_key"
         assert call(base, "/v1/models")[0] == 401
         assert call(base, "/routerllm/report")[0] == 401
         assert call(base, "/health")[0] == 200
         key = {"Authorization": "Bearer s3cret"}
-        assert call(base, "/v1/chat/completions", body, headers=key)[0] == 200
+        assert call(base, CHAT, body, headers=key)[0] == 200
         assert call(base, "/v1/models", headers=key)[0] == 200
         assert system.log.count() == 1
 
@@ -508,12 +490,7 @@ def test_serve_answers_and_stops_cleanly(tmp_path: Path, stop: signal.Signals, c
         info = json.loads(process.stdout.readline())
         assert info["models"] == ["tiny-light", "tiny-medium", "tiny-heavy"]
         base = info["url"].removesuffix("/v1")
-        status, text = call(
-            base,
-            "/v1/chat/completions",
-            {"messages": [{"role": "user", "content": "hi"}]},
-            headers={"Authorization": "Bearer k"},
-        )
+        status, text = call(base, CHAT, asking(), headers={"Authorization": "Bearer k"})
         assert status == 200, text
     finally:
         process.send_signal(stop)
