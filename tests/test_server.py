@@ -39,11 +39,10 @@ HEADERS = {"Content-Type": "application/json"}
 CHAT = "/v1/chat/completions"
 
 
-@contextmanager
-def running(system: RouterLLM, api_key: str | None = None) -> Iterator[str]:
-    """``system`` served on a free port of 127.0.0.1; yields the server's base URL."""
+def started(system: RouterLLM, api_key: str | None = None) -> tuple[str, Any, threading.Thread]:  # fmt: skip
+    """``system`` served on a free port of 127.0.0.1 by a uvicorn server in a thread:
+    the base URL, the server and its thread."""
     sock = listen("127.0.0.1", 0)
-    port = sock.getsockname()[1]
     srv = server(system, api_key)
     thread = threading.Thread(target=srv.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
@@ -51,8 +50,15 @@ def running(system: RouterLLM, api_key: str | None = None) -> Iterator[str]:
     while not srv.started:
         assert thread.is_alive() and time.monotonic() < deadline, "server did not start"
         time.sleep(0.02)
+    return f"http://127.0.0.1:{sock.getsockname()[1]}", srv, thread
+
+
+@contextmanager
+def running(system: RouterLLM, api_key: str | None = None) -> Iterator[str]:
+    """``system`` served while the block runs; yields the server's base URL."""
+    base, srv, thread = started(system, api_key)
     try:
-        yield f"http://127.0.0.1:{port}"
+        yield base
     finally:
         srv.should_exit = True
         thread.join(30)
@@ -409,21 +415,15 @@ def test_stopping_answers_the_request_in_progress_and_refuses_those_waiting(
     quiet_config: AppConfig, monkeypatch: pytest.MonkeyPatch, force: bool
 ) -> None:
     with RouterLLM(quiet_config) as system:
-        generate, started, go = system.generate, threading.Event(), threading.Event()
+        generate, generating, go = system.generate, threading.Event(), threading.Event()
 
         def held(*args: Any, **kwargs: Any) -> Any:  # the real generation, when let go
-            started.set()
+            generating.set()
             go.wait(30)
             return generate(*args, **kwargs)
 
         monkeypatch.setattr(system, "generate", held)
-        sock = listen("127.0.0.1", 0)
-        base = f"http://127.0.0.1:{sock.getsockname()[1]}"
-        srv = server(system)
-        serving = threading.Thread(target=srv.run, kwargs={"sockets": [sock]}, daemon=True)
-        serving.start()
-        while not srv.started:
-            time.sleep(0.02)
+        base, srv, serving = started(system)
         answers: dict[str, tuple[int, str]] = {}
 
         def ask(name: str) -> None:
@@ -431,7 +431,7 @@ def test_stopping_answers_the_request_in_progress_and_refuses_those_waiting(
 
         first = threading.Thread(target=ask, args=("first",))
         first.start()
-        assert started.wait(30)
+        assert generating.wait(30)
         second = threading.Thread(target=ask, args=("second",))
         second.start()
         time.sleep(0.5)  # the second waits its turn
@@ -510,13 +510,13 @@ def test_stopping_refuses_a_request_still_arriving(tmp_path: Path) -> None:
         base = json.loads(process.stdout.readline())["url"].removesuffix("/v1")
         with half_sent(base, b'{"messages": ', 100) as sock:
             time.sleep(0.3)
-            started = time.monotonic()
+            stop_sent = time.monotonic()
             process.send_signal(signal.SIGTERM)
             status, body = answer_on(sock)
         assert status == 503 and body["error"]["code"] == "server_stopping"
     finally:
         _, stderr = process.communicate(timeout=60)
-    assert process.returncode == 0 and time.monotonic() - started < 10, stderr
+    assert process.returncode == 0 and time.monotonic() - stop_sent < 10, stderr
 
 
 @pytest.mark.parametrize(

@@ -166,20 +166,13 @@ def _report_text(rep: Any) -> list[str]:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from routerllm.carbon.report import summarize
-    from routerllm.carbon.request_log import RequestLog, utc_timestamp
+    from routerllm.carbon.report import logged_report
+    from routerllm.carbon.request_log import utc_timestamp
 
     config = _load(args)
     if args.since:
         utc_timestamp(args.since)  # a bad date is the first thing to hear about
-    if not Path(config.log.path).is_file():
-        raise RouterLLMError(
-            f"no request log at {config.log.path} (log.path): route some requests first, or "
-            f"point log.path at an existing log"
-        )
-    with RequestLog(config.log.path, read_only=True) as log:  # a report changes nothing
-        records = list(log.records(since=args.since, tag=args.tag))
-    rep = summarize(records, config.models, config.carbon.country_iso_code)
+    rep = logged_report(config, args.since, args.tag)
     lines = [f"request log: {config.log.path}", *_report_text(rep)]
     lines.append("")
     lines.append(f"{'per router':<26}{'requests':>9}{'out tok':>9}{'energy kWh':>12}{'CO2 g':>10}")

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any, Protocol
 
 from routerllm.carbon.meter import COMPONENTS, Measurement, per_token_estimate
-from routerllm.config import ModelConfig
+from routerllm.config import AppConfig, ModelConfig
+from routerllm.exceptions import RouterLLMError
 
 # Factors of the US EPA Greenhouse Gas Equivalencies Calculator:
 # 3.93e-4 t CO2 per mile driven by an average gasoline passenger vehicle,
@@ -114,6 +116,21 @@ def summarize(
     if models:
         rep.versus_largest = versus_largest(records, models, country_iso_code)
     return rep
+
+
+def logged_report(config: AppConfig, since: str | None = None, tag: str | None = None) -> Report:
+    """The report of the requests in the config's request log (from ``since``, with
+    ``tag``), read without changing the log; a clear error when there is no log yet."""
+    from routerllm.carbon.request_log import RequestLog
+
+    if not Path(config.log.path).is_file():
+        raise RouterLLMError(
+            f"no request log at {config.log.path} (log.path): route some requests first, or "
+            f"point log.path at an existing log"
+        )
+    with RequestLog(config.log.path, read_only=True) as log:  # a report changes nothing
+        records = list(log.records(since=since, tag=tag))
+    return summarize(records, config.models, config.carbon.country_iso_code)
 
 
 def versus_largest(

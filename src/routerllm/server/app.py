@@ -228,8 +228,8 @@ class _Service:
 
     def report(self, since: str | None, tag: str | None) -> dict[str, Any]:
         """Totals read back from the request log, as ``routerllm report --json`` gives them."""
-        from routerllm.carbon.report import summarize
-        from routerllm.carbon.request_log import RequestLog, utc_timestamp
+        from routerllm.carbon.report import logged_report
+        from routerllm.carbon.request_log import utc_timestamp
 
         config = self.system.config
         for name, value in (("since", since), ("tag", tag)):
@@ -240,9 +240,7 @@ class _Service:
                 utc_timestamp(since)
             except RouterLLMError as e:  # the caller's mistake: a 400, not a server error
                 raise PromptError(f"since: {e}") from None
-        with RequestLog(config.log.path, read_only=True) as request_log:
-            records = list(request_log.records(since=since, tag=tag))
-        rep = summarize(records, config.models, config.carbon.country_iso_code)
+        rep = logged_report(config, since, tag)
         return {"log": config.log.path, **rep.as_dict()}
 
 

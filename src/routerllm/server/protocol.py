@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
-from routerllm.backends.base import GenerationRequest
+from routerllm.backends.base import ROLES, GenerationRequest
 from routerllm.checks import is_integer, is_number
 from routerllm.exceptions import (
     BackendError,
@@ -171,7 +171,7 @@ def chat_call(body: object) -> Call:
         text = _content(message.get("content"), f"{where}.content")
         if role in ("system", "developer"):
             system.append(text)
-        elif role in ("user", "assistant"):
+        elif role in ROLES:
             turns.append((role, text))
         else:
             raise PromptError(f"{where}.role must be system, developer, user or assistant, got {role!r:.40}")  # fmt: skip
