@@ -14,10 +14,11 @@ import fcntl
 import hashlib
 import os
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import NamedTuple
 
 from routerllm.carbon.meter import COMPONENTS, HasComponents, Measurement
 from routerllm.exceptions import RequestLogError, RouterLLMError
@@ -50,6 +51,7 @@ CREATE TABLE IF NOT EXISTS components (
     PRIMARY KEY (request_id, component)
 );
 CREATE INDEX IF NOT EXISTS requests_time ON requests(timestamp);
+CREATE INDEX IF NOT EXISTS requests_model_time ON requests(model, timestamp);
 """
 
 # The columns of each table, in order (``records`` reads rows by position).
@@ -120,6 +122,18 @@ def _check_csv(path: Path) -> None:
 
 def prompt_hash(prompt: str) -> str:
     return hashlib.sha256(prompt.encode("utf-8")).hexdigest()
+
+
+class Spending(NamedTuple):
+    """What one logged request spent (``RequestLog.spending``)."""
+
+    timestamp: str
+    co2_kg: float
+    cost_usd: float
+
+    def of(self, quantity: str) -> float:
+        """``co2_kg`` or ``cost_usd``."""
+        return self.co2_kg if quantity == "co2_kg" else self.cost_usd
 
 
 @dataclass(frozen=True)
@@ -317,8 +331,8 @@ class RequestLog:
     def records(self, since: str | None = None, tag: str | None = None) -> Iterator[RequestRecord]:
         """Every logged request, oldest first (optionally from ``since``, an ISO date or
         time, UTC unless it carries an offset)."""
-        self.check_open()
-        where, args = [], []
+        where: list[str] = []
+        args: list[object] = []
         if since:
             where.append("timestamp >= ?")
             args.append(utc_timestamp(since))
@@ -326,11 +340,47 @@ class RequestLog:
             where.append("tag = ?")
             args.append(tag)
         sql = "SELECT * FROM requests" + (" WHERE " + " AND ".join(where) if where else "")
+        yield from self._read(sql + " ORDER BY timestamp, rowid", args)
+
+    def latest(self, model: str, limit: int) -> list[RequestRecord]:
+        """The ``limit`` newest requests ``model`` answered, oldest first."""
+        sql = "SELECT * FROM requests WHERE model = ? ORDER BY timestamp DESC, rowid DESC LIMIT ?"
+        return list(self._read(sql, [model, limit]))[::-1]
+
+    def spending(self, since: str) -> list[Spending]:
+        """What every request from ``since`` (the log's own timestamp form) spent, oldest
+        first."""
+        self.check_open()
+        sql = "SELECT timestamp, co2_kg, cost_usd FROM requests WHERE timestamp >= ? ORDER BY timestamp, rowid"  # fmt: skip
+        try:
+            return [Spending(t, float(c), float(u)) for t, c, u in self._db.execute(sql, [since])]
+        except sqlite3.Error as e:
+            raise RequestLogError(f"request log {self.db_path} cannot be read: {e}") from e
+
+    def spent(self, since: str) -> Spending:
+        """What the requests from ``since`` (the log's own timestamp form) spent in all."""
+        self.check_open()
+        sql = "SELECT COALESCE(SUM(co2_kg), 0), COALESCE(SUM(cost_usd), 0) FROM requests WHERE timestamp >= ?"  # fmt: skip
+        try:
+            co2, cost = self._db.execute(sql, [since]).fetchone()
+        except sqlite3.Error as e:
+            raise RequestLogError(f"request log {self.db_path} cannot be read: {e}") from e
+        return Spending(since, float(co2), float(cost))
+
+    def _read(self, sql: str, args: Sequence[object]) -> Iterator[RequestRecord]:
+        """The requests ``sql`` selects (whole rows of ``requests``), with their components."""
+        self.check_open()
         comps: dict[str, dict[str, Measurement]] = {}
         try:
-            rows = self._db.execute(sql + " ORDER BY timestamp, rowid", args).fetchall()
-            for rid, comp, dur, energy, co2, method in self._db.execute("SELECT * FROM components"):
-                comps.setdefault(rid, {})[comp] = Measurement(comp, dur, energy, co2, method)
+            rows = self._db.execute(sql, args).fetchall()
+            ids = [r[0] for r in rows]
+            for start in range(0, len(ids), 500):  # SQLite's limit on bound parameters
+                chunk = ids[start : start + 500]
+                marks = ",".join("?" * len(chunk))
+                for rid, comp, dur, energy, co2, method in self._db.execute(
+                    f"SELECT * FROM components WHERE request_id IN ({marks})", chunk
+                ):
+                    comps.setdefault(rid, {})[comp] = Measurement(comp, dur, energy, co2, method)
         except sqlite3.Error as e:
             raise RequestLogError(f"request log {self.db_path} cannot be read: {e}") from e
         for r in rows:
