@@ -82,6 +82,8 @@ def _result_lines(index: int, result: Any, tier: str) -> list[str]:
         f"{name}: {m.duration_s:.2f} s {m.energy_kwh:.2e} kWh {m.co2_kg * 1000:.2e} g"
         for name, m in result.components.items()
     )
+    if (p := result.predicted) is not None and p.model == result.model:
+        parts += f"  (predicted {_fmt_kwh(p.energy_kwh)}, CO2 {_fmt_g(p.co2_kg)})"
     reply = " ".join(result.text.split())
     reply = reply[:150] + ("..." if len(reply) > 150 else "")
     return [head, f"     why: {result.reason}", f"     {parts}", f"     -> {reply}"]
@@ -165,6 +167,46 @@ def _report_text(rep: Any) -> list[str]:
     return lines
 
 
+def _budget_lines(budgets: dict[str, Any] | None) -> list[str]:
+    """The budgets' state now, and the requests that broke them (every tag counts)."""
+    from routerllm.carbon.budget import QUANTITY_TEXT, WINDOW_TEXT, amount
+
+    if not budgets:
+        return []
+    lines = ["", f"{'budget':<26}{'limit':>12}{'spent now':>14}{'share':>8}{'broken by':>11}"]
+    for quantity, limit in budgets["per_request"].items():
+        if limit is not None:
+            broken = budgets["violations"][quantity]["per_request"]
+            lines.append(f"{QUANTITY_TEXT[quantity] + ' per request':<26}{amount(quantity, limit):>12}{'':>14}{'':>8}{broken:>11}")  # fmt: skip
+    for s in budgets["now"]:
+        q, w = s["quantity"], s["window"]
+        broken = budgets["violations"][q][w]
+        lines.append(
+            f"{QUANTITY_TEXT[q] + ' in ' + WINDOW_TEXT[w].removeprefix('the '):<26}"
+            f"{amount(q, s['limit']):>12}{amount(q, s['spent']):>14}{s['share']:>8.1%}{broken:>11}"
+        )
+    lines.append("(broken by: requests over their limit, or that took a window over its limit)")
+    return lines
+
+
+def _predictor_lines(profiles: dict[str, Any]) -> list[str]:
+    """What the CarbonPredictor has learned from the log, per model."""
+    lines = [
+        "",
+        f"{'predictor (from the log)':<26}{'requests':>9}{'kWh/in tok':>12}{'kWh/out tok':>12}"
+        f"{'out tok':>9}{'loading kWh':>12}",
+    ]
+    for name, p in profiles.items():
+        if p is None:
+            lines.append(f"{name:<26}{'too few requests: config figures or scaled':>56}")
+        else:
+            lines.append(
+                f"{name:<26}{p['requests']:>9}{p['kwh_per_prompt_token']:>12.2e}"
+                f"{p['kwh_per_output_token']:>12.2e}{p['output_tokens']:>9}{p['loading_kwh']:>12.2e}"
+            )
+    return lines
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     from routerllm.carbon.report import logged_report
     from routerllm.carbon.request_log import utc_timestamp
@@ -187,6 +229,7 @@ def cmd_report(args: argparse.Namespace) -> int:
             f"versus everything on {vs['largest_model']}: {_fmt_g(vs['actual_co2_kg'])} instead of "
             f"~{_fmt_g(vs['estimated_co2_kg'])} ({_less(vs['co2_saved_fraction'], 'CO2')}; {vs['method']})",
         ]
+    lines += _budget_lines(rep.budgets) + _predictor_lines(rep.predictor)
     emit(args, {"log": config.log.path, **rep.as_dict()}, "\n".join(lines))
     return 0
 

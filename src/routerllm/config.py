@@ -2,8 +2,8 @@
 
 A config declares the models (tiers, backends, where the weights are, their
 cost and energy figures), the router, generation defaults, carbon tracking,
-the request log and the memory budget. ``load_config`` turns every problem
-into one readable :class:`ConfigError`.
+the request log, the memory budget and the carbon and cost budgets.
+``load_config`` turns every problem into one readable :class:`ConfigError`.
 """
 
 from __future__ import annotations
@@ -231,6 +231,40 @@ class LimitsConfig(_Strict):
     max_prompt_chars: int = Field(200_000, gt=0)
 
 
+class BudgetLimits(_Strict):
+    """Limits on one quantity (kg of CO2, or USD); each is off when left out."""
+
+    per_request: float | None = Field(None, gt=0, description="one request, all its parts")
+    hourly: float | None = Field(None, gt=0, description="any 60 minutes, every logged request")
+    daily: float | None = Field(None, gt=0, description="any 24 hours, every logged request")
+
+    def windows(self) -> dict[str, float]:
+        """The rolling windows that have a limit: hourly, daily."""
+        return {w: v for w in ("hourly", "daily") if (v := getattr(self, w)) is not None}
+
+    def any(self) -> bool:
+        return self.per_request is not None or bool(self.windows())
+
+
+class BudgetConfig(_Strict):
+    """Carbon and cost budgets (``carbon/budget.py``): every request, routed or not, is
+    kept within them; routed requests go to a smaller model near a limit."""
+
+    co2_kg: BudgetLimits = Field(default_factory=BudgetLimits)
+    cost_usd: BudgetLimits = Field(default_factory=BudgetLimits)
+    downgrade_at: float = Field(
+        0.8,
+        gt=0,
+        le=1,
+        description="share of an hourly or daily budget spent from which a routed request "
+        "goes to the next smaller model than its router chose",
+    )
+
+    def limits(self) -> dict[str, BudgetLimits]:
+        """The quantities that have a limit (co2_kg, cost_usd)."""
+        return {k: v for k in ("co2_kg", "cost_usd") if (v := getattr(self, k)).any()}
+
+
 class AppConfig(_Strict):
     """The whole config file."""
 
@@ -242,12 +276,19 @@ class AppConfig(_Strict):
     log: LogConfig = Field(default_factory=LogConfig)
     manager: ManagerConfig = Field(default_factory=ManagerConfig)
     limits: LimitsConfig = Field(default_factory=LimitsConfig)
+    budgets: BudgetConfig = Field(default_factory=BudgetConfig)
     source: str = Field("", description="where this config was loaded from (set by load_config)")
 
     @model_validator(mode="after")
     def _unique_names(self) -> AppConfig:
         if dupes := repeated(m.name for m in self.models):
             raise ValueError(f"duplicate model names: {', '.join(dupes)}")
+        local = [m.name for m in self.models if m.backend != "openai_http"]
+        if self.budgets.co2_kg.any() and not self.carbon.enabled and local:
+            raise ValueError(
+                f"budgets.co2_kg needs carbon.enabled: true (with carbon tracking off, the "
+                f"CO2 of {', '.join(local)} is not measured, so the budget could not hold)"
+            )
         return self
 
     def model(self, name: str) -> ModelConfig:

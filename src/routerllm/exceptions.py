@@ -60,6 +60,16 @@ class RequestLogError(RouterLLMError):
     result: Any = None
 
 
+class BudgetExceededError(RouterLLMError):
+    """A request would break a carbon or cost budget (``budgets`` in the config), so it was
+    not run. ``retry_at`` is when a spent hourly or daily budget allows requests again (an
+    ISO time, UTC), or None where waiting does not help."""
+
+    def __init__(self, message: str, retry_at: str | None = None) -> None:
+        super().__init__(message)
+        self.retry_at = retry_at
+
+
 class DataError(RouterLLMError):
     """A dataset file is missing, malformed, or has the wrong columns."""
 

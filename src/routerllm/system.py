@@ -19,7 +19,8 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
-from routerllm.backends.base import Completion, GenerationRequest
+from routerllm.backends.base import Completion, GenerationRequest, plain_text
+from routerllm.carbon.budget import CarbonBudget, WindowSpending
 from routerllm.carbon.meter import (
     CarbonMeter,
     HasComponents,
@@ -27,6 +28,7 @@ from routerllm.carbon.meter import (
     create_meter,
     per_token_estimate,
 )
+from routerllm.carbon.predictor import HISTORY, CarbonPredictor, Prediction
 from routerllm.carbon.request_log import RequestLog, RequestRecord, prompt_hash
 from routerllm.config import AppConfig, format_validation, load_config
 from routerllm.data.humaneval import HumanEvalProblem
@@ -48,12 +50,15 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+FIXED = "fixed"  # the router name of a request whose model the caller chose
+
 
 @dataclass(frozen=True)
 class RoutedResult(Completion, HasComponents):
     """A completion plus the routing decision and its per-component energy, CO2 and cost.
 
-    ``latency_s`` is the whole request (routing + loading + generation).
+    ``latency_s`` is the whole request (routing + loading + generation); ``predicted``
+    what the ``CarbonPredictor`` expected of the model the request went to first.
     """
 
     confidence: float = 0.0
@@ -62,6 +67,7 @@ class RoutedResult(Completion, HasComponents):
     cost_usd: float = 0.0
     components: dict[str, Measurement] = field(default_factory=dict)
     request_id: str = ""
+    predicted: Prediction | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The machine-readable form printed by ``routerllm route --json``."""
@@ -81,6 +87,7 @@ class RoutedResult(Completion, HasComponents):
             "methods": {name: m.method for name, m in self.components.items()},
             "finish_reason": self.finish_reason,
             "request_id": self.request_id,
+            "predicted": self.predicted.as_dict() if self.predicted else None,
         }
 
 
@@ -161,6 +168,9 @@ class RouterLLM:
                 f"got {type(request_log).__name__}"
             )
         self.manager = manager or LLMManager(config)
+        history = [r for m in config.models for r in self.log.latest(m.name, HISTORY)]
+        self.predictor = CarbonPredictor(config, history)
+        self.budget = CarbonBudget(config.budgets, self.log) if config.budgets.limits() else None
         self.meter = meter or create_meter(config.carbon)
         self._available: list[str] | None = None
         self._closed = False
@@ -312,7 +322,7 @@ class RouterLLM:
                         f"model {model!r} is not available here: {self.manager.availability(model)}"
                     )
                 decisions = [
-                    RoutingDecision(model, 1.0, "model chosen by the caller", "fixed")
+                    RoutingDecision(model, 1.0, "model chosen by the caller", FIXED)
                     for _ in prompts
                 ]
             else:
@@ -347,6 +357,16 @@ class RouterLLM:
         stub = stub_of(req) if self.config.generation.complete_stubs else None
         if stub is not None:
             reason += f"; asked to complete the function {stub.entry_point} in each model's code style"  # fmt: skip
+        before: list[WindowSpending] = []
+        if self.budget is None:
+            predicted = self.predict(req, name)
+        else:
+            before = self.budget.status()
+            smaller = self._smaller(name)
+            spent = {"co2_kg": routing.co2_kg}
+            fixed = decision.router == FIXED
+            name, why, predicted = self.budget.choose(name, smaller, fixed, lambda m: self.predict(req, m), spent, before)  # fmt: skip
+            reason += why
         completion, loading, inference, cost = self._attempt(name, req, stub)
         by_energy = self._priced_by_energy(name)
         cascade = self.config.cascade
@@ -376,6 +396,9 @@ class RouterLLM:
             if not go:
                 reason += f", not escalated to {bigger}: {why}"
                 break
+            if self.budget is not None and (why := self.budget.escalation(bigger, lambda m: self.predict(req, m), _spent(cost, routing, loading, inference))):  # fmt: skip
+                reason += f", not escalated to {bigger}: {why}"
+                break
             reason += f", escalated to {bigger}" + (f": {why}" if why else "")
             try:
                 completion_, more_loading, more_inference, more_cost = self._attempt(bigger, req, stub)  # fmt: skip
@@ -391,6 +414,9 @@ class RouterLLM:
         components = {m.component: m for m in (routing, loading, inference)}
         if by_energy:  # where energy is the price, routing energy is paid for too
             cost += routing.energy_kwh * self.config.carbon.electricity_price_usd_per_kwh
+        if self.budget is not None and (broken := self.budget.broken(_spent(cost, *components.values()), before)):  # fmt: skip
+            log.warning("request over budget: %s", "; ".join(broken))
+            reason += "; over budget: " + "; ".join(broken)
         result = RoutedResult(
             text=completion.text
             if stub is None
@@ -407,6 +433,7 @@ class RouterLLM:
             cost_usd=cost,
             components=components,
             request_id=uuid.uuid4().hex,
+            predicted=predicted,
         )
         record = RequestRecord(
             id=result.request_id,
@@ -428,7 +455,25 @@ class RouterLLM:
         except RequestLogError as e:
             e.result = result  # the answer was paid for: the caller can still have it
             raise
+        self.predictor.observe(record)
         return result
+
+    def predict(self, request: GenerationRequest | str, model: str) -> Prediction | None:
+        """What ``request`` is predicted to cost on ``model`` before it runs: energy, CO2
+        and cost, loading included if the model is not loaded (None where neither the log
+        nor the config says anything about the model's energy)."""
+        self._check_open()
+        req = request if isinstance(request, GenerationRequest) else GenerationRequest(request)
+        self.config.model(model)  # a clear error for an unknown name
+        chars = len(plain_text(req))
+        max_new = req.max_new_tokens or self.config.generation.max_new_tokens
+        return self.predictor.predict(model, chars, max_new, self.manager.backend(model).loaded)
+
+    def _smaller(self, name: str) -> list[str]:
+        """The available models smaller than ``name``, largest first."""
+        available = set(self.available_models())
+        ordered = [m.name for m in self.config.models_by_size() if m.name in available]
+        return ordered[: ordered.index(name)][::-1] if name in ordered else []
 
     def _gated(self, name: str, bigger: str) -> bool:
         """Whether the escalation gate decides escalations from ``name`` to ``bigger``."""
@@ -552,6 +597,11 @@ def _load_gate(config: AppConfig) -> EscalationGate | None:
             f"{gate.then} is not the next larger model after {gate.first} here"
         )
     return gate
+
+
+def _spent(cost: float, *parts: Measurement) -> dict[str, float]:
+    """What a request has spent so far, in the budgets' quantities."""
+    return {"co2_kg": sum(m.co2_kg for m in parts), "cost_usd": cost}
 
 
 def _added(a: Measurement, b: Measurement) -> Measurement:

@@ -78,6 +78,8 @@ class Report:
     methods: list[str] = field(default_factory=list)
     equivalences: dict[str, float] = field(default_factory=dict)
     versus_largest: dict[str, Any] | None = None
+    budgets: dict[str, Any] | None = None
+    predictor: dict[str, dict[str, float] | None] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -120,8 +122,11 @@ def summarize(
 
 def logged_report(config: AppConfig, since: str | None = None, tag: str | None = None) -> Report:
     """The report of the requests in the config's request log (from ``since``, with
-    ``tag``), read without changing the log; a clear error when there is no log yet."""
-    from routerllm.carbon.request_log import RequestLog
+    ``tag``), read without changing the log; a clear error when there is no log yet.
+    Its budgets and the predictor's figures are the whole log's, whatever ``tag``."""
+    from routerllm.carbon.budget import CarbonBudget
+    from routerllm.carbon.predictor import HISTORY, CarbonPredictor
+    from routerllm.carbon.request_log import RequestLog, utc_timestamp
 
     if not Path(config.log.path).is_file():
         raise RouterLLMError(
@@ -130,7 +135,15 @@ def logged_report(config: AppConfig, since: str | None = None, tag: str | None =
         )
     with RequestLog(config.log.path, read_only=True) as log:  # a report changes nothing
         records = list(log.records(since=since, tag=tag))
-    return summarize(records, config.models, config.carbon.country_iso_code)
+        rep = summarize(records, config.models, config.carbon.country_iso_code)
+        if config.budgets.limits():
+            rep.budgets = CarbonBudget(config.budgets, log).summary(utc_timestamp(since) if since else "")  # fmt: skip
+        history = [r for m in config.models for r in log.latest(m.name, HISTORY)]
+    predictor = CarbonPredictor(config, history)
+    rep.predictor = {
+        m.name: (p.as_dict() if (p := predictor.profile(m.name)) else None) for m in config.models
+    }
+    return rep
 
 
 def versus_largest(

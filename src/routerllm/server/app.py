@@ -22,6 +22,7 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from routerllm import __version__
@@ -76,18 +77,25 @@ class _Service:
     # -- refusals -------------------------------------------------------------
     @staticmethod
     def refusal(
-        status: int, message: str, kind: str, code: str | None = None, close: bool = False
+        status: int,
+        message: str,
+        kind: str,
+        code: str | None = None,
+        close: bool = False,
+        headers: dict[str, str] | None = None,
     ) -> Any:
         from starlette.responses import JSONResponse
 
         body = protocol.error_body(message, kind, code)
-        return JSONResponse(body, status_code=status, headers=CLOSE if close else None)
+        headers = {**(CLOSE if close else {}), **(headers or {})}
+        return JSONResponse(body, status_code=status, headers=headers or None)
 
     def failure(self, error: RouterLLMError) -> Any:
         status, kind, code = protocol.error_status(error)
         if status in (500, 502):
             log.warning("request failed: %s", error)
-        return self.refusal(status, str(error), kind, code)
+        wait = protocol.retry_after(error, datetime.now(timezone.utc))
+        return self.refusal(status, str(error), kind, code, headers={"Retry-After": str(wait)} if wait else None)  # fmt: skip
 
     def unavailable(self, close: bool = False) -> Any:
         return self.refusal(

@@ -13,14 +13,17 @@ are accepted and unused.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
 
 from routerllm.backends.base import ROLES, GenerationRequest
 from routerllm.checks import is_integer, is_number
 from routerllm.exceptions import (
     BackendError,
+    BudgetExceededError,
     ConfigError,
     ModelUnavailableError,
     PromptError,
@@ -314,12 +317,22 @@ def error_body(message: str, kind: str, code: str | None = None, param: str | No
     return {"error": {"message": message, "type": kind, "param": param, "code": code}}
 
 
+def retry_after(error: RouterLLMError, now: datetime) -> int | None:
+    """Seconds until a spent hourly or daily budget allows requests again (the
+    ``Retry-After`` of a 429), or None where waiting does not help."""
+    if not (isinstance(error, BudgetExceededError) and error.retry_at):
+        return None
+    return max(1, math.ceil((datetime.fromisoformat(error.retry_at) - now).total_seconds()))
+
+
 def error_status(error: RouterLLMError) -> tuple[int, str, str | None]:
     """HTTP status, error type and code for a RouterLLM error."""
     if isinstance(error, UnknownNameError):
         return 404, "invalid_request_error", "model_not_found"
     if isinstance(error, PromptError | ConfigError):
         return 400, "invalid_request_error", None
+    if isinstance(error, BudgetExceededError):
+        return 429, "insufficient_quota", "budget_exceeded"
     if isinstance(error, ModelUnavailableError):
         return 503, "server_error", "model_unavailable"
     if isinstance(error, BackendError):

@@ -1,0 +1,264 @@
+"""Carbon and cost budgets: per request, in any 60 minutes, in any 24 hours.
+
+``CarbonBudget`` reads what the request log says was spent in the rolling hour
+and day (every logged request counts, whatever process or tag logged it) and
+what the ``CarbonPredictor`` says a request will cost on each model, and then:
+
+- refuses every request while an hourly or daily budget is spent, saying when
+  the window frees enough to run again;
+- sends a routed request to the next smaller model once an hourly or daily
+  budget is ``downgrade_at`` spent (0.8 by default);
+- goes on to smaller models while the chosen one is predicted to spend more
+  than the request may (its per-request limit, or what is left of a window),
+  and refuses the request when even the smallest is; a caller-chosen model is
+  refused rather than replaced;
+- lets a cascade escalate only where the larger model's answer is predicted to
+  fit in what the request may still spend.
+
+A model with no prediction (no history and no per-token figures) is let
+through. A request that spends more than predicted is answered, and its reason
+says which budget it broke: ``violations`` counts those from the log.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from datetime import datetime, timedelta, timezone
+
+from routerllm.carbon.predictor import Prediction
+from routerllm.carbon.request_log import RequestLog, Spending
+from routerllm.config import BudgetConfig
+from routerllm.exceptions import BudgetExceededError
+
+WINDOWS = {"hourly": timedelta(hours=1), "daily": timedelta(days=1)}
+WINDOW_TEXT = {"hourly": "the last 60 minutes", "daily": "the last 24 hours"}
+QUANTITY_TEXT = {"co2_kg": "CO2", "cost_usd": "cost"}
+
+
+def amount(quantity: str, value: float) -> str:
+    """``value`` of ``quantity`` for people: grams of CO2, or US dollars."""
+    if quantity != "co2_kg":
+        return f"${value:.3g}"
+    return f"{value:.3g} kg CO2" if abs(value) >= 1 else f"{value * 1000:.3g} g CO2"
+
+
+def _when(moment: datetime) -> str:
+    return moment.isoformat(timespec="microseconds")
+
+
+@dataclass(frozen=True)
+class WindowSpending:
+    """What the requests in one rolling window spent of one quantity's limit."""
+
+    quantity: str
+    window: str
+    limit: float
+    spent: float
+
+    @property
+    def share(self) -> float:
+        return self.spent / self.limit
+
+    @property
+    def left(self) -> float:
+        return self.limit - self.spent
+
+    def describe(self) -> str:
+        return (
+            f"the {self.window} {QUANTITY_TEXT[self.quantity]} budget is {self.share:.0%} spent "
+            f"({amount(self.quantity, self.spent)} of {amount(self.quantity, self.limit)} in "
+            f"{WINDOW_TEXT[self.window]}, budgets.{self.quantity}.{self.window})"
+        )
+
+    def as_dict(self) -> dict[str, object]:
+        return {**asdict(self), "share": self.share}
+
+
+@dataclass(frozen=True)
+class Allowance:
+    """What a request may still spend of one quantity, and the limit that says so."""
+
+    quantity: str
+    value: float
+    source: str
+
+    def fits(self, prediction: Prediction | None) -> bool:
+        return prediction is None or prediction.amount(self.quantity) <= self.value
+
+    def overrun(self, prediction: Prediction) -> str:
+        return (
+            f"{prediction.model} is predicted to spend "
+            f"{amount(self.quantity, prediction.amount(self.quantity))} (from "
+            f"{prediction.basis}), more than the {amount(self.quantity, max(self.value, 0.0))} "
+            f"{self.source}"
+        )
+
+
+class CarbonBudget:
+    """Keeps requests within the config's carbon and cost budgets (``budgets``)."""
+
+    def __init__(
+        self,
+        config: BudgetConfig,
+        log: RequestLog,
+        clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
+    ) -> None:
+        self.config = config
+        self.log = log
+        self.clock = clock
+
+    def status(self) -> list[WindowSpending]:
+        """Every hourly and daily limit with what the log's requests spent of it."""
+        now = self.clock()
+        spent = {w: self.log.spent(_when(now - width)) for w, width in WINDOWS.items()}
+        return [
+            WindowSpending(quantity, window, limit, spent[window].of(quantity))
+            for quantity, limits in self.config.limits().items()
+            for window, limit in limits.windows().items()
+        ]
+
+    def allowances(
+        self, status: Sequence[WindowSpending], spent: dict[str, float]
+    ) -> list[Allowance]:
+        """What a request that has already spent ``spent`` may still spend, per quantity
+        (the least of its per-request limit and what is left of each window)."""
+        out = []
+        for quantity, limits in self.config.limits().items():
+            used = spent.get(quantity, 0.0)
+            options = [(s.left - used, f"left of the {s.window} budget (budgets.{quantity}.{s.window})") for s in status if s.quantity == quantity]  # fmt: skip
+            if limits.per_request is not None:
+                options.append((limits.per_request - used, f"this request may spend (budgets.{quantity}.per_request)"))  # fmt: skip
+            value, source = min(options)
+            out.append(Allowance(quantity, value, source))
+        return out
+
+    def choose(
+        self,
+        model: str,
+        smaller: Sequence[str],
+        fixed: bool,
+        predict: Callable[[str], Prediction | None],
+        spent: dict[str, float],
+        status: Sequence[WindowSpending],
+    ) -> tuple[str, str, Prediction | None]:
+        """The model a request goes to within the budgets (``model``, or one of ``smaller``,
+        largest first, unless ``fixed``), the reason it changed ("" if not) and the
+        model's prediction, given the windows' ``status``. Refuses the request
+        (``BudgetExceededError``) where no model fits."""
+        if full := [s for s in status if s.left <= 0]:
+            retry_at = self._retry_at(full[0])
+            raise BudgetExceededError(
+                f"{full[0].describe()}; requests run again once older ones leave the window, "
+                f"from {retry_at[:19].replace('T', ' ')} UTC",
+                retry_at,
+            )
+        allowances = self.allowances(status, spent)
+        reason = ""
+        near = [s for s in status if s.share >= self.config.downgrade_at]
+        ladder = [model, *smaller]
+        if near and not fixed and smaller:
+            reason = f"; {near[0].describe()}, so one model smaller than {model}: {smaller[0]}"
+            ladder = list(smaller)
+        for i, name in enumerate(ladder):
+            prediction = predict(name)
+            over = [a for a in allowances if not a.fits(prediction)]
+            if not over:
+                return name, reason, prediction
+            assert prediction is not None
+            if fixed:
+                raise BudgetExceededError(
+                    f"{over[0].overrun(prediction)}; route the request (no model chosen), "
+                    f"shorten it, or raise the budget"
+                )
+            if i + 1 == len(ladder):
+                raise BudgetExceededError(
+                    f"even the smallest model: {over[0].overrun(prediction)}; shorten the "
+                    f"request, lower max_new_tokens, or raise the budget"
+                )
+            reason += f"; {over[0].overrun(prediction)}, so {ladder[i + 1]}"
+        raise AssertionError("unreachable: the ladder is never empty")
+
+    def escalation(
+        self, bigger: str, predict: Callable[[str], Prediction | None], spent: dict[str, float]
+    ) -> str:
+        """Why a cascade may not escalate to ``bigger`` within the budgets ("" if it may)."""
+        status = self.status()
+        if full := [s for s in status if s.left <= 0]:
+            return full[0].describe()
+        allowances = self.allowances(status, spent)
+        prediction = predict(bigger)
+        over = [a for a in allowances if not a.fits(prediction)]
+        return over[0].overrun(prediction) if over and prediction is not None else ""
+
+    def broken(self, spent: dict[str, float], before: Sequence[WindowSpending]) -> list[str]:
+        """The budgets a finished request broke, given what it ``spent`` and the windows'
+        spending ``before`` it ran."""
+        out = []
+        for quantity, limits in self.config.limits().items():
+            value = spent.get(quantity, 0.0)
+            if limits.per_request is not None and value > limits.per_request:
+                out.append(
+                    f"it spent {amount(quantity, value)}, over the per-request budget of "
+                    f"{amount(quantity, limits.per_request)} (budgets.{quantity}.per_request)"
+                )
+        for s in before:
+            if s.spent < s.limit < s.spent + spent.get(s.quantity, 0.0):
+                out.append(f"it took the {s.window} {QUANTITY_TEXT[s.quantity]} budget past its {amount(s.quantity, s.limit)}")  # fmt: skip
+        return out
+
+    def summary(self, since: str = "") -> dict[str, object]:
+        """The budgets' state now and how many requests from ``since`` (a log timestamp)
+        broke each (``routerllm report``)."""
+        start = _when(datetime.fromisoformat(since) - max(WINDOWS.values())) if since else ""
+        return {
+            "now": [s.as_dict() for s in self.status()],
+            "per_request": {q: v.per_request for q, v in self.config.limits().items()},
+            "violations": violations(self.config, self.log.spending(start), since),
+        }
+
+    def _retry_at(self, s: WindowSpending) -> str:
+        """When enough of the window's spending has left it for ``s``'s limit to allow
+        requests again."""
+        now = self.clock()
+        rows = self.log.spending(_when(now - WINDOWS[s.window]))
+        spent = sum(r.of(s.quantity) for r in rows)
+        for row in rows:
+            spent -= row.of(s.quantity)
+            if spent < s.limit:
+                return _when(datetime.fromisoformat(row.timestamp) + WINDOWS[s.window])
+        return _when(now)
+
+
+def violations(
+    config: BudgetConfig, rows: Sequence[Spending], start: str = ""
+) -> dict[str, dict[str, int]]:
+    """How many requests from ``start`` (a log timestamp) broke each budget: spent more
+    than the per-request limit, or took a rolling window's spending over its limit.
+    ``rows`` are the log's, oldest first, from a day before ``start`` (the windows'
+    earlier requests). Judged against the budgets in ``config``."""
+    out: dict[str, dict[str, int]] = {}
+    for quantity, limits in config.limits().items():
+        counts = {}
+        if limits.per_request is not None:
+            counts["per_request"] = sum(1 for r in rows if r.timestamp >= start and r.of(quantity) > limits.per_request)  # fmt: skip
+        for window, limit in limits.windows().items():
+            counts[window] = _window_breaks(rows, quantity, WINDOWS[window], limit, start)
+        out[quantity] = counts
+    return out
+
+
+def _window_breaks(
+    rows: Sequence[Spending], quantity: str, width: timedelta, limit: float, start: str
+) -> int:
+    """Requests from ``start`` after which the window ending at them spent over ``limit``."""
+    times = [datetime.fromisoformat(r.timestamp) for r in rows]
+    first, total, count = 0, 0.0, 0
+    for i, r in enumerate(rows):
+        total += r.of(quantity)
+        while times[first] <= times[i] - width:
+            total -= rows[first].of(quantity)
+            first += 1
+        if total > limit and r.timestamp >= start:
+            count += 1
+    return count

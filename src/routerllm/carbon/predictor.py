@@ -1,0 +1,244 @@
+"""CarbonPredictor: a request's energy, CO2 and cost on a model, before it runs.
+
+It learns per model from the request log (the model's latest requests):
+
+- prompt tokens from the prompt's length in characters (a line with a
+  non-negative intercept and slope: a chat template adds a fixed number),
+- generation energy from prompt and output tokens (non-negative least
+  squares: prompt processing and decoding each cost per token),
+- the output length as a high quantile (0.9) of the output lengths of the
+  model's ``NEIGHBOURS`` logged requests nearest in prompt length (a short
+  question gets a short answer, a function stub a long one), at most the
+  request's ``max_new_tokens``: a budget guard should rather over- than
+  underestimate,
+- loading energy (when the model is not loaded) as its mean logged loading,
+- CO2 per kWh and the cost as the model's log and config give them.
+
+A model with fewer than ``MIN_HISTORY`` logged requests is predicted from the
+config's per-token figures at ``max_new_tokens`` output tokens (the most the
+request can cost), else scaled by parameter count from the nearest model that
+has a history; with neither, there is no prediction (``None``).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from routerllm.carbon.meter import grid_intensity_g_per_kwh, per_token_estimate
+from routerllm.carbon.request_log import RequestRecord
+from routerllm.config import AppConfig, ModelConfig
+
+MIN_HISTORY = 3
+HISTORY = 200  # latest requests kept per model
+QUANTILE = 0.9
+NEIGHBOURS = 5  # chosen on benchmarks/carbon_predictor.py's first run: see docs/experiments.md
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """What a request is predicted to cost on ``model`` (loading included when the model
+    is not loaded), and what the prediction rests on."""
+
+    model: str
+    energy_kwh: float
+    co2_kg: float
+    cost_usd: float
+    prompt_tokens: int
+    completion_tokens: int
+    basis: str
+
+    def amount(self, quantity: str) -> float:
+        """``co2_kg`` or ``cost_usd``."""
+        return float(getattr(self, quantity))
+
+    def as_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Profile:
+    """One model's learned figures (what ``routerllm report`` shows)."""
+
+    requests: int
+    base_prompt_tokens: float  # the chat template's share
+    prompt_tokens_per_char: float
+    kwh_per_prompt_token: float
+    kwh_per_output_token: float
+    output_tokens: int  # the quantile of all the logged output lengths (for reports)
+    loading_kwh: float
+    co2_kg_per_kwh: float
+
+    def as_dict(self) -> dict[str, float]:
+        return asdict(self)
+
+
+def nonnegative_fit(x1: np.ndarray, x2: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+    """``(a, b) >= 0`` minimising ``|y - a x1 - b x2|``: the least-squares solution where
+    both are non-negative, else the better of the two one-variable fits."""
+    best: tuple[float, tuple[float, float]] | None = None
+    X = np.stack([x1, x2], axis=1).astype(float)
+    y = y.astype(float)
+    solution, *_ = np.linalg.lstsq(X, y, rcond=None)
+    candidates = [(float(solution[0]), float(solution[1]))]
+    for i in (0, 1):
+        col = X[:, i]
+        denom = float(col @ col)
+        coef = max(float(col @ y) / denom, 0.0) if denom > 0 else 0.0
+        candidates.append((coef, 0.0) if i == 0 else (0.0, coef))
+    for a, b in candidates:
+        if a < 0 or b < 0:
+            continue
+        residual = float(np.sum((y - a * X[:, 0] - b * X[:, 1]) ** 2))
+        if best is None or residual < best[0] - 1e-30:
+            best = (residual, (a, b))
+    assert best is not None  # the one-variable fits are never negative
+    return best[1]
+
+
+def fit_profile(records: list[RequestRecord], quantile: float = QUANTILE) -> Profile:
+    """A model's figures from its logged requests (at least one)."""
+    chars = np.array([r.prompt_chars for r in records], dtype=float)
+    prompt = np.array([r.prompt_tokens for r in records], dtype=float)
+    output = np.array([r.completion_tokens for r in records], dtype=float)
+    generation = [r.components.get("llm_inference") for r in records]
+    energy = np.array([m.energy_kwh if m else 0.0 for m in generation])
+    base, per_char = nonnegative_fit(np.ones_like(chars), chars, prompt)
+    per_prompt, per_output = nonnegative_fit(prompt, output, energy)
+    loads = [m.energy_kwh for r in records if (m := r.components.get("model_loading")) and m.energy_kwh > 0]  # fmt: skip
+    total_kwh = sum(r.energy_kwh for r in records)
+    return Profile(
+        requests=len(records),
+        base_prompt_tokens=base,
+        prompt_tokens_per_char=per_char,
+        kwh_per_prompt_token=per_prompt,
+        kwh_per_output_token=per_output,
+        output_tokens=int(np.ceil(np.quantile(output, quantile))),
+        loading_kwh=float(np.mean(loads)) if loads else 0.0,
+        co2_kg_per_kwh=sum(r.co2_kg for r in records) / total_kwh if total_kwh > 0 else 0.0,
+    )
+
+
+class CarbonPredictor:
+    """Predicts each request's energy, CO2 and cost per model, learning from the requests
+    it is shown (the log's latest at start, then each new one through ``observe``)."""
+
+    def __init__(
+        self,
+        config: AppConfig,
+        history: Iterable[RequestRecord] = (),
+        quantile: float = QUANTILE,
+    ) -> None:
+        self.config = config
+        self.quantile = quantile
+        self._seen: dict[str, deque[RequestRecord]] = {
+            m.name: deque(maxlen=HISTORY) for m in config.models
+        }
+        self._profiles: dict[str, Profile] = {}
+        for record in history:
+            self.observe(record)
+
+    def observe(self, record: RequestRecord) -> None:
+        """Learn from one finished request (of a configured model)."""
+        if (seen := self._seen.get(record.model)) is not None:
+            seen.append(record)
+            self._profiles.pop(record.model, None)
+
+    def profile(self, model: str) -> Profile | None:
+        """``model``'s learned figures, or None below ``MIN_HISTORY`` logged requests."""
+        seen = self._seen.get(model)
+        if seen is None or len(seen) < MIN_HISTORY:
+            return None
+        if model not in self._profiles:
+            self._profiles[model] = fit_profile(list(seen), self.quantile)
+        return self._profiles[model]
+
+    def predict(
+        self, model: str, prompt_chars: int, max_new_tokens: int, loaded: bool = True
+    ) -> Prediction | None:
+        """What a prompt of ``prompt_chars`` characters would cost on ``model`` (None where
+        neither the log nor the config says anything about its energy)."""
+        cfg = self.config.model(model)
+        if (p := self.profile(model)) is not None:
+            output = min(self._output_tokens(model, prompt_chars), max_new_tokens)
+            return self._from_profile(cfg, p, prompt_chars, output, loaded)
+        if cfg.energy_per_token_kwh is not None or cfg.co2_per_token_kg is not None:
+            estimate = per_token_estimate("llm_inference", cfg, max_new_tokens, 0.0, self.config.carbon.country_iso_code)  # fmt: skip
+            prompt_tokens = self._prompt_tokens_guess(prompt_chars)
+            return Prediction(
+                model,
+                estimate.energy_kwh,
+                estimate.co2_kg,
+                self._cost(cfg, prompt_tokens, max_new_tokens, estimate.energy_kwh),
+                prompt_tokens,
+                max_new_tokens,
+                f"the config's per-token figures at max_new_tokens ({max_new_tokens}): "
+                f"fewer than {MIN_HISTORY} logged requests",
+            )
+        return self._scaled(cfg, prompt_chars, max_new_tokens, loaded)
+
+    def _output_tokens(self, model: str, prompt_chars: int) -> int:
+        """The quantile of the output lengths of ``model``'s logged requests nearest in
+        prompt length (on a log scale; the newer first among equals)."""
+        seen = list(self._seen[model])
+        here = np.log(max(prompt_chars, 1))
+        order = sorted(range(len(seen)), key=lambda i: (abs(np.log(max(seen[i].prompt_chars, 1)) - here), -i))  # fmt: skip
+        lengths = [seen[i].completion_tokens for i in order[:NEIGHBOURS]]
+        return int(np.ceil(np.quantile(lengths, self.quantile)))
+
+    def _from_profile(
+        self, cfg: ModelConfig, p: Profile, prompt_chars: int, output: int, loaded: bool
+    ) -> Prediction:
+        prompt_tokens = int(round(p.base_prompt_tokens + p.prompt_tokens_per_char * prompt_chars))
+        energy = p.kwh_per_prompt_token * prompt_tokens + p.kwh_per_output_token * output
+        if not loaded:
+            energy += p.loading_kwh
+        intensity = p.co2_kg_per_kwh or self._grid_kg_per_kwh()
+        return Prediction(
+            cfg.name,
+            energy,
+            energy * intensity,
+            self._cost(cfg, prompt_tokens, output, energy),
+            prompt_tokens,
+            output,
+            f"its {p.requests} latest logged requests" + ("" if loaded else ", loading included"),
+        )
+
+    def _scaled(
+        self, cfg: ModelConfig, prompt_chars: int, max_new_tokens: int, loaded: bool
+    ) -> Prediction | None:
+        """From the model nearest in size that has a history, scaled by parameter count."""
+        known = [m for m in self.config.models if self.profile(m.name) is not None]
+        if not known:
+            return None
+        peer = min(known, key=lambda m: abs(np.log(m.params_b / cfg.params_b)))
+        base = self.predict(peer.name, prompt_chars, max_new_tokens, loaded)
+        assert base is not None
+        scale = cfg.params_b / peer.params_b
+        energy = base.energy_kwh * scale
+        return Prediction(
+            cfg.name,
+            energy,
+            base.co2_kg * scale,
+            self._cost(cfg, base.prompt_tokens, base.completion_tokens, energy),
+            base.prompt_tokens,
+            base.completion_tokens,
+            f"{peer.name}'s logged requests, scaled by parameter count ({scale:.3g}x)",
+        )
+
+    def _prompt_tokens_guess(self, prompt_chars: int) -> int:
+        """Without a model's own history: about 4 characters a token."""
+        return max(1, prompt_chars // 4)
+
+    def _grid_kg_per_kwh(self) -> float:
+        return grid_intensity_g_per_kwh(self.config.carbon.country_iso_code) / 1000.0
+
+    def _cost(self, cfg: ModelConfig, prompt_tokens: int, output: int, energy: float) -> float:
+        """Token prices where the model has them, else its energy at the electricity price
+        (as ``RouterLLM`` prices it)."""
+        if cfg.cost_per_1m_input_usd or cfg.cost_per_1m_output_usd:
+            return cfg.cost_usd(prompt_tokens, output)
+        return energy * self.config.carbon.electricity_price_usd_per_kwh

@@ -1,0 +1,376 @@
+"""Carbon and cost budgets and the CarbonPredictor: hand-computed predictions from a
+real SQLite request log, and a real RouterLLM (tiny GGUF models, real CodeCarbon)
+kept within its budgets."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+import uuid
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from routerllm.carbon.budget import CarbonBudget, violations
+from routerllm.carbon.meter import Measurement
+from routerllm.carbon.predictor import CarbonPredictor, fit_profile, nonnegative_fit
+from routerllm.carbon.request_log import RequestLog, RequestRecord, Spending
+from routerllm.config import AppConfig, BudgetConfig, load_config
+from routerllm.exceptions import BudgetExceededError, ConfigError
+from routerllm.system import RouterLLM
+
+from .conftest import tiny_config_dict, tiny_model, write_config
+
+NOW = datetime(2026, 12, 2, 12, 0, tzinfo=timezone.utc)
+CODE = (
+    "Implement a thread-safe LRU cache class in Python with O(1) get and put, type hints, "
+    "and unit tests; explain the design trade-offs and complexity"
+)  # the rules router sends it to the heavy model
+
+
+def record(
+    model: str,
+    when: datetime,
+    co2_kg: float = 0.0,
+    cost_usd: float = 0.0,
+    prompt_chars: int = 40,
+    prompt_tokens: int = 20,
+    completion_tokens: int = 10,
+    energy_kwh: float | None = None,
+    loading_kwh: float = 0.0,
+) -> RequestRecord:
+    """A logged request whose generation spent ``energy_kwh`` (default: CO2 at 0.5 kg/kWh)."""
+    energy = co2_kg / 0.5 if energy_kwh is None else energy_kwh
+    components = {
+        "model_loading": Measurement("model_loading", 0.1, loading_kwh, loading_kwh * 0.5, "test"),
+        "llm_inference": Measurement("llm_inference", 1.0, energy, energy * 0.5, "test"),
+    }
+    return RequestRecord(
+        id=uuid.uuid4().hex,
+        timestamp=when.isoformat(timespec="microseconds"),
+        prompt_sha256="0" * 64,
+        prompt_chars=prompt_chars,
+        model=model,
+        router="test",
+        confidence=1.0,
+        prompt_tokens=prompt_tokens,
+        completion_tokens=completion_tokens,
+        latency_s=1.0,
+        cost_usd=cost_usd,
+        components=components,
+        tag="seeded",
+    )
+
+
+def seeded_log(path: Path, records: list[RequestRecord]) -> RequestLog:
+    log = RequestLog(path)
+    for r in records:
+        log.append(r)
+    return log
+
+
+def budget_config(tmp_path: Path, budgets: dict[str, object], **overrides: object) -> AppConfig:
+    return load_config(write_config(tmp_path, tiny_config_dict(tmp_path, budgets=budgets, **overrides)))  # fmt: skip
+
+
+# -- the predictor ------------------------------------------------------------------
+def test_nonnegative_fit_is_least_squares_with_both_coefficients_kept_non_negative() -> None:
+    x1, x2 = np.array([1.0, 2.0, 3.0]), np.array([2.0, 1.0, 4.0])
+    assert nonnegative_fit(x1, x2, 2 * x1 + 3 * x2) == pytest.approx((2.0, 3.0))
+    # y = 4 x1 - x2: the unconstrained fit has b = -1, so the best one-variable fit wins;
+    # y = (2, 7, 8): on x1 alone a = (2 + 14 + 24) / 14; on x2 alone b = (4 + 7 + 32) / 21
+    a, b = nonnegative_fit(x1, x2, 4 * x1 - x2)
+    assert (a, b) == pytest.approx((40 / 14, 0.0))
+    residual_x1 = np.sum((4 * x1 - x2 - 40 / 14 * x1) ** 2)
+    residual_x2 = np.sum((4 * x1 - x2 - 43 / 21 * x2) ** 2)
+    assert residual_x1 < residual_x2
+
+
+def test_profile_learns_tokens_energy_output_length_loading_and_intensity() -> None:
+    records = [
+        record(
+            "m", NOW, prompt_chars=4 * k, prompt_tokens=10 + k,  # 10 template tokens + chars/4
+            completion_tokens=10 * k, energy_kwh=1e-6 * (10 + k) + 1e-5 * 10 * k,
+            loading_kwh=2e-4 if k in (1, 2) else 0.0,
+        )
+        for k in range(1, 11)
+    ]  # fmt: skip
+    p = fit_profile(records)
+    assert p.requests == 10
+    assert p.base_prompt_tokens == pytest.approx(10.0)
+    assert p.prompt_tokens_per_char == pytest.approx(0.25)
+    assert p.kwh_per_prompt_token == pytest.approx(1e-6)
+    assert p.kwh_per_output_token == pytest.approx(1e-5)
+    assert p.output_tokens == 91  # the 0.9 quantile of 10, 20, ..., 100 (interpolated)
+    assert p.loading_kwh == pytest.approx(2e-4)  # the mean of the loads that happened
+    assert p.co2_kg_per_kwh == pytest.approx(0.5)
+
+
+def test_prediction_from_history_caps_output_at_max_new_tokens_and_adds_loading(
+    tiny_config: AppConfig,
+) -> None:
+    history = [
+        record(
+            "tiny-medium",
+            NOW,
+            prompt_chars=c,
+            prompt_tokens=t,
+            completion_tokens=n,
+            energy_kwh=e,
+            loading_kwh=1e-4,
+        )  # fmt: skip
+        for c, t, n, e in [
+            (40, 20, 10, 2e-5 + 1e-5),
+            (80, 30, 30, 3e-5 + 3e-5),
+            (120, 40, 20, 4e-5 + 2e-5),
+        ]  # fmt: skip
+    ]  # 1e-6 kWh a prompt token, 1e-6 an output token; tokens = 10 + chars / 4
+    predictor = CarbonPredictor(tiny_config, history)
+    p = predictor.predict("tiny-medium", prompt_chars=200, max_new_tokens=100)
+    assert p is not None
+    assert (p.prompt_tokens, p.completion_tokens) == (60, 28)  # 0.9 quantile of 10, 20, 30
+    assert p.energy_kwh == pytest.approx(60e-6 + 28e-6)
+    assert p.co2_kg == pytest.approx(p.energy_kwh * 0.5)
+    assert p.cost_usd == pytest.approx(
+        p.energy_kwh * tiny_config.carbon.electricity_price_usd_per_kwh
+    )
+    assert "3 latest logged requests" in p.basis
+    capped = predictor.predict("tiny-medium", prompt_chars=200, max_new_tokens=5, loaded=False)
+    assert capped is not None and capped.completion_tokens == 5
+    assert capped.energy_kwh == pytest.approx(60e-6 + 5e-6 + 1e-4)
+    assert "loading included" in capped.basis
+
+
+def test_output_length_comes_from_the_requests_nearest_in_prompt_length(
+    tiny_config: AppConfig,
+) -> None:
+    short = [record("tiny-light", NOW, prompt_chars=20 + i, completion_tokens=5 + i) for i in range(5)]  # fmt: skip
+    long = [record("tiny-light", NOW, prompt_chars=800 + i, completion_tokens=100 + i) for i in range(5)]  # fmt: skip
+    predictor = CarbonPredictor(tiny_config, [*short, *long])
+    question = predictor.predict("tiny-light", prompt_chars=25, max_new_tokens=500)
+    stub = predictor.predict("tiny-light", prompt_chars=700, max_new_tokens=500)
+    assert question is not None and stub is not None
+    assert question.completion_tokens == 9  # 0.9 quantile of 5..9: 8.6, rounded up
+    assert stub.completion_tokens == 104
+    assert predictor.profile("tiny-light").output_tokens == 104  # type: ignore[union-attr]
+
+
+def test_prediction_without_history_uses_config_figures_then_scaling_then_nothing(
+    tmp_path: Path,
+) -> None:
+    config = load_config(write_config(tmp_path, tiny_config_dict(tmp_path, models=[
+        tiny_model("tiny-light", "light", 0.1),  # energy_per_token_kwh 1e-7
+        {**tiny_model("tiny-medium", "medium", 0.5), "energy_per_token_kwh": None},
+        {**tiny_model("tiny-heavy", "heavy", 1.5), "energy_per_token_kwh": None},
+    ])))  # fmt: skip
+    empty = CarbonPredictor(config)
+    p = empty.predict("tiny-light", prompt_chars=40, max_new_tokens=50)
+    assert p is not None and p.energy_kwh == pytest.approx(50 * 1e-7)
+    assert "per-token figures at max_new_tokens (50)" in p.basis
+    assert empty.predict("tiny-heavy", prompt_chars=40, max_new_tokens=50) is None
+    history = [record("tiny-medium", NOW, energy_kwh=1e-5, completion_tokens=10) for _ in range(3)]
+    learned = CarbonPredictor(config, history)
+    medium = learned.predict("tiny-medium", 40, 50)
+    heavy = learned.predict("tiny-heavy", 40, 50)
+    assert medium is not None and heavy is not None
+    assert heavy.energy_kwh == pytest.approx(medium.energy_kwh * 3)  # 1.5B / 0.5B
+    assert "tiny-medium's logged requests, scaled by parameter count (3x)" in heavy.basis
+
+
+def test_predictor_learns_from_each_new_request(tiny_config: AppConfig) -> None:
+    predictor = CarbonPredictor(tiny_config, [record("tiny-light", NOW, energy_kwh=1e-6, completion_tokens=10)] * 3)  # fmt: skip
+    first = predictor.predict("tiny-light", 40, 100)
+    for _ in range(30):
+        predictor.observe(record("tiny-light", NOW, energy_kwh=1e-5, completion_tokens=10))
+    second = predictor.predict("tiny-light", 40, 100)
+    assert first is not None and second is not None
+    assert second.energy_kwh > 5 * first.energy_kwh
+
+
+# -- the budget ---------------------------------------------------------------------
+def test_status_counts_each_windows_requests_and_every_tag(tmp_path: Path) -> None:
+    log = seeded_log(tmp_path / "log.sqlite", [
+        record("a", NOW - timedelta(days=2), co2_kg=1.0),
+        record("a", NOW - timedelta(hours=5), co2_kg=0.2, cost_usd=0.5),
+        record("b", NOW - timedelta(minutes=30), co2_kg=0.01, cost_usd=0.1),
+    ])  # fmt: skip
+    config = BudgetConfig.model_validate({"co2_kg": {"hourly": 0.05, "daily": 1.0}, "cost_usd": {"daily": 2.0}})  # fmt: skip
+    status = {(s.quantity, s.window): s for s in CarbonBudget(config, log, lambda: NOW).status()}
+    assert status["co2_kg", "hourly"].spent == pytest.approx(0.01)
+    assert status["co2_kg", "hourly"].share == pytest.approx(0.2)
+    assert status["co2_kg", "daily"].spent == pytest.approx(0.21)
+    assert status["cost_usd", "daily"].spent == pytest.approx(0.6)
+
+
+def test_a_spent_window_refuses_every_request_until_old_requests_leave_it(tmp_path: Path) -> None:
+    log = seeded_log(tmp_path / "log.sqlite", [
+        record("a", NOW - timedelta(minutes=50), co2_kg=0.03),
+        record("a", NOW - timedelta(minutes=20), co2_kg=0.03),
+    ])  # fmt: skip
+    config = BudgetConfig.model_validate({"co2_kg": {"hourly": 0.05}})
+    budget = CarbonBudget(config, log, lambda: NOW)
+    with pytest.raises(BudgetExceededError, match="hourly CO2 budget is 120% spent") as e:
+        budget.choose("m", [], False, lambda m: None, {}, budget.status())
+    # the request 50 minutes ago leaves the window 10 minutes from now: then 0.03 < 0.05
+    assert e.value.retry_at == (NOW + timedelta(minutes=10)).isoformat(timespec="microseconds")
+    assert "from 2026-12-02 12:10:00 UTC" in str(e.value)
+
+
+def _predict(table: dict[str, float]):  # type: ignore[no-untyped-def]
+    from routerllm.carbon.predictor import Prediction
+
+    return lambda m: Prediction(m, table[m] * 2, table[m], 0.0, 10, 10, "test figures")
+
+
+def test_routed_requests_step_down_to_a_model_predicted_to_fit(tmp_path: Path) -> None:
+    log = RequestLog(tmp_path / "log.sqlite")
+    config = BudgetConfig.model_validate({"co2_kg": {"per_request": 0.001}})
+    budget = CarbonBudget(config, log, lambda: NOW)
+    predict = _predict({"heavy": 0.003, "medium": 0.0015, "light": 0.0002})
+    name, why, p = budget.choose("heavy", ["medium", "light"], False, predict, {}, [])
+    assert (name, p and p.model) == ("light", "light")
+    assert "heavy is predicted to spend 3 g CO2 (from test figures), more than the 1 g CO2 this request may spend (budgets.co2_kg.per_request), so medium" in why  # fmt: skip
+    assert "medium is predicted to spend 1.5 g CO2" in why and why.endswith("so light")
+    # what the request has spent already (its routing) counts
+    assert budget.choose("medium", ["light"], False, _predict({"medium": 0.0009, "light": 0}), {"co2_kg": 0.0002}, [])[0] == "light"  # fmt: skip
+    with pytest.raises(BudgetExceededError, match="even the smallest model: light is predicted"):
+        budget.choose("heavy", ["light"], False, _predict({"heavy": 1, "light": 0.002}), {}, [])
+    with pytest.raises(BudgetExceededError, match="heavy is predicted .* route the request"):
+        budget.choose("heavy", ["light"], True, predict, {}, [])  # a chosen model is not replaced
+    # a model without a prediction goes through
+    assert budget.choose("heavy", ["light"], False, lambda m: None, {}, [])[0] == "heavy"
+
+
+def test_near_a_window_limit_routed_requests_go_one_model_smaller(tmp_path: Path) -> None:
+    log = seeded_log(tmp_path / "log.sqlite", [record("a", NOW - timedelta(minutes=5), co2_kg=0.041)])  # fmt: skip
+    config = BudgetConfig.model_validate({"co2_kg": {"hourly": 0.05}, "downgrade_at": 0.8})
+    budget = CarbonBudget(config, log, lambda: NOW)
+    small = _predict({"heavy": 1e-6, "medium": 1e-6, "light": 1e-6})
+    name, why, _ = budget.choose("heavy", ["medium", "light"], False, small, {}, budget.status())
+    assert name == "medium"
+    assert "the hourly CO2 budget is 82% spent (41 g CO2 of 50 g CO2 in the last 60 minutes, budgets.co2_kg.hourly), so one model smaller than heavy: medium" in why  # fmt: skip
+    assert budget.choose("heavy", ["medium"], True, small, {}, budget.status())[0] == "heavy"
+    # what is left of the window bounds the request: 9 g CO2
+    name, why, _ = budget.choose("heavy", ["medium", "light"], False, _predict({"medium": 0.01, "light": 0.001}), {}, budget.status())  # fmt: skip
+    assert name == "light" and "more than the 9 g CO2 left of the hourly budget" in why
+
+
+def test_escalation_is_allowed_only_where_the_larger_answer_fits(tmp_path: Path) -> None:
+    log = RequestLog(tmp_path / "log.sqlite")
+    config = BudgetConfig.model_validate({"cost_usd": {"per_request": 0.01}})
+    budget = CarbonBudget(config, log, lambda: NOW)
+    from routerllm.carbon.predictor import Prediction
+
+    def predict(m: str) -> Prediction:
+        return Prediction(m, 0.0, 0.0, {"medium": 0.004}[m], 10, 10, "prices")
+
+    assert budget.escalation("medium", predict, {"cost_usd": 0.005}) == ""
+    why = budget.escalation("medium", predict, {"cost_usd": 0.007})
+    assert why.startswith("medium is predicted to spend $0.004 (from prices), more than the $0.003")
+
+
+def test_violations_count_requests_over_the_per_request_limit_and_window_breaks() -> None:
+    rows = [
+        Spending((NOW + timedelta(minutes=m)).isoformat(timespec="microseconds"), co2, 0.0)
+        for m, co2 in [(0, 0.02), (10, 0.002), (20, 0.02), (30, 0.02), (90, 0.02), (100, 0.0)]
+    ]
+    config = BudgetConfig.model_validate({"co2_kg": {"per_request": 0.01, "hourly": 0.05}})
+    # windows ending at each request: .02, .022, .042, .062 (broken), .02, .02
+    assert violations(config, rows) == {"co2_kg": {"per_request": 4, "hourly": 1}}
+    later = rows[4].timestamp
+    assert violations(config, rows, later) == {"co2_kg": {"per_request": 1, "hourly": 0}}
+
+
+def test_budget_config_refuses_bad_limits_and_co2_budgets_without_carbon(tmp_path: Path) -> None:
+    for budgets in ({"co2_kg": {"hourly": 0}}, {"co2_kg": {"weekly": 1}}, {"downgrade_at": 1.5}):
+        with pytest.raises(ConfigError, match="budgets"):
+            budget_config(tmp_path, budgets)
+    with pytest.raises(ConfigError, match="budgets.co2_kg needs carbon.enabled"):
+        budget_config(tmp_path, {"co2_kg": {"daily": 1}}, carbon={"enabled": False})
+    budget_config(tmp_path, {"cost_usd": {"daily": 1}}, carbon={"enabled": False})  # cost is priced
+
+
+# -- the routed system --------------------------------------------------------------
+def test_a_routed_request_goes_to_the_largest_model_predicted_to_fit(tmp_path: Path) -> None:
+    config = budget_config(tmp_path, {"co2_kg": {"per_request": 1e-4}})
+    old = NOW - timedelta(days=3)  # history that is outside every window
+    seeded_log(Path(config.log.path), [
+        *(record("tiny-heavy", old, energy_kwh=1e-3, completion_tokens=8) for _ in range(3)),
+        *(record("tiny-medium", old, energy_kwh=1e-3, completion_tokens=8) for _ in range(3)),
+    ]).close()  # fmt: skip
+    with RouterLLM(config) as system:
+        assert system.route(CODE).model == "tiny-heavy"
+        result = system.generate(CODE)
+        assert result.model == "tiny-light"
+        assert "tiny-heavy is predicted to spend" in result.reason
+        assert "so tiny-medium" in result.reason and result.reason.endswith("so tiny-light")
+        assert result.predicted is not None and result.predicted.model == "tiny-light"
+        assert result.to_dict()["predicted"]["model"] == "tiny-light"
+        with pytest.raises(BudgetExceededError, match="tiny-heavy is predicted"):
+            system.generate(CODE, model="tiny-heavy")
+        assert system.log.count() == 7  # the refused request is not logged
+
+
+def test_predict_asks_without_running_and_refuses_unknown_models(tiny_config: AppConfig) -> None:
+    from routerllm.backends.base import GenerationRequest
+    from routerllm.exceptions import RouterLLMError, UnknownNameError
+
+    system = RouterLLM(tiny_config)
+    with system:
+        p = system.predict(GenerationRequest("hello there", max_new_tokens=4), "tiny-medium")
+        assert p is not None and p.completion_tokens == 4
+        assert p.energy_kwh == pytest.approx(4 * 1e-7)  # the config's per-token figure
+        assert system.log.count() == 0 and not system.manager.backend("tiny-medium").loaded
+        with pytest.raises(UnknownNameError, match="unknown model 'nope'"):
+            system.predict("hello", "nope")
+    with pytest.raises(RouterLLMError, match="closed"):
+        system.predict("hello", "tiny-light")
+
+
+def test_a_cascade_does_not_escalate_past_the_budget(tmp_path: Path) -> None:
+    from .test_cascade import REQUEST
+
+    config = budget_config(tmp_path, {"co2_kg": {"per_request": 1e-4}}, cascade={"enabled": True})
+    seeded_log(Path(config.log.path), [record("tiny-medium", NOW - timedelta(days=3), energy_kwh=1e-3) for _ in range(3)]).close()  # fmt: skip
+    with RouterLLM(config) as system:
+        result = system.generate(REQUEST, model="tiny-light")
+    assert result.model == "tiny-light"
+    assert "tiny-light's answer failed 2 of the request's 2 examples, not escalated to tiny-medium: tiny-medium is predicted to spend" in result.reason  # fmt: skip
+
+
+def test_spent_budgets_refuse_requests_in_the_cli_and_the_server_and_show_in_reports(
+    tmp_path: Path,
+) -> None:
+    from .test_server import running
+
+    config_path = write_config(tmp_path, tiny_config_dict(tmp_path, budgets={"co2_kg": {"hourly": 0.05, "per_request": 0.01}}))  # fmt: skip
+    config = load_config(config_path)
+    recent = datetime.now(timezone.utc) - timedelta(minutes=10)
+    seeded_log(Path(config.log.path), [record("tiny-light", recent, co2_kg=0.06)]).close()
+
+    def cli(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        command = [sys.executable, "-m", "routerllm.cli", *args, "--config", str(config_path)]
+        return subprocess.run(command, capture_output=True, text=True, check=check)
+
+    refused = cli("route", "hello", check=False)
+    assert refused.returncode != 0 and "Traceback" not in refused.stderr
+    assert "hourly CO2 budget is 120% spent" in refused.stderr
+    with RouterLLM(config) as system, running(system) as url:
+        body = json.dumps({"model": "auto", "messages": [{"role": "user", "content": "hi"}]})
+        req = urllib.request.Request(f"{url}/v1/chat/completions", body.encode(), {"Content-Type": "application/json"})  # fmt: skip
+        with pytest.raises(urllib.error.HTTPError) as e:
+            urllib.request.urlopen(req, timeout=30)
+        assert e.value.code == 429
+        assert 0 < int(e.value.headers["Retry-After"]) <= 50 * 60
+        error = json.loads(e.value.read())["error"]
+        assert error["code"] == "budget_exceeded" and "hourly CO2 budget" in error["message"]
+    budgets = json.loads(cli("report", "--json").stdout)["budgets"]
+    assert budgets["violations"] == {"co2_kg": {"per_request": 1, "hourly": 1}}
+    assert budgets["now"][0]["share"] == pytest.approx(1.2)
+    text = cli("report").stdout
+    assert "CO2 in last 60 minutes" in text and "predictor (from the log)" in text
