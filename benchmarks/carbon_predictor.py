@@ -1,0 +1,151 @@
+"""How well the CarbonPredictor predicts a request's energy before it runs, and whether
+a per-request CO2 budget holds on real requests.
+
+Part 1, prediction: prompts of three kinds (the demo's, short questions, HumanEval
+stubs) go to every model of the ladder in a seeded shuffled order, on a fresh
+scratch log, so the predictor starts cold and learns as the log fills. Each
+request's ``predicted`` is what RouterLLM predicted before running it from the
+requests logged before it. It is compared with what CodeCarbon then measured for
+the model's part (loading and generation): the median relative error and the
+share of requests that spent no more than predicted (the predictor assumes a
+high quantile of the model's output lengths, so it should mostly over-predict).
+
+Part 2, budget: a second RouterLLM on the same log (its predictor learned from
+part 1) routes code prompts with a per-request CO2 budget set between what the
+two largest models are predicted to emit for them (the geometric mean of their
+median predictions). It prints where the requests went and how many spent more
+than the budget.
+
+    .venv/bin/python benchmarks/carbon_predictor.py [--config local] [--humaneval 8] [--humaneval-start 0]
+        [--max-new-tokens 128] [--seed 0] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import statistics
+import tempfile
+from collections import Counter
+from typing import Any
+
+from routerllm.backends.base import GenerationRequest
+from routerllm.config import load_config
+from routerllm.data.humaneval import load_humaneval
+from routerllm.demo import DEMO_PROMPTS
+from routerllm.system import RoutedResult, RouterLLM
+
+QUESTIONS = [
+    "What is a Python list?",
+    "Name three prime numbers.",
+    "What does HTTP stand for?",
+    "Give a synonym of 'fast'.",
+    "What is the capital of Italy?",
+    "Say hello in Spanish.",
+]
+CODE = [
+    "Write a Python function that merges two sorted lists into one sorted list.",
+    "Implement a binary search over a sorted Python list and explain its complexity.",
+    "Write a Python class for a bank account with deposit, withdraw and balance methods, with tests.",
+    "Implement Dijkstra's shortest path algorithm in Python with a heap, and explain it.",
+    "Write a Python function that parses a CSV line with quoted fields, and unit tests for it.",
+    "Implement a thread-safe LRU cache class in Python with O(1) get and put, and explain the design.",
+]
+
+
+def model_part(result: RoutedResult) -> float:
+    """The energy of loading and generation (what the prediction covers)."""
+    return sum(m.energy_kwh for name, m in result.components.items() if name != "router_inference")  # fmt: skip
+
+
+def accuracy(pairs: list[tuple[float, float]]) -> dict[str, Any]:
+    """Median relative error of predicted vs measured, and the share not over-spent."""
+    if not pairs:
+        return {"n": 0}
+    errors = [abs(p - a) / a for p, a in pairs if a > 0]
+    return {
+        "n": len(pairs),
+        "median_relative_error": statistics.median(errors) if errors else None,
+        "spent_at_most_predicted": sum(a <= p for p, a in pairs) / len(pairs),
+        "median_predicted_over_measured": statistics.median(p / a for p, a in pairs if a > 0),
+    }
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--config", default="local")
+    ap.add_argument("--humaneval", type=int, default=8, help="HumanEval stubs in part 1")
+    ap.add_argument("--humaneval-start", type=int, default=0, help="the first stub's index")
+    ap.add_argument("--max-new-tokens", type=int, default=128)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--json", action="store_true")
+    args = ap.parse_args()
+    config = load_config(args.config)
+    scratch = tempfile.mkdtemp(prefix="routerllm-bench-")  # the user's request log is left alone
+    config.log.path, config.carbon.output_dir = f"{scratch}/requests.sqlite", f"{scratch}/carbon"
+    config.budgets.co2_kg.per_request = config.budgets.co2_kg.hourly = config.budgets.co2_kg.daily = None  # fmt: skip
+    stubs = [p.prompt for p in load_humaneval()[args.humaneval_start :][: args.humaneval]]
+    prompts = [*DEMO_PROMPTS, *QUESTIONS, *stubs]
+    out: dict[str, Any] = {"max_new_tokens": args.max_new_tokens, "prompts": len(prompts)}
+    with RouterLLM(config) as system:
+        models = system.available_models()
+        jobs = [(p, m) for p in prompts for m in models]
+        random.Random(args.seed).shuffle(jobs)
+        cold: dict[str, list[tuple[float, float]]] = {m: [] for m in models}
+        learned: dict[str, list[tuple[float, float]]] = {m: [] for m in models}
+        for i, (prompt, model) in enumerate(jobs, 1):
+            req = GenerationRequest(prompt, max_new_tokens=args.max_new_tokens)
+            r = system.generate(req, model=model, tag="bench")
+            assert r.predicted is not None
+            kind = learned if "latest logged requests" in r.predicted.basis else cold
+            kind[model].append((r.predicted.energy_kwh, model_part(r)))
+            if not args.json:
+                print(f"[{i}/{len(jobs)}] {model:<20} predicted {r.predicted.energy_kwh:.2e} kWh, measured {model_part(r):.2e} ({r.completion_tokens} tokens)", flush=True)  # fmt: skip
+        out["prediction"] = {
+            m: {"cold": accuracy(cold[m]), "learned": accuracy(learned[m])} for m in models
+        }
+        # a limit between what the two largest models are predicted to emit for these prompts
+        medians = [
+            statistics.median(
+                p.co2_kg
+                for c in CODE
+                if (
+                    p := system.predict(GenerationRequest(c, max_new_tokens=args.max_new_tokens), m)
+                )
+            )  # fmt: skip
+            for m in models[-2:]
+        ]
+    limit = (medians[0] * medians[-1]) ** 0.5
+    config.budgets.co2_kg.per_request = limit
+    with RouterLLM(config) as system:
+        unbudgeted = Counter(system.route(p).model for p in CODE)
+        results = [system.generate(GenerationRequest(p, max_new_tokens=args.max_new_tokens), tag="bench-budget") for p in CODE]  # fmt: skip
+    out["budget"] = {
+        "per_request_co2_kg": limit,
+        "router_chose": dict(unbudgeted),
+        "went_to": dict(Counter(r.model for r in results)),
+        "over_budget": sum(r.co2_kg > limit for r in results),
+        "requests": len(results),
+        "max_co2_kg": max(r.co2_kg for r in results),
+    }
+    if args.json:
+        print(json.dumps(out, indent=2))
+        return 0
+    print(f"\nprediction, before each request, from the requests logged before it ({out['prompts']} prompts x {len(models)} models, max_new_tokens {args.max_new_tokens})")  # fmt: skip
+    print(f"{'model':<22}{'phase':<9}{'n':>4}{'median rel. error':>19}{'spent <= predicted':>20}{'pred/measured':>15}")  # fmt: skip
+    for m, phases in out["prediction"].items():
+        for phase, a in phases.items():
+            if a["n"]:
+                print(f"{m:<22}{phase:<9}{a['n']:>4}{a['median_relative_error']:>19.1%}{a['spent_at_most_predicted']:>20.0%}{a['median_predicted_over_measured']:>15.2f}")  # fmt: skip
+    b = out["budget"]
+    print(
+        f"\nbudget: per-request {b['per_request_co2_kg'] * 1000:.3g} g CO2; the router chose {b['router_chose']}, "
+        f"the budget sent them to {b['went_to']}; {b['over_budget']} of {b['requests']} over the "
+        f"budget (most: {b['max_co2_kg'] * 1000:.3g} g)"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
