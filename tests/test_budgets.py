@@ -4,6 +4,7 @@ kept within its budgets."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import subprocess
 import sys
@@ -92,13 +93,14 @@ def test_nonnegative_fit_is_least_squares_with_both_coefficients_kept_non_negati
 
 
 def test_profile_learns_tokens_energy_output_length_loading_and_intensity() -> None:
+    outputs = [30, 10, 80, 50, 20, 100, 60, 40, 90, 70]
     records = [
         record(
             "m", NOW, prompt_chars=4 * k, prompt_tokens=10 + k,  # 10 template tokens + chars/4
-            completion_tokens=10 * k, energy_kwh=1e-6 * (10 + k) + 1e-5 * 10 * k,
+            completion_tokens=n, energy_kwh=1e-6 * (10 + k) + 1e-5 * n,
             loading_kwh=2e-4 if k in (1, 2) else 0.0,
         )
-        for k in range(1, 11)
+        for k, n in zip(range(1, 11), outputs, strict=True)
     ]  # fmt: skip
     p = fit_profile(records)
     assert p.requests == 10
@@ -182,6 +184,35 @@ def test_prediction_without_history_uses_config_figures_then_scaling_then_nothin
     assert "tiny-medium's logged requests, scaled by parameter count (3x)" in heavy.basis
 
 
+def test_predictor_guards_against_what_the_log_cannot_tell(tmp_path: Path) -> None:
+    config = load_config(write_config(tmp_path, tiny_config_dict(tmp_path, models=[
+        tiny_model("tiny-light", "light", 0.1),
+        {**tiny_model("remote", "heavy", 70.0), "backend": "openai_http", "gguf": None,
+         "base_url": "http://127.0.0.1:9/v1", "model_id": "m", "energy_per_token_kwh": None,
+         "cost_per_1m_input_usd": 1.0, "cost_per_1m_output_usd": 2.0},
+    ])))  # fmt: skip
+    unmeasured = [
+        dataclasses.replace(
+            r, components={"llm_inference": Measurement("llm_inference", 1.0, 0.0, 0.0, "none")}
+        )  # fmt: skip
+        for r in [record("tiny-light", NOW)] * 5
+    ]  # logged with carbon tracking off: nothing to learn energy from
+    predictor = CarbonPredictor(config, unmeasured)
+    p = predictor.predict("tiny-light", 40, 50)
+    assert p is not None and "config's per-token figures" in p.basis and p.energy_kwh == pytest.approx(50e-7)  # fmt: skip
+    # a remote model is predicted from its prices before any request (its CO2 is not known)
+    remote = predictor.predict("remote", prompt_chars=400, max_new_tokens=100)
+    assert remote is not None and remote.cost_usd == pytest.approx((100 * 1.0 + 100 * 2.0) / 1e6)
+    # prompts of one length: the tokens of a longer prompt scale with its length
+    same = [record("tiny-light", NOW, prompt_chars=30, prompt_tokens=9, completion_tokens=n, energy_kwh=1e-6 * n) for n in (5, 9, 14)]  # fmt: skip
+    long = CarbonPredictor(config, same).predict("tiny-light", prompt_chars=1500, max_new_tokens=20)
+    assert long is not None and long.prompt_tokens == 450
+    # answers cut at an earlier max_new_tokens of 8 may have gone on: at most the new cap
+    cut = [dataclasses.replace(record("tiny-light", NOW, completion_tokens=8, energy_kwh=8e-6), finish_reason="length") for _ in range(5)]  # fmt: skip
+    capped = CarbonPredictor(config, cut).predict("tiny-light", 40, max_new_tokens=400)
+    assert capped is not None and capped.completion_tokens == 400
+
+
 def test_predictor_learns_from_each_new_request(tiny_config: AppConfig) -> None:
     predictor = CarbonPredictor(tiny_config, [record("tiny-light", NOW, energy_kwh=1e-6, completion_tokens=10)] * 3)  # fmt: skip
     first = predictor.predict("tiny-light", 40, 100)
@@ -219,6 +250,59 @@ def test_a_spent_window_refuses_every_request_until_old_requests_leave_it(tmp_pa
     # the request 50 minutes ago leaves the window 10 minutes from now: then 0.03 < 0.05
     assert e.value.retry_at == (NOW + timedelta(minutes=10)).isoformat(timespec="microseconds")
     assert "from 2026-12-02 12:10:00 UTC" in str(e.value)
+
+
+def test_a_log_from_before_finish_reason_is_read_and_then_given_the_column(tmp_path: Path) -> None:
+    import sqlite3
+
+    from routerllm.carbon.request_log import SCHEMA, TABLES
+
+    path = tmp_path / "old.sqlite"
+    with sqlite3.connect(path) as db:  # the schema as it was before finish_reason
+        db.executescript(SCHEMA.replace(",\n    finish_reason TEXT NOT NULL DEFAULT ''", ""))
+    seeded = record("a", NOW, co2_kg=0.01)
+    with sqlite3.connect(path) as db:
+        db.execute("INSERT INTO requests VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)", (
+            seeded.id, seeded.timestamp, seeded.prompt_sha256, 40, "a", "test", 1.0, 20, 10,
+            1.0, 0.02, 0.01, 0.0, "",
+        ))  # fmt: skip
+    with RequestLog(path, read_only=True) as old:
+        (r,) = old.records()
+        assert (r.id, r.finish_reason) == (seeded.id, "")
+    with RequestLog(path) as log:  # opened for writing: the column is added
+        log.append(dataclasses.replace(record("a", NOW), finish_reason="length"))
+        assert [r.finish_reason for r in log.records()] == ["", "length"]
+    with sqlite3.connect(path) as db:
+        assert [c[1] for c in db.execute("PRAGMA table_info(requests)")] == TABLES["requests"]
+
+
+def test_with_two_windows_spent_the_retry_time_is_the_later_one(tmp_path: Path) -> None:
+    log = seeded_log(tmp_path / "log.sqlite", [
+        record("a", NOW - timedelta(hours=2), co2_kg=0.2),
+        record("a", NOW - timedelta(minutes=50), co2_kg=0.06),
+        record("a", NOW + timedelta(hours=2), co2_kg=5.0),  # a clock ahead: not in any window yet
+    ])  # fmt: skip
+    config = BudgetConfig.model_validate({"co2_kg": {"hourly": 0.05, "daily": 0.1}})
+    budget = CarbonBudget(config, log, lambda: NOW)
+    with pytest.raises(BudgetExceededError, match="the daily CO2 budget is 260% spent") as e:
+        budget.choose("m", [], False, lambda m: None, {}, budget.status())
+    # hourly frees in 10 minutes, daily only once the 0.2 kg leaves it, in 22 hours
+    assert e.value.retry_at == (NOW + timedelta(hours=22)).isoformat(timespec="microseconds")
+
+
+def test_timestamps_are_logged_in_utc_whatever_offset_they_come_with(tmp_path: Path) -> None:
+    from routerllm.exceptions import RequestLogError
+
+    eastern = timezone(timedelta(hours=-5))
+    log = seeded_log(tmp_path / "log.sqlite", [record("a", (NOW - timedelta(minutes=10)).astimezone(eastern), co2_kg=0.06)])  # fmt: skip
+    config = BudgetConfig.model_validate({"co2_kg": {"hourly": 0.05}})
+    assert CarbonBudget(config, log, lambda: NOW).status()[0].spent == pytest.approx(0.06)
+    (logged,) = log.records()
+    assert logged.timestamp == (NOW - timedelta(minutes=10)).isoformat(timespec="microseconds")
+    bad = dataclasses.replace(record("a", NOW), timestamp="yesterday")
+    with pytest.raises(RequestLogError, match="has no usable timestamp"):
+        log.append(bad)
+    assert log.count() == 1
 
 
 def _predict(table: dict[str, float]):  # type: ignore[no-untyped-def]
@@ -262,16 +346,42 @@ def test_near_a_window_limit_routed_requests_go_one_model_smaller(tmp_path: Path
 
 def test_escalation_is_allowed_only_where_the_larger_answer_fits(tmp_path: Path) -> None:
     log = RequestLog(tmp_path / "log.sqlite")
-    config = BudgetConfig.model_validate({"cost_usd": {"per_request": 0.01}})
+    config = BudgetConfig.model_validate({"cost_usd": {"per_request": 0.01, "daily": 1.0}})
     budget = CarbonBudget(config, log, lambda: NOW)
     from routerllm.carbon.predictor import Prediction
 
     def predict(m: str) -> Prediction:
-        return Prediction(m, 0.0, 0.0, {"medium": 0.004}[m], 10, 10, "prices")
+        return Prediction(m, 0.0, 0.0, {"light": 0.001, "medium": 0.004}[m], 10, 10, "prices")
 
-    assert budget.escalation("medium", predict, {"cost_usd": 0.005}) == ""
-    why = budget.escalation("medium", predict, {"cost_usd": 0.007})
+    admission = budget.admit("light", [], False, predict, {})
+    assert budget.escalation(admission, "medium", predict, {"cost_usd": 0.005}) == ""
+    why = budget.escalation(admission, "medium", predict, {"cost_usd": 0.007})
     assert why.startswith("medium is predicted to spend $0.004 (from prices), more than the $0.003")
+    # near a limit a cascade does not escalate (it would undo the step down)
+    seeded_log(tmp_path / "log.sqlite", [record("a", NOW - timedelta(hours=1), cost_usd=0.85)]).close()  # fmt: skip
+    why = budget.escalation(admission, "medium", predict, {"cost_usd": 0.001})
+    assert why.startswith("the daily cost budget is 85% spent")
+
+
+def test_requests_running_at_once_hold_their_predictions_against_the_windows(
+    tmp_path: Path,
+) -> None:
+    log = RequestLog(tmp_path / "log.sqlite")
+    config = BudgetConfig.model_validate({"co2_kg": {"hourly": 0.05}, "downgrade_at": 1.0})
+    budget = CarbonBudget(config, log, lambda: NOW)
+    predict = _predict({"m": 0.03})
+    first = budget.admit("m", [], True, predict, {"co2_kg": 0.001})
+    assert budget.status()[0].spent == pytest.approx(0.031)
+    with pytest.raises(BudgetExceededError, match="more than the 19 g CO2 left of the hourly"):
+        budget.admit("m", [], True, predict, {})  # the first one holds 31 g of the 50
+    # the first spent more than predicted; then a second one is let in, and takes the window over
+    assert budget.settle(first, {"co2_kg": 0.04}) == []
+    second = budget.admit("m", [], True, _predict({"m": 0.005}), {})
+    broken = budget.settle(second, {"co2_kg": 0.02})
+    assert broken == ["it took the hourly CO2 budget past its 50 g CO2"]
+    budget.release(first)
+    budget.release(second)
+    assert budget.status()[0].spent == 0.0  # nothing was logged here
 
 
 def test_violations_count_requests_over_the_per_request_limit_and_window_breaks() -> None:
@@ -280,7 +390,8 @@ def test_violations_count_requests_over_the_per_request_limit_and_window_breaks(
         for m, co2 in [(0, 0.02), (10, 0.002), (20, 0.02), (30, 0.02), (90, 0.02), (100, 0.0)]
     ]
     config = BudgetConfig.model_validate({"co2_kg": {"per_request": 0.01, "hourly": 0.05}})
-    # windows ending at each request: .02, .022, .042, .062 (broken), .02, .02
+    # windows ending at each request: .02, .022, .042, .062 (broken here), .04 (at 90 the
+    # request at 30 is still in, the window being closed), .04
     assert violations(config, rows) == {"co2_kg": {"per_request": 4, "hourly": 1}}
     later = rows[4].timestamp
     assert violations(config, rows, later) == {"co2_kg": {"per_request": 1, "hourly": 0}}
@@ -292,7 +403,13 @@ def test_budget_config_refuses_bad_limits_and_co2_budgets_without_carbon(tmp_pat
             budget_config(tmp_path, budgets)
     with pytest.raises(ConfigError, match="budgets.co2_kg needs carbon.enabled"):
         budget_config(tmp_path, {"co2_kg": {"daily": 1}}, carbon={"enabled": False})
-    budget_config(tmp_path, {"cost_usd": {"daily": 1}}, carbon={"enabled": False})  # cost is priced
+    # local models without token prices cost their energy, not measured with carbon off
+    with pytest.raises(ConfigError, match="budgets.cost_usd needs carbon.enabled"):
+        budget_config(tmp_path, {"cost_usd": {"daily": 1}}, carbon={"enabled": False})
+    priced = [tiny_model(n, t, b, cost_per_1m_output_usd=1.0) for n, t, b in [("a", "light", 0.1), ("b", "heavy", 1.0)]]  # fmt: skip
+    budget_config(tmp_path, {"cost_usd": {"daily": 1}}, carbon={"enabled": False}, models=priced)
+    with pytest.raises(ConfigError, match="hourly: must be at least 1e-12"):
+        budget_config(tmp_path, {"co2_kg": {"hourly": 1e-320}})
 
 
 # -- the routed system --------------------------------------------------------------
@@ -318,7 +435,7 @@ def test_a_routed_request_goes_to_the_largest_model_predicted_to_fit(tmp_path: P
 
 def test_predict_asks_without_running_and_refuses_unknown_models(tiny_config: AppConfig) -> None:
     from routerllm.backends.base import GenerationRequest
-    from routerllm.exceptions import RouterLLMError, UnknownNameError
+    from routerllm.exceptions import PromptError, RouterLLMError, UnknownNameError
 
     system = RouterLLM(tiny_config)
     with system:
@@ -328,8 +445,24 @@ def test_predict_asks_without_running_and_refuses_unknown_models(tiny_config: Ap
         assert system.log.count() == 0 and not system.manager.backend("tiny-medium").loaded
         with pytest.raises(UnknownNameError, match="unknown model 'nope'"):
             system.predict("hello", "nope")
+        for bad in (123, "", None):
+            with pytest.raises(PromptError):
+                system.predict(bad, "tiny-light")  # type: ignore[arg-type]
     with pytest.raises(RouterLLMError, match="closed"):
         system.predict("hello", "tiny-light")
+
+
+def test_the_demo_baseline_stays_on_the_largest_model_or_is_refused(tmp_path: Path) -> None:
+    from routerllm.demo import run_demo
+
+    config = budget_config(tmp_path, {"co2_kg": {"per_request": 1e-4}})
+    seeded_log(Path(config.log.path), [record("tiny-heavy", NOW - timedelta(days=3), energy_kwh=1e-3) for _ in range(3)]).close()  # fmt: skip
+    with RouterLLM(config) as system:
+        with pytest.raises(BudgetExceededError, match="tiny-heavy is predicted"):
+            run_demo(system, ("hi", "What is a list?"), max_new_tokens=4)
+        # the routed part ran and was logged; the baseline was refused, not moved
+        assert {r.model for r in system.log.records(tag="demo")} <= {"tiny-light", "tiny-medium"}
+        assert list(system.log.records(tag="demo-baseline")) == []
 
 
 def test_a_cascade_does_not_escalate_past_the_budget(tmp_path: Path) -> None:
@@ -369,8 +502,13 @@ def test_spent_budgets_refuse_requests_in_the_cli_and_the_server_and_show_in_rep
         assert 0 < int(e.value.headers["Retry-After"]) <= 50 * 60
         error = json.loads(e.value.read())["error"]
         assert error["code"] == "budget_exceeded" and "hourly CO2 budget" in error["message"]
-    budgets = json.loads(cli("report", "--json").stdout)["budgets"]
+    report = json.loads(cli("report", "--json").stdout)
+    assert list(report["by_day"]) == [recent.date().isoformat()]  # the trend, per UTC day
+    assert report["by_day"][recent.date().isoformat()]["co2_kg"] == pytest.approx(0.06)
+    budgets = report["budgets"]
     assert budgets["violations"] == {"co2_kg": {"per_request": 1, "hourly": 1}}
     assert budgets["now"][0]["share"] == pytest.approx(1.2)
+    assert cli("report", "--since", "0001-01-01", "--json").returncode == 0
     text = cli("report").stdout
     assert "CO2 in last 60 minutes" in text and "predictor (from the log)" in text
+    assert "per day (UTC)" in text

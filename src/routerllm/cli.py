@@ -222,6 +222,16 @@ def cmd_report(args: argparse.Namespace) -> int:
         lines.append(
             f"{name:<26}{r.requests:>9}{r.completion_tokens:>9}{r.energy_kwh:>12.3e}{r.co2_kg * 1000:>10.4f}"
         )
+    if rep.by_day:
+        lines += ["", f"{'per day (UTC)':<26}{'requests':>9}{'out tok':>9}{'energy kWh':>12}{'CO2 g':>10}{'cost $':>11}"]  # fmt: skip
+        shown = list(rep.by_day.items())[-14:]
+        if len(rep.by_day) > len(shown):
+            lines.append(f"({len(rep.by_day) - len(shown)} earlier days in --json)")
+        for day, d in shown:
+            lines.append(
+                f"{day:<26}{d.requests:>9}{d.completion_tokens:>9}{d.energy_kwh:>12.3e}"
+                f"{d.co2_kg * 1000:>10.4f}{d.cost_usd:>11.6f}"
+            )
     vs = rep.versus_largest
     if vs:
         lines += [

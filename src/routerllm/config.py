@@ -238,6 +238,13 @@ class BudgetLimits(_Strict):
     hourly: float | None = Field(None, gt=0, description="any 60 minutes, every logged request")
     daily: float | None = Field(None, gt=0, description="any 24 hours, every logged request")
 
+    @field_validator("per_request", "hourly", "daily")
+    @classmethod
+    def _not_tiny(cls, value: float | None) -> float | None:
+        if value is not None and value < 1e-12:  # shares of smaller limits overflow
+            raise ValueError("must be at least 1e-12 (a nanogram of CO2, a millionth of a cent)")
+        return value
+
     def windows(self) -> dict[str, float]:
         """The rolling windows that have a limit: hourly, daily."""
         return {w: v for w in ("hourly", "daily") if (v := getattr(self, w)) is not None}
@@ -283,12 +290,16 @@ class AppConfig(_Strict):
     def _unique_names(self) -> AppConfig:
         if dupes := repeated(m.name for m in self.models):
             raise ValueError(f"duplicate model names: {', '.join(dupes)}")
-        local = [m.name for m in self.models if m.backend != "openai_http"]
-        if self.budgets.co2_kg.any() and not self.carbon.enabled and local:
-            raise ValueError(
-                f"budgets.co2_kg needs carbon.enabled: true (with carbon tracking off, the "
-                f"CO2 of {', '.join(local)} is not measured, so the budget could not hold)"
-            )
+        local = [m for m in self.models if m.backend != "openai_http"]
+        unpriced = [m for m in local if not (m.cost_per_1m_input_usd or m.cost_per_1m_output_usd)]
+        for quantity, models in (("co2_kg", local), ("cost_usd", unpriced)):
+            if getattr(self.budgets, quantity).any() and not self.carbon.enabled and models:
+                raise ValueError(
+                    f"budgets.{quantity} needs carbon.enabled: true (with carbon tracking off, "
+                    f"the energy of {', '.join(m.name for m in models)} is not measured, so "
+                    f"{'its CO2' if quantity == 'co2_kg' else 'its cost, priced by energy,'} "
+                    f"is not known and the budget could not hold)"
+                )
         return self
 
     def model(self, name: str) -> ModelConfig:

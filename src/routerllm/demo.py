@@ -7,7 +7,6 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
 from routerllm.backends.base import GenerationRequest
-from routerllm.routers.base import create_router
 from routerllm.system import RoutedResult, RouterLLM
 
 DEMO_PROMPTS: tuple[str, ...] = (
@@ -90,9 +89,11 @@ def run_demo(
     if baseline:
         # Start the baseline cold too, so both runs pay for loading their models.
         system.manager.close()
-        largest = create_router("largest", system.config.models)
+        available = system.available_models()
+        # chosen, not routed: budgets refuse a chosen model rather than replace it
+        largest = [m.name for m in system.config.models_by_size() if m.name in available][-1]
         for req in requests:
-            largest_runs.append(system.generate(req, router=largest, tag="demo-baseline"))
+            largest_runs.append(system.generate(req, model=largest, tag="demo-baseline"))
             if on_result:
                 on_result("baseline", largest_runs[-1])
     return DemoRun(routed, largest_runs)

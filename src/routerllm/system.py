@@ -19,8 +19,8 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
-from routerllm.backends.base import Completion, GenerationRequest, plain_text
-from routerllm.carbon.budget import CarbonBudget, WindowSpending
+from routerllm.backends.base import Completion, GenerationRequest
+from routerllm.carbon.budget import Admission, CarbonBudget
 from routerllm.carbon.meter import (
     CarbonMeter,
     HasComponents,
@@ -353,20 +353,41 @@ class RouterLLM:
     def _run(
         self, req: GenerationRequest, decision: RoutingDecision, routing: Measurement, tag: str
     ) -> RoutedResult:
-        name, reason = decision.model, decision.reason
+        reason = decision.reason
         stub = stub_of(req) if self.config.generation.complete_stubs else None
         if stub is not None:
             reason += f"; asked to complete the function {stub.entry_point} in each model's code style"  # fmt: skip
-        before: list[WindowSpending] = []
+        admission = self._admit(req, decision, routing)
+        try:
+            return self._answer(req, decision, admission, routing, stub, reason + admission.reason, tag)  # fmt: skip
+        finally:
+            if self.budget is not None:
+                self.budget.release(admission)
+
+    def _admit(
+        self, req: GenerationRequest, decision: RoutingDecision, routing: Measurement
+    ) -> Admission:
+        """The model the request goes to within the budgets (the decision's without
+        budgets), with its prediction."""
         if self.budget is None:
-            predicted = self.predict(req, name)
-        else:
-            before = self.budget.status()
-            smaller = self._smaller(name)
-            spent = {"co2_kg": routing.co2_kg}
-            fixed = decision.router == FIXED
-            name, why, predicted = self.budget.choose(name, smaller, fixed, lambda m: self.predict(req, m), spent, before)  # fmt: skip
-            reason += why
+            return Admission(decision.model, "", self._predicted(req, decision.model))
+        smaller = self._smaller(decision.model)
+        spent = _spent(self._routing_cost(routing), routing)
+        fixed = decision.router == FIXED
+        return self.budget.admit(decision.model, smaller, fixed, lambda m: self._predicted(req, m), spent)  # fmt: skip
+
+    def _answer(
+        self,
+        req: GenerationRequest,
+        decision: RoutingDecision,
+        admission: Admission,
+        routing: Measurement,
+        stub: HumanEvalProblem | None,
+        reason: str,
+        tag: str,
+    ) -> RoutedResult:
+        """Generate (escalating where the cascade says), measure, price and log."""
+        name = admission.model
         completion, loading, inference, cost = self._attempt(name, req, stub)
         by_energy = self._priced_by_energy(name)
         cascade = self.config.cascade
@@ -396,7 +417,8 @@ class RouterLLM:
             if not go:
                 reason += f", not escalated to {bigger}: {why}"
                 break
-            if self.budget is not None and (why := self.budget.escalation(bigger, lambda m: self.predict(req, m), _spent(cost, routing, loading, inference))):  # fmt: skip
+            spent = _spent(cost + self._routing_cost(routing), routing, loading, inference)
+            if self.budget is not None and (why := self.budget.escalation(admission, bigger, lambda m: self._predicted(req, m), spent)):  # fmt: skip
                 reason += f", not escalated to {bigger}: {why}"
                 break
             reason += f", escalated to {bigger}" + (f": {why}" if why else "")
@@ -413,8 +435,8 @@ class RouterLLM:
             by_energy = by_energy or self._priced_by_energy(name)
         components = {m.component: m for m in (routing, loading, inference)}
         if by_energy:  # where energy is the price, routing energy is paid for too
-            cost += routing.energy_kwh * self.config.carbon.electricity_price_usd_per_kwh
-        if self.budget is not None and (broken := self.budget.broken(_spent(cost, *components.values()), before)):  # fmt: skip
+            cost += self._routing_cost(routing)
+        if self.budget is not None and (broken := self.budget.settle(admission, _spent(cost, *components.values()))):  # fmt: skip
             log.warning("request over budget: %s", "; ".join(broken))
             reason += "; over budget: " + "; ".join(broken)
         result = RoutedResult(
@@ -433,7 +455,7 @@ class RouterLLM:
             cost_usd=cost,
             components=components,
             request_id=uuid.uuid4().hex,
-            predicted=predicted,
+            predicted=admission.prediction,
         )
         record = RequestRecord(
             id=result.request_id,
@@ -449,6 +471,7 @@ class RouterLLM:
             cost_usd=cost,
             components=components,
             tag=tag,
+            finish_reason=completion.finish_reason or "",
         )
         try:
             self.log.append(record)
@@ -463,11 +486,22 @@ class RouterLLM:
         and cost, loading included if the model is not loaded (None where neither the log
         nor the config says anything about the model's energy)."""
         self._check_open()
-        req = request if isinstance(request, GenerationRequest) else GenerationRequest(request)
+        if not isinstance(request, GenerationRequest):
+            request = GenerationRequest(self._check_prompt(request))
+        self._check_prompt(request.prompt)
+        self._check_length(request)
+        if not isinstance(model, str):
+            raise PromptError(f"model must be a model's name, got {type(model).__name__}")
         self.config.model(model)  # a clear error for an unknown name
-        chars = len(plain_text(req))
+        return self._predicted(request, model)
+
+    def _predicted(self, req: GenerationRequest, model: str) -> Prediction | None:
+        # The prompt's own length, as the log keeps it: what the predictor learned from.
         max_new = req.max_new_tokens or self.config.generation.max_new_tokens
-        return self.predictor.predict(model, chars, max_new, self.manager.backend(model).loaded)
+        return self.predictor.predict(model, len(req.prompt), max_new, self.manager.backend(model).loaded)  # fmt: skip
+
+    def _routing_cost(self, routing: Measurement) -> float:
+        return routing.energy_kwh * self.config.carbon.electricity_price_usd_per_kwh
 
     def _smaller(self, name: str) -> list[str]:
         """The available models smaller than ``name``, largest first."""

@@ -13,21 +13,25 @@ what the ``CarbonPredictor`` says a request will cost on each model, and then:
   and refuses the request when even the smallest is; a caller-chosen model is
   refused rather than replaced;
 - lets a cascade escalate only where the larger model's answer is predicted to
-  fit in what the request may still spend.
+  fit in what the request may still spend, and not at all near a limit.
 
-A model with no prediction (no history and no per-token figures) is let
+A request let in holds its predicted spending against the windows until it is
+logged, so requests that run at the same time in one process see each other.
+A model with no prediction (no history, no per-token figures, no prices) is let
 through. A request that spends more than predicted is answered, and its reason
 says which budget it broke: ``violations`` counts those from the log.
 """
 
 from __future__ import annotations
 
+import itertools
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta, timezone
 
 from routerllm.carbon.predictor import Prediction
-from routerllm.carbon.request_log import RequestLog, Spending
+from routerllm.carbon.request_log import RequestLog, Spending, instant
 from routerllm.config import BudgetConfig
 from routerllm.exceptions import BudgetExceededError
 
@@ -95,8 +99,24 @@ class Allowance:
         )
 
 
+@dataclass(frozen=True)
+class Admission:
+    """A request let in by the budgets: the model it goes to, why it changed ("" if not),
+    its prediction there, and the ``token`` of what it holds of the windows meanwhile
+    (None without budgets)."""
+
+    model: str
+    reason: str
+    prediction: Prediction | None
+    token: int | None = None
+
+
 class CarbonBudget:
-    """Keeps requests within the config's carbon and cost budgets (``budgets``)."""
+    """Keeps requests within the config's carbon and cost budgets (``budgets``).
+
+    A request let in holds its predicted spending against the windows until it is
+    logged, so that requests running at the same time in one process (threads sharing
+    a system) see each other."""
 
     def __init__(
         self,
@@ -107,13 +127,18 @@ class CarbonBudget:
         self.config = config
         self.log = log
         self.clock = clock
+        self._lock = threading.Lock()
+        self._held: dict[int, dict[str, float]] = {}
+        self._tokens = itertools.count()
 
-    def status(self) -> list[WindowSpending]:
-        """Every hourly and daily limit with what the log's requests spent of it."""
+    def status(self, exclude: int | None = None) -> list[WindowSpending]:
+        """Every hourly and daily limit with what the log's requests spent of it, plus
+        what requests running now hold (but the one with token ``exclude``)."""
         now = self.clock()
-        spent = {w: self.log.spent(_when(now - width)) for w, width in WINDOWS.items()}
+        spent = {w: self.log.spent(_when(now - width), _when(now)) for w, width in WINDOWS.items()}  # fmt: skip
+        held = {q: sum(h.get(q, 0.0) for t, h in list(self._held.items()) if t != exclude) for q in QUANTITY_TEXT}  # fmt: skip
         return [
-            WindowSpending(quantity, window, limit, spent[window].of(quantity))
+            WindowSpending(quantity, window, limit, spent[window].of(quantity) + held[quantity])
             for quantity, limits in self.config.limits().items()
             for window, limit in limits.windows().items()
         ]
@@ -133,6 +158,21 @@ class CarbonBudget:
             out.append(Allowance(quantity, value, source))
         return out
 
+    def admit(
+        self,
+        model: str,
+        smaller: Sequence[str],
+        fixed: bool,
+        predict: Callable[[str], Prediction | None],
+        spent: dict[str, float],
+    ) -> Admission:
+        """Let a request in (``choose``) and hold its predicted spending until ``release``."""
+        with self._lock:
+            name, reason, prediction = self.choose(model, smaller, fixed, predict, spent, self.status())  # fmt: skip
+            token = next(self._tokens)
+            self._held[token] = _plus(spent, prediction)
+        return Admission(name, reason, prediction, token)
+
     def choose(
         self,
         model: str,
@@ -147,11 +187,11 @@ class CarbonBudget:
         model's prediction, given the windows' ``status``. Refuses the request
         (``BudgetExceededError``) where no model fits."""
         if full := [s for s in status if s.left <= 0]:
-            retry_at = self._retry_at(full[0])
+            latest, s = max((self._retry_at(s), s) for s in full)
             raise BudgetExceededError(
-                f"{full[0].describe()}; requests run again once older ones leave the window, "
-                f"from {retry_at[:19].replace('T', ' ')} UTC",
-                retry_at,
+                f"{s.describe()}; requests run again once older ones leave the window, "
+                f"from {latest[:19].replace('T', ' ')} UTC",
+                latest,
             )
         allowances = self.allowances(status, spent)
         reason = ""
@@ -167,10 +207,8 @@ class CarbonBudget:
                 return name, reason, prediction
             assert prediction is not None
             if fixed:
-                raise BudgetExceededError(
-                    f"{over[0].overrun(prediction)}; route the request (no model chosen), "
-                    f"shorten it, or raise the budget"
-                )
+                advice = "route the request (no model chosen), shorten it" if smaller else "shorten the request"  # fmt: skip
+                raise BudgetExceededError(f"{over[0].overrun(prediction)}; {advice}, or raise the budget")  # fmt: skip
             if i + 1 == len(ladder):
                 raise BudgetExceededError(
                     f"even the smallest model: {over[0].overrun(prediction)}; shorten the "
@@ -180,20 +218,34 @@ class CarbonBudget:
         raise AssertionError("unreachable: the ladder is never empty")
 
     def escalation(
-        self, bigger: str, predict: Callable[[str], Prediction | None], spent: dict[str, float]
+        self,
+        admission: Admission,
+        bigger: str,
+        predict: Callable[[str], Prediction | None],
+        spent: dict[str, float],
     ) -> str:
-        """Why a cascade may not escalate to ``bigger`` within the budgets ("" if it may)."""
-        status = self.status()
-        if full := [s for s in status if s.left <= 0]:
-            return full[0].describe()
-        allowances = self.allowances(status, spent)
-        prediction = predict(bigger)
-        over = [a for a in allowances if not a.fits(prediction)]
-        return over[0].overrun(prediction) if over and prediction is not None else ""
+        """Why a cascade may not escalate the admitted request, which has spent ``spent``,
+        to ``bigger`` ("" if it may; it then holds ``bigger``'s prediction too). Near a
+        limit it may not: the request would undo the step to a smaller model."""
+        with self._lock:
+            status = self.status(exclude=admission.token)
+            if near := [s for s in status if s.share >= self.config.downgrade_at]:
+                return near[0].describe()
+            prediction = predict(bigger)
+            over = [a for a in self.allowances(status, spent) if not a.fits(prediction)]
+            if over and prediction is not None:
+                return over[0].overrun(prediction)
+            if admission.token is not None:
+                self._held[admission.token] = _plus(spent, prediction)
+        return ""
 
-    def broken(self, spent: dict[str, float], before: Sequence[WindowSpending]) -> list[str]:
-        """The budgets a finished request broke, given what it ``spent`` and the windows'
-        spending ``before`` it ran."""
+    def settle(self, admission: Admission, spent: dict[str, float]) -> list[str]:
+        """The budgets the admitted request broke, now that it has ``spent`` what it did:
+        its per-request limits, and the windows it took over their limits."""
+        with self._lock:
+            if admission.token is not None:
+                self._held[admission.token] = dict(spent)
+            others = self.status(exclude=admission.token)
         out = []
         for quantity, limits in self.config.limits().items():
             value = spent.get(quantity, 0.0)
@@ -202,15 +254,23 @@ class CarbonBudget:
                     f"it spent {amount(quantity, value)}, over the per-request budget of "
                     f"{amount(quantity, limits.per_request)} (budgets.{quantity}.per_request)"
                 )
-        for s in before:
-            if s.spent < s.limit < s.spent + spent.get(s.quantity, 0.0):
+        for s in others:
+            if s.spent <= s.limit < s.spent + spent.get(s.quantity, 0.0):
                 out.append(f"it took the {s.window} {QUANTITY_TEXT[s.quantity]} budget past its {amount(s.quantity, s.limit)}")  # fmt: skip
         return out
+
+    def release(self, admission: Admission) -> None:
+        """The request is logged (or failed): it no longer holds anything."""
+        with self._lock:
+            self._held.pop(admission.token, None)  # type: ignore[arg-type]
 
     def summary(self, since: str = "") -> dict[str, object]:
         """The budgets' state now and how many requests from ``since`` (a log timestamp)
         broke each (``routerllm report``)."""
-        start = _when(datetime.fromisoformat(since) - max(WINDOWS.values())) if since else ""
+        try:
+            start = _when(instant(since) - max(WINDOWS.values())) if since else ""
+        except OverflowError:  # a day before 0001-01-01
+            start = ""
         return {
             "now": [s.as_dict() for s in self.status()],
             "per_request": {q: v.per_request for q, v in self.config.limits().items()},
@@ -219,15 +279,23 @@ class CarbonBudget:
 
     def _retry_at(self, s: WindowSpending) -> str:
         """When enough of the window's spending has left it for ``s``'s limit to allow
-        requests again."""
+        requests again (requests running now are taken to end at once)."""
         now = self.clock()
         rows = self.log.spending(_when(now - WINDOWS[s.window]))
-        spent = sum(r.of(s.quantity) for r in rows)
+        spent = s.spent
         for row in rows:
+            if row.timestamp > _when(now):
+                break
             spent -= row.of(s.quantity)
             if spent < s.limit:
-                return _when(datetime.fromisoformat(row.timestamp) + WINDOWS[s.window])
+                return _when(instant(row.timestamp) + WINDOWS[s.window])
         return _when(now)
+
+
+def _plus(spent: dict[str, float], prediction: Prediction | None) -> dict[str, float]:
+    """What a request will have spent: ``spent`` so far and its ``prediction``."""
+    extra = {q: prediction.amount(q) for q in QUANTITY_TEXT} if prediction else {}
+    return {q: spent.get(q, 0.0) + extra.get(q, 0.0) for q in QUANTITY_TEXT}
 
 
 def violations(
@@ -251,14 +319,16 @@ def violations(
 def _window_breaks(
     rows: Sequence[Spending], quantity: str, width: timedelta, limit: float, start: str
 ) -> int:
-    """Requests from ``start`` after which the window ending at them spent over ``limit``."""
-    times = [datetime.fromisoformat(r.timestamp) for r in rows]
+    """Requests from ``start`` that took the window ending at them over ``limit``."""
+    times = [instant(r.timestamp) for r in rows]
     first, total, count = 0, 0.0, 0
     for i, r in enumerate(rows):
+        before = total
         total += r.of(quantity)
-        while times[first] <= times[i] - width:
+        while times[first] < times[i] - width:
             total -= rows[first].of(quantity)
+            before -= rows[first].of(quantity)
             first += 1
-        if total > limit and r.timestamp >= start:
+        if before <= limit < total and r.timestamp >= start:
             count += 1
     return count

@@ -1,23 +1,27 @@
 """CarbonPredictor: a request's energy, CO2 and cost on a model, before it runs.
 
-It learns per model from the request log (the model's latest requests):
+It learns per model from the request log (the model's latest requests whose
+energy was measured or estimated; ``measured``):
 
-- prompt tokens from the prompt's length in characters (a line with a
-  non-negative intercept and slope: a chat template adds a fixed number),
+- prompt tokens from the prompt's own length in characters (a line with a
+  non-negative intercept and slope: a chat template adds a fixed number; in
+  proportion to the characters when the logged prompts have about one length),
 - generation energy from prompt and output tokens (non-negative least
-  squares: prompt processing and decoding each cost per token),
+  squares: prompt processing and decoding each cost per token; when the log
+  cannot tell them apart, each is charged the whole),
 - the output length as a high quantile (0.9) of the output lengths of the
   model's ``NEIGHBOURS`` logged requests nearest in prompt length (a short
-  question gets a short answer, a function stub a long one), at most the
-  request's ``max_new_tokens``: a budget guard should rather over- than
-  underestimate,
+  question gets a short answer, a function stub a long one), an answer cut at
+  its own lower cap counting as the request's ``max_new_tokens``, and at most
+  that: a budget guard should rather over- than underestimate,
 - loading energy (when the model is not loaded) as its mean logged loading,
 - CO2 per kWh and the cost as the model's log and config give them.
 
 A model with fewer than ``MIN_HISTORY`` logged requests is predicted from the
-config's per-token figures at ``max_new_tokens`` output tokens (the most the
-request can cost), else scaled by parameter count from the nearest model that
-has a history; with neither, there is no prediction (``None``).
+config's per-token figures and prices at ``max_new_tokens`` output tokens (the
+most the request can cost; a remote model is logged from those same figures),
+else scaled by parameter count from the nearest model that has a history; with
+neither, there is no prediction (``None``).
 """
 
 from __future__ import annotations
@@ -106,8 +110,15 @@ def fit_profile(records: list[RequestRecord], quantile: float = QUANTILE) -> Pro
     output = np.array([r.completion_tokens for r in records], dtype=float)
     generation = [r.components.get("llm_inference") for r in records]
     energy = np.array([m.energy_kwh if m else 0.0 for m in generation])
-    base, per_char = nonnegative_fit(np.ones_like(chars), chars, prompt)
-    per_prompt, per_output = nonnegative_fit(prompt, output, energy)
+    if _varies(chars):
+        base, per_char = nonnegative_fit(np.ones_like(chars), chars, prompt)
+    else:  # prompts of one length cannot tell the template's tokens from the prompt's
+        base, per_char = 0.0, float(prompt.sum() / max(chars.sum(), 1.0))
+    if _varies(prompt) and _varies(output) and abs(np.corrcoef(prompt, output)[0, 1]) < 0.98:
+        per_prompt, per_output = nonnegative_fit(prompt, output, energy)
+    else:  # the log cannot tell prompt from output costs apart: each is charged the whole
+        per_prompt = float(energy.sum() / max(prompt.sum(), 1.0))
+        per_output = float(energy.sum() / max(output.sum(), 1.0))
     loads = [m.energy_kwh for r in records if (m := r.components.get("model_loading")) and m.energy_kwh > 0]  # fmt: skip
     total_kwh = sum(r.energy_kwh for r in records)
     return Profile(
@@ -120,6 +131,18 @@ def fit_profile(records: list[RequestRecord], quantile: float = QUANTILE) -> Pro
         loading_kwh=float(np.mean(loads)) if loads else 0.0,
         co2_kg_per_kwh=sum(r.co2_kg for r in records) / total_kwh if total_kwh > 0 else 0.0,
     )
+
+
+def _varies(x: np.ndarray) -> bool:
+    """Whether ``x`` spreads enough (over a tenth of its mean) to fit a slope on."""
+    return bool(x.mean() > 0 and np.ptp(x) > 0.1 * x.mean())
+
+
+def measured(record: RequestRecord) -> bool:
+    """Whether a logged request's generation was measured or estimated (not logged with
+    carbon tracking off, or with a failed CodeCarbon task): only those teach energy."""
+    m = record.components.get("llm_inference")
+    return m is not None and m.method not in ("none", "codecarbon:failed")
 
 
 class CarbonPredictor:
@@ -142,8 +165,9 @@ class CarbonPredictor:
             self.observe(record)
 
     def observe(self, record: RequestRecord) -> None:
-        """Learn from one finished request (of a configured model)."""
-        if (seen := self._seen.get(record.model)) is not None:
+        """Learn from one finished request (of a configured model, whose energy was
+        measured or estimated)."""
+        if (seen := self._seen.get(record.model)) is not None and measured(record):
             seen.append(record)
             self._profiles.pop(record.model, None)
 
@@ -163,9 +187,10 @@ class CarbonPredictor:
         neither the log nor the config says anything about its energy)."""
         cfg = self.config.model(model)
         if (p := self.profile(model)) is not None:
-            output = min(self._output_tokens(model, prompt_chars), max_new_tokens)
+            output = self._output_tokens(model, prompt_chars, max_new_tokens)
             return self._from_profile(cfg, p, prompt_chars, output, loaded)
-        if cfg.energy_per_token_kwh is not None or cfg.co2_per_token_kg is not None:
+        figures = cfg.energy_per_token_kwh is not None or cfg.co2_per_token_kg is not None
+        if figures or cfg.backend == "openai_http":  # a remote model is logged from these too
             estimate = per_token_estimate("llm_inference", cfg, max_new_tokens, 0.0, self.config.carbon.country_iso_code)  # fmt: skip
             prompt_tokens = self._prompt_tokens_guess(prompt_chars)
             return Prediction(
@@ -176,18 +201,24 @@ class CarbonPredictor:
                 prompt_tokens,
                 max_new_tokens,
                 f"the config's per-token figures at max_new_tokens ({max_new_tokens}): "
-                f"fewer than {MIN_HISTORY} logged requests",
+                f"fewer than {MIN_HISTORY} logged requests"
+                + ("" if loaded or cfg.backend == "openai_http" else "; loading not included"),
             )
         return self._scaled(cfg, prompt_chars, max_new_tokens, loaded)
 
-    def _output_tokens(self, model: str, prompt_chars: int) -> int:
+    def _output_tokens(self, model: str, prompt_chars: int, max_new_tokens: int) -> int:
         """The quantile of the output lengths of ``model``'s logged requests nearest in
-        prompt length (on a log scale; the newer first among equals)."""
+        prompt length (on a log scale; the newer first among equals), at most
+        ``max_new_tokens``. An answer that stopped at its own, lower, cap might have gone
+        on: it counts as ``max_new_tokens`` long."""
         seen = list(self._seen[model])
         here = np.log(max(prompt_chars, 1))
         order = sorted(range(len(seen)), key=lambda i: (abs(np.log(max(seen[i].prompt_chars, 1)) - here), -i))  # fmt: skip
-        lengths = [seen[i].completion_tokens for i in order[:NEIGHBOURS]]
-        return int(np.ceil(np.quantile(lengths, self.quantile)))
+        lengths = [
+            max_new_tokens if r.finish_reason == "length" else r.completion_tokens
+            for r in (seen[i] for i in order[:NEIGHBOURS])
+        ]
+        return min(int(np.ceil(np.quantile(lengths, self.quantile))), max_new_tokens)
 
     def _from_profile(
         self, cfg: ModelConfig, p: Profile, prompt_chars: int, output: int, loaded: bool

@@ -74,6 +74,7 @@ class Report:
     totals: Totals = field(default_factory=Totals)
     by_model: dict[str, Totals] = field(default_factory=dict)
     by_router: dict[str, Totals] = field(default_factory=dict)
+    by_day: dict[str, Totals] = field(default_factory=dict)  # UTC dates, logged requests only
     by_component: dict[str, ComponentTotals] = field(default_factory=dict)
     methods: list[str] = field(default_factory=list)
     equivalences: dict[str, float] = field(default_factory=dict)
@@ -136,6 +137,8 @@ def logged_report(config: AppConfig, since: str | None = None, tag: str | None =
     with RequestLog(config.log.path, read_only=True) as log:  # a report changes nothing
         records = list(log.records(since=since, tag=tag))
         rep = summarize(records, config.models, config.carbon.country_iso_code)
+        for r in records:  # the trend: oldest day first
+            rep.by_day.setdefault(r.timestamp[:10], Totals()).add(r)
         if config.budgets.limits():
             rep.budgets = CarbonBudget(config.budgets, log).summary(utc_timestamp(since) if since else "")  # fmt: skip
         history = [r for m in config.models for r in log.latest(m.name, HISTORY)]

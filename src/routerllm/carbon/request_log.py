@@ -10,6 +10,7 @@ an exclusive file lock for the same reason.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import fcntl
 import hashlib
 import os
@@ -39,7 +40,8 @@ CREATE TABLE IF NOT EXISTS requests (
     energy_kwh REAL NOT NULL,
     co2_kg REAL NOT NULL,
     cost_usd REAL NOT NULL,
-    tag TEXT NOT NULL DEFAULT ''
+    tag TEXT NOT NULL DEFAULT '',
+    finish_reason TEXT NOT NULL DEFAULT ''
 );
 CREATE TABLE IF NOT EXISTS components (
     request_id TEXT NOT NULL REFERENCES requests(id),
@@ -59,10 +61,13 @@ TABLES = {
     "requests": [
         "id", "timestamp", "prompt_sha256", "prompt_chars", "model", "router", "confidence",
         "prompt_tokens", "completion_tokens", "latency_s", "energy_kwh", "co2_kg", "cost_usd",
-        "tag",
+        "tag", "finish_reason",
     ],
     "components": ["request_id", "component", "duration_s", "energy_kwh", "co2_kg", "method"],
 }  # fmt: skip
+# Logs written before finish_reason was logged (2026-12-02): read as they are, and given
+# the column when opened for writing.
+OLDER_REQUESTS = TABLES["requests"][:-1]
 
 CSV_COLUMNS = [
     "timestamp",
@@ -96,6 +101,11 @@ def utc_timestamp(text: str) -> str:
         return moment.astimezone(timezone.utc).isoformat(timespec="microseconds")
     except OverflowError:  # 0001-01-01T00:00+01:00 is before year 1 in UTC
         raise RouterLLMError(f"{text!r} is out of the range of dates in UTC") from None
+
+
+def instant(text: str) -> datetime:
+    """A logged timestamp (or any ISO time, UTC unless it has an offset) as an aware time."""
+    return datetime.fromisoformat(utc_timestamp(text))
 
 
 def _check_csv(path: Path) -> None:
@@ -153,6 +163,7 @@ class RequestRecord(HasComponents):
     cost_usd: float
     components: dict[str, Measurement] = field(default_factory=dict)
     tag: str = ""
+    finish_reason: str = ""  # "length" where the answer stopped at its max_new_tokens
 
 
 class RequestLog:
@@ -201,10 +212,22 @@ class RequestLog:
             self._open_checked(read_only=False).close()  # checks before anything is written
         try:
             self._db = open_shared(self.db_path, SCHEMA)
+            self._add_finish_reason()
         except (sqlite3.DatabaseError, OSError) as e:
             raise RequestLogError(
                 f"request log {self.db_path} (log.path) cannot be opened: {e}"
             ) from e
+
+    def _add_finish_reason(self) -> None:
+        """Give an older log its finish_reason column (another process may be doing it too)."""
+        if table_columns(self._db)["requests"] != OLDER_REQUESTS:
+            return
+        try:
+            with self._db:
+                self._db.execute("ALTER TABLE requests ADD COLUMN finish_reason TEXT NOT NULL DEFAULT ''")  # fmt: skip
+        except sqlite3.OperationalError as e:
+            if "duplicate column" not in str(e):
+                raise
 
     def _open_checked(self, read_only: bool) -> sqlite3.Connection:
         """A read-only connection to the existing database, which must be a request log
@@ -218,7 +241,11 @@ class RequestLog:
         try:
             tables = table_columns(conn)
             # A log still being created by another process may lack some of its tables.
-            foreign = [name for name, columns in tables.items() if TABLES.get(name) != columns]
+            foreign = [
+                name
+                for name, columns in tables.items()
+                if TABLES.get(name) != columns and (name, columns) != ("requests", OLDER_REQUESTS)
+            ]
             missing = read_only and not foreign and len(tables) < len(TABLES)
         except sqlite3.DatabaseError as e:  # not an SQLite file at all
             conn.close()
@@ -255,8 +282,13 @@ class RequestLog:
         self.close()
 
     def append(self, record: RequestRecord) -> None:
-        """Commit one request (and its components) atomically, then append it to the CSV."""
+        """Commit one request (and its components) atomically, then append it to the CSV.
+        Its timestamp is stored in UTC, as the log's windows and reports compare them."""
         self.check_open()
+        try:
+            record = dataclasses.replace(record, timestamp=utc_timestamp(record.timestamp))
+        except RouterLLMError as e:
+            raise RequestLogError(f"request {record.id} has no usable timestamp: {e}") from None
         try:
             self._insert(record)
         except (sqlite3.Error, OverflowError) as e:  # full disk, read-only file, an int > 2^63...
@@ -275,7 +307,7 @@ class RequestLog:
     def _insert(self, record: RequestRecord) -> None:
         with self._db:  # one transaction: all rows of the request, or none
             self._db.execute(
-                "INSERT INTO requests VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                f"INSERT INTO requests ({', '.join(TABLES['requests'])}) VALUES ({', '.join('?' * len(TABLES['requests']))})",  # fmt: skip
                 (
                     record.id,
                     record.timestamp,
@@ -291,6 +323,7 @@ class RequestLog:
                     record.co2_kg,
                     record.cost_usd,
                     record.tag,
+                    record.finish_reason,
                 ),
             )
             self._db.executemany(
@@ -357,12 +390,13 @@ class RequestLog:
         except sqlite3.Error as e:
             raise RequestLogError(f"request log {self.db_path} cannot be read: {e}") from e
 
-    def spent(self, since: str) -> Spending:
-        """What the requests from ``since`` (the log's own timestamp form) spent in all."""
+    def spent(self, since: str, until: str) -> Spending:
+        """What the requests from ``since`` to ``until`` (the log's own timestamp form)
+        spent in all."""
         self.check_open()
-        sql = "SELECT COALESCE(SUM(co2_kg), 0), COALESCE(SUM(cost_usd), 0) FROM requests WHERE timestamp >= ?"  # fmt: skip
+        sql = "SELECT COALESCE(SUM(co2_kg), 0), COALESCE(SUM(cost_usd), 0) FROM requests WHERE timestamp >= ? AND timestamp <= ?"  # fmt: skip
         try:
-            co2, cost = self._db.execute(sql, [since]).fetchone()
+            co2, cost = self._db.execute(sql, [since, until]).fetchone()
         except sqlite3.Error as e:
             raise RequestLogError(f"request log {self.db_path} cannot be read: {e}") from e
         return Spending(since, float(co2), float(cost))
@@ -401,6 +435,7 @@ class RequestLog:
                 cost_usd=r[12],
                 components=ordered,
                 tag=r[13],
+                finish_reason=r[14] if len(r) > 14 else "",
             )
 
     def count(self) -> int:
