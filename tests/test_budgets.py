@@ -65,6 +65,7 @@ def record(
         cost_usd=cost_usd,
         components=components,
         tag="seeded",
+        finish_reason="stop",
     )
 
 
@@ -211,6 +212,9 @@ def test_predictor_guards_against_what_the_log_cannot_tell(tmp_path: Path) -> No
     cut = [dataclasses.replace(record("tiny-light", NOW, completion_tokens=8, energy_kwh=8e-6), finish_reason="length") for _ in range(5)]  # fmt: skip
     capped = CarbonPredictor(config, cut).predict("tiny-light", 40, max_new_tokens=400)
     assert capped is not None and capped.completion_tokens == 400
+    unknown = [dataclasses.replace(r, finish_reason="") for r in cut]  # e.g. an older log's
+    guessed = CarbonPredictor(config, unknown).predict("tiny-light", 40, max_new_tokens=400)
+    assert guessed is not None and guessed.completion_tokens == 400
 
 
 def test_predictor_learns_from_each_new_request(tiny_config: AppConfig) -> None:
@@ -256,6 +260,7 @@ def test_a_log_from_before_finish_reason_is_read_and_then_given_the_column(tmp_p
     import sqlite3
 
     from routerllm.carbon.request_log import SCHEMA, TABLES
+    from routerllm.exceptions import RequestLogError
 
     path = tmp_path / "old.sqlite"
     with sqlite3.connect(path) as db:  # the schema as it was before finish_reason
@@ -269,9 +274,20 @@ def test_a_log_from_before_finish_reason_is_read_and_then_given_the_column(tmp_p
     with RequestLog(path, read_only=True) as old:
         (r,) = old.records()
         assert (r.id, r.finish_reason) == (seeded.id, "")
-    with RequestLog(path) as log:  # opened for writing: the column is added
-        log.append(dataclasses.replace(record("a", NOW), finish_reason="length"))
-        assert [r.finish_reason for r in log.records()] == ["", "length"]
+    with sqlite3.connect(path) as db:  # an older version stored what it was given
+        db.execute("INSERT INTO requests VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)", (
+            "odd", "2026-12-02T08:00:00-05:00", "0" * 64, 40, "a", "test", 1.0, 20, 10, 1.0, 0.0,
+            0.0, 0.0, "",
+        ))  # fmt: skip
+    with RequestLog(path) as log:  # opened for writing: the column is added, times made UTC
+        log.append(dataclasses.replace(record("a", NOW + timedelta(hours=1)), finish_reason="length"))  # fmt: skip
+        assert [(r.timestamp[11:16], r.finish_reason) for r in log.records()] == [
+            ("12:00", ""), ("13:00", ""), ("13:00", "length")
+        ]  # fmt: skip
+        with sqlite3.connect(path) as db:
+            db.execute("UPDATE requests SET timestamp = 'garbage' WHERE id = 'odd'")
+        with pytest.raises(RequestLogError, match="timestamp 'garbage' is not an ISO time"):
+            log.spending("")
     with sqlite3.connect(path) as db:
         assert [c[1] for c in db.execute("PRAGMA table_info(requests)")] == TABLES["requests"]
 
@@ -290,6 +306,27 @@ def test_with_two_windows_spent_the_retry_time_is_the_later_one(tmp_path: Path) 
     assert e.value.retry_at == (NOW + timedelta(hours=22)).isoformat(timespec="microseconds")
 
 
+def test_one_request_that_spent_two_windows_is_refused_once(tmp_path: Path) -> None:
+    log = seeded_log(tmp_path / "log.sqlite", [record("a", NOW - timedelta(minutes=10), co2_kg=0.06, cost_usd=0.02)])  # fmt: skip
+    config = BudgetConfig.model_validate({"co2_kg": {"hourly": 0.05}, "cost_usd": {"hourly": 0.01}})  # fmt: skip
+    budget = CarbonBudget(config, log, lambda: NOW)
+    with pytest.raises(BudgetExceededError, match="hourly") as e:  # both free at the same time
+        budget.choose("m", [], False, lambda m: None, {}, budget.status())
+    assert e.value.retry_at == (NOW + timedelta(minutes=50)).isoformat(timespec="microseconds")
+
+
+def test_an_answer_that_could_not_be_logged_goes_on_counting(tmp_path: Path) -> None:
+    now = [NOW]
+    config = BudgetConfig.model_validate({"co2_kg": {"hourly": 0.05}})
+    budget = CarbonBudget(config, RequestLog(tmp_path / "log.sqlite"), lambda: now[0])
+    admission = budget.admit("m", [], True, _predict({"m": 0.01}), {})
+    budget.settle(admission, {"co2_kg": 0.02})
+    budget.release(admission, logged=False)  # a full disk: answered, not logged
+    assert budget.status()[0].spent == pytest.approx(0.02)
+    now[0] = NOW + timedelta(minutes=61)
+    assert budget.status()[0].spent == 0.0  # out of the hour
+
+
 def test_timestamps_are_logged_in_utc_whatever_offset_they_come_with(tmp_path: Path) -> None:
     from routerllm.exceptions import RequestLogError
 
@@ -300,7 +337,7 @@ def test_timestamps_are_logged_in_utc_whatever_offset_they_come_with(tmp_path: P
     (logged,) = log.records()
     assert logged.timestamp == (NOW - timedelta(minutes=10)).isoformat(timespec="microseconds")
     bad = dataclasses.replace(record("a", NOW), timestamp="yesterday")
-    with pytest.raises(RequestLogError, match="has no usable timestamp"):
+    with pytest.raises(RequestLogError, match="has no usable timestamp: 'yesterday' is not"):
         log.append(bad)
     assert log.count() == 1
 
@@ -337,7 +374,7 @@ def test_near_a_window_limit_routed_requests_go_one_model_smaller(tmp_path: Path
     small = _predict({"heavy": 1e-6, "medium": 1e-6, "light": 1e-6})
     name, why, _ = budget.choose("heavy", ["medium", "light"], False, small, {}, budget.status())
     assert name == "medium"
-    assert "the hourly CO2 budget is 82% spent (41 g CO2 of 50 g CO2 in the last 60 minutes, budgets.co2_kg.hourly), so one model smaller than heavy: medium" in why  # fmt: skip
+    assert "the hourly CO2 budget is 82% spent (41 g CO2 spent in the last 60 minutes, of 50 g CO2; budgets.co2_kg.hourly), so one model smaller than heavy: medium" in why  # fmt: skip
     assert budget.choose("heavy", ["medium"], True, small, {}, budget.status())[0] == "heavy"
     # what is left of the window bounds the request: 9 g CO2
     name, why, _ = budget.choose("heavy", ["medium", "light"], False, _predict({"medium": 0.01, "light": 0.001}), {}, budget.status())  # fmt: skip
@@ -371,9 +408,14 @@ def test_requests_running_at_once_hold_their_predictions_against_the_windows(
     budget = CarbonBudget(config, log, lambda: NOW)
     predict = _predict({"m": 0.03})
     first = budget.admit("m", [], True, predict, {"co2_kg": 0.001})
-    assert budget.status()[0].spent == pytest.approx(0.031)
+    assert (budget.status()[0].spent, budget.status()[0].held) == pytest.approx((0.0, 0.031))
     with pytest.raises(BudgetExceededError, match="more than the 19 g CO2 left of the hourly"):
         budget.admit("m", [], True, predict, {})  # the first one holds 31 g of the 50
+    third = budget.admit("m", [], True, _predict({"m": 0.019}), {})  # fits: 50 g held or spent
+    with pytest.raises(BudgetExceededError, match=r"100% spent or held \(0 g CO2 spent in the last 60 minutes, 50 g CO2 held by requests running now") as e:  # fmt: skip
+        budget.admit("m", [], True, _predict({"m": 0.0}), {})
+    assert e.value.retry_at == NOW.isoformat(timespec="microseconds")  # they end soon
+    budget.release(third)
     # the first spent more than predicted; then a second one is let in, and takes the window over
     assert budget.settle(first, {"co2_kg": 0.04}) == []
     second = budget.admit("m", [], True, _predict({"m": 0.005}), {})
@@ -406,6 +448,9 @@ def test_budget_config_refuses_bad_limits_and_co2_budgets_without_carbon(tmp_pat
     # local models without token prices cost their energy, not measured with carbon off
     with pytest.raises(ConfigError, match="budgets.cost_usd needs carbon.enabled"):
         budget_config(tmp_path, {"cost_usd": {"daily": 1}}, carbon={"enabled": False})
+    remote = {**tiny_model("r", "heavy", 70.0), "backend": "openai_http", "gguf": None, "base_url": "http://127.0.0.1:9/v1", "model_id": "m", "energy_per_token_kwh": None}  # fmt: skip
+    with pytest.raises(ConfigError, match=r"remote model\(s\) r have no energy_per_token_kwh"):
+        budget_config(tmp_path, {"co2_kg": {"daily": 1}}, models=[tiny_model("a", "light", 0.1), remote])  # fmt: skip
     priced = [tiny_model(n, t, b, cost_per_1m_output_usd=1.0) for n, t, b in [("a", "light", 0.1), ("b", "heavy", 1.0)]]  # fmt: skip
     budget_config(tmp_path, {"cost_usd": {"daily": 1}}, carbon={"enabled": False}, models=priced)
     with pytest.raises(ConfigError, match="hourly: must be at least 1e-12"):
@@ -458,8 +503,9 @@ def test_the_demo_baseline_stays_on_the_largest_model_or_is_refused(tmp_path: Pa
     config = budget_config(tmp_path, {"co2_kg": {"per_request": 1e-4}})
     seeded_log(Path(config.log.path), [record("tiny-heavy", NOW - timedelta(days=3), energy_kwh=1e-3) for _ in range(3)]).close()  # fmt: skip
     with RouterLLM(config) as system:
-        with pytest.raises(BudgetExceededError, match="tiny-heavy is predicted"):
-            run_demo(system, ("hi", "What is a list?"), max_new_tokens=4)
+        run = run_demo(system, ("hi", "What is a list?"), max_new_tokens=4)
+        assert run.baseline == [] and run.comparison() is None
+        assert run.baseline_refused.startswith("tiny-heavy is predicted")
         # the routed part ran and was logged; the baseline was refused, not moved
         assert {r.model for r in system.log.records(tag="demo")} <= {"tiny-light", "tiny-medium"}
         assert list(system.log.records(tag="demo-baseline")) == []

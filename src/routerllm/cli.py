@@ -173,17 +173,17 @@ def _budget_lines(budgets: dict[str, Any] | None) -> list[str]:
 
     if not budgets:
         return []
-    lines = ["", f"{'budget':<26}{'limit':>12}{'spent now':>14}{'share':>8}{'broken by':>11}"]
+    lines = ["", f"{'budget':<26}{'limit':>15}{'spent now':>17}{'share':>8}{'broken by':>11}"]
     for quantity, limit in budgets["per_request"].items():
         if limit is not None:
             broken = budgets["violations"][quantity]["per_request"]
-            lines.append(f"{QUANTITY_TEXT[quantity] + ' per request':<26}{amount(quantity, limit):>12}{'':>14}{'':>8}{broken:>11}")  # fmt: skip
+            lines.append(f"{QUANTITY_TEXT[quantity] + ' per request':<26}{amount(quantity, limit):>15}{'':>17}{'':>8}{broken:>11}")  # fmt: skip
     for s in budgets["now"]:
         q, w = s["quantity"], s["window"]
         broken = budgets["violations"][q][w]
         lines.append(
             f"{QUANTITY_TEXT[q] + ' in ' + WINDOW_TEXT[w].removeprefix('the '):<26}"
-            f"{amount(q, s['limit']):>12}{amount(q, s['spent']):>14}{s['share']:>8.1%}{broken:>11}"
+            f"{amount(q, s['limit']):>15} {amount(q, s['spent']):>16}{s['share']:>8.1%}{broken:>11}"
         )
     lines.append("(broken by: requests over their limit, or that took a window over its limit)")
     return lines
@@ -281,6 +281,13 @@ def cmd_demo(args: argparse.Namespace) -> int:
             payload["comparison"] = comparison
             payload["baseline_summary"] = summarize(run.baseline).as_dict()
             lines += _comparison_lines(comparison)
+        if run.baseline_refused:  # the routed run stands; without a whole baseline, no comparison
+            payload["baseline_refused"] = run.baseline_refused
+            lines.append(
+                f"\nthe always-largest baseline stopped after {len(run.baseline)} of "
+                f"{len(run.routed)} requests, refused by the budgets: {run.baseline_refused} "
+                f"(--no-baseline skips it)"
+            )
         lines.append(
             f"\nlogged to {system.config.log.path} and {system.config.carbon.output_dir}/emissions.csv"
         )

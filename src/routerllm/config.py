@@ -242,7 +242,7 @@ class BudgetLimits(_Strict):
     @classmethod
     def _not_tiny(cls, value: float | None) -> float | None:
         if value is not None and value < 1e-12:  # shares of smaller limits overflow
-            raise ValueError("must be at least 1e-12 (a nanogram of CO2, a millionth of a cent)")
+            raise ValueError("must be at least 1e-12 (a nanogram of CO2, or 1e-12 USD)")
         return value
 
     def windows(self) -> dict[str, float]:
@@ -272,6 +272,16 @@ class BudgetConfig(_Strict):
         return {k: v for k in ("co2_kg", "cost_usd") if (v := getattr(self, k)).any()}
 
 
+class CacheConfig(_Strict):
+    """The request cache (``routerllm/cache.py``): a request asked again is answered with
+    its earlier answer, where that answer was fixed by the request (temperature 0 or a
+    seed), without running a model."""
+
+    enabled: bool = False
+    max_entries: int = Field(1000, ge=1, le=1_000_000)
+    ttl_s: float = Field(86_400.0, gt=0, description="seconds an answer is served from the cache")
+
+
 class AppConfig(_Strict):
     """The whole config file."""
 
@@ -284,12 +294,20 @@ class AppConfig(_Strict):
     manager: ManagerConfig = Field(default_factory=ManagerConfig)
     limits: LimitsConfig = Field(default_factory=LimitsConfig)
     budgets: BudgetConfig = Field(default_factory=BudgetConfig)
+    cache: CacheConfig = Field(default_factory=CacheConfig)
     source: str = Field("", description="where this config was loaded from (set by load_config)")
 
     @model_validator(mode="after")
     def _unique_names(self) -> AppConfig:
         if dupes := repeated(m.name for m in self.models):
             raise ValueError(f"duplicate model names: {', '.join(dupes)}")
+        unmeasured = [m.name for m in self.models if m.backend == "openai_http" and m.energy_per_token_kwh is None and m.co2_per_token_kg is None]  # fmt: skip
+        if self.budgets.co2_kg.any() and unmeasured:
+            raise ValueError(
+                f"budgets.co2_kg: the remote model(s) {', '.join(unmeasured)} have no "
+                f"energy_per_token_kwh or co2_per_token_kg, so their CO2 is not known and the "
+                f"budget could not hold; give their per-token figures"
+            )
         local = [m for m in self.models if m.backend != "openai_http"]
         unpriced = [m for m in local if not (m.cost_per_1m_input_usd or m.cost_per_1m_output_usd)]
         for quantity, models in (("co2_kg", local), ("cost_usd", unpriced)):

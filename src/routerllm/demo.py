@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
 from routerllm.backends.base import GenerationRequest
+from routerllm.exceptions import BudgetExceededError
 from routerllm.system import RoutedResult, RouterLLM
 
 DEMO_PROMPTS: tuple[str, ...] = (
@@ -51,10 +52,11 @@ class RunTotals:
 class DemoRun:
     routed: list[RoutedResult]
     baseline: list[RoutedResult]  # empty when the baseline was skipped
+    baseline_refused: str = ""  # why the budgets stopped the baseline part-way ("" if not)
 
     def comparison(self) -> dict[str, object] | None:
-        """Routed versus always-largest, both measured; None without a baseline."""
-        if not self.baseline:
+        """Routed versus always-largest, both measured; None without a whole baseline."""
+        if not self.baseline or self.baseline_refused:
             return None
         routed, base = RunTotals.of(self.routed), RunTotals.of(self.baseline)
 
@@ -93,7 +95,10 @@ def run_demo(
         # chosen, not routed: budgets refuse a chosen model rather than replace it
         largest = [m.name for m in system.config.models_by_size() if m.name in available][-1]
         for req in requests:
-            largest_runs.append(system.generate(req, model=largest, tag="demo-baseline"))
+            try:
+                largest_runs.append(system.generate(req, model=largest, tag="demo-baseline"))
+            except BudgetExceededError as e:
+                return DemoRun(routed, largest_runs, str(e))
             if on_result:
                 on_result("baseline", largest_runs[-1])
     return DemoRun(routed, largest_runs)

@@ -20,8 +20,10 @@ from typing import TYPE_CHECKING, Any
 from pydantic import ValidationError
 
 from routerllm.backends.base import Completion, GenerationRequest
+from routerllm.cache import RequestCache, cache_key
 from routerllm.carbon.budget import Admission, CarbonBudget
 from routerllm.carbon.meter import (
+    CACHED,
     CarbonMeter,
     HasComponents,
     Measurement,
@@ -68,6 +70,7 @@ class RoutedResult(Completion, HasComponents):
     components: dict[str, Measurement] = field(default_factory=dict)
     request_id: str = ""
     predicted: Prediction | None = None
+    cached_from: str = ""  # the request whose answer this is, when it came from the cache
 
     def to_dict(self) -> dict[str, Any]:
         """The machine-readable form printed by ``routerllm route --json``."""
@@ -88,6 +91,7 @@ class RoutedResult(Completion, HasComponents):
             "finish_reason": self.finish_reason,
             "request_id": self.request_id,
             "predicted": self.predicted.as_dict() if self.predicted else None,
+            "cached_from": self.cached_from,
         }
 
 
@@ -171,6 +175,8 @@ class RouterLLM:
         history = [r for m in config.models for r in self.log.latest(m.name, HISTORY)]
         self.predictor = CarbonPredictor(config, history)
         self.budget = CarbonBudget(config.budgets, self.log) if config.budgets.limits() else None
+        cache = config.cache
+        self.cache = RequestCache(cache.max_entries, cache.ttl_s) if cache.enabled else None
         self.meter = meter or create_meter(config.carbon)
         self._available: list[str] | None = None
         self._closed = False
@@ -357,12 +363,19 @@ class RouterLLM:
         stub = stub_of(req) if self.config.generation.complete_stubs else None
         if stub is not None:
             reason += f"; asked to complete the function {stub.entry_point} in each model's code style"  # fmt: skip
+        key = cache_key(self.config, req, decision.model) if self.cache is not None else None
+        if key is not None and self.cache is not None and (hit := self.cache.get(key)):
+            return self._from_cache(req, decision, routing, hit, tag)  # costs nothing to budget
         admission = self._admit(req, decision, routing)
+        logged = True
         try:
-            return self._answer(req, decision, admission, routing, stub, reason + admission.reason, tag)  # fmt: skip
+            return self._answer(req, decision, admission, routing, stub, reason + admission.reason, tag, key)  # fmt: skip
+        except RequestLogError as e:
+            logged = e.result is None  # answered, not logged: the budgets go on counting it
+            raise
         finally:
             if self.budget is not None:
-                self.budget.release(admission)
+                self.budget.release(admission, logged)
 
     def _admit(
         self, req: GenerationRequest, decision: RoutingDecision, routing: Measurement
@@ -385,9 +398,12 @@ class RouterLLM:
         stub: HumanEvalProblem | None,
         reason: str,
         tag: str,
+        key: str | None,
     ) -> RoutedResult:
-        """Generate (escalating where the cascade says), measure, price and log."""
+        """Generate (escalating where the cascade says), measure, price and log; cache the
+        answer under ``key`` unless the budgets changed it."""
         name = admission.model
+        budgeted = bool(admission.reason) or admission.model != decision.model
         completion, loading, inference, cost = self._attempt(name, req, stub)
         by_energy = self._priced_by_energy(name)
         cascade = self.config.cascade
@@ -420,6 +436,7 @@ class RouterLLM:
             spent = _spent(cost + self._routing_cost(routing), routing, loading, inference)
             if self.budget is not None and (why := self.budget.escalation(admission, bigger, lambda m: self._predicted(req, m), spent)):  # fmt: skip
                 reason += f", not escalated to {bigger}: {why}"
+                budgeted = True
                 break
             reason += f", escalated to {bigger}" + (f": {why}" if why else "")
             try:
@@ -439,6 +456,7 @@ class RouterLLM:
         if self.budget is not None and (broken := self.budget.settle(admission, _spent(cost, *components.values()))):  # fmt: skip
             log.warning("request over budget: %s", "; ".join(broken))
             reason += "; over budget: " + "; ".join(broken)
+            budgeted = True
         result = RoutedResult(
             text=completion.text
             if stub is None
@@ -457,21 +475,28 @@ class RouterLLM:
             request_id=uuid.uuid4().hex,
             predicted=admission.prediction,
         )
+        self._logged(req, result, tag)
+        if key is not None and self.cache is not None and not budgeted:
+            self.cache.put(key, result)
+        return result
+
+    def _logged(self, req: GenerationRequest, result: RoutedResult, tag: str) -> None:
+        """Log an answered request (``RequestLogError`` carries the answer if it cannot be)."""
         record = RequestRecord(
             id=result.request_id,
             timestamp=datetime.now(timezone.utc).isoformat(timespec="microseconds"),
             prompt_sha256=prompt_hash(req.prompt),
             prompt_chars=len(req.prompt),
-            model=name,
-            router=decision.router,
-            confidence=decision.confidence,
+            model=result.model,
+            router=result.router,
+            confidence=result.confidence,
             prompt_tokens=result.prompt_tokens,
             completion_tokens=result.completion_tokens,
             latency_s=result.latency_s,
-            cost_usd=cost,
-            components=components,
+            cost_usd=result.cost_usd,
+            components=result.components,
             tag=tag,
-            finish_reason=completion.finish_reason or "",
+            finish_reason=result.finish_reason or "",
         )
         try:
             self.log.append(record)
@@ -479,6 +504,34 @@ class RouterLLM:
             e.result = result  # the answer was paid for: the caller can still have it
             raise
         self.predictor.observe(record)
+
+    def _from_cache(
+        self,
+        req: GenerationRequest,
+        decision: RoutingDecision,
+        routing: Measurement,
+        hit: RoutedResult,
+        tag: str,
+    ) -> RoutedResult:
+        """The cached answer ``hit``, as this request's: only its routing was spent."""
+        components = {
+            "router_inference": routing,
+            **{c: Measurement(c, 0.0, 0.0, 0.0, CACHED) for c in ("model_loading", "llm_inference")},
+        }  # fmt: skip
+        result = dataclasses.replace(
+            hit,
+            latency_s=routing.duration_s,
+            confidence=decision.confidence,
+            router=decision.router,
+            reason=f"{decision.reason}; answered from the request cache (request {hit.request_id})",
+            cost_usd=self._routing_cost(routing) if self._priced_by_energy(hit.model) else 0.0,
+            components=components,
+            request_id=uuid.uuid4().hex,
+            predicted=None,
+            cached_from=hit.request_id,
+            prompt_state=None,
+        )
+        self._logged(req, result, tag)
         return result
 
     def predict(self, request: GenerationRequest | str, model: str) -> Prediction | None:

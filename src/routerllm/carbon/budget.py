@@ -25,6 +25,7 @@ says which budget it broke: ``violations`` counts those from the log.
 from __future__ import annotations
 
 import itertools
+import logging
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
@@ -33,7 +34,9 @@ from datetime import datetime, timedelta, timezone
 from routerllm.carbon.predictor import Prediction
 from routerllm.carbon.request_log import RequestLog, Spending, instant
 from routerllm.config import BudgetConfig
-from routerllm.exceptions import BudgetExceededError
+from routerllm.exceptions import BudgetExceededError, RequestLogError
+
+log = logging.getLogger(__name__)
 
 WINDOWS = {"hourly": timedelta(hours=1), "daily": timedelta(days=1)}
 WINDOW_TEXT = {"hourly": "the last 60 minutes", "daily": "the last 24 hours"}
@@ -53,26 +56,30 @@ def _when(moment: datetime) -> str:
 
 @dataclass(frozen=True)
 class WindowSpending:
-    """What the requests in one rolling window spent of one quantity's limit."""
+    """What the requests in one rolling window spent of one quantity's limit (``spent``),
+    and what requests running now hold of it (``held``: their predictions)."""
 
     quantity: str
     window: str
     limit: float
     spent: float
+    held: float = 0.0
 
     @property
     def share(self) -> float:
-        return self.spent / self.limit
+        return (self.spent + self.held) / self.limit
 
     @property
     def left(self) -> float:
-        return self.limit - self.spent
+        return self.limit - self.spent - self.held
 
     def describe(self) -> str:
+        held = f", {amount(self.quantity, self.held)} held by requests running now" if self.held else ""  # fmt: skip
         return (
-            f"the {self.window} {QUANTITY_TEXT[self.quantity]} budget is {self.share:.0%} spent "
-            f"({amount(self.quantity, self.spent)} of {amount(self.quantity, self.limit)} in "
-            f"{WINDOW_TEXT[self.window]}, budgets.{self.quantity}.{self.window})"
+            f"the {self.window} {QUANTITY_TEXT[self.quantity]} budget is {self.share:.0%} "
+            f"{'spent or held' if self.held else 'spent'} ({amount(self.quantity, self.spent)} "
+            f"spent in {WINDOW_TEXT[self.window]}{held}, of {amount(self.quantity, self.limit)}; "
+            f"budgets.{self.quantity}.{self.window})"
         )
 
     def as_dict(self) -> dict[str, object]:
@@ -128,20 +135,27 @@ class CarbonBudget:
         self.log = log
         self.clock = clock
         self._lock = threading.Lock()
-        self._held: dict[int, dict[str, float]] = {}
+        # per running request: what it holds, and whether that is what it spent (settled)
+        self._held: dict[int, tuple[dict[str, float], bool]] = {}
+        # answers that could not be logged: (when, spent), still counted for a day
+        self._unlogged: list[tuple[datetime, dict[str, float]]] = []
         self._tokens = itertools.count()
 
     def status(self, exclude: int | None = None) -> list[WindowSpending]:
-        """Every hourly and daily limit with what the log's requests spent of it, plus
-        what requests running now hold (but the one with token ``exclude``)."""
+        """Every hourly and daily limit with what the log's requests spent of it (and the
+        answers that could not be logged), and what requests running now hold (but the
+        one with token ``exclude``; a request that has finished holds what it spent)."""
         now = self.clock()
         spent = {w: self.log.spent(_when(now - width), _when(now)) for w, width in WINDOWS.items()}  # fmt: skip
-        held = {q: sum(h.get(q, 0.0) for t, h in list(self._held.items()) if t != exclude) for q in QUANTITY_TEXT}  # fmt: skip
-        return [
-            WindowSpending(quantity, window, limit, spent[window].of(quantity) + held[quantity])
-            for quantity, limits in self.config.limits().items()
-            for window, limit in limits.windows().items()
-        ]
+        holds = [(h, done) for t, (h, done) in list(self._held.items()) if t != exclude]
+        out = []
+        for quantity, limits in self.config.limits().items():
+            settled = sum(h.get(quantity, 0.0) for h, done in holds if done)
+            held = sum(h.get(quantity, 0.0) for h, done in holds if not done)
+            for window, limit in limits.windows().items():
+                unlogged = sum(u.get(quantity, 0.0) for when, u in list(self._unlogged) if when >= now - WINDOWS[window])  # fmt: skip
+                out.append(WindowSpending(quantity, window, limit, spent[window].of(quantity) + unlogged + settled, held))  # fmt: skip
+        return out
 
     def allowances(
         self, status: Sequence[WindowSpending], spent: dict[str, float]
@@ -170,7 +184,7 @@ class CarbonBudget:
         with self._lock:
             name, reason, prediction = self.choose(model, smaller, fixed, predict, spent, self.status())  # fmt: skip
             token = next(self._tokens)
-            self._held[token] = _plus(spent, prediction)
+            self._held[token] = (_plus(spent, prediction), False)
         return Admission(name, reason, prediction, token)
 
     def choose(
@@ -187,7 +201,8 @@ class CarbonBudget:
         model's prediction, given the windows' ``status``. Refuses the request
         (``BudgetExceededError``) where no model fits."""
         if full := [s for s in status if s.left <= 0]:
-            latest, s = max((self._retry_at(s), s) for s in full)
+            retry = [self._retry_at(s) for s in full]
+            latest, s = max(zip(retry, full, strict=True), key=lambda pair: pair[0])
             raise BudgetExceededError(
                 f"{s.describe()}; requests run again once older ones leave the window, "
                 f"from {latest[:19].replace('T', ' ')} UTC",
@@ -208,6 +223,7 @@ class CarbonBudget:
             assert prediction is not None
             if fixed:
                 advice = "route the request (no model chosen), shorten it" if smaller else "shorten the request"  # fmt: skip
+                advice += ", lower max_new_tokens"
                 raise BudgetExceededError(f"{over[0].overrun(prediction)}; {advice}, or raise the budget")  # fmt: skip
             if i + 1 == len(ladder):
                 raise BudgetExceededError(
@@ -236,7 +252,7 @@ class CarbonBudget:
             if over and prediction is not None:
                 return over[0].overrun(prediction)
             if admission.token is not None:
-                self._held[admission.token] = _plus(spent, prediction)
+                self._held[admission.token] = (_plus(spent, prediction), False)
         return ""
 
     def settle(self, admission: Admission, spent: dict[str, float]) -> list[str]:
@@ -244,8 +260,12 @@ class CarbonBudget:
         its per-request limits, and the windows it took over their limits."""
         with self._lock:
             if admission.token is not None:
-                self._held[admission.token] = dict(spent)
-            others = self.status(exclude=admission.token)
+                self._held[admission.token] = (dict(spent), True)
+            try:
+                others = self.status(exclude=admission.token)
+            except RequestLogError as e:  # the answer is paid for: keep it, without this check
+                log.warning("the budgets' windows could not be read: %s", e)
+                others = []
         out = []
         for quantity, limits in self.config.limits().items():
             value = spent.get(quantity, 0.0)
@@ -254,15 +274,21 @@ class CarbonBudget:
                     f"it spent {amount(quantity, value)}, over the per-request budget of "
                     f"{amount(quantity, limits.per_request)} (budgets.{quantity}.per_request)"
                 )
-        for s in others:
+        for s in others:  # what was spent, not what running requests hold
             if s.spent <= s.limit < s.spent + spent.get(s.quantity, 0.0):
                 out.append(f"it took the {s.window} {QUANTITY_TEXT[s.quantity]} budget past its {amount(s.quantity, s.limit)}")  # fmt: skip
         return out
 
-    def release(self, admission: Admission) -> None:
-        """The request is logged (or failed): it no longer holds anything."""
+    def release(self, admission: Admission, logged: bool = True) -> None:
+        """The request is logged, or failed: it no longer holds anything. An answer that
+        was paid for but could not be logged (``logged`` False) goes on counting toward
+        the windows, from memory, for as long as they are wide."""
         with self._lock:
-            self._held.pop(admission.token, None)  # type: ignore[arg-type]
+            held = self._held.pop(admission.token, None)  # type: ignore[arg-type]
+            now = self.clock()
+            self._unlogged = [(t, u) for t, u in self._unlogged if t >= now - max(WINDOWS.values())]  # fmt: skip
+            if held is not None and held[1] and not logged:
+                self._unlogged.append((now, held[0]))
 
     def summary(self, since: str = "") -> dict[str, object]:
         """The budgets' state now and how many requests from ``since`` (a log timestamp)
@@ -279,8 +305,10 @@ class CarbonBudget:
 
     def _retry_at(self, s: WindowSpending) -> str:
         """When enough of the window's spending has left it for ``s``'s limit to allow
-        requests again (requests running now are taken to end at once)."""
+        requests again (now, where only the holds of running requests fill it)."""
         now = self.clock()
+        if s.spent < s.limit:  # full only with what running requests hold: they end soon
+            return _when(now)
         rows = self.log.spending(_when(now - WINDOWS[s.window]))
         spent = s.spent
         for row in rows:
@@ -329,6 +357,7 @@ def _window_breaks(
             total -= rows[first].of(quantity)
             before -= rows[first].of(quantity)
             first += 1
-        if before <= limit < total and r.timestamp >= start:
+        # a sum kept by adding and taking away drifts: a window at its limit is not over it
+        if before <= limit * (1 + 1e-9) < total and r.timestamp >= start:
             count += 1
     return count

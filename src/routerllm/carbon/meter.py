@@ -27,6 +27,7 @@ from routerllm.exceptions import ConfigError, missing_dependency
 log = logging.getLogger(__name__)
 
 COMPONENTS = ("router_inference", "model_loading", "llm_inference")
+CACHED = "cache"  # the method of the components a cached answer did not spend
 WORLD_INTENSITY_G_PER_KWH = 475.0  # IEA world average, used when the country is unknown
 
 
@@ -38,7 +39,7 @@ class Measurement:
     duration_s: float
     energy_kwh: float
     co2_kg: float
-    method: str  # codecarbon:<how>, estimate:per-token, none
+    method: str  # codecarbon:<how>, estimate:per-token, none, cache
 
     def as_dict(self) -> dict[str, float]:
         return {"energy_kwh": self.energy_kwh, "co2_kg": self.co2_kg, "duration_s": self.duration_s}

@@ -32,7 +32,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from routerllm.carbon.meter import grid_intensity_g_per_kwh, per_token_estimate
+from routerllm.carbon.meter import CACHED, grid_intensity_g_per_kwh, per_token_estimate
 from routerllm.carbon.request_log import RequestRecord
 from routerllm.config import AppConfig, ModelConfig
 
@@ -40,6 +40,7 @@ MIN_HISTORY = 3
 HISTORY = 200  # latest requests kept per model
 QUANTILE = 0.9
 NEIGHBOURS = 5  # chosen on benchmarks/carbon_predictor.py's first run: see docs/experiments.md
+CUT = ("length", "")  # finish reasons of answers that may have been cut at their cap
 
 
 @dataclass(frozen=True)
@@ -140,9 +141,10 @@ def _varies(x: np.ndarray) -> bool:
 
 def measured(record: RequestRecord) -> bool:
     """Whether a logged request's generation was measured or estimated (not logged with
-    carbon tracking off, or with a failed CodeCarbon task): only those teach energy."""
+    carbon tracking off, with a failed CodeCarbon task, or answered from the request
+    cache): only those teach energy."""
     m = record.components.get("llm_inference")
-    return m is not None and m.method not in ("none", "codecarbon:failed")
+    return m is not None and m.method not in ("none", "codecarbon:failed", CACHED)
 
 
 class CarbonPredictor:
@@ -193,6 +195,7 @@ class CarbonPredictor:
         if figures or cfg.backend == "openai_http":  # a remote model is logged from these too
             estimate = per_token_estimate("llm_inference", cfg, max_new_tokens, 0.0, self.config.carbon.country_iso_code)  # fmt: skip
             prompt_tokens = self._prompt_tokens_guess(prompt_chars)
+            what = "per-token figures" if figures else "prices (no energy figures: 0 kWh, as logged)"  # fmt: skip
             return Prediction(
                 model,
                 estimate.energy_kwh,
@@ -200,7 +203,7 @@ class CarbonPredictor:
                 self._cost(cfg, prompt_tokens, max_new_tokens, estimate.energy_kwh),
                 prompt_tokens,
                 max_new_tokens,
-                f"the config's per-token figures at max_new_tokens ({max_new_tokens}): "
+                f"the config's {what} at max_new_tokens ({max_new_tokens}): "
                 f"fewer than {MIN_HISTORY} logged requests"
                 + ("" if loaded or cfg.backend == "openai_http" else "; loading not included"),
             )
@@ -210,12 +213,13 @@ class CarbonPredictor:
         """The quantile of the output lengths of ``model``'s logged requests nearest in
         prompt length (on a log scale; the newer first among equals), at most
         ``max_new_tokens``. An answer that stopped at its own, lower, cap might have gone
-        on: it counts as ``max_new_tokens`` long."""
+        on: it counts as ``max_new_tokens`` long, as does one whose finish reason is not
+        known (logged before finish reasons were, or by a backend that gave none)."""
         seen = list(self._seen[model])
         here = np.log(max(prompt_chars, 1))
         order = sorted(range(len(seen)), key=lambda i: (abs(np.log(max(seen[i].prompt_chars, 1)) - here), -i))  # fmt: skip
         lengths = [
-            max_new_tokens if r.finish_reason == "length" else r.completion_tokens
+            max_new_tokens if r.finish_reason in CUT else r.completion_tokens
             for r in (seen[i] for i in order[:NEIGHBOURS])
         ]
         return min(int(np.ceil(np.quantile(lengths, self.quantile))), max_new_tokens)

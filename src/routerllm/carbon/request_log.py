@@ -82,12 +82,12 @@ CSV_COLUMNS = [
 ]
 
 
-def utc_timestamp(text: str) -> str:
+def utc_timestamp(text: str, what: str = "since") -> str:
     """``text`` (an ISO date or time; UTC unless it has an offset) in the log's own
     timestamp form, so that comparing the strings compares the instants."""
     if not isinstance(text, str):
         raise RouterLLMError(
-            f"since must be an ISO date or time as text, e.g. 2026-11-22, not {text!r}"
+            f"{what} must be an ISO date or time as text, e.g. 2026-11-22, not {text!r}"
         )
     try:
         moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
@@ -219,12 +219,21 @@ class RequestLog:
             ) from e
 
     def _add_finish_reason(self) -> None:
-        """Give an older log its finish_reason column (another process may be doing it too)."""
+        """Give an older log its finish_reason column (another process may be doing it
+        too), and its timestamps the UTC form the windows compare (older versions stored
+        a ``RequestRecord``'s timestamp as it came)."""
         if table_columns(self._db)["requests"] != OLDER_REQUESTS:
             return
         try:
             with self._db:
                 self._db.execute("ALTER TABLE requests ADD COLUMN finish_reason TEXT NOT NULL DEFAULT ''")  # fmt: skip
+                for rid, stamp in self._db.execute("SELECT id, timestamp FROM requests").fetchall():  # fmt: skip
+                    try:
+                        utc = utc_timestamp(stamp)
+                    except RouterLLMError:
+                        continue  # left as it is; reports name it
+                    if utc != stamp:
+                        self._db.execute("UPDATE requests SET timestamp = ? WHERE id = ?", (utc, rid))  # fmt: skip
         except sqlite3.OperationalError as e:
             if "duplicate column" not in str(e):
                 raise
@@ -286,7 +295,7 @@ class RequestLog:
         Its timestamp is stored in UTC, as the log's windows and reports compare them."""
         self.check_open()
         try:
-            record = dataclasses.replace(record, timestamp=utc_timestamp(record.timestamp))
+            record = dataclasses.replace(record, timestamp=utc_timestamp(record.timestamp, "its timestamp"))  # fmt: skip
         except RouterLLMError as e:
             raise RequestLogError(f"request {record.id} has no usable timestamp: {e}") from None
         try:
@@ -386,9 +395,18 @@ class RequestLog:
         self.check_open()
         sql = "SELECT timestamp, co2_kg, cost_usd FROM requests WHERE timestamp >= ? ORDER BY timestamp, rowid"  # fmt: skip
         try:
-            return [Spending(t, float(c), float(u)) for t, c, u in self._db.execute(sql, [since])]
+            rows = self._db.execute(sql, [since]).fetchall()
         except sqlite3.Error as e:
             raise RequestLogError(f"request log {self.db_path} cannot be read: {e}") from e
+        for t, _, _ in rows:
+            try:
+                utc_timestamp(t)
+            except RouterLLMError:
+                raise RequestLogError(
+                    f"request log {self.db_path} holds a request whose timestamp {t!r} is not "
+                    f"an ISO time; the budgets cannot place it in their windows"
+                ) from None
+        return [Spending(t, float(c), float(u)) for t, c, u in rows]
 
     def spent(self, since: str, until: str) -> Spending:
         """What the requests from ``since`` to ``until`` (the log's own timestamp form)

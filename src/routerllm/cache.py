@@ -1,0 +1,86 @@
+"""The request cache: a request asked again is answered with the answer it got before,
+without running a model (``cache`` in the config; off by default).
+
+Only requests whose answer is fixed by the request are cached: generation at
+temperature 0 or with a seed (the config's ``generation.seed``), no prompt
+state asked. The key is everything that shapes the answer: the model the
+router chose, the prompt, system text, history, sampling options and the
+config's settings that change an answer (code style of stubs, cascade, gate).
+Entries live in this process's memory, least recently used first out, and
+expire after ``ttl_s``: a server answers its repeated requests, a new process
+starts empty, and no answer is written to disk.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import asdict
+from typing import TYPE_CHECKING
+
+from routerllm.backends.base import GenerationRequest
+from routerllm.config import AppConfig
+
+if TYPE_CHECKING:
+    from routerllm.system import RoutedResult
+
+
+def cache_key(config: AppConfig, request: GenerationRequest, model: str) -> str | None:
+    """The key of ``request`` routed to ``model``, or None where its answer is not fixed
+    by the request (sampled without a seed) or it asks for the prompt's state."""
+    gen = config.generation
+    temperature = gen.temperature if request.temperature is None else request.temperature
+    if request.prompt_state or (temperature > 0 and gen.seed is None):
+        return None
+    shape = {
+        "model": model,
+        "request": asdict(request),
+        "generation": gen.model_dump(),
+        "cascade": config.cascade.model_dump(),
+    }
+    text = json.dumps(shape, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+class RequestCache:
+    """Answers by key, at most ``max_entries`` of them, each for ``ttl_s`` seconds."""
+
+    def __init__(
+        self, max_entries: int, ttl_s: float, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.max_entries = max_entries
+        self.ttl_s = ttl_s
+        self.clock = clock
+        self._entries: OrderedDict[str, tuple[float, RoutedResult]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: str) -> RoutedResult | None:
+        """The answer stored under ``key`` if it has not expired (it becomes the most
+        recently used)."""
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is None:
+                return None
+            if self.clock() - entry[0] > self.ttl_s:
+                del self._entries[key]
+                return None
+            self._entries.move_to_end(key)
+            return entry[1]
+
+    def put(self, key: str, result: RoutedResult) -> None:
+        with self._lock:
+            self._entries[key] = (self.clock(), result)
+            self._entries.move_to_end(key)
+            while len(self._entries) > self.max_entries:
+                self._entries.popitem(last=False)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+    def __len__(self) -> int:
+        return len(self._entries)

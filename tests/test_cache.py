@@ -1,0 +1,119 @@
+"""The request cache: a real RouterLLM (tiny GGUF models, real CodeCarbon, real SQLite
+log) answering a repeated request without running a model."""
+
+from __future__ import annotations
+
+import json
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from routerllm.backends.base import GenerationRequest
+from routerllm.cache import RequestCache, cache_key
+from routerllm.config import AppConfig, load_config
+from routerllm.exceptions import ConfigError
+from routerllm.system import RouterLLM
+
+from .conftest import tiny_config_dict, write_config
+
+
+def cached_config(tmp_path: Path, **overrides: object) -> AppConfig:
+    data = tiny_config_dict(tmp_path, cache={"enabled": True}, **overrides)
+    return load_config(write_config(tmp_path, data))
+
+
+def test_a_repeated_request_is_answered_from_the_cache_and_logged(tmp_path: Path) -> None:
+    with RouterLLM(cached_config(tmp_path)) as system:
+        first = system.generate("What is a list?", tag="a")
+        again = system.generate("What is a list?", tag="b")
+        assert (again.text, again.model) == (first.text, first.model)
+        assert again.completion_tokens == first.completion_tokens
+        assert again.cached_from == first.request_id != again.request_id
+        assert again.reason.endswith(f"answered from the request cache (request {first.request_id})")  # fmt: skip
+        assert again.components["llm_inference"].energy_kwh == 0.0
+        assert again.components["llm_inference"].method == "cache"
+        assert again.energy_kwh == again.components["router_inference"].energy_kwh
+        assert again.to_dict()["cached_from"] == first.request_id and again.predicted is None
+        logged = {r.tag: r for r in system.log.records()}
+        assert logged["b"].components["model_loading"].method == "cache"
+        # the predictor does not learn from answers that cost nothing
+        assert all(r.tag == "a" for r in system.predictor._seen[first.model])
+
+
+def test_only_answers_fixed_by_the_request_are_cached(tmp_path: Path) -> None:
+    config = cached_config(tmp_path, generation={"max_new_tokens": 8, "temperature": 0.7, "seed": None})  # fmt: skip
+    request = GenerationRequest("What is a list?")
+    assert cache_key(config, request, "tiny-light") is None  # sampled, no seed
+    assert cache_key(config, GenerationRequest("What is a list?", temperature=0.0), "tiny-light")
+    config.generation.seed = 3
+    key = cache_key(config, request, "tiny-light")
+    assert key is not None
+    assert cache_key(config, GenerationRequest("What is a list?", max_new_tokens=4), "tiny-light") != key  # fmt: skip
+    assert cache_key(config, request, "tiny-medium") != key
+    assert cache_key(config, GenerationRequest("What is a list?", system="Be brief."), "tiny-light") != key  # fmt: skip
+    assert cache_key(config, GenerationRequest("What is a list?", prompt_state=True), "tiny-light") is None  # fmt: skip
+    config.cascade.enabled = True
+    assert cache_key(config, request, "tiny-light") != key
+    (tmp_path / "x").mkdir()
+    with RouterLLM(cached_config(tmp_path / "x", generation={"max_new_tokens": 8, "temperature": 0.7, "seed": None})) as system:  # fmt: skip
+        system.generate("hello")
+        again = system.generate("hello")
+        assert not again.cached_from and again.components["llm_inference"].method != "cache"
+        assert len(system.cache or []) == 0
+
+
+def test_the_cache_keeps_its_newest_entries_for_their_time() -> None:
+    now = [0.0]
+    cache = RequestCache(max_entries=2, ttl_s=10.0, clock=lambda: now[0])
+    cache.put("a", "A")  # type: ignore[arg-type]
+    cache.put("b", "B")  # type: ignore[arg-type]
+    assert cache.get("a") == "A"  # now the most recently used
+    cache.put("c", "C")  # type: ignore[arg-type]
+    assert (cache.get("b"), cache.get("a"), cache.get("c")) == (None, "A", "C")
+    now[0] = 10.5
+    assert cache.get("a") is None and len(cache) == 1
+    cache.clear()
+    assert len(cache) == 0
+
+
+def test_cached_answers_cost_nothing_to_budgets_and_budgeted_answers_are_not_cached(
+    tmp_path: Path,
+) -> None:
+    from .test_budgets import NOW, record, seeded_log
+
+    config = cached_config(tmp_path, budgets={"co2_kg": {"per_request": 1e-4}})
+    old = NOW.replace(year=2025)
+    seeded_log(Path(config.log.path), [record("tiny-heavy", old, energy_kwh=1e-3) for _ in range(3)]).close()  # fmt: skip
+    code = (
+        "Implement a thread-safe LRU cache class in Python with O(1) get and put, type "
+        "hints, and unit tests; explain the design trade-offs and complexity"
+    )
+    with RouterLLM(config) as system:
+        first = system.generate(code)
+        assert first.model != "tiny-heavy"  # the budget stepped it down: not cached
+        assert not system.generate(code).cached_from
+        plain = system.generate("hi")
+        config.budgets.co2_kg.per_request = 1e-12  # every model is now over the budget
+        assert system.generate("hi").cached_from == plain.request_id  # costs nothing
+
+
+def test_the_server_answers_a_repeated_chat_from_the_cache(tmp_path: Path) -> None:
+    from .test_server import running
+
+    with RouterLLM(cached_config(tmp_path)) as system, running(system) as url:
+        body = json.dumps({"model": "auto", "messages": [{"role": "user", "content": "hi"}]})
+        answers = []
+        for _ in range(2):
+            req = urllib.request.Request(f"{url}/v1/chat/completions", body.encode(), {"Content-Type": "application/json"})  # fmt: skip
+            with urllib.request.urlopen(req, timeout=30) as reply:
+                answers.append(json.loads(reply.read()))
+    first, again = (a["routerllm"] for a in answers)
+    assert again["cached_from"] == first["request_id"] and first["cached_from"] == ""
+    assert answers[0]["choices"] == answers[1]["choices"]
+
+
+def test_cache_settings_are_checked(tmp_path: Path) -> None:
+    for cache in ({"max_entries": 0}, {"ttl_s": 0}, {"enabled": "sometimes"}, {"size": 3}):
+        with pytest.raises(ConfigError, match="cache"):
+            load_config(write_config(tmp_path, tiny_config_dict(tmp_path, cache=cache)))
