@@ -323,6 +323,10 @@ def test_an_answer_that_could_not_be_logged_goes_on_counting(tmp_path: Path) -> 
     budget.settle(admission, {"co2_kg": 0.02})
     budget.release(admission, logged=False)  # a full disk: answered, not logged
     assert budget.status()[0].spent == pytest.approx(0.02)
+    config.co2_kg.hourly = 0.015  # now the unlogged answer fills the hour: wait for it to leave
+    with pytest.raises(BudgetExceededError) as e:
+        budget.admit("m", [], True, _predict({"m": 0.0}), {})
+    assert e.value.retry_at == (NOW + timedelta(hours=1)).isoformat(timespec="microseconds")
     now[0] = NOW + timedelta(minutes=61)
     assert budget.status()[0].spent == 0.0  # out of the hour
 

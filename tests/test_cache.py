@@ -43,18 +43,22 @@ def test_a_repeated_request_is_answered_from_the_cache_and_logged(tmp_path: Path
 
 def test_only_answers_fixed_by_the_request_are_cached(tmp_path: Path) -> None:
     config = cached_config(tmp_path, generation={"max_new_tokens": 8, "temperature": 0.7, "seed": None})  # fmt: skip
+
+    def key_of(request: GenerationRequest, model: str = "tiny-light") -> str | None:
+        return cache_key(request, model, config.generation, config.cascade)
+
     request = GenerationRequest("What is a list?")
-    assert cache_key(config, request, "tiny-light") is None  # sampled, no seed
-    assert cache_key(config, GenerationRequest("What is a list?", temperature=0.0), "tiny-light")
+    assert key_of(request) is None  # sampled, no seed
+    assert key_of(GenerationRequest("What is a list?", temperature=0.0))
     config.generation.seed = 3
-    key = cache_key(config, request, "tiny-light")
+    key = key_of(request)
     assert key is not None
-    assert cache_key(config, GenerationRequest("What is a list?", max_new_tokens=4), "tiny-light") != key  # fmt: skip
-    assert cache_key(config, request, "tiny-medium") != key
-    assert cache_key(config, GenerationRequest("What is a list?", system="Be brief."), "tiny-light") != key  # fmt: skip
-    assert cache_key(config, GenerationRequest("What is a list?", prompt_state=True), "tiny-light") is None  # fmt: skip
+    assert key_of(GenerationRequest("What is a list?", max_new_tokens=4)) != key
+    assert key_of(request, "tiny-medium") != key
+    assert key_of(GenerationRequest("What is a list?", system="Be brief.")) != key
+    assert key_of(GenerationRequest("What is a list?", prompt_state=True)) is None
     config.cascade.enabled = True
-    assert cache_key(config, request, "tiny-light") != key
+    assert key_of(request) != key
     (tmp_path / "x").mkdir()
     with RouterLLM(cached_config(tmp_path / "x", generation={"max_new_tokens": 8, "temperature": 0.7, "seed": None})) as system:  # fmt: skip
         system.generate("hello")
@@ -96,6 +100,31 @@ def test_cached_answers_cost_nothing_to_budgets_and_budgeted_answers_are_not_cac
         plain = system.generate("hi")
         config.budgets.co2_kg.per_request = 1e-12  # every model is now over the budget
         assert system.generate("hi").cached_from == plain.request_id  # costs nothing
+
+
+def test_an_answer_kept_after_a_failed_escalation_is_not_cached(tmp_path: Path) -> None:
+    from .conftest import tiny_model
+    from .test_cascade import REQUEST
+
+    broken = tmp_path / "broken.gguf"
+    broken.write_bytes(b"GGUF" + b"\0" * 64)  # there, but not a model llama.cpp can load
+    models = [tiny_model("tiny-light", "light", 0.1), {**tiny_model("tiny-medium", "medium", 0.5), "gguf": {"path": str(broken)}}]  # fmt: skip
+    with RouterLLM(cached_config(tmp_path, models=models, cascade={"enabled": True})) as system:
+        first = system.generate(REQUEST, model="tiny-light")
+        assert "which failed" in first.reason and first.model == "tiny-light"
+        assert not system.generate(REQUEST, model="tiny-light").cached_from
+
+
+def test_the_demo_measures_real_generations_with_the_cache_on(tmp_path: Path) -> None:
+    from routerllm.demo import run_demo
+
+    from .test_budgets import CODE
+
+    with RouterLLM(cached_config(tmp_path)) as system:
+        run = run_demo(system, (CODE,), max_new_tokens=4)
+        assert run.routed[0].model == run.baseline[0].model == "tiny-heavy"
+        assert not run.baseline[0].cached_from  # generated again, not taken from the cache
+        assert system.cache is not None and len(system.cache) == 0
 
 
 def test_the_server_answers_a_repeated_chat_from_the_cache(tmp_path: Path) -> None:

@@ -519,6 +519,21 @@ def test_stopping_refuses_a_request_still_arriving(tmp_path: Path) -> None:
     assert process.returncode == 0 and time.monotonic() - stop_sent < 10, stderr
 
 
+@pytest.mark.parametrize("delay_s", [0.3, 1.0, 2.0])
+def test_a_sigterm_while_starting_stops_quietly_and_the_ready_line_means_ready(
+    tmp_path: Path, delay_s: float
+) -> None:
+    config = write_config(tmp_path, tiny_config_dict(tmp_path, carbon={"enabled": False}))
+    process = serve_command(config, "--json")
+    time.sleep(delay_s)  # some time while Python, the system or uvicorn start
+    process.send_signal(signal.SIGTERM)
+    stdout, stderr = process.communicate(timeout=60)
+    assert "Traceback" not in stderr and process.returncode in (0, -signal.SIGTERM), stderr
+    if stdout:  # it said it was ready: then it was serving, and stopped as a server stops
+        url = json.loads(stdout.splitlines()[0])["url"]
+        assert url.startswith("http://127.0.0.1:") and process.returncode == 0
+
+
 @pytest.mark.parametrize(
     ("extra", "env", "message"),
     [

@@ -23,16 +23,18 @@ from dataclasses import asdict
 from typing import TYPE_CHECKING
 
 from routerllm.backends.base import GenerationRequest
-from routerllm.config import AppConfig
+from routerllm.config import CascadeConfig, GenerationConfig
 
 if TYPE_CHECKING:
     from routerllm.system import RoutedResult
 
 
-def cache_key(config: AppConfig, request: GenerationRequest, model: str) -> str | None:
-    """The key of ``request`` routed to ``model``, or None where its answer is not fixed
-    by the request (sampled without a seed) or it asks for the prompt's state."""
-    gen = config.generation
+def cache_key(
+    request: GenerationRequest, model: str, gen: GenerationConfig, cascade: CascadeConfig
+) -> str | None:
+    """The key of ``request`` routed to ``model``, which generates with ``gen`` (the
+    settings its backend holds), or None where its answer is not fixed by the request
+    (sampled without a seed) or it asks for the prompt's state."""
     temperature = gen.temperature if request.temperature is None else request.temperature
     if request.prompt_state or (temperature > 0 and gen.seed is None):
         return None
@@ -40,7 +42,7 @@ def cache_key(config: AppConfig, request: GenerationRequest, model: str) -> str 
         "model": model,
         "request": asdict(request),
         "generation": gen.model_dump(),
-        "cascade": config.cascade.model_dump(),
+        "cascade": cascade.model_dump(),
     }
     text = json.dumps(shape, sort_keys=True, default=str)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()

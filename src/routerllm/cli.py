@@ -318,11 +318,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
             f"(tag {TAG!r}); Ctrl-C stops"
         )
         info = {"url": url, "router": system.router.name, "models": models}
-        print(json.dumps(info) if args.json else text, flush=True)  # one line: scripts read it
         if api_key is None and host not in ("127.0.0.1", "::1"):
             print(f"warning: serving on {host} without an API key ({API_KEY_ENV}): anyone "
                   f"who can reach this port can use the models", file=sys.stderr)  # fmt: skip
-        serve(system, sock, api_key)
+        # one line, once requests are answered (and SIGTERM stops gracefully): scripts wait for it
+        serve(system, sock, api_key, lambda: print(json.dumps(info) if args.json else text, flush=True))  # fmt: skip
     print(_server_stopped(args, None), file=sys.stderr)  # SIGTERM (Ctrl-C says it in main)
     return 0
 

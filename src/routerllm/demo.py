@@ -80,7 +80,22 @@ def run_demo(
     baseline: bool = True,
     on_result: Callable[[str, RoutedResult], None] | None = None,
 ) -> DemoRun:
-    """Route every prompt, then (optionally) run the same prompts on the largest model."""
+    """Route every prompt, then (optionally) run the same prompts on the largest model;
+    both generated and measured, never answered from the request cache."""
+    cache, system.cache = system.cache, None
+    try:
+        return _run_demo(system, prompts, max_new_tokens, baseline, on_result)
+    finally:
+        system.cache = cache
+
+
+def _run_demo(
+    system: RouterLLM,
+    prompts: tuple[str, ...],
+    max_new_tokens: int,
+    baseline: bool,
+    on_result: Callable[[str, RoutedResult], None] | None,
+) -> DemoRun:
     requests = [GenerationRequest(p, max_new_tokens=max_new_tokens) for p in prompts]
     routed = []
     for req in requests:

@@ -7,6 +7,7 @@ evaluation code all take one object and do not care whether it routes.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import os
@@ -363,7 +364,10 @@ class RouterLLM:
         stub = stub_of(req) if self.config.generation.complete_stubs else None
         if stub is not None:
             reason += f"; asked to complete the function {stub.entry_point} in each model's code style"  # fmt: skip
-        key = cache_key(self.config, req, decision.model) if self.cache is not None else None
+        key = None
+        if self.cache is not None:  # the generation settings the model's backend really uses
+            backend = self.manager.backend(decision.model)
+            key = cache_key(req, decision.model, backend.generation, self.config.cascade)
         if key is not None and self.cache is not None and (hit := self.cache.get(key)):
             return self._from_cache(req, decision, routing, hit, tag)  # costs nothing to budget
         admission = self._admit(req, decision, routing)
@@ -403,6 +407,7 @@ class RouterLLM:
         """Generate (escalating where the cascade says), measure, price and log; cache the
         answer under ``key`` unless the budgets changed it."""
         name = admission.model
+        # the budgets changed the answer (or an escalation failed): it is not cached
         budgeted = bool(admission.reason) or admission.model != decision.model
         completion, loading, inference, cost = self._attempt(name, req, stub)
         by_energy = self._priced_by_energy(name)
@@ -444,6 +449,7 @@ class RouterLLM:
             except RouterLLMError as e:  # keep the answer in hand rather than lose the request
                 log.warning("cascade: %s failed, keeping %s's answer: %s", bigger, name, e)
                 reason += f", which failed ({e}); kept {name}'s answer"
+                budgeted = True  # not the answer a later request should get: not cached
                 break
             name, completion = bigger, completion_
             loading = _added(loading, more_loading)
@@ -475,7 +481,8 @@ class RouterLLM:
             request_id=uuid.uuid4().hex,
             predicted=admission.prediction,
         )
-        self._logged(req, result, tag)
+        with self.budget.recording(admission) if self.budget else contextlib.nullcontext():
+            self._logged(req, result, tag)
         if key is not None and self.cache is not None and not budgeted:
             self.cache.put(key, result)
         return result

@@ -24,10 +24,11 @@ says which budget it broke: ``violations`` counts those from the log.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import logging
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta, timezone
 
@@ -279,6 +280,14 @@ class CarbonBudget:
                 out.append(f"it took the {s.window} {QUANTITY_TEXT[s.quantity]} budget past its {amount(s.quantity, s.limit)}")  # fmt: skip
         return out
 
+    @contextlib.contextmanager
+    def recording(self, admission: Admission) -> Iterator[None]:
+        """Log the admitted request within: its hold ends as its row is written, so that
+        no one counts it twice (as a hold and a row) in between."""
+        with self._lock:
+            yield
+            self._held.pop(admission.token, None)  # type: ignore[arg-type]
+
     def release(self, admission: Admission, logged: bool = True) -> None:
         """The request is logged, or failed: it no longer holds anything. An answer that
         was paid for but could not be logged (``logged`` False) goes on counting toward
@@ -309,14 +318,14 @@ class CarbonBudget:
         now = self.clock()
         if s.spent < s.limit:  # full only with what running requests hold: they end soon
             return _when(now)
-        rows = self.log.spending(_when(now - WINDOWS[s.window]))
+        since = now - WINDOWS[s.window]
+        rows = [(instant(r.timestamp), r.of(s.quantity)) for r in self.log.spending(_when(since)) if instant(r.timestamp) <= now]  # fmt: skip
+        rows += [(t, u.get(s.quantity, 0.0)) for t, u in list(self._unlogged) if t >= since]
         spent = s.spent
-        for row in rows:
-            if row.timestamp > _when(now):
-                break
-            spent -= row.of(s.quantity)
+        for when, value in sorted(rows, key=lambda row: row[0]):
+            spent -= value
             if spent < s.limit:
-                return _when(instant(row.timestamp) + WINDOWS[s.window])
+                return _when(when + WINDOWS[s.window])
         return _when(now)
 
 

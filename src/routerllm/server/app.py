@@ -368,24 +368,41 @@ def server(system: "RouterLLM", api_key: str | None = None) -> Any:
     return srv
 
 
-def serve(system: "RouterLLM", sock: socket.socket, api_key: str | None = None) -> None:
+def serve(
+    system: "RouterLLM",
+    sock: socket.socket,
+    api_key: str | None = None,
+    on_ready: Callable[[], None] | None = None,
+) -> None:
     """Serve until Ctrl-C (``KeyboardInterrupt``) or SIGTERM (returns), each after the
     request in progress is answered and logged. A second Ctrl-C stops at once, yet
     the request in progress is still finished and logged first: a model cannot be
-    stopped half-way, and the caller closes the system next."""
+    stopped half-way, and the caller closes the system next. ``on_ready`` is called
+    once the server answers requests (and handles signals as above)."""
 
     def stopped(signum: int, frame: object) -> None:
         raise _Stopped
 
     previous = signal.signal(signal.SIGTERM, stopped)  # uvicorn raises it again after its shutdown
-    srv = server(system, api_key)
-    try:
+    srv = None
+    try:  # a SIGTERM while the server starts stops it here too
+        srv = server(system, api_key)
+        threading.Thread(target=_announce, args=(srv, on_ready), name="routerllm-ready", daemon=True).start()  # fmt: skip
         srv.run(sockets=[sock])
     except _Stopped:
         pass
     finally:
         signal.signal(signal.SIGTERM, previous)
-        _wait_for(srv.config.app.state.service.working)
+        if srv is not None:
+            _wait_for(srv.config.app.state.service.working)
+
+
+def _announce(srv: Any, on_ready: Callable[[], None] | None) -> None:
+    """``on_ready()`` once ``srv`` answers requests (never if it stops first)."""
+    while not (srv.started or srv.should_exit):
+        time.sleep(0.01)
+    if srv.started and on_ready is not None:
+        on_ready()
 
 
 def _wait_for(lock: threading.Lock) -> None:
