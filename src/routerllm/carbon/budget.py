@@ -16,8 +16,9 @@ what the ``CarbonPredictor`` says a request will cost on each model, and then:
   fit in what the request may still spend, and not at all near a limit.
 
 A request let in holds its predicted spending against the windows until it is
-logged, so requests that run at the same time in one process see each other.
-A model with no prediction (no history, no per-token figures, no prices) is let
+logged, so requests that run at the same time on one system see each other;
+an answer paid for but not logged is counted from memory. A model with no
+prediction (no history, no per-token figures, no peer with a history) is let
 through. A request that spends more than predicted is answered, and its reason
 says which budget it broke: ``violations`` counts those from the log.
 """
