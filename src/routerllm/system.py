@@ -31,7 +31,7 @@ from routerllm.carbon.meter import (
     create_meter,
     per_token_estimate,
 )
-from routerllm.carbon.predictor import HISTORY, CarbonPredictor, Prediction
+from routerllm.carbon.predictor import CarbonPredictor, Prediction
 from routerllm.carbon.request_log import RequestLog, RequestRecord, prompt_hash
 from routerllm.config import AppConfig, format_validation, load_config
 from routerllm.data.humaneval import HumanEvalProblem
@@ -173,8 +173,7 @@ class RouterLLM:
                 f"got {type(request_log).__name__}"
             )
         self.manager = manager or LLMManager(config)
-        history = [r for m in config.models for r in self.log.latest(m.name, HISTORY)]
-        self.predictor = CarbonPredictor(config, history)
+        self.predictor = CarbonPredictor.from_log(config, self.log)
         self.budget = CarbonBudget(config.budgets, self.log) if config.budgets.limits() else None
         cache = config.cache
         self.cache = RequestCache(cache.max_entries, cache.ttl_s) if cache.enabled else None
@@ -546,9 +545,8 @@ class RouterLLM:
         and cost, loading included if the model is not loaded (None where neither the log
         nor the config says anything about the model's energy)."""
         self._check_open()
-        if not isinstance(request, GenerationRequest):
-            request = GenerationRequest(self._check_prompt(request))
-        self._check_prompt(request.prompt)
+        prompt = self._check_prompt(request.prompt if isinstance(request, GenerationRequest) else request)  # fmt: skip
+        request = request if isinstance(request, GenerationRequest) else GenerationRequest(prompt)
         self._check_length(request)
         if not isinstance(model, str):
             raise PromptError(f"model must be a model's name, got {type(model).__name__}")
@@ -556,9 +554,11 @@ class RouterLLM:
         return self._predicted(request, model)
 
     def _predicted(self, req: GenerationRequest, model: str) -> Prediction | None:
-        # The prompt's own length, as the log keeps it: what the predictor learned from.
-        max_new = req.max_new_tokens or self.config.generation.max_new_tokens
-        return self.predictor.predict(model, len(req.prompt), max_new, self.manager.backend(model).loaded)  # fmt: skip
+        # The prompt's own length, as the log keeps it: what the predictor learned from;
+        # the generation settings the model's backend holds, as the cache key does.
+        backend = self.manager.backend(model)
+        max_new = req.max_new_tokens or backend.generation.max_new_tokens
+        return self.predictor.predict(model, len(req.prompt), max_new, backend.loaded)
 
     def _routing_cost(self, routing: Measurement) -> float:
         return routing.energy_kwh * self.config.carbon.electricity_price_usd_per_kwh

@@ -320,7 +320,8 @@ class CarbonBudget:
         if s.spent < s.limit:  # full only with what running requests hold: they end soon
             return _when(now)
         since = now - WINDOWS[s.window]
-        rows = [(instant(r.timestamp), r.of(s.quantity)) for r in self.log.spending(_when(since)) if instant(r.timestamp) <= now]  # fmt: skip
+        logged = [(instant(r.timestamp), r.of(s.quantity)) for r in self.log.spending(_when(since))]  # fmt: skip
+        rows = [(when, value) for when, value in logged if when <= now]
         rows += [(t, u.get(s.quantity, 0.0)) for t, u in list(self._unlogged) if t >= since]
         spent = s.spent
         for when, value in sorted(rows, key=lambda row: row[0]):

@@ -33,7 +33,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from routerllm.carbon.meter import CACHED, grid_intensity_g_per_kwh, per_token_estimate
-from routerllm.carbon.request_log import RequestRecord
+from routerllm.carbon.request_log import RequestLog, RequestRecord
 from routerllm.config import AppConfig, ModelConfig
 
 MIN_HISTORY = 3
@@ -165,6 +165,11 @@ class CarbonPredictor:
         self._profiles: dict[str, Profile] = {}
         for record in history:
             self.observe(record)
+
+    @classmethod
+    def from_log(cls, config: AppConfig, log: RequestLog) -> CarbonPredictor:
+        """A predictor that has learned from each configured model's latest requests."""
+        return cls(config, [r for m in config.models for r in log.latest(m.name, HISTORY)])
 
     def observe(self, record: RequestRecord) -> None:
         """Learn from one finished request (of a configured model, whose energy was

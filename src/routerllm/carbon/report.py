@@ -126,7 +126,7 @@ def logged_report(config: AppConfig, since: str | None = None, tag: str | None =
     ``tag``), read without changing the log; a clear error when there is no log yet.
     Its budgets and the predictor's figures are the whole log's, whatever ``tag``."""
     from routerllm.carbon.budget import CarbonBudget
-    from routerllm.carbon.predictor import HISTORY, CarbonPredictor
+    from routerllm.carbon.predictor import CarbonPredictor
     from routerllm.carbon.request_log import RequestLog, utc_timestamp
 
     if not Path(config.log.path).is_file():
@@ -141,8 +141,7 @@ def logged_report(config: AppConfig, since: str | None = None, tag: str | None =
             rep.by_day.setdefault(r.timestamp[:10], Totals()).add(r)
         if config.budgets.limits():
             rep.budgets = CarbonBudget(config.budgets, log).summary(utc_timestamp(since) if since else "")  # fmt: skip
-        history = [r for m in config.models for r in log.latest(m.name, HISTORY)]
-    predictor = CarbonPredictor(config, history)
+        predictor = CarbonPredictor.from_log(config, log)
     rep.predictor = {
         m.name: (p.as_dict() if (p := predictor.profile(m.name)) else None) for m in config.models
     }

@@ -19,7 +19,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from routerllm.carbon.meter import COMPONENTS, HasComponents, Measurement
 from routerllm.exceptions import RequestLogError, RouterLLMError
@@ -392,12 +392,8 @@ class RequestLog:
     def spending(self, since: str) -> list[Spending]:
         """What every request from ``since`` (the log's own timestamp form) spent, oldest
         first."""
-        self.check_open()
         sql = "SELECT timestamp, co2_kg, cost_usd FROM requests WHERE timestamp >= ? ORDER BY timestamp, rowid"  # fmt: skip
-        try:
-            rows = self._db.execute(sql, [since]).fetchall()
-        except sqlite3.Error as e:
-            raise RequestLogError(f"request log {self.db_path} cannot be read: {e}") from e
+        rows = self._fetch(sql, [since])
         for t, _, _ in rows:
             try:
                 utc_timestamp(t)
@@ -411,30 +407,29 @@ class RequestLog:
     def spent(self, since: str, until: str) -> Spending:
         """What the requests from ``since`` to ``until`` (the log's own timestamp form)
         spent in all."""
-        self.check_open()
         sql = "SELECT COALESCE(SUM(co2_kg), 0), COALESCE(SUM(cost_usd), 0) FROM requests WHERE timestamp >= ? AND timestamp <= ?"  # fmt: skip
+        ((co2, cost),) = self._fetch(sql, [since, until])
+        return Spending(since, float(co2), float(cost))
+
+    def _fetch(self, sql: str, args: Sequence[object] = ()) -> list[tuple[Any, ...]]:
+        """The rows ``sql`` selects; a clear error when the log is closed or unreadable."""
+        self.check_open()
         try:
-            co2, cost = self._db.execute(sql, [since, until]).fetchone()
+            return self._db.execute(sql, args).fetchall()
         except sqlite3.Error as e:
             raise RequestLogError(f"request log {self.db_path} cannot be read: {e}") from e
-        return Spending(since, float(co2), float(cost))
 
     def _read(self, sql: str, args: Sequence[object]) -> Iterator[RequestRecord]:
         """The requests ``sql`` selects (whole rows of ``requests``), with their components."""
-        self.check_open()
         comps: dict[str, dict[str, Measurement]] = {}
-        try:
-            rows = self._db.execute(sql, args).fetchall()
-            ids = [r[0] for r in rows]
-            for start in range(0, len(ids), 500):  # SQLite's limit on bound parameters
-                chunk = ids[start : start + 500]
-                marks = ",".join("?" * len(chunk))
-                for rid, comp, dur, energy, co2, method in self._db.execute(
-                    f"SELECT * FROM components WHERE request_id IN ({marks})", chunk
-                ):
-                    comps.setdefault(rid, {})[comp] = Measurement(comp, dur, energy, co2, method)
-        except sqlite3.Error as e:
-            raise RequestLogError(f"request log {self.db_path} cannot be read: {e}") from e
+        rows = self._fetch(sql, args)
+        ids = [r[0] for r in rows]
+        for start in range(0, len(ids), 500):  # SQLite's limit on bound parameters
+            chunk = ids[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            sql = f"SELECT * FROM components WHERE request_id IN ({marks})"
+            for rid, comp, dur, energy, co2, method in self._fetch(sql, chunk):
+                comps.setdefault(rid, {})[comp] = Measurement(comp, dur, energy, co2, method)
         for r in rows:
             by_name = comps.get(r[0], {})
             ordered = {c: by_name[c] for c in COMPONENTS if c in by_name}
@@ -457,8 +452,4 @@ class RequestLog:
             )
 
     def count(self) -> int:
-        self.check_open()
-        try:
-            return int(self._db.execute("SELECT COUNT(*) FROM requests").fetchone()[0])
-        except sqlite3.Error as e:
-            raise RequestLogError(f"request log {self.db_path} cannot be read: {e}") from e
+        return int(self._fetch("SELECT COUNT(*) FROM requests")[0][0])
