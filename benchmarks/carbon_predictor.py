@@ -34,7 +34,8 @@ from routerllm.backends.base import GenerationRequest
 from routerllm.config import load_config
 from routerllm.data.humaneval import load_humaneval
 from routerllm.demo import DEMO_PROMPTS
-from routerllm.system import RoutedResult, RouterLLM
+from routerllm.routed_result import RoutedResult
+from routerllm.system import RouterLLM
 
 QUESTIONS = [
     "What is a Python list?",

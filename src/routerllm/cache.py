@@ -17,16 +17,19 @@ import hashlib
 import json
 import threading
 import time
+import uuid
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from typing import TYPE_CHECKING
 
 from routerllm.backends.base import GenerationRequest
+from routerllm.carbon.meter import CACHED, Measurement
 from routerllm.config import CascadeConfig, GenerationConfig
 
 if TYPE_CHECKING:
-    from routerllm.system import RoutedResult
+    from routerllm.routed_result import RoutedResult
+    from routerllm.routers.base import RoutingDecision
 
 
 def cache_key(
@@ -86,3 +89,25 @@ class RequestCache:
 
     def __len__(self) -> int:
         return len(self._entries)
+
+
+def answered_again(
+    hit: RoutedResult, decision: RoutingDecision, routing: Measurement, cost_usd: float
+) -> RoutedResult:
+    """The cached answer ``hit`` as a new request's, routed by ``decision``: a request of
+    its own, which spent only its ``routing`` (and ``cost_usd``) and names the request
+    that paid for the answer."""
+    unspent = {c: Measurement(c, 0.0, 0.0, 0.0, CACHED) for c in ("model_loading", "llm_inference")}  # fmt: skip
+    return replace(
+        hit,
+        latency_s=routing.duration_s,
+        confidence=decision.confidence,
+        router=decision.router,
+        reason=f"{decision.reason}; answered from the request cache (request {hit.request_id})",
+        cost_usd=cost_usd,
+        components={"router_inference": routing, **unspent},
+        request_id=uuid.uuid4().hex,
+        predicted=None,
+        cached_from=hit.request_id,
+        prompt_state=None,
+    )

@@ -8,7 +8,8 @@ from dataclasses import asdict, dataclass
 
 from routerllm.backends.base import GenerationRequest
 from routerllm.exceptions import BudgetExceededError
-from routerllm.system import RoutedResult, RouterLLM
+from routerllm.routed_result import RoutedResult
+from routerllm.system import RouterLLM
 
 DEMO_PROMPTS: tuple[str, ...] = (
     "Translate 'hello' to French.",

@@ -12,21 +12,18 @@ import dataclasses
 import logging
 import os
 import uuid
-from collections.abc import Iterable, Mapping, Sequence, Set
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from pydantic import ValidationError
 
 from routerllm.backends.base import Completion, GenerationRequest
-from routerllm.cache import RequestCache, cache_key
-from routerllm.carbon.budget import Admission, CarbonBudget
+from routerllm.cache import RequestCache, answered_again, cache_key
+from routerllm.carbon.budget import Admission, CarbonBudget, spent_so_far
 from routerllm.carbon.meter import (
-    CACHED,
     CarbonMeter,
-    HasComponents,
     Measurement,
     create_meter,
     per_token_estimate,
@@ -45,55 +42,15 @@ from routerllm.exceptions import (
     RouterLLMError,
 )
 from routerllm.manager import LLMManager
+from routerllm.request_checks import checked_batch, checked_prompt, checked_request, checked_tag
+from routerllm.routed_result import RoutedResult
 from routerllm.routers.base import Router, RoutingDecision, create_router, load_router
+from routerllm.served_gate import ServedGate
 from routerllm.stubs import completed, stub_of, styled
-
-if TYPE_CHECKING:
-    from routerllm.gate import EscalationGate
 
 log = logging.getLogger(__name__)
 
 FIXED = "fixed"  # the router name of a request whose model the caller chose
-
-
-@dataclass(frozen=True)
-class RoutedResult(Completion, HasComponents):
-    """A completion plus the routing decision and its per-component energy, CO2 and cost.
-
-    ``latency_s`` is the whole request (routing + loading + generation); ``predicted``
-    what the ``CarbonPredictor`` expected of the model the request went to first.
-    """
-
-    confidence: float = 0.0
-    router: str = ""
-    reason: str = ""
-    cost_usd: float = 0.0
-    components: dict[str, Measurement] = field(default_factory=dict)
-    request_id: str = ""
-    predicted: Prediction | None = None
-    cached_from: str = ""  # the request whose answer this is, when it came from the cache
-
-    def to_dict(self) -> dict[str, Any]:
-        """The machine-readable form printed by ``routerllm route --json``."""
-        return {
-            "model": self.model,
-            "response": self.text,
-            "confidence": self.confidence,
-            "router": self.router,
-            "reason": self.reason,
-            "prompt_tokens": self.prompt_tokens,
-            "completion_tokens": self.completion_tokens,
-            "latency_s": self.latency_s,
-            "energy_kwh": self.energy_kwh,
-            "co2_kg": self.co2_kg,
-            "cost_usd": self.cost_usd,
-            "components": {name: m.as_dict() for name, m in self.components.items()},
-            "methods": {name: m.method for name, m in self.components.items()},
-            "finish_reason": self.finish_reason,
-            "request_id": self.request_id,
-            "predicted": self.predicted.as_dict() if self.predicted else None,
-            "cached_from": self.cached_from,
-        }
 
 
 def build_router(config: AppConfig) -> Router:
@@ -157,8 +114,7 @@ class RouterLLM:
                 raise ConfigError(f"{what} must be a {kind.__name__}, got {type(value).__name__}")
         self.config = config
         self.router = _as_router(router, config) if router is not None else build_router(config)
-        self.gate = _load_gate(config)  # before anything is opened that would need closing
-        self._gate_style = _gate_style(config, self.gate)
+        self.gate = ServedGate.load(config)  # before anything is opened that would need closing
         csv_path = Path(config.carbon.output_dir) / "emissions.csv"
         if isinstance(request_log, RequestLog):
             request_log.check_open()
@@ -209,6 +165,10 @@ class RouterLLM:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    @property
+    def _limit(self) -> int:
+        return self.config.limits.max_prompt_chars
+
     def _check_open(self) -> None:
         if self._closed:
             raise RouterLLMError("this RouterLLM is closed; create a new one")
@@ -227,44 +187,10 @@ class RouterLLM:
             raise ModelUnavailableError(f"no configured model can run here ({reasons})")
         return self._available
 
-    def _check_prompt(self, prompt: object) -> str:
-        if not isinstance(prompt, str):
-            raise PromptError(f"prompt must be text, got {type(prompt).__name__}")
-        if not prompt.strip():
-            raise PromptError("prompt is empty")
-        try:
-            prompt.encode("utf-8")
-        except UnicodeEncodeError as e:  # e.g. bytes that were not UTF-8, read from a file
-            raise PromptError(
-                f"prompt is not valid UTF-8 text (undecodable bytes at character {e.start}); "
-                f"convert it to UTF-8 first"
-            ) from None
-        limit = self.config.limits.max_prompt_chars
-        if len(prompt) > limit:
-            raise PromptError(
-                f"prompt is {len(prompt):,} characters, over the limit of {limit:,} "
-                f"(limits.max_prompt_chars)"
-            )
-        return prompt
-
-    def _check_length(self, request: GenerationRequest) -> None:
-        """The system text and a conversation's earlier turns count toward the prompt's
-        length limit (the prompt alone is checked by ``_check_prompt``)."""
-        if not (request.history or request.system):
-            return
-        total = sum(len(t) for t in (request.prompt, request.system or "", *(t for _, t in request.history)))  # fmt: skip
-        limit = self.config.limits.max_prompt_chars
-        if total > limit:
-            raise PromptError(
-                f"the request is {total:,} characters (its prompt, system text and "
-                f"{len(request.history)} earlier turns), over the limit of {limit:,} "
-                f"(limits.max_prompt_chars); shorten the system text or drop the oldest turns"
-            )
-
     def route(self, prompt: str) -> RoutingDecision:
         """The routing decision alone (not measured, not logged)."""
         self._check_open()
-        return self.router.route(self._check_prompt(prompt), self.available_models())
+        return self.router.route(checked_prompt(prompt, self._limit), self.available_models())
 
     # -- generation --------------------------------------------------------
     def generate(
@@ -298,26 +224,13 @@ class RouterLLM:
         answer in its ``result``; in a batch, a ``BatchError`` keeps the ones before."""
         self._check_open()
         self.log.check_open()  # a shared log another system closed: before any model runs
-        if isinstance(requests, str | GenerationRequest):
-            raise PromptError("generate_batch takes a list of requests, not one request")
-        if not isinstance(requests, Iterable) or isinstance(requests, Mapping | Set):
-            raise PromptError(
-                f"generate_batch takes a list of requests, got {type(requests).__name__}"
-            )
-        if tag is None:
-            tag = ""
-        if not isinstance(tag, str):
-            raise PromptError(f"tag must be text (or None), got {type(tag).__name__}")
+        reqs = checked_batch(requests, self._limit)
+        tag = checked_tag(tag)
         if model is not None and not isinstance(model, str):
             raise PromptError(f"model must be a model's name, got {type(model).__name__}")
         if router is not None:
             router = _as_router(router, self.config)
-        reqs = [
-            r if isinstance(r, GenerationRequest) else GenerationRequest(prompt=r) for r in requests
-        ]
-        prompts = [self._check_prompt(r.prompt) for r in reqs]
-        for r in reqs:
-            self._check_length(r)
+        prompts = [r.prompt for r in reqs]
         if not reqs:
             return []
         with self.meter.measure("router_inference") as routing:
@@ -333,14 +246,7 @@ class RouterLLM:
                 ]
             else:
                 decisions = (router or self.router).route_batch(prompts, self.available_models())
-        share = 1.0 / len(reqs)
-        router_part = Measurement(
-            "router_inference",
-            routing.result.duration_s * share,
-            routing.result.energy_kwh * share,
-            routing.result.co2_kg * share,
-            routing.result.method,
-        )
+        router_part = routing.result.scaled(1.0 / len(reqs))  # the batch's routing, shared
         results: list[RoutedResult] = []
         for req, d in zip(reqs, decisions, strict=True):
             try:
@@ -388,7 +294,7 @@ class RouterLLM:
         if self.budget is None:
             return Admission(decision.model, "", self._predicted(req, decision.model))
         smaller = self._smaller(decision.model)
-        spent = _spent(self._routing_cost(routing), routing)
+        spent = spent_so_far(self._routing_cost(routing), routing)
         fixed = decision.router == FIXED
         return self.budget.admit(decision.model, smaller, fixed, lambda m: self._predicted(req, m), spent)  # fmt: skip
 
@@ -423,10 +329,11 @@ class RouterLLM:
                     else verify_answer(req.prompt, completion.text, cascade.timeout_s)
                 )
                 failed = check.verdict == "failed"
+                gate = self.gate if self.gate is not None and self.gate.decides(name, bigger) else None  # fmt: skip
                 # A gate also weighs an answer to a function stub without examples to check.
-                weighed = failed or (stub is not None and check.unverified and self._gated(name, bigger))  # fmt: skip
-                go, why = self._gate_decision(name, bigger, completion, failed) if weighed else (False, "")  # fmt: skip
-            routing = _added(routing, slot.result)
+                weighed = failed or (stub is not None and check.unverified and gate is not None)
+                go, why = (failed, "") if gate is None or not weighed else gate.decide(name, bigger, completion, failed)  # fmt: skip
+            routing = routing.plus(slot.result)
             if not weighed:
                 break
             reason += (
@@ -437,7 +344,7 @@ class RouterLLM:
             if not go:
                 reason += f", not escalated to {bigger}: {why}"
                 break
-            spent = _spent(cost + self._routing_cost(routing), routing, loading, inference)
+            spent = spent_so_far(cost + self._routing_cost(routing), routing, loading, inference)
             if self.budget is not None and (why := self.budget.escalation(admission, bigger, lambda m: self._predicted(req, m), spent)):  # fmt: skip
                 reason += f", not escalated to {bigger}: {why}"
                 budgeted = True
@@ -451,14 +358,14 @@ class RouterLLM:
                 budgeted = True  # not the answer a later request should get: not cached
                 break
             name, completion = bigger, completion_
-            loading = _added(loading, more_loading)
-            inference = _added(inference, more_inference)
+            loading = loading.plus(more_loading)
+            inference = inference.plus(more_inference)
             cost += more_cost
             by_energy = by_energy or self._priced_by_energy(name)
         components = {m.component: m for m in (routing, loading, inference)}
         if by_energy:  # where energy is the price, routing energy is paid for too
             cost += self._routing_cost(routing)
-        if self.budget is not None and (broken := self.budget.settle(admission, _spent(cost, *components.values()))):  # fmt: skip
+        if self.budget is not None and (broken := self.budget.settle(admission, spent_so_far(cost, *components.values()))):  # fmt: skip
             log.warning("request over budget: %s", "; ".join(broken))
             reason += "; over budget: " + "; ".join(broken)
             budgeted = True
@@ -512,31 +419,11 @@ class RouterLLM:
         self.predictor.observe(record)
 
     def _from_cache(
-        self,
-        req: GenerationRequest,
-        decision: RoutingDecision,
-        routing: Measurement,
-        hit: RoutedResult,
-        tag: str,
-    ) -> RoutedResult:
-        """The cached answer ``hit``, as this request's: only its routing was spent."""
-        components = {
-            "router_inference": routing,
-            **{c: Measurement(c, 0.0, 0.0, 0.0, CACHED) for c in ("model_loading", "llm_inference")},
-        }  # fmt: skip
-        result = dataclasses.replace(
-            hit,
-            latency_s=routing.duration_s,
-            confidence=decision.confidence,
-            router=decision.router,
-            reason=f"{decision.reason}; answered from the request cache (request {hit.request_id})",
-            cost_usd=self._routing_cost(routing) if self._priced_by_energy(hit.model) else 0.0,
-            components=components,
-            request_id=uuid.uuid4().hex,
-            predicted=None,
-            cached_from=hit.request_id,
-            prompt_state=None,
-        )
+        self, req: GenerationRequest, decision: RoutingDecision, routing: Measurement, hit: RoutedResult, tag: str
+    ) -> RoutedResult:  # fmt: skip
+        """The cached answer ``hit``, as this request's, logged: only its routing was spent."""
+        cost = self._routing_cost(routing) if self._priced_by_energy(hit.model) else 0.0
+        result = answered_again(hit, decision, routing, cost)
         self._logged(req, result, tag)
         return result
 
@@ -545,9 +432,7 @@ class RouterLLM:
         and cost, loading included if the model is not loaded (None where neither the log
         nor the config says anything about the model's energy)."""
         self._check_open()
-        prompt = self._check_prompt(request.prompt if isinstance(request, GenerationRequest) else request)  # fmt: skip
-        request = request if isinstance(request, GenerationRequest) else GenerationRequest(prompt)
-        self._check_length(request)
+        request = checked_request(request, self._limit)
         if not isinstance(model, str):
             raise PromptError(f"model must be a model's name, got {type(model).__name__}")
         self.config.model(model)  # a clear error for an unknown name
@@ -569,27 +454,6 @@ class RouterLLM:
         ordered = [m.name for m in self.config.models_by_size() if m.name in available]
         return ordered[: ordered.index(name)][::-1] if name in ordered else []
 
-    def _gated(self, name: str, bigger: str) -> bool:
-        """Whether the escalation gate decides escalations from ``name`` to ``bigger``."""
-        return self.gate is not None and (name, bigger) == (self.gate.first, self.gate.then)
-
-    def _gate_decision(
-        self, name: str, bigger: str, completion: Completion, failed: bool
-    ) -> tuple[bool, str]:
-        """Whether ``name``'s unverified answer goes to ``bigger``, and why ("" where no
-        gate decides that escalation). Where no gate decides, or the gate cannot read the
-        answer's state of the prompt, a ``failed`` answer goes ahead and an unchecked one
-        stays, as without a gate, and the reason says so."""
-        gate = self.gate
-        if gate is None or not self._gated(name, bigger):
-            return failed, ""
-        try:
-            d = gate.decide(completion.prompt_state, completion.prompt_tokens, completion.completion_tokens)  # fmt: skip
-        except RouterLLMError as e:
-            log.warning("cascade gate not used: %s", e)
-            return failed, f"the gate was not used ({e})"
-        return d.escalate, d.explain(bigger, gate.budget)
-
     def _attempt(
         self, name: str, req: GenerationRequest, stub: HumanEvalProblem | None = None
     ) -> tuple[Completion, Measurement, Measurement, float]:
@@ -598,7 +462,7 @@ class RouterLLM:
         first model also reads its state of the prompt."""
         if stub is not None:
             req = styled(req, stub, self._style(name))
-        if self.gate is not None and name == self.gate.first and not req.prompt_state:
+        if self.gate is not None and self.gate.reads_state(name) and not req.prompt_state:
             req = dataclasses.replace(req, prompt_state=True)
         if self.manager.backend(name).loaded:
             self.manager.acquire(name)  # marks it most recently used
@@ -637,71 +501,11 @@ class RouterLLM:
         return completion, loading, inference, cost
 
     def _style(self, name: str) -> CodegenStyle:
-        """How ``name`` is asked for a function stub: its codegen style, except that the
-        escalation gate's first model is asked as the gate's run asked it, since the
-        gate has learned its states of prompts asked that way."""
-        if self._gate_style is not None and self.gate is not None and name == self.gate.first:
-            return self._gate_style
-        return style_for(name)
+        """How ``name`` is asked for a function stub (as the gate's run asked it, for
+        the escalation gate's first model)."""
+        return self.gate.style(name) if self.gate is not None else style_for(name)
 
     def _priced_by_energy(self, name: str) -> bool:
         """A model without token prices costs its energy at the electricity price."""
         model_cfg = self.config.model(name)
         return not (model_cfg.cost_per_1m_input_usd or model_cfg.cost_per_1m_output_usd)
-
-
-def _gate_style(config: AppConfig, gate: EscalationGate | None) -> CodegenStyle | None:
-    """How the escalation gate's run asked its first model (recorded in the gate)."""
-    if gate is None or (style := gate.about.get("style")) is None:
-        return None
-    try:
-        return CodegenStyle(**style)
-    except (TypeError, ConfigError) as e:
-        raise ConfigError(
-            f"cascade.gate {config.cascade.gate}: the prompting style of its run is not "
-            f"readable ({e}); train the gate again with this version (routerllm train-gate)"
-        ) from None
-
-
-def _load_gate(config: AppConfig) -> EscalationGate | None:
-    """The cascade's escalation gate (``cascade.gate``), checked against the config."""
-    cascade = config.cascade
-    if not (cascade.enabled and cascade.gate):
-        return None
-    from routerllm.gate import EscalationGate
-
-    gate = EscalationGate.load(cascade.gate)
-    if cascade.budget is not None:
-        gate = gate.with_budget(cascade.budget)
-    names = [m.name for m in config.models_by_size()]
-    for role, name in (("reads the state of", gate.first), ("escalates to", gate.then)):
-        if name not in names:
-            raise ConfigError(
-                f"cascade.gate {cascade.gate} {role} {name!r}, which is not a configured model "
-                f"({', '.join(names)}); use a gate trained on this config's models"
-            )
-    if config.model(gate.first).backend != "llama_cpp":
-        raise ConfigError(
-            f"cascade.gate reads {gate.first}'s hidden state of each prompt, which only "
-            f"llama_cpp models expose; {gate.first} runs on {config.model(gate.first).backend}"
-        )
-    if names.index(gate.then) != names.index(gate.first) + 1:
-        raise ConfigError(
-            f"cascade.gate decides escalations from {gate.first} to {gate.then}, but "
-            f"{gate.then} is not the next larger model after {gate.first} here"
-        )
-    return gate
-
-
-def _spent(cost: float, *parts: Measurement) -> dict[str, float]:
-    """What a request has spent so far, in the budgets' quantities."""
-    return {"co2_kg": sum(m.co2_kg for m in parts), "cost_usd": cost}
-
-
-def _added(a: Measurement, b: Measurement) -> Measurement:
-    """Two measurements of one component (e.g. two models' generations for one request)."""
-    method = a.method if a.method == b.method else f"{a.method}+{b.method}"
-    return Measurement(
-        a.component, a.duration_s + b.duration_s, a.energy_kwh + b.energy_kwh, a.co2_kg + b.co2_kg,
-        method,
-    )  # fmt: skip

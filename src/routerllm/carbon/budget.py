@@ -33,6 +33,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta, timezone
 
+from routerllm.carbon.meter import Measurement
 from routerllm.carbon.predictor import Prediction
 from routerllm.carbon.request_log import RequestLog, Spending, instant
 from routerllm.config import BudgetConfig
@@ -329,6 +330,12 @@ class CarbonBudget:
             if spent < s.limit:
                 return _when(when + WINDOWS[s.window])
         return _when(now)
+
+
+def spent_so_far(cost_usd: float, *parts: Measurement) -> dict[str, float]:
+    """What a request has spent so far (its cost and measured components), in the
+    budgets' quantities."""
+    return {"co2_kg": sum(m.co2_kg for m in parts), "cost_usd": cost_usd}
 
 
 def _plus(spent: dict[str, float], prediction: Prediction | None) -> dict[str, float]:

@@ -44,6 +44,22 @@ class Measurement:
     def as_dict(self) -> dict[str, float]:
         return {"energy_kwh": self.energy_kwh, "co2_kg": self.co2_kg, "duration_s": self.duration_s}
 
+    def plus(self, other: Measurement) -> Measurement:
+        """This and ``other``, two measurements of one component (e.g. two models'
+        generations for one request)."""
+        method = self.method if self.method == other.method else f"{self.method}+{other.method}"
+        return Measurement(
+            self.component, self.duration_s + other.duration_s,
+            self.energy_kwh + other.energy_kwh, self.co2_kg + other.co2_kg, method,
+        )  # fmt: skip
+
+    def scaled(self, share: float) -> Measurement:
+        """``share`` of this measurement (a batch's routing, shared between its requests)."""
+        return Measurement(
+            self.component, self.duration_s * share, self.energy_kwh * share,
+            self.co2_kg * share, self.method,
+        )  # fmt: skip
+
 
 class HasComponents:
     """Mixin for results that carry per-component measurements: their totals."""

@@ -36,7 +36,8 @@ from routerllm.exceptions import (
 from routerllm.server import protocol
 
 if TYPE_CHECKING:
-    from routerllm.system import RoutedResult, RouterLLM
+    from routerllm.routed_result import RoutedResult
+    from routerllm.system import RouterLLM
 
 log = logging.getLogger(__name__)
 

@@ -32,7 +32,7 @@ from routerllm.exceptions import (
 )
 
 if TYPE_CHECKING:
-    from routerllm.system import RoutedResult
+    from routerllm.routed_result import RoutedResult
 
 AUTO = "auto"
 """The model name that asks RouterLLM to route (any configured name skips routing)."""

@@ -1,0 +1,71 @@
+"""What a routed system accepts as a request: checked before any model runs, with an
+error that says what to change (``PromptError``), never a traceback."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Set
+
+from routerllm.backends.base import GenerationRequest
+from routerllm.exceptions import PromptError
+
+
+def checked_prompt(prompt: object, limit: int) -> str:
+    """``prompt`` if it is non-empty UTF-8 text of at most ``limit`` characters."""
+    if not isinstance(prompt, str):
+        raise PromptError(f"prompt must be text, got {type(prompt).__name__}")
+    if not prompt.strip():
+        raise PromptError("prompt is empty")
+    try:
+        prompt.encode("utf-8")
+    except UnicodeEncodeError as e:  # e.g. bytes that were not UTF-8, read from a file
+        raise PromptError(
+            f"prompt is not valid UTF-8 text (undecodable bytes at character {e.start}); "
+            f"convert it to UTF-8 first"
+        ) from None
+    if len(prompt) > limit:
+        raise PromptError(
+            f"prompt is {len(prompt):,} characters, over the limit of {limit:,} "
+            f"(limits.max_prompt_chars)"
+        )
+    return prompt
+
+
+def check_length(request: GenerationRequest, limit: int) -> None:
+    """The system text and a conversation's earlier turns count toward the prompt's
+    length limit (the prompt alone is checked by ``checked_prompt``)."""
+    if not (request.history or request.system):
+        return
+    total = sum(len(t) for t in (request.prompt, request.system or "", *(t for _, t in request.history)))  # fmt: skip
+    if total > limit:
+        raise PromptError(
+            f"the request is {total:,} characters (its prompt, system text and "
+            f"{len(request.history)} earlier turns), over the limit of {limit:,} "
+            f"(limits.max_prompt_chars); shorten the system text or drop the oldest turns"
+        )
+
+
+def checked_request(request: object, limit: int) -> GenerationRequest:
+    """A request (or a prompt's text, made a request) whose prompt and whole length
+    are within ``limit`` characters."""
+    req = request if isinstance(request, GenerationRequest) else GenerationRequest(prompt=request)  # type: ignore[arg-type]
+    checked_prompt(req.prompt, limit)
+    check_length(req, limit)
+    return req
+
+
+def checked_batch(requests: object, limit: int) -> list[GenerationRequest]:
+    """A batch's requests, each checked (a single request is refused: a batch is a list)."""
+    if isinstance(requests, str | GenerationRequest):
+        raise PromptError("generate_batch takes a list of requests, not one request")
+    if not isinstance(requests, Iterable) or isinstance(requests, Mapping | Set):
+        raise PromptError(f"generate_batch takes a list of requests, got {type(requests).__name__}")
+    return [checked_request(r, limit) for r in requests]
+
+
+def checked_tag(tag: object) -> str:
+    """A request log tag: text, None meaning none."""
+    if tag is None:
+        return ""
+    if not isinstance(tag, str):
+        raise PromptError(f"tag must be text (or None), got {type(tag).__name__}")
+    return tag

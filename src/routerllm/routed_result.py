@@ -1,0 +1,51 @@
+"""What a routed request returns: the answer, the routing decision, and what each
+component of the request spent."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from routerllm.backends.base import Completion
+from routerllm.carbon.meter import HasComponents, Measurement
+from routerllm.carbon.predictor import Prediction
+
+
+@dataclass(frozen=True)
+class RoutedResult(Completion, HasComponents):
+    """A completion plus the routing decision and its per-component energy, CO2 and cost.
+
+    ``latency_s`` is the whole request (routing + loading + generation); ``predicted``
+    what the ``CarbonPredictor`` expected of the model the request went to first.
+    """
+
+    confidence: float = 0.0
+    router: str = ""
+    reason: str = ""
+    cost_usd: float = 0.0
+    components: dict[str, Measurement] = field(default_factory=dict)
+    request_id: str = ""
+    predicted: Prediction | None = None
+    cached_from: str = ""  # the request whose answer this is, when it came from the cache
+
+    def to_dict(self) -> dict[str, Any]:
+        """The machine-readable form printed by ``routerllm route --json``."""
+        return {
+            "model": self.model,
+            "response": self.text,
+            "confidence": self.confidence,
+            "router": self.router,
+            "reason": self.reason,
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": self.completion_tokens,
+            "latency_s": self.latency_s,
+            "energy_kwh": self.energy_kwh,
+            "co2_kg": self.co2_kg,
+            "cost_usd": self.cost_usd,
+            "components": {name: m.as_dict() for name, m in self.components.items()},
+            "methods": {name: m.method for name, m in self.components.items()},
+            "finish_reason": self.finish_reason,
+            "request_id": self.request_id,
+            "predicted": self.predicted.as_dict() if self.predicted else None,
+            "cached_from": self.cached_from,
+        }

@@ -1,0 +1,105 @@
+"""The cascade's escalation gate as a routed system uses it.
+
+The gate (:mod:`routerllm.gate`) is trained offline on one pair of models; a
+system serving a config loads it once, checks it fits that config's models, and
+asks it, for each unverified answer of the gate's first model, whether the next
+larger model should answer instead. The first model is asked for a function stub
+in the code style of the gate's own run, since the gate learned from its states
+of prompts asked that way.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from routerllm.config import AppConfig
+from routerllm.eval.codegen import CodegenStyle, style_for
+from routerllm.exceptions import ConfigError, RouterLLMError
+
+if TYPE_CHECKING:
+    from routerllm.backends.base import Completion
+    from routerllm.gate import EscalationGate
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ServedGate:
+    """A loaded gate, checked against the config it serves."""
+
+    gate: EscalationGate
+    #: how the gate's run asked its first model for a function stub (None: its default)
+    first_style: CodegenStyle | None
+
+    @classmethod
+    def load(cls, config: AppConfig) -> ServedGate | None:
+        """The config's gate (``cascade.gate``); None where the cascade has none."""
+        cascade = config.cascade
+        if not (cascade.enabled and cascade.gate):
+            return None
+        from routerllm.gate import EscalationGate
+
+        gate = EscalationGate.load(cascade.gate)
+        if cascade.budget is not None:
+            gate = gate.with_budget(cascade.budget)
+        names = [m.name for m in config.models_by_size()]
+        for role, name in (("reads the state of", gate.first), ("escalates to", gate.then)):
+            if name not in names:
+                raise ConfigError(
+                    f"cascade.gate {cascade.gate} {role} {name!r}, which is not a configured "
+                    f"model ({', '.join(names)}); use a gate trained on this config's models"
+                )
+        if config.model(gate.first).backend != "llama_cpp":
+            raise ConfigError(
+                f"cascade.gate reads {gate.first}'s hidden state of each prompt, which only "
+                f"llama_cpp models expose; {gate.first} runs on {config.model(gate.first).backend}"
+            )
+        if names.index(gate.then) != names.index(gate.first) + 1:
+            raise ConfigError(
+                f"cascade.gate decides escalations from {gate.first} to {gate.then}, but "
+                f"{gate.then} is not the next larger model after {gate.first} here"
+            )
+        return cls(gate, _run_style(config, gate))
+
+    def reads_state(self, name: str) -> bool:
+        """Whether ``name``'s state of each prompt is read (the gate's first model)."""
+        return name == self.gate.first
+
+    def decides(self, name: str, bigger: str) -> bool:
+        """Whether the gate decides escalations from ``name`` to ``bigger``."""
+        return (name, bigger) == (self.gate.first, self.gate.then)
+
+    def style(self, name: str) -> CodegenStyle:
+        """How ``name`` is asked for a function stub."""
+        if self.first_style is not None and self.reads_state(name):
+            return self.first_style
+        return style_for(name)
+
+    def decide(self, name: str, bigger: str, completion: Completion, failed: bool) -> tuple[bool, str]:  # fmt: skip
+        """Whether ``name``'s unverified answer goes to ``bigger``, and why ("" where the
+        gate does not decide that escalation). Where it does not, or cannot read the
+        answer's state of the prompt, a ``failed`` answer goes ahead and an unchecked one
+        stays, as without a gate, and the reason says so."""
+        if not self.decides(name, bigger):
+            return failed, ""
+        try:
+            d = self.gate.decide(completion.prompt_state, completion.prompt_tokens, completion.completion_tokens)  # fmt: skip
+        except RouterLLMError as e:
+            log.warning("cascade gate not used: %s", e)
+            return failed, f"the gate was not used ({e})"
+        return d.escalate, d.explain(bigger, self.gate.budget)
+
+
+def _run_style(config: AppConfig, gate: EscalationGate) -> CodegenStyle | None:
+    """How the gate's run asked its first model (recorded in the gate)."""
+    if (style := gate.about.get("style")) is None:
+        return None
+    try:
+        return CodegenStyle(**style)
+    except (TypeError, ConfigError) as e:
+        raise ConfigError(
+            f"cascade.gate {config.cascade.gate}: the prompting style of its run is not "
+            f"readable ({e}); train the gate again with this version (routerllm train-gate)"
+        ) from None
