@@ -338,6 +338,7 @@ def test_the_report_reads_the_log(served: tuple[str, RouterLLM]) -> None:
     report = json.loads(text)
     assert report["totals"]["requests"] == len(list(system.log.records(tag="server"))) > 0
     assert report["by_component"]["llm_inference"]["energy_kwh"] > 0
+    assert all(set(r) == {"kind", "message", "config_key", "evidence"} for r in report["recommendations"])  # fmt: skip
     status, text = call(base, "/routerllm/report?since=yesterday")
     assert status == 400 and "yesterday" in json.loads(text)["error"]["message"]
 

@@ -11,6 +11,7 @@ import argparse
 import json
 import logging
 import sys
+import textwrap
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -240,6 +241,9 @@ def cmd_report(args: argparse.Namespace) -> int:
             f"~{_fmt_g(vs['estimated_co2_kg'])} ({_less(vs['co2_saved_fraction'], 'CO2')}; {vs['method']})",
         ]
     lines += _budget_lines(rep.budgets) + _predictor_lines(rep.predictor)
+    lines += ["", "recommendations (from the log and the config)"]
+    wrap = textwrap.TextWrapper(100, subsequent_indent="  ", break_long_words=False, break_on_hyphens=False)  # fmt: skip
+    lines += [wrap.fill(f"- {r.message}") for r in rep.recommendations] or ["none: nothing in the log calls for a change"]  # fmt: skip
     emit(args, {"log": config.log.path, **rep.as_dict()}, "\n".join(lines))
     return 0
 

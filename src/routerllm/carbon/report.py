@@ -6,11 +6,14 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from routerllm.carbon.meter import COMPONENTS, Measurement, per_token_estimate
 from routerllm.config import AppConfig, ModelConfig
 from routerllm.exceptions import RouterLLMError
+
+if TYPE_CHECKING:
+    from routerllm.carbon.recommend import Recommendation
 
 # Factors of the US EPA Greenhouse Gas Equivalencies Calculator:
 # 3.93e-4 t CO2 per mile driven by an average gasoline passenger vehicle,
@@ -81,6 +84,7 @@ class Report:
     versus_largest: dict[str, Any] | None = None
     budgets: dict[str, Any] | None = None
     predictor: dict[str, dict[str, float] | None] = field(default_factory=dict)
+    recommendations: list[Recommendation] = field(default_factory=list)  # logged reports
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -124,9 +128,11 @@ def summarize(
 def logged_report(config: AppConfig, since: str | None = None, tag: str | None = None) -> Report:
     """The report of the requests in the config's request log (from ``since``, with
     ``tag``), read without changing the log; a clear error when there is no log yet.
-    Its budgets and the predictor's figures are the whole log's, whatever ``tag``."""
+    Its budgets and the predictor's figures are the whole log's, whatever ``tag``; its
+    recommendations are those the selected requests and the budgets call for."""
     from routerllm.carbon.budget import CarbonBudget
     from routerllm.carbon.predictor import CarbonPredictor
+    from routerllm.carbon.recommend import recommendations
     from routerllm.carbon.request_log import RequestLog, utc_timestamp
 
     if not Path(config.log.path).is_file():
@@ -145,6 +151,7 @@ def logged_report(config: AppConfig, since: str | None = None, tag: str | None =
     rep.predictor = {
         m.name: (p.as_dict() if (p := predictor.profile(m.name)) else None) for m in config.models
     }
+    rep.recommendations = recommendations(records, config, rep)
     return rep
 
 

@@ -1,0 +1,304 @@
+"""The carbon report's recommendations: each rule fires on a real request log with the
+figures that triggered it (computed by hand here), and stays silent below its threshold."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from routerllm.carbon import recommend
+from routerllm.carbon.meter import CACHED, Measurement
+from routerllm.carbon.recommend import Recommendation
+from routerllm.carbon.report import logged_report
+from routerllm.carbon.request_log import RequestLog, RequestRecord, prompt_hash
+from routerllm.cli import main
+from routerllm.config import AppConfig, load_config
+
+from .conftest import tiny_config_dict, write_config
+
+START = datetime(2026, 12, 1, 10, 0, tzinfo=timezone.utc)
+MEASURED = "codecarbon:measured"
+
+
+def rec(
+    model: str,
+    minute: float,
+    prompt: str = "hello",
+    router: str = "rules",
+    llm_kwh: float = 1e-4,
+    routing_kwh: float = 0.0,
+    loading_kwh: float = 0.0,
+    method: str = MEASURED,
+    finish_reason: str = "stop",
+    completion_tokens: int = 10,
+    tag: str = "",
+    when: datetime = START,
+) -> RequestRecord:
+    """A logged request ``minute`` minutes after ``when``; CO2 is 0.5 kg per kWh.
+    A load is a ``model_loading`` that took time (as the meter logs it only then)."""
+
+    def part(component: str, kwh: float, duration_s: float) -> Measurement:
+        return Measurement(component, duration_s, kwh, kwh * 0.5, method)
+
+    return RequestRecord(
+        id=uuid.uuid4().hex,
+        timestamp=(when + timedelta(minutes=minute)).isoformat(),
+        prompt_sha256=prompt_hash(prompt),
+        prompt_chars=len(prompt),
+        model=model,
+        router=router,
+        confidence=1.0,
+        prompt_tokens=5,
+        completion_tokens=completion_tokens,
+        latency_s=1.0,
+        cost_usd=0.0,
+        components={
+            "router_inference": part("router_inference", routing_kwh, 0.01),
+            "model_loading": part("model_loading", loading_kwh, 1.0 if loading_kwh else 0.0),
+            "llm_inference": part("llm_inference", llm_kwh, 1.0),
+        },
+        tag=tag,
+        finish_reason=finish_reason,
+    )
+
+
+def config_in(path: Path, **overrides: Any) -> AppConfig:
+    path.mkdir(parents=True, exist_ok=True)
+    return load_config(write_config(path, tiny_config_dict(path, **overrides)))
+
+
+def logged(config: AppConfig, records: list[RequestRecord]) -> list[Recommendation]:
+    """The recommendations of a report on a log that holds ``records``."""
+    with RequestLog(config.log.path) as log:
+        for r in records:
+            log.append(r)
+    return logged_report(config).recommendations
+
+
+def of_kind(recs: list[Recommendation], kind: str) -> list[Recommendation]:
+    return [r for r in recs if r.kind == kind]
+
+
+def test_a_log_that_calls_for_nothing_gives_no_recommendation(tmp_path: Path) -> None:
+    config = config_in(tmp_path)
+    records = [rec("tiny-light", i, prompt=f"question {i}") for i in range(6)]
+    assert logged(config, records) == []
+
+
+def test_repeated_prompts_are_replayed_through_the_cache_the_config_describes(
+    tmp_path: Path,
+) -> None:
+    config = config_in(tmp_path / "off")
+    prompts = ["a", "b", "a", "c", "a"]
+    records = [rec("tiny-light", i, p, routing_kwh=1e-6) for i, p in enumerate(prompts)]
+    records.append(rec("tiny-medium", 5, "b", routing_kwh=1e-6))  # another model: no repeat
+    (r,) = of_kind(logged(config, records), "repeated_prompts")
+    # requests 3 and 5 repeat "a"; a cache saves their generation, not their routing:
+    # 2 x 1e-4 kWh of 6 x 1.01e-4 kWh
+    assert r.evidence["repeated_requests"] == 2 and r.evidence["requests"] == 6
+    assert r.evidence["share"] == pytest.approx(2 / 6)
+    assert r.evidence["energy_kwh"] == pytest.approx(2e-4)
+    assert r.evidence["energy_share"] == pytest.approx(2e-4 / 6.06e-4)
+    assert r.config_key == "cache.enabled"
+    assert "2 of 6 requests (33.3%) and 33.0% of the energy" in r.message
+    assert "up to that many" in r.message
+
+    # the cache on: nothing to recommend; an entry expired (ttl_s) or evicted
+    # (max_entries) would not have answered the repeat
+    on = config_in(tmp_path / "on", cache={"enabled": True})
+    assert not of_kind(logged(on, records), "repeated_prompts")
+    ttl = config_in(tmp_path / "ttl", cache={"ttl_s": 60})
+    assert not of_kind(logged(ttl, [rec("tiny-light", 0, "a"), rec("tiny-light", 2, "a")]), "repeated_prompts")  # fmt: skip
+    lru = config_in(tmp_path / "lru", cache={"max_entries": 1})
+    abc = [rec("tiny-light", i, p) for i, p in enumerate(["a", "b", "a"])]
+    assert not of_kind(logged(lru, abc), "repeated_prompts")
+    # 1 repeat in 21 requests is 4.8 %, under the 5 % threshold
+    few = config_in(tmp_path / "few")
+    records = [rec("tiny-light", i, f"q{i}") for i in range(20)] + [rec("tiny-light", 20, "q0")]
+    assert recommend.REPEATED_SHARE == 0.05
+    assert not of_kind(logged(few, records), "repeated_prompts")
+
+
+def test_loading_churn_names_the_memory_budget_or_the_new_processes(tmp_path: Path) -> None:
+    # tiny-light loaded twice: loading 2e-4 of 5e-4 kWh (40 %); 0.1 GB fits in 1 GB
+    config = config_in(tmp_path / "fits")
+    records = [
+        rec("tiny-light", 0, "a", loading_kwh=1e-4),
+        rec("tiny-light", 1, "b"),
+        rec("tiny-light", 2, "c", loading_kwh=1e-4),
+    ]
+    (r,) = of_kind(logged(config, records), "model_loading")
+    assert r.evidence["share"] == pytest.approx(0.4)
+    assert r.evidence["loads"] == 2 and r.evidence["reloads"] == 1
+    assert r.config_key == "" and "new processes" in r.message
+    assert "40.0% of the energy" in r.message
+
+    # two models of 0.1 GB taking turns in a budget of 0.15 GB evict each other
+    tight = config_in(tmp_path / "tight", manager={"memory_budget_gb": 0.15})
+    turns = [rec(m, i, loading_kwh=1e-4) for i, m in enumerate(["tiny-light", "tiny-medium"] * 2)]
+    (r,) = of_kind(logged(tight, turns), "model_loading")
+    assert r.config_key == "manager.memory_budget_gb"
+    assert r.evidence["memory_needed_gb"] == pytest.approx(0.2)
+    assert "raise manager.memory_budget_gb to 0.2" in r.message
+
+    # one load per model, however large its share, is no churn; nor is 20 % exactly
+    once = config_in(tmp_path / "once")
+    assert not of_kind(logged(once, [rec("tiny-light", 0, loading_kwh=1e-3)]), "model_loading")
+    even = config_in(tmp_path / "even")
+    records = [rec("tiny-light", i, loading_kwh=5e-5 if i < 2 else 0.0) for i in range(4)]
+    assert not of_kind(logged(even, records), "model_loading")  # 1e-4 of 5e-4 kWh
+
+
+def test_answers_cut_at_max_new_tokens_per_model(tmp_path: Path) -> None:
+    config = config_in(tmp_path / "cut")  # generation.max_new_tokens: 8
+    records = [rec("tiny-light", 0, finish_reason="length", completion_tokens=8)]
+    records += [rec("tiny-light", i, finish_reason="stop") for i in range(1, 10)]
+    records += [rec("tiny-medium", 10 + i, finish_reason="length", completion_tokens=5) for i in range(5)]  # fmt: skip
+    light, medium = of_kind(logged(config, records), "cut_answers")
+    assert light.evidence == {
+        "model": "tiny-light",
+        "cut": 1,
+        "requests": 10,
+        "share": 0.1,
+        "longest_cut_tokens": 8,
+        "max_new_tokens": 8,
+        "threshold": 0.1,
+    }
+    assert light.config_key == "generation.max_new_tokens" and "own limit" not in light.message
+    assert medium.evidence["share"] == 1.0
+    assert "at most 5 tokens, below generation.max_new_tokens (8)" in medium.message
+
+    # 4 answers are too few to judge; an unknown finish reason or a cached answer not counted
+    few = config_in(tmp_path / "few")
+    records = [rec("tiny-light", i, finish_reason="length") for i in range(4)]
+    records += [rec("tiny-light", 4 + i, finish_reason="") for i in range(3)]
+    records.append(rec("tiny-light", 7, finish_reason="length", method=CACHED, llm_kwh=0.0))
+    assert not of_kind(logged(few, records), "cut_answers")
+
+
+def test_router_overhead_over_two_percent_of_the_co2_when_routing_runs_a_model(
+    tmp_path: Path,
+) -> None:
+    config = config_in(tmp_path / "learned")
+    # routing 3e-6 of 1e-4 kWh a request: 3 % of the CO2
+    records = [rec("tiny-light", i, f"q{i}", router="classifier", routing_kwh=3e-6, llm_kwh=9.7e-5) for i in range(2)]  # fmt: skip
+    (r,) = of_kind(logged(config, records), "router_overhead")
+    assert r.evidence["share"] == pytest.approx(0.03)
+    assert r.evidence["routing_co2_kg"] == pytest.approx(3e-6)
+    assert r.config_key == "router.name" and "classifier runs a model" in r.message
+    assert "3.0% of the CO2" in r.message
+
+    assert "the config's router, rules, runs none" in r.message
+    configured = config_in(tmp_path / "configured", router={"name": "classifier"})
+    (r,) = of_kind(logged(configured, records), "router_overhead")
+    assert "the rules router (router.name: rules; now classifier) runs none" in r.message
+
+    # the rules router runs no model: nothing cheaper, unless the cascade's checks count
+    rules = [rec("tiny-light", i, f"q{i}", routing_kwh=3e-6, llm_kwh=9.7e-5) for i in range(2)]
+    assert not of_kind(logged(config_in(tmp_path / "rules"), rules), "router_overhead")
+    cascade = config_in(tmp_path / "cascade", cascade={"enabled": True})
+    (r,) = of_kind(logged(cascade, rules), "router_overhead")
+    assert r.config_key == "cascade.enabled" and "cascade's checks" in r.message
+    # 1.5 % is under the seeds' 2 %
+    low = [rec("tiny-light", i, f"q{i}", router="classifier", routing_kwh=1.5e-6, llm_kwh=9.85e-5) for i in range(2)]  # fmt: skip
+    assert not of_kind(logged(config_in(tmp_path / "low"), low), "router_overhead")
+
+
+def test_budgets_near_their_limit_or_broken(tmp_path: Path) -> None:
+    recent = datetime.now(timezone.utc) - timedelta(minutes=30)
+    budgets = {"co2_kg": {"hourly": 0.05, "per_request": 0.01}}
+    # 5 x 9 g of 50 g in the last hour: 90 %, past downgrade_at (80 %)
+    config = config_in(tmp_path / "near", budgets=budgets)
+    records = [rec("tiny-light", i, f"q{i}", llm_kwh=0.018, when=recent) for i in range(5)]
+    (r,) = of_kind(logged(config, records), "budget_near_limit")
+    assert r.evidence["share"] == pytest.approx(0.9) and r.evidence["threshold"] == 0.8
+    assert r.config_key == "budgets.co2_kg.hourly"
+    assert "routed requests go one model smaller" in r.message
+    assert not of_kind(logged(config, []), "budget_broken")
+
+    # one request of 60 g: over its per-request limit and over the hour's, which is spent
+    spent = config_in(tmp_path / "spent", budgets=budgets)
+    recs = logged(spent, [rec("tiny-light", 0, llm_kwh=0.12, when=recent)])
+    (near,) = of_kind(recs, "budget_near_limit")
+    assert near.evidence["share"] == pytest.approx(1.2) and "refused" in near.message
+    broken = of_kind(recs, "budget_broken")
+    assert {(b.config_key, b.evidence["requests"]) for b in broken} == {
+        ("budgets.co2_kg.per_request", 1),
+        ("budgets.co2_kg.hourly", 1),
+    }
+    # 3 x 9 g: 54 %, nothing to say
+    calm = config_in(tmp_path / "calm", budgets=budgets)
+    records = [rec("tiny-light", i, f"q{i}", llm_kwh=0.018, when=recent) for i in range(3)]
+    assert not [r for r in logged(calm, records) if r.kind.startswith("budget")]
+
+
+def test_most_requests_sent_to_the_largest_model_unrouted(tmp_path: Path) -> None:
+    config = config_in(tmp_path / "fixed")
+    records = [rec("tiny-heavy", i, f"q{i}", router="fixed", llm_kwh=4e-4) for i in range(3)]
+    records.append(rec("tiny-light", 3, "q3"))
+    (r,) = of_kind(logged(config, records), "largest_model")
+    assert r.evidence["share"] == 0.75 and r.evidence["largest_model"] == "tiny-heavy"
+    assert r.config_key == "router.name"
+    # measured generation per output token: 4e-4 / 10 and 1e-4 / 10
+    assert "tiny-light 1.00e-05, tiny-heavy 4.00e-05" in r.message
+
+    # half is not most; the demo's always-largest baseline is a deliberate comparison
+    half = records[1:] + [rec("tiny-light", 4, "q4")]
+    assert not of_kind(logged(config_in(tmp_path / "half"), half), "largest_model")
+    demo = [rec("tiny-heavy", i, router="fixed", tag="demo-baseline") for i in range(3)]
+    demo.append(rec("tiny-light", 3, tag="demo"))
+    assert not of_kind(logged(config_in(tmp_path / "demo"), demo), "largest_model")
+
+
+def test_estimated_and_unmeasured_energy(tmp_path: Path) -> None:
+    config = config_in(tmp_path / "load")
+    records = [rec("tiny-light", i, f"q{i}", method="codecarbon:load-estimate") for i in range(2)]
+    (r,) = of_kind(logged(config, records), "estimated_energy")
+    assert r.evidence["method"] == "codecarbon:load-estimate" and r.evidence["share"] == 1.0
+    assert recommend.RAPL_HINT in r.message
+
+    # one remote model estimated from its per-token figures: 1e-4 of 4e-4 kWh (25 %)
+    mixed = [rec("tiny-light", i, f"q{i}") for i in range(3)]
+    mixed.append(rec("tiny-heavy", 3, "q3", method="estimate:per-token"))
+    (r,) = of_kind(logged(config_in(tmp_path / "remote"), mixed), "estimated_energy")
+    assert r.evidence["share"] == pytest.approx(0.25) and "tiny-heavy" in r.message
+    assert r.config_key == "models[].energy_per_token_kwh"
+
+    # carbon tracking off: requests logged at 0 kWh
+    off = config_in(tmp_path / "off", carbon={"enabled": False, "output_dir": str(tmp_path)})
+    unmeasured = [rec("tiny-light", i, f"q{i}", method="none", llm_kwh=0.0) for i in range(2)]
+    (r,) = of_kind(logged(off, unmeasured), "unmeasured_energy")
+    assert r.evidence["requests_unmeasured"] == 2 and r.config_key == "carbon.enabled"
+    # 1 of 20 requests estimated: 5 % of the energy, under the 10 % threshold
+    fine = [rec("tiny-light", i, f"q{i}") for i in range(19)]
+    fine.append(rec("tiny-light", 19, "q19", method="codecarbon:load-estimate"))
+    assert not of_kind(logged(config_in(tmp_path / "fine"), fine), "estimated_energy")
+
+
+def test_the_cli_report_prints_and_emits_recommendations(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = config_in(tmp_path)
+    path = Path(config.source)
+    with RequestLog(config.log.path) as log:
+        for i, p in enumerate(["a", "a", "a"]):
+            log.append(rec("tiny-light", i, p))
+    assert main(["report", "--config", str(path), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    (r,) = out["recommendations"]
+    assert set(r) == {"kind", "message", "config_key", "evidence"}
+    assert r["kind"] == "repeated_prompts" and r["evidence"]["repeated_requests"] == 2
+    assert main(["report", "--config", str(path)]) == 0
+    text = capsys.readouterr().out
+    assert "recommendations (from the log and the config)\n- 2 of 3 requests" in text
+
+    quiet = config_in(tmp_path / "quiet")
+    with RequestLog(quiet.log.path) as log:
+        log.append(rec("tiny-light", 0))
+    assert main(["report", "--config", quiet.source]) == 0
+    assert "none: nothing in the log calls for a change" in capsys.readouterr().out
