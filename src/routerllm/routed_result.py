@@ -10,6 +10,8 @@ from routerllm.backends.base import Completion
 from routerllm.carbon.meter import HasComponents, Measurement
 from routerllm.carbon.predictor import Prediction
 
+FIXED = "fixed"  # the router name of a request whose model the caller chose
+
 
 @dataclass(frozen=True)
 class RoutedResult(Completion, HasComponents):

@@ -43,14 +43,12 @@ from routerllm.exceptions import (
 )
 from routerllm.manager import LLMManager
 from routerllm.request_checks import checked_batch, checked_prompt, checked_request, checked_tag
-from routerllm.routed_result import RoutedResult
+from routerllm.routed_result import FIXED, RoutedResult
 from routerllm.routers.base import Router, RoutingDecision, create_router, load_router
 from routerllm.served_gate import ServedGate
 from routerllm.stubs import completed, stub_of, styled
 
 log = logging.getLogger(__name__)
-
-FIXED = "fixed"  # the router name of a request whose model the caller chose
 
 
 def build_router(config: AppConfig) -> Router:

@@ -18,6 +18,7 @@ from routerllm.carbon.meter import CACHED
 from routerllm.carbon.request_log import RequestRecord, instant
 from routerllm.config import AppConfig
 from routerllm.exceptions import RouterLLMError
+from routerllm.routed_result import FIXED
 
 if TYPE_CHECKING:
     from routerllm.carbon.report import Report
@@ -38,9 +39,8 @@ LARGEST_SHARE = 0.5
 ESTIMATED_SHARE = 0.10
 
 #: Routers that run no model to decide (their routing costs next to nothing), and
-#: the router name of a request whose model the caller chose (``system.FIXED``).
-MODEL_FREE_ROUTERS = frozenset({"rules", "random", "largest", "smallest", "fixed"})
-CALLER_CHOSEN = "fixed"
+#: the router name of a request whose model the caller chose.
+MODEL_FREE_ROUTERS = frozenset({"rules", "random", "largest", "smallest", FIXED})
 #: The demo's always-largest baseline: a deliberate comparison, not a routing choice.
 BASELINE_TAG = "demo-baseline"
 RAPL_HINT = "sudo chmod -R a+r /sys/class/powercap/*"  # CodeCarbon's own hint
@@ -354,7 +354,7 @@ def largest_model(records: Sequence[RequestRecord], config: AppConfig) -> list[R
         return []
     ladder = config.models_by_size()
     largest = ladder[-1].name
-    unrouted = [r for r in counted if r.model == largest and r.router in ("largest", CALLER_CHOSEN)]  # fmt: skip
+    unrouted = [r for r in counted if r.model == largest and r.router in ("largest", FIXED)]  # fmt: skip
     share = len(unrouted) / len(counted)
     if share <= LARGEST_SHARE:
         return []
