@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from importlib import resources
 from pathlib import Path
 from typing import Any, Literal, get_args
@@ -282,6 +283,46 @@ class CacheConfig(_Strict):
     ttl_s: float = Field(86_400.0, gt=0, description="seconds an answer is served from the cache")
 
 
+class OverrideRule(_Strict):
+    """A rule applied after the router (``routerllm/overrides.py``): a routed request
+    whose prompt meets every condition given goes to ``model``, to the smallest model
+    of ``tier``, or ``step`` models larger (negative: smaller) than its router chose."""
+
+    name: str = Field(min_length=1, max_length=80, description="shown in the decision's reason")
+    pattern: str | None = Field(
+        None, min_length=1, description="a regular expression found in the prompt (any case)"
+    )
+    min_chars: int | None = Field(None, ge=1, description="the prompt is at least this long")
+    max_chars: int | None = Field(None, ge=1, description="the prompt is at most this long")
+    math: bool | None = Field(
+        None, description="true: the prompt asks for a calculation; false: it does not"
+    )
+    model: str | None = Field(None, min_length=1, description="send it to this model")
+    tier: Literal["light", "medium", "heavy"] | None = Field(
+        None, description="send it to the smallest available model of this tier"
+    )
+    step: int | None = Field(None, ge=-10, le=10, description="models larger (+) or smaller (-)")
+
+    @model_validator(mode="after")
+    def _one_condition_one_action(self) -> OverrideRule:
+        conditions = [self.pattern, self.min_chars, self.max_chars, self.math]
+        if all(c is None for c in conditions):
+            raise ValueError("give at least one condition: pattern, min_chars, max_chars or math")
+        actions = [a for a in ("model", "tier", "step") if getattr(self, a) is not None]
+        if len(actions) != 1:
+            raise ValueError(f"give exactly one of model, tier or step (got {', '.join(actions) or 'none'})")  # fmt: skip
+        if self.step == 0:
+            raise ValueError("step 0 changes nothing; give a step of 1 or more, or -1 or less")
+        if self.pattern is not None:
+            try:
+                re.compile(self.pattern)
+            except re.error as e:
+                raise ValueError(f"pattern {self.pattern!r} is not a regular expression: {e}") from None  # fmt: skip
+        if self.min_chars and self.max_chars and self.min_chars > self.max_chars:
+            raise ValueError(f"min_chars {self.min_chars} is over max_chars {self.max_chars}")
+        return self
+
+
 class AppConfig(_Strict):
     """The whole config file."""
 
@@ -295,6 +336,9 @@ class AppConfig(_Strict):
     limits: LimitsConfig = Field(default_factory=LimitsConfig)
     budgets: BudgetConfig = Field(default_factory=BudgetConfig)
     cache: CacheConfig = Field(default_factory=CacheConfig)
+    overrides: list[OverrideRule] = Field(
+        default_factory=list, description="rules applied after the router, first match wins"
+    )
     source: str = Field("", description="where this config was loaded from (set by load_config)")
 
     @model_validator(mode="after")
@@ -308,6 +352,15 @@ class AppConfig(_Strict):
                 f"energy_per_token_kwh or co2_per_token_kg, so their CO2 is not known and the "
                 f"budget could not hold; give their per-token figures"
             )
+        names = [m.name for m in self.models]
+        for i, rule in enumerate(self.overrides):
+            if rule.model is not None and rule.model not in names:
+                raise ValueError(
+                    f"overrides[{i}] ({rule.name}) sends to {rule.model!r}, which is not a "
+                    f"configured model ({', '.join(names)})"
+                )
+        if dupes := repeated(r.name for r in self.overrides):
+            raise ValueError(f"duplicate override names: {', '.join(dupes)}")
         local = [m for m in self.models if m.backend != "openai_http"]
         unpriced = [m for m in local if not (m.cost_per_1m_input_usd or m.cost_per_1m_output_usd)]
         for quantity, models in (("co2_kg", local), ("cost_usd", unpriced)):

@@ -42,6 +42,7 @@ from routerllm.exceptions import (
     RouterLLMError,
 )
 from routerllm.manager import LLMManager
+from routerllm.overrides import Overrides
 from routerllm.request_checks import checked_batch, checked_prompt, checked_request, checked_tag
 from routerllm.routed_result import FIXED, RoutedResult
 from routerllm.routers.base import Router, RoutingDecision, create_router, load_router
@@ -112,6 +113,7 @@ class RouterLLM:
                 raise ConfigError(f"{what} must be a {kind.__name__}, got {type(value).__name__}")
         self.config = config
         self.router = _as_router(router, config) if router is not None else build_router(config)
+        self.overrides = Overrides.from_config(config)
         self.gate = ServedGate.load(config)  # before anything is opened that would need closing
         csv_path = Path(config.carbon.output_dir) / "emissions.csv"
         if isinstance(request_log, RequestLog):
@@ -188,7 +190,17 @@ class RouterLLM:
     def route(self, prompt: str) -> RoutingDecision:
         """The routing decision alone (not measured, not logged)."""
         self._check_open()
-        return self.router.route(checked_prompt(prompt, self._limit), self.available_models())
+        prompt = checked_prompt(prompt, self._limit)
+        return self._overridden([prompt], [self.router.route(prompt, self.available_models())])[0]
+
+    def _overridden(
+        self, prompts: Sequence[str], decisions: Sequence[RoutingDecision]
+    ) -> list[RoutingDecision]:
+        """The decisions as the config's override rules change them."""
+        if self.overrides is None:
+            return list(decisions)
+        available = self.available_models()
+        return [self.overrides.apply(p, d, available) for p, d in zip(prompts, decisions, strict=True)]  # fmt: skip
 
     # -- generation --------------------------------------------------------
     def generate(
@@ -243,7 +255,8 @@ class RouterLLM:
                     for _ in prompts
                 ]
             else:
-                decisions = (router or self.router).route_batch(prompts, self.available_models())
+                routed = (router or self.router).route_batch(prompts, self.available_models())
+                decisions = self._overridden(prompts, routed)
         router_part = routing.result.scaled(1.0 / len(reqs))  # the batch's routing, shared
         results: list[RoutedResult] = []
         for req, d in zip(reqs, decisions, strict=True):

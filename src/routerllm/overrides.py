@@ -1,0 +1,126 @@
+"""Override rules: what an operator decides whatever the router says (``overrides`` in
+the config, MISSION M3.8's flexible mapping).
+
+A router predicts; some requests are a policy matter: legal questions always go to
+the largest model, very long prompts one model up, greetings to the smallest. Each
+rule has conditions on the prompt (a regular expression, a length, whether it asks
+for a calculation) and one action (a model, a tier, or a step up or down the
+ladder). Rules are tried in order and the first whose conditions all hold decides;
+they apply to routed requests only (a model the caller names is kept), before the
+budgets, which may still step a request down. The decision's reason names the rule.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from routerllm.config import AppConfig, OverrideRule
+from routerllm.routers.base import RoutingDecision
+
+#: A calculation asked in words, or written out: the seed's "math detection". A
+#: heuristic: "compute the sum of a list" in a code request counts too; combine it
+#: with a pattern where that matters.
+MATH_WORDS = re.compile(
+    r"\b(calculate|compute|solve|equation|integral|integrate|derivative|differentiate|"
+    r"probability|square root|factorial|modulo|prime factori[sz]ation|how much is|"
+    r"what is \d)",
+    re.IGNORECASE,
+)
+MATH_EXPRESSION = re.compile(
+    r"\d\s*[+*/×÷^]\s*\(?-?\d"  # 12 * 7, 3^2, 10/(-2)
+    r"|\d\s+-\s+\d"  # 9 - 4 (a spaced minus: not a date or a range like 2024-12)
+    r"|\b\d+(\.\d+)?\s*%\s+of\b"  # 15 % of
+    r"|\bsqrt\s*\(|\\frac\b|\b[a-z]\s*\^\s*\d"  # sqrt(, \frac, x^2
+)
+
+
+def asks_for_math(prompt: str) -> bool:
+    """Whether ``prompt`` asks for a calculation (``MATH_WORDS`` or ``MATH_EXPRESSION``)."""
+    return bool(MATH_WORDS.search(prompt) or MATH_EXPRESSION.search(prompt))
+
+
+@dataclass(frozen=True)
+class Overrides:
+    """The config's override rules, ready to apply to routing decisions."""
+
+    rules: tuple[OverrideRule, ...]
+    patterns: tuple[re.Pattern[str] | None, ...]
+    ladder: tuple[str, ...]  # every configured model, smallest first
+    tiers: dict[str, str]
+
+    @classmethod
+    def from_config(cls, config: AppConfig) -> Overrides | None:
+        """The config's rules (None where it has none)."""
+        if not config.overrides:
+            return None
+        ladder = config.models_by_size()
+        return cls(
+            tuple(config.overrides),
+            tuple(
+                re.compile(r.pattern, re.IGNORECASE) if r.pattern else None
+                for r in config.overrides
+            ),  # fmt: skip
+            tuple(m.name for m in ladder),
+            {m.name: m.tier for m in ladder},
+        )
+
+    def matching(self, prompt: str) -> OverrideRule | None:
+        """The first rule whose conditions all hold for ``prompt``."""
+        for rule, pattern in zip(self.rules, self.patterns, strict=True):
+            if (
+                (pattern is None or pattern.search(prompt))
+                and (rule.min_chars is None or len(prompt) >= rule.min_chars)
+                and (rule.max_chars is None or len(prompt) <= rule.max_chars)
+                and (rule.math is None or asks_for_math(prompt) == rule.math)
+            ):
+                return rule
+        return None
+
+    def apply(
+        self, prompt: str, decision: RoutingDecision, available: Sequence[str]
+    ) -> RoutingDecision:
+        """``decision`` as the first matching rule changes it (unchanged where none
+        matches); the reason says which rule matched and what it did."""
+        rule = self.matching(prompt)
+        if rule is None:
+            return decision
+        target, why = self._target(rule, decision.model, available)
+        said = f"{decision.reason}; override {rule.name!r}"
+        if target is None:
+            return dataclasses.replace(decision, reason=f"{said} not applied: {why}")
+        if target == decision.model:
+            return dataclasses.replace(decision, reason=f"{said}: {why}")
+        return dataclasses.replace(
+            decision, model=target, confidence=1.0, reason=f"{said}: {why}, not {decision.model}"
+        )
+
+    def _target(
+        self, rule: OverrideRule, routed: str, available: Sequence[str]
+    ) -> tuple[str | None, str]:
+        """The model ``rule`` sends a request routed to ``routed`` to, and why (None, and
+        why not, where that model is not available here)."""
+        up = [n for n in self.ladder if n in set(available)]
+        if rule.model is not None:
+            if rule.model not in up:
+                return None, f"{rule.model} is not available here"
+            return rule.model, f"to {rule.model}"
+        if rule.tier is not None:
+            of_tier = [n for n in up if self.tiers[n] == rule.tier]
+            if not of_tier:
+                return None, f"no {rule.tier} model is available here"
+            return of_tier[0], f"to {of_tier[0]} (the smallest {rule.tier} model)"
+        assert rule.step is not None  # the config checked one action is given
+        if routed not in up:
+            return None, f"{routed} is not on the ladder of available models"
+        i = min(max(up.index(routed) + rule.step, 0), len(up) - 1)
+        direction = "larger" if rule.step > 0 else "smaller"
+        if up[i] == routed:
+            return (
+                routed,
+                f"{routed} is already the {'largest' if rule.step > 0 else 'smallest'} model available",
+            )
+        steps = abs(rule.step)
+        return up[i], f"to {up[i]}, {steps} model{'s' if steps > 1 else ''} {direction}"

@@ -1,0 +1,171 @@
+"""Override rules applied after the router: config checks, matching, actions, and a
+real RouterLLM (tiny GGUF models, real CodeCarbon and SQLite log) following them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from routerllm.config import AppConfig, load_config
+from routerllm.exceptions import ConfigError
+from routerllm.overrides import Overrides, asks_for_math
+from routerllm.routers.base import RoutingDecision
+from routerllm.system import RouterLLM
+
+from .conftest import tiny_config_dict, write_config
+
+LADDER = ["tiny-light", "tiny-medium", "tiny-heavy"]
+
+
+def config_with(tmp_path: Path, *rules: dict[str, Any]) -> AppConfig:
+    return load_config(write_config(tmp_path, tiny_config_dict(tmp_path, overrides=list(rules))))
+
+
+def routed(model: str, reason: str = "rules say so") -> RoutingDecision:
+    return RoutingDecision(model, 0.6, reason, "rules")
+
+
+@pytest.mark.parametrize(
+    ("rule", "message"),
+    [
+        ({"name": "r", "step": 1}, "give at least one condition"),
+        ({"name": "r", "min_chars": 5}, "give exactly one of model, tier or step (got none)"),
+        ({"name": "r", "min_chars": 5, "step": 1, "tier": "heavy"}, "got tier, step"),
+        ({"name": "r", "min_chars": 5, "step": 0}, "step 0 changes nothing"),
+        ({"name": "r", "pattern": "(unclosed", "step": 1}, "is not a regular expression"),
+        (
+            {"name": "r", "min_chars": 9, "max_chars": 3, "step": 1},
+            "min_chars 9 is over max_chars 3",
+        ),  # fmt: skip
+        (
+            {"name": "r", "math": True, "model": "gpt-9"},
+            "sends to 'gpt-9', which is not a configured model",
+        ),  # fmt: skip
+        ({"name": "r", "math": True, "tier": "huge"}, "overrides.0.tier"),
+        ({"math": True, "step": 1}, "overrides.0.name"),
+    ],
+)
+def test_a_malformed_rule_is_refused_with_what_to_fix(
+    tmp_path: Path, rule: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(ConfigError, match="invalid config") as e:
+        config_with(tmp_path, rule)
+    assert message in str(e.value)
+
+
+def test_two_rules_may_not_share_a_name(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="duplicate override names: r"):
+        config_with(tmp_path, {"name": "r", "math": True, "step": 1}, {"name": "r", "min_chars": 3, "step": 1})  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "prompt",
+    [
+        "What is 12 * 7?",
+        "calculate the area of a circle of radius 3",
+        "Solve for x: x^2 = 9",
+        "what is 15 % of 80",
+        "9 - 4",
+        "sqrt(2) to five places",
+        "the derivative of sin x",
+    ],
+)
+def test_calculations_are_detected(prompt: str) -> None:
+    assert asks_for_math(prompt)
+
+
+@pytest.mark.parametrize(
+    "prompt",
+    [
+        "What is a Python list?",
+        "Released on 2024-12-02",
+        "Translate 'hello' into French",
+        "pages 10-20",
+    ],  # fmt: skip
+)
+def test_prompts_without_a_calculation_are_not_math(prompt: str) -> None:
+    assert not asks_for_math(prompt)
+
+
+def test_each_action_and_its_reason(tmp_path: Path) -> None:
+    config = config_with(
+        tmp_path,
+        {"name": "legal", "pattern": r"\bcontract\b", "model": "tiny-heavy"},
+        {"name": "greeting", "pattern": r"^(hi|hello)\b", "tier": "light"},
+        {"name": "long", "min_chars": 40, "step": 1},
+        {"name": "short", "max_chars": 10, "step": -2},
+    )
+    overrides = Overrides.from_config(config)
+    assert overrides is not None
+    d = overrides.apply("Review this CONTRACT please", routed("tiny-light"), LADDER)
+    assert (d.model, d.confidence, d.router) == ("tiny-heavy", 1.0, "rules")
+    assert d.reason == "rules say so; override 'legal': to tiny-heavy, not tiny-light"
+    d = overrides.apply("Hello there, how are things", routed("tiny-medium"), LADDER)
+    assert d.model == "tiny-light"
+    assert d.reason.endswith("to tiny-light (the smallest light model), not tiny-medium")
+    d = overrides.apply("x" * 40, routed("tiny-light"), LADDER)
+    assert d.model == "tiny-medium" and d.reason.endswith("to tiny-medium, 1 model larger, not tiny-light")  # fmt: skip
+    d = overrides.apply("y" * 40, routed("tiny-heavy"), LADDER)  # nothing larger: kept, said
+    assert (d.model, d.confidence) == ("tiny-heavy", 0.6)
+    assert d.reason.endswith("override 'long': tiny-heavy is already the largest model available")
+    d = overrides.apply("tiny", routed("tiny-heavy"), LADDER)  # -2 steps
+    assert d.model == "tiny-light" and "2 models smaller" in d.reason
+    # no rule matches: the decision is the router's own
+    unchanged = routed("tiny-medium")
+    assert overrides.apply("a medium-length prompt", unchanged, LADDER) is unchanged
+
+
+def test_the_first_matching_rule_decides_and_every_condition_must_hold(tmp_path: Path) -> None:
+    config = config_with(
+        tmp_path,
+        {"name": "long math", "math": True, "min_chars": 30, "model": "tiny-heavy"},
+        {"name": "math", "math": True, "step": 1},
+        {"name": "no math", "math": False, "tier": "light"},
+    )
+    overrides = Overrides.from_config(config)
+    assert overrides is not None
+    assert overrides.apply("What is 3 * 4?", routed("tiny-light"), LADDER).model == "tiny-medium"
+    long = "Please calculate 1234 * 5678 for me, carefully"
+    assert overrides.apply(long, routed("tiny-light"), LADDER).model == "tiny-heavy"
+    assert overrides.apply("Name a colour", routed("tiny-heavy"), LADDER).model == "tiny-light"
+
+
+def test_a_target_not_available_here_leaves_the_routers_choice(tmp_path: Path) -> None:
+    config = config_with(
+        tmp_path,
+        {"name": "legal", "pattern": "contract", "model": "tiny-heavy"},
+        {"name": "big", "min_chars": 1, "tier": "heavy"},
+    )
+    overrides = Overrides.from_config(config)
+    assert overrides is not None
+    available = ["tiny-light", "tiny-medium"]
+    d = overrides.apply("a contract", routed("tiny-light"), available)
+    assert d.model == "tiny-light"
+    assert d.reason.endswith("override 'legal' not applied: tiny-heavy is not available here")
+    d = overrides.apply("anything", routed("tiny-medium"), available)
+    assert d.reason.endswith("override 'big' not applied: no heavy model is available here")
+
+
+def test_no_rules_no_overrides(tmp_path: Path) -> None:
+    assert Overrides.from_config(config_with(tmp_path)) is None
+
+
+def test_a_routed_system_follows_the_rules_and_a_callers_model_is_kept(tmp_path: Path) -> None:
+    config = config_with(tmp_path, {"name": "legal", "pattern": "contract", "model": "tiny-heavy"})
+    with RouterLLM(config) as system:
+        prompt = "hi, is this contract fine?"
+        plain = RouterLLM(load_config(write_config(tmp_path, tiny_config_dict(tmp_path), "plain.yaml")))  # fmt: skip
+        with plain:
+            assert plain.route(prompt).model != "tiny-heavy"  # the rules router alone
+        assert system.route(prompt).model == "tiny-heavy"
+        result = system.generate(prompt, tag="override")
+        assert result.model == "tiny-heavy" and "override 'legal'" in result.reason
+        [logged] = system.log.records(tag="override")
+        assert (logged.model, logged.router) == ("tiny-heavy", "rules")
+        chosen = system.generate(prompt, model="tiny-light")
+        assert chosen.model == "tiny-light" and "override" not in chosen.reason
+        # a per-request router is overridden too
+        batch = system.generate_batch([prompt, "What is a list?"], router="smallest")
+        assert [r.model for r in batch] == ["tiny-heavy", "tiny-light"]
