@@ -59,6 +59,7 @@ ROUTERS: Registry = Registry(
         "quality": "routerllm.routers.quality:QualityRouter",
         "knn": "routerllm.routers.quality:KNNRouter",
         "logreg": "routerllm.routers.quality:LogisticRouter",
+        "ensemble": "routerllm.routers.ensemble:EnsembleRouter",
     },
 )
 

@@ -204,6 +204,7 @@ class Router(ABC):
         refuse_foreign_folder(path, is_saved_router, "RouterLLM router")
         try:
             path.mkdir(parents=True, exist_ok=True)
+            options = self.save_parts(path)
             with contextlib.ExitStack() as stack:
                 weights_tmp = None
                 if arrays:
@@ -215,7 +216,7 @@ class Router(ABC):
                     "router": self.name,
                     "models": self.model_names,
                     "seed": self.seed,
-                    "options": self.options,
+                    "options": options,
                     "weights_sha256": sha256_of(weights_tmp) if weights_tmp else None,
                 }
                 config_tmp = stack.enter_context(staged(path / "config.json"))
@@ -228,6 +229,18 @@ class Router(ABC):
         except OSError as e:
             raise RouterLLMError(f"cannot save the router to {path}: {e}") from e
         return path
+
+    def save_parts(self, directory: Path) -> dict[str, Any]:
+        """Write what the router keeps beside its ``config.json`` (an ensemble: its
+        members, in subfolders) and return the options to record there. By default
+        nothing: its ``options``."""
+        return self.options
+
+    @classmethod
+    def saved_options(cls, directory: Path, options: dict[str, Any]) -> dict[str, Any]:
+        """The options recorded by ``save`` as the constructor takes them, given the
+        folder they were saved in (an ensemble's members are in subfolders of it)."""
+        return options
 
 
 def prompt_list(prompts: Any) -> list[str]:
@@ -340,6 +353,9 @@ def load_router(directory: str | Path, models: Sequence[CandidateModel]) -> Rout
             f"{path}: router was trained for models not in this config: {', '.join(missing)}"
         )
     try:
+        from routerllm.registry import ROUTERS
+
+        options = ROUTERS.get(name).saved_options(path, options)
         router = create_router(
             name, [by_name[n] for n in saved_models], meta.get("seed", 0), **options
         )

@@ -1,0 +1,273 @@
+"""The ensemble router (MISSION M3.6): majority vote of real member routers, the tie
+broken by mean confidence, masking, save/load, config errors, and the served system."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from routerllm.config import load_config
+from routerllm.exceptions import RouterLLMError, UnknownNameError
+from routerllm.routers import Router, create_router, load_router
+from routerllm.routers.base import Candidate, CandidateModel
+from routerllm.routers.ensemble import EnsembleRouter
+from routerllm.system import RouterLLM
+
+from .conftest import tiny_config_dict, write_config
+
+LADDER = load_config("local").models
+LIGHT, MEDIUM, HEAVY = (m.name for m in LADDER)  # smollm2-135m, qwen2.5-coder-0.5b, -1.5b
+TRIVIAL = "Translate 'hello' to French."
+HARD = "Implement a thread-safe LRU cache in Python"
+EXPLAIN = "Explain the difference between TCP and UDP."  # rules: medium
+
+MODELS = [Candidate("small", 1.0, "light"), Candidate("mid", 8.0), Candidate("big", 70.0, "heavy")]
+PROMPTS = [f"prompt number {i} about {'code' if i % 2 else 'chat'}" for i in range(40)]
+SCORES = (np.random.default_rng(0).random((40, 3)) > 0.5).astype(float)
+
+
+class Pinned(Router):
+    """Always ``model``, with confidence ``confidence`` (the rest share what is left)."""
+
+    name = "pinned"
+
+    def __init__(self, models: Sequence[CandidateModel], model: str, confidence: float) -> None:
+        super().__init__(models)
+        self.pick, self.confidence = self.model_names.index(model), confidence
+
+    def score(self, prompts: Sequence[str]) -> np.ndarray:
+        row = np.full(len(self.models), (1 - self.confidence) / max(len(self.models) - 1, 1))
+        row[self.pick] = self.confidence
+        return np.tile(row, (len(prompts), 1))
+
+
+def ensemble(members: list[object], models: Sequence[CandidateModel] = LADDER) -> EnsembleRouter:
+    router = create_router("ensemble", models, members=members)
+    assert isinstance(router, EnsembleRouter)
+    return router
+
+
+def trained(name: str, folder: Path) -> Path:
+    router = create_router(name, MODELS, encoder="hashing")
+    router.fit(PROMPTS, SCORES, ["small", "mid", "big"])  # type: ignore[attr-defined]
+    return router.save(folder)
+
+
+# -- voting ---------------------------------------------------------------------
+def test_most_votes_wins_with_the_share_as_confidence() -> None:
+    router = ensemble(["rules", "largest", "smallest"])
+    trivial, hard = router.route_batch([TRIVIAL, HARD])
+    # rules: light for the trivial prompt, heavy for the hard one; the fixed two split
+    assert (trivial.model, hard.model) == (LIGHT, HEAVY)
+    assert trivial.confidence == hard.confidence == pytest.approx(2 / 3)
+    assert trivial.router == "ensemble"
+    assert trivial.reason == f"2 of 3 routers voted for {LIGHT} (rules, smallest); largest voted {HEAVY}"  # fmt: skip
+    assert hard.reason == f"2 of 3 routers voted for {HEAVY} (rules, largest); smallest voted {LIGHT}"  # fmt: skip
+    assert trivial.scores == pytest.approx({LIGHT: 2 / 3, MEDIUM: 0.0, HEAVY: 1 / 3})
+    # score(): the vote shares, a row summing to 1 (the base contract)
+    np.testing.assert_allclose(
+        router.score([TRIVIAL, HARD]), [[2 / 3, 0, 1 / 3], [1 / 3, 0, 2 / 3]]
+    )
+
+
+def test_weights_count_as_votes() -> None:
+    router = ensemble([{"name": "largest", "weight": 3}, "rules", "smallest"])
+    d = router.route(TRIVIAL)
+    assert d.model == HEAVY and d.confidence == pytest.approx(3 / 5)
+    assert d.reason == f"3 of 5 votes for {HEAVY} (largest x3); rules x1, smallest x1 voted {LIGHT}"
+    assert router.options["members"][0] == {"name": "largest", "weight": 3.0}
+
+
+def test_a_tie_goes_to_the_more_confident_voters_then_the_smaller_model() -> None:
+    def vote(*pins: tuple[str, float]) -> tuple[str, str]:
+        d = ensemble([Pinned(LADDER, m, c) for m, c in pins]).route("anything")
+        assert d.confidence == pytest.approx(sum(m == d.model for m, _ in pins) / len(pins))
+        return d.model, d.reason
+
+    model, reason = vote((HEAVY, 0.9), (LIGHT, 0.6))
+    assert model == HEAVY
+    assert reason.endswith(
+        f"tie broken by the voters' mean confidence ({LIGHT} 0.60, {HEAVY} 0.90)"
+    )
+    assert vote((HEAVY, 0.6), (LIGHT, 0.9))[0] == LIGHT
+    # mean of each model's voters: heavy (0.9 + 0.5) / 2 = 0.7 < light 0.8
+    assert vote((HEAVY, 0.9), (HEAVY, 0.5), (LIGHT, 0.8), (LIGHT, 0.8))[0] == LIGHT
+    model, reason = vote((HEAVY, 0.7), (LIGHT, 0.7))
+    assert model == LIGHT and reason.endswith(", then by the smaller model")
+    # three ways: medium is the most confident; a majority still beats confidence
+    assert vote((HEAVY, 0.6), (MEDIUM, 0.8), (LIGHT, 0.7))[0] == MEDIUM
+    assert vote((HEAVY, 0.6), (HEAVY, 0.6), (LIGHT, 0.99))[0] == HEAVY
+
+
+def test_members_route_among_the_allowed_models_only() -> None:
+    router = ensemble(["rules", "largest", "smallest"])
+    # heavy unavailable: rules falls back to medium (its bigger neighbour), largest too
+    d = router.route(HARD, allowed=[LIGHT, MEDIUM])
+    assert d.model == MEDIUM and d.confidence == pytest.approx(2 / 3)
+    assert d.scores[HEAVY] == 0.0
+    only = router.route_batch([TRIVIAL, HARD], allowed=[MEDIUM])
+    assert [x.model for x in only] == [MEDIUM, MEDIUM] and only[0].confidence == 1.0
+    with pytest.raises(UnknownNameError, match="gpt-x"):
+        router.route(HARD, allowed=["gpt-x"])
+
+
+def test_a_member_without_an_available_model_abstains() -> None:
+    heavy_only = Pinned([LADDER[2]], HEAVY, 1.0)
+    router = ensemble([heavy_only, Pinned([LADDER[1]], MEDIUM, 0.6)])
+    assert router.model_names == [MEDIUM, HEAVY]  # the models some member routes to
+    # a tie; each voter has one model, so confidence 1.0 each: the smaller model
+    assert router.route("x").model == MEDIUM
+    d = router.route("x", allowed=[LIGHT, MEDIUM])
+    assert d.model == MEDIUM and d.confidence == 1.0
+    assert d.reason == f"1 of 1 routers voted for {MEDIUM} (pinned#2); pinned#1 abstained (none of its models available)"  # fmt: skip
+    with pytest.raises(UnknownNameError, match=f"unknown model '{LIGHT}'"):
+        router.route("x", allowed=[LIGHT])
+
+
+# -- save / load ------------------------------------------------------------------
+def test_a_saved_ensemble_reloads_self_contained_with_identical_decisions(tmp_path: Path) -> None:
+    logreg, knn = trained("logreg", tmp_path / "logreg"), trained("knn", tmp_path / "knn")
+    members = ["rules", {"path": str(logreg)}, {"path": str(knn), "weight": 2}, "random"]
+    router = ensemble(members, MODELS)
+    saved = router.save(tmp_path / "ens")
+    shutil.rmtree(logreg), shutil.rmtree(knn)  # the ensemble keeps its own copies
+    moved = Path(shutil.move(saved, tmp_path / "elsewhere"))  # paths are relative to it
+    again = load_router(moved, MODELS)
+    assert isinstance(again, EnsembleRouter)
+    assert [m.weight for m in again.members] == [1.0, 1.0, 2.0, 1.0]
+    # neither has routed yet: the random member's draws start from the same seed
+    for allowed in (["small", "big"], None):
+        assert again.route_batch(PROMPTS, allowed) == router.route_batch(PROMPTS, allowed)
+    meta = json.loads((moved / "config.json").read_text())
+    assert meta["options"] == {"members": [
+        {"path": "members-1/1-rules"}, {"path": "members-1/2-logreg"},
+        {"path": "members-1/3-knn", "weight": 2.0}, {"path": "members-1/4-random"}]}  # fmt: skip
+    again.save(moved)  # saved again: new member folders, the old ones removed after
+    assert sorted(p.name for p in moved.iterdir()) == ["config.json", "members-2"]
+
+
+def test_an_interrupted_save_leaves_the_previous_ensemble_whole(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ensemble(["rules", "smallest"], MODELS).save(tmp_path)
+    before = load_router(tmp_path, MODELS).route_batch(PROMPTS)
+    other = ensemble(["rules", "largest"], MODELS)
+
+    def full_disk(directory: object) -> Path:
+        raise RouterLLMError("cannot save the router: disk full")
+
+    monkeypatch.setattr(other.members[1].router, "save", full_disk)
+    with pytest.raises(RouterLLMError, match="disk full"):
+        other.save(tmp_path)
+    assert load_router(tmp_path, MODELS).route_batch(PROMPTS) == before
+    monkeypatch.undo()
+    other.save(tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["config.json", "members-3"]
+    assert load_router(tmp_path, MODELS).route_batch(PROMPTS) == other.route_batch(PROMPTS)
+
+
+# -- config errors -------------------------------------------------------------------
+def test_member_errors_are_clear(tmp_path: Path) -> None:
+    with pytest.raises(UnknownNameError, match="unknown ensemble member router 'bert'") as e:
+        ensemble(["rules", "bert"])
+    assert "ensemble" not in e.value.valid and "rules" in e.value.valid and "knn" in e.value.valid
+    cases: list[tuple[object, str]] = [
+        (None, "needs `members`, the routers that vote: e.g. options: {members: [rules,"),
+        ("rules", "must be a list of routers"),
+        ([], "at least 2 members to vote, got 0"),
+        (["rules"], "at least 2 members to vote, got 1"),
+        (["rules", "ensemble"], "member 2: an ensemble may not contain an ensemble"),
+        (["rules", "knn"], "member 2 (knn) is not trained: give a saved one as {path: <folder>}"),
+        (["rules", {"path": str(tmp_path / "nope")}], "member 2: no saved router at"),
+        (["rules", {"name": "largest", "wieght": 2}], "member 2: unknown key(s) wieght"),
+        (["rules", {"name": "largest", "weight": 0}], "weight must be a number > 0, got 0"),
+        (["rules", {"name": "largest", "weight": True}], "weight must be a number > 0"),
+        (["rules", {"name": "largest", "path": "x"}], "give a router's `name` or the `path`"),
+        (["rules", {"weight": 2}], "give a router's `name` or the `path`"),
+        (["rules", 3], "member 2 must be a router's name or {path:"),
+        (
+            ["rules", {"name": "rules", "options": {"base": 7}}],
+            "member 2: bad options for router 'rules'",
+        ),  # fmt: skip
+        (
+            ["rules", Pinned([Candidate("gpt-x", 1.0)], "gpt-x", 1.0)],
+            "routes to gpt-x, none of which",
+        ),  # fmt: skip
+    ]
+    for members, needle in cases:
+        with pytest.raises(RouterLLMError) as err:
+            create_router("ensemble", LADDER, members=members)
+        assert needle in str(err.value), (members, str(err.value))
+    with pytest.raises(RouterLLMError, match="an ensemble may not contain an ensemble"):
+        ensemble(["rules", ensemble(["rules", "largest"])])
+
+
+def test_bad_member_paths_are_clear(tmp_path: Path) -> None:
+    logreg = trained("logreg", tmp_path / "logreg")
+    inner = ensemble(["rules", {"path": str(logreg)}], MODELS).save(tmp_path / "inner")
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "corrupt").mkdir()
+    (tmp_path / "corrupt" / "config.json").write_text("{not json")
+    for folder, needle in [
+        (inner, "is a saved ensemble: an ensemble may not contain an ensemble"),
+        (tmp_path / "empty", "no saved router at"),
+        (tmp_path / "corrupt", "config.json is corrupt"),
+    ]:
+        with pytest.raises(RouterLLMError, match="ensemble member 2: ") as err:
+            ensemble(["rules", {"path": str(folder)}], MODELS)
+        assert needle in str(err.value)
+    # a member trained for models the config does not have
+    with pytest.raises(RouterLLMError, match="trained for models not in this config: mid"):
+        ensemble(["rules", {"path": str(logreg)}], [MODELS[0], MODELS[2]])
+    # a saved ensemble whose member folder went missing
+    shutil.rmtree(inner / "members-1" / "2-logreg")
+    with pytest.raises(RouterLLMError, match=r"config.json: .*ensemble member 2: no saved router"):
+        load_router(inner, MODELS)
+
+
+# -- the served system ---------------------------------------------------------------
+def test_the_configured_ensemble_routes_the_system(tmp_path: Path) -> None:
+    members = {"members": ["rules", "largest", {"name": "smallest"}]}
+    config = load_config(write_config(tmp_path, tiny_config_dict(
+        tmp_path, router={"name": "ensemble", "options": members})))  # fmt: skip
+    with RouterLLM(config) as system:
+        trivial, hard = system.generate_batch([TRIVIAL, HARD])
+        assert (trivial.model, hard.model) == ("tiny-light", "tiny-heavy")
+        assert trivial.router == "ensemble" and trivial.confidence == pytest.approx(2 / 3)
+        assert trivial.reason.startswith("2 of 3 routers voted for tiny-light (rules, smallest)")
+        assert [r.router for r in system.log.records()] == ["ensemble", "ensemble"]
+        saved = system.router.save(tmp_path / "saved-ensemble")
+    config.router.name, config.router.options, config.router.path = "rules", {}, str(saved)
+    with RouterLLM(config) as system:
+        assert system.route(HARD).model == "tiny-heavy" and system.router.name == "ensemble"
+
+
+def test_cli_route_with_the_configured_ensemble(tmp_path: Path) -> None:
+    ensemble_config = tiny_config_dict(
+        tmp_path,
+        router={"name": "ensemble", "options": {"members": ["rules", "largest", "smallest"]}},
+    )
+
+    def route(data: dict[str, object]) -> subprocess.CompletedProcess[str]:
+        cfg = write_config(tmp_path, data)
+        return subprocess.run(
+            [sys.executable, "-m", "routerllm.cli", "route", "hello there", "--config", str(cfg),
+             "--router", "ensemble", "--json", "--max-new-tokens", "2"],
+            capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+
+    proc = route(ensemble_config)
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    assert out["model"] == "tiny-light" and out["router"] == "ensemble"
+    # --router ensemble takes its members from the config's router options
+    proc = route(tiny_config_dict(tmp_path))
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "the ensemble router needs `members`" in proc.stderr.strip().splitlines()[-1]
