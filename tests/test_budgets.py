@@ -562,3 +562,33 @@ def test_spent_budgets_refuse_requests_in_the_cli_and_the_server_and_show_in_rep
     text = cli("report").stdout
     assert "CO2 in last 60 minutes" in text and "predictor (from the log)" in text
     assert "per day (UTC)" in text
+
+
+def test_a_carbon_level_caps_the_models_routing_may_choose(tmp_path: Path) -> None:
+    assert [BudgetConfig(level=v).routed_cap() for v in ("aggressive", "balanced", "relaxed")] == [34.0, 70.0, 405.0]  # fmt: skip
+    assert BudgetConfig(level="aggressive", max_params_b=7).routed_cap() == 7
+    assert BudgetConfig().routed_cap() is None
+    with pytest.raises(ConfigError, match=r"at most 0.05B parameters .* every configured model is larger"):  # fmt: skip
+        load_config(write_config(tmp_path, tiny_config_dict(tmp_path, budgets={"max_params_b": 0.05})))  # fmt: skip
+    with pytest.raises(ConfigError, match="budgets.level"):
+        load_config(write_config(tmp_path, tiny_config_dict(tmp_path, budgets={"level": "extreme"})))  # fmt: skip
+    data = tiny_config_dict(
+        tmp_path,
+        budgets={"max_params_b": 0.6},
+        overrides=[{"name": "legal", "pattern": "contract", "model": "tiny-heavy"}],
+    )
+    hard = (
+        "Implement a thread-safe LRU cache class in Python with unit tests and explain the design"
+    )
+    with RouterLLM(load_config(write_config(tmp_path, data))) as system:
+        assert system.route(hard).model == "tiny-medium"  # the rules router alone says heavy
+        assert system.generate(hard, router="largest").model == "tiny-medium"
+        over = system.route("a contract")
+        assert over.model != "tiny-heavy"
+        assert "override 'legal' not applied: tiny-heavy is not available to routing here" in over.reason  # fmt: skip
+        assert (
+            system.generate(hard, model="tiny-heavy").model == "tiny-heavy"
+        )  # the caller's: not capped
+    del data["budgets"], data["overrides"]
+    with RouterLLM(load_config(write_config(tmp_path, data, "uncapped.yaml"))) as system:
+        assert system.route(hard).model == "tiny-heavy"

@@ -132,3 +132,11 @@ def test_a_task_in_prose_with_asserts_is_checked_on_them() -> None:
     assert verify_answer(request, "I do not know.").verdict == "failed"
     # builtins called in prose are not the function asked for
     assert verify_answer("Explain why len([1, 2]) == 2.", "Because.").verdict == "unverifiable"
+
+
+def test_the_cascade_escalates_within_the_budgets_size_cap(tmp_path: Path) -> None:
+    data = tiny_config_dict(tmp_path, cascade={"enabled": True}, budgets={"max_params_b": 0.6})
+    with RouterLLM(load_config(write_config(tmp_path, data))) as system:
+        result = system.generate(REQUEST, model="tiny-light")  # both answers fail their examples
+        assert result.model == "tiny-medium" and "escalated to tiny-medium" in result.reason
+        assert "tiny-heavy" not in result.reason

@@ -143,9 +143,13 @@ def test_a_target_not_available_here_leaves_the_routers_choice(tmp_path: Path) -
     available = ["tiny-light", "tiny-medium"]
     d = overrides.apply("a contract", routed("tiny-light"), available)
     assert d.model == "tiny-light"
-    assert d.reason.endswith("override 'legal' not applied: tiny-heavy is not available here")
+    assert d.reason.endswith(
+        "override 'legal' not applied: tiny-heavy is not available to routing here"
+    )
     d = overrides.apply("anything", routed("tiny-medium"), available)
-    assert d.reason.endswith("override 'big' not applied: no heavy model is available here")
+    assert d.reason.endswith(
+        "override 'big' not applied: no heavy model is available to routing here"
+    )
 
 
 def test_no_rules_no_overrides(tmp_path: Path) -> None:

@@ -254,6 +254,11 @@ class BudgetLimits(_Strict):
         return self.per_request is not None or bool(self.windows())
 
 
+#: The seeds' carbon-aware levels (MISSION M3.7): the largest model a routed request
+#: may go to, billions of parameters.
+LEVEL_MAX_PARAMS_B = {"aggressive": 34.0, "balanced": 70.0, "relaxed": 405.0}
+
+
 class BudgetConfig(_Strict):
     """Carbon and cost budgets (``carbon/budget.py``): every request, routed or not, is
     kept within them; routed requests go to a smaller model near a limit."""
@@ -267,6 +272,22 @@ class BudgetConfig(_Strict):
         description="share of an hourly or daily budget spent from which a routed request "
         "goes to the next smaller model than its router chose",
     )
+
+    level: Literal["aggressive", "balanced", "relaxed"] | None = Field(
+        None,
+        description="the seeds' carbon-aware levels: routed requests go to models of at most "
+        "34B (aggressive), 70B (balanced) or 405B (relaxed) parameters",
+    )
+    max_params_b: float | None = Field(
+        None, gt=0, description="the largest model routed requests may go to, billions; "
+        "overrides the level's",
+    )  # fmt: skip
+
+    def routed_cap(self) -> float | None:
+        """The largest model, in billions of parameters, routed requests may go to."""
+        if self.max_params_b is not None:
+            return self.max_params_b
+        return LEVEL_MAX_PARAMS_B[self.level] if self.level else None
 
     def limits(self) -> dict[str, BudgetLimits]:
         """The quantities that have a limit (co2_kg, cost_usd)."""
@@ -351,6 +372,12 @@ class AppConfig(_Strict):
                 f"budgets.co2_kg: the remote model(s) {', '.join(unmeasured)} have no "
                 f"energy_per_token_kwh or co2_per_token_kg, so their CO2 is not known and the "
                 f"budget could not hold; give their per-token figures"
+            )
+        cap = self.budgets.routed_cap()
+        if cap is not None and not any(m.params_b <= cap for m in self.models):
+            raise ValueError(
+                f"budgets: routed requests may go to models of at most {cap:g}B parameters "
+                f"(max_params_b or level), but every configured model is larger; raise it"
             )
         names = [m.name for m in self.models]
         for i, rule in enumerate(self.overrides):

@@ -105,12 +105,12 @@ class Overrides:
         up = [n for n in self.ladder if n in set(available)]
         if rule.model is not None:
             if rule.model not in up:
-                return None, f"{rule.model} is not available here"
+                return None, f"{rule.model} is not available to routing here"
             return rule.model, f"to {rule.model}"
         if rule.tier is not None:
             of_tier = [n for n in up if self.tiers[n] == rule.tier]
             if not of_tier:
-                return None, f"no {rule.tier} model is available here"
+                return None, f"no {rule.tier} model is available to routing here"
             return of_tier[0], f"to {of_tier[0]} (the smallest {rule.tier} model)"
         assert rule.step is not None  # the config checked one action is given
         if routed not in up:

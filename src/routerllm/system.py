@@ -187,11 +187,26 @@ class RouterLLM:
             raise ModelUnavailableError(f"no configured model can run here ({reasons})")
         return self._available
 
+    def _routable(self) -> list[str]:
+        """The available models routing may choose: those within the budgets' size cap
+        (``budgets.max_params_b`` or ``level``; a model the caller names is not capped)."""
+        available = self.available_models()
+        cap = self.config.budgets.routed_cap()
+        if cap is None:
+            return available
+        routable = [n for n in available if self.config.model(n).params_b <= cap]
+        if not routable:
+            raise ModelUnavailableError(
+                f"no available model is within the budgets' cap of {cap:g}B parameters "
+                f"(budgets.max_params_b or level); available: {', '.join(available)}"
+            )
+        return routable
+
     def route(self, prompt: str) -> RoutingDecision:
         """The routing decision alone (not measured, not logged)."""
         self._check_open()
         prompt = checked_prompt(prompt, self._limit)
-        return self._overridden([prompt], [self.router.route(prompt, self.available_models())])[0]
+        return self._overridden([prompt], [self.router.route(prompt, self._routable())])[0]
 
     def _overridden(
         self, prompts: Sequence[str], decisions: Sequence[RoutingDecision]
@@ -199,7 +214,7 @@ class RouterLLM:
         """The decisions as the config's override rules change them."""
         if self.overrides is None:
             return list(decisions)
-        available = self.available_models()
+        available = self._routable()
         return [self.overrides.apply(p, d, available) for p, d in zip(prompts, decisions, strict=True)]  # fmt: skip
 
     # -- generation --------------------------------------------------------
@@ -255,7 +270,7 @@ class RouterLLM:
                     for _ in prompts
                 ]
             else:
-                routed = (router or self.router).route_batch(prompts, self.available_models())
+                routed = (router or self.router).route_batch(prompts, self._routable())
                 decisions = self._overridden(prompts, routed)
         router_part = routing.result.scaled(1.0 / len(reqs))  # the batch's routing, shared
         results: list[RoutedResult] = []
@@ -330,9 +345,7 @@ class RouterLLM:
         cascade = self.config.cascade
         if cascade.enabled:  # imported only where used: it brings the sandbox and the parsers
             from routerllm.cascade import next_larger, verify_answer, verify_stub
-        while cascade.enabled and (
-            bigger := next_larger(self.config, self.available_models(), name)
-        ):
+        while cascade.enabled and (bigger := next_larger(self.config, self._routable(), name)):
             with self.meter.measure("router_inference") as slot:
                 check = (
                     verify_stub(stub, completion.text, self._style(name), cascade.timeout_s)
