@@ -155,6 +155,10 @@ def _report_text(rep: Any) -> list[str]:
             f"{name:<26}{m.requests:>9}{m.completion_tokens:>9}{m.energy_kwh:>12.3e}"
             f"{m.co2_kg * 1000:>10.4f}{m.latency_s:>9.1f}"
         )
+    if rep.feedback:  # scores given to logged answers (RouterLLM.feedback)
+        lines += ["", f"{'feedback (scores 0-1)':<26}{'scored':>9}{'mean':>9}"]
+        for name, f in rep.feedback.items():
+            lines.append(f"{name:<26}{f['count']:>9}{f['mean_score']:>9.3f}")
     lines += [
         "",
         f"{'per component':<26}{'':>9}{'time s':>9}{'energy kWh':>12}{'CO2 g':>11}{'share':>8}",

@@ -176,6 +176,21 @@ class RouterSettings(_Strict):
         None, min_length=1, description="directory of a saved (trained) router; overrides name"
     )
     options: dict[str, Any] = Field(default_factory=dict)
+    learn: bool = Field(
+        False,
+        description="teach the router loaded from `path` the feedback on its answers "
+        "(RouterLLM.feedback, POST /routerllm/feedback) and save it back there; off, "
+        "feedback is only stored in the request log",
+    )
+
+    @model_validator(mode="after")
+    def _learns_from_a_saved_router(self) -> RouterSettings:
+        if self.learn and not self.path:
+            raise ValueError(
+                "learn: true saves what the router learns back to its folder: give `path`, "
+                "a saved feedback router (routerllm train --router feedback --out DIR)"
+            )
+        return self
 
 
 class CarbonConfig(_Strict):

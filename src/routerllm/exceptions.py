@@ -35,6 +35,10 @@ class PromptError(RouterLLMError):
     """The prompt is empty, not text, or too long for the chosen model."""
 
 
+class UnknownRequestError(PromptError):
+    """Feedback names a request the system did not route, or no longer remembers."""
+
+
 class ModelUnavailableError(RouterLLMError):
     """A model's weights, package or endpoint cannot be found here."""
 

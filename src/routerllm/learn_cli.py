@@ -21,7 +21,10 @@ from routerllm.exceptions import DataError, RouterLLMError
 
 log = logging.getLogger(__name__)
 
-OUTCOME_ROUTERS = ("quality", "logreg", "knn")
+OUTCOME_ROUTERS = ("quality", "logreg", "knn", "feedback")
+#: What ``eval-routing`` compares unless told (the feedback router learns online:
+#: ``benchmarks/feedback_learning.py`` evaluates that).
+EVALUATED_ROUTERS = ("quality", "logreg", "knn")
 
 
 # -- argument types (argparse turns their errors into a usage error, exit 2) ---
@@ -153,7 +156,7 @@ def _train_options(args: argparse.Namespace) -> None:
     # ``is``: an explicit 0 (``--epochs 0``) is given too, though it equals False
     unused = [f for f in other if (v := getattr(args, _dest(f))) is not None and v is not False]
     if unused:
-        kind = "outcome routers (quality, logreg, knn)" if classifier else "the classifier"
+        kind = f"outcome routers ({', '.join(OUTCOME_ROUTERS)})" if classifier else "the classifier"
         one = len(unused) == 1
         raise RouterLLMError(
             f"{', '.join(unused)} {'is' if one else 'are'} for {kind}; router {args.router!r} "
@@ -487,11 +490,13 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
     tr = sub.add_parser(
         "train", parents=[common], help="train a router (classifier on labels, or outcome routers)"
     )
-    tr.add_argument("--router", default="classifier", help="classifier | quality | logreg | knn")
+    tr.add_argument(
+        "--router", default="classifier", help="classifier | quality | logreg | knn | feedback"
+    )
     tr.add_argument(
         "--data",
         required=True,
-        help="labelled JSON or a generate-data directory; outcome file for quality/logreg/knn",
+        help="labelled JSON or a generate-data directory; outcome file for quality/logreg/knn/feedback",
     )
     tr.add_argument("--val", help="validation file (classifier)")
     tr.add_argument("--out", required=True, help="directory to save the router into")
@@ -571,7 +576,7 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
         type=float,
         help="share of --data held out when there is no --test (default: 0.2)",
     )
-    ev.add_argument("--routers", default=",".join(OUTCOME_ROUTERS))
+    ev.add_argument("--routers", default=",".join(EVALUATED_ROUTERS))
     ev.add_argument(
         "--encoder",
         default=None,

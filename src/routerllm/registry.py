@@ -60,6 +60,7 @@ ROUTERS: Registry = Registry(
         "knn": "routerllm.routers.quality:KNNRouter",
         "logreg": "routerllm.routers.quality:LogisticRouter",
         "ensemble": "routerllm.routers.ensemble:EnsembleRouter",
+        "feedback": "routerllm.routers.feedback:FeedbackRouter",
     },
 )
 

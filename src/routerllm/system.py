@@ -41,6 +41,7 @@ from routerllm.exceptions import (
     RequestLogError,
     RouterLLMError,
 )
+from routerllm.feedback import FeedbackLoop
 from routerllm.manager import LLMManager
 from routerllm.overrides import Overrides
 from routerllm.request_checks import checked_batch, checked_prompt, checked_request, checked_tag
@@ -115,6 +116,7 @@ class RouterLLM:
         self.router = _as_router(router, config) if router is not None else build_router(config)
         self.overrides = Overrides.from_config(config)
         self.gate = ServedGate.load(config)  # before anything is opened that would need closing
+        self.feedback_loop = FeedbackLoop.of(config, self.router, configured=router is None)
         csv_path = Path(config.carbon.output_dir) / "emissions.csv"
         if isinstance(request_log, RequestLog):
             request_log.check_open()
@@ -155,6 +157,7 @@ class RouterLLM:
         if self._closed:
             return
         self._closed = True
+        self.feedback_loop.close()  # saves what a learning router learned since its last save
         self.manager.close()
         self.meter.close()
         self.log.close()
@@ -277,6 +280,8 @@ class RouterLLM:
         for req, d in zip(reqs, decisions, strict=True):
             try:
                 results.append(self._run(req, d, router_part, tag))
+                if model is None:  # routed: its answer may be rated (feedback)
+                    self.feedback_loop.remember(results[-1].request_id, req.prompt, results[-1].model, router or self.router)  # fmt: skip
             except RouterLLMError as e:
                 if not results:
                     raise
@@ -450,6 +455,14 @@ class RouterLLM:
         result = answered_again(hit, decision, routing, cost)
         self._logged(req, result, tag)
         return result
+
+    def feedback(self, request_id: str, score: float) -> None:
+        """Rate the answer of a request this system routed (``RoutedResult.request_id``,
+        one of its last 10,000): ``score`` from 0 (failed) to 1 (solved), stored in the
+        request log and, with ``router.learn: true``, learned by its router, which must
+        be a ``FeedbackRouter`` (``routerllm.feedback``)."""
+        self._check_open()
+        self.feedback_loop.feedback(request_id, score, self.log)
 
     def predict(self, request: GenerationRequest | str, model: str) -> Prediction | None:
         """What ``request`` is predicted to cost on ``model`` before it runs: energy, CO2

@@ -85,6 +85,8 @@ class Report:
     budgets: dict[str, Any] | None = None
     predictor: dict[str, dict[str, float] | None] = field(default_factory=dict)
     recommendations: list[Recommendation] = field(default_factory=list)  # logged reports
+    #: per model, scores given to its logged answers: {"count": n, "mean_score": x}
+    feedback: dict[str, dict[str, float]] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -148,6 +150,10 @@ def logged_report(config: AppConfig, since: str | None = None, tag: str | None =
         if config.budgets.limits():
             rep.budgets = CarbonBudget(config.budgets, log).summary(utc_timestamp(since) if since else "")  # fmt: skip
         predictor = CarbonPredictor.from_log(config, log)
+        rep.feedback = {
+            model: {"count": n, "mean_score": mean}
+            for model, (n, mean) in log.feedback_by_model(since, tag).items()
+        }
     rep.predictor = {
         m.name: (p.as_dict() if (p := predictor.profile(m.name)) else None) for m in config.models
     }

@@ -52,6 +52,12 @@ CREATE TABLE IF NOT EXISTS components (
     method TEXT NOT NULL,
     PRIMARY KEY (request_id, component)
 );
+CREATE TABLE IF NOT EXISTS feedback (
+    request_id TEXT NOT NULL REFERENCES requests(id),
+    score REAL NOT NULL,
+    timestamp TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS feedback_request ON feedback(request_id);
 CREATE INDEX IF NOT EXISTS requests_time ON requests(timestamp);
 CREATE INDEX IF NOT EXISTS requests_model_time ON requests(model, timestamp);
 """
@@ -64,7 +70,11 @@ TABLES = {
         "tag", "finish_reason",
     ],
     "components": ["request_id", "component", "duration_s", "energy_kwh", "co2_kg", "method"],
+    "feedback": ["request_id", "score", "timestamp"],
 }  # fmt: skip
+# Every log has these; logs written before feedback was stored (2026-12-02) lack
+# ``feedback``, which opening one for writing adds.
+REQUIRED_TABLES = ("requests", "components")
 # Logs written before finish_reason was logged (2026-12-02): read as they are, and given
 # the column when opened for writing.
 OLDER_REQUESTS = TABLES["requests"][:-1]
@@ -255,7 +265,7 @@ class RequestLog:
                 for name, columns in tables.items()
                 if TABLES.get(name) != columns and (name, columns) != ("requests", OLDER_REQUESTS)
             ]
-            missing = read_only and not foreign and len(tables) < len(TABLES)
+            missing = read_only and not foreign and not set(REQUIRED_TABLES) <= set(tables)
         except sqlite3.DatabaseError as e:  # not an SQLite file at all
             conn.close()
             raise RequestLogError(
@@ -370,19 +380,66 @@ class RequestLog:
             finally:
                 fcntl.flock(f, fcntl.LOCK_UN)
 
-    def records(self, since: str | None = None, tag: str | None = None) -> Iterator[RequestRecord]:
-        """Every logged request, oldest first (optionally from ``since``, an ISO date or
-        time, UTC unless it carries an offset)."""
+    def add_feedback(self, request_id: str, score: float) -> None:
+        """Store a score in [0, 1] for a logged request, timestamped now (UTC)."""
+        self.check_open()
+        stamp = datetime.now(timezone.utc).isoformat(timespec="microseconds")
+        try:
+            with self._db:
+                self._db.execute(
+                    "INSERT INTO feedback (request_id, score, timestamp) VALUES (?, ?, ?)",
+                    (request_id, score, stamp),
+                )
+        except sqlite3.Error as e:
+            raise RequestLogError(
+                f"the feedback could not be stored in {self.db_path} (log.path): {e}"
+            ) from e
+
+    def feedback(self) -> list[tuple[str, float, str]]:
+        """Every stored score, oldest first: (request id, score, timestamp)."""
+        if not self._has_feedback():
+            return []
+        rows = self._fetch("SELECT request_id, score, timestamp FROM feedback ORDER BY rowid")
+        return [(r, float(s), t) for r, s, t in rows]
+
+    def feedback_by_model(
+        self, since: str | None = None, tag: str | None = None
+    ) -> dict[str, tuple[int, float]]:
+        """Per model, how many of its logged answers were scored and their mean score
+        (requests from ``since``, with ``tag``, as ``records`` selects them)."""
+        if not self._has_feedback():
+            return {}
+        where, args = self._filters(since, tag, "r.")
+        sql = (
+            "SELECT r.model, COUNT(*), AVG(f.score) FROM feedback f JOIN requests r "
+            "ON r.id = f.request_id" + where + " GROUP BY r.model ORDER BY r.model"
+        )
+        return {m: (int(n), float(mean)) for m, n, mean in self._fetch(sql, args)}
+
+    def _has_feedback(self) -> bool:
+        """Whether the log has its feedback table (an older one opened read-only has not)."""
+        sql = "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'feedback'"
+        return bool(self._fetch(sql)[0][0])
+
+    @staticmethod
+    def _filters(since: str | None, tag: str | None, prefix: str = "") -> tuple[str, list[object]]:
+        """The WHERE clause (or "") and its arguments selecting requests from ``since``
+        with ``tag``."""
         where: list[str] = []
         args: list[object] = []
         if since:
-            where.append("timestamp >= ?")
+            where.append(f"{prefix}timestamp >= ?")
             args.append(utc_timestamp(since))
         if tag is not None:
-            where.append("tag = ?")
+            where.append(f"{prefix}tag = ?")
             args.append(tag)
-        sql = "SELECT * FROM requests" + (" WHERE " + " AND ".join(where) if where else "")
-        yield from self._read(sql + " ORDER BY timestamp, rowid", args)
+        return (" WHERE " + " AND ".join(where) if where else ""), args
+
+    def records(self, since: str | None = None, tag: str | None = None) -> Iterator[RequestRecord]:
+        """Every logged request, oldest first (optionally from ``since``, an ISO date or
+        time, UTC unless it carries an offset)."""
+        where, args = self._filters(since, tag)
+        yield from self._read("SELECT * FROM requests" + where + " ORDER BY timestamp, rowid", args)
 
     def latest(self, model: str, limit: int) -> list[RequestRecord]:
         """The ``limit`` newest requests ``model`` answered, oldest first."""

@@ -211,9 +211,29 @@ class OutcomeRouter(Router):
         raise NotImplementedError
 
     def predict_prompts(self, prompts: Sequence[str]) -> np.ndarray:
+        return self._predict(self._embedded(prompts))
+
+    def _embedded(self, prompts: Sequence[str]) -> np.ndarray:
+        """The prompts' embeddings, checked, for a trained router."""
         self._check_fitted()
         what = f"the embeddings of encoder {self.encoder_spec!r}"
-        return self._predict(self.check_embeddings(self.embed(prompts), what))
+        return self.check_embeddings(self.embed(prompts), what)
+
+    def _decision_inputs(self, prompts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        """Each prompt's predicted success, and the values its model is chosen by: the
+        same, except for a router that explores (``_explored``)."""
+        X = self._embedded(prompts)
+        pred = self._predict(X)
+        return pred, self._explored(X, pred)
+
+    def _explored(self, X: np.ndarray, predicted: np.ndarray) -> np.ndarray:
+        """The values a decision is taken on, from the embeddings ``X`` and their
+        predictions: the predictions themselves; ``FeedbackRouter`` draws them."""
+        return predicted
+
+    def _decision_note(self) -> str:
+        """What a decision's reason adds about how the values were drawn."""
+        return ""
 
     @property
     def is_trained(self) -> bool:
@@ -293,7 +313,8 @@ class OutcomeRouter(Router):
     def policy(self, X: np.ndarray) -> np.ndarray:
         """(n, m): each model's probability of being chosen for each prompt embedded in
         ``X``, over the router's draws (from the fixed mix, or between two settings);
-        a choice it makes for sure is 1."""
+        a choice it makes for sure is 1. Choices by the predictions, without a
+        ``FeedbackRouter``'s exploration."""
         pred = self.predict(X)
         if self.mix is not None:
             return np.tile(self.mix, (len(pred), 1))
@@ -305,9 +326,9 @@ class OutcomeRouter(Router):
         return out
 
     def score(self, prompts: Sequence[str]) -> np.ndarray:
-        pred = self.predict_prompts(prompts)
+        pred, drawn = self._decision_inputs(prompts)
         everyone = np.ones(len(self.models), dtype=bool)
-        idx = self._choices(prompts, pred, everyone, self._knobs(prompts))
+        idx = self._choices(prompts, drawn, everyone, self._knobs(prompts))
         out = np.full(pred.shape, 1e-6)
         out[np.arange(len(idx)), idx] = 1.0
         return out / out.sum(axis=1, keepdims=True)
@@ -317,9 +338,9 @@ class OutcomeRouter(Router):
     ) -> list[RoutingDecision]:
         prompts = prompt_list(prompts)
         mask = self._mask(allowed)
-        pred = self.predict_prompts(prompts)
+        pred, drawn = self._decision_inputs(prompts)
         knobs = self._knobs(prompts)
-        idx = self._choices(prompts, pred, mask, knobs)
+        idx = self._choices(prompts, drawn, mask, knobs)
         if self._mixing(mask):
             shares = ", ".join(f"{n} {w:.0%}" for n, w in self.options["mix"].items())
             hows = [f"drawn from the fixed mix {shares}, which calibration found better"] * len(idx)
@@ -328,7 +349,7 @@ class OutcomeRouter(Router):
                 f"; {self.second_share:.0%} of requests, drawn by their hash, take "
                 f"{self.second_knob:g} and the rest {self.knob:g}"
             )  # fmt: skip
-            hows = [f"{self.mode} {k:g}{both}" for k in knobs]
+            hows = [f"{self.mode} {k:g}{both}{self._decision_note()}" for k in knobs]
         return [
             RoutingDecision(
                 model=self.model_names[i],

@@ -235,6 +235,23 @@ class _Service:
             raise ModelUnavailableError(f"model {name!r} is not available here: {reason}")
         return protocol.model_entry(name)
 
+    async def feedback(self, request: Any) -> Any:
+        """``POST /routerllm/feedback``: a score for a routed answer, from any thread at
+        any time (it does not wait for the turn: it runs no model)."""
+        import anyio.to_thread
+
+        if (refused := self.unauthorised(request)) is not None:
+            return refused
+        try:
+            body = await self.read_body(request)
+            if not isinstance(body, bytes):
+                return body
+            request_id, score = protocol.feedback_call(protocol.parse_json(body))
+            await anyio.to_thread.run_sync(lambda: self.system.feedback(request_id, score))
+        except RouterLLMError as e:
+            return self.failure(e)
+        return {"ok": True}
+
     def report(self, since: str | None, tag: str | None) -> dict[str, Any]:
         """Totals read back from the request log, as ``routerllm report --json`` gives them."""
         from routerllm.carbon.report import logged_report
@@ -284,8 +301,8 @@ def _gone() -> Any:
 
 
 def create_app(system: "RouterLLM", api_key: str | None = None) -> Any:
-    """The FastAPI app serving ``system``; with ``api_key``, every ``/v1`` and report
-    request needs ``Authorization: Bearer <api_key>``."""
+    """The FastAPI app serving ``system``; with ``api_key``, every ``/v1``, report and
+    feedback request needs ``Authorization: Bearer <api_key>``."""
     try:
         import anyio.to_thread
         from fastapi import FastAPI, Request
@@ -322,6 +339,10 @@ def create_app(system: "RouterLLM", api_key: str | None = None) -> Any:
     @app.get("/v1/models/{name}")
     async def model(name: str, request: Request) -> Any:
         return await in_thread(request, lambda: service.model(name))
+
+    @app.post("/routerllm/feedback")
+    async def feedback(request: Request) -> Any:
+        return await service.feedback(request)
 
     @app.get("/routerllm/report")
     async def report(request: Request, since: str | None = None, tag: str | None = None) -> Any:

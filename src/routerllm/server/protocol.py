@@ -29,6 +29,7 @@ from routerllm.exceptions import (
     PromptError,
     RouterLLMError,
     UnknownNameError,
+    UnknownRequestError,
 )
 
 if TYPE_CHECKING:
@@ -287,6 +288,26 @@ def events(call: Call, result: RoutedResult, created: int, warning: str = "") ->
     return [f"data: {json.dumps(c)}\n\n" for c in chunks] + ["data: [DONE]\n\n"]
 
 
+def feedback_call(body: object) -> tuple[str, float]:
+    """``POST /routerllm/feedback``'s body ``{"request_id": ..., "score": 0..1}``: the
+    ``request_id`` of a routed answer (its ``routerllm`` field's) and its score."""
+    if not isinstance(body, Mapping):
+        raise PromptError(f"the request body must be a JSON object, got {_json_kind(body)}")
+    if unknown := sorted(set(body) - {"request_id", "score"}):
+        raise PromptError(
+            f"unknown field(s) {', '.join(map(repr, unknown))}: a feedback body is "
+            f'{{"request_id": "...", "score": 0..1}}'
+        )
+    request_id, score = body.get("request_id"), body.get("score")
+    if not isinstance(request_id, str) or not request_id.strip():
+        raise PromptError(
+            "request_id must be the request_id in an answer's routerllm field (a string)"
+        )
+    if not (is_number(score) and 0 <= score <= 1):  # type: ignore[operator]  # NaN fails both
+        raise PromptError(f"score must be a number from 0 (failed) to 1 (solved), got {json.dumps(score)[:40]}")  # fmt: skip
+    return request_id, float(score)  # type: ignore[arg-type]
+
+
 def parse_json(data: bytes) -> Any:
     """A request body's JSON; one ``PromptError`` saying what is wrong with it."""
     try:
@@ -329,6 +350,8 @@ def error_status(error: RouterLLMError) -> tuple[int, str, str | None]:
     """HTTP status, error type and code for a RouterLLM error."""
     if isinstance(error, UnknownNameError):
         return 404, "invalid_request_error", "model_not_found"
+    if isinstance(error, UnknownRequestError):
+        return 404, "invalid_request_error", "request_not_found"
     if isinstance(error, PromptError | ConfigError):
         return 400, "invalid_request_error", None
     if isinstance(error, BudgetExceededError):

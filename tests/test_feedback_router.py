@@ -1,0 +1,415 @@
+"""The feedback router (a contextual bandit, MISSION M3.5) and feedback on a routed
+system's answers: the posterior against a ridge solution computed by hand, learning
+that changes the choice, exploration, save/load, bad input; then ``RouterLLM.feedback``
+on the tiny GGUF ladder (the request log's feedback table, the report, ``router.learn``
+saving the router) and ``POST /routerllm/feedback`` on a real server."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from routerllm import feedback as feedback_module
+from routerllm.carbon.report import logged_report
+from routerllm.carbon.request_log import SCHEMA, RequestLog
+from routerllm.config import AppConfig, load_config
+from routerllm.exceptions import (
+    ConfigError,
+    PromptError,
+    RouterLLMError,
+    UnknownNameError,
+    UnknownRequestError,
+)
+from routerllm.routers import create_router, load_router
+from routerllm.routers.base import Candidate
+from routerllm.routers.decision import choose
+from routerllm.routers.feedback import FeedbackRouter
+from routerllm.system import RouterLLM
+
+from .conftest import tiny_config_dict, write_config
+from .test_server import call, chat, running
+
+SMALL_BIG = [Candidate("small", 1.0), Candidate("big", 10.0)]
+
+
+def feedback_router(models: Any = SMALL_BIG, **options: Any) -> FeedbackRouter:
+    router = create_router("feedback", models, options.pop("seed", 0), **options)
+    assert isinstance(router, FeedbackRouter)
+    return router
+
+
+# -- the posterior ------------------------------------------------------------
+def test_the_posterior_is_the_ridge_solution_and_learning_updates_one_model() -> None:
+    # Two prompts embedded as (1, 0) and (0, 1), plus the constant feature: Z = [[1,0,1],
+    # [0,1,1]]. Small solved the first only; with ridge 1, A = I + Z^T Z = [[2,0,1],
+    # [0,2,1],[1,1,3]] and b = Z^T (y - 0.5) = (0.5, -0.5, 0), so theta = (1/4, -1/4, 0):
+    # predictions 0.5 + 1/4 and 0.5 - 1/4.
+    router = feedback_router(ridge=1.0, explore=0.0)
+    X = np.array([[1.0, 0.0], [0.0, 1.0]])
+    router.fit(None, np.array([[1.0, 1.0], [0.0, 1.0]]), ["small", "big"], embeddings=X)
+    np.testing.assert_allclose(router.predict(X)[:, 0], [0.75, 0.25])
+    big_before = router.predict(X)[:, 1]
+    # Small solves the first prompt once more: A += z z^T with z = (1, 0, 1), b += z / 2,
+    # so A = [[3,0,2],[0,2,1],[2,1,4]], b = (1, -1/2, 1/2), theta = (8, -7, 1) / 26.
+    router.learn(None, ["small"], [1.0], embeddings=X[:1])
+    np.testing.assert_allclose(router.predict(X)[:, 0], [0.5 + 9 / 26, 0.5 - 6 / 26])
+    np.testing.assert_array_equal(router.predict(X)[:, 1], big_before)  # bandit feedback
+    assert router.counts.tolist() == [3.0, 2.0]
+    # the same as refitting the ridge regression on small's three outcomes
+    Z = np.array([[1.0, 0, 1], [0, 1, 1], [1, 0, 1]])
+    theta = np.linalg.solve(np.eye(3) + Z.T @ Z, Z.T @ (np.array([1.0, 0, 1]) - 0.5))
+    np.testing.assert_allclose(router.predict(X)[:, 0], 0.5 + Z[:2] @ theta)
+
+
+def topic_prompts(topic: str, n: int, start: int = 0) -> list[str]:
+    return [f"please write the {topic} function number {i} for me" for i in range(start, start + n)]
+
+
+def test_learning_from_feedback_moves_the_choice_to_the_model_that_succeeds() -> None:
+    # Trained when small solved the parser prompts; now it fails them and big does not.
+    train = topic_prompts("parser", 20) + topic_prompts("matrix", 20)
+    scores = np.array([[1.0, 1.0]] * 20 + [[0.0, 1.0]] * 20)
+    learning, frozen = (
+        feedback_router(encoder="hashing", explore=0.0, knob=0.5).fit(train, scores, ["small", "big"])
+        for _ in range(2)
+    )  # fmt: skip
+    held_out = topic_prompts("parser", 10, start=100)
+    assert {d.model for d in learning.route_batch(held_out)} == {"small"}
+    for prompt in topic_prompts("parser", 40, start=20):  # route, hear how it went, learn
+        model = learning.route(prompt).model
+        learning.learn([prompt], [model], [1.0 if model == "big" else 0.0])
+    assert {d.model for d in learning.route_batch(held_out)} == {"big"}
+    assert {d.model for d in frozen.route_batch(held_out)} == {"small"}  # without learning
+    assert learning.counts[learning.model_names.index("small")] > 40
+    assert {d.model for d in learning.route_batch(topic_prompts("matrix", 5, 100))} == {"big"}
+
+
+def test_exploration_is_seeded_and_zero_is_the_posterior_mean() -> None:
+    train = topic_prompts("parser", 10) + topic_prompts("matrix", 10)
+    scores = np.array([[1.0, 1.0]] * 10 + [[0.0, 1.0]] * 10)
+    prompts = topic_prompts("parser", 30, 50) + topic_prompts("matrix", 30, 50)
+
+    def choices(**options: Any) -> list[str]:
+        router = feedback_router(encoder="hashing", knob=0.5, **options)
+        router.fit(train, scores, ["small", "big"])
+        return [d.model for d in router.route_batch(prompts) + router.route_batch(prompts)]
+
+    greedy = choices(explore=0.0)
+    router = feedback_router(encoder="hashing", knob=0.5, explore=0.0).fit(train, scores, ["small", "big"])  # fmt: skip
+    by_mean = choose(router.predict_prompts(prompts), router.costs, "lambda", 0.5)
+    assert greedy == [router.model_names[i] for i in by_mean] * 2  # the same every time
+    explored = choices(explore=3.0, seed=7)
+    assert explored == choices(explore=3.0, seed=7)  # the same seed, the same draws
+    assert explored != greedy and explored != choices(explore=3.0, seed=8)
+    decision = router.route(prompts[0])
+    assert "Thompson" not in decision.reason
+    assert "Thompson sampling, explore 3" in feedback_router(encoder="hashing", explore=3.0).fit(
+        train, scores, ["small", "big"]
+    ).route(prompts[0]).reason  # fmt: skip
+
+
+# -- persistence --------------------------------------------------------------
+def trained(tmp_path: Path) -> tuple[FeedbackRouter, list[str], Path]:
+    train = topic_prompts("parser", 12) + topic_prompts("matrix", 12)
+    scores = np.array([[1.0, 1.0]] * 12 + [[0.0, 1.0]] * 12)
+    router = feedback_router(encoder="hashing", explore=0.5, ridge=2.0, knob=0.3)
+    router.fit(train, scores, ["small", "big"])
+    router.learn(topic_prompts("parser", 5, 30), ["small"] * 5, [0.0, 0.2, 1.0, 0.0, 0.0])
+    held_out = topic_prompts("parser", 6, 90) + topic_prompts("matrix", 6, 90)
+    return router, held_out, router.save(tmp_path / "fb")
+
+
+def test_save_and_load_reproduce_the_router_and_its_learning(tmp_path: Path) -> None:
+    router, held_out, path = trained(tmp_path)
+    loaded = load_router(path, SMALL_BIG)
+    assert isinstance(loaded, FeedbackRouter)
+    assert (loaded.explore, loaded.ridge, loaded.knob) == (0.5, 2.0, 0.3)
+    np.testing.assert_array_equal(
+        loaded.predict_prompts(held_out), router.predict_prompts(held_out)
+    )
+    np.testing.assert_array_equal(loaded.counts, router.counts)
+    for r in (router, loaded):  # both go on learning alike
+        r.learn(held_out[:2], ["big", "small"], [1.0, 0.0])
+    np.testing.assert_array_equal(
+        loaded.predict_prompts(held_out), router.predict_prompts(held_out)
+    )
+    # a config that orders the models otherwise (big now the smaller) gets each its own
+    reordered = load_router(path, [Candidate("small", 1.0), Candidate("big", 0.5)])
+    assert reordered.model_names == ["big", "small"]
+    assert isinstance(reordered, FeedbackRouter)
+    fresh = load_router(path, SMALL_BIG)
+    assert isinstance(fresh, FeedbackRouter)
+    np.testing.assert_array_equal(
+        reordered.predict_prompts(held_out)[:, ::-1], fresh.predict_prompts(held_out)
+    )
+    np.testing.assert_array_equal(reordered.counts[::-1], fresh.counts)
+
+
+def _rewrite_weights(path: Path, change: Any) -> None:
+    """Replace the saved arrays with ``change(arrays)`` and record their digest, as a
+    save would: what the router's own checks must then refuse."""
+    from routerllm.files import sha256_of
+
+    with np.load(path / "weights.npz") as data:
+        arrays = change({k: data[k] for k in data.files})
+    with (path / "weights.npz").open("wb") as f:
+        np.savez(f, **arrays)
+    meta = json.loads((path / "config.json").read_text())
+    meta["weights_sha256"] = sha256_of(path / "weights.npz")
+    (path / "config.json").write_text(json.dumps(meta))
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda a: a | {"precision": -a["precision"]}, "not positive definite"),
+        (
+            lambda a: (
+                a
+                | {
+                    "precision": a["precision"]
+                    + np.triu(np.ones(a["precision"].shape[:2]), 1)[..., None]
+                }
+            ),
+            "not symmetric",
+        ),  # fmt: skip
+        (lambda a: a | {"moment": a["moment"][:-1]}, r"'moment' has shape"),
+        (lambda a: a | {"counts": -a["counts"]}, "negative counts"),
+        (lambda a: {k: v for k, v in a.items() if k != "moment"}, "no array 'moment'"),
+        (lambda a: a | {"moment": a["moment"] * np.nan}, "not finite"),
+    ],
+)
+def test_a_broken_checkpoint_is_a_clear_error(tmp_path: Path, change: Any, message: str) -> None:
+    _, _, path = trained(tmp_path)
+    _rewrite_weights(path, change)
+    with pytest.raises(RouterLLMError, match=message):
+        load_router(path, SMALL_BIG)
+
+
+def test_bad_options_and_feedback_are_clear_errors() -> None:
+    for options, message in [
+        ({"ridge": 0}, "ridge must be a number > 0"),
+        ({"explore": -1.0}, "explore must be a number >= 0"),
+        ({"explore": True}, "option 'explore' must be a number"),
+        ({"ridge": "1"}, "option 'ridge' must be a number"),
+    ]:
+        with pytest.raises(RouterLLMError, match=message):
+            feedback_router(**options)
+    router = feedback_router(encoder="hashing")
+    with pytest.raises(RouterLLMError, match="is not trained"):
+        router.learn(["a"], ["small"], [1.0])
+    router.fit(["a", "b"], np.array([[1.0, 1.0], [0.0, 1.0]]), ["small", "big"])
+    before = router.state()
+    for args, message in [
+        ((["a"], ["small"], [1.5]), r"a score must be a number in \[0, 1\]"),
+        ((["a"], ["small"], [float("nan")]), r"a score must be a number in \[0, 1\]"),
+        ((["a"], ["small"], [True]), r"a score must be a number in \[0, 1\]"),
+        ((["a"], ["small"], ["1"]), r"a score must be a number in \[0, 1\]"),
+        ((["a"], ["small"], 1.0), "scores must be a list of numbers"),
+        ((["a"], ["huge"], [1.0]), "unknown model 'huge'; valid names: big, small"),
+        ((["a"], "small", [1.0]), "models must be a list of model names"),
+        (
+            (["a", "b"], ["small"], [1.0]),
+            "one model and one score per prompt, got 2 prompts, 1 models",
+        ),  # fmt: skip
+        (("a", ["small"], [1.0]), "prompts must be a list"),
+    ]:
+        with pytest.raises(RouterLLMError, match=message):
+            router.learn(*args)
+    with pytest.raises(RouterLLMError, match="the prompts or their embeddings"):
+        router.learn(["a"], ["small"], [1.0], embeddings=np.zeros((1, router.dim or 1)))
+    with pytest.raises(RouterLLMError, match="have width 3"):
+        router.learn(None, ["small"], [1.0], embeddings=np.zeros((1, 3)))
+    assert isinstance(UnknownNameError("model", "x", []), RouterLLMError)
+    after = router.state()  # nothing was learned from the refused calls
+    assert all(np.array_equal(before[k], after[k]) for k in before)
+    router.learn([], [], [])  # nothing to learn is not a mistake
+
+
+# -- a routed system ----------------------------------------------------------
+def saved_ladder_router(path: Path, config: AppConfig, explore: float = 0.0) -> Path:
+    """A feedback router for the tiny ladder, trained on a few outcomes, saved to ``path``."""
+    router = create_router("feedback", config.models, 0, encoder="hashing", explore=explore)
+    prompts = topic_prompts("parser", 6) + topic_prompts("hello", 6)
+    scores = np.array([[0.0, 0.0, 1.0]] * 6 + [[1.0, 1.0, 1.0]] * 6)
+    router.fit(prompts, scores, ["tiny-light", "tiny-medium", "tiny-heavy"])
+    return router.save(path)
+
+
+def ladder(tmp_path: Path, learn: bool = True, **router: Any) -> AppConfig:
+    base = load_config(write_config(tmp_path, tiny_config_dict(tmp_path), "base.yaml"))
+    path = saved_ladder_router(tmp_path / "router", base)
+    data = tiny_config_dict(tmp_path, carbon={"enabled": False})
+    data["router"] = {"path": str(path), "learn": learn, **router}
+    return load_config(write_config(tmp_path, data))
+
+
+def test_feedback_is_stored_learned_and_saved(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+    config = ladder(tmp_path)
+    path = Path(config.router.path or "")
+    with RouterLLM(config) as system:
+        router = system.router
+        assert isinstance(router, FeedbackRouter)
+        answer = system.generate(topic_prompts("parser", 1, 50)[0])
+        j = router.model_names.index(answer.model)
+        before = router.counts.copy()
+        system.feedback(answer.request_id, 0.25)
+        assert router.counts[j] == before[j] + 1 and router.counts.sum() == before.sum() + 1
+        ((rid, score, stamp),) = system.log.feedback()
+        assert (rid, score) == (answer.request_id, 0.25) and stamp.endswith("+00:00")
+        with pytest.raises(PromptError, match="has been rated already"):
+            system.feedback(answer.request_id, 1.0)
+        for bad in (1.5, -0.1, float("nan"), "1", True, None):
+            with pytest.raises(PromptError, match="score must be a number from 0"):
+                system.feedback(answer.request_id, bad)  # type: ignore[arg-type]
+        with pytest.raises(UnknownRequestError, match="no routed request 'nope' to rate"):
+            system.feedback("nope", 1.0)
+        with pytest.raises(PromptError, match="request_id must be"):
+            system.feedback(7, 1.0)  # type: ignore[arg-type]
+        chosen = system.generate("hi", model="tiny-light")  # not routed: nothing to rate
+        with pytest.raises(UnknownRequestError):
+            system.feedback(chosen.request_id, 1.0)
+        by_rules = system.generate("hi", router="rules")
+        with pytest.raises(PromptError, match="routed by 'rules', which does not learn"):
+            system.feedback(by_rules.request_id, 1.0)
+        assert len(system.log.feedback()) == 1  # no refused score was stored
+        # saved every SAVE_EVERY learned scores, without waiting for close
+        monkeypatch.setattr(feedback_module, "SAVE_EVERY", 1)
+        second = system.generate(topic_prompts("hello", 1, 50)[0])
+        system.feedback(second.request_id, 1.0)
+        saved = load_router(path, config.models)
+        np.testing.assert_array_equal(saved.counts, router.counts)  # type: ignore[attr-defined]
+        monkeypatch.setattr(feedback_module, "SAVE_EVERY", 100)
+        third = system.generate(topic_prompts("parser", 1, 60)[0])
+        system.feedback(third.request_id, 0.0)
+        assert load_router(path, config.models).counts.sum() == router.counts.sum() - 1  # type: ignore[attr-defined]
+        learned = router.predict_prompts(topic_prompts("parser", 3, 70))
+    reloaded = load_router(path, config.models)  # closing saved the rest
+    np.testing.assert_array_equal(reloaded.predict_prompts(topic_prompts("parser", 3, 70)), learned)  # type: ignore[attr-defined]
+    report = logged_report(config)
+    assert sum(f["count"] for f in report.feedback.values()) == 3
+    assert report.feedback[answer.model]["count"] >= 1
+    from routerllm.cli import _report_text
+
+    assert "feedback (scores 0-1)" in "\n".join(_report_text(report))
+    with pytest.raises(RouterLLMError, match="this RouterLLM is closed"):
+        system.feedback(third.request_id, 1.0)
+
+
+def test_without_learn_feedback_is_stored_and_the_router_left_alone(tmp_path: Path) -> None:
+    config = ladder(tmp_path, learn=False)
+    path = Path(config.router.path or "")
+    saved = (path / "weights.npz").read_bytes()
+    with RouterLLM(config) as system:
+        before = system.router.state()
+        answer = system.generate("hi")
+        system.feedback(answer.request_id, 1.0)
+        after = system.router.state()
+        assert all(np.array_equal(before[k], after[k]) for k in before)
+        assert [r[:2] for r in system.log.feedback()] == [(answer.request_id, 1.0)]
+    assert (path / "weights.npz").read_bytes() == saved
+
+
+def test_learn_needs_a_saved_router_that_learns(tmp_path: Path) -> None:
+    data = tiny_config_dict(tmp_path)
+    data["router"] = {"name": "feedback", "learn": True}
+    with pytest.raises(ConfigError, match="learn: true saves what the router learns"):
+        load_config(write_config(tmp_path, data))
+    config = load_config(write_config(tmp_path, tiny_config_dict(tmp_path)))
+    logreg = create_router("logreg", config.models, encoder="hashing")
+    logreg.fit(["a", "b"], np.array([[1.0, 0, 1], [0, 0, 1]]), [m.name for m in config.models])  # type: ignore[attr-defined]
+    data["router"] = {"path": str(logreg.save(tmp_path / "lr")), "learn": True}
+    with pytest.raises(ConfigError, match="router 'logreg' .* does not learn from feedback"):
+        RouterLLM(load_config(write_config(tmp_path, data)))
+
+
+def test_the_memory_of_routed_requests_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(feedback_module, "MAX_REMEMBERED", 3)
+    monkeypatch.setattr(feedback_module, "MAX_REMEMBERED_CHARS", 10)
+    router = feedback_router()
+    loop = feedback_module.FeedbackLoop(router, learn=True)
+    for i in range(5):
+        loop.remember(f"r{i}", "abc", "small", router)
+    assert list(loop._routed) == ["r2", "r3", "r4"]  # the 3 newest
+    loop.remember("long", "x" * 8, "small", router)  # 9 + 8 characters: keep 10 at most
+    assert list(loop._routed) == ["long"]
+
+
+def test_an_older_log_without_feedback_is_read_and_then_given_the_table(tmp_path: Path) -> None:
+    path = tmp_path / "old.sqlite"
+    older = SCHEMA[: SCHEMA.index("CREATE TABLE IF NOT EXISTS feedback")]
+    with sqlite3.connect(path) as db:  # the schema as it was before feedback
+        db.executescript(older + "CREATE INDEX IF NOT EXISTS requests_time ON requests(timestamp);")
+    with RequestLog(path, read_only=True) as old:
+        assert old.feedback() == [] and old.feedback_by_model() == {} and old.count() == 0
+    with RequestLog(path) as log:  # opened for writing: the table is added
+        log.add_feedback("some-request", 0.5)
+        assert [r[:2] for r in log.feedback()] == [("some-request", 0.5)]
+
+
+# -- the server ---------------------------------------------------------------
+FEEDBACK = "/routerllm/feedback"
+
+
+def test_the_server_takes_feedback(tmp_path: Path) -> None:
+    config = ladder(tmp_path)
+    with RouterLLM(config) as system, running(system) as base:
+        answer = chat(base, "Implement a parser in Python")
+        request_id = answer["routerllm"]["request_id"]
+        assert request_id and answer["routerllm"]["router"] == "feedback"
+        status, text = call(base, FEEDBACK, {"request_id": request_id, "score": 1})
+        assert (status, json.loads(text)) == (200, {"ok": True})
+        assert [r[:2] for r in system.log.feedback()] == [(request_id, 1.0)]
+        for body, code, message in [
+            ({"request_id": request_id, "score": 0.5}, 400, "rated already"),
+            ({"request_id": "unknown", "score": 0.5}, 404, "no routed request 'unknown'"),
+            ({"request_id": request_id, "score": 2}, 400, "score must be a number from 0"),
+            ({"request_id": request_id, "score": "1"}, 400, "score must be a number from 0"),
+            ({"request_id": request_id}, 400, "score must be a number from 0"),
+            ({"score": 1}, 400, "request_id must be"),
+            ({"request_id": request_id, "score": 1, "extra": 1}, 400, "unknown field"),
+            ([1], 400, "must be a JSON object"),
+        ]:
+            status, text = call(base, FEEDBACK, body)
+            error = json.loads(text)["error"]
+            assert (status, message in error["message"]) == (code, True), text
+            assert error["type"] == "invalid_request_error"
+        status, text = call(base, FEEDBACK, raw=b"{not json")
+        assert status == 400 and "not valid JSON" in json.loads(text)["error"]["message"]
+        assert json.loads(call(base, FEEDBACK, {"request_id": "x", "score": 1})[1])["error"]["code"] == "request_not_found"  # fmt: skip
+        assert len(system.log.feedback()) == 1
+
+
+def test_feedback_needs_the_api_key(tmp_path: Path) -> None:
+    config = ladder(tmp_path, learn=False)
+    with RouterLLM(config) as system, running(system, api_key="s3cret") as base:
+        key = {"Authorization": "Bearer s3cret"}
+        status, text = call(base, "/v1/chat/completions", {"messages": [{"role": "user", "content": "hi"}]}, headers=key)  # fmt: skip
+        request_id = json.loads(text)["routerllm"]["request_id"]
+        body = {"request_id": request_id, "score": 0.0}
+        assert call(base, FEEDBACK, body)[0] == 401
+        assert call(base, FEEDBACK, body, headers={"Authorization": "Bearer wrong"})[0] == 401
+        assert system.log.feedback() == []
+        assert call(base, FEEDBACK, body, headers=key) == (200, '{"ok":true}')
+
+
+def test_routerllm_train_trains_a_feedback_router(tmp_path: Path) -> None:
+    from .test_learn_cli import ok_json
+    from .test_outcome_routing import MODELS, SIZES, make_rows, write_json
+
+    train = write_json(tmp_path / "train.json", *make_rows(120, 0))
+    out = tmp_path / "fb"
+    trained = ok_json(
+        "train", "--router", "feedback", "--data", str(train), "--out", str(out),
+        "--encoder", "hashing", "--calibrate", "max_cost=0.5",
+    )  # fmt: skip
+    assert trained["router"] == "feedback" and trained["train_size"] == 96
+    assert trained["calibration"]["cost"] <= 0.5 * 70 + 1e-9
+    router = load_router(out, [Candidate(m, SIZES[m]) for m in MODELS])
+    assert isinstance(router, FeedbackRouter) and router.counts.tolist() == [96.0] * 3
+    assert router.route("hello, define the word graphs simply please").model in MODELS
