@@ -405,6 +405,7 @@ def test_an_api_key_guards_everything_but_health(quiet_config: AppConfig) -> Non
         assert call(base, "/v1/models")[0] == 401
         assert call(base, "/routerllm/report")[0] == 401
         assert call(base, "/health")[0] == 200
+        assert call(base, "/health", method="HEAD") == (200, "")
         key = {"Authorization": "Bearer s3cret"}
         assert call(base, CHAT, body, headers=key)[0] == 200
         assert call(base, "/v1/models", headers=key)[0] == 200

@@ -348,7 +348,7 @@ def create_app(system: "RouterLLM", api_key: str | None = None) -> Any:
     async def report(request: Request, since: str | None = None, tag: str | None = None) -> Any:
         return await in_thread(request, lambda: service.report(since, tag))
 
-    @app.get("/health")
+    @app.api_route("/health", methods=["GET", "HEAD"])  # HEAD: load balancers' probes
     async def health() -> dict[str, str]:
         return {"status": "ok"}
 
