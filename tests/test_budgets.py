@@ -22,7 +22,7 @@ from routerllm.carbon.meter import Measurement
 from routerllm.carbon.predictor import CarbonPredictor, fit_profile, nonnegative_fit
 from routerllm.carbon.request_log import RequestLog, RequestRecord, Spending
 from routerllm.config import AppConfig, BudgetConfig, load_config
-from routerllm.exceptions import BudgetExceededError, ConfigError
+from routerllm.exceptions import BudgetExceededError, ConfigError, ModelUnavailableError
 from routerllm.system import RouterLLM
 
 from .conftest import tiny_config_dict, tiny_model, write_config
@@ -592,3 +592,28 @@ def test_a_carbon_level_caps_the_models_routing_may_choose(tmp_path: Path) -> No
     del data["budgets"], data["overrides"]
     with RouterLLM(load_config(write_config(tmp_path, data, "uncapped.yaml"))) as system:
         assert system.route(hard).model == "tiny-heavy"
+
+
+def test_a_step_down_near_a_limit_stays_within_the_size_cap(tmp_path: Path) -> None:
+    # a light model bigger than the medium one: "one model smaller" would be over the cap
+    models = [tiny_model("tiny-light", "light", 2.0), tiny_model("tiny-medium", "medium", 0.5), tiny_model("tiny-heavy", "heavy", 1.5)]  # fmt: skip
+    config = budget_config(tmp_path, {"co2_kg": {"hourly": 0.05}, "max_params_b": 1.0}, models=models)  # fmt: skip
+    recent = datetime.now(timezone.utc) - timedelta(minutes=10)
+    seeded_log(Path(config.log.path), [record("tiny-medium", recent, co2_kg=0.045)]).close()
+    with RouterLLM(config) as system:
+        result = system.generate("What is a list?", router="largest")  # routed to tiny-medium
+        assert result.model == "tiny-medium", result.reason
+        assert "tiny-light" not in result.reason
+
+
+def test_a_callers_model_runs_and_is_logged_when_the_cap_leaves_no_model_to_route_to(
+    tmp_path: Path,
+) -> None:
+    data = tiny_config_dict(tmp_path, cascade={"enabled": True}, budgets={"max_params_b": 0.2})
+    data["models"][0]["memory_gb"] = 5.0  # tiny-light, the one model within the cap, cannot run
+    with RouterLLM(load_config(write_config(tmp_path, data))) as system:
+        with pytest.raises(ModelUnavailableError, match="no available model is within the budgets' cap of 0.2B"):  # fmt: skip
+            system.route("hello there")
+        result = system.generate("hello there", model="tiny-medium")
+        assert result.model == "tiny-medium"
+        assert [r.model for r in system.log.records()] == ["tiny-medium"]

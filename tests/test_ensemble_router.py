@@ -187,8 +187,12 @@ def test_member_errors_are_clear(tmp_path: Path) -> None:
         (["rules", "knn"], "member 2 (knn) is not trained: give a saved one as {path: <folder>}"),
         (["rules", {"path": str(tmp_path / "nope")}], "member 2: no saved router at"),
         (["rules", {"name": "largest", "wieght": 2}], "member 2: unknown key(s) wieght"),
-        (["rules", {"name": "largest", "weight": 0}], "weight must be a number > 0, got 0"),
+        (
+            ["rules", {"name": "largest", "weight": 0}],
+            "weight must be a number > 0 and at most 1e+06, got 0",
+        ),  # fmt: skip
         (["rules", {"name": "largest", "weight": True}], "weight must be a number > 0"),
+        (["rules", {"name": "largest", "weight": 1e308}], "at most 1e+06, got 1e+308"),
         (["rules", {"name": "largest", "path": "x"}], "give a router's `name` or the `path`"),
         (["rules", {"weight": 2}], "give a router's `name` or the `path`"),
         (["rules", 3], "member 2 must be a router's name or {path:"),
@@ -255,11 +259,11 @@ def test_cli_route_with_the_configured_ensemble(tmp_path: Path) -> None:
         router={"name": "ensemble", "options": {"members": ["rules", "largest", "smallest"]}},
     )
 
-    def route(data: dict[str, object]) -> subprocess.CompletedProcess[str]:
+    def route(data: dict[str, object], router: str = "ensemble") -> subprocess.CompletedProcess[str]:  # fmt: skip
         cfg = write_config(tmp_path, data)
         return subprocess.run(
             [sys.executable, "-m", "routerllm.cli", "route", "hello there", "--config", str(cfg),
-             "--router", "ensemble", "--json", "--max-new-tokens", "2"],
+             "--router", router, "--json", "--max-new-tokens", "2"],
             capture_output=True, text=True, timeout=120,
         )  # fmt: skip
 
@@ -267,6 +271,10 @@ def test_cli_route_with_the_configured_ensemble(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout)
     assert out["model"] == "tiny-light" and out["router"] == "ensemble"
+    # another router by name does not take the ensemble's options
+    proc = route(ensemble_config, "largest")
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["router"] == "largest"
     # --router ensemble takes its members from the config's router options
     proc = route(tiny_config_dict(tmp_path))
     assert proc.returncode == 2 and "Traceback" not in proc.stderr

@@ -150,6 +150,34 @@ def test_save_and_load_reproduce_the_router_and_its_learning(tmp_path: Path) -> 
     np.testing.assert_array_equal(reordered.counts[::-1], fresh.counts)
 
 
+def test_many_updates_on_one_prompt_keep_the_posterior_usable(tmp_path: Path) -> None:
+    router = feedback_router(encoder="hashing", ridge=1e-6)
+    router.fit(["a b", "c d"], np.array([[1.0, 1.0], [0.0, 1.0]]), ["small", "big"])
+    big = router.embed(["a b"]) * 1e4  # the largest values learned from
+    for _ in range(200):
+        router.learn(None, ["small"] * 10, [1.0] * 10, embeddings=np.repeat(big, 10, axis=0))
+    assert router.route("a b").model in ("small", "big")
+    loaded = load_router(router.save(tmp_path / "fb"), SMALL_BIG)
+    np.testing.assert_array_equal(loaded.predict_prompts(["a b"]), router.predict_prompts(["a b"]))
+
+
+def test_a_save_interrupted_before_its_config_leaves_the_previous_router(tmp_path: Path) -> None:
+    router, held_out, path = trained(tmp_path)
+    before = router.predict_prompts(held_out)
+    # the next save dies after moving the weights aside, then after publishing new ones
+    (path / "weights.npz").rename(path / "weights.previous.npz")
+    np.testing.assert_array_equal(load_router(path, SMALL_BIG).predict_prompts(held_out), before)  # fmt: skip
+    router.learn(held_out, ["small"] * len(held_out), [1.0] * len(held_out))
+    router.save(tmp_path / "later")
+    (tmp_path / "later" / "weights.npz").replace(path / "weights.npz")  # config.json: still the old
+    np.testing.assert_array_equal(load_router(path, SMALL_BIG).predict_prompts(held_out), before)  # fmt: skip
+    router.save(path)  # a whole save: the new weights, and nothing left aside
+    assert not (path / "weights.previous.npz").exists()
+    np.testing.assert_array_equal(
+        load_router(path, SMALL_BIG).predict_prompts(held_out), router.predict_prompts(held_out)
+    )
+
+
 def _rewrite_weights(path: Path, change: Any) -> None:
     """Replace the saved arrays with ``change(arrays)`` and record their digest, as a
     save would: what the router's own checks must then refuse."""
@@ -193,7 +221,8 @@ def test_a_broken_checkpoint_is_a_clear_error(tmp_path: Path, change: Any, messa
 
 def test_bad_options_and_feedback_are_clear_errors() -> None:
     for options, message in [
-        ({"ridge": 0}, "ridge must be a number > 0"),
+        ({"ridge": 0}, "ridge must be a number >= 1e-06"),
+        ({"ridge": 1e-20}, "ridge must be a number >= 1e-06"),
         ({"explore": -1.0}, "explore must be a number >= 0"),
         ({"explore": True}, "option 'explore' must be a number"),
         ({"ridge": "1"}, "option 'ridge' must be a number"),
@@ -225,6 +254,13 @@ def test_bad_options_and_feedback_are_clear_errors() -> None:
         router.learn(["a"], ["small"], [1.0], embeddings=np.zeros((1, router.dim or 1)))
     with pytest.raises(RouterLLMError, match="have width 3"):
         router.learn(None, ["small"], [1.0], embeddings=np.zeros((1, 3)))
+    for embeddings in (5, np.float64(3.0), (x for x in [1.0]), np.ones(3)):
+        with pytest.raises(RouterLLMError, match="embeddings must be a 2-d array"):
+            router.learn(None, ["small"], [1.0], embeddings=embeddings)  # type: ignore[arg-type]
+    with pytest.raises(RouterLLMError, match="embedding values up to 10000 are supported"):
+        router.learn(None, ["small"], [1.0], embeddings=router.embed(["a"]) * 1e9)
+    with pytest.raises(RouterLLMError, match=r"a score must be a number in \[0, 1\]"):
+        router.learn(["a"], ["small"], [10**400])
     assert isinstance(UnknownNameError("model", "x", []), RouterLLMError)
     after = router.state()  # nothing was learned from the refused calls
     assert all(np.array_equal(before[k], after[k]) for k in before)
@@ -413,3 +449,56 @@ def test_routerllm_train_trains_a_feedback_router(tmp_path: Path) -> None:
     router = load_router(out, [Candidate(m, SIZES[m]) for m in MODELS])
     assert isinstance(router, FeedbackRouter) and router.counts.tolist() == [96.0] * 3
     assert router.route("hello, define the word graphs simply please").model in MODELS
+
+
+def test_a_failed_save_is_tried_again_at_the_next_save_point_and_at_close(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = ladder(tmp_path)
+    monkeypatch.setattr(feedback_module, "SAVE_EVERY", 2)
+    attempts = []
+
+    def failing_save(directory: object) -> Path:
+        attempts.append(directory)
+        raise RouterLLMError("disk full")
+
+    with RouterLLM(config) as system:
+        monkeypatch.setattr(system.router, "save", failing_save)
+        for i in range(5):
+            answer = system.generate(topic_prompts("parser", 1, 200 + i)[0])
+            system.feedback(answer.request_id, 1.0)
+        assert len(attempts) == 2  # after the 2nd and the 4th score, not after each one
+        assert len(system.log.feedback()) == 5  # every score stored all the same
+    assert len(attempts) == 3  # and at close, as something learned was never saved
+
+
+def test_feedback_and_requests_logged_from_two_threads_do_not_disturb_each_other(
+    tmp_path: Path,
+) -> None:
+    import threading
+    from datetime import datetime, timezone
+
+    from .test_budgets import record
+
+    log = RequestLog(tmp_path / "log.sqlite")
+    first = [record("m", datetime.now(timezone.utc)) for _ in range(300)]
+    for r in first:
+        log.append(r)
+    errors: list[BaseException] = []
+
+    def run(work: Any) -> None:
+        try:
+            work()
+        except BaseException as e:  # noqa: BLE001 - any failure fails the test
+            errors.append(e)
+
+    appending = threading.Thread(target=run, args=(lambda: [log.append(record("m", datetime.now(timezone.utc))) for _ in range(300)],))  # fmt: skip
+    rating = threading.Thread(target=run, args=(lambda: [log.add_feedback(r.id, 0.5) for r in first],))  # fmt: skip
+    for t in (appending, rating):
+        t.start()
+    for t in (appending, rating):
+        t.join()
+    assert errors == []
+    assert log.count() == 600 and len(log.feedback()) == 300
+    assert all(len(r.components) == 2 for r in log.records())  # every request whole
+    log.close()

@@ -3,6 +3,7 @@ real RouterLLM (tiny GGUF models, real CodeCarbon and SQLite log) following them
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -10,7 +11,7 @@ import pytest
 
 from routerllm.config import AppConfig, load_config
 from routerllm.exceptions import ConfigError
-from routerllm.overrides import Overrides, asks_for_math
+from routerllm.overrides import PATTERN_TIMEOUT_S, Overrides, asks_for_math
 from routerllm.routers.base import RoutingDecision
 from routerllm.system import RouterLLM
 
@@ -45,6 +46,7 @@ def routed(model: str, reason: str = "rules say so") -> RoutingDecision:
         ),  # fmt: skip
         ({"name": "r", "math": True, "tier": "huge"}, "overrides.0.tier"),
         ({"math": True, "step": 1}, "overrides.0.name"),
+        ({"name": "  ", "math": True, "step": 1}, "name is blank"),
     ],
 )
 def test_a_malformed_rule_is_refused_with_what_to_fix(
@@ -70,6 +72,10 @@ def test_two_rules_may_not_share_a_name(tmp_path: Path) -> None:
         "9 - 4",
         "sqrt(2) to five places",
         "the derivative of sin x",
+        "Sqrt(2)",
+        "X^2 + 1",
+        "10 / 4",
+        "3 × 4",
     ],
 )
 def test_calculations_are_detected(prompt: str) -> None:
@@ -83,6 +89,12 @@ def test_calculations_are_detected(prompt: str) -> None:
         "Released on 2024-12-02",
         "Translate 'hello' into French",
         "pages 10-20",
+        "What is 3D printing?",
+        "How much is a ticket to Paris?",
+        "on 12/25/2024",
+        "a 1920×1080 screen",
+        "compute the hash of a file",
+        "GET /api/v1/2",
     ],  # fmt: skip
 )
 def test_prompts_without_a_calculation_are_not_math(prompt: str) -> None:
@@ -173,3 +185,19 @@ def test_a_routed_system_follows_the_rules_and_a_callers_model_is_kept(tmp_path:
         # a per-request router is overridden too
         batch = system.generate_batch([prompt, "What is a list?"], router="smallest")
         assert [r.model for r in batch] == ["tiny-heavy", "tiny-light"]
+
+
+def test_a_pattern_that_backtracks_without_end_is_given_up_on_time(tmp_path: Path) -> None:
+    config = config_with(
+        tmp_path,
+        {"name": "greedy", "pattern": "(a|aa)+$", "model": "tiny-heavy"},
+        {"name": "any", "min_chars": 1, "tier": "medium"},
+    )
+    overrides = Overrides.from_config(config)
+    assert overrides is not None
+    started = time.perf_counter()
+    d = overrides.apply("a" * 60 + "b", routed("tiny-light"), LADDER)
+    assert time.perf_counter() - started < 1.0  # re would take hours
+    assert d.model == "tiny-medium"  # the next rule decides
+    assert f"override 'greedy' skipped: its pattern took over {PATTERN_TIMEOUT_S:g} s" in d.reason
+    assert overrides.apply("aaaa", routed("tiny-light"), LADDER).model == "tiny-heavy"

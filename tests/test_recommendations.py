@@ -122,6 +122,10 @@ def test_repeated_prompts_are_replayed_through_the_cache_the_config_describes(
     records = [rec("tiny-light", i, f"q{i}") for i in range(20)] + [rec("tiny-light", 20, "q0")]
     assert recommend.REPEATED_SHARE == 0.05
     assert not of_kind(logged(few, records), "repeated_prompts")
+    # the demo asks the same prompts on every run, never from the cache: not repeats
+    demo = config_in(tmp_path / "demo")
+    runs = [rec("tiny-light", i, f"q{i % 3}", tag="demo") for i in range(6)]
+    assert not of_kind(logged(demo, runs), "repeated_prompts")
 
 
 def test_loading_churn_names_the_memory_budget_or_the_new_processes(tmp_path: Path) -> None:
@@ -207,6 +211,19 @@ def test_router_overhead_over_two_percent_of_the_co2_when_routing_runs_a_model(
     # 1.5 % is under the seeds' 2 %
     low = [rec("tiny-light", i, f"q{i}", router="classifier", routing_kwh=1.5e-6, llm_kwh=9.85e-5) for i in range(2)]  # fmt: skip
     assert not of_kind(logged(config_in(tmp_path / "low"), low), "router_overhead")
+    # answers from the cache spend only their routing: they do not count
+    cached = [rec("tiny-light", i, f"c{i}", router="classifier", routing_kwh=3e-6, llm_kwh=0.0, method=CACHED) for i in range(5)]  # fmt: skip
+    assert not of_kind(logged(config_in(tmp_path / "cached"), cached + low), "router_overhead")
+    # an ensemble of routers that run no model runs none either
+    members = {"name": "ensemble", "options": {"members": ["rules", "smallest", {"name": "largest"}]}}  # fmt: skip
+    voted = [rec("tiny-light", i, f"q{i}", router="ensemble", routing_kwh=3e-6, llm_kwh=9.7e-5) for i in range(2)]  # fmt: skip
+    assert not of_kind(logged(config_in(tmp_path / "ensemble", router=members), voted), "router_overhead")  # fmt: skip
+    members["options"]["members"].append({"path": "runs/quality"})  # type: ignore[index]
+    data = tiny_config_dict(tmp_path / "learned-ensemble")
+    (tmp_path / "learned-ensemble").mkdir()
+    data["router"] = members
+    learned_config = AppConfig.model_validate(data)  # not built: the path need not exist
+    assert of_kind(logged(learned_config, voted), "router_overhead")
 
 
 def test_budgets_near_their_limit_or_broken(tmp_path: Path) -> None:
@@ -231,6 +248,7 @@ def test_budgets_near_their_limit_or_broken(tmp_path: Path) -> None:
         ("budgets.co2_kg.per_request", 1),
         ("budgets.co2_kg.hourly", 1),
     }
+    assert "judged against the limit as it is now" in broken[0].message
     # 3 x 9 g: 54 %, nothing to say
     calm = config_in(tmp_path / "calm", budgets=budgets)
     records = [rec("tiny-light", i, f"q{i}", llm_kwh=0.018, when=recent) for i in range(3)]

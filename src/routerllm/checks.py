@@ -32,7 +32,10 @@ def is_integer(v: object) -> bool:
 
 def is_finite_number(v: object) -> bool:
     """A finite real number, numpy's too (not a bool)."""
-    return is_number(v) and math.isfinite(v)  # type: ignore[arg-type]
+    try:
+        return is_number(v) and math.isfinite(v)  # type: ignore[arg-type]
+    except OverflowError:  # an int too large for a float (10**400)
+        return False
 
 
 def is_non_negative_number(v: object) -> bool:

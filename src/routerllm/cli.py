@@ -53,8 +53,11 @@ def _system(args: argparse.Namespace) -> Any:
 
     config = _load(args)
     if getattr(args, "router", None):
-        config.router.name = args.router
+        if args.router != config.router.name:  # the config's options are its own router's
+            config.router.options = {}
+        config.router.learn = False  # a router by name has no folder to learn into
         config.router.path = None
+        config.router.name = args.router
     if getattr(args, "cascade", False) or getattr(args, "gate", None):
         config.cascade.enabled = True
     if getattr(args, "gate", None):

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 from importlib import resources
 from pathlib import Path
 from typing import Any, Literal, get_args
@@ -341,6 +340,8 @@ class OverrideRule(_Strict):
 
     @model_validator(mode="after")
     def _one_condition_one_action(self) -> OverrideRule:
+        if not self.name.strip():
+            raise ValueError("name is blank; give the rule a name its decisions can show")
         conditions = [self.pattern, self.min_chars, self.max_chars, self.math]
         if all(c is None for c in conditions):
             raise ValueError("give at least one condition: pattern, min_chars, max_chars or math")
@@ -350,9 +351,13 @@ class OverrideRule(_Strict):
         if self.step == 0:
             raise ValueError("step 0 changes nothing; give a step of 1 or more, or -1 or less")
         if self.pattern is not None:
+            import regex
+
+            from routerllm.overrides import rule_pattern
+
             try:
-                re.compile(self.pattern)
-            except re.error as e:
+                rule_pattern(self.pattern)
+            except regex.error as e:
                 raise ValueError(f"pattern {self.pattern!r} is not a regular expression: {e}") from None  # fmt: skip
         if self.min_chars and self.max_chars and self.min_chars > self.max_chars:
             raise ValueError(f"min_chars {self.min_chars} is over max_chars {self.max_chars}")

@@ -59,7 +59,8 @@ class FeedbackLoop:
         self.router, self.learn, self.save_to = router, learn, save_to
         self._routed: OrderedDict[str, Routed] = OrderedDict()
         self._chars = 0
-        self._unsaved = 0
+        self._unsaved = 0  # scores learned since the last save point
+        self._dirty = False  # learned something not saved yet
         self._lock = threading.Lock()
 
     @classmethod
@@ -115,23 +116,26 @@ class FeedbackLoop:
         router.learn([routed.prompt], [routed.model], [score])  # type: ignore[attr-defined]
         if router is self.router and self.save_to is not None:
             self._unsaved += 1
+            self._dirty = True
             if self._unsaved >= SAVE_EVERY:
+                self._unsaved = 0  # a failed save is tried again at the next save point
                 self._save()
 
     def _save(self) -> None:
-        """Save the configured router to its path; a failure is logged, and retried at
-        the next save (every score is in the request log in any case)."""
+        """Save the configured router to its path; a failure is logged, and tried again
+        at the next save point and at close (the scores stay in the request log, but
+        not the prompts: what was learned and never saved cannot be learned again)."""
         assert self.save_to is not None
         try:
             self.router.save(self.save_to)
-            self._unsaved = 0
+            self._dirty = False
         except RouterLLMError as e:
             logger.error("could not save the learning router to %s: %s", self.save_to, e)
 
     def close(self) -> None:
         """Save what the configured router learned since it was last saved."""
         with self._lock:
-            if self._unsaved and self.save_to is not None:
+            if self._dirty and self.save_to is not None:
                 self._save()
 
 
@@ -142,7 +146,8 @@ def _check_rateable(request_id: str, routed: Routed | None) -> None:
     if routed is None:
         raise UnknownRequestError(
             f"no routed request {shown!r} to rate: the system remembers the last "
-            f"{MAX_REMEMBERED:,} requests its routers routed since it started (not those "
+            f"{MAX_REMEMBERED:,} requests its routers routed since it started (fewer where "
+            f"their prompts are long: {MAX_REMEMBERED_CHARS:,} characters in all; not those "
             f"whose model the caller chose); give the request_id of a recent answer"
         )
     if not routed.learns:

@@ -13,28 +13,43 @@ budgets, which may still step a request down. The decision's reason names the ru
 from __future__ import annotations
 
 import dataclasses
+import logging
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from routerllm.config import AppConfig, OverrideRule
 from routerllm.routers.base import RoutingDecision
+
+log = logging.getLogger(__name__)
 
 #: A calculation asked in words, or written out: the seed's "math detection". A
 #: heuristic: "compute the sum of a list" in a code request counts too; combine it
 #: with a pattern where that matters.
 MATH_WORDS = re.compile(
-    r"\b(calculate|compute|solve|equation|integral|integrate|derivative|differentiate|"
-    r"probability|square root|factorial|modulo|prime factori[sz]ation|how much is|"
-    r"what is \d)",
+    r"\b(calculate|solve|equation|integral|integrate|derivative|differentiate|"
+    r"probability|square root|factorial|modulo|prime factori[sz]ation)",
     re.IGNORECASE,
 )
 MATH_EXPRESSION = re.compile(
-    r"\d\s*[+*/×÷^]\s*\(?-?\d"  # 12 * 7, 3^2, 10/(-2)
-    r"|\d\s+-\s+\d"  # 9 - 4 (a spaced minus: not a date or a range like 2024-12)
-    r"|\b\d+(\.\d+)?\s*%\s+of\b"  # 15 % of
-    r"|\bsqrt\s*\(|\\frac\b|\b[a-z]\s*\^\s*\d"  # sqrt(, \frac, x^2
+    r"\d\s*[+*÷^]\s*\(?-?\d"  # 12 * 7, 3^2, 4+5
+    r"|\d\s+[-/×]\s+\(?-?\d"  # 9 - 4, 10 / 2, 3 × 4 (spaced: not 2024-12, 12/25, 1920×1080)
+    r"|\b\d+(\.\d+)?\s*%\s*of\b"  # 15 % of
+    r"|\bsqrt\s*\(|\\frac\b|\b[a-z]\s*\^\s*\d",  # sqrt(, \frac, x^2
+    re.IGNORECASE,
 )
+#: Seconds a rule's pattern may take on one prompt: a pattern that backtracks
+#: catastrophically (``(a|aa)+$``) gives up instead of holding the server.
+PATTERN_TIMEOUT_S = 0.1
+
+
+def rule_pattern(pattern: str) -> Any:
+    """A rule's pattern, compiled (any case) by the ``regex`` module, whose matching
+    takes a time limit; ``re``'s cannot be stopped."""
+    import regex
+
+    return regex.compile(pattern, regex.IGNORECASE)
 
 
 def asks_for_math(prompt: str) -> bool:
@@ -47,7 +62,7 @@ class Overrides:
     """The config's override rules, ready to apply to routing decisions."""
 
     rules: tuple[OverrideRule, ...]
-    patterns: tuple[re.Pattern[str] | None, ...]
+    patterns: tuple[Any, ...]  # regex.Pattern or None, one per rule
     ladder: tuple[str, ...]  # every configured model, smallest first
     tiers: dict[str, str]
 
@@ -59,32 +74,45 @@ class Overrides:
         ladder = config.models_by_size()
         return cls(
             tuple(config.overrides),
-            tuple(
-                re.compile(r.pattern, re.IGNORECASE) if r.pattern else None
-                for r in config.overrides
-            ),  # fmt: skip
+            tuple(rule_pattern(r.pattern) if r.pattern else None for r in config.overrides),
             tuple(m.name for m in ladder),
             {m.name: m.tier for m in ladder},
         )
 
-    def matching(self, prompt: str) -> OverrideRule | None:
-        """The first rule whose conditions all hold for ``prompt``."""
+    def matching(self, prompt: str) -> tuple[OverrideRule | None, list[str]]:
+        """The first rule whose conditions all hold for ``prompt``, and what kept an
+        earlier rule from being tried (its pattern ran out of time)."""
+        notes = []
         for rule, pattern in zip(self.rules, self.patterns, strict=True):
-            if (
-                (pattern is None or pattern.search(prompt))
-                and (rule.min_chars is None or len(prompt) >= rule.min_chars)
+            if not (
+                (rule.min_chars is None or len(prompt) >= rule.min_chars)
                 and (rule.max_chars is None or len(prompt) <= rule.max_chars)
                 and (rule.math is None or asks_for_math(prompt) == rule.math)
             ):
-                return rule
-        return None
+                continue
+            if pattern is not None:
+                try:
+                    found = pattern.search(prompt, timeout=PATTERN_TIMEOUT_S)
+                except TimeoutError:
+                    log.warning("override %r: its pattern took over %g s on a prompt; skipped", rule.name, PATTERN_TIMEOUT_S)  # fmt: skip
+                    notes.append(
+                        f"override {rule.name!r} skipped: its pattern took over "
+                        f"{PATTERN_TIMEOUT_S:g} s on this prompt (simplify it)"
+                    )
+                    continue
+                if found is None:
+                    continue
+            return rule, notes
+        return None, notes
 
     def apply(
         self, prompt: str, decision: RoutingDecision, available: Sequence[str]
     ) -> RoutingDecision:
         """``decision`` as the first matching rule changes it (unchanged where none
         matches); the reason says which rule matched and what it did."""
-        rule = self.matching(prompt)
+        rule, notes = self.matching(prompt)
+        if notes:
+            decision = dataclasses.replace(decision, reason="; ".join([decision.reason, *notes]))
         if rule is None:
             return decision
         target, why = self._target(rule, decision.model, available)

@@ -194,16 +194,18 @@ class RouterLLM:
         """The available models routing may choose: those within the budgets' size cap
         (``budgets.max_params_b`` or ``level``; a model the caller names is not capped)."""
         available = self.available_models()
-        cap = self.config.budgets.routed_cap()
-        if cap is None:
-            return available
-        routable = [n for n in available if self.config.model(n).params_b <= cap]
+        routable = self._within_cap(available)
         if not routable:
             raise ModelUnavailableError(
-                f"no available model is within the budgets' cap of {cap:g}B parameters "
-                f"(budgets.max_params_b or level); available: {', '.join(available)}"
+                f"no available model is within the budgets' cap of "
+                f"{self.config.budgets.routed_cap():g}B parameters (budgets.max_params_b or "
+                f"level); available: {', '.join(available)}"
             )
         return routable
+
+    def _within_cap(self, names: list[str]) -> list[str]:
+        cap = self.config.budgets.routed_cap()
+        return names if cap is None else [n for n in names if self.config.model(n).params_b <= cap]  # fmt: skip
 
     def route(self, prompt: str) -> RoutingDecision:
         """The routing decision alone (not measured, not logged)."""
@@ -350,7 +352,9 @@ class RouterLLM:
         cascade = self.config.cascade
         if cascade.enabled:  # imported only where used: it brings the sandbox and the parsers
             from routerllm.cascade import next_larger, verify_answer, verify_stub
-        while cascade.enabled and (bigger := next_larger(self.config, self._routable(), name)):
+        while cascade.enabled and (
+            bigger := next_larger(self.config, self._within_cap(self.available_models()), name)
+        ):
             with self.meter.measure("router_inference") as slot:
                 check = (
                     verify_stub(stub, completion.text, self._style(name), cascade.timeout_s)
@@ -486,8 +490,9 @@ class RouterLLM:
         return routing.energy_kwh * self.config.carbon.electricity_price_usd_per_kwh
 
     def _smaller(self, name: str) -> list[str]:
-        """The available models smaller than ``name``, largest first."""
-        available = set(self.available_models())
+        """The available models smaller than ``name`` (within the budgets' size cap),
+        largest first."""
+        available = set(self._within_cap(self.available_models())) | {name}
         ordered = [m.name for m in self.config.models_by_size() if m.name in available]
         return ordered[: ordered.index(name)][::-1] if name in ordered else []
 

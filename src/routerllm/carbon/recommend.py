@@ -43,6 +43,8 @@ ESTIMATED_SHARE = 0.10
 MODEL_FREE_ROUTERS = frozenset({"rules", "random", "largest", "smallest", FIXED})
 #: The demo's always-largest baseline: a deliberate comparison, not a routing choice.
 BASELINE_TAG = "demo-baseline"
+#: The demo's requests: the same prompts each run, never from the cache.
+DEMO_TAGS = frozenset({"demo", BASELINE_TAG})
 RAPL_HINT = "sudo chmod -R a+r /sys/class/powercap/*"  # CodeCarbon's own hint
 
 Evidence = dict[str, float | int | str]
@@ -97,7 +99,7 @@ def repeated_prompts(records: Sequence[RequestRecord], config: AppConfig) -> lis
     stored: OrderedDict[tuple[str, str], float] = OrderedDict()  # key -> when stored
     hits: list[RequestRecord] = []
     for r in records:
-        if _cached(r):
+        if _cached(r) or r.tag in DEMO_TAGS:  # the demo repeats its prompts on purpose
             continue
         try:
             key, now = (r.prompt_sha256, r.model), instant(r.timestamp).timestamp()
@@ -239,6 +241,7 @@ def cut_answers(records: Sequence[RequestRecord], config: AppConfig) -> list[Rec
 
 def router_overhead(records: Sequence[RequestRecord], config: AppConfig) -> list[Recommendation]:
     """router_inference's share of the CO2, where a cheaper way to route exists."""
+    records = [r for r in records if not _cached(r)]  # a cached answer spends only routing
     total = sum(r.co2_kg for r in records)
     routing: dict[str, float] = {}
     for r in records:
@@ -247,7 +250,7 @@ def router_overhead(records: Sequence[RequestRecord], config: AppConfig) -> list
     spent = sum(routing.values())
     if not total or spent / total <= ROUTER_SHARE:
         return []
-    learned = sorted((n for n in routing if n not in MODEL_FREE_ROUTERS and routing[n] > 0), key=lambda n: -routing[n])  # fmt: skip
+    learned = sorted((n for n in routing if _runs_a_model(n, config) and routing[n] > 0), key=lambda n: -routing[n])  # fmt: skip
     if not learned and not config.cascade.enabled:
         return []  # the routers run no model: nothing cheaper to route with
     by_router = ", ".join(f"{n} {routing[n] * 1000:.4f} g" for n in sorted(routing, key=lambda n: -routing[n]) if routing[n] > 0)  # fmt: skip
@@ -285,6 +288,19 @@ def router_overhead(records: Sequence[RequestRecord], config: AppConfig) -> list
             },
         )
     ]
+
+
+def _runs_a_model(router: str, config: AppConfig) -> bool:
+    """Whether ``router`` runs a model to decide: not the model-free ones, nor the
+    configured ensemble when its members are all model-free."""
+    if router in MODEL_FREE_ROUTERS:
+        return False
+    settings = config.router
+    if router == "ensemble" and settings.name == "ensemble" and not settings.path:
+        members = settings.options.get("members") or []
+        names = [m if isinstance(m, str) else m.get("name") if isinstance(m, dict) else None for m in members]  # fmt: skip
+        return not names or not all(n in MODEL_FREE_ROUTERS for n in names)
+    return True
 
 
 def budgets(report: Report, config: AppConfig) -> list[Recommendation]:
@@ -335,10 +351,11 @@ def budgets(report: Report, config: AppConfig) -> list[Recommendation]:
             out.append(
                 Recommendation(
                     "budget_broken",
-                    f"{n} request{'s' if n > 1 else ''} {what}: let in as predicted to fit "
-                    f"(or with no prediction), {'they' if n > 1 else 'it'} spent more than "
-                    f"predicted; raise the limit if it is too tight, or lower "
-                    f"generation.max_new_tokens, which bounds what a request can spend",
+                    f"{n} logged request{'s' if n > 1 else ''} {what}, judged against the "
+                    f"limit as it is now (a request logged before it was set was not held to "
+                    f"it; one let in under it spent more than predicted); raise the limit if "
+                    f"it is too tight, or lower generation.max_new_tokens, which bounds what a "
+                    f"request can spend",
                     f"budgets.{q}.{which}",
                     {"quantity": q, "budget": which, "requests": n},
                 )

@@ -15,6 +15,7 @@ import fcntl
 import hashlib
 import os
 import sqlite3
+import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -197,6 +198,9 @@ class RequestLog:
             )
         self.db_path = Path(db_path)
         self._closed = False
+        # One connection, shared by the threads of a system (the server's generation and
+        # feedback threads): its transactions must not interleave.
+        self._lock = threading.RLock()
         if read_only:
             self.csv_path = None
             self._db = self._open_checked(read_only=True)
@@ -285,8 +289,9 @@ class RequestLog:
         return self._closed
 
     def close(self) -> None:
-        self._closed = True
-        self._db.close()
+        with self._lock:
+            self._closed = True
+            self._db.close()
 
     def check_open(self) -> None:
         if self._closed:
@@ -324,7 +329,7 @@ class RequestLog:
                 ) from e
 
     def _insert(self, record: RequestRecord) -> None:
-        with self._db:  # one transaction: all rows of the request, or none
+        with self._lock, self._db:  # one transaction: all rows of the request, or none
             self._db.execute(
                 f"INSERT INTO requests ({', '.join(TABLES['requests'])}) VALUES ({', '.join('?' * len(TABLES['requests']))})",  # fmt: skip
                 (
@@ -385,7 +390,7 @@ class RequestLog:
         self.check_open()
         stamp = datetime.now(timezone.utc).isoformat(timespec="microseconds")
         try:
-            with self._db:
+            with self._lock, self._db:
                 self._db.execute(
                     "INSERT INTO feedback (request_id, score, timestamp) VALUES (?, ?, ?)",
                     (request_id, score, stamp),
@@ -470,9 +475,10 @@ class RequestLog:
 
     def _fetch(self, sql: str, args: Sequence[object] = ()) -> list[tuple[Any, ...]]:
         """The rows ``sql`` selects; a clear error when the log is closed or unreadable."""
-        self.check_open()
         try:
-            return self._db.execute(sql, args).fetchall()
+            with self._lock:
+                self.check_open()
+                return self._db.execute(sql, args).fetchall()
         except sqlite3.Error as e:
             raise RequestLogError(f"request log {self.db_path} cannot be read: {e}") from e
 

@@ -35,6 +35,8 @@ from routerllm.files import publish, refuse_foreign_folder, sha256_of, staged
 logger = logging.getLogger(__name__)
 
 FORMAT_VERSION = 1
+#: The weights a save replaces, kept until the new config.json is in place.
+PREVIOUS_WEIGHTS = "weights.previous.npz"
 
 
 def check_seed(seed: Any) -> int:
@@ -189,9 +191,10 @@ class Router(ABC):
         """Write ``config.json`` (+ ``weights.npz`` when the router learned something).
 
         Both files are written beside their targets first and then renamed over
-        them, config last, so an interrupted save leaves the previous router
-        whole (or, interrupted between the two renames, a weights file that
-        ``load_router`` refuses: the config records its sha256)."""
+        them, config last; the weights they replace are kept as
+        ``weights.previous.npz`` until the new config is in place. An interrupted
+        save thus leaves a loadable router: the config records its weights' sha256,
+        and ``load_router`` loads whichever of the two files has it."""
         if not isinstance(directory, str | os.PathLike) or not os.fspath(directory).strip():
             raise RouterLLMError(f"a router is saved to a folder path, got {directory!r}")
         path = Path(directory)
@@ -222,8 +225,11 @@ class Router(ABC):
                 config_tmp = stack.enter_context(staged(path / "config.json"))
                 config_tmp.write_text(json.dumps(meta, indent=2))
                 if weights_tmp:
+                    if (path / "weights.npz").exists():  # the config still names it
+                        os.replace(path / "weights.npz", path / PREVIOUS_WEIGHTS)
                     publish(weights_tmp, path / "weights.npz")
                 publish(config_tmp, path / "config.json")
+            (path / PREVIOUS_WEIGHTS).unlink(missing_ok=True)
             if not arrays:
                 (path / "weights.npz").unlink(missing_ok=True)  # a previous router's
         except OSError as e:
@@ -241,6 +247,13 @@ class Router(ABC):
         """The options recorded by ``save`` as the constructor takes them, given the
         folder they were saved in (an ensemble's members are in subfolders of it)."""
         return options
+
+
+def _holds(weights: Path, sha256: str) -> bool:
+    try:
+        return weights.exists() and sha256_of(weights) == sha256
+    except OSError:
+        return False
 
 
 def prompt_list(prompts: Any) -> list[str]:
@@ -370,6 +383,9 @@ def load_router(directory: str | Path, models: Sequence[CandidateModel]) -> Rout
     # "weights_sha256" key: still loaded, their arrays checked by set_state only.
     # A recorded None means the router was saved without weights.
     recorded, expected = "weights_sha256" in meta, meta.get("weights_sha256")
+    previous = path / PREVIOUS_WEIGHTS
+    if recorded and expected is not None and previous.exists() and not _holds(weights, expected):
+        weights = previous  # a save interrupted before its config: the one the config names
     if recorded and expected is not None and not weights.exists():
         raise RouterLLMError(f"{path}: its trained weights ({weights.name}) are missing")
     if (recorded and expected is None) or not weights.exists():

@@ -47,6 +47,8 @@ from routerllm.routers.base import (
 
 EXAMPLE = "[rules, complexity, {path: runs/quality}]"
 MEMBER_KEYS = ("name", "options", "path", "weight")
+#: The largest member weight (a sum of far larger ones would overflow).
+MAX_WEIGHT = 1e6
 #: Votes or mean confidences this close are a tie (weights are floats).
 TIE_TOL = 1e-9
 _MEMBERS_FOLDER = re.compile(r"members-\d+")
@@ -272,8 +274,8 @@ def _build(spec: Any, i: int, models: Sequence[CandidateModel], seed: int) -> tu
                 f"{{name: ..., options: {{...}}, weight: ...}} or {{path: ..., weight: ...}}"
             )
         weight = spec.get("weight", 1.0)
-        if not is_positive_number(weight):
-            raise RouterLLMError(f"{where}: weight must be a number > 0, got {weight!r:.60}")
+        if not (is_positive_number(weight) and weight <= MAX_WEIGHT):
+            raise RouterLLMError(f"{where}: weight must be a number > 0 and at most {MAX_WEIGHT:g}, got {weight!r:.60}")  # fmt: skip
         router = _routed(spec, where, models, seed)
     if isinstance(router, EnsembleRouter):
         raise RouterLLMError(

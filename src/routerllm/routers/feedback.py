@@ -49,6 +49,10 @@ from routerllm.routers.outcome import OutcomeRouter
 NOISE_SD = 0.5
 #: What the prior predicts for every prompt (outcomes are modelled minus this).
 PRIOR_MEAN = 0.5
+#: The smallest prior precision: below it the posterior's sums lose their precision.
+MIN_RIDGE = 1e-6
+#: The largest embedding value learned from (the packaged encoders' are under 1).
+MAX_EMBEDDING_VALUE = 1e4
 
 
 class FeedbackRouter(OutcomeRouter):
@@ -77,8 +81,8 @@ class FeedbackRouter(OutcomeRouter):
         **kw: Any,
     ) -> None:
         super().__init__(models, seed, **kw)
-        if not (is_finite_number(ridge) and ridge > 0):
-            raise RouterLLMError(f"feedback router: ridge must be a number > 0, got {ridge!r}")
+        if not (is_finite_number(ridge) and ridge >= MIN_RIDGE):
+            raise RouterLLMError(f"feedback router: ridge must be a number >= {MIN_RIDGE:g}, got {ridge!r}")  # fmt: skip
         if not (is_finite_number(explore) and explore >= 0):
             raise RouterLLMError(
                 f"feedback router: explore must be a number >= 0 (0: no exploration), "
@@ -104,6 +108,7 @@ class FeedbackRouter(OutcomeRouter):
         return np.hstack([X, np.ones((len(X), 1))])
 
     def _fit(self, X: np.ndarray, Y: np.ndarray) -> None:
+        _check_norms(X)
         Z = self._features(X)
         m, width = Y.shape[1], Z.shape[1]
         gram = self.ridge * np.eye(width) + Z.T @ Z
@@ -126,7 +131,7 @@ class FeedbackRouter(OutcomeRouter):
         if j not in self._derived:
             linalg = _linalg()
             # the sums are finite (checked as they came in): no need to scan them again
-            factor = linalg.cholesky(self._precision[j], lower=True, check_finite=False)
+            factor = _cholesky(self._precision[j])
             mean = linalg.cho_solve((factor, True), self._moment[j], check_finite=False)
             self._derived[j] = factor, mean
         return self._derived[j]
@@ -179,6 +184,12 @@ class FeedbackRouter(OutcomeRouter):
         values = _scores(scores)
         if embeddings is None:
             prompts = prompt_list(prompts)
+        if embeddings is not None:
+            embeddings = np.asarray(embeddings, dtype=np.float64) if isinstance(embeddings, np.ndarray | list) else embeddings  # fmt: skip
+            if not isinstance(embeddings, np.ndarray) or embeddings.ndim != 2:
+                raise RouterLLMError(
+                    f"embeddings must be a 2-d array, one row per prompt, got {type(embeddings).__name__}"  # fmt: skip
+                )
         n = len(prompts) if prompts is not None else len(embeddings)  # type: ignore[arg-type]
         if not len(names) == len(values) == n:
             raise RouterLLMError(
@@ -190,6 +201,7 @@ class FeedbackRouter(OutcomeRouter):
         X = self.check_embeddings(
             embeddings if embeddings is not None else self.embed(prompts or [])
         )
+        _check_norms(X)
         Z = self._features(X)
         chosen = np.array([self.model_names.index(name) for name in names])
         with self._lock:
@@ -233,14 +245,43 @@ class FeedbackRouter(OutcomeRouter):
         scale = max(float(np.abs(stacked).max()), 1.0)
         if np.abs(stacked - np.swapaxes(stacked, 1, 2)).max() > 1e-9 * scale:
             raise ValueError("array 'precision' is not symmetric")
-        try:
-            np.linalg.cholesky(stacked)
-        except np.linalg.LinAlgError:
-            raise ValueError("array 'precision' is not positive definite") from None
+        for j, precision_j in enumerate(stacked):
+            try:
+                _cholesky(precision_j)
+            except RouterLLMError:
+                raise ValueError(f"array 'precision' is not positive definite (model {j})") from None  # fmt: skip
 
     def _set(self, arrays: dict[str, np.ndarray]) -> None:
         self._set_posterior(
             np.moveaxis(arrays["precision"], -1, 0), arrays["moment"].T, arrays["counts"]
+        )
+
+
+def _cholesky(precision: np.ndarray) -> np.ndarray:
+    """The lower Cholesky factor of a model's precision. The matrix is positive
+    definite by construction (ridge I + Z^T Z); where rounding has made it singular
+    (many updates on nearly the same embeddings), a jitter of up to 1e-6 of its
+    largest diagonal entry is added, else a clear error."""
+    linalg = _linalg()
+    scale = float(np.max(np.diag(precision), initial=1.0))
+    for jitter in (0.0, 1e-12, 1e-9, 1e-6):
+        try:
+            shifted = precision + jitter * scale * np.eye(len(precision)) if jitter else precision
+            return np.asarray(linalg.cholesky(shifted, lower=True, check_finite=False))
+        except (np.linalg.LinAlgError, ValueError):
+            continue
+    raise RouterLLMError(
+        "feedback router: a model's posterior precision is not positive definite; train "
+        "the router again (routerllm train --router feedback)"
+    )
+
+
+def _check_norms(X: np.ndarray) -> None:
+    """Embeddings of a sane size: the posterior's sums would lose their precision."""
+    if len(X) and (largest := float(np.abs(X).max())) > MAX_EMBEDDING_VALUE:
+        raise RouterLLMError(
+            f"feedback router: embedding values up to {MAX_EMBEDDING_VALUE:g} are supported, "
+            f"got {largest:.3g}; scale the embeddings down (the encoders' are under 1)"
         )
 
 
@@ -277,5 +318,5 @@ def _scores(scores: object) -> np.ndarray:
     values = list(np.asarray(scores).ravel()) if isinstance(scores, np.ndarray) else list(scores)
     for s in values:
         if not (is_finite_number(s) and 0 <= s <= 1):
-            raise RouterLLMError(f"a score must be a number in [0, 1] (1 = solved), got {s!r}")
+            raise RouterLLMError(f"a score must be a number in [0, 1] (1 = solved), got {s!r:.80}")
     return np.array(values, dtype=np.float64)

@@ -250,6 +250,9 @@ class _Service:
             await anyio.to_thread.run_sync(lambda: self.system.feedback(request_id, score))
         except RouterLLMError as e:
             return self.failure(e)
+        except Exception as e:
+            log.exception("unexpected error")
+            return self.refusal(500, f"internal error ({type(e).__name__}: {e}); see the server's log", "server_error")  # fmt: skip
         return {"ok": True}
 
     def report(self, since: str | None, tag: str | None) -> dict[str, Any]:
