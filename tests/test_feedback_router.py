@@ -420,6 +420,15 @@ def test_the_server_takes_feedback(tmp_path: Path) -> None:
         assert json.loads(call(base, FEEDBACK, {"request_id": "x", "score": 1})[1])["error"]["code"] == "request_not_found"  # fmt: skip
         assert len(system.log.feedback()) == 1
 
+        def broken(request_id: str, score: float) -> None:
+            raise ValueError("a bug")
+
+        system.feedback = broken  # type: ignore[method-assign]
+        status, text = call(base, FEEDBACK, {"request_id": request_id, "score": 1})
+        error = json.loads(text)["error"]
+        assert status == 500 and error["type"] == "server_error"
+        assert "internal error (ValueError: a bug)" in error["message"]
+
 
 def test_feedback_needs_the_api_key(tmp_path: Path) -> None:
     config = ladder(tmp_path, learn=False)

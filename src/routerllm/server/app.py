@@ -98,6 +98,11 @@ class _Service:
         wait = protocol.retry_after(error, datetime.now(timezone.utc))
         return self.refusal(status, str(error), kind, code, headers={"Retry-After": str(wait)} if wait else None)  # fmt: skip
 
+    def internal_error(self, error: Exception) -> Any:
+        """A 500 for what no check foresaw, logged with its traceback."""
+        log.exception("unexpected error")
+        return self.refusal(500, f"internal error ({type(error).__name__}: {error}); see the server's log", "server_error")  # fmt: skip
+
     def unavailable(self, close: bool = False) -> Any:
         return self.refusal(
             503, "the server is stopping; send the request again when it is back",
@@ -218,8 +223,7 @@ class _Service:
         except asyncio.CancelledError:  # a second Ctrl-C: stopping at once
             return self.unavailable(close=True)
         except Exception as e:
-            log.exception("unexpected error")
-            return self.refusal(500, f"internal error ({type(e).__name__}: {e}); see the server's log", "server_error")  # fmt: skip
+            return self.internal_error(e)
         return _answer(call, result, warning)
 
     def check_model(self, name: str | None) -> None:
@@ -251,8 +255,7 @@ class _Service:
         except RouterLLMError as e:
             return self.failure(e)
         except Exception as e:
-            log.exception("unexpected error")
-            return self.refusal(500, f"internal error ({type(e).__name__}: {e}); see the server's log", "server_error")  # fmt: skip
+            return self.internal_error(e)
         return {"ok": True}
 
     def report(self, since: str | None, tag: str | None) -> dict[str, Any]:
