@@ -43,10 +43,10 @@ from routerllm.exceptions import (
 )
 from routerllm.feedback import FeedbackLoop
 from routerllm.manager import LLMManager
-from routerllm.overrides import Overrides
 from routerllm.request_checks import checked_batch, checked_prompt, checked_request, checked_tag
 from routerllm.routed_result import FIXED, RoutedResult
 from routerllm.routers.base import Router, RoutingDecision, create_router, load_router
+from routerllm.routing_scope import RoutingScope
 from routerllm.served_gate import ServedGate
 from routerllm.stubs import completed, stub_of, styled
 
@@ -114,7 +114,7 @@ class RouterLLM:
                 raise ConfigError(f"{what} must be a {kind.__name__}, got {type(value).__name__}")
         self.config = config
         self.router = _as_router(router, config) if router is not None else build_router(config)
-        self.overrides = Overrides.from_config(config)
+        self.scope = RoutingScope(config, self.available_models)
         self.gate = ServedGate.load(config)  # before anything is opened that would need closing
         self.feedback_loop = FeedbackLoop.of(config, self.router, configured=router is None)
         csv_path = Path(config.carbon.output_dir) / "emissions.csv"
@@ -190,37 +190,13 @@ class RouterLLM:
             raise ModelUnavailableError(f"no configured model can run here ({reasons})")
         return self._available
 
-    def _routable(self) -> list[str]:
-        """The available models routing may choose: those within the budgets' size cap
-        (``budgets.max_params_b`` or ``level``; a model the caller names is not capped)."""
-        available = self.available_models()
-        routable = self._within_cap(available)
-        if not routable:
-            raise ModelUnavailableError(
-                f"no available model is within the budgets' cap of "
-                f"{self.config.budgets.routed_cap():g}B parameters (budgets.max_params_b or "
-                f"level); available: {', '.join(available)}"
-            )
-        return routable
-
-    def _within_cap(self, names: list[str]) -> list[str]:
-        cap = self.config.budgets.routed_cap()
-        return names if cap is None else [n for n in names if self.config.model(n).params_b <= cap]  # fmt: skip
-
     def route(self, prompt: str) -> RoutingDecision:
         """The routing decision alone (not measured, not logged)."""
         self._check_open()
         prompt = checked_prompt(prompt, self._limit)
-        return self._overridden([prompt], [self.router.route(prompt, self._routable())])[0]
-
-    def _overridden(
-        self, prompts: Sequence[str], decisions: Sequence[RoutingDecision]
-    ) -> list[RoutingDecision]:
-        """The decisions as the config's override rules change them."""
-        if self.overrides is None:
-            return list(decisions)
-        available = self._routable()
-        return [self.overrides.apply(p, d, available) for p, d in zip(prompts, decisions, strict=True)]  # fmt: skip
+        return self.scope.overridden([prompt], [self.router.route(prompt, self.scope.routable())])[
+            0
+        ]
 
     # -- generation --------------------------------------------------------
     def generate(
@@ -275,8 +251,8 @@ class RouterLLM:
                     for _ in prompts
                 ]
             else:
-                routed = (router or self.router).route_batch(prompts, self._routable())
-                decisions = self._overridden(prompts, routed)
+                routed = (router or self.router).route_batch(prompts, self.scope.routable())
+                decisions = self.scope.overridden(prompts, routed)
         router_part = routing.result.scaled(1.0 / len(reqs))  # the batch's routing, shared
         results: list[RoutedResult] = []
         for req, d in zip(reqs, decisions, strict=True):
@@ -326,7 +302,7 @@ class RouterLLM:
         budgets), with its prediction."""
         if self.budget is None:
             return Admission(decision.model, "", self._predicted(req, decision.model))
-        smaller = self._smaller(decision.model)
+        smaller = self.scope.smaller(decision.model)
         spent = spent_so_far(self._routing_cost(routing), routing)
         fixed = decision.router == FIXED
         return self.budget.admit(decision.model, smaller, fixed, lambda m: self._predicted(req, m), spent)  # fmt: skip
@@ -353,7 +329,7 @@ class RouterLLM:
         if cascade.enabled:  # imported only where used: it brings the sandbox and the parsers
             from routerllm.cascade import next_larger, verify_answer, verify_stub
         while cascade.enabled and (
-            bigger := next_larger(self.config, self._within_cap(self.available_models()), name)
+            bigger := next_larger(self.config, self.scope.within_cap(self.available_models()), name)
         ):
             with self.meter.measure("router_inference") as slot:
                 check = (
@@ -488,13 +464,6 @@ class RouterLLM:
 
     def _routing_cost(self, routing: Measurement) -> float:
         return routing.energy_kwh * self.config.carbon.electricity_price_usd_per_kwh
-
-    def _smaller(self, name: str) -> list[str]:
-        """The available models smaller than ``name`` (within the budgets' size cap),
-        largest first."""
-        available = set(self._within_cap(self.available_models())) | {name}
-        ordered = [m.name for m in self.config.models_by_size() if m.name in available]
-        return ordered[: ordered.index(name)][::-1] if name in ordered else []
 
     def _attempt(
         self, name: str, req: GenerationRequest, stub: HumanEvalProblem | None = None

@@ -1,0 +1,58 @@
+"""Which models routing may choose, and what the operator's rules make of a choice.
+
+Routing (a router, the override rules, the budgets' step-downs, the cascade's
+escalations) chooses among the available models within the budgets' size cap
+(``budgets.max_params_b`` or ``level``); a model the caller names is not capped.
+The config's override rules (:mod:`routerllm.overrides`) then change the routers'
+decisions where they match.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from routerllm.config import AppConfig
+from routerllm.exceptions import ModelUnavailableError
+from routerllm.overrides import Overrides
+from routerllm.routers.base import RoutingDecision
+
+
+class RoutingScope:
+    """The models a system's routing may choose (``available``: those that can run)."""
+
+    def __init__(self, config: AppConfig, available: Callable[[], list[str]]) -> None:
+        self.config = config
+        self.available = available
+        self.overrides = Overrides.from_config(config)
+
+    def within_cap(self, names: Sequence[str]) -> list[str]:
+        """``names`` without the models over the budgets' size cap."""
+        cap = self.config.budgets.routed_cap()
+        return [n for n in names if cap is None or self.config.model(n).params_b <= cap]
+
+    def routable(self) -> list[str]:
+        """The available models within the cap; a clear error where there is none."""
+        available = self.available()
+        routable = self.within_cap(available)
+        if not routable:
+            raise ModelUnavailableError(
+                f"no available model is within the budgets' cap of "
+                f"{self.config.budgets.routed_cap():g}B parameters (budgets.max_params_b or "
+                f"level); available: {', '.join(available)}"
+            )
+        return routable
+
+    def smaller(self, name: str) -> list[str]:
+        """The routable models smaller than ``name``, largest first."""
+        allowed = set(self.within_cap(self.available())) | {name}
+        ordered = [m.name for m in self.config.models_by_size() if m.name in allowed]
+        return ordered[: ordered.index(name)][::-1]
+
+    def overridden(
+        self, prompts: Sequence[str], decisions: Sequence[RoutingDecision]
+    ) -> list[RoutingDecision]:
+        """The routers' decisions as the config's override rules change them."""
+        if self.overrides is None:
+            return list(decisions)
+        routable = self.routable()
+        return [self.overrides.apply(p, d, routable) for p, d in zip(prompts, decisions, strict=True)]  # fmt: skip
