@@ -592,6 +592,11 @@ def test_a_carbon_level_caps_the_models_routing_may_choose(tmp_path: Path) -> No
     del data["budgets"], data["overrides"]
     with RouterLLM(load_config(write_config(tmp_path, data, "uncapped.yaml"))) as system:
         assert system.route(hard).model == "tiny-heavy"
+    capped = write_config(tmp_path, tiny_config_dict(tmp_path, budgets={"max_params_b": 0.6}), "capped.yaml")  # fmt: skip
+    listing = subprocess.run([sys.executable, "-m", "routerllm.cli", "models", "--config", str(capped)], capture_output=True, text=True, check=True)  # fmt: skip
+    heavy = next(line for line in listing.stdout.splitlines() if line.startswith("tiny-heavy"))
+    assert heavy.endswith("yes (over the budgets' cap of 0.6B: only when asked by name)")
+    assert "cap" not in next(line for line in listing.stdout.splitlines() if line.startswith("tiny-medium"))  # fmt: skip
 
 
 def test_a_step_down_near_a_limit_stays_within_the_size_cap(tmp_path: Path) -> None:

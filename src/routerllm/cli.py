@@ -112,6 +112,7 @@ def cmd_models(args: argparse.Namespace) -> int:
 
     config = _load(args)
     manager = LLMManager(config)
+    cap = config.budgets.routed_cap()
     rows = []
     for m in config.models_by_size():
         reason = manager.availability(m.name)
@@ -126,6 +127,7 @@ def cmd_models(args: argparse.Namespace) -> int:
                 "gpus": m.gpus,
                 "available": reason is None,
                 "reason": reason or "",
+                "routed": reason is None and (cap is None or m.params_b <= cap),
             }
         )
     lines = [
@@ -134,6 +136,8 @@ def cmd_models(args: argparse.Namespace) -> int:
     ]
     for r in rows:
         status = "yes" if r["available"] else f"no: {r['reason']}"
+        if r["available"] and not r["routed"]:
+            status += f" (over the budgets' cap of {cap:g}B: only when asked by name)"
         lines.append(
             f"{r['name']:<22}{r['tier']:<8}{r['backend']:<13}{r['params_b']:>7g}B  {status}"
         )
