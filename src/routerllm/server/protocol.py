@@ -295,7 +295,7 @@ def feedback_call(body: object) -> tuple[str, float]:
         raise PromptError(f"the request body must be a JSON object, got {_json_kind(body)}")
     if unknown := sorted(set(body) - {"request_id", "score"}):
         raise PromptError(
-            f"unknown field(s) {', '.join(map(repr, unknown))}: a feedback body is "
+            f"unknown field(s) {', '.join(f'{k!r:.40}' for k in unknown[:5])}: a feedback body is "
             f'{{"request_id": "...", "score": 0..1}}'
         )
     request_id, score = body.get("request_id"), body.get("score")
