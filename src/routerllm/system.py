@@ -194,9 +194,8 @@ class RouterLLM:
         """The routing decision alone (not measured, not logged)."""
         self._check_open()
         prompt = checked_prompt(prompt, self._limit)
-        return self.scope.overridden([prompt], [self.router.route(prompt, self.scope.routable())])[
-            0
-        ]
+        decision = self.router.route(prompt, self.scope.routable())
+        return self.scope.overridden([prompt], [decision])[0]
 
     # -- generation --------------------------------------------------------
     def generate(
