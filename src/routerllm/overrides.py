@@ -83,11 +83,14 @@ class Overrides:
         """The first rule whose conditions all hold for ``prompt``, and what kept an
         earlier rule from being tried (its pattern ran out of time)."""
         notes = []
+        math: bool | None = None  # asked once, by the first rule with a math condition
         for rule, pattern in zip(self.rules, self.patterns, strict=True):
+            if rule.math is not None and math is None:
+                math = asks_for_math(prompt)
             if not (
                 (rule.min_chars is None or len(prompt) >= rule.min_chars)
                 and (rule.max_chars is None or len(prompt) <= rule.max_chars)
-                and (rule.math is None or asks_for_math(prompt) == rule.math)
+                and (rule.math is None or math == rule.math)
             ):
                 continue
             if pattern is not None:
