@@ -343,6 +343,36 @@ def test_the_report_reads_the_log(served: tuple[str, RouterLLM]) -> None:
     assert status == 400 and "yesterday" in json.loads(text)["error"]["message"]
 
 
+@pytest.mark.parametrize(
+    ("path", "body", "param"),
+    [
+        (CHAT, {"messages": []}, "messages"),
+        (CHAT, asking(("user", "")), "messages"),
+        (CHAT, asking(("robot", "x")), "messages"),
+        (CHAT, asking(n=2), "n"),
+        (CHAT, asking(temperature="hot"), "temperature"),
+        (CHAT, asking(temperature=5), "temperature"),
+        (CHAT, asking(top_p=0, temperature=5), "temperature"),
+        (CHAT, asking(max_completion_tokens=-1), "max_completion_tokens"),
+        (CHAT, asking(stop=""), "stop"),
+        (CHAT, asking(stream="yes"), "stream"),
+        (CHAT, asking(model=""), "model"),
+        (CHAT, asking(model="gpt-4"), None),  # OpenAI's model_not_found names none either
+        (CHAT, b"{bad", None),
+        ("/v1/completions", {"prompt": " "}, "prompt"),
+        ("/v1/completions", {"prompt": "x", "echo": True}, "echo"),
+        ("/routerllm/feedback", {"request_id": "r", "score": 2}, "score"),
+        ("/routerllm/feedback", {"request_id": 3, "score": 1}, "request_id"),
+    ],
+)
+def test_an_error_names_the_field_at_fault_as_openai_does(
+    served: tuple[str, RouterLLM], path: str, body: Any, param: str | None
+) -> None:
+    base, _ = served
+    _, text = call(base, path, raw=body) if isinstance(body, bytes) else call(base, path, body)
+    assert json.loads(text)["error"]["param"] == param, text
+
+
 def test_a_body_that_does_not_come_is_refused_in_time(
     served: tuple[str, RouterLLM], monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:

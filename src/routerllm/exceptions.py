@@ -32,7 +32,13 @@ class UnknownNameError(RouterLLMError, KeyError):
 
 
 class PromptError(RouterLLMError):
-    """The prompt is empty, not text, or too long for the chosen model."""
+    """The prompt is empty, not text, or too long for the chosen model; or a request's
+    option is wrong. ``param`` names the request field at fault where one is (the
+    OpenAI API's error ``param``)."""
+
+    def __init__(self, message: str, param: str | None = None) -> None:
+        super().__init__(message)
+        self.param = param
 
 
 class UnknownRequestError(PromptError):

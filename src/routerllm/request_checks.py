@@ -12,20 +12,22 @@ from routerllm.exceptions import PromptError
 def checked_prompt(prompt: object, limit: int) -> str:
     """``prompt`` if it is non-empty UTF-8 text of at most ``limit`` characters."""
     if not isinstance(prompt, str):
-        raise PromptError(f"prompt must be text, got {type(prompt).__name__}")
+        raise PromptError(f"prompt must be text, got {type(prompt).__name__}", "prompt")
     if not prompt.strip():
-        raise PromptError("prompt is empty")
+        raise PromptError("prompt is empty", "prompt")
     try:
         prompt.encode("utf-8")
     except UnicodeEncodeError as e:  # e.g. bytes that were not UTF-8, read from a file
         raise PromptError(
             f"prompt is not valid UTF-8 text (undecodable bytes at character {e.start}); "
-            f"convert it to UTF-8 first"
+            f"convert it to UTF-8 first",
+            "prompt",
         ) from None
     if len(prompt) > limit:
         raise PromptError(
             f"prompt is {len(prompt):,} characters, over the limit of {limit:,} "
-            f"(limits.max_prompt_chars)"
+            f"(limits.max_prompt_chars)",
+            "prompt",
         )
     return prompt
 
@@ -40,7 +42,8 @@ def check_length(request: GenerationRequest, limit: int) -> None:
         raise PromptError(
             f"the request is {total:,} characters (its prompt, system text and "
             f"{len(request.history)} earlier turns), over the limit of {limit:,} "
-            f"(limits.max_prompt_chars); shorten the system text or drop the oldest turns"
+            f"(limits.max_prompt_chars); shorten the system text or drop the oldest turns",
+            "prompt",
         )
 
 

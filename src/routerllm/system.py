@@ -491,7 +491,8 @@ class RouterLLM:
                 raise PromptError(
                     f"{e} (a function stub, asked in {name}'s {self._style(name).mode} code "
                     f"style, which may repeat it; route --as-written or generation."
-                    f"complete_stubs: false sends it as written)"
+                    f"complete_stubs: false sends it as written)",
+                    e.param,
                 ) from None
         inference = slot.result
         model_cfg = backend.config

@@ -76,7 +76,8 @@ class GenerationRequest:
             raise PromptError(
                 f"bad request options: {', '.join(wrong)} (max_new_tokens is an integer; "
                 "temperature, top_p, repetition_penalty numbers; system and response_prefix "
-                "text; stop a list of texts; raw and prompt_state True or False)"
+                "text; stop a list of texts; raw and prompt_state True or False)",
+                param=wrong[0].split()[0],
             )
         if self.raw and self.response_prefix:
             raise PromptError("a request is either raw or has a response prefix, not both")
@@ -96,10 +97,11 @@ class GenerationRequest:
             raise PromptError(
                 f"bad sampling options: {', '.join(bad):.200} (need max_new_tokens >= 1, "
                 f"0 <= temperature <= {MAX_TEMPERATURE:g}, 0 < top_p <= 1, a finite "
-                f"repetition_penalty > 0)"
+                f"repetition_penalty > 0)",
+                param=bad[0].split()[0],
             )
         if any(not s for s in self.stop):
-            raise PromptError("a stop sequence is empty: it would end every answer at once")
+            raise PromptError("a stop sequence is empty: it would end every answer at once", "stop")
         texts = [("system", self.system or ""), ("response_prefix", self.response_prefix)]
         texts += [("a stop sequence", s) for s in self.stop]
         texts += [(f"history turn {i}", text) for i, (_, text) in enumerate(self.history, 1)]

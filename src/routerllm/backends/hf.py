@@ -145,7 +145,8 @@ class HFBackend(Backend):
         limit = self.config.context_length
         if n_prompt >= limit:
             raise PromptError(
-                f"prompt is {n_prompt} tokens, too long for model {self.name!r} (context {limit})"
+                f"prompt is {n_prompt} tokens, too long for model {self.name!r} (context {limit})",
+                "prompt",
             )
         inputs = {k: v.to(self._model.device) for k, v in inputs.items()}
         do_sample = sampling.temperature > 0

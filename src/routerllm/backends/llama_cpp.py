@@ -169,7 +169,7 @@ class LlamaCppBackend(Backend):
             return out, out["choices"][0]["text"]
         except ValueError as e:
             if "context" in str(e).lower():
-                raise PromptError(f"prompt too long for model {self.name!r}: {e}") from e
+                raise PromptError(f"prompt too long for model {self.name!r}: {e}", "prompt") from e
             raise BackendError(f"llama.cpp generation failed for {self.name!r}: {e}") from e
 
     def unload(self) -> None:
@@ -191,7 +191,8 @@ class LlamaCppBackend(Backend):
         if n_prompt >= n_ctx:
             raise PromptError(
                 f"prompt is about {n_prompt - TEMPLATE_MARGIN} tokens, too long for model "
-                f"{self.name!r} (context {n_ctx} tokens); shorten it or use a model with a longer context"
+                f"{self.name!r} (context {n_ctx} tokens); shorten it or use a model with a longer context",
+                "prompt",
             )
         max_tokens = min(sampling.max_new_tokens, n_ctx - n_prompt)
         kwargs: dict[str, Any] = {

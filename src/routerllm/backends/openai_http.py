@@ -195,7 +195,9 @@ class OpenAIHTTPBackend(Backend):
                 else:
                     detail = _error_detail(e)
                 if e.code == 400 and "context" in detail.lower():
-                    raise PromptError(f"model {self.name!r} rejected the prompt: {detail}") from e
+                    raise PromptError(
+                        f"model {self.name!r} rejected the prompt: {detail}", "prompt"
+                    ) from e
                 raise BackendError(
                     f"{self.base_url}{path} answered HTTP {e.code} for model "
                     f"{self.name!r}: {detail}"

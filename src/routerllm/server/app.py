@@ -84,19 +84,25 @@ class _Service:
         code: str | None = None,
         close: bool = False,
         headers: dict[str, str] | None = None,
+        param: str | None = None,
     ) -> Any:
         from starlette.responses import JSONResponse
 
-        body = protocol.error_body(message, kind, code)
+        body = protocol.error_body(message, kind, code, param)
         headers = {**(CLOSE if close else {}), **(headers or {})}
         return JSONResponse(body, status_code=status, headers=headers or None)
 
-    def failure(self, error: RouterLLMError) -> Any:
+    def failure(self, error: RouterLLMError, call: protocol.Call | None = None) -> Any:
+        """The API's answer to ``error``; its ``param`` names the request field at fault
+        where the error knows it (the prompt's field is the call's: chat ``messages``)."""
         status, kind, code = protocol.error_status(error)
         if status in (500, 502):
             log.warning("request failed: %s", error)
         wait = protocol.retry_after(error, datetime.now(timezone.utc))
-        return self.refusal(status, str(error), kind, code, headers={"Retry-After": str(wait)} if wait else None)  # fmt: skip
+        param = getattr(error, "param", None)
+        if param == "prompt" and call is not None and call.kind == "chat":
+            param = "messages"
+        return self.refusal(status, str(error), kind, code, headers={"Retry-After": str(wait)} if wait else None, param=param)  # fmt: skip
 
     def internal_error(self, error: Exception) -> Any:
         """A 500 for what no check foresaw, logged with its traceback."""
@@ -206,6 +212,7 @@ class _Service:
         """A chat or completion request, from its body to the API's answer."""
         if (refused := self.unauthorised(request)) is not None:
             return refused
+        call = None
         try:
             body = await self.read_body(request)
             if not isinstance(body, bytes):
@@ -219,7 +226,7 @@ class _Service:
             finally:
                 self.turn.release()
         except RouterLLMError as e:
-            return self.failure(e)
+            return self.failure(e, call)
         except asyncio.CancelledError:  # a second Ctrl-C: stopping at once
             return self.unavailable(close=True)
         except Exception as e:

@@ -84,7 +84,7 @@ def _object(body: object) -> Mapping[str, Any]:
         raise PromptError(f"the request body must be a JSON object, got {_json_kind(body)}")
     for name, (harmless, what) in _REFUSED.items():
         if name in body and not harmless(body[name]):
-            raise PromptError(f"{name}: RouterLLM's server does not support {what}")
+            raise PromptError(f"{name}: RouterLLM's server does not support {what}", name)
     return body
 
 
@@ -98,7 +98,9 @@ def _json_kind(value: object) -> str:
 def _model(body: Mapping[str, Any]) -> str | None:
     model = body.get("model", AUTO)
     if not isinstance(model, str) or not model.strip():
-        raise PromptError(f"model must be a model's name or {AUTO!r} to route, got {model!r:.80}")
+        raise PromptError(
+            f"model must be a model's name or {AUTO!r} to route, got {model!r:.80}", "model"
+        )
     return None if model == AUTO else model
 
 
@@ -108,7 +110,7 @@ def _number(body: Mapping[str, Any], name: str, whole: bool = False) -> Any:
         return None
     if not (is_integer(value) if whole else is_number(value)):
         kind = "a whole number" if whole else "a number"
-        raise PromptError(f"{name} must be {kind}, got {_json_kind(value)} {value!r:.40}")
+        raise PromptError(f"{name} must be {kind}, got {_json_kind(value)} {value!r:.40}", name)
     return value
 
 
@@ -120,7 +122,7 @@ def _stop(body: Mapping[str, Any]) -> list[str]:
         return [stop]
     if isinstance(stop, list) and all(isinstance(s, str) for s in stop):
         return list(stop)
-    raise PromptError(f"stop must be a string or an array of strings, got {stop!r:.80}")
+    raise PromptError(f"stop must be a string or an array of strings, got {stop!r:.80}", "stop")
 
 
 def _stream(body: Mapping[str, Any]) -> tuple[bool, bool]:
@@ -128,11 +130,11 @@ def _stream(body: Mapping[str, Any]) -> tuple[bool, bool]:
     if stream is None:
         stream = False
     if not isinstance(stream, bool):
-        raise PromptError(f"stream must be true or false, got {stream!r:.40}")
+        raise PromptError(f"stream must be true or false, got {stream!r:.40}", "stream")
     options = body.get("stream_options") or {}
     usage = options.get("include_usage", False) if isinstance(options, Mapping) else None
     if not isinstance(usage, bool):
-        raise PromptError(f'stream_options must be an object like {{"include_usage": true}}, got {options!r:.80}')  # fmt: skip
+        raise PromptError(f'stream_options must be an object like {{"include_usage": true}}, got {options!r:.80}', "stream_options")  # fmt: skip
     return stream, usage
 
 
@@ -146,13 +148,14 @@ def _request(body: Mapping[str, Any], prompt: str, **fields: Any) -> GenerationR
         "repetition_penalty": _number(body, "repetition_penalty"),
     }
     if new_tokens is not None and new_tokens < 1:
-        raise PromptError(f"{limit} must be at least 1, got {new_tokens}")
+        raise PromptError(f"{limit} must be at least 1, got {new_tokens}", limit)
     try:
         return GenerationRequest(
             prompt, max_new_tokens=new_tokens, stop=_stop(body), **options, **fields
         )
     except PromptError as e:
-        raise PromptError(str(e).replace("max_new_tokens", limit)) from None
+        param = limit if e.param == "max_new_tokens" else e.param
+        raise PromptError(str(e).replace("max_new_tokens", limit), param) from None
 
 
 def chat_call(body: object) -> Call:
@@ -162,25 +165,31 @@ def chat_call(body: object) -> Call:
     body = _object(body)
     messages = body.get("messages")
     if not isinstance(messages, list) or not messages:
-        raise PromptError("messages must be a non-empty array of {role, content} objects")
+        raise PromptError(
+            "messages must be a non-empty array of {role, content} objects", "messages"
+        )
     system: list[str] = []
     turns: list[tuple[str, str]] = []
     for i, message in enumerate(messages):
         where = f"messages[{i}]"
         if not isinstance(message, Mapping):
-            raise PromptError(f"{where} must be an object with role and content")
+            raise PromptError(f"{where} must be an object with role and content", "messages")
         role = message.get("role")
         if role in ("tool", "function") or message.get("tool_calls") or message.get("function_call"):  # fmt: skip
-            raise PromptError(f"{where}: RouterLLM's server does not support tool calls")
+            raise PromptError(
+                f"{where}: RouterLLM's server does not support tool calls", "messages"
+            )
         text = _content(message.get("content"), f"{where}.content")
         if role in ("system", "developer"):
             system.append(text)
         elif role in ROLES:
             turns.append((role, text))
         else:
-            raise PromptError(f"{where}.role must be system, developer, user or assistant, got {role!r:.40}")  # fmt: skip
+            raise PromptError(f"{where}.role must be system, developer, user or assistant, got {role!r:.40}", "messages")  # fmt: skip
     if not turns or turns[-1][0] != "user":
-        raise PromptError("the last message (after any system messages) must be the user's")
+        raise PromptError(
+            "the last message (after any system messages) must be the user's", "messages"
+        )
     prompt = turns.pop()[1]
     stream, usage = _stream(body)
     request = _request(body, prompt, system="\n\n".join(system) or None, history=tuple(turns))
@@ -196,12 +205,14 @@ def _content(content: object, where: str) -> str:
         for part in content:
             if not isinstance(part, Mapping) or part.get("type") != "text":
                 kind = part.get("type") if isinstance(part, Mapping) else _json_kind(part)
-                raise PromptError(f"{where}: only text parts are supported, got {kind!r:.40}")
+                raise PromptError(
+                    f"{where}: only text parts are supported, got {kind!r:.40}", "messages"
+                )
             if not isinstance(part.get("text"), str):
-                raise PromptError(f"{where}: a text part needs its text as a string")
+                raise PromptError(f"{where}: a text part needs its text as a string", "messages")
             texts.append(part["text"])
         return "\n".join(texts)
-    raise PromptError(f"{where} must be a string or an array of text parts, got {_json_kind(content)}")  # fmt: skip
+    raise PromptError(f"{where} must be a string or an array of text parts, got {_json_kind(content)}", "messages")  # fmt: skip
 
 
 def completion_call(body: object) -> Call:
@@ -213,7 +224,7 @@ def completion_call(body: object) -> Call:
         prompt = prompt[0]
     if not isinstance(prompt, str):
         hint = "; send one prompt per request" if isinstance(prompt, list) else ""
-        raise PromptError(f"prompt must be a string, got {_json_kind(prompt)}{hint}")
+        raise PromptError(f"prompt must be a string, got {_json_kind(prompt)}{hint}", "prompt")
     stream, usage = _stream(body)
     return Call("completion", _model(body), _request(body, prompt, raw=True), stream, usage)
 
@@ -301,10 +312,11 @@ def feedback_call(body: object) -> tuple[str, float]:
     request_id, score = body.get("request_id"), body.get("score")
     if not isinstance(request_id, str) or not request_id.strip():
         raise PromptError(
-            "request_id must be the request_id in an answer's routerllm field (a string)"
+            "request_id must be the request_id in an answer's routerllm field (a string)",
+            "request_id",
         )
     if not (is_number(score) and 0 <= score <= 1):  # type: ignore[operator]  # NaN fails both
-        raise PromptError(f"score must be a number from 0 (failed) to 1 (solved), got {json.dumps(score)[:40]}")  # fmt: skip
+        raise PromptError(f"score must be a number from 0 (failed) to 1 (solved), got {json.dumps(score)[:40]}", "score")  # fmt: skip
     return request_id, float(score)  # type: ignore[arg-type]
 
 
