@@ -534,6 +534,24 @@ def test_serve_answers_and_stops_cleanly(tmp_path: Path, stop: signal.Signals, c
         assert len(list(system.log.records(tag="server"))) == 1
 
 
+def test_serve_warns_when_no_available_model_is_within_the_cap(tmp_path: Path) -> None:
+    data = tiny_config_dict(tmp_path, carbon={"enabled": False}, budgets={"max_params_b": 0.5})
+    for model in data["models"][:2]:  # the two within the cap cannot run here
+        model["gguf"] = {"path": str(tmp_path / "missing.gguf")}
+    process = serve_command(write_config(tmp_path, data), "--json")
+    try:
+        assert process.stdout is not None
+        base = json.loads(process.stdout.readline())["url"].removesuffix("/v1")
+        assert call(base, CHAT, asking(model="tiny-heavy"))[0] == 200
+        status, text = call(base, CHAT, asking())
+        assert status == 503 and "within the budgets' cap of 0.5B" in text, text
+    finally:
+        process.send_signal(signal.SIGTERM)
+        _, stderr = process.communicate(timeout=60)
+    assert "warning: no available model is within the budgets' cap of 0.5B" in stderr, stderr
+    assert "model 'auto' is refused until one is" in stderr and "Traceback" not in stderr
+
+
 def test_stopping_refuses_a_request_still_arriving(tmp_path: Path) -> None:
     config = write_config(tmp_path, tiny_config_dict(tmp_path, carbon={"enabled": False}))
     process = serve_command(config, "--json")

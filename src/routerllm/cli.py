@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from routerllm.exceptions import RouterLLMError
+from routerllm.exceptions import ModelUnavailableError, RouterLLMError
 
 EXIT_USER_ERROR = 2
 API_KEY_ENV = "ROUTERLLM_API_KEY"
@@ -333,6 +333,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
             f"(tag {TAG!r}); Ctrl-C stops"
         )
         info = {"url": url, "router": system.router.name, "models": models}
+        try:
+            system.scope.routable()
+        except ModelUnavailableError as e:  # models asked by name are still served
+            print(f"warning: {e}; model 'auto' is refused until one is, models named in a "
+                  f"request are served", file=sys.stderr)  # fmt: skip
         if api_key is None and host not in ("127.0.0.1", "::1"):
             print(f"warning: serving on {host} without an API key ({API_KEY_ENV}): anyone "
                   f"who can reach this port can use the models", file=sys.stderr)  # fmt: skip
