@@ -234,6 +234,10 @@ def test_versus_largest_uses_the_largest_models_measured_rate() -> None:
     # big generates at 4e-6 / 20 = 2e-7 kg per token -> small's 10 tokens ~ 2e-6 kg
     assert vs["estimated_co2_kg"] == pytest.approx(4e-6 * 1.01 + 10 * 2e-7)
     assert "measured rate of big" in vs["method"]
+    # the ladder's top, as everywhere: tier first, then size (a 7B heavy over a 13B medium)
+    medium = ModelConfig.model_validate(tiny_model("medium13", "medium", 13.0))
+    big7 = ModelConfig.model_validate(tiny_model("big", "heavy", 7.0))
+    assert summarize(recs, [small, medium, big7]).versus_largest["largest_model"] == "big"  # type: ignore[index]
 
 
 @pytest.mark.parametrize(

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from routerllm.carbon.meter import COMPONENTS, Measurement, per_token_estimate
-from routerllm.config import AppConfig, ModelConfig
+from routerllm.config import TIER_ORDER, AppConfig, ModelConfig
 from routerllm.exceptions import RouterLLMError
 
 if TYPE_CHECKING:
@@ -170,9 +170,11 @@ def versus_largest(
     model's generation energy per output token: measured from this log when
     it holds requests served by that model, else the config's per-token
     figure. It is an estimate (another model writes a different number of
-    tokens); the demo measures the real always-largest run instead.
+    tokens); the demo measures the real always-largest run instead. The largest is
+    the top of the ladder every part orders models by (tier, then parameters), the
+    demo's always-largest and the ``largest`` router's.
     """
-    largest = max(models, key=lambda m: m.params_b)
+    largest = max(models, key=lambda m: (TIER_ORDER[m.tier], m.params_b))
     served = [r for r in records if r.model == largest.name]
     out_tokens = sum(r.completion_tokens for r in served)
     if out_tokens:
