@@ -76,6 +76,10 @@ def test_two_rules_may_not_share_a_name(tmp_path: Path) -> None:
         "X^2 + 1",
         "10 / 4",
         "3 × 4",
+        "what is 12 plus 7",
+        "20 Divided By 4",
+        "6 times 7",
+        "2 to the power of 10",
     ],
 )
 def test_calculations_are_detected(prompt: str) -> None:
@@ -95,6 +99,8 @@ def test_calculations_are_detected(prompt: str) -> None:
         "a 1920×1080 screen",
         "compute the hash of a file",
         "GET /api/v1/2",
+        "take it 3 times a day, plus 1 at night",
+        "over 5 times",
     ],  # fmt: skip
 )
 def test_prompts_without_a_calculation_are_not_math(prompt: str) -> None:

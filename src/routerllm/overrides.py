@@ -35,6 +35,7 @@ MATH_WORDS = re.compile(
 MATH_EXPRESSION = re.compile(
     r"\d\s*[+*÷^]\s*\(?-?\d"  # 12 * 7, 3^2, 4+5
     r"|\d\s+[-/×]\s+\(?-?\d"  # 9 - 4, 10 / 2, 3 × 4 (spaced: not 2024-12, 12/25, 1920×1080)
+    r"|\d\s+(plus|minus|times|multiplied\s+by|divided\s+by|to\s+the\s+power\s+of)\s+-?\d"
     r"|\b\d+(\.\d+)?\s*%\s*of\b"  # 15 % of
     r"|\bsqrt\s*\(|\\frac\b|\b[a-z]\s*\^\s*\d",  # sqrt(, \frac, x^2
     re.IGNORECASE,
