@@ -21,10 +21,10 @@ from routerllm.exceptions import DataError, RouterLLMError
 
 log = logging.getLogger(__name__)
 
-OUTCOME_ROUTERS = ("quality", "logreg", "knn", "feedback")
+OUTCOME_ROUTERS = ("quality", "logreg", "knn", "feedback", "policy")
 #: What ``eval-routing`` compares unless told (the feedback router learns online:
 #: ``benchmarks/feedback_learning.py`` evaluates that).
-EVALUATED_ROUTERS = ("quality", "logreg", "knn")
+EVALUATED_ROUTERS = ("quality", "logreg", "knn", "policy")
 
 
 # -- argument types (argparse turns their errors into a usage error, exit 2) ---
@@ -142,6 +142,8 @@ OUTCOME_OPTIONS = {
     "--calibrate": None,
     "--two-settings": False,
 }
+#: ``routerllm train`` options of the policy router only: its reference models.
+POLICY_OPTIONS = ("--medium-model", "--large-model")
 
 
 def _train_options(args: argparse.Namespace) -> None:
@@ -165,6 +167,13 @@ def _train_options(args: argparse.Namespace) -> None:
     for flag, default in own.items():
         if getattr(args, _dest(flag)) is None:
             setattr(args, _dest(flag), default)
+    if args.router != "policy" and (
+        given := [f for f in POLICY_OPTIONS if getattr(args, _dest(f))]
+    ):
+        raise RouterLLMError(
+            f"{', '.join(given)} {'is' if len(given) == 1 else 'are'} for the policy router; "
+            f"router {args.router!r} does not use {'it' if len(given) == 1 else 'them'}"
+        )
 
 
 def _dest(flag: str) -> str:
@@ -257,10 +266,21 @@ def _train_outcome_router(args: argparse.Namespace) -> dict[str, Any]:
     from routerllm.routers.outcome import DEFAULT_ENCODER, OutcomeRouter
 
     data = load_outcomes(args.data)
+    if args.router == "policy":  # now, not after the embedding
+        from routerllm.data.policy_labels import check_model_count, check_reference
+
+        check_model_count(data.models)
+        for name in (args.medium_model, args.large_model):
+            check_reference(data.models, name)
     cost = data.cost_kind(args.cost)
     costs = data.cost_matrix(cost).mean(axis=0)
     candidates = outcome_candidates(data, costs)
     encoder_spec = args.encoder or DEFAULT_ENCODER
+    references = (
+        {"medium_model": args.medium_model, "large_model": args.large_model}
+        if args.router == "policy"
+        else {}
+    )
     router = create_router(
         args.router,
         candidates,
@@ -268,6 +288,7 @@ def _train_outcome_router(args: argparse.Namespace) -> dict[str, Any]:
         encoder=encoder_spec,
         mode=args.decision or "lambda",
         costs=costs.tolist(),
+        **references,
     )
     assert isinstance(router, OutcomeRouter)
     if args.two_settings and not args.calibrate:
@@ -285,7 +306,7 @@ def _train_outcome_router(args: argparse.Namespace) -> dict[str, Any]:
                 f"--calibrate"
             ) from None
     encoder = CachedEncoder(create_encoder(encoder_spec))
-    router.fit(None, fit_on.scores, data.models, embeddings=encoder.encode(fit_on.prompts))
+    router.fit_dataset(fit_on, encoder.encode(fit_on.prompts))
     payload: dict[str, Any] = {
         "router": args.router, "out": str(args.out), "train_size": len(fit_on), "models": data.models,
         "cost": cost, "selection": {k: v for k, v in router.selection.items() if k != "candidates"},
@@ -491,12 +512,15 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
         "train", parents=[common], help="train a router (classifier on labels, or outcome routers)"
     )
     tr.add_argument(
-        "--router", default="classifier", help="classifier | quality | logreg | knn | feedback"
+        "--router",
+        default="classifier",
+        help="classifier | quality | logreg | knn | feedback | policy",
     )
     tr.add_argument(
         "--data",
         required=True,
-        help="labelled JSON or a generate-data directory; outcome file for quality/logreg/knn/feedback",
+        help="labelled JSON or a generate-data directory; outcome file for "
+        "quality/logreg/knn/feedback/policy",
     )
     tr.add_argument("--val", help="validation file (classifier)")
     tr.add_argument("--out", required=True, help="directory to save the router into")
@@ -548,6 +572,13 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
         help="with --calibrate max_cost=X or quality=X: meet the target by a random mix of two "
         "knob settings where it falls between them",
     )
+    for flag, role in (("--medium-model", "medium"), ("--large-model", "large")):
+        tr.add_argument(
+            flag,
+            metavar="MODEL",
+            help=f"policy router: the {role} reference model of the 9-cell labels, a model of "
+            "--data (default: the best model of the cheaper half; the best model overall)",
+        )
     tr.set_defaults(func=cmd_train, interrupted=_train_interrupted)
 
     te = sub.add_parser(

@@ -61,6 +61,7 @@ ROUTERS: Registry = Registry(
         "logreg": "routerllm.routers.quality:LogisticRouter",
         "ensemble": "routerllm.routers.ensemble:EnsembleRouter",
         "feedback": "routerllm.routers.feedback:FeedbackRouter",
+        "policy": "routerllm.routers.policy:PolicyRouter",
     },
 )
 

@@ -29,7 +29,7 @@ from routerllm.routers.outcome import DEFAULT_ENCODER, OutcomeRouter
 
 log = logging.getLogger(__name__)
 
-LEARNED_ROUTERS = ("quality", "logreg", "knn")
+LEARNED_ROUTERS = ("quality", "logreg", "knn", "policy")
 
 #: The most resamples ``compare_routers`` takes: each one sweeps every router again
 #: (about 0.1 s a resample for three routers on a few hundred prompts).
@@ -180,7 +180,7 @@ def evaluate_routing(
         router = create_router(name, candidates, seed, **options)
         assert isinstance(router, OutcomeRouter)
         start = time.perf_counter()
-        router.fit(None, train.scores, train.models, embeddings=x_train)
+        router.fit_dataset(train, x_train)
         fit_seconds[name] = time.perf_counter() - start
         order = [router.model_names.index(m) for m in train.models]
         predictions[name] = predicted = router.predict(x_test)[:, order]

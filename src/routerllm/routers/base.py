@@ -242,6 +242,17 @@ class Router(ABC):
         nothing: its ``options``."""
         return self.options
 
+    #: Whether what it learns is tied to its models, so that a saved router loads only
+    #: with a config holding them all (else it is rebuilt on the config's models, with
+    #: ``options_for_other_models``: the policy router, whose classes map to tiers).
+    LEARNS_PER_MODEL: ClassVar[bool] = True
+
+    @classmethod
+    def options_for_other_models(cls, options: dict[str, Any]) -> dict[str, Any]:
+        """The saved options of a router that does not learn per model, for a config of
+        other models: without what only made sense for the models it was saved with."""
+        return options
+
     @classmethod
     def saved_options(cls, directory: Path, options: dict[str, Any]) -> dict[str, Any]:
         """The options recorded by ``save`` as the constructor takes them, given the
@@ -361,7 +372,8 @@ def load_router(directory: str | Path, models: Sequence[CandidateModel]) -> Rout
         )
     by_name = {m.name: m for m in models}
     missing = [n for n in saved_models if n not in by_name]
-    if missing:
+    retargeted = bool(missing) and not _learns_per_model(name)
+    if missing and not retargeted:
         raise RouterLLMError(
             f"{path}: router was trained for models not in this config: {', '.join(missing)}"
         )
@@ -369,9 +381,15 @@ def load_router(directory: str | Path, models: Sequence[CandidateModel]) -> Rout
         from routerllm.registry import ROUTERS
 
         options = ROUTERS.get(name).saved_options(path, options)
-        router = create_router(
-            name, [by_name[n] for n in saved_models], meta.get("seed", 0), **options
-        )
+        chosen = [by_name[n] for n in saved_models]
+        if retargeted:  # what it learned holds for any models: this config's
+            options = ROUTERS.get(name).options_for_other_models(options)
+            chosen = list(models)
+            logger.info(
+                "%s: router %r was trained for other models (%s); it routes this config's",
+                path, name, ", ".join(missing),
+            )  # fmt: skip
+        router = create_router(name, chosen, meta.get("seed", 0), **options)
     except (ConfigError, UnknownNameError) as e:
         raise RouterLLMError(f"bad {path}/config.json: {e}") from e
     except RouterLLMError as e:
@@ -408,7 +426,7 @@ def load_router(directory: str | Path, models: Sequence[CandidateModel]) -> Rout
     except OSError as e:
         raise RouterLLMError(f"cannot read {weights}: {e}") from e
     try:
-        router.set_state(_in_model_order(router, arrays, saved_models))
+        router.set_state(arrays if retargeted else _in_model_order(router, arrays, saved_models))
     except (ConfigError, UnknownNameError) as e:  # e.g. the saved encoder spec
         raise RouterLLMError(f"bad {path}/config.json: {e}") from e
     except KeyError as e:
@@ -424,6 +442,17 @@ def load_router(directory: str | Path, models: Sequence[CandidateModel]) -> Rout
             "%s records no weights digest: %s was not checked", path / "config.json", weights
         )
     return router
+
+
+def _learns_per_model(name: str) -> bool:
+    """Whether the saved router ``name`` learned something per model (an unknown name:
+    taken as yes, ``load_router`` says what is wrong with it)."""
+    from routerllm.registry import ROUTERS
+
+    try:
+        return ROUTERS.get(name).LEARNS_PER_MODEL
+    except (UnknownNameError, ImportError, AttributeError):
+        return True
 
 
 def _in_model_order(

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from routerllm.checks import is_finite_number, repeated, wrong_shape
-from routerllm.data.outcomes import scores_are_outcomes
+from routerllm.data.outcomes import OutcomeDataset, scores_are_outcomes
 from routerllm.exceptions import RouterLLMError
 from routerllm.routers.base import (
     CandidateModel,
@@ -153,13 +153,7 @@ class OutcomeRouter(Router):
 
         One prompt is enough (a cross-validation fold of a small problem set may have no
         more), but then every prompt is predicted that prompt's outcomes: a warning says so."""
-        if embeddings is None and prompts is None:
-            raise RouterLLMError("fit needs the training prompts or their embeddings")
-        if embeddings is not None and prompts is not None:
-            raise RouterLLMError("fit takes the training prompts or their embeddings, not both")
-        X = self.check_embeddings(
-            embeddings if embeddings is not None else self.embed(prompts or []), trained=False
-        )
+        X = self._training_embeddings(prompts, embeddings)
         Y = self._columns(scores, model_names)
         if X.ndim != 2 or len(X) != len(Y) or len(X) == 0:
             raise RouterLLMError(
@@ -176,6 +170,27 @@ class OutcomeRouter(Router):
         self._fit(X.astype(np.float32), Y)
         self.fitted = True
         return self
+
+    def fit_dataset(
+        self, data: OutcomeDataset, embeddings: np.ndarray | None = None
+    ) -> OutcomeRouter:
+        """Learn from an outcome dataset (its prompts, or their ``embeddings`` when given):
+        ``fit`` on its scores; a router that reads more of it (``PolicyRouter``: the
+        answers' texts) overrides this."""
+        prompts = None if embeddings is not None else data.prompts
+        return self.fit(prompts, data.scores, data.models, embeddings=embeddings)
+
+    def _training_embeddings(
+        self, prompts: Sequence[str] | None, embeddings: np.ndarray | None
+    ) -> np.ndarray:
+        """The training prompts' embeddings, given or computed, checked."""
+        if embeddings is None and prompts is None:
+            raise RouterLLMError("fit needs the training prompts or their embeddings")
+        if embeddings is not None and prompts is not None:
+            raise RouterLLMError("fit takes the training prompts or their embeddings, not both")
+        return self.check_embeddings(
+            embeddings if embeddings is not None else self.embed(prompts or []), trained=False
+        )
 
     def _columns(
         self, values: Any, names: Sequence[str] | None, what: str = "outcomes"
@@ -341,15 +356,7 @@ class OutcomeRouter(Router):
         pred, drawn = self._decision_inputs(prompts)
         knobs = self._knobs(prompts)
         idx = self._choices(prompts, drawn, mask, knobs)
-        if self._mixing(mask):
-            shares = ", ".join(f"{n} {w:.0%}" for n, w in self.options["mix"].items())
-            hows = [f"drawn from the fixed mix {shares}, which calibration found better"] * len(idx)
-        else:
-            both = "" if self.second_knob is None else (
-                f"; {self.second_share:.0%} of requests, drawn by their hash, take "
-                f"{self.second_knob:g} and the rest {self.knob:g}"
-            )  # fmt: skip
-            hows = [f"{self.mode} {k:g}{both}{self._decision_note()}" for k in knobs]
+        hows = self._hows(mask, knobs)
         return [
             RoutingDecision(
                 model=self.model_names[i],
@@ -360,6 +367,19 @@ class OutcomeRouter(Router):
             )
             for i, row, how in zip(idx, pred, hows, strict=True)
         ]
+
+    def _hows(self, mask: np.ndarray, knobs: np.ndarray) -> list[str]:
+        """How each prompt's model was chosen, for its decision's reason."""
+        if self._mixing(mask):
+            shares = ", ".join(f"{n} {w:.0%}" for n, w in self.options["mix"].items())
+            return [f"drawn from the fixed mix {shares}, which calibration found better"] * len(
+                knobs
+            )
+        both = "" if self.second_knob is None else (
+            f"; {self.second_share:.0%} of requests, drawn by their hash, take "
+            f"{self.second_knob:g} and the rest {self.knob:g}"
+        )  # fmt: skip
+        return [f"{self.mode} {k:g}{both}{self._decision_note()}" for k in knobs]
 
     # -- calibration ---------------------------------------------------------
     def calibrate(

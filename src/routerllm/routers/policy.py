@@ -1,0 +1,321 @@
+"""The policy router (MISSION M3.8, seed 004), in its CPU form.
+
+It predicts a *policy* for each prompt, not a model: ``standard`` (the medium
+model suffices), ``complex`` (escalate to the large one) or ``ambiguous`` (both
+fail: do not escalate). Labels come from outcome data by the seed's 9-cell oracle
+matrix (``data/policy_labels.py``); a multinomial logistic regression on the
+prompt embeddings of the outcome routers (same encoders, same cache) learns them.
+
+A policy map then sends each policy to a tier (``light``, ``medium``, ``heavy``)
+or to a named model: by default standard and ambiguous to the medium tier and
+complex to the heavy tier. A tier is served by its reference model (the medium or
+large model the labels were made from) where the router has it, else by the
+config's model of that tier (``classifier.class_routes``). The classifier never
+sees a model, so a saved policy router loads unchanged into a config of other
+models (``LEARNS_PER_MODEL = False``): models change without retraining.
+
+Routing reuses ``OutcomeRouter``: each model's predicted value is the
+probability that the right policy is one it serves (the policies' probabilities
+added up per model; 0 for a model no policy maps to). The knob, the decision
+rules, calibration to a target and the do-no-harm fallback to the best fixed mix
+(M3.9) are then those of the other learned routers. With the default map and
+the ``lambda`` rule, a prompt escalates to the heavy model when
+``P(complex) > (1 + knob x (cost_heavy - cost_medium)) / 2`` (costs divided by the
+largest): the knob is a threshold on P(complex). A high knob prices even the
+medium model out and routes to the cheapest one, the seed's budget downgrade.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from routerllm.config import TIER_ORDER
+from routerllm.data.outcomes import OutcomeDataset, scores_are_outcomes
+from routerllm.data.policy_labels import (
+    POLICIES,
+    check_model_count,
+    check_references,
+    default_references,
+    label_counts,
+    policy_labels,
+)
+from routerllm.exceptions import DataError, RouterLLMError
+from routerllm.routers.base import CandidateModel, RoutingDecision, prompt_list
+from routerllm.routers.classifier import class_reason, class_routes
+from routerllm.routers.outcome import OutcomeRouter
+
+log = logging.getLogger(__name__)
+
+#: Where each policy goes unless the router's ``policy_map`` says otherwise: the
+#: seed's Standard -> the cheap model, Complex -> the strong one, Ambiguous -> do not
+#: escalate, i.e. the cheapest capable model, the medium tier.
+DEFAULT_POLICY_MAP = {"standard": "medium", "complex": "heavy", "ambiguous": "medium"}
+#: The tier whose reference model serves it, when the router has that model.
+REFERENCE_TIERS = {"medium": "medium_model", "heavy": "large_model"}
+NOUNS = ("policy", "policies")
+
+
+class PolicyRouter(OutcomeRouter):
+    """Predicts a policy (standard / complex / ambiguous) per prompt and routes it to the
+    model its policy map names; see the module docstring."""
+
+    name = "policy"
+    LEARNS_PER_MODEL = False
+    MODEL_AXIS_ARRAYS = frozenset()  # its arrays run over the policies, not the models
+
+    def __init__(
+        self,
+        models: Sequence[CandidateModel],
+        seed: int = 0,
+        C: float = 1.0,
+        medium_model: str | None = None,
+        large_model: str | None = None,
+        policy_map: Mapping[str, str] | None = None,
+        **kw: Any,
+    ) -> None:
+        super().__init__(models, seed, **kw)
+        self.C = float(C)
+        if not (math.isfinite(self.C) and self.C > 0):
+            raise RouterLLMError(f"policy router: C must be a number > 0, got {C!r}")
+        self.medium_model, self.large_model = medium_model, large_model
+        if policy_map is not None and not isinstance(policy_map, Mapping):
+            raise RouterLLMError(
+                f"policy_map maps policies to tiers or models, e.g. {DEFAULT_POLICY_MAP}, "
+                f"got {policy_map!r}"
+            )
+        unknown = [p for p in (policy_map or {}) if p not in POLICIES]
+        if unknown:
+            raise RouterLLMError(
+                f"policy_map names unknown policy {unknown[0]!r}; valid: {', '.join(POLICIES)}"
+            )
+        self.policy_map = DEFAULT_POLICY_MAP | dict(policy_map or {})
+        for policy, target in self.policy_map.items():
+            if target not in TIER_ORDER and target not in self.model_names:
+                raise RouterLLMError(
+                    f"policy_map sends {policy!r} to {target!r}, neither a tier "
+                    f"({', '.join(TIER_ORDER)}) nor a model of the router "
+                    f"({', '.join(self.model_names)})"
+                )
+        self.options.update(C=self.C, policy_map=dict(self.policy_map))
+        self._set_references(medium_model, large_model)
+
+    # -- the policy map ------------------------------------------------------
+    def _set_references(self, medium: str | None, large: str | None) -> None:
+        self.medium_model, self.large_model = medium, large
+        self.options.update(medium_model=medium, large_model=large)
+        self.targets = self.policy_targets()
+        self._policy_matrix = np.zeros((len(POLICIES), len(self.models)))
+        for k, (j, _) in enumerate(self.targets):
+            self._policy_matrix[k, j] = 1.0
+
+    def policy_targets(self) -> list[tuple[int, str]]:
+        """For each policy (``POLICIES`` order), the index of the model serving it and why:
+        a model the map names; else the tier's reference model where the router has
+        it; else the config's model of that tier (``class_routes``)."""
+        targets = []
+        for policy in POLICIES:
+            target = self.policy_map[policy]
+            if target not in TIER_ORDER:
+                targets.append((self.model_names.index(target), "named by policy_map"))
+                continue
+            reference = getattr(self, REFERENCE_TIERS.get(target, ""), None)
+            if reference in self.model_names:
+                targets.append((self.model_names.index(reference), f"{target} reference model"))
+            else:
+                targets.append(class_routes(self.models, [target])[0])
+        return targets
+
+    @property
+    def policy_models(self) -> dict[str, str]:
+        """Each policy's model."""
+        return {p: self.model_names[j] for p, (j, _) in zip(POLICIES, self.targets, strict=True)}
+
+    @classmethod
+    def options_for_other_models(cls, options: dict[str, Any]) -> dict[str, Any]:
+        # Costs and a fallback mix were measured for the models it was saved with;
+        # the knob is scale-free (costs divided by the largest) and the map is by tier.
+        dropped = [k for k in ("costs", "mix") if options.get(k) is not None]
+        if dropped:
+            log.warning(
+                "policy router loaded for other models: its saved %s are for the models it "
+                "was trained with and are dropped (calibrate it again on this config's models)",
+                " and ".join(dropped),
+            )
+        return {k: v for k, v in options.items() if k not in ("costs", "mix")}
+
+    # -- learning ------------------------------------------------------------
+    def fit_dataset(
+        self, data: OutcomeDataset, embeddings: np.ndarray | None = None
+    ) -> PolicyRouter:
+        """``fit`` on a dataset, IDK answers read from its response texts when it has them."""
+        prompts = None if embeddings is not None else data.prompts
+        return self.fit(prompts, data.scores, data.models, embeddings, data.responses)
+
+    def fit(
+        self,
+        prompts: Sequence[str] | None,
+        scores: np.ndarray,
+        model_names: Sequence[str] | None = None,
+        embeddings: np.ndarray | None = None,
+        responses: Sequence[Sequence[str]] | None = None,
+    ) -> PolicyRouter:
+        """Label each prompt by the 9-cell matrix from the reference models' columns of
+        ``scores`` (named ``model_names``; default the router's models) and their
+        ``responses`` (one text per prompt and model, same columns; None: no IDK),
+        then fit the classifier. Reference models not given are chosen by
+        ``default_references`` among the router's models."""
+        X = self._training_embeddings(prompts, embeddings)
+        names = list(model_names) if model_names is not None else list(self.model_names)
+        Y = self._columns(scores, names)  # checks the names and shape
+        S = np.asarray(scores, dtype=float)
+        if len(X) != len(S) or len(X) == 0:
+            raise RouterLLMError(
+                f"need one embedding row per outcome row, got shapes {X.shape} and {S.shape}"
+            )
+        if not scores_are_outcomes(S):
+            raise RouterLLMError("outcome scores must be numbers in [0, 1] (1 = solved)")
+        check_model_count(names)
+        medium, large = self.medium_model, self.large_model
+        if medium is None or large is None:
+            if len(self.model_names) < 2:
+                raise DataError(
+                    "the policy router needs two of its models to choose its reference models "
+                    "from; name them (medium_model, large_model)"
+                )
+            auto = default_references(self.model_names, Y, self.costs)
+            medium, large = medium or auto[0], large or auto[1]
+        check_references(names, medium, large)
+        mi, li = names.index(medium), names.index(large)
+        texts = self._response_columns(responses, names, len(S), (mi, li))
+        labels = policy_labels(S[:, mi], S[:, li], *texts)
+        self._set_references(medium, large)
+        W, b = fit_multinomial(X.astype(np.float64), labels, self.C, self.seed)
+        self._set({"coef": W, "intercept": b})
+        self.fitted = True
+        counts = label_counts(labels)
+        self.selection = {
+            "medium_model": medium,
+            "large_model": large,
+            "labels": counts,
+            "idk_from_responses": responses is not None,
+            "policy_models": self.policy_models,
+        }
+        log.info(
+            "policy labels (medium %s, large %s): %s",
+            medium, large, ", ".join(f"{p} {n}" for p, n in counts.items()),
+        )  # fmt: skip
+        return self
+
+    @staticmethod
+    def _response_columns(
+        responses: Sequence[Sequence[str]] | None,
+        names: list[str],
+        n: int,
+        columns: tuple[int, int],
+    ) -> tuple[list[str] | None, list[str] | None]:
+        if responses is None:
+            return None, None
+        if len(responses) != n or any(len(row) != len(names) for row in responses):
+            raise DataError(f"responses must be {n} rows of {len(names)} texts (one per model)")
+        return [str(row[columns[0]]) for row in responses], [
+            str(row[columns[1]]) for row in responses
+        ]
+
+    def _fit(self, X: np.ndarray, Y: np.ndarray) -> None:  # fit is overridden: labels, not Y
+        raise RouterLLMError("the policy router learns from policy labels: call fit")
+
+    def _set(self, arrays: dict[str, np.ndarray]) -> None:
+        self.W = arrays["coef"].astype(np.float64)
+        self.b = arrays["intercept"].astype(np.float64)
+        self.dim = int(self.W.shape[0])
+
+    def _check_state(self, arrays: dict[str, np.ndarray]) -> None:
+        super()._check_state(arrays)
+        W, b = arrays["coef"], arrays["intercept"]
+        k = len(POLICIES)
+        if W.ndim != 2 or W.shape[1] != k or b.shape != (k,):
+            raise ValueError(
+                f"policy weights must be (width, {k}) and ({k},), got {W.shape} and {b.shape}"
+            )
+
+    def state(self) -> dict[str, np.ndarray]:
+        return {"coef": self.W, "intercept": self.b} if self.fitted else {}
+
+    # -- prediction ----------------------------------------------------------
+    def policy_probabilities(self, X: np.ndarray) -> np.ndarray:
+        """(n, 3): each policy's predicted probability (``POLICIES`` order), from embeddings."""
+        self._check_fitted()
+        return self._policy_probs(self.check_embeddings(X))
+
+    def predict_policies(self, prompts: Sequence[str]) -> list[str]:
+        """Each prompt's most likely policy."""
+        probs = self._policy_probs(self._embedded(prompt_list(prompts)))
+        return [POLICIES[int(k)] for k in probs.argmax(axis=1)]
+
+    def _policy_probs(self, X: np.ndarray) -> np.ndarray:
+        z = X.astype(np.float64) @ self.W + self.b
+        z -= z.max(axis=1, keepdims=True)
+        e = np.exp(z)
+        return np.asarray(e / e.sum(axis=1, keepdims=True))
+
+    def _predict(self, X: np.ndarray) -> np.ndarray:
+        return np.clip(self._policy_probs(X) @ self._policy_matrix, 0.0, 1.0)
+
+    def route_batch(
+        self, prompts: Sequence[str], allowed: Sequence[str] | None = None
+    ) -> list[RoutingDecision]:
+        """As ``OutcomeRouter.route_batch``; the reason names the policies behind the model
+        and its confidence is their probability (added up when several map to it)."""
+        prompts = prompt_list(prompts)
+        mask = self._mask(allowed)
+        probs = self._policy_probs(self._embedded(prompts))
+        pred = np.clip(probs @ self._policy_matrix, 0.0, 1.0)
+        knobs = self._knobs(prompts)
+        idx = self._choices(prompts, pred, mask, knobs)
+        served_by = [j for j, _ in self.targets]
+        return [
+            RoutingDecision(
+                model=self.model_names[i],
+                confidence=float(row[i]),
+                reason=f"{class_reason(POLICIES, p, served_by, i, self.model_names[i], NOUNS)} ({how})",
+                router=self.name,
+                scores={n: float(v) for n, v in zip(self.model_names, row, strict=True)},
+            )
+            for i, row, p, how in zip(idx, pred, probs, self._hows(mask, knobs), strict=True)
+        ]
+
+
+def fit_multinomial(
+    X: np.ndarray, labels: np.ndarray, C: float, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Multinomial L2-regularised logistic regression of ``labels`` (indices of
+    ``POLICIES``) on ``X``: weights (d, 3) and intercepts (3,) of a softmax. A policy
+    no prompt has gets probability ~0 (an intercept 50 below the others); with a
+    single policy present every prompt gets it."""
+    k, d = len(POLICIES), X.shape[1]
+    W, b = np.zeros((d, k)), np.zeros(k)
+    present = [c for c in range(k) if np.any(labels == c)]
+    if len(present) < 2:  # nothing to tell apart
+        b[:] = -50.0
+        b[present] = 0.0
+        return W, b
+    try:
+        from sklearn.linear_model import LogisticRegression
+    except ImportError as e:
+        from routerllm.exceptions import missing_dependency
+
+        raise missing_dependency("scikit-learn", "learn") from e
+    clf = LogisticRegression(C=C, max_iter=2000, random_state=seed)
+    clf.fit(X, labels)
+    if len(present) == 2:  # a binary fit: softmax([0, z]) is sigmoid(z)
+        W[:, present[1]], b[present[1]] = clf.coef_[0], clf.intercept_[0]
+    else:
+        W[:, present], b[present] = clf.coef_.T, clf.intercept_
+    missing = [c for c in range(k) if c not in present]
+    b[missing] = float(b[present].min()) - 50.0
+    return W, b
