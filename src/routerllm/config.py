@@ -174,7 +174,11 @@ class RouterSettings(_Strict):
     path: str | None = Field(
         None, min_length=1, description="directory of a saved (trained) router; overrides name"
     )
-    options: dict[str, Any] = Field(default_factory=dict)
+    options: dict[str, Any] = Field(
+        default_factory=dict,
+        description="the router's options; with `path`, they replace the saved options of "
+        "the same name (e.g. a policy router's policy_map)",
+    )
     learn: bool = Field(
         False,
         description="teach the router loaded from `path` the feedback on its answers "

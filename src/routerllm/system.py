@@ -56,7 +56,7 @@ log = logging.getLogger(__name__)
 def build_router(config: AppConfig) -> Router:
     settings = config.router
     if settings.path:
-        return load_router(settings.path, config.models)
+        return load_router(settings.path, config.models, settings.options)
     return create_router(settings.name, config.models, settings.seed, **settings.options)
 
 

@@ -334,10 +334,19 @@ def create_router(
     return router
 
 
-def load_router(directory: str | Path, models: Sequence[CandidateModel]) -> Router:
-    """Rebuild a router saved with ``Router.save``; fails clearly on a broken checkpoint."""
+def load_router(
+    directory: str | Path,
+    models: Sequence[CandidateModel],
+    options: Mapping[str, Any] | None = None,
+) -> Router:
+    """Rebuild a router saved with ``Router.save``; fails clearly on a broken checkpoint.
+    ``options`` (a config's ``router.options``) replace the saved options of the same
+    name, e.g. a policy router's ``policy_map``."""
     if not isinstance(directory, str | os.PathLike):
         raise RouterLLMError(f"a saved router is a folder path, got {directory!r}")
+    if options is not None and not isinstance(options, Mapping):
+        raise RouterLLMError(f"a saved router's options are a mapping, got {options!r}")
+    overrides = dict(options or {})
     check_models(models)
     path = Path(directory)
     try:
@@ -381,15 +390,16 @@ def load_router(directory: str | Path, models: Sequence[CandidateModel]) -> Rout
         from routerllm.registry import ROUTERS
 
         options = ROUTERS.get(name).saved_options(path, options)
-        chosen = [by_name[n] for n in saved_models]
         if retargeted:  # what it learned holds for any models: this config's
             options = ROUTERS.get(name).options_for_other_models(options)
             chosen = list(models)
+        else:
+            chosen = [by_name[n] for n in saved_models]
             logger.info(
                 "%s: router %r was trained for other models (%s); it routes this config's",
                 path, name, ", ".join(missing),
             )  # fmt: skip
-        router = create_router(name, chosen, meta.get("seed", 0), **options)
+        router = create_router(name, chosen, meta.get("seed", 0), **{**options, **overrides})
     except (ConfigError, UnknownNameError) as e:
         raise RouterLLMError(f"bad {path}/config.json: {e}") from e
     except RouterLLMError as e:

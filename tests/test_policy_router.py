@@ -1,0 +1,354 @@
+"""The policy router (MISSION M3.8): the 9-cell oracle labels, the IDK detector, the
+policy map and remapping to other models, save/load, calibration, the CLI and its
+errors; on small outcome data written by the tests (hashing encoder)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from routerllm.config import load_config
+from routerllm.data.outcomes import OutcomeDataset, load_outcomes
+from routerllm.data.policy_labels import (
+    AMBIGUOUS,
+    COMPLEX,
+    ORACLE_MATRIX,
+    POLICIES,
+    STANDARD,
+    default_references,
+    is_idk,
+    policy_labels,
+)
+from routerllm.exceptions import DataError, RouterLLMError, UnknownNameError
+from routerllm.routers import create_router, load_router
+from routerllm.routers.base import Candidate
+from routerllm.routers.policy import PolicyRouter
+from routerllm.system import build_router
+
+from .conftest import tiny_config_dict, write_config
+from .test_cli import assert_one_line_error
+from .test_learn_cli import ok_json, run
+from .test_outcome_routing import MODELS, SIZES, write_csv, write_json
+
+CANDIDATES = [Candidate(m, SIZES[m]) for m in MODELS]
+# A config of other models, by tier: what a saved policy router is remapped to.
+OTHER = [
+    Candidate("q-1b", 1.0, tier="light"),
+    Candidate("q-7b", 7.0, tier="medium"),
+    Candidate("q-13b", 13.0, tier="medium"),
+    Candidate("q-70b", 70.0, tier="heavy"),
+]
+
+
+def policy_rows(n: int, seed: int) -> tuple[list[str], np.ndarray]:
+    """Three kinds of prompt: greetings mid solves (standard), proofs only big solves
+    (complex), riddles nobody solves (ambiguous)."""
+    rng = np.random.default_rng(seed)
+    prompts, scores = [], []
+    for i in range(n):
+        topic = rng.choice(["graphs", "parsers", "caches", "queues"])
+        kind = i % 3
+        if kind == 0:
+            prompts.append(f"hello, define the word {topic} simply please {seed}-{i}")
+            scores.append([1.0, 1.0, 1.0])
+        elif kind == 1:
+            prompts.append(f"prove the amortized bound of a concurrent {topic} variant {seed}-{i}")
+            scores.append([0.0, 0.0, 1.0])
+        else:
+            prompts.append(f"riddle zorblax quixotic {topic} enigma unanswerable {seed}-{i}")
+            scores.append([0.0, 0.0, 0.0])
+    return prompts, np.array(scores)
+
+
+def trained(**options: object) -> PolicyRouter:
+    router = create_router("policy", CANDIDATES, 0, encoder="hashing", **options)
+    assert isinstance(router, PolicyRouter)
+    return router.fit(*policy_rows(150, 0), MODELS)
+
+
+# -- the 9-cell matrix ------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("medium", "large", "policy"),
+    [
+        # (score, answer) of the medium and the large model; None: no answer text
+        ((1.0, "def f(): ..."), (1.0, "def f(): ..."), STANDARD),
+        ((1.0, "def f(): ..."), (0.0, "def g(): ..."), STANDARD),
+        ((1.0, "def f(): ..."), (0.0, "I don't know."), STANDARD),
+        ((0.0, "def g(): ..."), (1.0, "def f(): ..."), COMPLEX),
+        ((0.0, "def g(): ..."), (0.0, "def h(): ..."), AMBIGUOUS),
+        ((0.0, "def g(): ..."), (0.0, "I'm not sure what is asked."), COMPLEX),
+        ((0.0, "I cannot answer that."), (1.0, "def f(): ..."), COMPLEX),
+        ((0.0, "I cannot answer that."), (0.0, "def h(): ..."), AMBIGUOUS),
+        ((0.0, "I do not know"), (0.0, "Sorry, I can't help with that."), AMBIGUOUS),
+    ],
+)
+def test_the_nine_cells_one_by_one(
+    medium: tuple[float, str], large: tuple[float, str], policy: int
+) -> None:
+    labels = policy_labels([medium[0]], [large[0]], [medium[1]], [large[1]])
+    assert labels.tolist() == [policy]
+
+
+def test_the_matrix_has_nine_cells_and_scores_below_half_fail() -> None:
+    assert len(ORACLE_MATRIX) == 9 and set(ORACLE_MATRIX.values()) == {0, 1, 2}
+    # 0.5 is correct, 0.49 is not; a correct score wins over an IDK-looking text
+    labels = policy_labels([0.5, 0.49, 1.0], [0.0, 0.6, 0.0], ["I don't know"] * 3, ["x"] * 3)
+    assert labels.tolist() == [STANDARD, COMPLEX, STANDARD]
+    # without answer texts a failure is wrong, never IDK: (wrong, wrong) is ambiguous
+    assert policy_labels([0.0], [0.0]).tolist() == [AMBIGUOUS]
+    with pytest.raises(DataError, match="one medium and one large score per prompt"):
+        policy_labels([1.0, 0.0], [1.0])
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "I don't know.",
+        "I do not know the answer to that question.",
+        "I'm not sure how to solve this.",
+        "I cannot answer that without more information.",
+        "Sorry, I can't help with that.",
+        "As an AI language model, I cannot browse the internet.",
+        "['I am unable to determine the answer.']",
+        "N/A",
+        "unknown",
+        "",
+        "   ",
+    ],
+)
+def test_idk_answers_are_detected(text: str) -> None:
+    assert is_idk(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "def add(a, b):\n    return a + b",
+        "['Here is a Python function:\\n```python\\ndef f(x): return x\\n```']",
+        "The capital of France is Paris.",
+        "x = 'unknown'  # the default label",
+        # a doubt after a long attempt is still an attempt
+        "def f(x):\n" + "    y = x * 2\n" * 40 + "# I'm not sure this is optimal",
+    ],
+)
+def test_attempts_are_not_idk(text: str) -> None:
+    assert not is_idk(text)
+    assert is_idk(None) is False
+
+
+def test_default_reference_models() -> None:
+    names = ["tiny", "cheap-good", "mid", "best"]
+    scores = np.array([[0, 1, 0, 1], [0, 1, 1, 1], [1, 0, 1, 1]], dtype=float)
+    costs = np.array([1.0, 2.0, 5.0, 10.0])
+    # large: best mean score; medium: best of the cheaper half (tiny, cheap-good)
+    assert default_references(names, scores, costs) == ("cheap-good", "best")
+    # the best model is cheap: medium is the best of the rest of the cheaper half
+    assert default_references(["a", "b"], np.array([[1.0, 0.0]]), np.array([1.0, 2.0])) == (
+        "b",
+        "a",
+    )
+    with pytest.raises(DataError, match="needs at least 2"):
+        default_references(["a"], np.array([[1.0]]), np.array([1.0]))
+
+
+# -- the router -------------------------------------------------------------------
+def test_the_router_learns_the_policies_and_maps_them_to_models() -> None:
+    router = trained(medium_model="mid", large_model="big")
+    assert router.selection["labels"] == {"standard": 50, "complex": 50, "ambiguous": 50}
+    assert router.policy_models == {"standard": "mid", "complex": "big", "ambiguous": "mid"}
+    prompts, _ = policy_rows(30, 1)
+    assert router.predict_policies(prompts) == [POLICIES[i % 3] for i in range(30)]
+    decisions = router.route_batch(prompts[:3])
+    assert [d.model for d in decisions] == ["mid", "big", "mid"]
+    assert "policy complex (p=" in decisions[1].reason and decisions[1].router == "policy"
+    probs = router.policy_probabilities(router.embed(prompts[:3]))
+    assert decisions[1].confidence == pytest.approx(probs[1, COMPLEX])
+    assert decisions[0].confidence == pytest.approx(probs[0, STANDARD] + probs[0, AMBIGUOUS])
+    assert decisions[1].scores["small"] == 0.0  # no policy maps to it
+    # the knob: a high price of cost keeps even complex prompts off the big model
+    router.knob = 5.0
+    assert "big" not in {d.model for d in router.route_batch(prompts)}
+
+
+def test_default_references_and_a_configured_policy_map() -> None:
+    router = trained()  # three models: the cheaper half is "small" alone
+    assert (router.medium_model, router.large_model) == ("small", "big")
+    remapped = trained(medium_model="mid", large_model="big", policy_map={"ambiguous": "light"})
+    # no model of the light tier: the nearest tier's smallest model serves it
+    assert remapped.policy_models["ambiguous"] == "small"
+    named = trained(medium_model="mid", large_model="big", policy_map={"complex": "small"})
+    assert named.policy_models["complex"] == "small"
+
+
+def test_a_saved_router_reloads_to_identical_predictions_and_remaps_to_other_models(
+    tmp_path: Path,
+) -> None:
+    router = trained(medium_model="mid", large_model="big")
+    prompts, _ = policy_rows(30, 2)
+    folder = router.save(tmp_path / "policy")
+    again = load_router(folder, CANDIDATES)
+    assert np.array_equal(again.predict_prompts(prompts), router.predict_prompts(prompts))  # type: ignore[attr-defined]
+    assert again.route_batch(prompts) == router.route_batch(prompts)
+    # a config of other models: no retraining, the same policies, mapped by tier
+    other = load_router(folder, OTHER)
+    assert isinstance(other, PolicyRouter)
+    assert other.policy_models == {"standard": "q-7b", "complex": "q-70b", "ambiguous": "q-7b"}
+    X = router.embed(prompts)
+    assert np.array_equal(other.policy_probabilities(X), router.policy_probabilities(X))
+    by_policy = {"standard": "q-7b", "complex": "q-70b", "ambiguous": "q-7b"}
+    assert [d.model for d in other.route_batch(prompts)] == [
+        by_policy[p] for p in router.predict_policies(prompts)
+    ]
+    # the map set by the config when loading
+    down = load_router(folder, OTHER, {"policy_map": {"ambiguous": "light"}})
+    assert down.policy_models["ambiguous"] == "q-1b"  # type: ignore[attr-defined]
+    with pytest.raises(RouterLLMError, match="neither a tier .* nor a model"):
+        load_router(folder, OTHER, {"policy_map": {"complex": "mid"}})  # not in this config
+
+
+def test_a_policy_router_from_a_config_path(tmp_path: Path) -> None:
+    folder = trained(medium_model="mid", large_model="big").save(tmp_path / "policy")
+    data = tiny_config_dict(tmp_path)
+    data["router"] = {"name": "policy", "path": str(folder)}
+    router = build_router(load_config(write_config(tmp_path, data)))
+    assert router.name == "policy"
+    assert router.policy_models == {  # type: ignore[attr-defined]
+        "standard": "tiny-medium",
+        "complex": "tiny-heavy",
+        "ambiguous": "tiny-medium",
+    }
+    data["router"]["options"] = {"policy_map": {"standard": "light"}}
+    router = build_router(load_config(write_config(tmp_path, data)))
+    assert router.policy_models["standard"] == "tiny-light"  # type: ignore[attr-defined]
+
+
+def test_a_broken_checkpoint_is_a_clear_error(tmp_path: Path) -> None:
+    folder = trained().save(tmp_path / "policy")
+    meta = json.loads((folder / "config.json").read_text())
+    del meta["weights_sha256"]
+    (folder / "config.json").write_text(json.dumps(meta))
+    np.savez(folder / "weights.npz", coef=np.zeros((4, 2)), intercept=np.zeros(2))
+    with pytest.raises(RouterLLMError, match="does not fit the router: policy weights must be"):
+        load_router(folder, CANDIDATES)
+    np.savez(folder / "weights.npz", coef=np.zeros((4, 3)))
+    with pytest.raises(RouterLLMError, match="corrupt: no array 'intercept'"):
+        load_router(folder, CANDIDATES)
+    (folder / "weights.npz").write_bytes(b"not a zip")
+    with pytest.raises(RouterLLMError, match="is corrupt"):
+        load_router(folder, CANDIDATES)
+
+
+def test_calibration_and_the_do_no_harm_fallback() -> None:
+    router = trained(medium_model="mid", large_model="big")
+    prompts, scores = policy_rows(60, 3)
+    cal = router.calibrate(prompts, scores, "quality=0.95", MODELS)
+    assert cal["target_reached"] and cal["shares"]["big"] == pytest.approx(1 / 3, abs=0.02)
+    assert cal["beats_fixed_mix"] and cal["fallback_mix"] is None
+    budget = router.calibrate(prompts, scores, "max_cost=0.5", MODELS)
+    assert budget["cost"] <= 0.5 * SIZES["big"] + 1e-9
+    # prompts whose policies say nothing of who solves them: the fixed mix does better
+    rng = np.random.default_rng(0)
+    noise = (rng.random((60, 3)) < [0.2, 0.5, 0.9]).astype(float)
+    fallback = router.calibrate(prompts, noise, "max_cost=0.6", MODELS)
+    assert not fallback["beats_fixed_mix"] and router.mix is not None
+    assert set(fallback["fallback_mix"]) == {"mid", "big"}
+    assert {d.reason.endswith("which calibration found better)") for d in
+            router.route_batch(prompts[:3])} == {True}  # fmt: skip
+
+
+def test_training_reads_idk_answers_from_the_dataset() -> None:
+    prompts, scores = policy_rows(30, 0)
+    responses = [["code"] * 3 for _ in prompts]
+    for i in range(2, 30, 3):  # riddles: mid fails, big says it does not know
+        responses[i][2] = "I don't know."
+    data = OutcomeDataset(prompts, MODELS, scores, responses=responses)
+    router = create_router("policy", CANDIDATES, 0, encoder="hashing", medium_model="mid",
+                           large_model="big")  # fmt: skip
+    router.fit_dataset(data)  # type: ignore[attr-defined]
+    # (wrong, IDK) is complex: the riddles escalate now
+    assert router.selection["labels"] == {"standard": 10, "complex": 20, "ambiguous": 0}
+    assert router.selection["idk_from_responses"] is True
+
+
+@pytest.mark.parametrize(
+    ("options", "data", "error", "message"),
+    [
+        ({"medium_model": "nope"}, None, UnknownNameError, "unknown reference model 'nope'"),
+        ({"medium_model": "big", "large_model": "big"}, None, DataError, "must differ"),
+        ({}, "one-model", DataError, "needs at least 2"),
+    ],
+)
+def test_bad_training_inputs(
+    options: dict[str, str], data: str | None, error: type[Exception], message: str
+) -> None:
+    prompts, scores = policy_rows(12, 0)
+    router = create_router("policy", CANDIDATES[:1] if data else CANDIDATES, 0,
+                           encoder="hashing", **options)  # fmt: skip
+    names = MODELS[:1] if data else MODELS
+    with pytest.raises(error, match=message):
+        router.fit(prompts, scores[:, : len(names)], names)  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(
+    ("policy_map", "message"),
+    [
+        ({"easy": "medium"}, "unknown policy 'easy'; valid: standard, complex, ambiguous"),
+        ({"complex": "huge"}, "sends 'complex' to 'huge', neither a tier"),
+        ("heavy", "option 'policy_map' must be an object of strings"),
+    ],
+)
+def test_a_bad_policy_map_is_a_clear_error(policy_map: object, message: str) -> None:
+    with pytest.raises(RouterLLMError, match=message):
+        create_router("policy", CANDIDATES, 0, encoder="hashing", policy_map=policy_map)
+
+
+# -- the CLI ------------------------------------------------------------------------
+def test_train_and_eval_routing_from_the_command_line(tmp_path: Path) -> None:
+    train = write_csv(tmp_path / "train.csv", *policy_rows(150, 0))
+    (tmp_path / "t").mkdir()
+    test = write_json(tmp_path / "t" / "test.json", *policy_rows(60, 1))
+    out = tmp_path / "policy"
+    got = ok_json(
+        "train", "--router", "policy", "--data", str(train), "--out", str(out),
+        "--encoder", "hashing", "--medium-model", "mid", "--large-model", "big",
+        "--calibrate", "quality=0.95",
+    )  # fmt: skip
+    labels = got["selection"]["labels"]  # of the 80 % not held out for calibration
+    assert sum(labels.values()) == 120 and min(labels.values()) > 30
+    assert got["selection"]["idk_from_responses"] is True  # the CSV has answers
+    assert got["calibration"]["target_reached"] and got["train_size"] == 120
+    assert load_router(out, CANDIDATES).name == "policy"
+    ev = ok_json(
+        "eval-routing", "--data", str(write_json(tmp_path / "train.json", *policy_rows(150, 0))),
+        "--test", str(test), "--routers", "policy,logreg", "--encoder", "hashing",
+    )  # fmt: skip
+    assert set(ev["routers"]["policy"]) == set(ev["routers"]["logreg"])
+    assert ev["selection"]["policy"]["labels"]["complex"] > 0
+    assert ev["routers"]["policy"]["aiq"] > ev["routers"]["random"]["aiq"]
+
+
+def test_cli_errors_are_one_line(tmp_path: Path) -> None:
+    train = write_json(tmp_path / "train.json", *policy_rows(30, 0))
+    base = ("train", "--router", "policy", "--data", str(train), "--out", str(tmp_path / "o"),
+            "--encoder", "hashing")  # fmt: skip
+    assert_one_line_error(
+        run(*base, "--medium-model", "gpt-9"), "unknown reference model 'gpt-9'; valid names"
+    )
+    assert_one_line_error(
+        run("train", "--router", "logreg", "--data", str(train), "--out", str(tmp_path / "o"),
+            "--large-model", "big"),
+        "--large-model is for the policy router",
+    )  # fmt: skip
+    prompts, scores = policy_rows(30, 0)
+    one = tmp_path / "one" / "train.json"
+    one.parent.mkdir()
+    one.write_text(json.dumps([{"question": p, "scores": {"mid": s[1]}}
+                               for p, s in zip(prompts, scores, strict=True)]))  # fmt: skip
+    assert load_outcomes(one).models == ["mid"]
+    assert_one_line_error(
+        run("train", "--router", "policy", "--data", str(one), "--out", str(tmp_path / "o")),
+        "needs at least 2",
+    )
