@@ -1,0 +1,161 @@
+"""The policy router (MISSION M3.8) against the quality and logreg routers, on real outcome data.
+
+On the ../shared/data sets (LLMRouter: test prompts also in train removed;
+RouterBench MBPP: the official split), for each split seed each router is trained
+on 80 % of the training set (``minilm-static``) and calibrated on the other 20 %
+to each target (``max_cost=0.5``, ``quality=0.95``), as ``routerllm train
+--calibrate`` does. Printed per dataset, as means over the seeds (and their spread):
+
+* AIQ of each router's knob sweep on the test set (``lambda`` rule, as
+  ``routerllm eval-routing`` reports it);
+* at each target, test accuracy (mean score of the chosen models), mean cost (a
+  share of the costliest model's mean test cost), and whether calibration fell
+  back to the best fixed mix (M3.9);
+* the policy router's label distribution (the 9-cell matrix on its training
+  prompts; RouterBench has answer texts, so IDK can occur there; LLMRouter has
+  none) and its reference models;
+* the share of test prompts whose most likely policy is each policy, and the share
+  of test prompts routed to each model at each target.
+
+Nothing is tuned on the test sets.
+
+    .venv/bin/python benchmarks/policy_routing.py [--data-dir ../shared/data]
+        [--datasets llmrouter routerbench_mbpp] [--seeds 0 1 2]
+        [--targets max_cost=0.5 quality=0.95] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from typing import Any
+
+import numpy as np
+from outcome_data import DATASETS, add_data_dir_argument, load_pair
+from outcome_data import data_dir as outcome_data_dir
+
+from routerllm.data.outcomes import OutcomeDataset
+from routerllm.data.policy_labels import POLICIES
+from routerllm.encoders import CachedEncoder, create_encoder
+from routerllm.eval.outcome_eval import outcome_candidates, split_dataset
+from routerllm.eval.routing_metrics import evaluate_choices, routing_report, sweep
+from routerllm.routers.base import create_router
+from routerllm.routers.outcome import DEFAULT_ENCODER, OutcomeRouter
+from routerllm.routers.policy import PolicyRouter
+
+ROUTERS = ("policy", "quality", "logreg")
+
+
+def one_split(
+    train: OutcomeDataset, test: OutcomeDataset, targets: list[str], seed: int, encoder: Any
+) -> dict[str, Any]:
+    cost = train.cost_kind("auto")
+    mean_cost = train.cost_matrix(cost).mean(axis=0)
+    test_costs = test.cost_matrix(cost)
+    top = float(test_costs.mean(axis=0).max())
+    candidates = outcome_candidates(train, mean_cost)
+    fit_on, held_out = split_dataset(train, 0.2, seed)
+    x_fit, x_held, x_test = (encoder.encode(d.prompts) for d in (fit_on, held_out, test))
+    out: dict[str, Any] = {"cost": cost, "routers": {}}
+    curves = {}
+    for name in ROUTERS:
+        router = create_router(name, candidates, seed, encoder=DEFAULT_ENCODER,
+                               costs=mean_cost.tolist())  # fmt: skip
+        assert isinstance(router, OutcomeRouter)
+        router.fit_dataset(fit_on, x_fit)
+        order = [router.model_names.index(m) for m in train.models]
+        predicted = router.predict(x_test)[:, order]
+        curves[name] = sweep(predicted, test.scores, test_costs, "lambda", decision_costs=mean_cost)
+        row: dict[str, Any] = {}
+        for target in targets:
+            cal = router.calibrate(x_held, held_out.scores, target, train.models)
+            chosen = [d.model for d in router.route_batch(test.prompts)]
+            cols = np.array([train.models.index(m) for m in chosen])
+            p = evaluate_choices(cols, test.scores, test_costs)
+            row[target] = {
+                "accuracy": p.quality, "cost_share": p.cost / top,
+                "fixed_mix": cal["fallback_mix"] is not None,
+                "model_shares": {m: float(np.mean(cols == j)) for j, m in
+                                 enumerate(train.models) if np.any(cols == j)},
+            }  # fmt: skip
+        if isinstance(router, PolicyRouter):
+            best = router.policy_probabilities(x_test).argmax(axis=1)
+            out["policy"] = {
+                "labels": router.selection["labels"],
+                "medium_model": router.medium_model, "large_model": router.large_model,
+                "predicted_policy_shares": {p: float(np.mean(best == k))
+                                            for k, p in enumerate(POLICIES)},
+            }  # fmt: skip
+        out["routers"][name] = row
+    sizes = train.sizes()
+    report = routing_report(curves, test.scores, test_costs,
+                            None if sizes is None else [float(s) for s in sizes],
+                            model_names=train.models)  # fmt: skip
+    for name in ROUTERS:
+        out["routers"][name]["aiq"] = float(report["rows"][name]["aiq"])
+    out["best_single"] = report["best_single"]
+    return out
+
+
+def _mean_sd(values: list[float]) -> str:
+    v = np.asarray(values, dtype=float)
+    return f"{v.mean():.4f} ±{v.std(ddof=1) if len(v) > 1 else 0.0:.4f}"
+
+
+def print_summary(name: str, runs: dict[str, Any], targets: list[str]) -> None:
+    rows = list(runs.values())
+    print(f"{'router':<9}{'AIQ':>16}" + "".join(
+        f"{t + ' acc':>26}{'cost':>9}{'mix':>5}" for t in targets))  # fmt: skip
+    for router in ROUTERS:
+        line = f"{router:<9}{_mean_sd([r['routers'][router]['aiq'] for r in rows]):>16}"
+        for t in targets:
+            cells = [r["routers"][router][t] for r in rows]
+            line += f"{_mean_sd([c['accuracy'] for c in cells]):>26}"
+            line += f"{np.mean([c['cost_share'] for c in cells]):>9.1%}"
+            line += f"{sum(c['fixed_mix'] for c in cells):>3}/{len(cells)}"
+        print(line)
+    for seed, r in runs.items():
+        pol = r["policy"]
+        labels = ", ".join(f"{p} {n}" for p, n in pol["labels"].items())
+        shares = ", ".join(f"{p} {v:.1%}" for p, v in pol["predicted_policy_shares"].items())
+        print(f"seed {seed}: references medium {pol['medium_model']}, large {pol['large_model']}; "
+              f"labels {labels}; test prompts by most likely policy: {shares}")  # fmt: skip
+        for t in targets:
+            models = r["routers"]["policy"][t]["model_shares"]
+            print(f"    policy router at {t}: " + ", ".join(
+                f"{m} {v:.1%}" for m, v in models.items()))  # fmt: skip
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    add_data_dir_argument(ap)
+    ap.add_argument("--datasets", nargs="+", choices=list(DATASETS), default=list(DATASETS))
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    ap.add_argument("--targets", nargs="+", default=["max_cost=0.5", "quality=0.95"])
+    ap.add_argument("--json", action="store_true")
+    args = ap.parse_args()
+    root = outcome_data_dir(args)
+    if root is None:
+        return 2
+    encoder = CachedEncoder(create_encoder(DEFAULT_ENCODER))
+    results: dict[str, Any] = {}
+    for name in args.datasets:
+        train, test = load_pair(root, name)
+        start = time.perf_counter()
+        runs = {str(s): one_split(train, test, args.targets, s, encoder) for s in args.seeds}
+        results[name] = runs
+        if args.json:
+            continue
+        first = next(iter(runs.values()))
+        print(f"\n== {name}: train {len(train)} (80 % fit, 20 % calibration), test {len(test)}, "
+              f"cost = {first['cost']}, best single {first['best_single']['name']}, "
+              f"{time.perf_counter() - start:.0f} s; means ± sd over seeds {args.seeds}")  # fmt: skip
+        print_summary(name, runs, args.targets)
+    if args.json:
+        print(json.dumps(results, indent=1, default=float))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
