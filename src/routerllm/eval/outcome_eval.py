@@ -29,7 +29,7 @@ from routerllm.routers.outcome import DEFAULT_ENCODER, OutcomeRouter
 
 log = logging.getLogger(__name__)
 
-LEARNED_ROUTERS = ("quality", "logreg", "knn", "policy")
+LEARNED_ROUTERS = ("quality", "logreg", "knn")
 
 #: The most resamples ``compare_routers`` takes: each one sweeps every router again
 #: (about 0.1 s a resample for three routers on a few hundred prompts).

@@ -391,14 +391,14 @@ def load_router(
 
         options = ROUTERS.get(name).saved_options(path, options)
         if retargeted:  # what it learned holds for any models: this config's
-            options = ROUTERS.get(name).options_for_other_models(options)
-            chosen = list(models)
-        else:
-            chosen = [by_name[n] for n in saved_models]
             logger.info(
                 "%s: router %r was trained for other models (%s); it routes this config's",
                 path, name, ", ".join(missing),
             )  # fmt: skip
+            options = ROUTERS.get(name).options_for_other_models(options)
+            chosen = list(models)
+        else:
+            chosen = [by_name[n] for n in saved_models]
         router = create_router(name, chosen, meta.get("seed", 0), **{**options, **overrides})
     except (ConfigError, UnknownNameError) as e:
         raise RouterLLMError(f"bad {path}/config.json: {e}") from e
