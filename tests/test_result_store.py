@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -98,3 +99,38 @@ def test_a_stored_style_without_the_usual_keys_is_compared(tmp_path: Path) -> No
     store.add(ROW)
     with pytest.raises(RouterLLMError, match=r"\(None mode, .*differs in custom, mode"):
         store.use_style("m", {"mode": "chat"})
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (
+            "UPDATE generations SET gen_kwh = 'abc'",
+            "generations of m HumanEval/0: gen_kwh is 'abc'",
+        ),
+        ("UPDATE generations SET gen_s = NULL", "generations of m HumanEval/0: gen_s is None"),
+        ("UPDATE generations SET passed = 7", "generations of m HumanEval/0: passed is 7"),
+        ("UPDATE loads SET load_kwh = NULL", "loads of m: load_kwh is None"),
+        ("UPDATE styles SET style = '{bad'", "styles of m: style is '{bad', not a JSON object"),
+        ("UPDATE prompt_states SET state = x'0102'", r"prompt_states of m HumanEval/0: state is"),
+    ],
+)
+def test_a_corrupt_stored_value_is_refused_on_opening_and_nothing_is_lost(
+    tmp_path: Path, edit: str, message: str
+) -> None:
+    """A value edited by hand or another program: a clear error before any model runs
+    (a traceback in the report, after the run, before), the file unchanged."""
+    path = tmp_path / "results.sqlite"
+    store = ResultStore(path)
+    store.use_style("m", {"mode": "chat"})
+    store.add(ROW, [0.5, 0.25])
+    store.add_load("m", 1.0, 1e-6, 4e-7)
+    store.close()
+    with sqlite3.connect(path) as db:
+        db.execute(edit)
+    db.close()
+    before = path.read_bytes()
+    for read_only in (False, True):
+        with pytest.raises(RouterLLMError, match=f"cannot be opened \\({message}"):
+            ResultStore(path, read_only=read_only)
+    assert path.read_bytes() == before

@@ -175,6 +175,13 @@ class ResultStore:
                 f"{self.path} is not a RouterLLM humaneval run ({what}); use another --out "
                 "directory (nothing was changed)"
             )
+        try:
+            bad = _bad_value(conn, tables)
+        except sqlite3.DatabaseError as e:
+            bad = str(e)
+        if bad:  # found now, not by a traceback after the models have run
+            conn.close()
+            raise self._unreadable(sqlite3.DatabaseError(bad), read_only)
         return conn
 
     def _unreadable(self, e: Exception, read_only: bool) -> RouterLLMError:
@@ -486,6 +493,45 @@ def _run_tables() -> dict[str, tuple[list[str], str]]:
         return {name: (columns, sql[name]) for name, columns in table_columns(db).items()}
     finally:
         db.close()
+
+
+_NUMBER = "typeof({c}) IN ('integer', 'real') AND {c} >= 0"
+_COUNT_SQL = "typeof({c}) = 'integer' AND {c} >= 0"
+#: What each stored value must be, as SQL, where a reader relies on it (a row edited
+#: by hand or by another program may hold anything its column's type allows).
+_VALUE_CHECKS: dict[str, tuple[str, dict[str, str]]] = {
+    "generations": ("model || ' ' || task_id", {
+        "prompt_tokens": f"{{c}} IS NULL OR ({_COUNT_SQL})", "completion_tokens": _COUNT_SQL,
+        "gen_s": _NUMBER, "gen_kwh": _NUMBER, "gen_co2": _NUMBER, "passed": "{c} IN (0, 1)",
+    }),
+    "loads": ("model", {"load_s": _NUMBER, "load_kwh": _NUMBER, "load_co2": _NUMBER}),
+    "prompt_states": ("model || ' ' || task_id", {
+        "state": "typeof({c}) = 'blob' AND length({c}) > 0 AND length({c}) % 4 = 0",
+    }),
+}  # fmt: skip
+
+
+def _bad_value(conn: sqlite3.Connection, tables: dict[str, list[str]]) -> str | None:
+    """The first stored value a reader of the store could not use, in words; None
+    where there is none."""
+    for table, (key, checks) in _VALUE_CHECKS.items():
+        if table not in tables:
+            continue
+        for column, check in checks.items():
+            row = conn.execute(
+                f"SELECT {key}, {column} FROM {table} WHERE NOT ({check.format(c=column)}) LIMIT 1"
+            ).fetchone()
+            if row is not None:
+                return f"{table} of {row[0]}: {column} is {row[1]!r}"[:300]
+    if "styles" in tables:
+        for model, style in conn.execute("SELECT model, style FROM styles"):
+            try:
+                ok = isinstance(json.loads(style), dict)
+            except (TypeError, ValueError):
+                ok = False
+            if not ok:
+                return f"styles of {model}: style is {style!r}, not a JSON object"[:300]
+    return None
 
 
 def _foreign_tables(tables: dict[str, list[str]]) -> list[str]:
