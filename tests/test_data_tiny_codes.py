@@ -113,6 +113,21 @@ def test_every_format_gives_the_same_dataset(tmp_path: Path) -> None:
     assert other_seed.full != loaded[0].full  # balancing draws a different professional subset
 
 
+@pytest.mark.parametrize("name", FORMATS)
+def test_a_byte_order_mark_is_not_part_of_the_first_column(tmp_path: Path, name: str) -> None:
+    """Excel and Windows tools start UTF-8 files with one: it was read as part of
+    ``prompt`` (CSV: "missing column prompt"), or made line 1 invalid JSON."""
+    plain = write_rows(tmp_path / name, tiny_rows())
+    marked = tmp_path / f"bom-{name}"
+    if name.endswith(".gz"):
+        with gzip.open(plain, "rb") as f:
+            data = f.read()
+        marked.write_bytes(gzip.compress(b"\xef\xbb\xbf" + data))
+    else:
+        marked.write_bytes(b"\xef\xbb\xbf" + plain.read_bytes())
+    assert load_tiny_codes(marked, seed=3).full == load_tiny_codes(plain, seed=3).full
+
+
 def test_parquet(tmp_path: Path) -> None:
     path = tmp_path / "data.parquet"
     if importlib.util.find_spec("pyarrow") is None:

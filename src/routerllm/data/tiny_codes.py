@@ -169,8 +169,8 @@ def _pairs(path: Path, rows: Iterator[dict[str, Any]]) -> Iterator[tuple[str, st
 
 def _jsonl_rows(path: Path) -> Iterator[dict[str, Any]]:
     opener = gzip.open if path.name.lower().endswith(".gz") else open
-    try:
-        with opener(path, "rt", encoding="utf-8") as f:
+    try:  # utf-8-sig here and below: a byte-order mark, as Excel writes, is not data
+        with opener(path, "rt", encoding="utf-8-sig") as f:
             for n, line in enumerate(f, 1):
                 if line.strip():
                     try:
@@ -189,7 +189,7 @@ def _jsonl_rows(path: Path) -> Iterator[dict[str, Any]]:
 
 def _json_rows(path: Path) -> Iterator[dict[str, Any]]:
     try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
+        raw = json.loads(path.read_text(encoding="utf-8-sig"))
     except (OSError, ValueError) as e:
         raise DataError(f"{path}: not valid JSON ({e})") from e
     if isinstance(raw, dict):  # column-oriented: {"prompt": [...], "target_audience": [...]}
@@ -215,7 +215,7 @@ def _csv_rows(path: Path) -> Iterator[dict[str, Any]]:
     # Responses are long code listings: lift csv's 128 KiB field limit while reading.
     old_limit = csv.field_size_limit(2**31 - 1)
     try:
-        with path.open(newline="", encoding="utf-8") as f:
+        with path.open(newline="", encoding="utf-8-sig") as f:
             reader = csv.DictReader(f)
             if not reader.fieldnames:
                 raise DataError(f"{path}: empty CSV (no header row)")
