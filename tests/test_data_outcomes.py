@@ -168,3 +168,16 @@ def test_paths_that_are_not_paths_are_data_errors(path: object, tmp_path: Path) 
 def test_model_info_of_the_wrong_kind_is_refused(meta: ModelInfo, named: str) -> None:
     with pytest.raises(DataError, match=f"model m: {named}"):
         OutcomeDataset(["hi"], ["m"], [[1.0]], info={"m": meta})
+
+
+def test_a_price_cost_names_the_models_without_prices(tmp_path: Path) -> None:
+    """The message said "give a models.json" when one was there, with sizes only."""
+    scores = tmp_path / "scores.json"
+    scores.write_text('[{"question": "q", "scores": {"m1": 1, "m2": 0}}]')
+    (tmp_path / "models.json").write_text(
+        '{"m1": {"size": "7B", "input_price": 0.1, "output_price": 0.2}, "m2": {"size": "70B"}}'
+    )
+    data = load_outcomes(scores)
+    assert data.cost_matrix("size").tolist() == [[7.0, 70.0]]
+    with pytest.raises(DataError, match=r"price unknown for m2; give each an input_price and"):
+        data.cost_matrix("price")

@@ -220,8 +220,12 @@ class OutcomeDataset:
             per_model = sizes
         else:  # price
             prices = [self.info.get(m, ModelInfo(m)) for m in self.models]
-            if any(p.input_price is None or p.output_price is None for p in prices):
-                raise DataError(f"{self.where}: model prices unknown; give a models.json")
+            if unknown := [p.name for p in prices if None in (p.input_price, p.output_price)]:
+                raise DataError(
+                    f"{self.where}: price unknown for {', '.join(unknown)}; give each an "
+                    f"input_price and an output_price in a models.json beside the data (or "
+                    f"choose another cost)"
+                )
             per_model = np.array([(p.input_price or 0) + (p.output_price or 0) for p in prices]) / 2
         return np.broadcast_to(per_model, self.scores.shape).astype(float)
 
