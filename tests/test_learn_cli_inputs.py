@@ -294,3 +294,21 @@ def test_folders_and_foreign_files_are_named_as_such(
     line = user_error(capsys, "train", "--router", "knn", "--data", str(two), "--out",
                       str(tmp_path / "r"), "--calibrate", "max_cost=0.5")  # fmt: skip
     assert "--calibrate sets the knob on 20 % of --data" in line and "2 prompt(s)" in line
+
+
+def test_generate_data_refuses_tiny_codes_too_small_for_every_split(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Five rows per audience wrote val.json or test.json without a class (or empty),
+    silently; --n has a minimum for that reason."""
+    tiny = tmp_path / "tc.jsonl"
+    rows = [
+        {"prompt": f"Write snippet {i} for {a}", "target_audience": a}
+        for i in range(5)
+        for a in ("Beginners", "Experts", "Professionals")
+    ]
+    tiny.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    out = tmp_path / "out"
+    line = user_error(capsys, "generate-data", "--tiny-codes", str(tiny), "--out", str(out))
+    assert "5 prompt(s) per class after balancing leave the" in line
+    assert "at least 10 usable rows for each audience" in line and not out.exists()

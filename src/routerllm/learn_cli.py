@@ -110,6 +110,14 @@ def cmd_generate_data(args: argparse.Namespace) -> int:
 
         ds = load_tiny_codes(args.tiny_codes, args.seed)
         parts = {"full": ds.full, "train": ds.train, "val": ds.val, "test": ds.test}
+        classes = {i.label for i in ds.full}
+        if short := [k for k, v in parts.items() if {i.label for i in v} != classes]:
+            # as --n's minimum does for the synthetic data: no split without a class
+            raise DataError(
+                f"{args.tiny_codes}: {len(ds.full) // len(classes)} prompt(s) per class after "
+                f"balancing leave the {' and '.join(short)} split(s) without every class; give "
+                f"a file with at least 10 usable rows for each audience"
+            )
         paths = {k: str(save_json(v, out / f"{k}.json")) for k, v in parts.items()}
         counts = {k: len(v) for k, v in parts.items()}
         extra = {"rows_read": ds.rows_read, "dropped": ds.dropped, "duplicates": ds.duplicates}
