@@ -310,3 +310,39 @@ def test_an_emissions_csv_that_is_not_ours_is_refused_before_any_request(tmp_pat
 def test_a_log_path_that_is_not_a_file_is_refused(path: str) -> None:
     with pytest.raises(RouterLLMError, match="must be a file path"):
         RequestLog(path)
+
+
+@pytest.mark.parametrize(
+    ("edit", "named"),
+    [
+        ("UPDATE requests SET prompt_tokens = 'abc'", "request r1's prompt_tokens is 'abc'"),
+        ("UPDATE requests SET cost_usd = 'x'", "request r1's cost_usd is 'x'"),
+        (
+            "UPDATE components SET co2_kg = 'x' WHERE component = 'llm_inference'",
+            "request r1's llm_inference co2_kg is 'x'",
+        ),
+    ],
+)
+def test_a_logged_number_changed_into_text_is_a_clear_error(
+    tmp_path: Path,
+    tiny_config_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    edit: str,
+    named: str,
+) -> None:
+    """`routerllm report` failed with a TypeError adding it up; the log is left as it is."""
+    from routerllm.cli import main
+
+    path = tmp_path / "requests.sqlite"  # the tiny config's log.path
+    with RequestLog(path) as log:
+        log.append(_record(1))
+    with sqlite3.connect(path) as db:
+        db.execute(edit)
+    db.close()
+    before = path.read_bytes()
+    with RequestLog(path, read_only=True) as log, pytest.raises(RouterLLMError, match=named):
+        list(log.records())
+    assert main(["report", "--config", str(tiny_config_path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: request log") and named in err and "fix or delete it" in err
+    assert "\n" not in err and path.read_bytes() == before

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from routerllm.carbon.meter import COMPONENTS, HasComponents, Measurement
+from routerllm.checks import is_number
 from routerllm.exceptions import RequestLogError, RouterLLMError
 from routerllm.sqlite_busy import open_read_only, open_shared, table_columns
 
@@ -72,6 +73,12 @@ TABLES = {
     ],
     "components": ["request_id", "component", "duration_s", "energy_kwh", "co2_kg", "method"],
     "feedback": ["request_id", "score", "timestamp"],
+}  # fmt: skip
+#: The numbers of a logged request that a report reads (its energy and CO2: its components'),
+#: by their position in a row.
+REQUEST_NUMBERS = {
+    name: TABLES["requests"].index(name)
+    for name in ("prompt_chars", "confidence", "prompt_tokens", "completion_tokens", "latency_s", "cost_usd")
 }  # fmt: skip
 # Every log has these; logs written before feedback was stored (2026-12-02) lack
 # ``feedback``, which opening one for writing adds.
@@ -492,8 +499,11 @@ class RequestLog:
             marks = ",".join("?" * len(chunk))
             sql = f"SELECT * FROM components WHERE request_id IN ({marks})"
             for rid, comp, dur, energy, co2, method in self._fetch(sql, chunk):
+                numbers = {"duration_s": dur, "energy_kwh": energy, "co2_kg": co2}
+                self._check_numbers(rid, {f"{comp} {k}": v for k, v in numbers.items()})
                 comps.setdefault(rid, {})[comp] = Measurement(comp, dur, energy, co2, method)
         for r in rows:
+            self._check_numbers(r[0], {c: r[i] for c, i in REQUEST_NUMBERS.items()})
             by_name = comps.get(r[0], {})
             ordered = {c: by_name[c] for c in COMPONENTS if c in by_name}
             ordered.update({c: m for c, m in by_name.items() if c not in ordered})
@@ -513,6 +523,17 @@ class RequestLog:
                 tag=r[13],
                 finish_reason=r[14] if len(r) > 14 else "",
             )
+
+    def _check_numbers(self, request_id: str, values: dict[str, object]) -> None:
+        """A clear error for a logged number that is not one (a row changed by another
+        program): the report would otherwise fail adding it up."""
+        for column, value in values.items():
+            if not is_number(value):
+                raise RequestLogError(
+                    f"request log {self.db_path} (log.path): request {request_id}'s {column} is "
+                    f"{value!r}, not a number; the row was changed outside RouterLLM: fix or "
+                    f"delete it"
+                )
 
     def count(self) -> int:
         return int(self._fetch("SELECT COUNT(*) FROM requests")[0][0])
