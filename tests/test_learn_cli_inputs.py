@@ -312,3 +312,16 @@ def test_generate_data_refuses_tiny_codes_too_small_for_every_split(
     line = user_error(capsys, "generate-data", "--tiny-codes", str(tiny), "--out", str(out))
     assert "5 prompt(s) per class after balancing leave the" in line
     assert "at least 10 usable rows for each audience" in line and not out.exists()
+
+
+def test_humaneval_out_under_a_file_names_the_file(
+    tiny_config_path: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """It said "[Errno 17] File exists" (or "[Errno 20] Not a directory")."""
+    file = tmp_path / "results"
+    file.write_text("mine")
+    for out in (file, file / "run"):
+        line = user_error(capsys, "humaneval", "--config", str(tiny_config_path), "--out",
+                          str(out), "--systems", "direct-light", "--limit", "1")  # fmt: skip
+        assert line == f"error: cannot write the results to {out}: {file} is a file; give --out a folder"  # fmt: skip
+    assert file.read_text() == "mine"

@@ -285,6 +285,11 @@ def _run_lock(out: Path) -> Iterator[None]:
         out.mkdir(parents=True, exist_ok=True)
         lock = (out / ".lock").open("a")
     except OSError as e:
+        # A file where --out, or a folder above it, goes: say which, not "[Errno 17]".
+        if file := next((p for p in (out, *out.parents) if p.is_file()), None):
+            raise RouterLLMError(
+                f"cannot write the results to {out}: {file} is a file; give --out a folder"
+            ) from e
         raise RouterLLMError(f"cannot write the results to {out}: {e}") from e
     with lock:
         try:
