@@ -15,6 +15,14 @@ from pathlib import Path
 
 from routerllm.exceptions import RouterLLMError
 
+try:
+    import fcntl
+except ImportError:  # not POSIX: folders are not locked (one process per folder)
+    fcntl = None  # type: ignore[assignment]
+
+#: The file ``locked_folder`` locks, in the folder it locks.
+LOCK_FILE = ".lock"
+
 
 def sha256_of(path: Path) -> str:
     """The file's sha256, read in blocks (model files are gigabytes)."""
@@ -65,3 +73,23 @@ def refuse_foreign_folder(path: Path, ours: Callable[[Path], bool], what: str) -
             f"{path} holds a {theirs.name} that is not a saved {what}; "
             f"save it to another folder (nothing was changed)"
         )
+
+
+@contextlib.contextmanager
+def locked_folder(folder: Path) -> Iterator[None]:
+    """Hold an exclusive lock on ``folder`` (an existing one) for the block: another
+    process (or thread) locking it waits. It is ``fcntl.flock`` on the folder's
+    ``.lock`` file; where fcntl is missing (not POSIX), nothing is locked."""
+    if fcntl is None:
+        yield
+        return
+    try:
+        handle = (folder / LOCK_FILE).open("a")
+    except OSError as e:
+        raise RouterLLMError(f"cannot lock {folder}: {e}") from e
+    with handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)

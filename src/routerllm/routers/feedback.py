@@ -30,19 +30,29 @@ spread scaled by ``explore`` (0: the posterior mean, greedy), from a
 ``numpy.random.Generator`` seeded with the router's seed; the draw then goes
 through the decision rules every outcome router uses (mode, knob, calibration).
 ``predict`` (evaluation, calibration) is the posterior mean.
+
+Because ``A``, ``b`` and the counts are sums, several processes can learn into one
+saved router exactly: a router remembers the sums it last loaded from or saved to
+its folder (its base), and ``save`` there, under a lock on the folder, adds what it
+learned since (its sums minus the base) to whatever is saved there now, then takes
+that merged posterior as its own.
 """
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from routerllm.checks import is_finite_number, wrong_shape
 from routerllm.exceptions import RouterLLMError, UnknownNameError
-from routerllm.routers.base import CandidateModel, prompt_list
+from routerllm.files import locked_folder, refuse_foreign_folder
+from routerllm.routers.base import CandidateModel, is_saved_router, load_router, prompt_list
 from routerllm.routers.outcome import OutcomeRouter
 
 #: Standard deviation of an outcome's noise: the largest an outcome in [0, 1] can have.
@@ -53,6 +63,37 @@ PRIOR_MEAN = 0.5
 MIN_RIDGE = 1e-6
 #: The largest embedding value learned from (the packaged encoders' are under 1).
 MAX_EMBEDDING_VALUE = 1e4
+
+
+@dataclass(frozen=True, eq=False)  # arrays: compared by equals
+class Sums:
+    """A posterior's sufficient statistics, in the router's model order: per model the
+    precision ``A`` (m, d + 1, d + 1), the vector ``b`` (m, d + 1) and the count of
+    outcomes learned (m,)."""
+
+    precision: np.ndarray
+    moment: np.ndarray
+    counts: np.ndarray
+
+    def equals(self, other: Sums) -> bool:
+        return all(np.array_equal(a, b) for a, b in zip(self.arrays(), other.arrays(), strict=True))
+
+    def arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        return self.precision, self.moment, self.counts
+
+    def __add__(self, other: Sums) -> Sums:
+        return Sums(*(a + b for a, b in zip(self.arrays(), other.arrays(), strict=True)))
+
+    def __sub__(self, other: Sums) -> Sums:
+        return Sums(*(a - b for a, b in zip(self.arrays(), other.arrays(), strict=True)))
+
+
+@dataclass(frozen=True)
+class _Base:
+    """The sums a router last loaded from or saved to ``folder`` (resolved)."""
+
+    folder: Path
+    sums: Sums
 
 
 class FeedbackRouter(OutcomeRouter):
@@ -78,8 +119,11 @@ class FeedbackRouter(OutcomeRouter):
         seed: int = 0,
         ridge: float = 3.0,
         explore: float = 0.1,
+        loaded_from: str | None = None,
         **kw: Any,
     ) -> None:
+        """``loaded_from`` (set by ``load_router``, not saved) is the folder the router
+        is loaded from: its saves there merge what other processes saved since."""
         super().__init__(models, seed, **kw)
         if not (is_finite_number(ridge) and ridge >= MIN_RIDGE):
             raise RouterLLMError(f"feedback router: ridge must be a number >= {MIN_RIDGE:g}, got {ridge!r}")  # fmt: skip
@@ -100,6 +144,8 @@ class FeedbackRouter(OutcomeRouter):
         # Per model: the Cholesky factor of its precision and its posterior mean, derived
         # from _precision and _moment; dropped for a model when it learns.
         self._derived: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        self._loaded_from = Path(loaded_from).resolve() if loaded_from else None
+        self._base: _Base | None = None
 
     # -- the posterior -------------------------------------------------------
     @staticmethod
@@ -109,6 +155,7 @@ class FeedbackRouter(OutcomeRouter):
 
     def _fit(self, X: np.ndarray, Y: np.ndarray) -> None:
         _check_norms(X)
+        self._base = None  # a new posterior: saving it replaces what is saved
         Z = self._features(X)
         m, width = Y.shape[1], Z.shape[1]
         gram = self.ridge * np.eye(width) + Z.T @ Z
@@ -254,6 +301,65 @@ class FeedbackRouter(OutcomeRouter):
     def _set(self, arrays: dict[str, np.ndarray]) -> None:
         self._set_posterior(
             np.moveaxis(arrays["precision"], -1, 0), arrays["moment"].T, arrays["counts"]
+        )
+        if self._loaded_from is not None:
+            self._base = _Base(self._loaded_from, self.sums())
+
+    @classmethod
+    def saved_options(cls, directory: Path, options: dict[str, Any]) -> dict[str, Any]:
+        return options | {"loaded_from": str(directory)}
+
+    def sums(self) -> Sums:
+        """A copy of the posterior's sufficient statistics."""
+        with self._lock:
+            return Sums(self._precision.copy(), self._moment.copy(), self.counts.copy())
+
+    def save(self, directory: str | Path) -> Path:
+        """Save as every router does (``Router.save``), under a lock on the folder. Where
+        the router was loaded from or last saved to that folder and another process has
+        saved there since, what this one learned since is first added to what is saved
+        (the sums are exact, so nobody's feedback is lost) and the router takes the
+        merged posterior. A router saved there for other models, another embedding
+        width or another encoder is refused, not merged."""
+        if not self.fitted or not isinstance(directory, str | os.PathLike) or not os.fspath(directory).strip():  # fmt: skip
+            return super().save(directory)  # its clear errors
+        path = Path(directory)
+        refuse_foreign_folder(path, is_saved_router, "RouterLLM router")  # before a lock file
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise RouterLLMError(f"cannot save the router to {path}: {e}") from e
+        with locked_folder(path):
+            base = self._base if self._base and self._base.folder == path.resolve() else None
+            saved = self._saved_sums(path) if base else None
+            with self._lock:  # what is written is exactly the new base
+                if base and saved and not saved.equals(base.sums):
+                    self._set_posterior(*(saved + (self.sums() - base.sums)).arrays())
+                super().save(path)
+                self._base = _Base(path.resolve(), self.sums())
+        return path
+
+    def _saved_sums(self, path: Path) -> Sums | None:
+        """The sums of the feedback router saved in ``path`` (None where none is saved),
+        which must be one this router can merge with; a clear error otherwise."""
+        if not (path / "config.json").exists():
+            return None
+        try:
+            saved = load_router(path, self.models)
+        except RouterLLMError as e:
+            raise RouterLLMError(f"cannot merge with the router saved in {path}: {e}") from e
+        mine = f"feedback router for {', '.join(self.model_names)} on {self.dim}-wide {self.encoder_spec!r} embeddings"  # fmt: skip
+        if not isinstance(saved, FeedbackRouter):
+            theirs = f"a {saved.name!r} router"
+        elif saved.model_names != self.model_names:
+            theirs = f"one for {', '.join(saved.model_names)}"
+        elif (saved.dim, saved.encoder_spec) != (self.dim, self.encoder_spec):
+            theirs = f"one on {saved.dim}-wide {saved.encoder_spec!r} embeddings"
+        else:
+            return saved.sums()
+        raise RouterLLMError(
+            f"cannot merge this {mine} with what {path} holds now, {theirs}; save it to "
+            f"another folder (nothing was changed)"
         )
 
 

@@ -1,0 +1,150 @@
+"""Several processes learning into one saved feedback router: each save under a lock on
+the folder adds what the router learned since it loaded (or last saved) to what is
+saved there now, so the result is the router that learned everything, in either order
+of the saves; a router saved there that cannot be merged is refused, untouched."""
+
+from __future__ import annotations
+
+import multiprocessing
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from routerllm.exceptions import RouterLLMError
+from routerllm.routers import create_router, load_router
+from routerllm.routers.base import Candidate
+from routerllm.routers.feedback import FeedbackRouter
+
+from .test_feedback_router import SMALL_BIG, feedback_router, topic_prompts
+
+# What two processes hear about their answers: different prompts, models and scores.
+FIRST = (topic_prompts("parser", 4, 40), ["small", "big", "small", "small"], [1.0, 0.0, 0.5, 1.0])
+SECOND = (topic_prompts("matrix", 3, 40), ["big", "big", "small"], [1.0, 0.25, 0.0])
+
+
+def saved_router(folder: Path, **options: Any) -> Path:
+    train = topic_prompts("parser", 8) + topic_prompts("matrix", 8)
+    scores = np.array([[1.0, 1.0]] * 8 + [[0.0, 1.0]] * 8)
+    router = feedback_router(encoder=options.pop("encoder", "hashing"), **options)
+    return router.fit(train, scores, ["small", "big"]).save(folder)
+
+
+def loaded(folder: Path, models: Any = SMALL_BIG) -> FeedbackRouter:
+    router = load_router(folder, models)
+    assert isinstance(router, FeedbackRouter)
+    return router
+
+
+def learned_both(folder: Path) -> FeedbackRouter:
+    """One router that learned everything both processes learned."""
+    router = loaded(folder)
+    router.learn(*FIRST)
+    router.learn(*SECOND)
+    return router
+
+
+def assert_same_posterior(router: FeedbackRouter, expected: FeedbackRouter) -> None:
+    for got, want in zip(router.sums().arrays(), expected.sums().arrays(), strict=True):
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
+    prompts = topic_prompts("parser", 3, 90) + topic_prompts("matrix", 3, 90)
+    np.testing.assert_allclose(router.predict_prompts(prompts), expected.predict_prompts(prompts), atol=1e-12)  # fmt: skip
+
+
+@pytest.mark.parametrize("first_saves", [True, False])
+def test_two_routers_saving_to_one_folder_keep_both_learnings(tmp_path: Path, first_saves: bool) -> None:  # fmt: skip
+    folder = saved_router(tmp_path / "fb")
+    expected = learned_both(folder)
+    one, two = loaded(folder), loaded(folder)
+    one.learn(*FIRST)
+    two.learn(*SECOND)
+    earlier, later = (one, two) if first_saves else (two, one)
+    earlier.save(folder)
+    later.save(folder)
+    assert_same_posterior(loaded(folder), expected)
+    assert_same_posterior(later, expected)  # it took the merged posterior
+    # the earlier one has not seen the other's learning yet: it does at its next save,
+    # which adds nothing twice
+    earlier.learn(["one more prompt"], ["big"], [1.0])
+    expected.learn(["one more prompt"], ["big"], [1.0])
+    earlier.save(folder)
+    assert_same_posterior(earlier, expected)
+    assert_same_posterior(loaded(folder), expected)
+    later.save(folder)  # nothing new on either side: the same posterior again
+    assert_same_posterior(loaded(folder), expected)
+    assert (folder / ".lock").exists() and not (folder / "weights.previous.npz").exists()
+
+
+def test_a_save_elsewhere_or_after_a_new_fit_replaces_what_is_saved(tmp_path: Path) -> None:
+    folder = saved_router(tmp_path / "fb")
+    other = saved_router(tmp_path / "other", ridge=5.0)
+    router = loaded(folder)
+    router.learn(*FIRST)
+    router.save(other)  # not where it was loaded from: a plain save, as for any router
+    assert_same_posterior(loaded(other), router)
+    # another process saves to the first folder; this router then fits anew: no merge
+    rival = loaded(folder)
+    rival.learn(*SECOND)
+    rival.save(folder)
+    refit = loaded(folder)
+    refit.fit(topic_prompts("hello", 4), np.array([[1.0, 1.0]] * 4), ["small", "big"])
+    refit.save(folder)
+    assert_same_posterior(loaded(folder), refit)
+
+
+def test_a_router_saved_for_other_models_or_embeddings_is_refused_not_merged(tmp_path: Path) -> None:  # fmt: skip
+    three = [*SMALL_BIG, Candidate("huge", 70.0)]
+    for replace, message in [
+        (lambda f: saved_router(f, encoder="hashing:64"), "on 64-wide 'hashing:64' embeddings"),
+        (
+            lambda f: (
+                create_router("feedback", three, 0, encoder="hashing")
+                .fit(["a", "b"], np.ones((2, 3)), ["small", "big", "huge"])
+                .save(f)
+            ),
+            "trained for models not in this config: huge",
+        ),
+        (
+            lambda f: (
+                create_router("logreg", SMALL_BIG, 0, encoder="hashing")
+                .fit(["a", "b"], np.array([[1.0, 1.0], [0.0, 1.0]]), ["small", "big"])
+                .save(f)
+            ),
+            "holds now, a 'logreg' router",
+        ),
+    ]:
+        folder = saved_router(tmp_path / message[:8].replace(" ", "_"))
+        router = loaded(folder)
+        router.learn(*FIRST)
+        before = router.sums()
+        replace(folder)  # another process saves something else there meanwhile
+        saved = (folder / "weights.npz").read_bytes()
+        with pytest.raises(RouterLLMError, match=f"cannot merge .*{message}"):
+            router.save(folder)
+        assert (folder / "weights.npz").read_bytes() == saved  # nothing was changed
+        assert router.sums().equals(before)
+
+
+def _learn_and_save(folder: str, lesson: Any, ready: Any) -> None:
+    router = loaded(Path(folder))
+    ready.wait()  # both have loaded the same router before either learns or saves
+    router.learn(*lesson)
+    router.save(folder)
+
+
+def test_two_processes_learning_into_one_folder(tmp_path: Path) -> None:
+    folder = saved_router(tmp_path / "fb")
+    expected = learned_both(folder)
+    spawn = multiprocessing.get_context("spawn")
+    ready = spawn.Barrier(2)
+    workers = [
+        spawn.Process(target=_learn_and_save, args=(str(folder), lesson, ready))
+        for lesson in (FIRST, SECOND)
+    ]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join(timeout=120)
+    assert [w.exitcode for w in workers] == [0, 0]
+    assert_same_posterior(loaded(folder), expected)
