@@ -234,10 +234,9 @@ class OutcomeRouter(Router):
         what = f"the embeddings of encoder {self.encoder_spec!r}"
         return self.check_embeddings(self.embed(prompts), what)
 
-    def _decision_inputs(self, prompts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
-        """Each prompt's predicted success, and the values its model is chosen by: the
-        same, except for a router that explores (``_explored``)."""
-        X = self._embedded(prompts)
+    def _decision_inputs(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The predicted success of each prompt embedded in ``X``, and the values its model
+        is chosen by: the same, except for a router that explores (``_explored``)."""
         pred = self._predict(X)
         return pred, self._explored(X, pred)
 
@@ -341,7 +340,7 @@ class OutcomeRouter(Router):
         return out
 
     def score(self, prompts: Sequence[str]) -> np.ndarray:
-        pred, drawn = self._decision_inputs(prompts)
+        pred, drawn = self._decision_inputs(self._embedded(prompts))
         everyone = np.ones(len(self.models), dtype=bool)
         idx = self._choices(prompts, drawn, everyone, self._knobs(prompts))
         out = np.full(pred.shape, 1e-6)
@@ -351,13 +350,22 @@ class OutcomeRouter(Router):
     def route_batch(
         self, prompts: Sequence[str], allowed: Sequence[str] | None = None
     ) -> list[RoutingDecision]:
+        return self.route_batch_embedded(prompts, allowed)[0]
+
+    def route_batch_embedded(
+        self, prompts: Sequence[str], allowed: Sequence[str] | None = None
+    ) -> tuple[list[RoutingDecision], np.ndarray]:
+        """``route_batch``'s decisions, and the prompts' embeddings they were taken on
+        (one row per prompt): what feedback on the answers is learned from, without
+        encoding the prompts again."""
         prompts = prompt_list(prompts)
         mask = self._mask(allowed)
-        pred, drawn = self._decision_inputs(prompts)
+        X = self._embedded(prompts)
+        pred, drawn = self._decision_inputs(X)
         knobs = self._knobs(prompts)
         idx = self._choices(prompts, drawn, mask, knobs)
         hows = self._hows(mask, knobs)
-        return [
+        decisions = [
             RoutingDecision(
                 model=self.model_names[i],
                 confidence=float(row[i]),
@@ -367,6 +375,7 @@ class OutcomeRouter(Router):
             )
             for i, row, how in zip(idx, pred, hows, strict=True)
         ]
+        return decisions, X
 
     def _hows(self, mask: np.ndarray, knobs: np.ndarray) -> list[str]:
         """How each prompt's model was chosen, for its decision's reason."""
