@@ -22,6 +22,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, NamedTuple
 
+import numpy as np
+
 from routerllm.carbon.meter import COMPONENTS, HasComponents, Measurement
 from routerllm.checks import is_number
 from routerllm.exceptions import RequestLogError, RouterLLMError
@@ -60,6 +62,14 @@ CREATE TABLE IF NOT EXISTS feedback (
     timestamp TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS feedback_request ON feedback(request_id);
+CREATE TABLE IF NOT EXISTS pending_feedback (
+    request_id TEXT PRIMARY KEY REFERENCES requests(id),
+    model TEXT NOT NULL,
+    router TEXT NOT NULL,
+    encoder TEXT NOT NULL,
+    dim INTEGER NOT NULL,
+    embedding BLOB NOT NULL
+);
 CREATE INDEX IF NOT EXISTS requests_time ON requests(timestamp);
 CREATE INDEX IF NOT EXISTS requests_model_time ON requests(model, timestamp);
 """
@@ -73,6 +83,7 @@ TABLES = {
     ],
     "components": ["request_id", "component", "duration_s", "energy_kwh", "co2_kg", "method"],
     "feedback": ["request_id", "score", "timestamp"],
+    "pending_feedback": ["request_id", "model", "router", "encoder", "dim", "embedding"],
 }  # fmt: skip
 #: The numbers of a logged request that a report reads (its energy and CO2: its components'),
 #: by their position in a row.
@@ -81,7 +92,8 @@ REQUEST_NUMBERS = {
     for name in ("prompt_chars", "confidence", "prompt_tokens", "completion_tokens", "latency_s", "cost_usd")
 }  # fmt: skip
 # Every log has these; logs written before feedback was stored (2026-12-02) lack
-# ``feedback``, which opening one for writing adds.
+# ``feedback`` (and before it was kept across restarts, 2026-12-03, ``pending_feedback``),
+# which opening one for writing adds.
 REQUIRED_TABLES = ("requests", "components")
 # Logs written before finish_reason was logged (2026-12-02): read as they are, and given
 # the column when opened for writing.
@@ -165,6 +177,19 @@ class Spending(NamedTuple):
 
 
 @dataclass(frozen=True)
+class PendingRequest:
+    """A routed request whose score its router will learn, kept until it is rated: the
+    model that answered, the router, and the prompt's embedding as the router saw it
+    (never the prompt), with the encoder that made it."""
+
+    request_id: str
+    model: str
+    router: str
+    encoder: str
+    embedding: np.ndarray  # (dim,) float32
+
+
+@dataclass(frozen=True)
 class RequestRecord(HasComponents):
     """Everything the log keeps about one request (never the prompt text itself)."""
 
@@ -204,6 +229,7 @@ class RequestLog:
                 f"logs/requests.sqlite"
             )
         self.db_path = Path(db_path)
+        self.read_only = read_only
         self._closed = False
         # One connection, shared by the threads of a system (the server's generation and
         # feedback threads): its transactions must not interleave.
@@ -392,20 +418,68 @@ class RequestLog:
             finally:
                 fcntl.flock(f, fcntl.LOCK_UN)
 
-    def add_feedback(self, request_id: str, score: float) -> None:
-        """Store a score in [0, 1] for a logged request, timestamped now (UTC)."""
+    def add_feedback(self, request_id: str, score: float, once: bool = False) -> bool:
+        """Store a score in [0, 1] for a logged request, timestamped now (UTC), and forget
+        its pending row (``remember_pending``). With ``once``, a request scored already
+        (by any process) is not scored again: False, and nothing is written."""
         self.check_open()
         stamp = datetime.now(timezone.utc).isoformat(timespec="microseconds")
         try:
             with self._lock, self._db:
+                # one writer at a time from here: two processes cannot both see it unscored
+                self._db.execute("BEGIN IMMEDIATE")
+                scored = "SELECT 1 FROM feedback WHERE request_id = ? LIMIT 1"
+                if once and self._db.execute(scored, (request_id,)).fetchone():
+                    return False
                 self._db.execute(
                     "INSERT INTO feedback (request_id, score, timestamp) VALUES (?, ?, ?)",
                     (request_id, score, stamp),
                 )
+                self._db.execute("DELETE FROM pending_feedback WHERE request_id = ?", (request_id,))  # fmt: skip
         except sqlite3.Error as e:
             raise RequestLogError(
                 f"the feedback could not be stored in {self.db_path} (log.path): {e}"
             ) from e
+        return True
+
+    def scored(self, request_id: str) -> bool:
+        """Whether the request has a stored score."""
+        sql = "SELECT 1 FROM feedback WHERE request_id = ? LIMIT 1"
+        return self._has_feedback() and bool(self._fetch(sql, [request_id]))
+
+    def remember_pending(self, pending: PendingRequest, keep: int) -> None:
+        """Keep a routed request for its score (``pending``), and forget the oldest beyond
+        the newest ``keep`` (a range of rowids: cheap)."""
+        self.check_open()
+        vector = np.ascontiguousarray(pending.embedding, dtype="<f4")
+        try:
+            with self._lock, self._db:
+                row = (pending.request_id, pending.model, pending.router, pending.encoder)
+                self._db.execute(
+                    "INSERT OR REPLACE INTO pending_feedback VALUES (?, ?, ?, ?, ?, ?)",
+                    (*row, len(vector), vector.tobytes()),
+                )
+                newest = "(SELECT MAX(rowid) FROM pending_feedback)"
+                self._db.execute(f"DELETE FROM pending_feedback WHERE rowid <= {newest} - ?", (keep,))  # fmt: skip
+        except sqlite3.Error as e:
+            raise RequestLogError(
+                f"request {pending.request_id} could not be kept for feedback in {self.db_path} "
+                f"(log.path): {e}"
+            ) from e
+
+    def pending(self, request_id: str) -> PendingRequest | None:
+        """The request kept for its score (``remember_pending``), or None: unknown, rated,
+        forgotten, or a damaged row."""
+        if not self._has_table("pending_feedback"):
+            return None
+        sql = "SELECT model, router, encoder, dim, embedding FROM pending_feedback WHERE request_id = ?"  # fmt: skip
+        rows = self._fetch(sql, [request_id])
+        if not rows:
+            return None
+        model, router, encoder, dim, blob = rows[0]
+        if not isinstance(blob, bytes) or len(blob) != 4 * dim:
+            return None
+        return PendingRequest(request_id, model, router, encoder, np.frombuffer(blob, dtype="<f4"))  # fmt: skip
 
     def feedback(self) -> list[tuple[str, float, str]]:
         """Every stored score, oldest first: (request id, score, timestamp)."""
@@ -430,8 +504,11 @@ class RequestLog:
 
     def _has_feedback(self) -> bool:
         """Whether the log has its feedback table (an older one opened read-only has not)."""
-        sql = "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'feedback'"
-        return bool(self._fetch(sql)[0][0])
+        return self._has_table("feedback")
+
+    def _has_table(self, name: str) -> bool:
+        sql = "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = ?"
+        return bool(self._fetch(sql, [name])[0][0])
 
     @staticmethod
     def _filters(since: str | None, tag: str | None, prefix: str = "") -> tuple[str, list[object]]:
