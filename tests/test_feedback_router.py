@@ -348,6 +348,10 @@ def test_without_learn_feedback_is_stored_and_the_router_left_alone(tmp_path: Pa
         after = system.router.state()
         assert all(np.array_equal(before[k], after[k]) for k in before)
         assert [r[:2] for r in system.log.feedback()] == [(answer.request_id, 1.0)]
+        # not learned: nothing kept for a later process to learn either
+        assert system.log.pending(answer.request_id) is None
+        with sqlite3.connect(config.log.path) as db:
+            assert db.execute("SELECT COUNT(*) FROM pending_feedback").fetchone() == (0,)
     assert (path / "weights.npz").read_bytes() == saved
 
 
@@ -366,14 +370,22 @@ def test_learn_needs_a_saved_router_that_learns(tmp_path: Path) -> None:
 
 def test_the_memory_of_routed_requests_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(feedback_module, "MAX_REMEMBERED", 3)
-    monkeypatch.setattr(feedback_module, "MAX_REMEMBERED_CHARS", 10)
-    router = feedback_router()
+    router = feedback_router(encoder="hashing")
+    router.fit(["a b", "c d"], np.array([[1.0, 1.0], [0.0, 1.0]]), ["small", "big"])
     loop = feedback_module.FeedbackLoop(router, learn=True)
+    decisions, embedded = loop.route(router, ["a b", "e f"], None)
+    assert [d.model for d in decisions] == [d.model for d in router.route_batch(["a b", "e f"])]
+    assert embedded is not None and embedded.dtype == np.float32
+    np.testing.assert_array_equal(embedded, router.embed(["a b", "e f"]))  # what it routed on
     for i in range(5):
-        loop.remember(f"r{i}", "abc", "small", router)
+        loop.remember(f"r{i}", "small", router, embedded[i % 2])
     assert list(loop._routed) == ["r2", "r3", "r4"]  # the 3 newest
-    loop.remember("long", "x" * 8, "small", router)  # 9 + 8 characters: keep 10 at most
-    assert list(loop._routed) == ["long"]
+    kept = loop._routed["r3"].embedding  # the embedding, not the prompt
+    assert kept is not None and kept.tolist() == embedded[1].tolist()
+    frozen = feedback_module.FeedbackLoop(router, learn=False)  # nothing to teach: no embedding
+    assert frozen.route(router, ["a b"], None)[1] is None
+    frozen.remember("r", "small", router, None)
+    assert frozen._routed["r"].embedding is None and frozen._routed["r"].learns
 
 
 def test_an_older_log_without_feedback_is_read_and_then_given_the_table(tmp_path: Path) -> None:
@@ -383,6 +395,7 @@ def test_an_older_log_without_feedback_is_read_and_then_given_the_table(tmp_path
         db.executescript(older + "CREATE INDEX IF NOT EXISTS requests_time ON requests(timestamp);")
     with RequestLog(path, read_only=True) as old:
         assert old.feedback() == [] and old.feedback_by_model() == {} and old.count() == 0
+        assert old.pending("some-request") is None and not old.scored("some-request")
     with RequestLog(path) as log:  # opened for writing: the table is added
         log.add_feedback("some-request", 0.5)
         assert [r[:2] for r in log.feedback()] == [("some-request", 0.5)]

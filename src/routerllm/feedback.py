@@ -1,15 +1,20 @@
 """Feedback on a routed system's answers (``RouterLLM.feedback``).
 
-The system remembers, in memory, the requests its routers routed: for the last
-``MAX_REMEMBERED`` requests (and at most ``MAX_REMEMBERED_CHARS`` characters of
-their prompts, whichever bound is reached first) the prompt, the model that
-answered and the router. A score in [0, 1] for one of them is written to the
-request log's ``feedback`` table at once (so none is lost), and, where the config
-says ``router.learn: true``, taught to the router that routed it (``learn``). The
-configured router loaded from ``router.path`` is then saved back there every
-``SAVE_EVERY`` scores it learned and when the system closes (``Router.save``
-writes beside the files and renames them into place). Feedback may arrive from
-several threads at once (the server's): one lock orders it.
+The system remembers, in memory, the last ``MAX_REMEMBERED`` requests its routers
+routed: the model that answered, the router and, where the router will be taught
+the score, the prompt's embedding as the router saw it when it routed (taken from
+that routing, not encoded again). With ``router.learn: true`` and a request log
+open for writing, the configured router's requests are also kept in the log's
+``pending_feedback`` table (the embedding, never the prompt; the newest
+``MAX_REMEMBERED``), so that a later process, after a restart, can still learn
+their scores. A score in [0, 1] is written to the log's ``feedback`` table at once
+(so none is lost; once per request, whichever process gives it), and, where the
+config says ``router.learn: true``, taught to the router that routed it
+(``learn``). The configured router loaded from ``router.path`` is then saved back
+there every ``SAVE_EVERY`` scores it learned and when the system closes
+(``Router.save`` writes beside the files and renames them into place; a
+``FeedbackRouter`` adds what other processes saved there meanwhile). Feedback may
+arrive from several threads at once (the server's): one lock orders it.
 """
 
 from __future__ import annotations
@@ -17,23 +22,32 @@ from __future__ import annotations
 import logging
 import threading
 from collections import OrderedDict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+import numpy as np
+
+from routerllm.carbon.request_log import PendingRequest
 from routerllm.checks import is_finite_number
-from routerllm.exceptions import ConfigError, PromptError, RouterLLMError, UnknownRequestError
+from routerllm.exceptions import (
+    ConfigError,
+    PromptError,
+    RequestLogError,
+    RouterLLMError,
+    UnknownRequestError,
+)
 
 if TYPE_CHECKING:
     from routerllm.carbon.request_log import RequestLog
     from routerllm.config import AppConfig
-    from routerllm.routers.base import Router
+    from routerllm.routers.base import Router, RoutingDecision
 
 logger = logging.getLogger(__name__)
 
-#: How many routed requests the system remembers for feedback.
+#: How many routed requests the system remembers for feedback (in memory, and in the
+#: request log's pending_feedback table).
 MAX_REMEMBERED = 10_000
-#: The most prompt characters it keeps for them (a prompt may hold 200,000).
-MAX_REMEMBERED_CHARS = 20_000_000
 #: How many learned scores the configured router is saved after (and when closing).
 SAVE_EVERY = 100
 
@@ -41,13 +55,22 @@ SAVE_EVERY = 100
 @dataclass
 class Routed:
     """What feedback on one routed request needs: the model that answered, the router,
-    whether it learns, and the prompt to teach it (kept only where it will be taught)."""
+    whether it learns, and the prompt's embedding to teach it (kept only where it will
+    be taught)."""
 
     model: str
     router: Router
     learns: bool
-    prompt: str = ""
+    embedding: np.ndarray | None = None
     rated: bool = False
+
+
+def learns(router: Router) -> bool:
+    """Whether ``router`` learns from feedback on its answers (a ``FeedbackRouter``):
+    it learns from embeddings and routes giving the embeddings it routed on."""
+    return callable(getattr(router, "learn", None)) and callable(
+        getattr(router, "route_batch_embedded", None)
+    )
 
 
 class FeedbackLoop:
@@ -58,7 +81,6 @@ class FeedbackLoop:
         as it learns, when ``learn``."""
         self.router, self.learn, self.save_to = router, learn, save_to
         self._routed: OrderedDict[str, Routed] = OrderedDict()
-        self._chars = 0
         self._unsaved = 0  # scores learned since the last save point
         self._dirty = False  # learned something not saved yet
         self._lock = threading.Lock()
@@ -69,7 +91,7 @@ class FeedbackLoop:
         one given in code): with ``router.learn``, the router loaded from ``router.path``
         learns and is saved back there, and must be one that learns."""
         settings = config.router
-        if settings.learn and configured and not callable(getattr(router, "learn", None)):
+        if settings.learn and configured and not learns(router):
             raise ConfigError(
                 f"router.learn: true, but router {router.name!r} ({settings.path}) does not "
                 f"learn from feedback; train a feedback router (routerllm train --router "
@@ -77,16 +99,52 @@ class FeedbackLoop:
             )
         return cls(router, settings.learn, settings.path if configured else None)
 
-    def remember(self, request_id: str, prompt: str, model: str, router: Router) -> None:
-        """Keep a routed request for feedback, forgetting the oldest beyond the bounds."""
-        learns = callable(getattr(router, "learn", None))
-        kept = prompt if learns and self.learn else ""
+    def route(
+        self, router: Router, prompts: Sequence[str], allowed: Sequence[str] | None
+    ) -> tuple[list[RoutingDecision], np.ndarray | None]:
+        """``router``'s decisions for ``prompts``, and where it will be taught their
+        scores the embeddings it took them on (one row per prompt; else None)."""
+        if self.learn and learns(router):
+            decisions, embedded = router.route_batch_embedded(prompts, allowed)  # type: ignore[attr-defined]
+            return decisions, np.asarray(embedded, dtype=np.float32)
+        return router.route_batch(prompts, allowed), None
+
+    def remember(
+        self,
+        request_id: str,
+        model: str,
+        router: Router,
+        embedding: np.ndarray | None,
+        log: RequestLog | None = None,
+    ) -> None:
+        """Keep a routed request for feedback, forgetting the oldest beyond the bound;
+        ``embedding`` is its prompt's as ``route`` gave it (None where it gave none). A
+        request of the configured router that learns is also kept in ``log``
+        (``keeps_in``)."""
+        teach = self.learn and learns(router) and embedding is not None
+        kept = embedding if teach else None
         with self._lock:
-            self._routed[request_id] = Routed(model, router, learns, kept)
-            self._chars += len(kept)
-            while len(self._routed) > MAX_REMEMBERED or self._chars > MAX_REMEMBERED_CHARS:
-                _, old = self._routed.popitem(last=False)
-                self._chars -= len(old.prompt)
+            self._routed[request_id] = Routed(model, router, learns(router), kept)
+            while len(self._routed) > MAX_REMEMBERED:
+                self._routed.popitem(last=False)
+        if kept is not None and router is self.router and self.keeps_in(log):
+            assert log is not None
+            encoder = str(getattr(router, "encoder_spec", ""))
+            try:
+                log.remember_pending(PendingRequest(request_id, model, router.name, encoder, kept), MAX_REMEMBERED)  # fmt: skip
+            except RequestLogError as e:  # the answer is given: it stays rateable here
+                logger.warning("feedback on request %s can be given to this process only: %s", request_id, e)  # fmt: skip
+
+    def keeps_in(self, log: RequestLog | None) -> bool:
+        """Whether the configured router's requests are kept in ``log`` for feedback
+        after a restart: it learns, and the log is open for writing."""
+        return (
+            self.learn
+            and self.save_to is not None
+            and log is not None
+            and not log.read_only
+            and learns(self.router)
+        )
 
     def feedback(self, request_id: str, score: float, log: RequestLog) -> None:
         """Store ``score`` for the request in ``log``, and teach its router where the
@@ -101,19 +159,43 @@ class FeedbackLoop:
             )
         with self._lock:
             routed = self._routed.get(request_id)
+            if routed is None and self.keeps_in(log):
+                routed = self._recalled(request_id, log)
+            if routed is None and log.scored(request_id):  # e.g. before a restart
+                raise PromptError(_RATED.format(_shown(request_id)))
             _check_rateable(request_id, routed)
             assert routed is not None
-            log.add_feedback(request_id, float(score))  # first: then it is never lost
+            # first: then it is never lost; refused where any process stored one already
+            if not log.add_feedback(request_id, float(score), once=True):
+                raise PromptError(_RATED.format(_shown(request_id)))
             routed.rated = True
             if self.learn:
                 self._teach(routed, float(score))
+
+    def _recalled(self, request_id: str, log: RequestLog) -> Routed | None:
+        """The request as the log kept it for feedback (``remember``), for the configured
+        router; a clear error where that router could not learn it any more."""
+        pending = log.pending(request_id)
+        if pending is None:
+            return None
+        router = self.router
+        encoder, dim = str(getattr(router, "encoder_spec", "")), getattr(router, "dim", None)
+        if (pending.router, pending.encoder, len(pending.embedding)) != (router.name, encoder, dim):
+            raise PromptError(
+                f"request {_shown(request_id)!r} was routed by a {pending.router!r} router on "
+                f"{len(pending.embedding)}-wide {pending.encoder!r} embeddings, but router.path "
+                f"now holds a {router.name!r} router on {dim}-wide {encoder!r} ones, which "
+                f"cannot learn it; nothing was stored"
+            )
+        return Routed(pending.model, router, True, pending.embedding)
 
     def _teach(self, routed: Routed, score: float) -> None:
         router = routed.router
         if routed.model not in router.model_names:  # e.g. an escalation it never routes to
             logger.info("feedback on %s, which router %r does not route to", routed.model, router.name)  # fmt: skip
             return
-        router.learn([routed.prompt], [routed.model], [score])  # type: ignore[attr-defined]
+        assert routed.embedding is not None
+        router.learn(None, [routed.model], [score], embeddings=routed.embedding[None])  # type: ignore[attr-defined]
         if router is self.router and self.save_to is not None:
             self._unsaved += 1
             self._dirty = True
@@ -124,7 +206,7 @@ class FeedbackLoop:
     def _save(self) -> None:
         """Save the configured router to its path; a failure is logged, and tried again
         at the next save point and at close (the scores stay in the request log, but
-        not the prompts: what was learned and never saved cannot be learned again)."""
+        not the embeddings: what was learned and never saved cannot be learned again)."""
         assert self.save_to is not None
         try:
             self.router.save(self.save_to)
@@ -139,16 +221,20 @@ class FeedbackLoop:
                 self._save()
 
 
+def _shown(request_id: str) -> str:
+    return request_id if len(request_id) <= 80 else f"{request_id[:80]}..."
+
+
 def _check_rateable(request_id: str, routed: Routed | None) -> None:
     """A clear error unless ``routed`` (the remembered request ``request_id``) can be
     rated: remembered, routed by a router that learns, not rated yet."""
-    shown = request_id if len(request_id) <= 80 else f"{request_id[:80]}..."
+    shown = _shown(request_id)
     if routed is None:
         raise UnknownRequestError(
             f"no routed request {shown!r} to rate: the system remembers the last "
-            f"{MAX_REMEMBERED:,} requests its routers routed since it started (fewer where "
-            f"their prompts are long: {MAX_REMEMBERED_CHARS:,} characters in all; not those "
-            f"whose model the caller chose); give the request_id of a recent answer"
+            f"{MAX_REMEMBERED:,} requests its routers routed since it started (with "
+            f"router.learn: true, also those the learning router routed before a restart; "
+            f"not those whose model the caller chose); give the request_id of a recent answer"
         )
     if not routed.learns:
         raise PromptError(
@@ -157,4 +243,7 @@ def _check_rateable(request_id: str, routed: Routed | None) -> None:
             f"then router.path) to rate its answers"
         )
     if routed.rated:
-        raise PromptError(f"request {shown!r} has been rated already; each answer is rated once")
+        raise PromptError(_RATED.format(shown))
+
+
+_RATED = "request {!r} has been rated already; each answer is rated once"

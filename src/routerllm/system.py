@@ -15,7 +15,7 @@ import uuid
 from collections.abc import Sequence
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
@@ -49,6 +49,9 @@ from routerllm.routers.base import Router, RoutingDecision, create_router, load_
 from routerllm.routing_scope import RoutingScope
 from routerllm.served_gate import ServedGate
 from routerllm.stubs import completed, stub_of, styled
+
+if TYPE_CHECKING:
+    import numpy as np
 
 log = logging.getLogger(__name__)
 
@@ -238,6 +241,7 @@ class RouterLLM:
         prompts = [r.prompt for r in reqs]
         if not reqs:
             return []
+        embedded: np.ndarray | None = None  # the prompts' embeddings, where kept for feedback
         with self.meter.measure("router_inference") as routing:
             if model is not None:
                 self.config.model(model)  # clear error for an unknown name
@@ -249,16 +253,17 @@ class RouterLLM:
                     RoutingDecision(model, 1.0, "model chosen by the caller", FIXED)
                     for _ in prompts
                 ]
-            else:
-                routed = (router or self.router).route_batch(prompts, self.scope.routable())
+            else:  # with the embeddings a router that learns will learn the scores from
+                routed, embedded = self.feedback_loop.route(router or self.router, prompts, self.scope.routable())  # fmt: skip
                 decisions = self.scope.overridden(prompts, routed)
         router_part = routing.result.scaled(1.0 / len(reqs))  # the batch's routing, shared
         results: list[RoutedResult] = []
-        for req, d in zip(reqs, decisions, strict=True):
+        for i, (req, d) in enumerate(zip(reqs, decisions, strict=True)):
             try:
                 results.append(self._run(req, d, router_part, tag))
                 if model is None:  # routed: its answer may be rated (feedback)
-                    self.feedback_loop.remember(results[-1].request_id, req.prompt, results[-1].model, router or self.router)  # fmt: skip
+                    embedding = None if embedded is None else embedded[i]
+                    self.feedback_loop.remember(results[-1].request_id, results[-1].model, router or self.router, embedding, self.log)  # fmt: skip
             except RouterLLMError as e:
                 if not results:
                     raise
@@ -437,9 +442,10 @@ class RouterLLM:
 
     def feedback(self, request_id: str, score: float) -> None:
         """Rate the answer of a request this system routed (``RoutedResult.request_id``,
-        one of its last 10,000): ``score`` from 0 (failed) to 1 (solved), stored in the
-        request log and, with ``router.learn: true``, learned by its router, which must
-        be a ``FeedbackRouter`` (``routerllm.feedback``)."""
+        one of its last 10,000; with ``router.learn: true``, one its router routed before
+        a restart too): ``score`` from 0 (failed) to 1 (solved), stored in the request log
+        and, with ``router.learn: true``, learned by its router, which must be a
+        ``FeedbackRouter`` (``routerllm.feedback``)."""
         self._check_open()
         self.feedback_loop.feedback(request_id, score, self.log)
 

@@ -1,0 +1,136 @@
+"""Feedback that survives a restart: with ``router.learn: true`` the learning router's
+requests are kept in the request log's ``pending_feedback`` table (the prompt's
+embedding as the router saw it, never the prompt), so a later system, or a server,
+accepts, stores and learns their scores; each is rated once whichever process rates
+it; the table is bounded; a read-only log and other routers keep to memory."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from routerllm import feedback as feedback_module
+from routerllm.carbon.request_log import RequestLog
+from routerllm.config import AppConfig
+from routerllm.exceptions import PromptError, UnknownRequestError
+from routerllm.routers import create_router, load_router
+from routerllm.routers.feedback import FeedbackRouter
+from routerllm.system import RouterLLM
+
+from .test_feedback_router import FEEDBACK, ladder, topic_prompts
+from .test_server import call, running
+
+
+def pending_rows(config: AppConfig) -> list[tuple[Any, ...]]:
+    with sqlite3.connect(config.log.path) as db:
+        return db.execute("SELECT * FROM pending_feedback ORDER BY rowid").fetchall()
+
+
+def saved(config: AppConfig) -> FeedbackRouter:
+    router = load_router(config.router.path or "", config.models)
+    assert isinstance(router, FeedbackRouter)
+    return router
+
+
+def test_a_score_given_after_a_restart_is_stored_and_learned(tmp_path: Path) -> None:
+    config = ladder(tmp_path)
+    prompts = topic_prompts("parser", 2, 50)
+    with RouterLLM(config) as before:
+        answers = before.generate_batch(prompts)
+    # what the log keeps: the model, the router and the embedding, never the prompt
+    rows = pending_rows(config)
+    expected = saved(config)
+    assert [r[:5] for r in rows] == [
+        (a.request_id, a.model, "feedback", "hashing", expected.dim) for a in answers
+    ]
+    for row, prompt in zip(rows, prompts, strict=True):
+        np.testing.assert_array_equal(np.frombuffer(row[5], "<f4"), expected.embed([prompt])[0])
+    log_bytes = Path(config.log.path).read_bytes()
+    assert not any(p.encode() in log_bytes for p in prompts)
+    # a new system, served: it never saw these requests
+    with RouterLLM(config) as after, running(after) as base:
+        status, text = call(base, FEEDBACK, {"request_id": answers[0].request_id, "score": 0.25})
+        assert (status, json.loads(text)) == (200, {"ok": True})
+        expected.learn([prompts[0]], [answers[0].model], [0.25])
+        assert after.router.sums().equals(expected.sums())  # type: ignore[attr-defined]
+        assert [r[:2] for r in after.log.feedback()] == [(answers[0].request_id, 0.25)]
+        assert [r[0] for r in pending_rows(config)] == [answers[1].request_id]  # rated: gone
+        status, text = call(base, FEEDBACK, {"request_id": answers[0].request_id, "score": 1})
+        assert status == 400 and "rated already" in text
+    assert saved(config).sums().equals(expected.sums())  # closing saved what it learned
+    with RouterLLM(config) as third:  # rated once, across restarts too
+        with pytest.raises(PromptError, match="has been rated already"):
+            third.feedback(answers[0].request_id, 1.0)
+        third.feedback(answers[1].request_id, 1.0)
+        with pytest.raises(UnknownRequestError, match="no routed request 'nope'"):
+            third.feedback("nope", 1.0)
+        assert pending_rows(config) == [] and len(third.log.feedback()) == 2
+
+
+def test_two_systems_sharing_a_log_rate_each_answer_once(tmp_path: Path) -> None:
+    config = ladder(tmp_path)
+    with RouterLLM(config) as first, RouterLLM(config) as second:
+        encoded: list[list[str]] = []
+        for system in (first, second):  # count what each router encodes
+            embed = system.router.embed  # type: ignore[attr-defined]
+            system.router.embed = lambda prompts, embed=embed: encoded.append(list(prompts)) or embed(prompts)  # type: ignore[attr-defined]  # fmt: skip
+        answer = first.generate("please write a parser")
+        second.feedback(answer.request_id, 1.0)  # from the log: it did not route it
+        assert encoded == [["please write a parser"]]  # once, to route; learned from that
+        with pytest.raises(PromptError, match="has been rated already"):
+            first.feedback(answer.request_id, 0.0)  # remembered here, rated there
+        assert [r[:2] for r in first.log.feedback()] == [(answer.request_id, 1.0)]
+        assert first.router.counts.sum() == saved(config).counts.sum()  # type: ignore[attr-defined]
+        assert second.router.counts.sum() == saved(config).counts.sum() + 1  # type: ignore[attr-defined]
+
+
+def test_only_the_configured_learning_routers_requests_are_kept(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+    monkeypatch.setattr(feedback_module, "MAX_REMEMBERED", 2)
+    config = ladder(tmp_path)
+    with RouterLLM(config) as system:
+        answers = system.generate_batch(topic_prompts("hello", 3, 50))
+        assert [r[0] for r in pending_rows(config)] == [a.request_id for a in answers[1:]]
+        other = create_router("feedback", config.models, 0, encoder="hashing")
+        other.set_state(system.router.state())
+        given = system.generate("hi", router=other)  # a router given in code: memory only
+        system.generate("hi", router="rules")
+        assert [r[0] for r in pending_rows(config)] == [a.request_id for a in answers[1:]]
+        system.feedback(given.request_id, 1.0)  # learned by that router, in memory
+        assert other.counts.sum() == system.router.counts.sum() + 1  # type: ignore[attr-defined]
+
+
+def test_a_read_only_log_or_none_keeps_requests_in_memory(tmp_path: Path) -> None:
+    config = ladder(tmp_path)
+    RequestLog(config.log.path).close()
+    router = saved(config)
+    loop = feedback_module.FeedbackLoop(router, learn=True, save_to=config.router.path)
+    _, embedded = loop.route(router, ["hi"], None)
+    assert embedded is not None
+    with RequestLog(config.log.path, read_only=True) as read_only:
+        assert not loop.keeps_in(read_only) and not loop.keeps_in(None)
+        loop.remember("r1", router.model_names[0], router, embedded[0], read_only)
+        loop.remember("r2", router.model_names[0], router, embedded[0], None)
+    assert pending_rows(config) == [] and list(loop._routed) == ["r1", "r2"]
+    with RequestLog(config.log.path) as log:
+        assert loop.keeps_in(log)
+        loop.feedback("r1", 1.0, log)  # memory still serves
+        assert router.counts.sum() == saved(config).counts.sum() + 1
+
+
+def test_a_request_the_router_can_no_longer_learn_is_refused(tmp_path: Path) -> None:
+    config = ladder(tmp_path)
+    with RouterLLM(config) as before:
+        answer = before.generate("please write a parser")
+    narrower = create_router("feedback", config.models, 0, encoder="hashing:64")
+    narrower.fit(["a", "b"], np.ones((2, 3)), [m.name for m in config.models])  # type: ignore[attr-defined]
+    narrower.save(tmp_path / "narrower")
+    config.router.path = str(tmp_path / "narrower")
+    with RouterLLM(config) as after:
+        with pytest.raises(PromptError, match=r"256-wide 'hashing' embeddings, but router.path now holds .* 64-wide 'hashing:64' ones, which cannot learn it; nothing was stored"):  # fmt: skip
+            after.feedback(answer.request_id, 1.0)
+        assert after.log.feedback() == [] and len(pending_rows(config)) == 1
