@@ -266,19 +266,20 @@ class PolicyRouter(OutcomeRouter):
     def _predict(self, X: np.ndarray) -> np.ndarray:
         return np.clip(self._policy_probs(X) @ self._policy_matrix, 0.0, 1.0)
 
-    def route_batch(
+    def route_batch_embedded(
         self, prompts: Sequence[str], allowed: Sequence[str] | None = None
-    ) -> list[RoutingDecision]:
-        """As ``OutcomeRouter.route_batch``; the reason names the policies behind the model
-        and its confidence is their probability (added up when several map to it)."""
+    ) -> tuple[list[RoutingDecision], np.ndarray]:
+        """As ``OutcomeRouter.route_batch_embedded``; the reason names the policies behind
+        the model and its confidence is their probability (added up when several map to it)."""
         prompts = prompt_list(prompts)
         mask = self._mask(allowed)
-        probs = self._policy_probs(self._embedded(prompts))
+        X = self._embedded(prompts)
+        probs = self._policy_probs(X)
         pred = np.clip(probs @ self._policy_matrix, 0.0, 1.0)
         knobs = self._knobs(prompts)
         idx = self._choices(prompts, pred, mask, knobs)
         served_by = [j for j, _ in self.targets]
-        return [
+        decisions = [
             RoutingDecision(
                 model=self.model_names[i],
                 confidence=float(row[i]),
@@ -288,6 +289,7 @@ class PolicyRouter(OutcomeRouter):
             )
             for i, row, p, how in zip(idx, pred, probs, self._hows(mask, knobs), strict=True)
         ]
+        return decisions, X
 
 
 def fit_multinomial(
