@@ -18,9 +18,10 @@ import numpy as np
 import pytest
 
 from routerllm.carbon.budget import CarbonBudget, violations
+from routerllm.carbon.log_rows import RequestRecord, Spending
 from routerllm.carbon.meter import Measurement
 from routerllm.carbon.predictor import CarbonPredictor, fit_profile, nonnegative_fit
-from routerllm.carbon.request_log import RequestLog, RequestRecord, Spending
+from routerllm.carbon.request_log import RequestLog
 from routerllm.config import AppConfig, BudgetConfig, load_config
 from routerllm.exceptions import BudgetExceededError, ConfigError, ModelUnavailableError
 from routerllm.system import RouterLLM
@@ -259,7 +260,7 @@ def test_a_spent_window_refuses_every_request_until_old_requests_leave_it(tmp_pa
 def test_a_log_from_before_finish_reason_is_read_and_then_given_the_column(tmp_path: Path) -> None:
     import sqlite3
 
-    from routerllm.carbon.request_log import SCHEMA, TABLES
+    from routerllm.carbon.log_rows import SCHEMA, TABLES
     from routerllm.exceptions import RequestLogError
 
     path = tmp_path / "old.sqlite"

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from routerllm.carbon.log_rows import CSV_COLUMNS, RequestRecord
 from routerllm.carbon.meter import (
     CodeCarbonMeter,
     Measurement,
@@ -24,7 +25,7 @@ from routerllm.carbon.meter import (
     per_token_estimate,
 )
 from routerllm.carbon.report import KG_CO2_PER_KM_CAR, equivalences, summarize
-from routerllm.carbon.request_log import CSV_COLUMNS, RequestLog, RequestRecord
+from routerllm.carbon.request_log import RequestLog
 from routerllm.config import ModelConfig
 from routerllm.exceptions import ConfigError, RouterLLMError
 from routerllm.sqlite_busy import when_free

@@ -15,8 +15,9 @@ import numpy as np
 import pytest
 
 from routerllm import feedback as feedback_module
+from routerllm.carbon.log_rows import SCHEMA
 from routerllm.carbon.report import logged_report
-from routerllm.carbon.request_log import SCHEMA, RequestLog
+from routerllm.carbon.request_log import RequestLog
 from routerllm.config import AppConfig, load_config
 from routerllm.exceptions import (
     ConfigError,

@@ -12,10 +12,11 @@ from typing import Any
 import pytest
 
 from routerllm.carbon import recommend
+from routerllm.carbon.log_rows import RequestRecord, prompt_hash
 from routerllm.carbon.meter import CACHED, Measurement
 from routerllm.carbon.recommend import Recommendation
 from routerllm.carbon.report import logged_report
-from routerllm.carbon.request_log import RequestLog, RequestRecord, prompt_hash
+from routerllm.carbon.request_log import RequestLog
 from routerllm.cli import main
 from routerllm.config import AppConfig, load_config
 

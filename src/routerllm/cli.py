@@ -220,8 +220,8 @@ def _predictor_lines(profiles: dict[str, Any]) -> list[str]:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
+    from routerllm.carbon.log_rows import utc_timestamp
     from routerllm.carbon.report import logged_report
-    from routerllm.carbon.request_log import utc_timestamp
 
     config = _load(args)
     if args.since:

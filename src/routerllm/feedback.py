@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from routerllm.carbon.request_log import PendingRequest
+from routerllm.carbon.log_rows import PendingRequest
 from routerllm.checks import is_finite_number
 from routerllm.exceptions import (
     ConfigError,

@@ -22,6 +22,7 @@ from pydantic import ValidationError
 from routerllm.backends.base import Completion, GenerationRequest
 from routerllm.cache import RequestCache, answered_again, cache_key
 from routerllm.carbon.budget import Admission, CarbonBudget, spent_so_far
+from routerllm.carbon.log_rows import RequestRecord, prompt_hash
 from routerllm.carbon.meter import (
     CarbonMeter,
     Measurement,
@@ -29,7 +30,7 @@ from routerllm.carbon.meter import (
     per_token_estimate,
 )
 from routerllm.carbon.predictor import CarbonPredictor, Prediction
-from routerllm.carbon.request_log import RequestLog, RequestRecord, prompt_hash
+from routerllm.carbon.request_log import RequestLog
 from routerllm.config import AppConfig, format_validation, load_config
 from routerllm.data.humaneval import HumanEvalProblem
 from routerllm.eval.codegen import CodegenStyle, style_for

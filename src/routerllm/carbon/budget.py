@@ -33,9 +33,10 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta, timezone
 
+from routerllm.carbon.log_rows import Spending, instant
 from routerllm.carbon.meter import Measurement
 from routerllm.carbon.predictor import Prediction
-from routerllm.carbon.request_log import RequestLog, Spending, instant
+from routerllm.carbon.request_log import RequestLog
 from routerllm.config import BudgetConfig
 from routerllm.exceptions import BudgetExceededError, RequestLogError
 

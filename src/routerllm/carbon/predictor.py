@@ -32,8 +32,9 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from routerllm.carbon.log_rows import RequestRecord
 from routerllm.carbon.meter import CACHED, grid_intensity_g_per_kwh, per_token_estimate
-from routerllm.carbon.request_log import RequestLog, RequestRecord
+from routerllm.carbon.request_log import RequestLog
 from routerllm.config import AppConfig, ModelConfig
 
 MIN_HISTORY = 3

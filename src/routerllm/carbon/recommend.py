@@ -14,8 +14,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from routerllm.carbon.log_rows import RequestRecord, instant
 from routerllm.carbon.meter import CACHED
-from routerllm.carbon.request_log import RequestRecord, instant
 from routerllm.config import AppConfig
 from routerllm.exceptions import RouterLLMError
 from routerllm.routed_result import FIXED

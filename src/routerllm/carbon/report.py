@@ -133,9 +133,10 @@ def logged_report(config: AppConfig, since: str | None = None, tag: str | None =
     Its budgets and the predictor's figures are the whole log's, whatever ``tag``; its
     recommendations are those the selected requests and the budgets call for."""
     from routerllm.carbon.budget import CarbonBudget
+    from routerllm.carbon.log_rows import utc_timestamp
     from routerllm.carbon.predictor import CarbonPredictor
     from routerllm.carbon.recommend import recommendations
-    from routerllm.carbon.request_log import RequestLog, utc_timestamp
+    from routerllm.carbon.request_log import RequestLog
 
     if not Path(config.log.path).is_file():
         raise RouterLLMError(

@@ -267,8 +267,8 @@ class _Service:
 
     def report(self, since: str | None, tag: str | None) -> dict[str, Any]:
         """Totals read back from the request log, as ``routerllm report --json`` gives them."""
+        from routerllm.carbon.log_rows import utc_timestamp
         from routerllm.carbon.report import logged_report
-        from routerllm.carbon.request_log import utc_timestamp
 
         config = self.system.config
         for name, value in (("since", since), ("tag", tag)):

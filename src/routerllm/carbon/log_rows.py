@@ -1,0 +1,195 @@
+"""What the request log stores: its SQLite schema, its rows as Python values, and
+the timestamps it compares as text (``request_log.RequestLog`` reads and writes them)."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+
+from routerllm.carbon.meter import HasComponents, Measurement
+from routerllm.exceptions import RequestLogError, RouterLLMError
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS requests (
+    id TEXT PRIMARY KEY,
+    timestamp TEXT NOT NULL,
+    prompt_sha256 TEXT NOT NULL,
+    prompt_chars INTEGER NOT NULL,
+    model TEXT NOT NULL,
+    router TEXT NOT NULL,
+    confidence REAL NOT NULL,
+    prompt_tokens INTEGER NOT NULL,
+    completion_tokens INTEGER NOT NULL,
+    latency_s REAL NOT NULL,
+    energy_kwh REAL NOT NULL,
+    co2_kg REAL NOT NULL,
+    cost_usd REAL NOT NULL,
+    tag TEXT NOT NULL DEFAULT '',
+    finish_reason TEXT NOT NULL DEFAULT ''
+);
+CREATE TABLE IF NOT EXISTS components (
+    request_id TEXT NOT NULL REFERENCES requests(id),
+    component TEXT NOT NULL,
+    duration_s REAL NOT NULL,
+    energy_kwh REAL NOT NULL,
+    co2_kg REAL NOT NULL,
+    method TEXT NOT NULL,
+    PRIMARY KEY (request_id, component)
+);
+CREATE TABLE IF NOT EXISTS feedback (
+    request_id TEXT NOT NULL REFERENCES requests(id),
+    score REAL NOT NULL,
+    timestamp TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS feedback_request ON feedback(request_id);
+CREATE TABLE IF NOT EXISTS pending_feedback (
+    request_id TEXT PRIMARY KEY REFERENCES requests(id),
+    model TEXT NOT NULL,
+    router TEXT NOT NULL,
+    encoder TEXT NOT NULL,
+    dim INTEGER NOT NULL,
+    embedding BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS requests_time ON requests(timestamp);
+CREATE INDEX IF NOT EXISTS requests_model_time ON requests(model, timestamp);
+"""
+
+# The columns of each table, in order (``records`` reads rows by position).
+TABLES = {
+    "requests": [
+        "id", "timestamp", "prompt_sha256", "prompt_chars", "model", "router", "confidence",
+        "prompt_tokens", "completion_tokens", "latency_s", "energy_kwh", "co2_kg", "cost_usd",
+        "tag", "finish_reason",
+    ],
+    "components": ["request_id", "component", "duration_s", "energy_kwh", "co2_kg", "method"],
+    "feedback": ["request_id", "score", "timestamp"],
+    "pending_feedback": ["request_id", "model", "router", "encoder", "dim", "embedding"],
+}  # fmt: skip
+#: The numbers of a logged request that a report reads (its energy and CO2: its components'),
+#: by their position in a row.
+REQUEST_NUMBERS = {
+    name: TABLES["requests"].index(name)
+    for name in ("prompt_chars", "confidence", "prompt_tokens", "completion_tokens", "latency_s", "cost_usd")
+}  # fmt: skip
+# Every log has these; logs written before feedback was stored (2026-12-02) lack
+# ``feedback`` (and before it was kept across restarts, 2026-12-03, ``pending_feedback``),
+# which opening one for writing adds.
+REQUIRED_TABLES = ("requests", "components")
+# Logs written before finish_reason was logged (2026-12-02): read as they are, and given
+# the column when opened for writing.
+OLDER_REQUESTS = TABLES["requests"][:-1]
+
+CSV_COLUMNS = [
+    "timestamp",
+    "component",
+    "duration",
+    "emissions",
+    "energy_consumed",
+    "request_id",
+    "model",
+    "router",
+    "method",
+]
+
+
+def utc_timestamp(text: str, what: str = "since") -> str:
+    """``text`` (an ISO date or time; UTC unless it has an offset) in the log's own
+    timestamp form, so that comparing the strings compares the instants."""
+    if not isinstance(text, str):
+        raise RouterLLMError(
+            f"{what} must be an ISO date or time as text, e.g. 2026-11-22, not {text!r}"
+        )
+    try:
+        moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise RouterLLMError(
+            f"{text!r} is not an ISO date or time; e.g. 2026-11-22 or 2026-11-22T08:30"
+        ) from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    try:
+        return moment.astimezone(timezone.utc).isoformat(timespec="microseconds")
+    except OverflowError:  # 0001-01-01T00:00+01:00 is before year 1 in UTC
+        raise RouterLLMError(f"{text!r} is out of the range of dates in UTC") from None
+
+
+def instant(text: str) -> datetime:
+    """A logged timestamp (or any ISO time, UTC unless it has an offset) as an aware time."""
+    return datetime.fromisoformat(utc_timestamp(text))
+
+
+def check_csv(path: Path) -> None:
+    """``path`` must be a file RouterLLM can append its emission rows to: missing or
+    empty, or an emissions CSV with its header; another file is refused untouched."""
+    if path.is_dir():
+        raise RequestLogError(
+            f"the emissions CSV {path} (carbon.output_dir) is a directory; remove it or "
+            f"choose another carbon.output_dir"
+        )
+    try:
+        with path.open(encoding="utf-8", newline="") as f:
+            header = next(csv.reader([f.readline()]), [])
+    except FileNotFoundError:
+        return
+    except (OSError, UnicodeDecodeError, csv.Error) as e:
+        raise RequestLogError(f"the emissions CSV {path} cannot be read: {e}") from e
+    if header and header != CSV_COLUMNS:
+        raise RequestLogError(
+            f"{path} is not a RouterLLM emissions CSV (its header is "
+            f"{','.join(header)[:80]}); choose another carbon.output_dir"
+        )
+
+
+def prompt_hash(prompt: str) -> str:
+    return hashlib.sha256(prompt.encode("utf-8")).hexdigest()
+
+
+class Spending(NamedTuple):
+    """What one logged request spent (``RequestLog.spending``)."""
+
+    timestamp: str
+    co2_kg: float
+    cost_usd: float
+
+    def of(self, quantity: str) -> float:
+        """``co2_kg`` or ``cost_usd``."""
+        return self.co2_kg if quantity == "co2_kg" else self.cost_usd
+
+
+@dataclass(frozen=True)
+class PendingRequest:
+    """A routed request whose score its router will learn, kept until it is rated: the
+    model that answered, the router, and the prompt's embedding as the router saw it
+    (never the prompt), with the encoder that made it."""
+
+    request_id: str
+    model: str
+    router: str
+    encoder: str
+    embedding: np.ndarray  # (dim,) float32
+
+
+@dataclass(frozen=True)
+class RequestRecord(HasComponents):
+    """Everything the log keeps about one request (never the prompt text itself)."""
+
+    id: str
+    timestamp: str
+    prompt_sha256: str
+    prompt_chars: int
+    model: str
+    router: str
+    confidence: float
+    prompt_tokens: int
+    completion_tokens: int
+    latency_s: float
+    cost_usd: float
+    components: dict[str, Measurement] = field(default_factory=dict)
+    tag: str = ""
+    finish_reason: str = ""  # "length" where the answer stopped at its max_new_tokens
