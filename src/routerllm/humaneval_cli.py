@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from routerllm.cli import emit
+from routerllm.cli_args import name_list, positive_number, seed_arg
 from routerllm.exceptions import RouterLLMError
-from routerllm.learn_cli import name_list, positive_number, seed_arg
 
 
 # -- humaneval ------------------------------------------------------------------------

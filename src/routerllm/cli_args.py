@@ -1,0 +1,72 @@
+"""What the learning and humaneval commands of ``routerllm`` share: argument types
+(argparse turns their errors into a usage error, exit 2) and the checks of output
+paths, made before any work."""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+from routerllm.checks import repeated
+from routerllm.exceptions import RouterLLMError
+
+
+def seed_arg(text: str) -> int:
+    """Every ``--seed``: an integer numpy, scikit-learn and torch all accept."""
+    from routerllm.checks import MAX_SEED, is_seed
+
+    try:
+        seed = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if not is_seed(seed):
+        raise argparse.ArgumentTypeError(f"{text} is out of range: give 0 to {MAX_SEED}")
+    return seed
+
+
+def positive_number(text: str) -> float:
+    """A finite number > 0 (``float`` alone lets through nan, inf and negatives)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"{text} must be a finite number > 0")
+    return value
+
+
+def name_list(text: str, option: str) -> list[str]:
+    """A comma-separated list of names; a clear error when it names none, or one twice."""
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    if not names:
+        raise RouterLLMError(f"{option} names nothing (give comma-separated names)")
+    if twice := repeated(names):
+        raise RouterLLMError(f"{option} names {', '.join(twice)} more than once")
+    return names
+
+
+def refuse_overwriting(
+    option: str, outputs: Sequence[Path], inputs: Sequence[tuple[str, Path]]
+) -> None:
+    """A clear error when an output path (given by ``option``) is, or links to, an input."""
+    for out in outputs:
+        for name, given in inputs:
+            try:
+                same = out.exists() and given.exists() and os.path.samefile(out, given)
+            except OSError:
+                same = False
+            if same:
+                raise RouterLLMError(
+                    f"writing {out} would overwrite the {name} input {given}: "
+                    f"choose another {option}"
+                )
+
+
+def check_plot(path: Path, inputs: Sequence[tuple[str, Path]]) -> None:
+    from routerllm.eval.plots import check_png_path
+
+    check_png_path(path, "--plot")
+    refuse_overwriting("--plot", [path], inputs)
