@@ -90,3 +90,12 @@ def list_of(
         if not isinstance(item, kind):
             raise error(f"{what}[{i}] is {type(item).__name__}, not {kind.__name__}")
     return out
+
+
+def json_kind(value: object) -> str:
+    """What a value read from JSON is, in words: an object, an array, a string, a
+    boolean, null or a number."""
+    kinds = {dict: "an object", list: "an array", str: "a string", bool: "a boolean"}
+    if value is None:
+        return "null"
+    return next((k for t, k in kinds.items() if isinstance(value, t)), "a number")

@@ -11,12 +11,9 @@ parameters with ``save(dir)``/``load(dir)``: ``config.json`` plus
 from __future__ import annotations
 
 import contextlib
-import inspect
 import json
 import logging
-import numbers
 import os
-import re
 import zipfile
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping, Sequence
@@ -26,7 +23,7 @@ from typing import Any, ClassVar, Protocol
 
 import numpy as np
 
-from routerllm.checks import MAX_SEED, is_non_negative_number, is_seed, repeated
+from routerllm.checks import MAX_SEED, is_non_negative_number, is_seed, json_kind, repeated
 from routerllm.config import TIER_ORDER
 from routerllm.encoders.base import text_list
 from routerllm.exceptions import ConfigError, RouterLLMError, UnknownNameError
@@ -317,12 +314,13 @@ def create_router(
 ) -> Router:
     """Instantiate a registered router by name (clear error listing valid names)."""
     from routerllm.registry import ROUTERS
+    from routerllm.routers.option_types import check_option_types
 
     if not isinstance(name, str):
         raise RouterLLMError(f"a router name is a string such as 'knn', got {name!r}")
     check_models(models)
     cls = ROUTERS.get(name)
-    _check_option_types(cls, options)
+    check_option_types(cls, options)
     try:
         router: Router = cls(models, seed=seed, **options)
     except (TypeError, ValueError, AttributeError, RouterLLMError) as e:
@@ -354,7 +352,7 @@ def load_router(
         if not isinstance(meta, dict):
             raise RouterLLMError(
                 f"{path}/config.json must be a JSON object (a saved router's settings), not "
-                f"{_json_kind(meta)}: save or train the router again"
+                f"{json_kind(meta)}: save or train the router again"
             )
         name, saved_models = meta["router"], meta["models"]
         options, version = dict(meta.get("options", {})), int(meta.get("format_version", 1))
@@ -481,87 +479,6 @@ def _in_model_order(
 
 
 #: What a JSON value of each Python type is called, and what an annotation word accepts.
-_JSON_KINDS = {dict: "an object", list: "an array", str: "a string", bool: "true or false",
-               int: "an integer", float: "a number", type(None): "null"}  # fmt: skip
-_ANNOTATION_TYPES: dict[str, tuple[type, ...]] = {
-    "int": (numbers.Integral,), "float": (numbers.Real,), "str": (str,), "bool": (bool,),
-    "None": (type(None),),
-}  # fmt: skip
-_WANTED = {"int": "an integer", "float": "a number", "str": "a string", "bool": "true or false",
-           "None": "null"}  # fmt: skip
-
-
-def _json_kind(value: object) -> str:
-    return _JSON_KINDS.get(type(value), type(value).__name__)
-
-
-def _check_option_types(cls: type[Router], options: dict[str, Any]) -> None:
-    """A clear error naming the option when its type does not fit the annotation of
-    the constructor that takes it (the router's own or, for options it passes on
-    through ``**kw``, a base class's). Checked where the annotation is made only of
-    int, float, str, bool and None, and of ``Sequence[...]`` and ``Mapping[str, ...]``
-    of those; the constructors check the rest and the ranges."""
-    annotations: dict[str, Any] = {}
-    for klass in reversed(cls.__mro__):  # a subclass's annotation wins
-        init = klass.__dict__.get("__init__")
-        if init is not None:
-            annotations |= {k: p.annotation for k, p in inspect.signature(init).parameters.items()}
-    for key, value in options.items():
-        annotation: Any = annotations.get(key, "")
-        if not isinstance(annotation, str):  # postponed annotations are strings
-            annotation = str(getattr(annotation, "__name__", ""))
-        words = [word.strip() for word in annotation.split("|")]
-        if not all(_wanted(word) for word in words):
-            continue
-        if not any(_fits(value, word) for word in words):
-            wanted = " or ".join(_wanted(word) or "" for word in words)
-            raise RouterLLMError(
-                f"bad options for router {cls.name!r}: option {key!r} must be {wanted}, "
-                f"got {_shown(value)}"
-            )
-
-
-_SEQUENCE = re.compile(r"Sequence\[(\w+)\]")
-_MAPPING = re.compile(r"Mapping\[str, (\w+)\]")
-
-
-def _wanted(word: str) -> str | None:
-    """What an annotation word accepts, in words; None for one not checked here."""
-    if word in _WANTED:
-        return _WANTED[word]
-    if (m := _SEQUENCE.fullmatch(word)) and m.group(1) in _WANTED:
-        return f"an array of {_WANTED[m.group(1)].removeprefix('an ').removeprefix('a ')}s"
-    if (m := _MAPPING.fullmatch(word)) and m.group(1) in _WANTED:
-        return f"an object of {_WANTED[m.group(1)].removeprefix('an ').removeprefix('a ')}s"
-    return None
-
-
-def _fits(value: object, word: str) -> bool:
-    """Whether ``value`` is of the annotation word's type (a bool only where it says bool)."""
-    if word in _ANNOTATION_TYPES:
-        return isinstance(value, _ANNOTATION_TYPES[word]) and (
-            word == "bool" or not isinstance(value, bool)
-        )
-    if m := _SEQUENCE.fullmatch(word):
-        is_array = isinstance(value, np.ndarray) and value.ndim == 1
-        return (isinstance(value, list | tuple) or is_array) and all(
-            _fits(v, m.group(1))
-            for v in value  # type: ignore[attr-defined]
-        )
-    if m := _MAPPING.fullmatch(word):
-        return isinstance(value, Mapping) and all(
-            isinstance(k, str) and _fits(v, m.group(1)) for k, v in value.items()
-        )
-    return False
-
-
-def _shown(value: object) -> str:
-    try:
-        return json.dumps(value)[:100]
-    except (TypeError, ValueError):
-        return repr(value)[:100]
-
-
 def one_line(error: BaseException) -> str:
     """An error's message on one line: its first two lines (torch's heading and first
     problem) and how many more there were (torch's can run to dozens)."""

@@ -20,7 +20,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
 
 from routerllm.backends.base import ROLES, GenerationRequest
-from routerllm.checks import is_integer, is_number
+from routerllm.checks import is_integer, is_number, json_kind
 from routerllm.exceptions import (
     BackendError,
     BudgetExceededError,
@@ -81,18 +81,11 @@ _REFUSED: dict[str, tuple[Callable[[Any], bool], str]] = {
 
 def _object(body: object) -> Mapping[str, Any]:
     if not isinstance(body, Mapping):
-        raise PromptError(f"the request body must be a JSON object, got {_json_kind(body)}")
+        raise PromptError(f"the request body must be a JSON object, got {json_kind(body)}")
     for name, (harmless, what) in _REFUSED.items():
         if name in body and not harmless(body[name]):
             raise PromptError(f"{name}: RouterLLM's server does not support {what}", name)
     return body
-
-
-def _json_kind(value: object) -> str:
-    kinds = {dict: "an object", list: "an array", str: "a string", bool: "a boolean"}
-    if value is None:
-        return "null"
-    return next((k for t, k in kinds.items() if isinstance(value, t)), "a number")
 
 
 def _model(body: Mapping[str, Any]) -> str | None:
@@ -110,7 +103,7 @@ def _number(body: Mapping[str, Any], name: str, whole: bool = False) -> Any:
         return None
     if not (is_integer(value) if whole else is_number(value)):
         kind = "a whole number" if whole else "a number"
-        raise PromptError(f"{name} must be {kind}, got {_json_kind(value)} {value!r:.40}", name)
+        raise PromptError(f"{name} must be {kind}, got {json_kind(value)} {value!r:.40}", name)
     return value
 
 
@@ -204,7 +197,7 @@ def _content(content: object, where: str) -> str:
         texts = []
         for part in content:
             if not isinstance(part, Mapping) or part.get("type") != "text":
-                kind = part.get("type") if isinstance(part, Mapping) else _json_kind(part)
+                kind = part.get("type") if isinstance(part, Mapping) else json_kind(part)
                 raise PromptError(
                     f"{where}: only text parts are supported, got {kind!r:.40}", "messages"
                 )
@@ -212,7 +205,7 @@ def _content(content: object, where: str) -> str:
                 raise PromptError(f"{where}: a text part needs its text as a string", "messages")
             texts.append(part["text"])
         return "\n".join(texts)
-    raise PromptError(f"{where} must be a string or an array of text parts, got {_json_kind(content)}", "messages")  # fmt: skip
+    raise PromptError(f"{where} must be a string or an array of text parts, got {json_kind(content)}", "messages")  # fmt: skip
 
 
 def completion_call(body: object) -> Call:
@@ -224,7 +217,7 @@ def completion_call(body: object) -> Call:
         prompt = prompt[0]
     if not isinstance(prompt, str):
         hint = "; send one prompt per request" if isinstance(prompt, list) else ""
-        raise PromptError(f"prompt must be a string, got {_json_kind(prompt)}{hint}", "prompt")
+        raise PromptError(f"prompt must be a string, got {json_kind(prompt)}{hint}", "prompt")
     stream, usage = _stream(body)
     return Call("completion", _model(body), _request(body, prompt, raw=True), stream, usage)
 
@@ -303,7 +296,7 @@ def feedback_call(body: object) -> tuple[str, float]:
     """``POST /routerllm/feedback``'s body ``{"request_id": ..., "score": 0..1}``: the
     ``request_id`` of a routed answer (its ``routerllm`` field's) and its score."""
     if not isinstance(body, Mapping):
-        raise PromptError(f"the request body must be a JSON object, got {_json_kind(body)}")
+        raise PromptError(f"the request body must be a JSON object, got {json_kind(body)}")
     if unknown := sorted(set(body) - {"request_id", "score"}):
         raise PromptError(
             f"unknown field(s) {', '.join(f'{k!r:.40}' for k in unknown[:5])}: a feedback body is "

@@ -1,0 +1,93 @@
+"""The types a router's options must have, read from its constructors' annotations:
+a clear error naming the option (``create_router`` checks every router's options with
+``check_option_types`` before it builds one)."""
+
+from __future__ import annotations
+
+import inspect
+import json
+import numbers
+import re
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from routerllm.exceptions import RouterLLMError
+
+if TYPE_CHECKING:
+    from routerllm.routers.base import Router
+
+_ANNOTATION_TYPES: dict[str, tuple[type, ...]] = {
+    "int": (numbers.Integral,), "float": (numbers.Real,), "str": (str,), "bool": (bool,),
+    "None": (type(None),),
+}  # fmt: skip
+_WANTED = {"int": "an integer", "float": "a number", "str": "a string", "bool": "true or false",
+           "None": "null"}  # fmt: skip
+
+
+def check_option_types(cls: type[Router], options: dict[str, Any]) -> None:
+    """A clear error naming the option when its type does not fit the annotation of
+    the constructor that takes it (the router's own or, for options it passes on
+    through ``**kw``, a base class's). Checked where the annotation is made only of
+    int, float, str, bool and None, and of ``Sequence[...]`` and ``Mapping[str, ...]``
+    of those; the constructors check the rest and the ranges."""
+    annotations: dict[str, Any] = {}
+    for klass in reversed(cls.__mro__):  # a subclass's annotation wins
+        init = klass.__dict__.get("__init__")
+        if init is not None:
+            annotations |= {k: p.annotation for k, p in inspect.signature(init).parameters.items()}
+    for key, value in options.items():
+        annotation: Any = annotations.get(key, "")
+        if not isinstance(annotation, str):  # postponed annotations are strings
+            annotation = str(getattr(annotation, "__name__", ""))
+        words = [word.strip() for word in annotation.split("|")]
+        if not all(_wanted(word) for word in words):
+            continue
+        if not any(_fits(value, word) for word in words):
+            wanted = " or ".join(_wanted(word) or "" for word in words)
+            raise RouterLLMError(
+                f"bad options for router {cls.name!r}: option {key!r} must be {wanted}, "
+                f"got {_shown(value)}"
+            )
+
+
+_SEQUENCE = re.compile(r"Sequence\[(\w+)\]")
+_MAPPING = re.compile(r"Mapping\[str, (\w+)\]")
+
+
+def _wanted(word: str) -> str | None:
+    """What an annotation word accepts, in words; None for one not checked here."""
+    if word in _WANTED:
+        return _WANTED[word]
+    if (m := _SEQUENCE.fullmatch(word)) and m.group(1) in _WANTED:
+        return f"an array of {_WANTED[m.group(1)].removeprefix('an ').removeprefix('a ')}s"
+    if (m := _MAPPING.fullmatch(word)) and m.group(1) in _WANTED:
+        return f"an object of {_WANTED[m.group(1)].removeprefix('an ').removeprefix('a ')}s"
+    return None
+
+
+def _fits(value: object, word: str) -> bool:
+    """Whether ``value`` is of the annotation word's type (a bool only where it says bool)."""
+    if word in _ANNOTATION_TYPES:
+        return isinstance(value, _ANNOTATION_TYPES[word]) and (
+            word == "bool" or not isinstance(value, bool)
+        )
+    if m := _SEQUENCE.fullmatch(word):
+        is_array = isinstance(value, np.ndarray) and value.ndim == 1
+        return (isinstance(value, list | tuple) or is_array) and all(
+            _fits(v, m.group(1))
+            for v in value  # type: ignore[attr-defined]
+        )
+    if m := _MAPPING.fullmatch(word):
+        return isinstance(value, Mapping) and all(
+            isinstance(k, str) and _fits(v, m.group(1)) for k, v in value.items()
+        )
+    return False
+
+
+def _shown(value: object) -> str:
+    try:
+        return json.dumps(value)[:100]
+    except (TypeError, ValueError):
+        return repr(value)[:100]
