@@ -15,14 +15,14 @@ import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
-from typing import Any, get_args
+from typing import Any
 
 import numpy as np
 
-from routerllm.checks import is_integer, is_non_negative_number
+from routerllm.checks import is_non_negative_number
 from routerllm.data import as_path
 from routerllm.data.humaneval import HumanEvalProblem
-from routerllm.eval.sandbox import Status
+from routerllm.eval.store_checks import bad_value, checked_row, need_text
 from routerllm.exceptions import RouterLLMError
 from routerllm.sqlite_busy import open_read_only, table_columns
 
@@ -54,24 +54,6 @@ CREATE TABLE IF NOT EXISTS meta (
 #: What ``meta`` records under ``problem_set`` for a run of the packaged HumanEval
 #: (a problem file's run records the file's name).
 PACKAGED_SET = "HumanEval (packaged)"
-
-_TEXT = ("text", lambda v: isinstance(v, str))
-_NAME = ("a non-empty text", lambda v: isinstance(v, str) and bool(v.strip()))
-_STATUS = (f"one of {', '.join(get_args(Status))}", lambda v: v in get_args(Status))
-_COUNT = ("an integer >= 0", lambda v: is_integer(v) and v >= 0)
-_AMOUNT = ("a finite number >= 0", is_non_negative_number)
-_FLAG = (
-    "True, False, 1 or 0",
-    lambda v: isinstance(v, bool | np.bool_) or (is_integer(v) and v in (0, 1)),
-)
-#: A generation row's fields (``ResultStore.add``), in the table's order, each with
-#: what its value must be and the check of that.
-ROW_FIELDS: dict[str, tuple[str, Any]] = {
-    "model": _NAME, "task_id": _NAME, "raw": _TEXT, "completion": _TEXT,
-    "prompt_tokens": _COUNT, "completion_tokens": _COUNT,
-    "gen_s": _AMOUNT, "gen_kwh": _AMOUNT, "gen_co2": _AMOUNT,
-    "method": _TEXT, "status": _STATUS, "detail": _TEXT, "passed": _FLAG,
-}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -176,7 +158,7 @@ class ResultStore:
                 "directory (nothing was changed)"
             )
         try:
-            bad = _bad_value(conn, tables)
+            bad = bad_value(conn, tables)
         except sqlite3.DatabaseError as e:
             bad = str(e)
         if bad:  # found now, not by a traceback after the models have run
@@ -211,7 +193,7 @@ class ResultStore:
         recorded, with answers in it, stays unrecorded and accepts any set, as it did:
         which set its answers are of is not known."""
         self._check_writable()
-        _need_text(name, "a problem set's name")
+        need_text(name, "a problem set's name")
         recorded = self.problem_set()
         if recorded is not None:
             if recorded != name:
@@ -230,8 +212,8 @@ class ResultStore:
         be reported as this one's. A store made before sources were recorded takes the
         first one given."""
         self._check_writable()
-        _need_text(model, "a model's name")
-        _need_text(source, "a model's source")
+        need_text(model, "a model's name")
+        need_text(source, "a model's source")
         key = f"source:{model}"
         recorded = self._meta(key)
         if recorded is not None and recorded != source:
@@ -266,7 +248,7 @@ class ResultStore:
     def use_style(self, model: str, style: dict[str, Any]) -> None:
         """Record how ``model`` is prompted; refuse to mix styles in one store."""
         self._check_writable()
-        _need_text(model, "a model's name")
+        need_text(model, "a model's name")
         try:
             if not isinstance(style, dict):
                 raise TypeError(f"got {type(style).__name__}")
@@ -344,11 +326,11 @@ class ResultStore:
         return [(str(t), str(p), str(e)) for t, p, e in rows]
 
     def add(self, row: dict[str, Any], state: Sequence[float] | None = None) -> None:
-        """Store a finished generation (the fields of :data:`ROW_FIELDS`) and, when given,
+        """Store a finished generation (the fields of ``store_checks.ROW_FIELDS``) and, when given,
         the model's state of its prompt (one transaction: both or neither). Both are
         checked first, so a bad value never reaches the file."""
         self._check_writable()
-        row = _checked_row(row)
+        row = checked_row(row)
         blob = None if state is None else self._checked_state(row["model"], row["task_id"], state)
         with self.db:
             self.db.execute(
@@ -403,7 +385,7 @@ class ResultStore:
         bad = [
             f"{name} {value!r}"
             for name, value in (("seconds", seconds), ("kwh", kwh), ("co2", co2))
-            if not _AMOUNT[1](value)
+            if not is_non_negative_number(value)
         ]
         if not isinstance(model, str) or bad:
             raise RouterLLMError(
@@ -443,33 +425,6 @@ class ResultStore:
         self._db.close()
 
 
-def _need_text(value: object, what: str) -> None:
-    if not isinstance(value, str) or not value.strip():
-        raise RouterLLMError(f"{what} must be a non-empty string, got {value!r}")
-
-
-def _checked_row(row: Any) -> dict[str, Any]:
-    """A generation row with every field of :data:`ROW_FIELDS`, each value of its kind
-    (numbers as Python's own, ``passed`` as 0 or 1); a clear error otherwise."""
-    if not isinstance(row, dict):
-        raise RouterLLMError(f"a generation row is a dict, got {type(row).__name__}")
-    missing = [k for k in ROW_FIELDS if k not in row]
-    bad = [
-        f"{k} {row[k]!r} (needs {kind})"
-        for k, (kind, ok) in ROW_FIELDS.items()
-        if k in row and not ok(row[k])
-    ]
-    if missing or bad:
-        problems = [*([f"missing {', '.join(missing)}"] if missing else []), *bad]
-        raise RouterLLMError(f"bad generation row, nothing stored: {'; '.join(problems)}"[:500])
-    checked = dict(row)
-    for k in ("prompt_tokens", "completion_tokens", "passed"):
-        checked[k] = int(row[k])
-    for k in ("gen_s", "gen_kwh", "gen_co2"):
-        checked[k] = float(row[k])
-    return checked
-
-
 def fingerprint(problem: HumanEvalProblem) -> str:
     """A hash of what decides a problem's answers and their verdicts."""
     text = "\0".join((problem.prompt, problem.entry_point, problem.test))
@@ -493,45 +448,6 @@ def _run_tables() -> dict[str, tuple[list[str], str]]:
         return {name: (columns, sql[name]) for name, columns in table_columns(db).items()}
     finally:
         db.close()
-
-
-_NUMBER = "typeof({c}) IN ('integer', 'real') AND {c} >= 0"
-_COUNT_SQL = "typeof({c}) = 'integer' AND {c} >= 0"
-#: What each stored value must be, as SQL, where a reader relies on it (a row edited
-#: by hand or by another program may hold anything its column's type allows).
-_VALUE_CHECKS: dict[str, tuple[str, dict[str, str]]] = {
-    "generations": ("model || ' ' || task_id", {
-        "prompt_tokens": f"{{c}} IS NULL OR ({_COUNT_SQL})", "completion_tokens": _COUNT_SQL,
-        "gen_s": _NUMBER, "gen_kwh": _NUMBER, "gen_co2": _NUMBER, "passed": "{c} IN (0, 1)",
-    }),
-    "loads": ("model", {"load_s": _NUMBER, "load_kwh": _NUMBER, "load_co2": _NUMBER}),
-    "prompt_states": ("model || ' ' || task_id", {
-        "state": "typeof({c}) = 'blob' AND length({c}) > 0 AND length({c}) % 4 = 0",
-    }),
-}  # fmt: skip
-
-
-def _bad_value(conn: sqlite3.Connection, tables: dict[str, list[str]]) -> str | None:
-    """The first stored value a reader of the store could not use, in words; None
-    where there is none."""
-    for table, (key, checks) in _VALUE_CHECKS.items():
-        if table not in tables:
-            continue
-        for column, check in checks.items():
-            row = conn.execute(
-                f"SELECT {key}, {column} FROM {table} WHERE NOT ({check.format(c=column)}) LIMIT 1"
-            ).fetchone()
-            if row is not None:
-                return f"{table} of {row[0]}: {column} is {row[1]!r}"[:300]
-    if "styles" in tables:
-        for model, style in conn.execute("SELECT model, style FROM styles"):
-            try:
-                ok = isinstance(json.loads(style), dict)
-            except (TypeError, ValueError):
-                ok = False
-            if not ok:
-                return f"styles of {model}: style is {style!r}, not a JSON object"[:300]
-    return None
 
 
 def _foreign_tables(tables: dict[str, list[str]]) -> list[str]:
