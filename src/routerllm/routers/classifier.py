@@ -102,12 +102,7 @@ def class_routes(
 
 
 def class_reason(
-    labels: Sequence[str],
-    probs: np.ndarray,
-    model_of: Sequence[int],
-    chosen: int,
-    model: str,
-    nouns: tuple[str, str] = ("class", "classes"),
+    labels: Sequence[str], probs: np.ndarray, model_of: Sequence[int], chosen: int, model: str
 ) -> str:
     """Why a router that adds up its classes' probabilities per model chose model
     ``chosen`` (named ``model``): the classes it serves, most likely first.
@@ -116,10 +111,10 @@ def class_reason(
     another model than the one chosen; the reason names the classes that won."""
     served = sorted((j for j, m in enumerate(model_of) if m == chosen), key=lambda j: -probs[j])
     if not served:  # no class maps there: a fallback decided it
-        return f"-> {model} (no {nouns[0]} maps to it)"
+        return f"-> {model} (no class maps to it)"
     parts = " + ".join(f"{labels[j]} (p={probs[j]:.2f})" for j in served)
     together = f", p={float(probs[served].sum()):.2f} together" if len(served) > 1 else ""
-    return f"{nouns[0] if len(served) == 1 else nouns[1]} {parts} -> {model}{together}"
+    return f"{'class' if len(served) == 1 else 'classes'} {parts} -> {model}{together}"
 
 
 class EmbeddingClassifierRouter(Router):

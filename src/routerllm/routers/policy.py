@@ -6,23 +6,31 @@ fail: do not escalate). Labels come from outcome data by the seed's 9-cell oracl
 matrix (``data/policy_labels.py``); a multinomial logistic regression on the
 prompt embeddings of the outcome routers (same encoders, same cache) learns them.
 
-A policy map then sends each policy to a tier (``light``, ``medium``, ``heavy``)
-or to a named model: by default standard and ambiguous to the medium tier and
-complex to the heavy tier. A tier is served by its reference model (the medium or
-large model the labels were made from) where the router has it, else by the
+A policy map then sends the two policies that name a model to a tier (``light``,
+``medium``, ``heavy``) or to a named model: by default standard to the medium tier
+and complex to the heavy tier. A tier is served by its reference model (the medium
+or large model the labels were made from) where the router has it, else by the
 config's model of that tier (``classifier.class_routes``). The classifier never
 sees a model, so a saved policy router loads unchanged into a config of other
 models (``LEARNS_PER_MODEL = False``): models change without retraining.
 
-Routing reuses ``OutcomeRouter``: each model's predicted value is the
-probability that the right policy is one it serves (the policies' probabilities
-added up per model; 0 for a model no policy maps to). The knob, the decision
+Routing reuses ``OutcomeRouter``, with each model's predicted success read off the
+matrix: the standard model succeeds where the policy is standard, the complex
+model where it is standard or complex (the stronger model is taken to solve what
+the cheaper one solves), and no model where it is ambiguous. So
+``success(standard model) = P(standard)``, ``success(complex model) = P(standard)
++ P(complex)``, and 0 for the others. With the ``lambda`` rule a prompt escalates
+when ``P(complex) > knob x (cost_complex - cost_standard)`` (costs divided by the
+largest): the knob is a threshold on P(complex) over its whole range, and an
+ambiguous prompt ("do not escalate") goes to the cheapest model the knob allows,
+down to the cheapest of all (the seed's budget downgrade). The knob, the decision
 rules, calibration to a target and the do-no-harm fallback to the best fixed mix
-(M3.9) are then those of the other learned routers. With the default map and
-the ``lambda`` rule, a prompt escalates to the heavy model when
-``P(complex) > (1 + knob x (cost_heavy - cost_medium)) / 2`` (costs divided by the
-largest): the knob is a threshold on P(complex). A high knob prices even the
-medium model out and routes to the cheapest one, the seed's budget downgrade.
+(M3.9) are then those of the other learned routers.
+
+Summing the policies' probabilities per mapped model instead (standard and
+ambiguous on the medium model) never escalated a prompt on the outcome sets:
+P(complex) rarely passes one half, so the knob could not reach the heavy model
+(LLMRouter AIQ 0.545 against 0.594-0.595 with success; README "The policy router").
 """
 
 from __future__ import annotations
@@ -46,18 +54,19 @@ from routerllm.data.policy_labels import (
 )
 from routerllm.exceptions import DataError, RouterLLMError
 from routerllm.routers.base import CandidateModel, RoutingDecision, prompt_list
-from routerllm.routers.classifier import class_reason, class_routes
+from routerllm.routers.classifier import class_routes
 from routerllm.routers.outcome import OutcomeRouter
 
 log = logging.getLogger(__name__)
 
-#: Where each policy goes unless the router's ``policy_map`` says otherwise: the
-#: seed's Standard -> the cheap model, Complex -> the strong one, Ambiguous -> do not
-#: escalate, i.e. the cheapest capable model, the medium tier.
-DEFAULT_POLICY_MAP = {"standard": "medium", "complex": "heavy", "ambiguous": "medium"}
+#: Where each policy that names a model goes unless the router's ``policy_map`` says
+#: otherwise: the seed's Standard -> the cheap model, Complex -> the strong one.
+#: Ambiguous ("do not escalate") names none: no model is predicted to succeed there,
+#: so the knob sends it to the cheapest model it allows.
+DEFAULT_POLICY_MAP = {"standard": "medium", "complex": "heavy"}
+MAPPED = tuple(DEFAULT_POLICY_MAP)
 #: The tier whose reference model serves it, when the router has that model.
 REFERENCE_TIERS = {"medium": "medium_model", "heavy": "large_model"}
-NOUNS = ("policy", "policies")
 
 
 class PolicyRouter(OutcomeRouter):
@@ -88,11 +97,14 @@ class PolicyRouter(OutcomeRouter):
                 f"policy_map maps policies to tiers or models, e.g. {DEFAULT_POLICY_MAP}, "
                 f"got {policy_map!r}"
             )
-        unknown = [p for p in (policy_map or {}) if p not in POLICIES]
+        unknown = [p for p in (policy_map or {}) if p not in MAPPED]
         if unknown:
-            raise RouterLLMError(
-                f"policy_map names unknown policy {unknown[0]!r}; valid: {', '.join(POLICIES)}"
+            why = (
+                "ambiguous prompts (both models fail) go to the cheapest model the knob allows"
+                if unknown[0] == "ambiguous"
+                else f"valid: {', '.join(MAPPED)}"
             )
+            raise RouterLLMError(f"policy_map names policy {unknown[0]!r}; {why}")
         self.policy_map = DEFAULT_POLICY_MAP | dict(policy_map or {})
         for policy, target in self.policy_map.items():
             if target not in TIER_ORDER and target not in self.model_names:
@@ -109,16 +121,18 @@ class PolicyRouter(OutcomeRouter):
         self.medium_model, self.large_model = medium, large
         self.options.update(medium_model=medium, large_model=large)
         self.targets = self.policy_targets()
-        self._policy_matrix = np.zeros((len(POLICIES), len(self.models)))
-        for k, (j, _) in enumerate(self.targets):
-            self._policy_matrix[k, j] = 1.0
+        # success[policy, model]: whether the model solves a prompt of that policy
+        (standard, _), (complex_, _) = self.targets
+        self._success = np.zeros((len(POLICIES), len(self.models)))
+        self._success[POLICIES.index("standard"), [standard, complex_]] = 1.0
+        self._success[POLICIES.index("complex"), complex_] = 1.0
 
     def policy_targets(self) -> list[tuple[int, str]]:
-        """For each policy (``POLICIES`` order), the index of the model serving it and why:
+        """For standard and complex, the index of the model serving it and why:
         a model the map names; else the tier's reference model where the router has
         it; else the config's model of that tier (``class_routes``)."""
         targets = []
-        for policy in POLICIES:
+        for policy in MAPPED:
             target = self.policy_map[policy]
             if target not in TIER_ORDER:
                 targets.append((self.model_names.index(target), "named by policy_map"))
@@ -132,8 +146,8 @@ class PolicyRouter(OutcomeRouter):
 
     @property
     def policy_models(self) -> dict[str, str]:
-        """Each policy's model."""
-        return {p: self.model_names[j] for p, (j, _) in zip(POLICIES, self.targets, strict=True)}
+        """The model of standard and of complex."""
+        return {p: self.model_names[j] for p, (j, _) in zip(MAPPED, self.targets, strict=True)}
 
     @classmethod
     def options_for_other_models(cls, options: dict[str, Any]) -> dict[str, Any]:
@@ -264,26 +278,26 @@ class PolicyRouter(OutcomeRouter):
         return np.asarray(e / e.sum(axis=1, keepdims=True))
 
     def _predict(self, X: np.ndarray) -> np.ndarray:
-        return np.clip(self._policy_probs(X) @ self._policy_matrix, 0.0, 1.0)
+        return np.clip(self._policy_probs(X) @ self._success, 0.0, 1.0)
 
     def route_batch_embedded(
         self, prompts: Sequence[str], allowed: Sequence[str] | None = None
     ) -> tuple[list[RoutingDecision], np.ndarray]:
-        """As ``OutcomeRouter.route_batch_embedded``; the reason names the policies behind
-        the model and its confidence is their probability (added up when several map to it)."""
+        """As ``OutcomeRouter.route_batch_embedded``; the reason gives the policies'
+        probabilities, and the confidence is the chosen model's predicted success."""
         prompts = prompt_list(prompts)
         mask = self._mask(allowed)
         X = self._embedded(prompts)
         probs = self._policy_probs(X)
-        pred = np.clip(probs @ self._policy_matrix, 0.0, 1.0)
+        pred = np.clip(probs @ self._success, 0.0, 1.0)
         knobs = self._knobs(prompts)
         idx = self._choices(prompts, pred, mask, knobs)
-        served_by = [j for j, _ in self.targets]
         decisions = [
             RoutingDecision(
                 model=self.model_names[i],
                 confidence=float(row[i]),
-                reason=f"{class_reason(POLICIES, p, served_by, i, self.model_names[i], NOUNS)} ({how})",
+                reason=f"policies {', '.join(f'{q} p={v:.2f}' for q, v in zip(POLICIES, p, strict=True))}"
+                f" -> {self.model_names[i]}, predicted success {row[i]:.2f} ({how})",
                 router=self.name,
                 scores={n: float(v) for n, v in zip(self.model_names, row, strict=True)},
             )
