@@ -78,7 +78,7 @@ REQUEST_NUMBERS = {
     for name in ("prompt_chars", "confidence", "prompt_tokens", "completion_tokens", "latency_s", "cost_usd")
 }  # fmt: skip
 # Every log has these; logs written before feedback was stored (2026-12-02) lack
-# ``feedback`` (and before it was kept across restarts, 2026-12-03, ``pending_feedback``),
+# ``feedback`` (and ``pending_feedback``, added the same day),
 # which opening one for writing adds.
 REQUIRED_TABLES = ("requests", "components")
 # Logs written before finish_reason was logged (2026-12-02): read as they are, and given
