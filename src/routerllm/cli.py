@@ -11,29 +11,16 @@ import argparse
 import json
 import logging
 import sys
-import textwrap
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from routerllm.carbon.report_text import fmt_g, fmt_kwh, less, report_lines, totals_lines
 from routerllm.exceptions import ModelUnavailableError, RouterLLMError
 
 EXIT_USER_ERROR = 2
 API_KEY_ENV = "ROUTERLLM_API_KEY"
 """The server's API key (``routerllm serve``), read from the environment, never from argv."""
-
-
-def _fmt_g(co2_kg: float) -> str:
-    return f"{co2_kg * 1000:.4f} g"
-
-
-def _fmt_kwh(kwh: float) -> str:
-    return f"{kwh:.3e} kWh"
-
-
-def _less(fraction: float, what: str) -> str:
-    """``0.4`` -> "40% less CO2", ``-0.2`` -> "20% more CO2" (routing can cost more)."""
-    return f"{fraction:.0%} less {what}" if fraction >= 0 else f"{-fraction:.0%} more {what}"
 
 
 def _faster(speedup: float) -> str:
@@ -80,14 +67,14 @@ def _result_lines(index: int, result: Any, tier: str) -> list[str]:
     head = (
         f"[{index}] {tier:<6} {result.model:<20} conf {result.confidence:.2f}  "
         f"{result.prompt_tokens} in / {result.completion_tokens} out tokens  "
-        f"{result.latency_s:.2f} s  {_fmt_kwh(result.energy_kwh)}  CO2 {_fmt_g(result.co2_kg)}"
+        f"{result.latency_s:.2f} s  {fmt_kwh(result.energy_kwh)}  CO2 {fmt_g(result.co2_kg)}"
     )
     parts = "  ".join(
         f"{name}: {m.duration_s:.2f} s {m.energy_kwh:.2e} kWh {m.co2_kg * 1000:.2e} g"
         for name, m in result.components.items()
     )
     if (p := result.predicted) is not None and p.model == result.model:
-        parts += f"  (predicted {_fmt_kwh(p.energy_kwh)}, CO2 {_fmt_g(p.co2_kg)})"
+        parts += f"  (predicted {fmt_kwh(p.energy_kwh)}, CO2 {fmt_g(p.co2_kg)})"
     reply = " ".join(result.text.split())
     reply = reply[:150] + ("..." if len(reply) > 150 else "")
     return [head, f"     why: {result.reason}", f"     {parts}", f"     -> {reply}"]
@@ -145,80 +132,6 @@ def cmd_models(args: argparse.Namespace) -> int:
     return 0
 
 
-def _report_text(rep: Any) -> list[str]:
-    t = rep.totals
-    lines = [
-        f"requests {t.requests}  tokens {t.prompt_tokens} in / {t.completion_tokens} out  "
-        f"energy {_fmt_kwh(t.energy_kwh)}  CO2 {_fmt_g(t.co2_kg)}  cost ${t.cost_usd:.6f}  "
-        f"time {t.latency_s:.1f} s",
-        f"carbon method: {', '.join(rep.methods) or 'none'}",
-        f"equivalent to {rep.equivalences['km_by_car']:.5f} km by car, "
-        f"{rep.equivalences['smartphone_charges']:.4f} smartphone charges (US EPA factors)",
-        "",
-        f"{'per model':<26}{'requests':>9}{'out tok':>9}{'energy kWh':>12}{'CO2 g':>10}{'time s':>9}",
-    ]
-    for name, m in rep.by_model.items():
-        lines.append(
-            f"{name:<26}{m.requests:>9}{m.completion_tokens:>9}{m.energy_kwh:>12.3e}"
-            f"{m.co2_kg * 1000:>10.4f}{m.latency_s:>9.1f}"
-        )
-    if rep.feedback:  # scores given to logged answers (RouterLLM.feedback)
-        lines += ["", f"{'feedback (scores 0-1)':<26}{'scored':>9}{'mean':>9}"]
-        for name, f in rep.feedback.items():
-            lines.append(f"{name:<26}{f['count']:>9}{f['mean_score']:>9.3f}")
-    lines += [
-        "",
-        f"{'per component':<26}{'':>9}{'time s':>9}{'energy kWh':>12}{'CO2 g':>11}{'share':>8}",
-    ]
-    total_co2 = rep.totals.co2_kg or 1.0
-    for name, c in rep.by_component.items():
-        lines.append(
-            f"{name:<26}{'':>9}{c.duration_s:>9.2f}{c.energy_kwh:>12.3e}{c.co2_kg * 1000:>11.3e}"
-            f"{c.co2_kg / total_co2:>8.2%}"
-        )
-    return lines
-
-
-def _budget_lines(budgets: dict[str, Any] | None) -> list[str]:
-    """The budgets' state now, and the requests that broke them (every tag counts)."""
-    from routerllm.carbon.budget import QUANTITY_TEXT, WINDOW_TEXT, amount
-
-    if not budgets:
-        return []
-    lines = ["", f"{'budget':<26}{'limit':>15}{'spent now':>17}{'share':>8}{'broken by':>11}"]
-    for quantity, limit in budgets["per_request"].items():
-        if limit is not None:
-            broken = budgets["violations"][quantity]["per_request"]
-            lines.append(f"{QUANTITY_TEXT[quantity] + ' per request':<26}{amount(quantity, limit):>15}{'':>17}{'':>8}{broken:>11}")  # fmt: skip
-    for s in budgets["now"]:
-        q, w = s["quantity"], s["window"]
-        broken = budgets["violations"][q][w]
-        lines.append(
-            f"{QUANTITY_TEXT[q] + ' in ' + WINDOW_TEXT[w].removeprefix('the '):<26}"
-            f"{amount(q, s['limit']):>15} {amount(q, s['spent']):>16}{s['share']:>8.1%}{broken:>11}"
-        )
-    lines.append("(broken by: requests over their limit, or that took a window over its limit)")
-    return lines
-
-
-def _predictor_lines(profiles: dict[str, Any]) -> list[str]:
-    """What the CarbonPredictor has learned from the log, per model."""
-    lines = [
-        "",
-        f"{'predictor (from the log)':<26}{'requests':>9}{'kWh/in tok':>12}{'kWh/out tok':>12}"
-        f"{'out tok':>9}{'loading kWh':>12}",
-    ]
-    for name, p in profiles.items():
-        if p is None:
-            lines.append(f"{name:<26}{'too few requests: config figures or scaled':>56}")
-        else:
-            lines.append(
-                f"{name:<26}{p['requests']:>9}{p['kwh_per_prompt_token']:>12.2e}"
-                f"{p['kwh_per_output_token']:>12.2e}{p['output_tokens']:>9}{p['loading_kwh']:>12.2e}"
-            )
-    return lines
-
-
 def cmd_report(args: argparse.Namespace) -> int:
     from routerllm.carbon.log_rows import utc_timestamp
     from routerllm.carbon.report import logged_report
@@ -227,34 +140,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     if args.since:
         utc_timestamp(args.since)  # a bad date is the first thing to hear about
     rep = logged_report(config, args.since, args.tag)
-    lines = [f"request log: {config.log.path}", *_report_text(rep)]
-    lines.append("")
-    lines.append(f"{'per router':<26}{'requests':>9}{'out tok':>9}{'energy kWh':>12}{'CO2 g':>10}")
-    for name, r in rep.by_router.items():
-        lines.append(
-            f"{name:<26}{r.requests:>9}{r.completion_tokens:>9}{r.energy_kwh:>12.3e}{r.co2_kg * 1000:>10.4f}"
-        )
-    if rep.by_day:
-        lines += ["", f"{'per day (UTC)':<26}{'requests':>9}{'out tok':>9}{'energy kWh':>12}{'CO2 g':>10}{'cost $':>11}"]  # fmt: skip
-        shown = list(rep.by_day.items())[-14:]
-        if len(rep.by_day) > len(shown):
-            lines.append(f"({len(rep.by_day) - len(shown)} earlier days in --json)")
-        for day, d in shown:
-            lines.append(
-                f"{day:<26}{d.requests:>9}{d.completion_tokens:>9}{d.energy_kwh:>12.3e}"
-                f"{d.co2_kg * 1000:>10.4f}{d.cost_usd:>11.6f}"
-            )
-    vs = rep.versus_largest
-    if vs:
-        lines += [
-            "",
-            f"versus everything on {vs['largest_model']}: {_fmt_g(vs['actual_co2_kg'])} instead of "
-            f"~{_fmt_g(vs['estimated_co2_kg'])} ({_less(vs['co2_saved_fraction'], 'CO2')}; {vs['method']})",
-        ]
-    lines += _budget_lines(rep.budgets) + _predictor_lines(rep.predictor)
-    lines += ["", "recommendations (from the log and the config)"]
-    wrap = textwrap.TextWrapper(100, subsequent_indent="  ", break_long_words=False, break_on_hyphens=False)  # fmt: skip
-    lines += [wrap.fill(f"- {r.message}") for r in rep.recommendations] or ["none: nothing in the log calls for a change"]  # fmt: skip
+    lines = [f"request log: {config.log.path}", *report_lines(rep)]
     emit(args, {"log": config.log.path, **rep.as_dict()}, "\n".join(lines))
     return 0
 
@@ -290,7 +176,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
             "baseline": [r.to_dict() for r in run.baseline],
             "summary": routed.as_dict(),
         }
-        lines = ["", "Summary of the routed run", *_report_text(routed)]
+        lines = ["", "Summary of the routed run", *totals_lines(routed)]
         comparison = run.comparison()
         if comparison is not None:
             payload["comparison"] = comparison
@@ -369,8 +255,8 @@ def _comparison_lines(c: dict[str, Any]) -> list[str]:
         scale = 1000 if key.endswith("co2_kg") else 1
         lines.append(f"{label:<34}{fmt.format(r[key] * scale):>14}{fmt.format(b[key] * scale):>28}")
     lines.append(
-        f"routing: {_less(c['co2_saved_fraction'], 'CO2')} including model loading, "
-        f"{_less(c['co2_saved_fraction_warm'], 'CO2')} with models kept warm, {_faster(c['speedup'])} "
+        f"routing: {less(c['co2_saved_fraction'], 'CO2')} including model loading, "
+        f"{less(c['co2_saved_fraction_warm'], 'CO2')} with models kept warm, {_faster(c['speedup'])} "
         f"(quality not scored here; answers of the small models are often worse)"
     )
     return lines
