@@ -93,6 +93,17 @@ def test_a_save_elsewhere_or_after_a_new_fit_replaces_what_is_saved(tmp_path: Pa
     assert_same_posterior(loaded(folder), refit)
 
 
+def test_a_posterior_set_after_loading_replaces_what_is_saved(tmp_path: Path) -> None:
+    folder = saved_router(tmp_path / "fb")
+    given = loaded(saved_router(tmp_path / "other", ridge=5.0))
+    given.learn(*FIRST)
+    router = loaded(folder)
+    router.set_state(given.state())  # like a new fit: not a lesson to add to the saved one
+    router.save(folder)
+    assert_same_posterior(router, given)
+    assert_same_posterior(loaded(folder), given)
+
+
 def test_a_router_saved_for_other_models_or_embeddings_is_refused_not_merged(tmp_path: Path) -> None:  # fmt: skip
     three = [*SMALL_BIG, Candidate("huge", 70.0)]
     for replace, message in [

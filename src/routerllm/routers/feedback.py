@@ -299,11 +299,12 @@ class FeedbackRouter(OutcomeRouter):
                 raise ValueError(f"array 'precision' is not positive definite (model {j})") from None  # fmt: skip
 
     def _set(self, arrays: dict[str, np.ndarray]) -> None:
+        loading = not self.fitted  # else a new posterior, as from fit: a save replaces
         self._set_posterior(
             np.moveaxis(arrays["precision"], -1, 0), arrays["moment"].T, arrays["counts"]
         )
-        if self._loaded_from is not None:
-            self._base = _Base(self._loaded_from, self.sums())
+        loaded = self._loaded_from if loading else None
+        self._base = _Base(loaded, self.sums()) if loaded is not None else None
 
     @classmethod
     def saved_options(cls, directory: Path, options: dict[str, Any]) -> dict[str, Any]:
