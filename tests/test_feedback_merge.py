@@ -93,6 +93,14 @@ def test_a_save_elsewhere_or_after_a_new_fit_replaces_what_is_saved(tmp_path: Pa
     assert_same_posterior(loaded(folder), refit)
 
 
+def test_the_folder_a_router_merges_with_is_not_an_option_to_give(tmp_path: Path) -> None:
+    folder, other = saved_router(tmp_path / "fb"), saved_router(tmp_path / "other")
+    # given, the router would merge with other and replace what it loaded at its saves
+    with pytest.raises(RouterLLMError, match=r"^loaded_from: set when the router saved in .* is loaded, not an option to give; remove it from the options \(router.options\)$"):  # fmt: skip
+        load_router(folder, SMALL_BIG, {"loaded_from": str(other)})
+    assert load_router(folder, SMALL_BIG, {"explore": 0.0}).explore == 0.0  # type: ignore[attr-defined]
+
+
 def test_a_posterior_set_after_loading_replaces_what_is_saved(tmp_path: Path) -> None:
     folder = saved_router(tmp_path / "fb")
     given = loaded(saved_router(tmp_path / "other", ridge=5.0))

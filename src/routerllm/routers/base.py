@@ -384,16 +384,27 @@ def load_router(
         raise RouterLLMError(
             f"{path}: router was trained for models not in this config: {', '.join(missing)}"
         )
-    try:
-        from routerllm.registry import ROUTERS
+    from routerllm.registry import ROUTERS
 
-        options = ROUTERS.get(name).saved_options(path, options)
+    try:
+        cls = ROUTERS.get(name)
+    except UnknownNameError as e:
+        raise RouterLLMError(f"bad {path}/config.json: {e}") from e
+    loading = cls.saved_options(path, options)
+    if set_here := sorted(set(overrides) & (set(loading) - set(options))):
+        # e.g. a feedback router's loaded_from, by which its saves merge
+        raise RouterLLMError(
+            f"{', '.join(set_here)}: set when the router saved in {path} is loaded, not an "
+            f"option to give; remove it from the options (router.options)"
+        )
+    try:
+        options = loading
         if retargeted:  # what it learned holds for any models: this config's
             logger.info(
                 "%s: router %r was trained for other models (%s); it routes this config's",
                 path, name, ", ".join(missing),
             )  # fmt: skip
-            options = ROUTERS.get(name).options_for_other_models(options)
+            options = cls.options_for_other_models(options)
             chosen = list(models)
         else:
             chosen = [by_name[n] for n in saved_models]
