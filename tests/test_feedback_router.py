@@ -26,6 +26,7 @@ from routerllm.exceptions import (
     UnknownNameError,
     UnknownRequestError,
 )
+from routerllm.routers import base as base_module
 from routerllm.routers import create_router, load_router
 from routerllm.routers.base import Candidate
 from routerllm.routers.decision import choose
@@ -173,6 +174,33 @@ def test_a_save_interrupted_before_its_config_leaves_the_previous_router(tmp_pat
     (tmp_path / "later" / "weights.npz").replace(path / "weights.npz")  # config.json: still the old
     np.testing.assert_array_equal(load_router(path, SMALL_BIG).predict_prompts(held_out), before)  # fmt: skip
     router.save(path)  # a whole save: the new weights, and nothing left aside
+    assert not (path / "weights.previous.npz").exists()
+    np.testing.assert_array_equal(
+        load_router(path, SMALL_BIG).predict_prompts(held_out), router.predict_prompts(held_out)
+    )
+
+
+@pytest.mark.parametrize("second_dies_at", ["weights.npz", "config.json"])
+def test_two_saves_cut_short_in_a_row_leave_the_router_the_config_names(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, second_dies_at: str
+) -> None:
+    router, held_out, path = trained(tmp_path)
+    before = router.predict_prompts(held_out)
+    publish = base_module.publish
+    for dies_at in ("config.json", second_dies_at):  # the first leaves both weights there
+
+        def dying(tmp: Path, target: Path, dies_at: str = dies_at) -> None:
+            if target.name == dies_at:
+                raise OSError("No space left on device")
+            publish(tmp, target)
+
+        monkeypatch.setattr(base_module, "publish", dying)
+        router.learn(held_out[:1], ["small"], [1.0])
+        with pytest.raises(RouterLLMError, match="No space left"):
+            router.save(path)
+        np.testing.assert_array_equal(load_router(path, SMALL_BIG).predict_prompts(held_out), before)  # fmt: skip
+    monkeypatch.setattr(base_module, "publish", publish)
+    router.save(path)
     assert not (path / "weights.previous.npz").exists()
     np.testing.assert_array_equal(
         load_router(path, SMALL_BIG).predict_prompts(held_out), router.predict_prompts(held_out)

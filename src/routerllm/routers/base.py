@@ -222,7 +222,9 @@ class Router(ABC):
                 config_tmp = stack.enter_context(staged(path / "config.json"))
                 config_tmp.write_text(json.dumps(meta, indent=2))
                 if weights_tmp:
-                    if (path / "weights.npz").exists():  # the config still names it
+                    # the weights the config names go aside (unless a save cut short
+                    # left them there already: then weights.npz is its unnamed new ones)
+                    if (path / "weights.npz").exists() and not _named_aside(path):
                         os.replace(path / "weights.npz", path / PREVIOUS_WEIGHTS)
                     publish(weights_tmp, path / "weights.npz")
                 publish(config_tmp, path / "config.json")
@@ -262,6 +264,23 @@ def _holds(weights: Path, sha256: str) -> bool:
         return weights.exists() and sha256_of(weights) == sha256
     except OSError:
         return False
+
+
+def _named_aside(path: Path) -> bool:
+    """Whether the weights ``path/config.json`` names are ``weights.previous.npz``, not
+    ``weights.npz``: a save was cut short after it moved them aside."""
+    previous = path / PREVIOUS_WEIGHTS
+    if not previous.exists():
+        return False
+    try:
+        named = json.loads((path / "config.json").read_text()).get("weights_sha256")
+    except (OSError, ValueError, AttributeError):
+        return False
+    return (
+        isinstance(named, str)
+        and _holds(previous, named)
+        and not _holds(path / "weights.npz", named)
+    )
 
 
 def prompt_list(prompts: Any) -> list[str]:
