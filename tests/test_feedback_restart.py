@@ -134,3 +134,20 @@ def test_a_request_the_router_can_no_longer_learn_is_refused(tmp_path: Path) -> 
         with pytest.raises(PromptError, match=r"256-wide 'hashing' embeddings, but router.path now holds .* 64-wide 'hashing:64' ones, which cannot learn it; nothing was stored"):  # fmt: skip
             after.feedback(answer.request_id, 1.0)
         assert after.log.feedback() == [] and len(pending_rows(config)) == 1
+
+
+def test_a_kept_embedding_the_router_cannot_learn_is_refused_before_storing(tmp_path: Path) -> None:  # fmt: skip
+    config = ladder(tmp_path)
+    with RouterLLM(config) as before:
+        answers = before.generate_batch(topic_prompts("parser", 2, 50))
+    dim = saved(config).dim or 0
+    with sqlite3.connect(config.log.path) as db:  # changed outside RouterLLM
+        for answer, value in zip(answers, (np.nan, 1e6), strict=True):
+            blob = np.full(dim, value, dtype="<f4").tobytes()
+            db.execute("UPDATE pending_feedback SET embedding = ? WHERE request_id = ?", (blob, answer.request_id))  # fmt: skip
+    with RouterLLM(config) as after:
+        for answer, why in zip(answers, ("NaN or infinite", "values up to 10000"), strict=True):
+            with pytest.raises(PromptError, match=f"^request '{answer.request_id}' cannot be learned by router 'feedback': .*{why}.*; nothing was stored$"):  # fmt: skip
+                after.feedback(answer.request_id, 1.0)
+        assert after.log.feedback() == [] and len(pending_rows(config)) == 2
+        assert after.router.counts.sum() == saved(config).counts.sum()  # type: ignore[attr-defined]

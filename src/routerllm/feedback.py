@@ -165,6 +165,8 @@ class FeedbackLoop:
                 raise PromptError(_RATED.format(_shown(request_id)))
             _check_rateable(request_id, routed)
             assert routed is not None
+            if self.learn:
+                _check_teachable(request_id, routed)
             # first: then it is never lost; refused where any process stored one already
             if not log.add_feedback(request_id, float(score), once=True):
                 raise PromptError(_RATED.format(_shown(request_id)))
@@ -244,6 +246,23 @@ def _check_rateable(request_id: str, routed: Routed | None) -> None:
         )
     if routed.rated:
         raise PromptError(_RATED.format(shown))
+
+
+def _check_teachable(request_id: str, routed: Routed) -> None:
+    """A clear error, before its score is stored, where the router could not learn the
+    request: its embedding (e.g. kept in the request log and changed there since) is not
+    finite or too large."""
+    router, embedding = routed.router, routed.embedding
+    check = getattr(router, "check_learnable", None)
+    if embedding is None or routed.model not in router.model_names or not callable(check):
+        return
+    try:
+        check(embedding[None])
+    except RouterLLMError as e:
+        raise PromptError(
+            f"request {_shown(request_id)!r} cannot be learned by router {router.name!r}: "
+            f"{e}; nothing was stored"
+        ) from e
 
 
 _RATED = "request {!r} has been rated already; each answer is rated once"

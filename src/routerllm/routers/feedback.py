@@ -245,10 +245,9 @@ class FeedbackRouter(OutcomeRouter):
             )
         if n == 0:
             return
-        X = self.check_embeddings(
+        X = self.check_learnable(
             embeddings if embeddings is not None else self.embed(prompts or [])
         )
-        _check_norms(X)
         Z = self._features(X)
         chosen = np.array([self.model_names.index(name) for name in names])
         with self._lock:
@@ -258,6 +257,13 @@ class FeedbackRouter(OutcomeRouter):
                 self._moment[j] += Z[rows].T @ (values[rows] - PRIOR_MEAN)
                 self.counts[j] += int(rows.sum())
                 self._derived.pop(int(j), None)
+
+    def check_learnable(self, embeddings: Any) -> np.ndarray:
+        """``embeddings`` as ``learn`` takes them: one row per prompt, as wide as the
+        router's, finite, values up to ``MAX_EMBEDDING_VALUE``; a clear error otherwise."""
+        X = self.check_embeddings(embeddings)
+        _check_norms(X)
+        return X
 
     # -- persistence ---------------------------------------------------------
     def state(self) -> dict[str, np.ndarray]:
