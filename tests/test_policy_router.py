@@ -117,6 +117,10 @@ def test_the_matrix_has_nine_cells_and_scores_below_half_fail() -> None:
         "unknown",
         "",
         "   ",
+        # typographic apostrophes, as many models write them
+        "I don\u2019t know.",
+        "I\u2019m not sure what is asked.",
+        "I\u2019m sorry, but I can\u2019t help with that.",
     ],
 )
 def test_idk_answers_are_detected(text: str) -> None:

@@ -78,6 +78,7 @@ def is_idk(text: str | None) -> bool:
     head = str(text).strip()[:IDK_WINDOW]
     # RouterBench stores answers as Python list literals: "['...']"
     head = head.removeprefix("[").strip("'\"] \n")
+    head = head.replace("\u2019", "'").replace("\u2018", "'")  # typographic apostrophes
     return not head or bool(_BARE.fullmatch(head) or _IDK.search(head))
 
 
