@@ -223,8 +223,11 @@ def test_a_saved_router_reloads_to_identical_predictions_and_remaps_to_other_mod
     # the map set by the config when loading
     down = load_router(folder, OTHER, {"policy_map": {"standard": "light"}})
     assert down.policy_models["standard"] == "q-1b"  # type: ignore[attr-defined]
-    with pytest.raises(RouterLLMError, match="neither a tier .* nor a model"):
+    # the options given, not the saved router, may be at fault: the error says so
+    with pytest.raises(RouterLLMError, match=r"config.json or the options given for it \(policy_map\): .*neither a tier .* nor a model .*; map it to one of those \(policy_map, in router.options for a saved router\)$"):  # fmt: skip
         load_router(folder, OTHER, {"policy_map": {"complex": "mid"}})  # not in this config
+    with pytest.raises(RouterLLMError, match=r"or the options given for it \(knob\): .*'knob' must be a number"):  # fmt: skip
+        load_router(folder, CANDIDATES, {"knob": "high"})
 
 
 def test_a_policy_router_from_a_config_path(tmp_path: Path) -> None:

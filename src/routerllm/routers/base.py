@@ -416,6 +416,9 @@ def load_router(
             f"{', '.join(set_here)}: set when the router saved in {path} is loaded, not an "
             f"option to give; remove it from the options (router.options)"
         )
+    # the options given (a config's router.options) may be the bad ones
+    given = f" or the options given for it ({', '.join(overrides)})" if overrides else ""
+    settings = f"{path}/config.json{given}"
     try:
         options = loading
         if retargeted:  # what it learned holds for any models: this config's
@@ -429,11 +432,11 @@ def load_router(
             chosen = [by_name[n] for n in saved_models]
         router = create_router(name, chosen, meta.get("seed", 0), **{**options, **overrides})
     except (ConfigError, UnknownNameError) as e:
-        raise RouterLLMError(f"bad {path}/config.json: {e}") from e
+        raise RouterLLMError(f"bad {settings}: {e}") from e
     except RouterLLMError as e:
         if type(e) is not RouterLLMError:  # a missing package or model keeps its kind
             raise
-        raise RouterLLMError(f"bad {path}/config.json: {e}") from e
+        raise RouterLLMError(f"bad {settings}: {e}") from e
     weights = path / "weights.npz"
     # Routers saved before the digest was recorded (same format version) have no
     # "weights_sha256" key: still loaded, their arrays checked by set_state only.

@@ -111,7 +111,8 @@ class PolicyRouter(OutcomeRouter):
                 raise RouterLLMError(
                     f"policy_map sends {policy!r} to {target!r}, neither a tier "
                     f"({', '.join(TIER_ORDER)}) nor a model of the router "
-                    f"({', '.join(self.model_names)})"
+                    f"({', '.join(self.model_names)}); map it to one of those (policy_map, in "
+                    f"router.options for a saved router)"
                 )
         self.options.update(C=self.C, policy_map=dict(self.policy_map))
         self._set_references(medium_model, large_model)
