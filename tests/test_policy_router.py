@@ -212,6 +212,11 @@ def test_a_saved_router_reloads_to_identical_predictions_and_remaps_to_other_mod
     # a config of other models: no retraining, the same policies, mapped by tier
     other = load_router(folder, OTHER)
     assert isinstance(other, PolicyRouter)
+    assert (other.medium_model, other.large_model) == (None, None)  # models of the old config
+    again_prompts, scores = policy_rows(30, 4)  # trained again: references among its models
+    retrained = load_router(folder, OTHER)
+    retrained.fit(again_prompts, scores[:, [0, 1, 1, 2]], [m.name for m in OTHER])  # type: ignore[attr-defined]
+    assert retrained.large_model == "q-70b"  # type: ignore[attr-defined]
     assert other.policy_models == {"standard": "q-7b", "complex": "q-70b"}
     X = router.embed(prompts)
     assert np.array_equal(other.policy_probabilities(X), router.policy_probabilities(X))

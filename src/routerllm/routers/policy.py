@@ -152,8 +152,10 @@ class PolicyRouter(OutcomeRouter):
 
     @classmethod
     def options_for_other_models(cls, options: dict[str, Any]) -> dict[str, Any]:
-        # Costs and a fallback mix were measured for the models it was saved with;
-        # the knob is scale-free (costs divided by the largest) and the map is by tier.
+        # Costs and a fallback mix were measured for the models it was saved with, and
+        # its reference models are two of those: in another config its map goes by tier
+        # (and training it again chooses references among the new models); the knob is
+        # scale-free (costs divided by the largest).
         dropped = [k for k in ("costs", "mix") if options.get(k) is not None]
         if dropped:
             log.warning(
@@ -161,7 +163,8 @@ class PolicyRouter(OutcomeRouter):
                 "was trained with and are dropped (calibrate it again on this config's models)",
                 " and ".join(dropped),
             )
-        return {k: v for k, v in options.items() if k not in ("costs", "mix")}
+        mine = ("costs", "mix", "medium_model", "large_model")
+        return {k: v for k, v in options.items() if k not in mine}
 
     # -- learning ------------------------------------------------------------
     def fit_dataset(
