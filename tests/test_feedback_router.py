@@ -506,21 +506,35 @@ def test_a_failed_save_is_tried_again_at_the_next_save_point_and_at_close(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     config = ladder(tmp_path)
+    path = Path(config.router.path or "")
     monkeypatch.setattr(feedback_module, "SAVE_EVERY", 2)
-    attempts = []
-
-    def failing_save(directory: object) -> Path:
-        attempts.append(directory)
-        raise RouterLLMError("disk full")
+    attempts: list[Path] = []
 
     with RouterLLM(config) as system:
-        monkeypatch.setattr(system.router, "save", failing_save)
+        router = system.router
+        assert isinstance(router, FeedbackRouter)
+        save = router.save
+
+        def failing_save(directory: Path) -> Path:  # router.path refuses; other folders do not
+            attempts.append(Path(directory))
+            if Path(directory) == path:
+                raise RouterLLMError("disk full")
+            return save(directory)
+
+        monkeypatch.setattr(router, "save", failing_save)
         for i in range(5):
             answer = system.generate(topic_prompts("parser", 1, 200 + i)[0])
             system.feedback(answer.request_id, 1.0)
-        assert len(attempts) == 2  # after the 2nd and the 4th score, not after each one
+        assert attempts == [path, path]  # after the 2nd and the 4th score, not after each one
         assert len(system.log.feedback()) == 5  # every score stored all the same
-    assert len(attempts) == 3  # and at close, as something learned was never saved
+        learned = router.counts.sum()
+    # at close, as something learned was never saved: router.path, then beside it
+    assert attempts[:3] == [path] * 3 and len(attempts) == 4
+    aside = attempts[3]
+    assert aside.parent == path.parent and aside.name.startswith(f"{path.name}.unsaved-")
+    kept = load_router(aside, router.models)
+    assert isinstance(kept, FeedbackRouter) and kept.counts.sum() == learned
+    assert load_router(path, router.models).counts.sum() < learned  # type: ignore[attr-defined]
 
 
 def test_feedback_and_requests_logged_from_two_threads_do_not_disturb_each_other(

@@ -20,10 +20,13 @@ arrive from several threads at once (the server's): one lock orders it.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -217,10 +220,35 @@ class FeedbackLoop:
             logger.error("could not save the learning router to %s: %s", self.save_to, e)
 
     def close(self) -> None:
-        """Save what the configured router learned since it was last saved."""
+        """Save what the configured router learned since it was last saved; where its
+        folder still refuses the save (another process put a router there it cannot
+        merge with, a disk error), save it beside that folder instead."""
         with self._lock:
             if self._dirty and self.save_to is not None:
                 self._save()
+                if self._dirty:
+                    self._save_aside()
+
+    def _save_aside(self) -> None:
+        """Save the configured router to a new folder beside ``router.path``
+        (``<name>.unsaved-<UTC time>-<pid>``), so that what it learned is not lost."""
+        assert self.save_to is not None
+        path = Path(self.save_to)
+        stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+        aside = path.with_name(f"{path.name}.unsaved-{stamp}-{os.getpid()}")
+        try:
+            self.router.save(aside)
+        except RouterLLMError as e:
+            logger.error(
+                "could not save the learning router beside %s either (%s): what it learned "
+                "since its last save is lost (the scores stay in the request log)", path, e
+            )  # fmt: skip
+            return
+        self._dirty = False
+        logger.error(
+            "the learning router could not be saved to %s; what it learned is saved in %s "
+            "instead: check it and move it there (router.path)", path, aside
+        )  # fmt: skip
 
 
 def _shown(request_id: str) -> str:
