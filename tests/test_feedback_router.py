@@ -359,9 +359,9 @@ def test_feedback_is_stored_learned_and_saved(tmp_path: Path, monkeypatch: pytes
     report = logged_report(config)
     assert sum(f["count"] for f in report.feedback.values()) == 3
     assert report.feedback[answer.model]["count"] >= 1
-    from routerllm.cli import _report_text
+    from routerllm.carbon.report_text import report_lines
 
-    assert "feedback (scores 0-1)" in "\n".join(_report_text(report))
+    assert "feedback (scores 0-1)" in "\n".join(report_lines(report))
     with pytest.raises(RouterLLMError, match="this RouterLLM is closed"):
         system.feedback(third.request_id, 1.0)
 

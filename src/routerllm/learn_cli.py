@@ -21,8 +21,8 @@ from routerllm.train_cli import add_train_parser
 log = logging.getLogger(__name__)
 
 #: What ``eval-routing`` compares unless told (the feedback router learns online:
-#: ``benchmarks/feedback_learning.py`` evaluates that; the policy router sees two
-#: models only and trails these on both outcome sets: ``--routers ...,policy``).
+#: ``benchmarks/feedback_learning.py`` evaluates that; the policy router's figures
+#: depend on its two reference models: ``--routers ...,policy`` adds it).
 EVALUATED_ROUTERS = ("quality", "logreg", "knn")
 
 
