@@ -30,7 +30,7 @@ import time
 from typing import Any
 
 import numpy as np
-from outcome_data import DATASETS, add_data_dir_argument, load_pair
+from outcome_data import add_split_arguments, load_pair
 from outcome_data import data_dir as outcome_data_dir
 
 from routerllm.data.outcomes import OutcomeDataset
@@ -176,11 +176,7 @@ def summary(runs: dict[str, Any], target: str) -> None:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    add_data_dir_argument(ap)
-    ap.add_argument("--datasets", nargs="+", choices=list(DATASETS), default=list(DATASETS))
-    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    ap.add_argument("--targets", nargs="+", default=["quality=0.95", "max_cost=0.5"])
-    ap.add_argument("--json", action="store_true")
+    add_split_arguments(ap, ["quality=0.95", "max_cost=0.5"])
     args = ap.parse_args()
     root = outcome_data_dir(args)
     if root is None:

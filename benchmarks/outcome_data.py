@@ -24,6 +24,16 @@ def add_data_dir_argument(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--data-dir", default=str(DEFAULT_DATA_DIR))
 
 
+def add_split_arguments(ap: argparse.ArgumentParser, targets: list[str]) -> None:
+    """The options of a benchmark that trains and calibrates routers on each dataset,
+    once per split seed: ``--data-dir --datasets --seeds --targets --json``."""
+    add_data_dir_argument(ap)
+    ap.add_argument("--datasets", nargs="+", choices=list(DATASETS), default=list(DATASETS))
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    ap.add_argument("--targets", nargs="+", default=targets)
+    ap.add_argument("--json", action="store_true")
+
+
 def data_dir(args: argparse.Namespace) -> Path | None:
     """The data directory, or None (with a message on stderr) when it is missing."""
     path = Path(args.data_dir)
