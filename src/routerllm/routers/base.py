@@ -396,19 +396,19 @@ def load_router(
             f"{path}: saved in format {version} by a newer RouterLLM (this one reads up to "
             f"{FORMAT_VERSION}); upgrade routerllm"
         )
-    by_name = {m.name: m for m in models}
-    missing = [n for n in saved_models if n not in by_name]
-    retargeted = bool(missing) and not _learns_per_model(name)
-    if missing and not retargeted:
-        raise RouterLLMError(
-            f"{path}: router was trained for models not in this config: {', '.join(missing)}"
-        )
     from routerllm.registry import ROUTERS
 
     try:
         cls = ROUTERS.get(name)
     except UnknownNameError as e:
         raise RouterLLMError(f"bad {path}/config.json: {e}") from e
+    by_name = {m.name: m for m in models}
+    missing = [n for n in saved_models if n not in by_name]
+    retargeted = bool(missing) and not cls.LEARNS_PER_MODEL
+    if missing and not retargeted:
+        raise RouterLLMError(
+            f"{path}: router was trained for models not in this config: {', '.join(missing)}"
+        )
     loading = cls.saved_options(path, options)
     if set_here := sorted(set(overrides) & (set(loading) - set(options))):
         # e.g. a feedback router's loaded_from, by which its saves merge
@@ -483,17 +483,6 @@ def load_router(
             "%s records no weights digest: %s was not checked", path / "config.json", weights
         )
     return router
-
-
-def _learns_per_model(name: str) -> bool:
-    """Whether the saved router ``name`` learned something per model (an unknown name:
-    taken as yes, ``load_router`` says what is wrong with it)."""
-    from routerllm.registry import ROUTERS
-
-    try:
-        return ROUTERS.get(name).LEARNS_PER_MODEL
-    except (UnknownNameError, ImportError, AttributeError):
-        return True
 
 
 def _in_model_order(
