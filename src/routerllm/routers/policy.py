@@ -70,8 +70,9 @@ REFERENCE_TIERS = {"medium": "medium_model", "heavy": "large_model"}
 
 
 class PolicyRouter(OutcomeRouter):
-    """Predicts a policy (standard / complex / ambiguous) per prompt and routes it to the
-    model its policy map names; see the module docstring."""
+    """Predicts a policy (standard / complex / ambiguous) per prompt and routes by each
+    model's success read off it, standard and complex to the models its policy map
+    names; see the module docstring."""
 
     name = "policy"
     LEARNS_PER_MODEL = False
