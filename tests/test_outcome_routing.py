@@ -283,6 +283,10 @@ def test_routers_learn_who_solves_what(name: str, files: dict[str, Path], tmp_pa
         again.route(hard).model == "big"
         and again.route(hard, allowed=["small", "mid"]).model == "mid"
     )
+    # a config's options may not swap the encoder its weights were learned on
+    assert load_router(tmp_path / name, candidates, {"encoder": "hashing", "knob": 0.5}).knob == 0.5  # type: ignore[attr-defined]
+    with pytest.raises(RouterLLMError, match=r"^encoder: the router saved in .* was trained with encoder 'hashing'; to use another, train it again"):  # fmt: skip
+        load_router(tmp_path / name, candidates, {"encoder": "static"})
 
 
 def test_shared_logistic_regressions() -> None:

@@ -245,6 +245,9 @@ class Router(ABC):
     #: with a config holding them all (else it is rebuilt on the config's models, with
     #: ``options_for_other_models``: the policy router, whose classes map to tiers).
     LEARNS_PER_MODEL: ClassVar[bool] = True
+    #: Options its saved weights were learned with (its encoder, say): a saved router
+    #: loaded with another value of one would route on features it never learned.
+    LEARNED_OPTIONS: ClassVar[frozenset[str]] = frozenset()
 
     @classmethod
     def options_for_other_models(cls, options: dict[str, Any]) -> dict[str, Any]:
@@ -415,6 +418,17 @@ def load_router(
         raise RouterLLMError(
             f"{', '.join(set_here)}: set when the router saved in {path} is loaded, not an "
             f"option to give; remove it from the options (router.options)"
+        )
+    if changed := sorted(
+        k
+        for k in cls.LEARNED_OPTIONS & set(overrides)
+        if k in loading and overrides[k] != loading[k]
+    ):
+        raise RouterLLMError(
+            f"{', '.join(changed)}: the router saved in {path} was trained with "
+            f"{', '.join(f'{k} {loading[k]!r}' for k in changed)}; to use another, train it "
+            f"again (routerllm train --{changed[0]} ...), or remove it from the options "
+            f"(router.options)"
         )
     # the options given (a config's router.options) may be the bad ones
     given = f" or the options given for it ({', '.join(overrides)})" if overrides else ""

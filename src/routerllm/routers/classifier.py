@@ -120,6 +120,8 @@ def class_reason(
 class EmbeddingClassifierRouter(Router):
     """Classifies a prompt into a task class and routes it to the model serving that class."""
 
+    LEARNED_OPTIONS = frozenset({"encoder", "mode", "num_classes", "pooling"})
+
     name = "classifier"
 
     def __init__(

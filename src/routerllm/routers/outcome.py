@@ -53,6 +53,8 @@ _FLOAT32_MAX = float(np.finfo(np.float32).max)
 class OutcomeRouter(Router):
     """Base of routers that predict per-model success from prompt embeddings."""
 
+    LEARNED_OPTIONS = frozenset({"encoder"})
+
     def __init__(
         self,
         models: Sequence[CandidateModel],
