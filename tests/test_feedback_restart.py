@@ -72,6 +72,20 @@ def test_a_score_given_after_a_restart_is_stored_and_learned(tmp_path: Path) -> 
         assert pending_rows(config) == [] and len(third.log.feedback()) == 2
 
 
+def test_a_system_that_does_not_learn_stores_a_score_for_a_kept_request(tmp_path: Path) -> None:
+    config = ladder(tmp_path)
+    with RouterLLM(config) as learning:
+        answer = learning.generate(topic_prompts("parser", 1, 60)[0])
+    before = saved(config).sums()
+    quiet = config.model_copy(update={"router": config.router.model_copy(update={"learn": False})})
+    with RouterLLM(quiet) as system:
+        system.feedback(answer.request_id, 0.5)  # stored, not learned
+        assert [r[:2] for r in system.log.feedback()] == [(answer.request_id, 0.5)]
+        with pytest.raises(PromptError, match="has been rated already"):
+            system.feedback(answer.request_id, 1.0)
+    assert saved(config).sums().equals(before) and pending_rows(config) == []
+
+
 def test_two_systems_sharing_a_log_rate_each_answer_once(tmp_path: Path) -> None:
     config = ladder(tmp_path)
     with RouterLLM(config) as first, RouterLLM(config) as second:

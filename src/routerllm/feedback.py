@@ -164,6 +164,9 @@ class FeedbackLoop:
             routed = self._routed.get(request_id)
             if routed is None and self.keeps_in(log):
                 routed = self._recalled(request_id, log)
+            elif routed is None and not self.learn and (kept := log.pending(request_id)):
+                # kept by a process that learned; this one only stores the score
+                routed = Routed(kept.model, self.router, True)
             if routed is None and log.scored(request_id):  # e.g. before a restart
                 raise PromptError(_RATED.format(_shown(request_id)))
             _check_rateable(request_id, routed)
