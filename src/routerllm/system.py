@@ -8,7 +8,6 @@ evaluation code all take one object and do not care whether it routes.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import logging
 import os
 import uuid
@@ -19,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
-from routerllm.backends.base import Completion, GenerationRequest
+from routerllm.backends.base import GenerationRequest
 from routerllm.cache import RequestCache, answered_again, cache_key
 from routerllm.carbon.budget import Admission, CarbonBudget, spent_so_far
 from routerllm.carbon.log_rows import RequestRecord, prompt_hash
@@ -27,13 +26,11 @@ from routerllm.carbon.meter import (
     CarbonMeter,
     Measurement,
     create_meter,
-    per_token_estimate,
 )
 from routerllm.carbon.predictor import CarbonPredictor, Prediction
 from routerllm.carbon.request_log import RequestLog
 from routerllm.config import AppConfig, format_validation, load_config
 from routerllm.data.humaneval import HumanEvalProblem
-from routerllm.eval.codegen import CodegenStyle, style_for
 from routerllm.exceptions import (
     BatchError,
     ConfigError,
@@ -44,12 +41,13 @@ from routerllm.exceptions import (
 )
 from routerllm.feedback import FeedbackLoop
 from routerllm.manager import LLMManager
+from routerllm.model_calls import ModelCalls
 from routerllm.request_checks import checked_batch, checked_prompt, checked_request, checked_tag
 from routerllm.routed_result import FIXED, RoutedResult
 from routerllm.routers.base import Router, RoutingDecision, create_router, load_router
 from routerllm.routing_scope import RoutingScope
 from routerllm.served_gate import ServedGate
-from routerllm.stubs import completed, stub_of, styled
+from routerllm.stubs import completed, stub_of
 
 if TYPE_CHECKING:
     import numpy as np
@@ -140,6 +138,7 @@ class RouterLLM:
         cache = config.cache
         self.cache = RequestCache(cache.max_entries, cache.ttl_s) if cache.enabled else None
         self.meter = meter or create_meter(config.carbon)
+        self.calls = ModelCalls(config, self.manager, self.meter, self.gate)
         self._available: list[str] | None = None
         self._closed = False
 
@@ -308,7 +307,7 @@ class RouterLLM:
         if self.budget is None:
             return Admission(decision.model, "", self._predicted(req, decision.model))
         smaller = self.scope.smaller(decision.model)
-        spent = spent_so_far(self._routing_cost(routing), routing)
+        spent = spent_so_far(self.calls.routing_cost(routing), routing)
         fixed = decision.router == FIXED
         return self.budget.admit(decision.model, smaller, fixed, lambda m: self._predicted(req, m), spent)  # fmt: skip
 
@@ -328,8 +327,8 @@ class RouterLLM:
         name = admission.model
         # the budgets changed the answer (or an escalation failed): it is not cached
         budgeted = bool(admission.reason) or admission.model != decision.model
-        completion, loading, inference, cost = self._attempt(name, req, stub)
-        by_energy = self._priced_by_energy(name)
+        completion, loading, inference, cost = self.calls.attempt(name, req, stub)
+        by_energy = self.calls.priced_by_energy(name)
         cascade = self.config.cascade
         if cascade.enabled:  # imported only where used: it brings the sandbox and the parsers
             from routerllm.cascade import next_larger, verify_answer, verify_stub
@@ -338,7 +337,7 @@ class RouterLLM:
         ):
             with self.meter.measure("router_inference") as slot:
                 check = (
-                    verify_stub(stub, completion.text, self._style(name), cascade.timeout_s)
+                    verify_stub(stub, completion.text, self.calls.style(name), cascade.timeout_s)
                     if stub is not None
                     else verify_answer(req.prompt, completion.text, cascade.timeout_s)
                 )
@@ -358,14 +357,16 @@ class RouterLLM:
             if not go:
                 reason += f", not escalated to {bigger}: {why}"
                 break
-            spent = spent_so_far(cost + self._routing_cost(routing), routing, loading, inference)
+            spent = spent_so_far(
+                cost + self.calls.routing_cost(routing), routing, loading, inference
+            )
             if self.budget is not None and (why := self.budget.escalation(admission, bigger, lambda m: self._predicted(req, m), spent)):  # fmt: skip
                 reason += f", not escalated to {bigger}: {why}"
                 budgeted = True
                 break
             reason += f", escalated to {bigger}" + (f": {why}" if why else "")
             try:
-                completion_, more_loading, more_inference, more_cost = self._attempt(bigger, req, stub)  # fmt: skip
+                completion_, more_loading, more_inference, more_cost = self.calls.attempt(bigger, req, stub)  # fmt: skip
             except RouterLLMError as e:  # keep the answer in hand rather than lose the request
                 log.warning("cascade: %s failed, keeping %s's answer: %s", bigger, name, e)
                 reason += f", which failed ({e}); kept {name}'s answer"
@@ -375,10 +376,10 @@ class RouterLLM:
             loading = loading.plus(more_loading)
             inference = inference.plus(more_inference)
             cost += more_cost
-            by_energy = by_energy or self._priced_by_energy(name)
+            by_energy = by_energy or self.calls.priced_by_energy(name)
         components = {m.component: m for m in (routing, loading, inference)}
         if by_energy:  # where energy is the price, routing energy is paid for too
-            cost += self._routing_cost(routing)
+            cost += self.calls.routing_cost(routing)
         if self.budget is not None and (broken := self.budget.settle(admission, spent_so_far(cost, *components.values()))):  # fmt: skip
             log.warning("request over budget: %s", "; ".join(broken))
             reason += "; over budget: " + "; ".join(broken)
@@ -386,7 +387,7 @@ class RouterLLM:
         result = RoutedResult(
             text=completion.text
             if stub is None
-            else completed(stub, completion.text, self._style(name)),  # fmt: skip
+            else completed(stub, completion.text, self.calls.style(name)),  # fmt: skip
             model=name,
             prompt_tokens=completion.prompt_tokens,
             completion_tokens=completion.completion_tokens,
@@ -436,7 +437,7 @@ class RouterLLM:
         self, req: GenerationRequest, decision: RoutingDecision, routing: Measurement, hit: RoutedResult, tag: str
     ) -> RoutedResult:  # fmt: skip
         """The cached answer ``hit``, as this request's, logged: only its routing was spent."""
-        cost = self._routing_cost(routing) if self._priced_by_energy(hit.model) else 0.0
+        cost = self.calls.routing_cost(routing) if self.calls.priced_by_energy(hit.model) else 0.0
         result = answered_again(hit, decision, routing, cost)
         self._logged(req, result, tag)
         return result
@@ -467,63 +468,3 @@ class RouterLLM:
         backend = self.manager.backend(model)
         max_new = req.max_new_tokens or backend.generation.max_new_tokens
         return self.predictor.predict(model, len(req.prompt), max_new, backend.loaded)
-
-    def _routing_cost(self, routing: Measurement) -> float:
-        return routing.energy_kwh * self.config.carbon.electricity_price_usd_per_kwh
-
-    def _attempt(
-        self, name: str, req: GenerationRequest, stub: HumanEvalProblem | None = None
-    ) -> tuple[Completion, Measurement, Measurement, float]:
-        """One model's answer: loaded if needed, generated, measured (or estimated), priced.
-        A function ``stub`` is asked in the model's code style; the escalation gate's
-        first model also reads its state of the prompt."""
-        if stub is not None:
-            req = styled(req, stub, self._style(name))
-        if self.gate is not None and self.gate.reads_state(name) and not req.prompt_state:
-            req = dataclasses.replace(req, prompt_state=True)
-        if self.manager.backend(name).loaded:
-            self.manager.acquire(name)  # marks it most recently used
-            loading = self.meter.zero("model_loading")
-        else:
-            with self.meter.measure("model_loading") as slot:
-                self.manager.acquire(name)
-            loading = slot.result
-        # other threads wait for this model (their wait is not measured as theirs)
-        with self.manager.generating(name) as backend, self.meter.measure("llm_inference") as slot:
-            try:
-                completion = backend.generate(req)
-            except PromptError as e:
-                if stub is None:
-                    raise
-                raise PromptError(
-                    f"{e} (a function stub, asked in {name}'s {self._style(name).mode} code "
-                    f"style, which may repeat it; route --as-written or generation."
-                    f"complete_stubs: false sends it as written)",
-                    e.param,
-                ) from None
-        inference = slot.result
-        model_cfg = backend.config
-        if not backend.measured_locally:
-            inference = per_token_estimate(
-                "llm_inference",
-                model_cfg,
-                completion.completion_tokens,
-                inference.duration_s,
-                self.config.carbon.country_iso_code,
-            )
-        if self._priced_by_energy(name):
-            energy = loading.energy_kwh + inference.energy_kwh
-            cost = energy * self.config.carbon.electricity_price_usd_per_kwh
-        else:
-            cost = model_cfg.cost_usd(completion.prompt_tokens, completion.completion_tokens)
-        return completion, loading, inference, cost
-
-    def _style(self, name: str) -> CodegenStyle:
-        """How ``name`` is asked for a function stub (as the gate's run asked it, for
-        the escalation gate's first model)."""
-        return self.gate.style(name) if self.gate is not None else style_for(name)
-
-    def _priced_by_energy(self, name: str) -> bool:
-        """A model without token prices costs its energy at the electricity price."""
-        model_cfg = self.config.model(name)
-        return not (model_cfg.cost_per_1m_input_usd or model_cfg.cost_per_1m_output_usd)

@@ -1,0 +1,87 @@
+"""One model's answer to a request, as the routed system asks it: the model loaded
+if needed, the answer generated, both measured (or estimated from the config's
+per-token figures where the backend cannot be metered) and priced."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from routerllm.backends.base import Completion, GenerationRequest
+from routerllm.carbon.meter import CarbonMeter, Measurement, per_token_estimate
+from routerllm.config import AppConfig
+from routerllm.data.humaneval import HumanEvalProblem
+from routerllm.eval.codegen import CodegenStyle, style_for
+from routerllm.exceptions import PromptError
+from routerllm.manager import LLMManager
+from routerllm.served_gate import ServedGate
+from routerllm.stubs import styled
+
+
+class ModelCalls:
+    """Asks the configured models, loading, measuring and pricing each answer."""
+
+    def __init__(
+        self, config: AppConfig, manager: LLMManager, meter: CarbonMeter, gate: ServedGate | None
+    ) -> None:
+        self.config, self.manager, self.meter, self.gate = config, manager, meter, gate
+
+    def routing_cost(self, routing: Measurement) -> float:
+        """What routing's energy costs at the electricity price."""
+        return routing.energy_kwh * self.config.carbon.electricity_price_usd_per_kwh
+
+    def attempt(
+        self, name: str, req: GenerationRequest, stub: HumanEvalProblem | None = None
+    ) -> tuple[Completion, Measurement, Measurement, float]:
+        """One model's answer: loaded if needed, generated, measured (or estimated), priced.
+        A function ``stub`` is asked in the model's code style; the escalation gate's
+        first model also reads its state of the prompt."""
+        if stub is not None:
+            req = styled(req, stub, self.style(name))
+        if self.gate is not None and self.gate.reads_state(name) and not req.prompt_state:
+            req = dataclasses.replace(req, prompt_state=True)
+        if self.manager.backend(name).loaded:
+            self.manager.acquire(name)  # marks it most recently used
+            loading = self.meter.zero("model_loading")
+        else:
+            with self.meter.measure("model_loading") as slot:
+                self.manager.acquire(name)
+            loading = slot.result
+        # other threads wait for this model (their wait is not measured as theirs)
+        with self.manager.generating(name) as backend, self.meter.measure("llm_inference") as slot:
+            try:
+                completion = backend.generate(req)
+            except PromptError as e:
+                if stub is None:
+                    raise
+                raise PromptError(
+                    f"{e} (a function stub, asked in {name}'s {self.style(name).mode} code "
+                    f"style, which may repeat it; route --as-written or generation."
+                    f"complete_stubs: false sends it as written)",
+                    e.param,
+                ) from None
+        inference = slot.result
+        model_cfg = backend.config
+        if not backend.measured_locally:
+            inference = per_token_estimate(
+                "llm_inference",
+                model_cfg,
+                completion.completion_tokens,
+                inference.duration_s,
+                self.config.carbon.country_iso_code,
+            )
+        if self.priced_by_energy(name):
+            energy = loading.energy_kwh + inference.energy_kwh
+            cost = energy * self.config.carbon.electricity_price_usd_per_kwh
+        else:
+            cost = model_cfg.cost_usd(completion.prompt_tokens, completion.completion_tokens)
+        return completion, loading, inference, cost
+
+    def style(self, name: str) -> CodegenStyle:
+        """How ``name`` is asked for a function stub (as the gate's run asked it, for
+        the escalation gate's first model)."""
+        return self.gate.style(name) if self.gate is not None else style_for(name)
+
+    def priced_by_energy(self, name: str) -> bool:
+        """A model without token prices costs its energy at the electricity price."""
+        model_cfg = self.config.model(name)
+        return not (model_cfg.cost_per_1m_input_usd or model_cfg.cost_per_1m_output_usd)
