@@ -18,8 +18,9 @@ from routerllm.data.labeled import CLASS_NAMES, LabeledPrompt
 from routerllm.encoders.base import Encoder
 from routerllm.encoders.hashing import HashingEncoder as _Hashing
 from routerllm.exceptions import DataError, RouterLLMError
-from routerllm.routers.base import Candidate, create_router, load_router
+from routerllm.routers.base import Candidate, create_router
 from routerllm.routers.classifier import EmbeddingClassifierRouter, class_reason, class_routes
+from routerllm.routers.saved import load_router
 from routerllm.training import trainer
 from routerllm.training.trainer import ClassificationData, TrainingArguments, train
 

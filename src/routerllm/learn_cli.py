@@ -79,7 +79,8 @@ def cmd_test(args: argparse.Namespace) -> int:
         peak_memory,
         throughput,
     )
-    from routerllm.routers.base import create_router, load_router
+    from routerllm.routers.base import create_router
+    from routerllm.routers.saved import load_router
 
     config = load_config(args.config)
     items = load_json(args.data)

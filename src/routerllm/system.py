@@ -44,7 +44,8 @@ from routerllm.manager import LLMManager
 from routerllm.model_calls import ModelCalls
 from routerllm.request_checks import checked_batch, checked_prompt, checked_request, checked_tag
 from routerllm.routed_result import FIXED, RoutedResult
-from routerllm.routers.base import Router, RoutingDecision, create_router, load_router
+from routerllm.routers.base import Router, RoutingDecision, create_router
+from routerllm.routers.saved import load_router
 from routerllm.routing_scope import RoutingScope
 from routerllm.served_gate import ServedGate
 from routerllm.stubs import completed, stub_of

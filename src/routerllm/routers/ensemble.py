@@ -41,9 +41,9 @@ from routerllm.routers.base import (
     Router,
     RoutingDecision,
     create_router,
-    load_router,
     prompt_list,
 )
+from routerllm.routers.saved import load_router
 
 EXAMPLE = "[rules, complexity, {path: runs/quality}]"
 MEMBER_KEYS = ("name", "options", "path", "weight")

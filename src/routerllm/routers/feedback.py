@@ -52,8 +52,9 @@ import numpy as np
 from routerllm.checks import is_finite_number, wrong_shape
 from routerllm.exceptions import RouterLLMError, UnknownNameError
 from routerllm.files import locked_folder, refuse_foreign_folder
-from routerllm.routers.base import CandidateModel, is_saved_router, load_router, prompt_list
+from routerllm.routers.base import CandidateModel, is_saved_router, prompt_list
 from routerllm.routers.outcome import OutcomeRouter
+from routerllm.routers.saved import load_router
 
 #: Standard deviation of an outcome's noise: the largest an outcome in [0, 1] can have.
 NOISE_SD = 0.5

@@ -27,13 +27,7 @@ import numpy as np
 from routerllm.checks import is_finite_number, repeated, wrong_shape
 from routerllm.data.outcomes import OutcomeDataset, scores_are_outcomes
 from routerllm.exceptions import RouterLLMError
-from routerllm.routers.base import (
-    CandidateModel,
-    Router,
-    RoutingDecision,
-    one_line,
-    prompt_list,
-)
+from routerllm.routers.base import CandidateModel, Router, RoutingDecision, one_line, prompt_list
 from routerllm.routers.decision import MODES, choose, mix_choices, prompt_draws
 
 log = logging.getLogger(__name__)

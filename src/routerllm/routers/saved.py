@@ -1,0 +1,196 @@
+"""Loading a router saved with ``Router.save``: its ``config.json`` and
+``weights.npz`` checked (format, digests, models, option types), the router rebuilt
+with the config's options where they may replace the saved ones, and a router that
+learned nothing per model (the policy router) rebuilt on another config's models.
+A broken checkpoint is one clear error, never a traceback."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import zipfile
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from routerllm.checks import json_kind
+from routerllm.exceptions import ConfigError, RouterLLMError, UnknownNameError
+from routerllm.files import sha256_of
+from routerllm.routers.base import (
+    FORMAT_VERSION,
+    PREVIOUS_WEIGHTS,
+    CandidateModel,
+    Router,
+    check_models,
+    create_router,
+    holds,
+    one_line,
+)
+
+logger = logging.getLogger(__name__)
+
+
+def load_router(
+    directory: str | Path,
+    models: Sequence[CandidateModel],
+    options: Mapping[str, Any] | None = None,
+) -> Router:
+    """Rebuild a router saved with ``Router.save``; fails clearly on a broken checkpoint.
+    ``options`` (a config's ``router.options``) replace the saved options of the same
+    name, e.g. a policy router's ``policy_map``."""
+    if not isinstance(directory, str | os.PathLike):
+        raise RouterLLMError(f"a saved router is a folder path, got {directory!r}")
+    if options is not None and not isinstance(options, Mapping):
+        raise RouterLLMError(f"a saved router's options are a mapping, got {options!r}")
+    overrides = dict(options or {})
+    check_models(models)
+    path = Path(directory)
+    try:
+        meta = json.loads((path / "config.json").read_text())
+        if not isinstance(meta, dict):
+            raise RouterLLMError(
+                f"{path}/config.json must be a JSON object (a saved router's settings), not "
+                f"{json_kind(meta)}: save or train the router again"
+            )
+        name, saved_models = meta["router"], meta["models"]
+        options, version = dict(meta.get("options", {})), int(meta.get("format_version", 1))
+        if (
+            not isinstance(saved_models, list)
+            or not all(isinstance(n, str) for n in saved_models)
+            or not isinstance(name, str)
+        ):
+            raise TypeError("'router' must be a name and 'models' a list of names")
+    except FileNotFoundError as e:
+        raise RouterLLMError(f"{path}: not a saved router (no config.json)") from e
+    except KeyError as e:
+        raise RouterLLMError(
+            f"{path}: not a saved RouterLLM router (its config.json has no {e} setting)"
+        ) from e
+    except (ValueError, TypeError) as e:
+        raise RouterLLMError(f"{path}/config.json is corrupt: {e}") from e
+    except OSError as e:
+        raise RouterLLMError(f"{path}: cannot read a saved router: {e}") from e
+    if version > FORMAT_VERSION:
+        raise RouterLLMError(
+            f"{path}: saved in format {version} by a newer RouterLLM (this one reads up to "
+            f"{FORMAT_VERSION}); upgrade routerllm"
+        )
+    from routerllm.registry import ROUTERS
+
+    try:
+        cls = ROUTERS.get(name)
+    except UnknownNameError as e:
+        raise RouterLLMError(f"bad {path}/config.json: {e}") from e
+    by_name = {m.name: m for m in models}
+    missing = [n for n in saved_models if n not in by_name]
+    retargeted = bool(missing) and not cls.LEARNS_PER_MODEL
+    if missing and not retargeted:
+        raise RouterLLMError(
+            f"{path}: router was trained for models not in this config: {', '.join(missing)}"
+        )
+    loading = cls.saved_options(path, options)
+    if set_here := sorted(set(overrides) & (set(loading) - set(options))):
+        # e.g. a feedback router's loaded_from, by which its saves merge
+        raise RouterLLMError(
+            f"{', '.join(set_here)}: set when the router saved in {path} is loaded, not an "
+            f"option to give; remove it from the options (router.options)"
+        )
+    if changed := sorted(
+        k
+        for k in cls.LEARNED_OPTIONS & set(overrides)
+        if k in loading and overrides[k] != loading[k]
+    ):
+        raise RouterLLMError(
+            f"{', '.join(changed)}: the router saved in {path} was trained with "
+            f"{', '.join(f'{k} {loading[k]!r}' for k in changed)}; to use another, train it "
+            f"again (routerllm train --{changed[0]} ...), or remove it from the options "
+            f"(router.options)"
+        )
+    # the options given (a config's router.options) may be the bad ones
+    given = f" or the options given for it ({', '.join(overrides)})" if overrides else ""
+    settings = f"{path}/config.json{given}"
+    try:
+        options = loading
+        if retargeted:  # what it learned holds for any models: this config's
+            logger.info(
+                "%s: router %r was trained for other models (%s); it routes this config's",
+                path, name, ", ".join(missing),
+            )  # fmt: skip
+            options = cls.options_for_other_models(options)
+            chosen = list(models)
+        else:
+            chosen = [by_name[n] for n in saved_models]
+        router = create_router(name, chosen, meta.get("seed", 0), **{**options, **overrides})
+    except (ConfigError, UnknownNameError) as e:
+        raise RouterLLMError(f"bad {settings}: {e}") from e
+    except RouterLLMError as e:
+        if type(e) is not RouterLLMError:  # a missing package or model keeps its kind
+            raise
+        raise RouterLLMError(f"bad {settings}: {e}") from e
+    weights = path / "weights.npz"
+    # Routers saved before the digest was recorded (same format version) have no
+    # "weights_sha256" key: still loaded, their arrays checked by set_state only.
+    # A recorded None means the router was saved without weights.
+    recorded, expected = "weights_sha256" in meta, meta.get("weights_sha256")
+    previous = path / PREVIOUS_WEIGHTS
+    if recorded and expected is not None and previous.exists() and not holds(weights, expected):
+        weights = previous  # a save interrupted before its config: the one the config names
+    if recorded and expected is not None and not weights.exists():
+        raise RouterLLMError(f"{path}: its trained weights ({weights.name}) are missing")
+    if (recorded and expected is None) or not weights.exists():
+        if not router.is_trained:  # one that learns is never saved untrained
+            raise RouterLLMError(
+                f"{path}: router {name!r} learns, but no trained weights were saved with it "
+                f"(config.json edited by hand?): save or train the router again"
+            )
+        return router
+    try:
+        if recorded and sha256_of(weights) != expected:
+            raise RouterLLMError(
+                f"{weights} does not match {path}/config.json (an interrupted save, or a file "
+                f"changed by hand): save or train the router again"
+            )
+        with np.load(weights) as data:
+            arrays = {k: data[k] for k in data.files}
+    except (ValueError, EOFError, zipfile.BadZipFile) as e:
+        raise RouterLLMError(f"{weights} is corrupt (not a readable .npz archive)") from e
+    except OSError as e:
+        raise RouterLLMError(f"cannot read {weights}: {e}") from e
+    try:
+        router.set_state(arrays if retargeted else _in_model_order(router, arrays, saved_models))
+    except (ConfigError, UnknownNameError) as e:  # e.g. the saved encoder spec
+        raise RouterLLMError(f"bad {path}/config.json: {e}") from e
+    except KeyError as e:
+        raise RouterLLMError(f"{weights} is corrupt: no array {e}") from e
+    except ValueError as e:
+        raise RouterLLMError(f"{weights} does not fit the router: {one_line(e)}") from e
+    except RouterLLMError as e:
+        if type(e) is not RouterLLMError:
+            raise
+        raise RouterLLMError(f"{weights}: {e}") from e
+    if not recorded:
+        logger.warning(
+            "%s records no weights digest: %s was not checked", path / "config.json", weights
+        )
+    return router
+
+
+def _in_model_order(
+    router: Router, arrays: dict[str, np.ndarray], saved: list[str]
+) -> dict[str, np.ndarray]:
+    """The saved arrays with their model columns in ``router``'s order: they were saved in
+    the order of the models then, and the config's tiers and sizes may sort them
+    otherwise now. Arrays of the wrong width are left for ``set_state`` to refuse."""
+    order = [saved.index(n) for n in router.model_names]
+    if order == sorted(order):
+        return arrays
+    return {
+        k: v[..., order] if k in router.MODEL_AXIS_ARRAYS and v.shape[-1:] == (len(order),) else v
+        for k, v in arrays.items()
+    }
+
+
+#: What a JSON value of each Python type is called, and what an annotation word accepts.
