@@ -253,3 +253,26 @@ def test_savings_that_are_losses_read_as_more_not_negative_less() -> None:
     assert less(-15.02, "CO2") == "1502% more CO2"  # routed used more than everything-large
     assert _faster(2.0) == "2.0x faster" and _faster(0.5) == "2.0x slower"
     assert _faster(0.0) == "speed not measured"
+
+
+def test_interactive_demo_answers_each_line_and_goes_on_after_a_refused_prompt(
+    tmp_path: Path,
+) -> None:
+    cfg = write_config(tmp_path, tiny_config_dict(tmp_path, limits={"max_prompt_chars": 50}))
+    lines = ["hello there", "", "x" * 60, "Implement a thread-safe LRU cache", ":quit", "not asked"]
+    proc = run("demo", "--interactive", "--config", str(cfg), "--max-new-tokens", "3",
+               stdin="\n".join(lines) + "\n")  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    out = proc.stdout
+    assert "[1] light  tiny-light" in out and "[2] heavy  tiny-heavy" in out and "[3]" not in out
+    assert "error: prompt is 60 characters, over the limit of 50" in out
+    assert "Summary of the session" in out and "requests 2 " in out
+    with RequestLog(tmp_path / "requests.sqlite") as log:
+        assert [r.tag for r in log.records()] == ["interactive", "interactive"]
+    # --json: one object a line, the summary last; end of input ends it too
+    proc = run("demo", "--interactive", "--json", "--config", str(cfg), "--max-new-tokens", "3",
+               stdin="hello there\n" + "y" * 60)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    objects = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert objects[0]["model"] == "tiny-light" and "over the limit" in objects[1]["error"]
+    assert objects[2]["summary"]["totals"]["requests"] == 1 and len(objects) == 3

@@ -149,6 +149,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from routerllm.carbon.report import summarize
     from routerllm.demo import DEMO_PROMPTS, run_demo
 
+    if args.interactive:
+        with _system(args) as system:
+            return _interactive(args, system)
     with _system(args) as system:
         available = system.available_models()
         if not args.json:
@@ -196,6 +199,53 @@ def cmd_demo(args: argparse.Namespace) -> int:
             print(json.dumps(payload, indent=2, default=str))
         else:
             print("\n".join(lines))
+    return 0
+
+
+#: The tag of the requests asked in ``demo --interactive`` (the request log's ``tag``).
+INTERACTIVE_TAG = "interactive"
+
+
+def _interactive(args: argparse.Namespace, system: Any) -> int:
+    """``demo --interactive``: each line read is a prompt, routed and answered with its
+    carbon figures, until end of input or ``:quit``; then the session's totals. A prompt
+    the system refuses (too long, over a budget, a model that fails) is reported in one
+    line and the session goes on."""
+    from routerllm.backends.base import GenerationRequest
+    from routerllm.carbon.report import summarize
+
+    ask = sys.stdin.isatty() and not args.json
+    if not args.json:
+        print(f"RouterLLM interactive demo: router {system.router.name!r}, models "
+              f"{', '.join(system.available_models()) or 'none'}; one prompt a line, "
+              f":quit or Ctrl-D ends", flush=True)  # fmt: skip
+    results: list[Any] = []
+    while True:
+        if ask:
+            print("> ", end="", flush=True)
+        line = sys.stdin.readline()
+        if not line or line.strip() == ":quit":
+            break
+        if not line.strip():
+            continue
+        request = GenerationRequest(line.rstrip("\n"), max_new_tokens=args.max_new_tokens)
+        try:
+            result = system.generate(request, tag=INTERACTIVE_TAG)
+        except RouterLLMError as e:
+            print(json.dumps({"error": str(e)}) if args.json else f"error: {e}", flush=True)
+            continue
+        results.append(result)
+        if args.json:
+            print(json.dumps(result.to_dict(), default=str), flush=True)
+            continue
+        tier = system.config.model(result.model).tier
+        lines = _result_lines(len(results), result, tier)[:3]
+        print("\n".join([result.text.strip(), "", *lines, ""]), flush=True)
+    summary = summarize(results)
+    if args.json:
+        print(json.dumps({"summary": summary.as_dict()}, default=str))
+    elif results:
+        print("\n".join(["Summary of the session", *totals_lines(summary)]))
     return 0
 
 
@@ -289,6 +339,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--no-baseline", action="store_true", help="skip the always-largest comparison run"
     )
     demo.add_argument("--router", help="router name (default: the config's)")
+    demo.add_argument(
+        "--interactive",
+        action="store_true",
+        help="route your own prompts, one a line from stdin, until :quit or end of input",
+    )
     demo.set_defaults(func=cmd_demo, interrupted=_requests_logged)
 
     route = sub.add_parser(
