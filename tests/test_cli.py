@@ -4,6 +4,7 @@ line (no traceback, exit 2, log intact) for every bad input."""
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import subprocess
 import sys
@@ -276,3 +277,24 @@ def test_interactive_demo_answers_each_line_and_goes_on_after_a_refused_prompt(
     objects = [json.loads(line) for line in proc.stdout.splitlines()]
     assert objects[0]["model"] == "tiny-light" and "over the limit" in objects[1]["error"]
     assert objects[2]["summary"]["totals"]["requests"] == 1 and len(objects) == 3
+
+
+def test_prompts_read_from_stdin_that_are_not_utf8_or_closed_are_a_one_line_error(
+    tmp_path: Path,
+) -> None:
+    cfg = write_config(tmp_path, tiny_config_dict(tmp_path))
+    # a UTF-8 locale whose stdin decodes strictly (as en_US.UTF-8 does): a UnicodeDecodeError
+    strict = {**os.environ, "PYTHONIOENCODING": "utf-8"}
+    cmd = [sys.executable, "-m", "routerllm.cli"]
+    demo = [*cmd, "demo", "--interactive", "--config", str(cfg), "--max-new-tokens", "3"]
+    proc = subprocess.run(demo, input=b"\xff\xfe bad\nhello\n", capture_output=True, env=strict, timeout=120)  # fmt: skip
+    out, err = proc.stdout.decode(), proc.stderr.decode()
+    assert proc.returncode == 0 and "Traceback" not in err, err
+    assert "error: prompt is not valid UTF-8 text" in out and "[1] light  tiny-light" in out
+    route = [*cmd, "route", "-", "--config", str(cfg), "--max-new-tokens", "3"]
+    proc = subprocess.run(route, input=b"\xff bad", capture_output=True, env=strict, timeout=120)
+    assert proc.returncode == 2 and "error: prompt is not valid UTF-8 text" in proc.stderr.decode()
+    for args, needle in ((demo, "the prompts on stdin"), (route, "the prompt on stdin")):
+        closed = subprocess.run([*args], stdin=None, capture_output=True, text=True, timeout=120,
+                                preexec_fn=lambda: os.close(0))  # fmt: skip
+        assert_one_line_error(closed, "stdin is closed", needle)

@@ -8,12 +8,13 @@ stderr and exit 2; nothing already logged is lost.
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from routerllm.carbon.report_text import fmt_g, fmt_kwh, less, report_lines, totals_lines
 from routerllm.exceptions import ModelUnavailableError, RouterLLMError
@@ -54,6 +55,17 @@ def _system(args: argparse.Namespace) -> Any:
     return RouterLLM(config)
 
 
+def _stdin(what: str) -> TextIO:
+    """stdin, to read prompts from: bytes that are not UTF-8 reach the prompt check (a
+    one-line error) under any locale, as under a C one, instead of a UnicodeDecodeError;
+    a closed stdin is refused."""
+    if sys.stdin is None:
+        raise RouterLLMError(f"stdin is closed: {what}")
+    if isinstance(sys.stdin, io.TextIOWrapper):
+        sys.stdin.reconfigure(errors="surrogateescape")
+    return sys.stdin
+
+
 def emit(args: argparse.Namespace, payload: dict[str, Any], text: str) -> None:
     """Print ``payload`` as one JSON object with ``--json``, else ``text``."""
     print(json.dumps(payload, indent=2, default=str) if args.json else text)
@@ -84,7 +96,10 @@ def _result_lines(index: int, result: Any, tier: str) -> list[str]:
 def cmd_route(args: argparse.Namespace) -> int:
     from routerllm.backends.base import GenerationRequest
 
-    prompt = sys.stdin.read() if args.prompt == "-" else args.prompt
+    if args.prompt == "-":
+        prompt = _stdin("give the prompt on stdin, or as the argument").read()
+    else:
+        prompt = args.prompt
     with _system(args) as system:
         req = GenerationRequest(prompt, max_new_tokens=args.max_new_tokens)
         result = system.generate(req, model=args.model)
@@ -150,8 +165,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from routerllm.demo import DEMO_PROMPTS, run_demo
 
     if args.interactive:
+        stdin = _stdin("give the prompts on stdin, one a line")
         with _system(args) as system:
-            return _interactive(args, system)
+            return _interactive(args, system, stdin)
     with _system(args) as system:
         available = system.available_models()
         if not args.json:
@@ -206,7 +222,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 INTERACTIVE_TAG = "interactive"
 
 
-def _interactive(args: argparse.Namespace, system: Any) -> int:
+def _interactive(args: argparse.Namespace, system: Any, stdin: TextIO) -> int:
     """``demo --interactive``: each line read is a prompt, routed and answered with its
     carbon figures, until end of input or ``:quit``; then the session's totals. A prompt
     the system refuses (too long, over a budget, a model that fails) is reported in one
@@ -214,7 +230,7 @@ def _interactive(args: argparse.Namespace, system: Any) -> int:
     from routerllm.backends.base import GenerationRequest
     from routerllm.carbon.report import summarize
 
-    ask = sys.stdin.isatty() and not args.json
+    ask = stdin.isatty() and not args.json
     if not args.json:
         print(f"RouterLLM interactive demo: router {system.router.name!r}, models "
               f"{', '.join(system.available_models()) or 'none'}; one prompt a line, "
@@ -223,7 +239,7 @@ def _interactive(args: argparse.Namespace, system: Any) -> int:
     while True:
         if ask:
             print("> ", end="", flush=True)
-        line = sys.stdin.readline()
+        line = stdin.readline()
         if not line or line.strip() == ":quit":
             break
         if not line.strip():
