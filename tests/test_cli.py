@@ -277,6 +277,12 @@ def test_interactive_demo_answers_each_line_and_goes_on_after_a_refused_prompt(
     objects = [json.loads(line) for line in proc.stdout.splitlines()]
     assert objects[0]["model"] == "tiny-light" and "over the limit" in objects[1]["error"]
     assert objects[2]["summary"]["totals"]["requests"] == 1 and len(objects) == 3
+    # a Windows file's lines: the prompt is what was written, without its "\r"
+    proc = run("demo", "--interactive", "--json", "--config", str(cfg), "--max-new-tokens", "3",
+               stdin="hello there\r\n  :quit \r\n")  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    with RequestLog(tmp_path / "requests.sqlite") as log:
+        assert [r.prompt_chars for r in log.records()][-1] == len("hello there")
 
 
 def test_prompts_read_from_stdin_that_are_not_utf8_or_closed_are_a_one_line_error(

@@ -244,7 +244,8 @@ def _interactive(args: argparse.Namespace, system: Any, stdin: TextIO) -> int:
             break
         if not line.strip():
             continue
-        request = GenerationRequest(line.rstrip("\n"), max_new_tokens=args.max_new_tokens)
+        # a line ends in "\r\n" from a Windows file: the "\r" is not the prompt's
+        request = GenerationRequest(line.rstrip("\r\n"), max_new_tokens=args.max_new_tokens)
         try:
             result = system.generate(request, tag=INTERACTIVE_TAG)
         except RouterLLMError as e:
