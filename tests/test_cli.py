@@ -304,3 +304,15 @@ def test_prompts_read_from_stdin_that_are_not_utf8_or_closed_are_a_one_line_erro
         closed = subprocess.run([*args], stdin=None, capture_output=True, text=True, timeout=120,
                                 preexec_fn=lambda: os.close(0))  # fmt: skip
         assert_one_line_error(closed, "stdin is closed", needle)
+
+
+def test_the_cli_starts_without_the_config_or_carbon_modules() -> None:
+    # `routerllm --help` and every command's start: pydantic, numpy and the carbon
+    # package (whose __init__ imports the config) are imported by the commands that use them
+    code = (
+        "import sys, routerllm.cli as c; c.build_parser()\n"
+        "loaded = {'pydantic', 'numpy', 'torch', 'sklearn', 'routerllm.carbon', 'routerllm.config'} & set(sys.modules)\n"
+        "assert not loaded, sorted(loaded)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr

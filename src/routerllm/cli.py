@@ -16,7 +16,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
-from routerllm.carbon.report_text import fmt_g, fmt_kwh, less, report_lines, totals_lines
 from routerllm.exceptions import ModelUnavailableError, RouterLLMError
 
 EXIT_USER_ERROR = 2
@@ -76,6 +75,8 @@ def _requests_logged(args: argparse.Namespace, error: KeyboardInterrupt) -> str:
 
 
 def _result_lines(index: int, result: Any, tier: str) -> list[str]:
+    from routerllm.carbon.report_text import fmt_g, fmt_kwh
+
     head = (
         f"[{index}] {tier:<6} {result.model:<20} conf {result.confidence:.2f}  "
         f"{result.prompt_tokens} in / {result.completion_tokens} out tokens  "
@@ -150,6 +151,7 @@ def cmd_models(args: argparse.Namespace) -> int:
 def cmd_report(args: argparse.Namespace) -> int:
     from routerllm.carbon.log_rows import utc_timestamp
     from routerllm.carbon.report import logged_report
+    from routerllm.carbon.report_text import report_lines
 
     config = _load(args)
     if args.since:
@@ -162,6 +164,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     from routerllm.carbon.report import summarize
+    from routerllm.carbon.report_text import totals_lines
     from routerllm.demo import DEMO_PROMPTS, run_demo
 
     if args.interactive:
@@ -229,6 +232,7 @@ def _interactive(args: argparse.Namespace, system: Any, stdin: TextIO) -> int:
     line and the session goes on."""
     from routerllm.backends.base import GenerationRequest
     from routerllm.carbon.report import summarize
+    from routerllm.carbon.report_text import totals_lines
 
     ask = stdin.isatty() and not args.json
     if not args.json:
@@ -305,6 +309,8 @@ def _server_stopped(args: argparse.Namespace, error: KeyboardInterrupt | None) -
 
 
 def _comparison_lines(c: dict[str, Any]) -> list[str]:
+    from routerllm.carbon.report_text import less
+
     r, b = c["routed"], c["always_largest"]
     rows = [
         ("energy kWh", "energy_kwh", "{:.3e}"),
