@@ -204,3 +204,16 @@ def test_a_router_saved_before_the_digest_loads_with_a_warning(
     again = load_router(saved_classifier, ladder)
     prompts = ["prompt 3 of kind 3", "something else"]
     np.testing.assert_array_equal(old.score(prompts), again.score(prompts))
+
+
+def test_a_saved_classifier_keeps_the_options_its_weights_were_learned_with(
+    saved_classifier: Path, ladder
+) -> None:  # type: ignore[no-untyped-def]
+    same = {"encoder": "hashing:32", "mode": "frozen", "num_classes": 4, "pooling": "mean"}
+    assert load_router(saved_classifier, ladder, same).num_classes == 4  # type: ignore[attr-defined]
+    with pytest.raises(RouterLLMError, match=r"^mode: .* trained with mode 'frozen'; to use another, train it again \(routerllm train --mode \.\.\.\), or remove"):  # fmt: skip
+        load_router(saved_classifier, ladder, {"mode": "full"})
+    # routerllm train has no flag for these: none is named
+    for knob, value in (("num_classes", 3), ("pooling", "cls")):
+        with pytest.raises(RouterLLMError, match=rf"^{knob}: .*; to use another, train it again, or remove it from the options \(router.options\)$"):  # fmt: skip
+            load_router(saved_classifier, ladder, {knob: value})

@@ -32,6 +32,9 @@ from routerllm.routers.base import (
 
 logger = logging.getLogger(__name__)
 
+#: Learned options that ``routerllm train`` has a flag of the same name for.
+TRAIN_FLAGS = frozenset({"encoder", "mode"})
+
 
 def load_router(
     directory: str | Path,
@@ -103,11 +106,12 @@ def load_router(
         for k in cls.LEARNED_OPTIONS & set(overrides)
         if k in loading and overrides[k] != loading[k]
     ):
+        # routerllm train sets only these; other learned options come from the API
+        how = f" (routerllm train --{changed[0]} ...)" if changed[0] in TRAIN_FLAGS else ""
         raise RouterLLMError(
             f"{', '.join(changed)}: the router saved in {path} was trained with "
             f"{', '.join(f'{k} {loading[k]!r}' for k in changed)}; to use another, train it "
-            f"again (routerllm train --{changed[0]} ...), or remove it from the options "
-            f"(router.options)"
+            f"again{how}, or remove it from the options (router.options)"
         )
     # the options given (a config's router.options) may be the bad ones
     given = f" or the options given for it ({', '.join(overrides)})" if overrides else ""
