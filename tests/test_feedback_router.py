@@ -537,6 +537,42 @@ def test_a_failed_save_is_tried_again_at_the_next_save_point_and_at_close(
     assert load_router(path, router.models).counts.sum() < learned  # type: ignore[attr-defined]
 
 
+def test_two_routers_saved_beside_their_path_in_the_same_second_are_both_kept(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from datetime import datetime, timezone
+
+    class Frozen(datetime):  # both close in the same second (and the same process)
+        @classmethod
+        def now(cls, tz: Any = None) -> Frozen:
+            return cls(2026, 12, 2, 12, 0, 0, tzinfo=timezone.utc)
+
+    monkeypatch.setattr(feedback_module, "datetime", Frozen)
+    config = ladder(tmp_path)
+    path = Path(config.router.path or "")
+    asides: list[Path] = []
+    learned = []
+    for i in range(2):
+        system = RouterLLM(config)
+        router = system.router
+        assert isinstance(router, FeedbackRouter)
+
+        def failing_save(directory: Path, save: Any = router.save) -> Path:
+            if Path(directory) == path:  # router.path refuses
+                raise RouterLLMError("disk full")
+            asides.append(Path(directory))
+            return save(directory)
+
+        monkeypatch.setattr(router, "save", failing_save)
+        answer = system.generate(topic_prompts("parser", 1, 300 + i)[0])
+        system.feedback(answer.request_id, float(i))
+        learned.append(router.counts.sum())
+        system.close()
+    assert len(set(asides)) == 2 and all(a.parent == path.parent for a in asides)
+    kept = [load_router(a, router.models).counts.sum() for a in asides]  # type: ignore[attr-defined]
+    assert kept == learned
+
+
 def test_feedback_and_requests_logged_from_two_threads_do_not_disturb_each_other(
     tmp_path: Path,
 ) -> None:

@@ -19,6 +19,7 @@ arrive from several threads at once (the server's): one lock orders it.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 import threading
@@ -234,14 +235,23 @@ class FeedbackLoop:
 
     def _save_aside(self) -> None:
         """Save the configured router to a new folder beside ``router.path``
-        (``<name>.unsaved-<UTC time>-<pid>``), so that what it learned is not lost."""
+        (``<name>.unsaved-<UTC time>-<pid>``, then ``-2``, ``-3``... where another
+        router of this process was saved there in the same second), so that what it
+        learned is not lost."""
         assert self.save_to is not None
         path = Path(self.save_to)
         stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-        aside = path.with_name(f"{path.name}.unsaved-{stamp}-{os.getpid()}")
+        name = f"{path.name}.unsaved-{stamp}-{os.getpid()}"
         try:
+            for n in itertools.count(1):
+                aside = path.with_name(name if n == 1 else f"{name}-{n}")
+                try:
+                    aside.mkdir()  # made here, so no other save writes into it
+                    break
+                except FileExistsError:
+                    continue
             self.router.save(aside)
-        except RouterLLMError as e:
+        except (RouterLLMError, OSError) as e:
             logger.error(
                 "could not save the learning router beside %s either (%s): what it learned "
                 "since its last save is lost (the scores stay in the request log)", path, e
