@@ -355,6 +355,11 @@ def test_the_report_reads_the_log(served: tuple[str, RouterLLM]) -> None:
         (CHAT, asking(top_p=0, temperature=5), "temperature"),
         (CHAT, asking(max_completion_tokens=-1), "max_completion_tokens"),
         (CHAT, asking(stop=""), "stop"),
+        (CHAT, asking(stop="\ud800"), "stop"),
+        (CHAT, asking(("system", "\ud800"), ("user", "x")), "messages"),
+        (CHAT, asking(("user", "\ud800"), ("assistant", "y"), ("user", "x")), "messages"),
+        ("/routerllm/report?since=yesterday", None, "since"),
+        ("/routerllm/report?tag=%20", None, "tag"),
         (CHAT, asking(stream="yes"), "stream"),
         (CHAT, asking(model=""), "model"),
         (CHAT, asking(model="gpt-4"), None),  # OpenAI's model_not_found names none either

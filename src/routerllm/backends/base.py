@@ -102,6 +102,7 @@ class GenerationRequest:
             )
         if any(not s for s in self.stop):
             raise PromptError("a stop sequence is empty: it would end every answer at once", "stop")
+        # param: the texts beside the prompt are part of it (a chat's messages) but stops
         texts = [("system", self.system or ""), ("response_prefix", self.response_prefix)]
         texts += [("a stop sequence", s) for s in self.stop]
         texts += [(f"history turn {i}", text) for i, (_, text) in enumerate(self.history, 1)]
@@ -111,7 +112,8 @@ class GenerationRequest:
             except UnicodeEncodeError as e:  # a lone surrogate, e.g. from a JSON "\ud800"
                 raise PromptError(
                     f"{name} is not valid UTF-8 text (undecodable at character {e.start}); "
-                    f"convert it to UTF-8 first"
+                    f"convert it to UTF-8 first",
+                    "stop" if name == "a stop sequence" else "prompt",
                 ) from None
 
 

@@ -273,12 +273,12 @@ class _Service:
         config = self.system.config
         for name, value in (("since", since), ("tag", tag)):
             if value is not None and not value.strip():
-                raise PromptError(f"{name} is empty: give a value, or leave it out")
+                raise PromptError(f"{name} is empty: give a value, or leave it out", name)
         if since:
             try:
                 utc_timestamp(since)
             except RouterLLMError as e:  # the caller's mistake: a 400, not a server error
-                raise PromptError(f"since: {e}") from None
+                raise PromptError(f"since: {e}", "since") from None
         rep = logged_report(config, since, tag)
         return {"log": config.log.path, **rep.as_dict()}
 

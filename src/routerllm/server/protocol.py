@@ -146,8 +146,9 @@ def _request(body: Mapping[str, Any], prompt: str, **fields: Any) -> GenerationR
         return GenerationRequest(
             prompt, max_new_tokens=new_tokens, stop=_stop(body), **options, **fields
         )
-    except PromptError as e:
-        param = limit if e.param == "max_new_tokens" else e.param
+    except PromptError as e:  # a chat's prompt (system text, earlier turns) is its messages
+        names = {"max_new_tokens": limit, "prompt": "prompt" if fields.get("raw") else "messages"}
+        param = names.get(e.param or "", e.param)
         raise PromptError(str(e).replace("max_new_tokens", limit), param) from None
 
 
