@@ -316,3 +316,28 @@ def test_the_cli_starts_without_the_config_or_carbon_modules() -> None:
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
+
+
+def test_ctrl_c_while_the_interactive_demo_waits_ends_the_session_with_its_totals(
+    tmp_path: Path,
+) -> None:
+    import signal
+    import time
+
+    cfg = write_config(tmp_path, tiny_config_dict(tmp_path))
+    process = subprocess.Popen(
+        [sys.executable, "-m", "routerllm.cli", "demo", "--interactive", "--config", str(cfg),
+         "--max-new-tokens", "3"],  # fmt: skip
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    assert process.stdin is not None and process.stdout is not None
+    process.stdin.write("hello there\n")
+    process.stdin.flush()
+    deadline = time.monotonic() + 60
+    while "[1] light" not in process.stdout.readline():  # answered: now it waits
+        assert time.monotonic() < deadline
+    time.sleep(0.3)
+    process.send_signal(signal.SIGINT)
+    out, err = process.communicate(timeout=60)
+    assert process.returncode == 0 and "Traceback" not in err, err
+    assert "Summary of the session" in out and "requests 1 " in out

@@ -227,9 +227,10 @@ INTERACTIVE_TAG = "interactive"
 
 def _interactive(args: argparse.Namespace, system: Any, stdin: TextIO) -> int:
     """``demo --interactive``: each line read is a prompt, routed and answered with its
-    carbon figures, until end of input or ``:quit``; then the session's totals. A prompt
-    the system refuses (too long, over a budget, a model that fails) is reported in one
-    line and the session goes on."""
+    carbon figures, until end of input, ``:quit`` or Ctrl-C while it waits for a prompt;
+    then the session's totals (Ctrl-C during an answer stops as every command does). A
+    prompt the system refuses (too long, over a budget, a model that fails) is reported
+    in one line and the session goes on."""
     from routerllm.backends.base import GenerationRequest
     from routerllm.carbon.report import summarize
     from routerllm.carbon.report_text import totals_lines
@@ -243,7 +244,11 @@ def _interactive(args: argparse.Namespace, system: Any, stdin: TextIO) -> int:
     while True:
         if ask:
             print("> ", end="", flush=True)
-        line = stdin.readline()
+        try:
+            line = stdin.readline()
+        except KeyboardInterrupt:  # waiting for a prompt: the session ends
+            print(flush=True)
+            break
         if not line or line.strip() == ":quit":
             break
         if not line.strip():
