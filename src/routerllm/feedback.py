@@ -125,10 +125,10 @@ class FeedbackLoop:
         ``embedding`` is its prompt's as ``route`` gave it (None where it gave none). A
         request of the configured router that learns is also kept in ``log``
         (``keeps_in``)."""
-        teach = self.learn and learns(router) and embedding is not None
-        kept = embedding if teach else None
+        learning = learns(router)
+        kept = embedding if self.learn and learning else None
         with self._lock:
-            self._routed[request_id] = Routed(model, router, learns(router), kept)
+            self._routed[request_id] = Routed(model, router, learning, kept)
             while len(self._routed) > MAX_REMEMBERED:
                 self._routed.popitem(last=False)
         if kept is not None and router is self.router and self.keeps_in(log):
@@ -175,7 +175,7 @@ class FeedbackLoop:
             if self.learn:
                 _check_teachable(request_id, routed)
             # first: then it is never lost; refused where any process stored one already
-            if not log.add_feedback(request_id, float(score), once=True):
+            if not log.add_feedback(request_id, float(score)):
                 raise PromptError(_RATED.format(_shown(request_id)))
             routed.rated = True
             if self.learn:

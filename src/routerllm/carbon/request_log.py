@@ -250,10 +250,10 @@ class RequestLog:
             finally:
                 fcntl.flock(f, fcntl.LOCK_UN)
 
-    def add_feedback(self, request_id: str, score: float, once: bool = False) -> bool:
+    def add_feedback(self, request_id: str, score: float) -> bool:
         """Store a score in [0, 1] for a logged request, timestamped now (UTC), and forget
-        its pending row (``remember_pending``). With ``once``, a request scored already
-        (by any process) is not scored again: False, and nothing is written."""
+        its pending row (``remember_pending``). A request scored already (by any process)
+        is not scored again: False, and nothing is written."""
         self.check_open()
         stamp = datetime.now(timezone.utc).isoformat(timespec="microseconds")
         try:
@@ -261,7 +261,7 @@ class RequestLog:
                 # one writer at a time from here: two processes cannot both see it unscored
                 self._db.execute("BEGIN IMMEDIATE")
                 scored = "SELECT 1 FROM feedback WHERE request_id = ? LIMIT 1"
-                if once and self._db.execute(scored, (request_id,)).fetchone():
+                if self._db.execute(scored, (request_id,)).fetchone():
                     return False
                 self._db.execute(
                     "INSERT INTO feedback (request_id, score, timestamp) VALUES (?, ?, ?)",
