@@ -24,6 +24,13 @@ def config_with(tmp_path: Path, *rules: dict[str, Any]) -> AppConfig:
     return load_config(write_config(tmp_path, tiny_config_dict(tmp_path, overrides=list(rules))))
 
 
+def rules(tmp_path: Path, *rules: dict[str, Any]) -> Overrides:
+    """The override rules of a config holding ``rules``."""
+    overrides = Overrides.from_config(config_with(tmp_path, *rules))
+    assert overrides is not None
+    return overrides
+
+
 def routed(model: str, reason: str = "rules say so") -> RoutingDecision:
     return RoutingDecision(model, 0.6, reason, "rules")
 
@@ -108,15 +115,13 @@ def test_prompts_without_a_calculation_are_not_math(prompt: str) -> None:
 
 
 def test_each_action_and_its_reason(tmp_path: Path) -> None:
-    config = config_with(
+    overrides = rules(
         tmp_path,
         {"name": "legal", "pattern": r"\bcontract\b", "model": "tiny-heavy"},
         {"name": "greeting", "pattern": r"^(hi|hello)\b", "tier": "light"},
         {"name": "long", "min_chars": 40, "step": 1},
         {"name": "short", "max_chars": 10, "step": -2},
     )
-    overrides = Overrides.from_config(config)
-    assert overrides is not None
     d = overrides.apply("Review this CONTRACT please", routed("tiny-light"), LADDER)
     assert (d.model, d.confidence, d.router) == ("tiny-heavy", 1.0, "rules")
     assert d.reason == "rules say so; override 'legal': to tiny-heavy, not tiny-light"
@@ -136,14 +141,12 @@ def test_each_action_and_its_reason(tmp_path: Path) -> None:
 
 
 def test_the_first_matching_rule_decides_and_every_condition_must_hold(tmp_path: Path) -> None:
-    config = config_with(
+    overrides = rules(
         tmp_path,
         {"name": "long math", "math": True, "min_chars": 30, "model": "tiny-heavy"},
         {"name": "math", "math": True, "step": 1},
         {"name": "no math", "math": False, "tier": "light"},
     )
-    overrides = Overrides.from_config(config)
-    assert overrides is not None
     assert overrides.apply("What is 3 * 4?", routed("tiny-light"), LADDER).model == "tiny-medium"
     long = "Please calculate 1234 * 5678 for me, carefully"
     assert overrides.apply(long, routed("tiny-light"), LADDER).model == "tiny-heavy"
@@ -151,13 +154,11 @@ def test_the_first_matching_rule_decides_and_every_condition_must_hold(tmp_path:
 
 
 def test_a_target_not_available_here_leaves_the_routers_choice(tmp_path: Path) -> None:
-    config = config_with(
+    overrides = rules(
         tmp_path,
         {"name": "legal", "pattern": "contract", "model": "tiny-heavy"},
         {"name": "big", "min_chars": 1, "tier": "heavy"},
     )
-    overrides = Overrides.from_config(config)
-    assert overrides is not None
     available = ["tiny-light", "tiny-medium"]
     d = overrides.apply("a contract", routed("tiny-light"), available)
     assert d.model == "tiny-light"
@@ -194,13 +195,11 @@ def test_a_routed_system_follows_the_rules_and_a_callers_model_is_kept(tmp_path:
 
 
 def test_a_pattern_that_backtracks_without_end_is_given_up_on_time(tmp_path: Path) -> None:
-    config = config_with(
+    overrides = rules(
         tmp_path,
         {"name": "greedy", "pattern": "(a|aa)+$", "model": "tiny-heavy"},
         {"name": "any", "min_chars": 1, "tier": "medium"},
     )
-    overrides = Overrides.from_config(config)
-    assert overrides is not None
     started = time.perf_counter()
     d = overrides.apply("a" * 60 + "b", routed("tiny-light"), LADDER)
     assert time.perf_counter() - started < 1.0  # re would take hours
