@@ -1,12 +1,14 @@
 """Feedback that survives a restart: with ``router.learn: true`` the learning router's
 requests are kept in the request log's ``pending_feedback`` table (the prompt's
-embedding as the router saw it, never the prompt), so a later system, or a server,
-accepts, stores and learns their scores; each is rated once whichever process rates
-it; the table is bounded; a read-only log and other routers keep to memory."""
+embedding as the router saw it, never the prompt, and the router's folder), so a later
+system, or a server, with that ``router.path`` accepts, stores and learns their scores;
+each is rated once whichever process rates it; the table is bounded per folder; a log from before folders were recorded is migrated and
+keeps its rows; a read-only log and other routers keep to memory."""
 
 from __future__ import annotations
 
 import json
+import shutil
 import sqlite3
 from pathlib import Path
 from typing import Any
@@ -15,6 +17,7 @@ import numpy as np
 import pytest
 
 from routerllm import feedback as feedback_module
+from routerllm.carbon.log_rows import SCHEMA, TABLES
 from routerllm.carbon.request_log import RequestLog
 from routerllm.config import AppConfig
 from routerllm.exceptions import PromptError, UnknownRequestError
@@ -72,6 +75,10 @@ def test_a_score_given_after_a_restart_is_stored_and_learned(tmp_path: Path) -> 
         assert pending_rows(config) == [] and len(third.log.feedback()) == 2
 
 
+def with_router(config: AppConfig, **update: Any) -> AppConfig:
+    return config.model_copy(update={"router": config.router.model_copy(update=update)})
+
+
 def test_a_system_that_does_not_learn_stores_a_score_for_a_kept_request(tmp_path: Path) -> None:
     config = ladder(tmp_path)
     with RouterLLM(config) as learning:
@@ -84,6 +91,37 @@ def test_a_system_that_does_not_learn_stores_a_score_for_a_kept_request(tmp_path
         with pytest.raises(PromptError, match="has been rated already"):
             system.feedback(answer.request_id, 1.0)
     assert saved(config).sums().equals(before) and pending_rows(config) == []
+
+
+def test_two_router_folders_sharing_a_log_do_not_learn_each_others_requests(tmp_path: Path) -> None:  # fmt: skip
+    config = ladder(tmp_path)
+    other = with_router(config, path=str(shutil.copytree(config.router.path or "", tmp_path / "other")))  # fmt: skip
+    prompts = topic_prompts("parser", 3, 60)
+    with RouterLLM(config) as mine, RouterLLM(other) as theirs:
+        a, a2 = mine.generate_batch(prompts[:2])
+        b = theirs.generate(prompts[2])
+        folders = {r[0]: r[6] for r in pending_rows(config)}
+        assert folders == {
+            a.request_id: str((tmp_path / "router").resolve()),
+            a2.request_id: str((tmp_path / "router").resolve()),
+            b.request_id: str((tmp_path / "other").resolve()),
+        }
+        for system, answer in ((theirs, a), (mine, b)):  # not theirs to learn: refused
+            with pytest.raises(UnknownRequestError, match="no routed request"):
+                system.feedback(answer.request_id, 1.0)
+        assert mine.log.feedback() == [] and len(pending_rows(config)) == 3
+        theirs_before = saved(other).sums()
+    with RouterLLM(other) as theirs:  # after a restart too
+        with pytest.raises(UnknownRequestError, match="no routed request"):
+            theirs.feedback(a.request_id, 1.0)
+        theirs.feedback(b.request_id, 0.0)  # theirs: learned
+        assert theirs.router.counts.sum() == theirs_before.counts.sum() + 1  # type: ignore[attr-defined]
+    expected = saved(config)
+    with RouterLLM(config) as mine:
+        mine.feedback(a2.request_id, 0.5)
+        mine.feedback(a.request_id, 1.0)
+    expected.learn(prompts[:2][::-1], [a2.model, a.model], [0.5, 1.0])
+    assert saved(config).sums().equals(expected.sums()) and pending_rows(config) == []
 
 
 def test_two_systems_sharing_a_log_rate_each_answer_once(tmp_path: Path) -> None:
@@ -142,8 +180,7 @@ def test_a_request_the_router_can_no_longer_learn_is_refused(tmp_path: Path) -> 
         answer = before.generate("please write a parser")
     narrower = create_router("feedback", config.models, 0, encoder="hashing:64")
     narrower.fit(["a", "b"], np.ones((2, 3)), [m.name for m in config.models])  # type: ignore[attr-defined]
-    narrower.save(tmp_path / "narrower")
-    config.router.path = str(tmp_path / "narrower")
+    narrower.save(config.router.path or "")  # fitted anew into the folder: replaces it
     with RouterLLM(config) as after:
         with pytest.raises(PromptError, match=r"256-wide 'hashing' embeddings, but router.path now holds .* 64-wide 'hashing:64' ones, which cannot learn it; nothing was stored"):  # fmt: skip
             after.feedback(answer.request_id, 1.0)
@@ -165,3 +202,40 @@ def test_a_kept_embedding_the_router_cannot_learn_is_refused_before_storing(tmp_
                 after.feedback(answer.request_id, 1.0)
         assert after.log.feedback() == [] and len(pending_rows(config)) == 2
         assert after.router.counts.sum() == saved(config).counts.sum()  # type: ignore[attr-defined]
+
+
+def test_the_kept_requests_are_bounded_per_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+    monkeypatch.setattr(feedback_module, "MAX_REMEMBERED", 2)
+    config = ladder(tmp_path)
+    other = with_router(config, path=str(shutil.copytree(config.router.path or "", tmp_path / "other")))  # fmt: skip
+    with RouterLLM(config) as mine, RouterLLM(other) as theirs:
+        a = mine.generate_batch(topic_prompts("parser", 2, 60))
+        b = theirs.generate_batch(topic_prompts("hello", 3, 60))  # a busy neighbour
+        a.append(mine.generate("please write a matrix"))
+    # the newest two of each folder, whatever the other kept since
+    assert [r[0] for r in pending_rows(config)] == [x.request_id for x in (a[1], b[1], b[2], a[2])]
+
+
+def test_a_log_from_before_folders_were_kept_is_read_then_migrated_with_its_rows(tmp_path: Path) -> None:  # fmt: skip
+    config = ladder(tmp_path)
+    router = saved(config)
+    prompt, model = "please write a parser", router.model_names[0]
+    vector = router.embed([prompt])[0].astype("<f4")
+    with sqlite3.connect(config.log.path) as db:  # the schema and row as they were
+        db.executescript(SCHEMA.replace(",\n    folder TEXT NOT NULL DEFAULT ''", ""))
+        db.execute(
+            "INSERT OR REPLACE INTO pending_feedback VALUES (?, ?, ?, ?, ?, ?)",
+            ("old", model, "feedback", "hashing", len(vector), vector.tobytes()),
+        )
+    with RequestLog(config.log.path, read_only=True) as old:  # read as it is
+        kept = old.pending("old")
+        assert kept is not None and (kept.model, kept.folder) == (model, "")
+    with RouterLLM(config) as system:  # opened for writing: migrated, its row kept
+        assert [r[:6] for r in pending_rows(config)] == [("old", model, "feedback", "hashing", len(vector), vector.tobytes())]  # fmt: skip
+        answer = system.generate("hi")
+        system.feedback("old", 0.25)  # kept before folders were: any folder's to learn
+        router.learn([prompt], [model], [0.25])
+        assert system.router.sums().equals(router.sums())  # type: ignore[attr-defined]
+    assert [(r[0], r[6]) for r in pending_rows(config)] == [(answer.request_id, str((tmp_path / "router").resolve()))]  # fmt: skip
+    with sqlite3.connect(config.log.path) as db:
+        assert [c[1] for c in db.execute("PRAGMA table_info(pending_feedback)")] == TABLES["pending_feedback"]  # fmt: skip

@@ -5,14 +5,15 @@ routed: the model that answered, the router and, where the router will be taught
 the score, the prompt's embedding as the router saw it when it routed (taken from
 that routing, not encoded again). With ``router.learn: true`` and a request log
 open for writing, the configured router's requests are also kept in the log's
-``pending_feedback`` table (the embedding, never the prompt; the newest
-``MAX_REMEMBERED``), so that a later process, after a restart, can still learn
-their scores. A score in [0, 1] is written to the log's ``feedback`` table at once
-(so none is lost; once per request, whichever process gives it), and, where the
-config says ``router.learn: true``, taught to the router that routed it
-(``learn``). The configured router loaded from ``router.path`` is then saved back
-there every ``SAVE_EVERY`` scores it learned and when the system closes
-(``Router.save`` writes beside the files and renames them into place; a
+``pending_feedback`` table (the embedding, never the prompt, and the router's folder,
+``router.path`` resolved; the newest ``MAX_REMEMBERED`` of each folder), so that a
+later process with that ``router.path``, after a restart, can still learn their
+scores; another folder's router sharing the log does not. A score in [0, 1] is written
+to the log's ``feedback`` table at once (so none is lost; once per request, whichever
+process gives it), and, where the config says ``router.learn: true``, taught to the
+router that routed it (``learn``). The configured router loaded from ``router.path``
+is then saved back there every ``SAVE_EVERY`` scores it learned and when the system
+closes (``Router.save`` writes beside the files and renames them into place; a
 ``FeedbackRouter`` adds what other processes saved there meanwhile). Feedback may
 arrive from several threads at once (the server's): one lock orders it.
 """
@@ -84,6 +85,8 @@ class FeedbackLoop:
         """``router`` is the system's own, saved to ``save_to`` (its ``router.path``)
         as it learns, when ``learn``."""
         self.router, self.learn, self.save_to = router, learn, save_to
+        # whose requests are this router's in the request log: another router.path's are not
+        self.folder = str(Path(save_to).resolve()) if save_to is not None else ""
         self._routed: OrderedDict[str, Routed] = OrderedDict()
         self._unsaved = 0  # scores learned since the last save point
         self._dirty = False  # learned something not saved yet
@@ -135,7 +138,7 @@ class FeedbackLoop:
             assert log is not None
             encoder = str(getattr(router, "encoder_spec", ""))
             try:
-                log.remember_pending(PendingRequest(request_id, model, router.name, encoder, kept), MAX_REMEMBERED)  # fmt: skip
+                log.remember_pending(PendingRequest(request_id, model, router.name, encoder, kept, self.folder), MAX_REMEMBERED)  # fmt: skip
             except RequestLogError as e:  # the answer is given: it stays rateable here
                 logger.warning("feedback on request %s can be given to this process only: %s", request_id, e)  # fmt: skip
 
@@ -183,9 +186,10 @@ class FeedbackLoop:
 
     def _recalled(self, request_id: str, log: RequestLog) -> Routed | None:
         """The request as the log kept it for feedback (``remember``), for the configured
-        router; a clear error where that router could not learn it any more."""
+        router; None where another router folder's router routed it (not this one's to
+        learn); a clear error where this router could not learn it any more."""
         pending = log.pending(request_id)
-        if pending is None:
+        if pending is None or pending.folder not in ("", self.folder):
             return None
         router = self.router
         encoder, dim = str(getattr(router, "encoder_spec", "")), getattr(router, "dim", None)

@@ -54,7 +54,8 @@ CREATE TABLE IF NOT EXISTS pending_feedback (
     router TEXT NOT NULL,
     encoder TEXT NOT NULL,
     dim INTEGER NOT NULL,
-    embedding BLOB NOT NULL
+    embedding BLOB NOT NULL,
+    folder TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX IF NOT EXISTS requests_time ON requests(timestamp);
 CREATE INDEX IF NOT EXISTS requests_model_time ON requests(model, timestamp);
@@ -69,7 +70,7 @@ TABLES = {
     ],
     "components": ["request_id", "component", "duration_s", "energy_kwh", "co2_kg", "method"],
     "feedback": ["request_id", "score", "timestamp"],
-    "pending_feedback": ["request_id", "model", "router", "encoder", "dim", "embedding"],
+    "pending_feedback": ["request_id", "model", "router", "encoder", "dim", "embedding", "folder"],
 }  # fmt: skip
 #: The numbers of a logged request that a report reads (its energy and CO2: its components'),
 #: by their position in a row.
@@ -84,6 +85,9 @@ REQUIRED_TABLES = ("requests", "components")
 # Logs written before finish_reason was logged (2026-12-02): read as they are, and given
 # the column when opened for writing.
 OLDER_REQUESTS = TABLES["requests"][:-1]
+# Logs whose pending requests did not record their router's folder: read as they are, and
+# given the column (its rows the folder "", any folder's) when opened for writing.
+OLDER_PENDING = TABLES["pending_feedback"][:-1]
 
 CSV_COLUMNS = [
     "timestamp",
@@ -166,13 +170,16 @@ class Spending(NamedTuple):
 class PendingRequest:
     """A routed request whose score its router will learn, kept until it is rated: the
     model that answered, the router, and the prompt's embedding as the router saw it
-    (never the prompt), with the encoder that made it."""
+    (never the prompt), with the encoder that made it, and the folder the router is saved
+    in (its ``router.path``, resolved; "" for a row kept before folders were recorded,
+    which any folder's router may learn)."""
 
     request_id: str
     model: str
     router: str
     encoder: str
     embedding: np.ndarray  # (dim,) float32
+    folder: str = ""
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,7 @@ import numpy as np
 
 from routerllm.carbon.log_rows import (
     CSV_COLUMNS,
+    OLDER_PENDING,
     OLDER_REQUESTS,
     REQUEST_NUMBERS,
     REQUIRED_TABLES,
@@ -92,6 +93,7 @@ class RequestLog:
         try:
             self._db = open_shared(self.db_path, SCHEMA)
             self._add_finish_reason()
+            self._add_pending_folder()
         except (sqlite3.DatabaseError, OSError) as e:
             raise RequestLogError(
                 f"request log {self.db_path} (log.path) cannot be opened: {e}"
@@ -117,6 +119,19 @@ class RequestLog:
             if "duplicate column" not in str(e):
                 raise
 
+    def _add_pending_folder(self) -> None:
+        """Give an older log's pending requests their folder column (another process may
+        be doing it too; the rows kept before get "", any folder's), and the index by
+        which each folder keeps its newest rows."""
+        if table_columns(self._db)["pending_feedback"] == OLDER_PENDING:
+            try:
+                with self._db:
+                    self._db.execute("ALTER TABLE pending_feedback ADD COLUMN folder TEXT NOT NULL DEFAULT ''")  # fmt: skip
+            except sqlite3.OperationalError as e:
+                if "duplicate column" not in str(e):
+                    raise
+        self._db.execute("CREATE INDEX IF NOT EXISTS pending_folder ON pending_feedback(folder)")
+
     def _open_checked(self, read_only: bool) -> sqlite3.Connection:
         """A read-only connection to the existing database, which must be a request log
         (when ``read_only``, one that holds the tables already)."""
@@ -132,7 +147,9 @@ class RequestLog:
             foreign = [
                 name
                 for name, columns in tables.items()
-                if TABLES.get(name) != columns and (name, columns) != ("requests", OLDER_REQUESTS)
+                if TABLES.get(name) != columns
+                and (name, columns)
+                not in (("requests", OLDER_REQUESTS), ("pending_feedback", OLDER_PENDING))
             ]
             missing = read_only and not foreign and not set(REQUIRED_TABLES) <= set(tables)
         except sqlite3.DatabaseError as e:  # not an SQLite file at all
@@ -280,19 +297,23 @@ class RequestLog:
         return self._has_feedback() and bool(self._fetch(sql, [request_id]))
 
     def remember_pending(self, pending: PendingRequest, keep: int) -> None:
-        """Keep a routed request for its score (``pending``), and forget the oldest beyond
-        the newest ``keep`` (a range of rowids: cheap)."""
+        """Keep a routed request for its score (``pending``), and forget the oldest of its
+        folder's beyond that folder's newest ``keep`` (read off the folder's index: cheap);
+        other folders' rows are left alone."""
         self.check_open()
         vector = np.ascontiguousarray(pending.embedding, dtype="<f4")
         try:
             with self._lock, self._db:
                 row = (pending.request_id, pending.model, pending.router, pending.encoder)
                 self._db.execute(
-                    "INSERT OR REPLACE INTO pending_feedback VALUES (?, ?, ?, ?, ?, ?)",
-                    (*row, len(vector), vector.tobytes()),
+                    f"INSERT OR REPLACE INTO pending_feedback ({', '.join(TABLES['pending_feedback'])}) VALUES (?, ?, ?, ?, ?, ?, ?)",  # fmt: skip
+                    (*row, len(vector), vector.tobytes(), pending.folder),
                 )
-                newest = "(SELECT MAX(rowid) FROM pending_feedback)"
-                self._db.execute(f"DELETE FROM pending_feedback WHERE rowid <= {newest} - ?", (keep,))  # fmt: skip
+                oldest_kept = "SELECT rowid FROM pending_feedback WHERE folder = ? ORDER BY rowid DESC LIMIT 1 OFFSET ?"  # fmt: skip
+                self._db.execute(
+                    f"DELETE FROM pending_feedback WHERE folder = ? AND rowid < ({oldest_kept})",
+                    (pending.folder, pending.folder, keep - 1),
+                )
         except sqlite3.Error as e:
             raise RequestLogError(
                 f"request {pending.request_id} could not be kept for feedback in {self.db_path} "
@@ -304,14 +325,15 @@ class RequestLog:
         forgotten, or a damaged row."""
         if not self._has_table("pending_feedback"):
             return None
-        sql = "SELECT model, router, encoder, dim, embedding FROM pending_feedback WHERE request_id = ?"  # fmt: skip
-        rows = self._fetch(sql, [request_id])
+        rows = self._fetch("SELECT * FROM pending_feedback WHERE request_id = ?", [request_id])
         if not rows:
             return None
-        model, router, encoder, dim, blob = rows[0]
+        # an older log opened read-only has no folder column: its rows are any folder's
+        _, model, router, encoder, dim, blob, *folder = rows[0]
         if not isinstance(blob, bytes) or len(blob) != 4 * dim:
             return None
-        return PendingRequest(request_id, model, router, encoder, np.frombuffer(blob, dtype="<f4"))  # fmt: skip
+        vector = np.frombuffer(blob, dtype="<f4")
+        return PendingRequest(request_id, model, router, encoder, vector, *folder)
 
     def feedback(self) -> list[tuple[str, float, str]]:
         """Every stored score, oldest first: (request id, score, timestamp)."""
