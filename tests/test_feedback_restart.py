@@ -2,7 +2,9 @@
 requests are kept in the request log's ``pending_feedback`` table (the prompt's
 embedding as the router saw it, never the prompt, and the router's folder), so a later
 system, or a server, with that ``router.path`` accepts, stores and learns their scores;
-each is rated once whichever process rates it; the table is bounded per folder; a log from before folders were recorded is migrated and
+each is rated once whichever process rates it, and a score stored by a system that does
+not learn is learned once, by the next learning system of that folder to open; the
+table is bounded per folder; a log from before folders were recorded is migrated and
 keeps its rows; a read-only log and other routers keep to memory."""
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import json
 import shutil
 import sqlite3
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -79,18 +82,58 @@ def with_router(config: AppConfig, **update: Any) -> AppConfig:
     return config.model_copy(update={"router": config.router.model_copy(update=update)})
 
 
-def test_a_system_that_does_not_learn_stores_a_score_for_a_kept_request(tmp_path: Path) -> None:
+def test_a_score_a_system_that_does_not_learn_stores_is_learned_once_later(tmp_path: Path) -> None:  # fmt: skip
     config = ladder(tmp_path)
+    prompt = topic_prompts("parser", 1, 60)[0]
     with RouterLLM(config) as learning:
-        answer = learning.generate(topic_prompts("parser", 1, 60)[0])
-    before = saved(config).sums()
-    quiet = config.model_copy(update={"router": config.router.model_copy(update={"learn": False})})
-    with RouterLLM(quiet) as system:
-        system.feedback(answer.request_id, 0.5)  # stored, not learned
+        answer = learning.generate(prompt)
+    expected = saved(config)
+    with RouterLLM(with_router(config, learn=False)) as system:
+        system.feedback(answer.request_id, 0.5)  # stored, not learned: the row stays
         assert [r[:2] for r in system.log.feedback()] == [(answer.request_id, 0.5)]
         with pytest.raises(PromptError, match="has been rated already"):
             system.feedback(answer.request_id, 1.0)
-    assert saved(config).sums().equals(before) and pending_rows(config) == []
+    assert saved(config).sums().equals(expected.sums())
+    assert [r[0] for r in pending_rows(config)] == [answer.request_id]
+    with RouterLLM(config) as first, RouterLLM(config) as second:  # each learns at opening
+        counts = sorted(float(s.router.counts.sum()) for s in (first, second))  # type: ignore[attr-defined]
+        assert counts == [expected.counts.sum(), expected.counts.sum() + 1]  # one learned it
+        assert pending_rows(config) == []
+        with pytest.raises(PromptError, match="has been rated already"):
+            second.feedback(answer.request_id, 1.0)
+    expected.learn([prompt], [answer.model], [0.5])
+    assert saved(config).sums().equals(expected.sums())  # saved at close, learned once
+    with RouterLLM(config) as third:
+        assert third.router.sums().equals(expected.sums())  # type: ignore[attr-defined]
+    assert len(RequestLog(config.log.path, read_only=True).feedback()) == 1
+
+
+def test_two_learning_loops_opening_at_once_take_each_stored_score_once(tmp_path: Path) -> None:  # fmt: skip
+    config = ladder(tmp_path)
+    with RouterLLM(config) as learning:
+        answers = learning.generate_batch(topic_prompts("parser", 6, 60))
+    with RouterLLM(with_router(config, learn=False)) as system:
+        for answer in answers:
+            system.feedback(answer.request_id, 1.0)
+    assert len(pending_rows(config)) == 6
+    loops = [feedback_module.FeedbackLoop(saved(config), True, config.router.path) for _ in range(2)]  # fmt: skip
+    logs = [RequestLog(config.log.path) for _ in loops]  # a connection each, as two processes
+    start, learned = threading.Barrier(2), [0, 0]
+
+    def open_loop(i: int) -> None:
+        start.wait()
+        learned[i] = loops[i].learn_scored(logs[i])
+
+    threads = [threading.Thread(target=open_loop, args=(i,)) for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for log in logs:
+        log.close()
+    assert sorted(learned) == [0, 6] and pending_rows(config) == []
+    before = saved(config).counts.sum()
+    assert sorted(loop.router.counts.sum() - before for loop in loops) == [0, 6]  # type: ignore[attr-defined]
 
 
 def test_two_router_folders_sharing_a_log_do_not_learn_each_others_requests(tmp_path: Path) -> None:  # fmt: skip
@@ -111,14 +154,17 @@ def test_two_router_folders_sharing_a_log_do_not_learn_each_others_requests(tmp_
                 system.feedback(answer.request_id, 1.0)
         assert mine.log.feedback() == [] and len(pending_rows(config)) == 3
         theirs_before = saved(other).sums()
-    with RouterLLM(other) as theirs:  # after a restart too
+    with RouterLLM(with_router(other, learn=False)) as quiet:  # stores any kept request's
+        quiet.feedback(a2.request_id, 0.5)
+    with RouterLLM(other) as theirs:  # a2's score is not theirs to learn either
+        assert theirs.router.sums().equals(theirs_before)  # type: ignore[attr-defined]
         with pytest.raises(UnknownRequestError, match="no routed request"):
             theirs.feedback(a.request_id, 1.0)
         theirs.feedback(b.request_id, 0.0)  # theirs: learned
         assert theirs.router.counts.sum() == theirs_before.counts.sum() + 1  # type: ignore[attr-defined]
     expected = saved(config)
-    with RouterLLM(config) as mine:
-        mine.feedback(a2.request_id, 0.5)
+    with RouterLLM(config) as mine:  # learns a2's stored score as it opens, then a's
+        assert mine.router.counts.sum() == expected.counts.sum() + 1  # type: ignore[attr-defined]
         mine.feedback(a.request_id, 1.0)
     expected.learn(prompts[:2][::-1], [a2.model, a.model], [0.5, 1.0])
     assert saved(config).sums().equals(expected.sums()) and pending_rows(config) == []

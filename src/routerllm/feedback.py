@@ -11,7 +11,9 @@ later process with that ``router.path``, after a restart, can still learn their
 scores; another folder's router sharing the log does not. A score in [0, 1] is written
 to the log's ``feedback`` table at once (so none is lost; once per request, whichever
 process gives it), and, where the config says ``router.learn: true``, taught to the
-router that routed it (``learn``). The configured router loaded from ``router.path``
+router that routed it (``learn``). A process with ``learn: false`` leaves a kept
+request's row with its score; the next learning process of that folder to open learns
+it (``learn_scored``; each once). The configured router loaded from ``router.path``
 is then saved back there every ``SAVE_EVERY`` scores it learned and when the system
 closes (``Router.save`` writes beside the files and renames them into place; a
 ``FeedbackRouter`` adds what other processes saved there meanwhile). Feedback may
@@ -177,8 +179,9 @@ class FeedbackLoop:
             assert routed is not None
             if self.learn:
                 _check_teachable(request_id, routed)
-            # first: then it is never lost; refused where any process stored one already
-            if not log.add_feedback(request_id, float(score)):
+            # first: then it is never lost; refused where any process stored one already.
+            # Not learned here, a kept request's row stays for a process that learns.
+            if not log.add_feedback(request_id, float(score), learned=self.learn):
                 raise PromptError(_RATED.format(_shown(request_id)))
             routed.rated = True
             if self.learn:
@@ -201,6 +204,37 @@ class FeedbackLoop:
                 f"cannot learn it; nothing was stored"
             )
         return Routed(pending.model, router, True, pending.embedding)
+
+    def learn_scored(self, log: RequestLog) -> int:
+        """Learn the scores stored, by processes that do not learn, for requests the
+        configured router's folder kept in ``log`` (``RequestLog.claim_scored``: each is
+        taken by one process only), and count them toward the next save; how many it
+        learned. A system calls it as it opens, before it routes anything. Where the log
+        refuses, they wait in it for the next process that opens."""
+        if not self.keeps_in(log):
+            return 0
+        router = self.router
+        encoder, dim = str(getattr(router, "encoder_spec", "")), getattr(router, "dim", None)
+        if dim is None:
+            return 0
+        try:
+            claimed = log.claim_scored(self.folder, router.name, encoder, int(dim))
+        except RequestLogError as e:
+            logger.warning("scores stored for router %r's requests are left for a later start: %s", router.name, e)  # fmt: skip
+            return 0
+        learned = 0
+        with self._lock:
+            for pending, score in claimed:
+                routed = Routed(pending.model, router, True, pending.embedding)
+                if why := _unteachable(routed):  # changed in the log: its score stays stored
+                    logger.warning("the score stored for request %s is not learned by router %r: %s", pending.request_id, router.name, why)  # fmt: skip
+                    continue
+                if routed.model in router.model_names:
+                    learned += 1
+                self._teach(routed, score)
+        if claimed:
+            logger.info("learned %d of %d scores stored for router %r's requests by processes that do not learn", learned, len(claimed), router.name)  # fmt: skip
+        return learned
 
     def _teach(self, routed: Routed, score: float) -> None:
         router = routed.router
@@ -295,19 +329,26 @@ def _check_rateable(request_id: str, routed: Routed | None) -> None:
 
 def _check_teachable(request_id: str, routed: Routed) -> None:
     """A clear error, before its score is stored, where the router could not learn the
-    request: its embedding (e.g. kept in the request log and changed there since) is not
-    finite or too large."""
+    request (``_unteachable``)."""
+    if why := _unteachable(routed):
+        raise PromptError(
+            f"request {_shown(request_id)!r} cannot be learned by router "
+            f"{routed.router.name!r}: {why}; nothing was stored"
+        ) from why
+
+
+def _unteachable(routed: Routed) -> RouterLLMError | None:
+    """Why the router could not learn the request, or None: its embedding (e.g. kept in
+    the request log and changed there since) is not finite or too large."""
     router, embedding = routed.router, routed.embedding
     check = getattr(router, "check_learnable", None)
     if embedding is None or routed.model not in router.model_names or not callable(check):
-        return
+        return None
     try:
         check(embedding[None])
     except RouterLLMError as e:
-        raise PromptError(
-            f"request {_shown(request_id)!r} cannot be learned by router {router.name!r}: "
-            f"{e}; nothing was stored"
-        ) from e
+        return e
+    return None
 
 
 _RATED = "request {!r} has been rated already; each answer is rated once"

@@ -142,6 +142,8 @@ class RouterLLM:
         self.calls = ModelCalls(config, self.manager, self.meter, self.gate)
         self._available: list[str] | None = None
         self._closed = False
+        # last: what it learns here is saved at close, which a failed start never reaches
+        self.feedback_loop.learn_scored(self.log)
 
     @classmethod
     def from_config(cls, path: str | os.PathLike[str] | None = None, **kwargs: Any) -> RouterLLM:

@@ -168,7 +168,8 @@ class Spending(NamedTuple):
 
 @dataclass(frozen=True)
 class PendingRequest:
-    """A routed request whose score its router will learn, kept until it is rated: the
+    """A routed request whose score its router will learn, kept until it is rated by a
+    process that learns it (one that does not leaves it, scored, for one that does): the
     model that answered, the router, and the prompt's embedding as the router saw it
     (never the prompt), with the encoder that made it, and the folder the router is saved
     in (its ``router.path``, resolved; "" for a row kept before folders were recorded,

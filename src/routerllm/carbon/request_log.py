@@ -37,7 +37,7 @@ from routerllm.carbon.log_rows import (
     utc_timestamp,
 )
 from routerllm.carbon.meter import COMPONENTS, Measurement
-from routerllm.checks import is_number
+from routerllm.checks import is_finite_number, is_number
 from routerllm.exceptions import RequestLogError, RouterLLMError
 from routerllm.sqlite_busy import open_read_only, open_shared, table_columns
 
@@ -267,10 +267,12 @@ class RequestLog:
             finally:
                 fcntl.flock(f, fcntl.LOCK_UN)
 
-    def add_feedback(self, request_id: str, score: float) -> bool:
-        """Store a score in [0, 1] for a logged request, timestamped now (UTC), and forget
-        its pending row (``remember_pending``). A request scored already (by any process)
-        is not scored again: False, and nothing is written."""
+    def add_feedback(self, request_id: str, score: float, learned: bool = True) -> bool:
+        """Store a score in [0, 1] for a logged request, timestamped now (UTC). A
+        ``learned`` score (its router learns it now) forgets the request's pending row
+        (``remember_pending``); any other leaves the row, scored, for a learning process
+        of its folder to learn (``claim_scored``). A request scored already (by any
+        process) is not scored again: False, and nothing is written."""
         self.check_open()
         stamp = datetime.now(timezone.utc).isoformat(timespec="microseconds")
         try:
@@ -284,7 +286,8 @@ class RequestLog:
                     "INSERT INTO feedback (request_id, score, timestamp) VALUES (?, ?, ?)",
                     (request_id, score, stamp),
                 )
-                self._db.execute("DELETE FROM pending_feedback WHERE request_id = ?", (request_id,))  # fmt: skip
+                if learned:
+                    self._db.execute("DELETE FROM pending_feedback WHERE request_id = ?", (request_id,))  # fmt: skip
         except sqlite3.Error as e:
             raise RequestLogError(
                 f"the feedback could not be stored in {self.db_path} (log.path): {e}"
@@ -321,8 +324,8 @@ class RequestLog:
             ) from e
 
     def pending(self, request_id: str) -> PendingRequest | None:
-        """The request kept for its score (``remember_pending``), or None: unknown, rated,
-        forgotten, or a damaged row."""
+        """The request kept for its score (``remember_pending``), or None: unknown, learned
+        or rated where it was learned, forgotten, or a damaged row."""
         if not self._has_table("pending_feedback"):
             return None
         rows = self._fetch("SELECT * FROM pending_feedback WHERE request_id = ?", [request_id])
@@ -334,6 +337,43 @@ class RequestLog:
             return None
         vector = np.frombuffer(blob, dtype="<f4")
         return PendingRequest(request_id, model, router, encoder, vector, *folder)
+
+    def claim_scored(
+        self, folder: str, router: str, encoder: str, dim: int
+    ) -> list[tuple[PendingRequest, float]]:
+        """Take the kept requests of ``folder`` (and those kept before folders were
+        recorded) that were scored without being learned (``add_feedback`` with
+        ``learned`` false) and that a ``router`` on ``dim``-wide ``encoder`` embeddings can
+        learn, with their scores, oldest first; their rows are removed in the same
+        transaction, so that of several processes claiming at once only one gets each.
+        Rows of another router, encoder or width stay (a router put back in the folder
+        may learn them); a damaged row is removed and not returned (its score stays)."""
+        self.check_open()
+        sql = (
+            "SELECT request_id, model, dim, embedding, folder, (SELECT score FROM feedback f "
+            "WHERE f.request_id = p.request_id ORDER BY f.rowid LIMIT 1) FROM pending_feedback p "
+            "WHERE folder IN (?, '') AND router = ? AND encoder = ? AND dim = ? AND EXISTS "
+            "(SELECT 1 FROM feedback f WHERE f.request_id = p.request_id) ORDER BY rowid"
+        )
+        try:
+            with self._lock, self._db:
+                self._db.execute("BEGIN IMMEDIATE")  # one claimer at a time
+                rows = self._db.execute(sql, (folder, router, encoder, dim)).fetchall()
+                self._db.executemany(
+                    "DELETE FROM pending_feedback WHERE request_id = ?", [(r[0],) for r in rows]
+                )
+        except sqlite3.Error as e:
+            raise RequestLogError(
+                f"the scores awaiting router {router!r} could not be taken from {self.db_path} "
+                f"(log.path): {e}"
+            ) from e
+        claimed = []
+        for request_id, model, width, blob, kept_in, score in rows:
+            if isinstance(blob, bytes) and len(blob) == 4 * width and is_finite_number(score) and 0 <= score <= 1:  # fmt: skip
+                vector = np.frombuffer(blob, dtype="<f4")
+                pending = PendingRequest(request_id, model, router, encoder, vector, kept_in)
+                claimed.append((pending, float(score)))
+        return claimed
 
     def feedback(self) -> list[tuple[str, float, str]]:
         """Every stored score, oldest first: (request id, score, timestamp)."""
