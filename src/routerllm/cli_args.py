@@ -38,6 +38,22 @@ def positive_number(text: str) -> float:
     return value
 
 
+def option_arg(text: str) -> tuple[str, object]:
+    """A router option ``KEY=VALUE``, the value read as JSON (``3``, ``[256, 128]``,
+    ``null``) or else taken as text; the router checks it."""
+    import json
+
+    key, sep, value = text.partition("=")
+    if not sep or not key.strip().isidentifier():
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not KEY=VALUE (e.g. top_k=2, hidden=[256,128])"
+        )
+    try:
+        return key.strip(), json.loads(value)
+    except ValueError:
+        return key.strip(), value
+
+
 def name_list(text: str, option: str) -> list[str]:
     """A comma-separated list of names; a clear error when it names none, or one twice."""
     names = [n.strip() for n in text.split(",") if n.strip()]

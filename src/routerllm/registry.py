@@ -62,6 +62,7 @@ ROUTERS: Registry = Registry(
         "ensemble": "routerllm.routers.ensemble:EnsembleRouter",
         "feedback": "routerllm.routers.feedback:FeedbackRouter",
         "policy": "routerllm.routers.policy:PolicyRouter",
+        "moe": "routerllm.routers.moe:MoERouter",
     },
 )
 

@@ -9,14 +9,15 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from routerllm.checks import repeated
 from routerllm.cli import emit
-from routerllm.cli_args import refuse_overwriting, seed_arg
+from routerllm.cli_args import option_arg, refuse_overwriting, seed_arg
 from routerllm.data.labeled import LabeledPrompt, load_json
 from routerllm.exceptions import DataError, RouterLLMError
 
 log = logging.getLogger(__name__)
 
-OUTCOME_ROUTERS = ("quality", "logreg", "knn", "feedback", "policy")
+OUTCOME_ROUTERS = ("quality", "logreg", "knn", "feedback", "policy", "moe")
 
 #: ``routerllm train`` options that only one kind of router uses, with their defaults.
 CLASSIFIER_OPTIONS = {
@@ -24,12 +25,19 @@ CLASSIFIER_OPTIONS = {
     "--epochs": 3, "--batch-size": 16, "--learning-rate": None, "--warmup-steps": None,
     "--resume": False,
 }  # fmt: skip
-OUTCOME_OPTIONS = {
+OUTCOME_OPTIONS: dict[str, object] = {
     "--cost": "auto",
     "--decision": None,
     "--calibrate": None,
     "--two-settings": False,
+    "--option": [],
 }
+#: Router options that ``train`` sets from its own flags: not through ``--option``.
+SET_BY_FLAGS = {
+    "encoder": "--encoder", "mode": "--decision", "costs": "--cost", "knob": "--calibrate",
+    "mix": "--calibrate", "second_knob": "--two-settings", "second_share": "--two-settings",
+    "medium_model": "--medium-model", "large_model": "--large-model",
+}  # fmt: skip
 #: ``routerllm train`` options of the policy router only: its reference models.
 POLICY_OPTIONS = ("--medium-model", "--large-model")
 
@@ -169,6 +177,13 @@ def _train_outcome_router(args: argparse.Namespace) -> dict[str, Any]:
         if args.router == "policy"
         else {}
     )
+    options = dict(args.option)
+    if flagged := [k for k in options if k in SET_BY_FLAGS]:
+        raise RouterLLMError(
+            f"--option {flagged[0]} is set by {SET_BY_FLAGS[flagged[0]]}; use that instead"
+        )
+    if twice := repeated([k for k, _ in args.option]):
+        raise RouterLLMError(f"--option gives {', '.join(twice)} more than once")
     router = create_router(
         args.router,
         candidates,
@@ -177,6 +192,7 @@ def _train_outcome_router(args: argparse.Namespace) -> dict[str, Any]:
         mode=args.decision or "lambda",
         costs=costs.tolist(),
         **references,
+        **options,
     )
     assert isinstance(router, OutcomeRouter)
     if args.two_settings and not args.calibrate:
@@ -251,13 +267,13 @@ def add_train_parser(sub: Any, common: argparse.ArgumentParser) -> None:
     tr.add_argument(
         "--router",
         default="classifier",
-        help="classifier | quality | logreg | knn | feedback | policy",
+        help="classifier | quality | logreg | knn | feedback | policy | moe",
     )
     tr.add_argument(
         "--data",
         required=True,
         help="labelled JSON or a generate-data directory; outcome file for "
-        "quality/logreg/knn/feedback/policy",
+        "quality/logreg/knn/feedback/policy/moe",
     )
     tr.add_argument("--val", help="validation file (classifier)")
     tr.add_argument("--out", required=True, help="directory to save the router into")
@@ -316,4 +332,12 @@ def add_train_parser(sub: Any, common: argparse.ArgumentParser) -> None:
             help=f"policy router: the {role} reference model of the 9-cell labels, a model of "
             "--data (default: the best model of the cheaper half; the best model overall)",
         )
+    tr.add_argument(
+        "--option",
+        action="append",
+        type=option_arg,
+        metavar="KEY=VALUE",
+        help="outcome routers: a router option, repeatable (e.g. moe: hidden=[256,128], "
+        "top_k=2, epochs=50; knn: k=20; logreg: C=0.5); the value is read as JSON",
+    )
     tr.set_defaults(func=cmd_train, interrupted=_train_interrupted)

@@ -48,6 +48,8 @@ class OutcomeRouter(Router):
     """Base of routers that predict per-model success from prompt embeddings."""
 
     LEARNED_OPTIONS = frozenset({"encoder"})
+    #: What ``predict`` gives, in a decision's reason.
+    PREDICTION = "predicted success"
 
     def __init__(
         self,
@@ -214,7 +216,8 @@ class OutcomeRouter(Router):
         raise NotImplementedError
 
     def predict(self, X: np.ndarray) -> np.ndarray:
-        """Predicted success probability (n, m) of each model, from embeddings."""
+        """Predicted success probability (n, m) of each model, from embeddings (what
+        the decision rules rank models by: ``PREDICTION`` says what it is)."""
         self._check_fitted()
         return self._predict(self.check_embeddings(X))
 
@@ -365,7 +368,7 @@ class OutcomeRouter(Router):
             RoutingDecision(
                 model=self.model_names[i],
                 confidence=float(row[i]),
-                reason=f"predicted success {row[i]:.2f} ({how})",
+                reason=f"{self.PREDICTION} {row[i]:.2f} ({how})",
                 router=self.name,
                 scores={n: float(p) for n, p in zip(self.model_names, row, strict=True)},
             )

@@ -1,10 +1,8 @@
-"""Training code: losses and the training loop. The only place optimisers live.
+"""Training code: losses and training loops. The only place optimisers live.
 
 Inference code (routers, encoders, the server) never imports this package;
-a router's ``fit`` imports it lazily.
+a router's ``fit`` imports the module it needs lazily. ``losses`` and
+``trainer`` (the classifier routers', torch) and ``gating`` (the mixture-of-
+experts router's gating network, numpy) are imported one by one, so that
+training the gating network needs no torch.
 """
-
-from routerllm.training.losses import LOSS_NAMES, make_loss
-from routerllm.training.trainer import TrainingArguments, TrainingHistory, train
-
-__all__ = ["LOSS_NAMES", "TrainingArguments", "TrainingHistory", "make_loss", "train"]

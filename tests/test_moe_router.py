@@ -1,0 +1,229 @@
+"""The mixture-of-experts router (MISSION M3.4): sparse top-k gates, the load-balancing
+loss and its gradient against hand-computed values and finite differences, learning
+which model solves which prompts, the multi-objective adjustment, save/load, option
+errors and the CLI; on small data written by the tests (hashing encoder, or random
+embeddings)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from routerllm.exceptions import RouterLLMError
+from routerllm.routers import create_router, load_router
+from routerllm.routers.base import Candidate
+from routerllm.routers.moe import MoERouter, sparse_gates
+from routerllm.training.gating import GatingArguments, init_layers, loss_and_grads, train_gating
+
+from .test_cli import assert_one_line_error
+from .test_learn_cli import ok_json, run
+from .test_outcome_routing import MODELS, SIZES, make_rows, write_json
+
+CANDIDATES = [Candidate(m, SIZES[m]) for m in MODELS]
+
+
+def clusters(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Embeddings in three clusters; in cluster j only model j solves the prompt."""
+    rng = np.random.default_rng(seed)
+    centres = np.eye(3, 8) * 3.0
+    kind = np.arange(n) % 3
+    X = centres[kind] + rng.normal(0, 0.3, (n, 8))
+    return X.astype(np.float32), np.eye(3)[kind]
+
+
+def trained(**options: object) -> MoERouter:
+    router = create_router("moe", CANDIDATES, 0, encoder="hashing", **options)
+    assert isinstance(router, MoERouter)
+    X, Y = clusters(150, 0)
+    return router.fit(None, Y, MODELS, embeddings=X)  # type: ignore[return-value]
+
+
+# -- the gates and the loss ---------------------------------------------------------
+def test_sparse_gates_keep_the_top_k_softmax_and_zero_the_rest() -> None:
+    z = np.array([[1.0, 3.0, 2.0, 0.0]])
+    gates = sparse_gates(z, 2)
+    e = np.exp([3.0, 2.0])
+    assert gates[0] == pytest.approx([0.0, e[0] / e.sum(), e[1] / e.sum(), 0.0])
+    dense = sparse_gates(z, 4)
+    assert dense[0] == pytest.approx(np.exp(z[0]) / np.exp(z[0]).sum())
+    assert sparse_gates(z, 9)[0] == pytest.approx(dense[0])  # k above the experts: all
+
+
+def test_the_load_balancing_loss_is_the_squared_cv_of_the_experts_importance() -> None:
+    # one linear layer fed the identity: the logits are the weights' rows
+    z = np.log(np.array([[3.0, 1.0, 0.0 + 1e-300], [1.0, 1.0, 2.0]]))
+    layers = [(z.copy(), np.zeros(3))]
+    args = GatingArguments(hidden=(), top_k=2, balance_weight=1.0, temperature=1.0)
+    loss, _ = loss_and_grads(layers, np.eye(2), np.zeros((2, 3)), args)
+    # gates: row 1 top-2 (3, 1) -> (0.75, 0.25, 0); row 2 top-2 of (1, 1, 2): 2 and one 1
+    g1 = np.array([0.75, 0.25, 0.0])
+    row2 = sparse_gates(z[1:], 2)[0]
+    assert sorted(row2) == pytest.approx([0.0, 1 / 3, 2 / 3])
+    importance = (g1 + row2) / 2
+    cv2 = importance.var() / importance.mean() ** 2
+    assert loss == pytest.approx(cv2, rel=1e-6)  # no target: no cross-entropy
+
+
+def test_the_cross_entropy_is_against_the_models_that_solved_the_prompt() -> None:
+    z = np.array([[0.0, np.log(3.0), 0.0]])  # softmax (0.2, 0.6, 0.2)
+    layers = [(z.copy(), np.zeros(3))]
+    args = GatingArguments(hidden=(), top_k=None, balance_weight=0.0)
+    target = np.array([[0.5, 0.5, 0.0]])  # two models solved it
+    loss, _ = loss_and_grads(layers, np.eye(1), target, args)
+    assert loss == pytest.approx(-(0.5 * np.log(0.2) + 0.5 * np.log(0.6)))
+
+
+@pytest.mark.parametrize("top_k", [1, 2, None])
+def test_the_gradient_matches_finite_differences(top_k: int | None) -> None:
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(7, 5))
+    Y = (rng.random((7, 4)) > 0.5).astype(float)
+    Y[0] = 0.0  # a prompt nobody solved: balance term only
+    solved = Y.sum(axis=1, keepdims=True)
+    T = np.divide(Y, solved, out=np.zeros_like(Y), where=solved > 0)
+    args = GatingArguments(hidden=(6, 3), top_k=top_k, balance_weight=0.7, temperature=0.8)
+    layers = init_layers([5, 6, 3, 4], rng)
+    _, grads = loss_and_grads(layers, X, T, args)
+    worst = 0.0
+    for (W, b), (gW, gb) in zip(layers, grads, strict=True):
+        for array, grad in ((W, gW), (b, gb)):
+            for idx in np.ndindex(array.shape):
+                old = array[idx]
+                array[idx] = old + 1e-6
+                up = loss_and_grads(layers, X, T, args, grads=False)[0]
+                array[idx] = old - 1e-6
+                down = loss_and_grads(layers, X, T, args, grads=False)[0]
+                array[idx] = old
+                worst = max(worst, abs((up - down) / 2e-6 - grad[idx]))
+    assert worst < 1e-6
+
+
+def test_training_keeps_the_best_validation_epoch_and_stops_early() -> None:
+    rng = np.random.default_rng(1)  # outcomes unrelated to the prompts: it can only over-fit
+    X, Y = rng.normal(size=(200, 8)), np.eye(3)[rng.integers(0, 3, 200)]
+    args = GatingArguments(hidden=(64,), epochs=200, patience=3)
+    seen: list[tuple[int, float | None]] = []
+    result = train_gating(X, Y, args, seed=0, on_epoch=lambda e, v: seen.append((e, v)))
+    assert result.validation_size == 20 and result.epochs_run == len(seen) < 200
+    losses = [v for _, v in seen]
+    assert result.validation_loss == min(losses)  # type: ignore[type-var]
+    assert result.best_epoch == 1 + losses.index(result.validation_loss)
+    assert result.epochs_run - result.best_epoch == 3
+    again = train_gating(X, Y, args, seed=0)
+    assert all(np.array_equal(a[0], b[0]) for a, b in zip(result.layers, again.layers, strict=True))
+
+
+# -- routing -------------------------------------------------------------------------
+def test_it_learns_which_model_solves_which_prompts() -> None:
+    router = trained(hidden=[32], top_k=2)
+    X, Y = clusters(60, 5)  # new prompts of the same three kinds
+    chosen = router.predict(X).argmax(axis=1)
+    assert np.mean(chosen == Y.argmax(axis=1)) > 0.95
+    assert router.predict(X).sum(axis=1) == pytest.approx(np.ones(60))
+    assert (np.count_nonzero(router.gates(X), axis=1) == 2).all()  # top-2: sparse
+    assert router.selection["best_epoch"] >= 1 and router.quality == pytest.approx([1 / 3] * 3)
+
+
+def test_the_seed_adjustment_weighs_quality_carbon_and_cost() -> None:
+    router = trained(quality_weight=0.5, carbon_weight=0.3, cost_weight=0.2, costs=[1, 2, 4])
+    scores = router.objective_scores()
+    carbon = 1 - np.array([1.0, 8.0, 70.0]) / 70.0
+    cost = 1 - np.array([1.0, 2.0, 4.0]) / 4.0
+    assert scores["carbon"] == pytest.approx(carbon) and scores["cost"] == pytest.approx(cost)
+    assert scores["multiplier"] == pytest.approx(0.5 / 3 + 0.3 * carbon + 0.2 * cost)
+    X = clusters(9, 3)[0]
+    adjusted = router.gates(X) * scores["multiplier"]
+    assert router.predict(X) == pytest.approx(adjusted / adjusted.sum(axis=1, keepdims=True))
+    # no weight at all: the gates as they are
+    plain = trained(quality_weight=0.0, carbon_weight=0.0, cost_weight=0.0)
+    assert plain.predict(X) == pytest.approx(plain.gates(X))
+
+
+def test_it_routes_prompts_and_calibrates_like_every_outcome_router() -> None:
+    router = create_router("moe", CANDIDATES, 0, encoder="hashing", hidden=[32])
+    prompts, scores = make_rows(120, 0)
+    router.fit(prompts, scores, MODELS)  # type: ignore[attr-defined]
+    decisions = router.route_batch(prompts[:4])
+    assert all(d.reason.startswith("adjusted gate ") and d.router == "moe" for d in decisions)
+    assert {d.model for d in decisions} <= set(MODELS)
+    held, held_scores = make_rows(60, 1)
+    result = router.calibrate(held, held_scores, "max_share=0.3", MODELS)  # type: ignore[attr-defined]
+    assert result["shares"]["big"] <= 0.3 + 1e-9
+
+
+# -- save / load ---------------------------------------------------------------------
+def test_a_saved_router_reloads_to_identical_predictions_in_any_model_order(tmp_path: Path) -> None:  # fmt: skip
+    router = trained(hidden=[16, 8], top_k=2)
+    router.save(tmp_path / "moe")
+    X = clusters(12, 9)[0]
+    again = load_router(tmp_path / "moe", CANDIDATES)
+    assert np.array_equal(again.predict(X), router.predict(X))  # type: ignore[attr-defined]
+    # a config sizing the models the other way round orders them the other way round
+    resized = [Candidate(m, 100.0 / SIZES[m]) for m in MODELS]
+    reordered = load_router(tmp_path / "moe", resized)
+    assert reordered.model_names == MODELS[::-1]
+    assert np.array_equal(reordered.gates(X), router.gates(X)[:, ::-1])  # type: ignore[attr-defined]
+    # decision-time options may change with a config; the network's shape may not
+    wider = load_router(tmp_path / "moe", CANDIDATES, {"top_k": 1})
+    assert (np.count_nonzero(wider.gates(X), axis=1) == 1).all()  # type: ignore[attr-defined]
+    with pytest.raises(RouterLLMError, match="hidden"):
+        load_router(tmp_path / "moe", CANDIDATES, {"hidden": [32]})
+
+
+def test_weights_that_do_not_fit_the_network_are_refused_clearly(tmp_path: Path) -> None:
+    trained(hidden=[16]).save(tmp_path / "moe")
+    with np.load(tmp_path / "moe" / "weights.npz") as z:
+        arrays = dict(z)
+    arrays["W_out"] = arrays["W_out"][:, :2]
+    broken = create_router("moe", CANDIDATES, 0, encoder="hashing", hidden=[16])
+    with pytest.raises(ValueError, match="W_out"):
+        broken.set_state(arrays)
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"hidden": []}, "hidden must list 1 to 4 layer widths"),
+        ({"hidden": [0]}, "hidden must list"),
+        ({"hidden": "256"}, "hidden"),
+        ({"top_k": 0}, "top_k must be a whole number >= 1"),
+        ({"dropout": 1.0}, "dropout must be a number from 0 to below 1"),
+        ({"temperature": 0}, "temperature must be a number > 0"),
+        ({"carbon_weight": -1}, "carbon_weight must be a number >= 0"),
+        ({"epochs": 2.5}, "epochs"),
+    ],
+)
+def test_bad_options_get_a_clear_error(options: dict[str, object], message: str) -> None:
+    with pytest.raises(RouterLLMError, match=message):
+        create_router("moe", CANDIDATES, 0, encoder="hashing", **options)
+
+
+# -- the CLI ------------------------------------------------------------------------
+def test_train_takes_router_options_and_refuses_those_its_flags_set(tmp_path: Path) -> None:
+    data = write_json(tmp_path / "train.json", *make_rows(80, 0))
+    out = tmp_path / "moe"
+    trained_json = ok_json(
+        "train", "--router", "moe", "--data", str(data), "--out", str(out),
+        "--encoder", "hashing", "--option", "hidden=[16]", "--option", "top_k=2",
+        "--option", "epochs=5",
+    )  # fmt: skip
+    assert trained_json["selection"]["epochs_run"] <= 5
+    saved = json.loads((out / "config.json").read_text())["options"]
+    assert (saved["hidden"], saved["top_k"], saved["epochs"]) == ([16], 2, 5)
+    for args, needles in [
+        (["--option", "encoder=minilm"], ["--option encoder is set by --encoder"]),
+        (["--option", "top_k=0"], ["top_k must be a whole number >= 1"]),
+        (["--option", "top_k=1", "--option", "top_k=2"], ["top_k more than once"]),
+    ]:
+        proc = run("train", "--router", "moe", "--data", str(data), "--out", str(tmp_path / "x"),
+                   "--encoder", "hashing", *args)  # fmt: skip
+        assert_one_line_error(proc, *needles)
+    proc = run("train", "--router", "moe", "--data", str(data), "--out", str(tmp_path / "x"),
+               "--option", "top_k")  # fmt: skip
+    assert proc.returncode == 2 and "'top_k' is not KEY=VALUE" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    proc = run("train", "--data", str(data), "--out", str(tmp_path / "x"), "--option", "k=1")
+    assert_one_line_error(proc, "--option is for outcome routers")
