@@ -1,4 +1,5 @@
-"""The policy router (MISSION M3.8) against the quality and logreg routers, on real outcome data.
+"""The learned routers on real outcome data: the policy router (MISSION M3.8) and the
+mixture-of-experts router (M3.4) against the quality and logreg routers.
 
 On the ../shared/data sets (LLMRouter: test prompts also in train removed;
 RouterBench MBPP: the official split), for each split seed each router is trained
@@ -11,17 +12,19 @@ to each target (``max_cost=0.5``, ``quality=0.95``), as ``routerllm train
 * at each target, test accuracy (mean score of the chosen models), mean cost (a
   share of the costliest model's mean test cost), and whether calibration fell
   back to the best fixed mix (M3.9);
+* each router's training time (seconds, mean over the seeds);
 * the policy router's label distribution (the 9-cell matrix on its training
   prompts; RouterBench has answer texts, so IDK can occur there; LLMRouter has
-  none) and its reference models;
-* the share of test prompts whose most likely policy is each policy, and the share
-  of test prompts routed to each model at each target.
+  none) and its reference models; the share of test prompts whose most likely
+  policy is each policy, and the share of test prompts routed to each model at
+  each target;
+* the mixture-of-experts router's best epoch (on its own 10 % of the fit prompts).
 
 Nothing is tuned on the test sets.
 
-    .venv/bin/python benchmarks/policy_routing.py [--data-dir ../shared/data]
+    .venv/bin/python benchmarks/learned_routers.py [--data-dir ../shared/data]
         [--datasets llmrouter routerbench_mbpp] [--seeds 0 1 2]
-        [--targets max_cost=0.5 quality=0.95] [--json]
+        [--routers policy moe quality logreg] [--targets max_cost=0.5 quality=0.95] [--json]
 """
 
 from __future__ import annotations
@@ -44,11 +47,16 @@ from routerllm.routers.base import create_router
 from routerllm.routers.outcome import DEFAULT_ENCODER, OutcomeRouter
 from routerllm.routers.policy import PolicyRouter
 
-ROUTERS = ("policy", "quality", "logreg")
+ROUTERS = ["policy", "moe", "quality", "logreg"]
 
 
 def one_split(
-    train: OutcomeDataset, test: OutcomeDataset, targets: list[str], seed: int, encoder: Any
+    train: OutcomeDataset,
+    test: OutcomeDataset,
+    routers: list[str],
+    targets: list[str],
+    seed: int,
+    encoder: Any,
 ) -> dict[str, Any]:
     cost = train.cost_kind("auto")
     mean_cost = train.cost_matrix(cost).mean(axis=0)
@@ -59,15 +67,17 @@ def one_split(
     x_fit, x_held, x_test = (encoder.encode(d.prompts) for d in (fit_on, held_out, test))
     out: dict[str, Any] = {"cost": cost, "routers": {}}
     curves = {}
-    for name in ROUTERS:
+    for name in routers:
         router = create_router(name, candidates, seed, encoder=DEFAULT_ENCODER,
                                costs=mean_cost.tolist())  # fmt: skip
         assert isinstance(router, OutcomeRouter)
+        start = time.perf_counter()
         router.fit_dataset(fit_on, x_fit)
+        fit_seconds = time.perf_counter() - start
         order = [router.model_names.index(m) for m in train.models]
         predicted = router.predict(x_test)[:, order]
         curves[name] = sweep(predicted, test.scores, test_costs, "lambda", decision_costs=mean_cost)
-        row: dict[str, Any] = {}
+        row: dict[str, Any] = {"fit_seconds": fit_seconds}
         for target in targets:
             cal = router.calibrate(x_held, held_out.scores, target, train.models)
             chosen = [d.model for d in router.route_batch(test.prompts)]
@@ -87,12 +97,14 @@ def one_split(
                 "predicted_policy_shares": {p: float(np.mean(best == k))
                                             for k, p in enumerate(POLICIES)},
             }  # fmt: skip
+        if name == "moe":
+            row["best_epoch"] = router.selection["best_epoch"]
         out["routers"][name] = row
     sizes = train.sizes()
     report = routing_report(curves, test.scores, test_costs,
                             None if sizes is None else [float(s) for s in sizes],
                             model_names=train.models)  # fmt: skip
-    for name in ROUTERS:
+    for name in routers:
         out["routers"][name]["aiq"] = float(report["rows"][name]["aiq"])
     out["best_single"] = report["best_single"]
     return out
@@ -103,18 +115,24 @@ def _mean_sd(values: list[float]) -> str:
     return f"{v.mean():.4f} ±{v.std(ddof=1) if len(v) > 1 else 0.0:.4f}"
 
 
-def print_summary(name: str, runs: dict[str, Any], targets: list[str]) -> None:
+def print_summary(runs: dict[str, Any], routers: list[str], targets: list[str]) -> None:
     rows = list(runs.values())
     print(f"{'router':<9}{'AIQ':>16}" + "".join(
-        f"{t + ' acc':>26}{'cost':>9}{'mix':>5}" for t in targets))  # fmt: skip
-    for router in ROUTERS:
+        f"{t + ' acc':>26}{'cost':>9}{'mix':>5}" for t in targets) + f"{'fit s':>8}")  # fmt: skip
+    for router in routers:
         line = f"{router:<9}{_mean_sd([r['routers'][router]['aiq'] for r in rows]):>16}"
         for t in targets:
             cells = [r["routers"][router][t] for r in rows]
             line += f"{_mean_sd([c['accuracy'] for c in cells]):>26}"
             line += f"{np.mean([c['cost_share'] for c in cells]):>9.1%}"
             line += f"{sum(c['fixed_mix'] for c in cells):>3}/{len(cells)}"
+        line += f"{np.mean([r['routers'][router]['fit_seconds'] for r in rows]):>8.1f}"
         print(line)
+    if "moe" in routers:
+        epochs = [r["routers"]["moe"]["best_epoch"] for r in rows]
+        print(f"moe: best epoch per seed {epochs}")
+    if "policy" not in routers:
+        return
     for seed, r in runs.items():
         pol = r["policy"]
         labels = ", ".join(f"{p} {n}" for p, n in pol["labels"].items())
@@ -130,6 +148,7 @@ def print_summary(name: str, runs: dict[str, Any], targets: list[str]) -> None:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     add_split_arguments(ap, ["max_cost=0.5", "quality=0.95"])
+    ap.add_argument("--routers", nargs="+", default=ROUTERS)
     args = ap.parse_args()
     root = outcome_data_dir(args)
     if root is None:
@@ -139,7 +158,10 @@ def main() -> int:
     for name in args.datasets:
         train, test = load_pair(root, name)
         start = time.perf_counter()
-        runs = {str(s): one_split(train, test, args.targets, s, encoder) for s in args.seeds}
+        runs = {
+            str(s): one_split(train, test, args.routers, args.targets, s, encoder)
+            for s in args.seeds
+        }
         results[name] = runs
         if args.json:
             continue
@@ -147,7 +169,7 @@ def main() -> int:
         print(f"\n== {name}: train {len(train)} (80 % fit, 20 % calibration), test {len(test)}, "
               f"cost = {first['cost']}, best single {first['best_single']['name']}, "
               f"{time.perf_counter() - start:.0f} s; means ± sd over seeds {args.seeds}")  # fmt: skip
-        print_summary(name, runs, args.targets)
+        print_summary(runs, args.routers, args.targets)
     if args.json:
         print(json.dumps(results, indent=1, default=float))
     return 0

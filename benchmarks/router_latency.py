@@ -53,7 +53,9 @@ def main() -> int:
             [],
             TrainingArguments(epochs=1, learning_rate=1e-3, warmup_steps=0, progress=False),
         )
-        for router in (quality, clf):
+        moe = create_router("moe", MODELS, 0, encoder=spec, epochs=5)
+        moe.fit([i.text for i in train], outcomes, [m.name for m in MODELS])  # type: ignore[attr-defined]
+        for router in (quality, moe, clf):
             lat = latency_stats(lambda p, r=router: r.route(p), probe)
             rate = throughput(lambda b, r=router: r.route_batch(list(b)), probe, batch_size=64)
             rows.append({"router": router.name, "encoder": spec, "p50_ms": lat.p50_ms, "p95_ms": lat.p95_ms,
