@@ -252,6 +252,12 @@ def test_experiment_writes_report_results_and_outcomes(
     older = run_experiment(tiny_config, out, systems=["gated-cascade"], limit=6, folds=2,
                            style_overrides={"max_new_tokens": 8}, progress=False)  # fmt: skip
     assert "quality router" in older["systems"][0]["gate"]["predictor"]
+    # the mixture-of-experts router runs when named, cross-validated like the others
+    moe = run_experiment(tiny_config, out, systems=["moe"], limit=6, folds=2,
+                         style_overrides={"max_new_tokens": 8}, progress=False)  # fmt: skip
+    (row,) = moe["systems"]
+    assert (row["system"], row["total"], len(row["decision_rules"])) == ("moe", 6, 2)
+    assert set(row["model_distribution"]) <= {m.name for m in tiny_config.models}
     # ... and over a range of budgets, each calibrated on the training folds
     budgets = [b for b, _, _ in gated["gate"]["curve"]]
     assert budgets == sorted(budgets) and 0.7 in budgets

@@ -96,7 +96,7 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
     he.add_argument("--out", required=True, help="directory for results (resumable) and the report")
     he.add_argument(
         "--systems",
-        help="comma-separated; default: direct-heavy,direct-medium,direct-light,random,rules,complexity,quality,logreg,knn,cascade,gated-cascade",
+        help="comma-separated; default: direct-heavy,direct-medium,direct-light,random,rules,complexity,quality,logreg,knn,cascade,gated-cascade; also moe (the mixture-of-experts router, cross-validated like the learned routers)",
     )
     he.add_argument("--limit", type=int, help="a seeded subset of N problems")
     he.add_argument(

@@ -17,6 +17,7 @@ from routerllm.checks import is_integer
 from routerllm.config import AppConfig
 from routerllm.eval.cascade_gate import budget_gate
 from routerllm.eval.humaneval_run import (
+    ALSO_LEARNED,
     AS_IS,
     CASCADE,
     GATED_CASCADE,
@@ -105,7 +106,7 @@ def run_experiment(
         else [m for m in ladder if m in {direct[name] for name in systems}]
     )
     problems = problems_subset(limit, seed, problems_file, config.limits.max_prompt_chars)
-    trained = any(s in (*LEARNED, GATED_CASCADE) for s in systems)
+    trained = any(s in (*LEARNED, *ALSO_LEARNED, GATED_CASCADE) for s in systems)
     if train_on is not None and not trained:
         raise RouterLLMError(
             "--train-on trains the learned routers and the gated cascade's gate, and none of "

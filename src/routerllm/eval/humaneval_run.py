@@ -36,6 +36,8 @@ from routerllm.system import RouterLLM
 log = logging.getLogger(__name__)
 
 LEARNED = ("quality", "logreg", "knn")
+#: Learned routers run when named in --systems only: the mixture of experts (M3.4).
+ALSO_LEARNED = ("moe",)
 #: The medium model answers; an answer that fails its prompt's own examples goes to the heavy one.
 CASCADE = "cascade"
 #: The cascade within an energy budget: a failed answer goes to the heavy model only
@@ -410,7 +412,7 @@ def cross_validated(
 
 
 def check_systems(names: Sequence[str], ladder: Sequence[str]) -> None:
-    valid = {"direct-light", "direct-medium", "direct-heavy", *AS_IS, *LEARNED, CASCADE, GATED_CASCADE}  # fmt: skip
+    valid = {"direct-light", "direct-medium", "direct-heavy", *AS_IS, *LEARNED, *ALSO_LEARNED, CASCADE, GATED_CASCADE}  # fmt: skip
     bad = [n for n in names if n not in valid]
     if bad:
         raise RouterLLMError(f"unknown systems {bad}; valid: {', '.join(sorted(valid))}")
