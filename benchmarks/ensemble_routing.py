@@ -30,13 +30,12 @@ import time
 from typing import Any
 
 import numpy as np
-from outcome_data import add_split_arguments, load_pair
+from outcome_data import add_split_arguments, calibration_split, load_pair
 from outcome_data import data_dir as outcome_data_dir
 
 from routerllm.data.outcomes import OutcomeDataset
 from routerllm.encoders import CachedEncoder, create_encoder
 from routerllm.eval.curves import OperatingPoint, quality_at, upper_hull
-from routerllm.eval.outcome_eval import outcome_candidates, split_dataset
 from routerllm.eval.routing_metrics import evaluate_choices, sweep
 from routerllm.routers.base import Router, create_router
 from routerllm.routers.decision import MODES
@@ -67,12 +66,9 @@ def one_split(
     train: OutcomeDataset, test: OutcomeDataset, targets: list[str], seed: int,
     encoders: dict[str, Any],
 ) -> dict[str, Any]:  # fmt: skip
-    cost = train.cost_kind("auto")
-    mean_cost = train.cost_matrix(cost).mean(axis=0)
-    test_costs = test.cost_matrix(cost)
-    top = float(test_costs.mean(axis=0).max())
-    candidates = outcome_candidates(train, mean_cost)
-    fit_on, held_out = split_dataset(train, 0.2, seed)
+    cost, mean_cost, test_costs, top, candidates, fit_on, held_out = calibration_split(
+        train, test, seed
+    )
     singles = [evaluate_choices(np.full(len(test), j), test.scores, test_costs)
                for j in range(len(train.models))]  # fmt: skip
     hull = upper_hull(singles)

@@ -35,13 +35,12 @@ import time
 from typing import Any
 
 import numpy as np
-from outcome_data import add_split_arguments, load_pair
+from outcome_data import add_split_arguments, calibration_split, load_pair
 from outcome_data import data_dir as outcome_data_dir
 
 from routerllm.data.outcomes import OutcomeDataset
 from routerllm.data.policy_labels import POLICIES
 from routerllm.encoders import CachedEncoder, create_encoder
-from routerllm.eval.outcome_eval import outcome_candidates, split_dataset
 from routerllm.eval.routing_metrics import evaluate_choices, routing_report, sweep
 from routerllm.routers.base import create_router
 from routerllm.routers.outcome import DEFAULT_ENCODER, OutcomeRouter
@@ -58,12 +57,9 @@ def one_split(
     seed: int,
     encoder: Any,
 ) -> dict[str, Any]:
-    cost = train.cost_kind("auto")
-    mean_cost = train.cost_matrix(cost).mean(axis=0)
-    test_costs = test.cost_matrix(cost)
-    top = float(test_costs.mean(axis=0).max())
-    candidates = outcome_candidates(train, mean_cost)
-    fit_on, held_out = split_dataset(train, 0.2, seed)
+    cost, mean_cost, test_costs, top, candidates, fit_on, held_out = calibration_split(
+        train, test, seed
+    )
     x_fit, x_held, x_test = (encoder.encode(d.prompts) for d in (fit_on, held_out, test))
     out: dict[str, Any] = {"cost": cost, "routers": {}}
     curves = {}

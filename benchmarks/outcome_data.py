@@ -5,12 +5,13 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 
 if TYPE_CHECKING:
     from routerllm.data.outcomes import OutcomeDataset
+    from routerllm.routers.base import Candidate
 
 #: name -> (train file, test file), relative to the data directory.
 DATASETS = {
@@ -62,3 +63,29 @@ def mean_ci90(values: np.ndarray) -> tuple[float, float, float]:
         return float(d.mean()), float("nan"), float("nan")
     half = float(t.ppf(0.95, len(d) - 1) * d.std(ddof=1) / np.sqrt(len(d)))
     return float(d.mean()), float(d.mean()) - half, float(d.mean()) + half
+
+
+class Split(NamedTuple):
+    """What a benchmark that calibrates routers needs of one split seed: the cost kind,
+    each model's mean training cost (what routers decide by), the test calls' costs and
+    the costliest model's mean of them, the routers' view of the models, and the 80 %
+    of train they are fitted on and the 20 % they are calibrated on."""
+
+    cost: str
+    mean_cost: np.ndarray
+    test_costs: np.ndarray
+    top: float
+    candidates: list[Candidate]
+    fit_on: OutcomeDataset
+    held_out: OutcomeDataset
+
+
+def calibration_split(train: OutcomeDataset, test: OutcomeDataset, seed: int) -> Split:
+    from routerllm.eval.outcome_eval import outcome_candidates, split_dataset
+
+    cost = train.cost_kind("auto")
+    mean_cost = train.cost_matrix(cost).mean(axis=0)
+    test_costs = test.cost_matrix(cost)
+    fit_on, held_out = split_dataset(train, 0.2, seed)
+    top = float(test_costs.mean(axis=0).max())
+    return Split(cost, mean_cost, test_costs, top, outcome_candidates(train, mean_cost), fit_on, held_out)  # fmt: skip
