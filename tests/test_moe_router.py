@@ -171,6 +171,8 @@ def test_a_saved_router_reloads_to_identical_predictions_in_any_model_order(tmp_
     assert (np.count_nonzero(wider.gates(X), axis=1) == 1).all()  # type: ignore[attr-defined]
     with pytest.raises(RouterLLMError, match="hidden"):
         load_router(tmp_path / "moe", CANDIDATES, {"hidden": [32]})
+    with pytest.raises(RouterLLMError, match="seed: not a router option"):
+        load_router(tmp_path / "moe", CANDIDATES, {"seed": 1})
 
 
 def test_weights_that_do_not_fit_the_network_are_refused_clearly(tmp_path: Path) -> None:
@@ -217,6 +219,8 @@ def test_train_takes_router_options_and_refuses_those_its_flags_set(tmp_path: Pa
         (["--option", "encoder=minilm"], ["--option encoder is set by --encoder"]),
         (["--option", "top_k=0"], ["top_k must be a whole number >= 1"]),
         (["--option", "top_k=1", "--option", "top_k=2"], ["top_k more than once"]),
+        (["--option", "seed=3"], ["--option seed is set by --seed"]),
+        (["--option", "models=[1]"], ["--option models is set by --data"]),
     ]:
         proc = run("train", "--router", "moe", "--data", str(data), "--out", str(tmp_path / "x"),
                    "--encoder", "hashing", *args)  # fmt: skip

@@ -41,6 +41,16 @@ def test_tag_none_is_untagged_and_a_wrong_tag_is_refused_before_any_work(
     assert [r.id for r in system.log.records(tag="")] == [result.request_id]
 
 
+@pytest.mark.parametrize("key", ["seed", "name", "models"])
+def test_a_router_option_named_like_the_routers_own_settings_is_refused(
+    tiny_config: AppConfig, key: str
+) -> None:
+    router = tiny_config.router.model_copy(update={"options": {key: 1}})
+    config = tiny_config.model_copy(update={"router": router})
+    with pytest.raises(RouterLLMError, match=f"{key}: not a router option"):
+        RouterLLM(config)
+
+
 @pytest.mark.parametrize(
     ("call", "message"),
     [

@@ -44,7 +44,7 @@ from routerllm.manager import LLMManager
 from routerllm.model_calls import ModelCalls
 from routerllm.request_checks import checked_batch, checked_prompt, checked_request, checked_tag
 from routerllm.routed_result import FIXED, RoutedResult
-from routerllm.routers.base import Router, RoutingDecision, create_router
+from routerllm.routers.base import Router, RoutingDecision, check_option_names, create_router
 from routerllm.routers.saved import load_router
 from routerllm.routing_scope import RoutingScope
 from routerllm.served_gate import ServedGate
@@ -60,6 +60,7 @@ def build_router(config: AppConfig) -> Router:
     settings = config.router
     if settings.path:
         return load_router(settings.path, config.models, settings.options)
+    check_option_names(settings.options)
     return create_router(settings.name, config.models, settings.seed, **settings.options)
 
 

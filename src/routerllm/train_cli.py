@@ -36,7 +36,8 @@ OUTCOME_OPTIONS: dict[str, object] = {
 SET_BY_FLAGS = {
     "encoder": "--encoder", "mode": "--decision", "costs": "--cost", "knob": "--calibrate",
     "mix": "--calibrate", "second_knob": "--two-settings", "second_share": "--two-settings",
-    "medium_model": "--medium-model", "large_model": "--large-model",
+    "medium_model": "--medium-model", "large_model": "--large-model", "seed": "--seed",
+    "name": "--router", "models": "--data",
 }  # fmt: skip
 #: ``routerllm train`` options of the policy router only: its reference models.
 POLICY_OPTIONS = ("--medium-model", "--large-model")

@@ -15,7 +15,7 @@ import json
 import logging
 import os
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Protocol
@@ -326,6 +326,21 @@ def is_saved_router(config: Path) -> bool:
     except (OSError, ValueError):
         return False
     return isinstance(meta, dict) and isinstance(meta.get("router"), str) and "models" in meta
+
+
+#: What ``create_router`` takes beside a router's options: never one of them.
+ROUTER_ARGUMENTS = ("name", "models", "seed")
+
+
+def check_option_names(options: Mapping[str, Any]) -> None:
+    """A clear error where ``options`` (a config's ``router.options``) name one of
+    ``create_router``'s own arguments, which would be given twice."""
+    if given := [k for k in ROUTER_ARGUMENTS if k in options]:
+        raise RouterLLMError(
+            f"{', '.join(given)}: not a router option (a router's name, models and seed are "
+            f"router.name, the config's models and router.seed); remove it from the options "
+            f"(router.options)"
+        )
 
 
 def create_router(

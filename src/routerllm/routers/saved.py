@@ -25,6 +25,7 @@ from routerllm.routers.base import (
     CandidateModel,
     Router,
     check_models,
+    check_option_names,
     create_router,
     holds,
     one_line,
@@ -49,6 +50,7 @@ def load_router(
     if options is not None and not isinstance(options, Mapping):
         raise RouterLLMError(f"a saved router's options are a mapping, got {options!r}")
     overrides = dict(options or {})
+    check_option_names(overrides)
     check_models(models)
     path = Path(directory)
     try:
