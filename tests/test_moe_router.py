@@ -116,6 +116,16 @@ def test_training_keeps_the_best_validation_epoch_and_stops_early() -> None:
     assert all(np.array_equal(a[0], b[0]) for a, b in zip(result.layers, again.layers, strict=True))
 
 
+@pytest.mark.parametrize("n", [15, 150])  # without, then with a validation split
+def test_training_that_diverges_is_a_clear_error(n: int) -> None:
+    router = create_router("moe", CANDIDATES, 0, encoder="hashing", hidden=[8], epochs=3,
+                           learning_rate=1e300)  # fmt: skip
+    X, Y = clusters(n, 0)
+    with pytest.raises(RouterLLMError, match=r"diverged at epoch \d+ .* lower learning_rate \(now 1e\+300\)"):  # fmt: skip
+        router.fit(None, Y, MODELS, embeddings=X)  # type: ignore[attr-defined]
+    assert not router.is_trained
+
+
 # -- routing -------------------------------------------------------------------------
 def test_it_learns_which_model_solves_which_prompts() -> None:
     router = trained(hidden=[32], top_k=2)
@@ -204,6 +214,19 @@ def test_bad_options_get_a_clear_error(options: dict[str, object], message: str)
 
 
 # -- the CLI ------------------------------------------------------------------------
+def test_train_that_diverges_leaves_the_router_saved_in_out_as_it_was(tmp_path: Path) -> None:
+    data = write_json(tmp_path / "train.json", *make_rows(40, 0))
+    out = tmp_path / "moe"
+    common = ["train", "--router", "moe", "--data", str(data), "--out", str(out), "--encoder",
+              "hashing", "--option", "hidden=[8]", "--option", "epochs=3"]  # fmt: skip
+    ok_json(*common)
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    proc = run(*common, "--option", "learning_rate=1e300")
+    assert_one_line_error(proc, "diverged", "lower learning_rate")
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    assert load_router(out, CANDIDATES).is_trained
+
+
 def test_train_takes_router_options_and_refuses_those_its_flags_set(tmp_path: Path) -> None:
     data = write_json(tmp_path / "train.json", *make_rows(80, 0))
     out = tmp_path / "moe"

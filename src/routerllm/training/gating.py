@@ -32,6 +32,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from routerllm.exceptions import RouterLLMError
 from routerllm.routers.moe import Layers, softmax, sparse_gates
 
 #: Fewer training prompts than this: no validation split, every epoch is run.
@@ -182,14 +183,26 @@ def train_gating(
     epoch = 0
     for epoch in range(1, args.epochs + 1):
         shuffled = rng.permutation(fit)
-        for batch in np.array_split(shuffled, max(1, math.ceil(len(fit) / args.batch_size))):
-            _, grads = loss_and_grads(layers, X[batch], T[batch], args, rng)
-            optimiser.step(layers, grads)
-        val_loss = None
-        if n_val:
-            val_loss = float(loss_and_grads(layers, X[val], T[val], args, grads=False)[0])
-            if val_loss < best[0] - 1e-9:
-                best = (val_loss, copy.deepcopy(layers), epoch)
+        # overflow is how training diverges: reported below as one error, not as warnings
+        with np.errstate(over="ignore", invalid="ignore"):
+            for batch in np.array_split(shuffled, max(1, math.ceil(len(fit) / args.batch_size))):
+                _, grads = loss_and_grads(layers, X[batch], T[batch], args, rng)
+                optimiser.step(layers, grads)
+            val_loss = None
+            if n_val:
+                val_loss = float(loss_and_grads(layers, X[val], T[val], args, grads=False)[0])
+        if not all(np.isfinite(W).all() and np.isfinite(b).all() for W, b in layers) or (
+            val_loss is not None and not math.isfinite(val_loss)
+        ):
+            # else its NaN weights would be saved (and refused when loaded), or with a
+            # validation split the untrained first weights kept as the best
+            raise RouterLLMError(
+                f"the gating network's training diverged at epoch {epoch} (its weights or "
+                f"loss are no longer finite numbers): train it with a lower learning_rate "
+                f"(now {args.learning_rate:g}) or weight_decay (now {args.weight_decay:g})"
+            )
+        if val_loss is not None and val_loss < best[0] - 1e-9:
+            best = (val_loss, copy.deepcopy(layers), epoch)
         if on_epoch is not None:
             on_epoch(epoch, val_loss)
         if n_val and epoch - best[2] >= args.patience:
