@@ -185,13 +185,20 @@ def test_a_saved_router_reloads_to_identical_predictions_in_any_model_order(tmp_
         load_router(tmp_path / "moe", CANDIDATES, {"seed": 1})
 
 
-def test_weights_that_do_not_fit_the_network_are_refused_clearly(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("name", "array"),
+    [("W_out", np.zeros((16, 2))), ("W1", np.array(1.0)), ("W1", np.zeros((0, 16)))],
+    ids=["W_out-for-2-models", "W1-a-number", "W1-for-no-embedding"],
+)
+def test_weights_that_do_not_fit_the_network_are_refused_clearly(
+    tmp_path: Path, name: str, array: np.ndarray
+) -> None:
     trained(hidden=[16]).save(tmp_path / "moe")
     with np.load(tmp_path / "moe" / "weights.npz") as z:
         arrays = dict(z)
-    arrays["W_out"] = arrays["W_out"][:, :2]
+    arrays[name] = array
     broken = create_router("moe", CANDIDATES, 0, encoder="hashing", hidden=[16])
-    with pytest.raises(ValueError, match="W_out"):
+    with pytest.raises(ValueError, match=f"layer {name} has shape"):
         broken.set_state(arrays)
 
 

@@ -252,7 +252,13 @@ class MoERouter(OutcomeRouter):
         wanted = [f"b{i}" for i in range(1, depth + 1)] + ["W_out", "b_out", "quality"]
         if missing := [k for k in wanted if k not in arrays]:
             raise ValueError(f"arrays missing: {', '.join(missing)}")
-        widths = [arrays["W1"].shape[0], *self.hidden, len(self.models)]
+        first = arrays["W1"]
+        if first.ndim != 2 or first.shape[0] == 0:  # its rows: the embeddings' width
+            raise ValueError(
+                f"layer W1 has shape {first.shape}, expected (embedding width >= 1, "
+                f"{self.hidden[0]})"
+            )
+        widths = [first.shape[0], *self.hidden, len(self.models)]
         names = [f"{i}" for i in range(1, depth + 1)] + ["_out"]
         for i, name in enumerate(names):
             W, b = arrays[f"W{name}"], arrays[f"b{name}"]
