@@ -76,6 +76,15 @@ def gate_logits(layers: Layers, X: np.ndarray) -> np.ndarray:
     return np.asarray(a @ W + b)
 
 
+def layer_arrays(layers: Layers) -> dict[str, np.ndarray]:
+    """A network's layers as saved: ``W1``, ``b1``, ... for the hidden ones, ``W_out``
+    and ``b_out`` for the experts' logits."""
+    arrays = {}
+    for i, (W, b) in enumerate(layers[:-1], start=1):
+        arrays[f"W{i}"], arrays[f"b{i}"] = W, b
+    return arrays | {"W_out": layers[-1][0], "b_out": layers[-1][1]}
+
+
 class MoERouter(OutcomeRouter):
     """Gating network over the models, sparse top-k gates adjusted by quality, carbon
     and cost; see the module docstring."""
@@ -184,12 +193,14 @@ class MoERouter(OutcomeRouter):
     def gates(self, X: np.ndarray) -> np.ndarray:
         """The sparse top-k gates (n, m) for embeddings ``X``, before the adjustment."""
         self._check_fitted()
-        z = gate_logits(self.layers, self.check_embeddings(X)) / self.settings["temperature"]
+        return self._gates(self.check_embeddings(X))
+
+    def _gates(self, X: np.ndarray) -> np.ndarray:
+        z = gate_logits(self.layers, X) / self.settings["temperature"]
         return sparse_gates(z, self._top_k)
 
     def _predict(self, X: np.ndarray) -> np.ndarray:
-        z = gate_logits(self.layers, X) / self.settings["temperature"]
-        gates = sparse_gates(z, self._top_k)
+        gates = self._gates(X)
         s = self.settings
         if s["quality_weight"] + s["carbon_weight"] + s["cost_weight"] == 0:
             return gates  # no adjustment
@@ -210,10 +221,7 @@ class MoERouter(OutcomeRouter):
         solved = Y.sum(axis=1, keepdims=True)
         targets = np.divide(Y, solved, out=np.zeros_like(Y), where=solved > 0)
         result = train_gating(X, targets, arguments, self.seed)
-        arrays = {f"W{i}": W for i, (W, _) in enumerate(result.layers[:-1], start=1)}
-        arrays |= {f"b{i}": b for i, (_, b) in enumerate(result.layers[:-1], start=1)}
-        arrays |= {"W_out": result.layers[-1][0], "b_out": result.layers[-1][1]}
-        self._set(arrays | {"quality": Y.mean(axis=0)})
+        self._set(layer_arrays(result.layers) | {"quality": Y.mean(axis=0)})
         self.selection = {
             "best_epoch": result.best_epoch,
             "epochs_run": result.epochs_run,
@@ -234,11 +242,7 @@ class MoERouter(OutcomeRouter):
     def state(self) -> dict[str, np.ndarray]:
         if not self.fitted:
             return {}
-        arrays = {f"W{i}": W for i, (W, _) in enumerate(self.layers[:-1], start=1)}
-        arrays |= {f"b{i}": b for i, (_, b) in enumerate(self.layers[:-1], start=1)}
-        return arrays | {
-            "W_out": self.layers[-1][0], "b_out": self.layers[-1][1], "quality": self.quality
-        }  # fmt: skip
+        return layer_arrays(self.layers) | {"quality": self.quality}
 
     def _check_state(self, arrays: dict[str, np.ndarray]) -> None:
         super()._check_state(arrays)
