@@ -187,6 +187,24 @@ def test_bad_inputs_give_one_clear_line_and_keep_the_log(
     assert log_count(tmp) == before
 
 
+def test_a_router_by_name_does_not_take_the_options_of_the_saved_router(tmp_path: Path) -> None:
+    # router: {path: DIR, options: {explore: 1.0}} (README): the options are the saved
+    # feedback router's, and router.name is left at its default, rules
+    from routerllm.config import load_config
+
+    from .test_feedback_router import saved_ladder_router
+
+    base = load_config(write_config(tmp_path, tiny_config_dict(tmp_path), "base.yaml"))
+    saved = saved_ladder_router(tmp_path / "router", base)
+    data = tiny_config_dict(tmp_path, router={"path": str(saved), "options": {"explore": 1.0}})
+    cfg = str(write_config(tmp_path, data))
+    for name in ("rules", "random"):
+        proc = run("route", "hello there", "--config", cfg, "--router", name, "--json",
+                   "--max-new-tokens", "2")  # fmt: skip
+        assert proc.returncode == 0, proc.stderr
+        assert json.loads(proc.stdout)["router"] == name
+
+
 def test_missing_model_package_and_corrupt_gguf(tmp_path: Path, tiny_gguf: Path) -> None:
     missing = _bad_config(
         tmp_path,

@@ -40,7 +40,8 @@ def _system(args: argparse.Namespace) -> Any:
 
     config = _load(args)
     if getattr(args, "router", None):
-        if args.router != config.router.name:  # the config's options are its own router's
+        # the config's options are its own router's: a saved one's where it loads from path
+        if args.router != config.router.name or config.router.path:
             config.router.options = {}
         config.router.learn = False  # a router by name has no folder to learn into
         config.router.path = None
