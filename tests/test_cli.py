@@ -162,6 +162,10 @@ def test_bad_inputs_give_one_clear_line_and_keep_the_log(
     assert_one_line_error(
         run("route", "hi", "--config", c, "--max-new-tokens", "0"), "max_new_tokens 0"
     )
+    # a count too large for a float: the predicted energy overflowed (OverflowError)
+    assert_one_line_error(
+        run("route", "hi", "--config", c, "--max-new-tokens", "9" * 400), "max_new_tokens 999"
+    )
     assert_one_line_error(run("report", "--config", c, "--since", "soon"), "not an ISO date")
     assert_one_line_error(
         run("route", "hi", "--config", str(tmp_path / "missing.yaml")), "config file not found"

@@ -297,6 +297,8 @@ def test_requests_take_turns(served: tuple[str, RouterLLM]) -> None:
         (CHAT, asking(max_tokens=0), 400, "max_tokens must be at least 1"),
         (CHAT, asking(max_completion_tokens=-1), 400, "max_completion_tokens must be at least 1"),
         (CHAT, asking(repetition_penalty=10**400), 400, "repetition_penalty"),
+        (CHAT, asking(max_tokens=10**400), 400, "need 1 <= max_tokens <= 2,147,483,647"),
+        ("/v1/completions", {"prompt": "x", "max_tokens": 2**31}, 400, "max_tokens"),
         (CHAT, asking(stop=""), 400, "a stop sequence is empty"),
         (CHAT, asking(stream="yes"), 400, "stream must be true or false"),
         (CHAT, asking(stream=0), 400, "stream must be true or false"),

@@ -171,6 +171,7 @@ def test_a_conversation_is_a_request_with_history() -> None:
         ({"stop": ["\ud800"]}, "a stop sequence is not valid UTF-8"),
         ({"stop": ["x", ""]}, "a stop sequence is empty"),
         ({"repetition_penalty": 10**400}, "bad sampling options: repetition_penalty"),
+        ({"max_new_tokens": 10**400}, "bad sampling options: max_new_tokens 1000"),
         (
             {"history": [[[[[[[[[[["deep"]]]]]]]]]]]},
             "history turn 1 is [[[[[[[...]]]]]]]; each turn",
@@ -182,6 +183,7 @@ def test_a_conversation_is_a_request_with_history() -> None:
         "stop-surrogate",
         "empty-stop",
         "huge-penalty",
+        "huge-max-new-tokens",
         "nested",
     ],
 )

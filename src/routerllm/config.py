@@ -32,6 +32,9 @@ TIER_ORDER: dict[str, int] = {"light": 0, "medium": 1, "heavy": 2}
 PACKAGED_CONFIGS = ("local", "development", "production")
 #: The hottest sampling accepted, as in the OpenAI API (llama.cpp takes any, uselessly).
 MAX_TEMPERATURE = 2.0
+#: The most new tokens a request may ask for: far beyond any model's context, and small
+#: enough that its predicted energy, CO2 and cost stay finite numbers.
+MAX_NEW_TOKENS = 2**31 - 1
 
 
 class _Strict(BaseModel):
@@ -158,7 +161,7 @@ class GenerationConfig(_Strict):
 
     temperature: float = Field(0.3, ge=0, le=MAX_TEMPERATURE)
     top_p: float = Field(0.9, gt=0, le=1)
-    max_new_tokens: int = Field(1024, gt=0)
+    max_new_tokens: int = Field(1024, gt=0, le=MAX_NEW_TOKENS)
     repetition_penalty: float = Field(1.1, gt=0)
     seed: int | None = Field(0, ge=0, le=MAX_SEED)
     complete_stubs: bool = Field(

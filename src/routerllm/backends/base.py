@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import ClassVar
 
 from routerllm.checks import is_integer, is_number
-from routerllm.config import MAX_TEMPERATURE, GenerationConfig, ModelConfig
+from routerllm.config import MAX_NEW_TOKENS, MAX_TEMPERATURE, GenerationConfig, ModelConfig
 from routerllm.exceptions import BackendError, PromptError
 
 
@@ -86,7 +86,7 @@ class GenerationRequest:
         bad = [
             f"{name} {value}"
             for name, value, ok in (
-                ("max_new_tokens", self.max_new_tokens, lambda v: v >= 1),
+                ("max_new_tokens", self.max_new_tokens, lambda v: 1 <= v <= MAX_NEW_TOKENS),
                 ("temperature", self.temperature, lambda v: 0 <= v <= MAX_TEMPERATURE),
                 ("top_p", self.top_p, lambda v: 0 < v <= 1),
                 ("repetition_penalty", self.repetition_penalty, lambda v: v > 0 and _finite(v)),
@@ -95,7 +95,8 @@ class GenerationRequest:
         ]
         if bad:
             raise PromptError(
-                f"bad sampling options: {', '.join(bad):.200} (need max_new_tokens >= 1, "
+                f"bad sampling options: {', '.join(bad):.200} (need 1 <= max_new_tokens <= "
+                f"{MAX_NEW_TOKENS:,}, "
                 f"0 <= temperature <= {MAX_TEMPERATURE:g}, 0 < top_p <= 1, a finite "
                 f"repetition_penalty > 0)",
                 param=bad[0].split()[0],
