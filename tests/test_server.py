@@ -314,6 +314,12 @@ def test_requests_take_turns(served: tuple[str, RouterLLM]) -> None:
         ("/v1/completions", {"prompt": ["a", "b"]}, 400, "send one prompt per request"),
         ("/v1/completions", {"prompt": "x", "echo": True}, 400, "does not support echo"),
         ("/v1/completions", {"prompt": "x" * 5_000_000}, 413, "request body is over"),
+        (
+            "/routerllm/feedback",
+            {"request_id": "\ud800", "score": 1},
+            400,
+            "request_id is not valid UTF-8",
+        ),
         ("/v1/embeddings", {"input": "x"}, 404, "POST /v1/embeddings: Not Found"),
         ("/routerllm/report?tag=", None, 400, "tag is empty"),
         ("/openapi.json", None, 404, "GET /openapi.json: Not Found"),
@@ -370,6 +376,7 @@ def test_the_report_reads_the_log(served: tuple[str, RouterLLM]) -> None:
         ("/v1/completions", {"prompt": "x", "echo": True}, "echo"),
         ("/routerllm/feedback", {"request_id": "r", "score": 2}, "score"),
         ("/routerllm/feedback", {"request_id": 3, "score": 1}, "request_id"),
+        ("/routerllm/feedback", {"request_id": "\udfff", "score": 1}, "request_id"),
     ],
 )
 def test_an_error_names_the_field_at_fault_as_openai_does(

@@ -162,6 +162,14 @@ class FeedbackLoop:
             raise PromptError(
                 f"request_id must be the request_id of a routed answer (a text), got {request_id!r:.80}"  # fmt: skip
             )
+        try:  # the request log stores UTF-8: a lone surrogate (JSON's "\ud800") is none
+            request_id.encode("utf-8")
+        except UnicodeEncodeError as e:
+            raise PromptError(
+                f"request_id is not valid UTF-8 text (undecodable at character {e.start}); "
+                f"give the request_id of a routed answer",
+                "request_id",
+            ) from None
         if not (is_finite_number(score) and 0 <= score <= 1):
             raise PromptError(
                 f"score must be a number from 0 (failed) to 1 (solved), got {score!r:.80}"
