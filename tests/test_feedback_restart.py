@@ -4,7 +4,8 @@ embedding as the router saw it, never the prompt, and the router's folder), so a
 system, or a server, with that ``router.path`` accepts, stores and learns their scores;
 each is rated once whichever process rates it, and a score stored by a system that does
 not learn is learned once, by the next learning system of that folder to open; the
-table is bounded per folder; a log from before folders were recorded is migrated and
+table is bounded per folder, sparing scores not learned yet; another folder's request
+is refused by name; a log from before folders were recorded is migrated and
 keeps its rows; a read-only log and other routers keep to memory."""
 
 from __future__ import annotations
@@ -149,8 +150,8 @@ def test_two_router_folders_sharing_a_log_do_not_learn_each_others_requests(tmp_
             a2.request_id: str((tmp_path / "router").resolve()),
             b.request_id: str((tmp_path / "other").resolve()),
         }
-        for system, answer in ((theirs, a), (mine, b)):  # not theirs to learn: refused
-            with pytest.raises(UnknownRequestError, match="no routed request"):
+        for system, answer, folder in ((theirs, a, "router"), (mine, b, "other")):  # not theirs to learn: refused  # fmt: skip
+            with pytest.raises(UnknownRequestError, match=f"^request '{answer.request_id}' was routed by the router in {tmp_path.resolve() / folder}, not by this system's .*; nothing was stored$"):  # fmt: skip
                 system.feedback(answer.request_id, 1.0)
         assert mine.log.feedback() == [] and len(pending_rows(config)) == 3
         theirs_before = saved(other).sums()
@@ -158,7 +159,7 @@ def test_two_router_folders_sharing_a_log_do_not_learn_each_others_requests(tmp_
         quiet.feedback(a2.request_id, 0.5)
     with RouterLLM(other) as theirs:  # a2's score is not theirs to learn either
         assert theirs.router.sums().equals(theirs_before)  # type: ignore[attr-defined]
-        with pytest.raises(UnknownRequestError, match="no routed request"):
+        with pytest.raises(UnknownRequestError, match="was routed by the router in"):
             theirs.feedback(a.request_id, 1.0)
         theirs.feedback(b.request_id, 0.0)  # theirs: learned
         assert theirs.router.counts.sum() == theirs_before.counts.sum() + 1  # type: ignore[attr-defined]
@@ -260,6 +261,24 @@ def test_the_kept_requests_are_bounded_per_folder(tmp_path: Path, monkeypatch: p
         a.append(mine.generate("please write a matrix"))
     # the newest two of each folder, whatever the other kept since
     assert [r[0] for r in pending_rows(config)] == [x.request_id for x in (a[1], b[1], b[2], a[2])]
+
+
+def test_the_bound_spares_scored_requests_until_they_are_learned(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+    monkeypatch.setattr(feedback_module, "MAX_REMEMBERED", 2)
+    config = ladder(tmp_path)
+    prompts = topic_prompts("parser", 4, 60)
+    with RouterLLM(config) as learning:
+        first = learning.generate(prompts[0])
+        with RouterLLM(with_router(config, learn=False)) as quiet:
+            quiet.feedback(first.request_id, 0.5)  # stored; learned at the next opening
+        later = learning.generate_batch(prompts[1:])
+        # the newest two, and the scored request beyond them
+        assert [r[0] for r in pending_rows(config)] == [first.request_id, *(a.request_id for a in later[1:])]  # fmt: skip
+    expected = saved(config)
+    with RouterLLM(config) as next_start:
+        expected.learn(prompts[:1], [first.model], [0.5])
+        assert next_start.router.sums().equals(expected.sums())  # type: ignore[attr-defined]
+    assert [r[0] for r in pending_rows(config)] == [a.request_id for a in later[1:]]
 
 
 def test_a_log_from_before_folders_were_kept_is_read_then_migrated_with_its_rows(tmp_path: Path) -> None:  # fmt: skip

@@ -197,11 +197,17 @@ class FeedbackLoop:
 
     def _recalled(self, request_id: str, log: RequestLog) -> Routed | None:
         """The request as the log kept it for feedback (``remember``), for the configured
-        router; None where another router folder's router routed it (not this one's to
-        learn); a clear error where this router could not learn it any more."""
+        router, or None; a clear error where another router folder's router routed it
+        (not this one's to learn) or where this router could not learn it any more."""
         pending = log.pending(request_id)
-        if pending is None or pending.folder not in ("", self.folder):
+        if pending is None:
             return None
+        if pending.folder not in ("", self.folder):
+            raise UnknownRequestError(
+                f"request {_shown(request_id)!r} was routed by the router in {pending.folder}, "
+                f"not by this system's (router.path {self.folder}): only a system with that "
+                f"router.path can rate it; nothing was stored"
+            )
         router = self.router
         encoder, dim = str(getattr(router, "encoder_spec", "")), getattr(router, "dim", None)
         if (pending.router, pending.encoder, len(pending.embedding)) != (router.name, encoder, dim):

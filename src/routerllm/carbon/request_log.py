@@ -301,8 +301,10 @@ class RequestLog:
 
     def remember_pending(self, pending: PendingRequest, keep: int) -> None:
         """Keep a routed request for its score (``pending``), and forget the oldest of its
-        folder's beyond that folder's newest ``keep`` (read off the folder's index: cheap);
-        other folders' rows are left alone."""
+        folder's beyond that folder's newest ``keep`` (read off the folder's index: cheap),
+        except those scored and not learned yet (``add_feedback``), which wait for a
+        learning process of their folder (``claim_scored``); other folders' rows are left
+        alone."""
         self.check_open()
         vector = np.ascontiguousarray(pending.embedding, dtype="<f4")
         try:
@@ -314,7 +316,8 @@ class RequestLog:
                 )
                 oldest_kept = "SELECT rowid FROM pending_feedback WHERE folder = ? ORDER BY rowid DESC LIMIT 1 OFFSET ?"  # fmt: skip
                 self._db.execute(
-                    f"DELETE FROM pending_feedback WHERE folder = ? AND rowid < ({oldest_kept})",
+                    f"DELETE FROM pending_feedback WHERE folder = ? AND rowid < ({oldest_kept}) "
+                    f"AND NOT EXISTS (SELECT 1 FROM feedback f WHERE f.request_id = pending_feedback.request_id)",  # fmt: skip
                     (pending.folder, pending.folder, keep - 1),
                 )
         except sqlite3.Error as e:
