@@ -338,8 +338,10 @@ def test_bad_options_and_data_are_clear_errors() -> None:
         EmbeddingClassifierRouter(MODELS, encoder="static", mode="full")
     with pytest.raises(RouterLLMError, match="give class_tiers"):
         EmbeddingClassifierRouter(MODELS, num_classes=5)
-    with pytest.raises(RouterLLMError, match="bad options for router 'classifier'"):
+    with pytest.raises(RouterLLMError, match="bad options for router 'classifier': unknown option 'layers'; its options are batch_size, class_tiers, device, dropout, encoder, max_length, mode, num_classes, pooling$"):  # fmt: skip
         create_router("classifier", MODELS, layers=3)
+    with pytest.raises(RouterLLMError, match="bad options for router 'smallest': unknown options 'a', 'b'; it takes none$"):  # fmt: skip
+        create_router("smallest", MODELS, a=1, b=2)
     router = create_router("classifier", MODELS, encoder=HashingEncoder())
     with pytest.raises(RouterLLMError, match="no trained weights: call fit"):
         router.route("hello")

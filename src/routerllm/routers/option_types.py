@@ -26,17 +26,40 @@ _WANTED = {"int": "an integer", "float": "a number", "str": "a string", "bool": 
            "None": "null"}  # fmt: skip
 
 
-def check_option_types(cls: type[Router], options: dict[str, Any]) -> None:
-    """A clear error naming the option when its type does not fit the annotation of
-    the constructor that takes it (the router's own or, for options it passes on
-    through ``**kw``, a base class's). Checked where the annotation is made only of
-    int, float, str, bool and None, and of ``Sequence[...]`` and ``Mapping[str, ...]``
-    of those; the constructors check the rest and the ranges."""
+_NOT_OPTIONS = ("self", "models", "seed", "loaded_from")  # given by create_router, load_router
+
+
+def option_annotations(cls: type[Router]) -> dict[str, Any]:
+    """The router's options and their annotations: its constructor's keyword arguments
+    and, where it passes others on through ``**kw``, its base classes' (a subclass's
+    annotation wins)."""
     annotations: dict[str, Any] = {}
-    for klass in reversed(cls.__mro__):  # a subclass's annotation wins
+    for klass in cls.__mro__:
         init = klass.__dict__.get("__init__")
-        if init is not None:
-            annotations |= {k: p.annotation for k, p in inspect.signature(init).parameters.items()}
+        if init is None or klass is object:
+            continue
+        parameters = inspect.signature(init).parameters.values()
+        for p in parameters:
+            if p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL) and p.name not in _NOT_OPTIONS:
+                annotations.setdefault(p.name, p.annotation)
+        if not any(p.kind == p.VAR_KEYWORD for p in parameters):
+            break
+    return annotations
+
+
+def check_option_types(cls: type[Router], options: dict[str, Any]) -> None:
+    """A clear error naming the option when it is not one of the router's (listing
+    them), or when its type does not fit its annotation (``option_annotations``).
+    Types are checked where the annotation is made only of int, float, str, bool and
+    None, and of ``Sequence[...]`` and ``Mapping[str, ...]`` of those; the constructors
+    check the rest and the ranges."""
+    annotations = option_annotations(cls)
+    if unknown := [key for key in options if key not in annotations and key not in _NOT_OPTIONS]:
+        valid = f"its options are {', '.join(sorted(annotations))}" if annotations else "it takes none"  # fmt: skip
+        raise RouterLLMError(
+            f"bad options for router {cls.name!r}: unknown option{'s' * (len(unknown) > 1)} "
+            f"{', '.join(map(repr, unknown))}; {valid}"
+        )
     for key, value in options.items():
         annotation: Any = annotations.get(key, "")
         if not isinstance(annotation, str):  # postponed annotations are strings
