@@ -181,6 +181,8 @@ def test_a_saved_router_reloads_to_identical_predictions_in_any_model_order(tmp_
     assert (np.count_nonzero(wider.gates(X), axis=1) == 1).all()  # type: ignore[attr-defined]
     with pytest.raises(RouterLLMError, match="hidden"):
         load_router(tmp_path / "moe", CANDIDATES, {"hidden": [32]})
+    same = load_router(tmp_path / "moe", CANDIDATES, {"hidden": (16, 8)})  # as given in code
+    assert np.array_equal(same.predict(X), router.predict(X))  # type: ignore[attr-defined]
     with pytest.raises(RouterLLMError, match="seed: not a router option"):
         load_router(tmp_path / "moe", CANDIDATES, {"seed": 1})
 

@@ -106,7 +106,7 @@ def load_router(
     if changed := sorted(
         k
         for k in cls.LEARNED_OPTIONS & set(overrides)
-        if k in loading and overrides[k] != loading[k]
+        if k in loading and _as_saved(overrides[k]) != _as_saved(loading[k])
     ):
         # routerllm train sets only these; other learned options come from the API
         how = f" (routerllm train --{changed[0]} ...)" if changed[0] in TRAIN_FLAGS else ""
@@ -200,3 +200,11 @@ def _in_model_order(
 
 
 #: What a JSON value of each Python type is called, and what an annotation word accepts.
+
+
+def _as_saved(value: object) -> object:
+    """An option's value as its config.json holds it (a tuple as a list), to compare."""
+    try:
+        return json.loads(json.dumps(value))
+    except (TypeError, ValueError):
+        return value
