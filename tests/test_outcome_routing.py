@@ -555,22 +555,27 @@ def test_quality_router_on_a_single_prompt_is_plain_logistic_regression() -> Non
     assert small < 0.5 < mid
 
 
-@pytest.mark.parametrize("name", ["knn", "logreg", "quality"])
+@pytest.mark.parametrize("name", ["knn", "logreg", "quality", "moe"])
 def test_a_router_trained_on_a_single_prompt_says_so(
     name: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     """One prompt still trains (a small problem set's fold may have no more): every
-    prompt is predicted its outcomes, and a warning says so; two prompts, no warning."""
+    prompt is predicted its outcomes (the MoE: gates on the models that solved it, the
+    same choice for every prompt), and a warning says so; two prompts, no warning."""
     candidates = [Candidate(m, SIZES[m]) for m in MODELS]
     X = np.array([[1.0, 0.0, 0.0, 0.0], [0.0, 1.0, 0.0, 0.0]], np.float32)
     one = create_router(name, candidates, 0, encoder="hashing")
     with caplog.at_level("WARNING", logger="routerllm.routers.outcome"):
         one.fit(None, np.array([[0.0, 1.0, 1.0]]), MODELS, embeddings=X[:1])
     assert [r.getMessage() for r in caplog.records] == [
-        f"router {name!r} is trained on a single prompt: it predicts that prompt's outcomes "
-        "for every prompt; train it on more to route by the prompt"
+        f"router {name!r} is trained on a single prompt: it cannot tell prompts apart and "
+        "routes every prompt by that one's outcomes; train it on more to route by the prompt"
     ]
-    np.testing.assert_allclose(one.predict(X), [[0.0, 1.0, 1.0]] * 2, atol=1e-3)  # type: ignore[attr-defined]
+    predicted = one.predict(X)  # type: ignore[attr-defined]
+    if name == "moe":
+        assert (predicted[:, 0] == 0).all() and (predicted.argmax(axis=1) == predicted[0].argmax()).all()  # fmt: skip
+    else:
+        np.testing.assert_allclose(predicted, [[0.0, 1.0, 1.0]] * 2, atol=1e-3)
     caplog.clear()
     with caplog.at_level("WARNING", logger="routerllm.routers.outcome"):
         two = create_router(name, candidates, 0, encoder="hashing")

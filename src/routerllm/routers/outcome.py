@@ -150,7 +150,7 @@ class OutcomeRouter(Router):
         router's models in the order they were given).
 
         One prompt is enough (a cross-validation fold of a small problem set may have no
-        more), but then every prompt is predicted that prompt's outcomes: a warning says so."""
+        more), but then it cannot tell prompts apart: a warning says so."""
         X = self._training_embeddings(prompts, embeddings)
         Y = self._columns(scores, model_names)
         if X.ndim != 2 or len(X) != len(Y) or len(X) == 0:
@@ -161,8 +161,9 @@ class OutcomeRouter(Router):
             raise RouterLLMError("outcome scores must be numbers in [0, 1] (1 = solved)")
         if len(Y) == 1:
             log.warning(
-                "router %r is trained on a single prompt: it predicts that prompt's outcomes "
-                "for every prompt; train it on more to route by the prompt",
+                "router %r is trained on a single prompt: it cannot tell prompts apart and "
+                "routes every prompt by that one's outcomes; train it on more to route by the "
+                "prompt",
                 self.name,
             )
         self._fit(X.astype(np.float32), Y)
