@@ -857,6 +857,8 @@ def test_embeddings_a_router_cannot_use_are_refused(embeddings: np.ndarray, mess
             {"c_grid": [True]},
             "option 'c_grid' must be an array of numbers, got \\[true\\]",
         ),
+        ("logreg", {"C": 10**400}, "too large"),
+        ("knn", {"knob": 10**400}, "too large"),
     ],
 )
 def test_bad_router_options_are_clear_errors(

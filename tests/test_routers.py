@@ -113,6 +113,10 @@ def test_broken_checkpoints_are_clear_errors(tmp_path: Path, ladder) -> None:  #
     )
     with pytest.raises(RouterLLMError, match="bad options for router 'rules': unknown option 'bogus'; its options are base, long_prompt_words, thresholds$"):  # fmt: skip
         load_router(tmp_path, ladder)
+    for version in ("Infinity", "1.5", '"2"', "0"):
+        (tmp_path / "config.json").write_text(f'{{"router": "rules", "models": ["smollm2-135m"], "format_version": {version}}}')  # fmt: skip
+        with pytest.raises(RouterLLMError, match="config.json is corrupt: 'format_version' must be a whole number >= 1"):  # fmt: skip
+            load_router(tmp_path, ladder)
     (tmp_path / "config.json").write_text('{"router": "rules", "models": ["smollm2-135m"]}')
     (tmp_path / "weights.npz").write_bytes(b"garbage")
     with pytest.raises(RouterLLMError, match="weights.npz is corrupt"):

@@ -135,6 +135,8 @@ def test_models_lists_auto_and_each_model_that_runs(served: tuple[str, RouterLLM
     assert call(base, "/v1/models/tiny-heavy")[0] == 200
     status, text = call(base, "/v1/models/gpt-4")
     assert status == 404 and "valid names: auto, tiny-heavy" in text
+    status, text = call(base, "/v1/models/org/gpt-4")  # a hosted model's name may hold "/"
+    assert status == 404 and "'org/gpt-4'" in text and "valid names: auto" in text
 
 
 def test_a_routed_answer_is_measured_and_logged(served: tuple[str, RouterLLM]) -> None:

@@ -357,8 +357,9 @@ def create_router(
     check_option_types(cls, options)
     try:
         router: Router = cls(models, seed=seed, **options)
-    except (TypeError, ValueError, AttributeError, RouterLLMError) as e:
-        # An unknown option, a value of the wrong kind or out of range; a missing
+    except (TypeError, ValueError, AttributeError, OverflowError, RouterLLMError) as e:
+        # An unknown option, a value of the wrong kind or out of range (10**400 for a
+        # float too); a missing
         # package or model (a RouterLLMError subclass) keeps its own kind.
         if isinstance(e, RouterLLMError) and type(e) is not RouterLLMError:
             raise

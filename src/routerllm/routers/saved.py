@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from routerllm.checks import json_kind
+from routerllm.checks import is_integer, json_kind
 from routerllm.exceptions import ConfigError, RouterLLMError, UnknownNameError
 from routerllm.files import sha256_of
 from routerllm.routers.base import (
@@ -61,7 +61,9 @@ def load_router(
                 f"{json_kind(meta)}: save or train the router again"
             )
         name, saved_models = meta["router"], meta["models"]
-        options, version = dict(meta.get("options", {})), int(meta.get("format_version", 1))
+        options, version = dict(meta.get("options", {})), meta.get("format_version", 1)
+        if not is_integer(version) or version < 1:
+            raise TypeError(f"'format_version' must be a whole number >= 1, got {version!r:.40}")
         if (
             not isinstance(saved_models, list)
             or not all(isinstance(n, str) for n in saved_models)

@@ -349,7 +349,7 @@ def create_app(system: "RouterLLM", api_key: str | None = None) -> Any:
     async def models(request: Request) -> Any:
         return await in_thread(request, lambda: protocol.model_list(system.available_models()))
 
-    @app.get("/v1/models/{name}")
+    @app.get("/v1/models/{name:path}")  # a hosted model's name may hold "/" (org/model)
     async def model(name: str, request: Request) -> Any:
         return await in_thread(request, lambda: service.model(name))
 
