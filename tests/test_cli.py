@@ -125,6 +125,15 @@ def test_an_empty_option_is_a_mistake_not_the_default(
     assert list(tmp_path.iterdir()) == []
 
 
+def test_an_argument_that_is_not_utf8_is_one_clear_error(tmp_path: Path) -> None:
+    config = write_config(tmp_path, tiny_config_dict(tmp_path))
+    RequestLog(tmp_path / "requests.sqlite").close()
+    env = {**os.environ, "PYTHONUTF8": "1"}
+    proc = subprocess.run([sys.executable, "-m", "routerllm.cli", "report", "--config", str(config), "--tag", os.fsdecode(b"demo\xff")],  # fmt: skip
+                          capture_output=True, text=True, timeout=120, env=env)  # fmt: skip
+    assert_one_line_error(proc, "'demo\\udcff' is not valid UTF-8 text (undecodable bytes at character 4); convert it to UTF-8 first")  # fmt: skip
+
+
 def test_models_reports_unavailable_without_crashing(tmp_path: Path) -> None:
     data = tiny_config_dict(tmp_path)
     data["models"].append(

@@ -459,6 +459,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as e:  # unwritable log directory, full disk...
         print(f"error: {_os_error(e)}", file=sys.stderr)
         return EXIT_USER_ERROR
+    except UnicodeEncodeError as e:  # bytes that are not UTF-8 in an argument (a --tag)
+        print(
+            f"error: {str(e.object)[:80]!r} is not valid UTF-8 text (undecodable bytes at "
+            f"character {e.start}); convert it to UTF-8 first",
+            file=sys.stderr,
+        )
+        return EXIT_USER_ERROR
 
 
 def _refuse_empty_options(args: argparse.Namespace) -> None:
