@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import os
 import shutil
 import signal
@@ -18,6 +19,7 @@ import pytest
 
 from routerllm.carbon.log_rows import CSV_COLUMNS, RequestRecord
 from routerllm.carbon.meter import (
+    CACHED,
     CodeCarbonMeter,
     Measurement,
     NullMeter,
@@ -239,6 +241,28 @@ def test_versus_largest_uses_the_largest_models_measured_rate() -> None:
     medium = ModelConfig.model_validate(tiny_model("medium13", "medium", 13.0))
     big7 = ModelConfig.model_validate(tiny_model("big", "heavy", 7.0))
     assert summarize(recs, [small, medium, big7]).versus_largest["largest_model"] == "big"  # type: ignore[index]
+
+
+def test_versus_largest_leaves_answers_from_the_cache_as_they_are() -> None:
+    """A cached answer spent its routing only: it does not dilute the largest model's
+    rate, and is not priced as if the largest model had generated it."""
+    small = ModelConfig.model_validate(tiny_model("small", "light", 0.1))
+    big = ModelConfig.model_validate(tiny_model("big", "heavy", 1.5))
+    unspent = {c: Measurement(c, 0.0, 0.0, 0.0, CACHED) for c in ("model_loading", "llm_inference")}  # fmt: skip
+
+    def cached(i: int, model: str, tokens: int) -> RequestRecord:
+        r = _record(i, model, tokens, 1e-6)
+        return dataclasses.replace(r, components={"router_inference": r.components["router_inference"], **unspent})  # fmt: skip
+
+    recs = [_record(0, "small", 10, 1e-6), _record(1, "big", 20, 4e-6)]
+    recs += [cached(2 + i, "big", 20) for i in range(9)] + [cached(11 + i, "small", 10) for i in range(9)]  # fmt: skip
+    vs = summarize(recs, [small, big]).versus_largest
+    assert vs is not None and "measured rate of big in this log (1 requests)" in vs["method"]
+    # big's rate is its one generation's, 2e-7 kg a token; each cached answer, either
+    # model's, would have been answered from the cache on big too: its routing only
+    routing = sum(r.components["router_inference"].co2_kg for r in recs[2:])
+    assert vs["estimated_co2_kg"] == pytest.approx(4e-6 * 1.01 + 10 * 2e-7 + routing)
+    assert vs["actual_co2_kg"] == pytest.approx(1e-6 * 1.01 + 4e-6 * 1.01 + routing)
 
 
 @pytest.mark.parametrize(

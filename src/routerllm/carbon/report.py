@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from routerllm.carbon.meter import COMPONENTS, Measurement, per_token_estimate
+from routerllm.carbon.meter import CACHED, COMPONENTS, Measurement, per_token_estimate
 from routerllm.config import TIER_ORDER, AppConfig, ModelConfig
 from routerllm.exceptions import RouterLLMError
 
@@ -100,6 +100,11 @@ def equivalences(co2_kg: float) -> dict[str, float]:
     }
 
 
+def from_cache(r: MeasuredRequest) -> bool:
+    """Whether ``r`` was answered from the request cache (it spent its routing only)."""
+    return any(m.method == CACHED for m in r.components.values())
+
+
 def summarize(
     records: Iterable[MeasuredRequest],
     models: list[ModelConfig] | None = None,
@@ -173,10 +178,12 @@ def versus_largest(
     figure. It is an estimate (another model writes a different number of
     tokens); the demo measures the real always-largest run instead. The largest is
     the top of the ladder every part orders models by (tier, then parameters), the
-    demo's always-largest and the ``largest`` router's.
+    demo's always-largest and the ``largest`` router's. An answer from the request
+    cache spent its routing only: it teaches no rate, and counts as it is (on the
+    largest model, the same repeated request would have been answered from the cache).
     """
     largest = max(models, key=lambda m: (TIER_ORDER[m.tier], m.params_b))
-    served = [r for r in records if r.model == largest.name]
+    served = [r for r in records if r.model == largest.name and not from_cache(r)]
     out_tokens = sum(r.completion_tokens for r in served)
     if out_tokens:
         generation = [
@@ -197,7 +204,7 @@ def versus_largest(
     actual_co2 = sum(r.co2_kg for r in records)
     est_kwh = est_co2 = 0.0
     for r in records:
-        if r.model == largest.name:
+        if r.model == largest.name or from_cache(r):
             est_kwh += r.energy_kwh
             est_co2 += r.co2_kg
         else:
