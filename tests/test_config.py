@@ -87,6 +87,17 @@ def test_a_bool_is_not_a_number_but_a_number_in_text_is(tmp_path: Path) -> None:
     assert load_config(write_config(tmp_path, data)).models[0].energy_per_token_kwh == 5e-7
 
 
+@pytest.mark.parametrize("threads", [10**20, 2**31 - 1, 513])
+def test_a_thread_count_beyond_llama_cpps_is_refused(tmp_path: Path, threads: int) -> None:
+    """A huge manager.n_threads aborted the process (std::bad_alloc in llama.cpp) when
+    the first model loaded; it is refused with the config, naming the field."""
+    data = tiny_config_dict(tmp_path, manager={"memory_budget_gb": 1.0, "n_threads": threads})
+    with pytest.raises(ConfigError, match=r"manager\.n_threads: .*less than or equal to 512"):
+        load_config(write_config(tmp_path, data))
+    data["manager"]["n_threads"] = 512
+    assert load_config(write_config(tmp_path, data)).manager.n_threads == 512
+
+
 @pytest.mark.parametrize(
     ("field", "value", "message"),
     [

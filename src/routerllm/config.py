@@ -35,6 +35,9 @@ MAX_TEMPERATURE = 2.0
 #: The most new tokens a request may ask for: far beyond any model's context, and small
 #: enough that its predicted energy, CO2 and cost stay finite numbers.
 MAX_NEW_TOKENS = 2**31 - 1
+#: The most CPU threads a local backend may be given: llama.cpp's GGML_MAX_N_THREADS.
+#: A huge count aborted the whole process (std::bad_alloc) as the model loaded.
+MAX_THREADS = 512
 
 
 class _Strict(BaseModel):
@@ -246,7 +249,9 @@ class LogConfig(_Strict):
 
 class ManagerConfig(_Strict):
     memory_budget_gb: float = Field(8.0, gt=0)
-    n_threads: int | None = Field(None, gt=0, description="CPU threads for local backends")
+    n_threads: int | None = Field(
+        None, gt=0, le=MAX_THREADS, description="CPU threads for local backends"
+    )
 
 
 class LimitsConfig(_Strict):
