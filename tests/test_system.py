@@ -151,6 +151,23 @@ def test_a_closed_request_log_is_refused_before_any_model_runs(
             list(again.records(since=5))  # type: ignore[arg-type]
 
 
+def test_a_read_only_request_log_is_refused_before_any_model_runs(
+    tiny_config: AppConfig, tmp_path: Path
+) -> None:
+    """A log opened read-only (as reports open it) cannot log an answer: the request is
+    refused before a model runs, not answered, paid for, then refused."""
+    from routerllm.carbon.request_log import RequestLog
+    from routerllm.exceptions import RequestLogError
+
+    RequestLog(tmp_path / "ro.sqlite").close()
+    with RequestLog(tmp_path / "ro.sqlite", read_only=True) as log:
+        system = RouterLLM(tiny_config, request_log=log)
+        assert system.route("hi").model  # routing and predictions only read it
+        with pytest.raises(RequestLogError, match="ro.sqlite was opened read-only"):
+            system.generate("hi")
+        assert system.manager.loaded_models == []  # refused before any model ran
+
+
 @pytest.mark.parametrize("prompt", ["", "   \n", None, 42, "hello \udcff\udcfe world"])
 def test_bad_prompts_are_rejected_before_any_work(system: RouterLLM, prompt: object) -> None:
     with pytest.raises(PromptError):
