@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from routerllm.cascade import next_larger, verify_answer
+from routerllm.cascade import cascade_pair, next_larger, verify_answer
 from routerllm.config import AppConfig, load_config
+from routerllm.exceptions import RouterLLMError
 from routerllm.system import RouterLLM
 
 from .conftest import tiny_config_dict, write_config
@@ -58,6 +59,20 @@ def test_requests_without_examples_are_unverifiable() -> None:
     assert verify_answer(plain, "    return 2 * x").verdict == "unverifiable"
     # prose that CPython's parser gives up on with MemoryError instead of a SyntaxError
     assert verify_answer("word " * 2000, "word").verdict == "unverifiable"
+
+
+@pytest.mark.parametrize("n", [2, 3, 4, 5, 6])
+def test_the_experiments_cascade_is_the_step_a_served_cascade_takes(tmp_path: Path, n: int) -> None:  # fmt: skip
+    """A gate trained on a run (train-gate) must be one the server can use: its first
+    model escalates to the next larger one, on any ladder (a 5-model one too)."""
+    data = tiny_config_dict(tmp_path)
+    data["models"] = [dict(data["models"][0], name=f"m{i}", params_b=0.1 * (i + 1)) for i in range(n)]  # fmt: skip
+    config = load_config(write_config(tmp_path, data))
+    ladder = [m.name for m in config.models_by_size()]
+    first, then = cascade_pair(ladder)
+    assert then == ladder[-1] and next_larger(config, ladder, first) == then
+    with pytest.raises(RouterLLMError, match="a cascade needs two models"):
+        cascade_pair(ladder[:1])
 
 
 def test_next_larger_skips_unavailable_models(tiny_config: AppConfig) -> None:

@@ -102,6 +102,16 @@ def _prose_task(text: str) -> tuple[str, str] | None:
     return None
 
 
+def cascade_pair(ladder: Sequence[str]) -> tuple[str, str]:
+    """The two models of the cascade the HumanEval experiment measures and ``routerllm
+    train-gate`` trains a gate for, from a ladder of at least two (smallest first): the
+    model just below the heaviest, then the heaviest, the step a served cascade takes
+    (``next_larger``), so that a gate trained on a run is one the server can use."""
+    if len(ladder) < 2:
+        raise RouterLLMError(f"a cascade needs two models, got {list(ladder)}")
+    return ladder[-2], ladder[-1]
+
+
 def next_larger(config: AppConfig, available: Sequence[str], model: str) -> str | None:
     """The smallest available model above ``model`` (tier, then size), if any."""
     ladder = [m.name for m in config.models_by_size()]

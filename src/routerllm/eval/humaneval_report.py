@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from routerllm.cascade import cascade_pair
 from routerllm.checks import is_integer
 from routerllm.config import AppConfig
 from routerllm.eval.cascade_gate import budget_gate
@@ -96,7 +97,7 @@ def run_experiment(
         raise RouterLLMError(f"folds must be an integer >= 1, got {folds!r}")
     if limit is not None and limit < 1:
         raise RouterLLMError(f"limit must be at least 1 problem, got {limit}")
-    light, medium, heavy = ladder[0], ladder[len(ladder) // 2], ladder[-1]
+    light, (medium, heavy) = ladder[0], cascade_pair(ladder)
     direct = {"direct-light": light, "direct-medium": medium, "direct-heavy": heavy}
     # Direct systems need only their own model; every other one needs the whole ladder
     # (a router may pick any model; the learned routers and the gate train on all).

@@ -155,9 +155,10 @@ def gate_from_run(
     medium model's answers is measured by ``meter`` (not measured without one): the
     checks' energy counts against the budget."""
     from routerllm.carbon.meter import NullMeter
+    from routerllm.cascade import cascade_pair
     from routerllm.gate import EscalationGate
 
-    first, then = ladder[len(ladder) // 2], ladder[-1]
+    first, then = cascade_pair(ladder)
     run = load_training_run(run_dir, ladder, first, set(), option="--run")
     if run.medium_states is None:
         raise RouterLLMError(
