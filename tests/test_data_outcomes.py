@@ -130,6 +130,21 @@ def test_a_csv_row_longer_than_the_header_is_refused(tmp_path: Path) -> None:
             load_outcomes(path)
 
 
+def test_a_prompt_that_is_not_utf8_text_is_refused_when_the_file_loads(tmp_path: Path) -> None:
+    """A lone surrogate (JSON's "\\ud800", or one in a CSV's list literal) loaded, and the
+    default encoder's tokenizer failed on it with a TypeError traceback."""
+    scores = tmp_path / "scores.json"
+    scores.write_text('[{"question": "q", "scores": {"m": 1}}, '
+                      '{"question": "bad \\ud800", "scores": {"m": 0}}]')  # fmt: skip
+    with pytest.raises(DataError, match="scores.json: prompt 2 is not valid UTF-8 text .* "
+                       "at character 4; 1 prompt.s. in all"):  # fmt: skip
+        load_outcomes(scores)
+    literal = write_csv(tmp_path / "literal.csv", ["prompt", "m", "m|total_cost"],
+                        [["['bad \\udfff']", 1, 0.5]])  # fmt: skip
+    with pytest.raises(DataError, match="literal.csv: prompt 1 is not valid UTF-8 text"):
+        load_outcomes(literal)
+
+
 def test_a_csv_holds_prompts_as_long_as_the_config_allows(tmp_path: Path) -> None:
     longest = "x" * LimitsConfig().max_prompt_chars
     path = write_csv(tmp_path / "long.csv", ["prompt", "m", "m|total_cost"],

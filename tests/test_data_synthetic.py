@@ -238,6 +238,18 @@ def test_unwritable_paths_and_infinite_labels_are_data_errors(tmp_path: Path) ->
         load_json(infinite)
 
 
+def test_a_text_that_is_not_utf8_is_refused_when_the_file_loads(tmp_path: Path) -> None:
+    """A lone surrogate (JSON's "\\ud800") loaded, and the encoder's tokenizer failed on it
+    with a TypeError traceback (routerllm test, train)."""
+    path = tmp_path / "test.json"
+    path.write_text('[{"text": "a", "label": 1}, {"text": "b \\ud800", "label": 2}]')
+    with pytest.raises(DataError, match="item 1: text is not valid UTF-8 .* at character 2"):
+        load_json(path)
+    with pytest.raises(DataError, match="item 0: text is not valid UTF-8"):
+        save_json([LabeledPrompt("\udfff", 1)], tmp_path / "train.json")
+    assert not (tmp_path / "train.json").exists()
+
+
 @pytest.mark.parametrize(
     ("items", "message"),
     [

@@ -211,6 +211,15 @@ def test_rows_lost_as_repeats_are_counted_when_an_audience_ends_up_empty(tmp_pat
     )
 
 
+def test_a_prompt_that_is_not_utf8_text_names_its_row(tmp_path: Path) -> None:
+    """A lone surrogate (JSON's "\\ud800") was read, then writing the splits failed with a
+    message quoting the JSON being written, naming neither the file nor the row."""
+    rows = tiny_rows()
+    rows[5] = {**rows[5], "prompt": "Write \ud800 code"}
+    with pytest.raises(DataError, match=r"data.jsonl: row 5: prompt is not valid UTF-8 text"):
+        load_tiny_codes(write_rows(tmp_path / "data.jsonl", rows))
+
+
 @pytest.mark.parametrize("name", ["data.jsonl", "data.jsonl.gz"])
 def test_a_broken_json_line_is_named_by_its_line_in_the_file(tmp_path: Path, name: str) -> None:
     """Not the JSON decoder's position within that line (always line 1)."""

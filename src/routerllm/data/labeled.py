@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from routerllm.checks import is_finite_number
-from routerllm.data import as_path, read_json
+from routerllm.data import as_path, not_utf8, read_json
 from routerllm.exceptions import DataError
 from routerllm.files import written_atomically
 
@@ -43,6 +43,11 @@ def _problem(text: object, label: object) -> str | None:
     """Why (``text``, ``label``) is not a labelled prompt; None where it is one."""
     if not isinstance(text, str) or not text.strip():
         return f"text must be a non-empty string, got {text!r}"[:200]
+    if (at := not_utf8(text)) is not None:
+        return (
+            f"text is not valid UTF-8 (a lone surrogate, such as JSON's \\ud800, at "
+            f"character {at}); fix the file's text"
+        )
     if not (is_finite_number(label) and float(label).is_integer() and 0 <= label < NUM_CLASSES):  # type: ignore[arg-type, operator]
         return f"label must be an integer in 0..{NUM_CLASSES - 1}, got {label!r}"
     return None

@@ -23,7 +23,7 @@ import numpy as np
 
 from routerllm.checks import is_non_negative_number, is_number, is_positive_number, repeated
 from routerllm.config import LimitsConfig
-from routerllm.data import as_path, read_json
+from routerllm.data import as_path, not_utf8, read_json
 from routerllm.encoders.base import text_list
 from routerllm.exceptions import DataError, PromptError
 
@@ -69,6 +69,14 @@ class OutcomeDataset:
             raise DataError(
                 f"{self.where}: prompt {empty[0]} is empty ({len(empty)} in all); every prompt "
                 f"needs text to route by"
+            )
+        if bad := [
+            (i, at) for i, p in enumerate(self.prompts, 1) if (at := not_utf8(p)) is not None
+        ]:
+            raise DataError(
+                f"{self.where}: prompt {bad[0][0]} is not valid UTF-8 text (a lone surrogate, "
+                f"such as JSON's \\ud800, at character {bad[0][1]}; {len(bad)} prompt(s) in "
+                f"all); fix the file's text"
             )
         object.__setattr__(self, "models", _model_names(self.models, self.where))
         object.__setattr__(self, "scores", self._numbers(self.scores, "scores"))

@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from routerllm.data import not_utf8
 from routerllm.data.labeled import CLASS_NAMES, LabeledPrompt
 from routerllm.data.synthetic import split
 from routerllm.exceptions import DataError, MissingDependencyError
@@ -164,6 +165,11 @@ def _pairs(path: Path, rows: Iterator[dict[str, Any]]) -> Iterator[tuple[str, st
             raise DataError(f"{path}: row {i} has no {e} value") from e
         # An empty or non-text prompt cannot be routed: yielded as "" to be counted.
         text = prompt if isinstance(prompt, str) and prompt.strip() else ""
+        if (at := not_utf8(text)) is not None:  # no encoder or split file could take it
+            raise DataError(
+                f"{path}: row {i}: prompt is not valid UTF-8 text (a lone surrogate, such as "
+                f"JSON's \\ud800, at character {at}); fix or delete that row"
+            )
         yield text, "" if audience is None else str(audience)
 
 
