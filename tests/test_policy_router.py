@@ -158,6 +158,24 @@ def test_default_reference_models() -> None:
         default_references(["a"], np.array([[1.0]]), np.array([1.0]))
 
 
+def test_one_named_reference_model_is_kept_and_the_other_chosen_among_the_rest() -> None:
+    """Naming one reference model (--large-model b) was refused as "the medium and large
+    reference models must differ, both are 'b'" where the default for the other one,
+    chosen without regard to it, was that same model."""
+    scores, costs = np.array([[1.0, 0.0]]), np.array([1.0, 2.0])  # a: cheap and best
+    assert default_references(["a", "b"], scores, costs, large="b") == ("a", "b")
+    assert default_references(["a", "b"], scores, costs, medium="a") == ("a", "b")
+    names = ["tiny", "cheap-good", "mid", "best"]
+    scores = np.array([[0, 1, 0, 1], [0, 1, 1, 1], [1, 0, 1, 1]], dtype=float)
+    costs = np.array([1.0, 2.0, 5.0, 10.0])
+    assert default_references(names, scores, costs, medium="best") == ("best", "cheap-good")
+    assert default_references(names, scores, costs, large="mid") == ("cheap-good", "mid")
+    with pytest.raises(UnknownNameError, match="unknown reference model 'nope'"):
+        default_references(names, scores, costs, large="nope")
+    router = trained(large_model="small")  # the default medium model, chosen first, was small
+    assert (router.medium_model, router.large_model) == ("big", "small")
+
+
 # -- the router -------------------------------------------------------------------
 def test_the_router_learns_the_policies_and_maps_them_to_models() -> None:
     router = trained(medium_model="mid", large_model="big")

@@ -114,20 +114,34 @@ def policy_labels(
 
 
 def default_references(
-    models: Sequence[str], scores: np.ndarray, costs: np.ndarray
+    models: Sequence[str],
+    scores: np.ndarray,
+    costs: np.ndarray,
+    medium: str | None = None,
+    large: str | None = None,
 ) -> tuple[str, str]:
-    """(medium, large) reference models when none is named: large is the best single
+    """(medium, large) reference models where not named: large is the best single
     model (highest mean score, the cheaper on a tie), the one a prompt escalates to;
     medium the best model of the cheaper half (by mean cost, the large model left
     out), the cheap model most prompts should stay on. On data of two models they
-    are the two."""
+    are the two. A reference named (``medium``, ``large``) is kept, and the other is
+    chosen among the other models, so that the two differ."""
     check_model_count(models)
+    for name in (medium, large):
+        check_reference(models, name)
     quality, cost = np.asarray(scores, dtype=float).mean(axis=0), np.asarray(costs, dtype=float)
-    large = int(np.lexsort((cost, -quality))[0])
+    given = None if medium is None else list(models).index(medium)
+    li = (
+        list(models).index(large)
+        if large is not None
+        else next(int(j) for j in np.lexsort((cost, -quality)) if j != given)
+    )
+    if given is not None:
+        return models[given], models[li]
     cheaper = [int(j) for j in np.argsort(cost, kind="stable")[: max(1, len(models) // 2)]]
-    pool = [j for j in cheaper if j != large] or [j for j in range(len(models)) if j != large]
-    medium = max(pool, key=lambda j: (quality[j], -cost[j]))
-    return models[medium], models[large]
+    pool = [j for j in cheaper if j != li] or [j for j in range(len(models)) if j != li]
+    mi = max(pool, key=lambda j: (quality[j], -cost[j]))
+    return models[mi], models[li]
 
 
 def check_model_count(models: Sequence[str]) -> None:

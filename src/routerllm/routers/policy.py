@@ -186,8 +186,8 @@ class PolicyRouter(OutcomeRouter):
         """Label each prompt by the 9-cell matrix from the reference models' columns of
         ``scores`` (named ``model_names``; default the router's models) and their
         ``responses`` (one text per prompt and model, same columns; None: no IDK),
-        then fit the classifier. Reference models not given are chosen by
-        ``default_references`` among the router's models."""
+        then fit the classifier. A reference model not given is chosen by
+        ``default_references`` among the router's other models."""
         X = self._training_embeddings(prompts, embeddings)
         names = list(model_names) if model_names is not None else list(self.model_names)
         Y = self._columns(scores, names)  # checks the names and shape
@@ -206,8 +206,7 @@ class PolicyRouter(OutcomeRouter):
                     "the policy router needs two of its models to choose its reference models "
                     "from; name them (medium_model, large_model)"
                 )
-            auto = default_references(self.model_names, Y, self.costs)
-            medium, large = medium or auto[0], large or auto[1]
+            medium, large = default_references(self.model_names, Y, self.costs, medium, large)
         check_references(names, medium, large)
         mi, li = names.index(medium), names.index(large)
         texts = self._response_columns(responses, names, len(S), (mi, li))
