@@ -188,6 +188,22 @@ def test_bad_files(tmp_path: Path) -> None:
         load_tiny_codes(write_rows(tmp_path / "experts.jsonl", only_experts))
 
 
+def test_a_csv_with_a_used_column_twice_is_refused(tmp_path: Path) -> None:
+    """csv.DictReader kept the last `prompt` column only: here an empty one, so every
+    row was dropped as without a prompt (or, with other text, trained on the wrong one)."""
+    path = tmp_path / "data.csv"
+    for header, extra, ok in ((["prompt"], [""], False), (["idx", "idx"], [1, 2], True)):
+        with path.open("w", newline="", encoding="utf-8") as f:
+            writer = csv.writer(f)
+            writer.writerow(["prompt", "target_audience", *header])
+            writer.writerows([r["prompt"], r["target_audience"], *extra] for r in tiny_rows())
+        if ok:  # columns not used may repeat
+            assert load_tiny_codes(path).rows_read == len(tiny_rows())
+            continue
+        with pytest.raises(DataError, match="data.csv: columns named more than once: prompt;"):
+            load_tiny_codes(path)
+
+
 def _touch(path: Path) -> Path:
     path.write_text("")
     return path

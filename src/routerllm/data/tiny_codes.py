@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from routerllm.checks import repeated
 from routerllm.data import not_utf8
 from routerllm.data.labeled import CLASS_NAMES, LabeledPrompt
 from routerllm.data.synthetic import split
@@ -225,6 +226,12 @@ def _csv_rows(path: Path) -> Iterator[dict[str, Any]]:
             reader = csv.DictReader(f)
             if not reader.fieldnames:
                 raise DataError(f"{path}: empty CSV (no header row)")
+            # csv.DictReader would keep only the last column of each name
+            if twice := [c for c in repeated(reader.fieldnames) if c in REQUIRED_COLUMNS]:
+                raise DataError(
+                    f"{path}: columns named more than once: {', '.join(twice)}; keep one "
+                    f"column of each name"
+                )
             yield from reader
     except (OSError, csv.Error, UnicodeDecodeError) as e:
         raise DataError(f"{path}: cannot read CSV ({e})") from e
