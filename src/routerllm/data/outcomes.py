@@ -70,12 +70,13 @@ class OutcomeDataset:
                 f"{self.where}: prompt {empty[0]} is empty ({len(empty)} in all); every prompt "
                 f"needs text to route by"
             )
-        if bad := [
+        if undecodable := [
             (i, at) for i, p in enumerate(self.prompts, 1) if (at := not_utf8(p)) is not None
         ]:
+            (first, at), n = undecodable[0], len(undecodable)
             raise DataError(
-                f"{self.where}: prompt {bad[0][0]} is not valid UTF-8 text (a lone surrogate, "
-                f"such as JSON's \\ud800, at character {bad[0][1]}; {len(bad)} prompt(s) in "
+                f"{self.where}: prompt {first} is not valid UTF-8 text (a lone surrogate, "
+                f"such as JSON's \\ud800, at character {at}; {n} prompt(s) in "
                 f"all); fix the file's text"
             )
         object.__setattr__(self, "models", _model_names(self.models, self.where))
