@@ -99,3 +99,14 @@ def json_kind(value: object) -> str:
     if value is None:
         return "null"
     return next((k for t, k in kinds.items() if isinstance(value, t)), "a number")
+
+
+def not_utf8(text: str) -> int | None:
+    """Where ``text`` stops being UTF-8 text: the position of its first lone surrogate
+    (a JSON ``"\\ud800"`` escape gives one), which no encoder, file or log can take;
+    None where it is all text."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as e:
+        return int(e.start)
+    return None

@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from routerllm.carbon.log_rows import PendingRequest
-from routerllm.checks import is_finite_number
+from routerllm.checks import is_finite_number, not_utf8
 from routerllm.exceptions import (
     ConfigError,
     PromptError,
@@ -162,14 +162,12 @@ class FeedbackLoop:
             raise PromptError(
                 f"request_id must be the request_id of a routed answer (a text), got {request_id!r:.80}"  # fmt: skip
             )
-        try:  # the request log stores UTF-8: a lone surrogate (JSON's "\ud800") is none
-            request_id.encode("utf-8")
-        except UnicodeEncodeError as e:
+        if (at := not_utf8(request_id)) is not None:  # the request log stores UTF-8
             raise PromptError(
-                f"request_id is not valid UTF-8 text (undecodable at character {e.start}); "
+                f"request_id is not valid UTF-8 text (undecodable at character {at}); "
                 f"give the request_id of a routed answer",
                 "request_id",
-            ) from None
+            )
         if not (is_finite_number(score) and 0 <= score <= 1):
             raise PromptError(
                 f"score must be a number from 0 (failed) to 1 (solved), got {score!r:.80}"

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Set
 
 from routerllm.backends.base import GenerationRequest
+from routerllm.checks import not_utf8
 from routerllm.exceptions import PromptError
 
 
@@ -15,14 +16,12 @@ def checked_prompt(prompt: object, limit: int) -> str:
         raise PromptError(f"prompt must be text, got {type(prompt).__name__}", "prompt")
     if not prompt.strip():
         raise PromptError("prompt is empty", "prompt")
-    try:
-        prompt.encode("utf-8")
-    except UnicodeEncodeError as e:  # e.g. bytes that were not UTF-8, read from a file
+    if (at := not_utf8(prompt)) is not None:  # e.g. bytes that were not UTF-8, from a file
         raise PromptError(
-            f"prompt is not valid UTF-8 text (undecodable bytes at character {e.start}); "
+            f"prompt is not valid UTF-8 text (undecodable bytes at character {at}); "
             f"convert it to UTF-8 first",
             "prompt",
-        ) from None
+        )
     if len(prompt) > limit:
         raise PromptError(
             f"prompt is {len(prompt):,} characters, over the limit of {limit:,} "

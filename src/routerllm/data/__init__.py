@@ -17,17 +17,6 @@ def as_path(path: Any, what: str = "a data file") -> Path:
     return Path(path)
 
 
-def not_utf8(text: str) -> int | None:
-    """Where ``text`` stops being UTF-8 text: the position of its first lone surrogate
-    (a JSON ``"\\ud800"`` escape gives one), which no encoder, file or log can take;
-    None where it is all text."""
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError as e:
-        return int(e.start)
-    return None
-
-
 def read_json(path: str | Path, kind: str = "dataset") -> Any:
     """Parse a JSON data file; a missing or malformed file is one clear DataError.
     A byte-order mark (Excel's "UTF-8 with BOM") is skipped."""

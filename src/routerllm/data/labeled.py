@@ -13,8 +13,8 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from routerllm.checks import is_finite_number
-from routerllm.data import as_path, not_utf8, read_json
+from routerllm.checks import is_finite_number, not_utf8
+from routerllm.data import as_path, read_json
 from routerllm.exceptions import DataError
 from routerllm.files import written_atomically
 

@@ -21,9 +21,15 @@ from typing import Any
 
 import numpy as np
 
-from routerllm.checks import is_non_negative_number, is_number, is_positive_number, repeated
+from routerllm.checks import (
+    is_non_negative_number,
+    is_number,
+    is_positive_number,
+    not_utf8,
+    repeated,
+)
 from routerllm.config import LimitsConfig
-from routerllm.data import as_path, not_utf8, read_json
+from routerllm.data import as_path, read_json
 from routerllm.encoders.base import text_list
 from routerllm.exceptions import DataError, PromptError
 

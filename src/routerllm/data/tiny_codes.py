@@ -28,8 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from routerllm.checks import repeated
-from routerllm.data import not_utf8
+from routerllm.checks import not_utf8, repeated
 from routerllm.data.labeled import CLASS_NAMES, LabeledPrompt
 from routerllm.data.synthetic import split
 from routerllm.exceptions import DataError, MissingDependencyError

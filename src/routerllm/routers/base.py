@@ -358,9 +358,8 @@ def create_router(
     try:
         router: Router = cls(models, seed=seed, **options)
     except (TypeError, ValueError, AttributeError, OverflowError, RouterLLMError) as e:
-        # An unknown option, a value of the wrong kind or out of range (10**400 for a
-        # float too); a missing
-        # package or model (a RouterLLMError subclass) keeps its own kind.
+        # A value of the wrong kind or out of range (10**400 for a float too); a
+        # missing package or model (a RouterLLMError subclass) keeps its own kind.
         if isinstance(e, RouterLLMError) and type(e) is not RouterLLMError:
             raise
         raise RouterLLMError(f"bad options for router {name!r}: {e}") from e

@@ -201,9 +201,6 @@ def _in_model_order(
     }
 
 
-#: What a JSON value of each Python type is called, and what an annotation word accepts.
-
-
 def _as_saved(value: object) -> object:
     """An option's value as its config.json holds it (a tuple as a list), to compare."""
     try:
