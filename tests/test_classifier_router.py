@@ -209,6 +209,8 @@ def test_router_resume_runs_only_the_missing_epochs(tmp_path: Path) -> None:
     assert second.records[0] == first.records[0]
     done = again.fit(TRAIN, VAL, fast_args(epochs=2, output_dir=str(out)), resume=True)
     assert done.epochs_run == []
+    with pytest.raises(RouterLLMError, match=r"checkpoint.pt holds 2 finished epochs, more than the 1 asked \(epochs\); resume with epochs of at least 2"):  # fmt: skip
+        again.fit(TRAIN, VAL, fast_args(epochs=1, output_dir=str(out)), resume=True)
     changed = fast_args(epochs=3, output_dir=str(out))
     changed.learning_rate *= 2
     with pytest.raises(RouterLLMError, match=r"other settings \(learning_rate .* -> "):

@@ -409,6 +409,13 @@ def train(
         torch.manual_seed(args.seed)
         if saved is not None:
             _check_same_run(checkpoint, saved.get("setup"), run)
+            if saved["epoch"] > args.epochs:  # it would train nothing, and save its epochs
+                raise RouterLLMError(
+                    f"{checkpoint} holds {saved['epoch']} finished epochs, more than the "
+                    f"{args.epochs} asked (epochs); resume with epochs of at least "
+                    f"{saved['epoch']} (routerllm train --epochs), or train afresh without "
+                    f"--resume into another folder"
+                )
             try:
                 module.load_state_dict(saved["model"])
                 optimizer.load_state_dict(saved["optimizer"])
