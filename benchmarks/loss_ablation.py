@@ -40,7 +40,8 @@ MODELS = [Candidate(f"class{i}", float(i + 1)) for i in range(4)]
 def outcome_task(
     data_dir: Path,
 ) -> tuple[list[LabeledPrompt], list[LabeledPrompt], list[LabeledPrompt], Any]:
-    from routerllm.data.outcomes import load_outcomes, without
+    from routerllm.data.outcome_files import load_outcomes
+    from routerllm.data.outcomes import without
     from routerllm.eval.outcome_eval import split_dataset
 
     train = load_outcomes(data_dir / "routerbench_mbpp" / "train.csv").restrict_models(list(LADDER))

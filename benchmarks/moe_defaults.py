@@ -23,7 +23,7 @@ import numpy as np
 from outcome_data import DATASETS, add_data_dir_argument
 from outcome_data import data_dir as outcome_data_dir
 
-from routerllm.data.outcomes import load_outcomes
+from routerllm.data.outcome_files import load_outcomes
 from routerllm.eval.outcome_eval import embed, evaluate_routing, split_dataset
 from routerllm.registry import ROUTERS
 

@@ -46,7 +46,8 @@ def data_dir(args: argparse.Namespace) -> Path | None:
 
 def load_pair(data_dir: Path, name: str) -> tuple[OutcomeDataset, OutcomeDataset]:
     """A dataset's train and test sets, without the test prompts that are also in train."""
-    from routerllm.data.outcomes import load_outcomes, without
+    from routerllm.data.outcome_files import load_outcomes
+    from routerllm.data.outcomes import without
 
     train_path, test_path = (data_dir / p for p in DATASETS[name])
     train = load_outcomes(train_path)

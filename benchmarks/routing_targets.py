@@ -32,7 +32,8 @@ import numpy as np
 from outcome_data import DATASETS, add_data_dir_argument, load_pair, mean_ci90
 from outcome_data import data_dir as outcome_data_dir
 
-from routerllm.data.outcomes import OutcomeDataset, load_outcomes
+from routerllm.data.outcome_files import load_outcomes
+from routerllm.data.outcomes import OutcomeDataset
 from routerllm.eval.outcome_eval import (
     compare_routers,
     evaluate_routing,

@@ -9,13 +9,8 @@ import numpy as np
 import pytest
 
 from routerllm.config import LimitsConfig
-from routerllm.data.outcomes import (
-    ModelInfo,
-    OutcomeDataset,
-    load_model_info,
-    load_outcomes,
-    overlap,
-)
+from routerllm.data.outcome_files import load_model_info, load_outcomes
+from routerllm.data.outcomes import ModelInfo, OutcomeDataset, overlap
 from routerllm.exceptions import DataError
 
 SCORES = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from routerllm.config import AppConfig
-from routerllm.data.outcomes import load_outcomes
+from routerllm.data.outcome_files import load_outcomes
 from routerllm.eval.cascade_gate import state_predictions
 from routerllm.eval.humaneval_report import report_markdown, run_experiment
 from routerllm.eval.humaneval_run import (

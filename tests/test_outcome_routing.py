@@ -11,7 +11,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from routerllm.data.outcomes import OutcomeDataset, load_outcomes, overlap, without
+from routerllm.data.outcome_files import load_outcomes
+from routerllm.data.outcomes import OutcomeDataset, overlap, without
 from routerllm.eval.outcome_eval import evaluate_routing, plot
 from routerllm.eval.routing_metrics import METRICS
 from routerllm.exceptions import DataError, ModelUnavailableError, RouterLLMError

@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 
 from routerllm.config import load_config
-from routerllm.data.outcomes import OutcomeDataset, load_outcomes
+from routerllm.data.outcome_files import load_outcomes
+from routerllm.data.outcomes import OutcomeDataset
 from routerllm.data.policy_labels import (
     AMBIGUOUS,
     COMPLEX,

@@ -154,7 +154,7 @@ def _train_classifier(args: argparse.Namespace) -> dict[str, Any]:
 def _train_outcome_router(args: argparse.Namespace) -> dict[str, Any]:
     import numpy as np
 
-    from routerllm.data.outcomes import load_outcomes
+    from routerllm.data.outcome_files import load_outcomes
     from routerllm.encoders import CachedEncoder, create_encoder
     from routerllm.eval.outcome_eval import outcome_candidates, split_dataset
     from routerllm.routers.base import create_router

@@ -1,43 +1,29 @@
 """Routing-outcome datasets: for each prompt, how each model did.
 
 One in-memory form (:class:`OutcomeDataset`: prompts x models scores in
-[0, 1], optional per-call costs and responses, per-model metadata) with
-loaders for the RouterBench CSV format and the ``{question, scores}`` JSON
-format (plus an optional ``models.json`` of sizes and prices beside it).
+[0, 1], optional per-call costs and responses, per-model metadata); the file
+formats it is read from are in ``outcome_files.py``.
 ``overlap``/``without`` detect and remove prompts shared with another split,
 so no figure is reported on questions a router was trained on.
 """
 
 from __future__ import annotations
 
-import ast
-import csv
-import logging
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from routerllm.checks import (
     is_non_negative_number,
-    is_number,
     is_positive_number,
     not_utf8,
     repeated,
 )
-from routerllm.config import LimitsConfig
-from routerllm.data import as_path, read_json
 from routerllm.encoders.base import text_list
 from routerllm.exceptions import DataError, PromptError
-
-log = logging.getLogger(__name__)
-
-#: The csv module's largest field: room for the longest prompt the config allows by
-#: default, written as a list literal (quotes, escapes) or with a long response.
-CSV_FIELD_LIMIT = 4 * LimitsConfig().max_prompt_chars
 
 CostKind = (
     str  # "call" (per-call cost from the data), "size" (params, B), "price" (USD per 1M tokens)
@@ -314,209 +300,3 @@ def without(a: OutcomeDataset, b: OutcomeDataset) -> tuple[OutcomeDataset, int]:
     shared = set(overlap(a, b))
     keep = [i for i in range(len(a)) if i not in shared]
     return a.subset(keep), len(shared)
-
-
-# -- loaders -----------------------------------------------------------------
-def _parse_size(value: object, where: str) -> float | None:
-    """A size in billions of parameters: 7, 7.5 or "7B"; None when not given."""
-    if value is None:
-        return None
-    if is_positive_number(value):
-        return float(value)  # type: ignore[arg-type]
-    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*[bB]\s*", str(value))
-    if not m or float(m.group(1)) <= 0:  # "0B" is no more a size than 0
-        raise DataError(f'{where}: size {value!r} is not a size in billions, e.g. 7 or "7B"')
-    return float(m.group(1))
-
-
-def _price(value: object, where: str) -> float | None:
-    if value is None:
-        return None
-    if is_non_negative_number(value):
-        return float(value)  # type: ignore[arg-type]
-    raise DataError(
-        f"{where}: price {value!r} is not a finite non-negative number (USD per 1M tokens)"
-    )
-
-
-def load_model_info(path: str | Path) -> dict[str, ModelInfo]:
-    """A ``models.json`` mapping model name -> {size, input_price, output_price}."""
-    raw = read_json(path, "model metadata")
-    if not isinstance(raw, dict):
-        raise DataError(f"{path}: expected an object mapping model names to metadata")
-    if bad := [name for name, meta in raw.items() if not isinstance(meta, dict)]:
-        raise DataError(
-            f'{path}, {bad[0]}: expected an object such as {{"size": "7B"}}, got {raw[bad[0]]!r}'[
-                :300
-            ]
-        )
-    return {
-        name: ModelInfo(
-            name,
-            _parse_size(meta.get("size"), f"{path}, {name}"),
-            _price(meta.get("input_price"), f"{path}, {name}"),
-            _price(meta.get("output_price"), f"{path}, {name}"),
-        )
-        for name, meta in raw.items()
-    }
-
-
-def load_scores_json(path: str | Path, models_path: str | Path | None = None) -> OutcomeDataset:
-    """A JSON list of ``{"question": str, "scores": {model: score}}`` (LLMRouter format),
-    each item with an optional ``"costs": {model: cost}``, the cost of that call
-    (e.g. a HumanEval run's measured kWh): given for every item or for none.
-
-    Metadata comes from ``models_path`` or a ``models.json`` beside the file.
-    Only models scored on every question are kept.
-    """
-    path = as_path(path, "the outcome file")
-    raw = read_json(path, "outcome")
-    if not isinstance(raw, list) or not raw:
-        raise DataError(f"{path}: expected a non-empty JSON list of {{question, scores}} objects")
-    if not all(isinstance(r, dict) and isinstance(r.get("scores"), dict) for r in raw):
-        raise DataError(
-            f"{path}: every item needs `question` and a `scores` mapping of model to score"
-        )
-    if bad := [i for i, r in enumerate(raw, 1) if not isinstance(r.get("question"), str)]:
-        raise DataError(
-            f"{path}: item {bad[0]} has no `question` text ({len(bad)} item(s) in all); "
-            f"every item needs a question string"
-        )
-    try:
-        models = sorted(set.intersection(*(set(r["scores"]) for r in raw)))
-        prompts = [r["question"] for r in raw]
-        scores = np.array([[_json_number(r, "scores", m, f"{path}, item {i}") for m in models]
-                           for i, r in enumerate(raw, 1)])  # fmt: skip
-    except (KeyError, TypeError) as e:
-        raise DataError(f"{path}: every item needs `question` and a `scores` mapping ({e})") from e
-    if not models:
-        raise DataError(f"{path}: no model is scored on every question")
-    dropped = sorted(set().union(*(r["scores"] for r in raw)) - set(models))
-    if dropped:
-        log.warning("%s: left out %s, not scored on every question", path, ", ".join(dropped))
-    meta_path = (
-        as_path(models_path, "the model metadata file")
-        if models_path is not None
-        else path.with_name("models.json")
-    )
-    if models_path is not None and not meta_path.exists():
-        raise DataError(f"model metadata file not found: {meta_path}")
-    info = load_model_info(meta_path) if meta_path.exists() else {}
-    return OutcomeDataset(prompts, models, scores, _call_costs(raw, models, path), info=info,
-                          source=str(path))  # fmt: skip
-
-
-def _call_costs(raw: list[dict[str, Any]], models: list[str], path: Path) -> np.ndarray | None:
-    """The items' optional ``costs`` as an (n, m) array; None when no item has them."""
-    have = sum("costs" in r for r in raw)
-    if not have:
-        return None
-    if have < len(raw):
-        raise DataError(
-            f"{path}: {have} of {len(raw)} items have `costs`: give every item a cost for "
-            f"each model, or none"
-        )
-    try:
-        return np.array([[_json_number(r, "costs", m, f"{path}, item {i}") for m in models]
-                         for i, r in enumerate(raw, 1)])  # fmt: skip
-    except (KeyError, TypeError) as e:
-        raise DataError(
-            f"{path}: every item's `costs` needs a number for each of {', '.join(models)} ({e!r})"
-        ) from e
-
-
-def _json_number(item: dict[str, Any], key: str, model: str, where: str) -> float:
-    """``item[key][model]`` as a float: a JSON number, not a bool or a number in text."""
-    value = item[key][model]
-    if not is_number(value):
-        raise DataError(f"{where}: `{key}` of {model} is {value!r}, not a number")
-    return float(value)
-
-
-def load_routerbench_csv(path: str | Path) -> OutcomeDataset:
-    """RouterBench's wide CSV: ``prompt``, then ``<model>``, ``<model>|model_response``,
-    ``<model>|total_cost`` per model. Prompts stored as a Python list literal are joined."""
-    path = as_path(path, "the outcome file")
-    csv.field_size_limit(max(csv.field_size_limit(), CSV_FIELD_LIMIT))
-    try:  # utf-8-sig: a byte-order mark, as Excel writes, is not part of `prompt`
-        with path.open(newline="", encoding="utf-8-sig") as f:
-            reader = csv.DictReader(f)
-            rows = list(reader)
-            columns = reader.fieldnames or []
-    except FileNotFoundError as e:
-        raise DataError(f"outcome file not found: {path}") from e
-    except (OSError, csv.Error, UnicodeDecodeError) as e:
-        raise DataError(f"{path}: cannot read CSV ({e})") from e
-    if twice := repeated(columns):
-        # csv.DictReader would keep only the last column of each name
-        raise DataError(f"{path}: columns named more than once: {', '.join(twice)}")
-    models = [c.split("|")[0] for c in columns if c.endswith("|total_cost")]
-    if "prompt" in columns and models and not rows:
-        raise DataError(f"{path}: no data rows under the header")
-    if "prompt" not in columns or not models:
-        raise DataError(
-            f"{path}: not a RouterBench CSV (needs `prompt`, `<model>` and `<model>|total_cost` "
-            f"columns; found {', '.join(columns[:8])}...)"
-        )
-    no_score = [m for m in models if m not in columns]
-    if no_score:
-        raise DataError(
-            f"{path}: no score column for {', '.join(no_score)} (only `<model>|total_cost`)"
-        )
-    if long := [i for i, r in enumerate(rows, 1) if None in r]:  # DictReader's extra cells
-        raise DataError(
-            f"{path}, data row {long[0]}: more cells than the header has columns "
-            f"({len(long)} row(s) in all); a cell with an unquoted comma?"
-        )
-    prompts = [_prompt_text(r["prompt"] or "") for r in rows]
-    where = [f"{path}, data row {i + 1}" for i in range(len(rows))]
-    scores = np.array(
-        [[_number(r, m, w) for m in models] for r, w in zip(rows, where, strict=True)]
-    )
-    costs = np.array(
-        [
-            [_number(r, f"{m}|total_cost", w) for m in models]
-            for r, w in zip(rows, where, strict=True)
-        ]
-    )
-    responses = (
-        [[r.get(f"{m}|model_response", "") for m in models] for r in rows]
-        if f"{models[0]}|model_response" in columns
-        else None
-    )
-    return OutcomeDataset(prompts, models, scores, costs, responses, source=str(path))
-
-
-def _number(row: dict[str, str | None], column: str, where: str) -> float:
-    try:
-        return float(row[column])  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        raise DataError(f"{where}: `{column}` is {row[column]!r}, not a number") from None
-
-
-def _prompt_text(value: str) -> str:
-    if value.startswith("["):
-        try:
-            parsed = ast.literal_eval(value)
-            if isinstance(parsed, list):
-                return "\n".join(str(p) for p in parsed)
-        except (ValueError, SyntaxError):
-            pass
-    return value
-
-
-def load_outcomes(path: str | Path, models_path: str | Path | None = None) -> OutcomeDataset:
-    """Load an outcome dataset, format chosen by extension (.csv RouterBench, .json scores)."""
-    path = as_path(path, "the outcome file")
-    suffix = path.suffix.lower()
-    if path.is_dir():
-        files = sorted(f.name for f in path.iterdir() if f.suffix.lower() in (".csv", ".json"))
-        raise DataError(
-            f"{path} is a directory: pass one outcome file"
-            + (f" (here: {', '.join(files)})" if files else " (.csv RouterBench or .json scores)")
-        )
-    if suffix == ".csv":
-        return load_routerbench_csv(path)
-    if suffix == ".json":
-        return load_scores_json(path, models_path)
-    raise DataError(f"{path}: unknown outcome format (expected .csv RouterBench or .json scores)")

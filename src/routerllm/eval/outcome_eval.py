@@ -18,7 +18,8 @@ from typing import Any
 import numpy as np
 
 from routerllm.checks import is_finite_number, is_integer
-from routerllm.data.outcomes import OutcomeDataset, load_outcomes, without
+from routerllm.data.outcome_files import load_outcomes
+from routerllm.data.outcomes import OutcomeDataset, without
 from routerllm.encoders.base import text_list
 from routerllm.eval.curves import OperatingPoint
 from routerllm.eval.routing_metrics import references, routing_report, sweep
