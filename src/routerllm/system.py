@@ -235,12 +235,8 @@ class RouterLLM:
         A request whose answer cannot be logged raises ``RequestLogError``, with the
         answer in its ``result``; in a batch, a ``BatchError`` keeps the ones before."""
         self._check_open()
-        self.log.check_open()  # a shared log another system closed: before any model runs
-        if self.log.read_only:  # every answer is logged: refused before it is paid for
-            raise RequestLogError(
-                f"request log {self.log.db_path} was opened read-only, and every answer is "
-                f"logged; give RouterLLM a RequestLog opened for writing, or its path"
-            )
+        # a shared log another system closed, or one opened read-only: before any model runs
+        self.log.check_writable()
         reqs = checked_batch(requests, self._limit)
         tag = checked_tag(tag)
         if model is not None and not isinstance(model, str):

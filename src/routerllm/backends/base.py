@@ -9,7 +9,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import ClassVar
 
-from routerllm.checks import is_integer, is_number
+from routerllm.checks import is_integer, is_number, not_utf8
 from routerllm.config import MAX_NEW_TOKENS, MAX_TEMPERATURE, GenerationConfig, ModelConfig
 from routerllm.exceptions import BackendError, PromptError
 
@@ -108,14 +108,12 @@ class GenerationRequest:
         texts += [("a stop sequence", s) for s in self.stop]
         texts += [(f"history turn {i}", text) for i, (_, text) in enumerate(self.history, 1)]
         for name, text in texts:
-            try:
-                text.encode("utf-8")
-            except UnicodeEncodeError as e:  # a lone surrogate, e.g. from a JSON "\ud800"
+            if (at := not_utf8(text)) is not None:  # a lone surrogate, e.g. from JSON "\ud800"
                 raise PromptError(
-                    f"{name} is not valid UTF-8 text (undecodable at character {e.start}); "
+                    f"{name} is not valid UTF-8 text (undecodable at character {at}); "
                     f"convert it to UTF-8 first",
                     "stop" if name == "a stop sequence" else "prompt",
-                ) from None
+                )
 
 
 def _finite(value: float) -> bool:

@@ -14,7 +14,7 @@ import json
 import logging
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cache
@@ -59,6 +59,12 @@ class Measurement:
             self.component, self.duration_s * share, self.energy_kwh * share,
             self.co2_kg * share, self.method,
         )  # fmt: skip
+
+
+def answered_from_cache(components: Mapping[str, Measurement]) -> bool:
+    """Whether a request of these measured components was answered from the request
+    cache (it spent its routing only)."""
+    return any(m.method == CACHED for m in components.values())
 
 
 class HasComponents:

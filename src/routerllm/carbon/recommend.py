@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from routerllm.carbon.log_rows import RequestRecord, instant
-from routerllm.carbon.meter import CACHED
+from routerllm.carbon.meter import CACHED, answered_from_cache
 from routerllm.config import AppConfig
 from routerllm.exceptions import RouterLLMError
 from routerllm.routed_result import FIXED
@@ -78,11 +78,6 @@ def recommendations(
     return out
 
 
-def _cached(r: RequestRecord) -> bool:
-    """Answered from the request cache (it spent its routing only)."""
-    return any(m.method == CACHED for m in r.components.values())
-
-
 def _energy(records: Sequence[RequestRecord], component: str) -> float:
     return sum(m.energy_kwh for r in records if (m := r.components.get(component)))
 
@@ -99,7 +94,9 @@ def repeated_prompts(records: Sequence[RequestRecord], config: AppConfig) -> lis
     stored: OrderedDict[tuple[str, str], float] = OrderedDict()  # key -> when stored
     hits: list[RequestRecord] = []
     for r in records:
-        if _cached(r) or r.tag in DEMO_TAGS:  # the demo repeats its prompts on purpose
+        if (
+            answered_from_cache(r.components) or r.tag in DEMO_TAGS
+        ):  # the demo repeats its prompts on purpose
             continue
         try:
             key, now = (r.prompt_sha256, r.model), instant(r.timestamp).timestamp()
@@ -206,7 +203,11 @@ def cut_answers(records: Sequence[RequestRecord], config: AppConfig) -> list[Rec
     out = []
     limit = config.generation.max_new_tokens
     for model in dict.fromkeys(r.model for r in records):
-        known = [r for r in records if r.model == model and r.finish_reason and not _cached(r)]
+        known = [
+            r
+            for r in records
+            if r.model == model and r.finish_reason and not answered_from_cache(r.components)
+        ]
         cut = [r for r in known if r.finish_reason == "length"]
         if len(known) < CUT_MIN_REQUESTS or not cut or len(cut) / len(known) < CUT_SHARE:
             continue
@@ -241,7 +242,9 @@ def cut_answers(records: Sequence[RequestRecord], config: AppConfig) -> list[Rec
 
 def router_overhead(records: Sequence[RequestRecord], config: AppConfig) -> list[Recommendation]:
     """router_inference's share of the CO2, where a cheaper way to route exists."""
-    records = [r for r in records if not _cached(r)]  # a cached answer spends only routing
+    records = [
+        r for r in records if not answered_from_cache(r.components)
+    ]  # a cached answer spends only routing
     total = sum(r.co2_kg for r in records)
     routing: dict[str, float] = {}
     for r in records:

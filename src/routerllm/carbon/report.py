@@ -8,7 +8,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from routerllm.carbon.meter import CACHED, COMPONENTS, Measurement, per_token_estimate
+from routerllm.carbon.meter import (
+    COMPONENTS,
+    Measurement,
+    answered_from_cache,
+    per_token_estimate,
+)
 from routerllm.config import TIER_ORDER, AppConfig, ModelConfig
 from routerllm.exceptions import RouterLLMError
 
@@ -100,11 +105,6 @@ def equivalences(co2_kg: float) -> dict[str, float]:
     }
 
 
-def from_cache(r: MeasuredRequest) -> bool:
-    """Whether ``r`` was answered from the request cache (it spent its routing only)."""
-    return any(m.method == CACHED for m in r.components.values())
-
-
 def summarize(
     records: Iterable[MeasuredRequest],
     models: list[ModelConfig] | None = None,
@@ -183,7 +183,9 @@ def versus_largest(
     largest model, the same repeated request would have been answered from the cache).
     """
     largest = max(models, key=lambda m: (TIER_ORDER[m.tier], m.params_b))
-    served = [r for r in records if r.model == largest.name and not from_cache(r)]
+    served = [
+        r for r in records if r.model == largest.name and not answered_from_cache(r.components)
+    ]
     out_tokens = sum(r.completion_tokens for r in served)
     if out_tokens:
         generation = [
@@ -204,7 +206,7 @@ def versus_largest(
     actual_co2 = sum(r.co2_kg for r in records)
     est_kwh = est_co2 = 0.0
     for r in records:
-        if r.model == largest.name or from_cache(r):
+        if r.model == largest.name or answered_from_cache(r.components):
             est_kwh += r.energy_kwh
             est_co2 += r.co2_kg
         else:

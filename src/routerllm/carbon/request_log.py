@@ -181,6 +181,16 @@ class RequestLog:
                 f"request log {self.db_path} is closed; open a new RequestLog on it"
             )
 
+    def check_writable(self) -> None:
+        """A clear error unless requests can be logged here: open, and not opened
+        read-only (checked before a request is paid for)."""
+        self.check_open()
+        if self.read_only:
+            raise RequestLogError(
+                f"request log {self.db_path} was opened read-only, and every answer is "
+                f"logged; give RouterLLM a RequestLog opened for writing, or its path"
+            )
+
     def __enter__(self) -> RequestLog:
         return self
 

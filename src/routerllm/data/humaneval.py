@@ -21,6 +21,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from routerllm.checks import not_utf8
 from routerllm.config import LimitsConfig
 from routerllm.exceptions import DataError
 
@@ -136,10 +137,8 @@ def checked_problems(
 def _fault(p: HumanEvalProblem, max_prompt_chars: int) -> str | None:
     """Why no answer to ``p`` can be generated, stored or pass its test; None if none."""
     for name in _FIELDS:
-        try:
-            getattr(p, name).encode("utf-8")
-        except UnicodeEncodeError as e:  # a lone surrogate, e.g. JSON "\ud800"
-            return f"{name} is not valid UTF-8 text (character {e.start}); fix the file"
+        if (at := not_utf8(getattr(p, name))) is not None:  # a lone surrogate: JSON "\ud800"
+            return f"{name} is not valid UTF-8 text (character {at}); fix the file"
     if not p.prompt.strip():
         return "prompt is empty"
     if len(p.prompt) > max_prompt_chars:
