@@ -126,6 +126,44 @@ def test_a_system_left_or_closed_twice_refuses_every_request(tiny_config: AppCon
             request()
 
 
+def test_close_waits_for_a_request_another_thread_is_running(
+    tiny_config: AppConfig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A server's shutdown closes the system while a request may still be generating:
+    the answer is logged and the models unloaded, never the log closed under it."""
+    import threading
+
+    from routerllm.carbon.request_log import RequestLog
+
+    system = RouterLLM(tiny_config)
+    routing, release = threading.Event(), threading.Event()
+    real_route_batch = system.router.route_batch
+
+    def held_route_batch(prompts, allowed):  # type: ignore[no-untyped-def]
+        routing.set()  # routed, nothing loaded yet: close() had nothing to wait for
+        release.wait(10)
+        return real_route_batch(prompts, allowed)
+
+    monkeypatch.setattr(system.router, "route_batch", held_route_batch)
+    results = []
+    worker = threading.Thread(target=lambda: results.append(system.generate("hi")))
+    worker.start()
+    assert routing.wait(30)
+    closer = threading.Thread(target=system.close)
+    closer.start()
+    closer.join(0.3)
+    assert closer.is_alive()  # waiting for the request
+    with pytest.raises(RouterLLMError, match="this RouterLLM is closed"):
+        system.generate("hello")  # a new one is refused meanwhile
+    release.set()
+    worker.join(30)
+    closer.join(30)
+    assert [r.model for r in results] == ["tiny-light"]
+    assert system.manager.loaded_models == [] and system.log.closed
+    with RequestLog(tiny_config.log.path) as log:
+        assert [r.id for r in log.records()] == [results[0].request_id]
+
+
 def test_a_closed_request_log_is_refused_before_any_model_runs(
     tiny_config: AppConfig, tmp_path: Path
 ) -> None:

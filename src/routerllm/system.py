@@ -10,8 +10,9 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import threading
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -143,6 +144,8 @@ class RouterLLM:
         self.calls = ModelCalls(config, self.manager, self.meter, self.gate)
         self._available: list[str] | None = None
         self._closed = False
+        self._in_flight = 0  # calls that use the models or the log; close() waits for them
+        self._calls_done = threading.Condition()
         # last: what it learns here is saved at close, which a failed start never reaches
         self.feedback_loop.learn_scored(self.log)
 
@@ -159,11 +162,14 @@ class RouterLLM:
         return cls(load_config(path), **kwargs)
 
     def close(self) -> None:
-        """Unload the models, stop the carbon tracker and close the request log; later
-        requests are refused with a clear error. Closing again does nothing."""
-        if self._closed:
-            return
-        self._closed = True
+        """Unload the models, stop the carbon tracker and close the request log, once the
+        requests other threads are running have finished and been logged; later requests
+        are refused with a clear error. Closing again does nothing."""
+        with self._calls_done:
+            if self._closed:
+                return
+            self._closed = True
+            self._calls_done.wait_for(lambda: self._in_flight == 0)
         self.feedback_loop.close()  # saves what a learning router learned since its last save
         self.manager.close()
         self.meter.close()
@@ -182,6 +188,20 @@ class RouterLLM:
     def _check_open(self) -> None:
         if self._closed:
             raise RouterLLMError("this RouterLLM is closed; create a new one")
+
+    @contextlib.contextmanager
+    def _open_call(self) -> Iterator[None]:
+        """A call that uses the models or the log: refused once closed, and waited for
+        by close(), which another thread (a server's shutdown) may call meanwhile."""
+        with self._calls_done:
+            self._check_open()
+            self._in_flight += 1
+        try:
+            yield
+        finally:
+            with self._calls_done:
+                self._in_flight -= 1
+                self._calls_done.notify_all()
 
     # -- routing -----------------------------------------------------------
     def available_models(self) -> list[str]:
@@ -234,7 +254,16 @@ class RouterLLM:
 
         A request whose answer cannot be logged raises ``RequestLogError``, with the
         answer in its ``result``; in a batch, a ``BatchError`` keeps the ones before."""
-        self._check_open()
+        with self._open_call():
+            return self._generate_batch(requests, model, router, tag)
+
+    def _generate_batch(
+        self,
+        requests: Sequence[GenerationRequest | str],
+        model: str | None,
+        router: Router | str | None,
+        tag: str | None,
+    ) -> list[RoutedResult]:
         # a shared log another system closed, or one opened read-only: before any model runs
         self.log.check_writable()
         reqs = checked_batch(requests, self._limit)
@@ -453,19 +482,19 @@ class RouterLLM:
         a restart too): ``score`` from 0 (failed) to 1 (solved), stored in the request log
         and, with ``router.learn: true``, learned by its router, which must be a
         ``FeedbackRouter`` (``routerllm.feedback``)."""
-        self._check_open()
-        self.feedback_loop.feedback(request_id, score, self.log)
+        with self._open_call():
+            self.feedback_loop.feedback(request_id, score, self.log)
 
     def predict(self, request: GenerationRequest | str, model: str) -> Prediction | None:
         """What ``request`` is predicted to cost on ``model`` before it runs: energy, CO2
         and cost, loading included if the model is not loaded (None where neither the log
         nor the config says anything about the model's energy)."""
-        self._check_open()
-        request = checked_request(request, self._limit)
-        if not isinstance(model, str):
-            raise PromptError(f"model must be a model's name, got {type(model).__name__}")
-        self.config.model(model)  # a clear error for an unknown name
-        return self._predicted(request, model)
+        with self._open_call():
+            request = checked_request(request, self._limit)
+            if not isinstance(model, str):
+                raise PromptError(f"model must be a model's name, got {type(model).__name__}")
+            self.config.model(model)  # a clear error for an unknown name
+            return self._predicted(request, model)
 
     def _predicted(self, req: GenerationRequest, model: str) -> Prediction | None:
         # The prompt's own length, as the log keeps it: what the predictor learned from;
