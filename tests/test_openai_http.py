@@ -566,6 +566,23 @@ def test_null_content_and_missing_usage_are_tolerated(stub: Stub) -> None:
     assert completion.finish_reason is None
 
 
+def test_half_a_surrogate_pair_in_an_answer_becomes_a_replacement_character(
+    stub: Stub, tmp_path: Path
+) -> None:
+    # JSON's "\ud83d" alone (an emoji cut in half) is no text: the log and the JSON
+    # answer refused it (UnicodeEncodeError), and the paid answer was lost
+    stub.default_post = Reply(
+        200,
+        b'{"choices": [{"message": {"content": "smile \\ud83d"}, "finish_reason": "\\udfff"}],'
+        b' "usage": {"prompt_tokens": 3, "completion_tokens": 2}}',
+    )
+    data = tiny_config_dict(tmp_path, models=[http_model_dict("remote", stub.base_url)])
+    with RouterLLM(load_config(write_config(tmp_path, data))) as system:
+        result = system.generate("hi", model="remote")
+        assert (result.text, result.finish_reason) == ("smile \ufffd", "\ufffd")
+        assert system.log.count() == 1
+
+
 def test_unreachable_endpoint(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.WARNING, logger=openai_http.__name__)
     port = free_port()  # nothing listens there

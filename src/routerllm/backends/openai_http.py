@@ -15,6 +15,7 @@ import json
 import logging
 import math
 import os
+import re
 import time
 import urllib.error
 import urllib.request
@@ -39,6 +40,8 @@ MAX_BACKOFF_S = 30.0  # the longest wait between two attempts, Retry-After inclu
 MAX_RESPONSE_BYTES = 32 * 2**20
 #: More tokens than any model's context: a usage count above it is not a count.
 MAX_USAGE_TOKENS = 10**7
+#: Half of a UTF-16 surrogate pair, as JSON's "\ud83d" escape gives one on its own.
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 class _Malformed(Exception):
@@ -172,12 +175,12 @@ class OpenAIHTTPBackend(Backend):
                 self.name,
             )
         return Completion(
-            text=text,
+            text=_text(text),
             model=self.name,
             prompt_tokens=tokens[0],
             completion_tokens=tokens[1],
             latency_s=latency,
-            finish_reason=finish_reason,
+            finish_reason=None if finish_reason is None else _text(finish_reason),
         )
 
     def _post_with_retries(self, path: str, body: dict[str, Any]) -> Any:
@@ -238,6 +241,13 @@ def _count(usage: Any, key: str) -> int:
     if not 0 <= value <= MAX_USAGE_TOKENS:
         raise ValueError(f"usage.{key} {value!r}")
     return int(value)
+
+
+def _text(text: str) -> str:
+    """``text`` with each lone surrogate (a JSON ``"\\ud83d"`` escape without its pair:
+    an emoji cut in half at the token limit) made U+FFFD, as a local model's broken bytes
+    are; no log, terminal or JSON answer could take it."""
+    return _LONE_SURROGATE.sub("\ufffd", text)
 
 
 def _one_line(text: str) -> str:
