@@ -583,6 +583,23 @@ def test_half_a_surrogate_pair_in_an_answer_becomes_a_replacement_character(
         assert system.log.count() == 1
 
 
+def test_a_function_stub_is_asked_in_chat_of_a_served_model_named_like_a_ladder_one(
+    stub: Stub, tmp_path: Path
+) -> None:
+    # qwen2.5-coder-1.5b's own style prefills the answer, which the OpenAI API cannot:
+    # every stub sent to it behind a llama.cpp or vLLM server failed (BackendError)
+    stub.default_post = completion_reply("```python\ndef add(a, b):\n    return a + b\n```")
+    model = http_model_dict("qwen2.5-coder-1.5b", stub.base_url)
+    data = tiny_config_dict(tmp_path, models=[model])
+    stub_prompt = 'def add(a, b):\n    """Add two numbers."""\n'
+    with RouterLLM(load_config(write_config(tmp_path, data))) as system:
+        result = system.generate(stub_prompt)
+    assert "asked to complete the function add" in result.reason
+    assert "return a + b" in result.text
+    [post] = stub.posts
+    assert "Complete the following Python function" in post.json()["messages"][-1]["content"]
+
+
 def test_unreachable_endpoint(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.WARNING, logger=openai_http.__name__)
     port = free_port()  # nothing listens there

@@ -10,7 +10,7 @@ from routerllm.backends.base import Completion, GenerationRequest
 from routerllm.carbon.meter import CarbonMeter, Measurement, per_token_estimate
 from routerllm.config import AppConfig
 from routerllm.data.humaneval import HumanEvalProblem
-from routerllm.eval.codegen import CodegenStyle, style_for
+from routerllm.eval.codegen import CHAT_STYLE, CodegenStyle, style_for
 from routerllm.exceptions import PromptError
 from routerllm.manager import LLMManager
 from routerllm.served_gate import ServedGate
@@ -78,8 +78,13 @@ class ModelCalls:
 
     def style(self, name: str) -> CodegenStyle:
         """How ``name`` is asked for a function stub (as the gate's run asked it, for
-        the escalation gate's first model)."""
-        return self.gate.style(name) if self.gate is not None else style_for(name)
+        the escalation gate's first model); the chat style where its backend cannot
+        start the answer with the stub (an OpenAI-compatible server), whatever style
+        its name has."""
+        style = self.gate.style(name) if self.gate is not None else style_for(name)
+        if style.response_prefix and not self.manager.backend(name).prefills:
+            return CHAT_STYLE
+        return style
 
     def priced_by_energy(self, name: str) -> bool:
         """A model without token prices costs its energy at the electricity price."""

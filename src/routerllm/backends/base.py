@@ -212,10 +212,12 @@ class Backend(ABC):
 
     ``measured_locally`` says whether generation runs on this machine, so that
     CodeCarbon can meter it; remote backends are estimated from per-token
-    figures in the model config instead.
+    figures in the model config instead. ``prefills`` says whether it can make an
+    answer start with a given text (``GenerationRequest.response_prefix``).
     """
 
     measured_locally: ClassVar[bool] = True
+    prefills: ClassVar[bool] = True
 
     def __init__(
         self,

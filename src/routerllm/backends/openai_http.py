@@ -62,6 +62,7 @@ class OpenAIHTTPBackend(Backend):
     sent through the OpenAI API, so prefilled requests are refused."""
 
     measured_locally: ClassVar[bool] = False
+    prefills: ClassVar[bool] = False
     backoff_base_s: float = 0.5
     probe_timeout_s: float = 2.0
 
