@@ -671,6 +671,25 @@ def test_api_key_env(stub: Stub, monkeypatch: pytest.MonkeyPatch) -> None:
     assert post.headers["authorization"] == "Bearer sk-test-123"
 
 
+def test_an_api_key_read_with_its_new_line_is_sent_without_it_and_never_shown(
+    stub: Stub, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the header refused "Bearer sk-test-123\n", and http.client's error quoted the key,
+    # which the model's reason (a 503 body from routerllm serve) then showed to anyone
+    var = "ROUTERLLM_TEST_OPENAI_HTTP_KEY"
+    monkeypatch.setenv(var, "sk-test-123\r\n")
+    backend = http_backend(stub.base_url, api_key_env=var, max_retries=0)
+    assert backend.availability() is None
+    assert backend.generate(GenerationRequest("hi")).text == "stub answer"
+    assert stub.posts[0].headers["authorization"] == "Bearer sk-test-123"
+    monkeypatch.setenv(var, "sk-test\n-123")
+    reason = backend.availability()
+    assert reason is not None and var in reason and "new line" in reason and "123" not in reason
+    with pytest.raises(BackendError, match="control character") as err:
+        backend.generate(GenerationRequest("hi"))
+    assert "123" not in str(err.value) and len(stub.posts) == 1
+
+
 def test_refused_api_key_is_reported_by_availability(
     stub: Stub, monkeypatch: pytest.MonkeyPatch
 ) -> None:

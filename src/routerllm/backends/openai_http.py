@@ -73,12 +73,24 @@ class OpenAIHTTPBackend(Backend):
         assert self.config.base_url is not None
         return self.config.base_url.rstrip("/")
 
+    def _key(self) -> str:
+        """The API key in ``api_key_env`` ("" where none), without the spaces around it:
+        a key read from a file ends in a new line, which no HTTP header may carry (and
+        http.client's error for it quotes the key)."""
+        if not self.config.api_key_env:
+            return ""
+        key = os.environ.get(self.config.api_key_env, "").strip()
+        if any(c < " " or c == "\x7f" for c in key):
+            raise BackendError(
+                f"environment variable {self.config.api_key_env} (API key) holds a control "
+                f"character, such as a new line, within the key; set it to the key alone"
+            )
+        return key
+
     def _headers(self) -> dict[str, str]:
         headers = {"Content-Type": "application/json"}
-        if self.config.api_key_env:
-            key = os.environ.get(self.config.api_key_env)
-            if key:
-                headers["Authorization"] = f"Bearer {key}"
+        if key := self._key():
+            headers["Authorization"] = f"Bearer {key}"
         return headers
 
     def _request(self, method: str, path: str, body: dict[str, Any] | None, timeout: float) -> Any:
@@ -106,7 +118,11 @@ class OpenAIHTTPBackend(Backend):
             raise _Malformed(f"its answer is not JSON ({_one_line(str(e))[:100]})") from None
 
     def availability(self) -> str | None:
-        if self.config.api_key_env and not os.environ.get(self.config.api_key_env):
+        try:
+            key = self._key()
+        except BackendError as e:
+            return str(e)
+        if self.config.api_key_env and not key:
             return f"environment variable {self.config.api_key_env} (API key) is not set"
         try:
             self._request("GET", "/models", None, self.probe_timeout_s)
