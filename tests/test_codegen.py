@@ -335,6 +335,13 @@ def test_default_styles_of_the_local_models() -> None:
     assert style_for("some-api-model") is CHAT_STYLE
 
 
+def test_a_model_behind_a_server_that_cannot_prefill_is_asked_in_chat() -> None:
+    # qwen2.5-coder-0.5b behind vLLM: its name's style would start the answer with the stub
+    assert style_for("qwen2.5-coder-0.5b", prefills=False) is CHAT_STYLE
+    short = style_for("qwen2.5-coder-0.5b", {"max_new_tokens": 256}, prefills=False)
+    assert (short.mode, short.max_new_tokens, short.response_prefix) == ("chat", 256, "")
+
+
 def test_style_overrides() -> None:
     complete = style_for("qwen2.5-coder-0.5b", {"mode": "complete"})
     assert complete.mode == "complete"

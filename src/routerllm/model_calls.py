@@ -81,10 +81,11 @@ class ModelCalls:
         the escalation gate's first model); the chat style where its backend cannot
         start the answer with the stub (an OpenAI-compatible server), whatever style
         its name has."""
-        style = self.gate.style(name) if self.gate is not None else style_for(name)
-        if style.response_prefix and not self.manager.backend(name).prefills:
-            return CHAT_STYLE
-        return style
+        prefills = self.manager.backend(name).prefills
+        if self.gate is None:
+            return style_for(name, prefills=prefills)
+        style = self.gate.style(name)
+        return CHAT_STYLE if style.response_prefix and not prefills else style
 
     def priced_by_energy(self, name: str) -> bool:
         """A model without token prices costs its energy at the electricity price."""

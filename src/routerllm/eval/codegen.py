@@ -169,14 +169,20 @@ DEFAULT_STYLES: dict[str, CodegenStyle] = {
 _STYLE_FIELDS = tuple(f.name for f in dataclasses.fields(CodegenStyle))
 
 
-def style_for(model_name: str, overrides: Mapping[str, Any] | None = None) -> CodegenStyle:
+def style_for(
+    model_name: str, overrides: Mapping[str, Any] | None = None, prefills: bool = True
+) -> CodegenStyle:
     """The style for ``model_name``: its default (the chat style for models not in
-    :data:`DEFAULT_STYLES`), with ``overrides`` (field name -> value) applied.
+    :data:`DEFAULT_STYLES`, or where the default starts the answer and its backend
+    cannot, ``prefills=False``: an OpenAI-compatible server), with ``overrides``
+    (field name -> value) applied.
 
     Overriding ``mode`` alone switches to that mode's preset, instruction and
     stop sequences included, so ``{"mode": "complete"}`` is enough.
     """
     base = DEFAULT_STYLES.get(model_name, CHAT_STYLE)
+    if base.response_prefix and not prefills:
+        base = CHAT_STYLE
     if not overrides:
         return base
     overrides = dict(overrides)

@@ -71,7 +71,7 @@ def run_models(
     from routerllm.eval.codegen import build_request, extract_completion, style_for
     from routerllm.eval.sandbox import check_problem
 
-    styles = {m: style_for(m, style_overrides) for m in models}
+    styles = {m: style_for(m, style_overrides, system.manager.backend(m).prefills) for m in models}
     for model in models:  # checked before anything is recorded
         store.use_model_source(model, system.config.model(model).source_text())
     store.add_problems(problems)
