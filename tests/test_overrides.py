@@ -11,7 +11,7 @@ import pytest
 
 from routerllm.config import AppConfig, load_config
 from routerllm.exceptions import ConfigError
-from routerllm.overrides import PATTERN_TIMEOUT_S, Overrides, asks_for_math
+from routerllm.overrides import PATTERN_TIMEOUT_S, Overrides, asks_for_math, pattern_copies
 from routerllm.routers.base import RoutingDecision
 from routerllm.system import RouterLLM
 
@@ -43,6 +43,9 @@ def routed(model: str, reason: str = "rules say so") -> RoutingDecision:
         ({"name": "r", "min_chars": 5, "step": 1, "tier": "heavy"}, "got tier, step"),
         ({"name": "r", "min_chars": 5, "step": 0}, "step 0 changes nothing"),
         ({"name": "r", "pattern": "(unclosed", "step": 1}, "is not a regular expression"),
+        # regex writes repeats out: a{1000000000} took all memory as the config loaded
+        ({"name": "r", "pattern": "x{100001}", "step": 1}, "repeats its parts 100,001 times"),
+        ({"name": "r", "pattern": r"(?:\d{1000}){1000}", "step": 1}, "over 100,000"),
         (
             {"name": "r", "min_chars": 9, "max_chars": 3, "step": 1},
             "min_chars 9 is over max_chars 3",
@@ -62,6 +65,21 @@ def test_a_malformed_rule_is_refused_with_what_to_fix(
     with pytest.raises(ConfigError, match="invalid config") as e:
         config_with(tmp_path, rule)
     assert message in str(e.value)
+
+
+@pytest.mark.parametrize(
+    ("pattern", "copies"),
+    [
+        (r"\d{3}-\d{2}-\d{4}", 11),
+        ("(ab){3}c", 7),
+        ("(a|aa)+$", 4),
+        ("(a{0,1000}){100}", 100),  # a range repeats its part once
+        ("[]{]{5}|x", 6),  # a class is one part, whatever it holds
+        ("((a{100}){100}){100}", 1_000_000),
+    ],
+)
+def test_a_patterns_copies_are_counted_with_nested_repeats(pattern: str, copies: int) -> None:
+    assert pattern_copies(pattern) == copies
 
 
 def test_two_rules_may_not_share_a_name(tmp_path: Path) -> None:

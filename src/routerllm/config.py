@@ -365,8 +365,14 @@ class OverrideRule(_Strict):
         if self.pattern is not None:
             import regex
 
-            from routerllm.overrides import rule_pattern
+            from routerllm.overrides import MAX_PATTERN_COPIES, pattern_copies, rule_pattern
 
+            if (copies := pattern_copies(self.pattern)) > MAX_PATTERN_COPIES:
+                raise ValueError(
+                    f"pattern {self.pattern!r} repeats its parts {copies:,} times, over "
+                    f"{MAX_PATTERN_COPIES:,} (each repeat is compiled into that many copies); "
+                    f"use smaller counts, or min_chars for a length"
+                )
             try:
                 rule_pattern(self.pattern)
             except regex.error as e:

@@ -45,6 +45,52 @@ MATH_EXPRESSION = re.compile(
 PATTERN_TIMEOUT_S = 0.1
 
 
+#: The most copies of its parts a rule's pattern may compile to: ``regex`` writes
+#: ``x{n}`` out as n copies of x, so ``a{1000000000}`` took every byte of memory as
+#: the config loaded (``a{100000}`` takes some 30 MB).
+MAX_PATTERN_COPIES = 100_000
+_COUNT = re.compile(r"\{(\d*)(?:,\d*)?\}")
+
+
+def pattern_copies(pattern: str) -> int:
+    """Roughly how many copies of its parts ``regex`` compiles ``pattern`` to: each
+    character, class or group counted once times the smallest count of every repeat
+    around it (``(ab){3}c`` is 7). Unusual syntax may count a little more, never less."""
+    frames = [[0, 0]]  # per open group: the copies of its finished items, of its last one
+    i = 0
+    while i < len(pattern):
+        c = pattern[i]
+        frame = frames[-1]
+        if c == "{" and (count := _COUNT.match(pattern, i)):
+            frame[1] *= max(int(count.group(1) or 0), 1)
+            i = count.end()
+            continue
+        if c in "*+?":
+            pass  # repeats that need no copies (and lazy, possessive marks)
+        elif c == "(":
+            frames.append([0, 0])
+        elif c == ")" and len(frames) > 1:
+            done = frames.pop()
+            frames[-1][0] += frames[-1][1]
+            frames[-1][1] = max(done[0] + done[1], 1)
+        elif c == "|":
+            frame[0], frame[1] = frame[0] + frame[1], 0
+        else:
+            if c == "\\":
+                i += 1
+            elif c == "[":  # a class is one part: skip to its closing bracket
+                i += 1 + (pattern[i + 1 : i + 2] == "^")
+                i += pattern[i : i + 1] == "]"
+                while i < len(pattern) and pattern[i] != "]":
+                    i += 2 if pattern[i] == "\\" else 1
+            frame[0], frame[1] = frame[0] + frame[1], 1
+        i += 1
+    while len(frames) > 1:  # unclosed groups: compiling says so
+        done = frames.pop()
+        frames[-1][0] += done[0] + done[1]
+    return frames[0][0] + frames[0][1]
+
+
 def rule_pattern(pattern: str) -> Any:
     """A rule's pattern, compiled (any case) by the ``regex`` module, whose matching
     takes a time limit; ``re``'s cannot be stopped."""
