@@ -370,6 +370,15 @@ def test_style_overrides() -> None:
         ({"temperature": False}, "temperature must be >= 0 and <= 2"),
         ({"stop": [1, 2]}, "stop must be a list of non-empty strings"),
         ({"stop": ["\n\n", ""]}, "stop must be a list of non-empty strings"),
+        ({"stop": "\n\n"}, "stop must be a list of non-empty strings"),  # not two "\n"s
+        ({"stop": 5}, "stop must be a list of non-empty strings"),
+        ({"name": 5}, "codegen style name must be text, not 5"),
+        ({"system": 5}, "system must be text"),
+        ({"instruction": ["{prompt}"]}, "instruction must be text"),
+        ({"response_prefix": 7}, "response_prefix must be text"),
+        ({"repetition_penalty": "high"}, "repetition_penalty must be a number > 0"),
+        ({"repetition_penalty": -1.0}, "repetition_penalty must be a number > 0"),
+        ({"max_new_tokens": 10**12}, "max_new_tokens must be positive, at most 2,147,483,647"),
     ],
 )
 def test_bad_style_overrides_are_clear_errors(overrides: dict[str, object], message: str) -> None:

@@ -140,11 +140,19 @@ def test_a_gate_whose_runs_style_is_unreadable_is_refused(tmp_path: Path) -> Non
     from .test_gate import _fit, _problems
 
     gate = _fit(_problems(40, 3))
-    gate.about["style"] = {"mode": "telepathy", "name": "x"}
-    saved = gate.save(tmp_path / "gate")
-    data = tiny_config_dict(tmp_path, cascade={"enabled": True, "gate": str(saved)})
-    with pytest.raises(ConfigError, match="the prompting style of its run is not readable"):
-        RouterLLM(load_config(write_config(tmp_path, data)))
+    for i, style in enumerate([
+        {"mode": "telepathy", "name": "x"},
+        # each failed only when a stub was asked in it (AttributeError, or the request
+        # refused for options its caller never gave): now when the system loads the gate
+        {"name": "x", "system": 5},
+        {"name": "x", "repetition_penalty": "high"},
+        {"name": "x", "mode": "prefill", "instruction": "{prompt}", "response_prefix": 7},
+    ]):  # fmt: skip
+        gate.about["style"] = style
+        saved = gate.save(tmp_path / f"gate{i}")
+        data = tiny_config_dict(tmp_path, cascade={"enabled": True, "gate": str(saved)})
+        with pytest.raises(ConfigError, match="the prompting style of its run is not readable"):
+            RouterLLM(load_config(write_config(tmp_path, data)))
 
 
 def test_cli_route_completes_a_stub_unless_asked_as_written(tmp_path: Path) -> None:

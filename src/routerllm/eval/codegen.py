@@ -50,8 +50,8 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from routerllm.backends.base import GenerationRequest
-from routerllm.checks import is_integer, is_number
-from routerllm.config import MAX_TEMPERATURE
+from routerllm.checks import is_integer, is_number, is_positive_number
+from routerllm.config import MAX_NEW_TOKENS, MAX_TEMPERATURE
 from routerllm.data.humaneval import HumanEvalProblem
 from routerllm.exceptions import ConfigError
 
@@ -109,6 +109,18 @@ class CodegenStyle:
     repetition_penalty: float | None = 1.0
 
     def __post_init__(self) -> None:
+        # A gate's config.json records its run's style: a hand-edited one failed only
+        # when a request was asked in it (an AttributeError, or a request refused for
+        # options its caller never gave), not when the system loaded the gate.
+        if not isinstance(self.name, str):
+            raise ConfigError(f"codegen style name must be text, not {self.name!r}")
+        texts = {"instruction": self.instruction, "response_prefix": self.response_prefix}
+        if self.system is not None:
+            texts["system"] = self.system
+        if wrong := [k for k, v in texts.items() if not isinstance(v, str)]:
+            raise ConfigError(f"codegen style {self.name!r}: {', '.join(wrong)} must be text")
+        if isinstance(self.stop, str) or not isinstance(self.stop, list | tuple):
+            raise ConfigError(f"codegen style {self.name!r}: stop must be a list of non-empty strings")  # fmt: skip
         # YAML gives lists; a frozen dataclass must hold a hashable tuple.
         object.__setattr__(self, "stop", tuple(self.stop))
         if self.mode not in MODES:
@@ -128,11 +140,20 @@ class CodegenStyle:
             )
         if not all(isinstance(s, str) and s for s in self.stop):
             raise ConfigError(f"codegen style {self.name!r}: stop must be a list of non-empty strings")  # fmt: skip
-        if not is_integer(self.max_new_tokens) or self.max_new_tokens <= 0:
-            raise ConfigError(f"codegen style {self.name!r}: max_new_tokens must be positive")
+        if not is_integer(self.max_new_tokens) or not 0 < self.max_new_tokens <= MAX_NEW_TOKENS:
+            raise ConfigError(
+                f"codegen style {self.name!r}: max_new_tokens must be positive, at most "
+                f"{MAX_NEW_TOKENS:,}"
+            )
         if not is_number(self.temperature) or not (0 <= self.temperature <= MAX_TEMPERATURE):
             raise ConfigError(
                 f"codegen style {self.name!r}: temperature must be >= 0 and <= {MAX_TEMPERATURE:g}"
+            )
+        penalty = self.repetition_penalty
+        if penalty is not None and not is_positive_number(penalty):
+            raise ConfigError(
+                f"codegen style {self.name!r}: repetition_penalty must be a number > 0 "
+                f"(or null: the config's), not {penalty!r}"
             )
         # Python's own numbers: a run's store records the style as JSON.
         object.__setattr__(self, "max_new_tokens", int(self.max_new_tokens))
