@@ -63,6 +63,26 @@ def test_malformed_yaml_names_the_line(tmp_path: Path) -> None:
         load_config(path)
 
 
+def test_a_key_given_twice_is_refused_not_overwritten(tmp_path: Path) -> None:
+    """PyYAML keeps the last of two equal keys: a second ``budgets:`` silently dropped
+    the first's limits. A key after a merge (``<<: *anchor``) still overrides it."""
+    path = write_config(tmp_path, tiny_config_dict(tmp_path))
+    text = path.read_text()
+    path.write_text(text + "budgets:\n  co2_kg: {daily: 0.5}\nbudgets:\n  level: relaxed\n")
+    with pytest.raises(ConfigError, match=r"line \d+, column 1\): found duplicate key 'budgets'"):
+        load_config(path)
+    path.write_text(text.replace("  tier: light\n", "  tier: light\n  tier: heavy\n", 1))
+    with pytest.raises(ConfigError, match="found duplicate key 'tier'"):
+        load_config(path)
+    gguf = tiny_config_dict(tmp_path)["models"][0]["gguf"]["path"]
+    path.write_text(
+        "models:\n"
+        f"  - &light {{name: a, backend: llama_cpp, tier: light, params_b: 0.1, memory_gb: 0.1, gguf: {{path: '{gguf}'}}}}\n"
+        "  - <<: *light\n    name: b\n    tier: heavy\n"
+    )  # fmt: skip
+    assert [(m.name, m.tier) for m in load_config(path).models] == [("a", "light"), ("b", "heavy")]
+
+
 def test_validation_errors_name_the_field(tmp_path: Path) -> None:
     data = tiny_config_dict(tmp_path)
     data["models"][0]["tier"] = "gigantic"
@@ -79,7 +99,7 @@ def test_a_bool_is_not_a_number_but_a_number_in_text_is(tmp_path: Path) -> None:
     reads `5e-7` (no dot) as text, which is still that number."""
     path = tmp_path / "c.yaml"
     text = write_config(tmp_path, tiny_config_dict(tmp_path)).read_text()
-    path.write_text(text + "manager:\n  n_threads: yes\n")
+    path.write_text(text.replace("manager:\n", "manager:\n  n_threads: yes\n", 1))
     with pytest.raises(ConfigError, match=r"manager\.n_threads: expected a number, not True$"):
         load_config(path)
     data = tiny_config_dict(tmp_path)

@@ -484,13 +484,41 @@ def resolve_config_path(path: str | os.PathLike[str] | None) -> Path:
     )
 
 
+def _load_yaml(text: str) -> Any:
+    """``yaml.safe_load``, refusing a key given twice in one mapping: PyYAML keeps the
+    last silently, so a second ``budgets:`` dropped the limits of the first."""
+    import yaml
+    from yaml.constructor import ConstructorError
+
+    class UniqueKeyLoader(yaml.SafeLoader):
+        def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> Any:
+            seen = set()
+            for key_node, _ in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge":
+                    continue  # `<<: *anchor`: its keys may be set again after it
+                key = self.construct_object(key_node, deep=deep)
+                try:
+                    again = key in seen
+                    seen.add(key)
+                except TypeError:  # unhashable: the base class says so
+                    continue
+                if again:
+                    raise ConstructorError(
+                        "while constructing a mapping", node.start_mark,
+                        f"found duplicate key {key!r} (give each key once)", key_node.start_mark,
+                    )  # fmt: skip
+            return super().construct_mapping(node, deep)
+
+    return yaml.load(text, Loader=UniqueKeyLoader)  # a SafeLoader: no Python objects
+
+
 def load_config(path: str | os.PathLike[str] | None = None) -> AppConfig:
     """Load and validate a YAML config; every problem becomes one ConfigError."""
     import yaml
 
     file = resolve_config_path(path)
     try:
-        data = yaml.safe_load(file.read_text(encoding="utf-8"))
+        data = _load_yaml(file.read_text(encoding="utf-8"))
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
