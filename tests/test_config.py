@@ -63,6 +63,23 @@ def test_malformed_yaml_names_the_line(tmp_path: Path) -> None:
         load_config(path)
 
 
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("generation:\n  max_new_tokens: " + "9" * 5000 + "\n", "malformed YAML: .*digits"),
+        ("models: " + "[" * 5000 + "]" * 5000 + "\n", "malformed YAML: nested too deeply"),
+    ],
+    ids=["5000-digit-integer", "5000-nested-lists"],
+)
+def test_yaml_python_cannot_read_is_malformed_not_a_traceback(
+    tmp_path: Path, text: str, message: str
+) -> None:
+    path = tmp_path / "odd.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match=message):
+        load_config(path)
+
+
 def test_a_key_given_twice_is_refused_not_overwritten(tmp_path: Path) -> None:
     """PyYAML keeps the last of two equal keys: a second ``budgets:`` silently dropped
     the first's limits. A key after a merge (``<<: *anchor``) still overrides it."""

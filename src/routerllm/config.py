@@ -526,6 +526,10 @@ def load_config(path: str | os.PathLike[str] | None = None) -> AppConfig:
         raise ConfigError(f"{file}: malformed YAML{where}: {problem}") from e
     except (OSError, UnicodeDecodeError) as e:
         raise ConfigError(f"{file}: cannot read config: {e}") from e
+    except ValueError as e:  # an integer of over 4,300 digits: Python refuses to read it
+        raise ConfigError(f"{file}: malformed YAML: {e}") from e
+    except RecursionError as e:
+        raise ConfigError(f"{file}: malformed YAML: nested too deeply") from e
     if not isinstance(data, dict):
         raise ConfigError(f"{file}: expected a mapping with a `models` list at the top level")
     try:
