@@ -111,6 +111,16 @@ def test_a_csv_with_a_model_twice_is_refused(tmp_path: Path) -> None:
         load_outcomes(twice)
 
 
+def test_spaces_around_a_csvs_column_names_are_not_part_of_them(tmp_path: Path) -> None:
+    path = tmp_path / "spaced.csv"
+    path.write_text("prompt , a, a|total_cost\nhi,1,0.5\n")
+    loaded = load_outcomes(path)
+    assert (loaded.prompts, loaded.models, loaded.costs.tolist()) == (["hi"], ["a"], [[0.5]])  # type: ignore[union-attr]
+    path.write_text("prompt,a, a ,a|total_cost\nhi,1,0,0.5\n")
+    with pytest.raises(DataError, match="columns named more than once: a$"):
+        load_outcomes(path)
+
+
 def test_a_csv_row_longer_than_the_header_is_refused(tmp_path: Path) -> None:
     path = write_csv(tmp_path / "long.csv", ["prompt", "m", "m|total_cost"],
                      [["hi", 1, 0.5], ["a, b", 1, 0.5, "extra"]])  # fmt: skip

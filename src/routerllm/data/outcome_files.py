@@ -152,8 +152,10 @@ def load_routerbench_csv(path: str | Path) -> OutcomeDataset:
     try:  # utf-8-sig: a byte-order mark, as Excel writes, is not part of `prompt`
         with path.open(newline="", encoding="utf-8-sig") as f:
             reader = csv.DictReader(f)
+            # `prompt, a, a|total_cost` (spaces after the commas) names model `a`, not ` a`
+            columns = [c.strip() for c in reader.fieldnames or []]
+            reader.fieldnames = columns
             rows = list(reader)
-            columns = reader.fieldnames or []
     except FileNotFoundError as e:
         raise DataError(f"outcome file not found: {path}") from e
     except (OSError, csv.Error, UnicodeDecodeError) as e:
