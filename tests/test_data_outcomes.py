@@ -201,3 +201,22 @@ def test_a_price_cost_names_the_models_without_prices(tmp_path: Path) -> None:
     assert data.cost_matrix("size").tolist() == [[7.0, 70.0]]
     with pytest.raises(DataError, match=r"price unknown for m2; give each an input_price and"):
         data.cost_matrix("price")
+
+
+def test_costs_whose_mean_overflows_are_a_clear_error(tmp_path: Path) -> None:
+    """Per-call costs or sizes near 1e308 gave each model an infinite mean cost, and
+    eval-routing an error about a router's params_b being inf."""
+    scores = tmp_path / "scores.json"
+    scores.write_text('[{"question": "q1", "scores": {"m1": 1, "m2": 0}},'
+                      ' {"question": "q2", "scores": {"m1": 0, "m2": 1}}]')  # fmt: skip
+    (tmp_path / "models.json").write_text(
+        '{"m1": {"size": 1, "input_price": 1, "output_price": 1},'
+        ' "m2": {"size": 1e308, "input_price": 1e308, "output_price": 1e308}}'
+    )
+    data = load_outcomes(scores)
+    for kind in ("size", "price"):
+        with pytest.raises(DataError, match=f"the models' {kind}s as costs are too large"):
+            data.cost_matrix(kind)
+    with pytest.raises(DataError, match="^outcome dataset: costs are too large"):
+        OutcomeDataset(["q1", "q2"], ["m"], [[1], [0]], costs=[[1e308], [1e308]])
+    assert OutcomeDataset(["q1", "q2"], ["m"], [[1], [0]], costs=[[1e307], [1e307]])

@@ -161,6 +161,12 @@ def test_loader_errors(tmp_path: Path) -> None:
             '[{"question": "a", "scores": {"m": 1}, "costs": {"m": -1}}]',
             "costs must be non-negative",
         ),  # fmt: skip
+        (
+            "hugecost.json",
+            '[{"question": "a", "scores": {"m": 1}, "costs": {"m": 1e308}},'
+            ' {"question": "b", "scores": {"m": 0}, "costs": {"m": 1e308}}]',
+            "costs are too large: their total is beyond a float's range",
+        ),  # fmt: skip
     ],
 )
 def test_malformed_outcome_values_are_clear_errors(

@@ -348,6 +348,8 @@ def test_aiq_below_the_first_point_counts_as_zero() -> None:
         (TWO, [1.0, 2.0, 3.0], "one per model"),
         (TWO, [-1.0, 2.0], ">= 0"),
         (TWO, "abc", "numeric"),
+        # finite, but every mean cost overflowed to inf: a message about inf points
+        (TWO, [1.0, 1e308], "costs are too large: their total is beyond a float's range"),
     ],
 )
 def test_bad_outcomes(scores: object, costs: object, message: str) -> None:

@@ -10,9 +10,12 @@ import math
 import numbers
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from routerllm.exceptions import RouterLLMError
+
+if TYPE_CHECKING:
+    import numpy as np
 
 T = TypeVar("T")
 
@@ -110,3 +113,19 @@ def not_utf8(text: str) -> int | None:
     except UnicodeEncodeError as e:
         return int(e.start)
     return None
+
+
+#: Why :func:`too_large` costs are refused.
+TOO_LARGE = (
+    "costs are too large: their total is beyond a float's range (about 1.8e308), so no "
+    "mean cost is a number; give them in a larger unit"
+)
+
+
+def too_large(costs: np.ndarray) -> bool:
+    """Whether the sum of ``costs`` (an array of finite numbers >= 0) overflows a float:
+    every mean cost, and every operating point's, would be infinite."""
+    import numpy as np
+
+    with np.errstate(over="ignore"):
+        return not bool(np.isfinite(np.sum(costs, dtype=np.float64)))

@@ -17,10 +17,12 @@ from typing import Any
 import numpy as np
 
 from routerllm.checks import (
+    TOO_LARGE,
     is_non_negative_number,
     is_positive_number,
     not_utf8,
     repeated,
+    too_large,
 )
 from routerllm.encoders.base import text_list
 from routerllm.exceptions import DataError, PromptError
@@ -88,6 +90,8 @@ class OutcomeDataset:
             and not (np.isfinite(self.costs).all() and self.costs.min() >= 0)
         ):
             raise DataError(f"{self.where}: costs must be non-negative numbers")
+        if self.costs is not None and too_large(self.costs):
+            raise DataError(f"{self.where}: {TOO_LARGE}")
         if self.responses is not None and not _is_table(self.responses, n, m):
             raise DataError(
                 f"{self.where}: responses must be {n} lists (one per prompt) of {m} texts "
@@ -228,7 +232,10 @@ class OutcomeDataset:
                     f"choose another cost)"
                 )
             per_model = np.array([(p.input_price or 0) + (p.output_price or 0) for p in prices]) / 2
-        return np.broadcast_to(per_model, self.scores.shape).astype(float)
+        costs = np.broadcast_to(per_model, self.scores.shape).astype(float)
+        if too_large(costs):
+            raise DataError(f"{self.where}: the models' {kind}s as {TOO_LARGE}")
+        return costs
 
     def restrict_models(self, models: Sequence[str]) -> OutcomeDataset:
         """The same prompts with only ``models`` (in that order)."""

@@ -33,7 +33,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from routerllm.checks import is_finite_number
+from routerllm.checks import TOO_LARGE, is_finite_number, too_large
 from routerllm.encoders.base import text_list
 from routerllm.eval.curves import (
     OperatingPoint,
@@ -89,7 +89,8 @@ def check_outcomes(scores: object, costs: object) -> tuple[np.ndarray, np.ndarra
     """Validate outcome data; return float arrays ``scores`` and ``costs``, both (n, m).
 
     Raises RouterLLMError when scores is not a non-empty 2-D array of finite values in
-    [0, 1], or costs is neither (m,) nor (n, m) finite values >= 0.
+    [0, 1], or costs is neither (m,) nor (n, m) finite values >= 0 (whose total fits a
+    float, so that every mean cost is finite).
     """
     try:
         s = np.asarray(scores, dtype=np.float64)
@@ -111,6 +112,8 @@ def check_outcomes(scores: object, costs: object) -> tuple[np.ndarray, np.ndarra
         )
     if not np.all(np.isfinite(c)) or c.min() < 0.0:
         raise RouterLLMError("costs must be finite and >= 0")
+    if too_large(c):
+        raise RouterLLMError(TOO_LARGE)
     return s, c
 
 
