@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from routerllm.data import synthetic
 from routerllm.data.labeled import CLASS_NAMES, LabeledPrompt, load_json, save_json
 from routerllm.data.synthetic import (
     MIN_DATASET_SIZE,
@@ -151,6 +152,25 @@ def test_too_few_templates_raise_data_error() -> None:
         generate(10**9)
     with pytest.raises(DataError, match="unknown slots"):
         Template("Write {nonsense}.", 0)
+
+
+def test_more_prompts_than_the_tries_reach_are_refused_before_any_work(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """generate-data --n 8000000 was under the templates' capacity: it rendered
+    classes 0 and 1 for minutes, then class 2 for an hour, to fail with "produced
+    only ... unique prompts": rare combinations of modifiers hardly ever come."""
+
+    def render(*args: object) -> str:
+        raise AssertionError("rendered a prompt before refusing")
+
+    monkeypatch.setattr(synthetic, "_render", render)
+    with pytest.raises(
+        DataError,
+        match=r"class 2 \(general_purpose\) cannot produce 2000000 unique prompts \(about "
+        r"804,6\d\d in the 100,001,000 tries it makes\)",
+    ):
+        generate(8_000_000)
 
 
 def test_write_dataset_files_reload(tmp_path) -> None:

@@ -11,6 +11,7 @@ look alike. :func:`generate` is balanced, deduplicated and seeded;
 
 from __future__ import annotations
 
+import itertools
 import math
 import re
 import string
@@ -48,6 +49,9 @@ from routerllm.data.synthetic_vocab import (
 from routerllm.exceptions import DataError
 
 SOURCE = "synthetic"
+#: How often a rendering takes a polite prefix (imperative templates only), a context
+#: prefix, a suffix.
+POLITE_SHARE, CONTEXT_SHARE, SUFFIX_SHARE = 0.3, 0.25, 0.35
 SPLIT_NAMES = ("train", "val", "test")
 
 
@@ -137,14 +141,14 @@ def _render(template: Template, rng: np.random.Generator, modifiers: bool) -> st
     text = template.pattern.format(**{s: _pick(rng, VOCAB[s]) for s in template.slots})
     if not modifiers:
         return text
-    if template.imperative and rng.random() < 0.3:
+    if template.imperative and rng.random() < POLITE_SHARE:
         prefix, question = POLITE_PREFIXES[int(rng.integers(len(POLITE_PREFIXES)))]
         text = prefix + _lower_first(text)
         if question and text.endswith("."):
             text = text[:-1] + "?"
-    if rng.random() < 0.25:
+    if rng.random() < CONTEXT_SHARE:
         text = f"{_pick(rng, CONTEXT_PREFIXES)} {text}"
-    if rng.random() < 0.35:
+    if rng.random() < SUFFIX_SHARE:
         text = f"{text} {_pick(rng, SUFFIXES)}"
     if rng.random() < 0.1:  # casual typing: lower case, no final full stop
         text = text.lower().rstrip(".")
@@ -157,6 +161,32 @@ def _capacity(templates: Sequence[Template], modifiers: bool) -> int:
     if not modifiers:
         return base
     return base * (len(POLITE_PREFIXES) + 1) * (len(CONTEXT_PREFIXES) + 1) * (len(SUFFIXES) + 1)
+
+
+def _reachable(templates: Sequence[Template], modifiers: bool, tries: int) -> float:
+    """The expected number of distinct prompts ``tries`` renderings give, shared
+    near-duplicates aside. Far below :func:`_capacity` for large ``tries``: most
+    renderings take a common template's plain form, a rare combination of modifiers
+    may never come."""
+    reachable = 0.0
+    for t in templates:
+        polite = [(1, 1.0)]
+        if modifiers and t.imperative:
+            polite = [(1, 1 - POLITE_SHARE), (len(POLITE_PREFIXES), POLITE_SHARE)]
+        # (how many variants, the chance of each) for the context and the suffix
+        context = [(1, 1 - CONTEXT_SHARE), (len(CONTEXT_PREFIXES), CONTEXT_SHARE)]
+        suffix = [(1, 1 - SUFFIX_SHARE), (len(SUFFIXES), SUFFIX_SHARE)]
+        extras = [context, suffix] if modifiers else []
+        for combination in itertools.product(polite, *extras):
+            variants = t.capacity * math.prod(n for n, _ in combination)
+            chance = math.prod(share for _, share in combination) / len(templates) / variants
+            reachable += variants * -math.expm1(-tries * chance)
+    return reachable
+
+
+def _tries(want: int) -> int:
+    """How many renderings :func:`generate` tries for ``want`` unique prompts of a class."""
+    return 50 * want + 1000
 
 
 def generate(
@@ -176,19 +206,23 @@ def generate(
     rng = _rng(seed)
     templates = TEMPLATES if templates is None else templates
     _check_templates(templates)
-    items: list[LabeledPrompt] = []
-    seen: set[str] = set()
-    for label in range(NUM_CLASSES):
-        want = n // NUM_CLASSES + (label < n % NUM_CLASSES)
+    wants = [n // NUM_CLASSES + (label < n % NUM_CLASSES) for label in range(NUM_CLASSES)]
+    for label, want in enumerate(wants):  # every class before any work: minutes for large n
         bank = list(templates.get(label, ()))
-        if want and (not bank or _capacity(bank, modifiers) < want):
+        most = min(_capacity(bank, modifiers), round(_reachable(bank, modifiers, _tries(want))))
+        if want and most < want:
             raise DataError(
                 f"the templates of class {label} ({CLASS_NAMES[label]}) cannot produce {want} "
-                f"unique prompts (at most {_capacity(bank, modifiers)}); lower n or add templates"
+                f"unique prompts (about {most:,} in the {_tries(want):,} tries it makes); lower "
+                f"n or add templates"
             )
+    items: list[LabeledPrompt] = []
+    seen: set[str] = set()
+    for label, want in enumerate(wants):
+        bank = list(templates.get(label, ()))
         got, attempts = 0, 0
         while got < want:
-            if attempts >= 50 * want + 1000:
+            if attempts >= _tries(want):
                 raise DataError(
                     f"the templates of class {label} ({CLASS_NAMES[label]}) produced only {got} "
                     f"unique prompts of the {want} asked for; lower n or add templates"
