@@ -159,7 +159,7 @@ def test_a_csv_holds_prompts_as_long_as_the_config_allows(tmp_path: Path) -> Non
 
 def test_model_metadata_mistakes_are_reported(tmp_path: Path) -> None:
     meta = tmp_path / "models.json"
-    for size in ('"0B"', '"0.0 b"', "0"):
+    for size in ('"0B"', '"0.0 b"', "0", '"1e999B"', '"0e5B"'):
         meta.write_text(f'{{"m": {{"size": {size}}}}}')
         with pytest.raises(DataError, match="is not a size in billions"):
             load_model_info(meta)

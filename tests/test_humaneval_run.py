@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from routerllm.config import AppConfig
+from routerllm.data.humaneval import HumanEvalProblem
 from routerllm.data.outcome_files import load_outcomes
 from routerllm.eval.cascade_gate import state_predictions
 from routerllm.eval.humaneval_report import report_markdown, run_experiment
@@ -21,6 +22,7 @@ from routerllm.eval.humaneval_run import (
     fold_routers,
     problems_subset,
     run_models,
+    write_outcome_dataset,
 )
 from routerllm.eval.result_store import Outcome, ResultStore
 from routerllm.eval.transfer import load_training_run
@@ -782,3 +784,17 @@ def test_report_paths_blocked_by_a_folder_or_file_are_refused_before_any_model_r
         with pytest.raises(RouterLLMError, match=f"{blocked} is a (folder|file), where the report"):
             run_experiment(tiny_config, out, systems=["direct-light"], limit=1, progress=False)
         assert not (out / "results.sqlite").exists()
+
+
+def test_the_outcomes_of_a_model_under_100k_parameters_are_readable(tmp_path: Path) -> None:
+    """models.json held the size 5e-05 as "5e-05B", which eval-routing and train
+    refused: "size '5e-05B' is not a size in billions"."""
+    problems = [HumanEvalProblem(f"t/{i}", f"def f{i}():\n", f"f{i}", "", "") for i in range(2)]
+    outcomes = {m: {p.task_id: Outcome(True, 1.0, 1e-6, 1e-7, 5, "passed") for p in problems}
+                for m in ("tiny", "small")}  # fmt: skip
+    path = tmp_path / "outcomes" / "humaneval.json"
+    write_outcome_dataset(
+        path, problems, ["tiny", "small"], outcomes, {"tiny": 5e-05, "small": 0.5}
+    )
+    data = load_outcomes(path)  # models in sorted order
+    assert (data.models, data.sizes().tolist()) == (["small", "tiny"], [0.5, 5e-05])  # type: ignore[union-attr]

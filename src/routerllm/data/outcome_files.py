@@ -29,13 +29,15 @@ CSV_FIELD_LIMIT = 4 * LimitsConfig().max_prompt_chars
 
 
 def _parse_size(value: object, where: str) -> float | None:
-    """A size in billions of parameters: 7, 7.5 or "7B"; None when not given."""
+    """A size in billions of parameters: 7, 7.5, "7B" or "5e-05B" (as the humaneval
+    run writes a tiny model's); None when not given."""
     if value is None:
         return None
     if is_positive_number(value):
         return float(value)  # type: ignore[arg-type]
-    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*[bB]\s*", str(value))
-    if not m or float(m.group(1)) <= 0:  # "0B" is no more a size than 0
+    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?(?:[eE][+-]?\d+)?)\s*[bB]\s*", str(value))
+    # "0B" is no more a size than 0, nor "1e999B" (infinite)
+    if not m or not is_positive_number(float(m.group(1))):
         raise DataError(f'{where}: size {value!r} is not a size in billions, e.g. 7 or "7B"')
     return float(m.group(1))
 
