@@ -237,3 +237,24 @@ def test_humaneval_command_and_a_style_change_on_resume(
     # The stored results were made in complete mode: mixing in chat answers is refused.
     proc = run(*common, "--max-new-tokens", "4", "--mode", "chat")
     assert_one_line_error(proc, "another prompting style")
+
+
+def test_json_output_is_strict_json_when_a_metric_is_not_a_number(tmp_path: Path) -> None:
+    """Costs so small their differences are subnormal (0 and 1e-320 a call) leave some
+    metrics infinite or undefined: null in the JSON, not the Infinity/NaN parsers refuse."""
+    prompts, scores = make_rows(60, seed=4)
+    path = tmp_path / "tiny_costs.json"
+    path.write_text(json.dumps([
+        {"question": p, "scores": {"a": int(s[0]), "b": int(s[2])},
+         "costs": {"a": 0.0, "b": 1e-320}}
+        for p, s in zip(prompts, scores, strict=True)
+    ]))  # fmt: skip
+    proc = run("eval-routing", "--data", str(path), "--routers", "logreg", "--encoder", "hashing",
+               "--json")  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+
+    def refuse(constant: str) -> None:
+        raise AssertionError(f"{constant} in the JSON output")
+
+    out = json.loads(proc.stdout, parse_constant=refuse)
+    assert None in out["routers"]["logreg"].values()

@@ -11,6 +11,7 @@ import argparse
 import io
 import json
 import logging
+import math
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -66,9 +67,25 @@ def _stdin(what: str) -> TextIO:
     return sys.stdin
 
 
+def json_text(payload: Any, indent: int | None = None) -> str:
+    """``payload`` as strict JSON: a number that is not finite (a metric of degenerate
+    data) is null, never the ``NaN`` or ``Infinity`` that JSON parsers refuse."""
+
+    def finite(value: Any) -> Any:
+        if isinstance(value, float) and not math.isfinite(value):
+            return None
+        if isinstance(value, dict):
+            return {k: finite(v) for k, v in value.items()}
+        if isinstance(value, list | tuple):
+            return [finite(v) for v in value]
+        return value
+
+    return json.dumps(finite(payload), indent=indent, default=str, allow_nan=False)
+
+
 def emit(args: argparse.Namespace, payload: dict[str, Any], text: str) -> None:
     """Print ``payload`` as one JSON object with ``--json``, else ``text``."""
-    print(json.dumps(payload, indent=2, default=str) if args.json else text)
+    print(json_text(payload, indent=2) if args.json else text)
 
 
 def _requests_logged(args: argparse.Namespace, error: KeyboardInterrupt) -> str:
@@ -216,7 +233,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
             f"\nlogged to {system.config.log.path} and {system.config.carbon.output_dir}/emissions.csv"
         )
         if args.json:
-            print(json.dumps(payload, indent=2, default=str))
+            print(json_text(payload, indent=2))
         else:
             print("\n".join(lines))
     return 0
@@ -259,18 +276,18 @@ def _interactive(args: argparse.Namespace, system: Any, stdin: TextIO) -> int:
         try:
             result = system.generate(request, tag=INTERACTIVE_TAG)
         except RouterLLMError as e:
-            print(json.dumps({"error": str(e)}) if args.json else f"error: {e}", flush=True)
+            print(json_text({"error": str(e)}) if args.json else f"error: {e}", flush=True)
             continue
         results.append(result)
         if args.json:
-            print(json.dumps(result.to_dict(), default=str), flush=True)
+            print(json_text(result.to_dict()), flush=True)
             continue
         tier = system.config.model(result.model).tier
         lines = _result_lines(len(results), result, tier)[:3]
         print("\n".join([result.text.strip(), "", *lines, ""]), flush=True)
     summary = summarize(results)
     if args.json:
-        print(json.dumps({"summary": summary.as_dict()}, default=str))
+        print(json_text({"summary": summary.as_dict()}))
     elif results:
         print("\n".join(["Summary of the session", *totals_lines(summary)]))
     return 0
