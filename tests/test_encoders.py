@@ -400,6 +400,54 @@ def test_cache_keeps_specs_apart(tmp_path: Path) -> None:
     assert other.embedded == ["same text"]
 
 
+def test_cached_encoder_takes_a_cached_vector_of_another_width_as_a_miss(tmp_path: Path) -> None:
+    with EmbeddingCache("counting-v1", tmp_path) as cache:
+        cache.put_many(["a"], np.ones((1, 8), np.float32))  # another encoder's, same key
+    inner = CountingEncoder()
+    out = CachedEncoder(inner, str(tmp_path)).encode(["a", "b"])
+    np.testing.assert_array_equal(out, inner.expected(["a", "b"]))
+    assert inner.embedded == ["a", "b"]
+
+
+def _tiny_bert(folder: Path, width: int, seed: int) -> None:
+    """A real BERT of ``width`` hidden units, random weights, MiniLM's tokenizer."""
+    import torch
+    from transformers import BertConfig, BertModel
+
+    torch.manual_seed(seed)
+    config = BertConfig(hidden_size=width, num_hidden_layers=1, num_attention_heads=2,
+                        intermediate_size=16)  # fmt: skip
+    BertModel(config).save_pretrained(folder)
+    for name in ("vocab.txt", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"):
+        (folder / name).write_bytes((minilm_dir() / name).read_bytes())
+
+
+def test_cache_keeps_apart_the_models_one_hf_folder_spec_names(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """hf:./enc in two projects, or a model saved again in ./enc, is another encoder:
+    the cache gave the first one's vectors (of another width: a crash, or a router
+    trained on them and unusable; of the same width: wrong features, silently)."""
+    texts = ["sort a list", "write a poem"]
+
+    def embedded(project: Path) -> tuple[np.ndarray, np.ndarray]:
+        monkeypatch.chdir(project)
+        cached = CachedEncoder(create_encoder("hf:./enc"), str(tmp_path / "cache"))
+        return cached.encode(texts), create_encoder("hf:./enc").encode(texts)
+
+    for project, width, seed in (("a", 8, 0), ("b", 16, 1)):
+        (tmp_path / project / "enc").mkdir(parents=True)
+        _tiny_bert(tmp_path / project / "enc", width, seed)
+    got, direct = embedded(tmp_path / "a")
+    np.testing.assert_array_equal(got, direct)
+    got, direct = embedded(tmp_path / "b")
+    assert got.shape == (2, 16)
+    np.testing.assert_array_equal(got, direct)
+    _tiny_bert(tmp_path / "a" / "enc", 8, 2)  # trained again, saved in place
+    got, direct = embedded(tmp_path / "a")
+    np.testing.assert_array_equal(got, direct)
+
+
 def test_cached_encoder_handles_empty_input() -> None:
     inner = CountingEncoder()
     out = CachedEncoder(inner).encode([])

@@ -33,6 +33,12 @@ class Encoder(ABC):
     def encode(self, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
         """(len(texts), dim) float32 embeddings."""
 
+    @property
+    def cache_key(self) -> str:
+        """What names its vectors in the embedding cache: its spec, unless the spec
+        alone may name other weights another time (``hf:`` and a folder, say)."""
+        return self.spec
+
 
 def text_list(texts: Any, what: str = "texts") -> list[str]:
     """``texts`` as a list; a clear error, naming them ``what``, for one bare string, a
@@ -79,11 +85,14 @@ class CachedEncoder(Encoder):
         self.inner = inner
         self.spec = inner.spec
         self.dim = inner.dim
-        self.cache = EmbeddingCache(inner.spec, cache_dir)
+        self.cache = EmbeddingCache(inner.cache_key, cache_dir)
 
     def encode(self, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
         texts = check_texts(texts, batch_size)
-        found = self.cache.get_many(texts)
+        # A vector of another width is not this encoder's (its weights changed): a miss.
+        found = [
+            v if v is None or v.shape == (self.dim,) else None for v in self.cache.get_many(texts)
+        ]
         # Each distinct missing text is embedded once, however often it repeats.
         missing = list(dict.fromkeys(t for t, v in zip(texts, found, strict=True) if v is None))
         if missing:

@@ -16,6 +16,7 @@ torch and transformers are imported when the model is first needed (the first
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import socket
@@ -251,6 +252,7 @@ class HFEncoder(Encoder):
         self.threads = threads if threads is not None else cpu_threads()
         self.spec = self._spec()
         self._source, self._local, config_path = locate_model(name)
+        self._config_path = config_path
         dim = _config_dim(config_path)
         if dim is None:  # unusual config: ask the model itself
             self.load()
@@ -278,6 +280,21 @@ class HFEncoder(Encoder):
         if self.max_length != DEFAULT_MAX_LENGTH:
             options.append(f"max_length={self.max_length}")
         return f"hf:{self.model_name}" + (f"?{'&'.join(options)}" if options else "")
+
+    @property
+    def cache_key(self) -> str:
+        """The spec and which weights it names now: a folder (its absolute path and its
+        files' sizes and times: ``hf:./enc`` in two projects, or a model saved again
+        there, are other weights) or a hub snapshot (its commit)."""
+        if not self.spec.startswith("hf:"):
+            return self.spec  # a packaged model (minilm): the spec names its weights
+        folder = Path(self._source)
+        if not (self._local and folder.is_dir()):
+            return f"{self.spec}@{self._config_path.parent.name}"
+        files = sorted((p.name, p.stat()) for p in folder.resolve().iterdir() if p.is_file())
+        stamp = ";".join(f"{n}:{st.st_size}:{st.st_mtime_ns}:{st.st_ino}" for n, st in files)
+        digest = hashlib.sha256(stamp.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+        return f"{self.spec}@{folder.resolve()}@{digest}"
 
     @property
     def loaded(self) -> bool:
