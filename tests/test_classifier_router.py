@@ -331,6 +331,20 @@ def test_truncated_weights_are_a_clear_error(
         load_router(folder, MODELS)
 
 
+def test_a_device_torch_cannot_use_here_is_a_clear_error_when_loading(
+    tmp_path: Path, trained: EmbeddingClassifierRouter, hashing_spec: str
+) -> None:
+    """A config's router.options device (cuda on a machine without a GPU, a typo): one
+    line when the router is built, not torch's traceback at load or the first prompt."""
+    folder = trained.save(tmp_path / "clf")
+    for device in ("gpu", "cuda:99", "meta"):
+        with pytest.raises(RouterLLMError, match=rf"options given for it \(device\): .*device '{device}' cannot be used here"):  # fmt: skip
+            load_router(folder, MODELS, {"device": device})
+    on_cpu = load_router(folder, MODELS, {"device": "cpu"})
+    texts = [p.text for p in VAL]
+    np.testing.assert_allclose(on_cpu.score(texts), trained.score(texts), atol=1e-6)
+
+
 def test_bad_options_and_data_are_clear_errors() -> None:
     with pytest.raises(RouterLLMError, match="mode must be one of frozen, full"):
         EmbeddingClassifierRouter(MODELS, mode="half")

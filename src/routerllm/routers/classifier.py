@@ -60,6 +60,19 @@ def _torch() -> Any:
     return torch
 
 
+def _check_device(device: str) -> None:
+    """A clear error for a device torch cannot put the network on here (a typo, or
+    ``cuda`` on a machine without a GPU)."""
+    torch = _torch()
+    try:
+        torch.zeros(1, device=device).cpu()
+    except (RuntimeError, AssertionError, NotImplementedError, TypeError, ValueError) as e:
+        raise RouterLLMError(
+            f"device {device!r} cannot be used here ({one_line(e)}); give 'cpu', 'cuda' on a "
+            f"machine with a GPU, or no device (the router takes a GPU where there is one)"
+        ) from e
+
+
 def hf_source(spec: str) -> tuple[str, bool]:
     """(``from_pretrained`` argument, local_files_only) for an encoder spec full mode can fine-tune."""
     from routerllm.encoders.hf import locate_model, parse_model_options
@@ -190,6 +203,8 @@ class EmbeddingClassifierRouter(Router):
         self._class_matrix = np.zeros((num_classes, len(self.models)))
         for c, (m, _) in enumerate(self.routes):
             self._class_matrix[c, m] = 1.0
+        if device is not None:
+            _check_device(device)  # now, not at the first prompt routed
         self._device = device
         self._net: torch.nn.ModuleDict | None = None
         self._tokenizer: Any = None
