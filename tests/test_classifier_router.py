@@ -168,6 +168,23 @@ def linear_problem() -> tuple[torch.nn.Linear, Any, ClassificationData]:
     return module, forward, ClassificationData(list(x), (x[:, 0] > 0).astype(int))
 
 
+@pytest.mark.parametrize(
+    ("batch_size", "how"),
+    [(8, "the loss is nan"), (20, "its weights are no longer finite numbers")],
+)
+def test_diverging_training_is_a_clear_error_and_checkpoints_nothing(
+    tmp_path: Path, batch_size: int, how: str
+) -> None:
+    """A learning rate far too large: NaN weights were kept, checkpointed and saved, and
+    the router sent every prompt to one class, its reasons saying p=nan."""
+    module, forward, data = linear_problem()
+    args = TrainingArguments(epochs=2, batch_size=batch_size, learning_rate=1e30, warmup_steps=0,
+                             progress=False, output_dir=str(tmp_path))  # fmt: skip
+    with pytest.raises(RouterLLMError, match=rf"training diverged in epoch 1 \({how}\): train again with a smaller learning rate \(now 1e\+30; routerllm train --learning-rate\)"):  # fmt: skip
+        train(module, forward, stack, data, None, args)
+    assert not (tmp_path / trainer.CHECKPOINT_NAME).exists()
+
+
 def test_interrupted_training_resumes_exactly(tmp_path: Path) -> None:
     args = TrainingArguments(
         epochs=3, batch_size=8, learning_rate=0.05, warmup_steps=3, progress=False

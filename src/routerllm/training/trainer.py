@@ -304,6 +304,14 @@ def _save_checkpoint(
     _write_atomically(payload, path)
 
 
+def _diverged(epoch: int, how: str, args: TrainingArguments) -> RouterLLMError:
+    # NaN weights route every prompt to one class: never saved, nor checkpointed
+    return RouterLLMError(
+        f"training diverged in epoch {epoch} ({how}): train again with a smaller learning "
+        f"rate (now {args.learning_rate:g}; routerllm train --learning-rate)"
+    )
+
+
 def _train_epoch(
     module: nn.Module,
     forward: Forward,
@@ -333,15 +341,19 @@ def _train_epoch(
         logits, features = forward(collate([train_data.items[i] for i in idx]))
         targets = torch.as_tensor(train_data.labels[idx], device=logits.device)
         loss = loss_fn(logits, targets, features)
+        if not math.isfinite(value := float(loss.detach())):
+            raise _diverged(epoch, f"the loss is {value}", args)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if args.max_grad_norm is not None:
             nn.utils.clip_grad_norm_(module.parameters(), args.max_grad_norm)
         optimizer.step()
         scheduler.step()
-        total_loss += float(loss.detach()) * len(idx)
+        total_loss += value * len(idx)
         correct += int((logits.detach().argmax(dim=-1) == targets).sum())
-        batches.set_postfix(loss=round(float(loss.detach()), 4))
+        batches.set_postfix(loss=round(value, 4))
+    if not all(bool(torch.isfinite(p).all()) for p in module.parameters()):
+        raise _diverged(epoch, "its weights are no longer finite numbers", args)
     module.eval()
     val_accuracy, val_loss = (
         evaluate(forward, collate, val_data, args.eval_batch_size)
