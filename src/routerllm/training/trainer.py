@@ -46,6 +46,10 @@ Forward = Callable[[Any], tuple[Tensor, Tensor]]
 Collate = Callable[[Sequence[Any]], Any]
 
 
+#: The largest float32: torch cannot hold a learning rate or weight decay above it.
+FLOAT32_MAX = 3.4028234663852886e38
+
+
 @dataclass
 class TrainingArguments:
     """Hyper-parameters of one training run (defaults: MISSION M3.2)."""
@@ -81,8 +85,9 @@ class TrainingArguments:
             for k, v in positive.items()
             if not (is_number(v) and v > 0)
         ]
-        if is_number(self.learning_rate) and self.learning_rate == math.inf:  # NaN: above
-            bad.append(f"learning_rate={self.learning_rate} (must be a finite number)")
+        for k in ("learning_rate", "weight_decay"):  # torch's optimiser holds them as float32
+            if is_number(v := getattr(self, k)) and v > FLOAT32_MAX:  # NaN, negative: above
+                bad.append(f"{k}={v:g} (must be a finite number, at most {FLOAT32_MAX:.3g})")
         non_negative = {"warmup_steps": self.warmup_steps, "weight_decay": self.weight_decay}
         bad += [
             f"{k}={v!r} (must be >= 0)"
