@@ -566,6 +566,18 @@ def test_null_content_and_missing_usage_are_tolerated(stub: Stub) -> None:
     assert completion.finish_reason is None
 
 
+def test_a_refusal_is_the_answer(stub: Stub) -> None:
+    # OpenAI sends a refusal as `refusal`, with `content` null: it was an empty answer
+    refusal = "I'm sorry, I can't help with that."
+    stub.default_post = json_reply(200, {
+        "choices": [{"message": {"role": "assistant", "content": None, "refusal": refusal},
+                     "finish_reason": "stop"}],
+        "usage": {"prompt_tokens": 5, "completion_tokens": 9},
+    })  # fmt: skip
+    completion = http_backend(stub.base_url).generate(GenerationRequest("hi"))
+    assert (completion.text, completion.completion_tokens) == (refusal, 9)
+
+
 def test_half_a_surrogate_pair_in_an_answer_becomes_a_replacement_character(
     stub: Stub, tmp_path: Path
 ) -> None:

@@ -176,6 +176,8 @@ class OpenAIHTTPBackend(Backend):
         try:
             choice = out["choices"][0]
             text = choice["text"] if request.raw else choice["message"]["content"]
+            if text is None and not request.raw:  # OpenAI's refusal: its text is the answer
+                text = choice["message"].get("refusal")
             text = "" if text is None else text
             usage = out.get("usage")
             tokens = [_count(usage or {}, k) for k in ("prompt_tokens", "completion_tokens")]
