@@ -332,6 +332,28 @@ def test_an_answer_that_could_not_be_logged_goes_on_counting(tmp_path: Path) -> 
     assert budget.status()[0].spent == 0.0  # out of the hour
 
 
+def test_an_answer_logged_but_not_written_to_the_emissions_csv_counts_once(
+    tmp_path: Path,
+) -> None:
+    from routerllm.exceptions import RequestLogError
+
+    config = budget_config(tmp_path, {"co2_kg": {"hourly": 1.0}})
+    with RouterLLM(config) as system:
+        first = system.generate("hello there", model="tiny-light")
+        csv = tmp_path / "carbon" / "emissions.csv"
+        csv.unlink()
+        csv.mkdir()  # the CSV cannot be appended to any more; the SQLite log can
+        with pytest.raises(RequestLogError, match="could not be added to") as e:
+            system.generate("hello again", model="tiny-light")
+        assert e.value.logged and e.value.result is not None
+        assert system.log.count() == 2
+        assert system.budget is not None
+        # counted from its row in the log, not a second time from memory
+        expected = first.co2_kg + e.value.result.co2_kg
+        assert system.budget.status()[0].spent == pytest.approx(expected, rel=1e-9)
+        assert len(system.predictor._seen["tiny-light"]) == 2  # learned, as from the log
+
+
 def test_timestamps_are_logged_in_utc_whatever_offset_they_come_with(tmp_path: Path) -> None:
     from routerllm.exceptions import RequestLogError
 

@@ -65,9 +65,12 @@ class BatchError(RouterLLMError):
 
 class RequestLogError(RouterLLMError):
     """The request log cannot be read or written (not a request log, full disk...).
-    Raised while logging a request, ``result`` holds the request's unlogged answer."""
+    Raised while logging a request, ``result`` holds the request's unlogged answer;
+    ``logged`` is True where its row is in the log all the same (only the emissions CSV
+    could not be written)."""
 
     result: Any = None
+    logged: bool = False
 
 
 class BudgetExceededError(RouterLLMError):

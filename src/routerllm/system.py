@@ -345,7 +345,9 @@ class RouterLLM:
         try:
             return self._answer(req, decision, admission, routing, stub, reason + admission.reason, tag, key)  # fmt: skip
         except RequestLogError as e:
-            logged = e.result is None  # answered, not logged: the budgets go on counting it
+            # answered, not logged: the budgets go on counting it (a row written to the
+            # log but not to the emissions CSV is counted from the log, not twice)
+            logged = e.result is None or e.logged
             raise
         finally:
             if self.budget is not None:
@@ -482,6 +484,8 @@ class RouterLLM:
             self.log.append(record)
         except RequestLogError as e:
             e.result = result  # the answer was paid for: the caller can still have it
+            if e.logged:  # in the log, not in the emissions CSV: a restart would learn it
+                self.predictor.observe(record)
             raise
         self.predictor.observe(record)
 

@@ -215,10 +215,12 @@ class RequestLog:
             try:
                 self._append_csv(record)
             except OSError as e:
-                raise RequestLogError(
+                error = RequestLogError(
                     f"the answer was produced and logged to {self.db_path}, but could not be "
                     f"added to {self.csv_path}: {e}"
-                ) from e
+                )
+                error.logged = True  # its row is in the log: the budgets count it from there
+                raise error from e
 
     def _insert(self, record: RequestRecord) -> None:
         with self._lock, self._db:  # one transaction: all rows of the request, or none
