@@ -331,6 +331,23 @@ def test_an_emissions_csv_that_is_not_ours_is_refused_before_any_request(tmp_pat
     assert len(list(csv.reader(theirs.open()))) == 1 + 2 * 3
 
 
+def test_an_emissions_csv_saved_without_its_last_line_end_gets_whole_rows(
+    tmp_path: Path,
+) -> None:
+    """An editor may save the CSV without the end of its last line: the next rows must not
+    be glued onto it (nor onto the header, which would refuse every later start)."""
+    path = tmp_path / "emissions.csv"
+    path.write_text(",".join(CSV_COLUMNS))  # the rows deleted, the header kept
+    with RequestLog(tmp_path / "log.sqlite", path) as log:
+        log.append(_record(1))
+    path.write_text(path.read_text().rstrip("\r\n"))  # the last row saved without its end
+    with RequestLog(tmp_path / "log.sqlite", path) as log:
+        log.append(_record(2))
+    rows = list(csv.reader(path.open(newline="")))
+    assert rows[0] == CSV_COLUMNS
+    assert [(len(r), r[5]) for r in rows[1:]] == [(9, "r1")] * 3 + [(9, "r2")] * 3
+
+
 @pytest.mark.parametrize("path", [":memory:", ""])
 def test_a_log_path_that_is_not_a_file_is_refused(path: str) -> None:
     with pytest.raises(RouterLLMError, match="must be a file path"):

@@ -255,12 +255,17 @@ class RequestLog:
     def _append_csv(self, record: RequestRecord) -> None:
         assert self.csv_path is not None
         self.csv_path.parent.mkdir(parents=True, exist_ok=True)
-        with self.csv_path.open("a", newline="", encoding="utf-8") as f:
+        with self.csv_path.open("a+", newline="", encoding="utf-8") as f:
             fcntl.flock(f, fcntl.LOCK_EX)
             try:
                 writer = csv.writer(f)
-                if f.tell() == 0:
+                size = os.fstat(f.fileno()).st_size
+                if size == 0:
                     writer.writerow(CSV_COLUMNS)
+                elif os.pread(f.fileno(), 1, size - 1) not in (b"\n", b"\r"):
+                    # saved by an editor without its last line's end: the row goes on a line
+                    # of its own, not onto the end of that one (nor of the header)
+                    f.write("\r\n")
                 for m in record.components.values():
                     writer.writerow(
                         [
