@@ -228,6 +228,24 @@ def test_predictor_learns_from_each_new_request(tiny_config: AppConfig) -> None:
     assert second.energy_kwh > 5 * first.energy_kwh
 
 
+def test_a_restarted_predictor_learns_from_the_measured_requests_behind_cached_ones(
+    tmp_path: Path, tiny_config: AppConfig
+) -> None:
+    """The latest 200 measured requests, as a running predictor keeps them: not the latest
+    200 of any kind, which a busy cache fills with answers that teach nothing."""
+    from routerllm.carbon.predictor import HISTORY
+
+    cached = {c: Measurement(c, 0.0, 0.0, 0.0, "cache") for c in ("model_loading", "llm_inference")}  # fmt: skip
+    measured = [record("tiny-heavy", NOW + timedelta(seconds=i), energy_kwh=1e-5, completion_tokens=10) for i in range(5)]  # fmt: skip
+    repeats = [dataclasses.replace(record("tiny-heavy", NOW + timedelta(minutes=1, seconds=i)), components=cached) for i in range(HISTORY)]  # fmt: skip
+    log = seeded_log(tmp_path / "log.sqlite", measured + repeats)
+    running = CarbonPredictor(tiny_config, measured + repeats)
+    restarted = CarbonPredictor.from_log(tiny_config, log)
+    assert restarted.profile("tiny-heavy") == running.profile("tiny-heavy") is not None
+    assert restarted.predict("tiny-heavy", 40, 64) == running.predict("tiny-heavy", 40, 64)
+    assert [r.id for r in log.latest("tiny-heavy", 2)] == [r.id for r in repeats[-2:]]
+
+
 # -- the budget ---------------------------------------------------------------------
 def test_status_counts_each_windows_requests_and_every_tag(tmp_path: Path) -> None:
     log = seeded_log(tmp_path / "log.sqlite", [

@@ -42,6 +42,9 @@ HISTORY = 200  # latest requests kept per model
 QUANTILE = 0.9
 NEIGHBOURS = 5  # chosen on benchmarks/carbon_predictor.py's first run: see docs/experiments.md
 CUT = ("length", "")  # finish reasons of answers that may have been cut at their cap
+#: Generation methods that teach no energy: carbon tracking off, a failed CodeCarbon
+#: task, an answer from the request cache.
+UNMEASURED = ("none", "codecarbon:failed", CACHED)
 
 
 @dataclass(frozen=True)
@@ -145,7 +148,7 @@ def measured(record: RequestRecord) -> bool:
     carbon tracking off, with a failed CodeCarbon task, or answered from the request
     cache): only those teach energy."""
     m = record.components.get("llm_inference")
-    return m is not None and m.method not in ("none", "codecarbon:failed", CACHED)
+    return m is not None and m.method not in UNMEASURED
 
 
 class CarbonPredictor:
@@ -169,8 +172,9 @@ class CarbonPredictor:
 
     @classmethod
     def from_log(cls, config: AppConfig, log: RequestLog) -> CarbonPredictor:
-        """A predictor that has learned from each configured model's latest requests."""
-        return cls(config, [r for m in config.models for r in log.latest(m.name, HISTORY)])
+        """A predictor that has learned from each configured model's latest requests whose
+        energy was measured or estimated (as many as it keeps of those while it runs)."""
+        return cls(config, [r for m in config.models for r in log.latest(m.name, HISTORY, UNMEASURED)])  # fmt: skip
 
     def observe(self, record: RequestRecord) -> None:
         """Learn from one finished request (of a configured model, whose energy was

@@ -444,10 +444,21 @@ class RequestLog:
         where, args = self._filters(since, tag)
         yield from self._read("SELECT * FROM requests" + where + " ORDER BY timestamp, rowid", args)
 
-    def latest(self, model: str, limit: int) -> list[RequestRecord]:
-        """The ``limit`` newest requests ``model`` answered, oldest first."""
-        sql = "SELECT * FROM requests WHERE model = ? ORDER BY timestamp DESC, rowid DESC LIMIT ?"
-        return list(self._read(sql, [model, limit]))[::-1]
+    def latest(
+        self, model: str, limit: int, skip_methods: Sequence[str] = ()
+    ) -> list[RequestRecord]:
+        """The ``limit`` newest requests ``model`` answered, oldest first; with
+        ``skip_methods``, the newest whose generation (``llm_inference``) was measured by
+        another method (not answered from the cache, say)."""
+        where, args = "", list(skip_methods)
+        if skip_methods:
+            marks = ",".join("?" * len(skip_methods))
+            where = (
+                " AND EXISTS (SELECT 1 FROM components c WHERE c.request_id = requests.id AND "
+                f"c.component = 'llm_inference' AND c.method NOT IN ({marks}))"
+            )
+        sql = f"SELECT * FROM requests WHERE model = ?{where} ORDER BY timestamp DESC, rowid DESC LIMIT ?"  # fmt: skip
+        return list(self._read(sql, [model, *args, limit]))[::-1]
 
     def spending(self, since: str) -> list[Spending]:
         """What every request from ``since`` (the log's own timestamp form) spent, oldest
