@@ -372,3 +372,14 @@ def test_ctrl_c_while_the_interactive_demo_waits_ends_the_session_with_its_total
     out, err = process.communicate(timeout=60)
     assert process.returncode == 0 and "Traceback" not in err, err
     assert "Summary of the session" in out and "requests 1 " in out
+
+
+def test_route_prints_an_answer_it_could_not_log_then_the_error(tmp_path: Path) -> None:
+    """The answer was paid for: a log that fails after generating loses no answer."""
+    cfg = write_config(tmp_path, tiny_config_dict(tmp_path))
+    (tmp_path / "carbon").mkdir()
+    # a link to where no file can be made: readable as "no CSV yet", not appendable
+    (tmp_path / "carbon" / "emissions.csv").symlink_to(tmp_path / "gone" / "emissions.csv")
+    proc = run("route", "Translate 'hello' to French.", "--config", str(cfg), "--json")
+    assert_one_line_error(proc, "could not be added to", "emissions.csv")
+    assert set(json.loads(proc.stdout)) >= ROUTE_KEYS

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
-from routerllm.exceptions import ModelUnavailableError, RouterLLMError
+from routerllm.exceptions import ModelUnavailableError, RequestLogError, RouterLLMError
 
 EXIT_USER_ERROR = 2
 API_KEY_ENV = "ROUTERLLM_API_KEY"
@@ -121,11 +121,20 @@ def cmd_route(args: argparse.Namespace) -> int:
         prompt = args.prompt
     with _system(args) as system:
         req = GenerationRequest(prompt, max_new_tokens=args.max_new_tokens)
-        result = system.generate(req, model=args.model)
-        tier = system.config.model(result.model).tier
-        text = "\n".join([result.text.strip(), "", *_result_lines(1, result, tier)[:3]])
-        emit(args, result.to_dict(), text)
+        try:
+            result = system.generate(req, model=args.model)
+        except RequestLogError as e:
+            if e.result is not None:  # paid for, not logged: printed, then the error
+                _print_routed(args, system, e.result)
+            raise
+        _print_routed(args, system, result)
     return 0
+
+
+def _print_routed(args: argparse.Namespace, system: Any, result: Any) -> None:
+    tier = system.config.model(result.model).tier
+    text = "\n".join([result.text.strip(), "", *_result_lines(1, result, tier)[:3]])
+    emit(args, result.to_dict(), text)
 
 
 def cmd_models(args: argparse.Namespace) -> int:
