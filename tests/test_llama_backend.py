@@ -42,6 +42,17 @@ def test_prompt_longer_than_context_is_rejected() -> None:
         backend.generate(GenerationRequest("word " * 200))
 
 
+def test_the_answer_ends_before_the_earliest_stop_sequence() -> None:
+    # llama-cpp-python cuts at the first stop in the list that the text holds: where
+    # one token ("os" here) completed two stops, the answer kept the other ("o").
+    backend = _backend()
+    free = backend.generate(GenerationRequest("def f(x):", raw=True)).text
+    assert free.startswith("os")  # the tiny model's first token, greedy
+    for stop in (["s", "o"], ["o", "s"]):
+        out = backend.generate(GenerationRequest("def f(x):", raw=True, stop=stop))
+        assert out.text == "" and out.finish_reason == "stop"
+
+
 def test_corrupt_gguf_is_a_clear_error(tmp_path: Path, tiny_gguf: Path) -> None:
     broken = tmp_path / "broken.gguf"
     broken.write_bytes(tiny_gguf.read_bytes()[:4096])  # valid magic, truncated body

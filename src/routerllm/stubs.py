@@ -19,13 +19,12 @@ from __future__ import annotations
 import ast
 import dataclasses
 
-from routerllm.backends.base import GenerationRequest
+from routerllm.backends.base import GenerationRequest, cut_at_stop
 from routerllm.data.humaneval import HumanEvalProblem
 from routerllm.eval.codegen import (
     CodegenStyle,
     build_request,
     continues_prompt,
-    cut_at_stop,
     parse_code,
 )
 

@@ -183,6 +183,12 @@ def _turns(history: object) -> tuple[tuple[str, str], ...]:
     return tuple(turns)
 
 
+def cut_at_stop(text: str, stop: tuple[str, ...] | list[str]) -> str:
+    """``text`` up to (not including) the earliest of the ``stop`` sequences."""
+    cut = min((i for s in stop if s and (i := text.find(s)) >= 0), default=len(text))
+    return text[:cut]
+
+
 def chat_messages(request: GenerationRequest) -> list[dict[str, str]]:
     messages = [{"role": "system", "content": request.system}] if request.system else []
     messages += [{"role": role, "content": text} for role, text in request.history]

@@ -15,6 +15,7 @@ from routerllm.backends.base import (
     Completion,
     GenerationRequest,
     chat_messages,
+    cut_at_stop,
     plain_text,
     resolve_sampling,
 )
@@ -156,17 +157,20 @@ class LlamaCppBackend(Backend):
         """llama-cpp-python's output for ``request`` and its text: a chat completion when
         the model has a chat template and the request is neither raw nor prefilled.
         ``criteria`` (stopping criteria) go to plain completions only: llama-cpp-python's
-        chat completions take none."""
+        chat completions take none. The text is cut at the earliest stop sequence:
+        llama-cpp-python cuts at the first one in the list that the text holds, so where
+        one token completed two (".\n\n" for stops "\n" and "."), the text kept the other."""
         try:
             if self._chat_template and not request.raw and not request.response_prefix:
                 out = self._llm.create_chat_completion(messages=chat_messages(request), **kwargs)
-                return out, out["choices"][0]["message"]["content"] or ""
+                text = out["choices"][0]["message"]["content"] or ""
+                return out, cut_at_stop(text, request.stop)
             prompt, stop = plain_text(request), list[str]()
             if self._chat_template and request.response_prefix:
                 prompt, stop = self._templated(request)
             kwargs["stop"] = [*(request.stop or []), *stop] or None
             out = self._llm.create_completion(prompt=prompt, stopping_criteria=criteria, **kwargs)
-            return out, out["choices"][0]["text"]
+            return out, cut_at_stop(out["choices"][0]["text"], kwargs["stop"] or [])
         except ValueError as e:
             if "context" in str(e).lower():
                 raise PromptError(f"prompt too long for model {self.name!r}: {e}", "prompt") from e

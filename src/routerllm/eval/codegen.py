@@ -49,7 +49,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from routerllm.backends.base import GenerationRequest
+from routerllm.backends.base import GenerationRequest, cut_at_stop
 from routerllm.checks import is_integer, is_number, is_positive_number
 from routerllm.config import MAX_NEW_TOKENS, MAX_TEMPERATURE
 from routerllm.data.humaneval import HumanEvalProblem
@@ -268,12 +268,6 @@ def continues_prompt(style: CodegenStyle, text: str) -> bool:
     """Whether an answer ``text`` asked in ``style`` continues the prompt (a function
     body), rather than being a chat answer to read the code out of."""
     return style.mode == "prefill" or (style.mode == "complete" and "```" not in text)
-
-
-def cut_at_stop(text: str, stop: tuple[str, ...] | list[str]) -> str:
-    """``text`` up to (not including) the earliest of the ``stop`` sequences."""
-    cut = min((i for s in stop if s and (i := text.find(s)) >= 0), default=len(text))
-    return text[:cut]
 
 
 #: A fenced code block, as (language tag, code). Fences need not start a line: small
