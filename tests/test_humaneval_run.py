@@ -772,6 +772,13 @@ def test_stored_answers_of_another_model_file_are_not_reused(
     with pytest.raises(RouterLLMError, match=f"results of '{light.name}' .*another model file"):
         run_experiment(swapped, out, systems=["direct-light"], limit=1, progress=False)
     assert (out / "results.sqlite").read_bytes() == before
+    # Nor reported as its own by a run that does not need it: its stored answers were
+    # made with the other file (they were, in the report's models and outcome data).
+    heavy = run_experiment(swapped, out, systems=["direct-heavy"], limit=1, progress=False)
+    assert heavy["models"] == ["tiny-heavy"] and set(heavy["styles"]) == {"tiny-heavy"}
+    assert load_outcomes(out / "outcomes" / "humaneval.json").models == ["tiny-heavy"]
+    again = run_experiment(tiny_config, out, systems=["direct-heavy"], limit=1, progress=False)
+    assert again["models"] == ["tiny-light", "tiny-heavy"]  # its own file: reported again
 
 
 def test_report_paths_blocked_by_a_folder_or_file_are_refused_before_any_model_runs(

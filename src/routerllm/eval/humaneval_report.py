@@ -157,8 +157,12 @@ def run_experiment(
                 run_models(
                     system, problems, store, wanted, style_overrides, progress, states_of=states_of
                 )
-                # Reported: the models run now, and any other whose answers are all stored.
-                models = [m for m in ladder if m in wanted or store.done(m) >= set(task_ids)]
+                # Reported: the models run now, and any other whose answers are all stored,
+                # made with the file the config names now (another file's are not its own).
+                models = [m for m in ladder if m in wanted or (
+                    store.done(m) >= set(task_ids)
+                    and store.model_source(m) in (None, config.model(m).source_text())
+                )]  # fmt: skip
                 styles = store.styles()
                 outcomes = {m: store.outcomes(m) for m in models}
                 loads = {m: store.load_of(m) or (0.0, 0.0, 0.0) for m in models}

@@ -226,6 +226,11 @@ class ResultStore:
             with self.db:
                 self.db.execute("INSERT INTO meta VALUES (?, ?)", (key, source))
 
+    def model_source(self, model: str) -> str | None:
+        """Where the stored results of ``model`` came from (:meth:`use_model_source`);
+        None where it was not recorded (no results, or an older store)."""
+        return self._meta(f"source:{model}")
+
     def problem_set(self) -> str | None:
         """The problem set this run is of; None where it was not recorded (older stores)."""
         return self._meta("problem_set")
