@@ -193,13 +193,16 @@ def test_seeded_sampling_is_reproducible_and_not_greedy(backend: HFBackend) -> N
 
 
 def test_stop_sequences_cut_the_text(backend: HFBackend) -> None:
-    full = backend.generate(GenerationRequest(prompt=PROMPT)).text
-    words = full.split()
-    assert len(words) >= 4, full
+    whole = backend.generate(GenerationRequest(prompt=PROMPT))
+    full, words = whole.text, whole.text.split()
+    assert len(words) >= 4 and whole.finish_reason == "length", full
 
-    cut = backend.generate(GenerationRequest(prompt=PROMPT, stop=[words[2]])).text
+    stopped = backend.generate(GenerationRequest(prompt=PROMPT, stop=[words[2]]))
+    cut = stopped.text
     assert cut == full[: full.find(words[2])]
     assert words[2] not in cut and len(cut) < len(full)
+    # It ended at a stop sequence, not at the limit (it said "length", as if cut short).
+    assert stopped.finish_reason == "stop"
 
     # Several stops: the earliest occurrence wins, whatever the list order.
     earliest = backend.generate(GenerationRequest(prompt=PROMPT, stop=[words[3], words[1]])).text

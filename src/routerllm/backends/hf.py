@@ -13,6 +13,7 @@ from routerllm.backends.base import (
     Completion,
     GenerationRequest,
     chat_messages,
+    cut_at_stop,
     plain_text,
     refuse_prompt_state,
     resolve_sampling,
@@ -169,10 +170,11 @@ class HFBackend(Backend):
         latency = time.perf_counter() - start
         new_tokens = out[0, n_prompt:]
         text = self._tokenizer.decode(new_tokens, skip_special_tokens=True)
-        if request.stop:
-            cut = [text.find(s) for s in request.stop if s in text]
-            text = text[: min(cut)] if cut else text
         finish = "length" if len(new_tokens) >= gen_kwargs["max_new_tokens"] else "stop"
+        # Stop sequences are applied to the text, after generating up to the limit: an
+        # answer that ends at one stopped there, it was not cut by the limit.
+        if (stopped := cut_at_stop(text, request.stop)) != text:
+            text, finish = stopped, "stop"
         return Completion(
             text=text,
             model=self.name,
