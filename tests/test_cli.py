@@ -383,3 +383,21 @@ def test_route_prints_an_answer_it_could_not_log_then_the_error(tmp_path: Path) 
     proc = run("route", "Translate 'hello' to French.", "--config", str(cfg), "--json")
     assert_one_line_error(proc, "could not be added to", "emissions.csv")
     assert set(json.loads(proc.stdout)) >= ROUTE_KEYS
+
+
+def test_a_reader_that_stops_reading_ends_the_command_quietly(tmp_path: Path) -> None:
+    # `routerllm demo | head -1`: no "error: [Errno 32] Broken pipe" (status 2) nor an
+    # "Exception ignored" line at exit; the status of a command that SIGPIPE ends
+    cfg = write_config(tmp_path, tiny_config_dict(tmp_path))
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "routerllm.cli", "demo", "--no-baseline", "--config", str(cfg),
+         "--max-new-tokens", "3"],  # fmt: skip
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+    )  # fmt: skip
+    assert process.stdout is not None and process.stderr is not None
+    assert process.stdout.readline().startswith("RouterLLM demo")
+    process.stdout.close()
+    err = process.stderr.read()
+    assert process.wait(timeout=120) == 141 and err == "", err
+    assert 1 <= log_count(tmp_path) < 6  # the requests answered before are logged

@@ -12,6 +12,7 @@ import io
 import json
 import logging
 import math
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -20,6 +21,8 @@ from typing import Any, TextIO
 from routerllm.exceptions import ModelUnavailableError, RequestLogError, RouterLLMError
 
 EXIT_USER_ERROR = 2
+#: A reader closed stdout (``| head``): the status of a command that SIGPIPE ended.
+EXIT_BROKEN_PIPE = 128 + 13
 API_KEY_ENV = "ROUTERLLM_API_KEY"
 """The server's API key (``routerllm serve``), read from the environment, never from argv."""
 
@@ -482,6 +485,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         interrupted = getattr(args, "interrupted", None)
         print(interrupted(args, e) if interrupted else "interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # the reader of stdout went away (`routerllm demo | head -3`)
+        _drop_stdout()
+        return EXIT_BROKEN_PIPE
     except OSError as e:  # unwritable log directory, full disk...
         print(f"error: {_os_error(e)}", file=sys.stderr)
         return EXIT_USER_ERROR
@@ -492,6 +498,20 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return EXIT_USER_ERROR
+
+
+def _drop_stdout() -> None:
+    """Quiet, as other commands are when their reader has closed the pipe: what is still
+    buffered for stdout goes nowhere, not into an 'Exception ignored' line at exit."""
+    if sys.stdout is None:
+        return
+    try:
+        fd = sys.stdout.fileno()
+    except (OSError, ValueError):  # not a real file (captured)
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, fd)
+    os.close(devnull)
 
 
 def _refuse_empty_options(args: argparse.Namespace) -> None:
