@@ -401,3 +401,20 @@ def test_a_reader_that_stops_reading_ends_the_command_quietly(tmp_path: Path) ->
     err = process.stderr.read()
     assert process.wait(timeout=120) == 141 and err == "", err
     assert 1 <= log_count(tmp_path) < 6  # the requests answered before are logged
+
+
+def test_output_the_locale_cannot_encode_is_escaped_not_an_error(tmp_path: Path) -> None:
+    # under a Latin-1 locale (or redirected to a file on Windows) an answer or a model's
+    # name in another script was a UnicodeEncodeError: "error: ... is not valid UTF-8
+    # text", status 2, the answer lost though logged
+    data = tiny_config_dict(tmp_path)
+    data["models"] = [tiny_model("λ-light", "light", 0.1), *data["models"][1:]]
+    cfg = write_config(tmp_path, data)
+    latin1 = {**os.environ, "PYTHONIOENCODING": "latin-1"}
+    cmd = [sys.executable, "-m", "routerllm.cli"]
+    for args in (["models"], ["route", "hello", "--model", "λ-light", "--max-new-tokens", "3"]):
+        proc = subprocess.run([*cmd, *args, "--config", str(cfg)], capture_output=True,
+                              env=latin1, timeout=120)  # fmt: skip
+        assert proc.returncode == 0, proc.stderr
+        assert b"\\u03bb-light" in proc.stdout and proc.stderr == b""
+    assert log_count(tmp_path) == 1

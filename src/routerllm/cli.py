@@ -469,6 +469,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    _tolerant_stdout()
     args = build_parser().parse_args(argv)
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING,
@@ -498,6 +499,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return EXIT_USER_ERROR
+
+
+def _tolerant_stdout() -> None:
+    """Text stdout cannot encode (a model's answer in Cyrillic under a Latin-1 locale, or
+    redirected to a file on Windows) is written escaped, as Python writes it to stderr,
+    not a UnicodeEncodeError that lost the answer and blamed the arguments."""
+    if isinstance(sys.stdout, io.TextIOWrapper):
+        sys.stdout.reconfigure(errors="backslashreplace")
 
 
 def _drop_stdout() -> None:
