@@ -220,3 +220,30 @@ def test_an_in_memory_log_is_refused(tmp_path: Path) -> None:
     data = tiny_config_dict(tmp_path, log={"path": ":memory:"})
     with pytest.raises(ConfigError, match="log.path: .*':memory:' is not a file path"):
         load_config(write_config(tmp_path, data))
+
+
+def test_a_path_from_the_home_folder_is_there_not_in_a_folder_named_tilde(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # `log.path: ~/rl/requests.sqlite` was written to ./~/rl/ wherever a command ran
+    from routerllm.system import RouterLLM
+
+    home = tmp_path / "home"
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.chdir(tmp_path)
+    data = tiny_config_dict(
+        tmp_path,
+        log={"path": "~/rl/requests.sqlite"},
+        carbon={"enabled": False, "output_dir": "~/rl/carbon"},
+        cascade={"gate": "~/gates/he"},
+    )
+    config = load_config(write_config(tmp_path, data))
+    assert config.log.path == str(home / "rl" / "requests.sqlite")
+    assert config.carbon.output_dir == str(home / "rl" / "carbon")
+    assert config.cascade.gate == str(home / "gates" / "he")
+    config.router.path = "~/routers/knn"  # set in code too
+    assert config.router.path == str(home / "routers" / "knn")
+    config.router.path = None
+    with RouterLLM(config):
+        pass
+    assert (home / "rl" / "requests.sqlite").is_file() and not (tmp_path / "~").exists()

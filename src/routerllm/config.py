@@ -40,6 +40,13 @@ MAX_NEW_TOKENS = 2**31 - 1
 MAX_THREADS = 512
 
 
+def _home(path: str | None) -> str | None:
+    """A path with ``~`` read as the home folder, as the shell and a GGUF's ``path`` read
+    it: a config's ``log.path: ~/logs/requests.sqlite`` wrote into a folder named ``~``
+    in whatever folder the command ran from."""
+    return os.path.expanduser(path) if path is not None else None
+
+
 class _Strict(BaseModel):
     # Fields set in code (``config.generation.temperature = 0``) are checked like the YAML.
     model_config = ConfigDict(
@@ -192,6 +199,8 @@ class RouterSettings(_Strict):
         "feedback is only stored in the request log",
     )
 
+    _home_path = field_validator("path")(_home)
+
     @model_validator(mode="after")
     def _learns_from_a_saved_router(self) -> RouterSettings:
         if self.learn and not self.path:
@@ -209,6 +218,8 @@ class CarbonConfig(_Strict):
     electricity_price_usd_per_kwh: float = Field(
         0.15, ge=0, description="prices local energy when a model has no per-token price"
     )
+
+    _home_output_dir = field_validator("output_dir")(_home)
 
 
 class CascadeConfig(_Strict):
@@ -231,6 +242,8 @@ class CascadeConfig(_Strict):
         "energy (default: the budget it was trained for)",
     )
 
+    _home_gate = field_validator("gate")(_home)
+
 
 class LogConfig(_Strict):
     path: str = Field("logs/requests.sqlite", min_length=1)
@@ -244,7 +257,7 @@ class LogConfig(_Strict):
                 f"{path!r} is not a file path; the request log needs a file, "
                 f"e.g. logs/requests.sqlite"
             )
-        return path
+        return os.path.expanduser(path)
 
 
 class ManagerConfig(_Strict):
