@@ -93,6 +93,28 @@ def test_raw_and_prefilled_requests_on_a_chat_model() -> None:
         backend.unload()
 
 
+@pytest.mark.parametrize("name", ["smollm2-135m", "qwen2.5-coder-0.5b"])
+def test_the_prompt_is_counted_as_the_model_reads_it(name: str) -> None:
+    """Its chat template included: a 16-turn conversation on the 0.5B was counted 121
+    tokens (the bare text and a margin) where it read 182, so its answer's room was
+    misjudged and a prompt too long for the context was not refused as such."""
+    from routerllm.backends import GenerationRequest, create_backend
+
+    config = load_config("local")
+    backend = create_backend(config.model(name), config.generation, n_threads=2)
+    turns = tuple(("user" if i % 2 == 0 else "assistant", f"turn {i}, ok") for i in range(16))
+    try:
+        for request in (
+            GenerationRequest("Name a colour.", max_new_tokens=1),
+            GenerationRequest("And now?", history=turns, max_new_tokens=1),
+            GenerationRequest("def f(x):", max_new_tokens=1, raw=True),
+            GenerationRequest("Name a colour.", max_new_tokens=1, response_prefix="The colour"),
+        ):
+            assert backend.prompt_tokens(request) == backend.generate(request).prompt_tokens
+    finally:
+        backend.unload()
+
+
 def test_prompt_state_of_a_chat_request() -> None:
     """A chat completion reads the prompt state too, and the model serves every kind of
     request after it (llama-cpp-python's chat completions take no stopping criteria)."""

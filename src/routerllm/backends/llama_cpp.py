@@ -29,8 +29,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-# Room left for the chat template's own tokens around the user's prompt.
-TEMPLATE_MARGIN = 32
 
 _log_callback: Any = None
 
@@ -175,6 +173,8 @@ class LlamaCppBackend(Backend):
             if "context" in str(e).lower():
                 raise PromptError(f"prompt too long for model {self.name!r}: {e}", "prompt") from e
             raise BackendError(f"llama.cpp generation failed for {self.name!r}: {e}") from e
+        except RuntimeError as e:  # llama_decode's failures (a context filled up)
+            raise BackendError(f"llama.cpp generation failed for {self.name!r}: {e}") from e
 
     def unload(self) -> None:
         if self._llm is not None:
@@ -187,15 +187,28 @@ class LlamaCppBackend(Backend):
         self.load()
         return len(self._llm.tokenize(text.encode("utf-8"), add_bos=True))
 
+    def prompt_tokens(self, request: GenerationRequest) -> int:
+        """The tokens the model reads for ``request``: its chat template rendered, the
+        history and any response prefix included, tokenized as llama.cpp will (the
+        template's markers as the special tokens they are). Counting the bare prompt
+        and guessing the template's share undercounted a conversation by half, and the
+        answer was cut short, its finish reason "length", where llama.cpp capped it."""
+        self.load()
+        text = plain_text(request)
+        if self._chat_template and not request.raw:
+            text = self._templated(request)[0]
+        return len(self._llm.tokenize(text.encode("utf-8"), add_bos=True, special=True))
+
     def generate(self, request: GenerationRequest) -> Completion:
         self.load()
         sampling = resolve_sampling(request, self.generation)
         n_ctx = int(self._llm.n_ctx())
-        n_prompt = self.count_tokens(plain_text(request)) + TEMPLATE_MARGIN  # history included
+        n_prompt = self.prompt_tokens(request)
         if n_prompt >= n_ctx:
             raise PromptError(
-                f"prompt is about {n_prompt - TEMPLATE_MARGIN} tokens, too long for model "
-                f"{self.name!r} (context {n_ctx} tokens); shorten it or use a model with a longer context",
+                f"prompt is {n_prompt} tokens with the model's chat template, too long for "
+                f"model {self.name!r} (context {n_ctx} tokens); shorten it or use a model "
+                f"with a longer context",
                 "prompt",
             )
         max_tokens = min(sampling.max_new_tokens, n_ctx - n_prompt)
