@@ -287,6 +287,17 @@ def test_savings_that_are_losses_read_as_more_not_negative_less() -> None:
     assert _faster(0.0) == "speed not measured"
 
 
+@pytest.mark.parametrize("mode", [["--interactive"], []], ids=["interactive", "built-in"])
+def test_a_bad_max_new_tokens_is_refused_before_the_demo_starts(
+    tmp_path: Path, mode: list[str]
+) -> None:
+    # the interactive session opened, read the user's first prompt, then ended on it
+    cfg = write_config(tmp_path, tiny_config_dict(tmp_path))
+    proc = run("demo", *mode, "--config", str(cfg), "--max-new-tokens", "0", stdin="hello\n")
+    assert_one_line_error(proc, "max_new_tokens 0")
+    assert proc.stdout == ""
+
+
 def test_interactive_demo_answers_each_line_and_goes_on_after_a_refused_prompt(
     tmp_path: Path,
 ) -> None:

@@ -193,15 +193,17 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    from routerllm.backends.base import GenerationRequest, resolve_sampling
     from routerllm.carbon.report import summarize
     from routerllm.carbon.report_text import totals_lines
     from routerllm.demo import DEMO_PROMPTS, run_demo
 
-    if args.interactive:
-        stdin = _stdin("give the prompts on stdin, one a line")
-        with _system(args) as system:
-            return _interactive(args, system, stdin)
+    stdin = _stdin("give the prompts on stdin, one a line") if args.interactive else None
     with _system(args) as system:
+        # a bad --max-new-tokens is refused before any prompt is asked (or typed)
+        resolve_sampling(GenerationRequest("-", max_new_tokens=args.max_new_tokens), system.config.generation)  # fmt: skip
+        if stdin is not None:
+            return _interactive(args, system, stdin)
         available = system.available_models()
         if not args.json:
             print(f"RouterLLM demo: config {system.config.source}, router {system.router.name!r}")
