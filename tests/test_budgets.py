@@ -533,6 +533,9 @@ def test_predict_asks_without_running_and_refuses_unknown_models(tiny_config: Ap
         assert p is not None and p.completion_tokens == 4
         assert p.energy_kwh == pytest.approx(4 * 1e-7)  # the config's per-token figure
         assert system.log.count() == 0 and not system.manager.backend("tiny-medium").loaded
+        # more than its context (512 tokens) holds: a local model writes at most that
+        huge = system.predict(GenerationRequest("hi", max_new_tokens=10**7), "tiny-medium")
+        assert huge is not None and huge.completion_tokens == 512
         with pytest.raises(UnknownNameError, match="unknown model 'nope'"):
             system.predict("hello", "nope")
         for bad in (123, "", None):

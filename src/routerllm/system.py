@@ -523,4 +523,6 @@ class RouterLLM:
         # the generation settings the model's backend holds, as the cache key does.
         backend = self.manager.backend(model)
         max_new = req.max_new_tokens or backend.generation.max_new_tokens
+        if backend.measured_locally:  # a local model writes no more than its context holds
+            max_new = min(max_new, backend.config.context_length)
         return self.predictor.predict(model, len(req.prompt), max_new, backend.loaded)
