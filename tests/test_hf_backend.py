@@ -201,8 +201,10 @@ def test_stop_sequences_cut_the_text(backend: HFBackend) -> None:
     cut = stopped.text
     assert cut == full[: full.find(words[2])]
     assert words[2] not in cut and len(cut) < len(full)
-    # It ended at a stop sequence, not at the limit (it said "length", as if cut short).
+    # It ended at a stop sequence, not at the limit (it said "length", as if cut short),
+    # and generated no further (it went on to max_new_tokens, spending their energy).
     assert stopped.finish_reason == "stop"
+    assert stopped.completion_tokens < whole.completion_tokens
 
     # Several stops: the earliest occurrence wins, whatever the list order.
     earliest = backend.generate(GenerationRequest(prompt=PROMPT, stop=[words[3], words[1]])).text

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gc
 import importlib.util
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -157,6 +158,8 @@ class HFBackend(Backend):
             "repetition_penalty": sampling.repetition_penalty,
             "pad_token_id": self._tokenizer.pad_token_id or self._tokenizer.eos_token_id,
         }
+        if request.stop:  # generation ends at a stop, not at max_new_tokens past it
+            gen_kwargs["stopping_criteria"] = [_stop_at(self._tokenizer, n_prompt, request.stop)]
         if do_sample:
             gen_kwargs.update(temperature=sampling.temperature, top_p=sampling.top_p)
             if sampling.seed is not None:
@@ -183,3 +186,20 @@ class HFBackend(Backend):
             latency_s=latency,
             finish_reason=finish,
         )
+
+
+def _stop_at(tokenizer: Any, n_prompt: int, stops: Sequence[str]) -> Any:
+    """A stopping criterion: the answer so far holds one of ``stops``. Decoded whole at
+    each step (transformers' own ``stop_strings`` cannot read every tokenizer's vocab)."""
+    import torch
+    from transformers import StoppingCriteria
+
+    class StopAtText(StoppingCriteria):  # type: ignore[misc]
+        def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
+            text = tokenizer.decode(input_ids[0, n_prompt:], skip_special_tokens=True)
+            done = any(stop in text for stop in stops)
+            return torch.full(
+                (input_ids.shape[0],), done, dtype=torch.bool, device=input_ids.device
+            )
+
+    return StopAtText()
