@@ -189,14 +189,18 @@ class HFBackend(Backend):
 
 
 def _stop_at(tokenizer: Any, n_prompt: int, stops: Sequence[str]) -> Any:
-    """A stopping criterion: the answer so far holds one of ``stops``. Decoded whole at
-    each step (transformers' own ``stop_strings`` cannot read every tokenizer's vocab)."""
+    """A stopping criterion: the answer so far holds one of ``stops`` (transformers' own
+    ``stop_strings`` cannot read every tokenizer's vocab). Only the answer's last tokens
+    are decoded at each step: a stop of n characters spans at most 4n tokens (bytes)."""
     import torch
     from transformers import StoppingCriteria
 
+    tail = 4 * max(len(stop) for stop in stops) + 8
+
     class StopAtText(StoppingCriteria):  # type: ignore[misc]
         def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
-            text = tokenizer.decode(input_ids[0, n_prompt:], skip_special_tokens=True)
+            start = max(n_prompt, input_ids.shape[-1] - tail)
+            text = tokenizer.decode(input_ids[0, start:], skip_special_tokens=True)
             done = any(stop in text for stop in stops)
             return torch.full(
                 (input_ids.shape[0],), done, dtype=torch.bool, device=input_ids.device
