@@ -279,7 +279,7 @@ def test_report_refuses_another_sqlite_file_untouched(tmp_path: Path) -> None:
 
 def test_savings_that_are_losses_read_as_more_not_negative_less() -> None:
     from routerllm.carbon.report_text import less
-    from routerllm.cli import _faster
+    from routerllm.demo_cli import _faster
 
     assert less(0.4, "CO2") == "40% less CO2"
     assert less(-15.02, "CO2") == "1502% more CO2"  # routed used more than everything-large

@@ -27,12 +27,6 @@ API_KEY_ENV = "ROUTERLLM_API_KEY"
 """The server's API key (``routerllm serve``), read from the environment, never from argv."""
 
 
-def _faster(speedup: float) -> str:
-    if speedup <= 0:  # nothing timed
-        return "speed not measured"
-    return f"{speedup:.1f}x faster" if speedup >= 1 else f"{1 / speedup:.1f}x slower"
-
-
 def _load(args: argparse.Namespace) -> Any:
     from routerllm.config import load_config
 
@@ -192,121 +186,6 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_demo(args: argparse.Namespace) -> int:
-    from routerllm.backends.base import GenerationRequest, resolve_sampling
-    from routerllm.carbon.report import summarize
-    from routerllm.carbon.report_text import totals_lines
-    from routerllm.demo import DEMO_PROMPTS, run_demo
-
-    stdin = _stdin("give the prompts on stdin, one a line") if args.interactive else None
-    with _system(args) as system:
-        # a bad --max-new-tokens is refused before any prompt is asked (or typed)
-        resolve_sampling(GenerationRequest("-", max_new_tokens=args.max_new_tokens), system.config.generation)  # fmt: skip
-        if stdin is not None:
-            return _interactive(args, system, stdin)
-        available = system.available_models()
-        if not args.json:
-            print(f"RouterLLM demo: config {system.config.source}, router {system.router.name!r}")
-            print(
-                f"carbon: {system.meter.method} (country {system.config.carbon.country_iso_code})"
-            )
-            print(f"models available here: {', '.join(available) or 'none'}\n")
-        counter = {"routed": 0, "baseline": 0}
-
-        def show(kind: str, result: Any) -> None:
-            counter[kind] += 1
-            if args.json:
-                return
-            if kind == "baseline" and counter[kind] == 1:
-                print("\nSame prompts, everything sent to the largest model (measured baseline):")
-            tier = system.config.model(result.model).tier
-            lines = _result_lines(counter[kind], result, tier)
-            print("\n".join(lines if kind == "routed" else lines[:1]), flush=True)
-
-        run = run_demo(system, DEMO_PROMPTS, args.max_new_tokens, not args.no_baseline, show)
-        routed = summarize(run.routed)
-        payload: dict[str, Any] = {
-            "routed": [r.to_dict() for r in run.routed],
-            "baseline": [r.to_dict() for r in run.baseline],
-            "summary": routed.as_dict(),
-        }
-        lines = ["", "Summary of the routed run", *totals_lines(routed)]
-        comparison = run.comparison()
-        if comparison is not None:
-            payload["comparison"] = comparison
-            payload["baseline_summary"] = summarize(run.baseline).as_dict()
-            lines += _comparison_lines(comparison)
-        if run.baseline_refused:  # the routed run stands; without a whole baseline, no comparison
-            payload["baseline_refused"] = run.baseline_refused
-            lines.append(
-                f"\nthe always-largest baseline stopped after {len(run.baseline)} of "
-                f"{len(run.routed)} requests, refused by the budgets: {run.baseline_refused} "
-                f"(--no-baseline skips it)"
-            )
-        lines.append(
-            f"\nlogged to {system.config.log.path} and {system.config.carbon.output_dir}/emissions.csv"
-        )
-        if args.json:
-            print(json_text(payload, indent=2))
-        else:
-            print("\n".join(lines))
-    return 0
-
-
-#: The tag of the requests asked in ``demo --interactive`` (the request log's ``tag``).
-INTERACTIVE_TAG = "interactive"
-
-
-def _interactive(args: argparse.Namespace, system: Any, stdin: TextIO) -> int:
-    """``demo --interactive``: each line read is a prompt, routed and answered with its
-    carbon figures, until end of input, ``:quit`` or Ctrl-C while it waits for a prompt;
-    then the session's totals (Ctrl-C during an answer stops as every command does). A
-    prompt the system refuses (too long, over a budget, a model that fails) is reported
-    in one line and the session goes on."""
-    from routerllm.backends.base import GenerationRequest
-    from routerllm.carbon.report import summarize
-    from routerllm.carbon.report_text import totals_lines
-
-    ask = stdin.isatty() and not args.json
-    if not args.json:
-        print(f"RouterLLM interactive demo: router {system.router.name!r}, models "
-              f"{', '.join(system.available_models()) or 'none'}; one prompt a line, "
-              f":quit or Ctrl-D ends", flush=True)  # fmt: skip
-    results: list[Any] = []
-    while True:
-        if ask:
-            print("> ", end="", flush=True)
-        try:
-            line = stdin.readline()
-        except KeyboardInterrupt:  # waiting for a prompt: the session ends
-            print(flush=True)
-            break
-        if not line or line.strip() == ":quit":
-            break
-        if not line.strip():
-            continue
-        # a line ends in "\r\n" from a Windows file: the "\r" is not the prompt's
-        request = GenerationRequest(line.rstrip("\r\n"), max_new_tokens=args.max_new_tokens)
-        try:
-            result = system.generate(request, tag=INTERACTIVE_TAG)
-        except RouterLLMError as e:
-            print(json_text({"error": str(e)}) if args.json else f"error: {e}", flush=True)
-            continue
-        results.append(result)
-        if args.json:
-            print(json_text(result.to_dict()), flush=True)
-            continue
-        tier = system.config.model(result.model).tier
-        lines = _result_lines(len(results), result, tier)[:3]
-        print("\n".join([result.text.strip(), "", *lines, ""]), flush=True)
-    summary = summarize(results)
-    if args.json:
-        print(json_text({"summary": summary.as_dict()}))
-    elif results:
-        print("\n".join(["Summary of the session", *totals_lines(summary)]))
-    return 0
-
-
 def cmd_serve(args: argparse.Namespace) -> int:
     import os
 
@@ -345,35 +224,10 @@ def _server_stopped(args: argparse.Namespace, error: KeyboardInterrupt | None) -
     return "server stopped; every answered request is in the log"
 
 
-def _comparison_lines(c: dict[str, Any]) -> list[str]:
-    from routerllm.carbon.report_text import less
-
-    r, b = c["routed"], c["always_largest"]
-    rows = [
-        ("energy kWh", "energy_kwh", "{:.3e}"),
-        ("CO2 g", "co2_kg", "{:.4f}"),
-        ("energy kWh, models warm", "warm_energy_kwh", "{:.3e}"),
-        ("CO2 g, models warm", "warm_co2_kg", "{:.4f}"),
-        ("time s", "time_s", "{:.1f}"),
-        ("output tokens", "completion_tokens", "{}"),
-    ]
-    lines = [
-        "",
-        f"{'versus always-largest (measured)':<34}{'routed':>14}{'always ' + c['largest_model']:>28}",
-    ]
-    for label, key, fmt in rows:
-        scale = 1000 if key.endswith("co2_kg") else 1
-        lines.append(f"{label:<34}{fmt.format(r[key] * scale):>14}{fmt.format(b[key] * scale):>28}")
-    lines.append(
-        f"routing: {less(c['co2_saved_fraction'], 'CO2')} including model loading, "
-        f"{less(c['co2_saved_fraction_warm'], 'CO2')} with models kept warm, {_faster(c['speedup'])} "
-        f"(quality not scored here; answers of the small models are often worse)"
-    )
-    return lines
-
-
 # -- parser ----------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
+    from routerllm import demo_cli, humaneval_cli, learn_cli
+
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument(
         "--config",
@@ -389,22 +243,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True)
 
-    demo = sub.add_parser(
-        "demo",
-        parents=[common],
-        help="route built-in prompts to the local models, with carbon figures",
-    )
-    demo.add_argument("--max-new-tokens", type=int, default=128)
-    demo.add_argument(
-        "--no-baseline", action="store_true", help="skip the always-largest comparison run"
-    )
-    demo.add_argument("--router", help="router name (default: the config's)")
-    demo.add_argument(
-        "--interactive",
-        action="store_true",
-        help="route your own prompts, one a line from stdin, until :quit or end of input",
-    )
-    demo.set_defaults(func=cmd_demo, interrupted=_requests_logged)
+    demo_cli.add_parser(sub, common)
 
     route = sub.add_parser(
         "route", parents=[common], help="route and answer one prompt ('-' reads stdin)"
@@ -462,8 +301,6 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--gate", metavar="DIR", help="as for route (config: cascade.gate)")
     serve.add_argument("--as-written", action="store_true", help="as for route (config: generation.complete_stubs)")  # fmt: skip
     serve.set_defaults(func=cmd_serve, interrupted=_server_stopped)
-
-    from routerllm import humaneval_cli, learn_cli
 
     learn_cli.add_parsers(sub, common)
     humaneval_cli.add_parsers(sub, common)
