@@ -376,20 +376,9 @@ class OverrideRule(_Strict):
         if self.step == 0:
             raise ValueError("step 0 changes nothing; give a step of 1 or more, or -1 or less")
         if self.pattern is not None:
-            import regex
+            from routerllm.overrides import check_pattern
 
-            from routerllm.overrides import MAX_PATTERN_COPIES, pattern_copies, rule_pattern
-
-            if (copies := pattern_copies(self.pattern)) > MAX_PATTERN_COPIES:
-                raise ValueError(
-                    f"pattern {self.pattern!r} repeats its parts {copies:,} times, over "
-                    f"{MAX_PATTERN_COPIES:,} (each repeat is compiled into that many copies); "
-                    f"use smaller counts, or min_chars for a length"
-                )
-            try:
-                rule_pattern(self.pattern)
-            except regex.error as e:
-                raise ValueError(f"pattern {self.pattern!r} is not a regular expression: {e}") from None  # fmt: skip
+            check_pattern(self.pattern)
         if self.min_chars and self.max_chars and self.min_chars > self.max_chars:
             raise ValueError(f"min_chars {self.min_chars} is over max_chars {self.max_chars}")
         return self

@@ -99,6 +99,23 @@ def rule_pattern(pattern: str) -> Any:
     return regex.compile(pattern, regex.IGNORECASE)
 
 
+def check_pattern(pattern: str) -> None:
+    """A ``ValueError`` (the config's validation error) where ``pattern`` is no regular
+    expression, or one compiled into over ``MAX_PATTERN_COPIES`` copies of its parts."""
+    import regex
+
+    if (copies := pattern_copies(pattern)) > MAX_PATTERN_COPIES:
+        raise ValueError(
+            f"pattern {pattern!r} repeats its parts {copies:,} times, over "
+            f"{MAX_PATTERN_COPIES:,} (each repeat is compiled into that many copies); "
+            f"use smaller counts, or min_chars for a length"
+        )
+    try:
+        rule_pattern(pattern)
+    except regex.error as e:
+        raise ValueError(f"pattern {pattern!r} is not a regular expression: {e}") from None
+
+
 def asks_for_math(prompt: str) -> bool:
     """Whether ``prompt`` asks for a calculation (``MATH_WORDS`` or ``MATH_EXPRESSION``)."""
     return bool(MATH_WORDS.search(prompt) or MATH_EXPRESSION.search(prompt))
