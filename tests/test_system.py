@@ -256,16 +256,16 @@ def test_a_model_that_becomes_available_is_routed_to_after_the_recheck(
     was down, a model file not yet copied): unavailable models are checked again."""
     import shutil
 
-    from routerllm import system as system_module
+    from routerllm import manager as manager_module
 
     real_path = tiny_config.models[2].gguf.path  # type: ignore[union-attr]
     tiny_config.models[2].gguf.path = str(tmp_path / "heavy.gguf")  # type: ignore[union-attr]
     clock = [1000.0]
-    monkeypatch.setattr(system_module, "_clock", lambda: clock[0])
+    monkeypatch.setattr(manager_module, "_clock", lambda: clock[0])
     with RouterLLM(tiny_config) as system:
         assert system.available_models() == ["tiny-light", "tiny-medium"]
         shutil.copy(real_path, tmp_path / "heavy.gguf")
-        clock[0] += system_module.RECHECK_S - 1
+        clock[0] += manager_module.RECHECK_S - 1
         assert system.available_models() == ["tiny-light", "tiny-medium"]  # not yet
         clock[0] += 1
         assert system.available_models() == ["tiny-light", "tiny-medium", "tiny-heavy"]

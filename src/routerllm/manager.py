@@ -34,6 +34,13 @@ class LoadEvent:
     evicted: list[str] = field(default_factory=list)
 
 
+#: How long a model found unavailable stays so before it is checked again: an endpoint
+#: down when a server started (or a model file copied in later) comes back without a
+#: restart, and a request pays for the check at most once a minute.
+RECHECK_S = 60.0
+_clock = time.monotonic  # what the re-check counts by (a test sets it)
+
+
 class LLMManager:
     """Owns one backend per configured model and their memory."""
 
@@ -44,6 +51,8 @@ class LLMManager:
         self._lru: OrderedDict[str, None] = OrderedDict()  # loaded models, oldest first
         self._lock = threading.RLock()
         self._model_locks: dict[str, threading.RLock] = {}
+        self._available: list[str] | None = None
+        self._checked_at = 0.0  # _clock() at the last check of the unavailable ones
 
     def backend(self, name: str) -> Backend:
         """The backend of a configured model (created, not loaded)."""
@@ -87,7 +96,25 @@ class LLMManager:
         return backend.availability()
 
     def available_models(self) -> list[str]:
-        return [m.name for m in self.config.models if self.availability(m.name) is None]
+        """The configured models that can run here, in the config's order: checked once,
+        then cached; one that cannot is checked again after ``RECHECK_S``."""
+        with self._lock:
+            now, available = _clock(), self._available
+            if available is not None and (
+                len(available) == len(self.config.models) or now - self._checked_at < RECHECK_S
+            ):
+                return list(available)
+            self._checked_at = now  # one caller checks; the others go on with what is known
+        known = set(available or ())
+        # not under the lock: an endpoint's probe may take seconds, and loading waits on it
+        found = [
+            m.name
+            for m in self.config.models
+            if m.name in known or self.availability(m.name) is None
+        ]
+        with self._lock:
+            self._available = found
+        return list(found)
 
     @property
     def loaded_models(self) -> list[str]:

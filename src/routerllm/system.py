@@ -11,7 +11,6 @@ import contextlib
 import logging
 import os
 import threading
-import time
 import uuid
 from collections.abc import Iterator, Sequence
 from datetime import datetime, timezone
@@ -56,12 +55,6 @@ if TYPE_CHECKING:
     import numpy as np
 
 log = logging.getLogger(__name__)
-
-#: How long a model found unavailable stays so before it is checked again: an endpoint
-#: down when a server started (or a model file copied in later) comes back without a
-#: restart, and a request pays for the check at most once a minute.
-RECHECK_S = 60.0
-_clock = time.monotonic  # what the re-check counts by (a test sets it)
 
 
 def build_router(config: AppConfig) -> Router:
@@ -149,8 +142,6 @@ class RouterLLM:
         self.cache = RequestCache(cache.max_entries, cache.ttl_s) if cache.enabled else None
         self.meter = meter or create_meter(config.carbon)
         self.calls = ModelCalls(config, self.manager, self.meter, self.gate)
-        self._available: list[str] | None = None
-        self._checked_at = 0.0  # _clock() at the last check of the unavailable ones
         self._closed = False
         self._in_flight = 0  # calls that use the models or the log; close() waits for them
         self._calls_done = threading.Condition()
@@ -213,27 +204,17 @@ class RouterLLM:
 
     # -- routing -----------------------------------------------------------
     def available_models(self) -> list[str]:
-        """Configured models that can run here (checked once, then cached; one that
-        cannot is checked again after ``RECHECK_S``); a clear error naming each model's
+        """Configured models that can run here (``LLMManager.available_models``: a model
+        that cannot is checked again after a while); a clear error naming each model's
         reason when none can."""
         self._check_open()
-        now = _clock()
-        if self._available is None or (
-            len(self._available) < len(self.config.models) and now - self._checked_at >= RECHECK_S
-        ):
-            known = set(self._available or ())
-            self._available = [
-                m.name
-                for m in self.config.models
-                if m.name in known or self.manager.availability(m.name) is None
-            ]
-            self._checked_at = now
-        if not self._available:
+        available = self.manager.available_models()
+        if not available:
             reasons = "; ".join(
                 f"{m.name}: {self.manager.availability(m.name)}" for m in self.config.models
             )
             raise ModelUnavailableError(f"no configured model can run here ({reasons})")
-        return self._available
+        return available
 
     def route(self, prompt: str) -> RoutingDecision:
         """The routing decision alone (not measured, not logged)."""
