@@ -254,6 +254,23 @@ def test_a_saved_router_reloads_to_identical_predictions_and_remaps_to_other_mod
         load_router(folder, CANDIDATES, {"knob": "high"})
 
 
+def test_reference_models_still_configured_keep_their_policies_in_a_config_of_other_models(
+    tmp_path: Path,
+) -> None:
+    folder = trained(medium_model="mid", large_model="big").save(tmp_path / "policy")
+    # "small" left out and "q-1b" added, all three of one tier: the references, still
+    # configured, keep serving standard and complex (by tier both went to q-1b)
+    models = [Candidate("q-1b", 1.0), Candidate("mid", 8.0), Candidate("big", 70.0)]
+    router = load_router(folder, models)
+    assert isinstance(router, PolicyRouter)
+    assert (router.medium_model, router.large_model) == ("mid", "big")
+    assert router.policy_models == {"standard": "mid", "complex": "big"}
+    # one reference gone: its policy goes by tier, the other keeps its reference
+    router = load_router(folder, [Candidate("q-1b", 1.0), Candidate("big", 70.0, "heavy")])
+    assert (router.medium_model, router.large_model) == (None, "big")  # type: ignore[attr-defined]
+    assert router.policy_models == {"standard": "q-1b", "complex": "big"}  # type: ignore[attr-defined]
+
+
 def test_a_policy_router_from_a_config_path(tmp_path: Path) -> None:
     folder = trained(medium_model="mid", large_model="big").save(tmp_path / "policy")
     data = tiny_config_dict(tmp_path)

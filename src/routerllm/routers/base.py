@@ -249,9 +249,12 @@ class Router(ABC):
     LEARNED_OPTIONS: ClassVar[frozenset[str]] = frozenset()
 
     @classmethod
-    def options_for_other_models(cls, options: dict[str, Any]) -> dict[str, Any]:
+    def options_for_other_models(
+        cls, options: dict[str, Any], model_names: Sequence[str]
+    ) -> dict[str, Any]:
         """The saved options of a router that does not learn per model, for a config of
-        other models: without what only made sense for the models it was saved with."""
+        other models (``model_names``): without what only made sense for the models it
+        was saved with."""
         return options
 
     @classmethod

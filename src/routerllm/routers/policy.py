@@ -12,7 +12,8 @@ and complex to the heavy tier. A tier is served by its reference model (the medi
 or large model the labels were made from) where the router has it, else by the
 config's model of that tier (``classifier.class_routes``). The classifier never
 sees a model, so a saved policy router loads unchanged into a config of other
-models (``LEARNS_PER_MODEL = False``): models change without retraining.
+models (``LEARNS_PER_MODEL = False``): models change without retraining (a reference
+model the new config still has keeps serving its tier).
 
 Routing reuses ``OutcomeRouter``, with each model's predicted success read off the
 matrix: the standard model succeeds where the policy is standard, the complex
@@ -152,11 +153,14 @@ class PolicyRouter(OutcomeRouter):
         return {p: self.model_names[j] for p, (j, _) in zip(MAPPED, self.targets, strict=True)}
 
     @classmethod
-    def options_for_other_models(cls, options: dict[str, Any]) -> dict[str, Any]:
-        # Costs and a fallback mix were measured for the models it was saved with, and
-        # its reference models are two of those: in another config its map goes by tier
-        # (and training it again chooses references among the new models); the knob is
-        # scale-free (costs divided by the largest).
+    def options_for_other_models(
+        cls, options: dict[str, Any], model_names: Sequence[str]
+    ) -> dict[str, Any]:
+        # Costs and a fallback mix were measured for the models it was saved with: dropped
+        # (the knob is scale-free, costs divided by the largest). A reference model still
+        # in the config keeps serving its tier (the labels were made from its outcomes);
+        # one it lacks is dropped, so that tier goes to the config's model of that tier
+        # (and training it again chooses a reference among the new models).
         dropped = [k for k in ("costs", "mix") if options.get(k) is not None]
         if dropped:
             log.warning(
@@ -164,8 +168,8 @@ class PolicyRouter(OutcomeRouter):
                 "was trained with and are dropped (calibrate it again on this config's models)",
                 " and ".join(dropped),
             )
-        mine = ("costs", "mix", "medium_model", "large_model")
-        return {k: v for k, v in options.items() if k not in mine}
+        gone = [k for k in REFERENCE_TIERS.values() if options.get(k) not in model_names]
+        return {k: v for k, v in options.items() if k not in ("costs", "mix", *gone)}
 
     # -- learning ------------------------------------------------------------
     def fit_dataset(

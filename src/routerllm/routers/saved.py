@@ -127,7 +127,7 @@ def load_router(
                 "%s: router %r was trained for other models (%s); it routes this config's",
                 path, name, ", ".join(missing),
             )  # fmt: skip
-            options = cls.options_for_other_models(options)
+            options = cls.options_for_other_models(options, [m.name for m in models])
             chosen = list(models)
         else:
             chosen = [by_name[n] for n in saved_models]
