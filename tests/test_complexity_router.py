@@ -32,6 +32,16 @@ def test_packaged_default_needs_no_training(ladder, tmp_path: Path) -> None:  # 
     assert load_router(tmp_path / "c", ladder).route("hi").model == router.route("hi").model
 
 
+def test_a_label_map_for_the_packaged_default_must_map_all_its_labels(ladder) -> None:  # type: ignore[no-untyped-def]
+    # a partial map routed nothing: the first request was a KeyError traceback
+    with pytest.raises(RouterLLMError, match=r"labels \['light', 'medium'\] of 'default' are not in label_map .*light, medium, heavy"):  # fmt: skip
+        create_router("complexity", ladder, label_map={"heavy": "medium"})
+    down = {"light": "light", "medium": "medium", "heavy": "medium"}
+    router = create_router("complexity", ladder, label_map=down)
+    tier = {m.name: m.tier for m in ladder}
+    assert tier[router.route("Implement a thread-safe LRU cache in Python").model] == "medium"
+
+
 def build_classifier(directory: Path, labels: dict[int, str]) -> Path:
     """A real tokenizer + tiny BERT sequence classifier, saved with save_pretrained."""
     import torch

@@ -34,6 +34,17 @@ def default_model_dir() -> Path:
     return Path(str(resources.files("routerllm") / "routers" / "assets" / "complexity"))
 
 
+def default_labels() -> list[str]:
+    """The labels of the packaged classifier (light, medium, heavy)."""
+    path = default_model_dir()
+    try:
+        return [str(label) for label in json.loads((path / "config.json").read_text())["labels"]]
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise RouterLLMError(
+            f"the packaged complexity classifier in {path} is missing or corrupt: {e}"
+        ) from e
+
+
 class ComplexityRouter(Router):
     """Tier = label_map[predicted label]; confidence = that label's probability."""
 
@@ -63,6 +74,17 @@ class ComplexityRouter(Router):
         if bad:
             raise RouterLLMError(
                 f"label_map maps to unknown tiers {sorted(bad)}; use light, medium, heavy"
+            )
+        if model == "default" and label_map:  # its labels are known now: checked now
+            self._check_labels(default_labels())
+
+    def _check_labels(self, labels: Sequence[str]) -> None:
+        """A clear error unless ``label_map`` sends every label of the model to a tier."""
+        unknown = [lab for lab in labels if lab not in self.label_map]
+        if unknown:
+            raise RouterLLMError(
+                f"labels {unknown} of {self.model_ref!r} are not in label_map {self.label_map}; "
+                f"pass label_map, with a tier for each of {', '.join(labels)}"
             )
 
     # -- classifiers --------------------------------------------------------
@@ -115,11 +137,7 @@ class ComplexityRouter(Router):
             raise ModelUnavailableError(f"complexity model {ref!r} cannot be loaded: {e}") from e
         id2label = model.config.id2label
         self._labels = [str(id2label[i]) for i in range(len(id2label))]
-        unknown = [lab for lab in self._labels if lab not in self.label_map]
-        if unknown:
-            raise RouterLLMError(
-                f"labels {unknown} of {ref!r} are not in label_map {self.label_map}; pass label_map"
-            )
+        self._check_labels(self._labels)
 
         def classify(texts: Sequence[str]) -> np.ndarray:
             batch = tok(
