@@ -236,6 +236,16 @@ def test_bad_member_paths_are_clear(tmp_path: Path) -> None:
         load_router(inner, MODELS)
 
 
+def test_a_member_path_under_the_home_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path))
+    trained("logreg", tmp_path / "runs" / "logreg")
+    # as router.path: ~ is the home folder, not a folder named ~ in the working directory
+    router = ensemble(["rules", {"path": "~/runs/logreg"}], MODELS)
+    assert [m.router.name for m in router.members] == ["rules", "logreg"]
+
+
 # -- the served system ---------------------------------------------------------------
 def test_the_configured_ensemble_routes_the_system(tmp_path: Path) -> None:
     members = {"members": ["rules", "largest", {"name": "smallest"}]}

@@ -2,7 +2,7 @@
 
 Members are registered routers, built by name for the ensemble's models, or saved
 routers, loaded from the folder they were saved in (a path, relative to the working
-directory as ``router.path`` is)::
+directory, ``~`` the home folder, as ``router.path`` is)::
 
     router:
       name: ensemble
@@ -330,7 +330,7 @@ def _saved_folder(path: Any) -> Path:
     """``path`` as the folder of a saved router that is not an ensemble."""
     if not isinstance(path, str) or not path.strip():
         raise RouterLLMError(f"`path` must be the folder of a saved router, got {path!r:.100}")
-    folder = Path(path)
+    folder = Path(path).expanduser()  # ~ is the home folder, as in router.path
     if not (folder / "config.json").is_file():
         raise RouterLLMError(
             f"no saved router at {folder} (no {folder / 'config.json'}): train one there "
