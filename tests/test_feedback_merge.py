@@ -101,6 +101,27 @@ def test_the_folder_a_router_merges_with_is_not_an_option_to_give(tmp_path: Path
     assert load_router(folder, SMALL_BIG, {"explore": 0.0}).explore == 0.0  # type: ignore[attr-defined]
 
 
+def test_saved_back_the_router_keeps_the_folders_options_but_those_it_changed(tmp_path: Path) -> None:  # fmt: skip
+    folder = saved_router(tmp_path / "fb", explore=0.1)
+    # a config's router.options apply to the run: learning, it saves none of them back
+    served = load_router(folder, SMALL_BIG, {"explore": 0.7, "knob": 0.3})
+    assert isinstance(served, FeedbackRouter) and served.explore == 0.7
+    served.learn(*FIRST)
+    served.save(folder)
+    again = loaded(folder)
+    assert (again.explore, again.knob) == (0.1, 0.0) and again.counts.sum() == served.counts.sum()
+    assert served.explore == 0.7  # its run goes on with them
+    # nor does it undo options saved there meanwhile by another; those it changes are saved
+    rival = loaded(folder)
+    rival.set_second_knob(0.4, 0.25)
+    rival.save(folder)
+    served.set_mix({"big": 1.0})
+    served.save(folder)
+    again = loaded(folder)
+    assert (again.explore, again.second_knob, again.second_share) == (0.1, 0.4, 0.25)
+    assert again.options["mix"] == {"big": 1.0}
+
+
 def test_a_posterior_set_after_loading_replaces_what_is_saved(tmp_path: Path) -> None:
     folder = saved_router(tmp_path / "fb")
     given = loaded(saved_router(tmp_path / "other", ridge=5.0))

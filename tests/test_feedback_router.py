@@ -366,6 +366,18 @@ def test_feedback_is_stored_learned_and_saved(tmp_path: Path, monkeypatch: pytes
         system.feedback(third.request_id, 1.0)
 
 
+def test_the_configs_router_options_are_not_saved_with_what_it_learns(tmp_path: Path) -> None:
+    config = ladder(tmp_path, options={"explore": 0.5, "knob": 0.2})
+    with RouterLLM(config) as system:
+        assert system.router.explore == 0.5  # type: ignore[attr-defined]
+        learned = system.router.counts.sum() + 1  # type: ignore[attr-defined]
+        answer = system.generate(topic_prompts("parser", 1, 50)[0])
+        system.feedback(answer.request_id, 1.0)
+    # saved at close with what it learned, and the options it was trained with
+    saved = load_router(config.router.path or "", config.models)
+    assert (saved.explore, saved.knob, saved.counts.sum()) == (0.0, 0.0, learned)  # type: ignore[attr-defined]
+
+
 def test_without_learn_feedback_is_stored_and_the_router_left_alone(tmp_path: Path) -> None:
     config = ladder(tmp_path, learn=False)
     path = Path(config.router.path or "")

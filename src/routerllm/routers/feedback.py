@@ -91,10 +91,12 @@ class Sums:
 
 @dataclass(frozen=True)
 class _Base:
-    """The sums a router last loaded from or saved to ``folder`` (resolved)."""
+    """The sums a router last loaded from or saved to ``folder`` (resolved), and its
+    options then (those it changes after are its own to save there)."""
 
     folder: Path
     sums: Sums
+    options: dict[str, Any]
 
 
 class FeedbackRouter(OutcomeRouter):
@@ -147,6 +149,7 @@ class FeedbackRouter(OutcomeRouter):
         self._derived: dict[int, tuple[np.ndarray, np.ndarray]] = {}
         self._loaded_from = Path(loaded_from).resolve() if loaded_from else None
         self._base: _Base | None = None
+        self._options_saved: dict[str, Any] | None = None  # what a save back records
 
     # -- the posterior -------------------------------------------------------
     @staticmethod
@@ -311,7 +314,7 @@ class FeedbackRouter(OutcomeRouter):
             np.moveaxis(arrays["precision"], -1, 0), arrays["moment"].T, arrays["counts"]
         )
         loaded = self._loaded_from if loading else None
-        self._base = _Base(loaded, self.sums()) if loaded is not None else None
+        self._base = _Base(loaded, self.sums(), dict(self.options)) if loaded is not None else None  # fmt: skip
 
     @classmethod
     def saved_options(cls, directory: Path, options: dict[str, Any]) -> dict[str, Any]:
@@ -327,8 +330,9 @@ class FeedbackRouter(OutcomeRouter):
         the router was loaded from or last saved to that folder and another process has
         saved there since, what this one learned since is first added to what is saved
         (the sums are exact, so nobody's feedback is lost) and the router takes the
-        merged posterior. A router saved there for other models, another embedding
-        width or another encoder is refused, not merged."""
+        merged posterior; saved back there, it keeps the options saved there but those
+        it changed itself since (``save_parts``). A router saved there for other models,
+        another embedding width or another encoder is refused, not merged."""
         if not self.fitted or not isinstance(directory, str | os.PathLike) or not os.fspath(directory).strip():  # fmt: skip
             return super().save(directory)  # its clear errors
         path = Path(directory)
@@ -339,17 +343,29 @@ class FeedbackRouter(OutcomeRouter):
             raise RouterLLMError(f"cannot save the router to {path}: {e}") from e
         with locked_folder(path):
             base = self._base if self._base and self._base.folder == path.resolve() else None
-            saved = self._saved_sums(path) if base else None
+            saved = self._saved_router(path) if base else None
             with self._lock:  # what is written is exactly the new base
-                if base and saved and not saved.equals(base.sums):
-                    self._set_posterior(*(saved + (self.sums() - base.sums)).arrays())
-                super().save(path)
-                self._base = _Base(path.resolve(), self.sums())
+                if base and saved and not saved.sums().equals(base.sums):
+                    self._set_posterior(*(saved.sums() + (self.sums() - base.sums)).arrays())
+                if base and saved:  # the saved router's options, but those this one changed
+                    changed = {k: v for k, v in self.options.items() if base.options.get(k) != v}
+                    self._options_saved = {**saved.options, **changed}
+                try:
+                    super().save(path)
+                finally:
+                    self._options_saved = None
+                self._base = _Base(path.resolve(), self.sums(), dict(self.options))
         return path
 
-    def _saved_sums(self, path: Path) -> Sums | None:
-        """The sums of the feedback router saved in ``path`` (None where none is saved),
-        which must be one this router can merge with; a clear error otherwise."""
+    def save_parts(self, directory: Path) -> dict[str, Any]:
+        """Its options; saved back into its folder, the options saved there, except those
+        it changed since it loaded them or saved there (a config's ``router.options``
+        apply to the run that gives them, not to the saved router)."""
+        return self.options if self._options_saved is None else self._options_saved
+
+    def _saved_router(self, path: Path) -> FeedbackRouter | None:
+        """The feedback router saved in ``path`` (None where none is saved), which must
+        be one this router can merge with; a clear error otherwise."""
         if not (path / "config.json").exists():
             return None
         try:
@@ -364,7 +380,7 @@ class FeedbackRouter(OutcomeRouter):
         elif (saved.dim, saved.encoder_spec) != (self.dim, self.encoder_spec):
             theirs = f"one on {saved.dim}-wide {saved.encoder_spec!r} embeddings"
         else:
-            return saved.sums()
+            return saved
         raise RouterLLMError(
             f"cannot merge this {mine} with what {path} holds now, {theirs}; save it to "
             f"another folder (nothing was changed)"
