@@ -22,6 +22,7 @@ from routerllm.config import AppConfig, load_config
 from routerllm.exceptions import (
     ConfigError,
     PromptError,
+    RequestLogError,
     RouterLLMError,
     UnknownNameError,
     UnknownRequestError,
@@ -407,6 +408,25 @@ def test_learn_needs_a_saved_router_that_learns(tmp_path: Path) -> None:
     data["router"] = {"path": str(logreg.save(tmp_path / "lr")), "learn": True}
     with pytest.raises(ConfigError, match="router 'logreg' .* does not learn from feedback"):
         RouterLLM(load_config(write_config(tmp_path, data)))
+
+
+def test_an_answer_logged_but_not_written_to_the_emissions_csv_can_be_rated(tmp_path: Path) -> None:  # fmt: skip
+    config = ladder(tmp_path)
+    config.carbon.output_dir = str(tmp_path / "carbon")
+    with RouterLLM(config) as system:
+        system.generate("warm up")
+        csv = tmp_path / "carbon" / "emissions.csv"
+        csv.unlink()
+        csv.mkdir()  # the CSV cannot be appended to any more; the SQLite log can
+        with pytest.raises(RequestLogError, match="could not be added to") as e:
+            system.generate(topic_prompts("parser", 1, 50)[0])
+        answer = e.value.result
+        assert e.value.logged and answer is not None  # answered, its request_id given
+        before = system.router.counts.sum()  # type: ignore[attr-defined]
+        system.feedback(answer.request_id, 1.0)  # was: "no routed request ... to rate"
+        assert [r[:2] for r in system.log.feedback()] == [(answer.request_id, 1.0)]
+        assert system.router.counts.sum() == before + 1  # type: ignore[attr-defined]
+        csv.rmdir()
 
 
 def test_the_memory_of_routed_requests_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:

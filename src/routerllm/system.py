@@ -292,12 +292,17 @@ class RouterLLM:
         router_part = routing.result.scaled(1.0 / len(reqs))  # the batch's routing, shared
         results: list[RoutedResult] = []
         for i, (req, d) in enumerate(zip(reqs, decisions, strict=True)):
+            # routed: its answer may be rated (feedback), from the embedding the router saw
+            embedding = None if embedded is None else embedded[i]
+            remember = model is None
             try:
                 results.append(self._run(req, d, router_part, tag))
-                if model is None:  # routed: its answer may be rated (feedback)
-                    embedding = None if embedded is None else embedded[i]
+                if remember:
                     self.feedback_loop.remember(results[-1].request_id, results[-1].model, router or self.router, embedding, self.log)  # fmt: skip
             except RouterLLMError as e:
+                if remember and isinstance(e, RequestLogError) and e.result is not None:
+                    # answered, its request_id given, but not (wholly) logged: rated as any other
+                    self.feedback_loop.remember(e.result.request_id, e.result.model, router or self.router, embedding, self.log)  # fmt: skip
                 if not results:
                     raise
                 raise BatchError(
