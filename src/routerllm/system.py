@@ -301,8 +301,10 @@ class RouterLLM:
                     self.feedback_loop.remember(results[-1].request_id, results[-1].model, router or self.router, embedding, self.log)  # fmt: skip
             except RouterLLMError as e:
                 if remember and isinstance(e, RequestLogError) and e.result is not None:
-                    # answered, its request_id given, but not (wholly) logged: rated as any other
-                    self.feedback_loop.remember(e.result.request_id, e.result.model, router or self.router, embedding, self.log)  # fmt: skip
+                    # answered, its request_id given, but not (wholly) logged: rated as any
+                    # other where the log lets it be kept; never at the cost of the answer
+                    with contextlib.suppress(RouterLLMError):
+                        self.feedback_loop.remember(e.result.request_id, e.result.model, router or self.router, embedding, self.log)  # fmt: skip
                 if not results:
                     raise
                 raise BatchError(
