@@ -76,6 +76,8 @@ def tiny_config_dict(tmp_path: Path, **overrides: Any) -> dict[str, Any]:
         "log": {"path": str(tmp_path / "requests.sqlite")},
         "manager": {"memory_budget_gb": 1.0},
     }
+    # carbon settings given are merged: the CSV stays in tmp_path, never in the cwd
+    data["carbon"] = {**data["carbon"], **overrides.pop("carbon", {})}
     data.update(overrides)
     return data
 
