@@ -44,6 +44,32 @@ def tiny_gguf() -> Path:
     return tiny_gguf_path()
 
 
+# Gemma's chat template, as its GGUFs carry it: no system message, turns alternating.
+GEMMA_TEMPLATE = (
+    "{{ bos_token }}{% if messages[0]['role'] == 'system' %}"
+    "{{ raise_exception('System role not supported') }}{% endif %}"
+    "{% for message in messages %}{% if (message['role'] == 'user') != (loop.index0 % 2 == 0) %}"
+    "{{ raise_exception('Conversation roles must alternate user/assistant/user/assistant/...') }}"
+    "{% endif %}{% if (message['role'] == 'assistant') %}{% set role = 'model' %}"
+    "{% else %}{% set role = message['role'] %}{% endif %}"
+    "{{ '<start_of_turn>' + role + '\\n' + message['content'] | trim + '<end_of_turn>\\n' }}"
+    "{% endfor %}{% if add_generation_prompt %}{{ '<start_of_turn>model\\n' }}{% endif %}"
+)
+
+
+def gguf_with_chat_template(path: Path, template: str) -> Path:
+    """The tiny GGUF copied to ``path`` with ``template`` as its chat template."""
+    import gguf
+    from gguf.scripts import gguf_new_metadata as edit
+
+    reader = gguf.GGUFReader(tiny_gguf_path(), "r")
+    arch = edit.get_field_data(reader, gguf.Keys.General.ARCHITECTURE)
+    writer = gguf.GGUFWriter(path, arch=arch, endianess=reader.endianess)
+    new = {gguf.Keys.Tokenizer.CHAT_TEMPLATE: edit.MetadataDetails(gguf.GGUFValueType.STRING, template)}  # fmt: skip
+    edit.copy_with_new_metadata(reader, writer, new, [])
+    return path
+
+
 def tiny_model(name: str, tier: str, params_b: float, **extra: Any) -> dict[str, Any]:
     return {
         "name": name,

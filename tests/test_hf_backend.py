@@ -23,6 +23,8 @@ from routerllm.config import GenerationConfig, ModelConfig, load_config
 from routerllm.exceptions import BackendError, ModelUnavailableError, PromptError
 from routerllm.manager import LLMManager
 
+from .conftest import GEMMA_TEMPLATE
+
 SPECIALS = ["[UNK]", "[PAD]", "<s>", "</s>"]
 ROLES = ["system", "user", "assistant"]
 WORDS = [
@@ -272,6 +274,13 @@ def test_chat_template_is_applied(chat_model_dir: Path, model_dir: Path) -> None
     # Without a template the system text is simply prepended to the prompt.
     no_template = plain.generate(GenerationRequest(prompt=PROMPT, system=system))
     assert no_template.prompt_tokens == len(system.split()) + len(PROMPT.split())
+
+
+def test_a_conversation_the_chat_template_refuses_is_a_prompt_error(tmp_path: Path) -> None:
+    gemma = make_backend(build_tiny_model(tmp_path, chat_template=GEMMA_TEMPLATE))
+    with pytest.raises(PromptError, match="chat template refuses.*System role not supported"):
+        gemma.generate(GenerationRequest(prompt=PROMPT, system="be short"))
+    assert gemma.generate(GenerationRequest(prompt=PROMPT)).completion_tokens > 0
 
 
 def test_raw_requests_skip_the_template_and_prefixes_start_the_answer(

@@ -33,7 +33,13 @@ from routerllm.server import protocol
 from routerllm.server.app import listen, server
 from routerllm.system import RouterLLM
 
-from .conftest import tiny_config_dict, tiny_model, write_config
+from .conftest import (
+    GEMMA_TEMPLATE,
+    gguf_with_chat_template,
+    tiny_config_dict,
+    tiny_model,
+    write_config,
+)
 
 HEADERS = {"Content-Type": "application/json"}
 CHAT = "/v1/chat/completions"
@@ -440,6 +446,24 @@ def test_an_answer_the_log_cannot_take_is_still_returned(
         answer = chat(base)
         assert answer["choices"][0]["message"]["content"]
         assert "could not record this answer" in answer["routerllm"]["warning"]
+
+
+def test_a_conversation_the_models_chat_template_refuses_is_a_400(tmp_path: Path) -> None:
+    gemma = gguf_with_chat_template(tmp_path / "gemma.gguf", GEMMA_TEMPLATE)
+    data = tiny_config_dict(tmp_path, carbon={"enabled": False})
+    data["models"] = [tiny_model("gemma", "light", 0.1, gguf={"path": str(gemma)})]
+    with RouterLLM(load_config(write_config(tmp_path, data))) as system, running(system) as base:  # fmt: skip
+        for refused, says in (
+            (asking(("system", "Be brief."), ("user", "x")), "System role not supported"),
+            (asking(("user", "x"), ("user", "y")), "roles must alternate"),
+        ):
+            status, text = call(base, CHAT, refused)
+            error = json.loads(text)["error"]
+            assert status == 400 and error["param"] == "messages", text
+            assert "model 'gemma''s chat template refuses this conversation" in error["message"]
+            assert says in error["message"]
+        assert chat(base)["model"] == "gemma"  # the server goes on, the template applied
+        assert system.log.count() == 1
 
 
 def test_an_api_key_guards_everything_but_health(quiet_config: AppConfig) -> None:

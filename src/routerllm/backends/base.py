@@ -195,6 +195,18 @@ def chat_messages(request: GenerationRequest) -> list[dict[str, str]]:
     return [*messages, {"role": "user", "content": request.prompt}]
 
 
+def refused_by_template(model: str, error: Exception) -> PromptError:
+    """The error for a conversation that ``model``'s chat template refuses as it renders
+    it (its ``raise_exception``: Gemma's takes no system message, Mistral's and Gemma's
+    want user and assistant turns to alternate): the request's shape, not a failure."""
+    return PromptError(
+        f"model {model!r}'s chat template refuses this conversation ({error}); send it "
+        f"as the template asks, e.g. the system text in the user's message, or user and "
+        f"assistant turns alternating",
+        "prompt",
+    )
+
+
 def plain_text(request: GenerationRequest) -> str:
     """The request as one text, for models without a chat template and raw requests:
     system text, earlier turns, prompt, then the response prefix (each on its own

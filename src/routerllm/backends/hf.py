@@ -17,6 +17,7 @@ from routerllm.backends.base import (
     cut_at_stop,
     plain_text,
     refuse_prompt_state,
+    refused_by_template,
     resolve_sampling,
 )
 from routerllm.exceptions import (
@@ -127,9 +128,14 @@ class HFBackend(Backend):
     def _encode(self, request: GenerationRequest) -> Any:
         tok = self._tokenizer
         if getattr(tok, "chat_template", None) and not request.raw:
-            text = tok.apply_chat_template(
-                chat_messages(request), add_generation_prompt=True, tokenize=False
-            )
+            from jinja2 import TemplateError
+
+            try:
+                text = tok.apply_chat_template(
+                    chat_messages(request), add_generation_prompt=True, tokenize=False
+                )
+            except TemplateError as e:  # transformers' raise_exception
+                raise refused_by_template(self.name, e) from e
             # The template already holds the special tokens (BOS included).
             return tok(
                 text + request.response_prefix, return_tensors="pt", add_special_tokens=False

@@ -17,6 +17,7 @@ from routerllm.backends.base import (
     chat_messages,
     cut_at_stop,
     plain_text,
+    refused_by_template,
     resolve_sampling,
 )
 from routerllm.backends.interrupts import deferred_interrupts
@@ -145,7 +146,12 @@ class LlamaCppBackend(Backend):
                 eos_token=token_text(self._llm.token_eos()),
                 bos_token=token_text(self._llm.token_bos()),
             )
-        rendered = self._formatter(messages=chat_messages(request))
+        from jinja2 import TemplateError
+
+        try:
+            rendered = self._formatter(messages=chat_messages(request))
+        except (ValueError, TemplateError) as e:  # llama-cpp's raise_exception: ValueError
+            raise refused_by_template(self.name, e) from e
         stop = rendered.stop if isinstance(rendered.stop, list) else [rendered.stop or ""]
         return rendered.prompt + request.response_prefix, [s for s in stop if s]
 
