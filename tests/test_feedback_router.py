@@ -475,6 +475,14 @@ def test_the_server_takes_feedback(tmp_path: Path) -> None:
         status, text = call(base, FEEDBACK, {"request_id": request_id, "score": 1})
         assert (status, json.loads(text)) == (200, {"ok": True})
         assert [r[:2] for r in system.log.feedback()] == [(request_id, 1.0)]
+        # the answer's own id names it too (as OpenAI clients keep it)
+        other = chat(base, "Implement a tokenizer in Python")
+        assert other["id"] == f"chatcmpl-{other['routerllm']['request_id']}"
+        status, _ = call(base, FEEDBACK, {"request_id": other["id"], "score": 0})
+        assert status == 200 and system.log.feedback()[-1][:2] == (
+            other["routerllm"]["request_id"],
+            0.0,
+        )
         for body, code, message in [
             ({"request_id": request_id, "score": 0.5}, 400, "rated already"),
             ({"request_id": "unknown", "score": 0.5}, 404, "no routed request 'unknown'"),
@@ -492,7 +500,7 @@ def test_the_server_takes_feedback(tmp_path: Path) -> None:
         status, text = call(base, FEEDBACK, raw=b"{not json")
         assert status == 400 and "not valid JSON" in json.loads(text)["error"]["message"]
         assert json.loads(call(base, FEEDBACK, {"request_id": "x", "score": 1})[1])["error"]["code"] == "request_not_found"  # fmt: skip
-        assert len(system.log.feedback()) == 1
+        assert len(system.log.feedback()) == 2
 
         def broken(request_id: str, score: float) -> None:
             raise ValueError("a bug")

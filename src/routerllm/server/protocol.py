@@ -295,7 +295,8 @@ def events(call: Call, result: RoutedResult, created: int, warning: str = "") ->
 
 def feedback_call(body: object) -> tuple[str, float]:
     """``POST /routerllm/feedback``'s body ``{"request_id": ..., "score": 0..1}``: the
-    ``request_id`` of a routed answer (its ``routerllm`` field's) and its score."""
+    ``request_id`` of a routed answer (its ``routerllm`` field's, or the answer's ``id``)
+    and its score."""
     if not isinstance(body, Mapping):
         raise PromptError(f"the request body must be a JSON object, got {json_kind(body)}")
     if unknown := sorted(set(body) - {"request_id", "score"}):
@@ -311,6 +312,9 @@ def feedback_call(body: object) -> tuple[str, float]:
         )
     if not (is_number(score) and 0 <= score <= 1):  # type: ignore[operator]  # NaN fails both
         raise PromptError(f"score must be a number from 0 (failed) to 1 (solved), got {json.dumps(score)[:40]}", "score")  # fmt: skip
+    # the answer's own id ("chatcmpl-<request_id>", _head) names it as well
+    for prefix in ("chatcmpl-", "cmpl-"):
+        request_id = request_id.removeprefix(prefix)
     return request_id, float(score)  # type: ignore[arg-type]
 
 
