@@ -132,6 +132,27 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Rout
 
 
 # -- the API ------------------------------------------------------------------
+def test_a_fault_writing_an_answer_is_an_openai_error_object(
+    served: tuple[str, RouterLLM], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A bug past generation, or in the models list, was a plain-text 500 that no
+    OpenAI client reads as an error object."""
+    from routerllm.server import protocol
+
+    base, _ = served
+
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise ValueError("a bug")
+
+    monkeypatch.setattr(protocol, "answer", broken)
+    monkeypatch.setattr(protocol, "model_list", broken)
+    for path, body in ((CHAT, asking()), ("/v1/models", None)):
+        status, text = call(base, path, body)
+        error = json.loads(text)["error"]
+        assert status == 500 and error["type"] == "server_error", text
+        assert "internal error (ValueError: a bug)" in error["message"]
+
+
 def test_models_lists_auto_and_each_model_that_runs(served: tuple[str, RouterLLM]) -> None:
     base, _ = served
     status, text = call(base, "/v1/models")

@@ -225,13 +225,13 @@ class _Service:
                 result, warning = await _finished(self.executor, self.generate, call)
             finally:
                 self.turn.release()
+            return _answer(call, result, warning)  # here: a fault writing it is an API error too
         except RouterLLMError as e:
             return self.failure(e, call)
         except asyncio.CancelledError:  # a second Ctrl-C: stopping at once
             return self.unavailable(close=True)
         except Exception as e:
             return self.internal_error(e)
-        return _answer(call, result, warning)
 
     def check_model(self, name: str | None) -> None:
         names = [m.name for m in self.system.config.models]
@@ -336,6 +336,8 @@ def create_app(system: "RouterLLM", api_key: str | None = None) -> Any:
             return await anyio.to_thread.run_sync(work)
         except RouterLLMError as e:
             return service.failure(e)
+        except Exception as e:  # a bug: still an OpenAI error object, not a plain-text 500
+            return service.internal_error(e)
 
     @app.post("/v1/chat/completions")
     async def chat_completions(request: Request) -> Any:
