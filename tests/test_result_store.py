@@ -7,6 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 from routerllm.data.humaneval import load_humaneval
@@ -134,3 +135,34 @@ def test_a_corrupt_stored_value_is_refused_on_opening_and_nothing_is_lost(
         with pytest.raises(RouterLLMError, match=f"cannot be opened \\({message}"):
             ResultStore(path, read_only=read_only)
     assert path.read_bytes() == before
+
+
+def test_re_reporting_a_subset_keeps_the_order_train_gate_reads_the_run_in(
+    tmp_path: Path,
+) -> None:
+    """``routerllm humaneval --limit N`` on a complete run records its N problems again;
+    they moved to the end of the run's problems, so train-gate on the same stored
+    answers then made another gate (its folds drawn over another order)."""
+    from routerllm.eval.transfer import gate_from_run
+
+    problems = load_humaneval()[:20]
+    ladder = ["light", "medium", "heavy"]
+    rng = np.random.default_rng(0)
+    store = ResultStore(tmp_path / "results.sqlite")
+    store.add_problems(problems)
+    for p in problems:
+        for m in ladder:
+            passed = bool(rng.random() < 0.6)
+            row = ROW | {"model": m, "task_id": p.task_id, "passed": passed,
+                         "status": "passed" if passed else "failed", "gen_kwh": rng.random() * 1e-4,
+                         "completion_tokens": int(rng.integers(5, 80))}  # fmt: skip
+            store.add(row, rng.normal(size=4).tolist() if m == "medium" else None)
+    store.close()
+    before = gate_from_run(tmp_path, ladder, 0.6, folds=2)
+    store = ResultStore(tmp_path / "results.sqlite")
+    store.add_problems(problems[3:6])  # a re-report of a seeded subset
+    assert [t for t, _, _ in store.problems()] == [p.task_id for p in problems]
+    store.close()
+    after = gate_from_run(tmp_path, ladder, 0.6, folds=2)
+    assert after.threshold == before.threshold
+    assert np.array_equal(after.calibration["score"], before.calibration["score"])

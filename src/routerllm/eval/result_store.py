@@ -319,14 +319,19 @@ class ResultStore:
                 "another version of them (prompt, entry point or tests differ); use a new --out "
                 "directory for this problem file"
             )
+        # Updated in place, not replaced: the recorded order is the order train-gate and
+        # --train-on read the run in (their folds), which re-reporting a subset must keep.
         with self.db:
             self.db.executemany(
-                "INSERT OR REPLACE INTO problems VALUES (?, ?, ?, ?)",
+                "INSERT INTO problems VALUES (?, ?, ?, ?) ON CONFLICT (task_id) DO UPDATE SET "
+                "prompt = excluded.prompt, entry_point = excluded.entry_point, "
+                "fingerprint = excluded.fingerprint",
                 [(p.task_id, p.prompt, p.entry_point, fingerprint(p)) for p in problems],
             )
 
     def problems(self) -> list[tuple[str, str, str]]:
-        """(task_id, prompt, entry_point) of the recorded problems."""
+        """(task_id, prompt, entry_point) of the recorded problems, in the order they were
+        first recorded."""
         rows = self.db.execute("SELECT task_id, prompt, entry_point FROM problems ORDER BY rowid")
         return [(str(t), str(p), str(e)) for t, p, e in rows]
 
