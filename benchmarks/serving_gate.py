@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -41,6 +42,7 @@ from routerllm.eval.humaneval_run import fold_ids, problems_subset
 from routerllm.eval.result_store import ResultStore
 from routerllm.eval.sandbox import check_problem
 from routerllm.eval.transfer import gate_from_run
+from routerllm.exceptions import RouterLLMError
 from routerllm.system import RouterLLM
 
 
@@ -73,25 +75,37 @@ def main() -> int:
     config = load_config("local")
     ladder = [m.name for m in config.models_by_size()]
     medium, heavy = ladder[len(ladder) // 2], ladder[-1]
-    problems = problems_subset(None, args.seed, args.problems, config.limits.max_prompt_chars)
-    store = ResultStore(Path(args.run) / "results.sqlite")
     try:
-        recorded = [t for t, _, _ in store.problems()]
-        stored = {m: store.completions(m) for m in (medium, heavy)}
-        first = store.outcomes(medium)
-        states = store.prompt_states(medium, recorded)
-    finally:
-        store.close()
-    by_id = {p.task_id: p for p in problems}
-    problems = [by_id[t] for t in recorded]  # the run's order, as the experiment folds it
-    fold = fold_ids(len(problems), args.folds, args.seed)
-    train = {p.task_id for p, f in zip(problems, fold, strict=True) if f != args.fold}
-    held = [i for i, f in enumerate(fold) if f == args.fold][: args.limit]
-    meter = create_meter(config.carbon)
-    try:  # the checks measured as train-gate measures them
-        gate = gate_from_run(args.run, ladder, args.budget, args.folds, args.seed, train, meter)
-    finally:
-        meter.close()
+        problems = problems_subset(None, args.seed, args.problems, config.limits.max_prompt_chars)
+        path = Path(args.run) / "results.sqlite"
+        if not path.is_file():
+            raise RouterLLMError(f"--run {args.run}: no results.sqlite there; give a humaneval run")
+        store = ResultStore(path, read_only=True, option="--run")  # an input: never written
+        try:
+            recorded = [t for t, _, _ in store.problems()]
+            stored = {m: store.completions(m) for m in (medium, heavy)}
+            first = store.outcomes(medium)
+            states = store.prompt_states(medium, recorded)
+        finally:
+            store.close()
+        by_id = {p.task_id: p for p in problems}
+        if missing := [t for t in recorded if t not in by_id]:
+            raise RouterLLMError(
+                f"--run {args.run}: {len(missing)} of its problems ({missing[0]}, ...) are not in "
+                f"{args.problems or 'the packaged HumanEval'}; give --problems the run's problem file"
+            )
+        problems = [by_id[t] for t in recorded]  # the run's order, as the experiment folds it
+        fold = fold_ids(len(problems), args.folds, args.seed)
+        train = {p.task_id for p, f in zip(problems, fold, strict=True) if f != args.fold}
+        held = [i for i, f in enumerate(fold) if f == args.fold][: args.limit]
+        meter = create_meter(config.carbon)
+        try:  # the checks measured as train-gate measures them
+            gate = gate_from_run(args.run, ladder, args.budget, args.folds, args.seed, train, meter)
+        finally:
+            meter.close()
+    except RouterLLMError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     print(f"gate {medium} -> {heavy}, trained on {len(train)} problems, budget {args.budget:.0%}; "
           f"serving the {len(held)} problems of fold {args.fold}", flush=True)  # fmt: skip
 

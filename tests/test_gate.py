@@ -342,3 +342,36 @@ def test_an_incomplete_or_corrupt_gate_is_refused_when_loaded_naming_what_is_wro
     broken("none", config, none, "weights.npz holds no training problems to set the threshold on")
     nan_score = {**weights, "calibration_score": np.full_like(weights["calibration_score"], np.nan)}
     broken("nanscore", config, nan_score, "'calibration_score' holds values that are not numbers")
+
+
+def test_the_serving_benchmark_refuses_a_bad_run_in_one_line_and_writes_nothing(
+    tmp_path: Path,
+) -> None:
+    """``benchmarks/serving_gate.py --run`` reads a run: a mistyped one was made (an empty
+    results.sqlite) before a traceback, as was a run without prompt states."""
+    from routerllm.data.humaneval import load_humaneval
+    from routerllm.eval.result_store import ResultStore
+
+    script = Path(__file__).parents[1] / "benchmarks" / "serving_gate.py"
+    stateless = tmp_path / "stateless"
+    store = ResultStore(stateless / "results.sqlite")
+    problems = load_humaneval()[:12]
+    store.add_problems(problems)
+    for model in [m.name for m in load_config("local").models_by_size()]:
+        for p in problems:
+            store.add({"model": model, "task_id": p.task_id, "raw": "x", "completion": "x",
+                       "prompt_tokens": 3, "completion_tokens": 1, "gen_s": 0.1, "gen_kwh": 1e-6,
+                       "gen_co2": 4e-7, "method": "test", "status": "failed", "detail": "",
+                       "passed": 0})  # fmt: skip
+    store.close()
+    before = (stateless / "results.sqlite").read_bytes()
+    for run, message in (
+        (tmp_path / "typo", "no results.sqlite there"),
+        (stateless, "were made without reading"),
+    ):
+        out = subprocess.run([sys.executable, str(script), "--run", str(run)],
+                             capture_output=True, text=True, check=False)  # fmt: skip
+        assert out.returncode == 2 and message in out.stderr, out.stderr
+        assert "Traceback" not in out.stderr
+    assert not (tmp_path / "typo").exists()
+    assert (stateless / "results.sqlite").read_bytes() == before
