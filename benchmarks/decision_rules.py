@@ -70,7 +70,7 @@ def one_split(
     return out
 
 
-def main() -> None:
+def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     add_data_dir_argument(ap)
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
@@ -81,7 +81,7 @@ def main() -> None:
     args = ap.parse_args()
     root = outcome_data_dir(args)
     if root is None:
-        return
+        return 2
     encoder = CachedEncoder(create_encoder(DEFAULT_ENCODER))
     results: dict[str, Any] = {}
     for name in DATASETS:
@@ -115,4 +115,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -94,15 +95,24 @@ def main() -> int:
     ap.add_argument(
         "--data-dir", default=str(Path(__file__).resolve().parents[2] / "shared" / "data")
     )
-    ap.add_argument("--tasks", nargs="+", default=["synthetic", "outcome"])
+    ap.add_argument(
+        "--tasks", nargs="+", choices=("synthetic", "outcome"), default=["synthetic", "outcome"]
+    )
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     logging.basicConfig(level=logging.WARNING)
+    # Found missing now, not after the synthetic task's training.
+    if "outcome" in args.tasks and not Path(args.data_dir).is_dir():
+        print(
+            f"no outcome data at {args.data_dir} (give --data-dir, or --tasks synthetic)",
+            file=sys.stderr,
+        )
+        return 2
     tasks: dict[str, tuple[Any, ...]] = {}
     if "synthetic" in args.tasks:
         train, val, test = split(generate(args.n, 0), (0.7, 0.15, 0.15), 0)
         tasks["synthetic"] = (train, val, test, None)
-    if "outcome" in args.tasks and Path(args.data_dir).is_dir():
+    if "outcome" in args.tasks:
         tasks["outcome"] = outcome_task(Path(args.data_dir))
     results: dict[str, dict[str, list[dict[str, Any]]]] = {}
     for task, (train, val, test, outcome_test) in tasks.items():

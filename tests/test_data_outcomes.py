@@ -220,3 +220,26 @@ def test_costs_whose_mean_overflows_are_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(DataError, match="^outcome dataset: costs are too large"):
         OutcomeDataset(["q1", "q2"], ["m"], [[1], [0]], costs=[[1e308], [1e308]])
     assert OutcomeDataset(["q1", "q2"], ["m"], [[1], [0]], costs=[[1e307], [1e307]])
+
+
+DATA_BENCHMARKS = (
+    "decision_rules", "ensemble_routing", "feedback_learning", "learned_routers", "loss_ablation",
+    "moe_defaults", "quality_selection", "routing_features", "routing_targets",
+)  # fmt: skip
+
+
+@pytest.mark.parametrize("name", DATA_BENCHMARKS)
+def test_a_benchmark_on_the_outcome_data_fails_clearly_without_it(
+    name: str, tmp_path: Path
+) -> None:
+    """decision_rules said the data was missing and exited 0; loss_ablation said nothing,
+    trained on the synthetic task alone and exited 0 (with --tasks outcome: no results)."""
+    import subprocess
+    import sys
+
+    script = Path(__file__).parents[1] / "benchmarks" / f"{name}.py"
+    missing = tmp_path / "none"
+    out = subprocess.run([sys.executable, str(script), "--data-dir", str(missing)],
+                         capture_output=True, text=True, check=False, timeout=120)  # fmt: skip
+    assert out.returncode == 2, out.stderr[-500:]
+    assert f"no outcome data at {missing}" in out.stderr and "Traceback" not in out.stderr
