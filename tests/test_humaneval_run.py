@@ -279,6 +279,7 @@ def test_experiment_writes_report_results_and_outcomes(
     assert data.cost_matrix()[:, heavy].sum() == pytest.approx(
         direct["direct-heavy"]["components"]["llm_inference"]["kwh"]
     )
+    (out / "quality_energy.png").write_bytes(b"\x89PNG an earlier report's curve")
     # a second run reuses every stored generation
     again = run_experiment(
         tiny_config,
@@ -290,6 +291,8 @@ def test_experiment_writes_report_results_and_outcomes(
         progress=False,
     )
     assert again["systems"][0]["total"] == 6
+    # without the quality router there is no curve: the first report's plot is not kept
+    assert not again["quality_energy_curve"] and not (out / "quality_energy.png").exists()
     with pytest.raises(RouterLLMError, match="unknown systems"):
         run_experiment(tiny_config, out, systems=["magic"], limit=2)
     with pytest.raises(RouterLLMError, match="cascade budget must be > 0"):

@@ -279,6 +279,8 @@ def run_experiment(
         (out / "results.json").write_text(json.dumps(summary, indent=2, default=float))
         if curve:
             plot_curve(curve, rows, out / "quality_energy.png", curve_rule)
+        else:  # an earlier report's curve would not be this report's
+            (out / "quality_energy.png").unlink(missing_ok=True)
         (out / "report.md").write_text(report_markdown(summary))
         return summary
 
