@@ -258,3 +258,18 @@ def test_json_output_is_strict_json_when_a_metric_is_not_a_number(tmp_path: Path
 
     out = json.loads(proc.stdout, parse_constant=refuse)
     assert None in out["routers"]["logreg"].values()
+
+
+def test_macro_f1_counts_only_the_classes_the_file_or_router_has(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A test file without some classes (a tiny-codes split has no class 1) gave a
+    perfect router a macro F1 of 1/3 here: the absent tiers counted as F1 0."""
+    from routerllm.cli import main
+
+    data = tmp_path / "code.json"
+    data.write_text(json.dumps([{"text": f"Write function {i}", "label": 0} for i in range(6)]))
+    assert main(["test", "--router-type", "largest", "--data", str(data), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["accuracy"] == 1.0 and report["macro_f1"] == 1.0
+    assert report["labels"] == ["heavy"] and report["confusion"] == [[6]]
