@@ -325,3 +325,22 @@ def test_humaneval_out_under_a_file_names_the_file(
                           str(out), "--systems", "direct-light", "--limit", "1")  # fmt: skip
         assert line == f"error: cannot write the results to {out}: {file} is a file; give --out a folder"  # fmt: skip
     assert file.read_text() == "mine"
+
+
+def test_generate_data_refuses_n_with_tiny_codes_not_ignores_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--n with --tiny-codes was ignored: every usable row was written (on the real
+    1.6M-row file, a dataset of hundreds of MB where a few thousand were asked)."""
+    tiny = tmp_path / "tc.jsonl"
+    rows = [
+        {"prompt": f"Write snippet {i} for {a}", "target_audience": a}
+        for i in range(20)
+        for a in ("Beginners", "Experts", "Professionals")
+    ]
+    tiny.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    out = tmp_path / "out"
+    argv = ["generate-data", "--tiny-codes", str(tiny), "--out", str(out)]
+    line = user_error(capsys, *argv, "--n", "40")
+    assert "--n is for the synthetic data" in line and not out.exists()
+    assert main(argv) == 0 and len(json.loads((out / "full.json").read_text())) == 60

@@ -31,6 +31,12 @@ def cmd_generate_data(args: argparse.Namespace) -> int:
     from routerllm.data.labeled import SPLIT_FILES, refuse_replacing_splits, save_json
 
     out = Path(args.out)
+    if args.tiny_codes and args.n is not None:  # not silently ignored: the file may be huge
+        raise RouterLLMError(
+            "--n is for the synthetic data; --tiny-codes takes every usable row of the file "
+            "(balanced over its classes): leave out --n"
+        )
+    args.n = 10_000 if args.n is None else args.n
     splits = [out / f"{k}.json" for k in SPLIT_FILES]
     if args.tiny_codes:  # said first: more to the point than "already holds"
         refuse_overwriting("--out", splits, [("--tiny-codes", Path(args.tiny_codes))])
@@ -221,7 +227,7 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
     )
     gen.add_argument("--out", required=True, help="directory for full/train/val/test.json")
     gen.add_argument(
-        "--n", type=int, default=10_000, help="synthetic samples (balanced over 4 classes)"
+        "--n", type=int, help="synthetic samples (balanced over 4 classes; default 10000)"
     )
     gen.add_argument("--seed", type=seed_arg, default=0)
     gen.add_argument(
