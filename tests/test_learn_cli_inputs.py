@@ -344,3 +344,14 @@ def test_generate_data_refuses_n_with_tiny_codes_not_ignores_it(
     line = user_error(capsys, *argv, "--n", "40")
     assert "--n is for the synthetic data" in line and not out.exists()
     assert main(argv) == 0 and len(json.loads((out / "full.json").read_text())) == 60
+
+
+def test_a_loss_and_use_inter_intra_loss_together_are_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--loss focal --use-inter-intra-loss trained with inter_intra: the --loss asked
+    for was dropped without a word."""
+    data, out = str(labelled(tmp_path / "train.json")), tmp_path / "o"
+    line = user_error(capsys, "train", "--data", data, "--out", str(out), "--encoder",
+                      "hashing", "--loss", "focal", "--use-inter-intra-loss")  # fmt: skip
+    assert "--loss focal is given too" in line and not out.exists()

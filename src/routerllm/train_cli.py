@@ -61,6 +61,11 @@ def _train_options(args: argparse.Namespace) -> None:
             f"{', '.join(unused)} {'is' if one else 'are'} for {kind}; router {args.router!r} "
             f"does not use {'it' if one else 'them'}"
         )
+    if classifier and args.use_inter_intra_loss and args.loss not in (None, "inter_intra"):
+        raise RouterLLMError(
+            f"--use-inter-intra-loss is --loss inter_intra, and --loss {args.loss} is given "
+            f"too: give one of them"
+        )
     for flag, default in own.items():
         if getattr(args, _dest(flag)) is None:
             setattr(args, _dest(flag), default)
