@@ -327,7 +327,7 @@ def test_humaneval_out_under_a_file_names_the_file(
     assert file.read_text() == "mine"
 
 
-def test_generate_data_refuses_n_with_tiny_codes_not_ignores_it(
+def test_generate_data_caps_a_tiny_codes_file_at_n(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """--n with --tiny-codes was ignored: every usable row was written (on the real
@@ -341,9 +341,12 @@ def test_generate_data_refuses_n_with_tiny_codes_not_ignores_it(
     tiny.write_text("".join(json.dumps(r) + "\n" for r in rows))
     out = tmp_path / "out"
     argv = ["generate-data", "--tiny-codes", str(tiny), "--out", str(out)]
-    line = user_error(capsys, *argv, "--n", "40")
-    assert "--n is for the synthetic data" in line and not out.exists()
-    assert main(argv) == 0 and len(json.loads((out / "full.json").read_text())) == 60
+    assert main([*argv, "--n", "40"]) == 0
+    capped = json.loads((out / "full.json").read_text())
+    assert len(capped) == 39 and len({i["label"] for i in capped}) == 3  # 13 an audience
+    assert "too small" in user_error(capsys, *argv, "--n", "2", "--overwrite")
+    assert main([*argv, "--overwrite"]) == 0
+    assert len(json.loads((out / "full.json").read_text())) == 60
 
 
 def test_a_loss_and_use_inter_intra_loss_together_are_refused(

@@ -31,20 +31,18 @@ def cmd_generate_data(args: argparse.Namespace) -> int:
     from routerllm.data.labeled import SPLIT_FILES, refuse_replacing_splits, save_json
 
     out = Path(args.out)
-    if args.tiny_codes and args.n is not None:  # not silently ignored: the file may be huge
-        raise RouterLLMError(
-            "--n is for the synthetic data; --tiny-codes takes every usable row of the file "
-            "(balanced over its classes): leave out --n"
-        )
-    args.n = 10_000 if args.n is None else args.n
     splits = [out / f"{k}.json" for k in SPLIT_FILES]
     if args.tiny_codes:  # said first: more to the point than "already holds"
         refuse_overwriting("--out", splits, [("--tiny-codes", Path(args.tiny_codes))])
     refuse_replacing_splits(out, args.overwrite, "--out", "--overwrite")
     if args.tiny_codes:
-        from routerllm.data.tiny_codes import load_tiny_codes
+        from routerllm.data.tiny_codes import AUDIENCE_CLASSES, load_tiny_codes
 
-        ds = load_tiny_codes(args.tiny_codes, args.seed)
+        # --n caps it, balanced (the real file holds 1.6M rows); without it, every usable row
+        per_class = None if args.n is None else args.n // len(set(AUDIENCE_CLASSES.values()))
+        if per_class is not None and per_class < 1:
+            raise DataError(f"--n {args.n} is too small: give at least one prompt per audience")
+        ds = load_tiny_codes(args.tiny_codes, args.seed, max_per_class=per_class)
         parts = {"full": ds.full, "train": ds.train, "val": ds.val, "test": ds.test}
         classes = {i.label for i in ds.full}
         if short := [k for k, v in parts.items() if {i.label for i in v} != classes]:
@@ -60,6 +58,7 @@ def cmd_generate_data(args: argparse.Namespace) -> int:
     else:
         from routerllm.data.synthetic import MIN_DATASET_SIZE, write_dataset
 
+        args.n = 10_000 if args.n is None else args.n
         if args.n < MIN_DATASET_SIZE:
             raise DataError(
                 f"--n {args.n} is too small: use at least {MIN_DATASET_SIZE} so every split "
@@ -227,7 +226,10 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
     )
     gen.add_argument("--out", required=True, help="directory for full/train/val/test.json")
     gen.add_argument(
-        "--n", type=int, help="synthetic samples (balanced over 4 classes; default 10000)"
+        "--n",
+        type=int,
+        help="samples, balanced over the classes (synthetic: default 10000; with --tiny-codes: "
+        "at most this many, default every usable row)",
     )
     gen.add_argument("--seed", type=seed_arg, default=0)
     gen.add_argument(
