@@ -265,6 +265,28 @@ def test_versus_largest_leaves_answers_from_the_cache_as_they_are() -> None:
     assert vs["actual_co2_kg"] == pytest.approx(1e-6 * 1.01 + 4e-6 * 1.01 + routing)
 
 
+def test_versus_largest_leaves_out_requests_logged_without_energy() -> None:
+    """A request logged with carbon tracking off spent 0 g as logged: priced at the
+    largest model's rate it made routing look like it saved everything ("0.0000 g
+    instead of ~0.0001 g (100% less CO2)" with carbon.enabled: false); it is left out
+    of both sides, and of the largest model's rate."""
+    small = ModelConfig.model_validate(tiny_model("small", "light", 0.1))
+    big = ModelConfig.model_validate(tiny_model("big", "heavy", 1.5))
+
+    def unmeasured(i: int, model: str, tokens: int) -> RequestRecord:
+        r = _record(i, model, tokens)
+        return dataclasses.replace(r, components={c: Measurement(c, 0.5, 0.0, 0.0, "none") for c in r.components})  # fmt: skip
+
+    # carbon off throughout: nothing measured, nothing to compare
+    assert summarize([unmeasured(0, "small", 10)], [small, big]).versus_largest is None
+    recs = [_record(0, "small", 10, 1e-6), _record(1, "big", 20, 4e-6)]
+    recs += [unmeasured(2, "small", 10), unmeasured(3, "big", 20)]
+    vs = summarize(recs, [small, big]).versus_largest
+    assert vs is not None and "(1 requests); 2 requests logged without energy left out" in vs["method"]  # fmt: skip
+    assert vs["estimated_co2_kg"] == pytest.approx(4e-6 * 1.01 + 10 * 2e-7)
+    assert vs["actual_co2_kg"] == pytest.approx(1e-6 * 1.01 + 4e-6 * 1.01)
+
+
 @pytest.mark.parametrize(
     "schema",
     ["CREATE TABLE results (task TEXT, passed INTEGER)", "CREATE TABLE requests (a, b)"],

@@ -181,7 +181,17 @@ def versus_largest(
     demo's always-largest and the ``largest`` router's. An answer from the request
     cache spent its routing only: it teaches no rate, and counts as it is (on the
     largest model, the same repeated request would have been answered from the cache).
+    A request logged without energy (carbon tracking off, a failed CodeCarbon task) is
+    left out of both sides: it spent nothing as logged, yet would be priced in full.
     """
+    from routerllm.carbon.predictor import UNMEASURED
+
+    def measured(r: MeasuredRequest) -> bool:
+        m = r.components.get("llm_inference")
+        return answered_from_cache(r.components) or (m is not None and m.method not in UNMEASURED)
+
+    left_out = sum(1 for r in records if not measured(r))
+    records = [r for r in records if measured(r)]
     largest = max(models, key=lambda m: (TIER_ORDER[m.tier], m.params_b))
     served = [
         r for r in records if r.model == largest.name and not answered_from_cache(r.components)
@@ -221,5 +231,6 @@ def versus_largest(
         "actual_energy_kwh": actual_kwh,
         "actual_co2_kg": actual_co2,
         "co2_saved_fraction": 1.0 - actual_co2 / est_co2 if est_co2 else 0.0,
-        "method": f"estimate: {source}",
+        "method": f"estimate: {source}"
+        + (f"; {left_out} requests logged without energy left out" if left_out else ""),
     }
