@@ -298,6 +298,23 @@ def test_a_bad_max_new_tokens_is_refused_before_the_demo_starts(
     assert proc.stdout == ""
 
 
+def test_the_demo_with_carbon_tracking_off_claims_no_co2_saving(tmp_path: Path) -> None:
+    # both runs measured 0 g: the demo said "routing: 0% less CO2 including model
+    # loading, 0% less CO2 with models kept warm" (co2_saved_fraction 0.0 in --json)
+    from routerllm.config import load_config
+    from routerllm.demo import run_demo
+    from routerllm.demo_cli import _comparison_lines
+    from routerllm.system import RouterLLM
+
+    cfg = write_config(tmp_path, tiny_config_dict(tmp_path, carbon={"enabled": False}))
+    with RouterLLM(load_config(cfg)) as system:
+        comparison = run_demo(system, ("What is a Python list?",), max_new_tokens=2).comparison()
+    assert comparison is not None and comparison["co2_saved_fraction"] is None
+    assert comparison["co2_saved_fraction_warm"] is None
+    line = _comparison_lines(comparison)[-1]
+    assert line.startswith("routing: CO2 not measured (carbon tracking off), ") and "less" not in line  # fmt: skip
+
+
 def test_interactive_demo_answers_each_line_and_goes_on_after_a_refused_prompt(
     tmp_path: Path,
 ) -> None:

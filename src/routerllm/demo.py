@@ -56,13 +56,14 @@ class DemoRun:
     baseline_refused: str = ""  # why the budgets stopped the baseline part-way ("" if not)
 
     def comparison(self) -> dict[str, object] | None:
-        """Routed versus always-largest, both measured; None without a whole baseline."""
+        """Routed versus always-largest, both measured; None without a whole baseline.
+        A CO2 saving is None where the baseline measured none (carbon tracking off)."""
         if not self.baseline or self.baseline_refused:
             return None
         routed, base = RunTotals.of(self.routed), RunTotals.of(self.baseline)
 
-        def saved(a: float, b: float) -> float:
-            return 1.0 - a / b if b else 0.0
+        def saved(a: float, b: float) -> float | None:
+            return 1.0 - a / b if b else None
 
         return {
             "largest_model": self.baseline[0].model,

@@ -170,9 +170,16 @@ def _comparison_lines(c: dict[str, Any]) -> list[str]:
     for label, key, fmt in rows:
         scale = 1000 if key.endswith("co2_kg") else 1
         lines.append(f"{label:<34}{fmt.format(r[key] * scale):>14}{fmt.format(b[key] * scale):>28}")
+
+    def co2(fraction: float | None, when: str) -> str:
+        return f"{less(fraction, 'CO2')} {when}" if fraction is not None else f"CO2 not measured {when}"  # fmt: skip
+
+    if c["co2_saved_fraction"] is None:  # nothing measured: no saving to state
+        saving = "CO2 not measured (carbon tracking off)"
+    else:
+        saving = f"{co2(c['co2_saved_fraction'], 'including model loading')}, {co2(c['co2_saved_fraction_warm'], 'with models kept warm')}"  # fmt: skip
     lines.append(
-        f"routing: {less(c['co2_saved_fraction'], 'CO2')} including model loading, "
-        f"{less(c['co2_saved_fraction_warm'], 'CO2')} with models kept warm, {_faster(c['speedup'])} "
+        f"routing: {saving}, {_faster(c['speedup'])} "
         f"(quality not scored here; answers of the small models are often worse)"
     )
     return lines
