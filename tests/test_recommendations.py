@@ -274,6 +274,18 @@ def test_most_requests_sent_to_the_largest_model_unrouted(tmp_path: Path) -> Non
     assert not of_kind(logged(config_in(tmp_path / "demo"), demo), "largest_model")
 
 
+def test_the_largest_models_rate_leaves_out_answers_logged_without_energy(
+    tmp_path: Path,
+) -> None:
+    # a log kept partly with carbon tracking off: those answers' tokens halved the
+    # largest model's measured rate ("tiny-heavy 2.00e-05" for its 4e-4 kWh / 10 tokens)
+    off = [rec("tiny-heavy", i, f"q{i}", router="fixed", method="none", llm_kwh=0.0) for i in range(3)]  # fmt: skip
+    on = [rec("tiny-heavy", 3 + i, f"p{i}", router="fixed", llm_kwh=4e-4) for i in range(3)]
+    records = [*off, *on, rec("tiny-light", 7, "q7")]
+    (r,) = of_kind(logged(config_in(tmp_path), records), "largest_model")
+    assert "tiny-light 1.00e-05, tiny-heavy 4.00e-05" in r.message
+
+
 def test_estimated_and_unmeasured_energy(tmp_path: Path) -> None:
     config = config_in(tmp_path / "load")
     records = [rec("tiny-light", i, f"q{i}", method="codecarbon:load-estimate") for i in range(2)]

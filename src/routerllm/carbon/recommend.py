@@ -408,12 +408,16 @@ def largest_model(records: Sequence[RequestRecord], config: AppConfig) -> list[R
 
 
 def _kwh_per_output_token(records: Sequence[RequestRecord]) -> dict[str, float]:
+    """Per model, the generation energy per output token of its measured answers (not
+    those logged with carbon tracking off, whose tokens would dilute it, nor cached)."""
+    from routerllm.carbon.predictor import measured
+
     tokens: Counter[str] = Counter()
     energy: dict[str, float] = {}
     for r in records:
-        if (m := r.components.get("llm_inference")) and m.method != CACHED:
+        if measured(r):
             tokens[r.model] += r.completion_tokens
-            energy[r.model] = energy.get(r.model, 0.0) + m.energy_kwh
+            energy[r.model] = energy.get(r.model, 0.0) + r.components["llm_inference"].energy_kwh
     return {n: energy[n] / t for n, t in tokens.items() if t}
 
 
