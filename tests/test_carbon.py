@@ -410,3 +410,12 @@ def test_a_logged_number_changed_into_text_is_a_clear_error(
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: request log") and named in err and "fix or delete it" in err
     assert "\n" not in err and path.read_bytes() == before
+
+
+def test_a_figure_too_small_for_its_decimals_is_not_printed_as_zero() -> None:
+    """A cached answer's CO2 (about 2e-06 g) printed as "0.0000 g" beside its energy."""
+    from routerllm.carbon.report_text import fixed, fmt_g
+
+    assert fmt_g(2e-9) == "2.00e-06 g" and fmt_g(0.0) == "0.0000 g"
+    assert fmt_g(1.2345e-3) == "1.2345 g"
+    assert fixed(4e-6, 5) == "4.00e-06" and fixed(0.00001, 5) == "0.00001"

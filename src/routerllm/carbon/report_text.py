@@ -7,8 +7,16 @@ import textwrap
 from typing import Any
 
 
+def fixed(value: float, decimals: int) -> str:
+    """``value`` with ``decimals`` decimals, or in scientific notation where those would
+    show a value that is not zero as 0 (a cached answer's 2e-06 g of CO2)."""
+    if value and abs(value) < 0.5 * 10**-decimals:
+        return f"{value:.2e}"
+    return f"{value:.{decimals}f}"
+
+
 def fmt_g(co2_kg: float) -> str:
-    return f"{co2_kg * 1000:.4f} g"
+    return f"{fixed(co2_kg * 1000, 4)} g"
 
 
 def fmt_kwh(kwh: float) -> str:
@@ -28,15 +36,15 @@ def totals_lines(rep: Any) -> list[str]:
         f"energy {fmt_kwh(t.energy_kwh)}  CO2 {fmt_g(t.co2_kg)}  cost ${t.cost_usd:.6f}  "
         f"time {t.latency_s:.1f} s",
         f"carbon method: {', '.join(rep.methods) or 'none'}",
-        f"equivalent to {rep.equivalences['km_by_car']:.5f} km by car, "
-        f"{rep.equivalences['smartphone_charges']:.4f} smartphone charges (US EPA factors)",
+        f"equivalent to {fixed(rep.equivalences['km_by_car'], 5)} km by car, "
+        f"{fixed(rep.equivalences['smartphone_charges'], 4)} smartphone charges (US EPA factors)",
         "",
         f"{'per model':<26}{'requests':>9}{'out tok':>9}{'energy kWh':>12}{'CO2 g':>10}{'time s':>9}",
     ]
     for name, m in rep.by_model.items():
         lines.append(
             f"{name:<26}{m.requests:>9}{m.completion_tokens:>9}{m.energy_kwh:>12.3e}"
-            f"{m.co2_kg * 1000:>10.4f}{m.latency_s:>9.1f}"
+            f"{fixed(m.co2_kg * 1000, 4):>10}{m.latency_s:>9.1f}"
         )
     if rep.feedback:  # scores given to logged answers (RouterLLM.feedback)
         lines += ["", f"{'feedback (scores 0-1)':<26}{'scored':>9}{'mean':>9}"]
@@ -101,7 +109,7 @@ def report_lines(rep: Any) -> list[str]:
     lines.append(f"{'per router':<26}{'requests':>9}{'out tok':>9}{'energy kWh':>12}{'CO2 g':>10}")
     for name, r in rep.by_router.items():
         lines.append(
-            f"{name:<26}{r.requests:>9}{r.completion_tokens:>9}{r.energy_kwh:>12.3e}{r.co2_kg * 1000:>10.4f}"
+            f"{name:<26}{r.requests:>9}{r.completion_tokens:>9}{r.energy_kwh:>12.3e}{fixed(r.co2_kg * 1000, 4):>10}"
         )
     if rep.by_day:
         lines += ["", f"{'per day (UTC)':<26}{'requests':>9}{'out tok':>9}{'energy kWh':>12}{'CO2 g':>10}{'cost $':>11}"]  # fmt: skip
@@ -111,7 +119,7 @@ def report_lines(rep: Any) -> list[str]:
         for day, d in shown:
             lines.append(
                 f"{day:<26}{d.requests:>9}{d.completion_tokens:>9}{d.energy_kwh:>12.3e}"
-                f"{d.co2_kg * 1000:>10.4f}{d.cost_usd:>11.6f}"
+                f"{fixed(d.co2_kg * 1000, 4):>10}{d.cost_usd:>11.6f}"
             )
     vs = rep.versus_largest
     if vs:
