@@ -375,3 +375,13 @@ def test_wrong_problems_and_completions_are_clear_errors(
 ) -> None:
     with pytest.raises(RouterLLMError, match=message):
         call(problem0)  # type: ignore[operator]
+
+
+def test_deep_recursion_is_an_error_not_a_timeout() -> None:
+    # A model's answer often raises the recursion limit; formatting every frame of its
+    # RecursionError took longer than the run may, so it read as a timeout.
+    source = "import sys\nsys.setrecursionlimit(200_000)\ndef f(n):\n    return f(n + 1)\nf(0)\n"
+    result = run_program(source, timeout_s=4)
+    assert result.status == "error"
+    assert result.detail.startswith("RecursionError")
+    assert "Previous line repeated" in result.stderr_tail

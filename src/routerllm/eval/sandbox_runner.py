@@ -58,6 +58,9 @@ BLOCKED_SOCKET = [
     "gethostbyname",
     "gethostbyname_ex",
 ]
+# Frames of the traceback reported, outermost first: formatting all of a deep recursion's
+# (sys.setrecursionlimit(10**6)) takes longer than the run may, which then read as a timeout.
+TRACEBACK_LIMIT = 1000
 _exit, _write = os._exit, os.write  # kept before the program can replace them
 
 
@@ -92,7 +95,8 @@ def install_guards() -> None:
 def _report(exc: BaseException, code: int, line: str | None = None) -> None:
     try:
         line = line or traceback.format_exception_only(exc)[-1].strip()
-        text = "".join(traceback.format_exception(exc)) + f"\n{MARK}{line}\n"
+        text = "".join(traceback.format_exception(exc, limit=TRACEBACK_LIMIT))
+        text += f"\n{MARK}{line}\n"
         _write(2, text.encode("utf-8", "replace"))
     finally:
         _exit(code)
