@@ -53,6 +53,20 @@ def test_unfenced_code_after_prose_keeps_its_imports() -> None:
     assert verify_answer(request, "    return 0").verdict == "failed"
 
 
+@pytest.mark.parametrize(
+    "demo",
+    [
+        'if __name__ == "__main__":\n    print(add(int(input()), 1))\n',  # no stdin to read
+        "assert add(2, 3) == 5\n",  # would run on the stub, before the answer's definition
+    ],
+)
+def test_the_requests_own_demo_code_is_not_run(demo: str) -> None:
+    request = REQUEST.removesuffix("```") + "\n" + demo + "```"
+    assert verify_answer(request, "```python\ndef add(a, b):\n    return a + b\n```").verdict == "passed"  # fmt: skip
+    assert verify_answer(request, "    return a + b").verdict == "passed"  # a bare body
+    assert verify_answer(request, "    return a * b").verdict == "failed"
+
+
 def test_requests_without_examples_are_unverifiable() -> None:
     assert verify_answer("Translate 'hello' to French.", "Bonjour").verdict == "unverifiable"
     plain = "def f(x):\n    '''Double x.'''\n"

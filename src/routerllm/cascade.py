@@ -33,6 +33,7 @@ from routerllm.eval.codegen import (
     CODE_START,
     FENCE,
     CodegenStyle,
+    _without_top_level_scripts,
     extract_completion,
     parse_code,
 )
@@ -68,7 +69,8 @@ def verify_stub(
 
 def function_with_examples(text: str) -> tuple[str, str] | None:
     """In a free-form request (prose, fenced code, or bare code), the code of the last
-    function whose docstring gives examples, and its name; else, for a task stated in
+    function whose docstring gives examples (without the code's top-level demo: calls,
+    asserts, loops, ``if __name__ == "__main__":``), and its name; else, for a task stated in
     prose with examples of a function it does not define (MBPP's way: "Write a
     function to ... assert f(2) == 4"), the request as a docstring and that name;
     None when there is neither."""
@@ -79,6 +81,11 @@ def function_with_examples(text: str) -> tuple[str, str] | None:
     first_code = re.compile(CODE_START.pattern, re.M).search(text)
     candidates = [*fenced, text, *([text[first_code.start() :]] if first_code else [])]
     for code in candidates:
+        if parse_code(code) is None:
+            continue
+        # The request's own demo code (a main guard reading input(), a print or an assert
+        # calling the function) would run in every check, before the answer's definition.
+        code = _without_top_level_scripts(code) + "\n"
         if (tree := parse_code(code)) is None:
             continue
         names = [
