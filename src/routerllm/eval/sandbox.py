@@ -21,7 +21,9 @@ Limits: as root without the drop (no interpreter that ``nobody`` can start),
 the kernel ignores ``RLIMIT_NPROC`` and the child keeps
 every capability: code that gets around the guards can raise its limits, fork,
 re-enter the host network namespace, signal the harness or change root's files.
-``nobody`` can still read world-readable files and fill ``/tmp``. For code that may
+``nobody`` can still read world-readable files and fill ``/tmp`` (``RLIMIT_FSIZE``
+bounds each file, not their total), and a child forked past the guards into a session
+of its own outlives the run (the kill reaches the program's group). For code that may
 be malicious rather than merely wrong, run the harness unprivileged in a container.
 
 Verdicts: ran to its end: "passed"; ``AssertionError``: "failed"; other exceptions:
