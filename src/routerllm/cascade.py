@@ -33,9 +33,9 @@ from routerllm.eval.codegen import (
     CODE_START,
     FENCE,
     CodegenStyle,
-    _without_top_level_scripts,
     extract_completion,
     parse_code,
+    without_top_level_scripts,
 )
 from routerllm.eval.prompt_examples import Verification, extract_examples, verify_completion
 from routerllm.exceptions import PromptError, RouterLLMError, UnknownNameError
@@ -85,7 +85,7 @@ def function_with_examples(text: str) -> tuple[str, str] | None:
             continue
         # The request's own demo code (a main guard reading input(), a print or an assert
         # calling the function) would run in every check, before the answer's definition.
-        code = _without_top_level_scripts(code) + "\n"
+        code = without_top_level_scripts(code) + "\n"
         if (tree := parse_code(code)) is None:
             continue
         names = [

@@ -339,12 +339,12 @@ def _redefinitions(code: str, entry_point: str) -> Iterator[str]:
             if not _defines(source, entry_point):
                 break
             if _compiles(source):
-                yield "\n" + _without_top_level_scripts(source) + "\n"
+                yield "\n" + without_top_level_scripts(source) + "\n"
                 break
     yield "\n" + "\n".join(lines) + "\n"
 
 
-def _without_top_level_scripts(source: str) -> str:
+def without_top_level_scripts(source: str) -> str:
     """Drop the answer's demo code: top-level expressions (``print(...)``), asserts,
     loops and ``if __name__ == "__main__":`` blocks, which are no part of a
     solution and may fail, print, or never end; and ``from __future__`` imports,
