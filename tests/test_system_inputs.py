@@ -146,6 +146,35 @@ def test_threads_sharing_a_system_take_turns_on_a_model(tiny_config: AppConfig) 
         assert outcome[0][0].text == alone.text  # type: ignore[index]
 
 
+def test_threads_sharing_a_system_are_each_measured(tiny_config: AppConfig) -> None:
+    """CodeCarbon measures one task at a time: a second one started meanwhile was
+    refused, and its request logged as spending nothing ("codecarbon:failed")."""
+    tiny_config.manager.memory_budget_gb = 0.15  # one model at a time: loads evict
+    models = ["tiny-light", "tiny-medium", "tiny-heavy"]
+    outcome: dict[int, object] = {}
+    with RouterLLM(tiny_config) as system:
+
+        def work(k: int) -> None:
+            try:
+                outcome[k] = [system.generate(f"topic {k}-{i}", model=models[(k + i) % 3]) for i in range(4)]  # fmt: skip
+            except BaseException as e:  # noqa: BLE001 - reported by the assert below
+                outcome[k] = e
+
+        threads = [threading.Thread(target=work, args=(k,)) for k in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=120)
+        assert not any(t.is_alive() for t in threads), "threads deadlocked"
+        assert all(isinstance(v, list) and len(v) == 4 for v in outcome.values()), outcome
+        results = [r for v in outcome.values() for r in v]  # type: ignore[attr-defined]
+        methods = {m.method for r in results for m in r.components.values()}
+        assert methods == {system.meter.method}
+        assert all(r.components[c].energy_kwh > 0 for r in results for c in ("router_inference", "llm_inference"))  # fmt: skip
+        logged = {r.id: r.energy_kwh for r in system.log.records()}
+        assert logged == pytest.approx({r.request_id: r.energy_kwh for r in results})
+
+
 def test_a_conversation_is_a_request_with_history() -> None:
     r = GenerationRequest("And now?", system="S", history=[["user", "A"], ("assistant", "B")])  # type: ignore[list-item]
     assert r.history == (("user", "A"), ("assistant", "B"))

@@ -46,8 +46,14 @@ class ModelCalls:
             with self.meter.measure("model_loading") as slot:
                 self.manager.acquire(name)
             loading = slot.result
-        # other threads wait for this model (their wait is not measured as theirs)
-        with self.manager.generating(name) as backend, self.meter.measure("llm_inference") as slot:
+        # other threads wait for this model (their wait is not measured as theirs); a
+        # meter whose blocks run one at a time is taken first (a loading one, which
+        # holds it, may wait for this model's lock to unload it)
+        with (
+            self.meter.turn(),
+            self.manager.generating(name) as backend,
+            self.meter.measure("llm_inference") as slot,
+        ):
             try:
                 completion = backend.generate(req)
             except PromptError as e:

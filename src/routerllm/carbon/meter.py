@@ -2,7 +2,8 @@
 
 ``CodeCarbonMeter`` measures this machine with CodeCarbon's offline tracker
 (one tracker per process, one task per component: CodeCarbon trackers must
-not be restarted). Where CodeCarbon finds no RAPL counters or GPU it
+not be restarted; it measures one task at a time, so threads sharing a meter take
+turns at its measured blocks). Where CodeCarbon finds no RAPL counters or GPU it
 estimates CPU power from load: its figures are then load-based estimates,
 and ``method`` says so. ``per_token_estimate`` covers what cannot be metered
 here (remote HTTP backends) from the per-token figures in the model config.
@@ -12,10 +13,11 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
@@ -98,6 +100,12 @@ class CarbonMeter(ABC):
     def zero(self, component: str) -> Measurement:
         return Measurement(component, 0.0, 0.0, 0.0, self.method)
 
+    def turn(self) -> AbstractContextManager[object]:
+        """Held by a caller that takes another lock before a measured block (a model's):
+        a meter whose blocks run one at a time is always taken first, so that two
+        threads cannot each hold what the other waits for. Nothing by default."""
+        return nullcontext()
+
     def close(self) -> None:  # noqa: B027 - optional hook, most meters hold nothing
         """Release the tracker."""
 
@@ -140,34 +148,42 @@ class CodeCarbonMeter(CarbonMeter):
             allow_multiple_runs=True,
         )
         self._count = 0
+        # CodeCarbon measures one task at a time (a second is refused while one runs,
+        # and both are then logged as spending nothing), and it measures the whole
+        # machine: threads sharing this meter take turns, each block's energy its own.
+        self._lock = threading.RLock()
         # The first task probes the hardware (~1.8 s): do it now, so that it is
         # not billed to the first request's router_inference.
         self._tracker.start_task("warmup")
         self._tracker.stop_task("warmup")
         self.method = f"codecarbon:{_power_method(self._tracker)}"
 
+    def turn(self) -> AbstractContextManager[object]:
+        return self._lock
+
     @contextmanager
     def measure(self, component: str) -> Iterator[_Slot]:
         slot = _Slot()
-        self._count += 1
-        task = f"{component}-{self._count}"
-        start = time.perf_counter()
-        self._tracker.start_task(task)
-        try:
-            yield slot
-        finally:
-            data = self._tracker.stop_task(task)
-            duration = time.perf_counter() - start
-            if data is None:  # CodeCarbon refused the task (it logs why)
-                slot.result = Measurement(component, duration, 0.0, 0.0, "codecarbon:failed")
-            else:
-                slot.result = Measurement(
-                    component,
-                    duration,
-                    float(data.energy_consumed),
-                    float(data.emissions),
-                    self.method,
-                )
+        with self._lock:
+            self._count += 1
+            task = f"{component}-{self._count}"
+            start = time.perf_counter()
+            self._tracker.start_task(task)
+            try:
+                yield slot
+            finally:
+                data = self._tracker.stop_task(task)
+                duration = time.perf_counter() - start
+                if data is None:  # CodeCarbon refused the task (it logs why)
+                    slot.result = Measurement(component, duration, 0.0, 0.0, "codecarbon:failed")
+                else:
+                    slot.result = Measurement(
+                        component,
+                        duration,
+                        float(data.energy_consumed),
+                        float(data.emissions),
+                        self.method,
+                    )
 
     def close(self) -> None:
         try:
