@@ -35,6 +35,10 @@ def test_tag_none_is_untagged_and_a_wrong_tag_is_refused_before_any_work(
 ) -> None:
     with pytest.raises(PromptError, match="tag must be text"):
         system.generate("hi", tag=["a"])  # type: ignore[arg-type]
+    # e.g. a file name or an argument that was not UTF-8 (Python's surrogate escapes):
+    # the log could not store it, and the answer was lost in a UnicodeEncodeError
+    with pytest.raises(PromptError, match="tag is not valid UTF-8 text .undecodable at character 4"):  # fmt: skip
+        system.generate("hi", tag=b"run-\xff".decode("utf-8", "surrogateescape"))
     assert system.log.count() == 0 and system.manager.loaded_models == []
     result = system.generate("hi", tag=None)
     assert [r.tag for r in system.log.records()] == [""]

@@ -70,4 +70,9 @@ def checked_tag(tag: object) -> str:
         return ""
     if not isinstance(tag, str):
         raise PromptError(f"tag must be text (or None), got {type(tag).__name__}")
+    if (at := not_utf8(tag)) is not None:  # the log stores UTF-8: refused after the answer
+        raise PromptError(
+            f"tag is not valid UTF-8 text (undecodable at character {at}); convert it to "
+            f"UTF-8 first"
+        )
     return tag
