@@ -189,6 +189,29 @@ def test_a_closed_request_log_is_refused_before_any_model_runs(
             list(again.records(since=5))  # type: ignore[arg-type]
 
 
+def test_a_closed_carbon_meter_is_refused_before_any_model_runs(
+    tiny_config: AppConfig, tmp_path: Path
+) -> None:
+    """Closing a system stops the CodeCarbon tracker of a meter it shares: another system
+    using it ended in CodeCarbon's AttributeError ('NoneType' object has no attribute
+    'start'), a new one given it only at its first request."""
+    from routerllm.carbon.meter import create_meter
+
+    meter = create_meter(tiny_config.carbon)
+    first = RouterLLM(tiny_config, meter=meter)
+    second = RouterLLM(tiny_config, meter=meter, request_log=tmp_path / "second.sqlite")
+    first.generate("hi")
+    first.close()  # closes the meter the two share
+    closed = "this carbon meter is closed .* give the system a meter of its own, or none"
+    with pytest.raises(RouterLLMError, match=closed):
+        second.generate("hi")
+    assert second.manager.loaded_models == [] and second.log.count() == 0
+    second.close()
+    with pytest.raises(RouterLLMError, match=closed):
+        RouterLLM(tiny_config, meter=meter, request_log=tmp_path / "third.sqlite")
+    meter.close()  # closing again does nothing
+
+
 def test_a_read_only_request_log_is_refused_before_any_model_runs(
     tiny_config: AppConfig, tmp_path: Path
 ) -> None:

@@ -117,6 +117,8 @@ class RouterLLM:
         ):
             if value is not None and not isinstance(value, kind):
                 raise ConfigError(f"{what} must be a {kind.__name__}, got {type(value).__name__}")
+        if meter is not None:
+            meter.check_open()
         self.config = config
         self.router = _as_router(router, config) if router is not None else build_router(config)
         self.scope = RoutingScope(config, self.available_models)

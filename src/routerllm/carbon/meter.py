@@ -24,7 +24,7 @@ from importlib import resources
 from typing import Any
 
 from routerllm.config import CarbonConfig, ModelConfig
-from routerllm.exceptions import ConfigError, missing_dependency
+from routerllm.exceptions import ConfigError, RouterLLMError, missing_dependency
 
 log = logging.getLogger(__name__)
 
@@ -106,6 +106,9 @@ class CarbonMeter(ABC):
         threads cannot each hold what the other waits for. Nothing by default."""
         return nullcontext()
 
+    def check_open(self) -> None:  # noqa: B027 - optional hook, most meters hold nothing
+        """A clear error where the meter can measure nothing more (closed)."""
+
     def close(self) -> None:  # noqa: B027 - optional hook, most meters hold nothing
         """Release the tracker."""
 
@@ -152,6 +155,7 @@ class CodeCarbonMeter(CarbonMeter):
         # and both are then logged as spending nothing), and it measures the whole
         # machine: threads sharing this meter take turns, each block's energy its own.
         self._lock = threading.RLock()
+        self._closed = False
         # The first task probes the hardware (~1.8 s): do it now, so that it is
         # not billed to the first request's router_inference.
         self._tracker.start_task("warmup")
@@ -165,6 +169,7 @@ class CodeCarbonMeter(CarbonMeter):
     def measure(self, component: str) -> Iterator[_Slot]:
         slot = _Slot()
         with self._lock:
+            self.check_open()
             self._count += 1
             task = f"{component}-{self._count}"
             start = time.perf_counter()
@@ -185,11 +190,23 @@ class CodeCarbonMeter(CarbonMeter):
                         self.method,
                     )
 
+    def check_open(self) -> None:
+        if self._closed:  # CodeCarbon's stopped tracker fails with an AttributeError
+            raise RouterLLMError(
+                "this carbon meter is closed (closing a RouterLLM closes its meter, also one "
+                "other systems share, and CodeCarbon's tracker cannot be restarted); give "
+                "the system a meter of its own, or none"
+            )
+
     def close(self) -> None:
-        try:
-            self._tracker.stop()
-        except Exception as e:  # noqa: BLE001 - a failing shutdown must not lose results
-            log.debug("codecarbon stop failed: %s", e)
+        with self._lock:  # after the block another thread is measuring
+            if self._closed:
+                return
+            self._closed = True
+            try:
+                self._tracker.stop()
+            except Exception as e:  # noqa: BLE001 - a failing shutdown must not lose results
+                log.debug("codecarbon stop failed: %s", e)
 
 
 def _power_method(tracker: Any) -> str:
