@@ -84,6 +84,19 @@ def test_the_answer_is_the_completed_function() -> None:
     assert completed(stub, chat, CHAT_STYLE) == chat
 
 
+def test_a_stub_without_its_last_newline_is_checked_as_one_with_it() -> None:
+    # `routerllm route "$(cat task.py)"`: the shell drops the file's last newline, and a
+    # prefilled model continues the closing quotes with "\n    return ..."
+    from routerllm.cascade import verify_stub
+
+    for prompt in (STUB.rstrip("\n"), STUB.rstrip("\n") + "  "):
+        stub = stub_of(GenerationRequest(prompt))
+        assert stub is not None
+        for body in ("\n    return a + b\n", "    return a + b\n"):
+            assert verify_stub(stub, body, PREFILL_STYLE).verdict == "passed"
+            assert completed(stub, body, PREFILL_STYLE) == STUB + body
+
+
 def _ladder_named(tmp_path: Path, **overrides: object) -> Path:
     """The tiny models under the local ladder's names, so they get the ladder's style."""
     data = tiny_config_dict(tmp_path, **overrides)

@@ -52,7 +52,10 @@ def stub_of(request: GenerationRequest) -> HumanEvalProblem | None:
         and all(isinstance(s, ast.Import | ast.ImportFrom) for s in before)  # HumanEval/115
     ):
         return None
-    return HumanEvalProblem("request", request.prompt, last.name, canonical_solution="", test="")
+    # Ending in a newline, as HumanEval's do: `"$(cat task.py)"` drops the file's last one,
+    # and a body appended to the docstring's closing line would not compile.
+    prompt = request.prompt if request.prompt.endswith("\n") else request.prompt.rstrip() + "\n"
+    return HumanEvalProblem("request", prompt, last.name, canonical_solution="", test="")
 
 
 def styled(request: GenerationRequest, stub: HumanEvalProblem, style: CodegenStyle) -> GenerationRequest:  # fmt: skip
