@@ -75,6 +75,23 @@ def test_requests_without_examples_are_unverifiable() -> None:
     assert verify_answer("word " * 2000, "word").verdict == "unverifiable"
 
 
+def test_a_request_whose_own_code_does_not_run_in_the_sandbox_is_unverifiable(
+    tiny_config: AppConfig,
+) -> None:
+    # the sandbox has the standard library only: no answer could pass these examples
+    for module in ("numpy as np", "myproject.text"):
+        request = REQUEST.replace("```python\n", f"```python\nimport {module}\n\n")
+        check = verify_answer(request, "    return a + b")
+        assert check.verdict == "unverifiable" and "No module named" in check.detail
+    # an answer that crashes on a request that runs still fails
+    assert verify_answer(REQUEST, "    return a +").verdict == "failed"
+    assert verify_answer(REQUEST, "    import numpy\n    return a + b").verdict == "failed"
+    tiny_config.cascade.enabled = True
+    with RouterLLM(tiny_config) as system:
+        result = system.generate(request, model="tiny-light")
+        assert result.model == "tiny-light" and "escalated" not in result.reason
+
+
 @pytest.mark.parametrize("n", [2, 3, 4, 5, 6])
 def test_the_experiments_cascade_is_the_step_a_served_cascade_takes(tmp_path: Path, n: int) -> None:  # fmt: skip
     """A gate trained on a run (train-gate) must be one the server can use: its first

@@ -38,6 +38,7 @@ from routerllm.eval.codegen import (
     without_top_level_scripts,
 )
 from routerllm.eval.prompt_examples import Verification, extract_examples, verify_completion
+from routerllm.eval.sandbox import run_program
 from routerllm.exceptions import PromptError, RouterLLMError, UnknownNameError
 
 
@@ -54,7 +55,7 @@ def verify_answer(prompt: str, answer: str, timeout_s: float = 5.0) -> Verificat
     code, entry_point = target
     request = HumanEvalProblem("request", code, entry_point, canonical_solution="", test="")
     completion = extract_completion(request, answer, CHAT_STYLE)
-    return verify_completion(code, entry_point, completion, timeout_s)
+    return _verified(code, entry_point, completion, timeout_s)
 
 
 def verify_stub(
@@ -64,7 +65,26 @@ def verify_stub(
     (:mod:`routerllm.stubs`) on the stub's examples, exactly as the HumanEval
     experiment checks its answers."""
     completion = extract_completion(stub, answer, style)
-    return verify_completion(stub.prompt, stub.entry_point, completion, timeout_s)
+    return _verified(stub.prompt, stub.entry_point, completion, timeout_s)
+
+
+def _verified(code: str, entry_point: str, completion: str, timeout_s: float) -> Verification:
+    """``verify_completion``, except that an answer whose run ended before its examples
+    were counted (an exception, a hang) is unverifiable where the request's own code does
+    not run here either (it imports a module outside the sandbox's standard library, such
+    as numpy or the caller's own package): no answer could pass, so none is failed."""
+    check = verify_completion(code, entry_point, completion, timeout_s)
+    if check.verdict != "failed" or not check.detail:
+        return check
+    alone = run_program(code, timeout_s=timeout_s)
+    if alone.passed:
+        return check
+    return Verification(
+        "unverifiable",
+        0,
+        check.total,
+        f"the request's own code does not run in the sandbox: {alone.detail}",
+    )
 
 
 def function_with_examples(text: str) -> tuple[str, str] | None:

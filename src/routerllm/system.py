@@ -396,7 +396,7 @@ class RouterLLM:
             reason += (
                 f"; {name}'s answer failed {check.total - check.passed} of the request's {check.total} examples"
                 if failed
-                else f"; {name}'s answer could not be checked (the function states no examples)"
+                else f"; {name}'s answer could not be checked ({check.detail if check.total else 'the function states no examples'})"
             )  # fmt: skip
             if not go:
                 reason += f", not escalated to {bigger}: {why}"
