@@ -351,6 +351,40 @@ def test_hub_id_in_local_cache_is_available_and_runs(model_dir: Path, empty_hf_c
     assert 0 < b.generate(GenerationRequest(prompt=PROMPT)).completion_tokens <= MAX_NEW
 
 
+def test_loading_never_asks_the_hub_even_when_it_is_allowed(
+    model_dir: Path, empty_hf_cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without HF_HUB_OFFLINE, transformers would ask the hub about each cached file
+    (minutes of retries offline) and download the weights a partial cache lacks."""
+    import huggingface_hub.constants
+    import huggingface_hub.file_download
+
+    asked: list[str] = []
+
+    def hub_metadata(url: str, *args: object, **kwargs: object) -> None:
+        asked.append(url)
+        raise RuntimeError(f"asked the hub: {url}")
+
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.setattr(huggingface_hub.file_download, "get_hf_file_metadata", hub_metadata)
+    commit = "0123456789abcdef0123456789abcdef01234567"
+    repo = empty_hf_cache / "models--me--tiny-llama"
+    (repo / "refs").mkdir(parents=True)
+    (repo / "refs" / "main").write_text(commit)
+    shutil.copytree(model_dir, repo / "snapshots" / commit)
+
+    b = make_backend("me/tiny-llama")
+    b.load()
+    assert b.loaded and asked == []
+    b.unload()
+
+    (repo / "snapshots" / commit / "model.safetensors").unlink()  # a partial download
+    assert b.availability() is None  # config.json is cached; only loading can tell
+    with pytest.raises(BackendError, match="me/tiny-llama"):
+        b.load()
+    assert asked == [] and not b.loaded
+
+
 def test_more_gpus_than_present_is_unavailable(model_dir: Path) -> None:
     found = torch.cuda.device_count() if torch.cuda.is_available() else 0
     wanted = max(2, found + 1)

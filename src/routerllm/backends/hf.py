@@ -44,7 +44,8 @@ def weights_present(model_id: str) -> bool:
 
 
 class HFBackend(Backend):
-    """A transformers causal LM; never downloads unless the hub is reachable and allowed."""
+    """A transformers causal LM, loaded from a local directory or the HF cache: never
+    downloads, whether or not the hub is reachable."""
 
     _model: Any = None
     _tokenizer: Any = None
@@ -101,8 +102,11 @@ class HFBackend(Backend):
         else:
             torch.set_num_threads(self.n_threads)
             kwargs["dtype"] = torch.float32
+        # Local files only: without it transformers asks the hub about each cached file
+        # (minutes of retries offline) and downloads any weights the cache lacks.
+        kwargs["local_files_only"] = True
         try:
-            self._tokenizer = AutoTokenizer.from_pretrained(model_id)
+            self._tokenizer = AutoTokenizer.from_pretrained(model_id, local_files_only=True)
             self._model = AutoModelForCausalLM.from_pretrained(model_id, **kwargs)
         except ImportError:
             self._model = self._tokenizer = None
