@@ -393,6 +393,34 @@ def test_more_gpus_than_present_is_unavailable(model_dir: Path) -> None:
     assert f"needs {wanted} CUDA GPU(s)" in reason and f"found {found}" in reason
 
 
+def test_4bit_on_cuda_without_bitsandbytes_is_unavailable_not_a_traceback(
+    model_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The seeds' configs load most models in 4-bit, and bitsandbytes is its own extra:
+    on a GPU without it, transformers' bare ImportError reached the user."""
+    import importlib.util
+
+    from routerllm.exceptions import MissingDependencyError
+
+    find_spec = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util,
+        "find_spec",
+        lambda name, *a: None if name == "bitsandbytes" else find_spec(name, *a),
+    )
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    b = HFBackend(
+        make_backend(model_dir, gpus=1).config.model_copy(update={"load_in_4bit": True}),
+        GenerationConfig(max_new_tokens=MAX_NEW, temperature=0.0),
+        n_threads=1,
+    )
+    assert b.availability() == "load_in_4bit needs bitsandbytes (pip install 'routerllm[quant]')"
+    with pytest.raises(MissingDependencyError, match=r"bitsandbytes.*routerllm\[quant\]"):
+        b.load()
+    assert not b.loaded
+
+
 def _write(name: str, data: str | bytes) -> Callable[[Path], None]:
     def corrupt(directory: Path) -> None:
         path = directory / name

@@ -36,6 +36,10 @@ def _cuda_devices() -> int:
     return torch.cuda.device_count() if torch.cuda.is_available() else 0
 
 
+def _has_bitsandbytes() -> bool:
+    return importlib.util.find_spec("bitsandbytes") is not None
+
+
 def weights_present(model_id: str) -> bool:
     """A local directory, or a hub id already in the local HF cache (no download here)."""
     from routerllm.encoders.hf import cached_config
@@ -65,6 +69,8 @@ class HFBackend(Backend):
             return (
                 f"weights for {self.config.model_id} are not in a local directory or the HF cache"
             )
+        if gpus and self.config.load_in_4bit and not _has_bitsandbytes():
+            return "load_in_4bit needs bitsandbytes (pip install 'routerllm[quant]')"
         return None
 
     @property
@@ -90,6 +96,9 @@ class HFBackend(Backend):
             kwargs["device_map"] = "auto"
             if self.config.load_in_4bit:
                 from transformers import BitsAndBytesConfig
+
+                if not _has_bitsandbytes():
+                    raise missing_dependency("bitsandbytes (for load_in_4bit)", "quant")
 
                 kwargs["quantization_config"] = BitsAndBytesConfig(
                     load_in_4bit=True,
