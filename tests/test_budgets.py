@@ -643,6 +643,20 @@ def test_a_carbon_level_caps_the_models_routing_may_choose(tmp_path: Path) -> No
     assert "cap" not in next(line for line in listing.stdout.splitlines() if line.startswith("tiny-medium"))  # fmt: skip
 
 
+def test_a_routed_choice_over_the_cap_is_not_called_unavailable(tmp_path: Path) -> None:
+    """The reason named the cap's model 'unavailable', while `routerllm models` lists it
+    as available (only when asked by name)."""
+    data = tiny_config_dict(tmp_path, budgets={"max_params_b": 0.6})
+    hard = (
+        "Implement a thread-safe LRU cache class in Python with unit tests and explain the design"
+    )
+    with RouterLLM(load_config(write_config(tmp_path, data))) as system:
+        for decision in (system.route(hard), system.generate(hard)):
+            assert decision.model == "tiny-medium"
+            assert "; tiny-heavy is over the budgets' cap of 0.6B" in decision.reason
+            assert "unavailable" not in decision.reason
+
+
 def test_a_step_down_near_a_limit_stays_within_the_size_cap(tmp_path: Path) -> None:
     # a light model bigger than the medium one: "one model smaller" would be over the cap
     models = [tiny_model("tiny-light", "light", 2.0), tiny_model("tiny-medium", "medium", 0.5), tiny_model("tiny-heavy", "heavy", 1.5)]  # fmt: skip

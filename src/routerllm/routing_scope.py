@@ -9,6 +9,7 @@ decisions where they match.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Sequence
 
 from routerllm.config import AppConfig
@@ -48,10 +49,28 @@ class RoutingScope:
         ordered = [m.name for m in self.config.models_by_size() if m.name in allowed]
         return ordered[: ordered.index(name)][::-1]
 
+    def _capped(self, decision: RoutingDecision) -> RoutingDecision:
+        """``decision`` with its reason naming the cap, not "unavailable", where the
+        router's first choice runs here but is over the budgets' cap."""
+        cap = self.config.budgets.routed_cap()
+        if cap is None or not decision.scores:
+            return decision
+        top = max(decision.scores, key=decision.scores.__getitem__)  # the first maximum
+        said = f"; {top} unavailable"
+        if (
+            not decision.reason.endswith(said)
+            or self.config.model(top).params_b <= cap
+            or top not in self.available()
+        ):
+            return decision
+        reason = decision.reason[: -len(said)] + f"; {top} is over the budgets' cap of {cap:g}B"
+        return dataclasses.replace(decision, reason=reason)
+
     def overridden(
         self, prompts: Sequence[str], decisions: Sequence[RoutingDecision]
     ) -> list[RoutingDecision]:
         """The routers' decisions as the config's override rules change them."""
+        decisions = [self._capped(d) for d in decisions]
         if self.overrides is None:
             return list(decisions)
         routable = self.routable()
