@@ -339,12 +339,17 @@ def test_missing_local_directory_is_unavailable(tmp_path: Path, empty_hf_cache: 
         b.load()
 
 
-def test_hub_id_in_local_cache_is_available_and_runs(model_dir: Path, empty_hf_cache: Path) -> None:
+def cache_as_hub_model(model_dir: Path, hf_cache: Path) -> None:
+    """``model_dir`` in ``hf_cache`` as the hub model ``me/tiny-llama`` (its main snapshot)."""
     commit = "0123456789abcdef0123456789abcdef01234567"
-    repo = empty_hf_cache / "models--me--tiny-llama"
+    repo = hf_cache / "models--me--tiny-llama"
     (repo / "refs").mkdir(parents=True)
     (repo / "refs" / "main").write_text(commit)
     shutil.copytree(model_dir, repo / "snapshots" / commit)
+
+
+def test_hub_id_in_local_cache_is_available_and_runs(model_dir: Path, empty_hf_cache: Path) -> None:
+    cache_as_hub_model(model_dir, empty_hf_cache)
 
     b = make_backend("me/tiny-llama")
     assert b.availability() is None
@@ -367,11 +372,7 @@ def test_loading_never_asks_the_hub_even_when_it_is_allowed(
 
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)
     monkeypatch.setattr(huggingface_hub.file_download, "get_hf_file_metadata", hub_metadata)
-    commit = "0123456789abcdef0123456789abcdef01234567"
-    repo = empty_hf_cache / "models--me--tiny-llama"
-    (repo / "refs").mkdir(parents=True)
-    (repo / "refs" / "main").write_text(commit)
-    shutil.copytree(model_dir, repo / "snapshots" / commit)
+    cache_as_hub_model(model_dir, empty_hf_cache)
 
     b = make_backend("me/tiny-llama")
     b.load()

@@ -296,18 +296,23 @@ def test_folders_and_foreign_files_are_named_as_such(
     assert "--calibrate sets the knob on 20 % of --data" in line and "2 prompt(s)" in line
 
 
+def tiny_codes_file(path: Path, per_audience: int) -> Path:
+    """A tiny-codes JSONL file with ``per_audience`` rows for each of its 3 audiences."""
+    rows = [
+        {"prompt": f"Write snippet {i} for {a}", "target_audience": a}
+        for i in range(per_audience)
+        for a in ("Beginners", "Experts", "Professionals")
+    ]
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
 def test_generate_data_refuses_tiny_codes_too_small_for_every_split(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """Five rows per audience wrote val.json or test.json without a class (or empty),
     silently; --n has a minimum for that reason."""
-    tiny = tmp_path / "tc.jsonl"
-    rows = [
-        {"prompt": f"Write snippet {i} for {a}", "target_audience": a}
-        for i in range(5)
-        for a in ("Beginners", "Experts", "Professionals")
-    ]
-    tiny.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    tiny = tiny_codes_file(tmp_path / "tc.jsonl", 5)
     out = tmp_path / "out"
     line = user_error(capsys, "generate-data", "--tiny-codes", str(tiny), "--out", str(out))
     assert "5 prompt(s) per class after balancing leave the" in line
@@ -332,13 +337,7 @@ def test_generate_data_caps_a_tiny_codes_file_at_n(
 ) -> None:
     """--n with --tiny-codes was ignored: every usable row was written (on the real
     1.6M-row file, a dataset of hundreds of MB where a few thousand were asked)."""
-    tiny = tmp_path / "tc.jsonl"
-    rows = [
-        {"prompt": f"Write snippet {i} for {a}", "target_audience": a}
-        for i in range(20)
-        for a in ("Beginners", "Experts", "Professionals")
-    ]
-    tiny.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    tiny = tiny_codes_file(tmp_path / "tc.jsonl", 20)
     out = tmp_path / "out"
     argv = ["generate-data", "--tiny-codes", str(tiny), "--out", str(out)]
     assert main([*argv, "--n", "40"]) == 0
