@@ -339,13 +339,14 @@ def test_missing_local_directory_is_unavailable(tmp_path: Path, empty_hf_cache: 
         b.load()
 
 
-def cache_as_hub_model(model_dir: Path, hf_cache: Path) -> None:
-    """``model_dir`` in ``hf_cache`` as the hub model ``me/tiny-llama`` (its main snapshot)."""
+def cache_as_hub_model(model_dir: Path, hf_cache: Path) -> Path:
+    """``model_dir`` in ``hf_cache`` as the hub model ``me/tiny-llama``: its main snapshot."""
     commit = "0123456789abcdef0123456789abcdef01234567"
     repo = hf_cache / "models--me--tiny-llama"
     (repo / "refs").mkdir(parents=True)
     (repo / "refs" / "main").write_text(commit)
     shutil.copytree(model_dir, repo / "snapshots" / commit)
+    return repo / "snapshots" / commit
 
 
 def test_hub_id_in_local_cache_is_available_and_runs(model_dir: Path, empty_hf_cache: Path) -> None:
@@ -372,14 +373,14 @@ def test_loading_never_asks_the_hub_even_when_it_is_allowed(
 
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)
     monkeypatch.setattr(huggingface_hub.file_download, "get_hf_file_metadata", hub_metadata)
-    cache_as_hub_model(model_dir, empty_hf_cache)
+    snapshot = cache_as_hub_model(model_dir, empty_hf_cache)
 
     b = make_backend("me/tiny-llama")
     b.load()
     assert b.loaded and asked == []
     b.unload()
 
-    (repo / "snapshots" / commit / "model.safetensors").unlink()  # a partial download
+    (snapshot / "model.safetensors").unlink()  # a partial download
     assert b.availability() is None  # config.json is cached; only loading can tell
     with pytest.raises(BackendError, match="me/tiny-llama"):
         b.load()
