@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -558,3 +559,35 @@ def test_a_directory_with_only_a_config_is_not_a_loadable_model_in_one_line(
         message = str(err.value)
         assert "\n" not in message and " is not a loadable Hugging Face model: its tokenizer or weights are missing" in message  # fmt: skip
         assert message.startswith(str(tmp_path)) and "written by save_pretrained" in message
+
+
+def test_a_cache_that_cannot_be_written_is_read_and_its_misses_returned_uncached(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A read-only cache file or folder, or a full disk: `train` ended in a traceback
+    (sqlite3.OperationalError). The cache is read where it can be and a warning says
+    the new vectors are not stored."""
+    inner = create_encoder("hashing")
+    with EmbeddingCache(inner.cache_key, tmp_path) as cache:
+        cache.put_many(["cached"], inner.encode(["cached"]))
+    texts = ["cached", "new", "new"]
+    with caplog.at_level(logging.WARNING, logger="routerllm.encoders.cache"):
+        # A write the database refuses (SQLITE_READONLY, as for a file of another user's).
+        encoder = CachedEncoder(inner, str(tmp_path))
+        encoder.cache._conn.execute("PRAGMA query_only = ON")
+        np.testing.assert_array_equal(encoder.encode(texts), inner.encode(texts))
+        assert "cannot be written (attempt to write a readonly database)" in caplog.text
+        encoder.cache.close()
+        # A folder SQLite cannot open for writing: what the file holds is still read.
+        import routerllm.encoders.cache as cache_module
+
+        def refused(*args: object) -> None:
+            raise sqlite3.OperationalError("unable to open database file")
+
+        monkeypatch.setattr(cache_module, "open_shared", refused)
+        for folder in (tmp_path, tmp_path / "empty"):
+            encoder = CachedEncoder(inner, str(folder))
+            assert (encoder.cache.get_many(["cached"])[0] is not None) == (folder == tmp_path)
+            np.testing.assert_array_equal(encoder.encode(texts), inner.encode(texts))
+            encoder.cache.close()
+    assert caplog.text.count("cannot be written (unable to open database file)") == 2

@@ -4,7 +4,9 @@ Vectors are stored as little-endian float32 blobs, so a cached vector is
 bit-for-bit the vector the encoder returned. The file is opened in WAL mode
 with a busy timeout, so several processes (a trainer and an evaluation, say)
 can share one cache. A cache is only a cache: a corrupt file is moved aside
-with a warning and an empty one takes its place instead of failing the run.
+with a warning and an empty one takes its place instead of failing the run, and
+a cache that cannot be written (a read-only file or folder, a full disk) is
+read where it can be, with a warning, and the vectors are returned uncached.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ import numpy as np
 
 from routerllm.exceptions import RouterLLMError
 from routerllm.paths import cache_root
-from routerllm.sqlite_busy import open_shared
+from routerllm.sqlite_busy import open_read_only, open_shared
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +75,7 @@ class EmbeddingCache:
         self.dir = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
         self.path = self.dir / DB_NAME
         self._lock = threading.Lock()
+        self._warned = False
         self._conn = self._open()
 
     # -- public API ---------------------------------------------------------
@@ -109,6 +112,8 @@ class EmbeddingCache:
         with self._lock:
             try:
                 self._insert(rows)
+            except sqlite3.OperationalError as e:  # read-only, disk full, locked too long
+                self._unwritable(e)
             except sqlite3.DatabaseError as e:
                 if not _is_corruption(e):
                     raise
@@ -183,10 +188,40 @@ class EmbeddingCache:
         try:
             return self._connect()
         except sqlite3.DatabaseError as e:
-            if not _is_corruption(e):
+            if _is_corruption(e):
+                self._quarantine(e)
+                return self._connect()
+            if not isinstance(e, sqlite3.OperationalError):
                 raise
-            self._quarantine(e)
-            return self._connect()
+            error: Exception = e
+        except OSError as e:  # the folder cannot be made
+            error = e
+        # Read-only (a folder or file of another user's, a full disk): read what it holds.
+        self._unwritable(error)
+        try:
+            conn = open_read_only(self.path)
+        except sqlite3.Error:
+            conn = None
+        if conn is not None:
+            try:
+                conn.execute("SELECT spec FROM embeddings LIMIT 1").fetchall()
+                return conn
+            except sqlite3.Error:
+                conn.close()
+        # No file, or not one of ours to read: a cache for this run only.
+        conn = sqlite3.connect(":memory:", check_same_thread=False)
+        conn.executescript(_SCHEMA)
+        return conn
+
+    def _unwritable(self, error: Exception) -> None:
+        if not self._warned:
+            log.warning(
+                "embedding cache %s cannot be written (%s); embeddings not in it are "
+                "computed and not stored (set ROUTERLLM_CACHE to a writable folder)",
+                self.path,
+                error,
+            )
+        self._warned = True
 
     def _recover(self, error: sqlite3.DatabaseError) -> None:
         self._conn.close()
