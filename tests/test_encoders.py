@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import socket
 import sqlite3
@@ -231,6 +232,24 @@ def test_minilm_truncates_at_256_tokens(
         mixed = [SENTENCES[0], long, *SENTENCES[1:]]
         singles = np.vstack([encoder.encode([t]) for t in mixed])
         np.testing.assert_allclose(encoder.encode(mixed, batch_size=2), singles, atol=1e-5)
+
+
+def test_hf_encoder_truncates_at_the_models_positions_when_the_tokenizer_gives_no_limit(
+    tmp_path: Path,
+) -> None:
+    """A tokenizer_config.json without model_max_length (the tokenizer then allows any
+    length) and a max_length above the model's 512 positions: a long prompt ended in a
+    bare torch RuntimeError (tensor a (1000) must match tensor b (512))."""
+    model = tmp_path / "enc"
+    model.mkdir()
+    for name in ("config.json", "model.safetensors", "special_tokens_map.json", "vocab.txt"):
+        (model / name).symlink_to(minilm_dir() / name)
+    tokenizer_config = json.loads((minilm_dir() / "tokenizer_config.json").read_text())
+    del tokenizer_config["model_max_length"]
+    (model / "tokenizer_config.json").write_text(json.dumps(tokenizer_config))
+    long = "word " * 2000
+    wide = HFEncoder(f"{model}?max_length=1000").encode([long])
+    np.testing.assert_array_equal(wide, HFEncoder(str(model)).encode([long]))  # 512 tokens
 
 
 @pytest.mark.parametrize(

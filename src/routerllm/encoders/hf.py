@@ -214,8 +214,9 @@ class HFEncoder(Encoder):
     ``pooling`` is ``"mean"`` (over the attention mask, as sentence-transformers
     does) or ``"cls"`` (the first token's hidden state); ``normalize`` makes the
     vectors unit-length; texts are truncated to ``max_length`` tokens (and never
-    past what the tokenizer allows). Options may also come in the model string
-    (see the module docstring); an option given both ways must agree.
+    past what the tokenizer or the model's positions allow). Options may also come
+    in the model string (see the module docstring); an option given both ways must
+    agree.
     ``threads`` sets torch's process-wide thread count when the model loads
     (default: every CPU this process may use).
     """
@@ -346,7 +347,18 @@ class HFEncoder(Encoder):
     def _token_limit(self) -> int:
         # Tokenizers without a known limit report a huge sentinel (int(1e30)).
         limit = int(getattr(self._tokenizer, "model_max_length", 0) or 0)
-        return min(self.max_length, limit) if 0 < limit < 1_000_000 else self.max_length
+        limits = [self.max_length, self._position_limit()]
+        return min(n for n in [*limits, limit if limit < 1_000_000 else 0] if n > 0)
+
+    def _position_limit(self) -> int:
+        """Tokens the model has positions for (0: not known): a longer text, where the
+        tokenizer gives no limit, ended in a bare torch error."""
+        n = getattr(self._model.config, "max_position_embeddings", None)
+        if not isinstance(n, int) or n < 1:
+            return 0
+        table = getattr(getattr(self._model, "embeddings", None), "position_embeddings", None)
+        offset = getattr(table, "padding_idx", None)  # RoBERTa's positions start after it
+        return n - offset - 1 if isinstance(offset, int) and 0 <= offset < n - 1 else n
 
     def encode(self, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
         items = check_texts(texts, batch_size)
