@@ -135,6 +135,7 @@ def test_close_waits_for_a_request_another_thread_is_running(
 
     from routerllm.carbon.request_log import RequestLog
 
+    tiny_config.cascade.enabled = True  # the running request asks which models run, after close()
     system = RouterLLM(tiny_config)
     routing, release = threading.Event(), threading.Event()
     real_route_batch = system.router.route_batch

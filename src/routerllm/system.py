@@ -121,7 +121,7 @@ class RouterLLM:
             meter.check_open()
         self.config = config
         self.router = _as_router(router, config) if router is not None else build_router(config)
-        self.scope = RoutingScope(config, self.available_models)
+        self.scope = RoutingScope(config, self._available_models)
         self.gate = ServedGate.load(config)  # before anything is opened that would need closing
         self.feedback_loop = FeedbackLoop.of(config, self.router, configured=router is None)
         csv_path = Path(config.carbon.output_dir) / "emissions.csv"
@@ -210,6 +210,10 @@ class RouterLLM:
         that cannot is checked again after a while); a clear error naming each model's
         reason when none can."""
         self._check_open()
+        return self._available_models()
+
+    def _available_models(self) -> list[str]:
+        # not refused once closed: a request running while close() waits goes on with it
         available = self.manager.available_models()
         if not available:
             reasons = "; ".join(
@@ -280,7 +284,7 @@ class RouterLLM:
         with self.meter.measure("router_inference") as routing:
             if model is not None:
                 self.config.model(model)  # clear error for an unknown name
-                if model not in self.available_models():
+                if model not in self._available_models():
                     raise ModelUnavailableError(
                         f"model {model!r} is not available here: {self.manager.availability(model)}"
                     )
@@ -377,7 +381,9 @@ class RouterLLM:
         if cascade.enabled:  # imported only where used: it brings the sandbox and the parsers
             from routerllm.cascade import next_larger, verify_answer, verify_stub
         while cascade.enabled and (
-            bigger := next_larger(self.config, self.scope.within_cap(self.available_models()), name)
+            bigger := next_larger(
+                self.config, self.scope.within_cap(self._available_models()), name
+            )
         ):
             with self.meter.measure("router_inference") as slot:
                 check = (
