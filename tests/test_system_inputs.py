@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 import sqlite3
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -124,26 +125,37 @@ def test_an_answer_that_cannot_be_logged_is_not_lost(system: RouterLLM) -> None:
     assert one.value.result.completion_tokens > 0
 
 
+def in_threads(n: int, work: Callable[[int], object]) -> dict[int, object]:
+    """``work(k)`` for k in 0..n-1, each in its own thread at once: its result, or the
+    exception it raised (for the caller's asserts to report); a deadlock fails."""
+    outcome: dict[int, object] = {}
+
+    def run(k: int) -> None:
+        try:
+            outcome[k] = work(k)
+        except BaseException as e:  # noqa: BLE001 - reported by the caller's asserts
+            outcome[k] = e
+
+    threads = [threading.Thread(target=run, args=(k,)) for k in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert not any(t.is_alive() for t in threads), "threads deadlocked"
+    return outcome
+
+
 def test_threads_sharing_a_system_take_turns_on_a_model(tiny_config: AppConfig) -> None:
     tiny_config.carbon.enabled = False  # CodeCarbon's tracker is one per process
     tiny_config.generation.max_new_tokens = 16
-    outcome: dict[int, object] = {}
     with RouterLLM(tiny_config) as system:
         system.generate("warm up", model="tiny-light")
-
-        def work(k: int) -> None:
-            try:
-                outcome[k] = system.generate_batch(
-                    [f"Tell me about topic {k}-{i}" for i in range(4)], model="tiny-light"
-                )
-            except BaseException as e:  # noqa: BLE001 - reported by the assert below
-                outcome[k] = e
-
-        threads = [threading.Thread(target=work, args=(k,)) for k in range(2)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
+        outcome = in_threads(
+            2,
+            lambda k: system.generate_batch(
+                [f"Tell me about topic {k}-{i}" for i in range(4)], model="tiny-light"
+            ),
+        )
         assert all(isinstance(v, list) and len(v) == 4 for v in outcome.values()), outcome
         assert system.log.count() == 9
         alone = system.generate("Tell me about topic 0-0", model="tiny-light")
@@ -155,21 +167,13 @@ def test_threads_sharing_a_system_are_each_measured(tiny_config: AppConfig) -> N
     refused, and its request logged as spending nothing ("codecarbon:failed")."""
     tiny_config.manager.memory_budget_gb = 0.15  # one model at a time: loads evict
     models = ["tiny-light", "tiny-medium", "tiny-heavy"]
-    outcome: dict[int, object] = {}
     with RouterLLM(tiny_config) as system:
-
-        def work(k: int) -> None:
-            try:
-                outcome[k] = [system.generate(f"topic {k}-{i}", model=models[(k + i) % 3]) for i in range(4)]  # fmt: skip
-            except BaseException as e:  # noqa: BLE001 - reported by the assert below
-                outcome[k] = e
-
-        threads = [threading.Thread(target=work, args=(k,)) for k in range(4)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join(timeout=120)
-        assert not any(t.is_alive() for t in threads), "threads deadlocked"
+        outcome = in_threads(
+            4,
+            lambda k: [
+                system.generate(f"topic {k}-{i}", model=models[(k + i) % 3]) for i in range(4)
+            ],  # fmt: skip
+        )
         assert all(isinstance(v, list) and len(v) == 4 for v in outcome.values()), outcome
         results = [r for v in outcome.values() for r in v]  # type: ignore[attr-defined]
         methods = {m.method for r in results for m in r.components.values()}
