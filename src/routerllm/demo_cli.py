@@ -37,15 +37,15 @@ def _faster(speedup: float) -> str:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from routerllm.backends.base import GenerationRequest, resolve_sampling
+    from routerllm.backends.base import GenerationRequest
     from routerllm.carbon.report import summarize
     from routerllm.carbon.report_text import totals_lines
     from routerllm.demo import DEMO_PROMPTS, run_demo
 
+    # a bad --max-new-tokens is refused (by the request's own check) before anything runs
+    GenerationRequest("-", max_new_tokens=args.max_new_tokens)
     stdin = _stdin("give the prompts on stdin, one a line") if args.interactive else None
     with _system(args) as system:
-        # a bad --max-new-tokens is refused before any prompt is asked (or typed)
-        resolve_sampling(GenerationRequest("-", max_new_tokens=args.max_new_tokens), system.config.generation)  # fmt: skip
         if stdin is not None:
             return _interactive(args, system, stdin)
         available = system.available_models()
