@@ -49,6 +49,21 @@ from routerllm.routers.policy import PolicyRouter
 ROUTERS = ["policy", "moe", "quality", "logreg"]
 
 
+def routed(
+    router: OutcomeRouter, test: OutcomeDataset, test_costs: np.ndarray, top: float, mix: bool
+) -> dict[str, Any]:
+    """The router's accuracy, cost (a share of the costliest model's) and model shares
+    on the test set; ``mix``: whether calibration fell back to the fixed mix."""
+    chosen = [d.model for d in router.route_batch(test.prompts)]
+    cols = np.array([test.models.index(m) for m in chosen])
+    p = evaluate_choices(cols, test.scores, test_costs)
+    return {
+        "accuracy": p.quality, "cost_share": p.cost / top, "fixed_mix": mix,
+        "model_shares": {m: float(np.mean(cols == j)) for j, m in
+                         enumerate(test.models) if np.any(cols == j)},
+    }  # fmt: skip
+
+
 def one_split(
     train: OutcomeDataset,
     test: OutcomeDataset,
@@ -74,17 +89,11 @@ def one_split(
         predicted = router.predict(x_test)[:, order]
         curves[name] = sweep(predicted, test.scores, test_costs, "lambda", decision_costs=mean_cost)
         row: dict[str, Any] = {"fit_seconds": fit_seconds}
+        if isinstance(router, PolicyRouter):  # before calibration: the seed's argmax rule
+            row["uncalibrated"] = routed(router, test, test_costs, top, False)
         for target in targets:
             cal = router.calibrate(x_held, held_out.scores, target, train.models)
-            chosen = [d.model for d in router.route_batch(test.prompts)]
-            cols = np.array([train.models.index(m) for m in chosen])
-            p = evaluate_choices(cols, test.scores, test_costs)
-            row[target] = {
-                "accuracy": p.quality, "cost_share": p.cost / top,
-                "fixed_mix": cal["fallback_mix"] is not None,
-                "model_shares": {m: float(np.mean(cols == j)) for j, m in
-                                 enumerate(train.models) if np.any(cols == j)},
-            }  # fmt: skip
+            row[target] = routed(router, test, test_costs, top, cal["fallback_mix"] is not None)
         if isinstance(router, PolicyRouter):
             best = router.policy_probabilities(x_test).argmax(axis=1)
             out["policy"] = {
@@ -135,10 +144,11 @@ def print_summary(runs: dict[str, Any], routers: list[str], targets: list[str]) 
         shares = ", ".join(f"{p} {v:.1%}" for p, v in pol["predicted_policy_shares"].items())
         print(f"seed {seed}: references medium {pol['medium_model']}, large {pol['large_model']}; "
               f"labels {labels}; test prompts by most likely policy: {shares}")  # fmt: skip
-        for t in targets:
-            models = r["routers"]["policy"][t]["model_shares"]
-            print(f"    policy router at {t}: " + ", ".join(
-                f"{m} {v:.1%}" for m, v in models.items()))  # fmt: skip
+        for t in ["uncalibrated", *targets]:
+            cell = r["routers"]["policy"][t]
+            print(f"    policy router at {t}: accuracy {cell['accuracy']:.4f}, cost "
+                  f"{cell['cost_share']:.1%}; " + ", ".join(
+                f"{m} {v:.1%}" for m, v in cell["model_shares"].items()))  # fmt: skip
 
 
 def main() -> int:

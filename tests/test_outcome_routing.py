@@ -832,7 +832,7 @@ def test_embeddings_a_router_cannot_use_are_refused(embeddings: np.ndarray, mess
         ("knn", {"k": "5"}, "option 'k' must be an integer, got \"5\""),
         ("knn", {"k": 2.5}, "option 'k' must be an integer, got 2.5"),
         ("logreg", {"C": "1"}, "option 'C' must be a number"),
-        ("knn", {"mode": True}, "option 'mode' must be a string, got true"),
+        ("knn", {"mode": True}, "option 'mode' must be a string or null, got true"),
         ("knn", {"knob": float("nan")}, "knob must be a finite number"),
         ("knn", {"costs": [1.0, -1.0, 2.0]}, "costs must be non-negative"),
         ("knn", {"second_share": 2.0}, r"second_share must be a number in \[0, 1\]"),

@@ -191,8 +191,20 @@ def test_the_router_learns_the_policies_and_maps_them_to_models() -> None:
         assert d.scores == pytest.approx(
             {"small": 0.0, "mid": p[STANDARD], "big": p[STANDARD] + p[COMPLEX]}
         )
-    # knob 0 (quality first): big, the most likely to succeed, for every prompt
-    assert {d.model for d in decisions} == {"big"}
+    # uncalibrated, the seed's rule: the most likely policy's model, an ambiguous prompt
+    # ("do not escalate") staying on the standard one
+    assert router.mode == "argmax"
+    assert [d.model for d in decisions] == ["mid", "big", "mid"]
+    assert decisions[0].reason.endswith(
+        "(the most likely policy; ambiguous stays on the standard model)"
+    )
+    assert router.policy(router.embed(prompts[:3])).argmax(axis=1).tolist() == [1, 2, 1]
+    # a policy's model barred: the best predicted success among the allowed
+    assert [d.model for d in router.route_batch(prompts[:3], ["small", "mid"])] == ["mid"] * 3
+    assert [d.model for d in router.route_batch(prompts[:3], ["small", "big"])] == ["big"] * 3
+    # lambda, knob 0 (quality first): big, the most likely to succeed, for every prompt
+    router.mode = "lambda"
+    assert {d.model for d in router.route_batch(prompts[:3])} == {"big"}
     # a knob pricing cost: standard stays on mid, complex escalates, an ambiguous
     # prompt (nobody solves it: do not escalate) goes to the cheapest model
     router.knob = 0.9
@@ -239,11 +251,12 @@ def test_a_saved_router_reloads_to_identical_predictions_and_remaps_to_other_mod
     assert other.policy_models == {"standard": "q-7b", "complex": "q-70b"}
     X = router.embed(prompts)
     assert np.array_equal(other.policy_probabilities(X), router.policy_probabilities(X))
-    other.knob = 0.9  # standard -> q-7b, complex -> q-70b, ambiguous -> the cheapest
-    by_policy = {"standard": "q-7b", "complex": "q-70b", "ambiguous": "q-1b"}
-    assert [d.model for d in other.route_batch(prompts)] == [
-        by_policy[p] for p in router.predict_policies(prompts)
-    ]
+    policies = router.predict_policies(prompts)
+    by_policy = {"standard": "q-7b", "complex": "q-70b", "ambiguous": "q-7b"}
+    assert [d.model for d in other.route_batch(prompts)] == [by_policy[p] for p in policies]
+    other.mode, other.knob = "lambda", 0.9  # ambiguous -> the cheapest
+    by_policy["ambiguous"] = "q-1b"
+    assert [d.model for d in other.route_batch(prompts)] == [by_policy[p] for p in policies]
     # the map set by the config when loading
     down = load_router(folder, OTHER, {"policy_map": {"standard": "light"}})
     assert down.policy_models["standard"] == "q-1b"  # type: ignore[attr-defined]
@@ -391,10 +404,36 @@ def test_train_and_eval_routing_from_the_command_line(tmp_path: Path) -> None:
     assert ev["routers"]["policy"]["aiq"] > ev["routers"]["random"]["aiq"]
 
 
+def test_trained_without_calibration_it_routes_by_the_most_likely_policy(
+    tmp_path: Path,
+) -> None:
+    train = write_json(tmp_path / "train.json", *policy_rows(150, 0))
+    out = tmp_path / "policy"
+    got = ok_json(
+        "train", "--router", "policy", "--data", str(train), "--out", str(out),
+        "--encoder", "hashing", "--medium-model", "mid", "--large-model", "big",
+    )  # fmt: skip
+    assert "calibration" not in got
+    router = load_router(out, CANDIDATES)
+    assert isinstance(router, PolicyRouter) and router.mode == "argmax"
+    prompts, _ = policy_rows(30, 1)
+    # not every prompt escalated, as lambda's knob 0 would
+    assert [d.model for d in router.route_batch(prompts)] == ["mid", "big", "mid"] * 10
+
+
 def test_cli_errors_are_one_line(tmp_path: Path) -> None:
     train = write_json(tmp_path / "train.json", *policy_rows(30, 0))
     base = ("train", "--router", "policy", "--data", str(train), "--out", str(tmp_path / "o"),
             "--encoder", "hashing")  # fmt: skip
+    assert_one_line_error(
+        run(*base, "--decision", "argmax", "--calibrate", "quality=0.9"),
+        "--decision argmax has no knob to calibrate",
+    )
+    assert_one_line_error(
+        run("train", "--router", "logreg", "--data", str(train), "--out", str(tmp_path / "o"),
+            "--encoder", "hashing", "--decision", "argmax"),
+        "unknown decision mode 'argmax' for the logreg router; valid: lambda, threshold",
+    )  # fmt: skip
     assert_one_line_error(
         run(*base, "--medium-model", "gpt-9"), "unknown reference model 'gpt-9'; valid names"
     )

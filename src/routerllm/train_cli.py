@@ -195,7 +195,7 @@ def _train_outcome_router(args: argparse.Namespace) -> dict[str, Any]:
         candidates,
         args.seed,
         encoder=encoder_spec,
-        mode=args.decision or "lambda",
+        mode=args.decision,  # None: the router's own default
         costs=costs.tolist(),
         **references,
         **options,
@@ -204,6 +204,11 @@ def _train_outcome_router(args: argparse.Namespace) -> dict[str, Any]:
     if args.two_settings and not args.calibrate:
         raise RouterLLMError("--two-settings is a way to --calibrate: give a target too")
     if args.calibrate:
+        if args.decision is not None and args.decision not in MODES:
+            raise RouterLLMError(
+                f"--decision {args.decision} has no knob to calibrate; with --calibrate give "
+                f"{' or '.join(MODES)}, or leave --decision out (the better of them)"
+            )
         parse_target(args.calibrate, router.model_names)  # before the fit, not after
     fit_on, held_out = data, None
     if args.calibrate:
@@ -315,9 +320,10 @@ def add_train_parser(sub: Any, common: argparse.ArgumentParser) -> None:
     tr.add_argument("--cost", help="outcome routers: auto (default) | call | size | price")
     tr.add_argument(
         "--decision",
-        choices=["lambda", "threshold"],
-        help="outcome routers' decision rule (default: lambda; with --calibrate, the one "
-        "that meets the target better on the held-out split)",
+        choices=["lambda", "threshold", "argmax"],
+        help="outcome routers' decision rule (default: lambda, for the policy router argmax, "
+        "its most likely policy; with --calibrate, of lambda and threshold the one that "
+        "meets the target better on the held-out split)",
     )
     tr.add_argument(
         "--calibrate",

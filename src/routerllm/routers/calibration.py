@@ -75,7 +75,9 @@ def calibrate(
         raise RouterLLMError(f"modes must be a list of decision modes ({', '.join(MODES)})")
     unknown = [m for m in modes if m not in MODES]
     if unknown:
-        raise RouterLLMError(f"unknown decision mode(s) {unknown}; valid: {', '.join(MODES)}")
+        raise RouterLLMError(
+            f"unknown decision mode(s) {unknown} to calibrate (a knob of): {', '.join(MODES)}"
+        )
     rows = []  # (knob, cost, quality, choices, mode)
     for mode in dict.fromkeys(modes):
         knobs = default_lambdas(pred, costs) if mode == "lambda" else DEFAULT_THRESHOLDS

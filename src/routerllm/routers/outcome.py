@@ -50,13 +50,16 @@ class OutcomeRouter(Router):
     LEARNED_OPTIONS = frozenset({"encoder"})
     #: What ``predict`` gives, in a decision's reason.
     PREDICTION = "predicted success"
+    #: The decision rules it takes, and the one it routes by unless told.
+    DECISION_MODES: tuple[str, ...] = MODES
+    DEFAULT_MODE = "lambda"
 
     def __init__(
         self,
         models: Sequence[CandidateModel],
         seed: int = 0,
         encoder: str = DEFAULT_ENCODER,
-        mode: str = "lambda",
+        mode: str | None = None,
         knob: float | None = None,
         costs: Sequence[float] | None = None,
         mix: Mapping[str, float] | None = None,
@@ -64,15 +67,19 @@ class OutcomeRouter(Router):
         second_share: float = 0.0,
     ) -> None:
         super().__init__(models, seed)
-        if mode not in MODES:
-            raise RouterLLMError(f"unknown decision mode {mode!r}; valid: {', '.join(MODES)}")
+        mode = self.DEFAULT_MODE if mode is None else mode
+        if mode not in self.DECISION_MODES:
+            raise RouterLLMError(
+                f"unknown decision mode {mode!r} for the {self.name} router; "
+                f"valid: {', '.join(self.DECISION_MODES)}"
+            )
         if not isinstance(encoder, str):
             raise RouterLLMError(f"encoder must be an encoder name, got {encoder!r}")
         self.encoder_spec = encoder
         self.mode = mode
         # Uncalibrated: lambda 0 takes the best predicted model, threshold 0.5 the
         # cheapest one more likely than not to succeed (0 would always be the cheapest).
-        self.knob = float(DEFAULT_KNOB[mode] if knob is None else knob)
+        self.knob = float(DEFAULT_KNOB.get(mode, 0.0) if knob is None else knob)
         if not math.isfinite(self.knob):
             raise RouterLLMError(f"knob must be a finite number, got {knob!r}")
         # Per-model decision cost, in the router's (size-sorted) model order.
@@ -321,8 +328,14 @@ class OutcomeRouter(Router):
         idx = np.empty(len(prompts), dtype=int)
         for knob in np.unique(knobs):
             rows = knobs == knob
-            idx[rows] = choose(pred[rows], self.costs, self.mode, float(knob), allowed=mask)
+            idx[rows] = self._choose(pred[rows], float(knob), mask)
         return idx
+
+    def _choose(
+        self, pred: np.ndarray, knob: float, allowed: np.ndarray | None = None
+    ) -> np.ndarray:
+        """Each row's model by the decision rule and ``knob``, among the ``allowed``."""
+        return choose(pred, self.costs, self.mode, knob, allowed=allowed)
 
     def policy(self, X: np.ndarray) -> np.ndarray:
         """(n, m): each model's probability of being chosen for each prompt embedded in
@@ -336,7 +349,7 @@ class OutcomeRouter(Router):
         settings = [(self.knob, 1.0 - self.second_share), (self.second_knob, self.second_share)]
         for knob, weight in settings:
             if knob is not None and weight > 0:
-                out[np.arange(len(pred)), choose(pred, self.costs, self.mode, knob)] += weight
+                out[np.arange(len(pred)), self._choose(pred, knob)] += weight
         return out
 
     def score(self, prompts: Sequence[str]) -> np.ndarray:
@@ -388,7 +401,11 @@ class OutcomeRouter(Router):
             f"; {self.second_share:.0%} of requests, drawn by their hash, take "
             f"{self.second_knob:g} and the rest {self.knob:g}"
         )  # fmt: skip
-        return [f"{self.mode} {k:g}{both}{self._decision_note()}" for k in knobs]
+        return [f"{self._rule(k)}{both}{self._decision_note()}" for k in knobs]
+
+    def _rule(self, knob: float) -> str:
+        """The decision rule and its knob, for a decision's reason."""
+        return f"{self.mode} {knob:g}"
 
     # -- calibration ---------------------------------------------------------
     def calibrate(

@@ -26,7 +26,9 @@ largest): the knob is a threshold on P(complex) over its whole range, and an
 ambiguous prompt ("do not escalate") goes to the cheapest model the knob allows,
 down to the cheapest of all (the seed's budget downgrade). The knob, the decision
 rules, calibration to a target and the do-no-harm fallback to the best fixed mix
-(M3.9) are then those of the other learned routers.
+(M3.9) are then those of the other learned routers. Until calibration sets a rule
+and knob, it routes by the seed's rule (``argmax``): each prompt to its most likely
+policy's model, ambiguous to the standard one.
 
 Summing the policies' probabilities per mapped model instead (standard and
 ambiguous on the medium model) never escalated a prompt on the outcome sets:
@@ -56,6 +58,7 @@ from routerllm.data.policy_labels import (
 from routerllm.exceptions import DataError, RouterLLMError
 from routerllm.routers.base import CandidateModel, RoutingDecision, prompt_list
 from routerllm.routers.classifier import class_routes
+from routerllm.routers.decision import MODES, choose
 from routerllm.routers.outcome import OutcomeRouter
 
 log = logging.getLogger(__name__)
@@ -66,6 +69,9 @@ log = logging.getLogger(__name__)
 #: so the knob sends it to the cheapest model it allows.
 DEFAULT_POLICY_MAP = {"standard": "medium", "complex": "heavy"}
 MAPPED = tuple(DEFAULT_POLICY_MAP)
+#: The decision rule of an uncalibrated policy router (the seed's): each prompt to its
+#: most likely policy's model, ambiguous ("do not escalate") to the standard one.
+ARGMAX = "argmax"
 #: The tier whose reference model serves it, when the router has that model.
 REFERENCE_TIERS = {"medium": "medium_model", "heavy": "large_model"}
 
@@ -78,6 +84,11 @@ class PolicyRouter(OutcomeRouter):
     name = "policy"
     LEARNS_PER_MODEL = False
     MODEL_AXIS_ARRAYS = frozenset()  # its arrays run over the policies, not the models
+    #: ``argmax``, the seed's rule, until calibration sets a knob: ``lambda`` 0 would
+    #: escalate every prompt, the complex model's predicted success never being below
+    #: the standard one's.
+    DECISION_MODES = (ARGMAX, *MODES)
+    DEFAULT_MODE = ARGMAX
 
     def __init__(
         self,
@@ -287,6 +298,29 @@ class PolicyRouter(OutcomeRouter):
 
     def _predict(self, X: np.ndarray) -> np.ndarray:
         return np.clip(self._policy_probs(X) @ self._success, 0.0, 1.0)
+
+    def _choose(
+        self, pred: np.ndarray, knob: float, allowed: np.ndarray | None = None
+    ) -> np.ndarray:
+        if self.mode != ARGMAX:
+            return super()._choose(pred, knob, allowed)
+        # The policies' probabilities, read back off the predicted successes.
+        (standard, _), (complex_, _) = self.targets
+        p_standard = pred[:, standard]
+        p_complex = pred[:, complex_] - (p_standard if standard != complex_ else 0.0)
+        p_ambiguous = 1.0 - pred[:, complex_]
+        escalate = (p_complex > p_standard) & (p_complex > p_ambiguous)  # a tie stays
+        idx = np.where(escalate, complex_, standard)
+        if allowed is not None and not allowed[idx].all():
+            # The policy's model may not serve: the best predicted success that may.
+            barred = ~allowed[idx]
+            idx[barred] = choose(pred[barred], self.costs, "lambda", 0.0, allowed=allowed)
+        return idx
+
+    def _rule(self, knob: float) -> str:
+        if self.mode != ARGMAX:
+            return super()._rule(knob)
+        return "the most likely policy; ambiguous stays on the standard model"
 
     def route_batch_embedded(
         self, prompts: Sequence[str], allowed: Sequence[str] | None = None
