@@ -16,8 +16,8 @@ to each target (``max_cost=0.5``, ``quality=0.95``), as ``routerllm train
 * the policy router's label distribution (the 9-cell matrix on its training
   prompts; RouterBench has answer texts, so IDK can occur there; LLMRouter has
   none) and its reference models; the share of test prompts whose most likely
-  policy is each policy, and the share of test prompts routed to each model at
-  each target;
+  policy is each policy, and the accuracy, cost and share of test prompts routed
+  to each model at each target and uncalibrated (its default ``argmax`` rule);
 * the mixture-of-experts router's best epoch (on its own 10 % of the fit prompts).
 
 Nothing is tuned on the test sets.
