@@ -530,11 +530,51 @@ def test_context_overflow_400_is_a_prompt_error(stub: Stub) -> None:
     assert len(stub.posts) == 1
 
 
-def test_other_400_is_a_backend_error(stub: Stub) -> None:
-    stub.default_post = error_reply(400, "temperature must be between 0 and 2")
-    with pytest.raises(BackendError, match="HTTP 400.*temperature must be"):
+@pytest.mark.parametrize("status", [400, 422])
+def test_a_refused_request_is_a_prompt_error_naming_the_field(stub: Stub, status: int) -> None:
+    """An upstream 400 (422 from TGI) is the request's fault, not a failing backend: the
+    server answers its client 400 with the upstream's message and field, not 502."""
+    stub.default_post = json_reply(
+        status,
+        {"error": {"message": "max_tokens is too large: 99999", "param": "max_tokens"}},
+    )
+    with pytest.raises(PromptError, match=f"HTTP {status} .*max_tokens is too large") as err:
         http_backend(stub.base_url).generate(GenerationRequest("hi"))
+    assert err.value.param == "max_tokens" and "'remote'" in str(err.value)
     assert len(stub.posts) == 1
+    stub.default_post = error_reply(400, "temperature must be between 0 and 2")
+    with pytest.raises(PromptError, match="temperature must be") as err:
+        http_backend(stub.base_url).generate(GenerationRequest("hi"))
+    assert err.value.param is None
+
+
+def test_the_server_answers_an_upstream_400_with_a_400_and_a_401_with_a_502(
+    stub: Stub, tmp_path: Path
+) -> None:
+    from starlette.testclient import TestClient
+
+    from routerllm.server.app import create_app
+
+    data = tiny_config_dict(
+        tmp_path,
+        models=[http_model_dict("remote", stub.base_url, max_retries=0)],
+        carbon={"enabled": False},
+    )
+    body = {"model": "auto", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 99999}
+    with RouterLLM(load_config(write_config(tmp_path, data))) as system:
+        client = TestClient(create_app(system))
+        stub.default_post = json_reply(
+            400, {"error": {"message": "max_tokens is too large: 99999", "param": "max_tokens"}}
+        )
+        answer = client.post("/v1/chat/completions", json=body)
+        error = answer.json()["error"]
+        assert answer.status_code == 400 and error["type"] == "invalid_request_error", error
+        assert error["param"] == "max_tokens" and "max_tokens is too large" in error["message"]
+        stub.default_post = error_reply(401, "Incorrect API key provided")
+        answer = client.post("/v1/chat/completions", json=body)
+        error = answer.json()["error"]
+        assert answer.status_code == 502 and error["code"] == "backend_error", error
+        assert "Incorrect API key provided" in error["message"]
 
 
 @pytest.mark.parametrize(

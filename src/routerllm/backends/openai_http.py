@@ -36,6 +36,9 @@ from routerllm.exceptions import BackendError, PromptError
 log = logging.getLogger(__name__)
 
 RETRY_STATUS = {408, 429, 500, 502, 503, 504}
+#: The request refused as invalid (TGI says 422): a ``PromptError``, as a local model's
+#: refusal of the same request is, not a failing backend.
+REFUSED_STATUS = {400, 422}
 MAX_BACKOFF_S = 30.0  # the longest wait between two attempts, Retry-After included
 MAX_RESPONSE_BYTES = 32 * 2**20
 #: More tokens than any model's context: a usage count above it is not a count.
@@ -212,13 +215,20 @@ class OpenAIHTTPBackend(Backend):
                 if e.code in RETRY_STATUS and not last:
                     self._sleep(attempt, f"HTTP {e.code}", e.headers.get("Retry-After"))
                     continue
+                param = None
                 if 300 <= e.code < 400:  # its body is not read: it is not the answer
                     detail = f"a redirect to {e.headers.get('Location')}, not followed"
                 else:
-                    detail = _error_detail(e)
-                if e.code == 400 and "context" in detail.lower():
+                    detail, param = _error_detail(e)
+                if e.code in REFUSED_STATUS and "context" in detail.lower():
                     raise PromptError(
                         f"model {self.name!r} rejected the prompt: {detail}", "prompt"
+                    ) from e
+                if e.code in REFUSED_STATUS:  # an option's value, say: the endpoint is up
+                    raise PromptError(
+                        f"model {self.name!r} rejected the request (HTTP {e.code} from "
+                        f"{self.base_url}{path}): {detail}",
+                        param,
                     ) from e
                 raise BackendError(
                     f"{self.base_url}{path} answered HTTP {e.code} for model "
@@ -279,15 +289,19 @@ def _reason(e: BaseException) -> str:
     return _one_line(str(e)) or type(e).__name__
 
 
-def _error_detail(e: urllib.error.HTTPError) -> str:
+def _error_detail(e: urllib.error.HTTPError) -> tuple[str, str | None]:
+    """The error answer's message, on one line, and the request field it names (the
+    OpenAI error object's ``param``) where it names one."""
     try:
         raw = e.read(MAX_RESPONSE_BYTES).decode("utf-8", "replace")
     except (OSError, http.client.HTTPException):  # the error page cut short
-        return _one_line(str(e.reason or ""))
+        return _one_line(str(e.reason or "")), None
     try:
         payload = json.loads(raw)
         err = payload.get("error", payload) if isinstance(payload, dict) else payload
         msg = err.get("message") if isinstance(err, dict) else None
-        return _one_line(str(msg or err))[:300]
+        param = err.get("param") if isinstance(err, dict) else None
+        named = _one_line(param)[:100] if isinstance(param, str) else ""
+        return _one_line(str(msg or err))[:300], named or None
     except (ValueError, RecursionError):
-        return _one_line(raw)[:300] or _one_line(str(e.reason))
+        return _one_line(raw)[:300] or _one_line(str(e.reason)), None
