@@ -503,6 +503,36 @@ def test_an_api_key_guards_everything_but_health(quiet_config: AppConfig) -> Non
         assert system.log.count() == 1
 
 
+def test_cors_is_off_by_default_and_lets_the_given_origins_call(quiet_config: AppConfig) -> None:
+    """A web UI on another origin could not call the server: no CORS at all."""
+    from starlette.testclient import TestClient
+
+    page = "http://localhost:3000"
+    preflight = {
+        "Origin": page,
+        "Access-Control-Request-Method": "POST",
+        "Access-Control-Request-Headers": "authorization, content-type, x-stainless-os",
+    }
+    with RouterLLM(quiet_config) as system:
+        closed = TestClient(server_app.create_app(system, api_key="k"))
+        answer = closed.options(CHAT, headers=preflight)
+        assert answer.status_code == 405 and "access-control-allow-origin" not in answer.headers
+        # as given by hand: upper case, the default port; the page sends neither
+        client = TestClient(server_app.create_app(system, "k", cors=["HTTP://LocalHost:3000"]))
+        answer = client.options(CHAT, headers=preflight)  # no key: a preflight carries none
+        assert answer.status_code == 200, answer.text
+        assert answer.headers["access-control-allow-origin"] == page
+        assert "POST" in answer.headers["access-control-allow-methods"]
+        assert "x-stainless-os" in answer.headers["access-control-allow-headers"]
+        answer = client.post(CHAT, json=asking(), headers={"Origin": page})
+        assert answer.status_code == 401 and answer.headers["access-control-allow-origin"] == page
+        answer = client.post(CHAT, json=asking(), headers={"Origin": page, "Authorization": "Bearer k"})  # fmt: skip
+        assert answer.status_code == 200 and answer.headers["access-control-allow-origin"] == page
+        other = client.options(CHAT, headers={**preflight, "Origin": "https://evil.example"})
+        assert "access-control-allow-origin" not in other.headers
+    assert server_app.cors_origins(["https://app.example.com:443", "*"]) == ["https://app.example.com", "*"]  # fmt: skip
+
+
 @pytest.mark.parametrize("force", [False, True], ids=["stop", "second-ctrl-c"])
 def test_stopping_answers_the_request_in_progress_and_refuses_those_waiting(
     quiet_config: AppConfig, monkeypatch: pytest.MonkeyPatch, force: bool
@@ -652,6 +682,7 @@ def test_a_sigterm_while_starting_stops_quietly_and_the_ready_line_means_ready(
         (("--host", "no-such-host.invalid"), {}, "cannot listen on no-such-host.invalid"),
         ((), {"ROUTERLLM_API_KEY": " "}, "ROUTERLLM_API_KEY is empty"),
         (("--router", "psychic"), {}, "unknown router 'psychic'"),
+        (("--cors-origin", "http://localhost:3000/"), {}, "is not an origin: give scheme://"),
     ],
 )
 def test_serve_refuses_a_mistake_in_one_line(

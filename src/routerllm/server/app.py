@@ -16,11 +16,12 @@ import asyncio
 import copy
 import hmac
 import logging
+import re
 import signal
 import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
@@ -313,21 +314,59 @@ def _gone() -> Any:
     return Response(status_code=499)  # nobody reads it: the client has gone
 
 
-def create_app(system: "RouterLLM", api_key: str | None = None) -> Any:
+def cors_origins(origins: Sequence[str]) -> list[str]:
+    """``origins`` as a browser sends its ``Origin`` header (``scheme://host[:port]``, in
+    lower case, without the scheme's default port), or ``*`` for any origin; a clear
+    error for one that no browser would send (a path, a trailing slash), which would
+    never match."""
+    allowed = []
+    for origin in [origins] if isinstance(origins, str) else origins:
+        text = origin.strip().lower()
+        if text == "*":
+            allowed.append(text)
+            continue
+        match = _ORIGIN.fullmatch(text)
+        if match is None or int(match["port"] or 0) > 65535:
+            raise RouterLLMError(
+                f"CORS origin {origin!r:.100} is not an origin: give scheme://host[:port] as "
+                f"the browser sends it (http://localhost:3000, no path or trailing slash), or *"
+            )
+        scheme, host, port = match["scheme"], match["host"], match["port"]
+        default = {"http": "80", "https": "443"}.get(scheme)
+        allowed.append(f"{scheme}://{host}" + ("" if port in (None, default) else f":{port}"))
+    return allowed
+
+
+_ORIGIN = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*)://(?P<host>\[[0-9a-f:.]+\]|[^/?#@:\[\]\s]+)(?::(?P<port>\d{1,5}))?")  # fmt: skip
+
+
+def create_app(system: "RouterLLM", api_key: str | None = None, cors: Sequence[str] = ()) -> Any:
     """The FastAPI app serving ``system``; with ``api_key``, every ``/v1``, report and
-    feedback request needs ``Authorization: Bearer <api_key>``."""
+    feedback request needs ``Authorization: Bearer <api_key>``. A browser page from one
+    of the ``cors`` origins (``*``: any) may call it (CORS); by default none may."""
     try:
         import anyio.to_thread
         from fastapi import FastAPI, Request
         from starlette.exceptions import HTTPException
+        from starlette.middleware.cors import CORSMiddleware
     except ImportError as e:
         raise missing_dependency("fastapi", "server") from e
 
+    origins = cors_origins(cors)
     service = _Service(system, api_key)
     app = FastAPI(
         title="RouterLLM", version=__version__, docs_url=None, redoc_url=None, openapi_url=None
     )
     app.state.service = service
+    if origins:  # the key travels in Authorization, not in cookies: no credentials
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=origins,
+            allow_methods=["GET", "HEAD", "POST"],
+            allow_headers=["*"],  # the openai SDK's own x-stainless-* headers too
+            expose_headers=["Retry-After"],
+            max_age=600,
+        )
 
     async def in_thread(request: Request, work: Callable[[], Any]) -> Any:
         if (refused := service.unauthorised(request)) is not None:
@@ -388,9 +427,9 @@ def listen(host: str, port: int) -> socket.socket:
         raise RouterLLMError(f"cannot listen on {host}:{port}: {e.strerror or e}") from None
 
 
-def server(system: "RouterLLM", api_key: str | None = None) -> Any:
-    """A uvicorn server for ``create_app(system, api_key)``; ``.run(sockets=[listen(...)])``
-    serves until it is stopped."""
+def server(system: "RouterLLM", api_key: str | None = None, cors: Sequence[str] = ()) -> Any:
+    """A uvicorn server for ``create_app(system, api_key, cors)``;
+    ``.run(sockets=[listen(...)])`` serves until it is stopped."""
     try:
         import uvicorn
         from uvicorn.config import LOGGING_CONFIG
@@ -398,7 +437,7 @@ def server(system: "RouterLLM", api_key: str | None = None) -> Any:
         raise missing_dependency("uvicorn", "server") from e
     logging_config = copy.deepcopy(LOGGING_CONFIG)  # access lines to stderr, as all logs
     logging_config["handlers"]["access"]["stream"] = "ext://sys.stderr"
-    app = create_app(system, api_key)
+    app = create_app(system, api_key, cors)
     config = uvicorn.Config(app, log_level="info", log_config=logging_config, lifespan="off")
     srv = uvicorn.Server(config)
     app.state.service.stopping = lambda: srv.should_exit
@@ -410,12 +449,14 @@ def serve(
     sock: socket.socket,
     api_key: str | None = None,
     on_ready: Callable[[], None] | None = None,
+    cors: Sequence[str] = (),
 ) -> None:
     """Serve until Ctrl-C (``KeyboardInterrupt``) or SIGTERM (returns), each after the
     request in progress is answered and logged. A second Ctrl-C stops at once, yet
     the request in progress is still finished and logged first: a model cannot be
     stopped half-way, and the caller closes the system next. ``on_ready`` is called
-    once the server answers requests (and handles signals as above)."""
+    once the server answers requests (and handles signals as above); ``cors`` as for
+    :func:`create_app`."""
 
     def stopped(signum: int, frame: object) -> None:
         raise _Stopped
@@ -423,7 +464,7 @@ def serve(
     previous = signal.signal(signal.SIGTERM, stopped)  # uvicorn raises it again after its shutdown
     srv = None
     try:  # a SIGTERM while the server starts stops it here too
-        srv = server(system, api_key)
+        srv = server(system, api_key, cors)
         threading.Thread(target=_announce, args=(srv, on_ready), name="routerllm-ready", daemon=True).start()  # fmt: skip
         srv.run(sockets=[sock])
     except _Stopped:
