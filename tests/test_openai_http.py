@@ -855,3 +855,17 @@ def test_the_time_limit_covers_the_whole_answer(stub: Stub) -> None:
     with pytest.raises(BackendError, match="no whole answer within 0.5 s"):
         http_backend(stub.base_url, max_retries=0, timeout_s=0.5).generate(GenerationRequest("hi"))
     assert time.perf_counter() - start < 1.5
+
+
+def test_the_time_limit_covers_an_error_answer_too(stub: Stub) -> None:
+    """A 401 whose page trickled in held the request (and the server's turn) until the
+    whole page came, whatever timeout_s said; now what came by the limit is quoted."""
+    page = b'{"error": {"message": "Incorrect API key provided' + b"." * 400 + b'"}}'
+    stub.default_post = Reply(401, page, trickle_s=0.02)
+    start = time.perf_counter()
+    with pytest.raises(BackendError, match='HTTP 401 .*"error": {"message": "Inc'):
+        http_backend(stub.base_url, max_retries=0, timeout_s=0.5).generate(GenerationRequest("hi"))
+    assert time.perf_counter() - start < 1.5
+    stub.default_post = Reply(401, b"x" * (40 * 2**20))  # a huge one: not read to its end
+    with pytest.raises(BackendError, match="HTTP 401 .*xxx"):
+        http_backend(stub.base_url, max_retries=0).generate(GenerationRequest("hi"))

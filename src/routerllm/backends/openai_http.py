@@ -41,6 +41,7 @@ RETRY_STATUS = {408, 429, 500, 502, 503, 504}
 REFUSED_STATUS = {400, 422}
 MAX_BACKOFF_S = 30.0  # the longest wait between two attempts, Retry-After included
 MAX_RESPONSE_BYTES = 32 * 2**20
+MAX_ERROR_BYTES = 2**20  # of an error answer, quoted in 300 characters at most
 #: More tokens than any model's context: a usage count above it is not a count.
 MAX_USAGE_TOKENS = 10**7
 #: Half of a UTF-16 surrogate pair, as JSON's "\ud83d" escape gives one on its own.
@@ -209,6 +210,7 @@ class OpenAIHTTPBackend(Backend):
         attempts = self.config.max_retries + 1
         for attempt in range(attempts):
             last = attempt == attempts - 1
+            deadline = time.monotonic() + self.config.timeout_s
             try:
                 return self._request("POST", path, body, self.config.timeout_s)
             except urllib.error.HTTPError as e:
@@ -219,7 +221,7 @@ class OpenAIHTTPBackend(Backend):
                 if 300 <= e.code < 400:  # its body is not read: it is not the answer
                     detail = f"a redirect to {e.headers.get('Location')}, not followed"
                 else:
-                    detail, param = _error_detail(e)
+                    detail, param = _error_detail(e, deadline)
                 if e.code in REFUSED_STATUS and "context" in detail.lower():
                     raise PromptError(
                         f"model {self.name!r} rejected the prompt: {detail}", "prompt"
@@ -289,13 +291,23 @@ def _reason(e: BaseException) -> str:
     return _one_line(str(e)) or type(e).__name__
 
 
-def _error_detail(e: urllib.error.HTTPError) -> tuple[str, str | None]:
+def _error_detail(e: urllib.error.HTTPError, deadline: float) -> tuple[str, str | None]:
     """The error answer's message, on one line, and the request field it names (the
-    OpenAI error object's ``param``) where it names one."""
+    OpenAI error object's ``param``) where it names one. Its body is read until
+    ``deadline`` (the attempt's time limit), at most MAX_ERROR_BYTES of it: an error
+    page trickling in does not hold the request beyond it; what came is quoted."""
+    chunks, size = [], 0
     try:
-        raw = e.read(MAX_RESPONSE_BYTES).decode("utf-8", "replace")
-    except (OSError, http.client.HTTPException):  # the error page cut short
-        return _one_line(str(e.reason or "")), None
+        while size < MAX_ERROR_BYTES and time.monotonic() < deadline:
+            if not (chunk := e.read1(MAX_ERROR_BYTES - size)):
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+    except (OSError, http.client.HTTPException):  # the error page cut short: what came
+        pass
+    finally:
+        e.close()
+    raw = b"".join(chunks).decode("utf-8", "replace")
     try:
         payload = json.loads(raw)
         err = payload.get("error", payload) if isinstance(payload, dict) else payload
