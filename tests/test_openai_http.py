@@ -531,9 +531,12 @@ def test_context_overflow_400_is_a_prompt_error(stub: Stub) -> None:
 
 
 @pytest.mark.parametrize("status", [400, 422])
-def test_a_refused_request_is_a_prompt_error_naming_the_field(stub: Stub, status: int) -> None:
+def test_a_refused_request_is_a_prompt_error_naming_the_field(
+    stub: Stub, status: int, caplog: pytest.LogCaptureFixture
+) -> None:
     """An upstream 400 (422 from TGI) is the request's fault, not a failing backend: the
-    server answers its client 400 with the upstream's message and field, not 502."""
+    server answers its client 400 with the upstream's message and field, not 502; the
+    operator sees it in the log (a config setting may be what is refused)."""
     stub.default_post = json_reply(
         status,
         {"error": {"message": "max_tokens is too large: 99999", "param": "max_tokens"}},
@@ -541,6 +544,7 @@ def test_a_refused_request_is_a_prompt_error_naming_the_field(stub: Stub, status
     with pytest.raises(PromptError, match=f"HTTP {status} .*max_tokens is too large") as err:
         http_backend(stub.base_url).generate(GenerationRequest("hi"))
     assert err.value.param == "max_tokens" and "'remote'" in str(err.value)
+    assert [r.getMessage() for r in caplog.records if r.levelname == "WARNING"] == [str(err.value)]
     assert len(stub.posts) == 1
     stub.default_post = error_reply(400, "temperature must be between 0 and 2")
     with pytest.raises(PromptError, match="temperature must be") as err:

@@ -227,11 +227,14 @@ class OpenAIHTTPBackend(Backend):
                         f"model {self.name!r} rejected the prompt: {detail}", "prompt"
                     ) from e
                 if e.code in REFUSED_STATUS:  # an option's value, say: the endpoint is up
-                    raise PromptError(
+                    message = (
                         f"model {self.name!r} rejected the request (HTTP {e.code} from "
-                        f"{self.base_url}{path}): {detail}",
-                        param,
-                    ) from e
+                        f"{self.base_url}{path}): {detail}"
+                    )
+                    # The client is told; the operator too, as a config setting may be
+                    # what the endpoint refuses (a seed, a wrong base_url's proxy page).
+                    log.warning("%s", message)
+                    raise PromptError(message, param) from e
                 raise BackendError(
                     f"{self.base_url}{path} answered HTTP {e.code} for model "
                     f"{self.name!r}: {detail}"
