@@ -9,10 +9,12 @@ import subprocess
 import sys
 from dataclasses import replace
 from pathlib import Path
+from unittest import mock
 
 import numpy as np
 import pytest
 
+import routerllm.gate as gate_module
 from routerllm.config import AppConfig, load_config
 from routerllm.eval.cascade_gate import state_predictions
 from routerllm.eval.humaneval_report import run_experiment
@@ -296,6 +298,7 @@ def test_an_incomplete_or_corrupt_gate_is_refused_when_loaded_naming_what_is_wro
     the wrong shape: one line naming it, when the gate is loaded (not when it decides)."""
     saved = _fit(_problems(40, 3)).save(tmp_path / "gate")
     config = json.loads((saved / "config.json").read_text())
+    del config["weights_sha256"]  # the arrays change below; as saved before it was recorded
     with np.load(saved / "weights.npz") as npz:
         weights = {k: npz[k] for k in npz.files}
 
@@ -375,3 +378,33 @@ def test_the_serving_benchmark_refuses_a_bad_run_in_one_line_and_writes_nothing(
         assert "Traceback" not in out.stderr
     assert not (tmp_path / "typo").exists()
     assert (stateless / "results.sqlite").read_bytes() == before
+
+
+@pytest.mark.parametrize("cut_at", ["weights.npz", "config.json"])
+def test_an_interrupted_save_leaves_the_previous_gate_whole(tmp_path: Path, cut_at: str) -> None:
+    """A save cut short between its two files (here: before its weights or its config
+    are renamed into place) loads as the gate saved before, not the old config with
+    the new weights; saving again then works, and a weights.npz that does not match
+    its config.json is a clear error."""
+    folder = tmp_path / "gate"
+    old, new = _fit(_problems(40, 3)), _fit(_problems(80, 3), budget=0.3)
+    old.save(folder)
+    real = gate_module.publish
+
+    def cut(tmp: Path, target: Path) -> None:
+        if target.name == cut_at:
+            raise KeyboardInterrupt
+        real(tmp, target)
+
+    with mock.patch.object(gate_module, "publish", cut), pytest.raises(KeyboardInterrupt):
+        new.save(folder)
+    loaded = EscalationGate.load(folder)
+    assert (loaded.budget, len(loaded.calibration["score"])) == (0.7, 40)
+    new.save(folder)
+    loaded = EscalationGate.load(folder)
+    assert (loaded.budget, len(loaded.calibration["score"])) == (0.3, 80)
+    assert sorted(p.name for p in folder.iterdir()) == ["config.json", "weights.npz"]
+    other = _fit(_problems(80, 3, seed=1)).save(tmp_path / "other")
+    (folder / "weights.npz").write_bytes((other / "weights.npz").read_bytes())
+    with pytest.raises(RouterLLMError, match="weights.npz does not match config.json"):
+        EscalationGate.load(folder)

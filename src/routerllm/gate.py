@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -45,8 +46,8 @@ from routerllm.checks import (
     wrong_shape,
 )
 from routerllm.exceptions import RouterLLMError
-from routerllm.files import refuse_foreign_folder, written_atomically
-from routerllm.routers.base import one_line
+from routerllm.files import publish, refuse_foreign_folder, sha256_of, staged
+from routerllm.routers.base import PREVIOUS_WEIGHTS, holds, one_line, weights_named_aside
 
 FORMAT = "routerllm-escalation-gate"
 VERSION = 2  # 2 (2026-12-01): trained on unverified answers, not only failed ones
@@ -329,10 +330,19 @@ class EscalationGate:
                 "budget": self.budget, "check_kwh": self.check_kwh,
                 "energy_floor": self.energy.floor, "about": self.about}  # fmt: skip
         try:
-            with written_atomically(weights_file) as tmp, tmp.open("wb") as f:
-                np.savez(f, **weights)  # type: ignore[arg-type]
-            with written_atomically(config_file) as tmp:
-                tmp.write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+            # As a router's save: both staged, the weights the config names kept aside
+            # until the new config is in, which records its weights' sha256; an
+            # interrupted save leaves the old gate or the new one, never a mix of both.
+            with staged(weights_file) as weights_tmp, staged(config_file) as config_tmp:
+                with weights_tmp.open("wb") as f:
+                    np.savez(f, **weights)  # type: ignore[arg-type]
+                meta["weights_sha256"] = sha256_of(weights_tmp)
+                config_tmp.write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+                if weights_file.exists() and not weights_named_aside(out):
+                    os.replace(weights_file, out / PREVIOUS_WEIGHTS)
+                publish(weights_tmp, weights_file)
+                publish(config_tmp, config_file)
+            (out / PREVIOUS_WEIGHTS).unlink(missing_ok=True)
         except OSError as e:
             raise RouterLLMError(f"cannot save the gate to {out}: {e}") from e
         return out
@@ -349,6 +359,8 @@ class EscalationGate:
         """A gate saved by :meth:`save`; a clear error for anything else."""
         folder = Path(path)
         config_file, weights_file = folder / "config.json", folder / "weights.npz"
+        if weights_named_aside(folder):  # a save cut short: its config names the old weights
+            weights_file = folder / PREVIOUS_WEIGHTS
         if not config_file.is_file() or not weights_file.is_file():
             raise RouterLLMError(
                 f"{folder} is not a saved gate (it needs config.json and weights.npz); "
@@ -365,6 +377,12 @@ class EscalationGate:
                 )
             with np.load(weights_file, allow_pickle=False) as npz:
                 w = {k: np.asarray(npz[k]) for k in npz.files}
+            named = meta.get("weights_sha256")  # absent in gates saved before it was recorded
+            if named is not None and not holds(weights_file, named):
+                raise ValueError(
+                    "weights.npz does not match config.json (an interrupted save, or a file "
+                    f"changed by hand); make it again: routerllm train-gate --run RUN --out {folder}"
+                )
         except (EOFError, zipfile.BadZipFile) as e:
             raise RouterLLMError(
                 f"cannot load the gate in {folder}: corrupt weights.npz ({e})"

@@ -223,7 +223,7 @@ class Router(ABC):
                 if weights_tmp:
                     # the weights the config names go aside (unless a save cut short
                     # left them there already: then weights.npz is its unnamed new ones)
-                    if (path / "weights.npz").exists() and not _named_aside(path):
+                    if (path / "weights.npz").exists() and not weights_named_aside(path):
                         os.replace(path / "weights.npz", path / PREVIOUS_WEIGHTS)
                     publish(weights_tmp, path / "weights.npz")
                 publish(config_tmp, path / "config.json")
@@ -265,13 +265,14 @@ class Router(ABC):
 
 
 def holds(weights: Path, sha256: str) -> bool:
+    """Whether ``weights`` exists and has this sha256."""
     try:
         return weights.exists() and sha256_of(weights) == sha256
     except OSError:
         return False
 
 
-def _named_aside(path: Path) -> bool:
+def weights_named_aside(path: Path) -> bool:
     """Whether the weights ``path/config.json`` names are ``weights.previous.npz``, not
     ``weights.npz``: a save was cut short after it moved them aside."""
     previous = path / PREVIOUS_WEIGHTS
