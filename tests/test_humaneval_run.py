@@ -808,3 +808,21 @@ def test_the_outcomes_of_a_model_under_100k_parameters_are_readable(tmp_path: Pa
     )
     data = load_outcomes(path)  # models in sorted order
     assert (data.models, data.sizes().tolist()) == (["small", "tiny"], [0.5, 5e-05])  # type: ignore[union-attr]
+
+
+def test_a_limit_at_or_above_the_sets_size_runs_the_full_set_not_a_subset(
+    tiny_config: AppConfig, tmp_path: Path
+) -> None:
+    rows = [{"prompt": f"def f{i}(x):\n    \"\"\"x + {i}\"\"\"\n", "entry_point": f"f{i}",
+             "canonical_solution": f"    return x + {i}\n", "task_id": f"mine/{i}",
+             "test": f"def check(candidate):\n    assert candidate(1) == {1 + i}\n"}
+            for i in range(2)]  # fmt: skip
+    problems = tmp_path / "mine.jsonl"
+    problems.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    out = tmp_path / "he"
+    for limit, subset in ((2, False), (5, False), (1, True)):
+        summary = run_experiment(tiny_config, out, systems=["direct-light"], limit=limit,
+                                 style_overrides={"max_new_tokens": 8}, progress=False,
+                                 problems_file=problems)  # fmt: skip
+        assert summary["limit"] == (limit if subset else None)
+        assert ("a seeded subset" in (out / "report.md").read_text()) == subset

@@ -98,7 +98,9 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
         "--systems",
         help="comma-separated; default: direct-heavy,direct-medium,direct-light,random,rules,complexity,quality,logreg,knn,cascade,gated-cascade; also moe (the mixture-of-experts router, cross-validated like the learned routers)",
     )
-    he.add_argument("--limit", type=int, help="a seeded subset of N problems")
+    he.add_argument(
+        "--limit", type=int, help="a seeded subset of N problems (all of them when N is not fewer)"
+    )
     he.add_argument(
         "--problems",
         metavar="FILE",

@@ -16,6 +16,7 @@ import numpy as np
 from routerllm.cascade import cascade_pair
 from routerllm.checks import is_integer
 from routerllm.config import AppConfig
+from routerllm.data.mbpp import load_code_problems
 from routerllm.eval.cascade_gate import budget_gate
 from routerllm.eval.humaneval_run import (
     ALSO_LEARNED,
@@ -29,8 +30,8 @@ from routerllm.eval.humaneval_run import (
     compose,
     cross_validated,
     measured_routing,
-    problems_subset,
     run_models,
+    seeded_subset,
     write_outcome_dataset,
 )
 from routerllm.eval.paired import RESAMPLES, Target, against_reference
@@ -106,7 +107,10 @@ def run_experiment(
         if any(name not in direct for name in systems)
         else [m for m in ladder if m in {direct[name] for name in systems}]
     )
-    problems = problems_subset(limit, seed, problems_file, config.limits.max_prompt_chars)
+    every = load_code_problems(problems_file, max_prompt_chars=config.limits.max_prompt_chars)
+    problems = seeded_subset(every, limit, seed)
+    # --limit at or above the set's size runs the whole set: not a subset.
+    limit = limit if limit is not None and limit < len(every) else None
     trained = any(s in (*LEARNED, *ALSO_LEARNED, GATED_CASCADE) for s in systems)
     if train_on is not None and not trained:
         raise RouterLLMError(

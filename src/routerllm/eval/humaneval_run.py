@@ -429,7 +429,14 @@ def problems_subset(
     """The problems of ``path`` (HumanEval or MBPP format; default: the packaged
     HumanEval), or a seeded subset of ``limit`` of them; a longer prompt than
     ``max_prompt_chars`` (the config's limit) is refused before anything runs."""
-    problems = load_code_problems(path, max_prompt_chars=max_prompt_chars)
+    return seeded_subset(load_code_problems(path, max_prompt_chars=max_prompt_chars), limit, seed)
+
+
+def seeded_subset(
+    problems: list[HumanEvalProblem], limit: int | None, seed: int
+) -> list[HumanEvalProblem]:
+    """A seeded subset of ``limit`` of ``problems``, in their order; all of them where
+    ``limit`` is None or not below their number."""
     if limit is not None and limit < len(problems):
         idx = sorted(np.random.default_rng(seed).choice(len(problems), size=limit, replace=False))
         problems = [problems[i] for i in idx]
