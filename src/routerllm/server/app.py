@@ -276,12 +276,18 @@ class _Service:
             if value is not None and not value.strip():
                 raise PromptError(f"{name} is empty: give a value, or leave it out", name)
         if since:
+            # A URL's unencoded "+" of an offset (...T08:30+05:00) arrives as a space.
+            since = _OFFSET_AS_SPACE.sub(r"\1+\2", since.strip())
             try:
                 utc_timestamp(since)
             except RouterLLMError as e:  # the caller's mistake: a 400, not a server error
                 raise PromptError(f"since: {e}", "since") from None
         rep = logged_report(config, since, tag)
         return {"log": config.log.path, **rep.as_dict()}
+
+
+#: A date and time, then a space and an offset (HH, HH:MM or HHMM): the offset's "+".
+_OFFSET_AS_SPACE = re.compile(r"^(\d{4}-\d{2}-\d{2}[T ]\d{2}(?::?\d{2}){0,2}(?:[.,]\d+)?) (\d{2}(?::?\d{2})?)$")  # fmt: skip
 
 
 async def _finished(executor: ThreadPoolExecutor, generate: Callable[[protocol.Call], Any], call: protocol.Call) -> Any:  # fmt: skip
