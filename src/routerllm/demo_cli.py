@@ -33,7 +33,10 @@ def add_parser(sub: Any, common: argparse.ArgumentParser) -> None:
 def _faster(speedup: float) -> str:
     if speedup <= 0:  # nothing timed
         return "speed not measured"
-    return f"{speedup:.1f}x faster" if speedup >= 1 else f"{1 / speedup:.1f}x slower"
+    ratio, word = (speedup, "faster") if speedup >= 1 else (1 / speedup, "slower")
+    if f"{ratio:.1f}" == "1.0":  # "1.0x slower" says a difference the figure does not show
+        return "about as fast"
+    return f"{ratio:.1f}x {word}"
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
