@@ -24,7 +24,10 @@ def fmt_kwh(kwh: float) -> str:
 
 
 def less(fraction: float, what: str) -> str:
-    """``0.4`` -> "40% less CO2", ``-0.2`` -> "20% more CO2" (routing can cost more)."""
+    """``0.4`` -> "40% less CO2", ``-0.2`` -> "20% more CO2" (routing can cost more);
+    a difference that rounds to 0% is "about as much CO2", not "0% more CO2"."""
+    if f"{abs(fraction):.0%}" == "0%":
+        return f"about as much {what}"
     return f"{fraction:.0%} less {what}" if fraction >= 0 else f"{-fraction:.0%} more {what}"
 
 
