@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 from routerllm import feedback as feedback_module
+from routerllm import files as files_module
 from routerllm.carbon.log_rows import SCHEMA
 from routerllm.carbon.report import logged_report
 from routerllm.carbon.request_log import RequestLog
@@ -27,7 +28,6 @@ from routerllm.exceptions import (
     UnknownNameError,
     UnknownRequestError,
 )
-from routerllm.routers import base as base_module
 from routerllm.routers import create_router, load_router
 from routerllm.routers.base import Candidate
 from routerllm.routers.decision import choose
@@ -187,7 +187,7 @@ def test_two_saves_cut_short_in_a_row_leave_the_router_the_config_names(
 ) -> None:
     router, held_out, path = trained(tmp_path)
     before = router.predict_prompts(held_out)
-    publish = base_module.publish
+    publish = files_module.publish
     for dies_at in ("config.json", second_dies_at):  # the first leaves both weights there
 
         def dying(tmp: Path, target: Path, dies_at: str = dies_at) -> None:
@@ -195,12 +195,12 @@ def test_two_saves_cut_short_in_a_row_leave_the_router_the_config_names(
                 raise OSError("No space left on device")
             publish(tmp, target)
 
-        monkeypatch.setattr(base_module, "publish", dying)
+        monkeypatch.setattr(files_module, "publish", dying)
         router.learn(held_out[:1], ["small"], [1.0])
         with pytest.raises(RouterLLMError, match="No space left"):
             router.save(path)
         np.testing.assert_array_equal(load_router(path, SMALL_BIG).predict_prompts(held_out), before)  # fmt: skip
-    monkeypatch.setattr(base_module, "publish", publish)
+    monkeypatch.setattr(files_module, "publish", publish)
     router.save(path)
     assert not (path / "weights.previous.npz").exists()
     np.testing.assert_array_equal(

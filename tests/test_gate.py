@@ -14,7 +14,7 @@ from unittest import mock
 import numpy as np
 import pytest
 
-import routerllm.gate as gate_module
+import routerllm.files as files_module
 from routerllm.config import AppConfig, load_config
 from routerllm.eval.cascade_gate import state_predictions
 from routerllm.eval.humaneval_report import run_experiment
@@ -389,14 +389,14 @@ def test_an_interrupted_save_leaves_the_previous_gate_whole(tmp_path: Path, cut_
     folder = tmp_path / "gate"
     old, new = _fit(_problems(40, 3)), _fit(_problems(80, 3), budget=0.3)
     old.save(folder)
-    real = gate_module.publish
+    real = files_module.publish
 
     def cut(tmp: Path, target: Path) -> None:
         if target.name == cut_at:
             raise KeyboardInterrupt
         real(tmp, target)
 
-    with mock.patch.object(gate_module, "publish", cut), pytest.raises(KeyboardInterrupt):
+    with mock.patch.object(files_module, "publish", cut), pytest.raises(KeyboardInterrupt):
         new.save(folder)
     loaded = EscalationGate.load(folder)
     assert (loaded.budget, len(loaded.calibration["score"])) == (0.7, 40)

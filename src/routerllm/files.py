@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import os
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 from routerllm.exceptions import RouterLLMError
 
@@ -60,6 +62,64 @@ def written_atomically(target: Path) -> Iterator[Path]:
     with staged(target) as tmp:
         yield tmp
         publish(tmp, target)
+
+
+#: The weights a save replaces, kept until the new config.json is in place.
+PREVIOUS_WEIGHTS = "weights.previous.npz"
+
+
+def save_config_and_weights(
+    folder: Path, meta: dict[str, Any], arrays: dict[str, Any] | None
+) -> None:
+    """Save ``folder/config.json`` (``meta``, plus the sha256 of the weights in
+    ``weights_sha256``, None without ``arrays``) and ``folder/weights.npz`` so that an
+    interrupted save leaves the old pair or the new one, never a mix: both are staged,
+    and the weights the old config names wait as ``weights.previous.npz`` until the new
+    config is in place (``named_weights`` reads whichever the config names)."""
+    import numpy as np
+
+    weights_file, config_file = folder / "weights.npz", folder / "config.json"
+    with contextlib.ExitStack() as stack:
+        weights_tmp = stack.enter_context(staged(weights_file)) if arrays else None
+        if weights_tmp is not None:
+            with weights_tmp.open("wb") as f:
+                np.savez(f, **arrays)  # type: ignore[arg-type]
+        meta = {**meta, "weights_sha256": sha256_of(weights_tmp) if weights_tmp else None}
+        config_tmp = stack.enter_context(staged(config_file))
+        config_tmp.write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+        if weights_tmp is not None:
+            # the weights the config names go aside (unless a save cut short left them
+            # there already: then weights.npz is its unnamed new ones)
+            if weights_file.exists() and not weights_named_aside(folder):
+                os.replace(weights_file, folder / PREVIOUS_WEIGHTS)
+            publish(weights_tmp, weights_file)
+        publish(config_tmp, config_file)
+    (folder / PREVIOUS_WEIGHTS).unlink(missing_ok=True)
+    if not arrays:
+        weights_file.unlink(missing_ok=True)  # an earlier save's
+
+
+def holds(weights: Path, sha256: str) -> bool:
+    """Whether ``weights`` exists and has this sha256."""
+    try:
+        return weights.exists() and sha256_of(weights) == sha256
+    except OSError:
+        return False
+
+
+def weights_named_aside(path: Path) -> bool:
+    """Whether the weights ``path/config.json`` names are ``weights.previous.npz``, not
+    ``weights.npz``: a save was cut short after it moved them aside."""
+    previous = path / PREVIOUS_WEIGHTS
+    if not previous.exists():
+        return False
+    try:
+        named = json.loads((path / "config.json").read_text()).get("weights_sha256")
+    except (OSError, ValueError, AttributeError):
+        return False
+    return (
+        isinstance(named, str) and holds(previous, named) and not holds(path / "weights.npz", named)
+    )
 
 
 def refuse_foreign_folder(path: Path, ours: Callable[[Path], bool], what: str) -> None:

@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -46,8 +45,14 @@ from routerllm.checks import (
     wrong_shape,
 )
 from routerllm.exceptions import RouterLLMError
-from routerllm.files import publish, refuse_foreign_folder, sha256_of, staged
-from routerllm.routers.base import PREVIOUS_WEIGHTS, holds, one_line, weights_named_aside
+from routerllm.files import (
+    PREVIOUS_WEIGHTS,
+    holds,
+    refuse_foreign_folder,
+    save_config_and_weights,
+    weights_named_aside,
+)
+from routerllm.routers.base import one_line
 
 FORMAT = "routerllm-escalation-gate"
 VERSION = 2  # 2 (2026-12-01): trained on unverified answers, not only failed ones
@@ -320,7 +325,6 @@ class EscalationGate:
     def save(self, path: str | Path) -> Path:
         """Write the gate to the directory ``path`` (config.json + weights.npz)."""
         out = Path(path)
-        config_file, weights_file = out / "config.json", out / "weights.npz"
         self.check_saveable(out)
         weights = {"energy_coef": self.energy.coef}
         for name, model in (("regression", self.success.regression), ("on_unverified", self.success.on_unverified)):  # fmt: skip
@@ -330,19 +334,8 @@ class EscalationGate:
                 "budget": self.budget, "check_kwh": self.check_kwh,
                 "energy_floor": self.energy.floor, "about": self.about}  # fmt: skip
         try:
-            # As a router's save: both staged, the weights the config names kept aside
-            # until the new config is in, which records its weights' sha256; an
-            # interrupted save leaves the old gate or the new one, never a mix of both.
-            with staged(weights_file) as weights_tmp, staged(config_file) as config_tmp:
-                with weights_tmp.open("wb") as f:
-                    np.savez(f, **weights)  # type: ignore[arg-type]
-                meta["weights_sha256"] = sha256_of(weights_tmp)
-                config_tmp.write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
-                if weights_file.exists() and not weights_named_aside(out):
-                    os.replace(weights_file, out / PREVIOUS_WEIGHTS)
-                publish(weights_tmp, weights_file)
-                publish(config_tmp, config_file)
-            (out / PREVIOUS_WEIGHTS).unlink(missing_ok=True)
+            # As a router's save: an interrupted one leaves the old gate or the new one.
+            save_config_and_weights(out, meta, weights)
         except OSError as e:
             raise RouterLLMError(f"cannot save the gate to {out}: {e}") from e
         return out

@@ -10,7 +10,6 @@ parameters with ``save(dir)``/``load(dir)``: ``config.json`` plus
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import os
@@ -26,13 +25,11 @@ from routerllm.checks import MAX_SEED, is_non_negative_number, is_seed, repeated
 from routerllm.config import TIER_ORDER
 from routerllm.encoders.base import text_list
 from routerllm.exceptions import RouterLLMError, UnknownNameError
-from routerllm.files import publish, refuse_foreign_folder, sha256_of, staged
+from routerllm.files import refuse_foreign_folder, save_config_and_weights
 
 logger = logging.getLogger(__name__)
 
 FORMAT_VERSION = 1
-#: The weights a save replaces, kept until the new config.json is in place.
-PREVIOUS_WEIGHTS = "weights.previous.npz"
 
 
 def check_seed(seed: Any) -> int:
@@ -204,32 +201,14 @@ class Router(ABC):
         try:
             path.mkdir(parents=True, exist_ok=True)
             options = self.save_parts(path)
-            with contextlib.ExitStack() as stack:
-                weights_tmp = None
-                if arrays:
-                    weights_tmp = stack.enter_context(staged(path / "weights.npz"))
-                    with weights_tmp.open("wb") as f:
-                        np.savez(f, **arrays)  # type: ignore[arg-type]
-                meta = {
-                    "format_version": FORMAT_VERSION,
-                    "router": self.name,
-                    "models": self.model_names,
-                    "seed": self.seed,
-                    "options": options,
-                    "weights_sha256": sha256_of(weights_tmp) if weights_tmp else None,
-                }
-                config_tmp = stack.enter_context(staged(path / "config.json"))
-                config_tmp.write_text(json.dumps(meta, indent=2))
-                if weights_tmp:
-                    # the weights the config names go aside (unless a save cut short
-                    # left them there already: then weights.npz is its unnamed new ones)
-                    if (path / "weights.npz").exists() and not weights_named_aside(path):
-                        os.replace(path / "weights.npz", path / PREVIOUS_WEIGHTS)
-                    publish(weights_tmp, path / "weights.npz")
-                publish(config_tmp, path / "config.json")
-            (path / PREVIOUS_WEIGHTS).unlink(missing_ok=True)
-            if not arrays:
-                (path / "weights.npz").unlink(missing_ok=True)  # a previous router's
+            meta = {
+                "format_version": FORMAT_VERSION,
+                "router": self.name,
+                "models": self.model_names,
+                "seed": self.seed,
+                "options": options,
+            }
+            save_config_and_weights(path, meta, arrays)
         except OSError as e:
             raise RouterLLMError(f"cannot save the router to {path}: {e}") from e
         return path
@@ -262,29 +241,6 @@ class Router(ABC):
         """The options recorded by ``save`` as the constructor takes them, given the
         folder they were saved in (an ensemble's members are in subfolders of it)."""
         return options
-
-
-def holds(weights: Path, sha256: str) -> bool:
-    """Whether ``weights`` exists and has this sha256."""
-    try:
-        return weights.exists() and sha256_of(weights) == sha256
-    except OSError:
-        return False
-
-
-def weights_named_aside(path: Path) -> bool:
-    """Whether the weights ``path/config.json`` names are ``weights.previous.npz``, not
-    ``weights.npz``: a save was cut short after it moved them aside."""
-    previous = path / PREVIOUS_WEIGHTS
-    if not previous.exists():
-        return False
-    try:
-        named = json.loads((path / "config.json").read_text()).get("weights_sha256")
-    except (OSError, ValueError, AttributeError):
-        return False
-    return (
-        isinstance(named, str) and holds(previous, named) and not holds(path / "weights.npz", named)
-    )
 
 
 def prompt_list(prompts: Any) -> list[str]:

@@ -18,16 +18,14 @@ import numpy as np
 
 from routerllm.checks import is_integer, json_kind
 from routerllm.exceptions import ConfigError, RouterLLMError, UnknownNameError
-from routerllm.files import sha256_of
+from routerllm.files import PREVIOUS_WEIGHTS, holds, sha256_of
 from routerllm.routers.base import (
     FORMAT_VERSION,
-    PREVIOUS_WEIGHTS,
     CandidateModel,
     Router,
     check_models,
     check_option_names,
     create_router,
-    holds,
     one_line,
 )
 
