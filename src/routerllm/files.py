@@ -75,7 +75,7 @@ def save_config_and_weights(
     ``weights_sha256``, None without ``arrays``) and ``folder/weights.npz`` so that an
     interrupted save leaves the old pair or the new one, never a mix: both are staged,
     and the weights the old config names wait as ``weights.previous.npz`` until the new
-    config is in place (``named_weights`` reads whichever the config names)."""
+    config is in place (``weights_named_aside`` tells a loader which the config names)."""
     import numpy as np
 
     weights_file, config_file = folder / "weights.npz", folder / "config.json"
