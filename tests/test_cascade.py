@@ -6,10 +6,12 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
+from routerllm.backends.base import GenerationRequest
 from routerllm.cascade import cascade_pair, next_larger, verify_answer
 from routerllm.config import AppConfig, load_config
 from routerllm.exceptions import RouterLLMError
@@ -186,3 +188,22 @@ def test_the_cascade_escalates_within_the_budgets_size_cap(tmp_path: Path) -> No
         result = system.generate(REQUEST, model="tiny-light")  # both answers fail their examples
         assert result.model == "tiny-medium" and "escalated to tiny-medium" in result.reason
         assert "tiny-heavy" not in result.reason
+
+
+def test_a_prefilled_answer_is_checked_with_its_opening_fence(
+    tiny_config: AppConfig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A request whose answer starts with a code fence (``response_prefix``): the model's
+    text is the code, the closing fence and some prose, which read alone (a block opened
+    by the closing fence) was the prose, failed, and escalated a correct answer."""
+    answer = (
+        "def add(a: int, b: int) -> int:\n    return a + b\n```\n\nThis adds the two numbers.\n"
+    )
+    tiny_config.cascade.enabled = True
+    with RouterLLM(tiny_config) as system:
+        backend = system.manager.backend("tiny-light")
+        real = backend.generate
+        monkeypatch.setattr(backend, "generate", lambda r: replace(real(r), text=answer))
+        request = GenerationRequest(REQUEST, response_prefix="```python\n")
+        result = system.generate(request, model="tiny-light")
+    assert result.model == "tiny-light" and "escalated" not in result.reason

@@ -28,6 +28,7 @@ from routerllm.eval.codegen import (
     build_request,
     cut_at_stop,
     extract_completion,
+    pick_code,
     style_for,
 )
 from routerllm.exceptions import ConfigError
@@ -255,6 +256,35 @@ def test_complete_mode_cuts_at_the_first_stop(problems: dict[str, HumanEvalProbl
     assert "# inner comments stay" in completion and "# Test" not in completion
     assert cut_at_stop("a\nprint(1)\ndef f", COMPLETE_STOP) == "a"
     assert cut_at_stop("no stop here", COMPLETE_STOP) == "no stop here"
+
+
+@pytest.mark.parametrize("after", ["", "\n\nThis checks every pair.\n", "\nUsage:\n```python\nprint(1)\n```\n"])  # fmt: skip
+def test_an_answer_that_starts_inside_a_block_is_its_code_up_to_the_fence(
+    problems: dict[str, HumanEvalProblem], tmp_path: Path, after: str
+) -> None:
+    """The block was opened before the answer (a response prefix "```python\\n", a prompt
+    continued raw): its first fence closes it, and was read as opening a block of the
+    prose after it (or an empty one), so a correct answer failed."""
+    problem = problems["HumanEval/0"]
+    body = problem.canonical_solution
+    for code, style in [
+        (body, COMPLETE_STYLE),
+        (body, CHAT_STYLE),
+        (HAS_CLOSE_FULL, CHAT_STYLE),
+        (
+            HAS_CLOSE_FULL,
+            dataclasses.replace(PREFILL_STYLE, response_prefix=FENCE + "python\n", stop=()),
+        ),
+    ]:
+        completion = extract_completion(problem, f"{code}{FENCE}{after}", style)
+        assert passes(problem.program(completion), tmp_path), (code[:20], style.name)
+    assert pick_code(f"{body}{FENCE}{after}", problem.entry_point) == body
+    # an answer in prose whose first block is bare is read as before
+    prose = f"Here:\n{FENCE}\n{HAS_CLOSE_FULL}{FENCE}{after}"
+    assert pick_code(prose, problem.entry_point) == HAS_CLOSE_FULL
+    # code before a bare fence that opens the function: the block that defines it wins
+    split = f"from typing import List\n{FENCE}\n{HAS_CLOSE_FULL}{FENCE}{after}"
+    assert pick_code(split, problem.entry_point) == HAS_CLOSE_FULL
 
 
 def test_truncated_answer_still_parses(problems: dict[str, HumanEvalProblem]) -> None:

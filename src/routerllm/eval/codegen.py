@@ -279,14 +279,36 @@ _PYTHON_TAGS = {"", "python", "py", "python3", "py3"}
 def pick_code(text: str, entry_point: str) -> str:
     """The code in a chat answer: a fenced block if there is one, else the text.
 
-    An unclosed fence (the answer ran out of tokens) runs to the end of the text.
+    An unclosed fence (the answer ran out of tokens) runs to the end of the text. An
+    answer that starts with code and whose first fence is a bare one is read as
+    started inside a block (opened by a response prefix, or by the prompt), that fence
+    closing it, unless only the plain reading finds a block defining ``entry_point``.
     """
+    readings = ["```\n" + text, text] if _starts_in_block(text) else [text]
+    picks = [_picked(reading, entry_point) for reading in readings]
+    return next((code for code, defines in picks if defines), picks[0][0])
+
+
+def _picked(text: str, entry_point: str) -> tuple[str, bool]:
+    """:func:`pick_code` of one reading of ``text``, and whether it defines the entry point."""
     blocks = [(lang.lower(), code) for lang, code in FENCE.findall(text)]
     if not blocks:
-        return text
+        return text, False
     python = [code for lang, code in blocks if lang in _PYTHON_TAGS] or [c for _, c in blocks]
     defining = [code for code in python if _defines(code, entry_point)]
-    return (defining or python)[0]
+    return (defining or python)[0], bool(defining)
+
+
+def _starts_in_block(text: str) -> bool:
+    """Whether ``text`` is code up to its first fence, a bare ``"```"`` that closes it."""
+    fence = FENCE.search(text)
+    if fence is None or fence.group(1):
+        return False
+    before = text[: fence.start()]
+    first = next((line for line in before.splitlines() if line.strip()), "")
+    if not (first[:1] in (" ", "\t") or CODE_START.match(first)):
+        return False
+    return parse_code(textwrap.dedent(_expand_leading_tabs(before))) is not None
 
 
 def _defines(code: str, entry_point: str) -> bool:
