@@ -136,6 +136,33 @@ def test_process_creation_and_signals_are_blocked(source: str) -> None:
     assert "PermissionError" in result.detail or "ModuleNotFoundError" in result.detail
 
 
+@pytest.mark.parametrize(
+    "call",
+    [
+        "signal.pidfd_send_signal(os.open(f'/proc/{pid}', os.O_RDONLY | os.O_DIRECTORY), 9)",
+        "resource.prlimit(pid, resource.RLIMIT_CPU, (1, 1))",  # SIGXCPU once it has run 1 s
+        "os.killpg(pid, 9)",
+    ],
+)
+def test_no_signal_reaches_a_process_of_the_programs_own_user(call: str) -> None:
+    """Run unprivileged (or as root, dropped to nobody), the program's user owns the
+    harness: the kernel lets it signal the harness, so the guards must stop it. A pidfd
+    (here a /proc/PID directory opened) and another process's CPU limit got past them."""
+    user = sandbox._interpreter(sys.executable)[1].user
+    ids = {"user": user[0], "group": user[1]} if user else {}
+    victim = subprocess.Popen(["sleep", "30"], start_new_session=True, **ids)  # type: ignore[call-overload]
+    try:
+        source = f"import os, resource, signal\npid = {victim.pid}\n{call}\n"
+        result = run_program(source, timeout_s=5)
+        assert result.status == "error" and "disabled in the RouterLLM sandbox" in result.detail
+        assert victim.poll() is None
+        own = run_program("import resource\nresource.prlimit(0, resource.RLIMIT_NOFILE)\n")
+        assert own.passed, own.detail
+    finally:
+        victim.kill()
+        victim.wait()
+
+
 def test_no_network_to_localhost() -> None:
     with socket.socket() as server:
         server.bind(("127.0.0.1", 0))

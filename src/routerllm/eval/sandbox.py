@@ -13,9 +13,10 @@ root, a drop to user ``nobody`` (with a system interpreter of the same Python
 version when ``nobody`` cannot start this one, e.g. a virtualenv under ``/root``),
 so that ``RLIMIT_NPROC`` binds, limits cannot be raised again, the harness cannot
 be signalled and root's files cannot be changed. Inside the child,
-:mod:`routerllm.eval.sandbox_runner` makes fork/exec/spawn/kill, ``subprocess``,
-``multiprocessing`` and ``socket`` raise ``PermissionError`` before the program
-runs: a guard against accidents that a determined program can get around.
+:mod:`routerllm.eval.sandbox_runner` makes fork/exec/spawn, signals to other processes
+(kill, killpg, ``signal.pidfd_send_signal``, another process's ``resource.prlimit``),
+``subprocess``, ``multiprocessing`` and ``socket`` raise ``PermissionError`` before the
+program runs: a guard against accidents that a determined program can get around.
 
 Limits: as root without the drop (no interpreter that ``nobody`` can start),
 the kernel ignores ``RLIMIT_NPROC`` and the child keeps

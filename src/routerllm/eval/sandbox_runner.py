@@ -10,9 +10,12 @@ the one-line verdict. The guards stop accidents, not a determined program.
 from __future__ import annotations
 
 import _posixsubprocess
+import _signal
 import _socket
 import os
 import posix
+import resource
+import signal
 import socket
 import sys
 import traceback
@@ -49,6 +52,7 @@ BLOCKED_OS = [
     "killpg",
     "pidfd_open",
 ]
+BLOCKED_SIGNAL = ["pidfd_send_signal"]  # a pidfd is also a /proc/PID directory opened
 BLOCKED_SOCKET = [
     "socketpair",
     "fromfd",
@@ -62,6 +66,7 @@ BLOCKED_SOCKET = [
 # (sys.setrecursionlimit(10**6)) takes longer than the run may, which then read as a timeout.
 TRACEBACK_LIMIT = 1000
 _exit, _write = os._exit, os.write  # kept before the program can replace them
+_getpid, _prlimit = os.getpid, resource.prlimit
 
 
 def _deny(what: str) -> Callable[..., None]:
@@ -71,19 +76,32 @@ def _deny(what: str) -> Callable[..., None]:
     return denied
 
 
+def _own_prlimit(pid: int, *args: object) -> object:
+    # Another process's limits: a CPU limit of 1 s kills a harness of the same user.
+    if pid not in (0, _getpid()):
+        raise PermissionError("resource.prlimit of another process is disabled in the RouterLLM sandbox")  # fmt: skip
+    return _prlimit(pid, *args)  # type: ignore[arg-type]
+
+
 class _NoSocket(socket.socket):
     def __init__(self, *args: object, **kwargs: object) -> None:
         raise PermissionError("network access is disabled in the RouterLLM sandbox")
 
 
 def install_guards() -> None:
-    """Make process creation (subprocess, multiprocessing too), signals to other processes,
-    sockets and ctypes fail."""
+    """Make process creation (subprocess, multiprocessing too), signals to other processes
+    (``os.kill``, ``os.killpg``, ``signal.pidfd_send_signal``, and ``resource.prlimit`` of
+    another process, whose CPU limit is a signal too), sockets and ctypes fail."""
     for module in (os, posix):
         for name in BLOCKED_OS:
             if hasattr(module, name):
                 setattr(module, name, _deny(f"os.{name}"))
     _posixsubprocess.fork_exec = _deny("subprocess")  # type: ignore[assignment]
+    for module in (signal, _signal):
+        for name in BLOCKED_SIGNAL:
+            if hasattr(module, name):
+                setattr(module, name, _deny(f"signal.{name}"))
+    resource.prlimit = _own_prlimit  # type: ignore[assignment]
     for module in (socket, _socket):
         module.socket = _NoSocket  # type: ignore[attr-defined,misc]
         for name in BLOCKED_SOCKET:
