@@ -114,6 +114,32 @@ def test_floats_compare_with_a_tolerance_and_types_must_match() -> None:
     assert verify_completion(prompt, "f", "    return [0.3, [1, 2]]\n").verdict == "failed"
 
 
+@pytest.mark.parametrize(
+    "demo",
+    [
+        "list = [2, 3]\nprint(add(*list))",
+        "len = 3",
+        "isinstance = None",
+        "float = 0.5",
+        "eval = None",
+    ],
+)
+def test_an_answer_that_shadows_builtins_is_checked_with_the_real_ones(demo: str) -> None:
+    """The answer's top-level demo code binds a builtin's name: the checking code ran
+    with the answer's names and failed a correct answer (or crashed on every example)."""
+    answer = f"\ndef add(a, b):\n    return a + b\n\n{demo}\n"
+    assert verify_completion(DOCTEST, "add", answer).verdict == "passed"
+    wrong = f"\ndef add(a, b):\n    return a * b\n\n{demo}\n"
+    assert verify_completion(DOCTEST, "add", wrong).verdict == "failed"
+
+
+def test_an_entry_point_named_like_the_checkers_own_helpers() -> None:
+    """``same`` was the checker's comparison, which the examples then called instead."""
+    prompt = 'def same(a: list, b: list) -> bool:\n    """\n    >>> same([1, 2], [2, 1])\n    True\n    >>> same([1], [2])\n    False\n    """\n'  # fmt: skip
+    assert verify_completion(prompt, "same", "    return sorted(a) == sorted(b)\n").verdict == "passed"  # fmt: skip
+    assert verify_completion(prompt, "same", "    return a == b\n").verdict == "failed"
+
+
 def test_humaneval_canonical_solutions_pass_their_own_examples() -> None:
     """Extraction fidelity on real prompts: nearly every HumanEval prompt has examples,
     and the reference solution passes them except where the docstring itself is wrong."""

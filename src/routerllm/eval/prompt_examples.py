@@ -97,13 +97,19 @@ def extract_examples(prompt: str, entry_point: str) -> list[PromptExample]:
     return list(unique.values())
 
 
-def examples_program(prompt: str, completion: str, examples: list[PromptExample]) -> str:
+def examples_program(
+    prompt: str, completion: str, examples: list[PromptExample], entry_point: str
+) -> str:
     """``prompt + completion``, then every example run in turn (an exception fails that
-    example only) and one result line ``routerllm-examples: {"passed": p, "total": n}``."""
+    example only) and one result line ``routerllm-examples: {"passed": p, "total": n}``.
+    The examples call the program's ``entry_point`` with the real builtins, and the
+    checking code uses them too: an answer's top-level ``list = [2, 3]`` (its demo) or an
+    entry point named like the checker's own helpers (``same``) changes no verdict."""
     cases = repr([(e.call, e.expected, e.as_repr) for e in examples])
     return f"{prompt}{completion}\n\n" + textwrap.dedent(
         f"""
-        def _routerllm_examples(cases):
+        def _routerllm_examples(scope, cases):
+            from builtins import BaseException, all, bool, eval, float, int, isinstance, len, list, repr, tuple, type, zip
             import math, sys
             def same(a, b):
                 if isinstance(a, float) or isinstance(b, float):
@@ -112,17 +118,18 @@ def examples_program(prompt: str, completion: str, examples: list[PromptExample]
                 if isinstance(a, (list, tuple)) and type(a) is type(b):
                     return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b))
                 return a == b
+            name = {entry_point!r}
             passed = 0
             for call, expected, as_repr in cases:
                 try:
-                    got = eval(call)
-                    ok = repr(got) == expected if as_repr else same(got, eval(expected))
+                    got = eval(call, {{name: scope[name]}} if name in scope else {{}})
+                    ok = repr(got) == expected if as_repr else same(got, eval(expected, {{}}))
                 except BaseException:
                     ok = False
                 passed += bool(ok)
             sys.stdout.write('\\n{_RESULT_MARK}{{"passed": %d, "total": %d}}\\n' % (passed, len(cases)))
 
-        _routerllm_examples({cases})
+        _routerllm_examples(globals(), {cases})
         """
     )
 
@@ -136,7 +143,8 @@ def verify_completion(
     examples = extract_examples(prompt, entry_point)
     if not examples:
         return Verification("unverifiable", 0, 0, "no examples in the prompt")
-    run = run_program(examples_program(prompt, completion, examples), timeout_s=timeout_s)
+    program = examples_program(prompt, completion, examples, entry_point)
+    run = run_program(program, timeout_s=timeout_s)
     line = run.stdout_tail.rpartition(_RESULT_MARK)[2].strip().splitlines()
     if not line or run.status != "passed":
         return Verification("failed", 0, len(examples), f"{run.status}: {run.detail}")
