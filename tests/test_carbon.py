@@ -77,6 +77,30 @@ def test_codecarbon_meter_measures_real_work() -> None:
     meter.close()
 
 
+def test_two_codecarbon_meters_in_one_process_take_turns() -> None:
+    """Each CodeCarbon tracker measures the whole machine: two systems' meters measuring
+    at once each counted the other's work, and the same seconds twice."""
+    first, second = CodeCarbonMeter("FRA"), CodeCarbonMeter("FRA")
+    inside = threading.Event()
+    spans: dict[str, tuple[float, float]] = {}
+
+    def block(meter: CodeCarbonMeter, name: str) -> None:
+        with meter.measure("llm_inference"):
+            start = time.perf_counter()
+            inside.set()
+            time.sleep(0.3)
+            spans[name] = (start, time.perf_counter())
+
+    other = threading.Thread(target=block, args=(first, "first"))
+    other.start()
+    assert inside.wait(30)
+    block(second, "second")
+    other.join(30)
+    assert spans["second"][0] >= spans["first"][1]  # it waited for the first block to end
+    first.close()
+    second.close()
+
+
 def test_null_meter_times_only() -> None:
     with NullMeter().measure("x") as slot:
         time.sleep(0.01)

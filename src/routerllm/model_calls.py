@@ -7,7 +7,7 @@ from __future__ import annotations
 import dataclasses
 
 from routerllm.backends.base import Completion, GenerationRequest
-from routerllm.carbon.meter import CarbonMeter, Measurement, per_token_estimate
+from routerllm.carbon.meter import CarbonMeter, Measurement, NullMeter, per_token_estimate
 from routerllm.config import AppConfig
 from routerllm.data.humaneval import HumanEvalProblem
 from routerllm.eval.codegen import CHAT_STYLE, CodegenStyle, style_for
@@ -48,11 +48,14 @@ class ModelCalls:
             loading = slot.result
         # other threads wait for this model (their wait is not measured as theirs); a
         # meter whose blocks run one at a time is taken first (a loading one, which
-        # holds it, may wait for this model's lock to unload it)
+        # holds it, may wait for this model's lock to unload it). A remote model's
+        # answer is estimated from its figures, only timed here: it takes no turn at
+        # the meters, which its server, when it runs in this process, waits for.
+        meter = self.meter if self.manager.backend(name).measured_locally else NullMeter()
         with (
-            self.meter.turn(),
+            meter.turn(),
             self.manager.generating(name) as backend,
-            self.meter.measure("llm_inference") as slot,
+            meter.measure("llm_inference") as slot,
         ):
             try:
                 completion = backend.generate(req)

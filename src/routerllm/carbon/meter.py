@@ -1,9 +1,9 @@
 """Meters that measure the energy and CO2 of one component of one request.
 
 ``CodeCarbonMeter`` measures this machine with CodeCarbon's offline tracker
-(one tracker per process, one task per component: CodeCarbon trackers must
-not be restarted; it measures one task at a time, so threads sharing a meter take
-turns at its measured blocks). Where CodeCarbon finds no RAPL counters or GPU it
+(one tracker per meter, one task per component: CodeCarbon trackers must
+not be restarted; it measures one task at a time, and the whole machine, so the
+measured blocks of every CodeCarbon meter in the process take turns). Where CodeCarbon finds no RAPL counters or GPU it
 estimates CPU power from load: its figures are then load-based estimates,
 and ``method`` says so. ``per_token_estimate`` covers what cannot be metered
 here (remote HTTP backends) from the per-token figures in the model config.
@@ -31,6 +31,10 @@ log = logging.getLogger(__name__)
 COMPONENTS = ("router_inference", "model_loading", "llm_inference")
 CACHED = "cache"  # the method of the components a cached answer did not spend
 WORLD_INTENSITY_G_PER_KWH = 475.0  # IEA world average, used when the country is unknown
+# Every CodeCarbon tracker measures the whole machine: two meters' blocks measured at
+# once (two systems in one process) would each count the other's work, and the
+# same seconds twice. The blocks of all meters take turns, each measuring its own.
+_TURNS = threading.RLock()
 
 
 @dataclass(frozen=True)
@@ -153,13 +157,15 @@ class CodeCarbonMeter(CarbonMeter):
         self._count = 0
         # CodeCarbon measures one task at a time (a second is refused while one runs,
         # and both are then logged as spending nothing), and it measures the whole
-        # machine: threads sharing this meter take turns, each block's energy its own.
-        self._lock = threading.RLock()
+        # machine: threads sharing this meter, or using another, take turns, each
+        # block's energy its own.
+        self._lock = _TURNS
         self._closed = False
         # The first task probes the hardware (~1.8 s): do it now, so that it is
         # not billed to the first request's router_inference.
-        self._tracker.start_task("warmup")
-        self._tracker.stop_task("warmup")
+        with self._lock:
+            self._tracker.start_task("warmup")
+            self._tracker.stop_task("warmup")
         self.method = f"codecarbon:{_power_method(self._tracker)}"
 
     def turn(self) -> AbstractContextManager[object]:
