@@ -395,6 +395,30 @@ def test_more_gpus_than_present_is_unavailable(model_dir: Path) -> None:
     assert f"needs {wanted} CUDA GPU(s)" in reason and f"found {found}" in reason
 
 
+def test_a_4bit_model_on_cpu_counts_its_float32_weights(
+    model_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """4-bit applies on CUDA only: on CPU the weights are loaded as float32, and the
+    manager counted the config's 4-bit figure, 8x too little, against its budget."""
+    from routerllm.config import AppConfig
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    model = make_backend(model_dir).config.model_dump()
+    model.update(params_b=1.5, load_in_4bit=True, quantization="nf4-4bit", memory_gb=1.0)
+    config = AppConfig.model_validate(
+        {"models": [model], "manager": {"memory_budget_gb": 4}, "carbon": {"enabled": False}}
+    )
+    manager = LLMManager(config)
+    assert manager.backend("tiny-hf").memory_gb == 6.0  # 1.5e9 parameters x 4 bytes
+    assert manager.availability("tiny-hf") == "needs 6 GB, more than the memory budget (4 GB)"
+    with pytest.raises(ModelUnavailableError, match="needs 6 GB"):
+        manager.acquire("tiny-hf")
+    assert manager.loaded_models == []
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)  # 4-bit on CUDA
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    assert manager.backend("tiny-hf").memory_gb == 1.0
+
+
 def test_4bit_on_cuda_without_bitsandbytes_is_unavailable_not_a_traceback(
     model_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -150,7 +150,7 @@ def cmd_models(args: argparse.Namespace) -> int:
                 "backend": m.backend,
                 "params_b": m.params_b,
                 "class_id": m.class_id,
-                "memory_gb": m.memory_gb,
+                "memory_gb": manager.backend(m.name).memory_gb,
                 "gpus": m.gpus,
                 "available": reason is None,
                 "reason": reason or "",

@@ -88,9 +88,9 @@ class LLMManager:
     def availability(self, name: str) -> str | None:
         """None when the model can run here, else why not (never raises for a missing model)."""
         backend = self.backend(name)
-        if backend.measured_locally and backend.config.memory_gb > self.budget_gb:
+        if backend.measured_locally and backend.memory_gb > self.budget_gb:
             return (
-                f"needs {backend.config.memory_gb:g} GB, more than the memory budget "
+                f"needs {backend.memory_gb:g} GB, more than the memory budget "
                 f"({self.budget_gb:g} GB)"
             )
         return backend.availability()
@@ -125,7 +125,7 @@ class LLMManager:
 
     def _local_gb(self, name: str) -> float:
         b = self.backend(name)
-        return b.config.memory_gb if b.measured_locally else 0.0
+        return b.memory_gb if b.measured_locally else 0.0
 
     def acquire(self, name: str) -> tuple[Backend, LoadEvent]:
         """Make ``name`` ready to generate, evicting LRU models to fit the budget."""

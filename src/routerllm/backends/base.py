@@ -251,6 +251,12 @@ class Backend(ABC):
     def name(self) -> str:
         return self.config.name
 
+    @property
+    def memory_gb(self) -> float:
+        """The memory the model takes here once loaded, counted against the manager's
+        budget: the config's ``memory_gb``."""
+        return self.config.memory_gb
+
     @abstractmethod
     def availability(self) -> str | None:
         """None when the model can be loaded here, else a one-line reason."""

@@ -27,6 +27,8 @@ from routerllm.exceptions import (
     missing_dependency,
 )
 
+FLOAT32_GB_PER_B = 4.0  # float32 weights: 4 bytes a parameter
+
 
 def _cuda_devices() -> int:
     if importlib.util.find_spec("torch") is None:
@@ -72,6 +74,16 @@ class HFBackend(Backend):
         if gpus and self.config.load_in_4bit and not _has_bitsandbytes():
             return "load_in_4bit needs bitsandbytes (pip install 'routerllm[quant]')"
         return None
+
+    @property
+    def memory_gb(self) -> float:
+        """The config's ``memory_gb`` on CUDA (or for a model that needs a GPU, unavailable
+        without one); without CUDA, at least the float32 weights (4 GB per billion
+        parameters), which is how a model is loaded there, whatever ``load_in_4bit`` or
+        ``quantization`` say (a 4-bit model's figure was 8x too low)."""
+        if self.config.gpus or _cuda_devices():
+            return self.config.memory_gb
+        return max(self.config.memory_gb, FLOAT32_GB_PER_B * self.config.params_b)
 
     @property
     def loaded(self) -> bool:
