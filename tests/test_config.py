@@ -28,6 +28,20 @@ def test_production_has_multi_gpu_models() -> None:
     assert len(big) == 3 and all(m.gpus >= 2 for m in big)
 
 
+@pytest.mark.parametrize("name", PACKAGED_CONFIGS)
+def test_packaged_models_state_their_context_length(name: str) -> None:
+    """production.yaml gave none: its models had the default 4096, so a Llama-3.1
+    prompt of 5,000 tokens was refused, and Falcon and BLOOM wrote past their 2048."""
+    assert all("context_length" in m.model_fields_set for m in load_config(name).models)
+
+
+def test_production_context_lengths_are_the_models_own() -> None:
+    got = {m.name: m.context_length for m in load_config("production").models}
+    assert got["llama-3.1-70b"] == got["llama-3.1-405b"] == 131072
+    assert got["codellama-13b"] == got["codellama-34b"] == 16384
+    assert got["falcon-180b"] == got["bloom-176b"] == 2048
+
+
 def test_missing_file_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="config file not found"):
         load_config(tmp_path / "nope.yaml")
