@@ -23,12 +23,13 @@ from routerllm.carbon.meter import (
     CodeCarbonMeter,
     Measurement,
     NullMeter,
+    create_meter,
     grid_intensity_g_per_kwh,
     per_token_estimate,
 )
 from routerllm.carbon.report import KG_CO2_PER_KM_CAR, equivalences, summarize
 from routerllm.carbon.request_log import RequestLog
-from routerllm.config import ModelConfig
+from routerllm.config import CarbonConfig, ModelConfig
 from routerllm.exceptions import ConfigError, RouterLLMError
 from routerllm.sqlite_busy import when_free
 
@@ -60,6 +61,14 @@ def _record(i: int, model: str = "m", tokens: int = 10, co2: float = 1e-6) -> Re
 def test_unknown_country_is_a_config_error_not_the_world_average() -> None:
     with pytest.raises(ConfigError, match="country_iso_code 'XYZ' is not a country"):
         CodeCarbonMeter("XYZ")
+
+
+def test_an_unknown_country_is_refused_with_carbon_tracking_off_too() -> None:
+    """Remote models' per-token estimates use the country's grid with tracking off too:
+    a mistyped country silently priced their CO2 at the world average."""
+    with pytest.raises(ConfigError, match="country_iso_code 'FRN' is not a country"):
+        create_meter(CarbonConfig(enabled=False, country_iso_code="FRN"))
+    assert isinstance(create_meter(CarbonConfig(enabled=False, country_iso_code="fra")), NullMeter)
 
 
 def test_codecarbon_meter_measures_real_work() -> None:

@@ -138,13 +138,7 @@ class CodeCarbonMeter(CarbonMeter):
             from codecarbon import OfflineEmissionsTracker
         except ImportError as e:
             raise missing_dependency("codecarbon", "carbon") from e
-        country_iso_code = country_iso_code.upper()  # CodeCarbon knows "FRA", not "fra"
-        if _energy_mix() and country_iso_code not in _energy_mix():
-            # CodeCarbon would silently use the world average instead.
-            raise ConfigError(
-                f"carbon.country_iso_code {country_iso_code!r} is not a country CodeCarbon "
-                f"knows; use an ISO 3166 alpha-3 code such as USA, FRA, DEU or ITA"
-            )
+        country_iso_code = check_country(country_iso_code)
         # CodeCarbon logs every measurement at INFO/WARNING; keep the CLI readable.
         logging.getLogger("codecarbon").setLevel(logging.ERROR)
         self._tracker: Any = OfflineEmissionsTracker(
@@ -224,9 +218,27 @@ def _power_method(tracker: Any) -> str:
     return "load-estimate"
 
 
+def check_country(country_iso_code: str) -> str:
+    """The country's code as CodeCarbon knows it ("FRA", not "fra"); a clear error for
+    one it does not know, whose grid CodeCarbon and the per-token estimates would
+    silently take for the world average."""
+    country_iso_code = country_iso_code.upper()
+    if _energy_mix() and country_iso_code not in _energy_mix():
+        raise ConfigError(
+            f"carbon.country_iso_code {country_iso_code!r} is not a country CodeCarbon "
+            f"knows; use an ISO 3166 alpha-3 code such as USA, FRA, DEU or ITA"
+        )
+    return country_iso_code
+
+
 def create_meter(config: CarbonConfig) -> CarbonMeter:
-    """CodeCarbon when enabled, else a meter that only times blocks."""
-    return CodeCarbonMeter(config.country_iso_code) if config.enabled else NullMeter()
+    """CodeCarbon when enabled, else a meter that only times blocks. The country is
+    checked either way: remote models' per-token estimates and the predictions price
+    CO2 at its grid's intensity."""
+    if config.enabled:
+        return CodeCarbonMeter(config.country_iso_code)
+    check_country(config.country_iso_code)
+    return NullMeter()
 
 
 @cache
