@@ -251,3 +251,18 @@ def test_a_broken_json_line_is_named_by_its_line_in_the_file(tmp_path: Path, nam
         f"{path}: cannot read JSON lines: line 61 is not valid JSON (Expecting property name "
         "enclosed in double quotes at column 2); fix or delete that line"
     )
+
+
+@pytest.mark.parametrize("damage", ["truncated", "corrupt"])
+def test_a_truncated_or_damaged_gzip_file_is_a_clear_error(tmp_path: Path, damage: str) -> None:
+    """An interrupted copy of a .jsonl.gz raised gzip's EOFError (or zlib.error for
+    damaged bytes) as a traceback from generate-data, not a DataError."""
+    data = gzip.compress("".join(json.dumps(r) + "\n" for r in tiny_rows() * 20).encode())
+    if damage == "truncated":
+        data = data[: len(data) // 2]
+    else:
+        data = data[:200] + bytes(b ^ 0xFF for b in data[200:260]) + data[260:]
+    path = tmp_path / "data.jsonl.gz"
+    path.write_bytes(data)
+    with pytest.raises(DataError, match="data.jsonl.gz: cannot read JSON lines: the gzip file is truncated or damaged"):  # fmt: skip
+        load_tiny_codes(path)

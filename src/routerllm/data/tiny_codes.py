@@ -20,6 +20,7 @@ import gzip
 import importlib.util
 import json
 import logging
+import zlib
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -191,6 +192,11 @@ def _jsonl_rows(path: Path) -> Iterator[dict[str, Any]]:
                     yield row
     except (OSError, ValueError) as e:  # JSONDecodeError and bad gzip/utf-8 are ValueErrors
         raise DataError(f"{path}: cannot read JSON lines ({e})") from e
+    except (EOFError, zlib.error) as e:  # a .gz cut short (an interrupted copy) or damaged
+        raise DataError(
+            f"{path}: cannot read JSON lines: the gzip file is truncated or damaged ({e}); "
+            f"copy it again"
+        ) from e
 
 
 def _json_rows(path: Path) -> Iterator[dict[str, Any]]:
