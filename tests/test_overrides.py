@@ -158,6 +158,25 @@ def test_each_action_and_its_reason(tmp_path: Path) -> None:
     assert overrides.apply("a medium-length prompt", unchanged, LADDER) is unchanged
 
 
+def test_a_step_clamped_to_the_ladder_says_how_far_it_went(tmp_path: Path) -> None:
+    """A step of 2 from the middle of three models went one model and said
+    "2 models larger"."""
+    overrides = rules(
+        tmp_path,
+        {"name": "long", "min_chars": 30, "step": 2},
+        {"name": "short", "max_chars": 5, "step": -5},
+    )
+    d = overrides.apply("x" * 40, routed("tiny-medium"), LADDER)
+    assert d.model == "tiny-heavy"
+    assert d.reason.endswith("override 'long': to tiny-heavy, 1 model larger (the largest available), not tiny-medium")  # fmt: skip
+    d = overrides.apply("x" * 40, routed("tiny-light"), LADDER[:2])
+    assert d.reason.endswith("to tiny-medium, 1 model larger (the largest available), not tiny-light")  # fmt: skip
+    d = overrides.apply("hi", routed("tiny-heavy"), LADDER)
+    assert d.reason.endswith("to tiny-light, 2 models smaller (the smallest available), not tiny-heavy")  # fmt: skip
+    d = overrides.apply("x" * 40, routed("tiny-light"), LADDER)  # not clamped: not said
+    assert d.reason.endswith("override 'long': to tiny-heavy, 2 models larger, not tiny-light")
+
+
 def test_the_first_matching_rule_decides_and_every_condition_must_hold(tmp_path: Path) -> None:
     overrides = rules(
         tmp_path,

@@ -217,5 +217,6 @@ class Overrides:
                 routed,
                 f"{routed} is already the {'largest' if rule.step > 0 else 'smallest'} model available",
             )
-        steps = abs(rule.step)
-        return up[i], f"to {up[i]}, {steps} model{'s' if steps > 1 else ''} {direction}"
+        steps = abs(i - up.index(routed))  # fewer than the rule's where the ladder ends
+        clamped = f" (the {'largest' if rule.step > 0 else 'smallest'} available)" if steps < abs(rule.step) else ""  # fmt: skip
+        return up[i], f"to {up[i]}, {steps} model{'s' if steps > 1 else ''} {direction}{clamped}"
