@@ -177,6 +177,18 @@ def test_a_step_clamped_to_the_ladder_says_how_far_it_went(tmp_path: Path) -> No
     assert d.reason.endswith("override 'long': to tiny-heavy, 2 models larger, not tiny-light")
 
 
+@pytest.mark.parametrize(
+    ("pattern", "prompt"),
+    [(r"\bgemäß\b", "GEMÄSS § 5"), ("strasse", "Die Straße"), ("file", "the ﬁle"), ("ΣΟΦΟΣ", "σοφος")],
+)  # fmt: skip
+def test_a_pattern_matches_in_any_case_as_unicode_folds_it(
+    tmp_path: Path, pattern: str, prompt: str
+) -> None:
+    """A pattern matched "in any case" missed a German prompt in capitals (ß is SS)."""
+    overrides = rules(tmp_path, {"name": "legal", "pattern": pattern, "model": "tiny-heavy"})
+    assert overrides.apply(prompt, routed("tiny-light"), LADDER).model == "tiny-heavy"
+
+
 def test_the_first_matching_rule_decides_and_every_condition_must_hold(tmp_path: Path) -> None:
     overrides = rules(
         tmp_path,

@@ -93,10 +93,11 @@ def pattern_copies(pattern: str) -> int:
 
 def rule_pattern(pattern: str) -> Any:
     """A rule's pattern, compiled (any case) by the ``regex`` module, whose matching
-    takes a time limit; ``re``'s cannot be stopped."""
+    takes a time limit; ``re``'s cannot be stopped. Cases are folded fully, as Unicode
+    folds them: ``straße`` finds ``STRASSE``, ``file`` finds ``ﬁle``."""
     import regex
 
-    return regex.compile(pattern, regex.IGNORECASE)
+    return regex.compile(pattern, regex.IGNORECASE | regex.FULLCASE)
 
 
 def check_pattern(pattern: str) -> None:
