@@ -317,6 +317,12 @@ def test_generate_data_refuses_tiny_codes_too_small_for_every_split(
     line = user_error(capsys, "generate-data", "--tiny-codes", str(tiny), "--out", str(out))
     assert "5 prompt(s) per class after balancing leave the" in line
     assert "at least 10 usable rows for each audience" in line and not out.exists()
+    # the file has enough rows, --n cut them: the remedy is --n, not another file
+    enough = tiny_codes_file(tmp_path / "enough.jsonl", 50)
+    line = user_error(
+        capsys, "generate-data", "--tiny-codes", str(enough), "--out", str(out), "--n", "9"
+    )
+    assert line.endswith("give --n 30 or more") and not out.exists()
 
 
 def test_humaneval_out_under_a_file_names_the_file(

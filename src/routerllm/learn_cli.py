@@ -47,10 +47,16 @@ def cmd_generate_data(args: argparse.Namespace) -> int:
         classes = {i.label for i in ds.full}
         if short := [k for k, v in parts.items() if {i.label for i in v} != classes]:
             # as --n's minimum does for the synthetic data: no split without a class
+            capped = per_class is not None and per_class < min(ds.class_counts_before.values())
+            remedy = (
+                f"--n {10 * len(classes)} or more"
+                if capped
+                else "a file with at least 10 usable rows for each audience"
+            )
             raise DataError(
                 f"{args.tiny_codes}: {len(ds.full) // len(classes)} prompt(s) per class after "
                 f"balancing leave the {' and '.join(short)} split(s) without every class; give "
-                f"a file with at least 10 usable rows for each audience"
+                f"{remedy}"
             )
         paths = {k: str(save_json(v, out / f"{k}.json")) for k, v in parts.items()}
         counts = {k: len(v) for k, v in parts.items()}
