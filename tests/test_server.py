@@ -386,6 +386,20 @@ def test_the_report_reads_the_log(served: tuple[str, RouterLLM]) -> None:
         assert json.loads(text)["totals"]["requests"] == requests
 
 
+def test_the_report_reads_the_log_the_server_writes(tmp_path: Path) -> None:
+    # A system given another log than log.path: its report reads that log (it read
+    # log.path, and with no file there answered a 500).
+    config = load_config(write_config(tmp_path, tiny_config_dict(tmp_path, carbon={"enabled": False})))  # fmt: skip
+    own = tmp_path / "served.sqlite"
+    with RouterLLM(config, request_log=own) as system, running(system) as base:
+        chat(base)
+        status, text = call(base, "/routerllm/report")
+    assert status == 200, text
+    report = json.loads(text)
+    assert report["log"] == str(own) and report["totals"]["requests"] == 1
+    assert not Path(config.log.path).exists()
+
+
 @pytest.mark.parametrize(
     ("path", "body", "param"),
     [

@@ -3,6 +3,7 @@ comparison with sending everything to the largest model."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -132,23 +133,31 @@ def summarize(
     return rep
 
 
-def logged_report(config: AppConfig, since: str | None = None, tag: str | None = None) -> Report:
-    """The report of the requests in the config's request log (from ``since``, with
-    ``tag``), read without changing the log; a clear error when there is no log yet.
-    Its budgets and the predictor's figures are the whole log's, whatever ``tag``; its
-    recommendations are those the selected requests and the budgets call for."""
+def logged_report(
+    config: AppConfig,
+    since: str | None = None,
+    tag: str | None = None,
+    log_path: str | os.PathLike[str] | None = None,
+) -> Report:
+    """The report of the requests in the request log at ``log_path`` (default: the
+    config's ``log.path``; a system given another log reports on that one), from
+    ``since``, with ``tag``, read without changing the log; a clear error when there is
+    no log yet. Its budgets and the predictor's figures are the whole log's, whatever
+    ``tag``; its recommendations are those the selected requests and the budgets call
+    for."""
     from routerllm.carbon.budget import CarbonBudget
     from routerllm.carbon.log_rows import utc_timestamp
     from routerllm.carbon.predictor import CarbonPredictor
     from routerllm.carbon.recommend import recommendations
     from routerllm.carbon.request_log import RequestLog
 
-    if not Path(config.log.path).is_file():
+    path = Path(config.log.path if log_path is None else log_path)
+    if not path.is_file():
         raise RouterLLMError(
-            f"no request log at {config.log.path} (log.path): route some requests first, or "
+            f"no request log at {path} (log.path): route some requests first, or "
             f"point log.path at an existing log"
         )
-    with RequestLog(config.log.path, read_only=True) as log:  # a report changes nothing
+    with RequestLog(path, read_only=True) as log:  # a report changes nothing
         records = list(log.records(since=since, tag=tag))
         rep = summarize(records, config.models, config.carbon.country_iso_code)
         for r in records:  # the trend: oldest day first

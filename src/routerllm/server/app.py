@@ -282,8 +282,9 @@ class _Service:
                 utc_timestamp(since)
             except RouterLLMError as e:  # the caller's mistake: a 400, not a server error
                 raise PromptError(f"since: {e}", "since") from None
-        rep = logged_report(config, since, tag)
-        return {"log": config.log.path, **rep.as_dict()}
+        path = self.system.log.db_path  # the log this server writes, not always log.path
+        rep = logged_report(config, since, tag, path)
+        return {"log": str(path), **rep.as_dict()}
 
 
 #: A date and time, then a space and an offset (HH, HH:MM or HHMM): the offset's "+".
