@@ -311,6 +311,25 @@ def test_a_log_from_before_finish_reason_is_read_and_then_given_the_column(tmp_p
         assert [c[1] for c in db.execute("PRAGMA table_info(requests)")] == TABLES["requests"]
 
 
+def test_a_logged_spending_that_is_not_a_number_is_a_clear_error(tmp_path: Path) -> None:
+    import sqlite3
+
+    from routerllm.carbon.report import logged_report
+    from routerllm.exceptions import RequestLogError
+
+    config = budget_config(tmp_path, {"co2_kg": {"hourly": 0.05}, "cost_usd": {"daily": 1.0}})
+    first, second = record("tiny-light", NOW, co2_kg=0.01), record("tiny-light", NOW, co2_kg=0.01)  # fmt: skip
+    seeded_log(Path(config.log.path), [first, second]).close()
+    for column, value in (("co2_kg", "n/a"), ("cost_usd", "")):
+        with sqlite3.connect(config.log.path) as db:  # changed by another program
+            db.execute(f"UPDATE requests SET {column} = ? WHERE id = ?", (value, second.id))
+        # the report's budgets add them up: a one-line error, not a ValueError or TypeError
+        with pytest.raises(RequestLogError, match=f"request {second.id}'s {column} is {value!r}, not a number"):  # fmt: skip
+            logged_report(config)
+        with sqlite3.connect(config.log.path) as db:
+            db.execute(f"UPDATE requests SET {column} = 0.01 WHERE id = ?", (second.id,))
+
+
 def test_with_two_windows_spent_the_retry_time_is_the_later_one(tmp_path: Path) -> None:
     log = seeded_log(tmp_path / "log.sqlite", [
         record("a", NOW - timedelta(hours=2), co2_kg=0.2),

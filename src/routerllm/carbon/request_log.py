@@ -463,9 +463,9 @@ class RequestLog:
     def spending(self, since: str) -> list[Spending]:
         """What every request from ``since`` (the log's own timestamp form) spent, oldest
         first."""
-        sql = "SELECT timestamp, co2_kg, cost_usd FROM requests WHERE timestamp >= ? ORDER BY timestamp, rowid"  # fmt: skip
+        sql = "SELECT timestamp, co2_kg, cost_usd, id FROM requests WHERE timestamp >= ? ORDER BY timestamp, rowid"  # fmt: skip
         rows = self._fetch(sql, [since])
-        for t, _, _ in rows:
+        for t, co2, cost, rid in rows:
             try:
                 utc_timestamp(t)
             except RouterLLMError:
@@ -473,7 +473,8 @@ class RequestLog:
                     f"request log {self.db_path} holds a request whose timestamp {t!r} is not "
                     f"an ISO time; the budgets cannot place it in their windows"
                 ) from None
-        return [Spending(t, float(c), float(u)) for t, c, u in rows]
+            self._check_numbers(rid, {"co2_kg": co2, "cost_usd": cost})  # the budgets add them
+        return [Spending(t, float(c), float(u)) for t, c, u, _ in rows]
 
     def spent(self, since: str, until: str) -> Spending:
         """What the requests from ``since`` to ``until`` (the log's own timestamp form)
