@@ -31,7 +31,7 @@ from routerllm.carbon.report import KG_CO2_PER_KM_CAR, equivalences, summarize
 from routerllm.carbon.request_log import RequestLog
 from routerllm.config import CarbonConfig, ModelConfig
 from routerllm.exceptions import ConfigError, RouterLLMError
-from routerllm.sqlite_busy import when_free
+from routerllm.sqlite_busy import in_unwritable_folder, when_free
 
 from .conftest import tiny_model
 
@@ -346,6 +346,30 @@ def test_a_log_opened_read_only_reads_and_writes_nothing(tmp_path: Path) -> None
         with pytest.raises(RouterLLMError, match="could not be logged.*readonly"):
             log.append(_record(2))
     assert (tmp_path / "log.sqlite").read_bytes() == before
+
+
+def test_a_log_in_a_folder_sqlite_cannot_write_is_read_with_its_wal_rows(tmp_path: Path) -> None:
+    """A log copied with its -wal but not its -shm into a folder the reader cannot
+    write opens only immutable, which skipped the -wal's rows: the report left them
+    out without a word. The -wal's rows are read too now."""
+    with RequestLog(tmp_path / "log.sqlite") as log:
+        log.append(_record(1))
+        log._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        log._db.execute("PRAGMA wal_autocheckpoint=0")
+        for i in range(2, 6):
+            log.append(_record(i))
+        copied = tmp_path / "copied"
+        copied.mkdir()
+        for name in ("log.sqlite", "log.sqlite-wal"):  # while the writer has them open
+            shutil.copyfile(tmp_path / name, copied / name)
+    db = copied / "log.sqlite"
+    immutable = sqlite3.connect(f"{db.as_uri()}?immutable=1", uri=True)
+    assert immutable.execute("SELECT COUNT(*) FROM requests").fetchone() == (1,)
+    immutable.close()
+    conn = in_unwritable_folder(db)
+    assert conn.execute("SELECT COUNT(*) FROM requests").fetchone() == (5,)
+    conn.close()
+    assert sorted(p.name for p in copied.iterdir()) == ["log.sqlite", "log.sqlite-wal"]
 
 
 def test_a_failed_write_is_a_clear_error_that_keeps_the_log(tmp_path: Path) -> None:

@@ -6,7 +6,9 @@ whose file it is before writing to it (the request log, the HumanEval store)."""
 from __future__ import annotations
 
 import os
+import shutil
 import sqlite3
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -49,7 +51,8 @@ def open_shared(path: str | Path, schema: str, *pragmas: str) -> sqlite3.Connect
 
 def open_read_only(path: Path) -> sqlite3.Connection:
     """A connection that cannot change ``path``. A WAL database in a folder where
-    SQLite cannot create its ``-shm`` file opens only as immutable (no locking)."""
+    SQLite cannot create its ``-shm`` file opens only as immutable (no locking); see
+    ``in_unwritable_folder``."""
     uri = path.resolve().as_uri()
     try:
         conn = sqlite3.connect(f"{uri}?mode=ro", uri=True, timeout=BUSY_TIMEOUT_S)
@@ -57,8 +60,28 @@ def open_read_only(path: Path) -> sqlite3.Connection:
         return conn
     except sqlite3.OperationalError:
         if path.is_file() and not os.access(path.parent, os.W_OK):
-            return sqlite3.connect(f"{uri}?immutable=1", uri=True)
+            return in_unwritable_folder(path)
         raise
+
+
+def in_unwritable_folder(path: Path) -> sqlite3.Connection:
+    """A connection to ``path`` in a folder SQLite cannot write. Opened immutable, it
+    would not read the rows still in its ``-wal`` file (a log copied without its
+    ``-shm``, or whose writer has not checkpointed): where there are some, the file
+    and its ``-wal`` are copied to a private folder and read from there into memory."""
+    wal = path.with_name(path.name + "-wal")
+    if not (wal.is_file() and wal.stat().st_size > 0):
+        return sqlite3.connect(f"{path.resolve().as_uri()}?immutable=1", uri=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        copy = Path(tmp) / path.name
+        shutil.copyfile(path, copy)
+        shutil.copyfile(wal, copy.with_name(wal.name))
+        source, conn = sqlite3.connect(copy), sqlite3.connect(":memory:", check_same_thread=False)
+        try:
+            source.backup(conn)
+        finally:
+            source.close()
+    return conn
 
 
 def table_columns(conn: sqlite3.Connection) -> dict[str, list[str]]:
