@@ -116,6 +116,23 @@ def test_training_keeps_the_best_validation_epoch_and_stops_early() -> None:
     assert all(np.array_equal(a[0], b[0]) for a, b in zip(result.layers, again.layers, strict=True))
 
 
+@pytest.mark.parametrize("held_out", [0.0, 1.0])  # no model solved them, every model did
+def test_held_out_prompts_that_tell_no_model_apart_do_not_keep_an_untrained_epoch(
+    held_out: float,
+) -> None:
+    # 24 prompts hold out 2, the first of train_gating's seeded permutation: their loss
+    # is lowest for even gates, whatever the network learned on the others
+    X, Y = clusters(24, 0)
+    Y[np.random.default_rng(0).permutation(24)[:2]] = held_out
+    router = create_router("moe", CANDIDATES, 0, encoder="hashing", hidden=[16])
+    router.fit(None, Y, MODELS, embeddings=X)  # type: ignore[attr-defined]
+    # as under 20 prompts: every epoch run, not an early one kept (chance accuracy)
+    assert router.selection["validation_prompts"] == 0  # type: ignore[attr-defined]
+    assert router.selection["best_epoch"] == router.selection["epochs_run"] == 100  # type: ignore[attr-defined]  # fmt: skip
+    X_new, Y_new = clusters(60, 5)
+    assert np.mean(router.predict(X_new).argmax(axis=1) == Y_new.argmax(axis=1)) > 0.95  # type: ignore[attr-defined]  # fmt: skip
+
+
 @pytest.mark.parametrize("n", [15, 150])  # without, then with a validation split
 def test_training_that_diverges_is_a_clear_error(n: int) -> None:
     router = create_router("moe", CANDIDATES, 0, encoder="hashing", hidden=[8], epochs=3,

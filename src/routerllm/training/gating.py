@@ -19,7 +19,10 @@ loss is the seed's "supervised + load balancing" loss:
 
 AdamW (decoupled weight decay on the weight matrices), shuffled mini-batches,
 and the epoch with the lowest loss on held-out prompts kept (noise and dropout
-off there), stopping after ``patience`` epochs without a better one.
+off there), stopping after ``patience`` epochs without a better one; where no
+held-out prompt tells the experts apart (no model solved it, or every model did),
+their loss says nothing of which expert is right: there is no validation split and
+every epoch is run.
 Everything random comes from one seeded ``numpy.random.Generator``.
 """
 
@@ -176,6 +179,12 @@ def train_gating(
     n = len(X)
     order = rng.permutation(n)
     n_val = max(1, round(n * args.validation_fraction)) if n >= MIN_VALIDATED else 0
+    held_out = T[order[:n_val]]
+    if n_val and not (held_out.max(axis=1) > held_out.min(axis=1)).any():
+        # no held-out prompt tells the experts apart (no model solved it, or all did):
+        # their loss is lowest for untrained, even gates and would keep an early epoch;
+        # as with too few prompts, every epoch is run
+        n_val = 0
     val, fit = order[:n_val], order[n_val:]
     layers = init_layers([X.shape[1], *args.hidden, T.shape[1]], rng)
     optimiser = AdamW(layers, args.learning_rate, args.weight_decay)
