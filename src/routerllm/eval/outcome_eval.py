@@ -97,9 +97,10 @@ def _router_names(routers: Any, router_options: Any) -> list[str]:
     checking their options: a clear error before any work otherwise."""
     names = text_list(routers, "routers")
     if wrong := [n for n in names if not issubclass(ROUTERS.get(n), OutcomeRouter)]:
+        others = [n for n in ROUTERS if n not in LEARNED_ROUTERS and issubclass(ROUTERS.get(n), OutcomeRouter)]  # fmt: skip
         raise DataError(
             f"router {wrong[0]!r} does not learn from outcome data; use one of "
-            f"{', '.join(LEARNED_ROUTERS)}"
+            f"{', '.join([*LEARNED_ROUTERS, *others])}"
         )
     if router_options is None:
         return names
