@@ -236,6 +236,16 @@ def test_bad_member_paths_are_clear(tmp_path: Path) -> None:
         load_router(inner, MODELS)
 
 
+def test_a_member_path_may_be_a_path_object(tmp_path: Path) -> None:
+    # what Router.save returns, as load_router takes it; was "`path` must be the folder
+    # of a saved router, got PosixPath(...)"
+    logreg = trained("logreg", tmp_path / "logreg")
+    router = ensemble(["rules", {"path": logreg, "weight": 2}], MODELS)
+    assert [(m.router.name, m.weight) for m in router.members] == [("rules", 1.0), ("logreg", 2.0)]
+    saved = router.save(tmp_path / "ens")
+    assert load_router(saved, MODELS).route_batch(PROMPTS) == router.route_batch(PROMPTS)
+
+
 def test_a_member_path_under_the_home_folder(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

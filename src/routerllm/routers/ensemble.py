@@ -25,6 +25,7 @@ ensemble whole).
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 from collections.abc import Mapping, Sequence
@@ -328,6 +329,8 @@ def _routed(
 
 def _saved_folder(path: Any) -> Path:
     """``path`` as the folder of a saved router that is not an ensemble."""
+    if isinstance(path, os.PathLike):  # the Python API: what Router.save returns
+        path = os.fspath(path)
     if not isinstance(path, str) or not path.strip():
         raise RouterLLMError(f"`path` must be the folder of a saved router, got {path!r:.100}")
     folder = Path(path).expanduser()  # ~ is the home folder, as in router.path
