@@ -86,6 +86,28 @@ def test_codecarbon_meter_measures_real_work() -> None:
     meter.close()
 
 
+def test_codecarbon_meter_memory_stays_flat_over_many_requests() -> None:
+    """CodeCarbon keeps each finished task's figures (~2.4 KB) until its tracker stops:
+    a long-running server, three tasks a request, grew without bound."""
+    import tracemalloc
+
+    meter = CodeCarbonMeter("FRA")
+    for _ in range(50):  # CodeCarbon's own first-use allocations
+        with meter.measure("llm_inference"):
+            pass
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for _ in range(1000):
+            with meter.measure("llm_inference"):
+                pass
+        grown = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+        meter.close()
+    assert grown < 300_000, f"{grown:,} bytes kept after 1000 measured blocks"
+
+
 def test_two_codecarbon_meters_in_one_process_take_turns() -> None:
     """Each CodeCarbon tracker measures the whole machine: two systems' meters measuring
     at once each counted the other's work, and the same seconds twice."""

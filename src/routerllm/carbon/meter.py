@@ -160,6 +160,7 @@ class CodeCarbonMeter(CarbonMeter):
         with self._lock:
             self._tracker.start_task("warmup")
             self._tracker.stop_task("warmup")
+            self._forget("warmup")
         self.method = f"codecarbon:{_power_method(self._tracker)}"
 
     def turn(self) -> AbstractContextManager[object]:
@@ -178,6 +179,7 @@ class CodeCarbonMeter(CarbonMeter):
                 yield slot
             finally:
                 data = self._tracker.stop_task(task)
+                self._forget(task)
                 duration = time.perf_counter() - start
                 if data is None:  # CodeCarbon refused the task (it logs why)
                     slot.result = Measurement(component, duration, 0.0, 0.0, "codecarbon:failed")
@@ -189,6 +191,14 @@ class CodeCarbonMeter(CarbonMeter):
                         float(data.emissions),
                         self.method,
                     )
+
+    def _forget(self, task: str) -> None:
+        # CodeCarbon keeps every finished task's figures (~2.4 KB) until the tracker
+        # stops, for outputs we do not use: a server's three tasks a request would
+        # grow its memory without bound.
+        tasks = getattr(self._tracker, "_tasks", None)
+        if isinstance(tasks, dict):
+            tasks.pop(task, None)
 
     def check_open(self) -> None:
         if self._closed:  # CodeCarbon's stopped tracker fails with an AttributeError
