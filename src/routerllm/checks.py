@@ -25,6 +25,8 @@ MAX_SEED = 2**32 - 1
 
 def is_number(v: object) -> bool:
     """A real number (int, float, numpy's), not a bool; NaN and infinities included."""
+    if type(v) in (float, int):  # most values: without the slow abstract-class check
+        return True
     return isinstance(v, numbers.Real) and not isinstance(v, bool)
 
 
