@@ -164,9 +164,16 @@ def test_many_updates_on_one_prompt_keep_the_posterior_usable(tmp_path: Path) ->
     np.testing.assert_array_equal(loaded.predict_prompts(["a b"]), router.predict_prompts(["a b"]))
 
 
-def test_a_save_interrupted_before_its_config_leaves_the_previous_router(tmp_path: Path) -> None:
+@pytest.mark.parametrize("before_digests", [False, True])
+def test_a_save_interrupted_before_its_config_leaves_the_previous_router(
+    tmp_path: Path, before_digests: bool
+) -> None:
     router, held_out, path = trained(tmp_path)
     before = router.predict_prompts(held_out)
+    if before_digests:  # saved before config.json recorded the weights' digest
+        config = json.loads((path / "config.json").read_text())
+        del config["weights_sha256"]
+        (path / "config.json").write_text(json.dumps(config))
     # the next save dies after moving the weights aside, then after publishing new ones
     (path / "weights.npz").rename(path / "weights.previous.npz")
     np.testing.assert_array_equal(load_router(path, SMALL_BIG).predict_prompts(held_out), before)  # fmt: skip

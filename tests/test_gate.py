@@ -380,16 +380,24 @@ def test_the_serving_benchmark_refuses_a_bad_run_in_one_line_and_writes_nothing(
     assert (stateless / "results.sqlite").read_bytes() == before
 
 
+@pytest.mark.parametrize("before_digests", [False, True])
 @pytest.mark.parametrize("cut_at", ["weights.npz", "config.json"])
-def test_an_interrupted_save_leaves_the_previous_gate_whole(tmp_path: Path, cut_at: str) -> None:
+def test_an_interrupted_save_leaves_the_previous_gate_whole(
+    tmp_path: Path, cut_at: str, before_digests: bool
+) -> None:
     """A save cut short between its two files (here: before its weights or its config
     are renamed into place) loads as the gate saved before, not the old config with
-    the new weights; saving again then works, and a weights.npz that does not match
-    its config.json is a clear error."""
+    the new weights, also over a gate saved before config.json recorded the weights'
+    digest; saving again then works, and a weights.npz that does not match its
+    config.json is a clear error."""
     folder = tmp_path / "gate"
     old, new = _fit(_problems(40, 3)), _fit(_problems(80, 3), budget=0.3)
     old.save(folder)
     real = files_module.publish
+    if before_digests:  # a gate saved before today, its first save since cut short
+        config = json.loads((folder / "config.json").read_text())
+        del config["weights_sha256"]
+        (folder / "config.json").write_text(json.dumps(config))
 
     def cut(tmp: Path, target: Path) -> None:
         if target.name == cut_at:

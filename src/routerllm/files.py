@@ -109,14 +109,21 @@ def holds(weights: Path, sha256: str) -> bool:
 
 def weights_named_aside(path: Path) -> bool:
     """Whether the weights ``path/config.json`` names are ``weights.previous.npz``, not
-    ``weights.npz``: a save was cut short after it moved them aside."""
+    ``weights.npz``: a save was cut short after it moved them aside. A config saved
+    before the digest was recorded names them whenever they are there: only a save cut
+    short leaves them, and its own config would record one."""
     previous = path / PREVIOUS_WEIGHTS
     if not previous.exists():
         return False
     try:
-        named = json.loads((path / "config.json").read_text()).get("weights_sha256")
-    except (OSError, ValueError, AttributeError):
+        meta = json.loads((path / "config.json").read_text())
+    except (OSError, ValueError):
         return False
+    if not isinstance(meta, dict):
+        return False
+    if "weights_sha256" not in meta:
+        return True
+    named = meta["weights_sha256"]
     return (
         isinstance(named, str) and holds(previous, named) and not holds(path / "weights.npz", named)
     )
