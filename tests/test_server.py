@@ -26,6 +26,7 @@ from typing import Any
 import pytest
 
 from routerllm.backends.base import GenerationRequest
+from routerllm.backends.openai_http import OpenAIHTTPBackend
 from routerllm.config import AppConfig, load_config
 from routerllm.exceptions import RequestLogError
 from routerllm.server import app as server_app
@@ -246,6 +247,49 @@ def test_routerllm_is_a_client_of_its_own_server(served: tuple[str, RouterLLM], 
         history = (("user", "hello"), ("assistant", "hi, how can I help?"))
         result = client.generate(GenerationRequest("Sort a list.", history=history))
     assert result.model == "remote-router" and result.text and result.completion_tokens > 0
+
+
+def test_loading_a_model_does_not_wait_for_an_answer_from_a_server_in_the_same_process(
+    served: tuple[str, RouterLLM], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A system whose remote model is served by a system in this process (both with
+    CodeCarbon, whose blocks take turns): loading a local model evicts none but local
+    ones, so it does not wait for the remote model's answer, which waits for its turn."""
+    base, _ = served
+    data = tiny_config_dict(tmp_path)
+    data["models"] = [
+        {"name": "remote", "backend": "openai_http", "tier": "heavy", "params_b": 1.5,
+         "model_id": "tiny-light", "base_url": f"{base}/v1", "memory_gb": 0.1,
+         "energy_per_token_kwh": 1e-7, "timeout_s": 5, "max_retries": 0},
+        tiny_model("tiny-light", "light", 0.1, memory_gb=0.6),
+        tiny_model("tiny-medium", "medium", 0.5, memory_gb=0.6),
+    ]  # fmt: skip
+    inside, go = threading.Event(), threading.Event()
+    real = OpenAIHTTPBackend.generate
+
+    def held(self: OpenAIHTTPBackend, req: GenerationRequest) -> Any:
+        inside.set()
+        go.wait(30)
+        return real(self, req)
+
+    monkeypatch.setattr(OpenAIHTTPBackend, "generate", held)
+    answered: dict[str, str] = {}
+    with RouterLLM(load_config(write_config(tmp_path, data))) as client:
+
+        def ask(name: str) -> None:
+            answered[name] = client.generate(GenerationRequest("def f(", max_new_tokens=4), model=name).model  # fmt: skip
+
+        remote = threading.Thread(target=ask, args=("remote",))
+        remote.start()
+        assert inside.wait(30)
+        ask("tiny-light")  # loaded after the remote model: it is the least recently used
+        medium = threading.Thread(target=ask, args=("tiny-medium",))
+        medium.start()  # over the budget with tiny-light: loading it evicts a model
+        time.sleep(0.5)
+        go.set()
+        remote.join(30)
+        medium.join(30)
+    assert answered == {"remote": "remote", "tiny-light": "tiny-light", "tiny-medium": "tiny-medium"}  # fmt: skip
 
 
 def test_the_official_openai_client_works_against_it(served: tuple[str, RouterLLM]) -> None:

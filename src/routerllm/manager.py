@@ -142,8 +142,13 @@ class LLMManager:
                     f"({self.budget_gb:g} GB, manager.memory_budget_gb)"
                 )
             evicted = []
-            while self._lru and self.used_gb() + need > self.budget_gb:
-                victim, _ = self._lru.popitem(last=False)
+            # Only local models free memory: a remote one's answer under way is not waited
+            # for (the caller may hold the meters' turn, which its server, when it runs in
+            # this process, waits for).
+            local = [n for n in self._lru if self.backend(n).measured_locally]
+            while local and self.used_gb() + need > self.budget_gb:
+                victim = local.pop(0)
+                del self._lru[victim]
                 with self._model_lock(victim):  # waits for its generation to finish
                     self._backends[victim].unload()
                 evicted.append(victim)
