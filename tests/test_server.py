@@ -28,7 +28,7 @@ import pytest
 from routerllm.backends.base import GenerationRequest
 from routerllm.backends.openai_http import OpenAIHTTPBackend
 from routerllm.config import AppConfig, load_config
-from routerllm.exceptions import RequestLogError
+from routerllm.exceptions import RequestLogError, RouterLLMError
 from routerllm.server import app as server_app
 from routerllm.server import protocol
 from routerllm.server.app import listen, server
@@ -595,6 +595,10 @@ def test_cors_is_off_by_default_and_lets_the_given_origins_call(quiet_config: Ap
         other = client.options(CHAT, headers={**preflight, "Origin": "https://evil.example"})
         assert "access-control-allow-origin" not in other.headers
     assert server_app.cors_origins(["https://app.example.com:443", "*"]) == ["https://app.example.com", "*"]  # fmt: skip
+    assert server_app.cors_origins(None) == []
+    for wrong in ([3000], 3000, [None]):
+        with pytest.raises(RouterLLMError, match="cors must be a list|a CORS origin is text"):
+            server_app.cors_origins(wrong)  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize("force", [False, True], ids=["stop", "second-ctrl-c"])

@@ -321,13 +321,19 @@ def _gone() -> Any:
     return Response(status_code=499)  # nobody reads it: the client has gone
 
 
-def cors_origins(origins: Sequence[str]) -> list[str]:
+def cors_origins(origins: Sequence[str] | None) -> list[str]:
     """``origins`` as a browser sends its ``Origin`` header (``scheme://host[:port]``, in
-    lower case, without the scheme's default port), or ``*`` for any origin; a clear
-    error for one that no browser would send (a path, a trailing slash), which would
-    never match."""
+    lower case, without the scheme's default port), or ``*`` for any origin (None: none);
+    a clear error for one that no browser would send (a path, a trailing slash), which
+    would never match, or for what is not text."""
+    if origins is not None and not isinstance(origins, str | Sequence):
+        raise RouterLLMError(f"cors must be a list of origins, got {origins!r:.100}")
     allowed = []
-    for origin in [origins] if isinstance(origins, str) else origins:
+    for origin in [origins] if isinstance(origins, str) else origins or ():
+        if not isinstance(origin, str):
+            raise RouterLLMError(
+                f"a CORS origin is text (scheme://host[:port], or *), got {origin!r:.100}"
+            )
         text = origin.strip().lower()
         if text == "*":
             allowed.append(text)
@@ -347,7 +353,9 @@ def cors_origins(origins: Sequence[str]) -> list[str]:
 _ORIGIN = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*)://(?P<host>\[[0-9a-f:.]+\]|[^/?#@:\[\]\s]+)(?::(?P<port>\d{1,5}))?")  # fmt: skip
 
 
-def create_app(system: "RouterLLM", api_key: str | None = None, cors: Sequence[str] = ()) -> Any:
+def create_app(
+    system: "RouterLLM", api_key: str | None = None, cors: Sequence[str] | None = ()
+) -> Any:
     """The FastAPI app serving ``system``; with ``api_key``, every ``/v1``, report and
     feedback request needs ``Authorization: Bearer <api_key>``. A browser page from one
     of the ``cors`` origins (``*``: any) may call it (CORS); by default none may."""
@@ -434,7 +442,7 @@ def listen(host: str, port: int) -> socket.socket:
         raise RouterLLMError(f"cannot listen on {host}:{port}: {e.strerror or e}") from None
 
 
-def server(system: "RouterLLM", api_key: str | None = None, cors: Sequence[str] = ()) -> Any:
+def server(system: "RouterLLM", api_key: str | None = None, cors: Sequence[str] | None = ()) -> Any:
     """A uvicorn server for ``create_app(system, api_key, cors)``;
     ``.run(sockets=[listen(...)])`` serves until it is stopped."""
     try:
@@ -456,7 +464,7 @@ def serve(
     sock: socket.socket,
     api_key: str | None = None,
     on_ready: Callable[[], None] | None = None,
-    cors: Sequence[str] = (),
+    cors: Sequence[str] | None = (),
 ) -> None:
     """Serve until Ctrl-C (``KeyboardInterrupt``) or SIGTERM (returns), each after the
     request in progress is answered and logged. A second Ctrl-C stops at once, yet
