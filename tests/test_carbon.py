@@ -33,7 +33,7 @@ from routerllm.config import CarbonConfig, ModelConfig
 from routerllm.exceptions import ConfigError, RouterLLMError
 from routerllm.sqlite_busy import in_unwritable_folder, when_free
 
-from .conftest import tiny_model
+from .conftest import tiny_config_dict, tiny_model, write_config
 
 
 def _record(i: int, model: str = "m", tokens: int = 10, co2: float = 1e-6) -> RequestRecord:
@@ -69,6 +69,22 @@ def test_an_unknown_country_is_refused_with_carbon_tracking_off_too() -> None:
     with pytest.raises(ConfigError, match="country_iso_code 'FRN' is not a country"):
         create_meter(CarbonConfig(enabled=False, country_iso_code="FRN"))
     assert isinstance(create_meter(CarbonConfig(enabled=False, country_iso_code="fra")), NullMeter)
+
+
+def test_an_unknown_country_is_refused_before_the_log_is_opened_whatever_the_meter(
+    tmp_path: Path,
+) -> None:
+    """A system given its meter prices remote models' CO2 at the country's grid too; a
+    refused one leaves no request log behind."""
+    from routerllm.config import load_config
+    from routerllm.system import RouterLLM
+
+    data = tiny_config_dict(tmp_path, carbon={"enabled": False, "country_iso_code": "FRN"})
+    config = load_config(write_config(tmp_path, data))
+    for meter in (None, NullMeter()):
+        with pytest.raises(ConfigError, match="country_iso_code 'FRN' is not a country"):
+            RouterLLM(config, meter=meter)
+    assert not (tmp_path / "requests.sqlite").exists()
 
 
 def test_codecarbon_meter_measures_real_work() -> None:

@@ -26,6 +26,7 @@ from routerllm.carbon.log_rows import RequestRecord, prompt_hash
 from routerllm.carbon.meter import (
     CarbonMeter,
     Measurement,
+    check_country,
     create_meter,
 )
 from routerllm.carbon.predictor import CarbonPredictor, Prediction
@@ -119,6 +120,9 @@ class RouterLLM:
                 raise ConfigError(f"{what} must be a {kind.__name__}, got {type(value).__name__}")
         if meter is not None:
             meter.check_open()
+        # before the log is opened, and with a meter given too: remote models' per-token
+        # estimates and the predictions price CO2 at the country's grid
+        check_country(config.carbon.country_iso_code)
         self.config = config
         self.router = _as_router(router, config) if router is not None else build_router(config)
         self.scope = RoutingScope(config, self._available_models)
