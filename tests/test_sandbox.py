@@ -163,6 +163,19 @@ def test_no_signal_reaches_a_process_of_the_programs_own_user(call: str) -> None
         victim.wait()
 
 
+def test_the_sandbox_imports_and_guards_where_resource_has_no_prlimit() -> None:
+    """resource.prlimit is Linux's only (macOS has none): the sandbox still imports, and
+    its guards install, without that one."""
+    code = (
+        "import resource; del resource.prlimit\n"
+        "from routerllm.eval import sandbox, sandbox_runner\n"
+        "sandbox_runner.install_guards()\n"
+        "print('guarded')\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0 and out.stdout == "guarded\n", out.stderr
+
+
 def test_no_network_to_localhost() -> None:
     with socket.socket() as server:
         server.bind(("127.0.0.1", 0))

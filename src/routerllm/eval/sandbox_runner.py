@@ -66,7 +66,7 @@ BLOCKED_SOCKET = [
 # (sys.setrecursionlimit(10**6)) takes longer than the run may, which then read as a timeout.
 TRACEBACK_LIMIT = 1000
 _exit, _write = os._exit, os.write  # kept before the program can replace them
-_getpid, _prlimit = os.getpid, resource.prlimit
+_getpid, _prlimit = os.getpid, getattr(resource, "prlimit", None)  # Linux only
 
 
 def _deny(what: str) -> Callable[..., None]:
@@ -80,7 +80,7 @@ def _own_prlimit(pid: int, *args: object) -> object:
     # Another process's limits: a CPU limit of 1 s kills a harness of the same user.
     if pid not in (0, _getpid()):
         raise PermissionError("resource.prlimit of another process is disabled in the RouterLLM sandbox")  # fmt: skip
-    return _prlimit(pid, *args)  # type: ignore[arg-type]
+    return _prlimit(pid, *args)  # type: ignore[arg-type,misc]  # installed only with it
 
 
 class _NoSocket(socket.socket):
@@ -101,7 +101,8 @@ def install_guards() -> None:
         for name in BLOCKED_SIGNAL:
             if hasattr(module, name):
                 setattr(module, name, _deny(f"signal.{name}"))
-    resource.prlimit = _own_prlimit  # type: ignore[assignment]
+    if _prlimit is not None:
+        resource.prlimit = _own_prlimit  # type: ignore[assignment]
     for module in (socket, _socket):
         module.socket = _NoSocket  # type: ignore[attr-defined,misc]
         for name in BLOCKED_SOCKET:
