@@ -413,12 +413,27 @@ def test_trained_without_calibration_it_routes_by_the_most_likely_policy(
         "train", "--router", "policy", "--data", str(train), "--out", str(out),
         "--encoder", "hashing", "--medium-model", "mid", "--large-model", "big",
     )  # fmt: skip
-    assert "calibration" not in got
+    assert "calibration" not in got and got["mode"] == "argmax"
     router = load_router(out, CANDIDATES)
     assert isinstance(router, PolicyRouter) and router.mode == "argmax"
     prompts, _ = policy_rows(30, 1)
     # not every prompt escalated, as lambda's knob 0 would
     assert [d.model for d in router.route_batch(prompts)] == ["mid", "big", "mid"] * 10
+
+
+def test_a_saved_router_that_escalates_every_prompt_is_a_warning_when_loaded(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Saved uncalibrated before argmax was the default: lambda, knob 0."""
+    folder = trained(medium_model="mid", large_model="big", mode="lambda").save(tmp_path / "p")
+    load_router(folder, CANDIDATES)
+    (warning,) = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert "sends every prompt to its complex model (big)" in warning
+    assert "mode: argmax" in warning
+    caplog.clear()
+    assert load_router(folder, CANDIDATES, {"mode": "argmax"}).mode == "argmax"  # type: ignore[attr-defined]
+    assert load_router(folder, CANDIDATES, {"knob": 0.9}).knob == 0.9  # type: ignore[attr-defined]
+    assert not [r for r in caplog.records if r.levelname == "WARNING"]
 
 
 def test_cli_errors_are_one_line(tmp_path: Path) -> None:

@@ -235,7 +235,7 @@ def _train_outcome_router(args: argparse.Namespace) -> dict[str, Any]:
         )  # fmt: skip
         payload["calibration_size"] = len(held_out)
     router.save(args.out)
-    payload["knob"] = float(np.float64(router.knob))
+    payload["mode"], payload["knob"] = router.mode, float(np.float64(router.knob))
     return payload
 
 

@@ -242,6 +242,11 @@ class Router(ABC):
         folder they were saved in (an ensemble's members are in subfolders of it)."""
         return options
 
+    def check_loaded(self, directory: Path) -> None:
+        """Loaded from ``directory`` with the options it will route by: warn of a setting
+        that routes badly. By default nothing to say."""
+        return None
+
 
 def prompt_list(prompts: Any) -> list[str]:
     """``prompts`` as a list of texts; a clear error for one bare string or anything else."""

@@ -41,6 +41,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -181,6 +182,16 @@ class PolicyRouter(OutcomeRouter):
             )
         gone = [k for k in REFERENCE_TIERS.values() if options.get(k) not in model_names]
         return {k: v for k, v in options.items() if k not in ("costs", "mix", *gone)}
+
+    def check_loaded(self, directory: Path) -> None:
+        # Saved uncalibrated before argmax was the default: lambda 0 escalates everything.
+        if self.mode == "lambda" and self.knob <= 0 and self.mix is None and not self.second_share:
+            log.warning(
+                "the policy router in %s routes by the lambda rule with knob %g, which sends "
+                "every prompt to its complex model (%s); calibrate it (routerllm train "
+                "--calibrate TARGET) or set its router.options mode: argmax",
+                directory, self.knob, self.policy_models["complex"],
+            )  # fmt: skip
 
     # -- learning ------------------------------------------------------------
     def fit_dataset(

@@ -180,6 +180,7 @@ def load_router(
         logger.warning(
             "%s records no weights digest: %s was not checked", path / "config.json", weights
         )
+    router.check_loaded(path)
     return router
 
 
