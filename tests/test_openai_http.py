@@ -552,6 +552,25 @@ def test_a_refused_request_is_a_prompt_error_naming_the_field(
     assert err.value.param is None
 
 
+def test_a_refused_option_on_a_function_stub_is_not_blamed_on_its_code_style(
+    stub: Stub, tmp_path: Path
+) -> None:
+    """The stub hint (asked in a code style; send it as written) is for a prompt too long
+    as styled, not for an option the endpoint refuses."""
+    data = tiny_config_dict(
+        tmp_path, models=[http_model_dict("remote", stub.base_url, max_retries=0)],
+        carbon={"enabled": False},
+    )  # fmt: skip
+    function_stub = 'def add(a: int, b: int) -> int:\n    """Add two numbers."""\n'
+    stub.default_post = json_reply(
+        400, {"error": {"message": "max_tokens is too large: 99999", "param": "max_tokens"}}
+    )
+    with RouterLLM(load_config(write_config(tmp_path, data))) as system:
+        with pytest.raises(PromptError, match="max_tokens is too large") as err:
+            system.generate(GenerationRequest(function_stub, max_new_tokens=99999))
+    assert err.value.param == "max_tokens" and "function stub" not in str(err.value)
+
+
 def test_the_server_answers_an_upstream_400_with_a_400_and_a_401_with_a_502(
     stub: Stub, tmp_path: Path
 ) -> None:

@@ -60,7 +60,7 @@ class ModelCalls:
             try:
                 completion = backend.generate(req)
             except PromptError as e:
-                if stub is None:
+                if stub is None or e.param != "prompt":  # not about the prompt as styled
                     raise
                 raise PromptError(
                     f"{e} (a function stub, asked in {name}'s {self.style(name).mode} code "
