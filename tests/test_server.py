@@ -651,6 +651,19 @@ def test_an_api_key_beyond_ascii_is_compared_as_utf8_without_spaces_around(
         assert connection.getresponse().status == 200
 
 
+def test_an_empty_api_key_is_refused_not_matched_by_a_bare_bearer_header(
+    quiet_config: AppConfig,
+) -> None:
+    """An empty key (an unset variable read with a default of "") would let in any request
+    that sends ``Authorization: Bearer`` with nothing after it."""
+    with RouterLLM(quiet_config) as system:
+        for key in ("", "  \n"):
+            with pytest.raises(RouterLLMError, match="api_key is empty"):
+                server_app.create_app(system, api_key=key)
+        with pytest.raises(RouterLLMError, match=r"api_key must be text \(None: no key\), got bytes$"):  # fmt: skip
+            server_app.create_app(system, api_key=b"s3cret")  # type: ignore[arg-type]
+
+
 # -- the command --------------------------------------------------------------
 def serve_command(config: Path, *extra: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:  # fmt: skip
     return subprocess.Popen(

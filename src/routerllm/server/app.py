@@ -68,7 +68,7 @@ class _Service:
 
     def __init__(self, system: "RouterLLM", api_key: str | None) -> None:
         self.system = system
-        self.api_key = api_key.strip().encode() if api_key is not None else None
+        self.api_key = _key_bytes(api_key)
         self.stopping: Callable[[], bool] = lambda: False  # set by server()
         self.working = threading.Lock()  # held while a request generates (serve() waits)
         self.executor = ThreadPoolExecutor(1, thread_name_prefix="routerllm-generate")
@@ -285,6 +285,22 @@ class _Service:
         path = self.system.log.db_path  # the log this server writes, not always log.path
         rep = logged_report(config, since, tag, path)
         return {"log": str(path), **rep.as_dict()}
+
+
+def _key_bytes(api_key: object) -> bytes | None:
+    """``api_key`` as the bytes a request's ``Authorization: Bearer`` must carry (UTF-8,
+    without the spaces around it); None: no key. An empty key is refused: it would let in
+    any request that sends ``Authorization: Bearer`` with nothing after it."""
+    if api_key is None:
+        return None
+    if not isinstance(api_key, str):  # its value is not quoted: it may be the key
+        raise RouterLLMError(f"api_key must be text (None: no key), got {type(api_key).__name__}")
+    if not api_key.strip():
+        raise RouterLLMError(
+            "api_key is empty: give a key, or None to serve without one (an empty key would "
+            "let in any request that sends 'Authorization: Bearer')"
+        )
+    return api_key.strip().encode()
 
 
 #: A date and time, then a space and an offset (HH, HH:MM or HHMM): the offset's "+".
