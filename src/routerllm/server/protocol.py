@@ -107,15 +107,27 @@ def _number(body: Mapping[str, Any], name: str, whole: bool = False) -> Any:
     return value
 
 
+MAX_STOP_SEQUENCES = 16
+"""The most stop sequences a request may give (OpenAI's API takes 4)."""
+MAX_STOP_CHARS = 1_000
+"""The longest stop sequence a request may give."""
+
+
 def _stop(body: Mapping[str, Any]) -> list[str]:
+    """The stop sequences, within limits: llama.cpp looks for each one after every token,
+    so that a body full of them (100,000 take 0.3 s a token) would hold the turn of every
+    other request for minutes."""
     stop = body.get("stop")
     if stop is None:
         return []
-    if isinstance(stop, str):
-        return [stop]
-    if isinstance(stop, list) and all(isinstance(s, str) for s in stop):
-        return list(stop)
-    raise PromptError(f"stop must be a string or an array of strings, got {stop!r:.80}", "stop")
+    stop = [stop] if isinstance(stop, str) else stop
+    if not (isinstance(stop, list) and all(isinstance(s, str) for s in stop)):
+        raise PromptError(f"stop must be a string or an array of strings, got {stop!r:.80}", "stop")  # fmt: skip
+    if len(stop) > MAX_STOP_SEQUENCES:
+        raise PromptError(f"stop holds {len(stop):,} sequences: give at most {MAX_STOP_SEQUENCES}", "stop")  # fmt: skip
+    if longest := max((len(s) for s in stop if len(s) > MAX_STOP_CHARS), default=0):
+        raise PromptError(f"a stop sequence is {longest:,} characters long: the limit is {MAX_STOP_CHARS:,}", "stop")  # fmt: skip
+    return list(stop)
 
 
 def _stream(body: Mapping[str, Any]) -> tuple[bool, bool]:
