@@ -3,7 +3,9 @@
 Each program runs in its own process, ``python -I -S -B -u`` (isolated; no ``site``,
 so only the standard library imports; unbuffered, so the output tail is complete
 when it is killed), in a fresh temporary directory (cwd, ``HOME``, ``TMPDIR``)
-removed afterwards, with a minimal environment (no API keys leak in). Enforced by
+removed afterwards, with a minimal environment (the harness's API keys are not passed
+in; run as the harness's own user, not root, it can still read them from the harness's
+``/proc/<pid>/environ``, which the drop to ``nobody`` prevents). Enforced by
 the kernel (Linux): limits on address space, CPU seconds (a little above the
 timeout), file size, open files, core dumps and tasks (``RLIMIT_NPROC``: the
 user's current count plus ``NPROC_HEADROOM``); a new session, whose whole process
