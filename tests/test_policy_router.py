@@ -467,3 +467,22 @@ def test_cli_errors_are_one_line(tmp_path: Path) -> None:
         run("train", "--router", "policy", "--data", str(one), "--out", str(tmp_path / "o")),
         "needs at least 2",
     )
+
+
+def test_a_config_whose_models_have_class_ids_is_mapped_by_tier(tmp_path: Path) -> None:
+    # The local ladder gives its models the classifier's class ids (the 1.5B is class
+    # 0): a tier must still go to that tier's model, not to the model of class 0.
+    folder = trained(medium_model="mid", large_model="big").save(tmp_path / "policy")
+    models = load_config("local").models
+    router = load_router(folder, models)
+    assert router.policy_models == {  # type: ignore[attr-defined]
+        "standard": "qwen2.5-coder-0.5b",
+        "complex": "qwen2.5-coder-1.5b",
+    }
+    down = load_router(folder, models, {"policy_map": {"standard": "light"}})
+    assert down.policy_models["standard"] == "smollm2-135m"  # type: ignore[attr-defined]
+    prompts, _ = policy_rows(30, 2)
+    policies = down.predict_policies(prompts)  # type: ignore[attr-defined]
+    chosen = [d.model for d in down.route_batch(prompts)]
+    expected = {"standard": "smollm2-135m", "complex": "qwen2.5-coder-1.5b"}
+    assert chosen == [expected.get(p, "smollm2-135m") for p in policies]

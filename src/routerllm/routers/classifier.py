@@ -108,10 +108,21 @@ def class_routes(
         if by_id:
             routes.append((by_id[0], f"class_id {c}"))
             continue
-        target = TIER_ORDER[tier]
-        best = min(range(len(models)), key=lambda i: (abs(tiers[i] - target), -tiers[i], i))
-        routes.append((best, f"{tier} tier" if tiers[best] == target else f"nearest to {tier}"))
+        routes.append(tier_route(models, tier, tiers))
     return routes
+
+
+def tier_route(
+    models: Sequence[CandidateModel], tier: str, tiers: Sequence[int] | None = None
+) -> tuple[int, str]:
+    """(index in ``models`` of the model that serves ``tier``, why): the smallest
+    model of that tier, else the smallest of the nearest tier, the bigger tier on a
+    tie. ``models`` sorted smallest first; ``class_id`` plays no part."""
+    if tiers is None:
+        tiers = [TIER_ORDER.get(m.tier, 1) for m in models]
+    target = TIER_ORDER[tier]
+    best = min(range(len(models)), key=lambda i: (abs(tiers[i] - target), -tiers[i], i))
+    return best, f"{tier} tier" if tiers[best] == target else f"nearest to {tier}"
 
 
 def class_reason(

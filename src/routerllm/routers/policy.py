@@ -10,7 +10,7 @@ A policy map then sends the two policies that name a model to a tier (``light``,
 ``medium``, ``heavy``) or to a named model: by default standard to the medium tier
 and complex to the heavy tier. A tier is served by its reference model (the medium
 or large model the labels were made from) where the router has it, else by the
-config's model of that tier (``classifier.class_routes``). The classifier never
+config's smallest model of that tier (``classifier.tier_route``). The classifier never
 sees a model, so a saved policy router loads unchanged into a config of other
 models (``LEARNS_PER_MODEL = False``): models change without retraining (a reference
 model the new config still has keeps serving its tier).
@@ -58,7 +58,7 @@ from routerllm.data.policy_labels import (
 )
 from routerllm.exceptions import DataError, RouterLLMError
 from routerllm.routers.base import CandidateModel, RoutingDecision, prompt_list
-from routerllm.routers.classifier import class_routes
+from routerllm.routers.classifier import tier_route
 from routerllm.routers.decision import MODES, choose
 from routerllm.routers.outcome import OutcomeRouter
 
@@ -145,7 +145,7 @@ class PolicyRouter(OutcomeRouter):
     def policy_targets(self) -> list[tuple[int, str]]:
         """For standard and complex, the index of the model serving it and why:
         a model the map names; else the tier's reference model where the router has
-        it; else the config's model of that tier (``class_routes``)."""
+        it; else the config's smallest model of that tier (``tier_route``)."""
         targets = []
         for policy in MAPPED:
             target = self.policy_map[policy]
@@ -156,7 +156,10 @@ class PolicyRouter(OutcomeRouter):
             if reference in self.model_names:
                 targets.append((self.model_names.index(reference), f"{target} reference model"))
             else:
-                targets.append(class_routes(self.models, [target])[0])
+                # By tier only: a model's class_id is a class of the classifier's four,
+                # not a policy (class_routes would send class 0, the first asked, to
+                # the model with class_id 0, whatever the tier).
+                targets.append(tier_route(self.models, target))
         return targets
 
     @property
