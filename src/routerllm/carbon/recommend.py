@@ -1,7 +1,7 @@
 """Recommendations of the carbon report: what the request log says could be changed.
 
-Each rule reads the logged requests (those the report selected), the config and the
-report's own figures, and speaks only where the log holds evidence: every
+Each rule reads the figures of the logged requests (those the report selected, gathered
+in one pass by ``log_figures.LogFigures``), the config and the report's own figures, and speaks only where the log holds evidence: every
 recommendation states the measured figure that triggered it, the threshold it
 passed, and what to change (the config key, where there is one). The thresholds
 are the module's constants, documented in the README ("Recommendations").
@@ -9,18 +9,14 @@ are the module's constants, documented in the README ("Recommendations").
 
 from __future__ import annotations
 
-from collections import Counter, OrderedDict
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from routerllm.carbon.log_rows import RequestRecord, instant
-from routerllm.carbon.meter import CACHED, answered_from_cache
 from routerllm.config import AppConfig
-from routerllm.exceptions import RouterLLMError
 from routerllm.routed_result import FIXED
 
 if TYPE_CHECKING:
+    from routerllm.carbon.log_figures import LogFigures
     from routerllm.carbon.report import Report
 
 #: Repeated prompts: the requests a cache would have answered, as a share of the requests.
@@ -62,60 +58,39 @@ class Recommendation:
     evidence: Evidence = field(default_factory=dict)
 
 
-def recommendations(
-    records: Sequence[RequestRecord], config: AppConfig, report: Report
-) -> list[Recommendation]:
-    """What the logged ``records`` (and the budgets in ``report``) call for, in the
-    order of the rules; empty when nothing passes its threshold."""
+def recommendations(fig: LogFigures, config: AppConfig, report: Report) -> list[Recommendation]:
+    """What the logged requests (their figures, ``fig``) and the budgets in ``report``
+    call for, in the order of the rules; empty when nothing passes its threshold."""
     out: list[Recommendation] = []
-    out += repeated_prompts(records, config)
-    out += loading_churn(records, config)
-    out += cut_answers(records, config)
-    out += router_overhead(records, config)
+    out += repeated_prompts(fig, config)
+    out += loading_churn(fig, config)
+    out += cut_answers(fig, config)
+    out += router_overhead(fig, config)
     out += budgets(report, config)
-    out += largest_model(records, config)
-    out += estimated_energy(records, config)
+    out += largest_model(fig, config)
+    out += estimated_energy(fig, config)
     return out
-
-
-def _energy(records: Sequence[RequestRecord], component: str) -> float:
-    return sum(m.energy_kwh for r in records if (m := r.components.get(component)))
 
 
 def _pct(share: float) -> str:
     return f"{share:.1%}"
 
 
-def repeated_prompts(records: Sequence[RequestRecord], config: AppConfig) -> list[Recommendation]:
+def repeated_prompts(fig: LogFigures, config: AppConfig) -> list[Recommendation]:
     """Requests whose prompt an earlier request asked on the same model, replayed
-    through a cache of the config's ``max_entries`` and ``ttl_s``, while the cache is off."""
-    if config.cache.enabled or not records:
+    through a cache of the config's ``max_entries`` and ``ttl_s`` (``fig.replay``: the
+    demo's requests, which repeat their prompts on purpose, and cached ones left out),
+    while the cache is off."""
+    requests = fig.requests
+    if config.cache.enabled or not requests or fig.replay is None:
         return []
-    stored: OrderedDict[tuple[str, str], float] = OrderedDict()  # key -> when stored
-    hits: list[RequestRecord] = []
-    for r in records:
-        if (
-            answered_from_cache(r.components) or r.tag in DEMO_TAGS
-        ):  # the demo repeats its prompts on purpose
-            continue
-        try:
-            key, now = (r.prompt_sha256, r.model), instant(r.timestamp).timestamp()
-        except RouterLLMError:  # an older log's timestamp that is no time: no replay of it
-            continue
-        if key in stored and now - stored[key] <= config.cache.ttl_s:
-            hits.append(r)
-            stored.move_to_end(key)
-            continue
-        stored[key] = now
-        stored.move_to_end(key)
-        while len(stored) > config.cache.max_entries:
-            stored.popitem(last=False)
-    share = len(hits) / len(records)
+    hits = fig.replay.hits
+    share = hits / requests
     if not hits or share < REPEATED_SHARE:
         return []
-    total = sum(r.energy_kwh for r in records)
+    total = fig.energy.total()
     # A cached answer still pays its routing: what it saves is loading and generation.
-    saved = sum(r.energy_kwh - _energy([r], "router_inference") for r in hits)
+    saved = fig.replay.saved_kwh.total()
     gen = config.generation
     if gen.temperature > 0 and gen.seed is None:
         fixed = (
@@ -128,7 +103,7 @@ def repeated_prompts(records: Sequence[RequestRecord], config: AppConfig) -> lis
     return [
         Recommendation(
             "repeated_prompts",
-            f"{len(hits)} of {len(records)} requests ({_pct(share)}){energy} repeated the prompt "
+            f"{hits} of {requests} requests ({_pct(share)}){energy} repeated the prompt "
             f"of an earlier request on the same model (within cache.ttl_s and "
             f"cache.max_entries); with cache: {{enabled: true}} up to that many would have been "
             f"answered from memory, their loading and generation not spent ({fixed}; the log "
@@ -136,8 +111,8 @@ def repeated_prompts(records: Sequence[RequestRecord], config: AppConfig) -> lis
             f"cache lives in one process)",
             "cache.enabled",
             {
-                "repeated_requests": len(hits),
-                "requests": len(records),
+                "repeated_requests": hits,
+                "requests": requests,
                 "share": share,
                 "energy_kwh": saved,
                 "energy_share": saved / total if total else 0.0,
@@ -147,17 +122,12 @@ def repeated_prompts(records: Sequence[RequestRecord], config: AppConfig) -> lis
     ]
 
 
-def loading_churn(records: Sequence[RequestRecord], config: AppConfig) -> list[Recommendation]:
-    """Model loading's share of the energy when some model was loaded more than once."""
-    total = sum(r.energy_kwh for r in records)
-    loading = _energy(records, "model_loading")
-    loads = Counter(
-        r.model
-        for r in records
-        if (m := r.components.get("model_loading"))
-        and m.method != CACHED
-        and (m.duration_s > 0 or m.energy_kwh > 0)  # fmt: skip
-    )
+def loading_churn(fig: LogFigures, config: AppConfig) -> list[Recommendation]:
+    """Model loading's share of the energy when some model was loaded more than once
+    (a load: a ``model_loading`` not from the cache that took time or energy)."""
+    total = fig.energy.total()
+    loading = fig.loading_kwh.total()
+    loads = fig.loads
     reloads = sum(loads.values()) - len(loads)
     if not total or loading / total <= LOADING_SHARE or reloads < 1:
         return []
@@ -198,20 +168,16 @@ def loading_churn(records: Sequence[RequestRecord], config: AppConfig) -> list[R
     return [Recommendation("model_loading", message, key, evidence)]
 
 
-def cut_answers(records: Sequence[RequestRecord], config: AppConfig) -> list[Recommendation]:
-    """Per model, the share of answers that stopped at their max_new_tokens."""
+def cut_answers(fig: LogFigures, config: AppConfig) -> list[Recommendation]:
+    """Per model, the share of answers (whose finish reason is logged, not from the
+    cache) that stopped at their max_new_tokens."""
     out = []
     limit = config.generation.max_new_tokens
-    for model in dict.fromkeys(r.model for r in records):
-        known = [
-            r
-            for r in records
-            if r.model == model and r.finish_reason and not answered_from_cache(r.components)
-        ]
-        cut = [r for r in known if r.finish_reason == "length"]
-        if len(known) < CUT_MIN_REQUESTS or not cut or len(cut) / len(known) < CUT_SHARE:
+    for model, answers in fig.cut.items():
+        known, cut = answers.known, answers.cut
+        if known < CUT_MIN_REQUESTS or not cut or cut / known < CUT_SHARE:
             continue
-        longest = max(r.completion_tokens for r in cut)
+        longest = answers.longest
         own = (
             f"; at most {longest} tokens, below generation.max_new_tokens ({limit}): the "
             f"requests set their own limit (--max-new-tokens, max_tokens in the server)"
@@ -221,16 +187,16 @@ def cut_answers(records: Sequence[RequestRecord], config: AppConfig) -> list[Rec
         out.append(
             Recommendation(
                 "cut_answers",
-                f"{len(cut)} of {len(known)} answers of {model} ({_pct(len(cut) / len(known))}; "
+                f"{cut} of {known} answers of {model} ({_pct(cut / known)}; "
                 f"threshold {CUT_SHARE:.0%}) stopped at their max_new_tokens (finish_reason "
                 f"length){own}; where they are cut short, raise generation.max_new_tokens "
                 f"({limit}) or the requests' limit",
                 "generation.max_new_tokens",
                 {
                     "model": model,
-                    "cut": len(cut),
-                    "requests": len(known),
-                    "share": len(cut) / len(known),
+                    "cut": cut,
+                    "requests": known,
+                    "share": cut / known,
                     "longest_cut_tokens": longest,
                     "max_new_tokens": limit,
                     "threshold": CUT_SHARE,
@@ -240,16 +206,11 @@ def cut_answers(records: Sequence[RequestRecord], config: AppConfig) -> list[Rec
     return out
 
 
-def router_overhead(records: Sequence[RequestRecord], config: AppConfig) -> list[Recommendation]:
-    """router_inference's share of the CO2, where a cheaper way to route exists."""
-    records = [
-        r for r in records if not answered_from_cache(r.components)
-    ]  # a cached answer spends only routing
-    total = sum(r.co2_kg for r in records)
-    routing: dict[str, float] = {}
-    for r in records:
-        if m := r.components.get("router_inference"):
-            routing[r.router] = routing.get(r.router, 0.0) + m.co2_kg
+def router_overhead(fig: LogFigures, config: AppConfig) -> list[Recommendation]:
+    """router_inference's share of the CO2, where a cheaper way to route exists (of the
+    answers not from the cache: a cached answer spends only routing)."""
+    total = fig.uncached_co2.total()
+    routing = fig.uncached_routing
     spent = sum(routing.values())
     if not total or spent / total <= ROUTER_SHARE:
         return []
@@ -366,19 +327,19 @@ def budgets(report: Report, config: AppConfig) -> list[Recommendation]:
     return out
 
 
-def largest_model(records: Sequence[RequestRecord], config: AppConfig) -> list[Recommendation]:
+def largest_model(fig: LogFigures, config: AppConfig) -> list[Recommendation]:
     """Most requests sent to the largest model without routing (caller's choice or the
     ``largest`` router); the demo's baseline does not count."""
-    counted = [r for r in records if r.tag != BASELINE_TAG]
+    counted = fig.counted
     if len(config.models) < 2 or not counted:
         return []
     ladder = config.models_by_size()
     largest = ladder[-1].name
-    unrouted = [r for r in counted if r.model == largest and r.router in ("largest", FIXED)]  # fmt: skip
-    share = len(unrouted) / len(counted)
+    unrouted = fig.unrouted  # counted by the top of the same ladder
+    share = unrouted / counted
     if share <= LARGEST_SHARE:
         return []
-    rates = _kwh_per_output_token(counted)
+    rates = fig.kwh_per_output_token()
     measured = [
         f"{m.name} {rates[m.name]:.2e}" for m in ladder if m.name in rates and rates[m.name] > 0
     ]
@@ -390,15 +351,15 @@ def largest_model(records: Sequence[RequestRecord], config: AppConfig) -> list[R
     return [
         Recommendation(
             "largest_model",
-            f"{len(unrouted)} of {len(counted)} requests ({_pct(share)}, more than "
+            f"{unrouted} of {counted} requests ({_pct(share)}, more than "
             f"{LARGEST_SHARE:.0%}) went to the largest model, {largest}, unrouted (the caller "
             f"chose it: --model, model=, its name in the server; or router.name: largest); "
             f"routed (model 'auto', a router other than largest; now {config.router.name}), "
             f"requests go to a smaller model where the router finds it fit{rate_text}",
             "router.name",
             {
-                "requests_unrouted": len(unrouted),
-                "requests": len(counted),
+                "requests_unrouted": unrouted,
+                "requests": counted,
                 "share": share,
                 "largest_model": largest,
                 "threshold": LARGEST_SHARE,
@@ -407,32 +368,13 @@ def largest_model(records: Sequence[RequestRecord], config: AppConfig) -> list[R
     ]
 
 
-def _kwh_per_output_token(records: Sequence[RequestRecord]) -> dict[str, float]:
-    """Per model, the generation energy per output token of its measured answers (not
-    those logged with carbon tracking off, whose tokens would dilute it, nor cached)."""
-    from routerllm.carbon.predictor import measured
-
-    tokens: Counter[str] = Counter()
-    energy: dict[str, float] = {}
-    for r in records:
-        if measured(r):
-            tokens[r.model] += r.completion_tokens
-            energy[r.model] = energy.get(r.model, 0.0) + r.components["llm_inference"].energy_kwh
-    return {n: energy[n] / t for n, t in tokens.items() if t}
-
-
-def estimated_energy(records: Sequence[RequestRecord], config: AppConfig) -> list[Recommendation]:
+def estimated_energy(fig: LogFigures, config: AppConfig) -> list[Recommendation]:
     """Energy that CodeCarbon estimated from load, or the config's per-token figures
     gave, and requests logged with carbon tracking off."""
     out = []
-    total = sum(r.energy_kwh for r in records)
-    by_method: dict[str, float] = {}
-    per_token_models: set[str] = set()
-    for r in records:
-        for m in r.components.values():
-            by_method[m.method] = by_method.get(m.method, 0.0) + m.energy_kwh
-            if m.method == "estimate:per-token" and m.energy_kwh:
-                per_token_models.add(r.model)
+    total = fig.energy.total()
+    by_method = fig.by_method
+    per_token_models = fig.per_token_models
     load = by_method.get("codecarbon:load-estimate", 0.0)
     if total and load / total >= ESTIMATED_SHARE:
         out.append(
@@ -470,23 +412,19 @@ def estimated_energy(records: Sequence[RequestRecord], config: AppConfig) -> lis
                 },
             )
         )
-    unmeasured = [
-        r
-        for r in records
-        if r.components and all(m.method == "none" for m in r.components.values())  # fmt: skip
-    ]
-    if not config.carbon.enabled and records and len(unmeasured) / len(records) >= ESTIMATED_SHARE:  # fmt: skip
-        share = len(unmeasured) / len(records)
+    unmeasured, requests = fig.unmeasured, fig.requests  # unmeasured: every method none
+    if not config.carbon.enabled and requests and unmeasured / requests >= ESTIMATED_SHARE:
+        share = unmeasured / requests
         out.append(
             Recommendation(
                 "unmeasured_energy",
-                f"{len(unmeasured)} of {len(records)} requests ({_pct(share)}) were logged "
+                f"{unmeasured} of {requests} requests ({_pct(share)}) were logged "
                 f"without energy figures (method none: carbon tracking off), so this report "
                 f"counts them at 0 kWh; set carbon.enabled: true to measure them",
                 "carbon.enabled",
                 {
-                    "requests_unmeasured": len(unmeasured),
-                    "requests": len(records),
+                    "requests_unmeasured": unmeasured,
+                    "requests": requests,
                     "share": share,
                     "threshold": ESTIMATED_SHARE,
                 },

@@ -9,16 +9,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from routerllm.carbon.meter import (
-    COMPONENTS,
-    Measurement,
-    answered_from_cache,
-    per_token_estimate,
-)
+from routerllm.carbon.meter import Measurement, per_token_estimate
 from routerllm.config import TIER_ORDER, AppConfig, ModelConfig
 from routerllm.exceptions import RouterLLMError
 
 if TYPE_CHECKING:
+    from routerllm.carbon.log_figures import LogFigures
     from routerllm.carbon.recommend import Recommendation
 
 # Factors of the US EPA Greenhouse Gas Equivalencies Calculator:
@@ -112,24 +108,27 @@ def summarize(
     country_iso_code: str = "USA",
 ) -> Report:
     """Aggregate records; ``models`` (the config's) enables the always-largest estimate."""
-    rep = Report(by_component={c: ComponentTotals() for c in COMPONENTS})
-    records = list(records)
-    methods: set[str] = set()
+    from routerllm.carbon.log_figures import LogFigures
+
+    fig = LogFigures(largest=_largest(models).name if models else None)
     for r in records:
-        rep.totals.add(r)
-        rep.by_model.setdefault(r.model, Totals()).add(r)
-        rep.by_router.setdefault(r.router, Totals()).add(r)
-        for name, m in r.components.items():
-            c = rep.by_component.setdefault(name, ComponentTotals())
-            c.energy_kwh += m.energy_kwh
-            c.co2_kg += m.co2_kg
-            c.duration_s += m.duration_s
-            if m.energy_kwh or m.co2_kg:
-                methods.add(m.method)
-    rep.methods = sorted(methods)
+        parts = [(n, m.duration_s, m.energy_kwh, m.co2_kg, m.method) for n, m in r.components.items()]  # fmt: skip
+        # live results carry no timestamp, tag or finish reason: only the logged report's
+        # by_day and recommendations read them
+        numbers = (r.prompt_tokens, r.completion_tokens, r.latency_s, r.cost_usd)
+        fig.add("", "", r.model, r.router, *numbers, "", "", parts)
+    return _report(fig, models, country_iso_code)
+
+
+def _report(fig: LogFigures, models: list[ModelConfig] | None, country_iso_code: str) -> Report:
+    """The report of the requests added up in ``fig`` (no by_day, budgets, feedback,
+    predictor nor recommendations: ``logged_report`` adds them)."""
+    rep = Report(totals=fig.totals, by_model=fig.by_model, by_router=fig.by_router)
+    rep.by_component = fig.by_component
+    rep.methods = sorted(fig.methods)
     rep.equivalences = equivalences(rep.totals.co2_kg)
     if models:
-        rep.versus_largest = versus_largest(records, models, country_iso_code)
+        rep.versus_largest = largest_estimate(fig, models, country_iso_code)
     return rep
 
 
@@ -144,8 +143,10 @@ def logged_report(
     ``since``, with ``tag``, read without changing the log; a clear error when there is
     no log yet. Its budgets and the predictor's figures are the whole log's, whatever
     ``tag``; its recommendations are those the selected requests and the budgets call
-    for."""
+    for. The requests are streamed through ``LogFigures`` (a few numbers kept per
+    request, not the requests), so a long log is reported in seconds."""
     from routerllm.carbon.budget import CarbonBudget
+    from routerllm.carbon.log_figures import CacheReplay, LogFigures
     from routerllm.carbon.log_rows import utc_timestamp
     from routerllm.carbon.predictor import CarbonPredictor
     from routerllm.carbon.recommend import recommendations
@@ -157,11 +158,18 @@ def logged_report(
             f"no request log at {path} (log.path): route some requests first, or "
             f"point log.path at an existing log"
         )
+    models = config.models
+    cache = config.cache
+    fig = LogFigures(
+        largest=_largest(models).name if models else None,
+        ladder_top=config.models_by_size()[-1].name if models else None,
+        replay=None if cache.enabled else CacheReplay(cache.max_entries, cache.ttl_s),
+    )
     with RequestLog(path, read_only=True) as log:  # a report changes nothing
-        records = list(log.records(since=since, tag=tag))
-        rep = summarize(records, config.models, config.carbon.country_iso_code)
-        for r in records:  # the trend: oldest day first
-            rep.by_day.setdefault(r.timestamp[:10], Totals()).add(r)
+        for row in log.report_rows(since=since, tag=tag):
+            fig.add(*row)
+        rep = _report(fig, models, config.carbon.country_iso_code)
+        rep.by_day = fig.by_day  # the trend: oldest day first
         if config.budgets.limits():
             rep.budgets = CarbonBudget(config.budgets, log).summary(utc_timestamp(since) if since else "")  # fmt: skip
         predictor = CarbonPredictor.from_log(config, log)
@@ -172,14 +180,28 @@ def logged_report(
     rep.predictor = {
         m.name: (p.as_dict() if (p := predictor.profile(m.name)) else None) for m in config.models
     }
-    rep.recommendations = recommendations(records, config, rep)
+    rep.recommendations = recommendations(fig, config, rep)
     return rep
+
+
+def _largest(models: list[ModelConfig]) -> ModelConfig:
+    """The top of the ladder every part orders models by (tier, then parameters)."""
+    return max(models, key=lambda m: (TIER_ORDER[m.tier], m.params_b))
 
 
 def versus_largest(
     records: list[MeasuredRequest], models: list[ModelConfig], country_iso_code: str = "USA"
 ) -> dict[str, Any] | None:
-    """Estimate what the same requests would have cost on the largest model.
+    """Estimate what the same requests would have cost on the largest model
+    (``largest_estimate`` of their figures)."""
+    return summarize(records, models, country_iso_code).versus_largest
+
+
+def largest_estimate(
+    fig: LogFigures, models: list[ModelConfig], country_iso_code: str = "USA"
+) -> dict[str, Any] | None:
+    """Estimate what the requests added up in ``fig`` would have cost on the largest
+    model.
 
     Each request not served by the largest model is re-priced at the largest
     model's generation energy per output token: measured from this log when
@@ -193,46 +215,27 @@ def versus_largest(
     A request logged without energy (carbon tracking off, a failed CodeCarbon task) is
     left out of both sides: it spent nothing as logged, yet would be priced in full.
     """
-    from routerllm.carbon.predictor import UNMEASURED
-
-    def measured(r: MeasuredRequest) -> bool:
-        m = r.components.get("llm_inference")
-        return answered_from_cache(r.components) or (m is not None and m.method not in UNMEASURED)
-
-    left_out = sum(1 for r in records if not measured(r))
-    records = [r for r in records if measured(r)]
-    largest = max(models, key=lambda m: (TIER_ORDER[m.tier], m.params_b))
-    served = [
-        r for r in records if r.model == largest.name and not answered_from_cache(r.components)
-    ]
-    out_tokens = sum(r.completion_tokens for r in served)
+    largest = _largest(models)
+    assert fig.largest == largest.name, "the figures were added up for another largest model"
+    out_tokens = fig.served_tokens.total()
     if out_tokens:
-        generation = [
-            r.components["llm_inference"] for r in served if "llm_inference" in r.components
-        ]
-        per_token = sum(m.energy_kwh for m in generation) / out_tokens
-        per_token_co2 = sum(m.co2_kg for m in generation) / out_tokens
-        source = f"measured rate of {largest.name} in this log ({len(served)} requests)"
+        per_token = fig.served_kwh.total() / out_tokens
+        per_token_co2 = fig.served_co2.total() / out_tokens
+        source = f"measured rate of {largest.name} in this log ({fig.served} requests)"
     elif largest.energy_per_token_kwh is not None or largest.co2_per_token_kg is not None:
         unit = per_token_estimate("llm_inference", largest, 1, 0.0, country_iso_code)
         per_token, per_token_co2 = unit.energy_kwh, unit.co2_kg
         source = f"per-token figures of {largest.name} in the config"
     else:
         return None
-    if not records:
+    if not len(fig.measured_kwh):
         return None
-    actual_kwh = sum(r.energy_kwh for r in records)
-    actual_co2 = sum(r.co2_kg for r in records)
-    est_kwh = est_co2 = 0.0
-    for r in records:
-        if r.model == largest.name or answered_from_cache(r.components):
-            est_kwh += r.energy_kwh
-            est_co2 += r.co2_kg
-        else:
-            est_kwh += r.completion_tokens * per_token
-            est_co2 += r.completion_tokens * per_token_co2
+    actual_kwh = fig.measured_kwh.total()
+    actual_co2 = fig.measured_co2.total()
+    est_kwh, est_co2 = fig.estimate_largest(per_token, per_token_co2)
     if per_token_co2 == 0.0 and est_co2 == 0.0:
         return None
+    left_out = fig.left_out
     return {
         "largest_model": largest.name,
         "estimated_energy_kwh": est_kwh,

@@ -444,6 +444,13 @@ class RequestLog:
         where, args = self._filters(since, tag)
         yield from self._read("SELECT * FROM requests" + where + " ORDER BY timestamp, rowid", args)
 
+    def report_rows(self, since: str | None = None, tag: str | None = None) -> Iterator[tuple[Any, ...]]:  # fmt: skip
+        """The requests ``records`` selects, streamed as the rows a report adds up
+        (``log_scan.report_rows``), not held."""
+        from routerllm.carbon.log_scan import report_rows
+
+        return report_rows(self, since, tag)
+
     def latest(
         self, model: str, limit: int, skip_methods: Sequence[str] = ()
     ) -> list[RequestRecord]:

@@ -1,0 +1,283 @@
+"""The figures a report and its recommendations read, gathered in one pass over the
+requests, oldest first, without keeping them (``report.logged_report`` streams the
+request log through it; ``report.summarize`` passes live results).
+
+Every figure is added up in the order and with the operations the report has always
+used (``+=`` where a total grows request by request, the builtin ``sum`` where a
+figure is the sum of a selection), so that a report read this way is identical, to
+the last bit, to one computed from the requests held in memory. Where a figure is a
+``sum`` of a selection, its terms are kept as 8-byte doubles (``Terms``), not as
+requests: a few per request, and ``sum`` over them gives what it gave over the
+requests on every Python version.
+"""
+
+from __future__ import annotations
+
+from array import array
+from collections import Counter, OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from routerllm.carbon.log_rows import instant
+from routerllm.carbon.meter import CACHED, COMPONENTS
+from routerllm.carbon.predictor import UNMEASURED
+from routerllm.carbon.recommend import BASELINE_TAG, DEMO_TAGS
+from routerllm.exceptions import RouterLLMError
+from routerllm.routed_result import FIXED
+
+if TYPE_CHECKING:
+    from routerllm.carbon.report import ComponentTotals, Totals
+
+#: A measured component of a request: (component, duration_s, energy_kwh, co2_kg, method).
+Part = tuple[str, float, float, float, str]
+
+
+class Terms:
+    """The terms of a ``sum`` over a selection of requests, kept as doubles; ``total``
+    is the builtin ``sum`` of them, as it was of the values themselves (an int 0 where
+    every term was an int: a request without components spends 0)."""
+
+    __slots__ = ("values", "ints", "only_ints")
+
+    def __init__(self) -> None:
+        self.values = array("d")
+        self.ints = 0
+        self.only_ints = True
+
+    def add(self, value: float) -> None:
+        if type(value) is int:
+            self.ints += value
+        else:
+            self.only_ints = False
+        self.values.append(value)
+
+    def total(self) -> float:
+        return self.ints if self.only_ints else sum(self.values)
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+
+@dataclass
+class CutAnswers:
+    """Of one model's answers whose finish reason is logged (not from the cache): how
+    many, how many stopped at their max_new_tokens, and the longest of those."""
+
+    known: int = 0
+    cut: int = 0
+    longest: float = 0
+
+
+@dataclass
+class CacheReplay:
+    """Requests whose prompt an earlier one asked on the same model, replayed through a
+    cache of ``max_entries`` and ``ttl_s`` (recommend.repeated_prompts)."""
+
+    max_entries: int
+    ttl_s: float
+    stored: OrderedDict[tuple[str, str], float] = field(default_factory=OrderedDict)
+    hits: int = 0
+    saved_kwh: Terms = field(default_factory=Terms)  # each hit's energy less its routing
+
+    def add(self, timestamp: str, sha: str, model: str, energy: float, parts: Sequence[Part]) -> None:  # fmt: skip
+        try:
+            key, now = (sha, model), instant(timestamp).timestamp()
+        except RouterLLMError:  # an older log's timestamp that is no time: no replay of it
+            return
+        stored = self.stored
+        if key in stored and now - stored[key] <= self.ttl_s:
+            self.hits += 1
+            routing: float = 0
+            for p in parts:
+                if p[0] == "router_inference":
+                    routing += p[2]
+            self.saved_kwh.add(energy - routing)
+            stored.move_to_end(key)
+            return
+        stored[key] = now
+        stored.move_to_end(key)
+        while len(stored) > self.max_entries:
+            stored.popitem(last=False)
+
+
+class LogFigures:
+    """The report's totals and breakdowns, the inputs of its comparison with the largest
+    model (``largest``, the top of ``max`` by tier and parameters) and of the
+    recommendations (``ladder_top``, the last of the models sorted by size, and a
+    ``replay`` of the cache where it is off), added request by request."""
+
+    def __init__(
+        self,
+        largest: str | None = None,
+        ladder_top: str | None = None,
+        replay: CacheReplay | None = None,  # fmt: skip
+    ) -> None:
+        from routerllm.carbon.report import ComponentTotals
+
+        self.largest = largest
+        self.ladder_top = ladder_top
+        self.replay = replay
+        self.totals = _totals()
+        self.by_model: dict[str, Totals] = {}
+        self.by_router: dict[str, Totals] = {}
+        self.by_day: dict[str, Totals] = {}
+        self.by_component: dict[str, ComponentTotals] = {c: ComponentTotals() for c in COMPONENTS}
+        self.methods: set[str] = set()
+        # the comparison with the largest model: measured requests only
+        self.left_out = 0
+        self.served = 0
+        self.served_tokens, self.served_kwh, self.served_co2 = Terms(), Terms(), Terms()
+        self.measured_kwh, self.measured_co2 = Terms(), Terms()
+        self.measured_tokens = array("d")
+        self.measured_as_is = bytearray()  # 1: counted as it is (the largest's, or cached)
+        # the recommendations
+        self.energy = Terms()  # every request's
+        self.loading_kwh = Terms()
+        self.loads: Counter[str] = Counter()
+        self.cut: dict[str, CutAnswers] = {}
+        self.uncached_co2 = Terms()
+        self.uncached_routing: dict[str, float] = {}  # per router, answers not cached
+        self.counted = 0  # not the demo's baseline
+        self.unrouted = 0
+        self.rate_tokens: Counter[str] = Counter()
+        self.rate_energy: dict[str, float] = {}
+        self.by_method: dict[str, float] = {}
+        self.per_token_models: set[str] = set()
+        self.unmeasured = 0
+
+    def add(
+        self,
+        timestamp: str,
+        sha: str,
+        model: str,
+        router: str,
+        prompt_tokens: int,
+        completion_tokens: int,
+        latency_s: float,
+        cost_usd: float,
+        tag: str,
+        finish_reason: str,
+        parts: Sequence[Part],
+    ) -> None:
+        """One request, after those before it."""
+        energy = sum(p[2] for p in parts)
+        co2 = sum(p[3] for p in parts)
+        by_model, by_router, by_day, day = (
+            self.by_model,
+            self.by_router,
+            self.by_day,
+            timestamp[:10],
+        )
+        for t in (
+            self.totals,
+            by_model.get(model) or by_model.setdefault(model, _totals()),
+            by_router.get(router) or by_router.setdefault(router, _totals()),
+            by_day.get(day) or by_day.setdefault(day, _totals()),
+        ):  # Totals.add, inlined: it runs four times a request
+            t.requests += 1
+            t.prompt_tokens += prompt_tokens
+            t.completion_tokens += completion_tokens
+            t.energy_kwh += energy
+            t.co2_kg += co2
+            t.cost_usd += cost_usd
+            t.latency_s += latency_s
+        cached = llm = loading = routing = None
+        by_method = self.by_method
+        for p in parts:
+            name, duration, kwh, kg, method = p
+            if (c := self.by_component.get(name)) is None:
+                from routerllm.carbon.report import ComponentTotals
+
+                c = self.by_component[name] = ComponentTotals()
+            c.energy_kwh += kwh
+            c.co2_kg += kg
+            c.duration_s += duration
+            if kwh or kg:
+                self.methods.add(method)
+            by_method[method] = by_method.get(method, 0.0) + kwh
+            if method == "estimate:per-token" and kwh:
+                self.per_token_models.add(model)
+            if method == CACHED:
+                cached = True
+            if name == "llm_inference":
+                llm = p
+            elif name == "model_loading":
+                loading = p
+            elif name == "router_inference":
+                routing = p
+        self._versus(model, completion_tokens, energy, co2, bool(cached), llm)
+        self.energy.add(energy)
+        if self.replay is not None and not cached and tag not in DEMO_TAGS:
+            self.replay.add(timestamp, sha, model, energy, parts)
+        if loading is not None:
+            self.loading_kwh.add(loading[2])
+            if loading[4] != CACHED and (loading[1] > 0 or loading[2] > 0):
+                self.loads[model] += 1
+        if (cut := self.cut.get(model)) is None:
+            cut = self.cut[model] = CutAnswers()
+        if finish_reason and not cached:
+            cut.known += 1
+            if finish_reason == "length":
+                cut.cut += 1
+                if cut.cut == 1 or completion_tokens > cut.longest:
+                    cut.longest = completion_tokens
+        if not cached:
+            self.uncached_co2.add(co2)
+            if routing is not None:
+                self.uncached_routing[router] = self.uncached_routing.get(router, 0.0) + routing[3]
+        if tag != BASELINE_TAG:
+            self.counted += 1
+            if model == self.ladder_top and router in ("largest", FIXED):
+                self.unrouted += 1
+            if llm is not None and llm[4] not in UNMEASURED:
+                self.rate_tokens[model] += completion_tokens
+                self.rate_energy[model] = self.rate_energy.get(model, 0.0) + llm[2]
+        if parts and all(p[4] == "none" for p in parts):
+            self.unmeasured += 1
+
+    def _versus(
+        self, model: str, tokens: int, energy: float, co2: float, cached: bool, llm: Part | None
+    ) -> None:
+        if not (cached or (llm is not None and llm[4] not in UNMEASURED)):
+            self.left_out += 1
+            return
+        self.measured_kwh.add(energy)
+        self.measured_co2.add(co2)
+        self.measured_tokens.append(tokens)
+        self.measured_as_is.append(model == self.largest or cached)
+        if model == self.largest and not cached:
+            self.served += 1
+            self.served_tokens.add(tokens)
+            if llm is not None:
+                self.served_kwh.add(llm[2])
+                self.served_co2.add(llm[3])
+
+    @property
+    def requests(self) -> int:
+        return self.totals.requests
+
+    def estimate_largest(self, per_token: float, per_token_co2: float) -> tuple[float, float]:
+        """What the measured requests would have spent on the largest model, at these
+        rates per output token (those of the largest, and cached answers, as they are)."""
+        est_kwh = est_co2 = 0.0
+        rows = zip(self.measured_as_is, self.measured_kwh.values, self.measured_co2.values, self.measured_tokens, strict=True)  # fmt: skip
+        for as_is, kwh, kg, tokens in rows:
+            if as_is:
+                est_kwh += kwh
+                est_co2 += kg
+            else:
+                est_kwh += tokens * per_token
+                est_co2 += tokens * per_token_co2
+        return est_kwh, est_co2
+
+    def kwh_per_output_token(self) -> dict[str, float]:
+        """Per model, the generation energy per output token of its measured answers (not
+        those logged with carbon tracking off, nor cached; not the demo's baseline)."""
+        return {n: self.rate_energy[n] / t for n, t in self.rate_tokens.items() if t}
+
+
+def _totals() -> Totals:
+    from routerllm.carbon.report import Totals
+
+    return Totals()

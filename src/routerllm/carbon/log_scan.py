@@ -1,0 +1,99 @@
+"""Reading the request log for a report: the selected requests streamed oldest first,
+one row each with its components beside it, in the form ``LogFigures.add`` takes,
+never all held at once (``RequestLog.report_rows``)."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+from routerllm.carbon.log_rows import REQUEST_NUMBERS
+from routerllm.carbon.meter import COMPONENTS
+from routerllm.exceptions import RequestLogError
+
+if TYPE_CHECKING:
+    from routerllm.carbon.request_log import RequestLog
+
+#: Rows fetched at a time: few enough to hold, many enough that fetching costs little.
+CHUNK = 2000
+_NOT_NUMBER = "typeof({}) NOT IN ('integer', 'real')"
+_KNOWN = ", ".join(f"'{c}'" for c in COMPONENTS)
+
+
+def report_rows(log: RequestLog, since: str | None, tag: str | None) -> Iterator[tuple[Any, ...]]:
+    """The requests ``records`` selects, in its order, each as (timestamp, prompt hash,
+    model, router, prompt tokens, completion tokens, latency, cost, tag, finish reason,
+    components), its components as ``records`` orders them: the known ones
+    (``COMPONENTS``) first, then others by name. A number that is not one (a row changed
+    by another program) is the clear error ``records`` gives, before any row."""
+    where, args = log._filters(since, tag, "r.")
+    extra = _check_numbers(log, where, args)
+    has_reason = "finish_reason" in _columns(log)
+    joins = "".join(
+        f" LEFT JOIN components c{i} ON c{i}.request_id = r.id AND c{i}.component = '{c}'"
+        for i, c in enumerate(COMPONENTS)
+    )
+    parts = "".join(f", c{i}.duration_s, c{i}.energy_kwh, c{i}.co2_kg, c{i}.method" for i in range(len(COMPONENTS)))  # fmt: skip
+    sql = (
+        f"SELECT {'r.id' if extra else 'NULL'}, r.timestamp, r.prompt_sha256, r.model, r.router, "
+        f"r.prompt_tokens, r.completion_tokens, r.latency_s, r.cost_usd, r.tag, "
+        f"{'r.finish_reason' if has_reason else chr(39) * 2}{parts} FROM requests r{joins}"
+        f"{where} ORDER BY r.timestamp, r.rowid"
+    )
+    names = COMPONENTS
+    for row in _stream(log, sql, args):
+        found = [
+            (name, row[k], row[k + 1], row[k + 2], row[k + 3])
+            for name, k in zip(names, range(11, 11 + 4 * len(names), 4), strict=True)
+            if row[k + 3] is not None  # a component's method is never NULL
+        ]
+        if row[0] in extra:
+            others = "SELECT component, duration_s, energy_kwh, co2_kg, method FROM components WHERE request_id = ? AND component NOT IN ({}) ORDER BY component"  # fmt: skip
+            found += log._fetch(others.format(_KNOWN), [row[0]])
+        yield (*row[1:11], found)
+
+
+def _stream(log: RequestLog, sql: str, args: list[object]) -> Iterator[tuple[Any, ...]]:
+    """The rows of ``sql``, fetched ``CHUNK`` at a time."""
+    try:
+        with log._lock:
+            log.check_open()
+            cursor = log._db.execute(sql, args)
+        while True:
+            with log._lock:
+                log.check_open()
+                rows = cursor.fetchmany(CHUNK)
+            if not rows:
+                return
+            yield from rows
+    except sqlite3.Error as e:
+        raise RequestLogError(f"request log {log.db_path} cannot be read: {e}") from e
+
+
+def _columns(log: RequestLog) -> list[str]:
+    return [r[1] for r in log._fetch("PRAGMA table_info(requests)")]
+
+
+def _check_numbers(log: RequestLog, where: str, args: list[object]) -> set[str]:
+    """``records``' error for the first selected request whose logged number is not a
+    number: its components' first, as ``records`` checks them first. SQLite hands Python
+    an int or a float exactly where ``typeof`` says integer or real. Returns the requests
+    with components other than ``COMPONENTS`` (found in the same scan)."""
+    numbers = ("duration_s", "energy_kwh", "co2_kg")
+    bad = " OR ".join(_NOT_NUMBER.format(n) for n in numbers)
+    # One scan of the components, without the join (SQLite does it fast); the damaged
+    # ones of selected requests are kept (in the order records meets them in a request).
+    odd = log._fetch(f"SELECT request_id, component, {', '.join(numbers)}, {bad} FROM components WHERE component NOT IN ({_KNOWN}) OR {bad} ORDER BY request_id, component")  # fmt: skip
+    selected = f"SELECT 1 FROM requests r{where}{' AND' if where else ' WHERE'} r.id = ?"
+    for rid, comp, *values, damaged in odd:
+        if damaged and log._fetch(selected, [*args, rid]):
+            log._check_numbers(
+                rid, {f"{comp} {k}": v for k, v in zip(numbers, values, strict=True)}
+            )
+    columns = list(REQUEST_NUMBERS)
+    bad = " OR ".join(_NOT_NUMBER.format(f"r.{c}") for c in columns)
+    sql = f"SELECT r.id, {', '.join(f'r.{c}' for c in columns)} FROM requests r{where}{' AND' if where else ' WHERE'} ({bad}) ORDER BY r.timestamp, r.rowid LIMIT 1"  # fmt: skip
+    for rid, *values in log._fetch(sql, args):
+        log._check_numbers(rid, dict(zip(columns, values, strict=True)))
+    return {rid for rid, comp, *_ in odd if comp not in COMPONENTS}

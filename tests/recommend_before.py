@@ -1,0 +1,499 @@
+"""The carbon recommendations as RouterLLM computed it before it streamed the request log
+(commit b6a94b6, every record held in memory): the straightforward recomputation
+``test_report_scaling`` proves the streamed report identical to. Kept as it was.
+
+Recommendations of the carbon report: what the request log says could be changed.
+
+Each rule reads the logged requests (those the report selected), the config and the
+report's own figures, and speaks only where the log holds evidence: every
+recommendation states the measured figure that triggered it, the threshold it
+passed, and what to change (the config key, where there is one). The thresholds
+are the module's constants, documented in the README ("Recommendations").
+"""
+
+from __future__ import annotations
+
+from collections import Counter, OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from routerllm.carbon.log_rows import RequestRecord, instant
+from routerllm.carbon.meter import CACHED, answered_from_cache
+from routerllm.config import AppConfig
+from routerllm.exceptions import RouterLLMError
+from routerllm.routed_result import FIXED
+
+if TYPE_CHECKING:
+    from tests.report_before import Report
+
+#: Repeated prompts: the requests a cache would have answered, as a share of the requests.
+REPEATED_SHARE = 0.05
+#: Loading churn: model_loading's share of the energy, with a model loaded more than once.
+LOADING_SHARE = 0.20
+#: Cut answers: a model's share of answers stopped at max_new_tokens, over at least
+#: ``CUT_MIN_REQUESTS`` of its answers whose finish reason is logged.
+CUT_SHARE = 0.10
+CUT_MIN_REQUESTS = 5
+#: Router overhead: router_inference's share of the CO2 (the seeds' claim: under 2 %).
+ROUTER_SHARE = 0.02
+#: Largest model: the share of requests sent to the largest model without routing.
+LARGEST_SHARE = 0.5
+#: Estimated or unmeasured energy: its share of the energy (of the requests, unmeasured).
+ESTIMATED_SHARE = 0.10
+
+#: Routers that run no model to decide (their routing costs next to nothing), and
+#: the router name of a request whose model the caller chose.
+MODEL_FREE_ROUTERS = frozenset({"rules", "random", "largest", "smallest", FIXED})
+#: The demo's always-largest baseline: a deliberate comparison, not a routing choice.
+BASELINE_TAG = "demo-baseline"
+#: The demo's requests: the same prompts each run, never from the cache.
+DEMO_TAGS = frozenset({"demo", BASELINE_TAG})
+RAPL_HINT = "sudo chmod -R a+r /sys/class/powercap/*"  # CodeCarbon's own hint
+
+Evidence = dict[str, float | int | str]
+
+
+@dataclass(frozen=True)
+class Recommendation:
+    """One change the log calls for: its ``kind`` (a stable snake_case name), what to
+    do and why in words, the config key to change ("" where it is not a setting) and
+    the figures that triggered it."""
+
+    kind: str
+    message: str
+    config_key: str = ""
+    evidence: Evidence = field(default_factory=dict)
+
+
+def recommendations(
+    records: Sequence[RequestRecord], config: AppConfig, report: Report
+) -> list[Recommendation]:
+    """What the logged ``records`` (and the budgets in ``report``) call for, in the
+    order of the rules; empty when nothing passes its threshold."""
+    out: list[Recommendation] = []
+    out += repeated_prompts(records, config)
+    out += loading_churn(records, config)
+    out += cut_answers(records, config)
+    out += router_overhead(records, config)
+    out += budgets(report, config)
+    out += largest_model(records, config)
+    out += estimated_energy(records, config)
+    return out
+
+
+def _energy(records: Sequence[RequestRecord], component: str) -> float:
+    return sum(m.energy_kwh for r in records if (m := r.components.get(component)))
+
+
+def _pct(share: float) -> str:
+    return f"{share:.1%}"
+
+
+def repeated_prompts(records: Sequence[RequestRecord], config: AppConfig) -> list[Recommendation]:
+    """Requests whose prompt an earlier request asked on the same model, replayed
+    through a cache of the config's ``max_entries`` and ``ttl_s``, while the cache is off."""
+    if config.cache.enabled or not records:
+        return []
+    stored: OrderedDict[tuple[str, str], float] = OrderedDict()  # key -> when stored
+    hits: list[RequestRecord] = []
+    for r in records:
+        if (
+            answered_from_cache(r.components) or r.tag in DEMO_TAGS
+        ):  # the demo repeats its prompts on purpose
+            continue
+        try:
+            key, now = (r.prompt_sha256, r.model), instant(r.timestamp).timestamp()
+        except RouterLLMError:  # an older log's timestamp that is no time: no replay of it
+            continue
+        if key in stored and now - stored[key] <= config.cache.ttl_s:
+            hits.append(r)
+            stored.move_to_end(key)
+            continue
+        stored[key] = now
+        stored.move_to_end(key)
+        while len(stored) > config.cache.max_entries:
+            stored.popitem(last=False)
+    share = len(hits) / len(records)
+    if not hits or share < REPEATED_SHARE:
+        return []
+    total = sum(r.energy_kwh for r in records)
+    # A cached answer still pays its routing: what it saves is loading and generation.
+    saved = sum(r.energy_kwh - _energy([r], "router_inference") for r in hits)
+    gen = config.generation
+    if gen.temperature > 0 and gen.seed is None:
+        fixed = (
+            f"only answers asked at temperature 0 are cached: generation.seed is unset and "
+            f"generation.temperature is {gen.temperature:g}"
+        )
+    else:
+        fixed = "only answers fixed by their request are cached: temperature 0 or a seed, as the config's generation settings give"  # fmt: skip
+    energy = f" and {_pct(saved / total)} of the energy ({saved:.3e} kWh)" if total else ""
+    return [
+        Recommendation(
+            "repeated_prompts",
+            f"{len(hits)} of {len(records)} requests ({_pct(share)}){energy} repeated the prompt "
+            f"of an earlier request on the same model (within cache.ttl_s and "
+            f"cache.max_entries); with cache: {{enabled: true}} up to that many would have been "
+            f"answered from memory, their loading and generation not spent ({fixed}; the log "
+            f"keeps the prompt's hash, not its system text, history or sampling options; a "
+            f"cache lives in one process)",
+            "cache.enabled",
+            {
+                "repeated_requests": len(hits),
+                "requests": len(records),
+                "share": share,
+                "energy_kwh": saved,
+                "energy_share": saved / total if total else 0.0,
+                "threshold": REPEATED_SHARE,
+            },
+        )
+    ]
+
+
+def loading_churn(records: Sequence[RequestRecord], config: AppConfig) -> list[Recommendation]:
+    """Model loading's share of the energy when some model was loaded more than once."""
+    total = sum(r.energy_kwh for r in records)
+    loading = _energy(records, "model_loading")
+    loads = Counter(
+        r.model
+        for r in records
+        if (m := r.components.get("model_loading"))
+        and m.method != CACHED
+        and (m.duration_s > 0 or m.energy_kwh > 0)  # fmt: skip
+    )
+    reloads = sum(loads.values()) - len(loads)
+    if not total or loading / total <= LOADING_SHARE or reloads < 1:
+        return []
+    share = loading / total
+    configured = {m.name: m for m in config.models}
+    local = [configured[n] for n in loads if n in configured and configured[n].backend != "openai_http"]  # fmt: skip
+    need = sum(m.memory_gb for m in local)
+    budget = config.manager.memory_budget_gb
+    counts = ", ".join(f"{n} {c}x" for n, c in loads.most_common())
+    head = (
+        f"loading models spent {_pct(share)} of the energy ({loading:.3e} of {total:.3e} kWh), "
+        f"more than {LOADING_SHARE:.0%}, in {sum(loads.values())} loads ({counts})"
+    )
+    if need > budget:
+        message = (
+            f"{head}: the models loaded need {need:g} GB together, more than "
+            f"manager.memory_budget_gb ({budget:g} GB), so loading one evicts another; raise "
+            f"manager.memory_budget_gb to {need:g} where the machine has the memory"
+        )
+        key = "manager.memory_budget_gb"
+    else:
+        message = (
+            f"{head}: they fit in manager.memory_budget_gb ({budget:g} GB) together, so they "
+            f"were loaded again by new processes (each `routerllm route` loads its model); "
+            f"keep one process answering (`routerllm serve`, or one RouterLLM in Python)"
+        )
+        key = ""
+    evidence: Evidence = {
+        "loading_energy_kwh": loading,
+        "energy_kwh": total,
+        "share": share,
+        "loads": sum(loads.values()),
+        "reloads": reloads,
+        "memory_needed_gb": need,
+        "memory_budget_gb": budget,
+        "threshold": LOADING_SHARE,
+    }
+    return [Recommendation("model_loading", message, key, evidence)]
+
+
+def cut_answers(records: Sequence[RequestRecord], config: AppConfig) -> list[Recommendation]:
+    """Per model, the share of answers that stopped at their max_new_tokens."""
+    out = []
+    limit = config.generation.max_new_tokens
+    for model in dict.fromkeys(r.model for r in records):
+        known = [
+            r
+            for r in records
+            if r.model == model and r.finish_reason and not answered_from_cache(r.components)
+        ]
+        cut = [r for r in known if r.finish_reason == "length"]
+        if len(known) < CUT_MIN_REQUESTS or not cut or len(cut) / len(known) < CUT_SHARE:
+            continue
+        longest = max(r.completion_tokens for r in cut)
+        own = (
+            f"; at most {longest} tokens, below generation.max_new_tokens ({limit}): the "
+            f"requests set their own limit (--max-new-tokens, max_tokens in the server)"
+            if longest < limit
+            else ""
+        )
+        out.append(
+            Recommendation(
+                "cut_answers",
+                f"{len(cut)} of {len(known)} answers of {model} ({_pct(len(cut) / len(known))}; "
+                f"threshold {CUT_SHARE:.0%}) stopped at their max_new_tokens (finish_reason "
+                f"length){own}; where they are cut short, raise generation.max_new_tokens "
+                f"({limit}) or the requests' limit",
+                "generation.max_new_tokens",
+                {
+                    "model": model,
+                    "cut": len(cut),
+                    "requests": len(known),
+                    "share": len(cut) / len(known),
+                    "longest_cut_tokens": longest,
+                    "max_new_tokens": limit,
+                    "threshold": CUT_SHARE,
+                },
+            )
+        )
+    return out
+
+
+def router_overhead(records: Sequence[RequestRecord], config: AppConfig) -> list[Recommendation]:
+    """router_inference's share of the CO2, where a cheaper way to route exists."""
+    records = [
+        r for r in records if not answered_from_cache(r.components)
+    ]  # a cached answer spends only routing
+    total = sum(r.co2_kg for r in records)
+    routing: dict[str, float] = {}
+    for r in records:
+        if m := r.components.get("router_inference"):
+            routing[r.router] = routing.get(r.router, 0.0) + m.co2_kg
+    spent = sum(routing.values())
+    if not total or spent / total <= ROUTER_SHARE:
+        return []
+    learned = sorted((n for n in routing if _runs_a_model(n, config) and routing[n] > 0), key=lambda n: -routing[n])  # fmt: skip
+    if not learned and not config.cascade.enabled:
+        return []  # the routers run no model: nothing cheaper to route with
+    by_router = ", ".join(f"{n} {routing[n] * 1000:.4f} g" for n in sorted(routing, key=lambda n: -routing[n]) if routing[n] > 0)  # fmt: skip
+    configured = config.router.path or config.router.name
+    advice = []
+    if learned and configured in MODEL_FREE_ROUTERS:
+        advice.append(
+            f"{', '.join(learned)} run{'s' if len(learned) == 1 else ''} a model to route; the "
+            f"config's router, {configured}, runs none (those requests asked for another "
+            f"router: --router, or another config)"
+        )
+    elif learned:
+        advice.append(
+            f"{', '.join(learned)} run{'s' if len(learned) == 1 else ''} a model to route; the "
+            f"rules router (router.name: rules; now {configured}) runs none"
+        )
+    if config.cascade.enabled:
+        advice.append(
+            "router_inference includes the cascade's checks (cascade.enabled); a gate "
+            "(cascade.gate) escalates only where it is worth the energy"
+        )
+    return [
+        Recommendation(
+            "router_overhead",
+            f"routing (router_inference) spent {_pct(spent / total)} of the CO2 "
+            f"({spent * 1000:.4f} of {total * 1000:.4f} g; {by_router}), more than "
+            f"{ROUTER_SHARE:.0%}: {'; '.join(advice)}",
+            "router.name" if learned else "cascade.enabled",
+            {
+                "routing_co2_kg": spent,
+                "co2_kg": total,
+                "share": spent / total,
+                "router": configured,
+                "threshold": ROUTER_SHARE,
+            },
+        )
+    ]
+
+
+def _runs_a_model(router: str, config: AppConfig) -> bool:
+    """Whether ``router`` runs a model to decide: not the model-free ones, nor the
+    configured ensemble when its members are all model-free."""
+    if router in MODEL_FREE_ROUTERS:
+        return False
+    settings = config.router
+    if router == "ensemble" and settings.name == "ensemble" and not settings.path:
+        members = settings.options.get("members") or []
+        names = [m if isinstance(m, str) else m.get("name") if isinstance(m, dict) else None for m in members]  # fmt: skip
+        return not names or not all(n in MODEL_FREE_ROUTERS for n in names)
+    return True
+
+
+def budgets(report: Report, config: AppConfig) -> list[Recommendation]:
+    """Budget windows at or past ``downgrade_at`` now, and budgets broken (the report's
+    budgets summary, which is the whole log's)."""
+    from routerllm.carbon.budget import QUANTITY_TEXT, WINDOW_TEXT, amount
+
+    if not report.budgets:
+        return []
+    out = []
+    downgrade = config.budgets.downgrade_at
+    for s in report.budgets["now"]:
+        q, w, share = s["quantity"], s["window"], s["share"]
+        if share < downgrade:
+            continue
+        effect = (
+            "every request is refused until older ones leave the window"
+            if share >= 1
+            else f"past budgets.downgrade_at ({downgrade:.0%}), routed requests go one model smaller"  # fmt: skip
+        )
+        out.append(
+            Recommendation(
+                "budget_near_limit",
+                f"the {w} {QUANTITY_TEXT[q]} budget is {_pct(share)} spent now "
+                f"({amount(q, s['spent'])} spent in {WINDOW_TEXT[w]}, of {amount(q, s['limit'])}): "
+                f"{effect}; raise budgets.{q}.{w} if it is too tight, or send fewer requests "
+                f"or route them to smaller models",
+                f"budgets.{q}.{w}",
+                {
+                    "quantity": q,
+                    "window": w,
+                    "share": share,
+                    "spent": s["spent"],
+                    "limit": s["limit"],
+                    "threshold": downgrade,
+                },
+            )
+        )
+    for q, counts in report.budgets["violations"].items():
+        for which, n in counts.items():
+            if n <= 0:
+                continue
+            what = (
+                f"spent more than budgets.{q}.per_request allows"
+                if which == "per_request"
+                else f"took the {which} window over budgets.{q}.{which}"
+            )
+            out.append(
+                Recommendation(
+                    "budget_broken",
+                    f"{n} logged request{'s' if n > 1 else ''} {what}, judged against the "
+                    f"limit as it is now (a request logged before it was set was not held to "
+                    f"it; one let in under it spent more than predicted); raise the limit if "
+                    f"it is too tight, or lower generation.max_new_tokens, which bounds what a "
+                    f"request can spend",
+                    f"budgets.{q}.{which}",
+                    {"quantity": q, "budget": which, "requests": n},
+                )
+            )
+    return out
+
+
+def largest_model(records: Sequence[RequestRecord], config: AppConfig) -> list[Recommendation]:
+    """Most requests sent to the largest model without routing (caller's choice or the
+    ``largest`` router); the demo's baseline does not count."""
+    counted = [r for r in records if r.tag != BASELINE_TAG]
+    if len(config.models) < 2 or not counted:
+        return []
+    ladder = config.models_by_size()
+    largest = ladder[-1].name
+    unrouted = [r for r in counted if r.model == largest and r.router in ("largest", FIXED)]  # fmt: skip
+    share = len(unrouted) / len(counted)
+    if share <= LARGEST_SHARE:
+        return []
+    rates = _kwh_per_output_token(counted)
+    measured = [
+        f"{m.name} {rates[m.name]:.2e}" for m in ladder if m.name in rates and rates[m.name] > 0
+    ]
+    rate_text = (
+        f"; generation energy per output token in this log, kWh: {', '.join(measured)}"
+        if len(measured) > 1
+        else ""
+    )
+    return [
+        Recommendation(
+            "largest_model",
+            f"{len(unrouted)} of {len(counted)} requests ({_pct(share)}, more than "
+            f"{LARGEST_SHARE:.0%}) went to the largest model, {largest}, unrouted (the caller "
+            f"chose it: --model, model=, its name in the server; or router.name: largest); "
+            f"routed (model 'auto', a router other than largest; now {config.router.name}), "
+            f"requests go to a smaller model where the router finds it fit{rate_text}",
+            "router.name",
+            {
+                "requests_unrouted": len(unrouted),
+                "requests": len(counted),
+                "share": share,
+                "largest_model": largest,
+                "threshold": LARGEST_SHARE,
+            },
+        )
+    ]
+
+
+def _kwh_per_output_token(records: Sequence[RequestRecord]) -> dict[str, float]:
+    """Per model, the generation energy per output token of its measured answers (not
+    those logged with carbon tracking off, whose tokens would dilute it, nor cached)."""
+    from routerllm.carbon.predictor import measured
+
+    tokens: Counter[str] = Counter()
+    energy: dict[str, float] = {}
+    for r in records:
+        if measured(r):
+            tokens[r.model] += r.completion_tokens
+            energy[r.model] = energy.get(r.model, 0.0) + r.components["llm_inference"].energy_kwh
+    return {n: energy[n] / t for n, t in tokens.items() if t}
+
+
+def estimated_energy(records: Sequence[RequestRecord], config: AppConfig) -> list[Recommendation]:
+    """Energy that CodeCarbon estimated from load, or the config's per-token figures
+    gave, and requests logged with carbon tracking off."""
+    out = []
+    total = sum(r.energy_kwh for r in records)
+    by_method: dict[str, float] = {}
+    per_token_models: set[str] = set()
+    for r in records:
+        for m in r.components.values():
+            by_method[m.method] = by_method.get(m.method, 0.0) + m.energy_kwh
+            if m.method == "estimate:per-token" and m.energy_kwh:
+                per_token_models.add(r.model)
+    load = by_method.get("codecarbon:load-estimate", 0.0)
+    if total and load / total >= ESTIMATED_SHARE:
+        out.append(
+            Recommendation(
+                "estimated_energy",
+                f"{_pct(load / total)} of the energy ({load:.3e} kWh) is CodeCarbon's estimate "
+                f"from CPU load (codecarbon:load-estimate: it found no RAPL counters or GPU it "
+                f"could read); where the CPU has RAPL counters, let CodeCarbon read them "
+                f"({RAPL_HINT}, its own hint), or run on an NVIDIA GPU, and it measures",
+                "",
+                {
+                    "method": "codecarbon:load-estimate",
+                    "energy_kwh": load,
+                    "share": load / total,
+                    "threshold": ESTIMATED_SHARE,
+                },
+            )
+        )
+    per_token = by_method.get("estimate:per-token", 0.0)
+    if total and per_token / total >= ESTIMATED_SHARE:
+        names = ", ".join(sorted(per_token_models))
+        out.append(
+            Recommendation(
+                "estimated_energy",
+                f"{_pct(per_token / total)} of the energy ({per_token:.3e} kWh, {names}) is "
+                f"computed from the config's per-token figures, as a remote server cannot be "
+                f"metered here: it is as good as their source (figures_source); measure the "
+                f"server where it runs and set models' energy_per_token_kwh",
+                "models[].energy_per_token_kwh",
+                {
+                    "method": "estimate:per-token",
+                    "energy_kwh": per_token,
+                    "share": per_token / total,
+                    "threshold": ESTIMATED_SHARE,
+                },
+            )
+        )
+    unmeasured = [
+        r
+        for r in records
+        if r.components and all(m.method == "none" for m in r.components.values())  # fmt: skip
+    ]
+    if not config.carbon.enabled and records and len(unmeasured) / len(records) >= ESTIMATED_SHARE:  # fmt: skip
+        share = len(unmeasured) / len(records)
+        out.append(
+            Recommendation(
+                "unmeasured_energy",
+                f"{len(unmeasured)} of {len(records)} requests ({_pct(share)}) were logged "
+                f"without energy figures (method none: carbon tracking off), so this report "
+                f"counts them at 0 kWh; set carbon.enabled: true to measure them",
+                "carbon.enabled",
+                {
+                    "requests_unmeasured": len(unmeasured),
+                    "requests": len(records),
+                    "share": share,
+                    "threshold": ESTIMATED_SHARE,
+                },
+            )
+        )
+    return out

@@ -1,0 +1,249 @@
+"""The carbon report as RouterLLM computed it before it streamed the request log
+(commit b6a94b6, every record held in memory): the straightforward recomputation
+``test_report_scaling`` proves the streamed report identical to. Kept as it was.
+
+Totals and breakdowns of logged requests, with equivalences and the
+comparison with sending everything to the largest model."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+from routerllm.carbon.meter import (
+    COMPONENTS,
+    Measurement,
+    answered_from_cache,
+    per_token_estimate,
+)
+from routerllm.config import TIER_ORDER, AppConfig, ModelConfig
+from routerllm.exceptions import RouterLLMError
+
+if TYPE_CHECKING:
+    from tests.recommend_before import Recommendation
+
+# Factors of the US EPA Greenhouse Gas Equivalencies Calculator:
+# 3.93e-4 t CO2 per mile driven by an average gasoline passenger vehicle,
+# 8.22e-6 t CO2 per smartphone charged.
+KG_CO2_PER_KM_CAR = 3.93e-4 * 1000 / 1.609344
+KG_CO2_PER_SMARTPHONE_CHARGE = 8.22e-6 * 1000
+
+
+class MeasuredRequest(Protocol):
+    """What a report needs of a request: a logged ``MeasuredRequest`` or a live ``RoutedResult``."""
+
+    @property
+    def model(self) -> str: ...
+    @property
+    def router(self) -> str: ...
+    @property
+    def prompt_tokens(self) -> int: ...
+    @property
+    def completion_tokens(self) -> int: ...
+    @property
+    def latency_s(self) -> float: ...
+    @property
+    def cost_usd(self) -> float: ...
+    @property
+    def components(self) -> dict[str, Measurement]: ...
+    @property
+    def energy_kwh(self) -> float: ...
+    @property
+    def co2_kg(self) -> float: ...
+
+
+@dataclass
+class Totals:
+    requests: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    energy_kwh: float = 0.0
+    co2_kg: float = 0.0
+    cost_usd: float = 0.0
+    latency_s: float = 0.0
+
+    def add(self, r: MeasuredRequest) -> None:
+        self.requests += 1
+        self.prompt_tokens += r.prompt_tokens
+        self.completion_tokens += r.completion_tokens
+        self.energy_kwh += r.energy_kwh
+        self.co2_kg += r.co2_kg
+        self.cost_usd += r.cost_usd
+        self.latency_s += r.latency_s
+
+
+@dataclass
+class ComponentTotals:
+    energy_kwh: float = 0.0
+    co2_kg: float = 0.0
+    duration_s: float = 0.0
+
+
+@dataclass
+class Report:
+    totals: Totals = field(default_factory=Totals)
+    by_model: dict[str, Totals] = field(default_factory=dict)
+    by_router: dict[str, Totals] = field(default_factory=dict)
+    by_day: dict[str, Totals] = field(default_factory=dict)  # UTC dates, logged requests only
+    by_component: dict[str, ComponentTotals] = field(default_factory=dict)
+    methods: list[str] = field(default_factory=list)
+    equivalences: dict[str, float] = field(default_factory=dict)
+    versus_largest: dict[str, Any] | None = None
+    budgets: dict[str, Any] | None = None
+    predictor: dict[str, dict[str, float] | None] = field(default_factory=dict)
+    recommendations: list[Recommendation] = field(default_factory=list)  # logged reports
+    #: per model, scores given to its logged answers: {"count": n, "mean_score": x}
+    feedback: dict[str, dict[str, float]] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def equivalences(co2_kg: float) -> dict[str, float]:
+    """CO2 expressed as km driven by an average car and smartphone charges (US EPA factors)."""
+    return {
+        "km_by_car": co2_kg / KG_CO2_PER_KM_CAR,
+        "smartphone_charges": co2_kg / KG_CO2_PER_SMARTPHONE_CHARGE,
+    }
+
+
+def summarize(
+    records: Iterable[MeasuredRequest],
+    models: list[ModelConfig] | None = None,
+    country_iso_code: str = "USA",
+) -> Report:
+    """Aggregate records; ``models`` (the config's) enables the always-largest estimate."""
+    rep = Report(by_component={c: ComponentTotals() for c in COMPONENTS})
+    records = list(records)
+    methods: set[str] = set()
+    for r in records:
+        rep.totals.add(r)
+        rep.by_model.setdefault(r.model, Totals()).add(r)
+        rep.by_router.setdefault(r.router, Totals()).add(r)
+        for name, m in r.components.items():
+            c = rep.by_component.setdefault(name, ComponentTotals())
+            c.energy_kwh += m.energy_kwh
+            c.co2_kg += m.co2_kg
+            c.duration_s += m.duration_s
+            if m.energy_kwh or m.co2_kg:
+                methods.add(m.method)
+    rep.methods = sorted(methods)
+    rep.equivalences = equivalences(rep.totals.co2_kg)
+    if models:
+        rep.versus_largest = versus_largest(records, models, country_iso_code)
+    return rep
+
+
+def logged_report(
+    config: AppConfig,
+    since: str | None = None,
+    tag: str | None = None,
+    log_path: str | os.PathLike[str] | None = None,
+) -> Report:
+    """The report of the requests in the request log at ``log_path`` (default: the
+    config's ``log.path``; a system given another log reports on that one), from
+    ``since``, with ``tag``, read without changing the log; a clear error when there is
+    no log yet. Its budgets and the predictor's figures are the whole log's, whatever
+    ``tag``; its recommendations are those the selected requests and the budgets call
+    for."""
+    from routerllm.carbon.budget import CarbonBudget
+    from routerllm.carbon.log_rows import utc_timestamp
+    from routerllm.carbon.predictor import CarbonPredictor
+    from routerllm.carbon.request_log import RequestLog
+    from tests.recommend_before import recommendations
+
+    path = Path(config.log.path if log_path is None else log_path)
+    if not path.is_file():
+        raise RouterLLMError(
+            f"no request log at {path} (log.path): route some requests first, or "
+            f"point log.path at an existing log"
+        )
+    with RequestLog(path, read_only=True) as log:  # a report changes nothing
+        records = list(log.records(since=since, tag=tag))
+        rep = summarize(records, config.models, config.carbon.country_iso_code)
+        for r in records:  # the trend: oldest day first
+            rep.by_day.setdefault(r.timestamp[:10], Totals()).add(r)
+        if config.budgets.limits():
+            rep.budgets = CarbonBudget(config.budgets, log).summary(utc_timestamp(since) if since else "")  # fmt: skip
+        predictor = CarbonPredictor.from_log(config, log)
+        rep.feedback = {
+            model: {"count": n, "mean_score": mean}
+            for model, (n, mean) in log.feedback_by_model(since, tag).items()
+        }
+    rep.predictor = {
+        m.name: (p.as_dict() if (p := predictor.profile(m.name)) else None) for m in config.models
+    }
+    rep.recommendations = recommendations(records, config, rep)
+    return rep
+
+
+def versus_largest(
+    records: list[MeasuredRequest], models: list[ModelConfig], country_iso_code: str = "USA"
+) -> dict[str, Any] | None:
+    """Estimate what the same requests would have cost on the largest model.
+
+    Each request not served by the largest model is re-priced at the largest
+    model's generation energy per output token: measured from this log when
+    it holds requests served by that model, else the config's per-token
+    figure. It is an estimate (another model writes a different number of
+    tokens); the demo measures the real always-largest run instead. The largest is
+    the top of the ladder every part orders models by (tier, then parameters), the
+    demo's always-largest and the ``largest`` router's. An answer from the request
+    cache spent its routing only: it teaches no rate, and counts as it is (on the
+    largest model, the same repeated request would have been answered from the cache).
+    A request logged without energy (carbon tracking off, a failed CodeCarbon task) is
+    left out of both sides: it spent nothing as logged, yet would be priced in full.
+    """
+    from routerllm.carbon.predictor import UNMEASURED
+
+    def measured(r: MeasuredRequest) -> bool:
+        m = r.components.get("llm_inference")
+        return answered_from_cache(r.components) or (m is not None and m.method not in UNMEASURED)
+
+    left_out = sum(1 for r in records if not measured(r))
+    records = [r for r in records if measured(r)]
+    largest = max(models, key=lambda m: (TIER_ORDER[m.tier], m.params_b))
+    served = [
+        r for r in records if r.model == largest.name and not answered_from_cache(r.components)
+    ]
+    out_tokens = sum(r.completion_tokens for r in served)
+    if out_tokens:
+        generation = [
+            r.components["llm_inference"] for r in served if "llm_inference" in r.components
+        ]
+        per_token = sum(m.energy_kwh for m in generation) / out_tokens
+        per_token_co2 = sum(m.co2_kg for m in generation) / out_tokens
+        source = f"measured rate of {largest.name} in this log ({len(served)} requests)"
+    elif largest.energy_per_token_kwh is not None or largest.co2_per_token_kg is not None:
+        unit = per_token_estimate("llm_inference", largest, 1, 0.0, country_iso_code)
+        per_token, per_token_co2 = unit.energy_kwh, unit.co2_kg
+        source = f"per-token figures of {largest.name} in the config"
+    else:
+        return None
+    if not records:
+        return None
+    actual_kwh = sum(r.energy_kwh for r in records)
+    actual_co2 = sum(r.co2_kg for r in records)
+    est_kwh = est_co2 = 0.0
+    for r in records:
+        if r.model == largest.name or answered_from_cache(r.components):
+            est_kwh += r.energy_kwh
+            est_co2 += r.co2_kg
+        else:
+            est_kwh += r.completion_tokens * per_token
+            est_co2 += r.completion_tokens * per_token_co2
+    if per_token_co2 == 0.0 and est_co2 == 0.0:
+        return None
+    return {
+        "largest_model": largest.name,
+        "estimated_energy_kwh": est_kwh,
+        "estimated_co2_kg": est_co2,
+        "actual_energy_kwh": actual_kwh,
+        "actual_co2_kg": actual_co2,
+        "co2_saved_fraction": 1.0 - actual_co2 / est_co2 if est_co2 else 0.0,
+        "method": f"estimate: {source}"
+        + (f"; {left_out} requests logged without energy left out" if left_out else ""),
+    }
