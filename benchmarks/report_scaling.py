@@ -1,0 +1,147 @@
+"""How long `routerllm report` takes, and how much memory it holds, as the request log grows.
+
+It logs a few hundred synthetic requests (several models, routers, tags and days,
+cache hits, unmeasured and estimated energy) through ``RequestLog``, copies their
+rows until the log holds each size (in a temporary folder), and times
+``logged_report`` on it (the median of ``--repeat`` runs), with the peak of the
+memory Python allocated during one run (tracemalloc).
+
+    .venv/bin/python benchmarks/report_scaling.py [--sizes 10000 50000 100000] [--repeat 3] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sqlite3
+import statistics
+import tempfile
+import time
+import tracemalloc
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+from routerllm.carbon.log_rows import RequestRecord
+from routerllm.carbon.meter import CACHED, Measurement
+from routerllm.carbon.report import logged_report
+from routerllm.carbon.request_log import RequestLog
+from routerllm.config import load_config
+
+SEED_ROWS = 500
+MODELS = ("tiny-light", "tiny-medium", "tiny-heavy")
+
+
+def seed_records(rng: np.random.Generator, n: int) -> list[RequestRecord]:
+    start = datetime(2026, 11, 1, tzinfo=timezone.utc)
+    prompts = [f"{i:064x}" for i in range(n // 5)]
+    out = []
+    for i in range(n):
+        cached = rng.random() < 0.2
+        method = str(rng.choice(["codecarbon:measured", "codecarbon:load-estimate", "none"]))
+
+        def part(name: str, kwh: float, cached: bool = cached, method: str = method) -> Measurement:  # fmt: skip
+            spent = method if name == "router_inference" or not cached else CACHED
+            return Measurement(name, float(rng.random()), kwh, kwh * 0.05, spent)
+
+        out.append(
+            RequestRecord(
+                id=f"seed-{i}",
+                timestamp=(start + timedelta(hours=i * 240 / n)).isoformat(),
+                prompt_sha256=str(rng.choice(prompts)),
+                prompt_chars=int(rng.integers(10, 500)),
+                model=str(rng.choice(MODELS)),
+                router=str(rng.choice(["rules", "fixed"])),
+                confidence=float(rng.random()),
+                prompt_tokens=int(rng.integers(5, 200)),
+                completion_tokens=int(rng.integers(1, 128)),
+                latency_s=float(rng.exponential(1.5)),
+                cost_usd=0.0,
+                components={
+                    "router_inference": part("router_inference", float(rng.random() * 1e-7)),
+                    "model_loading": part(
+                        "model_loading", 0.0 if cached else float(rng.random() * 1e-5)
+                    ),  # fmt: skip
+                    "llm_inference": part(
+                        "llm_inference", 0.0 if cached else float(rng.random() * 1e-4)
+                    ),  # fmt: skip
+                },
+                tag=str(rng.choice(["", "server", "demo"])),
+                finish_reason=str(rng.choice(["stop", "length"])),
+            )
+        )
+    return out
+
+
+def grow(path: Path, rows: int) -> None:
+    """Copy the log's seed rows (new ids, the same times) until it holds ``rows`` requests."""
+    db = sqlite3.connect(path)
+    with db:
+        while (have := db.execute("SELECT COUNT(*) FROM requests").fetchone()[0]) < rows:
+            copy = have // SEED_ROWS  # the seed rows are copy 0
+            take = min(SEED_ROWS, rows - have)
+            db.execute(
+                "INSERT INTO requests SELECT id || ?, timestamp, prompt_sha256, prompt_chars, model, router, confidence, prompt_tokens, completion_tokens, latency_s, energy_kwh, co2_kg, cost_usd, tag, finish_reason FROM requests WHERE id LIKE 'seed-%' AND id NOT LIKE 'seed-%-%' LIMIT ?",  # fmt: skip
+                (f"-{copy}", take),
+            )
+            db.execute(
+                "INSERT INTO components SELECT c.request_id || ?, c.component, c.duration_s, c.energy_kwh, c.co2_kg, c.method FROM components c JOIN requests r ON r.id = c.request_id || ?",  # fmt: skip
+                (f"-{copy}", f"-{copy}"),
+            )
+    db.close()
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--sizes", type=int, nargs="+", default=[10_000, 50_000, 100_000])
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--json", action="store_true")
+    args = ap.parse_args()
+    results = []
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        log_path = folder / "requests.sqlite"
+        models = [
+            {
+                "name": n,
+                "backend": "llama_cpp",
+                "tier": t,
+                "params_b": p,
+                "memory_gb": 0.1,
+                "gguf": {"path": str(folder / f"{n}.gguf")},
+            }  # fmt: skip
+            for n, t, p in zip(MODELS, ("light", "medium", "heavy"), (0.1, 0.5, 1.5), strict=True)
+        ]
+        config_path = folder / "config.yaml"
+        config_path.write_text(yaml.safe_dump({"models": models, "router": {"name": "rules"}, "log": {"path": str(log_path)}, "cache": {"enabled": False}, "carbon": {"output_dir": str(folder / "carbon")}}))  # fmt: skip
+        config = load_config(config_path)
+        with RequestLog(log_path) as log:
+            for r in seed_records(np.random.default_rng(0), SEED_ROWS):
+                log.append(r)
+        for size in sorted(args.sizes):
+            grow(log_path, size)
+            times = []
+            for _ in range(args.repeat):
+                start = time.perf_counter()
+                logged_report(config, log_path=log_path)
+                times.append(time.perf_counter() - start)
+            tracemalloc.start()
+            logged_report(config, log_path=log_path)
+            peak = tracemalloc.get_traced_memory()[1]
+            tracemalloc.stop()
+            results.append(
+                {"rows": size, "seconds": statistics.median(times), "peak_mb": peak / 1e6}
+            )
+    if args.json:
+        print(json.dumps(results, indent=2))
+    else:
+        print(f"{'rows':>8}{'report s':>10}{'peak MB':>9}")
+        for r in results:
+            print(f"{r['rows']:>8}{r['seconds']:>10.2f}{r['peak_mb']:>9.1f}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
