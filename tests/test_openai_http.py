@@ -565,9 +565,11 @@ def test_a_refused_option_on_a_function_stub_is_not_blamed_on_its_code_style(
     stub.default_post = json_reply(
         400, {"error": {"message": "max_tokens is too large: 99999", "param": "max_tokens"}}
     )
-    with RouterLLM(load_config(write_config(tmp_path, data))) as system:
-        with pytest.raises(PromptError, match="max_tokens is too large") as err:
-            system.generate(GenerationRequest(function_stub, max_new_tokens=99999))
+    with (
+        RouterLLM(load_config(write_config(tmp_path, data))) as system,
+        pytest.raises(PromptError, match="max_tokens is too large") as err,
+    ):
+        system.generate(GenerationRequest(function_stub, max_new_tokens=99999))
     assert err.value.param == "max_tokens" and "function stub" not in str(err.value)
 
 
