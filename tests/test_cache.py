@@ -115,6 +115,18 @@ def test_an_answer_kept_after_a_failed_escalation_is_not_cached(tmp_path: Path) 
         assert not system.generate(REQUEST, model="tiny-light").cached_from
 
 
+def test_a_cached_answer_says_how_it_was_made(tmp_path: Path) -> None:
+    # Its reason said only the new request's routing ("-> medium") beside the heavy
+    # model's answer: the stub's code style and the cascade's escalation were lost.
+    stub = 'def add(a, b):\n    """Return the sum.\n    >>> add(1, 2)\n    3\n    """\n'
+    with RouterLLM(cached_config(tmp_path, cascade={"enabled": True})) as system:
+        first = system.generate(stub)
+        again = system.generate(stub)
+    assert "code style" in first.reason and "escalated to tiny-heavy" in first.reason
+    assert again.model == first.model == "tiny-heavy"
+    assert again.reason == f"{first.reason}; answered from the request cache (request {first.request_id})"  # fmt: skip
+
+
 def test_the_demo_measures_real_generations_with_the_cache_on(tmp_path: Path) -> None:
     from routerllm.demo import run_demo
 

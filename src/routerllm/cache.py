@@ -96,14 +96,16 @@ def answered_again(
 ) -> RoutedResult:
     """The cached answer ``hit`` as a new request's, routed by ``decision``: a request of
     its own, which spent only its ``routing`` (and ``cost_usd``) and names the request
-    that paid for the answer."""
+    that paid for the answer. ``hit.reason`` is what making the answer added to its
+    routing's reason (asked in a code style, escalated by the cascade), said after
+    ``decision``'s."""
     unspent = {c: Measurement(c, 0.0, 0.0, 0.0, CACHED) for c in ("model_loading", "llm_inference")}  # fmt: skip
     return replace(
         hit,
         latency_s=routing.duration_s,
         confidence=decision.confidence,
         router=decision.router,
-        reason=f"{decision.reason}; answered from the request cache (request {hit.request_id})",
+        reason=f"{decision.reason}{hit.reason}; answered from the request cache (request {hit.request_id})",
         cost_usd=cost_usd,
         components={"router_inference": routing, **unspent},
         request_id=uuid.uuid4().hex,

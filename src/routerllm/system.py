@@ -8,6 +8,7 @@ evaluation code all take one object and do not care whether it routes.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import os
 import threading
@@ -459,7 +460,9 @@ class RouterLLM:
         with self.budget.recording(admission) if self.budget else contextlib.nullcontext():
             self._logged(req, result, tag)
         if key is not None and self.cache is not None and not budgeted:
-            self.cache.put(key, result)
+            # kept with what its making added to the routing's reason (the stub's code
+            # style, the cascade's checks and escalations): a later request's says so too
+            self.cache.put(key, dataclasses.replace(result, reason=reason[len(decision.reason) :]))
         return result
 
     def _logged(self, req: GenerationRequest, result: RoutedResult, tag: str) -> None:
