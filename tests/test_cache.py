@@ -4,8 +4,11 @@ log) answering a repeated request without running a model."""
 from __future__ import annotations
 
 import json
+import threading
+import time
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -125,6 +128,32 @@ def test_a_cached_answer_says_how_it_was_made(tmp_path: Path) -> None:
     assert "code style" in first.reason and "escalated to tiny-heavy" in first.reason
     assert again.model == first.model == "tiny-heavy"
     assert again.reason == f"{first.reason}; answered from the request cache (request {first.request_id})"  # fmt: skip
+
+
+def test_a_request_asked_again_while_it_is_answered_waits_for_that_answer(
+    tmp_path: Path,
+) -> None:
+    # Both threads found the cache empty: the second waited for the model, then ran it
+    # again for the same answer.
+    with RouterLLM(cached_config(tmp_path)) as system:
+        attempt, calls = system.calls.attempt, []
+
+        def slow_attempt(*args: Any) -> Any:
+            calls.append(args[0])
+            time.sleep(0.5)  # the other thread looks in the cache meanwhile
+            return attempt(*args)
+
+        system.calls.attempt = slow_attempt  # type: ignore[method-assign]
+        results: list[Any] = []
+        threads = [threading.Thread(target=lambda: results.append(system.generate("hi"))) for _ in range(2)]  # fmt: skip
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert len(calls) == 1 and sorted(bool(r.cached_from) for r in results) == [False, True]
+        assert system.cache is not None and not system.cache._filling  # nothing left behind
+        system.calls.attempt = attempt  # type: ignore[method-assign]
+        assert system.generate("hi").cached_from
 
 
 def test_the_demo_measures_real_generations_with_the_cache_on(tmp_path: Path) -> None:

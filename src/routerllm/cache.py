@@ -8,18 +8,20 @@ router chose, the prompt, system text, history, sampling options and the
 config's settings that change an answer (code style of stubs, cascade, gate).
 Entries live in this process's memory, least recently used first out, and
 expire after ``ttl_s``: a server answers its repeated requests, a new process
-starts empty, and no answer is written to disk.
+starts empty, and no answer is written to disk. A request asked in another thread
+while its answer is being made waits for that answer.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import threading
 import time
 import uuid
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, replace
 from typing import TYPE_CHECKING
 
@@ -62,6 +64,7 @@ class RequestCache:
         self.clock = clock
         self._entries: OrderedDict[str, tuple[float, RoutedResult]] = OrderedDict()
         self._lock = threading.Lock()
+        self._filling: dict[str, tuple[threading.Lock, int]] = {}  # key: its lock, its users
 
     def get(self, key: str) -> RoutedResult | None:
         """The answer stored under ``key`` if it has not expired (it becomes the most
@@ -82,6 +85,25 @@ class RequestCache:
             self._entries.move_to_end(key)
             while len(self._entries) > self.max_entries:
                 self._entries.popitem(last=False)
+
+    @contextlib.contextmanager
+    def filling(self, key: str) -> Iterator[None]:
+        """Held while ``key``'s answer is looked up and made: a request of that key in
+        another thread waits, then finds the answer here instead of generating it again
+        (or makes it, where the first could not)."""
+        with self._lock:
+            lock, users = self._filling.get(key, (threading.Lock(), 0))
+            self._filling[key] = (lock, users + 1)
+        try:
+            with lock:
+                yield
+        finally:
+            with self._lock:
+                users = self._filling[key][1] - 1
+                if users:
+                    self._filling[key] = (lock, users)
+                else:
+                    del self._filling[key]
 
     def clear(self) -> None:
         with self._lock:

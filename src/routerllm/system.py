@@ -337,8 +337,27 @@ class RouterLLM:
         if self.cache is not None:  # the generation settings the model's backend really uses
             backend = self.manager.backend(decision.model)
             key = cache_key(req, decision.model, backend.generation, self.config.cascade)
-        if key is not None and self.cache is not None and (hit := self.cache.get(key)):
-            return self._from_cache(req, decision, routing, hit, tag)  # costs nothing to budget
+        if key is None or self.cache is None:
+            return self._made(req, decision, routing, stub, reason, tag, None)
+        # the same request in another thread meanwhile waits for this one's answer, rather
+        # than run the model again once it has (each model answers one caller at a time)
+        with self.cache.filling(key):
+            if hit := self.cache.get(key):
+                return self._from_cache(req, decision, routing, hit, tag)  # costs nothing to budget
+            return self._made(req, decision, routing, stub, reason, tag, key)
+
+    def _made(
+        self,
+        req: GenerationRequest,
+        decision: RoutingDecision,
+        routing: Measurement,
+        stub: HumanEvalProblem | None,
+        reason: str,
+        tag: str,
+        key: str | None,
+    ) -> RoutedResult:
+        """The answer generated within the budgets, which hold its predicted spending
+        until it is logged."""
         admission = self._admit(req, decision, routing)
         logged = True
         try:
