@@ -468,6 +468,40 @@ def test_training_on_a_run_of_other_models_says_so(tiny_config: AppConfig, tmp_p
         load_training_run(tmp_path / "stopped", ladder, ladder[1], set())
 
 
+def test_train_gate_on_a_run_without_the_states_says_what_run_it_needs(
+    tiny_config: AppConfig, tmp_path: Path
+) -> None:
+    """A run of the direct systems of the gate's two models has all their answers but
+    not the medium model's states; it was told to finish itself, which could never add
+    them: the stored answers are reused as they are."""
+    from routerllm.eval.transfer import gate_from_run
+
+    ladder = [m.name for m in tiny_config.models_by_size()]
+    run = tmp_path / "run"
+    run_experiment(tiny_config, run, systems=["direct-heavy", "direct-medium"], limit=4, folds=2,
+                   style_overrides={"max_new_tokens": 4}, progress=False)  # fmt: skip
+    needed = "make a new run with that system: routerllm humaneval --systems gated-cascade"
+    with pytest.raises(RouterLLMError, match=needed):
+        gate_from_run(run, ladder, 0.7, folds=2)
+    run_experiment(tiny_config, run, systems=["gated-cascade"], limit=4, folds=2,
+                   style_overrides={"max_new_tokens": 4}, progress=False)  # fmt: skip
+    with pytest.raises(RouterLLMError, match=needed):  # finishing it did not help, as said
+        gate_from_run(run, ladder, 0.7, folds=2)
+    # Answers missing for some problems: it names the system that makes what is needed.
+    problems = problems_subset(2, 0)
+    store = ResultStore(tmp_path / "half" / "results.sqlite")
+    store.add_problems(problems)
+    for m in ladder[1:]:
+        store.add(_row(m, problems[0].task_id, True))
+    store.close()
+    with pytest.raises(
+        RouterLLMError,
+        match=f"no generations of {ladder[1]} for 1 of its 2 problems; finish that run first: "
+        "routerllm humaneval on all of them, with the gated-cascade system",
+    ):
+        gate_from_run(tmp_path / "half", ladder, 0.7, folds=2)
+
+
 def test_a_store_from_before_fingerprints_is_upgraded_and_still_checked(tmp_path: Path) -> None:
     import sqlite3
 

@@ -65,11 +65,13 @@ def load_training_run(
     medium: str,
     exclude: set[str],
     option: str = "--train-on",
+    systems: str = "systems that use every model (the default ones)",
 ) -> TrainingRun:
     """The run stored in ``run_dir`` (its ``results.sqlite``), which must hold every
     model of ``ladder`` on every one of its problems; problems whose task_id is in
     ``exclude`` (this run's own) are refused, so nothing is both trained and tested.
-    ``option`` names where the run was given, in error messages."""
+    ``option`` names where the run was given, and ``systems`` what a run must be made
+    with to hold what is needed, in error messages."""
     path = Path(run_dir) / "results.sqlite"
     if not path.is_file():
         raise RouterLLMError(
@@ -102,7 +104,7 @@ def load_training_run(
         if absent and len(absent) < len(ladder):  # the run stopped before these models
             raise RouterLLMError(
                 f"{option} {run_dir}: it has no generations of {', '.join(absent)}; finish "
-                f"that run first, with systems that use every model (the default ones)"
+                f"that run first, with {systems}"
             )
         if absent:
             raise RouterLLMError(
@@ -115,7 +117,8 @@ def load_training_run(
             if missing := [t for t in ids if t not in outcomes[m]]:
                 raise RouterLLMError(
                     f"{option} {run_dir}: it has no generations of {m} for {len(missing)} of its "
-                    f"{len(ids)} problems; finish that run first (the same command resumes it)"
+                    f"{len(ids)} problems; finish that run first: routerllm humaneval on all of "
+                    f"them, with {systems}, resumes it"
                 )
         completions = store.completions(medium)
         return TrainingRun(
@@ -159,12 +162,18 @@ def gate_from_run(
     from routerllm.gate import EscalationGate
 
     first, then = cascade_pair(ladder)
-    run = load_training_run(run_dir, ladder, first, set(), option="--run")
+    # Only the gate's two models: the others' answers are not needed (a run of
+    # --systems direct-medium,direct-heavy lacks them, and lacks what is: the states).
+    systems = f"the gated-cascade system (a default one), which stores {first}'s state of each prompt"  # fmt: skip
+    run = load_training_run(run_dir, [first, then], first, set(), "--run", systems)
     if run.medium_states is None:
+        # Its stored answers of the first model are reused, never asked again with the
+        # state read: running the gated-cascade system into the same run cannot add them.
         raise RouterLLMError(
             f"--run {run_dir}: its generations of {first} were made without reading {first}'s "
             f"state of each prompt (made before 2026-12-01, or without the gated-cascade "
-            f"system); make a run with it: routerllm humaneval --systems gated-cascade --out DIR"
+            f"system), and a run reuses them as they are; make a new run with that system: "
+            f"routerllm humaneval --systems gated-cascade --out NEW_DIR"
         )
     idx = np.array([i for i, t in enumerate(run.task_ids) if only is None or t in only], dtype=int)
     if len(idx) < 2 * folds:
@@ -174,11 +183,10 @@ def gate_from_run(
         )
     with (meter or NullMeter()).measure("router_inference") as slot:
         unverified = run.unverified(idx)  # the held-out problems are not checked
-    pair = [ladder.index(first), ladder.index(then)]
     about = {"run": str(run_dir), "problems": len(idx), "unverified": int(unverified.sum()),
              "folds": folds, "seed": seed, "style": run.medium_style}  # fmt: skip
     return EscalationGate.fit(
-        first, then, run.medium_states[idx].astype(float), run.scores[idx][:, pair],
-        run.energy[idx][:, pair], run.medium_tokens[idx].astype(float), unverified, budget, folds,
+        first, then, run.medium_states[idx].astype(float), run.scores[idx],
+        run.energy[idx], run.medium_tokens[idx].astype(float), unverified, budget, folds,
         seed, about, slot.result.energy_kwh / len(idx),
     )  # fmt: skip
