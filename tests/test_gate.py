@@ -22,7 +22,7 @@ from routerllm.exceptions import ConfigError, RouterLLMError
 from routerllm.gate import EnergyModel, EscalationGate, gate_threshold
 from routerllm.system import RouterLLM
 
-from .conftest import tiny_config_dict, write_config
+from .conftest import GEMMA_TEMPLATE, gguf_with_chat_template, tiny_config_dict, write_config
 from .test_cascade import REQUEST
 
 
@@ -277,6 +277,14 @@ def test_train_gate_on_a_run_and_serve_with_it(tiny_config_path: Path, tmp_path:
     reason = json.loads(served.stdout)["reason"]
     assert "tiny-medium's answer failed 2 of the request's 2 examples" in reason
     assert "the gate's predicted success of tiny-heavy" in reason
+    # the same name on another file (here the chat template differs; a quantisation would
+    # too), whose states are as wide: refused, not decided on states it never learned
+    other = tiny_config_dict(tmp_path, cascade={"enabled": True, "gate": str(gate_dir)})
+    other["models"][1]["gguf"] = {"path": str(gguf_with_chat_template(tmp_path / "other.gguf", GEMMA_TEMPLATE))}  # fmt: skip
+    with pytest.raises(ConfigError, match="trained on a run whose tiny-medium was another model file"):  # fmt: skip
+        RouterLLM(load_config(write_config(tmp_path, other, "other.yaml")))
+    meta = json.loads((gate_dir / "config.json").read_text())
+    assert set(meta["about"]["sources"]) == {"tiny-medium", "tiny-heavy"}
     # user mistakes: one line each, nothing written
     for args, message in (
         (["--run", str(tmp_path / "none")], "no results.sqlite there"),

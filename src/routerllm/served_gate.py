@@ -61,6 +61,7 @@ class ServedGate:
                 f"cascade.gate decides escalations from {gate.first} to {gate.then}, but "
                 f"{gate.then} is not the next larger model after {gate.first} here"
             )
+        _check_sources(config, gate)
         return cls(gate, _run_style(config, gate))
 
     def reads_state(self, name: str) -> bool:
@@ -90,6 +91,25 @@ class ServedGate:
             log.warning("cascade gate not used: %s", e)
             return failed, f"the gate was not used ({e})"
         return d.escalate, d.explain(bigger, self.gate.budget)
+
+
+def _check_sources(config: AppConfig, gate: EscalationGate) -> None:
+    """Refuse a gate whose run's model of a name was another file than the config's: its
+    states of the prompts (as wide as this file's, another quantisation) and outcomes
+    are not this model's, and it would decide on them without a word."""
+    sources = gate.about.get("sources", {})  # absent in gates saved before 2026-12-03
+    if not isinstance(sources, dict):
+        raise ConfigError(
+            f"cascade.gate {config.cascade.gate}: the models of its run are not readable; "
+            f"train the gate again with this version (routerllm train-gate)"
+        )
+    for name in (gate.first, gate.then):
+        if name in sources and sources[name] != config.model(name).source_text():
+            raise ConfigError(
+                f"cascade.gate {config.cascade.gate} was trained on a run whose {name} was "
+                f"another model file (or quantisation) than this config's; train a gate on a "
+                f"run of this config's models"
+            )
 
 
 def _run_style(config: AppConfig, gate: EscalationGate) -> CodegenStyle | None:

@@ -13,7 +13,7 @@ serving cascade's escalation gate on every problem of a run (:func:`gate_from_ru
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -41,6 +41,8 @@ class TrainingRun:
     medium_completions: list[str]
     medium_states: np.ndarray | None  # (e, d) its hidden states of the prompts, if stored
     medium_style: dict[str, Any] | None = None  # how the run prompted it
+    #: where each model's weights came from (``ModelConfig.source_text``), where recorded
+    sources: dict[str, str] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.task_ids)
@@ -137,6 +139,7 @@ def load_training_run(
             medium_completions=[completions[t] for t in ids],
             medium_states=store.prompt_states(medium, ids),
             medium_style=store.styles().get(medium),
+            sources={m: s for m in ladder if (s := store.model_source(m)) is not None},
         )
     finally:
         store.close()
@@ -184,7 +187,8 @@ def gate_from_run(
     with (meter or NullMeter()).measure("router_inference") as slot:
         unverified = run.unverified(idx)  # the held-out problems are not checked
     about = {"run": str(run_dir), "problems": len(idx), "unverified": int(unverified.sum()),
-             "folds": folds, "seed": seed, "style": run.medium_style}  # fmt: skip
+             "folds": folds, "seed": seed, "style": run.medium_style,
+             "sources": run.sources}  # fmt: skip
     return EscalationGate.fit(
         first, then, run.medium_states[idx].astype(float), run.scores[idx],
         run.energy[idx], run.medium_tokens[idx].astype(float), unverified, budget, folds,
