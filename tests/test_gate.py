@@ -237,6 +237,10 @@ def test_a_gate_for_other_models_is_refused_when_the_system_starts(tmp_path: Pat
     # a gate on a disabled cascade is not even read
     data = tiny_config_dict(tmp_path, cascade={"enabled": False, "gate": str(tmp_path / "nope")})
     RouterLLM(load_config(write_config(tmp_path, data))).close()
+    # a gate's budget without a gate would be ignored: the plain cascade escalates everything
+    data = tiny_config_dict(tmp_path, cascade={"enabled": True, "budget": 0.5})
+    with pytest.raises(ConfigError, match="cascade.budget is the escalation gate's energy budget, and cascade.gate is not set"):  # fmt: skip
+        RouterLLM(load_config(write_config(tmp_path, data)))
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:

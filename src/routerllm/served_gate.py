@@ -37,6 +37,12 @@ class ServedGate:
     def load(cls, config: AppConfig) -> ServedGate | None:
         """The config's gate (``cascade.gate``); None where the cascade has none."""
         cascade = config.cascade
+        if cascade.enabled and not cascade.gate and cascade.budget is not None:
+            raise ConfigError(
+                "cascade.budget is the escalation gate's energy budget, and cascade.gate is "
+                "not set: the plain cascade escalates every failed answer; give a gate "
+                "(routerllm train-gate, --gate) or leave cascade.budget out"
+            )
         if not (cascade.enabled and cascade.gate):
             return None
         from routerllm.gate import EscalationGate
