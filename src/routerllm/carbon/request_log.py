@@ -20,8 +20,6 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from routerllm.carbon.log_rows import (
     CSV_COLUMNS,
     OLDER_PENDING,
@@ -30,19 +28,19 @@ from routerllm.carbon.log_rows import (
     REQUIRED_TABLES,
     SCHEMA,
     TABLES,
-    PendingRequest,
     RequestRecord,
     Spending,
     check_csv,
     utc_timestamp,
 )
 from routerllm.carbon.meter import COMPONENTS, Measurement
-from routerllm.checks import is_finite_number, is_number
+from routerllm.carbon.pending_feedback import PendingFeedback
+from routerllm.checks import is_number
 from routerllm.exceptions import RequestLogError, RouterLLMError
 from routerllm.sqlite_busy import open_read_only, open_shared, table_columns
 
 
-class RequestLog:
+class RequestLog(PendingFeedback):
     """Append-only SQLite log of requests, plus the CSV of component emissions.
 
     An existing database must be a RouterLLM request log: any other SQLite file
@@ -315,85 +313,6 @@ class RequestLog:
         """Whether the request has a stored score."""
         sql = "SELECT 1 FROM feedback WHERE request_id = ? LIMIT 1"
         return self._has_feedback() and bool(self._fetch(sql, [request_id]))
-
-    def remember_pending(self, pending: PendingRequest, keep: int) -> None:
-        """Keep a routed request for its score (``pending``), and forget the oldest of its
-        folder's beyond that folder's newest ``keep`` (read off the folder's index: cheap),
-        except those scored and not learned yet (``add_feedback``), which wait for a
-        learning process of their folder (``claim_scored``); other folders' rows are left
-        alone."""
-        self.check_open()
-        vector = np.ascontiguousarray(pending.embedding, dtype="<f4")
-        try:
-            with self._lock, self._db:
-                row = (pending.request_id, pending.model, pending.router, pending.encoder)
-                self._db.execute(
-                    f"INSERT OR REPLACE INTO pending_feedback ({', '.join(TABLES['pending_feedback'])}) VALUES (?, ?, ?, ?, ?, ?, ?)",  # fmt: skip
-                    (*row, len(vector), vector.tobytes(), pending.folder),
-                )
-                oldest_kept = "SELECT rowid FROM pending_feedback WHERE folder = ? ORDER BY rowid DESC LIMIT 1 OFFSET ?"  # fmt: skip
-                self._db.execute(
-                    f"DELETE FROM pending_feedback WHERE folder = ? AND rowid < ({oldest_kept}) "
-                    f"AND NOT EXISTS (SELECT 1 FROM feedback f WHERE f.request_id = pending_feedback.request_id)",  # fmt: skip
-                    (pending.folder, pending.folder, keep - 1),
-                )
-        except sqlite3.Error as e:
-            raise RequestLogError(
-                f"request {pending.request_id} could not be kept for feedback in {self.db_path} "
-                f"(log.path): {e}"
-            ) from e
-
-    def pending(self, request_id: str) -> PendingRequest | None:
-        """The request kept for its score (``remember_pending``), or None: unknown, learned
-        or rated where it was learned, forgotten, or a damaged row."""
-        if not self._has_table("pending_feedback"):
-            return None
-        rows = self._fetch("SELECT * FROM pending_feedback WHERE request_id = ?", [request_id])
-        if not rows:
-            return None
-        # an older log opened read-only has no folder column: its rows are any folder's
-        _, model, router, encoder, dim, blob, *folder = rows[0]
-        if not isinstance(blob, bytes) or len(blob) != 4 * dim:
-            return None
-        vector = np.frombuffer(blob, dtype="<f4")
-        return PendingRequest(request_id, model, router, encoder, vector, *folder)
-
-    def claim_scored(
-        self, folder: str, router: str, encoder: str, dim: int
-    ) -> list[tuple[PendingRequest, float]]:
-        """Take the kept requests of ``folder`` (and those kept before folders were
-        recorded) that were scored without being learned (``add_feedback`` with
-        ``learned`` false) and that a ``router`` on ``dim``-wide ``encoder`` embeddings can
-        learn, with their scores, oldest first; their rows are removed in the same
-        transaction, so that of several processes claiming at once only one gets each.
-        Rows of another router, encoder or width stay (a router put back in the folder
-        may learn them); a damaged row is removed and not returned (its score stays)."""
-        self.check_open()
-        sql = (
-            "SELECT request_id, model, dim, embedding, folder, (SELECT score FROM feedback f "
-            "WHERE f.request_id = p.request_id ORDER BY f.rowid LIMIT 1) FROM pending_feedback p "
-            "WHERE folder IN (?, '') AND router = ? AND encoder = ? AND dim = ? AND EXISTS "
-            "(SELECT 1 FROM feedback f WHERE f.request_id = p.request_id) ORDER BY rowid"
-        )
-        try:
-            with self._lock, self._db:
-                self._db.execute("BEGIN IMMEDIATE")  # one claimer at a time
-                rows = self._db.execute(sql, (folder, router, encoder, dim)).fetchall()
-                self._db.executemany(
-                    "DELETE FROM pending_feedback WHERE request_id = ?", [(r[0],) for r in rows]
-                )
-        except sqlite3.Error as e:
-            raise RequestLogError(
-                f"the scores awaiting router {router!r} could not be taken from {self.db_path} "
-                f"(log.path): {e}"
-            ) from e
-        claimed = []
-        for request_id, model, width, blob, kept_in, score in rows:
-            if isinstance(blob, bytes) and len(blob) == 4 * width and is_finite_number(score) and 0 <= score <= 1:  # fmt: skip
-                vector = np.frombuffer(blob, dtype="<f4")
-                pending = PendingRequest(request_id, model, router, encoder, vector, kept_in)
-                claimed.append((pending, float(score)))
-        return claimed
 
     def feedback(self) -> list[tuple[str, float, str]]:
         """Every stored score, oldest first: (request id, score, timestamp)."""
