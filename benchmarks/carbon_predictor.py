@@ -85,6 +85,7 @@ def main() -> int:
     config = load_config(args.config)
     scratch = tempfile.mkdtemp(prefix="routerllm-bench-")  # the user's request log is left alone
     config.log.path, config.carbon.output_dir = f"{scratch}/requests.sqlite", f"{scratch}/carbon"
+    config.cache.enabled = False  # every request generated and measured, none a cache hit
     config.budgets.co2_kg.per_request = config.budgets.co2_kg.hourly = config.budgets.co2_kg.daily = None  # fmt: skip
     stubs = [p.prompt for p in load_humaneval()[args.humaneval_start :][: args.humaneval]]
     prompts = [*DEMO_PROMPTS, *QUESTIONS, *stubs]

@@ -43,6 +43,7 @@ def main() -> int:
     config.log.path = str(tmp / "requests.sqlite")
     config.carbon.output_dir = str(tmp / "carbon")
     config.generation.temperature = 0.0
+    config.cache.enabled = False  # every request generated and measured, none a cache hit
     rows = []
     with RouterLLM(config) as system:
         method = system.meter.method

@@ -43,6 +43,7 @@ def main() -> int:
     config = load_config(args.config)
     scratch = tempfile.mkdtemp(prefix="routerllm-bench-")  # the user's request log is left alone
     config.log.path, config.carbon.output_dir = f"{scratch}/requests.sqlite", f"{scratch}/carbon"
+    config.cache.enabled = False  # every request generated and measured, none a cache hit
     with RouterLLM(config) as system:
         sock = listen("127.0.0.1", 0)
         url = f"http://127.0.0.1:{sock.getsockname()[1]}/v1/chat/completions"
