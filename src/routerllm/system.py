@@ -333,43 +333,27 @@ class RouterLLM:
         stub = stub_of(req) if self.config.generation.complete_stubs else None
         if stub is not None:
             reason += f"; asked to complete the function {stub.entry_point} in each model's code style"  # fmt: skip
-        key = None
-        if self.cache is not None:  # the generation settings the model's backend really uses
+        cache, key = self.cache, None
+        if cache is not None:  # the generation settings the model's backend really uses
             backend = self.manager.backend(decision.model)
             key = cache_key(req, decision.model, backend.generation, self.config.cascade)
-        if key is None or self.cache is None:
-            return self._made(req, decision, routing, stub, reason, tag, None)
         # the same request in another thread meanwhile waits for this one's answer, rather
         # than run the model again once it has (each model answers one caller at a time)
-        with self.cache.filling(key):
-            if hit := self.cache.get(key):
+        with cache.filling(key) if cache is not None and key is not None else contextlib.nullcontext():  # fmt: skip
+            if cache is not None and key is not None and (hit := cache.get(key)):
                 return self._from_cache(req, decision, routing, hit, tag)  # costs nothing to budget
-            return self._made(req, decision, routing, stub, reason, tag, key)
-
-    def _made(
-        self,
-        req: GenerationRequest,
-        decision: RoutingDecision,
-        routing: Measurement,
-        stub: HumanEvalProblem | None,
-        reason: str,
-        tag: str,
-        key: str | None,
-    ) -> RoutedResult:
-        """The answer generated within the budgets, which hold its predicted spending
-        until it is logged."""
-        admission = self._admit(req, decision, routing)
-        logged = True
-        try:
-            return self._answer(req, decision, admission, routing, stub, reason + admission.reason, tag, key)  # fmt: skip
-        except RequestLogError as e:
-            # answered, not logged: the budgets go on counting it (a row written to the
-            # log but not to the emissions CSV is counted from the log, not twice)
-            logged = e.result is None or e.logged
-            raise
-        finally:
-            if self.budget is not None:
-                self.budget.release(admission, logged)
+            admission = self._admit(req, decision, routing)
+            logged = True
+            try:
+                return self._answer(req, decision, admission, routing, stub, reason + admission.reason, tag, key)  # fmt: skip
+            except RequestLogError as e:
+                # answered, not logged: the budgets go on counting it (a row written to the
+                # log but not to the emissions CSV is counted from the log, not twice)
+                logged = e.result is None or e.logged
+                raise
+            finally:
+                if self.budget is not None:
+                    self.budget.release(admission, logged)
 
     def _admit(
         self, req: GenerationRequest, decision: RoutingDecision, routing: Measurement
