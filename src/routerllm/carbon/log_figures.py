@@ -174,7 +174,7 @@ class LogFigures:
             by_model.get(model) or by_model.setdefault(model, _totals()),
             by_router.get(router) or by_router.setdefault(router, _totals()),
             by_day.get(day) or by_day.setdefault(day, _totals()),
-        ):  # Totals.add, inlined: it runs four times a request
+        ):  # inlined, not a Totals method: it runs four times a request
             t.requests += 1
             t.prompt_tokens += prompt_tokens
             t.completion_tokens += completion_tokens

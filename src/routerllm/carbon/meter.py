@@ -16,7 +16,7 @@ import logging
 import threading
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from functools import cache
@@ -65,12 +65,6 @@ class Measurement:
             self.component, self.duration_s * share, self.energy_kwh * share,
             self.co2_kg * share, self.method,
         )  # fmt: skip
-
-
-def answered_from_cache(components: Mapping[str, Measurement]) -> bool:
-    """Whether a request of these measured components was answered from the request
-    cache (it spent its routing only)."""
-    return any(m.method == CACHED for m in components.values())
 
 
 class HasComponents:

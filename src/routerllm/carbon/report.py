@@ -57,15 +57,6 @@ class Totals:
     cost_usd: float = 0.0
     latency_s: float = 0.0
 
-    def add(self, r: MeasuredRequest) -> None:
-        self.requests += 1
-        self.prompt_tokens += r.prompt_tokens
-        self.completion_tokens += r.completion_tokens
-        self.energy_kwh += r.energy_kwh
-        self.co2_kg += r.co2_kg
-        self.cost_usd += r.cost_usd
-        self.latency_s += r.latency_s
-
 
 @dataclass
 class ComponentTotals:
