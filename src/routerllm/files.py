@@ -75,7 +75,7 @@ def save_config_and_weights(
     ``weights_sha256``, None without ``arrays``) and ``folder/weights.npz`` so that an
     interrupted save leaves the old pair or the new one, never a mix: both are staged,
     and the weights the old config names wait as ``weights.previous.npz`` until the new
-    config is in place (``weights_named_aside`` tells a loader which the config names)."""
+    config is in place (``named_weights`` tells a loader which the config names)."""
     import numpy as np
 
     weights_file, config_file = folder / "weights.npz", folder / "config.json"
@@ -127,6 +127,12 @@ def weights_named_aside(path: Path) -> bool:
     return (
         isinstance(named, str) and holds(previous, named) and not holds(path / "weights.npz", named)
     )
+
+
+def named_weights(folder: Path) -> Path:
+    """The weights file ``folder/config.json`` names: ``weights.npz``, or
+    ``weights.previous.npz`` where a save was cut short after it moved them aside."""
+    return folder / (PREVIOUS_WEIGHTS if weights_named_aside(folder) else "weights.npz")
 
 
 def refuse_foreign_folder(path: Path, ours: Callable[[Path], bool], what: str) -> None:

@@ -45,13 +45,7 @@ from routerllm.checks import (
     wrong_shape,
 )
 from routerllm.exceptions import RouterLLMError
-from routerllm.files import (
-    PREVIOUS_WEIGHTS,
-    holds,
-    refuse_foreign_folder,
-    save_config_and_weights,
-    weights_named_aside,
-)
+from routerllm.files import holds, named_weights, refuse_foreign_folder, save_config_and_weights
 from routerllm.routers.base import one_line
 
 FORMAT = "routerllm-escalation-gate"
@@ -351,9 +345,7 @@ class EscalationGate:
     def load(cls, path: str | Path) -> EscalationGate:
         """A gate saved by :meth:`save`; a clear error for anything else."""
         folder = Path(path)
-        config_file, weights_file = folder / "config.json", folder / "weights.npz"
-        if weights_named_aside(folder):  # a save cut short: its config names the old weights
-            weights_file = folder / PREVIOUS_WEIGHTS
+        config_file, weights_file = folder / "config.json", named_weights(folder)
         if not config_file.is_file() or not weights_file.is_file():
             raise RouterLLMError(
                 f"{folder} is not a saved gate (it needs config.json and weights.npz); "

@@ -18,7 +18,7 @@ import numpy as np
 
 from routerllm.checks import is_integer, json_kind
 from routerllm.exceptions import ConfigError, RouterLLMError, UnknownNameError
-from routerllm.files import PREVIOUS_WEIGHTS, sha256_of, weights_named_aside
+from routerllm.files import named_weights, sha256_of
 from routerllm.routers.base import (
     FORMAT_VERSION,
     CandidateModel,
@@ -136,13 +136,11 @@ def load_router(
         if type(e) is not RouterLLMError:  # a missing package or model keeps its kind
             raise
         raise RouterLLMError(f"bad {settings}: {e}") from e
-    weights = path / "weights.npz"
+    weights = named_weights(path)  # weights.previous.npz after a save cut short
     # Routers saved before the digest was recorded (same format version) have no
     # "weights_sha256" key: still loaded, their arrays checked by set_state only.
     # A recorded None means the router was saved without weights.
     recorded, expected = "weights_sha256" in meta, meta.get("weights_sha256")
-    if weights_named_aside(path):
-        weights = path / PREVIOUS_WEIGHTS  # a save interrupted before its config: the one it names
     if recorded and expected is not None and not weights.exists():
         raise RouterLLMError(f"{path}: its trained weights ({weights.name}) are missing")
     if (recorded and expected is None) or not weights.exists():
