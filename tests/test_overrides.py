@@ -46,6 +46,8 @@ def routed(model: str, reason: str = "rules say so") -> RoutingDecision:
         # regex writes repeats out: a{1000000000} took all memory as the config loaded
         ({"name": "r", "pattern": "x{100001}", "step": 1}, "repeats its parts 100,001 times"),
         ({"name": "r", "pattern": r"(?:\d{1000}){1000}", "step": 1}, "over 100,000"),
+        # verbose mode ignores the spaces in a count: this is x{100001}
+        ({"name": "r", "pattern": "(?x)x{1 0 0 0 0 1}", "step": 1}, "100,001 times"),
         (
             {"name": "r", "min_chars": 9, "max_chars": 3, "step": 1},
             "min_chars 9 is over max_chars 3",
@@ -76,6 +78,13 @@ def test_a_malformed_rule_is_refused_with_what_to_fix(
         ("(a{0,1000}){100}", 100),  # a range repeats its part once
         ("[]{]{5}|x", 6),  # a class is one part, whatever it holds
         ("((a{100}){100}){100}", 1_000_000),
+        # verbose mode: spaces and comments are not text, even inside a count
+        ("(?x)a{1 0 0}", 100),
+        ("(?x) a {1#0\n0 0}", 100),
+        ("(?x)#[\n a{100}", 100),  # a comment's bracket opens no class
+        ("b(?x)a{1 0}", 11),  # a flag mid-pattern holds for all of it
+        ("(?x:a{1 0})a{1 0}", 16),  # a scoped flag does not: the second is six characters
+        ("(?#a{99})x", 1),
     ],
 )
 def test_a_patterns_copies_are_counted_with_nested_repeats(pattern: str, copies: int) -> None:

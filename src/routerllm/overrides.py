@@ -49,46 +49,46 @@ PATTERN_TIMEOUT_S = 0.1
 #: ``x{n}`` out as n copies of x, so ``a{1000000000}`` took every byte of memory as
 #: the config loaded (``a{100000}`` takes some 30 MB).
 MAX_PATTERN_COPIES = 100_000
-_COUNT = re.compile(r"\{(\d*)(?:,\d*)?\}")
 
 
 def pattern_copies(pattern: str) -> int:
-    """Roughly how many copies of its parts ``regex`` compiles ``pattern`` to: each
-    character, class or group counted once times the smallest count of every repeat
-    around it (``(ab){3}c`` is 7). Unusual syntax may count a little more, never less."""
-    frames = [[0, 0]]  # per open group: the copies of its finished items, of its last one
-    i = 0
-    while i < len(pattern):
-        c = pattern[i]
-        frame = frames[-1]
-        if c == "{" and (count := _COUNT.match(pattern, i)):
-            frame[1] *= max(int(count.group(1) or 0), 1)
-            i = count.end()
-            continue
-        if c in "*+?":
-            pass  # repeats that need no copies (and lazy, possessive marks)
-        elif c == "(":
-            frames.append([0, 0])
-        elif c == ")" and len(frames) > 1:
-            done = frames.pop()
-            frames[-1][0] += frames[-1][1]
-            frames[-1][1] = max(done[0] + done[1], 1)
-        elif c == "|":
-            frame[0], frame[1] = frame[0] + frame[1], 0
-        else:
-            if c == "\\":
-                i += 1
-            elif c == "[":  # a class is one part: skip to its closing bracket
-                i += 1 + (pattern[i + 1 : i + 2] == "^")
-                i += pattern[i : i + 1] == "]"
-                while i < len(pattern) and pattern[i] != "]":
-                    i += 2 if pattern[i] == "\\" else 1
-            frame[0], frame[1] = frame[0] + frame[1], 1
-        i += 1
-    while len(frames) > 1:  # unclosed groups: compiling says so
-        done = frames.pop()
-        frames[-1][0] += done[0] + done[1]
-    return frames[0][0] + frames[0][1]
+    """How many copies of its parts ``regex`` compiles ``pattern`` to: each character,
+    class or group counted once times the smallest count of every repeat around it
+    (``(ab){3}c`` is 7). A ``regex.error`` where ``pattern`` is no regular expression.
+
+    ``regex``'s own parser reads the pattern (cheaply: it writes nothing out), so the
+    count holds for all of its syntax; a scan of the text was fooled by verbose mode,
+    where ``(?x)a{1 0 0 0 0 0}`` is ``a{100000}``."""
+    from regex import _regex_core as core
+
+    flags = core.IGNORECASE | core.FULLCASE  # as rule_pattern compiles it
+    while True:  # an inline flag mid-pattern (``b(?x)...``) holds for all of it: parse again
+        source = core.Source(pattern)
+        info = core.Info(flags, source.char_type)
+        source.ignore_space = bool(info.flags & core.VERBOSE)
+        try:
+            return _copies(core._parse_pattern(source, info))
+        except core._UnscopedFlagSet:
+            flags = info.global_flags
+
+
+def _copies(node: Any) -> int:
+    """The copies of one node of ``regex``'s parse tree: its parts' times its repeat's
+    smallest count (a class or a named list is one part)."""
+    from regex import _regex_core as core
+
+    if isinstance(node, core.SetBase | core.StringSet):
+        return 1
+    if isinstance(node, core.String):
+        return len(node.characters)
+    parts = [
+        part
+        for value in vars(node).values()
+        for part in (value if isinstance(value, list | tuple) else [value])
+        if isinstance(part, core.RegexBase)
+    ]
+    copies = sum(map(_copies, parts)) if parts else 1
+    return copies * max(node.min_count, 1) if isinstance(node, core.GreedyRepeat) else copies
 
 
 def rule_pattern(pattern: str) -> Any:
@@ -105,13 +105,13 @@ def check_pattern(pattern: str) -> None:
     expression, or one compiled into over ``MAX_PATTERN_COPIES`` copies of its parts."""
     import regex
 
-    if (copies := pattern_copies(pattern)) > MAX_PATTERN_COPIES:
-        raise ValueError(
-            f"pattern {pattern!r} repeats its parts {copies:,} times, over "
-            f"{MAX_PATTERN_COPIES:,} (each repeat is compiled into that many copies); "
-            f"use smaller counts, or min_chars for a length"
-        )
     try:
+        if (copies := pattern_copies(pattern)) > MAX_PATTERN_COPIES:
+            raise ValueError(
+                f"pattern {pattern!r} repeats its parts {copies:,} times, over "
+                f"{MAX_PATTERN_COPIES:,} (each repeat is compiled into that many copies); "
+                f"use smaller counts, or min_chars for a length"
+            )
         rule_pattern(pattern)
     except regex.error as e:
         raise ValueError(f"pattern {pattern!r} is not a regular expression: {e}") from None
