@@ -15,7 +15,7 @@ from routerllm.overrides import PATTERN_TIMEOUT_S, Overrides, asks_for_math, pat
 from routerllm.routers.base import RoutingDecision
 from routerllm.system import RouterLLM
 
-from .conftest import tiny_config_dict, write_config
+from .conftest import tiny_config_dict, tiny_model, write_config
 
 LADDER = ["tiny-light", "tiny-medium", "tiny-heavy"]
 
@@ -184,6 +184,35 @@ def test_a_step_clamped_to_the_ladder_says_how_far_it_went(tmp_path: Path) -> No
     assert d.reason.endswith("to tiny-light, 2 models smaller (the smallest available), not tiny-heavy")  # fmt: skip
     d = overrides.apply("x" * 40, routed("tiny-light"), LADDER)  # not clamped: not said
     assert d.reason.endswith("override 'long': to tiny-heavy, 2 models larger, not tiny-light")
+
+
+def test_a_step_goes_past_models_of_the_routed_ones_size(tmp_path: Path) -> None:
+    """With two models of one tier and size (mistral-7b and codellama-7b in the
+    development config), "one model larger" went from the first to the second and
+    said "1 model larger"; "one smaller" from the second went to the first."""
+    models = tiny_config_dict(tmp_path)["models"]
+    twin = tiny_model("tiny-medium-2", "medium", 0.5)
+    config = tiny_config_dict(
+        tmp_path,
+        models=[*models[:2], twin, models[2]],
+        overrides=[
+            {"name": "long", "min_chars": 30, "step": 1},
+            {"name": "short", "max_chars": 5, "step": -1},
+        ],
+    )
+    overrides = Overrides.from_config(load_config(write_config(tmp_path, config)))
+    assert overrides is not None
+    ladder = [*LADDER, "tiny-medium-2"]
+    for medium in ("tiny-medium", "tiny-medium-2"):
+        d = overrides.apply("x" * 40, routed(medium), ladder)
+        assert d.reason.endswith(f"override 'long': to tiny-heavy, 1 model larger, not {medium}")
+        assert overrides.apply("hi", routed(medium), ladder).model == "tiny-light"
+    # from the light model, the first of the two listed
+    d = overrides.apply("x" * 40, routed("tiny-light"), ladder)
+    assert d.reason.endswith("to tiny-medium, 1 model larger, not tiny-light")
+    # the twin alone at the top of what is available: nothing larger
+    d = overrides.apply("x" * 40, routed("tiny-medium"), ["tiny-medium", "tiny-medium-2"])
+    assert d.model == "tiny-medium" and d.reason.endswith("already the largest model available")
 
 
 @pytest.mark.parametrize(

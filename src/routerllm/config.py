@@ -159,6 +159,11 @@ class ModelConfig(_Strict):
         fields = {"backend", "gguf", "model_id", "base_url", "load_in_4bit"}
         return json.dumps(self.model_dump(include=fields), sort_keys=True)
 
+    @property
+    def size(self) -> tuple[int, float]:
+        """Its place on the ladder: tier, then parameter count (models of one size tie)."""
+        return TIER_ORDER[self.tier], self.params_b
+
     def cost_usd(self, prompt_tokens: int, completion_tokens: int) -> float:
         return (
             prompt_tokens * self.cost_per_1m_input_usd
@@ -450,7 +455,7 @@ class AppConfig(_Strict):
 
     def models_by_size(self) -> list[ModelConfig]:
         """Smallest first: tier, then parameter count."""
-        return sorted(self.models, key=lambda m: (TIER_ORDER[m.tier], m.params_b))
+        return sorted(self.models, key=lambda m: m.size)
 
 
 def format_validation(err: ValidationError) -> str:

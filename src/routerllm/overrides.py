@@ -130,6 +130,7 @@ class Overrides:
     patterns: tuple[Any, ...]  # regex.Pattern or None, one per rule
     ladder: tuple[str, ...]  # every configured model, smallest first
     tiers: dict[str, str]
+    sizes: dict[str, tuple[int, float]]  # each model's place on the ladder (ModelConfig.size)
 
     @classmethod
     def from_config(cls, config: AppConfig) -> Overrides | None:
@@ -142,6 +143,7 @@ class Overrides:
             tuple(rule_pattern(r.pattern) if r.pattern else None for r in config.overrides),
             tuple(m.name for m in ladder),
             {m.name: m.tier for m in ladder},
+            {m.name: m.size for m in ladder},
         )
 
     def matching(self, prompt: str) -> tuple[OverrideRule | None, list[str]]:
@@ -211,13 +213,17 @@ class Overrides:
         assert rule.step is not None  # the config checked one action is given
         if routed not in up:
             return None, f"{routed} is not on the ladder of available models"
-        i = min(max(up.index(routed) + rule.step, 0), len(up) - 1)
+        # A step is to the next size: a model of the routed one's size is no larger
+        sizes = sorted({self.sizes[n] for n in up})
+        here = sizes.index(self.sizes[routed])
+        i = min(max(here + rule.step, 0), len(sizes) - 1)
         direction = "larger" if rule.step > 0 else "smaller"
-        if up[i] == routed:
+        if i == here:
             return (
                 routed,
                 f"{routed} is already the {'largest' if rule.step > 0 else 'smallest'} model available",
             )
-        steps = abs(i - up.index(routed))  # fewer than the rule's where the ladder ends
+        target = next(n for n in up if self.sizes[n] == sizes[i])  # the first listed of a size
+        steps = abs(i - here)  # fewer than the rule's where the ladder ends
         clamped = f" (the {'largest' if rule.step > 0 else 'smallest'} available)" if steps < abs(rule.step) else ""  # fmt: skip
-        return up[i], f"to {up[i]}, {steps} model{'s' if steps > 1 else ''} {direction}{clamped}"
+        return target, f"to {target}, {steps} model{'s' if steps > 1 else ''} {direction}{clamped}"
