@@ -159,6 +159,30 @@ def test_loading_churn_names_the_memory_budget_or_the_new_processes(tmp_path: Pa
     assert not of_kind(logged(even, records), "model_loading")  # 1e-4 of 5e-4 kWh
 
 
+def test_loading_churn_counts_a_4bit_model_as_the_manager_does_on_cpu(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two 4-bit HF models of 0.5B parameters (memory_gb 0.5 each) in a budget of 3 GB:
+    on CPU the manager counts their float32 weights, 2 GB each, and they evict each
+    other; the advice added up the config's 0.5 GB, said they fit, and blamed new
+    processes."""
+    from routerllm.backends import hf
+
+    monkeypatch.setattr(hf, "_cuda_devices", lambda: 0)  # this machine has no CUDA
+    models = [
+        {"name": name, "backend": "hf", "tier": tier, "params_b": 0.5, "model_id": f"org/{name}",
+         "load_in_4bit": True, "quantization": "nf4-4bit", "memory_gb": 0.5}
+        for name, tier in (("hf-light", "light"), ("hf-heavy", "heavy"))
+    ]  # fmt: skip
+    config = config_in(tmp_path, models=models, manager={"memory_budget_gb": 3.0})
+    turns = [rec(m, i, loading_kwh=1e-4) for i, m in enumerate(["hf-light", "hf-heavy"] * 2)]
+    (r,) = of_kind(logged(config, turns), "model_loading")
+    assert r.config_key == "manager.memory_budget_gb"
+    assert r.evidence["memory_needed_gb"] == pytest.approx(4.0)
+    assert "the models loaded need 4 GB together" in r.message
+    assert "raise manager.memory_budget_gb to 4 " in r.message
+
+
 def test_answers_cut_at_max_new_tokens_per_model(tmp_path: Path) -> None:
     config = config_in(tmp_path / "cut")  # generation.max_new_tokens: 8
     records = [rec("tiny-light", 0, finish_reason="length", completion_tokens=8)]

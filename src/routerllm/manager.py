@@ -121,9 +121,11 @@ class LLMManager:
         return list(self._lru)
 
     def used_gb(self) -> float:
-        return sum(self._local_gb(n) for n in self._lru)
+        return sum(self.local_gb(n) for n in self._lru)
 
-    def _local_gb(self, name: str) -> float:
+    def local_gb(self, name: str) -> float:
+        """The memory ``name`` takes here once loaded, as counted against the budget
+        (0 for a model served elsewhere)."""
         b = self.backend(name)
         return b.memory_gb if b.measured_locally else 0.0
 
@@ -135,7 +137,7 @@ class LLMManager:
                 self._lru[name] = None
                 self._lru.move_to_end(name)
                 return backend, LoadEvent(name, False, 0.0)
-            need = self._local_gb(name)
+            need = self.local_gb(name)
             if need > self.budget_gb:
                 raise ModelUnavailableError(
                     f"model {name!r} needs {need:g} GB, more than the memory budget "

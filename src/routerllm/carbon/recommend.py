@@ -131,10 +131,13 @@ def loading_churn(fig: LogFigures, config: AppConfig) -> list[Recommendation]:
     reloads = sum(loads.values()) - len(loads)
     if not total or loading / total <= LOADING_SHARE or reloads < 1:
         return []
+    from routerllm.manager import LLMManager
+
     share = loading / total
-    configured = {m.name: m for m in config.models}
-    local = [configured[n] for n in loads if n in configured and configured[n].backend != "openai_http"]  # fmt: skip
-    need = sum(m.memory_gb for m in local)
+    # what the manager counts against its budget (a 4-bit HF model on CPU: float32)
+    manager = LLMManager(config)
+    configured = {m.name for m in config.models}
+    need = sum(manager.local_gb(n) for n in loads if n in configured)
     budget = config.manager.memory_budget_gb
     counts = ", ".join(f"{n} {c}x" for n, c in loads.most_common())
     head = (
