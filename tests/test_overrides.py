@@ -48,6 +48,11 @@ def routed(model: str, reason: str = "rules say so") -> RoutingDecision:
         ({"name": "r", "pattern": r"(?:\d{1000}){1000}", "step": 1}, "over 100,000"),
         # verbose mode ignores the spaces in a count: this is x{100001}
         ({"name": "r", "pattern": "(?x)x{1 0 0 0 0 1}", "step": 1}, "100,001 times"),
+        # 500 groups, one inside the other: a RecursionError's traceback as the config loaded
+        (
+            {"name": "r", "pattern": "(" * 500 + "x" + ")" * 500, "step": 1},
+            "nests its groups too deep",
+        ),
         (
             {"name": "r", "min_chars": 9, "max_chars": 3, "step": 1},
             "min_chars 9 is over max_chars 3",

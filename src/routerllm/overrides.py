@@ -102,7 +102,8 @@ def rule_pattern(pattern: str) -> Any:
 
 def check_pattern(pattern: str) -> None:
     """A ``ValueError`` (the config's validation error) where ``pattern`` is no regular
-    expression, or one compiled into over ``MAX_PATTERN_COPIES`` copies of its parts."""
+    expression, one compiled into over ``MAX_PATTERN_COPIES`` copies of its parts, or
+    one nested too deep to compile."""
     import regex
 
     try:
@@ -115,6 +116,10 @@ def check_pattern(pattern: str) -> None:
         rule_pattern(pattern)
     except regex.error as e:
         raise ValueError(f"pattern {pattern!r} is not a regular expression: {e}") from None
+    except RecursionError:  # regex parses a group inside a group by recursion
+        raise ValueError(
+            f"pattern {pattern!r} nests its groups too deep for regex to compile; nest fewer"
+        ) from None
 
 
 def asks_for_math(prompt: str) -> bool:
