@@ -15,9 +15,10 @@ from routerllm.backends.base import GenerationRequest
 from routerllm.cascade import cascade_pair, next_larger, verify_answer
 from routerllm.config import AppConfig, load_config
 from routerllm.exceptions import RouterLLMError
+from routerllm.routing_scope import RoutingScope
 from routerllm.system import RouterLLM
 
-from .conftest import tiny_config_dict, write_config
+from .conftest import tiny_config_dict, tiny_model, write_config
 
 REQUEST = '''Complete this function:
 
@@ -111,6 +112,22 @@ def test_the_experiments_cascade_is_the_step_a_served_cascade_takes(tmp_path: Pa
 def test_next_larger_skips_unavailable_models(tiny_config: AppConfig) -> None:
     assert next_larger(tiny_config, ["tiny-light", "tiny-heavy"], "tiny-light") == "tiny-heavy"
     assert next_larger(tiny_config, ["tiny-light", "tiny-medium"], "tiny-medium") is None
+
+
+def test_a_model_of_the_same_size_is_neither_larger_nor_smaller(tmp_path: Path) -> None:
+    """Two models of one tier and size (mistral-7b and codellama-7b in the development
+    config): the cascade escalated from one to the other, and a budget near its limit
+    stepped "one model smaller" from the second to the first, which saves nothing."""
+    models = tiny_config_dict(tmp_path)["models"]
+    twin = tiny_model("tiny-medium-2", "medium", 0.5)
+    config = load_config(write_config(tmp_path, tiny_config_dict(tmp_path, models=[*models[:2], twin, models[2]])))  # fmt: skip
+    every = [m.name for m in config.models]
+    assert next_larger(config, every, "tiny-medium") == "tiny-heavy"
+    assert next_larger(config, every, "tiny-medium-2") == "tiny-heavy"
+    assert next_larger(config, ["tiny-medium", "tiny-medium-2"], "tiny-medium") is None
+    scope = RoutingScope(config, lambda: every)
+    assert scope.smaller("tiny-medium-2") == scope.smaller("tiny-medium") == ["tiny-light"]
+    assert scope.smaller("tiny-heavy") == ["tiny-medium", "tiny-medium-2", "tiny-light"]
 
 
 def test_failed_answers_escalate_up_the_ladder_and_every_attempt_is_paid_for(

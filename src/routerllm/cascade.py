@@ -140,12 +140,14 @@ def cascade_pair(ladder: Sequence[str]) -> tuple[str, str]:
 
 
 def next_larger(config: AppConfig, available: Sequence[str], model: str) -> str | None:
-    """The smallest available model above ``model`` (tier, then size), if any."""
-    ladder = [m.name for m in config.models_by_size()]
-    if model not in ladder:
-        raise UnknownNameError("model", str(model), ladder)
+    """The smallest available model above ``model`` (tier, then size), if any; one of
+    ``model``'s tier and size is not above it."""
+    ladder = config.models_by_size()
+    names = [m.name for m in ladder]
+    if model not in names:
+        raise UnknownNameError("model", str(model), names)
     if isinstance(available, str) or not isinstance(available, Iterable):
         raise RouterLLMError(f"available must be a list of model names, got {available!r}")
     available = list(available)
-    above = ladder[ladder.index(model) + 1 :]
-    return next((m for m in above if m in available), None)
+    size = config.model(model).size
+    return next((m.name for m in ladder if m.size > size and m.name in available), None)

@@ -44,10 +44,14 @@ class RoutingScope:
         return routable
 
     def smaller(self, name: str) -> list[str]:
-        """The routable models smaller than ``name``, largest first."""
-        allowed = set(self.within_cap(self.available())) | {name}
-        ordered = [m.name for m in self.config.models_by_size() if m.name in allowed]
-        return ordered[: ordered.index(name)][::-1]
+        """The routable models smaller than ``name``, largest first (one of ``name``'s
+        tier and size is not smaller)."""
+        allowed = set(self.within_cap(self.available()))
+        size = self.config.model(name).size
+        smaller = [m for m in self.config.models if m.name in allowed and m.size < size]
+        return [
+            m.name for m in sorted(smaller, key=lambda m: m.size, reverse=True)
+        ]  # ties: as listed
 
     def _capped(self, decision: RoutingDecision) -> RoutingDecision:
         """``decision`` with its reason naming the cap, not "unavailable", where the
