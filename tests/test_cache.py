@@ -187,3 +187,31 @@ def test_cache_settings_are_checked(tmp_path: Path) -> None:
     for cache in ({"max_entries": 0}, {"ttl_s": 0}, {"enabled": "sometimes"}, {"size": 3}):
         with pytest.raises(ConfigError, match="cache"):
             load_config(write_config(tmp_path, tiny_config_dict(tmp_path, cache=cache)))
+
+
+def test_an_answer_made_while_a_larger_model_was_down_is_not_served_once_it_is_back(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The medium model's failed answer, which the cascade could not escalate while the
+    # heavy model's file was missing, was served from the cache after the file came back.
+    import shutil
+
+    from routerllm import manager as manager_module
+
+    from .conftest import tiny_gguf_path
+    from .test_cascade import REQUEST
+
+    clock = [1000.0]
+    monkeypatch.setattr(manager_module, "_clock", lambda: clock[0])
+    config = cached_config(tmp_path, cascade={"enabled": True})
+    config.models[2].gguf.path = str(tmp_path / "heavy.gguf")  # type: ignore[union-attr]
+    with RouterLLM(config) as system:
+        first = system.generate(REQUEST, model="tiny-medium")
+        assert first.model == "tiny-medium"  # no larger model to escalate to
+        assert system.generate(REQUEST, model="tiny-medium").cached_from == first.request_id
+        shutil.copy(tiny_gguf_path(), tmp_path / "heavy.gguf")
+        clock[0] += manager_module.RECHECK_S
+        again = system.generate(REQUEST, model="tiny-medium")
+        assert not again.cached_from and again.model == "tiny-heavy"
+        assert "escalated to tiny-heavy" in again.reason
+        assert system.generate(REQUEST, model="tiny-medium").cached_from == again.request_id

@@ -5,7 +5,8 @@ Only requests whose answer is fixed by the request are cached: generation at
 temperature 0 or with a seed (the config's ``generation.seed``), no prompt
 state asked. The key is everything that shapes the answer: the model the
 router chose, the prompt, system text, history, sampling options and the
-config's settings that change an answer (code style of stubs, cascade, gate).
+config's settings that change an answer (code style of stubs, cascade, gate) and, with
+the cascade on, the larger models it may escalate to.
 Entries live in this process's memory, least recently used first out, and
 expire after ``ttl_s``: a server answers its repeated requests, a new process
 starts empty, and no answer is written to disk. A request asked in another thread
@@ -21,7 +22,7 @@ import threading
 import time
 import uuid
 from collections import OrderedDict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, replace
 from typing import TYPE_CHECKING
 
@@ -35,11 +36,17 @@ if TYPE_CHECKING:
 
 
 def cache_key(
-    request: GenerationRequest, model: str, gen: GenerationConfig, cascade: CascadeConfig
+    request: GenerationRequest,
+    model: str,
+    gen: GenerationConfig,
+    cascade: CascadeConfig,
+    larger: Sequence[str] = (),
 ) -> str | None:
     """The key of ``request`` routed to ``model``, which generates with ``gen`` (the
     settings its backend holds), or None where its answer is not fixed by the request
-    (sampled without a seed) or it asks for the prompt's state."""
+    (sampled without a seed) or it asks for the prompt's state. ``larger``: the models
+    the cascade may escalate to (none without it), so that an answer made while one of
+    them could not run is not the answer once it can."""
     temperature = gen.temperature if request.temperature is None else request.temperature
     if request.prompt_state or (temperature > 0 and gen.seed is None):
         return None
@@ -48,6 +55,7 @@ def cache_key(
         "request": asdict(request),
         "generation": gen.model_dump(),
         "cascade": cascade.model_dump(),
+        "larger": list(larger),
     }
     text = json.dumps(shape, sort_keys=True, default=str)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()

@@ -53,6 +53,13 @@ class RoutingScope:
             m.name for m in sorted(smaller, key=lambda m: m.size, reverse=True)
         ]  # ties: as listed
 
+    def larger(self, name: str) -> list[str]:
+        """The routable models larger than ``name``, smallest first: those the cascade
+        may escalate its answer to."""
+        allowed = set(self.within_cap(self.available())) | {name}
+        ordered = [m.name for m in self.config.models_by_size() if m.name in allowed]
+        return ordered[ordered.index(name) + 1 :]
+
     def _capped(self, decision: RoutingDecision) -> RoutingDecision:
         """``decision`` with its reason naming the cap, not "unavailable", where the
         router's first choice runs here but is over the budgets' cap."""

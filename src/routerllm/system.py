@@ -336,7 +336,9 @@ class RouterLLM:
         cache, key = self.cache, None
         if cache is not None:  # the generation settings the model's backend really uses
             backend = self.manager.backend(decision.model)
-            key = cache_key(req, decision.model, backend.generation, self.config.cascade)
+            cascade = self.config.cascade  # its steps, as available now: one back changes them
+            larger = self.scope.larger(decision.model) if cascade.enabled else []
+            key = cache_key(req, decision.model, backend.generation, cascade, larger)
         # the same request in another thread meanwhile waits for this one's answer, rather
         # than run the model again once it has (each model answers one caller at a time)
         with cache.filling(key) if cache is not None and key is not None else contextlib.nullcontext():  # fmt: skip
