@@ -150,7 +150,7 @@ def test_a_saved_ensemble_reloads_self_contained_with_identical_decisions(tmp_pa
         {"path": "members-1/1-rules"}, {"path": "members-1/2-logreg"},
         {"path": "members-1/3-knn", "weight": 2.0}, {"path": "members-1/4-random"}]}  # fmt: skip
     again.save(moved)  # saved again: new member folders, the old ones removed after
-    assert sorted(p.name for p in moved.iterdir()) == ["config.json", "members-2"]
+    assert sorted(p.name for p in moved.iterdir()) == [".lock", "config.json", "members-2"]
 
 
 def test_an_interrupted_save_leaves_the_previous_ensemble_whole(
@@ -169,8 +169,31 @@ def test_an_interrupted_save_leaves_the_previous_ensemble_whole(
     assert load_router(tmp_path, MODELS).route_batch(PROMPTS) == before
     monkeypatch.undo()
     other.save(tmp_path)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["config.json", "members-3"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".lock", "config.json", "members-3"]
     assert load_router(tmp_path, MODELS).route_batch(PROMPTS) == other.route_batch(PROMPTS)
+
+
+def test_two_saves_to_one_folder_at_once_leave_one_whole_ensemble(tmp_path: Path) -> None:
+    # A save that ran while another was writing its members removed them as an earlier
+    # save's: the config the other wrote last named members that were gone, and the
+    # folder no longer loaded ("no saved router at .../members-1/1-rules").
+    import threading
+
+    first, second = ensemble(["rules", "smallest"], MODELS), ensemble(["rules", "largest"], MODELS)  # fmt: skip
+    save_member = first.members[1].router.save
+    other = threading.Thread(target=second.save, args=(tmp_path / "ens",))
+
+    def with_the_other_save_meanwhile(directory: Path) -> Path:
+        other.start()  # the second save runs while the first writes its second member
+        other.join(timeout=2.0)  # it waits for the first (with the fix: for 2 s)
+        return save_member(directory)
+
+    first.members[1].router.save = with_the_other_save_meanwhile  # type: ignore[method-assign]
+    first.save(tmp_path / "ens")
+    other.join()
+    saved = load_router(tmp_path / "ens", MODELS)  # the last save's, whole
+    assert saved.route_batch(PROMPTS) == second.route_batch(PROMPTS)
+    assert sorted(p.name for p in (tmp_path / "ens").iterdir()) == [".lock", "config.json", "members-2"]  # fmt: skip
 
 
 # -- config errors -------------------------------------------------------------------

@@ -19,7 +19,7 @@ smaller model. The decision's confidence is the winner's share of the votes cast
 An ensemble is saved self-contained: each member in a subfolder of its folder
 (``members-<k>/<i>-<name>``, written before the ensemble's ``config.json`` and the
 previous ones removed after it, so an interrupted save leaves the previous
-ensemble whole).
+ensemble whole; a save holds the folder's lock, so two at once leave the last one's).
 """
 
 from __future__ import annotations
@@ -37,11 +37,13 @@ import numpy as np
 
 from routerllm.checks import is_positive_number
 from routerllm.exceptions import RouterLLMError, UnknownNameError
+from routerllm.files import locked_folder, refuse_foreign_folder
 from routerllm.routers.base import (
     CandidateModel,
     Router,
     RoutingDecision,
     create_router,
+    is_saved_router,
     prompt_list,
 )
 from routerllm.routers.saved import load_router
@@ -210,11 +212,22 @@ class EnsembleRouter(Router):
         return {"members": saved}
 
     def save(self, directory: str | Path) -> Path:
-        """Save the ensemble and its members (see the module doc) into ``directory``."""
-        path = super().save(directory)
-        for old in path.iterdir():  # earlier saves' members, no longer referenced
-            if old.is_dir() and _MEMBERS_FOLDER.fullmatch(old.name) and old.name != self._saved_folder:  # fmt: skip
-                shutil.rmtree(old, ignore_errors=True)
+        """Save the ensemble and its members (see the module doc) into ``directory``,
+        holding the folder's lock: a save there from another process or thread waits,
+        rather than remove this one's members as an earlier save's."""
+        if not self.is_trained or not isinstance(directory, str | os.PathLike) or not os.fspath(directory).strip():  # fmt: skip
+            return super().save(directory)  # its clear errors
+        path = Path(directory)
+        refuse_foreign_folder(path, is_saved_router, "RouterLLM router")  # before a lock file
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise RouterLLMError(f"cannot save the router to {path}: {e}") from e
+        with locked_folder(path):
+            super().save(path)
+            for old in path.iterdir():  # earlier saves' members, no longer referenced
+                if old.is_dir() and _MEMBERS_FOLDER.fullmatch(old.name) and old.name != self._saved_folder:  # fmt: skip
+                    shutil.rmtree(old, ignore_errors=True)
         return path
 
     @classmethod
