@@ -10,6 +10,7 @@ decisions where they match.
 from __future__ import annotations
 
 import dataclasses
+import operator
 from collections.abc import Callable, Sequence
 
 from routerllm.config import AppConfig
@@ -45,20 +46,25 @@ class RoutingScope:
 
     def smaller(self, name: str) -> list[str]:
         """The routable models smaller than ``name``, largest first (one of ``name``'s
-        tier and size is not smaller)."""
-        allowed = set(self.within_cap(self.available()))
-        size = self.config.model(name).size
-        smaller = [m for m in self.config.models if m.name in allowed and m.size < size]
-        return [
-            m.name for m in sorted(smaller, key=lambda m: m.size, reverse=True)
-        ]  # ties: as listed
+        tier and size is neither smaller nor larger; models of one size: as listed)."""
+        return self._ranked(name, operator.lt, largest_first=True)
 
     def larger(self, name: str) -> list[str]:
         """The routable models larger than ``name``, smallest first: those the cascade
         may escalate its answer to."""
-        allowed = set(self.within_cap(self.available())) | {name}
-        ordered = [m.name for m in self.config.models_by_size() if m.name in allowed]
-        return ordered[ordered.index(name) + 1 :]
+        return self._ranked(name, operator.gt, largest_first=False)
+
+    def _ranked(
+        self,
+        name: str,
+        keep: Callable[[tuple[int, float], tuple[int, float]], bool],
+        largest_first: bool,
+    ) -> list[str]:
+        """The routable models whose size ``keep`` keeps against ``name``'s, by size."""
+        allowed = set(self.within_cap(self.available()))
+        here = self.config.model(name).size
+        kept = [m for m in self.config.models if m.name in allowed and keep(m.size, here)]
+        return [m.name for m in sorted(kept, key=lambda m: m.size, reverse=largest_first)]
 
     def _capped(self, decision: RoutingDecision) -> RoutingDecision:
         """``decision`` with its reason naming the cap, not "unavailable", where the
