@@ -10,11 +10,12 @@ parameters with ``save(dir)``/``load(dir)``: ``config.json`` plus
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Protocol
@@ -25,7 +26,7 @@ from routerllm.checks import MAX_SEED, is_non_negative_number, is_seed, repeated
 from routerllm.config import TIER_ORDER
 from routerllm.encoders.base import text_list
 from routerllm.exceptions import RouterLLMError, UnknownNameError
-from routerllm.files import refuse_foreign_folder, save_config_and_weights
+from routerllm.files import locked_folder, refuse_foreign_folder, save_config_and_weights
 
 logger = logging.getLogger(__name__)
 
@@ -291,6 +292,21 @@ def is_saved_router(config: Path) -> bool:
     except (OSError, ValueError):
         return False
     return isinstance(meta, dict) and isinstance(meta.get("router"), str) and "models" in meta
+
+
+@contextlib.contextmanager
+def locked_router_folder(directory: Path) -> Iterator[None]:
+    """``directory`` made and locked (``files.locked_folder``) for a save that writes
+    more than ``Router.save``'s two files: a save there from another process or thread
+    waits for this one. A folder holding something else is refused before the lock
+    file is made in it."""
+    refuse_foreign_folder(directory, is_saved_router, "RouterLLM router")
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise RouterLLMError(f"cannot save the router to {directory}: {e}") from e
+    with locked_folder(directory):
+        yield
 
 
 #: What ``create_router`` takes beside a router's options: never one of them.

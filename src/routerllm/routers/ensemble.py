@@ -37,13 +37,12 @@ import numpy as np
 
 from routerllm.checks import is_positive_number
 from routerllm.exceptions import RouterLLMError, UnknownNameError
-from routerllm.files import locked_folder, refuse_foreign_folder
 from routerllm.routers.base import (
     CandidateModel,
     Router,
     RoutingDecision,
     create_router,
-    is_saved_router,
+    locked_router_folder,
     prompt_list,
 )
 from routerllm.routers.saved import load_router
@@ -218,12 +217,7 @@ class EnsembleRouter(Router):
         if not self.is_trained or not isinstance(directory, str | os.PathLike) or not os.fspath(directory).strip():  # fmt: skip
             return super().save(directory)  # its clear errors
         path = Path(directory)
-        refuse_foreign_folder(path, is_saved_router, "RouterLLM router")  # before a lock file
-        try:
-            path.mkdir(parents=True, exist_ok=True)
-        except OSError as e:
-            raise RouterLLMError(f"cannot save the router to {path}: {e}") from e
-        with locked_folder(path):
+        with locked_router_folder(path):
             super().save(path)
             for old in path.iterdir():  # earlier saves' members, no longer referenced
                 if old.is_dir() and _MEMBERS_FOLDER.fullmatch(old.name) and old.name != self._saved_folder:  # fmt: skip

@@ -51,8 +51,7 @@ import numpy as np
 
 from routerllm.checks import is_finite_number, wrong_shape
 from routerllm.exceptions import RouterLLMError, UnknownNameError
-from routerllm.files import locked_folder, refuse_foreign_folder
-from routerllm.routers.base import CandidateModel, is_saved_router, prompt_list
+from routerllm.routers.base import CandidateModel, locked_router_folder, prompt_list
 from routerllm.routers.outcome import OutcomeRouter
 from routerllm.routers.saved import load_router
 
@@ -336,12 +335,7 @@ class FeedbackRouter(OutcomeRouter):
         if not self.fitted or not isinstance(directory, str | os.PathLike) or not os.fspath(directory).strip():  # fmt: skip
             return super().save(directory)  # its clear errors
         path = Path(directory)
-        refuse_foreign_folder(path, is_saved_router, "RouterLLM router")  # before a lock file
-        try:
-            path.mkdir(parents=True, exist_ok=True)
-        except OSError as e:
-            raise RouterLLMError(f"cannot save the router to {path}: {e}") from e
-        with locked_folder(path):
+        with locked_router_folder(path):
             base = self._base if self._base and self._base.folder == path.resolve() else None
             saved = self._saved_router(path) if base else None
             with self._lock:  # what is written is exactly the new base
