@@ -17,6 +17,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.error
 import urllib.request
 from collections import deque
 from collections.abc import Iterator
@@ -32,7 +33,7 @@ from routerllm.backends.base import GenerationRequest, create_backend
 from routerllm.backends.openai_http import OpenAIHTTPBackend
 from routerllm.carbon.meter import grid_intensity_g_per_kwh
 from routerllm.config import GenerationConfig, ModelConfig, load_config
-from routerllm.exceptions import BackendError, PromptError
+from routerllm.exceptions import BackendError, PromptError, RateLimitedError
 from routerllm.system import RouterLLM
 
 from .conftest import free_port, tiny_config_dict, tiny_gguf_path, tiny_model, write_config
@@ -871,6 +872,49 @@ def test_retry_after_is_honoured_within_the_cap(
     completion = http_backend(stub.base_url, max_retries=2).generate(GenerationRequest("hi"))
     assert completion.text == "stub answer" and time.perf_counter() - start >= 0.3
     assert [w.split("retrying in ")[1] for w in retry_warnings(caplog)] == ["0.3s", "0.0s"]
+
+
+def test_a_rate_limit_outlasting_the_retries_is_a_429_with_retry_after(
+    stub: Stub, tmp_path: Path
+) -> None:
+    """An endpoint's 429, its retries spent, was the server's 502 backend_error: a
+    client took the remote model for broken and did not back off. Now the server
+    answers 429 with the endpoint's Retry-After (capped as the retries' waits are)."""
+    from .test_server import running
+
+    stub.default_post = Reply(429, b'{"error": {"message": "slow down"}}', headers=(("Retry-After", "0.2"),))  # fmt: skip
+    with pytest.raises(RateLimitedError, match="HTTP 429 .*slow down") as err:
+        http_backend(stub.base_url, max_retries=1).generate(GenerationRequest("hi"))
+    assert err.value.retry_after_s == 0.2 and len(stub.posts) == 2
+    stub.default_post = Reply(429, b"{}", headers=(("Retry-After", "Wed, 21 Oct 2015 07:28:00 GMT"),))  # fmt: skip
+    with pytest.raises(RateLimitedError) as err:
+        http_backend(stub.base_url, max_retries=0).generate(GenerationRequest("hi"))
+    assert err.value.retry_after_s is None  # a date: the wait is not known
+    stub.default_post = completion_reply()
+
+    data = tiny_config_dict(
+        tmp_path, models=[http_model_dict("remote", stub.base_url, max_retries=0)],
+        carbon={"enabled": False}, router={"name": "smallest"},
+    )  # fmt: skip
+    body = json.dumps({"model": "auto", "messages": [{"role": "user", "content": "hi"}]})
+    with RouterLLM(load_config(write_config(tmp_path, data))) as system, running(system) as base:  # fmt: skip
+        for retry_after, sent in (("7", "7"), ("3600", "30"), (None, None)):
+            stub.script.append(
+                Reply(
+                    429,
+                    b'{"error": {"message": "slow down"}}',
+                    headers=(("Retry-After", retry_after),) if retry_after else (),
+                )  # fmt: skip
+            )
+            ask = urllib.request.Request(base + "/v1/chat/completions", data=body.encode(), headers={"Content-Type": "application/json"})  # fmt: skip
+            with pytest.raises(urllib.error.HTTPError) as refused:
+                urllib.request.urlopen(ask, timeout=30)
+            error = json.loads(refused.value.read())["error"]
+            assert refused.value.code == 429 and error["code"] == "rate_limit_exceeded"
+            assert "slow down" in error["message"]
+            assert refused.value.headers.get("Retry-After") == sent
+        with urllib.request.urlopen(ask, timeout=30) as answer:  # the limit lifted
+            assert json.loads(answer.read())["choices"][0]["message"]["content"] == "stub answer"
 
 
 def test_the_time_limit_covers_the_whole_answer(stub: Stub) -> None:

@@ -53,6 +53,16 @@ class BackendError(RouterLLMError):
     """A backend failed to load a model or to generate (HTTP error, corrupt file...)."""
 
 
+class RateLimitedError(BackendError):
+    """A remote model's endpoint still refused the request for its rate limit (HTTP 429)
+    once its retries were spent. ``retry_after_s`` is how long it asked to wait (capped
+    as its retries' waits are), or None where it did not say in seconds."""
+
+    def __init__(self, message: str, retry_after_s: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
 class BatchError(RouterLLMError):
     """A request of a batch failed after others had finished: ``results`` holds the
     finished ones (also in the request log), ``index`` the failed request's position

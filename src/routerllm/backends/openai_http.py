@@ -9,7 +9,6 @@ followed (a POST would become a GET, and the API key go to another host).
 
 from __future__ import annotations
 
-import contextlib
 import http.client
 import json
 import logging
@@ -31,7 +30,7 @@ from routerllm.backends.base import (
     resolve_sampling,
 )
 from routerllm.checks import is_finite_number
-from routerllm.exceptions import BackendError, PromptError
+from routerllm.exceptions import BackendError, PromptError, RateLimitedError
 
 log = logging.getLogger(__name__)
 
@@ -235,10 +234,13 @@ class OpenAIHTTPBackend(Backend):
                     # what the endpoint refuses (a seed, a wrong base_url's proxy page).
                     log.warning("%s", message)
                     raise PromptError(message, param) from e
-                raise BackendError(
+                message = (
                     f"{self.base_url}{path} answered HTTP {e.code} for model "
                     f"{self.name!r}: {detail}"
-                ) from e
+                )
+                if e.code == 429:  # the caller may ask again later: not a failing backend
+                    raise RateLimitedError(message, _seconds(e.headers.get("Retry-After"))) from e
+                raise BackendError(message) from e
             except _Malformed as e:
                 raise BackendError(
                     f"{self.base_url}{path} answered model {self.name!r}'s request, but {e}"
@@ -257,12 +259,23 @@ class OpenAIHTTPBackend(Backend):
     def _sleep(self, attempt: int, why: str, retry_after: str | None = None) -> None:
         """Wait before the next attempt: the server's Retry-After (in seconds) where it
         gives one, else exponential backoff; never more than MAX_BACKOFF_S."""
-        delay = self.backoff_base_s * (2 ** min(attempt, 16))
-        with contextlib.suppress(ValueError):  # an HTTP date: keep the backoff
-            delay = float(retry_after) if retry_after is not None else delay
-        delay = min(max(delay, 0.0), MAX_BACKOFF_S) if math.isfinite(delay) else MAX_BACKOFF_S
+        delay = _seconds(retry_after)  # None for an HTTP date: keep the backoff
+        if delay is None:
+            delay = min(self.backoff_base_s * (2 ** min(attempt, 16)), MAX_BACKOFF_S)
         log.warning("%s: %s; retrying in %.1fs", self.name, why, delay)
         time.sleep(delay)
+
+
+def _seconds(retry_after: str | None) -> float | None:
+    """A Retry-After header's seconds, within [0, MAX_BACKOFF_S]; None where it gives
+    none, or an HTTP date."""
+    if retry_after is None:
+        return None
+    try:
+        delay = float(retry_after)
+    except ValueError:
+        return None
+    return min(max(delay, 0.0), MAX_BACKOFF_S) if math.isfinite(delay) else MAX_BACKOFF_S
 
 
 def _count(usage: Any, key: str) -> int:
