@@ -377,6 +377,18 @@ def test_requests_take_turns(served: tuple[str, RouterLLM]) -> None:
         (CHAT, asking(stop="zq" * 500_000), 400, "a stop sequence is 1,000,000 characters long"),
         (CHAT, asking(stream="yes"), 400, "stream must be true or false"),
         (CHAT, asking(stream=0), 400, "stream must be true or false"),
+        (
+            CHAT,
+            asking(stream_options={"include_usage": True}),
+            400,
+            "only allowed when stream is true",
+        ),  # fmt: skip
+        (
+            "/v1/completions",
+            {"prompt": "x", "stream": False, "stream_options": {}},
+            400,
+            "stream_options is only",
+        ),  # fmt: skip
         (CHAT, asking(("system", "\udfff"), ("user", "x")), 400, "system is not valid UTF-8"),
         (
             CHAT,
@@ -465,6 +477,7 @@ def test_the_report_reads_the_log_the_server_writes(tmp_path: Path) -> None:
         ("/routerllm/report?since=yesterday", None, "since"),
         ("/routerllm/report?tag=%20", None, "tag"),
         (CHAT, asking(stream="yes"), "stream"),
+        (CHAT, asking(stream_options={"include_usage": True}), "stream_options"),
         (CHAT, asking(model=""), "model"),
         (CHAT, asking(model="gpt-4"), None),  # OpenAI's model_not_found names none either
         (CHAT, b"{bad", None),

@@ -137,6 +137,8 @@ def _stream(body: Mapping[str, Any]) -> tuple[bool, bool]:
         stream = False
     if not isinstance(stream, bool):
         raise PromptError(f"stream must be true or false, got {stream!r:.40}", "stream")
+    if body.get("stream_options") is not None and not stream:  # as OpenAI's API refuses it
+        raise PromptError("stream_options is only allowed when stream is true", "stream_options")
     options = body.get("stream_options") or {}
     usage = options.get("include_usage", False) if isinstance(options, Mapping) else None
     if not isinstance(usage, bool):
