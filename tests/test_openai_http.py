@@ -768,6 +768,23 @@ def test_an_api_key_read_with_its_new_line_is_sent_without_it_and_never_shown(
     assert "123" not in str(err.value) and len(stub.posts) == 1
 
 
+def test_an_api_key_beyond_ascii_is_sent_as_utf8(stub: Stub, monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+    """A key beyond latin-1 (a typographic quote pasted with it) made the model
+    "unreachable ('latin-1' codec can't encode...)", retried and never sent; one
+    within latin-1 went as latin-1, which RouterLLM's own server (UTF-8) refused.
+    Now the key goes as its UTF-8 bytes: a wrong one is the endpoint's 401."""
+    var = "ROUTERLLM_TEST_OPENAI_HTTP_KEY"
+    backend = http_backend(stub.base_url, api_key_env=var, max_retries=0)
+    for key in ("clé", "sk-test-123’"):
+        monkeypatch.setenv(var, key)
+        assert backend.availability() is None
+        assert backend.generate(GenerationRequest("hi")).text == "stub answer"
+        sent = stub.posts[-1].headers["authorization"].encode("latin-1")  # the bytes that came
+        assert sent == f"Bearer {key}".encode()
+    stub.models_reply = error_reply(401, "Incorrect API key provided")
+    assert "refused the API key (HTTP 401)" in (backend.availability() or "")
+
+
 def test_refused_api_key_is_reported_by_availability(
     stub: Stub, monkeypatch: pytest.MonkeyPatch
 ) -> None:

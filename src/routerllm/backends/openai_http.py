@@ -93,7 +93,9 @@ class OpenAIHTTPBackend(Backend):
     def _headers(self) -> dict[str, str]:
         headers = {"Content-Type": "application/json"}
         if key := self._key():
-            headers["Authorization"] = f"Bearer {key}"
+            # its UTF-8 bytes, as curl sends a key and RouterLLM's server compares one:
+            # http.client sends a header's text as latin-1, and fails on what is beyond
+            headers["Authorization"] = f"Bearer {key}".encode().decode("latin-1")
         return headers
 
     def _request(self, method: str, path: str, body: dict[str, Any] | None, timeout: float) -> Any:
