@@ -46,11 +46,11 @@ HEADERS = {"Content-Type": "application/json"}
 CHAT = "/v1/chat/completions"
 
 
-def started(system: RouterLLM, api_key: str | None = None) -> tuple[str, Any, threading.Thread]:  # fmt: skip
+def started(system: RouterLLM, api_key: str | None = None, max_waiting: int | None = None) -> tuple[str, Any, threading.Thread]:  # fmt: skip
     """``system`` served on a free port of 127.0.0.1 by a uvicorn server in a thread:
     the base URL, the server and its thread."""
     sock = listen("127.0.0.1", 0)
-    srv = server(system, api_key)
+    srv = server(system, api_key, max_waiting=max_waiting)
     thread = threading.Thread(target=srv.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     deadline = time.monotonic() + 30
@@ -655,6 +655,50 @@ def test_stopping_answers_the_request_in_progress_and_refuses_those_waiting(
         assert system.log.count() == 1
 
 
+def test_max_waiting_refuses_a_request_beyond_the_cap_at_once(
+    quiet_config: AppConfig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Requests queued without limit behind the one generating (each holding its body
+    and a connection); with max_waiting, one beyond the cap is a 503 at once."""
+    with RouterLLM(quiet_config) as system:
+        generate, generating, go = system.generate, threading.Event(), threading.Event()
+
+        def held(*args: Any, **kwargs: Any) -> Any:  # the real generation, when let go
+            generating.set()
+            go.wait(30)
+            return generate(*args, **kwargs)
+
+        monkeypatch.setattr(system, "generate", held)
+        base, srv, serving = started(system, max_waiting=1)
+        service = srv.config.app.state.service
+        answers: dict[str, tuple[int, str]] = {}
+
+        def ask(name: str) -> None:
+            answers[name] = call(base, CHAT, asking())
+
+        threads = [threading.Thread(target=ask, args=(name,)) for name in ("first", "second")]
+        threads[0].start()
+        assert generating.wait(30)
+        threads[1].start()
+        deadline = time.monotonic() + 30
+        while service.waiting < 1:  # the second waits its turn
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        status, text = call(base, CHAT, asking())
+        error = json.loads(text)["error"]
+        assert status == 503 and error["code"] == "server_busy", text
+        assert "1 request(s) already wait their turn" in error["message"]
+        go.set()
+        for t in threads:
+            t.join(60)
+        assert [answers[n][0] for n in ("first", "second")] == [200, 200]
+        assert chat(base)["choices"]  # nobody waits now: answered
+        srv.should_exit = True
+        serving.join(30)
+    with pytest.raises(RouterLLMError, match="--max-waiting must be a whole number >= 0"):
+        server_app.create_app(system, max_waiting=True)  # type: ignore[arg-type]
+
+
 def test_an_api_key_beyond_ascii_is_compared_as_utf8_without_spaces_around(
     quiet_config: AppConfig,
 ) -> None:
@@ -780,6 +824,7 @@ def test_a_sigterm_while_starting_stops_quietly_and_the_ready_line_means_ready(
         ((), {"ROUTERLLM_API_KEY": " "}, "ROUTERLLM_API_KEY is empty"),
         (("--router", "psychic"), {}, "unknown router 'psychic'"),
         (("--cors-origin", "http://localhost:3000/"), {}, "is not an origin: give scheme://"),
+        (("--max-waiting", "-1"), {}, "--max-waiting must be a whole number >= 0"),
     ],
 )
 def test_serve_refuses_a_mistake_in_one_line(

@@ -189,12 +189,13 @@ def cmd_report(args: argparse.Namespace) -> int:
 def cmd_serve(args: argparse.Namespace) -> int:
     import os
 
-    from routerllm.server.app import TAG, cors_origins, listen, serve
+    from routerllm.server.app import TAG, cors_origins, listen, serve, waiting_cap
 
     api_key = os.environ.get(API_KEY_ENV)
     if api_key is not None and not api_key.strip():
         raise RouterLLMError(f"{API_KEY_ENV} is empty: set a key, or unset it to serve without one")
     cors = cors_origins(args.cors_origin)  # a mistake said before the models load
+    waiting_cap(args.max_waiting)
     with _system(args) as system:
         models = system.available_models()  # none that can run: say so before listening
         sock = listen(args.host, args.port)
@@ -219,7 +220,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
             print(f"warning: --cors-origin '*' without an API key ({API_KEY_ENV}): any web "
                   f"page open in a browser that can reach this port can use the models", file=sys.stderr)  # fmt: skip
         # one line, once requests are answered (and SIGTERM stops gracefully): scripts wait for it
-        serve(system, sock, api_key, lambda: print(json.dumps(info) if args.json else text, flush=True), cors)  # fmt: skip
+        serve(system, sock, api_key, lambda: print(json.dumps(info) if args.json else text, flush=True), cors, args.max_waiting)  # fmt: skip
     print(_server_stopped(args, None), file=sys.stderr)  # SIGTERM (Ctrl-C says it in main)
     return 0
 
@@ -305,6 +306,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--gate", metavar="DIR", help="as for route (config: cascade.gate)")
     serve.add_argument("--as-written", action="store_true", help="as for route (config: generation.complete_stubs)")  # fmt: skip
     serve.add_argument("--cors-origin", action="append", default=[], metavar="ORIGIN", help="let browser pages from ORIGIN (http://localhost:3000; * for any) call the server; repeatable (default: none)")  # fmt: skip
+    serve.add_argument("--max-waiting", type=int, metavar="N", help="refuse a request (503, server_busy) that would wait its turn behind N others (default: no cap)")  # fmt: skip
     serve.set_defaults(func=cmd_serve, interrupted=_server_stopped)
 
     learn_cli.add_parsers(sub, common)

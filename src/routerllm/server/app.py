@@ -66,9 +66,11 @@ class _Service:
     """What the endpoints do, apart from the web framework: check the key, read the
     body, wait for the turn, generate, and turn every outcome into the API's answer."""
 
-    def __init__(self, system: "RouterLLM", api_key: str | None) -> None:
+    def __init__(self, system: "RouterLLM", api_key: str | None, max_waiting: int | None) -> None:
         self.system = system
         self.api_key = _key_bytes(api_key)
+        self.max_waiting = waiting_cap(max_waiting)
+        self.waiting = 0  # requests waiting for the turn (one event loop: no lock needed)
         self.stopping: Callable[[], bool] = lambda: False  # set by server()
         self.working = threading.Lock()  # held while a request generates (serve() waits)
         self.executor = ThreadPoolExecutor(1, thread_name_prefix="routerllm-generate")
@@ -114,6 +116,13 @@ class _Service:
         return self.refusal(
             503, "the server is stopping; send the request again when it is back",
             "server_error", "server_stopping", close,
+        )  # fmt: skip
+
+    def busy(self) -> Any:
+        return self.refusal(
+            503, f"the server is busy: {self.waiting} request(s) already wait their turn "
+            f"(--max-waiting {self.max_waiting}); send the request again later",
+            "server_error", "server_busy",
         )  # fmt: skip
 
     def too_large(self, close: bool = False) -> Any:
@@ -175,15 +184,21 @@ class _Service:
 
     async def take_turn(self, request: Any) -> Any:
         """None once this request holds the turn, else the response that ends it (the
-        server stopping, or the client gone while it waited)."""
-        while True:
-            if self.stopping():
-                return self.unavailable()
-            try:
-                await asyncio.wait_for(self.turn.acquire(), POLL_S)
-                break
-            except asyncio.TimeoutError:
-                continue
+        server stopping, the client gone while it waited, or too many waiting)."""
+        if self.max_waiting is not None and self.turn.locked() and self.waiting >= self.max_waiting:  # fmt: skip
+            return self.busy()
+        self.waiting += 1
+        try:
+            while True:
+                if self.stopping():
+                    return self.unavailable()
+                try:
+                    await asyncio.wait_for(self.turn.acquire(), POLL_S)
+                    break
+                except asyncio.TimeoutError:
+                    continue
+        finally:
+            self.waiting -= 1
         try:
             if self.stopping():
                 ended = self.unavailable()
@@ -303,6 +318,13 @@ def _key_bytes(api_key: object) -> bytes | None:
     return api_key.strip().encode()
 
 
+def waiting_cap(max_waiting: object) -> int | None:
+    """``max_waiting`` checked: how many requests may wait for the turn (None: no cap)."""
+    if max_waiting is not None and (type(max_waiting) is not int or max_waiting < 0):
+        raise RouterLLMError(f"--max-waiting must be a whole number >= 0 (none: no cap), got {max_waiting!r:.40}")  # fmt: skip
+    return max_waiting
+
+
 #: A date and time, then a space and an offset (HH, HH:MM or HHMM): the offset's "+".
 _OFFSET_AS_SPACE = re.compile(r"^(\d{4}-\d{2}-\d{2}[T ]\d{2}(?::?\d{2}){0,2}(?:[.,]\d+)?) (\d{2}(?::?\d{2})?)$")  # fmt: skip
 
@@ -370,11 +392,16 @@ _ORIGIN = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*)://(?P<host>\[[0-9a-f:.]+\]|
 
 
 def create_app(
-    system: "RouterLLM", api_key: str | None = None, cors: Sequence[str] | None = ()
+    system: "RouterLLM",
+    api_key: str | None = None,
+    cors: Sequence[str] | None = (),
+    max_waiting: int | None = None,
 ) -> Any:
     """The FastAPI app serving ``system``; with ``api_key``, every ``/v1``, report and
     feedback request needs ``Authorization: Bearer <api_key>``. A browser page from one
-    of the ``cors`` origins (``*``: any) may call it (CORS); by default none may."""
+    of the ``cors`` origins (``*``: any) may call it (CORS); by default none may. With
+    ``max_waiting``, a request that would wait its turn behind that many others is
+    refused at once (503, ``server_busy``); by default none is."""
     try:
         import anyio.to_thread
         from fastapi import FastAPI, Request
@@ -384,7 +411,7 @@ def create_app(
         raise missing_dependency("fastapi", "server") from e
 
     origins = cors_origins(cors)
-    service = _Service(system, api_key)
+    service = _Service(system, api_key, max_waiting)
     app = FastAPI(
         title="RouterLLM", version=__version__, docs_url=None, redoc_url=None, openapi_url=None
     )
@@ -458,8 +485,13 @@ def listen(host: str, port: int) -> socket.socket:
         raise RouterLLMError(f"cannot listen on {host}:{port}: {e.strerror or e}") from None
 
 
-def server(system: "RouterLLM", api_key: str | None = None, cors: Sequence[str] | None = ()) -> Any:
-    """A uvicorn server for ``create_app(system, api_key, cors)``;
+def server(
+    system: "RouterLLM",
+    api_key: str | None = None,
+    cors: Sequence[str] | None = (),
+    max_waiting: int | None = None,
+) -> Any:
+    """A uvicorn server for ``create_app(system, api_key, cors, max_waiting)``;
     ``.run(sockets=[listen(...)])`` serves until it is stopped."""
     try:
         import uvicorn
@@ -468,7 +500,7 @@ def server(system: "RouterLLM", api_key: str | None = None, cors: Sequence[str] 
         raise missing_dependency("uvicorn", "server") from e
     logging_config = copy.deepcopy(LOGGING_CONFIG)  # access lines to stderr, as all logs
     logging_config["handlers"]["access"]["stream"] = "ext://sys.stderr"
-    app = create_app(system, api_key, cors)
+    app = create_app(system, api_key, cors, max_waiting)
     config = uvicorn.Config(app, log_level="info", log_config=logging_config, lifespan="off")
     srv = uvicorn.Server(config)
     app.state.service.stopping = lambda: srv.should_exit
@@ -481,13 +513,14 @@ def serve(
     api_key: str | None = None,
     on_ready: Callable[[], None] | None = None,
     cors: Sequence[str] | None = (),
+    max_waiting: int | None = None,
 ) -> None:
     """Serve until Ctrl-C (``KeyboardInterrupt``) or SIGTERM (returns), each after the
     request in progress is answered and logged. A second Ctrl-C stops at once, yet
     the request in progress is still finished and logged first: a model cannot be
     stopped half-way, and the caller closes the system next. ``on_ready`` is called
-    once the server answers requests (and handles signals as above); ``cors`` as for
-    :func:`create_app`."""
+    once the server answers requests (and handles signals as above); ``cors`` and
+    ``max_waiting`` as for :func:`create_app`."""
 
     def stopped(signum: int, frame: object) -> None:
         raise _Stopped
@@ -495,7 +528,7 @@ def serve(
     previous = signal.signal(signal.SIGTERM, stopped)  # uvicorn raises it again after its shutdown
     srv = None
     try:  # a SIGTERM while the server starts stops it here too
-        srv = server(system, api_key, cors)
+        srv = server(system, api_key, cors, max_waiting)
         threading.Thread(target=_announce, args=(srv, on_ready), name="routerllm-ready", daemon=True).start()  # fmt: skip
         srv.run(sockets=[sock])
     except _Stopped:
