@@ -25,7 +25,7 @@ import urllib.request
 
 from routerllm.backends.base import GenerationRequest
 from routerllm.config import load_config
-from routerllm.server.app import listen, server
+from routerllm.server.serving import listen, server
 from routerllm.system import RouterLLM
 
 TOPICS = ["lists", "dicts", "sets", "tuples", "generators", "decorators", "classes", "closures"]

@@ -31,7 +31,7 @@ from routerllm.config import AppConfig, load_config
 from routerllm.exceptions import RequestLogError, RouterLLMError
 from routerllm.server import app as server_app
 from routerllm.server import protocol
-from routerllm.server.app import listen, server
+from routerllm.server.serving import listen, server
 from routerllm.system import RouterLLM
 
 from .conftest import (

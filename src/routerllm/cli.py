@@ -189,7 +189,9 @@ def cmd_report(args: argparse.Namespace) -> int:
 def cmd_serve(args: argparse.Namespace) -> int:
     import os
 
-    from routerllm.server.app import TAG, cors_origins, listen, serve, waiting_cap
+    from routerllm.server.app import TAG
+    from routerllm.server.options import cors_origins, waiting_cap
+    from routerllm.server.serving import listen, serve
 
     api_key = os.environ.get(API_KEY_ENV)
     if api_key is not None and not api_key.strip():

@@ -13,12 +13,9 @@ requests still waiting or still arriving are refused (503).
 # No `from __future__ import annotations`: FastAPI reads the endpoints' annotations
 # (``Request``, imported inside create_app) at run time.
 import asyncio
-import copy
 import hmac
 import logging
 import re
-import signal
-import socket
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -35,10 +32,16 @@ from routerllm.exceptions import (
     missing_dependency,
 )
 from routerllm.server import protocol
+from routerllm.server.options import cors_origins, key_bytes, waiting_cap
+from routerllm.server.serving import listen, serve, server
 
 if TYPE_CHECKING:
     from routerllm.routed_result import RoutedResult
     from routerllm.system import RouterLLM
+
+# The options' checks (options.py) and uvicorn's serving (serving.py) lived here once:
+# still importable from here.
+__all__ = ["TAG", "cors_origins", "create_app", "listen", "serve", "server", "waiting_cap"]
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +71,7 @@ class _Service:
 
     def __init__(self, system: "RouterLLM", api_key: str | None, max_waiting: int | None) -> None:
         self.system = system
-        self.api_key = _key_bytes(api_key)
+        self.api_key = key_bytes(api_key)
         self.max_waiting = waiting_cap(max_waiting)
         self.waiting = 0  # requests waiting for the turn (one event loop: no lock needed)
         self.stopping: Callable[[], bool] = lambda: False  # set by server()
@@ -302,29 +305,6 @@ class _Service:
         return {"log": str(path), **rep.as_dict()}
 
 
-def _key_bytes(api_key: object) -> bytes | None:
-    """``api_key`` as the bytes a request's ``Authorization: Bearer`` must carry (UTF-8,
-    without the spaces around it); None: no key. An empty key is refused: it would let in
-    any request that sends ``Authorization: Bearer`` with nothing after it."""
-    if api_key is None:
-        return None
-    if not isinstance(api_key, str):  # its value is not quoted: it may be the key
-        raise RouterLLMError(f"api_key must be text (None: no key), got {type(api_key).__name__}")
-    if not api_key.strip():
-        raise RouterLLMError(
-            "api_key is empty: give a key, or None to serve without one (an empty key would "
-            "let in any request that sends 'Authorization: Bearer')"
-        )
-    return api_key.strip().encode()
-
-
-def waiting_cap(max_waiting: object) -> int | None:
-    """``max_waiting`` checked: how many requests may wait for the turn (None: no cap)."""
-    if max_waiting is not None and (type(max_waiting) is not int or max_waiting < 0):
-        raise RouterLLMError(f"--max-waiting must be a whole number >= 0 (none: no cap), got {max_waiting!r:.40}")  # fmt: skip
-    return max_waiting
-
-
 #: A date and time, then a space and an offset (HH, HH:MM or HHMM): the offset's "+".
 _OFFSET_AS_SPACE = re.compile(r"^(\d{4}-\d{2}-\d{2}[T ]\d{2}(?::?\d{2}){0,2}(?:[.,]\d+)?) (\d{2}(?::?\d{2})?)$")  # fmt: skip
 
@@ -357,38 +337,6 @@ def _gone() -> Any:
     from starlette.responses import Response
 
     return Response(status_code=499)  # nobody reads it: the client has gone
-
-
-def cors_origins(origins: Sequence[str] | None) -> list[str]:
-    """``origins`` as a browser sends its ``Origin`` header (``scheme://host[:port]``, in
-    lower case, without the scheme's default port), or ``*`` for any origin (None: none);
-    a clear error for one that no browser would send (a path, a trailing slash), which
-    would never match, or for what is not text."""
-    if origins is not None and not isinstance(origins, str | Sequence):
-        raise RouterLLMError(f"cors must be a list of origins, got {origins!r:.100}")
-    allowed = []
-    for origin in [origins] if isinstance(origins, str) else origins or ():
-        if not isinstance(origin, str):
-            raise RouterLLMError(
-                f"a CORS origin is text (scheme://host[:port], or *), got {origin!r:.100}"
-            )
-        text = origin.strip().lower()
-        if text == "*":
-            allowed.append(text)
-            continue
-        match = _ORIGIN.fullmatch(text)
-        if match is None or int(match["port"] or 0) > 65535:
-            raise RouterLLMError(
-                f"CORS origin {origin!r:.100} is not an origin: give scheme://host[:port] as "
-                f"the browser sends it (http://localhost:3000, no path or trailing slash), or *"
-            )
-        scheme, host, port = match["scheme"], match["host"], match["port"]
-        default = {"http": "80", "https": "443"}.get(scheme)
-        allowed.append(f"{scheme}://{host}" + ("" if port in (None, default) else f":{port}"))
-    return allowed
-
-
-_ORIGIN = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*)://(?P<host>\[[0-9a-f:.]+\]|[^/?#@:\[\]\s]+)(?::(?P<port>\d{1,5}))?")  # fmt: skip
 
 
 def create_app(
@@ -469,93 +417,3 @@ def create_app(
         return service.refusal(e.status_code, f"{request.method} {request.url.path}: {e.detail}", "invalid_request_error")  # fmt: skip
 
     return app
-
-
-def listen(host: str, port: int) -> socket.socket:
-    """A socket listening on ``host``:``port`` (0: any free port); one clear error
-    when the address cannot be used."""
-    if not 0 <= port <= 65535:
-        raise RouterLLMError(f"--port must be between 0 and 65535, got {port}")
-    try:
-        family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
-        return socket.create_server((host, port), family=family)
-    except socket.gaierror as e:
-        raise RouterLLMError(f"cannot listen on {host}: unknown host ({e.strerror})") from None
-    except OSError as e:
-        raise RouterLLMError(f"cannot listen on {host}:{port}: {e.strerror or e}") from None
-
-
-def server(
-    system: "RouterLLM",
-    api_key: str | None = None,
-    cors: Sequence[str] | None = (),
-    max_waiting: int | None = None,
-) -> Any:
-    """A uvicorn server for ``create_app(system, api_key, cors, max_waiting)``;
-    ``.run(sockets=[listen(...)])`` serves until it is stopped."""
-    try:
-        import uvicorn
-        from uvicorn.config import LOGGING_CONFIG
-    except ImportError as e:
-        raise missing_dependency("uvicorn", "server") from e
-    logging_config = copy.deepcopy(LOGGING_CONFIG)  # access lines to stderr, as all logs
-    logging_config["handlers"]["access"]["stream"] = "ext://sys.stderr"
-    app = create_app(system, api_key, cors, max_waiting)
-    config = uvicorn.Config(app, log_level="info", log_config=logging_config, lifespan="off")
-    srv = uvicorn.Server(config)
-    app.state.service.stopping = lambda: srv.should_exit
-    return srv
-
-
-def serve(
-    system: "RouterLLM",
-    sock: socket.socket,
-    api_key: str | None = None,
-    on_ready: Callable[[], None] | None = None,
-    cors: Sequence[str] | None = (),
-    max_waiting: int | None = None,
-) -> None:
-    """Serve until Ctrl-C (``KeyboardInterrupt``) or SIGTERM (returns), each after the
-    request in progress is answered and logged. A second Ctrl-C stops at once, yet
-    the request in progress is still finished and logged first: a model cannot be
-    stopped half-way, and the caller closes the system next. ``on_ready`` is called
-    once the server answers requests (and handles signals as above); ``cors`` and
-    ``max_waiting`` as for :func:`create_app`."""
-
-    def stopped(signum: int, frame: object) -> None:
-        raise _Stopped
-
-    previous = signal.signal(signal.SIGTERM, stopped)  # uvicorn raises it again after its shutdown
-    srv = None
-    try:  # a SIGTERM while the server starts stops it here too
-        srv = server(system, api_key, cors, max_waiting)
-        threading.Thread(target=_announce, args=(srv, on_ready), name="routerllm-ready", daemon=True).start()  # fmt: skip
-        srv.run(sockets=[sock])
-    except _Stopped:
-        pass
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-        if srv is not None:
-            _wait_for(srv.config.app.state.service.working)
-
-
-def _announce(srv: Any, on_ready: Callable[[], None] | None) -> None:
-    """``on_ready()`` once ``srv`` answers requests (never if it stops first)."""
-    while not (srv.started or srv.should_exit):
-        time.sleep(0.01)
-    if srv.started and on_ready is not None:
-        on_ready()
-
-
-def _wait_for(lock: threading.Lock) -> None:
-    """Until no request is generating; Ctrl-C cannot cut this short."""
-    while True:
-        try:
-            with lock:
-                return
-        except KeyboardInterrupt:
-            log.warning("waiting for the request in progress to be answered and logged")
-
-
-class _Stopped(BaseException):
-    """SIGTERM, raised again by uvicorn once it has shut down."""

@@ -1,0 +1,113 @@
+"""Serving the app with uvicorn: ``listen`` opens the socket, ``server`` builds the
+uvicorn server, ``serve`` runs it until Ctrl-C or SIGTERM, each stop waiting for the
+request in progress to be answered and logged (``routerllm serve``)."""
+
+from __future__ import annotations
+
+import copy
+import logging
+import signal
+import socket
+import threading
+import time
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+from routerllm.exceptions import RouterLLMError, missing_dependency
+
+if TYPE_CHECKING:
+    from routerllm.system import RouterLLM
+
+log = logging.getLogger(__name__)
+
+
+def listen(host: str, port: int) -> socket.socket:
+    """A socket listening on ``host``:``port`` (0: any free port); one clear error
+    when the address cannot be used."""
+    if not 0 <= port <= 65535:
+        raise RouterLLMError(f"--port must be between 0 and 65535, got {port}")
+    try:
+        family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
+        return socket.create_server((host, port), family=family)
+    except socket.gaierror as e:
+        raise RouterLLMError(f"cannot listen on {host}: unknown host ({e.strerror})") from None
+    except OSError as e:
+        raise RouterLLMError(f"cannot listen on {host}:{port}: {e.strerror or e}") from None
+
+
+def server(
+    system: RouterLLM,
+    api_key: str | None = None,
+    cors: Sequence[str] | None = (),
+    max_waiting: int | None = None,
+) -> Any:
+    """A uvicorn server for ``create_app(system, api_key, cors, max_waiting)``;
+    ``.run(sockets=[listen(...)])`` serves until it is stopped."""
+    try:
+        import uvicorn
+        from uvicorn.config import LOGGING_CONFIG
+    except ImportError as e:
+        raise missing_dependency("uvicorn", "server") from e
+    from routerllm.server.app import create_app
+
+    logging_config = copy.deepcopy(LOGGING_CONFIG)  # access lines to stderr, as all logs
+    logging_config["handlers"]["access"]["stream"] = "ext://sys.stderr"
+    app = create_app(system, api_key, cors, max_waiting)
+    config = uvicorn.Config(app, log_level="info", log_config=logging_config, lifespan="off")
+    srv = uvicorn.Server(config)
+    app.state.service.stopping = lambda: srv.should_exit
+    return srv
+
+
+def serve(
+    system: RouterLLM,
+    sock: socket.socket,
+    api_key: str | None = None,
+    on_ready: Callable[[], None] | None = None,
+    cors: Sequence[str] | None = (),
+    max_waiting: int | None = None,
+) -> None:
+    """Serve until Ctrl-C (``KeyboardInterrupt``) or SIGTERM (returns), each after the
+    request in progress is answered and logged. A second Ctrl-C stops at once, yet
+    the request in progress is still finished and logged first: a model cannot be
+    stopped half-way, and the caller closes the system next. ``on_ready`` is called
+    once the server answers requests (and handles signals as above); ``cors`` and
+    ``max_waiting`` as for :func:`create_app`."""
+
+    def stopped(signum: int, frame: object) -> None:
+        raise _Stopped
+
+    previous = signal.signal(signal.SIGTERM, stopped)  # uvicorn raises it again after its shutdown
+    srv = None
+    try:  # a SIGTERM while the server starts stops it here too
+        srv = server(system, api_key, cors, max_waiting)
+        threading.Thread(target=_announce, args=(srv, on_ready), name="routerllm-ready", daemon=True).start()  # fmt: skip
+        srv.run(sockets=[sock])
+    except _Stopped:
+        pass
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        if srv is not None:
+            _wait_for(srv.config.app.state.service.working)
+
+
+def _announce(srv: Any, on_ready: Callable[[], None] | None) -> None:
+    """``on_ready()`` once ``srv`` answers requests (never if it stops first)."""
+    while not (srv.started or srv.should_exit):
+        time.sleep(0.01)
+    if srv.started and on_ready is not None:
+        on_ready()
+
+
+def _wait_for(lock: threading.Lock) -> None:
+    """Until no request is generating; Ctrl-C cannot cut this short."""
+    while True:
+        try:
+            with lock:
+                return
+        except KeyboardInterrupt:
+            log.warning("waiting for the request in progress to be answered and logged")
+
+
+class _Stopped(BaseException):
+    """SIGTERM, raised again by uvicorn once it has shut down."""
