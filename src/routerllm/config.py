@@ -4,6 +4,8 @@ A config declares the models (tiers, backends, where the weights are, their
 cost and energy figures), the router, generation defaults, carbon tracking,
 the request log, the memory budget and the carbon and cost budgets.
 ``load_config`` turns every problem into one readable :class:`ConfigError`.
+The models and the whole file (``AppConfig``) are here; its other sections, in
+:mod:`routerllm.config_sections`, are exported from here too.
 """
 
 from __future__ import annotations
@@ -12,67 +14,64 @@ import json
 import os
 from importlib import resources
 from pathlib import Path
-from typing import Any, Literal, get_args
+from typing import Any, Literal
 
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Field,
-    ValidationError,
-    ValidationInfo,
-    field_validator,
-    model_validator,
+from pydantic import Field, ValidationError, model_validator
+
+from routerllm.checks import repeated
+from routerllm.config_sections import (
+    LEVEL_MAX_PARAMS_B,
+    MAX_NEW_TOKENS,
+    MAX_TEMPERATURE,
+    MAX_THREADS,
+    BudgetConfig,
+    BudgetLimits,
+    CacheConfig,
+    CarbonConfig,
+    CascadeConfig,
+    GenerationConfig,
+    LimitsConfig,
+    LogConfig,
+    ManagerConfig,
+    OverrideRule,
+    RouterSettings,
+    StrictConfig,
+    format_validation,
 )
-
-from routerllm.checks import MAX_SEED, repeated
 from routerllm.exceptions import ConfigError
+
+__all__ = [
+    "LEVEL_MAX_PARAMS_B",
+    "MAX_NEW_TOKENS",
+    "MAX_TEMPERATURE",
+    "MAX_THREADS",
+    "PACKAGED_CONFIGS",
+    "TIER_ORDER",
+    "AppConfig",
+    "BudgetConfig",
+    "BudgetLimits",
+    "CacheConfig",
+    "CarbonConfig",
+    "CascadeConfig",
+    "GGUFSource",
+    "GenerationConfig",
+    "LimitsConfig",
+    "LogConfig",
+    "ManagerConfig",
+    "ModelConfig",
+    "OverrideRule",
+    "RequantizeType",
+    "RouterSettings",
+    "StrictConfig",
+    "Tier",
+    "format_validation",
+    "load_config",
+    "resolve_config_path",
+]
 
 Tier = Literal["light", "medium", "heavy"]
 TIER_ORDER: dict[str, int] = {"light": 0, "medium": 1, "heavy": 2}
 PACKAGED_CONFIGS = ("local", "development", "production")
-#: The hottest sampling accepted, as in the OpenAI API (llama.cpp takes any, uselessly).
-MAX_TEMPERATURE = 2.0
-#: The most new tokens a request may ask for: far beyond any model's context, and small
-#: enough that its predicted energy, CO2 and cost stay finite numbers.
-MAX_NEW_TOKENS = 2**31 - 1
-#: The most CPU threads a local backend may be given: llama.cpp's GGML_MAX_N_THREADS.
-#: A huge count aborted the whole process (std::bad_alloc) as the model loaded.
-MAX_THREADS = 512
-
-
-def _home(path: str | None) -> str | None:
-    """A path with ``~`` read as the home folder, as the shell and a GGUF's ``path`` read
-    it: a config's ``log.path: ~/logs/requests.sqlite`` wrote into a folder named ``~``
-    in whatever folder the command ran from."""
-    return os.path.expanduser(path) if path is not None else None
-
-
-class _Strict(BaseModel):
-    # Fields set in code (``config.generation.temperature = 0``) are checked like the YAML.
-    model_config = ConfigDict(
-        extra="forbid", protected_namespaces=(), allow_inf_nan=False, validate_assignment=True
-    )
-
-    @field_validator("*", mode="before")
-    @classmethod
-    def _no_bool_for_a_number(cls, value: Any, info: ValidationInfo) -> Any:
-        """A number field refuses a bool (YAML's ``yes``, ``on``, ``true``), which pydantic
-        would take as 1 or 0. A number written as text (``5e-7``, which YAML reads as
-        a string) is still read as that number."""
-        field = cls.model_fields.get(info.field_name or "")
-        if isinstance(value, bool) and field is not None:
-            kinds = set(get_args(field.annotation)) or {field.annotation}
-            if kinds & {int, float}:
-                raise ValueError(f"expected a number, not {value!r}")
-        return value
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        try:
-            super().__setattr__(name, value)
-        except ValidationError as e:
-            raise ConfigError(
-                f"cannot set {type(self).__name__}.{name} to {value!r}: {format_validation(e)}"
-            ) from None
 
 
 # llama.cpp file types a GGUF can be re-quantized to (LLAMA_FTYPE_MOSTLY_<name>).
@@ -81,7 +80,7 @@ RequantizeType = Literal[
 ]
 
 
-class GGUFSource(_Strict):
+class GGUFSource(StrictConfig):
     """Where a llama.cpp model file comes from: a path, one packaged file, or packaged parts."""
 
     path: str | None = None
@@ -108,7 +107,7 @@ class GGUFSource(_Strict):
         return self
 
 
-class ModelConfig(_Strict):
+class ModelConfig(StrictConfig):
     """One model the router can send requests to."""
 
     name: str = Field(min_length=1)
@@ -171,225 +170,7 @@ class ModelConfig(_Strict):
         ) / 1e6
 
 
-class GenerationConfig(_Strict):
-    """Sampling defaults (the seeds' code defaults)."""
-
-    temperature: float = Field(0.3, ge=0, le=MAX_TEMPERATURE)
-    top_p: float = Field(0.9, gt=0, le=1)
-    max_new_tokens: int = Field(1024, gt=0, le=MAX_NEW_TOKENS)
-    repetition_penalty: float = Field(1.1, gt=0)
-    seed: int | None = Field(0, ge=0, le=MAX_SEED)
-    complete_stubs: bool = Field(
-        True,
-        description="ask a request that is a bare Python function stub (a def whose body is "
-        "its docstring) in each model's code style, and answer with the completed function",
-    )
-
-
-class RouterSettings(_Strict):
-    name: str = "rules"
-    seed: int = Field(0, ge=0, le=MAX_SEED)
-    path: str | None = Field(
-        None, min_length=1, description="directory of a saved (trained) router; overrides name"
-    )
-    options: dict[str, Any] = Field(
-        default_factory=dict,
-        description="the router's options; with `path`, they replace the saved options of "
-        "the same name (e.g. a policy router's policy_map)",
-    )
-    learn: bool = Field(
-        False,
-        description="teach the router loaded from `path` the feedback on its answers "
-        "(RouterLLM.feedback, POST /routerllm/feedback) and save it back there; off, "
-        "feedback is only stored in the request log",
-    )
-
-    _home_path = field_validator("path")(_home)
-
-    @model_validator(mode="after")
-    def _learns_from_a_saved_router(self) -> RouterSettings:
-        if self.learn and not self.path:
-            raise ValueError(
-                "learn: true saves what the router learns back to its folder: give `path`, "
-                "a saved feedback router (routerllm train --router feedback --out DIR)"
-            )
-        return self
-
-
-class CarbonConfig(_Strict):
-    enabled: bool = True
-    country_iso_code: str = Field("USA", min_length=3, max_length=3)
-    output_dir: str = "logs/carbon"
-    electricity_price_usd_per_kwh: float = Field(
-        0.15, ge=0, description="prices local energy when a model has no per-token price"
-    )
-
-    _home_output_dir = field_validator("output_dir")(_home)
-
-
-class CascadeConfig(_Strict):
-    """Escalate an answer that fails the examples in its request to the next larger model
-    (``routerllm/cascade.py``). It runs generated code in the sandbox, hence off by default."""
-
-    enabled: bool = False
-    timeout_s: float = Field(5.0, gt=0, description="time limit of one check, seconds")
-    gate: str | None = Field(
-        None,
-        min_length=1,
-        description="directory of a saved escalation gate (routerllm train-gate): it weighs "
-        "every unverified answer (failed, or to a function stub without examples) and lets "
-        "only the escalations most worth their energy go ahead, within its energy budget",
-    )
-    budget: float | None = Field(
-        None,
-        gt=0,
-        description="the gate's energy budget, a share of the larger model's generation "
-        "energy (default: the budget it was trained for)",
-    )
-
-    _home_gate = field_validator("gate")(_home)
-
-
-class LogConfig(_Strict):
-    path: str = Field("logs/requests.sqlite", min_length=1)
-
-    @field_validator("path")
-    @classmethod
-    def _a_file(cls, path: str) -> str:
-        if not path.strip() or path.strip() == ":memory:" or path.startswith("file:"):
-            # SQLite would keep an in-memory log nowhere, and read file: as a URI
-            raise ValueError(
-                f"{path!r} is not a file path; the request log needs a file, "
-                f"e.g. logs/requests.sqlite"
-            )
-        return os.path.expanduser(path)
-
-
-class ManagerConfig(_Strict):
-    memory_budget_gb: float = Field(8.0, gt=0)
-    n_threads: int | None = Field(
-        None, gt=0, le=MAX_THREADS, description="CPU threads for local backends"
-    )
-
-
-class LimitsConfig(_Strict):
-    max_prompt_chars: int = Field(200_000, gt=0)
-
-
-class BudgetLimits(_Strict):
-    """Limits on one quantity (kg of CO2, or USD); each is off when left out."""
-
-    per_request: float | None = Field(None, gt=0, description="one request, all its parts")
-    hourly: float | None = Field(None, gt=0, description="any 60 minutes, every logged request")
-    daily: float | None = Field(None, gt=0, description="any 24 hours, every logged request")
-
-    @field_validator("per_request", "hourly", "daily")
-    @classmethod
-    def _not_tiny(cls, value: float | None) -> float | None:
-        if value is not None and value < 1e-12:  # shares of smaller limits overflow
-            raise ValueError("must be at least 1e-12 (a nanogram of CO2, or 1e-12 USD)")
-        return value
-
-    def windows(self) -> dict[str, float]:
-        """The rolling windows that have a limit: hourly, daily."""
-        return {w: v for w in ("hourly", "daily") if (v := getattr(self, w)) is not None}
-
-    def any(self) -> bool:
-        return self.per_request is not None or bool(self.windows())
-
-
-#: The seeds' carbon-aware levels (MISSION M3.7): the largest model a routed request
-#: may go to, billions of parameters.
-LEVEL_MAX_PARAMS_B = {"aggressive": 34.0, "balanced": 70.0, "relaxed": 405.0}
-
-
-class BudgetConfig(_Strict):
-    """Carbon and cost budgets (``carbon/budget.py``): every request, routed or not, is
-    kept within them; routed requests go to a smaller model near a limit."""
-
-    co2_kg: BudgetLimits = Field(default_factory=BudgetLimits)
-    cost_usd: BudgetLimits = Field(default_factory=BudgetLimits)
-    downgrade_at: float = Field(
-        0.8,
-        gt=0,
-        le=1,
-        description="share of an hourly or daily budget spent from which a routed request "
-        "goes to the next smaller model than its router chose",
-    )
-
-    level: Literal["aggressive", "balanced", "relaxed"] | None = Field(
-        None,
-        description="the seeds' carbon-aware levels: routed requests go to models of at most "
-        "34B (aggressive), 70B (balanced) or 405B (relaxed) parameters",
-    )
-    max_params_b: float | None = Field(
-        None, gt=0, description="the largest model routed requests may go to, billions; "
-        "overrides the level's",
-    )  # fmt: skip
-
-    def routed_cap(self) -> float | None:
-        """The largest model, in billions of parameters, routed requests may go to."""
-        if self.max_params_b is not None:
-            return self.max_params_b
-        return LEVEL_MAX_PARAMS_B[self.level] if self.level else None
-
-    def limits(self) -> dict[str, BudgetLimits]:
-        """The quantities that have a limit (co2_kg, cost_usd)."""
-        return {k: v for k in ("co2_kg", "cost_usd") if (v := getattr(self, k)).any()}
-
-
-class CacheConfig(_Strict):
-    """The request cache (``routerllm/cache.py``): a request asked again is answered with
-    its earlier answer, where that answer was fixed by the request (temperature 0 or a
-    seed), without running a model."""
-
-    enabled: bool = False
-    max_entries: int = Field(1000, ge=1, le=1_000_000)
-    ttl_s: float = Field(86_400.0, gt=0, description="seconds an answer is served from the cache")
-
-
-class OverrideRule(_Strict):
-    """A rule applied after the router (``routerllm/overrides.py``): a routed request
-    whose prompt meets every condition given goes to ``model``, to the smallest model
-    of ``tier``, or ``step`` models larger (negative: smaller) than its router chose."""
-
-    name: str = Field(min_length=1, max_length=80, description="shown in the decision's reason")
-    pattern: str | None = Field(
-        None, min_length=1, description="a regular expression found in the prompt (any case)"
-    )
-    min_chars: int | None = Field(None, ge=1, description="the prompt is at least this long")
-    max_chars: int | None = Field(None, ge=1, description="the prompt is at most this long")
-    math: bool | None = Field(
-        None, description="true: the prompt asks for a calculation; false: it does not"
-    )
-    model: str | None = Field(None, min_length=1, description="send it to this model")
-    tier: Literal["light", "medium", "heavy"] | None = Field(
-        None, description="send it to the smallest available model of this tier"
-    )
-    step: int | None = Field(None, ge=-10, le=10, description="models larger (+) or smaller (-)")
-
-    @model_validator(mode="after")
-    def _one_condition_one_action(self) -> OverrideRule:
-        if not self.name.strip():
-            raise ValueError("name is blank; give the rule a name its decisions can show")
-        conditions = [self.pattern, self.min_chars, self.max_chars, self.math]
-        if all(c is None for c in conditions):
-            raise ValueError("give at least one condition: pattern, min_chars, max_chars or math")
-        actions = [a for a in ("model", "tier", "step") if getattr(self, a) is not None]
-        if len(actions) != 1:
-            raise ValueError(f"give exactly one of model, tier or step (got {', '.join(actions) or 'none'})")  # fmt: skip
-        if self.step == 0:
-            raise ValueError("step 0 changes nothing; give a step of 1 or more, or -1 or less")
-        if self.pattern is not None:
-            from routerllm.overrides import check_pattern
-
-            check_pattern(self.pattern)
-        if self.min_chars and self.max_chars and self.min_chars > self.max_chars:
-            raise ValueError(f"min_chars {self.min_chars} is over max_chars {self.max_chars}")
-        return self
-
-
-class AppConfig(_Strict):
+class AppConfig(StrictConfig):
     """The whole config file."""
 
     models: list[ModelConfig] = Field(min_length=1)
@@ -456,14 +237,6 @@ class AppConfig(_Strict):
     def models_by_size(self) -> list[ModelConfig]:
         """Smallest first: tier, then parameter count."""
         return sorted(self.models, key=lambda m: m.size)
-
-
-def format_validation(err: ValidationError) -> str:
-    parts = []
-    for e in err.errors():
-        where = ".".join(str(p) for p in e["loc"]) or "(top level)"
-        parts.append(f"{where}: {e['msg'].removeprefix('Value error, ')}")
-    return "; ".join(parts)
 
 
 def resolve_config_path(path: str | os.PathLike[str] | None) -> Path:
