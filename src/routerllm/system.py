@@ -2,38 +2,33 @@
 
 ``RouterLLM`` is itself a backend (``generate(request) -> RoutedResult``, a
 ``Completion`` with routing and carbon fields), so the CLI, the server and the
-evaluation code all take one object and do not care whether it routes.
+evaluation code all take one object and do not care whether it routes. How it
+answers each routed request (cache, budgets, cascade, log) is in ``answering.py``.
 """
 
 from __future__ import annotations
 
 import contextlib
-import dataclasses
-import logging
 import os
 import threading
-import uuid
 from collections.abc import Iterator, Sequence
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
+from routerllm.answering import RequestAnswering
 from routerllm.backends.base import GenerationRequest
-from routerllm.cache import RequestCache, answered_again, cache_key
-from routerllm.carbon.budget import Admission, CarbonBudget, spent_so_far
-from routerllm.carbon.log_rows import RequestRecord, prompt_hash
+from routerllm.cache import RequestCache
+from routerllm.carbon.budget import CarbonBudget
 from routerllm.carbon.meter import (
     CarbonMeter,
-    Measurement,
     check_country,
     create_meter,
 )
 from routerllm.carbon.predictor import CarbonPredictor, Prediction
 from routerllm.carbon.request_log import RequestLog
 from routerllm.config import AppConfig, format_validation, load_config
-from routerllm.data.humaneval import HumanEvalProblem
 from routerllm.exceptions import (
     BatchError,
     ConfigError,
@@ -51,12 +46,9 @@ from routerllm.routers.base import Router, RoutingDecision, check_option_names, 
 from routerllm.routers.saved import load_router
 from routerllm.routing_scope import RoutingScope
 from routerllm.served_gate import ServedGate
-from routerllm.stubs import completed, stub_of
 
 if TYPE_CHECKING:
     import numpy as np
-
-log = logging.getLogger(__name__)
 
 
 def build_router(config: AppConfig) -> Router:
@@ -92,7 +84,7 @@ def _revalidate(config: AppConfig) -> None:
         raise ConfigError(f"invalid config: {format_validation(e)}") from None
 
 
-class RouterLLM:
+class RouterLLM(RequestAnswering):
     """Routes prompts to the smallest capable model and records what each request cost."""
 
     def __init__(
@@ -326,186 +318,6 @@ class RouterLLM:
                 ) from e
         return results
 
-    def _run(
-        self, req: GenerationRequest, decision: RoutingDecision, routing: Measurement, tag: str
-    ) -> RoutedResult:
-        reason = decision.reason
-        stub = stub_of(req) if self.config.generation.complete_stubs else None
-        if stub is not None:
-            reason += f"; asked to complete the function {stub.entry_point} in each model's code style"  # fmt: skip
-        cache, key = self.cache, None
-        if cache is not None:  # the generation settings the model's backend really uses
-            backend = self.manager.backend(decision.model)
-            cascade = self.config.cascade  # its steps, as available now: one back changes them
-            larger = self.scope.larger(decision.model) if cascade.enabled else []
-            key = cache_key(req, decision.model, backend.generation, cascade, larger)
-        # the same request in another thread meanwhile waits for this one's answer, rather
-        # than run the model again once it has (each model answers one caller at a time)
-        with cache.filling(key) if cache is not None and key is not None else contextlib.nullcontext():  # fmt: skip
-            if cache is not None and key is not None and (hit := cache.get(key)):
-                return self._from_cache(req, decision, routing, hit, tag)  # costs nothing to budget
-            admission = self._admit(req, decision, routing)
-            logged = True
-            try:
-                return self._answer(req, decision, admission, routing, stub, reason + admission.reason, tag, key)  # fmt: skip
-            except RequestLogError as e:
-                # answered, not logged: the budgets go on counting it (a row written to the
-                # log but not to the emissions CSV is counted from the log, not twice)
-                logged = e.result is None or e.logged
-                raise
-            finally:
-                if self.budget is not None:
-                    self.budget.release(admission, logged)
-
-    def _admit(
-        self, req: GenerationRequest, decision: RoutingDecision, routing: Measurement
-    ) -> Admission:
-        """The model the request goes to within the budgets (the decision's without
-        budgets), with its prediction."""
-        if self.budget is None:
-            return Admission(decision.model, "", self._predicted(req, decision.model))
-        smaller = self.scope.smaller(decision.model)
-        spent = spent_so_far(self.calls.routing_cost(routing), routing)
-        fixed = decision.router == FIXED
-        return self.budget.admit(decision.model, smaller, fixed, lambda m: self._predicted(req, m), spent)  # fmt: skip
-
-    def _answer(
-        self,
-        req: GenerationRequest,
-        decision: RoutingDecision,
-        admission: Admission,
-        routing: Measurement,
-        stub: HumanEvalProblem | None,
-        reason: str,
-        tag: str,
-        key: str | None,
-    ) -> RoutedResult:
-        """Generate (escalating where the cascade says), measure, price and log; cache the
-        answer under ``key`` unless the budgets changed it."""
-        name = admission.model
-        # the budgets changed the answer (or an escalation failed): it is not cached
-        budgeted = bool(admission.reason) or admission.model != decision.model
-        completion, loading, inference, cost = self.calls.attempt(name, req, stub)
-        by_energy = self.calls.priced_by_energy(name)
-        cascade = self.config.cascade
-        if cascade.enabled:  # imported only where used: it brings the sandbox and the parsers
-            from routerllm.cascade import next_larger, verify_answer, verify_stub
-        while cascade.enabled and (
-            bigger := next_larger(
-                self.config, self.scope.within_cap(self._available_models()), name
-            )
-        ):
-            with self.meter.measure("router_inference") as slot:
-                check = (
-                    verify_stub(stub, completion.text, self.calls.style(name), cascade.timeout_s)
-                    if stub is not None
-                    else verify_answer(req.prompt, completion.text, cascade.timeout_s)
-                )
-                failed = check.verdict == "failed"
-                gate = self.gate if self.gate is not None and self.gate.decides(name, bigger) else None  # fmt: skip
-                # A gate also weighs an answer to a function stub without examples to check.
-                weighed = failed or (stub is not None and check.unverified and gate is not None)
-                go, why = (failed, "") if gate is None or not weighed else gate.decide(name, bigger, completion, failed)  # fmt: skip
-            routing = routing.plus(slot.result)
-            if not weighed:
-                break
-            reason += (
-                f"; {name}'s answer failed {check.total - check.passed} of the request's {check.total} examples"
-                if failed
-                else f"; {name}'s answer could not be checked ({check.detail if check.total else 'the function states no examples'})"
-            )  # fmt: skip
-            if not go:
-                reason += f", not escalated to {bigger}: {why}"
-                break
-            spent = spent_so_far(
-                cost + self.calls.routing_cost(routing), routing, loading, inference
-            )
-            if self.budget is not None and (why := self.budget.escalation(admission, bigger, lambda m: self._predicted(req, m), spent)):  # fmt: skip
-                reason += f", not escalated to {bigger}: {why}"
-                budgeted = True
-                break
-            reason += f", escalated to {bigger}" + (f": {why}" if why else "")
-            try:
-                completion_, more_loading, more_inference, more_cost = self.calls.attempt(bigger, req, stub)  # fmt: skip
-            except RouterLLMError as e:  # keep the answer in hand rather than lose the request
-                log.warning("cascade: %s failed, keeping %s's answer: %s", bigger, name, e)
-                reason += f", which failed ({e}); kept {name}'s answer"
-                budgeted = True  # not the answer a later request should get: not cached
-                break
-            name, completion = bigger, completion_
-            loading = loading.plus(more_loading)
-            inference = inference.plus(more_inference)
-            cost += more_cost
-            by_energy = by_energy or self.calls.priced_by_energy(name)
-        components = {m.component: m for m in (routing, loading, inference)}
-        if by_energy:  # where energy is the price, routing energy is paid for too
-            cost += self.calls.routing_cost(routing)
-        if self.budget is not None and (broken := self.budget.settle(admission, spent_so_far(cost, *components.values()))):  # fmt: skip
-            log.warning("request over budget: %s", "; ".join(broken))
-            reason += "; over budget: " + "; ".join(broken)
-            budgeted = True
-        result = RoutedResult(
-            text=completion.text
-            if stub is None
-            else completed(stub, completion.text, self.calls.style(name)),  # fmt: skip
-            model=name,
-            prompt_tokens=completion.prompt_tokens,
-            completion_tokens=completion.completion_tokens,
-            latency_s=sum(m.duration_s for m in components.values()),
-            finish_reason=completion.finish_reason,
-            prompt_state=completion.prompt_state,
-            confidence=decision.confidence,
-            router=decision.router,
-            reason=reason,
-            cost_usd=cost,
-            components=components,
-            request_id=uuid.uuid4().hex,
-            predicted=admission.prediction,
-        )
-        with self.budget.recording(admission) if self.budget else contextlib.nullcontext():
-            self._logged(req, result, tag)
-        if key is not None and self.cache is not None and not budgeted:
-            # kept with what its making added to the routing's reason (the stub's code
-            # style, the cascade's checks and escalations): a later request's says so too
-            self.cache.put(key, dataclasses.replace(result, reason=reason[len(decision.reason) :]))
-        return result
-
-    def _logged(self, req: GenerationRequest, result: RoutedResult, tag: str) -> None:
-        """Log an answered request (``RequestLogError`` carries the answer if it cannot be)."""
-        record = RequestRecord(
-            id=result.request_id,
-            timestamp=datetime.now(timezone.utc).isoformat(timespec="microseconds"),
-            prompt_sha256=prompt_hash(req.prompt),
-            prompt_chars=len(req.prompt),
-            model=result.model,
-            router=result.router,
-            confidence=result.confidence,
-            prompt_tokens=result.prompt_tokens,
-            completion_tokens=result.completion_tokens,
-            latency_s=result.latency_s,
-            cost_usd=result.cost_usd,
-            components=result.components,
-            tag=tag,
-            finish_reason=result.finish_reason or "",
-        )
-        try:
-            self.log.append(record)
-        except RequestLogError as e:
-            e.result = result  # the answer was paid for: the caller can still have it
-            if e.logged:  # in the log, not in the emissions CSV: a restart would learn it
-                self.predictor.observe(record)
-            raise
-        self.predictor.observe(record)
-
-    def _from_cache(
-        self, req: GenerationRequest, decision: RoutingDecision, routing: Measurement, hit: RoutedResult, tag: str
-    ) -> RoutedResult:  # fmt: skip
-        """The cached answer ``hit``, as this request's, logged: only its routing was spent."""
-        cost = self.calls.routing_cost(routing) if self.calls.priced_by_energy(hit.model) else 0.0
-        result = answered_again(hit, decision, routing, cost)
-        self._logged(req, result, tag)
-        return result
-
     def feedback(self, request_id: str, score: float) -> None:
         """Rate the answer of a request this system routed (``RoutedResult.request_id``,
         one of its last 10,000; with ``router.learn: true``, one its router routed before
@@ -525,12 +337,3 @@ class RouterLLM:
                 raise PromptError(f"model must be a model's name, got {type(model).__name__}")
             self.config.model(model)  # a clear error for an unknown name
             return self._predicted(request, model)
-
-    def _predicted(self, req: GenerationRequest, model: str) -> Prediction | None:
-        # The prompt's own length, as the log keeps it: what the predictor learned from;
-        # the generation settings the model's backend holds, as the cache key does.
-        backend = self.manager.backend(model)
-        max_new = req.max_new_tokens or backend.generation.max_new_tokens
-        if backend.measured_locally:  # a local model writes no more than its context holds
-            max_new = min(max_new, backend.config.context_length)
-        return self.predictor.predict(model, len(req.prompt), max_new, backend.loaded)
