@@ -184,6 +184,47 @@ def test_interrupted_training_says_how_to_resume(tmp_path: Path) -> None:
     assert "resume=True" not in done.stderr and "requests" not in done.stderr
 
 
+def test_ctrl_c_before_a_resumed_run_trains_keeps_pointing_at_the_checkpoint(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Ctrl-C while --resume still reads its data (a long embedding, say) once said
+    "nothing to resume", though the checkpoint held the finished epochs."""
+    out = tmp_path / "o"
+    common = ["--out", str(out), "--encoder", "hashing", "--epochs", "3", "--json"]
+    assert (
+        main(["train", "--data", str(labelled(tmp_path / "d.json")), *common, "--epochs", "2"]) == 0
+    )
+    checkpoint = out / "checkpoints" / "checkpoint.pt"
+    before = checkpoint.read_bytes()
+    fifo = tmp_path / "data.json"  # the run blocks reading it: no race with the Ctrl-C
+    os.mkfifo(fifo)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "routerllm.cli", "train", "--data", str(fifo), *common, "--resume"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+    writer = None
+    while writer is None and proc.poll() is None:
+        try:  # succeeds once the run has opened the file to read it
+            writer = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)
+        except OSError:
+            time.sleep(0.05)
+    assert writer is not None, proc.communicate()
+    os.kill(proc.pid, signal.SIGINT)
+    _, stderr = proc.communicate(timeout=60)
+    os.close(writer)
+    assert proc.returncode == 130 and "Traceback" not in stderr
+    line = stderr.strip().splitlines()[-1]
+    assert "nothing to resume" not in line
+    assert line == (
+        f"interrupted before training resumed: {checkpoint} is unchanged; rerun the same "
+        "command (with --resume) to continue after its last finished epoch"
+    )
+    assert checkpoint.read_bytes() == before
+
+
 def test_interrupted_humaneval_says_the_same_command_continues(
     tiny_config_path: Path, tmp_path: Path
 ) -> None:

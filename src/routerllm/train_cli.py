@@ -265,6 +265,14 @@ def _train_interrupted(args: argparse.Namespace, error: KeyboardInterrupt) -> st
             f"interrupted: epochs 1-{saved} are saved in {checkpoint}; rerun the same "
             f"command with --resume to continue after epoch {saved}"
         )
+    checkpoint = Path(args.out) / "checkpoints" / "checkpoint.pt"
+    if getattr(args, "resume", False) and checkpoint.exists():
+        # Stopped before the loop resumed (reading the data, embedding it): the
+        # checkpoint's epochs are still there.
+        return (
+            f"interrupted before training resumed: {checkpoint} is unchanged; rerun the same "
+            f"command (with --resume) to continue after its last finished epoch"
+        )
     return (
         "interrupted before a first epoch was saved: nothing to resume (a router saved "
         f"in {args.out} before is unchanged)"
