@@ -317,6 +317,20 @@ def test_generate_data_does_not_replace_existing_splits_unasked(
     assert len(json.loads(mine.read_text())) == 28
 
 
+@pytest.mark.parametrize("router", ["classifier", "quality"])
+def test_testing_a_learning_router_by_type_says_to_train_it_and_give_its_folder(
+    router: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`test --router-type classifier` said "call fit(), or check that the saved router's
+    folder has its weights.npz": no folder was given, and the CLI has no fit()."""
+    data = labelled(tmp_path / "d.json")
+    line = user_error(capsys, "test", "--router-type", router, "--data", str(data))
+    assert line == (
+        f"error: router {router!r} learns: train it first (routerllm train --router {router} "
+        "--out DIR ...), then test it with --router-model DIR"
+    )
+
+
 def test_folders_and_foreign_files_are_named_as_such(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -105,6 +105,12 @@ def cmd_test(args: argparse.Namespace) -> int:
             router = load_router(args.router_model, config.models)
         else:
             router = create_router(args.router_type, config.models, args.seed)
+            if not router.is_trained:  # its own message speaks of fit(), not of the CLI
+                raise RouterLLMError(
+                    f"router {args.router_type!r} learns: train it first (routerllm train "
+                    f"--router {args.router_type} --out DIR ...), then test it with "
+                    f"--router-model DIR"
+                )
         proba_fn = getattr(router, "predict_proba", None)
         if router.name == "classifier" and proba_fn is not None:
             return router, proba_fn(prompts), True
