@@ -107,7 +107,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             f"--val {args.val} with a --data folder: the folder's val.json is the validation "
             f"split; give --data {Path(args.data) / 'train.json'} --val {args.val} to use another"
         )
-    written = [out / "config.json", out / "weights.npz", out / "checkpoints" / "checkpoint.pt"]
+    written = [out / "config.json", out / "weights.npz", _checkpoint(out)]
     refuse_overwriting("--out", written, _train_inputs(args))
     _check_out_folder(out)
     for path in written:  # now, not after an epoch of training
@@ -144,7 +144,7 @@ def _train_classifier(args: argparse.Namespace) -> dict[str, Any]:
         epochs=args.epochs, batch_size=args.batch_size, learning_rate=lr, warmup_steps=warmup,
         loss=loss, seed=args.seed, output_dir=str(out / "checkpoints"), progress=not args.json,
     )  # fmt: skip
-    if args.resume and not (out / "checkpoints" / "checkpoint.pt").exists():
+    if args.resume and not _checkpoint(out).exists():
         log.warning("--resume: no checkpoint in %s; training from the first epoch", out)
     history = router.fit(train, val, targs, resume=args.resume)
     router.save(out)
@@ -257,6 +257,12 @@ def _train_inputs(args: argparse.Namespace) -> list[tuple[str, Path]]:
     return inputs + ([("--val", Path(args.val))] if args.val else [])
 
 
+def _checkpoint(out: Path) -> Path:
+    """The classifier's training checkpoint in ``--out`` (``training.trainer.CHECKPOINT_NAME``
+    in ``output_dir``, given as ``out/checkpoints``)."""
+    return out / "checkpoints" / "checkpoint.pt"
+
+
 def _train_interrupted(args: argparse.Namespace, error: KeyboardInterrupt) -> str:
     # training.trainer.TrainingInterrupted says which epochs its checkpoint holds.
     saved, checkpoint = getattr(error, "saved_epoch", 0), getattr(error, "checkpoint", None)
@@ -265,7 +271,7 @@ def _train_interrupted(args: argparse.Namespace, error: KeyboardInterrupt) -> st
             f"interrupted: epochs 1-{saved} are saved in {checkpoint}; rerun the same "
             f"command with --resume to continue after epoch {saved}"
         )
-    checkpoint = Path(args.out) / "checkpoints" / "checkpoint.pt"
+    checkpoint = _checkpoint(Path(args.out))
     if getattr(args, "resume", False) and checkpoint.exists():
         # Stopped before the loop resumed (reading the data, embedding it): the
         # checkpoint's epochs are still there.
