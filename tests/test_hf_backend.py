@@ -43,13 +43,28 @@ MAX_NEW = 8
 PROMPT = "hello world write the code"
 
 
-def build_tiny_model(directory: Path, chat_template: str | None = None) -> Path:
-    """Save a real tokenizer + tiny Llama with ``save_pretrained`` (no network)."""
-    from tokenizers import Tokenizer, models, pre_tokenizers
+def build_tiny_model(
+    directory: Path, chat_template: str | None = None, sentencepiece: bool = False
+) -> Path:
+    """Save a real tokenizer + tiny Llama with ``save_pretrained`` (no network).
+    ``sentencepiece``: words are tokens with their space, "▁word", decoded as Llama's,
+    Mistral's and Phi-3's tokenizers decode them (the text's leading space dropped)."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers
     from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
-    tok = Tokenizer(models.WordLevel(vocab={w: i for i, w in enumerate(VOCAB)}, unk_token="[UNK]"))
+    vocab = [*SPECIALS, *(f"\u2581{w}" for w in VOCAB[len(SPECIALS) :])] if sentencepiece else VOCAB
+    tok = Tokenizer(models.WordLevel(vocab={w: i for i, w in enumerate(vocab)}, unk_token="[UNK]"))
     tok.pre_tokenizer = pre_tokenizers.Whitespace()
+    if sentencepiece:
+        tok.pre_tokenizer = pre_tokenizers.Metaspace(prepend_scheme="always")
+        tok.decoder = decoders.Sequence(
+            [
+                decoders.Replace("\u2581", " "),
+                decoders.ByteFallback(),
+                decoders.Fuse(),
+                decoders.Strip(" ", 1, 0),
+            ]
+        )
     tokenizer = PreTrainedTokenizerFast(
         tokenizer_object=tok,
         bos_token="<s>",
@@ -303,7 +318,23 @@ def test_raw_requests_skip_the_template_and_prefixes_start_the_answer(
             pad_token_id=chat._tokenizer.pad_token_id,
         )  # fmt: skip
     expected = chat._tokenizer.decode(out[0, len(ids["input_ids"]) :], skip_special_tokens=True)
-    assert prefixed.text == expected
+    assert prefixed.text == f" {expected}"  # as it continues "def sort": words are spaced
+
+
+def test_an_answer_continuing_text_keeps_its_leading_space(tmp_path: Path) -> None:
+    """A SentencePiece tokenizer (Llama's, Mistral's, Phi-3's) drops the leading space of
+    a text's first token: "\u2581return" alone decodes to "return". A raw or prefilled
+    answer continues the text before it, so its own first space is kept (the prefix
+    "def sort" and an answer "x" had read "def sortx"; a stub's indented body lost a
+    space of its indentation)."""
+    chat = make_backend(build_tiny_model(tmp_path, CHAT_TEMPLATE, sentencepiece=True))
+    for request in (
+        GenerationRequest(prompt=PROMPT, response_prefix="def sort"),
+        GenerationRequest(prompt=PROMPT, raw=True),
+    ):
+        c = chat.generate(request)
+        words = c.text.split()
+        assert words and c.text == "".join(f" {w}" for w in words), c.text
 
 
 def test_raw_and_prefix_together_and_bad_sampling_are_refused() -> None:

@@ -204,6 +204,8 @@ class HFBackend(Backend):
         latency = time.perf_counter() - start
         new_tokens = out[0, n_prompt:]
         text = self._tokenizer.decode(new_tokens, skip_special_tokens=True)
+        if request.raw or request.response_prefix:  # the answer continues a text
+            text = _continuation(self._tokenizer, out[0], n_prompt, text)
         finish = "length" if len(new_tokens) >= gen_kwargs["max_new_tokens"] else "stop"
         # Stop sequences are applied to the text, after generating up to the limit: an
         # answer that ends at one stopped there, it was not cut by the limit.
@@ -217,6 +219,18 @@ class HFBackend(Backend):
             latency_s=latency,
             finish_reason=finish,
         )
+
+
+def _continuation(tokenizer: Any, ids: Any, n_prompt: int, alone: str) -> str:
+    """The text of ``ids[n_prompt:]`` as it continues the prompt, whose last tokens
+    are decoded with it and then taken off: a SentencePiece tokenizer (Llama's,
+    Mistral's, Phi-3's) drops the leading space of a text's first token, so the
+    answer decoded ``alone`` lost its own ("def sort" + "x" read "def sortx"). ``alone``
+    where the two decodings do not line up."""
+    context = ids[max(0, n_prompt - 8) : n_prompt]
+    head = tokenizer.decode(context, skip_special_tokens=True)
+    whole = tokenizer.decode(ids[max(0, n_prompt - 8) :], skip_special_tokens=True)
+    return whole[len(head) :] if head and whole.startswith(head) else alone
 
 
 def _stop_at(tokenizer: Any, n_prompt: int, stops: Sequence[str]) -> Any:
