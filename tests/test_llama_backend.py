@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +13,7 @@ from routerllm.config import AppConfig, GenerationConfig, ModelConfig
 from routerllm.exceptions import BackendError, ModelUnavailableError, PromptError
 from routerllm.manager import LLMManager
 
-from .conftest import tiny_model
+from .conftest import GEMMA_TEMPLATE, gguf_with_chat_template, tiny_model
 
 
 def _backend(**extra):  # type: ignore[no-untyped-def]
@@ -51,6 +52,24 @@ def test_the_answer_ends_before_the_earliest_stop_sequence() -> None:
     for stop in (["s", "o"], ["o", "s"]):
         out = backend.generate(GenerationRequest("def f(x):", raw=True, stop=stop))
         assert out.text == "" and out.finish_reason == "stop"
+
+
+def test_a_prefilled_answer_reads_the_chat_templates_bos_once(tmp_path: Path) -> None:
+    """A chat template that writes the BOS itself (Gemma's, Llama 3's, Mistral's): the
+    prefilled prompt was sent as text, to which llama.cpp added a second BOS, with a
+    RuntimeWarning "Detected duplicate leading <s>" on stderr and a degraded answer;
+    it is read as the chat request reads it, the prefix's tokens added."""
+    path = gguf_with_chat_template(tmp_path / "gemma.gguf", GEMMA_TEMPLATE)
+    backend = _backend(gguf={"path": str(path)})
+    chat = GenerationRequest("hello")
+    prefilled = GenerationRequest("hello", response_prefix="def")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # llama-cpp-python warns of a duplicate BOS
+        n_chat, n_prefilled = (backend.generate(r).prompt_tokens for r in (chat, prefilled))
+    assert n_prefilled == n_chat + backend.count_tokens("def") - 1  # count_tokens adds a BOS
+    for request, n in ((chat, n_chat), (prefilled, n_prefilled)):
+        assert backend.prompt_tokens(request) == n  # as counted for the context check
+    backend.unload()
 
 
 def test_corrupt_gguf_is_a_clear_error(tmp_path: Path, tiny_gguf: Path) -> None:

@@ -169,9 +169,11 @@ class LlamaCppBackend(Backend):
                 out = self._llm.create_chat_completion(messages=chat_messages(request), **kwargs)
                 text = out["choices"][0]["message"]["content"] or ""
                 return out, cut_at_stop(text, request.stop)
-            prompt, stop = plain_text(request), list[str]()
+            prompt: str | list[int] = plain_text(request)
+            stop = list[str]()
             if self._chat_template and request.response_prefix:
-                prompt, stop = self._templated(request)
+                templated, stop = self._templated(request)
+                prompt = self._tokens(templated, templated=True)
             kwargs["stop"] = [*(request.stop or []), *stop] or None
             out = self._llm.create_completion(prompt=prompt, stopping_criteria=criteria, **kwargs)
             return out, cut_at_stop(out["choices"][0]["text"], kwargs["stop"] or [])
@@ -200,10 +202,19 @@ class LlamaCppBackend(Backend):
         and guessing the template's share undercounted a conversation by half, and the
         answer was cut short, its finish reason "length", where llama.cpp capped it."""
         self.load()
-        text = plain_text(request)
         if self._chat_template and not request.raw:
-            text = self._templated(request)[0]
-        return len(self._llm.tokenize(text.encode("utf-8"), add_bos=True, special=True))
+            return len(self._tokens(self._templated(request)[0], templated=True))
+        return len(self._tokens(plain_text(request), templated=False))
+
+    def _tokens(self, text: str, templated: bool) -> list[int]:
+        """``text`` tokenized as llama.cpp reads it: markers as special tokens, a BOS
+        first where the model wants one. A chat template that writes the BOS itself
+        (Gemma's, Llama 3's) gets no second one: a prefilled prompt sent as text did,
+        with llama-cpp-python's warning of a duplicate BOS and a degraded answer."""
+        tokens: list[int] = self._llm.tokenize(text.encode("utf-8"), add_bos=True, special=True)
+        if templated and len(tokens) > 1 and tokens[0] == tokens[1] == self._llm.token_bos():
+            del tokens[0]
+        return tokens
 
     def generate(self, request: GenerationRequest) -> Completion:
         self.load()
