@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
 from pathlib import Path
 
@@ -70,6 +71,21 @@ def test_a_prefilled_answer_reads_the_chat_templates_bos_once(tmp_path: Path) ->
     for request, n in ((chat, n_chat), (prefilled, n_prefilled)):
         assert backend.prompt_tokens(request) == n  # as counted for the context check
     backend.unload()
+
+
+def test_an_answer_cut_inside_a_character_keeps_to_max_new_tokens() -> None:
+    """The tiny model's 62nd token after "the" ends inside a UTF-8 character: llama-cpp-
+    python sampled on past max_tokens until the character was whole, so 62 tokens asked
+    gave 65, and where the 62 filled the context the request failed ("llama.cpp
+    generation failed: llama_decode returned 1") instead of being cut at the limit."""
+    request = GenerationRequest("the", raw=True, max_new_tokens=62)
+    free = _backend().generate(dataclasses.replace(request, max_new_tokens=70))
+    assert free.completion_tokens == 70  # it goes on: the cut is not at an end
+    for backend in (_backend(), _backend(context_length=64)):  # 2 + 62 tokens: full
+        out = backend.generate(request)
+        assert (out.completion_tokens, out.finish_reason) == (62, "length")
+        assert free.text.startswith(out.text) and len(out.text) < len(free.text)
+        backend.unload()
 
 
 def test_corrupt_gguf_is_a_clear_error(tmp_path: Path, tiny_gguf: Path) -> None:

@@ -68,6 +68,28 @@ def next_token_scores(llm: Any, tokens: list[int], batched: bool = True) -> tupl
     return nll, logits.argmax(axis=1)
 
 
+class _TokenCap:
+    """A logits processor: after ``max_tokens`` tokens the answer can only end (the
+    ``end`` token). llama-cpp-python samples on past ``max_tokens`` while the last token
+    ends inside a UTF-8 character (an emoji or a CJK character split into byte tokens):
+    the answer had more tokens than asked and, where the limit was the end of the
+    context, the request failed (llama_decode returned 1). ``reached``: it was cut so."""
+
+    def __init__(self, max_tokens: int, end: int) -> None:
+        self.left, self.end, self.reached = max_tokens, end, False
+
+    def __call__(self, _ids: Any, scores: Any) -> Any:  # once per token sampled
+        if self.left > 0:
+            self.left -= 1
+            return scores
+        import numpy as np
+
+        self.reached = True
+        only_end = np.full_like(scores, -np.inf)
+        only_end[self.end] = 0.0
+        return only_end
+
+
 class LlamaCppBackend(Backend):
     """A GGUF file run by llama.cpp on the CPU (or GPU when llama.cpp was built for it)."""
 
@@ -238,6 +260,11 @@ class LlamaCppBackend(Backend):
         }
         if sampling.seed is not None:
             kwargs["seed"] = sampling.seed
+        cap = _TokenCap(max_tokens, int(self._llm.token_eos()))
+        if cap.end >= 0:
+            from llama_cpp import LogitsProcessorList
+
+            kwargs["logits_processor"] = LogitsProcessorList([cap])
         if request.prompt_state and self._state is None:
             from routerllm.backends.llama_state import PromptState
 
@@ -262,6 +289,6 @@ class LlamaCppBackend(Backend):
             prompt_tokens=prompt_tokens,
             completion_tokens=int(usage.get("completion_tokens", 0)),
             latency_s=latency,
-            finish_reason=out["choices"][0].get("finish_reason"),
+            finish_reason="length" if cap.reached else out["choices"][0].get("finish_reason"),
             prompt_state=state,
         )
