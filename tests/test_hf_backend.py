@@ -9,6 +9,7 @@ are pointed at temporary directories.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 from collections.abc import Callable
@@ -235,6 +236,19 @@ def test_request_max_new_tokens_overrides_the_default(backend: HFBackend) -> Non
     c = backend.generate(GenerationRequest(prompt=PROMPT, max_new_tokens=2))
     assert 0 < c.completion_tokens <= 2
     assert c.finish_reason == ("length" if c.completion_tokens == 2 else "stop")
+
+
+def test_an_answer_ending_at_the_limit_has_finish_reason_stop(model_dir: Path) -> None:
+    """The model's end token as the last one allowed: the answer is complete, not cut
+    by the limit (it said "length", as if cut short, counted by the cut_answers advice)."""
+    b = make_backend(model_dir, max_new_tokens=40)
+    request = GenerationRequest(prompt="hello or", repetition_penalty=1.0)
+    free = b.generate(request)
+    assert free.finish_reason == "stop" and free.completion_tokens == 9  # ends by itself
+    at_limit = b.generate(dataclasses.replace(request, max_new_tokens=9))
+    assert (at_limit.text, at_limit.finish_reason) == (free.text, "stop")
+    cut = b.generate(dataclasses.replace(request, max_new_tokens=8))
+    assert cut.finish_reason == "length" and cut.completion_tokens == 8
 
 
 def test_load_and_unload_toggle_loaded(model_dir: Path) -> None:

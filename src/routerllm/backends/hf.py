@@ -150,6 +150,14 @@ class HFBackend(Backend):
             if torch.cuda.is_available():
                 torch.cuda.empty_cache()
 
+    def _ended(self, new_tokens: Any) -> bool:
+        """The answer's last token is one the model ends with (its generation config's,
+        else its tokenizer's end token): it ended there, even at the token limit."""
+        end = self._model.generation_config.eos_token_id
+        end = self._tokenizer.eos_token_id if end is None else end
+        ends = end if isinstance(end, list) else [end]
+        return len(new_tokens) > 0 and int(new_tokens[-1]) in ends
+
     def _encode(self, request: GenerationRequest) -> Any:
         tok = self._tokenizer
         if getattr(tok, "chat_template", None) and not request.raw:
@@ -206,7 +214,8 @@ class HFBackend(Backend):
         text = self._tokenizer.decode(new_tokens, skip_special_tokens=True)
         if request.raw or request.response_prefix:  # the answer continues a text
             text = _continuation(self._tokenizer, out[0], n_prompt, text)
-        finish = "length" if len(new_tokens) >= gen_kwargs["max_new_tokens"] else "stop"
+        cut = len(new_tokens) >= gen_kwargs["max_new_tokens"] and not self._ended(new_tokens)
+        finish = "length" if cut else "stop"
         # Stop sequences are applied to the text, after generating up to the limit: an
         # answer that ends at one stopped there, it was not cut by the limit.
         if (stopped := cut_at_stop(text, request.stop)) != text:
