@@ -38,10 +38,19 @@ def test_generate_reports_usage_and_latency() -> None:
     assert not backend.loaded
 
 
-def test_prompt_longer_than_context_is_rejected() -> None:
+def test_prompt_longer_than_context_is_rejected(tmp_path: Path) -> None:
     backend = _backend(context_length=64)
-    with pytest.raises(PromptError, match="too long for model 'tiny'"):
+    with pytest.raises(PromptError, match="too long for model 'tiny'") as error:
         backend.generate(GenerationRequest("word " * 200))
+    # the chat template is named where the model has one and the request used it (it was
+    # named for a model without one too, and for a raw request)
+    assert "chat template" not in str(error.value)
+    path = gguf_with_chat_template(tmp_path / "gemma.gguf", GEMMA_TEMPLATE)
+    chat = _backend(context_length=64, gguf={"path": str(path)})
+    for raw, named in ((False, True), (True, False)):
+        with pytest.raises(PromptError, match="too long for model 'tiny'") as error:
+            chat.generate(GenerationRequest("word " * 200, raw=raw))
+        assert ("with the model's chat template" in str(error.value)) == named
 
 
 def test_the_answer_ends_before_the_earliest_stop_sequence() -> None:

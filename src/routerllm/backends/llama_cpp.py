@@ -224,9 +224,13 @@ class LlamaCppBackend(Backend):
         and guessing the template's share undercounted a conversation by half, and the
         answer was cut short, its finish reason "length", where llama.cpp capped it."""
         self.load()
-        if self._chat_template and not request.raw:
+        if self._templates(request):
             return len(self._tokens(self._templated(request)[0], templated=True))
         return len(self._tokens(plain_text(request), templated=False))
+
+    def _templates(self, request: GenerationRequest) -> bool:
+        """Whether the model's chat template frames ``request`` (not a raw one)."""
+        return bool(self._chat_template) and not request.raw
 
     def _tokens(self, text: str, templated: bool) -> list[int]:
         """``text`` tokenized as llama.cpp reads it: markers as special tokens, a BOS
@@ -244,8 +248,9 @@ class LlamaCppBackend(Backend):
         n_ctx = int(self._llm.n_ctx())
         n_prompt = self.prompt_tokens(request)
         if n_prompt >= n_ctx:
+            templated = " with the model's chat template" if self._templates(request) else ""
             raise PromptError(
-                f"prompt is {n_prompt} tokens with the model's chat template, too long for "
+                f"prompt is {n_prompt} tokens{templated}, too long for "
                 f"model {self.name!r} (context {n_ctx} tokens); shorten it or use a model "
                 f"with a longer context",
                 "prompt",
