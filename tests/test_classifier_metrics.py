@@ -73,11 +73,23 @@ def test_zero_division_counts_as_zero() -> None:
         ([[0, 1]], [[0, 1]], None, "1-D"),
         ([0, 1], [0, 2], [0, 1], r"\['2'\] are not in the given labels"),
         ([0, 1], [0, 1], [0, 0, 1], "distinct"),
+        # text against numbers: was a KeyError from confusion_matrix
+        (["light", "heavy"], [0, 1], None, "one kind, both text or both numbers"),
+        ([0, None], [0, 1], None, "comparable values"),
     ],
 )
 def test_bad_labels(y_true: object, y_pred: object, labels: list[int] | None, message: str) -> None:
     with pytest.raises(RouterLLMError, match=message):
         confusion_matrix(y_true, y_pred, labels)
+
+
+def test_text_labels_against_numbers_are_refused_not_scored_zero() -> None:
+    # "1" never equals 1: the accuracy was a silent 0.0 (and macro F1 raised KeyError),
+    # where the same labels as numbers score 1.0.
+    assert accuracy([1, 2], [1, 2]) == 1.0
+    for metric in (accuracy, macro_f1, classification_report):
+        with pytest.raises(RouterLLMError, match="one kind"):
+            metric(["1", "2"], [1, 2])
 
 
 class FakeClock:

@@ -60,12 +60,24 @@ def _labels(
             f"y_true and y_pred must be non-empty 1-D arrays of equal length; "
             f"got shapes {t.shape} and {p.shape}"
         )
+    # Text against numbers ("1" vs 1) never matches: every item would count as wrong.
+    if (t.dtype.kind in "US") != (p.dtype.kind in "US"):
+        raise RouterLLMError(
+            f"y_true and y_pred must hold labels of one kind, both text or both numbers; "
+            f"got {t.dtype} and {p.dtype}: convert one to the other's kind"
+        )
+    try:
+        union = np.union1d(t, p).tolist()
+    except TypeError as e:  # e.g. None among numbers: labels that cannot be sorted
+        raise RouterLLMError(
+            f"labels must be comparable values (all text or all numbers): {e}"
+        ) from e
     if labels is None:
-        return t, p, np.union1d(t, p).tolist()
+        return t, p, union
     known = list(labels)
     if len(set(known)) != len(known) or not known:
         raise RouterLLMError("labels must be a non-empty list of distinct labels")
-    unknown = set(np.union1d(t, p).tolist()) - set(known)
+    unknown = set(union) - set(known)
     if unknown:
         raise RouterLLMError(f"labels {sorted(map(str, unknown))} are not in the given labels")
     return t, p, known
