@@ -57,6 +57,7 @@ def test_resamples_meeting_the_target_follow_the_draws() -> None:
 
 def test_the_target_allows_exactly_its_margin() -> None:
     assert Target().met(0.700 - 0.720, 0.7)  # 2 points lower, in floating point
+    assert Target().met(0.0, (0.007 * 3) / (0.01 * 3))  # 0.7000000000000001: 70 % exactly
     assert not Target().met(-0.021, 0.7) and not Target().met(0.0, 0.701)
 
 
