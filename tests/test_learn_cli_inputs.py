@@ -102,6 +102,21 @@ def test_a_plot_never_replaces_an_input(tmp_path: Path, capsys: pytest.CaptureFi
     assert (data.read_bytes(), test.read_bytes()) == before
 
 
+def test_a_test_set_without_a_training_model_says_what_to_give(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = write_json(tmp_path / "train.json", *make_rows(40, 0))
+    rows = json.loads(data.read_text())
+    for row in rows:
+        del row["scores"]["big"]
+    (tmp_path / "t").mkdir()
+    (tmp_path / "t" / "test.json").write_text(json.dumps(rows))
+    line = user_error(capsys, "eval-routing", "--data", str(data),
+                      "--test", str(tmp_path / "t" / "test.json"), "--encoder", "hashing")  # fmt: skip
+    assert "has no scores for big, which the training data" in line
+    assert "give a test set scored on each of them" in line
+
+
 def test_train_and_generate_data_never_write_over_their_input(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -159,6 +159,13 @@ def evaluate_routing(
         train, test_set = split_dataset(train, test_fraction, seed)
     else:
         test_set = test if isinstance(test, OutcomeDataset) else load_outcomes(test)
+        if missing := [m for m in train.models if m not in test_set.models]:
+            raise DataError(
+                f"{test_set.where} has no scores for {', '.join(missing)}, which the "
+                f"training data {train.where} has: the routers choose among the training "
+                f"data's models, so give a test set scored on each of them (or leave "
+                f"--test out to hold out part of the training data)"
+            )
         if test_set.models != train.models:
             test_set = test_set.restrict_models(train.models)
     test_set, removed = without(test_set, train)
