@@ -95,6 +95,36 @@ def test_split_keeps_near_duplicate_groups_together() -> None:
     assert len(train) + len(val) + len(test) == 220
 
 
+def test_split_keeps_one_request_with_other_modifiers_in_one_split() -> None:
+    """The same request with another politeness, context or suffix ("Implement a
+    stack in C#. Thanks!" in train, "I've been stuck on this for a while. Implement a
+    stack in C#." in test) is a near-duplicate: the default dataset's 10,000 prompts
+    hold 5,734 requests, and 1,007 of them crossed splits."""
+    base = generate(200, seed=1, modifiers=False)
+    wrapped = [
+        LabeledPrompt(f"I'm new to this. {i.text} Thanks in advance!", i.label) for i in base
+    ]
+    polite = [
+        LabeledPrompt(f"Could you please {i.text[0].lower()}{i.text[1:]}", i.label)
+        for i in base[:40]
+    ]
+    parts = split(base + wrapped + polite, seed=2)
+    where = {item.text: k for k, part in enumerate(parts) for item in part}
+    assert [where[w.text] for w in wrapped] == [where[b.text] for b in base]
+    assert [where[p.text] for p in polite] == [where[b.text] for b in base[:40]]
+    assert check_leakage(*parts).ok
+    report = check_leakage([base[0]], [wrapped[0]], [polite[0]])
+    assert len(report.near) == 3 and not report.ok
+
+
+def test_default_split_keeps_every_request_in_one_split(full: list[LabeledPrompt]) -> None:
+    train, val, test = split(full)
+    assert (len(train), len(val), len(test)) == (7_000, 1_500, 1_500)
+    # the requests, without the generator's modifiers, of each split are disjoint
+    requests = [{synthetic.request_key(i.text) for i in part} for part in (train, val, test)]
+    assert not (requests[0] & requests[1] or requests[0] & requests[2] or requests[1] & requests[2])
+
+
 def test_split_rejects_bad_fractions() -> None:
     with pytest.raises(DataError, match="fractions"):
         split(generate(8), (0.5, 0.5))

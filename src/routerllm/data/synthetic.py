@@ -90,6 +90,33 @@ def near_duplicate_key(text: str) -> str:
     return re.sub(r"[\W_]+", "", text.lower())
 
 
+def _words(text: str) -> tuple[str, ...]:
+    return tuple(re.findall(r"[^\W_]+", text.lower()))
+
+
+# The modifiers _render wraps a request in, as words, longest first (so "could you
+# please" is taken whole, not as "could you"), in the order they are taken off.
+_MODIFIER_WORDS = tuple(
+    sorted({_words(m) for m in modifiers}, key=len, reverse=True)
+    for modifiers in (CONTEXT_PREFIXES, [p for p, _ in POLITE_PREFIXES], SUFFIXES)
+)
+
+
+def request_key(text: str) -> str:
+    """:func:`near_duplicate_key` of the request without the generator's modifiers
+    (a context, politeness, a suffix): "Hi! Could you explain entropy? Thanks!" and
+    "Explain entropy." are one request, which :func:`split` keeps in one split."""
+    words = _words(text)
+    for at_start, options in zip((True, True, False), _MODIFIER_WORDS, strict=True):
+        for option in options:
+            if len(option) < len(words) and (
+                words[: len(option)] == option if at_start else words[-len(option) :] == option
+            ):
+                words = words[len(option) :] if at_start else words[: -len(option)]
+                break
+    return "".join(words)
+
+
 def _rng(seed: Any) -> np.random.Generator:
     """The generator ``seed`` stands for (an integer seed or a Generator itself)."""
     if isinstance(seed, np.random.Generator):
@@ -264,8 +291,9 @@ def split(
 ) -> tuple[list[LabeledPrompt], list[LabeledPrompt], list[LabeledPrompt]]:
     """Stratified train/val/test split in which near-duplicates never cross splits.
 
-    Items with the same :func:`near_duplicate_key` form one group, placed whole
-    in one split (stratified by the label of its first item). With no
+    Items with the same :func:`request_key` (the same request, up to case,
+    punctuation and the generator's modifiers) form one group, placed whole in one
+    split (stratified by the label of its first item). With no
     near-duplicates each class is split exactly by largest-remainder rounding
     (10,000 balanced items -> 7,000/1,500/1,500).
     """
@@ -274,7 +302,7 @@ def split(
     rng = _rng(seed)
     groups: dict[str, list[LabeledPrompt]] = {}
     for item in items:
-        groups.setdefault(near_duplicate_key(item.text), []).append(item)
+        groups.setdefault(request_key(item.text), []).append(item)
     by_label: dict[int, list[list[LabeledPrompt]]] = {}
     for group in groups.values():
         by_label.setdefault(group[0].label, []).append(group)
@@ -316,7 +344,8 @@ class LeakageReport:
 def check_leakage(
     train: Sequence[LabeledPrompt], val: Sequence[LabeledPrompt], test: Sequence[LabeledPrompt]
 ) -> LeakageReport:
-    """Report prompts of one split that reappear, exactly or nearly, in another."""
+    """Report prompts of one split that reappear, exactly or nearly (the same
+    :func:`request_key`), in another."""
     named = {
         name: list_of(part, LabeledPrompt, name, DataError)
         for name, part in zip(SPLIT_NAMES, (train, val, test), strict=True)
@@ -326,10 +355,10 @@ def check_leakage(
     for i, a in enumerate(SPLIT_NAMES):
         keys_a: dict[str, set[str]] = {}
         for item in named[a]:
-            keys_a.setdefault(near_duplicate_key(item.text), set()).add(item.text)
+            keys_a.setdefault(request_key(item.text), set()).add(item.text)
         for b in SPLIT_NAMES[i + 1 :]:
             for text_b in sorted({item.text for item in named[b]}):
-                for text_a in sorted(keys_a.get(near_duplicate_key(text_b), ())):
+                for text_a in sorted(keys_a.get(request_key(text_b), ())):
                     if text_a == text_b:
                         exact.append((a, b, text_a))
                     else:
