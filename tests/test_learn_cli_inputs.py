@@ -395,6 +395,29 @@ def test_generate_data_refuses_tiny_codes_too_small_for_every_split(
     assert line.endswith("give --n 30 or more") and not out.exists()
 
 
+def test_generate_data_refuses_an_out_file_before_reading_tiny_codes(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """--out naming a file (or a folder under one) was found only when the first split
+    was written: after reading, balancing and splitting the whole tiny-codes file (the
+    real one holds 1.6M rows)."""
+    from routerllm.data import tiny_codes
+
+    def read(*args: object) -> None:
+        raise AssertionError("read the tiny-codes file before checking --out")
+
+    monkeypatch.setattr(tiny_codes, "_read_rows", read)
+    tiny = tiny_codes_file(tmp_path / "tc.jsonl", 20)
+    file = tmp_path / "notes.txt"
+    file.write_text("mine")
+    for out in (file, file / "data"):
+        line = user_error(capsys, "generate-data", "--tiny-codes", str(tiny), "--out", str(out))
+        assert line == (
+            f"error: --out {out}: {file} exists and is not a directory; choose another --out"
+        )
+    assert file.read_text() == "mine"
+
+
 def test_humaneval_out_under_a_file_names_the_file(
     tiny_config_path: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -83,7 +83,14 @@ def refuse_replacing_splits(
 ) -> None:
     """A clear error when ``out`` already holds a split file and ``overwrite`` is not
     set: they may be the user's own, hand-made splits. ``folder`` and ``flag`` name
-    the folder and the way to allow replacing them (an argument, a CLI option)."""
+    the folder and the way to allow replacing them (an argument, a CLI option).
+    A file where ``out`` or a folder above it goes is refused too: before the work,
+    which may read a large file, not when the first split is written."""
+    nearest = next((p for p in (out, *out.parents) if p.exists()), None)
+    if nearest is not None and not nearest.is_dir():
+        raise DataError(
+            f"{folder} {out}: {nearest} exists and is not a directory; choose another {folder}"
+        )
     if folders := [f"{k}.json" for k in SPLIT_FILES if (out / f"{k}.json").is_dir()]:
         raise DataError(
             f"{folder} {out} holds a folder named {folders[0]}, where a split file goes: "

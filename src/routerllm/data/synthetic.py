@@ -392,14 +392,12 @@ def write_dataset(
     Split files already in ``out_dir`` (perhaps the user's own) are replaced only
     with ``overwrite=True``; otherwise :class:`DataError`, before any work."""
     out = as_path(out_dir, "the dataset folder")
-    if out.exists() and not out.is_dir():
-        raise DataError(f"{out} exists and is not a directory")
+    refuse_replacing_splits(out, overwrite)
     if not is_integer(n) or n < MIN_DATASET_SIZE:
         raise DataError(
             f"n must be an integer >= {MIN_DATASET_SIZE} so that every split holds every "
             f"class, got {n!r}"
         )
-    refuse_replacing_splits(out, overwrite)
     full = generate(n, seed)
     train, val, test = split(full, fractions, seed)
     report = check_leakage(train, val, test)
