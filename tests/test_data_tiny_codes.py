@@ -174,6 +174,18 @@ def test_missing_columns_name_the_columns_found(tmp_path: Path, name: str) -> No
         load_tiny_codes(write_rows(tmp_path / name, rows))
 
 
+def test_a_json_of_empty_columns_reads_no_rows(tmp_path: Path) -> None:
+    """{"prompt": [], "target_audience": []} said "1 rows read; 1 without a text
+    prompt": a placeholder row, made for the column check, was counted as data."""
+    empty = tmp_path / "empty.json"
+    empty.write_text('{"prompt": [], "target_audience": [], "response": []}')
+    with pytest.raises(DataError, match=r"\(0 rows read; 0 without a text prompt;"):
+        load_tiny_codes(empty)
+    empty.write_text('{"prompt": [], "audience": []}')
+    with pytest.raises(DataError, match="target_audience; columns found: prompt, audience$"):
+        load_tiny_codes(empty)
+
+
 def test_bad_files(tmp_path: Path) -> None:
     with pytest.raises(DataError, match="not found"):
         load_tiny_codes(tmp_path / "missing.jsonl")

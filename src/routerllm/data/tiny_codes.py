@@ -152,14 +152,20 @@ def _read_rows(path: Path) -> Iterator[tuple[str, str]]:
     raise DataError(f"{path}: unsupported format; use .parquet, .jsonl(.gz), .json or .csv")
 
 
+def _check_columns(path: Path, names: Sequence[Any]) -> None:
+    """A clear error unless the file's column ``names`` hold every required one."""
+    if missing := [c for c in REQUIRED_COLUMNS if c not in names]:
+        raise DataError(
+            f"{path}: missing tiny-codes column(s) {', '.join(missing)}; "
+            f"columns found: {', '.join(map(str, names)) or '(none)'}"
+        )
+
+
 def _pairs(path: Path, rows: Iterator[dict[str, Any]]) -> Iterator[tuple[str, str]]:
     """Check the columns on the first row, then yield (prompt, audience) per row."""
     for i, row in enumerate(rows):
-        if i == 0 and (missing := [c for c in REQUIRED_COLUMNS if c not in row]):
-            raise DataError(
-                f"{path}: missing tiny-codes column(s) {', '.join(missing)}; "
-                f"columns found: {', '.join(map(str, row)) or '(none)'}"
-            )
+        if i == 0:
+            _check_columns(path, list(row))
         try:
             prompt, audience = row["prompt"], row["target_audience"]
         except KeyError as e:
@@ -210,10 +216,9 @@ def _json_rows(path: Path) -> Iterator[dict[str, Any]]:
             raise DataError(f"{path}: expected a list of rows or a mapping of column lists")
         if len({len(v) for v in columns.values()}) > 1:
             raise DataError(f"{path}: the column lists have different lengths")
+        _check_columns(path, list(columns))  # here too when the columns hold no rows
         for values in zip(*columns.values(), strict=True):
             yield dict(zip(columns, values, strict=True))
-        if not any(columns.values()):
-            yield dict.fromkeys(columns)  # let the column check see the names
     elif isinstance(raw, list):
         for i, row in enumerate(raw):
             if not isinstance(row, dict):
@@ -269,12 +274,7 @@ def _pyarrow_rows(path: Path) -> Iterator[dict[str, Any]]:
         parquet = pq.ParquetFile(path)
     except Exception as e:  # pyarrow raises its own ArrowInvalid for non-parquet files
         raise DataError(f"{path}: cannot read parquet ({e})") from e
-    names = parquet.schema_arrow.names
-    if missing := [c for c in REQUIRED_COLUMNS if c not in names]:
-        raise DataError(
-            f"{path}: missing tiny-codes column(s) {', '.join(missing)}; "
-            f"columns found: {', '.join(names) or '(none)'}"
-        )
+    _check_columns(path, parquet.schema_arrow.names)
     # Only the two columns we use: the responses would take gigabytes.
     for batch in parquet.iter_batches(columns=list(REQUIRED_COLUMNS)):
         yield from batch.to_pylist()
