@@ -183,6 +183,52 @@ def test_threads_sharing_a_system_are_each_measured(tiny_config: AppConfig) -> N
         assert logged == pytest.approx({r.request_id: r.energy_kwh for r in results})
 
 
+def test_a_stub_too_long_for_a_model_another_thread_is_evicting_does_not_deadlock(
+    tiny_config: AppConfig,
+) -> None:
+    """Explaining a stub's PromptError asked the manager (its lock) while the model's lock
+    was held: a load evicting that model holds the first and waits for the second."""
+    tiny_config.carbon.enabled = False  # with CodeCarbon the meter's turn kept them apart
+    tiny_config.manager.memory_budget_gb = 0.15  # one model at a time: loads evict
+    # not a with block: closing would wait for the threads, were they deadlocked
+    system = RouterLLM(tiny_config)
+    system.generate("warm up", model="tiny-light")
+    manager, light = system.manager, system.manager.backend("tiny-light")
+    evicting, outcome = threading.Event(), {}
+    model_lock = manager._model_lock
+
+    def watched_lock(name: str) -> threading.RLock:
+        if name == "tiny-light" and threading.current_thread().name == "loader":
+            evicting.set()  # under the manager's lock, about to wait for tiny-light's
+        return model_lock(name)
+
+    def too_long(req: GenerationRequest) -> object:
+        loader.start()
+        assert evicting.wait(60)
+        raise PromptError("prompt too long for model 'tiny-light'", "prompt")
+
+    def run(key: str, prompt: str, model: str) -> None:
+        try:
+            outcome[key] = system.generate(prompt, model=model)
+        except BaseException as e:  # noqa: BLE001 - reported by the asserts
+            outcome[key] = e
+
+    manager._model_lock = watched_lock  # type: ignore[method-assign]
+    light.generate = too_long  # type: ignore[method-assign]
+    stub = 'def f(x):\n    """Return x."""\n'
+    loader = threading.Thread(target=run, args=("load", "hi", "tiny-medium"), name="loader", daemon=True)  # fmt: skip
+    asker = threading.Thread(target=run, args=("stub", stub, "tiny-light"), daemon=True)
+    asker.start()
+    asker.join(30)
+    loader.join(5)
+    assert not asker.is_alive() and not loader.is_alive(), "deadlocked"
+    assert isinstance(outcome["stub"], PromptError), outcome
+    assert "a function stub, asked in tiny-light's" in str(outcome["stub"])
+    assert outcome["load"].model == "tiny-medium"  # type: ignore[union-attr]
+    assert system.log.count() == 2
+    system.close()
+
+
 def test_a_conversation_is_a_request_with_history() -> None:
     r = GenerationRequest("And now?", system="S", history=[["user", "A"], ("assistant", "B")])  # type: ignore[list-item]
     assert r.history == (("user", "A"), ("assistant", "B"))

@@ -52,22 +52,23 @@ class ModelCalls:
         # answer is estimated from its figures, only timed here: it takes no turn at
         # the meters, which its server, when it runs in this process, waits for.
         meter = self.meter if self.manager.backend(name).measured_locally else NullMeter()
-        with (
-            meter.turn(),
-            self.manager.generating(name) as backend,
-            meter.measure("llm_inference") as slot,
-        ):
-            try:
+        try:
+            with (
+                meter.turn(),
+                self.manager.generating(name) as backend,
+                meter.measure("llm_inference") as slot,
+            ):
                 completion = backend.generate(req)
-            except PromptError as e:
-                if stub is None or e.param != "prompt":  # not about the prompt as styled
-                    raise
-                raise PromptError(
-                    f"{e} (a function stub, asked in {name}'s {self.style(name).mode} code "
-                    f"style, which may repeat it; route --as-written or generation."
-                    f"complete_stubs: false sends it as written)",
-                    e.param,
-                ) from None
+        except PromptError as e:  # explained once the model's lock is released: style()
+            # takes the manager's lock, which a load evicting this model holds meanwhile
+            if stub is None or e.param != "prompt":  # not about the prompt as styled
+                raise
+            raise PromptError(
+                f"{e} (a function stub, asked in {name}'s {self.style(name).mode} code "
+                f"style, which may repeat it; route --as-written or generation."
+                f"complete_stubs: false sends it as written)",
+                e.param,
+            ) from None
         inference = slot.result
         model_cfg = backend.config
         if not backend.measured_locally:
