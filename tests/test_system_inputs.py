@@ -229,6 +229,45 @@ def test_a_stub_too_long_for_a_model_another_thread_is_evicting_does_not_deadloc
     system.close()
 
 
+def test_a_model_evicted_before_its_turn_is_reloaded_as_part_of_the_request(
+    tiny_config: AppConfig,
+) -> None:
+    """A request whose model was loaded, then evicted by another thread's load before
+    this one's turn came, reloaded it outside every measured block: its model_loading
+    said nothing was spent, and the reload's energy was in no request's row."""
+    tiny_config.manager.memory_budget_gb = 0.15  # one model at a time: loads evict
+    with RouterLLM(tiny_config) as system:
+        system.generate("warm up", model="tiny-light")
+        light, meter = system.manager.backend("tiny-light"), system.meter
+        loads: list[bool] = []
+        load, turn = light.load, meter.turn
+        waiting, go = threading.Event(), threading.Event()
+
+        def counted_load() -> None:
+            loads.append(light.loaded)
+            load()
+
+        def late_turn() -> object:  # the request's turn comes after the other thread's
+            if threading.current_thread().name == "late" and not waiting.is_set():
+                waiting.set()
+                assert go.wait(60)
+            return turn()
+
+        light.load = counted_load  # type: ignore[method-assign]
+        meter.turn = late_turn  # type: ignore[method-assign]
+        outcome = {}
+        late = threading.Thread(target=lambda: outcome.setdefault("late", system.generate("hello", model="tiny-light")), name="late")  # fmt: skip
+        late.start()
+        assert waiting.wait(60)
+        system.generate("other", model="tiny-medium")  # evicts tiny-light
+        go.set()
+        late.join(60)
+        result = outcome["late"]
+        assert loads.count(False) == 1  # reloaded once, for this request
+        assert result.components["model_loading"].energy_kwh > 0
+        assert result.components["model_loading"].duration_s > 0
+
+
 def test_a_conversation_is_a_request_with_history() -> None:
     r = GenerationRequest("And now?", system="S", history=[["user", "A"], ("assistant", "B")])  # type: ignore[list-item]
     assert r.history == (("user", "A"), ("assistant", "B"))

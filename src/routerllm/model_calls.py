@@ -39,26 +39,28 @@ class ModelCalls:
             req = styled(req, stub, self.style(name))
         if self.gate is not None and self.gate.reads_state(name) and not req.prompt_state:
             req = dataclasses.replace(req, prompt_state=True)
-        if self.manager.backend(name).loaded:
-            self.manager.acquire(name)  # marks it most recently used
-            loading = self.meter.zero("model_loading")
-        else:
-            with self.meter.measure("model_loading") as slot:
-                self.manager.acquire(name)
-            loading = slot.result
         # other threads wait for this model (their wait is not measured as theirs); a
         # meter whose blocks run one at a time is taken first (a loading one, which
-        # holds it, may wait for this model's lock to unload it). A remote model's
-        # answer is estimated from its figures, only timed here: it takes no turn at
-        # the meters, which its server, when it runs in this process, waits for.
+        # holds it, may wait for this model's lock to unload it), and before the model
+        # is loaded: a load in another thread meanwhile could evict it again, and its
+        # reload be measured as no part of this request. A remote model's answer is
+        # estimated from its figures, only timed here: it takes no turn at the meters,
+        # which its server, when it runs in this process, waits for.
         meter = self.meter if self.manager.backend(name).measured_locally else NullMeter()
         try:
-            with (
-                meter.turn(),
-                self.manager.generating(name) as backend,
-                meter.measure("llm_inference") as slot,
-            ):
-                completion = backend.generate(req)
+            with meter.turn():
+                if self.manager.backend(name).loaded:
+                    self.manager.acquire(name)  # marks it most recently used
+                    loading = self.meter.zero("model_loading")
+                else:
+                    with self.meter.measure("model_loading") as slot:
+                        self.manager.acquire(name)
+                    loading = slot.result
+                with (
+                    self.manager.generating(name) as backend,
+                    meter.measure("llm_inference") as slot,
+                ):
+                    completion = backend.generate(req)
         except PromptError as e:  # explained once the model's lock is released: style()
             # takes the manager's lock, which a load evicting this model holds meanwhile
             if stub is None or e.param != "prompt":  # not about the prompt as styled
