@@ -165,6 +165,51 @@ def test_close_waits_for_a_request_another_thread_is_running(
         assert [r.id for r in log.records()] == [results[0].request_id]
 
 
+def test_a_close_interrupted_while_it_waits_is_finished_by_the_next(
+    tiny_config: AppConfig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ctrl-C while close() waited for another thread's request left the system marked
+    closed but its models loaded, its meter running and its log open: every later
+    close() returned at once, having closed nothing."""
+    import threading
+
+    system = RouterLLM(tiny_config)
+    system.generate("warm up")  # a model loaded
+    routing, release = threading.Event(), threading.Event()
+    real_route_batch = system.router.route_batch
+
+    def held_route_batch(prompts, allowed):  # type: ignore[no-untyped-def]
+        routing.set()
+        release.wait(30)
+        return real_route_batch(prompts, allowed)
+
+    monkeypatch.setattr(system.router, "route_batch", held_route_batch)
+    results = []
+    worker = threading.Thread(target=lambda: results.append(system.generate("hi")))
+    worker.start()
+    assert routing.wait(30)
+    wait_for = system._calls_done.wait_for
+
+    def pressed_ctrl_c(predicate, timeout=None):  # type: ignore[no-untyped-def]
+        monkeypatch.setattr(system._calls_done, "wait_for", wait_for)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(system._calls_done, "wait_for", pressed_ctrl_c)
+    with pytest.raises(KeyboardInterrupt):
+        system.close()
+    with pytest.raises(RouterLLMError, match="this RouterLLM is closed"):
+        system.generate("hello")  # refused all the same
+    closer = threading.Thread(target=system.close)
+    closer.start()
+    closer.join(0.3)
+    assert closer.is_alive()  # waits for the request, as the first did
+    release.set()
+    worker.join(30)
+    closer.join(30)
+    assert [r.model for r in results] == ["tiny-light"]
+    assert system.manager.loaded_models == [] and system.log.closed
+
+
 def test_a_closed_request_log_is_refused_before_any_model_runs(
     tiny_config: AppConfig, tmp_path: Path
 ) -> None:

@@ -141,7 +141,8 @@ class RouterLLM(RequestAnswering):
         self.cache = RequestCache(cache.max_entries, cache.ttl_s) if cache.enabled else None
         self.meter = meter or create_meter(config.carbon)
         self.calls = ModelCalls(config, self.manager, self.meter, self.gate)
-        self._closed = False
+        self._closed = False  # refuses requests from now
+        self._released = False  # its models, meter and log, once the last request is done
         self._in_flight = 0  # calls that use the models or the log; close() waits for them
         self._calls_done = threading.Condition()
         # last: what it learns here is saved at close, which a failed start never reaches
@@ -162,16 +163,19 @@ class RouterLLM(RequestAnswering):
     def close(self) -> None:
         """Unload the models, stop the carbon tracker and close the request log, once the
         requests other threads are running have finished and been logged; later requests
-        are refused with a clear error. Closing again does nothing."""
-        with self._calls_done:
-            if self._closed:
-                return
+        are refused with a clear error. Closing again does nothing once closed (a close()
+        that was interrupted while it waited is finished by the next one; one called
+        meanwhile in another thread returns once the system is closed)."""
+        with self._calls_done:  # a second close() meanwhile returns once this one has closed
             self._closed = True
             self._calls_done.wait_for(lambda: self._in_flight == 0)
-        self.feedback_loop.close()  # saves what a learning router learned since its last save
-        self.manager.close()
-        self.meter.close()
-        self.log.close()
+            if self._released:  # not set where a wait was interrupted (Ctrl-C): done here
+                return
+            self.feedback_loop.close()  # saves what a learning router learned since its last save
+            self.manager.close()
+            self.meter.close()
+            self.log.close()
+            self._released = True
 
     def __enter__(self) -> RouterLLM:
         return self
