@@ -617,19 +617,28 @@ def test_cors_is_off_by_default_and_lets_the_given_origins_call(quiet_config: Ap
             server_app.cors_origins(wrong)  # type: ignore[arg-type]
 
 
+def held_generation(
+    system: RouterLLM, monkeypatch: pytest.MonkeyPatch
+) -> tuple[threading.Event, threading.Event]:
+    """``system.generate`` made to wait: the first event is set once a request
+    generates, and the real generation runs once the second is set."""
+    generate, generating, go = system.generate, threading.Event(), threading.Event()
+
+    def held(*args: Any, **kwargs: Any) -> Any:
+        generating.set()
+        go.wait(30)
+        return generate(*args, **kwargs)
+
+    monkeypatch.setattr(system, "generate", held)
+    return generating, go
+
+
 @pytest.mark.parametrize("force", [False, True], ids=["stop", "second-ctrl-c"])
 def test_stopping_answers_the_request_in_progress_and_refuses_those_waiting(
     quiet_config: AppConfig, monkeypatch: pytest.MonkeyPatch, force: bool
 ) -> None:
     with RouterLLM(quiet_config) as system:
-        generate, generating, go = system.generate, threading.Event(), threading.Event()
-
-        def held(*args: Any, **kwargs: Any) -> Any:  # the real generation, when let go
-            generating.set()
-            go.wait(30)
-            return generate(*args, **kwargs)
-
-        monkeypatch.setattr(system, "generate", held)
+        generating, go = held_generation(system, monkeypatch)
         base, srv, serving = started(system)
         answers: dict[str, tuple[int, str]] = {}
 
@@ -661,14 +670,7 @@ def test_max_waiting_refuses_a_request_beyond_the_cap_at_once(
     """Requests queued without limit behind the one generating (each holding its body
     and a connection); with max_waiting, one beyond the cap is a 503 at once."""
     with RouterLLM(quiet_config) as system:
-        generate, generating, go = system.generate, threading.Event(), threading.Event()
-
-        def held(*args: Any, **kwargs: Any) -> Any:  # the real generation, when let go
-            generating.set()
-            go.wait(30)
-            return generate(*args, **kwargs)
-
-        monkeypatch.setattr(system, "generate", held)
+        generating, go = held_generation(system, monkeypatch)
         base, srv, serving = started(system, max_waiting=1)
         service = srv.config.app.state.service
         answers: dict[str, tuple[int, str]] = {}

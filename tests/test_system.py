@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,7 @@ from routerllm.exceptions import (
     RouterLLMError,
     UnknownNameError,
 )
+from routerllm.routed_result import RoutedResult
 from routerllm.routers import create_router
 from routerllm.routers.base import Candidate
 from routerllm.system import RouterLLM
@@ -126,30 +128,38 @@ def test_a_system_left_or_closed_twice_refuses_every_request(tiny_config: AppCon
             request()
 
 
+def request_held_at_routing(
+    system: RouterLLM, monkeypatch: pytest.MonkeyPatch
+) -> tuple[threading.Event, threading.Thread, list[RoutedResult]]:
+    """A request ("hi") started in another thread and held once routed (nothing loaded
+    for it yet) until the returned event is set; its result goes to the list."""
+    routing, release = threading.Event(), threading.Event()
+    real_route_batch = system.router.route_batch
+
+    def held_route_batch(prompts, allowed):  # type: ignore[no-untyped-def]
+        routing.set()
+        release.wait(30)
+        return real_route_batch(prompts, allowed)
+
+    monkeypatch.setattr(system.router, "route_batch", held_route_batch)
+    results: list[RoutedResult] = []
+    worker = threading.Thread(target=lambda: results.append(system.generate("hi")))
+    worker.start()
+    assert routing.wait(30)
+    return release, worker, results
+
+
 def test_close_waits_for_a_request_another_thread_is_running(
     tiny_config: AppConfig, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A server's shutdown closes the system while a request may still be generating:
     the answer is logged and the models unloaded, never the log closed under it."""
-    import threading
 
     from routerllm.carbon.request_log import RequestLog
 
     tiny_config.cascade.enabled = True  # the running request asks which models run, after close()
     system = RouterLLM(tiny_config)
-    routing, release = threading.Event(), threading.Event()
-    real_route_batch = system.router.route_batch
-
-    def held_route_batch(prompts, allowed):  # type: ignore[no-untyped-def]
-        routing.set()  # routed, nothing loaded yet: close() had nothing to wait for
-        release.wait(10)
-        return real_route_batch(prompts, allowed)
-
-    monkeypatch.setattr(system.router, "route_batch", held_route_batch)
-    results = []
-    worker = threading.Thread(target=lambda: results.append(system.generate("hi")))
-    worker.start()
-    assert routing.wait(30)
+    release, worker, results = request_held_at_routing(system, monkeypatch)
     closer = threading.Thread(target=system.close)
     closer.start()
     closer.join(0.3)
@@ -171,23 +181,10 @@ def test_a_close_interrupted_while_it_waits_is_finished_by_the_next(
     """Ctrl-C while close() waited for another thread's request left the system marked
     closed but its models loaded, its meter running and its log open: every later
     close() returned at once, having closed nothing."""
-    import threading
 
     system = RouterLLM(tiny_config)
     system.generate("warm up")  # a model loaded
-    routing, release = threading.Event(), threading.Event()
-    real_route_batch = system.router.route_batch
-
-    def held_route_batch(prompts, allowed):  # type: ignore[no-untyped-def]
-        routing.set()
-        release.wait(30)
-        return real_route_batch(prompts, allowed)
-
-    monkeypatch.setattr(system.router, "route_batch", held_route_batch)
-    results = []
-    worker = threading.Thread(target=lambda: results.append(system.generate("hi")))
-    worker.start()
-    assert routing.wait(30)
+    release, worker, results = request_held_at_routing(system, monkeypatch)
     wait_for = system._calls_done.wait_for
 
     def pressed_ctrl_c(predicate, timeout=None):  # type: ignore[no-untyped-def]
