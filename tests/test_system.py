@@ -154,7 +154,6 @@ def test_close_waits_for_a_request_another_thread_is_running(
 ) -> None:
     """A server's shutdown closes the system while a request may still be generating:
     the answer is logged and the models unloaded, never the log closed under it."""
-
     from routerllm.carbon.request_log import RequestLog
 
     tiny_config.cascade.enabled = True  # the running request asks which models run, after close()
