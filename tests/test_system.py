@@ -180,7 +180,6 @@ def test_a_close_interrupted_while_it_waits_is_finished_by_the_next(
     """Ctrl-C while close() waited for another thread's request left the system marked
     closed but its models loaded, its meter running and its log open: every later
     close() returned at once, having closed nothing."""
-
     system = RouterLLM(tiny_config)
     system.generate("warm up")  # a model loaded
     release, worker, results = request_held_at_routing(system, monkeypatch)
