@@ -416,6 +416,30 @@ def test_route_prints_an_answer_it_could_not_log_then_the_error(tmp_path: Path) 
     assert set(json.loads(proc.stdout)) >= ROUTE_KEYS
 
 
+def test_interactive_demo_shows_an_answer_it_could_not_log_then_the_error(
+    tmp_path: Path,
+) -> None:
+    # the answer was generated and its row logged, but the session printed only
+    # "error: the answer was produced and logged ...": the answer was never shown, and
+    # the session's totals left out a request that is in the log
+    cfg = write_config(tmp_path, tiny_config_dict(tmp_path))
+    (tmp_path / "carbon").mkdir()
+    # a link to where no file can be made: readable as "no CSV yet", not appendable
+    (tmp_path / "carbon" / "emissions.csv").symlink_to(tmp_path / "gone" / "emissions.csv")
+    args = ("demo", "--interactive", "--config", str(cfg), "--max-new-tokens", "3")
+    proc = run(*args, stdin="hello there\n")
+    assert proc.returncode == 0, proc.stderr
+    out = proc.stdout
+    assert "[1] light  tiny-light" in out and "requests 1 " in out
+    assert out.index("[1] light") < out.index("error: the answer was produced and logged")
+    proc = run(*args, "--json", stdin="hello there\n")
+    assert proc.returncode == 0, proc.stderr
+    objects = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert set(objects[0]) >= ROUTE_KEYS and "could not be added to" in objects[1]["error"]
+    assert objects[2]["summary"]["totals"]["requests"] == 1 and len(objects) == 3
+    assert log_count(tmp_path) == 2
+
+
 def test_a_reader_that_stops_reading_ends_the_command_quietly(tmp_path: Path) -> None:
     # `routerllm demo | head -1`: no "error: [Errno 32] Broken pipe" (status 2) nor an
     # "Exception ignored" line at exit; the status of a command that SIGPIPE ends

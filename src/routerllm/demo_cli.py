@@ -8,7 +8,7 @@ import argparse
 from typing import Any, TextIO
 
 from routerllm.cli import _requests_logged, _result_lines, _stdin, _system, json_text
-from routerllm.exceptions import RouterLLMError
+from routerllm.exceptions import RequestLogError, RouterLLMError
 
 
 def add_parser(sub: Any, common: argparse.ArgumentParser) -> None:
@@ -134,24 +134,36 @@ def _interactive(args: argparse.Namespace, system: Any, stdin: TextIO) -> int:
             continue
         # a line ends in "\r\n" from a Windows file: the "\r" is not the prompt's
         request = GenerationRequest(line.rstrip("\r\n"), max_new_tokens=args.max_new_tokens)
+        error = None
         try:
             result = system.generate(request, tag=INTERACTIVE_TAG)
+        except RequestLogError as e:
+            if e.result is None:
+                _print_error(args, e)
+                continue
+            result, error = e.result, e  # paid for, not (wholly) logged: shown, then the error
         except RouterLLMError as e:
-            print(json_text({"error": str(e)}) if args.json else f"error: {e}", flush=True)
+            _print_error(args, e)
             continue
         results.append(result)
         if args.json:
             print(json_text(result.to_dict()), flush=True)
-            continue
-        tier = system.config.model(result.model).tier
-        lines = _result_lines(len(results), result, tier)[:3]
-        print("\n".join([result.text.strip(), "", *lines, ""]), flush=True)
+        else:
+            tier = system.config.model(result.model).tier
+            lines = _result_lines(len(results), result, tier)[:3]
+            print("\n".join([result.text.strip(), "", *lines, ""]), flush=True)
+        if error is not None:
+            _print_error(args, error)
     summary = summarize(results)
     if args.json:
         print(json_text({"summary": summary.as_dict()}))
     elif results:
         print("\n".join(["Summary of the session", *totals_lines(summary)]))
     return 0
+
+
+def _print_error(args: argparse.Namespace, error: RouterLLMError) -> None:
+    print(json_text({"error": str(error)}) if args.json else f"error: {error}", flush=True)
 
 
 def _comparison_lines(c: dict[str, Any]) -> list[str]:
