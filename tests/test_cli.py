@@ -380,8 +380,9 @@ def test_the_cli_starts_without_the_config_or_carbon_modules() -> None:
     assert proc.returncode == 0, proc.stderr
 
 
+@pytest.mark.parametrize("json_mode", [False, True], ids=["text", "json"])
 def test_ctrl_c_while_the_interactive_demo_waits_ends_the_session_with_its_totals(
-    tmp_path: Path,
+    tmp_path: Path, json_mode: bool
 ) -> None:
     import signal
     import time
@@ -389,20 +390,25 @@ def test_ctrl_c_while_the_interactive_demo_waits_ends_the_session_with_its_total
     cfg = write_config(tmp_path, tiny_config_dict(tmp_path))
     process = subprocess.Popen(
         [sys.executable, "-m", "routerllm.cli", "demo", "--interactive", "--config", str(cfg),
-         "--max-new-tokens", "3"],  # fmt: skip
+         "--max-new-tokens", "3", *(["--json"] if json_mode else [])],  # fmt: skip
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     assert process.stdin is not None and process.stdout is not None
     process.stdin.write("hello there\n")
     process.stdin.flush()
     deadline = time.monotonic() + 60
-    while "[1] light" not in process.stdout.readline():  # answered: now it waits
+    answered = '"model": "tiny-light"' if json_mode else "[1] light"
+    while answered not in process.stdout.readline():  # answered: now it waits
         assert time.monotonic() < deadline
     time.sleep(0.3)
     process.send_signal(signal.SIGINT)
     out, err = process.communicate(timeout=60)
     assert process.returncode == 0 and "Traceback" not in err, err
-    assert "Summary of the session" in out and "requests 1 " in out
+    if json_mode:  # one JSON object a line, no blank line before the summary
+        lines = out.splitlines()
+        assert len(lines) == 1 and json.loads(lines[0])["summary"]["totals"]["requests"] == 1
+    else:
+        assert "Summary of the session" in out and "requests 1 " in out
 
 
 def test_route_prints_an_answer_it_could_not_log_then_the_error(tmp_path: Path) -> None:

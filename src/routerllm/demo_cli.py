@@ -126,7 +126,8 @@ def _interactive(args: argparse.Namespace, system: Any, stdin: TextIO) -> int:
         try:
             line = stdin.readline()
         except KeyboardInterrupt:  # waiting for a prompt: the session ends
-            print(flush=True)
+            if not args.json:  # off the "^C" line; --json stays one object a line
+                print(flush=True)
             break
         if not line or line.strip() == ":quit":
             break
