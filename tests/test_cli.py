@@ -411,6 +411,27 @@ def test_ctrl_c_while_the_interactive_demo_waits_ends_the_session_with_its_total
         assert "Summary of the session" in out and "requests 1 " in out
 
 
+def test_ctrl_d_at_the_interactive_demos_prompt_ends_the_session_on_a_new_line(
+    tmp_path: Path,
+) -> None:
+    # on a terminal, Ctrl-D (no newline echoed) after "> " printed "> Summary of the session"
+    cfg = write_config(tmp_path, tiny_config_dict(tmp_path))
+    terminal, stdin = os.openpty()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "routerllm.cli", "demo", "--interactive", "--config", str(cfg),
+         "--max-new-tokens", "3"],  # fmt: skip
+        stdin=stdin, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    os.close(stdin)
+    try:
+        os.write(terminal, b"hello there\n\x04")  # a prompt, then Ctrl-D at the next "> "
+        out, err = process.communicate(timeout=120)
+    finally:
+        os.close(terminal)
+    assert process.returncode == 0 and "Traceback" not in err, err
+    assert "\n> \nSummary of the session\nrequests 1 " in out, out
+
+
 def test_route_prints_an_answer_it_could_not_log_then_the_error(tmp_path: Path) -> None:
     """The answer was paid for: a log that fails after generating loses no answer."""
     cfg = write_config(tmp_path, tiny_config_dict(tmp_path))

@@ -130,6 +130,8 @@ def _interactive(args: argparse.Namespace, system: Any, stdin: TextIO) -> int:
                 print(flush=True)
             break
         if not line or line.strip() == ":quit":
+            if not line and ask:  # Ctrl-D echoes no newline: the totals start off the "> " line
+                print(flush=True)
             break
         if not line.strip():
             continue
