@@ -301,6 +301,20 @@ def test_a_bad_max_new_tokens_is_refused_before_the_demo_starts(
     assert proc.stdout == ""
 
 
+@pytest.mark.parametrize(
+    "command", [["demo", "--interactive"], ["route", "hello"], ["serve", "--port", "0"]]
+)
+def test_an_untrained_router_by_name_is_refused_before_anything_runs(
+    tmp_path: Path, command: list[str]
+) -> None:
+    # the interactive demo opened a session in which every prompt got the same error,
+    # and ended with status 0
+    cfg = write_config(tmp_path, tiny_config_dict(tmp_path))
+    proc = run(*command, "--config", str(cfg), "--router", "knn", stdin="hello\n")
+    assert_one_line_error(proc, "router 'knn' learns: train it first (routerllm train --router knn")
+    assert "router.path" in proc.stderr and proc.stdout == ""
+
+
 def test_the_demo_with_carbon_tracking_off_claims_no_co2_saving(tmp_path: Path) -> None:
     # both runs measured 0 g: the demo said "routing: 0% less CO2 including model
     # loading, 0% less CO2 with models kept warm" (co2_saved_fraction 0.0 in --json)

@@ -90,7 +90,7 @@ def cmd_test(args: argparse.Namespace) -> int:
         peak_memory,
         throughput,
     )
-    from routerllm.routers.base import create_router
+    from routerllm.routers.base import create_router, train_first
     from routerllm.routers.saved import load_router
 
     config = load_config(args.config)
@@ -107,9 +107,7 @@ def cmd_test(args: argparse.Namespace) -> int:
             router = create_router(args.router_type, config.models, args.seed)
             if not router.is_trained:  # its own message speaks of fit(), not of the CLI
                 raise RouterLLMError(
-                    f"router {args.router_type!r} learns: train it first (routerllm train "
-                    f"--router {args.router_type} --out DIR ...), then test it with "
-                    f"--router-model DIR"
+                    train_first(args.router_type, "test it with --router-model DIR")
                 )
         proba_fn = getattr(router, "predict_proba", None)
         if router.name == "classifier" and proba_fn is not None:

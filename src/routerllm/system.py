@@ -42,7 +42,13 @@ from routerllm.manager import LLMManager
 from routerllm.model_calls import ModelCalls
 from routerllm.request_checks import checked_batch, checked_prompt, checked_request, checked_tag
 from routerllm.routed_result import FIXED, RoutedResult
-from routerllm.routers.base import Router, RoutingDecision, check_option_names, create_router
+from routerllm.routers.base import (
+    Router,
+    RoutingDecision,
+    check_option_names,
+    create_router,
+    train_first,
+)
 from routerllm.routers.saved import load_router
 from routerllm.routing_scope import RoutingScope
 from routerllm.served_gate import ServedGate
@@ -118,6 +124,8 @@ class RouterLLM(RequestAnswering):
         check_country(config.carbon.country_iso_code)
         self.config = config
         self.router = _as_router(router, config) if router is not None else build_router(config)
+        if not self.router.is_trained:  # it could route no request
+            raise ConfigError(train_first(self.router.name, "give that folder as router.path in the config"))  # fmt: skip
         self.scope = RoutingScope(config, self._available_models)
         self.gate = ServedGate.load(config)  # before anything is opened that would need closing
         self.feedback_loop = FeedbackLoop.of(config, self.router, configured=router is None)

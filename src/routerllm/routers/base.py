@@ -285,6 +285,12 @@ def check_models(models: Any) -> None:
         raise RouterLLMError(f"model names must be distinct: {', '.join(twice)} given twice")
 
 
+def train_first(name: str, then: str) -> str:
+    """What to do with router ``name``, created by name but learning what it routes by:
+    train it, ``then`` use the folder it is saved in."""
+    return f"router {name!r} learns: train it first (routerllm train --router {name} --out DIR ...), then {then}"  # fmt: skip
+
+
 def is_saved_router(config: Path) -> bool:
     """Whether ``config`` is the ``config.json`` of a router saved by RouterLLM."""
     try:
