@@ -1,15 +1,24 @@
 """The offline demo: built-in prompts routed to the local ladder, and the same
-prompts sent to the largest model, both measured for real."""
+prompts sent to the largest model, both measured for real.
+
+The two runs are compared, so they start from the same state: after a warm-up that
+neither is charged for (the process's one-off costs: llama.cpp's initialisation, a
+model file's first conversion, reading the files from disk), with no model loaded;
+each then pays for loading the models it uses."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 from routerllm.backends.base import GenerationRequest
-from routerllm.exceptions import BudgetExceededError
+from routerllm.carbon.meter import Measurement
+from routerllm.exceptions import BudgetExceededError, RouterLLMError
 from routerllm.routed_result import RoutedResult
 from routerllm.system import RouterLLM
+
+log = logging.getLogger(__name__)
 
 DEMO_PROMPTS: tuple[str, ...] = (
     "Translate 'hello' to French.",
@@ -54,6 +63,7 @@ class DemoRun:
     routed: list[RoutedResult]
     baseline: list[RoutedResult]  # empty when the baseline was skipped
     baseline_refused: str = ""  # why the budgets stopped the baseline part-way ("" if not)
+    warm_up: Measurement | None = None  # charged to neither run; None where none was done
 
     def comparison(self) -> dict[str, object] | None:
         """Routed versus always-largest, both measured; None without a whole baseline.
@@ -81,14 +91,44 @@ def run_demo(
     max_new_tokens: int = 128,
     baseline: bool = True,
     on_result: Callable[[str, RoutedResult], None] | None = None,
+    warm: bool = True,
 ) -> DemoRun:
     """Route every prompt, then (optionally) run the same prompts on the largest model;
-    both generated and measured, never answered from the request cache."""
+    both generated and measured, never answered from the request cache, and each
+    started with no model loaded. ``warm``: first ``warm_up`` the models, so that the
+    process's one-off costs fall on neither run (``DemoRun.warm_up`` measures it)."""
     cache, system.cache = system.cache, None
     try:
-        return _run_demo(system, prompts, max_new_tokens, baseline, on_result)
+        warmed = warm_up(system) if warm else None
+        run = _run_demo(system, prompts, max_new_tokens, baseline, on_result)
+        return replace(run, warm_up=warmed)
     finally:
         system.cache = cache
+
+
+#: What the warm-up asks each model, for one token.
+WARM_UP_PROMPT = "Hello"
+
+
+def warm_up(system: RouterLLM) -> Measurement:
+    """Each available model that runs in this process loaded, asked for one token and
+    unloaded, measured as one block and neither run's: what the first run in a process
+    would otherwise pay alone (the inference library's initialisation, a model file's
+    first assembling or conversion, reading its weights from disk, first-call imports)
+    and a later one would not. Not logged; a model that fails here is left to fail,
+    or not be used, in the runs."""
+    manager = system.manager
+    local = [n for n in system.available_models() if manager.backend(n).measured_locally]
+    request = GenerationRequest(WARM_UP_PROMPT, max_new_tokens=1)
+    with system.meter.measure("warm_up") as slot:
+        for name in local:
+            try:
+                with manager.generating(name) as backend:
+                    backend.generate(request)
+            except RouterLLMError as e:
+                log.warning("warm-up of %s failed: %s", name, e)
+            manager.unload(name)
+    return slot.result
 
 
 def _run_demo(
@@ -99,6 +139,9 @@ def _run_demo(
     on_result: Callable[[str, RoutedResult], None] | None,
 ) -> DemoRun:
     requests = [GenerationRequest(p, max_new_tokens=max_new_tokens) for p in prompts]
+    # Both runs start cold: each pays for loading the models it uses, and a model an
+    # earlier request (or the warm-up) left loaded would be free to one run only.
+    system.manager.close()
     routed = []
     for req in requests:
         routed.append(system.generate(req, tag="demo"))
@@ -106,7 +149,6 @@ def _run_demo(
             on_result("routed", routed[-1])
     largest_runs = []
     if baseline:
-        # Start the baseline cold too, so both runs pay for loading their models.
         system.manager.close()
         available = system.available_models()
         # chosen, not routed: budgets refuse a chosen model rather than replace it

@@ -57,7 +57,15 @@ def cmd_demo(args: argparse.Namespace) -> int:
             print(
                 f"carbon: {system.meter.method} (country {system.config.carbon.country_iso_code})"
             )
-            print(f"models available here: {', '.join(available) or 'none'}\n")
+            print(f"models available here: {', '.join(available) or 'none'}")
+            start = (
+                "the routed run starts with no model loaded and pays for loading the models "
+                "it uses, after a warm-up not charged to it"
+                if args.no_baseline
+                else "both runs start with no model loaded and pay for loading the models "
+                "they use, after a warm-up charged to neither"
+            )
+            print(f"{start} (each local model loaded once and asked for one token)\n")
         counter = {"routed": 0, "baseline": 0}
 
         def show(kind: str, result: Any) -> None:
@@ -78,6 +86,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
             "summary": routed.as_dict(),
         }
         lines = ["", "Summary of the routed run", *totals_lines(routed)]
+        if run.warm_up is not None:
+            payload["warm_up"] = run.warm_up.as_dict()
+            lines.append(_warm_up_line(run.warm_up))
         comparison = run.comparison()
         if comparison is not None:
             payload["comparison"] = comparison
@@ -167,6 +178,11 @@ def _interactive(args: argparse.Namespace, system: Any, stdin: TextIO) -> int:
 
 def _print_error(args: argparse.Namespace, error: RouterLLMError) -> None:
     print(json_text({"error": str(error)}) if args.json else f"error: {error}", flush=True)
+
+
+def _warm_up_line(warm_up: Any) -> str:
+    energy = f", {warm_up.energy_kwh:.3e} kWh" if warm_up.energy_kwh else ""
+    return f"warm-up before the runs, in neither's figures: {warm_up.duration_s:.1f} s{energy}"
 
 
 def _comparison_lines(c: dict[str, Any]) -> list[str]:

@@ -1,0 +1,104 @@
+"""The demo's comparison is fair: both runs start from the same state, and the
+process's one-off costs fall on neither (before, with router `largest` on the tiny
+models, the routed run of two identical ones measured a median 1.39x the other's
+energy; the figures are too noisy to assert on, so these tests assert the order
+and the counts that made that bias)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from routerllm.backends.llama_cpp import LlamaCppBackend
+from routerllm.config import load_config
+from routerllm.demo import run_demo
+from routerllm.system import RouterLLM
+
+from .conftest import tiny_config_dict, write_config
+
+PROMPTS = ("What is a Python list?", "Write a haiku about the sea.", "hi")
+
+
+def largest_system(tmp_path: Path) -> RouterLLM:
+    return RouterLLM(load_config(write_config(tmp_path, tiny_config_dict(tmp_path))), router="largest")  # fmt: skip
+
+
+def loads(results: list[Any]) -> list[bool]:
+    return [r.components["model_loading"].duration_s > 0 for r in results]
+
+
+def test_identical_runs_start_cold_and_are_counted_alike(tmp_path: Path) -> None:
+    # an earlier request left tiny-heavy loaded: the routed run was spared its load,
+    # and the baseline (unloaded first) paid for it
+    with largest_system(tmp_path) as system:
+        system.generate("hello", model="tiny-heavy")
+        run = run_demo(system, PROMPTS, max_new_tokens=4)
+        assert loads(run.routed) == loads(run.baseline) == [True, False, False]
+        for routed, base in zip(run.routed, run.baseline, strict=True):
+            assert routed.model == base.model == "tiny-heavy"
+            assert (routed.prompt_tokens, routed.completion_tokens) == (base.prompt_tokens, base.completion_tokens)  # fmt: skip
+            assert routed.components.keys() == base.components.keys()
+        assert run.comparison() is not None
+        # the warm-up is no request: not logged, in neither run
+        assert system.log.count() == 1 + 2 * len(PROMPTS)
+        assert run.warm_up is not None and run.warm_up.component == "warm_up"
+
+
+def test_the_warm_up_comes_before_anything_measured_and_leaves_no_model_loaded(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the first llama.cpp load and generation of the process (and a model file's first
+    # conversion, its first read from disk) fell on the routed run alone
+    events: list[tuple[str, ...]] = []
+    load, generate = LlamaCppBackend.load, LlamaCppBackend.generate
+
+    def spy_load(self: LlamaCppBackend) -> None:
+        if not self.loaded:
+            events.append(("load", self.name))
+        load(self)
+
+    def spy_generate(self: LlamaCppBackend, request: Any) -> Any:
+        events.append(("generate", self.name))
+        return generate(self, request)
+
+    monkeypatch.setattr(LlamaCppBackend, "load", spy_load)
+    monkeypatch.setattr(LlamaCppBackend, "generate", spy_generate)
+    with largest_system(tmp_path) as system:
+        measure = system.meter.measure
+
+        @contextmanager
+        def spy_measure(component: str) -> Iterator[Any]:
+            events.append(("measure", component, *system.manager.loaded_models))
+            with measure(component) as slot:
+                yield slot
+
+        monkeypatch.setattr(system.meter, "measure", spy_measure)
+        run_demo(system, PROMPTS[:1], max_new_tokens=2)
+    models = ("tiny-light", "tiny-medium", "tiny-heavy")
+    warm = [e for m in models for e in (("load", m), ("generate", m))]
+    one_request = [("measure", "router_inference"), ("measure", "model_loading"), ("load", "tiny-heavy"), ("measure", "llm_inference", "tiny-heavy"), ("generate", "tiny-heavy")]  # fmt: skip
+    assert events == [("measure", "warm_up"), *warm, *one_request, *one_request]
+
+
+def test_the_demo_says_how_its_runs_start_and_what_the_warm_up_took(tmp_path: Path) -> None:
+    from .test_cli import run
+
+    cfg = write_config(tmp_path, tiny_config_dict(tmp_path))
+    proc = run("demo", "--json", "--config", str(cfg), "--router", "largest", "--max-new-tokens", "2")  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    assert out["warm_up"].keys() == {"energy_kwh", "co2_kg", "duration_s"}
+    tokens = [[r["completion_tokens"] for r in out[k]] for k in ("routed", "baseline")]
+    assert tokens[0] == tokens[1]
+    proc = run("demo", "--config", str(cfg), "--no-baseline", "--max-new-tokens", "2")
+    assert proc.returncode == 0, proc.stderr
+    assert (
+        "the routed run starts with no model loaded and pays for loading the models it uses, after a warm-up not charged to it (each"
+        in proc.stdout
+    )
+    assert "\nwarm-up before the runs, in neither's figures: " in proc.stdout
