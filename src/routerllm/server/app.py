@@ -199,7 +199,9 @@ class _Service:
                     await asyncio.wait_for(self.turn.acquire(), POLL_S)
                     break
                 except asyncio.TimeoutError:
-                    continue
+                    if await request.is_disconnected():  # its place is free for another
+                        log.info("client left while waiting its turn; request dropped unanswered")
+                        return _gone()
         finally:
             self.waiting -= 1
         try:
