@@ -92,6 +92,16 @@ def test_text_labels_against_numbers_are_refused_not_scored_zero() -> None:
             metric(["1", "2"], [1, 2])
 
 
+def test_text_labels_held_as_objects_are_text() -> None:
+    # A pandas column of strings gives an object array: it was refused as "not text"
+    # against a list of strings, and an object array of strings against numbers passed.
+    true = np.array(["light", "heavy", "light"], dtype=object)
+    assert accuracy(true, ["light", "light", "light"]) == pytest.approx(2 / 3)
+    assert macro_f1(true, ["light", "heavy", "light"]) == 1.0
+    with pytest.raises(RouterLLMError, match="one kind"):
+        accuracy(np.array(["1", "2"], dtype=object), [1, 2])
+
+
 class FakeClock:
     """Time advances only when the measured function says so."""
 

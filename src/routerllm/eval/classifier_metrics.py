@@ -61,7 +61,7 @@ def _labels(
             f"got shapes {t.shape} and {p.shape}"
         )
     # Text against numbers ("1" vs 1) never matches: every item would count as wrong.
-    if (t.dtype.kind in "US") != (p.dtype.kind in "US"):
+    if _is_text(t) != _is_text(p):
         raise RouterLLMError(
             f"y_true and y_pred must hold labels of one kind, both text or both numbers; "
             f"got {t.dtype} and {p.dtype}: convert one to the other's kind"
@@ -81,6 +81,13 @@ def _labels(
     if unknown:
         raise RouterLLMError(f"labels {sorted(map(str, unknown))} are not in the given labels")
     return t, p, known
+
+
+def _is_text(labels: np.ndarray) -> bool:
+    """Whether ``labels`` are text: a string array, or an object array of strings (a
+    pandas column's values)."""
+    kind = labels.dtype.kind
+    return kind in "US" or (kind == "O" and all(isinstance(v, str) for v in labels))
 
 
 def accuracy(y_true: object, y_pred: object) -> float:
