@@ -745,6 +745,24 @@ def test_an_api_key_beyond_ascii_is_compared_as_utf8_without_spaces_around(
         assert connection.getresponse().status == 200
 
 
+@pytest.mark.parametrize("key", ["voilà", "ASÅ"])
+def test_an_api_key_whose_utf8_ends_in_a_latin1_space_byte_is_let_in(
+    quiet_config: AppConfig, key: str
+) -> None:
+    """The header's bytes arrive as latin-1 text: the last byte of "à" (C3 A0) reads as
+    a no-break space and of "Å" (C3 85) as NEL, both of which str.strip() took off, so
+    the right key (as curl or a routerllm client sends it) was refused with 401."""
+    with RouterLLM(quiet_config) as system, running(system, api_key=key) as base:
+        host, port = base.removeprefix("http://").split(":")
+        for sent, status in ((key, 200), (key[:-1], 401)):
+            connection = http.client.HTTPConnection(host, int(port), timeout=30)
+            connection.putrequest("GET", "/v1/models")
+            connection.putheader("Authorization", f"Bearer {sent} ".encode())
+            connection.endheaders()
+            assert connection.getresponse().status == status, sent
+            connection.close()
+
+
 def test_an_empty_api_key_is_refused_not_matched_by_a_bare_bearer_header(
     quiet_config: AppConfig,
 ) -> None:

@@ -140,7 +140,9 @@ class _Service:
         if self.api_key is None:
             return None
         scheme, _, token = request.headers.get("authorization", "").partition(" ")
-        sent = token.strip().encode("latin-1")  # the header's own bytes (Starlette decodes latin-1)
+        # the header's own bytes (Starlette decodes latin-1); only HTTP's spaces around
+        # them go: str.strip() also took a UTF-8 key's last byte A0 or 85 ("à", "Å")
+        sent = token.strip(" \t").encode("latin-1")
         if scheme.lower() == "bearer" and hmac.compare_digest(sent, self.api_key):
             return None
         return self.refusal(
