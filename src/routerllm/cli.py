@@ -308,7 +308,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--gate", metavar="DIR", help="as for route (config: cascade.gate)")
     serve.add_argument("--as-written", action="store_true", help="as for route (config: generation.complete_stubs)")  # fmt: skip
     serve.add_argument("--cors-origin", action="append", default=[], metavar="ORIGIN", help="let browser pages from ORIGIN (http://localhost:3000; * for any) call the server; repeatable (default: none)")  # fmt: skip
-    serve.add_argument("--max-waiting", type=int, metavar="N", help="refuse a request (503, server_busy) that would wait its turn behind N others (default: no cap)")  # fmt: skip
+    serve.add_argument("--max-waiting", type=int, metavar="N", help="refuse a request (503, server_busy) while N others already wait their turn behind the one generating (0: any that would wait; default: no cap)")  # fmt: skip
     serve.set_defaults(func=cmd_serve, interrupted=_server_stopped)
 
     learn_cli.add_parsers(sub, common)

@@ -352,7 +352,7 @@ def create_app(
     """The FastAPI app serving ``system``; with ``api_key``, every ``/v1``, report and
     feedback request needs ``Authorization: Bearer <api_key>``. A browser page from one
     of the ``cors`` origins (``*``: any) may call it (CORS); by default none may. With
-    ``max_waiting``, a request that would wait its turn behind that many others is
+    ``max_waiting``, a request arriving while that many others already wait their turn is
     refused at once (503, ``server_busy``); by default none is."""
     try:
         import anyio.to_thread
