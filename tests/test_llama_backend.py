@@ -82,6 +82,25 @@ def test_a_prefilled_answer_reads_the_chat_templates_bos_once(tmp_path: Path) ->
     backend.unload()
 
 
+def test_a_template_without_a_bos_is_read_and_counted_without_one(tmp_path: Path) -> None:
+    """A chat template that writes no BOS (Zephyr's, TinyLlama's): llama-cpp-python's
+    chat request reads none, yet the prompt was counted with one (a prompt that filled
+    the context exactly was refused) and a prefilled one was sent with one."""
+    template = (
+        "{% for message in messages %}{{ '<|' + message['role'] + '|>\n' + message['content']"
+        " + eos_token + '\n' }}{% endfor %}{% if add_generation_prompt %}{{ '<|assistant|>\n'"
+        " }}{% endif %}"
+    )
+    backend = _backend(gguf={"path": str(gguf_with_chat_template(tmp_path / "z.gguf", template))})
+    chat = GenerationRequest("hello")
+    prefilled = GenerationRequest("hello", response_prefix="def")
+    n_chat, n_prefilled = (backend.generate(r).prompt_tokens for r in (chat, prefilled))
+    assert n_prefilled == n_chat + backend.count_tokens("def") - 1  # count_tokens adds a BOS
+    for request, n in ((chat, n_chat), (prefilled, n_prefilled)):
+        assert backend.prompt_tokens(request) == n  # as counted for the context check
+    backend.unload()
+
+
 def test_an_answer_cut_inside_a_character_keeps_to_max_new_tokens() -> None:
     """The tiny model's 62nd token after "the" ends inside a UTF-8 character: llama-cpp-
     python sampled on past max_tokens until the character was whole, so 62 tokens asked

@@ -234,12 +234,14 @@ class LlamaCppBackend(Backend):
 
     def _tokens(self, text: str, templated: bool) -> list[int]:
         """``text`` tokenized as llama.cpp reads it: markers as special tokens, a BOS
-        first where the model wants one. A chat template that writes the BOS itself
-        (Gemma's, Llama 3's) gets no second one: a prefilled prompt sent as text did,
-        with llama-cpp-python's warning of a duplicate BOS and a degraded answer."""
-        tokens: list[int] = self._llm.tokenize(text.encode("utf-8"), add_bos=True, special=True)
-        if templated and len(tokens) > 1 and tokens[0] == tokens[1] == self._llm.token_bos():
-            del tokens[0]
+        first where the model wants one. A chat template's text gets only the BOS it
+        writes itself (Gemma's, Llama 3's), as llama-cpp-python's chat request reads it:
+        a prefilled prompt sent as text read a second one (a warning of a duplicate BOS
+        and a degraded answer), and one of a template without a BOS (Zephyr's) read one
+        the chat request did not."""
+        tokens: list[int] = self._llm.tokenize(
+            text.encode("utf-8"), add_bos=not templated, special=True
+        )
         return tokens
 
     def generate(self, request: GenerationRequest) -> Completion:
