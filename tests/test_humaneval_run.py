@@ -775,6 +775,16 @@ def test_direct_systems_generate_with_their_own_model_only(
     assert len(load_outcomes(out / "outcomes" / "humaneval.json").models) == 3
 
 
+def test_a_run_never_builds_the_configs_router(tiny_config: AppConfig, tmp_path: Path) -> None:
+    # every answer is asked of a named model: a config naming a router that learns,
+    # without its folder, is no reason to refuse the run
+    tiny_config.router.name = "knn"
+    out = tmp_path / "he"
+    report = run_experiment(tiny_config, out, systems=["direct-light"], limit=1,
+                            style_overrides={"max_new_tokens": 4}, progress=False)  # fmt: skip
+    assert report["models"] == ["tiny-light"]
+
+
 def test_a_second_run_on_the_same_out_at_once_is_refused(
     tiny_config: AppConfig, tmp_path: Path
 ) -> None:

@@ -79,6 +79,17 @@ def test_a_config_name_instead_of_a_config_points_to_from_config(config: object)
         RouterLLM(config)  # type: ignore[arg-type]
 
 
+def test_an_untrained_router_given_in_code_says_to_load_a_trained_one(
+    tiny_config: AppConfig,
+) -> None:
+    from routerllm.routers import create_router
+
+    with pytest.raises(ConfigError, match=r"then pass it as load_router\(DIR, config.models\)"):
+        RouterLLM(tiny_config, router=create_router("knn", tiny_config.models))
+    with pytest.raises(ConfigError, match="then give DIR as router.path in the config"):
+        RouterLLM(tiny_config, router="quality")
+
+
 def test_from_config_takes_a_router_name_and_a_log_path(
     tiny_config_path: Path, tmp_path: Path
 ) -> None:

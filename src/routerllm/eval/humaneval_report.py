@@ -155,7 +155,9 @@ def run_experiment(
             store.use_problem_set(
                 PACKAGED_SET if problems_file is None else Path(problems_file).name
             )
-            with RouterLLM(config) as system:
+            # Every answer is asked of a named model: the config's router is not used
+            # (nor built: one that learns may not be trained)
+            with RouterLLM(config, router="largest") as system:
                 # The gated cascade's gate reads the medium model's own states of the prompts.
                 states_of = [medium] if GATED_CASCADE in systems else []
                 run_models(
