@@ -298,3 +298,18 @@ def test_a_pattern_that_backtracks_without_end_is_given_up_on_time(tmp_path: Pat
     assert d.model == "tiny-medium"  # the next rule decides
     assert f"override 'greedy' skipped: its pattern took over {PATTERN_TIMEOUT_S:g} s" in d.reason
     assert overrides.apply("aaaa", routed("tiny-light"), LADDER).model == "tiny-heavy"
+
+
+def test_a_regex_whose_parser_changed_is_a_clear_config_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from regex import _regex_core
+
+    from routerllm.overrides import TESTED_REGEX
+
+    # the version the copies are counted with is the one set-up installs
+    constraints = (Path(__file__).parents[1] / "constraints.txt").read_text().split()
+    assert f"regex=={TESTED_REGEX}" in constraints
+    monkeypatch.delattr(_regex_core, "_parse_pattern")
+    with pytest.raises(ConfigError, match=f"install the version in RouterLLM's constraints.txt .*regex=={TESTED_REGEX}"):  # fmt: skip
+        config_with(tmp_path, {"name": "p", "pattern": "abc", "model": "tiny-heavy"})

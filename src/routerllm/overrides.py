@@ -51,6 +51,10 @@ PATTERN_TIMEOUT_S = 0.1
 MAX_PATTERN_COPIES = 100_000
 
 
+#: The ``regex`` whose parser ``pattern_copies`` reads (a private module: constraints.txt)
+TESTED_REGEX = "2026.11.19"
+
+
 def pattern_copies(pattern: str) -> int:
     """How many copies of its parts ``regex`` compiles ``pattern`` to: each character,
     class or group counted once times the smallest count of every repeat around it
@@ -59,17 +63,25 @@ def pattern_copies(pattern: str) -> int:
     ``regex``'s own parser reads the pattern (cheaply: it writes nothing out), so the
     count holds for all of its syntax; a scan of the text was fooled by verbose mode,
     where ``(?x)a{1 0 0 0 0 0}`` is ``a{100000}``."""
+    import regex
     from regex import _regex_core as core
 
-    flags = core.IGNORECASE | core.FULLCASE  # as rule_pattern compiles it
-    while True:  # an inline flag mid-pattern (``b(?x)...``) holds for all of it: parse again
-        source = core.Source(pattern)
-        info = core.Info(flags, source.char_type)
-        source.ignore_space = bool(info.flags & core.VERBOSE)
-        try:
-            return _copies(core._parse_pattern(source, info))
-        except core._UnscopedFlagSet:
-            flags = info.global_flags
+    try:
+        flags = core.IGNORECASE | core.FULLCASE  # as rule_pattern compiles it
+        while True:  # an inline flag mid-pattern (``b(?x)...``) holds for all of it: again
+            source = core.Source(pattern)
+            info = core.Info(flags, source.char_type)
+            source.ignore_space = bool(info.flags & core.VERBOSE)
+            try:
+                return _copies(core._parse_pattern(source, info))
+            except core._UnscopedFlagSet:
+                flags = info.global_flags
+    except (AttributeError, TypeError) as e:  # a regex whose parser's internals changed
+        raise ValueError(
+            f"cannot count the copies of pattern {pattern!r} with regex "
+            f"{getattr(regex, '__version__', '?')} ({e}); install the version in "
+            f"RouterLLM's constraints.txt (pip install 'regex=={TESTED_REGEX}')"
+        ) from None
 
 
 def _copies(node: Any) -> int:
