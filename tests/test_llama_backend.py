@@ -101,6 +101,24 @@ def test_a_template_without_a_bos_is_read_and_counted_without_one(tmp_path: Path
     backend.unload()
 
 
+def test_a_template_llama_cpp_recognises_is_read_as_written_and_counted(tmp_path: Path) -> None:
+    """llama-cpp-python answered a chat request of a model whose template is exactly
+    ChatML's with its own "chatml" format (an empty system turn, a BOS added): the
+    request read 46 tokens where the context check counted 28, and a prefilled one
+    was read otherwise than the chat one."""
+    from llama_cpp.llama_chat_format import CHATML_CHAT_TEMPLATE
+
+    path = gguf_with_chat_template(tmp_path / "chatml.gguf", CHATML_CHAT_TEMPLATE)
+    backend = _backend(gguf={"path": str(path)})
+    chat = GenerationRequest("hello")
+    prefilled = GenerationRequest("hello", response_prefix="def")
+    n_chat, n_prefilled = (backend.generate(r).prompt_tokens for r in (chat, prefilled))
+    assert n_prefilled == n_chat + backend.count_tokens("def") - 1  # count_tokens adds a BOS
+    for request, n in ((chat, n_chat), (prefilled, n_prefilled)):
+        assert backend.prompt_tokens(request) == n
+    backend.unload()
+
+
 def test_an_answer_cut_inside_a_character_keeps_to_max_new_tokens() -> None:
     """The tiny model's 62nd token after "the" ends inside a UTF-8 character: llama-cpp-
     python sampled on past max_tokens until the character was whole, so 62 tokens asked

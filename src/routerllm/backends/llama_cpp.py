@@ -151,6 +151,11 @@ class LlamaCppBackend(Backend):
         self._state: PromptState | None = None  # attached on the first request that asks
         metadata = self._llm.metadata if self._llm is not None else {}
         self._chat_template = metadata.get("tokenizer.chat_template") or None
+        if self._chat_template:
+            # the template as written, as counted and prefilled here: llama-cpp-python
+            # swaps a few it recognises (ChatML's) for its own formats, which read more
+            # (an empty system turn, a BOS added)
+            self._llm.chat_format = "chat_template.default"
         self._formatter: Any = None
 
     def _templated(self, request: GenerationRequest) -> tuple[str, list[str]]:
