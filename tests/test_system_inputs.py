@@ -86,8 +86,12 @@ def test_an_untrained_router_given_in_code_says_to_load_a_trained_one(
 
     with pytest.raises(ConfigError, match=r"then pass it as load_router\(DIR, config.models\)"):
         RouterLLM(tiny_config, router=create_router("knn", tiny_config.models))
-    with pytest.raises(ConfigError, match="then give DIR as router.path in the config"):
+    # by name too: router.path in the config would not help, the name given overrides it
+    with pytest.raises(ConfigError, match=r"then pass it as load_router\(DIR, config.models\)"):
         RouterLLM(tiny_config, router="quality")
+    tiny_config.router.name = "quality"
+    with pytest.raises(ConfigError, match="then give DIR as router.path in the config"):
+        RouterLLM(tiny_config)
 
 
 def test_from_config_takes_a_router_name_and_a_log_path(

@@ -125,7 +125,8 @@ class RouterLLM(RequestAnswering):
         self.config = config
         self.router = _as_router(router, config) if router is not None else build_router(config)
         if not self.router.is_trained:  # it could route no request
-            then = "pass it as load_router(DIR, config.models)" if isinstance(router, Router) else "give DIR as router.path in the config"  # fmt: skip
+            # a router given in code, by name too, overrides the config's router.path
+            then = "pass it as load_router(DIR, config.models)" if router is not None else "give DIR as router.path in the config"  # fmt: skip
             raise ConfigError(train_first(self.router.name, then))
         self.scope = RoutingScope(config, self._available_models)
         self.gate = ServedGate.load(config)  # before anything is opened that would need closing
