@@ -380,6 +380,32 @@ def test_calibration_chooses_the_decision_rule() -> None:
         router.calibrate(X, scores, "max_cost=0.6", 5)  # type: ignore[attr-defined]
 
 
+def test_an_unreachable_quality_takes_the_rule_that_comes_nearest() -> None:
+    """No rule keeps the quality asked: calibration keeps the rule whose best setting
+    comes nearest (the best quality), not the cheaper rule's lesser best."""
+    router = create_router(
+        "logreg", [Candidate("cheap", 1.0), Candidate("dear", 10.0)], 0, encoder="hashing"
+    )
+    X = np.eye(7)
+    # Columns cheap, dear. w: only dear solves it, its predictions close (lambda sends it to
+    # cheap first); p, p2: only cheap does; x: only dear does, clearly predicted; the
+    # three v: only dear does, but cheap looks better (always cheap). dear alone: 5/7.
+    scores = np.array([[0, 1], [1, 0], [1, 0], [0, 1], [0, 1], [0, 1], [0, 1]], dtype=float)
+    predicted = np.array(
+        [[0.3, 0.4], [0.6, 0.8], [0.6, 0.8], [0.1, 0.9], [0.95, 0.5], [0.95, 0.5], [0.95, 0.5]]
+    )
+    router.fit(None, scores, embeddings=X)
+    # lambda's best (knob between 0.2 / 0.9 and 0.8 / 0.9): p, p2 and x solved, at a
+    # mean cost of (10 + 6 x 1) / 7; threshold's (knob in (0.3, 0.6]): w too, at
+    # (2 x 10 + 5) / 7. Both are short of 5/7.
+    out = router.calibrate(X, scores, "quality=1.0", predicted=predicted)  # type: ignore[attr-defined]
+    assert not out["target_reached"] and out["mode"] == "threshold"
+    assert (out["quality"], out["cost"]) == pytest.approx((4 / 7, 25 / 7))
+    assert 0.3 < out["knob"] <= 0.6 and out["fallback_mix"] is None
+    lam = router.calibrate(X, scores, "quality=1.0", predicted=predicted, modes=["lambda"])  # type: ignore[attr-defined]
+    assert (lam["quality"], lam["cost"]) == pytest.approx((3 / 7, 16 / 7))
+
+
 def test_quality_router_grid(files: dict[str, Path]) -> None:
     data = load_outcomes(files["train_json"])
     candidates = [Candidate(m, SIZES[m]) for m in data.models]

@@ -102,14 +102,13 @@ def calibrate(
             best_on_curve([r for r in rows if r[4] == m], kind, value, two_settings)
             for m in dict.fromkeys(modes)
         ]
-        if kind == "max_cost":  # target met, then the best quality, then the least cost
-            ok, pick, second, pick_cost, pick_quality = max(
-                picks, key=lambda p: (p[0], p[4], -p[3])
-            )
-        else:  # target met, then the least cost, then the best quality
-            ok, pick, second, pick_cost, pick_quality = max(
-                picks, key=lambda p: (p[0], -p[3], p[4])
-            )
+        # The target met, then (a budget) the best quality or (a quality) the least cost;
+        # where no rule meets it, the rule that comes nearest: the least cost over the
+        # budget, the best quality short of the quality asked.
+        cheaper_first = (kind == "max_cost") != any(p[0] for p in picks)
+        ok, pick, second, pick_cost, pick_quality = max(
+            picks, key=lambda p: (p[0], -p[3], p[4]) if cheaper_first else (p[0], p[4], -p[3])
+        )
         pick = (pick[0], pick_cost, pick_quality, pick[3], pick[4])
     router.knob, router.mode = pick[0], pick[4]
     router.options.update(knob=router.knob, mode=router.mode)
