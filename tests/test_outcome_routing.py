@@ -493,6 +493,33 @@ def test_the_best_point_of_a_curve_may_mix_two_settings() -> None:
     assert _on_curve(rows, "quality", 0.35, False)[:3] == (True, rows[1], None)
 
 
+def test_a_target_out_of_reach_takes_the_best_of_equally_near_settings() -> None:
+    """Where no setting meets the target, the nearest one, and of equally near ones the
+    best: the cheapest of the best quality, the best quality of the cheapest."""
+    from routerllm.routers.calibration import best_on_curve as _on_curve
+
+    none = np.zeros(1)
+    rows = [(k, c, q, none, "lambda") for k, c, q in
+            ((0.0, 4.0, 0.6), (1.0, 2.0, 0.6), (2.0, 1.0, 0.2), (3.0, 1.0, 0.3))]  # fmt: skip
+    for two in (False, True):
+        assert _on_curve(rows, "quality", 0.7, two)[:2] == (False, rows[1])
+        assert _on_curve(rows, "max_cost", 0.5, two)[:2] == (False, rows[3])
+    # max_share:small=0.4 cannot be met: prompt a goes to small whatever the knob. Of
+    # the settings that send only it there, the best sends b to mid (knob 0 sends it to
+    # big, which fails it): lambda between 0.2 and 1.625, threshold in (0.05, 0.7].
+    router = create_router(
+        "logreg", [Candidate(m, c) for m, c in zip(MODELS, (1.0, 5.0, 10.0), strict=True)], 0,
+        encoder="hashing",
+    )  # fmt: skip
+    scores = np.array([[1.0, 1.0, 1.0], [0.0, 1.0, 0.0]])
+    predicted = np.array([[0.9, 0.1, 0.1], [0.05, 0.7, 0.8]])
+    router.fit(None, scores, embeddings=np.eye(2))
+    out = router.calibrate(np.eye(2), scores, "max_share:small=0.4", predicted=predicted)  # type: ignore[attr-defined]
+    assert not out["target_reached"] and out["fallback_mix"] is None
+    assert (out["quality"], out["cost"]) == (1.0, 3.0)
+    assert out["shares"] == {"small": 0.5, "mid": 0.5, "big": 0.0}
+
+
 def test_calibration_to_a_budget_mixes_two_settings_and_routes_by_them(
     files: dict[str, Path],
 ) -> None:

@@ -93,8 +93,8 @@ def calibrate(
         ok = bool(fits)
         pick = (
             max(fits, key=lambda r: (r[2], -r[1]))
-            if fits
-            else min(rows, key=lambda r: float(np.mean(r[3] == j)))
+            if fits  # else the least share, then the best quality, then the least cost
+            else min(rows, key=lambda r: (float(np.mean(r[3] == j)), -r[2], r[1]))
         )
     else:  # max_cost, quality: the best point of a mode's curve, maybe between two knobs
         value = goal * float(router.costs.max() if kind == "max_cost" else Y.mean(axis=0).max())
@@ -161,10 +161,10 @@ def best_on_curve(
     if not two_settings:
         if kind == "max_cost":
             fits = [r for r in rows if r[1] <= value + 1e-12]
-            one = max(fits, key=lambda r: (r[2], -r[1])) if fits else min(rows, key=lambda r: r[1])
+            one = max(fits, key=lambda r: (r[2], -r[1])) if fits else _cheapest(rows)
         else:
             fits = [r for r in rows if r[2] >= value - 1e-12]
-            one = min(fits, key=lambda r: (r[1], -r[2])) if fits else max(rows, key=lambda r: r[2])
+            one = min(fits, key=lambda r: (r[1], -r[2])) if fits else _best(rows)
         return bool(fits), one, None, one[1], one[2]
 
     row_at = {(r[1], r[2]): r for r in rows}
@@ -173,11 +173,11 @@ def best_on_curve(
     ]
     at = 1 if kind == "max_cost" else 2  # the coordinate the target is on
     if kind == "max_cost" and hull[0][1] > value + 1e-12:
-        cheapest = min(rows, key=lambda r: r[1])
-        return False, cheapest, None, cheapest[1], cheapest[2]
+        one = _cheapest(rows)
+        return False, one, None, one[1], one[2]
     if kind == "quality" and hull[-1][2] < value - 1e-12:
-        best = hull[-1]
-        return False, best, None, best[1], best[2]
+        top = hull[-1]
+        return False, top, None, top[1], top[2]
     if kind == "max_cost":
         i = max(k for k, r in enumerate(hull) if r[1] <= value + 1e-12)
         a, b = hull[i], hull[i + 1] if i + 1 < len(hull) else None
@@ -191,6 +191,16 @@ def best_on_curve(
         return True, b, None, b[1], b[2]
     cost, quality = (a[k] + share * (b[k] - a[k]) for k in (1, 2))
     return True, a, (b, share), cost, quality
+
+
+def _cheapest(rows: list[Any]) -> Any:
+    """The cheapest of the knob settings ``rows``, the best quality among equally cheap."""
+    return min(rows, key=lambda r: (r[1], -r[2]))
+
+
+def _best(rows: list[Any]) -> Any:
+    """The best-quality knob setting of ``rows``, the cheapest among equally good."""
+    return max(rows, key=lambda r: (r[2], -r[1]))
 
 
 def parse_target(target: str, models: Sequence[str] | None = None) -> tuple[str, float]:
