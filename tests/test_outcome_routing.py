@@ -593,6 +593,41 @@ def test_calibration_falls_back_to_the_best_fixed_mix(
         create_router("logreg", candidates, 0, encoder="hashing", mix={"huge": 1.0})
 
 
+def test_a_target_the_fallback_mix_reaches_is_reported_reached() -> None:
+    """The knob falls short of the quality asked, the fixed mix the router falls back to
+    does not: the router, drawing from that mix, reaches the target."""
+    router = create_router(
+        "logreg", [Candidate("cheap", 1.0), Candidate("dear", 10.0)], 0, encoder="hashing"
+    )
+    # cheap solves only the first prompt, dear all four (cheap 0.25 at 1, dear 1.0 at 10).
+    # The predictions send the first two to dear, the last two to cheap, whatever the
+    # knob: 0.5 at (2 x 10 + 2) / 4 = 5.5 at best, where a half-half mix of cheap and
+    # dear (the same cost) keeps 0.25 + 0.75 x 4.5 / 9 = 0.625.
+    scores = np.array([[1, 1], [0, 1], [0, 1], [0, 1]], dtype=float)
+    predicted = np.array([[0.2, 0.9], [0.2, 0.9], [0.9, 0.2], [0.9, 0.2]])
+    router.fit(None, scores, embeddings=np.eye(4))
+    for target, reached in (("quality=0.6", True), ("quality=0.7", False)):
+        out = router.calibrate(np.eye(4), scores, target, predicted=predicted)  # type: ignore[attr-defined]
+        assert (out["quality"], out["cost"]) == pytest.approx((0.5, 5.5))
+        assert out["fixed_mix_quality"] == pytest.approx(0.625)
+        assert out["fallback_mix"] == pytest.approx({"cheap": 0.5, "dear": 0.5})
+        assert out["target_reached"] is reached
+    # max_share:small=0.4 out of the knob's reach (the first prompt always goes to small),
+    # not of the mix's: 0.5 at (1 + 10) / 2 = 5.5 (the second to big) is below the
+    # mix of mid (0.5 at 5) and big (1.0 at 10) at 5.5, 0.9 mid and 0.1 big: 0.55.
+    router = create_router(
+        "logreg", [Candidate(m, c) for m, c in zip(MODELS, (1.0, 5.0, 10.0), strict=True)], 0,
+        encoder="hashing",
+    )  # fmt: skip
+    scores = np.array([[0.0, 1.0, 1.0], [0.0, 0.0, 1.0]])
+    predicted = np.array([[0.9, 0.1, 0.1], [0.05, 0.7, 0.8]])
+    router.fit(None, scores, embeddings=np.eye(2))
+    out = router.calibrate(np.eye(2), scores, "max_share:small=0.4", predicted=predicted)  # type: ignore[attr-defined]
+    assert out["shares"]["small"] == 0.5 and out["fixed_mix_quality"] == pytest.approx(0.55)
+    assert out["fallback_mix"] == pytest.approx({"mid": 0.9, "big": 0.1})
+    assert out["target_reached"]
+
+
 def test_mix_choices_follow_the_weights_per_prompt() -> None:
     prompts = [f"prompt {i}" for i in range(4000)]
     weights = np.array([0.2, 0.0, 0.8])

@@ -440,6 +440,8 @@ class OutcomeRouter(Router):
         that mix, the router routes by drawing from the mix from now on
         (``fallback_mix``; same expected cost, higher expected quality; not when the
         mix would break a ``max_share`` target); otherwise by its predictions.
+        ``target_reached`` is for the router as it then routes: by the mix, where it
+        falls back to one; ``cost``, ``quality`` and ``shares`` are the knob's.
         """
         from routerllm.routers.calibration import calibrate
 
