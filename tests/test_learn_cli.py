@@ -114,6 +114,12 @@ def test_outcome_router_training_and_eval_routing(tmp_path: Path) -> None:
             "--encoder", "hashing", "--two-settings"),
         "--two-settings is a way to --calibrate",
     )  # fmt: skip
+    assert_one_line_error(
+        run("train", "--router", "logreg", "--data", str(train), "--out", str(tmp_path / "x"),
+            "--encoder", "hashing", "--calibrate", "max_share=0.3", "--two-settings"),
+        "a max_share target is met by one setting: leave out two_settings (--two-settings)",
+    )  # fmt: skip
+    assert not (tmp_path / "x").exists()
     png = tmp_path / "curves.png"
     ev = ok_json(
         "eval-routing", "--data", str(train), "--test", str(test), "--routers", "logreg,knn",

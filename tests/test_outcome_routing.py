@@ -548,6 +548,8 @@ def test_calibration_to_a_budget_mixes_two_settings_and_routes_by_them(
     single = router.calibrate(X, val.scores, "max_cost=0.5", val.models, modes=["lambda"])  # type: ignore[attr-defined]
     assert single["second_knob"] is None and single["cost"] <= result["cost"]
     assert single["quality"] <= result["quality"]
+    with pytest.raises(RouterLLMError, match="a max_share target is met by one setting"):
+        router.calibrate(X, val.scores, "max_share=0.3", val.models, two_settings=True)  # type: ignore[attr-defined]
     # A target met by one setting exactly sets no second one.
     one = router.calibrate(
         X, val.scores, "max_cost=1", val.models, modes=["lambda"], two_settings=True

@@ -163,7 +163,7 @@ def _train_outcome_router(args: argparse.Namespace) -> dict[str, Any]:
     from routerllm.encoders import CachedEncoder, create_encoder
     from routerllm.eval.outcome_eval import outcome_candidates, split_dataset
     from routerllm.routers.base import create_router
-    from routerllm.routers.calibration import parse_target
+    from routerllm.routers.calibration import check_two_settings, parse_target
     from routerllm.routers.decision import MODES
     from routerllm.routers.outcome import DEFAULT_ENCODER, OutcomeRouter
 
@@ -209,7 +209,9 @@ def _train_outcome_router(args: argparse.Namespace) -> dict[str, Any]:
                 f"--decision {args.decision} has no knob to calibrate; with --calibrate give "
                 f"{' or '.join(MODES)}, or leave --decision out (the better of them)"
             )
-        parse_target(args.calibrate, router.model_names)  # before the fit, not after
+        kind, _ = parse_target(args.calibrate, router.model_names)  # before the fit, not after
+        if args.two_settings:
+            check_two_settings(kind)
     fit_on, held_out = data, None
     if args.calibrate:
         try:

@@ -71,6 +71,8 @@ def calibrate(
             raise RouterLLMError("predictions must be probabilities of success, in [0, 1]")
     costs = np.broadcast_to(router.costs, Y.shape)
     kind, goal = parse_target(target, router.model_names)
+    if two_settings:
+        check_two_settings(kind)
     if isinstance(modes, str) or not isinstance(modes, Sequence) or not modes:
         raise RouterLLMError(f"modes must be a list of decision modes ({', '.join(MODES)})")
     unknown = [m for m in modes if m not in MODES]
@@ -206,6 +208,15 @@ def _cheapest(rows: list[Any]) -> Any:
 def _best(rows: list[Any]) -> Any:
     """The best-quality knob setting of ``rows``, the cheapest among equally good."""
     return max(rows, key=lambda r: (r[2], -r[1]))
+
+
+def check_two_settings(kind: str) -> None:
+    """A clear error for two settings asked of a target they do not meet (``max_share``)."""
+    if kind.startswith("max_share"):
+        raise RouterLLMError(
+            "two settings meet a max_cost or quality target; a max_share target is met by "
+            "one setting: leave out two_settings (--two-settings)"
+        )
 
 
 def parse_target(target: str, models: Sequence[str] | None = None) -> tuple[str, float]:
