@@ -585,6 +585,11 @@ def test_calibration_falls_back_to_the_best_fixed_mix(
     assert [
         d.model for d in load_router(tmp_path / "mixed", candidates).route_batch(val.prompts)
     ] == chosen
+    # One of the mix's models unavailable: the other serves them all, and the reason says so.
+    one, gone = sorted(mix)
+    alone = router.route_batch(val.prompts, allowed=[m for m in MODELS if m != gone])
+    assert {d.model for d in alone} == {one}
+    assert f"drawn from the fixed mix {one} 100% (of its models that may serve)" in alone[0].reason
     # None of the mix's models available: back to the predictions.
     others = [m for m in MODELS if m not in mix]
     assert {d.model for d in router.route_batch(val.prompts, allowed=others)} <= set(others)

@@ -393,10 +393,16 @@ class OutcomeRouter(Router):
     def _hows(self, mask: np.ndarray, knobs: np.ndarray) -> list[str]:
         """How each prompt's model was chosen, for its decision's reason."""
         if self._mixing(mask):
-            shares = ", ".join(f"{n} {w:.0%}" for n, w in self.options["mix"].items())
-            return [f"drawn from the fixed mix {shares}, which calibration found better"] * len(
-                knobs
+            assert self.mix is not None
+            drawn = self.mix * mask  # what mix_choices draws from: the models that may serve
+            shares = ", ".join(
+                f"{n} {w:.0%}"
+                for n, w in zip(self.model_names, drawn / drawn.sum(), strict=True)
+                if w > 0
             )
+            of = "" if mask[self.mix > 0].all() else " (of its models that may serve)"
+            how = f"drawn from the fixed mix {shares}{of}, which calibration found better"
+            return [how] * len(knobs)
         both = "" if self.second_knob is None else (
             f"; {self.second_share:.0%} of requests, drawn by their hash, take "
             f"{self.second_knob:g} and the rest {self.knob:g}"
