@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from routerllm.backends import GenerationRequest, create_backend
+from routerllm.backends.llama_cpp import LlamaCppBackend
 from routerllm.config import AppConfig, GenerationConfig, ModelConfig
 from routerllm.exceptions import BackendError, ModelUnavailableError, PromptError
 from routerllm.manager import LLMManager
@@ -64,6 +65,19 @@ def test_the_answer_ends_before_the_earliest_stop_sequence() -> None:
         assert out.text == "" and out.finish_reason == "stop"
 
 
+def assert_read_as_counted(backend: LlamaCppBackend) -> None:
+    """A chat request and a prefilled one ("hello", prefix "def") read the prompt
+    framed alike, the prefix's tokens added, and as ``prompt_tokens`` counts it for
+    the context check; then the model is unloaded."""
+    chat = GenerationRequest("hello")
+    prefilled = GenerationRequest("hello", response_prefix="def")
+    n_chat, n_prefilled = (backend.generate(r).prompt_tokens for r in (chat, prefilled))
+    assert n_prefilled == n_chat + backend.count_tokens("def") - 1  # count_tokens adds a BOS
+    for request, n in ((chat, n_chat), (prefilled, n_prefilled)):
+        assert backend.prompt_tokens(request) == n
+    backend.unload()
+
+
 def test_a_prefilled_answer_reads_the_chat_templates_bos_once(tmp_path: Path) -> None:
     """A chat template that writes the BOS itself (Gemma's, Llama 3's, Mistral's): the
     prefilled prompt was sent as text, to which llama.cpp added a second BOS, with a
@@ -71,15 +85,9 @@ def test_a_prefilled_answer_reads_the_chat_templates_bos_once(tmp_path: Path) ->
     it is read as the chat request reads it, the prefix's tokens added."""
     path = gguf_with_chat_template(tmp_path / "gemma.gguf", GEMMA_TEMPLATE)
     backend = _backend(gguf={"path": str(path)})
-    chat = GenerationRequest("hello")
-    prefilled = GenerationRequest("hello", response_prefix="def")
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # llama-cpp-python warns of a duplicate BOS
-        n_chat, n_prefilled = (backend.generate(r).prompt_tokens for r in (chat, prefilled))
-    assert n_prefilled == n_chat + backend.count_tokens("def") - 1  # count_tokens adds a BOS
-    for request, n in ((chat, n_chat), (prefilled, n_prefilled)):
-        assert backend.prompt_tokens(request) == n  # as counted for the context check
-    backend.unload()
+        assert_read_as_counted(backend)
 
 
 def test_a_template_without_a_bos_is_read_and_counted_without_one(tmp_path: Path) -> None:
@@ -92,13 +100,7 @@ def test_a_template_without_a_bos_is_read_and_counted_without_one(tmp_path: Path
         " }}{% endif %}"
     )
     backend = _backend(gguf={"path": str(gguf_with_chat_template(tmp_path / "z.gguf", template))})
-    chat = GenerationRequest("hello")
-    prefilled = GenerationRequest("hello", response_prefix="def")
-    n_chat, n_prefilled = (backend.generate(r).prompt_tokens for r in (chat, prefilled))
-    assert n_prefilled == n_chat + backend.count_tokens("def") - 1  # count_tokens adds a BOS
-    for request, n in ((chat, n_chat), (prefilled, n_prefilled)):
-        assert backend.prompt_tokens(request) == n  # as counted for the context check
-    backend.unload()
+    assert_read_as_counted(backend)
 
 
 def test_a_template_llama_cpp_recognises_is_read_as_written_and_counted(tmp_path: Path) -> None:
@@ -110,13 +112,7 @@ def test_a_template_llama_cpp_recognises_is_read_as_written_and_counted(tmp_path
 
     path = gguf_with_chat_template(tmp_path / "chatml.gguf", CHATML_CHAT_TEMPLATE)
     backend = _backend(gguf={"path": str(path)})
-    chat = GenerationRequest("hello")
-    prefilled = GenerationRequest("hello", response_prefix="def")
-    n_chat, n_prefilled = (backend.generate(r).prompt_tokens for r in (chat, prefilled))
-    assert n_prefilled == n_chat + backend.count_tokens("def") - 1  # count_tokens adds a BOS
-    for request, n in ((chat, n_chat), (prefilled, n_prefilled)):
-        assert backend.prompt_tokens(request) == n
-    backend.unload()
+    assert_read_as_counted(backend)
 
 
 def test_an_answer_cut_inside_a_character_keeps_to_max_new_tokens() -> None:
