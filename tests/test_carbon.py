@@ -314,6 +314,28 @@ def test_versus_largest_uses_the_largest_models_measured_rate() -> None:
     assert summarize(recs, [small, medium, big7]).versus_largest["largest_model"] == "big"  # type: ignore[index]
 
 
+def test_versus_largest_does_not_call_a_remote_largest_models_rate_measured() -> None:
+    """A remote (``openai_http``) largest model's generations are logged from its
+    per-token figures: the comparison said "measured rate of big in this log" of them."""
+    small = ModelConfig.model_validate(tiny_model("small", "light", 0.1))
+    big = ModelConfig.model_validate(tiny_model("big", "heavy", 1.5))
+
+    def remote(i: int, tokens: int, co2: float) -> RequestRecord:
+        r = _record(i, "big", tokens, co2)
+        llm = dataclasses.replace(r.components["llm_inference"], method="estimate:per-token")
+        return dataclasses.replace(r, components={**r.components, "llm_inference": llm})
+
+    recs = [_record(0, "small", 10, 1e-6), remote(1, 20, 4e-6)]
+    vs = summarize(recs, [small, big]).versus_largest
+    assert vs is not None and "measured" not in vs["method"]
+    assert "logged rate of big in this log (1 requests, 1 estimated from per-token figures)" in vs["method"]  # fmt: skip
+    assert vs["estimated_co2_kg"] == pytest.approx(4e-6 * 1.01 + 10 * 2e-7)  # the same figures
+    # one of two measured, one escalated from a local model to the remote one
+    mixed = dataclasses.replace(remote(2, 20, 4e-6), components={**recs[1].components, "llm_inference": Measurement("llm_inference", 0.5, 2e-6, 4e-6, "test+estimate:per-token")})  # fmt: skip
+    vs = summarize([_record(0, "small", 10, 1e-6), _record(1, "big", 20, 4e-6), mixed], [small, big]).versus_largest  # fmt: skip
+    assert vs is not None and "(2 requests, 1 estimated from per-token figures)" in vs["method"]
+
+
 def test_versus_largest_leaves_answers_from_the_cache_as_they_are() -> None:
     """A cached answer spent its routing only: it does not dilute the largest model's
     rate, and is not priced as if the largest model had generated it."""

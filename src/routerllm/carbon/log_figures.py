@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from routerllm.carbon.log_rows import instant
-from routerllm.carbon.meter import CACHED, COMPONENTS
+from routerllm.carbon.meter import CACHED, COMPONENTS, PER_TOKEN
 from routerllm.carbon.predictor import UNMEASURED
 from routerllm.carbon.recommend import BASELINE_TAG, DEMO_TAGS
 from routerllm.exceptions import RouterLLMError
@@ -127,6 +127,7 @@ class LogFigures:
         # the comparison with the largest model: measured requests only
         self.left_out = 0
         self.served = 0
+        self.served_estimated = 0  # of those, generations from per-token figures (remote)
         self.served_tokens, self.served_kwh, self.served_co2 = Terms(), Terms(), Terms()
         self.measured_kwh, self.measured_co2 = Terms(), Terms()
         self.measured_tokens = array("d")
@@ -196,7 +197,7 @@ class LogFigures:
             if kwh or kg:
                 self.methods.add(method)
             by_method[method] = by_method.get(method, 0.0) + kwh
-            if method == "estimate:per-token" and kwh:
+            if method == PER_TOKEN and kwh:
                 self.per_token_models.add(model)
             if method == CACHED:
                 cached = True
@@ -252,6 +253,8 @@ class LogFigures:
             if llm is not None:
                 self.served_kwh.add(llm[2])
                 self.served_co2.add(llm[3])
+                if PER_TOKEN in llm[4].split("+"):  # an escalation's methods are joined by +
+                    self.served_estimated += 1
 
     @property
     def requests(self) -> int:

@@ -29,6 +29,7 @@ from routerllm.exceptions import ConfigError, RouterLLMError, missing_dependency
 log = logging.getLogger(__name__)
 
 COMPONENTS = ("router_inference", "model_loading", "llm_inference")
+PER_TOKEN = "estimate:per-token"  # the method of figures computed from the config's per-token ones
 CACHED = "cache"  # the method of the components a cached answer did not spend
 WORLD_INTENSITY_G_PER_KWH = 475.0  # IEA world average, used when the country is unknown
 # Every CodeCarbon tracker measures the whole machine: two meters' blocks measured at
@@ -285,4 +286,4 @@ def per_token_estimate(
             energy = co2 / intensity
     else:
         co2 = energy * intensity
-    return Measurement(component, duration_s, energy, co2, "estimate:per-token")
+    return Measurement(component, duration_s, energy, co2, PER_TOKEN)

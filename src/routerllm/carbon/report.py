@@ -212,7 +212,12 @@ def largest_estimate(
     if out_tokens:
         per_token = fig.served_kwh.total() / out_tokens
         per_token_co2 = fig.served_co2.total() / out_tokens
-        source = f"measured rate of {largest.name} in this log ({fig.served} requests)"
+        # a remote largest model's generations are logged from its per-token figures:
+        # a rate read from them is not a measured one
+        estimated = fig.served_estimated
+        rate = "logged rate" if estimated else "measured rate"
+        of_them = f", {estimated} estimated from per-token figures" if estimated else ""
+        source = f"{rate} of {largest.name} in this log ({fig.served} requests{of_them})"
     elif largest.energy_per_token_kwh is not None or largest.co2_per_token_kg is not None:
         unit = per_token_estimate("llm_inference", largest, 1, 0.0, country_iso_code)
         per_token, per_token_co2 = unit.energy_kwh, unit.co2_kg
