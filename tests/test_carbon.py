@@ -336,6 +336,26 @@ def test_versus_largest_does_not_call_a_remote_largest_models_rate_measured() ->
     assert vs is not None and "(2 requests, 1 estimated from per-token figures)" in vs["method"]
 
 
+def test_versus_largest_leaves_out_a_remote_model_without_per_token_figures() -> None:
+    """A remote model without energy_per_token_kwh or co2_per_token_kg logs its answers
+    at 0 kWh (estimate:per-token): priced at the largest model's rate they made routing
+    to it look like a saving ("2.0000 g instead of ~4.0000 g (50% less CO2)")."""
+    small = ModelConfig.model_validate(tiny_model("small", "light", 0.1))
+    big = ModelConfig.model_validate(tiny_model("big", "heavy", 1.5))
+
+    def unpriced(i: int) -> RequestRecord:
+        r = _record(i, "remote", 10)
+        llm = Measurement("llm_inference", 0.5, 0.0, 0.0, "estimate:per-token")
+        return dataclasses.replace(r, components={**r.components, "llm_inference": llm})
+
+    recs = [_record(0, "small", 10, 1e-6), _record(1, "big", 20, 4e-6), unpriced(2), unpriced(3)]
+    vs = summarize(recs, [small, big]).versus_largest
+    assert vs is not None and "; 2 requests logged without energy left out" in vs["method"]
+    # big's rate 2e-7 kg a token; small's 10 tokens ~ 2e-6 kg; the remote ones on neither side
+    assert vs["estimated_co2_kg"] == pytest.approx(4e-6 * 1.01 + 10 * 2e-7)
+    assert vs["actual_co2_kg"] == pytest.approx(1e-6 * 1.01 + 4e-6 * 1.01)
+
+
 def test_versus_largest_leaves_answers_from_the_cache_as_they_are() -> None:
     """A cached answer spent its routing only: it does not dilute the largest model's
     rate, and is not priced as if the largest model had generated it."""

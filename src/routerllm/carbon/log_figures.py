@@ -240,7 +240,9 @@ class LogFigures:
     def _versus(
         self, model: str, tokens: int, energy: float, co2: float, cached: bool, llm: Part | None
     ) -> None:
-        if not (cached or (llm is not None and llm[4] not in UNMEASURED)):
+        # a remote model without per-token figures logs its tokens at 0 kWh: unknown, not free
+        unpriced = llm is not None and llm[4] == PER_TOKEN and not (llm[2] or llm[3]) and tokens
+        if not (cached or (llm is not None and llm[4] not in UNMEASURED)) or unpriced:
             self.left_out += 1
             return
         self.measured_kwh.add(energy)

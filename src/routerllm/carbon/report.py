@@ -203,8 +203,9 @@ def largest_estimate(
     demo's always-largest and the ``largest`` router's. An answer from the request
     cache spent its routing only: it teaches no rate, and counts as it is (on the
     largest model, the same repeated request would have been answered from the cache).
-    A request logged without energy (carbon tracking off, a failed CodeCarbon task) is
-    left out of both sides: it spent nothing as logged, yet would be priced in full.
+    A request logged without energy (carbon tracking off, a failed CodeCarbon task, a
+    remote model without per-token figures) is left out of both sides: it spent nothing
+    as logged, yet would be priced in full.
     """
     largest = _largest(models)
     assert fig.largest == largest.name, "the figures were added up for another largest model"
