@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from routerllm.carbon.meter import PER_TOKEN
 from routerllm.config import AppConfig
 from routerllm.routed_result import FIXED
 
@@ -396,7 +397,7 @@ def estimated_energy(fig: LogFigures, config: AppConfig) -> list[Recommendation]
                 },
             )
         )
-    per_token = by_method.get("estimate:per-token", 0.0)
+    per_token = by_method.get(PER_TOKEN, 0.0)
     if total and per_token / total >= ESTIMATED_SHARE:
         names = ", ".join(sorted(per_token_models))
         out.append(
@@ -408,7 +409,7 @@ def estimated_energy(fig: LogFigures, config: AppConfig) -> list[Recommendation]
                 f"server where it runs and set models' energy_per_token_kwh",
                 "models[].energy_per_token_kwh",
                 {
-                    "method": "estimate:per-token",
+                    "method": PER_TOKEN,
                     "energy_kwh": per_token,
                     "share": per_token / total,
                     "threshold": ESTIMATED_SHARE,
