@@ -332,6 +332,20 @@ def test_the_demo_with_carbon_tracking_off_claims_no_co2_saving(tmp_path: Path) 
     assert line.startswith("routing: CO2 not measured (carbon tracking off), ") and "less" not in line  # fmt: skip
 
 
+def test_route_with_carbon_tracking_off_says_not_measured_not_zero_co2(tmp_path: Path) -> None:
+    # it printed "0.000e+00 kWh  CO2 0.0000 g" and "0.00e+00 kWh" per component: a
+    # measurement of nothing, read as a request that emitted nothing
+    cfg = write_config(tmp_path, tiny_config_dict(tmp_path, carbon={"enabled": False}))
+    proc = run("route", "hello", "--config", str(cfg), "--max-new-tokens", "2")
+    assert proc.returncode == 0, proc.stderr
+    head, _why, parts = proc.stdout.splitlines()[-3:]
+    assert head.endswith("energy and CO2 not measured (carbon tracking off)"), head
+    assert "kWh" not in head and "CO2 0" not in head
+    assert parts.count("not measured") == 3 and "0.00e+00" not in parts, parts
+    out = json.loads(run("route", "hello", "--config", str(cfg), "--json").stdout)
+    assert set(out["methods"].values()) == {"none"}  # --json: zeros, marked unmeasured
+
+
 def test_interactive_demo_answers_each_line_and_goes_on_after_a_refused_prompt(
     tmp_path: Path,
 ) -> None:

@@ -92,13 +92,21 @@ def _requests_logged(args: argparse.Namespace, error: KeyboardInterrupt) -> str:
 def _result_lines(index: int, result: Any, tier: str) -> list[str]:
     from routerllm.carbon.report_text import fmt_g, fmt_kwh
 
+    # carbon tracking off measures nothing (method "none"): its zeros are not 0 g of CO2
+    measured = {n: m.method != "none" for n, m in result.components.items()}
+    energy = (
+        f"{fmt_kwh(result.energy_kwh)}  CO2 {fmt_g(result.co2_kg)}"
+        if any(measured.values())
+        else "energy and CO2 not measured (carbon tracking off)"
+    )
     head = (
         f"[{index}] {tier:<6} {result.model:<20} conf {result.confidence:.2f}  "
         f"{result.prompt_tokens} in / {result.completion_tokens} out tokens  "
-        f"{result.latency_s:.2f} s  {fmt_kwh(result.energy_kwh)}  CO2 {fmt_g(result.co2_kg)}"
+        f"{result.latency_s:.2f} s  {energy}"
     )
     parts = "  ".join(
-        f"{name}: {m.duration_s:.2f} s {m.energy_kwh:.2e} kWh {m.co2_kg * 1000:.2e} g"
+        f"{name}: {m.duration_s:.2f} s "
+        + (f"{m.energy_kwh:.2e} kWh {m.co2_kg * 1000:.2e} g" if measured[name] else "not measured")
         for name, m in result.components.items()
     )
     if (p := result.predicted) is not None and p.model == result.model:
