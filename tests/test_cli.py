@@ -396,6 +396,22 @@ def test_prompts_read_from_stdin_that_are_not_utf8_or_closed_are_a_one_line_erro
         assert_one_line_error(closed, "stdin is closed", needle)
 
 
+def test_a_byte_order_mark_on_stdin_is_not_part_of_the_prompt(tmp_path: Path) -> None:
+    # kept, "\ufeffdef add..." was not code to the router (light, "no rule fired") nor a
+    # function stub, and a file holding only the mark was answered, not refused as empty
+    cfg = write_config(tmp_path, tiny_config_dict(tmp_path))
+    stub = 'def add(a, b):\n    """Return a + b.\n    >>> add(1, 2)\n    3\n    """\n'
+    args = ("route", "-", "--config", str(cfg), "--json", "--max-new-tokens", "2")
+    plain = json.loads(run(*args, stdin=stub).stdout)
+    marked = json.loads(run(*args, stdin="\ufeff" + stub).stdout)
+    assert "asked to complete the function add" in marked["reason"]
+    assert (marked["model"], marked["reason"]) == (plain["model"], plain["reason"])
+    assert marked["prompt_tokens"] == plain["prompt_tokens"]
+    assert_one_line_error(
+        run("route", "-", "--config", str(cfg), stdin="\ufeff\n"), "prompt is empty"
+    )
+
+
 def test_the_cli_starts_without_the_config_or_carbon_modules() -> None:
     # `routerllm --help` and every command's start: pydantic, numpy and the carbon
     # package (whose __init__ imports the config) are imported by the commands that use them

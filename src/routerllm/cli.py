@@ -121,7 +121,11 @@ def cmd_route(args: argparse.Namespace) -> int:
     from routerllm.backends.base import GenerationRequest
 
     if args.prompt == "-":
-        prompt = _stdin("give the prompt on stdin, or as the argument").read()
+        # a byte-order mark (a file saved by a Windows editor) is not part of the prompt:
+        # kept, it hid the code from the router and a function stub from its check
+        prompt = (
+            _stdin("give the prompt on stdin, or as the argument").read().removeprefix("\ufeff")
+        )
     else:
         prompt = args.prompt
     with _system(args) as system:
