@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from routerllm.backends.base import GenerationRequest
-from routerllm.cascade import cascade_pair, next_larger, verify_answer
+from routerllm.cascade import cascade_pair, verify_answer
 from routerllm.config import AppConfig, load_config
 from routerllm.exceptions import RouterLLMError
 from routerllm.routing_scope import RoutingScope
@@ -104,14 +104,17 @@ def test_the_experiments_cascade_is_the_step_a_served_cascade_takes(tmp_path: Pa
     config = load_config(write_config(tmp_path, data))
     ladder = [m.name for m in config.models_by_size()]
     first, then = cascade_pair(ladder)
-    assert then == ladder[-1] and next_larger(config, ladder, first) == then
+    assert then == ladder[-1] and RoutingScope(config, lambda: ladder).larger(first)[0] == then
     with pytest.raises(RouterLLMError, match="a cascade needs two models"):
         cascade_pair(ladder[:1])
 
 
-def test_next_larger_skips_unavailable_models(tiny_config: AppConfig) -> None:
-    assert next_larger(tiny_config, ["tiny-light", "tiny-heavy"], "tiny-light") == "tiny-heavy"
-    assert next_larger(tiny_config, ["tiny-light", "tiny-medium"], "tiny-medium") is None
+def test_the_larger_models_skip_unavailable_ones(tiny_config: AppConfig) -> None:
+    def larger(available: list[str], model: str) -> list[str]:
+        return RoutingScope(tiny_config, lambda: available).larger(model)
+
+    assert larger(["tiny-light", "tiny-heavy"], "tiny-light") == ["tiny-heavy"]
+    assert larger(["tiny-light", "tiny-medium"], "tiny-medium") == []
 
 
 def test_a_model_of_the_same_size_is_neither_larger_nor_smaller(tmp_path: Path) -> None:
@@ -122,10 +125,9 @@ def test_a_model_of_the_same_size_is_neither_larger_nor_smaller(tmp_path: Path) 
     twin = tiny_model("tiny-medium-2", "medium", 0.5)
     config = load_config(write_config(tmp_path, tiny_config_dict(tmp_path, models=[*models[:2], twin, models[2]])))  # fmt: skip
     every = [m.name for m in config.models]
-    assert next_larger(config, every, "tiny-medium") == "tiny-heavy"
-    assert next_larger(config, every, "tiny-medium-2") == "tiny-heavy"
-    assert next_larger(config, ["tiny-medium", "tiny-medium-2"], "tiny-medium") is None
     scope = RoutingScope(config, lambda: every)
+    assert scope.larger("tiny-medium") == scope.larger("tiny-medium-2") == ["tiny-heavy"]
+    assert RoutingScope(config, lambda: ["tiny-medium", "tiny-medium-2"]).larger("tiny-medium") == []  # fmt: skip
     assert scope.smaller("tiny-medium-2") == scope.smaller("tiny-medium") == ["tiny-light"]
     assert scope.smaller("tiny-heavy") == ["tiny-medium", "tiny-medium-2", "tiny-light"]
 

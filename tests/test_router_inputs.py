@@ -9,12 +9,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from routerllm.cascade import next_larger, verify_answer
+from routerllm.cascade import verify_answer
 from routerllm.config import load_config
 from routerllm.exceptions import PromptError, RouterLLMError, UnknownNameError
 from routerllm.routers import create_router, load_router
 from routerllm.routers.base import Candidate
 from routerllm.routers.outcome import OutcomeRouter
+from routerllm.routing_scope import RoutingScope
 
 MODELS = [Candidate("small", 1.0), Candidate("mid", 8.0), Candidate("big", 70.0)]
 PROMPTS = [f"prompt number {i} about {'code' if i % 2 else 'chat'}" for i in range(40)]
@@ -189,7 +190,7 @@ def test_cascade_helpers_reject_bad_arguments_clearly() -> None:
     config = load_config("local")
     smallest = config.models_by_size()[0].name
     with pytest.raises(UnknownNameError, match="unknown model 'nope'"):
-        next_larger(config, [smallest], "nope")
+        RoutingScope(config, lambda: [smallest]).larger("nope")
     with pytest.raises(PromptError, match="request must be text"):
         verify_answer(None, "x")  # type: ignore[arg-type]
     with pytest.raises(PromptError, match="answer to verify must be text"):

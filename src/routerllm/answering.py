@@ -116,12 +116,9 @@ class RequestAnswering:
         by_energy = self.calls.priced_by_energy(name)
         cascade = self.config.cascade
         if cascade.enabled:  # imported only where used: it brings the sandbox and the parsers
-            from routerllm.cascade import next_larger, verify_answer, verify_stub
-        while cascade.enabled and (
-            bigger := next_larger(
-                self.config, self.scope.within_cap(self._available_models()), name
-            )
-        ):
+            from routerllm.cascade import verify_answer, verify_stub
+        # the models the cache key holds (RoutingScope.larger), the smallest first
+        while cascade.enabled and (bigger := next(iter(self.scope.larger(name)), None)):
             with self.meter.measure("router_inference") as slot:
                 check = (
                     verify_stub(stub, completion.text, self.calls.style(name), cascade.timeout_s)

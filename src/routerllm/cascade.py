@@ -23,10 +23,9 @@ from __future__ import annotations
 import ast
 import builtins
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 
 from routerllm.checks import is_positive_number
-from routerllm.config import AppConfig
 from routerllm.data.humaneval import HumanEvalProblem
 from routerllm.eval.codegen import (
     CHAT_STYLE,
@@ -39,7 +38,7 @@ from routerllm.eval.codegen import (
 )
 from routerllm.eval.prompt_examples import Verification, extract_examples, verify_completion
 from routerllm.eval.sandbox import run_program
-from routerllm.exceptions import PromptError, RouterLLMError, UnknownNameError
+from routerllm.exceptions import PromptError, RouterLLMError
 
 
 def verify_answer(prompt: str, answer: str, timeout_s: float = 5.0) -> Verification:
@@ -133,21 +132,7 @@ def cascade_pair(ladder: Sequence[str]) -> tuple[str, str]:
     """The two models of the cascade the HumanEval experiment measures and ``routerllm
     train-gate`` trains a gate for, from a ladder of at least two (smallest first): the
     model just below the heaviest, then the heaviest, the step a served cascade takes
-    (``next_larger``), so that a gate trained on a run is one the server can use."""
+    (``RoutingScope.larger``), so that a gate trained on a run is one the server can use."""
     if len(ladder) < 2:
         raise RouterLLMError(f"a cascade needs two models, got {list(ladder)}")
     return ladder[-2], ladder[-1]
-
-
-def next_larger(config: AppConfig, available: Sequence[str], model: str) -> str | None:
-    """The smallest available model above ``model`` (tier, then size), if any; one of
-    ``model``'s tier and size is not above it."""
-    ladder = config.models_by_size()
-    names = [m.name for m in ladder]
-    if model not in names:
-        raise UnknownNameError("model", str(model), names)
-    if isinstance(available, str) or not isinstance(available, Iterable):
-        raise RouterLLMError(f"available must be a list of model names, got {available!r}")
-    available = list(available)
-    size = config.model(model).size
-    return next((m.name for m in ladder if m.size > size and m.name in available), None)
