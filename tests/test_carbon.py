@@ -556,3 +556,52 @@ def test_a_figure_too_small_for_its_decimals_is_not_printed_as_zero() -> None:
     assert fmt_g(2e-9) == "2.00e-06 g" and fmt_g(0.0) == "0.0000 g"
     assert fmt_g(1.2345e-3) == "1.2345 g"
     assert fixed(4e-6, 5) == "4.00e-06" and fixed(0.00001, 5) == "0.00001"
+
+
+def test_a_cascades_first_answers_do_not_count_in_the_answering_models_rate(
+    tmp_path: Path,
+) -> None:
+    """An escalated request is logged as the answering model's, its components summing
+    every model's work: the largest model's rate per token (the report's always-largest
+    estimate, the predictor) counted the first models' generations as its own, and the
+    estimate charged them to the largest model alone."""
+    from routerllm.carbon.report import logged_report
+    from routerllm.config import load_config
+
+    config = load_config(write_config(tmp_path, tiny_config_dict(tmp_path)))
+
+    def escalated(i: int) -> RequestRecord:
+        # three times big's own generation; the first two thirds were tiny-light's
+        r = _record(i, "tiny-heavy", 20, 1.2e-5)
+        llm = dataclasses.replace(r.components["llm_inference"], energy_kwh=6e-6)
+        earlier = Measurement("llm_inference", 0.3, 4e-6, 8e-6, "test")
+        return dataclasses.replace(r, components={**r.components, "llm_inference": llm}, escalated={"llm_inference": earlier})  # fmt: skip
+
+    recs = [_record(0, "tiny-light", 10, 1e-6), _record(1, "tiny-heavy", 20, 4e-6), escalated(2)]
+    recs.append(_record(3, "tiny-heavy", 20, 4e-6))
+    with RequestLog(config.log.path) as log:
+        for r in recs:
+            log.append(r)
+        assert list(log.records())[2].escalated == recs[2].escalated  # a round trip
+    rep = logged_report(config)
+    vs = rep.versus_largest
+    assert vs is not None and "measured rate of tiny-heavy in this log (3 requests)" in vs["method"]
+    # tiny-heavy's own: 4e-6 kg per 20 tokens (2e-7 a token) in each of its three answers
+    heavy = [4e-6 * 1.01, 1.2e-5 * 1.01 - 8e-6, 4e-6 * 1.01]  # the second without its first answers
+    assert vs["estimated_co2_kg"] == pytest.approx(10 * 2e-7 + sum(heavy))
+    assert vs["actual_co2_kg"] == pytest.approx(rep.totals.co2_kg)  # every model's work counts
+    assert rep.by_model["tiny-heavy"].co2_kg == pytest.approx(2e-5 * 1.01)
+    # the predictor learns 2e-6 kWh per 20 output tokens from each, not 6e-6 from the second
+    assert rep.predictor["tiny-heavy"]["kwh_per_output_token"] == pytest.approx(1e-7)  # type: ignore[index]
+    # a number changed by another program is a clear error, as in the components
+    with sqlite3.connect(config.log.path) as db:
+        db.execute("UPDATE escalations SET energy_kwh = 'x'")
+    db.close()
+    with pytest.raises(RouterLLMError, match="request r2's llm_inference energy_kwh is 'x'"):
+        logged_report(config)
+    # a log older than the escalations table is read as it is: every answer its model's own
+    with sqlite3.connect(config.log.path) as db:
+        db.execute("DROP TABLE escalations")
+    db.close()
+    vs = logged_report(config).versus_largest
+    assert vs is not None and vs["estimated_co2_kg"] == pytest.approx(10 * 2e-5 / 60 + 2e-5 * 1.01)

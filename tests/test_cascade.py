@@ -156,6 +156,12 @@ def test_failed_answers_escalate_up_the_ladder_and_every_attempt_is_paid_for(
         logged = list(system.log.records())
         assert [r.model for r in logged] == ["tiny-heavy", "tiny-light"]
         assert logged[0].co2_kg == pytest.approx(result.co2_kg)
+        # logged with what the first two models spent, so that tiny-heavy's own is known
+        earlier = logged[0].escalated["llm_inference"]
+        own = logged[0].own("llm_inference")
+        assert own is not None and 0 < earlier.duration_s < gen.duration_s
+        assert own.duration_s == pytest.approx(gen.duration_s - earlier.duration_s)
+        assert logged[1].escalated == {}
     tiny_config.cascade.enabled = False
     with RouterLLM(tiny_config) as system:
         assert system.generate(REQUEST, model="tiny-light").model == "tiny-light"

@@ -113,6 +113,7 @@ class RequestAnswering:
         # the budgets changed the answer (or an escalation failed): it is not cached
         budgeted = bool(admission.reason) or admission.model != decision.model
         completion, loading, inference, cost = self.calls.attempt(name, req, stub)
+        earlier: tuple[Measurement, ...] = ()  # what the models escalated from spent
         by_energy = self.calls.priced_by_energy(name)
         cascade = self.config.cascade
         if cascade.enabled:  # imported only where used: it brings the sandbox and the parsers
@@ -157,6 +158,7 @@ class RequestAnswering:
                 budgeted = True  # not the answer a later request should get: not cached
                 break
             name, completion = bigger, completion_
+            earlier = (loading, inference)
             loading = loading.plus(more_loading)
             inference = inference.plus(more_inference)
             cost += more_cost
@@ -187,15 +189,22 @@ class RequestAnswering:
             predicted=admission.prediction,
         )
         with self.budget.recording(admission) if self.budget else contextlib.nullcontext():
-            self._logged(req, result, tag)
+            self._logged(req, result, tag, {m.component: m for m in earlier})
         if key is not None and self.cache is not None and not budgeted:
             # kept with what its making added to the routing's reason (the stub's code
             # style, the cascade's checks and escalations): a later request's says so too
             self.cache.put(key, dataclasses.replace(result, reason=reason[len(decision.reason) :]))
         return result
 
-    def _logged(self, req: GenerationRequest, result: RoutedResult, tag: str) -> None:
-        """Log an answered request (``RequestLogError`` carries the answer if it cannot be)."""
+    def _logged(
+        self,
+        req: GenerationRequest,
+        result: RoutedResult,
+        tag: str,
+        escalated: dict[str, Measurement] | None = None,
+    ) -> None:
+        """Log an answered request (``RequestLogError`` carries the answer if it cannot be),
+        with the part of its components the models a cascade escalated from spent."""
         record = RequestRecord(
             id=result.request_id,
             timestamp=datetime.now(timezone.utc).isoformat(timespec="microseconds"),
@@ -211,6 +220,7 @@ class RequestAnswering:
             components=result.components,
             tag=tag,
             finish_reason=result.finish_reason or "",
+            escalated=escalated or {},
         )
         try:
             self.log.append(record)

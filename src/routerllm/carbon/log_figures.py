@@ -132,6 +132,7 @@ class LogFigures:
         self.measured_kwh, self.measured_co2 = Terms(), Terms()
         self.measured_tokens = array("d")
         self.measured_as_is = bytearray()  # 1: counted as it is (the largest's, or cached)
+        self.as_is_kwh, self.as_is_co2 = array("d"), array("d")  # what those count
         # the recommendations
         self.energy = Terms()  # every request's
         self.loading_kwh = Terms()
@@ -160,8 +161,10 @@ class LogFigures:
         tag: str,
         finish_reason: str,
         parts: Sequence[Part],
+        escalated: Sequence[Part] = (),
     ) -> None:
-        """One request, after those before it."""
+        """One request, after those before it; ``escalated``: the part of its ``parts``
+        the models a cascade escalated from spent (not the answering model's own work)."""
         energy = sum(p[2] for p in parts)
         co2 = sum(p[3] for p in parts)
         by_model, by_router, by_day, day = (
@@ -207,7 +210,9 @@ class LogFigures:
                 loading = p
             elif name == "router_inference":
                 routing = p
-        self._versus(model, completion_tokens, energy, co2, bool(cached), llm)
+        if escalated:  # the answering model's own generation: its rate per token
+            llm = _own(llm, {p[0]: p for p in escalated})
+        self._versus(model, completion_tokens, energy, co2, bool(cached), llm, escalated)
         self.energy.add(energy)
         if self.replay is not None and not cached and tag not in DEMO_TAGS:
             self.replay.add(timestamp, sha, model, energy, parts)
@@ -238,7 +243,14 @@ class LogFigures:
             self.unmeasured += 1
 
     def _versus(
-        self, model: str, tokens: int, energy: float, co2: float, cached: bool, llm: Part | None
+        self,
+        model: str,
+        tokens: int,
+        energy: float,
+        co2: float,
+        cached: bool,
+        llm: Part | None,
+        escalated: Sequence[Part],
     ) -> None:
         # a remote model without per-token figures logs its tokens at 0 kWh: unknown, not free
         unpriced = llm is not None and llm[4] == PER_TOKEN and not (llm[2] or llm[3]) and tokens
@@ -249,6 +261,10 @@ class LogFigures:
         self.measured_co2.add(co2)
         self.measured_tokens.append(tokens)
         self.measured_as_is.append(model == self.largest or cached)
+        # on the largest model alone, an escalated request would not have spent its first
+        # models' loading and generation
+        self.as_is_kwh.append(energy - sum(p[2] for p in escalated) if escalated else energy)
+        self.as_is_co2.append(co2 - sum(p[3] for p in escalated) if escalated else co2)
         if model == self.largest and not cached:
             self.served += 1
             self.served_tokens.add(tokens)
@@ -266,7 +282,7 @@ class LogFigures:
         """What the measured requests would have spent on the largest model, at these
         rates per output token (those of the largest, and cached answers, as they are)."""
         est_kwh = est_co2 = 0.0
-        rows = zip(self.measured_as_is, self.measured_kwh.values, self.measured_co2.values, self.measured_tokens, strict=True)  # fmt: skip
+        rows = zip(self.measured_as_is, self.as_is_kwh, self.as_is_co2, self.measured_tokens, strict=True)  # fmt: skip
         for as_is, kwh, kg, tokens in rows:
             if as_is:
                 est_kwh += kwh
@@ -280,6 +296,13 @@ class LogFigures:
         """Per model, the generation energy per output token of its measured answers (not
         those logged with carbon tracking off, nor cached; not the demo's baseline)."""
         return {n: self.rate_energy[n] / t for n, t in self.rate_tokens.items() if t}
+
+
+def _own(part: Part | None, earlier: dict[str, Part]) -> Part | None:
+    """``part`` without what the models escalated from spent of it (``earlier``)."""
+    if part is None or (e := earlier.get(part[0])) is None:
+        return part
+    return (part[0], max(part[1] - e[1], 0.0), max(part[2] - e[2], 0.0), max(part[3] - e[3], 0.0), part[4])  # fmt: skip
 
 
 def _totals() -> Totals:

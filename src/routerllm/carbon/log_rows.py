@@ -48,6 +48,15 @@ CREATE TABLE IF NOT EXISTS feedback (
     timestamp TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS feedback_request ON feedback(request_id);
+CREATE TABLE IF NOT EXISTS escalations (
+    request_id TEXT NOT NULL REFERENCES requests(id),
+    component TEXT NOT NULL,
+    duration_s REAL NOT NULL,
+    energy_kwh REAL NOT NULL,
+    co2_kg REAL NOT NULL,
+    method TEXT NOT NULL,
+    PRIMARY KEY (request_id, component)
+);
 CREATE TABLE IF NOT EXISTS pending_feedback (
     request_id TEXT PRIMARY KEY REFERENCES requests(id),
     model TEXT NOT NULL,
@@ -70,6 +79,7 @@ TABLES = {
     ],
     "components": ["request_id", "component", "duration_s", "energy_kwh", "co2_kg", "method"],
     "feedback": ["request_id", "score", "timestamp"],
+    "escalations": ["request_id", "component", "duration_s", "energy_kwh", "co2_kg", "method"],
     "pending_feedback": ["request_id", "model", "router", "encoder", "dim", "embedding", "folder"],
 }  # fmt: skip
 #: The numbers of a logged request that a report reads (its energy and CO2: its components'),
@@ -79,8 +89,8 @@ REQUEST_NUMBERS = {
     for name in ("prompt_chars", "confidence", "prompt_tokens", "completion_tokens", "latency_s", "cost_usd")
 }  # fmt: skip
 # Every log has these; logs written before feedback was stored (2026-12-02) lack
-# ``feedback`` (and ``pending_feedback``, added the same day),
-# which opening one for writing adds.
+# ``feedback`` (and ``pending_feedback``, added the same day), and those written before
+# escalations were (2026-12-03) lack ``escalations``, which opening one for writing adds.
 REQUIRED_TABLES = ("requests", "components")
 # Logs written before finish_reason was logged (2026-12-02): read as they are, and given
 # the column when opened for writing.
@@ -201,3 +211,23 @@ class RequestRecord(HasComponents):
     components: dict[str, Measurement] = field(default_factory=dict)
     tag: str = ""
     finish_reason: str = ""  # "length" where the answer stopped at its max_new_tokens
+    #: Of its components, the part the models a cascade escalated from spent (their
+    #: loading and generation); empty where it did not escalate, and in older logs.
+    escalated: dict[str, Measurement] = field(default_factory=dict)
+
+    def own(self, component: str) -> Measurement | None:
+        """``component`` as the answering model alone spent it (``escalated`` taken out)."""
+        return own_part(self.components.get(component), self.escalated.get(component))
+
+
+def own_part(whole: Measurement | None, earlier: Measurement | None) -> Measurement | None:
+    """``whole`` without the part ``earlier`` models spent of it (a cascade's first answers)."""
+    if whole is None or earlier is None:
+        return whole
+    return Measurement(
+        whole.component,
+        max(whole.duration_s - earlier.duration_s, 0.0),
+        max(whole.energy_kwh - earlier.energy_kwh, 0.0),
+        max(whole.co2_kg - earlier.co2_kg, 0.0),
+        whole.method,
+    )

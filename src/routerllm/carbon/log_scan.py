@@ -24,8 +24,9 @@ _KNOWN = ", ".join(f"'{c}'" for c in COMPONENTS)
 def report_rows(log: RequestLog, since: str | None, tag: str | None) -> Iterator[tuple[Any, ...]]:
     """The requests ``records`` selects, in its order, each as (timestamp, prompt hash,
     model, router, prompt tokens, completion tokens, latency, cost, tag, finish reason,
-    components), its components as ``records`` orders them: the known ones
-    (``COMPONENTS``) first, then others by name. A number that is not one (a row changed
+    components, escalated), its components as ``records`` orders them: the known ones
+    (``COMPONENTS``) first, then others by name; ``escalated``: the part of them the models
+    a cascade escalated from spent. A number that is not one (a row changed
     by another program) is the clear error ``records`` gives, before any row."""
     where, args = log._filters(since, tag, "r.")
     extra = _check_numbers(log, where, args)
@@ -34,7 +35,15 @@ def report_rows(log: RequestLog, since: str | None, tag: str | None) -> Iterator
         f" LEFT JOIN components c{i} ON c{i}.request_id = r.id AND c{i}.component = '{c}'"
         for i, c in enumerate(COMPONENTS)
     )
+    # the part of them the models a cascade escalated from spent (a log older than the
+    # escalations table has none)
+    escalated = COMPONENTS if log._has_table("escalations") else ()
+    joins += "".join(
+        f" LEFT JOIN escalations e{i} ON e{i}.request_id = r.id AND e{i}.component = '{c}'"
+        for i, c in enumerate(escalated)
+    )
     parts = "".join(f", c{i}.duration_s, c{i}.energy_kwh, c{i}.co2_kg, c{i}.method" for i in range(len(COMPONENTS)))  # fmt: skip
+    parts += "".join(f", e{i}.duration_s, e{i}.energy_kwh, e{i}.co2_kg, e{i}.method" for i in range(len(escalated)))  # fmt: skip
     sql = (
         f"SELECT {'r.id' if extra else 'NULL'}, r.timestamp, r.prompt_sha256, r.model, r.router, "
         f"r.prompt_tokens, r.completion_tokens, r.latency_s, r.cost_usd, r.tag, "
@@ -42,16 +51,22 @@ def report_rows(log: RequestLog, since: str | None, tag: str | None) -> Iterator
         f"{where} ORDER BY r.timestamp, r.rowid"
     )
     names = COMPONENTS
+    after = 11 + 4 * len(names)
     for row in _stream(log, sql, args):
         found = [
             (name, row[k], row[k + 1], row[k + 2], row[k + 3])
-            for name, k in zip(names, range(11, 11 + 4 * len(names), 4), strict=True)
+            for name, k in zip(names, range(11, after, 4), strict=True)
             if row[k + 3] is not None  # a component's method is never NULL
+        ]
+        earlier = [
+            (name, row[k], row[k + 1], row[k + 2], row[k + 3])
+            for name, k in zip(escalated, range(after, after + 4 * len(escalated), 4), strict=True)
+            if row[k + 3] is not None
         ]
         if row[0] in extra:
             others = "SELECT component, duration_s, energy_kwh, co2_kg, method FROM components WHERE request_id = ? AND component NOT IN ({}) ORDER BY component"  # fmt: skip
             found += log._fetch(others.format(_KNOWN), [row[0]])
-        yield (*row[1:11], found)
+        yield (*row[1:11], found, earlier)
 
 
 def _stream(log: RequestLog, sql: str, args: list[object]) -> Iterator[tuple[Any, ...]]:
@@ -86,6 +101,8 @@ def _check_numbers(log: RequestLog, where: str, args: list[object]) -> set[str]:
     # ones of selected requests are kept (in the order records meets them in a request).
     odd = log._fetch(f"SELECT request_id, component, {', '.join(numbers)}, {bad} FROM components WHERE component NOT IN ({_KNOWN}) OR {bad} ORDER BY request_id, component")  # fmt: skip
     selected = f"SELECT 1 FROM requests r{where}{' AND' if where else ' WHERE'} r.id = ?"
+    if log._has_table("escalations"):  # the part of them a cascade's first models spent
+        odd += [(*row, 1) for row in log._fetch(f"SELECT request_id, component, {', '.join(numbers)} FROM escalations WHERE {bad} ORDER BY request_id, component")]  # fmt: skip
     for rid, comp, *values, damaged in odd:
         if damaged and log._fetch(selected, [*args, rid]):
             log._check_numbers(

@@ -113,7 +113,8 @@ def fit_profile(records: list[RequestRecord], quantile: float = QUANTILE) -> Pro
     chars = np.array([r.prompt_chars for r in records], dtype=float)
     prompt = np.array([r.prompt_tokens for r in records], dtype=float)
     output = np.array([r.completion_tokens for r in records], dtype=float)
-    generation = [r.components.get("llm_inference") for r in records]
+    # each model's own work: not the first answers of a request the cascade escalated
+    generation = [r.own("llm_inference") for r in records]
     energy = np.array([m.energy_kwh if m else 0.0 for m in generation])
     if _varies(chars):
         base, per_char = nonnegative_fit(np.ones_like(chars), chars, prompt)
@@ -124,7 +125,7 @@ def fit_profile(records: list[RequestRecord], quantile: float = QUANTILE) -> Pro
     else:  # the log cannot tell prompt from output costs apart: each is charged the whole
         per_prompt = float(energy.sum() / max(prompt.sum(), 1.0))
         per_output = float(energy.sum() / max(output.sum(), 1.0))
-    loads = [m.energy_kwh for r in records if (m := r.components.get("model_loading")) and m.energy_kwh > 0]  # fmt: skip
+    loads = [m.energy_kwh for r in records if (m := r.own("model_loading")) and m.energy_kwh > 0]  # fmt: skip
     total_kwh = sum(r.energy_kwh for r in records)
     return Profile(
         requests=len(records),

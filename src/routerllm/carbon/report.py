@@ -203,6 +203,9 @@ def largest_estimate(
     demo's always-largest and the ``largest`` router's. An answer from the request
     cache spent its routing only: it teaches no rate, and counts as it is (on the
     largest model, the same repeated request would have been answered from the cache).
+    A request the cascade escalated to the largest model counts on the estimate's side,
+    and in its rate, the largest model's own work only (not the first models' answers,
+    logged apart).
     A request logged without energy (carbon tracking off, a failed CodeCarbon task, a
     remote model without per-token figures) is left out of both sides: it spent nothing
     as logged, yet would be priced in full.

@@ -249,6 +249,13 @@ class RequestLog(PendingFeedback):
                     for m in record.components.values()
                 ],
             )
+            self._db.executemany(
+                "INSERT INTO escalations VALUES (?,?,?,?,?,?)",
+                [
+                    (record.id, m.component, m.duration_s, m.energy_kwh, m.co2_kg, m.method)
+                    for m in record.escalated.values()
+                ],
+            )
 
     def _append_csv(self, record: RequestRecord) -> None:
         assert self.csv_path is not None
@@ -421,16 +428,21 @@ class RequestLog(PendingFeedback):
     def _read(self, sql: str, args: Sequence[object]) -> Iterator[RequestRecord]:
         """The requests ``sql`` selects (whole rows of ``requests``), with their components."""
         comps: dict[str, dict[str, Measurement]] = {}
+        escalated: dict[str, dict[str, Measurement]] = {}
         rows = self._fetch(sql, args)
         ids = [r[0] for r in rows]
+        tables = [("components", comps), ("escalations", escalated)]
+        if not self._has_table("escalations"):  # a log older than the escalations table
+            tables.pop()
         for start in range(0, len(ids), 500):  # SQLite's limit on bound parameters
             chunk = ids[start : start + 500]
             marks = ",".join("?" * len(chunk))
-            sql = f"SELECT * FROM components WHERE request_id IN ({marks})"
-            for rid, comp, dur, energy, co2, method in self._fetch(sql, chunk):
-                numbers = {"duration_s": dur, "energy_kwh": energy, "co2_kg": co2}
-                self._check_numbers(rid, {f"{comp} {k}": v for k, v in numbers.items()})
-                comps.setdefault(rid, {})[comp] = Measurement(comp, dur, energy, co2, method)
+            for table, found in tables:
+                sql = f"SELECT * FROM {table} WHERE request_id IN ({marks})"
+                for rid, comp, dur, energy, co2, method in self._fetch(sql, chunk):
+                    numbers = {"duration_s": dur, "energy_kwh": energy, "co2_kg": co2}
+                    self._check_numbers(rid, {f"{comp} {k}": v for k, v in numbers.items()})
+                    found.setdefault(rid, {})[comp] = Measurement(comp, dur, energy, co2, method)
         for r in rows:
             self._check_numbers(r[0], {c: r[i] for c, i in REQUEST_NUMBERS.items()})
             by_name = comps.get(r[0], {})
@@ -451,6 +463,7 @@ class RequestLog(PendingFeedback):
                 components=ordered,
                 tag=r[13],
                 finish_reason=r[14] if len(r) > 14 else "",
+                escalated=escalated.get(r[0], {}),
             )
 
     def _check_numbers(self, request_id: str, values: dict[str, object]) -> None:
