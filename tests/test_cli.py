@@ -88,6 +88,15 @@ def test_models_and_report(logged: tuple[Path, Path]) -> None:
     assert "km_by_car" in rep["equivalences"]
     human = run("report", "--config", str(cfg))
     assert "per component" in human.stdout and "smartphone charges" in human.stdout
+    # a window or tag that selects nothing says so, and what the log holds
+    later = run("report", "--config", str(cfg), "--since", "2999-01-01T01:00+01:00", "--tag", "x")
+    assert later.returncode == 0, later.stderr
+    note = later.stdout.splitlines()[1]
+    assert note.startswith(
+        "no logged request is at or after 2999-01-01T00:00:00.000000+00:00 (UTC) and tagged 'x': "
+        f"it holds {n} requests, from 20"
+    ), note
+    assert "no logged request" not in human.stdout
     for option in ("--since", "--tag"):  # an empty filter is a mistake, not "no filter"
         empty = run("report", "--config", str(cfg), option, "")
         assert empty.returncode == 2 and f"{option} is empty" in empty.stderr

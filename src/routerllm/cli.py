@@ -193,9 +193,25 @@ def cmd_report(args: argparse.Namespace) -> int:
     if args.since:
         utc_timestamp(args.since)  # a bad date is the first thing to hear about
     rep = logged_report(config, args.since, args.tag)
-    lines = [f"request log: {config.log.path}", *report_lines(rep)]
+    lines = [f"request log: {config.log.path}", *_nothing_selected(args, config, rep), *report_lines(rep)]  # fmt: skip
     emit(args, {"log": config.log.path, **rep.as_dict()}, "\n".join(lines))
     return 0
+
+
+def _nothing_selected(args: argparse.Namespace, config: Any, rep: Any) -> list[str]:
+    """Where ``--since`` or ``--tag`` selected no request, a line that says so and what
+    the log holds (a report of zeros alone reads like a log with nothing in it)."""
+    from routerllm.carbon.log_rows import utc_timestamp
+    from routerllm.carbon.request_log import RequestLog
+
+    if rep.totals.requests or not (args.since or args.tag):
+        return []
+    with RequestLog(config.log.path, read_only=True) as log:
+        n, first, last = log.span()
+    asked = [f"at or after {utc_timestamp(args.since)} (UTC)"] if args.since else []
+    asked += [f"tagged {args.tag!r}"] if args.tag else []
+    held = f"it holds {n} requests, from {first} to {last}" if n else "it holds none"
+    return [f"no logged request is {' and '.join(asked)}: {held}"]
 
 
 def cmd_serve(args: argparse.Namespace) -> int:

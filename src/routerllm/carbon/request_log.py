@@ -479,3 +479,9 @@ class RequestLog(PendingFeedback):
 
     def count(self) -> int:
         return int(self._fetch("SELECT COUNT(*) FROM requests")[0][0])
+
+    def span(self) -> tuple[int, str, str]:
+        """How many requests the log holds, and the timestamps of its oldest and newest
+        ("" when it holds none)."""
+        ((n, first, last),) = self._fetch("SELECT COUNT(*), MIN(timestamp), MAX(timestamp) FROM requests")  # fmt: skip
+        return int(n), first or "", last or ""
