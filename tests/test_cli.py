@@ -227,6 +227,23 @@ def test_a_router_by_name_does_not_take_the_options_of_the_saved_router(tmp_path
         assert json.loads(proc.stdout)["router"] == name
 
 
+def test_a_router_by_name_that_the_config_path_holds_is_the_saved_one(tmp_path: Path) -> None:
+    # --router feedback with router.path a saved feedback router (router.name left at
+    # rules) was refused: "router 'feedback' learns: train it first ..., then give DIR
+    # as router.path in the config", which the config did
+    from routerllm.config import load_config
+
+    from .test_feedback_router import saved_ladder_router
+
+    base = load_config(write_config(tmp_path, tiny_config_dict(tmp_path), "base.yaml"))
+    saved = saved_ladder_router(tmp_path / "router", base)
+    data = tiny_config_dict(tmp_path, router={"path": str(saved)})
+    proc = run("route", "hello there", "--config", str(write_config(tmp_path, data)),
+               "--router", "feedback", "--json", "--max-new-tokens", "2")  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["router"] == "feedback"
+
+
 def test_missing_model_package_and_corrupt_gguf(tmp_path: Path, tiny_gguf: Path) -> None:
     missing = _bad_config(
         tmp_path,

@@ -37,7 +37,7 @@ def _system(args: argparse.Namespace) -> Any:
     from routerllm.system import RouterLLM
 
     config = _load(args)
-    if getattr(args, "router", None):
+    if getattr(args, "router", None) and not _saved_there(args.router, config.router.path):
         # the config's options are its own router's: a saved one's where it loads from path
         if args.router != config.router.name or config.router.path:
             config.router.options = {}
@@ -51,6 +51,15 @@ def _system(args: argparse.Namespace) -> Any:
     if getattr(args, "as_written", False):
         config.generation.complete_stubs = False
     return RouterLLM(config)
+
+
+def _saved_there(name: str, path: str | None) -> bool:
+    """Whether ``path`` (a config's ``router.path``) holds a saved router ``name``: the
+    config's own router, then, used as configured (its ``router.name`` may be left at
+    the default)."""
+    from routerllm.routers.base import saved_router_name
+
+    return path is not None and saved_router_name(Path(path) / "config.json") == name
 
 
 def _stdin(what: str) -> TextIO:

@@ -293,11 +293,19 @@ def train_first(name: str, then: str) -> str:
 
 def is_saved_router(config: Path) -> bool:
     """Whether ``config`` is the ``config.json`` of a router saved by RouterLLM."""
+    return saved_router_name(config) is not None
+
+
+def saved_router_name(config: Path) -> str | None:
+    """The registered name of the router whose saved ``config.json`` is ``config``
+    (None where it is not one RouterLLM saved)."""
     try:
         meta = json.loads(config.read_text())
     except (OSError, ValueError):
-        return False
-    return isinstance(meta, dict) and isinstance(meta.get("router"), str) and "models" in meta
+        return None
+    if isinstance(meta, dict) and isinstance(meta.get("router"), str) and "models" in meta:
+        return meta["router"]
+    return None
 
 
 @contextlib.contextmanager
