@@ -436,6 +436,17 @@ def test_a_byte_order_mark_on_stdin_is_not_part_of_the_prompt(tmp_path: Path) ->
     assert_one_line_error(
         run("route", "-", "--config", str(cfg), stdin="\ufeff\n"), "prompt is empty"
     )
+    # the interactive demo's first line: ":quit" after the mark was sent as a prompt,
+    # answered and paid for, and the session went on
+    proc = run("demo", "--interactive", "--json", "--config", str(cfg), "--max-new-tokens", "2",
+               stdin="\ufeff:quit\nhello there\n")  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert [json.loads(line) for line in proc.stdout.splitlines()][0]["summary"]["totals"]["requests"] == 0  # fmt: skip
+    proc = run("demo", "--interactive", "--json", "--config", str(cfg), "--max-new-tokens", "2",
+               stdin="\ufeffhello there\n")  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    with RequestLog(tmp_path / "requests.sqlite") as log:
+        assert [r.prompt_chars for r in log.records()][-1] == len("hello there")
 
 
 def test_the_cli_starts_without_the_config_or_carbon_modules() -> None:

@@ -131,6 +131,7 @@ def _interactive(args: argparse.Namespace, system: Any, stdin: TextIO) -> int:
               f"{', '.join(system.available_models()) or 'none'}; one prompt a line, "
               f":quit or Ctrl-D ends", flush=True)  # fmt: skip
     results: list[Any] = []
+    first = True
     while True:
         if ask:
             print("> ", end="", flush=True)
@@ -140,6 +141,8 @@ def _interactive(args: argparse.Namespace, system: Any, stdin: TextIO) -> int:
             if not args.json:  # off the "^C" line; --json stays one object a line
                 print(flush=True)
             break
+        if first:  # a byte-order mark (a Windows editor's) is not the prompt's, as in route -
+            line, first = line.removeprefix("\ufeff"), False
         if not line or line.strip() == ":quit":
             if not line and ask:  # Ctrl-D echoes no newline: the totals start off the "> " line
                 print(flush=True)
