@@ -33,7 +33,12 @@ from routerllm.backends.base import GenerationRequest, create_backend
 from routerllm.backends.openai_http import OpenAIHTTPBackend
 from routerllm.carbon.meter import grid_intensity_g_per_kwh
 from routerllm.config import GenerationConfig, ModelConfig, load_config
-from routerllm.exceptions import BackendError, PromptError, RateLimitedError
+from routerllm.exceptions import (
+    BackendError,
+    EndpointOverloadedError,
+    PromptError,
+    RateLimitedError,
+)
 from routerllm.system import RouterLLM
 
 from .conftest import free_port, tiny_config_dict, tiny_gguf_path, tiny_model, write_config
@@ -932,6 +937,45 @@ def test_a_rate_limit_outlasting_the_retries_is_a_429_with_retry_after(
             assert refused.value.headers.get("Retry-After") == sent
         with urllib.request.urlopen(ask, timeout=30) as answer:  # the limit lifted
             assert json.loads(answer.read())["choices"][0]["message"]["content"] == "stub answer"
+
+
+def test_an_overload_outlasting_the_retries_is_a_503_with_retry_after(
+    stub: Stub, tmp_path: Path
+) -> None:
+    """An endpoint's 503 (overloaded), its retries spent, was the server's 502
+    backend_error without the endpoint's Retry-After: a client took the remote model
+    for broken. Now the backend raises EndpointOverloadedError (a RateLimitedError:
+    the caller may ask again later) and the server answers 503 with the Retry-After."""
+    from .test_server import call, running
+
+    overloaded = b'{"error": {"message": "overloaded"}}'
+    stub.default_post = Reply(503, overloaded, headers=(("Retry-After", "0.2"),))
+    with pytest.raises(EndpointOverloadedError, match="HTTP 503 .*overloaded") as err:
+        http_backend(stub.base_url, max_retries=1).generate(GenerationRequest("hi"))
+    assert isinstance(err.value, RateLimitedError) and err.value.retry_after_s == 0.2
+    assert len(stub.posts) == 2
+    stub.default_post = error_reply(500, "GPU on fire")  # other 5xx: still a failing backend
+    with pytest.raises(BackendError) as failed:
+        http_backend(stub.base_url, max_retries=0).generate(GenerationRequest("hi"))
+    assert not isinstance(failed.value, RateLimitedError)
+
+    data = tiny_config_dict(
+        tmp_path, models=[http_model_dict("remote", stub.base_url, max_retries=0)],
+        carbon={"enabled": False}, router={"name": "smallest"},
+    )  # fmt: skip
+    body = {"model": "auto", "messages": [{"role": "user", "content": "hi"}]}
+    with RouterLLM(load_config(write_config(tmp_path, data))) as system, running(system) as base:  # fmt: skip
+        stub.default_post = Reply(503, overloaded, headers=(("Retry-After", "7"),))
+        ask = urllib.request.Request(base + "/v1/chat/completions", data=json.dumps(body).encode(), headers={"Content-Type": "application/json"})  # fmt: skip
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(ask, timeout=30)
+        error = json.loads(refused.value.read())["error"]
+        assert refused.value.code == 503 and error["code"] == "backend_overloaded"
+        assert "overloaded" in error["message"]
+        assert refused.value.headers.get("Retry-After") == "7"
+        stub.default_post = error_reply(500, "GPU on fire")
+        status, text = call(base, "/v1/chat/completions", body)
+        assert status == 502 and json.loads(text)["error"]["code"] == "backend_error"
 
 
 def test_the_time_limit_covers_the_whole_answer(stub: Stub) -> None:

@@ -63,6 +63,12 @@ class RateLimitedError(BackendError):
         self.retry_after_s = retry_after_s
 
 
+class EndpointOverloadedError(RateLimitedError):
+    """A remote model's endpoint still answered 503 (overloaded, or down for a while) once
+    its retries were spent: as for a rate limit, the caller may ask again later
+    (``retry_after_s``: its Retry-After in seconds, or None)."""
+
+
 class BatchError(RouterLLMError):
     """A request of a batch failed after others had finished: ``results`` holds the
     finished ones (also in the request log), ``index`` the failed request's position

@@ -30,7 +30,12 @@ from routerllm.backends.base import (
     resolve_sampling,
 )
 from routerllm.checks import is_finite_number
-from routerllm.exceptions import BackendError, PromptError, RateLimitedError
+from routerllm.exceptions import (
+    BackendError,
+    EndpointOverloadedError,
+    PromptError,
+    RateLimitedError,
+)
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +43,8 @@ RETRY_STATUS = {408, 429, 500, 502, 503, 504}
 #: The request refused as invalid (TGI says 422): a ``PromptError``, as a local model's
 #: refusal of the same request is, not a failing backend.
 REFUSED_STATUS = {400, 422}
+#: Still answered once the retries are spent, the errors that say "ask again later".
+_BUSY: dict[int, type[RateLimitedError]] = {429: RateLimitedError, 503: EndpointOverloadedError}
 MAX_BACKOFF_S = 30.0  # the longest wait between two attempts, Retry-After included
 MAX_RESPONSE_BYTES = 32 * 2**20
 MAX_ERROR_BYTES = 2**20  # of an error answer, quoted in 300 characters at most
@@ -240,8 +247,9 @@ class OpenAIHTTPBackend(Backend):
                     f"{self.base_url}{path} answered HTTP {e.code} for model "
                     f"{self.name!r}: {detail}"
                 )
-                if e.code == 429:  # the caller may ask again later: not a failing backend
-                    raise RateLimitedError(message, _seconds(e.headers.get("Retry-After"))) from e
+                # the caller may ask again later: not a failing backend
+                if (busy := _BUSY.get(e.code)) is not None:
+                    raise busy(message, _seconds(e.headers.get("Retry-After"))) from e
                 raise BackendError(message) from e
             except _Malformed as e:
                 raise BackendError(

@@ -27,6 +27,7 @@ from routerllm import __version__
 from routerllm.exceptions import (
     ModelUnavailableError,
     PromptError,
+    RateLimitedError,
     RequestLogError,
     RouterLLMError,
     missing_dependency,
@@ -102,7 +103,7 @@ class _Service:
         """The API's answer to ``error``; its ``param`` names the request field at fault
         where the error knows it (the prompt's field is the call's: chat ``messages``)."""
         status, kind, code = protocol.error_status(error)
-        if status in (500, 502) or code == "rate_limit_exceeded":  # the operator's to see
+        if status in (500, 502) or isinstance(error, RateLimitedError):  # the operator's to see
             log.warning("request failed: %s", error)
         wait = protocol.retry_after(error, datetime.now(timezone.utc))
         param = getattr(error, "param", None)

@@ -25,6 +25,7 @@ from routerllm.exceptions import (
     BackendError,
     BudgetExceededError,
     ConfigError,
+    EndpointOverloadedError,
     ModelUnavailableError,
     PromptError,
     RateLimitedError,
@@ -365,7 +366,7 @@ def error_body(message: str, kind: str, code: str | None = None, param: str | No
 
 def retry_after(error: RouterLLMError, now: datetime) -> int | None:
     """Seconds until a spent hourly or daily budget allows requests again, or that a
-    remote model's rate limit asked to wait (the ``Retry-After`` of a 429), or None
+    remote model's endpoint asked to wait (the ``Retry-After`` of a 429 or 503), or None
     where waiting does not help or the wait is not known."""
     if isinstance(error, RateLimitedError) and error.retry_after_s is not None:
         return max(1, math.ceil(error.retry_after_s))
@@ -386,6 +387,8 @@ def error_status(error: RouterLLMError) -> tuple[int, str, str | None]:
         return 429, "insufficient_quota", "budget_exceeded"
     if isinstance(error, ModelUnavailableError):
         return 503, "server_error", "model_unavailable"
+    if isinstance(error, EndpointOverloadedError):  # as the endpoint said: later
+        return 503, "server_error", "backend_overloaded"
     if isinstance(error, RateLimitedError):  # the client backs off, as from OpenAI's own
         return 429, "requests", "rate_limit_exceeded"
     if isinstance(error, BackendError):
