@@ -351,6 +351,24 @@ def test_an_answer_continuing_text_keeps_its_leading_space(tmp_path: Path) -> No
         assert words and c.text == "".join(f" {w}" for w in words), c.text
 
 
+def test_a_stop_at_a_continuing_answers_first_token_ends_the_generation(tmp_path: Path) -> None:
+    """A raw or prefilled answer keeps its leading space ("\u2581w156" reads " w156"),
+    and its text is cut at a stop " w156" there; but generation went on to
+    max_new_tokens (their energy spent, their tokens counted), as the stop check read
+    the answer's first token without its space."""
+    chat = make_backend(build_tiny_model(tmp_path, CHAT_TEMPLATE, sentencepiece=True))
+    for request in (
+        GenerationRequest(prompt=PROMPT, raw=True),
+        GenerationRequest(prompt=PROMPT, response_prefix="def sort"),
+    ):
+        free = chat.generate(request)
+        first = free.text.split()[0]
+        assert free.text.startswith(f" {first}") and free.completion_tokens > 1
+        stopped = chat.generate(dataclasses.replace(request, stop=[f" {first}"]))
+        assert (stopped.text, stopped.finish_reason) == ("", "stop")
+        assert stopped.completion_tokens == 1
+
+
 def test_raw_and_prefix_together_and_bad_sampling_are_refused() -> None:
     with pytest.raises(PromptError, match="either raw or has a response prefix"):
         GenerationRequest(prompt=PROMPT, raw=True, response_prefix="x")

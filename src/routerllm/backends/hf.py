@@ -197,8 +197,10 @@ class HFBackend(Backend):
             "repetition_penalty": sampling.repetition_penalty,
             "pad_token_id": self._tokenizer.pad_token_id or self._tokenizer.eos_token_id,
         }
+        continues = request.raw or bool(request.response_prefix)  # the answer continues a text
         if request.stop:  # generation ends at a stop, not at max_new_tokens past it
-            gen_kwargs["stopping_criteria"] = [_stop_at(self._tokenizer, n_prompt, request.stop)]
+            stop_at = _stop_at(self._tokenizer, n_prompt, request.stop, continues)
+            gen_kwargs["stopping_criteria"] = [stop_at]
         if do_sample:
             gen_kwargs.update(temperature=sampling.temperature, top_p=sampling.top_p)
             if sampling.seed is not None:
@@ -212,7 +214,7 @@ class HFBackend(Backend):
         latency = time.perf_counter() - start
         new_tokens = out[0, n_prompt:]
         text = self._tokenizer.decode(new_tokens, skip_special_tokens=True)
-        if request.raw or request.response_prefix:  # the answer continues a text
+        if continues:
             text = _continuation(self._tokenizer, out[0], n_prompt, text)
         cut = len(new_tokens) >= gen_kwargs["max_new_tokens"] and not self._ended(new_tokens)
         finish = "length" if cut else "stop"
@@ -242,10 +244,13 @@ def _continuation(tokenizer: Any, ids: Any, n_prompt: int, alone: str) -> str:
     return whole[len(head) :] if head and whole.startswith(head) else alone
 
 
-def _stop_at(tokenizer: Any, n_prompt: int, stops: Sequence[str]) -> Any:
+def _stop_at(tokenizer: Any, n_prompt: int, stops: Sequence[str], continues: bool) -> Any:
     """A stopping criterion: the answer so far holds one of ``stops`` (transformers' own
     ``stop_strings`` cannot read every tokenizer's vocab). Only the answer's last tokens
-    are decoded at each step: a stop of n characters spans at most 4n tokens (bytes)."""
+    are decoded at each step: a stop of n characters spans at most 4n tokens (bytes).
+    An answer that ``continues`` a text is read as its returned text is, leading space
+    kept (:func:`_continuation`): read without it, a stop " x" at its first token went
+    unseen, and generation ran on to ``max_new_tokens``."""
     import torch
     from transformers import StoppingCriteria
 
@@ -255,6 +260,8 @@ def _stop_at(tokenizer: Any, n_prompt: int, stops: Sequence[str]) -> Any:
         def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
             start = max(n_prompt, input_ids.shape[-1] - tail)
             text = tokenizer.decode(input_ids[0, start:], skip_special_tokens=True)
+            if continues:
+                text = _continuation(tokenizer, input_ids[0], start, text)
             done = any(stop in text for stop in stops)
             return torch.full(
                 (input_ids.shape[0],), done, dtype=torch.bool, device=input_ids.device
