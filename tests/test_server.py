@@ -888,6 +888,19 @@ def test_serve_refuses_a_mistake_in_one_line(
     assert stderr.startswith("error: ") and message in stderr and stderr.count("\n") == 1, stderr
 
 
+@pytest.mark.skipif(not socket.has_dualstack_ipv6(), reason="no IPv6 here")
+def test_listening_on_every_ipv6_address_takes_ipv4_clients_too() -> None:
+    """``serve --host ::`` (every address, as uvicorn's own --host :: listens on Linux)
+    refused every IPv4 client: the socket was made IPv6-only. A given IPv6 address
+    (::1) is still that address alone."""
+    with listen("::", 0) as sock:
+        port = sock.getsockname()[1]
+        for client in ("127.0.0.1", "::1"):
+            socket.create_connection((client, port), timeout=5).close()
+    with listen("::1", 0) as sock, pytest.raises(OSError):
+        socket.create_connection(("127.0.0.1", sock.getsockname()[1]), timeout=5).close()
+
+
 def test_a_busy_port_is_one_line(tiny_config_path: Path) -> None:
     sock = listen("127.0.0.1", 0)
     with sock:

@@ -23,12 +23,15 @@ log = logging.getLogger(__name__)
 
 def listen(host: str, port: int) -> socket.socket:
     """A socket listening on ``host``:``port`` (0: any free port); one clear error
-    when the address cannot be used."""
+    when the address cannot be used. Every IPv6 address (``::``) takes IPv4 clients
+    too where the system can, as uvicorn's own ``--host ::`` does on Linux."""
     if not 0 <= port <= 65535:
         raise RouterLLMError(f"--port must be between 0 and 65535, got {port}")
     try:
-        family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
-        return socket.create_server((host, port), family=family)
+        family, *_, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+        every = family == socket.AF_INET6 and address[0] == "::"
+        dualstack = every and socket.has_dualstack_ipv6()
+        return socket.create_server((host, port), family=family, dualstack_ipv6=dualstack)
     except socket.gaierror as e:
         raise RouterLLMError(f"cannot listen on {host}: unknown host ({e.strerror})") from None
     except OSError as e:
