@@ -12,7 +12,12 @@ import pytest
 from routerllm.backends import GenerationRequest, create_backend
 from routerllm.backends.llama_cpp import LlamaCppBackend
 from routerllm.config import AppConfig, GenerationConfig, ModelConfig
-from routerllm.exceptions import BackendError, ModelUnavailableError, PromptError
+from routerllm.exceptions import (
+    BackendError,
+    ContextLengthError,
+    ModelUnavailableError,
+    PromptError,
+)
 from routerllm.manager import LLMManager
 
 from .conftest import GEMMA_TEMPLATE, gguf_with_chat_template, tiny_model
@@ -52,6 +57,19 @@ def test_prompt_longer_than_context_is_rejected(tmp_path: Path) -> None:
         with pytest.raises(PromptError, match="too long for model 'tiny'") as error:
             chat.generate(GenerationRequest("word " * 200, raw=raw))
         assert ("with the model's chat template" in str(error.value)) == named
+
+
+def test_a_context_llama_cpp_pads_still_refuses_a_prompt_over_the_configured_one() -> None:
+    """llama.cpp pads a context of 48 tokens to 64, while llama-cpp-python's buffers hold
+    48: a prompt of 49-63 tokens passed the check against the padded size and failed as
+    a broken backend ("could not broadcast input array"), not as a prompt too long."""
+    backend = _backend(context_length=48)
+    with pytest.raises(
+        ContextLengthError, match=r"too long for model 'tiny' \(context 48 tokens\)"
+    ):
+        backend.generate(GenerationRequest("word " * 52))
+    short = backend.generate(GenerationRequest("word " * 30, max_new_tokens=40))
+    assert short.prompt_tokens + short.completion_tokens <= 48
 
 
 def test_the_answer_ends_before_the_earliest_stop_sequence() -> None:

@@ -7,7 +7,10 @@ message on one line and exits non-zero, without a traceback.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from routerllm.carbon.meter import Measurement
 
 
 class RouterLLMError(Exception):
@@ -39,6 +42,16 @@ class PromptError(RouterLLMError):
     def __init__(self, message: str, param: str | None = None) -> None:
         super().__init__(message)
         self.param = param
+
+
+class ContextLengthError(PromptError):
+    """The prompt is too long for the chosen model's context window. Routing then sends
+    it to the next larger model with a longer context, where there is one; ``loading``:
+    what loading the refusing model spent, where it was measured."""
+
+    def __init__(self, message: str, param: str | None = "prompt") -> None:
+        super().__init__(message, param)
+        self.loading: Measurement | None = None
 
 
 class UnknownRequestError(PromptError):

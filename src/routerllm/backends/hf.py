@@ -22,8 +22,8 @@ from routerllm.backends.base import (
 )
 from routerllm.exceptions import (
     BackendError,
+    ContextLengthError,
     ModelUnavailableError,
-    PromptError,
     missing_dependency,
 )
 
@@ -185,9 +185,9 @@ class HFBackend(Backend):
         n_prompt = int(inputs["input_ids"].shape[-1])
         limit = self.config.context_length
         if n_prompt >= limit:
-            raise PromptError(
-                f"prompt is {n_prompt} tokens, too long for model {self.name!r} (context {limit})",
-                "prompt",
+            raise ContextLengthError(
+                f"prompt is {n_prompt} tokens, too long for model {self.name!r} (context "
+                f"{limit} tokens); shorten it or use a model with a longer context"
             )
         inputs = {k: v.to(self._model.device) for k, v in inputs.items()}
         do_sample = sampling.temperature > 0

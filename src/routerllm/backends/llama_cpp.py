@@ -21,7 +21,7 @@ from routerllm.backends.base import (
     resolve_sampling,
 )
 from routerllm.backends.interrupts import deferred_interrupts
-from routerllm.exceptions import BackendError, PromptError, missing_dependency
+from routerllm.exceptions import BackendError, ContextLengthError, missing_dependency
 from routerllm.model_files import availability as gguf_availability
 from routerllm.model_files import resolve_gguf
 
@@ -206,7 +206,7 @@ class LlamaCppBackend(Backend):
             return out, cut_at_stop(out["choices"][0]["text"], kwargs["stop"] or [])
         except ValueError as e:
             if "context" in str(e).lower():
-                raise PromptError(f"prompt too long for model {self.name!r}: {e}", "prompt") from e
+                raise ContextLengthError(f"prompt too long for model {self.name!r}: {e}") from e
             raise BackendError(f"llama.cpp generation failed for {self.name!r}: {e}") from e
         except RuntimeError as e:  # llama_decode's failures (a context filled up)
             raise BackendError(f"llama.cpp generation failed for {self.name!r}: {e}") from e
@@ -252,15 +252,16 @@ class LlamaCppBackend(Backend):
     def generate(self, request: GenerationRequest) -> Completion:
         self.load()
         sampling = resolve_sampling(request, self.generation)
-        n_ctx = int(self._llm.n_ctx())
+        # llama.cpp pads the context it was asked for (48 tokens: 64), while
+        # llama-cpp-python's buffers hold only that: a prompt between the two failed
+        n_ctx = min(int(self._llm.n_ctx()), self.config.context_length)
         n_prompt = self.prompt_tokens(request)
         if n_prompt >= n_ctx:
             templated = " with the model's chat template" if self._templates(request) else ""
-            raise PromptError(
+            raise ContextLengthError(
                 f"prompt is {n_prompt} tokens{templated}, too long for "
                 f"model {self.name!r} (context {n_ctx} tokens); shorten it or use a model "
-                f"with a longer context",
-                "prompt",
+                f"with a longer context"
             )
         max_tokens = min(sampling.max_new_tokens, n_ctx - n_prompt)
         kwargs: dict[str, Any] = {

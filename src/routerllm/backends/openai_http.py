@@ -32,6 +32,7 @@ from routerllm.backends.base import (
 from routerllm.checks import is_finite_number
 from routerllm.exceptions import (
     BackendError,
+    ContextLengthError,
     EndpointOverloadedError,
     PromptError,
     RateLimitedError,
@@ -231,8 +232,8 @@ class OpenAIHTTPBackend(Backend):
                 else:
                     detail, param = _error_detail(e, deadline)
                 if e.code in REFUSED_STATUS and "context" in detail.lower():
-                    raise PromptError(
-                        f"model {self.name!r} rejected the prompt: {detail}", "prompt"
+                    raise ContextLengthError(
+                        f"model {self.name!r} rejected the prompt: {detail}"
                     ) from e
                 if e.code in REFUSED_STATUS:  # an option's value, say: the endpoint is up
                     message = (
