@@ -13,6 +13,7 @@ from routerllm.config import AppConfig
 from routerllm.exceptions import (
     BatchError,
     ConfigError,
+    ContextLengthError,
     PromptError,
     RouterLLMError,
     UnknownNameError,
@@ -334,3 +335,30 @@ def test_a_model_that_becomes_available_is_routed_to_after_the_recheck(
         clock[0] += 1
         assert system.available_models() == ["tiny-light", "tiny-medium", "tiny-heavy"]
         assert system.generate("Implement a thread-safe LRU cache in Python").model == "tiny-heavy"
+
+
+def test_a_prompt_too_long_for_the_routed_models_context_goes_to_a_larger_one(
+    tiny_config: AppConfig,
+) -> None:
+    """The smallest capable model is one whose context holds the prompt: a routed
+    prompt too long for one goes up to the next larger model with a longer context
+    (its refusal's load paid for, and logged as not the answering model's own work);
+    a model the caller names answers or refuses it."""
+    tiny_config.router.name = "smallest"
+    tiny_config.model("tiny-light").context_length = 48
+    tiny_config.model("tiny-medium").context_length = 48
+    prompt = "word " * 60  # over 48 tokens, well under 512
+    with RouterLLM(tiny_config) as system:
+        result = system.generate(prompt)
+        assert result.model == "tiny-heavy"
+        assert "too long for tiny-light's context of 48 tokens: sent to tiny-heavy" in result.reason
+        assert "tiny-medium" not in result.reason  # its context is no longer: never tried
+        (record,) = system.log.records()
+        refused = record.escalated["model_loading"]
+        assert refused.duration_s > 0  # tiny-light's load, in the request's loading
+        assert record.components["model_loading"].duration_s > refused.duration_s
+        with pytest.raises(ContextLengthError, match="too long for model 'tiny-light'"):
+            system.generate(prompt, model="tiny-light")  # named: no other model answers
+        tiny_config.model("tiny-heavy").context_length = 48
+    with RouterLLM(tiny_config) as system, pytest.raises(ContextLengthError, match="'tiny-light'"):
+        system.generate(prompt)  # no model's context is longer: the routed model's refusal

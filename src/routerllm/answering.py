@@ -11,17 +11,17 @@ import logging
 import uuid
 from collections.abc import Callable
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from routerllm.cache import answered_again, cache_key
 from routerllm.carbon.budget import Admission, spent_so_far
 from routerllm.carbon.log_rows import RequestRecord, prompt_hash
-from routerllm.exceptions import RequestLogError, RouterLLMError
+from routerllm.exceptions import ContextLengthError, RequestLogError, RouterLLMError
 from routerllm.routed_result import FIXED, RoutedResult
 from routerllm.stubs import completed, stub_of
 
 if TYPE_CHECKING:
-    from routerllm.backends.base import GenerationRequest
+    from routerllm.backends.base import Completion, GenerationRequest
     from routerllm.cache import RequestCache
     from routerllm.carbon.budget import CarbonBudget
     from routerllm.carbon.meter import CarbonMeter, Measurement
@@ -36,6 +36,16 @@ if TYPE_CHECKING:
     from routerllm.served_gate import ServedGate
 
 log = logging.getLogger(__name__)
+
+
+class _Fitted(NamedTuple):
+    """The answer of the first model whose context the prompt fits (``RequestAnswering._fitted``)."""
+
+    model: str
+    answer: tuple[Completion, Measurement, Measurement, float]  # ModelCalls.attempt's
+    refused: Measurement | None  # the loads of the models whose context it did not fit
+    refused_cost: float  # their price
+    reason: str  # what it adds to the routing's reason
 
 
 class RequestAnswering:
@@ -109,12 +119,17 @@ class RequestAnswering:
     ) -> RoutedResult:
         """Generate (escalating where the cascade says), measure, price and log; cache the
         answer under ``key`` unless the budgets changed it."""
-        name = admission.model
         # the budgets changed the answer (or an escalation failed): it is not cached
         budgeted = bool(admission.reason) or admission.model != decision.model
-        completion, loading, inference, cost = self.calls.attempt(name, req, stub)
-        earlier: tuple[Measurement, ...] = ()  # what the models escalated from spent
-        by_energy = self.calls.priced_by_energy(name)
+        fitted = self._fitted(req, stub, admission, decision.router == FIXED, routing)
+        name, reason = fitted.model, reason + fitted.reason
+        completion, loading, inference, cost = fitted.answer
+        # what the models escalated from spent: the loads of those the prompt did not fit
+        earlier: tuple[Measurement, ...] = ()
+        if fitted.refused is not None:
+            loading, earlier = fitted.refused.plus(loading), (fitted.refused,)
+            cost += fitted.refused_cost
+        by_energy = self.calls.priced_by_energy(name) or fitted.refused_cost > 0
         cascade = self.config.cascade
         if cascade.enabled:  # imported only where used: it brings the sandbox and the parsers
             from routerllm.cascade import verify_answer, verify_stub
@@ -195,6 +210,42 @@ class RequestAnswering:
             # style, the cascade's checks and escalations): a later request's says so too
             self.cache.put(key, dataclasses.replace(result, reason=reason[len(decision.reason) :]))
         return result
+
+    def _fitted(
+        self,
+        req: GenerationRequest,
+        stub: HumanEvalProblem | None,
+        admission: Admission,
+        fixed: bool,
+        routing: Measurement,
+    ) -> _Fitted:
+        """The admitted model's answer; where the prompt is too long for a routed model's
+        context, the next larger model's with a longer context (a model the caller named
+        answers or refuses it). A step up is within the budgets as a cascade's is."""
+        name, refused, refused_cost, said = admission.model, None, 0.0, ""
+        while True:
+            try:
+                return _Fitted(name, self.calls.attempt(name, req, stub), refused, refused_cost, said)  # fmt: skip
+            except ContextLengthError as e:
+                if e.loading is not None:  # the load is paid for, though the model refused
+                    refused = e.loading if refused is None else refused.plus(e.loading)
+                    if self.calls.priced_by_energy(name):
+                        refused_cost += self.calls.routing_cost(e.loading)
+                context = self.config.model(name).context_length
+                longer = [m for m in self.scope.larger(name) if self.config.model(m).context_length > context]  # fmt: skip
+                if fixed or not longer:
+                    raise
+                bigger = longer[0]
+                if self.budget is not None:
+                    spent = spent_so_far(
+                        refused_cost + self.calls.routing_cost(routing),
+                        routing,
+                        *([refused] if refused is not None else []),
+                    )
+                    if why := self.budget.escalation(admission, bigger, lambda m: self._predicted(req, m), spent):  # fmt: skip
+                        raise ContextLengthError(f"{e}; {bigger}, whose context is longer, is not within the budgets: {why}") from None  # fmt: skip
+                said += f"; the prompt is too long for {name}'s context of {context} tokens: sent to {bigger}"  # fmt: skip
+                name = bigger
 
     def _logged(
         self,

@@ -11,7 +11,7 @@ from routerllm.carbon.meter import CarbonMeter, Measurement, NullMeter, per_toke
 from routerllm.config import AppConfig
 from routerllm.data.humaneval import HumanEvalProblem
 from routerllm.eval.codegen import CHAT_STYLE, CodegenStyle, style_for
-from routerllm.exceptions import PromptError
+from routerllm.exceptions import ContextLengthError, PromptError
 from routerllm.manager import LLMManager
 from routerllm.served_gate import ServedGate
 from routerllm.stubs import styled
@@ -47,6 +47,7 @@ class ModelCalls:
         # estimated from its figures, only timed here: it takes no turn at the meters,
         # which its server, when it runs in this process, waits for.
         meter = self.meter if self.manager.backend(name).measured_locally else NullMeter()
+        loading: Measurement | None = None
         try:
             with meter.turn():
                 if self.manager.backend(name).loaded:
@@ -63,14 +64,15 @@ class ModelCalls:
                     completion = backend.generate(req)
         except PromptError as e:  # explained once the model's lock is released: style()
             # takes the manager's lock, which a load evicting this model holds meanwhile
-            if stub is None or e.param != "prompt":  # not about the prompt as styled
-                raise
-            raise PromptError(
-                f"{e} (a function stub, asked in {name}'s {self.style(name).mode} code "
-                f"style, which may repeat it; route --as-written or generation."
-                f"complete_stubs: false sends it as written)",
-                e.param,
-            ) from None
+            if isinstance(e, ContextLengthError):  # paid for, though the model refused
+                e.loading = loading
+            if stub is not None and e.param == "prompt":  # about the prompt as styled
+                e.args = (
+                    f"{e} (a function stub, asked in {name}'s {self.style(name).mode} code "
+                    f"style, which may repeat it; route --as-written or generation."
+                    f"complete_stubs: false sends it as written)",
+                )
+            raise
         inference = slot.result
         model_cfg = backend.config
         if not backend.measured_locally:
