@@ -425,6 +425,19 @@ def test_a_bad_request_gets_an_openai_error_and_is_not_run(
     assert system.log.count() == before
 
 
+def test_a_prompt_no_models_context_holds_is_openais_context_length_exceeded(
+    served: tuple[str, RouterLLM],
+) -> None:
+    """OpenAI's code for it, which clients read to shorten the conversation and ask again."""
+    base, system = served
+    before = system.log.count()
+    got, text = call(base, CHAT, asking(("user", "word " * 700), model="auto"))
+    error = json.loads(text)["error"]
+    assert got == 400 and "too long for model" in error["message"], text
+    assert error["code"] == "context_length_exceeded" and error["param"] == "messages"
+    assert system.log.count() == before
+
+
 def test_the_report_reads_the_log(served: tuple[str, RouterLLM]) -> None:
     base, system = served
     chat(base)

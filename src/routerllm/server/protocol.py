@@ -25,6 +25,7 @@ from routerllm.exceptions import (
     BackendError,
     BudgetExceededError,
     ConfigError,
+    ContextLengthError,
     EndpointOverloadedError,
     ModelUnavailableError,
     PromptError,
@@ -381,6 +382,8 @@ def error_status(error: RouterLLMError) -> tuple[int, str, str | None]:
         return 404, "invalid_request_error", "model_not_found"
     if isinstance(error, UnknownRequestError):
         return 404, "invalid_request_error", "request_not_found"
+    if isinstance(error, ContextLengthError):  # OpenAI's code, which clients act on
+        return 400, "invalid_request_error", "context_length_exceeded"
     if isinstance(error, PromptError | ConfigError):
         return 400, "invalid_request_error", None
     if isinstance(error, BudgetExceededError):
