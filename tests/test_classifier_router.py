@@ -311,7 +311,7 @@ def test_save_load_round_trip_is_identical(
     tmp_path: Path, trained: EmbeddingClassifierRouter, hashing_spec: str
 ) -> None:
     trained.save(tmp_path / "clf")
-    assert {p.name for p in (tmp_path / "clf").iterdir()} == {"config.json", "weights.npz"}
+    assert {p.name for p in (tmp_path / "clf").iterdir()} == {".lock", "config.json", "weights.npz"}
     again = load_router(tmp_path / "clf", list(reversed(MODELS)))
     assert isinstance(again, EmbeddingClassifierRouter)
     assert again.options == trained.options and again.options["encoder"] == hashing_spec

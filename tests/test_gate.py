@@ -423,8 +423,33 @@ def test_an_interrupted_save_leaves_the_previous_gate_whole(
     new.save(folder)
     loaded = EscalationGate.load(folder)
     assert (loaded.budget, len(loaded.calibration["score"])) == (0.3, 80)
-    assert sorted(p.name for p in folder.iterdir()) == ["config.json", "weights.npz"]
+    assert sorted(p.name for p in folder.iterdir()) == [".lock", "config.json", "weights.npz"]
     other = _fit(_problems(80, 3, seed=1)).save(tmp_path / "other")
     (folder / "weights.npz").write_bytes((other / "weights.npz").read_bytes())
     with pytest.raises(RouterLLMError, match="weights.npz does not match config.json"):
         EscalationGate.load(folder)
+
+
+def test_two_saves_to_one_folder_at_once_leave_one_whole_gate(tmp_path: Path) -> None:
+    # A save that ran while another was between its weights and its config replaced the
+    # weights: the other's config then named weights that were gone, and the folder
+    # loaded neither ("weights.npz does not match config.json").
+    import threading
+
+    folder = tmp_path / "gate"
+    first, second = _fit(_problems(40, 3)), _fit(_problems(80, 3), budget=0.3)
+    first.save(folder)
+    other = threading.Thread(target=second.save, args=(folder,))
+    real = files_module.publish
+
+    def with_the_other_save_meanwhile(tmp: Path, target: Path) -> None:
+        if target.name == "config.json" and threading.current_thread() is not other:
+            other.start()  # the second save runs once the first's weights are in place
+            other.join(timeout=2.0)  # it waits for the first (with the fix: for 2 s)
+        real(tmp, target)
+
+    with mock.patch.object(files_module, "publish", with_the_other_save_meanwhile):
+        first.save(folder)
+        other.join()
+    loaded = EscalationGate.load(folder)  # the last save's, whole
+    assert (loaded.budget, len(loaded.calibration["score"])) == (0.3, 80)

@@ -775,7 +775,7 @@ def test_saving_never_loses_the_previous_router(
             val.prompts, val.scores, val.models
         ).save(folder)  # type: ignore[attr-defined]
     monkeypatch.undo()
-    assert sorted(p.name for p in folder.iterdir()) == ["config.json", "weights.npz"]
+    assert sorted(p.name for p in folder.iterdir()) == [".lock", "config.json", "weights.npz"]
     np.testing.assert_array_equal(load_router(folder, candidates).predict(X), before)  # type: ignore[attr-defined]
     # A router without weights saved over a learned one leaves no stale weights behind.
     create_router("smallest", candidates).save(folder)

@@ -210,6 +210,43 @@ def test_a_router_saved_before_the_digest_loads_with_a_warning(
     np.testing.assert_array_equal(old.score(prompts), again.score(prompts))
 
 
+def test_two_saves_to_one_folder_at_once_leave_one_whole_router(
+    saved_classifier: Path, tmp_path: Path, ladder
+) -> None:  # type: ignore[no-untyped-def]
+    # A save that ran while another was between its weights and its config replaced the
+    # weights: the other's config then named weights that were gone, and the folder
+    # loaded neither ("weights.npz does not match config.json").
+    import threading
+    from unittest import mock
+
+    import routerllm.files as files
+    from routerllm.data.labeled import LabeledPrompt
+    from routerllm.training.trainer import TrainingArguments
+
+    first = load_router(saved_classifier, ladder)
+    second = create_router("classifier", ladder, encoder="hashing:32", seed=1)
+    data = [LabeledPrompt(f"prompt {i} of kind {i % 4}", i % 4) for i in range(16)]
+    second.fit(data, [], TrainingArguments(epochs=1, warmup_steps=0, progress=False))  # type: ignore[attr-defined]
+    prompts = ["prompt 3 of kind 3", "something else"]
+    assert not np.array_equal(first.score(prompts), second.score(prompts))
+    folder = first.save(tmp_path / "r")
+    other = threading.Thread(target=second.save, args=(folder,))
+    publish = files.publish
+
+    def with_the_other_save_meanwhile(tmp: Path, target: Path) -> None:
+        if target.name == "config.json" and threading.current_thread() is not other:
+            other.start()  # the second save runs once the first's weights are in place
+            other.join(timeout=2.0)  # it waits for the first (with the fix: for 2 s)
+        publish(tmp, target)
+
+    with mock.patch.object(files, "publish", with_the_other_save_meanwhile):
+        first.save(folder)
+        other.join()
+    saved = load_router(folder, ladder)  # the last save's, whole
+    np.testing.assert_array_equal(saved.score(prompts), second.score(prompts))
+    assert sorted(p.name for p in folder.iterdir()) == [".lock", "config.json", "weights.npz"]
+
+
 def test_a_saved_classifier_keeps_the_options_its_weights_were_learned_with(
     saved_classifier: Path, ladder
 ) -> None:  # type: ignore[no-untyped-def]

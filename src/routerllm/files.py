@@ -11,6 +11,7 @@ import hashlib
 import json
 import os
 import tempfile
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -148,12 +149,19 @@ def refuse_foreign_folder(path: Path, ours: Callable[[Path], bool], what: str) -
         )
 
 
+#: The folders each thread holds ``locked_folder``'s lock on (resolved paths).
+_held = threading.local()
+
+
 @contextlib.contextmanager
 def locked_folder(folder: Path) -> Iterator[None]:
     """Hold an exclusive lock on ``folder`` (an existing one) for the block: another
     process (or thread) locking it waits. It is ``fcntl.flock`` on the folder's
-    ``.lock`` file; where fcntl is missing (not POSIX), nothing is locked."""
-    if fcntl is None:
+    ``.lock`` file; where fcntl is missing (not POSIX), nothing is locked. A thread
+    that holds it already (an ensemble's save, in its router's save) just goes on."""
+    held: set[Path] = _held.__dict__.setdefault("folders", set())
+    key = folder.resolve()
+    if fcntl is None or key in held:
         yield
         return
     try:
@@ -162,7 +170,9 @@ def locked_folder(folder: Path) -> Iterator[None]:
         raise RouterLLMError(f"cannot lock {folder}: {e}") from e
     with handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
+        held.add(key)
         try:
             yield
         finally:
+            held.discard(key)
             fcntl.flock(handle, fcntl.LOCK_UN)

@@ -45,7 +45,13 @@ from routerllm.checks import (
     wrong_shape,
 )
 from routerllm.exceptions import RouterLLMError
-from routerllm.files import holds, named_weights, refuse_foreign_folder, save_config_and_weights
+from routerllm.files import (
+    holds,
+    locked_folder,
+    named_weights,
+    refuse_foreign_folder,
+    save_config_and_weights,
+)
 from routerllm.routers.base import one_line
 
 FORMAT = "routerllm-escalation-gate"
@@ -328,8 +334,12 @@ class EscalationGate:
                 "budget": self.budget, "check_kwh": self.check_kwh,
                 "energy_floor": self.energy.floor, "about": self.about}  # fmt: skip
         try:
-            # As a router's save: an interrupted one leaves the old gate or the new one.
-            save_config_and_weights(out, meta, weights)
+            out.mkdir(parents=True, exist_ok=True)
+            # As a router's save: an interrupted one leaves the old gate or the new one,
+            # and one from another process waits (else the folder could end up with one
+            # save's config and the other's weights).
+            with locked_folder(out):
+                save_config_and_weights(out, meta, weights)
         except OSError as e:
             raise RouterLLMError(f"cannot save the gate to {out}: {e}") from e
         return out

@@ -198,20 +198,21 @@ class Router(ABC):
                 f"router {self.name!r} is not trained (fit it or load a saved one): "
                 f"nothing saved to {path}"
             )
-        refuse_foreign_folder(path, is_saved_router, "RouterLLM router")
-        try:
-            path.mkdir(parents=True, exist_ok=True)
-            options = self.save_parts(path)
-            meta = {
-                "format_version": FORMAT_VERSION,
-                "router": self.name,
-                "models": self.model_names,
-                "seed": self.seed,
-                "options": options,
-            }
-            save_config_and_weights(path, meta, arrays)
-        except OSError as e:
-            raise RouterLLMError(f"cannot save the router to {path}: {e}") from e
+        # Under the folder's lock: two saves at once would otherwise leave one's config
+        # naming the other's weights, and the folder would load neither.
+        with locked_router_folder(path):
+            try:
+                options = self.save_parts(path)
+                meta = {
+                    "format_version": FORMAT_VERSION,
+                    "router": self.name,
+                    "models": self.model_names,
+                    "seed": self.seed,
+                    "options": options,
+                }
+                save_config_and_weights(path, meta, arrays)
+            except OSError as e:
+                raise RouterLLMError(f"cannot save the router to {path}: {e}") from e
         return path
 
     def save_parts(self, directory: Path) -> dict[str, Any]:
@@ -310,10 +311,10 @@ def saved_router_name(config: Path) -> str | None:
 
 @contextlib.contextmanager
 def locked_router_folder(directory: Path) -> Iterator[None]:
-    """``directory`` made and locked (``files.locked_folder``) for a save that writes
-    more than ``Router.save``'s two files: a save there from another process or thread
-    waits for this one. A folder holding something else is refused before the lock
-    file is made in it."""
+    """``directory`` made and locked (``files.locked_folder``) for a save: a save there
+    from another process or thread waits for this one (a save that writes more than
+    ``Router.save``'s two files holds it around its ``Router.save``, which goes on). A
+    folder holding something else is refused before the lock file is made in it."""
     refuse_foreign_folder(directory, is_saved_router, "RouterLLM router")
     try:
         directory.mkdir(parents=True, exist_ok=True)
