@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -229,6 +230,34 @@ def test_a_closed_request_log_is_refused_before_any_model_runs(
         assert again.count() == 1  # nothing lost
         with pytest.raises(RouterLLMError, match="since must be an ISO date or time as text"):
             list(again.records(since=5))  # type: ignore[arg-type]
+
+
+def test_a_system_closing_a_shared_log_waits_for_the_others_answer_to_be_logged(
+    tiny_config: AppConfig, tmp_path: Path
+) -> None:
+    """Closing a system closed the log it shares at once: another system's request, then
+    generating, was answered and paid for, but failed as it was logged ("is closed") and
+    its row was lost."""
+    from routerllm.carbon.request_log import RequestLog
+
+    log = RequestLog(tmp_path / "shared.sqlite")
+    first, second = RouterLLM(tiny_config, request_log=log), RouterLLM(tiny_config, request_log=log)
+    closing = threading.Thread(target=first.close)
+    attempt = second.calls.attempt
+
+    def with_the_other_system_closed_meanwhile(*args: Any, **kwargs: Any) -> Any:
+        answer = attempt(*args, **kwargs)
+        closing.start()  # a shutdown of the other system while this answer is in flight
+        closing.join(timeout=2.0)  # it waits for the answer to be logged (with the fix: 2 s)
+        return answer
+
+    second.calls.attempt = with_the_other_system_closed_meanwhile  # type: ignore[method-assign]
+    result = second.generate("hi")
+    closing.join()
+    assert log.closed  # closed all the same, once the answer was logged
+    with RequestLog(tmp_path / "shared.sqlite") as again:
+        assert [r.id for r in again.records()] == [result.request_id]
+    second.close()
 
 
 def test_a_closed_carbon_meter_is_refused_before_any_model_runs(

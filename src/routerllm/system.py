@@ -270,7 +270,9 @@ class RouterLLM(RequestAnswering):
 
         A request whose answer cannot be logged raises ``RequestLogError``, with the
         answer in its ``result``; in a batch, a ``BatchError`` keeps the ones before."""
-        with self._open_call():
+        # a shared log another system closed, or one opened read-only: refused before any
+        # model runs; one closed meanwhile by another system waits for these to be logged
+        with self._open_call(), self.log.in_use():
             return self._generate_batch(requests, model, router, tag)
 
     def _generate_batch(
@@ -280,8 +282,6 @@ class RouterLLM(RequestAnswering):
         router: Router | str | None,
         tag: str | None,
     ) -> list[RoutedResult]:
-        # a shared log another system closed, or one opened read-only: before any model runs
-        self.log.check_writable()
         reqs = checked_batch(requests, self._limit)
         tag = checked_tag(tag)
         if model is not None and not isinstance(model, str):

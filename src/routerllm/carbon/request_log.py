@@ -9,12 +9,14 @@ an exclusive file lock for the same reason.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import dataclasses
 import fcntl
 import os
 import sqlite3
 import threading
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
@@ -65,6 +67,10 @@ class RequestLog(PendingFeedback):
         # One connection, shared by the threads of a system (the server's generation and
         # feedback threads): its transactions must not interleave.
         self._lock = threading.RLock()
+        # The threads whose requests will be logged (``in_use``), which close() waits for.
+        self._users: Counter[int] = Counter()
+        self._users_done = threading.Condition()
+        self._closing = False
         if read_only:
             self.csv_path = None
             self._db = self._open_checked(read_only=True)
@@ -169,15 +175,42 @@ class RequestLog(PendingFeedback):
         return self._closed
 
     def close(self) -> None:
+        """Close the log, once the requests other threads are producing in ``in_use``
+        (another system's, sharing it) are logged; new ones are refused meanwhile."""
+        me = threading.get_ident()
+        with self._users_done:
+            self._closing = True
+            self._users_done.wait_for(lambda: not set(self._users) - {me})
         with self._lock:
             self._closed = True
             self._db.close()
 
     def check_open(self) -> None:
         if self._closed:
-            raise RequestLogError(
-                f"request log {self.db_path} is closed; open a new RequestLog on it"
-            )
+            raise self._closed_error()
+
+    def _closed_error(self) -> RequestLogError:
+        return RequestLogError(f"request log {self.db_path} is closed; open a new RequestLog on it")
+
+    @contextlib.contextmanager
+    def in_use(self) -> Iterator[None]:
+        """Around a request that will be logged: refused as ``check_writable`` refuses
+        (or once the log is closing), and waited for by ``close()`` from another thread,
+        so that a system sharing the log with one that closes it logs what it answers."""
+        me = threading.get_ident()
+        with self._users_done:
+            if self._closing:
+                raise self._closed_error()
+            self.check_writable()
+            self._users[me] += 1
+        try:
+            yield
+        finally:
+            with self._users_done:
+                self._users[me] -= 1
+                if not self._users[me]:
+                    del self._users[me]
+                self._users_done.notify_all()
 
     def check_writable(self) -> None:
         """A clear error unless requests can be logged here: open, and not opened
