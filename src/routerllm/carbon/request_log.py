@@ -18,7 +18,6 @@ import sqlite3
 import threading
 from collections import Counter
 from collections.abc import Iterator, Sequence
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -321,63 +320,6 @@ class RequestLog(PendingFeedback):
                 f.flush()
             finally:
                 fcntl.flock(f, fcntl.LOCK_UN)
-
-    def add_feedback(self, request_id: str, score: float, learned: bool = True) -> bool:
-        """Store a score in [0, 1] for a logged request, timestamped now (UTC). A
-        ``learned`` score (its router learns it now) forgets the request's pending row
-        (``remember_pending``); any other leaves the row, scored, for a learning process
-        of its folder to learn (``claim_scored``). A request scored already (by any
-        process) is not scored again: False, and nothing is written."""
-        self.check_open()
-        stamp = datetime.now(timezone.utc).isoformat(timespec="microseconds")
-        try:
-            with self._lock, self._db:
-                # one writer at a time from here: two processes cannot both see it unscored
-                self._db.execute("BEGIN IMMEDIATE")
-                scored = "SELECT 1 FROM feedback WHERE request_id = ? LIMIT 1"
-                if self._db.execute(scored, (request_id,)).fetchone():
-                    return False
-                self._db.execute(
-                    "INSERT INTO feedback (request_id, score, timestamp) VALUES (?, ?, ?)",
-                    (request_id, score, stamp),
-                )
-                if learned:
-                    self._db.execute("DELETE FROM pending_feedback WHERE request_id = ?", (request_id,))  # fmt: skip
-        except sqlite3.Error as e:
-            raise RequestLogError(
-                f"the feedback could not be stored in {self.db_path} (log.path): {e}"
-            ) from e
-        return True
-
-    def scored(self, request_id: str) -> bool:
-        """Whether the request has a stored score."""
-        sql = "SELECT 1 FROM feedback WHERE request_id = ? LIMIT 1"
-        return self._has_feedback() and bool(self._fetch(sql, [request_id]))
-
-    def feedback(self) -> list[tuple[str, float, str]]:
-        """Every stored score, oldest first: (request id, score, timestamp)."""
-        if not self._has_feedback():
-            return []
-        rows = self._fetch("SELECT request_id, score, timestamp FROM feedback ORDER BY rowid")
-        return [(r, float(s), t) for r, s, t in rows]
-
-    def feedback_by_model(
-        self, since: str | None = None, tag: str | None = None
-    ) -> dict[str, tuple[int, float]]:
-        """Per model, how many of its logged answers were scored and their mean score
-        (requests from ``since``, with ``tag``, as ``records`` selects them)."""
-        if not self._has_feedback():
-            return {}
-        where, args = self._filters(since, tag, "r.")
-        sql = (
-            "SELECT r.model, COUNT(*), AVG(f.score) FROM feedback f JOIN requests r "
-            "ON r.id = f.request_id" + where + " GROUP BY r.model ORDER BY r.model"
-        )
-        return {m: (int(n), float(mean)) for m, n, mean in self._fetch(sql, args)}
-
-    def _has_feedback(self) -> bool:
-        """Whether the log has its feedback table (an older one opened read-only has not)."""
-        return self._has_table("feedback")
 
     def _has_table(self, name: str) -> bool:
         sql = "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = ?"
