@@ -102,3 +102,27 @@ def test_the_demo_says_how_its_runs_start_and_what_the_warm_up_took(tmp_path: Pa
         in proc.stdout
     )
     assert "\nwarm-up before the runs, in neither's figures: " in proc.stdout
+
+
+def test_a_routed_run_the_budgets_stop_keeps_what_it_answered(tmp_path: Path) -> None:
+    # the budgets refused the routed run's second request: the demo exited 2 with the
+    # error alone, and with --json printed nothing of the answer already paid for
+    from .conftest import tiny_model
+    from .test_cli import run
+
+    priced = {"cost_per_1m_input_usd": 1e6}  # $1 a prompt token: the spending is exact
+    models = [tiny_model("tiny-light", "light", 0.1, **priced), tiny_model("tiny-heavy", "heavy", 1.5, **priced)]  # fmt: skip
+    # the first prompt is predicted $7 and spends $9 (with its chat template): the
+    # hour's $8 lets it in, then is spent
+    cfg = write_config(tmp_path, tiny_config_dict(tmp_path, models=models, budgets={"cost_usd": {"hourly": 8}}))  # fmt: skip
+    args = ("demo", "--config", str(cfg), "--router", "largest", "--max-new-tokens", "2")
+    proc = run(*args, "--json")
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    assert [r["model"] for r in out["routed"]] == ["tiny-heavy"]
+    assert out["summary"]["totals"]["requests"] == 1
+    assert out["baseline"] == [] and "comparison" not in out
+    assert "hourly cost budget" in out["routed_refused"]
+    proc = run(*args)  # the hour is spent now: nothing is answered
+    assert proc.returncode == 0, proc.stderr
+    assert "\nthe routed run stopped at request 1 of 6, refused by the budgets: the hourly cost budget" in proc.stdout  # fmt: skip

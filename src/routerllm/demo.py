@@ -63,12 +63,13 @@ class DemoRun:
     routed: list[RoutedResult]
     baseline: list[RoutedResult]  # empty when the baseline was skipped
     baseline_refused: str = ""  # why the budgets stopped the baseline part-way ("" if not)
+    routed_refused: str = ""  # why the budgets stopped the routed run part-way ("" if not)
     warm_up: Measurement | None = None  # charged to neither run; None where none was done
 
     def comparison(self) -> dict[str, object] | None:
-        """Routed versus always-largest, both measured; None without a whole baseline.
+        """Routed versus always-largest, both measured; None without both runs whole.
         A CO2 saving is None where the baseline measured none (carbon tracking off)."""
-        if not self.baseline or self.baseline_refused:
+        if not self.baseline or self.baseline_refused or self.routed_refused:
             return None
         routed, base = RunTotals.of(self.routed), RunTotals.of(self.baseline)
 
@@ -142,9 +143,14 @@ def _run_demo(
     # Both runs start cold: each pays for loading the models it uses, and a model an
     # earlier request (or the warm-up) left loaded would be free to one run only.
     system.manager.close()
-    routed = []
+    routed: list[RoutedResult] = []
     for req in requests:
-        routed.append(system.generate(req, tag="demo"))
+        try:
+            routed.append(system.generate(req, tag="demo"))
+        except BudgetExceededError as e:
+            # what was answered stands (and is logged); a baseline, refused by the same
+            # spent budgets, would compare with a part of the run only
+            return DemoRun(routed, [], routed_refused=str(e))
         if on_result:
             on_result("routed", routed[-1])
     largest_runs = []

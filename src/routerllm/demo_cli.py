@@ -94,6 +94,13 @@ def cmd_demo(args: argparse.Namespace) -> int:
             payload["comparison"] = comparison
             payload["baseline_summary"] = summarize(run.baseline).as_dict()
             lines += _comparison_lines(comparison)
+        if run.routed_refused:  # what was answered stands; no baseline, no comparison
+            payload["routed_refused"] = run.routed_refused
+            lines.append(
+                f"\nthe routed run stopped at request {len(run.routed) + 1} of "
+                f"{len(DEMO_PROMPTS)}, refused by the budgets: {run.routed_refused} (the "
+                f"always-largest baseline was not run)"
+            )
         if run.baseline_refused:  # the routed run stands; without a whole baseline, no comparison
             payload["baseline_refused"] = run.baseline_refused
             lines.append(
