@@ -308,13 +308,22 @@ def test_routed_reasons_name_the_chosen_model() -> None:
 
 
 def test_save_load_round_trip_is_identical(
-    tmp_path: Path, trained: EmbeddingClassifierRouter, hashing_spec: str
+    tmp_path: Path,
+    trained: EmbeddingClassifierRouter,
+    hashing_spec: str,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     trained.save(tmp_path / "clf")
     assert {p.name for p in (tmp_path / "clf").iterdir()} == {".lock", "config.json", "weights.npz"}
     again = load_router(tmp_path / "clf", list(reversed(MODELS)))
     assert isinstance(again, EmbeddingClassifierRouter)
     assert again.options == trained.options and again.options["encoder"] == hashing_spec
+    # the demo's warm-up: the encoder (its weights load on its first call) reads a text
+    read: list[list[str]] = []
+    encode = again.encoder.encode
+    monkeypatch.setattr(again.encoder, "encode", lambda t, b=64: read.append(list(t)) or encode(t, b))  # fmt: skip
+    again.warm_up("Hello")
+    assert read == [["Hello"]]
     texts = [p.text for p in TRAIN + VAL]
     np.testing.assert_array_equal(again.predict_proba(texts), trained.predict_proba(texts))
     np.testing.assert_array_equal(again.score(texts), trained.score(texts))

@@ -20,6 +20,8 @@ def ladder():  # type: ignore[no-untyped-def]
 
 def test_packaged_default_needs_no_training(ladder, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     router = create_router("complexity", ladder)
+    router.warm_up("Hello")  # the demo's: its classifier loaded before any request
+    assert router._classifier is not None  # type: ignore[attr-defined]
     tier = {m.name: m.tier for m in ladder}
     assert tier[router.route("Translate 'hello' to French.").model] == "light"
     hard = router.route("Implement a thread-safe LRU cache in Python with unit tests")

@@ -126,3 +126,52 @@ def test_a_routed_run_the_budgets_stop_keeps_what_it_answered(tmp_path: Path) ->
     proc = run(*args)  # the hour is spent now: nothing is answered
     assert proc.returncode == 0, proc.stderr
     assert "\nthe routed run stopped at request 1 of 6, refused by the budgets: the hourly cost budget" in proc.stdout  # fmt: skip
+
+
+def feedback_router(models: Any) -> Any:
+    """A feedback router (it explores: each decision a random draw) fitted on embeddings
+    given, so that its encoder is not loaded yet, as a saved one's is not."""
+    import numpy as np
+
+    from routerllm.encoders import create_encoder
+    from routerllm.routers.base import create_router
+
+    router = create_router("feedback", models, 3, encoder="hashing", explore=1.0)
+    names = ["tiny-light", "tiny-medium", "tiny-heavy"]
+    X = create_encoder("hashing").encode(PROMPTS)
+    return router.fit(None, np.array([[1.0, 1, 1], [0, 1, 1], [1, 0, 1]]), names, embeddings=X)  # type: ignore[attr-defined]
+
+
+def test_the_warm_up_loads_the_routers_encoder_and_takes_no_draw(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # a learned router loaded its encoder on its first call: inside the routed run's
+    # first router_inference, which the "models warm" comparison keeps
+    import routerllm.encoders
+
+    cfg = load_config(write_config(tmp_path, tiny_config_dict(tmp_path)))
+    router, twin = feedback_router(cfg.models), feedback_router(cfg.models)
+    events: list[tuple[str, ...]] = []
+    create = routerllm.encoders.create_encoder
+
+    def spy_create(spec: str) -> Any:
+        events.append(("encoder", spec))
+        return create(spec)
+
+    monkeypatch.setattr(routerllm.encoders, "create_encoder", spy_create)
+    with RouterLLM(cfg, router=router) as system:
+        measure = system.meter.measure
+
+        @contextmanager
+        def spy_measure(component: str) -> Iterator[Any]:
+            events.append(("measure", component))
+            with measure(component) as slot:
+                yield slot
+
+        monkeypatch.setattr(system.meter, "measure", spy_measure)
+        run = run_demo(system, PROMPTS, max_new_tokens=2, baseline=False)
+    assert events[:3] == [("measure", "warm_up"), ("encoder", "hashing"), ("measure", "router_inference")]  # fmt: skip
+    assert events.count(("encoder", "hashing")) == 1
+    # routing nothing, it drew nothing: the runs' decisions are a fresh twin's
+    assert [r.model for r in run.routed] == [twin.route(p).model for p in PROMPTS]
+    assert router._rng.bit_generator.state == twin._rng.bit_generator.state

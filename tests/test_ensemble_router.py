@@ -322,3 +322,15 @@ def test_cli_route_with_the_configured_ensemble(tmp_path: Path) -> None:
     proc = route(tiny_config_dict(tmp_path))
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert "the ensemble router needs `members`" in proc.stderr.strip().splitlines()[-1]
+
+
+def test_a_warm_up_loads_each_members_encoder_and_draws_nothing(tmp_path: Path) -> None:
+    # the demo warms the router up before its runs: the knn member's encoder loaded,
+    # the random member's draws left to the runs
+    knn = trained("knn", tmp_path / "knn")
+    router, twin = (ensemble([{"path": str(knn)}, "random"], MODELS) for _ in range(2))
+    members = [m.router for m in router.members]
+    assert members[0]._encoder is None  # type: ignore[attr-defined]
+    router.warm_up("Hello")
+    assert members[0]._encoder is not None  # type: ignore[attr-defined]
+    assert router.route_batch(PROMPTS) == twin.route_batch(PROMPTS)

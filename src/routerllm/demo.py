@@ -112,16 +112,21 @@ WARM_UP_PROMPT = "Hello"
 
 
 def warm_up(system: RouterLLM) -> Measurement:
-    """Each available model that runs in this process loaded, asked for one token and
-    unloaded, measured as one block and neither run's: what the first run in a process
-    would otherwise pay alone (the inference library's initialisation, a model file's
-    first assembling or conversion, reading its weights from disk, first-call imports)
-    and a later one would not. Not logged; a model that fails here is left to fail,
-    or not be used, in the runs."""
+    """The router's encoder (or classifier) loaded, and each available model that runs
+    in this process loaded, asked for one token and unloaded, measured as one block and
+    neither run's: what the first run in a process would otherwise pay alone (the
+    inference library's initialisation, a model file's first assembling or conversion,
+    reading its weights from disk, first-call imports) and a later one would not. Not
+    logged; the router routes nothing (a random router's draws are the runs'); a model
+    or router that fails here is left to fail, or not be used, in the runs."""
     manager = system.manager
     local = [n for n in system.available_models() if manager.backend(n).measured_locally]
     request = GenerationRequest(WARM_UP_PROMPT, max_new_tokens=1)
     with system.meter.measure("warm_up") as slot:
+        try:
+            system.router.warm_up(WARM_UP_PROMPT)
+        except RouterLLMError as e:
+            log.warning("warm-up of router %s failed: %s", system.router.name, e)
         for name in local:
             try:
                 with manager.generating(name) as backend:

@@ -103,6 +103,11 @@ class Router(ABC):
         """A short human-readable reason for the scores of one prompt."""
         return "highest score"
 
+    def warm_up(self, prompt: str) -> None:  # noqa: B027 - optional hook, most load nothing
+        """Load what this router loads on its first call (an encoder, a classifier) by
+        reading ``prompt``, without deciding anything: no random draw, no state learned.
+        Nothing to load: nothing done."""
+
     def route(self, prompt: str, allowed: Sequence[str] | None = None) -> RoutingDecision:
         return self.route_batch([prompt], allowed)[0]
 

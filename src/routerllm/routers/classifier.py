@@ -397,6 +397,9 @@ class EmbeddingClassifierRouter(Router):
         """The most probable class id of each prompt."""
         return self.predict_proba(prompts, batch_size).argmax(axis=1)
 
+    def warm_up(self, prompt: str) -> None:
+        self.predict_proba([prompt])
+
     def score(self, prompts: Sequence[str]) -> np.ndarray:
         probs = self.predict_proba(prompts)
         self._last_probs = dict(zip(prompts, probs, strict=True))  # for explain()

@@ -177,6 +177,9 @@ class ComplexityRouter(Router):
             model_of.append(int(np.argmin(distance)))
         return model_of
 
+    def warm_up(self, prompt: str) -> None:
+        self.predict_proba([prompt])
+
     def score(self, prompts: Sequence[str]) -> np.ndarray:
         proba = self.predict_proba(prompts)
         self._last_proba = dict(zip(prompts, proba, strict=True))  # for explain()

@@ -90,6 +90,10 @@ class EnsembleRouter(Router):
         self.options = {"members": [_described(router, w) for router, w in built]}
         self._saved_folder: str | None = None
 
+    def warm_up(self, prompt: str) -> None:
+        for member in self.members:
+            member.router.warm_up(prompt)
+
     # -- voting ------------------------------------------------------------
     def score(self, prompts: Sequence[str]) -> np.ndarray:
         """Each model's share of the votes (rows sum to 1); ``route_batch`` breaks ties

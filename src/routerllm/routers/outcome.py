@@ -235,6 +235,9 @@ class OutcomeRouter(Router):
     def predict_prompts(self, prompts: Sequence[str]) -> np.ndarray:
         return self._predict(self._embedded(prompts))
 
+    def warm_up(self, prompt: str) -> None:
+        self.predict_prompts([prompt])  # the encoder loaded; no draw (``_explored``) taken
+
     def _embedded(self, prompts: Sequence[str]) -> np.ndarray:
         """The prompts' embeddings, checked, for a trained router."""
         self._check_fitted()
