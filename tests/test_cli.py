@@ -176,6 +176,12 @@ def test_bad_inputs_give_one_clear_line_and_keep_the_log(
     assert_one_line_error(
         run("route", "hi", "--config", c, "--model", "gpt-9"), "unknown model 'gpt-9'"
     )
+    # a named model is not routed: --router was ignored, or an untrained one refused
+    for router in ("random", "knn"):
+        assert_one_line_error(
+            run("route", "hi", "--config", c, "--model", "tiny-light", "--router", router),
+            "--model names the model that answers",
+        )
     # llama.cpp would read 0 new tokens as "until the context is full"
     assert_one_line_error(
         run("route", "hi", "--config", c, "--max-new-tokens", "0"), "max_new_tokens 0"

@@ -129,6 +129,11 @@ def _result_lines(index: int, result: Any, tier: str) -> list[str]:
 def cmd_route(args: argparse.Namespace) -> int:
     from routerllm.backends.base import GenerationRequest
 
+    if args.model and args.router:  # else --router was ignored, or refused if untrained
+        raise RouterLLMError(
+            f"--model names the model that answers, without routing: --router {args.router} "
+            f"would not be used; give one of them"
+        )
     if args.prompt == "-":
         # a byte-order mark (a file saved by a Windows editor) is not part of the prompt:
         # kept, it hid the code from the router and a function stub from its check
