@@ -23,7 +23,12 @@ from routerllm.carbon.meter import Measurement
 from routerllm.carbon.predictor import CarbonPredictor, fit_profile, nonnegative_fit
 from routerllm.carbon.request_log import RequestLog
 from routerllm.config import AppConfig, BudgetConfig, load_config
-from routerllm.exceptions import BudgetExceededError, ConfigError, ModelUnavailableError
+from routerllm.exceptions import (
+    BudgetExceededError,
+    ConfigError,
+    ContextLengthError,
+    ModelUnavailableError,
+)
 from routerllm.system import RouterLLM
 
 from .conftest import tiny_config_dict, tiny_model, write_config
@@ -587,6 +592,21 @@ def test_a_cascade_does_not_escalate_past_the_budget(tmp_path: Path) -> None:
         result = system.generate(REQUEST, model="tiny-light")
     assert result.model == "tiny-light"
     assert "tiny-light's answer failed 2 of the request's 2 examples, not escalated to tiny-medium: tiny-medium is predicted to spend" in result.reason  # fmt: skip
+
+
+def test_a_prompt_too_long_for_the_routed_model_steps_up_only_within_the_budget(
+    tmp_path: Path,
+) -> None:
+    models = [
+        tiny_model("tiny-light", "light", 0.1, context_length=48),
+        tiny_model("tiny-heavy", "heavy", 1.5),
+    ]
+    config = budget_config(tmp_path, {"co2_kg": {"per_request": 1e-4}}, models=models, router={"name": "smallest"})  # fmt: skip
+    seeded_log(Path(config.log.path), [record("tiny-heavy", NOW - timedelta(days=3), energy_kwh=1e-3) for _ in range(3)]).close()  # fmt: skip
+    with RouterLLM(config) as system:
+        with pytest.raises(ContextLengthError, match="too long for model 'tiny-light'.*; tiny-heavy, whose context is longer, is not within the budgets: tiny-heavy is predicted to spend"):  # fmt: skip
+            system.generate("word " * 60)
+        assert system.log.count() == 3  # nothing answered, nothing logged
 
 
 def test_spent_budgets_refuse_requests_in_the_cli_and_the_server_and_show_in_reports(
