@@ -870,3 +870,33 @@ def test_a_limit_at_or_above_the_sets_size_runs_the_full_set_not_a_subset(
                                  problems_file=problems)  # fmt: skip
         assert summary["limit"] == (limit if subset else None)
         assert ("a seeded subset" in (out / "report.md").read_text()) == subset
+
+
+def test_training_on_a_run_of_another_model_file_is_refused_before_any_model_runs(
+    tiny_config: AppConfig, tmp_path: Path
+) -> None:
+    """A run whose model of a name was another file (another quantisation, another
+    model): its outcomes, energies and states are not this model's to train on."""
+    ladder = [m.name for m in tiny_config.models_by_size()]
+    heavy = ladder[-1]
+    problems = [
+        HumanEvalProblem(f"Other/{i}", f"def f{i}(x):\n    '''Add {i}.'''\n", f"f{i}", "", "")
+        for i in range(4)
+    ]
+    store = ResultStore(tmp_path / "other" / "results.sqlite")
+    for m in ladder:
+        source = tiny_config.model(m).source_text()
+        store.use_model_source(m, source.replace(".gguf", "-q4.gguf") if m == heavy else source)
+    store.add_problems(problems)
+    for m in ladder:
+        for p in problems:
+            store.add(_row(m, p.task_id, m == heavy))
+    store.close()
+    out = tmp_path / "he"
+    with pytest.raises(
+        RouterLLMError, match=f"--train-on .*other: its {heavy} was another model file"
+    ):
+        run_experiment(tiny_config, out, systems=["knn"], limit=2, folds=1,
+                       style_overrides={"max_new_tokens": 8}, progress=False,
+                       train_on=tmp_path / "other")  # fmt: skip
+    assert not out.exists()

@@ -140,7 +140,10 @@ def run_experiment(
     if train_on is not None:
         from routerllm.eval.transfer import load_training_run
 
-        extra = load_training_run(train_on, ladder, medium, {p.task_id for p in problems})
+        extra = load_training_run(
+            train_on, ladder, medium, {p.task_id for p in problems},
+            sources={m: config.model(m).source_text() for m in ladder},
+        )  # fmt: skip
     with _run_lock(out):  # made only once every argument is known good
         # The experiment's own log and carbon CSV live with its results.
         config.log.path = str(out / "requests.sqlite")

@@ -12,7 +12,7 @@ serving cascade's escalation gate on every problem of a run (:func:`gate_from_ru
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -68,10 +68,13 @@ def load_training_run(
     exclude: set[str],
     option: str = "--train-on",
     systems: str = "systems that use every model (the default ones)",
+    sources: Mapping[str, str] | None = None,
 ) -> TrainingRun:
     """The run stored in ``run_dir`` (its ``results.sqlite``), which must hold every
     model of ``ladder`` on every one of its problems; problems whose task_id is in
     ``exclude`` (this run's own) are refused, so nothing is both trained and tested.
+    With ``sources`` (each model's ``ModelConfig.source_text`` now), a run whose model
+    of a name was another file is refused: its outcomes are not this model's.
     ``option`` names where the run was given, and ``systems`` what a run must be made
     with to hold what is needed, in error messages."""
     path = Path(run_dir) / "results.sqlite"
@@ -122,6 +125,14 @@ def load_training_run(
                     f"{len(ids)} problems; finish that run first: routerllm humaneval on all of "
                     f"them, with {systems}, resumes it"
                 )
+        recorded = {m: s for m in ladder if (s := store.model_source(m)) is not None}
+        now = sources or {}
+        if changed := [m for m in recorded if m in now and recorded[m] != now[m]]:
+            raise RouterLLMError(
+                f"{option} {run_dir}: its {', '.join(changed)} {'was' if len(changed) == 1 else 'were'} "
+                f"another model file (or quantisation) than this config's, so its outcomes and "
+                f"energies are not this model's to train on; train on a run of this config's models"
+            )
         completions = store.completions(medium)
         return TrainingRun(
             source=str(run_dir),
@@ -139,7 +150,7 @@ def load_training_run(
             medium_completions=[completions[t] for t in ids],
             medium_states=store.prompt_states(medium, ids),
             medium_style=store.styles().get(medium),
-            sources={m: s for m in ladder if (s := store.model_source(m)) is not None},
+            sources=recorded,
         )
     finally:
         store.close()
