@@ -95,6 +95,27 @@ def test_a_router_that_reads_the_signal_beats_one_that_cannot_in_every_resample(
     assert flipped["share_aiq_higher"] == 0.0
 
 
+def test_precomputed_embeddings_follow_the_test_prompts_that_are_kept() -> None:
+    """Test prompts also in the training data are removed, and so are their rows of
+    precomputed embeddings (they raised 'predicted must have the shape of scores')."""
+    (train, x_train), (test, x_test) = _signal_data(60, 0), _signal_data(30, 1000)
+    # Its first 5 prompts are training prompts, as 119 of LLMRouter's test file are.
+    shared = OutcomeDataset(
+        train.prompts[:5] + test.prompts[5:], test.models, test.scores, test.costs
+    )
+    ev = evaluate_routing(train, shared, ["knn"], embeddings=(x_train, x_test))
+    rest = evaluate_routing(
+        train, test.subset(list(range(5, 30))), ["knn"], embeddings=(x_train, x_test[5:])
+    )
+    assert (ev.test_size, ev.removed_overlap) == (25, 5)
+    np.testing.assert_array_equal(ev.predicted["knn"], rest.predicted["knn"])
+    assert ev.report == rest.report
+    with pytest.raises(RouterLLMError, match="29 test rows for 30 test prompts"):
+        evaluate_routing(train, test, ["knn"], embeddings=(x_train, x_test[1:]))
+    with pytest.raises(RouterLLMError, match="give a test set with them"):
+        evaluate_routing(train, None, ["knn"], embeddings=(x_train, x_test))
+
+
 def test_a_router_against_itself_differs_by_nothing() -> None:
     (train, x_train), (test, x_test) = _signal_data(60, 0), _signal_data(30, 1000)
     ev = evaluate_routing(train, test, ["knn"], embeddings=(x_train, x_test))

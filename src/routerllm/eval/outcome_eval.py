@@ -19,7 +19,7 @@ import numpy as np
 
 from routerllm.checks import is_finite_number, is_integer
 from routerllm.data.outcome_files import load_outcomes
-from routerllm.data.outcomes import OutcomeDataset, without
+from routerllm.data.outcomes import OutcomeDataset, overlap
 from routerllm.encoders.base import text_list
 from routerllm.eval.curves import OperatingPoint
 from routerllm.eval.routing_metrics import references, routing_report, sweep
@@ -151,9 +151,16 @@ def evaluate_routing(
     router_options: dict[str, dict[str, Any]] | None = None,
 ) -> RoutingEvaluation:
     """Train each router on ``data`` and evaluate it on ``test`` (or a held-out split);
-    each is a file or an already loaded dataset."""
+    each is a file or an already loaded dataset. ``embeddings`` (x_data, x_test), one row
+    per prompt of ``data`` and of ``test`` as given (so it needs a ``test``), stand for
+    ``encoder``'s; the rows of test prompts removed as also in ``data`` are dropped too."""
     routers = _router_names(routers, router_options)
     seed = check_seed(seed)
+    if embeddings is not None and test is None:
+        raise RouterLLMError(
+            "embeddings are one row per prompt of data and of test: give a test set with them "
+            "(a held-out split of data is made here, after they were computed)"
+        )
     train = data if isinstance(data, OutcomeDataset) else load_outcomes(data)
     if test is None:
         train, test_set = split_dataset(train, test_fraction, seed)
@@ -168,7 +175,17 @@ def evaluate_routing(
             )
         if test_set.models != train.models:
             test_set = test_set.restrict_models(train.models)
-    test_set, removed = without(test_set, train)
+    shared = set(overlap(test_set, train))
+    kept = [i for i in range(len(test_set)) if i not in shared]
+    if embeddings is not None:
+        x_train, x_test = embeddings
+        if len(x_test) != len(test_set):
+            raise RouterLLMError(
+                f"embeddings: {len(x_test)} test rows for {len(test_set)} test prompts; give one "
+                "row per prompt of test"
+            )
+        embeddings = (x_train, np.asarray(x_test)[kept])
+    test_set, removed = test_set.subset(kept), len(shared)
     if len(test_set) == 0:
         raise DataError("every test prompt also appears in the training data: nothing to evaluate")
     if removed:
