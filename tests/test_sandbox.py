@@ -205,6 +205,16 @@ def test_files_land_in_a_temporary_directory_that_is_removed() -> None:
     assert not Path(cwd).exists()
 
 
+def test_a_directory_tree_deeper_than_the_recursion_limit_is_removed() -> None:
+    # shutil.rmtree recursed into it (Python 3.11): RecursionError in the harness, and
+    # the directory stayed behind.
+    depth = sys.getrecursionlimit() + 500
+    source = f"import os\nprint(os.getcwd())\nfor _ in range({depth}):\n    os.mkdir('d')\n    os.chdir('d')\n"
+    result = run_program(source, timeout_s=30)
+    assert result.status == "passed", result.detail
+    assert not Path(result.stdout_tail.strip()).exists()
+
+
 def test_file_size_is_limited() -> None:
     source = f"with open('big', 'wb') as f:\n    f.write(b'0' * {sandbox.MAX_FILE_BYTES + 1})\n"
     result = run_program(source, timeout_s=5)

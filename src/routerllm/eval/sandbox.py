@@ -388,15 +388,23 @@ def _workdir(isolation: _Isolation) -> Iterator[Path]:
             os.chown(path, *isolation.user)
         yield path
     finally:
-        shutil.rmtree(path, ignore_errors=True)
+        _remove_tree(path)
         if path.exists():  # as non-root, the program may have taken away its own permissions
             for root, dirs, _ in os.walk(path):
                 for name in dirs:
                     if not os.path.islink(os.path.join(root, name)):
                         os.chmod(os.path.join(root, name), 0o700)
-            shutil.rmtree(path, ignore_errors=True)
+            _remove_tree(path)
         if path.exists():
             logger.warning("could not remove the sandbox directory %s", path)
+
+
+def _remove_tree(path: Path) -> None:
+    try:
+        shutil.rmtree(path, ignore_errors=True)
+    except RecursionError:  # shutil.rmtree recurses (Python 3.11): a deep tree
+        with suppress(OSError, subprocess.SubprocessError):  # rm walks any depth
+            subprocess.run(["rm", "-rf", "--", str(path)], capture_output=True, timeout=60)
 
 
 @functools.cache
