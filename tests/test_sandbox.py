@@ -435,3 +435,26 @@ def test_deep_recursion_is_an_error_not_a_timeout() -> None:
     assert result.status == "error"
     assert result.detail.startswith("RecursionError")
     assert "Previous line repeated" in result.stderr_tail
+
+
+@pytest.mark.parametrize(
+    ("source", "status", "detail"),
+    [
+        # mutual recursion: no two frames alike, so the traceback is not collapsed
+        (
+            "def even(n):\n    return n == 0 or odd(n - 1)\n"
+            "def odd(n):\n    return n != 0 and even(n - 1)\n"
+            "assert even(-2)\n",
+            "error",
+            "RecursionError",
+        ),
+        ("assert [] == [0], list(range(30_000))\n", "failed", "AssertionError: [0, 1, 2"),
+    ],
+)
+def test_a_long_traceback_is_its_exception_not_an_output_overflow(
+    source: str, status: str, detail: str
+) -> None:
+    # The whole traceback went to stderr, past the output limit: "killed", output exceeded.
+    result = run_program(source, timeout_s=5)
+    assert (result.status, result.detail[: len(detail)]) == (status, detail)
+    assert "bytes of traceback cut" in result.stderr_tail

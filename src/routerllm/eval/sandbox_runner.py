@@ -65,6 +65,9 @@ BLOCKED_SOCKET = [
 # Frames of the traceback reported, outermost first: formatting all of a deep recursion's
 # (sys.setrecursionlimit(10**6)) takes longer than the run may, which then read as a timeout.
 TRACEBACK_LIMIT = 1000
+# Bytes of traceback reported, its start and its end: the whole of a long one (mutual
+# recursion, a huge message) overflowed the output limit and read as "killed".
+REPORT_BYTES = 8_000
 _exit, _write = os._exit, os.write  # kept before the program can replace them
 _getpid, _prlimit = os.getpid, getattr(resource, "prlimit", None)  # Linux only
 
@@ -115,8 +118,12 @@ def _report(exc: BaseException, code: int, line: str | None = None) -> None:
     try:
         line = line or traceback.format_exception_only(exc)[-1].strip()
         text = "".join(traceback.format_exception(exc, limit=TRACEBACK_LIMIT))
-        text += f"\n{MARK}{line}\n"
-        _write(2, text.encode("utf-8", "replace"))
+        data = text.encode("utf-8", "replace")
+        if len(data) > REPORT_BYTES:
+            cut = f"\n[... {len(data) - REPORT_BYTES} bytes of traceback cut ...]\n".encode()
+            data = data[: REPORT_BYTES // 4] + cut + data[-(REPORT_BYTES - REPORT_BYTES // 4) :]
+        mark = f"\n{MARK}{line[:1000]}\n".encode("utf-8", "replace")
+        _write(2, data + mark)
     finally:
         _exit(code)
 
