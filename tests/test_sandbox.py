@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -458,3 +459,25 @@ def test_a_long_traceback_is_its_exception_not_an_output_overflow(
     result = run_program(source, timeout_s=5)
     assert (result.status, result.detail[: len(detail)]) == (status, detail)
     assert "bytes of traceback cut" in result.stderr_tail
+
+
+def test_cleanup_changes_nothing_through_a_symlink_in_the_directorys_place(
+    tmp_path: Path,
+) -> None:
+    # The program (nobody, under a root harness) moved its directory away and left a
+    # symlink: the harness's cleanup walked it and chmodded every folder below to 0o700.
+    victim = tmp_path / "victim"
+    (victim / "sub").mkdir(parents=True)
+    (victim / "sub").chmod(0o755)
+    source = (
+        "import os\nhere = os.getcwd()\nprint(here)\n"
+        f"os.rename(here, here + '-moved')\nos.symlink({str(victim)!r}, here)\n"
+    )
+    result = run_program(source, timeout_s=5)
+    workdir = Path(result.stdout_tail.strip())
+    try:
+        assert result.status == "passed", result.detail
+        assert (victim / "sub").stat().st_mode & 0o777 == 0o755
+    finally:
+        workdir.unlink(missing_ok=True)
+        shutil.rmtree(f"{workdir}-moved", ignore_errors=True)

@@ -389,7 +389,10 @@ def _workdir(isolation: _Isolation) -> Iterator[Path]:
         yield path
     finally:
         _remove_tree(path)
-        if path.exists():  # as non-root, the program may have taken away its own permissions
+        # As non-root, the program may have taken away its own permissions. Never as root,
+        # which needs none to remove it, nor through a symlink the program put in its place:
+        # root (or the harness's user) would chmod whatever that points to.
+        if os.geteuid() != 0 and path.is_dir() and not path.is_symlink():
             for root, dirs, _ in os.walk(path):
                 for name in dirs:
                     if not os.path.islink(os.path.join(root, name)):
