@@ -108,6 +108,31 @@ def test_importing_encoders_imports_no_heavy_library() -> None:
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
 
 
+def test_threads_sharing_an_encoder_that_has_not_loaded_yet_all_get_vectors() -> None:
+    """The first requests of a threaded server used to fail with "torch/transformers is
+    not installed": threads importing transformers at once got an ImportError."""
+    code = (
+        "import threading\n"
+        "import numpy as np\n"
+        "from routerllm.encoders.minilm import MiniLMEncoder\n"
+        "encoder = MiniLMEncoder()\n"
+        "start, results = threading.Barrier(8), []\n"
+        "def work(i):\n"
+        "    start.wait()\n"
+        "    try:\n"
+        "        results.append(encoder.encode([f'prompt {i}'])[0])\n"
+        "    except Exception as e:\n"
+        "        results.append(repr(e))\n"
+        "threads = [threading.Thread(target=work, args=(i,)) for i in range(8)]\n"
+        "[t.start() for t in threads]\n"
+        "[t.join() for t in threads]\n"
+        "errors = [r for r in results if isinstance(r, str)]\n"
+        "assert len(results) == 8 and not errors, errors\n"
+    )
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr[-2000:]
+
+
 @pytest.mark.parametrize("name", ENCODERS)
 def test_encoder_shape_dtype_determinism_and_norm(
     name: str, request: pytest.FixtureRequest

@@ -41,6 +41,9 @@ _DIM_KEYS = ("hidden_size", "d_model", "dim", "n_embd")
 #: Padded tokens per batch (see token_batches). On 2 CPU cores MiniLM runs mixed
 #: prompts 2-3x faster with 256-1024 than with 8192 (benchmarks/encoder_latency.py).
 MAX_BATCH_TOKENS = 1024
+#: Held while an encoder loads: threads importing transformers at once get an ImportError
+#: from its lazy module (and each would load the model again).
+_LOADING = threading.Lock()
 
 
 def cpu_threads() -> int:
@@ -305,6 +308,11 @@ class HFEncoder(Encoder):
         """Load the tokenizer and the model now (``encode`` does it on first use)."""
         if self._model is not None:
             return
+        with _LOADING:
+            if self._model is None:
+                self._load()
+
+    def _load(self) -> None:
         try:
             import torch
             from transformers import AutoModel, AutoTokenizer
