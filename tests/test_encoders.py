@@ -467,6 +467,34 @@ def _tiny_bert(folder: Path, width: int, seed: int) -> None:
         (folder / name).write_bytes((minilm_dir() / name).read_bytes())
 
 
+@pytest.mark.parametrize("pooling", ["mean", "cls"])
+def test_hf_encoder_gives_a_text_without_tokens_the_zero_vector_alone_and_batched(
+    tmp_path: Path, pooling: str
+) -> None:
+    """With a tokenizer that adds no special tokens, "" alone used to end in a bare torch
+    RuntimeError, and beside other texts got a vector (CLS: a pad token's)."""
+    import torch
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    from transformers import BertConfig, BertModel, PreTrainedTokenizerFast
+
+    words = ["[UNK]", "[PAD]", "hello", "world"]
+    tok = Tokenizer(models.WordLevel(vocab={w: i for i, w in enumerate(words)}, unk_token="[UNK]"))
+    tok.pre_tokenizer = pre_tokenizers.Whitespace()
+    tokenizer = PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="[UNK]", pad_token="[PAD]")
+    tokenizer.save_pretrained(tmp_path)
+    torch.manual_seed(0)
+    config = BertConfig(vocab_size=len(words), hidden_size=8, num_hidden_layers=1,
+                        num_attention_heads=2, intermediate_size=16)  # fmt: skip
+    BertModel(config).save_pretrained(tmp_path)
+    encoder = HFEncoder(str(tmp_path), pooling=pooling)
+    alone = encoder.encode(["", " "])
+    batched = encoder.encode(["hello world", "", "hello"], batch_size=2)
+    np.testing.assert_array_equal(alone, np.zeros((2, 8), np.float32))
+    np.testing.assert_array_equal(batched[1], np.zeros(8, np.float32))
+    np.testing.assert_allclose(batched[[0, 2]], encoder.encode(["hello world", "hello"]), atol=1e-6)
+    assert np.all(np.linalg.norm(batched[[0, 2]], axis=1) > 0.99)
+
+
 def test_cache_keeps_apart_the_models_one_hf_folder_spec_names(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -219,7 +219,7 @@ class HFEncoder(Encoder):
     vectors unit-length; texts are truncated to ``max_length`` tokens (and never
     past what the tokenizer or the model's positions allow). Options may also come
     in the model string (see the module docstring); an option given both ways must
-    agree.
+    agree. A text with no token at all gets the zero vector.
     ``threads`` sets torch's process-wide thread count when the model loads
     (default: every CPU this process may use).
     """
@@ -381,6 +381,13 @@ class HFEncoder(Encoder):
         lengths = [len(ids) for ids in encoded["input_ids"]]
         with torch.inference_mode():
             for idx in token_batches(lengths, batch_size, self.max_batch_tokens):
+                # A text with no token (the empty string, where the tokenizer adds no
+                # special tokens) gets the zero vector, alone or in a batch: the model
+                # cannot run on no tokens, and CLS pooling would read a pad token.
+                empty = idx[[lengths[i] == 0 for i in idx]]
+                if len(empty) == len(idx):
+                    out[idx] = 0.0
+                    continue
                 batch = self._tokenizer.pad(
                     {key: [values[i] for i in idx] for key, values in encoded.items()},
                     return_tensors="pt",
@@ -396,6 +403,7 @@ class HFEncoder(Encoder):
                 if self.normalize:
                     pooled = torch.nn.functional.normalize(pooled, p=2, dim=1)
                 out[idx] = pooled.float().numpy()
+                out[empty] = 0.0
         return out
 
     def __repr__(self) -> str:
