@@ -336,6 +336,8 @@ class HFEncoder(Encoder):
                 )
             tokenizer.pad_token = tokenizer.eos_token
         tokenizer.padding_side = "right"  # CLS pooling reads position 0
+        if getattr(model.config, "is_encoder_decoder", False):
+            model = model.get_encoder()  # T5, BART: the encoder's states embed the text
         model.eval()
         self._tokenizer, self._model = tokenizer, model
 
@@ -351,6 +353,14 @@ class HFEncoder(Encoder):
                 f"written by save_pretrained (tokenizer files and weights beside config.json)"
             )
         return f"transformers could not load encoder {self.model_name!r}: {one_line(error)}"
+
+    def _not_a_text_encoder(self, error: Exception) -> str:
+        from routerllm.routers.base import one_line
+
+        return (
+            f"{self.model_name!r} cannot embed text as an encoder (transformers: "
+            f"{one_line(error)}); use a text encoder such as minilm or a BERT-like model"
+        )
 
     def _token_limit(self) -> int:
         # Tokenizers without a known limit report a huge sentinel (int(1e30)).
@@ -392,7 +402,10 @@ class HFEncoder(Encoder):
                     {key: [values[i] for i in idx] for key, values in encoded.items()},
                     return_tensors="pt",
                 )
-                hidden = self._model(**batch)[0]
+                try:
+                    hidden = self._model(**batch)[0]
+                except (TypeError, ValueError) as e:  # it takes no token ids: not a text model
+                    raise ModelUnavailableError(self._not_a_text_encoder(e)) from e
                 mask = batch["attention_mask"]
                 if self.pooling == "cls":
                     pooled = hidden[:, 0]
