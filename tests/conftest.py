@@ -128,3 +128,32 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def tiny_seq2seq(folder: Path, kind: str) -> Path:
+    """A real, random-weight T5 (text encoder-decoder) or Whisper (speech: no token ids in
+    its encoder), saved with a small WordLevel tokenizer."""
+    import torch
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast, T5Config, T5Model, WhisperConfig, WhisperModel
+
+    words = ["[UNK]", "[PAD]", "</s>", "hello", "world", "code"]
+    tok = Tokenizer(models.WordLevel(vocab={w: i for i, w in enumerate(words)}, unk_token="[UNK]"))
+    tok.pre_tokenizer = pre_tokenizers.Whitespace()
+    PreTrainedTokenizerFast(
+        tokenizer_object=tok, unk_token="[UNK]", pad_token="[PAD]", eos_token="</s>",
+        model_input_names=["input_ids", "attention_mask"],
+    ).save_pretrained(folder)  # fmt: skip
+    torch.manual_seed(0)
+    if kind == "t5":
+        T5Model(T5Config(vocab_size=len(words), d_model=8, d_kv=4, d_ff=16, num_layers=1,
+                         num_heads=2)).save_pretrained(folder)  # fmt: skip
+    else:
+        config = WhisperConfig(
+            vocab_size=len(words), d_model=8, encoder_layers=1, decoder_layers=1,
+            encoder_attention_heads=2, decoder_attention_heads=2, encoder_ffn_dim=16,
+            decoder_ffn_dim=16, max_source_positions=8, max_target_positions=8, num_mel_bins=4,
+            pad_token_id=1, bos_token_id=0, eos_token_id=2, decoder_start_token_id=0,
+        )  # fmt: skip
+        WhisperModel(config).save_pretrained(folder)
+    return folder

@@ -24,6 +24,8 @@ from routerllm.routers.saved import load_router
 from routerllm.training import trainer
 from routerllm.training.trainer import ClassificationData, TrainingArguments, train
 
+from .conftest import tiny_seq2seq
+
 
 def HashingEncoder() -> Encoder:  # noqa: N802 - the 64-bin encoder these tests were written with
     return _Hashing(64)
@@ -452,4 +454,19 @@ def test_full_mode_fine_tunes_minilm(tmp_path: Path) -> None:
     np.testing.assert_allclose(probs.sum(axis=1), 1.0, rtol=1e-6)
     folder = router.save(tmp_path / "full")
     again = load_router(folder, MODELS)
+    np.testing.assert_array_equal(again.predict_proba(texts), probs)
+
+
+def test_full_mode_fine_tunes_an_encoder_decoders_encoder(tmp_path: Path) -> None:
+    """--mode full --encoder hf:<a T5 folder> used to end in a bare ValueError traceback
+    ("You must specify exactly one of input_ids or inputs_embeds")."""
+    folder = tiny_seq2seq(tmp_path / "t5", "t5")
+    router = EmbeddingClassifierRouter(MODELS, encoder=f"hf:{folder}", mode="full")
+    data = [LabeledPrompt(t, c) for c, t in enumerate(["hello", "world", "code", "hello code"])]
+    args = TrainingArguments(epochs=1, batch_size=2, warmup_steps=0, progress=False)
+    assert router.fit(data, data, args).epochs_run == [1]
+    texts = ["hello world", "code world"]
+    probs = router.predict_proba(texts)
+    assert probs.shape == (2, 4)
+    again = load_router(router.save(tmp_path / "router"), MODELS)
     np.testing.assert_array_equal(again.predict_proba(texts), probs)

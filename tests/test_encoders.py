@@ -30,6 +30,8 @@ from routerllm.exceptions import (
     UnknownNameError,
 )
 
+from .conftest import tiny_seq2seq
+
 SENTENCES = [
     "How do I reverse a list in Python?",
     "Write a SQL query that counts orders per customer.",
@@ -495,39 +497,10 @@ def test_hf_encoder_gives_a_text_without_tokens_the_zero_vector_alone_and_batche
     assert np.all(np.linalg.norm(batched[[0, 2]], axis=1) > 0.99)
 
 
-def _tiny_seq2seq(folder: Path, kind: str) -> Path:
-    """A real, random-weight T5 (text encoder-decoder) or Whisper (speech: no token ids in
-    its encoder), saved with a small WordLevel tokenizer."""
-    import torch
-    from tokenizers import Tokenizer, models, pre_tokenizers
-    from transformers import PreTrainedTokenizerFast, T5Config, T5Model, WhisperConfig, WhisperModel
-
-    words = ["[UNK]", "[PAD]", "</s>", "hello", "world", "code"]
-    tok = Tokenizer(models.WordLevel(vocab={w: i for i, w in enumerate(words)}, unk_token="[UNK]"))
-    tok.pre_tokenizer = pre_tokenizers.Whitespace()
-    PreTrainedTokenizerFast(
-        tokenizer_object=tok, unk_token="[UNK]", pad_token="[PAD]", eos_token="</s>",
-        model_input_names=["input_ids", "attention_mask"],
-    ).save_pretrained(folder)  # fmt: skip
-    torch.manual_seed(0)
-    if kind == "t5":
-        T5Model(T5Config(vocab_size=len(words), d_model=8, d_kv=4, d_ff=16, num_layers=1,
-                         num_heads=2)).save_pretrained(folder)  # fmt: skip
-    else:
-        config = WhisperConfig(
-            vocab_size=len(words), d_model=8, encoder_layers=1, decoder_layers=1,
-            encoder_attention_heads=2, decoder_attention_heads=2, encoder_ffn_dim=16,
-            decoder_ffn_dim=16, max_source_positions=8, max_target_positions=8, num_mel_bins=4,
-            pad_token_id=1, bos_token_id=0, eos_token_id=2, decoder_start_token_id=0,
-        )  # fmt: skip
-        WhisperModel(config).save_pretrained(folder)
-    return folder
-
-
 def test_an_encoder_decoder_folder_embeds_with_its_encoder(tmp_path: Path) -> None:
     """hf:<a T5 folder> used to end in a bare ValueError traceback ("You must specify
     exactly one of input_ids or inputs_embeds"): the whole model wants decoder inputs."""
-    encoder = create_encoder(f"hf:{_tiny_seq2seq(tmp_path, 't5')}")
+    encoder = create_encoder(f"hf:{tiny_seq2seq(tmp_path, 't5')}")
     texts = ["hello world", "code", "hello code world"]
     vectors = encoder.encode(texts, batch_size=2)
     assert vectors.shape == (3, 8)
@@ -536,7 +509,7 @@ def test_an_encoder_decoder_folder_embeds_with_its_encoder(tmp_path: Path) -> No
 
 
 def test_a_folder_whose_model_takes_no_token_ids_is_a_clear_error(tmp_path: Path) -> None:
-    encoder = create_encoder(f"hf:{_tiny_seq2seq(tmp_path, 'whisper')}")
+    encoder = create_encoder(f"hf:{tiny_seq2seq(tmp_path, 'whisper')}")
     with pytest.raises(ModelUnavailableError, match="cannot embed text as an encoder.*minilm"):
         encoder.encode(["hello world"])
 

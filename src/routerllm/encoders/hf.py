@@ -184,6 +184,14 @@ def parse_model_options(model: str) -> tuple[str, dict[str, str]]:
     return name, options
 
 
+def text_encoder(model: Any) -> Any:
+    """The part of a transformers model that embeds text: an encoder-decoder's (T5,
+    BART) encoder, whose forward takes the text alone; any other model itself."""
+    if getattr(model.config, "is_encoder_decoder", False):
+        return model.get_encoder()
+    return model
+
+
 def token_batches(
     lengths: Sequence[int], batch_size: int, max_tokens: int = MAX_BATCH_TOKENS
 ) -> list[np.ndarray]:
@@ -336,8 +344,7 @@ class HFEncoder(Encoder):
                 )
             tokenizer.pad_token = tokenizer.eos_token
         tokenizer.padding_side = "right"  # CLS pooling reads position 0
-        if getattr(model.config, "is_encoder_decoder", False):
-            model = model.get_encoder()  # T5, BART: the encoder's states embed the text
+        model = text_encoder(model)
         model.eval()
         self._tokenizer, self._model = tokenizer, model
 

@@ -259,6 +259,8 @@ class EmbeddingClassifierRouter(Router):
             from transformers import AutoModel, AutoTokenizer
         except ImportError as e:
             raise missing_dependency("transformers", "hf") from e
+        from routerllm.encoders.hf import text_encoder
+
         source, local_only = hf_source(self.spec)
         try:
             self._tokenizer = AutoTokenizer.from_pretrained(source, local_files_only=local_only)
@@ -268,7 +270,7 @@ class EmbeddingClassifierRouter(Router):
                 f"cannot load encoder {source!r} ({e}); give a local path or a hub id "
                 f"in the Hugging Face cache"
             ) from e
-        return model.float()
+        return text_encoder(model).float()
 
     def _forward(self, inputs: Any) -> tuple[torch.Tensor, torch.Tensor]:
         """(logits, pooled features) for a collated batch."""
