@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import os
 import socket
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import pytest
 import yaml
@@ -157,3 +161,23 @@ def tiny_seq2seq(folder: Path, kind: str) -> Path:
         )  # fmt: skip
         WhisperModel(config).save_pretrained(folder)
     return folder
+
+
+@contextlib.contextmanager
+def another_save_meanwhile(other: threading.Thread) -> Iterator[None]:
+    """Around a save to a folder: ``other`` (another save to it) runs once the block's
+    weights are in place and before its config.json is; where saves lock the folder it
+    waits for the block's (given 2 s), else the two interleave."""
+    import routerllm.files as files
+
+    publish = files.publish
+
+    def meanwhile(tmp: Path, target: Path) -> None:
+        if target.name == "config.json" and threading.current_thread() is not other:
+            other.start()
+            other.join(timeout=2.0)
+        publish(tmp, target)
+
+    with mock.patch.object(files, "publish", meanwhile):
+        yield
+    other.join()

@@ -22,7 +22,13 @@ from routerllm.exceptions import ConfigError, RouterLLMError
 from routerllm.gate import EnergyModel, EscalationGate, gate_threshold
 from routerllm.system import RouterLLM
 
-from .conftest import GEMMA_TEMPLATE, gguf_with_chat_template, tiny_config_dict, write_config
+from .conftest import (
+    GEMMA_TEMPLATE,
+    another_save_meanwhile,
+    gguf_with_chat_template,
+    tiny_config_dict,
+    write_config,
+)
 from .test_cascade import REQUEST
 
 
@@ -440,16 +446,7 @@ def test_two_saves_to_one_folder_at_once_leave_one_whole_gate(tmp_path: Path) ->
     first, second = _fit(_problems(40, 3)), _fit(_problems(80, 3), budget=0.3)
     first.save(folder)
     other = threading.Thread(target=second.save, args=(folder,))
-    real = files_module.publish
-
-    def with_the_other_save_meanwhile(tmp: Path, target: Path) -> None:
-        if target.name == "config.json" and threading.current_thread() is not other:
-            other.start()  # the second save runs once the first's weights are in place
-            other.join(timeout=2.0)  # it waits for the first (with the fix: for 2 s)
-        real(tmp, target)
-
-    with mock.patch.object(files_module, "publish", with_the_other_save_meanwhile):
+    with another_save_meanwhile(other):
         first.save(folder)
-        other.join()
     loaded = EscalationGate.load(folder)  # the last save's, whole
     assert (loaded.budget, len(loaded.calibration["score"])) == (0.3, 80)

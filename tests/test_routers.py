@@ -12,6 +12,8 @@ from routerllm.registry import ROUTERS
 from routerllm.routers import create_router, load_router
 from routerllm.routers.rules import RuleBasedRouter
 
+from .conftest import another_save_meanwhile
+
 
 @pytest.fixture(scope="module")
 def ladder():  # type: ignore[no-untyped-def]
@@ -217,9 +219,7 @@ def test_two_saves_to_one_folder_at_once_leave_one_whole_router(
     # weights: the other's config then named weights that were gone, and the folder
     # loaded neither ("weights.npz does not match config.json").
     import threading
-    from unittest import mock
 
-    import routerllm.files as files
     from routerllm.data.labeled import LabeledPrompt
     from routerllm.training.trainer import TrainingArguments
 
@@ -231,17 +231,8 @@ def test_two_saves_to_one_folder_at_once_leave_one_whole_router(
     assert not np.array_equal(first.score(prompts), second.score(prompts))
     folder = first.save(tmp_path / "r")
     other = threading.Thread(target=second.save, args=(folder,))
-    publish = files.publish
-
-    def with_the_other_save_meanwhile(tmp: Path, target: Path) -> None:
-        if target.name == "config.json" and threading.current_thread() is not other:
-            other.start()  # the second save runs once the first's weights are in place
-            other.join(timeout=2.0)  # it waits for the first (with the fix: for 2 s)
-        publish(tmp, target)
-
-    with mock.patch.object(files, "publish", with_the_other_save_meanwhile):
+    with another_save_meanwhile(other):
         first.save(folder)
-        other.join()
     saved = load_router(folder, ladder)  # the last save's, whole
     np.testing.assert_array_equal(saved.score(prompts), second.score(prompts))
     assert sorted(p.name for p in folder.iterdir()) == [".lock", "config.json", "weights.npz"]
