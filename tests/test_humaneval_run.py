@@ -204,6 +204,11 @@ def test_experiment_writes_report_results_and_outcomes(
     assert direct["direct-heavy"]["model_distribution"] == {"tiny-heavy": 1.0}
     report = (out / "report.md").read_text()
     assert "| direct-heavy |" in report and "cross-validation" in report
+    # what the sandbox enforced here, not "no network" where it could not make sure
+    from routerllm.eval.sandbox import isolation_text
+
+    assert f"time and memory limits; {isolation_text()})" in report
+    assert summary["sandbox"] == isolation_text()
     # every other system against direct-heavy, with paired-bootstrap intervals
     against = summary["against_direct_heavy"]
     assert against["target"] == {"margin": 0.02, "energy_share": 0.7}

@@ -36,6 +36,7 @@ from routerllm.eval.humaneval_run import (
 )
 from routerllm.eval.paired import RESAMPLES, Target, against_reference
 from routerllm.eval.result_store import PACKAGED_SET, ResultStore
+from routerllm.eval.sandbox import isolation_text
 from routerllm.exceptions import RouterLLMError
 from routerllm.routers.base import create_router
 from routerllm.routers.calibration import parse_target
@@ -274,6 +275,7 @@ def run_experiment(
             "models": models,
             "styles": {m: styles[m] for m in models},
             "carbon_method": method,
+            "sandbox": isolation_text(),
             "country": config.carbon.country_iso_code,
             "wall_time_s": time.perf_counter() - start,
             # What the stored generations cost, whichever invocation made them.
@@ -425,7 +427,7 @@ def report_markdown(s: dict[str, Any]) -> str:
         "",
         f"{s['problems']} problems of {s.get('problem_set', 'HumanEval (packaged)')}"
         f"{' (a seeded subset, --limit)' if s['limit'] else ''}; models {', '.join(s['models'])}; "
-        f"greedy decoding; tests run in the sandbox (separate process, time and memory limits, no network).",
+        f"greedy decoding; tests run in the sandbox (separate process, time and memory limits; {s.get('sandbox', 'its isolation not recorded')}).",
         f"Energy and CO2: CodeCarbon `{s['carbon_method']}` (country {s['country']}): on machines without RAPL "
         "counters this is an estimate from CPU load, not a hardware measurement. Cost = energy x electricity price.",
         f"Learned routers: `{s['encoder']}` prompt embeddings, {_training(s)}; decision rule (`lambda` or `threshold`) "

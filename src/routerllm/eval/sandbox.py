@@ -435,6 +435,19 @@ def _unshare() -> Callable[[int], None] | None:
     return call
 
 
+def isolation_text() -> str:
+    """What the sandbox enforces on this machine, in words (for reports): its network
+    and the user its programs run as (probed once, as ``run_program`` probes it)."""
+    _, isolation = _interpreter(sys.executable)
+    network = (
+        "a private network namespace (no network)"
+        if isolation.netns
+        else "the machine's network, sockets refused by in-process guards only"
+    )
+    user = "user nobody" if isolation.user is not None else "the harness's user"
+    return f"{network}, as {user}"
+
+
 @functools.cache
 def _interpreter(executable: str) -> tuple[str, _Isolation]:
     """The interpreter for sandboxed programs and its isolation: ``executable``, unless
