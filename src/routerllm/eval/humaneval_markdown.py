@@ -1,0 +1,139 @@
+"""report.md of ``routerllm humaneval``: its summary (results.json) as Markdown."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def _training(s: dict[str, Any]) -> str:
+    """What the learned routers and the gate were trained on, in words."""
+    other = s.get("trained_on")
+    if other is None:
+        return f"{s['folds']}-fold cross-validation over problems"
+    if s["folds"] == 1:
+        return (
+            f"trained only on the {other['problems']} problems of the run in {other['run']} "
+            "(another problem set), every problem here tested"
+        )
+    return (
+        f"{s['folds']}-fold cross-validation over problems, every fold's training problems "
+        f"joined by the {other['problems']} problems of the run in {other['run']} (never tested)"
+    )
+
+
+def _against_markdown(against: dict[str, Any] | None) -> list[str]:
+    """The paired-bootstrap comparison with direct-heavy, as a paragraph and a table."""
+    if not against or not against["systems"]:
+        return []
+    t = against["target"]
+    lines = [
+        "",
+        f"Against direct-heavy, on the same problems. Target: pass@1 at most {t['margin'] * 100:.0f} points "
+        f"below direct-heavy's at no more than {t['energy_share']:.0%} of its energy (the cascade budget). "
+        f"Intervals: 90% paired bootstrap over the problems ({against['resamples']} resamples, the same for "
+        "every system); they show how much the figures depend on which problems were drawn, not on the "
+        "routers' training folds.",
+        "",
+        "| system | pass@1 minus direct-heavy's | 90 % interval | share of its energy | 90 % interval | meets the target | resamples meeting it |",
+        "|---|---|---|---|---|---|---|",
+    ]  # fmt: skip
+    for name, a in against["systems"].items():
+        (dlo, dhi), (slo, shi) = a["pass@1_diff_90ci"], a["energy_share_90ci"]
+        lines.append(
+            f"| {name} | {a['pass@1_diff']:+.3f} | {dlo:+.3f}..{dhi:+.3f} | {a['energy_share']:.1%} | "
+            f"{slo:.1%}..{shi:.1%} | {'yes' if a['meets_target'] else 'no'} | {a['resamples_meeting_target']:.0%} |"
+        )
+    return lines
+
+
+def report_markdown(s: dict[str, Any]) -> str:
+    lines = [
+        "# Code generation: routed vs direct",
+        "",
+        f"{s['problems']} problems of {s.get('problem_set', 'HumanEval (packaged)')}"
+        f"{' (a seeded subset, --limit)' if s['limit'] else ''}; models {', '.join(s['models'])}; "
+        f"greedy decoding; tests run in the sandbox (separate process, time and memory limits; {s.get('sandbox', 'its isolation not recorded')}).",
+        f"Energy and CO2: CodeCarbon `{s['carbon_method']}` (country {s['country']}): on machines without RAPL "
+        "counters this is an estimate from CPU load, not a hardware measurement. Cost = energy x electricity price.",
+        f"Learned routers: `{s['encoder']}` prompt embeddings, {_training(s)}; decision rule (`lambda` or `threshold`) "
+        f"and knob calibrated to `{s['calibration']}` (energy as the cost) on the training folds' out-of-fold "
+        "predictions, never on the test fold"
+        + (
+            ", where it falls between two knob settings by a random mix of the two."
+            if s.get("two_settings")
+            else "."
+        ),
+        f"Wall time of this invocation: {s['wall_time_s']:.0f} s (stored generations are reused, not redone); "
+        f"generation and loading time of all models on these problems: {s['model_time_s']:.0f} s. "
+        f"Oracle (best model per problem) pass@1: {s['oracle_pass@1']:.3f}.",
+        "",
+        "| system | pass@1 | correct | model distribution | mean s/request | energy kWh | CO2 kg | cost $ | CO2 per correct kg | correct per kWh | router share of CO2 |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in s["systems"]:
+        dist = ", ".join(f"{m} {v:.0%}" for m, v in r["model_distribution"].items())
+        per = "-" if r["co2_per_correct_kg"] is None else f"{r['co2_per_correct_kg']:.2e}"
+        cpk = "-" if r["correct_per_kwh"] is None else f"{r['correct_per_kwh']:.0f}"
+        lines.append(
+            f"| {r['system']} | {r['pass@1']:.3f} | {r['correct']}/{r['total']} | {dist} | {r['mean_time_s']:.2f} | "
+            f"{r['energy_kwh']:.3e} | {r['co2_kg']:.3e} | {r['cost_usd']:.2e} | {per} | {cpk} | {r['router_share_of_co2']:.2%} |"
+        )
+    lines += _against_markdown(s.get("against_direct_heavy"))
+    for r in s["systems"]:
+        if "verdicts" in r:
+            v = r["verdicts"]
+            lines += [
+                "",
+                f"{r['system']}: the medium model answers, its answer is run on the examples in the prompt's "
+                f"docstring (never the hidden tests): {v['passed']} passed them, {v['unverifiable']} prompts had "
+                f"none{'' if 'gate' in r else ' (answer kept)'}, {v['failed']} failed; {r['escalated']:.0%} of problems were answered again by "
+                "the heavy model (both generations counted). Checking the answers is its router inference.",
+            ]
+            if "gate" in r:
+                g = r["gate"]
+                lines[-1] += (
+                    f" Gate: an unverified answer (failed, or without examples) goes to the heavy model only where its predicted success "
+                    f"(by {g['predictor']}, trained on the other folds) per expected kWh (from the medium "
+                    f"model's prompt and answer tokens) clears the fold's threshold, chosen on the training folds for an energy budget of "
+                    f"{g['budget']:.0%} of the heavy model's generation energy, less what the cascade spends besides generating (the checks, "
+                    f"and loading the medium model: {g['overhead_kwh_per_problem']:.2e} kWh a problem); it withheld {g['withheld']} of the {v['failed'] + v['unverifiable']} unverified "
+                    "answers. Its router inference includes the gate's."
+                )
+        if "decision_rules" in r:
+            rules = r["decision_rules"]
+            lines += ["", f"{r['system']}: decision rule chosen per fold: "
+                      + ", ".join(f"{n} {rules.count(n)}" for n in dict.fromkeys(rules)) + "."]  # fmt: skip
+        if "fixed_mix" in r:
+            f = r["fixed_mix"]
+            lines += [
+                "",
+                f"{r['system']}: in {f['folds']} of {s['folds']} folds the router did worse on its training "
+                "folds' out-of-fold predictions than a fixed random mix of the models at the same energy, so it "
+                "drew each problem's model from that mix (MISSION M3.9: no routing signal, no harm). Expected over "
+                f"the draws: pass@1 {f['expected_pass@1']:.3f} at {f['expected_generation_kwh']:.3e} kWh of "
+                "generation; the row above is this seeded draw.",
+            ]
+        if "two_settings" in r:
+            f = r["two_settings"]
+            lines += [
+                "",
+                f"{r['system']}: in {f['folds']} of {s['folds']} folds calibration met its target between two "
+                "knob settings, so each problem's setting was drawn by a hash of its prompt, in the shares that "
+                "meet it on the training folds."
+                + ("" if "fixed_mix" in r else f" Expected over the draws: pass@1 {f['expected_pass@1']:.3f} at "
+                   f"{f['expected_generation_kwh']:.3e} kWh of generation; the row above is this seeded draw."),
+            ]  # fmt: skip
+    lines += ["", "Component breakdown (kWh): router inference / model loading / generation", ""]
+    for r in s["systems"]:
+        c = r["components"]
+        lines.append(
+            f"- {r['system']}: {c['router_inference']['kwh']:.2e} / {c['model_loading']['kwh']:.2e} / {c['llm_inference']['kwh']:.2e}"
+        )
+    lines += ["", "Prompting (greedy; `eval/codegen.py`):", ""]
+    for name, st in s["styles"].items():
+        lines.append(
+            f"- {name}: {st['mode']} mode, max_new_tokens {st['max_new_tokens']}, "
+            f"repetition penalty {st['repetition_penalty']}, stop {list(st['stop'])}"
+        )
+    lines.append("")
+    return "\n".join(lines)
