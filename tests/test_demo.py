@@ -104,6 +104,40 @@ def test_the_demo_says_how_its_runs_start_and_what_the_warm_up_took(tmp_path: Pa
     assert "\nwarm-up before the runs, in neither's figures: " in proc.stdout
 
 
+def test_repeated_pairs_of_runs_give_the_comparisons_spread(tmp_path: Path) -> None:
+    from routerllm.demo import spread
+
+    from .test_cli import assert_one_line_error, run
+
+    with largest_system(tmp_path) as system:
+        run_ = run_demo(system, PROMPTS[:2], max_new_tokens=2, repeats=3)
+        assert len(run_.repeats) == 3 and run_.repeats[0] == run_.comparison()
+        # every pair made and logged; the first pair's answers returned
+        assert system.log.count() == 3 * 2 * 2 and len(run_.routed) == len(run_.baseline) == 2
+        # every pair starts cold: each pays for its model's load
+        speedups = [float(c["speedup"]) for c in run_.repeats]  # type: ignore[arg-type]
+        figures = spread(run_.repeats)["speedup"]
+        assert figures is not None
+        assert (figures["min"], figures["max"]) == (min(speedups), max(speedups))
+        assert figures["median"] == sorted(speedups)[1]
+    # carbon tracking off: no CO2 to spread, the speed still
+    assert spread(
+        [{"co2_saved_fraction": None, "co2_saved_fraction_warm": None, "speedup": 2.0}]
+    ) == {  # fmt: skip
+        "co2_saved_fraction": None,
+        "co2_saved_fraction_warm": None,
+        "speedup": {"median": 2.0, "min": 2.0, "max": 2.0},
+    }
+    cfg = write_config(tmp_path, tiny_config_dict(tmp_path))
+    proc = run("demo", "--json", "--config", str(cfg), "--router", "largest", "--max-new-tokens", "1", "--repeats", "2")  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    repeats = json.loads(proc.stdout)["repeats"]
+    assert (repeats["asked"], repeats["made"], len(repeats["runs"])) == (2, 2, 2)
+    assert repeats["co2_saved_fraction"].keys() == {"median", "min", "max"}
+    for bad in (["--repeats", "0"], ["--repeats", "2", "--no-baseline"]):
+        assert_one_line_error(run("demo", "--config", str(cfg), *bad), "--repeats")
+
+
 def test_a_routed_run_the_budgets_stop_keeps_what_it_answered(tmp_path: Path) -> None:
     # the budgets refused the routed run's second request: the demo exited 2 with the
     # error alone, and with --json printed nothing of the answer already paid for

@@ -9,7 +9,8 @@ each then pays for loading the models it uses."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+import statistics
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, replace
 
 from routerllm.backends.base import GenerationRequest
@@ -65,6 +66,9 @@ class DemoRun:
     baseline_refused: str = ""  # why the budgets stopped the baseline part-way ("" if not)
     routed_refused: str = ""  # why the budgets stopped the routed run part-way ("" if not)
     warm_up: Measurement | None = None  # charged to neither run; None where none was done
+    #: The comparisons of every whole pair of runs (``repeats`` of them asked; this
+    #: pair's first, the rest made again after it): how much one pair's figures vary.
+    repeats: tuple[dict[str, object], ...] = ()
 
     def comparison(self) -> dict[str, object] | None:
         """Routed versus always-largest, both measured; None without both runs whole.
@@ -93,18 +97,47 @@ def run_demo(
     baseline: bool = True,
     on_result: Callable[[str, RoutedResult], None] | None = None,
     warm: bool = True,
+    repeats: int = 1,
 ) -> DemoRun:
     """Route every prompt, then (optionally) run the same prompts on the largest model;
     both generated and measured, never answered from the request cache, and each
     started with no model loaded. ``warm``: first ``warm_up`` the models, so that the
-    process's one-off costs fall on neither run (``DemoRun.warm_up`` measures it)."""
+    process's one-off costs fall on neither run (``DemoRun.warm_up`` measures it).
+    ``repeats``: how many pairs of runs to make, the first one's results returned and
+    every whole pair's comparison in ``DemoRun.repeats`` (``spread`` sums them up);
+    the repeating stops at a pair the budgets cut short."""
     cache, system.cache = system.cache, None
     try:
         warmed = warm_up(system) if warm else None
         run = _run_demo(system, prompts, max_new_tokens, baseline, on_result)
-        return replace(run, warm_up=warmed)
+        pairs = []
+        again = run
+        while (compared := again.comparison()) is not None:
+            pairs.append(compared)
+            if len(pairs) >= repeats:
+                break
+            again = _run_demo(system, prompts, max_new_tokens, baseline, None)
+        return replace(run, warm_up=warmed, repeats=tuple(pairs))
     finally:
         system.cache = cache
+
+
+#: The comparison's figures that ``spread`` sums up over repeated pairs of runs.
+SPREAD_KEYS = ("co2_saved_fraction", "co2_saved_fraction_warm", "speedup")
+
+
+def spread(comparisons: Sequence[dict[str, object]]) -> dict[str, dict[str, float] | None]:
+    """Median, lowest and highest of each of ``SPREAD_KEYS`` over ``comparisons``
+    (None for a figure one of them lacks: carbon tracking off)."""
+    out: dict[str, dict[str, float] | None] = {}
+    for key in SPREAD_KEYS:
+        values = [c[key] for c in comparisons]
+        if not values or any(not isinstance(v, int | float) for v in values):
+            out[key] = None
+            continue
+        numbers = [float(v) for v in values]  # type: ignore[arg-type]
+        out[key] = {"median": statistics.median(numbers), "min": min(numbers), "max": max(numbers)}
+    return out
 
 
 #: What the warm-up asks each model, for one token.

@@ -5,6 +5,7 @@ Registered on the main parser by ``routerllm.cli``."""
 from __future__ import annotations
 
 import argparse
+from collections.abc import Sequence
 from typing import Any, TextIO
 
 from routerllm.cli import _requests_logged, _result_lines, _stdin, _system, json_text
@@ -22,6 +23,12 @@ def add_parser(sub: Any, common: argparse.ArgumentParser) -> None:
         "--no-baseline", action="store_true", help="skip the always-largest comparison run"
     )
     demo.add_argument("--router", help="router name (default: the config's)")
+    demo.add_argument(
+        "--repeats",
+        type=int,
+        default=1,
+        help="make both runs N times and give the spread of the comparison (default 1)",
+    )
     demo.add_argument(
         "--interactive",
         action="store_true",
@@ -43,10 +50,15 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from routerllm.backends.base import GenerationRequest
     from routerllm.carbon.report import summarize
     from routerllm.carbon.report_text import totals_lines
-    from routerllm.demo import DEMO_PROMPTS, run_demo
+    from routerllm.demo import DEMO_PROMPTS, run_demo, spread
 
     # a bad --max-new-tokens is refused (by the request's own check) before anything runs
     GenerationRequest("-", max_new_tokens=args.max_new_tokens)
+    if args.repeats < 1 or (args.repeats > 1 and (args.no_baseline or args.interactive)):
+        raise RouterLLMError(
+            f"--repeats {args.repeats}: it makes the routed run and the always-largest "
+            f"baseline N >= 1 times to compare them (not with --no-baseline or --interactive)"
+        )
     stdin = _stdin("give the prompts on stdin, one a line") if args.interactive else None
     with _system(args) as system:
         if stdin is not None:
@@ -78,7 +90,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
             lines = _result_lines(counter[kind], result, tier)
             print("\n".join(lines if kind == "routed" else lines[:1]), flush=True)
 
-        run = run_demo(system, DEMO_PROMPTS, args.max_new_tokens, not args.no_baseline, show)
+        run = run_demo(
+            system, DEMO_PROMPTS, args.max_new_tokens, not args.no_baseline, show,
+            repeats=args.repeats,
+        )  # fmt: skip
         routed = summarize(run.routed)
         payload: dict[str, Any] = {
             "routed": [r.to_dict() for r in run.routed],
@@ -94,6 +109,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
             payload["comparison"] = comparison
             payload["baseline_summary"] = summarize(run.baseline).as_dict()
             lines += _comparison_lines(comparison)
+            if args.repeats > 1:
+                payload["repeats"] = {"asked": args.repeats, "made": len(run.repeats), **spread(run.repeats), "runs": list(run.repeats)}  # fmt: skip
+                lines.append(_spread_line(args.repeats, run.repeats))
         if run.routed_refused:  # what was answered stands; no baseline, no comparison
             payload["routed_refused"] = run.routed_refused
             lines.append(
@@ -193,6 +211,25 @@ def _print_error(args: argparse.Namespace, error: RouterLLMError) -> None:
 def _warm_up_line(warm_up: Any) -> str:
     energy = f", {warm_up.energy_kwh:.3e} kWh" if warm_up.energy_kwh else ""
     return f"warm-up before the runs, in neither's figures: {warm_up.duration_s:.1f} s{energy}"
+
+
+def _spread_line(asked: int, pairs: Sequence[dict[str, Any]]) -> str:
+    """The comparison over repeated pairs of runs: each figure's median and range."""
+    from routerllm.demo import spread
+
+    figures = spread(pairs)
+    made = f"{len(pairs)} pairs of runs" + (f" (of {asked} asked: the budgets stopped one)" if len(pairs) < asked else "")  # fmt: skip
+
+    def pct(key: str, when: str) -> str:
+        f = figures[key]
+        if f is None:
+            return f"CO2 not measured {when}"
+        more = ", below 0: more" if f["min"] < 0 else ""
+        return f"CO2 saved median {f['median']:.0%} ({f['min']:.0%} to {f['max']:.0%}{more}) {when}"
+
+    speed = figures["speedup"]
+    faster = f"speedup median {speed['median']:.1f}x ({speed['min']:.1f}x to {speed['max']:.1f}x)" if speed else "speed not measured"  # fmt: skip
+    return f"over {made}, the first above: {pct('co2_saved_fraction', 'including model loading')}, {pct('co2_saved_fraction_warm', 'with models kept warm')}; {faster}"  # fmt: skip
 
 
 def _comparison_lines(c: dict[str, Any]) -> list[str]:
