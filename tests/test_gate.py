@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
+import sqlite3
 import subprocess
 import sys
+from contextlib import closing
 from dataclasses import replace
 from pathlib import Path
 from unittest import mock
@@ -303,10 +306,23 @@ def test_train_gate_on_a_run_and_serve_with_it(tiny_config_path: Path, tmp_path:
             "has 8 problems to train on; a gate needs at least 10",
         ),
         (["--run", str(run), "--budget", "0"], "must be a finite number > 0"),
-    ):
+        # a run whose larger model cost nothing it knew of (a remote one without energy
+        # figures): its budget is a share of nothing; the gate was saved, then a traceback,
+        # and serving it said "make it again", which made it again the same
+        (["--run", str(_without_energy(run, "tiny-heavy", tmp_path / "free")), "--folds", "2"],
+         "tiny-heavy's generation energy is 0 kWh on all 8 training problems"),
+    ):  # fmt: skip
         bad = _cli("train-gate", *args, "--out", str(tmp_path / "g2"), "--config", str(tiny_config_path))  # fmt: skip
         assert bad.returncode == 2 and message in bad.stderr and "Traceback" not in bad.stderr
         assert not (tmp_path / "g2").exists()
+
+
+def _without_energy(run: Path, model: str, out: Path) -> Path:
+    """A copy of ``run`` whose ``model`` spent no energy it measured."""
+    shutil.copytree(run, out)
+    with closing(sqlite3.connect(out / "results.sqlite")) as db, db:
+        db.execute("UPDATE generations SET gen_kwh = 0 WHERE model = ?", (model,))
+    return out
 
 
 def test_an_incomplete_or_corrupt_gate_is_refused_when_loaded_naming_what_is_wrong(

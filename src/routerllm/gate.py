@@ -266,6 +266,13 @@ class EscalationGate:
         is ``unverified`` (it failed the prompt's examples, or the prompt has none);
         checking an answer cost ``check_kwh``."""
         _check_budget(budget)
+        if not float(kwh[:, 1].sum()) > 0:  # the budget is a share of it: a gate of nothing
+            raise RouterLLMError(
+                f"{then}'s generation energy is 0 kWh on all {len(kwh)} training problems, and "
+                f"the gate's budget is a share of it; train on a run where {then}'s energy was "
+                f"measured (a remote model needs energy_per_token_kwh or co2_per_token_kg in "
+                f"the config of the run)"
+            )
         success, p_oof = SuccessModel.fit(states, solved[:, 1], unverified, folds, seed)
         energy = EnergyModel.fit(tokens, kwh[:, 1])
         calibration = {"score": p_oof / energy(tokens), "unverified": unverified.astype(bool),
