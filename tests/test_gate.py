@@ -118,6 +118,15 @@ def test_broken_or_foreign_gate_folders_are_clear_errors(tmp_path: Path) -> None
     with pytest.raises(RouterLLMError, match="is not a saved gate"):
         EscalationGate.load(tmp_path / "missing")
     saved = gate.save(tmp_path / "gate")
+    # damaged bytes in the zip's directory of an array: its compression method, its
+    # "encrypted" flag (the zip module raised NotImplementedError, RuntimeError: a traceback)
+    whole = (saved / "weights.npz").read_bytes()
+    entry = whole.index(b"PK\x01\x02")
+    for offset, value in ((10, b"\x63\x00"), (8, b"\x01\x00")):
+        damaged = whole[: entry + offset] + value + whole[entry + offset + 2 :]
+        (saved / "weights.npz").write_bytes(damaged)
+        with pytest.raises(RouterLLMError, match="corrupt weights.npz"):
+            EscalationGate.load(saved)
     (saved / "weights.npz").write_bytes(b"PK\x03\x04 truncated")
     with pytest.raises(RouterLLMError, match="corrupt weights.npz"):
         EscalationGate.load(saved)

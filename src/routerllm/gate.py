@@ -385,7 +385,9 @@ class EscalationGate:
                     "weights.npz does not match config.json (an interrupted save, or a file "
                     f"changed by hand); make it again: routerllm train-gate --run RUN --out {folder}"
                 )
-        except (EOFError, zipfile.BadZipFile) as e:
+        # what the zip module raises for damaged headers too: an unknown compression or
+        # version (NotImplementedError), an "encrypted" flag (RuntimeError)
+        except (EOFError, zipfile.BadZipFile, NotImplementedError, RuntimeError) as e:
             raise RouterLLMError(
                 f"cannot load the gate in {folder}: corrupt weights.npz ({e})"
             ) from e
