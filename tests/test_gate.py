@@ -305,6 +305,13 @@ def test_train_gate_on_a_run_and_serve_with_it(tiny_config_path: Path, tmp_path:
     other["models"][1]["gguf"] = {"path": str(gguf_with_chat_template(tmp_path / "other.gguf", GEMMA_TEMPLATE))}  # fmt: skip
     with pytest.raises(ConfigError, match="trained on a run whose tiny-medium was another model file"):  # fmt: skip
         RouterLLM(load_config(write_config(tmp_path, other, "other.yaml")))
+    # nor trained for that config: train-gate said "serve with the config's cascade", and a
+    # system of that config refused the gate
+    mismatched = _cli("train-gate", "--run", str(run), "--out", str(tmp_path / "g3"), "--folds", "2",
+                      "--config", str(tmp_path / "other.yaml"))  # fmt: skip
+    assert mismatched.returncode == 2 and "Traceback" not in mismatched.stderr
+    assert "its tiny-medium was another model file (or quantisation) than this config's" in mismatched.stderr  # fmt: skip
+    assert not (tmp_path / "g3").exists()
     meta = json.loads((gate_dir / "config.json").read_text())
     assert set(meta["about"]["sources"]) == {"tiny-medium", "tiny-heavy"}
     # user mistakes: one line each, nothing written

@@ -59,7 +59,10 @@ def cmd_train_gate(args: argparse.Namespace) -> int:
     EscalationGate.check_saveable(Path(args.out))
     meter = create_meter(config.carbon)
     try:
-        gate = gate_from_run(args.run, ladder, args.budget, args.folds, args.seed, meter=meter)
+        sources = {m: config.model(m).source_text() for m in ladder}
+        gate = gate_from_run(
+            args.run, ladder, args.budget, args.folds, args.seed, meter=meter, sources=sources
+        )
     finally:
         meter.close()
     gate.save(args.out)

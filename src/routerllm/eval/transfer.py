@@ -164,13 +164,16 @@ def gate_from_run(
     seed: int = 0,
     only: Collection[str] | None = None,
     meter: CarbonMeter | None = None,
+    sources: Mapping[str, str] | None = None,
 ) -> EscalationGate:
     """An escalation gate for the serving cascade (``routerllm train-gate``), trained on
     the problems of the run in ``run_dir`` (those whose task_id is in ``only``, when
     given: the others are held out): from the medium model of ``ladder``, whose states
     of the prompts the run stored, to the heavy one, within ``budget``. Checking the
     medium model's answers is measured by ``meter`` (not measured without one): the
-    checks' energy counts against the budget."""
+    checks' energy counts against the budget. A run whose model of a name was another
+    file than ``sources`` gives (the serving config's ``ModelConfig.source_text``) is
+    refused: a system of that config would refuse its gate."""
     from routerllm.carbon.meter import NullMeter
     from routerllm.cascade import cascade_pair
     from routerllm.gate import EscalationGate
@@ -179,7 +182,7 @@ def gate_from_run(
     # Only the gate's two models: the others' answers are not needed (a run of
     # --systems direct-medium,direct-heavy lacks them, and lacks what is: the states).
     systems = f"the gated-cascade system (a default one), which stores {first}'s state of each prompt"  # fmt: skip
-    run = load_training_run(run_dir, [first, then], first, set(), "--run", systems)
+    run = load_training_run(run_dir, [first, then], first, set(), "--run", systems, sources)
     if run.medium_states is None:
         # Its stored answers of the first model are reused, never asked again with the
         # state read: running the gated-cascade system into the same run cannot add them.
