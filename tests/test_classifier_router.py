@@ -347,6 +347,14 @@ def test_broken_or_missing_weights_are_clear_errors(
     (folder / "config.json").write_text(json.dumps(meta))
     with pytest.raises(RouterLLMError, match="weights.npz is corrupt"):
         load_router(folder, MODELS)
+    # damaged bytes in the zip's directory of an array: its compression method, its
+    # "encrypted" flag (the zip module raised NotImplementedError, RuntimeError: a traceback)
+    whole = trained.save(tmp_path / "whole").joinpath("weights.npz").read_bytes()
+    entry = whole.index(b"PK\x01\x02")
+    for offset, value in ((10, b"\x63\x00"), (8, b"\x01\x00")):
+        (folder / "weights.npz").write_bytes(whole[: entry + offset] + value + whole[entry + offset + 2 :])  # fmt: skip
+        with pytest.raises(RouterLLMError, match="weights.npz is corrupt"):
+            load_router(folder, MODELS)
     np.savez(folder / "weights.npz", **{"head.weight": np.zeros((4, 32), np.float32)})  # type: ignore[arg-type]
     with pytest.raises(RouterLLMError, match="do not fit a frozen-mode classifier"):
         load_router(folder, MODELS)

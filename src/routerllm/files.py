@@ -12,6 +12,7 @@ import json
 import os
 import tempfile
 import threading
+import zipfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -98,6 +99,12 @@ def save_config_and_weights(
     (folder / PREVIOUS_WEIGHTS).unlink(missing_ok=True)
     if not arrays:
         weights_file.unlink(missing_ok=True)  # an earlier save's
+
+
+#: What reading a damaged .npz archive raises, beyond numpy's ValueError: the zip
+#: module's EOFError and BadZipFile (a cut file), NotImplementedError (an unknown
+#: compression or version in a header) and RuntimeError (an "encrypted" flag).
+ZIP_DAMAGE = (EOFError, zipfile.BadZipFile, NotImplementedError, RuntimeError)
 
 
 def holds(weights: Path, sha256: str) -> bool:

@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import json
 import math
-import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -46,6 +45,7 @@ from routerllm.checks import (
 )
 from routerllm.exceptions import RouterLLMError
 from routerllm.files import (
+    ZIP_DAMAGE,
     holds,
     locked_folder,
     named_weights,
@@ -385,9 +385,7 @@ class EscalationGate:
                     "weights.npz does not match config.json (an interrupted save, or a file "
                     f"changed by hand); make it again: routerllm train-gate --run RUN --out {folder}"
                 )
-        # what the zip module raises for damaged headers too: an unknown compression or
-        # version (NotImplementedError), an "encrypted" flag (RuntimeError)
-        except (EOFError, zipfile.BadZipFile, NotImplementedError, RuntimeError) as e:
+        except ZIP_DAMAGE as e:
             raise RouterLLMError(
                 f"cannot load the gate in {folder}: corrupt weights.npz ({e})"
             ) from e

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import zipfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -18,7 +17,7 @@ import numpy as np
 
 from routerllm.checks import is_integer, json_kind
 from routerllm.exceptions import ConfigError, RouterLLMError, UnknownNameError
-from routerllm.files import named_weights, sha256_of
+from routerllm.files import ZIP_DAMAGE, named_weights, sha256_of
 from routerllm.routers.base import (
     FORMAT_VERSION,
     CandidateModel,
@@ -158,7 +157,7 @@ def load_router(
             )
         with np.load(weights) as data:
             arrays = {k: data[k] for k in data.files}
-    except (ValueError, EOFError, zipfile.BadZipFile) as e:
+    except (ValueError, *ZIP_DAMAGE) as e:
         raise RouterLLMError(f"{weights} is corrupt (not a readable .npz archive)") from e
     except OSError as e:
         raise RouterLLMError(f"cannot read {weights}: {e}") from e
