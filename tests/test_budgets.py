@@ -520,6 +520,11 @@ def test_budget_config_refuses_bad_limits_and_co2_budgets_without_carbon(tmp_pat
     remote = {**tiny_model("r", "heavy", 70.0), "backend": "openai_http", "gguf": None, "base_url": "http://127.0.0.1:9/v1", "model_id": "m", "energy_per_token_kwh": None}  # fmt: skip
     with pytest.raises(ConfigError, match=r"remote model\(s\) r have no energy_per_token_kwh"):
         budget_config(tmp_path, {"co2_kg": {"daily": 1}}, models=[tiny_model("a", "light", 0.1), remote])  # fmt: skip
+    # nor does a cost budget hold one without prices: its requests were predicted and logged at $0
+    with pytest.raises(ConfigError, match=r"budgets.cost_usd: the remote model\(s\) r have no token prices"):  # fmt: skip
+        budget_config(tmp_path, {"cost_usd": {"per_request": 1e-9}}, models=[tiny_model("a", "light", 0.1), remote])  # fmt: skip
+    for known in ({"cost_per_1m_output_usd": 1.0}, {"energy_per_token_kwh": 0.0}):  # or free
+        budget_config(tmp_path, {"cost_usd": {"daily": 1}}, models=[tiny_model("a", "light", 0.1), {**remote, **known}])  # fmt: skip
     priced = [tiny_model(n, t, b, cost_per_1m_output_usd=1.0) for n, t, b in [("a", "light", 0.1), ("b", "heavy", 1.0)]]  # fmt: skip
     budget_config(tmp_path, {"cost_usd": {"daily": 1}}, carbon={"enabled": False}, models=priced)
     with pytest.raises(ConfigError, match="hourly: must be at least 1e-12"):

@@ -192,12 +192,21 @@ class AppConfig(StrictConfig):
     def _unique_names(self) -> AppConfig:
         if dupes := repeated(m.name for m in self.models):
             raise ValueError(f"duplicate model names: {', '.join(dupes)}")
-        unmeasured = [m.name for m in self.models if m.backend == "openai_http" and m.energy_per_token_kwh is None and m.co2_per_token_kg is None]  # fmt: skip
+        unmeasured = [m for m in self.models if m.backend == "openai_http" and m.energy_per_token_kwh is None and m.co2_per_token_kg is None]  # fmt: skip
         if self.budgets.co2_kg.any() and unmeasured:
             raise ValueError(
-                f"budgets.co2_kg: the remote model(s) {', '.join(unmeasured)} have no "
+                f"budgets.co2_kg: the remote model(s) {', '.join(m.name for m in unmeasured)} have no "
                 f"energy_per_token_kwh or co2_per_token_kg, so their CO2 is not known and the "
                 f"budget could not hold; give their per-token figures"
+            )
+        # a remote model without token prices costs its estimated energy: none without figures
+        costless = [m.name for m in unmeasured if not (m.cost_per_1m_input_usd or m.cost_per_1m_output_usd)]  # fmt: skip
+        if self.budgets.cost_usd.any() and costless:
+            raise ValueError(
+                f"budgets.cost_usd: the remote model(s) {', '.join(costless)} have no token "
+                f"prices (cost_per_1m_input_usd, cost_per_1m_output_usd) and no per-token "
+                f"figures, so their cost is not known and the budget could not hold; give "
+                f"their prices, or energy_per_token_kwh (0 for an endpoint that costs nothing)"
             )
         cap = self.budgets.routed_cap()
         if cap is not None and not any(m.params_b <= cap for m in self.models):
