@@ -335,6 +335,34 @@ def test_a_logged_spending_that_is_not_a_number_is_a_clear_error(tmp_path: Path)
             db.execute(f"UPDATE requests SET {column} = 0.01 WHERE id = ?", (second.id,))
 
 
+def test_a_request_that_fits_once_older_ones_leave_the_window_is_told_when(
+    tmp_path: Path,
+) -> None:
+    """Refused for what is left of a window (not for a spent one): waiting helps, so the
+    error says from when it fits (the server's Retry-After), as for a spent window."""
+    log = seeded_log(tmp_path / "log.sqlite", [
+        record("a", NOW - timedelta(minutes=50), co2_kg=0.03),
+        record("a", NOW - timedelta(minutes=20), co2_kg=0.015),
+    ])  # fmt: skip
+    config = BudgetConfig.model_validate({"co2_kg": {"per_request": 0.04, "hourly": 0.05}, "downgrade_at": 1.0})  # fmt: skip
+    budget = CarbonBudget(config, log, lambda: NOW)
+    ten_minutes = (NOW + timedelta(minutes=10)).isoformat(timespec="microseconds")
+    # 5 g left: 10 g (and the 1 g its routing spent) fit once the 30 g leave, in 10 minutes
+    with pytest.raises(BudgetExceededError, match="more than the 4 g CO2 left of the hourly budget") as e:  # fmt: skip
+        budget.choose("m", ["s"], True, _predict({"m": 0.01}), {"co2_kg": 0.001}, budget.status())
+    assert e.value.retry_at == ten_minutes
+    assert str(e.value).endswith("lower max_new_tokens, raise the budget, or wait: it fits once older requests leave the window, from 2026-12-02 12:10:00 UTC")  # fmt: skip
+    with pytest.raises(BudgetExceededError, match="even the smallest model") as e:
+        budget.choose("m", ["s"], False, _predict({"m": 0.02, "s": 0.01}), {}, budget.status())
+    assert e.value.retry_at == ten_minutes
+    # waiting does not help over the per-request limit, nor over the whole window's
+    for co2 in (0.045, 0.06):
+        config.co2_kg.per_request = 0.1 if co2 > 0.05 else 0.04
+        with pytest.raises(BudgetExceededError) as e:
+            budget.choose("m", [], True, _predict({"m": co2}), {}, budget.status())
+        assert e.value.retry_at is None and "wait" not in str(e.value)
+
+
 def test_with_two_windows_spent_the_retry_time_is_the_later_one(tmp_path: Path) -> None:
     log = seeded_log(tmp_path / "log.sqlite", [
         record("a", NOW - timedelta(hours=2), co2_kg=0.2),

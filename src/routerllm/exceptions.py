@@ -104,8 +104,9 @@ class RequestLogError(RouterLLMError):
 
 class BudgetExceededError(RouterLLMError):
     """A request would break a carbon or cost budget (``budgets`` in the config), so it was
-    not run. ``retry_at`` is when a spent hourly or daily budget allows requests again (an
-    ISO time, UTC), or None where waiting does not help."""
+    not run. ``retry_at`` is when a spent hourly or daily budget allows requests again, or
+    enough of a window's older spending has left it for this request to fit (an ISO time,
+    UTC), or None where waiting does not help."""
 
     def __init__(self, message: str, retry_at: str | None = None) -> None:
         super().__init__(message)

@@ -209,7 +209,7 @@ class CarbonBudget:
             latest, s = max(zip(retry, full, strict=True), key=lambda pair: pair[0])
             raise BudgetExceededError(
                 f"{s.describe()}; requests run again once older ones leave the window, "
-                f"from {latest[:19].replace('T', ' ')} UTC",
+                f"from {_utc_text(latest)}",
                 latest,
             )
         allowances = self.allowances(status, spent)
@@ -225,14 +225,18 @@ class CarbonBudget:
             if not over:
                 return name, reason, prediction
             assert prediction is not None
-            if fixed:
-                advice = "route the request (no model chosen), shorten it" if smaller else "shorten the request"  # fmt: skip
-                advice += ", lower max_new_tokens"
-                raise BudgetExceededError(f"{over[0].overrun(prediction)}; {advice}, or raise the budget")  # fmt: skip
-            if i + 1 == len(ladder):
+            if fixed or i + 1 == len(ladder):
+                # where only older spending in a window stands in the way, waiting helps
+                fits_at = self._fits_at(prediction, spent, status)
+                last = f", raise the budget, or wait: it fits once older requests leave the window, from {_utc_text(fits_at)}" if fits_at else ", or raise the budget"  # fmt: skip
+                if fixed:
+                    advice = "route the request (no model chosen), shorten it" if smaller else "shorten the request"  # fmt: skip
+                    advice += ", lower max_new_tokens"
+                    raise BudgetExceededError(f"{over[0].overrun(prediction)}; {advice}{last}", fits_at)  # fmt: skip
                 raise BudgetExceededError(
                     f"even the smallest model: {over[0].overrun(prediction)}; shorten the "
-                    f"request, lower max_new_tokens, or raise the budget"
+                    f"request, lower max_new_tokens{last}",
+                    fits_at,
                 )
             reason += f"; {over[0].overrun(prediction)}, so {ladder[i + 1]}"
         raise AssertionError("unreachable: the ladder is never empty")
@@ -315,11 +319,30 @@ class CarbonBudget:
             "violations": violations(self.config, self.log.spending(start), since),
         }
 
-    def _retry_at(self, s: WindowSpending) -> str:
+    def _fits_at(
+        self, prediction: Prediction, spent: dict[str, float], status: Sequence[WindowSpending]
+    ) -> str | None:
+        """When enough spending has left the windows for a request that has spent ``spent``
+        and is predicted ``prediction`` to fit in them; None where waiting does not help
+        (it is over its per-request limit, or over a window's whole limit)."""
+        times = []
+        for quantity, limits in self.config.limits().items():
+            need = prediction.amount(quantity) + spent.get(quantity, 0.0)
+            if limits.per_request is not None and need > limits.per_request:
+                return None
+            for s in status:
+                if s.quantity == quantity and need > s.left:
+                    if need >= s.limit:
+                        return None
+                    times.append(self._retry_at(s, need))
+        return max(times, default=None)
+
+    def _retry_at(self, s: WindowSpending, need: float = 0.0) -> str:
         """When enough of the window's spending has left it for ``s``'s limit to allow
-        requests again (now, where only the holds of running requests fill it)."""
+        requests again, or a request that will spend ``need`` (now, where only the holds
+        of running requests stand in the way)."""
         now = self.clock()
-        if s.spent < s.limit:  # full only with what running requests hold: they end soon
+        if s.spent + need < s.limit:  # only what running requests hold: they end soon
             return _when(now)
         since = now - WINDOWS[s.window]
         logged = [(instant(r.timestamp), r.of(s.quantity)) for r in self.log.spending(_when(since))]  # fmt: skip
@@ -328,9 +351,14 @@ class CarbonBudget:
         spent = s.spent
         for when, value in sorted(rows, key=lambda row: row[0]):
             spent -= value
-            if spent < s.limit:
+            if spent + need < s.limit:
                 return _when(when + WINDOWS[s.window])
         return _when(now)
+
+
+def _utc_text(when: str) -> str:
+    """A time of ``_when``'s for people: to the second, in UTC."""
+    return f"{when[:19].replace('T', ' ')} UTC"
 
 
 def spent_so_far(cost_usd: float, *parts: Measurement) -> dict[str, float]:
