@@ -93,6 +93,22 @@ def test_a_save_elsewhere_or_after_a_new_fit_replaces_what_is_saved(tmp_path: Pa
     assert_same_posterior(loaded(folder), refit)
 
 
+def test_a_snapshot_saved_elsewhere_does_not_make_the_save_back_replace_the_folder(tmp_path: Path) -> None:  # fmt: skip
+    folder = saved_router(tmp_path / "fb")
+    expected = learned_both(folder)
+    one, two = loaded(folder), loaded(folder)
+    one.learn(*FIRST)
+    one.save(tmp_path / "first")  # copies elsewhere, then back home
+    one.save(tmp_path / "snapshot")
+    two.learn(*SECOND)
+    two.save(folder)  # another process saved here meanwhile: its learning is kept
+    one.save(folder)
+    assert_same_posterior(loaded(folder), expected)
+    assert_same_posterior(one, expected)
+    one.save(tmp_path / "snapshot")  # and again: the other's learning is there once
+    assert_same_posterior(loaded(tmp_path / "snapshot"), expected)
+
+
 def test_the_folder_a_router_merges_with_is_not_an_option_to_give(tmp_path: Path) -> None:
     folder, other = saved_router(tmp_path / "fb"), saved_router(tmp_path / "other")
     # given, the router would merge with other and replace what it loaded at its saves

@@ -32,10 +32,11 @@ through the decision rules every outcome router uses (mode, knob, calibration).
 ``predict`` (evaluation, calibration) is the posterior mean.
 
 Because ``A``, ``b`` and the counts are sums, several processes can learn into one
-saved router exactly: a router remembers the sums it last loaded from or saved to
-its folder (its base), and ``save`` there, under a lock on the folder, adds what it
-learned since (its sums minus the base) to whatever is saved there now, then takes
-that merged posterior as its own.
+saved router exactly: a router remembers the sums it last loaded from or saved to a
+folder (its base there; for the folder it was loaded from and the one it saved to
+last), and ``save`` there, under a lock on the folder, adds what it learned since (its
+sums minus the base) to whatever is saved there now, then takes that merged posterior
+as its own.
 """
 
 from __future__ import annotations
@@ -90,10 +91,9 @@ class Sums:
 
 @dataclass(frozen=True)
 class _Base:
-    """The sums a router last loaded from or saved to ``folder`` (resolved), and its
-    options then (those it changes after are its own to save there)."""
+    """The sums a router last loaded from or saved to a folder, and its options then
+    (those it changes after are its own to save there)."""
 
-    folder: Path
     sums: Sums
     options: dict[str, Any]
 
@@ -147,7 +147,10 @@ class FeedbackRouter(OutcomeRouter):
         # from _precision and _moment; dropped for a model when it learns.
         self._derived: dict[int, tuple[np.ndarray, np.ndarray]] = {}
         self._loaded_from = Path(loaded_from).resolve() if loaded_from else None
-        self._base: _Base | None = None
+        # By folder (resolved): the one it was loaded from and the one it saved to last (a
+        # base is a copy of the sums), so that a save elsewhere (a snapshot) does not make
+        # its next save back home replace what others saved there since.
+        self._bases: dict[Path, _Base] = {}
         self._options_saved: dict[str, Any] | None = None  # what a save back records
 
     # -- the posterior -------------------------------------------------------
@@ -158,7 +161,7 @@ class FeedbackRouter(OutcomeRouter):
 
     def _fit(self, X: np.ndarray, Y: np.ndarray) -> None:
         _check_norms(X)
-        self._base = None  # a new posterior: saving it replaces what is saved
+        self._bases = {}  # a new posterior: saving it replaces what is saved
         Z = self._features(X)
         m, width = Y.shape[1], Z.shape[1]
         gram = self.ridge * np.eye(width) + Z.T @ Z
@@ -313,7 +316,7 @@ class FeedbackRouter(OutcomeRouter):
             np.moveaxis(arrays["precision"], -1, 0), arrays["moment"].T, arrays["counts"]
         )
         loaded = self._loaded_from if loading else None
-        self._base = _Base(loaded, self.sums(), dict(self.options)) if loaded is not None else None  # fmt: skip
+        self._bases = {loaded: _Base(self.sums(), dict(self.options))} if loaded is not None else {}  # fmt: skip
 
     @classmethod
     def saved_options(cls, directory: Path, options: dict[str, Any]) -> dict[str, Any]:
@@ -326,7 +329,8 @@ class FeedbackRouter(OutcomeRouter):
 
     def save(self, directory: str | Path) -> Path:
         """Save as every router does (``Router.save``), under a lock on the folder. Where
-        the router was loaded from or last saved to that folder and another process has
+        the router was loaded from that folder (a save to another folder meanwhile, a
+        snapshot, changes nothing to that) or last saved to it, and another process has
         saved there since, what this one learned since is first added to what is saved
         (the sums are exact, so nobody's feedback is lost) and the router takes the
         merged posterior; saved back there, it keeps the options saved there but those
@@ -336,7 +340,7 @@ class FeedbackRouter(OutcomeRouter):
             return super().save(directory)  # its clear errors
         path = Path(directory)
         with locked_router_folder(path):
-            base = self._base if self._base and self._base.folder == path.resolve() else None
+            base = self._bases.get(path.resolve())
             saved = self._saved_router(path) if base else None
             with self._lock:  # what is written is exactly the new base
                 if base and saved and not saved.sums().equals(base.sums):
@@ -348,7 +352,8 @@ class FeedbackRouter(OutcomeRouter):
                     super().save(path)
                 finally:
                     self._options_saved = None
-                self._base = _Base(path.resolve(), self.sums(), dict(self.options))
+                home = {k: b for k, b in self._bases.items() if k == self._loaded_from}
+                self._bases = home | {path.resolve(): _Base(self.sums(), dict(self.options))}
         return path
 
     def save_parts(self, directory: Path) -> dict[str, Any]:
