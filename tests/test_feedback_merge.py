@@ -117,6 +117,13 @@ def test_the_folder_a_router_merges_with_is_not_an_option_to_give(tmp_path: Path
     assert load_router(folder, SMALL_BIG, {"explore": 0.0}).explore == 0.0  # type: ignore[attr-defined]
 
 
+def test_the_ridge_its_posterior_was_learned_with_cannot_be_changed_at_loading(tmp_path: Path) -> None:  # fmt: skip
+    folder = saved_router(tmp_path / "fb", ridge=3.0)  # its saved precision holds 3 I
+    with pytest.raises(RouterLLMError, match=r"^ridge: the router saved in .* was trained with ridge 3\.0; to use another, train it again"):  # fmt: skip
+        load_router(folder, SMALL_BIG, {"ridge": 1000.0})
+    assert load_router(folder, SMALL_BIG, {"ridge": 3}).ridge == 3.0  # type: ignore[attr-defined]
+
+
 def test_saved_back_the_router_keeps_the_folders_options_but_those_it_changed(tmp_path: Path) -> None:  # fmt: skip
     folder = saved_router(tmp_path / "fb", explore=0.1)
     # a config's router.options apply to the run: learning, it saves none of them back

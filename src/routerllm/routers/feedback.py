@@ -114,6 +114,8 @@ class FeedbackRouter(OutcomeRouter):
 
     name = "feedback"
     MODEL_AXIS_ARRAYS = OutcomeRouter.MODEL_AXIS_ARRAYS | {"precision", "moment", "counts"}
+    # the saved precision holds ridge * I: another ridge given at load would change nothing
+    LEARNED_OPTIONS = OutcomeRouter.LEARNED_OPTIONS | {"ridge"}
 
     def __init__(
         self,
