@@ -620,6 +620,30 @@ def test_two_routers_saved_beside_their_path_in_the_same_second_are_both_kept(
     assert kept == learned
 
 
+def test_a_router_path_of_dot_that_refuses_the_save_is_saved_beside_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = ladder(tmp_path)
+    folder = Path(config.router.path or "")
+    monkeypatch.chdir(folder)  # router.path: . from inside the folder
+    router = load_router(".", config.models)
+    loop = feedback_module.FeedbackLoop(router, learn=True, save_to=".")
+    _, embedded = loop.route(router, ["please write a parser"], None)
+    assert embedded is not None
+    loop.remember("r1", router.model_names[0], router, embedded[0], None)
+    with RequestLog(tmp_path / "log.sqlite") as log:
+        loop.feedback("r1", 1.0, log)
+    learned = router.counts.sum()  # type: ignore[attr-defined]
+    # meanwhile another router, which it cannot merge with, is trained into the folder
+    other = create_router("feedback", config.models, 0, encoder="hashing:64")
+    other.fit(["a", "b"], np.ones((2, 3)), [m.name for m in config.models])  # type: ignore[attr-defined]
+    other.save(folder)
+    loop.close()  # refused there: saved beside it, not a traceback
+    (aside,) = folder.parent.glob("router.unsaved-*")
+    assert load_router(aside, config.models).counts.sum() == learned  # type: ignore[attr-defined]
+    assert load_router(folder, config.models).dim == 64
+
+
 def test_feedback_and_requests_logged_from_two_threads_do_not_disturb_each_other(
     tmp_path: Path,
 ) -> None:

@@ -289,7 +289,7 @@ class FeedbackLoop:
         router of this process was saved there in the same second), so that what it
         learned is not lost."""
         assert self.save_to is not None
-        path = Path(self.save_to)
+        path = Path(self.folder)  # resolved: router.path "." or ".." has no name to extend
         stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
         name = f"{path.name}.unsaved-{stamp}-{os.getpid()}"
         try:
