@@ -72,6 +72,20 @@ def test_split_parts_are_assembled_once_and_verified(
     assert not list(cache.glob("*.partial"))
 
 
+def test_cache_folder_with_a_tilde_is_under_home(
+    part_packages: tuple[list[str], str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A quoted `ROUTERLLM_CACHE="~/models"` (or one in a service's environment file)
+    # reaches the process unexpanded: it made a folder named "~" in the current folder.
+    names, sha = part_packages
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("ROUTERLLM_CACHE", "~/rlcache")
+    monkeypatch.chdir(tmp_path)
+    path = resolve_gguf(GGUFSource(parts=names, sha256=sha), "m")
+    assert path == tmp_path / "home" / "rlcache" / "models" / "m.gguf" and path.is_file()
+    assert not (tmp_path / "~").exists()
+
+
 def test_wrong_sha256_leaves_no_file_behind(part_packages, cache: Path) -> None:  # type: ignore[no-untyped-def]
     names, _ = part_packages
     with pytest.raises(BackendError, match="sha256"):
