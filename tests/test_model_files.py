@@ -4,6 +4,7 @@ re-quantization."""
 from __future__ import annotations
 
 import hashlib
+import importlib
 import importlib.util
 import os
 import shutil
@@ -84,6 +85,30 @@ def test_cache_folder_with_a_tilde_is_under_home(
     path = resolve_gguf(GGUFSource(parts=names, sha256=sha), "m")
     assert path == tmp_path / "home" / "rlcache" / "models" / "m.gguf" and path.is_file()
     assert not (tmp_path / "~").exists()
+
+
+@pytest.mark.parametrize("checked", [True, False], ids=["sha256", "no-sha256"])
+def test_changed_part_packages_are_assembled_again(
+    part_packages: tuple[list[str], str], cache: Path, tiny_gguf: Path, checked: bool
+) -> None:
+    # Upgraded part packages (a new model under the same name): the model assembled from
+    # the old ones was run as it was, or, with the new sha256, refused as "corrupt".
+    names, sha = part_packages
+    path = resolve_gguf(GGUFSource(parts=names, sha256=sha if checked else None), "m")
+    assert path.read_bytes() == tiny_gguf.read_bytes()
+    part = Path(importlib.import_module(names[1]).get_part_path())
+    new = bytearray(part.read_bytes())
+    new[10] ^= 0xFF
+    part.write_bytes(bytes(new))
+    st = part.stat()  # as a re-install does, whatever the clock's resolution
+    os.utime(part, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))
+    upgraded = bytearray(tiny_gguf.read_bytes())
+    upgraded[len(upgraded) // 3 + 10] ^= 0xFF
+    new_sha = hashlib.sha256(upgraded).hexdigest()
+    src = GGUFSource(parts=names, sha256=new_sha if checked else None)
+    assert resolve_gguf(src, "m") == path and path.read_bytes() == upgraded
+    stamp = path.stat().st_mtime_ns
+    assert resolve_gguf(src, "m") == path and path.stat().st_mtime_ns == stamp  # reused
 
 
 def test_wrong_sha256_leaves_no_file_behind(part_packages, cache: Path) -> None:  # type: ignore[no-untyped-def]

@@ -5,6 +5,8 @@ Split models are concatenated once into a cache directory, checked against
 their sha256, and reused afterwards: a sidecar ``.verified`` file records the
 size and mtime that were verified so later runs do not re-hash a 1 GB file.
 A source with ``requantize`` is converted once, by llama.cpp, into that cache.
+What the cache makes is made again when what it was made from changes: a
+sidecar ``.source`` file records the parts (or the file converted) it came from.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import json
 import logging
 import os
 import shutil
+from collections.abc import Mapping
 from pathlib import Path
 
 from routerllm.config import GGUFSource
@@ -84,6 +87,18 @@ def _stamp(path: Path) -> dict[str, float | int]:
     return {"size": st.st_size, "mtime_ns": st.st_mtime_ns}
 
 
+def _source_marker(target: Path) -> Path:
+    return target.with_suffix(target.suffix + ".source")
+
+
+def _made_from(target: Path, stamp: Mapping[str, object]) -> bool:
+    """Whether ``target`` exists and its ``.source`` file records ``stamp``."""
+    try:
+        return target.is_file() and json.loads(_source_marker(target).read_text()) == stamp
+    except (OSError, ValueError):
+        return False
+
+
 def verify_sha256(path: Path, expected: str) -> None:
     """Check a file's sha256 once; remember the verified size/mtime beside it."""
     marker = path.with_suffix(path.suffix + ".verified")
@@ -142,10 +157,13 @@ def resolve_gguf(source: GGUFSource, name: str) -> Path:
         else:
             assert source.parts
             path = cache_dir() / f"{name}.gguf"
-            if not path.is_file():
-                parts = [Path(importlib.import_module(m).get_part_path()) for m in source.parts]
+            parts = [Path(importlib.import_module(m).get_part_path()) for m in source.parts]
+            # upgraded part packages (a new model under the same name) are assembled again
+            stamp = {"parts": [{"path": str(p.resolve()), **_stamp(p)} for p in parts]}
+            if not _made_from(path, stamp):
                 log.info("assembling %s from %d parts into %s", name, len(parts), path)
                 _assemble(parts, path, source.sha256)
+                _source_marker(path).write_text(json.dumps(stamp))
     if source.sha256:
         verify_sha256(path, source.sha256)
     check_gguf_header(path)
@@ -161,13 +179,9 @@ def requantize(source: Path, target: Path, kind: str) -> Path:
     type it was made from, so a changed source or type is converted again and
     an unchanged one is reused as it is.
     """
-    marker = target.with_suffix(target.suffix + ".source")
     stamp = {"source": str(source.resolve()), **_stamp(source), "type": kind}
-    try:
-        if target.is_file() and json.loads(marker.read_text()) == stamp:
-            return target
-    except (OSError, ValueError):
-        pass
+    if _made_from(target, stamp):
+        return target
     import llama_cpp
 
     params = llama_cpp.llama_model_quantize_default_params()
@@ -181,7 +195,7 @@ def requantize(source: Path, target: Path, kind: str) -> Path:
                 f"llama.cpp could not re-quantize {source} to {kind}: the file is corrupt, or "
                 f"its tensor shapes do not fit {kind}; choose another type or remove `requantize`"
             )
-    marker.write_text(json.dumps(stamp))
+    _source_marker(target).write_text(json.dumps(stamp))
     return target
 
 
