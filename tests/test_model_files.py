@@ -111,6 +111,20 @@ def test_changed_part_packages_are_assembled_again(
     assert resolve_gguf(src, "m") == path and path.stat().st_mtime_ns == stamp  # reused
 
 
+def test_unwritable_cache_is_a_model_unavailable_error(
+    part_packages: tuple[list[str], str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # An OSError here was an internal error in the server (a 500 and a traceback) and
+    # a bare "Not a directory" in the CLI: now a 503 that says how to move the cache.
+    names, sha = part_packages
+    in_the_way = tmp_path / "a-file"
+    in_the_way.write_text("not a folder")
+    monkeypatch.setenv("ROUTERLLM_CACHE", str(in_the_way))
+    with pytest.raises(ModelUnavailableError, match="model 'm' cannot be prepared in the model cache .*a-file/models .*set ROUTERLLM_CACHE to a writable folder"):  # fmt: skip
+        resolve_gguf(GGUFSource(parts=names, sha256=sha), "m")
+    assert in_the_way.read_text() == "not a folder"
+
+
 def test_wrong_sha256_leaves_no_file_behind(part_packages, cache: Path) -> None:  # type: ignore[no-untyped-def]
     names, _ = part_packages
     with pytest.raises(BackendError, match="sha256"):

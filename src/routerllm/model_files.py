@@ -11,13 +11,14 @@ sidecar ``.source`` file records the parts (or the file converted) it came from.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import importlib.util
 import json
 import logging
 import os
 import shutil
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 from routerllm.config import GGUFSource
@@ -162,14 +163,34 @@ def resolve_gguf(source: GGUFSource, name: str) -> Path:
             stamp = {"parts": [{"path": str(p.resolve()), **_stamp(p)} for p in parts]}
             if not _made_from(path, stamp):
                 log.info("assembling %s from %d parts into %s", name, len(parts), path)
-                _assemble(parts, path, source.sha256)
-                _source_marker(path).write_text(json.dumps(stamp))
+                with _writing_cache(name):
+                    _assemble(parts, path, source.sha256)
+                    _source_marker(path).write_text(json.dumps(stamp))
     if source.sha256:
         verify_sha256(path, source.sha256)
     check_gguf_header(path)
     if source.requantize is not None:
-        path = requantize(path, cache_dir() / f"{name}.{source.requantize}.gguf", source.requantize)
+        with _writing_cache(name):
+            path = requantize(
+                path, cache_dir() / f"{name}.{source.requantize}.gguf", source.requantize
+            )
     return path
+
+
+@contextlib.contextmanager
+def _writing_cache(name: str) -> Iterator[None]:
+    """An OS error while writing the model cache (a read-only or full disk, a file where
+    the folder should be) as the model that cannot run here, saying how to fix it: it
+    was an internal error (a 500 and a traceback) in the server."""
+    try:
+        yield
+    except OSError as e:
+        where = f": {e.filename}" if e.filename else ""
+        raise ModelUnavailableError(
+            f"model {name!r} cannot be prepared in the model cache {cache_dir()} "
+            f"({e.strerror or e}{where}); free space there, or set ROUTERLLM_CACHE to a "
+            f"writable folder with room for it"
+        ) from e
 
 
 def requantize(source: Path, target: Path, kind: str) -> Path:
