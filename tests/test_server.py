@@ -956,3 +956,20 @@ def test_chat_messages_become_system_history_and_prompt() -> None:
     assert protocol.chat_call({"messages": [{"role": "user", "content": "x"}]}).model is None
     done = protocol.completion_call({"model": "auto", "prompt": "def f(", "stream": True})
     assert done.request.raw and done.stream and not done.include_usage and done.model is None
+
+
+def test_a_requests_seed_is_honoured(served: tuple[str, RouterLLM]) -> None:
+    """The API's seed was accepted and unused (the config's applied): every seed gave
+    the same sampled answer. Now the same seed gives the same answer, another another."""
+    base, _ = served
+
+    def text(seed: int) -> str:
+        answer = chat(base, "Tell a story.", temperature=2, max_tokens=8, seed=seed)
+        return str(answer["choices"][0]["message"]["content"])
+
+    assert text(1) == text(1)
+    assert len({text(1), text(2), text(3)}) > 1
+    for seed, kind in ((-1, "-1"), (2**32, "4294967296"), (1.5, "1.5"), ("7", "'7'")):
+        status, body = call(base, CHAT, asking(seed=seed))
+        error = json.loads(body)["error"]
+        assert status == 400 and error["param"] == "seed" and kind in error["message"], body

@@ -9,7 +9,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import ClassVar
 
-from routerllm.checks import is_integer, is_number, not_utf8
+from routerllm.checks import MAX_SEED, is_integer, is_number, is_seed, not_utf8
 from routerllm.config import MAX_NEW_TOKENS, MAX_TEMPERATURE, GenerationConfig, ModelConfig
 from routerllm.exceptions import BackendError, PromptError
 
@@ -40,6 +40,7 @@ class GenerationRequest:
     response_prefix: str = ""
     prompt_state: bool = False
     history: tuple[tuple[str, str], ...] = ()
+    seed: int | None = None
 
     def __post_init__(self) -> None:
         if self.stop is None:
@@ -78,6 +79,10 @@ class GenerationRequest:
                 "temperature, top_p, repetition_penalty numbers; system and response_prefix "
                 "text; stop a list of texts; raw and prompt_state True or False)",
                 param=wrong[0].split()[0],
+            )
+        if self.seed is not None and not is_seed(self.seed):
+            raise PromptError(
+                f"seed must be a whole number from 0 to {MAX_SEED}, got {self.seed!r:.40}", "seed"
             )
         if self.raw and self.response_prefix:
             raise PromptError("a request is either raw or has a response prefix, not both")
@@ -155,7 +160,7 @@ def resolve_sampling(request: GenerationRequest, defaults: GenerationConfig) -> 
         temperature=float(pick(request.temperature, defaults.temperature)),
         top_p=float(pick(request.top_p, defaults.top_p)),
         repetition_penalty=float(pick(request.repetition_penalty, defaults.repetition_penalty)),
-        seed=defaults.seed,
+        seed=defaults.seed if request.seed is None else request.seed,
     )
 
 

@@ -6,8 +6,8 @@ turn a request body into a :class:`Call` (the model asked for and a
 into the API's answer or its server-sent events. A mistake in a body is a
 ``PromptError`` naming the field. A field that would change the answer in a way
 RouterLLM cannot honour (tools, logprobs, penalties, several choices) is refused,
-not ignored; fields that change nothing here (``user``, ``seed``, ``metadata``...)
-are accepted and unused.
+not ignored; fields that change nothing here (``user``, ``metadata``...) are
+accepted and unused.
 """
 
 from __future__ import annotations
@@ -156,6 +156,7 @@ def _request(body: Mapping[str, Any], prompt: str, **fields: Any) -> GenerationR
         "temperature": _number(body, "temperature"),
         "top_p": _number(body, "top_p"),
         "repetition_penalty": _number(body, "repetition_penalty"),
+        "seed": _number(body, "seed", whole=True),
     }
     if new_tokens is not None and new_tokens < 1:
         raise PromptError(f"{limit} must be at least 1, got {new_tokens}", limit)
