@@ -399,6 +399,15 @@ def test_requests_take_turns(served: tuple[str, RouterLLM]) -> None:
         (CHAT, asking(model="gpt-4"), 404, "unknown model 'gpt-4'; valid names: auto, tiny-heavy"),
         (CHAT, asking(model="m" * 10**6), 404, "unknown model 'mmm"),
         ("/v1/completions", {"prompt": ["a", "b"]}, 400, "send one prompt per request"),
+        # token ids (as lm-eval's tokenized requests send them) were told "send one prompt"
+        (
+            "/v1/completions",
+            {"prompt": [1, 2]},
+            400,
+            "got token ids (not supported here: send the prompt's text)",
+        ),
+        ("/v1/completions", {"prompt": [[1, 2]]}, 400, "prompt must be a string, got token ids"),
+        ("/v1/completions", {"prompt": []}, 400, "prompt must be a string, got an empty array"),
         ("/v1/completions", {"prompt": "x", "echo": True}, 400, "does not support echo"),
         ("/v1/completions", {"prompt": "x" * 5_000_000}, 413, "request body is over"),
         (

@@ -235,10 +235,21 @@ def completion_call(body: object) -> Call:
     if isinstance(prompt, list) and len(prompt) == 1 and isinstance(prompt[0], str):
         prompt = prompt[0]
     if not isinstance(prompt, str):
-        hint = "; send one prompt per request" if isinstance(prompt, list) else ""
-        raise PromptError(f"prompt must be a string, got {json_kind(prompt)}{hint}", "prompt")
+        raise PromptError(f"prompt must be a string, got {_prompt_kind(prompt)}", "prompt")
     stream, usage = _stream(body)
     return Call("completion", _model(body), _request(body, prompt, raw=True), stream, usage)
+
+
+def _prompt_kind(prompt: object) -> str:
+    """What a completion's prompt that is not one string is, and what to send instead:
+    the API's other forms are several prompts and token ids (one array, or arrays)."""
+    if not isinstance(prompt, list):
+        return json_kind(prompt)
+    if not prompt:
+        return "an empty array"
+    if all(is_integer(t) or (isinstance(t, list) and all(is_integer(i) for i in t)) for t in prompt):  # fmt: skip
+        return "token ids (not supported here: send the prompt's text)"
+    return "an array; send one prompt per request"
 
 
 def _finish(reason: str | None) -> str:
