@@ -409,6 +409,13 @@ def test_requests_take_turns(served: tuple[str, RouterLLM]) -> None:
         ("/v1/completions", {"prompt": [[1, 2]]}, 400, "prompt must be a string, got token ids"),
         ("/v1/completions", {"prompt": []}, 400, "prompt must be a string, got an empty array"),
         ("/v1/completions", {"prompt": "x", "echo": True}, 400, "does not support echo"),
+        # was "must be a string or an array of text parts, got an array"
+        (
+            CHAT,
+            asking(("user", [])),
+            400,
+            "messages[0].content must be a string or an array of text parts, got an empty array",
+        ),
         ("/v1/completions", {"prompt": "x" * 5_000_000}, 413, "request body is over"),
         (
             "/routerllm/feedback",

@@ -224,7 +224,8 @@ def _content(content: object, where: str) -> str:
                 raise PromptError(f"{where}: a text part needs its text as a string", "messages")
             texts.append(part["text"])
         return "\n".join(texts)
-    raise PromptError(f"{where} must be a string or an array of text parts, got {json_kind(content)}", "messages")  # fmt: skip
+    kind = "an empty array" if content == [] else json_kind(content)
+    raise PromptError(f"{where} must be a string or an array of text parts, got {kind}", "messages")  # fmt: skip
 
 
 def completion_call(body: object) -> Call:
