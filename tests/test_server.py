@@ -424,6 +424,16 @@ def test_requests_take_turns(served: tuple[str, RouterLLM]) -> None:
             "request_id is not valid UTF-8",
         ),
         ("/v1/embeddings", {"input": "x"}, 404, "POST /v1/embeddings: Not Found"),
+        # a client whose base_url lacks /v1 was told only "Not Found"
+        (
+            "/chat/completions",
+            asking(),
+            404,
+            "POST /chat/completions: Not Found; the API is under /v1: POST /v1/chat/completions "
+            "(an OpenAI client's base_url ends in /v1)",
+        ),
+        ("/models", None, 404, "the API is under /v1: GET /v1/models"),
+        ("/embeddings", {"input": "x"}, 404, "POST /embeddings: Not Found"),
         ("/routerllm/report?tag=", None, 400, "tag is empty"),
         ("/openapi.json", None, 404, "GET /openapi.json: Not Found"),
     ],

@@ -338,6 +338,14 @@ def _answer(call: protocol.Call, result: "RoutedResult", warning: str) -> Any:
     return JSONResponse(protocol.answer(call, result, created, warning))
 
 
+def _routed(app: Any, method: str, path: str) -> bool:
+    """Whether one of ``app``'s endpoints answers ``method`` ``path``."""
+    from starlette.routing import Match
+
+    scope = {"type": "http", "method": method, "path": path}
+    return any(route.matches(scope)[0] == Match.FULL for route in app.routes)
+
+
 def _gone() -> Any:
     from starlette.responses import Response
 
@@ -419,6 +427,10 @@ def create_app(
 
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, e: HTTPException) -> Any:  # unknown path or method
-        return service.refusal(e.status_code, f"{request.method} {request.url.path}: {e.detail}", "invalid_request_error")  # fmt: skip
+        method, path = request.method, request.url.path
+        message = f"{method} {path}: {e.detail}"
+        if e.status_code == 404 and _routed(app, method, f"/v1{path}"):  # a base_url without /v1
+            message += f"; the API is under /v1: {method} /v1{path} (an OpenAI client's base_url ends in /v1)"  # fmt: skip
+        return service.refusal(e.status_code, message, "invalid_request_error")
 
     return app
