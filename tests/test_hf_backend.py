@@ -162,6 +162,18 @@ def test_local_directory_is_available(model_dir: Path) -> None:
     assert make_backend(model_dir).availability() is None
 
 
+def test_a_local_directory_under_the_home_folder_loads_and_answers(
+    model_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``model_id: ~/models/tiny`` was reported available, then every request failed:
+    transformers took the unexpanded text for a malformed hub id."""
+    monkeypatch.setenv("HOME", str(tmp_path))
+    shutil.copytree(model_dir, tmp_path / "models" / "tiny")
+    b = make_backend("~/models/tiny")
+    assert b.availability() is None
+    assert 0 < b.generate(GenerationRequest(prompt=PROMPT)).completion_tokens <= MAX_NEW
+
+
 def test_generate_returns_a_completion(backend: HFBackend) -> None:
     c = backend.generate(GenerationRequest(prompt=PROMPT))
     assert isinstance(c, Completion)

@@ -42,6 +42,13 @@ def _has_bitsandbytes() -> bool:
     return importlib.util.find_spec("bitsandbytes") is not None
 
 
+def _local_or_hub(model_id: str) -> str:
+    """``model_id`` with ``~`` read as the home folder where that names a local directory
+    (transformers takes ``~/models/x`` for a malformed hub id); a hub id unchanged."""
+    local = Path(model_id).expanduser()
+    return str(local) if local.is_dir() else model_id
+
+
 def weights_present(model_id: str) -> bool:
     """A local directory, or a hub id already in the local HF cache (no download here)."""
     from routerllm.encoders.hf import cached_config
@@ -97,8 +104,8 @@ class HFBackend(Backend):
             from transformers import AutoModelForCausalLM, AutoTokenizer
         except ImportError as e:
             raise missing_dependency("torch/transformers", "hf") from e
-        model_id = self.config.model_id
-        assert model_id is not None
+        assert self.config.model_id is not None
+        model_id = _local_or_hub(self.config.model_id)
         if not weights_present(model_id):
             raise ModelUnavailableError(
                 f"model {self.name!r}: weights for {model_id} are not available locally"
