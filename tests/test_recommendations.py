@@ -251,6 +251,25 @@ def test_router_overhead_over_two_percent_of_the_co2_when_routing_runs_a_model(
     assert of_kind(logged(learned_config, voted), "router_overhead")
 
 
+def test_advice_about_the_router_names_a_saved_router_path_that_overrides_router_name(
+    tmp_path: Path,
+) -> None:
+    """With router.path, router.name (rules by default) is not the router used: the advice
+    was to set router.name: rules, already set, and 'now rules' for the saved router."""
+    tmp_path.mkdir(exist_ok=True)
+    data = tiny_config_dict(tmp_path)
+    data["router"] = {"path": "routers/clf"}  # not built here: the folder need not exist
+    config = AppConfig.model_validate(data)
+    learned = [rec("tiny-light", i, f"q{i}", router="classifier", routing_kwh=3e-6, llm_kwh=9.7e-5) for i in range(2)]  # fmt: skip
+    (r,) = of_kind(logged(config, learned), "router_overhead")
+    assert r.config_key == "router.path"
+    assert "router.name: rules without router.path, now routers/clf" in r.message
+
+    fixed = [rec("tiny-heavy", i, f"f{i}", router="fixed") for i in range(3)]
+    (r,) = of_kind(logged(config, fixed), "largest_model")
+    assert "now routers/clf" in r.message
+
+
 def test_budgets_near_their_limit_or_broken(tmp_path: Path) -> None:
     recent = datetime.now(timezone.utc) - timedelta(minutes=30)
     budgets = {"co2_kg": {"hourly": 0.05, "per_request": 0.01}}

@@ -231,9 +231,15 @@ def router_overhead(fig: LogFigures, config: AppConfig) -> list[Recommendation]:
             f"router: --router, or another config)"
         )
     elif learned:
+        # router.path overrides router.name, which is then often rules already
+        switch = (
+            f"router.name: rules without router.path, now {configured}, which overrides the name"
+            if config.router.path
+            else f"router.name: rules; now {configured}"
+        )
         advice.append(
             f"{', '.join(learned)} run{'s' if len(learned) == 1 else ''} a model to route; the "
-            f"rules router (router.name: rules; now {configured}) runs none"
+            f"rules router ({switch}) runs none"
         )
     if config.cascade.enabled:
         advice.append(
@@ -246,7 +252,9 @@ def router_overhead(fig: LogFigures, config: AppConfig) -> list[Recommendation]:
             f"routing (router_inference) spent {_pct(spent / total)} of the CO2 "
             f"({spent * 1000:.4f} of {total * 1000:.4f} g; {by_router}), more than "
             f"{ROUTER_SHARE:.0%}: {'; '.join(advice)}",
-            "router.name" if learned else "cascade.enabled",
+            ("router.path" if config.router.path else "router.name")
+            if learned
+            else "cascade.enabled",
             {
                 "routing_co2_kg": spent,
                 "co2_kg": total,
@@ -358,7 +366,7 @@ def largest_model(fig: LogFigures, config: AppConfig) -> list[Recommendation]:
             f"{unrouted} of {counted} requests ({_pct(share)}, more than "
             f"{LARGEST_SHARE:.0%}) went to the largest model, {largest}, unrouted (the caller "
             f"chose it: --model, model=, its name in the server; or router.name: largest); "
-            f"routed (model 'auto', a router other than largest; now {config.router.name}), "
+            f"routed (model 'auto', a router other than largest; now {config.router.path or config.router.name}), "
             f"requests go to a smaller model where the router finds it fit{rate_text}",
             "router.name",
             {
