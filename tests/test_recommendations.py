@@ -20,7 +20,7 @@ from routerllm.carbon.request_log import RequestLog
 from routerllm.cli import main
 from routerllm.config import AppConfig, load_config
 
-from .conftest import tiny_config_dict, write_config
+from .conftest import tiny_config_dict, tiny_model, write_config
 
 START = datetime(2026, 12, 1, 10, 0, tzinfo=timezone.utc)
 MEASURED = "codecarbon:measured"
@@ -39,6 +39,7 @@ def rec(
     completion_tokens: int = 10,
     tag: str = "",
     when: datetime = START,
+    prompt_tokens: int = 5,
 ) -> RequestRecord:
     """A logged request ``minute`` minutes after ``when``; CO2 is 0.5 kg per kWh.
     A load is a ``model_loading`` that took time (as the meter logs it only then)."""
@@ -54,7 +55,7 @@ def rec(
         model=model,
         router=router,
         confidence=1.0,
-        prompt_tokens=5,
+        prompt_tokens=prompt_tokens,
         completion_tokens=completion_tokens,
         latency_s=1.0,
         cost_usd=0.0,
@@ -195,6 +196,7 @@ def test_answers_cut_at_max_new_tokens_per_model(tmp_path: Path) -> None:
         "requests": 10,
         "share": 0.1,
         "longest_cut_tokens": 8,
+        "filled_context": 0,
         "max_new_tokens": 8,
         "threshold": 0.1,
     }
@@ -208,6 +210,36 @@ def test_answers_cut_at_max_new_tokens_per_model(tmp_path: Path) -> None:
     records += [rec("tiny-light", 4 + i, finish_reason="") for i in range(3)]
     records.append(rec("tiny-light", 7, finish_reason="length", method=CACHED, llm_kwh=0.0))
     assert not of_kind(logged(few, records), "cut_answers")
+
+
+def test_answers_that_filled_the_models_context_are_not_blamed_on_max_new_tokens(
+    tmp_path: Path,
+) -> None:
+    """Long prompts whose answers ran into the context were reported as cut at a limit
+    'the requests set' themselves, with advice to raise generation.max_new_tokens."""
+    from routerllm.system import RouterLLM
+
+    data = tiny_config_dict(tmp_path, carbon={"enabled": False})
+    data["models"] = [tiny_model("tiny-light", "light", 0.1, context_length=48)]
+    data["generation"]["max_new_tokens"] = 64
+    config = load_config(write_config(tmp_path, data))
+    with RouterLLM(config) as system:
+        for i in range(5):
+            r = system.generate(" ".join(["word"] * 30) + f" {i}", model="tiny-light")
+            assert r.finish_reason == "length" and r.prompt_tokens + r.completion_tokens == 48
+    (r,) = of_kind(logged_report(config).recommendations, "cut_answers")
+    assert r.evidence["cut"] == r.evidence["filled_context"] == 5 and r.config_key == ""
+    assert "filled the model's context (48 tokens)" in r.message
+    assert "own limit" not in r.message and "raise generation.max_new_tokens" not in r.message
+
+    # some cut at max_new_tokens (8 here), one by the context (512): both are said
+    mixed = config_in(tmp_path / "mixed")
+    records = [rec("tiny-light", i, finish_reason="length", completion_tokens=8) for i in range(4)]  # fmt: skip
+    records.append(rec("tiny-light", 4, finish_reason="length", completion_tokens=2, prompt_tokens=510))  # fmt: skip
+    (r,) = of_kind(logged(mixed, records), "cut_answers")
+    assert r.evidence["filled_context"] == 1 and r.evidence["longest_cut_tokens"] == 8
+    assert r.config_key == "generation.max_new_tokens" and "own limit" not in r.message
+    assert "in 1 of them, prompt and answer filled the model's context (512 tokens)" in r.message
 
 
 def test_router_overhead_over_two_percent_of_the_co2_when_routing_runs_a_model(

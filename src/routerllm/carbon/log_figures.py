@@ -62,11 +62,15 @@ class Terms:
 @dataclass
 class CutAnswers:
     """Of one model's answers whose finish reason is logged (not from the cache): how
-    many, how many stopped at their max_new_tokens, and the longest of those."""
+    many, how many stopped at their length limit, how many of those because prompt and
+    answer filled the model's context (``filled``, of ``context`` tokens; no larger
+    max_new_tokens lengthens them), and the longest of the others."""
 
     known: int = 0
     cut: int = 0
     longest: float = 0
+    filled: int = 0
+    context: int = 0
 
 
 @dataclass
@@ -105,19 +109,22 @@ class LogFigures:
     """The report's totals and breakdowns, the inputs of its comparison with the largest
     model (``largest``, the top of ``max`` by tier and parameters) and of the
     recommendations (``ladder_top``, the last of the models sorted by size, and a
-    ``replay`` of the cache where it is off), added request by request."""
+    ``replay`` of the cache where it is off, and each model's ``contexts``, in tokens),
+    added request by request."""
 
     def __init__(
         self,
         largest: str | None = None,
         ladder_top: str | None = None,
         replay: CacheReplay | None = None,  # fmt: skip
+        contexts: dict[str, int] | None = None,
     ) -> None:
         from routerllm.carbon.report import ComponentTotals
 
         self.largest = largest
         self.ladder_top = ladder_top
         self.replay = replay
+        self.contexts = contexts or {}
         self.totals = _totals()
         self.by_model: dict[str, Totals] = {}
         self.by_router: dict[str, Totals] = {}
@@ -221,12 +228,15 @@ class LogFigures:
             if loading[4] != CACHED and (loading[1] > 0 or loading[2] > 0):
                 self.loads[model] += 1
         if (cut := self.cut.get(model)) is None:
-            cut = self.cut[model] = CutAnswers()
+            cut = self.cut[model] = CutAnswers(context=self.contexts.get(model, 0))
         if finish_reason and not cached:
             cut.known += 1
             if finish_reason == "length":
                 cut.cut += 1
-                if cut.cut == 1 or completion_tokens > cut.longest:
+                # an escalated request's prompt tokens are not the answering model's alone
+                if not escalated and cut.context and prompt_tokens + completion_tokens >= cut.context:  # fmt: skip
+                    cut.filled += 1
+                elif cut.cut - cut.filled == 1 or completion_tokens > cut.longest:
                     cut.longest = completion_tokens
         if not cached:
             self.uncached_co2.add(co2)

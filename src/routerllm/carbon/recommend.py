@@ -174,34 +174,49 @@ def loading_churn(fig: LogFigures, config: AppConfig) -> list[Recommendation]:
 
 def cut_answers(fig: LogFigures, config: AppConfig) -> list[Recommendation]:
     """Per model, the share of answers (whose finish reason is logged, not from the
-    cache) that stopped at their max_new_tokens."""
+    cache) that stopped at their max_new_tokens, or where prompt and answer filled the
+    model's context (which no larger max_new_tokens lengthens)."""
     out = []
     limit = config.generation.max_new_tokens
     for model, answers in fig.cut.items():
-        known, cut = answers.known, answers.cut
+        known, cut, filled = answers.known, answers.cut, answers.filled
         if known < CUT_MIN_REQUESTS or not cut or cut / known < CUT_SHARE:
             continue
-        longest = answers.longest
-        own = (
-            f"; at most {longest} tokens, below generation.max_new_tokens ({limit}): the "
-            f"requests set their own limit (--max-new-tokens, max_tokens in the server)"
-            if longest < limit
-            else ""
+        head = f"{cut} of {known} answers of {model} ({_pct(cut / known)}; threshold {CUT_SHARE:.0%})"  # fmt: skip
+        context = (
+            f"prompt and answer filled the model's context ({answers.context} tokens), "
+            f"which no larger max_new_tokens lengthens: shorten the prompts or send them to "
+            f"a model with a longer context"
         )
+        if filled == cut:
+            message = f"{head} stopped at the end of their context (finish_reason length): {context}"  # fmt: skip
+        else:
+            longest = answers.longest
+            own = (
+                f"; at most {longest} tokens, below generation.max_new_tokens ({limit}): the "
+                f"requests set their own limit (--max-new-tokens, max_tokens in the server)"
+                if longest < limit
+                else ""
+            )
+            message = (
+                f"{head} stopped at their max_new_tokens (finish_reason length){own}; where "
+                f"they are cut short, raise generation.max_new_tokens ({limit}) or the "
+                f"requests' limit"
+            )
+            if filled:
+                message += f" (in {filled} of them, {context})"
         out.append(
             Recommendation(
                 "cut_answers",
-                f"{cut} of {known} answers of {model} ({_pct(cut / known)}; "
-                f"threshold {CUT_SHARE:.0%}) stopped at their max_new_tokens (finish_reason "
-                f"length){own}; where they are cut short, raise generation.max_new_tokens "
-                f"({limit}) or the requests' limit",
-                "generation.max_new_tokens",
+                message,
+                "generation.max_new_tokens" if filled < cut else "",
                 {
                     "model": model,
                     "cut": cut,
                     "requests": known,
                     "share": cut / known,
-                    "longest_cut_tokens": longest,
+                    "longest_cut_tokens": answers.longest,
+                    "filled_context": filled,
                     "max_new_tokens": limit,
                     "threshold": CUT_SHARE,
                 },

@@ -155,6 +155,7 @@ def logged_report(
         largest=_largest(models).name if models else None,
         ladder_top=config.models_by_size()[-1].name if models else None,
         replay=None if cache.enabled else CacheReplay(cache.max_entries, cache.ttl_s),
+        contexts={m.name: m.context_length for m in models},
     )
     with RequestLog(path, read_only=True) as log:  # a report changes nothing
         for row in log.report_rows(since=since, tag=tag):
