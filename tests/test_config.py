@@ -94,6 +94,23 @@ def test_yaml_python_cannot_read_is_malformed_not_a_traceback(
         load_config(path)
 
 
+def test_a_utf16_config_loads_and_other_encodings_say_to_save_it_as_utf8(
+    tmp_path: Path,
+) -> None:
+    """YAML is UTF-8 or UTF-16 with its byte-order mark (as Windows PowerShell writes a
+    file): a UTF-16 config was refused with a raw codec error, as was a Latin-1 one."""
+    text = write_config(tmp_path, tiny_config_dict(tmp_path)).read_text()
+    path = tmp_path / "utf16.yaml"
+    path.write_text(text, encoding="utf-16")
+    assert [m.name for m in load_config(path).models] == ["tiny-light", "tiny-medium", "tiny-heavy"]  # fmt: skip
+    path.write_bytes(text.replace("name: tiny-light", "name: caf\xe9", 1).encode("latin-1"))
+    with pytest.raises(ConfigError, match=r"not UTF-8 text \(byte \d+: .*\); save the config as UTF-8"):  # fmt: skip
+        load_config(path)
+    path.write_text("models: \x00\n")  # decoded, but a character YAML refuses
+    with pytest.raises(ConfigError, match="malformed YAML: unacceptable character #x0000"):
+        load_config(path)
+
+
 def test_a_key_given_twice_is_refused_not_overwritten(tmp_path: Path) -> None:
     """PyYAML keeps the last of two equal keys: a second ``budgets:`` silently dropped
     the first's limits. A key after a merge (``<<: *anchor``) still overrides it."""

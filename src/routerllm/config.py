@@ -273,9 +273,10 @@ def resolve_config_path(path: str | os.PathLike[str] | None) -> Path:
     )
 
 
-def _load_yaml(text: str) -> Any:
+def _load_yaml(text: str | bytes) -> Any:
     """``yaml.safe_load``, refusing a key given twice in one mapping: PyYAML keeps the
-    last silently, so a second ``budgets:`` dropped the limits of the first."""
+    last silently, so a second ``budgets:`` dropped the limits of the first. Bytes are
+    read as YAML reads them: UTF-8, or UTF-16 after its byte-order mark."""
     import yaml
     from yaml.constructor import ConstructorError
 
@@ -307,13 +308,18 @@ def load_config(path: str | os.PathLike[str] | None = None) -> AppConfig:
 
     file = resolve_config_path(path)
     try:
-        data = _load_yaml(file.read_text(encoding="utf-8"))
+        # bytes: YAML's own decoding reads the UTF-16 a Windows editor or shell may write
+        data = _load_yaml(file.read_bytes())
     except yaml.YAMLError as e:
+        if isinstance(e, yaml.reader.ReaderError) and e.encoding != "unicode":  # undecodable
+            raise ConfigError(
+                f"{file}: not UTF-8 text (byte {e.position}: {e.reason}); save the config as UTF-8"
+            ) from e
         mark = getattr(e, "problem_mark", None)
         where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
         problem = getattr(e, "problem", None) or str(e).splitlines()[0]
         raise ConfigError(f"{file}: malformed YAML{where}: {problem}") from e
-    except (OSError, UnicodeDecodeError) as e:
+    except OSError as e:
         raise ConfigError(f"{file}: cannot read config: {e}") from e
     except ValueError as e:  # an integer of over 4,300 digits: Python refuses to read it
         raise ConfigError(f"{file}: malformed YAML: {e}") from e
