@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import os
+import re
 import shutil
 import signal
 import sqlite3
@@ -450,6 +451,23 @@ def test_a_log_in_a_folder_sqlite_cannot_write_is_read_with_its_wal_rows(tmp_pat
     assert conn.execute("SELECT COUNT(*) FROM requests").fetchone() == (5,)
     conn.close()
     assert sorted(p.name for p in copied.iterdir()) == ["log.sqlite", "log.sqlite-wal"]
+
+
+def test_a_folder_as_the_request_log_says_so(tmp_path: Path) -> None:
+    """``log.path: logs`` (a folder): routing said SQLite's 'unable to open database
+    file', and the report said there was no log yet and to route some requests first."""
+    from routerllm.carbon.report import logged_report
+    from routerllm.config import load_config
+
+    data = tiny_config_dict(tmp_path)
+    data["log"] = {"path": str(tmp_path)}
+    config = load_config(write_config(tmp_path, data))
+    folder = f"request log {tmp_path} (log.path) is a folder: give a file, e.g. {tmp_path / 'requests.sqlite'}"  # fmt: skip
+    for read_only in (False, True):
+        with pytest.raises(RouterLLMError, match=re.escape(folder)):
+            RequestLog(tmp_path, read_only=read_only)
+    with pytest.raises(RouterLLMError, match=re.escape(folder)):
+        logged_report(config)
 
 
 def test_a_failed_write_is_a_clear_error_that_keeps_the_log(tmp_path: Path) -> None:

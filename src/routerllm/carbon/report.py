@@ -144,7 +144,7 @@ def logged_report(
     from routerllm.carbon.request_log import RequestLog
 
     path = Path(config.log.path if log_path is None else log_path)
-    if not path.is_file():
+    if not path.exists():  # RequestLog says what else is wrong with it (a folder)
         raise RouterLLMError(
             f"no request log at {path} (log.path): route some requests first, or "
             f"point log.path at an existing log"

@@ -61,6 +61,11 @@ class RequestLog(PendingFeedback):
                 f"logs/requests.sqlite"
             )
         self.db_path = Path(db_path)
+        if self.db_path.is_dir():  # SQLite says only "unable to open database file"
+            raise RequestLogError(
+                f"request log {self.db_path} (log.path) is a folder: give a file, e.g. "
+                f"{self.db_path / 'requests.sqlite'}"
+            )
         self.read_only = read_only
         self._closed = False
         # One connection, shared by the threads of a system (the server's generation and
