@@ -203,6 +203,10 @@ def test_duplicate_model_names_rejected(tmp_path: Path) -> None:
     data["models"][1]["name"] = data["models"][0]["name"]
     with pytest.raises(ConfigError, match="duplicate model names"):
         load_config(write_config(tmp_path, data))
+    # "auto" asks the server to route: a model of that name could not be asked for
+    data["models"][1]["name"] = "auto"
+    with pytest.raises(ConfigError, match="a model is named 'auto', the name that asks the server to route"):  # fmt: skip
+        load_config(write_config(tmp_path, data))
 
 
 def test_unknown_key_and_top_level_shape(tmp_path: Path) -> None:

@@ -170,6 +170,10 @@ class ModelConfig(StrictConfig):
         ) / 1e6
 
 
+AUTO = "auto"
+"""The model name that asks RouterLLM's server to route (a configured name skips routing)."""
+
+
 class AppConfig(StrictConfig):
     """The whole config file."""
 
@@ -192,6 +196,11 @@ class AppConfig(StrictConfig):
     def _unique_names(self) -> AppConfig:
         if dupes := repeated(m.name for m in self.models):
             raise ValueError(f"duplicate model names: {', '.join(dupes)}")
+        if any(m.name == AUTO for m in self.models):
+            raise ValueError(
+                f"a model is named {AUTO!r}, the name that asks the server to route: it could "
+                f"not be asked for by name; name it otherwise"
+            )
         unmeasured = [m for m in self.models if m.backend == "openai_http" and m.energy_per_token_kwh is None and m.co2_per_token_kg is None]  # fmt: skip
         if self.budgets.co2_kg.any() and unmeasured:
             raise ValueError(

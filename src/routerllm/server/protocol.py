@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from routerllm.backends.base import ROLES, GenerationRequest
 from routerllm.checks import is_integer, is_number, json_kind
+from routerllm.config import AUTO
 from routerllm.exceptions import (
     BackendError,
     BudgetExceededError,
@@ -37,9 +38,6 @@ from routerllm.exceptions import (
 
 if TYPE_CHECKING:
     from routerllm.routed_result import RoutedResult
-
-AUTO = "auto"
-"""The model name that asks RouterLLM to route (any configured name skips routing)."""
 
 
 @dataclass(frozen=True)
