@@ -153,6 +153,28 @@ def test_a_saved_ensemble_reloads_self_contained_with_identical_decisions(tmp_pa
     assert sorted(p.name for p in moved.iterdir()) == [".lock", "config.json", "members-2"]
 
 
+def test_a_member_routing_to_models_the_ensemble_lacks_is_refused_at_save(tmp_path: Path) -> None:
+    """A member object built for more models than the ensemble's was saved with them,
+    and the saved ensemble then did not load with the ensemble's models ("router was
+    trained for models not in this config: big"): the save is refused, nothing written."""
+    rules = create_router("rules", MODELS)  # small, mid, big
+    router = ensemble([rules, "smallest"], MODELS[:2])
+    assert router.model_names == ["small", "mid"]
+    with pytest.raises(RouterLLMError) as e:
+        router.save(tmp_path / "ens")
+    assert str(e.value) == (
+        "cannot save the ensemble: member rules routes to big too, which the ensemble's "
+        "models (small, mid) lack, so it would not load with them; build that member for "
+        "the ensemble's models"
+    )
+    assert not (tmp_path / "ens").exists()
+    # built for the ensemble's models, it saves and loads back
+    router = ensemble([create_router("rules", MODELS[:2]), "smallest"], MODELS[:2])
+    assert load_router(router.save(tmp_path / "ens"), MODELS[:2]).route_batch(PROMPTS) == (
+        router.route_batch(PROMPTS)
+    )
+
+
 def test_an_interrupted_save_leaves_the_previous_ensemble_whole(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -220,6 +220,14 @@ class EnsembleRouter(Router):
         rather than remove this one's members as an earlier save's."""
         if not self.is_trained or not isinstance(directory, str | os.PathLike) or not os.fspath(directory).strip():  # fmt: skip
             return super().save(directory)  # its clear errors
+        for member in self.members:  # a router object given may know models we lack
+            if extra := [n for n in member.router.model_names if n not in self.model_names]:
+                raise RouterLLMError(
+                    f"cannot save the ensemble: member {member.label} routes to "
+                    f"{', '.join(extra)} too, which the ensemble's models "
+                    f"({', '.join(self.model_names)}) lack, so it would not load with them; "
+                    f"build that member for the ensemble's models"
+                )
         path = Path(directory)
         with locked_router_folder(path):
             super().save(path)
