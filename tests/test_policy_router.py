@@ -4,6 +4,7 @@ errors; on small outcome data written by the tests (hashing encoder)."""
 
 from __future__ import annotations
 
+import csv
 import json
 from pathlib import Path
 
@@ -344,6 +345,29 @@ def test_training_reads_idk_answers_from_the_dataset() -> None:
     # (wrong, IDK) is complex: the riddles escalate now
     assert router.selection["labels"] == {"standard": 10, "complex": 20, "ambiguous": 0}
     assert router.selection["idk_from_responses"] is True
+
+
+def test_a_csv_without_a_models_answers_does_not_count_its_failures_as_idk(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A RouterBench CSV without `big|model_response` gave big an empty answer on every
+    prompt, an IDK: the riddles both models fail were labelled complex (wrong, IDK) and
+    escalated to big, which fails them. Answers of only some models are not read."""
+    full = write_csv(tmp_path / "full.csv", *policy_rows(30, 0))
+    with full.open(newline="") as f:
+        rows = list(csv.reader(f))
+    keep = [j for j, c in enumerate(rows[0]) if c != "big|model_response"]
+    partial = tmp_path / "partial.csv"
+    with partial.open("w", newline="") as f:
+        csv.writer(f).writerows([[row[j] for j in keep] for row in rows])
+    data = load_outcomes(partial)
+    assert data.responses is None
+    assert "big" in caplog.text and "model_response" in caplog.text
+    router = create_router("policy", CANDIDATES, 0, encoder="hashing", medium_model="mid",
+                           large_model="big")  # fmt: skip
+    router.fit_dataset(data)  # type: ignore[attr-defined]
+    assert router.selection["labels"] == {"standard": 10, "complex": 10, "ambiguous": 10}
+    assert load_outcomes(full).responses is not None  # every model's answers: read
 
 
 @pytest.mark.parametrize(

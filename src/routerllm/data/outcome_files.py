@@ -194,10 +194,17 @@ def load_routerbench_csv(path: str | Path) -> OutcomeDataset:
             for r, w in zip(rows, where, strict=True)
         ]
     )
+    # Every model's answers or none: a model without the column would have an empty
+    # answer on every prompt, which the policy router's labels read as "I don't know".
+    unanswered = [m for m in models if f"{m}|model_response" not in columns]
+    if unanswered and len(unanswered) < len(models):
+        log.warning(
+            "%s: no answers (a <model>|model_response column) for %s: no model's answers "
+            "are read, so the policy router's labels find no 'I don't know' answers",
+            path, ", ".join(unanswered),
+        )  # fmt: skip
     responses = (
-        [[r.get(f"{m}|model_response", "") for m in models] for r in rows]
-        if f"{models[0]}|model_response" in columns
-        else None
+        None if unanswered else [[r.get(f"{m}|model_response", "") for m in models] for r in rows]
     )
     return OutcomeDataset(prompts, models, scores, costs, responses, source=str(path))
 
