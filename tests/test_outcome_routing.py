@@ -657,13 +657,15 @@ def test_quality_router_on_a_single_prompt_is_plain_logistic_regression() -> Non
     assert small < 0.5 < mid
 
 
-@pytest.mark.parametrize("name", ["knn", "logreg", "quality", "moe"])
+@pytest.mark.parametrize("name", ["knn", "logreg", "quality", "moe", "policy"])
 def test_a_router_trained_on_a_single_prompt_says_so(
     name: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     """One prompt still trains (a small problem set's fold may have no more): every
     prompt is predicted its outcomes (the MoE: gates on the models that solved it, the
-    same choice for every prompt), and a warning says so; two prompts, no warning."""
+    same choice for every prompt; the policy router: complex, medium small failed and
+    large mid solved), and a warning says so (the policy router's, which overrides fit,
+    said nothing); two prompts, no warning."""
     candidates = [Candidate(m, SIZES[m]) for m in MODELS]
     X = np.array([[1.0, 0.0, 0.0, 0.0], [0.0, 1.0, 0.0, 0.0]], np.float32)
     one = create_router(name, candidates, 0, encoder="hashing")
@@ -676,6 +678,8 @@ def test_a_router_trained_on_a_single_prompt_says_so(
     predicted = one.predict(X)  # type: ignore[attr-defined]
     if name == "moe":
         assert (predicted[:, 0] == 0).all() and (predicted.argmax(axis=1) == predicted[0].argmax()).all()  # fmt: skip
+    elif name == "policy":
+        np.testing.assert_allclose(predicted, [[0.0, 1.0, 0.0]] * 2, atol=1e-3)
     else:
         np.testing.assert_allclose(predicted, [[0.0, 1.0, 1.0]] * 2, atol=1e-3)
     caplog.clear()

@@ -166,16 +166,19 @@ class OutcomeRouter(Router):
             )
         if not scores_are_outcomes(Y):
             raise RouterLLMError("outcome scores must be numbers in [0, 1] (1 = solved)")
-        if len(Y) == 1:
+        self._warn_if_one_prompt(len(Y))
+        self._fit(X.astype(np.float32), Y)
+        self.fitted = True
+        return self
+
+    def _warn_if_one_prompt(self, n: int) -> None:
+        if n == 1:
             log.warning(
                 "router %r is trained on a single prompt: it cannot tell prompts apart and "
                 "routes every prompt by that one's outcomes; train it on more to route by the "
                 "prompt",
                 self.name,
             )
-        self._fit(X.astype(np.float32), Y)
-        self.fitted = True
-        return self
 
     def fit_dataset(
         self, data: OutcomeDataset, embeddings: np.ndarray | None = None

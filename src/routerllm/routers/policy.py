@@ -228,6 +228,7 @@ class PolicyRouter(OutcomeRouter):
         if not scores_are_outcomes(S):
             raise RouterLLMError("outcome scores must be numbers in [0, 1] (1 = solved)")
         check_model_count(names)
+        self._warn_if_one_prompt(len(S))
         medium, large = self.medium_model, self.large_model
         if medium is None or large is None:
             if len(self.model_names) < 2:
