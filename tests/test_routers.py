@@ -92,6 +92,13 @@ def test_largest_and_smallest(ladder) -> None:  # type: ignore[no-untyped-def]
     assert create_router("smallest", ladder).route("x").model == names[0]
 
 
+@pytest.mark.parametrize("thresholds", [[0.5], [0.2, 0.5, 0.7], ["a", "b"], 0.3, [True, 0.5]])
+def test_rules_thresholds_that_are_not_two_numbers_say_what_they_are(ladder, thresholds) -> None:  # type: ignore[no-untyped-def]
+    # they said "not enough values to unpack", "'float' object is not iterable"...
+    with pytest.raises(RouterLLMError, match=r"thresholds are two complexities in \[0, 1\], medium's then heavy's \(e.g. \[0.25, 0.55\]\)"):  # fmt: skip
+        create_router("rules", ladder, thresholds=thresholds)
+
+
 def test_save_load_round_trip(tmp_path: Path, ladder) -> None:  # type: ignore[no-untyped-def]
     router = create_router("rules", ladder, thresholds=[0.2, 0.6])
     router.save(tmp_path / "r")

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from routerllm.checks import is_number
 from routerllm.config import TIER_ORDER
 from routerllm.exceptions import RouterLLMError
 from routerllm.routers.base import CandidateModel, Router
@@ -90,6 +91,11 @@ class RuleBasedRouter(Router):
         long_prompt_words: int = 60,
     ) -> None:
         super().__init__(models, seed)
+        if not (isinstance(thresholds, list | tuple) and len(thresholds) == 2 and all(is_number(t) for t in thresholds)):  # fmt: skip
+            raise RouterLLMError(
+                f"rules router: thresholds are two complexities in [0, 1], medium's then "
+                f"heavy's (e.g. [0.25, 0.55]), got {thresholds!r:.80}"
+            )
         self.options = {
             "base": base,
             "thresholds": list(thresholds),
