@@ -946,7 +946,7 @@ def test_embeddings_a_router_cannot_use_are_refused(embeddings: np.ndarray, mess
         ("quality", {"c_grid": [float("nan")]}, "C must be > 0"),
         ("random", {"seed": -1}, "seed must be an integer >= 0"),
         ("rules", {"thresholds": [0.6, 0.2]}, "thresholds ascending"),
-        ("rules", {"thresholds": "ab"}, "could not convert"),
+        ("rules", {"thresholds": "ab"}, "thresholds are two complexities in"),
         (
             "knn",
             {"costs": [True, False, True]},
