@@ -3,6 +3,8 @@ work, and the paired bootstrap of routers on hand-made outcomes."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -141,3 +143,23 @@ def test_compare_routers_checks_its_arguments() -> None:
     ):
         with pytest.raises(RouterLLMError, match=match):
             compare_routers(two, **kwargs)
+
+
+def test_a_test_file_without_its_own_models_json_takes_the_training_datas_sizes(
+    tmp_path: Path,
+) -> None:
+    def write(path: Path, offset: int) -> Path:
+        items = [{"question": f"prompt {offset + i}", "scores": {"small": i % 2, "big": 1}}
+                 for i in range(12)]  # fmt: skip
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(items))
+        return path
+
+    train = write(tmp_path / "shared" / "train.json", 0)
+    (tmp_path / "shared" / "models.json").write_text(
+        json.dumps({"small": {"size": "1B"}, "big": {"size": "70B"}})
+    )
+    test = write(tmp_path / "mine" / "test.json", 100)  # no models.json beside it
+    ev = evaluate_routing(train, test, ["knn"], encoder="hashing")
+    assert ev.cost_kind == "size"
+    assert dict(zip(ev.models, ev.test_costs[0].tolist(), strict=True)) == {"small": 1, "big": 70}

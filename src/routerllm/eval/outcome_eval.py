@@ -11,7 +11,7 @@ import logging
 import math
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -175,6 +175,10 @@ def evaluate_routing(
             )
         if test_set.models != train.models:
             test_set = test_set.restrict_models(train.models)
+        # A model's size and prices are one fact: a test file without a models.json
+        # beside it (in another folder) takes the training data's
+        if lacking := {m: i for m, i in train.info.items() if m not in test_set.info}:
+            test_set = replace(test_set, info={**test_set.info, **lacking})
     shared = set(overlap(test_set, train))
     kept = [i for i in range(len(test_set)) if i not in shared]
     if embeddings is not None:
