@@ -142,8 +142,17 @@ def test_loader_errors(tmp_path: Path) -> None:
         ("text.csv", "prompt,a,a|total_cost\nhi,yes,0.1\n", "`a` is 'yes', not a number"),
         ("noscore.csv", "prompt,a|total_cost\nhi,0.1\n", "no score column for a"),
         ("range.csv", "prompt,a,a|total_cost\nhi,7,0.1\n", r"scores must be numbers in \[0, 1\]"),
-        ("nan.json", '[{"question": "hi", "scores": {"a": NaN}}]', r"numbers in \[0, 1\]"),
-        ("cost.csv", "prompt,a,a|total_cost\nhi,1,-3\n", "costs must be non-negative"),
+        (  # where it is: one NaN among thousands of prompts cannot be found otherwise
+            "nan.json",
+            '[{"question": "hi", "scores": {"a": 1, "b": 0}},'
+            ' {"question": "ho", "scores": {"a": 0, "b": NaN}}]',
+            r"numbers in \[0, 1\] \(1 = solved\); prompt 2 has nan for b \(1 such value",
+        ),  # fmt: skip
+        (
+            "cost.csv",
+            "prompt,a,a|total_cost,b,b|total_cost\nhi,1,0.1,1,2\nho,1,-3,0,nan\n",
+            r"costs must be non-negative numbers; prompt 2 has -3 for a \(2 such value",
+        ),
         ("list.json", '[{"question": "hi", "scores": [1, 0]}]', "`scores` mapping"),
         (
             "somecosts.json",

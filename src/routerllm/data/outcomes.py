@@ -83,13 +83,19 @@ class OutcomeDataset:
         if self.costs is not None and self.costs.shape != (n, m):
             raise DataError(f"{self.where}: costs shape {self.costs.shape} != ({n}, {m})")
         if n and not scores_are_outcomes(self.scores):
-            raise DataError(f"{self.where}: scores must be numbers in [0, 1] (1 = solved)")
+            raise DataError(
+                f"{self.where}: scores must be numbers in [0, 1] (1 = solved); "
+                + self._first_bad(self.scores, (self.scores >= 0) & (self.scores <= 1))
+            )
         if (
             self.costs is not None
             and n
             and not (np.isfinite(self.costs).all() and self.costs.min() >= 0)
         ):
-            raise DataError(f"{self.where}: costs must be non-negative numbers")
+            raise DataError(
+                f"{self.where}: costs must be non-negative numbers; "
+                + self._first_bad(self.costs, np.isfinite(self.costs) & (self.costs >= 0))
+            )
         if self.costs is not None and too_large(self.costs):
             raise DataError(f"{self.where}: {TOO_LARGE}")
         if self.responses is not None and not _is_table(self.responses, n, m):
@@ -120,6 +126,16 @@ class OutcomeDataset:
     def where(self) -> str:
         """What the dataset is, for messages: its file, or that it was made in memory."""
         return self.source or "outcome dataset"
+
+    def _first_bad(self, values: np.ndarray, good: np.ndarray) -> str:
+        """Where the first value ``good`` refuses is (NaN counts as refused), for messages:
+        in a file of thousands of prompts, "some score is wrong" cannot be fixed."""
+        bad = np.argwhere(~good)
+        i, j = bad[0]
+        return (
+            f"prompt {i + 1} has {values[i, j]:g} for {self.models[j]} "
+            f"({len(bad)} such value(s) in all)"
+        )
 
     def _numbers(self, values: Any, what: str) -> np.ndarray:
         try:
