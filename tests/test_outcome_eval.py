@@ -163,3 +163,13 @@ def test_a_test_file_without_its_own_models_json_takes_the_training_datas_sizes(
     ev = evaluate_routing(train, test, ["knn"], encoder="hashing")
     assert ev.cost_kind == "size"
     assert dict(zip(ev.models, ev.test_costs[0].tolist(), strict=True)) == {"small": 1, "big": 70}
+
+
+def test_a_test_set_whose_model_names_differ_in_case_or_spaces_says_which() -> None:
+    train, test = outcomes(20), outcomes(10, 100)
+    test = OutcomeDataset(test.prompts, ["Small ", "big"], test.scores, test.costs)
+    with pytest.raises(
+        RouterLLMError,
+        match=r"has no scores for small, .*; it names 'Small ' for 'small': rename to match",
+    ):
+        evaluate_routing(train, test, ["knn"], encoder="no-such-encoder")

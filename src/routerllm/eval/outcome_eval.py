@@ -19,7 +19,7 @@ import numpy as np
 
 from routerllm.checks import is_finite_number, is_integer
 from routerllm.data.outcome_files import load_outcomes
-from routerllm.data.outcomes import OutcomeDataset, overlap
+from routerllm.data.outcomes import OutcomeDataset, normalise, overlap
 from routerllm.encoders.base import text_list
 from routerllm.eval.curves import OperatingPoint
 from routerllm.eval.routing_metrics import references, routing_report, sweep
@@ -167,11 +167,15 @@ def evaluate_routing(
     else:
         test_set = test if isinstance(test, OutcomeDataset) else load_outcomes(test)
         if missing := [m for m in train.models if m not in test_set.models]:
+            # names that differ only in case or spaces ("GPT-4 ") read as the same one
+            alike = [f"{t!r} for {m!r}" for m in missing for t in test_set.models
+                     if normalise(t) == normalise(m)]  # fmt: skip
             raise DataError(
                 f"{test_set.where} has no scores for {', '.join(missing)}, which the "
                 f"training data {train.where} has: the routers choose among the training "
                 f"data's models, so give a test set scored on each of them (or leave "
                 f"--test out to hold out part of the training data)"
+                + (f"; it names {', '.join(alike)}: rename to match exactly" if alike else "")
             )
         if test_set.models != train.models:
             test_set = test_set.restrict_models(train.models)
