@@ -214,6 +214,22 @@ def test_malformed_model_metadata_is_a_clear_error(tmp_path: Path) -> None:
             load_outcomes(data)
 
 
+def test_a_routerbench_csv_takes_sizes_and_prices_from_a_models_json(tmp_path: Path) -> None:
+    # as the "size unknown ... give each a size in a models.json beside the data" error says
+    data = tmp_path / "d.csv"
+    data.write_text("prompt,s,s|total_cost,b,b|total_cost\nhi,0,0.1,1,2\nho,1,0.1,1,3\n")
+    meta = {"s": {"size": "1B", "input_price": 0.1, "output_price": 0.3},
+            "b": {"size": "70B", "input_price": 1, "output_price": 3}}  # fmt: skip
+    (tmp_path / "models.json").write_text(json.dumps(meta))
+    loaded = load_outcomes(data)
+    assert loaded.sizes().tolist() == [1, 70]  # type: ignore[union-attr]
+    np.testing.assert_allclose(loaded.cost_matrix("price"), [[0.2, 2.0]] * 2)
+    (tmp_path / "models.json").rename(tmp_path / "sizes.json")
+    assert load_outcomes(data, tmp_path / "sizes.json").sizes().tolist() == [1, 70]  # type: ignore[union-attr]
+    with pytest.raises(DataError, match="metadata file not found"):
+        load_outcomes(data, tmp_path / "typo.json")
+
+
 @pytest.mark.parametrize(
     ("items", "message"),
     [

@@ -107,6 +107,12 @@ def load_scores_json(path: str | Path, models_path: str | Path | None = None) ->
     dropped = sorted(set().union(*(r["scores"] for r in raw)) - set(models))
     if dropped:
         log.warning("%s: left out %s, not scored on every question", path, ", ".join(dropped))
+    return OutcomeDataset(prompts, models, scores, _call_costs(raw, models, path),
+                          info=_model_info(path, models_path), source=str(path))  # fmt: skip
+
+
+def _model_info(path: Path, models_path: str | Path | None) -> dict[str, ModelInfo]:
+    """The metadata of ``models_path``, else of a ``models.json`` beside ``path`` if any."""
     meta_path = (
         as_path(models_path, "the model metadata file")
         if models_path is not None
@@ -114,9 +120,7 @@ def load_scores_json(path: str | Path, models_path: str | Path | None = None) ->
     )
     if models_path is not None and not meta_path.exists():
         raise DataError(f"model metadata file not found: {meta_path}")
-    info = load_model_info(meta_path) if meta_path.exists() else {}
-    return OutcomeDataset(prompts, models, scores, _call_costs(raw, models, path), info=info,
-                          source=str(path))  # fmt: skip
+    return load_model_info(meta_path) if meta_path.exists() else {}
 
 
 def _call_costs(raw: list[dict[str, Any]], models: list[str], path: Path) -> np.ndarray | None:
@@ -146,9 +150,10 @@ def _json_number(item: dict[str, Any], key: str, model: str, where: str) -> floa
     return float(value)
 
 
-def load_routerbench_csv(path: str | Path) -> OutcomeDataset:
+def load_routerbench_csv(path: str | Path, models_path: str | Path | None = None) -> OutcomeDataset:
     """RouterBench's wide CSV: ``prompt``, then ``<model>``, ``<model>|model_response``,
-    ``<model>|total_cost`` per model. Prompts stored as a Python list literal are joined."""
+    ``<model>|total_cost`` per model. Prompts stored as a Python list literal are joined.
+    Metadata (sizes, prices) comes from ``models_path`` or a ``models.json`` beside the file."""
     path = as_path(path, "the outcome file")
     csv.field_size_limit(max(csv.field_size_limit(), CSV_FIELD_LIMIT))
     try:  # utf-8-sig: a byte-order mark, as Excel writes, is not part of `prompt`
@@ -206,7 +211,8 @@ def load_routerbench_csv(path: str | Path) -> OutcomeDataset:
     responses = (
         None if unanswered else [[r.get(f"{m}|model_response", "") for m in models] for r in rows]
     )
-    return OutcomeDataset(prompts, models, scores, costs, responses, source=str(path))
+    info = _model_info(path, models_path)
+    return OutcomeDataset(prompts, models, scores, costs, responses, info, str(path))
 
 
 def _number(row: dict[str, str | None], column: str, where: str) -> float:
@@ -238,7 +244,7 @@ def load_outcomes(path: str | Path, models_path: str | Path | None = None) -> Ou
             + (f" (here: {', '.join(files)})" if files else " (.csv RouterBench or .json scores)")
         )
     if suffix == ".csv":
-        return load_routerbench_csv(path)
+        return load_routerbench_csv(path, models_path)
     if suffix == ".json":
         return load_scores_json(path, models_path)
     raise DataError(f"{path}: unknown outcome format (expected .csv RouterBench or .json scores)")
