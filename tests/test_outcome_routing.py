@@ -176,6 +176,16 @@ def test_loader_errors(tmp_path: Path) -> None:
             ' {"question": "b", "scores": {"m": 0}, "costs": {"m": 1e308}}]',
             "costs are too large: their total is beyond a float's range",
         ),  # fmt: skip
+        (  # an integer no float holds: an OverflowError traceback
+            "bigint.json",
+            '[{"question": "a", "scores": {"m": 1}, "costs": {"m": 1' + "0" * 400 + "}}]",
+            r"`costs` of m is 10000000000000000000\.\.\., too large a number",
+        ),
+        (
+            "bigscore.json",
+            '[{"question": "a", "scores": {"m": 1' + "0" * 400 + "}}]",
+            r"too large a number",
+        ),
     ],
 )
 def test_malformed_outcome_values_are_clear_errors(

@@ -147,7 +147,10 @@ def _json_number(item: dict[str, Any], key: str, model: str, where: str) -> floa
     value = item[key][model]
     if not is_number(value):
         raise DataError(f"{where}: `{key}` of {model} is {value!r}, not a number")
-    return float(value)
+    try:
+        return float(value)
+    except OverflowError:  # an integer of 309+ digits: no float holds it
+        raise DataError(f"{where}: `{key}` of {model} is {str(value)[:20]}..., too large a number") from None  # fmt: skip
 
 
 def load_routerbench_csv(path: str | Path, models_path: str | Path | None = None) -> OutcomeDataset:
