@@ -338,3 +338,11 @@ def test_a_conversation_counts_toward_the_prompt_limit(tiny_config: AppConfig) -
         with pytest.raises(RouterLLMError, match="the request is 105 characters"):
             system.generate(GenerationRequest("short", system="s" * 100))
         assert system.log.count() == 0
+
+
+def test_a_whole_number_seed_given_as_a_float_is_the_same_seed(system: RouterLLM) -> None:
+    # accepted as a whole number, it reached llama.cpp as a float: a ctypes traceback
+    ask = {"max_new_tokens": 4, "temperature": 0.8}
+    as_float = system.generate(GenerationRequest("hi", seed=1.0, **ask))  # type: ignore[arg-type]
+    as_int = system.generate(GenerationRequest("hi", seed=1, **ask))
+    assert GenerationRequest("hi", seed=1.0).seed == 1 and as_float.text == as_int.text  # type: ignore[arg-type]

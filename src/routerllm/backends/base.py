@@ -84,6 +84,8 @@ class GenerationRequest:
             raise PromptError(
                 f"seed must be a whole number from 0 to {MAX_SEED}, got {self.seed!r:.40}", "seed"
             )
+        if self.seed is not None:  # 1.0 or numpy's: llama.cpp's ctypes call takes an int
+            object.__setattr__(self, "seed", int(self.seed))
         if self.raw and self.response_prefix:
             raise PromptError("a request is either raw or has a response prefix, not both")
         # the bounds of the config's GenerationConfig; llama.cpp reads 0 or fewer new
