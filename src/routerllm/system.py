@@ -337,7 +337,7 @@ class RouterLLM(RequestAnswering):
         one of its last 10,000; with ``router.learn: true``, one its router routed before
         a restart too): ``score`` from 0 (failed) to 1 (solved), stored in the request log
         and, with ``router.learn: true``, learned by its router, which must be a
-        ``FeedbackRouter`` (``routerllm.feedback``)."""
+        ``FeedbackRouter`` (``routerllm.routers.feedback``)."""
         with self._open_call():
             self.feedback_loop.feedback(request_id, score, self.log)
 
