@@ -61,11 +61,22 @@ def test_a_router_option_named_like_the_routers_own_settings_is_refused(
     [
         (lambda s: s.generate("hi", router=object()), "router must be a Router"),
         (lambda s: s.generate("hi", model=3), "model must be a model's name"),
+        (
+            lambda s: s.generate("hi", model="tiny-heavy", router="largest"),
+            "router 'largest' would not be used; give one of them",
+        ),
         (lambda s: s.generate_batch(None), "takes a list of requests"),
         (lambda s: s.generate_batch({"hi": 1}), "takes a list of requests, got dict"),
         (lambda s: s.generate_batch({"hi", "ho"}), "takes a list of requests, got set"),
     ],
-    ids=["router-object", "model-number", "batch-none", "batch-dict", "batch-set"],
+    ids=[
+        "router-object",
+        "model-number",
+        "model-and-router",
+        "batch-none",
+        "batch-dict",
+        "batch-set",
+    ],
 )
 def test_wrong_arguments_are_clear_errors(system: RouterLLM, call, message: str) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(RouterLLMError, match=message):

@@ -251,8 +251,8 @@ class RouterLLM(RequestAnswering):
         """Route, load, generate, measure and log one request.
 
         ``model`` bypasses routing, ``router`` (a router or a registered router's name)
-        replaces the configured router for this request; either way the request is
-        measured and logged.
+        replaces the configured router for this request (not both: one would be unused);
+        either way the request is measured and logged.
         """
         return self.generate_batch([request], model=model, router=router, tag=tag)[0]
 
@@ -286,6 +286,11 @@ class RouterLLM(RequestAnswering):
         tag = checked_tag(tag)
         if model is not None and not isinstance(model, str):
             raise PromptError(f"model must be a model's name, got {type(model).__name__}")
+        if model is not None and router is not None:  # else the router was silently unused
+            raise PromptError(
+                f"model names the model that answers, without routing: router "
+                f"{getattr(router, 'name', router)!r:.80} would not be used; give one of them"
+            )
         if router is not None:
             router = _as_router(router, self.config)
         prompts = [r.prompt for r in reqs]
