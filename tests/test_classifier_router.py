@@ -465,6 +465,38 @@ def test_full_mode_fine_tunes_minilm(tmp_path: Path) -> None:
     np.testing.assert_array_equal(again.predict_proba(texts), probs)
 
 
+def test_full_mode_cuts_texts_where_the_models_positions_end(tmp_path: Path) -> None:
+    """--mode full --encoder hf:<a BERT with 16 positions> on prompts of more tokens than
+    that ended in a bare RuntimeError traceback from torch; the frozen hf: encoder cut them."""
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    from transformers import BertConfig, BertModel, PreTrainedTokenizerFast
+
+    folder = tmp_path / "bert"
+    words = ["[UNK]", "[PAD]", "hello", "world", "code"]
+    tok = Tokenizer(models.WordLevel(vocab={w: i for i, w in enumerate(words)}, unk_token="[UNK]"))
+    tok.pre_tokenizer = pre_tokenizers.Whitespace()
+    PreTrainedTokenizerFast(
+        tokenizer_object=tok, unk_token="[UNK]", pad_token="[PAD]",
+        model_input_names=["input_ids", "attention_mask"],
+    ).save_pretrained(folder)  # fmt: skip
+    torch.manual_seed(0)
+    BertModel(BertConfig(vocab_size=len(words), hidden_size=8, num_hidden_layers=1,
+                         num_attention_heads=2, intermediate_size=16,
+                         max_position_embeddings=16)).save_pretrained(folder)  # fmt: skip
+    router = EmbeddingClassifierRouter(MODELS, encoder=f"hf:{folder}", mode="full")
+    data = [LabeledPrompt(" ".join([w] * 30), c) for c, w in enumerate(words[1:])]
+    args = TrainingArguments(epochs=1, batch_size=2, warmup_steps=0, progress=False)
+    assert router.fit(data, data, args).epochs_run == [1]
+    texts = ["hello world " * 20, "code"]
+    probs = router.predict_proba(texts)
+    assert probs.shape == (2, 4)
+    # The first 16 tokens decide: what follows them is not read.
+    cut = router.predict_proba(["hello world " * 8 + "code"])[0]
+    np.testing.assert_allclose(cut, probs[0], rtol=1e-5)
+    again = load_router(router.save(tmp_path / "router"), MODELS)
+    np.testing.assert_array_equal(again.predict_proba(texts), probs)
+
+
 def test_full_mode_fine_tunes_an_encoder_decoders_encoder(tmp_path: Path) -> None:
     """--mode full --encoder hf:<a T5 folder> used to end in a bare ValueError traceback
     ("You must specify exactly one of input_ids or inputs_embeds")."""

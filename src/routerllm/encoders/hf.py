@@ -192,6 +192,25 @@ def text_encoder(model: Any) -> Any:
     return model
 
 
+def token_limit(tokenizer: Any, model: Any, max_length: int) -> int:
+    """Tokens a text keeps: ``max_length``, never past what the tokenizer or the
+    model's positions allow (a longer text ended in a bare torch error)."""
+    # Tokenizers without a known limit report a huge sentinel (int(1e30)).
+    limit = int(getattr(tokenizer, "model_max_length", 0) or 0)
+    limits = [max_length, _position_limit(model)]
+    return min(n for n in [*limits, limit if limit < 1_000_000 else 0] if n > 0)
+
+
+def _position_limit(model: Any) -> int:
+    """Tokens the model has positions for (0: not known)."""
+    n = getattr(model.config, "max_position_embeddings", None)
+    if not isinstance(n, int) or n < 1:
+        return 0
+    table = getattr(getattr(model, "embeddings", None), "position_embeddings", None)
+    offset = getattr(table, "padding_idx", None)  # RoBERTa's positions start after it
+    return n - offset - 1 if isinstance(offset, int) and 0 <= offset < n - 1 else n
+
+
 def token_batches(
     lengths: Sequence[int], batch_size: int, max_tokens: int = MAX_BATCH_TOKENS
 ) -> list[np.ndarray]:
@@ -370,20 +389,7 @@ class HFEncoder(Encoder):
         )
 
     def _token_limit(self) -> int:
-        # Tokenizers without a known limit report a huge sentinel (int(1e30)).
-        limit = int(getattr(self._tokenizer, "model_max_length", 0) or 0)
-        limits = [self.max_length, self._position_limit()]
-        return min(n for n in [*limits, limit if limit < 1_000_000 else 0] if n > 0)
-
-    def _position_limit(self) -> int:
-        """Tokens the model has positions for (0: not known): a longer text, where the
-        tokenizer gives no limit, ended in a bare torch error."""
-        n = getattr(self._model.config, "max_position_embeddings", None)
-        if not isinstance(n, int) or n < 1:
-            return 0
-        table = getattr(getattr(self._model, "embeddings", None), "position_embeddings", None)
-        offset = getattr(table, "padding_idx", None)  # RoBERTa's positions start after it
-        return n - offset - 1 if isinstance(offset, int) and 0 <= offset < n - 1 else n
+        return token_limit(self._tokenizer, self._model, self.max_length)
 
     def encode(self, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
         items = check_texts(texts, batch_size)

@@ -291,9 +291,13 @@ class EmbeddingClassifierRouter(Router):
         return _torch().from_numpy(np.stack(rows).astype(np.float32, copy=False))
 
     def _tokenize(self, texts: Sequence[str], max_length: int) -> Any:
-        self.network()  # loads the tokenizer with the encoder
+        from routerllm.encoders.hf import token_limit
+
+        net = self.network()  # loads the tokenizer with the encoder
+        # As the frozen hf: encoder does: never past the model's positions.
+        limit = token_limit(self._tokenizer, net["encoder"], max_length)
         return self._tokenizer(
-            list(texts), padding=True, truncation=True, max_length=max_length, return_tensors="pt"
+            list(texts), padding=True, truncation=True, max_length=limit, return_tensors="pt"
         )
 
     def _embed(self, texts: Sequence[str]) -> np.ndarray:
