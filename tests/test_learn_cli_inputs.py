@@ -154,6 +154,30 @@ def test_val_is_refused_where_it_would_be_ignored(
     assert not Path(out).exists()
 
 
+def test_an_empty_training_or_validation_file_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An empty --val file trained on with no validation at all (the last epoch kept,
+    not the best), and an empty train.json said only "fit needs at least one training
+    prompt"."""
+    data, empty = labelled(tmp_path / "d.json"), tmp_path / "empty.json"
+    empty.write_text("[]")
+    out = str(tmp_path / "o")
+    common = ["--out", out, "--encoder", "hashing", "--epochs", "1"]
+    line = user_error(capsys, "train", "--data", str(data), "--val", str(empty), *common)
+    assert line == f"error: {empty} holds no prompts; give a file with labelled prompts"
+    folder = tmp_path / "data"
+    folder.mkdir()
+    (folder / "train.json").write_text("[]")
+    labelled(folder / "val.json", 8)
+    line = user_error(capsys, "train", "--data", str(folder), *common)
+    assert (
+        line
+        == f"error: {folder / 'train.json'} holds no prompts; give a file with labelled prompts"
+    )
+    assert not Path(out).exists()
+
+
 @pytest.mark.parametrize("rate", ["0", "-0.001", "nan", "inf"])
 def test_a_zero_learning_rate_is_refused_not_replaced(
     rate: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]

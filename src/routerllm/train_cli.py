@@ -245,9 +245,18 @@ def _splits(path: str, val: str | None) -> tuple[list[LabeledPrompt], list[Label
     """A labelled file (+ optional val file), or a directory holding train.json and val.json."""
     p = Path(path)
     if p.is_dir():
-        train = load_json(p / "train.json")
-        return train, load_json(p / "val.json") if (p / "val.json").exists() else []
-    return load_json(p), load_json(val) if val else []
+        train = _prompts(p / "train.json")
+        return train, _prompts(p / "val.json") if (p / "val.json").exists() else []
+    return _prompts(p), _prompts(Path(val)) if val else []
+
+
+def _prompts(path: Path) -> list[LabeledPrompt]:
+    """A labelled file that holds prompts: an empty validation file would silently keep
+    the last epoch instead of the best one."""
+    items = load_json(path)
+    if not items:
+        raise DataError(f"{path} holds no prompts; give a file with labelled prompts")
+    return items
 
 
 def _train_inputs(args: argparse.Namespace) -> list[tuple[str, Path]]:
