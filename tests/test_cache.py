@@ -70,6 +70,18 @@ def test_only_answers_fixed_by_the_request_are_cached(tmp_path: Path) -> None:
         assert len(system.cache or []) == 0
 
 
+def test_a_sampled_request_with_its_own_seed_is_cached_under_that_seed(tmp_path: Path) -> None:
+    """The request's seed fixes its answer as the config's does (resolve_sampling takes
+    it over generation.seed): sampled with one, it is cached; another seed is not it."""
+    config = cached_config(tmp_path, generation={"max_new_tokens": 8, "temperature": 0.7, "seed": None})  # fmt: skip
+    with RouterLLM(config) as system:
+        first = system.generate(GenerationRequest("hello", seed=7))
+        again = system.generate(GenerationRequest("hello", seed=7))
+        other = system.generate(GenerationRequest("hello", seed=8))
+        assert again.cached_from == first.request_id
+        assert not other.cached_from and other.components["llm_inference"].method != "cache"
+
+
 def test_the_cache_keeps_its_newest_entries_for_their_time() -> None:
     now = [0.0]
     cache = RequestCache(max_entries=2, ttl_s=10.0, clock=lambda: now[0])

@@ -2,8 +2,8 @@
 without running a model (``cache`` in the config; off by default).
 
 Only requests whose answer is fixed by the request are cached: generation at
-temperature 0 or with a seed (the config's ``generation.seed``), no prompt
-state asked. The key is everything that shapes the answer: the model the
+temperature 0 or with a seed (the request's, or the config's ``generation.seed``),
+no prompt state asked. The key is everything that shapes the answer: the model the
 router chose, the prompt, system text, history, sampling options and the
 config's settings that change an answer (code style of stubs, cascade, gate) and, with
 the cascade on, the larger models it may escalate to.
@@ -44,11 +44,12 @@ def cache_key(
 ) -> str | None:
     """The key of ``request`` routed to ``model``, which generates with ``gen`` (the
     settings its backend holds), or None where its answer is not fixed by the request
-    (sampled without a seed) or it asks for the prompt's state. ``larger``: the models
-    the cascade may escalate to (none without it), so that an answer made while one of
-    them could not run is not the answer once it can."""
+    (sampled without a seed, the request's or the config's) or it asks for the prompt's
+    state. ``larger``: the models the cascade may escalate to (none without it), so
+    that an answer made while one of them could not run is not the answer once it can."""
     temperature = gen.temperature if request.temperature is None else request.temperature
-    if request.prompt_state or (temperature > 0 and gen.seed is None):
+    seed = gen.seed if request.seed is None else request.seed  # as resolve_sampling picks
+    if request.prompt_state or (temperature > 0 and seed is None):
         return None
     shape = {
         "model": model,
