@@ -242,6 +242,33 @@ def test_answers_that_filled_the_models_context_are_not_blamed_on_max_new_tokens
     assert "in 1 of them, prompt and answer filled the model's context (512 tokens)" in r.message
 
 
+def test_answers_that_filled_the_context_of_the_model_they_stepped_up_to_are_said_so(
+    tmp_path: Path,
+) -> None:
+    """A prompt too long for the routed model's context goes to a larger one (its
+    refusal's load logged apart, as escalated): its answer filling that model's context
+    was blamed on a limit 'the requests set their own', as if its tokens were not the
+    answering model's."""
+    from routerllm.system import RouterLLM
+
+    data = tiny_config_dict(tmp_path, carbon={"enabled": False}, router={"name": "smallest"})
+    data["models"] = [
+        tiny_model("tiny-light", "light", 0.1, context_length=48),
+        tiny_model("tiny-heavy", "heavy", 1.5, context_length=96),
+    ]
+    data["generation"]["max_new_tokens"] = 64
+    config = load_config(write_config(tmp_path, data))
+    with RouterLLM(config) as system:
+        for i in range(5):
+            r = system.generate(" ".join(["word"] * 60) + f" {i}")
+            assert r.model == "tiny-heavy" and r.finish_reason == "length"
+            assert r.prompt_tokens + r.completion_tokens == 96
+        assert all(record.escalated for record in system.log.records())
+    (r,) = of_kind(logged_report(config).recommendations, "cut_answers")
+    assert r.evidence["cut"] == r.evidence["filled_context"] == 5 and r.config_key == ""
+    assert "filled the model's context (96 tokens)" in r.message and "own limit" not in r.message
+
+
 def test_router_overhead_over_two_percent_of_the_co2_when_routing_runs_a_model(
     tmp_path: Path,
 ) -> None:

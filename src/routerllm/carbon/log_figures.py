@@ -233,8 +233,8 @@ class LogFigures:
             cut.known += 1
             if finish_reason == "length":
                 cut.cut += 1
-                # an escalated request's prompt tokens are not the answering model's alone
-                if not escalated and cut.context and prompt_tokens + completion_tokens >= cut.context:  # fmt: skip
+                # the tokens logged are the answering model's, escalated or stepped up
+                if cut.context and prompt_tokens + completion_tokens >= cut.context:
                     cut.filled += 1
                 elif cut.cut - cut.filled == 1 or completion_tokens > cut.longest:
                     cut.longest = completion_tokens
