@@ -160,6 +160,14 @@ def test_a_routed_run_the_budgets_stop_keeps_what_it_answered(tmp_path: Path) ->
     proc = run(*args)  # the hour is spent now: nothing is answered
     assert proc.returncode == 0, proc.stderr
     assert "\nthe routed run stopped at request 1 of 6, refused by the budgets: the hourly cost budget" in proc.stdout  # fmt: skip
+    assert (
+        proc.stdout.rstrip("\n")
+        .splitlines()[-3]
+        .endswith("(the always-largest baseline was not run)")
+    )
+    proc = run(*args, "--no-baseline")  # none was asked for: none to say was not run
+    assert proc.returncode == 0, proc.stderr
+    assert "refused by the budgets" in proc.stdout and "baseline was not run" not in proc.stdout
 
 
 def feedback_router(models: Any) -> Any:

@@ -116,8 +116,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
             payload["routed_refused"] = run.routed_refused
             lines.append(
                 f"\nthe routed run stopped at request {len(run.routed) + 1} of "
-                f"{len(DEMO_PROMPTS)}, refused by the budgets: {run.routed_refused} (the "
-                f"always-largest baseline was not run)"
+                f"{len(DEMO_PROMPTS)}, refused by the budgets: {run.routed_refused}"
+                + ("" if args.no_baseline else " (the always-largest baseline was not run)")
             )
         if run.baseline_refused:  # the routed run stands; without a whole baseline, no comparison
             payload["baseline_refused"] = run.baseline_refused
