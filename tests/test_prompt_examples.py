@@ -259,3 +259,17 @@ def test_expected_energy_is_a_linear_fit_on_the_given_problems_only() -> None:
         np.array([[1.0], [2.0], [9.0]])
     )
     assert floor[2] == pytest.approx(0.55)
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        'assert add(2, 3) == 5, "add(2, 3) should be 5"',
+        "    assert add(2, 3) == 5, 'wrong sum'  # checked",
+        "Your code should pass: assert add(2, 3) == 5, 'wrong sum'",
+    ],
+)
+def test_an_asserts_message_is_not_part_of_the_expected_value(line: str) -> None:
+    prompt = f'r"""\nWrite a function to add two numbers.\n{line}\n"""\n'
+    assert extract_examples(prompt, "add") == [PromptExample("add(2, 3)", "5")]
+    assert verify_completion(prompt, "add", "\ndef add(a, b):\n    return a + b\n").verdict == "passed"  # fmt: skip

@@ -201,6 +201,7 @@ def _doctest_examples(text: str, entry_point: str) -> list[PromptExample]:
 def _line_examples(text: str, entry_point: str) -> list[PromptExample]:
     examples = []
     for line in text.splitlines():
+        line = _without_assert_message(line)
         at = line.find(f"{entry_point}(")
         if at < 0 or line.lstrip().startswith("def "):
             continue
@@ -215,6 +216,20 @@ def _line_examples(text: str, entry_point: str) -> list[PromptExample]:
                     examples.append(PromptExample(call, expected))
                 break
     return examples
+
+
+def _without_assert_message(line: str) -> str:
+    """``assert f(2) == 4, "wrong"`` as ``assert f(2) == 4``, after prose too ("Your code
+    should pass: assert ..."): the message is no part of the expected value (read with
+    it, ``4, "wrong"`` is a tuple no answer gives)."""
+    start = line.find("assert ")
+    statement = line[start:].strip() if start >= 0 else ""
+    tree = parse_code(statement)
+    if tree is None or len(tree.body) != 1 or not isinstance(assertion := tree.body[0], ast.Assert):  # fmt: skip
+        return line
+    if assertion.msg is None:
+        return line
+    return line[:start] + "assert " + (ast.get_source_segment(statement, assertion.test) or "")
 
 
 def _io_examples(text: str, entry_point: str) -> list[PromptExample]:
