@@ -78,6 +78,43 @@ def test_requests_without_examples_are_unverifiable() -> None:
     assert verify_answer("word " * 2000, "word").verdict == "unverifiable"
 
 
+METHOD = '''class Solution:
+    def twoSum(self, nums: list[int], target: int) -> list[int]:
+        """
+        Input: nums = [2, 7, 11, 15], target = 9
+        Output: [0, 1]
+        """
+'''
+NESTED = '''def outer(x):
+    def helper(y):
+        """>>> helper(2)
+        4
+        """
+        return y * 2
+    return helper(x)
+'''
+METHOD_ANSWER = "class Solution:\n    def twoSum(self, nums, target):\n        return [0, 1]"
+
+
+@pytest.mark.parametrize(
+    ("request_", "solution"),
+    [
+        (METHOD, METHOD_ANSWER),
+        (f"Solve this:\n```python\n{METHOD}```", METHOD_ANSWER),
+        (NESTED, "def outer(x):\n    return x * 2"),
+    ],
+)
+def test_examples_of_a_method_or_a_nested_function_are_not_checked(
+    request_: str, solution: str
+) -> None:
+    """The checks call a top-level function: a right answer would fail them too."""
+    answer = f"```python\n{solution}\n```"
+    assert verify_answer(request_, answer).verdict == "unverifiable"
+    # a top-level function with examples next to them is still checked
+    request_ = f'{METHOD}{NESTED}\ndef add(a, b):\n    """>>> add(2, 3)\n    5\n    """\n'
+    assert verify_answer(request_, "```python\ndef add(a, b):\n    return a - b\n```").verdict == "failed"  # fmt: skip
+
+
 def test_a_request_whose_own_code_does_not_run_in_the_sandbox_is_unverifiable(
     tiny_config: AppConfig,
 ) -> None:

@@ -88,17 +88,18 @@ def _verified(code: str, entry_point: str, completion: str, timeout_s: float) ->
 
 def function_with_examples(text: str) -> tuple[str, str] | None:
     """In a free-form request (prose, fenced code, or bare code), the code of the last
-    function whose docstring gives examples (without the code's top-level demo: calls,
+    top-level function whose docstring gives examples (without the code's top-level demo: calls,
     asserts, loops, ``if __name__ == "__main__":``), and its name; else, for a task stated in
     prose with examples of a function it does not define (MBPP's way: "Write a
     function to ... assert f(2) == 4"), the request as a docstring and that name;
-    None when there is neither."""
+    None when there is neither, or when only methods or nested functions give examples."""
     if not isinstance(text, str):
         raise PromptError(f"the request must be text, got {type(text).__name__}")
     fenced = [code for _, code in FENCE.findall(text)]
     # Unfenced code after prose: from the first import or def on.
     first_code = re.compile(CODE_START.pattern, re.M).search(text)
     candidates = [*fenced, text, *([text[first_code.start() :]] if first_code else [])]
+    inner = False
     for code in candidates:
         if parse_code(code) is None:
             continue
@@ -107,15 +108,18 @@ def function_with_examples(text: str) -> tuple[str, str] | None:
         code = without_top_level_scripts(code) + "\n"
         if (tree := parse_code(code)) is None:
             continue
-        names = [
-            n.name
+        found = [
+            n
             for n in ast.walk(tree)
             if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef)
             and extract_examples(code, n.name)
         ]
-        if names:
+        if names := [n.name for n in found if n in tree.body]:
             return code, names[-1]
-    return _prose_task(text)
+        inner = inner or bool(found)
+    # The examples call a top-level function: those of a method (``class Solution``) or
+    # of a nested function would fail every answer, right or wrong.
+    return None if inner else _prose_task(text)
 
 
 def _prose_task(text: str) -> tuple[str, str] | None:
