@@ -59,9 +59,9 @@ IO_AND_PROSE = '''def pluck(arr, k):
 
 def test_doctest_examples_keep_calls_of_the_entry_point_with_expected_values() -> None:
     assert extract_examples(DOCTEST, "add") == [
-        PromptExample("add(2, 3)", "5"),
-        PromptExample("round(add(0.1, 0.2), 2)", "0.3"),
-        PromptExample("add(1, 1)", "2"),
+        PromptExample("add(2, 3)", "5", doctest=True),
+        PromptExample("round(add(0.1, 0.2), 2)", "0.3", doctest=True),
+        PromptExample("add(1, 1)", "2", doctest=True),
     ]
 
 
@@ -273,3 +273,33 @@ def test_an_asserts_message_is_not_part_of_the_expected_value(line: str) -> None
     prompt = f'r"""\nWrite a function to add two numbers.\n{line}\n"""\n'
     assert extract_examples(prompt, "add") == [PromptExample("add(2, 3)", "5")]
     assert verify_completion(prompt, "add", "\ndef add(a, b):\n    return a + b\n").verdict == "passed"  # fmt: skip
+
+
+PRINTS = '''def greet(name, times=1):
+    """Print a greeting, and how many were printed when more than one.
+    >>> greet('Bob')
+    Hello, Bob!
+    >>> greet('Ann', 2)
+    Hello, Ann!
+    Hello, Ann!
+    2
+    >>> greet('Eve', 0)
+    0
+    """
+'''
+
+
+@pytest.mark.parametrize(
+    ("body", "verdict"),
+    [
+        (
+            "    for _ in range(times):\n        print(f'Hello, {name}!')\n    return times if times != 1 else None\n",
+            "passed",
+        ),  # fmt: skip
+        ("    print(f'Hello {name}')\n    return times if times != 1 else None\n", "failed"),
+        ("    return f'Hello, {name}!'\n", "failed"),  # doctest would show the quotes
+    ],
+)
+def test_a_doctest_output_may_be_what_the_call_prints(body: str, verdict: str) -> None:
+    """As doctest reads it: the printed text, then the result's repr unless None."""
+    assert verify_completion(PRINTS, "greet", body).verdict == verdict

@@ -23,7 +23,9 @@ as a name); a doctest may wrap the call in builtins (``round(f(x), 2)``).
 
 An expected value must be a Python literal; a doctest output that is not one
 is compared with the result's ``repr``. Values are compared with ``==``, floats
-with a relative and absolute tolerance of 1e-6.
+with a relative and absolute tolerance of 1e-6. A doctest's output may also be what
+the call prints (``>>> greet('Bob')`` then ``Hello, Bob!``): as doctest reads it,
+the printed text, followed by the result's ``repr`` unless the result is None.
 """
 
 from __future__ import annotations
@@ -59,11 +61,13 @@ _PROSE = re.compile(r"^\s*for (.+?)\s+the (?:output|result) should be (.+)$", re
 @dataclass(frozen=True)
 class PromptExample:
     """``call`` (a Python expression) should give ``expected``: a literal's source, or,
-    with ``as_repr``, the text its ``repr`` should print (a doctest output)."""
+    with ``as_repr``, the text its ``repr`` should print (a doctest output); with
+    ``doctest``, what the call prints also counts, as doctest reads its output."""
 
     call: str
     expected: str
     as_repr: bool = False
+    doctest: bool = False
 
 
 @dataclass(frozen=True)
@@ -105,12 +109,12 @@ def examples_program(
     The examples call the program's ``entry_point`` with the real builtins, and the
     checking code uses them too: an answer's top-level ``list = [2, 3]`` (its demo) or an
     entry point named like the checker's own helpers (``same``) changes no verdict."""
-    cases = repr([(e.call, e.expected, e.as_repr) for e in examples])
+    cases = repr([(e.call, e.expected, e.as_repr, e.doctest) for e in examples])
     return f"{prompt}{completion}\n\n" + textwrap.dedent(
         f"""
         def _routerllm_examples(scope, cases):
             from builtins import BaseException, all, bool, eval, float, int, isinstance, len, list, repr, tuple, type, zip
-            import math, sys
+            import contextlib, io, math, sys
             def same(a, b):
                 if isinstance(a, float) or isinstance(b, float):
                     if isinstance(a, (int, float)) and isinstance(b, (int, float)):
@@ -120,10 +124,15 @@ def examples_program(
                 return a == b
             name = {entry_point!r}
             passed = 0
-            for call, expected, as_repr in cases:
+            for call, expected, as_repr, doctest in cases:
+                printed = io.StringIO()
                 try:
-                    got = eval(call, {{name: scope[name]}} if name in scope else {{}})
+                    with contextlib.redirect_stdout(printed):
+                        got = eval(call, {{name: scope[name]}} if name in scope else {{}})
                     ok = repr(got) == expected if as_repr else same(got, eval(expected, {{}}))
+                    if doctest and not ok:  # doctest's reading: printed text, then the repr
+                        shown = printed.getvalue() + ("" if got is None else repr(got))
+                        ok = shown.strip() == expected
                 except BaseException:
                     ok = False
                 passed += bool(ok)
@@ -192,9 +201,9 @@ def _doctest_examples(text: str, entry_point: str) -> list[PromptExample]:
         if not want or not _safe_expression(call, entry_point):
             continue
         if _is_literal(want):
-            examples.append(PromptExample(call, want))
+            examples.append(PromptExample(call, want, doctest=True))
         elif "\n" not in want:
-            examples.append(PromptExample(call, want, as_repr=True))
+            examples.append(PromptExample(call, want, as_repr=True, doctest=True))
     return examples
 
 
