@@ -97,6 +97,19 @@ def test_a_stub_without_its_last_newline_is_checked_as_one_with_it() -> None:
             assert completed(stub, body, PREFILL_STYLE) == STUB + body
 
 
+def test_an_async_stubs_examples_are_not_run() -> None:
+    """Its calls give coroutines and the sandbox runs no event loop: a right answer would
+    fail, so none is failed."""
+    from routerllm.cascade import verify_answer, verify_stub
+
+    prompt = 'async def double(x: int) -> int:\n    """double(2) -> 4"""\n'
+    stub = stub_of(GenerationRequest(prompt))
+    assert stub is not None and stub.entry_point == "double"
+    check = verify_stub(stub, "    return 2 * x\n", PREFILL_STYLE)
+    assert check.verdict == "unverifiable" and "async" in check.detail
+    assert verify_answer(prompt, "```python\nasync def double(x):\n    return 2 * x\n```").verdict == "unverifiable"  # fmt: skip
+
+
 def _ladder_named(tmp_path: Path, **overrides: object) -> Path:
     """The tiny models under the local ladder's names, so they get the ladder's style."""
     data = tiny_config_dict(tmp_path, **overrides)

@@ -148,10 +148,13 @@ def verify_completion(
 ) -> Verification:
     """Run ``completion`` on the examples of its prompt in the sandbox: "passed" when it
     gives every expected value, "failed" otherwise (a crash, a hang or a wrong value),
-    "unverifiable" when the prompt has no examples."""
+    "unverifiable" when the prompt has no examples or its function is ``async``."""
     examples = extract_examples(prompt, entry_point)
     if not examples:
         return Verification("unverifiable", 0, 0, "no examples in the prompt")
+    if isinstance(_function(prompt, entry_point), ast.AsyncFunctionDef):
+        # Its calls give coroutines, and the sandbox (no sockets) cannot run an event loop.
+        return Verification("unverifiable", 0, 0, f"{entry_point} is async: its examples cannot run in the sandbox")  # fmt: skip
     program = examples_program(prompt, completion, examples, entry_point)
     run = run_program(program, timeout_s=timeout_s)
     line = run.stdout_tail.rpartition(_RESULT_MARK)[2].strip().splitlines()
