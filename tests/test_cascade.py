@@ -244,6 +244,13 @@ def test_a_task_in_prose_with_asserts_is_checked_on_them() -> None:
     assert verify_answer("Explain why len([1, 2]) == 2.", "Because.").verdict == "unverifiable"
 
 
+def test_a_question_about_a_method_call_is_not_a_task() -> None:
+    """'banana'.count(...) is str's method, not a function the request asks for."""
+    question = "I expected 'banana'.count('ana') == 2\nbut Python says 1. Why?"
+    answer = "str.count counts non-overlapping occurrences."
+    assert verify_answer(question, answer).verdict == "unverifiable"
+
+
 def test_the_cascade_escalates_within_the_budgets_size_cap(tmp_path: Path) -> None:
     data = tiny_config_dict(tmp_path, cascade={"enabled": True}, budgets={"max_params_b": 0.6})
     with RouterLLM(load_config(write_config(tmp_path, data))) as system:

@@ -303,3 +303,12 @@ PRINTS = '''def greet(name, times=1):
 def test_a_doctest_output_may_be_what_the_call_prints(body: str, verdict: str) -> None:
     """As doctest reads it: the printed text, then the result's repr unless None."""
     assert verify_completion(PRINTS, "greet", body).verdict == verdict
+
+
+def test_only_the_entry_points_own_calls_are_examples() -> None:
+    prompt = (
+        'def area(r):\n    """Area of a circle of radius r.\n'
+        "    For a rectangle: rect_area(2, 3) == 6\n    For a shape: shape.area(1) == 0\n"
+        '    area(1) == 3.14159\n    """\n'
+    )
+    assert extract_examples(prompt, "area") == [PromptExample("area(1)", "3.14159")]

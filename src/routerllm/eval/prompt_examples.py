@@ -212,11 +212,15 @@ def _doctest_examples(text: str, entry_point: str) -> list[PromptExample]:
 
 def _line_examples(text: str, entry_point: str) -> list[PromptExample]:
     examples = []
+    # The entry point's own calls: not another name ending in it (``rect_area(`` for
+    # ``area``) or a method (``'banana'.count(``, in a question about Python).
+    call_of = re.compile(rf"(?<![\w.]){re.escape(entry_point)}\(")
     for line in text.splitlines():
         line = _without_assert_message(line)
-        at = line.find(f"{entry_point}(")
-        if at < 0 or line.lstrip().startswith("def "):
+        found = call_of.search(line)
+        if found is None or line.lstrip().startswith("def "):
             continue
+        at = found.start()
         end = _closing_paren(line, at + len(entry_point))
         if end < 0:
             continue
