@@ -33,6 +33,9 @@ def add(a: int, b: int) -> int:
 ```'''
 
 
+QUOTED = f"You asked for:\n{REQUEST.partition(':')[2].strip()}\nSolved:"
+
+
 @pytest.mark.parametrize(
     ("answer", "verdict"),
     [
@@ -41,6 +44,9 @@ def add(a: int, b: int) -> int:
         ("    return a + b", "passed"),  # a bare body
         ("```python\ndef add(a, b):\n    return a * b\n```", "failed"),
         ("I cannot help with that.", "failed"),
+        # the stub quoted back, then the answer's own function
+        (f"{QUOTED}\n```python\ndef add(a, b):\n    return a + b\n```", "passed"),
+        (f"{QUOTED}\n```python\ndef add(a, b):\n    return a - b\n```", "failed"),
     ],
 )
 def test_verify_answer_reads_chat_answers(answer: str, verdict: str) -> None:

@@ -245,7 +245,8 @@ def extract_completion(problem: HumanEvalProblem, text: str, style: CodegenStyle
     is cut at the first stop sequence; so is an answer without a code fence
     in "complete" mode. Any other answer is read as chat: the
     first fenced block (tagged python/py or untagged) that defines the entry
-    point, else the first such block, else the whole text. Code that defines
+    point (with a body: not the stub quoted back), else the first such block, else the
+    whole text. Code that defines
     the entry point becomes ``"\\n" + code`` (top-level calls, asserts, loops
     and ``if __name__ == ...`` blocks removed), anything else a function body.
     """
@@ -296,7 +297,23 @@ def _picked(text: str, entry_point: str) -> tuple[str, bool]:
         return text, False
     python = [code for lang, code in blocks if lang in _PYTHON_TAGS] or [c for _, c in blocks]
     defining = [code for code in python if _defines(code, entry_point)]
-    return (defining or python)[0], bool(defining)
+    # "You asked for: <the stub> Here is the solution: <the function>"
+    solved = [code for code in defining if not _restates_stub(code, entry_point)]
+    return (solved or defining or python)[0], bool(defining)
+
+
+def _restates_stub(code: str, entry_point: str) -> bool:
+    """Whether ``code`` defines ``entry_point`` with no body but a docstring (or ``pass``,
+    ``...``): the request's stub, quoted back."""
+    tree = parse_code(textwrap.dedent(_expand_leading_tabs(code)))
+    for node in tree.body if tree is not None else []:
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.name == entry_point:
+            return all(
+                isinstance(s, ast.Pass)
+                or (isinstance(s, ast.Expr) and isinstance(s.value, ast.Constant))
+                for s in node.body
+            )
+    return False
 
 
 def _starts_in_block(text: str) -> bool:
