@@ -257,6 +257,18 @@ def test_a_question_about_a_method_call_is_not_a_task() -> None:
     assert verify_answer(question, answer).verdict == "unverifiable"
 
 
+def test_an_answer_in_another_language_to_a_task_in_prose_is_unverifiable() -> None:
+    """The task may ask for it: checked as Python, every model's answer would fail."""
+    request = "Write a JavaScript function add(a, b).\nadd(2, 3) => 5"
+    js = "```javascript\nfunction add(a, b) {\n  return a + b;\n}\n```"
+    check = verify_answer(request, js)
+    assert check.verdict == "unverifiable" and "javascript" in check.detail
+    python = "```python\ndef add(a, b):\n    return a - b\n```"
+    assert verify_answer(request, python).verdict == "failed"
+    # a function stub in Python is asked for in Python
+    assert verify_answer(REQUEST, js).verdict == "failed"
+
+
 def test_the_cascade_escalates_within_the_budgets_size_cap(tmp_path: Path) -> None:
     data = tiny_config_dict(tmp_path, cascade={"enabled": True}, budgets={"max_params_b": 0.6})
     with RouterLLM(load_config(write_config(tmp_path, data))) as system:

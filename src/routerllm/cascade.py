@@ -31,7 +31,9 @@ from routerllm.eval.codegen import (
     CHAT_STYLE,
     CODE_START,
     FENCE,
+    PYTHON_TAGS,
     CodegenStyle,
+    defines,
     extract_completion,
     parse_code,
     without_top_level_scripts,
@@ -43,7 +45,8 @@ from routerllm.exceptions import PromptError, RouterLLMError
 
 def verify_answer(prompt: str, answer: str, timeout_s: float = 5.0) -> Verification:
     """Check a model's ``answer`` (chat text, a fenced block, or a function body) against
-    the examples of the function the ``prompt`` asks for."""
+    the examples of the function the ``prompt`` asks for: unverifiable where the prompt
+    asks for it in prose and the answer's code blocks are all in another language."""
     if not isinstance(answer, str):
         raise PromptError(f"the answer to verify must be text, got {type(answer).__name__}")
     if not is_positive_number(timeout_s):
@@ -52,6 +55,11 @@ def verify_answer(prompt: str, answer: str, timeout_s: float = 5.0) -> Verificat
     if target is None:
         return Verification("unverifiable", 0, 0, "no function with examples in the request")
     code, entry_point = target
+    tags = {lang.lower() for lang, _ in FENCE.findall(answer)}
+    if tags and not tags & PYTHON_TAGS and not defines(code, entry_point):
+        # A task in prose may ask for another language ("a JavaScript function add(a, b)
+        # ... add(2, 3) => 5"): an answer in it would fail as Python, at every model.
+        return Verification("unverifiable", 0, 0, f"the answer is {min(tags)} code, not Python")
     request = HumanEvalProblem("request", code, entry_point, canonical_solution="", test="")
     completion = extract_completion(request, answer, CHAT_STYLE)
     return _verified(code, entry_point, completion, timeout_s)

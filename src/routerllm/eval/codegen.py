@@ -274,7 +274,8 @@ def continues_prompt(style: CodegenStyle, text: str) -> bool:
 #: A fenced code block, as (language tag, code). Fences need not start a line: small
 #: models write "Here: ```python" and "return x```"; an unclosed one runs to the end.
 FENCE = re.compile(r"```[ \t]*([\w+#.-]*)[^\n]*(?:\n|\Z)(.*?)(?:```|\Z)", re.S)
-_PYTHON_TAGS = {"", "python", "py", "python3", "py3"}
+#: Fence tags of Python code (untagged included).
+PYTHON_TAGS = {"", "python", "py", "python3", "py3"}
 
 
 def pick_code(text: str, entry_point: str) -> str:
@@ -295,8 +296,8 @@ def _picked(text: str, entry_point: str) -> tuple[str, bool]:
     blocks = [(lang.lower(), code) for lang, code in FENCE.findall(text)]
     if not blocks:
         return text, False
-    python = [code for lang, code in blocks if lang in _PYTHON_TAGS] or [c for _, c in blocks]
-    defining = [code for code in python if _defines(code, entry_point)]
+    python = [code for lang, code in blocks if lang in PYTHON_TAGS] or [c for _, c in blocks]
+    defining = [code for code in python if defines(code, entry_point)]
     # "You asked for: <the stub> Here is the solution: <the function>"
     solved = [code for code in defining if not _restates_stub(code, entry_point)]
     return (solved or defining or python)[0], bool(defining)
@@ -328,7 +329,7 @@ def _starts_in_block(text: str) -> bool:
     return parse_code(textwrap.dedent(_expand_leading_tabs(before))) is not None
 
 
-def _defines(code: str, entry_point: str) -> bool:
+def defines(code: str, entry_point: str) -> bool:
     """Whether ``code`` defines ``entry_point`` at its top level (a later ``def``
     at top level is what replaces the prompt's stub)."""
     pattern = rf"^(?:async[ \t]+)?def[ \t]+{re.escape(entry_point)}[ \t]*\("
@@ -336,7 +337,7 @@ def _defines(code: str, entry_point: str) -> bool:
 
 
 def _completion_from_code(problem: HumanEvalProblem, code: str) -> str:
-    if _defines(code, problem.entry_point):
+    if defines(code, problem.entry_point):
         candidates = _redefinitions(code, problem.entry_point)
     else:
         candidates = _bodies(code)
@@ -375,7 +376,7 @@ def _redefinitions(code: str, entry_point: str) -> Iterator[str]:
     for start in starts:
         for end in range(len(lines), start, -1):
             source = "\n".join(lines[start:end])
-            if not _defines(source, entry_point):
+            if not defines(source, entry_point):
                 break
             if _compiles(source):
                 yield "\n" + without_top_level_scripts(source) + "\n"
