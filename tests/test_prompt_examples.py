@@ -312,3 +312,16 @@ def test_only_the_entry_points_own_calls_are_examples() -> None:
         '    area(1) == 3.14159\n    """\n'
     )
     assert extract_examples(prompt, "area") == [PromptExample("area(1)", "3.14159")]
+
+
+def test_doctests_that_doctest_would_skip_or_that_elide_are_not_examples() -> None:
+    prompt = (
+        'def first(n):\n    """The first n squares.\n'
+        "    >>> first(20)  # doctest: +ELLIPSIS\n    [0, 1, 4, ..., 361]\n"
+        "    >>> first(10**9)  # doctest: +SKIP\n    [0, 1, 4, 9]\n"
+        "    >>> first(3)\n    [0, 1, 4]\n"
+        "    >>> '.' * len(first(3))\n    '...'\n"  # a value with dots
+        '    """\n'
+    )
+    assert [e.call for e in extract_examples(prompt, "first")] == ["first(3)", "'.' * len(first(3))"]  # fmt: skip
+    assert verify_completion(prompt, "first", "    return [i * i for i in range(n)]\n").verdict == "passed"  # fmt: skip

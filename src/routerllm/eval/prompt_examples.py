@@ -10,7 +10,8 @@ larger model. Only the prompt is read, never a benchmark's hidden tests.
 Formats read from the entry point's docstring (from the whole prompt when it states
 the task in prose without a ``def`` of the entry point, as MBPP's prompts do):
 
-- doctest: ``>>> f(1, 2)`` then the expected output on the next line(s);
+- doctest: ``>>> f(1, 2)`` then the expected output on the next line(s) (not those
+  marked ``# doctest: +SKIP``, nor outputs eliding with ``...``);
 - one line: ``f(args) == value``, ``➞``, ``->``, ``=>``, ``=`` or ``returns``
   (``f("5 apples", 19) -> 19 - 5 = 14``: the last ``= value`` counts);
 - ``Input: <args>`` then ``Output: <value>`` (``Input: arr = [1, 2], k = 3``
@@ -203,11 +204,24 @@ def _doctest_examples(text: str, entry_point: str) -> list[PromptExample]:
             call, _, want = (part.strip() for part in call.partition(" == "))
         if not want or not _safe_expression(call, entry_point):
             continue
+        if ex.options.get(doctest.SKIP) or _elided(want):  # not run, or not all stated
+            continue
         if _is_literal(want):
             examples.append(PromptExample(call, want, doctest=True))
         elif "\n" not in want:
             examples.append(PromptExample(call, want, as_repr=True, doctest=True))
     return examples
+
+
+def _elided(want: str) -> bool:
+    """A doctest output whose ``...`` stands for what it leaves out (doctest's ELLIPSIS:
+    ``[0, 1, ..., 361]``), not a value (``'wait...'``)."""
+    if "..." not in want:
+        return False
+    tree = parse_code(want)
+    return tree is None or any(
+        isinstance(n, ast.Constant) and n.value is Ellipsis for n in ast.walk(tree)
+    )
 
 
 def _line_examples(text: str, entry_point: str) -> list[PromptExample]:
