@@ -147,6 +147,20 @@ def test_broken_or_foreign_gate_folders_are_clear_errors(tmp_path: Path) -> None
     assert not (theirs / "weights.npz").exists()
 
 
+def test_train_gate_refuses_an_out_under_a_file_before_it_trains(tmp_path: Path) -> None:
+    """--out under a file was found only when the trained gate was saved: after the
+    training, as "[Errno 20] Not a directory". Now it is said first, as train's --out."""
+    (tmp_path / "notes.txt").write_text("keep me")
+    under = tmp_path / "notes.txt" / "gate"
+    with pytest.raises(RouterLLMError, match="is under .*notes.txt, which is a file"):
+        EscalationGate.check_saveable(under)
+    # before the run is read: a run that does not exist is not what it says
+    bad = _cli("train-gate", "--run", str(tmp_path / "no-run"), "--out", str(under))
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr
+    assert bad.stderr == f"error: {under} is under {tmp_path / 'notes.txt'}, which is a file; save the gate to a directory\n"  # fmt: skip
+    assert (tmp_path / "notes.txt").read_text() == "keep me"
+
+
 def _state_width(config: AppConfig) -> int:
     from routerllm.backends.base import GenerationRequest
 

@@ -353,9 +353,12 @@ class EscalationGate:
 
     @staticmethod
     def check_saveable(out: Path) -> None:
-        """Refuse a directory that holds another tool's config.json or weights.npz."""
-        if out.exists() and not out.is_dir():
-            raise RouterLLMError(f"{out} is a file; save the gate to a directory")
+        """Refuse a directory that holds another tool's config.json or weights.npz, and
+        a path that is, or is under, a file (found before the training, not at the save)."""
+        existing = next((p for p in (out, *out.parents) if p.exists()), None)
+        if existing is not None and not existing.is_dir():
+            what = "is a file" if existing == out else f"is under {existing}, which is a file"
+            raise RouterLLMError(f"{out} {what}; save the gate to a directory")
         refuse_foreign_folder(out, lambda config: _format_of(config) == FORMAT, "escalation gate")
 
     @classmethod
