@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from routerllm.cli import build_parser
 from routerllm.eval.routing_metrics import METRICS
 
 from .test_cli import assert_one_line_error
@@ -279,3 +280,21 @@ def test_macro_f1_counts_only_the_classes_the_file_or_router_has(
     report = json.loads(capsys.readouterr().out)
     assert report["accuracy"] == 1.0 and report["macro_f1"] == 1.0
     assert report["labels"] == ["heavy"] and report["confusion"] == [[6]]
+
+
+def test_ctrl_c_while_an_outcome_router_trains_says_what_was_kept(tmp_path: Path) -> None:
+    """Ctrl-C in ``train --router knn`` spoke of epochs and "nothing to resume", which
+    are the classifier's: an outcome router has no checkpoint, and --resume is refused
+    for it. (main() prints what the parsed command's ``interrupted`` says; a real SIGINT
+    to a subprocess cannot be made to land at a chosen point without a race.)"""
+    out = tmp_path / "knn"
+    for router in ("knn", "moe"):
+        args = build_parser().parse_args(
+            ["train", "--router", router, "--data", "d.json", "--out", str(out)]
+        )
+        assert args.interrupted(args, KeyboardInterrupt()) == (
+            f"interrupted: router {router!r} was not saved (one saved in {out} before is "
+            "unchanged); rerun the command to train it"
+        )
+    classifier = build_parser().parse_args(["train", "--data", "d", "--out", str(out)])
+    assert "nothing to resume" in classifier.interrupted(classifier, KeyboardInterrupt())

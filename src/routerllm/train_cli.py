@@ -275,6 +275,11 @@ def _checkpoint(out: Path) -> Path:
 
 
 def _train_interrupted(args: argparse.Namespace, error: KeyboardInterrupt) -> str:
+    if args.router != "classifier":  # no epochs in a checkpoint, no --resume: a rerun starts over
+        return (
+            f"interrupted: router {args.router!r} was not saved (one saved in {args.out} "
+            "before is unchanged); rerun the command to train it"
+        )
     # training.trainer.TrainingInterrupted says which epochs its checkpoint holds.
     saved, checkpoint = getattr(error, "saved_epoch", 0), getattr(error, "checkpoint", None)
     if saved:
