@@ -107,6 +107,14 @@ def save_config_and_weights(
 ZIP_DAMAGE = (EOFError, zipfile.BadZipFile, NotImplementedError, RuntimeError)
 
 
+def file_in_the_way(path: Path) -> Path | None:
+    """The nearest existing path at or above ``path``, where it is not a folder: a file
+    where ``path`` or a folder above it would go (None where nothing is in the way).
+    Found before any work, it is one clear error, not an "[Errno 20]" after it."""
+    existing = next((p for p in (path, *path.parents) if p.exists()), None)
+    return existing if existing is not None and not existing.is_dir() else None
+
+
 def holds(weights: Path, sha256: str) -> bool:
     """Whether ``weights`` exists and has this sha256."""
     try:

@@ -46,6 +46,7 @@ from routerllm.checks import (
 from routerllm.exceptions import RouterLLMError
 from routerllm.files import (
     ZIP_DAMAGE,
+    file_in_the_way,
     holds,
     locked_folder,
     named_weights,
@@ -355,8 +356,7 @@ class EscalationGate:
     def check_saveable(out: Path) -> None:
         """Refuse a directory that holds another tool's config.json or weights.npz, and
         a path that is, or is under, a file (found before the training, not at the save)."""
-        existing = next((p for p in (out, *out.parents) if p.exists()), None)
-        if existing is not None and not existing.is_dir():
+        if (existing := file_in_the_way(out)) is not None:
             what = "is a file" if existing == out else f"is under {existing}, which is a file"
             raise RouterLLMError(f"{out} {what}; save the gate to a directory")
         refuse_foreign_folder(out, lambda config: _format_of(config) == FORMAT, "escalation gate")

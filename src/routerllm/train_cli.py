@@ -86,12 +86,11 @@ def _dest(flag: str) -> str:
 def _check_out_folder(out: Path) -> None:
     """Fail now, not after the training: ``out`` must be a folder (or creatable as
     one) holding no other tool's files."""
-    from routerllm.files import refuse_foreign_folder
+    from routerllm.files import file_in_the_way, refuse_foreign_folder
     from routerllm.routers.base import is_saved_router
 
-    existing = next((p for p in (out, *out.parents) if p.exists()), None)
-    if existing is not None and not existing.is_dir():
-        raise RouterLLMError(f"--out {out}: {existing} is a file; give a folder for the router")
+    if (file := file_in_the_way(out)) is not None:
+        raise RouterLLMError(f"--out {out}: {file} is a file; give a folder for the router")
     refuse_foreign_folder(out, is_saved_router, "RouterLLM router")
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 from routerllm.checks import is_finite_number, not_utf8
 from routerllm.data import as_path, read_json
 from routerllm.exceptions import DataError
-from routerllm.files import written_atomically
+from routerllm.files import file_in_the_way, written_atomically
 
 CLASS_NAMES: tuple[str, ...] = (
     "code_generation",
@@ -86,8 +86,7 @@ def refuse_replacing_splits(
     the folder and the way to allow replacing them (an argument, a CLI option).
     A file where ``out`` or a folder above it goes is refused too: before the work,
     which may read a large file, not when the first split is written."""
-    nearest = next((p for p in (out, *out.parents) if p.exists()), None)
-    if nearest is not None and not nearest.is_dir():
+    if (nearest := file_in_the_way(out)) is not None:
         raise DataError(
             f"{folder} {out}: {nearest} exists and is not a directory; choose another {folder}"
         )

@@ -39,6 +39,7 @@ from routerllm.eval.paired import RESAMPLES, Target, against_reference
 from routerllm.eval.result_store import PACKAGED_SET, ResultStore
 from routerllm.eval.sandbox import isolation_text
 from routerllm.exceptions import RouterLLMError
+from routerllm.files import file_in_the_way
 from routerllm.routers.base import create_router
 from routerllm.routers.calibration import parse_target
 from routerllm.routers.outcome import DEFAULT_ENCODER
@@ -306,7 +307,7 @@ def _run_lock(out: Path) -> Iterator[None]:
         lock = (out / ".lock").open("a")
     except OSError as e:
         # A file where --out, or a folder above it, goes: say which, not "[Errno 17]".
-        if file := next((p for p in (out, *out.parents) if p.is_file()), None):
+        if file := file_in_the_way(out):
             raise RouterLLMError(
                 f"cannot write the results to {out}: {file} is a file; give --out a folder"
             ) from e

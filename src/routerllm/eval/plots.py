@@ -8,6 +8,7 @@ from pathlib import Path
 from routerllm.eval.curves import OperatingPoint, check_points, router_curve
 from routerllm.eval.routing_metrics import References
 from routerllm.exceptions import RouterLLMError, missing_dependency
+from routerllm.files import file_in_the_way
 
 
 def check_png_path(path: str | Path, what: str = "the plot") -> Path:
@@ -18,8 +19,7 @@ def check_png_path(path: str | Path, what: str = "the plot") -> Path:
         raise RouterLLMError(f"{what} {out} is written as a PNG: give a path ending in .png")
     if out.is_dir():
         raise RouterLLMError(f"{what} {out} is a folder: give a .png file path")
-    above = next((p for p in out.parents if p.exists()), None)
-    if above is not None and not above.is_dir():
+    if (above := file_in_the_way(out.parent)) is not None:
         raise RouterLLMError(f"{what} {out} is under {above}, which is a file")
     return out
 
