@@ -318,8 +318,13 @@ def overlap(a: OutcomeDataset, b: OutcomeDataset) -> list[int]:
     return [i for i, p in enumerate(a.prompts) if normalise(p) in seen]
 
 
+def not_in(a: OutcomeDataset, b: OutcomeDataset) -> list[int]:
+    """Indices of ``a``'s prompts that do not appear in ``b``."""
+    shared = set(overlap(a, b))
+    return [i for i in range(len(a)) if i not in shared]
+
+
 def without(a: OutcomeDataset, b: OutcomeDataset) -> tuple[OutcomeDataset, int]:
     """``a`` minus the prompts it shares with ``b``, and how many were removed."""
-    shared = set(overlap(a, b))
-    keep = [i for i in range(len(a)) if i not in shared]
-    return a.subset(keep), len(shared)
+    keep = not_in(a, b)
+    return a.subset(keep), len(a) - len(keep)

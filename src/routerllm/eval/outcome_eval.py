@@ -19,7 +19,7 @@ import numpy as np
 
 from routerllm.checks import is_finite_number, is_integer
 from routerllm.data.outcome_files import load_outcomes
-from routerllm.data.outcomes import OutcomeDataset, normalise, overlap
+from routerllm.data.outcomes import OutcomeDataset, normalise, not_in
 from routerllm.encoders.base import text_list
 from routerllm.eval.curves import OperatingPoint
 from routerllm.eval.routing_metrics import references, routing_report, sweep
@@ -183,8 +183,7 @@ def evaluate_routing(
         # beside it (in another folder) takes the training data's
         if lacking := {m: i for m, i in train.info.items() if m not in test_set.info}:
             test_set = replace(test_set, info={**test_set.info, **lacking})
-    shared = set(overlap(test_set, train))
-    kept = [i for i in range(len(test_set)) if i not in shared]
+    kept = not_in(test_set, train)
     if embeddings is not None:
         x_train, x_test = embeddings
         if len(x_test) != len(test_set):
@@ -193,7 +192,7 @@ def evaluate_routing(
                 "row per prompt of test"
             )
         embeddings = (x_train, np.asarray(x_test)[kept])
-    test_set, removed = test_set.subset(kept), len(shared)
+    test_set, removed = test_set.subset(kept), len(test_set) - len(kept)
     if len(test_set) == 0:
         raise DataError("every test prompt also appears in the training data: nothing to evaluate")
     if removed:
