@@ -17,11 +17,10 @@ import pytest
 
 from routerllm.data.humaneval import HumanEvalProblem, load_humaneval
 from routerllm.eval import sandbox
+from routerllm.eval.pass_at_k import mean_pass_at_k, pass_at_k
 from routerllm.eval.sandbox import (
     check_many,
     check_problem,
-    mean_pass_at_k,
-    pass_at_k,
     run_program,
 )
 from routerllm.exceptions import RouterLLMError
