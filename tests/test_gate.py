@@ -22,7 +22,8 @@ from routerllm.config import AppConfig, load_config
 from routerllm.eval.cascade_gate import state_predictions
 from routerllm.eval.humaneval_report import run_experiment
 from routerllm.exceptions import ConfigError, RouterLLMError
-from routerllm.gate import EnergyModel, EscalationGate, gate_threshold
+from routerllm.gate import EscalationGate, gate_threshold
+from routerllm.gate_models import EnergyModel
 from routerllm.system import RouterLLM
 
 from .conftest import (

@@ -13,7 +13,8 @@ from routerllm.data.humaneval import load_humaneval
 from routerllm.eval.humaneval_run import cascade
 from routerllm.eval.prompt_examples import PromptExample, extract_examples, verify_completion
 from routerllm.eval.result_store import Outcome
-from routerllm.gate import EnergyModel, gate_threshold
+from routerllm.gate import gate_threshold
+from routerllm.gate_models import EnergyModel
 from routerllm.system import RouterLLM
 
 DOCTEST = '''def add(a: int, b: int) -> int:

@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -53,34 +52,11 @@ from routerllm.files import (
     refuse_foreign_folder,
     save_config_and_weights,
 )
+from routerllm.gate_models import EnergyModel, Logistic, SuccessModel
 from routerllm.routers.base import one_line
 
 FORMAT = "routerllm-escalation-gate"
 VERSION = 2  # 2 (2026-12-01): trained on unverified answers, not only failed ones
-#: Inner folds of :func:`out_of_fold` when there is one outer fold.
-SINGLE_FOLD_INNER = 5
-
-
-def out_of_fold(
-    train: np.ndarray,
-    folds: int,
-    seed: int,
-    predicted: Callable[[np.ndarray, np.ndarray], np.ndarray],
-) -> np.ndarray:
-    """Each of the ``train`` problems' prediction by a model fitted without it (the
-    same k-fold within them; with fewer than 2 of them, fitted on them all):
-    ``predicted(fit_on, idx)`` fits on the problems ``fit_on`` and predicts ``idx``.
-    The inner folds depend only on ``len(train)`` and ``seed``."""
-    k = folds if folds > 1 else SINGLE_FOLD_INNER
-    inner = np.random.default_rng(seed + 1).permutation(len(train)) % min(k, len(train))
-    parts = {}
-    for g in range(int(inner.max()) + 1):
-        fit_on = train[inner != g] if inner.max() > 0 else train
-        parts[g] = np.asarray(predicted(fit_on, train[inner == g]))
-    out = np.zeros((len(train), *parts[0].shape[1:]))
-    for g, p in parts.items():
-        out[inner == g] = p
-    return out
 
 
 def gate_threshold(
@@ -115,90 +91,6 @@ def escalation_outcome(
     problem and the second one the ``escalated`` ones (``solved``, ``energy``: (n, 2))."""
     n_solved = float(solved[~escalated, 0].sum() + solved[escalated, 1].sum())
     return n_solved, float(energy[:, 0].sum() + energy[escalated, 1].sum())
-
-
-@dataclass(frozen=True)
-class Logistic:
-    """P(y = 1 | x) = sigmoid(((x - mean) / scale) @ coef + intercept): an L2 logistic
-    regression (C = 1) on standardised features, or a constant (``coef`` all zero)."""
-
-    mean: np.ndarray
-    scale: np.ndarray
-    coef: np.ndarray
-    intercept: float
-
-    @classmethod
-    def fit(cls, X: np.ndarray, y: np.ndarray) -> Logistic:
-        """Fitted to ``X`` (n, d) and 0/1 ``y``; a constant where ``y`` is (or has fewer
-        than 2 labels)."""
-        d = X.shape[1]
-        if len(y) < 2 or y.min() == y.max():
-            p = float(y.mean()) if len(y) else 0.5
-            with np.errstate(divide="ignore"):
-                logit = float(np.log(p) - np.log1p(-p))
-            return cls(np.zeros(d), np.ones(d), np.zeros(d), logit)
-        from sklearn.linear_model import LogisticRegression
-        from sklearn.preprocessing import StandardScaler
-
-        scaler = StandardScaler().fit(X)
-        model = LogisticRegression(C=1.0, max_iter=2000).fit(scaler.transform(X), y.astype(int))
-        return cls(scaler.mean_, scaler.scale_, model.coef_[0], float(model.intercept_[0]))
-
-    def __call__(self, X: np.ndarray) -> np.ndarray:
-        from scipy.special import expit
-
-        return np.asarray(expit(((X - self.mean) / self.scale) @ self.coef + self.intercept))
-
-
-def _logit(p: np.ndarray) -> np.ndarray:
-    q = np.clip(p, 1e-4, 1 - 1e-4)
-    return np.asarray(np.log(q / (1 - q)))[:, None]
-
-
-@dataclass(frozen=True)
-class SuccessModel:
-    """The second model's chance of solving a problem whose first answer is unverified,
-    from the first model's state of its prompt: a regression over all problems, then
-    its prediction mapped onto the unverified ones."""
-
-    regression: Logistic
-    on_unverified: Logistic
-
-    @classmethod
-    def fit(
-        cls, states: np.ndarray, solved: np.ndarray, unverified: np.ndarray, folds: int, seed: int
-    ) -> tuple[SuccessModel, np.ndarray]:
-        """Fitted to ``states`` (n, d), the second model's 0/1 outcome ``solved`` and
-        whether the first answer is ``unverified``; with the problems' own predictions out of
-        fold (``folds``-fold within them), which are what the map is fitted on."""
-        oof = out_of_fold(np.arange(len(states)), folds, seed, lambda fit_on, idx: Logistic.fit(states[fit_on], solved[fit_on])(states[idx]))  # fmt: skip
-        on_unverified = Logistic.fit(_logit(oof[unverified]), solved[unverified])
-        return cls(Logistic.fit(states, solved), on_unverified), on_unverified(_logit(oof))
-
-    def __call__(self, states: np.ndarray) -> np.ndarray:
-        return self.on_unverified(_logit(self.regression(states)))
-
-
-@dataclass(frozen=True)
-class EnergyModel:
-    """The second model's expected generation kWh from the first model's prompt and
-    answer tokens: least squares ``kwh ~ tokens + constant``, at least ``floor`` (a
-    tenth of the fitted problems' mean, so that a ratio to it stays meaningful)."""
-
-    coef: np.ndarray
-    floor: float
-
-    @classmethod
-    def fit(cls, tokens: np.ndarray, kwh: np.ndarray) -> EnergyModel:
-        coef = np.linalg.lstsq(_with_constant(tokens), kwh, rcond=None)[0]
-        return cls(coef, 0.1 * float(kwh.mean()))
-
-    def __call__(self, tokens: np.ndarray) -> np.ndarray:
-        return np.asarray(np.maximum(_with_constant(tokens) @ self.coef, self.floor))
-
-
-def _with_constant(tokens: np.ndarray) -> np.ndarray:
-    return np.column_stack([tokens, np.ones(len(tokens))]).astype(float)
 
 
 @dataclass(frozen=True)

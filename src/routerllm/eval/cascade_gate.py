@@ -20,7 +20,8 @@ from typing import Any
 import numpy as np
 
 from routerllm.eval.humaneval_run import Fold, Gate, fold_ids, fold_routers
-from routerllm.gate import EnergyModel, SuccessModel, gate_threshold
+from routerllm.gate import gate_threshold
+from routerllm.gate_models import EnergyModel, SuccessModel
 from routerllm.system import RouterLLM
 
 #: How the gate predicts success (``budget_gate``), by whether it reads prompt states.
@@ -88,7 +89,7 @@ def budget_gate(
     states of the prompts when given (``states``, (n, d): :func:`state_predictions`),
     else the quality router's prediction from the prompt's embedding. ``then``'s
     energy on it is expected from ``first_tokens`` (n, 2: the prompt and answer
-    tokens of ``first``, known once it has answered; :class:`routerllm.gate.EnergyModel` fitted
+    tokens of ``first``, known once it has answered; :class:`routerllm.gate_models.EnergyModel` fitted
     on the training folds). An unverified answer is escalated when its predicted success
     per expected kWh clears a threshold: for a budget, escalating by that ratio buys
     the most expected solved problems per kWh (the greedy rule of a knapsack). The

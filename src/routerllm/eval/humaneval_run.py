@@ -30,7 +30,7 @@ from routerllm.data.humaneval import MAX_PROMPT_CHARS, HumanEvalProblem
 from routerllm.data.mbpp import load_code_problems
 from routerllm.eval.result_store import Outcome, ResultStore
 from routerllm.exceptions import RouterLLMError
-from routerllm.gate import out_of_fold
+from routerllm.gate_models import out_of_fold
 from routerllm.system import RouterLLM
 
 log = logging.getLogger(__name__)
