@@ -149,6 +149,41 @@ def test_two_codecarbon_meters_in_one_process_take_turns() -> None:
     second.close()
 
 
+@pytest.mark.parametrize("step", ["start", "stop"])
+def test_a_codecarbon_failure_costs_neither_the_block_nor_later_measurements(
+    step: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A power reading that fails (a RAPL counter made unreadable) raised CodeCarbon's
+    error out of the measured block, losing its answer, and left the task active:
+    CodeCarbon then refused every later one, logged as spending nothing, unsaid."""
+    meter = CodeCarbonMeter("FRA")
+    tracker = meter._tracker
+    # the failure injected where CodeCarbon reads the hardware: nothing here can fail it
+    target, name = (tracker._hardware[0], "start") if step == "start" else (tracker, "_measure_power_and_energy")  # fmt: skip
+    real = getattr(target, name)
+
+    def unreadable(*args: object) -> object:
+        setattr(target, name, real)  # once
+        raise PermissionError(13, "Permission denied", "/sys/class/powercap/intel-rapl:0/energy_uj")  # fmt: skip
+
+    setattr(target, name, unreadable)
+    try:
+        with (
+            caplog.at_level("WARNING", logger="routerllm.carbon.meter"),
+            meter.measure("llm_inference") as failed,
+        ):
+            answer = sum(i * i for i in range(1000))
+        assert answer == 332833500
+        assert failed.result.method == "codecarbon:failed" and failed.result.energy_kwh == 0.0
+        assert "could not measure llm_inference (PermissionError" in caplog.text
+        for _ in range(2):
+            with meter.measure("llm_inference") as later:
+                sum(i * i for i in range(200_000))
+            assert later.result.method == meter.method and later.result.energy_kwh > 0
+    finally:
+        meter.close()
+
+
 def test_null_meter_times_only() -> None:
     with NullMeter().measure("x") as slot:
         time.sleep(0.01)

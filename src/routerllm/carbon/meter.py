@@ -169,14 +169,31 @@ class CodeCarbonMeter(CarbonMeter):
             self._count += 1
             task = f"{component}-{self._count}"
             start = time.perf_counter()
-            self._tracker.start_task(task)
+            # CodeCarbon failing (a power counter that cannot be read) must not cost the
+            # answer being measured, nor leave its tracker refusing every later task
+            failure = ""
+            try:
+                self._tracker.start_task(task)
+            except Exception as e:  # noqa: BLE001 - whatever CodeCarbon raises
+                failure = self._drop(task, e)
             try:
                 yield slot
             finally:
-                data = self._tracker.stop_task(task)
+                data = None
+                if not failure:
+                    try:
+                        data = self._tracker.stop_task(task)
+                    except Exception as e:  # noqa: BLE001 - whatever CodeCarbon raises
+                        failure = self._drop(task, e)
                 self._forget(task)
                 duration = time.perf_counter() - start
-                if data is None:  # CodeCarbon refused the task (it logs why)
+                if data is None:  # CodeCarbon refused or failed the task
+                    log.warning(
+                        "CodeCarbon could not measure %s%s; it is logged as spending nothing "
+                        "(method codecarbon:failed), which the budgets do not count",
+                        component,
+                        f" ({failure})" if failure else "",
+                    )
                     slot.result = Measurement(component, duration, 0.0, 0.0, "codecarbon:failed")
                 else:
                     slot.result = Measurement(
@@ -186,6 +203,15 @@ class CodeCarbonMeter(CarbonMeter):
                         float(data.emissions),
                         self.method,
                     )
+
+    def _drop(self, task: str, error: Exception) -> str:
+        """Forget a task CodeCarbon failed to start or stop, which it would otherwise
+        keep active, refusing every later one; what failed, to say so."""
+        if getattr(self._tracker, "_active_task", None) == task:  # not a block around this one
+            self._tracker._active_task = None
+            self._tracker._active_task_emissions_at_start = None
+        self._forget(task)
+        return f"{type(error).__name__}: {error}"
 
     def _forget(self, task: str) -> None:
         # CodeCarbon keeps every finished task's figures (~2.4 KB) until the tracker
