@@ -88,6 +88,29 @@ def test_an_unknown_country_is_refused_before_the_log_is_opened_whatever_the_met
     assert not (tmp_path / "requests.sqlite").exists()
 
 
+def test_without_codecarbon_the_world_average_grid_is_said_not_silent(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Without the carbon extra (carbon tracking off, a remote model's per-token energy)
+    CO2 was priced at the world average whatever the country, without a word."""
+    from routerllm.carbon import meter
+
+    monkeypatch.setitem(sys.modules, "codecarbon", None)  # as where it is not installed
+    meter._energy_mix.cache_clear()
+    grid_intensity_g_per_kwh.cache_clear()
+    try:
+        remote = ModelConfig.model_validate(tiny_model("r", "light", 1, energy_per_token_kwh=2e-6))  # fmt: skip
+        with caplog.at_level("WARNING", logger="routerllm.carbon.meter"):
+            m = per_token_estimate("llm_inference", remote, 10, 0.1, "FRA")
+        assert m.co2_kg == pytest.approx(2e-5 * meter.WORLD_INTENSITY_G_PER_KWH / 1000)
+        assert "CodeCarbon is not installed" in caplog.text
+        assert "not at the grid of carbon.country_iso_code FRA" in caplog.text
+        assert "pip install 'routerllm[carbon]'" in caplog.text
+    finally:
+        meter._energy_mix.cache_clear()
+        grid_intensity_g_per_kwh.cache_clear()
+
+
 def test_codecarbon_meter_measures_real_work() -> None:
     meter = CodeCarbonMeter("FRA")
     assert meter.method.startswith("codecarbon:")

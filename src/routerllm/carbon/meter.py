@@ -286,6 +286,15 @@ def _energy_mix() -> dict[str, Any]:
 @cache
 def grid_intensity_g_per_kwh(country_iso_code: str) -> float:
     """Carbon intensity of the country's grid from CodeCarbon's data (g CO2/kWh)."""
+    if not _energy_mix():  # without CodeCarbon no country is known, nor checked
+        log.warning(
+            "CodeCarbon is not installed: CO2 estimated from energy is priced at the world "
+            "average, %.0f g/kWh, not at the grid of carbon.country_iso_code %s; install "
+            "it with: pip install 'routerllm[carbon]'",
+            WORLD_INTENSITY_G_PER_KWH,
+            country_iso_code,
+        )
+        return WORLD_INTENSITY_G_PER_KWH
     try:
         return float(_energy_mix()[country_iso_code.upper()]["carbon_intensity"])
     except (KeyError, ValueError, TypeError):
