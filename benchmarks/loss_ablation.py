@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from outcome_data import DATASETS
 
 from routerllm.data.labeled import LabeledPrompt
 from routerllm.data.synthetic import generate, split
@@ -45,8 +46,9 @@ def outcome_task(
     from routerllm.data.outcomes import without
     from routerllm.eval.outcome_eval import split_dataset
 
-    train = load_outcomes(data_dir / "routerbench_mbpp" / "train.csv").restrict_models(list(LADDER))
-    test = load_outcomes(data_dir / "routerbench_mbpp" / "test.csv").restrict_models(list(LADDER))
+    train_file, test_file = DATASETS["routerbench_mbpp"]
+    train = load_outcomes(data_dir / train_file).restrict_models(list(LADDER))
+    test = load_outcomes(data_dir / test_file).restrict_models(list(LADDER))
     test, _ = without(test, train)
 
     def labels(d: Any) -> list[LabeledPrompt]:
@@ -102,7 +104,8 @@ def main() -> int:
     args = ap.parse_args()
     logging.basicConfig(level=logging.WARNING)
     # Found missing now, not after the synthetic task's training.
-    if "outcome" in args.tasks and not Path(args.data_dir).is_dir():
+    mbpp = [Path(args.data_dir) / file for file in DATASETS["routerbench_mbpp"]]
+    if "outcome" in args.tasks and not all(file.is_file() for file in mbpp):
         print(
             f"no outcome data at {args.data_dir} (give --data-dir, or --tasks synthetic)",
             file=sys.stderr,

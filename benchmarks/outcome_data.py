@@ -36,10 +36,18 @@ def add_split_arguments(ap: argparse.ArgumentParser, targets: list[str]) -> None
 
 
 def data_dir(args: argparse.Namespace) -> Path | None:
-    """The data directory, or None (with a message on stderr) when it is missing."""
+    """The data directory, or None (with a message on stderr) when it, or a file of a
+    dataset the benchmark reads (``args.datasets``, else all), is missing: found now,
+    not after minutes spent on the sets before it."""
     path = Path(args.data_dir)
     if not path.is_dir():
         print(f"no outcome data at {path} (give --data-dir)", file=sys.stderr)
+        return None
+    names = getattr(args, "datasets", None) or list(DATASETS)
+    missing = [file for name in names for file in DATASETS[name] if not (path / file).is_file()]
+    if missing:
+        leave_out = ", or leave its set out of --datasets" if hasattr(args, "datasets") else ""
+        print(f"no {', '.join(missing)} in {path} (give --data-dir{leave_out})", file=sys.stderr)
         return None
     return path
 

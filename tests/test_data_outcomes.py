@@ -243,3 +243,25 @@ def test_a_benchmark_on_the_outcome_data_fails_clearly_without_it(
                          capture_output=True, text=True, check=False, timeout=120)  # fmt: skip
     assert out.returncode == 2, out.stderr[-500:]
     assert f"no outcome data at {missing}" in out.stderr and "Traceback" not in out.stderr
+
+
+@pytest.mark.parametrize(
+    ("name", "hint"), [("routing_features", ""), ("learned_routers", ", or leave its set out of --datasets")]
+)  # fmt: skip
+def test_a_benchmark_finds_a_missing_set_before_it_runs(
+    name: str, hint: str, tmp_path: Path
+) -> None:
+    """With one set's files missing, routing_features computed LLMRouter for 4 minutes,
+    then died with a DataError traceback on RouterBench MBPP."""
+    import subprocess
+    import sys
+
+    (tmp_path / "llmrouter").mkdir()
+    for file in ("train.json", "test.json"):
+        (tmp_path / "llmrouter" / file).write_text("[]")
+    script = Path(__file__).parents[1] / "benchmarks" / f"{name}.py"
+    out = subprocess.run([sys.executable, str(script), "--data-dir", str(tmp_path)],
+                         capture_output=True, text=True, check=False, timeout=120)  # fmt: skip
+    assert out.returncode == 2, out.stderr[-500:]
+    missing = "routerbench_mbpp/train.csv, routerbench_mbpp/test.csv"
+    assert out.stderr.strip() == f"no {missing} in {tmp_path} (give --data-dir{hint})"
