@@ -80,7 +80,7 @@ def grow(path: Path, rows: int) -> None:
     db = sqlite3.connect(path)
     with db:
         while (have := db.execute("SELECT COUNT(*) FROM requests").fetchone()[0]) < rows:
-            copy = have // SEED_ROWS  # the seed rows are copy 0
+            copy = have  # a suffix no earlier batch used, even after a partial one
             take = min(SEED_ROWS, rows - have)
             db.execute(
                 "INSERT INTO requests SELECT id || ?, timestamp, prompt_sha256, prompt_chars, model, router, confidence, prompt_tokens, completion_tokens, latency_s, energy_kwh, co2_kg, cost_usd, tag, finish_reason FROM requests WHERE id LIKE 'seed-%' AND id NOT LIKE 'seed-%-%' LIMIT ?",  # fmt: skip
@@ -99,6 +99,8 @@ def main() -> int:
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
+    if min(args.sizes) < SEED_ROWS:
+        ap.error(f"--sizes: each at least {SEED_ROWS}, the requests the log is seeded with")
     results = []
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
