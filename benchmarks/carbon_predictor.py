@@ -26,6 +26,7 @@ import argparse
 import json
 import random
 import statistics
+import sys
 import tempfile
 from collections import Counter
 from typing import Any
@@ -34,6 +35,7 @@ from routerllm.backends.base import GenerationRequest
 from routerllm.config import load_config
 from routerllm.data.humaneval import load_humaneval
 from routerllm.demo import DEMO_PROMPTS
+from routerllm.exceptions import RouterLLMError
 from routerllm.routed_result import RoutedResult
 from routerllm.system import RouterLLM
 
@@ -82,7 +84,11 @@ def main() -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
-    config = load_config(args.config)
+    try:
+        config = load_config(args.config)
+    except RouterLLMError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     scratch = tempfile.mkdtemp(prefix="routerllm-bench-")  # the user's request log is left alone
     config.log.path, config.carbon.output_dir = f"{scratch}/requests.sqlite", f"{scratch}/carbon"
     config.cache.enabled = False  # every request generated and measured, none a cache hit

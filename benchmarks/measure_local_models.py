@@ -18,6 +18,7 @@ from pathlib import Path
 
 from routerllm.backends.base import GenerationRequest
 from routerllm.config import load_config
+from routerllm.exceptions import RouterLLMError
 from routerllm.system import RouterLLM
 
 PROMPTS = [
@@ -38,7 +39,11 @@ def main() -> int:
     ap.add_argument("--max-new-tokens", type=int, default=128)
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
-    config = load_config(args.config)
+    try:
+        config = load_config(args.config)
+    except RouterLLMError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     tmp = Path(tempfile.mkdtemp(prefix="routerllm-measure-"))
     config.log.path = str(tmp / "requests.sqlite")
     config.carbon.output_dir = str(tmp / "carbon")

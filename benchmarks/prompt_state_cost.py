@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import sys
 
 from routerllm.backends import create_backend
 from routerllm.config import load_config
 from routerllm.data.humaneval import load_humaneval
 from routerllm.eval.codegen import build_request, style_for
+from routerllm.exceptions import RouterLLMError
 
 
 def main() -> int:
@@ -26,11 +28,16 @@ def main() -> int:
     args = ap.parse_args()
     config = load_config("local")
     config.generation.temperature = 0.0
-    backend = create_backend(config.model(args.model), config.generation)
-    style = style_for(args.model)
     problems = load_humaneval()[: args.n]
-    requests = [build_request(p, style) for p in problems]
-    backend.generate(requests[0])  # load and warm up
+    if not problems:
+        ap.error("--n: at least 1 problem")
+    requests = [build_request(p, style_for(args.model)) for p in problems]
+    try:
+        backend = create_backend(config.model(args.model), config.generation)
+        backend.generate(requests[0])  # load and warm up
+    except RouterLLMError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     passes = []
     for state in (False, True, False):
         outs = [backend.generate(dataclasses.replace(r, prompt_state=state)) for r in requests]

@@ -18,6 +18,7 @@ import argparse
 import json
 import logging
 import statistics
+import sys
 import tempfile
 import threading
 import time
@@ -25,6 +26,7 @@ import urllib.request
 
 from routerllm.backends.base import GenerationRequest
 from routerllm.config import load_config
+from routerllm.exceptions import RouterLLMError
 from routerllm.server.serving import listen, server
 from routerllm.system import RouterLLM
 
@@ -39,8 +41,15 @@ def main() -> int:
     ap.add_argument("--max-tokens", type=int, default=16)
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
+    if args.n < 2:
+        ap.error("--n: at least 2 requests per path (the p95 needs two)")
     prompts = [f"In one sentence, what are Python {TOPICS[i % len(TOPICS)]}? ({i})" for i in range(args.n)]  # fmt: skip
-    config = load_config(args.config)
+    try:
+        config = load_config(args.config)
+        config.model(args.model)  # a wrong name found before the server starts
+    except RouterLLMError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     scratch = tempfile.mkdtemp(prefix="routerllm-bench-")  # the user's request log is left alone
     config.log.path, config.carbon.output_dir = f"{scratch}/requests.sqlite", f"{scratch}/carbon"
     config.cache.enabled = False  # every request generated and measured, none a cache hit
