@@ -23,7 +23,7 @@ import time
 from typing import Any
 
 import numpy as np
-from outcome_data import DATASETS, add_data_dir_argument, load_pair
+from outcome_data import DATASETS, add_data_dir_argument, calibration_target, load_pair
 from outcome_data import data_dir as outcome_data_dir
 
 from routerllm.data.outcomes import OutcomeDataset
@@ -75,7 +75,10 @@ def main() -> int:
     add_data_dir_argument(ap)
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument(
-        "--targets", nargs="+", default=["max_cost=0.3", "max_cost=0.5", "quality=0.95"]
+        "--targets",
+        nargs="+",
+        type=calibration_target,
+        default=["max_cost=0.3", "max_cost=0.5", "quality=0.95"],
     )
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()

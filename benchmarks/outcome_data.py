@@ -25,13 +25,25 @@ def add_data_dir_argument(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--data-dir", default=str(DEFAULT_DATA_DIR))
 
 
+def calibration_target(text: str) -> str:
+    """An argparse type for ``--targets``: a bad target is refused before any training."""
+    from routerllm.exceptions import RouterLLMError
+    from routerllm.routers.calibration import parse_target
+
+    try:
+        parse_target(text)
+    except RouterLLMError as e:
+        raise argparse.ArgumentTypeError(str(e)) from e
+    return text
+
+
 def add_split_arguments(ap: argparse.ArgumentParser, targets: list[str]) -> None:
     """The options of a benchmark that trains and calibrates routers on each dataset,
     once per split seed: ``--data-dir --datasets --seeds --targets --json``."""
     add_data_dir_argument(ap)
     ap.add_argument("--datasets", nargs="+", choices=list(DATASETS), default=list(DATASETS))
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    ap.add_argument("--targets", nargs="+", default=targets)
+    ap.add_argument("--targets", nargs="+", type=calibration_target, default=targets)
     ap.add_argument("--json", action="store_true")
 
 
