@@ -42,6 +42,7 @@ from routerllm.data.outcomes import OutcomeDataset
 from routerllm.data.policy_labels import POLICIES
 from routerllm.encoders import CachedEncoder, create_encoder
 from routerllm.eval.routing_metrics import evaluate_choices, routing_report, sweep
+from routerllm.registry import ROUTERS as REGISTRY
 from routerllm.routers.base import create_router
 from routerllm.routers.outcome import DEFAULT_ENCODER, OutcomeRouter
 from routerllm.routers.policy import PolicyRouter
@@ -154,7 +155,8 @@ def print_summary(runs: dict[str, Any], routers: list[str], targets: list[str]) 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     add_split_arguments(ap, ["max_cost=0.5", "quality=0.95"])
-    ap.add_argument("--routers", nargs="+", default=ROUTERS)
+    outcome_routers = [n for n in REGISTRY if issubclass(REGISTRY.get(n), OutcomeRouter)]
+    ap.add_argument("--routers", nargs="+", choices=outcome_routers, default=ROUTERS)
     args = ap.parse_args()
     root = outcome_data_dir(args)
     if root is None:
