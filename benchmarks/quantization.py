@@ -92,6 +92,8 @@ def main() -> int:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
+    if args.tokens < 2:
+        ap.error("--tokens: at least 2 (the first is only context, never scored)")
     try:
         model = load_config(args.config).model(args.model)
         if model.gguf is None:
