@@ -84,6 +84,8 @@ def main() -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
+    if args.max_new_tokens < 1:
+        ap.error("--max-new-tokens: at least 1")
     try:
         config = load_config(args.config)
     except RouterLLMError as e:

@@ -125,6 +125,10 @@ def main() -> int:
     ap.add_argument("--prompts", type=int, default=200)
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
+    if args.repeats < 1:
+        ap.error("--repeats: at least 1")
+    if args.prompts < 1:
+        ap.error("--prompts: at least 1")
     # OpenMP/BLAS pools of the libraries the encoders import later (torch) follow these.
     for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
         os.environ.setdefault(var, str(args.threads))

@@ -99,6 +99,8 @@ def main() -> int:
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
+    if args.repeat < 1:
+        ap.error("--repeat: at least 1")
     if min(args.sizes) < SEED_ROWS:
         ap.error(f"--sizes: each at least {SEED_ROWS}, the requests the log is seeded with")
     results = []

@@ -37,6 +37,8 @@ def main() -> int:
     ap.add_argument("--n", type=int, default=600, help="prompts to time")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
+    if args.n < 1:
+        ap.error("--n: at least 1")
     items = generate(2000, 0)
     train, probe = items[:1400], [i.text for i in items[1400 : 1400 + args.n]]
     rng = np.random.default_rng(0)
