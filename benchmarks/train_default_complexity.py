@@ -1,9 +1,13 @@
 """Train the complexity router's packaged default classifier (routers/assets/complexity).
 
 A multinomial logistic regression on sentence embeddings of the synthetic
-dataset (seeded, so the asset is reproducible), with the seeds' classes
+dataset (seeded: each run makes the same classifier), with the seeds' classes
 mapped to tiers: lightweight -> light, text generation and general purpose ->
 medium, code generation -> heavy. Prints the held-out accuracy it reaches.
+The shipped asset was made on 2026-11-22, before the split kept each request's
+variants on one side (2026-12-03): this script now makes a classifier with other
+weights (both reach 1.0 held-out accuracy); the asset was kept, so that the
+figures measured with it stand.
 
     .venv/bin/python benchmarks/train_default_complexity.py [--encoder static] [--n 10000]
 """
