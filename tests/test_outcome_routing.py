@@ -528,6 +528,19 @@ def test_the_best_point_of_a_curve_may_mix_two_settings() -> None:
     assert _on_curve(rows, "quality", 0.35, False)[:3] == (True, rows[1], None)
 
 
+def _calibrated_on_two_prompts(scores: np.ndarray, target: str) -> dict[str, Any]:
+    """A logreg router over small, mid and big (costs 1, 5, 10) calibrated to ``target``
+    on two prompts with ``scores``, its predictions fixed: prompt a's small 0.9, prompt
+    b's mid 0.7 and big 0.8."""
+    router = create_router(
+        "logreg", [Candidate(m, c) for m, c in zip(MODELS, (1.0, 5.0, 10.0), strict=True)], 0,
+        encoder="hashing",
+    )  # fmt: skip
+    predicted = np.array([[0.9, 0.1, 0.1], [0.05, 0.7, 0.8]])
+    router.fit(None, scores, embeddings=np.eye(2))
+    return dict(router.calibrate(np.eye(2), scores, target, predicted=predicted))  # type: ignore[attr-defined]
+
+
 def test_a_target_out_of_reach_takes_the_best_of_equally_near_settings() -> None:
     """Where no setting meets the target, the nearest one, and of equally near ones the
     best: the cheapest of the best quality, the best quality of the cheapest."""
@@ -542,14 +555,7 @@ def test_a_target_out_of_reach_takes_the_best_of_equally_near_settings() -> None
     # max_share:small=0.4 cannot be met: prompt a goes to small whatever the knob. Of
     # the settings that send only it there, the best sends b to mid (knob 0 sends it to
     # big, which fails it): lambda between 0.2 and 1.625, threshold in (0.05, 0.7].
-    router = create_router(
-        "logreg", [Candidate(m, c) for m, c in zip(MODELS, (1.0, 5.0, 10.0), strict=True)], 0,
-        encoder="hashing",
-    )  # fmt: skip
-    scores = np.array([[1.0, 1.0, 1.0], [0.0, 1.0, 0.0]])
-    predicted = np.array([[0.9, 0.1, 0.1], [0.05, 0.7, 0.8]])
-    router.fit(None, scores, embeddings=np.eye(2))
-    out = router.calibrate(np.eye(2), scores, "max_share:small=0.4", predicted=predicted)  # type: ignore[attr-defined]
+    out = _calibrated_on_two_prompts(np.array([[1.0, 1.0, 1.0], [0.0, 1.0, 0.0]]), "max_share:small=0.4")  # fmt: skip
     assert not out["target_reached"] and out["fallback_mix"] is None
     assert (out["quality"], out["cost"]) == (1.0, 3.0)
     assert out["shares"] == {"small": 0.5, "mid": 0.5, "big": 0.0}
@@ -657,14 +663,7 @@ def test_a_target_the_fallback_mix_reaches_is_reported_reached() -> None:
     # max_share:small=0.4 out of the knob's reach (the first prompt always goes to small),
     # not of the mix's: 0.5 at (1 + 10) / 2 = 5.5 (the second to big) is below the
     # mix of mid (0.5 at 5) and big (1.0 at 10) at 5.5, 0.9 mid and 0.1 big: 0.55.
-    router = create_router(
-        "logreg", [Candidate(m, c) for m, c in zip(MODELS, (1.0, 5.0, 10.0), strict=True)], 0,
-        encoder="hashing",
-    )  # fmt: skip
-    scores = np.array([[0.0, 1.0, 1.0], [0.0, 0.0, 1.0]])
-    predicted = np.array([[0.9, 0.1, 0.1], [0.05, 0.7, 0.8]])
-    router.fit(None, scores, embeddings=np.eye(2))
-    out = router.calibrate(np.eye(2), scores, "max_share:small=0.4", predicted=predicted)  # type: ignore[attr-defined]
+    out = _calibrated_on_two_prompts(np.array([[0.0, 1.0, 1.0], [0.0, 0.0, 1.0]]), "max_share:small=0.4")  # fmt: skip
     assert out["shares"]["small"] == 0.5 and out["fixed_mix_quality"] == pytest.approx(0.55)
     assert out["fallback_mix"] == pytest.approx({"mid": 0.9, "big": 0.1})
     assert out["target_reached"]
