@@ -16,11 +16,11 @@ from __future__ import annotations
 from array import array
 from collections import Counter, OrderedDict
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import astuple, dataclass, field
 from typing import TYPE_CHECKING
 
-from routerllm.carbon.log_rows import instant
-from routerllm.carbon.meter import CACHED, COMPONENTS, PER_TOKEN
+from routerllm.carbon.log_rows import instant, own_part
+from routerllm.carbon.meter import CACHED, COMPONENTS, PER_TOKEN, Measurement
 from routerllm.carbon.predictor import UNMEASURED
 from routerllm.carbon.recommend import BASELINE_TAG, DEMO_TAGS
 from routerllm.exceptions import RouterLLMError
@@ -309,10 +309,13 @@ class LogFigures:
 
 
 def _own(part: Part | None, earlier: dict[str, Part]) -> Part | None:
-    """``part`` without what the models escalated from spent of it (``earlier``)."""
+    """``part`` without what the models escalated from spent of it (``earlier``):
+    ``own_part`` on the log's rows, which are a ``Measurement``'s fields in order."""
     if part is None or (e := earlier.get(part[0])) is None:
         return part
-    return (part[0], max(part[1] - e[1], 0.0), max(part[2] - e[2], 0.0), max(part[3] - e[3], 0.0), part[4])  # fmt: skip
+    own = own_part(Measurement(*part), Measurement(*e))
+    assert own is not None
+    return astuple(own)
 
 
 def _totals() -> Totals:
