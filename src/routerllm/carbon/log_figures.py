@@ -139,7 +139,9 @@ class LogFigures:
         self.measured_kwh, self.measured_co2 = Terms(), Terms()
         self.measured_tokens = array("d")
         self.measured_as_is = bytearray()  # 1: counted as it is (the largest's, or cached)
-        self.as_is_kwh, self.as_is_co2 = array("d"), array("d")  # what those count
+        # by row, the kWh and kg of the models a cascade escalated from: what a row counted
+        # as it is leaves out (few rows have any)
+        self.escalated_from: dict[int, tuple[float, float]] = {}
         # the recommendations
         self.energy = Terms()  # every request's
         self.loading_kwh = Terms()
@@ -273,8 +275,9 @@ class LogFigures:
         self.measured_as_is.append(model == self.largest or cached)
         # on the largest model alone, an escalated request would not have spent its first
         # models' loading and generation
-        self.as_is_kwh.append(energy - sum(p[2] for p in escalated) if escalated else energy)
-        self.as_is_co2.append(co2 - sum(p[3] for p in escalated) if escalated else co2)
+        if escalated:
+            row = len(self.measured_as_is) - 1
+            self.escalated_from[row] = (sum(p[2] for p in escalated), sum(p[3] for p in escalated))  # fmt: skip
         if model == self.largest and not cached:
             self.served += 1
             self.served_tokens.add(tokens)
@@ -292,9 +295,11 @@ class LogFigures:
         """What the measured requests would have spent on the largest model, at these
         rates per output token (those of the largest, and cached answers, as they are)."""
         est_kwh = est_co2 = 0.0
-        rows = zip(self.measured_as_is, self.as_is_kwh, self.as_is_co2, self.measured_tokens, strict=True)  # fmt: skip
-        for as_is, kwh, kg, tokens in rows:
+        rows = zip(self.measured_as_is, self.measured_kwh.values, self.measured_co2.values, self.measured_tokens, strict=True)  # fmt: skip
+        for row, (as_is, kwh, kg, tokens) in enumerate(rows):
             if as_is:
+                if (earlier := self.escalated_from.get(row)) is not None:
+                    kwh, kg = kwh - earlier[0], kg - earlier[1]
                 est_kwh += kwh
                 est_co2 += kg
             else:
