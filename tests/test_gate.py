@@ -19,6 +19,7 @@ import pytest
 
 import routerllm.files as files_module
 from routerllm.config import AppConfig, load_config
+from routerllm.config_sections import BudgetConfig, BudgetLimits
 from routerllm.eval.cascade_gate import state_predictions
 from routerllm.eval.humaneval_report import run_experiment
 from routerllm.exceptions import ConfigError, RouterLLMError
@@ -195,6 +196,14 @@ def test_the_serving_cascade_escalates_only_where_its_gate_lets_it(
         # the gate decides escalations from tiny-medium only: tiny-light's go ahead as before
         light = system.generate(REQUEST, model="tiny-light")
         assert "tiny-light's answer failed 2 of the request's 2 examples, escalated to tiny-medium;" in light.reason  # fmt: skip
+    # within budgets that let it, the escalation still says why the gate let it
+    tiny_config.budgets = BudgetConfig(co2_kg=BudgetLimits(per_request=1.0))
+    with RouterLLM(tiny_config) as system:
+        assert system.budget is not None
+        within = system.generate(REQUEST, model="tiny-medium")
+        assert within.model == "tiny-heavy"
+        assert "escalated to tiny-heavy: the gate's " in within.reason
+    tiny_config.budgets = BudgetConfig()
     tiny_config.cascade.budget = 0.01  # not even tiny-medium alone fits: nothing is escalated
     with RouterLLM(tiny_config) as system:
         kept = system.generate(REQUEST, model="tiny-medium")

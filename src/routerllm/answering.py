@@ -160,8 +160,8 @@ class RequestAnswering:
             spent = spent_so_far(
                 cost + self.calls.routing_cost(routing), routing, loading, inference
             )
-            if self.budget is not None and (why := self.budget.escalation(admission, bigger, lambda m: self._predicted(req, m), spent)):  # fmt: skip
-                reason += f", not escalated to {bigger}: {why}"
+            if over := self._over_budgets(req, admission, bigger, spent):
+                reason += f", not escalated to {bigger}: {over}"
                 budgeted = True
                 break
             reason += f", escalated to {bigger}" + (f": {why}" if why else "")
@@ -236,16 +236,24 @@ class RequestAnswering:
                 if fixed or not longer:
                     raise
                 bigger = longer[0]
-                if self.budget is not None:
-                    spent = spent_so_far(
-                        refused_cost + self.calls.routing_cost(routing),
-                        routing,
-                        *([refused] if refused is not None else []),
-                    )
-                    if why := self.budget.escalation(admission, bigger, lambda m: self._predicted(req, m), spent):  # fmt: skip
-                        raise ContextLengthError(f"{e}; {bigger}, whose context is longer, is not within the budgets: {why}") from None  # fmt: skip
+                spent = spent_so_far(
+                    refused_cost + self.calls.routing_cost(routing),
+                    routing,
+                    *([refused] if refused is not None else []),
+                )
+                if over := self._over_budgets(req, admission, bigger, spent):
+                    raise ContextLengthError(f"{e}; {bigger}, whose context is longer, is not within the budgets: {over}") from None  # fmt: skip
                 said += f"; the prompt is too long for {name}'s context of {context} tokens: sent to {bigger}"  # fmt: skip
                 name = bigger
+
+    def _over_budgets(
+        self, req: GenerationRequest, admission: Admission, bigger: str, spent: dict[str, float]
+    ) -> str:
+        """Why the admitted request, having spent ``spent``, may not step up to ``bigger``
+        (a cascade's escalation or a longer context): "" where it may."""
+        if self.budget is None:
+            return ""
+        return self.budget.escalation(admission, bigger, lambda m: self._predicted(req, m), spent)
 
     def _logged(
         self,
