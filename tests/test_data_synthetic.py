@@ -37,6 +37,13 @@ def test_default_is_10000_balanced_unique(full: list[LabeledPrompt]) -> None:
     assert len({near_duplicate_key(i.text) for i in full}) == 10_000
 
 
+def test_prompts_that_differ_in_a_language_named_with_a_symbol_are_two_prompts() -> None:
+    """ "C++" and "C#" are not "C" with punctuation: the generator keeps both prompts."""
+    keys = {near_duplicate_key(f"Build a URL shortener in {lang}.") for lang in ("C", "C++", "C#")}
+    assert len(keys) == 3
+    assert near_duplicate_key("Build it in C++!") == near_duplicate_key("build it, in c++")
+
+
 def test_default_split_is_exactly_70_15_15_and_stratified(full: list[LabeledPrompt]) -> None:
     train, val, test = split(full)
     assert (len(train), len(val), len(test)) == (7_000, 1_500, 1_500)
@@ -99,7 +106,8 @@ def test_split_keeps_one_request_with_other_modifiers_in_one_split() -> None:
     """The same request with another politeness, context or suffix ("Implement a
     stack in C#. Thanks!" in train, "I've been stuck on this for a while. Implement a
     stack in C#." in test) is a near-duplicate: the default dataset's 10,000 prompts
-    hold 5,734 requests, and 1,007 of them crossed splits."""
+    hold 5,779 requests (5,734 before "C++" and "C#" were told apart), and 1,007 crossed
+    splits before the split kept them together."""
     base = generate(200, seed=1, modifiers=False)
     wrapped = [
         LabeledPrompt(f"I'm new to this. {i.text} Thanks in advance!", i.label) for i in base

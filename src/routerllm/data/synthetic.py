@@ -86,12 +86,13 @@ TEMPLATES: dict[int, tuple[Template, ...]] = {
 
 
 def near_duplicate_key(text: str) -> str:
-    """Text compared for near-duplicates: lowercased, punctuation and whitespace removed."""
-    return re.sub(r"[\W_]+", "", text.lower())
+    """Text compared for near-duplicates: lowercased, punctuation and whitespace removed
+    (but not the ``+`` or ``#`` that ends a word: "C++" and "C#" are two languages)."""
+    return "".join(_words(text))
 
 
 def _words(text: str) -> tuple[str, ...]:
-    return tuple(re.findall(r"[^\W_]+", text.lower()))
+    return tuple(re.findall(r"[^\W_]+(?:\++|#)?", text.lower()))
 
 
 # The modifiers _render wraps a request in, as words, longest first (so "could you
