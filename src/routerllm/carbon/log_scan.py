@@ -35,9 +35,9 @@ def report_rows(log: RequestLog, since: str | None, tag: str | None) -> Iterator
         f" LEFT JOIN components c{i} ON c{i}.request_id = r.id AND c{i}.component = '{c}'"
         for i, c in enumerate(COMPONENTS)
     )
-    # the part of them the models a cascade escalated from spent (a log older than the
-    # escalations table has none)
-    escalated = COMPONENTS if log._has_table("escalations") else ()
+    # the part of them the models a cascade escalated from spent: joined only for the
+    # components some escalation has (a log older than the escalations table has none)
+    escalated = _escalated_components(log)
     joins += "".join(
         f" LEFT JOIN escalations e{i} ON e{i}.request_id = r.id AND e{i}.component = '{c}'"
         for i, c in enumerate(escalated)
@@ -84,6 +84,14 @@ def _stream(log: RequestLog, sql: str, args: list[object]) -> Iterator[tuple[Any
             yield from rows
     except sqlite3.Error as e:
         raise RequestLogError(f"request log {log.db_path} cannot be read: {e}") from e
+
+
+def _escalated_components(log: RequestLog) -> tuple[str, ...]:
+    """The known components (``COMPONENTS``, in order) that an escalation has a part of."""
+    if not log._has_table("escalations"):
+        return ()
+    found = {r[0] for r in log._fetch("SELECT DISTINCT component FROM escalations")}
+    return tuple(c for c in COMPONENTS if c in found)
 
 
 def _columns(log: RequestLog) -> list[str]:
