@@ -3,8 +3,8 @@ requests are kept in the request log's ``pending_feedback`` table (the prompt's
 embedding as the router saw it, never the prompt, and the router's folder), so a later
 system, or a server, with that ``router.path`` accepts, stores and learns their scores;
 each is rated once whichever process rates it, and a score stored by a system that does
-not learn is learned once, by the next learning system of that folder to open; the
-table is bounded per folder, sparing scores not learned yet; another folder's request
+not learn, or learned by a process that ended before saving it, is learned once, by
+the next learning system of that folder to open alone; the table is bounded per folder, sparing scores not learned yet; another folder's request
 is refused by name; a log from before folders were recorded is migrated and
 keeps its rows; a read-only log and other routers keep to memory."""
 
@@ -13,6 +13,8 @@ from __future__ import annotations
 import json
 import shutil
 import sqlite3
+import subprocess
+import sys
 import threading
 from pathlib import Path
 from typing import Any
@@ -66,17 +68,20 @@ def test_a_score_given_after_a_restart_is_stored_and_learned(tmp_path: Path) -> 
         expected.learn([prompts[0]], [answers[0].model], [0.25])
         assert after.router.sums().equals(expected.sums())  # type: ignore[attr-defined]
         assert [r[:2] for r in after.log.feedback()] == [(answers[0].request_id, 0.25)]
-        assert [r[0] for r in pending_rows(config)] == [answers[1].request_id]  # rated: gone
+        # learned, not saved yet: its row stays until a save holds it
+        assert [r[0] for r in pending_rows(config)] == [a.request_id for a in answers]
         status, text = call(base, FEEDBACK, {"request_id": answers[0].request_id, "score": 1})
         assert status == 400 and "rated already" in text
     assert saved(config).sums().equals(expected.sums())  # closing saved what it learned
+    assert [r[0] for r in pending_rows(config)] == [answers[1].request_id]  # saved: gone
     with RouterLLM(config) as third:  # rated once, across restarts too
         with pytest.raises(PromptError, match="has been rated already"):
             third.feedback(answers[0].request_id, 1.0)
         third.feedback(answers[1].request_id, 1.0)
         with pytest.raises(UnknownRequestError, match="no routed request 'nope'"):
             third.feedback("nope", 1.0)
-        assert pending_rows(config) == [] and len(third.log.feedback()) == 2
+        assert len(third.log.feedback()) == 2
+    assert pending_rows(config) == []
 
 
 def with_router(config: AppConfig, **update: Any) -> AppConfig:
@@ -99,9 +104,9 @@ def test_a_score_a_system_that_does_not_learn_stores_is_learned_once_later(tmp_p
     with RouterLLM(config) as first, RouterLLM(config) as second:  # each learns at opening
         counts = sorted(float(s.router.counts.sum()) for s in (first, second))  # type: ignore[attr-defined]
         assert counts == [expected.counts.sum(), expected.counts.sum() + 1]  # one learned it
-        assert pending_rows(config) == []
         with pytest.raises(PromptError, match="has been rated already"):
             second.feedback(answer.request_id, 1.0)
+    assert pending_rows(config) == []  # learned and saved: gone
     expected.learn([prompt], [answer.model], [0.5])
     assert saved(config).sums().equals(expected.sums())  # saved at close, learned once
     with RouterLLM(config) as third:
@@ -117,6 +122,7 @@ def test_two_learning_loops_opening_at_once_take_each_stored_score_once(tmp_path
         for answer in answers:
             system.feedback(answer.request_id, 1.0)
     assert len(pending_rows(config)) == 6
+    before = saved(config).counts.sum()
     loops = [feedback_module.FeedbackLoop(saved(config), True, config.router.path) for _ in range(2)]  # fmt: skip
     logs = [RequestLog(config.log.path) for _ in loops]  # a connection each, as two processes
     start, learned = threading.Barrier(2), [0, 0]
@@ -130,11 +136,49 @@ def test_two_learning_loops_opening_at_once_take_each_stored_score_once(tmp_path
         t.start()
     for t in threads:
         t.join()
+    for loop in loops:
+        loop.close()  # saves what it learned, then removes the rows it learned
     for log in logs:
         log.close()
     assert sorted(learned) == [0, 6] and pending_rows(config) == []
-    before = saved(config).counts.sum()
     assert sorted(loop.router.counts.sum() - before for loop in loops) == [0, 6]  # type: ignore[attr-defined]
+
+
+CRASHING = """
+import os, sys
+from routerllm.system import RouterLLM
+system = RouterLLM.from_config(sys.argv[1])
+for answer in system.generate_batch(sys.argv[2:]):
+    system.feedback(answer.request_id, 0.75)
+    print(answer.request_id, answer.model)
+os._exit(1)  # ends before the router that learned the scores is saved
+"""
+
+
+def test_scores_learned_by_a_process_that_ends_before_saving_are_learned_once_later(tmp_path: Path) -> None:  # fmt: skip
+    config = ladder(tmp_path)
+    prompts = topic_prompts("parser", 3, 70)
+    expected = saved(config)
+    ended = subprocess.run(
+        [sys.executable, "-c", CRASHING, str(tmp_path / "config.yaml"), *prompts],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert ended.returncode == 1, ended.stderr
+    models = [line.split()[1] for line in ended.stdout.splitlines()]
+    assert len(models) == 3 and saved(config).sums().equals(expected.sums())  # never saved
+    assert len(pending_rows(config)) == 3  # the requests it learned stay in the log
+    expected.learn(prompts, models, [0.75] * 3)
+    with RouterLLM(config) as alone:  # no other learner: it learns them as it opens
+        assert alone.router.sums().equals(expected.sums())  # type: ignore[attr-defined]
+        answer = alone.generate(topic_prompts("matrix", 1, 70)[0])
+        alone.feedback(answer.request_id, 0.5)  # learned here, not saved yet
+        with RouterLLM(config) as other:  # another learner is present: nothing to take
+            assert other.router.sums().equals(saved(config).sums())  # type: ignore[attr-defined]
+    expected.learn(topic_prompts("matrix", 1, 70), [answer.model], [0.5])
+    assert saved(config).sums().equals(expected.sums())  # each learned once
+    assert pending_rows(config) == []
+    with RouterLLM(config) as later:
+        assert later.router.sums().equals(expected.sums())  # type: ignore[attr-defined]
 
 
 def test_two_router_folders_sharing_a_log_do_not_learn_each_others_requests(tmp_path: Path) -> None:  # fmt: skip

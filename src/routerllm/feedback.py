@@ -12,12 +12,15 @@ scores; another folder's router sharing the log does not. A score in [0, 1] is w
 to the log's ``feedback`` table at once (so none is lost; once per request, whichever
 process gives it), and, where the config says ``router.learn: true``, taught to the
 router that routed it (``learn``). A process with ``learn: false`` leaves a kept
-request's row with its score; the next learning process of that folder to open learns
-it (``learn_scored``; each once). The configured router loaded from ``router.path``
+request's row with its score; the next learning process of that folder to open while
+no other runs learns it (``learn_scored``; each once). The configured router loaded from ``router.path``
 is then saved back there every ``SAVE_EVERY`` scores it learned and when the system
 closes (``Router.save`` writes beside the files and renames them into place; a
-``FeedbackRouter`` adds what other processes saved there meanwhile). Feedback may
-arrive from several threads at once (the server's): one lock orders it.
+``FeedbackRouter`` adds what other processes saved there meanwhile). A kept request's
+row stays until a save holds what was learned from it, so a process that ends before
+its save loses nothing: the next learner of the folder to open while no other runs
+learns those rows again (``learn_scored``). Feedback may arrive from several threads
+at once (the server's): one lock orders it.
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import IO, TYPE_CHECKING
 
 import numpy as np
 
@@ -44,6 +47,7 @@ from routerllm.exceptions import (
     RouterLLMError,
     UnknownRequestError,
 )
+from routerllm.files import present_in
 
 if TYPE_CHECKING:
     from routerllm.carbon.request_log import RequestLog
@@ -93,6 +97,11 @@ class FeedbackLoop:
         self._unsaved = 0  # scores learned since the last save point
         self._dirty = False  # learned something not saved yet
         self._lock = threading.Lock()
+        # held while it learns (``learn_scored``): a kept request it learned keeps its row
+        # until a save holds what it learned, and no other learner takes those rows
+        self._presence: IO[str] | None = None
+        self._learned: list[str] = []  # those requests, since the last save
+        self._log: RequestLog | None = None
 
     @classmethod
     def of(cls, config: AppConfig, router: Router, configured: bool) -> FeedbackLoop:
@@ -186,10 +195,15 @@ class FeedbackLoop:
             if self.learn:
                 _check_teachable(request_id, routed)
             # first: then it is never lost; refused where any process stored one already.
-            # Not learned here, a kept request's row stays for a process that learns.
-            if not log.add_feedback(request_id, float(score), learned=self.learn):
+            # Not learned here, a kept request's row stays for a process that learns;
+            # learned by a present learner, it stays until a save holds what it learned.
+            stays = self.learn and self._presence is not None and routed.router is self.router
+            if not log.add_feedback(request_id, float(score), learned=self.learn and not stays):
                 raise PromptError(_RATED.format(_shown(request_id)))
             routed.rated = True
+            if stays:
+                self._log = log
+                self._learned.append(request_id)
             if self.learn:
                 self._teach(routed, float(score))
 
@@ -222,21 +236,36 @@ class FeedbackLoop:
         configured router's folder kept in ``log`` (``RequestLog.claim_scored``: each is
         taken by one process only), and count them toward the next save; how many it
         learned. A system calls it as it opens, before it routes anything. Where the log
-        refuses, they wait in it for the next process that opens."""
+        refuses, they wait in it for the next process that opens.
+
+        From here on it is present in the folder (``files.present_in``) until it closes:
+        the rows of the requests it learns stay in the log until a save holds what it
+        learned (``_save``), so that a process that ends before saving loses nothing;
+        only a learner that opens while no other is present takes scored rows, so
+        those it takes are scores nobody learned or that a learner ended without
+        saving. Where presence cannot be told (no fcntl), rows go as they are learned."""
         if not self.keeps_in(log):
             return 0
         router = self.router
         encoder, dim = str(getattr(router, "encoder_spec", "")), getattr(router, "dim", None)
         if dim is None:
             return 0
+        if (presence := present_in(Path(self.folder))) is not None:
+            self._presence, alone = presence
+            self._log = log
+            if not alone:  # another learner's rows, or ones for a learner opening alone
+                return 0
         try:
-            claimed = log.claim_scored(self.folder, router.name, encoder, int(dim))
+            keep = self._presence is not None
+            claimed = log.claim_scored(self.folder, router.name, encoder, int(dim), remove=not keep)
         except RequestLogError as e:
             logger.warning("scores stored for router %r's requests are left for a later start: %s", router.name, e)  # fmt: skip
             return 0
         learned = 0
         with self._lock:
             for pending, score in claimed:
+                if keep:  # removed at the next save (an unteachable one too: it stays scored)
+                    self._learned.append(pending.request_id)
                 routed = Routed(pending.model, router, True, pending.embedding)
                 if why := _unteachable(routed):  # changed in the log: its score stays stored
                     logger.warning("the score stored for request %s is not learned by router %r: %s", pending.request_id, router.name, why)  # fmt: skip
@@ -263,25 +292,45 @@ class FeedbackLoop:
                 self._save()
 
     def _save(self) -> None:
-        """Save the configured router to its path; a failure is logged, and tried again
-        at the next save point and at close (the scores stay in the request log, but
-        not the embeddings: what was learned and never saved cannot be learned again)."""
+        """Save the configured router to its path, then remove the rows of the kept
+        requests it learned (``_forget_learned``); a failure is logged, and tried again
+        at the next save point and at close (the rows stay meanwhile)."""
         assert self.save_to is not None
         try:
             self.router.save(self.save_to)
             self._dirty = False
         except RouterLLMError as e:
             logger.error("could not save the learning router to %s: %s", self.save_to, e)
+            return
+        self._forget_learned()
+
+    def _forget_learned(self) -> None:
+        """Remove the rows of the kept requests learned since the last save, now saved;
+        where the log refuses, they are tried again at the next save."""
+        if not self._learned or self._log is None:
+            return
+        try:
+            self._log.forget_pending(self._learned)
+            self._learned = []
+        except RequestLogError as e:
+            logger.error("the requests learned and saved stay in the request log (a learner opening alone would learn them again): %s", e)  # fmt: skip
 
     def close(self) -> None:
         """Save what the configured router learned since it was last saved; where its
         folder still refuses the save (another process put a router there it cannot
-        merge with, a disk error), save it beside that folder instead."""
+        merge with, a disk error), save it beside that folder instead. Where neither
+        could be saved, the rows of the requests it learned stay in the log, for a
+        learner opening alone to learn again."""
         with self._lock:
             if self._dirty and self.save_to is not None:
                 self._save()
                 if self._dirty:
                     self._save_aside()
+            if not self._dirty:
+                self._forget_learned()
+            if self._presence is not None:
+                self._presence.close()  # no longer present: what it left is anyone's
+                self._presence = None
 
     def _save_aside(self) -> None:
         """Save the configured router to a new folder beside ``router.path``
@@ -302,9 +351,10 @@ class FeedbackLoop:
                     continue
             self.router.save(aside)
         except (RouterLLMError, OSError) as e:
+            kept = "the requests stay in the request log, for the next learning process that opens alone to learn them again" if self._learned else "the scores stay in the request log"  # fmt: skip
             logger.error(
                 "could not save the learning router beside %s either (%s): what it learned "
-                "since its last save is lost (the scores stay in the request log)", path, e
+                "since its last save is not saved (%s)", path, e, kept
             )  # fmt: skip
             return
         self._dirty = False

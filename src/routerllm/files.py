@@ -15,7 +15,7 @@ import threading
 import zipfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from routerllm.exceptions import RouterLLMError
 
@@ -26,6 +26,8 @@ except ImportError:  # not POSIX: folders are not locked (one process per folder
 
 #: The file ``locked_folder`` locks, in the folder it locks.
 LOCK_FILE = ".lock"
+#: The file ``present_in`` holds a shared lock on, in the folder.
+PRESENCE_FILE = ".present"
 
 
 def sha256_of(path: Path) -> str:
@@ -191,3 +193,24 @@ def locked_folder(folder: Path) -> Iterator[None]:
         finally:
             held.discard(key)
             fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def present_in(folder: Path) -> tuple[IO[str], bool] | None:
+    """Be present in ``folder`` (an existing one) for as long as the returned file stays
+    open: a shared ``fcntl.flock`` on its ``.present`` file, which the system drops when
+    the process ends, however it ends; and whether nobody else was present then. None
+    where fcntl is missing or the folder cannot be locked (nobody can tell then)."""
+    if fcntl is None:
+        return None
+    try:
+        with locked_folder(folder):  # one comer at a time: the test and the change to shared
+            handle = (folder / PRESENCE_FILE).open("a")
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                alone = True
+            except BlockingIOError:
+                alone = False
+            fcntl.flock(handle, fcntl.LOCK_SH)
+    except (RouterLLMError, OSError):
+        return None
+    return handle, alone

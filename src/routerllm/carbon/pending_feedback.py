@@ -124,6 +124,20 @@ class PendingFeedback:
                 f"(log.path): {e}"
             ) from e
 
+    def forget_pending(self, request_ids: list[str]) -> None:
+        """Remove the kept requests ``request_ids`` (scored, and learned by a router that
+        has been saved since)."""
+        self.check_open()
+        try:
+            with self._lock, self._db:
+                self._db.executemany(
+                    "DELETE FROM pending_feedback WHERE request_id = ?", [(r,) for r in request_ids]
+                )
+        except sqlite3.Error as e:
+            raise RequestLogError(
+                f"the requests learned could not be removed from {self.db_path} (log.path): {e}"
+            ) from e
+
     def pending(self, request_id: str) -> PendingRequest | None:
         """The request kept for its score (``remember_pending``), or None: unknown, learned
         or rated where it was learned, forgotten, or a damaged row."""
@@ -140,7 +154,7 @@ class PendingFeedback:
         return PendingRequest(request_id, model, router, encoder, vector, *folder)
 
     def claim_scored(
-        self, folder: str, router: str, encoder: str, dim: int
+        self, folder: str, router: str, encoder: str, dim: int, remove: bool = True
     ) -> list[tuple[PendingRequest, float]]:
         """Take the kept requests of ``folder`` (and those kept before folders were
         recorded) that were scored without being learned (``add_feedback`` with
@@ -148,7 +162,9 @@ class PendingFeedback:
         learn, with their scores, oldest first; their rows are removed in the same
         transaction, so that of several processes claiming at once only one gets each.
         Rows of another router, encoder or width stay (a router put back in the folder
-        may learn them); a damaged row is removed and not returned (its score stays)."""
+        may learn them); a damaged row is removed and not returned (its score stays).
+        Not ``remove``: the rows stay (the claimer, alone of its folder's learners,
+        removes them once what it learned is saved: ``forget_pending``)."""
         self.check_open()
         sql = (
             "SELECT request_id, model, dim, embedding, folder, (SELECT score FROM feedback f "
@@ -160,8 +176,10 @@ class PendingFeedback:
             with self._lock, self._db:
                 self._db.execute("BEGIN IMMEDIATE")  # one claimer at a time
                 rows = self._db.execute(sql, (folder, router, encoder, dim)).fetchall()
+                sound = [r for r in rows if _sound(r)]
+                gone = rows if remove else [r for r in rows if not _sound(r)]
                 self._db.executemany(
-                    "DELETE FROM pending_feedback WHERE request_id = ?", [(r[0],) for r in rows]
+                    "DELETE FROM pending_feedback WHERE request_id = ?", [(r[0],) for r in gone]
                 )
         except sqlite3.Error as e:
             raise RequestLogError(
@@ -169,9 +187,14 @@ class PendingFeedback:
                 f"(log.path): {e}"
             ) from e
         claimed = []
-        for request_id, model, width, blob, kept_in, score in rows:
-            if isinstance(blob, bytes) and len(blob) == 4 * width and is_finite_number(score) and 0 <= score <= 1:  # fmt: skip
-                vector = np.frombuffer(blob, dtype="<f4")
-                pending = PendingRequest(request_id, model, router, encoder, vector, kept_in)
-                claimed.append((pending, float(score)))
+        for request_id, model, _, blob, kept_in, score in sound:
+            vector = np.frombuffer(blob, dtype="<f4")
+            pending = PendingRequest(request_id, model, router, encoder, vector, kept_in)
+            claimed.append((pending, float(score)))
         return claimed
+
+
+def _sound(row: tuple[Any, ...]) -> bool:
+    """Whether a row ``claim_scored`` read holds an embedding of its width and a score."""
+    _, _, width, blob, _, score = row
+    return isinstance(blob, bytes) and len(blob) == 4 * width and is_finite_number(score) and 0 <= score <= 1  # fmt: skip
