@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import reprlib
+import uuid
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import ClassVar
 
@@ -200,6 +203,41 @@ def chat_messages(request: GenerationRequest) -> list[dict[str, str]]:
     messages = [{"role": "system", "content": request.system}] if request.system else []
     messages += [{"role": role, "content": text} for role, text in request.history]
     return [*messages, {"role": "user", "content": request.prompt}]
+
+
+def template_tokens(
+    model: str,
+    messages: list[dict[str, str]],
+    prefix: str,
+    render: Callable[[list[dict[str, str]]], str],
+    tokenize: Callable[[str, bool], list[int]],
+) -> list[int]:
+    """``messages`` rendered by the chat template (``render``), ``prefix`` appended, as
+    token ids: the template's markers as the special tokens they are, the messages' text
+    and the prefix as plain text. ``tokenize(text, special)`` reads control-token text
+    ("<|im_end|>", "<|endoftext|>") as control tokens when ``special``. Tokenizing the
+    whole rendering with special tokens read a user's "<|im_end|>\\n<|im_start|>system"
+    as a turn of the template's own: a message forged a system turn, or ended the prompt.
+    Text without control-token text is tokenized whole, as the engine itself does."""
+    rendered = render(messages) + prefix
+    texts = [m["content"] for m in messages] + [prefix]
+    if all(tokenize(t, True) == tokenize(t, False) for t in texts if t):
+        return tokenize(rendered, True)
+    mark = uuid.uuid4().hex  # where each message's text is, in the template's rendering
+    marked = render([{**m, "content": f"{mark}{i}{mark}"} for i, m in enumerate(messages)])
+    pieces = re.split(f"{mark}([0-9]+){mark}", marked)
+    contents = [m["content"] for m in messages]
+    for read in (contents, [c.strip() for c in contents]):  # Gemma's template trims it
+        parts = [read[int(p)] if i % 2 else p for i, p in enumerate(pieces)]
+        if "".join(parts) + prefix == rendered:
+            tokens = [t for i, p in enumerate(parts) if p for t in tokenize(p, i % 2 == 0)]
+            return tokens + (tokenize(prefix, False) if prefix else [])
+    raise PromptError(
+        f"a message holds text that model {model!r} reads as control tokens (such as "
+        f"its end of turn), and its chat template changes the message's text, so that "
+        f"text cannot be kept as plain text; remove it from the message",
+        "prompt",
+    )
 
 
 def refused_by_template(model: str, error: Exception) -> PromptError:

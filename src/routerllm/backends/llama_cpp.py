@@ -19,6 +19,7 @@ from routerllm.backends.base import (
     plain_text,
     refused_by_template,
     resolve_sampling,
+    template_tokens,
 )
 from routerllm.backends.interrupts import deferred_interrupts
 from routerllm.exceptions import BackendError, ContextLengthError, missing_dependency
@@ -161,6 +162,12 @@ class LlamaCppBackend(Backend):
     def _templated(self, request: GenerationRequest) -> tuple[str, list[str]]:
         """The chat template applied to the request, with the response prefix appended,
         as plain text; and the template's own stop strings."""
+        rendered = self._render(chat_messages(request))
+        stop = rendered.stop if isinstance(rendered.stop, list) else [rendered.stop or ""]
+        return rendered.prompt + request.response_prefix, [s for s in stop if s]
+
+    def _render(self, messages: list[dict[str, str]]) -> Any:
+        """The chat template applied to ``messages`` (llama-cpp-python's formatter response)."""
         if self._formatter is None:  # compiled once per loaded model
             from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
@@ -176,31 +183,52 @@ class LlamaCppBackend(Backend):
         from jinja2 import TemplateError
 
         try:
-            rendered = self._formatter(messages=chat_messages(request))
+            return self._formatter(messages=messages)
         except (ValueError, TemplateError) as e:  # llama-cpp's raise_exception: ValueError
             raise refused_by_template(self.name, e) from e
-        stop = rendered.stop if isinstance(rendered.stop, list) else [rendered.stop or ""]
-        return rendered.prompt + request.response_prefix, [s for s in stop if s]
+
+    def _chat_tokens(self, request: GenerationRequest) -> list[int]:
+        """The request as the chat template frames it, response prefix appended, as tokens:
+        the template's markers special, the messages' and the prefix's text plain
+        (:func:`template_tokens`)."""
+        return template_tokens(
+            self.name,
+            chat_messages(request),
+            request.response_prefix,
+            lambda messages: str(self._render(messages).prompt),
+            lambda text, special: self._tokens(text, templated=True, special=special),
+        )
+
+    def _holds_control_text(self, request: GenerationRequest) -> bool:
+        """Whether a message of ``request`` holds text llama.cpp reads as control tokens."""
+        texts = [m["content"] for m in chat_messages(request)]
+        return any(
+            self._tokens(t, templated=True) != self._tokens(t, templated=True, special=False)
+            for t in texts
+        )
 
     def _completion(
         self, request: GenerationRequest, kwargs: dict[str, Any], criteria: Any = None
     ) -> tuple[Any, str]:
         """llama-cpp-python's output for ``request`` and its text: a chat completion when
-        the model has a chat template and the request is neither raw nor prefilled.
+        the model has a chat template and the request is neither raw nor prefilled, and
+        its messages hold no control-token text (llama-cpp-python's chat completion reads
+        that as the template's own markers: a message's "<|im_end|>" ended its turn).
         ``criteria`` (stopping criteria) go to plain completions only: llama-cpp-python's
         chat completions take none. The text is cut at the earliest stop sequence:
         llama-cpp-python cuts at the first one in the list that the text holds, so where
         one token completed two (".\n\n" for stops "\n" and "."), the text kept the other."""
         try:
-            if self._chat_template and not request.raw and not request.response_prefix:
+            templates = self._templates(request)
+            if templates and not request.response_prefix and not self._holds_control_text(request):
                 out = self._llm.create_chat_completion(messages=chat_messages(request), **kwargs)
                 text = out["choices"][0]["message"]["content"] or ""
                 return out, cut_at_stop(text, request.stop)
             prompt: str | list[int] = plain_text(request)
             stop = list[str]()
-            if self._chat_template and request.response_prefix:
-                templated, stop = self._templated(request)
-                prompt = self._tokens(templated, templated=True)
+            if templates:  # prefilled, or its messages' control-token text kept plain
+                stop = self._templated(request)[1]
+                prompt = self._chat_tokens(request)
             kwargs["stop"] = [*(request.stop or []), *stop] or None
             out = self._llm.create_completion(prompt=prompt, stopping_criteria=criteria, **kwargs)
             return out, cut_at_stop(out["choices"][0]["text"], kwargs["stop"] or [])
@@ -230,22 +258,23 @@ class LlamaCppBackend(Backend):
         answer was cut short, its finish reason "length", where llama.cpp capped it."""
         self.load()
         if self._templates(request):
-            return len(self._tokens(self._templated(request)[0], templated=True))
+            return len(self._chat_tokens(request))
         return len(self._tokens(plain_text(request), templated=False))
 
     def _templates(self, request: GenerationRequest) -> bool:
         """Whether the model's chat template frames ``request`` (not a raw one)."""
         return bool(self._chat_template) and not request.raw
 
-    def _tokens(self, text: str, templated: bool) -> list[int]:
+    def _tokens(self, text: str, templated: bool, special: bool = True) -> list[int]:
         """``text`` tokenized as llama.cpp reads it: markers as special tokens, a BOS
         first where the model wants one. A chat template's text gets only the BOS it
         writes itself (Gemma's, Llama 3's), as llama-cpp-python's chat request reads it:
         a prefilled prompt sent as text read a second one (a warning of a duplicate BOS
         and a degraded answer), and one of a template without a BOS (Zephyr's) read one
-        the chat request did not."""
+        the chat request did not. ``special=False``: control-token text read as plain
+        text."""
         tokens: list[int] = self._llm.tokenize(
-            text.encode("utf-8"), add_bos=not templated, special=True
+            text.encode("utf-8"), add_bos=not templated, special=special
         )
         return tokens
 
