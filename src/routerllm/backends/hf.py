@@ -19,6 +19,7 @@ from routerllm.backends.base import (
     refuse_prompt_state,
     refused_by_template,
     resolve_sampling,
+    template_tokens,
 )
 from routerllm.exceptions import (
     BackendError,
@@ -168,18 +169,32 @@ class HFBackend(Backend):
     def _encode(self, request: GenerationRequest) -> Any:
         tok = self._tokenizer
         if getattr(tok, "chat_template", None) and not request.raw:
-            from jinja2 import TemplateError
+            import torch
 
-            try:
-                text = tok.apply_chat_template(
-                    chat_messages(request), add_generation_prompt=True, tokenize=False
-                )
-            except TemplateError as e:  # transformers' raise_exception
-                raise refused_by_template(self.name, e) from e
-            # The template already holds the special tokens (BOS included).
-            return tok(
-                text + request.response_prefix, return_tensors="pt", add_special_tokens=False
+            def render(messages: list[dict[str, str]]) -> str:
+                from jinja2 import TemplateError
+
+                try:
+                    text: str = tok.apply_chat_template(
+                        messages, add_generation_prompt=True, tokenize=False
+                    )
+                except TemplateError as e:  # transformers' raise_exception
+                    raise refused_by_template(self.name, e) from e
+                return text
+
+            # The template already holds the special tokens (BOS included); the
+            # messages' text is plain text, its "</s>" no end of turn (template_tokens).
+            def tokenize(text: str, special: bool) -> list[int]:
+                ids: list[int] = tok(
+                    text, add_special_tokens=False, split_special_tokens=not special
+                )["input_ids"]
+                return ids
+
+            ids = template_tokens(
+                self.name, chat_messages(request), request.response_prefix, render, tokenize
             )
+            input_ids = torch.tensor([ids], dtype=torch.long)
+            return {"input_ids": input_ids, "attention_mask": torch.ones_like(input_ids)}
         return tok(plain_text(request), return_tensors="pt")
 
     def generate(self, request: GenerationRequest) -> Completion:
