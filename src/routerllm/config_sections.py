@@ -93,7 +93,10 @@ class GenerationConfig(StrictConfig):
 
 class RouterSettings(StrictConfig):
     name: str = "rules"
-    seed: int = Field(0, ge=0, le=MAX_SEED)
+    seed: int = Field(
+        0, ge=0, le=MAX_SEED, description="the router's draws; a router loaded from `path` "
+        "keeps the seed it was saved with",
+    )  # fmt: skip
     path: str | None = Field(
         None, min_length=1, description="directory of a saved (trained) router; overrides name"
     )

@@ -9,6 +9,7 @@ answers each routed request (cache, budgets, cascade, log) is in ``answering.py`
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import threading
 from collections.abc import Iterator, Sequence
@@ -57,10 +58,20 @@ if TYPE_CHECKING:
     import numpy as np
 
 
+logger = logging.getLogger(__name__)
+
+
 def build_router(config: AppConfig) -> Router:
     settings = config.router
     if settings.path:
-        return load_router(settings.path, config.models, settings.options)
+        router = load_router(settings.path, config.models, settings.options)
+        if "seed" in settings.model_fields_set and settings.seed != router.seed:
+            logger.warning(
+                "router.seed %d is not used: the router saved in %s draws with the seed it "
+                "was saved with, %d (train it again with --seed to change it)",
+                settings.seed, settings.path, router.seed,
+            )  # fmt: skip
+        return router
     check_option_names(settings.options)
     return create_router(settings.name, config.models, settings.seed, **settings.options)
 
