@@ -223,6 +223,28 @@ def test_a_failing_larger_model_keeps_the_answer_in_hand(tmp_path: Path, tiny_gg
         assert [r.model for r in system.log.records()] == ["tiny-medium"]
 
 
+def test_a_larger_model_that_loads_then_fails_is_paid_for(tmp_path: Path) -> None:
+    # tiny-heavy loaded, then refused the prompt: its load was in no figure of the request
+    data = tiny_config_dict(tmp_path, cascade={"enabled": True})
+    data["models"][2]["context_length"] = 32  # REQUEST is 62 tokens
+    with RouterLLM(load_config(write_config(tmp_path, data))) as system:
+        system.generate("hi", model="tiny-medium")  # loaded: this request loads only tiny-heavy
+        result = system.generate(REQUEST, model="tiny-medium")
+        assert result.model == "tiny-medium" and "which failed (prompt is 62 tokens" in result.reason  # fmt: skip
+        assert system.manager.backend("tiny-heavy").loaded
+        loading = result.components["model_loading"]
+        assert loading.duration_s > 0
+        assert result.cost_usd == pytest.approx(
+            result.energy_kwh * system.config.carbon.electricity_price_usd_per_kwh
+        )
+        row = list(system.log.records())[-1]
+        assert row.components["model_loading"] == loading
+        # not tiny-medium's own load: the part of the models besides the answering one
+        assert row.escalated == {"model_loading": loading}
+        own = row.own("model_loading")
+        assert own is not None and own.duration_s == 0
+
+
 def test_cli_route_cascade_flag(tiny_config_path: Path) -> None:
     run = subprocess.run(
         [sys.executable, "-m", "routerllm.cli", "route", REQUEST, "--config", str(tiny_config_path),

@@ -125,9 +125,9 @@ class RequestAnswering:
         name, reason = fitted.model, reason + fitted.reason
         completion, loading, inference, cost = fitted.answer
         # what the models escalated from spent: the loads of those the prompt did not fit
-        earlier: tuple[Measurement, ...] = ()
+        earlier: dict[str, Measurement] = {}
         if fitted.refused is not None:
-            loading, earlier = fitted.refused.plus(loading), (fitted.refused,)
+            loading, earlier = fitted.refused.plus(loading), {"model_loading": fitted.refused}
             cost += fitted.refused_cost
         by_energy = self.calls.priced_by_energy(name) or fitted.refused_cost > 0
         cascade = self.config.cascade
@@ -171,9 +171,16 @@ class RequestAnswering:
                 log.warning("cascade: %s failed, keeping %s's answer: %s", bigger, name, e)
                 reason += f", which failed ({e}); kept {name}'s answer"
                 budgeted = True  # not the answer a later request should get: not cached
+                if e.loading is not None:  # its load is paid for: not the answer's model's own
+                    loading = loading.plus(e.loading)
+                    before = earlier.get("model_loading")
+                    earlier["model_loading"] = e.loading if before is None else before.plus(e.loading)  # fmt: skip
+                    if self.calls.priced_by_energy(bigger):
+                        cost += self.calls.routing_cost(e.loading)
+                        by_energy = True
                 break
             name, completion = bigger, completion_
-            earlier = (loading, inference)
+            earlier = {m.component: m for m in (loading, inference)}
             loading = loading.plus(more_loading)
             inference = inference.plus(more_inference)
             cost += more_cost
@@ -204,7 +211,7 @@ class RequestAnswering:
             predicted=admission.prediction,
         )
         with self.budget.recording(admission) if self.budget else contextlib.nullcontext():
-            self._logged(req, result, tag, {m.component: m for m in earlier})
+            self._logged(req, result, tag, earlier)
         if key is not None and self.cache is not None and not budgeted:
             # kept with what its making added to the routing's reason (the stub's code
             # style, the cascade's checks and escalations): a later request's says so too

@@ -14,7 +14,10 @@ if TYPE_CHECKING:
 
 
 class RouterLLMError(Exception):
-    """Base class of every error RouterLLM raises on purpose."""
+    """Base class of every error RouterLLM raises on purpose. ``loading``: where a model
+    failed to answer once it was loaded, what loading it spent (paid for all the same)."""
+
+    loading: Measurement | None = None
 
 
 class ConfigError(RouterLLMError):
@@ -51,7 +54,6 @@ class ContextLengthError(PromptError):
 
     def __init__(self, message: str, param: str | None = "prompt") -> None:
         super().__init__(message, param)
-        self.loading: Measurement | None = None
 
 
 class UnknownRequestError(PromptError):

@@ -11,7 +11,7 @@ from routerllm.carbon.meter import CarbonMeter, Measurement, NullMeter, per_toke
 from routerllm.config import AppConfig
 from routerllm.data.humaneval import HumanEvalProblem
 from routerllm.eval.codegen import CHAT_STYLE, CodegenStyle, style_for
-from routerllm.exceptions import ContextLengthError, PromptError
+from routerllm.exceptions import PromptError, RouterLLMError
 from routerllm.manager import LLMManager
 from routerllm.served_gate import ServedGate
 from routerllm.stubs import styled
@@ -62,11 +62,11 @@ class ModelCalls:
                     meter.measure("llm_inference") as slot,
                 ):
                     completion = backend.generate(req)
-        except PromptError as e:  # explained once the model's lock is released: style()
+        except RouterLLMError as e:  # explained once the model's lock is released: style()
             # takes the manager's lock, which a load evicting this model holds meanwhile
-            if isinstance(e, ContextLengthError):  # paid for, though the model refused
-                e.loading = loading
-            if stub is not None and e.param == "prompt":  # about the prompt as styled
+            e.loading = loading  # paid for, though the model did not answer
+            styled_prompt = isinstance(e, PromptError) and e.param == "prompt"
+            if stub is not None and styled_prompt:  # about the prompt as styled
                 e.args = (
                     f"{e} (a function stub, asked in {name}'s {self.style(name).mode} code "
                     f"style, which may repeat it; route --as-written or generation."
