@@ -3,6 +3,7 @@ figures that triggered it (computed by hand here), and stays silent below its th
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import uuid
 from datetime import datetime, timedelta, timezone
@@ -158,6 +159,25 @@ def test_loading_churn_names_the_memory_budget_or_the_new_processes(tmp_path: Pa
     even = config_in(tmp_path / "even")
     records = [rec("tiny-light", i, loading_kwh=5e-5 if i < 2 else 0.0) for i in range(4)]
     assert not of_kind(logged(even, records), "model_loading")  # 1e-4 of 5e-4 kWh
+
+
+def test_loading_churn_counts_no_load_of_a_model_a_cascade_escalated_to_warm(
+    tmp_path: Path,
+) -> None:
+    """tiny-heavy loaded once; a later request escalated from tiny-light, which loaded,
+    to tiny-heavy, still loaded: its row's load, all tiny-light's, was counted as a
+    second load of tiny-heavy, and the report advised against a churn that was not."""
+    config = config_in(tmp_path)
+    first = rec("tiny-heavy", 0, "a", loading_kwh=1e-4)
+    escalated = rec("tiny-heavy", 1, "b", loading_kwh=1e-4)
+    escalated = dataclasses.replace(escalated, escalated={"model_loading": escalated.components["model_loading"]})  # fmt: skip
+    assert not of_kind(logged(config, [first, escalated]), "model_loading")
+    # where tiny-heavy did load again besides, it is a reload
+    again = config_in(tmp_path / "again")
+    both = dataclasses.replace(rec("tiny-heavy", 1, "b", loading_kwh=3e-4), escalated={"model_loading": escalated.components["model_loading"]})  # fmt: skip
+    (r,) = of_kind(logged(again, [first, both]), "model_loading")
+    assert r.evidence["loads"] == 2 and r.evidence["reloads"] == 1
+    assert "(tiny-heavy 2x)" in r.message
 
 
 def test_loading_churn_counts_a_4bit_model_as_the_manager_does_on_cpu(

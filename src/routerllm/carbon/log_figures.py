@@ -219,15 +219,18 @@ class LogFigures:
                 loading = p
             elif name == "router_inference":
                 routing = p
+        earlier = {p[0]: p for p in escalated}
         if escalated:  # the answering model's own generation: its rate per token
-            llm = _own(llm, {p[0]: p for p in escalated})
+            llm = _own(llm, earlier)
         self._versus(model, completion_tokens, energy, co2, bool(cached), llm, escalated)
         self.energy.add(energy)
         if self.replay is not None and not cached and tag not in DEMO_TAGS:
             self.replay.add(timestamp, sha, model, energy, parts)
         if loading is not None:
             self.loading_kwh.add(loading[2])
-            if loading[4] != CACHED and (loading[1] > 0 or loading[2] > 0):
+            # a load of the answering model's own, not of a model it escalated from
+            own = _own(loading, earlier)
+            if own is not None and own[4] != CACHED and (own[1] > 0 or own[2] > 0):
                 self.loads[model] += 1
         if (cut := self.cut.get(model)) is None:
             cut = self.cut[model] = CutAnswers(context=self.contexts.get(model, 0))

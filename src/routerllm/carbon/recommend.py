@@ -125,7 +125,8 @@ def repeated_prompts(fig: LogFigures, config: AppConfig) -> list[Recommendation]
 
 def loading_churn(fig: LogFigures, config: AppConfig) -> list[Recommendation]:
     """Model loading's share of the energy when some model was loaded more than once
-    (a load: a ``model_loading`` not from the cache that took time or energy)."""
+    (a load: a ``model_loading`` not from the cache that took time or energy, of the
+    answering model's own: a cascade's models escalated from are not named in the log)."""
     total = fig.energy.total()
     loading = fig.loading_kwh.total()
     loads = fig.loads
