@@ -71,6 +71,27 @@ def test_the_largest_seed_works(tmp_path: Path, capsys: pytest.CaptureFixture[st
     assert (out / "test.json").exists()
 
 
+@pytest.mark.parametrize(
+    ("argv", "option"),
+    [
+        (["eval-routing", "--data", "{tmp}/d.json", "--test-fraction", value], "--test-fraction")
+        for value in ("0", "1", "-0.5", "nan", "inf")
+    ]
+    + [
+        (["humaneval", "--out", "{tmp}/he", option, value], option)
+        for option in ("--max-new-tokens", "--limit", "--folds")
+        for value in ("0", "-3")
+    ]
+    + [(["humaneval", "--out", "{tmp}/he", "--max-new-tokens", "9" * 12], "--max-new-tokens")],
+)
+def test_numeric_options_out_of_range_are_refused_naming_the_option(
+    argv: list[str], option: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    line = usage_error(capsys, *(a.format(tmp=tmp_path) for a in argv))
+    assert f"argument {option}:" in line
+    assert list(tmp_path.iterdir()) == []  # refused before anything was written
+
+
 @pytest.mark.parametrize("budget", ["inf", "-inf", "nan", "0", "-1", "lots"])
 def test_cascade_budget_must_be_a_finite_positive_number(
     budget: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]

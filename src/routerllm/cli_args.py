@@ -38,6 +38,40 @@ def positive_number(text: str) -> float:
     return value
 
 
+def count_arg(text: str) -> int:
+    """A whole number >= 1: a count of problems or folds."""
+    return _whole_number(text, 1, None)
+
+
+def max_new_tokens_arg(text: str) -> int:
+    """A ``--max-new-tokens``: 1 to the most any request may ask for."""
+    from routerllm.config import MAX_NEW_TOKENS
+
+    return _whole_number(text, 1, MAX_NEW_TOKENS)
+
+
+def _whole_number(text: str, low: int, high: int | None) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < low or (high is not None and value > high):
+        within = f"{low:,} to {high:,}" if high is not None else f"a whole number >= {low}"
+        raise argparse.ArgumentTypeError(f"{text} is out of range: give {within}")
+    return value
+
+
+def fraction_arg(text: str) -> float:
+    """A share strictly between 0 and 1 (``float`` alone lets through nan, 0 and 1)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0 < value < 1:  # false for nan
+        raise argparse.ArgumentTypeError(f"{text} must be a number between 0 and 1 (exclusive)")
+    return value
+
+
 def option_arg(text: str) -> tuple[str, object]:
     """A router option ``KEY=VALUE``, the value read as JSON (``3``, ``[256, 128]``,
     ``null``) or else taken as text; the router checks it."""

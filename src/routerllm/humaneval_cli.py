@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from routerllm.cli import emit
-from routerllm.cli_args import name_list, positive_number, seed_arg
+from routerllm.cli_args import count_arg, max_new_tokens_arg, name_list, positive_number, seed_arg
 from routerllm.exceptions import RouterLLMError
 
 
@@ -102,7 +102,9 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
         help="comma-separated; default: direct-heavy,direct-medium,direct-light,random,rules,complexity,quality,logreg,knn,cascade,gated-cascade; also moe (the mixture-of-experts router, cross-validated like the learned routers)",
     )
     he.add_argument(
-        "--limit", type=int, help="a seeded subset of N problems (all of them when N is not fewer)"
+        "--limit",
+        type=count_arg,
+        help="a seeded subset of N problems (all of them when N is not fewer)",
     )
     he.add_argument(
         "--problems",
@@ -112,7 +114,7 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
     )
     he.add_argument(
         "--folds",
-        type=int,
+        type=count_arg,
         default=5,
         help="cross-validation folds for learned routers (1 with --train-on: train on that run only)",
     )
@@ -123,7 +125,10 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
         "problems join every fold's training problems, never tested",
     )
     he.add_argument(
-        "--max-new-tokens", type=int, default=None, help="override the prompting style's default"
+        "--max-new-tokens",
+        type=max_new_tokens_arg,
+        default=None,
+        help="override the prompting style's default",
     )
     he.add_argument(
         "--mode",

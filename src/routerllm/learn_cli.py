@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from routerllm.cli import emit
-from routerllm.cli_args import check_plot, name_list, refuse_overwriting, seed_arg
+from routerllm.cli_args import check_plot, fraction_arg, name_list, refuse_overwriting, seed_arg
 from routerllm.data.labeled import CLASS_NAMES, CLASS_TIERS, load_json
 from routerllm.exceptions import DataError, RouterLLMError
 from routerllm.train_cli import add_train_parser
@@ -275,7 +275,7 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
     ev.add_argument("--test", help="held-out outcome data (default: a seeded split of --data)")
     ev.add_argument(
         "--test-fraction",
-        type=float,
+        type=fraction_arg,
         help="share of --data held out when there is no --test (default: 0.2)",
     )
     ev.add_argument("--routers", default=",".join(EVALUATED_ROUTERS))
