@@ -34,7 +34,7 @@ import time
 from typing import Any
 
 import numpy as np
-from outcome_data import DATASETS, add_data_dir_argument, load_pair
+from outcome_data import DATASETS, add_data_dir_argument, encoder_arg, load_pair
 from outcome_data import data_dir as outcome_data_dir
 from threadpoolctl import threadpool_limits  # installed with scikit-learn
 
@@ -277,7 +277,7 @@ def main() -> int:
     ap.add_argument("--explore", type=float, default=0.1)  # the router's defaults
     ap.add_argument("--ridge", type=float, default=3.0)
     ap.add_argument("--warm", type=int, default=None, help="warm-start size (default per set)")
-    ap.add_argument("--encoder", default=DEFAULT_ENCODER)
+    ap.add_argument("--encoder", type=encoder_arg, default=DEFAULT_ENCODER)
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     data_path = outcome_data_dir(args)

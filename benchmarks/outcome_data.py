@@ -37,6 +37,19 @@ def calibration_target(text: str) -> str:
     return text
 
 
+def encoder_arg(text: str) -> str:
+    """An argparse type for ``--encoder``: an unknown encoder is refused, with the known
+    ones, before any data is read or embedded."""
+    from routerllm.encoders.base import encoder_class
+    from routerllm.exceptions import RouterLLMError
+
+    try:
+        encoder_class(text)
+    except RouterLLMError as e:
+        raise argparse.ArgumentTypeError(str(e)) from e
+    return text
+
+
 def add_split_arguments(ap: argparse.ArgumentParser, targets: list[str]) -> None:
     """The options of a benchmark that trains and calibrates routers on each dataset,
     once per split seed: ``--data-dir --datasets --seeds --targets --json``."""

@@ -25,7 +25,7 @@ import time
 from collections.abc import Callable
 
 import numpy as np
-from outcome_data import DATASETS, add_data_dir_argument, load_pair, mean_ci90
+from outcome_data import DATASETS, add_data_dir_argument, encoder_arg, load_pair, mean_ci90
 from outcome_data import data_dir as outcome_data_dir
 
 from routerllm.data.outcomes import OutcomeDataset, without
@@ -93,7 +93,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_data_dir_argument(ap)
     ap.add_argument("--datasets", nargs="+", choices=list(DATASETS), default=list(DATASETS))
-    ap.add_argument("--encoder", default="static")
+    ap.add_argument("--encoder", type=encoder_arg, default="static")
     ap.add_argument("--resplits", type=int, default=10)
     ap.add_argument("--shares", type=float, nargs="+", default=[0.0, 3.0, 10.0, 30.0])
     args = ap.parse_args()

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from outcome_data import DATASETS, add_data_dir_argument, load_pair, mean_ci90
+from outcome_data import DATASETS, add_data_dir_argument, encoder_arg, load_pair, mean_ci90
 from outcome_data import data_dir as outcome_data_dir
 
 from routerllm.data.outcome_files import load_outcomes
@@ -133,7 +133,7 @@ def resplits(
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_data_dir_argument(ap)
-    ap.add_argument("--encoders", nargs="+", default=["static", "minilm"])
+    ap.add_argument("--encoders", nargs="+", type=encoder_arg, default=["static", "minilm"])
     ap.add_argument("--datasets", nargs="+", choices=list(DATASETS), default=list(DATASETS))
     ap.add_argument("--bootstrap", type=int, default=200)
     ap.add_argument(

@@ -18,6 +18,7 @@ import argparse
 import json
 
 import numpy as np
+from outcome_data import encoder_arg
 
 from routerllm.data.labeled import CLASS_TIERS
 from routerllm.data.synthetic import generate, split
@@ -29,7 +30,7 @@ LABELS = ["light", "medium", "heavy"]
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--encoder", default="static")
+    ap.add_argument("--encoder", type=encoder_arg, default="static")
     ap.add_argument("--n", type=int, default=10_000)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--C", type=float, default=10.0)

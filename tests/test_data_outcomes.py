@@ -246,6 +246,28 @@ def test_a_benchmark_on_the_outcome_data_fails_clearly_without_it(
 
 
 @pytest.mark.parametrize(
+    ("name", "option"),
+    [("quality_selection", "--encoder"), ("feedback_learning", "--encoder"),
+     ("routing_targets", "--encoders"), ("train_default_complexity", "--encoder")],
+)  # fmt: skip
+def test_a_benchmark_refuses_an_unknown_encoder_before_it_runs(name: str, option: str) -> None:
+    """An unknown encoder was a traceback (UnknownNameError) after the data was read,
+    and after whole datasets with the encoders before it (routing_targets)."""
+    import subprocess
+    import sys
+
+    script = Path(__file__).parents[1] / "benchmarks" / f"{name}.py"
+    out = subprocess.run([sys.executable, str(script), option, "bogus"],
+                         capture_output=True, text=True, check=False, timeout=120)  # fmt: skip
+    assert out.returncode == 2, out.stderr[-500:]
+    last = out.stderr.strip().splitlines()[-1]
+    assert last == (
+        f"{name}.py: error: argument {option}: unknown encoder 'bogus'; valid names: hashing, "
+        "hf, minilm, minilm-onnx, minilm-static, static"
+    )
+
+
+@pytest.mark.parametrize(
     ("name", "hint"), [("routing_features", ""), ("learned_routers", ", or leave its set out of --datasets")]
 )  # fmt: skip
 def test_a_benchmark_finds_a_missing_set_before_it_runs(

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import inspect
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -56,6 +56,14 @@ def check_texts(texts: Sequence[str], batch_size: int = 1, what: str = "texts") 
 
 def create_encoder(spec: str = "minilm") -> Encoder:
     """Build an encoder from its spec (see module docstring); unknown names list the valid ones."""
+    cls, arg = encoder_class(spec)
+    encoder: Encoder = cls(arg) if arg else cls()
+    return encoder
+
+
+def encoder_class(spec: str) -> tuple[Callable[..., Encoder], str]:
+    """The class an encoder spec names and its argument after ':' (``""`` if none): the
+    checks of :func:`create_encoder`, without building the encoder (nothing loaded)."""
     from routerllm.exceptions import ConfigError
     from routerllm.registry import ENCODERS
 
@@ -70,8 +78,7 @@ def create_encoder(spec: str = "minilm") -> Encoder:
     positional = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
     if arg and not any(p.kind in positional for p in inspect.signature(cls).parameters.values()):
         raise ConfigError(f"encoder {kind!r} takes no argument after ':' (got {spec!r})")
-    encoder: Encoder = cls(arg) if arg else cls()
-    return encoder
+    return cls, arg
 
 
 class CachedEncoder(Encoder):
