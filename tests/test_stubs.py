@@ -145,6 +145,23 @@ def test_a_stub_is_served_in_the_models_style_and_checked_like_the_experiment(
         system.generate(long_stub, model="qwen2.5-coder-1.5b")
 
 
+def test_a_stub_is_predicted_at_the_tokens_its_code_style_gives_it(tiny_config: AppConfig) -> None:
+    """A stub was predicted (and admitted within the budgets) at the config's
+    max_new_tokens (8 here), though its code style lets the model write 512 tokens."""
+    assert tiny_config.generation.max_new_tokens == 8 != CHAT_STYLE.max_new_tokens
+    with RouterLLM(tiny_config) as system:
+        stub = system.predict(STUB, "tiny-light")  # the tiny models' style is chat
+        assert stub is not None and stub.completion_tokens == CHAT_STYLE.max_new_tokens
+        own = system.predict(GenerationRequest(STUB, max_new_tokens=5), "tiny-light")
+        assert own is not None and own.completion_tokens == 5  # the caller's own wins
+        prose = system.predict("What is a Python list?", "tiny-light")
+        assert prose is not None and prose.completion_tokens == 8
+    tiny_config.generation.complete_stubs = False  # sent as written: the config's
+    with RouterLLM(tiny_config) as system:
+        written = system.predict(STUB, "tiny-light")
+        assert written is not None and written.completion_tokens == 8
+
+
 def test_the_gates_first_model_is_asked_as_the_gates_run_asked_it(
     tmp_path: Path, tiny_config: AppConfig
 ) -> None:

@@ -18,7 +18,7 @@ from routerllm.carbon.budget import Admission, spent_so_far
 from routerllm.carbon.log_rows import RequestRecord, prompt_hash
 from routerllm.exceptions import ContextLengthError, RequestLogError, RouterLLMError
 from routerllm.routed_result import FIXED, RoutedResult
-from routerllm.stubs import completed, stub_of
+from routerllm.stubs import completed, stub_of, styled
 
 if TYPE_CHECKING:
     from routerllm.backends.base import Completion, GenerationRequest
@@ -67,7 +67,7 @@ class RequestAnswering:
         self, req: GenerationRequest, decision: RoutingDecision, routing: Measurement, tag: str
     ) -> RoutedResult:
         reason = decision.reason
-        stub = stub_of(req) if self.config.generation.complete_stubs else None
+        stub = self._stub(req)
         if stub is not None:
             reason += f"; asked to complete the function {stub.entry_point} in each model's code style"  # fmt: skip
         cache, key = self.cache, None
@@ -81,7 +81,7 @@ class RequestAnswering:
         with cache.filling(key) if cache is not None and key is not None else contextlib.nullcontext():  # fmt: skip
             if cache is not None and key is not None and (hit := cache.get(key)):
                 return self._from_cache(req, decision, routing, hit, tag)  # costs nothing to budget
-            admission = self._admit(req, decision, routing)
+            admission = self._admit(req, decision, routing, stub)
             logged = True
             try:
                 return self._answer(req, decision, admission, routing, stub, reason + admission.reason, tag, key)  # fmt: skip
@@ -95,16 +95,20 @@ class RequestAnswering:
                     self.budget.release(admission, logged)
 
     def _admit(
-        self, req: GenerationRequest, decision: RoutingDecision, routing: Measurement
+        self,
+        req: GenerationRequest,
+        decision: RoutingDecision,
+        routing: Measurement,
+        stub: HumanEvalProblem | None,
     ) -> Admission:
         """The model the request goes to within the budgets (the decision's without
         budgets), with its prediction."""
         if self.budget is None:
-            return Admission(decision.model, "", self._predicted(req, decision.model))
+            return Admission(decision.model, "", self._predicted(req, decision.model, stub))
         smaller = self.scope.smaller(decision.model)
         spent = spent_so_far(self.calls.routing_cost(routing), routing)
         fixed = decision.router == FIXED
-        return self.budget.admit(decision.model, smaller, fixed, lambda m: self._predicted(req, m), spent)  # fmt: skip
+        return self.budget.admit(decision.model, smaller, fixed, lambda m: self._predicted(req, m, stub), spent)  # fmt: skip
 
     def _answer(
         self,
@@ -160,7 +164,7 @@ class RequestAnswering:
             spent = spent_so_far(
                 cost + self.calls.routing_cost(routing), routing, loading, inference
             )
-            if over := self._over_budgets(req, admission, bigger, spent):
+            if over := self._over_budgets(req, stub, admission, bigger, spent):
                 reason += f", not escalated to {bigger}: {over}"
                 budgeted = True
                 break
@@ -248,19 +252,26 @@ class RequestAnswering:
                     routing,
                     *([refused] if refused is not None else []),
                 )
-                if over := self._over_budgets(req, admission, bigger, spent):
+                if over := self._over_budgets(req, stub, admission, bigger, spent):
                     raise ContextLengthError(f"{e}; {bigger}, whose context is longer, is not within the budgets: {over}") from None  # fmt: skip
                 said += f"; the prompt is too long for {name}'s context of {context} tokens: sent to {bigger}"  # fmt: skip
                 name = bigger
 
     def _over_budgets(
-        self, req: GenerationRequest, admission: Admission, bigger: str, spent: dict[str, float]
+        self,
+        req: GenerationRequest,
+        stub: HumanEvalProblem | None,
+        admission: Admission,
+        bigger: str,
+        spent: dict[str, float],
     ) -> str:
         """Why the admitted request, having spent ``spent``, may not step up to ``bigger``
         (a cascade's escalation or a longer context): "" where it may."""
         if self.budget is None:
             return ""
-        return self.budget.escalation(admission, bigger, lambda m: self._predicted(req, m), spent)
+        return self.budget.escalation(
+            admission, bigger, lambda m: self._predicted(req, m, stub), spent
+        )
 
     def _logged(
         self,
@@ -306,11 +317,20 @@ class RequestAnswering:
         self._logged(req, result, tag)
         return result
 
-    def _predicted(self, req: GenerationRequest, model: str) -> Prediction | None:
+    def _stub(self, req: GenerationRequest) -> HumanEvalProblem | None:
+        """The function stub ``req`` asks to complete, asked in each model's code style
+        (:mod:`routerllm.stubs`); None where it is none or the config sends it as written."""
+        return stub_of(req) if self.config.generation.complete_stubs else None
+
+    def _predicted(
+        self, req: GenerationRequest, model: str, stub: HumanEvalProblem | None
+    ) -> Prediction | None:
         # The prompt's own length, as the log keeps it: what the predictor learned from;
-        # the generation settings the model's backend holds, as the cache key does.
+        # the output tokens the model is given: a stub's code style's (the caller's own
+        # win), else the generation settings its backend holds, as the cache key does.
         backend = self.manager.backend(model)
-        max_new = req.max_new_tokens or backend.generation.max_new_tokens
+        asked = styled(req, stub, self.calls.style(model)) if stub is not None else req
+        max_new = asked.max_new_tokens or backend.generation.max_new_tokens
         if backend.measured_locally:  # a local model writes no more than its context holds
             max_new = min(max_new, backend.config.context_length)
         return self.predictor.predict(model, len(req.prompt), max_new, backend.loaded)

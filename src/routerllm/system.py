@@ -366,4 +366,4 @@ class RouterLLM(RequestAnswering):
             if not isinstance(model, str):
                 raise PromptError(f"model must be a model's name, got {type(model).__name__}")
             self.config.model(model)  # a clear error for an unknown name
-            return self._predicted(request, model)
+            return self._predicted(request, model, self._stub(request))
