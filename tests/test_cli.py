@@ -467,6 +467,28 @@ def test_the_cli_starts_without_the_config_or_carbon_modules() -> None:
     assert proc.returncode == 0, proc.stderr
 
 
+def test_every_commands_help_gives_the_defaults_of_its_options() -> None:
+    """`routerllm eval-routing --help` did not say which routers, cost, decision rule and
+    seed it uses unless told, nor `demo --help` its 128 tokens or `humaneval --help` its
+    5 folds: an option with a default value says it in its help."""
+    import argparse
+
+    from routerllm.cli import build_parser
+
+    sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    silent = [
+        f"{name} {action.option_strings[-1]}"
+        for name, command in sub.choices.items()
+        for action in command._actions
+        if action.option_strings
+        and action.default not in (None, False, [], argparse.SUPPRESS)
+        and "default" not in (action.help or "")
+    ]
+    assert silent == []
+    help_text = sub.choices["eval-routing"].format_help()
+    assert "(default: quality,logreg,knn)" in " ".join(help_text.split())
+
+
 @pytest.mark.parametrize("json_mode", [False, True], ids=["text", "json"])
 def test_ctrl_c_while_the_interactive_demo_waits_ends_the_session_with_its_totals(
     tmp_path: Path, json_mode: bool

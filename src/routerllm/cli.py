@@ -300,7 +300,12 @@ def build_parser() -> argparse.ArgumentParser:
     route.add_argument("prompt")
     route.add_argument("--router", help="router name (default: the config's)")
     route.add_argument("--model", help="skip routing and use this model")
-    route.add_argument("--max-new-tokens", type=int, default=None)
+    route.add_argument(
+        "--max-new-tokens",
+        type=int,
+        default=None,
+        help="most tokens to generate (default: the config's generation.max_new_tokens)",
+    )
     route.add_argument(
         "--cascade",
         action="store_true",

@@ -18,7 +18,9 @@ def add_parser(sub: Any, common: argparse.ArgumentParser) -> None:
         parents=[common],
         help="route built-in prompts to the local models, with carbon figures",
     )
-    demo.add_argument("--max-new-tokens", type=int, default=128)
+    demo.add_argument(
+        "--max-new-tokens", type=int, default=128, help="most tokens to generate (default: 128)"
+    )
     demo.add_argument(
         "--no-baseline", action="store_true", help="skip the always-largest comparison run"
     )

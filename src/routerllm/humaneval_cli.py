@@ -104,7 +104,7 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
     he.add_argument(
         "--limit",
         type=count_arg,
-        help="a seeded subset of N problems (all of them when N is not fewer)",
+        help="a seeded subset of N problems (all of them when N is not fewer; default: all)",
     )
     he.add_argument(
         "--problems",
@@ -116,7 +116,8 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
         "--folds",
         type=count_arg,
         default=5,
-        help="cross-validation folds for learned routers (1 with --train-on: train on that run only)",
+        help="cross-validation folds for learned routers (1 with --train-on: train on that run only; "
+        "default: 5)",
     )
     he.add_argument(
         "--train-on",
@@ -159,7 +160,7 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
         "energy that the cascade's checks and its first model's loading count against; its gate "
         "is calibrated to it on the training folds (default: 0.7)",
     )
-    he.add_argument("--seed", type=seed_arg, default=0)
+    he.add_argument("--seed", type=seed_arg, default=0, help="random seed (default: 0)")
     he.set_defaults(func=cmd_humaneval, interrupted=_humaneval_interrupted)
 
     tg = sub.add_parser(
@@ -184,5 +185,5 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
         metavar="2..20",
         help="folds of the out-of-fold predictions the threshold is chosen on (default: 5)",
     )
-    tg.add_argument("--seed", type=seed_arg, default=0)
+    tg.add_argument("--seed", type=seed_arg, default=0, help="random seed (default: 0)")
     tg.set_defaults(func=cmd_train_gate)

@@ -241,7 +241,7 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
         help="samples, balanced over the classes (synthetic: default 10000; with --tiny-codes: "
         "at most this many, default every usable row)",
     )
-    gen.add_argument("--seed", type=seed_arg, default=0)
+    gen.add_argument("--seed", type=seed_arg, default=0, help="random seed (default: 0)")
     gen.add_argument(
         "--tiny-codes", metavar="FILE", help="build from a local nampdn-ai/tiny-codes file instead"
     )
@@ -261,7 +261,7 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
     group = te.add_mutually_exclusive_group(required=True)
     group.add_argument("--router-model", help="directory of a saved router")
     group.add_argument("--router-type", help="a router by name (rules, random, complexity, ...)")
-    te.add_argument("--seed", type=seed_arg, default=0)
+    te.add_argument("--seed", type=seed_arg, default=0, help="random seed (default: 0)")
     te.set_defaults(func=cmd_test)
 
     ev = sub.add_parser(
@@ -278,21 +278,31 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
         type=fraction_arg,
         help="share of --data held out when there is no --test (default: 0.2)",
     )
-    ev.add_argument("--routers", default=",".join(EVALUATED_ROUTERS))
+    ev.add_argument(
+        "--routers",
+        default=",".join(EVALUATED_ROUTERS),
+        help="comma-separated outcome routers (default: %(default)s)",
+    )
     ev.add_argument(
         "--encoder",
         default=None,
         help="minilm-static (default) | static | minilm | minilm-onnx | hashing | hf:<id>",
     )
-    ev.add_argument("--cost", default="auto", help="auto | call | size | price")
-    ev.add_argument("--decision", default="lambda", choices=["lambda", "threshold"])
+    ev.add_argument("--cost", default="auto", help="auto (default) | call | size | price")
+    ev.add_argument(
+        "--decision",
+        default="lambda",
+        choices=["lambda", "threshold"],
+        help="decision rule (default: lambda)",
+    )
     ev.add_argument("--plot", metavar="PNG", help="write the quality-cost curves here")
     ev.add_argument(
         "--bootstrap",
         type=int,
         default=0,
         metavar="N",
-        help="compare the first router with the others over N resamples of the test prompts",
+        help="compare the first router with the others over N resamples of the test prompts "
+        "(default: 0, no comparison)",
     )
-    ev.add_argument("--seed", type=seed_arg, default=0)
+    ev.add_argument("--seed", type=seed_arg, default=0, help="random seed (default: 0)")
     ev.set_defaults(func=cmd_eval_routing)

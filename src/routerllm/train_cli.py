@@ -307,7 +307,7 @@ def add_train_parser(sub: Any, common: argparse.ArgumentParser) -> None:
     tr.add_argument(
         "--router",
         default="classifier",
-        help="classifier | quality | logreg | knn | feedback | policy | moe",
+        help="classifier (default) | quality | logreg | knn | feedback | policy | moe",
     )
     tr.add_argument(
         "--data",
@@ -345,7 +345,7 @@ def add_train_parser(sub: Any, common: argparse.ArgumentParser) -> None:
     tr.add_argument(
         "--resume", action="store_true", help="continue after the last finished epoch in --out"
     )
-    tr.add_argument("--seed", type=seed_arg, default=0)
+    tr.add_argument("--seed", type=seed_arg, default=0, help="random seed (default: 0)")
     tr.add_argument("--cost", help="outcome routers: auto (default) | call | size | price")
     tr.add_argument(
         "--decision",
