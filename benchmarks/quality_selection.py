@@ -97,6 +97,8 @@ def main() -> int:
     ap.add_argument("--resplits", type=int, default=10)
     ap.add_argument("--shares", type=float, nargs="+", default=[0.0, 3.0, 10.0, 30.0])
     args = ap.parse_args()
+    if args.resplits < 1:
+        ap.error("--resplits: at least 1")
     data_dir = outcome_data_dir(args)
     if data_dir is None:
         return 2

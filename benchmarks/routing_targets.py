@@ -35,6 +35,7 @@ from outcome_data import data_dir as outcome_data_dir
 from routerllm.data.outcome_files import load_outcomes
 from routerllm.data.outcomes import OutcomeDataset
 from routerllm.eval.outcome_eval import (
+    MAX_RESAMPLES,
     compare_routers,
     evaluate_routing,
     split_dataset,
@@ -149,6 +150,10 @@ def main() -> int:
     args = ap.parse_args()
     if args.train_size is not None and args.train_size < 10:
         ap.error("--train-size must be at least 10")
+    if not 1 <= args.bootstrap <= MAX_RESAMPLES:
+        ap.error(f"--bootstrap: 1 to {MAX_RESAMPLES:,} resamples")
+    if args.resplits < 0:
+        ap.error("--resplits: at least 0 (0: none)")
     data_dir = outcome_data_dir(args)
     if data_dir is None:
         return 2

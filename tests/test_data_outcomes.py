@@ -268,6 +268,27 @@ def test_a_benchmark_refuses_an_unknown_encoder_before_it_runs(name: str, option
 
 
 @pytest.mark.parametrize(
+    ("name", "argv", "error"),
+    [("quality_selection", ["--resplits", "0"], "--resplits: at least 1"),
+     ("routing_targets", ["--bootstrap", "0"], "--bootstrap: 1 to 10,000 resamples"),
+     ("routing_targets", ["--resplits", "-1"], "--resplits: at least 0 (0: none)")],
+)  # fmt: skip
+def test_a_benchmark_refuses_a_count_it_cannot_use_before_it_runs(
+    name: str, argv: list[str], error: str, tmp_path: Path
+) -> None:
+    """quality_selection --resplits 0 ended in a KeyError traceback after reading the
+    data; routing_targets --bootstrap 0 in a RouterLLMError one after embedding a set."""
+    import subprocess
+    import sys
+
+    script = Path(__file__).parents[1] / "benchmarks" / f"{name}.py"
+    out = subprocess.run([sys.executable, str(script), "--data-dir", str(tmp_path), *argv],
+                         capture_output=True, text=True, check=False, timeout=120)  # fmt: skip
+    assert out.returncode == 2, out.stderr[-500:]
+    assert out.stderr.strip().splitlines()[-1] == f"{name}.py: error: {error}"
+
+
+@pytest.mark.parametrize(
     ("name", "hint"), [("routing_features", ""), ("learned_routers", ", or leave its set out of --datasets")]
 )  # fmt: skip
 def test_a_benchmark_finds_a_missing_set_before_it_runs(
