@@ -71,6 +71,12 @@ def main() -> int:
     args = ap.parse_args()
     if args.as_written and not args.raw:
         ap.error("--as-written goes with --raw")
+    if args.folds < 2:  # one held out, the others train the gate
+        ap.error("--folds: at least 2")
+    if not 0 <= args.fold < args.folds:  # another serves nothing, its gate trained on every problem
+        ap.error(f"--fold: 0 to {args.folds - 1}, one of the --folds {args.folds}")
+    if args.limit is not None and args.limit < 1:  # [:-1] would silently drop the last one
+        ap.error("--limit: at least 1")
 
     config = load_config("local")
     ladder = [m.name for m in config.models_by_size()]

@@ -421,6 +421,26 @@ def test_an_incomplete_or_corrupt_gate_is_refused_when_loaded_naming_what_is_wro
     broken("nanscore", config, nan_score, "'calibration_score' holds values that are not numbers")
 
 
+@pytest.mark.parametrize(
+    ("argv", "error"),
+    [(["--fold", "5"], "--fold: 0 to 4, one of the --folds 5"),
+     (["--fold", "-1"], "--fold: 0 to 4, one of the --folds 5"),
+     (["--folds", "3", "--fold", "3"], "--fold: 0 to 2, one of the --folds 3"),
+     (["--folds", "1"], "--folds: at least 2"),
+     (["--limit", "0"], "--limit: at least 1"), (["--limit", "-1"], "--limit: at least 1")],
+)  # fmt: skip
+def test_the_serving_benchmark_refuses_a_fold_or_limit_that_serves_nothing(
+    argv: list[str], error: str, tmp_path: Path
+) -> None:
+    """--fold 5 of 5 folds trained the gate on every problem, then served none and died
+    dividing by zero; --limit -1 silently left out the fold's last problem."""
+    script = Path(__file__).parents[1] / "benchmarks" / "serving_gate.py"
+    out = subprocess.run([sys.executable, str(script), "--run", str(tmp_path / "run"), *argv],
+                         capture_output=True, text=True, check=False)  # fmt: skip
+    assert out.returncode == 2, out.stderr
+    assert out.stderr.strip().splitlines()[-1] == f"serving_gate.py: error: {error}"
+
+
 def test_the_serving_benchmark_refuses_a_bad_run_in_one_line_and_writes_nothing(
     tmp_path: Path,
 ) -> None:
