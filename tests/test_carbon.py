@@ -126,6 +126,42 @@ def test_codecarbon_meter_measures_real_work() -> None:
     meter.close()
 
 
+@pytest.mark.parametrize(
+    ("platform_mode", "method"),
+    [
+        ("intel_rapl", "measured"),  # Linux
+        ("windows_emi", "measured"),  # Windows 11: RAPL through the Energy Meter Interface
+        ("intel_power_gadget", "measured"),  # macOS (Intel) and Windows
+        ("cpu_load", "load-estimate"),
+        ("constant", "tdp-estimate"),  # psutil cannot read the load: the TDP alone
+    ],
+)
+def test_the_method_says_how_codecarbon_reads_the_cpu_on_every_platform(
+    platform_mode: str, method: str
+) -> None:
+    """CodeCarbon's counters on Windows and macOS (Energy Meter Interface, Intel Power
+    Gadget, powermetrics) were labelled codecarbon:load-estimate, as was a constant
+    TDP figure: the method told the report an estimate from load where there was none."""
+    from codecarbon.external.hardware import CPU, AppleSiliconChip
+
+    from routerllm.carbon.meter import _power_method
+
+    meter = CodeCarbonMeter("FRA")
+    try:
+        tracker = meter._tracker
+        (cpu,) = [h for h in tracker._hardware if isinstance(h, CPU)]
+        # this machine's CPU as CodeCarbon sets it up on that platform (whose readers
+        # cannot be built here)
+        cpu._mode = platform_mode
+        assert _power_method(tracker) == method
+        # an Apple chip read through powermetrics
+        tracker._hardware = [h for h in tracker._hardware if h is not cpu]
+        tracker._hardware.append(AppleSiliconChip.__new__(AppleSiliconChip))
+        assert _power_method(tracker) == "measured"
+    finally:
+        meter.close()
+
+
 def test_codecarbon_meter_memory_stays_flat_over_many_requests() -> None:
     """CodeCarbon keeps each finished task's figures (~2.4 KB) until its tracker stops:
     a long-running server, three tasks a request, grew without bound."""

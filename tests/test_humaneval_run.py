@@ -339,6 +339,27 @@ def test_report_states_a_fixed_mix_and_its_expectation() -> None:
     assert "in 2 of 5 folds" in text and "pass@1 0.625 at 9.000e-04 kWh" in text
 
 
+@pytest.mark.parametrize(
+    ("method", "says", "not_said"),
+    [
+        ("codecarbon:measured", "read from the hardware", "estimate"),
+        ("codecarbon:load-estimate", "an estimate from CPU load", "TDP"),
+        ("codecarbon:tdp-estimate", "an estimate from the CPU's TDP alone", "from CPU load"),
+    ],
+)
+def test_report_states_how_codecarbon_measured(method: str, says: str, not_said: str) -> None:
+    """Whatever the method, the report said "on machines without RAPL counters this is
+    an estimate from CPU load": false of a constant TDP figure, and beside the point of
+    counters read on Windows or macOS."""
+    summary = {
+        "problems": 1, "limit": None, "models": ["m"], "carbon_method": method, "country": "USA",
+        "encoder": "static", "folds": 5, "calibration": "max_cost=0.7", "wall_time_s": 1.0,
+        "model_time_s": 1.0, "oracle_pass@1": 1.0, "systems": [], "styles": {},
+    }  # fmt: skip
+    line = next(x for x in report_markdown(summary).splitlines() if x.startswith("Energy and CO2"))
+    assert says in line and not_said not in line and "RAPL counters this" not in line
+
+
 def test_fold_ids_keep_another_sets_problems_out_of_every_test_fold() -> None:
     fold = fold_ids(5, 2, 0, train_only=3)
     assert sorted(fold[:5].tolist()) == [0, 0, 0, 1, 1] and fold[5:].tolist() == [-1, -1, -1]

@@ -414,6 +414,10 @@ def test_estimated_and_unmeasured_energy(tmp_path: Path) -> None:
     (r,) = of_kind(logged(config, records), "estimated_energy")
     assert r.evidence["method"] == "codecarbon:load-estimate" and r.evidence["share"] == 1.0
     assert recommend.RAPL_HINT in r.message
+    # CodeCarbon's constant TDP figure (it could not read the CPU load) is an estimate too
+    records = [rec("tiny-light", i, f"q{i}", method="codecarbon:tdp-estimate") for i in range(2)]
+    (r,) = of_kind(logged(config_in(tmp_path / "tdp"), records), "estimated_energy")
+    assert r.evidence["method"] == "codecarbon:tdp-estimate" and "from the CPU's TDP alone" in r.message  # fmt: skip
 
     # one remote model estimated from its per-token figures: 1e-4 of 4e-4 kWh (25 %)
     mixed = [rec("tiny-light", i, f"q{i}") for i in range(3)]

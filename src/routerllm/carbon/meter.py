@@ -3,9 +3,9 @@
 ``CodeCarbonMeter`` measures this machine with CodeCarbon's offline tracker
 (one tracker per meter, one task per component: CodeCarbon trackers must
 not be restarted; it measures one task at a time, and the whole machine, so the
-measured blocks of every CodeCarbon meter in the process take turns). Where CodeCarbon finds no RAPL counters or GPU it
-estimates CPU power from load: its figures are then load-based estimates,
-and ``method`` says so. ``per_token_estimate`` covers what cannot be metered
+measured blocks of every CodeCarbon meter in the process take turns). Where CodeCarbon finds no
+energy counters (RAPL, Intel Power Gadget, powermetrics) or GPU it estimates CPU power from
+load, or from the CPU's TDP alone: ``method`` says which. ``per_token_estimate`` covers what cannot be metered
 here (remote HTTP backends) from the per-token figures in the model config.
 """
 
@@ -240,12 +240,25 @@ class CodeCarbonMeter(CarbonMeter):
                 log.debug("codecarbon stop failed: %s", e)
 
 
+#: CodeCarbon's CPU modes that read the processor's energy counters: RAPL on Linux, the
+#: Energy Meter Interface (RAPL) on Windows, Intel Power Gadget on Windows and macOS.
+_COUNTER_MODES = {"intel_rapl", "windows_emi", "intel_power_gadget"}
+#: CodeCarbon's hardware that it measures: a GPU (NVML, AMD SMI), an Apple chip
+#: (powermetrics), a Raspberry Pi (its power chip).
+_MEASURED_HARDWARE = {"GPU", "AppleSiliconChip", "Raspberry"}
+
+
 def _power_method(tracker: Any) -> str:
-    """'measured' when CodeCarbon reads hardware counters (RAPL, NVML), else 'load-estimate'."""
-    kinds = {type(h).__name__ for h in getattr(tracker, "_hardware", [])}
-    text = " ".join(repr(h) for h in getattr(tracker, "_hardware", []))
-    if "GPU" in kinds or "rapl" in text.lower():
+    """'measured' when CodeCarbon reads hardware (energy counters, powermetrics, a GPU),
+    'tdp-estimate' when it takes the CPU's TDP as its constant power (psutil cannot
+    read the load), else 'load-estimate' (the TDP scaled by the CPU's load)."""
+    hardware = getattr(tracker, "_hardware", [])
+    kinds = {type(h).__name__ for h in hardware}
+    modes = {getattr(h, "_mode", None) for h in hardware if type(h).__name__ == "CPU"}
+    if kinds & _MEASURED_HARDWARE or modes & _COUNTER_MODES:
         return "measured"
+    if "constant" in modes:
+        return "tdp-estimate"
     return "load-estimate"
 
 

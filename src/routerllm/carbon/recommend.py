@@ -43,6 +43,11 @@ BASELINE_TAG = "demo-baseline"
 #: The demo's requests: the same prompts each run, never from the cache.
 DEMO_TAGS = frozenset({"demo", BASELINE_TAG})
 RAPL_HINT = "sudo chmod -R a+r /sys/class/powercap/*"  # CodeCarbon's own hint
+#: CodeCarbon's estimates (meter._power_method), and what each is made from.
+CODECARBON_ESTIMATES = {
+    "codecarbon:load-estimate": "from CPU load",
+    "codecarbon:tdp-estimate": "from the CPU's TDP alone (it could not read the CPU load)",
+}
 
 Evidence = dict[str, float | int | str]
 
@@ -403,24 +408,25 @@ def estimated_energy(fig: LogFigures, config: AppConfig) -> list[Recommendation]
     total = fig.energy.total()
     by_method = fig.by_method
     per_token_models = fig.per_token_models
-    load = by_method.get("codecarbon:load-estimate", 0.0)
-    if total and load / total >= ESTIMATED_SHARE:
-        out.append(
-            Recommendation(
-                "estimated_energy",
-                f"{_pct(load / total)} of the energy ({load:.3e} kWh) is CodeCarbon's estimate "
-                f"from CPU load (codecarbon:load-estimate: it found no RAPL counters or GPU it "
-                f"could read); where the CPU has RAPL counters, let CodeCarbon read them "
-                f"({RAPL_HINT}, its own hint), or run on an NVIDIA GPU, and it measures",
-                "",
-                {
-                    "method": "codecarbon:load-estimate",
-                    "energy_kwh": load,
-                    "share": load / total,
-                    "threshold": ESTIMATED_SHARE,
-                },
+    for method, source in CODECARBON_ESTIMATES.items():
+        load = by_method.get(method, 0.0)
+        if total and load / total >= ESTIMATED_SHARE:
+            out.append(
+                Recommendation(
+                    "estimated_energy",
+                    f"{_pct(load / total)} of the energy ({load:.3e} kWh) is CodeCarbon's estimate "
+                    f"{source} ({method}: it found no RAPL counters or GPU it "
+                    f"could read); where the CPU has RAPL counters, let CodeCarbon read them "
+                    f"({RAPL_HINT}, its own hint), or run on an NVIDIA GPU, and it measures",
+                    "",
+                    {
+                        "method": method,
+                        "energy_kwh": load,
+                        "share": load / total,
+                        "threshold": ESTIMATED_SHARE,
+                    },
+                )
             )
-        )
     per_token = by_method.get(PER_TOKEN, 0.0)
     if total and per_token / total >= ESTIMATED_SHARE:
         names = ", ".join(sorted(per_token_models))

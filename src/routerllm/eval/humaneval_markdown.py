@@ -4,6 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
+#: What each CodeCarbon method (``carbon.meter``) makes the figures.
+CARBON_METHODS = {
+    "codecarbon:measured": "read from the hardware (the CPU's energy counters, or a GPU)",
+    "codecarbon:load-estimate": "an estimate from CPU load (CodeCarbon found no energy "
+    "counters it could read), not a hardware measurement",
+    "codecarbon:tdp-estimate": "an estimate from the CPU's TDP alone (CodeCarbon could read "
+    "neither energy counters nor the CPU load), not a hardware measurement",
+}
+
 
 def _training(s: dict[str, Any]) -> str:
     """What the learned routers and the gate were trained on, in words."""
@@ -53,8 +62,9 @@ def report_markdown(s: dict[str, Any]) -> str:
         f"{s['problems']} problems of {s.get('problem_set', 'HumanEval (packaged)')}"
         f"{' (a seeded subset, --limit)' if s['limit'] else ''}; models {', '.join(s['models'])}; "
         f"greedy decoding; tests run in the sandbox (separate process, time and memory limits; {s.get('sandbox', 'its isolation not recorded')}).",
-        f"Energy and CO2: CodeCarbon `{s['carbon_method']}` (country {s['country']}): on machines without RAPL "
-        "counters this is an estimate from CPU load, not a hardware measurement. Cost = energy x electricity price.",
+        f"Energy and CO2: CodeCarbon `{s['carbon_method']}` (country {s['country']}): "
+        f"{CARBON_METHODS.get(s['carbon_method'], 'how they were measured is not recorded')}. "
+        "Cost = energy x electricity price.",
         f"Learned routers: `{s['encoder']}` prompt embeddings, {_training(s)}; decision rule (`lambda` or `threshold`) "
         f"and knob calibrated to `{s['calibration']}` (energy as the cost) on the training folds' out-of-fold "
         "predictions, never on the test fold"
