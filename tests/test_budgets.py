@@ -223,6 +223,33 @@ def test_predictor_guards_against_what_the_log_cannot_tell(tmp_path: Path) -> No
     assert guessed is not None and guessed.completion_tokens == 400
 
 
+def test_the_predictor_learns_an_escalated_request_from_the_answering_models_own_method(
+    tiny_config: AppConfig,
+) -> None:
+    """A request escalated from tiny-light to tiny-heavy logs its generation with their
+    methods joined ("codecarbon:load-estimate+codecarbon:failed"): a joined method was
+    never "unmeasured", so tiny-heavy's generation CodeCarbon failed to measure taught
+    the predictor that it spends nothing."""
+    first = Measurement("llm_inference", 0.5, 2e-6, 1e-6, "codecarbon:load-estimate")
+    measured = [record("tiny-heavy", NOW, energy_kwh=1e-5, completion_tokens=10)] * 3
+    failed = [
+        dataclasses.replace(
+            r,
+            components={**r.components, "llm_inference": Measurement("llm_inference", 1.5, 2e-6, 1e-6, "codecarbon:load-estimate+codecarbon:failed")},
+            escalated={"llm_inference": first},
+        )
+        for r in [record("tiny-heavy", NOW, completion_tokens=10)] * 3
+    ]  # fmt: skip
+    predictor = CarbonPredictor(tiny_config, measured + failed)
+    profile = predictor.profile("tiny-heavy")
+    assert profile is not None and profile.requests == 3
+    assert profile.kwh_per_output_token == pytest.approx(1e-6)
+    # measured by both models: the answering model's own part is learned
+    both = [dataclasses.replace(r, components={**r.components, "llm_inference": dataclasses.replace(r.components["llm_inference"], energy_kwh=1.2e-5, method="codecarbon:load-estimate")}) for r in failed]  # fmt: skip
+    learned = CarbonPredictor(tiny_config, both).profile("tiny-heavy")
+    assert learned is not None and learned.kwh_per_output_token == pytest.approx(1e-6)
+
+
 def test_predictor_learns_from_each_new_request(tiny_config: AppConfig) -> None:
     predictor = CarbonPredictor(tiny_config, [record("tiny-light", NOW, energy_kwh=1e-6, completion_tokens=10)] * 3)  # fmt: skip
     first = predictor.predict("tiny-light", 40, 100)

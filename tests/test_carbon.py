@@ -451,6 +451,40 @@ def test_versus_largest_leaves_out_a_remote_model_without_per_token_figures() ->
     assert vs["actual_co2_kg"] == pytest.approx(1e-6 * 1.01 + 4e-6 * 1.01)
 
 
+def test_versus_largest_leaves_out_an_escalation_to_a_remote_model_without_figures(
+    tmp_path: Path,
+) -> None:
+    """An escalation from a local model to a remote one without per-token figures logs
+    its generation as "codecarbon:load-estimate+estimate:per-token": the remote model's
+    own 0 kWh was counted as measured (its answers left out only when not escalated),
+    and priced the remote model's answers at the largest model's rate."""
+    from routerllm.carbon.report import logged_report
+    from routerllm.config import load_config
+
+    config = load_config(write_config(tmp_path, tiny_config_dict(tmp_path)))
+
+    def remote(i: int, escalated: bool) -> RequestRecord:
+        r = _record(i, "remote", 10)
+        if not escalated:
+            llm = Measurement("llm_inference", 0.5, 0.0, 0.0, "estimate:per-token")
+            return dataclasses.replace(r, components={**r.components, "llm_inference": llm})
+        # tiny-light's answer (2e-6 kWh, measured) failed; the remote one's is not known
+        first = Measurement("llm_inference", 0.3, 2e-6, 1e-6, "codecarbon:load-estimate")
+        llm = Measurement("llm_inference", 0.8, 2e-6, 1e-6, "codecarbon:load-estimate+estimate:per-token")  # fmt: skip
+        return dataclasses.replace(r, components={**r.components, "llm_inference": llm}, escalated={"llm_inference": first})  # fmt: skip
+
+    recs = [_record(0, "tiny-light", 10, 1e-6), _record(1, "tiny-heavy", 20, 4e-6)]
+    recs += [remote(2, escalated=False), remote(3, escalated=True)]
+    with RequestLog(config.log.path) as log:
+        for r in recs:
+            log.append(r)
+    vs = logged_report(config).versus_largest
+    assert vs is not None and "; 2 requests logged without energy left out" in vs["method"]
+    # tiny-heavy's rate 2e-7 kg a token; tiny-light's 10 tokens; the remote ones on neither side
+    assert vs["estimated_co2_kg"] == pytest.approx(4e-6 * 1.01 + 10 * 2e-7)
+    assert vs["actual_co2_kg"] == pytest.approx(1e-6 * 1.01 + 4e-6 * 1.01)
+
+
 def test_versus_largest_leaves_answers_from_the_cache_as_they_are() -> None:
     """A cached answer spent its routing only: it does not dilute the largest model's
     rate, and is not priced as if the largest model had generated it."""

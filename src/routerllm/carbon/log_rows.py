@@ -221,7 +221,8 @@ class RequestRecord(HasComponents):
 
 
 def own_part(whole: Measurement | None, earlier: Measurement | None) -> Measurement | None:
-    """``whole`` without the part ``earlier`` models spent of it (a cascade's first answers)."""
+    """``whole`` without the part ``earlier`` models spent of it (a cascade's first answers),
+    with the answering model's own method (``whole``'s is theirs joined to it by "+")."""
     if whole is None or earlier is None:
         return whole
     return Measurement(
@@ -229,5 +230,5 @@ def own_part(whole: Measurement | None, earlier: Measurement | None) -> Measurem
         max(whole.duration_s - earlier.duration_s, 0.0),
         max(whole.energy_kwh - earlier.energy_kwh, 0.0),
         max(whole.co2_kg - earlier.co2_kg, 0.0),
-        whole.method,
+        whole.method.removeprefix(f"{earlier.method}+"),
     )

@@ -147,8 +147,8 @@ def _varies(x: np.ndarray) -> bool:
 def measured(record: RequestRecord) -> bool:
     """Whether a logged request's generation was measured or estimated (not logged with
     carbon tracking off, with a failed CodeCarbon task, or answered from the request
-    cache): only those teach energy."""
-    m = record.components.get("llm_inference")
+    cache): only those teach energy. An escalated request's: the answering model's own."""
+    m = record.own("llm_inference")
     return m is not None and m.method not in UNMEASURED
 
 
