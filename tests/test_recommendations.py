@@ -437,6 +437,25 @@ def test_estimated_and_unmeasured_energy(tmp_path: Path) -> None:
     assert not of_kind(logged(config_in(tmp_path / "fine"), fine), "estimated_energy")
 
 
+def test_estimated_energy_counts_each_part_of_an_escalation_by_its_own_method(
+    tmp_path: Path,
+) -> None:
+    """An escalation from a measured local model to a remote one logs its generation as
+    "codecarbon:measured+estimate:per-token": that energy was counted under the joined
+    label, neither measured nor estimated, and a log of such requests, 90 % of its energy
+    from per-token figures, called for nothing."""
+
+    def escalated(i: int) -> RequestRecord:
+        r = rec("remote", i, f"q{i}", llm_kwh=1e-4, method=f"{MEASURED}+estimate:per-token")
+        first = Measurement("llm_inference", 0.5, 1e-5, 5e-6, MEASURED)  # tiny-light's answer
+        return dataclasses.replace(r, escalated={"llm_inference": first})
+
+    records = [escalated(i) for i in range(4)]
+    (r,) = of_kind(logged(config_in(tmp_path), records), "estimated_energy")
+    assert r.evidence["method"] == "estimate:per-token" and r.evidence["share"] == pytest.approx(0.9)  # fmt: skip
+    assert "remote" in r.message
+
+
 def test_the_cli_report_prints_and_emits_recommendations(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -197,6 +197,7 @@ class LogFigures:
             t.latency_s += latency_s
         cached = llm = loading = routing = None
         by_method = self.by_method
+        earlier = {p[0]: p for p in escalated}
         for p in parts:
             name, duration, kwh, kg, method = p
             if (c := self.by_component.get(name)) is None:
@@ -208,6 +209,12 @@ class LogFigures:
             c.duration_s += duration
             if kwh or kg:
                 self.methods.add(method)
+            if earlier and (e := earlier.get(name)) is not None:
+                # a cascade's models' methods are joined: each model's part by its own
+                by_method[e[4]] = by_method.get(e[4], 0.0) + e[2]
+                own = _own(p, earlier)
+                assert own is not None
+                kwh, method = own[2], own[4]
             by_method[method] = by_method.get(method, 0.0) + kwh
             if method == PER_TOKEN and kwh:
                 self.per_token_models.add(model)
@@ -219,8 +226,7 @@ class LogFigures:
                 loading = p
             elif name == "router_inference":
                 routing = p
-        earlier = {p[0]: p for p in escalated}
-        if escalated:  # the answering model's own generation: its rate per token
+        if earlier:  # the answering model's own generation: its rate per token
             llm = _own(llm, earlier)
         self._versus(model, completion_tokens, energy, co2, bool(cached), llm, escalated)
         self.energy.add(energy)
