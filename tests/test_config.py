@@ -55,6 +55,22 @@ def test_an_empty_config_path(monkeypatch: pytest.MonkeyPatch) -> None:
     assert load_config().source == load_config("local").source
 
 
+def test_a_missing_config_from_the_environment_says_where_it_came_from(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A variable set long ago in a shell profile named a file the user never typed:
+    # "config file not found: nope.yaml" alone sent them looking for a --config.
+    monkeypatch.setenv("ROUTERLLM_CONFIG", str(tmp_path / "nope.yaml"))
+    with pytest.raises(ConfigError, match=r"nope\.yaml \(from \$ROUTERLLM_CONFIG\)"):
+        load_config()
+    monkeypatch.setenv("ROUTERLLM_CONFIG", str(tmp_path))
+    with pytest.raises(ConfigError, match=r"\(from \$ROUTERLLM_CONFIG\) is a directory"):
+        load_config()
+    with pytest.raises(ConfigError) as given:  # a path the caller gave is theirs: no hint
+        load_config(tmp_path / "nope.yaml")
+    assert "ROUTERLLM_CONFIG" not in str(given.value)
+
+
 @pytest.mark.parametrize("path", [{}, 123, b"local", ["local"]])
 def test_a_config_path_of_another_type_is_a_clear_error(path: object) -> None:
     with pytest.raises(ConfigError, match=f"a config is a YAML path .*got {type(path).__name__}"):

@@ -259,8 +259,10 @@ class AppConfig(StrictConfig):
 
 def resolve_config_path(path: str | os.PathLike[str] | None) -> Path:
     """A file path, or the name of a packaged config (local, development, production)."""
+    given = ""  # where the path came from, where the user may not remember giving it
     if path is None:  # an empty variable counts as unset, as shells treat it
         path = os.environ.get("ROUTERLLM_CONFIG") or "local"
+        given = " (from $ROUTERLLM_CONFIG)" if path != "local" else ""
     if not isinstance(path, str | os.PathLike):
         raise ConfigError(
             f"a config is a YAML path or one of: {', '.join(PACKAGED_CONFIGS)}; got "
@@ -268,7 +270,8 @@ def resolve_config_path(path: str | os.PathLike[str] | None) -> Path:
         )
     if not str(path).strip():
         raise ConfigError(
-            f"the config path is empty: give a YAML path or one of: {', '.join(PACKAGED_CONFIGS)}"
+            f"the config path is empty{given}: give a YAML path or one of: "
+            f"{', '.join(PACKAGED_CONFIGS)}"
         )
     p = Path(path)
     if p.is_file():
@@ -276,9 +279,10 @@ def resolve_config_path(path: str | os.PathLike[str] | None) -> Path:
     if str(path) in PACKAGED_CONFIGS:
         return Path(str(resources.files("routerllm") / "configs" / f"{path}.yaml"))
     if p.is_dir():
-        raise ConfigError(f"config {path} is a directory: give a YAML file inside it")
+        raise ConfigError(f"config {path}{given} is a directory: give a YAML file inside it")
     raise ConfigError(
-        f"config file not found: {path} (give a YAML path or one of: {', '.join(PACKAGED_CONFIGS)})"
+        f"config file not found: {path}{given}; give a YAML path or one of: "
+        f"{', '.join(PACKAGED_CONFIGS)}"
     )
 
 
