@@ -423,7 +423,7 @@ def test_versus_largest_does_not_call_a_remote_largest_models_rate_measured() ->
     recs = [_record(0, "small", 10, 1e-6), remote(1, 20, 4e-6)]
     vs = summarize(recs, [small, big]).versus_largest
     assert vs is not None and "measured" not in vs["method"]
-    assert "logged rate of big in this log (1 requests, 1 estimated from per-token figures)" in vs["method"]  # fmt: skip
+    assert "logged rate of big in this log (1 request, 1 estimated from per-token figures)" in vs["method"]  # fmt: skip
     assert vs["estimated_co2_kg"] == pytest.approx(4e-6 * 1.01 + 10 * 2e-7)  # the same figures
     # one of two measured, one escalated from a local model to the remote one
     mixed = dataclasses.replace(remote(2, 20, 4e-6), components={**recs[1].components, "llm_inference": Measurement("llm_inference", 0.5, 2e-6, 4e-6, "test+estimate:per-token")})  # fmt: skip
@@ -499,7 +499,7 @@ def test_versus_largest_leaves_answers_from_the_cache_as_they_are() -> None:
     recs = [_record(0, "small", 10, 1e-6), _record(1, "big", 20, 4e-6)]
     recs += [cached(2 + i, "big", 20) for i in range(9)] + [cached(11 + i, "small", 10) for i in range(9)]  # fmt: skip
     vs = summarize(recs, [small, big]).versus_largest
-    assert vs is not None and "measured rate of big in this log (1 requests)" in vs["method"]
+    assert vs is not None and "measured rate of big in this log (1 request)" in vs["method"]
     # big's rate is its one generation's, 2e-7 kg a token; each cached answer, either
     # model's, would have been answered from the cache on big too: its routing only
     routing = sum(r.components["router_inference"].co2_kg for r in recs[2:])
@@ -524,7 +524,7 @@ def test_versus_largest_leaves_out_requests_logged_without_energy() -> None:
     recs = [_record(0, "small", 10, 1e-6), _record(1, "big", 20, 4e-6)]
     recs += [unmeasured(2, "small", 10), unmeasured(3, "big", 20)]
     vs = summarize(recs, [small, big]).versus_largest
-    assert vs is not None and "(1 requests); 2 requests logged without energy left out" in vs["method"]  # fmt: skip
+    assert vs is not None and "(1 request); 2 requests logged without energy left out" in vs["method"]  # fmt: skip
     assert vs["estimated_co2_kg"] == pytest.approx(4e-6 * 1.01 + 10 * 2e-7)
     assert vs["actual_co2_kg"] == pytest.approx(1e-6 * 1.01 + 4e-6 * 1.01)
 
