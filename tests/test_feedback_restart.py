@@ -325,6 +325,31 @@ def test_the_bound_spares_scored_requests_until_they_are_learned(tmp_path: Path,
     assert [r[0] for r in pending_rows(config)] == [a.request_id for a in later[1:]]
 
 
+def test_a_scored_row_from_before_folders_were_kept_is_learned_by_one_folder_only(tmp_path: Path) -> None:  # fmt: skip
+    """A row kept before folders were recorded may be learned by any folder's router,
+    but once: a lone learner of another folder opening while the first, which claimed
+    it and has not saved yet, still runs learned it a second time."""
+    config = ladder(tmp_path)
+    other = with_router(config, path=str(shutil.copytree(config.router.path or "", tmp_path / "other")))  # fmt: skip
+    router = saved(config)
+    prompt, model = "please write a parser", router.model_names[0]
+    vector = router.embed([prompt])[0].astype("<f4")
+    with sqlite3.connect(config.log.path) as db:  # the schema and row as they were
+        db.executescript(SCHEMA.replace(",\n    folder TEXT NOT NULL DEFAULT ''", ""))
+        db.execute(
+            "INSERT OR REPLACE INTO pending_feedback VALUES (?, ?, ?, ?, ?, ?)",
+            ("old", model, "feedback", "hashing", len(vector), vector.tobytes()),
+        )
+    with RouterLLM(with_router(config, learn=False)) as quiet:  # migrates, stores its score
+        quiet.feedback("old", 0.25)
+    before = saved(config).counts.sum()
+    with RouterLLM(config) as mine, RouterLLM(other) as theirs:  # each alone in its folder
+        learned = [s.router.counts.sum() - before for s in (mine, theirs)]  # type: ignore[attr-defined]
+        assert learned == [1, 0]  # mine took it as it opened: not theirs to learn again
+    assert pending_rows(config) == []  # saved by mine: gone
+    assert saved(other).counts.sum() == before and saved(config).counts.sum() == before + 1
+
+
 def test_a_log_from_before_folders_were_kept_is_read_then_migrated_with_its_rows(tmp_path: Path) -> None:  # fmt: skip
     config = ladder(tmp_path)
     router = saved(config)

@@ -164,7 +164,8 @@ class PendingFeedback:
         Rows of another router, encoder or width stay (a router put back in the folder
         may learn them); a damaged row is removed and not returned (its score stays).
         Not ``remove``: the rows stay (the claimer, alone of its folder's learners,
-        removes them once what it learned is saved: ``forget_pending``)."""
+        removes them once what it learned is saved: ``forget_pending``), those kept
+        before folders were recorded as ``folder``'s, so no other folder's learns them."""
         self.check_open()
         sql = (
             "SELECT request_id, model, dim, embedding, folder, (SELECT score FROM feedback f "
@@ -180,6 +181,12 @@ class PendingFeedback:
                 gone = rows if remove else [r for r in rows if not _sound(r)]
                 self._db.executemany(
                     "DELETE FROM pending_feedback WHERE request_id = ?", [(r[0],) for r in gone]
+                )
+                # kept, those kept before folders were are now this folder's: no other
+                # folder's learner takes them again
+                self._db.executemany(
+                    "UPDATE pending_feedback SET folder = ? WHERE request_id = ? AND folder = ''",
+                    [(folder, r[0]) for r in sound if not remove],
                 )
         except sqlite3.Error as e:
             raise RequestLogError(
