@@ -350,6 +350,30 @@ def test_a_scored_row_from_before_folders_were_kept_is_learned_by_one_folder_onl
     assert saved(other).counts.sum() == before and saved(config).counts.sum() == before + 1
 
 
+def test_a_row_from_before_folders_were_kept_rated_by_a_learner_is_not_learned_by_another_folder(tmp_path: Path) -> None:  # fmt: skip
+    """Rated by a learning system (which keeps its row until a save holds it), a row
+    kept before folders were recorded was taken and learned again by a learner of
+    another folder opening alone meanwhile."""
+    config = ladder(tmp_path)
+    other = with_router(config, path=str(shutil.copytree(config.router.path or "", tmp_path / "other")))  # fmt: skip
+    router = saved(config)
+    prompt, model = "please write a parser", router.model_names[0]
+    vector = router.embed([prompt])[0].astype("<f4")
+    with sqlite3.connect(config.log.path) as db:  # the schema and row as they were
+        db.executescript(SCHEMA.replace(",\n    folder TEXT NOT NULL DEFAULT ''", ""))
+        db.execute(
+            "INSERT OR REPLACE INTO pending_feedback VALUES (?, ?, ?, ?, ?, ?)",
+            ("old", model, "feedback", "hashing", len(vector), vector.tobytes()),
+        )
+    before = saved(config).counts.sum()
+    with RouterLLM(config) as mine:
+        mine.feedback("old", 0.25)  # learned here, not saved yet
+        with RouterLLM(other) as theirs:  # alone in its folder: nothing of its own to take
+            assert theirs.router.counts.sum() == before  # type: ignore[attr-defined]
+    assert pending_rows(config) == []
+    assert saved(other).counts.sum() == before and saved(config).counts.sum() == before + 1
+
+
 def test_a_log_from_before_folders_were_kept_is_read_then_migrated_with_its_rows(tmp_path: Path) -> None:  # fmt: skip
     config = ladder(tmp_path)
     router = saved(config)

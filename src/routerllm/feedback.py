@@ -198,7 +198,8 @@ class FeedbackLoop:
             # Not learned here, a kept request's row stays for a process that learns;
             # learned by a present learner, it stays until a save holds what it learned.
             stays = self.learn and self._presence is not None and routed.router is self.router
-            if not log.add_feedback(request_id, float(score), learned=self.learn and not stays):
+            kept_in = self.folder if stays else ""  # a row from before folders: now ours
+            if not log.add_feedback(request_id, float(score), self.learn and not stays, kept_in):
                 raise PromptError(_RATED.format(_shown(request_id)))
             routed.rated = True
             if stays:

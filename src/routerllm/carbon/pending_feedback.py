@@ -40,12 +40,16 @@ class PendingFeedback:
     def _filters(since: str | None, tag: str | None, prefix: str = "") -> tuple[str, list[object]]:  # fmt: skip
         raise NotImplementedError
 
-    def add_feedback(self, request_id: str, score: float, learned: bool = True) -> bool:
+    def add_feedback(
+        self, request_id: str, score: float, learned: bool = True, folder: str = ""
+    ) -> bool:
         """Store a score in [0, 1] for a logged request, timestamped now (UTC). A
         ``learned`` score (its router learns it now) forgets the request's pending row
         (``remember_pending``); any other leaves the row, scored, for a learning process
-        of its folder to learn (``claim_scored``). A request scored already (by any
-        process) is not scored again: False, and nothing is written."""
+        of its folder to learn (``claim_scored``), or, given ``folder`` (a learner that
+        keeps the row until it is saved), for that folder's, a row kept before folders
+        were recorded included. A request scored already (by any process) is not scored
+        again: False, and nothing is written."""
         self.check_open()
         stamp = datetime.now(timezone.utc).isoformat(timespec="microseconds")
         try:
@@ -61,6 +65,11 @@ class PendingFeedback:
                 )
                 if learned:
                     self._db.execute("DELETE FROM pending_feedback WHERE request_id = ?", (request_id,))  # fmt: skip
+                elif folder:  # not another folder's to learn again (claim_scored)
+                    self._db.execute(
+                        "UPDATE pending_feedback SET folder = ? WHERE request_id = ? AND folder = ''",
+                        (folder, request_id),
+                    )
         except sqlite3.Error as e:
             raise RequestLogError(
                 f"the feedback could not be stored in {self.db_path} (log.path): {e}"
