@@ -276,6 +276,7 @@ def _server_stopped(args: argparse.Namespace, error: KeyboardInterrupt | None) -
 # -- parser ----------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
     from routerllm import demo_cli, humaneval_cli, learn_cli
+    from routerllm.cli_args import max_new_tokens_arg
 
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument(
@@ -302,7 +303,7 @@ def build_parser() -> argparse.ArgumentParser:
     route.add_argument("--model", help="skip routing and use this model")
     route.add_argument(
         "--max-new-tokens",
-        type=int,
+        type=max_new_tokens_arg,
         default=None,
         help="most tokens to generate (default: the config's generation.max_new_tokens)",
     )

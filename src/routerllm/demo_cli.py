@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from typing import Any, TextIO
 
 from routerllm.cli import _requests_logged, _result_lines, _stdin, _system, json_text
+from routerllm.cli_args import max_new_tokens_arg
 from routerllm.exceptions import RequestLogError, RouterLLMError
 
 
@@ -19,7 +20,10 @@ def add_parser(sub: Any, common: argparse.ArgumentParser) -> None:
         help="route built-in prompts to the local models, with carbon figures",
     )
     demo.add_argument(
-        "--max-new-tokens", type=int, default=128, help="most tokens to generate (default: 128)"
+        "--max-new-tokens",
+        type=max_new_tokens_arg,
+        default=128,
+        help="most tokens to generate (default: 128)",
     )
     demo.add_argument(
         "--no-baseline", action="store_true", help="skip the always-largest comparison run"
@@ -49,13 +53,10 @@ def _faster(speedup: float) -> str:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from routerllm.backends.base import GenerationRequest
     from routerllm.carbon.report import summarize
     from routerllm.carbon.report_text import totals_lines
     from routerllm.demo import DEMO_PROMPTS, run_demo, spread
 
-    # a bad --max-new-tokens is refused (by the request's own check) before anything runs
-    GenerationRequest("-", max_new_tokens=args.max_new_tokens)
     if args.repeats < 1 or (args.repeats > 1 and (args.no_baseline or args.interactive)):
         raise RouterLLMError(
             f"--repeats {args.repeats}: it makes the routed run and the always-largest "
