@@ -79,8 +79,8 @@ def test_classifier_default_encoder_and_bad_training_arguments(
     assert trained["encoder"] == "minilm" and trained["epochs_run"] == [1]
     for args, message in (
         (["--loss", "nosuch"], "unknown loss 'nosuch'"),
-        (["--batch-size", "0"], "batch_size=0"),
-        (["--epochs", "-2"], "epochs=-2 (must be positive)"),
+        (["--batch-size", "0"], "argument --batch-size: 0 is out of range"),
+        (["--epochs", "-2"], "argument --epochs: -2 is out of range"),
     ):
         assert_one_line_error(run("train", *common, "--encoder", "hashing", *args), message)
 

@@ -206,8 +206,34 @@ def test_a_zero_learning_rate_is_refused_not_replaced(
     data = labelled(tmp_path / "d.json")
     line = user_error(capsys, "train", "--data", str(data), "--out", str(tmp_path / "o"),
                       "--encoder", "hashing", "--learning-rate", rate)  # fmt: skip
-    assert "bad training arguments: learning_rate=" in line
+    assert f"argument --learning-rate: {rate} must be a finite number > 0" in line
     assert not (tmp_path / "o" / "config.json").exists()
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "message"),
+    [
+        ("--epochs", "0", "0 is out of range: give a whole number >= 1"),
+        ("--epochs", "nan", "'nan' is not a whole number"),
+        ("--batch-size", "-4", "-4 is out of range: give a whole number >= 1"),
+        ("--warmup-steps", "-1", "-1 is out of range: give a whole number >= 0"),
+    ],
+)
+def test_a_classifier_number_out_of_range_names_its_option(
+    option: str, value: str, message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """They said "bad training arguments: epochs=0 (must be positive)", which names no
+    option, after the data was read; an outcome router still says the option is not its."""
+    data = labelled(tmp_path / "d.json")
+    out = str(tmp_path / "o")
+    line = user_error(capsys, "train", "--data", str(data), "--out", out,
+                      "--encoder", "hashing", option, value)  # fmt: skip
+    assert line == f"error: argument {option}: {message}"
+    outcomes = write_json(tmp_path / "outcomes.json", *make_rows(40, 0))
+    line = user_error(capsys, "train", "--router", "logreg", "--data", str(outcomes),
+                      "--out", out, option, value)  # fmt: skip
+    assert f"{option} is for the classifier" in line
+    assert not Path(out).exists()
 
 
 def interrupt(argv: list[str], ready: Path, cwd: Path) -> subprocess.CompletedProcess[str]:

@@ -43,6 +43,11 @@ def count_arg(text: str) -> int:
     return _whole_number(text, 1, None)
 
 
+def steps_arg(text: str) -> int:
+    """A whole number >= 0: a count of steps that may be none."""
+    return _whole_number(text, 0, None)
+
+
 def max_new_tokens_arg(text: str) -> int:
     """A ``--max-new-tokens``: 1 to the most any request may ask for."""
     from routerllm.config import MAX_NEW_TOKENS

@@ -11,7 +11,14 @@ from typing import Any
 
 from routerllm.checks import repeated
 from routerllm.cli import emit
-from routerllm.cli_args import option_arg, refuse_overwriting, seed_arg
+from routerllm.cli_args import (
+    count_arg,
+    option_arg,
+    positive_number,
+    refuse_overwriting,
+    seed_arg,
+    steps_arg,
+)
 from routerllm.data.labeled import LabeledPrompt, load_json
 from routerllm.exceptions import DataError, RouterLLMError
 
@@ -39,6 +46,13 @@ SET_BY_FLAGS = {
     "medium_model": "--medium-model", "large_model": "--large-model", "seed": "--seed",
     "name": "--router", "models": "--data",
 }  # fmt: skip
+#: The classifier's numeric options, given as text and read (by the option parser's
+#: checks) only once they are known to be its own: ``--epochs 0`` with an outcome
+#: router is an option for the classifier before it is a number out of range.
+CLASSIFIER_NUMBERS = {
+    "--epochs": count_arg, "--batch-size": count_arg, "--learning-rate": positive_number,
+    "--warmup-steps": steps_arg,
+}  # fmt: skip
 #: ``routerllm train`` options of the policy router only: its reference models.
 POLICY_OPTIONS = ("--medium-model", "--large-model")
 
@@ -52,7 +66,7 @@ def _train_options(args: argparse.Namespace) -> None:
         if classifier
         else (OUTCOME_OPTIONS, CLASSIFIER_OPTIONS)
     )
-    # ``is``: an explicit 0 (``--epochs 0``) is given too, though it equals False
+    # ``is``: a flag left out is None or False
     unused = [f for f in other if (v := getattr(args, _dest(f))) is not None and v is not False]
     if unused:
         kind = f"outcome routers ({', '.join(OUTCOME_ROUTERS)})" if classifier else "the classifier"
@@ -66,6 +80,12 @@ def _train_options(args: argparse.Namespace) -> None:
             f"--use-inter-intra-loss is --loss inter_intra, and --loss {args.loss} is given "
             f"too: give one of them"
         )
+    for flag, read in CLASSIFIER_NUMBERS.items() if classifier else ():
+        if (text := getattr(args, _dest(flag))) is not None:
+            try:
+                setattr(args, _dest(flag), read(text))
+            except argparse.ArgumentTypeError as e:
+                raise RouterLLMError(f"argument {flag}: {e}") from None
     for flag, default in own.items():
         if getattr(args, _dest(flag)) is None:
             setattr(args, _dest(flag), default)
@@ -334,14 +354,11 @@ def add_train_parser(sub: Any, common: argparse.ArgumentParser) -> None:
     tr.add_argument(
         "--use-inter-intra-loss", action="store_true", help="same as --loss inter_intra"
     )
-    tr.add_argument("--epochs", type=int, help="classifier: default 3")
-    tr.add_argument("--batch-size", type=int, help="classifier: default 16")
-    tr.add_argument(
-        "--learning-rate", type=float, default=None, help="default 2e-5 (full), 1e-3 (frozen)"
-    )
-    tr.add_argument(
-        "--warmup-steps", type=int, default=None, help="default 100, at most 10%% of all steps"
-    )
+    # read in _train_options (CLASSIFIER_NUMBERS), once known to be the classifier's
+    tr.add_argument("--epochs", help="classifier: default 3")
+    tr.add_argument("--batch-size", help="classifier: default 16")
+    tr.add_argument("--learning-rate", help="default 2e-5 (full), 1e-3 (frozen)")
+    tr.add_argument("--warmup-steps", help="default 100, at most 10%% of all steps")
     tr.add_argument(
         "--resume", action="store_true", help="continue after the last finished epoch in --out"
     )
