@@ -86,6 +86,10 @@ def main() -> int:
     args = ap.parse_args()
     if args.max_new_tokens < 1:
         ap.error("--max-new-tokens: at least 1")
+    if args.humaneval < 0:  # [:-2] would silently take all the stubs but the last two
+        ap.error("--humaneval: at least 0 (0: none)")
+    if args.humaneval_start < 0:  # [-1:] would silently start at the last stub
+        ap.error("--humaneval-start: at least 0")
     try:
         config = load_config(args.config)
     except RouterLLMError as e:

@@ -751,3 +751,20 @@ def test_a_cascades_first_answers_do_not_count_in_the_answering_models_rate(
     db.close()
     vs = logged_report(config).versus_largest
     assert vs is not None and vs["estimated_co2_kg"] == pytest.approx(10 * 2e-5 / 60 + 2e-5 * 1.01)
+
+
+@pytest.mark.parametrize(
+    ("argv", "error"),
+    [(["--humaneval", "-2"], "--humaneval: at least 0 (0: none)"),
+     (["--humaneval-start", "-1"], "--humaneval-start: at least 0")],
+)  # fmt: skip
+def test_the_carbon_predictor_benchmark_refuses_a_negative_humaneval_slice(
+    argv: list[str], error: str, tmp_path: Path
+) -> None:
+    """--humaneval -2 took every HumanEval stub but the last two, and --humaneval-start
+    -1 the last stub only (negative slices), then ran every model on them."""
+    script = Path(__file__).parents[1] / "benchmarks" / "carbon_predictor.py"
+    out = subprocess.run([sys.executable, str(script), "--config", str(tmp_path / "none.yaml"), *argv],
+                         capture_output=True, text=True, check=False)  # fmt: skip
+    assert out.returncode == 2 and "Traceback" not in out.stderr
+    assert out.stderr.strip().splitlines()[-1].endswith(f"error: {error}")
