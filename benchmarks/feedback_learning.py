@@ -280,6 +280,8 @@ def main() -> int:
     ap.add_argument("--encoder", type=encoder_arg, default=DEFAULT_ENCODER)
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
+    if args.warm is not None and args.warm < 1:  # [:-5] silently kept all but 5, 0 the default
+        ap.error("--warm: at least 1")
     data_path = outcome_data_dir(args)
     if data_path is None:
         return 2

@@ -245,6 +245,22 @@ def test_a_benchmark_on_the_outcome_data_fails_clearly_without_it(
     assert f"no outcome data at {missing}" in out.stderr and "Traceback" not in out.stderr
 
 
+@pytest.mark.parametrize("warm", ["0", "-5"])
+def test_the_feedback_benchmark_refuses_a_warm_start_size_below_one(
+    warm: str, tmp_path: Path
+) -> None:
+    """--warm -5 warm-started the router on all the training prompts but 5 (a [:-5]
+    slice) and streamed those 5; --warm 0 silently used the default size."""
+    import subprocess
+    import sys
+
+    script = Path(__file__).parents[1] / "benchmarks" / "feedback_learning.py"
+    out = subprocess.run([sys.executable, str(script), "--data-dir", str(tmp_path / "none"),
+                          "--warm", warm], capture_output=True, text=True, check=False, timeout=120)  # fmt: skip
+    assert out.returncode == 2 and "Traceback" not in out.stderr
+    assert out.stderr.strip().splitlines()[-1].endswith("error: --warm: at least 1")
+
+
 @pytest.mark.parametrize(
     ("name", "option"),
     [("quality_selection", "--encoder"), ("feedback_learning", "--encoder"),
