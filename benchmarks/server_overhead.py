@@ -43,6 +43,8 @@ def main() -> int:
     args = ap.parse_args()
     if args.n < 2:
         ap.error("--n: at least 2 requests per path (the p95 needs two)")
+    if args.max_tokens < 1:  # else a traceback once the model is loaded and the server up
+        ap.error("--max-tokens: at least 1")
     prompts = [f"In one sentence, what are Python {TOPICS[i % len(TOPICS)]}? ({i})" for i in range(args.n)]  # fmt: skip
     try:
         config = load_config(args.config)

@@ -999,3 +999,16 @@ def test_a_requests_seed_is_honoured(served: tuple[str, RouterLLM]) -> None:
         status, body = call(base, CHAT, asking(seed=seed))
         error = json.loads(body)["error"]
         assert status == 400 and error["param"] == "seed" and kind in error["message"], body
+
+
+@pytest.mark.parametrize("tokens", ["0", "-1"])
+def test_the_server_overhead_benchmark_refuses_a_max_tokens_below_one(
+    tokens: str, tmp_path: Path
+) -> None:
+    """--max-tokens 0 loaded the model and started the server, then died with a
+    PromptError traceback on the warm-up request."""
+    script = Path(__file__).parents[1] / "benchmarks" / "server_overhead.py"
+    out = subprocess.run([sys.executable, str(script), "--config", str(tmp_path / "none.yaml"),
+                          "--max-tokens", tokens], capture_output=True, text=True, check=False)  # fmt: skip
+    assert out.returncode == 2 and "Traceback" not in out.stderr
+    assert out.stderr.strip().splitlines()[-1].endswith("error: --max-tokens: at least 1")
