@@ -60,8 +60,8 @@ def test_every_seed_option_takes_only_seeds_the_libraries_accept(
     argv: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     line = usage_error(capsys, *(a.format(tmp=tmp_path) for a in argv))
-    assert "argument --seed:" in line and ("out of range: give 0 to 4294967295" in line or
-                                          "not an integer" in line)  # fmt: skip
+    assert "argument --seed:" in line and ("out of range: give 0 to 4,294,967,295" in line or
+                                          "not a whole number" in line)  # fmt: skip
     assert list(tmp_path.iterdir()) == []  # refused before anything was written
 
 

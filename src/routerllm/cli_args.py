@@ -16,23 +16,14 @@ from routerllm.exceptions import RouterLLMError
 
 def seed_arg(text: str) -> int:
     """Every ``--seed``: an integer numpy, scikit-learn and torch all accept."""
-    from routerllm.checks import MAX_SEED, is_seed
+    from routerllm.checks import MAX_SEED
 
-    try:
-        seed = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if not is_seed(seed):
-        raise argparse.ArgumentTypeError(f"{text} is out of range: give 0 to {MAX_SEED}")
-    return seed
+    return _whole_number(text, 0, MAX_SEED)
 
 
 def positive_number(text: str) -> float:
     """A finite number > 0 (``float`` alone lets through nan, inf and negatives)."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    value = _number(text)
     if not (math.isfinite(value) and value > 0):
         raise argparse.ArgumentTypeError(f"{text} must be a finite number > 0")
     return value
@@ -55,6 +46,13 @@ def max_new_tokens_arg(text: str) -> int:
     return _whole_number(text, 1, MAX_NEW_TOKENS)
 
 
+def _number(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+
+
 def _whole_number(text: str, low: int, high: int | None) -> int:
     try:
         value = int(text)
@@ -68,10 +66,7 @@ def _whole_number(text: str, low: int, high: int | None) -> int:
 
 def fraction_arg(text: str) -> float:
     """A share strictly between 0 and 1 (``float`` alone lets through nan, 0 and 1)."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    value = _number(text)
     if not 0 < value < 1:  # false for nan
         raise argparse.ArgumentTypeError(f"{text} must be a number between 0 and 1 (exclusive)")
     return value
