@@ -220,8 +220,7 @@ def template_tokens(
     as a turn of the template's own: a message forged a system turn, or ended the prompt.
     Text without control-token text is tokenized whole, as the engine itself does."""
     rendered = render(messages) + prefix
-    texts = [m["content"] for m in messages] + [prefix]
-    if all(tokenize(t, True) == tokenize(t, False) for t in texts if t):
+    if not holds_control_text([m["content"] for m in messages] + [prefix], tokenize):
         return tokenize(rendered, True)
     mark = uuid.uuid4().hex  # where each message's text is, in the template's rendering
     marked = render([{**m, "content": f"{mark}{i}{mark}"} for i, m in enumerate(messages)])
@@ -238,6 +237,12 @@ def template_tokens(
         f"text cannot be kept as plain text; remove it from the message",
         "prompt",
     )
+
+
+def holds_control_text(texts: list[str], tokenize: Callable[[str, bool], list[int]]) -> bool:
+    """Whether one of ``texts`` holds text that ``tokenize`` (``template_tokens``'s)
+    reads as control tokens."""
+    return any(tokenize(t, True) != tokenize(t, False) for t in texts if t)
 
 
 def refused_by_template(model: str, error: Exception) -> PromptError:

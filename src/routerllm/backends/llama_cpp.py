@@ -16,6 +16,7 @@ from routerllm.backends.base import (
     GenerationRequest,
     chat_messages,
     cut_at_stop,
+    holds_control_text,
     plain_text,
     refused_by_template,
     resolve_sampling,
@@ -196,16 +197,12 @@ class LlamaCppBackend(Backend):
             chat_messages(request),
             request.response_prefix,
             lambda messages: str(self._render(messages).prompt),
-            lambda text, special: self._tokens(text, templated=True, special=special),
+            self._piece_tokens,
         )
 
-    def _holds_control_text(self, request: GenerationRequest) -> bool:
-        """Whether a message of ``request`` holds text llama.cpp reads as control tokens."""
-        texts = [m["content"] for m in chat_messages(request)]
-        return any(
-            self._tokens(t, templated=True) != self._tokens(t, templated=True, special=False)
-            for t in texts
-        )
+    def _piece_tokens(self, text: str, special: bool) -> list[int]:
+        """A piece of a chat template's rendering as tokens (``template_tokens``'s)."""
+        return self._tokens(text, templated=True, special=special)
 
     def _completion(
         self, request: GenerationRequest, kwargs: dict[str, Any], criteria: Any = None
@@ -220,7 +217,13 @@ class LlamaCppBackend(Backend):
         one token completed two (".\n\n" for stops "\n" and "."), the text kept the other."""
         try:
             templates = self._templates(request)
-            if templates and not request.response_prefix and not self._holds_control_text(request):
+            if (
+                templates
+                and not request.response_prefix
+                and not holds_control_text(
+                    [m["content"] for m in chat_messages(request)], self._piece_tokens
+                )
+            ):
                 out = self._llm.create_chat_completion(messages=chat_messages(request), **kwargs)
                 text = out["choices"][0]["message"]["content"] or ""
                 return out, cut_at_stop(text, request.stop)
