@@ -927,6 +927,28 @@ def test_serve_refuses_a_mistake_in_one_line(
     assert stderr.startswith("error: ") and message in stderr and stderr.count("\n") == 1, stderr
 
 
+@pytest.mark.parametrize(
+    ("address", "message"),
+    [
+        (("--port", "-1"), "--port must be between 0 and 65535, got -1"),
+        (("--host", "no-such-host.invalid"), "cannot listen on no-such-host.invalid"),
+        (("--port", "busy"), "cannot listen on 127.0.0.1:"),
+    ],
+)
+def test_serve_checks_the_address_before_the_system_is_set_up(
+    tiny_config_path: Path, address: tuple[str, str], message: str
+) -> None:
+    """A bad address was said only once the models and router had loaded (minutes for
+    real models): here the router is unknown too, and the address is said first."""
+    with listen("127.0.0.1", 0) as taken:
+        port = str(taken.getsockname()[1])
+        extra = [port if a == "busy" else a for a in address]
+        process = serve_command(tiny_config_path, *extra, "--router", "psychic")
+        _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 2 and message in stderr, stderr
+    assert "psychic" not in stderr and stderr.count("\n") == 1, stderr
+
+
 @pytest.mark.skipif(not socket.has_dualstack_ipv6(), reason="no IPv6 here")
 def test_listening_on_every_ipv6_address_takes_ipv4_clients_too() -> None:
     """``serve --host ::`` (every address, as uvicorn's own --host :: listens on Linux)

@@ -240,9 +240,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
         raise RouterLLMError(f"{API_KEY_ENV} is empty: set a key, or unset it to serve without one")
     cors = cors_origins(args.cors_origin)  # a mistake said before the models load
     waiting_cap(args.max_waiting)
-    with _system(args) as system:
-        models = system.available_models()  # none that can run: say so before listening
-        sock = listen(args.host, args.port)
+    # the address first: a busy port or a bad --host is said before the models load (a
+    # client that connects while they load waits its turn in the socket's backlog)
+    with listen(args.host, args.port) as sock, _system(args) as system:
+        models = system.available_models()  # none that can run: said before serving
         host, port = sock.getsockname()[:2]
         url = f"http://{f'[{host}]' if ':' in host else host}:{port}/v1"
         text = (
