@@ -28,7 +28,7 @@ import pytest
 from routerllm.backends.base import GenerationRequest
 from routerllm.backends.openai_http import OpenAIHTTPBackend
 from routerllm.config import AppConfig, load_config
-from routerllm.exceptions import RequestLogError, RouterLLMError
+from routerllm.exceptions import PromptError, RequestLogError, RouterLLMError
 from routerllm.server import app as server_app
 from routerllm.server import protocol
 from routerllm.server.serving import listen, server
@@ -409,6 +409,15 @@ def test_requests_take_turns(served: tuple[str, RouterLLM]) -> None:
         ("/v1/completions", {"prompt": [[1, 2]]}, 400, "prompt must be a string, got token ids"),
         ("/v1/completions", {"prompt": []}, 400, "prompt must be a string, got an empty array"),
         ("/v1/completions", {"prompt": "x", "echo": True}, 400, "does not support echo"),
+        # logprobs 0 (the chosen tokens' log probabilities) was answered without them
+        (
+            "/v1/completions",
+            {"prompt": "x", "logprobs": 0},
+            400,
+            "logprobs: RouterLLM's server does not support log probabilities",
+        ),  # fmt: skip
+        (CHAT, asking(logprobs=True), 400, "logprobs: RouterLLM's server does not support"),
+        (CHAT, asking(top_logprobs=2), 400, "top_logprobs: RouterLLM's server does not support"),
         # was "must be a string or an array of text parts, got an array"
         (
             CHAT,
@@ -972,6 +981,15 @@ def test_a_busy_port_is_one_line(tiny_config_path: Path) -> None:
 
 
 # -- reading the API's requests -------------------------------------------------
+def test_logprobs_left_unset_is_accepted_for_chat_and_completions() -> None:
+    """null or false (what clients send by default), and top_logprobs 0, ask for none."""
+    for body in ({"logprobs": None}, {"logprobs": False}, {"logprobs": False, "top_logprobs": 0}):
+        assert protocol.chat_call(asking(("user", "Hi"), **body)).request.prompt == "Hi"
+        assert protocol.completion_call({"prompt": "Hi", **body}).request.prompt == "Hi"
+    with pytest.raises(PromptError, match="^logprobs: .* does not support log probabilities$"):
+        protocol.completion_call({"prompt": "Hi", "logprobs": 0})
+
+
 def test_chat_messages_become_system_history_and_prompt() -> None:
     c = protocol.chat_call(
         {

@@ -62,7 +62,8 @@ _REFUSED: dict[str, tuple[Callable[[Any], bool], str]] = {
     "functions": (_unset, "function calls"),
     "tool_choice": (lambda v: v in (None, "none", "auto"), "tool calls"),
     "function_call": (lambda v: v in (None, "none", "auto"), "function calls"),
-    "logprobs": (_unset, "log probabilities"),
+    # a completion's logprobs 0 asks for the chosen tokens' own: only null or false is unset
+    "logprobs": (lambda v: v is None or v is False, "log probabilities"),
     "top_logprobs": (_unset, "log probabilities"),
     "logit_bias": (_unset, "logit_bias"),
     "presence_penalty": (_unset, "presence_penalty (repetition_penalty is)"),
