@@ -90,6 +90,9 @@ def main() -> int:
         ap.error("--humaneval: at least 0 (0: none)")
     if args.humaneval_start < 0:  # [-1:] would silently start at the last stub
         ap.error("--humaneval-start: at least 0")
+    problems = load_humaneval()
+    if args.humaneval and args.humaneval_start >= len(problems):  # would give no stub at all
+        ap.error(f"--humaneval-start: at most {len(problems) - 1} (HumanEval has {len(problems)} problems), got {args.humaneval_start}")  # fmt: skip
     try:
         config = load_config(args.config)
     except RouterLLMError as e:
@@ -99,7 +102,7 @@ def main() -> int:
     config.log.path, config.carbon.output_dir = f"{scratch}/requests.sqlite", f"{scratch}/carbon"
     config.cache.enabled = False  # every request generated and measured, none a cache hit
     config.budgets.co2_kg.per_request = config.budgets.co2_kg.hourly = config.budgets.co2_kg.daily = None  # fmt: skip
-    stubs = [p.prompt for p in load_humaneval()[args.humaneval_start :][: args.humaneval]]
+    stubs = [p.prompt for p in problems[args.humaneval_start :][: args.humaneval]]
     prompts = [*DEMO_PROMPTS, *QUESTIONS, *stubs]
     out: dict[str, Any] = {"max_new_tokens": args.max_new_tokens, "prompts": len(prompts)}
     with RouterLLM(config) as system:

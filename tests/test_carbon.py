@@ -756,13 +756,17 @@ def test_a_cascades_first_answers_do_not_count_in_the_answering_models_rate(
 @pytest.mark.parametrize(
     ("argv", "error"),
     [(["--humaneval", "-2"], "--humaneval: at least 0 (0: none)"),
-     (["--humaneval-start", "-1"], "--humaneval-start: at least 0")],
+     (["--humaneval-start", "-1"], "--humaneval-start: at least 0"),
+     # past HumanEval's end: every model ran with no stub at all
+     (["--humaneval-start", "500"], "--humaneval-start: at most 163 (HumanEval has 164 problems), got 500"),
+     (["--humaneval-start", "164", "--humaneval", "1"], "--humaneval-start: at most 163 (HumanEval has 164 problems), got 164")],
 )  # fmt: skip
-def test_the_carbon_predictor_benchmark_refuses_a_negative_humaneval_slice(
+def test_the_carbon_predictor_benchmark_refuses_a_humaneval_slice_outside_the_problems(
     argv: list[str], error: str, tmp_path: Path
 ) -> None:
     """--humaneval -2 took every HumanEval stub but the last two, and --humaneval-start
-    -1 the last stub only (negative slices), then ran every model on them."""
+    -1 the last stub only (negative slices), then ran every model on them; a start past
+    the last problem gave no stub at all, silently."""
     script = Path(__file__).parents[1] / "benchmarks" / "carbon_predictor.py"
     out = subprocess.run([sys.executable, str(script), "--config", str(tmp_path / "none.yaml"), *argv],
                          capture_output=True, text=True, check=False)  # fmt: skip
