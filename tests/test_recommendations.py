@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import sys
 import uuid
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -406,6 +407,29 @@ def test_the_largest_models_rate_leaves_out_answers_logged_without_energy(
     records = [*off, *on, rec("tiny-light", 7, "q7")]
     (r,) = of_kind(logged(config_in(tmp_path), records), "largest_model")
     assert "tiny-light 1.00e-05, tiny-heavy 4.00e-05" in r.message
+
+
+@pytest.mark.parametrize(
+    ("platform", "hint", "not_said"),
+    [
+        ("linux", recommend.RAPL_HINT, "Power Gadget"),
+        (
+            "darwin",
+            "powermetrics, which needs sudo, or on an Intel Mac install Intel Power Gadget",
+            "powercap",
+        ),  # fmt: skip
+        ("win32", "Energy Meter Interface of Windows 11 on bare metal", "powercap"),
+        ("freebsd14", "on Linux, macOS or Windows only", "powercap"),
+    ],
+)
+def test_the_estimated_energy_hint_fits_the_platform(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, platform: str, hint: str, not_said: str
+) -> None:
+    """The Linux RAPL chmod was the hint on macOS and Windows too, where it is no help."""
+    records = [rec("tiny-light", i, f"q{i}", method="codecarbon:load-estimate") for i in range(2)]
+    monkeypatch.setattr(sys, "platform", platform)
+    (r,) = of_kind(logged(config_in(tmp_path), records), "estimated_energy")
+    assert hint in r.message and not_said not in r.message, r.message
 
 
 def test_estimated_and_unmeasured_energy(tmp_path: Path) -> None:

@@ -9,6 +9,7 @@ are the module's constants, documented in the README ("Recommendations").
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -43,6 +44,15 @@ BASELINE_TAG = "demo-baseline"
 #: The demo's requests: the same prompts each run, never from the cache.
 DEMO_TAGS = frozenset({"demo", BASELINE_TAG})
 RAPL_HINT = "sudo chmod -R a+r /sys/class/powercap/*"  # CodeCarbon's own hint
+#: How CodeCarbon comes to read the CPU's power on each platform (``sys.platform``), as
+#: its own set-up messages say; Linux's is the RAPL counters' read permission.
+CPU_POWER_HINTS = {
+    "linux": f"where the CPU has RAPL counters, let CodeCarbon read them ({RAPL_HINT}, its own hint)",  # fmt: skip
+    "darwin": "let CodeCarbon read the CPU's power (its own hint: give it powermetrics, which "
+    "needs sudo, or on an Intel Mac install Intel Power Gadget)",
+    "win32": "let CodeCarbon read the CPU's power (its own hint: the Energy Meter Interface of "
+    "Windows 11 on bare metal, not a VM, or Intel Power Gadget)",
+}
 #: CodeCarbon's estimates (meter._power_method), and what each is made from.
 CODECARBON_ESTIMATES = {
     "codecarbon:load-estimate": "from CPU load",
@@ -401,6 +411,12 @@ def largest_model(fig: LogFigures, config: AppConfig) -> list[Recommendation]:
     ]
 
 
+def cpu_power_hint() -> str:
+    """How to let CodeCarbon measure the CPU's power on this platform."""
+    platform = "linux" if sys.platform.startswith("linux") else sys.platform
+    return CPU_POWER_HINTS.get(platform, "CodeCarbon reads the CPU's power on Linux, macOS or Windows only: run there")  # fmt: skip
+
+
 def estimated_energy(fig: LogFigures, config: AppConfig) -> list[Recommendation]:
     """Energy that CodeCarbon estimated from load, or the config's per-token figures
     gave, and requests logged with carbon tracking off."""
@@ -415,9 +431,8 @@ def estimated_energy(fig: LogFigures, config: AppConfig) -> list[Recommendation]
                 Recommendation(
                     "estimated_energy",
                     f"{_pct(load / total)} of the energy ({load:.3e} kWh) is CodeCarbon's estimate "
-                    f"{source} ({method}: it found no RAPL counters or GPU it "
-                    f"could read); where the CPU has RAPL counters, let CodeCarbon read them "
-                    f"({RAPL_HINT}, its own hint), or run on an NVIDIA GPU, and it measures",
+                    f"{source} ({method}: it found no CPU power reading or GPU it "
+                    f"could read); {cpu_power_hint()}, or run on an NVIDIA GPU, and it measures",
                     "",
                     {
                         "method": method,
