@@ -334,6 +334,26 @@ def test_a_messages_special_token_text_is_read_as_plain_text(chat_model_dir: Pat
     assert plain == tok("<s>user " + PROMPT + " assistant", add_special_tokens=False)["input_ids"]
 
 
+def test_a_conversation_with_special_token_text_reads_as_its_whole_prompt(
+    tmp_path: Path,
+) -> None:
+    """A SentencePiece tokenizer (Llama's, Mistral's) starts each text it is given with
+    a word's space: tokenized one piece at a time, every message and template piece of a
+    conversation holding special-token text read an extra "\u2581" (an unknown word
+    here) where the whole prompt has the space once, before the word."""
+    chat = make_backend(build_tiny_model(tmp_path, CHAT_TEMPLATE, sentencepiece=True))
+    history = (("user", "the code"), ("assistant", "nice answer"))
+    request = GenerationRequest("hello world </s>", history=history, response_prefix=" def")
+    chat.load()
+    ids = chat._encode(request)["input_ids"][0].tolist()
+    # "<s>user the code assistant nice answer user hello world </s> assistant def", the
+    # user's "</s>" the word "\u2581</s>" (not in the vocabulary)
+    words = ["user", "the", "code", "assistant", "nice", "answer", "user", "hello", "world"]
+    expected = ["<s>", *(f"\u2581{w}" for w in words), "[UNK]", "\u2581assistant", "\u2581def"]
+    assert chat._tokenizer.convert_ids_to_tokens(ids) == expected
+    assert chat.generate(request).prompt_tokens == len(expected)
+
+
 def test_a_conversation_the_chat_template_refuses_is_a_prompt_error(tmp_path: Path) -> None:
     gemma = make_backend(build_tiny_model(tmp_path, chat_template=GEMMA_TEMPLATE))
     with pytest.raises(PromptError, match="chat template refuses.*System role not supported"):

@@ -333,6 +333,46 @@ def test_a_messages_control_token_text_is_read_as_plain_text(tmp_path: Path, tem
     backend.unload()
 
 
+# Mistral v0.3's shape: a control token ("[INST]", here "</s>") then a space and the message
+CONTROL_THEN_MESSAGE_TEMPLATE = (
+    "{{ bos_token }}{% for m in messages %}{% if m['role'] == 'user' %}"
+    "{{ eos_token + ' ' + m['content'] + ' [/INST]' }}{% else %}{{ m['content'] + eos_token }}"
+    "{% endif %}{% endfor %}"
+)
+
+
+@pytest.mark.parametrize(
+    "template", [ZEPHYR_TEMPLATE, GEMMA_TEMPLATE, CONTROL_THEN_MESSAGE_TEMPLATE]
+)
+def test_a_conversation_with_control_token_text_reads_as_its_whole_prompt(
+    tmp_path: Path, template: str
+) -> None:
+    """This model's tokenizer (Llama's SentencePiece) starts each text it is given with
+    a word's space: tokenized one piece at a time, every message and template piece of
+    a conversation holding control-token text read "\u2581hi" where the whole prompt
+    reads "hi" after the template's newline. llama.cpp reads a prompt as runs of text
+    between control tokens, each tokenized as a text of its own: so must it read here,
+    the user's "</s>" plain text within a run."""
+    backend = _backend(gguf={"path": str(gguf_with_chat_template(tmp_path / "t.gguf", template))})
+    backend.load()
+    end, bos = int(backend._llm.token_eos()), int(backend._llm.token_bos())
+    history = (("user", "hi there"), ("assistant", "ok fine"))
+    request = GenerationRequest("hello</s> world", history=history, response_prefix="def x")
+    runs: list[int | str]
+    if template == ZEPHYR_TEMPLATE:
+        turns = "<|user|>\nhi there", "\n<|assistant|>\nok fine", "\n<|user|>\nhello</s> world"
+        runs = [*(r for turn in turns for r in (turn, end)), "\n<|assistant|>\ndef x"]
+    elif template == GEMMA_TEMPLATE:
+        runs = [bos, backend._templated(request)[0].removeprefix("<s>")]
+    else:
+        runs = [bos, end, " hi there [/INST]ok fine", end, end, " hello</s> world [/INST]def x"]
+    expected = [
+        t for r in runs for t in (backend._tokens(r, True, special=False) if isinstance(r, str) else [r])
+    ]  # fmt: skip
+    assert read_prompt(backend, request) == expected
+    backend.unload()
+
+
 def test_control_token_text_a_template_rewrites_is_refused(tmp_path: Path) -> None:
     """Where the template changes a message's text, that text cannot be found in its
     rendering to be kept plain: the request is refused, not read with forged turns."""

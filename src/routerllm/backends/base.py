@@ -229,14 +229,55 @@ def template_tokens(
     for read in (contents, [c.strip() for c in contents]):  # Gemma's template trims it
         parts = [read[int(p)] if i % 2 else p for i, p in enumerate(pieces)]
         if "".join(parts) + prefix == rendered:
-            tokens = [t for i, p in enumerate(parts) if p for t in tokenize(p, i % 2 == 0)]
-            return tokens + (tokenize(prefix, False) if prefix else [])
+            tokens, before, new_run = [], "", True
+            for i, part in enumerate(_spaces_forward([*parts, prefix])):
+                special = i % 2 == 0 and i < len(parts)
+                if part:
+                    if new_run:
+                        tokens += tokenize(part, special)
+                    else:
+                        tokens += _tokens_after(before[-1], part, special, tokenize)
+                    before, new_run = part, special and _ends_a_run(part, tokenize)
+            return tokens
     raise PromptError(
         f"a message holds text that model {model!r} reads as control tokens (such as "
         f"its end of turn), and its chat template changes the message's text, so that "
         f"text cannot be kept as plain text; remove it from the message",
         "prompt",
     )
+
+
+def _spaces_forward(parts: list[str]) -> list[str]:
+    """``parts`` with each one's trailing spaces moved to the start of the next: a
+    tokenizer reads a space before a word with the word ("\u2581hello", " hello")."""
+    moved = list(parts)
+    for i in range(len(moved) - 1):
+        body = moved[i].rstrip(" ")
+        moved[i], moved[i + 1] = body, moved[i][len(body) :] + moved[i + 1]
+    return moved
+
+
+def _tokens_after(
+    before: str, text: str, special: bool, tokenize: Callable[[str, bool], list[int]]
+) -> list[int]:
+    """``text``'s tokens where it follows the character ``before`` in one run of text.
+    A SentencePiece tokenizer (Llama's, Mistral's) starts each text it is given with a
+    word's space: tokenized alone, a message read "\u2581hello" where the whole
+    rendering reads "hello" after the template's newline. So ``text`` is tokenized
+    after ``before`` (one character: no control-token text) and its tokens dropped;
+    where they do not stay the same, ``text`` is tokenized alone. A token that would
+    span the two (">" + "<" read "><") is not formed."""
+    head = tokenize(before, special)
+    both = tokenize(before + text, special)
+    return both[len(head) :] if both[: len(head)] == head else tokenize(text, special)
+
+
+def _ends_a_run(text: str, tokenize: Callable[[str, bool], list[int]]) -> bool:
+    """Whether ``text``, its control-token text read as such, ends with a control
+    token: llama.cpp reads a prompt as runs of text between control tokens, each
+    tokenized as a text of its own (a SentencePiece word's space starting it), so what
+    follows is tokenized alone."""
+    return tokenize(text + "a", True) == tokenize(text, True) + tokenize("a", True)
 
 
 def holds_control_text(texts: list[str], tokenize: Callable[[str, bool], list[int]]) -> bool:
