@@ -360,6 +360,37 @@ def test_report_states_how_codecarbon_measured(method: str, says: str, not_said:
     assert says in line and not_said not in line and "RAPL counters this" not in line
 
 
+def test_the_report_states_how_the_reused_generations_were_measured(
+    tiny_config: AppConfig, tmp_path: Path
+) -> None:
+    """A second run reuses the stored generations as they were measured (perhaps on
+    another machine); the report stated only this run's meter's method as theirs."""
+    out, short = tmp_path / "he", {"max_new_tokens": 8}
+    first = run_experiment(tiny_config, out, systems=["direct-light"], limit=2,
+                           style_overrides=short, progress=False)  # fmt: skip
+    now = first["carbon_method"]
+    assert first["generation_methods"] == {now: 2}
+    line = next(x for x in (out / "report.md").read_text().splitlines() if "Energy and CO2" in x)
+    assert f"CodeCarbon `{now}` (all 2 generations, country FRA)" in line
+    other = next(m for m in ("codecarbon:tdp-estimate", "codecarbon:measured") if m != now)
+    store = ResultStore(out / "results.sqlite")
+    with store.db:  # one answer measured elsewhere, another way
+        store.db.execute("UPDATE generations SET method = ? WHERE rowid = 1", (other,))
+    store.close()
+    again = run_experiment(tiny_config, out, systems=["direct-light"], limit=2,
+                           style_overrides=short, progress=False)  # fmt: skip
+    assert again["carbon_method"] == now  # this run's meter, which measured the routing
+    assert again["generation_methods"] == {now: 1, other: 1}
+    assert json.loads((out / "results.json").read_text())["generation_methods"] == {
+        now: 1,
+        other: 1,
+    }
+    line = next(x for x in (out / "report.md").read_text().splitlines() if "Energy and CO2" in x)
+    assert f"`{other}` for 1: " in line and f"`{now}` for 1: " in line
+    assert "the 2 generations were measured with CodeCarbon" in line
+    assert f"this run's routing with `{now}`" in line
+
+
 def test_fold_ids_keep_another_sets_problems_out_of_every_test_fold() -> None:
     fold = fold_ids(5, 2, 0, train_only=3)
     assert sorted(fold[:5].tolist()) == [0, 0, 0, 1, 1] and fold[5:].tolist() == [-1, -1, -1]

@@ -11,7 +11,28 @@ CARBON_METHODS = {
     "counters it could read), not a hardware measurement",
     "codecarbon:tdp-estimate": "an estimate from the CPU's TDP alone (CodeCarbon could read "
     "neither energy counters nor the CPU load), not a hardware measurement",
+    "codecarbon:failed": "not measured (CodeCarbon failed; counted as spending nothing)",
 }
+
+
+def _how(method: str) -> str:
+    return CARBON_METHODS.get(method, "how they were measured is not recorded")
+
+
+def _carbon_line(s: dict[str, Any]) -> str:
+    """How the figures were measured: the stored generations by the method(s) they record
+    (reused as they were, perhaps measured on another machine), this run's routing by
+    its meter's (``carbon_method``)."""
+    now, stored = s["carbon_method"], s.get("generation_methods") or {}
+    if set(stored) <= {now}:
+        every = f"all {sum(stored.values())} generations, " if stored else ""
+        return f"Energy and CO2: CodeCarbon `{now}` ({every}country {s['country']}): {_how(now)}. "
+    each = "; ".join(f"`{m}` for {n}: {_how(m)}" for m, n in stored.items())
+    return (
+        f"Energy and CO2 (country {s['country']}): the {sum(stored.values())} generations were "
+        f"measured with CodeCarbon {each}; this run's routing with `{now}`: {_how(now)}. "
+        "Figures measured in different ways are added as they are. "
+    )
 
 
 def _training(s: dict[str, Any]) -> str:
@@ -62,9 +83,7 @@ def report_markdown(s: dict[str, Any]) -> str:
         f"{s['problems']} problems of {s.get('problem_set', 'HumanEval (packaged)')}"
         f"{' (a seeded subset, --limit)' if s['limit'] else ''}; models {', '.join(s['models'])}; "
         f"greedy decoding; tests run in the sandbox (separate process, time and memory limits; {s.get('sandbox', 'its isolation not recorded')}).",
-        f"Energy and CO2: CodeCarbon `{s['carbon_method']}` (country {s['country']}): "
-        f"{CARBON_METHODS.get(s['carbon_method'], 'how they were measured is not recorded')}. "
-        "Cost = energy x electricity price.",
+        _carbon_line(s) + "Cost = energy x electricity price.",
         f"Learned routers: `{s['encoder']}` prompt embeddings, {_training(s)}; decision rule (`lambda` or `threshold`) "
         f"and knob calibrated to `{s['calibration']}` (energy as the cost) on the training folds' out-of-fold "
         "predictions, never on the test fold"

@@ -241,6 +241,7 @@ def run_experiment(
                                 cv.predicted, scores, energy, cv.known, cv.rule
                             )
                 method = system.meter.method
+                generation_methods = store.methods(models, task_ids)
         finally:
             store.close()
         price = config.carbon.electricity_price_usd_per_kwh
@@ -276,7 +277,9 @@ def run_experiment(
             "cascade_budget": cascade_budget,
             "models": models,
             "styles": {m: styles[m] for m in models},
-            "carbon_method": method,
+            "carbon_method": method,  # this run's meter: its routing (and anything generated now)
+            # How the reported generations were measured: stored ones are reused as they were.
+            "generation_methods": generation_methods,
             "sandbox": isolation_text(),
             "country": config.carbon.country_iso_code,
             "wall_time_s": time.perf_counter() - start,

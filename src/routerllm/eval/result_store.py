@@ -12,6 +12,7 @@ import hashlib
 import json
 import os
 import sqlite3
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
@@ -427,6 +428,19 @@ class ResultStore:
             (model,),
         )
         return {r[0]: Outcome(bool(r[1]), r[2], r[3], r[4], r[5], r[6], r[7] or 0) for r in rows}
+
+    def methods(self, models: Sequence[str], task_ids: Sequence[str]) -> dict[str, int]:
+        """How the stored generations of ``models`` on ``task_ids`` were measured: each
+        carbon method (``Measurement.method``) with its number of generations, most first.
+        A stored answer is reused as it was measured, perhaps by another machine's meter
+        than this run's."""
+        wanted, counts = set(task_ids), Counter[str]()
+        for model in models:
+            rows = self.db.execute(
+                "SELECT task_id, method FROM generations WHERE model = ?", (model,)
+            )
+            counts.update(str(method) for task_id, method in rows if task_id in wanted)
+        return dict(counts.most_common())
 
     def close(self) -> None:
         """Close the file; every later use is refused with a clear error, closing again
