@@ -278,6 +278,31 @@ def test_a_restarted_predictor_learns_from_the_measured_requests_behind_cached_o
     assert [r.id for r in log.latest("tiny-heavy", 2)] == [r.id for r in repeats[-2:]]
 
 
+@pytest.mark.parametrize(
+    ("joined", "earlier"),
+    [("codecarbon:load-estimate+codecarbon:failed", "codecarbon:load-estimate"),
+     ("estimate:per-token+none", "estimate:per-token")],
+)  # fmt: skip
+def test_a_restarted_predictor_judges_escalated_requests_by_the_answering_models_own_method(
+    tmp_path: Path, tiny_config: AppConfig, joined: str, earlier: str
+) -> None:
+    """A running predictor leaves out an escalated request whose own generation was not
+    measured (its method after the earlier models', joined by "+"); the log, asked for
+    the latest measured requests, judged the whole joined method, so a restart filled its
+    200 with those, left them out, and had nothing left to learn from."""
+    from routerllm.carbon.predictor import HISTORY
+
+    first = Measurement("llm_inference", 0.5, 2e-6, 1e-6, earlier)
+    unmeasured = {"llm_inference": Measurement("llm_inference", 1.5, 2e-6, 1e-6, joined)}
+    measured = [record("tiny-heavy", NOW + timedelta(seconds=i), energy_kwh=1e-5, completion_tokens=10) for i in range(5)]  # fmt: skip
+    escalated = [dataclasses.replace(r, components={**r.components, **unmeasured}, escalated={"llm_inference": first}) for r in (record("tiny-heavy", NOW + timedelta(minutes=1, seconds=i)) for i in range(HISTORY))]  # fmt: skip
+    log = seeded_log(tmp_path / "log.sqlite", measured + escalated)
+    running = CarbonPredictor(tiny_config, measured + escalated)
+    restarted = CarbonPredictor.from_log(tiny_config, log)
+    assert restarted.profile("tiny-heavy") == running.profile("tiny-heavy") is not None
+    assert restarted.predict("tiny-heavy", 40, 64) == running.predict("tiny-heavy", 40, 64)
+
+
 # -- the budget ---------------------------------------------------------------------
 def test_status_counts_each_windows_requests_and_every_tag(tmp_path: Path) -> None:
     log = seeded_log(tmp_path / "log.sqlite", [

@@ -362,13 +362,21 @@ class RequestLog(PendingFeedback):
     ) -> list[RequestRecord]:
         """The ``limit`` newest requests ``model`` answered, oldest first; with
         ``skip_methods``, the newest whose generation (``llm_inference``) was measured by
-        another method (not answered from the cache, say)."""
+        another method (not answered from the cache, say): an escalated request's, by the
+        answering model's own method (``RequestRecord.own``), as the predictor judges it."""
         where, args = "", list(skip_methods)
         if skip_methods:
             marks = ",".join("?" * len(skip_methods))
+            method = "c.method"
+            if self._has_table("escalations"):  # ``own_part``: the earlier models' "m+" taken off
+                method = (
+                    "COALESCE((SELECT substr(c.method, length(e.method) + 2) FROM escalations e "
+                    "WHERE e.request_id = c.request_id AND e.component = c.component AND "
+                    "substr(c.method, 1, length(e.method) + 1) = e.method || '+'), c.method)"
+                )
             where = (
                 " AND EXISTS (SELECT 1 FROM components c WHERE c.request_id = requests.id AND "
-                f"c.component = 'llm_inference' AND c.method NOT IN ({marks}))"
+                f"c.component = 'llm_inference' AND {method} NOT IN ({marks}))"
             )
         sql = f"SELECT * FROM requests WHERE model = ?{where} ORDER BY timestamp DESC, rowid DESC LIMIT ?"  # fmt: skip
         return list(self._read(sql, [model, *args, limit]))[::-1]
