@@ -438,6 +438,8 @@ def test_estimated_and_unmeasured_energy(tmp_path: Path) -> None:
     (r,) = of_kind(logged(config, records), "estimated_energy")
     assert r.evidence["method"] == "codecarbon:load-estimate" and r.evidence["share"] == 1.0
     assert recommend.RAPL_HINT in r.message
+    # a GPU is read, but the CPU beside it stays an estimate without its own counters
+    assert "on an NVIDIA GPU it reads the GPU's power (the CPU's stays an estimate" in r.message
     # CodeCarbon's constant TDP figure (it could not read the CPU load) is an estimate too
     records = [rec("tiny-light", i, f"q{i}", method="codecarbon:tdp-estimate") for i in range(2)]
     (r,) = of_kind(logged(config_in(tmp_path / "tdp"), records), "estimated_energy")

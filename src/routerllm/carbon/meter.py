@@ -250,6 +250,8 @@ _MEASURED_HARDWARE = {"GPU", "AppleSiliconChip", "Raspberry"}
 
 def _power_method(tracker: Any) -> str:
     """'measured' when CodeCarbon reads hardware (energy counters, powermetrics, a GPU),
+    if only part of it (a GPU machine without CPU counters still estimates the CPU from
+    its load, and RAM is always estimated from its size: one label, see the README),
     'tdp-estimate' when it takes the CPU's TDP as its constant power (psutil cannot
     read the load), else 'load-estimate' (the TDP scaled by the CPU's load)."""
     hardware = getattr(tracker, "_hardware", [])

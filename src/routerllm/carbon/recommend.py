@@ -432,7 +432,8 @@ def estimated_energy(fig: LogFigures, config: AppConfig) -> list[Recommendation]
                     "estimated_energy",
                     f"{_pct(load / total)} of the energy ({load:.3e} kWh) is CodeCarbon's estimate "
                     f"{source} ({method}: it found no CPU power reading or GPU it "
-                    f"could read); {cpu_power_hint()}, or run on an NVIDIA GPU, and it measures",
+                    f"could read); {cpu_power_hint()}, and it measures; on an NVIDIA GPU it reads the "
+                    "GPU's power (the CPU's stays an estimate without the CPU's own reading)",
                     "",
                     {
                         "method": method,

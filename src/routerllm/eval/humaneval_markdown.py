@@ -6,7 +6,10 @@ from typing import Any
 
 #: What each CodeCarbon method (``carbon.meter``) makes the figures.
 CARBON_METHODS = {
-    "codecarbon:measured": "read from the hardware (the CPU's energy counters, or a GPU)",
+    "codecarbon:measured": "read from the hardware where CodeCarbon could: the CPU's energy "
+    "counters or a GPU's power (on a GPU machine without CPU counters, the CPU's share is "
+    "still an estimate from its load); the RAM's share is always CodeCarbon's estimate from "
+    "the memory's size",
     "codecarbon:load-estimate": "an estimate from CPU load (CodeCarbon found no energy "
     "counters it could read), not a hardware measurement",
     "codecarbon:tdp-estimate": "an estimate from the CPU's TDP alone (CodeCarbon could read "
