@@ -217,6 +217,9 @@ def test_a_zero_learning_rate_is_refused_not_replaced(
         ("--epochs", "nan", "'nan' is not a whole number"),
         ("--batch-size", "-4", "-4 is out of range: give a whole number >= 1"),
         ("--warmup-steps", "-1", "-1 is out of range: give a whole number >= 0"),
+        # finite, but more than torch's float32 learning rate holds: it was said as
+        # "bad training arguments: learning_rate=1e+39 ..." once the data was read
+        ("--learning-rate", "1e39", "1e39 is too large: give at most 3.4e+38"),
     ],
 )
 def test_a_classifier_number_out_of_range_names_its_option(

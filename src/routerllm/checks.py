@@ -21,6 +21,8 @@ T = TypeVar("T")
 
 #: The largest seed numpy, scikit-learn and torch all accept.
 MAX_SEED = 2**32 - 1
+#: The largest float32: torch cannot hold a learning rate or weight decay above it.
+FLOAT32_MAX = 3.4028234663852886e38
 
 
 def is_number(v: object) -> bool:

@@ -46,11 +46,23 @@ SET_BY_FLAGS = {
     "medium_model": "--medium-model", "large_model": "--large-model", "seed": "--seed",
     "name": "--router", "models": "--data",
 }  # fmt: skip
+
+
+def learning_rate_arg(text: str) -> float:
+    """A ``--learning-rate``: a finite number > 0 that torch's optimiser can hold (float32)."""
+    from routerllm.checks import FLOAT32_MAX
+
+    rate = positive_number(text)
+    if rate > FLOAT32_MAX:
+        raise argparse.ArgumentTypeError(f"{text} is too large: give at most {FLOAT32_MAX:.3g}")
+    return rate
+
+
 #: The classifier's numeric options, given as text and read (by the option parser's
 #: checks) only once they are known to be its own: ``--epochs 0`` with an outcome
 #: router is an option for the classifier before it is a number out of range.
 CLASSIFIER_NUMBERS = {
-    "--epochs": count_arg, "--batch-size": count_arg, "--learning-rate": positive_number,
+    "--epochs": count_arg, "--batch-size": count_arg, "--learning-rate": learning_rate_arg,
     "--warmup-steps": steps_arg,
 }  # fmt: skip
 #: ``routerllm train`` options of the policy router only: its reference models.

@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from routerllm.checks import MAX_SEED, is_number, is_seed
+from routerllm.checks import FLOAT32_MAX, MAX_SEED, is_number, is_seed
 from routerllm.exceptions import RouterLLMError, missing_dependency
 from routerllm.files import written_atomically
 from routerllm.routers.base import one_line
@@ -44,10 +44,6 @@ CHECKPOINT_VERSION = 1
 
 Forward = Callable[[Any], tuple[Tensor, Tensor]]
 Collate = Callable[[Sequence[Any]], Any]
-
-
-#: The largest float32: torch cannot hold a learning rate or weight decay above it.
-FLOAT32_MAX = 3.4028234663852886e38
 
 
 @dataclass
