@@ -187,6 +187,16 @@ def test_diverging_training_is_a_clear_error_and_checkpoints_nothing(
     assert not (tmp_path / trainer.CHECKPOINT_NAME).exists()
 
 
+def test_a_learning_rate_whose_step_overflows_float32_is_a_clear_error() -> None:
+    """A learning rate float32 holds whose first AdamW step (lr / 0.1) it does not:
+    ``routerllm train --learning-rate 1e38`` ended in torch's traceback ("value cannot
+    be converted to type float without overflow")."""
+    module, forward, data = linear_problem()
+    args = TrainingArguments(epochs=1, learning_rate=1e38, warmup_steps=0, progress=False)
+    with pytest.raises(RouterLLMError, match=r"training diverged in epoch 1 \(its step is past float32's range\): train again with a smaller learning rate \(now 1e\+38; routerllm train --learning-rate\)"):  # fmt: skip
+        train(module, forward, stack, data, None, args)
+
+
 def test_interrupted_training_resumes_exactly(tmp_path: Path) -> None:
     args = TrainingArguments(
         epochs=3, batch_size=8, learning_rate=0.05, warmup_steps=3, progress=False

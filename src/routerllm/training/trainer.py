@@ -348,7 +348,12 @@ def _train_epoch(
         loss.backward()
         if args.max_grad_norm is not None:
             nn.utils.clip_grad_norm_(module.parameters(), args.max_grad_norm)
-        optimizer.step()
+        try:
+            optimizer.step()
+        except RuntimeError as e:  # AdamW's first steps are lr / 0.1: past float32's range
+            if "overflow" not in str(e):
+                raise
+            raise _diverged(epoch, "its step is past float32's range", args) from e
         scheduler.step()
         total_loss += value * len(idx)
         correct += int((logits.detach().argmax(dim=-1) == targets).sum())
