@@ -691,7 +691,9 @@ def test_a_prompt_too_long_for_the_routed_model_steps_up_only_within_the_budget(
     with RouterLLM(config) as system:
         with pytest.raises(ContextLengthError, match="too long for model 'tiny-light'.*; tiny-heavy, whose context is longer, is not within the budgets: tiny-heavy is predicted to spend"):  # fmt: skip
             system.generate("word " * 60)
-        assert system.log.count() == 3  # nothing answered, nothing logged
+        # nothing answered; tiny-light's load, paid for, logged as a failed request's
+        failed = list(system.log.records())[3:]
+        assert [(r.model, r.finish_reason) for r in failed] == [("tiny-light", "error")]
 
 
 def test_spent_budgets_refuse_requests_in_the_cli_and_the_server_and_show_in_reports(

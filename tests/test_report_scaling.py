@@ -80,7 +80,7 @@ def random_records(rng: np.random.Generator, n: int) -> list[RequestRecord]:
                 cost_usd=float(rng.random() * 1e-3) if rng.random() < 0.3 else 0.0,
                 components=components,
                 tag=str(rng.choice(TAGS)),
-                finish_reason=str(rng.choice(["", "stop", "length", "length"])),
+                finish_reason=str(rng.choice(["", "stop", "length", "length", "error"])),
             )
         )
     return out
@@ -99,6 +99,7 @@ def _sums(records: list[RequestRecord]) -> dict[str, float]:
     """The report's figures of ``records``, added up here without the report's code."""
     return {
         "requests": len(records),
+        "failed": sum(r.finish_reason == "error" for r in records),
         "prompt_tokens": sum(r.prompt_tokens for r in records),
         "completion_tokens": sum(r.completion_tokens for r in records),
         "energy_kwh": sum(m.energy_kwh for r in records for m in r.components.values()),
@@ -162,8 +163,9 @@ def test_summarize_of_live_results_adds_them_up(tmp_path: Path) -> None:
     records = random_records(np.random.default_rng(7), 300)
     config = config_for(tmp_path)
     for models in (None, config.models):
+        # live results are answers (their finish reason is not read): none failed
         assert summarize(records, models, "FRA").as_dict()["totals"] == pytest.approx(
-            _sums(records), rel=1e-12
+            {**_sums(records), "failed": 0}, rel=1e-12
         )
 
 
@@ -192,3 +194,17 @@ def test_a_damaged_row_is_named(tmp_path: Path) -> None:
         db.execute("UPDATE components SET co2_kg = 0.0 WHERE request_id = 'req-00040'")
     assert "req-00030" in str(pytest.raises(RequestLogError, logged_report, config, None, None, log_path).value)  # fmt: skip
     logged_report(config, later, None, log_path)
+
+
+def test_a_failed_request_is_no_answer_to_the_cut_answers_figures() -> None:
+    """A request no model answered (finish reason "error") counts as failed, with its
+    load's energy, and not as an answer whose finish reason is known."""
+    from routerllm.carbon.log_figures import LogFigures
+
+    fig = LogFigures()
+    load = ("model_loading", 0.5, 2e-6, 1e-7, "codecarbon:load-estimate")
+    fig.add("2026-12-03T10:00:00", "h", "m", "rules", 0, 0, 0.5, 0.0, "", "error", [load])
+    fig.add("2026-12-03T10:01:00", "h", "m", "rules", 5, 8, 0.2, 0.0, "", "length", [])
+    assert (fig.totals.requests, fig.totals.failed, fig.by_model["m"].failed) == (2, 1, 1)
+    assert fig.totals.energy_kwh == 2e-6
+    assert (fig.cut["m"].known, fig.cut["m"].cut) == (1, 1)

@@ -313,7 +313,11 @@ def test_huge_prompt_rejected_and_log_intact(system: RouterLLM) -> None:
         system.generate("x" * (system.config.limits.max_prompt_chars + 1))
     with pytest.raises(PromptError, match="too long for model"):
         system.generate("word " * 2000)  # under the char limit, over the 512-token context
-    assert system.log.count() == 1
+    # the first answer, and the long prompt's model's load (logged as failed); not the
+    # prompt over the character limit, refused before any model ran
+    (answered, failed) = system.log.records()
+    assert answered.finish_reason != "error" and failed.finish_reason == "error"
+    assert failed.model == "tiny-medium" and failed.components["model_loading"].duration_s > 0
 
 
 def test_a_failed_request_keeps_the_batch_finished_before_it(system: RouterLLM) -> None:
@@ -323,7 +327,8 @@ def test_a_failed_request_keeps_the_batch_finished_before_it(system: RouterLLM) 
     with pytest.raises(BatchError, match="request 2 of 3 failed: .*too long for model") as err:
         system.generate_batch(batch)
     assert err.value.index == 1 and isinstance(err.value.__cause__, PromptError)
-    assert [r.request_id for r in err.value.results] == [r.id for r in system.log.records()]
+    answered = [r.id for r in system.log.records() if r.finish_reason != "error"]
+    assert [r.request_id for r in err.value.results] == answered  # and request 2's load
 
 
 def test_unusable_log_folders_fail_before_any_work(tiny_config: AppConfig, tmp_path: Path) -> None:
@@ -391,3 +396,67 @@ def test_a_prompt_too_long_for_the_routed_models_context_goes_to_a_larger_one(
         tiny_config.model("tiny-heavy").context_length = 48
     with RouterLLM(tiny_config) as system, pytest.raises(ContextLengthError, match="'tiny-light'"):
         system.generate(prompt)  # no model's context is longer: the routed model's refusal
+
+
+def _too_long_for_every_model(tmp_path: Path) -> AppConfig:
+    from routerllm.config import load_config
+
+    from .conftest import tiny_config_dict, write_config
+
+    data = tiny_config_dict(tmp_path, budgets={"co2_kg": {"hourly": 1.0}})
+    for m in data["models"]:
+        m["context_length"] = 48
+    data["router"] = {"name": "smallest"}
+    return load_config(write_config(tmp_path, data))
+
+
+def test_a_request_that_fails_after_its_model_loaded_is_logged_with_what_it_spent(
+    tmp_path: Path,
+) -> None:
+    """A model that loads and then fails leaves its load paid for: the request is logged
+    (finish reason "error", no tokens) with that energy, which the report counts as a
+    failed request's and the budgets' windows count; the predictor learns no rate from
+    it; the caller gets the model's error as it was. Until 2026-12-03 no row held it."""
+    from routerllm.carbon.predictor import CarbonPredictor
+    from routerllm.carbon.report import logged_report
+    from routerllm.carbon.report_text import totals_lines
+
+    config = _too_long_for_every_model(tmp_path)
+    prompt = "word " * 60  # over 48 tokens
+    with RouterLLM(config) as system:
+        with pytest.raises(ContextLengthError, match=r"^prompt is \d+ tokens, too long for model 'tiny-light' \(context 48"):  # fmt: skip
+            system.generate(prompt, tag="t")
+        (record,) = system.log.records()
+        assert record.finish_reason == "error" and record.model == "tiny-light"
+        assert record.prompt_tokens == record.completion_tokens == 0 and record.tag == "t"
+        assert list(record.components) == ["router_inference", "model_loading"]
+        loading = record.components["model_loading"]
+        assert loading.duration_s > 0 and loading.energy_kwh > 0  # tiny-light's load
+        assert record.cost_usd == pytest.approx(
+            record.energy_kwh * config.carbon.electricity_price_usd_per_kwh
+        )
+        assert system.budget is not None
+        assert system.budget.status()[0].spent == pytest.approx(record.co2_kg, rel=1e-9)
+        assert system.predictor.profile("tiny-light") is None
+        assert all(not seen for seen in system.predictor._seen.values())
+        answered = system.generate("hi", model="tiny-light")
+        assert len(CarbonPredictor.from_log(config, system.log)._seen["tiny-light"]) == 1
+    rep = logged_report(config)
+    assert (rep.totals.requests, rep.totals.failed) == (2, 1)
+    assert rep.by_model["tiny-light"].failed == 1
+    assert rep.totals.energy_kwh == pytest.approx(record.energy_kwh + answered.energy_kwh)
+    assert totals_lines(rep)[0].startswith("requests 2 (1 failed)")
+
+
+def test_a_failed_request_the_log_cannot_take_still_gets_its_own_error(tmp_path: Path) -> None:
+    """Logging the failure fails too (the log refuses rows): the caller gets the model's
+    error, not the log's, and the budgets count what it spent from memory."""
+    config = _too_long_for_every_model(tmp_path)
+    with RouterLLM(config) as system:
+        system.log._db.execute(
+            "CREATE TEMP TRIGGER refuse BEFORE INSERT ON requests BEGIN SELECT RAISE(ABORT, 'disk full'); END"  # fmt: skip
+        )
+        with pytest.raises(ContextLengthError, match="too long for model 'tiny-light'"):
+            system.generate("word " * 60)
+        assert system.log.count() == 0
+        assert system.budget is not None and system.budget.status()[0].spent > 0

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, NamedTuple
 
 from routerllm.cache import answered_again, cache_key
 from routerllm.carbon.budget import Admission, spent_so_far
-from routerllm.carbon.log_rows import RequestRecord, prompt_hash
+from routerllm.carbon.log_rows import FAILED, RequestRecord, prompt_hash
 from routerllm.exceptions import ContextLengthError, RequestLogError, RouterLLMError
 from routerllm.routed_result import FIXED, RoutedResult
 from routerllm.stubs import completed, stub_of, styled
@@ -125,7 +125,7 @@ class RequestAnswering:
         answer under ``key`` unless the budgets changed it."""
         # the budgets changed the answer (or an escalation failed): it is not cached
         budgeted = bool(admission.reason) or admission.model != decision.model
-        fitted = self._fitted(req, stub, admission, decision.router == FIXED, routing)
+        fitted = self._fitted(req, stub, admission, decision, routing, tag)
         name, reason = fitted.model, reason + fitted.reason
         completion, loading, inference, cost = fitted.answer
         # what the models escalated from spent: the loads of those the prompt did not fit
@@ -227,24 +227,27 @@ class RequestAnswering:
         req: GenerationRequest,
         stub: HumanEvalProblem | None,
         admission: Admission,
-        fixed: bool,
+        decision: RoutingDecision,
         routing: Measurement,
+        tag: str,
     ) -> _Fitted:
         """The admitted model's answer; where the prompt is too long for a routed model's
         context, the next larger model's with a longer context (a model the caller named
-        answers or refuses it). A step up is within the budgets as a cascade's is."""
+        answers or refuses it). A step up is within the budgets as a cascade's is. Where
+        no model answers once one was loaded, the loads are logged (``_failed``)."""
         name, refused, refused_cost, said = admission.model, None, 0.0, ""
         while True:
             try:
                 return _Fitted(name, self.calls.attempt(name, req, stub), refused, refused_cost, said)  # fmt: skip
-            except ContextLengthError as e:
+            except RouterLLMError as e:
                 if e.loading is not None:  # the load is paid for, though the model refused
                     refused = e.loading if refused is None else refused.plus(e.loading)
                     if self.calls.priced_by_energy(name):
                         refused_cost += self.calls.routing_cost(e.loading)
                 context = self.config.model(name).context_length
                 longer = [m for m in self.scope.larger(name) if self.config.model(m).context_length > context]  # fmt: skip
-                if fixed or not longer:
+                if not isinstance(e, ContextLengthError) or decision.router == FIXED or not longer:  # fmt: skip
+                    self._failed(req, name, decision, admission, routing, refused, refused_cost, tag)  # fmt: skip
                     raise
                 bigger = longer[0]
                 spent = spent_so_far(
@@ -253,9 +256,59 @@ class RequestAnswering:
                     *([refused] if refused is not None else []),
                 )
                 if over := self._over_budgets(req, stub, admission, bigger, spent):
+                    self._failed(req, name, decision, admission, routing, refused, refused_cost, tag)  # fmt: skip
                     raise ContextLengthError(f"{e}; {bigger}, whose context is longer, is not within the budgets: {over}") from None  # fmt: skip
                 said += f"; the prompt is too long for {name}'s context of {context} tokens: sent to {bigger}"  # fmt: skip
                 name = bigger
+
+    def _failed(
+        self,
+        req: GenerationRequest,
+        name: str,
+        decision: RoutingDecision,
+        admission: Admission,
+        routing: Measurement,
+        loading: Measurement | None,
+        loading_cost: float,
+        tag: str,
+    ) -> None:
+        """Log a request no model answered once one was loaded (``name`` the last tried),
+        for what its routing and ``loading`` spent (finish reason ``FAILED``), so that the
+        reports and the budgets count it. Nothing where no model was reached; where it
+        cannot be logged, a warning, and the budgets count it from memory: the caller gets
+        the model's error all the same. A model already loaded that refuses (a warm model's
+        chat template, say) spent no load: nothing is logged."""
+        if loading is None or not (loading.duration_s > 0 or loading.energy_kwh > 0):
+            return
+        components = {m.component: m for m in (routing, loading)}
+        cost = loading_cost
+        if loading_cost > 0 or self.calls.priced_by_energy(name):
+            cost += self.calls.routing_cost(routing)  # where energy is the price
+        record = RequestRecord(
+            id=uuid.uuid4().hex,
+            timestamp=datetime.now(timezone.utc).isoformat(timespec="microseconds"),
+            prompt_sha256=prompt_hash(req.prompt),
+            prompt_chars=len(req.prompt),
+            model=name,
+            router=decision.router,
+            confidence=decision.confidence,
+            prompt_tokens=0,
+            completion_tokens=0,
+            latency_s=sum(m.duration_s for m in components.values()),
+            cost_usd=cost,
+            components=components,
+            tag=tag,
+            finish_reason=FAILED,
+        )  # never shown to the predictor: it answered nothing to learn a rate from
+        if self.budget is not None:
+            self.budget.settle(admission, spent_so_far(cost, *components.values()))
+        try:
+            with self.budget.recording(admission) if self.budget else contextlib.nullcontext():
+                self.log.append(record)
+        except RequestLogError as e:
+            log.warning("a failed request's spending could not be logged: %s", e)
+            if self.budget is not None:  # counted from memory, as an unlogged answer is
+                self.budget.release(admission, logged=e.logged)
 
     def _over_budgets(
         self,

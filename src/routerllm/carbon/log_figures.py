@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from dataclasses import astuple, dataclass, field
 from typing import TYPE_CHECKING
 
-from routerllm.carbon.log_rows import instant, own_part
+from routerllm.carbon.log_rows import FAILED, instant, own_part
 from routerllm.carbon.meter import CACHED, COMPONENTS, PER_TOKEN, Measurement
 from routerllm.carbon.predictor import UNMEASURED
 from routerllm.carbon.recommend import BASELINE_TAG, DEMO_TAGS
@@ -176,6 +176,7 @@ class LogFigures:
         the models a cascade escalated from spent (not the answering model's own work)."""
         energy = sum(p[2] for p in parts)
         co2 = sum(p[3] for p in parts)
+        failed = finish_reason == FAILED  # no answer: its loads (and routing) only
         by_model, by_router, by_day, day = (
             self.by_model,
             self.by_router,
@@ -189,6 +190,7 @@ class LogFigures:
             by_day.get(day) or by_day.setdefault(day, _totals()),
         ):  # inlined, not a Totals method: it runs four times a request
             t.requests += 1
+            t.failed += failed
             t.prompt_tokens += prompt_tokens
             t.completion_tokens += completion_tokens
             t.energy_kwh += energy
@@ -240,7 +242,7 @@ class LogFigures:
                 self.loads[model] += 1
         if (cut := self.cut.get(model)) is None:
             cut = self.cut[model] = CutAnswers(context=self.contexts.get(model, 0))
-        if finish_reason and not cached:
+        if finish_reason and not cached and not failed:
             cut.known += 1
             if finish_reason == "length":
                 cut.cut += 1

@@ -99,6 +99,10 @@ OLDER_REQUESTS = TABLES["requests"][:-1]
 # given the column (its rows the folder "", any folder's) when opened for writing.
 OLDER_PENDING = TABLES["pending_feedback"][:-1]
 
+#: The finish reason of a request whose model failed once it was reached (a backend error,
+#: a prompt no model's context holds): logged for what its loads spent, with no answer.
+FAILED = "error"
+
 CSV_COLUMNS = [
     "timestamp",
     "component",
@@ -210,7 +214,7 @@ class RequestRecord(HasComponents):
     cost_usd: float
     components: dict[str, Measurement] = field(default_factory=dict)
     tag: str = ""
-    finish_reason: str = ""  # "length" where the answer stopped at its max_new_tokens
+    finish_reason: str = ""  # "length" where the answer stopped at its max_new_tokens; FAILED
     #: Of its components, the part the models a cascade escalated from spent (their
     #: loading and generation); empty where it did not escalate, and in older logs.
     escalated: dict[str, Measurement] = field(default_factory=dict)

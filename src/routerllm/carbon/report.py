@@ -50,6 +50,7 @@ class MeasuredRequest(Protocol):
 @dataclass
 class Totals:
     requests: int = 0
+    failed: int = 0  # of them, requests no model answered (finish reason "error"): their loads
     prompt_tokens: int = 0
     completion_tokens: int = 0
     energy_kwh: float = 0.0

@@ -35,7 +35,7 @@ def totals_lines(rep: Any) -> list[str]:
     """Totals, per model, feedback and per component: what the demo shows of its runs."""
     t = rep.totals
     lines = [
-        f"requests {t.requests}  tokens {t.prompt_tokens} in / {t.completion_tokens} out  "
+        f"requests {t.requests}{f' ({t.failed} failed)' if t.failed else ''}  tokens {t.prompt_tokens} in / {t.completion_tokens} out  "
         f"energy {fmt_kwh(t.energy_kwh)}  CO2 {fmt_g(t.co2_kg)}  cost ${t.cost_usd:.6f}  "
         f"time {t.latency_s:.1f} s",
         f"carbon method: {', '.join(rep.methods) or 'none'}",
@@ -48,6 +48,7 @@ def totals_lines(rep: Any) -> list[str]:
         lines.append(
             f"{name:<26}{m.requests:>9}{m.completion_tokens:>9}{m.energy_kwh:>12.3e}"
             f"{fixed(m.co2_kg * 1000, 4):>10}{m.latency_s:>9.1f}"
+            + (f"  ({m.failed} failed)" if m.failed else "")
         )
     if rep.feedback:  # scores given to logged answers (RouterLLM.feedback)
         lines += ["", f"{'feedback (scores 0-1)':<26}{'scored':>9}{'mean':>9}"]
