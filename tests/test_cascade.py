@@ -210,6 +210,29 @@ def test_failed_answers_escalate_up_the_ladder_and_every_attempt_is_paid_for(
         assert system.generate(REQUEST, model="tiny-light").model == "tiny-light"
 
 
+def test_reports_of_results_and_records_agree_with_the_logged_report(tmp_path: Path) -> None:
+    """``summarize`` of the results (or of the logged records) compared escalated requests
+    with the largest model counting the first models' answers as the largest model's own
+    work: its estimate disagreed with ``routerllm report``'s on the same requests."""
+    from routerllm.carbon.report import logged_report, summarize
+
+    data = tiny_config_dict(tmp_path, cascade={"enabled": True}, cache={"enabled": True})
+    config = load_config(write_config(tmp_path, data))
+    with RouterLLM(config) as system:
+        results = [system.generate(REQUEST, model="tiny-light") for _ in range(2)]
+        results.append(system.generate("Say hi.", model="tiny-heavy"))
+        records = list(system.log.records())
+    escalated, cached = results[0], results[1]
+    assert escalated.model == "tiny-heavy" and escalated.escalated == records[0].escalated != {}
+    assert cached.cached_from == escalated.request_id and cached.escalated == {}
+    logged = logged_report(config).versus_largest
+    assert logged is not None
+    for vs in (summarize(results, config.models).versus_largest, summarize(records, config.models).versus_largest):  # fmt: skip
+        assert vs is not None and vs["method"] == logged["method"]
+        for key in ("estimated_energy_kwh", "estimated_co2_kg", "actual_co2_kg", "co2_saved_fraction"):  # fmt: skip
+            assert vs[key] == pytest.approx(logged[key], rel=1e-12), key
+
+
 def test_a_failing_larger_model_keeps_the_answer_in_hand(tmp_path: Path, tiny_gguf: Path) -> None:
     corrupt = tmp_path / "corrupt.gguf"
     corrupt.write_bytes(tiny_gguf.read_bytes()[:4096])

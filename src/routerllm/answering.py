@@ -213,9 +213,10 @@ class RequestAnswering:
             components=components,
             request_id=uuid.uuid4().hex,
             predicted=admission.prediction,
+            escalated=earlier,
         )
         with self.budget.recording(admission) if self.budget else contextlib.nullcontext():
-            self._logged(req, result, tag, earlier)
+            self._logged(req, result, tag)
         if key is not None and self.cache is not None and not budgeted:
             # kept with what its making added to the routing's reason (the stub's code
             # style, the cascade's checks and escalations): a later request's says so too
@@ -326,13 +327,7 @@ class RequestAnswering:
             admission, bigger, lambda m: self._predicted(req, m, stub), spent
         )
 
-    def _logged(
-        self,
-        req: GenerationRequest,
-        result: RoutedResult,
-        tag: str,
-        escalated: dict[str, Measurement] | None = None,
-    ) -> None:
+    def _logged(self, req: GenerationRequest, result: RoutedResult, tag: str) -> None:
         """Log an answered request (``RequestLogError`` carries the answer if it cannot be),
         with the part of its components the models a cascade escalated from spent."""
         record = RequestRecord(
@@ -350,7 +345,7 @@ class RequestAnswering:
             components=result.components,
             tag=tag,
             finish_reason=result.finish_reason or "",
-            escalated=escalated or {},
+            escalated=result.escalated,
         )
         try:
             self.log.append(record)

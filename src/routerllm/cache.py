@@ -143,4 +143,5 @@ def answered_again(
         predicted=None,
         cached_from=hit.request_id,
         prompt_state=None,
+        escalated={},  # the models the cascade escalated from spent nothing this time
     )

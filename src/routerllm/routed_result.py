@@ -29,6 +29,9 @@ class RoutedResult(Completion, HasComponents):
     request_id: str = ""
     predicted: Prediction | None = None
     cached_from: str = ""  # the request whose answer this is, when it came from the cache
+    #: Of its components, the part the models a cascade escalated from spent (as logged:
+    #: ``RequestRecord.escalated``); empty where it did not escalate.
+    escalated: dict[str, Measurement] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """The machine-readable form printed by ``routerllm route --json``."""

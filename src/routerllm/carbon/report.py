@@ -45,6 +45,8 @@ class MeasuredRequest(Protocol):
     def energy_kwh(self) -> float: ...
     @property
     def co2_kg(self) -> float: ...
+    @property
+    def escalated(self) -> dict[str, Measurement]: ...
 
 
 @dataclass
@@ -99,16 +101,19 @@ def summarize(
     models: list[ModelConfig] | None = None,
     country_iso_code: str = "USA",
 ) -> Report:
-    """Aggregate records; ``models`` (the config's) enables the always-largest estimate."""
+    """Aggregate records; ``models`` (the config's) enables the always-largest estimate,
+    the logged report's (``logged_report``) of the same requests."""
     from routerllm.carbon.log_figures import LogFigures
 
     fig = LogFigures(largest=_largest(models).name if models else None)
     for r in records:
         parts = [(n, m.duration_s, m.energy_kwh, m.co2_kg, m.method) for n, m in r.components.items()]  # fmt: skip
+        # what the models a cascade escalated from spent, as the log keeps it apart
+        earlier = [(n, m.duration_s, m.energy_kwh, m.co2_kg, m.method) for n, m in r.escalated.items()]  # fmt: skip
         # live results carry no timestamp, tag or finish reason: only the logged report's
         # by_day and recommendations read them
         numbers = (r.prompt_tokens, r.completion_tokens, r.latency_s, r.cost_usd)
-        fig.add("", "", r.model, r.router, *numbers, "", "", parts)
+        fig.add("", "", r.model, r.router, *numbers, "", "", parts, earlier)
     return _report(fig, models, country_iso_code)
 
 
