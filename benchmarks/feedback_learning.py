@@ -38,6 +38,7 @@ from outcome_data import DATASETS, add_data_dir_argument, encoder_arg, load_pair
 from outcome_data import data_dir as outcome_data_dir
 from threadpoolctl import threadpool_limits  # installed with scikit-learn
 
+from routerllm.cli_args import seed_arg
 from routerllm.data.outcomes import OutcomeDataset
 from routerllm.encoders import CachedEncoder, create_encoder
 from routerllm.eval.outcome_eval import outcome_candidates
@@ -272,7 +273,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_data_dir_argument(ap)
     ap.add_argument("--datasets", nargs="+", choices=list(DATASETS), default=list(PLAN))
-    ap.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    ap.add_argument("--seeds", nargs="+", type=seed_arg, default=[0, 1, 2])
     ap.add_argument("--knob", type=float, default=0.1)
     ap.add_argument("--explore", type=float, default=0.1)  # the router's defaults
     ap.add_argument("--ridge", type=float, default=3.0)

@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 from outcome_data import DATASETS
 
+from routerllm.cli_args import seed_arg
 from routerllm.data.labeled import LabeledPrompt
 from routerllm.data.synthetic import generate, split
 from routerllm.eval.classifier_metrics import accuracy, macro_f1
@@ -88,7 +89,7 @@ def summarize(runs: list[dict[str, Any]], key: str) -> str:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    ap.add_argument("--seeds", type=seed_arg, nargs="+", default=[0, 1, 2])
     ap.add_argument("--n", type=int, default=1200, help="synthetic prompts")
     ap.add_argument("--epochs", type=int, default=2)
     ap.add_argument("--learning-rate", type=float, default=5e-5)

@@ -23,6 +23,7 @@ import numpy as np
 from outcome_data import DATASETS, add_data_dir_argument
 from outcome_data import data_dir as outcome_data_dir
 
+from routerllm.cli_args import seed_arg
 from routerllm.data.outcome_files import load_outcomes
 from routerllm.eval.outcome_eval import embed, evaluate_routing, split_dataset
 from routerllm.registry import ROUTERS
@@ -45,7 +46,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     add_data_dir_argument(ap)
     ap.add_argument("--datasets", nargs="+", choices=list(DATASETS), default=list(DATASETS))
-    ap.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
+    ap.add_argument("--seeds", type=seed_arg, nargs="+", default=[1, 2, 3])
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     root = outcome_data_dir(args)

@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 
+from routerllm.cli_args import seed_arg
+
 if TYPE_CHECKING:
     from routerllm.data.outcomes import OutcomeDataset
     from routerllm.routers.base import Candidate
@@ -55,7 +57,7 @@ def add_split_arguments(ap: argparse.ArgumentParser, targets: list[str]) -> None
     once per split seed: ``--data-dir --datasets --seeds --targets --json``."""
     add_data_dir_argument(ap)
     ap.add_argument("--datasets", nargs="+", choices=list(DATASETS), default=list(DATASETS))
-    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    ap.add_argument("--seeds", type=seed_arg, nargs="+", default=[0, 1, 2])
     ap.add_argument("--targets", nargs="+", type=calibration_target, default=targets)
     ap.add_argument("--json", action="store_true")
 

@@ -245,6 +245,32 @@ def test_a_benchmark_on_the_outcome_data_fails_clearly_without_it(
     assert f"no outcome data at {missing}" in out.stderr and "Traceback" not in out.stderr
 
 
+@pytest.mark.parametrize(
+    ("name", "option"),
+    [("decision_rules", "--seeds"), ("ensemble_routing", "--seeds"), ("feedback_learning", "--seeds"),
+     ("learned_routers", "--seeds"), ("loss_ablation", "--seeds"), ("moe_defaults", "--seeds"),
+     ("serving_gate", "--seed"), ("train_default_complexity", "--seed")],
+)  # fmt: skip
+def test_a_benchmark_refuses_a_seed_numpy_cannot_take_before_it_runs(
+    name: str, option: str, tmp_path: Path
+) -> None:
+    """A negative seed (or one past 2**32 - 1) was a traceback from numpy or the router
+    once the data was read and, with several --seeds, after the seeds before it had run."""
+    import subprocess
+    import sys
+
+    script = Path(__file__).parents[1] / "benchmarks" / f"{name}.py"
+    # train_default_complexity reads nothing: it trains on synthetic prompts
+    inputs = {"serving_gate": ["--run", str(tmp_path / "run")], "train_default_complexity": []}
+    argv = inputs.get(name, ["--data-dir", str(tmp_path)])
+    out = subprocess.run([sys.executable, str(script), *argv, option, "-1"],
+                         capture_output=True, text=True, check=False, timeout=120)  # fmt: skip
+    assert out.returncode == 2, out.stderr[-500:]
+    assert out.stderr.strip().splitlines()[-1] == (
+        f"{name}.py: error: argument {option}: -1 is out of range: give 0 to 4,294,967,295"
+    )
+
+
 @pytest.mark.parametrize("warm", ["0", "-5"])
 def test_the_feedback_benchmark_refuses_a_warm_start_size_below_one(
     warm: str, tmp_path: Path
