@@ -32,6 +32,7 @@ from collections import Counter
 from typing import Any
 
 from routerllm.backends.base import GenerationRequest
+from routerllm.cli_args import max_new_tokens_arg, steps_arg
 from routerllm.config import load_config
 from routerllm.data.humaneval import load_humaneval
 from routerllm.demo import DEMO_PROMPTS
@@ -78,18 +79,12 @@ def accuracy(pairs: list[tuple[float, float]]) -> dict[str, Any]:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--config", default="local")
-    ap.add_argument("--humaneval", type=int, default=8, help="HumanEval stubs in part 1")
-    ap.add_argument("--humaneval-start", type=int, default=0, help="the first stub's index")
-    ap.add_argument("--max-new-tokens", type=int, default=128)
+    ap.add_argument("--humaneval", type=steps_arg, default=8, help="HumanEval stubs in part 1")
+    ap.add_argument("--humaneval-start", type=steps_arg, default=0, help="the first stub's index")
+    ap.add_argument("--max-new-tokens", type=max_new_tokens_arg, default=128)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
-    if args.max_new_tokens < 1:
-        ap.error("--max-new-tokens: at least 1")
-    if args.humaneval < 0:  # [:-2] would silently take all the stubs but the last two
-        ap.error("--humaneval: at least 0 (0: none)")
-    if args.humaneval_start < 0:  # [-1:] would silently start at the last stub
-        ap.error("--humaneval-start: at least 0")
     problems = load_humaneval()
     if args.humaneval and args.humaneval_start >= len(problems):  # would give no stub at all
         ap.error(f"--humaneval-start: at most {len(problems) - 1} (HumanEval has {len(problems)} problems), got {args.humaneval_start}")  # fmt: skip

@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from routerllm.cli_args import count_arg
 from routerllm.encoders.base import Encoder
 
 SPECS = ("minilm", "minilm-onnx", "minilm-static", "static")
@@ -121,14 +122,12 @@ def measure(spec: str, prompts: list[str], threads: int, repeats: int) -> dict[s
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--repeats", type=int, default=3, help="batched runs; the median is reported")
-    ap.add_argument("--prompts", type=int, default=200)
+    ap.add_argument(
+        "--repeats", type=count_arg, default=3, help="batched runs; the median is reported"
+    )
+    ap.add_argument("--prompts", type=count_arg, default=200)
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
-    if args.repeats < 1:
-        ap.error("--repeats: at least 1")
-    if args.prompts < 1:
-        ap.error("--prompts: at least 1")
     # OpenMP/BLAS pools of the libraries the encoders import later (torch) follow these.
     for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
         os.environ.setdefault(var, str(args.threads))

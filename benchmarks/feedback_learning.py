@@ -38,7 +38,7 @@ from outcome_data import DATASETS, add_data_dir_argument, encoder_arg, load_pair
 from outcome_data import data_dir as outcome_data_dir
 from threadpoolctl import threadpool_limits  # installed with scikit-learn
 
-from routerllm.cli_args import seed_arg
+from routerllm.cli_args import count_arg, seed_arg
 from routerllm.data.outcomes import OutcomeDataset
 from routerllm.encoders import CachedEncoder, create_encoder
 from routerllm.eval.outcome_eval import outcome_candidates
@@ -277,12 +277,12 @@ def main() -> int:
     ap.add_argument("--knob", type=float, default=0.1)
     ap.add_argument("--explore", type=float, default=0.1)  # the router's defaults
     ap.add_argument("--ridge", type=float, default=3.0)
-    ap.add_argument("--warm", type=int, default=None, help="warm-start size (default per set)")
+    ap.add_argument(
+        "--warm", type=count_arg, default=None, help="warm-start size (default per set)"
+    )
     ap.add_argument("--encoder", type=encoder_arg, default=DEFAULT_ENCODER)
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
-    if args.warm is not None and args.warm < 1:  # [:-5] silently kept all but 5, 0 the default
-        ap.error("--warm: at least 1")
     data_path = outcome_data_dir(args)
     if data_path is None:
         return 2

@@ -17,6 +17,7 @@ import tempfile
 from pathlib import Path
 
 from routerllm.backends.base import GenerationRequest
+from routerllm.cli_args import max_new_tokens_arg
 from routerllm.config import load_config
 from routerllm.exceptions import RouterLLMError
 from routerllm.system import RouterLLM
@@ -36,11 +37,9 @@ def rss_gb() -> float:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--config", default="local")
-    ap.add_argument("--max-new-tokens", type=int, default=128)
+    ap.add_argument("--max-new-tokens", type=max_new_tokens_arg, default=128)
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
-    if args.max_new_tokens < 1:
-        ap.error("--max-new-tokens: at least 1")
     try:
         config = load_config(args.config)
     except RouterLLMError as e:

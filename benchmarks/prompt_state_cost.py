@@ -15,6 +15,7 @@ import dataclasses
 import sys
 
 from routerllm.backends import create_backend
+from routerllm.cli_args import count_arg
 from routerllm.config import load_config
 from routerllm.data.humaneval import load_humaneval
 from routerllm.eval.codegen import build_request, style_for
@@ -24,13 +25,11 @@ from routerllm.exceptions import RouterLLMError
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", default="qwen2.5-coder-0.5b")
-    ap.add_argument("--n", type=int, default=24, help="HumanEval problems (the first n)")
+    ap.add_argument("--n", type=count_arg, default=24, help="HumanEval problems (the first n)")
     args = ap.parse_args()
     config = load_config("local")
     config.generation.temperature = 0.0
     problems = load_humaneval()[: args.n]
-    if not problems:
-        ap.error("--n: at least 1 problem")
     requests = [build_request(p, style_for(args.model)) for p in problems]
     try:
         backend = create_backend(config.model(args.model), config.generation)

@@ -28,6 +28,7 @@ import numpy as np
 from outcome_data import DATASETS, add_data_dir_argument, encoder_arg, load_pair, mean_ci90
 from outcome_data import data_dir as outcome_data_dir
 
+from routerllm.cli_args import count_arg
 from routerllm.data.outcomes import OutcomeDataset, without
 from routerllm.eval.outcome_eval import embed, split_dataset
 from routerllm.eval.routing_metrics import routing_report, sweep
@@ -94,11 +95,9 @@ def main() -> int:
     add_data_dir_argument(ap)
     ap.add_argument("--datasets", nargs="+", choices=list(DATASETS), default=list(DATASETS))
     ap.add_argument("--encoder", type=encoder_arg, default="static")
-    ap.add_argument("--resplits", type=int, default=10)
+    ap.add_argument("--resplits", type=count_arg, default=10)
     ap.add_argument("--shares", type=float, nargs="+", default=[0.0, 3.0, 10.0, 30.0])
     args = ap.parse_args()
-    if args.resplits < 1:
-        ap.error("--resplits: at least 1")
     data_dir = outcome_data_dir(args)
     if data_dir is None:
         return 2

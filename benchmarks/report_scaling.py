@@ -28,6 +28,7 @@ from routerllm.carbon.log_rows import RequestRecord
 from routerllm.carbon.meter import CACHED, Measurement
 from routerllm.carbon.report import logged_report
 from routerllm.carbon.request_log import RequestLog
+from routerllm.cli_args import count_arg
 from routerllm.config import load_config
 
 SEED_ROWS = 500
@@ -96,11 +97,9 @@ def grow(path: Path, rows: int) -> None:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sizes", type=int, nargs="+", default=[10_000, 50_000, 100_000])
-    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--repeat", type=count_arg, default=3)
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
-    if args.repeat < 1:
-        ap.error("--repeat: at least 1")
     if min(args.sizes) < SEED_ROWS:
         ap.error(f"--sizes: each at least {SEED_ROWS}, the requests the log is seeded with")
     results = []

@@ -16,6 +16,7 @@ import os
 
 import numpy as np
 
+from routerllm.cli_args import count_arg
 from routerllm.data.synthetic import generate
 from routerllm.eval.classifier_metrics import latency_stats, throughput
 from routerllm.routers.base import Candidate, create_router
@@ -34,11 +35,9 @@ def main() -> int:
     ap.add_argument(
         "--encoders", nargs="+", default=["minilm-static", "static", "minilm-onnx", "minilm"]
     )
-    ap.add_argument("--n", type=int, default=600, help="prompts to time")
+    ap.add_argument("--n", type=count_arg, default=600, help="prompts to time")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
-    if args.n < 1:
-        ap.error("--n: at least 1")
     items = generate(2000, 0)
     train, probe = items[:1400], [i.text for i in items[1400 : 1400 + args.n]]
     rng = np.random.default_rng(0)

@@ -32,6 +32,7 @@ import numpy as np
 from outcome_data import DATASETS, add_data_dir_argument, encoder_arg, load_pair, mean_ci90
 from outcome_data import data_dir as outcome_data_dir
 
+from routerllm.cli_args import steps_arg
 from routerllm.data.outcome_files import load_outcomes
 from routerllm.data.outcomes import OutcomeDataset
 from routerllm.eval.outcome_eval import (
@@ -138,7 +139,10 @@ def main() -> int:
     ap.add_argument("--datasets", nargs="+", choices=list(DATASETS), default=list(DATASETS))
     ap.add_argument("--bootstrap", type=int, default=200)
     ap.add_argument(
-        "--resplits", type=int, default=0, help="also compare over N re-splits of train + test"
+        "--resplits",
+        type=steps_arg,
+        default=0,
+        help="also compare over N re-splits of train + test",
     )
     ap.add_argument(
         "--train-size",
@@ -152,8 +156,6 @@ def main() -> int:
         ap.error("--train-size must be at least 10")
     if not 1 <= args.bootstrap <= MAX_RESAMPLES:
         ap.error(f"--bootstrap: 1 to {MAX_RESAMPLES:,} resamples")
-    if args.resplits < 0:
-        ap.error("--resplits: at least 0 (0: none)")
     data_dir = outcome_data_dir(args)
     if data_dir is None:
         return 2

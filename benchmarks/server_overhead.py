@@ -25,6 +25,7 @@ import time
 import urllib.request
 
 from routerllm.backends.base import GenerationRequest
+from routerllm.cli_args import count_arg
 from routerllm.config import load_config
 from routerllm.exceptions import RouterLLMError
 from routerllm.server.serving import listen, server
@@ -38,13 +39,11 @@ def main() -> int:
     ap.add_argument("--config", default="local")
     ap.add_argument("--model", default="smollm2-135m")
     ap.add_argument("--n", type=int, default=30, help="requests per path")
-    ap.add_argument("--max-tokens", type=int, default=16)
+    ap.add_argument("--max-tokens", type=count_arg, default=16)
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     if args.n < 2:
         ap.error("--n: at least 2 requests per path (the p95 needs two)")
-    if args.max_tokens < 1:  # else a traceback once the model is loaded and the server up
-        ap.error("--max-tokens: at least 1")
     prompts = [f"In one sentence, what are Python {TOPICS[i % len(TOPICS)]}? ({i})" for i in range(args.n)]  # fmt: skip
     try:
         config = load_config(args.config)

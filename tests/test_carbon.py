@@ -755,8 +755,8 @@ def test_a_cascades_first_answers_do_not_count_in_the_answering_models_rate(
 
 @pytest.mark.parametrize(
     ("argv", "error"),
-    [(["--humaneval", "-2"], "--humaneval: at least 0 (0: none)"),
-     (["--humaneval-start", "-1"], "--humaneval-start: at least 0"),
+    [(["--humaneval", "-2"], "argument --humaneval: -2 is out of range: give a whole number >= 0"),
+     (["--humaneval-start", "-1"], "argument --humaneval-start: -1 is out of range: give a whole number >= 0"),
      # past HumanEval's end: every model ran with no stub at all
      (["--humaneval-start", "500"], "--humaneval-start: at most 163 (HumanEval has 164 problems), got 500"),
      (["--humaneval-start", "164", "--humaneval", "1"], "--humaneval-start: at most 163 (HumanEval has 164 problems), got 164")],

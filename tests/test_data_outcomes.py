@@ -284,7 +284,11 @@ def test_the_feedback_benchmark_refuses_a_warm_start_size_below_one(
     out = subprocess.run([sys.executable, str(script), "--data-dir", str(tmp_path / "none"),
                           "--warm", warm], capture_output=True, text=True, check=False, timeout=120)  # fmt: skip
     assert out.returncode == 2 and "Traceback" not in out.stderr
-    assert out.stderr.strip().splitlines()[-1].endswith("error: --warm: at least 1")
+    assert (
+        out.stderr.strip()
+        .splitlines()[-1]
+        .endswith(f"error: argument --warm: {warm} is out of range: give a whole number >= 1")
+    )
 
 
 @pytest.mark.parametrize(
@@ -311,9 +315,9 @@ def test_a_benchmark_refuses_an_unknown_encoder_before_it_runs(name: str, option
 
 @pytest.mark.parametrize(
     ("name", "argv", "error"),
-    [("quality_selection", ["--resplits", "0"], "--resplits: at least 1"),
+    [("quality_selection", ["--resplits", "0"], "argument --resplits: 0 is out of range: give a whole number >= 1"),
      ("routing_targets", ["--bootstrap", "0"], "--bootstrap: 1 to 10,000 resamples"),
-     ("routing_targets", ["--resplits", "-1"], "--resplits: at least 0 (0: none)")],
+     ("routing_targets", ["--resplits", "-1"], "argument --resplits: -1 is out of range: give a whole number >= 0")],
 )  # fmt: skip
 def test_a_benchmark_refuses_a_count_it_cannot_use_before_it_runs(
     name: str, argv: list[str], error: str, tmp_path: Path
@@ -328,6 +332,21 @@ def test_a_benchmark_refuses_a_count_it_cannot_use_before_it_runs(
                          capture_output=True, text=True, check=False, timeout=120)  # fmt: skip
     assert out.returncode == 2, out.stderr[-500:]
     assert out.stderr.strip().splitlines()[-1] == f"{name}.py: error: {error}"
+
+
+def test_the_prompt_state_benchmark_refuses_a_negative_count_of_problems() -> None:
+    """--n -1 took every HumanEval problem but the last ([:-1]) and ran three passes of
+    the model over the 163 of them."""
+    import subprocess
+    import sys
+
+    script = Path(__file__).parents[1] / "benchmarks" / "prompt_state_cost.py"
+    out = subprocess.run([sys.executable, str(script), "--n", "-1"],
+                         capture_output=True, text=True, check=False, timeout=60)  # fmt: skip
+    assert out.returncode == 2, out.stderr[-500:]
+    assert out.stderr.strip().splitlines()[-1] == (
+        "prompt_state_cost.py: error: argument --n: -1 is out of range: give a whole number >= 1"
+    )
 
 
 @pytest.mark.parametrize(

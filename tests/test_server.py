@@ -1057,4 +1057,10 @@ def test_the_server_overhead_benchmark_refuses_a_max_tokens_below_one(
     out = subprocess.run([sys.executable, str(script), "--config", str(tmp_path / "none.yaml"),
                           "--max-tokens", tokens], capture_output=True, text=True, check=False)  # fmt: skip
     assert out.returncode == 2 and "Traceback" not in out.stderr
-    assert out.stderr.strip().splitlines()[-1].endswith("error: --max-tokens: at least 1")
+    assert (
+        out.stderr.strip()
+        .splitlines()[-1]
+        .endswith(
+            f"error: argument --max-tokens: {tokens} is out of range: give a whole number >= 1"
+        )
+    )
