@@ -325,10 +325,9 @@ def test_the_bound_spares_scored_requests_until_they_are_learned(tmp_path: Path,
     assert [r[0] for r in pending_rows(config)] == [a.request_id for a in later[1:]]
 
 
-def test_a_scored_row_from_before_folders_were_kept_is_learned_by_one_folder_only(tmp_path: Path) -> None:  # fmt: skip
-    """A row kept before folders were recorded may be learned by any folder's router,
-    but once: a lone learner of another folder opening while the first, which claimed
-    it and has not saved yet, still runs learned it a second time."""
+def _two_folders_and_an_old_row(tmp_path: Path) -> tuple[AppConfig, AppConfig]:
+    """A learning config and one of another folder on the same log, which holds a row
+    ("old") kept before folders were recorded, not yet scored."""
     config = ladder(tmp_path)
     other = with_router(config, path=str(shutil.copytree(config.router.path or "", tmp_path / "other")))  # fmt: skip
     router = saved(config)
@@ -340,6 +339,14 @@ def test_a_scored_row_from_before_folders_were_kept_is_learned_by_one_folder_onl
             "INSERT OR REPLACE INTO pending_feedback VALUES (?, ?, ?, ?, ?, ?)",
             ("old", model, "feedback", "hashing", len(vector), vector.tobytes()),
         )
+    return config, other
+
+
+def test_a_scored_row_from_before_folders_were_kept_is_learned_by_one_folder_only(tmp_path: Path) -> None:  # fmt: skip
+    """A row kept before folders were recorded may be learned by any folder's router,
+    but once: a lone learner of another folder opening while the first, which claimed
+    it and has not saved yet, still runs learned it a second time."""
+    config, other = _two_folders_and_an_old_row(tmp_path)
     with RouterLLM(with_router(config, learn=False)) as quiet:  # migrates, stores its score
         quiet.feedback("old", 0.25)
     before = saved(config).counts.sum()
@@ -354,17 +361,7 @@ def test_a_row_from_before_folders_were_kept_rated_by_a_learner_is_not_learned_b
     """Rated by a learning system (which keeps its row until a save holds it), a row
     kept before folders were recorded was taken and learned again by a learner of
     another folder opening alone meanwhile."""
-    config = ladder(tmp_path)
-    other = with_router(config, path=str(shutil.copytree(config.router.path or "", tmp_path / "other")))  # fmt: skip
-    router = saved(config)
-    prompt, model = "please write a parser", router.model_names[0]
-    vector = router.embed([prompt])[0].astype("<f4")
-    with sqlite3.connect(config.log.path) as db:  # the schema and row as they were
-        db.executescript(SCHEMA.replace(",\n    folder TEXT NOT NULL DEFAULT ''", ""))
-        db.execute(
-            "INSERT OR REPLACE INTO pending_feedback VALUES (?, ?, ?, ?, ?, ?)",
-            ("old", model, "feedback", "hashing", len(vector), vector.tobytes()),
-        )
+    config, other = _two_folders_and_an_old_row(tmp_path)
     before = saved(config).counts.sum()
     with RouterLLM(config) as mine:
         mine.feedback("old", 0.25)  # learned here, not saved yet
