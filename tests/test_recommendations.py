@@ -132,6 +132,24 @@ def test_repeated_prompts_are_replayed_through_the_cache_the_config_describes(
     assert not of_kind(logged(demo, runs), "repeated_prompts")
 
 
+def test_a_failed_request_leaves_nothing_in_the_replayed_cache(tmp_path: Path) -> None:
+    """A request no model answered (finish reason "error", its load only) would have
+    found an earlier answer in the cache, but leaves none there: a prompt retried after
+    it failed is no repeat a cache would have answered (until 2026-12-03 it was)."""
+
+    def failed(minute: float) -> RequestRecord:
+        r = rec("tiny-light", minute, "a", loading_kwh=1e-4, finish_reason="error")
+        del r.components["llm_inference"]
+        return dataclasses.replace(r, prompt_tokens=0, completion_tokens=0)
+
+    config = config_in(tmp_path)
+    records = [failed(0), failed(1), rec("tiny-light", 2, "a"), failed(3)]
+    (r,) = of_kind(logged(config, records), "repeated_prompts")
+    # only the last failure would have been answered from the cache: its load not spent
+    assert r.evidence["repeated_requests"] == 1 and r.evidence["requests"] == 4
+    assert r.evidence["energy_kwh"] == pytest.approx(1e-4)
+
+
 def test_loading_churn_names_the_memory_budget_or_the_new_processes(tmp_path: Path) -> None:
     # tiny-light loaded twice: loading 2e-4 of 5e-4 kWh (40 %); 0.1 GB fits in 1 GB
     config = config_in(tmp_path / "fits")

@@ -84,7 +84,9 @@ class CacheReplay:
     hits: int = 0
     saved_kwh: Terms = field(default_factory=Terms)  # each hit's energy less its routing
 
-    def add(self, timestamp: str, sha: str, model: str, energy: float, parts: Sequence[Part]) -> None:  # fmt: skip
+    def add(self, timestamp: str, sha: str, model: str, energy: float, parts: Sequence[Part], answered: bool = True) -> None:  # fmt: skip
+        """One request; a failed one (not ``answered``) may be answered from the cache,
+        but leaves nothing in it to answer a later one."""
         try:
             key, now = (sha, model), instant(timestamp).timestamp()
         except RouterLLMError:  # an older log's timestamp that is no time: no replay of it
@@ -98,6 +100,8 @@ class CacheReplay:
                     routing += p[2]
             self.saved_kwh.add(energy - routing)
             stored.move_to_end(key)
+            return
+        if not answered:
             return
         stored[key] = now
         stored.move_to_end(key)
@@ -233,7 +237,7 @@ class LogFigures:
         self._versus(model, completion_tokens, energy, co2, bool(cached), llm, escalated)
         self.energy.add(energy)
         if self.replay is not None and not cached and tag not in DEMO_TAGS:
-            self.replay.add(timestamp, sha, model, energy, parts)
+            self.replay.add(timestamp, sha, model, energy, parts, not failed)
         if loading is not None:
             self.loading_kwh.add(loading[2])
             # a load of the answering model's own, not of a model it escalated from
