@@ -448,6 +448,25 @@ def test_a_request_that_fails_after_its_model_loaded_is_logged_with_what_it_spen
     assert totals_lines(rep)[0].startswith("requests 2 (1 failed)")
 
 
+def test_the_comparison_with_the_largest_model_names_a_failed_request_as_one(
+    tmp_path: Path,
+) -> None:
+    """A failed request is logged with its load's energy: the comparison with the largest
+    model leaves it out as one that failed, not as one "logged without energy" (until
+    2026-12-03 it said that)."""
+    from routerllm.carbon.report import logged_report
+
+    config = _too_long_for_every_model(tmp_path)
+    with RouterLLM(config) as system:
+        with pytest.raises(ContextLengthError):
+            system.generate("word " * 60)
+        system.generate("hi", model="tiny-heavy")  # the largest: the comparison's rate
+        assert next(system.log.records()).energy_kwh > 0
+    vs = logged_report(config).versus_largest
+    assert vs is not None and "without energy" not in vs["method"]
+    assert vs["method"].endswith("; 1 request that failed (no answer, their loads) left out")
+
+
 def test_a_failed_request_the_log_cannot_take_still_gets_its_own_error(tmp_path: Path) -> None:
     """Logging the failure fails too (the log refuses rows): the caller gets the model's
     error, not the log's, and the budgets count what it spent from memory."""

@@ -137,6 +137,7 @@ class LogFigures:
         self.methods: set[str] = set()
         # the comparison with the largest model: measured requests only
         self.left_out = 0
+        self.failed_out = 0  # failed requests (no answer, their loads): nothing to compare
         self.served = 0
         self.served_estimated = 0  # of those, generations from per-token figures (remote)
         self.served_tokens, self.served_kwh, self.served_co2 = Terms(), Terms(), Terms()
@@ -234,7 +235,10 @@ class LogFigures:
                 routing = p
         if earlier:  # the answering model's own generation: its rate per token
             llm = _own(llm, earlier)
-        self._versus(model, completion_tokens, energy, co2, bool(cached), llm, escalated)
+        if failed and llm is None:  # no generation to compare (not a remote's "error" answer)
+            self.failed_out += 1
+        else:
+            self._versus(model, completion_tokens, energy, co2, bool(cached), llm, escalated)
         self.energy.add(energy)
         if self.replay is not None and not cached and tag not in DEMO_TAGS:
             self.replay.add(timestamp, sha, model, energy, parts, not failed)

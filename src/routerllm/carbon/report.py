@@ -242,7 +242,7 @@ def largest_estimate(
     est_kwh, est_co2 = fig.estimate_largest(per_token, per_token_co2)
     if per_token_co2 == 0.0 and est_co2 == 0.0:
         return None
-    left_out = fig.left_out
+    left_out, failed = fig.left_out, fig.failed_out
     return {
         "largest_model": largest.name,
         "estimated_energy_kwh": est_kwh,
@@ -251,7 +251,10 @@ def largest_estimate(
         "actual_co2_kg": actual_co2,
         "co2_saved_fraction": 1.0 - actual_co2 / est_co2 if est_co2 else 0.0,
         "method": f"estimate: {source}"
-        + (f"; {_requests(left_out)} logged without energy left out" if left_out else ""),
+        + (f"; {_requests(left_out)} logged without energy left out" if left_out else "")
+        + (
+            f"; {_requests(failed)} that failed (no answer, their loads) left out" if failed else ""
+        ),
     }
 
 
