@@ -244,6 +244,10 @@ def test_a_failing_larger_model_keeps_the_answer_in_hand(tmp_path: Path, tiny_gg
         assert "escalated to tiny-heavy, which failed" in result.reason
         assert "kept tiny-medium's answer" in result.reason
         assert [r.model for r in system.log.records()] == ["tiny-medium"]
+        # tiny-heavy's failed load is paid for: the part besides tiny-medium's own
+        (row,) = system.log.records()
+        failed_load = row.escalated["model_loading"]
+        assert failed_load.duration_s > 0 and failed_load.energy_kwh > 0
 
 
 def test_a_larger_model_that_loads_then_fails_is_paid_for(tmp_path: Path) -> None:

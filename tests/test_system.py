@@ -12,6 +12,7 @@ from routerllm.backends import GenerationRequest
 from routerllm.carbon.meter import COMPONENTS
 from routerllm.config import AppConfig
 from routerllm.exceptions import (
+    BackendError,
     BatchError,
     ConfigError,
     ContextLengthError,
@@ -479,3 +480,33 @@ def test_a_failed_request_the_log_cannot_take_still_gets_its_own_error(tmp_path:
             system.generate("word " * 60)
         assert system.log.count() == 0
         assert system.budget is not None and system.budget.status()[0].spent > 0
+
+
+def test_a_load_that_fails_is_logged_with_what_it_spent(tmp_path: Path, tiny_gguf: Path) -> None:
+    """A model whose file llama.cpp fails to load (corrupt) spent that load's time and
+    energy all the same: the request is logged as failed with it, and the budgets count
+    it; the caller gets the load's error as it was. Until 2026-12-03 it was in no row."""
+    from routerllm.config import load_config
+
+    from .conftest import tiny_config_dict, write_config
+
+    broken = tmp_path / "broken.gguf"
+    broken.write_bytes(tiny_gguf.read_bytes()[:4096])  # valid magic, truncated body
+    data = tiny_config_dict(tmp_path, budgets={"co2_kg": {"hourly": 1.0}})
+    data["models"][0]["gguf"] = {"path": str(broken)}
+    data["router"] = {"name": "smallest"}
+    config = load_config(write_config(tmp_path, data))
+    with RouterLLM(config) as system:
+        with pytest.raises(BackendError, match=r"^llama.cpp could not load .*broken\.gguf for model 'tiny-light' .*corrupt"):  # fmt: skip
+            system.generate("hi", tag="t")
+        (record,) = system.log.records()
+        assert (record.model, record.finish_reason, record.tag) == ("tiny-light", "error", "t")
+        assert list(record.components) == ["router_inference", "model_loading"]
+        loading = record.components["model_loading"]
+        assert loading.duration_s > 0 and loading.energy_kwh > 0  # the failed load's
+        assert loading.method.startswith("codecarbon:")
+        assert record.cost_usd == pytest.approx(
+            record.energy_kwh * config.carbon.electricity_price_usd_per_kwh
+        )
+        assert system.budget is not None
+        assert system.budget.status()[0].spent == pytest.approx(record.co2_kg, rel=1e-9)

@@ -15,7 +15,8 @@ if TYPE_CHECKING:
 
 class RouterLLMError(Exception):
     """Base class of every error RouterLLM raises on purpose. ``loading``: where a model
-    failed to answer once it was loaded, what loading it spent (paid for all the same)."""
+    failed to answer once it was loaded, or failed to load, what loading it spent (paid
+    for all the same)."""
 
     loading: Measurement | None = None
 

@@ -48,15 +48,16 @@ class ModelCalls:
         # which its server, when it runs in this process, waits for.
         meter = self.meter if self.manager.backend(name).measured_locally else NullMeter()
         loading: Measurement | None = None
+        load = None
         try:
             with meter.turn():
                 if self.manager.backend(name).loaded:
                     self.manager.acquire(name)  # marks it most recently used
                     loading = self.meter.zero("model_loading")
                 else:
-                    with self.meter.measure("model_loading") as slot:
+                    with self.meter.measure("model_loading") as load:
                         self.manager.acquire(name)
-                    loading = slot.result
+                    loading = load.result
                 with (
                     self.manager.generating(name) as backend,
                     meter.measure("llm_inference") as slot,
@@ -64,6 +65,8 @@ class ModelCalls:
                     completion = backend.generate(req)
         except RouterLLMError as e:  # explained once the model's lock is released: style()
             # takes the manager's lock, which a load evicting this model holds meanwhile
+            if loading is None and load is not None:
+                loading = load.result  # a load that failed (a corrupt file) spent it all the same
             e.loading = loading  # paid for, though the model did not answer
             styled_prompt = isinstance(e, PromptError) and e.param == "prompt"
             if stub is not None and styled_prompt:  # about the prompt as styled

@@ -94,7 +94,8 @@ class CarbonMeter(ABC):
     @abstractmethod
     @contextmanager
     def measure(self, component: str) -> Iterator[_Slot]:
-        """Measure the enclosed block; the yielded slot holds the result afterwards."""
+        """Measure the enclosed block; the yielded slot holds the result afterwards, also
+        where the block raised (what a failed load spent)."""
 
     def zero(self, component: str) -> Measurement:
         return Measurement(component, 0.0, 0.0, 0.0, self.method)
