@@ -510,3 +510,54 @@ def test_a_load_that_fails_is_logged_with_what_it_spent(tmp_path: Path, tiny_ggu
         )
         assert system.budget is not None
         assert system.budget.status()[0].spent == pytest.approx(record.co2_kg, rel=1e-9)
+
+
+def test_a_generation_that_fails_midway_is_logged_with_what_it_spent(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A loaded model whose generation fails partway (reading the prompt state fails
+    once llama.cpp has read the prompt) spent that generation's energy: the request is
+    logged as failed with it (llm_inference, no load), which the budgets count; the
+    predictor learns no rate from it, nor does the report's rate of the largest model.
+    Until 2026-12-03 a warm model's failure was in no row, a cold one's without it."""
+    from routerllm.backends.llama_state import PromptState
+    from routerllm.carbon.predictor import CarbonPredictor
+    from routerllm.carbon.report import logged_report
+    from routerllm.config import load_config
+
+    from .conftest import tiny_config_dict, write_config
+
+    data = tiny_config_dict(tmp_path, budgets={"co2_kg": {"hourly": 1.0}})
+    config = load_config(write_config(tmp_path, data))
+
+    def fail(self: PromptState, tensor: int, ask: bool) -> bool:
+        raise ValueError("unexpected tensor")
+
+    with RouterLLM(config) as system:
+        answered = system.generate("hi", model="tiny-heavy")  # loaded: no load below
+        monkeypatch.setattr(PromptState, "_read", fail)
+        request = GenerationRequest("def add(a, b):", prompt_state=True)
+        with pytest.raises(BackendError, match="^reading the prompt state failed: unexpected tensor$"):  # fmt: skip
+            system.generate(request, model="tiny-heavy", tag="t")
+        _, record = system.log.records()
+        assert (record.model, record.finish_reason, record.tag) == ("tiny-heavy", "error", "t")
+        assert record.prompt_tokens == record.completion_tokens == 0
+        assert list(record.components) == ["router_inference", "model_loading", "llm_inference"]
+        assert record.components["model_loading"].duration_s == 0  # warm
+        generation = record.components["llm_inference"]
+        assert generation.duration_s > 0 and generation.energy_kwh > 0
+        assert generation.method.startswith("codecarbon:")
+        assert record.cost_usd == pytest.approx(
+            record.energy_kwh * config.carbon.electricity_price_usd_per_kwh
+        )
+        assert system.budget is not None
+        assert system.budget.status()[0].spent == pytest.approx(
+            answered.co2_kg + record.co2_kg, rel=1e-9
+        )
+        assert len(system.predictor._seen["tiny-heavy"]) == 1  # the answer only
+        assert len(CarbonPredictor.from_log(config, system.log)._seen["tiny-heavy"]) == 1
+    rep = logged_report(config)
+    assert (rep.totals.requests, rep.totals.failed) == (2, 1)
+    assert rep.totals.energy_kwh == pytest.approx(answered.energy_kwh + record.energy_kwh)
+    assert rep.versus_largest is not None
+    assert "measured rate of tiny-heavy in this log (1 request)" in rep.versus_largest["method"]

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, NamedTuple
 from routerllm.cache import answered_again, cache_key
 from routerllm.carbon.budget import Admission, spent_so_far
 from routerllm.carbon.log_rows import FAILED, RequestRecord, prompt_hash
-from routerllm.exceptions import ContextLengthError, RequestLogError, RouterLLMError
+from routerllm.exceptions import ContextLengthError, PromptError, RequestLogError, RouterLLMError
 from routerllm.routed_result import FIXED, RoutedResult
 from routerllm.stubs import completed, stub_of, styled
 
@@ -248,7 +248,7 @@ class RequestAnswering:
                 context = self.config.model(name).context_length
                 longer = [m for m in self.scope.larger(name) if self.config.model(m).context_length > context]  # fmt: skip
                 if not isinstance(e, ContextLengthError) or decision.router == FIXED or not longer:  # fmt: skip
-                    self._failed(req, name, decision, admission, routing, refused, refused_cost, tag)  # fmt: skip
+                    self._failed(req, name, decision, admission, routing, refused, refused_cost, tag, e)  # fmt: skip
                     raise
                 bigger = longer[0]
                 spent = spent_so_far(
@@ -257,7 +257,7 @@ class RequestAnswering:
                     *([refused] if refused is not None else []),
                 )
                 if over := self._over_budgets(req, stub, admission, bigger, spent):
-                    self._failed(req, name, decision, admission, routing, refused, refused_cost, tag)  # fmt: skip
+                    self._failed(req, name, decision, admission, routing, refused, refused_cost, tag, e)  # fmt: skip
                     raise ContextLengthError(f"{e}; {bigger}, whose context is longer, is not within the budgets: {over}") from None  # fmt: skip
                 said += f"; the prompt is too long for {name}'s context of {context} tokens: sent to {bigger}"  # fmt: skip
                 name = bigger
@@ -272,17 +272,24 @@ class RequestAnswering:
         loading: Measurement | None,
         loading_cost: float,
         tag: str,
+        error: RouterLLMError,
     ) -> None:
         """Log a request no model answered once one was loaded (``name`` the last tried),
-        for what its routing and ``loading`` spent (finish reason ``FAILED``), so that the
-        reports and the budgets count it. Nothing where no model was reached; where it
-        cannot be logged, a warning, and the budgets count it from memory: the caller gets
-        the model's error all the same. A model already loaded that refuses (a warm model's
-        chat template, say) spent no load: nothing is logged."""
-        if loading is None or not (loading.duration_s > 0 or loading.energy_kwh > 0):
+        for what its routing, ``loading`` and the generation that failed (``error``'s
+        ``inference``) spent (finish reason ``FAILED``), so that the reports and the
+        budgets count it. Nothing where no model was reached; where it cannot be logged, a
+        warning, and the budgets count it from memory: the caller gets the model's error
+        all the same. A model already loaded that refuses the request (a warm model's chat
+        template, a prompt over its context: a ``PromptError``, before it generates) spent
+        no load: nothing is logged; one that fails while generating, its energy."""
+        generation = None if isinstance(error, PromptError) else error.inference
+        loaded = loading is not None and (loading.duration_s > 0 or loading.energy_kwh > 0)
+        if not (loaded or (generation is not None and generation.energy_kwh > 0)):
             return
-        components = {m.component: m for m in (routing, loading)}
+        components = {m.component: m for m in (routing, loading, generation) if m is not None}
         cost = loading_cost
+        if generation is not None and self.calls.priced_by_energy(name):
+            cost += self.calls.routing_cost(generation)
         if loading_cost > 0 or self.calls.priced_by_energy(name):
             cost += self.calls.routing_cost(routing)  # where energy is the price
         record = RequestRecord(
@@ -300,7 +307,7 @@ class RequestAnswering:
             components=components,
             tag=tag,
             finish_reason=FAILED,
-        )  # never shown to the predictor: it answered nothing to learn a rate from
+        )  # never shown to the predictor (nor learned from the log): no answer, no rate
         if self.budget is not None:
             self.budget.settle(admission, spent_so_far(cost, *components.values()))
         try:

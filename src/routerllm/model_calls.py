@@ -48,7 +48,7 @@ class ModelCalls:
         # which its server, when it runs in this process, waits for.
         meter = self.meter if self.manager.backend(name).measured_locally else NullMeter()
         loading: Measurement | None = None
-        load = None
+        load = slot = None
         try:
             with meter.turn():
                 if self.manager.backend(name).loaded:
@@ -68,6 +68,8 @@ class ModelCalls:
             if loading is None and load is not None:
                 loading = load.result  # a load that failed (a corrupt file) spent it all the same
             e.loading = loading  # paid for, though the model did not answer
+            if slot is not None:  # the generation it had done when it failed
+                e.inference = slot.result
             styled_prompt = isinstance(e, PromptError) and e.param == "prompt"
             if stub is not None and styled_prompt:  # about the prompt as styled
                 e.args = (

@@ -32,7 +32,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from routerllm.carbon.log_rows import RequestRecord
+from routerllm.carbon.log_rows import FAILED, RequestRecord
 from routerllm.carbon.meter import CACHED, grid_intensity_g_per_kwh, per_token_estimate
 from routerllm.carbon.request_log import RequestLog
 from routerllm.config import AppConfig, ModelConfig
@@ -147,9 +147,10 @@ def _varies(x: np.ndarray) -> bool:
 def measured(record: RequestRecord) -> bool:
     """Whether a logged request's generation was measured or estimated (not logged with
     carbon tracking off, with a failed CodeCarbon task, or answered from the request
-    cache): only those teach energy. An escalated request's: the answering model's own."""
+    cache): only those teach energy. An escalated request's: the answering model's own. A
+    failed request's generation (finish reason ``FAILED``) wrote no answer: no rate."""
     m = record.own("llm_inference")
-    return m is not None and m.method not in UNMEASURED
+    return m is not None and m.method not in UNMEASURED and record.finish_reason != FAILED
 
 
 class CarbonPredictor:
