@@ -272,6 +272,42 @@ def test_a_larger_model_that_loads_then_fails_is_paid_for(tmp_path: Path) -> Non
         assert own is not None and own.duration_s == 0
 
 
+def test_a_larger_model_that_fails_while_generating_is_paid_for(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """tiny-heavy fails partway through its generation (reading the prompt state fails
+    once it read the prompt): the answer in hand is kept, and the generation tiny-heavy
+    did is paid for, as the part besides tiny-medium's own. Until 2026-12-03 it was in
+    no figure of the request."""
+    from routerllm.backends.llama_state import PromptState
+
+    read = PromptState._read
+    data = tiny_config_dict(tmp_path, cascade={"enabled": True})
+    with RouterLLM(load_config(write_config(tmp_path, data))) as system:
+        heavy = system.manager.backend("tiny-heavy")
+
+        def failing(self: PromptState, tensor: int, ask: bool) -> bool:
+            if self._llm is heavy._llm:  # type: ignore[attr-defined]
+                raise ValueError("unexpected tensor")
+            return read(self, tensor, ask)
+
+        monkeypatch.setattr(PromptState, "_read", failing)
+        request = GenerationRequest(REQUEST, prompt_state=True)
+        result = system.generate(request, model="tiny-medium")
+        assert result.model == "tiny-medium" and "which failed (reading the prompt state failed" in result.reason  # fmt: skip
+        row = list(system.log.records())[-1]
+        failed = row.escalated["llm_inference"]  # tiny-heavy's generation
+        assert failed.duration_s > 0 and failed.energy_kwh > 0
+        assert row.components["llm_inference"].energy_kwh > failed.energy_kwh  # and its own
+        own = row.own("llm_inference")
+        assert own is not None and own.energy_kwh == pytest.approx(
+            row.components["llm_inference"].energy_kwh - failed.energy_kwh
+        )
+        assert result.cost_usd == pytest.approx(
+            result.energy_kwh * system.config.carbon.electricity_price_usd_per_kwh
+        )
+
+
 def test_cli_route_cascade_flag(tiny_config_path: Path) -> None:
     run = subprocess.run(
         [sys.executable, "-m", "routerllm.cli", "route", REQUEST, "--config", str(tiny_config_path),

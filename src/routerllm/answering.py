@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING, NamedTuple
 from routerllm.cache import answered_again, cache_key
 from routerllm.carbon.budget import Admission, spent_so_far
 from routerllm.carbon.log_rows import FAILED, RequestRecord, prompt_hash
-from routerllm.exceptions import ContextLengthError, PromptError, RequestLogError, RouterLLMError
+from routerllm.exceptions import ContextLengthError, RequestLogError, RouterLLMError
+from routerllm.model_calls import failed_generation
 from routerllm.routed_result import FIXED, RoutedResult
 from routerllm.stubs import completed, stub_of, styled
 
@@ -175,13 +176,17 @@ class RequestAnswering:
                 log.warning("cascade: %s failed, keeping %s's answer: %s", bigger, name, e)
                 reason += f", which failed ({e}); kept {name}'s answer"
                 budgeted = True  # not the answer a later request should get: not cached
-                if e.loading is not None:  # its load is paid for: not the answer's model's own
-                    loading = loading.plus(e.loading)
-                    before = earlier.get("model_loading")
-                    earlier["model_loading"] = e.loading if before is None else before.plus(e.loading)  # fmt: skip
+                parts = {"model_loading": loading, "llm_inference": inference}
+                for paid in (e.loading, failed_generation(e)):  # not the answer's model's own
+                    if paid is None:
+                        continue
+                    parts[paid.component] = parts[paid.component].plus(paid)
+                    before = earlier.get(paid.component)
+                    earlier[paid.component] = paid if before is None else before.plus(paid)
                     if self.calls.priced_by_energy(bigger):
-                        cost += self.calls.routing_cost(e.loading)
+                        cost += self.calls.routing_cost(paid)
                         by_energy = True
+                loading, inference = parts["model_loading"], parts["llm_inference"]
                 break
             name, completion = bigger, completion_
             earlier = {m.component: m for m in (loading, inference)}
@@ -282,7 +287,7 @@ class RequestAnswering:
         all the same. A model already loaded that refuses the request (a warm model's chat
         template, a prompt over its context: a ``PromptError``, before it generates) spent
         no load: nothing is logged; one that fails while generating, its energy."""
-        generation = None if isinstance(error, PromptError) else error.inference
+        generation = failed_generation(error)
         loaded = loading is not None and (loading.duration_s > 0 or loading.energy_kwh > 0)
         if not (loaded or (generation is not None and generation.energy_kwh > 0)):
             return

@@ -110,3 +110,10 @@ class ModelCalls:
         """A model without token prices costs its energy at the electricity price."""
         model_cfg = self.config.model(name)
         return not (model_cfg.cost_per_1m_input_usd or model_cfg.cost_per_1m_output_usd)
+
+
+def failed_generation(error: RouterLLMError) -> Measurement | None:
+    """What a model's generation spent before it failed with ``error`` (``attempt``
+    attaches it); None where the model refused the request before generating (a
+    ``PromptError``: its chat template, a prompt over its context)."""
+    return None if isinstance(error, PromptError) else error.inference
