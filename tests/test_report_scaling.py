@@ -208,3 +208,16 @@ def test_a_failed_request_is_no_answer_to_the_cut_answers_figures() -> None:
     assert (fig.totals.requests, fig.totals.failed, fig.by_model["m"].failed) == (2, 1, 1)
     assert fig.totals.energy_kwh == 2e-6
     assert (fig.cut["m"].known, fig.cut["m"].cut) == (1, 1)
+
+
+def test_a_generation_that_failed_midway_teaches_no_rate_per_output_token() -> None:
+    """Its energy, with no token written, is no part of the model's rate per token."""
+    from routerllm.carbon.log_figures import LogFigures
+
+    fig = LogFigures()
+    spent = ("llm_inference", 0.5, 5e-6, 2e-7, "codecarbon:load-estimate")
+    fig.add("2026-12-03T10:00:00", "h", "m", "rules", 9, 0, 0.5, 0.0, "", "error", [spent])
+    answer = ("llm_inference", 0.2, 1e-6, 4e-8, "codecarbon:load-estimate")
+    fig.add("2026-12-03T10:01:00", "h", "m", "rules", 5, 10, 0.2, 0.0, "", "stop", [answer])
+    assert fig.kwh_per_output_token() == {"m": pytest.approx(1e-7)}
+    assert fig.totals.energy_kwh == pytest.approx(6e-6)

@@ -269,7 +269,7 @@ class LogFigures:
             self.counted += 1
             if model == self.ladder_top and router in ("largest", FIXED):
                 self.unrouted += 1
-            if llm is not None and llm[4] not in UNMEASURED:
+            if llm is not None and llm[4] not in UNMEASURED and not failed:  # a rate per answer
                 self.rate_tokens[model] += completion_tokens
                 self.rate_energy[model] = self.rate_energy.get(model, 0.0) + llm[2]
         if parts and all(p[4] == "none" for p in parts):
