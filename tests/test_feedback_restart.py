@@ -325,20 +325,31 @@ def test_the_bound_spares_scored_requests_until_they_are_learned(tmp_path: Path,
     assert [r[0] for r in pending_rows(config)] == [a.request_id for a in later[1:]]
 
 
-def _two_folders_and_an_old_row(tmp_path: Path) -> tuple[AppConfig, AppConfig]:
-    """A learning config and one of another folder on the same log, which holds a row
-    ("old") kept before folders were recorded, not yet scored."""
-    config = ladder(tmp_path)
-    other = with_router(config, path=str(shutil.copytree(config.router.path or "", tmp_path / "other")))  # fmt: skip
+#: The prompt of the row ``_old_row`` keeps.
+OLD_PROMPT = "please write a parser"
+
+
+def _old_row(config: AppConfig) -> tuple[str, np.ndarray]:
+    """Put in ``config``'s log the schema and a row ("old", not yet scored) as they were
+    before folders were recorded: the row's model and embedding."""
     router = saved(config)
-    prompt, model = "please write a parser", router.model_names[0]
-    vector = router.embed([prompt])[0].astype("<f4")
+    model = router.model_names[0]
+    vector = router.embed([OLD_PROMPT])[0].astype("<f4")
     with sqlite3.connect(config.log.path) as db:  # the schema and row as they were
         db.executescript(SCHEMA.replace(",\n    folder TEXT NOT NULL DEFAULT ''", ""))
         db.execute(
             "INSERT OR REPLACE INTO pending_feedback VALUES (?, ?, ?, ?, ?, ?)",
             ("old", model, "feedback", "hashing", len(vector), vector.tobytes()),
         )
+    return model, vector
+
+
+def _two_folders_and_an_old_row(tmp_path: Path) -> tuple[AppConfig, AppConfig]:
+    """A learning config and one of another folder on the same log, which holds a row
+    ("old") kept before folders were recorded, not yet scored."""
+    config = ladder(tmp_path)
+    other = with_router(config, path=str(shutil.copytree(config.router.path or "", tmp_path / "other")))  # fmt: skip
+    _old_row(config)
     return config, other
 
 
@@ -374,14 +385,7 @@ def test_a_row_from_before_folders_were_kept_rated_by_a_learner_is_not_learned_b
 def test_a_log_from_before_folders_were_kept_is_read_then_migrated_with_its_rows(tmp_path: Path) -> None:  # fmt: skip
     config = ladder(tmp_path)
     router = saved(config)
-    prompt, model = "please write a parser", router.model_names[0]
-    vector = router.embed([prompt])[0].astype("<f4")
-    with sqlite3.connect(config.log.path) as db:  # the schema and row as they were
-        db.executescript(SCHEMA.replace(",\n    folder TEXT NOT NULL DEFAULT ''", ""))
-        db.execute(
-            "INSERT OR REPLACE INTO pending_feedback VALUES (?, ?, ?, ?, ?, ?)",
-            ("old", model, "feedback", "hashing", len(vector), vector.tobytes()),
-        )
+    model, vector = _old_row(config)
     with RequestLog(config.log.path, read_only=True) as old:  # read as it is
         kept = old.pending("old")
         assert kept is not None and (kept.model, kept.folder) == (model, "")
@@ -389,7 +393,7 @@ def test_a_log_from_before_folders_were_kept_is_read_then_migrated_with_its_rows
         assert [r[:6] for r in pending_rows(config)] == [("old", model, "feedback", "hashing", len(vector), vector.tobytes())]  # fmt: skip
         answer = system.generate("hi")
         system.feedback("old", 0.25)  # kept before folders were: any folder's to learn
-        router.learn([prompt], [model], [0.25])
+        router.learn([OLD_PROMPT], [model], [0.25])
         assert system.router.sums().equals(router.sums())  # type: ignore[attr-defined]
     assert [(r[0], r[6]) for r in pending_rows(config)] == [(answer.request_id, str((tmp_path / "router").resolve()))]  # fmt: skip
     with sqlite3.connect(config.log.path) as db:
