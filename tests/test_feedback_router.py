@@ -19,6 +19,7 @@ from routerllm import files as files_module
 from routerllm.carbon.log_rows import SCHEMA
 from routerllm.carbon.report import logged_report
 from routerllm.carbon.request_log import RequestLog
+from routerllm.cli import main
 from routerllm.config import AppConfig, load_config
 from routerllm.exceptions import (
     ConfigError,
@@ -547,6 +548,31 @@ def test_routerllm_train_trains_a_feedback_router(tmp_path: Path) -> None:
     router = load_router(out, [Candidate(m, SIZES[m]) for m in MODELS])
     assert isinstance(router, FeedbackRouter) and router.counts.tolist() == [96.0] * 3
     assert router.route("hello, define the word graphs simply please").model in MODELS
+
+
+def test_train_does_not_replace_a_router_learning_from_feedback_unasked(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``routerllm train --out`` a learning system's router.path replaced the router, and
+    all it had learned from feedback, without a word."""
+    from .test_learn_cli_inputs import user_error
+    from .test_outcome_routing import make_rows, write_json
+
+    config = ladder(tmp_path)
+    path = Path(config.router.path or "")
+    with RouterLLM(config) as system:
+        answer = system.generate(topic_prompts("parser", 1, 50)[0])
+        system.feedback(answer.request_id, 1.0)
+    learned = {p.name: p.read_bytes() for p in path.iterdir()}
+    assert load_router(path, config.models).counts.sum() == 12 * 3 + 1
+    data = write_json(tmp_path / "outcomes.json", *make_rows(40, 0))
+    argv = ["train", "--router", "feedback", "--data", str(data), "--out", str(path),
+            "--encoder", "hashing"]  # fmt: skip
+    line = user_error(capsys, *argv)
+    assert "a system learns into from feedback" in line and "--overwrite" in line
+    assert {p.name: p.read_bytes() for p in path.iterdir()} == learned
+    assert main([*argv, "--overwrite"]) == 0  # asked for: replaced
+    assert json.loads((path / "config.json").read_text())["models"] == ["small", "mid", "big"]
 
 
 def test_a_failed_save_is_tried_again_at_the_next_save_point_and_at_close(

@@ -115,15 +115,23 @@ def _dest(flag: str) -> str:
     return flag.lstrip("-").replace("-", "_")
 
 
-def _check_out_folder(out: Path) -> None:
+def _check_out_folder(out: Path, overwrite: bool) -> None:
     """Fail now, not after the training: ``out`` must be a folder (or creatable as
-    one) holding no other tool's files."""
-    from routerllm.files import file_in_the_way, refuse_foreign_folder
+    one) holding no other tool's files, nor, unless ``overwrite``, the router a system
+    learns into from feedback (its ``router.path``: training would replace all it
+    learned)."""
+    from routerllm.files import PRESENCE_FILE, file_in_the_way, refuse_foreign_folder
     from routerllm.routers.base import is_saved_router
 
     if (file := file_in_the_way(out)) is not None:
         raise RouterLLMError(f"--out {out}: {file} is a file; give a folder for the router")
     refuse_foreign_folder(out, is_saved_router, "RouterLLM router")
+    if not overwrite and (out / PRESENCE_FILE).exists():
+        raise RouterLLMError(
+            f"--out {out} holds a router that a system learns into from feedback (its "
+            f"router.path, with router.learn: true): training would replace what it learned; "
+            f"give another --out, or --overwrite to replace it (nothing was changed)"
+        )
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -140,7 +148,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         )
     written = [out / "config.json", out / "weights.npz", _checkpoint(out)]
     refuse_overwriting("--out", written, _train_inputs(args))
-    _check_out_folder(out)
+    _check_out_folder(out, args.overwrite)
     for path in written:  # now, not after an epoch of training
         if path.is_dir():
             raise RouterLLMError(f"--out {out}: {path} is a folder, where a file will be written")
@@ -373,6 +381,11 @@ def add_train_parser(sub: Any, common: argparse.ArgumentParser) -> None:
     tr.add_argument("--warmup-steps", help="default 100, at most 10%% of all steps")
     tr.add_argument(
         "--resume", action="store_true", help="continue after the last finished epoch in --out"
+    )
+    tr.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace the router in --out though a system learns into it from feedback",
     )
     tr.add_argument("--seed", type=seed_arg, default=0, help="random seed (default: 0)")
     tr.add_argument("--cost", help="outcome routers: auto (default) | call | size | price")
