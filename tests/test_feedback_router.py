@@ -575,6 +575,28 @@ def test_train_does_not_replace_a_router_learning_from_feedback_unasked(
     assert json.loads((path / "config.json").read_text())["models"] == ["small", "mid", "big"]
 
 
+def test_a_relative_router_path_is_saved_where_it_was_loaded_from_after_a_chdir(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With a relative router.path, what the router learned after the program changed its
+    working folder was saved into a new folder under that one, and router.path's router
+    never had it."""
+    base = load_config(write_config(tmp_path, tiny_config_dict(tmp_path), "base.yaml"))
+    saved_ladder_router(tmp_path / "router", base)
+    data = tiny_config_dict(tmp_path, carbon={"enabled": False})
+    data["router"] = {"path": "router", "learn": True}
+    monkeypatch.chdir(tmp_path)
+    config = load_config(write_config(tmp_path, data))
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    with RouterLLM(config) as system:
+        answer = system.generate(topic_prompts("parser", 1, 50)[0])
+        monkeypatch.chdir(elsewhere)
+        system.feedback(answer.request_id, 1.0)
+    assert load_router(tmp_path / "router", base.models).counts.sum() == 12 * 3 + 1
+    assert list(elsewhere.iterdir()) == []
+
+
 def test_a_failed_save_is_tried_again_at_the_next_save_point_and_at_close(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

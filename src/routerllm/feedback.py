@@ -91,7 +91,9 @@ class FeedbackLoop:
         """``router`` is the system's own, saved to ``save_to`` (its ``router.path``)
         as it learns, when ``learn``."""
         self.router, self.learn, self.save_to = router, learn, save_to
-        # whose requests are this router's in the request log: another router.path's are not
+        # whose requests are this router's in the request log: another router.path's are
+        # not; and where it is saved (a relative router.path is the folder it was loaded
+        # from, not one under a working folder changed since)
         self.folder = str(Path(save_to).resolve()) if save_to is not None else ""
         self._routed: OrderedDict[str, Routed] = OrderedDict()
         self._unsaved = 0  # scores learned since the last save point
@@ -298,10 +300,10 @@ class FeedbackLoop:
         at the next save point and at close (the rows stay meanwhile)."""
         assert self.save_to is not None
         try:
-            self.router.save(self.save_to)
+            self.router.save(self.folder)
             self._dirty = False
         except RouterLLMError as e:
-            logger.error("could not save the learning router to %s: %s", self.save_to, e)
+            logger.error("could not save the learning router to %s: %s", self.folder, e)
             return
         self._forget_learned()
 
