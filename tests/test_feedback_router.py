@@ -597,6 +597,32 @@ def test_a_relative_router_path_is_saved_where_it_was_loaded_from_after_a_chdir(
     assert list(elsewhere.iterdir()) == []
 
 
+def test_a_folder_that_cannot_be_locked_is_a_logged_error_at_close_not_a_crash(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """On a file system without locks (an NFS mount with nolock: flock fails with ENOLCK;
+    faked, as none is mounted here), closing a learning system raised OSError out of
+    close(), and its router was never tried beside router.path."""
+    import errno
+    import fcntl
+
+    class NoLocks:
+        LOCK_EX, LOCK_SH, LOCK_NB, LOCK_UN = fcntl.LOCK_EX, fcntl.LOCK_SH, fcntl.LOCK_NB, fcntl.LOCK_UN  # fmt: skip
+
+        @staticmethod
+        def flock(fd: object, operation: int) -> None:
+            raise OSError(errno.ENOLCK, "No locks available")
+
+    config = ladder(tmp_path)
+    monkeypatch.setattr(files_module, "fcntl", NoLocks)
+    with RouterLLM(config) as system:
+        answer = system.generate(topic_prompts("parser", 1, 50)[0])
+        system.feedback(answer.request_id, 1.0)
+    errors = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
+    assert "cannot lock" in errors[0] and "No locks available" in errors[0]
+    assert "beside" in errors[1]  # tried there too (on the same file system: refused too)
+
+
 def test_a_failed_save_is_tried_again_at_the_next_save_point_and_at_close(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

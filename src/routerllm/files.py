@@ -186,7 +186,13 @@ def locked_folder(folder: Path) -> Iterator[None]:
     except OSError as e:
         raise RouterLLMError(f"cannot lock {folder}: {e}") from e
     with handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        except OSError as e:  # e.g. ENOLCK: an NFS mount without locking
+            raise RouterLLMError(
+                f"cannot lock {folder}: {e}; give a folder on a file system that supports "
+                f"file locks (fcntl.flock)"
+            ) from e
         held.add(key)
         try:
             yield
