@@ -394,6 +394,34 @@ def test_summary_by_hand() -> None:
     assert pytest.approx(0.2442, abs=1e-4) == KG_CO2_PER_KM_CAR  # EPA: 393 g/mile
 
 
+def test_summary_of_logged_records_counts_the_failed_ones(tmp_path: Path) -> None:
+    """``summarize(log.records())`` counts a request logged as failed (finish reason
+    "error": its load, no answer) as ``routerllm report`` does: until 2026-12-03 it said
+    0 failed, and the comparison with the largest model called it one "logged without
+    energy"."""
+    small = ModelConfig.model_validate(tiny_model("small", "light", 0.1))
+    big = ModelConfig.model_validate(tiny_model("big", "heavy", 1.5))
+    load = Measurement("model_loading", 1.0, 3e-6, 1e-6, "test")
+    failed = dataclasses.replace(
+        _record(2, "small", 0),
+        prompt_tokens=0,
+        components={
+            "router_inference": _record(2).components["router_inference"],
+            "model_loading": load,
+        },  # fmt: skip
+        finish_reason="error",
+    )
+    with RequestLog(tmp_path / "log.sqlite") as log:
+        for r in (_record(0, "small", 10, 1e-6), _record(1, "big", 20, 4e-6), failed):
+            log.append(r)
+        rep = summarize(log.records(), [small, big])
+    assert (rep.totals.requests, rep.totals.failed) == (3, 1)
+    assert (rep.by_model["small"].failed, rep.by_model["big"].failed) == (1, 0)
+    vs = rep.versus_largest
+    assert vs is not None and "without energy" not in vs["method"]
+    assert vs["method"].endswith("; 1 request that failed (no answer, their loads) left out")
+
+
 def test_versus_largest_uses_the_largest_models_measured_rate() -> None:
     small = ModelConfig.model_validate(tiny_model("small", "light", 0.1))
     big = ModelConfig.model_validate(tiny_model("big", "heavy", 1.5))

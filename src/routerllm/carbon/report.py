@@ -47,6 +47,8 @@ class MeasuredRequest(Protocol):
     def co2_kg(self) -> float: ...
     @property
     def escalated(self) -> dict[str, Measurement]: ...
+    @property
+    def finish_reason(self) -> str | None: ...
 
 
 @dataclass
@@ -110,10 +112,10 @@ def summarize(
         parts = [(n, m.duration_s, m.energy_kwh, m.co2_kg, m.method) for n, m in r.components.items()]  # fmt: skip
         # what the models a cascade escalated from spent, as the log keeps it apart
         earlier = [(n, m.duration_s, m.energy_kwh, m.co2_kg, m.method) for n, m in r.escalated.items()]  # fmt: skip
-        # live results carry no timestamp, tag or finish reason: only the logged report's
-        # by_day and recommendations read them
+        # live results carry no timestamp or tag: only the logged report's by_day and
+        # recommendations read them; a logged request's finish reason says it failed
         numbers = (r.prompt_tokens, r.completion_tokens, r.latency_s, r.cost_usd)
-        fig.add("", "", r.model, r.router, *numbers, "", "", parts, earlier)
+        fig.add("", "", r.model, r.router, *numbers, "", r.finish_reason or "", parts, earlier)
     return _report(fig, models, country_iso_code)
 
 
