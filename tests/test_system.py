@@ -449,6 +449,42 @@ def test_a_request_that_fails_after_its_model_loaded_is_logged_with_what_it_spen
     assert totals_lines(rep)[0].startswith("requests 2 (1 failed)")
 
 
+def test_a_failed_step_up_logs_the_earlier_models_loads_as_theirs(tmp_path: Path) -> None:
+    """A prompt too long for every model's context steps up from tiny-light to
+    tiny-medium to tiny-heavy (warm), which refuses it: the row (tiny-heavy's) keeps the
+    loads of the models stepped up from apart, as an answered step up's does, so the
+    report counts no load of tiny-heavy's own in it. Until 2026-12-03 both loads were
+    counted as tiny-heavy's: a reload of a model that stayed loaded."""
+    from routerllm.carbon.log_figures import LogFigures
+    from routerllm.carbon.request_log import RequestLog
+    from routerllm.config import load_config
+
+    from .conftest import tiny_config_dict, write_config
+
+    data = tiny_config_dict(tmp_path)
+    for m, context in zip(data["models"], (48, 64, 96), strict=True):
+        m["context_length"] = context
+    data["router"] = {"name": "smallest"}
+    config = load_config(write_config(tmp_path, data))
+    with RouterLLM(config) as system:
+        system.generate("hi", model="tiny-heavy")  # loaded: it refuses the prompt unloaded
+        with pytest.raises(ContextLengthError, match="too long for model 'tiny-heavy'"):
+            system.generate("word " * 120)
+        _, record = system.log.records()
+    assert (record.model, record.finish_reason) == ("tiny-heavy", "error")
+    loading = record.components["model_loading"]
+    assert loading.duration_s > 0 and loading.energy_kwh > 0  # tiny-light's and tiny-medium's
+    assert record.escalated["model_loading"] == loading  # all theirs: none of tiny-heavy's
+    own = record.own("model_loading")
+    assert own is not None and own.duration_s == own.energy_kwh == 0
+    fig = LogFigures()
+    with RequestLog(config.log.path, read_only=True) as log:
+        for row in log.report_rows():
+            fig.add(*row)
+    assert dict(fig.loads) == {"tiny-heavy": 1}  # the load of its answer only
+    assert fig.totals.failed == 1
+
+
 def test_the_comparison_with_the_largest_model_names_a_failed_request_as_one(
     tmp_path: Path,
 ) -> None:

@@ -246,6 +246,7 @@ class RequestAnswering:
             try:
                 return _Fitted(name, self.calls.attempt(name, req, stub), refused, refused_cost, said)  # fmt: skip
             except RouterLLMError as e:
+                earlier = refused  # the loads of the models stepped up from: not name's
                 if e.loading is not None:  # the load is paid for, though the model refused
                     refused = e.loading if refused is None else refused.plus(e.loading)
                     if self.calls.priced_by_energy(name):
@@ -253,7 +254,7 @@ class RequestAnswering:
                 context = self.config.model(name).context_length
                 longer = [m for m in self.scope.larger(name) if self.config.model(m).context_length > context]  # fmt: skip
                 if not isinstance(e, ContextLengthError) or decision.router == FIXED or not longer:  # fmt: skip
-                    self._failed(req, name, decision, admission, routing, refused, refused_cost, tag, e)  # fmt: skip
+                    self._failed(req, name, decision, admission, routing, refused, refused_cost, tag, e, earlier)  # fmt: skip
                     raise
                 bigger = longer[0]
                 spent = spent_so_far(
@@ -262,7 +263,7 @@ class RequestAnswering:
                     *([refused] if refused is not None else []),
                 )
                 if over := self._over_budgets(req, stub, admission, bigger, spent):
-                    self._failed(req, name, decision, admission, routing, refused, refused_cost, tag, e)  # fmt: skip
+                    self._failed(req, name, decision, admission, routing, refused, refused_cost, tag, e, earlier)  # fmt: skip
                     raise ContextLengthError(f"{e}; {bigger}, whose context is longer, is not within the budgets: {over}") from None  # fmt: skip
                 said += f"; the prompt is too long for {name}'s context of {context} tokens: sent to {bigger}"  # fmt: skip
                 name = bigger
@@ -278,13 +279,15 @@ class RequestAnswering:
         loading_cost: float,
         tag: str,
         error: RouterLLMError,
+        earlier: Measurement | None = None,
     ) -> None:
         """Log a request no model answered once one was loaded (``name`` the last tried),
-        for what its routing, ``loading`` and the generation that failed (``error``'s
-        ``inference``) spent (finish reason ``FAILED``), so that the reports and the
-        budgets count it. Nothing where no model was reached; where it cannot be logged, a
-        warning, and the budgets count it from memory: the caller gets the model's error
-        all the same. A model already loaded that refuses the request (a warm model's chat
+        for what its routing, ``loading`` (of it, ``earlier``: the loads of the models it
+        stepped up from, kept apart as an answer's ``escalated`` is) and the generation
+        that failed (``error``'s ``inference``) spent (finish reason ``FAILED``), so that
+        the reports and the budgets count it. Nothing where no model was reached; where it
+        cannot be logged, a warning, and the budgets count it from memory: the caller gets
+        the model's error all the same. A model already loaded that refuses the request (a warm model's chat
         template, a prompt over its context: a ``PromptError``, before it generates) spent
         no load: nothing is logged; one that fails while generating, its energy."""
         generation = failed_generation(error)
@@ -312,6 +315,7 @@ class RequestAnswering:
             components=components,
             tag=tag,
             finish_reason=FAILED,
+            escalated={} if earlier is None else {"model_loading": earlier},
         )  # never shown to the predictor (nor learned from the log): no answer, no rate
         if self.budget is not None:
             self.budget.settle(admission, spent_so_far(cost, *components.values()))
