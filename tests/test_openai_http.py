@@ -500,6 +500,32 @@ def test_persistent_500_gives_up_after_max_retries(stub: Stub) -> None:
     assert len(stub.posts) == 3
 
 
+def test_a_remote_models_failures_are_logged_as_failed_requests(stub: Stub, tmp_path: Path) -> None:
+    """A remote model whose endpoint fails (HTTP 500) is a failed request, as a local
+    model's backend error is: logged with finish reason "error", 0 tokens, and the wait
+    (its generation, estimated per token: 0 kWh), and counted as failed by the report.
+    Until 2026-12-03 only its first failure was (its connection counted as a load);
+    every later one was in no row, and the report said none failed."""
+    from routerllm.carbon.report import logged_report
+
+    stub.default_post = error_reply(500, "GPU on fire")
+    models = [http_model_dict("remote", stub.base_url, max_retries=0)]
+    config = load_config(write_config(tmp_path, tiny_config_dict(tmp_path, models=models)))
+    with RouterLLM(config) as system:
+        for _ in range(2):
+            with pytest.raises(BackendError, match="HTTP 500 .*GPU on fire"):
+                system.generate("hi", model="remote", tag="t")
+        records = list(system.log.records())
+    assert [(r.model, r.finish_reason, r.completion_tokens, r.tag) for r in records] == [
+        ("remote", "error", 0, "t")
+    ] * 2
+    generation = records[1].components["llm_inference"]
+    assert generation.method == "estimate:per-token" and generation.energy_kwh == 0
+    assert generation.duration_s > 0  # the wait for the endpoint's error
+    rep = logged_report(config)
+    assert (rep.totals.requests, rep.totals.failed) == (2, 2)
+
+
 def test_max_retries_zero_makes_one_attempt(stub: Stub) -> None:
     stub.default_post = error_reply(503, "overloaded")
     with pytest.raises(BackendError, match="HTTP 503"):

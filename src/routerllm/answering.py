@@ -292,7 +292,9 @@ class RequestAnswering:
         no load: nothing is logged; one that fails while generating, its energy."""
         generation = failed_generation(error)
         loaded = loading is not None and (loading.duration_s > 0 or loading.energy_kwh > 0)
-        if not (loaded or (generation is not None and generation.energy_kwh > 0)):
+        # a remote model's failure meters no energy here: the call to its endpoint is logged
+        remote = not self.manager.backend(name).measured_locally
+        if not (loaded or (generation is not None and (generation.energy_kwh > 0 or remote))):
             return
         components = {m.component: m for m in (routing, loading, generation) if m is not None}
         cost = loading_cost

@@ -8,7 +8,7 @@ import dataclasses
 
 from routerllm.backends.base import Completion, GenerationRequest
 from routerllm.carbon.meter import CarbonMeter, Measurement, NullMeter, per_token_estimate
-from routerllm.config import AppConfig
+from routerllm.config import AppConfig, ModelConfig
 from routerllm.data.humaneval import HumanEvalProblem
 from routerllm.eval.codegen import CHAT_STYLE, CodegenStyle, style_for
 from routerllm.exceptions import PromptError, RouterLLMError
@@ -46,7 +46,8 @@ class ModelCalls:
         # reload be measured as no part of this request. A remote model's answer is
         # estimated from its figures, only timed here: it takes no turn at the meters,
         # which its server, when it runs in this process, waits for.
-        meter = self.meter if self.manager.backend(name).measured_locally else NullMeter()
+        asked = self.manager.backend(name)
+        meter = self.meter if asked.measured_locally else NullMeter()
         loading: Measurement | None = None
         load = slot = None
         try:
@@ -69,7 +70,11 @@ class ModelCalls:
                 loading = load.result  # a load that failed (a corrupt file) spent it all the same
             e.loading = loading  # paid for, though the model did not answer
             if slot is not None:  # the generation it had done when it failed
-                e.inference = slot.result
+                # a remote's, as its answers are: from its per-token figures (no tokens)
+                remote = not asked.measured_locally
+                e.inference = (
+                    self._estimated(asked.config, 0, slot.result) if remote else slot.result
+                )
             styled_prompt = isinstance(e, PromptError) and e.param == "prompt"
             if stub is not None and styled_prompt:  # about the prompt as styled
                 e.args = (
@@ -81,19 +86,24 @@ class ModelCalls:
         inference = slot.result
         model_cfg = backend.config
         if not backend.measured_locally:
-            inference = per_token_estimate(
-                "llm_inference",
-                model_cfg,
-                completion.completion_tokens,
-                inference.duration_s,
-                self.config.carbon.country_iso_code,
-            )
+            inference = self._estimated(model_cfg, completion.completion_tokens, inference)
         if self.priced_by_energy(name):
             energy = loading.energy_kwh + inference.energy_kwh
             cost = energy * self.config.carbon.electricity_price_usd_per_kwh
         else:
             cost = model_cfg.cost_usd(completion.prompt_tokens, completion.completion_tokens)
         return completion, loading, inference, cost
+
+    def _estimated(self, model_cfg: ModelConfig, tokens: int, timed: Measurement) -> Measurement:
+        """A remote model's generation of ``tokens``, ``timed`` here: estimated from its
+        per-token figures."""
+        return per_token_estimate(
+            "llm_inference",
+            model_cfg,
+            tokens,
+            timed.duration_s,
+            self.config.carbon.country_iso_code,
+        )
 
     def style(self, name: str) -> CodegenStyle:
         """How ``name`` is asked for a function stub (as the gate's run asked it, for
