@@ -526,6 +526,31 @@ def test_a_remote_models_failures_are_logged_as_failed_requests(stub: Stub, tmp_
     assert (rep.totals.requests, rep.totals.failed) == (2, 2)
 
 
+def test_an_answer_the_endpoint_says_failed_is_not_served_from_the_cache(
+    stub: Stub, tmp_path: Path
+) -> None:
+    """An endpoint that ends its answer with finish reason "error" (its generation
+    failed partway) gives a failed request's answer: logged as failed, it is not cached,
+    as the report's replay of the cache assumes. Until 2026-12-03 it was cached and the
+    same request got that broken answer again from the cache, without asking."""
+    stub.default_post = json_reply(200, {
+        "choices": [{"message": {"content": "def add(a, b):\n    return a"}, "finish_reason": "error"}],
+        "usage": {"prompt_tokens": 5, "completion_tokens": 7},
+    })  # fmt: skip
+    data = tiny_config_dict(
+        tmp_path, models=[http_model_dict("remote", stub.base_url)], cache={"enabled": True}
+    )
+    with RouterLLM(load_config(write_config(tmp_path, data))) as system:
+        first = system.generate("hi", model="remote")
+        stub.default_post = completion_reply("def add(a, b):\n    return a + b")
+        again = system.generate("hi", model="remote")
+        assert (first.finish_reason, first.completion_tokens) == ("error", 7)
+        assert again.cached_from == "" and again.text.endswith("a + b")
+        assert len(stub.posts) == 2
+        assert [r.finish_reason for r in system.log.records()] == ["error", "stop"]
+        assert system.generate("hi", model="remote").cached_from == again.request_id
+
+
 def test_max_retries_zero_makes_one_attempt(stub: Stub) -> None:
     stub.default_post = error_reply(503, "overloaded")
     with pytest.raises(BackendError, match="HTTP 503"):

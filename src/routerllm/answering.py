@@ -222,7 +222,9 @@ class RequestAnswering:
         )
         with self.budget.recording(admission) if self.budget else contextlib.nullcontext():
             self._logged(req, result, tag)
-        if key is not None and self.cache is not None and not budgeted:
+        # an answer its endpoint says failed (finish reason "error") is logged as failed:
+        # no answer for a later request, as the report's replay of the cache counts it
+        if key is not None and self.cache is not None and not budgeted and result.finish_reason != FAILED:  # fmt: skip
             # kept with what its making added to the routing's reason (the stub's code
             # style, the cascade's checks and escalations): a later request's says so too
             self.cache.put(key, dataclasses.replace(result, reason=reason[len(decision.reason) :]))
