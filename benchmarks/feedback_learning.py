@@ -38,14 +38,14 @@ from outcome_data import DATASETS, add_data_dir_argument, encoder_arg, load_pair
 from outcome_data import data_dir as outcome_data_dir
 from threadpoolctl import threadpool_limits  # installed with scikit-learn
 
-from routerllm.cli_args import count_arg, seed_arg
+from routerllm.cli_args import count_arg, number_at_least, seed_arg
 from routerllm.data.outcomes import OutcomeDataset
 from routerllm.encoders import CachedEncoder, create_encoder
 from routerllm.eval.outcome_eval import outcome_candidates
 from routerllm.eval.routing_metrics import evaluate_choices, routing_report, sweep
 from routerllm.routers.base import create_router
 from routerllm.routers.decision import choose
-from routerllm.routers.feedback import FeedbackRouter
+from routerllm.routers.feedback import MIN_RIDGE, FeedbackRouter
 from routerllm.routers.outcome import DEFAULT_ENCODER, OutcomeRouter
 
 #: Per data set: warm-start size and stream checkpoints (None: the whole stream).
@@ -274,9 +274,10 @@ def main() -> int:
     add_data_dir_argument(ap)
     ap.add_argument("--datasets", nargs="+", choices=list(DATASETS), default=list(PLAN))
     ap.add_argument("--seeds", nargs="+", type=seed_arg, default=[0, 1, 2])
-    ap.add_argument("--knob", type=float, default=0.1)
-    ap.add_argument("--explore", type=float, default=0.1)  # the router's defaults
-    ap.add_argument("--ridge", type=float, default=3.0)
+    # the router's defaults; it refuses the others, but only once the data is embedded
+    ap.add_argument("--knob", type=number_at_least(0), default=0.1)
+    ap.add_argument("--explore", type=number_at_least(0), default=0.1)
+    ap.add_argument("--ridge", type=number_at_least(MIN_RIDGE), default=3.0)
     ap.add_argument(
         "--warm", type=count_arg, default=None, help="warm-start size (default per set)"
     )

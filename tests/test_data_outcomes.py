@@ -292,6 +292,29 @@ def test_the_feedback_benchmark_refuses_a_warm_start_size_below_one(
 
 
 @pytest.mark.parametrize(
+    ("option", "value", "allowed"),
+    [("--knob", "-5", ">= 0"), ("--knob", "nan", ">= 0"), ("--explore", "-1", ">= 0"),
+     ("--explore", "inf", ">= 0"), ("--ridge", "0", ">= 1e-06")],
+)  # fmt: skip
+def test_the_feedback_benchmark_refuses_a_knob_explore_or_ridge_the_router_cannot_take(
+    option: str, value: str, allowed: str, tmp_path: Path
+) -> None:
+    """--ridge 0, --explore -1 or --knob nan were a RouterLLMError traceback once the data
+    was read and embedded; --knob -5 ran, favouring the costly models, and printed
+    utilities above 1."""
+    import subprocess
+    import sys
+
+    script = Path(__file__).parents[1] / "benchmarks" / "feedback_learning.py"
+    out = subprocess.run([sys.executable, str(script), "--data-dir", str(tmp_path / "none"),
+                          option, value], capture_output=True, text=True, check=False, timeout=120)  # fmt: skip
+    assert out.returncode == 2 and "Traceback" not in out.stderr
+    assert out.stderr.strip().splitlines()[-1] == (
+        f"feedback_learning.py: error: argument {option}: {value} must be a finite number {allowed}"
+    )
+
+
+@pytest.mark.parametrize(
     ("name", "option"),
     [("quality_selection", "--encoder"), ("feedback_learning", "--encoder"),
      ("routing_targets", "--encoders"), ("train_default_complexity", "--encoder")],

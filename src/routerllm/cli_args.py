@@ -7,7 +7,7 @@ from __future__ import annotations
 import argparse
 import math
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from routerllm.checks import repeated
@@ -27,6 +27,18 @@ def positive_number(text: str) -> float:
     if not (math.isfinite(value) and value > 0):
         raise argparse.ArgumentTypeError(f"{text} must be a finite number > 0")
     return value
+
+
+def number_at_least(low: float) -> Callable[[str], float]:
+    """The argument type of a finite number >= ``low`` (a knob, a prior's precision)."""
+
+    def parse(text: str) -> float:
+        value = _number(text)
+        if not (math.isfinite(value) and value >= low):
+            raise argparse.ArgumentTypeError(f"{text} must be a finite number >= {low:g}")
+        return value
+
+    return parse
 
 
 def count_arg(text: str) -> int:
