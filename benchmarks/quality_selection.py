@@ -28,7 +28,7 @@ import numpy as np
 from outcome_data import DATASETS, add_data_dir_argument, encoder_arg, load_pair, mean_ci90
 from outcome_data import data_dir as outcome_data_dir
 
-from routerllm.cli_args import count_arg
+from routerllm.cli_args import count_arg, number_at_least
 from routerllm.data.outcomes import OutcomeDataset, without
 from routerllm.eval.outcome_eval import embed, split_dataset
 from routerllm.eval.routing_metrics import routing_report, sweep
@@ -96,7 +96,7 @@ def main() -> int:
     ap.add_argument("--datasets", nargs="+", choices=list(DATASETS), default=list(DATASETS))
     ap.add_argument("--encoder", type=encoder_arg, default="static")
     ap.add_argument("--resplits", type=count_arg, default=10)
-    ap.add_argument("--shares", type=float, nargs="+", default=[0.0, 3.0, 10.0, 30.0])
+    ap.add_argument("--shares", type=number_at_least(0), nargs="+", default=[0.0, 3.0, 10.0, 30.0])
     args = ap.parse_args()
     data_dir = outcome_data_dir(args)
     if data_dir is None:

@@ -357,6 +357,26 @@ def test_a_benchmark_refuses_a_count_it_cannot_use_before_it_runs(
     assert out.stderr.strip().splitlines()[-1] == f"{name}.py: error: {error}"
 
 
+@pytest.mark.parametrize(
+    ("name", "argv", "error"),
+    [("quality_selection", ["--shares", "0", "-1"], "argument --shares: -1 must be a finite number >= 0"),
+     ("quality_selection", ["--shares", "nan"], "argument --shares: nan must be a finite number >= 0")],
+)  # fmt: skip
+def test_a_benchmark_refuses_a_number_it_cannot_use_before_it_runs(
+    name: str, argv: list[str], error: str
+) -> None:
+    """quality_selection --shares -1 (or nan) was a RouterLLMError traceback once the
+    data was read, split and embedded."""
+    import subprocess
+    import sys
+
+    script = Path(__file__).parents[1] / "benchmarks" / f"{name}.py"
+    out = subprocess.run([sys.executable, str(script), *argv],
+                         capture_output=True, text=True, check=False, timeout=120)  # fmt: skip
+    assert out.returncode == 2, out.stderr[-500:]
+    assert out.stderr.strip().splitlines()[-1] == f"{name}.py: error: {error}"
+
+
 def test_the_prompt_state_benchmark_refuses_a_negative_count_of_problems() -> None:
     """--n -1 took every HumanEval problem but the last ([:-1]) and ran three passes of
     the model over the 163 of them."""
