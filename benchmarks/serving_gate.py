@@ -36,7 +36,7 @@ from pathlib import Path
 
 from routerllm.backends.base import GenerationRequest
 from routerllm.carbon.meter import create_meter
-from routerllm.cli_args import count_arg, seed_arg
+from routerllm.cli_args import count_arg, positive_number, seed_arg
 from routerllm.config import load_config
 from routerllm.eval.codegen import CHAT_STYLE, build_request, extract_completion, style_for
 from routerllm.eval.humaneval_run import fold_ids, problems_subset
@@ -54,7 +54,7 @@ def main() -> int:
     ap.add_argument("--fold", type=int, default=0, help="the held-out fold")
     ap.add_argument("--folds", type=int, default=5)
     ap.add_argument("--seed", type=seed_arg, default=0)
-    ap.add_argument("--budget", type=float, default=0.7)
+    ap.add_argument("--budget", type=positive_number, default=0.7)
     ap.add_argument("--limit", type=count_arg, default=None, help="serve only the first N held out")
     ap.add_argument(
         "--raw",

@@ -360,13 +360,16 @@ def test_a_benchmark_refuses_a_count_it_cannot_use_before_it_runs(
 @pytest.mark.parametrize(
     ("name", "argv", "error"),
     [("quality_selection", ["--shares", "0", "-1"], "argument --shares: -1 must be a finite number >= 0"),
-     ("quality_selection", ["--shares", "nan"], "argument --shares: nan must be a finite number >= 0")],
+     ("quality_selection", ["--shares", "nan"], "argument --shares: nan must be a finite number >= 0"),
+     ("serving_gate", ["--run", "none", "--budget", "-1"], "argument --budget: -1 must be a finite number > 0"),
+     ("serving_gate", ["--run", "none", "--budget", "inf"], "argument --budget: inf must be a finite number > 0")],
 )  # fmt: skip
 def test_a_benchmark_refuses_a_number_it_cannot_use_before_it_runs(
     name: str, argv: list[str], error: str
 ) -> None:
     """quality_selection --shares -1 (or nan) was a RouterLLMError traceback once the
-    data was read, split and embedded."""
+    data was read, split and embedded; serving_gate --budget -1 was refused only after
+    the run was read and its answers checked."""
     import subprocess
     import sys
 
