@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 from outcome_data import DATASETS
 
-from routerllm.cli_args import seed_arg
+from routerllm.cli_args import count_arg, learning_rate_arg, seed_arg, steps_arg
 from routerllm.data.labeled import LabeledPrompt
 from routerllm.data.synthetic import generate, split
 from routerllm.eval.classifier_metrics import accuracy, macro_f1
@@ -90,11 +90,11 @@ def summarize(runs: list[dict[str, Any]], key: str) -> str:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seeds", type=seed_arg, nargs="+", default=[0, 1, 2])
-    ap.add_argument("--n", type=int, default=1200, help="synthetic prompts")
-    ap.add_argument("--epochs", type=int, default=2)
-    ap.add_argument("--learning-rate", type=float, default=5e-5)
-    ap.add_argument("--warmup", type=int, default=20)
-    ap.add_argument("--max-length", type=int, default=64)
+    ap.add_argument("--n", type=count_arg, default=1200, help="synthetic prompts")
+    ap.add_argument("--epochs", type=count_arg, default=2)
+    ap.add_argument("--learning-rate", type=learning_rate_arg, default=5e-5)
+    ap.add_argument("--warmup", type=steps_arg, default=20)
+    ap.add_argument("--max-length", type=count_arg, default=64)
     ap.add_argument(
         "--data-dir", default=str(Path(__file__).resolve().parents[2] / "shared" / "data")
     )

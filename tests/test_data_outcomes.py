@@ -362,14 +362,21 @@ def test_a_benchmark_refuses_a_count_it_cannot_use_before_it_runs(
     [("quality_selection", ["--shares", "0", "-1"], "argument --shares: -1 must be a finite number >= 0"),
      ("quality_selection", ["--shares", "nan"], "argument --shares: nan must be a finite number >= 0"),
      ("serving_gate", ["--run", "none", "--budget", "-1"], "argument --budget: -1 must be a finite number > 0"),
-     ("serving_gate", ["--run", "none", "--budget", "inf"], "argument --budget: inf must be a finite number > 0")],
+     ("serving_gate", ["--run", "none", "--budget", "inf"], "argument --budget: inf must be a finite number > 0"),
+     ("loss_ablation", ["--learning-rate", "0"], "argument --learning-rate: 0 must be a finite number > 0"),
+     ("loss_ablation", ["--learning-rate", "1e39"], "argument --learning-rate: 1e39 is too large: give at most 3.4e+38"),
+     ("loss_ablation", ["--n", "-4"], "argument --n: -4 is out of range: give a whole number >= 1"),
+     ("loss_ablation", ["--epochs", "0"], "argument --epochs: 0 is out of range: give a whole number >= 1"),
+     ("loss_ablation", ["--warmup", "-1"], "argument --warmup: -1 is out of range: give a whole number >= 0"),
+     ("loss_ablation", ["--max-length", "0"], "argument --max-length: 0 is out of range: give a whole number >= 1")],
 )  # fmt: skip
 def test_a_benchmark_refuses_a_number_it_cannot_use_before_it_runs(
     name: str, argv: list[str], error: str
 ) -> None:
     """quality_selection --shares -1 (or nan) was a RouterLLMError traceback once the
     data was read, split and embedded; serving_gate --budget -1 was refused only after
-    the run was read and its answers checked."""
+    the run was read and its answers checked; loss_ablation --learning-rate 0, --n -4 or
+    --max-length 0 were a traceback once the data was read and MiniLM loaded."""
     import subprocess
     import sys
 

@@ -29,6 +29,16 @@ def positive_number(text: str) -> float:
     return value
 
 
+def learning_rate_arg(text: str) -> float:
+    """A ``--learning-rate``: a finite number > 0 that torch's optimiser can hold (float32)."""
+    from routerllm.checks import FLOAT32_MAX
+
+    rate = positive_number(text)
+    if rate > FLOAT32_MAX:
+        raise argparse.ArgumentTypeError(f"{text} is too large: give at most {FLOAT32_MAX:.3g}")
+    return rate
+
+
 def number_at_least(low: float) -> Callable[[str], float]:
     """The argument type of a finite number >= ``low`` (a knob, a prior's precision)."""
 

@@ -13,8 +13,8 @@ from routerllm.checks import repeated
 from routerllm.cli import emit
 from routerllm.cli_args import (
     count_arg,
+    learning_rate_arg,
     option_arg,
-    positive_number,
     refuse_overwriting,
     seed_arg,
     steps_arg,
@@ -46,16 +46,6 @@ SET_BY_FLAGS = {
     "medium_model": "--medium-model", "large_model": "--large-model", "seed": "--seed",
     "name": "--router", "models": "--data",
 }  # fmt: skip
-
-
-def learning_rate_arg(text: str) -> float:
-    """A ``--learning-rate``: a finite number > 0 that torch's optimiser can hold (float32)."""
-    from routerllm.checks import FLOAT32_MAX
-
-    rate = positive_number(text)
-    if rate > FLOAT32_MAX:
-        raise argparse.ArgumentTypeError(f"{text} is too large: give at most {FLOAT32_MAX:.3g}")
-    return rate
 
 
 #: The classifier's numeric options, given as text and read (by the option parser's
