@@ -368,7 +368,11 @@ def test_a_benchmark_refuses_a_count_it_cannot_use_before_it_runs(
      ("loss_ablation", ["--n", "-4"], "argument --n: -4 is out of range: give a whole number >= 1"),
      ("loss_ablation", ["--epochs", "0"], "argument --epochs: 0 is out of range: give a whole number >= 1"),
      ("loss_ablation", ["--warmup", "-1"], "argument --warmup: -1 is out of range: give a whole number >= 0"),
-     ("loss_ablation", ["--max-length", "0"], "argument --max-length: 0 is out of range: give a whole number >= 1")],
+     ("loss_ablation", ["--max-length", "0"], "argument --max-length: 0 is out of range: give a whole number >= 1"),
+     # hashing and 40 prompts: fast, and failing before the packaged asset is written
+     ("train_default_complexity", ["--encoder", "hashing", "--n", "40", "--C", "-1"], "argument --C: -1 must be a finite number > 0"),
+     ("train_default_complexity", ["--encoder", "hashing", "--n", "40", "--C", "nan"], "argument --C: nan must be a finite number > 0"),
+     ("train_default_complexity", ["--encoder", "hashing", "--n", "-4"], "argument --n: -4 is out of range: give a whole number >= 1")],
 )  # fmt: skip
 def test_a_benchmark_refuses_a_number_it_cannot_use_before_it_runs(
     name: str, argv: list[str], error: str
@@ -376,7 +380,8 @@ def test_a_benchmark_refuses_a_number_it_cannot_use_before_it_runs(
     """quality_selection --shares -1 (or nan) was a RouterLLMError traceback once the
     data was read, split and embedded; serving_gate --budget -1 was refused only after
     the run was read and its answers checked; loss_ablation --learning-rate 0, --n -4 or
-    --max-length 0 were a traceback once the data was read and MiniLM loaded."""
+    --max-length 0 were a traceback once the data was read and MiniLM loaded;
+    train_default_complexity --C -1 one from scikit-learn once the prompts were embedded."""
     import subprocess
     import sys
 
