@@ -30,6 +30,7 @@ from typing import Any, get_args
 import numpy as np
 
 from routerllm.backends.llama_cpp import _silence_llama_cpp, next_token_scores
+from routerllm.cli_args import threads_arg
 from routerllm.config import RequantizeType, load_config
 from routerllm.exceptions import RouterLLMError
 from routerllm.model_files import resolve_gguf
@@ -89,7 +90,7 @@ def main() -> int:
     )
     ap.add_argument("--config", default="local")
     ap.add_argument("--tokens", type=int, default=4096, help="standard-library tokens scored")
-    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--threads", type=threads_arg, default=2)
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     if args.tokens < 2:

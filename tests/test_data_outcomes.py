@@ -372,7 +372,9 @@ def test_a_benchmark_refuses_a_count_it_cannot_use_before_it_runs(
      # hashing and 40 prompts: fast, and failing before the packaged asset is written
      ("train_default_complexity", ["--encoder", "hashing", "--n", "40", "--C", "-1"], "argument --C: -1 must be a finite number > 0"),
      ("train_default_complexity", ["--encoder", "hashing", "--n", "40", "--C", "nan"], "argument --C: nan must be a finite number > 0"),
-     ("train_default_complexity", ["--encoder", "hashing", "--n", "-4"], "argument --n: -4 is out of range: give a whole number >= 1")],
+     ("train_default_complexity", ["--encoder", "hashing", "--n", "-4"], "argument --n: -4 is out of range: give a whole number >= 1"),
+     ("encoder_latency", ["--prompts", "8", "--repeats", "1", "--threads", "0"], "argument --threads: 0 is out of range: give 1 to 512"),
+     ("quantization", ["--model", "nope", "--threads", "-1"], "argument --threads: -1 is out of range: give 1 to 512")],
 )  # fmt: skip
 def test_a_benchmark_refuses_a_number_it_cannot_use_before_it_runs(
     name: str, argv: list[str], error: str
@@ -381,7 +383,9 @@ def test_a_benchmark_refuses_a_number_it_cannot_use_before_it_runs(
     data was read, split and embedded; serving_gate --budget -1 was refused only after
     the run was read and its answers checked; loss_ablation --learning-rate 0, --n -4 or
     --max-length 0 were a traceback once the data was read and MiniLM loaded;
-    train_default_complexity --C -1 one from scikit-learn once the prompts were embedded."""
+    train_default_complexity --C -1 one from scikit-learn once the prompts were embedded;
+    encoder_latency --threads 0 one from torch once MiniLM loaded; quantization --threads 0
+    ran llama.cpp on its default count and printed "0 threads"."""
     import subprocess
     import sys
 

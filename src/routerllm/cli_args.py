@@ -68,6 +68,13 @@ def max_new_tokens_arg(text: str) -> int:
     return _whole_number(text, 1, MAX_NEW_TOKENS)
 
 
+def threads_arg(text: str) -> int:
+    """A ``--threads``: 1 to the most CPU threads a local backend may be given."""
+    from routerllm.config import MAX_THREADS
+
+    return _whole_number(text, 1, MAX_THREADS)
+
+
 def _number(text: str) -> float:
     try:
         return float(text)
