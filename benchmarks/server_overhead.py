@@ -55,6 +55,9 @@ def main() -> int:
     config.log.path, config.carbon.output_dir = f"{scratch}/requests.sqlite", f"{scratch}/carbon"
     config.cache.enabled = False  # every request generated and measured, none a cache hit
     with RouterLLM(config) as system:
+        if reason := system.manager.availability(args.model):  # found before the server starts
+            print(f"error: model {args.model!r} is not available here: {reason}", file=sys.stderr)
+            return 2
         sock = listen("127.0.0.1", 0)
         url = f"http://127.0.0.1:{sock.getsockname()[1]}/v1/chat/completions"
         srv = server(system)

@@ -1064,3 +1064,20 @@ def test_the_server_overhead_benchmark_refuses_a_max_tokens_below_one(
             f"error: argument --max-tokens: {tokens} is out of range: give a whole number >= 1"
         )
     )
+
+
+def test_the_server_overhead_benchmark_refuses_a_model_that_cannot_run_here(
+    tmp_path: Path,
+) -> None:
+    """A --model whose file was missing started the server, then died with a
+    ModelUnavailableError traceback on the warm-up request."""
+    data = tiny_config_dict(tmp_path, carbon={"enabled": False})
+    data["models"][0]["gguf"] = {"path": str(tmp_path / "missing.gguf")}
+    script = Path(__file__).parents[1] / "benchmarks" / "server_overhead.py"
+    out = subprocess.run([sys.executable, str(script), "--config", str(write_config(tmp_path, data)),
+                          "--model", data["models"][0]["name"], "--n", "2"],
+                         capture_output=True, text=True, check=False, timeout=120)  # fmt: skip
+    assert out.returncode == 2 and "Traceback" not in out.stderr, out.stderr[-500:]
+    assert out.stderr.strip() == (
+        f"error: model 'tiny-light' is not available here: file not found: {tmp_path / 'missing.gguf'}"
+    )
