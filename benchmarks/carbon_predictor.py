@@ -101,7 +101,11 @@ def main() -> int:
     prompts = [*DEMO_PROMPTS, *QUESTIONS, *stubs]
     out: dict[str, Any] = {"max_new_tokens": args.max_new_tokens, "prompts": len(prompts)}
     with RouterLLM(config) as system:
-        models = system.available_models()
+        try:
+            models = system.available_models()
+        except RouterLLMError as e:  # none can run here: each model's reason
+            print(f"error: {e}", file=sys.stderr)
+            return 2
         jobs = [(p, m) for p in prompts for m in models]
         random.Random(args.seed).shuffle(jobs)
         cold: dict[str, list[tuple[float, float]]] = {m: [] for m in models}
