@@ -52,6 +52,11 @@ def main() -> int:
     config.cache.enabled = False  # every request generated and measured, none a cache hit
     rows = []
     with RouterLLM(config) as system:
+        try:
+            system.available_models()  # none: each model's reason, not an empty table
+        except RouterLLMError as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 2
         method = system.meter.method
         for model in config.models_by_size():
             reason = system.manager.availability(model.name)

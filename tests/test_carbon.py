@@ -802,16 +802,18 @@ def test_the_carbon_predictor_benchmark_refuses_a_humaneval_slice_outside_the_pr
     assert out.stderr.strip().splitlines()[-1].endswith(f"error: {error}")
 
 
-def test_the_carbon_predictor_benchmark_says_in_one_line_when_no_model_can_run(
-    tmp_path: Path,
+@pytest.mark.parametrize("name", ["carbon_predictor", "measure_local_models"])
+def test_a_measuring_benchmark_says_in_one_line_when_no_model_can_run(
+    name: str, tmp_path: Path
 ) -> None:
-    """With every model's file missing it was a ModelUnavailableError traceback."""
+    """With every model's file missing carbon_predictor was a ModelUnavailableError
+    traceback, and measure_local_models printed an empty table and exited 0."""
     data = tiny_config_dict(tmp_path, carbon={"enabled": False})
     for model in data["models"]:
         model["gguf"] = {"path": str(tmp_path / "missing.gguf")}
-    script = Path(__file__).parents[1] / "benchmarks" / "carbon_predictor.py"
+    script = Path(__file__).parents[1] / "benchmarks" / f"{name}.py"
     out = subprocess.run([sys.executable, str(script), "--config", str(write_config(tmp_path, data)),
-                          "--humaneval", "0"], capture_output=True, text=True, check=False)  # fmt: skip
+                          "--max-new-tokens", "2"], capture_output=True, text=True, check=False)  # fmt: skip
     assert out.returncode == 2 and "Traceback" not in out.stderr, out.stderr[-500:]
     missing = f"file not found: {tmp_path / 'missing.gguf'}"
     assert out.stderr.strip() == (
