@@ -15,6 +15,7 @@ import json
 import os
 
 import numpy as np
+from outcome_data import encoder_arg
 
 from routerllm.cli_args import count_arg
 from routerllm.data.synthetic import generate
@@ -33,7 +34,10 @@ MODELS = [
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument(
-        "--encoders", nargs="+", default=["minilm-static", "static", "minilm-onnx", "minilm"]
+        "--encoders",
+        nargs="+",
+        type=encoder_arg,
+        default=["minilm-static", "static", "minilm-onnx", "minilm"],
     )
     ap.add_argument("--n", type=count_arg, default=600, help="prompts to time")
     ap.add_argument("--json", action="store_true")

@@ -317,11 +317,13 @@ def test_the_feedback_benchmark_refuses_a_knob_explore_or_ridge_the_router_canno
 @pytest.mark.parametrize(
     ("name", "option"),
     [("quality_selection", "--encoder"), ("feedback_learning", "--encoder"),
-     ("routing_targets", "--encoders"), ("train_default_complexity", "--encoder")],
+     ("routing_targets", "--encoders"), ("train_default_complexity", "--encoder"),
+     ("router_latency", "--encoders")],
 )  # fmt: skip
 def test_a_benchmark_refuses_an_unknown_encoder_before_it_runs(name: str, option: str) -> None:
     """An unknown encoder was a traceback (UnknownNameError) after the data was read,
-    and after whole datasets with the encoders before it (routing_targets)."""
+    and after whole datasets with the encoders before it (routing_targets), or after
+    training and timing three routers on each encoder before it (router_latency)."""
     import subprocess
     import sys
 
