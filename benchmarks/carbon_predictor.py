@@ -32,7 +32,7 @@ from collections import Counter
 from typing import Any
 
 from routerllm.backends.base import GenerationRequest
-from routerllm.cli_args import max_new_tokens_arg, steps_arg
+from routerllm.cli_args import DefaultsHelpFormatter, max_new_tokens_arg, steps_arg
 from routerllm.config import load_config
 from routerllm.data.humaneval import load_humaneval
 from routerllm.demo import DEMO_PROMPTS
@@ -77,7 +77,9 @@ def accuracy(pairs: list[tuple[float, float]]) -> dict[str, Any]:
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0], formatter_class=DefaultsHelpFormatter
+    )
     ap.add_argument("--config", default="local")
     ap.add_argument("--humaneval", type=steps_arg, default=8, help="HumanEval stubs in part 1")
     ap.add_argument("--humaneval-start", type=steps_arg, default=0, help="the first stub's index")

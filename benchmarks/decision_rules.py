@@ -26,7 +26,7 @@ import numpy as np
 from outcome_data import DATASETS, add_data_dir_argument, calibration_target, load_pair
 from outcome_data import data_dir as outcome_data_dir
 
-from routerllm.cli_args import seed_arg
+from routerllm.cli_args import DefaultsHelpFormatter, seed_arg
 from routerllm.data.outcomes import OutcomeDataset
 from routerllm.encoders import CachedEncoder, create_encoder
 from routerllm.eval.outcome_eval import outcome_candidates, split_dataset
@@ -72,7 +72,9 @@ def one_split(
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap = argparse.ArgumentParser(
+        description=__doc__.split("\n")[0], formatter_class=DefaultsHelpFormatter
+    )
     add_data_dir_argument(ap)
     ap.add_argument("--seeds", type=seed_arg, nargs="+", default=[0, 1, 2])
     ap.add_argument(

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from routerllm.cli_args import count_arg, threads_arg
+from routerllm.cli_args import DefaultsHelpFormatter, count_arg, threads_arg
 from routerllm.encoders.base import Encoder
 
 SPECS = ("minilm", "minilm-onnx", "minilm-static", "static")
@@ -120,7 +120,9 @@ def measure(spec: str, prompts: list[str], threads: int, repeats: int) -> dict[s
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0], formatter_class=DefaultsHelpFormatter
+    )
     ap.add_argument("--threads", type=threads_arg, default=2)
     ap.add_argument(
         "--repeats", type=count_arg, default=3, help="batched runs; the median is reported"

@@ -33,6 +33,7 @@ import numpy as np
 from outcome_data import add_split_arguments, calibration_split, load_pair
 from outcome_data import data_dir as outcome_data_dir
 
+from routerllm.cli_args import DefaultsHelpFormatter
 from routerllm.data.outcomes import OutcomeDataset
 from routerllm.encoders import CachedEncoder, create_encoder
 from routerllm.eval.curves import OperatingPoint, quality_at, upper_hull
@@ -171,7 +172,9 @@ def summary(runs: dict[str, Any], target: str) -> None:
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap = argparse.ArgumentParser(
+        description=__doc__.split("\n")[0], formatter_class=DefaultsHelpFormatter
+    )
     add_split_arguments(ap, ["quality=0.95", "max_cost=0.5"])
     args = ap.parse_args()
     root = outcome_data_dir(args)

@@ -38,7 +38,7 @@ from outcome_data import DATASETS, add_data_dir_argument, encoder_arg, load_pair
 from outcome_data import data_dir as outcome_data_dir
 from threadpoolctl import threadpool_limits  # installed with scikit-learn
 
-from routerllm.cli_args import count_arg, number_at_least, seed_arg
+from routerllm.cli_args import DefaultsHelpFormatter, count_arg, number_at_least, seed_arg
 from routerllm.data.outcomes import OutcomeDataset
 from routerllm.encoders import CachedEncoder, create_encoder
 from routerllm.eval.outcome_eval import outcome_candidates
@@ -270,7 +270,9 @@ def show(name: str, r: dict[str, Any]) -> None:
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0], formatter_class=DefaultsHelpFormatter
+    )
     add_data_dir_argument(ap)
     ap.add_argument("--datasets", nargs="+", choices=list(DATASETS), default=list(PLAN))
     ap.add_argument("--seeds", nargs="+", type=seed_arg, default=[0, 1, 2])

@@ -38,6 +38,7 @@ import numpy as np
 from outcome_data import add_split_arguments, calibration_split, load_pair
 from outcome_data import data_dir as outcome_data_dir
 
+from routerllm.cli_args import DefaultsHelpFormatter
 from routerllm.data.outcomes import OutcomeDataset
 from routerllm.data.policy_labels import POLICIES
 from routerllm.encoders import CachedEncoder, create_encoder
@@ -153,7 +154,9 @@ def print_summary(runs: dict[str, Any], routers: list[str], targets: list[str]) 
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap = argparse.ArgumentParser(
+        description=__doc__.split("\n")[0], formatter_class=DefaultsHelpFormatter
+    )
     add_split_arguments(ap, ["max_cost=0.5", "quality=0.95"])
     outcome_routers = [n for n in REGISTRY if issubclass(REGISTRY.get(n), OutcomeRouter)]
     ap.add_argument("--routers", nargs="+", choices=outcome_routers, default=ROUTERS)

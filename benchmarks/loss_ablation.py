@@ -27,7 +27,13 @@ from typing import Any
 import numpy as np
 from outcome_data import DATASETS
 
-from routerllm.cli_args import count_arg, learning_rate_arg, seed_arg, steps_arg
+from routerllm.cli_args import (
+    DefaultsHelpFormatter,
+    count_arg,
+    learning_rate_arg,
+    seed_arg,
+    steps_arg,
+)
 from routerllm.data.labeled import LabeledPrompt
 from routerllm.data.synthetic import generate, split
 from routerllm.eval.classifier_metrics import accuracy, macro_f1
@@ -88,7 +94,9 @@ def summarize(runs: list[dict[str, Any]], key: str) -> str:
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0], formatter_class=DefaultsHelpFormatter
+    )
     ap.add_argument("--seeds", type=seed_arg, nargs="+", default=[0, 1, 2])
     ap.add_argument("--n", type=count_arg, default=1200, help="synthetic prompts")
     ap.add_argument("--epochs", type=count_arg, default=2)

@@ -17,7 +17,7 @@ import tempfile
 from pathlib import Path
 
 from routerllm.backends.base import GenerationRequest
-from routerllm.cli_args import max_new_tokens_arg
+from routerllm.cli_args import DefaultsHelpFormatter, max_new_tokens_arg
 from routerllm.config import load_config
 from routerllm.exceptions import RouterLLMError
 from routerllm.system import RouterLLM
@@ -35,7 +35,9 @@ def rss_gb() -> float:
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0], formatter_class=DefaultsHelpFormatter
+    )
     ap.add_argument("--config", default="local")
     ap.add_argument("--max-new-tokens", type=max_new_tokens_arg, default=128)
     ap.add_argument("--json", action="store_true")

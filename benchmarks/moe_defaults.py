@@ -23,7 +23,7 @@ import numpy as np
 from outcome_data import DATASETS, add_data_dir_argument
 from outcome_data import data_dir as outcome_data_dir
 
-from routerllm.cli_args import seed_arg
+from routerllm.cli_args import DefaultsHelpFormatter, seed_arg
 from routerllm.data.outcome_files import load_outcomes
 from routerllm.eval.outcome_eval import embed, evaluate_routing, split_dataset
 from routerllm.registry import ROUTERS
@@ -43,7 +43,9 @@ VARIANTS = {
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap = argparse.ArgumentParser(
+        description=__doc__.split("\n")[0], formatter_class=DefaultsHelpFormatter
+    )
     add_data_dir_argument(ap)
     ap.add_argument("--datasets", nargs="+", choices=list(DATASETS), default=list(DATASETS))
     ap.add_argument("--seeds", type=seed_arg, nargs="+", default=[1, 2, 3])

@@ -15,7 +15,7 @@ import dataclasses
 import sys
 
 from routerllm.backends import create_backend
-from routerllm.cli_args import count_arg
+from routerllm.cli_args import DefaultsHelpFormatter, count_arg
 from routerllm.config import load_config
 from routerllm.data.humaneval import load_humaneval
 from routerllm.eval.codegen import build_request, style_for
@@ -23,7 +23,9 @@ from routerllm.exceptions import RouterLLMError
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0], formatter_class=DefaultsHelpFormatter
+    )
     ap.add_argument("--model", default="qwen2.5-coder-0.5b")
     ap.add_argument("--n", type=count_arg, default=24, help="HumanEval problems (the first n)")
     args = ap.parse_args()

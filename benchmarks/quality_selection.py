@@ -28,7 +28,7 @@ import numpy as np
 from outcome_data import DATASETS, add_data_dir_argument, encoder_arg, load_pair, mean_ci90
 from outcome_data import data_dir as outcome_data_dir
 
-from routerllm.cli_args import count_arg, number_at_least
+from routerllm.cli_args import DefaultsHelpFormatter, count_arg, number_at_least
 from routerllm.data.outcomes import OutcomeDataset, without
 from routerllm.eval.outcome_eval import embed, split_dataset
 from routerllm.eval.routing_metrics import routing_report, sweep
@@ -91,7 +91,9 @@ def one_split(
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0], formatter_class=DefaultsHelpFormatter
+    )
     add_data_dir_argument(ap)
     ap.add_argument("--datasets", nargs="+", choices=list(DATASETS), default=list(DATASETS))
     ap.add_argument("--encoder", type=encoder_arg, default="static")

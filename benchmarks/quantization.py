@@ -30,7 +30,7 @@ from typing import Any, get_args
 import numpy as np
 
 from routerllm.backends.llama_cpp import _silence_llama_cpp, next_token_scores
-from routerllm.cli_args import threads_arg
+from routerllm.cli_args import DefaultsHelpFormatter, threads_arg
 from routerllm.config import RequantizeType, load_config
 from routerllm.exceptions import RouterLLMError
 from routerllm.model_files import resolve_gguf
@@ -83,7 +83,9 @@ def measure(path: Path, text: str, n_tokens: int, threads: int) -> dict[str, Any
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0], formatter_class=DefaultsHelpFormatter
+    )
     ap.add_argument("--model", required=True)
     ap.add_argument(
         "--types", nargs="+", default=["Q8_0", "Q4_0"], choices=get_args(RequantizeType)

@@ -28,7 +28,7 @@ from routerllm.carbon.log_rows import RequestRecord
 from routerllm.carbon.meter import CACHED, Measurement
 from routerllm.carbon.report import logged_report
 from routerllm.carbon.request_log import RequestLog
-from routerllm.cli_args import count_arg
+from routerllm.cli_args import DefaultsHelpFormatter, count_arg
 from routerllm.config import load_config
 
 SEED_ROWS = 500
@@ -95,7 +95,9 @@ def grow(path: Path, rows: int) -> None:
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0], formatter_class=DefaultsHelpFormatter
+    )
     ap.add_argument("--sizes", type=int, nargs="+", default=[10_000, 50_000, 100_000])
     ap.add_argument("--repeat", type=count_arg, default=3)
     ap.add_argument("--json", action="store_true")

@@ -17,7 +17,7 @@ import os
 import numpy as np
 from outcome_data import encoder_arg
 
-from routerllm.cli_args import count_arg
+from routerllm.cli_args import DefaultsHelpFormatter, count_arg
 from routerllm.data.synthetic import generate
 from routerllm.eval.classifier_metrics import latency_stats, throughput
 from routerllm.routers.base import Candidate, create_router
@@ -32,7 +32,9 @@ MODELS = [
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0], formatter_class=DefaultsHelpFormatter
+    )
     ap.add_argument(
         "--encoders",
         nargs="+",

@@ -21,6 +21,7 @@ import numpy as np
 from outcome_data import DATASETS, add_data_dir_argument, load_pair
 from outcome_data import data_dir as outcome_data_dir
 
+from routerllm.cli_args import DefaultsHelpFormatter
 from routerllm.data.outcomes import OutcomeDataset
 from routerllm.eval.outcome_eval import embed, evaluate_routing
 from routerllm.routers.quality import QualityRouter
@@ -93,7 +94,9 @@ def _pct(v: float | None) -> str:
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0], formatter_class=DefaultsHelpFormatter
+    )
     add_data_dir_argument(ap)
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()

@@ -32,7 +32,7 @@ import numpy as np
 from outcome_data import DATASETS, add_data_dir_argument, encoder_arg, load_pair, mean_ci90
 from outcome_data import data_dir as outcome_data_dir
 
-from routerllm.cli_args import steps_arg
+from routerllm.cli_args import DefaultsHelpFormatter, steps_arg
 from routerllm.data.outcome_files import load_outcomes
 from routerllm.data.outcomes import OutcomeDataset
 from routerllm.eval.outcome_eval import (
@@ -133,7 +133,9 @@ def resplits(
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0], formatter_class=DefaultsHelpFormatter
+    )
     add_data_dir_argument(ap)
     ap.add_argument("--encoders", nargs="+", type=encoder_arg, default=["static", "minilm"])
     ap.add_argument("--datasets", nargs="+", choices=list(DATASETS), default=list(DATASETS))

@@ -25,7 +25,7 @@ import time
 import urllib.request
 
 from routerllm.backends.base import GenerationRequest
-from routerllm.cli_args import count_arg
+from routerllm.cli_args import DefaultsHelpFormatter, count_arg
 from routerllm.config import load_config
 from routerllm.exceptions import RouterLLMError
 from routerllm.server.serving import listen, server
@@ -35,7 +35,9 @@ TOPICS = ["lists", "dicts", "sets", "tuples", "generators", "decorators", "class
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0], formatter_class=DefaultsHelpFormatter
+    )
     ap.add_argument("--config", default="local")
     ap.add_argument("--model", default="smollm2-135m")
     ap.add_argument("--n", type=int, default=30, help="requests per path")

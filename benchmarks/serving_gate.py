@@ -36,7 +36,7 @@ from pathlib import Path
 
 from routerllm.backends.base import GenerationRequest
 from routerllm.carbon.meter import create_meter
-from routerllm.cli_args import count_arg, positive_number, seed_arg
+from routerllm.cli_args import DefaultsHelpFormatter, count_arg, positive_number, seed_arg
 from routerllm.config import load_config
 from routerllm.eval.codegen import CHAT_STYLE, build_request, extract_completion, style_for
 from routerllm.eval.humaneval_run import fold_ids, problems_subset
@@ -48,7 +48,9 @@ from routerllm.system import RouterLLM
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0], formatter_class=DefaultsHelpFormatter
+    )
     ap.add_argument("--run", required=True, help="a routerllm humaneval run (with prompt states)")
     ap.add_argument("--problems", help="the run's problem file, if not the packaged HumanEval")
     ap.add_argument("--fold", type=int, default=0, help="the held-out fold")

@@ -20,7 +20,7 @@ import json
 import numpy as np
 from outcome_data import encoder_arg
 
-from routerllm.cli_args import count_arg, positive_number, seed_arg
+from routerllm.cli_args import DefaultsHelpFormatter, count_arg, positive_number, seed_arg
 from routerllm.data.labeled import CLASS_TIERS
 from routerllm.data.synthetic import generate, split
 from routerllm.encoders import create_encoder
@@ -30,7 +30,9 @@ LABELS = ["light", "medium", "heavy"]
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0], formatter_class=DefaultsHelpFormatter
+    )
     ap.add_argument("--encoder", type=encoder_arg, default="static")
     ap.add_argument("--n", type=count_arg, default=10_000)
     ap.add_argument("--seed", type=seed_arg, default=0)

@@ -433,3 +433,41 @@ def test_a_benchmark_finds_a_missing_set_before_it_runs(
     assert out.returncode == 2, out.stderr[-500:]
     missing = "routerbench_mbpp/train.csv, routerbench_mbpp/test.csv"
     assert out.stderr.strip() == f"no {missing} in {tmp_path} (give --data-dir{hint})"
+
+
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+@pytest.mark.parametrize(
+    ("name", "states"),
+    [("carbon_predictor", "--max-new-tokens MAX_NEW_TOKENS (default: 128)"),
+     ("decision_rules", "--seeds SEEDS [SEEDS ...] (default: [0, 1, 2])"),
+     ("encoder_latency", "--threads THREADS (default: 2)"),
+     ("ensemble_routing", "--targets TARGETS [TARGETS ...] (default: ['quality=0.95', 'max_cost=0.5'])"),
+     ("feedback_learning", "--knob KNOB (default: 0.1) --explore EXPLORE (default: 0.1)"),
+     ("learned_routers", "--seeds SEEDS [SEEDS ...] (default: [0, 1, 2])"),
+     ("loss_ablation", "--learning-rate LEARNING_RATE (default: 5e-05)"),
+     ("measure_local_models", "--config CONFIG (default: local)"),
+     ("moe_defaults", "--seeds SEEDS [SEEDS ...] (default: [1, 2, 3])"),
+     ("prompt_state_cost", "--n N HumanEval problems (the first n) (default: 24)"),
+     ("quality_selection", "--shares SHARES [SHARES ...] (default: [0.0, 3.0, 10.0, 30.0])"),
+     ("quantization", "--tokens TOKENS standard-library tokens scored (default: 4096)"),
+     ("report_scaling", "--sizes SIZES [SIZES ...] (default: [10000, 50000, 100000])"),
+     ("router_latency", "--n N prompts to time (default: 600)"),
+     ("routing_features", f"--data-dir DATA_DIR (default: {SHARED_DATA})"),
+     ("routing_targets", "--bootstrap BOOTSTRAP (default: 200)"),
+     ("server_overhead", "--model MODEL (default: smollm2-135m)"),
+     ("serving_gate", "--budget BUDGET (default: 0.7)"),
+     ("train_default_complexity", "--C C (default: 10.0)")],
+)  # fmt: skip
+def test_a_benchmarks_help_states_its_defaults(name: str, states: str) -> None:
+    """No benchmark's --help said what an option left out would be: only the options'
+    names (a default was in its module docstring's usage line, if anywhere)."""
+    import subprocess
+    import sys
+
+    script = Path(__file__).parents[1] / "benchmarks" / f"{name}.py"
+    out = subprocess.run([sys.executable, str(script), "--help"],
+                         capture_output=True, text=True, check=True, timeout=120)  # fmt: skip
+    assert states in " ".join(out.stdout.split())
+    assert "(default: None)" not in out.stdout and "(default: False)" not in out.stdout

@@ -1,10 +1,11 @@
-"""What the learning and humaneval commands of ``routerllm`` share: argument types
-(argparse turns their errors into a usage error, exit 2) and the checks of output
-paths, made before any work."""
+"""What the learning and humaneval commands of ``routerllm`` and the benchmarks share:
+argument types (argparse turns their errors into a usage error, exit 2), a ``--help``
+that states defaults, and the checks of output paths, made before any work."""
 
 from __future__ import annotations
 
 import argparse
+import copy
 import math
 import os
 from collections.abc import Callable, Sequence
@@ -12,6 +13,28 @@ from pathlib import Path
 
 from routerllm.checks import repeated
 from routerllm.exceptions import RouterLLMError
+
+
+class DefaultsHelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """``--help`` that states each option's default, whether or not the option has a
+    help text (argparse's own states it only after a help text); not a default of
+    ``None`` (nothing given) or a flag's ``False``."""
+
+    def _format_action(self, action: argparse.Action) -> str:
+        if action.help is None and _has_default(action):
+            action = copy.copy(action)
+            action.help = "(default: %(default)s)"
+        return super()._format_action(action)
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        return super()._get_help_string(action) if _has_default(action) else action.help
+
+
+def _has_default(action: argparse.Action) -> bool:
+    default = action.default
+    return bool(action.option_strings) and not (
+        default is None or default is False or default == argparse.SUPPRESS
+    )
 
 
 def seed_arg(text: str) -> int:
