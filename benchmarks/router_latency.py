@@ -41,11 +41,14 @@ def main() -> int:
         type=encoder_arg,
         default=["minilm-static", "static", "minilm-onnx", "minilm"],
     )
-    ap.add_argument("--n", type=count_arg, default=600, help="prompts to time")
+    ap.add_argument("--n", type=count_arg, default=600, help="prompts to time, at most 600")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     items = generate(2000, 0)
-    train, probe = items[:1400], [i.text for i in items[1400 : 1400 + args.n]]
+    train, held_out = items[:1400], items[1400:]
+    if args.n > len(held_out):  # a slice would time fewer, silently
+        ap.error(f"--n: at most {len(held_out)}, the synthetic prompts not trained on")
+    probe = [i.text for i in held_out[: args.n]]
     rng = np.random.default_rng(0)
     outcomes = (rng.random((len(train), 3)) < [0.4, 0.6, 0.8]).astype(float)
     rows = []

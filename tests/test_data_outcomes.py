@@ -376,7 +376,8 @@ def test_a_benchmark_refuses_a_count_it_cannot_use_before_it_runs(
      ("train_default_complexity", ["--encoder", "hashing", "--n", "40", "--C", "nan"], "argument --C: nan must be a finite number > 0"),
      ("train_default_complexity", ["--encoder", "hashing", "--n", "-4"], "argument --n: -4 is out of range: give a whole number >= 1"),
      ("encoder_latency", ["--prompts", "8", "--repeats", "1", "--threads", "0"], "argument --threads: 0 is out of range: give 1 to 512"),
-     ("quantization", ["--model", "nope", "--threads", "-1"], "argument --threads: -1 is out of range: give 1 to 512")],
+     ("quantization", ["--model", "nope", "--threads", "-1"], "argument --threads: -1 is out of range: give 1 to 512"),
+     ("router_latency", ["--encoders", "static", "--n", "601"], "--n: at most 600, the synthetic prompts not trained on")],
 )  # fmt: skip
 def test_a_benchmark_refuses_a_number_it_cannot_use_before_it_runs(
     name: str, argv: list[str], error: str
@@ -387,7 +388,8 @@ def test_a_benchmark_refuses_a_number_it_cannot_use_before_it_runs(
     --max-length 0 were a traceback once the data was read and MiniLM loaded;
     train_default_complexity --C -1 one from scikit-learn once the prompts were embedded;
     encoder_latency --threads 0 one from torch once MiniLM loaded; quantization --threads 0
-    ran llama.cpp on its default count and printed "0 threads"."""
+    ran llama.cpp on its default count and printed "0 threads"; router_latency --n 1000
+    timed 600 prompts (its --json did not say how many)."""
     import subprocess
     import sys
 
@@ -453,7 +455,7 @@ SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
      ("quality_selection", "--shares SHARES [SHARES ...] (default: [0.0, 3.0, 10.0, 30.0])"),
      ("quantization", "--tokens TOKENS standard-library tokens scored (default: 4096)"),
      ("report_scaling", "--sizes SIZES [SIZES ...] (default: [10000, 50000, 100000])"),
-     ("router_latency", "--n N prompts to time (default: 600)"),
+     ("router_latency", "--n N prompts to time, at most 600 (default: 600)"),
      ("routing_features", f"--data-dir DATA_DIR (default: {SHARED_DATA})"),
      ("routing_targets", "--bootstrap BOOTSTRAP (default: 200)"),
      ("server_overhead", "--model MODEL (default: smollm2-135m)"),
