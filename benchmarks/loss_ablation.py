@@ -123,6 +123,8 @@ def main() -> int:
     tasks: dict[str, tuple[Any, ...]] = {}
     if "synthetic" in args.tasks:
         train, val, test = split(generate(args.n, 0), (0.7, 0.15, 0.15), 0)
+        if not (val and test):  # found now, not after the first training
+            ap.error(f"--n {args.n}: too few prompts to leave any for validation and test; give more")  # fmt: skip
         tasks["synthetic"] = (train, val, test, None)
     if "outcome" in args.tasks:
         tasks["outcome"] = outcome_task(Path(args.data_dir))

@@ -41,6 +41,8 @@ def main() -> int:
     from sklearn.linear_model import LogisticRegression
 
     train, val, test = split(generate(args.n, args.seed), (0.7, 0.15, 0.15), args.seed)
+    if not test:  # found now, not by scikit-learn after the embedding
+        ap.error(f"--n {args.n}: too few prompts to leave any for the test split; give more")
     encoder = create_encoder(args.encoder)
 
     def xy(items: list) -> tuple[np.ndarray, np.ndarray]:  # type: ignore[type-arg]

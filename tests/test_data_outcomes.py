@@ -377,7 +377,11 @@ def test_a_benchmark_refuses_a_count_it_cannot_use_before_it_runs(
      ("train_default_complexity", ["--encoder", "hashing", "--n", "-4"], "argument --n: -4 is out of range: give a whole number >= 1"),
      ("encoder_latency", ["--prompts", "8", "--repeats", "1", "--threads", "0"], "argument --threads: 0 is out of range: give 1 to 512"),
      ("quantization", ["--model", "nope", "--threads", "-1"], "argument --threads: -1 is out of range: give 1 to 512"),
-     ("router_latency", ["--encoders", "static", "--n", "601"], "--n: at most 600, the synthetic prompts not trained on")],
+     ("router_latency", ["--encoders", "static", "--n", "601"], "--n: at most 600, the synthetic prompts not trained on"),
+     ("loss_ablation", ["--tasks", "synthetic", "--seeds", "0", "--epochs", "1", "--n", "8"],
+      "--n 8: too few prompts to leave any for validation and test; give more"),
+     ("train_default_complexity", ["--encoder", "hashing", "--n", "8"],
+      "--n 8: too few prompts to leave any for the test split; give more")],
 )  # fmt: skip
 def test_a_benchmark_refuses_a_number_it_cannot_use_before_it_runs(
     name: str, argv: list[str], error: str
@@ -389,7 +393,9 @@ def test_a_benchmark_refuses_a_number_it_cannot_use_before_it_runs(
     train_default_complexity --C -1 one from scikit-learn once the prompts were embedded;
     encoder_latency --threads 0 one from torch once MiniLM loaded; quantization --threads 0
     ran llama.cpp on its default count and printed "0 threads"; router_latency --n 1000
-    timed 600 prompts (its --json did not say how many)."""
+    timed 600 prompts (its --json did not say how many); an --n of 8 left no test
+    prompt: loss_ablation trained MiniLM, then died on an empty accuracy,
+    train_default_complexity on scikit-learn's ValueError."""
     import subprocess
     import sys
 
