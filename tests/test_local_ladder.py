@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import json
 import subprocess
@@ -89,6 +90,27 @@ def test_raw_and_prefilled_requests_on_a_chat_model() -> None:
             GenerationRequest(question, max_new_tokens=3, response_prefix=head)
         )
         assert rest.startswith(again.text.strip()) and again.text.strip()
+    finally:
+        backend.unload()
+
+
+def test_a_stop_sequence_that_is_a_control_token_ends_the_answer() -> None:
+    """After a user's turn written raw in ChatML, SmolLM2 writes "<|im_start|>", a
+    control token that llama.cpp writes as no text: the stop "<|im_start|>" never
+    matched and the answer ran on into the next turn ("assistant\nThe phrase ...")."""
+    from routerllm.backends import GenerationRequest, create_backend
+
+    config = load_config("local")
+    config.generation.temperature = 0.0
+    backend = create_backend(config.model("smollm2-135m"), config.generation, n_threads=2)
+    request = GenerationRequest(
+        "<|im_start|>user\nHi<|im_end|>\n", raw=True, max_new_tokens=12, stop=["<|im_start|>"]
+    )
+    try:
+        free = backend.generate(dataclasses.replace(request, stop=[]))
+        assert free.text.startswith("assistant\n")  # the turn it starts, its marker unwritten
+        out = backend.generate(request)
+        assert (out.text, out.completion_tokens, out.finish_reason) == ("", 1, "stop")
     finally:
         backend.unload()
 

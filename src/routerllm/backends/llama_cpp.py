@@ -75,18 +75,24 @@ class _TokenCap:
     ``end`` token). llama-cpp-python samples on past ``max_tokens`` while the last token
     ends inside a UTF-8 character (an emoji or a CJK character split into byte tokens):
     the answer had more tokens than asked and, where the limit was the end of the
-    context, the request failed (llama_decode returned 1). ``reached``: it was cut so."""
+    context, the request failed (llama_decode returned 1). ``reached``: it was cut so.
+    After one of the ``stops`` (control tokens a request named as stop sequences, such
+    as "<|im_start|>") it can only end too: llama.cpp writes a control token as no
+    text, so such a stop sequence never matched and the answer ran on past it."""
 
-    def __init__(self, max_tokens: int, end: int) -> None:
-        self.left, self.end, self.reached = max_tokens, end, False
+    def __init__(self, max_tokens: int, end: int, stops: frozenset[int] = frozenset()) -> None:
+        self.left, self.end, self.stops, self.reached = max_tokens, end, stops, False
+        self.first = True  # the first call's last token is the prompt's
 
-    def __call__(self, _ids: Any, scores: Any) -> Any:  # once per token sampled
-        if self.left > 0:
+    def __call__(self, ids: Any, scores: Any) -> Any:  # once per token sampled
+        stopped = not self.first and int(ids[-1]) in self.stops
+        self.first = False
+        if self.left > 0 and not stopped:
             self.left -= 1
             return scores
         import numpy as np
 
-        self.reached = True
+        self.reached = not stopped
         only_end = np.full_like(scores, -np.inf)
         only_end[self.end] = 0.0
         return only_end
@@ -264,6 +270,16 @@ class LlamaCppBackend(Backend):
             return len(self._chat_tokens(request))
         return len(self._tokens(plain_text(request), templated=False))
 
+    def _control_stops(self, request: GenerationRequest) -> frozenset[int]:
+        """The control tokens that ``request``'s stop sequences name, one token each
+        ("<|im_start|>", "</s>"): generation ends after one of them (:class:`_TokenCap`)."""
+        stops = set()
+        for stop in request.stop:
+            tokens = self._piece_tokens(stop, True)
+            if len(tokens) == 1 and tokens != self._piece_tokens(stop, False):
+                stops.add(tokens[0])
+        return frozenset(stops)
+
     def _templates(self, request: GenerationRequest) -> bool:
         """Whether the model's chat template frames ``request`` (not a raw one)."""
         return bool(self._chat_template) and not request.raw
@@ -305,7 +321,7 @@ class LlamaCppBackend(Backend):
         }
         if sampling.seed is not None:
             kwargs["seed"] = sampling.seed
-        cap = _TokenCap(max_tokens, int(self._llm.token_eos()))
+        cap = _TokenCap(max_tokens, int(self._llm.token_eos()), self._control_stops(request))
         if cap.end >= 0:
             from llama_cpp import LogitsProcessorList
 
