@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from routerllm.backends import GenerationRequest, create_backend
+from routerllm.backends.base import plain_text
 from routerllm.backends.llama_cpp import LlamaCppBackend
 from routerllm.config import AppConfig, GenerationConfig, ModelConfig
 from routerllm.exceptions import (
@@ -250,20 +251,26 @@ def _read_raising(monkeypatch: pytest.MonkeyPatch, action) -> list[int]:  # type
     return calls
 
 
+@pytest.mark.parametrize("raw", [True, False])
 def test_ctrl_c_while_llama_cpp_calls_back_stops_the_generation(
-    monkeypatch: pytest.MonkeyPatch,
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, raw: bool
 ) -> None:
     """Raised in the ctypes callback, the KeyboardInterrupt would be dropped and the
-    generation go on; it is deferred to the next token instead."""
+    generation go on; it is deferred to the next token instead (a chat request's was
+    deferred to the end of its answer: llama-cpp-python's chat completion took no
+    stopping criteria)."""
     import signal
 
-    backend = _backend()
-    request = GenerationRequest("def add(a, b):", raw=True, prompt_state=True)
+    backend = _backend(gguf={"path": str(gguf_with_chat_template(tmp_path / "z.gguf", ZEPHYR_TEMPLATE))})  # fmt: skip
+    request = GenerationRequest("def add(a, b):", raw=raw, prompt_state=True)
     calls = _read_raising(monkeypatch, lambda: signal.raise_signal(signal.SIGINT))
     with pytest.raises(KeyboardInterrupt):
         backend.generate(request)
     assert calls and signal.getsignal(signal.SIGINT) is signal.default_int_handler
-    assert backend.generate(request).prompt_state is not None  # the model is still usable
+    interrupted = len(calls)  # the callbacks of the prompt and the first token
+    out = backend.generate(request)
+    assert out.prompt_state is not None  # the model is still usable
+    assert out.completion_tokens == 8 and 2 * interrupted < len(calls) - interrupted
 
 
 def test_an_error_in_the_prompt_state_callback_is_raised(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -304,6 +311,34 @@ def read_prompt(backend: LlamaCppBackend, request: GenerationRequest) -> list[in
     n = backend.generate(request).prompt_tokens
     assert backend.prompt_tokens(request) == n
     return [int(t) for t in backend._llm.input_ids[:n]]
+
+
+def test_a_prompt_is_tokenized_once_per_request(tmp_path: Path) -> None:
+    """The prompt was tokenized to count it for the context check, then again to answer
+    it (by llama-cpp-python's chat completion or raw completion, or here for a prefilled
+    one): twice the work on a long prompt. The tokens counted are the tokens read."""
+    backend = _backend(gguf={"path": str(gguf_with_chat_template(tmp_path / "z.gguf", ZEPHYR_TEMPLATE))})  # fmt: skip
+    backend.load()
+    tokenize, texts = backend._llm.tokenize, list[bytes]()
+
+    def counted(text: bytes, *args, **kwargs):  # type: ignore[no-untyped-def]
+        texts.append(text)
+        return tokenize(text, *args, **kwargs)
+
+    backend._llm.tokenize = counted
+    long = "word " * 100
+    for request in (
+        GenerationRequest(long),
+        GenerationRequest(long, response_prefix="def"),
+        GenerationRequest(long, raw=True),
+    ):
+        texts.clear()
+        prompt = plain_text(request) if request.raw else backend._templated(request)[0]
+        out = backend.generate(request)
+        assert texts.count(prompt.encode()) == 1
+        read = [int(t) for t in backend._llm.input_ids[: out.prompt_tokens]]
+        assert read == backend._tokens(prompt, templated=not request.raw)
+    backend.unload()
 
 
 @pytest.mark.parametrize("template", [ZEPHYR_TEMPLATE, GEMMA_TEMPLATE])

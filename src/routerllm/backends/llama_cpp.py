@@ -16,7 +16,6 @@ from routerllm.backends.base import (
     GenerationRequest,
     chat_messages,
     cut_at_stop,
-    holds_control_text,
     plain_text,
     refused_by_template,
     resolve_sampling,
@@ -159,11 +158,6 @@ class LlamaCppBackend(Backend):
         self._state: PromptState | None = None  # attached on the first request that asks
         metadata = self._llm.metadata if self._llm is not None else {}
         self._chat_template = metadata.get("tokenizer.chat_template") or None
-        if self._chat_template:
-            # the template as written, as counted and prefilled here: llama-cpp-python
-            # swaps a few it recognises (ChatML's) for its own formats, which read more
-            # (an empty system turn, a BOS added)
-            self._llm.chat_format = "chat_template.default"
         self._formatter: Any = None
 
     def _templated(self, request: GenerationRequest) -> tuple[str, list[str]]:
@@ -211,33 +205,18 @@ class LlamaCppBackend(Backend):
         return self._tokens(text, templated=True, special=special)
 
     def _completion(
-        self, request: GenerationRequest, kwargs: dict[str, Any], criteria: Any = None
+        self, request: GenerationRequest, prompt: list[int], kwargs: dict[str, Any], criteria: Any
     ) -> tuple[Any, str]:
-        """llama-cpp-python's output for ``request`` and its text: a chat completion when
-        the model has a chat template and the request is neither raw nor prefilled, and
-        its messages hold no control-token text (llama-cpp-python's chat completion reads
-        that as the template's own markers: a message's "<|im_end|>" ended its turn).
-        ``criteria`` (stopping criteria) go to plain completions only: llama-cpp-python's
-        chat completions take none. The text is cut at the earliest stop sequence:
-        llama-cpp-python cuts at the first one in the list that the text holds, so where
-        one token completed two (".\n\n" for stops "\n" and "."), the text kept the other."""
+        """llama-cpp-python's output for ``request``, read as the ``prompt`` tokens that
+        were counted for the context check (:meth:`_prompt`), and its text. A chat request
+        went to llama-cpp-python's chat completion, which rendered and tokenized the prompt
+        again (and raw text went as text, tokenized again): twice the work on a long
+        prompt. ``criteria``: stopping criteria. The text is cut at the earliest stop
+        sequence: llama-cpp-python cuts at the first one in the list that the text holds,
+        so where one token completed two (".\n\n" for stops "\n" and "."), the text kept
+        the other."""
         try:
-            templates = self._templates(request)
-            if (
-                templates
-                and not request.response_prefix
-                and not holds_control_text(
-                    [m["content"] for m in chat_messages(request)], self._piece_tokens
-                )
-            ):
-                out = self._llm.create_chat_completion(messages=chat_messages(request), **kwargs)
-                text = out["choices"][0]["message"]["content"] or ""
-                return out, cut_at_stop(text, request.stop)
-            prompt: str | list[int] = plain_text(request)
-            stop = list[str]()
-            if templates:  # prefilled, or its messages' control-token text kept plain
-                stop = self._templated(request)[1]
-                prompt = self._chat_tokens(request)
+            stop = self._templated(request)[1] if self._templates(request) else []
             kwargs["stop"] = [*(request.stop or []), *stop] or None
             out = self._llm.create_completion(prompt=prompt, stopping_criteria=criteria, **kwargs)
             return out, cut_at_stop(out["choices"][0]["text"], kwargs["stop"] or [])
@@ -266,9 +245,13 @@ class LlamaCppBackend(Backend):
         and guessing the template's share undercounted a conversation by half, and the
         answer was cut short, its finish reason "length", where llama.cpp capped it."""
         self.load()
+        return len(self._prompt(request))
+
+    def _prompt(self, request: GenerationRequest) -> list[int]:
+        """The tokens the model reads for ``request`` (:meth:`prompt_tokens`)."""
         if self._templates(request):
-            return len(self._chat_tokens(request))
-        return len(self._tokens(plain_text(request), templated=False))
+            return self._chat_tokens(request)
+        return self._tokens(plain_text(request), templated=False)
 
     def _control_stops(self, request: GenerationRequest) -> frozenset[int]:
         """The control tokens that ``request``'s stop sequences name, one token each
@@ -303,7 +286,8 @@ class LlamaCppBackend(Backend):
         # llama.cpp pads the context it was asked for (48 tokens: 64), while
         # llama-cpp-python's buffers hold only that: a prompt between the two failed
         n_ctx = min(int(self._llm.n_ctx()), self.config.context_length)
-        n_prompt = self.prompt_tokens(request)
+        prompt = self._prompt(request)
+        n_prompt = len(prompt)
         if n_prompt >= n_ctx:
             templated = " with the model's chat template" if self._templates(request) else ""
             raise ContextLengthError(
@@ -336,7 +320,7 @@ class LlamaCppBackend(Backend):
             criteria = None
             if self._state is not None:  # its callback is attached to every later request
                 criteria = stack.enter_context(self._state.guarded())
-            out, text = self._completion(request, kwargs, criteria)
+            out, text = self._completion(request, prompt, kwargs, criteria)
         latency = time.perf_counter() - start
         usage = out.get("usage") or {}
         prompt_tokens = int(usage.get("prompt_tokens", 0))

@@ -123,9 +123,8 @@ class PromptState:
         """Around a generation on this model (the callback stays attached to every
         later one): Ctrl-C is deferred (:func:`routerllm.backends.interrupts.deferred_interrupts`)
         and raised between tokens by the yielded stopping criteria, which never stop
-        the generation otherwise (llama-cpp-python's chat completions do not use them:
-        there it comes when the answer is complete); an exception raised in the
-        callback is re-raised as a BackendError, between tokens or at the end."""
+        the generation otherwise; an exception raised in the callback is re-raised as a
+        BackendError, between tokens or at the end."""
         from llama_cpp import StoppingCriteriaList
 
         with deferred_interrupts() as interrupted:
