@@ -115,6 +115,24 @@ def test_a_stop_sequence_that_is_a_control_token_ends_the_answer() -> None:
         backend.unload()
 
 
+def test_an_empty_raw_prompt_to_a_model_without_a_bos_is_refused() -> None:
+    """SmolLM2 reads no BOS: an empty raw prompt is no token at all, on which
+    llama-cpp-python failed with a bare AssertionError (a traceback, no message)."""
+    from routerllm.backends import GenerationRequest, create_backend
+    from routerllm.exceptions import PromptError
+
+    config = load_config("local")
+    backend = create_backend(config.model("smollm2-135m"), config.generation, n_threads=2)
+    try:
+        with pytest.raises(PromptError, match="prompt is empty.*'smollm2-135m' reads no start"):
+            backend.generate(GenerationRequest("", raw=True, max_new_tokens=2))
+        assert (
+            backend.generate(GenerationRequest(" ", raw=True, max_new_tokens=2)).prompt_tokens == 1
+        )
+    finally:
+        backend.unload()
+
+
 @pytest.mark.parametrize("name", ["smollm2-135m", "qwen2.5-coder-0.5b"])
 def test_the_prompt_is_counted_as_the_model_reads_it(name: str) -> None:
     """Its chat template included: a 16-turn conversation on the 0.5B was counted 121
