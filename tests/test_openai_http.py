@@ -526,6 +526,36 @@ def test_a_remote_models_failures_are_logged_as_failed_requests(stub: Stub, tmp_
     assert (rep.totals.requests, rep.totals.failed) == (2, 2)
 
 
+def test_a_failed_remote_escalation_keeps_the_answering_models_own_method(
+    stub: Stub, tmp_path: Path
+) -> None:
+    """A cascade whose larger, remote model fails keeps tiny-light's answer; its row's
+    generation is tiny-light's (method "none": carbon tracking off) and the remote's failed
+    call (estimate:per-token). The failed part's method was appended after the kept
+    answer's own ("none+estimate:per-token"), so ``own`` read the joined label: the
+    predictor learned 0 kWh from a request logged with carbon tracking off."""
+    from routerllm.carbon.predictor import UNMEASURED, measured
+
+    stub.default_post = error_reply(500, "GPU on fire")
+    models = [
+        tiny_model("tiny-light", "light", 0.1),
+        http_model_dict("remote", stub.base_url, max_retries=0),
+    ]
+    data = tiny_config_dict(
+        tmp_path, models=models, cascade={"enabled": True}, carbon={"enabled": False}
+    )
+    request = 'def add(a, b):\n    """Add two numbers.\n    >>> add(2, 3)\n    5\n    """\n'
+    with RouterLLM(load_config(write_config(tmp_path, data))) as system:
+        result = system.generate(request, model="tiny-light")
+        assert result.model == "tiny-light" and "escalated to remote, which failed" in result.reason  # fmt: skip
+        (row,) = system.log.records()
+        assert row.escalated["llm_inference"].method == "estimate:per-token"
+        own = row.own("llm_inference")
+        assert own is not None and own.method == "none"
+        assert not measured(row)
+        assert system.log.latest("tiny-light", 10, UNMEASURED) == []
+
+
 def test_an_answer_the_endpoint_says_failed_is_not_served_from_the_cache(
     stub: Stub, tmp_path: Path
 ) -> None:

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, NamedTuple
 
 from routerllm.cache import answered_again, cache_key
 from routerllm.carbon.budget import Admission, spent_so_far
-from routerllm.carbon.log_rows import FAILED, RequestRecord, prompt_hash
+from routerllm.carbon.log_rows import FAILED, RequestRecord, own_part, prompt_hash
 from routerllm.exceptions import ContextLengthError, RequestLogError, RouterLLMError
 from routerllm.model_calls import failed_generation
 from routerllm.routed_result import FIXED, RoutedResult
@@ -180,9 +180,12 @@ class RequestAnswering:
                 for paid in (e.loading, failed_generation(e)):  # not the answer's model's own
                     if paid is None:
                         continue
-                    parts[paid.component] = parts[paid.component].plus(paid)
                     before = earlier.get(paid.component)
+                    own = own_part(parts[paid.component], before)
+                    assert own is not None  # the answer's own loading and generation
                     earlier[paid.component] = paid if before is None else before.plus(paid)
+                    # the earlier models' methods first, as ``own_part`` takes them off
+                    parts[paid.component] = earlier[paid.component].plus(own)
                     if self.calls.priced_by_energy(bigger):
                         cost += self.calls.routing_cost(paid)
                         by_energy = True
