@@ -597,3 +597,35 @@ def test_a_generation_that_fails_midway_is_logged_with_what_it_spent(
     assert rep.totals.energy_kwh == pytest.approx(answered.energy_kwh + record.energy_kwh)
     assert rep.versus_largest is not None
     assert "measured rate of tiny-heavy in this log (1 request)" in rep.versus_largest["method"]
+
+
+def test_a_failed_generation_is_logged_with_carbon_tracking_off(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With ``carbon.enabled: false`` a warm model whose generation fails partway meters
+    no energy (method "none"): it is logged as failed all the same, with its duration, as
+    it is with carbon tracking on. Until 2026-12-03 it was in no row, and the report
+    counted the same failures only with tracking on."""
+    from routerllm.backends.llama_state import PromptState
+    from routerllm.carbon.report import logged_report
+    from routerllm.config import load_config
+
+    from .conftest import tiny_config_dict, write_config
+
+    config = load_config(write_config(tmp_path, tiny_config_dict(tmp_path, carbon={"enabled": False})))  # fmt: skip
+
+    def fail(self: PromptState, tensor: int, ask: bool) -> bool:
+        raise ValueError("unexpected tensor")
+
+    with RouterLLM(config) as system:
+        system.generate("hi", model="tiny-heavy")  # loaded: no load below
+        monkeypatch.setattr(PromptState, "_read", fail)
+        request = GenerationRequest("def add(a, b):", prompt_state=True)
+        with pytest.raises(BackendError, match="reading the prompt state failed"):
+            system.generate(request, model="tiny-heavy")
+        records = list(system.log.records())
+    assert [(r.model, r.finish_reason == "error") for r in records] == [("tiny-heavy", False), ("tiny-heavy", True)]  # fmt: skip
+    generation = records[1].components["llm_inference"]
+    assert generation.method == "none" and generation.energy_kwh == 0 and generation.duration_s > 0  # fmt: skip
+    rep = logged_report(config)
+    assert (rep.totals.requests, rep.totals.failed) == (2, 1)

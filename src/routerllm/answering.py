@@ -294,12 +294,12 @@ class RequestAnswering:
         cannot be logged, a warning, and the budgets count it from memory: the caller gets
         the model's error all the same. A model already loaded that refuses the request (a warm model's chat
         template, a prompt over its context: a ``PromptError``, before it generates) spent
-        no load: nothing is logged; one that fails while generating, its energy."""
+        no load: nothing is logged; one that fails while generating, that generation."""
         generation = failed_generation(error)
         loaded = loading is not None and (loading.duration_s > 0 or loading.energy_kwh > 0)
-        # a remote model's failure meters no energy here: the call to its endpoint is logged
-        remote = not self.manager.backend(name).measured_locally
-        if not (loaded or (generation is not None and (generation.energy_kwh > 0 or remote))):
+        # a generation that failed is logged whatever it metered: a remote model's call, or
+        # a local one's with carbon tracking off (0 kWh), is as failed as a measured one
+        if not (loaded or generation is not None):
             return
         components = {m.component: m for m in (routing, loading, generation) if m is not None}
         cost = loading_cost
