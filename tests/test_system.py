@@ -629,3 +629,26 @@ def test_a_failed_generation_is_logged_with_carbon_tracking_off(
     assert generation.method == "none" and generation.energy_kwh == 0 and generation.duration_s > 0  # fmt: skip
     rep = logged_report(config)
     assert (rep.totals.requests, rep.totals.failed) == (2, 1)
+
+
+def test_summarized_results_price_the_largest_model_at_the_configs_grid(tmp_path: Path) -> None:
+    """The README's ``summarize(results, config.models, config.carbon.country_iso_code)``
+    gives ``routerllm report``'s comparison with the largest model where it is priced from
+    the config's per-token figures (it answered nothing): the README left the country
+    out, and ``summarize`` priced that estimate at the USA's grid while the answers were
+    measured at France's (94 % CO2 saved where the report said 60 %)."""
+    from routerllm.carbon.report import logged_report, summarize
+    from routerllm.config import load_config
+
+    from .conftest import tiny_config_dict, write_config
+
+    config = load_config(write_config(tmp_path, tiny_config_dict(tmp_path)))
+    assert config.carbon.country_iso_code == "FRA"
+    with RouterLLM(config) as system:
+        results = [system.generate("Say hi.", model="tiny-light") for _ in range(2)]
+    logged = logged_report(config).versus_largest
+    vs = summarize(results, config.models, config.carbon.country_iso_code).versus_largest
+    assert logged is not None and vs is not None
+    assert "per-token figures of tiny-heavy" in logged["method"] and vs["method"] == logged["method"]  # fmt: skip
+    for key in ("estimated_co2_kg", "actual_co2_kg", "co2_saved_fraction"):
+        assert vs[key] == pytest.approx(logged[key], rel=1e-12), key

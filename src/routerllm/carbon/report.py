@@ -104,7 +104,8 @@ def summarize(
     country_iso_code: str = "USA",
 ) -> Report:
     """Aggregate records; ``models`` (the config's) enables the always-largest estimate,
-    the logged report's (``logged_report``) of the same requests."""
+    the logged report's (``logged_report``) of the same requests where
+    ``country_iso_code`` is the config's (it prices the largest model's per-token figures)."""
     from routerllm.carbon.log_figures import LogFigures
 
     fig = LogFigures(largest=_largest(models).name if models else None)
