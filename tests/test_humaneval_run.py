@@ -346,6 +346,8 @@ def test_report_states_a_fixed_mix_and_its_expectation() -> None:
         ("codecarbon:measured", "the CPU's share is still an estimate from its load", "found no"),
         ("codecarbon:load-estimate", "an estimate from CPU load", "TDP"),
         ("codecarbon:tdp-estimate", "an estimate from the CPU's TDP alone", "from CPU load"),
+        # a remote model's generations: "how they were measured is not recorded" until 2026-12-03
+        ("estimate:per-token", "per-token figures in the config", "not recorded"),
     ],
 )
 def test_report_states_how_codecarbon_measured(method: str, says: str, not_said: str) -> None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from routerllm.carbon.meter import PER_TOKEN
+
 #: What each CodeCarbon method (``carbon.meter``) makes the figures.
 CARBON_METHODS = {
     "codecarbon:measured": "read from the hardware where CodeCarbon could: the CPU's energy "
@@ -15,6 +17,8 @@ CARBON_METHODS = {
     "codecarbon:tdp-estimate": "an estimate from the CPU's TDP alone (CodeCarbon could read "
     "neither energy counters nor the CPU load), not a hardware measurement",
     "codecarbon:failed": "not measured (CodeCarbon failed; counted as spending nothing)",
+    PER_TOKEN: "computed from the model's per-token figures in the config (a remote "
+    "server cannot be metered here), not a measurement",
 }
 
 
