@@ -1081,3 +1081,17 @@ def test_the_server_overhead_benchmark_refuses_a_model_that_cannot_run_here(
     assert out.stderr.strip() == (
         f"error: model 'tiny-light' is not available here: file not found: {tmp_path / 'missing.gguf'}"
     )
+
+
+def test_a_wrong_method_is_a_405_that_names_the_methods_allowed(served: tuple[str, RouterLLM]) -> None:  # fmt: skip
+    """A 405 came without the Allow header that HTTP requires, and its message said only
+    "Method Not Allowed", not which method the path takes."""
+    base, _ = served
+    for method, path, allowed in (("GET", CHAT, "POST"), ("POST", "/health", "GET, HEAD")):
+        request = urllib.request.Request(base + path, data=b"{}" if method == "POST" else None, method=method)  # fmt: skip
+        with pytest.raises(urllib.error.HTTPError) as caught:
+            urllib.request.urlopen(request, timeout=60)
+        error = json.loads(caught.value.read())["error"]
+        assert caught.value.code == 405 and caught.value.headers["Allow"] == allowed
+        assert error["message"] == f"{method} {path}: Method Not Allowed; {path} takes {allowed}"
+        assert error["type"] == "invalid_request_error"

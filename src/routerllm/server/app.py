@@ -431,6 +431,10 @@ def create_app(
         message = f"{method} {path}: {e.detail}"
         if e.status_code == 404 and _routed(app, method, f"/v1{path}"):  # a base_url without /v1
             message += f"; the API is under /v1: {method} /v1{path} (an OpenAI client's base_url ends in /v1)"  # fmt: skip
-        return service.refusal(e.status_code, message, "invalid_request_error")
+        headers = dict(e.headers or {})  # a 405's Allow: HTTP requires it
+        if allowed := headers.get("Allow"):  # Starlette's, from a set: in no fixed order
+            headers["Allow"] = ", ".join(sorted(m.strip() for m in allowed.split(",")))
+            message += f"; {path} takes {headers['Allow']}"
+        return service.refusal(e.status_code, message, "invalid_request_error", headers=headers)
 
     return app
