@@ -45,15 +45,22 @@ PROMPT = "hello world write the code"
 
 
 def build_tiny_model(
-    directory: Path, chat_template: str | None = None, sentencepiece: bool = False
+    directory: Path,
+    chat_template: str | None = None,
+    sentencepiece: bool = False,
+    controls: dict[str, str] | None = None,
 ) -> Path:
     """Save a real tokenizer + tiny Llama with ``save_pretrained`` (no network).
     ``sentencepiece``: words are tokens with their space, "▁word", decoded as Llama's,
-    Mistral's and Phi-3's tokenizers decode them (the text's leading space dropped)."""
+    Mistral's and Phi-3's tokenizers decode them (the text's leading space dropped).
+    ``controls``: words renamed to special tokens ({"w42": "<|im_start|>"}), their ids
+    (and so what the model writes) unchanged."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers
     from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
+    controls = controls or {}
     vocab = [*SPECIALS, *(f"\u2581{w}" for w in VOCAB[len(SPECIALS) :])] if sentencepiece else VOCAB
+    vocab = [controls.get(w, w) for w in vocab]
     tok = Tokenizer(models.WordLevel(vocab={w: i for i, w in enumerate(vocab)}, unk_token="[UNK]"))
     tok.pre_tokenizer = pre_tokenizers.Whitespace()
     if sentencepiece:
@@ -72,6 +79,7 @@ def build_tiny_model(
         eos_token="</s>",
         pad_token="[PAD]",
         unk_token="[UNK]",
+        additional_special_tokens=list(controls.values()),
     )
     if chat_template is not None:
         tokenizer.chat_template = chat_template
@@ -416,6 +424,27 @@ def test_a_stop_at_a_continuing_answers_first_token_ends_the_generation(tmp_path
         stopped = chat.generate(dataclasses.replace(request, stop=[f" {first}"]))
         assert (stopped.text, stopped.finish_reason) == ("", "stop")
         assert stopped.completion_tokens == 1
+
+
+def test_a_stop_sequence_that_is_a_special_token_ends_the_answer(tmp_path: Path) -> None:
+    """The model writes "<|im_start|>" (a special token, as it is ChatML's) as its second
+    token. The answer is decoded without special tokens, so the stop "<|im_start|>"
+    never matched: the answer ran on past it to max_new_tokens ("w156 w194 ...",
+    finish_reason length). It ends there, the token counted, its text not returned."""
+    b = make_backend(build_tiny_model(tmp_path, controls={"w42": "<|im_start|>"}))
+    for request, first in (
+        (GenerationRequest(PROMPT), "w156"),
+        (GenerationRequest(PROMPT, raw=True), " w156"),
+    ):
+        free = b.generate(request)
+        assert free.text.startswith(f"{first} w194") and free.finish_reason == "length"
+        out = b.generate(dataclasses.replace(request, stop=["<|im_start|>"]))
+        assert (out.text, out.completion_tokens, out.finish_reason) == (first, 2, "stop")
+        # a stop that is a special token the model does not write changes nothing
+        other = b.generate(dataclasses.replace(request, stop=["<s>"]))
+        assert (other.text, other.completion_tokens, other.finish_reason) == (
+            free.text, free.completion_tokens, "length"
+        )  # fmt: skip
 
 
 def test_raw_and_prefix_together_and_bad_sampling_are_refused() -> None:

@@ -220,8 +220,9 @@ class HFBackend(Backend):
             "pad_token_id": self._tokenizer.pad_token_id or self._tokenizer.eos_token_id,
         }
         continues = request.raw or bool(request.response_prefix)  # the answer continues a text
+        controls = _control_stops(self._tokenizer, request.stop)
         if request.stop:  # generation ends at a stop, not at max_new_tokens past it
-            stop_at = _stop_at(self._tokenizer, n_prompt, request.stop, continues)
+            stop_at = _stop_at(self._tokenizer, n_prompt, request.stop, continues, controls)
             gen_kwargs["stopping_criteria"] = [stop_at]
         if do_sample:
             gen_kwargs.update(temperature=sampling.temperature, top_p=sampling.top_p)
@@ -235,11 +236,14 @@ class HFBackend(Backend):
             raise BackendError(f"transformers generation failed for {self.name!r}: {e}") from e
         latency = time.perf_counter() - start
         new_tokens = out[0, n_prompt:]
-        text = self._tokenizer.decode(new_tokens, skip_special_tokens=True)
+        # the answer ends before the first control token that is a stop sequence
+        n_answer = next((i for i, t in enumerate(new_tokens.tolist()) if t in controls), None)
+        answer = new_tokens if n_answer is None else new_tokens[:n_answer]
+        text = self._tokenizer.decode(answer, skip_special_tokens=True)
         if continues:
-            text = _continuation(self._tokenizer, out[0], n_prompt, text)
+            text = _continuation(self._tokenizer, out[0, : n_prompt + len(answer)], n_prompt, text)
         cut = len(new_tokens) >= gen_kwargs["max_new_tokens"] and not self._ended(new_tokens)
-        finish = "length" if cut else "stop"
+        finish = "length" if cut and n_answer is None else "stop"
         # Stop sequences are applied to the text, after generating up to the limit: an
         # answer that ends at one stopped there, it was not cut by the limit.
         if (stopped := cut_at_stop(text, request.stop)) != text:
@@ -266,13 +270,33 @@ def _continuation(tokenizer: Any, ids: Any, n_prompt: int, alone: str) -> str:
     return whole[len(head) :] if head and whole.startswith(head) else alone
 
 
-def _stop_at(tokenizer: Any, n_prompt: int, stops: Sequence[str], continues: bool) -> Any:
+def _control_stops(tokenizer: Any, stops: Sequence[str]) -> frozenset[int]:
+    """The special tokens that ``stops`` name, one token each ("<|im_start|>", "</s>"):
+    the answer is decoded without special tokens, so such a stop never matched its
+    text and the answer ran on past the token (to ``max_new_tokens``)."""
+    controls = set()
+    for stop in stops:
+        special = tokenizer(stop, add_special_tokens=False)["input_ids"]
+        plain = tokenizer(stop, add_special_tokens=False, split_special_tokens=True)["input_ids"]
+        if len(special) == 1 and special != plain:
+            controls.add(int(special[0]))
+    return frozenset(controls)
+
+
+def _stop_at(
+    tokenizer: Any,
+    n_prompt: int,
+    stops: Sequence[str],
+    continues: bool,
+    controls: frozenset[int],
+) -> Any:
     """A stopping criterion: the answer so far holds one of ``stops`` (transformers' own
     ``stop_strings`` cannot read every tokenizer's vocab). Only the answer's last tokens
     are decoded at each step: a stop of n characters spans at most 4n tokens (bytes).
     An answer that ``continues`` a text is read as its returned text is, leading space
     kept (:func:`_continuation`): read without it, a stop " x" at its first token went
-    unseen, and generation ran on to ``max_new_tokens``."""
+    unseen, and generation ran on to ``max_new_tokens``. It also holds when the last
+    token is one of ``controls`` (:func:`_control_stops`)."""
     import torch
     from transformers import StoppingCriteria
 
@@ -284,7 +308,8 @@ def _stop_at(tokenizer: Any, n_prompt: int, stops: Sequence[str], continues: boo
             text = tokenizer.decode(input_ids[0, start:], skip_special_tokens=True)
             if continues:
                 text = _continuation(tokenizer, input_ids[0], start, text)
-            done = any(stop in text for stop in stops)
+            last = int(input_ids[0, -1]) if input_ids.shape[-1] > n_prompt else None
+            done = last in controls or any(stop in text for stop in stops)
             return torch.full(
                 (input_ids.shape[0],), done, dtype=torch.bool, device=input_ids.device
             )
