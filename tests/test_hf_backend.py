@@ -304,6 +304,18 @@ def test_new_tokens_are_capped_by_the_context_left(model_dir: Path) -> None:
     assert 0 < c.completion_tokens <= 3
 
 
+def test_an_empty_prompt_to_a_model_without_a_bos_is_a_prompt_error(model_dir: Path) -> None:
+    """This tokenizer adds no BOS (as SmolLM2's and Qwen's add none): an empty raw prompt,
+    or an empty one to a model without a chat template, is no token at all, and
+    transformers failed on it as a broken backend ("transformers generation failed ...:
+    cannot reshape tensor of 0 elements")."""
+    b = make_backend(model_dir)
+    for request in (GenerationRequest("", raw=True), GenerationRequest("")):
+        with pytest.raises(PromptError, match="prompt is empty.*'tiny-hf' reads no start"):
+            b.generate(request)
+    assert b.generate(GenerationRequest("hello", raw=True)).prompt_tokens == 1
+
+
 # --- chat template --------------------------------------------------------------------------
 
 

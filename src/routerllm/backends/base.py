@@ -298,6 +298,18 @@ def refused_by_template(model: str, error: Exception) -> PromptError:
     )
 
 
+def empty_prompt(model: str) -> PromptError:
+    """The error for a prompt that is no token at all (an empty raw prompt to a model
+    whose tokenizer adds no BOS, SmolLM2's or Qwen's): the engine has nothing to
+    continue, and failed on it with its own error (llama-cpp-python a bare
+    AssertionError, transformers a tensor reshape error)."""
+    return PromptError(
+        f"prompt is empty, and model {model!r} reads no start-of-text token "
+        f"before it: there is nothing to continue; give a prompt",
+        "prompt",
+    )
+
+
 def plain_text(request: GenerationRequest) -> str:
     """The request as one text, for models without a chat template and raw requests:
     system text, earlier turns, prompt, then the response prefix (each on its own

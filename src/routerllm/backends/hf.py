@@ -15,6 +15,7 @@ from routerllm.backends.base import (
     GenerationRequest,
     chat_messages,
     cut_at_stop,
+    empty_prompt,
     plain_text,
     refuse_prompt_state,
     refused_by_template,
@@ -205,6 +206,8 @@ class HFBackend(Backend):
         sampling = resolve_sampling(request, self.generation)
         inputs = self._encode(request)
         n_prompt = int(inputs["input_ids"].shape[-1])
+        if n_prompt == 0:
+            raise empty_prompt(self.name)
         limit = self.config.context_length
         if n_prompt >= limit:
             raise ContextLengthError(

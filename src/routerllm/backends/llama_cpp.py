@@ -16,18 +16,14 @@ from routerllm.backends.base import (
     GenerationRequest,
     chat_messages,
     cut_at_stop,
+    empty_prompt,
     plain_text,
     refused_by_template,
     resolve_sampling,
     template_tokens,
 )
 from routerllm.backends.interrupts import deferred_interrupts
-from routerllm.exceptions import (
-    BackendError,
-    ContextLengthError,
-    PromptError,
-    missing_dependency,
-)
+from routerllm.exceptions import BackendError, ContextLengthError, missing_dependency
 from routerllm.model_files import availability as gguf_availability
 from routerllm.model_files import resolve_gguf
 
@@ -293,12 +289,8 @@ class LlamaCppBackend(Backend):
         n_ctx = min(int(self._llm.n_ctx()), self.config.context_length)
         prompt = self._prompt(request)
         n_prompt = len(prompt)
-        if n_prompt == 0:  # llama-cpp-python failed on it with a bare AssertionError
-            raise PromptError(
-                f"prompt is empty, and model {self.name!r} reads no start-of-text token "
-                f"before it: there is nothing to continue; give a prompt",
-                "prompt",
-            )
+        if n_prompt == 0:
+            raise empty_prompt(self.name)
         if n_prompt >= n_ctx:
             templated = " with the model's chat template" if self._templates(request) else ""
             raise ContextLengthError(
