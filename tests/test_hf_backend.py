@@ -316,6 +316,30 @@ def test_an_empty_prompt_to_a_model_without_a_bos_is_a_prompt_error(model_dir: P
     assert b.generate(GenerationRequest("hello", raw=True)).prompt_tokens == 1
 
 
+def test_a_model_with_learned_positions_keeps_to_its_own_context(
+    model_dir: Path, tmp_path: Path
+) -> None:
+    """GPT-2's positions are a table, of 32 here: with context_length left at its default,
+    4096, a prompt and answer past the table failed with a bare IndexError traceback
+    (on CUDA, a device-side assert). The model's own context caps the configured one."""
+    from transformers import AutoTokenizer, GPT2Config, GPT2LMHeadModel
+
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    tokenizer.save_pretrained(tmp_path)
+    config = GPT2Config(
+        vocab_size=len(tokenizer), n_positions=32, n_embd=32, n_layer=1, n_head=2,
+        bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
+    )  # fmt: skip
+    with torch.random.fork_rng():
+        torch.manual_seed(1234)
+        GPT2LMHeadModel(config).save_pretrained(tmp_path)
+    b = make_backend(tmp_path, context_length=4096)
+    c = b.generate(GenerationRequest(" ".join(VOCAB[10:40])))  # 30 tokens, 2 left
+    assert (c.prompt_tokens, c.completion_tokens, c.finish_reason) == (30, 2, "length")
+    with pytest.raises(PromptError, match=r"prompt is 32 tokens.*\(context 32 tokens\)"):
+        b.generate(GenerationRequest(" ".join(VOCAB[10:42])))
+
+
 # --- chat template --------------------------------------------------------------------------
 
 

@@ -167,6 +167,15 @@ class HFBackend(Backend):
         ends = end if isinstance(end, list) else [end]
         return len(new_tokens) > 0 and int(new_tokens[-1]) in ends
 
+    def _context_length(self) -> int:
+        """The configured ``context_length``, at most the model's own (its
+        ``max_position_embeddings``): a model with learned positions (GPT-2's, OPT's,
+        StarCoder's) failed past it with a bare IndexError (on CUDA a device-side
+        assert), where the default context_length, 4096, is longer than its table."""
+        own = getattr(self._model.config.get_text_config(), "max_position_embeddings", None)
+        configured = self.config.context_length
+        return min(configured, own) if isinstance(own, int) and own > 0 else configured
+
     def _encode(self, request: GenerationRequest) -> Any:
         tok = self._tokenizer
         if getattr(tok, "chat_template", None) and not request.raw:
@@ -208,7 +217,7 @@ class HFBackend(Backend):
         n_prompt = int(inputs["input_ids"].shape[-1])
         if n_prompt == 0:
             raise empty_prompt(self.name)
-        limit = self.config.context_length
+        limit = self._context_length()
         if n_prompt >= limit:
             raise ContextLengthError(
                 f"prompt is {n_prompt} tokens, too long for model {self.name!r} (context "
