@@ -510,3 +510,21 @@ def test_a_config_whose_models_have_class_ids_is_mapped_by_tier(tmp_path: Path) 
     chosen = [d.model for d in down.route_batch(prompts)]
     expected = {"standard": "smollm2-135m", "complex": "qwen2.5-coder-1.5b"}
     assert chosen == [expected.get(p, "smollm2-135m") for p in policies]
+
+
+def test_train_help_gives_each_reference_models_own_default() -> None:
+    """`routerllm train --help` gave --large-model the medium model's default ("the best
+    model of the cheaper half") as well: each says its own."""
+    import argparse
+
+    from routerllm.cli import build_parser
+
+    sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    helps = {
+        a.option_strings[0]: " ".join((a.help or "").split())
+        for a in sub.choices["train"]._actions
+        if a.option_strings
+    }
+    assert "cheaper half" in helps["--medium-model"]
+    assert "cheaper half" not in helps["--large-model"]
+    assert "the best model on --data" in helps["--large-model"]

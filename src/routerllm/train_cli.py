@@ -398,12 +398,19 @@ def add_train_parser(sub: Any, common: argparse.ArgumentParser) -> None:
         help="with --calibrate max_cost=X or quality=X: meet the target by a random mix of two "
         "knob settings where it falls between them",
     )
-    for flag, role in (("--medium-model", "medium"), ("--large-model", "large")):
+    for flag, role, default in (
+        (
+            "--medium-model",
+            "medium",
+            "the best of the cheaper half by mean cost, the large one left out",
+        ),
+        ("--large-model", "large", "the best model on --data, a named medium one left out"),
+    ):
         tr.add_argument(
             flag,
             metavar="MODEL",
             help=f"policy router: the {role} reference model of the 9-cell labels, a model of "
-            "--data (default: the best model of the cheaper half; the best model overall)",
+            f"--data (default: {default})",
         )
     tr.add_argument(
         "--option",
