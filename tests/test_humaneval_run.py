@@ -932,6 +932,27 @@ def test_a_limit_at_or_above_the_sets_size_runs_the_full_set_not_a_subset(
         assert ("a seeded subset" in (out / "report.md").read_text()) == subset
 
 
+def test_a_problem_file_named_models_keeps_its_outcomes_beside_the_models_json(
+    tiny_config: AppConfig, tmp_path: Path
+) -> None:
+    """The outcome dataset was named after the problem file: from ``models.jsonl`` it was
+    outcomes/models.json, which the models' metadata then overwrote, losing the outcomes."""
+    rows = [{"prompt": f"def f{i}(x):\n    \"\"\"x + {i}\"\"\"\n", "entry_point": f"f{i}",
+             "canonical_solution": f"    return x + {i}\n", "task_id": f"mine/{i}",
+             "test": f"def check(candidate):\n    assert candidate(1) == {1 + i}\n"}
+            for i in range(2)]  # fmt: skip
+    problems = tmp_path / "models.jsonl"
+    problems.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    run_experiment(tiny_config, tmp_path / "run", systems=["direct-light"],
+                   style_overrides={"max_new_tokens": 8}, progress=False,
+                   problems_file=problems)  # fmt: skip
+    data = load_outcomes(tmp_path / "run" / "outcomes" / "problems.json")
+    assert len(data) == 2 and data.models == ["tiny-light"]
+    assert list(json.loads((tmp_path / "run" / "outcomes" / "models.json").read_text())) == [
+        "tiny-light"
+    ]
+
+
 def test_training_on_a_run_of_another_model_file_is_refused_before_any_model_runs(
     tiny_config: AppConfig, tmp_path: Path
 ) -> None:

@@ -381,5 +381,7 @@ def plot_curve(
 
 
 def _stem(path: str | Path) -> str:
-    """``mbpp`` for ``mbpp.jsonl`` or ``mbpp.jsonl.gz``: the outcome dataset's name."""
-    return Path(path).name.split(".")[0] or "problems"
+    """``mbpp`` for ``mbpp.jsonl`` or ``mbpp.jsonl.gz``: the outcome dataset's name;
+    ``problems`` for ``models.jsonl``, whose name the models' metadata beside it takes."""
+    stem = Path(path).name.split(".")[0]
+    return stem if stem and stem != "models" else "problems"
