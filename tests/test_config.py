@@ -127,6 +127,18 @@ def test_a_utf16_config_loads_and_other_encodings_say_to_save_it_as_utf8(
         load_config(path)
 
 
+@pytest.mark.parametrize("encoding", ["utf-32", "utf-32-be"])
+def test_a_utf32_config_says_to_save_it_as_utf8(tmp_path: Path, encoding: str) -> None:
+    """A UTF-32 config (PowerShell's ``Out-File -Encoding utf32``) was refused as
+    "malformed YAML: unacceptable character #x0000", which said nothing of its encoding."""
+    text = write_config(tmp_path, tiny_config_dict(tmp_path)).read_text()
+    path = tmp_path / "utf32.yaml"
+    bom = b"\x00\x00\xfe\xff" if encoding.endswith("be") else b""  # "utf-32" writes its own
+    path.write_bytes(bom + text.encode(encoding))
+    with pytest.raises(ConfigError, match=r"utf32\.yaml: UTF-32 text; save the config as UTF-8$"):
+        load_config(path)
+
+
 def test_a_key_given_twice_is_refused_not_overwritten(tmp_path: Path) -> None:
     """PyYAML keeps the last of two equal keys: a second ``budgets:`` silently dropped
     the first's limits. A key after a merge (``<<: *anchor``) still overrides it."""

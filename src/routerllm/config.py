@@ -286,6 +286,10 @@ def resolve_config_path(path: str | os.PathLike[str] | None) -> Path:
     )
 
 
+#: UTF-32's byte-order marks (PowerShell's ``Out-File -Encoding utf32`` writes one).
+UTF32_BOMS = (b"\xff\xfe\x00\x00", b"\x00\x00\xfe\xff")
+
+
 def _load_yaml(text: str | bytes) -> Any:
     """``yaml.safe_load``, refusing a key given twice in one mapping: PyYAML keeps the
     last silently, so a second ``budgets:`` dropped the limits of the first. Bytes are
@@ -321,8 +325,11 @@ def load_config(path: str | os.PathLike[str] | None = None) -> AppConfig:
 
     file = resolve_config_path(path)
     try:
+        raw = file.read_bytes()
+        if raw.startswith(UTF32_BOMS):  # YAML reads its mark as UTF-16's, then NULs
+            raise ConfigError(f"{file}: UTF-32 text; save the config as UTF-8")
         # bytes: YAML's own decoding reads the UTF-16 a Windows editor or shell may write
-        data = _load_yaml(file.read_bytes())
+        data = _load_yaml(raw)
     except yaml.YAMLError as e:
         if isinstance(e, yaml.reader.ReaderError) and e.encoding != "unicode":  # undecodable
             raise ConfigError(
