@@ -115,6 +115,31 @@ def test_a_stop_sequence_that_is_a_control_token_ends_the_answer() -> None:
         backend.unload()
 
 
+def test_a_control_token_stop_written_as_the_last_token_allowed_is_a_stop() -> None:
+    """With max_new_tokens 1, SmolLM2's one token is the stop "<|im_start|>": the answer
+    ended at its stop, yet llama-cpp-python ended it at max_tokens first, and it said
+    finish reason "length" (as if cut; transformers said "stop"). An answer the limit
+    cuts, with such a stop asked for, is still cut there, no token more."""
+    from routerllm.backends import GenerationRequest, create_backend
+
+    config = load_config("local")
+    config.generation.temperature = 0.0
+    backend = create_backend(config.model("smollm2-135m"), config.generation, n_threads=2)
+    turn = GenerationRequest(
+        "<|im_start|>user\nHi<|im_end|>\n", raw=True, max_new_tokens=1, stop=["<|im_start|>"]
+    )
+    text = GenerationRequest("The capital of France is", raw=True, max_new_tokens=3)
+    try:
+        out = backend.generate(turn)
+        assert (out.text, out.completion_tokens, out.finish_reason) == ("", 1, "stop")
+        free = backend.generate(text)
+        cut = backend.generate(dataclasses.replace(text, stop=["<|im_start|>"]))
+        assert (free.completion_tokens, free.finish_reason) == (3, "length")
+        assert (cut.text, cut.completion_tokens, cut.finish_reason) == (free.text, 3, "length")
+    finally:
+        backend.unload()
+
+
 def test_an_empty_raw_prompt_to_a_model_without_a_bos_is_refused() -> None:
     """SmolLM2 reads no BOS: an empty raw prompt is no token at all, on which
     llama-cpp-python failed with a bare AssertionError (a traceback, no message)."""

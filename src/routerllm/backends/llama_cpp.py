@@ -313,6 +313,10 @@ class LlamaCppBackend(Backend):
             from llama_cpp import LogitsProcessorList
 
             kwargs["logits_processor"] = LogitsProcessorList([cap])
+            if cap.stops:  # one step more, the end forced there: the cap sees the last token
+                # (llama-cpp-python stops at max_tokens before it can: a control stop
+                # written last was finish reason "length", as if the answer were cut)
+                kwargs["max_tokens"] = max_tokens + 1
         if request.prompt_state and self._state is None:
             from routerllm.backends.llama_state import PromptState
 
