@@ -316,28 +316,61 @@ def test_an_empty_prompt_to_a_model_without_a_bos_is_a_prompt_error(model_dir: P
     assert b.generate(GenerationRequest("hello", raw=True)).prompt_tokens == 1
 
 
-def test_a_model_with_learned_positions_keeps_to_its_own_context(
-    model_dir: Path, tmp_path: Path
-) -> None:
-    """GPT-2's positions are a table, of 32 here: with context_length left at its default,
-    4096, a prompt and answer past the table failed with a bare IndexError traceback
-    (on CUDA, a device-side assert). The model's own context caps the configured one."""
+def build_gpt2(model_dir: Path, directory: Path) -> Path:
+    """A tiny GPT-2 in ``directory``, with ``model_dir``'s tokenizer: its positions are a
+    table of 32."""
     from transformers import AutoTokenizer, GPT2Config, GPT2LMHeadModel
 
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
-    tokenizer.save_pretrained(tmp_path)
+    tokenizer.save_pretrained(directory)
     config = GPT2Config(
         vocab_size=len(tokenizer), n_positions=32, n_embd=32, n_layer=1, n_head=2,
         bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
     )  # fmt: skip
     with torch.random.fork_rng():
         torch.manual_seed(1234)
-        GPT2LMHeadModel(config).save_pretrained(tmp_path)
-    b = make_backend(tmp_path, context_length=4096)
+        GPT2LMHeadModel(config).save_pretrained(directory)
+    return directory
+
+
+def test_a_model_with_learned_positions_keeps_to_its_own_context(
+    model_dir: Path, tmp_path: Path
+) -> None:
+    """GPT-2's positions are a table, of 32 here: with context_length left at its default,
+    4096, a prompt and answer past the table failed with a bare IndexError traceback
+    (on CUDA, a device-side assert). The model's own context caps the configured one."""
+    b = make_backend(build_gpt2(model_dir, tmp_path), context_length=4096)
     c = b.generate(GenerationRequest(" ".join(VOCAB[10:40])))  # 30 tokens, 2 left
     assert (c.prompt_tokens, c.completion_tokens, c.finish_reason) == (30, 2, "length")
-    with pytest.raises(PromptError, match=r"prompt is 32 tokens.*\(context 32 tokens\)"):
+    with pytest.raises(
+        PromptError, match=r"prompt is 32 tokens.*\(context 32 tokens, the model's own"
+    ):
         b.generate(GenerationRequest(" ".join(VOCAB[10:42])))
+
+
+def test_a_prompt_over_a_models_own_context_steps_up_to_a_model_whose_context_holds_it(
+    model_dir: Path, tmp_path: Path
+) -> None:
+    """A GPT-2 configured at 4096 tokens holds 32: a prompt over them steps up to a larger
+    model whose context holds it, judged against the 32 that refused it. Until 2026-12-03
+    only a model configured over 4096 was tried: here none, and the request failed."""
+    from routerllm import RouterLLM
+
+    from .conftest import tiny_config_dict, write_config
+
+    def hf_model(name: str, tier: str, path: Path, context: int) -> dict[str, object]:
+        return {"name": name, "backend": "hf", "tier": tier, "params_b": 0.001 if tier == "light" else 0.002,
+                "model_id": str(path), "memory_gb": 0.1, "context_length": context}  # fmt: skip
+
+    data = tiny_config_dict(tmp_path, carbon={"enabled": False}, router={"name": "smallest"})
+    data["models"] = [
+        hf_model("gpt", "light", build_gpt2(model_dir, tmp_path / "gpt2"), 4096),
+        hf_model("long", "heavy", model_dir, 128),
+    ]
+    with RouterLLM(load_config(write_config(tmp_path, data))) as system:
+        result = system.generate(" ".join(VOCAB[10:50]))  # 40 tokens
+    assert result.model == "long"
+    assert "too long for gpt's context of 32 tokens: sent to long" in result.reason
 
 
 # --- chat template --------------------------------------------------------------------------

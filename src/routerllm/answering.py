@@ -256,7 +256,8 @@ class RequestAnswering:
                     refused = e.loading if refused is None else refused.plus(e.loading)
                     if self.calls.priced_by_energy(name):
                         refused_cost += self.calls.routing_cost(e.loading)
-                context = self.config.model(name).context_length
+                # the context that refused it: a backend's own can be shorter than configured
+                context = getattr(e, "context", None) or self.config.model(name).context_length
                 longer = [m for m in self.scope.larger(name) if self.config.model(m).context_length > context]  # fmt: skip
                 if not isinstance(e, ContextLengthError) or decision.router == FIXED or not longer:  # fmt: skip
                     self._failed(req, name, decision, admission, routing, refused, refused_cost, tag, e, earlier)  # fmt: skip

@@ -53,10 +53,15 @@ class PromptError(RouterLLMError):
 class ContextLengthError(PromptError):
     """The prompt is too long for the chosen model's context window. Routing then sends
     it to the next larger model with a longer context, where there is one; ``loading``:
-    what loading the refusing model spent, where it was measured."""
+    what loading the refusing model spent, where it was measured; ``context``: the
+    context, in tokens, that refused it, where the backend knows it (a transformers
+    model's own position table can be shorter than its configured ``context_length``)."""
 
-    def __init__(self, message: str, param: str | None = "prompt") -> None:
+    def __init__(
+        self, message: str, param: str | None = "prompt", context: int | None = None
+    ) -> None:
         super().__init__(message, param)
+        self.context = context
 
 
 class UnknownRequestError(PromptError):

@@ -219,9 +219,15 @@ class HFBackend(Backend):
             raise empty_prompt(self.name)
         limit = self._context_length()
         if n_prompt >= limit:
+            own = (
+                ""
+                if limit == self.config.context_length
+                else ", the model's own, under its configured context_length"
+            )
             raise ContextLengthError(
                 f"prompt is {n_prompt} tokens, too long for model {self.name!r} (context "
-                f"{limit} tokens); shorten it or use a model with a longer context"
+                f"{limit} tokens{own}); shorten it or use a model with a longer context",
+                context=limit,
             )
         inputs = {k: v.to(self._model.device) for k, v in inputs.items()}
         do_sample = sampling.temperature > 0

@@ -296,7 +296,8 @@ class LlamaCppBackend(Backend):
             raise ContextLengthError(
                 f"prompt is {n_prompt} tokens{templated}, too long for "
                 f"model {self.name!r} (context {n_ctx} tokens); shorten it or use a model "
-                f"with a longer context"
+                f"with a longer context",
+                context=n_ctx,
             )
         max_tokens = min(sampling.max_new_tokens, n_ctx - n_prompt)
         kwargs: dict[str, Any] = {
