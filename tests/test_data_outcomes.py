@@ -406,6 +406,24 @@ def test_a_benchmark_refuses_a_number_it_cannot_use_before_it_runs(
     assert out.stderr.strip().splitlines()[-1] == f"{name}.py: error: {error}"
 
 
+def test_training_the_default_complexity_classifier_replaces_the_packaged_one_only_asked() -> None:
+    """Every run of train_default_complexity.py replaced the packaged classifier, a trial
+    one on 40 prompts too (the shipped asset is kept on purpose: figures were measured
+    with it). Without --write it prints its accuracy and writes nothing."""
+    import subprocess
+    import sys
+
+    from routerllm.routers.complexity import default_model_dir
+
+    asset = {p.name: p.read_bytes() for p in default_model_dir().iterdir()}
+    script = Path(__file__).parents[1] / "benchmarks" / "train_default_complexity.py"
+    out = subprocess.run([sys.executable, str(script), "--encoder", "hashing", "--n", "40"],
+                         capture_output=True, text=True, check=False, timeout=120)  # fmt: skip
+    assert out.returncode == 0, out.stderr[-500:]
+    assert out.stdout.strip().endswith("(not written: give --write to replace the packaged classifier)")  # fmt: skip
+    assert {p.name: p.read_bytes() for p in default_model_dir().iterdir()} == asset
+
+
 def test_the_prompt_state_benchmark_refuses_a_negative_count_of_problems() -> None:
     """--n -1 took every HumanEval problem but the last ([:-1]) and ran three passes of
     the model over the 163 of them."""
