@@ -359,7 +359,10 @@ def test_an_untrained_router_by_name_is_refused_before_anything_runs(
 
 def test_the_demo_with_carbon_tracking_off_claims_no_co2_saving(tmp_path: Path) -> None:
     # both runs measured 0 g: the demo said "routing: 0% less CO2 including model
-    # loading, 0% less CO2 with models kept warm" (co2_saved_fraction 0.0 in --json)
+    # loading, 0% less CO2 with models kept warm" (co2_saved_fraction 0.0 in --json),
+    # and its table and summary "CO2 0.0000 g", "equivalent to 0.00000 km by car"
+    from routerllm.carbon.report import summarize
+    from routerllm.carbon.report_text import totals_lines
     from routerllm.config import load_config
     from routerllm.demo import run_demo
     from routerllm.demo_cli import _comparison_lines
@@ -367,11 +370,21 @@ def test_the_demo_with_carbon_tracking_off_claims_no_co2_saving(tmp_path: Path) 
 
     cfg = write_config(tmp_path, tiny_config_dict(tmp_path, carbon={"enabled": False}))
     with RouterLLM(load_config(cfg)) as system:
-        comparison = run_demo(system, ("What is a Python list?",), max_new_tokens=2).comparison()
+        run = run_demo(system, ("What is a Python list?",), max_new_tokens=2)
+    comparison = run.comparison()
     assert comparison is not None and comparison["co2_saved_fraction"] is None
     assert comparison["co2_saved_fraction_warm"] is None
-    line = _comparison_lines(comparison)[-1]
-    assert line.startswith("routing: CO2 not measured (carbon tracking off), ") and "less" not in line  # fmt: skip
+    lines = _comparison_lines(comparison)
+    assert lines[-1].startswith("routing: CO2 not measured (carbon tracking off), ") and "less" not in lines[-1]  # fmt: skip
+    # nor 0 g in the table or the summary ("CO2 0.0000 g", "0.00000 km by car"; 0.0 in --json)
+    assert comparison["routed"]["co2_kg"] is None and comparison["always_largest"]["energy_kwh"] is None  # fmt: skip
+    table = "\n".join(lines[:-1])
+    assert "not measured" in table and "0.0000" not in table and "0.000e+00" not in table, table
+    summary = summarize(run.routed)
+    text = "\n".join(totals_lines(summary))
+    assert "energy and CO2 not measured (carbon tracking off)" in text, text
+    assert "CO2 0.0000 g" not in text and "0.000e+00" not in text and "km by car" not in text, text
+    assert summary.as_dict()["totals"]["co2_kg"] is None
 
 
 def test_route_with_carbon_tracking_off_says_not_measured_not_zero_co2(tmp_path: Path) -> None:
@@ -386,6 +399,36 @@ def test_route_with_carbon_tracking_off_says_not_measured_not_zero_co2(tmp_path:
     assert parts.count("not measured") == 3 and "0.00e+00" not in parts, parts
     out = json.loads(run("route", "hello", "--config", str(cfg), "--json").stdout)
     assert set(out["methods"].values()) == {"none"}  # --json: zeros, marked unmeasured
+
+
+def test_report_with_carbon_tracking_off_says_not_measured_not_zero_co2(tmp_path: Path) -> None:
+    # route said "not measured", the report of the same request "CO2 0.0000 g" and
+    # "equivalent to 0.00000 km by car" (0.0 in --json): a measured zero
+    from routerllm.config import load_config
+    from routerllm.system import RouterLLM
+
+    off = write_config(tmp_path, tiny_config_dict(tmp_path, carbon={"enabled": False}), "off.yaml")
+    on = write_config(tmp_path, tiny_config_dict(tmp_path), "on.yaml")
+    with RouterLLM(load_config(off)) as system:
+        system.generate("hello", tag="t")  # tiny-light, not measured
+    text = run("report", "--config", str(off)).stdout
+    assert "energy and CO2 not measured (carbon tracking off)" in text, text
+    assert "CO2 0.0000 g" not in text and "0.000e+00" not in text and "km by car" not in text, text
+    rep = json.loads(run("report", "--config", str(off), "--json").stdout)
+    assert rep["totals"]["co2_kg"] is None and rep["totals"]["energy_kwh"] is None
+    assert set(rep["equivalences"].values()) == {None}
+    for group in ("by_model", "by_router", "by_day", "by_component"):
+        assert all(row["co2_kg"] is None for row in rep[group].values()), rep[group]
+    # a mixed log: what was measured stands, the model measured nowhere is not 0 g
+    with RouterLLM(load_config(on)) as system:
+        system.generate("Implement binary search in Python", tag="t")  # tiny-medium
+    rep = json.loads(run("report", "--config", str(on), "--json").stdout)
+    assert rep["totals"]["co2_kg"] > 0 and rep["equivalences"]["km_by_car"] > 0
+    assert rep["by_model"]["tiny-medium"]["co2_kg"] > 0
+    assert rep["by_model"]["tiny-light"]["co2_kg"] is None
+    assert all(row["co2_kg"] > 0 for row in rep["by_component"].values())
+    light = next(line for line in run("report", "--config", str(on)).stdout.splitlines() if line.startswith("tiny-light"))  # fmt: skip
+    assert "not measured" in light and "0.000e+00" not in light, light
 
 
 def test_interactive_demo_answers_each_line_and_goes_on_after_a_refused_prompt(

@@ -507,6 +507,8 @@ def test_the_report_reads_the_log_the_server_writes(tmp_path: Path) -> None:
     assert status == 200, text
     report = json.loads(text)
     assert report["log"] == str(own) and report["totals"]["requests"] == 1
+    # carbon tracking off: not measured (null), not a measured 0 g
+    assert report["totals"]["co2_kg"] is None and report["equivalences"]["km_by_car"] is None
     assert not Path(config.log.path).exists()
 
 

@@ -99,14 +99,14 @@ def _requests_logged(args: argparse.Namespace, error: KeyboardInterrupt) -> str:
 
 
 def _result_lines(index: int, result: Any, tier: str) -> list[str]:
-    from routerllm.carbon.report_text import fmt_g, fmt_kwh
+    from routerllm.carbon.report_text import NOT_MEASURED_TEXT, fmt_g, fmt_kwh
 
     # carbon tracking off measures nothing (method "none"): its zeros are not 0 g of CO2
     measured = {n: m.method != "none" for n, m in result.components.items()}
     energy = (
         f"{fmt_kwh(result.energy_kwh)}  CO2 {fmt_g(result.co2_kg)}"
         if any(measured.values())
-        else "energy and CO2 not measured (carbon tracking off)"
+        else NOT_MEASURED_TEXT
     )
     head = (
         f"[{index}] {tier:<6} {result.model:<20} conf {result.confidence:.2f}  "

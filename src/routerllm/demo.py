@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, replace
 
 from routerllm.backends.base import GenerationRequest
-from routerllm.carbon.meter import Measurement
+from routerllm.carbon.meter import NOT_MEASURED, Measurement
 from routerllm.exceptions import BudgetExceededError, RouterLLMError
 from routerllm.routed_result import RoutedResult
 from routerllm.system import RouterLLM
@@ -59,6 +59,15 @@ class RunTotals:
         )
 
 
+def _figures(totals: RunTotals, results: list[RoutedResult]) -> dict[str, object]:
+    """``totals`` as the comparison gives them: energy and CO2 None (not 0) where none
+    of ``results`` was measured (carbon tracking off)."""
+    out: dict[str, object] = asdict(totals)
+    if not any(m.method != NOT_MEASURED for r in results for m in r.components.values()):
+        out.update(dict.fromkeys(("energy_kwh", "co2_kg", "warm_energy_kwh", "warm_co2_kg")))
+    return out
+
+
 @dataclass(frozen=True)
 class DemoRun:
     routed: list[RoutedResult]
@@ -82,8 +91,8 @@ class DemoRun:
 
         return {
             "largest_model": self.baseline[0].model,
-            "routed": asdict(routed),
-            "always_largest": asdict(base),
+            "routed": _figures(routed, self.routed),
+            "always_largest": _figures(base, self.baseline),
             "co2_saved_fraction": saved(routed.co2_kg, base.co2_kg),
             "co2_saved_fraction_warm": saved(routed.warm_co2_kg, base.warm_co2_kg),
             "speedup": base.time_s / routed.time_s if routed.time_s else 0.0,

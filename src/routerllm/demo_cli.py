@@ -253,7 +253,8 @@ def _comparison_lines(c: dict[str, Any]) -> list[str]:
     ]
     for label, key, fmt in rows:
         scale = 1000 if key.endswith("co2_kg") else 1
-        lines.append(f"{label:<34}{fmt.format(r[key] * scale):>14}{fmt.format(b[key] * scale):>28}")
+        cells = [fmt.format(v * scale) if v is not None else "not measured" for v in (r[key], b[key])]  # fmt: skip
+        lines.append(f"{label:<34}{cells[0]:>14}{cells[1]:>28}")
 
     def co2(fraction: float | None, when: str) -> str:
         return f"{less(fraction, 'CO2')} {when}" if fraction is not None else f"CO2 not measured {when}"  # fmt: skip

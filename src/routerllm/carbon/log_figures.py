@@ -20,7 +20,7 @@ from dataclasses import astuple, dataclass, field
 from typing import TYPE_CHECKING
 
 from routerllm.carbon.log_rows import FAILED, instant, own_part
-from routerllm.carbon.meter import CACHED, COMPONENTS, PER_TOKEN, Measurement
+from routerllm.carbon.meter import CACHED, COMPONENTS, NOT_MEASURED, PER_TOKEN, Measurement
 from routerllm.carbon.predictor import UNMEASURED
 from routerllm.carbon.recommend import BASELINE_TAG, DEMO_TAGS
 from routerllm.exceptions import RouterLLMError
@@ -161,6 +161,10 @@ class LogFigures:
         self.by_method: dict[str, float] = {}
         self.per_token_models: set[str] = set()
         self.unmeasured = 0
+        # the groups with a request (a part, for a component) whose energy was measured,
+        # and the components with a part that was not (``unmeasured_groups``)
+        self.measured: set[tuple[str, str]] = set()
+        self.unmeasured_parts: set[str] = set()
 
     def add(
         self,
@@ -205,8 +209,14 @@ class LogFigures:
         cached = llm = loading = routing = None
         by_method = self.by_method
         earlier = {p[0]: p for p in escalated}
+        measured = not parts  # a request logged without parts spent nothing, as logged
         for p in parts:
             name, duration, kwh, kg, method = p
+            if method != NOT_MEASURED or kwh or kg:  # carbon tracking off: 0 kWh, "none"
+                measured = True
+                self.measured.add(("component", name))
+            else:
+                self.unmeasured_parts.add(name)
             if (c := self.by_component.get(name)) is None:
                 from routerllm.carbon.report import ComponentTotals
 
@@ -272,8 +282,10 @@ class LogFigures:
             if llm is not None and llm[4] not in UNMEASURED and not failed:  # a rate per answer
                 self.rate_tokens[model] += completion_tokens
                 self.rate_energy[model] = self.rate_energy.get(model, 0.0) + llm[2]
-        if parts and all(p[4] == "none" for p in parts):
+        if parts and all(p[4] == NOT_MEASURED for p in parts):
             self.unmeasured += 1
+        if measured:
+            self.measured.update((("", ""), ("model", model), ("router", router), ("day", day)))
 
     def _versus(
         self,
@@ -307,6 +319,17 @@ class LogFigures:
                 self.served_co2.add(llm[3])
                 if PER_TOKEN in llm[4].split("+"):  # an escalation's methods are joined by +
                     self.served_estimated += 1
+
+    def unmeasured_groups(self) -> set[tuple[str, str]]:
+        """The groups whose energy and CO2 were not measured, each of their requests (or
+        parts) logged without energy (carbon tracking off, method ``none``): ``("", "")``
+        the totals, ``("model", name)``, ``("router", name)``, ``("day", date)``,
+        ``("component", name)``. A group of some measured requests counts theirs."""
+        groups = [("", "")] if self.totals.requests else []
+        groups += [("model", n) for n in self.by_model] + [("router", n) for n in self.by_router]
+        groups += [("day", d) for d in self.by_day]
+        groups += [("component", n) for n in self.unmeasured_parts]
+        return {g for g in groups if g not in self.measured}
 
     @property
     def requests(self) -> int:

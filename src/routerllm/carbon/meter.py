@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 COMPONENTS = ("router_inference", "model_loading", "llm_inference")
 PER_TOKEN = "estimate:per-token"  # the method of figures computed from the config's per-token ones
 CACHED = "cache"  # the method of the components a cached answer did not spend
+NOT_MEASURED = "none"  # the method of every component with carbon tracking off: 0 kWh, not measured
 WORLD_INTENSITY_G_PER_KWH = 475.0  # IEA world average, used when the country is unknown
 # Every CodeCarbon tracker measures the whole machine: two meters' blocks measured at
 # once (two systems in one process) would each count the other's work, and the
@@ -89,7 +90,7 @@ class _Slot:
 
 
 class CarbonMeter(ABC):
-    method = "none"
+    method = NOT_MEASURED
 
     @abstractmethod
     @contextmanager

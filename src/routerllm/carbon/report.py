@@ -78,16 +78,35 @@ class Report:
     by_day: dict[str, Totals] = field(default_factory=dict)  # UTC dates, logged requests only
     by_component: dict[str, ComponentTotals] = field(default_factory=dict)
     methods: list[str] = field(default_factory=list)
-    equivalences: dict[str, float] = field(default_factory=dict)
+    equivalences: dict[str, float | None] = field(default_factory=dict)  # None: not measured
     versus_largest: dict[str, Any] | None = None
     budgets: dict[str, Any] | None = None
     predictor: dict[str, dict[str, float] | None] = field(default_factory=dict)
     recommendations: list[Recommendation] = field(default_factory=list)  # logged reports
     #: per model, scores given to its logged answers: {"count": n, "mean_score": x}
     feedback: dict[str, dict[str, float]] = field(default_factory=dict)
+    #: the groups whose energy and CO2 were not measured (``LogFigures.unmeasured_groups``):
+    #: their 0 is as logged with carbon tracking off, not a measured 0
+    unmeasured_groups: set[tuple[str, str]] = field(default_factory=set, repr=False)
+
+    def measured(self, kind: str = "", name: str = "") -> bool:
+        """Whether the energy and CO2 of a group were measured: the totals, or ``kind``
+        "model", "router", "day" or "component" and its ``name``."""
+        return (kind, name) not in self.unmeasured_groups
 
     def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """The report as JSON data: an energy or CO2 not measured is None (null)."""
+        out = asdict(self)
+        del out["unmeasured_groups"]
+        for kind, name in self.unmeasured_groups:
+            row = out[f"by_{kind}"].get(name) if kind else out["totals"]
+            if row is not None:  # a live run's results have no day
+                row["energy_kwh"] = row["co2_kg"] = None
+        return out
+
+
+#: The keys of ``equivalences``.
+EQUIVALENCES = ("km_by_car", "smartphone_charges")
 
 
 def equivalences(co2_kg: float) -> dict[str, float]:
@@ -126,7 +145,10 @@ def _report(fig: LogFigures, models: list[ModelConfig] | None, country_iso_code:
     rep = Report(totals=fig.totals, by_model=fig.by_model, by_router=fig.by_router)
     rep.by_component = fig.by_component
     rep.methods = sorted(fig.methods)
-    rep.equivalences = equivalences(rep.totals.co2_kg)
+    rep.unmeasured_groups = fig.unmeasured_groups()
+    rep.equivalences = (
+        dict(equivalences(rep.totals.co2_kg)) if rep.measured() else dict.fromkeys(EQUIVALENCES)
+    )
     if models:
         rep.versus_largest = largest_estimate(fig, models, country_iso_code)
     return rep

@@ -23,6 +23,19 @@ def fmt_kwh(kwh: float) -> str:
     return f"{kwh:.3e} kWh"
 
 
+#: What a request or a total logged with carbon tracking off (method ``none``) says
+#: instead of its energy and CO2: not 0 g, which reads as measured.
+NOT_MEASURED_TEXT = "energy and CO2 not measured (carbon tracking off)"
+
+
+def _columns(rep: Any, kind: str, name: str, row: Any, widths: tuple[int, int]) -> str:
+    """A row's energy (kWh) and CO2 (g) columns, or "not measured" across both where
+    the report says its group was not measured (``Report.measured``)."""
+    if not rep.measured(kind, name):
+        return f"{'not measured':>{sum(widths)}}"
+    return f"{row.energy_kwh:>{widths[0]}.3e}{fixed(row.co2_kg * 1000, 4):>{widths[1]}}"
+
+
 def less(fraction: float, what: str) -> str:
     """``0.4`` -> "40% less CO2", ``-0.2`` -> "20% more CO2" (routing can cost more);
     a difference that rounds to 0% is "about as much CO2", not "0% more CO2"."""
@@ -33,21 +46,26 @@ def less(fraction: float, what: str) -> str:
 
 def totals_lines(rep: Any) -> list[str]:
     """Totals, per model, feedback and per component: what the demo shows of its runs."""
-    t = rep.totals
+    t, eq = rep.totals, rep.equivalences
+    measured = rep.measured()
+    energy = (
+        f"energy {fmt_kwh(t.energy_kwh)}  CO2 {fmt_g(t.co2_kg)}" if measured else NOT_MEASURED_TEXT
+    )
     lines = [
         f"requests {t.requests}{f' ({t.failed} failed)' if t.failed else ''}  tokens {t.prompt_tokens} in / {t.completion_tokens} out  "
-        f"energy {fmt_kwh(t.energy_kwh)}  CO2 {fmt_g(t.co2_kg)}  cost ${t.cost_usd:.6f}  "
-        f"time {t.latency_s:.1f} s",
+        f"{energy}  cost ${t.cost_usd:.6f}  time {t.latency_s:.1f} s",
         f"carbon method: {', '.join(rep.methods) or 'none'}",
-        f"equivalent to {fixed(rep.equivalences['km_by_car'], 5)} km by car, "
-        f"{fixed(rep.equivalences['smartphone_charges'], 4)} smartphone charges (US EPA factors)",
+        f"equivalent to {fixed(eq['km_by_car'], 5)} km by car, "
+        f"{fixed(eq['smartphone_charges'], 4)} smartphone charges (US EPA factors)"
+        if measured
+        else "no equivalences: CO2 not measured",
         "",
         f"{'per model':<26}{'requests':>9}{'out tok':>9}{'energy kWh':>12}{'CO2 g':>10}{'time s':>9}",
     ]
     for name, m in rep.by_model.items():
         lines.append(
-            f"{name:<26}{m.requests:>9}{m.completion_tokens:>9}{m.energy_kwh:>12.3e}"
-            f"{fixed(m.co2_kg * 1000, 4):>10}{m.latency_s:>9.1f}"
+            f"{name:<26}{m.requests:>9}{m.completion_tokens:>9}"
+            f"{_columns(rep, 'model', name, m, (12, 10))}{m.latency_s:>9.1f}"
             + (f"  ({m.failed} failed)" if m.failed else "")
         )
     if rep.feedback:  # scores given to logged answers (RouterLLM.feedback)
@@ -60,10 +78,12 @@ def totals_lines(rep: Any) -> list[str]:
     ]
     total_co2 = rep.totals.co2_kg or 1.0
     for name, c in rep.by_component.items():
-        lines.append(
-            f"{name:<26}{'':>9}{c.duration_s:>9.2f}{c.energy_kwh:>12.3e}{c.co2_kg * 1000:>11.3e}"
-            f"{c.co2_kg / total_co2:>8.2%}"
+        figures = (
+            f"{c.energy_kwh:>12.3e}{c.co2_kg * 1000:>11.3e}{c.co2_kg / total_co2:>8.2%}"
+            if rep.measured("component", name)
+            else f"{'not measured':>31}"
         )
+        lines.append(f"{name:<26}{'':>9}{c.duration_s:>9.2f}{figures}")
     return lines
 
 
@@ -113,7 +133,7 @@ def report_lines(rep: Any) -> list[str]:
     lines.append(f"{'per router':<26}{'requests':>9}{'out tok':>9}{'energy kWh':>12}{'CO2 g':>10}")
     for name, r in rep.by_router.items():
         lines.append(
-            f"{name:<26}{r.requests:>9}{r.completion_tokens:>9}{r.energy_kwh:>12.3e}{fixed(r.co2_kg * 1000, 4):>10}"
+            f"{name:<26}{r.requests:>9}{r.completion_tokens:>9}{_columns(rep, 'router', name, r, (12, 10))}"
         )
     if rep.by_day:
         lines += ["", f"{'per day (UTC)':<26}{'requests':>9}{'out tok':>9}{'energy kWh':>12}{'CO2 g':>10}{'cost $':>11}"]  # fmt: skip
@@ -122,8 +142,8 @@ def report_lines(rep: Any) -> list[str]:
             lines.append(f"({len(rep.by_day) - len(shown)} earlier days in --json)")
         for day, d in shown:
             lines.append(
-                f"{day:<26}{d.requests:>9}{d.completion_tokens:>9}{d.energy_kwh:>12.3e}"
-                f"{fixed(d.co2_kg * 1000, 4):>10}{d.cost_usd:>11.6f}"
+                f"{day:<26}{d.requests:>9}{d.completion_tokens:>9}"
+                f"{_columns(rep, 'day', day, d, (12, 10))}{d.cost_usd:>11.6f}"
             )
     vs = rep.versus_largest
     if vs:
