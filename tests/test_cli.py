@@ -460,6 +460,17 @@ def test_interactive_demo_answers_each_line_and_goes_on_after_a_refused_prompt(
         assert [r.prompt_chars for r in log.records()][-1] == len("hello there")
 
 
+def test_an_interactive_session_that_answered_nothing_still_ends_with_its_summary(
+    tmp_path: Path,
+) -> None:
+    # every prompt refused (here by limits.max_prompt_chars, as by spent budgets): the
+    # text printed no summary at all, while --json printed its summary
+    cfg = write_config(tmp_path, tiny_config_dict(tmp_path, limits={"max_prompt_chars": 50}))
+    proc = run("demo", "--interactive", "--config", str(cfg), stdin="x" * 60 + "\n")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.endswith("Summary of the session\nno prompt answered\n"), proc.stdout
+
+
 def test_prompts_read_from_stdin_that_are_not_utf8_or_closed_are_a_one_line_error(
     tmp_path: Path,
 ) -> None:

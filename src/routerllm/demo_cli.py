@@ -202,8 +202,8 @@ def _interactive(args: argparse.Namespace, system: Any, stdin: TextIO) -> int:
     summary = summarize(results)
     if args.json:
         print(json_text({"summary": summary.as_dict()}))
-    elif results:
-        print("\n".join(["Summary of the session", *totals_lines(summary)]))
+    else:  # a session that answered nothing says so: it printed nothing before
+        print("\n".join(["Summary of the session", *(totals_lines(summary) if results else ["no prompt answered"])]))  # fmt: skip
     return 0
 
 
