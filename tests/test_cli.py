@@ -319,6 +319,18 @@ def test_report_refuses_another_sqlite_file_untouched(tmp_path: Path) -> None:
     assert not (tmp_path / "results.sqlite-wal").exists()
 
 
+def test_report_reads_an_empty_log_file_as_a_new_empty_log_untouched(tmp_path: Path) -> None:
+    # route takes a 0-byte log.path as a new log; report called it "not a RouterLLM
+    # request log" (exit 2)
+    empty = tmp_path / "requests.sqlite"
+    empty.touch()
+    cfg = write_config(tmp_path, tiny_config_dict(tmp_path))
+    proc = run("report", "--config", str(cfg), "--json")
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["totals"]["requests"] == 0
+    assert empty.stat().st_size == 0 and not (tmp_path / "requests.sqlite-wal").exists()
+
+
 def test_savings_that_are_losses_read_as_more_not_negative_less() -> None:
     from routerllm.carbon.report_text import less
     from routerllm.demo_cli import _faster

@@ -77,7 +77,12 @@ class RequestLog(PendingFeedback):
         self._closing = False
         if read_only:
             self.csv_path = None
-            self._db = self._open_checked(read_only=True)
+            if self.db_path.is_file() and self.db_path.stat().st_size == 0:
+                # an empty file is a new, empty log, as a writer takes it: read as one
+                self._db = sqlite3.connect(":memory:", check_same_thread=False)
+                self._db.executescript(SCHEMA)
+            else:
+                self._db = self._open_checked(read_only=True)
             return
         self.csv_path = Path(csv_path) if csv_path else None
         # Both folders now: a bad path fails before any request is paid for.
