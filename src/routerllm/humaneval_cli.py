@@ -47,7 +47,7 @@ def cmd_humaneval(args: argparse.Namespace) -> int:
 
 
 def cmd_train_gate(args: argparse.Namespace) -> int:
-    from routerllm.carbon.meter import create_meter
+    from routerllm.carbon.meter import NOT_MEASURED, create_meter
     from routerllm.config import load_config
     from routerllm.eval.transfer import gate_from_run
     from routerllm.gate import EscalationGate
@@ -72,7 +72,7 @@ def cmd_train_gate(args: argparse.Namespace) -> int:
     )
     checks = (
         f"checking {gate.first}'s answers included ({gate.check_kwh:.2e} kWh a request)"
-        if meter.method != "none"
+        if meter.method != NOT_MEASURED
         else f"checking {gate.first}'s answers not counted (carbon tracking is off in the config)"
     )
     text = (

@@ -33,7 +33,12 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from routerllm.carbon.log_rows import FAILED, RequestRecord
-from routerllm.carbon.meter import CACHED, grid_intensity_g_per_kwh, per_token_estimate
+from routerllm.carbon.meter import (
+    CACHED,
+    NOT_MEASURED,
+    grid_intensity_g_per_kwh,
+    per_token_estimate,
+)
 from routerllm.carbon.request_log import RequestLog
 from routerllm.config import AppConfig, ModelConfig
 
@@ -44,7 +49,7 @@ NEIGHBOURS = 5  # chosen on benchmarks/carbon_predictor.py's first run: see docs
 CUT = ("length", "")  # finish reasons of answers that may have been cut at their cap
 #: Generation methods that teach no energy: carbon tracking off, a failed CodeCarbon
 #: task, an answer from the request cache.
-UNMEASURED = ("none", "codecarbon:failed", CACHED)
+UNMEASURED = (NOT_MEASURED, "codecarbon:failed", CACHED)
 
 
 @dataclass(frozen=True)
