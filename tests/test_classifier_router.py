@@ -125,6 +125,21 @@ def test_history_and_best_epoch_by_validation() -> None:
     assert history.records[-1].train_loss < history.records[0].train_loss
 
 
+def test_default_warmup_is_capped_at_a_tenth_of_a_short_run() -> None:
+    # 60 prompts in batches of 16, 5 epochs: 20 steps, so 2 warmup steps, not 100
+    # (with 100 the learning rate would never get past a fifth of its value).
+    assert TrainingArguments().warmup(20) == 2
+    assert TrainingArguments().warmup(5000) == 100
+    assert TrainingArguments(warmup_steps=7).warmup(20) == 7  # given: used as it is
+    texts = [p.text for p in TRAIN]
+    probs = []
+    for warmup in (None, 2):
+        router = EmbeddingClassifierRouter(MODELS, encoder=HashingEncoder())
+        router.fit(TRAIN, VAL, fast_args(epochs=5, warmup_steps=warmup))
+        probs.append(router.predict_proba(texts))
+    np.testing.assert_array_equal(probs[0], probs[1])
+
+
 def test_trainer_keeps_the_best_epoch_and_its_checkpoint(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

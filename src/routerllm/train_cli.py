@@ -162,16 +162,12 @@ def _train_classifier(args: argparse.Namespace) -> dict[str, Any]:
     loss = "inter_intra" if args.use_inter_intra_loss else args.loss
     default_lr = 2e-5 if args.mode == "full" else 1e-3
     lr = default_lr if args.learning_rate is None else args.learning_rate
-    # The seeds' 100 warmup steps, but never more than a tenth of a short run
-    # (TrainingArguments rejects a non-positive batch size or epoch count).
-    steps = max(args.epochs, 0) * -(-len(train) // max(args.batch_size, 1))
-    warmup = args.warmup_steps if args.warmup_steps is not None else min(100, steps // 10)
     out = Path(args.out)
     encoder = {"encoder": args.encoder} if args.encoder else {}  # else the router's default
     router = EmbeddingClassifierRouter(config.models, args.seed, mode=args.mode, **encoder)
     targs = TrainingArguments(
-        epochs=args.epochs, batch_size=args.batch_size, learning_rate=lr, warmup_steps=warmup,
-        loss=loss, seed=args.seed, output_dir=str(out / "checkpoints"), progress=not args.json,
+        epochs=args.epochs, batch_size=args.batch_size, learning_rate=lr,
+        warmup_steps=args.warmup_steps, loss=loss, seed=args.seed, output_dir=str(out / "checkpoints"), progress=not args.json,
     )  # fmt: skip
     if args.resume and not _checkpoint(out).exists():
         log.warning("--resume: no checkpoint in %s; training from the first epoch", out)

@@ -41,6 +41,7 @@ logger = logging.getLogger(__name__)
 
 CHECKPOINT_NAME = "checkpoint.pt"
 CHECKPOINT_VERSION = 1
+DEFAULT_WARMUP_STEPS = 100
 
 Forward = Callable[[Any], tuple[Tensor, Tensor]]
 Collate = Callable[[Sequence[Any]], Any]
@@ -54,7 +55,9 @@ class TrainingArguments:
     batch_size: int = 16
     learning_rate: float = 2e-5
     weight_decay: float = 0.01
-    warmup_steps: int = 100
+    #: Steps over which the learning rate rises to its value; ``None``: 100 steps,
+    #: but never more than a tenth of the run (see ``warmup``).
+    warmup_steps: int | None = None
     loss: str = "ce"
     #: Overrides of the loss's weights, e.g. ``{"gamma": 3.0}`` (see ``make_loss``).
     loss_options: dict[str, float] = field(default_factory=dict)
@@ -84,7 +87,8 @@ class TrainingArguments:
         for k in ("learning_rate", "weight_decay"):  # torch's optimiser holds them as float32
             if is_number(v := getattr(self, k)) and v > FLOAT32_MAX:  # NaN, negative: above
                 bad.append(f"{k}={v:g} (must be a finite number, at most {FLOAT32_MAX:.3g})")
-        non_negative = {"warmup_steps": self.warmup_steps, "weight_decay": self.weight_decay}
+        warmup = 0 if self.warmup_steps is None else self.warmup_steps
+        non_negative = {"warmup_steps": warmup, "weight_decay": self.weight_decay}
         bad += [
             f"{k}={v!r} (must be >= 0)"
             for k, v in non_negative.items()
@@ -95,6 +99,13 @@ class TrainingArguments:
         if bad:
             raise RouterLLMError(f"bad training arguments: {', '.join(bad)}")
         make_loss(self.loss, **self.loss_options)  # an unknown loss fails now, not after encoding
+
+    def warmup(self, total_steps: int) -> int:
+        """The warmup steps of a run of ``total_steps``: ``warmup_steps`` when given,
+        else 100, but never more than a tenth of the run (a short run reaches its rate)."""
+        if self.warmup_steps is not None:
+            return self.warmup_steps
+        return min(DEFAULT_WARMUP_STEPS, total_steps // 10)
 
 
 class TrainingInterrupted(KeyboardInterrupt):
@@ -407,9 +418,10 @@ def train(
         )
     loss_fn = make_loss(args.loss, **args.loss_options)
     steps_per_epoch = math.ceil(len(train_data) / args.batch_size)
+    total_steps = steps_per_epoch * args.epochs
     optimizer = _optimizer(module, args)
     scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, linear_schedule(args.warmup_steps, steps_per_epoch * args.epochs)
+        optimizer, linear_schedule(args.warmup(total_steps), total_steps)
     )
     checkpoint = Path(args.output_dir) / CHECKPOINT_NAME if args.output_dir else None
     run = {**(setup or {}), **_run_arguments(args)}
