@@ -103,6 +103,8 @@ class GateDecision:
     threshold: float
 
     def explain(self, then: str, budget: float) -> str:
+        if math.isinf(self.threshold):  # no escalation fits the budget: none could pass
+            return f"the gate escalates nothing within a budget of {budget:.0%} of {then}'s energy"
         verdict = "clears" if self.escalate else "is below"
         return (
             f"the gate's predicted success of {then} ({self.success:.2f}) per expected kWh "
