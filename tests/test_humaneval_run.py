@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -337,6 +338,39 @@ def test_report_states_a_fixed_mix_and_its_expectation() -> None:
     }  # fmt: skip
     text = report_markdown(summary)
     assert "in 2 of 5 folds" in text and "pass@1 0.625 at 9.000e-04 kWh" in text
+
+
+def test_report_counts_one_of_a_kind_in_the_singular() -> None:
+    """A --limit 1 run's report read "1 problems", "all 1 generations", "1 prompts had
+    none" and "of the 1 unverified answers"."""
+    row = {
+        "system": "gated-cascade", "pass@1": 1.0, "correct": 1, "total": 1,
+        "model_distribution": {"m": 1.0}, "mean_time_s": 1.0, "energy_kwh": 1e-3, "co2_kg": 4e-4,
+        "cost_usd": 1e-4, "co2_per_correct_kg": 4e-4, "correct_per_kwh": 1000.0,
+        "router_share_of_co2": 0.001, "escalated": 0.0,
+        "components": {c: {"kwh": 1e-4} for c in ("router_inference", "model_loading", "llm_inference")},
+        "verdicts": {"passed": 0, "unverifiable": 1, "failed": 0},
+        "gate": {"predictor": "logistic", "budget": 0.7, "overhead_kwh_per_problem": 1e-5, "withheld": 1},
+    }  # fmt: skip
+    summary = {
+        "problems": 1, "limit": 1, "models": ["m"], "carbon_method": "x", "country": "USA",
+        "generation_methods": {"x": 1}, "encoder": "static", "folds": 1,
+        "trained_on": {"problems": 1, "run": "runs/other"}, "calibration": "max_cost=0.7",
+        "wall_time_s": 1.0, "model_time_s": 1.0, "oracle_pass@1": 1.0, "systems": [row],
+        "styles": {},
+    }  # fmt: skip
+    text = report_markdown(summary)
+    assert text.count("1 problem of HumanEval (packaged) (a seeded subset, --limit)") == 1
+    assert "CodeCarbon `x` (the 1 generation, country USA)" in text
+    assert "trained only on the 1 problem of the run in runs/other" in text
+    assert "0 passed them, 1 prompt had none, 0 failed" in text
+    assert "it withheld 1 of the 1 unverified answer. " in text
+    assert not re.search(r"\b1 (problems|generations|prompts|unverified answers)\b", text)
+    summary |= {"problems": 2, "generation_methods": {"x": 2}}
+    row["verdicts"] = {"passed": 0, "unverifiable": 2, "failed": 1}
+    text = report_markdown(summary)
+    assert "2 problems of" in text and "(all 2 generations, country USA)" in text
+    assert "2 prompts had none, 1 failed" in text and "of the 3 unverified answers. " in text
 
 
 @pytest.mark.parametrize(
