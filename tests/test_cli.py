@@ -103,7 +103,7 @@ def test_models_and_report(logged: tuple[Path, Path]) -> None:
     note = later.stdout.splitlines()[1]
     assert note.startswith(
         "no logged request is at or after 2999-01-01T00:00:00.000000+00:00 (UTC) and tagged 'x': "
-        f"it holds {n} requests, from 20"
+        f"it holds {n} request{'' if n == 1 else 's'}, from 20"
     ), note
     assert "no logged request" not in human.stdout
     for option in ("--since", "--tag"):  # an empty filter is a mistake, not "no filter"

@@ -59,6 +59,8 @@ def test_split_dataset_checks_its_arguments() -> None:
         (outcomes(10), 0.2, "x", "seed must be an integer"),
         (outcomes(10), None, 0, "test fraction must be between 0 and 1"),
         (None, 0.2, 0, "splits an OutcomeDataset"),
+        (outcomes(1), 0.2, 0, "leaves nothing to test on with 1 prompt$"),  # not "1 prompts"
+        (outcomes(2), 0.9, 0, "leaves nothing to train on with 2 prompts$"),
     ):
         with pytest.raises(RouterLLMError, match=match):
             split_dataset(data, fraction, seed)  # type: ignore[arg-type]

@@ -217,6 +217,7 @@ def _nothing_selected(args: argparse.Namespace, config: Any, rep: Any) -> list[s
     """Where ``--since`` or ``--tag`` selected no request, a line that says so and what
     the log holds (a report of zeros alone reads like a log with nothing in it)."""
     from routerllm.carbon.log_rows import utc_timestamp
+    from routerllm.carbon.report_text import counted
     from routerllm.carbon.request_log import RequestLog
 
     if rep.totals.requests or not (args.since or args.tag):
@@ -225,7 +226,7 @@ def _nothing_selected(args: argparse.Namespace, config: Any, rep: Any) -> list[s
         n, first, last = log.span()
     asked = [f"at or after {utc_timestamp(args.since)} (UTC)"] if args.since else []
     asked += [f"tagged {args.tag!r}"] if args.tag else []
-    held = f"it holds {n} requests, from {first} to {last}" if n else "it holds none"
+    held = f"it holds {counted(n, 'request')}, from {first} to {last}" if n else "it holds none"
     return [f"no logged request is {' and '.join(asked)}: {held}"]
 
 

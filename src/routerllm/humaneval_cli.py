@@ -48,6 +48,7 @@ def cmd_humaneval(args: argparse.Namespace) -> int:
 
 def cmd_train_gate(args: argparse.Namespace) -> int:
     from routerllm.carbon.meter import NOT_MEASURED, create_meter
+    from routerllm.carbon.report_text import counted
     from routerllm.config import load_config
     from routerllm.eval.transfer import gate_from_run
     from routerllm.gate import EscalationGate
@@ -76,7 +77,7 @@ def cmd_train_gate(args: argparse.Namespace) -> int:
         else f"checking {gate.first}'s answers not counted (carbon tracking is off in the config)"
     )
     text = (
-        f"gate from {gate.first} to {gate.then}, trained on {seen['problems']} problems of "
+        f"gate from {gate.first} to {gate.then}, trained on {counted(int(seen['problems']), 'problem')} of "
         f"{args.run} ({seen['unverified']} unverified answers: failed, or without examples), budget {gate.budget:.0%} of "
         f"{gate.then}'s generation energy, {checks}; threshold {threshold}\n"
         f"on those problems (out-of-fold predictions, which the threshold was chosen on: "

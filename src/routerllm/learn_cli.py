@@ -83,6 +83,7 @@ def cmd_generate_data(args: argparse.Namespace) -> int:
 def cmd_test(args: argparse.Namespace) -> int:
     import numpy as np
 
+    from routerllm.carbon.report_text import counted
     from routerllm.config import load_config
     from routerllm.eval.classifier_metrics import (
         classification_report,
@@ -142,11 +143,11 @@ def cmd_test(args: argparse.Namespace) -> int:
         "latency_ms": latency.__dict__, "throughput_per_s": rate, "memory": memory.__dict__,
     }  # fmt: skip
     lines = [
-        f"router {router.name} on {len(items)} prompts ({target} accuracy)",
+        f"router {router.name} on {counted(len(items), 'prompt')} ({target} accuracy)",
         f"accuracy {report['accuracy']:.4f}  macro F1 {report['macro_f1']:.4f}",
         f"latency per prompt p50 {latency.p50_ms:.2f} ms  p95 {latency.p95_ms:.2f} ms  p99 {latency.p99_ms:.2f} ms",
         f"throughput {rate:.0f} prompts/s (batch 64)",
-        f"peak memory (loading the router and predicting {len(items)} prompts): "
+        f"peak memory (loading the router and predicting {counted(len(items), 'prompt')}): "
         + (
             f"+{memory.rss_peak_increase_bytes / 1e6:.1f} MB resident"
             if memory.rss_peak_increase_bytes is not None

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from routerllm.carbon.meter import Measurement, per_token_estimate
+from routerllm.carbon.report_text import counted
 from routerllm.config import TIER_ORDER, AppConfig, ModelConfig
 from routerllm.exceptions import RouterLLMError
 
@@ -253,7 +254,7 @@ def largest_estimate(
         estimated = fig.served_estimated
         rate = "logged rate" if estimated else "measured rate"
         of_them = f", {estimated} estimated from per-token figures" if estimated else ""
-        source = f"{rate} of {largest.name} in this log ({_requests(fig.served)}{of_them})"
+        source = f"{rate} of {largest.name} in this log ({counted(fig.served, 'request')}{of_them})"
     elif largest.energy_per_token_kwh is not None or largest.co2_per_token_kg is not None:
         unit = per_token_estimate("llm_inference", largest, 1, 0.0, country_iso_code)
         per_token, per_token_co2 = unit.energy_kwh, unit.co2_kg
@@ -276,12 +277,10 @@ def largest_estimate(
         "actual_co2_kg": actual_co2,
         "co2_saved_fraction": 1.0 - actual_co2 / est_co2 if est_co2 else 0.0,
         "method": f"estimate: {source}"
-        + (f"; {_requests(left_out)} logged without energy left out" if left_out else "")
+        + (f"; {counted(left_out, 'request')} logged without energy left out" if left_out else "")
         + (
-            f"; {_requests(failed)} that failed (no answer, their loads) left out" if failed else ""
+            f"; {counted(failed, 'request')} that failed (no answer, their loads) left out"
+            if failed
+            else ""
         ),
     }
-
-
-def _requests(n: int) -> str:
-    return f"{n} request" if n == 1 else f"{n} requests"

@@ -7,6 +7,11 @@ import textwrap
 from typing import Any
 
 
+def counted(n: int, noun: str) -> str:
+    """``n`` and ``noun``, in the plural unless ``n`` is 1 ("1 request", "3 requests")."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
 def fixed(value: float, decimals: int) -> str:
     """``value`` with ``decimals`` decimals, or in scientific notation where those would
     show a value that is not zero as 0 (a cached answer's 2e-06 g of CO2)."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from routerllm.carbon.meter import PER_TOKEN
+from routerllm.carbon.report_text import counted
 
 #: What each CodeCarbon method (``carbon.meter``) makes the figures.
 CARBON_METHODS = {
@@ -22,11 +23,6 @@ CARBON_METHODS = {
 }
 
 
-def _count(n: int, noun: str) -> str:
-    """``n`` and ``noun``, in the plural unless ``n`` is 1 ("1 prompt", "3 prompts")."""
-    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
-
-
 def _how(method: str) -> str:
     return CARBON_METHODS.get(method, "how they were measured is not recorded")
 
@@ -38,7 +34,7 @@ def _carbon_line(s: dict[str, Any]) -> str:
     now, stored = s["carbon_method"], s.get("generation_methods") or {}
     if set(stored) <= {now}:
         n = sum(stored.values())
-        every = f"{'the' if n == 1 else 'all'} {_count(n, 'generation')}, " if stored else ""
+        every = f"{'the' if n == 1 else 'all'} {counted(n, 'generation')}, " if stored else ""
         return f"Energy and CO2: CodeCarbon `{now}` ({every}country {s['country']}): {_how(now)}. "
     each = "; ".join(f"`{m}` for {n}: {_how(m)}" for m, n in stored.items())
     return (
@@ -55,12 +51,12 @@ def _training(s: dict[str, Any]) -> str:
         return f"{s['folds']}-fold cross-validation over problems"
     if s["folds"] == 1:
         return (
-            f"trained only on the {_count(other['problems'], 'problem')} of the run in {other['run']} "
+            f"trained only on the {counted(other['problems'], 'problem')} of the run in {other['run']} "
             "(another problem set), every problem here tested"
         )
     return (
         f"{s['folds']}-fold cross-validation over problems, every fold's training problems "
-        f"joined by the {_count(other['problems'], 'problem')} of the run in {other['run']} (never tested)"
+        f"joined by the {counted(other['problems'], 'problem')} of the run in {other['run']} (never tested)"
     )
 
 
@@ -93,7 +89,7 @@ def report_markdown(s: dict[str, Any]) -> str:
     lines = [
         "# Code generation: routed vs direct",
         "",
-        f"{_count(s['problems'], 'problem')} of {s.get('problem_set', 'HumanEval (packaged)')}"
+        f"{counted(s['problems'], 'problem')} of {s.get('problem_set', 'HumanEval (packaged)')}"
         f"{' (a seeded subset, --limit)' if s['limit'] else ''}; models {', '.join(s['models'])}; "
         f"greedy decoding; tests run in the sandbox (separate process, time and memory limits; {s.get('sandbox', 'its isolation not recorded')}).",
         _carbon_line(s) + "Cost = energy x electricity price.",
@@ -127,7 +123,7 @@ def report_markdown(s: dict[str, Any]) -> str:
             lines += [
                 "",
                 f"{r['system']}: the medium model answers, its answer is run on the examples in the prompt's "
-                f"docstring (never the hidden tests): {v['passed']} passed them, {_count(v['unverifiable'], 'prompt')} had "
+                f"docstring (never the hidden tests): {v['passed']} passed them, {counted(v['unverifiable'], 'prompt')} had "
                 f"none{'' if 'gate' in r else ' (answer kept)'}, {v['failed']} failed; {r['escalated']:.0%} of problems were answered again by "
                 "the heavy model (both generations counted). Checking the answers is its router inference.",
             ]
@@ -139,7 +135,7 @@ def report_markdown(s: dict[str, Any]) -> str:
                     f"model's prompt and answer tokens) clears the fold's threshold, chosen on the training folds for an energy budget of "
                     f"{g['budget']:.0%} of the heavy model's generation energy, less what the cascade spends besides generating (the checks, "
                     f"and loading the medium model: {g['overhead_kwh_per_problem']:.2e} kWh a problem); it withheld {g['withheld']} of the "
-                    f"{_count(v['failed'] + v['unverifiable'], 'unverified answer')}. Its router inference includes the gate's."
+                    f"{counted(v['failed'] + v['unverifiable'], 'unverified answer')}. Its router inference includes the gate's."
                 )
         if "decision_rules" in r:
             rules = r["decision_rules"]

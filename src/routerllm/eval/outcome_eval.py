@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from routerllm.carbon.report_text import counted
 from routerllm.checks import is_finite_number, is_integer
 from routerllm.data.outcome_files import load_outcomes
 from routerllm.data.outcomes import OutcomeDataset, normalise, not_in
@@ -87,7 +88,7 @@ def split_dataset(
     if not 0 < cut < len(data):
         raise DataError(
             f"a test fraction of {test_fraction:g} leaves nothing to "
-            f"{'train on' if cut == 0 else 'test on'} with {len(data)} prompts"
+            f"{'train on' if cut == 0 else 'test on'} with {counted(len(data), 'prompt')}"
         )
     return data.subset(order[:cut]), data.subset(order[cut:])
 
