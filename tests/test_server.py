@@ -5,6 +5,7 @@ OpenAI endpoint); the CLI command as a subprocess, stopped by Ctrl-C and SIGTERM
 
 from __future__ import annotations
 
+import asyncio
 import http.client
 import json
 import logging
@@ -1097,3 +1098,42 @@ def test_a_wrong_method_is_a_405_that_names_the_methods_allowed(served: tuple[st
         assert caught.value.code == 405 and caught.value.headers["Allow"] == allowed
         assert error["message"] == f"{method} {path}: Method Not Allowed; {path} takes {allowed}"
         assert error["type"] == "invalid_request_error"
+
+
+class _Waiting:
+    """A request still connected, as ``take_turn`` asks (a real client cannot be
+    placed between two steps of the event loop)."""
+
+    async def is_disconnected(self) -> bool:
+        return False
+
+
+def test_max_waiting_holds_while_the_turn_passes_to_the_next(quiet_config: AppConfig) -> None:
+    """Between the turn's release and the next waiter taking it, the turn is free but
+    that waiter is still counted as waiting: requests arriving then were let in past
+    --max-waiting (here two waited with a cap of one); now the cap holds."""
+    with RouterLLM(quiet_config) as system:
+        service = server_app.create_app(system, max_waiting=1).state.service
+
+        async def run() -> None:
+            await service.turn.acquire()  # the one generating
+            second = asyncio.create_task(service.take_turn(_Waiting()))
+            for _ in range(10):  # it waits for the lock
+                await asyncio.sleep(0)
+            assert service.waiting == 1 and not second.done()
+            # they arrive in the same step of the loop as the release, before the next wakes
+            third = asyncio.create_task(service.take_turn(_Waiting()))
+            fourth = asyncio.create_task(service.take_turn(_Waiting()))
+            service.turn.release()
+            assert await second is None  # it holds the turn
+            for _ in range(10):
+                await asyncio.sleep(0)
+            assert not third.done() and service.waiting == 1
+            assert fourth.done(), "a second request waits past --max-waiting 1"
+            refused = json.loads(fourth.result().body)["error"]
+            assert refused["code"] == "server_busy", refused
+            assert "1 request(s) already wait their turn" in refused["message"]
+            third.cancel()
+            service.turn.release()
+
+        asyncio.run(run())

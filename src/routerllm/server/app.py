@@ -122,9 +122,9 @@ class _Service:
             "server_error", "server_stopping", close,
         )  # fmt: skip
 
-    def busy(self) -> Any:
+    def busy(self, waiting: int) -> Any:
         return self.refusal(
-            503, f"the server is busy: {self.waiting} request(s) already wait their turn "
+            503, f"the server is busy: {waiting} request(s) already wait their turn "
             f"(--max-waiting {self.max_waiting}); send the request again later",
             "server_error", "server_busy",
         )  # fmt: skip
@@ -191,8 +191,11 @@ class _Service:
     async def take_turn(self, request: Any) -> Any:
         """None once this request holds the turn, else the response that ends it (the
         server stopping, the client gone while it waited, or too many waiting)."""
-        if self.max_waiting is not None and self.turn.locked() and self.waiting >= self.max_waiting:  # fmt: skip
-            return self.busy()
+        # those ahead: the one generating and those waiting; not turn.locked() alone, which
+        # is false from a release until the next waiter (still counted as waiting) wakes
+        ahead = self.waiting + self.turn.locked()
+        if self.max_waiting is not None and ahead > self.max_waiting:
+            return self.busy(ahead - 1)
         self.waiting += 1
         try:
             while True:
