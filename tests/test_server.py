@@ -1137,3 +1137,47 @@ def test_max_waiting_holds_while_the_turn_passes_to_the_next(quiet_config: AppCo
             service.turn.release()
 
         asyncio.run(run())
+
+
+class _ClockLoop(asyncio.SelectorEventLoop):
+    """An event loop whose clock moves only when the test moves it."""
+
+    now = 0.0
+
+    def time(self) -> float:
+        return self.now
+
+
+def test_requests_waiting_their_turn_keep_their_place_in_line(quiet_config: AppConfig) -> None:
+    """Each request waiting its turn looks every POLL_S whether its client has gone;
+    that look sent it to the back of the line, so requests were answered in no order
+    (one that came first could be overtaken again and again); now they keep theirs."""
+    with RouterLLM(quiet_config) as system:
+        service = server_app.create_app(system).state.service
+        loop = _ClockLoop()
+
+        async def settle() -> None:
+            for _ in range(20):
+                await asyncio.sleep(0)
+
+        async def run() -> None:
+            await service.turn.acquire()  # the one generating
+            first = asyncio.create_task(service.take_turn(_Waiting()))
+            await settle()
+            loop.now = 0.5 * server_app.POLL_S
+            second = asyncio.create_task(service.take_turn(_Waiting()))
+            await settle()
+            loop.now = 1.2 * server_app.POLL_S  # the first looks whether its client is there
+            await settle()
+            service.turn.release()
+            await settle()
+            assert first.done() and not second.done(), "the second overtook the first"
+            assert first.result() is None and service.waiting == 1
+            service.turn.release()
+            assert await second is None
+            service.turn.release()
+
+        try:
+            loop.run_until_complete(run())
+        finally:
+            loop.close()

@@ -197,17 +197,21 @@ class _Service:
         if self.max_waiting is not None and ahead > self.max_waiting:
             return self.busy(ahead - 1)
         self.waiting += 1
+        # one acquire for the whole wait, looked at every POLL_S: a wait_for per look went
+        # to the back of the line each time it timed out, and answered requests in no order
+        acquiring = asyncio.ensure_future(self.turn.acquire())
         try:
-            while True:
+            while not acquiring.done():
                 if self.stopping():
-                    return self.unavailable()
-                try:
-                    await asyncio.wait_for(self.turn.acquire(), POLL_S)
-                    break
-                except asyncio.TimeoutError:
-                    if await request.is_disconnected():  # its place is free for another
-                        log.info("client left while waiting its turn; request dropped unanswered")
-                        return _gone()
+                    return self.leave_line(acquiring, self.unavailable())
+                await asyncio.wait({acquiring}, timeout=POLL_S)
+                if not acquiring.done() and await request.is_disconnected():
+                    log.info("client left while waiting its turn; request dropped unanswered")
+                    return self.leave_line(acquiring, _gone())
+            acquiring.result()  # raises if the loop's shutdown cancelled it
+        except BaseException:  # cancelled (a second Ctrl-C): its place goes
+            self.leave_line(acquiring, None)
+            raise
         finally:
             self.waiting -= 1
         try:
@@ -222,6 +226,13 @@ class _Service:
             self.turn.release()
             raise
         self.turn.release()
+        return ended
+
+    def leave_line(self, acquiring: "asyncio.Future[Any]", ended: Any) -> Any:
+        """``ended``, once ``acquiring`` no longer waits for the turn: cancelled (Lock.acquire
+        then passes on a turn it was given meanwhile), or the turn released if it came."""
+        if not acquiring.cancel() and not acquiring.cancelled():
+            self.turn.release()
         return ended
 
     def generate(self, call: protocol.Call) -> "tuple[RoutedResult, str]":
