@@ -1116,7 +1116,7 @@ def test_max_waiting_holds_while_the_turn_passes_to_the_next(quiet_config: AppCo
         service = server_app.create_app(system, max_waiting=1).state.service
 
         async def run() -> None:
-            await service.turn.acquire()  # the one generating
+            assert await service.take_turn(_Waiting()) is None  # the one generating
             second = asyncio.create_task(service.take_turn(_Waiting()))
             for _ in range(10):  # it waits for the lock
                 await asyncio.sleep(0)
@@ -1124,7 +1124,7 @@ def test_max_waiting_holds_while_the_turn_passes_to_the_next(quiet_config: AppCo
             # they arrive in the same step of the loop as the release, before the next wakes
             third = asyncio.create_task(service.take_turn(_Waiting()))
             fourth = asyncio.create_task(service.take_turn(_Waiting()))
-            service.turn.release()
+            service.end_turn()
             assert await second is None  # it holds the turn
             for _ in range(10):
                 await asyncio.sleep(0)
@@ -1133,8 +1133,10 @@ def test_max_waiting_holds_while_the_turn_passes_to_the_next(quiet_config: AppCo
             refused = json.loads(fourth.result().body)["error"]
             assert refused["code"] == "server_busy", refused
             assert "1 request(s) already wait their turn" in refused["message"]
-            third.cancel()
-            service.turn.release()
+            third.cancel()  # its client gone: it leaves the line
+            await asyncio.gather(third, return_exceptions=True)
+            service.end_turn()
+            assert service.in_line == 0 and not service.turn.locked()
 
         asyncio.run(run())
 
@@ -1161,7 +1163,7 @@ def test_requests_waiting_their_turn_keep_their_place_in_line(quiet_config: AppC
                 await asyncio.sleep(0)
 
         async def run() -> None:
-            await service.turn.acquire()  # the one generating
+            assert await service.take_turn(_Waiting()) is None  # the one generating
             first = asyncio.create_task(service.take_turn(_Waiting()))
             await settle()
             loop.now = 0.5 * server_app.POLL_S
@@ -1169,15 +1171,42 @@ def test_requests_waiting_their_turn_keep_their_place_in_line(quiet_config: AppC
             await settle()
             loop.now = 1.2 * server_app.POLL_S  # the first looks whether its client is there
             await settle()
-            service.turn.release()
+            service.end_turn()
             await settle()
             assert first.done() and not second.done(), "the second overtook the first"
             assert first.result() is None and service.waiting == 1
-            service.turn.release()
+            service.end_turn()
             assert await second is None
-            service.turn.release()
+            service.end_turn()
 
         try:
             loop.run_until_complete(run())
         finally:
             loop.close()
+
+
+def test_max_waiting_counts_the_one_taking_the_turn_once(quiet_config: AppConfig) -> None:
+    """Once the next request has the turn, and before it stops counting itself as
+    waiting, it was counted twice (generating and waiting): a request arriving then was
+    refused with 503 server_busy with nobody else waiting; now it waits its turn."""
+    with RouterLLM(quiet_config) as system:
+        service = server_app.create_app(system, max_waiting=1).state.service
+
+        async def run() -> None:
+            assert await service.take_turn(_Waiting()) is None  # the one generating
+            second = asyncio.create_task(service.take_turn(_Waiting()))
+            for _ in range(10):
+                await asyncio.sleep(0)
+            service.end_turn()
+            await asyncio.sleep(0)  # the second's acquire has the turn; it has not woken yet
+            third = asyncio.create_task(service.take_turn(_Waiting()))
+            for _ in range(10):
+                await asyncio.sleep(0)
+            assert not third.done(), json.loads(third.result().body)
+            assert second.done() and second.result() is None and service.waiting == 1
+            service.end_turn()
+            assert await third is None
+            service.end_turn()
+            assert service.in_line == 0 and not service.turn.locked()
+
+        asyncio.run(run())

@@ -75,6 +75,7 @@ class _Service:
         self.api_key = key_bytes(api_key)
         self.max_waiting = waiting_cap(max_waiting)
         self.waiting = 0  # requests waiting for the turn (one event loop: no lock needed)
+        self.in_line = 0  # those and the one holding it: what --max-waiting counts
         self.stopping: Callable[[], bool] = lambda: False  # set by server()
         self.working = threading.Lock()  # held while a request generates (serve() waits)
         self.executor = ThreadPoolExecutor(1, thread_name_prefix="routerllm-generate")
@@ -191,11 +192,11 @@ class _Service:
     async def take_turn(self, request: Any) -> Any:
         """None once this request holds the turn, else the response that ends it (the
         server stopping, the client gone while it waited, or too many waiting)."""
-        # those ahead: the one generating and those waiting; not turn.locked() alone, which
-        # is false from a release until the next waiter (still counted as waiting) wakes
-        ahead = self.waiting + self.turn.locked()
-        if self.max_waiting is not None and ahead > self.max_waiting:
-            return self.busy(ahead - 1)
+        # counted from arrival to the turn's end, not from turn.locked() and waiting: as the
+        # turn passes on, those miss the one taking it, then count it twice, for a step or two
+        if self.max_waiting is not None and self.in_line > self.max_waiting:
+            return self.busy(self.in_line - 1)
+        self.in_line += 1
         self.waiting += 1
         # one acquire for the whole wait, looked at every POLL_S: a wait_for per look went
         # to the back of the line each time it timed out, and answered requests in no order
@@ -223,16 +224,22 @@ class _Service:
             else:
                 return None
         except BaseException:  # cancelled (a second Ctrl-C): the turn is not kept
-            self.turn.release()
+            self.end_turn()
             raise
-        self.turn.release()
+        self.end_turn()
         return ended
+
+    def end_turn(self) -> None:
+        """The turn passed on to the next in line."""
+        self.in_line -= 1
+        self.turn.release()
 
     def leave_line(self, acquiring: "asyncio.Future[Any]", ended: Any) -> Any:
         """``ended``, once ``acquiring`` no longer waits for the turn: cancelled (Lock.acquire
         then passes on a turn it was given meanwhile), or the turn released if it came."""
         if not acquiring.cancel() and not acquiring.cancelled():
             self.turn.release()
+        self.in_line -= 1
         return ended
 
     def generate(self, call: protocol.Call) -> "tuple[RoutedResult, str]":
@@ -262,7 +269,7 @@ class _Service:
             try:
                 result, warning = await _finished(self.executor, self.generate, call)
             finally:
-                self.turn.release()
+                self.end_turn()
             return _answer(call, result, warning)  # here: a fault writing it is an API error too
         except RouterLLMError as e:
             return self.failure(e, call)
