@@ -891,6 +891,36 @@ def test_saved_weights_that_do_not_fit_are_refused_when_loaded(
         load_router(folder, models)
 
 
+@pytest.mark.parametrize(
+    ("key", "value", "message"),
+    [
+        ("w", np.array([0.5, 0.5]), r"array 'w' must hold one number, a number in \[0, 1\]; got shape \(2,\)"),
+        ("w", np.array(5.0), r"array 'w' must hold one number, a number in \[0, 1\]; got 5$"),
+        ("k", np.array([5]), r"array 'k' must hold one number, a whole number >= 1; got shape \(1,\)"),
+        ("k", np.array(2.5), r"array 'k' must hold one number, a whole number >= 1; got 2.5$"),
+        ("C", np.array(-1.0), r"array 'C' must hold one number, a number > 0; got -1$"),
+        ("share", np.ones((1, 1)), r"array 'share' must hold one number, a number >= 0; got shape"),
+    ],
+)  # fmt: skip
+def test_a_saved_quality_routers_settings_that_are_not_one_number_in_range_are_refused(
+    tmp_path: Path, key: str, value: np.ndarray, message: str
+) -> None:
+    # A 1-element array was a TypeError traceback; a blend weight w of 5 loaded and
+    # routed by 5 * logistic - 4 * kNN.
+    models = [Candidate(m, SIZES[m]) for m in MODELS]
+    folder = tmp_path / "r"
+    router = create_router("quality", models, encoder="hashing", k_grid=[3], folds=2)
+    router.fit(*make_rows(20, 0)).save(folder)  # type: ignore[attr-defined]
+    with np.load(folder / "weights.npz") as data:
+        arrays = {k: data[k] for k in data.files}
+    np.savez(folder / "weights.npz", **{**arrays, key: value})  # type: ignore[arg-type]
+    meta = json.loads((folder / "config.json").read_text())
+    del meta["weights_sha256"]  # as a router saved before digests, so the arrays are read
+    (folder / "config.json").write_text(json.dumps(meta))
+    with pytest.raises(RouterLLMError, match=f"weights.npz does not fit the router: {message}"):
+        load_router(folder, models)
+
+
 @pytest.mark.parametrize("name", ["knn", "logreg", "quality"])
 def test_a_saved_router_keeps_each_models_predictions_when_the_config_sorts_them_otherwise(
     tmp_path: Path, name: str

@@ -309,6 +309,21 @@ class QualityRouter(OutcomeRouter):
             }
         )
 
+    def _check_state(self, arrays: dict[str, np.ndarray]) -> None:
+        super()._check_state(arrays)
+        # the chosen settings: one number each, in the range the grids allow
+        for key, fits, what in (
+            ("C", lambda v: v > 0, "a number > 0"),
+            ("share", lambda v: v >= 0, "a number >= 0"),
+            ("k", lambda v: v >= 1 and v == int(v), "a whole number >= 1"),
+            ("w", lambda v: 0 <= v <= 1, "a number in [0, 1]"),
+        ):
+            value = arrays.get(key)
+            if value is None or (value.shape == () and fits(float(value))):
+                continue
+            got = f"{float(value):g}" if value.shape == () else f"shape {value.shape}"
+            raise ValueError(f"array {key!r} must hold one number, {what}; got {got}")
+
     def _set(self, arrays: dict[str, np.ndarray]) -> None:
         self.W, self.b = arrays["W"].astype(np.float64), arrays["b"].astype(np.float64)
         self.dim = int(self.W.shape[0])
