@@ -199,6 +199,28 @@ def test_weights_of_the_wrong_shape_are_a_one_line_error(
     assert "size mismatch for head.weight" in message and "(and 1 more)" in message
 
 
+def test_a_saved_classifier_with_weights_that_are_not_finite_is_refused(
+    saved_classifier: Path, tmp_path: Path, ladder
+) -> None:  # type: ignore[no-untyped-def]
+    # They loaded into torch, and every prompt went to class 0 with p=nan in its reason.
+    from routerllm.files import sha256_of
+
+    folder = copy_router(saved_classifier, tmp_path / "nan")
+    with np.load(folder / "weights.npz") as data:
+        arrays = {k: data[k] for k in data.files}
+    arrays["head.bias"] = np.full_like(arrays["head.bias"], np.nan)
+    np.savez(folder / "weights.npz", **arrays)  # type: ignore[arg-type]
+    meta = json.loads((folder / "config.json").read_text())
+    meta["weights_sha256"] = sha256_of(folder / "weights.npz")  # a digest that matches
+    (folder / "config.json").write_text(json.dumps(meta))
+    with pytest.raises(RouterLLMError) as err:
+        load_router(folder, ladder)
+    assert str(err.value) == (
+        f"{folder}/weights.npz: saved weights hold values that are not finite numbers "
+        f"(head.bias): train the router again"
+    )
+
+
 def test_a_router_saved_before_the_digest_loads_with_a_warning(
     saved_classifier: Path,
     tmp_path: Path,

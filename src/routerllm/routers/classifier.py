@@ -435,6 +435,13 @@ class EmbeddingClassifierRouter(Router):
     def set_state(self, arrays: dict[str, np.ndarray]) -> None:
         torch = _torch()
         net = self.network()
+        # NaN weights load into torch without a word, and every prompt then goes to class 0
+        numbers = {k: v for k, v in arrays.items() if v.dtype.kind in "fc"}
+        if bad := [k for k, v in numbers.items() if not np.isfinite(v).all()]:
+            raise RouterLLMError(
+                f"saved weights hold values that are not finite numbers ({', '.join(bad)}): "
+                f"train the router again"
+            )
         try:
             net.load_state_dict({k: torch.tensor(np.asarray(v)) for k, v in arrays.items()})
         except (RuntimeError, TypeError, ValueError) as e:
