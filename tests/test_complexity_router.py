@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -91,3 +92,24 @@ def test_hf_classifier_errors(ladder, tmp_path: Path) -> None:  # type: ignore[n
         create_router("complexity", ladder, model=str(path), label_map={"easy": "tiny"})
     with pytest.raises(ModelUnavailableError, match="not found"):
         create_router("complexity", ladder, model=str(tmp_path / "missing")).route("hi")
+
+
+def test_a_damaged_local_classifier_is_one_clear_error(ladder, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    # A cut model.safetensors was a SafetensorError traceback, and weights of other sizes
+    # than its config.json's a RuntimeError one.
+    path = build_classifier(tmp_path / "clf", {0: "LABEL_0", 1: "LABEL_1"})
+    weights = (path / "model.safetensors").read_bytes()
+    (path / "model.safetensors").write_bytes(weights[:1000])
+    with pytest.raises(ModelUnavailableError) as err:
+        create_router("complexity", ladder, model=str(path)).route("hi")
+    assert str(err.value) == (
+        f"complexity model {str(path)!r} cannot be loaded (Error while deserializing header: "
+        f"invalid header length); give a sequence-classification model saved with "
+        f"save_pretrained, or a hub id in the Hugging Face cache"
+    )
+    (path / "model.safetensors").write_bytes(weights)
+    config = json.loads((path / "config.json").read_text())
+    (path / "config.json").write_text(json.dumps({**config, "hidden_size": 64}))
+    with pytest.raises(ModelUnavailableError, match="ignore_mismatched_sizes") as err:
+        create_router("complexity", ladder, model=str(path)).route("hi")
+    assert "\n" not in str(err.value)

@@ -24,7 +24,7 @@ import numpy as np
 
 from routerllm.config import TIER_ORDER
 from routerllm.exceptions import ModelUnavailableError, RouterLLMError, missing_dependency
-from routerllm.routers.base import CandidateModel, Router
+from routerllm.routers.base import CandidateModel, Router, one_line
 
 #: The seeds' map for grahamaco/question-complexity-classifier.
 SEED_LABEL_MAP = {"LABEL_0": "medium", "LABEL_1": "heavy", "simple": "medium", "complex": "heavy"}
@@ -133,8 +133,15 @@ class ComplexityRouter(Router):
             model = AutoModelForSequenceClassification.from_pretrained(
                 name, local_files_only=local_only
             ).eval()
-        except (OSError, ValueError) as e:
-            raise ModelUnavailableError(f"complexity model {ref!r} cannot be loaded: {e}") from e
+        except ImportError:
+            raise
+        except Exception as e:  # missing or corrupt files: OSError, SafetensorError, a
+            # RuntimeError for weights of other sizes than its config.json's...
+            raise ModelUnavailableError(
+                f"complexity model {ref!r} cannot be loaded ({one_line(e)}); give a "
+                f"sequence-classification model saved with save_pretrained, or a hub id in "
+                f"the Hugging Face cache"
+            ) from e
         id2label = model.config.id2label
         self._labels = [str(id2label[i]) for i in range(len(id2label))]
         self._check_labels(self._labels)
