@@ -535,3 +535,27 @@ def test_full_mode_fine_tunes_an_encoder_decoders_encoder(tmp_path: Path) -> Non
     assert probs.shape == (2, 4)
     again = load_router(router.save(tmp_path / "router"), MODELS)
     np.testing.assert_array_equal(again.predict_proba(texts), probs)
+
+
+def test_a_full_mode_router_whose_encoder_files_are_damaged_is_one_clear_error(
+    tmp_path: Path,
+) -> None:
+    # A cut model.safetensors in the hf:<folder> it fine-tuned was a SafetensorError
+    # traceback when the saved router was loaded.
+    from .test_complexity_router import build_classifier
+
+    folder = build_classifier(tmp_path / "bert", {0: "a", 1: "b"})
+    router = EmbeddingClassifierRouter(MODELS, encoder=f"hf:{folder}", mode="full")
+    data = [LabeledPrompt(t, c) for c, t in enumerate(["hello", "world", "code", "hello code"])]
+    router.fit(
+        data, data, TrainingArguments(epochs=1, batch_size=2, warmup_steps=0, progress=False)
+    )
+    saved = router.save(tmp_path / "router")
+    weights = folder / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:1000])
+    with pytest.raises(RouterLLMError) as err:
+        load_router(saved, MODELS)
+    assert str(err.value) == (
+        f"cannot load encoder {str(folder)!r} (Error while deserializing header: invalid "
+        f"header length); give a local path or a hub id in the Hugging Face cache"
+    )

@@ -265,10 +265,12 @@ class EmbeddingClassifierRouter(Router):
         try:
             self._tokenizer = AutoTokenizer.from_pretrained(source, local_files_only=local_only)
             model = AutoModel.from_pretrained(source, local_files_only=local_only)
-        except (OSError, ValueError) as e:
+        except ImportError:
+            raise
+        except Exception as e:  # missing or corrupt files: OSError, SafetensorError...
             raise ModelUnavailableError(
-                f"cannot load encoder {source!r} ({e}); give a local path or a hub id "
-                f"in the Hugging Face cache"
+                f"cannot load encoder {source!r} ({one_line(e)}); give a local path or a hub "
+                f"id in the Hugging Face cache"
             ) from e
         return text_encoder(model).float()
 
