@@ -126,6 +126,10 @@ def test_broken_checkpoints_are_clear_errors(tmp_path: Path, ladder) -> None:  #
         (tmp_path / "config.json").write_text(f'{{"router": "rules", "models": ["smollm2-135m"], "format_version": {version}}}')  # fmt: skip
         with pytest.raises(RouterLLMError, match="config.json is corrupt: 'format_version' must be a whole number >= 1"):  # fmt: skip
             load_router(tmp_path, ladder)
+    for options in ("null", "5", '"x"', '[["base", 1]]'):  # 'NoneType' object is not iterable
+        (tmp_path / "config.json").write_text(f'{{"router": "rules", "models": ["smollm2-135m"], "options": {options}}}')  # fmt: skip
+        with pytest.raises(RouterLLMError, match="config.json is corrupt: 'options' must be a mapping of names to values, got"):  # fmt: skip
+            load_router(tmp_path, ladder)
     (tmp_path / "config.json").write_text('{"router": "rules", "models": ["smollm2-135m"]}')
     (tmp_path / "weights.npz").write_bytes(b"garbage")
     with pytest.raises(RouterLLMError, match="weights.npz is corrupt"):

@@ -58,7 +58,9 @@ def load_router(
                 f"{json_kind(meta)}: save or train the router again"
             )
         name, saved_models = meta["router"], meta["models"]
-        options, version = dict(meta.get("options", {})), meta.get("format_version", 1)
+        if not isinstance(saved_options := meta.get("options", {}), dict):
+            raise TypeError(f"'options' must be a mapping of names to values, got {saved_options!r:.40}")  # fmt: skip
+        options, version = dict(saved_options), meta.get("format_version", 1)
         if not is_integer(version) or version < 1:
             raise TypeError(f"'format_version' must be a whole number >= 1, got {version!r:.40}")
         if (
