@@ -181,3 +181,21 @@ def another_save_meanwhile(other: threading.Thread) -> Iterator[None]:
     with mock.patch.object(files, "publish", meanwhile):
         yield
     other.join()
+
+
+def rewrite_weights(path: Path, change: Any) -> None:
+    """Replace the saved arrays with ``change(arrays)`` and record their digest, as a
+    save would: what the router's own checks must then refuse."""
+    import json
+
+    import numpy as np
+
+    from routerllm.files import sha256_of
+
+    with np.load(path / "weights.npz") as data:
+        arrays = change({k: data[k] for k in data.files})
+    with (path / "weights.npz").open("wb") as f:
+        np.savez(f, **arrays)
+    meta = json.loads((path / "config.json").read_text())
+    meta["weights_sha256"] = sha256_of(path / "weights.npz")
+    (path / "config.json").write_text(json.dumps(meta))

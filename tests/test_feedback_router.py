@@ -35,7 +35,7 @@ from routerllm.routers.decision import choose
 from routerllm.routers.feedback import FeedbackRouter
 from routerllm.system import RouterLLM
 
-from .conftest import tiny_config_dict, write_config
+from .conftest import rewrite_weights, tiny_config_dict, write_config
 from .test_server import call, chat, running
 
 SMALL_BIG = [Candidate("small", 1.0), Candidate("big", 10.0)]
@@ -216,20 +216,6 @@ def test_two_saves_cut_short_in_a_row_leave_the_router_the_config_names(
     )
 
 
-def _rewrite_weights(path: Path, change: Any) -> None:
-    """Replace the saved arrays with ``change(arrays)`` and record their digest, as a
-    save would: what the router's own checks must then refuse."""
-    from routerllm.files import sha256_of
-
-    with np.load(path / "weights.npz") as data:
-        arrays = change({k: data[k] for k in data.files})
-    with (path / "weights.npz").open("wb") as f:
-        np.savez(f, **arrays)
-    meta = json.loads((path / "config.json").read_text())
-    meta["weights_sha256"] = sha256_of(path / "weights.npz")
-    (path / "config.json").write_text(json.dumps(meta))
-
-
 @pytest.mark.parametrize(
     ("change", "message"),
     [
@@ -252,7 +238,7 @@ def _rewrite_weights(path: Path, change: Any) -> None:
 )
 def test_a_broken_checkpoint_is_a_clear_error(tmp_path: Path, change: Any, message: str) -> None:
     _, _, path = trained(tmp_path)
-    _rewrite_weights(path, change)
+    rewrite_weights(path, change)
     with pytest.raises(RouterLLMError, match=message):
         load_router(path, SMALL_BIG)
 

@@ -12,7 +12,7 @@ from routerllm.registry import ROUTERS
 from routerllm.routers import create_router, load_router
 from routerllm.routers.rules import RuleBasedRouter
 
-from .conftest import another_save_meanwhile
+from .conftest import another_save_meanwhile, rewrite_weights
 
 
 @pytest.fixture(scope="module")
@@ -183,17 +183,9 @@ def test_weights_of_the_wrong_shape_are_a_one_line_error(
     tmp_path: Path,
     ladder,  # type: ignore[no-untyped-def]
 ) -> None:
-    from routerllm.files import sha256_of
-
     folder = copy_router(saved_classifier, tmp_path / "shape")
-    with np.load(folder / "weights.npz") as data:
-        arrays = {k: data[k] for k in data.files}
-    arrays["head.weight"] = np.zeros((4, 16), np.float32)
-    arrays["head.bias"] = np.zeros(7, np.float32)
-    np.savez(folder / "weights.npz", **arrays)  # type: ignore[arg-type]
-    meta = json.loads((folder / "config.json").read_text())
-    meta["weights_sha256"] = sha256_of(folder / "weights.npz")  # a digest that matches
-    (folder / "config.json").write_text(json.dumps(meta))
+    rewrite_weights(folder, lambda arrays: {**arrays, "head.weight": np.zeros((4, 16), np.float32),
+                                            "head.bias": np.zeros(7, np.float32)})  # fmt: skip
     with pytest.raises(RouterLLMError) as err:
         load_router(folder, ladder)
     message = str(err.value)
@@ -207,16 +199,8 @@ def test_a_saved_classifier_with_weights_that_are_not_finite_is_refused(
     saved_classifier: Path, tmp_path: Path, ladder
 ) -> None:  # type: ignore[no-untyped-def]
     # They loaded into torch, and every prompt went to class 0 with p=nan in its reason.
-    from routerllm.files import sha256_of
-
     folder = copy_router(saved_classifier, tmp_path / "nan")
-    with np.load(folder / "weights.npz") as data:
-        arrays = {k: data[k] for k in data.files}
-    arrays["head.bias"] = np.full_like(arrays["head.bias"], np.nan)
-    np.savez(folder / "weights.npz", **arrays)  # type: ignore[arg-type]
-    meta = json.loads((folder / "config.json").read_text())
-    meta["weights_sha256"] = sha256_of(folder / "weights.npz")  # a digest that matches
-    (folder / "config.json").write_text(json.dumps(meta))
+    rewrite_weights(folder, lambda arrays: {**arrays, "head.bias": np.full_like(arrays["head.bias"], np.nan)})  # fmt: skip
     with pytest.raises(RouterLLMError) as err:
         load_router(folder, ladder)
     assert str(err.value) == (
