@@ -278,6 +278,25 @@ def test_a_restarted_predictor_learns_from_the_measured_requests_behind_cached_o
     assert [r.id for r in log.latest("tiny-heavy", 2)] == [r.id for r in repeats[-2:]]
 
 
+def test_a_restarted_predictor_learns_from_the_answered_requests_behind_failed_ones(
+    tmp_path: Path, tiny_config: AppConfig
+) -> None:
+    """Requests whose generation failed partway (finish reason "error", their generation
+    measured) teach a running predictor nothing; the log, asked for the latest measured
+    requests, returned them, so a restart after 200 such failures had no answer left to
+    learn from and predicted from the config's figures instead."""
+    from routerllm.carbon.predictor import HISTORY
+
+    generation = {"llm_inference": Measurement("llm_inference", 2.0, 3e-6, 1e-6, "codecarbon:load-estimate")}  # fmt: skip
+    answered = [record("tiny-heavy", NOW + timedelta(seconds=i), energy_kwh=1e-5, completion_tokens=10) for i in range(5)]  # fmt: skip
+    failed = [dataclasses.replace(record("tiny-heavy", NOW + timedelta(minutes=1, seconds=i), completion_tokens=0), components=generation, finish_reason="error") for i in range(HISTORY)]  # fmt: skip
+    log = seeded_log(tmp_path / "log.sqlite", answered + failed)
+    running = CarbonPredictor(tiny_config, answered + failed)
+    restarted = CarbonPredictor.from_log(tiny_config, log)
+    assert restarted.profile("tiny-heavy") == running.profile("tiny-heavy") is not None
+    assert restarted.predict("tiny-heavy", 40, 64) == running.predict("tiny-heavy", 40, 64)
+
+
 @pytest.mark.parametrize(
     ("joined", "earlier"),
     [("codecarbon:load-estimate+codecarbon:failed", "codecarbon:load-estimate"),

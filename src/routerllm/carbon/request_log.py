@@ -23,6 +23,7 @@ from typing import Any
 
 from routerllm.carbon.log_rows import (
     CSV_COLUMNS,
+    FAILED,
     OLDER_PENDING,
     OLDER_REQUESTS,
     REQUEST_NUMBERS,
@@ -367,8 +368,10 @@ class RequestLog(PendingFeedback):
     ) -> list[RequestRecord]:
         """The ``limit`` newest requests ``model`` answered, oldest first; with
         ``skip_methods``, the newest whose generation (``llm_inference``) was measured by
-        another method (not answered from the cache, say): an escalated request's, by the
-        answering model's own method (``RequestRecord.own``), as the predictor judges it."""
+        another method (not answered from the cache, say), and not failed (finish reason
+        ``FAILED``: a generation that failed partway wrote no answer): an escalated
+        request's by the answering model's own method (``RequestRecord.own``), as the
+        predictor judges them."""
         where, args = "", list(skip_methods)
         if skip_methods:
             marks = ",".join("?" * len(skip_methods))
@@ -383,6 +386,10 @@ class RequestLog(PendingFeedback):
                 " AND EXISTS (SELECT 1 FROM components c WHERE c.request_id = requests.id AND "
                 f"c.component = 'llm_inference' AND {method} NOT IN ({marks}))"
             )
+            columns = [r[1] for r in self._fetch("PRAGMA table_info(requests)")]
+            if "finish_reason" in columns:  # an older log, read as it is, has none
+                where += " AND finish_reason != ?"
+                args.append(FAILED)
         sql = f"SELECT * FROM requests WHERE model = ?{where} ORDER BY timestamp DESC, rowid DESC LIMIT ?"  # fmt: skip
         return list(self._read(sql, [model, *args, limit]))[::-1]
 
