@@ -568,6 +568,25 @@ def test_escalation_is_allowed_only_where_the_larger_answer_fits(tmp_path: Path)
     assert why.startswith("the daily cost budget is 85% spent")
 
 
+def test_a_cascade_does_not_escalate_once_its_first_answer_brings_a_window_near_its_limit(
+    tmp_path: Path,
+) -> None:
+    """The window's share counts what the request itself has spent: 75% logged, and its
+    first answer's 10% (spent, not logged yet), is 85% spent. Until 2026-12-03 the check
+    left the request's own spending out and escalated there, past ``downgrade_at``."""
+    log = seeded_log(tmp_path / "log.sqlite", [record("a", NOW - timedelta(minutes=5), co2_kg=0.0375)])  # fmt: skip
+    config = BudgetConfig.model_validate({"co2_kg": {"hourly": 0.05}, "downgrade_at": 0.8})
+    budget = CarbonBudget(config, log, lambda: NOW)
+    predict = _predict({"light": 0.001, "medium": 0.002})
+    admission = budget.admit("light", [], False, predict, {})
+    assert budget.escalation(admission, "medium", predict, {"co2_kg": 0.001}) == ""  # 77%
+    why = budget.escalation(admission, "medium", predict, {"co2_kg": 0.005})
+    assert why == (
+        "the hourly CO2 budget is 85% spent (42.5 g CO2 spent in the last 60 minutes, of "
+        "50 g CO2; budgets.co2_kg.hourly)"
+    )
+
+
 def test_requests_running_at_once_hold_their_predictions_against_the_windows(
     tmp_path: Path,
 ) -> None:

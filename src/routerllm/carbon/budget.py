@@ -30,7 +30,7 @@ import itertools
 import logging
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timedelta, timezone
 
 from routerllm.carbon.log_rows import Spending, instant
@@ -250,10 +250,12 @@ class CarbonBudget:
     ) -> str:
         """Why a cascade may not escalate the admitted request, which has spent ``spent``,
         to ``bigger`` ("" if it may; it then holds ``bigger``'s prediction too). Near a
-        limit it may not: the request would undo the step to a smaller model."""
+        limit, what the request has spent counted, it may not: the request would undo the
+        step to a smaller model."""
         with self._lock:
             status = self.status(exclude=admission.token)
-            if near := [s for s in status if s.share >= self.config.downgrade_at]:
+            mine = [replace(s, spent=s.spent + spent.get(s.quantity, 0.0)) for s in status]
+            if near := [s for s in mine if s.share >= self.config.downgrade_at]:
                 return near[0].describe()
             prediction = predict(bigger)
             over = [a for a in self.allowances(status, spent) if not a.fits(prediction)]
