@@ -217,3 +217,54 @@ def test_the_warm_up_loads_the_routers_encoder_and_takes_no_draw(
     # routing nothing, it drew nothing: the runs' decisions are a fresh twin's
     assert [r.model for r in run.routed] == [twin.route(p).model for p in PROMPTS]
     assert router._rng.bit_generator.state == twin._rng.bit_generator.state
+
+
+def corrupt_model(tmp_path: Path, name: str) -> dict[str, Any]:
+    """The tiny ladder's config with ``name``'s file a corrupt GGUF (llama.cpp cannot load it)."""
+    bad = tmp_path / "corrupt.gguf"
+    bad.write_bytes(b"GGUF" + b"\0junk" * 100)
+    data = tiny_config_dict(tmp_path)
+    next(m for m in data["models"] if m["name"] == name)["gguf"] = {"path": str(bad)}
+    return data
+
+
+def test_a_model_that_fails_mid_run_keeps_what_was_answered_and_measured(tmp_path: Path) -> None:
+    # the routed run's 4th request went to a corrupt model: the demo printed
+    # "error: ..." alone, without the summary of the 3 answers it had paid for
+    from .test_cli import run
+
+    cfg = write_config(tmp_path, corrupt_model(tmp_path, "tiny-medium"))
+    args = ("demo", "--config", str(cfg), "--max-new-tokens", "2")
+    proc = run(*args, "--json")
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines()[-1].startswith("error: llama.cpp could not load")
+    out = json.loads(proc.stdout)
+    assert out["summary"]["totals"]["requests"] == len(out["routed"]) == 3
+    assert "corrupt" in out["routed_failed"]
+    assert out["baseline"] == [] and "comparison" not in out
+    proc = run(*args)
+    assert proc.returncode == 2
+    assert "\nSummary of the routed run\nrequests 3 " in proc.stdout
+    assert "the routed run stopped after 3 of 6 requests, at a request that failed (its error on stderr); the always-largest baseline was not run" in proc.stdout  # fmt: skip
+
+
+def test_a_baseline_or_a_repeated_pair_that_fails_keeps_the_runs_before(tmp_path: Path) -> None:
+    data = corrupt_model(tmp_path, "tiny-heavy")
+    with RouterLLM(load_config(write_config(tmp_path, data))) as system:
+        run_ = run_demo(system, ("hi", "hello"), max_new_tokens=2)
+        assert [r.model for r in run_.routed] == ["tiny-light"] * 2
+        assert (run_.baseline, run_.failed, run_.comparison()) == ([], "baseline", None)
+        assert "corrupt" in str(run_.error)
+    # the model's file goes bad during the first pair: the second pair fails
+    good = tmp_path / "good.gguf"
+    good.write_bytes(Path(data["models"][0]["gguf"]["path"]).read_bytes())
+    data["models"][2]["gguf"] = {"path": str(good)}
+    with RouterLLM(load_config(write_config(tmp_path, data)), router="largest") as system:
+
+        def spoil(kind: str, result: Any) -> None:
+            if kind == "baseline":
+                good.write_bytes(b"GGUF" + b"\0junk" * 100)
+
+        run_ = run_demo(system, ("hi",), max_new_tokens=2, on_result=spoil, repeats=3)
+        assert run_.failed == "repeat" and "corrupt" in str(run_.error)
+        assert len(run_.repeats) == 1 and run_.comparison() == run_.repeats[0]

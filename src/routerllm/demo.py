@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, replace
 
 from routerllm.backends.base import GenerationRequest
 from routerllm.carbon.meter import NOT_MEASURED, Measurement
-from routerllm.exceptions import BudgetExceededError, RouterLLMError
+from routerllm.exceptions import BudgetExceededError, RequestLogError, RouterLLMError
 from routerllm.routed_result import RoutedResult
 from routerllm.system import RouterLLM
 
@@ -78,11 +78,19 @@ class DemoRun:
     #: The comparisons of every whole pair of runs (``repeats`` of them asked; this
     #: pair's first, the rest made again after it): how much one pair's figures vary.
     repeats: tuple[dict[str, object], ...] = ()
+    #: The error of a request that failed (a model that cannot load...), which stopped
+    #: the demo: what was answered before it stands; None where none failed.
+    error: RouterLLMError | None = None
+    #: Which run it stopped part-way: "routed", "baseline" or "repeat" (a pair made
+    #: again after this one, which stands whole); "" where none failed.
+    failed: str = ""
 
     def comparison(self) -> dict[str, object] | None:
         """Routed versus always-largest, both measured; None without both runs whole.
         A CO2 saving is None where the baseline measured none (carbon tracking off)."""
         if not self.baseline or self.baseline_refused or self.routed_refused:
+            return None
+        if self.failed in ("routed", "baseline"):
             return None
         routed, base = RunTotals.of(self.routed), RunTotals.of(self.baseline)
 
@@ -114,7 +122,8 @@ def run_demo(
     process's one-off costs fall on neither run (``DemoRun.warm_up`` measures it).
     ``repeats``: how many pairs of runs to make, the first one's results returned and
     every whole pair's comparison in ``DemoRun.repeats`` (``spread`` sums them up);
-    the repeating stops at a pair the budgets cut short."""
+    the repeating stops at a pair the budgets cut short. A request that fails stops
+    the demo, what was answered kept: ``DemoRun.error`` and ``failed`` say where."""
     cache, system.cache = system.cache, None
     try:
         warmed = warm_up(system) if warm else None
@@ -126,6 +135,8 @@ def run_demo(
             if len(pairs) >= repeats:
                 break
             again = _run_demo(system, prompts, max_new_tokens, baseline, None)
+        if again is not run and again.error is not None:
+            run = replace(run, error=again.error, failed="repeat")
         return replace(run, warm_up=warmed, repeats=tuple(pairs))
     finally:
         system.cache = cache
@@ -190,27 +201,46 @@ def _run_demo(
     # Both runs start cold: each pays for loading the models it uses, and a model an
     # earlier request (or the warm-up) left loaded would be free to one run only.
     system.manager.close()
-    routed: list[RoutedResult] = []
+    routed, stop = _answered(system, requests, "routed", on_result, tag="demo")
+    if isinstance(stop, BudgetExceededError):
+        # what was answered stands (and is logged); a baseline, refused by the same
+        # spent budgets, would compare with a part of the run only
+        return DemoRun(routed, [], routed_refused=str(stop))
+    if stop is not None:
+        return DemoRun(routed, [], error=stop, failed="routed")
+    if not baseline:
+        return DemoRun(routed, [])
+    system.manager.close()
+    available = system.available_models()
+    # chosen, not routed: budgets refuse a chosen model rather than replace it
+    largest = [m.name for m in system.config.models_by_size() if m.name in available][-1]
+    largest_runs, stop = _answered(
+        system, requests, "baseline", on_result, model=largest, tag="demo-baseline"
+    )
+    if isinstance(stop, BudgetExceededError):
+        return DemoRun(routed, largest_runs, str(stop))
+    return DemoRun(routed, largest_runs, error=stop, failed="baseline" if stop else "")
+
+
+def _answered(
+    system: RouterLLM,
+    requests: list[GenerationRequest],
+    kind: str,
+    on_result: Callable[[str, RoutedResult], None] | None,
+    **how: str,
+) -> tuple[list[RoutedResult], RouterLLMError | None]:
+    """``requests`` answered in turn until one is refused or fails: the answers (one
+    paid for but not wholly logged too) and that request's error, None where none."""
+    results: list[RoutedResult] = []
     for req in requests:
         try:
-            routed.append(system.generate(req, tag="demo"))
-        except BudgetExceededError as e:
-            # what was answered stands (and is logged); a baseline, refused by the same
-            # spent budgets, would compare with a part of the run only
-            return DemoRun(routed, [], routed_refused=str(e))
+            results.append(system.generate(req, **how))
+        except RouterLLMError as e:
+            if isinstance(e, RequestLogError) and e.result is not None:
+                results.append(e.result)  # generated and measured: its figures count
+                if on_result:
+                    on_result(kind, e.result)
+            return results, e
         if on_result:
-            on_result("routed", routed[-1])
-    largest_runs = []
-    if baseline:
-        system.manager.close()
-        available = system.available_models()
-        # chosen, not routed: budgets refuse a chosen model rather than replace it
-        largest = [m.name for m in system.config.models_by_size() if m.name in available][-1]
-        for req in requests:
-            try:
-                largest_runs.append(system.generate(req, model=largest, tag="demo-baseline"))
-            except BudgetExceededError as e:
-                return DemoRun(routed, largest_runs, str(e))
-            if on_result:
-                on_result("baseline", largest_runs[-1])
-    return DemoRun(routed, largest_runs)
+            on_result(kind, results[-1])
+    return results, None

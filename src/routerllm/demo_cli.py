@@ -114,7 +114,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
             lines += _comparison_lines(comparison)
             if args.repeats > 1:
                 payload["repeats"] = {"asked": args.repeats, "made": len(run.repeats), **spread(run.repeats), "runs": list(run.repeats)}  # fmt: skip
-                lines.append(_spread_line(args.repeats, run.repeats))
+                if run.failed == "repeat":
+                    payload["repeats"]["failed"] = str(run.error)
+                lines.append(_spread_line(args.repeats, run.repeats, failed=run.failed == "repeat"))
         if run.routed_refused:  # what was answered stands; no baseline, no comparison
             payload["routed_refused"] = run.routed_refused
             lines.append(
@@ -129,13 +131,28 @@ def cmd_demo(args: argparse.Namespace) -> int:
                 f"{len(run.routed)} requests, refused by the budgets: {run.baseline_refused} "
                 f"(--no-baseline skips it)"
             )
+        if run.failed in ("routed", "baseline"):  # what was answered stands; the error last
+            payload[f"{run.failed}_failed"] = str(run.error)
+            done, of = (len(run.routed), len(DEMO_PROMPTS)) if run.failed == "routed" else (len(run.baseline), len(run.routed))  # fmt: skip
+            lines.append(
+                f"\nthe {'routed run' if run.failed == 'routed' else 'always-largest baseline'} "
+                f"stopped after {done} of {of} requests, at a request that failed (its error on "
+                f"stderr)"
+                + (
+                    "; the always-largest baseline was not run"
+                    if run.failed == "routed" and not args.no_baseline
+                    else ""
+                )  # fmt: skip
+            )
         lines.append(
             f"\nlogged to {system.config.log.path} and {system.config.carbon.output_dir}/emissions.csv"
         )
         if args.json:
             print(json_text(payload, indent=2))
         else:
-            print("\n".join(lines))
+            print("\n".join(lines), flush=True)
+        if run.error is not None:  # after what was measured: "error: ..." and status 2
+            raise run.error
     return 0
 
 
@@ -216,12 +233,14 @@ def _warm_up_line(warm_up: Any) -> str:
     return f"warm-up before the runs, in neither's figures: {warm_up.duration_s:.1f} s{energy}"
 
 
-def _spread_line(asked: int, pairs: Sequence[dict[str, Any]]) -> str:
-    """The comparison over repeated pairs of runs: each figure's median and range."""
+def _spread_line(asked: int, pairs: Sequence[dict[str, Any]], failed: bool = False) -> str:
+    """The comparison over repeated pairs of runs: each figure's median and range;
+    ``failed``: a request of the next pair failed (else the budgets stopped it)."""
     from routerllm.demo import spread
 
     figures = spread(pairs)
-    made = f"{len(pairs)} pairs of runs" + (f" (of {asked} asked: the budgets stopped one)" if len(pairs) < asked else "")  # fmt: skip
+    stopped = "a request of the next failed, its error on stderr" if failed else "the budgets stopped one"  # fmt: skip
+    made = f"{len(pairs)} pairs of runs" + (f" (of {asked} asked: {stopped})" if len(pairs) < asked else "")  # fmt: skip
 
     def pct(key: str, when: str) -> str:
         f = figures[key]
