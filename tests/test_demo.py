@@ -159,6 +159,9 @@ def test_a_routed_run_the_budgets_stop_keeps_what_it_answered(tmp_path: Path) ->
     assert "hourly cost budget" in out["routed_refused"]
     proc = run(*args)  # the hour is spent now: nothing is answered
     assert proc.returncode == 0, proc.stderr
+    # said so, not a table of zeros (0 kWh, 0.00 % of it loading)
+    assert "\nSummary of the routed run\nno request answered\n" in proc.stdout
+    assert "per component" not in proc.stdout
     assert "\nthe routed run stopped at request 1 of 6, refused by the budgets: the hourly cost budget" in proc.stdout  # fmt: skip
     assert (
         proc.stdout.rstrip("\n")

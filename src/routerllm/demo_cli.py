@@ -103,7 +103,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
             "baseline": [r.to_dict() for r in run.baseline],
             "summary": routed.as_dict(),
         }
-        lines = ["", "Summary of the routed run", *totals_lines(routed)]
+        # a run stopped at its first request: no table of zeros, as in the interactive one
+        lines = ["", "Summary of the routed run", *(totals_lines(routed) if run.routed else ["no request answered"])]  # fmt: skip
         if run.warm_up is not None:
             payload["warm_up"] = run.warm_up.as_dict()
             lines.append(_warm_up_line(run.warm_up))
