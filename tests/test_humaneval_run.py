@@ -948,15 +948,20 @@ def test_the_outcomes_of_a_model_under_100k_parameters_are_readable(tmp_path: Pa
     assert (data.models, data.sizes().tolist()) == (["small", "tiny"], [0.5, 5e-05])  # type: ignore[union-attr]
 
 
-def test_a_limit_at_or_above_the_sets_size_runs_the_full_set_not_a_subset(
-    tiny_config: AppConfig, tmp_path: Path
-) -> None:
+def _two_problems(path: Path) -> Path:
+    """Two HumanEval-format problems (f0, f1: x + i) written to ``path``."""
     rows = [{"prompt": f"def f{i}(x):\n    \"\"\"x + {i}\"\"\"\n", "entry_point": f"f{i}",
              "canonical_solution": f"    return x + {i}\n", "task_id": f"mine/{i}",
              "test": f"def check(candidate):\n    assert candidate(1) == {1 + i}\n"}
             for i in range(2)]  # fmt: skip
-    problems = tmp_path / "mine.jsonl"
-    problems.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
+def test_a_limit_at_or_above_the_sets_size_runs_the_full_set_not_a_subset(
+    tiny_config: AppConfig, tmp_path: Path
+) -> None:
+    problems = _two_problems(tmp_path / "mine.jsonl")
     out = tmp_path / "he"
     for limit, subset in ((2, False), (5, False), (1, True)):
         summary = run_experiment(tiny_config, out, systems=["direct-light"], limit=limit,
@@ -971,12 +976,7 @@ def test_a_problem_file_named_models_keeps_its_outcomes_beside_the_models_json(
 ) -> None:
     """The outcome dataset was named after the problem file: from ``models.jsonl`` it was
     outcomes/models.json, which the models' metadata then overwrote, losing the outcomes."""
-    rows = [{"prompt": f"def f{i}(x):\n    \"\"\"x + {i}\"\"\"\n", "entry_point": f"f{i}",
-             "canonical_solution": f"    return x + {i}\n", "task_id": f"mine/{i}",
-             "test": f"def check(candidate):\n    assert candidate(1) == {1 + i}\n"}
-            for i in range(2)]  # fmt: skip
-    problems = tmp_path / "models.jsonl"
-    problems.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    problems = _two_problems(tmp_path / "models.jsonl")
     run_experiment(tiny_config, tmp_path / "run", systems=["direct-light"],
                    style_overrides={"max_new_tokens": 8}, progress=False,
                    problems_file=problems)  # fmt: skip
