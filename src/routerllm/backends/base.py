@@ -8,7 +8,7 @@ import re
 import reprlib
 import uuid
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import ClassVar
 
@@ -284,6 +284,16 @@ def holds_control_text(texts: list[str], tokenize: Callable[[str, bool], list[in
     """Whether one of ``texts`` holds text that ``tokenize`` (``template_tokens``'s)
     reads as control tokens."""
     return any(tokenize(t, True) != tokenize(t, False) for t in texts if t)
+
+
+def control_stops(
+    stops: Sequence[str], tokenize: Callable[[str, bool], list[int]]
+) -> frozenset[int]:
+    """The control tokens that ``stops`` name, one token each ("<|im_start|>", "</s>"):
+    a backend writes such a token as no text, so the stop never matched its answer's
+    text; generation ends after one instead. ``tokenize`` as ``template_tokens``'s."""
+    tokens = [(tokenize(stop, True), stop) for stop in stops]
+    return frozenset(t[0] for t, stop in tokens if len(t) == 1 and t != tokenize(stop, False))
 
 
 def refused_by_template(model: str, error: Exception) -> PromptError:

@@ -14,6 +14,7 @@ from routerllm.backends.base import (
     Completion,
     GenerationRequest,
     chat_messages,
+    control_stops,
     cut_at_stop,
     empty_prompt,
     plain_text,
@@ -194,18 +195,24 @@ class HFBackend(Backend):
 
             # The template already holds the special tokens (BOS included); the
             # messages' text is plain text, its "</s>" no end of turn (template_tokens).
-            def tokenize(text: str, special: bool) -> list[int]:
-                ids: list[int] = tok(
-                    text, add_special_tokens=False, split_special_tokens=not special
-                )["input_ids"]
-                return ids
-
             ids = template_tokens(
-                self.name, chat_messages(request), request.response_prefix, render, tokenize
+                self.name,
+                chat_messages(request),
+                request.response_prefix,
+                render,
+                self._piece_tokens,
             )
             input_ids = torch.tensor([ids], dtype=torch.long)
             return {"input_ids": input_ids, "attention_mask": torch.ones_like(input_ids)}
         return tok(plain_text(request), return_tensors="pt")
+
+    def _piece_tokens(self, text: str, special: bool) -> list[int]:
+        """``text`` as tokens, its special-token text read as special tokens or, not
+        ``special``, as plain text (``template_tokens``'s)."""
+        ids: list[int] = self._tokenizer(
+            text, add_special_tokens=False, split_special_tokens=not special
+        )["input_ids"]
+        return ids
 
     def generate(self, request: GenerationRequest) -> Completion:
         import torch
@@ -238,7 +245,7 @@ class HFBackend(Backend):
             "pad_token_id": self._tokenizer.pad_token_id or self._tokenizer.eos_token_id,
         }
         continues = request.raw or bool(request.response_prefix)  # the answer continues a text
-        controls = _control_stops(self._tokenizer, request.stop)
+        controls = control_stops(request.stop, self._piece_tokens)
         if request.stop:  # generation ends at a stop, not at max_new_tokens past it
             stop_at = _stop_at(self._tokenizer, n_prompt, request.stop, continues, controls)
             gen_kwargs["stopping_criteria"] = [stop_at]
@@ -288,19 +295,6 @@ def _continuation(tokenizer: Any, ids: Any, n_prompt: int, alone: str) -> str:
     return whole[len(head) :] if head and whole.startswith(head) else alone
 
 
-def _control_stops(tokenizer: Any, stops: Sequence[str]) -> frozenset[int]:
-    """The special tokens that ``stops`` name, one token each ("<|im_start|>", "</s>"):
-    the answer is decoded without special tokens, so such a stop never matched its
-    text and the answer ran on past the token (to ``max_new_tokens``)."""
-    controls = set()
-    for stop in stops:
-        special = tokenizer(stop, add_special_tokens=False)["input_ids"]
-        plain = tokenizer(stop, add_special_tokens=False, split_special_tokens=True)["input_ids"]
-        if len(special) == 1 and special != plain:
-            controls.add(int(special[0]))
-    return frozenset(controls)
-
-
 def _stop_at(
     tokenizer: Any,
     n_prompt: int,
@@ -314,7 +308,7 @@ def _stop_at(
     An answer that ``continues`` a text is read as its returned text is, leading space
     kept (:func:`_continuation`): read without it, a stop " x" at its first token went
     unseen, and generation ran on to ``max_new_tokens``. It also holds when the last
-    token is one of ``controls`` (:func:`_control_stops`)."""
+    token is one of ``controls`` (:func:`~routerllm.backends.base.control_stops`)."""
     import torch
     from transformers import StoppingCriteria
 

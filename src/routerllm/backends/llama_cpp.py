@@ -15,6 +15,7 @@ from routerllm.backends.base import (
     Completion,
     GenerationRequest,
     chat_messages,
+    control_stops,
     cut_at_stop,
     empty_prompt,
     plain_text,
@@ -254,16 +255,6 @@ class LlamaCppBackend(Backend):
             return self._chat_tokens(request)
         return self._tokens(plain_text(request), templated=False)
 
-    def _control_stops(self, request: GenerationRequest) -> frozenset[int]:
-        """The control tokens that ``request``'s stop sequences name, one token each
-        ("<|im_start|>", "</s>"): generation ends after one of them (:class:`_TokenCap`)."""
-        stops = set()
-        for stop in request.stop:
-            tokens = self._piece_tokens(stop, True)
-            if len(tokens) == 1 and tokens != self._piece_tokens(stop, False):
-                stops.add(tokens[0])
-        return frozenset(stops)
-
     def _templates(self, request: GenerationRequest) -> bool:
         """Whether the model's chat template frames ``request`` (not a raw one)."""
         return bool(self._chat_template) and not request.raw
@@ -309,7 +300,9 @@ class LlamaCppBackend(Backend):
         }
         if sampling.seed is not None:
             kwargs["seed"] = sampling.seed
-        cap = _TokenCap(max_tokens, int(self._llm.token_eos()), self._control_stops(request))
+        cap = _TokenCap(
+            max_tokens, int(self._llm.token_eos()), control_stops(request.stop, self._piece_tokens)
+        )
         if cap.end >= 0:
             from llama_cpp import LogitsProcessorList
 
