@@ -332,6 +332,29 @@ def test_a_failed_request_keeps_the_batch_finished_before_it(system: RouterLLM) 
     assert [r.request_id for r in err.value.results] == answered  # and request 2's load
 
 
+def test_a_failed_batch_request_is_logged_with_the_routing_of_those_never_run(
+    system: RouterLLM,
+) -> None:
+    """The batch's routing was spent whole: the request that failed (2 of 4) is logged with
+    its own share and those of the 2 that never ran, so the log's totals are what was
+    measured."""
+    batch = ["hi", GenerationRequest("word " * 2000), "hello", "What is a list?"]
+    with pytest.raises(BatchError, match="request 2 of 4 failed: .*too long for model") as err:
+        system.generate_batch(batch, tag="b")
+    assert "the 2 after it did not run: their share of the batch's routing is logged" in str(
+        err.value
+    )
+    (first,) = err.value.results
+    share = first.components["router_inference"]  # a quarter of the batch's routing
+    answered, failed = system.log.records(tag="b")
+    assert answered.id == first.request_id and failed.finish_reason == "error"
+    logged = [r.components["router_inference"] for r in (answered, failed)]
+    assert share.duration_s > 0
+    for quantity in ("duration_s", "energy_kwh", "co2_kg"):
+        measured = 4 * getattr(share, quantity)
+        assert sum(getattr(m, quantity) for m in logged) == pytest.approx(measured)
+
+
 def test_unusable_log_folders_fail_before_any_work(tiny_config: AppConfig, tmp_path: Path) -> None:
     (tmp_path / "file").write_text("x")
     tiny_config.carbon.output_dir = str(tmp_path / "file" / "carbon")

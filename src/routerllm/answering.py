@@ -65,8 +65,16 @@ class RequestAnswering:
     _available_models: Callable[[], list[str]]
 
     def _run(
-        self, req: GenerationRequest, decision: RoutingDecision, routing: Measurement, tag: str
+        self,
+        req: GenerationRequest,
+        decision: RoutingDecision,
+        routing: Measurement,
+        tag: str,
+        unrun: Measurement | None = None,
     ) -> RoutedResult:
+        """Answer one routed request, ``routing`` its share of its batch's routing;
+        ``unrun``: the share of the batch's requests after it, which do not run if it
+        fails, and so is logged with its failure (``_failed``)."""
         reason = decision.reason
         stub = self._stub(req)
         if stub is not None:
@@ -85,7 +93,7 @@ class RequestAnswering:
             admission = self._admit(req, decision, routing, stub)
             logged = True
             try:
-                return self._answer(req, decision, admission, routing, stub, reason + admission.reason, tag, key)  # fmt: skip
+                return self._answer(req, decision, admission, routing, stub, reason + admission.reason, tag, key, unrun)  # fmt: skip
             except RequestLogError as e:
                 # answered, not logged: the budgets go on counting it (a row written to the
                 # log but not to the emissions CSV is counted from the log, not twice)
@@ -121,12 +129,13 @@ class RequestAnswering:
         reason: str,
         tag: str,
         key: str | None,
+        unrun: Measurement | None = None,
     ) -> RoutedResult:
         """Generate (escalating where the cascade says), measure, price and log; cache the
         answer under ``key`` unless the budgets changed it."""
         # the budgets changed the answer (or an escalation failed): it is not cached
         budgeted = bool(admission.reason) or admission.model != decision.model
-        fitted = self._fitted(req, stub, admission, decision, routing, tag)
+        fitted = self._fitted(req, stub, admission, decision, routing, tag, unrun)
         name, reason = fitted.model, reason + fitted.reason
         completion, loading, inference, cost = fitted.answer
         # what the models escalated from spent: the loads of those the prompt did not fit
@@ -241,6 +250,7 @@ class RequestAnswering:
         decision: RoutingDecision,
         routing: Measurement,
         tag: str,
+        unrun: Measurement | None = None,
     ) -> _Fitted:
         """The admitted model's answer; where the prompt is too long for a routed model's
         context, the next larger model's with a longer context (a model the caller named
@@ -260,7 +270,7 @@ class RequestAnswering:
                 context = getattr(e, "context", None) or self.config.model(name).context_length
                 longer = [m for m in self.scope.larger(name) if self.config.model(m).context_length > context]  # fmt: skip
                 if not isinstance(e, ContextLengthError) or decision.router == FIXED or not longer:  # fmt: skip
-                    self._failed(req, name, decision, admission, routing, refused, refused_cost, tag, e, earlier)  # fmt: skip
+                    self._failed(req, name, decision, admission, routing, refused, refused_cost, tag, e, earlier, unrun)  # fmt: skip
                     raise
                 bigger = longer[0]
                 spent = spent_so_far(
@@ -269,7 +279,7 @@ class RequestAnswering:
                     *([refused] if refused is not None else []),
                 )
                 if over := self._over_budgets(req, stub, admission, bigger, spent):
-                    self._failed(req, name, decision, admission, routing, refused, refused_cost, tag, e, earlier)  # fmt: skip
+                    self._failed(req, name, decision, admission, routing, refused, refused_cost, tag, e, earlier, unrun)  # fmt: skip
                     raise ContextLengthError(f"{e}; {bigger}, whose context is longer, is not within the budgets: {over}") from None  # fmt: skip
                 said += f"; the prompt is too long for {name}'s context of {context} tokens: sent to {bigger}"  # fmt: skip
                 name = bigger
@@ -286,6 +296,7 @@ class RequestAnswering:
         tag: str,
         error: RouterLLMError,
         earlier: Measurement | None = None,
+        unrun: Measurement | None = None,
     ) -> None:
         """Log a request no model answered once one was loaded (``name`` the last tried),
         for what its routing, ``loading`` (of it, ``earlier``: the loads of the models it
@@ -295,13 +306,17 @@ class RequestAnswering:
         cannot be logged, a warning, and the budgets count it from memory: the caller gets
         the model's error all the same. A model already loaded that refuses the request (a warm model's chat
         template, a prompt over its context: a ``PromptError``, before it generates) spent
-        no load: nothing is logged; one that fails while generating, that generation."""
+        no load: nothing is logged; one that fails while generating, that generation.
+        ``unrun``: the routing of the batch's requests after it, which will not run, is
+        logged with its own (the log's totals are the batch's measured routing)."""
         generation = failed_generation(error)
         loaded = loading is not None and (loading.duration_s > 0 or loading.energy_kwh > 0)
         # a generation that failed is logged whatever it metered: a remote model's call, or
         # a local one's with carbon tracking off (0 kWh), is as failed as a measured one
         if not (loaded or generation is not None):
             return
+        if unrun is not None:
+            routing = routing.plus(unrun)
         components = {m.component: m for m in (routing, loading, generation) if m is not None}
         cost = loading_cost
         if generation is not None and self.calls.priced_by_energy(name):

@@ -95,7 +95,9 @@ class EndpointOverloadedError(RateLimitedError):
 class BatchError(RouterLLMError):
     """A request of a batch failed after others had finished: ``results`` holds the
     finished ones (also in the request log), ``index`` the failed request's position
-    and ``__cause__`` its error."""
+    and ``__cause__`` its error. The requests after it did not run; their share of the
+    batch's routing is logged with the failed request's row (where it has one: a
+    request refused before any model ran has none)."""
 
     def __init__(self, message: str, results: list[Any], index: int) -> None:
         super().__init__(message)

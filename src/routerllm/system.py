@@ -280,7 +280,9 @@ class RouterLLM(RequestAnswering):
         (None or "" for none).
 
         A request whose answer cannot be logged raises ``RequestLogError``, with the
-        answer in its ``result``; in a batch, a ``BatchError`` keeps the ones before."""
+        answer in its ``result``; in a batch, a ``BatchError`` keeps the ones before. The
+        requests after one that failed do not run: their share of the routing is logged
+        with the failed request's row (where a model was reached and it has one)."""
         # a shared log another system closed, or one opened read-only: refused before any
         # model runs; one closed meanwhile by another system waits for these to be logged
         with self._open_call(), self.log.in_use():
@@ -322,14 +324,18 @@ class RouterLLM(RequestAnswering):
             else:  # with the embeddings a router that learns will learn the scores from
                 routed, embedded = self.feedback_loop.route(router or self.router, prompts, self.scope.routable())  # fmt: skip
                 decisions = self.scope.overridden(prompts, routed)
-        router_part = routing.result.scaled(1.0 / len(reqs))  # the batch's routing, shared
+        n = len(reqs)
+        router_part = routing.result.scaled(1.0 / n)  # the batch's routing, shared
         results: list[RoutedResult] = []
         for i, (req, d) in enumerate(zip(reqs, decisions, strict=True)):
             # routed: its answer may be rated (feedback), from the embedding the router saw
             embedding = None if embedded is None else embedded[i]
             remember = model is None
+            # the share of the requests after it, which a failure of this one stops: logged
+            # with its failure, so that the log counts all the routing the batch spent
+            unrun = routing.result.scaled((n - i - 1) / n) if i < n - 1 else None
             try:
-                results.append(self._run(req, d, router_part, tag))
+                results.append(self._run(req, d, router_part, tag, unrun))
                 if remember:
                     self.feedback_loop.remember(results[-1].request_id, results[-1].model, router or self.router, embedding, self.log)  # fmt: skip
             except RouterLLMError as e:
@@ -340,11 +346,17 @@ class RouterLLM(RequestAnswering):
                         self.feedback_loop.remember(e.result.request_id, e.result.model, router or self.router, embedding, self.log)  # fmt: skip
                 if not results:
                     raise
+                after = (
+                    f"; the {n - i - 1} after it did not run: their share of the batch's "
+                    f"routing is logged with the failed request's row (where it has one)"
+                    if i < n - 1
+                    else ""
+                )
                 raise BatchError(
-                    f"request {len(results) + 1} of {len(reqs)} failed: {e}; the "
-                    f"{len(results)} before it finished (BatchError.results, and the request log)",
+                    f"request {i + 1} of {n} failed: {e}; the {i} before it finished "
+                    f"(BatchError.results, and the request log){after}",
                     results,
-                    len(results),
+                    i,
                 ) from e
         return results
 
