@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import sqlite3
 import subprocess
 import sys
 import urllib.error
@@ -17,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from routerllm.backends import GenerationRequest
 from routerllm.carbon.budget import CarbonBudget, violations
 from routerllm.carbon.log_rows import RequestRecord, Spending
 from routerllm.carbon.meter import Measurement
@@ -715,6 +717,38 @@ def test_a_cascade_does_not_escalate_past_the_budget(tmp_path: Path) -> None:
         result = system.generate(REQUEST, model="tiny-light")
     assert result.model == "tiny-light"
     assert "tiny-light's answer failed 2 of the request's 2 examples, not escalated to tiny-medium: tiny-medium is predicted to spend" in result.reason  # fmt: skip
+
+
+def test_a_cascade_whose_budget_windows_cannot_be_read_keeps_its_answer(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first answer is paid for when the escalation reads the windows: a log that
+    cannot be read then (another process's lock, a disk error) refuses the step up, as
+    ``settle`` keeps the answer without its check. The error lost the answer, and what it
+    spent went uncounted."""
+    from .test_cascade import REQUEST
+
+    config = budget_config(tmp_path, {"co2_kg": {"hourly": 10.0}}, cascade={"enabled": True})
+    with RouterLLM(config) as system:
+
+        def deny_window_reads(action: int, table: str | None, column: str | None, *_: object) -> int:  # fmt: skip
+            unreadable = action == sqlite3.SQLITE_READ and (table, column) == ("requests", "co2_kg")  # fmt: skip
+            return sqlite3.SQLITE_DENY if unreadable else sqlite3.SQLITE_OK
+
+        backend = system.manager.backend("tiny-light")
+        real = backend.generate
+
+        def generate_then_lock(request: GenerationRequest) -> object:
+            completion = real(request)  # admitted (the windows read), then answered
+            system.log._db.set_authorizer(deny_window_reads)
+            return completion
+
+        monkeypatch.setattr(backend, "generate", generate_then_lock)
+        result = system.generate(REQUEST, model="tiny-light")
+        system.log._db.set_authorizer(None)
+        assert result.model == "tiny-light" and result.completion_tokens > 0
+        assert "not escalated to tiny-medium: the budgets' windows could not be read" in result.reason  # fmt: skip
+        assert [r.id for r in system.log.records()] == [result.request_id]
 
 
 def test_a_prompt_too_long_for_the_routed_model_steps_up_only_within_the_budget(

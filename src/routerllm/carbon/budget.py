@@ -251,9 +251,14 @@ class CarbonBudget:
         """Why a cascade may not escalate the admitted request, which has spent ``spent``,
         to ``bigger`` ("" if it may; it then holds ``bigger``'s prediction too). Near a
         limit, what the request has spent counted, it may not: the request would undo the
-        step to a smaller model."""
+        step to a smaller model. Nor where the windows cannot be read: what the request
+        has is kept (as ``settle`` keeps a paid answer), never lost to the log's error."""
         with self._lock:
-            status = self.status(exclude=admission.token)
+            try:
+                status = self.status(exclude=admission.token)
+            except RequestLogError as e:
+                log.warning("the budgets' windows could not be read: %s", e)
+                return f"the budgets' windows could not be read ({e})"
             mine = [replace(s, spent=s.spent + spent.get(s.quantity, 0.0)) for s in status]
             if near := [s for s in mine if s.share >= self.config.downgrade_at]:
                 return near[0].describe()
