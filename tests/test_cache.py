@@ -117,6 +117,25 @@ def test_cached_answers_cost_nothing_to_budgets_and_budgeted_answers_are_not_cac
         assert system.generate("hi").cached_from == plain.request_id  # costs nothing
 
 
+def test_a_cached_answer_whose_routing_breaks_a_budget_says_so(tmp_path: Path) -> None:
+    """Its routing is logged and counted by the windows and the report's violations: a
+    cached answer that took a window past its limit, or spent over the per-request
+    limit, said nothing of it (an answer generated says ``over budget``)."""
+    from routerllm.carbon.report import logged_report
+
+    config = cached_config(tmp_path, budgets={"co2_kg": {"per_request": 1e-4}})
+    with RouterLLM(config) as system:
+        first = system.generate("hi")
+        config.budgets.co2_kg.hourly = first.co2_kg  # the window is at its limit, not over
+        config.budgets.co2_kg.per_request = 1e-12
+        again = system.generate("hi")
+    assert again.cached_from == first.request_id and again.co2_kg > 1e-12
+    over = again.reason.split("; over budget: ")[1]
+    assert "over the per-request budget of 1e-09 g CO2 (budgets.co2_kg.per_request)" in over
+    assert "took the hourly CO2 budget past" in over
+    assert logged_report(config).budgets["violations"]["co2_kg"]["hourly"] == 1  # type: ignore[index]
+
+
 def test_an_answer_kept_after_a_failed_escalation_is_not_cached(tmp_path: Path) -> None:
     from .conftest import tiny_model
     from .test_cascade import REQUEST

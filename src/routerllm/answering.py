@@ -89,7 +89,7 @@ class RequestAnswering:
         # than run the model again once it has (each model answers one caller at a time)
         with cache.filling(key) if cache is not None and key is not None else contextlib.nullcontext():  # fmt: skip
             if cache is not None and key is not None and (hit := cache.get(key)):
-                return self._from_cache(req, decision, routing, hit, tag)  # costs nothing to budget
+                return self._from_cache(req, decision, routing, hit, tag)  # spends its routing only
             admission = self._admit(req, decision, routing, stub)
             logged = True
             try:
@@ -398,9 +398,13 @@ class RequestAnswering:
     def _from_cache(
         self, req: GenerationRequest, decision: RoutingDecision, routing: Measurement, hit: RoutedResult, tag: str
     ) -> RoutedResult:  # fmt: skip
-        """The cached answer ``hit``, as this request's, logged: only its routing was spent."""
+        """The cached answer ``hit``, as this request's, logged: only its routing was spent,
+        and its reason says so where that broke a budget, as an answer's does."""
         cost = self.calls.routing_cost(routing) if self.calls.priced_by_energy(hit.model) else 0.0
         result = answered_again(hit, decision, routing, cost)
+        if self.budget is not None and (broken := self.budget.settle(Admission(hit.model, "", None), spent_so_far(cost, routing))):  # fmt: skip
+            log.warning("request over budget: %s", "; ".join(broken))
+            result = dataclasses.replace(result, reason=f"{result.reason}; over budget: {'; '.join(broken)}")  # fmt: skip
         self._logged(req, result, tag)
         return result
 
