@@ -443,6 +443,25 @@ def test_report_with_carbon_tracking_off_says_not_measured_not_zero_co2(tmp_path
     assert "not measured" in light and "0.000e+00" not in light, light
 
 
+def test_a_cached_answer_with_carbon_tracking_off_is_not_measured_zero_co2(tmp_path: Path) -> None:
+    # its unspent parts (method "cache", 0 kWh) counted as measured: its line, the
+    # session's summary and the report said "0.000e+00 kWh  CO2 0.0000 g", not "not measured"
+    data = tiny_config_dict(tmp_path, carbon={"enabled": False}, cache={"enabled": True})
+    cfg = write_config(tmp_path, data)
+    proc = run("demo", "--interactive", "--config", str(cfg), "--max-new-tokens", "3",
+               stdin="hello there\nhello there\n")  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    out = proc.stdout
+    assert "answered from the request cache" in out
+    assert out.count("energy and CO2 not measured (carbon tracking off)") == 3, (
+        out
+    )  # 2 answers, summary
+    assert "CO2 0.0000 g" not in out and "km by car" not in out, out
+    text = run("report", "--config", str(cfg)).stdout
+    assert "energy and CO2 not measured (carbon tracking off)" in text, text
+    assert "CO2 0.0000 g" not in text and "0.000e+00" not in text, text
+
+
 def test_interactive_demo_answers_each_line_and_goes_on_after_a_refused_prompt(
     tmp_path: Path,
 ) -> None:

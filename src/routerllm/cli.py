@@ -99,14 +99,15 @@ def _requests_logged(args: argparse.Namespace, error: KeyboardInterrupt) -> str:
 
 
 def _result_lines(index: int, result: Any, tier: str) -> list[str]:
-    from routerllm.carbon.meter import NOT_MEASURED
+    from routerllm.carbon.meter import CACHED, NOT_MEASURED
     from routerllm.carbon.report_text import NOT_MEASURED_TEXT, fmt_g, fmt_kwh
 
-    # carbon tracking off measures nothing (method "none"): its zeros are not 0 g of CO2
+    # carbon tracking off measures nothing (method "none"): its zeros are not 0 g of CO2;
+    # a cached answer's unspent parts (method "cache") say nothing of its routing's
     measured = {n: m.method != NOT_MEASURED for n, m in result.components.items()}
     energy = (
         f"{fmt_kwh(result.energy_kwh)}  CO2 {fmt_g(result.co2_kg)}"
-        if any(measured.values())
+        if any(measured[n] for n, m in result.components.items() if m.method != CACHED)
         else NOT_MEASURED_TEXT
     )
     head = (

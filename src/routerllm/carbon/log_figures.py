@@ -212,7 +212,9 @@ class LogFigures:
         measured = not parts  # a request logged without parts spent nothing, as logged
         for p in parts:
             name, duration, kwh, kg, method = p
-            if method != NOT_MEASURED or kwh or kg:  # carbon tracking off: 0 kWh, "none"
+            if method == CACHED and not (kwh or kg):
+                pass  # a cached answer's unspent part: neither measured nor not
+            elif method != NOT_MEASURED or kwh or kg:  # carbon tracking off: 0 kWh, "none"
                 measured = True
                 self.measured.add(("component", name))
             else:
