@@ -481,6 +481,21 @@ def test_estimated_and_unmeasured_energy(tmp_path: Path) -> None:
     assert not of_kind(logged(config_in(tmp_path / "fine"), fine), "estimated_energy")
 
 
+def test_cached_answers_logged_with_carbon_tracking_off_count_as_unmeasured(
+    tmp_path: Path,
+) -> None:
+    """A cached answer's routing is logged without energy (method none) as any answer's
+    then; its unspent parts (method cache) made it count as measured: a log of 1 answer
+    and 19 cached repeats, nothing measured, was 1 of 20 (5 %) and called for nothing."""
+    off = config_in(tmp_path, carbon={"enabled": False, "output_dir": str(tmp_path)})
+    first = rec("tiny-light", 0, method="none", llm_kwh=0.0)
+    unspent = {c: Measurement(c, 0.0, 0.0, 0.0, CACHED) for c in ("model_loading", "llm_inference")}  # fmt: skip
+    repeats = [rec("tiny-light", i, method="none", llm_kwh=0.0) for i in range(1, 20)]
+    repeats = [dataclasses.replace(r, components={**r.components, **unspent}) for r in repeats]
+    (r,) = of_kind(logged(off, [first, *repeats]), "unmeasured_energy")
+    assert r.evidence["requests_unmeasured"] == 20 and r.evidence["requests"] == 20
+
+
 def test_estimated_energy_counts_each_part_of_an_escalation_by_its_own_method(
     tmp_path: Path,
 ) -> None:

@@ -284,7 +284,7 @@ class LogFigures:
             if llm is not None and llm[4] not in UNMEASURED and not failed:  # a rate per answer
                 self.rate_tokens[model] += completion_tokens
                 self.rate_energy[model] = self.rate_energy.get(model, 0.0) + llm[2]
-        if parts and all(p[4] == NOT_MEASURED for p in parts):
+        if parts and not measured:  # every part "none" (a cached answer's unspent aside)
             self.unmeasured += 1
         if measured:
             self.measured.update((("", ""), ("model", model), ("router", router), ("day", day)))
