@@ -21,6 +21,8 @@ from routerllm.routers.base import Candidate
 from routerllm.routers.decision import choose, mix_choices
 from routerllm.routers.quality import QualityRouter, fit_logistic
 
+from .conftest import rewrite_weights
+
 MODELS = ["small", "mid", "big"]
 SIZES = {"small": 1.0, "mid": 8.0, "big": 70.0}
 
@@ -938,6 +940,39 @@ def test_a_saved_router_keeps_each_models_predictions_when_the_config_sorts_them
     assert loaded.model_names == ["mid", "big", "small"]
     assert loaded.route(prompts[3]).scores == pytest.approx(expected)
     assert loaded.route(prompts[3]).scores["small"] > 0.5
+
+
+@pytest.mark.parametrize("name", ["knn", "logreg", "quality", "feedback", "moe"])
+@pytest.mark.parametrize(
+    "edit",
+    [lambda m: m[::-1], lambda m: ["mid", "small", "big"], lambda m: ["other", *m[1:]]],
+    ids=["reversed", "swapped", "renamed"],
+)
+def test_a_saved_routers_models_edited_in_its_config_json_are_refused_not_swapped(
+    tmp_path: Path, name: str, edit: Any
+) -> None:
+    # The digest covered the weights only: config.json's models reversed by hand loaded,
+    # and the prompts that only "small" solves went to "big" without a word ("small"
+    # renamed "other", another model of the config: to "other").
+    prompts = [f"prompt number {i} about topic {i % 4}" for i in range(30)]
+    Y = np.tile([1.0, 0.0, 0.0], (30, 1))  # only "small" ever solves
+    models = [Candidate(m, SIZES[m]) for m in MODELS] + [Candidate("other", 0.5)]
+    router = create_router(name, models[:3], encoder="hashing").fit(prompts, Y, MODELS)  # type: ignore[attr-defined]
+    folder = router.save(tmp_path / "r")
+    meta = json.loads((folder / "config.json").read_text())
+    (folder / "config.json").write_text(json.dumps({**meta, "models": edit(MODELS)}))
+    with pytest.raises(
+        RouterLLMError,
+        match=r"config.json's models \(.*\) do not match the weights it was saved with, which "
+        r"are for small, mid, big in that order .*put that list back in config.json, or train",
+    ):
+        load_router(folder, models)
+    # a router saved before the weights named their models (format 1) still loads
+    (folder / "config.json").write_text(json.dumps({**meta, "format_version": 1}))
+    rewrite_weights(folder, lambda a: {k: v for k, v in a.items() if k != "_model_names"})
+    assert load_router(folder, models).route(prompts[3]).scores == pytest.approx(
+        router.route(prompts[3]).scores
+    )
 
 
 def test_an_untrained_router_is_not_saved_over_a_trained_one(tmp_path: Path) -> None:

@@ -30,7 +30,12 @@ from routerllm.files import locked_folder, refuse_foreign_folder, save_config_an
 
 logger = logging.getLogger(__name__)
 
-FORMAT_VERSION = 1
+#: 2: ``weights.npz`` also holds the models its columns run over (``MODEL_NAMES_ARRAY``).
+FORMAT_VERSION = 2
+#: The array of a saved router's ``weights.npz`` naming, in order, the models the last
+#: axis of its ``MODEL_AXIS_ARRAYS`` runs over. Covered by the weights' digest, unlike
+#: ``config.json``'s ``models``, whose reordering by hand would swap the columns.
+MODEL_NAMES_ARRAY = "_model_names"
 
 
 def check_seed(seed: Any) -> int:
@@ -198,6 +203,8 @@ class Router(ABC):
             raise RouterLLMError(f"a router is saved to a folder path, got {directory!r}")
         path = Path(directory)
         arrays = self.state()
+        if arrays and self.MODEL_AXIS_ARRAYS:
+            arrays = {**arrays, MODEL_NAMES_ARRAY: np.array(self.model_names)}
         if not self.is_trained:
             raise RouterLLMError(
                 f"router {self.name!r} is not trained (fit it or load a saved one): "

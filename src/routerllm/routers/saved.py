@@ -20,6 +20,7 @@ from routerllm.exceptions import ConfigError, RouterLLMError, UnknownNameError
 from routerllm.files import ZIP_DAMAGE, named_weights, sha256_of
 from routerllm.routers.base import (
     FORMAT_VERSION,
+    MODEL_NAMES_ARRAY,
     CandidateModel,
     Router,
     check_models,
@@ -163,6 +164,15 @@ def load_router(
         raise RouterLLMError(f"{weights} is corrupt (not a readable .npz archive)") from e
     except OSError as e:
         raise RouterLLMError(f"cannot read {weights}: {e}") from e
+    # Routers saved before format 2, or whose arrays do not run over the models, have none.
+    columns = arrays.pop(MODEL_NAMES_ARRAY, None)
+    if columns is not None and columns.tolist() != saved_models:
+        raise RouterLLMError(
+            f"{path}/config.json's models ({', '.join(saved_models)}) do not match the weights "
+            f"it was saved with, which are for {', '.join(map(str, columns.tolist()))} in that "
+            f"order (config.json edited by hand?): put that list back in config.json, or train "
+            f"the router again"
+        )
     try:
         router.set_state(arrays if retargeted else _in_model_order(router, arrays, saved_models))
     except (ConfigError, UnknownNameError) as e:  # e.g. the saved encoder spec
