@@ -15,6 +15,7 @@ from routerllm.config import AppConfig
 from routerllm.data.humaneval import HumanEvalProblem
 from routerllm.data.outcome_files import load_outcomes
 from routerllm.eval.cascade_gate import state_predictions
+from routerllm.eval.humaneval_markdown import CARBON_METHODS
 from routerllm.eval.humaneval_report import report_markdown, run_experiment
 from routerllm.eval.humaneval_run import (
     compose,
@@ -1015,3 +1016,55 @@ def test_training_on_a_run_of_another_model_file_is_refused_before_any_model_run
                        style_overrides={"max_new_tokens": 8}, progress=False,
                        train_on=tmp_path / "other")  # fmt: skip
     assert not out.exists()
+
+
+def test_the_report_states_how_the_models_loads_were_measured(
+    tiny_config: AppConfig, tmp_path: Path
+) -> None:
+    """results.json and report.md said how the generations were measured, never the
+    models' loads (a --limit run's included): the store's loads had no method."""
+    out, short = tmp_path / "he", {"max_new_tokens": 8}
+    first = run_experiment(tiny_config, out, systems=["direct-light"], limit=2,
+                           style_overrides=short, progress=False)  # fmt: skip
+    now, models = first["carbon_method"], first["models"]
+    assert first["load_methods"] == {m: now for m in models} and models
+    assert json.loads((out / "results.json").read_text())["load_methods"] == first["load_methods"]
+    line = next(x for x in (out / "report.md").read_text().splitlines() if "Energy and CO2" in x)
+    assert f"Model loads: {', '.join(models)} measured by `{now}`. " in line
+    # A load measured another way is explained; one stored before methods were, said so.
+    other = next(m for m in ("codecarbon:tdp-estimate", "codecarbon:measured") if m != now)
+    store = ResultStore(out / "results.sqlite")
+    with store.db:
+        store.db.execute("UPDATE loads SET method = ?", (other,))
+    store.close()
+    run_experiment(tiny_config, out, systems=["direct-light"], limit=2, style_overrides=short,
+                   progress=False)  # fmt: skip
+    line = next(x for x in (out / "report.md").read_text().splitlines() if "Energy and CO2" in x)
+    assert f"measured by `{other}` ({CARBON_METHODS[other]})" in line
+    store = ResultStore(out / "results.sqlite")
+    with store.db:
+        store.db.execute("UPDATE loads SET method = NULL")
+    store.close()
+    again = run_experiment(tiny_config, out, systems=["direct-light"], limit=2,
+                           style_overrides=short, progress=False)  # fmt: skip
+    assert again["load_methods"] == {m: None for m in models}
+    line = next(x for x in (out / "report.md").read_text().splitlines() if "Energy and CO2" in x)
+    assert "measured in a way not recorded (stored by an older RouterLLM)" in line
+
+
+def test_a_store_from_before_load_methods_is_upgraded_its_loads_kept(tmp_path: Path) -> None:
+    import sqlite3
+
+    path = tmp_path / "results.sqlite"
+    old = sqlite3.connect(path)  # the loads table as RouterLLM made it before 2026-12-03
+    old.execute("CREATE TABLE loads (model TEXT PRIMARY KEY, load_s REAL, load_kwh REAL, load_co2 REAL)")  # fmt: skip
+    old.execute("INSERT INTO loads VALUES ('m', 1.0, 2e-6, 1e-6)")
+    old.commit()
+    old.close()
+    store = ResultStore(path)
+    assert store.load_of("m") == (1.0, 2e-6, 1e-6) and store.load_methods(["m", "n"]) == {"m": None}
+    store.add_load("n", 0.5, 1e-6, 5e-7, "codecarbon:measured")
+    assert store.load_methods(["n", "m"]) == {"n": "codecarbon:measured", "m": None}
+    with pytest.raises(RouterLLMError, match="method 3: nothing was stored"):
+        store.add_load("k", 0.5, 1e-6, 5e-7, 3)  # type: ignore[arg-type]
+    store.close()

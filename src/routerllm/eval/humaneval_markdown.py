@@ -44,6 +44,25 @@ def _carbon_line(s: dict[str, Any]) -> str:
     )
 
 
+def _loads_line(s: dict[str, Any]) -> str:
+    """How the models' loads were measured (``load_methods``): each method with its models,
+    explained where the line before has not named it."""
+    by_method: dict[str | None, list[str]] = {}
+    for model, method in (s.get("load_methods") or {}).items():
+        by_method.setdefault(method, []).append(model)
+    named = {s["carbon_method"], *(s.get("generation_methods") or {})}
+    each = [
+        f"{', '.join(models)} "
+        + (
+            "measured in a way not recorded (stored by an older RouterLLM)"
+            if method is None
+            else f"measured by `{method}`" + ("" if method in named else f" ({_how(method)})")
+        )
+        for method, models in by_method.items()
+    ]
+    return f"Model loads: {'; '.join(each)}. " if each else ""
+
+
 def _training(s: dict[str, Any]) -> str:
     """What the learned routers and the gate were trained on, in words."""
     other = s.get("trained_on")
@@ -92,7 +111,7 @@ def report_markdown(s: dict[str, Any]) -> str:
         f"{counted(s['problems'], 'problem')} of {s.get('problem_set', 'HumanEval (packaged)')}"
         f"{' (a seeded subset, --limit)' if s['limit'] else ''}; models {', '.join(s['models'])}; "
         f"greedy decoding; tests run in the sandbox (separate process, time and memory limits; {s.get('sandbox', 'its isolation not recorded')}).",
-        _carbon_line(s) + "Cost = energy x electricity price.",
+        _carbon_line(s) + _loads_line(s) + "Cost = energy x electricity price.",
         f"Learned routers: `{s['encoder']}` prompt embeddings, {_training(s)}; decision rule (`lambda` or `threshold`) "
         f"and knob calibrated to `{s['calibration']}` (energy as the cost) on the training folds' out-of-fold "
         "predictions, never on the test fold"

@@ -242,6 +242,7 @@ def run_experiment(
                             )
                 method = system.meter.method
                 generation_methods = store.methods(models, task_ids)
+                load_methods = store.load_methods(models)
         finally:
             store.close()
         price = config.carbon.electricity_price_usd_per_kwh
@@ -280,6 +281,8 @@ def run_experiment(
             "carbon_method": method,  # this run's meter: its routing (and anything generated now)
             # How the reported generations were measured: stored ones are reused as they were.
             "generation_methods": generation_methods,
+            # How each model's stored load was measured (None: stored before it was recorded).
+            "load_methods": load_methods,
             "sandbox": isolation_text(),
             "country": config.carbon.country_iso_code,
             "wall_time_s": time.perf_counter() - start,

@@ -90,7 +90,8 @@ def run_models(
             result = system.generate(request, model=model, tag=f"humaneval:{model}")
             loading = result.components["model_loading"]
             if loading.duration_s > 0 and store.load_of(model) is None:
-                store.add_load(model, loading.duration_s, loading.energy_kwh, loading.co2_kg)
+                store.add_load(model, loading.duration_s, loading.energy_kwh, loading.co2_kg,
+                               loading.method)  # fmt: skip
             completion = extract_completion(problem, result.text, style)
             check = check_problem(problem, completion)
             gen = result.components["llm_inference"]

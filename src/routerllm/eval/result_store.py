@@ -35,7 +35,7 @@ CREATE TABLE IF NOT EXISTS generations (
     PRIMARY KEY (model, task_id)
 );
 CREATE TABLE IF NOT EXISTS loads (
-    model TEXT PRIMARY KEY, load_s REAL, load_kwh REAL, load_co2 REAL
+    model TEXT PRIMARY KEY, load_s REAL, load_kwh REAL, load_co2 REAL, method TEXT
 );
 CREATE TABLE IF NOT EXISTS styles (
     model TEXT PRIMARY KEY, style TEXT NOT NULL
@@ -51,6 +51,10 @@ CREATE TABLE IF NOT EXISTS meta (
     key TEXT PRIMARY KEY, value TEXT NOT NULL
 );
 """
+
+#: The last column of a table that older stores lack: problems' fingerprints, the loads'
+#: carbon method. Such a store is still a run, given the column when opened to write.
+ADDED_COLUMNS = {"problems": "fingerprint", "loads": "method"}
 
 #: What ``meta`` records under ``problem_set`` for a run of the packaged HumanEval
 #: (a problem file's run records the file's name).
@@ -100,10 +104,10 @@ class ResultStore:
         self._db = sqlite3.connect(path)
         try:
             self._db.executescript(SCHEMA)
-            # Stores made before problems were fingerprinted lack that column.
-            columns = {r[1] for r in self._db.execute("PRAGMA table_info(problems)")}
-            if "fingerprint" not in columns:
-                self._db.execute("ALTER TABLE problems ADD COLUMN fingerprint TEXT")
+            tables = table_columns(self._db)
+            for table, column in ADDED_COLUMNS.items():
+                if column not in tables[table]:
+                    self._db.execute(f"ALTER TABLE {table} ADD COLUMN {column} TEXT")
         except sqlite3.DatabaseError as e:
             self._db.close()
             raise self._unreadable(e, read_only=False) from e
@@ -390,23 +394,30 @@ class ResultStore:
             return None
         return np.stack([np.frombuffer(rows[t], dtype=np.float32) for t in task_ids])
 
-    def add_load(self, model: str, seconds: float, kwh: float, co2: float) -> None:
-        """Store what loading ``model`` took: seconds, kWh, kg CO2 (finite, >= 0)."""
+    def add_load(
+        self, model: str, seconds: float, kwh: float, co2: float, method: str | None = None
+    ) -> None:
+        """Store what loading ``model`` took: seconds, kWh, kg CO2 (finite, >= 0), and how
+        its energy was measured (``Measurement.method``; None: not known)."""
         self._check_writable()
         bad = [
             f"{name} {value!r}"
             for name, value in (("seconds", seconds), ("kwh", kwh), ("co2", co2))
             if not is_non_negative_number(value)
         ]
+        if method is not None and not isinstance(method, str):
+            bad.append(f"method {method!r}")
         if not isinstance(model, str) or bad:
             raise RouterLLMError(
-                f"a model's load needs a model name and finite numbers >= 0, got model "
+                f"a model's load needs a model name, finite numbers >= 0 and a method name "
+                f"(or None), got model "
                 f"{model!r}{', ' if bad else ''}{', '.join(bad)}: nothing was stored"
             )
         seconds, kwh, co2 = float(seconds), float(kwh), float(co2)
         with self.db:
             self.db.execute(
-                "INSERT OR REPLACE INTO loads VALUES (?, ?, ?, ?)", (model, seconds, kwh, co2)
+                "INSERT OR REPLACE INTO loads VALUES (?, ?, ?, ?, ?)",
+                (model, seconds, kwh, co2, method),
             )
 
     def load_of(self, model: str) -> tuple[float, float, float] | None:
@@ -414,6 +425,12 @@ class ResultStore:
             "SELECT load_s, load_kwh, load_co2 FROM loads WHERE model = ?", (model,)
         ).fetchone()
         return None if row is None else (float(row[0]), float(row[1]), float(row[2]))
+
+    def load_methods(self, models: Sequence[str]) -> dict[str, str | None]:
+        """How the stored load of each of ``models`` that has one was measured (its carbon
+        method; None for a load stored before the method was recorded)."""
+        rows = dict(self.db.execute("SELECT model, method FROM loads"))
+        return {m: rows[m] for m in models if m in rows}
 
     def completions(self, model: str) -> dict[str, str]:
         rows = self.db.execute(
@@ -476,10 +493,11 @@ def _run_tables() -> dict[str, tuple[list[str], str]]:
 
 def _foreign_tables(tables: dict[str, list[str]]) -> list[str]:
     """The tables of ``tables`` (name: columns) that no RouterLLM made: an older run
-    has a subset of today's tables, its problems table perhaps without fingerprints."""
+    has a subset of today's tables, some perhaps without their last column
+    (:data:`ADDED_COLUMNS`)."""
     ours = {name: columns for name, (columns, _) in _run_tables().items()}
     return [
         name
         for name, columns in tables.items()
-        if columns != ours.get(name) and not (name == "problems" and columns == ours[name][:-1])
+        if columns != ours.get(name) and not (name in ADDED_COLUMNS and columns == ours[name][:-1])
     ]
