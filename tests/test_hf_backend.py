@@ -516,6 +516,32 @@ def test_a_stop_sequence_that_is_a_special_token_ends_the_answer(tmp_path: Path)
         )  # fmt: skip
 
 
+def test_a_stop_mixing_a_special_token_and_text_ends_the_answer(tmp_path: Path) -> None:
+    """The model writes "w156", then "<|im_start|>" (a special token), then "w194". A stop
+    that mixes the special token with text ("<|im_start|> w194", "w156 <|im_start|>")
+    never matched the answer, decoded without special tokens: it ran on to
+    max_new_tokens (finish_reason length). Such a stop is matched against the answer
+    written with its special tokens: the answer ends before it, never holding the
+    special token's text, generation stops there, finish_reason "stop"."""
+    b = make_backend(build_tiny_model(tmp_path, controls={"w42": "<|im_start|>"}))
+    for request, first in (
+        (GenerationRequest(PROMPT), "w156"),
+        (GenerationRequest(PROMPT, raw=True), " w156"),
+    ):
+        free = b.generate(request)
+        assert free.text.startswith(f"{first} w194") and free.finish_reason == "length"
+        for stop, text, n in (
+            ("<|im_start|> w194", first, 3),
+            ("w156 <|im_start|>", first[:-4], 2),
+            ("6 <|im_start|>", first[:-1], 2),
+        ):
+            out = b.generate(dataclasses.replace(request, stop=[stop]))
+            assert (out.text, out.completion_tokens, out.finish_reason) == (text, n, "stop")
+        # a plain-text stop is matched as before, the special token not written
+        out = b.generate(dataclasses.replace(request, stop=["w156 w194"]))
+        assert (out.text, out.finish_reason) == (first[:-4], "stop")
+
+
 def test_raw_and_prefix_together_and_bad_sampling_are_refused() -> None:
     with pytest.raises(PromptError, match="either raw or has a response prefix"):
         GenerationRequest(prompt=PROMPT, raw=True, response_prefix="x")

@@ -140,6 +140,36 @@ def test_a_control_token_stop_written_as_the_last_token_allowed_is_a_stop() -> N
         backend.unload()
 
 
+def test_a_stop_mixing_a_control_token_and_text_ends_the_answer() -> None:
+    """llama.cpp writes an answer's control tokens as no text, so a stop that mixes one
+    with text never matched: "<|im_start|>assistant" after a raw ChatML turn ran on to
+    max_new_tokens (finish reason "length"), and "```<|im_end|>" left the closing fence
+    in the answer. Such a stop is matched against the answer written with its control
+    tokens, the answer cut before it; the end-of-turn token SmolLM2 ends at included."""
+    from routerllm.backends import GenerationRequest, create_backend
+
+    config = load_config("local")
+    config.generation.temperature = 0.0
+    backend = create_backend(config.model("smollm2-135m"), config.generation, n_threads=2)
+    turn = GenerationRequest("<|im_start|>user\nHi<|im_end|>\n", raw=True, max_new_tokens=12)
+    code = GenerationRequest("Write hello world in python", max_new_tokens=60)
+    try:
+        free = backend.generate(turn)
+        assert (free.completion_tokens, free.finish_reason) == (12, "length")
+        out = backend.generate(dataclasses.replace(turn, stop=["<|im_start|>assistant"]))
+        assert (out.text, out.finish_reason) == ("", "stop") and out.completion_tokens < 5
+        out = backend.generate(dataclasses.replace(turn, stop=["<|im_start|>assistant\nThe"]))
+        assert (out.text, out.finish_reason) == ("", "stop")
+        free = backend.generate(code)
+        assert free.text.endswith("\n```") and free.finish_reason == "stop"
+        out = backend.generate(dataclasses.replace(code, stop=["```<|im_end|>"]))
+        assert (out.text, out.finish_reason) == (free.text[:-3], "stop")
+        out = backend.generate(dataclasses.replace(code, stop=["\n<|im_end|>"]))  # not there
+        assert (out.text, out.finish_reason) == (free.text, "stop")
+    finally:
+        backend.unload()
+
+
 def test_an_empty_raw_prompt_to_a_model_without_a_bos_is_refused() -> None:
     """SmolLM2 reads no BOS: an empty raw prompt is no token at all, on which
     llama-cpp-python failed with a bare AssertionError (a traceback, no message)."""

@@ -288,12 +288,48 @@ def holds_control_text(texts: list[str], tokenize: Callable[[str, bool], list[in
 
 def control_stops(
     stops: Sequence[str], tokenize: Callable[[str, bool], list[int]]
-) -> frozenset[int]:
-    """The control tokens that ``stops`` name, one token each ("<|im_start|>", "</s>"):
-    a backend writes such a token as no text, so the stop never matched its answer's
-    text; generation ends after one instead. ``tokenize`` as ``template_tokens``'s."""
-    tokens = [(tokenize(stop, True), stop) for stop in stops]
-    return frozenset(t[0] for t, stop in tokens if len(t) == 1 and t != tokenize(stop, False))
+) -> tuple[str, ...]:
+    """The ``stops`` that hold control-token text: one control token ("<|im_start|>",
+    "</s>") or one mixed with text ("```<|im_end|>", "<|im_end|>\\n"). A backend writes
+    an answer's control tokens as no text, so such a stop never matched its answer's
+    text; it is matched against the answer written with its control tokens instead
+    (:func:`holds_written_stop`, :func:`written_stop`). ``tokenize`` as
+    ``template_tokens``'s."""
+    return tuple(stop for stop in stops if tokenize(stop, True) != tokenize(stop, False))
+
+
+def holds_written_stop(
+    tokens: Sequence[int], stops: Sequence[str], detokenize: Callable[[list[int], bool], str]
+) -> bool:
+    """Whether the answer's last ``tokens``, written with their control tokens
+    (``detokenize(tokens, True)``; ``False``: without them), hold one of ``stops``.
+    Checked after each token, so only the last few are written: a stop of n
+    characters spans at most 4n tokens (bytes)."""
+    tail = 4 * max(len(stop) for stop in stops) + 8
+    text = detokenize(list(tokens[-tail:]), True)
+    return any(stop in text for stop in stops)
+
+
+def written_stop(
+    tokens: Sequence[int], stops: Sequence[str], detokenize: Callable[[list[int], bool], str]
+) -> tuple[int, int] | None:
+    """Where the earliest of ``stops`` starts in the answer's ``tokens`` written with their
+    control tokens (``detokenize`` as :func:`holds_written_stop`'s), as ``(n, cut)``: the
+    answer before it is the text of ``tokens[:n]`` less its last ``cut`` characters, the
+    part of the n-th token's text from the stop on (a control token is no text in an
+    answer). None where none of ``stops`` is there."""
+    tokens = list(tokens)
+    text = detokenize(tokens, True)
+    at = min((i for stop in stops if (i := text.find(stop)) >= 0), default=-1)
+    if at < 0:
+        return None
+    low, high = 0, len(tokens) - 1  # n: the last token whose text starts at or before ``at``
+    while low < high:
+        mid = (low + high + 1) // 2
+        low, high = (mid, high) if len(detokenize(tokens[:mid], True)) <= at else (low, mid - 1)
+    before = at - len(detokenize(tokens[:low], True))
+    piece = detokenize(tokens[: low + 1], False)[len(detokenize(tokens[:low], False)) :]
+    return low + 1, max(len(piece) - before, 0)
 
 
 def refused_by_template(model: str, error: Exception) -> PromptError:

@@ -17,11 +17,13 @@ from routerllm.backends.base import (
     control_stops,
     cut_at_stop,
     empty_prompt,
+    holds_written_stop,
     plain_text,
     refuse_prompt_state,
     refused_by_template,
     resolve_sampling,
     template_tokens,
+    written_stop,
 )
 from routerllm.exceptions import (
     BackendError,
@@ -214,6 +216,11 @@ class HFBackend(Backend):
         )["input_ids"]
         return ids
 
+    def _written(self, ids: list[int], special: bool) -> str:
+        """``ids`` as text, their special tokens written or, not ``special``, left out."""
+        text: str = self._tokenizer.decode(ids, skip_special_tokens=not special)
+        return text
+
     def generate(self, request: GenerationRequest) -> Completion:
         import torch
 
@@ -247,7 +254,7 @@ class HFBackend(Backend):
         continues = request.raw or bool(request.response_prefix)  # the answer continues a text
         controls = control_stops(request.stop, self._piece_tokens)
         if request.stop:  # generation ends at a stop, not at max_new_tokens past it
-            stop_at = _stop_at(self._tokenizer, n_prompt, request.stop, continues, controls)
+            stop_at = _stop_at(self, n_prompt, request.stop, continues, controls)
             gen_kwargs["stopping_criteria"] = [stop_at]
         if do_sample:
             gen_kwargs.update(temperature=sampling.temperature, top_p=sampling.top_p)
@@ -261,14 +268,16 @@ class HFBackend(Backend):
             raise BackendError(f"transformers generation failed for {self.name!r}: {e}") from e
         latency = time.perf_counter() - start
         new_tokens = out[0, n_prompt:]
-        # the answer ends before the first control token that is a stop sequence
-        n_answer = next((i for i, t in enumerate(new_tokens.tolist()) if t in controls), None)
-        answer = new_tokens if n_answer is None else new_tokens[:n_answer]
+        # the answer ends before the earliest stop that holds control-token text, matched
+        # against the answer written with its special tokens
+        at = written_stop(new_tokens.tolist(), controls, self._written) if controls else None
+        answer = new_tokens if at is None else new_tokens[: at[0]]
         text = self._tokenizer.decode(answer, skip_special_tokens=True)
         if continues:
             text = _continuation(self._tokenizer, out[0, : n_prompt + len(answer)], n_prompt, text)
+        text = text if at is None else text[: len(text) - at[1]]
         cut = len(new_tokens) >= gen_kwargs["max_new_tokens"] and not self._ended(new_tokens)
-        finish = "length" if cut and n_answer is None else "stop"
+        finish = "length" if cut and at is None else "stop"
         # Stop sequences are applied to the text, after generating up to the limit: an
         # answer that ends at one stopped there, it was not cut by the limit.
         if (stopped := cut_at_stop(text, request.stop)) != text:
@@ -296,22 +305,24 @@ def _continuation(tokenizer: Any, ids: Any, n_prompt: int, alone: str) -> str:
 
 
 def _stop_at(
-    tokenizer: Any,
+    backend: HFBackend,
     n_prompt: int,
     stops: Sequence[str],
     continues: bool,
-    controls: frozenset[int],
+    controls: tuple[str, ...],
 ) -> Any:
     """A stopping criterion: the answer so far holds one of ``stops`` (transformers' own
     ``stop_strings`` cannot read every tokenizer's vocab). Only the answer's last tokens
     are decoded at each step: a stop of n characters spans at most 4n tokens (bytes).
     An answer that ``continues`` a text is read as its returned text is, leading space
     kept (:func:`_continuation`): read without it, a stop " x" at its first token went
-    unseen, and generation ran on to ``max_new_tokens``. It also holds when the last
-    token is one of ``controls`` (:func:`~routerllm.backends.base.control_stops`)."""
+    unseen, and generation ran on to ``max_new_tokens``. It also holds when the answer,
+    written with its special tokens, holds one of ``controls``
+    (:func:`~routerllm.backends.base.control_stops`)."""
     import torch
     from transformers import StoppingCriteria
 
+    tokenizer = backend._tokenizer
     tail = 4 * max(len(stop) for stop in stops) + 8
 
     class StopAtText(StoppingCriteria):  # type: ignore[misc]
@@ -320,8 +331,10 @@ def _stop_at(
             text = tokenizer.decode(input_ids[0, start:], skip_special_tokens=True)
             if continues:
                 text = _continuation(tokenizer, input_ids[0], start, text)
-            last = int(input_ids[0, -1]) if input_ids.shape[-1] > n_prompt else None
-            done = last in controls or any(stop in text for stop in stops)
+            done = any(stop in text for stop in stops) or bool(
+                controls
+                and holds_written_stop(input_ids[0, n_prompt:].tolist(), controls, backend._written)
+            )
             return torch.full(
                 (input_ids.shape[0],), done, dtype=torch.bool, device=input_ids.device
             )

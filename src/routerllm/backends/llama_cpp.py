@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import gc
 import importlib.util
 import logging
@@ -18,10 +19,12 @@ from routerllm.backends.base import (
     control_stops,
     cut_at_stop,
     empty_prompt,
+    holds_written_stop,
     plain_text,
     refused_by_template,
     resolve_sampling,
     template_tokens,
+    written_stop,
 )
 from routerllm.backends.interrupts import deferred_interrupts
 from routerllm.exceptions import BackendError, ContextLengthError, missing_dependency
@@ -71,29 +74,56 @@ def next_token_scores(llm: Any, tokens: list[int], batched: bool = True) -> tupl
     return nll, logits.argmax(axis=1)
 
 
+@functools.cache
+def _llama_class() -> Any:
+    """llama-cpp-python's ``Llama``, keeping the tokens it samples for an answer
+    (``sampled``): the answer it returns leaves out the end-of-generation token it
+    ended at, where a stop sequence that ends with one ("```<|im_end|>") is matched."""
+    from llama_cpp import Llama
+
+    class SamplingLlama(Llama):  # type: ignore[misc]
+        sampled: list[int]
+
+        def sample(self, *args: Any, **kwargs: Any) -> Any:
+            token = super().sample(*args, **kwargs)
+            self.sampled.append(int(token))
+            return token
+
+    return SamplingLlama
+
+
 class _TokenCap:
     """A logits processor: after ``max_tokens`` tokens the answer can only end (the
     ``end`` token). llama-cpp-python samples on past ``max_tokens`` while the last token
     ends inside a UTF-8 character (an emoji or a CJK character split into byte tokens):
     the answer had more tokens than asked and, where the limit was the end of the
     context, the request failed (llama_decode returned 1). ``reached``: it was cut so.
-    After one of the ``stops`` (control tokens a request named as stop sequences, such
-    as "<|im_start|>") it can only end too: llama.cpp writes a control token as no
-    text, so such a stop sequence never matched and the answer ran on past it."""
+    Once the answer (the tokens after the ``n_prompt`` of the prompt), written with its
+    control tokens (``written``), holds one of the ``stops`` (stop sequences with
+    control-token text, such as "<|im_start|>" or "```<|im_end|>") it can only end too:
+    llama.cpp writes a control token as no text, so such a stop sequence never matched
+    and the answer ran on past it. ``forced``: the answer's last token was forced."""
 
-    def __init__(self, max_tokens: int, end: int, stops: frozenset[int] = frozenset()) -> None:
+    def __init__(
+        self,
+        max_tokens: int,
+        end: int,
+        n_prompt: int,
+        stops: tuple[str, ...] = (),
+        written: Any = None,
+    ) -> None:
         self.left, self.end, self.stops, self.reached = max_tokens, end, stops, False
-        self.first = True  # the first call's last token is the prompt's
+        self.n_prompt, self.written, self.forced = n_prompt, written, False
 
     def __call__(self, ids: Any, scores: Any) -> Any:  # once per token sampled
-        stopped = not self.first and int(ids[-1]) in self.stops
-        self.first = False
+        answer = ids[self.n_prompt :].tolist() if self.stops else []
+        stopped = bool(answer) and holds_written_stop(answer, self.stops, self.written)
         if self.left > 0 and not stopped:
             self.left -= 1
             return scores
         import numpy as np
 
-        self.reached = not stopped
+        self.reached, self.forced = not stopped, True
         only_end = np.full_like(scores, -np.inf)
         only_end[self.end] = 0.0
         return only_end
@@ -127,7 +157,7 @@ class LlamaCppBackend(Backend):
 
     def _load(self) -> None:
         try:
-            from llama_cpp import Llama
+            import llama_cpp  # noqa: F401
         except ImportError as e:
             raise missing_dependency("llama-cpp-python", "local") from e
         _silence_llama_cpp()
@@ -140,7 +170,7 @@ class LlamaCppBackend(Backend):
         sys.unraisablehook = lambda u: log.debug("ignored after failed load: %s", u.exc_value)
         try:
             try:
-                self._llm = Llama(
+                self._llm = _llama_class()(
                     model_path=str(path),
                     n_ctx=self.config.context_length,
                     n_threads=self.n_threads,
@@ -201,6 +231,11 @@ class LlamaCppBackend(Backend):
             lambda messages: str(self._render(messages).prompt),
             self._piece_tokens,
         )
+
+    def _written(self, tokens: list[int], special: bool) -> str:
+        """``tokens`` as text, their control tokens written or, not ``special``, left out
+        (as llama-cpp-python writes an answer)."""
+        return str(self._llm.detokenize(tokens, special=special).decode("utf-8", errors="ignore"))
 
     def _piece_tokens(self, text: str, special: bool) -> list[int]:
         """A piece of a chat template's rendering as tokens (``template_tokens``'s)."""
@@ -300,9 +335,8 @@ class LlamaCppBackend(Backend):
         }
         if sampling.seed is not None:
             kwargs["seed"] = sampling.seed
-        cap = _TokenCap(
-            max_tokens, int(self._llm.token_eos()), control_stops(request.stop, self._piece_tokens)
-        )
+        controls = control_stops(request.stop, self._piece_tokens)
+        cap = _TokenCap(max_tokens, int(self._llm.token_eos()), n_prompt, controls, self._written)
         if cap.end >= 0:
             from llama_cpp import LogitsProcessorList
 
@@ -321,8 +355,17 @@ class LlamaCppBackend(Backend):
             criteria = None
             if self._state is not None:  # its callback is attached to every later request
                 criteria = stack.enter_context(self._state.guarded())
+            self._llm.sampled = []
             out, text = self._completion(request, prompt, kwargs, criteria)
         latency = time.perf_counter() - start
+        finish = "length" if cap.reached else out["choices"][0].get("finish_reason")
+        # the answer ends before the earliest stop with control-token text in it written
+        # with its control tokens (its last token too, the end-of-generation token
+        # llama-cpp-python leaves out, unless the cap forced it)
+        answer = self._llm.sampled[:-1] if cap.forced else self._llm.sampled
+        if controls and (at := written_stop(answer, controls, self._written)) is not None:
+            text = self._written(answer[: at[0]], False)
+            text, finish = cut_at_stop(text[: len(text) - at[1]], kwargs["stop"] or []), "stop"
         usage = out.get("usage") or {}
         prompt_tokens = int(usage.get("prompt_tokens", 0))
         state = None
@@ -335,6 +378,6 @@ class LlamaCppBackend(Backend):
             prompt_tokens=prompt_tokens,
             completion_tokens=int(usage.get("completion_tokens", 0)),
             latency_s=latency,
-            finish_reason="length" if cap.reached else out["choices"][0].get("finish_reason"),
+            finish_reason=finish,
             prompt_state=state,
         )
