@@ -556,28 +556,39 @@ def test_a_failed_remote_escalation_keeps_the_answering_models_own_method(
         assert system.log.latest("tiny-light", 10, UNMEASURED) == []
 
 
-def test_an_answer_the_endpoint_says_failed_is_not_served_from_the_cache(
-    stub: Stub, tmp_path: Path
-) -> None:
-    """An endpoint that ends its answer with finish reason "error" (its generation
-    failed partway) gives a failed request's answer: logged as failed, it is not cached,
-    as the report's replay of the cache assumes. Until 2026-12-03 it was cached and the
-    same request got that broken answer again from the cache, without asking."""
+def test_an_answer_the_endpoint_says_failed_is_a_failed_request(stub: Stub, tmp_path: Path) -> None:
+    """An endpoint that ends its answer with finish reason "error" (OpenRouter's and some
+    proxies' generation that failed partway, its partial text with it) gave no answer: a
+    BackendError quoting the endpoint's message, logged as a failed request, not cached,
+    and a 502 from the server, streamed or not. Until 2026-12-04 the partial text was
+    returned as an answer, and the server sent it with finish_reason "stop"."""
+    from starlette.testclient import TestClient
+
+    from routerllm.server.app import create_app
+
     stub.default_post = json_reply(200, {
-        "choices": [{"message": {"content": "def add(a, b):\n    return a"}, "finish_reason": "error"}],
+        "choices": [{"message": {"content": "def add(a, b):\n    return a"}, "finish_reason": "error",
+                     "error": {"code": 502, "message": "upstream provider disconnected"}}],
         "usage": {"prompt_tokens": 5, "completion_tokens": 7},
     })  # fmt: skip
     data = tiny_config_dict(
         tmp_path, models=[http_model_dict("remote", stub.base_url)], cache={"enabled": True}
     )
     with RouterLLM(load_config(write_config(tmp_path, data))) as system:
-        first = system.generate("hi", model="remote")
+        with pytest.raises(BackendError, match="finish_reason 'error'.*7 tokens.*disconnected"):
+            system.generate("hi", model="remote")
+        client = TestClient(create_app(system))
+        for stream in (False, True):
+            body = {"model": "remote", "messages": [{"role": "user", "content": "hi"}], "stream": stream}  # fmt: skip
+            answer = client.post("/v1/chat/completions", json=body)
+            error = answer.json()["error"]
+            assert answer.status_code == 502 and error["code"] == "backend_error", error
+            assert "upstream provider disconnected" in error["message"]
         stub.default_post = completion_reply("def add(a, b):\n    return a + b")
         again = system.generate("hi", model="remote")
-        assert (first.finish_reason, first.completion_tokens) == ("error", 7)
         assert again.cached_from == "" and again.text.endswith("a + b")
-        assert len(stub.posts) == 2
-        assert [r.finish_reason for r in system.log.records()] == ["error", "stop"]
+        assert len(stub.posts) == 4
+        assert [r.finish_reason for r in system.log.records()] == ["error"] * 3 + ["stop"]
         assert system.generate("hi", model="remote").cached_from == again.request_id
 
 

@@ -201,6 +201,15 @@ class OpenAIHTTPBackend(Backend):
             raise BackendError(
                 f"{self.base_url}: unexpected response shape: {_one_line(str(out))[:200]}"
             ) from e
+        if finish_reason == "error":  # OpenRouter's and some proxies' failed generation
+            said = choice.get("error") or out.get("error")
+            said = said.get("message", said) if isinstance(said, dict) else said
+            raise BackendError(
+                f"{self.base_url}{path} ended model {self.name!r}'s answer with finish_reason "
+                f"'error' (its generation failed after {tokens[1]} tokens"
+                + (f": {_one_line(str(said))[:200]}" if said else "")
+                + "); the partial answer is not used"
+            )
         if not usage:
             log.warning(
                 "%s: the answer gives no token usage; its tokens, energy and cost are logged as 0",
