@@ -11,6 +11,7 @@ Two kinds of server, both real sockets and real HTTP, nothing mocked:
 
 from __future__ import annotations
 
+import email.utils
 import json
 import logging
 import subprocess
@@ -988,6 +989,25 @@ def test_retry_after_is_honoured_within_the_cap(
     assert [w.split("retrying in ")[1] for w in retry_warnings(caplog)] == ["0.3s", "0.0s"]
 
 
+def test_a_retry_after_date_is_the_wait_until_then(
+    stub: Stub, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Retry-After as an HTTP date (RFC 9110 allows it) is the wait until that date, as
+    one in seconds is: until 2026-12-04 it was ignored, the retries came after the short
+    backoff, and the RateLimitedError (the server's 429) gave no wait at all."""
+    caplog.set_level(logging.WARNING, logger=openai_http.__name__)
+    ahead = email.utils.formatdate(time.time() + 20, usegmt=True)
+    stub.default_post = Reply(429, b'{"error": {"message": "slow down"}}', headers=(("Retry-After", ahead),))  # fmt: skip
+    with pytest.raises(RateLimitedError) as err:
+        http_backend(stub.base_url, max_retries=0).generate(GenerationRequest("hi"))
+    assert err.value.retry_after_s is not None and 15 < err.value.retry_after_s <= 20
+    far = email.utils.formatdate(time.time() + 3600, usegmt=True)
+    stub.default_post = Reply(503, b"{}", headers=(("Retry-After", far),))
+    with pytest.raises(EndpointOverloadedError) as err:
+        http_backend(stub.base_url, max_retries=0).generate(GenerationRequest("hi"))
+    assert err.value.retry_after_s == openai_http.MAX_BACKOFF_S
+
+
 def test_a_rate_limit_outlasting_the_retries_is_a_429_with_retry_after(
     stub: Stub, tmp_path: Path
 ) -> None:
@@ -1003,7 +1023,7 @@ def test_a_rate_limit_outlasting_the_retries_is_a_429_with_retry_after(
     stub.default_post = Reply(429, b"{}", headers=(("Retry-After", "Wed, 21 Oct 2015 07:28:00 GMT"),))  # fmt: skip
     with pytest.raises(RateLimitedError) as err:
         http_backend(stub.base_url, max_retries=0).generate(GenerationRequest("hi"))
-    assert err.value.retry_after_s is None  # a date: the wait is not known
+    assert err.value.retry_after_s == 0.0  # a date gone by: ask again now
     stub.default_post = completion_reply()
 
     data = tiny_config_dict(

@@ -79,7 +79,7 @@ class BackendError(RouterLLMError):
 class RateLimitedError(BackendError):
     """A remote model's endpoint still refused the request for its rate limit (HTTP 429)
     once its retries were spent. ``retry_after_s`` is how long it asked to wait (capped
-    as its retries' waits are), or None where it did not say in seconds."""
+    as its retries' waits are), or None where it did not say (in seconds or as a date)."""
 
     def __init__(self, message: str, retry_after_s: float | None = None) -> None:
         super().__init__(message)
@@ -89,7 +89,7 @@ class RateLimitedError(BackendError):
 class EndpointOverloadedError(RateLimitedError):
     """A remote model's endpoint still answered 503 (overloaded, or down for a while) once
     its retries were spent: as for a rate limit, the caller may ask again later
-    (``retry_after_s``: its Retry-After in seconds, or None)."""
+    (``retry_after_s``: its Retry-After's wait, or None)."""
 
 
 class BatchError(RouterLLMError):

@@ -9,6 +9,7 @@ followed (a POST would become a GET, and the API key go to another host).
 
 from __future__ import annotations
 
+import email.utils
 import http.client
 import json
 import logging
@@ -18,6 +19,7 @@ import re
 import time
 import urllib.error
 import urllib.request
+from datetime import datetime, timezone
 from typing import Any, ClassVar
 
 from routerllm.backends.base import (
@@ -277,9 +279,9 @@ class OpenAIHTTPBackend(Backend):
         raise AssertionError("unreachable")
 
     def _sleep(self, attempt: int, why: str, retry_after: str | None = None) -> None:
-        """Wait before the next attempt: the server's Retry-After (in seconds) where it
+        """Wait before the next attempt: the server's Retry-After (seconds or a date) where it
         gives one, else exponential backoff; never more than MAX_BACKOFF_S."""
-        delay = _seconds(retry_after)  # None for an HTTP date: keep the backoff
+        delay = _seconds(retry_after)
         if delay is None:
             delay = min(self.backoff_base_s * (2 ** min(attempt, 16)), MAX_BACKOFF_S)
         log.warning("%s: %s; retrying in %.1fs", self.name, why, delay)
@@ -287,14 +289,20 @@ class OpenAIHTTPBackend(Backend):
 
 
 def _seconds(retry_after: str | None) -> float | None:
-    """A Retry-After header's seconds, within [0, MAX_BACKOFF_S]; None where it gives
-    none, or an HTTP date."""
+    """A Retry-After header's seconds (or its HTTP date's, from now), within [0,
+    MAX_BACKOFF_S]; None where it gives neither."""
     if retry_after is None:
         return None
     try:
         delay = float(retry_after)
     except ValueError:
-        return None
+        try:  # RFC 9110 allows a date: "Wed, 21 Oct 2015 07:28:00 GMT"
+            when = email.utils.parsedate_to_datetime(retry_after)
+        except (TypeError, ValueError, IndexError, OverflowError):
+            return None
+        if when.tzinfo is None:  # "-0000": UTC, as HTTP dates are
+            when = when.replace(tzinfo=timezone.utc)
+        delay = (when - datetime.now(timezone.utc)).total_seconds()
     return min(max(delay, 0.0), MAX_BACKOFF_S) if math.isfinite(delay) else MAX_BACKOFF_S
 
 
