@@ -720,6 +720,26 @@ def test_unexpected_response_shape(stub: Stub, payload: Any) -> None:
     assert len(stub.posts) == 1
 
 
+def test_an_error_sent_with_http_200_is_handled_as_its_status(stub: Stub) -> None:
+    """OpenRouter sends an error that comes once the model began with HTTP 200, the
+    status as its ``code``. Until 2026-12-04 it was an "unexpected response shape",
+    never retried, and a rate limit was not a RateLimitedError (the server's 502)."""
+
+    def error_200(code: int, message: str) -> Reply:
+        return json_reply(200, {"error": {"code": code, "message": message}})
+
+    stub.script.append(error_200(502, "Provider returned error"))
+    completion = http_backend(stub.base_url, max_retries=1).generate(GenerationRequest("hi"))
+    assert completion.text == "stub answer" and len(stub.posts) == 2
+    stub.default_post = error_200(429, "Rate limit exceeded: free-models-per-min")
+    with pytest.raises(RateLimitedError, match="HTTP 429 .*free-models-per-min"):
+        http_backend(stub.base_url, max_retries=0).generate(GenerationRequest("hi"))
+    stub.default_post = error_200(400, "max_tokens is too large")
+    with pytest.raises(PromptError, match="max_tokens is too large"):
+        http_backend(stub.base_url).generate(GenerationRequest("hi"))
+    assert len(stub.posts) == 4
+
+
 def test_null_content_and_missing_usage_are_tolerated(stub: Stub) -> None:
     stub.default_post = json_reply(
         200, {"choices": [{"message": {"role": "assistant", "content": None}}]}

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import email.utils
 import http.client
+import io
 import json
 import logging
 import math
@@ -127,10 +128,20 @@ class OpenAIHTTPBackend(Backend):
                 chunks.append(chunk)
             if resp.length:  # the connection closed before the announced length
                 raise http.client.IncompleteRead(b"".join(chunks), resp.length)
+        raw = b"".join(chunks)
         try:
-            return json.loads(b"".join(chunks).decode("utf-8"))
+            out = json.loads(raw.decode("utf-8"))
         except (ValueError, RecursionError) as e:  # not UTF-8, not JSON, nested too deep
             raise _Malformed(f"its answer is not JSON ({_one_line(str(e))[:100]})") from None
+        err = out.get("error") if isinstance(out, dict) and "choices" not in out else None
+        code = err.get("code") if isinstance(err, dict) else None
+        # OpenRouter's error once the model began (HTTP 200, its status as the code):
+        # handled as that status is (retried, a rate limit's RateLimitedError...)
+        if isinstance(code, int) and not isinstance(code, bool) and 400 <= code <= 599:
+            raise urllib.error.HTTPError(
+                req.full_url, code, "error sent with HTTP 200", resp.headers, io.BytesIO(raw)
+            )
+        return out
 
     def availability(self) -> str | None:
         try:
