@@ -223,6 +223,95 @@ def test_loading_churn_counts_a_4bit_model_as_the_manager_does_on_cpu(
     assert "raise manager.memory_budget_gb to 4 " in r.message
 
 
+def test_a_model_that_fails_to_load_is_named_not_counted_as_reloaded(
+    tmp_path: Path, tiny_gguf: Path
+) -> None:
+    """A truncated GGUF fails every load: each failed request was counted as a load, and
+    the report told the user they had reloaded it 3 times ("keep one process answering"),
+    never that it cannot load. A load that worked before the model refused the request
+    (a prompt over its context) is still a load."""
+    from routerllm.exceptions import RouterLLMError
+    from routerllm.system import RouterLLM
+
+    corrupt = tmp_path / "corrupt.gguf"
+    corrupt.write_bytes(tiny_gguf.read_bytes()[:4096])
+    data = tiny_config_dict(tmp_path)
+    data["models"][0]["gguf"] = {"path": str(corrupt)}
+    data["models"][2]["context_length"] = 32  # tiny-heavy loads, then refuses a long prompt
+    config = load_config(write_config(tmp_path, data))
+    with RouterLLM(config) as system:
+        for _ in range(3):
+            with pytest.raises(RouterLLMError, match="corrupt"):
+                system.generate("hi", model="tiny-light")
+        with pytest.raises(RouterLLMError, match="context"):
+            system.generate("word " * 100, model="tiny-heavy")
+        rows = list(system.log.records())
+    assert [(r.model, r.finish_reason) for r in rows] == [("tiny-light", "error")] * 3 + [("tiny-heavy", "error")]  # fmt: skip
+    assert all("corrupt" in r.load_error for r in rows[:3]) and rows[3].load_error == ""
+    assert all(r.components["model_loading"].duration_s > 0 for r in rows)
+
+    rep = logged_report(config)
+    assert rep.totals.energy_kwh == pytest.approx(sum(r.energy_kwh for r in rows))
+    assert not of_kind(rep.recommendations, "model_loading")  # tiny-heavy loaded once
+    (r,) = of_kind(rep.recommendations, "failed_loads")
+    assert rep.recommendations[0] == r
+    assert r.evidence["model"] == "tiny-light" and r.evidence["failed_loads"] == 3
+    assert r.evidence["error"] == rows[2].load_error and r.evidence["last_failed"] == rows[2].timestamp  # fmt: skip
+    own = sum(x.components["model_loading"].energy_kwh for x in rows[:3])
+    assert r.evidence["loading_energy_kwh"] == pytest.approx(own)
+    assert r.message.startswith("tiny-light failed to load in 3 requests (no answer;")
+    assert f"): {rows[2].load_error}; fix what the error says" in r.message
+
+    # its file fixed, tiny-light loads once and answers: one load, not 4; the report says
+    # it has answered since (another model's answers are not its own)
+    with RequestLog(config.log.path) as log:
+        log.append(rec("tiny-light", 60 * 24 * 9, "a", loading_kwh=1e-3))
+        log.append(rec("tiny-medium", 60 * 24 * 9 + 1, "b"))
+    recs = logged_report(config).recommendations
+    (r,) = of_kind(recs, "failed_loads")
+    assert r.evidence["answered_since"] == 1 and "; it has answered 1 request since)" in r.message
+    assert not of_kind(recs, "model_loading")
+
+
+def test_a_log_from_before_failed_loads_were_marked_is_read_then_given_the_table(
+    tmp_path: Path,
+) -> None:
+    """An older log cannot tell a failed load from a load: its failed rows read as they
+    were (loads); opened for writing, it is given the table and marks failed loads."""
+    import sqlite3
+
+    from routerllm.carbon.log_rows import SCHEMA, TABLES
+
+    config = config_in(tmp_path)
+    table = "CREATE TABLE IF NOT EXISTS load_errors (\n    request_id TEXT PRIMARY KEY REFERENCES requests(id),\n    error TEXT NOT NULL\n);\n"  # fmt: skip
+    assert table in SCHEMA
+    with sqlite3.connect(config.log.path) as db:
+        db.executescript(SCHEMA.replace(table, ""))
+    failed = [rec("tiny-light", i, loading_kwh=1e-4, finish_reason="error", completion_tokens=0) for i in range(2)]  # fmt: skip
+    with sqlite3.connect(config.log.path) as db:  # as an older version logged them
+        for r in failed:
+            db.execute("INSERT INTO requests VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", (
+                r.id, r.timestamp, r.prompt_sha256, r.prompt_chars, r.model, r.router, 1.0, 5,
+                0, 1.0, r.energy_kwh, r.co2_kg, 0.0, "", "error",
+            ))  # fmt: skip
+            db.executemany("INSERT INTO components VALUES (?,?,?,?,?,?)", [
+                (r.id, m.component, m.duration_s, m.energy_kwh, m.co2_kg, m.method)
+                for m in r.components.values()
+            ])  # fmt: skip
+    with RequestLog(config.log.path, read_only=True) as old:
+        assert [r.load_error for r in old.records()] == ["", ""]
+    rep = logged_report(config)
+    assert of_kind(rep.recommendations, "model_loading") and not of_kind(rep.recommendations, "failed_loads")  # fmt: skip
+    marked = dataclasses.replace(rec("tiny-light", 5, loading_kwh=1e-4, finish_reason="error"), load_error="bad file")  # fmt: skip
+    with RequestLog(config.log.path) as log:
+        log.append(marked)
+        assert [r.load_error for r in log.records()] == ["", "", "bad file"]
+    with sqlite3.connect(config.log.path) as db:
+        assert [c[1] for c in db.execute("PRAGMA table_info(load_errors)")] == TABLES["load_errors"]
+    (r,) = of_kind(logged_report(config).recommendations, "failed_loads")
+    assert r.evidence["failed_loads"] == 1 and r.message.endswith("): bad file; fix what the error says (the model's file or settings in models), or take tiny-light out of the config")  # fmt: skip
+
+
 def test_answers_cut_at_max_new_tokens_per_model(tmp_path: Path) -> None:
     config = config_in(tmp_path / "cut")  # generation.max_new_tokens: 8
     records = [rec("tiny-light", 0, finish_reason="length", completion_tokens=8)]

@@ -339,6 +339,7 @@ class RequestAnswering:
             tag=tag,
             finish_reason=FAILED,
             escalated={} if earlier is None else {"model_loading": earlier},
+            load_error=str(error) if error.load_failed else "",  # no load: not churn
         )  # never shown to the predictor (nor learned from the log): no answer, no rate
         if self.budget is not None:
             self.budget.settle(admission, spent_so_far(cost, *components.values()))

@@ -16,10 +16,12 @@ if TYPE_CHECKING:
 class RouterLLMError(Exception):
     """Base class of every error RouterLLM raises on purpose. ``loading``: where a model
     failed to answer once it was loaded, or failed to load, what loading it spent (paid
-    for all the same). ``inference``: where it failed while it generated, what that
-    generation spent until then."""
+    for all the same); ``load_failed``: True where that load failed (a corrupt file).
+    ``inference``: where it failed while it generated, what that generation spent until
+    then."""
 
     loading: Measurement | None = None
+    load_failed: bool = False
     inference: Measurement | None = None
 
 

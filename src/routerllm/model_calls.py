@@ -68,6 +68,7 @@ class ModelCalls:
             # takes the manager's lock, which a load evicting this model holds meanwhile
             if loading is None and load is not None:
                 loading = load.result  # a load that failed (a corrupt file) spent it all the same
+                e.load_failed = True
             e.loading = loading  # paid for, though the model did not answer
             if slot is not None:  # the generation it had done when it failed
                 # a remote's, as its answers are: from its per-token figures (no tokens)

@@ -74,6 +74,19 @@ class CutAnswers:
 
 
 @dataclass
+class FailedLoads:
+    """Of one model's requests, those that failed as it failed to load (their logged
+    ``load_error``): how many, what their loads spent, the last one's time and error, and
+    how many requests it answered after it."""
+
+    count: int = 0
+    energy_kwh: float = 0.0
+    last: str = ""
+    error: str = ""
+    answered_since: int = 0
+
+
+@dataclass
 class CacheReplay:
     """Requests whose prompt an earlier one asked on the same model, replayed through a
     cache of ``max_entries`` and ``ttl_s`` (recommend.repeated_prompts)."""
@@ -151,6 +164,7 @@ class LogFigures:
         self.energy = Terms()  # every request's
         self.loading_kwh = Terms()
         self.loads: Counter[str] = Counter()
+        self.failed_loads: dict[str, FailedLoads] = {}  # by model: no loads, not churn
         self.cut: dict[str, CutAnswers] = {}
         self.uncached_co2 = Terms()
         self.uncached_routing: dict[str, float] = {}  # per router, answers not cached
@@ -180,9 +194,11 @@ class LogFigures:
         finish_reason: str,
         parts: Sequence[Part],
         escalated: Sequence[Part] = (),
+        load_error: str = "",
     ) -> None:
         """One request, after those before it; ``escalated``: the part of its ``parts``
-        the models a cascade escalated from spent (not the answering model's own work)."""
+        the models a cascade escalated from spent (not the answering model's own work);
+        ``load_error``: where it failed as its model failed to load, that load's error."""
         energy = sum(p[2] for p in parts)
         co2 = sum(p[3] for p in parts)
         failed = finish_reason == FAILED  # no answer: its loads (and routing) only
@@ -256,12 +272,22 @@ class LogFigures:
         self.energy.add(energy)
         if self.replay is not None and not cached and tag not in DEMO_TAGS:
             self.replay.add(timestamp, sha, model, energy, parts, not failed)
-        if loading is not None:
+        if load_error:  # no load: its energy is in the totals, not in loading's churn
+            fl = self.failed_loads.get(model) or self.failed_loads.setdefault(model, FailedLoads())
+            own = _own(loading, earlier)
+            fl.count += 1
+            fl.energy_kwh += own[2] if own is not None else 0.0
+            fl.last, fl.error, fl.answered_since = timestamp, load_error, 0
+            if (before := earlier.get("model_loading")) is not None:  # the models stepped up from
+                self.loading_kwh.add(before[2])
+        elif loading is not None:
             self.loading_kwh.add(loading[2])
             # a load of the answering model's own, not of a model it escalated from
             own = _own(loading, earlier)
             if own is not None and own[4] != CACHED and (own[1] > 0 or own[2] > 0):
                 self.loads[model] += 1
+        if not failed and (since := self.failed_loads.get(model)) is not None:
+            since.answered_since += 1
         if (cut := self.cut.get(model)) is None:
             cut = self.cut[model] = CutAnswers(context=self.contexts.get(model, 0))
         if finish_reason and not cached and not failed:

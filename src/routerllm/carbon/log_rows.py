@@ -66,6 +66,10 @@ CREATE TABLE IF NOT EXISTS pending_feedback (
     embedding BLOB NOT NULL,
     folder TEXT NOT NULL DEFAULT ''
 );
+CREATE TABLE IF NOT EXISTS load_errors (
+    request_id TEXT PRIMARY KEY REFERENCES requests(id),
+    error TEXT NOT NULL
+);
 CREATE INDEX IF NOT EXISTS requests_time ON requests(timestamp);
 CREATE INDEX IF NOT EXISTS requests_model_time ON requests(model, timestamp);
 """
@@ -81,6 +85,7 @@ TABLES = {
     "feedback": ["request_id", "score", "timestamp"],
     "escalations": ["request_id", "component", "duration_s", "energy_kwh", "co2_kg", "method"],
     "pending_feedback": ["request_id", "model", "router", "encoder", "dim", "embedding", "folder"],
+    "load_errors": ["request_id", "error"],
 }  # fmt: skip
 #: The numbers of a logged request that a report reads (its energy and CO2: its components'),
 #: by their position in a row.
@@ -90,7 +95,8 @@ REQUEST_NUMBERS = {
 }  # fmt: skip
 # Every log has these; logs written before feedback was stored (2026-12-02) lack
 # ``feedback`` (and ``pending_feedback``, added the same day), and those written before
-# escalations were (2026-12-03) lack ``escalations``, which opening one for writing adds.
+# escalations were (2026-12-03) lack ``escalations``, and those written before failed
+# loads were marked lack ``load_errors``: opening one for writing adds them.
 REQUIRED_TABLES = ("requests", "components")
 # Logs written before finish_reason was logged (2026-12-02): read as they are, and given
 # the column when opened for writing.
@@ -218,6 +224,9 @@ class RequestRecord(HasComponents):
     #: Of its components, the part the models a cascade escalated from spent (their
     #: loading and generation); empty where it did not escalate, and in older logs.
     escalated: dict[str, Measurement] = field(default_factory=dict)
+    #: Of a failed request (``FAILED``) whose model failed to load (a corrupt file), that
+    #: load's error; empty otherwise, and in older logs.
+    load_error: str = ""
 
     def own(self, component: str) -> Measurement | None:
         """``component`` as the answering model alone spent it (``escalated`` taken out)."""

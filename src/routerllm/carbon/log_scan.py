@@ -24,10 +24,11 @@ _KNOWN = ", ".join(f"'{c}'" for c in COMPONENTS)
 def report_rows(log: RequestLog, since: str | None, tag: str | None) -> Iterator[tuple[Any, ...]]:
     """The requests ``records`` selects, in its order, each as (timestamp, prompt hash,
     model, router, prompt tokens, completion tokens, latency, cost, tag, finish reason,
-    components, escalated), its components as ``records`` orders them: the known ones
-    (``COMPONENTS``) first, then others by name; ``escalated``: the part of them the models
-    a cascade escalated from spent. A number that is not one (a row changed
-    by another program) is the clear error ``records`` gives, before any row."""
+    components, escalated, load error), its components as ``records`` orders them: the
+    known ones (``COMPONENTS``) first, then others by name; ``escalated``: the part of them
+    the models a cascade escalated from spent; ``load error``: a failed load's, or "". A
+    number that is not one (a row changed by another program) is the clear error
+    ``records`` gives, before any row."""
     where, args = log._filters(since, tag, "r.")
     extra = _check_numbers(log, where, args)
     has_reason = "finish_reason" in _columns(log)
@@ -42,20 +43,24 @@ def report_rows(log: RequestLog, since: str | None, tag: str | None) -> Iterator
         f" LEFT JOIN escalations e{i} ON e{i}.request_id = r.id AND e{i}.component = '{c}'"
         for i, c in enumerate(escalated)
     )
+    # the error of a failed request's load that failed (a log older than the table has none)
+    load_error = "l.error" if log._has_table("load_errors") else "NULL"
+    if load_error != "NULL":
+        joins += " LEFT JOIN load_errors l ON l.request_id = r.id"
     parts = "".join(f", c{i}.duration_s, c{i}.energy_kwh, c{i}.co2_kg, c{i}.method" for i in range(len(COMPONENTS)))  # fmt: skip
     parts += "".join(f", e{i}.duration_s, e{i}.energy_kwh, e{i}.co2_kg, e{i}.method" for i in range(len(escalated)))  # fmt: skip
     sql = (
         f"SELECT {'r.id' if extra else 'NULL'}, r.timestamp, r.prompt_sha256, r.model, r.router, "
         f"r.prompt_tokens, r.completion_tokens, r.latency_s, r.cost_usd, r.tag, "
-        f"{'r.finish_reason' if has_reason else chr(39) * 2}{parts} FROM requests r{joins}"
+        f"{'r.finish_reason' if has_reason else chr(39) * 2}, {load_error}{parts} FROM requests r{joins}"
         f"{where} ORDER BY r.timestamp, r.rowid"
     )
     names = COMPONENTS
-    after = 11 + 4 * len(names)
+    after = 12 + 4 * len(names)
     for row in _stream(log, sql, args):
         found = [
             (name, row[k], row[k + 1], row[k + 2], row[k + 3])
-            for name, k in zip(names, range(11, after, 4), strict=True)
+            for name, k in zip(names, range(12, after, 4), strict=True)
             if row[k + 3] is not None  # a component's method is never NULL
         ]
         earlier = [
@@ -66,7 +71,7 @@ def report_rows(log: RequestLog, since: str | None, tag: str | None) -> Iterator
         if row[0] in extra:
             others = "SELECT component, duration_s, energy_kwh, co2_kg, method FROM components WHERE request_id = ? AND component NOT IN ({}) ORDER BY component"  # fmt: skip
             found += log._fetch(others.format(_KNOWN), [row[0]])
-        yield (*row[1:11], found, earlier)
+        yield (*row[1:11], found, earlier, row[11] or "")
 
 
 def _stream(log: RequestLog, sql: str, args: list[object]) -> Iterator[tuple[Any, ...]]:

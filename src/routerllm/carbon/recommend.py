@@ -78,6 +78,7 @@ def recommendations(fig: LogFigures, config: AppConfig, report: Report) -> list[
     """What the logged requests (their figures, ``fig``) and the budgets in ``report``
     call for, in the order of the rules; empty when nothing passes its threshold."""
     out: list[Recommendation] = []
+    out += failed_loads(fig, config)
     out += repeated_prompts(fig, config)
     out += loading_churn(fig, config)
     out += cut_answers(fig, config)
@@ -90,6 +91,38 @@ def recommendations(fig: LogFigures, config: AppConfig, report: Report) -> list[
 
 def _pct(share: float) -> str:
     return f"{share:.1%}"
+
+
+def failed_loads(fig: LogFigures, config: AppConfig) -> list[Recommendation]:
+    """Per model, requests that failed as it failed to load (a corrupt file): whatever
+    their number, as every request sent to it fails, its load paid for in vain."""
+    out = []
+    for model, f in fig.failed_loads.items():
+        since = (
+            f"; it has answered {f.answered_since} request{'s' if f.answered_since > 1 else ''} since"
+            if f.answered_since
+            else ""
+        )
+        out.append(
+            Recommendation(
+                "failed_loads",
+                f"{model} failed to load in {f.count} request{'s' if f.count > 1 else ''} (no "
+                f"answer; {f.energy_kwh:.3e} kWh spent loading it, counted in the totals, not "
+                f"as loads; the last at {f.last[:19].replace('T', ' ')} UTC{since}): {f.error}; "
+                f"fix what the error says (the model's file or settings in models), or take "
+                f"{model} out of the config",
+                "",
+                {
+                    "model": model,
+                    "failed_loads": f.count,
+                    "loading_energy_kwh": f.energy_kwh,
+                    "last_failed": f.last,
+                    "answered_since": f.answered_since,
+                    "error": f.error,
+                },
+            )
+        )
+    return out
 
 
 def repeated_prompts(fig: LogFigures, config: AppConfig) -> list[Recommendation]:
@@ -141,7 +174,8 @@ def repeated_prompts(fig: LogFigures, config: AppConfig) -> list[Recommendation]
 def loading_churn(fig: LogFigures, config: AppConfig) -> list[Recommendation]:
     """Model loading's share of the energy when some model was loaded more than once
     (a load: a ``model_loading`` not from the cache that took time or energy, of the
-    answering model's own: a cascade's models escalated from are not named in the log)."""
+    answering model's own: a cascade's models escalated from are not named in the log; a
+    load that failed is none, ``failed_loads`` names it)."""
     total = fig.energy.total()
     loading = fig.loading_kwh.total()
     loads = fig.loads

@@ -299,6 +299,8 @@ class RequestLog(PendingFeedback):
                     for m in record.escalated.values()
                 ],
             )
+            if record.load_error:
+                self._db.execute("INSERT INTO load_errors VALUES (?,?)", (record.id, record.load_error))  # fmt: skip
 
     def _append_csv(self, record: RequestRecord) -> None:
         assert self.csv_path is not None
@@ -431,12 +433,17 @@ class RequestLog(PendingFeedback):
         escalated: dict[str, dict[str, Measurement]] = {}
         rows = self._fetch(sql, args)
         ids = [r[0] for r in rows]
+        load_errors: dict[str, str] = {}
         tables = [("components", comps), ("escalations", escalated)]
         if not self._has_table("escalations"):  # a log older than the escalations table
             tables.pop()
+        marked = self._has_table("load_errors")  # an older log marks no failed load
         for start in range(0, len(ids), 500):  # SQLite's limit on bound parameters
             chunk = ids[start : start + 500]
             marks = ",".join("?" * len(chunk))
+            if marked:
+                sql = f"SELECT request_id, error FROM load_errors WHERE request_id IN ({marks})"
+                load_errors.update(self._fetch(sql, chunk))
             for table, found in tables:
                 sql = f"SELECT * FROM {table} WHERE request_id IN ({marks})"
                 for rid, comp, dur, energy, co2, method in self._fetch(sql, chunk):
@@ -464,6 +471,7 @@ class RequestLog(PendingFeedback):
                 tag=r[13],
                 finish_reason=r[14] if len(r) > 14 else "",
                 escalated=escalated.get(r[0], {}),
+                load_error=load_errors.get(r[0], ""),
             )
 
     def _check_numbers(self, request_id: str, values: dict[str, object]) -> None:
