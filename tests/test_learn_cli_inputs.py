@@ -3,12 +3,15 @@ an input file, and an interrupted run says how to continue (real CLI, real files
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -239,8 +242,12 @@ def test_a_classifier_number_out_of_range_names_its_option(
     assert not Path(out).exists()
 
 
-def interrupt(argv: list[str], ready: Path, cwd: Path) -> subprocess.CompletedProcess[str]:
-    """Run ``routerllm argv``, press Ctrl-C (SIGINT) once ``ready`` exists; its result."""
+def interrupt(
+    argv: list[str], ready: Path | Callable[[], bool], cwd: Path
+) -> subprocess.CompletedProcess[str]:
+    """Run ``routerllm argv``, press Ctrl-C (SIGINT) once ``ready`` exists (or says it is
+    ready); its result."""
+    is_ready = ready if callable(ready) else ready.exists
     proc = subprocess.Popen(
         [sys.executable, "-m", "routerllm.cli", *argv],
         stdout=subprocess.PIPE,
@@ -252,7 +259,7 @@ def interrupt(argv: list[str], ready: Path, cwd: Path) -> subprocess.CompletedPr
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     deadline = time.monotonic() + 120
-    while not ready.exists() and proc.poll() is None and time.monotonic() < deadline:
+    while not is_ready() and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.05)
     assert proc.poll() is None, "finished before it could be interrupted"
     time.sleep(0.2)
@@ -317,10 +324,21 @@ def test_ctrl_c_before_a_resumed_run_trains_keeps_pointing_at_the_checkpoint(
 def test_interrupted_humaneval_says_the_same_command_continues(
     tiny_config_path: Path, tmp_path: Path
 ) -> None:
+    """Interrupted while it generates (its progress bar shown), the message is the last
+    line: the bar, closed as the error went by, once came after it, run into its line."""
     out = tmp_path / "he"
     argv = ["humaneval", "--config", str(tiny_config_path), "--out", str(out), "--limit", "40",
             "--systems", "direct-light,direct-medium,direct-heavy", "--max-new-tokens", "32"]  # fmt: skip
-    done = interrupt(argv, out / "results.sqlite", tmp_path)
+
+    def answering() -> bool:  # an answer is stored: the bar is up, the rest take seconds
+        try:
+            store = f"file:{out / 'results.sqlite'}?mode=ro"  # read-only: never makes it
+            with contextlib.closing(sqlite3.connect(store, uri=True, timeout=0.1)) as db:
+                return bool(db.execute("SELECT 1 FROM generations LIMIT 1").fetchall())
+        except sqlite3.Error:  # not made yet, or being written
+            return False
+
+    done = interrupt(argv, answering, tmp_path)
     assert done.returncode == 130 and "Traceback" not in done.stderr
     line = done.stderr.strip().splitlines()[-1]
     assert line == f"interrupted; finished answers are kept in {out}: run the same command " \

@@ -81,33 +81,35 @@ def run_models(
     done = {m: store.done(m) for m in models}
     pending = {m: [p for p in problems if p.task_id not in done[m]] for m in models}
     bar = _progress(sum(len(v) for v in pending.values()), progress)
-    for model in models:
-        style = styles[model]
-        for problem in pending[model]:
-            request = build_request(problem, style)
-            if model in states_of:
-                request = dataclasses.replace(request, prompt_state=True)
-            result = system.generate(request, model=model, tag=f"humaneval:{model}")
-            loading = result.components["model_loading"]
-            if loading.duration_s > 0 and store.load_of(model) is None:
-                store.add_load(model, loading.duration_s, loading.energy_kwh, loading.co2_kg,
-                               loading.method)  # fmt: skip
-            completion = extract_completion(problem, result.text, style)
-            check = check_problem(problem, completion)
-            gen = result.components["llm_inference"]
-            row = {
-                "model": model, "task_id": problem.task_id, "raw": result.text, "completion": completion,
-                "prompt_tokens": result.prompt_tokens, "completion_tokens": result.completion_tokens,
-                "gen_s": gen.duration_s, "gen_kwh": gen.energy_kwh, "gen_co2": gen.co2_kg,
-                "method": gen.method, "status": check.status, "detail": check.detail,
-                "passed": int(check.status == "passed"),
-            }  # fmt: skip
-            store.add(row, result.prompt_state)
-            if on_row:
-                on_row(row)
-            bar.update(1)
-        system.manager.unload(model)
-    bar.close()
+    try:
+        for model in models:
+            style = styles[model]
+            for problem in pending[model]:
+                request = build_request(problem, style)
+                if model in states_of:
+                    request = dataclasses.replace(request, prompt_state=True)
+                result = system.generate(request, model=model, tag=f"humaneval:{model}")
+                loading = result.components["model_loading"]
+                if loading.duration_s > 0 and store.load_of(model) is None:
+                    store.add_load(model, loading.duration_s, loading.energy_kwh, loading.co2_kg,
+                                   loading.method)  # fmt: skip
+                completion = extract_completion(problem, result.text, style)
+                check = check_problem(problem, completion)
+                gen = result.components["llm_inference"]
+                row = {
+                    "model": model, "task_id": problem.task_id, "raw": result.text, "completion": completion,
+                    "prompt_tokens": result.prompt_tokens, "completion_tokens": result.completion_tokens,
+                    "gen_s": gen.duration_s, "gen_kwh": gen.energy_kwh, "gen_co2": gen.co2_kg,
+                    "method": gen.method, "status": check.status, "detail": check.detail,
+                    "passed": int(check.status == "passed"),
+                }  # fmt: skip
+                store.add(row, result.prompt_state)
+                if on_row:
+                    on_row(row)
+                bar.update(1)
+            system.manager.unload(model)
+    finally:  # on Ctrl-C too: the bar ends its line before the "interrupted" message
+        bar.close()
 
 
 def _progress(total: int, enabled: bool) -> Any:
