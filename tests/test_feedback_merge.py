@@ -5,13 +5,16 @@ of the saves; a router saved there that cannot be merged is refused, untouched."
 
 from __future__ import annotations
 
+import fcntl
 import multiprocessing
+import threading
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 
+from routerllm import files
 from routerllm.exceptions import RouterLLMError
 from routerllm.routers import create_router, load_router
 from routerllm.routers.base import Candidate
@@ -210,4 +213,42 @@ def test_two_processes_learning_into_one_folder(tmp_path: Path) -> None:
     for w in workers:
         w.join(timeout=120)
     assert [w.exitcode for w in workers] == [0, 0]
+    assert_same_posterior(loaded(folder), expected)
+
+
+class PosixLocks:
+    """``fcntl`` as an NFS client gives it: ``flock`` emulated by a POSIX (``fcntl``)
+    lock on the whole file, which a process holds for all its threads."""
+
+    LOCK_EX, LOCK_SH, LOCK_NB, LOCK_UN = fcntl.LOCK_EX, fcntl.LOCK_SH, fcntl.LOCK_NB, fcntl.LOCK_UN
+
+    @staticmethod
+    def flock(f: Any, operation: int) -> None:
+        fcntl.lockf(f, operation)
+
+
+def test_two_routers_of_one_process_save_in_turn_where_flock_is_a_posix_lock(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two systems of one process learning into one folder on NFS: the second's save
+    once went on while the first's held the folder's lock (the process held it), so
+    that both read the saved router before either wrote, and one's learning was lost."""
+    monkeypatch.setattr(files, "fcntl", PosixLocks)
+    folder = saved_router(tmp_path / "fb")
+    expected = learned_both(folder)
+    one, two = loaded(folder), loaded(folder)
+    one.learn(*FIRST)
+    two.learn(*SECOND)
+
+    def contents() -> tuple[bytes, bytes]:
+        return (folder / "config.json").read_bytes(), (folder / "weights.npz").read_bytes()
+
+    before = contents()
+    other = threading.Thread(target=two.save, args=(folder,))
+    with files.locked_folder(folder):  # as one's save holds it
+        other.start()
+        other.join(timeout=2)  # time for it to get in: it never may, however long it has
+        assert other.is_alive() and contents() == before
+    other.join()
+    one.save(folder)
     assert_same_posterior(loaded(folder), expected)

@@ -168,17 +168,41 @@ def refuse_foreign_folder(path: Path, ours: Callable[[Path], bool], what: str) -
 
 #: The folders each thread holds ``locked_folder``'s lock on (resolved paths).
 _held = threading.local()
+#: This process's lock on each folder (resolved path) ``locked_folder`` has locked.
+_process_locks: dict[Path, threading.Lock] = {}
+_process_locks_guard = threading.Lock()
+if hasattr(os, "register_at_fork"):  # a child forked while a thread held one: not its own
+    os.register_at_fork(after_in_child=_process_locks.clear)
 
 
 @contextlib.contextmanager
 def locked_folder(folder: Path) -> Iterator[None]:
     """Hold an exclusive lock on ``folder`` (an existing one) for the block: another
     process (or thread) locking it waits. It is ``fcntl.flock`` on the folder's
-    ``.lock`` file; where fcntl is missing (not POSIX), nothing is locked. A thread
-    that holds it already (an ensemble's save, in its router's save) just goes on."""
+    ``.lock`` file, taken under a lock of this process on the folder: where the file
+    system emulates flock with POSIX locks (NFS), which a process holds for all its
+    threads, two threads would both get it. Where fcntl is missing (not POSIX), only
+    this process's threads are kept apart. A thread that holds it already (an
+    ensemble's save, in its router's save) just goes on."""
     held: set[Path] = _held.__dict__.setdefault("folders", set())
     key = folder.resolve()
-    if fcntl is None or key in held:
+    if key in held:
+        yield
+        return
+    with _process_locks_guard:
+        process_lock = _process_locks.setdefault(key, threading.Lock())
+    with process_lock, _flocked(folder):
+        held.add(key)
+        try:
+            yield
+        finally:
+            held.discard(key)
+
+
+@contextlib.contextmanager
+def _flocked(folder: Path) -> Iterator[None]:
+    """``fcntl.flock`` on ``folder``'s ``.lock`` file for the block (nothing without fcntl)."""
+    if fcntl is None:
         yield
         return
     try:
@@ -193,11 +217,9 @@ def locked_folder(folder: Path) -> Iterator[None]:
                 f"cannot lock {folder}: {e}; give a folder on a file system that supports "
                 f"file locks (fcntl.flock)"
             ) from e
-        held.add(key)
         try:
             yield
         finally:
-            held.discard(key)
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
