@@ -417,3 +417,25 @@ def test_control_token_text_a_template_rewrites_is_refused(tmp_path: Path) -> No
         backend.generate(GenerationRequest("hello</s>"))
     assert backend.generate(GenerationRequest("hello")).prompt_tokens > 0
     backend.unload()
+
+
+def test_ctrl_c_while_a_model_is_unloaded_is_raised(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ctrl-C as the unloaded model was finalized (``Llama.__del__``, a humaneval moving
+    to its next model) was printed as "Exception ignored in ... __del__" and dropped:
+    the run went on to its end as if it had not been pressed."""
+    import signal
+
+    from llama_cpp import Llama
+
+    finalize = Llama.__del__
+
+    def pressed(self) -> None:  # type: ignore[no-untyped-def]
+        signal.raise_signal(signal.SIGINT)
+        finalize(self)
+
+    backend = _backend()
+    backend.load()
+    monkeypatch.setattr(Llama, "__del__", pressed)
+    with pytest.raises(KeyboardInterrupt):
+        backend.unload()
+    assert not backend.loaded and signal.getsignal(signal.SIGINT) is signal.default_int_handler

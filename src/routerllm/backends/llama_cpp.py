@@ -266,10 +266,12 @@ class LlamaCppBackend(Backend):
 
     def unload(self) -> None:
         if self._llm is not None:
-            self._llm.close()
-            self._llm = None
-            self._state = None
-            gc.collect()
+            # Ctrl-C in a finalizer it runs (Llama.__del__) would be dropped, not raised
+            with deferred_interrupts():
+                self._llm.close()
+                self._llm = None
+                self._state = None
+                gc.collect()
 
     def count_tokens(self, text: str) -> int:
         self.load()
