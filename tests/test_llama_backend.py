@@ -439,3 +439,27 @@ def test_ctrl_c_while_a_model_is_unloaded_is_raised(monkeypatch: pytest.MonkeyPa
     with pytest.raises(KeyboardInterrupt):
         backend.unload()
     assert not backend.loaded and signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_ctrl_c_in_the_token_cap_stops_the_generation(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The token cap (a logits processor) runs in llama.cpp's sampler callback, where
+    ctypes dropped a Ctrl-C: a generation without prompt states went on to its end and
+    the command did not stop. It is raised between two tokens now."""
+    import signal
+
+    from routerllm.backends import llama_cpp
+
+    cap, calls = llama_cpp._TokenCap.__call__, []
+
+    def pressed(self, ids, scores):  # type: ignore[no-untyped-def]
+        calls.append(1)
+        if len(calls) == 1:
+            signal.raise_signal(signal.SIGINT)
+        return cap(self, ids, scores)
+
+    backend = _backend()
+    monkeypatch.setattr(llama_cpp._TokenCap, "__call__", pressed)
+    with pytest.raises(KeyboardInterrupt):
+        backend.generate(GenerationRequest("def add(a, b):", max_new_tokens=8))
+    assert len(calls) < 8 and signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    assert backend.generate(GenerationRequest("def add(a, b):", max_new_tokens=8)).text

@@ -9,6 +9,7 @@ import importlib.util
 import logging
 import sys
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from routerllm.backends.base import (
@@ -127,6 +128,18 @@ class _TokenCap:
         only_end = np.full_like(scores, -np.inf)
         only_end[self.end] = 0.0
         return only_end
+
+
+def _between_tokens(interrupted: Callable[[], None]) -> Any:
+    """Stopping criteria that raise a deferred Ctrl-C (``interrupted``) between two
+    tokens and never stop the generation otherwise."""
+    from llama_cpp import StoppingCriteriaList
+
+    def check(_ids: Any, _logits: Any) -> bool:
+        interrupted()
+        return False
+
+    return StoppingCriteriaList([check])
 
 
 class LlamaCppBackend(Backend):
@@ -357,6 +370,8 @@ class LlamaCppBackend(Backend):
             criteria = None
             if self._state is not None:  # its callback is attached to every later request
                 criteria = stack.enter_context(self._state.guarded())
+            elif "logits_processor" in kwargs:  # the cap runs in llama.cpp's sampler callback
+                criteria = _between_tokens(stack.enter_context(deferred_interrupts()))
             self._llm.sampled = []
             out, text = self._completion(request, prompt, kwargs, criteria)
         latency = time.perf_counter() - start
