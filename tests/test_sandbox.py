@@ -480,3 +480,27 @@ def test_cleanup_changes_nothing_through_a_symlink_in_the_directorys_place(
     finally:
         workdir.unlink(missing_ok=True)
         shutil.rmtree(f"{workdir}-moved", ignore_errors=True)
+
+
+#: Set to press Ctrl-C in this process's next fork, in the parent's at-fork hooks (as
+#: logging's runs there: a Ctrl-C during a fork is handled in the first of them).
+_PRESS_AT_FORK: list[bool] = []
+
+
+def _press_at_fork() -> None:
+    if _PRESS_AT_FORK:
+        _PRESS_AT_FORK.clear()
+        signal.raise_signal(signal.SIGINT)
+
+
+os.register_at_fork(after_in_parent=_press_at_fork)
+
+
+def test_ctrl_c_while_the_sandbox_starts_stops_the_check(problem0: HumanEvalProblem) -> None:
+    """Ctrl-C during the sandbox's fork was raised in an at-fork hook, where Python
+    prints and drops it: a humaneval run went on as if it had not been pressed."""
+    check_problem(problem0, problem0.canonical_solution)  # the sandbox probed: one fork next
+    _PRESS_AT_FORK.append(True)
+    with pytest.raises(KeyboardInterrupt):
+        check_problem(problem0, problem0.canonical_solution)
+    assert not _PRESS_AT_FORK and signal.getsignal(signal.SIGINT) is signal.default_int_handler

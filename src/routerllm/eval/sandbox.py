@@ -59,6 +59,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from routerllm.backends.interrupts import deferred_interrupts
 from routerllm.checks import is_integer, is_positive_number
 from routerllm.eval.sandbox_runner import MARK
 from routerllm.exceptions import RouterLLMError
@@ -243,17 +244,26 @@ def check_many(
 
 def _start(executable: str, workdir: Path, preexec: Callable[[], None]) -> subprocess.Popen[bytes]:
     env = {"PATH": "/usr/bin:/bin", "HOME": str(workdir), "TMPDIR": str(workdir)}
+    proc = None
     try:
-        return subprocess.Popen(
-            [executable, *PYTHON_FLAGS, "-c", _runner_source()],
-            cwd=workdir,
-            env={**env, "LC_ALL": "C.UTF-8"},
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            start_new_session=True,
-            preexec_fn=preexec,
-        )
+        # Ctrl-C during the fork is handled in an at-fork hook (logging's), which drops it
+        with deferred_interrupts():
+            proc = subprocess.Popen(
+                [executable, *PYTHON_FLAGS, "-c", _runner_source()],
+                cwd=workdir,
+                env={**env, "LC_ALL": "C.UTF-8"},
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                start_new_session=True,
+                preexec_fn=preexec,
+            )
+        return proc
+    except KeyboardInterrupt:
+        if proc is not None:  # started, then pressed: it is not left running
+            proc.kill()
+            proc.wait()
+        raise
     except (OSError, subprocess.SubprocessError) as e:
         raise RouterLLMError(f"cannot start the sandbox interpreter {executable}: {e}") from e
 
