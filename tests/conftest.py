@@ -74,6 +74,22 @@ def gguf_with_chat_template(path: Path, template: str) -> Path:
     return path
 
 
+class StopAfter(threading.Event):
+    """An event that sets itself once it has been looked at ``looks`` times: a generation
+    run in ``cancellable(StopAfter(n))`` is told to stop at its (n + 1)-th look, between
+    two tokens, without a clock."""
+
+    def __init__(self, looks: int) -> None:
+        super().__init__()
+        self.left = looks
+
+    def is_set(self) -> bool:
+        self.left -= 1
+        if self.left < 0:
+            self.set()
+        return super().is_set()
+
+
 def tiny_model(name: str, tier: str, params_b: float, **extra: Any) -> dict[str, Any]:
     return {
         "name": name,

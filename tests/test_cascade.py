@@ -12,13 +12,14 @@ from pathlib import Path
 import pytest
 
 from routerllm.backends.base import GenerationRequest
+from routerllm.backends.interrupts import CANCELLED, cancellable
 from routerllm.cascade import cascade_pair, verify_answer
 from routerllm.config import AppConfig, load_config
 from routerllm.exceptions import RouterLLMError
 from routerllm.routing_scope import RoutingScope
 from routerllm.system import RouterLLM
 
-from .conftest import tiny_config_dict, tiny_model, write_config
+from .conftest import StopAfter, tiny_config_dict, tiny_model, write_config
 
 REQUEST = '''Complete this function:
 
@@ -379,3 +380,16 @@ def test_a_prefilled_answer_is_checked_with_its_opening_fence(
         request = GenerationRequest(REQUEST, response_prefix="```python\n")
         result = system.generate(request, model="tiny-light")
     assert result.model == "tiny-light" and "escalated" not in result.reason
+
+
+def test_an_answer_cancelled_half_way_is_neither_checked_nor_escalated(
+    tiny_config: AppConfig,
+) -> None:
+    """Its caller (the server's client) has gone: a larger model's answer would reach
+    nobody either, and was paid for."""
+    tiny_config.cascade.enabled = True
+    with RouterLLM(tiny_config) as system, cancellable(StopAfter(3)):
+        result = system.generate(REQUEST, model="tiny-light")
+        assert (result.model, result.finish_reason, result.completion_tokens) == ("tiny-light", CANCELLED, 3)  # fmt: skip
+        assert "escalated" not in result.reason and "examples" not in result.reason
+        assert [(r.model, r.finish_reason) for r in system.log.records()] == [("tiny-light", CANCELLED)]  # fmt: skip

@@ -20,11 +20,12 @@ import torch
 
 from routerllm.backends.base import Completion, GenerationRequest
 from routerllm.backends.hf import HFBackend
+from routerllm.backends.interrupts import CANCELLED, cancellable
 from routerllm.config import GenerationConfig, ModelConfig, load_config
 from routerllm.exceptions import BackendError, ModelUnavailableError, PromptError
 from routerllm.manager import LLMManager
 
-from .conftest import GEMMA_TEMPLATE
+from .conftest import GEMMA_TEMPLATE, StopAfter
 
 SPECIALS = ["[UNK]", "[PAD]", "<s>", "</s>"]
 ROLES = ["system", "user", "assistant"]
@@ -735,3 +736,15 @@ def test_development_config_models_are_unavailable_here(empty_hf_cache: Path) ->
         assert "CUDA GPU(s)" in reason or str(model.model_id) in reason, reason
     assert manager.available_models() == []
     assert manager.loaded_models == []
+
+
+def test_a_cancelled_generation_stops_between_two_tokens(backend: HFBackend) -> None:
+    """A generation whose caller has gone (the server's client) ran on to max_new_tokens;
+    with a stop sequence too, both criteria are looked at."""
+    whole = backend.generate(GenerationRequest(prompt=PROMPT))
+    assert whole.completion_tokens == MAX_NEW and whole.finish_reason == "length"
+    for stop in (None, ["never-generated"]):
+        with cancellable(StopAfter(2)):
+            stopped = backend.generate(GenerationRequest(prompt=PROMPT, stop=stop))
+        assert stopped.completion_tokens == 3 and stopped.finish_reason == CANCELLED
+        assert whole.text.startswith(stopped.text) and len(stopped.text) < len(whole.text)

@@ -1,5 +1,6 @@
 """Ctrl-C while C code calls back into Python (``backends/interrupts.py``), shown with
-libc's qsort calling a Python comparison, as llama.cpp calls its callbacks."""
+libc's qsort calling a Python comparison, as llama.cpp calls its callbacks; the scope
+that stops a generation whose caller has gone."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import threading
 
 import pytest
 
-from routerllm.backends.interrupts import deferred_interrupts
+from routerllm.backends.interrupts import Cancellation, cancellable, deferred_interrupts
 
 COMPARE = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.POINTER(ctypes.c_int), ctypes.POINTER(ctypes.c_int))
 
@@ -77,3 +78,29 @@ def test_outside_the_main_thread_and_under_a_programs_own_handler_nothing_change
     thread.start()
     thread.join()
     assert not errors and signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_a_cancellable_block_tells_its_own_threads_generations_to_stop() -> None:
+    """The server's worker thread runs a generation in ``cancellable``; the server's event
+    loop, another thread, sets the event when the client has gone."""
+    assert not Cancellation().active and not Cancellation()()  # outside a block: never
+    stop, other = threading.Event(), threading.Event()
+    with cancellable(stop):
+        check = Cancellation()
+        assert check.active and not check() and not check.stopped
+        elsewhere: list[Cancellation] = []
+        thread = threading.Thread(target=lambda: elsewhere.append(Cancellation()))
+        thread.start()
+        thread.join()
+        assert not elsewhere[0].active  # another thread's generation is not this one's
+        with cancellable(other):  # an inner block's event, then the outer's again
+            assert not Cancellation()()
+            other.set()
+            assert Cancellation()()
+        setter = threading.Thread(target=stop.set)
+        setter.start()
+        setter.join()
+        assert check() and check.stopped
+        stop.clear()
+        assert check()  # once stopped, stopped: llama-cpp-python asks again at the end
+    assert not Cancellation().active

@@ -11,6 +11,7 @@ import pytest
 
 from routerllm.backends import GenerationRequest, create_backend
 from routerllm.backends.base import plain_text
+from routerllm.backends.interrupts import CANCELLED, cancellable
 from routerllm.backends.llama_cpp import LlamaCppBackend
 from routerllm.config import AppConfig, GenerationConfig, ModelConfig
 from routerllm.exceptions import (
@@ -21,7 +22,7 @@ from routerllm.exceptions import (
 )
 from routerllm.manager import LLMManager
 
-from .conftest import GEMMA_TEMPLATE, gguf_with_chat_template, tiny_model
+from .conftest import GEMMA_TEMPLATE, StopAfter, gguf_with_chat_template, tiny_model
 
 
 def _backend(**extra):  # type: ignore[no-untyped-def]
@@ -463,3 +464,18 @@ def test_ctrl_c_in_the_token_cap_stops_the_generation(monkeypatch: pytest.Monkey
         backend.generate(GenerationRequest("def add(a, b):", max_new_tokens=8))
     assert len(calls) < 8 and signal.getsignal(signal.SIGINT) is signal.default_int_handler
     assert backend.generate(GenerationRequest("def add(a, b):", max_new_tokens=8)).text
+
+
+def test_a_cancelled_generation_stops_between_two_tokens() -> None:
+    """A generation whose caller has gone (the server's client) ran on to max_new_tokens."""
+    backend = _backend(context_length=512)
+    request = GenerationRequest("def add(a, b):", max_new_tokens=200)
+    whole = backend.generate(request)
+    assert whole.completion_tokens == 200 and whole.finish_reason == "length"
+    with cancellable(StopAfter(5)):
+        stopped = backend.generate(request)
+    assert stopped.completion_tokens == 5 and stopped.finish_reason == CANCELLED
+    assert whole.text.startswith(stopped.text) and len(stopped.text) < len(whole.text)
+    with cancellable(StopAfter(5)):  # a model reading prompt states checks the same way
+        assert backend.generate(dataclasses.replace(request, prompt_state=True)).completion_tokens == 5  # fmt: skip
+    assert backend.generate(request).completion_tokens == 200  # outside the block: whole

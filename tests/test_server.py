@@ -27,7 +27,9 @@ from typing import Any
 import pytest
 
 from routerllm.backends.base import GenerationRequest
+from routerllm.backends.interrupts import CANCELLED, Cancellation
 from routerllm.backends.openai_http import OpenAIHTTPBackend
+from routerllm.carbon.meter import CACHED
 from routerllm.config import AppConfig, load_config
 from routerllm.exceptions import PromptError, RequestLogError, RouterLLMError
 from routerllm.server import app as server_app
@@ -788,6 +790,54 @@ def test_a_client_gone_while_waiting_no_longer_counts_against_max_waiting(
         srv.should_exit = True
         serving.join(30)
         assert system.log.count() == 1  # the one gone was not answered
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["answer", "stream"])
+def test_a_client_gone_while_its_answer_generates_stops_the_generation(
+    quiet_config: AppConfig, monkeypatch: pytest.MonkeyPatch, stream: bool
+) -> None:
+    """A client that left (its own timeout: the openai client then sends it again) while
+    its answer was generated held the turn until the model reached max_tokens, everyone
+    behind it waiting, energy spent on an answer nobody received. Now the generation
+    stops between two tokens, is logged as cancelled for what it spent, is not cached, and
+    the next request is served. (A stream's events come once the answer is whole: a client
+    leaving a stream before its first event is the same case.)"""
+    monkeypatch.setattr(server_app, "POLL_S", 0.05)
+    quiet_config.cache.enabled = True
+    with RouterLLM(quiet_config) as system:
+        backend = system.manager.backend("tiny-light")  # the "smallest" router's
+        backend.load()
+        llm, sampled, generating = backend._llm, [], threading.Event()
+        sample = llm.sample
+
+        def paused(*args: Any, **kwargs: Any) -> Any:
+            """The real model's token; at the first answer's 5th, wait for the server to
+            see its client gone (tokens, not seconds: the tiny model is fast)."""
+            token = sample(*args, **kwargs)
+            sampled.append(token)
+            if len(sampled) == 5:
+                generating.set()
+                told, deadline = Cancellation(), time.monotonic() + 30
+                while not told() and time.monotonic() < deadline:
+                    time.sleep(0.01)
+            return token
+
+        monkeypatch.setattr(llm, "sample", paused)
+        base, srv, serving = started(system)
+        body = json.dumps(asking(max_tokens=300, stream=stream)).encode()
+        gone = half_sent(base, body, len(body))
+        assert generating.wait(30)
+        gone.close()
+        status, text = call(base, CHAT, asking(max_tokens=300))  # the same request, again
+        srv.should_exit = True
+        serving.join(30)
+        assert status == 200, text
+        rows = list(system.log.records())
+        assert [r.finish_reason for r in rows] == [CANCELLED, "length"]
+        assert rows[0].completion_tokens < 10 and rows[1].completion_tokens == 300
+        # generated again, not answered from the cache: nothing of the first was kept
+        assert rows[1].components["llm_inference"].method != CACHED
+        assert json.loads(text)["usage"]["completion_tokens"] == 300
 
 
 def test_an_api_key_beyond_ascii_is_compared_as_utf8_without_spaces_around(

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, NamedTuple
 
+from routerllm.backends.interrupts import CANCELLED
 from routerllm.cache import answered_again, cache_key
 from routerllm.carbon.budget import Admission, spent_so_far
 from routerllm.carbon.log_rows import FAILED, RequestRecord, own_part, prompt_hash
@@ -147,8 +148,9 @@ class RequestAnswering:
         cascade = self.config.cascade
         if cascade.enabled:  # imported only where used: it brings the sandbox and the parsers
             from routerllm.cascade import verify_answer, verify_stub
-        # the models the cache key holds (RoutingScope.larger), the smallest first
-        while cascade.enabled and (bigger := next(iter(self.scope.larger(name)), None)):
+        # the models the cache key holds (RoutingScope.larger), the smallest first; an answer
+        # cancelled half-way (its caller gone) is neither checked nor escalated
+        while cascade.enabled and completion.finish_reason != CANCELLED and (bigger := next(iter(self.scope.larger(name)), None)):  # fmt: skip
             with self.meter.measure("router_inference") as slot:
                 check = (
                     verify_stub(stub, completion.text, self.calls.style(name), cascade.timeout_s)
@@ -235,8 +237,9 @@ class RequestAnswering:
         with self.budget.recording(admission) if self.budget else contextlib.nullcontext():
             self._logged(req, result, tag)
         # an answer its endpoint says failed (finish reason "error") is logged as failed:
-        # no answer for a later request, as the report's replay of the cache counts it
-        if key is not None and self.cache is not None and not budgeted and result.finish_reason != FAILED:  # fmt: skip
+        # no answer for a later request, as the report's replay of the cache counts it; nor
+        # is one cancelled half-way (logged for what it spent)
+        if key is not None and self.cache is not None and not budgeted and result.finish_reason not in (FAILED, CANCELLED):  # fmt: skip
             # kept with what its making added to the routing's reason (the stub's code
             # style, the cascade's checks and escalations): a later request's says so too
             self.cache.put(key, dataclasses.replace(result, reason=reason[len(decision.reason) :]))

@@ -25,6 +25,7 @@ from routerllm.backends.base import (
     template_tokens,
     written_stop,
 )
+from routerllm.backends.interrupts import CANCELLED, Cancellation
 from routerllm.exceptions import (
     BackendError,
     ContextLengthError,
@@ -253,9 +254,13 @@ class HFBackend(Backend):
         }
         continues = request.raw or bool(request.response_prefix)  # the answer continues a text
         controls = control_stops(request.stop, self._piece_tokens)
+        criteria: list[Any] = []
         if request.stop:  # generation ends at a stop, not at max_new_tokens past it
-            stop_at = _stop_at(self, n_prompt, request.stop, continues, controls)
-            gen_kwargs["stopping_criteria"] = [stop_at]
+            criteria.append(_stop_at(self, n_prompt, request.stop, continues, controls))
+        if (cancel := Cancellation()).active:  # the server's: its client may leave
+            criteria.append(_stop_when(cancel))
+        if criteria:
+            gen_kwargs["stopping_criteria"] = criteria
         if do_sample:
             gen_kwargs.update(temperature=sampling.temperature, top_p=sampling.top_p)
             if sampling.seed is not None:
@@ -282,6 +287,8 @@ class HFBackend(Backend):
         # answer that ends at one stopped there, it was not cut by the limit.
         if (stopped := cut_at_stop(text, request.stop)) != text:
             text, finish = stopped, "stop"
+        if cancel.stopped:
+            finish = CANCELLED
         return Completion(
             text=text,
             model=self.name,
@@ -340,3 +347,17 @@ def _stop_at(
             )
 
     return StopAtText()
+
+
+def _stop_when(cancel: Cancellation) -> Any:
+    """A stopping criterion: the generation was cancelled (its caller has gone)."""
+    import torch
+    from transformers import StoppingCriteria
+
+    class StopWhenCancelled(StoppingCriteria):  # type: ignore[misc]
+        def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
+            return torch.full(
+                (input_ids.shape[0],), cancel(), dtype=torch.bool, device=input_ids.device
+            )
+
+    return StopWhenCancelled()

@@ -1,4 +1,4 @@
-"""Ctrl-C while llama.cpp calls back into Python.
+"""Ctrl-C while llama.cpp calls back into Python; a generation whose caller has gone.
 
 A Python function that C code calls through ctypes (llama.cpp's log callback
 while a model loads, the prompt-state callback while it computes,
@@ -7,6 +7,11 @@ while a model loads, the prompt-state callback while it computes,
 code goes on as if nothing was pressed. :func:`deferred_interrupts` records
 Ctrl-C for a block instead and raises it where Python can: when the block's
 check is called (between two tokens), and at the end of the block at the latest.
+
+A generation that nobody waits for any more (the server's client has gone) is stopped
+between two tokens: the thread that runs it enters :func:`cancellable` with an event
+that another thread sets, and a backend looks at a :class:`Cancellation` between
+tokens; the generation ends with what it wrote so far, finish reason ``CANCELLED``.
 """
 
 from __future__ import annotations
@@ -15,6 +20,11 @@ import contextlib
 import signal
 import threading
 from collections.abc import Callable, Iterator
+
+CANCELLED = "cancelled"
+"""The finish reason of a generation stopped half-way because its caller had gone."""
+
+_scope = threading.local()  # each thread's stop event, set by cancellable()
 
 
 @contextlib.contextmanager
@@ -42,3 +52,35 @@ def deferred_interrupts() -> Iterator[Callable[[], None]]:
         if defer:
             signal.signal(signal.SIGINT, signal.default_int_handler)
     check()
+
+
+@contextlib.contextmanager
+def cancellable(stop: threading.Event) -> Iterator[None]:
+    """A generation run in this thread during the block stops between two tokens once
+    ``stop`` is set (by another thread), and ends with finish reason ``CANCELLED``;
+    llama.cpp's and transformers' backends look; a remote call runs to its end."""
+    outer = getattr(_scope, "stop", None)
+    _scope.stop = stop
+    try:
+        yield
+    finally:
+        _scope.stop = outer
+
+
+class Cancellation:
+    """Made where a generation starts, called between its tokens: whether the
+    :func:`cancellable` block it runs in (if any, ``active``) was told to stop;
+    ``stopped`` once it said so."""
+
+    def __init__(self) -> None:
+        self._stop: threading.Event | None = getattr(_scope, "stop", None)
+        self.stopped = False
+
+    @property
+    def active(self) -> bool:
+        return self._stop is not None
+
+    def __call__(self) -> bool:
+        if not self.stopped and self._stop is not None and self._stop.is_set():
+            self.stopped = True
+        return self.stopped

@@ -27,7 +27,7 @@ from routerllm.backends.base import (
     template_tokens,
     written_stop,
 )
-from routerllm.backends.interrupts import deferred_interrupts
+from routerllm.backends.interrupts import CANCELLED, Cancellation, deferred_interrupts
 from routerllm.exceptions import BackendError, ContextLengthError, missing_dependency
 from routerllm.model_files import availability as gguf_availability
 from routerllm.model_files import resolve_gguf
@@ -365,6 +365,7 @@ class LlamaCppBackend(Backend):
 
             with deferred_interrupts():
                 self._state = PromptState(self._llm)
+        cancel = Cancellation()
         start = time.perf_counter()
         with contextlib.ExitStack() as stack:
             criteria = None
@@ -372,6 +373,10 @@ class LlamaCppBackend(Backend):
                 criteria = stack.enter_context(self._state.guarded())
             elif "logits_processor" in kwargs:  # the cap runs in llama.cpp's sampler callback
                 criteria = _between_tokens(stack.enter_context(deferred_interrupts()))
+            if cancel.active:  # the server's: its client may leave before the answer ends
+                from llama_cpp import StoppingCriteriaList
+
+                criteria = StoppingCriteriaList([*(criteria or []), lambda _ids, _logits: cancel()])  # fmt: skip
             self._llm.sampled = []
             out, text = self._completion(request, prompt, kwargs, criteria)
         latency = time.perf_counter() - start
@@ -383,6 +388,8 @@ class LlamaCppBackend(Backend):
         if controls and (at := written_stop(answer, controls, self._written)) is not None:
             text = self._written(answer[: at[0]], False)
             text, finish = cut_at_stop(text[: len(text) - at[1]], kwargs["stop"] or []), "stop"
+        if cancel.stopped:
+            finish = CANCELLED
         usage = out.get("usage") or {}
         prompt_tokens = int(usage.get("prompt_tokens", 0))
         state = None

@@ -5,7 +5,9 @@ is routed, a configured model's name is sent to that model, and every answer is
 measured and logged like any other request (tag ``server``). Requests are answered
 one at a time, so that each one's CodeCarbon figures are its own (the tracker
 measures the whole machine) and llama.cpp has the cores to itself; the others wait
-their turn, and one whose client has gone by then is dropped unanswered. Once the
+their turn, and one whose client has gone by then is dropped unanswered; one whose
+client goes while its answer is generated stops between two tokens (finish reason
+``cancelled``, logged for what it spent), and the turn passes on. Once the
 server is stopping, the request in progress is finished, answered and logged;
 requests still waiting or still arriving are refused (503).
 """
@@ -24,6 +26,7 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from routerllm import __version__
+from routerllm.backends.interrupts import CANCELLED, cancellable
 from routerllm.exceptions import (
     ModelUnavailableError,
     PromptError,
@@ -60,7 +63,7 @@ BODY_TIMEOUT_S = 30.0
 
 POLL_S = 1.0
 """How often a request still arriving or waiting its turn looks whether the server
-is stopping."""
+is stopping, and one generating whether its client has gone."""
 
 CLOSE = {"Connection": "close"}
 """For a refusal that leaves unread body bytes on the connection."""
@@ -242,9 +245,11 @@ class _Service:
         self.in_line -= 1
         return ended
 
-    def generate(self, call: protocol.Call) -> "tuple[RoutedResult, str]":
+    def generate(self, call: protocol.Call, stop: threading.Event) -> "tuple[RoutedResult, str]":
+        """The answer to ``call`` and a warning for it; a generation still running once
+        ``stop`` is set (the client has gone) stops between two tokens."""
         try:
-            with self.working:
+            with self.working, cancellable(stop):
                 result = self.system.generate(call.request, model=call.model, tag=TAG)
             return result, ""
         except RequestLogError as e:
@@ -266,10 +271,15 @@ class _Service:
             self.check_model(call.model)
             if (ended := await self.take_turn(request)) is not None:
                 return ended
+            stop = threading.Event()  # set once the client has gone
             try:
-                result, warning = await _finished(self.executor, self.generate, call)
+                result, warning = await _finished(self.executor, self.generate, call, request, stop)  # fmt: skip
             finally:
                 self.end_turn()
+            if stop.is_set():
+                how = "stopped" if result.finish_reason == CANCELLED else "finished"
+                log.info("client left while its answer was generated: %s after %d token(s)", how, result.completion_tokens)  # fmt: skip
+                return _gone()
             return _answer(call, result, warning)  # here: a fault writing it is an API error too
         except RouterLLMError as e:
             return self.failure(e, call)
@@ -335,18 +345,31 @@ class _Service:
 _OFFSET_AS_SPACE = re.compile(r"^(\d{4}-\d{2}-\d{2}[T ]\d{2}(?::?\d{2}){0,2}(?:[.,]\d+)?) (\d{2}(?::?\d{2})?)$")  # fmt: skip
 
 
-async def _finished(executor: ThreadPoolExecutor, generate: Callable[[protocol.Call], Any], call: protocol.Call) -> Any:  # fmt: skip
-    """``generate(call)`` on the executor's thread, awaited to its end even when this
-    task is cancelled (a second Ctrl-C), so that the answer is still sent. A future, not
-    a task: the event loop's shutdown cancels every task, and would cancel it too."""
-    future = asyncio.get_running_loop().run_in_executor(executor, generate, call)
+async def _finished(
+    executor: ThreadPoolExecutor,
+    generate: Callable[[protocol.Call, threading.Event], Any],
+    call: protocol.Call,
+    request: Any,
+    stop: threading.Event,
+) -> Any:
+    """``generate(call, stop)`` on the executor's thread, awaited to its end even when
+    this task is cancelled (a second Ctrl-C), so that the answer is still sent. A future,
+    not a task: the event loop's shutdown cancels every task, and would cancel it too.
+    Every POLL_S it looks whether the client has gone: then ``stop`` is set, and the
+    generation stops between two tokens (no energy spent on an answer nobody reads)."""
+    future = asyncio.get_running_loop().run_in_executor(executor, generate, call, stop)
     while True:
         try:
-            return await asyncio.shield(future)
+            # asyncio.wait leaves the future running when this task is cancelled
+            await asyncio.wait({future}, timeout=POLL_S)
+            if future.done():
+                return future.result()
+            if not stop.is_set() and await request.is_disconnected():
+                stop.set()
         except asyncio.CancelledError:
             if future.cancelled():
                 raise
-            # the generation cannot stop half-way: wait for it
+            # stopping at once: the answer in progress is still finished and sent
 
 
 def _answer(call: protocol.Call, result: "RoutedResult", warning: str) -> Any:
