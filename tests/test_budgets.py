@@ -252,6 +252,25 @@ def test_the_predictor_learns_an_escalated_request_from_the_answering_models_own
     assert learned is not None and learned.kwh_per_output_token == pytest.approx(1e-6)
 
 
+def test_an_answer_cancelled_half_way_teaches_the_predictor_nothing(
+    tiny_config: AppConfig,
+) -> None:
+    """An answer stopped because its client left (finish reason "cancelled"): its 2
+    tokens were learned as an answer's length (predicting 2-token answers, a budget let
+    through what a whole answer costs) and its rate as 2 tokens carrying the prompt's
+    energy."""
+    whole = [record("tiny-light", NOW, energy_kwh=1e-5, completion_tokens=100)] * 3
+    stopped = dataclasses.replace(record("tiny-light", NOW, energy_kwh=2e-6, completion_tokens=2), finish_reason="cancelled")  # fmt: skip
+    predictor = CarbonPredictor(tiny_config, whole + [stopped] * 5)
+    for _ in range(5):
+        predictor.observe(stopped)
+    profile = predictor.profile("tiny-light")
+    assert profile is not None and profile.requests == 3
+    assert profile.kwh_per_output_token == pytest.approx(1e-7)
+    p = predictor.predict("tiny-light", 40, max_new_tokens=200)
+    assert p is not None and p.completion_tokens == 100
+
+
 def test_predictor_learns_from_each_new_request(tiny_config: AppConfig) -> None:
     predictor = CarbonPredictor(tiny_config, [record("tiny-light", NOW, energy_kwh=1e-6, completion_tokens=10)] * 3)  # fmt: skip
     first = predictor.predict("tiny-light", 40, 100)

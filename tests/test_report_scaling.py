@@ -210,6 +210,25 @@ def test_a_failed_request_is_no_answer_to_the_cut_answers_figures() -> None:
     assert (fig.cut["m"].known, fig.cut["m"].cut) == (1, 1)
 
 
+def test_an_answer_cancelled_half_way_is_no_answer_to_the_cut_answers_the_rate_or_the_cache() -> None:  # fmt: skip
+    """An answer stopped because its client left (finish reason "cancelled"): counted as
+    an answer whose finish reason is known (diluting the share cut at max_new_tokens),
+    its 2 tokens carrying the prompt's energy in the rate per output token, and left in
+    the replayed cache, though it is never cached; its energy is spent all the same."""
+    from routerllm.carbon.log_figures import CacheReplay, LogFigures
+
+    fig = LogFigures(replay=CacheReplay(max_entries=10, ttl_s=3600))
+    stopped = ("llm_inference", 0.5, 5e-6, 2e-7, "codecarbon:load-estimate")
+    fig.add("2026-12-03T10:00:00", "h", "m", "rules", 9, 2, 0.5, 0.0, "", "cancelled", [stopped])
+    answer = ("llm_inference", 0.2, 1e-6, 4e-8, "codecarbon:load-estimate")
+    fig.add("2026-12-03T10:01:00", "h", "m", "rules", 9, 10, 0.2, 0.0, "", "length", [answer])
+    assert (fig.cut["m"].known, fig.cut["m"].cut) == (1, 1)
+    assert fig.kwh_per_output_token() == {"m": pytest.approx(1e-7)}
+    assert fig.replay is not None and fig.replay.hits == 0  # nothing cached to repeat
+    assert (fig.totals.requests, fig.totals.failed) == (2, 0)
+    assert fig.totals.energy_kwh == pytest.approx(6e-6)
+
+
 def test_a_generation_that_failed_midway_teaches_no_rate_per_output_token() -> None:
     """Its energy, with no token written, is no part of the model's rate per token."""
     from routerllm.carbon.log_figures import LogFigures

@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from dataclasses import astuple, dataclass, field
 from typing import TYPE_CHECKING
 
+from routerllm.backends.interrupts import CANCELLED
 from routerllm.carbon.log_rows import FAILED, instant, own_part
 from routerllm.carbon.meter import CACHED, COMPONENTS, NOT_MEASURED, PER_TOKEN, Measurement
 from routerllm.carbon.predictor import UNMEASURED
@@ -61,10 +62,11 @@ class Terms:
 
 @dataclass
 class CutAnswers:
-    """Of one model's answers whose finish reason is logged (not from the cache): how
-    many, how many stopped at their length limit, how many of those because prompt and
-    answer filled the model's context (``filled``, of ``context`` tokens; no larger
-    max_new_tokens lengthens them), and the longest of the others."""
+    """Of one model's answers whose finish reason is logged (not from the cache, nor
+    cancelled because the client left): how many, how many stopped at their length
+    limit, how many of those because prompt and answer filled the model's context
+    (``filled``, of ``context`` tokens; no larger max_new_tokens lengthens them), and the
+    longest of the others."""
 
     known: int = 0
     cut: int = 0
@@ -202,6 +204,8 @@ class LogFigures:
         energy = sum(p[2] for p in parts)
         co2 = sum(p[3] for p in parts)
         failed = finish_reason == FAILED  # no answer: its loads (and routing) only
+        # stopped half-way, its client gone: spent, but not an answer's length or rate
+        cancelled = finish_reason == CANCELLED
         by_model, by_router, by_day, day = (
             self.by_model,
             self.by_router,
@@ -271,7 +275,7 @@ class LogFigures:
             self._versus(model, completion_tokens, energy, co2, bool(cached), llm, escalated)
         self.energy.add(energy)
         if self.replay is not None and not cached and tag not in DEMO_TAGS:
-            self.replay.add(timestamp, sha, model, energy, parts, not failed)
+            self.replay.add(timestamp, sha, model, energy, parts, not (failed or cancelled))
         if load_error:  # no load: its energy is in the totals, not in loading's churn
             fl = self.failed_loads.get(model) or self.failed_loads.setdefault(model, FailedLoads())
             own = _own(loading, earlier)
@@ -290,7 +294,7 @@ class LogFigures:
             since.answered_since += 1
         if (cut := self.cut.get(model)) is None:
             cut = self.cut[model] = CutAnswers(context=self.contexts.get(model, 0))
-        if finish_reason and not cached and not failed:
+        if finish_reason and not cached and not failed and not cancelled:
             cut.known += 1
             if finish_reason == "length":
                 cut.cut += 1
@@ -307,7 +311,9 @@ class LogFigures:
             self.counted += 1
             if model == self.ladder_top and router in ("largest", FIXED):
                 self.unrouted += 1
-            if llm is not None and llm[4] not in UNMEASURED and not failed:  # a rate per answer
+            if (
+                llm is not None and llm[4] not in UNMEASURED and not (failed or cancelled)
+            ):  # a rate per answer
                 self.rate_tokens[model] += completion_tokens
                 self.rate_energy[model] = self.rate_energy.get(model, 0.0) + llm[2]
         if parts and not measured:  # every part "none" (a cached answer's unspent aside)
@@ -381,7 +387,8 @@ class LogFigures:
 
     def kwh_per_output_token(self) -> dict[str, float]:
         """Per model, the generation energy per output token of its measured answers (not
-        those logged with carbon tracking off, nor cached; not the demo's baseline)."""
+        those logged with carbon tracking off, nor cached, nor cancelled; not the demo's
+        baseline)."""
         return {n: self.rate_energy[n] / t for n, t in self.rate_tokens.items() if t}
 
 

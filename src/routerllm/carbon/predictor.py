@@ -32,6 +32,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from routerllm.backends.interrupts import CANCELLED
 from routerllm.carbon.log_rows import FAILED, RequestRecord
 from routerllm.carbon.meter import (
     CACHED,
@@ -153,9 +154,11 @@ def measured(record: RequestRecord) -> bool:
     """Whether a logged request's generation was measured or estimated (not logged with
     carbon tracking off, with a failed CodeCarbon task, or answered from the request
     cache): only those teach energy. An escalated request's: the answering model's own. A
-    failed request's generation (finish reason ``FAILED``) wrote no answer: no rate."""
+    failed request's generation (finish reason ``FAILED``) wrote no answer: no rate; nor
+    does one cancelled half-way (its caller gone: ``CANCELLED``), whose length says
+    nothing of an answer's, and whose few tokens carry the whole prompt's energy."""
     m = record.own("llm_inference")
-    return m is not None and m.method not in UNMEASURED and record.finish_reason != FAILED
+    return m is not None and m.method not in UNMEASURED and record.finish_reason not in (FAILED, CANCELLED)  # fmt: skip
 
 
 class CarbonPredictor:
