@@ -6,8 +6,10 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import threading
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -393,3 +395,30 @@ def test_an_answer_cancelled_half_way_is_neither_checked_nor_escalated(
         assert (result.model, result.finish_reason, result.completion_tokens) == ("tiny-light", CANCELLED, 3)  # fmt: skip
         assert "escalated" not in result.reason and "examples" not in result.reason
         assert [(r.model, r.finish_reason) for r in system.log.records()] == [("tiny-light", CANCELLED)]  # fmt: skip
+
+
+def test_no_larger_model_is_loaded_for_a_caller_gone_once_the_answer_failed(
+    tiny_config: AppConfig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first answer was whole, then the caller left (the check runs after it): the
+    next model was loaded and run for nobody, until its first token."""
+    import routerllm.cascade
+
+    tiny_config.cascade.enabled = True
+    tiny_config.cache.enabled = True
+    stop, check = threading.Event(), routerllm.cascade.verify_answer
+
+    def checked_as_the_caller_leaves(*args: Any, **kwargs: Any) -> Any:
+        verdict = check(*args, **kwargs)
+        stop.set()
+        return verdict
+
+    monkeypatch.setattr(routerllm.cascade, "verify_answer", checked_as_the_caller_leaves)
+    with RouterLLM(tiny_config) as system:
+        with cancellable(stop):
+            result = system.generate(REQUEST, model="tiny-light")
+        assert (result.model, result.finish_reason) == ("tiny-light", "length")
+        assert "failed 2 of the request's 2 examples, not escalated to tiny-medium: the caller has gone" in result.reason  # fmt: skip
+        assert system.manager.loaded_models == ["tiny-light"]
+        # not cached: a later request's answer goes up the ladder, as the cascade says
+        assert system.generate(REQUEST, model="tiny-light").model == "tiny-heavy"

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, NamedTuple
 
-from routerllm.backends.interrupts import CANCELLED
+from routerllm.backends.interrupts import CANCELLED, cancelled
 from routerllm.cache import answered_again, cache_key
 from routerllm.carbon.budget import Admission, spent_so_far
 from routerllm.carbon.log_rows import FAILED, RequestRecord, own_part, prompt_hash
@@ -172,6 +172,10 @@ class RequestAnswering:
             )  # fmt: skip
             if not go:
                 reason += f", not escalated to {bigger}: {why}"
+                break
+            if cancelled():  # the caller has gone: a larger model would answer nobody
+                reason += f", not escalated to {bigger}: the caller has gone"
+                budgeted = True  # not the answer the cascade gives: not cached
                 break
             spent = spent_so_far(
                 cost + self.calls.routing_cost(routing), routing, loading, inference

@@ -84,3 +84,8 @@ class Cancellation:
         if not self.stopped and self._stop is not None and self._stop.is_set():
             self.stopped = True
         return self.stopped
+
+
+def cancelled() -> bool:
+    """Whether this thread's :func:`cancellable` block (if any) was told to stop."""
+    return Cancellation()()
