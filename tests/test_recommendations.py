@@ -273,6 +273,32 @@ def test_a_model_that_fails_to_load_is_named_not_counted_as_reloaded(
     assert not of_kind(recs, "model_loading")
 
 
+def test_a_failed_load_with_carbon_tracking_off_is_not_measured_not_zero_kwh(
+    tmp_path: Path, tiny_gguf: Path
+) -> None:
+    """With carbon.enabled: false a load is not measured (0 kWh, method none): the
+    recommendation said "0.000e+00 kWh spent loading it", and --json 0.0, as if measured."""
+    from routerllm.exceptions import RouterLLMError
+    from routerllm.system import RouterLLM
+
+    corrupt = tmp_path / "corrupt.gguf"
+    corrupt.write_bytes(tiny_gguf.read_bytes()[:4096])
+    data = tiny_config_dict(tmp_path, carbon={"enabled": False})
+    data["models"][0]["gguf"] = {"path": str(corrupt)}
+    config = load_config(write_config(tmp_path, data))
+    with RouterLLM(config) as system:
+        for _ in range(2):
+            with pytest.raises(RouterLLMError, match="corrupt"):
+                system.generate("hi", model="tiny-light")
+    (r,) = of_kind(logged_report(config).recommendations, "failed_loads")
+    assert r.message.startswith(
+        "tiny-light failed to load in 2 requests (no answer; the energy spent loading it "
+        "not measured (carbon tracking off); the last at "
+    )
+    assert "kWh" not in r.message and r.evidence["loading_energy_kwh"] is None
+    assert r.evidence["failed_loads"] == 2
+
+
 def test_a_log_from_before_failed_loads_were_marked_is_read_then_given_the_table(
     tmp_path: Path,
 ) -> None:

@@ -78,11 +78,13 @@ class CutAnswers:
 @dataclass
 class FailedLoads:
     """Of one model's requests, those that failed as it failed to load (their logged
-    ``load_error``): how many, what their loads spent, the last one's time and error, and
-    how many requests it answered after it."""
+    ``load_error``): how many, what their loads spent (``measured``: whether any of it
+    was, not logged with carbon tracking off), the last one's time and error, and how
+    many requests it answered after it."""
 
     count: int = 0
     energy_kwh: float = 0.0
+    measured: bool = False
     last: str = ""
     error: str = ""
     answered_since: int = 0
@@ -281,6 +283,8 @@ class LogFigures:
             own = _own(loading, earlier)
             fl.count += 1
             fl.energy_kwh += own[2] if own is not None else 0.0
+            if own is not None and (own[4] != NOT_MEASURED or own[2] or own[3]):
+                fl.measured = True  # not carbon tracking off's 0 kWh, "none"
             fl.last, fl.error, fl.answered_since = timestamp, load_error, 0
             if (before := earlier.get("model_loading")) is not None:  # the models stepped up from
                 self.loading_kwh.add(before[2])

@@ -59,7 +59,7 @@ CODECARBON_ESTIMATES = {
     "codecarbon:tdp-estimate": "from the CPU's TDP alone (it could not read the CPU load)",
 }
 
-Evidence = dict[str, float | int | str]
+Evidence = dict[str, float | int | str | None]  # None: a figure not measured
 
 
 @dataclass(frozen=True)
@@ -103,19 +103,24 @@ def failed_loads(fig: LogFigures, config: AppConfig) -> list[Recommendation]:
             if f.answered_since
             else ""
         )
+        # carbon tracking off measured nothing: its zeros are not 0 kWh
+        spent = (
+            f"{f.energy_kwh:.3e} kWh spent loading it, counted in the totals, not as loads"
+            if f.measured
+            else "the energy spent loading it not measured (carbon tracking off)"
+        )
         out.append(
             Recommendation(
                 "failed_loads",
                 f"{model} failed to load in {f.count} request{'s' if f.count > 1 else ''} (no "
-                f"answer; {f.energy_kwh:.3e} kWh spent loading it, counted in the totals, not "
-                f"as loads; the last at {f.last[:19].replace('T', ' ')} UTC{since}): {f.error}; "
+                f"answer; {spent}; the last at {f.last[:19].replace('T', ' ')} UTC{since}): {f.error}; "
                 f"fix what the error says (the model's file or settings in models), or take "
                 f"{model} out of the config",
                 "",
                 {
                     "model": model,
                     "failed_loads": f.count,
-                    "loading_energy_kwh": f.energy_kwh,
+                    "loading_energy_kwh": f.energy_kwh if f.measured else None,
                     "last_failed": f.last,
                     "answered_since": f.answered_since,
                     "error": f.error,
