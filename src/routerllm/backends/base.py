@@ -283,7 +283,7 @@ def _ends_a_run(text: str, tokenize: Callable[[str, bool], list[int]]) -> bool:
 def holds_control_text(texts: list[str], tokenize: Callable[[str, bool], list[int]]) -> bool:
     """Whether one of ``texts`` holds text that ``tokenize`` (``template_tokens``'s)
     reads as control tokens."""
-    return any(tokenize(t, True) != tokenize(t, False) for t in texts if t)
+    return any(control_stops(texts, tokenize))
 
 
 def control_stops(
@@ -295,7 +295,13 @@ def control_stops(
     text; it is matched against the answer written with its control tokens instead
     (:func:`holds_written_stop`, :func:`written_stop`). ``tokenize`` as
     ``template_tokens``'s."""
-    return tuple(stop for stop in stops if tokenize(stop, True) != tokenize(stop, False))
+    return tuple(s for s in stops if s and tokenize(s, True) != tokenize(s, False))
+
+
+def stop_tail(stops: Sequence[str]) -> int:
+    """How many of an answer's last tokens can hold one of ``stops``: a stop of n
+    characters spans at most 4n tokens (bytes)."""
+    return 4 * max(len(stop) for stop in stops) + 8
 
 
 def holds_written_stop(
@@ -303,10 +309,8 @@ def holds_written_stop(
 ) -> bool:
     """Whether the answer's last ``tokens``, written with their control tokens
     (``detokenize(tokens, True)``; ``False``: without them), hold one of ``stops``.
-    Checked after each token, so only the last few are written: a stop of n
-    characters spans at most 4n tokens (bytes)."""
-    tail = 4 * max(len(stop) for stop in stops) + 8
-    text = detokenize(list(tokens[-tail:]), True)
+    Checked after each token, so only the last few (:func:`stop_tail`) are written."""
+    text = detokenize(list(tokens[-stop_tail(stops) :]), True)
     return any(stop in text for stop in stops)
 
 

@@ -22,6 +22,7 @@ from routerllm.backends.base import (
     refuse_prompt_state,
     refused_by_template,
     resolve_sampling,
+    stop_tail,
     template_tokens,
     written_stop,
 )
@@ -330,7 +331,7 @@ def _stop_at(
     from transformers import StoppingCriteria
 
     tokenizer = backend._tokenizer
-    tail = 4 * max(len(stop) for stop in stops) + 8
+    tail = stop_tail(stops)
 
     class StopAtText(StoppingCriteria):  # type: ignore[misc]
         def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
