@@ -194,6 +194,19 @@ def test_a_thread_count_beyond_llama_cpps_is_refused(tmp_path: Path, threads: in
     assert load_config(write_config(tmp_path, data)).manager.n_threads == 512
 
 
+@pytest.mark.parametrize("length", [2**32 + 17, 2**31, 10**30])
+def test_a_context_length_beyond_llama_cpps_is_refused(tmp_path: Path, length: int) -> None:
+    """llama.cpp takes a 32-bit context length: 2**32 + 17 wrapped silently to a 17-token
+    context (prompts refused as longer than "context 32 tokens" under a config of four
+    billion); it is refused with the config, naming the field."""
+    data = tiny_config_dict(tmp_path)
+    data["models"][0]["context_length"] = length
+    with pytest.raises(ConfigError, match=r"models\.0\.context_length: .*less than or equal to 2147483647"):  # fmt: skip
+        load_config(write_config(tmp_path, data))
+    data["models"][0]["context_length"] = 2**31 - 1
+    assert load_config(write_config(tmp_path, data)).models[0].context_length == 2**31 - 1
+
+
 @pytest.mark.parametrize(
     ("field", "value", "message"),
     [

@@ -21,6 +21,7 @@ from pydantic import Field, ValidationError, model_validator
 from routerllm.checks import repeated
 from routerllm.config_sections import (
     LEVEL_MAX_PARAMS_B,
+    MAX_CONTEXT_LENGTH,
     MAX_NEW_TOKENS,
     MAX_TEMPERATURE,
     MAX_THREADS,
@@ -42,6 +43,7 @@ from routerllm.exceptions import ConfigError
 
 __all__ = [
     "LEVEL_MAX_PARAMS_B",
+    "MAX_CONTEXT_LENGTH",
     "MAX_NEW_TOKENS",
     "MAX_TEMPERATURE",
     "MAX_THREADS",
@@ -128,7 +130,7 @@ class ModelConfig(StrictConfig):
     load_in_4bit: bool = False
     memory_gb: float = Field(gt=0)
     gpus: int = Field(0, ge=0, description="GPUs needed; 0 runs on CPU")
-    context_length: int = Field(4096, gt=16)
+    context_length: int = Field(4096, gt=16, le=MAX_CONTEXT_LENGTH)
     cost_per_1m_input_usd: float = Field(0.0, ge=0)
     cost_per_1m_output_usd: float = Field(0.0, ge=0)
     energy_per_token_kwh: float | None = Field(None, ge=0, description="per generated token")
