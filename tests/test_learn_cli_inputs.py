@@ -548,3 +548,26 @@ def test_a_loss_and_use_inter_intra_loss_together_are_refused(
     line = user_error(capsys, "train", "--data", data, "--out", str(out), "--encoder",
                       "hashing", "--loss", "focal", "--use-inter-intra-loss")  # fmt: skip
     assert "--loss focal is given too" in line and not out.exists()
+
+
+@pytest.mark.parametrize(
+    ("name", "argv"),
+    [
+        ("d.json", ["train", "--data", "{f}", "--out", "{tmp}/o", "--encoder", "hashing"]),
+        ("d.json", ["eval-routing", "--data", "{f}", "--routers", "quality"]),
+        ("d.json", ["test", "--router-type", "rules", "--data", "{f}"]),
+        ("d.json", ["generate-data", "--tiny-codes", "{f}", "--out", "{tmp}/g"]),
+        ("d.jsonl", ["generate-data", "--tiny-codes", "{f}", "--out", "{tmp}/g"]),
+        ("p.json", ["humaneval", "--problems", "{f}", "--out", "{tmp}/he"]),
+        ("p.jsonl", ["humaneval", "--problems", "{f}", "--out", "{tmp}/he"]),
+    ],
+)
+def test_a_data_file_nested_too_deeply_is_one_clear_error(
+    name: str, argv: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """JSON nested deeper than Python's recursion limit (a corrupt or hostile file) was a
+    RecursionError traceback from every command that reads a data file."""
+    data = tmp_path / name
+    data.write_text("[" * 100_000 + "]" * 100_000 + "\n")
+    line = user_error(capsys, *(a.format(f=data, tmp=tmp_path) for a in argv))
+    assert str(data) in line and "nested too deeply" in line, line

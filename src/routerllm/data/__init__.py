@@ -31,3 +31,5 @@ def read_json(path: str | Path, kind: str = "dataset") -> Any:
         raise DataError(f"cannot read {path}: {e.strerror or e}") from e
     except ValueError as e:  # UnicodeDecodeError too
         raise DataError(f"{path}: not valid JSON ({e})") from e
+    except RecursionError as e:  # [[[[...]]]]: json's parser recurses
+        raise DataError(f"{path}: not valid JSON (nested too deeply)") from e

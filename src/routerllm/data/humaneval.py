@@ -93,6 +93,8 @@ def read_rows(path: Path) -> list[tuple[str, Any]]:
             raise DataError(
                 f"{path}: not a valid JSON array: {e.msg} (line {e.lineno}, column {e.colno})"
             ) from e
+        except RecursionError as e:
+            raise DataError(f"{path}: not a valid JSON array: nested too deeply") from e
     rows = []
     # split("\n"), not splitlines(): JSON strings may hold U+2028 and other line breaks.
     for n, line in enumerate(text.split("\n"), 1):
@@ -104,6 +106,8 @@ def read_rows(path: Path) -> list[tuple[str, Any]]:
                     f"{path}: line {n} is not valid JSON: {e.msg} (column {e.colno}); "
                     "a problem file is JSON Lines or one JSON array of problem objects"
                 ) from e
+            except RecursionError as e:
+                raise DataError(f"{path}: line {n} is not valid JSON: nested too deeply") from e
     return rows
 
 

@@ -198,6 +198,8 @@ def _jsonl_rows(path: Path) -> Iterator[dict[str, Any]]:
                     yield row
     except (OSError, ValueError) as e:  # JSONDecodeError and bad gzip/utf-8 are ValueErrors
         raise DataError(f"{path}: cannot read JSON lines ({e})") from e
+    except RecursionError as e:  # json's parser recurses: [[[[...]]]]
+        raise DataError(f"{path}: cannot read JSON lines (a line nested too deeply)") from e
     except (EOFError, zlib.error) as e:  # a .gz cut short (an interrupted copy) or damaged
         raise DataError(
             f"{path}: cannot read JSON lines: the gzip file is truncated or damaged ({e}); "
@@ -210,6 +212,8 @@ def _json_rows(path: Path) -> Iterator[dict[str, Any]]:
         raw = json.loads(path.read_text(encoding="utf-8-sig"))
     except (OSError, ValueError) as e:
         raise DataError(f"{path}: not valid JSON ({e})") from e
+    except RecursionError as e:
+        raise DataError(f"{path}: not valid JSON (nested too deeply)") from e
     if isinstance(raw, dict):  # column-oriented: {"prompt": [...], "target_audience": [...]}
         columns = {k: v for k, v in raw.items() if isinstance(v, list)}
         if not columns:
