@@ -571,3 +571,18 @@ def test_a_data_file_nested_too_deeply_is_one_clear_error(
     data.write_text("[" * 100_000 + "]" * 100_000 + "\n")
     line = user_error(capsys, *(a.format(f=data, tmp=tmp_path) for a in argv))
     assert str(data) in line and "nested too deeply" in line, line
+
+
+def test_a_saved_router_config_nested_too_deeply_is_one_clear_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A router folder whose config.json nests past Python's recursion limit was a
+    RecursionError traceback, read as a router and when checked before a save over it."""
+    folder = tmp_path / "router"
+    folder.mkdir()
+    (folder / "config.json").write_text("[" * 100_000 + "]" * 100_000)
+    data = labelled(tmp_path / "d.json")
+    line = user_error(capsys, "test", "--router-model", str(folder), "--data", str(data))
+    assert f"{folder}/config.json is corrupt: nested too deeply" in line, line
+    line = user_error(capsys, "train", "--data", str(data), "--out", str(folder), "--encoder", "hashing")  # fmt: skip
+    assert "not a saved RouterLLM router" in line and "nothing was changed" in line, line

@@ -314,7 +314,7 @@ def saved_router_name(config: Path) -> str | None:
     (None where it is not one RouterLLM saved)."""
     try:
         meta = json.loads(config.read_text())
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):  # RecursionError: nested too deeply
         return None
     if isinstance(meta, dict) and isinstance(meta.get("router"), str) and "models" in meta:
         return meta["router"]

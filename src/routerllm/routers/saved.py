@@ -80,6 +80,8 @@ def load_router(
         raise RouterLLMError(f"{path}/config.json is corrupt: {e}") from e
     except OSError as e:
         raise RouterLLMError(f"{path}: cannot read a saved router: {e}") from e
+    except RecursionError as e:  # json's parser recurses: [[[[...]]]]
+        raise RouterLLMError(f"{path}/config.json is corrupt: nested too deeply") from e
     if version > FORMAT_VERSION:
         raise RouterLLMError(
             f"{path}: saved in format {version} by a newer RouterLLM (this one reads up to "
