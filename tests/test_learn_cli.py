@@ -294,3 +294,18 @@ def test_ctrl_c_while_an_outcome_router_trains_says_what_was_kept(tmp_path: Path
         )
     classifier = build_parser().parse_args(["train", "--data", "d", "--out", str(out)])
     assert "nothing to resume" in classifier.interrupted(classifier, KeyboardInterrupt())
+
+
+@pytest.mark.parametrize("command", [["eval-routing", "--data", "x"], ["generate-data", "--out", "x"]])  # fmt: skip
+def test_commands_that_read_no_config_refuse_config(
+    command: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """eval-routing and generate-data read no config (eval-routing's sizes and prices come
+    from the models.json beside --data): a --config was accepted and silently unused, a
+    missing or broken one too. It is refused now, as any option they do not take."""
+    parser = build_parser()
+    with pytest.raises(SystemExit) as e:
+        parser.parse_args([*command, "--config", "local"])
+    assert e.value.code == 2 and "unrecognized arguments: --config" in capsys.readouterr().err
+    assert parser.parse_args([*command, "--json", "-v"]).json  # what they do take
+    assert parser.parse_args(["train", "--data", "x", "--out", "y", "--config", "local"]).config == "local"  # fmt: skip

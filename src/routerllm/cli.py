@@ -282,14 +282,16 @@ def build_parser() -> argparse.ArgumentParser:
     from routerllm import demo_cli, humaneval_cli, learn_cli
     from routerllm.cli_args import max_new_tokens_arg
 
-    common = argparse.ArgumentParser(add_help=False)
+    # output: the options of every command; common: those of a command that reads a config
+    output = argparse.ArgumentParser(add_help=False)
+    output.add_argument("--json", action="store_true", help="print one JSON object")
+    output.add_argument("-v", "--verbose", action="store_true", help="log progress to stderr")
+    common = argparse.ArgumentParser(add_help=False, parents=[output])
     common.add_argument(
         "--config",
         default=None,
         help="YAML path or packaged name (local, development, production); default: $ROUTERLLM_CONFIG or local",
     )
-    common.add_argument("--json", action="store_true", help="print one JSON object")
-    common.add_argument("-v", "--verbose", action="store_true", help="log progress to stderr")
 
     parser = argparse.ArgumentParser(
         prog="routerllm",
@@ -363,7 +365,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--max-waiting", type=int, metavar="N", help="refuse a request (503, server_busy) while N others already wait their turn behind the one generating (0: any that would wait; default: no cap)")  # fmt: skip
     serve.set_defaults(func=cmd_serve, interrupted=_server_stopped)
 
-    learn_cli.add_parsers(sub, common)
+    learn_cli.add_parsers(sub, common, output)
     humaneval_cli.add_parsers(sub, common)
     return parser
 

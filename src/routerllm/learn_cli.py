@@ -231,9 +231,12 @@ def cmd_eval_routing(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
+def add_parsers(sub: Any, common: argparse.ArgumentParser, output: argparse.ArgumentParser) -> None:
+    """The learning commands; ``common`` gives those that read a config ``--config``, and
+    ``output`` (``--json``, ``-v``) those that read none (generate-data, eval-routing: a
+    ``--config`` there would be silently unused)."""
     gen = sub.add_parser(
-        "generate-data", parents=[common], help="write the synthetic (or tiny-codes) dataset splits"
+        "generate-data", parents=[output], help="write the synthetic (or tiny-codes) dataset splits"
     )
     gen.add_argument("--out", required=True, help="directory for full/train/val/test.json")
     gen.add_argument(
@@ -266,7 +269,7 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
     te.set_defaults(func=cmd_test)
 
     ev = sub.add_parser(
-        "eval-routing", parents=[common], help="quality-cost metrics of routers on outcome data"
+        "eval-routing", parents=[output], help="quality-cost metrics of routers on outcome data"
     )
     ev.add_argument(
         "--data",
