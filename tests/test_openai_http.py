@@ -593,6 +593,71 @@ def test_an_answer_the_endpoint_says_failed_is_a_failed_request(stub: Stub, tmp_
         assert system.generate("hi", model="remote").cached_from == again.request_id
 
 
+def test_a_failed_answer_the_endpoint_billed_is_paid_for_but_no_answer(
+    stub: Stub, tmp_path: Path
+) -> None:
+    """An endpoint that ends its answer with finish reason "error" and says what the
+    generation used (its ``usage``: the provider bills those tokens) gives a failed
+    request logged with those tokens, their energy (its per-token figures) and their price
+    (the model's token prices), which the cost budgets count; still no answer: the
+    comparison with the largest model and the per-token rate leave it out. Until
+    2026-12-04 the failed row said 0 tokens, 0 kWh and $0: the budgets and the report
+    under-counted what the user paid."""
+    from routerllm.carbon.report import logged_report
+
+    stub.default_post = json_reply(200, {
+        "choices": [{"message": {"content": "def add(a, b):"}, "finish_reason": "error"}],
+        "usage": {"prompt_tokens": 5, "completion_tokens": 7},
+    })  # fmt: skip
+    prices = {"cost_per_1m_input_usd": 1.0, "cost_per_1m_output_usd": 2.0, "energy_per_token_kwh": 1e-6}  # fmt: skip
+    models = [http_model_dict("remote", stub.base_url, max_retries=0, **prices)]
+    budgets = {"cost_usd": {"daily": 1.0}}
+    config = load_config(write_config(tmp_path, tiny_config_dict(tmp_path, models=models, budgets=budgets)))  # fmt: skip
+    paid = (5 * 1.0 + 7 * 2.0) / 1e6
+    with RouterLLM(config) as system:
+        with pytest.raises(BackendError, match="finish_reason 'error'"):
+            system.generate("hi", model="remote")
+        (row,) = system.log.records()
+        assert (row.finish_reason, row.prompt_tokens, row.completion_tokens) == ("error", 5, 7)
+        assert row.cost_usd == pytest.approx(paid)
+        assert row.components["llm_inference"].energy_kwh == pytest.approx(7e-6)
+        assert system.budget is not None
+        daily = next(s for s in system.budget.status() if s.window == "daily")
+        assert daily.spent == pytest.approx(paid)
+        stub.default_post = completion_reply("done", prompt_tokens=5, tokens=2)
+        answer = system.generate("hi", model="remote")
+    rep = logged_report(config)
+    assert (rep.totals.failed, rep.totals.completion_tokens) == (1, 7 + 2)
+    assert rep.totals.cost_usd == pytest.approx(paid + answer.cost_usd)
+    vs = rep.versus_largest
+    assert vs is not None and vs["method"].endswith("; 1 request that failed (no answer, their loads) left out")  # fmt: skip
+
+
+def test_a_cascade_pays_for_the_tokens_its_failed_remote_step_was_billed(
+    stub: Stub, tmp_path: Path
+) -> None:
+    """A cascade whose remote larger model's answer ends with finish reason "error" keeps
+    tiny-light's answer, and its row pays for the tokens the endpoint billed (their price,
+    and their energy in the escalated part): until 2026-12-04 that step cost $0 and 0 kWh."""
+    stub.default_post = json_reply(200, {
+        "choices": [{"message": {"content": "    return a"}, "finish_reason": "error"}],
+        "usage": {"prompt_tokens": 5, "completion_tokens": 7},
+    })  # fmt: skip
+    prices = {"cost_per_1m_input_usd": 1.0, "cost_per_1m_output_usd": 2.0, "energy_per_token_kwh": 1e-6}  # fmt: skip
+    models = [tiny_model("tiny-light", "light", 0.1), http_model_dict("remote", stub.base_url, **prices)]  # fmt: skip
+    data = tiny_config_dict(
+        tmp_path, models=models, cascade={"enabled": True}, carbon={"enabled": False}
+    )
+    request = 'def add(a, b):\n    """Add two numbers.\n    >>> add(2, 3)\n    5\n    """\n'
+    with RouterLLM(load_config(write_config(tmp_path, data))) as system:
+        result = system.generate(request, model="tiny-light")
+        assert result.model == "tiny-light" and "escalated to remote, which failed" in result.reason  # fmt: skip
+        (row,) = system.log.records()
+    assert result.cost_usd == row.cost_usd == pytest.approx((5 * 1.0 + 7 * 2.0) / 1e6)
+    assert row.escalated["llm_inference"].energy_kwh == pytest.approx(7e-6)
+    assert (row.prompt_tokens, row.completion_tokens) == (result.prompt_tokens, result.completion_tokens)  # fmt: skip
+
+
 def test_max_retries_zero_makes_one_attempt(stub: Stub) -> None:
     stub.default_post = error_reply(503, "overloaded")
     with pytest.raises(BackendError, match="HTTP 503"):

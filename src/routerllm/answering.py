@@ -204,6 +204,7 @@ class RequestAnswering:
                     if self.calls.priced_by_energy(bigger):
                         cost += self.calls.routing_cost(paid)
                         by_energy = True
+                cost += self.calls.billed_cost(bigger, e)  # the tokens its endpoint billed
                 loading, inference = parts["model_loading"], parts["llm_inference"]
                 break
             name, completion = bigger, completion_
@@ -325,9 +326,10 @@ class RequestAnswering:
         if unrun is not None:
             routing = routing.plus(unrun)
         components = {m.component: m for m in (routing, loading, generation) if m is not None}
-        cost = loading_cost
+        cost = loading_cost + self.calls.billed_cost(name, error)  # a remote's tokens billed
         if generation is not None and self.calls.priced_by_energy(name):
             cost += self.calls.routing_cost(generation)
+        billed = error.billed_tokens if generation is not None else (0, 0)
         if loading_cost > 0 or self.calls.priced_by_energy(name):
             cost += self.calls.routing_cost(routing)  # where energy is the price
         record = RequestRecord(
@@ -338,8 +340,8 @@ class RequestAnswering:
             model=name,
             router=decision.router,
             confidence=decision.confidence,
-            prompt_tokens=0,
-            completion_tokens=0,
+            prompt_tokens=billed[0],  # what a remote endpoint said its failed generation used
+            completion_tokens=billed[1],
             latency_s=sum(m.duration_s for m in components.values()),
             cost_usd=cost,
             components=components,

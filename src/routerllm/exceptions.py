@@ -18,11 +18,13 @@ class RouterLLMError(Exception):
     failed to answer once it was loaded, or failed to load, what loading it spent (paid
     for all the same); ``load_failed``: True where that load failed (a corrupt file).
     ``inference``: where it failed while it generated, what that generation spent until
-    then."""
+    then; ``billed_tokens``: the prompt and completion tokens a remote endpoint said that
+    failed generation used (its provider bills them), where it said."""
 
     loading: Measurement | None = None
     load_failed: bool = False
     inference: Measurement | None = None
+    billed_tokens: tuple[int, int] = (0, 0)
 
 
 class ConfigError(RouterLLMError):

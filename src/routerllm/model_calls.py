@@ -71,10 +71,13 @@ class ModelCalls:
                 e.load_failed = True
             e.loading = loading  # paid for, though the model did not answer
             if slot is not None:  # the generation it had done when it failed
-                # a remote's, as its answers are: from its per-token figures (no tokens)
+                # a remote's, as its answers are: from its per-token figures, for the
+                # tokens its endpoint billed (where it said: 0 for an HTTP error)
                 remote = not asked.measured_locally
                 e.inference = (
-                    self._estimated(asked.config, 0, slot.result) if remote else slot.result
+                    self._estimated(asked.config, e.billed_tokens[1], slot.result)
+                    if remote
+                    else slot.result
                 )
             styled_prompt = isinstance(e, PromptError) and e.param == "prompt"
             if stub is not None and styled_prompt:  # about the prompt as styled
@@ -116,6 +119,13 @@ class ModelCalls:
             return style_for(name, prefills=prefills)
         style = self.gate.style(name)
         return CHAT_STYLE if style.response_prefix and not prefills else style
+
+    def billed_cost(self, name: str, error: RouterLLMError) -> float:
+        """What the tokens ``name``'s endpoint billed for its generation that failed with
+        ``error`` cost at its token prices (0 where its energy is its price)."""
+        if self.priced_by_energy(name) or failed_generation(error) is None:
+            return 0.0
+        return self.config.model(name).cost_usd(*error.billed_tokens)
 
     def priced_by_energy(self, name: str) -> bool:
         """A model without token prices costs its energy at the electricity price."""

@@ -217,12 +217,14 @@ class OpenAIHTTPBackend(Backend):
         if finish_reason == "error":  # OpenRouter's and some proxies' failed generation
             said = choice.get("error") or out.get("error")
             said = said.get("message", said) if isinstance(said, dict) else said
-            raise BackendError(
+            failed = BackendError(
                 f"{self.base_url}{path} ended model {self.name!r}'s answer with finish_reason "
                 f"'error' (its generation failed after {tokens[1]} tokens"
                 + (f": {_one_line(str(said))[:200]}" if said else "")
                 + "); the partial answer is not used"
             )
+            failed.billed_tokens = (tokens[0], tokens[1])  # paid for all the same
+            raise failed
         if not usage:
             log.warning(
                 "%s: the answer gives no token usage; its tokens, energy and cost are logged as 0",

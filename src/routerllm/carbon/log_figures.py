@@ -269,9 +269,9 @@ class LogFigures:
                 routing = p
         if earlier:  # the answering model's own generation: its rate per token
             llm = _own(llm, earlier)
-        # a failed request's generation, if any, wrote no tokens to price on the largest
-        # model nor a rate (a remote's "error" answer, with its tokens, is compared)
-        if failed and (llm is None or not completion_tokens):
+        # a failed request's generation, if any, wrote no answer to price on the largest
+        # model nor a rate (a remote's, with the tokens its endpoint billed, neither)
+        if failed:
             self.failed_out += 1
         else:
             self._versus(model, completion_tokens, energy, co2, bool(cached), llm, escalated)
