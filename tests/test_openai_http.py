@@ -658,6 +658,24 @@ def test_a_cascade_pays_for_the_tokens_its_failed_remote_step_was_billed(
     assert (row.prompt_tokens, row.completion_tokens) == (result.prompt_tokens, result.completion_tokens)  # fmt: skip
 
 
+def test_a_failed_answer_without_usage_does_not_claim_0_tokens(
+    stub: Stub, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An answer ended with finish reason "error" and no ``usage`` does not say how long
+    the failed generation was: the error said "failed after 0 tokens" (its partial text in
+    hand), and nothing warned that the tokens billed for it are logged as 0, as an
+    answer without usage warns."""
+    stub.default_post = json_reply(200, {
+        "choices": [{"message": {"content": "def add(a, b):"}, "finish_reason": "error"}],
+    })  # fmt: skip
+    backend = http_backend(stub.base_url, max_retries=0)
+    with caplog.at_level(logging.WARNING), pytest.raises(BackendError) as err:
+        backend.generate(GenerationRequest("hi"))
+    assert "after 0 tokens" not in str(err.value)
+    assert "(its generation failed); the partial answer is not used" in str(err.value)
+    assert any("no token usage" in r.getMessage() for r in caplog.records)
+
+
 def test_max_retries_zero_makes_one_attempt(stub: Stub) -> None:
     stub.default_post = error_reply(503, "overloaded")
     with pytest.raises(BackendError, match="HTTP 503"):

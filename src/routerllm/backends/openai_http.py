@@ -214,22 +214,23 @@ class OpenAIHTTPBackend(Backend):
             raise BackendError(
                 f"{self.base_url}: unexpected response shape: {_one_line(str(out))[:200]}"
             ) from e
+        if not usage:  # a failed answer's tokens are billed too
+            log.warning(
+                "%s: the answer gives no token usage; its tokens, energy and cost are logged as 0",
+                self.name,
+            )
         if finish_reason == "error":  # OpenRouter's and some proxies' failed generation
             said = choice.get("error") or out.get("error")
             said = said.get("message", said) if isinstance(said, dict) else said
             failed = BackendError(
                 f"{self.base_url}{path} ended model {self.name!r}'s answer with finish_reason "
-                f"'error' (its generation failed after {tokens[1]} tokens"
+                f"'error' (its generation failed"
+                + (f" after {tokens[1]} tokens" if usage else "")
                 + (f": {_one_line(str(said))[:200]}" if said else "")
                 + "); the partial answer is not used"
             )
             failed.billed_tokens = (tokens[0], tokens[1])  # paid for all the same
             raise failed
-        if not usage:
-            log.warning(
-                "%s: the answer gives no token usage; its tokens, energy and cost are logged as 0",
-                self.name,
-            )
         return Completion(
             text=_text(text),
             model=self.name,
