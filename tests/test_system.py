@@ -332,6 +332,19 @@ def test_a_failed_request_keeps_the_batch_finished_before_it(system: RouterLLM) 
     assert [r.request_id for r in err.value.results] == answered  # and request 2's load
 
 
+def test_a_batchs_first_request_failing_is_a_batch_error_too(system: RouterLLM) -> None:
+    """A batch whose first request failed raised that request's own error, saying nothing
+    of the others (which did not run), and a caller had to catch two kinds of error for
+    one batch; a batch of one still raises the error itself, as generate() does."""
+    batch = [GenerationRequest("word " * 2000), "hi", "hello"]
+    with pytest.raises(BatchError, match="request 1 of 3 failed: .*too long for model.*; none finished; the 2 after it did not run") as err:  # fmt: skip
+        system.generate_batch(batch)
+    assert err.value.index == 0 and err.value.results == []
+    assert isinstance(err.value.__cause__, PromptError)
+    with pytest.raises(PromptError, match="too long for model"):
+        system.generate_batch(batch[:1])
+
+
 def test_a_failed_batch_request_is_logged_with_the_routing_of_those_never_run(
     system: RouterLLM,
 ) -> None:

@@ -97,8 +97,8 @@ class EndpointOverloadedError(RateLimitedError):
 
 
 class BatchError(RouterLLMError):
-    """A request of a batch failed after others had finished: ``results`` holds the
-    finished ones (also in the request log), ``index`` the failed request's position
+    """A request of a batch of two or more failed, the first as any other: ``results``
+    holds those finished before it (also in the request log), ``index`` its position
     and ``__cause__`` its error. The requests after it did not run; their share of the
     batch's routing is logged with the failed request's row (where it has one: a
     request refused before any model ran has none)."""

@@ -344,7 +344,7 @@ class RouterLLM(RequestAnswering):
                     # other where the log lets it be kept; never at the cost of the answer
                     with contextlib.suppress(RouterLLMError):
                         self.feedback_loop.remember(e.result.request_id, e.result.model, router or self.router, embedding, self.log)  # fmt: skip
-                if not results:
+                if n == 1:  # not a batch: the error itself, as generate() gives it
                     raise
                 after = (
                     f"; the {n - i - 1} after it did not run: their share of the batch's "
@@ -352,9 +352,13 @@ class RouterLLM(RequestAnswering):
                     if i < n - 1
                     else ""
                 )
+                before = (
+                    f"the {i} before it finished (BatchError.results, and the request log)"
+                    if i
+                    else "none finished"
+                )
                 raise BatchError(
-                    f"request {i + 1} of {n} failed: {e}; the {i} before it finished "
-                    f"(BatchError.results, and the request log){after}",
+                    f"request {i + 1} of {n} failed: {e}; {before}{after}",
                     results,
                     i,
                 ) from e
