@@ -213,8 +213,8 @@ def test_prompt_state_is_read_while_generating_without_changing_the_answer() -> 
     assert out.prompt_state is not None and len(out.prompt_state) > 8
     assert all(np.isfinite(out.prompt_state))
     assert plain.prompt_state is None  # only when asked
-    # A prompt whose start llama-cpp-python reuses from the previous request's cache
-    # (not recomputed) gets the same state as the same prompt on a fresh model.
+    # A prompt that starts as the previous request's did gets the same state as the
+    # same prompt on a fresh model.
     warm = _backend()
     first = warm.generate(GenerationRequest(prompt[:-12], prompt_state=True))
     again = warm.generate(GenerationRequest(prompt, prompt_state=True))

@@ -210,6 +210,32 @@ def test_the_prompt_is_counted_as_the_model_reads_it(name: str) -> None:
         backend.unload()
 
 
+def test_an_answer_does_not_depend_on_the_request_before_it() -> None:
+    """The 0.5B's greedy and seeded answers, first on a freshly loaded model, again at
+    once and again after another request, are one answer. llama-cpp-python reused the
+    previous request's cached prompt and read only its last token, alone: a batch of one
+    gives other logits than the prompt's batch, and these answers changed midway."""
+    from routerllm.backends import GenerationRequest, create_backend
+
+    config = load_config("local")
+    backend = create_backend(config.model("qwen2.5-coder-0.5b"), config.generation, n_threads=2)
+    other = GenerationRequest("Why is the sky blue?", max_new_tokens=4, temperature=0.0)
+    hamlet, recursion = "Summarise the plot of Hamlet in two sentences.", "Explain recursion."
+    try:
+        for request in (
+            GenerationRequest(hamlet, max_new_tokens=40, temperature=0.0),
+            GenerationRequest(recursion, max_new_tokens=24, temperature=0.8, seed=3),
+        ):
+            backend.unload()
+            first = backend.generate(request)
+            again = backend.generate(request)
+            backend.generate(other)
+            after = backend.generate(request)
+            assert again.text == first.text and after.text == first.text
+    finally:
+        backend.unload()
+
+
 def test_prompt_state_of_a_chat_request() -> None:
     """A chat completion reads the prompt state too, and the model serves every kind of
     request after it (llama-cpp-python's chat completions take no stopping criteria)."""

@@ -378,6 +378,12 @@ class LlamaCppBackend(Backend):
 
                 criteria = StoppingCriteriaList([*(criteria or []), lambda _ids, _logits: cancel()])  # fmt: skip
             self._llm.sampled = []
+            # The whole prompt is read anew, the cache emptied: llama-cpp-python reused the
+            # previous request's longest common prefix and read the rest alone, the last
+            # token alone where the prompt was the same, and a batch of one token gives
+            # other logits than the whole prompt's batch (0.25 apart on the 0.5B Qwen): a
+            # greedy or seeded answer depended on the request before it.
+            self._llm.reset()
             out, text = self._completion(request, prompt, kwargs, criteria)
         latency = time.perf_counter() - start
         finish = "length" if cap.reached else out["choices"][0].get("finish_reason")

@@ -13,9 +13,11 @@ output exists for every token (``n_layer - 2``: llama.cpp computes the final
 layer only for the tokens it must predict from). The tensor layout read here is
 that of the llama.cpp which llama-cpp-python 0.3.16 (the pinned version) builds.
 
-A prompt's state is the mean of its tokens' rows. Rows are kept by position, so
-a prompt whose start llama-cpp-python reuses from the previous request's cache
-(no recomputation) still gets the rows of that start from the earlier request.
+A prompt's state is the mean of its tokens' rows, kept by position. The backend
+reads every prompt whole from an empty cache (``LlamaCppBackend.generate``), so
+all of them are computed for the request itself; a prompt whose start
+llama-cpp-python reused from the previous request's cache would still get the
+rows of that start from the earlier request.
 
 With the callback attached, the Python code that runs while llama.cpp computes
 is the callback's, and ctypes drops an exception raised there: a generation on
