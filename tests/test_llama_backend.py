@@ -224,6 +224,27 @@ def test_prompt_state_is_read_while_generating_without_changing_the_answer() -> 
     assert warm.generate(GenerationRequest(prompt, prompt_state=True)).prompt_state is not None
 
 
+def test_an_unseeded_answer_is_drawn_anew() -> None:
+    """With no seed (``generation.seed: null``), llama-cpp-python drew each answer's seed
+    from the one before (``random.Random(seed)``): every freshly loaded model gave the
+    same "random" answers, in every process, and an unseeded answer after a seeded one
+    was fixed by that seed. A seeded answer stays fixed."""
+    cfg = ModelConfig.model_validate(tiny_model("tiny", "light", 0.001))
+    sampling = GenerationConfig(max_new_tokens=16, temperature=1.0, seed=None)
+
+    def answer(seed_before: int | None, seed: int | None = None) -> str:
+        backend = create_backend(cfg, sampling, n_threads=1)
+        if seed_before is not None:
+            backend.generate(GenerationRequest("def add(a, b):", seed=seed_before))
+        text = backend.generate(GenerationRequest("def add(a, b):", seed=seed)).text
+        backend.unload()
+        return text
+
+    assert answer(None) != answer(None)
+    assert answer(3) != answer(3)
+    assert answer(None, seed=5) == answer(3, seed=5)
+
+
 def test_prompt_state_of_a_long_prompt() -> None:
     """Positions past the first table size are kept too (the table grows)."""
     prompt = "def f(x):\n    return x\n" * 120  # about 1,200 tokens

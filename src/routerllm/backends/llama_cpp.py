@@ -7,6 +7,7 @@ import functools
 import gc
 import importlib.util
 import logging
+import secrets
 import sys
 import time
 from collections.abc import Callable
@@ -28,6 +29,7 @@ from routerllm.backends.base import (
     written_stop,
 )
 from routerllm.backends.interrupts import CANCELLED, Cancellation, deferred_interrupts
+from routerllm.checks import MAX_SEED
 from routerllm.exceptions import BackendError, ContextLengthError, missing_dependency
 from routerllm.model_files import availability as gguf_availability
 from routerllm.model_files import resolve_gguf
@@ -348,8 +350,10 @@ class LlamaCppBackend(Backend):
             "repeat_penalty": sampling.repetition_penalty,
             "stop": request.stop or None,
         }
-        if sampling.seed is not None:
-            kwargs["seed"] = sampling.seed
+        # Unseeded, a seed of its own: llama-cpp-python drew the next one from the last
+        # (random.Random(seed)), so an unseeded answer was the same in every process and
+        # followed from the seeded request before it.
+        kwargs["seed"] = secrets.randbelow(MAX_SEED) if sampling.seed is None else sampling.seed
         controls = control_stops(request.stop, self._piece_tokens)
         cap = _TokenCap(max_tokens, int(self._llm.token_eos()), n_prompt, controls, self._written)
         if cap.end >= 0:
