@@ -64,13 +64,26 @@ GEMMA_TEMPLATE = (
 def gguf_with_chat_template(path: Path, template: str) -> Path:
     """The tiny GGUF copied to ``path`` with ``template`` as its chat template."""
     import gguf
+
+    return _gguf_with(path, gguf.Keys.Tokenizer.CHAT_TEMPLATE, gguf.GGUFValueType.STRING, template)
+
+
+def gguf_with_context_length(path: Path, context: int) -> Path:
+    """The tiny GGUF (trained for 2048 tokens) copied to ``path`` saying it was trained
+    for ``context`` tokens."""
+    import gguf
+
+    return _gguf_with(path, "llama.context_length", gguf.GGUFValueType.UINT32, context)
+
+
+def _gguf_with(path: Path, key: str, kind: Any, value: Any) -> Path:
+    import gguf
     from gguf.scripts import gguf_new_metadata as edit
 
     reader = gguf.GGUFReader(tiny_gguf_path(), "r")
     arch = edit.get_field_data(reader, gguf.Keys.General.ARCHITECTURE)
     writer = gguf.GGUFWriter(path, arch=arch, endianess=reader.endianess)
-    new = {gguf.Keys.Tokenizer.CHAT_TEMPLATE: edit.MetadataDetails(gguf.GGUFValueType.STRING, template)}  # fmt: skip
-    edit.copy_with_new_metadata(reader, writer, new, [])
+    edit.copy_with_new_metadata(reader, writer, {key: edit.MetadataDetails(kind, value)}, [])
     return path
 
 

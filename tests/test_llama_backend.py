@@ -22,7 +22,13 @@ from routerllm.exceptions import (
 )
 from routerllm.manager import LLMManager
 
-from .conftest import GEMMA_TEMPLATE, StopAfter, gguf_with_chat_template, tiny_model
+from .conftest import (
+    GEMMA_TEMPLATE,
+    StopAfter,
+    gguf_with_chat_template,
+    gguf_with_context_length,
+    tiny_model,
+)
 
 
 def _backend(**extra):  # type: ignore[no-untyped-def]
@@ -72,6 +78,35 @@ def test_a_context_llama_cpp_pads_still_refuses_a_prompt_over_the_configured_one
         backend.generate(GenerationRequest("word " * 52))
     short = backend.generate(GenerationRequest("word " * 30, max_new_tokens=40))
     assert short.prompt_tokens + short.completion_tokens <= 48
+
+
+def test_a_context_length_over_the_models_own_runs_at_the_models_own(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The tiny GGUF was trained for 2048 tokens: configured for 65536, llama.cpp made a
+    context (and a KV cache) of 65536 tokens (for 10^8, 13 GB of memory, or the process
+    was killed for it) and read a prompt past 2048 with positions the model never saw.
+    Now it runs at 2048, says so once, and a prompt over that is refused as too long
+    for the model's own context, the context it names (the step up's)."""
+    backend = _backend(context_length=65536)
+    with caplog.at_level("WARNING", logger="routerllm.backends.llama_cpp"):
+        assert backend.generate(GenerationRequest("def add(a, b):")).completion_tokens > 0
+        assert backend._llm.n_ctx() == backend._llm._model.n_ctx_train() == 2048
+        with pytest.raises(ContextLengthError, match=r"\(context 2048 tokens, the model's own") as e:  # fmt: skip
+            backend.generate(GenerationRequest("word " * 2100))
+        assert e.value.context == 2048
+        backend.unload()
+        backend.load()
+        assert backend._llm.n_ctx() == 2048
+    (said,) = [r.getMessage() for r in caplog.records]
+    assert said == (
+        "model 'tiny': context_length 65536 is over the model's own context (2048 tokens, "
+        "as its GGUF says); running with 2048"
+    )
+    longer = gguf_with_context_length(tmp_path / "long.gguf", 4096)
+    backend = _backend(context_length=3000, gguf={"path": str(longer)})
+    assert backend.generate(GenerationRequest("word " * 2100)).prompt_tokens > 2048
+    assert backend._llm.n_ctx() >= 3000  # under the model's own: as configured
 
 
 def test_the_answer_ends_before_the_earliest_stop_sequence() -> None:

@@ -18,9 +18,9 @@ import pytest
 from routerllm.backends import GenerationRequest, create_backend
 from routerllm.config import GenerationConfig, GGUFSource, ModelConfig
 from routerllm.exceptions import BackendError, ModelUnavailableError
-from routerllm.model_files import availability, resolve_gguf
+from routerllm.model_files import availability, resolve_gguf, trained_context
 
-from .conftest import tiny_model
+from .conftest import gguf_with_context_length, tiny_model
 
 
 @pytest.fixture
@@ -176,6 +176,38 @@ def test_missing_path_and_non_gguf_file(tmp_path: Path) -> None:
     junk.write_bytes(b"PK\x03\x04 not a gguf")
     with pytest.raises(BackendError, match="not a GGUF file"):
         resolve_gguf(GGUFSource(path=str(junk)), "junk")
+
+
+def test_the_trained_context_is_read_from_the_gguf_metadata(
+    tmp_path: Path, tiny_gguf: Path
+) -> None:
+    assert trained_context(tiny_gguf) == 2048
+    assert trained_context(gguf_with_context_length(tmp_path / "long.gguf", 131072)) == 131072
+    # after arrays, a long string and other values, another architecture's beside it
+    import gguf
+
+    writer = gguf.GGUFWriter(tmp_path / "meta.gguf", arch="qwen2")
+    writer.add_array("tokenizer.ggml.tokens", ["a", "bb", "ccc"] * 1000)
+    writer.add_array("tokenizer.ggml.scores", [0.5] * 3000)
+    writer.add_string("tokenizer.chat_template", "x" * 100_000)
+    writer.add_bool("b", True)
+    writer.add_float64("f", 1.0)
+    writer.add_uint64("llama.context_length", 999)
+    writer.add_context_length(32768)
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.close()
+    assert trained_context(tmp_path / "meta.gguf") == 32768
+    # what it cannot read is None: llama.cpp then reads the file, or refuses it
+    head = tmp_path / "head.gguf"
+    head.write_bytes(tiny_gguf.read_bytes()[:40])
+    junk = tmp_path / "junk.gguf"
+    junk.write_bytes(b"PK\x03\x04 not a gguf")
+    assert trained_context(head) is None and trained_context(junk) is None
+    v1 = tmp_path / "v1.gguf"  # version 1 counted in 32 bits: not read as version 3
+    v1.write_bytes(b"GGUF\x01\x00\x00\x00" + (tmp_path / "meta.gguf").read_bytes()[8:])
+    assert trained_context(v1) is None
+    assert trained_context(tmp_path / "missing.gguf") is None
 
 
 def test_source_needs_exactly_one_kind() -> None:

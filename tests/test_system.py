@@ -435,6 +435,28 @@ def test_a_prompt_too_long_for_the_routed_models_context_goes_to_a_larger_one(
         system.generate(prompt)  # no model's context is longer: the routed model's refusal
 
 
+def test_a_prompt_over_a_ggufs_own_context_goes_to_a_model_with_a_longer_one(
+    tiny_config: AppConfig, tmp_path: Path
+) -> None:
+    """tiny-light's GGUF was trained for 2048 tokens, under its configured 8192: a
+    prompt of 2100 tokens is too long for it (until 2026-12-04 llama.cpp read it, past
+    the positions the model knows), and goes to tiny-heavy, whose own context is 4096."""
+    from routerllm.config import GGUFSource
+
+    from .conftest import gguf_with_context_length
+
+    tiny_config.router.name = "smallest"
+    tiny_config.model("tiny-light").context_length = 8192
+    tiny_config.model("tiny-medium").context_length = 48
+    heavy = tiny_config.model("tiny-heavy")
+    heavy.gguf = GGUFSource(path=str(gguf_with_context_length(tmp_path / "long.gguf", 4096)))
+    heavy.context_length = 4096
+    with RouterLLM(tiny_config) as system:
+        result = system.generate("word " * 2100)
+    assert result.model == "tiny-heavy"
+    assert "too long for tiny-light's context of 2048 tokens: sent to tiny-heavy" in result.reason
+
+
 def _too_long_for_every_model(tmp_path: Path) -> AppConfig:
     from routerllm.config import load_config
 

@@ -18,8 +18,10 @@ import json
 import logging
 import os
 import shutil
+import struct
 from collections.abc import Iterator, Mapping
 from pathlib import Path
+from typing import BinaryIO
 
 from routerllm.config import GGUFSource
 from routerllm.exceptions import BackendError, ModelUnavailableError
@@ -29,6 +31,9 @@ from routerllm.paths import cache_root
 log = logging.getLogger(__name__)
 
 GGUF_MAGIC = b"GGUF"
+# The byte size of each fixed-size GGUF metadata value type (8: string, 9: array).
+_GGUF_SIZES = {0: 1, 1: 1, 2: 2, 3: 2, 4: 4, 5: 4, 6: 4, 7: 1, 10: 8, 11: 8, 12: 8}
+_GGUF_INTS = {0: "B", 1: "b", 2: "H", 3: "h", 4: "I", 5: "i", 10: "Q", 11: "q"}
 
 
 def cache_dir() -> Path:
@@ -253,3 +258,59 @@ def check_gguf_header(path: Path) -> None:
         raise BackendError(
             f"{path} is not a GGUF file (bad magic {magic!r}); it is corrupt or the wrong format"
         )
+
+
+def trained_context(path: Path) -> int | None:
+    """The context a GGUF's model was trained for (its ``<arch>.context_length``), read
+    from the file's metadata without loading the model; None where the file does not
+    say (or is not a GGUF this reader knows: llama.cpp then reads it, or refuses it)."""
+    try:
+        with path.open("rb") as f:
+            return _read_trained_context(f)
+    except (OSError, OverflowError, KeyError, struct.error, UnicodeDecodeError):
+        return None
+
+
+def _read_trained_context(f: BinaryIO) -> int | None:
+    if f.read(4) != GGUF_MAGIC:
+        return None
+    version = struct.unpack("<I", f.read(4))[0]
+    order = "<" if version < 0x10000 else ">"  # a big-endian GGUF's reads byte-swapped
+    if struct.unpack(order + "I", struct.pack("<I", version))[0] not in (2, 3):
+        return None  # version 1 counted in 32 bits (llama.cpp reads it no more)
+
+    def read(fmt: str) -> int:
+        size = struct.calcsize(fmt)
+        value: int = struct.unpack(order + fmt, f.read(size))[0]
+        return value
+
+    def skip(kind: int, count: int = 1) -> None:
+        if kind == 8:  # strings: each its length first
+            for _ in range(count):
+                f.seek(read("Q"), os.SEEK_CUR)
+        elif kind == 9:
+            item, n = read("I"), read("Q")
+            for _ in range(count):
+                skip(item, n)
+        else:
+            f.seek(_GGUF_SIZES[kind] * count, os.SEEK_CUR)
+
+    read("Q")  # the tensor count
+    arch, contexts = None, {}
+    for _ in range(read("Q")):
+        length = read("Q")
+        if length > 65536:  # no key is this long: a corrupt file
+            return None
+        key, kind = f.read(length).decode("utf-8"), read("I")
+        if key == "general.architecture" and kind == 8:
+            if (n := read("Q")) > 256:  # no architecture's name is this long
+                return None
+            arch = f.read(n).decode("utf-8")
+        elif key.endswith(".context_length") and kind in _GGUF_INTS:
+            contexts[key] = read(_GGUF_INTS[kind])
+        else:
+            skip(kind)
+        if arch is not None and f"{arch}.context_length" in contexts:
+            break
+    context = contexts.get(f"{arch}.context_length")
+    return context if context is not None and context > 0 else None

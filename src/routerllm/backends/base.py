@@ -348,6 +348,10 @@ def refused_by_template(model: str, error: Exception) -> PromptError:
     )
 
 
+# Said of a context that refused a prompt where it is the model's own, not the configured.
+OWN_CONTEXT = ", the model's own, under its configured context_length"
+
+
 def empty_prompt(model: str) -> PromptError:
     """The error for a prompt that is no token at all (an empty raw prompt to a model
     whose tokenizer adds no BOS, SmolLM2's or Qwen's): the engine has nothing to

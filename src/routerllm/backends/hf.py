@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from routerllm.backends.base import (
+    OWN_CONTEXT,
     Backend,
     Completion,
     GenerationRequest,
@@ -235,11 +236,7 @@ class HFBackend(Backend):
             raise empty_prompt(self.name)
         limit = self._context_length()
         if n_prompt >= limit:
-            own = (
-                ""
-                if limit == self.config.context_length
-                else ", the model's own, under its configured context_length"
-            )
+            own = "" if limit == self.config.context_length else OWN_CONTEXT
             raise ContextLengthError(
                 f"prompt is {n_prompt} tokens, too long for model {self.name!r} (context "
                 f"{limit} tokens{own}); shorten it or use a model with a longer context",

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from routerllm.backends.base import (
+    OWN_CONTEXT,
     Backend,
     Completion,
     GenerationRequest,
@@ -32,9 +33,11 @@ from routerllm.backends.interrupts import CANCELLED, Cancellation, deferred_inte
 from routerllm.checks import MAX_SEED
 from routerllm.exceptions import BackendError, ContextLengthError, missing_dependency
 from routerllm.model_files import availability as gguf_availability
-from routerllm.model_files import resolve_gguf
+from routerllm.model_files import resolve_gguf, trained_context
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from routerllm.backends.llama_state import PromptState
 
 log = logging.getLogger(__name__)
@@ -148,6 +151,7 @@ class LlamaCppBackend(Backend):
     """A GGUF file run by llama.cpp on the CPU (or GPU when llama.cpp was built for it)."""
 
     _llm: Any = None
+    _context: int | None = None  # the context it runs with, known once loaded
 
     def availability(self) -> str | None:
         if importlib.util.find_spec("llama_cpp") is None:
@@ -178,6 +182,7 @@ class LlamaCppBackend(Backend):
         _silence_llama_cpp()
         assert self.config.gguf is not None
         path = resolve_gguf(self.config.gguf, self.name)
+        self._context = self._context_length(path)
         error = None
         # A failed load leaves a half-built LlamaModel whose __del__ raises;
         # free it here, under a quiet hook, so users see one clear error line.
@@ -187,7 +192,7 @@ class LlamaCppBackend(Backend):
             try:
                 self._llm = _llama_class()(
                     model_path=str(path),
-                    n_ctx=self.config.context_length,
+                    n_ctx=self._context,
                     n_threads=self.n_threads,
                     seed=self.generation.seed if self.generation.seed is not None else -1,
                     verbose=False,
@@ -206,6 +211,22 @@ class LlamaCppBackend(Backend):
         metadata = self._llm.metadata if self._llm is not None else {}
         self._chat_template = metadata.get("tokenizer.chat_template") or None
         self._formatter: Any = None
+
+    def _context_length(self, path: Path) -> int:
+        """The configured ``context_length``, at most the model's own (the context its
+        GGUF says it was trained for): llama.cpp allocated a KV cache for all that was
+        asked, 13 GB for 10^8 tokens of a 1M-parameter model (or was killed for
+        memory), and read positions past the model's own as garbage."""
+        configured, own = self.config.context_length, trained_context(path)
+        if own is None or own >= configured:
+            return configured
+        if self._context != own:  # once, not on each reload
+            log.warning(
+                "model %r: context_length %d is over the model's own context (%d tokens, "
+                "as its GGUF says); running with %d",
+                self.name, configured, own, own,
+            )  # fmt: skip
+        return own
 
     def _templated(self, request: GenerationRequest) -> tuple[str, list[str]]:
         """The chat template applied to the request, with the response prefix appended,
@@ -329,16 +350,17 @@ class LlamaCppBackend(Backend):
         sampling = resolve_sampling(request, self.generation)
         # llama.cpp pads the context it was asked for (48 tokens: 64), while
         # llama-cpp-python's buffers hold only that: a prompt between the two failed
-        n_ctx = min(int(self._llm.n_ctx()), self.config.context_length)
+        n_ctx = min(int(self._llm.n_ctx()), self._context or self.config.context_length)
         prompt = self._prompt(request)
         n_prompt = len(prompt)
         if n_prompt == 0:
             raise empty_prompt(self.name)
         if n_prompt >= n_ctx:
             templated = " with the model's chat template" if self._templates(request) else ""
+            own = "" if n_ctx == self.config.context_length else OWN_CONTEXT
             raise ContextLengthError(
                 f"prompt is {n_prompt} tokens{templated}, too long for "
-                f"model {self.name!r} (context {n_ctx} tokens); shorten it or use a model "
+                f"model {self.name!r} (context {n_ctx} tokens{own}); shorten it or use a model "
                 f"with a longer context",
                 context=n_ctx,
             )
