@@ -194,6 +194,29 @@ def test_corrupt_gguf_is_a_clear_error(tmp_path: Path, tiny_gguf: Path) -> None:
     assert not backend.loaded
 
 
+def test_a_context_too_large_for_the_memory_says_so_not_corrupt(tmp_path: Path) -> None:
+    """A GGUF trained for 2**30 tokens, run at that: its KV cache (128 GB for the tiny
+    model) cannot be allocated, here under an address-space limit 2 GB over what the
+    process maps, so the test never takes the memory. llama.cpp fails to make the
+    context, and that was "the file is corrupt or not a supported GGUF"."""
+    import resource
+
+    path = gguf_with_context_length(tmp_path / "huge.gguf", 2**30)
+    backend = _backend(context_length=2**30, gguf={"path": str(path)})
+    with open("/proc/self/status") as status:
+        mapped = next(int(line.split()[1]) * 1024 for line in status if line.startswith("VmSize"))
+    limits = resource.getrlimit(resource.RLIMIT_AS)
+    resource.setrlimit(resource.RLIMIT_AS, (mapped + 2 * 2**30, limits[1]))
+    try:
+        with pytest.raises(BackendError) as error:
+            backend.load()
+    finally:
+        resource.setrlimit(resource.RLIMIT_AS, limits)
+    assert "its context of 1073741824 tokens" in str(error.value)
+    assert "do not fit in memory; lower the model's context_length" in str(error.value)
+    assert "corrupt" not in str(error.value) and not backend.loaded
+
+
 def test_a_gguf_path_that_is_a_folder_says_so(tmp_path: Path) -> None:
     backend = _backend(gguf={"path": str(tmp_path)})
     assert backend.availability() == f"path is a directory, not a file: {tmp_path}"

@@ -183,7 +183,7 @@ class LlamaCppBackend(Backend):
         assert self.config.gguf is not None
         path = resolve_gguf(self.config.gguf, self.name)
         self._context = self._context_length(path)
-        error = None
+        error, no_room = None, False
         # A failed load leaves a half-built LlamaModel whose __del__ raises;
         # free it here, under a quiet hook, so users see one clear error line.
         hook = sys.unraisablehook
@@ -197,11 +197,19 @@ class LlamaCppBackend(Backend):
                     seed=self.generation.seed if self.generation.seed is not None else -1,
                     verbose=False,
                 )
-            except (ValueError, RuntimeError, OSError) as e:
-                error = str(e)
+            except (ValueError, RuntimeError, OSError, MemoryError) as e:
+                error = str(e) or type(e).__name__
+                no_room = isinstance(e, MemoryError) or "llama_context" in error
             gc.collect()
         finally:
             sys.unraisablehook = hook
+        if error is not None and no_room:
+            # the model read, its context not made: llama.cpp could not allocate it
+            raise BackendError(
+                f"llama.cpp read {path} for model {self.name!r} but could not make its "
+                f"context of {self._context} tokens ({error}): its KV cache and buffers do "
+                f"not fit in memory; lower the model's context_length in the config, or free memory"
+            )
         if error is not None:
             raise BackendError(
                 f"llama.cpp could not load {path} for model {self.name!r} ({error}); "
