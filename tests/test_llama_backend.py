@@ -203,10 +203,8 @@ def test_a_context_too_large_for_the_memory_says_so_not_corrupt(tmp_path: Path) 
 
     path = gguf_with_context_length(tmp_path / "huge.gguf", 2**30)
     backend = _backend(context_length=2**30, gguf={"path": str(path)})
-    with open("/proc/self/status") as status:
-        mapped = next(int(line.split()[1]) * 1024 for line in status if line.startswith("VmSize"))
     limits = resource.getrlimit(resource.RLIMIT_AS)
-    resource.setrlimit(resource.RLIMIT_AS, (mapped + 2 * 2**30, limits[1]))
+    resource.setrlimit(resource.RLIMIT_AS, (_mapped() + 2 * 2**30, limits[1]))
     try:
         with pytest.raises(BackendError) as error:
             backend.load()
@@ -215,6 +213,37 @@ def test_a_context_too_large_for_the_memory_says_so_not_corrupt(tmp_path: Path) 
     assert "its context of 1073741824 tokens" in str(error.value)
     assert "do not fit in memory; lower the model's context_length" in str(error.value)
     assert "corrupt" not in str(error.value) and not backend.loaded
+
+
+def _mapped() -> int:
+    """The bytes this process maps (its address space, which RLIMIT_AS limits)."""
+    with open("/proc/self/status") as status:
+        return next(int(line.split()[1]) * 1024 for line in status if line.startswith("VmSize"))
+
+
+def test_a_prompt_state_without_the_memory_for_a_second_context_is_a_clear_error(
+    tmp_path: Path,
+) -> None:
+    """Reading a prompt state (the escalation gate's) makes the model's context again,
+    beside the one in use: where the memory held one but not two, the request failed
+    with a bare ValueError ("Failed to create llama_context"), a traceback. Now it is a
+    BackendError saying so, and the model still answers."""
+    import resource
+
+    path = gguf_with_context_length(tmp_path / "long.gguf", 65536)
+    backend = _backend(context_length=65536, gguf={"path": str(path)})
+    before = _mapped()
+    backend.load()
+    context = _mapped() - before  # the context's memory (0.8 GB: its buffers, its cache)
+    limits = resource.getrlimit(resource.RLIMIT_AS)
+    resource.setrlimit(resource.RLIMIT_AS, (_mapped() + context // 2, limits[1]))
+    try:
+        with pytest.raises(BackendError, match="second context of 65536 tokens") as error:
+            backend.generate(GenerationRequest("def add(a, b):", prompt_state=True))
+    finally:
+        resource.setrlimit(resource.RLIMIT_AS, limits)
+    assert "lower the model's context_length in the config, or free memory" in str(error.value)
+    assert backend.generate(GenerationRequest("def add(a, b):")).completion_tokens > 0
 
 
 def test_a_gguf_path_that_is_a_folder_says_so(tmp_path: Path) -> None:

@@ -83,8 +83,17 @@ class PromptState:
             raise BackendError("reading prompt states needs n_ubatch >= n_batch")
         self._error: Exception | None = None  # raised in the callback, re-raised after it
         self._callback = llama_cpp.ggml_backend_sched_eval_callback(self._on_tensor)
-        params.cb_eval = self._callback  # kept referenced by self: llama.cpp holds a raw pointer
-        context = _internals.LlamaContext(model=llm._model, params=params, verbose=False)
+        # kept referenced by self: llama.cpp holds a raw pointer
+        before, params.cb_eval = params.cb_eval, self._callback
+        try:
+            context = _internals.LlamaContext(model=llm._model, params=params, verbose=False)
+        except ValueError as e:  # made beside the one in use: both held for a while
+            params.cb_eval = before
+            raise BackendError(
+                f"reading the model's prompt state makes a second context of {params.n_ctx} "
+                f"tokens beside its own ({e}), and there is not the memory for both; lower "
+                f"the model's context_length in the config, or free memory"
+            ) from e
         llm._ctx.close()  # the old context's own later close is then a no-op
         # freed by Llama.close() like the old one, before the model it uses
         llm._ctx = llm._stack.enter_context(contextlib.closing(context))
