@@ -189,6 +189,7 @@ def test_the_trained_context_is_read_from_the_gguf_metadata(
     writer = gguf.GGUFWriter(tmp_path / "meta.gguf", arch="qwen2")
     writer.add_array("tokenizer.ggml.tokens", ["a", "bb", "ccc"] * 1000)
     writer.add_array("tokenizer.ggml.scores", [0.5] * 3000)
+    writer.add_array("nested", [[1, 2], [3, 4, 5], ["x", "yy"]])  # each its own type and length
     writer.add_string("tokenizer.chat_template", "x" * 100_000)
     writer.add_bool("b", True)
     writer.add_float64("f", 1.0)

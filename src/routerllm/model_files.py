@@ -288,9 +288,9 @@ def _read_trained_context(f: BinaryIO) -> int | None:
         if kind == 8:  # strings: each its length first
             for _ in range(count):
                 f.seek(read("Q"), os.SEEK_CUR)
-        elif kind == 9:
-            item, n = read("I"), read("Q")
+        elif kind == 9:  # arrays: each its item type and length first
             for _ in range(count):
+                item, n = read("I"), read("Q")
                 skip(item, n)
         else:
             f.seek(_GGUF_SIZES[kind] * count, os.SEEK_CUR)
