@@ -111,6 +111,25 @@ def test_a_csv_with_a_model_twice_is_refused(tmp_path: Path) -> None:
         load_outcomes(twice)
 
 
+@pytest.mark.parametrize(
+    ("name", "text", "key"),
+    [  # JSON keeps the last of a key given twice: model m would score 0, size 70B
+        ("scores.json", '[{"question": "q", "scores": {"m": 1, "n": 1, "m": 0}}]', "m"),
+        ("scores.json", '[{"question": "q", "question": "r", "scores": {"m": 1}}]', "question"),
+        ("models.json", '{"m": {"size": "7B"}, "m": {"size": "70B"}}', "m"),
+    ],
+)
+def test_a_json_object_with_a_key_twice_is_refused(
+    tmp_path: Path, name: str, text: str, key: str
+) -> None:
+    (tmp_path / "scores.json").write_text('[{"question": "q", "scores": {"m": 1}}]')
+    (tmp_path / name).write_text(text)
+    with pytest.raises(DataError) as e:
+        load_outcomes(tmp_path / "scores.json")
+    assert str(e.value).startswith(f"{tmp_path / name}: the key {key!r} is given twice"), e.value
+    assert "keep the one you mean" in str(e.value)
+
+
 def test_spaces_around_a_csvs_column_names_are_not_part_of_them(tmp_path: Path) -> None:
     path = tmp_path / "spaced.csv"
     path.write_text("prompt , a, a|total_cost\nhi,1,0.5\n")

@@ -17,12 +17,29 @@ def as_path(path: Any, what: str = "a data file") -> Path:
     return Path(path)
 
 
+class _RepeatedKey(ValueError):
+    """A JSON object names a key twice (json keeps the last value silently)."""
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    obj = dict(pairs)
+    if len(obj) < len(pairs):
+        key = next(k for i, (k, _) in enumerate(pairs) if k in (p[0] for p in pairs[:i]))
+        shown = "{" + ", ".join(f"{json.dumps(k)}: {json.dumps(v)}" for k, v in pairs) + "}"
+        shown = shown if len(shown) <= 100 else shown[:100] + " ..."
+        raise _RepeatedKey(f"the key {key!r} is given twice in one object, {shown}")
+    return obj
+
+
 def read_json(path: str | Path, kind: str = "dataset") -> Any:
-    """Parse a JSON data file; a missing or malformed file is one clear DataError.
+    """Parse a JSON data file; a missing or malformed file is one clear DataError, as is
+    an object that names a key twice (a model scored twice: JSON would keep the last).
     A byte-order mark (Excel's "UTF-8 with BOM") is skipped."""
     path = as_path(path, f"the {kind} file")
     try:
-        return json.loads(path.read_text(encoding="utf-8-sig"))
+        return json.loads(path.read_text(encoding="utf-8-sig"), object_pairs_hook=_unique_keys)
+    except _RepeatedKey as e:
+        raise DataError(f"{path}: {e}; JSON would keep the last one: keep the one you mean") from e
     except FileNotFoundError as e:
         raise DataError(f"{kind} file not found: {path}") from e
     except IsADirectoryError as e:
