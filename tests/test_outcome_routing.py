@@ -160,12 +160,18 @@ def test_loader_errors(tmp_path: Path) -> None:
             "somecosts.json",
             '[{"question": "a", "scores": {"m": 1}, "costs": {"m": 2}},'
             ' {"question": "b", "scores": {"m": 0}}]',
-            "1 of 2 items have `costs`",
+            r"1 of 2 items have `costs` \(item 2 has none\)",
+        ),
+        (  # the item is named: in a file of thousands, "some item" cannot be fixed
+            "nocost.json",
+            '[{"question": "a", "scores": {"m": 1, "n": 0}, "costs": {"m": 2, "n": 1}},'
+            ' {"question": "b", "scores": {"m": 1, "n": 0}, "costs": {"m": 2}}]',
+            r"nocost.json, item 2: `costs` needs a number for each of m, n, got \{'m': 2\}",
         ),
         (
-            "nocost.json",
-            '[{"question": "a", "scores": {"m": 1, "n": 0}, "costs": {"m": 2}}]',
-            "`costs` needs a number for each of m, n",
+            "listcost.json",
+            '[{"question": "a", "scores": {"m": 1, "n": 0}, "costs": [2, 1]}]',
+            r"listcost.json, item 1: `costs` needs a number for each of m, n, got \[2, 1\]",
         ),
         (
             "negcost.json",

@@ -129,17 +129,19 @@ def _call_costs(raw: list[dict[str, Any]], models: list[str], path: Path) -> np.
     if not have:
         return None
     if have < len(raw):
+        first = next(i for i, r in enumerate(raw, 1) if "costs" not in r)
         raise DataError(
-            f"{path}: {have} of {len(raw)} items have `costs`: give every item a cost for "
-            f"each model, or none"
+            f"{path}: {have} of {len(raw)} items have `costs` (item {first} has none): give "
+            f"every item a cost for each model, or none"
         )
-    try:
-        return np.array([[_json_number(r, "costs", m, f"{path}, item {i}") for m in models]
-                         for i, r in enumerate(raw, 1)])  # fmt: skip
-    except (KeyError, TypeError) as e:
+    if lacking := [i for i, r in enumerate(raw, 1)
+                   if not (isinstance(r["costs"], dict) and set(models) <= set(r["costs"]))]:  # fmt: skip
         raise DataError(
-            f"{path}: every item's `costs` needs a number for each of {', '.join(models)} ({e!r})"
-        ) from e
+            f"{path}, item {lacking[0]}: `costs` needs a number for each of {', '.join(models)}, "
+            f"got {raw[lacking[0] - 1]['costs']!r:.100} ({len(lacking)} such item(s) in all)"
+        )
+    return np.array([[_json_number(r, "costs", m, f"{path}, item {i}") for m in models]
+                     for i, r in enumerate(raw, 1)])  # fmt: skip
 
 
 def _json_number(item: dict[str, Any], key: str, model: str, where: str) -> float:
