@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import csv
+import json
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -128,6 +130,22 @@ def test_a_json_object_with_a_key_twice_is_refused(
         load_outcomes(tmp_path / "scores.json")
     assert str(e.value).startswith(f"{tmp_path / name}: the key {key!r} is given twice"), e.value
     assert "keep the one you mean" in str(e.value)
+
+
+def test_a_model_not_scored_on_every_item_is_left_out_naming_the_item(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "ragged.json"
+    items = [{"question": f"q{i}", "scores": {"m": 1, "n": 0}} for i in range(5)]
+    del items[2]["scores"]["n"], items[4]["scores"]["n"]
+    path.write_text(json.dumps(items))
+    with caplog.at_level(logging.WARNING, "routerllm.data.outcome_files"):
+        assert load_outcomes(path).models == ["m"]
+    assert "left out n, not scored on every question (n missing from item 3 and 1 other(s))" in caplog.text  # fmt: skip
+    items[1]["scores"] = {}  # then no model is left
+    path.write_text(json.dumps(items))
+    with pytest.raises(DataError, match=r"no model is scored on every question \(m missing from item 2 and 0 other\(s\); n missing from item 2 and 2 other\(s\)\); give every item"):  # fmt: skip
+        load_outcomes(path)
 
 
 def test_spaces_around_a_csvs_column_names_are_not_part_of_them(tmp_path: Path) -> None:

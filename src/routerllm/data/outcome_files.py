@@ -102,13 +102,27 @@ def load_scores_json(path: str | Path, models_path: str | Path | None = None) ->
                            for i, r in enumerate(raw, 1)])  # fmt: skip
     except (KeyError, TypeError) as e:
         raise DataError(f"{path}: every item needs `question` and a `scores` mapping ({e})") from e
-    if not models:
-        raise DataError(f"{path}: no model is scored on every question")
     dropped = sorted(set().union(*(r["scores"] for r in raw)) - set(models))
+    if not models:
+        raise DataError(
+            f"{path}: no model is scored on every question ({_unscored(raw, dropped)}); give "
+            f"every item a score for each model"
+        )
     if dropped:
-        log.warning("%s: left out %s, not scored on every question", path, ", ".join(dropped))
+        log.warning("%s: left out %s, not scored on every question (%s)",
+                    path, ", ".join(dropped), _unscored(raw, dropped))  # fmt: skip
     return OutcomeDataset(prompts, models, scores, _call_costs(raw, models, path),
                           info=_model_info(path, models_path), source=str(path))  # fmt: skip
+
+
+def _unscored(raw: list[dict[str, Any]], models: list[str]) -> str:
+    """Where each of ``models`` (the first few) lacks a score: in a file of thousands of
+    items, "not scored on every question" cannot be fixed."""
+    where = []
+    for m in models[:5]:
+        lacking = [i for i, r in enumerate(raw, 1) if m not in r["scores"]]
+        where.append(f"{m} missing from item {lacking[0]} and {len(lacking) - 1} other(s)")
+    return "; ".join(where) + ("; ..." if len(models) > 5 else "")
 
 
 def _model_info(path: Path, models_path: str | Path | None) -> dict[str, ModelInfo]:
