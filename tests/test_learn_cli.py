@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 from routerllm.cli import build_parser
@@ -154,6 +155,26 @@ def test_outcome_router_training_and_eval_routing(tmp_path: Path) -> None:
     assert_one_line_error(
         run("eval-routing", "--data", str(train), "--bootstrap", "20000"), "N must be 0 to 10,000"
     )
+
+
+def test_eval_routing_says_why_a_metric_is_undefined_on_every_row(tmp_path: Path) -> None:
+    prompts, scores = make_rows(40, 0)
+    train = write_json(tmp_path / "train.json", prompts, scores)
+    assert ok_json("eval-routing", "--data", str(train), "--routers", "knn", "--encoder", "hashing")["notes"] == []  # fmt: skip
+    # every model fails every prompt: no gap between the cheapest and the best model,
+    # and half the best one's cost (the cheapest, 1B) is below where every curve starts
+    failed = write_json(tmp_path / "failed.json", prompts, np.zeros_like(scores))
+    args = ["eval-routing", "--data", str(failed), "--routers", "knn", "--encoder", "hashing"]
+    report = ok_json(*args)
+    assert report["routers"]["knn"]["apgr"] is None and report["routers"]["knn"]["aiq"] == 0.0
+    assert report["notes"] == [
+        "apgr, cpt50 and cpt80 are undefined: the best single model (small) is also the "
+        "cheapest, so there is no quality gap to recover",
+        "acc_at_half_best_cost is undefined: half the best single model's (small) cost is "
+        "below the cheapest model's, where every curve starts",
+    ]
+    text = run(*args).stdout
+    assert "\nnote: apgr, cpt50 and cpt80 are undefined: the best single model (small)" in text
 
 
 def test_bad_learning_inputs_are_one_line_errors(tmp_path: Path) -> None:

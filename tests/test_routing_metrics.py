@@ -274,6 +274,7 @@ def test_routing_report_three_models() -> None:
     assert report["best_single"] == {"name": "c", "cost": 5.0, "quality": 0.6}
     assert report["oracle"] == {"name": "oracle", "cost": 2.0, "quality": 0.6}
     assert report["cost_range"] == [1.0, 5.0]
+    assert report["notes"] == []  # every metric is defined
     rows = report["rows"]
     assert list(rows)[0] == "perfect" and rows["perfect"]["kind"] == "router"
     # Its curve (1, .2) -> (1.2, .4) -> (2, .6), flat: better than the oracle point alone.
@@ -316,6 +317,10 @@ def test_one_model() -> None:
     assert row["apgr"] is None and row["cpt50"] is None and row["cpt80"] is None
     assert close(row["aiq"], 0.5) and close(row["cost_to_best_accuracy"], 1.0)
     assert row["acc_at_half_best_cost"] is None  # cost 1 is below every point
+    assert [n.split(":")[0] for n in report["notes"]] == [
+        "apgr, cpt50 and cpt80 are undefined",
+        "acc_at_half_best_cost is undefined",
+    ]  # why, for every row alike
 
 
 def test_equal_scores_give_no_gap() -> None:
@@ -325,6 +330,12 @@ def test_equal_scores_give_no_gap() -> None:
     row = report["rows"]["mix_hull"]
     assert row["apgr"] is None and row["cpt50"] is None
     assert close(row["aiq"], 0.5) and close(row["cost_to_95"], 1.0)
+    assert report["notes"] == [
+        "apgr, cpt50 and cpt80 are undefined: the best single model (model_0) is also the "
+        "cheapest, so there is no quality gap to recover",
+        "acc_at_half_best_cost is undefined: half the best single model's (model_0) cost is "
+        "below the cheapest model's, where every curve starts",
+    ]
     # Different models, same quality: weak = strong = the cheaper one.
     assert apgr([P(1.0, 0.5)], P(1.0, 0.5), P(2.0, 0.5)) is None
     assert pgr([P(1.0, 0.5)], P(1.0, 0.5), P(2.0, 0.5), 0.5) is None

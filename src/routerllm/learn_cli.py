@@ -224,6 +224,7 @@ def cmd_eval_routing(args: argparse.Namespace) -> int:
         f"train {ev.train_size} prompts, test {ev.test_size} (removed {ev.removed_overlap} also in train); "
         f"cost = {ev.cost_kind}; encoder {encoder}",
         format_table(ev.report),
+        *(f"note: {note}" for note in ev.report["notes"]),
         *lines,
         *([f"plot: {payload['plot']}"] if args.plot else []),
     ])  # fmt: skip

@@ -65,6 +65,7 @@ class RoutingEvaluation:
             "oracle": self.report["oracle"],
             "cheapest": self.report["cheapest"],
             "cost_range": self.report["cost_range"],
+            "notes": self.report["notes"],
             "train_size": self.train_size,
             "test_size": self.test_size,
             "removed_overlap": self.removed_overlap,

@@ -339,8 +339,10 @@ def routing_report(
 
     Returns ``{"rows": {name: {"kind": "router" | "reference", "n_points": int,
     <metric>: float | None}}, "best_single": {...}, "cheapest": {...}, "oracle": {...},
-    "cost_range": [cost_min, cost_max]}``, where the three model entries are
-    ``{"name", "cost", "quality"}``. Routers come first, then ``References.rows()``.
+    "cost_range": [cost_min, cost_max], "notes": [...]}``, where the three model entries
+    are ``{"name", "cost", "quality"}`` and the notes say why a metric is None in every
+    row (no quality gap between the cheapest and the best model, say). Routers come
+    first, then ``References.rows()``.
     Conventions (all rows alike): weak = cheapest model, strong = best single model,
     anchor = the cheapest model's point, AIQ over [cost_min, cost_max] = [cheapest,
     most expensive single model's mean cost]; see ``routerllm.eval.curves``.
@@ -379,7 +381,32 @@ def routing_report(
         "cheapest": model(refs.cheapest),
         "oracle": {"name": "oracle", "cost": refs.oracle.cost, "quality": refs.oracle.quality},
         "cost_range": [cost_min, cost_max],
+        "notes": _undefined(refs),
     }
+
+
+def _undefined(refs: References) -> list[str]:
+    """Why a metric is None in every row: the test data leaves it undefined (every model
+    fails, say), which a bare None (``-``, as for a target never reached) would not tell."""
+    strong, weak = refs.singles[refs.best_single], refs.singles[refs.cheapest]
+    best = refs.model_names[refs.best_single]
+    notes = []
+    if refs.best_single == refs.cheapest:  # the only way Q_s - Q_w or C_s - C_w is 0
+        notes.append(
+            f"apgr, cpt50 and cpt80 are undefined: the best single model ({best}) is also the "
+            f"cheapest, so there is no quality gap to recover"
+        )
+    if strong.cost <= 0:
+        notes.append(
+            f"the cost_to_* metrics are undefined: the best single model ({best}) costs 0, and "
+            f"they are a share of its cost"
+        )
+    if 0.5 * strong.cost < weak.cost:
+        notes.append(
+            f"acc_at_half_best_cost is undefined: half the best single model's ({best}) cost is "
+            f"below the cheapest model's, where every curve starts"
+        )
+    return notes
 
 
 def _cell(metric: str, value: float | None) -> str:
