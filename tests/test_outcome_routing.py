@@ -966,6 +966,7 @@ def test_a_saved_routers_models_edited_in_its_config_json_are_refused_not_swappe
     router = create_router(name, models[:3], encoder="hashing").fit(prompts, Y, MODELS)  # type: ignore[attr-defined]
     folder = router.save(tmp_path / "r")
     meta = json.loads((folder / "config.json").read_text())
+    assert meta["format_version"] == 2  # its weights name their models
     (folder / "config.json").write_text(json.dumps({**meta, "models": edit(MODELS)}))
     with pytest.raises(
         RouterLLMError,
@@ -979,6 +980,17 @@ def test_a_saved_routers_models_edited_in_its_config_json_are_refused_not_swappe
     assert load_router(folder, models).route(prompts[3]).scores == pytest.approx(
         router.route(prompts[3]).scores
     )
+
+
+def test_a_router_whose_weights_do_not_run_over_the_models_is_saved_in_format_1(
+    tmp_path: Path,
+) -> None:
+    """Format 2 names the models a router's weights run over; one whose weights do not
+    (rules) was saved in format 2 too, which every older RouterLLM refused for nothing."""
+    models = [Candidate(m, SIZES[m]) for m in MODELS]
+    folder = create_router("rules", models).save(tmp_path / "r")  # type: ignore[attr-defined]
+    assert json.loads((folder / "config.json").read_text())["format_version"] == 1
+    assert load_router(folder, models).route("Write a quicksort").model in MODELS
 
 
 def test_an_untrained_router_is_not_saved_over_a_trained_one(tmp_path: Path) -> None:

@@ -30,7 +30,9 @@ from routerllm.files import locked_folder, refuse_foreign_folder, save_config_an
 
 logger = logging.getLogger(__name__)
 
-#: 2: ``weights.npz`` also holds the models its columns run over (``MODEL_NAMES_ARRAY``).
+#: 2: ``weights.npz`` also holds the models its columns run over (``MODEL_NAMES_ARRAY``);
+#: a router whose weights do not run over the models is saved in format 1, as before,
+#: which older versions read.
 FORMAT_VERSION = 2
 #: The array of a saved router's ``weights.npz`` naming, in order, the models the last
 #: axis of its ``MODEL_AXIS_ARRAYS`` runs over. Covered by the weights' digest, unlike
@@ -203,7 +205,8 @@ class Router(ABC):
             raise RouterLLMError(f"a router is saved to a folder path, got {directory!r}")
         path = Path(directory)
         arrays = self.state()
-        if arrays and self.MODEL_AXIS_ARRAYS:
+        named = bool(arrays and self.MODEL_AXIS_ARRAYS)  # format 2's model names
+        if named:
             arrays = {**arrays, MODEL_NAMES_ARRAY: np.array(self.model_names)}
         if not self.is_trained:
             raise RouterLLMError(
@@ -216,7 +219,7 @@ class Router(ABC):
             try:
                 options = self.save_parts(path)
                 meta = {
-                    "format_version": FORMAT_VERSION,
+                    "format_version": FORMAT_VERSION if named else 1,
                     "router": self.name,
                     "models": self.model_names,
                     "seed": self.seed,
