@@ -382,6 +382,24 @@ def _without_energy(run: Path, model: str, out: Path) -> Path:
     return out
 
 
+def test_a_gate_config_json_nested_too_deeply_is_one_error_naming_it(tmp_path: Path) -> None:
+    """json's parser recurses: its RecursionError (a RuntimeError) was read as a zip's
+    damage, "corrupt weights.npz", when the gate was loaded, and was a traceback when a
+    gate was to be saved into the folder."""
+    saved = _fit(_problems(40, 3)).save(tmp_path / "gate")
+    (saved / "config.json").write_text("[" * 100_000 + "]" * 100_000)
+    with pytest.raises(RouterLLMError) as err:
+        EscalationGate.load(saved)
+    assert "config.json is not valid JSON (nested too deeply)" in str(err.value)
+    assert "weights.npz" not in str(err.value)
+    # a save cut short left weights aside: config.json is read to see which it names
+    shutil.copy(saved / "weights.npz", saved / "weights.previous.npz")
+    with pytest.raises(RouterLLMError, match=r"config.json is not valid JSON \(nested too deeply\)"):  # fmt: skip
+        EscalationGate.load(saved)
+    with pytest.raises(RouterLLMError, match="holds a config.json that is not a saved escalation gate"):  # fmt: skip
+        EscalationGate.check_saveable(saved)
+
+
 def test_an_incomplete_or_corrupt_gate_is_refused_when_loaded_naming_what_is_wrong(
     tmp_path: Path,
 ) -> None:

@@ -135,7 +135,7 @@ def weights_named_aside(path: Path) -> bool:
         return False
     try:
         meta = json.loads((path / "config.json").read_text())
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):  # the loader says what is wrong with it
         return False
     if not isinstance(meta, dict):
         return False

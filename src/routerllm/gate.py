@@ -282,6 +282,8 @@ class EscalationGate:
                     "weights.npz does not match config.json (an interrupted save, or a file "
                     f"changed by hand); make it again: routerllm train-gate --run RUN --out {folder}"
                 )
+        except RecursionError as e:  # json's parser recurses: [[[[...]]]] (a RuntimeError)
+            raise _corrupt(folder, "config.json is not valid JSON (nested too deeply)") from e
         except ZIP_DAMAGE as e:
             raise RouterLLMError(
                 f"cannot load the gate in {folder}: corrupt weights.npz ({e})"
@@ -401,6 +403,6 @@ def _unpack(w: dict[str, np.ndarray], name: str, width: int | None = None) -> Lo
 def _format_of(config_file: Path) -> object:
     try:
         meta = json.loads(config_file.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):  # RecursionError: nested too deeply
         return None
     return meta.get("format") if isinstance(meta, dict) else None
