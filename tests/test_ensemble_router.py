@@ -264,10 +264,13 @@ def test_bad_member_paths_are_clear(tmp_path: Path) -> None:
     (tmp_path / "empty").mkdir()
     (tmp_path / "corrupt").mkdir()
     (tmp_path / "corrupt" / "config.json").write_text("{not json")
+    (tmp_path / "deep").mkdir()  # json's parser recurses: was a RecursionError traceback
+    (tmp_path / "deep" / "config.json").write_text("[" * 100_000 + "]" * 100_000)
     for folder, needle in [
         (inner, "is a saved ensemble: an ensemble may not contain an ensemble"),
         (tmp_path / "empty", "no saved router at"),
         (tmp_path / "corrupt", "config.json is corrupt"),
+        (tmp_path / "deep", "config.json is corrupt: nested too deeply"),
     ]:
         with pytest.raises(RouterLLMError, match="ensemble member 2: ") as err:
             ensemble(["rules", {"path": str(folder)}], MODELS)

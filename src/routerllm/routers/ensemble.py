@@ -360,7 +360,7 @@ def _saved_folder(path: Any) -> Path:
         )
     try:  # checked before loading: a saved ensemble may list itself
         nested = json.loads((folder / "config.json").read_text()).get("router") == "ensemble"
-    except (OSError, ValueError, AttributeError):
+    except (OSError, ValueError, AttributeError, RecursionError):  # nested too deeply too
         nested = False  # load_router says what is wrong with it
     if nested:
         raise RouterLLMError(
