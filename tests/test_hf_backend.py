@@ -231,6 +231,22 @@ def test_seeded_sampling_is_reproducible_and_not_greedy(backend: HFBackend) -> N
     assert first != backend.generate(GenerationRequest(prompt=PROMPT)).text
 
 
+def test_an_unseeded_answer_after_a_seeded_one_is_drawn_anew(model_dir: Path) -> None:
+    """A seeded request seeded torch's global generator: every unseeded answer after it
+    (``generation.seed: null``) followed from that seed, the same in every process, as
+    llama.cpp's did. The seeded answer stays fixed."""
+    backend = make_backend(model_dir)
+    backend.generation = GenerationConfig(max_new_tokens=MAX_NEW, seed=None)
+    seeded = GenerationRequest(prompt=PROMPT, temperature=1.5, top_p=1.0, seed=3)
+    unseeded = dataclasses.replace(seeded, seed=None)
+    answers = []
+    for _ in range(2):
+        first = backend.generate(seeded).text
+        answers.append((first, backend.generate(unseeded).text))
+    assert answers[0][0] == answers[1][0]  # seeded: the same
+    assert answers[0][1] != answers[1][1]  # unseeded: each drawn anew
+
+
 def test_stop_sequences_cut_the_text(backend: HFBackend) -> None:
     whole = backend.generate(GenerationRequest(prompt=PROMPT))
     full, words = whole.text, whole.text.split()

@@ -261,11 +261,14 @@ class HFBackend(Backend):
             gen_kwargs["stopping_criteria"] = criteria
         if do_sample:
             gen_kwargs.update(temperature=sampling.temperature, top_p=sampling.top_p)
-            if sampling.seed is not None:
-                torch.manual_seed(sampling.seed)
+        # A seed is the request's alone: torch's generator is put back after it, else each
+        # unseeded answer after it followed from that seed, the same in every process.
+        seeded = do_sample and sampling.seed is not None
         start = time.perf_counter()
         try:
-            with torch.inference_mode():
+            with torch.random.fork_rng(list(range(_cuda_devices())), seeded), torch.inference_mode():  # fmt: skip
+                if seeded:
+                    torch.manual_seed(sampling.seed)
                 out = self._model.generate(**inputs, **gen_kwargs)
         except RuntimeError as e:
             raise BackendError(f"transformers generation failed for {self.name!r}: {e}") from e
