@@ -90,6 +90,13 @@ def test_sys_exit_0_is_not_a_pass() -> None:
     assert result.detail.startswith("SystemExit(0)")
 
 
+@pytest.mark.parametrize("call", ["import os\nos._exit(0)", "import posix\nposix._exit(0)"])
+def test_os_exit_0_is_not_a_pass(call: str) -> None:
+    """os._exit(0) ended the program with status 0 before its tests ran, read as "passed"."""
+    result = run_program(f"{call}\nassert False\n", timeout_s=5)
+    assert result.status == "error" and result.detail.startswith("SystemExit(0)")
+
+
 def test_infinite_loop_times_out_and_leaves_no_process() -> None:
     start = time.monotonic()
     result = run_program(PRINT_PID + "while True:\n    pass\n", timeout_s=1)

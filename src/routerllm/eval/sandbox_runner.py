@@ -72,6 +72,11 @@ _exit, _write = os._exit, os.write  # kept before the program can replace them
 _getpid, _prlimit = os.getpid, getattr(resource, "prlimit", None)  # Linux only
 
 
+def _exit_raises(code: int) -> None:
+    # The program's os._exit: a SystemExit, as sys.exit's (status 0 was read as a pass).
+    raise SystemExit(code)
+
+
 def _deny(what: str) -> Callable[..., None]:
     def denied(*args: object, **kwargs: object) -> None:
         raise PermissionError(f"{what} is disabled in the RouterLLM sandbox")
@@ -92,13 +97,15 @@ class _NoSocket(socket.socket):
 
 
 def install_guards() -> None:
-    """Make process creation (subprocess, multiprocessing too), signals to other processes
+    """Make ``os._exit`` a ``SystemExit`` (its status 0 read as a pass); make process
+    creation (subprocess, multiprocessing too), signals to other processes
     (``os.kill``, ``os.killpg``, ``signal.pidfd_send_signal``, and ``resource.prlimit`` of
     another process, whose CPU limit is a signal too), sockets and ctypes fail."""
     for module in (os, posix):
         for name in BLOCKED_OS:
             if hasattr(module, name):
                 setattr(module, name, _deny(f"os.{name}"))
+        module._exit = _exit_raises  # type: ignore[assignment]
     _posixsubprocess.fork_exec = _deny("subprocess")  # type: ignore[assignment]
     for module in (signal, _signal):
         for name in BLOCKED_SIGNAL:
