@@ -151,6 +151,10 @@ class RequestAnswering:
         # the models the cache key holds (RoutingScope.larger), the smallest first; an answer
         # cancelled half-way (its caller gone) is neither checked nor escalated
         while cascade.enabled and completion.finish_reason != CANCELLED and (bigger := next(iter(self.scope.larger(name)), None)):  # fmt: skip
+            if cancelled():  # the caller left as it finished: no check run for nobody
+                reason += f"; not checked, nor escalated to {bigger}: the caller has gone"
+                budgeted = True  # not the answer the cascade gives: not cached
+                break
             with self.meter.measure("router_inference") as slot:
                 check = (
                     verify_stub(stub, completion.text, self.calls.style(name), cascade.timeout_s)
