@@ -161,6 +161,20 @@ def llama_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             proc.wait(timeout=10)
 
 
+STUB_REQUEST = 'def add(a, b):\n    """Add two numbers.\n    >>> add(2, 3)\n    5\n    """\n'
+"""A function stub whose example tiny-light's answer fails: the cascade escalates it."""
+
+
+def _cascade_to_remote(stub: Stub, tmp_path: Path, **remote: Any) -> RouterLLM:
+    """A system whose cascade escalates tiny-light's answers to the ``stub`` endpoint's
+    model ``remote`` (its options ``remote``), carbon tracking off."""
+    models = [tiny_model("tiny-light", "light", 0.1), http_model_dict("remote", stub.base_url, **remote)]  # fmt: skip
+    data = tiny_config_dict(
+        tmp_path, models=models, cascade={"enabled": True}, carbon={"enabled": False}
+    )
+    return RouterLLM(load_config(write_config(tmp_path, data)))
+
+
 def test_real_server_is_available(llama_server: str) -> None:
     assert http_backend(llama_server).availability() is None
 
@@ -538,16 +552,8 @@ def test_a_failed_remote_escalation_keeps_the_answering_models_own_method(
     from routerllm.carbon.predictor import UNMEASURED, measured
 
     stub.default_post = error_reply(500, "GPU on fire")
-    models = [
-        tiny_model("tiny-light", "light", 0.1),
-        http_model_dict("remote", stub.base_url, max_retries=0),
-    ]
-    data = tiny_config_dict(
-        tmp_path, models=models, cascade={"enabled": True}, carbon={"enabled": False}
-    )
-    request = 'def add(a, b):\n    """Add two numbers.\n    >>> add(2, 3)\n    5\n    """\n'
-    with RouterLLM(load_config(write_config(tmp_path, data))) as system:
-        result = system.generate(request, model="tiny-light")
+    with _cascade_to_remote(stub, tmp_path, max_retries=0) as system:
+        result = system.generate(STUB_REQUEST, model="tiny-light")
         assert result.model == "tiny-light" and "escalated to remote, which failed" in result.reason  # fmt: skip
         (row,) = system.log.records()
         assert row.escalated["llm_inference"].method == "estimate:per-token"
@@ -644,13 +650,8 @@ def test_a_cascade_pays_for_the_tokens_its_failed_remote_step_was_billed(
         "usage": {"prompt_tokens": 5, "completion_tokens": 7},
     })  # fmt: skip
     prices = {"cost_per_1m_input_usd": 1.0, "cost_per_1m_output_usd": 2.0, "energy_per_token_kwh": 1e-6}  # fmt: skip
-    models = [tiny_model("tiny-light", "light", 0.1), http_model_dict("remote", stub.base_url, **prices)]  # fmt: skip
-    data = tiny_config_dict(
-        tmp_path, models=models, cascade={"enabled": True}, carbon={"enabled": False}
-    )
-    request = 'def add(a, b):\n    """Add two numbers.\n    >>> add(2, 3)\n    5\n    """\n'
-    with RouterLLM(load_config(write_config(tmp_path, data))) as system:
-        result = system.generate(request, model="tiny-light")
+    with _cascade_to_remote(stub, tmp_path, **prices) as system:
+        result = system.generate(STUB_REQUEST, model="tiny-light")
         assert result.model == "tiny-light" and "escalated to remote, which failed" in result.reason  # fmt: skip
         (row,) = system.log.records()
     assert result.cost_usd == row.cost_usd == pytest.approx((5 * 1.0 + 7 * 2.0) / 1e6)
