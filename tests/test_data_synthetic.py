@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import os
 import re
+import signal
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 
+from routerllm.cli import build_parser
 from routerllm.data import synthetic
 from routerllm.data.labeled import CLASS_NAMES, LabeledPrompt, load_json, save_json
 from routerllm.data.synthetic import (
@@ -239,6 +243,44 @@ def test_write_dataset_never_replaces_existing_splits_unasked(tmp_path: Path) ->
     with pytest.raises(DataError, match="holds a folder named test.json, where a split file"):
         write_dataset(out, n=44, overwrite=True)
     assert len(load_json(mine)) == 28
+
+
+@pytest.mark.parametrize(
+    ("call", "when"), [("write_text", 3), ("replace", 2), ("replace", 3), ("replace", 4)]
+)
+def test_ctrl_c_while_the_splits_are_written_leaves_all_old_or_all_new(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, call: str, when: int
+) -> None:
+    """Ctrl-C while generate-data --overwrite wrote its splits left the first ones new
+    and the others old (a train split beside a test split of another dataset, which
+    could share prompts), or some of them missing. Ctrl-C is pressed (a real SIGINT)
+    while the ``when``-th split is written, or the ``when``-th one is put in place."""
+    out = tmp_path / "data"
+    old = write_dataset(out, n=40, seed=1)
+    before = {name: path.read_bytes() for name, path in old.paths.items()}
+    owner, real = (Path, Path.write_text) if call == "write_text" else (os, os.replace)
+    calls: list[int] = []
+
+    def pressing(*args: Any, **kwargs: Any) -> Any:
+        calls.append(1)
+        if len(calls) == when:
+            signal.raise_signal(signal.SIGINT)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(owner, call, pressing)
+    with pytest.raises(KeyboardInterrupt):
+        write_dataset(out, n=44, seed=2, overwrite=True)
+    monkeypatch.undo()
+    after = {name: path.read_bytes() for name, path in old.paths.items()}
+    changed = {name for name in after if after[name] != before[name]}
+    assert changed == (set() if call == "write_text" else set(after))  # all old, or all new
+    assert sorted(p.name for p in out.iterdir()) == sorted(f"{n}.json" for n in after)
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    args = build_parser().parse_args(["generate-data", "--out", str(out)])
+    assert args.interrupted(args, KeyboardInterrupt()) == (
+        f"interrupted: {out} holds the split files it held before (or, stopped as they were "
+        "put in place, all four new ones; never a mix); rerun the command to write them"
+    )
 
 
 @pytest.mark.parametrize("n", [0, 8, MIN_DATASET_SIZE - 1, True, "40", 40.0])

@@ -28,7 +28,7 @@ EVALUATED_ROUTERS = ("quality", "logreg", "knn")
 
 # -- generate-data ------------------------------------------------------------
 def cmd_generate_data(args: argparse.Namespace) -> int:
-    from routerllm.data.labeled import SPLIT_FILES, refuse_replacing_splits, save_json
+    from routerllm.data.labeled import SPLIT_FILES, refuse_replacing_splits, save_splits
 
     out = Path(args.out)
     splits = [out / f"{k}.json" for k in SPLIT_FILES]
@@ -58,7 +58,7 @@ def cmd_generate_data(args: argparse.Namespace) -> int:
                 f"balancing leave the {' and '.join(short)} split(s) without every class; give "
                 f"{remedy}"
             )
-        paths = {k: str(save_json(v, out / f"{k}.json")) for k, v in parts.items()}
+        paths = {k: str(v) for k, v in save_splits(parts, out).items()}
         counts = {k: len(v) for k, v in parts.items()}
         extra = {"rows_read": ds.rows_read, "dropped": ds.dropped, "duplicates": ds.duplicates}
     else:
@@ -77,6 +77,14 @@ def cmd_generate_data(args: argparse.Namespace) -> int:
     text = "\n".join(f"{k:<6}{counts[k]:>8}  {paths[k]}" for k in paths)
     emit(args, {"paths": paths, "counts": counts, **extra}, text)
     return 0
+
+
+def _splits_kept(args: argparse.Namespace, error: KeyboardInterrupt) -> str:
+    # data.labeled.save_splits writes the four splits all or none
+    return (
+        f"interrupted: {args.out} holds the split files it held before (or, stopped as they "
+        "were put in place, all four new ones; never a mix); rerun the command to write them"
+    )
 
 
 # -- test -----------------------------------------------------------------------
@@ -253,7 +261,7 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser, output: argparse.Argu
     gen.add_argument(
         "--overwrite", action="store_true", help="replace split files already in --out"
     )
-    gen.set_defaults(func=cmd_generate_data)
+    gen.set_defaults(func=cmd_generate_data, interrupted=_splits_kept)
 
     add_train_parser(sub, common)
 

@@ -8,15 +8,16 @@ code model), 1 text generation (medium text), 2 general purpose (medium),
 
 from __future__ import annotations
 
+import contextlib
 import json
-from collections.abc import Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from routerllm.checks import is_finite_number, not_utf8
 from routerllm.data import as_path, read_json
 from routerllm.exceptions import DataError
-from routerllm.files import file_in_the_way, written_atomically
+from routerllm.files import file_in_the_way, publish, staged, written_atomically
 
 CLASS_NAMES: tuple[str, ...] = (
     "code_generation",
@@ -55,6 +56,35 @@ def _problem(text: object, label: object) -> str | None:
 
 def save_json(items: Sequence[LabeledPrompt], path: str | Path) -> Path:
     """Write ``items`` as a labelled-prompt file, atomically; every item is checked first."""
+    path = _checked(items, path)
+    with _writing(path), written_atomically(path) as tmp:
+        tmp.write_text(json.dumps([asdict(i) for i in items], ensure_ascii=False, indent=1))
+    return path
+
+
+def save_splits(parts: Mapping[str, Sequence[LabeledPrompt]], out: Path) -> dict[str, Path]:
+    """Write each part as ``out/<name>.json`` (as :func:`save_json`), all or none: each
+    is staged first, then all are renamed in place, so a run stopped part-way (Ctrl-C)
+    leaves the splits that were there, never new ones beside old ones. Ctrl-C while
+    they are renamed is raised once all are in place."""
+    from routerllm.backends.interrupts import deferred_interrupts
+
+    paths = {name: _checked(items, out / f"{name}.json") for name, items in parts.items()}
+    with contextlib.ExitStack() as stack:
+        tmps = {}
+        for name, items in parts.items():
+            with _writing(paths[name]):
+                tmps[name] = stack.enter_context(staged(paths[name]))
+                text = json.dumps([asdict(i) for i in items], ensure_ascii=False, indent=1)
+                tmps[name].write_text(text)
+        with deferred_interrupts():
+            for name, tmp in tmps.items():
+                publish(tmp, paths[name])
+    return paths
+
+
+def _checked(items: Sequence[LabeledPrompt], path: str | Path) -> Path:
+    """``path`` as a Path, once every item is a labelled prompt and it is no folder."""
     if isinstance(items, str | bytes) or not isinstance(items, Sequence):
         raise DataError(f"items must be a list of LabeledPrompt, got {type(items).__name__}")
     for i, item in enumerate(items):
@@ -68,14 +98,18 @@ def save_json(items: Sequence[LabeledPrompt], path: str | Path) -> Path:
     path = as_path(path, "a labelled-prompt file")
     if path.is_dir():
         raise DataError(f"{path} is a directory; give the path of a .json file")
+    return path
+
+
+@contextlib.contextmanager
+def _writing(path: Path) -> Iterator[None]:
+    """An OS error writing ``path`` as one DataError naming it."""
     try:
-        with written_atomically(path) as tmp:
-            tmp.write_text(json.dumps([asdict(i) for i in items], ensure_ascii=False, indent=1))
+        yield
     except FileExistsError as e:  # a file where one of the path's folders should be
         raise DataError(f"cannot write {path}: {e.filename} exists and is not a directory") from e
     except OSError as e:
         raise DataError(f"cannot write {path}: {e.strerror or e}") from e
-    return path
 
 
 def refuse_replacing_splits(

@@ -36,7 +36,7 @@ from routerllm.data.labeled import (
     SPLIT_FILES,
     LabeledPrompt,
     refuse_replacing_splits,
-    save_json,
+    save_splits,
 )
 from routerllm.data.synthetic_vocab import (
     CONTEXT_PREFIXES,
@@ -404,8 +404,6 @@ def write_dataset(
     report = check_leakage(train, val, test)
     if not report.ok:  # split() groups near-duplicates, so this is a bug if it happens
         raise DataError(f"split leaked prompts: {report}")
-    paths, counts = {}, {}
-    for name, part in zip(SPLIT_FILES, (full, train, val, test), strict=True):
-        paths[name] = save_json(part, out / f"{name}.json")
-        counts[name] = len(part)
-    return WrittenDataset(paths, counts)
+    parts = dict(zip(SPLIT_FILES, (full, train, val, test), strict=True))
+    paths = save_splits(parts, out)  # all four or none: never new splits beside old ones
+    return WrittenDataset(paths, {name: len(part) for name, part in parts.items()})
