@@ -321,6 +321,40 @@ def test_ctrl_c_before_a_resumed_run_trains_keeps_pointing_at_the_checkpoint(
     assert checkpoint.read_bytes() == before
 
 
+def test_ctrl_c_while_the_trained_router_is_saved_points_at_the_finished_epochs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Ctrl-C once every epoch was trained, as the router was saved, said "interrupted
+    before a first epoch was saved: nothing to resume" (or, with --resume, that the
+    checkpoint was unchanged), though the checkpoint held every epoch."""
+    import routerllm.files as files
+
+    out = tmp_path / "o"
+    argv = ["train", "--data", str(labelled(tmp_path / "d.json")), "--out", str(out),
+            "--encoder", "hashing", "--epochs", "2", "--json"]  # fmt: skip
+    real = files.publish
+
+    def pressing(tmp: Path, target: Path) -> None:
+        if target.name == "weights.npz":  # the router's, not its checkpoint
+            signal.raise_signal(signal.SIGINT)
+        real(tmp, target)
+
+    monkeypatch.setattr(files, "publish", pressing)
+    for resume in ([], ["--resume"]):
+        assert main(argv + resume) == 130
+        line = capsys.readouterr().err.strip().splitlines()[-1]
+        assert line == (
+            f"interrupted before the router was saved (one saved in {out} before is unchanged): "
+            f"all 2 epochs are saved in {out / 'checkpoints' / 'checkpoint.pt'}; rerun the same "
+            "command with --resume to save it without training again"
+        )
+        assert not (out / "config.json").exists()
+    monkeypatch.undo()
+    assert main([*argv, "--resume"]) == 0  # as it says: nothing trained again, the router saved
+    assert json.loads(capsys.readouterr().out)["epochs_run"] == []
+    assert (out / "config.json").exists() and (out / "weights.npz").exists()
+
+
 def test_interrupted_humaneval_says_the_same_command_continues(
     tiny_config_path: Path, tmp_path: Path
 ) -> None:

@@ -155,7 +155,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 def _train_classifier(args: argparse.Namespace) -> dict[str, Any]:
     from routerllm.config import load_config
     from routerllm.routers.classifier import EmbeddingClassifierRouter
-    from routerllm.training.trainer import TrainingArguments
+    from routerllm.training.trainer import TrainingArguments, TrainingInterrupted
 
     train, val = _splits(args.data, args.val)
     config = load_config(args.config)
@@ -172,7 +172,10 @@ def _train_classifier(args: argparse.Namespace) -> dict[str, Any]:
     if args.resume and not _checkpoint(out).exists():
         log.warning("--resume: no checkpoint in %s; training from the first epoch", out)
     history = router.fit(train, val, targs, resume=args.resume)
-    router.save(out)
+    try:
+        router.save(out)
+    except KeyboardInterrupt as e:  # every epoch is in the checkpoint: a resume just saves
+        raise TrainingInterrupted(args.epochs, _checkpoint(out)) from e
     return {
         "router": "classifier", "out": str(out), "mode": args.mode, "encoder": router.spec, "loss": loss,
         "learning_rate": lr, "train_size": len(train), "val_size": len(val),
@@ -307,6 +310,12 @@ def _train_interrupted(args: argparse.Namespace, error: KeyboardInterrupt) -> st
         )
     # training.trainer.TrainingInterrupted says which epochs its checkpoint holds.
     saved, checkpoint = getattr(error, "saved_epoch", 0), getattr(error, "checkpoint", None)
+    if saved and saved >= args.epochs:  # trained; the router's save was stopped (it is atomic)
+        return (
+            f"interrupted before the router was saved (one saved in {args.out} before is "
+            f"unchanged): all {saved} epochs are saved in {checkpoint}; rerun the same command "
+            "with --resume to save it without training again"
+        )
     if saved:
         return (
             f"interrupted: epochs 1-{saved} are saved in {checkpoint}; rerun the same "
