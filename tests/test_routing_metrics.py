@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import signal
+from pathlib import Path
+from typing import Any
+
 import numpy as np
 import pytest
 
@@ -436,6 +440,33 @@ def test_plot_writes_a_png(tmp_path: object) -> None:
     )
     data = out.read_bytes()
     assert len(data) > 1000 and data[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_ctrl_c_while_a_plot_is_written_leaves_the_plot_there_before(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ctrl-C while eval-routing --plot wrote its PNG left a PNG cut short in place of
+    the plot there before. Ctrl-C (a real SIGINT) is pressed once the image's pixels
+    are written, before the file's end."""
+    pytest.importorskip("matplotlib")
+    from PIL import ImageFile
+
+    from routerllm.eval.plots import plot_quality_cost
+
+    refs = references(THREE, THREE_COSTS, ["a", "b", "c"])
+    curves = {"perfect": sweep(THREE, THREE, THREE_COSTS)}
+    out = plot_quality_cost(curves, refs, tmp_path / "c.png")
+    before = out.read_bytes()
+    real = ImageFile._save
+
+    def pressing(*args: Any, **kwargs: Any) -> None:
+        real(*args, **kwargs)
+        signal.raise_signal(signal.SIGINT)
+
+    monkeypatch.setattr(ImageFile, "_save", pressing)
+    with pytest.raises(KeyboardInterrupt):
+        plot_quality_cost(curves, refs, out, title="another title")
+    assert out.read_bytes() == before and [p.name for p in tmp_path.iterdir()] == ["c.png"]
 
 
 def test_mix_at_gives_the_hull_vertices_around_a_cost() -> None:

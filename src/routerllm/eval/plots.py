@@ -8,7 +8,7 @@ from pathlib import Path
 from routerllm.eval.curves import OperatingPoint, check_points, router_curve
 from routerllm.eval.routing_metrics import References
 from routerllm.exceptions import RouterLLMError, missing_dependency
-from routerllm.files import file_in_the_way
+from routerllm.files import file_in_the_way, written_atomically
 
 
 def check_png_path(path: str | Path, what: str = "the plot") -> Path:
@@ -93,6 +93,6 @@ def plot_quality_cost(
     ax.set_title(title)
     ax.grid(True, alpha=0.3)
     ax.legend(loc="lower right", fontsize="small")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, format="png")
+    with written_atomically(out) as tmp:  # Ctrl-C part-way leaves the plot there before
+        fig.savefig(tmp, format="png")
     return out
