@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import signal
 import socket
 import sqlite3
 import subprocess
@@ -438,6 +439,27 @@ def test_cache_persists_across_instances(tmp_path: Path) -> None:
     assert inner.embedded == []
     assert len(EmbeddingCache("counting-v1", tmp_path)) == 2
     assert len(EmbeddingCache("another-spec", tmp_path)) == 0
+
+
+def test_ctrl_c_part_way_through_an_encoding_keeps_the_embeddings_done(tmp_path: Path) -> None:
+    """Ctrl-C while eval-routing or train embedded many prompts (minutes with minilm)
+    lost every embedding: they were stored only once all were done, so a rerun embedded
+    them all again. Ctrl-C (a real SIGINT) is pressed as the second part is embedded."""
+    from routerllm.encoders.base import CACHED_PART
+
+    class Interrupted(CountingEncoder):
+        def encode(self, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
+            if self.embedded:  # the first part is done
+                signal.raise_signal(signal.SIGINT)
+            return super().encode(texts, batch_size)
+
+    texts = [f"prompt {i}" for i in range(2 * CACHED_PART + 5)]
+    with pytest.raises(KeyboardInterrupt):
+        CachedEncoder(Interrupted(), str(tmp_path)).encode(texts)
+    rerun = CountingEncoder()
+    out = CachedEncoder(rerun, str(tmp_path)).encode(texts)
+    assert rerun.embedded == texts[CACHED_PART:]  # only what the first run had not done
+    np.testing.assert_array_equal(out, rerun.expected(texts))
 
 
 def test_cache_keeps_specs_apart(tmp_path: Path) -> None:

@@ -81,6 +81,10 @@ def encoder_class(spec: str) -> tuple[Callable[..., Encoder], str]:
     return cls, arg
 
 
+#: Texts :class:`CachedEncoder` embeds and stores at a time.
+CACHED_PART = 1024
+
+
 class CachedEncoder(Encoder):
     """Wraps an encoder with a persistent cache (implemented in routerllm.encoders.cache)."""
 
@@ -103,9 +107,14 @@ class CachedEncoder(Encoder):
         # Each distinct missing text is embedded once, however often it repeats.
         missing = list(dict.fromkeys(t for t, v in zip(texts, found, strict=True) if v is None))
         if missing:
-            new = self.inner.encode(missing, batch_size)
-            self.cache.put_many(missing, new)
-            fresh = dict(zip(missing, new, strict=True))
+            # Cached a part at a time: Ctrl-C (or a failure) part-way through a long
+            # encoding keeps the parts done, and a rerun embeds only the rest.
+            fresh: dict[str, np.ndarray] = {}
+            for start in range(0, len(missing), CACHED_PART):
+                part = missing[start : start + CACHED_PART]
+                new = self.inner.encode(part, batch_size)
+                self.cache.put_many(part, new)
+                fresh.update(zip(part, new, strict=True))
             found = [fresh[t] if v is None else v for t, v in zip(texts, found, strict=True)]
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
