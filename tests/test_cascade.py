@@ -442,8 +442,7 @@ def test_an_answer_whose_caller_left_as_it_finished_is_not_checked(
 
     monkeypatch.setattr(LlamaCppBackend, "generate", answered_as_the_caller_leaves)
     monkeypatch.setattr(routerllm.cascade, "verify_answer", lambda *a, **k: checked.append(a))
-    with RouterLLM(tiny_config) as system:
-        with cancellable(stop):
-            result = system.generate(REQUEST, model="tiny-light")
+    with RouterLLM(tiny_config) as system, cancellable(stop):
+        result = system.generate(REQUEST, model="tiny-light")
     assert not checked and result.model == "tiny-light"
     assert "not checked, nor escalated to tiny-medium: the caller has gone" in result.reason

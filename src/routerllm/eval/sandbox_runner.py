@@ -105,7 +105,7 @@ def install_guards() -> None:
         for name in BLOCKED_OS:
             if hasattr(module, name):
                 setattr(module, name, _deny(f"os.{name}"))
-        module._exit = _exit_raises  # type: ignore[assignment]
+        setattr(module, "_exit", _exit_raises)  # noqa: B010
     _posixsubprocess.fork_exec = _deny("subprocess")  # type: ignore[assignment]
     for module in (signal, _signal):
         for name in BLOCKED_SIGNAL:
