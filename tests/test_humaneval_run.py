@@ -1068,3 +1068,29 @@ def test_a_store_from_before_load_methods_is_upgraded_its_loads_kept(tmp_path: P
     with pytest.raises(RouterLLMError, match="method 3: nothing was stored"):
         store.add_load("k", 0.5, 1e-6, 5e-7, 3)  # type: ignore[arg-type]
     store.close()
+
+
+def test_ctrl_c_while_the_curve_is_plotted_leaves_the_plot_there_before(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """humaneval wrote quality_energy.png straight to its place: Ctrl-C (a real SIGINT,
+    pressed once the pixels are written, before the file's end) left one cut short."""
+    pytest.importorskip("matplotlib")
+    import signal
+
+    from PIL import ImageFile
+
+    from routerllm.eval.humaneval_report import plot_curve
+
+    out = tmp_path / "quality_energy.png"
+    plot_curve([(1.0, 0.5), (2.0, 0.7)], [], out)
+    before, real = out.read_bytes(), ImageFile._save
+
+    def pressing(*args: object, **kwargs: object) -> None:
+        real(*args, **kwargs)
+        signal.raise_signal(signal.SIGINT)
+
+    monkeypatch.setattr(ImageFile, "_save", pressing)
+    with pytest.raises(KeyboardInterrupt):
+        plot_curve([(1.0, 0.4), (3.0, 0.9)], [], out)
+    assert out.read_bytes() == before and [p.name for p in tmp_path.iterdir()] == [out.name]

@@ -39,7 +39,7 @@ from routerllm.eval.paired import RESAMPLES, Target, against_reference
 from routerllm.eval.result_store import PACKAGED_SET, ResultStore
 from routerllm.eval.sandbox import isolation_text
 from routerllm.exceptions import RouterLLMError
-from routerllm.files import file_in_the_way
+from routerllm.files import file_in_the_way, written_atomically
 from routerllm.routers.base import create_router
 from routerllm.routers.calibration import parse_target
 from routerllm.routers.outcome import DEFAULT_ENCODER
@@ -380,7 +380,8 @@ def plot_curve(
     ax.set_title("HumanEval: quality vs energy")
     ax.grid(alpha=0.3)
     ax.legend(loc="lower right", fontsize=8)
-    fig.savefig(path, dpi=110)
+    with written_atomically(path) as tmp:  # Ctrl-C part-way leaves the plot there before
+        fig.savefig(tmp, dpi=110, format="png")
 
 
 def _stem(path: str | Path) -> str:
