@@ -97,6 +97,15 @@ def test_os_exit_0_is_not_a_pass(call: str) -> None:
     assert result.status == "error" and result.detail.startswith("SystemExit(0)")
 
 
+def test_os_exit_in_a_thread_ends_the_program_as_an_error() -> None:
+    """os._exit(1) in a thread ends a program; its SystemExit was dropped by threading,
+    so the program ran on and its tests "passed"."""
+    program = "import os, threading\nt = threading.Thread(target=os._exit, args=(1,))\nt.start()\nt.join()\n"  # fmt: skip
+    result = run_program(program, timeout_s=5)
+    assert result.status == "error"
+    assert result.detail.startswith("SystemExit(1): os._exit in a thread")
+
+
 def test_infinite_loop_times_out_and_leaves_no_process() -> None:
     start = time.monotonic()
     result = run_program(PRINT_PID + "while True:\n    pass\n", timeout_s=1)

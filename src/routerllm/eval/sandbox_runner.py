@@ -12,6 +12,7 @@ from __future__ import annotations
 import _posixsubprocess
 import _signal
 import _socket
+import _thread
 import os
 import posix
 import resource
@@ -70,10 +71,18 @@ TRACEBACK_LIMIT = 1000
 REPORT_BYTES = 8_000
 _exit, _write = os._exit, os.write  # kept before the program can replace them
 _getpid, _prlimit = os.getpid, getattr(resource, "prlimit", None)  # Linux only
+_main_thread = _thread.get_ident()  # this file runs in the main thread
 
 
 def _exit_raises(code: int) -> None:
     # The program's os._exit: a SystemExit, as sys.exit's (status 0 was read as a pass).
+    # In another thread, which drops a SystemExit silently, it ends the program as
+    # os._exit does (else the program ran on as if it had not been called).
+    if _thread.get_ident() != _main_thread:
+        try:
+            raise SystemExit(code)
+        except SystemExit as e:
+            _report(e, 4, f"SystemExit({code!r}): os._exit in a thread ended the program before its tests finished")  # fmt: skip
     raise SystemExit(code)
 
 
