@@ -148,6 +148,21 @@ def test_a_model_not_scored_on_every_item_is_left_out_naming_the_item(
         load_outcomes(path)
 
 
+def test_an_outcome_file_with_no_score_at_all_says_so(tmp_path: Path) -> None:
+    """Every item's `scores` empty read "no model is scored on every question (); ...",
+    an empty parenthesis where the items lacking a model are named."""
+    path = tmp_path / "unscored.json"
+    path.write_text(
+        json.dumps([{"question": "q1", "scores": {}}, {"question": "q2", "scores": {}}])
+    )
+    with pytest.raises(DataError) as e:
+        load_outcomes(path)
+    assert str(e.value) == (
+        f"{path}: no model is scored on every question (every item's `scores` is empty); "
+        "give every item a score for each model"
+    )
+
+
 def test_spaces_around_a_csvs_column_names_are_not_part_of_them(tmp_path: Path) -> None:
     path = tmp_path / "spaced.csv"
     path.write_text("prompt , a, a|total_cost\nhi,1,0.5\n")

@@ -104,9 +104,10 @@ def load_scores_json(path: str | Path, models_path: str | Path | None = None) ->
         raise DataError(f"{path}: every item needs `question` and a `scores` mapping ({e})") from e
     dropped = sorted(set().union(*(r["scores"] for r in raw)) - set(models))
     if not models:
+        where = f"({_unscored(raw, dropped)})" if dropped else "(every item's `scores` is empty)"
         raise DataError(
-            f"{path}: no model is scored on every question ({_unscored(raw, dropped)}); give "
-            f"every item a score for each model"
+            f"{path}: no model is scored on every question {where}; give every item a score "
+            f"for each model"
         )
     if dropped:
         log.warning("%s: left out %s, not scored on every question (%s)",
