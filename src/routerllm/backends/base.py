@@ -309,8 +309,9 @@ def holds_written_stop(
 ) -> bool:
     """Whether the answer's last ``tokens``, written with their control tokens
     (``detokenize(tokens, True)``; ``False``: without them), hold one of ``stops``.
-    Checked after each token, so only the last few (:func:`stop_tail`) are written."""
-    text = detokenize(list(tokens[-stop_tail(stops) :]), True)
+    Checked after each token, so only the last few (:func:`stop_tail`) are read: of an
+    array (llama.cpp's, torch's), only they are turned into a list."""
+    text = detokenize([int(t) for t in tokens[-stop_tail(stops) :]], True)
     return any(stop in text for stop in stops)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import gc
 import importlib.util
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -256,7 +256,7 @@ class HFBackend(Backend):
         if request.stop:  # generation ends at a stop, not at max_new_tokens past it
             criteria.append(_stop_at(self, n_prompt, request.stop, continues, controls))
         if (cancel := Cancellation()).active:  # the server's: its client may leave
-            criteria.append(_stop_when(cancel))
+            criteria.append(_criterion(lambda _ids: cancel()))
         if criteria:
             gen_kwargs["stopping_criteria"] = criteria
         if do_sample:
@@ -327,38 +327,30 @@ def _stop_at(
     unseen, and generation ran on to ``max_new_tokens``. It also holds when the answer,
     written with its special tokens, holds one of ``controls``
     (:func:`~routerllm.backends.base.control_stops`)."""
-    import torch
-    from transformers import StoppingCriteria
-
     tokenizer = backend._tokenizer
     tail = stop_tail(stops)
 
-    class StopAtText(StoppingCriteria):  # type: ignore[misc]
-        def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
-            start = max(n_prompt, input_ids.shape[-1] - tail)
-            text = tokenizer.decode(input_ids[0, start:], skip_special_tokens=True)
-            if continues:
-                text = _continuation(tokenizer, input_ids[0], start, text)
-            done = any(stop in text for stop in stops) or bool(
-                controls
-                and holds_written_stop(input_ids[0, n_prompt:].tolist(), controls, backend._written)
-            )
-            return torch.full(
-                (input_ids.shape[0],), done, dtype=torch.bool, device=input_ids.device
-            )
+    def done(input_ids: Any) -> bool:
+        start = max(n_prompt, input_ids.shape[-1] - tail)
+        text = tokenizer.decode(input_ids[0, start:], skip_special_tokens=True)
+        if continues:
+            text = _continuation(tokenizer, input_ids[0], start, text)
+        return any(stop in text for stop in stops) or bool(
+            controls and holds_written_stop(input_ids[0, n_prompt:], controls, backend._written)
+        )
 
-    return StopAtText()
+    return _criterion(done)
 
 
-def _stop_when(cancel: Cancellation) -> Any:
-    """A stopping criterion: the generation was cancelled (its caller has gone)."""
+def _criterion(done: Callable[[Any], bool]) -> Any:
+    """A transformers stopping criterion: generation ends once ``done(input_ids)``."""
     import torch
     from transformers import StoppingCriteria
 
-    class StopWhenCancelled(StoppingCriteria):  # type: ignore[misc]
+    class Criterion(StoppingCriteria):  # type: ignore[misc]
         def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
             return torch.full(
-                (input_ids.shape[0],), cancel(), dtype=torch.bool, device=input_ids.device
+                (input_ids.shape[0],), done(input_ids), dtype=torch.bool, device=input_ids.device
             )
 
-    return StopWhenCancelled()
+    return Criterion()

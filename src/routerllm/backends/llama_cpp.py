@@ -122,8 +122,8 @@ class _TokenCap:
         self.n_prompt, self.written, self.forced = n_prompt, written, False
 
     def __call__(self, ids: Any, scores: Any) -> Any:  # once per token sampled
-        answer = ids[self.n_prompt :].tolist() if self.stops else []
-        stopped = bool(answer) and holds_written_stop(answer, self.stops, self.written)
+        answer = ids[self.n_prompt :]
+        stopped = bool(self.stops) and len(answer) > 0 and holds_written_stop(answer, self.stops, self.written)  # fmt: skip
         if self.left > 0 and not stopped:
             self.left -= 1
             return scores
