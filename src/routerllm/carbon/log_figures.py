@@ -207,7 +207,7 @@ class LogFigures:
         co2 = sum(p[3] for p in parts)
         failed = finish_reason == FAILED  # no answer: its loads (and routing) only
         # stopped half-way, its client gone: spent, but not an answer's length or rate
-        cancelled = finish_reason == CANCELLED
+        whole = not (failed or finish_reason == CANCELLED)
         by_model, by_router, by_day, day = (
             self.by_model,
             self.by_router,
@@ -236,7 +236,7 @@ class LogFigures:
             name, duration, kwh, kg, method = p
             if method == CACHED and not (kwh or kg):
                 pass  # a cached answer's unspent part: neither measured nor not
-            elif method != NOT_MEASURED or kwh or kg:  # carbon tracking off: 0 kWh, "none"
+            elif _measured(p):
                 measured = True
                 self.measured.add(("component", name))
             else:
@@ -277,14 +277,13 @@ class LogFigures:
             self._versus(model, completion_tokens, energy, co2, bool(cached), llm, escalated)
         self.energy.add(energy)
         if self.replay is not None and not cached and tag not in DEMO_TAGS:
-            self.replay.add(timestamp, sha, model, energy, parts, not (failed or cancelled))
+            self.replay.add(timestamp, sha, model, energy, parts, whole)
         if load_error:  # no load: its energy is in the totals, not in loading's churn
             fl = self.failed_loads.get(model) or self.failed_loads.setdefault(model, FailedLoads())
             own = _own(loading, earlier)
             fl.count += 1
             fl.energy_kwh += own[2] if own is not None else 0.0
-            if own is not None and (own[4] != NOT_MEASURED or own[2] or own[3]):
-                fl.measured = True  # not carbon tracking off's 0 kWh, "none"
+            fl.measured = fl.measured or (own is not None and _measured(own))
             fl.last, fl.error, fl.answered_since = timestamp, load_error, 0
             if (before := earlier.get("model_loading")) is not None:  # the models stepped up from
                 self.loading_kwh.add(before[2])
@@ -298,7 +297,7 @@ class LogFigures:
             since.answered_since += 1
         if (cut := self.cut.get(model)) is None:
             cut = self.cut[model] = CutAnswers(context=self.contexts.get(model, 0))
-        if finish_reason and not cached and not failed and not cancelled:
+        if finish_reason and not cached and whole:
             cut.known += 1
             if finish_reason == "length":
                 cut.cut += 1
@@ -315,9 +314,7 @@ class LogFigures:
             self.counted += 1
             if model == self.ladder_top and router in ("largest", FIXED):
                 self.unrouted += 1
-            if (
-                llm is not None and llm[4] not in UNMEASURED and not (failed or cancelled)
-            ):  # a rate per answer
+            if llm is not None and llm[4] not in UNMEASURED and whole:  # a rate per answer
                 self.rate_tokens[model] += completion_tokens
                 self.rate_energy[model] = self.rate_energy.get(model, 0.0) + llm[2]
         if parts and not measured:  # every part "none" (a cached answer's unspent aside)
@@ -394,6 +391,12 @@ class LogFigures:
         those logged with carbon tracking off, nor cached, nor cancelled; not the demo's
         baseline)."""
         return {n: self.rate_energy[n] / t for n, t in self.rate_tokens.items() if t}
+
+
+def _measured(part: Part) -> bool:
+    """Whether a logged part was measured or estimated: not carbon tracking off's 0 kWh,
+    method "none"."""
+    return part[4] != NOT_MEASURED or bool(part[2] or part[3])
 
 
 def _own(part: Part | None, earlier: dict[str, Part]) -> Part | None:
