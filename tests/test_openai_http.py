@@ -639,6 +639,37 @@ def test_a_failed_answer_the_endpoint_billed_is_paid_for_but_no_answer(
     assert vs is not None and vs["method"].endswith("; 1 request that failed (no answer, their loads) left out")  # fmt: skip
 
 
+def test_errors_sent_with_http_200_pay_for_the_tokens_their_usage_billed(
+    stub: Stub, tmp_path: Path
+) -> None:
+    """OpenRouter's error sent with HTTP 200 once the model began may carry the ``usage``
+    its provider bills. Each attempt that failed so is paid for: the failed row logs the
+    tokens of both attempts, their energy and their price. Until 2026-12-04 it logged 0
+    tokens, 0 kWh and $0; one without usage still logs 0."""
+    error = {"error": {"code": 502, "message": "Provider returned error"}}
+    stub.default_post = json_reply(200, {**error, "usage": {"prompt_tokens": 5, "completion_tokens": 7}})  # fmt: skip
+    prices = {"cost_per_1m_input_usd": 1.0, "cost_per_1m_output_usd": 2.0, "energy_per_token_kwh": 1e-6}  # fmt: skip
+    models = [http_model_dict("remote", stub.base_url, max_retries=1, **prices)]
+    config = load_config(write_config(tmp_path, tiny_config_dict(tmp_path, models=models)))
+    with RouterLLM(config) as system:
+        system.manager.backend("remote").backoff_base_s = 0.01  # type: ignore[attr-defined]
+        with pytest.raises(BackendError, match="HTTP 502 .*Provider returned error"):
+            system.generate("hi", model="remote")
+        assert len(stub.posts) == 2
+        stub.default_post = json_reply(200, error)
+        with pytest.raises(BackendError, match="HTTP 502"):
+            system.generate("hi", model="remote")
+        billed, unbilled = system.log.records()
+    assert (billed.finish_reason, billed.prompt_tokens, billed.completion_tokens) == (
+        "error",
+        10,
+        14,
+    )
+    assert billed.cost_usd == pytest.approx((10 * 1.0 + 14 * 2.0) / 1e6)
+    assert billed.components["llm_inference"].energy_kwh == pytest.approx(14e-6)
+    assert (unbilled.prompt_tokens, unbilled.completion_tokens, unbilled.cost_usd) == (0, 0, 0)
+
+
 def test_a_cascade_pays_for_the_tokens_its_failed_remote_step_was_billed(
     stub: Stub, tmp_path: Path
 ) -> None:

@@ -39,6 +39,7 @@ from routerllm.exceptions import (
     EndpointOverloadedError,
     PromptError,
     RateLimitedError,
+    RouterLLMError,
 )
 
 log = logging.getLogger(__name__)
@@ -60,6 +61,13 @@ _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 class _Malformed(Exception):
     """The server answered, but not with what the API defines: not asked again."""
+
+
+class _BilledHTTPError(urllib.error.HTTPError):
+    """An error sent with HTTP 200 (OpenRouter's, once the model began), with the tokens
+    its ``usage`` says the failed generation used (billed all the same)."""
+
+    billed: tuple[int, int] = (0, 0)
 
 
 class _NoRedirects(urllib.request.HTTPRedirectHandler):
@@ -138,9 +146,15 @@ class OpenAIHTTPBackend(Backend):
         # OpenRouter's error once the model began (HTTP 200, its status as the code):
         # handled as that status is (retried, a rate limit's RateLimitedError...)
         if isinstance(code, int) and not isinstance(code, bool) and 400 <= code <= 599:
-            raise urllib.error.HTTPError(
+            error = _BilledHTTPError(
                 req.full_url, code, "error sent with HTTP 200", resp.headers, io.BytesIO(raw)
             )
+            try:  # the tokens its provider bills for the generation that failed, if it says
+                usage = out.get("usage") or {}
+                error.billed = (_count(usage, "prompt_tokens"), _count(usage, "completion_tokens"))  # fmt: skip
+            except (TypeError, ValueError, AttributeError):
+                pass  # no count: the error is what matters, its tokens logged as 0
+            raise error
         return out
 
     def availability(self) -> str | None:
@@ -241,6 +255,17 @@ class OpenAIHTTPBackend(Backend):
         )
 
     def _post_with_retries(self, path: str, body: dict[str, Any]) -> Any:
+        """The answer, asked again as the module says; where every attempt failed, the
+        error carries the tokens the failed attempts' error bodies said were billed."""
+        billed = [0, 0]
+        try:
+            return self._attempts(path, body, billed)
+        except RouterLLMError as e:
+            if any(billed):
+                e.billed_tokens = (billed[0], billed[1])
+            raise
+
+    def _attempts(self, path: str, body: dict[str, Any], billed: list[int]) -> Any:
         attempts = self.config.max_retries + 1
         for attempt in range(attempts):
             last = attempt == attempts - 1
@@ -248,6 +273,9 @@ class OpenAIHTTPBackend(Backend):
             try:
                 return self._request("POST", path, body, self.config.timeout_s)
             except urllib.error.HTTPError as e:
+                if isinstance(e, _BilledHTTPError):
+                    billed[0] += e.billed[0]
+                    billed[1] += e.billed[1]
                 if e.code in RETRY_STATUS and not last:
                     self._sleep(attempt, f"HTTP {e.code}", e.headers.get("Retry-After"))
                     continue
