@@ -253,6 +253,39 @@ def test_a_failing_larger_model_keeps_the_answer_in_hand(tmp_path: Path, tiny_gg
         assert failed_load.duration_s > 0 and failed_load.energy_kwh > 0
 
 
+def test_a_larger_model_that_fails_to_load_is_named_by_the_report(
+    tmp_path: Path, tiny_gguf: Path
+) -> None:
+    """A cascade whose larger model's file is corrupt keeps the answer in hand: the failed
+    load was logged in the escalated part, but neither the log's load_errors nor the
+    report's failed_loads named tiny-heavy, so nothing told the user it cannot load. Now
+    it is named as a failed load (its energy that load's), the answering model is not,
+    and neither counts it as a load."""
+    from routerllm.carbon.report import logged_report
+
+    corrupt = tmp_path / "corrupt.gguf"
+    corrupt.write_bytes(tiny_gguf.read_bytes()[:4096])
+    data = tiny_config_dict(tmp_path, cascade={"enabled": True})
+    data["models"][2]["gguf"] = {"path": str(corrupt)}
+    config = load_config(write_config(tmp_path, data))
+    with RouterLLM(config) as system:
+        for _ in range(2):
+            assert system.generate(REQUEST, model="tiny-medium").model == "tiny-medium"
+        rows = list(system.log.records())
+    for row in rows:
+        assert row.finish_reason != "error" and "corrupt" in row.load_error
+        assert row.load_error_model == "tiny-heavy"
+        assert row.load_error_kwh == row.escalated["model_loading"].energy_kwh > 0
+    recs = logged_report(config).recommendations
+    (r,) = [x for x in recs if x.kind == "failed_loads"]
+    assert r.evidence["model"] == "tiny-heavy" and r.evidence["failed_loads"] == 2
+    assert r.evidence["loading_energy_kwh"] == pytest.approx(sum(x.load_error_kwh or 0 for x in rows))  # fmt: skip
+    assert r.evidence["error"] == rows[1].load_error and r.evidence["last_failed"] == rows[1].timestamp  # fmt: skip
+    assert r.message.startswith("tiny-heavy failed to load in 2 requests (no answer from it, a cascade kept a smaller model's in 2; ")  # fmt: skip
+    assert r.evidence["kept_answers"] == 2
+    assert not [x for x in recs if x.kind == "model_loading"]
+
+
 def test_a_larger_model_that_loads_then_fails_is_paid_for(tmp_path: Path) -> None:
     # tiny-heavy loaded, then refused the prompt: its load was in no figure of the request
     data = tiny_config_dict(tmp_path, cascade={"enabled": True})

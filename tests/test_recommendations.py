@@ -309,7 +309,7 @@ def test_a_log_from_before_failed_loads_were_marked_is_read_then_given_the_table
     from routerllm.carbon.log_rows import SCHEMA, TABLES
 
     config = config_in(tmp_path)
-    table = "CREATE TABLE IF NOT EXISTS load_errors (\n    request_id TEXT PRIMARY KEY REFERENCES requests(id),\n    error TEXT NOT NULL\n);\n"  # fmt: skip
+    table = "CREATE TABLE IF NOT EXISTS load_errors (\n    request_id TEXT PRIMARY KEY REFERENCES requests(id),\n    error TEXT NOT NULL,\n    model TEXT NOT NULL DEFAULT '',\n    energy_kwh REAL\n);\n"  # fmt: skip
     assert table in SCHEMA
     with sqlite3.connect(config.log.path) as db:
         db.executescript(SCHEMA.replace(table, ""))
@@ -336,6 +336,53 @@ def test_a_log_from_before_failed_loads_were_marked_is_read_then_given_the_table
         assert [c[1] for c in db.execute("PRAGMA table_info(load_errors)")] == TABLES["load_errors"]
     (r,) = of_kind(logged_report(config).recommendations, "failed_loads")
     assert r.evidence["failed_loads"] == 1 and r.message.endswith("): bad file; fix what the error says (the model's file or settings in models), or take tiny-light out of the config")  # fmt: skip
+
+
+def test_a_log_whose_failed_loads_name_no_model_is_read_then_given_the_columns(
+    tmp_path: Path,
+) -> None:
+    """A log whose load_errors table holds errors only (before a cascade's step up whose
+    load failed was named): read as it is, each error its row's model's; opened for
+    writing, it is given the model and energy columns, and names a step up's model."""
+    import sqlite3
+
+    from routerllm.carbon.log_rows import SCHEMA, TABLES
+
+    config = config_in(tmp_path)
+    columns = (
+        "    error TEXT NOT NULL,\n    model TEXT NOT NULL DEFAULT '',\n    energy_kwh REAL\n);"
+    )
+    assert columns in SCHEMA
+    with sqlite3.connect(config.log.path) as db:
+        db.executescript(SCHEMA.replace(columns, "    error TEXT NOT NULL\n);"))
+    with RequestLog(config.log.path) as log:  # opened for writing: given the columns
+        log.append(dataclasses.replace(rec("tiny-light", 0, loading_kwh=1e-4, finish_reason="error"), load_error="bad file"))  # fmt: skip
+    with sqlite3.connect(config.log.path) as db:
+        assert [c[1] for c in db.execute("PRAGMA table_info(load_errors)")] == TABLES["load_errors"]  # fmt: skip
+        # the failed request as an older version logged it, in the table it left
+        db.execute("DELETE FROM load_errors")
+        db.execute("ALTER TABLE load_errors DROP COLUMN energy_kwh")
+        db.execute("ALTER TABLE load_errors DROP COLUMN model")
+        row_id = db.execute("SELECT id FROM requests").fetchone()[0]
+        db.execute("INSERT INTO load_errors VALUES (?, ?)", (row_id, "bad file"))
+    with RequestLog(config.log.path, read_only=True) as old:
+        assert [(r.load_error, r.load_error_model) for r in old.records()] == [("bad file", "")]
+    (r,) = of_kind(logged_report(config).recommendations, "failed_loads")
+    assert r.evidence["model"] == "tiny-light" and r.evidence["failed_loads"] == 1
+    stepped = dataclasses.replace(
+        rec("tiny-light", 5, loading_kwh=3e-4),
+        escalated={"model_loading": Measurement("model_loading", 1.0, 2e-4, 1e-4, MEASURED)},
+        load_error="corrupt heavy",
+        load_error_model="tiny-heavy",
+        load_error_kwh=2e-4,
+    )
+    with RequestLog(config.log.path) as log:
+        log.append(stepped)
+        assert [r.load_error_model for r in log.records()] == ["", "tiny-heavy"]
+    failed = {r.evidence["model"]: r for r in of_kind(logged_report(config).recommendations, "failed_loads")}  # fmt: skip
+    assert failed["tiny-light"].evidence["failed_loads"] == 1
+    assert failed["tiny-heavy"].evidence["loading_energy_kwh"] == pytest.approx(2e-4)
+    assert failed["tiny-heavy"].evidence["kept_answers"] == 1
 
 
 def test_answers_cut_at_max_new_tokens_per_model(tmp_path: Path) -> None:

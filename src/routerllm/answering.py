@@ -17,6 +17,7 @@ from routerllm.backends.interrupts import CANCELLED, cancelled
 from routerllm.cache import answered_again, cache_key
 from routerllm.carbon.budget import Admission, spent_so_far
 from routerllm.carbon.log_rows import FAILED, RequestRecord, own_part, prompt_hash
+from routerllm.carbon.meter import NOT_MEASURED
 from routerllm.exceptions import ContextLengthError, RequestLogError, RouterLLMError
 from routerllm.model_calls import failed_generation
 from routerllm.routed_result import FIXED, RoutedResult
@@ -145,6 +146,9 @@ class RequestAnswering:
             loading, earlier = fitted.refused.plus(loading), {"model_loading": fitted.refused}
             cost += fitted.refused_cost
         by_energy = self.calls.priced_by_energy(name) or fitted.refused_cost > 0
+        # a step up whose load failed (a corrupt file): its model, error and load, logged
+        # as a failed load of that model (the report's failed_loads), not of the answer's
+        failed_load: tuple[str, str, Measurement] | None = None
         cascade = self.config.cascade
         if cascade.enabled:  # imported only where used: it brings the sandbox and the parsers
             from routerllm.cascade import verify_answer, verify_stub
@@ -194,6 +198,8 @@ class RequestAnswering:
             except RouterLLMError as e:  # keep the answer in hand rather than lose the request
                 log.warning("cascade: %s failed, keeping %s's answer: %s", bigger, name, e)
                 reason += f", which failed ({e}); kept {name}'s answer"
+                if e.load_failed and e.loading is not None:
+                    failed_load = (bigger, str(e), e.loading)
                 budgeted = True  # not the answer a later request should get: not cached
                 parts = {"model_loading": loading, "llm_inference": inference}
                 for paid in (e.loading, failed_generation(e)):  # not the answer's model's own
@@ -244,7 +250,7 @@ class RequestAnswering:
             escalated=earlier,
         )
         with self.budget.recording(admission) if self.budget else contextlib.nullcontext():
-            self._logged(req, result, tag)
+            self._logged(req, result, tag, failed_load)
         # an answer its endpoint says failed (finish reason "error") is logged as failed:
         # no answer for a later request, as the report's replay of the cache counts it; nor
         # is one cancelled half-way (logged for what it spent)
@@ -380,9 +386,19 @@ class RequestAnswering:
             admission, bigger, lambda m: self._predicted(req, m, stub), spent
         )
 
-    def _logged(self, req: GenerationRequest, result: RoutedResult, tag: str) -> None:
+    def _logged(
+        self,
+        req: GenerationRequest,
+        result: RoutedResult,
+        tag: str,
+        failed_load: tuple[str, str, Measurement] | None = None,
+    ) -> None:
         """Log an answered request (``RequestLogError`` carries the answer if it cannot be),
-        with the part of its components the models a cascade escalated from spent."""
+        with the part of its components the models a cascade escalated from spent, and
+        ``failed_load``: the model, error and load of its step up whose load failed."""
+        load_model, load_error, load = failed_load or ("", "", None)
+        # carbon tracking off measured nothing: its 0 kWh is not known
+        load_kwh = load.energy_kwh if load is not None and (load.method != NOT_MEASURED or load.energy_kwh) else None  # fmt: skip
         record = RequestRecord(
             id=result.request_id,
             timestamp=datetime.now(timezone.utc).isoformat(timespec="microseconds"),
@@ -399,6 +415,9 @@ class RequestAnswering:
             tag=tag,
             finish_reason=result.finish_reason or "",
             escalated=result.escalated,
+            load_error=load_error,
+            load_error_model=load_model,
+            load_error_kwh=load_kwh,
         )
         try:
             self.log.append(record)

@@ -80,9 +80,11 @@ class FailedLoads:
     """Of one model's requests, those that failed as it failed to load (their logged
     ``load_error``): how many, what their loads spent (``measured``: whether any of it
     was, not logged with carbon tracking off), the last one's time and error, and how
-    many requests it answered after it."""
+    many requests it answered after it; ``kept``: of them, the cascade's steps up to it,
+    whose smaller model's answer was kept."""
 
     count: int = 0
+    kept: int = 0
     energy_kwh: float = 0.0
     measured: bool = False
     last: str = ""
@@ -199,10 +201,14 @@ class LogFigures:
         parts: Sequence[Part],
         escalated: Sequence[Part] = (),
         load_error: str = "",
+        load_error_model: str = "",
+        load_error_kwh: float | None = None,
     ) -> None:
         """One request, after those before it; ``escalated``: the part of its ``parts``
         the models a cascade escalated from spent (not the answering model's own work);
-        ``load_error``: where it failed as its model failed to load, that load's error."""
+        ``load_error``: where it failed as its model failed to load, that load's error, or
+        where its cascade's step up to ``load_error_model`` did (the answer kept), that
+        step's, its load's energy ``load_error_kwh`` (None: not measured) in ``escalated``."""
         energy = sum(p[2] for p in parts)
         co2 = sum(p[3] for p in parts)
         failed = finish_reason == FAILED  # no answer: its loads (and routing) only
@@ -278,17 +284,26 @@ class LogFigures:
         self.energy.add(energy)
         if self.replay is not None and not cached and tag not in DEMO_TAGS:
             self.replay.add(timestamp, sha, model, energy, parts, whole)
-        if load_error:  # no load: its energy is in the totals, not in loading's churn
-            fl = self.failed_loads.get(model) or self.failed_loads.setdefault(model, FailedLoads())
-            own = _own(loading, earlier)
+        # a load that failed is no load: its energy is in the totals, not in loading's churn
+        stepped = load_error_model not in ("", model)  # a cascade's step up's, the answer kept
+        if load_error:
+            if stepped:
+                failed_model, kwh, metered = load_error_model, load_error_kwh or 0.0, load_error_kwh is not None  # fmt: skip
+            else:
+                own = _own(loading, earlier)
+                failed_model, kwh = model, own[2] if own is not None else 0.0
+                metered = own is not None and _measured(own)
+            fl = self.failed_loads.get(failed_model) or self.failed_loads.setdefault(failed_model, FailedLoads())  # fmt: skip
             fl.count += 1
-            fl.energy_kwh += own[2] if own is not None else 0.0
-            fl.measured = fl.measured or (own is not None and _measured(own))
+            fl.kept += stepped
+            fl.energy_kwh += kwh
+            fl.measured = fl.measured or metered
             fl.last, fl.error, fl.answered_since = timestamp, load_error, 0
+        if load_error and not stepped:
             if (before := earlier.get("model_loading")) is not None:  # the models stepped up from
                 self.loading_kwh.add(before[2])
         elif loading is not None:
-            self.loading_kwh.add(loading[2])
+            self.loading_kwh.add(loading[2] - (load_error_kwh or 0.0) if stepped else loading[2])
             # a load of the answering model's own, not of a model it escalated from
             own = _own(loading, earlier)
             if own is not None and own[4] != CACHED and (own[1] > 0 or own[2] > 0):

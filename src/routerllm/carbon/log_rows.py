@@ -68,7 +68,9 @@ CREATE TABLE IF NOT EXISTS pending_feedback (
 );
 CREATE TABLE IF NOT EXISTS load_errors (
     request_id TEXT PRIMARY KEY REFERENCES requests(id),
-    error TEXT NOT NULL
+    error TEXT NOT NULL,
+    model TEXT NOT NULL DEFAULT '',
+    energy_kwh REAL
 );
 CREATE INDEX IF NOT EXISTS requests_time ON requests(timestamp);
 CREATE INDEX IF NOT EXISTS requests_model_time ON requests(model, timestamp);
@@ -85,7 +87,7 @@ TABLES = {
     "feedback": ["request_id", "score", "timestamp"],
     "escalations": ["request_id", "component", "duration_s", "energy_kwh", "co2_kg", "method"],
     "pending_feedback": ["request_id", "model", "router", "encoder", "dim", "embedding", "folder"],
-    "load_errors": ["request_id", "error"],
+    "load_errors": ["request_id", "error", "model", "energy_kwh"],
 }  # fmt: skip
 #: The numbers of a logged request that a report reads (its energy and CO2: its components'),
 #: by their position in a row.
@@ -104,6 +106,10 @@ OLDER_REQUESTS = TABLES["requests"][:-1]
 # Logs whose pending requests did not record their router's folder: read as they are, and
 # given the column (its rows the folder "", any folder's) when opened for writing.
 OLDER_PENDING = TABLES["pending_feedback"][:-1]
+# Logs whose failed loads were all the failed request's own model's (before a cascade's
+# step up whose load failed was marked): read as they are, and given the columns (their
+# rows the model "", the row's own) when opened for writing.
+OLDER_LOAD_ERRORS = TABLES["load_errors"][:2]
 
 #: The finish reason of a request whose model failed once it was reached (a backend error,
 #: a prompt no model's context holds): logged for what its loads spent, with no answer.
@@ -225,8 +231,14 @@ class RequestRecord(HasComponents):
     #: loading and generation); empty where it did not escalate, and in older logs.
     escalated: dict[str, Measurement] = field(default_factory=dict)
     #: Of a failed request (``FAILED``) whose model failed to load (a corrupt file), that
-    #: load's error; empty otherwise, and in older logs.
+    #: load's error; of an answered one whose cascade's step up failed to load (the answer
+    #: in hand kept), that step's; empty otherwise, and in older logs.
     load_error: str = ""
+    #: Of that step up: the model whose load failed, and that load's energy (part of
+    #: ``escalated``; None where it was not measured, carbon tracking off); "" where the
+    #: load that failed was ``model``'s own.
+    load_error_model: str = ""
+    load_error_kwh: float | None = None
 
     def own(self, component: str) -> Measurement | None:
         """``component`` as the answering model alone spent it (``escalated`` taken out)."""

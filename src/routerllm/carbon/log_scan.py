@@ -8,7 +8,7 @@ import sqlite3
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-from routerllm.carbon.log_rows import REQUEST_NUMBERS
+from routerllm.carbon.log_rows import OLDER_LOAD_ERRORS, REQUEST_NUMBERS
 from routerllm.carbon.meter import COMPONENTS
 from routerllm.exceptions import RequestLogError
 
@@ -24,9 +24,10 @@ _KNOWN = ", ".join(f"'{c}'" for c in COMPONENTS)
 def report_rows(log: RequestLog, since: str | None, tag: str | None) -> Iterator[tuple[Any, ...]]:
     """The requests ``records`` selects, in its order, each as (timestamp, prompt hash,
     model, router, prompt tokens, completion tokens, latency, cost, tag, finish reason,
-    components, escalated, load error), its components as ``records`` orders them: the
-    known ones (``COMPONENTS``) first, then others by name; ``escalated``: the part of them
-    the models a cascade escalated from spent; ``load error``: a failed load's, or "". A
+    components, escalated, load error, its model, its energy), its components as
+    ``records`` orders them: the known ones (``COMPONENTS``) first, then others by name;
+    ``escalated``: the part of them the models a cascade escalated from spent; ``load
+    error``: a failed load's, or "" (its model and energy: ``RequestRecord``'s). A
     number that is not one (a row changed by another program) is the clear error
     ``records`` gives, before any row."""
     where, args = log._filters(since, tag, "r.")
@@ -43,10 +44,13 @@ def report_rows(log: RequestLog, since: str | None, tag: str | None) -> Iterator
         f" LEFT JOIN escalations e{i} ON e{i}.request_id = r.id AND e{i}.component = '{c}'"
         for i, c in enumerate(escalated)
     )
-    # the error of a failed request's load that failed (a log older than the table has none)
-    load_error = "l.error" if log._has_table("load_errors") else "NULL"
-    if load_error != "NULL":
+    # the error of a load that failed (a log older than the table has none), and the model
+    # and energy of a cascade's step up whose load failed (an older table has only errors)
+    load_error = "NULL, NULL, NULL"
+    if log._has_table("load_errors"):
         joins += " LEFT JOIN load_errors l ON l.request_id = r.id"
+        older = log._load_error_columns() == OLDER_LOAD_ERRORS
+        load_error = "l.error, NULL, NULL" if older else "l.error, l.model, l.energy_kwh"
     parts = "".join(f", c{i}.duration_s, c{i}.energy_kwh, c{i}.co2_kg, c{i}.method" for i in range(len(COMPONENTS)))  # fmt: skip
     parts += "".join(f", e{i}.duration_s, e{i}.energy_kwh, e{i}.co2_kg, e{i}.method" for i in range(len(escalated)))  # fmt: skip
     sql = (
@@ -56,11 +60,12 @@ def report_rows(log: RequestLog, since: str | None, tag: str | None) -> Iterator
         f"{where} ORDER BY r.timestamp, r.rowid"
     )
     names = COMPONENTS
-    after = 12 + 4 * len(names)
+    first = 14  # the components' first column, after the load error's three
+    after = first + 4 * len(names)
     for row in _stream(log, sql, args):
         found = [
             (name, row[k], row[k + 1], row[k + 2], row[k + 3])
-            for name, k in zip(names, range(12, after, 4), strict=True)
+            for name, k in zip(names, range(first, after, 4), strict=True)
             if row[k + 3] is not None  # a component's method is never NULL
         ]
         earlier = [
@@ -71,7 +76,7 @@ def report_rows(log: RequestLog, since: str | None, tag: str | None) -> Iterator
         if row[0] in extra:
             others = "SELECT component, duration_s, energy_kwh, co2_kg, method FROM components WHERE request_id = ? AND component NOT IN ({}) ORDER BY component"  # fmt: skip
             found += log._fetch(others.format(_KNOWN), [row[0]])
-        yield (*row[1:11], found, earlier, row[11] or "")
+        yield (*row[1:11], found, earlier, row[11] or "", row[12] or "", row[13])
 
 
 def _stream(log: RequestLog, sql: str, args: list[object]) -> Iterator[tuple[Any, ...]]:

@@ -94,8 +94,9 @@ def _pct(share: float) -> str:
 
 
 def failed_loads(fig: LogFigures, config: AppConfig) -> list[Recommendation]:
-    """Per model, requests that failed as it failed to load (a corrupt file): whatever
-    their number, as every request sent to it fails, its load paid for in vain."""
+    """Per model, requests that failed as it failed to load (a corrupt file), or whose
+    cascade's step up to it did (the smaller model's answer kept): whatever their number,
+    as every request sent to it fails, its load paid for in vain."""
     out = []
     for model, f in fig.failed_loads.items():
         since = (
@@ -103,6 +104,7 @@ def failed_loads(fig: LogFigures, config: AppConfig) -> list[Recommendation]:
             if f.answered_since
             else ""
         )
+        kept = f" from it, a cascade kept a smaller model's in {f.kept}" if f.kept else ""
         # carbon tracking off measured nothing: its zeros are not 0 kWh
         spent = (
             f"{f.energy_kwh:.3e} kWh spent loading it, counted in the totals, not as loads"
@@ -113,13 +115,14 @@ def failed_loads(fig: LogFigures, config: AppConfig) -> list[Recommendation]:
             Recommendation(
                 "failed_loads",
                 f"{model} failed to load in {f.count} request{'s' if f.count > 1 else ''} (no "
-                f"answer; {spent}; the last at {f.last[:19].replace('T', ' ')} UTC{since}): {f.error}; "
+                f"answer{kept}; {spent}; the last at {f.last[:19].replace('T', ' ')} UTC{since}): {f.error}; "
                 f"fix what the error says (the model's file or settings in models), or take "
                 f"{model} out of the config",
                 "",
                 {
                     "model": model,
                     "failed_loads": f.count,
+                    "kept_answers": f.kept,
                     "loading_energy_kwh": f.energy_kwh if f.measured else None,
                     "last_failed": f.last,
                     "answered_since": f.answered_since,

@@ -24,6 +24,7 @@ from typing import Any
 from routerllm.carbon.log_rows import (
     CSV_COLUMNS,
     FAILED,
+    OLDER_LOAD_ERRORS,
     OLDER_PENDING,
     OLDER_REQUESTS,
     REQUEST_NUMBERS,
@@ -108,6 +109,7 @@ class RequestLog(PendingFeedback):
             self._db = open_shared(self.db_path, SCHEMA)
             self._add_finish_reason()
             self._add_pending_folder()
+            self._add_load_error_model()
         except (sqlite3.DatabaseError, OSError) as e:
             raise RequestLogError(
                 f"request log {self.db_path} (log.path) cannot be opened: {e}"
@@ -146,6 +148,17 @@ class RequestLog(PendingFeedback):
                     raise
         self._db.execute("CREATE INDEX IF NOT EXISTS pending_folder ON pending_feedback(folder)")
 
+    def _add_load_error_model(self) -> None:
+        """Give an older log's failed loads their model and energy columns (another
+        process may be doing it too: both in one transaction, checked once it is held)."""
+        if table_columns(self._db)["load_errors"] != OLDER_LOAD_ERRORS:
+            return
+        with self._db:
+            self._db.execute("BEGIN IMMEDIATE")
+            if table_columns(self._db)["load_errors"] == OLDER_LOAD_ERRORS:
+                self._db.execute("ALTER TABLE load_errors ADD COLUMN model TEXT NOT NULL DEFAULT ''")  # fmt: skip
+                self._db.execute("ALTER TABLE load_errors ADD COLUMN energy_kwh REAL")
+
     def _open_checked(self, read_only: bool) -> sqlite3.Connection:
         """A read-only connection to the existing database, which must be a request log
         (when ``read_only``, one that holds the tables already)."""
@@ -163,7 +176,11 @@ class RequestLog(PendingFeedback):
                 for name, columns in tables.items()
                 if TABLES.get(name) != columns
                 and (name, columns)
-                not in (("requests", OLDER_REQUESTS), ("pending_feedback", OLDER_PENDING))
+                not in (
+                    ("requests", OLDER_REQUESTS),
+                    ("pending_feedback", OLDER_PENDING),
+                    ("load_errors", OLDER_LOAD_ERRORS),
+                )
             ]
             missing = read_only and not foreign and not set(REQUIRED_TABLES) <= set(tables)
         except sqlite3.DatabaseError as e:  # not an SQLite file at all
@@ -300,7 +317,10 @@ class RequestLog(PendingFeedback):
                 ],
             )
             if record.load_error:
-                self._db.execute("INSERT INTO load_errors VALUES (?,?)", (record.id, record.load_error))  # fmt: skip
+                self._db.execute(
+                    "INSERT INTO load_errors VALUES (?,?,?,?)",
+                    (record.id, record.load_error, record.load_error_model, record.load_error_kwh),
+                )
 
     def _append_csv(self, record: RequestRecord) -> None:
         assert self.csv_path is not None
@@ -433,17 +453,20 @@ class RequestLog(PendingFeedback):
         escalated: dict[str, dict[str, Measurement]] = {}
         rows = self._fetch(sql, args)
         ids = [r[0] for r in rows]
-        load_errors: dict[str, str] = {}
+        load_errors: dict[str, tuple[str, str, float | None]] = {}
         tables = [("components", comps), ("escalations", escalated)]
         if not self._has_table("escalations"):  # a log older than the escalations table
             tables.pop()
-        marked = self._has_table("load_errors")  # an older log marks no failed load
+        # an older log marks no failed load, or only a failed request's own model's
+        marked = self._has_table("load_errors")
+        stepped = marked and self._load_error_columns() != OLDER_LOAD_ERRORS
         for start in range(0, len(ids), 500):  # SQLite's limit on bound parameters
             chunk = ids[start : start + 500]
             marks = ",".join("?" * len(chunk))
             if marked:
-                sql = f"SELECT request_id, error FROM load_errors WHERE request_id IN ({marks})"
-                load_errors.update(self._fetch(sql, chunk))
+                columns = "error, model, energy_kwh" if stepped else "error, '', NULL"
+                sql = f"SELECT request_id, {columns} FROM load_errors WHERE request_id IN ({marks})"  # fmt: skip
+                load_errors.update((rid, tuple(rest)) for rid, *rest in self._fetch(sql, chunk))
             for table, found in tables:
                 sql = f"SELECT * FROM {table} WHERE request_id IN ({marks})"
                 for rid, comp, dur, energy, co2, method in self._fetch(sql, chunk):
@@ -452,6 +475,7 @@ class RequestLog(PendingFeedback):
                     found.setdefault(rid, {})[comp] = Measurement(comp, dur, energy, co2, method)
         for r in rows:
             self._check_numbers(r[0], {c: r[i] for c, i in REQUEST_NUMBERS.items()})
+            load_error, load_model, load_kwh = load_errors.get(r[0], ("", "", None))
             by_name = comps.get(r[0], {})
             ordered = {c: by_name[c] for c in COMPONENTS if c in by_name}
             ordered.update({c: m for c, m in by_name.items() if c not in ordered})
@@ -471,8 +495,13 @@ class RequestLog(PendingFeedback):
                 tag=r[13],
                 finish_reason=r[14] if len(r) > 14 else "",
                 escalated=escalated.get(r[0], {}),
-                load_error=load_errors.get(r[0], ""),
+                load_error=load_error,
+                load_error_model=load_model,
+                load_error_kwh=load_kwh,
             )
+
+    def _load_error_columns(self) -> list[str]:
+        return [r[1] for r in self._fetch("PRAGMA table_info(load_errors)")]
 
     def _check_numbers(self, request_id: str, values: dict[str, object]) -> None:
         """A clear error for a logged number that is not one (a row changed by another
