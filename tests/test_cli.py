@@ -704,3 +704,51 @@ def test_output_the_locale_cannot_encode_is_escaped_not_an_error(tmp_path: Path)
         assert proc.returncode == 0, proc.stderr
         assert b"\\u03bb-light" in proc.stdout and proc.stderr == b""
     assert log_count(tmp_path) == 1
+
+
+@pytest.mark.parametrize(
+    ("command", "step", "line"),
+    [
+        (["models"], "routerllm.manager.LLMManager.availability", "saves no results"),
+        (["report"], "routerllm.carbon.report.logged_report", "saves no results"),
+        (["test", "--router-type", "largest", "--data", "{data}"],
+         "routerllm.eval.classifier_metrics.latency_stats", "saves no results"),
+        (["eval-routing", "--data", "{data}"],
+         "routerllm.eval.outcome_eval.evaluate_routing", "saves no results"),
+        (["eval-routing", "--data", "{data}", "--plot", "{tmp}/curves.png"],
+         "routerllm.eval.outcome_eval.evaluate_routing",
+         "interrupted: {tmp}/curves.png holds the plot it held before, if any"),
+        (["train-gate", "--run", "{tmp}/run", "--out", "{tmp}/gate"],
+         "routerllm.eval.transfer.gate_from_run",
+         "interrupted: the gate was not saved (one saved in {tmp}/gate before is unchanged)"),
+    ],
+)  # fmt: skip
+def test_ctrl_c_in_a_command_that_keeps_nothing_says_nothing_was_lost(
+    tmp_path: Path,
+    tiny_config_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    command: list[str],
+    step: str,
+    line: str,
+) -> None:
+    """models, report, test, eval-routing and train-gate printed a bare "interrupted" on
+    Ctrl-C, where every other command says what was kept (the README says eval-routing
+    --plot does): now each says so too, with exit status 130. Ctrl-C lands in one of the
+    command's real steps."""
+    from routerllm.cli import main
+
+    data = tmp_path / "code.json"
+    data.write_text(json.dumps([{"text": f"Write function {i}", "label": 0} for i in range(6)]))
+
+    def pressed(*args: Any, **kwargs: Any) -> Any:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(step, pressed)
+    fill = {"data": data, "tmp": tmp_path}
+    argv = [a.format(**fill) for a in command]
+    if command[0] != "eval-routing":  # it reads no config
+        argv += ["--config", str(tiny_config_path)]
+    assert main(argv) == 130
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0] != "interrupted" and line.format(**fill) in err[0], err

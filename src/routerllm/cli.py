@@ -98,6 +98,12 @@ def _requests_logged(args: argparse.Namespace, error: KeyboardInterrupt) -> str:
     return "interrupted; completed requests are in the log"
 
 
+def nothing_written(args: argparse.Namespace, error: KeyboardInterrupt) -> str:
+    """The Ctrl-C line of a command that only reads (models, report, test, eval-routing
+    without --plot): a bare "interrupted" left the user to wonder what was lost."""
+    return "interrupted: this command saves no results, so nothing was lost; rerun it"
+
+
 def _result_lines(index: int, result: Any, tier: str) -> list[str]:
     from routerllm.carbon.meter import CACHED, NOT_MEASURED
     from routerllm.carbon.report_text import NOT_MEASURED_TEXT, fmt_g, fmt_kwh
@@ -337,14 +343,14 @@ def build_parser() -> argparse.ArgumentParser:
     models = sub.add_parser(
         "models", parents=[common], help="list configured models and whether each can run here"
     )
-    models.set_defaults(func=cmd_models)
+    models.set_defaults(func=cmd_models, interrupted=nothing_written)
 
     report = sub.add_parser(
         "report", parents=[common], help="totals read back from the request log"
     )
     report.add_argument("--since", help="only requests at or after this ISO timestamp")
     report.add_argument("--tag", help="only requests with this tag (e.g. demo, demo-baseline)")
-    report.set_defaults(func=cmd_report)
+    report.set_defaults(func=cmd_report, interrupted=nothing_written)
 
     serve = sub.add_parser(
         "serve",

@@ -93,6 +93,14 @@ def cmd_train_gate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _gate_not_saved(args: argparse.Namespace, error: KeyboardInterrupt) -> str:
+    # as train's line for an outcome router: EscalationGate.save is atomic
+    return (
+        f"interrupted: the gate was not saved (one saved in {args.out} before is unchanged); "
+        "rerun the command to train it"
+    )
+
+
 def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
     he = sub.add_parser(
         "humaneval", parents=[common], help="HumanEval pass@1 and energy: routed vs direct"
@@ -187,4 +195,4 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
         help="folds of the out-of-fold predictions the threshold is chosen on (default: 5)",
     )
     tg.add_argument("--seed", type=seed_arg, default=0, help="random seed (default: 0)")
-    tg.set_defaults(func=cmd_train_gate)
+    tg.set_defaults(func=cmd_train_gate, interrupted=_gate_not_saved)

@@ -12,7 +12,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from routerllm.cli import emit
+from routerllm.cli import emit, nothing_written
 from routerllm.cli_args import check_plot, fraction_arg, name_list, refuse_overwriting, seed_arg
 from routerllm.data.labeled import CLASS_NAMES, CLASS_TIERS, load_json
 from routerllm.exceptions import DataError, RouterLLMError
@@ -240,6 +240,16 @@ def cmd_eval_routing(args: argparse.Namespace) -> int:
     return 0
 
 
+def _plot_kept(args: argparse.Namespace, error: KeyboardInterrupt) -> str:
+    if not args.plot:
+        return nothing_written(args, error)
+    # eval.plots writes the PNG atomically
+    return (
+        f"interrupted: {args.plot} holds the plot it held before, if any (or, stopped as it "
+        "was put in place, the whole new one; never part of one); rerun the command to write it"
+    )
+
+
 def add_parsers(sub: Any, common: argparse.ArgumentParser, output: argparse.ArgumentParser) -> None:
     """The learning commands; ``common`` gives those that read a config ``--config``, and
     ``output`` (``--json``, ``-v``) those that read none (generate-data, eval-routing: a
@@ -275,7 +285,7 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser, output: argparse.Argu
     group.add_argument("--router-model", help="directory of a saved router")
     group.add_argument("--router-type", help="a router by name (rules, random, complexity, ...)")
     te.add_argument("--seed", type=seed_arg, default=0, help="random seed (default: 0)")
-    te.set_defaults(func=cmd_test)
+    te.set_defaults(func=cmd_test, interrupted=nothing_written)
 
     ev = sub.add_parser(
         "eval-routing", parents=[output], help="quality-cost metrics of routers on outcome data"
@@ -318,4 +328,4 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser, output: argparse.Argu
         "(default: 0, no comparison)",
     )
     ev.add_argument("--seed", type=seed_arg, default=0, help="random seed (default: 0)")
-    ev.set_defaults(func=cmd_eval_routing)
+    ev.set_defaults(func=cmd_eval_routing, interrupted=_plot_kept)
