@@ -283,6 +283,54 @@ def test_ctrl_c_while_the_splits_are_written_leaves_all_old_or_all_new(
     )
 
 
+@pytest.mark.parametrize(
+    ("before", "failing", "said"),
+    [
+        (True, 1, "{out} holds the split files it held before"),
+        (True, 3, "{out} now holds the new full.json, train.json beside the earlier val.json, test.json (not one dataset"),
+        (False, 3, "{out} now holds the new full.json, train.json without val.json, test.json (not one dataset"),
+    ],
+)  # fmt: skip
+def test_an_os_error_renaming_a_split_says_which_are_new(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    before: bool,
+    failing: int,
+    said: str,
+) -> None:
+    """An OS error (EIO, a file another user owns in a sticky folder) as generate-data put
+    its staged splits in place was printed as an error about a temporary file that no
+    longer exists (".val.json.x1y2.partial: input/output error"), and the library raised
+    a bare OSError, though the folder could hold new splits beside old ones. Now one
+    DataError line says which splits are new and which are not."""
+    from routerllm.cli import main
+
+    out = tmp_path / "data"
+    if before:
+        write_dataset(out, n=40, seed=1)
+    real, calls = os.replace, []
+
+    def renaming(src: Any, dst: Any) -> None:
+        calls.append(dst)
+        if len(calls) == failing:
+            raise OSError(5, "Input/output error", str(src), None, str(dst))
+        real(src, dst)
+
+    monkeypatch.setattr(os, "replace", renaming)
+    message = said.format(out=out)
+    with pytest.raises(DataError, match=re.escape(message)):
+        write_dataset(out, n=44, seed=2, overwrite=True)
+    calls.clear()
+    argv = ["generate-data", "--out", str(out), "--n", "44", "--seed", "2", "--overwrite"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    target = out / ("val.json" if failing == 3 else "full.json")
+    assert err.startswith(f"error: cannot put {target} in place: Input/output error")
+    assert message in err and len(err.splitlines()) == 1
+    assert not [p for p in out.iterdir() if p.name.endswith(".partial")]  # none left behind
+
+
 @pytest.mark.parametrize("n", [0, 8, MIN_DATASET_SIZE - 1, True, "40", 40.0])
 def test_write_dataset_refuses_sizes_too_small_for_every_split(tmp_path: Path, n: object) -> None:
     out = tmp_path / "data"

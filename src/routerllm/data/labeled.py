@@ -66,7 +66,8 @@ def save_splits(parts: Mapping[str, Sequence[LabeledPrompt]], out: Path) -> dict
     """Write each part as ``out/<name>.json`` (as :func:`save_json`), all or none: each
     is staged first, then all are renamed in place, so a run stopped part-way (Ctrl-C)
     leaves the splits that were there, never new ones beside old ones. Ctrl-C while
-    they are renamed is raised once all are in place."""
+    they are renamed is raised once all are in place; an OS error renaming one is a
+    DataError that says which are new and which are not."""
     from routerllm.backends.interrupts import deferred_interrupts
 
     paths = {name: _checked(items, out / f"{name}.json") for name, items in parts.items()}
@@ -78,9 +79,33 @@ def save_splits(parts: Mapping[str, Sequence[LabeledPrompt]], out: Path) -> dict
                 text = json.dumps([asdict(i) for i in items], ensure_ascii=False, indent=1)
                 tmps[name].write_text(text)
         with deferred_interrupts():
-            for name, tmp in tmps.items():
-                publish(tmp, paths[name])
+            for i, (name, tmp) in enumerate(tmps.items()):
+                try:
+                    publish(tmp, paths[name])
+                except OSError as e:
+                    raise _not_all_published(paths, i, e) from e
     return paths
+
+
+def _not_all_published(paths: Mapping[str, Path], failed: int, e: OSError) -> DataError:
+    """The error of a split that could not be renamed in place, after ``failed`` others
+    were: which files are new and which are not (their staged copies are removed), so
+    the folder's mix of two datasets is said, not found later as leaked test prompts."""
+    names = [p.name for p in paths.values()]
+    target = list(paths.values())[failed]
+    why = f"cannot put {target} in place: {e.strerror or e}"
+    if not failed:
+        return DataError(f"{why}; {target.parent} holds the split files it held before")
+    old = [p.name for p in list(paths.values())[failed:] if p.exists()]
+    missing = [name for name in names[failed:] if name not in old]
+    rest = ([f"beside the earlier {', '.join(old)}"] if old else []) + (
+        [f"without {', '.join(missing)}"] if missing else []
+    )
+    return DataError(
+        f"{why}; {target.parent} now holds the new {', '.join(names[:failed])} "
+        f"{' and '.join(rest)} (not one dataset: do not train or test on them): write all "
+        f"the splits again, replacing these, once that is fixed"
+    )
 
 
 def _checked(items: Sequence[LabeledPrompt], path: str | Path) -> Path:
