@@ -132,6 +132,39 @@ def test_a_json_object_with_a_key_twice_is_refused(
     assert "keep the one you mean" in str(e.value)
 
 
+def test_a_question_given_twice_is_kept_with_a_warning(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The same question (case and spaces folded, as the train/test overlap compares
+    them) twice, with different scores, was accepted without a word: repeated samples
+    are legitimate outcome data, so the file still loads, but a warning gives the count
+    and an example, in both formats."""
+    rows = [["Sort a list", 1, 1], ["Prove it", 0, 1], ["sort  a LIST", 0, 1],
+            ["Add", 1, 1], ["Prove it", 0, 1]]  # fmt: skip
+    scores = tmp_path / "scores.json"
+    scores.write_text(json.dumps([{"question": q, "scores": {"m": a, "n": b}} for q, a, b in rows]))
+    table = write_csv(tmp_path / "bench.csv", ["prompt", "m", "m|total_cost", "n", "n|total_cost"],
+                      [[q, a, 0.1, b, 0.2] for q, a, b in rows])  # fmt: skip
+    for path, row in ((scores, "item"), (table, "data row")):
+        caplog.clear()
+        with caplog.at_level(logging.WARNING, "routerllm.data.outcome_files"):
+            assert len(load_outcomes(path)) == 5  # nothing dropped
+        assert (
+            f"{path}: 2 question(s) given more than once (2 repeated {row}(s), 1 with scores "
+            f"that differ from the first's), e.g. {row}s 1 and 3: 'Sort a list'; all are kept"
+        ) in caplog.text
+    caplog.clear()
+    scores.write_text(json.dumps([{"question": q, "scores": {"n": b}} for q, _, b in rows[:4]]))
+    with caplog.at_level(logging.WARNING, "routerllm.data.outcome_files"):
+        load_outcomes(scores)  # the same scores: a repeat still
+    assert "(1 repeated item(s), 0 with scores that differ" in caplog.text
+    caplog.clear()
+    scores.write_text(json.dumps([{"question": q, "scores": {"m": a}} for q, a, _ in rows[1:4]]))
+    with caplog.at_level(logging.WARNING, "routerllm.data.outcome_files"):
+        load_outcomes(scores)
+    assert not caplog.text  # each question once: nothing to say
+
+
 def test_a_model_not_scored_on_every_item_is_left_out_naming_the_item(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -18,7 +18,7 @@ import numpy as np
 from routerllm.checks import is_non_negative_number, is_number, is_positive_number, repeated
 from routerllm.config import LimitsConfig
 from routerllm.data import as_path, read_json
-from routerllm.data.outcomes import ModelInfo, OutcomeDataset
+from routerllm.data.outcomes import ModelInfo, OutcomeDataset, normalise
 from routerllm.exceptions import DataError
 
 log = logging.getLogger(__name__)
@@ -112,8 +112,34 @@ def load_scores_json(path: str | Path, models_path: str | Path | None = None) ->
     if dropped:
         log.warning("%s: left out %s, not scored on every question (%s)",
                     path, ", ".join(dropped), _unscored(raw, dropped))  # fmt: skip
-    return OutcomeDataset(prompts, models, scores, _call_costs(raw, models, path),
+    data = OutcomeDataset(prompts, models, scores, _call_costs(raw, models, path),
                           info=_model_info(path, models_path), source=str(path))  # fmt: skip
+    _warn_repeated(data, "item")
+    return data
+
+
+def _warn_repeated(data: OutcomeDataset, row: str) -> None:
+    """A warning where a question (case and whitespace folded, as ``overlap`` compares
+    them) is given more than once: kept, since repeated samples of one question are
+    outcome data, but said, with how many differ in scores and an example (``row``
+    names the file's rows: item, data row), as it weighs that question more."""
+    first: dict[str, int] = {}
+    repeats: list[tuple[int, int]] = []  # (first row, repeating row), 0-based
+    for i, prompt in enumerate(data.prompts):
+        if (at := first.setdefault(normalise(prompt), i)) != i:
+            repeats.append((at, i))
+    if not repeats:
+        return
+    differ = [(a, b) for a, b in repeats if not np.array_equal(data.scores[a], data.scores[b])]
+    a, b = (differ or repeats)[0]
+    log.warning(
+        "%s: %d question(s) given more than once (%d repeated %s(s), %d with scores that "
+        "differ from the first's), e.g. %ss %d and %d: %.60r; all are kept as samples, so a "
+        "repeated question weighs more in training (eval-routing removes a test copy of a "
+        "question that is also in the training data)",
+        data.where, len({a for a, _ in repeats}), len(repeats), row, len(differ),
+        row, a + 1, b + 1, data.prompts[a],
+    )  # fmt: skip
 
 
 def _unscored(raw: list[dict[str, Any]], models: list[str]) -> str:
@@ -232,7 +258,9 @@ def load_routerbench_csv(path: str | Path, models_path: str | Path | None = None
         None if unanswered else [[r.get(f"{m}|model_response", "") for m in models] for r in rows]
     )
     info = _model_info(path, models_path)
-    return OutcomeDataset(prompts, models, scores, costs, responses, info, str(path))
+    data = OutcomeDataset(prompts, models, scores, costs, responses, info, str(path))
+    _warn_repeated(data, "data row")
+    return data
 
 
 def _number(row: dict[str, str | None], column: str, where: str) -> float:
