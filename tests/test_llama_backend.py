@@ -267,7 +267,7 @@ def _manager(budget: float, sizes: dict[str, float]) -> LLMManager:
 
 
 def test_manager_loads_on_demand_and_evicts_lru() -> None:
-    manager = _manager(2.0, {"a": 1.0, "b": 1.0, "c": 1.0})
+    manager = _manager(2.1, {"a": 1.0, "b": 1.0, "c": 1.0})  # room for two and their KV caches
     _, ev = manager.acquire("a")
     assert ev.loaded_now and ev.duration_s > 0 and manager.loaded_models == ["a"]
     _, ev = manager.acquire("a")
@@ -278,7 +278,7 @@ def test_manager_loads_on_demand_and_evicts_lru() -> None:
     assert ev.evicted == ["b"]
     assert manager.loaded_models == ["a", "c"]
     assert not manager.backend("b").loaded and manager.backend("a").loaded
-    assert manager.used_gb() == pytest.approx(2.0)
+    assert manager.used_gb() == pytest.approx(2.0 + 2 * TINY_KV_GB)  # their KV caches too
     manager.close()
     assert manager.loaded_models == [] and not manager.backend("a").loaded
 
@@ -289,6 +289,34 @@ def test_manager_refuses_a_model_bigger_than_the_budget() -> None:
     assert manager.available_models() == ["small"]
     with pytest.raises(ModelUnavailableError, match="memory budget"):
         manager.acquire("huge")
+
+
+# The tiny GGUF's KV cache for the 512 tokens tiny_model configures: a key and a value
+# of 4 f16 numbers (embedding 16 / 4 heads) per layer (2), KV head (4) and token.
+TINY_KV_GB = 512 * 2 * 4 * (4 + 4) * 2 / 1e9
+
+
+def test_manager_counts_each_models_kv_cache_against_the_budget(tmp_path: Path) -> None:
+    # 0.5 GB each and their KV caches: both do not fit in 1 GB together (both were kept)
+    manager = _manager(1.0, {"a": 0.5, "b": 0.5})
+    assert manager.backend("a").kv_cache_gb_estimate == pytest.approx(TINY_KV_GB)
+    # at most the model's own context: 2048 tokens, not the 8192 configured
+    assert _backend(context_length=8192).kv_cache_gb_estimate == pytest.approx(4 * TINY_KV_GB)
+    manager.acquire("a")
+    _, ev = manager.acquire("b")
+    assert ev.evicted == ["a"] and manager.loaded_models == ["b"]
+    manager.close()
+    # a context of 2**24 tokens (the model's own too) takes 2.1 GB: refused, not loaded
+    long = gguf_with_context_length(tmp_path / "long.gguf", 2**24)
+    model = tiny_model("long", "light", 0.001, memory_gb=0.1, context_length=2**24)
+    model["gguf"] = {"path": str(long)}
+    config = AppConfig.model_validate({"models": [model], "manager": {"memory_budget_gb": 2.0}})
+    manager = LLMManager(config)
+    why = "needs 2.247 GB (memory_gb 0.1 and an estimated 2.15 GB of KV cache for its context_length)"  # fmt: skip
+    assert manager.availability("long") == f"{why}, more than the memory budget (2 GB)"
+    with pytest.raises(ModelUnavailableError, match=r"needs 2\.247 GB \(memory_gb 0\.1"):
+        manager.acquire("long")
+    assert not manager.backend("long").loaded
 
 
 def test_prompt_state_is_read_while_generating_without_changing_the_answer() -> None:

@@ -18,7 +18,14 @@ import pytest
 from routerllm.backends import GenerationRequest, create_backend
 from routerllm.config import GenerationConfig, GGUFSource, ModelConfig
 from routerllm.exceptions import BackendError, ModelUnavailableError
-from routerllm.model_files import availability, resolve_gguf, trained_context
+from routerllm.model_files import (
+    availability,
+    effective_context,
+    header_file,
+    kv_cache_bytes_estimate,
+    resolve_gguf,
+    trained_context,
+)
 
 from .conftest import gguf_with_context_length, tiny_model
 
@@ -209,6 +216,42 @@ def test_the_trained_context_is_read_from_the_gguf_metadata(
     v1.write_bytes(b"GGUF\x01\x00\x00\x00" + (tmp_path / "meta.gguf").read_bytes()[8:])
     assert trained_context(v1) is None
     assert trained_context(tmp_path / "missing.gguf") is None
+
+
+def test_the_kv_cache_estimate_is_read_from_the_gguf_header(tmp_path: Path, tiny_gguf: Path) -> None:  # fmt: skip
+    # the tiny llama: 2 layers, 4 KV heads of 16 / 4 = 4 numbers a key (and a value), f16
+    assert kv_cache_bytes_estimate(tiny_gguf, 512) == 512 * 2 * 4 * (4 + 4) * 2
+    import gguf
+
+    def header(name: str, **values: int) -> Path:
+        writer = gguf.GGUFWriter(tmp_path / f"{name}.gguf", arch=name)
+        for key, value in values.items():
+            getattr(writer, f"add_{key}")(value)
+        writer.write_header_to_file()
+        writer.write_kv_data_to_file()
+        writer.close()
+        return tmp_path / f"{name}.gguf"
+
+    # its own key and value lengths (Gemma's 256, not 2048 / 8), one KV head
+    gemma = header("gemma", block_count=18, embedding_length=2048, head_count=8, head_count_kv=1, key_length=256, value_length=256)  # fmt: skip
+    assert kv_cache_bytes_estimate(gemma, 1000) == 1000 * 18 * 1 * (256 + 256) * 2
+    # what lacks the heads (a recurrent model), or cannot be read, has no estimate
+    assert kv_cache_bytes_estimate(header("mamba", block_count=24, embedding_length=768), 1000) is None  # fmt: skip
+    assert kv_cache_bytes_estimate(tmp_path / "missing.gguf", 1000) is None
+
+
+def test_a_split_models_header_is_read_from_its_first_part_before_it_is_assembled(
+    part_packages, cache: Path
+) -> None:  # type: ignore[no-untyped-def]
+    names, _ = part_packages
+    model = ModelConfig.model_validate({**tiny_model("split", "light", 0.001, context_length=4096), "gguf": {"parts": names}})  # fmt: skip
+    assert model.gguf is not None
+    first = header_file(model.gguf, "split")
+    assert first is not None and first.name == "part.bin" and names[0] in str(first)
+    assert effective_context(model) == 2048  # the trained context, under the 4096 configured
+    assert not cache.exists()  # nothing assembled
+    assembled = resolve_gguf(model.gguf, "split")
+    assert header_file(model.gguf, "split") == assembled  # once it is
 
 
 def test_source_needs_exactly_one_kind() -> None:

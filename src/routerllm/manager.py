@@ -88,11 +88,8 @@ class LLMManager:
     def availability(self, name: str) -> str | None:
         """None when the model can run here, else why not (never raises for a missing model)."""
         backend = self.backend(name)
-        if backend.measured_locally and backend.memory_gb > self.budget_gb:
-            return (
-                f"needs {backend.memory_gb:g} GB, more than the memory budget "
-                f"({self.budget_gb:g} GB)"
-            )
+        if self.local_gb(name) > self.budget_gb:
+            return f"needs {self._needs(name)}, more than the memory budget ({self.budget_gb:g} GB)"
         return backend.availability()
 
     def available_models(self) -> list[str]:
@@ -127,7 +124,14 @@ class LLMManager:
         """The memory ``name`` takes here once loaded, as counted against the budget
         (0 for a model served elsewhere)."""
         b = self.backend(name)
-        return b.memory_gb if b.measured_locally else 0.0
+        return b.memory_gb + b.kv_cache_gb_estimate if b.measured_locally else 0.0
+
+    def _needs(self, name: str) -> str:
+        """What ``name`` needs here, in words: its memory, with its KV cache's share."""
+        b = self.backend(name)
+        kv = b.kv_cache_gb_estimate
+        of_kv = f" (memory_gb {b.memory_gb:g} and an estimated {kv:.3g} GB of KV cache for its context_length)" if kv else ""  # fmt: skip
+        return f"{self.local_gb(name):.4g} GB{of_kv}"
 
     def acquire(self, name: str) -> tuple[Backend, LoadEvent]:
         """Make ``name`` ready to generate, evicting LRU models to fit the budget."""
@@ -140,7 +144,7 @@ class LLMManager:
             need = self.local_gb(name)
             if need > self.budget_gb:
                 raise ModelUnavailableError(
-                    f"model {name!r} needs {need:g} GB, more than the memory budget "
+                    f"model {name!r} needs {self._needs(name)}, more than the memory budget "
                     f"({self.budget_gb:g} GB, manager.memory_budget_gb)"
                 )
             evicted = []

@@ -12,6 +12,7 @@ sidecar ``.source`` file records the parts (or the file converted) it came from.
 from __future__ import annotations
 
 import contextlib
+import functools
 import importlib
 import importlib.util
 import json
@@ -23,7 +24,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import BinaryIO
 
-from routerllm.config import GGUFSource
+from routerllm.config import GGUFSource, ModelConfig
 from routerllm.exceptions import BackendError, ModelUnavailableError
 from routerllm.files import sha256_of, written_atomically
 from routerllm.paths import cache_root
@@ -34,6 +35,18 @@ GGUF_MAGIC = b"GGUF"
 # The byte size of each fixed-size GGUF metadata value type (8: string, 9: array).
 _GGUF_SIZES = {0: 1, 1: 1, 2: 2, 3: 2, 4: 4, 5: 4, 6: 4, 7: 1, 10: 8, 11: 8, 12: 8}
 _GGUF_INTS = {0: "B", 1: "b", 2: "H", 3: "h", 4: "I", 5: "i", 10: "Q", 11: "q"}
+#: The architecture's metadata read before the header's reading stops early (where a
+#: file has them all; key_length and value_length are optional).
+_HYPERPARAMETERS = (
+    "context_length",
+    "block_count",
+    "embedding_length",
+    "attention.head_count",
+    "attention.head_count_kv",
+    "attention.key_length",
+    "attention.value_length",
+)
+_F16_BYTES = 2  # a KV cache's element in llama.cpp's default type
 
 
 def cache_dir() -> Path:
@@ -260,24 +273,92 @@ def check_gguf_header(path: Path) -> None:
         )
 
 
+def header_file(source: GGUFSource, name: str) -> Path | None:
+    """A file here that starts with the model's GGUF header, found without assembling
+    or converting anything: the GGUF itself, or a split model's first part before the
+    parts are assembled (the whole's header is its start); None where there is none."""
+    if source.path is not None:
+        path = Path(source.path).expanduser()
+    elif source.package is not None:
+        pkg = _package_dir(source.package)
+        if pkg is None or source.filename is None:
+            return None
+        path = pkg / source.filename
+    else:
+        path = cache_dir() / f"{name}.gguf"
+        if not path.is_file() and not missing_packages(source):
+            with contextlib.suppress(ModelUnavailableError):
+                path = _part_files(source)[0]
+    return path if path.is_file() else None
+
+
+def effective_context(model: ModelConfig) -> int:
+    """The context a model runs with, as far as can be told without loading it: its
+    ``context_length``, at most the trained context its GGUF's header gives (llama.cpp
+    runs at most that)."""
+    path = header_file(model.gguf, model.name) if model.gguf is not None else None
+    own = trained_context(path) if path is not None else None
+    return model.context_length if own is None else min(model.context_length, own)
+
+
 def trained_context(path: Path) -> int | None:
     """The context a GGUF's model was trained for (its ``<arch>.context_length``), read
     from the file's metadata without loading the model; None where the file does not
     say (or is not a GGUF this reader knows: llama.cpp then reads it, or refuses it)."""
+    context = gguf_hyperparameters(path).get("context_length")
+    return context if context is not None and context > 0 else None
+
+
+def kv_cache_bytes_estimate(path: Path, context: int) -> int | None:
+    """An estimate of the KV cache llama.cpp allocates for ``context`` tokens of the
+    GGUF's model: a key and a value per layer, token and KV head, in f16 (llama.cpp's
+    default type), from the header's ``block_count``, ``attention.head_count_kv``
+    (``attention.head_count`` without it) and ``attention.key_length`` /
+    ``value_length`` (``embedding_length / attention.head_count`` without them, as
+    llama.cpp takes them). None where the header lacks what it needs (a recurrent
+    model's has no KV heads). An estimate: a sliding-window model's cache is smaller."""
+    meta = gguf_hyperparameters(path)
+    layers, heads, embedding = (
+        meta.get(k) for k in ("block_count", "attention.head_count", "embedding_length")
+    )
+    if not layers or not heads:
+        return None
+    kv_heads = meta.get("attention.head_count_kv", heads)
+    head = embedding // heads if embedding else None
+    key, value = meta.get("attention.key_length", head), meta.get("attention.value_length", head)
+    if not key or not value:
+        return None
+    return context * layers * kv_heads * (key + value) * _F16_BYTES
+
+
+def gguf_hyperparameters(path: Path) -> dict[str, int]:
+    """The integer metadata of a GGUF's architecture (``<arch>.block_count`` as
+    ``"block_count"``), read from the file's header without loading the model, once
+    per version of the file; empty where it cannot be read (or is not a GGUF this
+    reader knows)."""
     try:
-        with path.open("rb") as f:
-            return _read_trained_context(f)
+        stat = path.stat()
+    except OSError:
+        return {}
+    return dict(_hyperparameters(str(path), stat.st_size, stat.st_mtime_ns))
+
+
+@functools.lru_cache(maxsize=64)
+def _hyperparameters(path: str, size: int, mtime_ns: int) -> dict[str, int]:
+    try:
+        with open(path, "rb") as f:
+            return _read_hyperparameters(f)
     except (OSError, OverflowError, KeyError, struct.error, UnicodeDecodeError):
-        return None
+        return {}
 
 
-def _read_trained_context(f: BinaryIO) -> int | None:
+def _read_hyperparameters(f: BinaryIO) -> dict[str, int]:
     if f.read(4) != GGUF_MAGIC:
-        return None
+        return {}
     version = struct.unpack("<I", f.read(4))[0]
     order = "<" if version < 0x10000 else ">"  # a big-endian GGUF's reads byte-swapped
     if struct.unpack(order + "I", struct.pack("<I", version))[0] not in (2, 3):
-        return None  # version 1 counted in 32 bits (llama.cpp reads it no more)
+        return {}  # version 1 counted in 32 bits (llama.cpp reads it no more)
 
     def read(fmt: str) -> int:
         size = struct.calcsize(fmt)
@@ -296,21 +377,23 @@ def _read_trained_context(f: BinaryIO) -> int | None:
             f.seek(_GGUF_SIZES[kind] * count, os.SEEK_CUR)
 
     read("Q")  # the tensor count
-    arch, contexts = None, {}
+    arch, values = None, {}
     for _ in range(read("Q")):
         length = read("Q")
         if length > 65536:  # no key is this long: a corrupt file
-            return None
+            return {}
         key, kind = f.read(length).decode("utf-8"), read("I")
         if key == "general.architecture" and kind == 8:
             if (n := read("Q")) > 256:  # no architecture's name is this long
-                return None
+                return {}
             arch = f.read(n).decode("utf-8")
-        elif key.endswith(".context_length") and kind in _GGUF_INTS:
-            contexts[key] = read(_GGUF_INTS[kind])
+        elif kind in _GGUF_INTS:
+            values[key] = read(_GGUF_INTS[kind])
         else:
             skip(kind)
-        if arch is not None and f"{arch}.context_length" in contexts:
+        # the rest (the tokenizer's long arrays) is read only where a key is missing:
+        # 0.07 s for a vocabulary of 150k tokens, once per version of the file
+        if arch is not None and all(f"{arch}.{k}" in values for k in _HYPERPARAMETERS):
             break
-    context = contexts.get(f"{arch}.context_length")
-    return context if context is not None and context > 0 else None
+    prefix = f"{arch}."
+    return {k[len(prefix) :]: v for k, v in values.items() if arch and k.startswith(prefix)}

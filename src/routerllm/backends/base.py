@@ -415,6 +415,12 @@ class Backend(ABC):
         budget: the config's ``memory_gb``."""
         return self.config.memory_gb
 
+    @property
+    def kv_cache_gb_estimate(self) -> float:
+        """An estimate of the memory the model's context takes here once loaded, beyond
+        ``memory_gb`` (0 where the backend does not estimate it)."""
+        return 0.0
+
     @abstractmethod
     def availability(self) -> str | None:
         """None when the model can be loaded here, else a one-line reason."""

@@ -33,7 +33,13 @@ from routerllm.backends.interrupts import CANCELLED, Cancellation, deferred_inte
 from routerllm.checks import MAX_SEED
 from routerllm.exceptions import BackendError, ContextLengthError, missing_dependency
 from routerllm.model_files import availability as gguf_availability
-from routerllm.model_files import resolve_gguf, trained_context
+from routerllm.model_files import (
+    effective_context,
+    header_file,
+    kv_cache_bytes_estimate,
+    resolve_gguf,
+    trained_context,
+)
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -219,6 +225,18 @@ class LlamaCppBackend(Backend):
         metadata = self._llm.metadata if self._llm is not None else {}
         self._chat_template = metadata.get("tokenizer.chat_template") or None
         self._formatter: Any = None
+
+    @property
+    def kv_cache_gb_estimate(self) -> float:
+        """The KV cache llama.cpp allocates for the model's context (f16, the context at
+        most the trained one), as its GGUF's header gives it; 0 where the file is not
+        here yet or its header does not say."""
+        assert self.config.gguf is not None
+        path = header_file(self.config.gguf, self.name)
+        if path is None:
+            return 0.0
+        kv = kv_cache_bytes_estimate(path, self._context or effective_context(self.config))
+        return kv / 1e9 if kv is not None else 0.0
 
     def _context_length(self, path: Path) -> int:
         """The configured ``context_length``, at most the model's own (the context its
