@@ -444,6 +444,22 @@ def test_answers_that_filled_the_models_context_are_not_blamed_on_max_new_tokens
     assert "in 1 of them, prompt and answer filled the model's context (512 tokens)" in r.message
 
 
+def test_answers_that_filled_the_models_trained_context_are_not_blamed_on_max_new_tokens(
+    tmp_path: Path,
+) -> None:
+    """llama.cpp runs the tiny GGUF at its trained 2048 tokens, not the 4096 configured:
+    answers that filled those were judged against 4096, and blamed on max_new_tokens."""
+    config = config_in(tmp_path, models=[tiny_model("tiny-light", "light", 0.1, context_length=4096)])  # fmt: skip
+    records = [
+        rec("tiny-light", i, finish_reason="length", prompt_tokens=2040, completion_tokens=8)
+        for i in range(5)
+    ]
+    (r,) = of_kind(logged(config, records), "cut_answers")
+    assert r.evidence["filled_context"] == 5 and r.config_key == ""
+    assert "filled the model's context (2048 tokens)" in r.message
+    assert "raise generation.max_new_tokens" not in r.message
+
+
 def test_answers_that_filled_the_context_of_the_model_they_stepped_up_to_are_said_so(
     tmp_path: Path,
 ) -> None:

@@ -174,6 +174,7 @@ def logged_report(
     from routerllm.carbon.predictor import CarbonPredictor
     from routerllm.carbon.recommend import recommendations
     from routerllm.carbon.request_log import RequestLog
+    from routerllm.model_files import effective_context
 
     path = Path(config.log.path if log_path is None else log_path)
     if not path.exists():  # RequestLog says what else is wrong with it (a folder)
@@ -187,7 +188,7 @@ def logged_report(
         largest=_largest(models).name if models else None,
         ladder_top=config.models_by_size()[-1].name if models else None,
         replay=None if cache.enabled else CacheReplay(cache.max_entries, cache.ttl_s),
-        contexts={m.name: m.context_length for m in models},
+        contexts={m.name: effective_context(m) for m in models},
     )
     with RequestLog(path, read_only=True) as log:  # a report changes nothing
         for row in log.report_rows(since=since, tag=tag):
