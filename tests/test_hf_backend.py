@@ -231,6 +231,19 @@ def test_seeded_sampling_is_reproducible_and_not_greedy(backend: HFBackend) -> N
     assert first != backend.generate(GenerationRequest(prompt=PROMPT)).text
 
 
+def test_a_seeded_answer_forks_the_generators_of_the_models_devices_alone(
+    backend: HFBackend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A seeded request forked the generator state of every visible CUDA device, the
+    model on the CPU or on one GPU of eight: a CUDA context made on each. Eight GPUs
+    seen here, the model on the CPU: none is touched (each would fail here)."""
+    sampled = GenerationRequest(prompt=PROMPT, temperature=1.5, top_p=1.0, seed=5)
+    first = backend.generate(sampled).text
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 8)
+    assert backend.generate(sampled).text == first
+
+
 def test_an_unseeded_answer_after_a_seeded_one_is_drawn_anew(model_dir: Path) -> None:
     """A seeded request seeded torch's global generator: every unseeded answer after it
     (``generation.seed: null``) followed from that seed, the same in every process, as

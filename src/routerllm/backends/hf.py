@@ -46,6 +46,13 @@ def _cuda_devices() -> int:
     return torch.cuda.device_count() if torch.cuda.is_available() else 0
 
 
+def _model_gpus(model: Any) -> list[int]:
+    """The CUDA devices that hold the model's weights (none on the CPU): those a seeded
+    answer forks the generator state of. fork_rng's default, every visible device, made
+    a CUDA context on each (slow, and a warning with many), the model on one of them."""
+    return sorted({p.device.index or 0 for p in model.parameters() if p.device.type == "cuda"})
+
+
 def _has_bitsandbytes() -> bool:
     return importlib.util.find_spec("bitsandbytes") is not None
 
@@ -266,7 +273,7 @@ class HFBackend(Backend):
         seeded = do_sample and sampling.seed is not None
         start = time.perf_counter()
         try:
-            with torch.random.fork_rng(list(range(_cuda_devices())), seeded), torch.inference_mode():  # fmt: skip
+            with torch.random.fork_rng(_model_gpus(self._model), seeded), torch.inference_mode():  # fmt: skip
                 if seeded:
                     torch.manual_seed(sampling.seed)
                 out = self._model.generate(**inputs, **gen_kwargs)
