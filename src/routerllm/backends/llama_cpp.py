@@ -141,13 +141,15 @@ class _TokenCap:
         return only_end
 
 
-def _between_tokens(interrupted: Callable[[], None]) -> Any:
-    """Stopping criteria that raise a deferred Ctrl-C (``interrupted``) between two
-    tokens and never stop the generation otherwise."""
+def between_tokens(*checks: Callable[[], None]) -> Any:
+    """Stopping criteria that run ``checks`` between two tokens (each raises what ends
+    the generation: a deferred Ctrl-C, an error kept from a callback) and never stop
+    the generation otherwise."""
     from llama_cpp import StoppingCriteriaList
 
     def check(_ids: Any, _logits: Any) -> bool:
-        interrupted()
+        for raise_if_due in checks:
+            raise_if_due()
         return False
 
     return StoppingCriteriaList([check])
@@ -424,7 +426,7 @@ class LlamaCppBackend(Backend):
             if self._state is not None:  # its callback is attached to every later request
                 criteria = stack.enter_context(self._state.guarded())
             elif "logits_processor" in kwargs:  # the cap runs in llama.cpp's sampler callback
-                criteria = _between_tokens(stack.enter_context(deferred_interrupts()))
+                criteria = between_tokens(stack.enter_context(deferred_interrupts()))
             if cancel.active:  # the server's: its client may leave before the answer ends
                 from llama_cpp import StoppingCriteriaList
 

@@ -36,6 +36,7 @@ from typing import Any
 import numpy as np
 
 from routerllm.backends.interrupts import deferred_interrupts
+from routerllm.backends.llama_cpp import between_tokens
 from routerllm.exceptions import BackendError
 
 GGML_TYPE_F32 = 0
@@ -136,16 +137,8 @@ class PromptState:
         and raised between tokens by the yielded stopping criteria, which never stop
         the generation otherwise; an exception raised in the callback is re-raised as a
         BackendError, between tokens or at the end."""
-        from llama_cpp import StoppingCriteriaList
-
         with deferred_interrupts() as interrupted:
-
-            def between_tokens(_ids: Any, _logits: Any) -> bool:
-                interrupted()
-                self._raise_error()
-                return False
-
-            yield StoppingCriteriaList([between_tokens])
+            yield between_tokens(interrupted, self._raise_error)
         self._raise_error()
 
     def _raise_error(self) -> None:
