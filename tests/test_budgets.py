@@ -372,6 +372,22 @@ def test_a_spent_window_refuses_every_request_until_old_requests_leave_it(tmp_pa
     assert "from 2026-12-02 12:10:00 UTC" in str(e.value)
 
 
+def test_the_reports_budget_table_keeps_a_window_spent_far_over_its_limit_readable(
+    tmp_path: Path,
+) -> None:
+    """A share of 10,000 % or more (a tight budget, or one lowered since) ran into the
+    spent amount before it: ``500 g CO2500000.0%``."""
+    from routerllm.carbon.report import logged_report
+    from routerllm.carbon.report_text import report_lines
+
+    config = budget_config(tmp_path, {"co2_kg": {"hourly": 1e-4}})
+    recent = datetime.now(timezone.utc) - timedelta(minutes=5)
+    seeded_log(Path(config.log.path), [record("tiny-light", recent, co2_kg=0.5)]).close()
+    lines = report_lines(logged_report(config))
+    row = next(line for line in lines if line.startswith("CO2 in last 60 minutes"))
+    assert row.split()[-8:] == ["0.1", "g", "CO2", "500", "g", "CO2", "500000.0%", "1"]
+
+
 def test_a_log_from_before_finish_reason_is_read_and_then_given_the_column(tmp_path: Path) -> None:
     import sqlite3
 

@@ -108,7 +108,7 @@ def budget_lines(budgets: dict[str, Any] | None) -> list[str]:
         broken = budgets["violations"][q][w]
         lines.append(
             f"{QUANTITY_TEXT[q] + ' in ' + WINDOW_TEXT[w].removeprefix('the '):<26}"
-            f"{amount(q, s['limit']):>15} {amount(q, s['spent']):>16}{s['share']:>8.1%}{broken:>11}"
+            f"{amount(q, s['limit']):>15} {amount(q, s['spent']):>16} {s['share']:>7.1%}{broken:>11}"
         )
     lines.append("(broken by: requests over their limit, or that took a window over its limit)")
     return lines
