@@ -388,6 +388,23 @@ def test_the_reports_budget_table_keeps_a_window_spent_far_over_its_limit_readab
     assert row.split()[-8:] == ["0.1", "g", "CO2", "500", "g", "CO2", "500000.0%", "1"]
 
 
+def test_the_reports_tables_keep_a_co2_of_100_kg_or_more_apart_from_its_energy(
+    tmp_path: Path,
+) -> None:
+    """A model's, router's or day's CO2 of 100 kg or more (a long-lived server's log)
+    outgrew its column and ran into the energy before it: ``4.000e+02200000.0000``."""
+    from routerllm.carbon.report import logged_report
+    from routerllm.carbon.report_text import report_lines
+
+    config = budget_config(tmp_path, {})
+    seeded_log(Path(config.log.path), [record("tiny-light", NOW, co2_kg=200.0)]).close()
+    lines = report_lines(logged_report(config))
+    starts = ("tiny-light ", "test ", "2026-12-02 ")  # per model, per router, per day
+    rows = [line.split() for line in lines if line.startswith(starts) and "too few" not in line]
+    assert len(rows) == 3
+    assert all(row[3:5] == ["4.000e+02", "200000.0000"] for row in rows)
+
+
 def test_a_log_from_before_finish_reason_is_read_and_then_given_the_column(tmp_path: Path) -> None:
     import sqlite3
 

@@ -38,7 +38,8 @@ def _columns(rep: Any, kind: str, name: str, row: Any, widths: tuple[int, int]) 
     the report says its group was not measured (``Report.measured``)."""
     if not rep.measured(kind, name):
         return f"{'not measured':>{sum(widths)}}"
-    return f"{row.energy_kwh:>{widths[0]}.3e}{fixed(row.co2_kg * 1000, 4):>{widths[1]}}"
+    # a space of its own: 100 kg or more is wider than the column
+    return f"{row.energy_kwh:>{widths[0]}.3e} {fixed(row.co2_kg * 1000, 4):>{widths[1] - 1}}"
 
 
 def less(fraction: float, what: str) -> str:
