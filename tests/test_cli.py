@@ -443,6 +443,41 @@ def test_report_with_carbon_tracking_off_says_not_measured_not_zero_co2(tmp_path
     assert "not measured" in light and "0.000e+00" not in light, light
 
 
+def test_report_with_carbon_tracking_off_says_cost_not_measured_not_zero(tmp_path: Path) -> None:
+    # a local model without token prices costs its energy at the electricity price: logged
+    # without energy, the report said "cost $0.000000" (0.0 in --json, and per day), as
+    # if measured, next to "energy and CO2 not measured"
+    from routerllm.carbon.report import logged_report
+    from routerllm.carbon.report_text import report_lines
+    from routerllm.config import load_config
+    from routerllm.system import RouterLLM
+
+    data = tiny_config_dict(tmp_path, carbon={"enabled": False})
+    off = load_config(write_config(tmp_path, data, "off.yaml"))
+    with RouterLLM(off) as system:
+        system.generate("hello", model="tiny-light", tag="t")
+    rep = logged_report(off)
+    text = "\n".join(report_lines(rep))
+    assert "cost not measured" in text and "cost $0" not in text, text
+    day = next(line for line in text.splitlines() if line.startswith("20"))
+    assert day.endswith("not measured not measured") and "0.000000" not in day, day
+    out = rep.as_dict()
+    for row in (out["totals"], *(out[g][n] for g in ("by_model", "by_router", "by_day") for n in out[g])):  # fmt: skip
+        assert row["cost_usd"] is None, row
+    # token prices make a cost known, measured or not: it stands, the unpriced model's not 0
+    data["models"][1]["cost_per_1m_input_usd"] = 1000.0
+    priced = load_config(write_config(tmp_path, data, "priced.yaml"))
+    with RouterLLM(priced) as system:
+        result = system.generate("hello", model="tiny-medium", tag="t")
+    assert result.cost_usd > 0
+    rep = logged_report(priced)
+    out = rep.as_dict()
+    assert out["totals"]["cost_usd"] == result.cost_usd and out["totals"]["co2_kg"] is None
+    assert out["by_model"]["tiny-medium"]["cost_usd"] == result.cost_usd
+    assert out["by_model"]["tiny-light"]["cost_usd"] is None
+    assert f"cost ${result.cost_usd:.6f}" in "\n".join(report_lines(rep))
+
+
 def test_a_cached_answer_with_carbon_tracking_off_is_not_measured_zero_co2(tmp_path: Path) -> None:
     # its unspent parts (method "cache", 0 kWh) counted as measured: its line, the
     # session's summary and the report said "0.000e+00 kWh  CO2 0.0000 g", not "not measured"

@@ -185,6 +185,8 @@ class LogFigures:
         # and the components with a part that was not (``unmeasured_groups``)
         self.measured: set[tuple[str, str]] = set()
         self.unmeasured_parts: set[str] = set()
+        # the groups with a request whose cost is known (``uncosted_groups``)
+        self.costed: set[tuple[str, str]] = set()
 
     def add(
         self,
@@ -334,8 +336,13 @@ class LogFigures:
                 self.rate_energy[model] = self.rate_energy.get(model, 0.0) + llm[2]
         if parts and not measured:  # every part "none" (a cached answer's unspent aside)
             self.unmeasured += 1
+        groups = (("", ""), ("model", model), ("router", router), ("day", day))
         if measured:
-            self.measured.update((("", ""), ("model", model), ("router", router), ("day", day)))
+            self.measured.update(groups)
+        # logged without energy, a cost of 0 is a model priced by its energy (no token
+        # prices) at 0 kWh: not known; token prices make one that is not 0
+        if measured or cost_usd:
+            self.costed.update(groups)
 
     def _versus(
         self,
@@ -375,11 +382,20 @@ class LogFigures:
         parts) logged without energy (carbon tracking off, method ``none``): ``("", "")``
         the totals, ``("model", name)``, ``("router", name)``, ``("day", date)``,
         ``("component", name)``. A group of some measured requests counts theirs."""
+        groups = [*self._groups(), *(("component", n) for n in self.unmeasured_parts)]
+        return {g for g in groups if g not in self.measured}
+
+    def uncosted_groups(self) -> set[tuple[str, str]]:
+        """The groups (``unmeasured_groups``' but components, which have no cost) whose
+        cost is not known: each of their requests logged without energy, at a cost of 0
+        (a model without token prices, its cost its energy at the electricity price)."""
+        return {g for g in self._groups() if g not in self.costed}
+
+    def _groups(self) -> list[tuple[str, str]]:
+        """The totals (where there is a request) and every model, router and day."""
         groups = [("", "")] if self.totals.requests else []
         groups += [("model", n) for n in self.by_model] + [("router", n) for n in self.by_router]
-        groups += [("day", d) for d in self.by_day]
-        groups += [("component", n) for n in self.unmeasured_parts]
-        return {g for g in groups if g not in self.measured}
+        return groups + [("day", d) for d in self.by_day]
 
     @property
     def requests(self) -> int:

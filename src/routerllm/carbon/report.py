@@ -89,20 +89,32 @@ class Report:
     #: the groups whose energy and CO2 were not measured (``LogFigures.unmeasured_groups``):
     #: their 0 is as logged with carbon tracking off, not a measured 0
     unmeasured_groups: set[tuple[str, str]] = field(default_factory=set, repr=False)
+    #: the groups whose cost is not known (``LogFigures.uncosted_groups``): their 0 is a
+    #: model priced by its energy, logged without energy
+    uncosted_groups: set[tuple[str, str]] = field(default_factory=set, repr=False)
 
     def measured(self, kind: str = "", name: str = "") -> bool:
         """Whether the energy and CO2 of a group were measured: the totals, or ``kind``
         "model", "router", "day" or "component" and its ``name``."""
         return (kind, name) not in self.unmeasured_groups
 
+    def cost_known(self, kind: str = "", name: str = "") -> bool:
+        """Whether the cost of a group is known (``measured``'s groups, but components):
+        from token prices, or from a measured energy."""
+        return (kind, name) not in self.uncosted_groups
+
     def as_dict(self) -> dict[str, Any]:
-        """The report as JSON data: an energy or CO2 not measured is None (null)."""
+        """The report as JSON data: an energy, CO2 or cost not measured is None (null)."""
         out = asdict(self)
-        del out["unmeasured_groups"]
-        for kind, name in self.unmeasured_groups:
-            row = out[f"by_{kind}"].get(name) if kind else out["totals"]
-            if row is not None:  # a live run's results have no day
-                row["energy_kwh"] = row["co2_kg"] = None
+        del out["unmeasured_groups"], out["uncosted_groups"]
+        for groups, keys in (
+            (self.unmeasured_groups, ("energy_kwh", "co2_kg")),
+            (self.uncosted_groups, ("cost_usd",)),
+        ):
+            for kind, name in groups:
+                row = out[f"by_{kind}"].get(name) if kind else out["totals"]
+                if row is not None:  # a live run's results have no day
+                    row.update(dict.fromkeys(keys))
         return out
 
 
@@ -147,6 +159,7 @@ def _report(fig: LogFigures, models: list[ModelConfig] | None, country_iso_code:
     rep.by_component = fig.by_component
     rep.methods = sorted(fig.methods)
     rep.unmeasured_groups = fig.unmeasured_groups()
+    rep.uncosted_groups = fig.uncosted_groups()
     rep.equivalences = (
         dict(equivalences(rep.totals.co2_kg)) if rep.measured() else dict.fromkeys(EQUIVALENCES)
     )
