@@ -405,6 +405,23 @@ def test_the_reports_tables_keep_a_co2_of_100_kg_or_more_apart_from_its_energy(
     assert all(row[3:5] == ["4.000e+02", "200000.0000"] for row in rows)
 
 
+def test_the_reports_cost_too_small_for_its_decimals_is_not_printed_as_zero(
+    tmp_path: Path,
+) -> None:
+    """A measured cost under half a millionth of a dollar (a cached answer's routing, a
+    tiny local model's few tokens at the electricity price) read "cost $0.000000", and
+    0.000000 per day, as if it had cost nothing."""
+    from routerllm.carbon.report import logged_report
+    from routerllm.carbon.report_text import report_lines
+
+    config = budget_config(tmp_path, {})
+    seeded_log(Path(config.log.path), [record("tiny-light", NOW, co2_kg=1e-7, cost_usd=3e-8)]).close()  # fmt: skip
+    lines = report_lines(logged_report(config))
+    assert "cost $3.00e-08" in lines[0], lines[0]
+    day = next(line for line in lines if line.startswith("2026-12-02 "))
+    assert day.split()[-1] == "3.00e-08", day
+
+
 def test_a_log_from_before_finish_reason_is_read_and_then_given_the_column(tmp_path: Path) -> None:
     import sqlite3
 

@@ -58,7 +58,7 @@ def totals_lines(rep: Any) -> list[str]:
         f"energy {fmt_kwh(t.energy_kwh)}  CO2 {fmt_g(t.co2_kg)}" if measured else NOT_MEASURED_TEXT
     )
     # a cost priced by an energy not measured is not known: its 0 would read as measured
-    cost = f"cost ${t.cost_usd:.6f}" if rep.cost_known() else "cost not measured"
+    cost = f"cost ${fixed(t.cost_usd, 6)}" if rep.cost_known() else "cost not measured"
     lines = [
         f"requests {t.requests}{f' ({t.failed} failed)' if t.failed else ''}  tokens {t.prompt_tokens} in / {t.completion_tokens} out  "
         f"{energy}  {cost}  time {t.latency_s:.1f} s",
@@ -152,7 +152,7 @@ def report_lines(rep: Any) -> list[str]:
             lines.append(
                 f"{day:<26}{d.requests:>9}{d.completion_tokens:>9}"
                 f"{_columns(rep, 'day', day, d, (12, 10))}"
-                + (f"{d.cost_usd:>11.6f}" if rep.cost_known("day", day) else " not measured")
+                + (f"{fixed(d.cost_usd, 6):>11}" if rep.cost_known("day", day) else " not measured")
             )
     vs = rep.versus_largest
     if vs:
