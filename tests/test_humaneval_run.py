@@ -398,6 +398,33 @@ def test_report_states_how_codecarbon_measured(method: str, says: str, not_said:
     assert says in line and not_said not in line and "RAPL counters this" not in line
 
 
+def test_the_report_describes_learned_routers_only_where_it_has_some() -> None:
+    """A run of direct systems only (--systems direct-heavy,direct-medium) said "Learned
+    routers: ... 5-fold cross-validation over problems; decision rule ... calibrated to
+    max_cost=0.7", of routers it never trained."""
+
+    def row(system: str) -> dict[str, object]:
+        return {
+            "system": system, "pass@1": 0.5, "correct": 1, "total": 2,
+            "model_distribution": {"m": 1.0}, "mean_time_s": 1.0, "energy_kwh": 1e-3,
+            "co2_kg": 4e-4, "cost_usd": 1e-4, "co2_per_correct_kg": 4e-4, "correct_per_kwh": 1000.0,
+            "router_share_of_co2": 0.0,
+            "components": {c: {"kwh": 1e-4} for c in ("router_inference", "model_loading", "llm_inference")},
+        }  # fmt: skip
+
+    summary = {
+        "problems": 2, "limit": None, "models": ["m"], "carbon_method": "x", "country": "USA",
+        "encoder": "static", "folds": 5, "calibration": "max_cost=0.7", "wall_time_s": 1.0,
+        "model_time_s": 1.0, "oracle_pass@1": 0.5, "styles": {},
+        "systems": [row("direct-heavy"), row("direct-medium"), row("rules"), row("cascade")],
+    }  # fmt: skip
+    text = report_markdown(summary)
+    assert "Learned routers" not in text and "cross-validation" not in text
+    for learned in ("quality", "moe", "gated-cascade"):
+        text = report_markdown(summary | {"systems": [row("direct-heavy"), row(learned)]})
+        assert "Learned routers: `static` prompt embeddings, 5-fold cross-validation" in text
+
+
 def test_the_report_states_how_the_reused_generations_were_measured(
     tiny_config: AppConfig, tmp_path: Path
 ) -> None:

@@ -6,6 +6,7 @@ from typing import Any
 
 from routerllm.carbon.meter import PER_TOKEN
 from routerllm.carbon.report_text import counted
+from routerllm.eval.humaneval_run import TRAINED
 
 #: What each CodeCarbon method (``carbon.meter``) makes the figures.
 CARBON_METHODS = {
@@ -79,6 +80,23 @@ def _training(s: dict[str, Any]) -> str:
     )
 
 
+def _learned_line(s: dict[str, Any]) -> list[str]:
+    """How the learned routers and the gate were trained and calibrated; nothing where no
+    system among the report's learns (a run of direct systems only)."""
+    if not any(r["system"] in TRAINED for r in s["systems"]):
+        return []
+    return [
+        f"Learned routers: `{s['encoder']}` prompt embeddings, {_training(s)}; decision rule (`lambda` or `threshold`) "
+        f"and knob calibrated to `{s['calibration']}` (energy as the cost) on the training folds' out-of-fold "
+        "predictions, never on the test fold"
+        + (
+            ", where it falls between two knob settings by a random mix of the two."
+            if s.get("two_settings")
+            else "."
+        )
+    ]
+
+
 def _against_markdown(against: dict[str, Any] | None) -> list[str]:
     """The paired-bootstrap comparison with direct-heavy, as a paragraph and a table."""
     if not against or not against["systems"]:
@@ -112,14 +130,7 @@ def report_markdown(s: dict[str, Any]) -> str:
         f"{' (a seeded subset, --limit)' if s['limit'] else ''}; models {', '.join(s['models'])}; "
         f"greedy decoding; tests run in the sandbox (separate process, time and memory limits; {s.get('sandbox', 'its isolation not recorded')}).",
         _carbon_line(s) + _loads_line(s) + "Cost = energy x electricity price.",
-        f"Learned routers: `{s['encoder']}` prompt embeddings, {_training(s)}; decision rule (`lambda` or `threshold`) "
-        f"and knob calibrated to `{s['calibration']}` (energy as the cost) on the training folds' out-of-fold "
-        "predictions, never on the test fold"
-        + (
-            ", where it falls between two knob settings by a random mix of the two."
-            if s.get("two_settings")
-            else "."
-        ),
+        *_learned_line(s),
         f"Wall time of this invocation: {s['wall_time_s']:.0f} s (stored generations are reused, not redone); "
         f"generation and loading time of all models on these problems: {s['model_time_s']:.0f} s. "
         f"Oracle (best model per problem) pass@1: {s['oracle_pass@1']:.3f}.",

@@ -20,11 +20,11 @@ from routerllm.data.mbpp import load_code_problems
 from routerllm.eval.cascade_gate import budget_gate
 from routerllm.eval.humaneval_markdown import report_markdown
 from routerllm.eval.humaneval_run import (
-    ALSO_LEARNED,
     AS_IS,
     CASCADE,
     GATED_CASCADE,
     LEARNED,
+    TRAINED,
     SystemResult,
     cascade,
     check_systems,
@@ -114,7 +114,7 @@ def run_experiment(
     problems = seeded_subset(every, limit, seed)
     # --limit at or above the set's size runs the whole set: not a subset.
     limit = limit if limit is not None and limit < len(every) else None
-    trained = any(s in (*LEARNED, *ALSO_LEARNED, GATED_CASCADE) for s in systems)
+    trained = any(s in TRAINED for s in systems)
     if train_on is not None and not trained:
         raise RouterLLMError(
             "--train-on trains the learned routers and the gated cascade's gate, and none of "

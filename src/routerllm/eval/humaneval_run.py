@@ -50,6 +50,8 @@ Gate = Callable[[np.ndarray, float], tuple[np.ndarray, tuple[float, float, float
 #: Routers used as they come (no training on HumanEval): ``complexity`` is the
 #: packaged classifier trained on the synthetic categories.
 AS_IS = ("random", "rules", "complexity")
+#: The systems trained on the run's problems (cross-validated over them).
+TRAINED = (*LEARNED, *ALSO_LEARNED, GATED_CASCADE)
 
 
 def run_models(
