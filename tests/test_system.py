@@ -457,6 +457,37 @@ def test_a_prompt_over_a_ggufs_own_context_goes_to_a_model_with_a_longer_one(
     assert "too long for tiny-light's context of 2048 tokens: sent to tiny-heavy" in result.reason
 
 
+def test_a_step_up_skips_a_model_whose_gguf_context_is_no_longer_without_loading_it(
+    tiny_config: AppConfig, tmp_path: Path
+) -> None:
+    """tiny-medium is configured for 512 tokens, but its GGUF was trained for 64: a prompt
+    of about 100 tokens, too long for tiny-light's 64, goes straight to tiny-heavy. Until
+    2026-12-04 the step up compared configured contexts: tiny-medium was loaded (its
+    load paid for) only to refuse the prompt too. Where no larger model's context, as its
+    GGUF gives it, is longer, the routed model's refusal names its own context, and
+    nothing more is loaded (until then tiny-heavy, trained for 64 too, was loaded as well
+    and its refusal was the one the caller got)."""
+    from routerllm.config import GGUFSource
+
+    from .conftest import gguf_with_context_length
+
+    short = GGUFSource(path=str(gguf_with_context_length(tmp_path / "short.gguf", 64)))
+    tiny_config.router.name = "smallest"
+    tiny_config.model("tiny-light").context_length = 64
+    tiny_config.model("tiny-medium").gguf = short
+    prompt = "word " * 100
+    with RouterLLM(tiny_config) as system:
+        result = system.generate(prompt)
+        assert result.model == "tiny-heavy" and "tiny-medium" not in result.reason
+        assert "too long for tiny-light's context of 64 tokens: sent to tiny-heavy" in result.reason
+        assert system.manager.loaded_models == ["tiny-light", "tiny-heavy"]
+    tiny_config.model("tiny-heavy").gguf = short
+    with RouterLLM(tiny_config) as system:
+        with pytest.raises(ContextLengthError, match=r"too long for model 'tiny-light' \(context 64 tokens\)"):  # fmt: skip
+            system.generate(prompt)
+        assert system.manager.loaded_models == ["tiny-light"]
+
+
 def _too_long_for_every_model(tmp_path: Path) -> AppConfig:
     from routerllm.config import load_config
 

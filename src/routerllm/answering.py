@@ -20,6 +20,7 @@ from routerllm.carbon.log_rows import FAILED, RequestRecord, own_part, prompt_ha
 from routerllm.carbon.meter import NOT_MEASURED
 from routerllm.exceptions import ContextLengthError, RequestLogError, RouterLLMError
 from routerllm.model_calls import failed_generation
+from routerllm.model_files import effective_context
 from routerllm.routed_result import FIXED, RoutedResult
 from routerllm.stubs import completed, stub_of, styled
 
@@ -284,9 +285,10 @@ class RequestAnswering:
                     refused = e.loading if refused is None else refused.plus(e.loading)
                     if self.calls.priced_by_energy(name):
                         refused_cost += self.calls.routing_cost(e.loading)
-                # the context that refused it: a backend's own can be shorter than configured
-                context = getattr(e, "context", None) or self.config.model(name).context_length
-                longer = [m for m in self.scope.larger(name) if self.config.model(m).context_length > context]  # fmt: skip
+                # the context that refused it: a backend's own can be shorter than configured;
+                # a larger model is one to load where its GGUF's context is longer too
+                context = getattr(e, "context", None) or effective_context(self.config.model(name))  # fmt: skip
+                longer = [m for m in self.scope.larger(name) if effective_context(self.config.model(m)) > context]  # fmt: skip
                 if not isinstance(e, ContextLengthError) or decision.router == FIXED or not longer:  # fmt: skip
                     self._failed(req, name, decision, admission, routing, refused, refused_cost, tag, e, earlier, unrun)  # fmt: skip
                     raise
