@@ -193,6 +193,26 @@ def test_prediction_without_history_uses_config_figures_then_scaling_then_nothin
     assert "tiny-medium's logged requests, scaled by parameter count (3x)" in heavy.basis
 
 
+def test_a_local_models_prediction_caps_its_output_at_its_ggufs_context(
+    tiny_config: AppConfig, tmp_path: Path
+) -> None:
+    """tiny-light is configured for 512 tokens, but its GGUF was trained for 64: llama.cpp
+    runs it at 64, so it writes at most 64 tokens, and a request is predicted (and kept
+    within the budgets) at that. Until 2026-12-04 the cap was the configured 512: a
+    prediction 8x too large, which could step a request down for nothing."""
+    from routerllm.config import GGUFSource
+
+    from .conftest import gguf_with_context_length
+
+    short = gguf_with_context_length(tmp_path / "short.gguf", 64)
+    tiny_config.model("tiny-light").gguf = GGUFSource(path=str(short))
+    tiny_config.generation.max_new_tokens = 1000
+    with RouterLLM(tiny_config) as system:
+        result = system.generate("hi", model="tiny-light")
+    assert result.predicted is not None and result.predicted.completion_tokens == 64
+    assert result.predicted.energy_kwh == pytest.approx(64 * 1e-7)
+
+
 def test_predictor_guards_against_what_the_log_cannot_tell(tmp_path: Path) -> None:
     config = load_config(write_config(tmp_path, tiny_config_dict(tmp_path, models=[
         tiny_model("tiny-light", "light", 0.1),

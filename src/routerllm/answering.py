@@ -458,5 +458,5 @@ class RequestAnswering:
         asked = styled(req, stub, self.calls.style(model)) if stub is not None else req
         max_new = asked.max_new_tokens or backend.generation.max_new_tokens
         if backend.measured_locally:  # a local model writes no more than its context holds
-            max_new = min(max_new, backend.config.context_length)
+            max_new = min(max_new, effective_context(backend.config))
         return self.predictor.predict(model, len(req.prompt), max_new, backend.loaded)
