@@ -162,6 +162,39 @@ def test_models_reports_unavailable_without_crashing(tmp_path: Path) -> None:
     assert "no: model package not installed" in proc.stdout
 
 
+def test_models_shows_the_memory_the_manager_counts_and_a_ggufs_shorter_context(
+    tmp_path: Path,
+) -> None:
+    """The manager counts memory_gb plus a KV cache estimated from the GGUF's header
+    against manager.memory_budget_gb, and runs a model at most at its GGUF's trained
+    context: `routerllm models` (and --json) shows both. Until 2026-12-04 it showed the
+    configured memory_gb alone (--json) and neither in its table, so a model listed
+    within the budget could be counted over it."""
+    from .conftest import gguf_with_context_length
+
+    data = tiny_config_dict(tmp_path, manager={"memory_budget_gb": 2.0})
+    light, medium, _ = data["models"]
+    # 2 layers x 4 KV heads x (4 + 4) numbers x 2 bytes = 128 bytes a token
+    light["gguf"] = {"path": str(gguf_with_context_length(tmp_path / "long.gguf", 8_000_000))}
+    light["context_length"] = 8_000_000
+    medium["gguf"] = {"path": str(gguf_with_context_length(tmp_path / "short.gguf", 64))}
+    cfg = str(write_config(tmp_path, data))
+    rows = {m["name"]: m for m in json.loads(run("models", "--config", cfg, "--json").stdout)["models"]}  # fmt: skip
+    assert rows["tiny-light"]["memory_gb"] == 0.1
+    assert rows["tiny-light"]["kv_cache_gb"] == pytest.approx(8_000_000 * 128 / 1e9)
+    assert rows["tiny-light"]["counted_gb"] == pytest.approx(0.1 + 1.024)
+    assert rows["tiny-medium"]["counted_gb"] == pytest.approx(0.1 + 64 * 128 / 1e9)
+    assert (rows["tiny-medium"]["context_length"], rows["tiny-medium"]["effective_context"]) == (512, 64)  # fmt: skip
+    lines = run("models", "--config", cfg).stdout.splitlines()
+    assert lines[1].split() == ["model", "tier", "backend", "params", "memory", "context", "available"]  # fmt: skip
+    light_line, medium_line, heavy_line = lines[2:5]
+    assert light_line.split()[4:8] == ["1.12", "GB", "8000000", "yes"]
+    assert medium_line.split()[4:7] == ["0.1", "GB", "64"]
+    assert medium_line.endswith("yes (runs at its GGUF's context of 64 tokens, under the configured 512)")  # fmt: skip
+    assert heavy_line.endswith(" 512  yes")
+    assert lines[5] == "memory: as counted against manager.memory_budget_gb (2 GB), a llama_cpp model's estimated KV cache included"  # fmt: skip
+
+
 def _bad_config(tmp: Path, name: str, **model_overrides: Any) -> Path:
     data = tiny_config_dict(tmp)
     data["models"] = [tiny_model("only", "light", 0.1, **model_overrides)]

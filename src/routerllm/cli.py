@@ -170,6 +170,7 @@ def _print_routed(args: argparse.Namespace, system: Any, result: Any) -> None:
 
 def cmd_models(args: argparse.Namespace) -> int:
     from routerllm.manager import LLMManager
+    from routerllm.model_files import effective_context
 
     config = _load(args)
     manager = LLMManager(config)
@@ -177,6 +178,7 @@ def cmd_models(args: argparse.Namespace) -> int:
     rows = []
     for m in config.models_by_size():
         reason = manager.availability(m.name)
+        backend = manager.backend(m.name)
         rows.append(
             {
                 "name": m.name,
@@ -184,7 +186,12 @@ def cmd_models(args: argparse.Namespace) -> int:
                 "backend": m.backend,
                 "params_b": m.params_b,
                 "class_id": m.class_id,
-                "memory_gb": manager.backend(m.name).memory_gb,
+                "memory_gb": backend.memory_gb,
+                # what the manager counts against memory_budget_gb (0: served elsewhere)
+                "kv_cache_gb": backend.kv_cache_gb_estimate if backend.measured_locally else 0.0,
+                "counted_gb": manager.local_gb(m.name),
+                "context_length": m.context_length,
+                "effective_context": effective_context(m),
                 "gpus": m.gpus,
                 "available": reason is None,
                 "reason": reason or "",
@@ -193,15 +200,23 @@ def cmd_models(args: argparse.Namespace) -> int:
         )
     lines = [
         f"config: {config.source}",
-        f"{'model':<22}{'tier':<8}{'backend':<13}{'params':>8}  available",
+        f"{'model':<22}{'tier':<8}{'backend':<13}{'params':>8}{'memory':>10}{'context':>11}  available",
     ]
     for r in rows:
         status = "yes" if r["available"] else f"no: {r['reason']}"
         if r["available"] and not r["routed"]:
             status += f" (over the budgets' cap of {cap:g}B: only when asked by name)"
+        if r["effective_context"] < r["context_length"]:
+            status += f" (runs at its GGUF's context of {r['effective_context']} tokens, under the configured {r['context_length']})"  # fmt: skip
+        memory = f"{r['counted_gb']:.3g} GB" if r["counted_gb"] else "-"
         lines.append(
-            f"{r['name']:<22}{r['tier']:<8}{r['backend']:<13}{r['params_b']:>7g}B  {status}"
+            f"{r['name']:<22}{r['tier']:<8}{r['backend']:<13}{r['params_b']:>7g}B"
+            f"{memory:>10}{r['effective_context']:>11}  {status}"
         )
+    lines.append(
+        f"memory: as counted against manager.memory_budget_gb ({manager.budget_gb:g} GB), "
+        f"a llama_cpp model's estimated KV cache included"
+    )
     emit(args, {"config": config.source, "models": rows}, "\n".join(lines))
     return 0
 
