@@ -442,6 +442,33 @@ def test_the_reports_cost_too_small_for_its_decimals_is_not_printed_as_zero(
     assert day.split()[-1] == "3.00e-08", day
 
 
+def test_the_reports_tables_keep_100_million_output_tokens_and_10000_dollars_apart(
+    tmp_path: Path,
+) -> None:
+    """A model's, router's or day's 100 million output tokens or more outgrew the `out
+    tok` column and ran into the requests before it (``1200000000``), and a day's cost
+    of $10,000 or more into its CO2 (``1.000010000.000000``). Each column now has a
+    space of its own; a row of normal size prints as it did."""
+    from routerllm.carbon.report import logged_report
+    from routerllm.carbon.report_text import report_lines
+
+    config = budget_config(tmp_path, {})
+    big = record("tiny-light", NOW, co2_kg=1e-3, cost_usd=10000.0, completion_tokens=200_000_000)
+    seeded_log(Path(config.log.path), [big]).close()
+    lines = report_lines(logged_report(config))
+    starts = ("tiny-light ", "test ", "2026-12-02 ")  # per model, per router, per day
+    rows = [line.split() for line in lines if line.startswith(starts) and "too few" not in line]
+    assert [row[1:3] for row in rows] == [["1", "200000000"]] * 3
+    assert rows[2][3:] == ["2.000e-03", "1.0000", "10000.000000"]
+    (tmp_path / "small").mkdir()
+    config = budget_config(tmp_path / "small", {})
+    small = record("tiny-light", NOW, co2_kg=1e-3, cost_usd=0.5, completion_tokens=10)
+    seeded_log(Path(config.log.path), [small]).close()
+    lines = report_lines(logged_report(config))
+    assert "tiny-light                        1       10   2.000e-03    1.0000      1.0" in lines
+    assert "2026-12-02                        1       10   2.000e-03    1.0000   0.500000" in lines
+
+
 def test_a_log_from_before_finish_reason_is_read_and_then_given_the_column(tmp_path: Path) -> None:
     import sqlite3
 

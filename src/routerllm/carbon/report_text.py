@@ -70,9 +70,9 @@ def totals_lines(rep: Any) -> list[str]:
         "",
         f"{'per model':<26}{'requests':>9}{'out tok':>9}{'energy kWh':>12}{'CO2 g':>10}{'time s':>9}",
     ]
-    for name, m in rep.by_model.items():
+    for name, m in rep.by_model.items():  # a space before each column: a large one is wider
         lines.append(
-            f"{name:<26}{m.requests:>9}{m.completion_tokens:>9}"
+            f"{name:<26}{m.requests:>9} {m.completion_tokens:>8}"
             f"{_columns(rep, 'model', name, m, (12, 10))}{m.latency_s:>9.1f}"
             + (f"  ({m.failed} failed)" if m.failed else "")
         )
@@ -141,7 +141,7 @@ def report_lines(rep: Any) -> list[str]:
     lines.append(f"{'per router':<26}{'requests':>9}{'out tok':>9}{'energy kWh':>12}{'CO2 g':>10}")
     for name, r in rep.by_router.items():
         lines.append(
-            f"{name:<26}{r.requests:>9}{r.completion_tokens:>9}{_columns(rep, 'router', name, r, (12, 10))}"
+            f"{name:<26}{r.requests:>9} {r.completion_tokens:>8}{_columns(rep, 'router', name, r, (12, 10))}"
         )
     if rep.by_day:
         lines += ["", f"{'per day (UTC)':<26}{'requests':>9}{'out tok':>9}{'energy kWh':>12}{'CO2 g':>10}{'cost $':>11}"]  # fmt: skip
@@ -150,9 +150,9 @@ def report_lines(rep: Any) -> list[str]:
             lines.append(f"({len(rep.by_day) - len(shown)} earlier days in --json)")
         for day, d in shown:
             lines.append(
-                f"{day:<26}{d.requests:>9}{d.completion_tokens:>9}"
-                f"{_columns(rep, 'day', day, d, (12, 10))}"
-                + (f"{fixed(d.cost_usd, 6):>11}" if rep.cost_known("day", day) else " not measured")
+                f"{day:<26}{d.requests:>9} {d.completion_tokens:>8}"
+                f"{_columns(rep, 'day', day, d, (12, 10))} "
+                + (f"{fixed(d.cost_usd, 6):>10}" if rep.cost_known("day", day) else "not measured")
             )
     vs = rep.versus_largest
     if vs:
