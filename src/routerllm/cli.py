@@ -169,7 +169,7 @@ def _print_routed(args: argparse.Namespace, system: Any, result: Any) -> None:
 
 
 def cmd_models(args: argparse.Namespace) -> int:
-    from routerllm.manager import LLMManager
+    from routerllm.manager import LLMManager, gb_up
     from routerllm.model_files import effective_context
 
     config = _load(args)
@@ -200,7 +200,7 @@ def cmd_models(args: argparse.Namespace) -> int:
         )
     lines = [
         f"config: {config.source}",
-        f"{'model':<22}{'tier':<8}{'backend':<13}{'params':>8}{'memory':>10}{'context':>11}  available",
+        f"{'model':<22}{'tier':<8}{'backend':<13}{'params':>8}{'memory':>11}{'context':>11}  available",
     ]
     for r in rows:
         status = "yes" if r["available"] else f"no: {r['reason']}"
@@ -208,10 +208,10 @@ def cmd_models(args: argparse.Namespace) -> int:
             status += f" (over the budgets' cap of {cap:g}B: only when asked by name)"
         if r["effective_context"] < r["context_length"]:
             status += f" (runs at its GGUF's context of {r['effective_context']} tokens, under the configured {r['context_length']})"  # fmt: skip
-        memory = f"{r['counted_gb']:.3g} GB" if r["counted_gb"] else "-"
+        memory = f"{gb_up(r['counted_gb'])} GB" if r["counted_gb"] else "-"
         lines.append(
             f"{r['name']:<22}{r['tier']:<8}{r['backend']:<13}{r['params_b']:>7g}B"
-            f"{memory:>10}{r['effective_context']:>11}  {status}"
+            f"{memory:>11}{r['effective_context']:>11}  {status}"
         )
     lines.append(
         f"memory: as counted against manager.memory_budget_gb ({manager.budget_gb:g} GB), "

@@ -16,6 +16,7 @@ from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from decimal import ROUND_CEILING, Decimal
 
 from routerllm.backends.base import Backend, create_backend
 from routerllm.config import AppConfig
@@ -32,6 +33,14 @@ class LoadEvent:
     loaded_now: bool
     duration_s: float
     evicted: list[str] = field(default_factory=list)
+
+
+def gb_up(gb: float) -> str:
+    """``gb`` at 4 significant digits, rounded up (``2.248`` for 2.247483648): a memory
+    budget set to what it says holds ``gb`` (rounded to nearest, ``2.247``, it did not)."""
+    value = Decimal(repr(gb))
+    step = Decimal(1).scaleb(value.adjusted() - 3)
+    return f"{value.quantize(step, rounding=ROUND_CEILING).normalize():f}"
 
 
 #: How long a model found unavailable stays so before it is checked again: an endpoint
@@ -131,7 +140,7 @@ class LLMManager:
         b = self.backend(name)
         kv = b.kv_cache_gb_estimate
         of_kv = f" (memory_gb {b.memory_gb:g} and an estimated {kv:.3g} GB of KV cache for its context_length)" if kv else ""  # fmt: skip
-        return f"{self.local_gb(name):.4g} GB{of_kv}"
+        return f"{gb_up(self.local_gb(name))} GB{of_kv}"
 
     def acquire(self, name: str) -> tuple[Backend, LoadEvent]:
         """Make ``name`` ready to generate, evicting LRU models to fit the budget."""

@@ -190,7 +190,7 @@ def loading_churn(fig: LogFigures, config: AppConfig) -> list[Recommendation]:
     reloads = sum(loads.values()) - len(loads)
     if not total or loading / total <= LOADING_SHARE or reloads < 1:
         return []
-    from routerllm.manager import LLMManager
+    from routerllm.manager import LLMManager, gb_up
 
     share = loading / total
     # what the manager counts against its budget (a 4-bit HF model on CPU: float32)
@@ -205,9 +205,9 @@ def loading_churn(fig: LogFigures, config: AppConfig) -> list[Recommendation]:
     )
     if need > budget:
         message = (
-            f"{head}: the models loaded need {need:g} GB together, more than "
+            f"{head}: the models loaded need {gb_up(need)} GB together, more than "
             f"manager.memory_budget_gb ({budget:g} GB), so loading one evicts another; raise "
-            f"manager.memory_budget_gb to {need:g} where the machine has the memory"
+            f"manager.memory_budget_gb to {gb_up(need)} where the machine has the memory"
         )
         key = "manager.memory_budget_gb"
     else:
