@@ -464,9 +464,9 @@ def test_a_step_up_skips_a_model_whose_gguf_context_is_no_longer_without_loading
     of about 100 tokens, too long for tiny-light's 64, goes straight to tiny-heavy. Until
     2026-12-04 the step up compared configured contexts: tiny-medium was loaded (its
     load paid for) only to refuse the prompt too. Where no larger model's context, as its
-    GGUF gives it, is longer, the routed model's refusal names its own context, and
-    nothing more is loaded (until then tiny-heavy, trained for 64 too, was loaded as well
-    and its refusal was the one the caller got)."""
+    GGUF gives it, is longer, the routed model's refusal names its own context and theirs,
+    and nothing more is loaded (until then tiny-heavy, trained for 64 too, was loaded as
+    well and its refusal was the one the caller got)."""
     from routerllm.config import GGUFSource
 
     from .conftest import gguf_with_context_length
@@ -483,9 +483,16 @@ def test_a_step_up_skips_a_model_whose_gguf_context_is_no_longer_without_loading
         assert system.manager.loaded_models == ["tiny-light", "tiny-heavy"]
     tiny_config.model("tiny-heavy").gguf = short
     with RouterLLM(tiny_config) as system:
-        with pytest.raises(ContextLengthError, match=r"too long for model 'tiny-light' \(context 64 tokens\)"):  # fmt: skip
+        with pytest.raises(ContextLengthError, match=r"too long for model 'tiny-light' \(context 64 tokens\)") as e:  # fmt: skip
             system.generate(prompt)
         assert system.manager.loaded_models == ["tiny-light"]
+        # and why no larger model was tried, though their configured contexts are longer
+        under = "64 tokens, its GGUF's, under the configured 512"
+        assert str(e.value).endswith(f"; no larger model's context is longer (tiny-medium: {under}; tiny-heavy: {under})")  # fmt: skip
+        assert e.value.context == 64
+        with pytest.raises(ContextLengthError) as named:
+            system.generate(prompt, model="tiny-light")  # named: no other model was to answer
+        assert "larger model" not in str(named.value)
 
 
 def _too_long_for_every_model(tmp_path: Path) -> AppConfig:

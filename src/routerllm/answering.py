@@ -52,6 +52,18 @@ class _Fitted(NamedTuple):
     reason: str  # what it adds to the routing's reason
 
 
+def _contexts(config: AppConfig, names: list[str]) -> str:
+    """The contexts ``names`` run with, in words ("m: 64 tokens, its GGUF's, under the
+    configured 512; ...")."""
+    said = []
+    for name in names:
+        model = config.model(name)
+        context = effective_context(model)
+        under = f", its GGUF's, under the configured {model.context_length}" if context < model.context_length else ""  # fmt: skip
+        said.append(f"{name}: {context} tokens{under}")
+    return "; ".join(said)
+
+
 class RequestAnswering:
     """The answering half of ``RouterLLM``, which sets the attributes below."""
 
@@ -291,6 +303,9 @@ class RequestAnswering:
                 longer = [m for m in self.scope.larger(name) if effective_context(self.config.model(m)) > context]  # fmt: skip
                 if not isinstance(e, ContextLengthError) or decision.router == FIXED or not longer:  # fmt: skip
                     self._failed(req, name, decision, admission, routing, refused, refused_cost, tag, e, earlier, unrun)  # fmt: skip
+                    if isinstance(e, ContextLengthError) and decision.router != FIXED and (larger := self.scope.larger(name)):  # fmt: skip
+                        # why no larger model was tried: a configured context_length can be longer
+                        raise ContextLengthError(f"{e}; no larger model's context is longer ({_contexts(self.config, larger)})", e.param, e.context) from None  # fmt: skip
                     raise
                 bigger = longer[0]
                 spent = spent_so_far(
