@@ -1121,3 +1121,37 @@ def test_ctrl_c_while_the_curve_is_plotted_leaves_the_plot_there_before(
     with pytest.raises(KeyboardInterrupt):
         plot_curve([(1.0, 0.4), (3.0, 0.9)], [], out)
     assert out.read_bytes() == before and [p.name for p in tmp_path.iterdir()] == [out.name]
+
+
+def test_a_write_failing_part_way_leaves_each_report_file_as_it_was(
+    tiny_config: AppConfig, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """results.json, report.md and the outcome dataset were written in place: a disk
+    filling up (or Ctrl-C) part-way left them cut short, and eval-routing or a reader of
+    results.json then read half a file."""
+    import errno
+
+    out, short = tmp_path / "he", {"max_new_tokens": 8}
+    run_experiment(tiny_config, out, systems=["direct-light"], limit=1, style_overrides=short,
+                   progress=False)  # fmt: skip
+    written = [out / "results.json", out / "report.md", out / "outcomes" / "humaneval.json",
+               out / "outcomes" / "models.json"]  # fmt: skip
+    real = Path.write_text
+    for target in written:
+        before = target.read_bytes()
+
+        def filling_up(
+            path: Path, data: str, *args: object, name: str = target.name, **kwargs: object
+        ) -> int:
+            if name not in path.name:
+                return real(path, data, *args, **kwargs)  # type: ignore[arg-type]
+            real(path, data[: len(data) // 2], *args, **kwargs)  # type: ignore[arg-type]
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+        with monkeypatch.context() as m:
+            m.setattr(Path, "write_text", filling_up)
+            with pytest.raises(OSError, match="No space left"):
+                run_experiment(tiny_config, out, systems=["direct-light"], limit=1,
+                               style_overrides=short, progress=False)  # fmt: skip
+        assert target.read_bytes() == before, target.name  # whole, as it was
+        assert not list(out.rglob("*.partial"))

@@ -68,6 +68,13 @@ def written_atomically(target: Path) -> Iterator[Path]:
         publish(tmp, target)
 
 
+def write_text_atomically(target: Path, text: str) -> None:
+    """Write ``text`` (UTF-8) to ``target`` so that an interrupted or failed write (Ctrl-C,
+    a full disk) leaves the previous file whole."""
+    with written_atomically(target) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+
+
 #: The weights a save replaces, kept until the new config.json is in place.
 PREVIOUS_WEIGHTS = "weights.previous.npz"
 

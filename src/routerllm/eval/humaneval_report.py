@@ -39,7 +39,7 @@ from routerllm.eval.paired import RESAMPLES, Target, against_reference
 from routerllm.eval.result_store import PACKAGED_SET, ResultStore
 from routerllm.eval.sandbox import isolation_text
 from routerllm.exceptions import RouterLLMError
-from routerllm.files import file_in_the_way, written_atomically
+from routerllm.files import file_in_the_way, write_text_atomically, written_atomically
 from routerllm.routers.base import create_router
 from routerllm.routers.calibration import parse_target
 from routerllm.routers.outcome import DEFAULT_ENCODER
@@ -295,12 +295,13 @@ def run_experiment(
             "quality_energy_curve": curve,
             "quality_energy_curve_rule": curve_rule,
         }
-        (out / "results.json").write_text(json.dumps(summary, indent=2, default=float))
+        # atomic, as the plot: an interrupted write leaves the previous report whole
+        write_text_atomically(out / "results.json", json.dumps(summary, indent=2, default=float))
         if curve:
             plot_curve(curve, rows, out / "quality_energy.png", curve_rule)
         else:  # an earlier report's curve would not be this report's
             (out / "quality_energy.png").unlink(missing_ok=True)
-        (out / "report.md").write_text(report_markdown(summary))
+        write_text_atomically(out / "report.md", report_markdown(summary))
         return summary
 
 

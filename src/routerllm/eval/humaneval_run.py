@@ -30,6 +30,7 @@ from routerllm.data.humaneval import MAX_PROMPT_CHARS, HumanEvalProblem
 from routerllm.data.mbpp import load_code_problems
 from routerllm.eval.result_store import Outcome, ResultStore
 from routerllm.exceptions import RouterLLMError
+from routerllm.files import write_text_atomically
 from routerllm.gate_models import out_of_fold
 from routerllm.system import RouterLLM
 
@@ -462,7 +463,8 @@ def write_outcome_dataset(path: Path, problems: Sequence[HumanEvalProblem], mode
         }
         for p in problems
     ]
-    path.write_text(json.dumps(rows, indent=1))
-    (path.parent / "models.json").write_text(
-        json.dumps({m: {"size": f"{sizes[m]}B"} for m in models}, indent=1)
+    write_text_atomically(path, json.dumps(rows, indent=1))
+    write_text_atomically(
+        path.parent / "models.json",
+        json.dumps({m: {"size": f"{sizes[m]}B"} for m in models}, indent=1),
     )
