@@ -1155,3 +1155,22 @@ def test_a_write_failing_part_way_leaves_each_report_file_as_it_was(
                                style_overrides=short, progress=False)  # fmt: skip
         assert target.read_bytes() == before, target.name  # whole, as it was
         assert not list(out.rglob("*.partial"))
+
+
+def test_a_run_without_a_system_that_learns_records_no_folds(
+    tiny_config: AppConfig, tmp_path: Path
+) -> None:
+    """results.json recorded "folds": 5 for a run of direct, rule-based and cascade
+    systems, which cross-validate nothing; the report of such a run says nothing of folds."""
+    out = tmp_path / "he"
+    summary = run_experiment(tiny_config, out, systems=["direct-light", "rules", "cascade"],
+                             limit=2, style_overrides={"max_new_tokens": 8}, progress=False)  # fmt: skip
+    assert summary["folds"] is None
+    assert json.loads((out / "results.json").read_text())["folds"] is None
+    assert "fold" not in (out / "report.md").read_text()
+    # a run with a system that learns records the folds it used (fewer with few problems)
+    learned = run_experiment(tiny_config, out, systems=["knn"], limit=2, folds=5, progress=False,
+                             style_overrides={"max_new_tokens": 8}, encoder="hashing")  # fmt: skip
+    assert learned["folds"] == 2
+    assert json.loads((out / "results.json").read_text())["folds"] == 2
+    assert "2-fold cross-validation" in (out / "report.md").read_text()

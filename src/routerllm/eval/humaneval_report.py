@@ -269,7 +269,7 @@ def run_experiment(
             "problem_set": str(problems_file) if problems_file else "HumanEval (packaged)",
             "problems": len(problems),
             "limit": limit,
-            "folds": folds,
+            "folds": folds if trained else None,  # None: nothing was cross-validated
             "trained_on": None if extra is None else {"run": extra.source, "problems": len(extra)},
             "seed": seed,
             "encoder": encoder or DEFAULT_ENCODER,
