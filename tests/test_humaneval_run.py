@@ -1174,3 +1174,15 @@ def test_a_run_without_a_system_that_learns_records_no_folds(
     assert learned["folds"] == 2
     assert json.loads((out / "results.json").read_text())["folds"] == 2
     assert "2-fold cross-validation" in (out / "report.md").read_text()
+
+
+def test_a_system_named_twice_is_refused_before_any_model_runs(
+    tiny_config: AppConfig, tmp_path: Path
+) -> None:
+    """run_experiment cross-validated a system named twice twice, and reported one row
+    (the command line's --systems already refused it)."""
+    out = tmp_path / "he"
+    with pytest.raises(RouterLLMError, match="systems name quality more than once"):
+        run_experiment(tiny_config, out, systems=["quality", "rules", "quality"], limit=2,
+                       progress=False)  # fmt: skip
+    assert not out.exists()

@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from routerllm.checks import repeated
 from routerllm.data.humaneval import MAX_PROMPT_CHARS, HumanEvalProblem
 from routerllm.data.mbpp import load_code_problems
 from routerllm.eval.result_store import Outcome, ResultStore
@@ -422,6 +423,8 @@ def check_systems(names: Sequence[str], ladder: Sequence[str]) -> None:
     bad = [n for n in names if n not in valid]
     if bad:
         raise RouterLLMError(f"unknown systems {bad}; valid: {', '.join(sorted(valid))}")
+    if twice := repeated(names):  # each would be run again, and reported once
+        raise RouterLLMError(f"the systems name {', '.join(twice)} more than once")
     if len(ladder) < 3:
         raise RouterLLMError("the HumanEval experiment needs a light, a medium and a heavy model")
 
