@@ -425,6 +425,25 @@ def test_the_reports_tables_keep_a_co2_of_100_kg_or_more_apart_from_its_energy(
     assert all(row[3:5] == ["4.000e+02", "200000.0000"] for row in rows)
 
 
+def test_the_reports_tables_keep_a_large_cost_or_time_apart_from_the_co2(tmp_path: Path) -> None:
+    """A day's cost of $1000 or more, or a model's time of a million seconds or more (a
+    long-lived server's log), outgrew its column and ran into the CO2 before it:
+    ``1000.00001234.500000`` and ``1000.00002000000.0``."""
+    import dataclasses
+
+    from routerllm.carbon.report import logged_report
+    from routerllm.carbon.report_text import report_lines
+
+    config = budget_config(tmp_path, {})
+    big = dataclasses.replace(record("tiny-light", NOW, co2_kg=1.0, cost_usd=1234.5), latency_s=2e6)  # fmt: skip
+    seeded_log(Path(config.log.path), [big]).close()
+    lines = report_lines(logged_report(config))
+    model = next(line for line in lines if line.startswith("tiny-light ") and "too few" not in line)
+    assert model.split()[-2:] == ["1000.0000", "2000000.0"], model
+    day = next(line for line in lines if line.startswith("2026-12-02 "))
+    assert day.split()[-2:] == ["1000.0000", "1234.500000"], day
+
+
 def test_the_reports_cost_too_small_for_its_decimals_is_not_printed_as_zero(
     tmp_path: Path,
 ) -> None:

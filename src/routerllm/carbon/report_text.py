@@ -73,7 +73,8 @@ def totals_lines(rep: Any) -> list[str]:
     for name, m in rep.by_model.items():  # a space before each column: a large one is wider
         lines.append(
             f"{name:<26}{m.requests:>9} {m.completion_tokens:>8}"
-            f"{_columns(rep, 'model', name, m, (12, 10))}{m.latency_s:>9.1f}"
+            # a space of its own: a million seconds or more is wider than the column
+            f"{_columns(rep, 'model', name, m, (12, 10))} {m.latency_s:>8.1f}"
             + (f"  ({m.failed} failed)" if m.failed else "")
         )
     if rep.feedback:  # scores given to logged answers (RouterLLM.feedback)
