@@ -241,7 +241,13 @@ def test_a_seeded_answer_forks_the_generators_of_the_models_devices_alone(
     first = backend.generate(sampled).text
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 8)
+    # nor seeded: torch.manual_seed seeded every GPU's generator, which fork_rng no
+    # longer puts back (no GPU here: the calls are recorded, not made)
+    seeded: list[object] = []
+    monkeypatch.setattr(torch.cuda, "manual_seed_all", seeded.append)
+    monkeypatch.setattr(torch.cuda, "manual_seed", seeded.append)
     assert backend.generate(sampled).text == first
+    assert seeded == []
 
 
 def test_an_unseeded_answer_after_a_seeded_one_is_drawn_anew(model_dir: Path) -> None:

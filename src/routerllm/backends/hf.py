@@ -270,12 +270,17 @@ class HFBackend(Backend):
             gen_kwargs.update(temperature=sampling.temperature, top_p=sampling.top_p)
         # A seed is the request's alone: torch's generator is put back after it, else each
         # unseeded answer after it followed from that seed, the same in every process.
-        seeded = do_sample and sampling.seed is not None
+        seed = sampling.seed if do_sample else None
         start = time.perf_counter()
         try:
-            with torch.random.fork_rng(_model_gpus(self._model), seeded), torch.inference_mode():  # fmt: skip
-                if seeded:
-                    torch.manual_seed(sampling.seed)
+            gpus = _model_gpus(self._model)
+            with torch.random.fork_rng(gpus, seed is not None), torch.inference_mode():
+                if seed is not None:  # the generators fork_rng puts back alone: torch's
+                    # manual_seed seeded every GPU's, the others' left at this seed
+                    torch.random.default_generator.manual_seed(seed)
+                    for device in gpus:
+                        with torch.cuda.device(device):
+                            torch.cuda.manual_seed(seed)
                 out = self._model.generate(**inputs, **gen_kwargs)
         except RuntimeError as e:
             raise BackendError(f"transformers generation failed for {self.name!r}: {e}") from e
