@@ -76,6 +76,24 @@ def test_one_line_examples_with_arrows_and_lenient_literals() -> None:
     ]  # "fly(x, 1)": x is not a literal, so the line is skipped
 
 
+def test_examples_sharing_a_line_are_each_read_with_their_own_value() -> None:
+    # Until 2026-12-04 only the line's first call was read, with the line's last value:
+    # f(2) expected [1, 1], so a right answer failed (and the cascade escalated it).
+    prompt = (
+        'def f(x):\n    """Doubles x: f(2) == 4, f([1]) == [1, 1]; f(3) -> 6 and f("f(") == 7."""\n'
+    )
+    assert extract_examples(prompt, "f") == [
+        PromptExample("f(2)", "4"),
+        PromptExample("f([1])", "[1, 1]"),
+        PromptExample("f(3)", "6"),
+        PromptExample('f("f(")', "7"),
+    ]
+    assert verify_completion(prompt, "f", "    return x * 2 if x != 'f(' else 7\n").passed == 4
+    # an example after a call that is not one (the signature, in prose)
+    prose = "Write add(a, b), e.g. add(2, 3) => 5"
+    assert extract_examples(prose, "add") == [PromptExample("add(2, 3)", "5")]
+
+
 def test_input_output_blocks_and_prose_examples() -> None:
     assert extract_examples(IO_AND_PROSE, "pluck") == [
         PromptExample("pluck([4, 2, 3], 1)", "[2, 1]"),

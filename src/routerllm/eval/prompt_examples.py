@@ -12,7 +12,8 @@ the task in prose without a ``def`` of the entry point, as MBPP's prompts do):
 
 - doctest: ``>>> f(1, 2)`` then the expected output on the next line(s) (not those
   marked ``# doctest: +SKIP``, nor outputs eliding with ``...``);
-- one line: ``f(args) == value``, ``➞``, ``->``, ``=>``, ``=`` or ``returns``
+- one line (or several on a line, ``f(2) == 4, f(3) == 6``): ``f(args) == value``, ``➞``,
+  ``->``, ``=>``, ``=`` or ``returns``
   (``f("5 apples", 19) -> 19 - 5 = 14``: the last ``= value`` counts);
 - ``Input: <args>`` then ``Output: <value>`` (``Input: arr = [1, 2], k = 3``
   becomes ``f(arr = [1, 2], k = 3)``);
@@ -231,20 +232,27 @@ def _line_examples(text: str, entry_point: str) -> list[PromptExample]:
     call_of = re.compile(rf"(?<![\w.]){re.escape(entry_point)}\(")
     for line in text.splitlines():
         line = _without_assert_message(line)
+        if line.lstrip().startswith("def "):
+            continue
+        # Several examples may share a line (``f(2) == 4, f(3) == 6``): each one's
+        # expected value ends where the next call starts.
         found = call_of.search(line)
-        if found is None or line.lstrip().startswith("def "):
-            continue
-        at = found.start()
-        end = _closing_paren(line, at + len(entry_point))
-        if end < 0:
-            continue
-        call, rest = line[at : end + 1], line[end + 1 :].strip().lstrip("#").strip()
-        for arrow in _ARROWS:
-            if rest.lower().startswith(arrow):
-                expected = _literal_tail(rest[len(arrow) :])
-                if expected is not None and _literal_call(call):
-                    examples.append(PromptExample(call, expected))
+        while found is not None:
+            at = found.start()
+            end = _closing_paren(line, at + len(entry_point))
+            if end < 0:
                 break
+            call, found = line[at : end + 1], call_of.search(line, end + 1)
+            rest = line[end + 1 : found.start() if found else len(line)]
+            rest = rest.strip().lstrip("#").strip()
+            if found is not None:
+                rest = re.sub(r"(?:[,;]|\band)\s*$", "", rest, flags=re.I).strip()
+            for arrow in _ARROWS:
+                if rest.lower().startswith(arrow):
+                    expected = _literal_tail(rest[len(arrow) :])
+                    if expected is not None and _literal_call(call):
+                        examples.append(PromptExample(call, expected))
+                    break
     return examples
 
 
