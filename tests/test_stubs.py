@@ -49,6 +49,10 @@ def test_the_callers_own_settings_win_over_the_style() -> None:
     asked = styled(GenerationRequest(STUB, max_new_tokens=64, stop=["\n\n"]), stub, PREFILL_STYLE)
     assert (asked.max_new_tokens, asked.stop) == (64, ["\n\n"])
     assert asked.temperature == 0.0 and asked.response_prefix == "```python\n" + STUB
+    # a style has no seed: the caller's was dropped until 2026-12-04, so a sampled
+    # answer drew from generation.seed (or a fresh seed each time where it is unset)
+    sampled = styled(GenerationRequest(STUB, temperature=0.8, seed=42), stub, PREFILL_STYLE)
+    assert (sampled.temperature, sampled.seed) == (0.8, 42)
 
 
 @pytest.mark.parametrize(

@@ -59,11 +59,16 @@ def stub_of(request: GenerationRequest) -> HumanEvalProblem | None:
 
 
 def styled(request: GenerationRequest, stub: HumanEvalProblem, style: CodegenStyle) -> GenerationRequest:  # fmt: skip
-    """``request`` as ``style`` asks for ``stub``, with the settings the caller gave."""
+    """``request`` as ``style`` asks for ``stub``, with the settings the caller gave
+    (its ``seed`` too: a style has none)."""
     asked = build_request(stub, style)
     own = {f: v for f in _OWN_SETTINGS if (v := getattr(request, f)) is not None}
     return dataclasses.replace(
-        asked, **own, stop=request.stop or asked.stop, prompt_state=request.prompt_state
+        asked,
+        **own,
+        stop=request.stop or asked.stop,
+        prompt_state=request.prompt_state,
+        seed=request.seed,
     )
 
 
