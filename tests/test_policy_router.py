@@ -202,7 +202,14 @@ def test_the_router_learns_the_policies_and_maps_them_to_models() -> None:
     assert router.policy(router.embed(prompts[:3])).argmax(axis=1).tolist() == [1, 2, 1]
     # a policy's model barred: the best predicted success among the allowed
     assert [d.model for d in router.route_batch(prompts[:3], ["small", "mid"])] == ["mid"] * 3
-    assert [d.model for d in router.route_batch(prompts[:3], ["small", "big"])] == ["big"] * 3
+    barred = router.route_batch(prompts[:3], ["small", "big"])
+    assert [d.model for d in barred] == ["big"] * 3
+    # and the reason says so (until 2026-12-04 it called big the most likely policy's)
+    assert barred[0].reason.endswith(
+        "(the most likely policy's model, mid, may not serve: the allowed model most likely "
+        "to succeed)"
+    )
+    assert barred[1].reason.endswith("(the most likely policy; ambiguous stays on the standard model)")  # fmt: skip
     # lambda, knob 0 (quality first): big, the most likely to succeed, for every prompt
     router.mode = "lambda"
     assert {d.model for d in router.route_batch(prompts[:3])} == {"big"}

@@ -349,6 +349,18 @@ class PolicyRouter(OutcomeRouter):
         pred = np.clip(probs @ self._success, 0.0, 1.0)
         knobs = self._knobs(prompts)
         idx = self._choices(prompts, pred, mask, knobs)
+        hows = self._hows(mask, knobs)
+        if self.mode == ARGMAX and not self._mixing(mask):
+            # The policy's model may not serve (a budget, an unavailable model): say so,
+            # rather than call the model that does the most likely policy's.
+            wanted = self._choose(pred, self.knob)
+            hows = [
+                how
+                if i == w
+                else f"the most likely policy's model, {self.model_names[w]}, may not serve: "
+                "the allowed model most likely to succeed"
+                for i, w, how in zip(idx, wanted, hows, strict=True)
+            ]
         decisions = [
             RoutingDecision(
                 model=self.model_names[i],
@@ -358,7 +370,7 @@ class PolicyRouter(OutcomeRouter):
                 router=self.name,
                 scores={n: float(v) for n, v in zip(self.model_names, row, strict=True)},
             )
-            for i, row, p, how in zip(idx, pred, probs, self._hows(mask, knobs), strict=True)
+            for i, row, p, how in zip(idx, pred, probs, hows, strict=True)
         ]
         return decisions, X
 
