@@ -312,7 +312,7 @@ def test_manager_counts_each_models_kv_cache_against_the_budget(tmp_path: Path) 
     model["gguf"] = {"path": str(long)}
     config = AppConfig.model_validate({"models": [model], "manager": {"memory_budget_gb": 2.0}})
     manager = LLMManager(config)
-    why = "needs 2.248 GB (memory_gb 0.1 and an estimated 2.15 GB of KV cache for its context_length)"  # fmt: skip
+    why = "needs 2.248 GB (memory_gb 0.1 and an estimated 2.15 GB of KV cache for its context of 16777216 tokens)"  # fmt: skip
     assert manager.availability("long") == f"{why}, more than the memory budget (2 GB)"
     with pytest.raises(ModelUnavailableError, match=r"needs 2\.248 GB \(memory_gb 0\.1"):
         manager.acquire("long")
@@ -321,6 +321,28 @@ def test_manager_counts_each_models_kv_cache_against_the_budget(tmp_path: Path) 
     # "needs 2.247 GB", and a budget of 2.247 refused it "needing 2.247 GB" again)
     config.manager.memory_budget_gb = 2.248
     assert LLMManager(config).availability("long") is None
+
+
+def test_a_model_over_the_budget_names_the_gguf_context_its_kv_cache_is_for(
+    tmp_path: Path,
+) -> None:
+    # configured for 2**24 tokens, its GGUF trained for 2**22: the KV cache counted is
+    # the 2**22 tokens' (0.537 GB), and the message says so (until 2026-12-04 it said
+    # "for its context_length", read as the configured 2**24 tokens')
+    short = gguf_with_context_length(tmp_path / "short.gguf", 2**22)
+    model = tiny_model("short", "light", 0.001, memory_gb=0.1, context_length=2**24)
+    model["gguf"] = {"path": str(short)}
+    config = AppConfig.model_validate({"models": [model], "manager": {"memory_budget_gb": 0.5}})
+    manager = LLMManager(config)
+    assert manager.backend("short").kv_cache_gb_estimate == pytest.approx(2**13 * TINY_KV_GB)
+    why = (
+        "needs 0.6369 GB (memory_gb 0.1 and an estimated 0.537 GB of KV cache for its context "
+        "of 4194304 tokens, its GGUF's, under the configured 16777216)"
+    )
+    assert manager.availability("short") == f"{why}, more than the memory budget (0.5 GB)"
+    with pytest.raises(ModelUnavailableError, match=r"context of 4194304 tokens, its GGUF's"):
+        manager.acquire("short")
+    assert not manager.backend("short").loaded
 
 
 def test_prompt_state_is_read_while_generating_without_changing_the_answer() -> None:

@@ -20,7 +20,7 @@ from routerllm.carbon.log_rows import FAILED, RequestRecord, own_part, prompt_ha
 from routerllm.carbon.meter import NOT_MEASURED
 from routerllm.exceptions import ContextLengthError, RequestLogError, RouterLLMError
 from routerllm.model_calls import failed_generation
-from routerllm.model_files import effective_context
+from routerllm.model_files import context_in_words, effective_context
 from routerllm.routed_result import FIXED, RoutedResult
 from routerllm.stubs import completed, stub_of, styled
 
@@ -55,13 +55,7 @@ class _Fitted(NamedTuple):
 def _contexts(config: AppConfig, names: list[str]) -> str:
     """The contexts ``names`` run with, in words ("m: 64 tokens, its GGUF's, under the
     configured 512; ...")."""
-    said = []
-    for name in names:
-        model = config.model(name)
-        context = effective_context(model)
-        under = f", its GGUF's, under the configured {model.context_length}" if context < model.context_length else ""  # fmt: skip
-        said.append(f"{name}: {context} tokens{under}")
-    return "; ".join(said)
+    return "; ".join(f"{name}: {context_in_words(config.model(name))}" for name in names)
 
 
 class RequestAnswering:

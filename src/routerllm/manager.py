@@ -21,6 +21,7 @@ from decimal import ROUND_CEILING, Decimal
 from routerllm.backends.base import Backend, create_backend
 from routerllm.config import AppConfig
 from routerllm.exceptions import ModelUnavailableError
+from routerllm.model_files import context_in_words
 
 log = logging.getLogger(__name__)
 
@@ -139,7 +140,8 @@ class LLMManager:
         """What ``name`` needs here, in words: its memory, with its KV cache's share."""
         b = self.backend(name)
         kv = b.kv_cache_gb_estimate
-        of_kv = f" (memory_gb {b.memory_gb:g} and an estimated {kv:.3g} GB of KV cache for its context_length)" if kv else ""  # fmt: skip
+        # the context the estimate is for: the GGUF's where it is shorter than configured
+        of_kv = f" (memory_gb {b.memory_gb:g} and an estimated {kv:.3g} GB of KV cache for its context of {context_in_words(b.config)})" if kv else ""  # fmt: skip
         return f"{gb_up(self.local_gb(name))} GB{of_kv}"
 
     def acquire(self, name: str) -> tuple[Backend, LoadEvent]:

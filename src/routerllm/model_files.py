@@ -313,6 +313,14 @@ def effective_context(model: ModelConfig) -> int:
     return model.context_length if own is None else min(model.context_length, own)
 
 
+def context_in_words(model: ModelConfig) -> str:
+    """The context ``model`` runs with (``effective_context``), in words: "64 tokens,
+    its GGUF's, under the configured 512" where its GGUF's is the shorter."""
+    context = effective_context(model)
+    under = f", its GGUF's, under the configured {model.context_length}" if context < model.context_length else ""  # fmt: skip
+    return f"{context} tokens{under}"
+
+
 def trained_context(path: Path) -> int | None:
     """The context a GGUF's model was trained for (its ``<arch>.context_length``), read
     from the file's metadata without loading the model; None where the file does not
