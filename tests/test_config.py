@@ -151,6 +151,23 @@ def test_a_utf32_config_says_to_save_it_as_utf8(tmp_path: Path, encoding: str) -
         load_config(path)
 
 
+@pytest.mark.parametrize("encoding", ["utf-16-le", "utf-16-be", "utf-32-le", "utf-32-be"])
+def test_a_config_in_utf16_or_utf32_without_a_bom_says_so(tmp_path: Path, encoding: str) -> None:
+    """UTF-16 or UTF-32 without a byte-order mark was refused as "malformed YAML:
+    unacceptable character #x0000", which did not say the encoding was the problem."""
+    text = write_config(tmp_path, tiny_config_dict(tmp_path)).read_text()
+    text = text.replace("name: tiny-light", "name: caf\xe9-\u8def", 1)  # not ASCII alone
+    path = tmp_path / "wide.yaml"
+    path.write_bytes(text.encode(encoding))
+    with pytest.raises(ConfigError) as e:
+        load_config(path)
+    assert str(e.value) == (
+        f"{path}: the file looks UTF-16 or UTF-32 without a byte-order mark: save it as UTF-8"
+    )
+    path.write_text(text, encoding="utf-16")  # with its mark: read as ever
+    assert load_config(path).models[0].name == "caf\xe9-\u8def"
+
+
 def test_a_key_given_twice_is_refused_not_overwritten(tmp_path: Path) -> None:
     """PyYAML keeps the last of two equal keys: a second ``budgets:`` silently dropped
     the first's limits. A key after a merge (``<<: *anchor``) still overrides it."""

@@ -290,6 +290,14 @@ def resolve_config_path(path: str | os.PathLike[str] | None) -> Path:
 
 #: UTF-32's byte-order marks (PowerShell's ``Out-File -Encoding utf32`` writes one).
 UTF32_BOMS = (b"\xff\xfe\x00\x00", b"\x00\x00\xfe\xff")
+UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
+
+
+def _wide_without_bom(raw: bytes) -> bool:
+    """Whether ``raw`` looks UTF-16 or UTF-32 text without a byte-order mark: a quarter
+    of its bytes or more are NULs (ASCII text in UTF-16 is half NULs), which YAML reads
+    as UTF-8 and refuses as "unacceptable character #x0000"."""
+    return not raw.startswith(UTF16_BOMS) and 0 < len(raw) <= 4 * raw.count(b"\x00")
 
 
 def _load_yaml(text: str | bytes) -> Any:
@@ -330,6 +338,10 @@ def load_config(path: str | os.PathLike[str] | None = None) -> AppConfig:
         raw = file.read_bytes()
         if raw.startswith(UTF32_BOMS):  # YAML reads its mark as UTF-16's, then NULs
             raise ConfigError(f"{file}: UTF-32 text; save the config as UTF-8")
+        if _wide_without_bom(raw):
+            raise ConfigError(
+                f"{file}: the file looks UTF-16 or UTF-32 without a byte-order mark: save it as UTF-8"
+            )
         # bytes: YAML's own decoding reads the UTF-16 a Windows editor or shell may write
         data = _load_yaml(raw)
     except yaml.YAMLError as e:
