@@ -670,6 +670,45 @@ def test_errors_sent_with_http_200_pay_for_the_tokens_their_usage_billed(
     assert (unbilled.prompt_tokens, unbilled.completion_tokens, unbilled.cost_usd) == (0, 0, 0)
 
 
+def test_an_answer_after_a_billed_failed_attempt_pays_for_that_attempt_too(
+    stub: Stub, tmp_path: Path
+) -> None:
+    """An error sent with HTTP 200 whose ``usage`` says what its provider billed, then an
+    answer on the retry: the request's cost is both attempts' tokens at the model's token
+    prices; its token counts are the answer's own (the length figures read them). Until
+    2026-12-04 the failed attempt's tokens were dropped: its cost under-counted the bill."""
+    error = {"error": {"code": 502, "message": "Provider returned error"}}
+    stub.script.append(json_reply(200, {**error, "usage": {"prompt_tokens": 5, "completion_tokens": 7}}))  # fmt: skip
+    stub.default_post = completion_reply("done", prompt_tokens=5, tokens=2)
+    prices = {"cost_per_1m_input_usd": 1.0, "cost_per_1m_output_usd": 2.0, "energy_per_token_kwh": 1e-6}  # fmt: skip
+    models = [http_model_dict("remote", stub.base_url, max_retries=1, **prices)]
+    budgets = {"cost_usd": {"daily": 1.0}}
+    config = load_config(write_config(tmp_path, tiny_config_dict(tmp_path, models=models, budgets=budgets)))  # fmt: skip
+    paid = ((5 + 5) * 1.0 + (7 + 2) * 2.0) / 1e6
+    with RouterLLM(config) as system:
+        system.manager.backend("remote").backoff_base_s = 0.01  # type: ignore[attr-defined]
+        result = system.generate("hi", model="remote")
+        assert len(stub.posts) == 2 and result.text == "done"
+        assert (result.prompt_tokens, result.completion_tokens) == (5, 2)
+        assert result.cost_usd == pytest.approx(paid)
+        (row,) = system.log.records()
+        assert (row.prompt_tokens, row.completion_tokens, row.cost_usd) == (5, 2, pytest.approx(paid))  # fmt: skip
+        assert system.budget is not None
+        daily = next(s for s in system.budget.status() if s.window == "daily")
+        assert daily.spent == pytest.approx(paid)
+        # a retry whose answer ends with finish reason "error": both attempts' tokens
+        stub.script.append(json_reply(200, {**error, "usage": {"prompt_tokens": 5, "completion_tokens": 7}}))  # fmt: skip
+        stub.default_post = json_reply(200, {
+            "choices": [{"message": {"content": "def"}, "finish_reason": "error"}],
+            "usage": {"prompt_tokens": 5, "completion_tokens": 1},
+        })  # fmt: skip
+        with pytest.raises(BackendError, match="finish_reason 'error'"):
+            system.generate("hi again", model="remote")
+        failed = list(system.log.records())[-1]
+    assert (failed.finish_reason, failed.prompt_tokens, failed.completion_tokens) == ("error", 10, 8)  # fmt: skip
+    assert failed.cost_usd == pytest.approx((10 * 1.0 + 8 * 2.0) / 1e6)
+
+
 def test_a_cascade_pays_for_the_tokens_its_failed_remote_step_was_billed(
     stub: Stub, tmp_path: Path
 ) -> None:

@@ -95,7 +95,9 @@ class ModelCalls:
             energy = loading.energy_kwh + inference.energy_kwh
             cost = energy * self.config.carbon.electricity_price_usd_per_kwh
         else:
-            cost = model_cfg.cost_usd(completion.prompt_tokens, completion.completion_tokens)
+            # with the tokens its endpoint billed for the attempts that failed before it
+            before = completion.billed_before
+            cost = model_cfg.cost_usd(completion.prompt_tokens + before[0], completion.completion_tokens + before[1])  # fmt: skip
         return completion, loading, inference, cost
 
     def _estimated(self, model_cfg: ModelConfig, tokens: int, timed: Measurement) -> Measurement:

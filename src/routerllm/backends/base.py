@@ -145,7 +145,9 @@ class Sampling:
 @dataclass(frozen=True)
 class Completion:
     """What a backend returns: text, token usage and generation latency; and, when the
-    request asked for it, the mean of one layer's hidden states over the prompt."""
+    request asked for it, the mean of one layer's hidden states over the prompt.
+    ``billed_before``: the prompt and completion tokens a remote endpoint billed for the
+    attempts that failed before this answer (priced into its cost, not its token counts)."""
 
     text: str
     model: str
@@ -154,6 +156,7 @@ class Completion:
     latency_s: float
     finish_reason: str | None = None
     prompt_state: tuple[float, ...] | None = None
+    billed_before: tuple[int, int] = (0, 0)
 
 
 def resolve_sampling(request: GenerationRequest, defaults: GenerationConfig) -> Sampling:

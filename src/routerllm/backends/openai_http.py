@@ -211,7 +211,7 @@ class OpenAIHTTPBackend(Backend):
         if sampling.seed is not None:
             body["seed"] = sampling.seed
         start = time.perf_counter()
-        out = self._post_with_retries(path, body)
+        out, billed = self._post_with_retries(path, body)
         latency = time.perf_counter() - start
         try:
             choice = out["choices"][0]
@@ -225,9 +225,11 @@ class OpenAIHTTPBackend(Backend):
             if not isinstance(text, str) or not isinstance(finish_reason, str | None):
                 raise TypeError("text or finish_reason")
         except (KeyError, IndexError, TypeError, ValueError, AttributeError) as e:
-            raise BackendError(
+            shape = BackendError(
                 f"{self.base_url}: unexpected response shape: {_one_line(str(out))[:200]}"
-            ) from e
+            )
+            shape.billed_tokens = billed  # the failed attempts' before it
+            raise shape from e
         if not usage:  # a failed answer's tokens are billed too
             log.warning(
                 "%s: the answer gives no token usage; its tokens, energy and cost are logged as 0",
@@ -243,7 +245,8 @@ class OpenAIHTTPBackend(Backend):
                 + (f": {_one_line(str(said))[:200]}" if said else "")
                 + "); the partial answer is not used"
             )
-            failed.billed_tokens = (tokens[0], tokens[1])  # paid for all the same
+            # paid for all the same, as are the failed attempts' before it
+            failed.billed_tokens = (tokens[0] + billed[0], tokens[1] + billed[1])
             raise failed
         return Completion(
             text=_text(text),
@@ -252,14 +255,16 @@ class OpenAIHTTPBackend(Backend):
             completion_tokens=tokens[1],
             latency_s=latency,
             finish_reason=None if finish_reason is None else _text(finish_reason),
+            billed_before=billed,
         )
 
-    def _post_with_retries(self, path: str, body: dict[str, Any]) -> Any:
-        """The answer, asked again as the module says; where every attempt failed, the
-        error carries the tokens the failed attempts' error bodies said were billed."""
+    def _post_with_retries(self, path: str, body: dict[str, Any]) -> tuple[Any, tuple[int, int]]:
+        """The answer, asked again as the module says, with the tokens the failed
+        attempts' error bodies said were billed; where every attempt failed, the error
+        carries those tokens."""
         billed = [0, 0]
         try:
-            return self._attempts(path, body, billed)
+            return self._attempts(path, body, billed), (billed[0], billed[1])
         except RouterLLMError as e:
             if any(billed):
                 e.billed_tokens = (billed[0], billed[1])
