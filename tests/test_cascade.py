@@ -288,12 +288,18 @@ def test_a_larger_model_that_fails_to_load_is_named_by_the_report(
 
 def test_a_larger_model_that_loads_then_fails_is_paid_for(tmp_path: Path) -> None:
     # tiny-heavy loaded, then refused the prompt: its load was in no figure of the request
+    from .conftest import gguf_with_chat_template
+
+    # REQUEST is 62 tokens as tiny-medium reads it, which 80 would hold; tiny-heavy's chat
+    # template writes 40 words more before it: found too long only once it is loaded
+    template = "{% for message in messages %}{{ 'pad ' * 40 + message['content'] }}{% endfor %}"
     data = tiny_config_dict(tmp_path, cascade={"enabled": True})
-    data["models"][2]["context_length"] = 32  # REQUEST is 62 tokens
+    data["models"][2]["context_length"] = 80
+    data["models"][2]["gguf"] = {"path": str(gguf_with_chat_template(tmp_path / "t.gguf", template))}  # fmt: skip
     with RouterLLM(load_config(write_config(tmp_path, data))) as system:
         system.generate("hi", model="tiny-medium")  # loaded: this request loads only tiny-heavy
         result = system.generate(REQUEST, model="tiny-medium")
-        assert result.model == "tiny-medium" and "which failed (prompt is 62 tokens" in result.reason  # fmt: skip
+        assert result.model == "tiny-medium" and "which failed (prompt is 101 tokens with the model's chat template" in result.reason  # fmt: skip
         assert system.manager.backend("tiny-heavy").loaded
         loading = result.components["model_loading"]
         assert loading.duration_s > 0
@@ -306,6 +312,32 @@ def test_a_larger_model_that_loads_then_fails_is_paid_for(tmp_path: Path) -> Non
         assert row.escalated == {"model_loading": loading}
         own = row.own("model_loading")
         assert own is not None and own.duration_s == 0
+
+
+def test_a_larger_model_whose_gguf_context_cannot_hold_the_prompt_is_not_loaded(
+    tmp_path: Path,
+) -> None:
+    """tiny-heavy is configured for 512 tokens, but its GGUF was trained for 32: REQUEST,
+    62 tokens as tiny-medium read it, cannot fit. Until 2026-12-04 the cascade loaded it
+    (its load paid for) only for it to refuse the prompt, then kept tiny-medium's answer;
+    now it keeps that answer without loading tiny-heavy, and the reason says why."""
+    from .conftest import gguf_with_context_length
+
+    data = tiny_config_dict(tmp_path, cascade={"enabled": True})
+    data["models"][2]["gguf"] = {"path": str(gguf_with_context_length(tmp_path / "short.gguf", 32))}  # fmt: skip
+    with RouterLLM(load_config(write_config(tmp_path, data))) as system:
+        system.generate("hi", model="tiny-medium")  # loaded: this request loads nothing
+        result = system.generate(REQUEST, model="tiny-medium")
+        assert result.model == "tiny-medium" and result.prompt_tokens == 62
+        assert result.reason.endswith(
+            "tiny-medium's answer failed 2 of the request's 2 examples, not escalated to "
+            "tiny-heavy: the prompt, 62 tokens as tiny-medium read it, leaves no room for an "
+            "answer in its context of 32 tokens, its GGUF's, under the configured 512"
+        )
+        assert not system.manager.backend("tiny-heavy").loaded
+        assert result.components["model_loading"].duration_s == 0
+        row = list(system.log.records())[-1]
+        assert row.escalated == {} and row.load_error == ""
 
 
 def test_a_larger_model_that_fails_while_generating_is_paid_for(
