@@ -563,6 +563,18 @@ def test_a_failed_remote_escalation_keeps_the_answering_models_own_method(
         assert system.log.latest("tiny-light", 10, UNMEASURED) == []
 
 
+def test_a_cascade_escalates_to_an_endpoint_whatever_its_configured_context(
+    stub: Stub, tmp_path: Path
+) -> None:
+    """A local model whose context cannot hold the prompt is not loaded for it, but an
+    endpoint's own context is not known here (a remote model's context_length left at
+    its default): it is asked, and says so itself where the prompt is too long."""
+    with _cascade_to_remote(stub, tmp_path, context_length=17) as system:
+        result = system.generate(STUB_REQUEST, model="tiny-light")
+    assert result.model == "remote", result.reason
+    assert "leaves no room" not in result.reason
+
+
 def test_an_answer_the_endpoint_says_failed_is_a_failed_request(stub: Stub, tmp_path: Path) -> None:
     """An endpoint that ends its answer with finish reason "error" (OpenRouter's and some
     proxies' generation that failed partway, its partial text with it) gave no answer: a

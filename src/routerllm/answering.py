@@ -192,9 +192,10 @@ class RequestAnswering:
                 reason += f", not escalated to {bigger}: the caller has gone"
                 budgeted = True  # not the answer the cascade gives: not cached
                 break
-            # a context (its GGUF's, where shorter) that cannot hold the prompt, as the model
-            # in hand read it, and an answer would only refuse it: not loaded for that
-            if effective_context(self.config.model(bigger)) <= completion.prompt_tokens:
+            # a local model's context (its GGUF's, where shorter) that cannot hold the prompt,
+            # as the model in hand read it, would only refuse it: not loaded for that (an
+            # endpoint's own context is not known here: it says so itself, loading nothing)
+            if self.manager.backend(bigger).measured_locally and effective_context(self.config.model(bigger)) <= completion.prompt_tokens:  # fmt: skip
                 reason += f", not escalated to {bigger}: the prompt, {completion.prompt_tokens} tokens as {name} read it, leaves no room for an answer in its context of {context_in_words(self.config.model(bigger))}"  # fmt: skip
                 break
             spent = spent_so_far(
