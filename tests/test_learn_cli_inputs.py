@@ -10,6 +10,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -442,6 +443,35 @@ def test_train_checks_its_out_folder_before_training(
         capsys, "train", "--data", data, "--out", str(blocked), "--encoder", "hashing"
     )
     assert "checkpoint.pt is a folder, where a file will be written" in line
+
+
+@pytest.mark.parametrize("router", ["classifier", "logreg"])
+def test_train_refuses_an_out_it_cannot_write_before_training(
+    router: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Until 2026-12-04 an --out nothing could be created in failed only at the save
+    (after an epoch, for the classifier): the check tries it, as root too."""
+    if router == "classifier":
+        argv = ["train", "--data", str(labelled(tmp_path / "l.json")), "--epochs", "1"]
+    else:
+        outcomes = write_json(tmp_path / "outcomes.json", *make_rows(40, 0))
+        argv = ["train", "--router", router, "--data", str(outcomes)]
+    argv += ["--encoder", "hashing", "--json"]
+    (tmp_path / "afile.txt").write_text("keep")
+    line = user_error(capsys, *argv, "--out", str(tmp_path / "afile.txt" / "r"))
+    assert "afile.txt is a file; give a folder" in line
+    assert (tmp_path / "afile.txt").read_text() == "keep"
+    # Root may create anything in a chmod 0o500 folder, but nothing in /proc.
+    folder = Path("/proc")
+    try:
+        os.rmdir(tempfile.mkdtemp(dir=folder))
+    except OSError:
+        pass
+    else:
+        pytest.skip("/proc takes new folders here: no folder that refuses root to test with")
+    line = user_error(capsys, *argv, "--out", str(folder / "routerllm-test" / "r"))
+    assert f"nothing can be written in {folder}" in line
+    assert "give a folder you can write to (nothing was trained)" in line
 
 
 def test_generate_data_does_not_replace_existing_splits_unasked(

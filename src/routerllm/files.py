@@ -120,8 +120,27 @@ def file_in_the_way(path: Path) -> Path | None:
     """The nearest existing path at or above ``path``, where it is not a folder: a file
     where ``path`` or a folder above it would go (None where nothing is in the way).
     Found before any work, it is one clear error, not an "[Errno 20]" after it."""
-    existing = next((p for p in (path, *path.parents) if p.exists()), None)
+    existing = _nearest_existing(path)
     return existing if existing is not None and not existing.is_dir() else None
+
+
+def unwritable_folder(path: Path) -> tuple[Path, OSError] | None:
+    """The nearest existing folder at or above ``path`` where nothing can be created,
+    with the error creating there gave (None where something can). It is tried, not
+    asked: ``os.access`` says yes to root in /proc or on a read-only file system. The
+    folder the try makes is removed at once, so the check leaves nothing behind."""
+    existing = _nearest_existing(path)
+    if existing is None or not existing.is_dir():
+        return None
+    try:
+        os.rmdir(tempfile.mkdtemp(prefix=".routerllm-check-", dir=existing))
+    except OSError as e:
+        return existing, e
+    return None
+
+
+def _nearest_existing(path: Path) -> Path | None:
+    return next((p for p in (path, *path.parents) if p.exists()), None)
 
 
 def holds(weights: Path, sha256: str) -> bool:

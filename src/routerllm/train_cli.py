@@ -106,15 +106,26 @@ def _dest(flag: str) -> str:
 
 
 def _check_out_folder(out: Path, overwrite: bool) -> None:
-    """Fail now, not after the training: ``out`` must be a folder (or creatable as
-    one) holding no other tool's files, nor, unless ``overwrite``, the router a system
+    """Fail now, not after the training: ``out`` must be a writable folder (or creatable
+    as one) holding no other tool's files, nor, unless ``overwrite``, the router a system
     learns into from feedback (its ``router.path``: training would replace all it
     learned)."""
-    from routerllm.files import PRESENCE_FILE, file_in_the_way, refuse_foreign_folder
+    from routerllm.files import (
+        PRESENCE_FILE,
+        file_in_the_way,
+        refuse_foreign_folder,
+        unwritable_folder,
+    )
     from routerllm.routers.base import is_saved_router
 
     if (file := file_in_the_way(out)) is not None:
         raise RouterLLMError(f"--out {out}: {file} is a file; give a folder for the router")
+    if (unwritable := unwritable_folder(out)) is not None:
+        folder, error = unwritable
+        raise RouterLLMError(
+            f"--out {out}: nothing can be written in {folder} ({error.strerror or error}); "
+            f"give a folder you can write to (nothing was trained)"
+        )
     refuse_foreign_folder(out, is_saved_router, "RouterLLM router")
     if not overwrite and (out / PRESENCE_FILE).exists():
         raise RouterLLMError(
