@@ -288,9 +288,14 @@ def test_a_gate_for_other_models_is_refused_when_the_system_starts(tmp_path: Pat
     data = tiny_config_dict(tmp_path, cascade={"enabled": True, "gate": str(tmp_path / "nope")})
     with pytest.raises(RouterLLMError, match="is not a saved gate"):
         RouterLLM(load_config(write_config(tmp_path, data)))
-    # a gate on a disabled cascade is not even read
+    # a gate on a disabled cascade would not be used: refused, as a budget without a gate
+    # (until 2026-12-04 it was silently ignored), and named before it is read
     data = tiny_config_dict(tmp_path, cascade={"enabled": False, "gate": str(tmp_path / "nope")})
-    RouterLLM(load_config(write_config(tmp_path, data))).close()
+    with pytest.raises(ConfigError, match=r"cascade.gate .*nope is set and cascade.enabled is false: the gate would not be used; set cascade.enabled: true \(or give --cascade\) or remove cascade.gate"):  # fmt: skip
+        RouterLLM(load_config(write_config(tmp_path, data)))
+    data["cascade"]["enabled"] = True  # as --cascade does
+    with pytest.raises(RouterLLMError, match="is not a saved gate"):
+        RouterLLM(load_config(write_config(tmp_path, data)))
     # a gate's budget without a gate would be ignored: the plain cascade escalates everything
     data = tiny_config_dict(tmp_path, cascade={"enabled": True, "budget": 0.5})
     with pytest.raises(ConfigError, match="cascade.budget is the escalation gate's energy budget, and cascade.gate is not set"):  # fmt: skip

@@ -37,6 +37,12 @@ class ServedGate:
     def load(cls, config: AppConfig) -> ServedGate | None:
         """The config's gate (``cascade.gate``); None where the cascade has none."""
         cascade = config.cascade
+        if cascade.gate and not cascade.enabled:
+            raise ConfigError(
+                f"cascade.gate {cascade.gate} is set and cascade.enabled is false: the gate "
+                f"would not be used; set cascade.enabled: true (or give --cascade) or remove "
+                f"cascade.gate"
+            )
         if cascade.enabled and not cascade.gate and cascade.budget is not None:
             raise ConfigError(
                 "cascade.budget is the escalation gate's energy budget, and cascade.gate is "
