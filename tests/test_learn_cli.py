@@ -76,8 +76,16 @@ def test_classifier_default_encoder_and_bad_training_arguments(
     dataset: Path, tmp_path: Path
 ) -> None:
     common = ["--data", str(dataset), "--out", str(tmp_path / "clf")]
-    trained = ok_json("train", *common, "--epochs", "1")  # no --encoder: the packaged MiniLM
+    proc = run("train", *common, "--epochs", "1", "--json")  # no --encoder: the packaged MiniLM
+    assert proc.returncode == 0, proc.stderr
+    trained = json.loads(proc.stdout)
     assert trained["encoder"] == "minilm" and trained["epochs_run"] == [1]
+    # transformers' "Loading weights" bar only with -v (until 2026-12-04 always)
+    assert proc.stderr == ""
+    test = ["test", "--router-model", str(tmp_path / "clf"), "--data", str(dataset / "test.json")]
+    tested = run(*test)
+    assert tested.returncode == 0 and tested.stderr == "", tested.stderr
+    assert "Loading weights" in run(*test, "-v").stderr
     for args, message in (
         (["--loss", "nosuch"], "unknown loss 'nosuch'"),
         (["--batch-size", "0"], "argument --batch-size: 0 is out of range"),

@@ -398,6 +398,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.INFO if args.verbose else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
     )
+    if not args.verbose:
+        _quiet_third_party()
     try:
         _refuse_empty_options(args)
         return int(args.func(args))
@@ -422,6 +424,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return EXIT_USER_ERROR
+
+
+def _quiet_third_party() -> None:
+    """Without -v, stderr holds our own progress, warnings and errors, not the progress
+    bars ("Loading weights") and notices of transformers and huggingface_hub. They read
+    these settings when first imported, which is later (lazily), so nothing is imported
+    here; a setting the user gave is kept."""
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 
 
 def _tolerant_stdout() -> None:
