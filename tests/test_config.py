@@ -349,7 +349,6 @@ def test_a_path_from_the_home_folder_is_there_not_in_a_folder_named_tilde(
     config.router.path = "~/routers/knn"  # set in code too
     assert config.router.path == str(home / "routers" / "knn")
     config.router.path = None
-    config.cascade.gate = None  # a gate is refused with the cascade off; none is saved there
     with RouterLLM(config):
         pass
     assert (home / "rl" / "requests.sqlite").is_file() and not (tmp_path / "~").exists()

@@ -37,11 +37,11 @@ class ServedGate:
     def load(cls, config: AppConfig) -> ServedGate | None:
         """The config's gate (``cascade.gate``); None where the cascade has none."""
         cascade = config.cascade
-        if cascade.gate and not cascade.enabled:
-            raise ConfigError(
-                f"cascade.gate {cascade.gate} is set and cascade.enabled is false: the gate "
-                f"would not be used; set cascade.enabled: true (or give --cascade) or remove "
-                f"cascade.gate"
+        if cascade.gate and not cascade.enabled:  # kept for --cascade runs, maybe: said
+            log.warning(
+                "cascade.gate %s is not used: the cascade is off (cascade.enabled: false); "
+                "give --cascade or set cascade.enabled: true to use it",
+                cascade.gate,
             )
         if cascade.enabled and not cascade.gate and cascade.budget is not None:
             raise ConfigError(
