@@ -642,6 +642,25 @@ def test_an_api_key_guards_everything_but_health(quiet_config: AppConfig) -> Non
         assert system.log.count() == 1
 
 
+def test_a_refusal_before_the_body_reaches_a_client_still_sending_a_large_one(
+    tmp_path: Path,
+) -> None:
+    """A wrong key, an unknown path or method was answered before the body was read; to a
+    client that sends Connection: close (urllib does), uvicorn then closed the connection
+    on the bytes still coming, and the client saw a broken pipe or a reset, not the error."""
+    data = tiny_config_dict(tmp_path, carbon={"enabled": False}, limits={"max_prompt_chars": 10**6})  # fmt: skip
+    # more than the socket buffers hold, under the 413 limit (12 MiB and 1 MiB)
+    large = {"messages": [{"role": "user", "content": "x" * 12_000_000}]}
+    config = load_config(write_config(tmp_path, data))
+    with RouterLLM(config) as system, running(system, api_key="s3cret") as base:
+        wrong = {"Authorization": "Bearer wrong"}
+        for path, status in ((CHAT, 401), ("/routerllm/feedback", 401), ("/v1/embeddings", 404), ("/v1/models", 405)):  # fmt: skip
+            got, text = call(base, path, large, headers=wrong)
+            assert got == status and json.loads(text)["error"]["message"], text
+        key = {"Authorization": "Bearer s3cret"}  # the server goes on
+        assert call(base, CHAT, asking(max_tokens=1), headers=key)[0] == 200
+
+
 def test_cors_is_off_by_default_and_lets_the_given_origins_call(quiet_config: AppConfig) -> None:
     """A web UI on another origin could not call the server: no CORS at all."""
     from starlette.testclient import TestClient

@@ -192,6 +192,17 @@ class _Service:
                 data += chunk
         return self.too_large() if seen > self.body_limit else bytes(data)
 
+    async def authorised_body(self, request: Any) -> Any:
+        """The body's bytes, or the response that refuses the request (a wrong key too).
+        The body is read first: a refusal sent while the client still sends it is lost to
+        a client that asked to close the connection (urllib does), as uvicorn then closes
+        it on the bytes still coming."""
+        body = await self.read_body(request)
+        if not isinstance(body, bytes):
+            return body
+        refused = self.unauthorised(request)
+        return body if refused is None else refused
+
     async def take_turn(self, request: Any) -> Any:
         """None once this request holds the turn, else the response that ends it (the
         server stopping, the client gone while it waited, or too many waiting)."""
@@ -260,11 +271,9 @@ class _Service:
 
     async def answer(self, request: Any, parse: Callable[[object], protocol.Call]) -> Any:
         """A chat or completion request, from its body to the API's answer."""
-        if (refused := self.unauthorised(request)) is not None:
-            return refused
         call = None
         try:
-            body = await self.read_body(request)
+            body = await self.authorised_body(request)
             if not isinstance(body, bytes):
                 return body
             call = parse(protocol.parse_json(body))
@@ -306,10 +315,8 @@ class _Service:
         any time (it does not wait for the turn: it runs no model)."""
         import anyio.to_thread
 
-        if (refused := self.unauthorised(request)) is not None:
-            return refused
         try:
-            body = await self.read_body(request)
+            body = await self.authorised_body(request)
             if not isinstance(body, bytes):
                 return body
             request_id, score = protocol.feedback_call(protocol.parse_json(body))
@@ -471,6 +478,8 @@ def create_app(
 
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, e: HTTPException) -> Any:  # unknown path or method
+        if not isinstance(drained := await service.read_body(request), bytes):  # as for a 401
+            return drained
         method, path = request.method, request.url.path
         message = f"{method} {path}: {e.detail}"
         if e.status_code == 404 and _routed(app, method, f"/v1{path}"):  # a base_url without /v1
