@@ -543,6 +543,8 @@ def test_the_report_reads_the_log_the_server_writes(tmp_path: Path) -> None:
         ("/routerllm/feedback", {"request_id": "r", "score": 2}, "score"),
         ("/routerllm/feedback", {"request_id": 3, "score": 1}, "request_id"),
         ("/routerllm/feedback", {"request_id": "\udfff", "score": 1}, "request_id"),
+        # an answer's id without its request_id was "got ''", naming no field
+        ("/routerllm/feedback", {"request_id": "chatcmpl-", "score": 1}, "request_id"),
     ],
 )
 def test_an_error_names_the_field_at_fault_as_openai_does(

@@ -334,6 +334,10 @@ def feedback_call(body: object) -> tuple[str, float]:
             f'{{"request_id": "...", "score": 0..1}}'
         )
     request_id, score = body.get("request_id"), body.get("score")
+    # the answer's own id ("chatcmpl-<request_id>", _head) names it as well
+    if isinstance(request_id, str):
+        for prefix in ("chatcmpl-", "cmpl-"):
+            request_id = request_id.removeprefix(prefix)
     if not isinstance(request_id, str) or not request_id.strip():
         raise PromptError(
             "request_id must be the request_id in an answer's routerllm field (a string)",
@@ -341,9 +345,6 @@ def feedback_call(body: object) -> tuple[str, float]:
         )
     if not (is_number(score) and 0 <= score <= 1):  # type: ignore[operator]  # NaN fails both
         raise PromptError(f"score must be a number from 0 (failed) to 1 (solved), got {json.dumps(score)[:40]}", "score")  # fmt: skip
-    # the answer's own id ("chatcmpl-<request_id>", _head) names it as well
-    for prefix in ("chatcmpl-", "cmpl-"):
-        request_id = request_id.removeprefix(prefix)
     return request_id, float(score)  # type: ignore[arg-type]
 
 
