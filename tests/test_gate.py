@@ -164,6 +164,20 @@ def test_train_gate_refuses_an_out_under_a_file_before_it_trains(tmp_path: Path)
     assert (tmp_path / "notes.txt").read_text() == "keep me"
 
 
+def test_train_gate_refuses_an_out_it_cannot_write_before_it_trains(tmp_path: Path) -> None:
+    """An --out nothing could be created in (root under /proc, a read-only disk) failed
+    only when the trained gate was saved."""
+    from .test_learn_cli_inputs import unwritable_folder
+
+    out = unwritable_folder() / "routerllm-test" / "gate"
+    with pytest.raises(RouterLLMError, match=f"{out}: nothing can be written in /proc"):
+        EscalationGate.check_saveable(out)
+    bad = _cli("train-gate", "--run", str(tmp_path / "no-run"), "--out", str(out))
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr
+    assert bad.stderr.startswith(f"error: {out}: nothing can be written in /proc")
+    assert bad.stderr.endswith("give a folder you can write to (nothing was saved)\n")
+
+
 def _state_width(config: AppConfig) -> int:
     from routerllm.backends.base import GenerationRequest
 

@@ -40,6 +40,17 @@ def user_error(capsys: pytest.CaptureFixture[str], *argv: str) -> str:
     return lines[0]
 
 
+def unwritable_folder() -> Path:
+    """/proc: root may create anything in a chmod 0o500 folder, but nothing in /proc
+    (skipped where /proc takes new folders)."""
+    folder = Path("/proc")
+    try:
+        os.rmdir(tempfile.mkdtemp(dir=folder))
+    except OSError:
+        return folder
+    pytest.skip("/proc takes new folders here: no folder that refuses root to test with")
+
+
 def labelled(path: Path, n: int = 40) -> Path:
     rows = [{"text": f"prompt number {i} about topic {i % 7}", "label": i % 4} for i in range(n)]
     path.write_text(json.dumps(rows))
@@ -572,6 +583,52 @@ def test_generate_data_refuses_an_out_file_before_reading_tiny_codes(
             f"error: --out {out}: {file} exists and is not a directory; choose another --out"
         )
     assert file.read_text() == "mine"
+
+
+def test_generate_data_refuses_an_out_it_cannot_write_before_reading_tiny_codes(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An --out nothing could be created in failed only when the first split was written
+    (after reading the whole tiny-codes file), as "No such file or directory"."""
+    from routerllm.data import tiny_codes
+    from routerllm.data.synthetic import write_dataset
+    from routerllm.exceptions import DataError
+
+    def read(*args: object) -> None:
+        raise AssertionError("read the tiny-codes file before checking --out")
+
+    monkeypatch.setattr(tiny_codes, "_read_rows", read)
+    tiny = tiny_codes_file(tmp_path / "tc.jsonl", 20)
+    out = unwritable_folder() / "routerllm-test" / "data"
+    for extra in (["--tiny-codes", str(tiny)], []):
+        line = user_error(capsys, "generate-data", *extra, "--out", str(out), "--n", "40")
+        assert line == (
+            f"error: --out {out}: nothing can be written in {unwritable_folder()} (No such file "
+            "or directory); give a folder you can write to (nothing was written)"
+        )
+    with pytest.raises(DataError, match="nothing can be written in"):
+        write_dataset(out, 40)
+
+
+def test_humaneval_refuses_an_out_it_cannot_write_before_loading_problems(
+    tiny_config_path: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """It said "[Errno 2] No such file or directory", once the problems (and a --train-on
+    run) had loaded."""
+    from routerllm.eval import humaneval_report
+
+    def load(*args: object, **kwargs: object) -> None:
+        raise AssertionError("loaded the problems before checking --out")
+
+    monkeypatch.setattr(humaneval_report, "load_code_problems", load)
+    out = unwritable_folder() / "routerllm-test" / "run"
+    line = user_error(capsys, "humaneval", "--config", str(tiny_config_path), "--out",
+                      str(out), "--systems", "direct-light", "--limit", "1")  # fmt: skip
+    assert line.startswith(f"error: cannot write the results to {out}: nothing can be written")
+    assert line.endswith("give a folder you can write to (nothing was run)")
 
 
 def test_humaneval_out_under_a_file_names_the_file(

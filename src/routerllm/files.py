@@ -139,6 +139,20 @@ def unwritable_folder(path: Path) -> tuple[Path, OSError] | None:
     return None
 
 
+def refuse_unwritable_folder(
+    path: Path, said: str, nothing_done: str, error: type[RouterLLMError] = RouterLLMError
+) -> None:
+    """Raise ``error`` where nothing can be created at ``path`` (``unwritable_folder``):
+    "``said``: nothing can be written in FOLDER (why); give a folder you can write to
+    (``nothing_done``)". Called before any work, not when its result is saved."""
+    if (unwritable := unwritable_folder(path)) is not None:
+        folder, e = unwritable
+        raise error(
+            f"{said}: nothing can be written in {folder} ({e.strerror or e}); "
+            f"give a folder you can write to ({nothing_done})"
+        )
+
+
 def _nearest_existing(path: Path) -> Path | None:
     return next((p for p in (path, *path.parents) if p.exists()), None)
 

@@ -50,6 +50,7 @@ from routerllm.files import (
     locked_folder,
     named_weights,
     refuse_foreign_folder,
+    refuse_unwritable_folder,
     save_config_and_weights,
 )
 from routerllm.gate_models import EnergyModel, Logistic, SuccessModel
@@ -248,11 +249,13 @@ class EscalationGate:
 
     @staticmethod
     def check_saveable(out: Path) -> None:
-        """Refuse a directory that holds another tool's config.json or weights.npz, and
-        a path that is, or is under, a file (found before the training, not at the save)."""
+        """Refuse a directory that holds another tool's config.json or weights.npz, a
+        path that is, or is under, a file, and one where nothing can be created (found
+        before the training, not at the save)."""
         if (existing := file_in_the_way(out)) is not None:
             what = "is a file" if existing == out else f"is under {existing}, which is a file"
             raise RouterLLMError(f"{out} {what}; save the gate to a directory")
+        refuse_unwritable_folder(out, str(out), "nothing was saved")
         refuse_foreign_folder(out, lambda config: _format_of(config) == FORMAT, "escalation gate")
 
     @classmethod

@@ -114,18 +114,13 @@ def _check_out_folder(out: Path, overwrite: bool) -> None:
         PRESENCE_FILE,
         file_in_the_way,
         refuse_foreign_folder,
-        unwritable_folder,
+        refuse_unwritable_folder,
     )
     from routerllm.routers.base import is_saved_router
 
     if (file := file_in_the_way(out)) is not None:
         raise RouterLLMError(f"--out {out}: {file} is a file; give a folder for the router")
-    if (unwritable := unwritable_folder(out)) is not None:
-        folder, error = unwritable
-        raise RouterLLMError(
-            f"--out {out}: nothing can be written in {folder} ({error.strerror or error}); "
-            f"give a folder you can write to (nothing was trained)"
-        )
+    refuse_unwritable_folder(out, f"--out {out}", "nothing was trained")
     refuse_foreign_folder(out, is_saved_router, "RouterLLM router")
     if not overwrite and (out / PRESENCE_FILE).exists():
         raise RouterLLMError(

@@ -17,7 +17,13 @@ from pathlib import Path
 from routerllm.checks import is_finite_number, not_utf8
 from routerllm.data import as_path, read_json
 from routerllm.exceptions import DataError
-from routerllm.files import file_in_the_way, publish, staged, written_atomically
+from routerllm.files import (
+    file_in_the_way,
+    publish,
+    refuse_unwritable_folder,
+    staged,
+    written_atomically,
+)
 
 CLASS_NAMES: tuple[str, ...] = (
     "code_generation",
@@ -143,12 +149,14 @@ def refuse_replacing_splits(
     """A clear error when ``out`` already holds a split file and ``overwrite`` is not
     set: they may be the user's own, hand-made splits. ``folder`` and ``flag`` name
     the folder and the way to allow replacing them (an argument, a CLI option).
-    A file where ``out`` or a folder above it goes is refused too: before the work,
-    which may read a large file, not when the first split is written."""
+    A file where ``out`` or a folder above it goes, or a folder where nothing can be
+    created, is refused too: before the work, which may read a large file, not when the
+    first split is written."""
     if (nearest := file_in_the_way(out)) is not None:
         raise DataError(
             f"{folder} {out}: {nearest} exists and is not a directory; choose another {folder}"
         )
+    refuse_unwritable_folder(out, f"{folder} {out}", "nothing was written", DataError)
     if folders := [f"{k}.json" for k in SPLIT_FILES if (out / f"{k}.json").is_dir()]:
         raise DataError(
             f"{folder} {out} holds a folder named {folders[0]}, where a split file goes: "

@@ -39,7 +39,12 @@ from routerllm.eval.paired import RESAMPLES, Target, against_reference
 from routerllm.eval.result_store import PACKAGED_SET, ResultStore
 from routerllm.eval.sandbox import isolation_text
 from routerllm.exceptions import RouterLLMError
-from routerllm.files import file_in_the_way, write_text_atomically, written_atomically
+from routerllm.files import (
+    file_in_the_way,
+    refuse_unwritable_folder,
+    write_text_atomically,
+    written_atomically,
+)
 from routerllm.routers.base import create_router
 from routerllm.routers.calibration import parse_target
 from routerllm.routers.outcome import DEFAULT_ENCODER
@@ -110,6 +115,8 @@ def run_experiment(
         if any(name not in direct for name in systems)
         else [m for m in ladder if m in {direct[name] for name in systems}]
     )
+    # Before the problems and a --train-on run load, not when the run's folder is made.
+    refuse_unwritable_folder(out, f"cannot write the results to {out}", "nothing was run")
     every = load_code_problems(problems_file, max_prompt_chars=config.limits.max_prompt_chars)
     problems = seeded_subset(every, limit, seed)
     # --limit at or above the set's size runs the whole set: not a subset.
