@@ -320,6 +320,22 @@ def test_a_gate_for_other_models_is_refused_when_the_system_starts(
         RouterLLM(load_config(write_config(tmp_path, data)))
 
 
+def test_a_budget_with_the_cascade_off_is_warned_about_when_the_system_starts(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """cascade.budget with the cascade off and no gate was silently not used (until
+    2026-12-04): a warning says so, as for a gate with the cascade off."""
+    data = tiny_config_dict(tmp_path, cascade={"enabled": False, "budget": 0.5})
+    with caplog.at_level(logging.WARNING, logger="routerllm.served_gate"):
+        RouterLLM(load_config(write_config(tmp_path, data))).close()
+    assert "cascade.budget 0.5 is not used: it is the escalation gate's energy budget, and the cascade is off (cascade.enabled: false) with no gate" in caplog.text  # fmt: skip
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="routerllm.served_gate"):
+        del data["cascade"]["budget"]
+        RouterLLM(load_config(write_config(tmp_path, data))).close()
+    assert "cascade.budget" not in caplog.text
+
+
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "routerllm.cli", *args], capture_output=True, text=True, check=False

@@ -43,6 +43,14 @@ class ServedGate:
                 "give --cascade or set cascade.enabled: true to use it",
                 cascade.gate,
             )
+        elif cascade.budget is not None and not cascade.enabled and not cascade.gate:
+            log.warning(
+                "cascade.budget %s is not used: it is the escalation gate's energy budget, "
+                "and the cascade is off (cascade.enabled: false) with no gate (cascade.gate); "
+                "give a gate (routerllm train-gate) and set cascade.enabled: true to use it, "
+                "or leave cascade.budget out",
+                cascade.budget,
+            )
         if cascade.enabled and not cascade.gate and cascade.budget is not None:
             raise ConfigError(
                 "cascade.budget is the escalation gate's energy budget, and cascade.gate is "
