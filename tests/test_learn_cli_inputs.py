@@ -391,6 +391,39 @@ def test_interrupted_humaneval_says_the_same_command_continues(
         "again to continue the run"  # fmt: skip
 
 
+def test_humaneval_interrupted_before_its_store_exists_says_nothing_was_run(
+    tiny_config_path: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Ctrl-C as the problems loaded said "finished answers are kept in OUT", a folder
+    that did not exist; a results store there (an earlier run's) is still kept."""
+    from routerllm.eval import humaneval_report
+    from routerllm.eval.result_store import ResultStore
+
+    def pressed(*args: object, **kwargs: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(humaneval_report, "load_code_problems", pressed)
+    out = tmp_path / "he"
+    argv = ["humaneval", "--config", str(tiny_config_path), "--out", str(out),
+            "--systems", "direct-light", "--limit", "1"]  # fmt: skip
+    assert main(argv) == 130
+    assert capsys.readouterr().err.strip().splitlines() == [
+        f"interrupted; nothing was run yet ({out} holds no results): run the same command "
+        "again to start the run"
+    ]
+    assert not out.exists()
+    out.mkdir()
+    ResultStore(out / "results.sqlite").close()
+    assert main(argv) == 130
+    assert capsys.readouterr().err.strip().splitlines() == [
+        f"interrupted; finished answers are kept in {out}: run the same command again to "
+        "continue the run"
+    ]
+
+
 def test_a_target_naming_an_unknown_model_is_refused_before_the_fit(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

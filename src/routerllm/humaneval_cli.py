@@ -17,6 +17,12 @@ from routerllm.exceptions import RouterLLMError
 
 # -- humaneval ------------------------------------------------------------------------
 def _humaneval_interrupted(args: argparse.Namespace, error: KeyboardInterrupt) -> str:
+    # Stopped while the problems or a --train-on run loaded, there is no store to keep.
+    if not (Path(args.out) / "results.sqlite").is_file():
+        return (
+            f"interrupted; nothing was run yet ({args.out} holds no results): run the same "
+            "command again to start the run"
+        )
     return (
         f"interrupted; finished answers are kept in {args.out}: run the same command again "
         "to continue the run"
