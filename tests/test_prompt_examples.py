@@ -94,6 +94,18 @@ def test_examples_sharing_a_line_are_each_read_with_their_own_value() -> None:
     assert extract_examples(prose, "add") == [PromptExample("add(2, 3)", "5")]
 
 
+def test_examples_joined_by_a_comma_and_and_are_read_without_the_comma() -> None:
+    # "f(2) == 4, and f(3) == 6": only "and" was cut, so f(2) expected "4,", the tuple
+    # (4,), and a right answer failed the check (the cascade escalated it)
+    prompt = 'def f(x):\n    """Doubles x: f(2) == 4, and f(3) == 6; and f(4) == 8."""\n'
+    assert extract_examples(prompt, "f") == [
+        PromptExample("f(2)", "4"),
+        PromptExample("f(3)", "6"),
+        PromptExample("f(4)", "8"),
+    ]
+    assert verify_completion(prompt, "f", "    return x * 2\n").verdict == "passed"
+
+
 def test_input_output_blocks_and_prose_examples() -> None:
     assert extract_examples(IO_AND_PROSE, "pluck") == [
         PromptExample("pluck([4, 2, 3], 1)", "[2, 1]"),

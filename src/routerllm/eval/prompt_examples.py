@@ -246,7 +246,8 @@ def _line_examples(text: str, entry_point: str) -> list[PromptExample]:
             rest = line[end + 1 : found.start() if found else len(line)]
             rest = rest.strip().lstrip("#").strip()
             if found is not None:
-                rest = re.sub(r"(?:[,;]|\band)\s*$", "", rest, flags=re.I).strip()
+                # all of the joint: ", and" too (a lone "4," is the tuple (4,))
+                rest = re.sub(r"(?:\s*(?:[,;]|\band\b))+\s*$", "", rest, flags=re.I).strip()
             for arrow in _ARROWS:
                 if rest.lower().startswith(arrow):
                     expected = _literal_tail(rest[len(arrow) :])
