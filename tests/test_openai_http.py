@@ -721,6 +721,31 @@ def test_an_answer_after_a_billed_failed_attempt_pays_for_that_attempt_too(
     assert failed.cost_usd == pytest.approx((10 * 1.0 + 8 * 2.0) / 1e6)
 
 
+def test_an_answer_after_a_billed_failed_attempt_counts_that_attempts_energy_too(
+    stub: Stub, tmp_path: Path
+) -> None:
+    """As a request whose attempts all failed logs the energy of the tokens they were
+    billed, one answered on a retry counts it too, and a model priced by its energy (no
+    token prices) pays for it. Until 2026-12-04 its energy and CO2 were the answer's
+    alone, and such a model's cost left the failed attempt out."""
+    error = {"error": {"code": 502, "message": "Provider returned error"}}
+    stub.script.append(json_reply(200, {**error, "usage": {"prompt_tokens": 5, "completion_tokens": 7}}))  # fmt: skip
+    stub.default_post = completion_reply("done", prompt_tokens=5, tokens=2)
+    models = [http_model_dict("remote", stub.base_url, max_retries=1, energy_per_token_kwh=1e-6)]
+    config = load_config(write_config(tmp_path, tiny_config_dict(tmp_path, models=models)))
+    price = config.carbon.electricity_price_usd_per_kwh
+    with RouterLLM(config) as system:
+        system.manager.backend("remote").backoff_base_s = 0.01  # type: ignore[attr-defined]
+        result = system.generate("hi", model="remote")
+        assert len(stub.posts) == 2 and result.text == "done"
+        assert (result.prompt_tokens, result.completion_tokens) == (5, 2)
+        inference = result.components["llm_inference"]
+        assert inference.energy_kwh == pytest.approx((7 + 2) * 1e-6)
+        assert result.cost_usd >= (7 + 2) * 1e-6 * price
+        (row,) = system.log.records()
+        assert row.components["llm_inference"].energy_kwh == pytest.approx((7 + 2) * 1e-6)
+
+
 def test_a_cascade_pays_for_the_tokens_its_failed_remote_step_was_billed(
     stub: Stub, tmp_path: Path
 ) -> None:

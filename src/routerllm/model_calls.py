@@ -89,14 +89,16 @@ class ModelCalls:
             raise
         inference = slot.result
         model_cfg = backend.config
+        # with the tokens its endpoint billed for the attempts that failed before it (their
+        # energy too, as a request whose attempts all failed counts it)
+        before = completion.billed_before
         if not backend.measured_locally:
-            inference = self._estimated(model_cfg, completion.completion_tokens, inference)
+            generated = completion.completion_tokens + before[1]
+            inference = self._estimated(model_cfg, generated, inference)
         if self.priced_by_energy(name):
             energy = loading.energy_kwh + inference.energy_kwh
             cost = energy * self.config.carbon.electricity_price_usd_per_kwh
         else:
-            # with the tokens its endpoint billed for the attempts that failed before it
-            before = completion.billed_before
             cost = model_cfg.cost_usd(completion.prompt_tokens + before[0], completion.completion_tokens + before[1])  # fmt: skip
         return completion, loading, inference, cost
 

@@ -147,7 +147,8 @@ class Completion:
     """What a backend returns: text, token usage and generation latency; and, when the
     request asked for it, the mean of one layer's hidden states over the prompt.
     ``billed_before``: the prompt and completion tokens a remote endpoint billed for the
-    attempts that failed before this answer (priced into its cost, not its token counts)."""
+    attempts that failed before this answer (in its cost and estimated energy, not its
+    token counts)."""
 
     text: str
     model: str
