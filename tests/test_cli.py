@@ -820,3 +820,22 @@ def test_ctrl_c_in_a_command_that_keeps_nothing_says_nothing_was_lost(
     assert main(argv) == 130
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0] != "interrupted" and line.format(**fill) in err[0], err
+
+
+def test_main_leaves_an_in_process_callers_environment_as_it_was(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Without -v, main quiets transformers and huggingface_hub through their environment
+    variables. Until 2026-12-04 it left them set in the caller's process: its own later use
+    of those libraries was silenced, and a `routerllm ... -v` it started afterwards (the
+    variables inherited, as if the user had set them) showed none of their output."""
+    from routerllm.cli import main
+
+    config = write_config(tmp_path, tiny_config_dict(tmp_path))
+    RequestLog(tmp_path / "requests.sqlite").close()
+    monkeypatch.delenv("HF_HUB_DISABLE_PROGRESS_BARS", raising=False)
+    monkeypatch.setenv("TRANSFORMERS_VERBOSITY", "info")  # the user's own: kept
+    assert main(["report", "--config", str(config)]) == 0
+    capsys.readouterr()
+    assert "HF_HUB_DISABLE_PROGRESS_BARS" not in os.environ
+    assert os.environ["TRANSFORMERS_VERBOSITY"] == "info"

@@ -398,8 +398,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.INFO if args.verbose else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
     )
-    if not args.verbose:
-        _quiet_third_party()
+    quieted = [] if args.verbose else _quiet_third_party()
     try:
         _refuse_empty_options(args)
         return int(args.func(args))
@@ -424,15 +423,20 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return EXIT_USER_ERROR
+    finally:  # an in-process caller's environment (and its children's) as it was
+        for name in quieted:
+            os.environ.pop(name, None)
 
 
-def _quiet_third_party() -> None:
+def _quiet_third_party() -> list[str]:
     """Without -v, stderr holds our own progress, warnings and errors, not the progress
     bars ("Loading weights") and notices of transformers and huggingface_hub. They read
     these settings when first imported, which is later (lazily), so nothing is imported
-    here; a setting the user gave is kept."""
-    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
-    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    here; a setting the user gave is kept. The names set here, for main to unset."""
+    quiet = {"HF_HUB_DISABLE_PROGRESS_BARS": "1", "TRANSFORMERS_VERBOSITY": "error"}
+    unset = [name for name in quiet if name not in os.environ]
+    os.environ.update({name: quiet[name] for name in unset})
+    return unset
 
 
 def _tolerant_stdout() -> None:
