@@ -346,6 +346,40 @@ def test_missing_hub_model_raises_model_unavailable_when_offline(
     assert time.perf_counter() - start < 2
 
 
+def test_a_model_fetched_from_the_hub_is_announced(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Without -v the hub's progress bars are off (cli._quiet_third_party): a first
+    download of hundreds of MB said nothing and looked like a hang. One line says it;
+    a hub here (a real local server) that has no such model answers 404."""
+    import http.server
+    import threading
+
+    class NotFound(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+            self.send_error(404)
+
+        do_HEAD = do_GET  # noqa: N815
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), NotFound)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    for var in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HTTPS_PROXY", "https_proxy"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{server.server_address[1]}")
+    try:
+        with (
+            caplog.at_level(logging.WARNING, logger="routerllm.encoders.hf"),
+            pytest.raises(ModelUnavailableError, match="could not fetch"),
+        ):
+            create_encoder("hf:nobody/not-a-model")
+    finally:
+        server.shutdown()
+    assert "fetching nobody/not-a-model from the Hugging Face hub, once" in caplog.text
+
+
 def test_missing_hub_model_raises_model_unavailable_when_the_hub_is_unreachable(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

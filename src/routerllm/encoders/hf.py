@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import socket
 import threading
@@ -30,6 +31,8 @@ import numpy as np
 
 from routerllm.encoders.base import Encoder, check_texts
 from routerllm.exceptions import ConfigError, ModelUnavailableError, missing_dependency
+
+log = logging.getLogger(__name__)
 
 POOLINGS = ("mean", "cls")
 DEFAULT_POOLING = "mean"
@@ -145,6 +148,9 @@ def locate_model(model: str) -> tuple[str, bool, Path]:
             f"encoder model {model!r} is not a local directory and not in the Hugging Face "
             f"cache, and the hub cannot be reached; {hint}"
         )
+    # said without -v, where the hub's own progress bars are off: a download of hundreds
+    # of MB would otherwise look like a hang
+    log.warning("fetching %s from the Hugging Face hub, once (-v shows its progress)", model)
     return model, False, _download_config(model)
 
 
