@@ -310,7 +310,7 @@ def test_a_gate_for_other_models_is_refused_when_the_system_starts(
     data = tiny_config_dict(tmp_path, cascade={"enabled": False, "gate": str(tmp_path / "nope")})
     with caplog.at_level(logging.WARNING, logger="routerllm.served_gate"):
         RouterLLM(load_config(write_config(tmp_path, data))).close()
-    assert "nope is not used: the cascade is off (cascade.enabled: false); give --cascade" in caplog.text  # fmt: skip
+    assert "nope is not used: the cascade is off (cascade.enabled: false); set cascade.enabled: true (or give route or serve --cascade)" in caplog.text  # fmt: skip
     data["cascade"]["enabled"] = True  # as --cascade does
     with pytest.raises(RouterLLMError, match="is not a saved gate"):
         RouterLLM(load_config(write_config(tmp_path, data)))

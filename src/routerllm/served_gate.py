@@ -40,7 +40,7 @@ class ServedGate:
         if cascade.gate and not cascade.enabled:  # kept for --cascade runs, maybe: said
             log.warning(
                 "cascade.gate %s is not used: the cascade is off (cascade.enabled: false); "
-                "give --cascade or set cascade.enabled: true to use it",
+                "set cascade.enabled: true (or give route or serve --cascade) to use it",
                 cascade.gate,
             )
         elif cascade.budget is not None and not cascade.enabled and not cascade.gate:
