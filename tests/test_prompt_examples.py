@@ -106,6 +106,16 @@ def test_examples_joined_by_a_comma_and_and_are_read_without_the_comma() -> None
     assert verify_completion(prompt, "f", "    return x * 2\n").verdict == "passed"
 
 
+def test_an_example_ending_its_line_with_a_comma_is_read_without_it() -> None:
+    # a list of examples, one a line, each ending with a comma: "4," was the tuple (4,),
+    # so a right answer failed the check; a tuple written bare stays one
+    prompt = 'def f(x):\n    """Doubles x:\n    f(2) == 4,\n    f(3) == 6,\n    """\n'
+    assert extract_examples(prompt, "f") == [PromptExample("f(2)", "4"), PromptExample("f(3)", "6")]  # fmt: skip
+    assert verify_completion(prompt, "f", "    return x * 2\n").verdict == "passed"
+    bare = 'def g(x):\n    """Pairs: g(1) == 1, 2\n    """\n'
+    assert extract_examples(bare, "g") == [PromptExample("g(1)", "1, 2")]
+
+
 def test_input_output_blocks_and_prose_examples() -> None:
     assert extract_examples(IO_AND_PROSE, "pluck") == [
         PromptExample("pluck([4, 2, 3], 1)", "[2, 1]"),

@@ -245,9 +245,9 @@ def _line_examples(text: str, entry_point: str) -> list[PromptExample]:
             call, found = line[at : end + 1], call_of.search(line, end + 1)
             rest = line[end + 1 : found.start() if found else len(line)]
             rest = rest.strip().lstrip("#").strip()
-            if found is not None:
-                # all of the joint: ", and" too (a lone "4," is the tuple (4,))
-                rest = re.sub(r"(?:\s*(?:[,;]|\band\b))+\s*$", "", rest, flags=re.I).strip()
+            # all of the joint to the next example, ", and" too, or a comma ending the line
+            # (a list of examples, one a line): a lone "4," would be the tuple (4,)
+            rest = re.sub(r"(?:\s*(?:[,;]|\band\b))+\s*$", "", rest, flags=re.I).strip()
             for arrow in _ARROWS:
                 if rest.lower().startswith(arrow):
                     expected = _literal_tail(rest[len(arrow) :])
