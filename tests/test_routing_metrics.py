@@ -197,6 +197,25 @@ def test_reference_ties() -> None:
     assert refs.oracle == P(1.0, 0.5)  # both prompts -> model 1 (cheaper)
 
 
+def test_best_single_tie_within_float_rounding() -> None:
+    # Both models score 0.1 on average (0.3 over 3 prompts), but in floats big's
+    # 0.1 + 0.2 = 0.30000000000000004 beats small's 0.3 by 3e-17: a tie, so the
+    # best single model is the cheaper small, which is also the cheapest: no gap.
+    scores = [[0.1, 0.3], [0.2, 0.0], [0.0, 0.0]]
+    report = routing_report({}, scores, [10.0, 1.0], model_names=["big", "small"])
+    assert report["best_single"] == report["cheapest"]
+    assert report["best_single"]["name"] == "small"
+    # Oracle: p0 small (0.3), p1 big (0.2), p2 none -> small: cost (1 + 10 + 1)/3 = 4.
+    oracle = report["rows"]["oracle"]
+    assert close(report["oracle"]["cost"], 4.0)
+    # No gap to recover (PGR was divided by 3e-17: APGR 2e15).
+    assert oracle["apgr"] is None and oracle["cpt50"] is None and oracle["cpt80"] is None
+    # Quality 0.1 is reached at the anchor, small's cost 1: 1.0 of small's cost, not
+    # 0.1 of big's.
+    assert close(oracle["cost_to_best_accuracy"], 1.0)
+    assert report["notes"][0].startswith("apgr, cpt50 and cpt80 are undefined")
+
+
 # --- curve metrics: two models -----------------------------------------------------------
 
 

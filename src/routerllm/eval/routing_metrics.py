@@ -11,8 +11,11 @@ Definitions:
 * Model j's point: C_j = mean_i costs[i, j], Q_j = mean_i scores[i, j].
 * "Cheaper" between models: on prompt i, lower costs[i, j], then lower C_j, then
   lower column index; between models overall, lower C_j, then lower index.
-* best_single = highest Q_j (ties -> cheaper); cheapest = lowest C_j (ties -> higher
-  Q_j, then lower index); largest = highest size (ties -> cheaper) or a named model.
+* best_single = highest Q_j (ties, within 1e-12 relative as in ``argmax_cheapest``,
+  -> lower C_j, then higher Q_j, then lower index: qualities that differ only by
+  float rounding, 0.1 + 0.2 against 0.3, are a tie); cheapest = lowest C_j (ties ->
+  higher Q_j, then lower index); largest = highest size (ties -> cheaper) or a named
+  model.
 * oracle: on each prompt, the cheapest model among those with the highest score on
   that prompt (the cheapest correct model when one is correct, else the cheapest).
 * random: the expected point of a uniform random choice, i.e. the mean of the m
@@ -52,7 +55,13 @@ from routerllm.eval.curves import (
     upper_hull,
 )
 from routerllm.exceptions import RouterLLMError
-from routerllm.routers.decision import argmax_cheapest, cheapness_rank, choose, normalised_costs
+from routerllm.routers.decision import (
+    TIE_TOL,
+    argmax_cheapest,
+    cheapness_rank,
+    choose,
+    normalised_costs,
+)
 
 __all__ = [
     "DEFAULT_THRESHOLDS",
@@ -258,7 +267,9 @@ def references(
     mean_c, mean_q = c.mean(axis=0), s.mean(axis=0)
     singles = tuple(OperatingPoint(float(x), float(y)) for x, y in zip(mean_c, mean_q, strict=True))
     index = np.arange(m)
-    best = int(np.lexsort((index, mean_c, -mean_q))[0])
+    top = mean_q.max()
+    tied = mean_q >= top - TIE_TOL * max(1.0, abs(top))
+    best = int(np.lexsort((index, -mean_q, mean_c, ~tied))[0])
     cheapest = int(np.lexsort((index, -mean_q, mean_c))[0])
     big: int | None = None
     if sizes is not None and largest is not None:
