@@ -364,6 +364,28 @@ def test_report_reads_an_empty_log_file_as_a_new_empty_log_untouched(tmp_path: P
     assert empty.stat().st_size == 0 and not (tmp_path / "requests.sqlite-wal").exists()
 
 
+@pytest.mark.parametrize("tables", [0, 1], ids=["switched-to-wal", "first-table-made"])
+def test_report_reads_a_log_another_process_is_creating_as_a_new_empty_log(
+    tmp_path: Path, tables: int
+) -> None:
+    # a writer creating a log switches it to WAL mode, then makes its tables one by
+    # one: a report run in between said "not a RouterLLM request log" (exit 2)
+    from routerllm.carbon.log_rows import SCHEMA
+
+    log = tmp_path / "requests.sqlite"
+    writer = sqlite3.connect(log)  # stays open, as the creating process's does
+    writer.execute("PRAGMA journal_mode=WAL")
+    for statement in SCHEMA.split(";")[:tables]:
+        writer.execute(statement)
+    before = log.read_bytes()
+    proc = run("report", "--config", str(write_config(tmp_path, tiny_config_dict(tmp_path))), "--json")  # fmt: skip
+    after = log.read_bytes()
+    writer.close()
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["totals"]["requests"] == 0
+    assert after == before  # read only
+
+
 def test_savings_that_are_losses_read_as_more_not_negative_less() -> None:
     from routerllm.carbon.report_text import less
     from routerllm.demo_cli import _faster

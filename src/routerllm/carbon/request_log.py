@@ -81,8 +81,7 @@ class RequestLog(PendingFeedback):
             self.csv_path = None
             if self.db_path.is_file() and self.db_path.stat().st_size == 0:
                 # an empty file is a new, empty log, as a writer takes it: read as one
-                self._db = sqlite3.connect(":memory:", check_same_thread=False)
-                self._db.executescript(SCHEMA)
+                self._db = _empty_log()
             else:
                 self._db = self._open_checked(read_only=True)
             return
@@ -161,7 +160,8 @@ class RequestLog(PendingFeedback):
 
     def _open_checked(self, read_only: bool) -> sqlite3.Connection:
         """A read-only connection to the existing database, which must be a request log
-        (when ``read_only``, one that holds the tables already)."""
+        (when ``read_only``, one that holds the tables already; one another process is
+        creating is read as a new, empty log, in memory)."""
         try:
             conn = open_read_only(self.db_path)
         except (sqlite3.DatabaseError, OSError) as e:
@@ -183,11 +183,20 @@ class RequestLog(PendingFeedback):
                 )
             ]
             missing = read_only and not foreign and not set(REQUIRED_TABLES) <= set(tables)
+            # one another process is creating now: switched to WAL mode, its tables made
+            # one by one, and no request logged before all are: read as a new, empty log
+            creating = missing and (
+                "requests" not in tables
+                or not conn.execute("SELECT 1 FROM requests LIMIT 1").fetchall()
+            )
         except sqlite3.DatabaseError as e:  # not an SQLite file at all
             conn.close()
             raise RequestLogError(
                 f"request log {self.db_path} (log.path) cannot be opened: {e}"
             ) from e
+        if creating:
+            conn.close()
+            return _empty_log()
         if foreign or missing:
             conn.close()
             what = f" (unexpected tables: {', '.join(foreign)})" if foreign else ""
@@ -522,3 +531,10 @@ class RequestLog(PendingFeedback):
         ("" when it holds none)."""
         ((n, first, last),) = self._fetch("SELECT COUNT(*), MIN(timestamp), MAX(timestamp) FROM requests")  # fmt: skip
         return int(n), first or "", last or ""
+
+
+def _empty_log() -> sqlite3.Connection:
+    """A new, empty log, in memory: what a reader reads where a writer would start one."""
+    conn = sqlite3.connect(":memory:", check_same_thread=False)
+    conn.executescript(SCHEMA)
+    return conn
