@@ -10,6 +10,7 @@ import multiprocessing
 import threading
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import numpy as np
 import pytest
@@ -252,3 +253,38 @@ def test_two_routers_of_one_process_save_in_turn_where_flock_is_a_posix_lock(
     other.join()
     one.save(folder)
     assert_same_posterior(loaded(folder), expected)
+
+
+def _learn_and_save_now(folder: str, lesson: Any) -> None:
+    router = loaded(Path(folder))
+    router.learn(*lesson)
+    router.save(folder)
+
+
+def test_a_router_loaded_while_another_process_saves_there_loads_whole(tmp_path: Path) -> None:
+    """A server saving what it learned while a `routerllm route` of the same config
+    loaded the folder: the load read the old config.json, then the new weights, and
+    failed ("weights.npz does not match .../config.json (an interrupted save...): save
+    or train the router again", or "weights.previous.npz are missing"). It loads the
+    router saved there now."""
+    from routerllm.routers import saved
+
+    folder = saved_router(tmp_path / "fb")
+    expected = loaded(folder)
+    expected.learn(*FIRST)
+    spawn = multiprocessing.get_context("spawn")
+    named_weights = saved.named_weights
+    saves: list[int | None] = []
+
+    def another_save_meanwhile(path: Path) -> Path:
+        if not saves:  # once its config.json is read: a save by another process lands
+            other = spawn.Process(target=_learn_and_save_now, args=(str(folder), FIRST))
+            other.start()
+            other.join(timeout=120)
+            saves.append(other.exitcode)
+        return named_weights(path)
+
+    with mock.patch.object(saved, "named_weights", another_save_meanwhile):
+        router = loaded(folder)
+    assert saves == [0]
+    assert_same_posterior(router, expected)

@@ -35,6 +35,10 @@ logger = logging.getLogger(__name__)
 TRAIN_FLAGS = frozenset({"encoder", "mode"})
 
 
+#: How many times a load is tried again where saves by other processes landed as it read.
+RELOADS = 5
+
+
 def load_router(
     directory: str | Path,
     models: Sequence[CandidateModel],
@@ -42,7 +46,37 @@ def load_router(
 ) -> Router:
     """Rebuild a router saved with ``Router.save``; fails clearly on a broken checkpoint.
     ``options`` (a config's ``router.options``) replace the saved options of the same
-    name, e.g. a policy router's ``policy_map``."""
+    name, e.g. a policy router's ``policy_map``. A save that lands in the folder while
+    it is read (another process's, which loads take no lock against) replaced the
+    weights read after the config: the router is read again, as saved now."""
+    config = Path(directory) / "config.json" if isinstance(directory, str | os.PathLike) else None
+    for attempt in range(RELOADS + 1):
+        before = _saved_at(config)
+        try:
+            return _load_router(directory, models, options)
+        except RouterLLMError:
+            if attempt == RELOADS or _saved_at(config) == before:
+                raise
+    raise AssertionError("unreachable: the last attempt returns or raises")
+
+
+def _saved_at(config: Path | None) -> tuple[int, int, int] | None:
+    """What tells one save's ``config.json`` from another's (each is a new file renamed
+    into place), or None where there is none."""
+    if config is None:
+        return None
+    try:
+        st = config.stat()
+    except OSError:
+        return None
+    return st.st_ino, st.st_mtime_ns, st.st_size
+
+
+def _load_router(
+    directory: str | Path,
+    models: Sequence[CandidateModel],
+    options: Mapping[str, Any] | None,
+) -> Router:
     if not isinstance(directory, str | os.PathLike):
         raise RouterLLMError(f"a saved router is a folder path, got {directory!r}")
     if options is not None and not isinstance(options, Mapping):
