@@ -587,6 +587,28 @@ def test_an_interrupted_save_leaves_the_previous_gate_whole(
         EscalationGate.load(folder)
 
 
+def test_a_gate_loaded_while_another_save_lands_there_loads_whole(tmp_path: Path) -> None:
+    """A `train-gate` saving into the folder a server or `route` was loading: the load
+    read the old config.json, then the new weights, and failed ("weights.npz does not
+    match config.json ... make it again"). It loads the gate saved there now."""
+    import routerllm.gate as gate_module
+
+    folder = tmp_path / "gate"
+    old, new = _fit(_problems(40, 3)), _fit(_problems(80, 3), budget=0.3)
+    old.save(folder)
+    real, saves = gate_module.holds, []
+
+    def another_save_meanwhile(weights: Path, sha256: str) -> bool:
+        if not saves:  # the old config and weights read: the new ones land
+            saves.append(new.save(folder))
+        return real(weights, sha256)
+
+    with mock.patch.object(gate_module, "holds", another_save_meanwhile):
+        loaded = EscalationGate.load(folder)
+    assert saves == [folder]
+    assert (loaded.budget, len(loaded.calibration["score"])) == (0.3, 80)
+
+
 def test_two_saves_to_one_folder_at_once_leave_one_whole_gate(tmp_path: Path) -> None:
     # A save that ran while another was between its weights and its config replaced the
     # weights: the other's config then named weights that were gone, and the folder

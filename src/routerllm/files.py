@@ -15,7 +15,7 @@ import threading
 import zipfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, TypeVar
 
 from routerllm.exceptions import RouterLLMError
 
@@ -73,6 +73,38 @@ def write_text_atomically(target: Path, text: str) -> None:
     a full disk) leaves the previous file whole."""
     with written_atomically(target) as tmp:
         tmp.write_text(text, encoding="utf-8")
+
+
+_T = TypeVar("_T")
+#: How many times a load is tried again where saves by other processes landed as it read.
+RELOADS = 5
+
+
+def read_whole(config: Path | None, load: Callable[[], _T]) -> _T:
+    """``load()`` of a saved folder (a router, a gate) whose ``config`` file names its
+    weights, read again where it failed as another process's save (loads take no lock
+    against saves) replaced that file meanwhile: the config read, then the new weights,
+    did not match ("save or train again" for nothing)."""
+    for attempt in range(RELOADS + 1):
+        before = _saved_at(config)
+        try:
+            return load()
+        except RouterLLMError:
+            if attempt == RELOADS or _saved_at(config) == before:
+                raise
+    raise AssertionError("unreachable: the last attempt returns or raises")
+
+
+def _saved_at(config: Path | None) -> tuple[int, int, int] | None:
+    """What tells one save's ``config.json`` from another's (each is a new file renamed
+    into place), or None where there is none."""
+    if config is None:
+        return None
+    try:
+        st = config.stat()
+    except OSError:
+        return None
+    return st.st_ino, st.st_mtime_ns, st.st_size
 
 
 #: The weights a save replaces, kept until the new config.json is in place.

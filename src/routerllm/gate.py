@@ -49,6 +49,7 @@ from routerllm.files import (
     holds,
     locked_folder,
     named_weights,
+    read_whole,
     refuse_foreign_folder,
     refuse_unwritable_folder,
     save_config_and_weights,
@@ -260,8 +261,12 @@ class EscalationGate:
 
     @classmethod
     def load(cls, path: str | Path) -> EscalationGate:
-        """A gate saved by :meth:`save`; a clear error for anything else."""
-        folder = Path(path)
+        """A gate saved by :meth:`save`; a clear error for anything else. One that
+        another process saves while it is read is read again, as saved now."""
+        return read_whole(Path(path) / "config.json", lambda: cls._load(Path(path)))
+
+    @classmethod
+    def _load(cls, folder: Path) -> EscalationGate:
         config_file, weights_file = folder / "config.json", named_weights(folder)
         if not config_file.is_file() or not weights_file.is_file():
             raise RouterLLMError(

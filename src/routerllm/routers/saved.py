@@ -17,7 +17,7 @@ import numpy as np
 
 from routerllm.checks import is_integer, json_kind
 from routerllm.exceptions import ConfigError, RouterLLMError, UnknownNameError
-from routerllm.files import ZIP_DAMAGE, named_weights, sha256_of
+from routerllm.files import ZIP_DAMAGE, named_weights, read_whole, sha256_of
 from routerllm.routers.base import (
     FORMAT_VERSION,
     MODEL_NAMES_ARRAY,
@@ -35,10 +35,6 @@ logger = logging.getLogger(__name__)
 TRAIN_FLAGS = frozenset({"encoder", "mode"})
 
 
-#: How many times a load is tried again where saves by other processes landed as it read.
-RELOADS = 5
-
-
 def load_router(
     directory: str | Path,
     models: Sequence[CandidateModel],
@@ -47,29 +43,10 @@ def load_router(
     """Rebuild a router saved with ``Router.save``; fails clearly on a broken checkpoint.
     ``options`` (a config's ``router.options``) replace the saved options of the same
     name, e.g. a policy router's ``policy_map``. A save that lands in the folder while
-    it is read (another process's, which loads take no lock against) replaced the
-    weights read after the config: the router is read again, as saved now."""
+    it is read (another process's, which loads take no lock against) is read again, as
+    saved now (``read_whole``)."""
     config = Path(directory) / "config.json" if isinstance(directory, str | os.PathLike) else None
-    for attempt in range(RELOADS + 1):
-        before = _saved_at(config)
-        try:
-            return _load_router(directory, models, options)
-        except RouterLLMError:
-            if attempt == RELOADS or _saved_at(config) == before:
-                raise
-    raise AssertionError("unreachable: the last attempt returns or raises")
-
-
-def _saved_at(config: Path | None) -> tuple[int, int, int] | None:
-    """What tells one save's ``config.json`` from another's (each is a new file renamed
-    into place), or None where there is none."""
-    if config is None:
-        return None
-    try:
-        st = config.stat()
-    except OSError:
-        return None
-    return st.st_ino, st.st_mtime_ns, st.st_size
+    return read_whole(config, lambda: _load_router(directory, models, options))
 
 
 def _load_router(
