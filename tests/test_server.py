@@ -946,6 +946,26 @@ def test_serve_answers_and_stops_cleanly(tmp_path: Path, stop: signal.Signals, c
         assert len(list(system.log.records(tag="server"))) == 1
 
 
+def test_serve_whose_ready_line_has_no_reader_stops_quietly(tmp_path: Path) -> None:
+    # `routerllm serve | true`: the ready line's BrokenPipeError was a traceback from the
+    # thread that printed it, and the server went on serving, its line never read
+    config = write_config(tmp_path, tiny_config_dict(tmp_path, carbon={"enabled": False}))
+    read, write = os.pipe()
+    os.close(read)  # the reader is gone before the server starts
+    try:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "routerllm.cli", "serve", "--config", str(config), "--port", "0"],  # fmt: skip
+            stdout=write, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+    finally:
+        os.close(write)
+    try:
+        _, stderr = process.communicate(timeout=60)
+    finally:
+        process.kill()
+    assert process.returncode == 141 and "Traceback" not in stderr, stderr
+
+
 def test_serve_warns_when_no_available_model_is_within_the_cap(tmp_path: Path) -> None:
     data = tiny_config_dict(tmp_path, carbon={"enabled": False}, budgets={"max_params_b": 0.5})
     for model in data["models"][:2]:  # the two within the cap cannot run here

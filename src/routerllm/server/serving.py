@@ -74,7 +74,8 @@ def serve(
     request in progress is answered and logged. A second Ctrl-C stops at once, yet
     the request in progress is still finished and logged first: a model cannot be
     stopped half-way, and the caller closes the system next. ``on_ready`` is called
-    once the server answers requests (and handles signals as above); ``cors`` and
+    once the server answers requests (and handles signals as above); an error it raises
+    stops the server as SIGTERM does, then is raised here; ``cors`` and
     ``max_waiting`` as for :func:`create_app`."""
 
     def stopped(signum: int, frame: object) -> None:
@@ -82,9 +83,10 @@ def serve(
 
     previous = signal.signal(signal.SIGTERM, stopped)  # uvicorn raises it again after its shutdown
     srv = None
+    failed: list[Exception] = []
     try:  # a SIGTERM while the server starts stops it here too
         srv = server(system, api_key, cors, max_waiting)
-        threading.Thread(target=_announce, args=(srv, on_ready), name="routerllm-ready", daemon=True).start()  # fmt: skip
+        threading.Thread(target=_announce, args=(srv, on_ready, failed), name="routerllm-ready", daemon=True).start()  # fmt: skip
         srv.run(sockets=[sock])
     except _Stopped:
         pass
@@ -92,14 +94,23 @@ def serve(
         signal.signal(signal.SIGTERM, previous)
         if srv is not None:
             _wait_for(srv.config.app.state.service.working)
+    if failed:
+        raise failed[0]
 
 
-def _announce(srv: Any, on_ready: Callable[[], None] | None) -> None:
-    """``on_ready()`` once ``srv`` answers requests (never if it stops first)."""
+def _announce(srv: Any, on_ready: Callable[[], None] | None, failed: list[Exception]) -> None:
+    """``on_ready()`` once ``srv`` answers requests (never if it stops first). Where it
+    fails (the ready line's reader gone: a BrokenPipeError), the server stops as on
+    SIGTERM and ``serve`` raises the error, not a traceback from this thread while it
+    went on serving."""
     while not (srv.started or srv.should_exit):
         time.sleep(0.01)
     if srv.started and on_ready is not None:
-        on_ready()
+        try:
+            on_ready()
+        except Exception as e:
+            failed.append(e)  # before the stop: serve() finds it once run() returns
+            srv.should_exit = True
 
 
 def _wait_for(lock: threading.Lock) -> None:
