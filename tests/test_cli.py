@@ -613,6 +613,19 @@ def test_prompts_read_from_stdin_that_are_not_utf8_or_closed_are_a_one_line_erro
         assert_one_line_error(closed, "stdin is closed", needle)
 
 
+def test_a_closed_stdout_is_refused_before_any_model_runs(tmp_path: Path) -> None:
+    # `routerllm route hello >&-`: Python printed nowhere without a word, status 0, the
+    # answer paid for and logged, then lost
+    cfg = write_config(tmp_path, tiny_config_dict(tmp_path))
+    cmd = [sys.executable, "-m", "routerllm.cli"]
+    for args, stdin in ((["route", "hello there"], None), (["demo", "--interactive"], "hello there\n")):  # fmt: skip
+        closed = subprocess.run([*cmd, *args, "--config", str(cfg), "--max-new-tokens", "3"],
+                                input=stdin, stdout=None, stderr=subprocess.PIPE, text=True,
+                                timeout=120, preexec_fn=lambda: os.close(1))  # fmt: skip
+        assert_one_line_error(closed, "stdout is closed", "redirect it to a file")
+    assert not (tmp_path / "requests.sqlite").exists()  # no request made, nothing logged
+
+
 def test_a_byte_order_mark_on_stdin_is_not_part_of_the_prompt(tmp_path: Path) -> None:
     # kept, "\ufeffdef add..." was not code to the router (light, "no rule fired") nor a
     # function stub, and a file holding only the mark was answered, not refused as empty

@@ -73,6 +73,15 @@ def _stdin(what: str) -> TextIO:
     return sys.stdin
 
 
+def _stdout(what: str) -> None:
+    """A closed stdout (``>&-``) refused before any model runs: Python prints nowhere
+    without a word, so the answers, paid for and logged, would be lost."""
+    if sys.stdout is None:
+        raise RouterLLMError(
+            f"stdout is closed: {what} nowhere; redirect it to a file (> /dev/null to discard it)"
+        )
+
+
 def json_text(payload: Any, indent: int | None = None) -> str:
     """``payload`` as strict JSON: a number that is not finite (a metric of degenerate
     data) is null, never the ``NaN`` or ``Infinity`` that JSON parsers refuse."""
@@ -142,6 +151,7 @@ def cmd_route(args: argparse.Namespace) -> int:
             f"--model names the model that answers, without routing: --router {args.router} "
             f"would not be used; give one of them"
         )
+    _stdout("the answer would be printed")
     if args.prompt == "-":
         # a byte-order mark (a file saved by a Windows editor) is not part of the prompt:
         # kept, it hid the code from the router and a function stub from its check

@@ -8,7 +8,7 @@ import argparse
 from collections.abc import Sequence
 from typing import Any, TextIO
 
-from routerllm.cli import _requests_logged, _result_lines, _stdin, _system, json_text
+from routerllm.cli import _requests_logged, _result_lines, _stdin, _stdout, _system, json_text
 from routerllm.cli_args import max_new_tokens_arg
 from routerllm.exceptions import RequestLogError, RouterLLMError
 
@@ -62,6 +62,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
             f"--repeats {args.repeats}: it makes the routed run and the always-largest "
             f"baseline N >= 1 times to compare them (not with --no-baseline or --interactive)"
         )
+    _stdout("the answers would be printed")
     stdin = _stdin("give the prompts on stdin, one a line") if args.interactive else None
     with _system(args) as system:
         if stdin is not None:
