@@ -103,6 +103,14 @@ class StopAfter(threading.Event):
         return super().is_set()
 
 
+def corrupt_gguf(tmp_path: Path, tiny_gguf: Path) -> dict[str, str]:
+    """A model's ``gguf`` source naming a truncated copy of the tiny GGUF (its magic
+    valid, its body cut short): a model that fails to load, saying the file is corrupt."""
+    corrupt = tmp_path / "corrupt.gguf"
+    corrupt.write_bytes(tiny_gguf.read_bytes()[:4096])
+    return {"path": str(corrupt)}
+
+
 def tiny_model(name: str, tier: str, params_b: float, **extra: Any) -> dict[str, Any]:
     return {
         "name": name,

