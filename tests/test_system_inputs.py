@@ -379,3 +379,31 @@ def test_a_whole_number_seed_given_as_a_float_is_the_same_seed(system: RouterLLM
     as_float = system.generate(GenerationRequest("hi", seed=1.0, **ask))  # type: ignore[arg-type]
     as_int = system.generate(GenerationRequest("hi", seed=1, **ask))
     assert GenerationRequest("hi", seed=1.0).seed == 1 and as_float.text == as_int.text  # type: ignore[arg-type]
+
+
+def test_summarize_refuses_wrong_arguments_and_an_unknown_country(system: RouterLLM) -> None:
+    """``summarize(results, config.models, country)`` as the README shows it: a wrong
+    argument was a bare TypeError or AttributeError, and an unknown country (a typo) was
+    silently priced at the world average's grid."""
+    from routerllm.carbon.report import summarize, versus_largest
+
+    results = system.generate_batch(["hi", "Write a parser"])
+    models = system.config.models
+    fra = summarize(results, models, "FRA").versus_largest
+    assert fra is not None and summarize(results, models, "fra").versus_largest == fra
+    wrong: list[tuple[Callable[[], object], str]] = [
+        (lambda: summarize(results[0]), "a list of results .*, got RoutedResult"),  # type: ignore[arg-type]
+        (lambda: summarize(None), "a list of results .*, got NoneType"),  # type: ignore[arg-type]
+        (lambda: summarize("abc"), "a list of results .*, got str"),  # type: ignore[arg-type]
+        (lambda: summarize([results[0], None]), r"records\[1\] is NoneType"),  # type: ignore[list-item]
+        (lambda: summarize(results, system.config), "models must be a list .*got AppConfig"),  # type: ignore[arg-type]
+        (lambda: summarize(results, ["tiny-light"]), r"models\[0\] is str"),  # type: ignore[list-item]
+        (lambda: summarize(results, models, None), "country_iso_code must be"),  # type: ignore[arg-type]
+        (lambda: summarize(results, models, 5), "country_iso_code must be"),  # type: ignore[arg-type]
+        (lambda: summarize(results, models, "XYZ"), "'XYZ' is not a country"),
+        (lambda: summarize(results, models, ""), "'' is not a country"),
+        (lambda: versus_largest(None, models), "a list of results .*, got NoneType"),  # type: ignore[arg-type]
+    ]
+    for call, message in wrong:
+        with pytest.raises(RouterLLMError, match=message):
+            call()

@@ -4,13 +4,14 @@ comparison with sending everything to the largest model."""
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from routerllm.carbon.meter import Measurement, per_token_estimate
+from routerllm.carbon.meter import HasComponents, Measurement, check_country, per_token_estimate
 from routerllm.carbon.report_text import counted
+from routerllm.checks import list_of
 from routerllm.config import TIER_ORDER, AppConfig, ModelConfig
 from routerllm.exceptions import RouterLLMError
 
@@ -140,8 +141,31 @@ def summarize(
     ``country_iso_code`` is the config's (it prices the largest model's per-token figures)."""
     from routerllm.carbon.log_figures import LogFigures
 
+    # checked first: a wrong one was a bare TypeError, an unknown country (a typo)
+    # silently priced the largest model's per-token figures at the world average
+    if isinstance(models, AppConfig | ModelConfig):  # pydantic's iterate as (name, value)
+        raise RouterLLMError(
+            f"models must be a list of ModelConfig (config.models), got {type(models).__name__}"
+        )
+    models = None if models is None else list_of(models, ModelConfig, "models")
+    if not isinstance(country_iso_code, str):
+        raise RouterLLMError(
+            f"country_iso_code must be an ISO 3166 alpha-3 code such as FRA (the config's "
+            f"carbon.country_iso_code), got {type(country_iso_code).__name__}"
+        )
+    check_country(country_iso_code)
+    if not isinstance(records, Iterable) or isinstance(records, str | bytes | Mapping):
+        raise RouterLLMError(
+            f"summarize takes a list of results (RoutedResult) or logged requests "
+            f"(RequestLog.records()), got {type(records).__name__}"
+        )
     fig = LogFigures(largest=_largest(models).name if models else None)
-    for r in records:
+    for i, r in enumerate(records):
+        if not isinstance(r, HasComponents):  # a RoutedResult or a logged RequestRecord
+            raise RouterLLMError(
+                f"records[{i}] is {type(r).__name__}, not a result (RoutedResult) or a "
+                f"logged request (RequestRecord)"
+            )
         parts = [(n, m.duration_s, m.energy_kwh, m.co2_kg, m.method) for n, m in r.components.items()]  # fmt: skip
         # what the models a cascade escalated from spent, as the log keeps it apart
         earlier = [(n, m.duration_s, m.energy_kwh, m.co2_kg, m.method) for n, m in r.escalated.items()]  # fmt: skip
