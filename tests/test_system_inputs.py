@@ -13,7 +13,7 @@ import pytest
 
 from routerllm.backends import GenerationRequest
 from routerllm.backends.base import chat_messages, plain_text
-from routerllm.config import AppConfig
+from routerllm.config import AppConfig, load_config
 from routerllm.exceptions import (
     BatchError,
     ConfigError,
@@ -23,6 +23,8 @@ from routerllm.exceptions import (
 )
 from routerllm.stubs import stub_of
 from routerllm.system import RouterLLM
+
+from .conftest import tiny_config_dict, write_config
 
 
 @pytest.fixture
@@ -407,3 +409,20 @@ def test_summarize_refuses_wrong_arguments_and_an_unknown_country(system: Router
     for call, message in wrong:
         with pytest.raises(RouterLLMError, match=message):
             call()
+
+
+@pytest.mark.parametrize("where", ["request_log", "log.path", "carbon.output_dir", "router.path"])
+def test_a_path_holding_a_nul_character_is_one_clear_error(tmp_path: Path, where: str) -> None:
+    """A NUL (a YAML "\\0" escape, a C string pasted into code) was a bare ValueError,
+    "embedded null byte", from deep inside SQLite's or the filesystem's calls."""
+    bad = str(tmp_path / "a\x00b")
+    if where == "request_log":
+        config = load_config(write_config(tmp_path, tiny_config_dict(tmp_path)))
+        with pytest.raises(RequestLogError, match="must be a file path"):
+            RouterLLM(config, request_log=bad)
+        return
+    section, key = where.split(".")
+    data = tiny_config_dict(tmp_path)
+    data[section] = {**data[section], key: bad}
+    with pytest.raises(ConfigError, match=f"{section}.{key}.*NUL"):
+        load_config(write_config(tmp_path, data))

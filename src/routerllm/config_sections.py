@@ -37,7 +37,10 @@ MAX_THREADS = 512
 def _home(path: str | None) -> str | None:
     """A path with ``~`` read as the home folder, as the shell and a GGUF's ``path`` read
     it: a config's ``log.path: ~/logs/requests.sqlite`` wrote into a folder named ``~``
-    in whatever folder the command ran from."""
+    in whatever folder the command ran from. A NUL character, which no file name holds,
+    is refused here: the filesystem's and SQLite's calls raised a bare ValueError."""
+    if path is not None and "\x00" in path:
+        raise ValueError(f"{path!r} holds a NUL character (\\0), which no file path can hold")
     return os.path.expanduser(path) if path is not None else None
 
 
@@ -173,7 +176,7 @@ class LogConfig(StrictConfig):
                 f"{path!r} is not a file path; the request log needs a file, "
                 f"e.g. logs/requests.sqlite"
             )
-        return os.path.expanduser(path)
+        return _home(path) or path  # a NUL refused as in every other path
 
 
 class ManagerConfig(StrictConfig):

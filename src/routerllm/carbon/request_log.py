@@ -57,7 +57,11 @@ class RequestLog(PendingFeedback):
         csv_path: str | os.PathLike[str] | None = None,
         read_only: bool = False,
     ) -> None:
-        if not isinstance(db_path, str | os.PathLike) or str(db_path) in ("", ":memory:"):
+        if (
+            not isinstance(db_path, str | os.PathLike)
+            or str(db_path) in ("", ":memory:")
+            or "\x00" in str(db_path)
+        ):
             raise RequestLogError(
                 f"request log path {db_path!r} (log.path) must be a file path, e.g. "
                 f"logs/requests.sqlite"
