@@ -12,6 +12,7 @@ import contextlib
 import logging
 import os
 import threading
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -164,7 +165,9 @@ class RouterLLM(RequestAnswering):
         self.calls = ModelCalls(config, self.manager, self.meter, self.gate)
         self._closed = False  # refuses requests from now
         self._released = False  # its models, meter and log, once the last request is done
-        self._in_flight = 0  # calls that use the models or the log; close() waits for them
+        # the calls that use the models or the log, per thread; close() waits for them
+        self._in_flight: Counter[int] = Counter()
+        self._release_after = False  # set by a close() called within a request of its thread
         self._calls_done = threading.Condition()
         # last: what it learns here is saved at close, which a failed start never reaches
         self.feedback_loop.learn_scored(self.log)
@@ -186,17 +189,26 @@ class RouterLLM(RequestAnswering):
         requests other threads are running have finished and been logged; later requests
         are refused with a clear error. Closing again does nothing once closed (a close()
         that was interrupted while it waited is finished by the next one; one called
-        meanwhile in another thread returns once the system is closed)."""
+        meanwhile in another thread returns once the system is closed). Called within a
+        request of its own thread (a signal handler's), it returns at once: that request
+        ends, and is logged, first; then the system is released."""
         with self._calls_done:  # a second close() meanwhile returns once this one has closed
             self._closed = True
-            self._calls_done.wait_for(lambda: self._in_flight == 0)
-            if self._released:  # not set where a wait was interrupted (Ctrl-C): done here
+            if self._in_flight[threading.get_ident()]:  # it would wait for itself forever
+                self._release_after = True
                 return
-            self.feedback_loop.close()  # saves what a learning router learned since its last save
-            self.manager.close()
-            self.meter.close()
-            self.log.close()
-            self._released = True
+            self._calls_done.wait_for(lambda: not self._in_flight)
+            self._release()
+
+    def _release(self) -> None:
+        """Unload, stop and close what the system holds, once (``_calls_done`` held)."""
+        if self._released:  # not set where a wait was interrupted (Ctrl-C): done here
+            return
+        self.feedback_loop.close()  # saves what a learning router learned since its last save
+        self.manager.close()
+        self.meter.close()
+        self.log.close()
+        self._released = True
 
     def __enter__(self) -> RouterLLM:
         return self
@@ -216,15 +228,20 @@ class RouterLLM(RequestAnswering):
     def _open_call(self) -> Iterator[None]:
         """A call that uses the models or the log: refused once closed, and waited for
         by close(), which another thread (a server's shutdown) may call meanwhile."""
+        me = threading.get_ident()
         with self._calls_done:
             self._check_open()
-            self._in_flight += 1
+            self._in_flight[me] += 1
         try:
             yield
         finally:
             with self._calls_done:
-                self._in_flight -= 1
+                self._in_flight[me] -= 1
+                if not self._in_flight[me]:
+                    del self._in_flight[me]
                 self._calls_done.notify_all()
+                if self._release_after and not self._in_flight:  # the close() it deferred
+                    self._release()
 
     # -- routing -----------------------------------------------------------
     def available_models(self) -> list[str]:
