@@ -70,6 +70,9 @@ def test_a_router_option_named_like_the_routers_own_settings_is_refused(
         (lambda s: s.generate_batch(None), "takes a list of requests"),
         (lambda s: s.generate_batch({"hi": 1}), "takes a list of requests, got dict"),
         (lambda s: s.generate_batch({"hi", "ho"}), "takes a list of requests, got set"),
+        # bytes iterate as numbers: the error was "prompt must be text, got int"
+        (lambda s: s.generate_batch(b"hi"), "takes a list of requests, got bytes"),
+        (lambda s: s.generate_batch(bytearray(b"hi")), "list of requests, got bytearray"),
     ],
     ids=[
         "router-object",
@@ -78,6 +81,8 @@ def test_a_router_option_named_like_the_routers_own_settings_is_refused(
         "batch-none",
         "batch-dict",
         "batch-set",
+        "batch-bytes",
+        "batch-bytearray",
     ],
 )
 def test_wrong_arguments_are_clear_errors(system: RouterLLM, call, message: str) -> None:  # type: ignore[no-untyped-def]

@@ -59,7 +59,10 @@ def checked_batch(requests: object, limit: int) -> list[GenerationRequest]:
     """A batch's requests, each checked (a single request is refused: a batch is a list)."""
     if isinstance(requests, str | GenerationRequest):
         raise PromptError("generate_batch takes a list of requests, not one request")
-    if not isinstance(requests, Iterable) or isinstance(requests, Mapping | Set):
+    # bytes too: they iterate as numbers, each then refused as "not text, got int"
+    if not isinstance(requests, Iterable) or isinstance(
+        requests, Mapping | Set | bytes | bytearray
+    ):
         raise PromptError(f"generate_batch takes a list of requests, got {type(requests).__name__}")
     return [checked_request(r, limit) for r in requests]
 
