@@ -261,6 +261,23 @@ def test_a_closed_request_log_is_refused_before_any_model_runs(
             list(again.records(since=5))  # type: ignore[arg-type]
 
 
+def test_a_report_tag_that_is_not_text_is_one_clear_error(tiny_config: AppConfig) -> None:
+    """``logged_report(config, tag=...)``, the Python ``routerllm report --tag``: a tag
+    that was not text (5, b"demo") silently selected no request, a report of nothing;
+    one with a lone surrogate was a bare UnicodeEncodeError."""
+    from routerllm.carbon.report import logged_report
+    from routerllm.carbon.request_log import RequestLog
+
+    with RouterLLM(tiny_config) as system:
+        system.generate("hi", tag="5")
+    assert logged_report(tiny_config, tag="5").totals.requests == 1
+    for tag in (5, b"5", ["5"], "\ud800"):
+        with pytest.raises(RouterLLMError, match="tag must be text"):
+            logged_report(tiny_config, tag=tag)  # type: ignore[arg-type]
+    with RequestLog(tiny_config.log.path) as log, pytest.raises(RouterLLMError, match="tag must be text"):  # fmt: skip
+        list(log.records(tag=5))  # type: ignore[arg-type]
+
+
 def test_a_system_closing_a_shared_log_waits_for_the_others_answer_to_be_logged(
     tiny_config: AppConfig, tmp_path: Path
 ) -> None:

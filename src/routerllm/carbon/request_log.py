@@ -38,7 +38,7 @@ from routerllm.carbon.log_rows import (
 )
 from routerllm.carbon.meter import COMPONENTS, Measurement
 from routerllm.carbon.pending_feedback import PendingFeedback
-from routerllm.checks import is_number
+from routerllm.checks import is_number, not_utf8
 from routerllm.exceptions import RequestLogError, RouterLLMError
 from routerllm.sqlite_busy import open_read_only, open_shared, table_columns
 
@@ -381,6 +381,9 @@ class RequestLog(PendingFeedback):
             where.append(f"{prefix}timestamp >= ?")
             args.append(utc_timestamp(since))
         if tag is not None:
+            if not isinstance(tag, str) or not_utf8(tag) is not None:  # else: no row, or a
+                # bare UnicodeEncodeError (a logged tag is UTF-8 text: checked_tag)
+                raise RouterLLMError(f"tag must be text (UTF-8), got {tag!r:.60}")
             where.append(f"{prefix}tag = ?")
             args.append(tag)
         return (" WHERE " + " AND ".join(where) if where else ""), args
