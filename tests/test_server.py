@@ -664,6 +664,34 @@ def test_a_refusal_before_the_body_reaches_a_client_still_sending_a_large_one(
         assert call(base, CHAT, asking(max_tokens=1), headers=key)[0] == 200
 
 
+def test_a_body_refused_for_its_key_or_path_is_read_without_being_kept(tmp_path: Path) -> None:
+    """The body of a request refused for a wrong key, an unknown path or a method was
+    read (for the refusal to reach a client still sending it) and kept, twice over, until
+    the refusal: a client without the key made the server hold up to 2 x 12 times
+    limits.max_prompt_chars bytes per connection. It is dropped as it is read."""
+    import tracemalloc
+
+    data = tiny_config_dict(tmp_path, carbon={"enabled": False}, limits={"max_prompt_chars": 10**6})  # fmt: skip
+    body = json.dumps({"messages": [{"role": "user", "content": "x" * 12_000_000}]}).encode()
+    config = load_config(write_config(tmp_path, data))
+    with RouterLLM(config) as system, running(system, api_key="s3cret") as base:
+        host, port = base.removeprefix("http://").split(":")
+        for path, status in ((CHAT, 401), ("/routerllm/feedback", 401), ("/v1/nowhere", 404)):
+            head = f"POST {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n"
+            head += f"Authorization: Bearer wrong\r\nContent-Length: {len(body)}\r\n\r\n"
+            tracemalloc.start()
+            try:
+                with socket.create_connection((host, int(port)), timeout=60) as sock:
+                    sock.sendall(head.encode())
+                    sock.sendall(body)  # the server's copy, not this one, is traced
+                    answer = b"".join(iter(lambda s=sock: s.recv(65536), b""))  # type: ignore[misc]
+                peak = tracemalloc.get_traced_memory()[1]
+            finally:
+                tracemalloc.stop()
+            assert answer.startswith(f"HTTP/1.1 {status} ".encode()), answer[:200]
+            assert peak < 6_000_000, f"{path}: {peak:,} bytes held for a refused body"
+
+
 def test_cors_is_off_by_default_and_lets_the_given_origins_call(quiet_config: AppConfig) -> None:
     """A web UI on another origin could not call the server: no CORS at all."""
     from starlette.testclient import TestClient

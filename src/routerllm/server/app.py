@@ -156,10 +156,11 @@ class _Service:
         )  # fmt: skip
 
     # -- a request ------------------------------------------------------------
-    async def read_body(self, request: Any) -> Any:
+    async def read_body(self, request: Any, keep: bool = True) -> Any:
         """The body's bytes, or the response that refuses it: too large (a body a little
         over is read to its end and dropped, so that the client, still sending, reads
-        the refusal), too slow, the server stopping, or the client gone."""
+        the refusal), too slow, the server stopping, or the client gone. Without
+        ``keep`` it is read and dropped (b""): a request refused anyway holds no memory."""
         declared = request.headers.get("content-length", "")
         if declared.isdigit() and int(declared) > self.body_limit:
             waiting = request.headers.get("expect", "").lower() == "100-continue"
@@ -188,7 +189,7 @@ class _Service:
             seen += len(chunk)
             if seen > self.body_limit + DRAINED_BYTES:
                 return self.too_large(close=True)
-            if seen <= self.body_limit:
+            if keep and seen <= self.body_limit:
                 data += chunk
         return self.too_large() if seen > self.body_limit else bytes(data)
 
@@ -196,12 +197,11 @@ class _Service:
         """The body's bytes, or the response that refuses the request (a wrong key too).
         The body is read first: a refusal sent while the client still sends it is lost to
         a client that asked to close the connection (urllib does), as uvicorn then closes
-        it on the bytes still coming."""
-        body = await self.read_body(request)
-        if not isinstance(body, bytes):
-            return body
+        it on the bytes still coming. A wrong key's body is dropped as it is read: a client
+        without the key makes the server keep none of it."""
         refused = self.unauthorised(request)
-        return body if refused is None else refused
+        body = await self.read_body(request, keep=refused is None)
+        return body if refused is None or not isinstance(body, bytes) else refused
 
     async def take_turn(self, request: Any) -> Any:
         """None once this request holds the turn, else the response that ends it (the
@@ -478,7 +478,8 @@ def create_app(
 
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, e: HTTPException) -> Any:  # unknown path or method
-        if not isinstance(drained := await service.read_body(request), bytes):  # as for a 401
+        drained = await service.read_body(request, keep=False)  # as for a 401: dropped
+        if not isinstance(drained, bytes):
             return drained
         method, path = request.method, request.url.path
         message = f"{method} {path}: {e.detail}"
