@@ -692,6 +692,31 @@ def test_a_body_refused_for_its_key_or_path_is_read_without_being_kept(tmp_path:
             assert peak < 6_000_000, f"{path}: {peak:,} bytes held for a refused body"
 
 
+def test_a_wrong_key_or_path_with_a_body_over_the_limit_is_a_401_or_404_not_a_413(
+    tmp_path: Path,
+) -> None:
+    """Since the body was read before a 401, 404 or 405, one over the limit was answered
+    413 "the request body is over N bytes (limits.max_prompt_chars: M)": a client without
+    the key was told the server's limits, and to shrink a body that its key refused
+    anyway. The refusal is the key's or the path's, the connection closed where the body
+    was not all read."""
+    data = tiny_config_dict(tmp_path, carbon={"enabled": False}, limits={"max_prompt_chars": 1000})  # fmt: skip
+    config = load_config(write_config(tmp_path, data))
+    with RouterLLM(config) as system, running(system, api_key="s3cret") as base:
+        limit = 12 * 1000 + server_app.BODY_SLACK_BYTES  # _Service.body_limit
+        wrong = {"Authorization": "Bearer wrong"}
+        over = b"x" * (limit + 1000)  # read to its end and dropped
+        for path, status, code in ((CHAT, 401, "invalid_api_key"), ("/v1/nowhere", 404, None)):
+            got, text = call(base, path, raw=over, headers=wrong)
+            assert (got, json.loads(text)["error"]["code"]) == (status, code), text
+        host, port = base.removeprefix("http://").split(":")
+        for path, status in ((CHAT, 401), ("/v1/nowhere", 404)):  # too large to read at all
+            with socket.create_connection((host, int(port)), timeout=30) as sock:
+                head = f"POST {path} HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer wrong\r\n"
+                sock.sendall(f"{head}Content-Length: {limit * 100}\r\n\r\n".encode())
+                assert answer_on(sock)[0] == status
+
+
 def test_cors_is_off_by_default_and_lets_the_given_origins_call(quiet_config: AppConfig) -> None:
     """A web UI on another origin could not call the server: no CORS at all."""
     from starlette.testclient import TestClient

@@ -197,11 +197,25 @@ class _Service:
         """The body's bytes, or the response that refuses the request (a wrong key too).
         The body is read first: a refusal sent while the client still sends it is lost to
         a client that asked to close the connection (urllib does), as uvicorn then closes
-        it on the bytes still coming. A wrong key's body is dropped as it is read: a client
-        without the key makes the server keep none of it."""
-        refused = self.unauthorised(request)
-        body = await self.read_body(request, keep=refused is None)
-        return body if refused is None or not isinstance(body, bytes) else refused
+        it on the bytes still coming."""
+        if (refused := self.unauthorised(request)) is not None:
+            return await self.drained(request, refused)
+        return await self.read_body(request)
+
+    async def drained(self, request: Any, refusal: Any) -> Any:
+        """``refusal`` (a wrong key's, an unknown path's), sent once the body is read and
+        dropped: a client without the key makes the server keep none of it. A body too
+        large is refused so too, the connection closed where it was not all read: a 413
+        told a client without the key the server's limits, and to shrink a body refused
+        anyway."""
+        drained = await self.read_body(request, keep=False)
+        if isinstance(drained, bytes):
+            return refusal
+        if drained.status_code != 413:
+            return drained  # too slow, the server stopping, the client gone
+        if "connection" in drained.headers:  # the body was not all read
+            refusal.headers.update(CLOSE)
+        return refusal
 
     async def take_turn(self, request: Any) -> Any:
         """None once this request holds the turn, else the response that ends it (the
@@ -478,9 +492,6 @@ def create_app(
 
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, e: HTTPException) -> Any:  # unknown path or method
-        drained = await service.read_body(request, keep=False)  # as for a 401: dropped
-        if not isinstance(drained, bytes):
-            return drained
         method, path = request.method, request.url.path
         message = f"{method} {path}: {e.detail}"
         if e.status_code == 404 and _routed(app, method, f"/v1{path}"):  # a base_url without /v1
@@ -489,6 +500,7 @@ def create_app(
         if allowed := headers.get("Allow"):  # Starlette's, from a set: in no fixed order
             headers["Allow"] = ", ".join(sorted(m.strip() for m in allowed.split(",")))
             message += f"; {path} takes {headers['Allow']}"
-        return service.refusal(e.status_code, message, "invalid_request_error", headers=headers)
+        refusal = service.refusal(e.status_code, message, "invalid_request_error", headers=headers)
+        return await service.drained(request, refusal)  # as a 401 is
 
     return app
