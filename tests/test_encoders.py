@@ -346,6 +346,40 @@ def test_missing_hub_model_raises_model_unavailable_when_offline(
     assert time.perf_counter() - start < 2
 
 
+def test_a_hub_model_whose_download_was_cut_short_is_not_taken_as_cached(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A first download stopped after config.json (Ctrl-C as the weights came) left the
+    model in the cache to every later start: loaded with local files only, it failed
+    ("org/enc does not appear to have a file named pytorch_model.bin or
+    model.safetensors"), its weights never fetched. Without them it is not cached: the
+    hub is asked (here offline: the error says so), and the HF backend says it is not
+    there; with them (or a sharded model's every shard) it is cached."""
+    import huggingface_hub.constants
+
+    from routerllm.backends.hf import weights_present
+    from routerllm.encoders.hf import cached_config
+
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    repo, commit = tmp_path / "models--org--enc", "a" * 40
+    (repo / "refs").mkdir(parents=True)
+    (repo / "refs" / "main").write_text(commit)
+    snapshot = repo / "snapshots" / commit
+    snapshot.mkdir(parents=True)
+    (snapshot / "config.json").write_text(json.dumps({"model_type": "bert", "hidden_size": 32}))
+    with pytest.raises(ModelUnavailableError, match="org/enc.*HF_HUB_OFFLINE is set"):
+        HFEncoder("org/enc")
+    assert not weights_present("org/enc")
+    index = {"weight_map": {"a": "model-1.safetensors", "b": "model-2.safetensors"}}
+    (snapshot / "model.safetensors.index.json").write_text(json.dumps(index))
+    (snapshot / "model-1.safetensors").write_bytes(b"")
+    assert cached_config("org/enc") is None  # a shard still missing
+    (snapshot / "model-2.safetensors").write_bytes(b"")
+    assert cached_config("org/enc") == snapshot / "config.json"
+    assert weights_present("org/enc") and HFEncoder("org/enc").dim == 32
+
+
 def test_a_model_fetched_from_the_hub_is_announced(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:

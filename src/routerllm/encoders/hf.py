@@ -92,17 +92,37 @@ def hub_reachable(timeout: float = 3.0) -> bool:
     return bool(opened)
 
 
+#: The files transformers reads a model's weights from: one of them, or an index and
+#: every shard it names.
+_WEIGHTS_FILES = ("model.safetensors", "pytorch_model.bin")
+_WEIGHTS_INDEXES = ("model.safetensors.index.json", "pytorch_model.bin.index.json")
+
+
 def cached_config(model_id: str) -> Path | None:
-    """config.json of a hub id in the local HF cache, without any network call."""
+    """config.json of a hub id in the local HF cache, without any network call; None
+    where its weights are not there too: a download cut short after config.json (Ctrl-C
+    as the weights came) is not a cached model, which is loaded with local files only
+    (that failed at every later start, the weights never fetched)."""
     try:
         from huggingface_hub import try_to_load_from_cache
     except ImportError:
         return None
+
+    def cached(name: str) -> Path | None:
+        found = try_to_load_from_cache(model_id, name)
+        return Path(found) if isinstance(found, str) else None
+
     try:
-        cached = try_to_load_from_cache(model_id, "config.json")
-    except ValueError:  # HFValidationError: not a valid hub id
-        return None
-    return Path(cached) if isinstance(cached, str) else None
+        config = cached("config.json")
+        if config is None or any(cached(name) for name in _WEIGHTS_FILES):
+            return config
+        for index in filter(None, map(cached, _WEIGHTS_INDEXES)):
+            shards = set(json.loads(index.read_text(encoding="utf-8"))["weight_map"].values())
+            if all(cached(shard) for shard in shards):
+                return config
+    except (ValueError, OSError, KeyError, TypeError, AttributeError):
+        return None  # not a valid hub id (HFValidationError), an index unreadable or odd
+    return None
 
 
 def _looks_like_path(model: str) -> bool:
