@@ -271,9 +271,11 @@ def test_a_report_tag_that_is_not_text_is_one_clear_error(tiny_config: AppConfig
     with RouterLLM(tiny_config) as system:
         system.generate("hi", tag="5")
     assert logged_report(tiny_config, tag="5").totals.requests == 1
-    for tag in (5, b"5", ["5"], "\ud800"):
-        with pytest.raises(RouterLLMError, match="tag must be text"):
+    for tag in (5, b"5", ["5"]):
+        with pytest.raises(RouterLLMError, match="tag must be text, got"):
             logged_report(tiny_config, tag=tag)  # type: ignore[arg-type]
+    with pytest.raises(RouterLLMError, match=r"is not valid UTF-8 text \(undecodable bytes at character 0\)"):  # fmt: skip
+        logged_report(tiny_config, tag="\ud800")
     with RequestLog(tiny_config.log.path) as log, pytest.raises(RouterLLMError, match="tag must be text"):  # fmt: skip
         list(log.records(tag=5))  # type: ignore[arg-type]
 

@@ -381,9 +381,14 @@ class RequestLog(PendingFeedback):
             where.append(f"{prefix}timestamp >= ?")
             args.append(utc_timestamp(since))
         if tag is not None:
-            if not isinstance(tag, str) or not_utf8(tag) is not None:  # else: no row, or a
-                # bare UnicodeEncodeError (a logged tag is UTF-8 text: checked_tag)
-                raise RouterLLMError(f"tag must be text (UTF-8), got {tag!r:.60}")
+            # else no row, or a bare UnicodeEncodeError (a logged tag is UTF-8 text)
+            if not isinstance(tag, str):
+                raise RouterLLMError(f"tag must be text, got {type(tag).__name__}")
+            if (at := not_utf8(tag)) is not None:  # as the CLI says it of an argument
+                raise RouterLLMError(
+                    f"{tag[:80]!r} is not valid UTF-8 text (undecodable bytes at character "
+                    f"{at}); convert it to UTF-8 first"
+                )
             where.append(f"{prefix}tag = ?")
             args.append(tag)
         return (" WHERE " + " AND ".join(where) if where else ""), args
