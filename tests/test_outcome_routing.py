@@ -982,6 +982,27 @@ def test_a_saved_routers_models_edited_in_its_config_json_are_refused_not_swappe
     )
 
 
+@pytest.mark.parametrize(
+    "names", [np.array(1.0), np.array("small"), np.array([MODELS]), np.arange(3)],
+    ids=["number", "one-name", "2-d", "numbers"],
+)  # fmt: skip
+def test_a_saved_routers_model_names_array_that_is_not_a_list_of_names_is_refused(
+    tmp_path: Path, names: np.ndarray
+) -> None:
+    # A 0-d _model_names (a number) was a traceback: 'float' object is not iterable
+    models = [Candidate(m, SIZES[m]) for m in MODELS]
+    folder = (
+        create_router("knn", models, encoder="hashing").fit(*make_rows(20, 0)).save(tmp_path / "r")
+    )  # type: ignore[attr-defined]
+    rewrite_weights(folder, lambda a: {**a, "_model_names": names})
+    with pytest.raises(
+        RouterLLMError,
+        match=r"r/weights.npz is corrupt: its _model_names array is not a list of model names "
+        r"\(shape .*\): save or train the router again",
+    ):
+        load_router(folder, models)
+
+
 def test_a_router_whose_weights_do_not_run_over_the_models_is_saved_in_format_1(
     tmp_path: Path,
 ) -> None:

@@ -179,6 +179,11 @@ def _load_router(
         raise RouterLLMError(f"cannot read {weights}: {e}") from e
     # Routers saved before format 2, or whose arrays do not run over the models, have none.
     columns = arrays.pop(MODEL_NAMES_ARRAY, None)
+    if columns is not None and (columns.ndim != 1 or columns.dtype.kind != "U"):
+        raise RouterLLMError(
+            f"{weights} is corrupt: its {MODEL_NAMES_ARRAY} array is not a list of model names "
+            f"(shape {columns.shape}, {columns.dtype}): save or train the router again"
+        )
     if columns is not None and columns.tolist() != saved_models:
         raise RouterLLMError(
             f"{path}/config.json's models ({', '.join(saved_models)}) do not match the weights "
