@@ -1003,6 +1003,26 @@ def test_a_saved_routers_model_names_array_that_is_not_a_list_of_names_is_refuse
         load_router(folder, models)
 
 
+@pytest.mark.parametrize("name", ["knn", "logreg", "quality", "feedback", "policy", "moe"])
+def test_a_saved_routers_unknown_encoder_is_refused_when_loaded_naming_its_config(
+    tmp_path: Path, name: str
+) -> None:
+    # It loaded, and the first prompt routed failed with "unknown encoder 'minlm'", naming
+    # neither the folder nor its config.json (a user's config names no encoder)
+    models = [Candidate(m, SIZES[m]) for m in MODELS]
+    data = load_outcomes(write_json(tmp_path / "train.json", *make_rows(24, 0)))
+    router = create_router(
+        name, models, encoder="hashing", **({"epochs": 1} if name == "moe" else {})
+    )
+    folder = router.fit_dataset(data).save(tmp_path / "r")  # type: ignore[attr-defined]
+    meta = json.loads((folder / "config.json").read_text())
+    meta["options"]["encoder"] = "minlm"
+    (folder / "config.json").write_text(json.dumps(meta))
+    with pytest.raises(RouterLLMError) as err:
+        load_router(folder, models)
+    assert str(err.value).startswith(f"bad {folder}/config.json: unknown encoder 'minlm'; valid")
+
+
 def test_a_router_whose_weights_do_not_run_over_the_models_is_saved_in_format_1(
     tmp_path: Path,
 ) -> None:

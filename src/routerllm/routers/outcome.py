@@ -26,6 +26,7 @@ import numpy as np
 
 from routerllm.checks import is_finite_number, repeated, wrong_shape
 from routerllm.data.outcomes import OutcomeDataset, scores_are_outcomes
+from routerllm.encoders.base import encoder_class
 from routerllm.exceptions import RouterLLMError
 from routerllm.routers.base import CandidateModel, Router, RoutingDecision, one_line, prompt_list
 from routerllm.routers.decision import MODES, choose, mix_choices, prompt_draws
@@ -75,6 +76,7 @@ class OutcomeRouter(Router):
             )
         if not isinstance(encoder, str):
             raise RouterLLMError(f"encoder must be an encoder name, got {encoder!r}")
+        encoder_class(encoder)  # an unknown one refused here, not at the first prompt routed
         self.encoder_spec = encoder
         self.mode = mode
         # Uncalibrated: lambda 0 takes the best predicted model, threshold 0.5 the
