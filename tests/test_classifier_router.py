@@ -278,6 +278,41 @@ def test_router_resume_runs_only_the_missing_epochs(tmp_path: Path) -> None:
         again.fit(TRAIN, VAL, fast_args(epochs=3, output_dir=str(out)), resume=True)
 
 
+@pytest.mark.parametrize(
+    ("change", "detail"),
+    [
+        (lambda p: p.pop("rng"), "no 'rng'"),
+        (lambda p: p.pop("epoch"), "no 'epoch'"),
+        (lambda p: p.update(epoch=None), "its epoch is None, not a whole number >= 1"),
+        (lambda p: p.update(epoch=0), "its epoch is 0, not a whole number >= 1"),
+        (lambda p: p.update(history=None), "'NoneType' object is not iterable"),
+        (lambda p: p.update(scheduler={}), "no 'lr_lambdas'"),
+    ],
+    ids=["no-rng", "no-epoch", "epoch-null", "epoch-0", "history-null", "scheduler-empty"],
+)
+def test_a_checkpoint_missing_a_part_is_a_clear_error_on_resume(
+    tmp_path: Path, change: Any, detail: str
+) -> None:
+    """A checkpoint of this version missing a part, or with one of the wrong kind (another
+    program's, one edited by hand), was a traceback on --resume (KeyError: 'rng'), or
+    resumed from epoch 0 and trained one more epoch than asked."""
+    out = tmp_path / "checkpoints"
+    EmbeddingClassifierRouter(MODELS, encoder=HashingEncoder()).fit(
+        TRAIN, VAL, fast_args(epochs=1, output_dir=str(out))
+    )
+    payload = torch.load(out / "checkpoint.pt", weights_only=True)
+    change(payload)
+    torch.save(payload, out / "checkpoint.pt")
+    again = EmbeddingClassifierRouter(MODELS, encoder=HashingEncoder())
+    with pytest.raises(RouterLLMError) as err:
+        again.fit(TRAIN, VAL, fast_args(epochs=2, output_dir=str(out)), resume=True)
+    assert str(err.value) == (
+        f"{out / 'checkpoint.pt'} is corrupt or not a RouterLLM checkpoint ({detail}); delete "
+        f"it (or its checkpoints folder) to train from scratch, or train without resuming "
+        f"(no --resume / resume=False)"
+    )
+
+
 def test_classes_go_to_class_id_then_tier_then_nearest_tier() -> None:
     router = EmbeddingClassifierRouter(MODELS, encoder=HashingEncoder())
     served = {CLASS_NAMES[c]: router.model_names[m] for c, (m, _) in enumerate(router.routes)}

@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from routerllm.checks import FLOAT32_MAX, MAX_SEED, is_number, is_seed
+from routerllm.checks import FLOAT32_MAX, MAX_SEED, is_integer, is_number, is_seed
 from routerllm.exceptions import RouterLLMError, missing_dependency
 from routerllm.files import written_atomically
 from routerllm.routers.base import one_line
@@ -241,6 +241,51 @@ def _read_checkpoint(path: Path) -> dict[str, Any]:
     return payload
 
 
+def _resume(
+    checkpoint: Path | None,
+    saved: dict[str, Any],
+    module: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    scheduler: torch.optim.lr_scheduler.LRScheduler,
+    args: TrainingArguments,
+) -> tuple[TrainingHistory, dict[str, Tensor]]:
+    """The checkpoint ``saved`` put back into ``module``, ``optimizer``, ``scheduler`` and
+    the RNG: the history and best weights to continue from. A checkpoint missing a part,
+    or with one of the wrong kind, is a clear error."""
+    try:
+        epoch = saved["epoch"]
+        if not is_integer(epoch) or epoch < 1:
+            raise TypeError(f"its epoch is {epoch!r}, not a whole number >= 1")
+        if epoch > args.epochs:  # it would train nothing, and save its epochs
+            raise RouterLLMError(
+                f"{checkpoint} holds {epoch} finished epochs, more than the {args.epochs} "
+                f"asked (epochs); resume with epochs of at least {epoch} (routerllm train "
+                f"--epochs), or train afresh without --resume into another folder"
+            )
+        try:
+            module.load_state_dict(saved["model"])
+            optimizer.load_state_dict(saved["optimizer"])
+        except (RuntimeError, ValueError, KeyError) as e:
+            raise RouterLLMError(
+                f"{checkpoint} was written for another model or optimizer ({one_line(e)}); "
+                f"use another output_dir or resume=False"
+            ) from e
+        scheduler.load_state_dict(saved["scheduler"])
+        _set_rng_state(saved["rng"])
+        history = TrainingHistory(
+            records=[EpochRecord(**r) for r in saved["history"]],
+            best_epoch=saved["best_epoch"],
+            best_val_accuracy=saved["best_val_accuracy"],
+            resumed_from=epoch,
+        )
+        return history, saved["best_model"] or _copy_state(module)
+    except (KeyError, TypeError, ValueError, AttributeError, RuntimeError) as e:
+        raise RouterLLMError(
+            f"{checkpoint} is corrupt or not a RouterLLM checkpoint "
+            f"({f'no {e}' if isinstance(e, KeyError) else one_line(e)}); {_START_AFRESH}"
+        ) from e
+
+
 @torch.no_grad()
 def evaluate(
     forward: Forward, collate: Collate, data: ClassificationData, batch_size: int
@@ -439,30 +484,7 @@ def train(
         torch.manual_seed(args.seed)
         if saved is not None:
             _check_same_run(checkpoint, saved.get("setup"), run)
-            if saved["epoch"] > args.epochs:  # it would train nothing, and save its epochs
-                raise RouterLLMError(
-                    f"{checkpoint} holds {saved['epoch']} finished epochs, more than the "
-                    f"{args.epochs} asked (epochs); resume with epochs of at least "
-                    f"{saved['epoch']} (routerllm train --epochs), or train afresh without "
-                    f"--resume into another folder"
-                )
-            try:
-                module.load_state_dict(saved["model"])
-                optimizer.load_state_dict(saved["optimizer"])
-            except (RuntimeError, ValueError, KeyError) as e:
-                raise RouterLLMError(
-                    f"{checkpoint} was written for another model or optimizer ({one_line(e)}); "
-                    f"use another output_dir or resume=False"
-                ) from e
-            scheduler.load_state_dict(saved["scheduler"])
-            _set_rng_state(saved["rng"])
-            history = TrainingHistory(
-                records=[EpochRecord(**r) for r in saved["history"]],
-                best_epoch=saved["best_epoch"],
-                best_val_accuracy=saved["best_val_accuracy"],
-                resumed_from=saved["epoch"],
-            )
-            best_state = saved["best_model"] or _copy_state(module)
+            history, best_state = _resume(checkpoint, saved, module, optimizer, scheduler, args)
             logger.info("resuming after epoch %d from %s", saved["epoch"], checkpoint)
         first_epoch = history.resumed_from + 1
         saved_epoch = history.resumed_from  # the last epoch the checkpoint holds
