@@ -195,12 +195,14 @@ def test_weights_of_the_wrong_shape_are_a_one_line_error(
     assert "size mismatch for head.weight" in message and "(and 1 more)" in message
 
 
+@pytest.mark.parametrize("value", [np.nan, 1e300], ids=["nan", "past-float32"])
 def test_a_saved_classifier_with_weights_that_are_not_finite_is_refused(
-    saved_classifier: Path, tmp_path: Path, ladder
+    saved_classifier: Path, tmp_path: Path, ladder, value: float
 ) -> None:  # type: ignore[no-untyped-def]
-    # They loaded into torch, and every prompt went to class 0 with p=nan in its reason.
+    # They loaded into torch, and every prompt went to class 0 with p=nan in its reason
+    # (float64 weights past float32's range too: inf as the head's float32 weights).
     folder = copy_router(saved_classifier, tmp_path / "nan")
-    rewrite_weights(folder, lambda arrays: {**arrays, "head.bias": np.full_like(arrays["head.bias"], np.nan)})  # fmt: skip
+    rewrite_weights(folder, lambda arrays: {**arrays, "head.bias": np.full(arrays["head.bias"].shape, value)})  # fmt: skip
     with pytest.raises(RouterLLMError) as err:
         load_router(folder, ladder)
     assert str(err.value) == (

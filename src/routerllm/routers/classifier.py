@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from routerllm.checks import is_integer, list_of
+from routerllm.checks import FLOAT32_MAX, is_integer, list_of
 from routerllm.config import TIER_ORDER
 from routerllm.data.labeled import CLASS_NAMES, CLASS_TIERS, LabeledPrompt
 from routerllm.encoders.base import Encoder, check_texts, create_encoder
@@ -437,9 +437,14 @@ class EmbeddingClassifierRouter(Router):
     def set_state(self, arrays: dict[str, np.ndarray]) -> None:
         torch = _torch()
         net = self.network()
-        # NaN weights load into torch without a word, and every prompt then goes to class 0
+        # NaN weights load into torch without a word, and every prompt then goes to class 0;
+        # so do float64 ones past float32's range (its weights' type), which become inf
         numbers = {k: v for k, v in arrays.items() if v.dtype.kind in "fc"}
-        if bad := [k for k, v in numbers.items() if not np.isfinite(v).all()]:
+        if bad := [
+            k
+            for k, v in numbers.items()
+            if not np.isfinite(v).all() or np.abs(v).max(initial=0.0) > FLOAT32_MAX
+        ]:
             raise RouterLLMError(
                 f"saved weights hold values that are not finite numbers ({', '.join(bad)}): "
                 f"train the router again"
