@@ -126,6 +126,33 @@ def test_codecarbon_meter_measures_real_work() -> None:
     meter.close()
 
 
+def test_ctrl_c_inside_codecarbons_calls_leaves_the_meter_closable(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Ctrl-C pressed while CodeCarbon (re)started one of its schedulers, which holds a
+    plain lock meanwhile, left that lock held: the tracker's stop() at close then waited
+    for it forever (`routerllm humaneval` hung after Ctrl-C, about 1 run in 6). The
+    Ctrl-C is raised once CodeCarbon's call returns; the task is stopped, the meter
+    closes. Here SIGINT arrives as a scheduler's timer starts, its lock held."""
+    from codecarbon.external import scheduler
+
+    meter = CodeCarbonMeter("FRA")
+
+    class PressedAsItStarts(threading.Timer):
+        def start(self) -> None:
+            super().start()
+            os.kill(os.getpid(), signal.SIGINT)  # handled here, the scheduler's lock held
+
+    monkeypatch.setattr(scheduler, "Timer", PressedAsItStarts)
+    with pytest.raises(KeyboardInterrupt), meter.measure("llm_inference"):
+        pass
+    monkeypatch.undo()
+    closing = threading.Thread(target=meter.close, daemon=True)
+    closing.start()
+    closing.join(timeout=30)  # a guard against the hang, not a timing check
+    assert not closing.is_alive(), "close() waited for a lock Ctrl-C left held"
+
+
 @pytest.mark.parametrize(
     ("platform_mode", "method"),
     [

@@ -154,7 +154,7 @@ class CodeCarbonMeter(CarbonMeter):
         self._closed = False
         # The first task probes the hardware (~1.8 s): do it now, so that it is
         # not billed to the first request's router_inference.
-        with self._lock:
+        with self._lock, _deferred():  # see measure
             self._tracker.start_task("warmup")
             self._tracker.stop_task("warmup")
             self._forget("warmup")
@@ -174,37 +174,45 @@ class CodeCarbonMeter(CarbonMeter):
             # CodeCarbon failing (a power counter that cannot be read) must not cost the
             # answer being measured, nor leave its tracker refusing every later task
             failure = ""
+            # Ctrl-C is raised once CodeCarbon's calls return: pressed inside one, it left
+            # the plain lock of a scheduler CodeCarbon (re)starts held, and the tracker's
+            # stop() at close waited for it forever (`humaneval` hung after Ctrl-C)
             try:
-                self._tracker.start_task(task)
-            except Exception as e:  # noqa: BLE001 - whatever CodeCarbon raises
-                failure = self._drop(task, e)
-            try:
-                yield slot
-            finally:
-                data = None
-                if not failure:
+                with _deferred():
                     try:
-                        data = self._tracker.stop_task(task)
+                        self._tracker.start_task(task)
                     except Exception as e:  # noqa: BLE001 - whatever CodeCarbon raises
                         failure = self._drop(task, e)
-                self._forget(task)
-                duration = time.perf_counter() - start
-                if data is None:  # CodeCarbon refused or failed the task
-                    log.warning(
-                        "CodeCarbon could not measure %s%s; it is logged as spending nothing "
-                        "(method codecarbon:failed), which the budgets do not count",
-                        component,
-                        f" ({failure})" if failure else "",
-                    )
-                    slot.result = Measurement(component, duration, 0.0, 0.0, "codecarbon:failed")
-                else:
-                    slot.result = Measurement(
-                        component,
-                        duration,
-                        float(data.energy_consumed),
-                        float(data.emissions),
-                        self.method,
-                    )
+                yield slot
+            finally:
+                with _deferred():
+                    slot.result = self._stopped(task, component, start, failure)
+
+    def _stopped(self, task: str, component: str, start: float, failure: str) -> Measurement:
+        """What ``task`` measured, once stopped (``failure``: why it was not started)."""
+        data = None
+        if not failure:
+            try:
+                data = self._tracker.stop_task(task)
+            except Exception as e:  # noqa: BLE001 - whatever CodeCarbon raises
+                failure = self._drop(task, e)
+        self._forget(task)
+        duration = time.perf_counter() - start
+        if data is None:  # CodeCarbon refused or failed the task
+            log.warning(
+                "CodeCarbon could not measure %s%s; it is logged as spending nothing "
+                "(method codecarbon:failed), which the budgets do not count",
+                component,
+                f" ({failure})" if failure else "",
+            )
+            return Measurement(component, duration, 0.0, 0.0, "codecarbon:failed")
+        return Measurement(
+            component,
+            duration,
+            float(data.energy_consumed),
+            float(data.emissions),
+            self.method,
+        )
 
     def _drop(self, task: str, error: Exception) -> str:
         """Forget a task CodeCarbon failed to start or stop, which it would otherwise
@@ -237,9 +245,18 @@ class CodeCarbonMeter(CarbonMeter):
                 return
             self._closed = True
             try:
-                self._tracker.stop()
+                with _deferred():  # see measure
+                    self._tracker.stop()
             except Exception as e:  # noqa: BLE001 - a failing shutdown must not lose results
                 log.debug("codecarbon stop failed: %s", e)
+
+
+def _deferred() -> AbstractContextManager[object]:
+    """Ctrl-C during the block raised once it ends (``backends.interrupts``, imported
+    only where a meter measures: a report reads this module without the backends)."""
+    from routerllm.backends.interrupts import deferred_interrupts
+
+    return deferred_interrupts()
 
 
 #: CodeCarbon's CPU modes that read the processor's energy counters: RAPL on Linux, the
