@@ -336,6 +336,51 @@ def test_a_larger_model_whose_gguf_context_cannot_hold_the_prompt_is_not_loaded(
         assert row.escalated == {} and row.load_error == ""
 
 
+SHORT_MEDIUM = "the prompt, 62 tokens as tiny-light read it, leaves no room for an answer in its context of 32 tokens, its GGUF's, under the configured 512"  # fmt: skip
+
+
+def test_the_step_up_passes_a_larger_model_too_short_for_the_prompt_to_a_longer_one(
+    tmp_path: Path,
+) -> None:
+    """tiny-medium's GGUF was trained for 32 tokens, tiny-heavy's for 2048: tiny-light's
+    failed answer to REQUEST (62 tokens) goes to tiny-heavy, past tiny-medium, which is
+    not loaded. Until 2026-12-04 the step-up stopped at tiny-medium and kept tiny-light's
+    answer, though tiny-heavy could hold the prompt."""
+    from .conftest import gguf_with_context_length
+
+    data = tiny_config_dict(tmp_path, cascade={"enabled": True})
+    data["models"][1]["gguf"] = {"path": str(gguf_with_context_length(tmp_path / "short.gguf", 32))}  # fmt: skip
+    with RouterLLM(load_config(write_config(tmp_path, data))) as system:
+        result = system.generate(REQUEST, model="tiny-light")
+        assert result.model == "tiny-heavy"
+        assert (
+            "tiny-light's answer failed 2 of the request's 2 examples, escalated to tiny-heavy "
+            f"(past tiny-medium: {SHORT_MEDIUM})" in result.reason
+        )
+        assert not system.manager.backend("tiny-medium").loaded
+        row = list(system.log.records())[-1]
+        assert row.model == "tiny-heavy" and row.load_error == ""
+        assert row.escalated["llm_inference"].duration_s > 0  # tiny-light's answer, paid for
+
+
+def test_no_step_up_where_no_larger_models_context_holds_the_prompt(tmp_path: Path) -> None:
+    from .conftest import gguf_with_context_length
+
+    data = tiny_config_dict(tmp_path, cascade={"enabled": True})
+    short = {"path": str(gguf_with_context_length(tmp_path / "short.gguf", 32))}
+    data["models"][1]["gguf"] = data["models"][2]["gguf"] = short
+    with RouterLLM(load_config(write_config(tmp_path, data))) as system:
+        result = system.generate(REQUEST, model="tiny-light")
+        assert result.model == "tiny-light"
+        assert result.reason.endswith(
+            "tiny-light's answer failed 2 of the request's 2 examples, not escalated to "
+            "tiny-medium nor tiny-heavy: the prompt, 62 tokens as tiny-light read it, leaves no "
+            "room for an answer in their contexts (tiny-medium: 32 tokens, its GGUF's, under "
+            "the configured 512; tiny-heavy: 32 tokens, its GGUF's, under the configured 512)"
+        )
+        assert system.manager.loaded_models == ["tiny-light"]
+
+
 def test_a_larger_model_that_fails_while_generating_is_paid_for(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -58,6 +58,15 @@ def _contexts(config: AppConfig, names: list[str]) -> str:
     return "; ".join(f"{name}: {context_in_words(config.model(name))}" for name in names)
 
 
+def _no_room(config: AppConfig, read_by: str, tokens: int, names: list[str]) -> str:
+    """Why ``names`` are not asked: the prompt, ``tokens`` as ``read_by`` read it, leaves
+    no room for an answer in their contexts (in words, ``context_in_words``'s)."""
+    prompt = f"the prompt, {tokens} tokens as {read_by} read it, leaves no room for an answer"
+    if len(names) == 1:
+        return f"{prompt} in its context of {context_in_words(config.model(names[0]))}"
+    return f"{prompt} in their contexts ({_contexts(config, names)})"
+
+
 class RequestAnswering:
     """The answering half of ``RouterLLM``, which sets the attributes below."""
 
@@ -161,7 +170,14 @@ class RequestAnswering:
             from routerllm.cascade import verify_answer, verify_stub
         # the models the cache key holds (RoutingScope.larger), the smallest first; an answer
         # cancelled half-way (its caller gone) is neither checked nor escalated
-        while cascade.enabled and completion.finish_reason != CANCELLED and (bigger := next(iter(self.scope.larger(name)), None)):  # fmt: skip
+        while cascade.enabled and completion.finish_reason != CANCELLED and (larger := self.scope.larger(name)):  # fmt: skip
+            # a local model's context (its GGUF's, where shorter) that cannot hold the prompt,
+            # as the model in hand read it, would only refuse it: not loaded for that, the step
+            # goes on to the next larger model that can (an endpoint's own context is not known
+            # here: it says so itself, loading nothing)
+            short, fits = self._split_by_context(larger, completion.prompt_tokens)
+            bigger = fits[0] if fits else larger[0]  # the next larger one where none fits
+            past = f" (past {' and '.join(short)}: {_no_room(self.config, name, completion.prompt_tokens, short)})" if short and fits else ""  # fmt: skip
             if cancelled():  # the caller left as it finished: no check run for nobody
                 reason += f"; not checked, nor escalated to {bigger}: the caller has gone"
                 budgeted = True  # not the answer the cascade gives: not cached
@@ -186,26 +202,23 @@ class RequestAnswering:
                 else f"; {name}'s answer could not be checked ({check.detail if check.total else 'the function states no examples'})"
             )  # fmt: skip
             if not go:
-                reason += f", not escalated to {bigger}: {why}"
+                reason += f", not escalated to {bigger}{past}: {why}"
                 break
             if cancelled():  # the caller has gone: a larger model would answer nobody
-                reason += f", not escalated to {bigger}: the caller has gone"
+                reason += f", not escalated to {bigger}{past}: the caller has gone"
                 budgeted = True  # not the answer the cascade gives: not cached
                 break
-            # a local model's context (its GGUF's, where shorter) that cannot hold the prompt,
-            # as the model in hand read it, would only refuse it: not loaded for that (an
-            # endpoint's own context is not known here: it says so itself, loading nothing)
-            if self.manager.backend(bigger).measured_locally and effective_context(self.config.model(bigger)) <= completion.prompt_tokens:  # fmt: skip
-                reason += f", not escalated to {bigger}: the prompt, {completion.prompt_tokens} tokens as {name} read it, leaves no room for an answer in its context of {context_in_words(self.config.model(bigger))}"  # fmt: skip
+            if not fits:  # no larger model's context holds the prompt
+                reason += f", not escalated to {' nor '.join(short)}: {_no_room(self.config, name, completion.prompt_tokens, short)}"  # fmt: skip
                 break
             spent = spent_so_far(
                 cost + self.calls.routing_cost(routing), routing, loading, inference
             )
             if over := self._over_budgets(req, stub, admission, bigger, spent):
-                reason += f", not escalated to {bigger}: {over}"
+                reason += f", not escalated to {bigger}{past}: {over}"
                 budgeted = True
                 break
-            reason += f", escalated to {bigger}" + (f": {why}" if why else "")
+            reason += f", escalated to {bigger}{past}" + (f": {why}" if why else "")
             try:
                 completion_, more_loading, more_inference, more_cost = self.calls.attempt(bigger, req, stub)  # fmt: skip
             except RouterLLMError as e:  # keep the answer in hand rather than lose the request
@@ -386,6 +399,15 @@ class RequestAnswering:
             log.warning("a failed request's spending could not be logged: %s", e)
             if self.budget is not None:  # counted from memory, as an unlogged answer is
                 self.budget.release(admission, logged=e.logged)
+
+    def _split_by_context(self, larger: list[str], tokens: int) -> tuple[list[str], list[str]]:
+        """``larger`` (smallest first) split before the first model whose context can hold
+        a prompt of ``tokens``: the local models before it, whose context (their GGUF's,
+        where shorter) cannot, and the rest (an endpoint's context is not known here)."""
+        for i, m in enumerate(larger):
+            if not self.manager.backend(m).measured_locally or effective_context(self.config.model(m)) > tokens:  # fmt: skip
+                return larger[:i], larger[i:]
+        return larger, []
 
     def _over_budgets(
         self,
