@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -321,6 +323,65 @@ def test_manager_counts_each_models_kv_cache_against_the_budget(tmp_path: Path) 
     # "needs 2.247 GB", and a budget of 2.247 refused it "needing 2.247 GB" again)
     config.manager.memory_budget_gb = 2.248
     assert LLMManager(config).availability("long") is None
+
+
+@pytest.fixture
+def llama_log() -> Iterator[list[str]]:
+    """What llama.cpp logs while the test runs (the backend's own callback drops it)."""
+    import ctypes
+
+    import llama_cpp
+
+    from routerllm.backends import llama_cpp as backend_module
+
+    backend_module._silence_llama_cpp()  # once set, the backend does not set it again
+    lines: list[str] = []
+
+    @llama_cpp.llama_log_callback  # type: ignore[misc]
+    def keep(level: int, text: bytes, user_data: ctypes.c_void_p) -> None:
+        lines.append(text.decode("utf-8", errors="replace"))
+
+    llama_cpp.llama_log_set(keep, ctypes.c_void_p(0))
+    try:
+        yield lines
+    finally:
+        llama_cpp.llama_log_set(backend_module._log_callback, ctypes.c_void_p(0))
+
+
+def _allocated_mib(log: list[str]) -> tuple[float, int]:
+    """The MiB of KV cache llama.cpp logged it allocated, and in how many caches (a
+    model with windowed layers has two; each figure rounded to 0.01 MiB)."""
+    sizes = [float(m) for m in re.findall(r"kv_cache\w*: size = +([\d.]+) MiB", "".join(log))]
+    return sum(sizes), len(sizes)
+
+
+@pytest.mark.parametrize(
+    ("arch", "context"),
+    [
+        ("openelm", 4096),  # head counts per layer, keys and values of each layer's width
+        ("lfm2", 4096),  # a hybrid: only its attention layers have a KV cache
+    ],
+)
+def test_the_kv_cache_estimate_is_what_llama_cpp_allocates(
+    tmp_path: Path, llama_log: list[str], arch: str, context: int
+) -> None:
+    from . import tiny_archs
+
+    build = {
+        "openelm": lambda p: tiny_archs.openelm(p, heads=[2, 4, 4, 8], kv_heads=[1, 1, 2, 2]),
+        "lfm2": lambda p: tiny_archs.lfm2(p, kv_heads=[0, 2, 0, 2, 0, 4]),
+    }[arch]
+    model = tiny_model(arch, "light", 0.001, context_length=context)
+    model["gguf"] = {"path": str(build(tmp_path / f"{arch}.gguf"))}
+    backend = create_backend(ModelConfig.model_validate(model), GenerationConfig(), n_threads=1)
+    estimate = backend.kv_cache_gb_estimate * 1e9 / 2**20
+    backend.load()
+    try:
+        allocated, caches = _allocated_mib(llama_log)
+        assert caches >= 1 and estimate == pytest.approx(allocated, abs=0.005 * caches)
+        assert estimate >= allocated - 0.005 * caches  # never less than it takes
+    finally:
+        backend.unload()
 
 
 def test_a_model_over_the_budget_names_the_gguf_context_its_kv_cache_is_for(

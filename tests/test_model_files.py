@@ -218,19 +218,27 @@ def test_the_trained_context_is_read_from_the_gguf_metadata(
     assert trained_context(tmp_path / "missing.gguf") is None
 
 
+def _header(folder: Path, arch: str, **values: int | list[int]) -> Path:
+    """A GGUF of architecture ``arch`` with only a header: ``values`` as its writer's
+    ``add_<key>`` adds them (a list: an array, a value per layer)."""
+    import gguf
+
+    path = folder / f"{arch}.gguf"
+    writer = gguf.GGUFWriter(path, arch=arch)
+    for key, value in values.items():
+        getattr(writer, f"add_{key}")(value)
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.close()
+    return path
+
+
 def test_the_kv_cache_estimate_is_read_from_the_gguf_header(tmp_path: Path, tiny_gguf: Path) -> None:  # fmt: skip
     # the tiny llama: 2 layers, 4 KV heads of 16 / 4 = 4 numbers a key (and a value), f16
     assert kv_cache_bytes_estimate(tiny_gguf, 512) == 512 * 2 * 4 * (4 + 4) * 2
-    import gguf
 
     def header(name: str, **values: int) -> Path:
-        writer = gguf.GGUFWriter(tmp_path / f"{name}.gguf", arch=name)
-        for key, value in values.items():
-            getattr(writer, f"add_{key}")(value)
-        writer.write_header_to_file()
-        writer.write_kv_data_to_file()
-        writer.close()
-        return tmp_path / f"{name}.gguf"
+        return _header(tmp_path, name, **values)
 
     # its own key and value lengths (Gemma's 256, not 2048 / 8), one KV head
     gemma = header("gemma", block_count=18, embedding_length=2048, head_count=8, head_count_kv=1, key_length=256, value_length=256)  # fmt: skip
@@ -238,6 +246,26 @@ def test_the_kv_cache_estimate_is_read_from_the_gguf_header(tmp_path: Path, tiny
     # what lacks the heads (a recurrent model), or cannot be read, has no estimate
     assert kv_cache_bytes_estimate(header("mamba", block_count=24, embedding_length=768), 1000) is None  # fmt: skip
     assert kv_cache_bytes_estimate(tmp_path / "missing.gguf", 1000) is None
+
+
+def test_the_kv_cache_estimate_counts_each_layers_own_kv_heads(tmp_path: Path) -> None:
+    """Head counts given per layer (arrays) are summed layer by layer, as llama.cpp sizes
+    each layer's cache. Until 2026-12-04 an array was not read: OpenELM's had no estimate
+    (memory_gb alone was counted), a hybrid's was every layer at its attention heads."""
+    # OpenELM: keys of 16 numbers for each layer's KV heads; values, without flash
+    # attention (llama-cpp-python's default), each as wide as the widest layer's (2 x 16)
+    elm = _header(tmp_path, "openelm", block_count=4, embedding_length=64, head_count=[2, 4, 4, 8], head_count_kv=[1, 1, 2, 2], key_length=16, value_length=16)  # fmt: skip
+    assert kv_cache_bytes_estimate(elm, 1024) == 1024 * ((1 + 1 + 2 + 2) * 16 + 4 * 2 * 16) * 2
+    # KV heads as many as the heads where not given: 16 numbers (64 / the first layer's 4)
+    no_kv = _header(tmp_path, "openelm", block_count=2, embedding_length=64, head_count=[4, 8])
+    assert kv_cache_bytes_estimate(no_kv, 1024) == 1024 * ((4 + 8) * 16 + 2 * 8 * 16) * 2
+    # a hybrid: a layer without KV heads is recurrent (a short convolution), no KV cache
+    lfm = _header(tmp_path, "lfm2", block_count=6, embedding_length=64, head_count=4, head_count_kv=[0, 2, 0, 2, 0, 4])  # fmt: skip
+    assert kv_cache_bytes_estimate(lfm, 1024) == 1024 * ((2 + 2 + 4) * 16 + 3 * 4 * 16) * 2
+    # an array that is not a value per layer is not one llama.cpp loads: its widest layer
+    # for each, never less than a model of those heads takes
+    odd = _header(tmp_path, "openelm", block_count=3, embedding_length=64, head_count=4, head_count_kv=[1, 2])  # fmt: skip
+    assert kv_cache_bytes_estimate(odd, 1024) == 1024 * 3 * 2 * (16 + 16) * 2
 
 
 def test_a_split_models_header_is_read_from_its_first_part_before_it_is_assembled(

@@ -47,6 +47,15 @@ _HYPERPARAMETERS = (
     "attention.value_length",
 )
 _F16_BYTES = 2  # a KV cache's element in llama.cpp's default type
+#: The most items of an array of integers read from the header (a value per layer; llama.cpp
+#: takes at most 512 layers); longer ones (the tokenizer's) are skipped.
+_MAX_ARRAY = 4096
+#: Hybrid architectures (llama.cpp 0.3.16, llama-cpp-python's pin): their layers without KV
+#: heads are recurrent, with a state of their own and no KV cache. Another's such layer
+#: keeps a cache of values as wide as the widest layer's (see ``kv_cache_bytes_estimate``).
+_HYBRIDS = frozenset({"jamba", "lfm2", "granitehybrid", "plamo2", "falcon-h1", "nemotron_h"})
+#: An integer of the header, or an array of them (a value per layer: OpenELM's head counts).
+Hyperparameter = int | tuple[int, ...]
 
 
 def cache_dir() -> Path:
@@ -326,59 +335,93 @@ def trained_context(path: Path) -> int | None:
     from the file's metadata without loading the model; None where the file does not
     say (or is not a GGUF this reader knows: llama.cpp then reads it, or refuses it)."""
     context = gguf_hyperparameters(path).get("context_length")
-    return context if context is not None and context > 0 else None
+    return context if isinstance(context, int) and context > 0 else None
 
 
 def kv_cache_bytes_estimate(path: Path, context: int) -> int | None:
     """An estimate of the KV cache llama.cpp allocates for ``context`` tokens of the
-    GGUF's model: a key and a value per layer, token and KV head, in f16 (llama.cpp's
-    default type), from the header's ``block_count``, ``attention.head_count_kv``
-    (``attention.head_count`` without it) and ``attention.key_length`` /
-    ``value_length`` (``embedding_length / attention.head_count`` without them, as
-    llama.cpp takes them). None where the header lacks what it needs (a recurrent
-    model's has no KV heads). An estimate: a sliding-window model's cache is smaller."""
+    GGUF's model, as ``LlamaCppBackend`` runs it: a key and a value per layer, token and
+    KV head, in f16 (llama.cpp's default type), from the header's ``block_count``,
+    ``attention.head_count_kv`` (``attention.head_count`` without it; either a count for
+    every layer or an array of a count per layer) and ``attention.key_length`` /
+    ``value_length`` (``embedding_length / attention.head_count`` of the first layer
+    without them, as llama.cpp takes them). Where the layers' values differ in width,
+    each layer keeps values as wide as the widest's (llama.cpp's cache without flash
+    attention); a hybrid's layers without KV heads keep none. None where the header
+    lacks what it needs (a recurrent model's has no KV heads). An estimate: a
+    sliding-window model's cache is smaller."""
     meta = gguf_hyperparameters(path)
-    layers, heads, embedding = (
-        meta.get(k) for k in ("block_count", "attention.head_count", "embedding_length")
-    )
-    if not layers or not heads:
+    layers, embedding = meta.get("block_count"), meta.get("embedding_length")
+    if not isinstance(layers, int) or layers <= 0:
         return None
-    kv_heads = meta.get("attention.head_count_kv", heads)
-    head = embedding // heads if embedding else None
+    heads = _per_layer(meta.get("attention.head_count"), layers)
+    kv_heads = _per_layer(meta.get("attention.head_count_kv"), layers) or heads
+    if heads is None or kv_heads is None:
+        return None
+    head = embedding // heads[0] if isinstance(embedding, int) and heads[0] else None
     key, value = meta.get("attention.key_length", head), meta.get("attention.value_length", head)
-    if not key or not value:
+    if not isinstance(key, int) or not isinstance(value, int) or not key or not value:
         return None
-    return context * layers * kv_heads * (key + value) * _F16_BYTES
+    hybrid = gguf_architecture(path) in _HYBRIDS
+    cached = [n for n in kv_heads if n or not hybrid]
+    # llama.cpp's V cache without flash attention: each layer's as wide as the widest's
+    values = max(cached, default=0) * value if len(set(kv_heads)) > 1 else None
+    per_token = sum(n * key + (n * value if values is None else values) for n in cached)
+    return context * per_token * _F16_BYTES
 
 
-def gguf_hyperparameters(path: Path) -> dict[str, int]:
+def _per_layer(value: Hyperparameter | None, layers: int) -> tuple[int, ...] | None:
+    """A header's count for each of ``layers`` layers: an integer for all of them, an
+    array for each; an array of another length (which llama.cpp does not load), its
+    largest for each, never less than such a model would take."""
+    if value is None or value == ():
+        return None
+    if isinstance(value, int):
+        return (value,) * layers
+    return value if len(value) == layers else (max(value),) * layers
+
+
+def gguf_architecture(path: Path) -> str | None:
+    """A GGUF's ``general.architecture`` (``"llama"``), read as ``gguf_hyperparameters``
+    reads the rest; None where it cannot be read."""
+    try:
+        stat = path.stat()
+    except OSError:
+        return None
+    return _hyperparameters(str(path), stat.st_size, stat.st_mtime_ns)[0]
+
+
+def gguf_hyperparameters(path: Path) -> dict[str, Hyperparameter]:
     """The integer metadata of a GGUF's architecture (``<arch>.block_count`` as
-    ``"block_count"``), read from the file's header without loading the model, once
-    per version of the file; empty where it cannot be read (or is not a GGUF this
-    reader knows)."""
+    ``"block_count"``; an array of integers or booleans, a value per layer, as a tuple),
+    read from the file's header without loading the model, once per version of the file;
+    empty where it cannot be read (or is not a GGUF this reader knows)."""
     try:
         stat = path.stat()
     except OSError:
         return {}
-    return dict(_hyperparameters(str(path), stat.st_size, stat.st_mtime_ns))
+    return dict(_hyperparameters(str(path), stat.st_size, stat.st_mtime_ns)[1])
 
 
 @functools.lru_cache(maxsize=64)
-def _hyperparameters(path: str, size: int, mtime_ns: int) -> dict[str, int]:
+def _hyperparameters(
+    path: str, size: int, mtime_ns: int
+) -> tuple[str | None, dict[str, Hyperparameter]]:
     try:
         with open(path, "rb") as f:
             return _read_hyperparameters(f)
     except (OSError, OverflowError, KeyError, struct.error, UnicodeDecodeError):
-        return {}
+        return None, {}
 
 
-def _read_hyperparameters(f: BinaryIO) -> dict[str, int]:
+def _read_hyperparameters(f: BinaryIO) -> tuple[str | None, dict[str, Hyperparameter]]:
+    """The architecture and its metadata (``gguf_hyperparameters``) of the GGUF ``f``."""
     if f.read(4) != GGUF_MAGIC:
-        return {}
+        return None, {}
     version = struct.unpack("<I", f.read(4))[0]
     order = "<" if version < 0x10000 else ">"  # a big-endian GGUF's reads byte-swapped
     if struct.unpack(order + "I", struct.pack("<I", version))[0] not in (2, 3):
-        return {}  # version 1 counted in 32 bits (llama.cpp reads it no more)
+        return None, {}  # version 1 counted in 32 bits (llama.cpp reads it no more)
 
     def read(fmt: str) -> int:
         size = struct.calcsize(fmt)
@@ -397,23 +440,39 @@ def _read_hyperparameters(f: BinaryIO) -> dict[str, int]:
             f.seek(_GGUF_SIZES[kind] * count, os.SEEK_CUR)
 
     read("Q")  # the tensor count
-    arch, values = None, {}
+    arch, values = None, dict[str, Hyperparameter]()
     for _ in range(read("Q")):
         length = read("Q")
         if length > 65536:  # no key is this long: a corrupt file
-            return {}
-        key, kind = f.read(length).decode("utf-8"), read("I")
+            return None, {}
+        key = f.read(length).decode("utf-8")
+        # the rest (the tokenizer's long arrays) is read only where a key is missing:
+        # 0.07 s for a vocabulary of 150k tokens, once per version of the file; the
+        # architecture's own keys after those (a sliding window) are read up to the first
+        # key of another part (the tokenizer's)
+        if (
+            arch is not None
+            and all(f"{arch}.{k}" in values for k in _HYPERPARAMETERS)
+            and not key.startswith((f"{arch}.", "general."))
+        ):
+            break
+        kind = read("I")
         if key == "general.architecture" and kind == 8:
             if (n := read("Q")) > 256:  # no architecture's name is this long
-                return {}
+                return None, {}
             arch = f.read(n).decode("utf-8")
         elif kind in _GGUF_INTS:
             values[key] = read(_GGUF_INTS[kind])
+        elif kind == 9:  # an array: kept where it is short and of integers (or booleans)
+            item, n = read("I"), read("Q")
+            if n <= _MAX_ARRAY and (item in _GGUF_INTS or item == 7):
+                fmt = _GGUF_INTS.get(item, "?")
+                size = struct.calcsize(fmt) * n
+                values[key] = tuple(int(v) for v in struct.unpack(f"{order}{n}{fmt}", f.read(size)))
+            else:
+                skip(item, n)
         else:
             skip(kind)
-        # the rest (the tokenizer's long arrays) is read only where a key is missing:
-        # 0.07 s for a vocabulary of 150k tokens, once per version of the file
-        if arch is not None and all(f"{arch}.{k}" in values for k in _HYPERPARAMETERS):
-            break
     prefix = f"{arch}."
-    return {k[len(prefix) :]: v for k, v in values.items() if arch and k.startswith(prefix)}
+    own = {k[len(prefix) :]: v for k, v in values.items() if arch and k.startswith(prefix)}
+    return arch, own
