@@ -360,6 +360,8 @@ def _allocated_mib(log: list[str]) -> tuple[float, int]:
     [
         ("openelm", 4096),  # head counts per layer, keys and values of each layer's width
         ("lfm2", 4096),  # a hybrid: only its attention layers have a KV cache
+        ("gemma3", 4001),  # windowed layers: the window and a batch (4001: 4032 cells)
+        ("gemma3", 300),  # a context shorter than that: every layer the context
     ],
 )
 def test_the_kv_cache_estimate_is_what_llama_cpp_allocates(
@@ -370,6 +372,7 @@ def test_the_kv_cache_estimate_is_what_llama_cpp_allocates(
     build = {
         "openelm": lambda p: tiny_archs.openelm(p, heads=[2, 4, 4, 8], kv_heads=[1, 1, 2, 2]),
         "lfm2": lambda p: tiny_archs.lfm2(p, kv_heads=[0, 2, 0, 2, 0, 4]),
+        "gemma3": tiny_archs.gemma3,
     }[arch]
     model = tiny_model(arch, "light", 0.001, context_length=context)
     model["gguf"] = {"path": str(build(tmp_path / f"{arch}.gguf"))}
@@ -380,6 +383,9 @@ def test_the_kv_cache_estimate_is_what_llama_cpp_allocates(
         allocated, caches = _allocated_mib(llama_log)
         assert caches >= 1 and estimate == pytest.approx(allocated, abs=0.005 * caches)
         assert estimate >= allocated - 0.005 * caches  # never less than it takes
+        # a prompt past the windowed layers' cache (the window and a batch) is read whole
+        out = backend.generate(GenerationRequest(" ".join(["word"] * 280), max_new_tokens=4))
+        assert out.prompt_tokens > min(context, 544) / 2 and out.completion_tokens > 0
     finally:
         backend.unload()
 

@@ -242,7 +242,8 @@ def test_the_kv_cache_estimate_is_read_from_the_gguf_header(tmp_path: Path, tiny
 
     # its own key and value lengths (Gemma's 256, not 2048 / 8), one KV head
     gemma = header("gemma", block_count=18, embedding_length=2048, head_count=8, head_count_kv=1, key_length=256, value_length=256)  # fmt: skip
-    assert kv_cache_bytes_estimate(gemma, 1000) == 1000 * 18 * 1 * (256 + 256) * 2
+    # 1000 tokens: 1024 cells (llama.cpp pads its context to 32; until 2026-12-04 1000)
+    assert kv_cache_bytes_estimate(gemma, 1000) == 1024 * 18 * 1 * (256 + 256) * 2
     # what lacks the heads (a recurrent model), or cannot be read, has no estimate
     assert kv_cache_bytes_estimate(header("mamba", block_count=24, embedding_length=768), 1000) is None  # fmt: skip
     assert kv_cache_bytes_estimate(tmp_path / "missing.gguf", 1000) is None
@@ -266,6 +267,30 @@ def test_the_kv_cache_estimate_counts_each_layers_own_kv_heads(tmp_path: Path) -
     # for each, never less than a model of those heads takes
     odd = _header(tmp_path, "openelm", block_count=3, embedding_length=64, head_count=4, head_count_kv=[1, 2])  # fmt: skip
     assert kv_cache_bytes_estimate(odd, 1024) == 1024 * 3 * 2 * (16 + 16) * 2
+
+
+def test_the_kv_cache_estimate_of_a_model_with_sliding_window_layers(tmp_path: Path) -> None:
+    """A layer that attends to a sliding window keeps a cache of the window and a batch
+    (512 tokens, llama-cpp-python's) as LlamaCppBackend runs llama.cpp (swa_full off);
+    the others, the whole context. Until 2026-12-04 each layer counted, and llama.cpp
+    allocated, the whole context (4.8 times as much for Gemma 3 1B at 32768 tokens)."""
+    # Gemma 3 1B's shape: 26 layers, one KV head of 256 numbers, five of each six layers
+    # windowed to 512 tokens; its layers 5, 11, 17 and 23 attend to the whole context
+    shape = {"block_count": 26, "embedding_length": 1152, "head_count": 4, "head_count_kv": 1, "key_length": 256, "value_length": 256}  # fmt: skip
+    gemma3 = _header(tmp_path, "gemma3", **shape, sliding_window=512)
+    per_cell = 1 * (256 + 256) * 2  # a layer's key and value of a token, in f16
+    assert kv_cache_bytes_estimate(gemma3, 32768) == (4 * 32768 + 22 * (512 + 512)) * per_cell
+    # a context shorter than window and batch: every layer the context (1000: 1024 cells)
+    assert kv_cache_bytes_estimate(gemma3, 1000) == 26 * 1024 * per_cell
+    # Gemma 2: every other layer windowed (layers 0, 2, ...); Cohere 2: three of each four
+    gemma2 = _header(tmp_path, "gemma2", **shape, sliding_window=4096)
+    assert kv_cache_bytes_estimate(gemma2, 8192) == (13 * 8192 + 13 * (4096 + 512)) * per_cell
+    cohere2 = _header(tmp_path, "cohere2", **{**shape, "block_count": 8}, sliding_window=4096)
+    assert kv_cache_bytes_estimate(cohere2, 8192) == (2 * 8192 + 6 * (4096 + 512)) * per_cell
+    # where llama.cpp's layers are not known to be windowed (an architecture it runs with
+    # full attention, a Gemma 3 whose header gives no window), every layer the context
+    assert kv_cache_bytes_estimate(_header(tmp_path, "qwen2", **shape, sliding_window=512), 32768) == 26 * 32768 * per_cell  # fmt: skip
+    assert kv_cache_bytes_estimate(_header(tmp_path, "gemma3", **shape), 32768) == 26 * 32768 * per_cell  # fmt: skip
 
 
 def test_a_split_models_header_is_read_from_its_first_part_before_it_is_assembled(

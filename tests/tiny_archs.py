@@ -41,7 +41,9 @@ def _write(path: Path, arch: str, meta: dict[str, Any], tensors: list[tuple[str,
             writer.add_uint32(field.name, value)
     rng = np.random.default_rng(0)
     for name, shape in tensors:  # llama.cpp's order of dimensions: numpy's reversed
-        writer.add_tensor(name, (rng.standard_normal(shape[::-1]) * 0.02).astype(np.float16))
+        # norms and convolutions in f32, as llama.cpp's converter writes them
+        kind = np.float32 if len(shape) == 1 or ".shortconv.conv" in name else np.float16
+        writer.add_tensor(name, (rng.standard_normal(shape[::-1]) * 0.02).astype(kind))
     writer.write_header_to_file()
     writer.write_kv_data_to_file()
     writer.write_tensors_to_file()

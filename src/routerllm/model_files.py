@@ -54,6 +54,16 @@ _MAX_ARRAY = 4096
 #: heads are recurrent, with a state of their own and no KV cache. Another's such layer
 #: keeps a cache of values as wide as the widest layer's (see ``kv_cache_bytes_estimate``).
 _HYBRIDS = frozenset({"jamba", "lfm2", "granitehybrid", "plamo2", "falcon-h1", "nemotron_h"})
+#: The architectures llama.cpp 0.3.16 runs with layers attending to a sliding window
+#: (``<arch>.attention.sliding_window`` tokens), and the period of their pattern: of each
+#: n layers, the first n - 1 are windowed, the last attends to the whole context (set in
+#: its code: it reads no pattern from the header). Another's window is not counted on.
+_WINDOW_PERIODS = {"gemma2": 2, "gemma3": 6, "cohere2": 4}
+#: What llama.cpp rounds a cache's cells up to (its padding without flash attention).
+_CELL_PAD = 32
+#: llama-cpp-python's micro-batch of tokens (n_ubatch): a windowed layer's cache holds the
+#: window and one micro-batch.
+_UBATCH = 512
 #: An integer of the header, or an array of them (a value per layer: OpenELM's head counts).
 Hyperparameter = int | tuple[int, ...]
 
@@ -340,16 +350,19 @@ def trained_context(path: Path) -> int | None:
 
 def kv_cache_bytes_estimate(path: Path, context: int) -> int | None:
     """An estimate of the KV cache llama.cpp allocates for ``context`` tokens of the
-    GGUF's model, as ``LlamaCppBackend`` runs it: a key and a value per layer, token and
+    GGUF's model, as ``LlamaCppBackend`` runs it: a key and a value per layer, cell and
     KV head, in f16 (llama.cpp's default type), from the header's ``block_count``,
     ``attention.head_count_kv`` (``attention.head_count`` without it; either a count for
     every layer or an array of a count per layer) and ``attention.key_length`` /
     ``value_length`` (``embedding_length / attention.head_count`` of the first layer
     without them, as llama.cpp takes them). Where the layers' values differ in width,
     each layer keeps values as wide as the widest's (llama.cpp's cache without flash
-    attention); a hybrid's layers without KV heads keep none. None where the header
-    lacks what it needs (a recurrent model's has no KV heads). An estimate: a
-    sliding-window model's cache is smaller."""
+    attention); a hybrid's layers without KV heads keep none. A cell for each token of
+    the context, rounded up to 32 cells; a layer attending to a sliding window (of an
+    architecture ``_WINDOW_PERIODS`` knows) keeps cells for the window and a batch at
+    most (the backend runs llama.cpp with ``swa_full`` off), the others the whole
+    context, as every layer does where the header gives no window. None where the
+    header lacks what it needs (a recurrent model's has no KV heads)."""
     meta = gguf_hyperparameters(path)
     layers, embedding = meta.get("block_count"), meta.get("embedding_length")
     if not isinstance(layers, int) or layers <= 0:
@@ -362,12 +375,25 @@ def kv_cache_bytes_estimate(path: Path, context: int) -> int | None:
     key, value = meta.get("attention.key_length", head), meta.get("attention.value_length", head)
     if not isinstance(key, int) or not isinstance(value, int) or not key or not value:
         return None
-    hybrid = gguf_architecture(path) in _HYBRIDS
-    cached = [n for n in kv_heads if n or not hybrid]
+    arch = gguf_architecture(path)
+    hybrid = arch in _HYBRIDS
     # llama.cpp's V cache without flash attention: each layer's as wide as the widest's
-    values = max(cached, default=0) * value if len(set(kv_heads)) > 1 else None
-    per_token = sum(n * key + (n * value if values is None else values) for n in cached)
-    return context * per_token * _F16_BYTES
+    values = max(kv_heads) * value if len(set(kv_heads)) > 1 else None
+    cells = _padded(context)
+    window, period, windowed = meta.get("attention.sliding_window"), None, cells
+    if isinstance(window, int) and window > 0 and (period := _WINDOW_PERIODS.get(arch or "")):
+        windowed = min(cells, _padded(window + _UBATCH))
+    total = 0
+    for layer, n in enumerate(kv_heads):
+        if n or not hybrid:
+            width = n * key + (n * value if values is None else values)
+            total += width * (windowed if period and layer % period < period - 1 else cells)
+    return total * _F16_BYTES
+
+
+def _padded(cells: int) -> int:
+    """``cells`` rounded up as llama.cpp rounds a cache's size."""
+    return -(-cells // _CELL_PAD) * _CELL_PAD
 
 
 def _per_layer(value: Hyperparameter | None, layers: int) -> tuple[int, ...] | None:
