@@ -10,6 +10,7 @@ import contextlib
 import hashlib
 import json
 import os
+import stat
 import tempfile
 import threading
 import zipfile
@@ -28,6 +29,34 @@ except ImportError:  # not POSIX: folders are not locked (one process per folder
 LOCK_FILE = ".lock"
 #: The file ``present_in`` holds a shared lock on, in the folder.
 PRESENCE_FILE = ".present"
+
+
+def special_kind(path: Path) -> str | None:
+    """What ``path`` is where it is there but is not a regular file ("a named pipe
+    (FIFO)", "a character device"...); None for a regular file, or where nothing is
+    there or it cannot be looked at (its reader says why). ``os.stat`` follows links:
+    a link to /dev/zero is a character device. Nothing is opened."""
+    try:
+        mode = path.stat().st_mode
+    except (OSError, ValueError):  # missing, no permission, a NUL in the name...
+        return None
+    if stat.S_ISREG(mode):
+        return None
+    kinds = ((stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a named pipe (FIFO)"),
+             (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
+             (stat.S_ISSOCK, "a socket"))  # fmt: skip
+    return next((kind for test, kind in kinds if test(mode)), "not a regular file")
+
+
+def refuse_special_file(path: Path, fix: str, error: type[RouterLLMError] = RouterLLMError) -> None:
+    """Raise ``error`` where ``path`` is there but is not a regular file, before anything
+    opens it: opening a named pipe waits for a writer that never comes, a device such
+    as /dev/zero never ends. "PATH is a named pipe (FIFO), not a file: ``fix``". Every
+    loader of saved routers, gates, checkpoints and encoder files checks its files so."""
+    if (kind := special_kind(path)) is None:
+        return
+    link = f" (a link to {os.path.realpath(path)})" if path.is_symlink() else ""
+    raise error(f"{path}{link} is {kind}, not a file: {fix}")
 
 
 def sha256_of(path: Path) -> str:
@@ -190,9 +219,10 @@ def _nearest_existing(path: Path) -> Path | None:
 
 
 def holds(weights: Path, sha256: str) -> bool:
-    """Whether ``weights`` exists and has this sha256."""
+    """Whether ``weights`` is a file and has this sha256 (a named pipe or a device there
+    is not read: it would never end)."""
     try:
-        return weights.exists() and sha256_of(weights) == sha256
+        return weights.is_file() and sha256_of(weights) == sha256
     except OSError:
         return False
 
@@ -202,11 +232,11 @@ def weights_named_aside(path: Path) -> bool:
     ``weights.npz``: a save was cut short after it moved them aside. A config saved
     before the digest was recorded names them whenever they are there: only a save cut
     short leaves them, and its own config would record one."""
-    previous = path / PREVIOUS_WEIGHTS
-    if not previous.exists():
+    previous, config = path / PREVIOUS_WEIGHTS, path / "config.json"
+    if not previous.exists() or not config.is_file():  # the loader refuses a named pipe...
         return False
     try:
-        meta = json.loads((path / "config.json").read_text())
+        meta = json.loads(config.read_text())
     except (OSError, ValueError, RecursionError):  # the loader says what is wrong with it
         return False
     if not isinstance(meta, dict):

@@ -51,6 +51,7 @@ from routerllm.files import (
     named_weights,
     read_whole,
     refuse_foreign_folder,
+    refuse_special_file,
     refuse_unwritable_folder,
     save_config_and_weights,
 )
@@ -267,7 +268,9 @@ class EscalationGate:
 
     @classmethod
     def _load(cls, folder: Path) -> EscalationGate:
-        config_file, weights_file = folder / "config.json", named_weights(folder)
+        again = f"make it again with routerllm train-gate --run RUN --out {folder}"
+        refuse_special_file(config_file := folder / "config.json", again)
+        refuse_special_file(weights_file := named_weights(folder), again)
         if not config_file.is_file() or not weights_file.is_file():
             raise RouterLLMError(
                 f"{folder} is not a saved gate (it needs config.json and weights.npz); "

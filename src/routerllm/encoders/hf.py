@@ -31,6 +31,7 @@ import numpy as np
 
 from routerllm.encoders.base import Encoder, check_texts
 from routerllm.exceptions import ConfigError, ModelUnavailableError, missing_dependency
+from routerllm.files import refuse_special_file, special_kind
 
 log = logging.getLogger(__name__)
 
@@ -145,12 +146,14 @@ def locate_model(model: str) -> tuple[str, bool, Path]:
     """Where to load ``model`` from: (name or path, local_files_only, its config.json)."""
     path = Path(model).expanduser()
     if path.is_dir():
+        refuse_special_files(path)
         config = path / "config.json"
         if not config.is_file():
             raise ModelUnavailableError(f"{path} has no config.json: it is not a model directory")
         return str(path), True, config
     cached = cached_config(model)
     if cached is not None:
+        refuse_special_files(cached.parent)
         return model, True, cached
     if _looks_like_path(model):
         raise ModelUnavailableError(f"model directory not found: {path}")
@@ -172,6 +175,22 @@ def locate_model(model: str) -> tuple[str, bool, Path]:
     # of MB would otherwise look like a hang
     log.warning("fetching %s from the Hugging Face hub, once (-v shows its progress)", model)
     return model, False, _download_config(model)
+
+
+def refuse_special_files(folder: Path) -> None:
+    """A clear error where a file of the model ``folder`` is a named pipe or a device (a
+    link to /dev/zero...): transformers, reading it, would wait or read forever."""
+    try:
+        entries = sorted(folder.iterdir())
+    except OSError:
+        return  # transformers says what is wrong
+    for entry in entries:
+        if special_kind(entry) != "a folder":
+            refuse_special_file(
+                entry,
+                "a model folder holds the files save_pretrained wrote; put them back there",
+                ModelUnavailableError,
+            )
 
 
 def _config_dim(config_path: Path) -> int | None:

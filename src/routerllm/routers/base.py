@@ -315,6 +315,8 @@ def is_saved_router(config: Path) -> bool:
 def saved_router_name(config: Path) -> str | None:
     """The registered name of the router whose saved ``config.json`` is ``config``
     (None where it is not one RouterLLM saved)."""
+    if not config.is_file():  # nothing, or a named pipe whose reading would never end
+        return None
     try:
         meta = json.loads(config.read_text())
     except (OSError, ValueError, RecursionError):  # RecursionError: nested too deeply

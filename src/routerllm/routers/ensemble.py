@@ -37,6 +37,7 @@ import numpy as np
 
 from routerllm.checks import is_positive_number
 from routerllm.exceptions import RouterLLMError, UnknownNameError
+from routerllm.files import refuse_special_file
 from routerllm.routers.base import (
     CandidateModel,
     Router,
@@ -353,6 +354,7 @@ def _saved_folder(path: Any) -> Path:
     if not isinstance(path, str) or not path.strip():
         raise RouterLLMError(f"`path` must be the folder of a saved router, got {path!r:.100}")
     folder = Path(path).expanduser()  # ~ is the home folder, as in router.path
+    refuse_special_file(folder / "config.json", "give the folder of a saved router")
     if not (folder / "config.json").is_file():
         raise RouterLLMError(
             f"no saved router at {folder} (no {folder / 'config.json'}): train one there "

@@ -17,7 +17,13 @@ import numpy as np
 
 from routerllm.checks import is_integer, json_kind
 from routerllm.exceptions import ConfigError, RouterLLMError, UnknownNameError
-from routerllm.files import ZIP_DAMAGE, named_weights, read_whole, sha256_of
+from routerllm.files import (
+    ZIP_DAMAGE,
+    named_weights,
+    read_whole,
+    refuse_special_file,
+    sha256_of,
+)
 from routerllm.routers.base import (
     FORMAT_VERSION,
     MODEL_NAMES_ARRAY,
@@ -33,6 +39,8 @@ logger = logging.getLogger(__name__)
 
 #: Learned options that ``routerllm train`` has a flag of the same name for.
 TRAIN_FLAGS = frozenset({"encoder", "mode"})
+#: What to do about a saved router's file that cannot be read.
+AGAIN = "save or train the router again"
 
 
 def load_router(
@@ -62,6 +70,7 @@ def _load_router(
     check_option_names(overrides)
     check_models(models)
     path = Path(directory)
+    refuse_special_file(path / "config.json", AGAIN)
     try:
         meta = json.loads((path / "config.json").read_text())
         if not isinstance(meta, dict):
@@ -152,6 +161,7 @@ def _load_router(
             raise
         raise RouterLLMError(f"bad {settings}: {e}") from e
     weights = named_weights(path)  # weights.previous.npz after a save cut short
+    refuse_special_file(weights, AGAIN)
     # Routers saved before the digest was recorded (same format version) have no
     # "weights_sha256" key: still loaded, their arrays checked by set_state only.
     # A recorded None means the router was saved without weights.

@@ -27,7 +27,7 @@ import numpy as np
 
 from routerllm.checks import FLOAT32_MAX, MAX_SEED, is_integer, is_number, is_seed
 from routerllm.exceptions import RouterLLMError, missing_dependency
-from routerllm.files import written_atomically
+from routerllm.files import refuse_special_file, written_atomically
 from routerllm.routers.base import one_line
 from routerllm.training.losses import make_loss
 
@@ -225,6 +225,7 @@ _START_AFRESH = (
 
 
 def _read_checkpoint(path: Path) -> dict[str, Any]:
+    refuse_special_file(path, _START_AFRESH)
     try:
         payload: Any = torch.load(path, map_location="cpu", weights_only=True)
     except OSError as e:  # a directory, no permission...
