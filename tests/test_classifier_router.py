@@ -415,9 +415,27 @@ def test_broken_or_missing_weights_are_clear_errors(
         (folder / "weights.npz").write_bytes(whole[: entry + offset] + value + whole[entry + offset + 2 :])  # fmt: skip
         with pytest.raises(RouterLLMError, match="weights.npz is corrupt"):
             load_router(folder, MODELS)
-    np.savez(folder / "weights.npz", **{"head.weight": np.zeros((4, 32), np.float32)})  # type: ignore[arg-type]
+    np.savez(folder / "weights.npz", **{"head.weight": np.zeros((4, 64), np.float32)})  # type: ignore[arg-type]
     with pytest.raises(RouterLLMError, match="do not fit a frozen-mode classifier"):
         load_router(folder, MODELS)
+
+
+def test_weights_for_another_width_than_the_encoders_name_both_widths(
+    tmp_path: Path, trained: EmbeddingClassifierRouter, hashing_spec: str
+) -> None:
+    """config.json's encoder changed by hand to one of another width: torch's "size
+    mismatch for head.weight: copying a param with shape torch.Size([4, 64]) ..."."""
+    folder = trained.save(tmp_path / "clf")
+    meta = json.loads((folder / "config.json").read_text())
+    meta["options"]["encoder"] = "hashing:32"
+    (folder / "config.json").write_text(json.dumps(meta))
+    with pytest.raises(RouterLLMError) as err:
+        load_router(folder, MODELS)
+    assert str(err.value) == (
+        f"{folder / 'weights.npz'}: saved weights are for 64-wide embeddings, but encoder "
+        f"'hashing:32' gives 32-wide ones: name the encoder they were trained with, or train "
+        f"the router again"
+    )
 
 
 def test_truncated_weights_are_a_clear_error(

@@ -772,3 +772,18 @@ def test_a_cache_that_cannot_be_written_is_read_and_its_misses_returned_uncached
             np.testing.assert_array_equal(encoder.encode(texts), inner.encode(texts))
             encoder.cache.close()
     assert caplog.text.count("cannot be written (unable to open database file)") == 2
+
+
+def test_an_encoders_width_is_known_without_loading_it(tmp_path: Path) -> None:
+    """What a saved router's weights are checked against when it loads."""
+    from routerllm.encoders.base import encoder_width
+
+    (tmp_path / "config.json").write_text(json.dumps({"model_type": "bert", "hidden_size": 12}))
+    widths = {spec: encoder_width(spec) for spec in ("minilm", "minilm-onnx", "minilm-static", "hashing", "hashing:7", f"hf:{tmp_path}", f"hf:{tmp_path / 'nothing'}", "static")}  # fmt: skip
+    assert widths == {
+        "minilm": 384, "minilm-onnx": 384, "minilm-static": 384, "hashing": 256, "hashing:7": 7,
+        f"hf:{tmp_path}": 12,
+        f"hf:{tmp_path / 'nothing'}": None,  # the built encoder says what is wrong
+        "static": None,  # WordLlama's width is its loaded table's
+    }  # fmt: skip
+    assert [create_encoder(s).dim for s in ("hashing", "hashing:7", f"hf:{tmp_path}")] == [256, 7, 12]  # fmt: skip

@@ -35,7 +35,8 @@ def clusters(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def trained(**options: object) -> MoERouter:
-    router = create_router("moe", CANDIDATES, 0, encoder="hashing", **options)
+    # hashing:8, as wide as the clusters' embeddings: a saved one loads
+    router = create_router("moe", CANDIDATES, 0, encoder="hashing:8", **options)
     assert isinstance(router, MoERouter)
     X, Y = clusters(150, 0)
     return router.fit(None, Y, MODELS, embeddings=X)  # type: ignore[return-value]

@@ -90,9 +90,8 @@ def test_embeddings_of_another_width_are_refused_and_the_width_is_saved(
     name: str, tmp_path: Path
 ) -> None:
     X = np.random.default_rng(1).random((40, 7))
-    router = create_router(name, MODELS, encoder="hashing", folds=2) if name == "quality" else (
-        create_router(name, MODELS, encoder="hashing")
-    )  # fmt: skip
+    options = {"folds": 2} if name == "quality" else {}
+    router = create_router(name, MODELS, encoder="hashing", **options)
     assert isinstance(router, OutcomeRouter)
     router.fit(None, SCORES, embeddings=X)
     assert router.predict(X[:2]).shape == (2, 3)
@@ -102,11 +101,47 @@ def test_embeddings_of_another_width_are_refused_and_the_width_is_saved(
         router.predict(np.zeros((2, 5)))
     with pytest.raises(RouterLLMError, match="width 5"):
         router.calibrate(np.zeros((40, 5)), SCORES, "quality=0.9")
-    loaded = load_router(router.save(tmp_path), MODELS)
+    # saved, it could route no prompt: refused when loaded (the widths named)
+    with pytest.raises(
+        RouterLLMError,
+        match="trained on 7-wide embeddings, but its encoder 'hashing' .* gives 256-wide",
+    ):
+        load_router(router.save(tmp_path / "other"), MODELS)
+    router = create_router(name, MODELS, encoder="hashing:7", **options)
+    assert isinstance(router, OutcomeRouter)
+    router.fit(None, SCORES, embeddings=X)
+    loaded = load_router(router.save(tmp_path / "own"), MODELS)
     assert isinstance(loaded, OutcomeRouter) and loaded.dim == 7
     np.testing.assert_array_equal(loaded.predict(X), router.predict(X))
     with pytest.raises(RouterLLMError, match="width 5"):
         loaded.predict(np.zeros((2, 5)))
+
+
+@pytest.mark.parametrize("name", ["knn", "logreg", "moe", "feedback", "policy"])
+def test_a_saved_router_whose_weights_do_not_fit_its_encoders_width_is_refused_when_loaded(
+    name: str, tmp_path: Path
+) -> None:
+    """config.json's encoder changed by hand to one of another width: the router loaded,
+    and every prompt routed failed ("the embeddings of encoder ... have width 64")."""
+    folder = fitted(name).save(tmp_path / name)
+    meta = json.loads((folder / "config.json").read_text())
+    meta["options"]["encoder"] = "hashing:64"
+    (folder / "config.json").write_text(json.dumps(meta))
+    with pytest.raises(RouterLLMError) as err:
+        load_router(folder, MODELS)
+    assert str(err.value) == (
+        f"{folder / 'weights.npz'} was trained on 256-wide embeddings, but its encoder "
+        f"'hashing:64' (options.encoder in {folder / 'config.json'}) gives 64-wide ones, so it "
+        f"could route no prompt: name the encoder it was trained with there, or train it again"
+    )
+    # an hf: folder's width is read from its config.json, without loading the model
+    model = tmp_path / "enc"
+    model.mkdir()
+    (model / "config.json").write_text(json.dumps({"model_type": "bert", "hidden_size": 8}))
+    meta["options"]["encoder"] = f"hf:{model}"
+    (folder / "config.json").write_text(json.dumps(meta))
+    with pytest.raises(RouterLLMError, match=f"256-wide embeddings, but its encoder 'hf:{model}' .* gives 8-wide"):  # fmt: skip
+        load_router(folder, MODELS)
 
 
 @pytest.mark.parametrize("name", ["knn", "logreg", "quality"])

@@ -184,7 +184,7 @@ def test_weights_of_the_wrong_shape_are_a_one_line_error(
     ladder,  # type: ignore[no-untyped-def]
 ) -> None:
     folder = copy_router(saved_classifier, tmp_path / "shape")
-    rewrite_weights(folder, lambda arrays: {**arrays, "head.weight": np.zeros((4, 16), np.float32),
+    rewrite_weights(folder, lambda arrays: {**arrays, "head.weight": np.zeros((5, 32), np.float32),
                                             "head.bias": np.zeros(7, np.float32)})  # fmt: skip
     with pytest.raises(RouterLLMError) as err:
         load_router(folder, ladder)

@@ -33,6 +33,14 @@ class Encoder(ABC):
     def encode(self, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
         """(len(texts), dim) float32 embeddings."""
 
+    @classmethod
+    def width_of(cls, arg: str) -> int | None:
+        """The width of the embeddings ``cls(arg)`` gives, where it is known without
+        building the encoder (nothing loaded); None where only the built one can tell.
+        By default the class's own ``dim``, where it sets one."""
+        dim = getattr(cls, "dim", None)
+        return dim if isinstance(dim, int) else None
+
     @property
     def cache_key(self) -> str:
         """What names its vectors in the embedding cache: its spec, unless the spec
@@ -79,6 +87,15 @@ def encoder_class(spec: str) -> tuple[Callable[..., Encoder], str]:
     if arg and not any(p.kind in positional for p in inspect.signature(cls).parameters.values()):
         raise ConfigError(f"encoder {kind!r} takes no argument after ':' (got {spec!r})")
     return cls, arg
+
+
+def encoder_width(spec: str) -> int | None:
+    """The width of the embeddings the encoder ``spec`` gives, where it is known without
+    loading it (``Encoder.width_of``): a saved router's weights are checked against it
+    when the router loads, not at the first prompt it routes."""
+    cls, arg = encoder_class(spec)
+    width_of = getattr(cls, "width_of", None)
+    return width_of(arg) if width_of is not None else None
 
 
 #: Texts :class:`CachedEncoder` embeds and stores at a time.

@@ -34,6 +34,13 @@ class HashingEncoder(Encoder):
             raise ConfigError(f"hashing encoder dimension must be in 1..{MAX_DIM}, got {dim!r}")
         self.spec = "hashing" if self.dim == 256 else f"hashing:{self.dim}"
 
+    @classmethod
+    def width_of(cls, arg: str) -> int | None:
+        try:
+            return cls(arg or 256).dim  # nothing to load: it is its own width
+        except ConfigError:
+            return None
+
     def encode(self, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
         texts = check_texts(texts, batch_size)
         out = np.zeros((len(texts), self.dim), dtype=np.float32)

@@ -30,7 +30,12 @@ from urllib.parse import urlsplit
 import numpy as np
 
 from routerllm.encoders.base import Encoder, check_texts
-from routerllm.exceptions import ConfigError, ModelUnavailableError, missing_dependency
+from routerllm.exceptions import (
+    ConfigError,
+    ModelUnavailableError,
+    RouterLLMError,
+    missing_dependency,
+)
 from routerllm.files import refuse_special_file, special_kind
 
 log = logging.getLogger(__name__)
@@ -334,6 +339,18 @@ class HFEncoder(Encoder):
             self.load()
             dim = int(self._model.config.hidden_size)
         self.dim = dim
+
+    @classmethod
+    def width_of(cls, arg: str) -> int | None:
+        """The width its config.json gives, for a local folder or a model in the local
+        Hugging Face cache (never fetched for this); else None."""
+        name = parse_model_options(arg)[0]
+        path = Path(name).expanduser()
+        try:
+            config = path / "config.json" if path.is_dir() else cached_config(name)
+            return _config_dim(config) if config is not None and config.is_file() else None
+        except (RouterLLMError, OSError, ValueError):  # the built encoder says what is wrong
+            return None
 
     @staticmethod
     def _merge(key: str, given: Any, options: dict[str, str], parse: Any, default: Any) -> Any:

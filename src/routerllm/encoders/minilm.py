@@ -80,6 +80,10 @@ class MiniLMEncoder(HFEncoder):
         super().__init__(str(minilm_dir()), max_length=MINILM_MAX_LENGTH, threads=threads)
         self.spec = "minilm"
 
+    @classmethod
+    def width_of(cls, arg: str) -> int | None:
+        return MINILM_DIM
+
 
 def _mean_pool_normalize(hidden: np.ndarray, mask: np.ndarray) -> np.ndarray:
     weights = mask[..., None].astype(np.float32)

@@ -449,6 +449,14 @@ class EmbeddingClassifierRouter(Router):
                 f"saved weights hold values that are not finite numbers ({', '.join(bad)}): "
                 f"train the router again"
             )
+        head, width = arrays.get("head.weight"), net["head"].in_features
+        if head is not None and head.ndim == 2 and head.shape[1] != width:
+            what = "embeddings" if self.mode == "frozen" else "hidden states"
+            raise RouterLLMError(
+                f"saved weights are for {head.shape[1]}-wide {what}, but encoder {self.spec!r} "
+                f"gives {width}-wide ones: name the encoder they were trained with, or train the "
+                f"router again"
+            )
         try:
             net.load_state_dict({k: torch.tensor(np.asarray(v)) for k, v in arrays.items()})
         except (RuntimeError, TypeError, ValueError) as e:

@@ -20,13 +20,14 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from routerllm.checks import is_finite_number, repeated, wrong_shape
 from routerllm.data.outcomes import OutcomeDataset, scores_are_outcomes
-from routerllm.encoders.base import encoder_class
+from routerllm.encoders.base import encoder_class, encoder_width
 from routerllm.exceptions import RouterLLMError
 from routerllm.routers.base import CandidateModel, Router, RoutingDecision, one_line, prompt_list
 from routerllm.routers.decision import MODES, choose, mix_choices, prompt_draws
@@ -462,6 +463,18 @@ class OutcomeRouter(Router):
         return calibrate(
             self, embeddings, scores, target, model_names, predicted, modes, two_settings
         )
+
+    def check_loaded(self, directory: Path) -> None:
+        """Refuse weights learned on embeddings of another width than its encoder gives
+        (where known without loading it: ``encoder_width``): it could route no prompt."""
+        width = encoder_width(self.encoder_spec)
+        if width is not None and self.dim is not None and width != self.dim:
+            raise RouterLLMError(
+                f"{directory / 'weights.npz'} was trained on {self.dim}-wide embeddings, but its "
+                f"encoder {self.encoder_spec!r} (options.encoder in {directory / 'config.json'}) "
+                f"gives {width}-wide ones, so it could route no prompt: name the encoder it was "
+                f"trained with there, or train it again"
+            )
 
     #: Arrays of the learned state whose last axis runs over the models (Router).
     MODEL_AXIS_ARRAYS = frozenset({"Y", "W", "b"})

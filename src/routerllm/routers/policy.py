@@ -187,6 +187,7 @@ class PolicyRouter(OutcomeRouter):
         return {k: v for k, v in options.items() if k not in ("costs", "mix", *gone)}
 
     def check_loaded(self, directory: Path) -> None:
+        super().check_loaded(directory)
         # Saved uncalibrated before argmax was the default: lambda 0 escalates everything.
         if self.mode == "lambda" and self.knob <= 0 and self.mix is None and not self.second_share:
             log.warning(
