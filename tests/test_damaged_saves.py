@@ -6,14 +6,17 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import resource
 import subprocess
 import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from routerllm.exceptions import RouterLLMError
 from routerllm.routers import create_router
 from routerllm.routers.base import Candidate
 
@@ -179,3 +182,187 @@ def test_at_the_cli_a_routers_config_or_a_checkpoint_that_is_a_named_pipe_is_one
                        "hashing", "--data", str(data), "--out", str(out), "--epochs", "1",
                        "--resume")  # fmt: skip
         assert_one_line_error(proc, f"{out / 'checkpoints' / 'checkpoint.pt'}", said, "train from scratch")  # fmt: skip
+
+
+# -- damage to each file of a saved folder -------------------------------------------
+#: Values of another type than a saved setting's, put in its place one at a time.
+WRONG_TYPES: list[object] = [None, True, -1, 1e308, "x", [], {"a": 1}]
+#: How many places in a file get a byte flipped.
+FLIPS = 12
+
+
+def damaged(folder: Path, headers: int) -> Iterator[tuple[str, Path, dict[str, bytes | None]]]:
+    """Each damage to ``folder`` (a saved one), one file at a time: (what was done, the
+    file it was done to, {relative path: new content, or None to delete it}). Each file
+    deleted, cut at several lengths, a byte flipped at several places; each value of a
+    JSON file deleted or of another type, and the whole file too; in an .npz, every byte
+    of the headers of its first ``headers`` arrays flipped, with its config's digest
+    deleted (a folder saved before the digest was recorded), which would refuse it first."""
+    for path in sorted(p for p in folder.rglob("*") if p.is_file() and p.name != ".lock"):
+        rel, data = str(path.relative_to(folder)), path.read_bytes()
+        yield f"{rel} deleted", path, {rel: None}
+        for n in sorted({0, 1, len(data) // 3, len(data) // 2, len(data) - 1}):
+            yield f"{rel} cut to {n} bytes", path, {rel: data[:n]}
+        for at in sorted({len(data) * i // FLIPS for i in range(FLIPS)} | {len(data) - 1}):
+            yield f"{rel} byte {at} flipped", path, {rel: _flipped(data, at)}
+        if path.suffix == ".json":
+            for what, meta in _wrong_json(json.loads(data)):
+                yield f"{rel}: {what}", path, {rel: json.dumps(meta).encode()}
+        if path.suffix == ".npz":
+            config = str(path.parent.relative_to(folder) / "config.json")
+            meta = json.loads((folder / config).read_text())
+            undigested = json.dumps({k: v for k, v in meta.items() if k != "weights_sha256"})
+            for start in [m.start() for m in re.finditer(rb"\x93NUMPY", data)][:headers]:
+                for at in range(start, min(len(data), start + 128)):
+                    yield (
+                        f"{rel} byte {at} flipped (no digest)",
+                        path,
+                        {rel: _flipped(data, at), config: undigested.encode()},
+                    )
+
+
+def _flipped(data: bytes, at: int) -> bytes:
+    return data[:at] + bytes([data[at] ^ 0xFF]) + data[at + 1 :]
+
+
+def _wrong_json(value: object, where: tuple[object, ...] = ()) -> Iterator[tuple[str, object]]:
+    """(what was done, the JSON document ``value`` with it done) for each value in it."""
+    for wrong in WRONG_TYPES:
+        yield f"{list(where)} = {wrong!r:.20}", wrong
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()  # fmt: skip
+    for key, inner in list(items):
+        if isinstance(value, dict):
+            yield f"{[*where, key]} deleted", {k: v for k, v in value.items() if k != key}
+        for what, changed in _wrong_json(inner, (*where, key)):
+            copy = dict(value) if isinstance(value, dict) else list(value)  # type: ignore[call-overload]
+            copy[key] = changed
+            yield what, copy
+
+
+def assert_every_damage_is_one_clear_error(
+    saved: Path, load: Callable[[Path], object], tmp_path: Path, headers: int = 2
+) -> int:
+    """Load a copy of ``saved`` with each damage done to it: it loads, or raises a
+    one-line RouterLLMError; damage to its weights or a file it needs is refused. The
+    number of damages tried."""
+    import shutil
+
+    wrong, damages = [], list(damaged(saved, headers))
+    for what, path, change in damages:
+        copy = tmp_path / "damaged"
+        shutil.rmtree(copy, ignore_errors=True)
+        shutil.copytree(saved, copy)
+        for rel, content in change.items():
+            if content is None:
+                (copy / rel).unlink()
+            else:
+                (copy / rel).write_bytes(content)
+        try:
+            load(copy)
+        except RouterLLMError as e:
+            if "\n" in str(e):
+                wrong.append(f"{what}: an error of several lines: {e}")
+        except Exception as e:  # noqa: BLE001 - any other is the bug looked for
+            wrong.append(f"{what}: {type(e).__name__}: {e!s:.200}")
+        else:
+            if path.suffix == ".npz" and "(no digest)" not in what:
+                wrong.append(f"{what}: loaded")  # the digest refuses any change to them
+    assert not wrong, f"{len(wrong)} of {len(damages)} damages:\n" + "\n".join(wrong[:20])
+    return len(damages)
+
+
+#: Headers of an array in an .npz that numpy's parser fails on with other errors than
+#: ValueError: a brace left open, a key that is a list, a shape of 8 TB (allocated
+#: before the data is read), 3000 signs.
+ODD_HEADERS = {
+    "TokenError": "{'descr': '<f8', 'fortran_order': False, 'shape': (3,), ",
+    "TypeError": "{[]: 1}",
+    "MemoryError": "{'descr': '<f8', 'fortran_order': False, 'shape': (999999999999,), }",
+    "RecursionError": "-" * 3000 + "1",
+}
+
+
+def npy_with_header(header: str) -> bytes:
+    """A .npy file (format 1.0) with this header and 64 zero bytes."""
+    import struct
+
+    text = header.encode() + b" " * (-(10 + len(header) + 1) % 64) + b"\n"
+    return b"\x93NUMPY\x01\x00" + struct.pack("<H", len(text)) + text + bytes(64)
+
+
+def npz_with_header(names: list[str], header: str) -> bytes:
+    """An .npz whose arrays ``names`` are each ``npy_with_header(header)``."""
+    import io
+    import zipfile
+
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as archive:
+        for name in names:
+            archive.writestr(f"{name}.npy", npy_with_header(header))
+    return out.getvalue()
+
+
+@pytest.mark.parametrize("error", list(ODD_HEADERS))
+def test_an_array_header_numpy_cannot_parse_is_one_clear_error(error: str, tmp_path: Path) -> None:
+    """Under a matching digest (a file made by hand, or saved before the digest was
+    recorded): each was a traceback."""
+    from routerllm.files import sha256_of
+    from routerllm.gate import EscalationGate
+    from routerllm.routers import load_router
+
+    from .test_gate import _cheap_to_escalate
+
+    for folder, load in ((saved_knn(tmp_path / "knn"), lambda d: load_router(d, MODELS)),
+                         (_cheap_to_escalate(3).save(tmp_path / "gate"), EscalationGate.load)):  # fmt: skip
+        with np.load(folder / "weights.npz") as data:
+            names = list(data.files)
+        (folder / "weights.npz").write_bytes(npz_with_header(names, ODD_HEADERS[error]))
+        meta = json.loads((folder / "config.json").read_text())
+        meta["weights_sha256"] = sha256_of(folder / "weights.npz")
+        (folder / "config.json").write_text(json.dumps(meta))
+        with pytest.raises(RouterLLMError, match="corrupt") as err:
+            load(folder)
+        assert "\n" not in str(err.value)
+
+
+def test_every_damage_to_a_saved_ensemble_is_one_clear_error(tmp_path: Path) -> None:
+    """Its config.json and each member's: a flipped byte in an array's header in a
+    member's weights.npz saved before the digest was recorded was a traceback
+    (tokenize.TokenError from numpy's header parser)."""
+    from routerllm.routers import load_router
+
+    ensemble = create_router("ensemble", MODELS, members=[{"path": str(saved_knn(tmp_path / "knn"))}, "rules"])  # fmt: skip
+    saved = ensemble.save(tmp_path / "ens")
+    tried = assert_every_damage_is_one_clear_error(saved, lambda d: load_router(d, MODELS), tmp_path)  # fmt: skip
+    assert tried > 500
+
+
+def test_every_damage_to_a_saved_gate_is_one_clear_error(tmp_path: Path) -> None:
+    from routerllm.gate import EscalationGate
+
+    from .test_gate import _cheap_to_escalate
+
+    saved = _cheap_to_escalate(3).save(tmp_path / "gate")
+    tried = assert_every_damage_is_one_clear_error(saved, EscalationGate.load, tmp_path)
+    assert tried > 300
+
+
+def test_every_damage_to_a_saved_full_mode_classifier_is_one_clear_error(tmp_path: Path) -> None:
+    """A classifier that fine-tuned its encoder: the encoder's weights are in its
+    weights.npz too."""
+    from routerllm.data.labeled import LabeledPrompt
+    from routerllm.routers import load_router
+    from routerllm.routers.classifier import EmbeddingClassifierRouter
+    from routerllm.training.trainer import TrainingArguments
+
+    from .test_classifier_router import MODELS as CLASSIFIER_MODELS
+    from .test_complexity_router import build_classifier
+
+    encoder = build_classifier(tmp_path / "bert", {0: "a", 1: "b"})
+    router = EmbeddingClassifierRouter(CLASSIFIER_MODELS, encoder=f"hf:{encoder}", mode="full")
+    data = [LabeledPrompt(t, c) for c, t in enumerate(["hello", "world", "code", "hello code"])]
+    router.fit(data, data, TrainingArguments(epochs=1, batch_size=2, warmup_steps=0, progress=False))  # fmt: skip
+    saved = router.save(tmp_path / "router")
+    load = lambda d: load_router(d, CLASSIFIER_MODELS)  # noqa: E731
+    # one array's header: each load builds the encoder, ~10 ms
+    assert assert_every_damage_is_one_clear_error(saved, load, tmp_path, headers=1) > 300

@@ -241,6 +241,18 @@ def test_minilm_static_table_is_read_from_the_cache_and_rebuilt_when_damaged(
     assert np.load(path).shape == table.shape
 
 
+@pytest.mark.parametrize("error", ["TokenError", "TypeError", "MemoryError", "RecursionError"])
+def test_a_cached_minilm_static_table_whose_header_numpy_cannot_parse_is_rebuilt(
+    error: str, tmp_path: Path
+) -> None:
+    """A damaged header of the cached table was a traceback, not a rebuild."""
+    from .test_damaged_saves import ODD_HEADERS, npy_with_header
+
+    path = tmp_path / "table.npy"
+    path.write_bytes(npy_with_header(ODD_HEADERS[error]))
+    assert DistilledMiniLMEncoder()._read(path) is None  # so it is built again
+
+
 def test_onnx_minilm_agrees_with_minilm(
     minilm: MiniLMEncoder, onnx_minilm: OnnxMiniLMEncoder
 ) -> None:

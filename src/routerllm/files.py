@@ -13,6 +13,7 @@ import os
 import stat
 import tempfile
 import threading
+import tokenize
 import zipfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -173,8 +174,14 @@ def save_config_and_weights(
 
 #: What reading a damaged .npz archive raises, beyond numpy's ValueError: the zip
 #: module's EOFError and BadZipFile (a cut file), NotImplementedError (an unknown
-#: compression or version in a header) and RuntimeError (an "encrypted" flag).
-ZIP_DAMAGE = (EOFError, zipfile.BadZipFile, NotImplementedError, RuntimeError)
+#: compression or version in a header) and RuntimeError (an "encrypted" flag); from
+#: numpy's parser of an array's header, tokenize's TokenError (a bracket flipped),
+#: TypeError ({[]: 1}), RecursionError (a RuntimeError: ------1) and MemoryError (a
+#: shape of 10^12 numbers, allocated before the data is read).
+NPZ_DAMAGE = (
+    EOFError, zipfile.BadZipFile, NotImplementedError, RuntimeError, tokenize.TokenError,
+    TypeError, MemoryError,
+)  # fmt: skip
 
 
 def file_in_the_way(path: Path) -> Path | None:

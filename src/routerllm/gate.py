@@ -44,7 +44,7 @@ from routerllm.checks import (
 )
 from routerllm.exceptions import RouterLLMError
 from routerllm.files import (
-    ZIP_DAMAGE,
+    NPZ_DAMAGE,
     file_in_the_way,
     holds,
     locked_folder,
@@ -295,7 +295,7 @@ class EscalationGate:
                 )
         except RecursionError as e:  # json's parser recurses: [[[[...]]]] (a RuntimeError)
             raise _corrupt(folder, "config.json is not valid JSON (nested too deeply)") from e
-        except ZIP_DAMAGE as e:
+        except NPZ_DAMAGE as e:
             raise RouterLLMError(
                 f"cannot load the gate in {folder}: corrupt weights.npz ({e})"
             ) from e

@@ -34,6 +34,7 @@ from routerllm.encoders.base import Encoder
 from routerllm.encoders.hf import check_texts
 from routerllm.encoders.minilm import MINILM_DIM, OnnxMiniLMEncoder, minilm_dir, onnx_model_path
 from routerllm.exceptions import missing_dependency
+from routerllm.files import NPZ_DAMAGE
 from routerllm.paths import cache_root
 
 log = logging.getLogger(__name__)
@@ -124,7 +125,7 @@ class DistilledMiniLMEncoder(Encoder):
             return None
         try:
             table = np.load(path, allow_pickle=False)
-        except (OSError, ValueError, EOFError) as e:
+        except (OSError, ValueError, *NPZ_DAMAGE) as e:  # a damaged header too
             log.warning("%s is unreadable (%s): rebuilding it", path, e)
             return None
         expected = (self._tokenizer.get_vocab_size(), self.dim)

@@ -18,7 +18,7 @@ import numpy as np
 from routerllm.checks import is_integer, json_kind
 from routerllm.exceptions import ConfigError, RouterLLMError, UnknownNameError
 from routerllm.files import (
-    ZIP_DAMAGE,
+    NPZ_DAMAGE,
     named_weights,
     read_whole,
     refuse_special_file,
@@ -183,7 +183,7 @@ def _load_router(
             )
         with np.load(weights) as data:
             arrays = {k: data[k] for k in data.files}
-    except (ValueError, *ZIP_DAMAGE) as e:
+    except (ValueError, *NPZ_DAMAGE) as e:
         raise RouterLLMError(f"{weights} is corrupt (not a readable .npz archive)") from e
     except OSError as e:
         raise RouterLLMError(f"cannot read {weights}: {e}") from e
