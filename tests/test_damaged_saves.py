@@ -161,6 +161,22 @@ def test_an_encoder_folders_file_that_is_a_named_pipe_or_a_device_is_refused(
     assert all(e.endswith("put them back there") for e in errors)
 
 
+def test_an_embedding_cache_file_that_is_a_named_pipe_or_a_device_is_refused(
+    tmp_path: Path,
+) -> None:
+    """The cache's database (or its write-ahead log): reading it read-only, once writing
+    failed, waited on the pipe forever."""
+    from routerllm.encoders.cache import DB_NAME, EmbeddingCache
+
+    cache = tmp_path / "cache"
+    EmbeddingCache("hashing", cache).put_many(["a"], np.ones((1, 4)))
+    copies = odd_copies(cache, [DB_NAME, f"{DB_NAME}-wal"], tmp_path)
+    load = 'from routerllm.encoders.cache import EmbeddingCache\ndef load(path):\n    EmbeddingCache("hashing", path).get_many(["a"])'  # fmt: skip
+    errors = load_errors(load, list(copies))
+    assert_refused(errors, copies)
+    assert all(e.endswith("not a file: remove it, or set ROUTERLLM_CACHE to another folder") for e in errors)  # fmt: skip
+
+
 def test_at_the_cli_a_routers_config_or_a_checkpoint_that_is_a_named_pipe_is_one_line(
     tmp_path: Path,
 ) -> None:
