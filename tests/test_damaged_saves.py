@@ -336,9 +336,10 @@ def test_an_array_header_numpy_cannot_parse_is_one_clear_error(error: str, tmp_p
         meta = json.loads((folder / "config.json").read_text())
         meta["weights_sha256"] = sha256_of(folder / "weights.npz")
         (folder / "config.json").write_text(json.dumps(meta))
-        with pytest.raises(RouterLLMError, match="corrupt") as err:
+        with pytest.raises(RouterLLMError) as err:
             load(folder)
-        assert "\n" not in str(err.value)
+        message = str(err.value)  # the weights named, not config.json
+        assert "\n" not in message and re.search(r"weights.npz is corrupt|corrupt weights.npz", message), message  # fmt: skip
 
 
 def test_every_damage_to_a_saved_ensemble_is_one_clear_error(tmp_path: Path) -> None:

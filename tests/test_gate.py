@@ -121,9 +121,16 @@ def test_broken_or_foreign_gate_folders_are_clear_errors(tmp_path: Path) -> None
     with pytest.raises(RouterLLMError, match="is not a saved gate"):
         EscalationGate.load(tmp_path / "missing")
     saved = gate.save(tmp_path / "gate")
-    # damaged bytes in the zip's directory of an array: its compression method, its
-    # "encrypted" flag (the zip module raised NotImplementedError, RuntimeError: a traceback)
     whole = (saved / "weights.npz").read_bytes()
+    (saved / "weights.npz").write_bytes(whole[:-1])
+    with pytest.raises(RouterLLMError, match="weights.npz does not match config.json"):
+        EscalationGate.load(saved)  # refused before numpy reads it
+    # A gate saved before the digest was recorded: the archive itself is checked. Damaged
+    # bytes in the zip's directory of an array: its compression method, its "encrypted"
+    # flag (the zip module raised NotImplementedError, RuntimeError: a traceback).
+    meta = json.loads((saved / "config.json").read_text())
+    del meta["weights_sha256"]
+    (saved / "config.json").write_text(json.dumps(meta))
     entry = whole.index(b"PK\x01\x02")
     for offset, value in ((10, b"\x63\x00"), (8, b"\x01\x00")):
         damaged = whole[: entry + offset] + value + whole[entry + offset + 2 :]

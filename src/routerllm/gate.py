@@ -285,24 +285,27 @@ class EscalationGate:
                     f"it was saved as version {meta.get('version')!r}, this RouterLLM reads "
                     f"{VERSION}; train it again: routerllm train-gate --run RUN --out {folder}"
                 )
-            with np.load(weights_file, allow_pickle=False) as npz:
-                w = {k: np.asarray(npz[k]) for k in npz.files}
             named = meta.get("weights_sha256")  # absent in gates saved before it was recorded
-            if named is not None and not holds(weights_file, named):
+            if named is not None and not holds(weights_file, named):  # before numpy parses it
                 raise ValueError(
                     "weights.npz does not match config.json (an interrupted save, or a file "
                     f"changed by hand); make it again: routerllm train-gate --run RUN --out {folder}"
                 )
         except RecursionError as e:  # json's parser recurses: [[[[...]]]] (a RuntimeError)
             raise _corrupt(folder, "config.json is not valid JSON (nested too deeply)") from e
-        except NPZ_DAMAGE as e:
-            raise RouterLLMError(
-                f"cannot load the gate in {folder}: corrupt weights.npz ({e})"
-            ) from e
         except json.JSONDecodeError as e:
             raise _corrupt(folder, f"config.json is not valid JSON ({e})") from e
         except (OSError, ValueError) as e:
             raise RouterLLMError(f"cannot load the gate in {folder}: {e}") from e
+        try:
+            with np.load(weights_file, allow_pickle=False) as npz:
+                w = {k: np.asarray(npz[k]) for k in npz.files}
+        except OSError as e:
+            raise RouterLLMError(f"cannot load the gate in {folder}: {e}") from e
+        except (ValueError, *NPZ_DAMAGE) as e:
+            raise RouterLLMError(
+                f"cannot load the gate in {folder}: corrupt weights.npz ({one_line(e)})"
+            ) from e
         try:
             gate = cls(
                 first=_setting(meta, "first", str),
