@@ -1355,3 +1355,34 @@ def test_max_waiting_counts_the_one_taking_the_turn_once(quiet_config: AppConfig
             assert service.in_line == 0 and not service.turn.locked()
 
         asyncio.run(run())
+
+
+def test_a_path_with_a_trailing_or_doubled_slash_is_served_as_the_path_without_it(
+    served: tuple[str, RouterLLM],
+) -> None:
+    """Starlette answered ``POST /v1/chat/completions/`` (or ``/v1//chat/completions``,
+    a base_url ending in "/" joined with "/chat/completions") with a 307 redirect and no
+    body: urllib and curl, which follow no redirect of a POST, saw no OpenAI error; the
+    openai client, which does, sent its body twice, to a URL built from the Host header.
+    ``GET /v1/models/`` was "unknown model ''"."""
+    base, _ = served
+    body = asking(max_tokens=1)
+    for path in (CHAT + "/", "/v1//chat/completions", "//v1/chat/completions//"):
+        status, text = call(base, path, body)
+        assert status == 200 and json.loads(text)["object"] == "chat.completion", (path, text)
+    status, text = call(base, "/v1/completions/", {"prompt": "x", "max_tokens": 1})
+    assert status == 200 and json.loads(text)["object"] == "text_completion", text
+    status, text = call(base, "/v1/models/")
+    assert status == 200 and json.loads(text)["data"][0]["id"] == "auto", text
+    assert call(base, "/v1/models/auto/") == (200, call(base, "/v1/models/auto")[1])
+    assert call(base, "/health/") == (200, '{"status":"ok"}')
+    assert call(base, "/health/", method="HEAD") == (200, "")
+    # what no endpoint takes, with the slashes or without, is still the JSON 404 or 405
+    for path, status, message in (
+        ("/v1/embeddings/", 404, "POST /v1/embeddings/: Not Found"),
+        ("/chat/completions/", 404, "the API is under /v1: POST /v1/chat/completions (an OpenAI"),
+    ):
+        got, text = call(base, path, body)
+        assert got == status and message in json.loads(text)["error"]["message"], text
+    got, text = call(base, CHAT + "/")
+    assert got == 405 and "GET /v1/chat/completions: Method Not Allowed" in text, text

@@ -317,7 +317,10 @@ class _Service:
             raise protocol.unknown_model(name, names)
 
     def model(self, name: str) -> dict[str, Any]:
-        """``GET /v1/models/{name}``."""
+        """``GET /v1/models/{name}``; a trailing "/" goes, as from every path (_TidyPaths),
+        where the name is no configured model's with it."""
+        names = [protocol.AUTO, *(m.name for m in self.system.config.models)]
+        name = name if name in names else name.rstrip("/") or name
         self.check_model(None if name == protocol.AUTO else name)
         if name != protocol.AUTO and name not in self.system.available_models():
             reason = self.system.manager.availability(name)
@@ -403,12 +406,48 @@ def _answer(call: protocol.Call, result: "RoutedResult", warning: str) -> Any:
     return JSONResponse(protocol.answer(call, result, created, warning))
 
 
-def _routed(app: Any, method: str, path: str) -> bool:
-    """Whether one of ``app``'s endpoints answers ``method`` ``path``."""
+def _taken(routes: Sequence[Any], method: str, path: str, any_method: bool = False) -> bool:
+    """Whether one of ``routes`` answers ``method`` ``path`` (with ``any_method``: takes
+    ``path`` by some method, as a 405 tells); an empty path parameter (``GET
+    /v1/models/``: a model's name) is no match."""
     from starlette.routing import Match
 
     scope = {"type": "http", "method": method, "path": path}
-    return any(route.matches(scope)[0] == Match.FULL for route in app.routes)
+    wanted = (Match.FULL, Match.PARTIAL) if any_method else (Match.FULL,)
+    for route in routes:
+        match, child = route.matches(scope)
+        if match in wanted and all(child.get("path_params", {}).values()):
+            return True
+    return False
+
+
+def _tidy(path: str) -> str:
+    """``path`` without repeated or trailing slashes."""
+    return _SLASHES.sub("/", path).rstrip("/") or "/"
+
+
+_SLASHES = re.compile("/{2,}")
+
+
+class _TidyPaths:
+    """ASGI middleware: a path that no endpoint takes as written, but one does without
+    its repeated or trailing slashes (``POST /v1/chat/completions/``, or
+    ``/v1//chat/completions`` from a base_url ending in "/"), is served as that path.
+    Starlette's ``redirect_slashes`` answered a 307 with no body instead: a client that
+    follows no redirect of a POST (curl, urllib) saw no OpenAI error, and one that does
+    (the openai client) sent its body twice, to a URL built from the Host header
+    (``http://`` behind a TLS proxy)."""
+
+    def __init__(self, app: Any, router: Any) -> None:
+        self.app, self.router = app, router
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and (path := scope["path"]) != (tidy := _tidy(path)):
+            routes, method = self.router.routes, scope["method"]
+            if not _taken(routes, method, path, True) and _taken(routes, method, tidy, True):
+                raw = _tidy(scope.get("raw_path", b"").decode("latin-1") or path)  # any bytes
+                scope = {**scope, "path": tidy, "raw_path": raw.encode("latin-1")}
+        await self.app(scope, receive, send)
 
 
 def _gone() -> Any:
@@ -439,9 +478,11 @@ def create_app(
     origins = cors_origins(cors)
     service = _Service(system, api_key, max_waiting)
     app = FastAPI(
-        title="RouterLLM", version=__version__, docs_url=None, redoc_url=None, openapi_url=None
-    )
+        title="RouterLLM", version=__version__, docs_url=None, redoc_url=None, openapi_url=None,
+        redirect_slashes=False,  # _TidyPaths serves those paths instead
+    )  # fmt: skip
     app.state.service = service
+    app.add_middleware(_TidyPaths, router=app.router)
     if origins:  # the key travels in Authorization, not in cookies: no credentials
         app.add_middleware(
             CORSMiddleware,
@@ -494,8 +535,9 @@ def create_app(
     async def http_error(request: Request, e: HTTPException) -> Any:  # unknown path or method
         method, path = request.method, request.url.path
         message = f"{method} {path}: {e.detail}"
-        if e.status_code == 404 and _routed(app, method, f"/v1{path}"):  # a base_url without /v1
-            message += f"; the API is under /v1: {method} /v1{path} (an OpenAI client's base_url ends in /v1)"  # fmt: skip
+        v1 = f"/v1{_tidy(path)}"
+        if e.status_code == 404 and _taken(app.routes, method, v1):  # a base_url without /v1
+            message += f"; the API is under /v1: {method} {v1} (an OpenAI client's base_url ends in /v1)"  # fmt: skip
         headers = dict(e.headers or {})  # a 405's Allow: HTTP requires it
         if allowed := headers.get("Allow"):  # Starlette's, from a set: in no fixed order
             headers["Allow"] = ", ".join(sorted(m.strip() for m in allowed.split(",")))
