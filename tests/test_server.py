@@ -717,6 +717,54 @@ def test_a_wrong_key_or_path_with_a_body_over_the_limit_is_a_401_or_404_not_a_41
                 assert answer_on(sock)[0] == status
 
 
+def test_a_client_waiting_for_100_continue_gets_a_refusal_before_it_sends_its_body(
+    quiet_config: AppConfig,
+) -> None:
+    """A wrong key's 401 (or an unknown path's 404, a method's 405) waited until the body
+    was read and dropped; reading it made uvicorn send 100 Continue, and a client that
+    asked for it (curl does for a large body) uploaded its whole body to be refused. The
+    refusal now comes first, the connection closed; a right key still gets the 100."""
+    with RouterLLM(quiet_config) as system, running(system, api_key="s3cret") as base:
+        host, port = base.removeprefix("http://").split(":")
+        body = json.dumps(asking(max_tokens=1)).encode()
+        refused = (
+            ("POST", CHAT, "wrong", 401, "invalid_api_key"),
+            ("POST", "/routerllm/feedback", "", 401, "invalid_api_key"),
+            ("POST", "/v1/nowhere", "s3cret", 404, None),
+            ("PUT", CHAT, "s3cret", 405, None),
+        )
+        for method, path, key, status, code in refused:
+            with socket.create_connection((host, int(port)), timeout=10) as sock:
+                head = (
+                    f"{method} {path} HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {key}\r\n"
+                )
+                head += "Content-Type: application/json\r\nExpect: 100-continue\r\n"
+                sock.sendall(f"{head}Content-Length: {len(body)}\r\n\r\n".encode())  # no body
+                first = sock.recv(65536)
+                assert first.startswith(f"HTTP/1.1 {status} ".encode()), (path, first)
+                assert answer_on_after(sock, first) == (status, code)
+        with socket.create_connection((host, int(port)), timeout=30) as sock:
+            head = f"POST {CHAT} HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer s3cret\r\n"
+            head += (
+                "Content-Type: application/json\r\nExpect: 100-continue\r\nConnection: close\r\n"
+            )
+            sock.sendall(f"{head}Content-Length: {len(body)}\r\n\r\n".encode())
+            assert sock.recv(65536) == b"HTTP/1.1 100 Continue\r\n\r\n"
+            sock.sendall(body)
+            answer = b"".join(iter(lambda: sock.recv(65536), b""))
+            assert answer.startswith(b"HTTP/1.1 200 "), answer[:200]
+        assert system.log.count() == 1
+
+
+def answer_on_after(sock: socket.socket, start: bytes) -> tuple[int, str | None]:
+    """The status and error code of the answer that begins with ``start``, read from
+    ``sock`` until the server closes the connection (which it must)."""
+    data = start + b"".join(iter(lambda: sock.recv(65536), b""))
+    head, _, body = data.partition(b"\r\n\r\n")
+    assert b"\r\nconnection: close" in head.lower(), head
+    return int(head.split()[1]), json.loads(body)["error"]["code"]
+
+
 def test_cors_is_off_by_default_and_lets_the_given_origins_call(quiet_config: AppConfig) -> None:
     """A web UI on another origin could not call the server: no CORS at all."""
     from starlette.testclient import TestClient

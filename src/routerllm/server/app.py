@@ -163,7 +163,7 @@ class _Service:
         ``keep`` it is read and dropped (b""): a request refused anyway holds no memory."""
         declared = request.headers.get("content-length", "")
         if declared.isdigit() and int(declared) > self.body_limit:
-            waiting = request.headers.get("expect", "").lower() == "100-continue"
+            waiting = _waits_to_send(request)
             if waiting or int(declared) > self.body_limit + DRAINED_BYTES:
                 return self.too_large(close=True)  # nothing read: the connection is spent
         loop = asyncio.get_running_loop()
@@ -195,9 +195,9 @@ class _Service:
 
     async def authorised_body(self, request: Any) -> Any:
         """The body's bytes, or the response that refuses the request (a wrong key too).
-        The body is read first: a refusal sent while the client still sends it is lost to
-        a client that asked to close the connection (urllib does), as uvicorn then closes
-        it on the bytes still coming."""
+        The body is read first (see ``drained``): a refusal sent while the client still
+        sends it is lost to a client that asked to close the connection (urllib does), as
+        uvicorn then closes it on the bytes still coming."""
         if (refused := self.unauthorised(request)) is not None:
             return await self.drained(request, refused)
         return await self.read_body(request)
@@ -207,7 +207,11 @@ class _Service:
         dropped: a client without the key makes the server keep none of it. A body too
         large is refused so too, the connection closed where it was not all read: a 413
         told a client without the key the server's limits, and to shrink a body refused
-        anyway."""
+        anyway. A client that waits for ``100 Continue`` before it sends the body gets
+        the refusal at once instead, and the connection is closed: it sends no body."""
+        if _waits_to_send(request):
+            refusal.headers.update(CLOSE)
+            return refusal
         drained = await self.read_body(request, keep=False)
         if isinstance(drained, bytes):
             return refusal
@@ -448,6 +452,12 @@ class _TidyPaths:
                 raw = _tidy(scope.get("raw_path", b"").decode("latin-1") or path)  # any bytes
                 scope = {**scope, "path": tidy, "raw_path": raw.encode("latin-1")}
         await self.app(scope, receive, send)
+
+
+def _waits_to_send(request: Any) -> bool:
+    """Whether the client waits for ``100 Continue`` before it sends the body (uvicorn
+    sends it when the body is first read)."""
+    return bool(request.headers.get("expect", "").lower() == "100-continue")
 
 
 def _gone() -> Any:
