@@ -1434,3 +1434,62 @@ def test_a_path_with_a_trailing_or_doubled_slash_is_served_as_the_path_without_i
         assert got == status and message in json.loads(text)["error"]["message"], text
     got, text = call(base, CHAT + "/")
     assert got == 405 and "GET /v1/chat/completions: Method Not Allowed" in text, text
+
+
+def test_a_body_not_declared_as_json_is_a_415_and_is_not_run(
+    served: tuple[str, RouterLLM],
+) -> None:
+    """A JSON body sent as text/plain, as a form or with no Content-Type was answered: a
+    browser page on any origin sends those without a CORS preflight, so that any page
+    open in a browser could make a local server without a key generate (as FastAPI's
+    strict_content_type refuses them). A compressed body read as JSON was "not valid
+    JSON ('utf-8' codec can't decode byte 0x8b ...)"."""
+    import gzip
+
+    base, system = served
+    body = json.dumps(asking(max_tokens=1)).encode()
+    text, form = {"Content-Type": "text/plain"}, {"Content-Type": "application/x-www-form-urlencoded"}  # fmt: skip
+    before = system.log.count()
+    cases = [
+        (CHAT, text, body, "Content-Type must be application/json, got 'text/plain'"),
+        (CHAT, form, body, "got 'application/x-www-form-urlencoded'"),
+        (
+            "/v1/completions",
+            {"Content-Type": "multipart/form-data; boundary=x"},
+            body,
+            "got 'multipart/form-data",
+        ),  # fmt: skip
+        (
+            "/routerllm/feedback",
+            text,
+            b'{"request_id": "x", "score": 1}',
+            "Content-Type must be",
+        ),  # fmt: skip
+        (
+            CHAT,
+            {},
+            body,
+            "no Content-Type: send the body as JSON with Content-Type: application/json",
+        ),  # fmt: skip
+        (
+            CHAT,
+            {**HEADERS, "Content-Encoding": "gzip"},
+            gzip.compress(body),
+            "Content-Encoding 'gzip' is not supported: send the body uncompressed",
+        ),  # fmt: skip
+    ]
+    host, port = base.removeprefix("http://").split(":")
+    for path, headers, data, message in cases:
+        connection = http.client.HTTPConnection(host, int(port), timeout=60)  # adds no type
+        try:
+            connection.request("POST", path, data, headers)
+            answer = connection.getresponse()
+            status, error = answer.status, json.loads(answer.read())["error"]
+        finally:
+            connection.close()
+        assert status == 415 and message in error["message"], (headers, error)
+        assert (error["type"], error["code"]) == ("invalid_request_error", "unsupported_media_type")  # fmt: skip
+    assert system.log.count() == before
+    for kind in ("application/json; charset=utf-8", "Application/JSON", "application/vnd.api+json"):  # fmt: skip
+        headers = {"Content-Type": kind, "Content-Encoding": "identity"}
+        assert call(base, CHAT, raw=body, headers=headers)[0] == 200, kind

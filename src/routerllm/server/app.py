@@ -155,6 +155,30 @@ class _Service:
             "invalid_request_error", "invalid_api_key",
         )  # fmt: skip
 
+    def unreadable(self, request: Any) -> Any:
+        """None when the body is declared JSON (``application/json`` or ``application/*+json``) and
+        not compressed, else the 415. A body of any other type, or of none, is refused
+        even where it is JSON (as FastAPI's ``strict_content_type`` does): a browser page
+        on any origin sends text, a form or an untyped body without a CORS preflight,
+        and could make a server on this machine run its models."""
+        declared = request.headers.get("content-type", "")
+        media = declared.partition(";")[0].strip().lower()
+        kind, _, subtype = media.partition("/")
+        if kind != "application" or not (subtype == "json" or subtype.endswith("+json")):
+            got = f"got {declared!r:.80}" if declared.strip() else "the request has no Content-Type"
+            return self.refusal(
+                415, f"Content-Type must be application/json, {got}: send the body as JSON "
+                "with Content-Type: application/json",
+                "invalid_request_error", "unsupported_media_type",
+            )  # fmt: skip
+        coding = request.headers.get("content-encoding", "").strip().lower()
+        if coding not in ("", "identity"):
+            return self.refusal(
+                415, f"Content-Encoding {coding!r:.40} is not supported: send the body uncompressed",
+                "invalid_request_error", "unsupported_media_type",
+            )  # fmt: skip
+        return None
+
     # -- a request ------------------------------------------------------------
     async def read_body(self, request: Any, keep: bool = True) -> Any:
         """The body's bytes, or the response that refuses it: too large (a body a little
@@ -199,6 +223,8 @@ class _Service:
         sends it is lost to a client that asked to close the connection (urllib does), as
         uvicorn then closes it on the bytes still coming."""
         if (refused := self.unauthorised(request)) is not None:
+            return await self.drained(request, refused)
+        if (refused := self.unreadable(request)) is not None:
             return await self.drained(request, refused)
         return await self.read_body(request)
 
