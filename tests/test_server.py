@@ -381,6 +381,28 @@ def test_requests_take_turns(served: tuple[str, RouterLLM]) -> None:
         (CHAT, asking(stop="zq" * 500_000), 400, "a stop sequence is 1,000,000 characters long"),
         (CHAT, asking(stream="yes"), 400, "stream must be true or false"),
         (CHAT, asking(stream=0), 400, "stream must be true or false"),
+        # the audit of malformed requests (2026-12-04): each a JSON error, none run
+        (CHAT, asking(model=5), 400, "model must be a model's name or 'auto' to route, got 5"),
+        (
+            CHAT,
+            {"messages": {"role": "user", "content": "x"}},
+            400,
+            "messages must be a non-empty array",
+        ),  # fmt: skip
+        (
+            CHAT,
+            b'{"messages": [{"role": "user", "content": "\xff\xfe"}]}',
+            400,
+            "not valid JSON ('utf-8' codec can't decode byte 0xff",
+        ),  # fmt: skip
+        (CHAT, asking(stream=True, n=2), 400, "several choices (n must be 1)"),
+        (CHAT, asking(stream=True, logprobs=True), 400, "does not support log probabilities"),
+        (
+            CHAT,
+            asking(stream=True, stream_options={"include_usage": "yes"}),
+            400,
+            "stream_options must be an object like",
+        ),  # fmt: skip
         (
             CHAT,
             asking(stream_options={"include_usage": True}),
