@@ -538,6 +538,39 @@ def test_report_with_carbon_tracking_off_says_cost_not_measured_not_zero(tmp_pat
     assert f"cost ${result.cost_usd:.6f}" in "\n".join(report_lines(rep))
 
 
+def test_a_token_priced_cost_of_zero_with_carbon_tracking_off_is_0_not_not_measured(
+    tmp_path: Path,
+) -> None:
+    # a model with token prices answered from the cache bills no token: its cost, $0, is
+    # known without the meter, yet the report (and the session's summary) said "cost not
+    # measured" (null in --json), as for a model priced by an energy nobody measured
+    from routerllm.carbon.report import logged_report, summarize
+    from routerllm.carbon.report_text import report_lines, totals_lines
+    from routerllm.config import load_config
+    from routerllm.system import RouterLLM
+
+    data = tiny_config_dict(tmp_path, carbon={"enabled": False}, cache={"enabled": True})
+    for model in data["models"]:
+        model["cost_per_1m_output_usd"] = 1000.0
+    config = load_config(write_config(tmp_path, data))
+    with RouterLLM(config) as system:
+        paid = system.generate("hello there", tag="asked")
+        again = system.generate("hello there", tag="again")
+    assert paid.cost_usd > 0 and again.cached_from == paid.request_id and again.cost_usd == 0
+    rep = logged_report(config, tag="again")
+    text = "\n".join(report_lines(rep))
+    assert "cost $0.000000" in text and "cost not measured" not in text, text
+    day = next(line for line in text.splitlines() if line.startswith("20"))
+    assert day.endswith("0.000000") and "not measured" in day, day  # energy and CO2 are not
+    out = rep.as_dict()
+    assert out["totals"]["cost_usd"] == 0.0 and out["totals"]["co2_kg"] is None
+    assert out["by_model"][again.model]["cost_usd"] == 0.0
+    summary = summarize([again], token_priced=[m.name for m in config.models])
+    assert "cost $0.000000" in "\n".join(totals_lines(summary))
+    # a model priced by its energy keeps "not measured" for its logged 0
+    assert summarize([again]).as_dict()["totals"]["cost_usd"] is None
+
+
 def test_a_cached_answer_with_carbon_tracking_off_is_not_measured_zero_co2(tmp_path: Path) -> None:
     # its unspent parts (method "cache", 0 kWh) counted as measured: its line, the
     # session's summary and the report said "0.000e+00 kWh  CO2 0.0000 g", not "not measured"

@@ -165,6 +165,12 @@ class ModelConfig(StrictConfig):
         """Its place on the ladder: tier, then parameter count (models of one size tie)."""
         return TIER_ORDER[self.tier], self.params_b
 
+    @property
+    def priced_by_tokens(self) -> bool:
+        """Whether it has token prices; without, its cost is its energy at the
+        electricity price (``carbon.electricity_price_usd_per_kwh``)."""
+        return bool(self.cost_per_1m_input_usd or self.cost_per_1m_output_usd)
+
     def cost_usd(self, prompt_tokens: int, completion_tokens: int) -> float:
         return (
             prompt_tokens * self.cost_per_1m_input_usd

@@ -53,7 +53,7 @@ def _faster(speedup: float) -> str:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from routerllm.carbon.report import summarize
+    from routerllm.carbon.report import priced_by_tokens, summarize
     from routerllm.carbon.report_text import totals_lines
     from routerllm.demo import DEMO_PROMPTS, run_demo, spread
 
@@ -98,7 +98,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
             system, DEMO_PROMPTS, args.max_new_tokens, not args.no_baseline, show,
             repeats=args.repeats,
         )  # fmt: skip
-        routed = summarize(run.routed)
+        priced = priced_by_tokens(system.config.models)  # their $0 is known, measured or not
+        routed = summarize(run.routed, token_priced=priced)
         payload: dict[str, Any] = {
             "routed": [r.to_dict() for r in run.routed],
             "baseline": [r.to_dict() for r in run.baseline],
@@ -112,7 +113,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         comparison = run.comparison()
         if comparison is not None:
             payload["comparison"] = comparison
-            payload["baseline_summary"] = summarize(run.baseline).as_dict()
+            payload["baseline_summary"] = summarize(run.baseline, token_priced=priced).as_dict()
             lines += _comparison_lines(comparison)
             if args.repeats > 1:
                 payload["repeats"] = {"asked": args.repeats, "made": len(run.repeats), **spread(run.repeats), "runs": list(run.repeats)}  # fmt: skip
@@ -169,7 +170,7 @@ def _interactive(args: argparse.Namespace, system: Any, stdin: TextIO) -> int:
     prompt the system refuses (too long, over a budget, a model that fails) is reported
     in one line and the session goes on."""
     from routerllm.backends.base import GenerationRequest
-    from routerllm.carbon.report import summarize
+    from routerllm.carbon.report import priced_by_tokens, summarize
     from routerllm.carbon.report_text import totals_lines
 
     ask = stdin.isatty() and not args.json
@@ -218,7 +219,7 @@ def _interactive(args: argparse.Namespace, system: Any, stdin: TextIO) -> int:
             print("\n".join([result.text.strip(), "", *lines, ""]), flush=True)
         if error is not None:
             _print_error(args, error)
-    summary = summarize(results)
+    summary = summarize(results, token_priced=priced_by_tokens(system.config.models))
     if args.json:
         print(json_text({"summary": summary.as_dict()}))
     else:  # a session that answered nothing says so: it printed nothing before

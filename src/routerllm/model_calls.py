@@ -133,8 +133,7 @@ class ModelCalls:
 
     def priced_by_energy(self, name: str) -> bool:
         """A model without token prices costs its energy at the electricity price."""
-        model_cfg = self.config.model(name)
-        return not (model_cfg.cost_per_1m_input_usd or model_cfg.cost_per_1m_output_usd)
+        return not self.config.model(name).priced_by_tokens
 
 
 def failed_generation(error: RouterLLMError) -> Measurement | None:

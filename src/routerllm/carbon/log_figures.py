@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from array import array
 from collections import Counter, OrderedDict
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import astuple, dataclass, field
 from typing import TYPE_CHECKING
 
@@ -141,6 +141,7 @@ class LogFigures:
         ladder_top: str | None = None,
         replay: CacheReplay | None = None,  # fmt: skip
         contexts: dict[str, int] | None = None,
+        token_priced: Iterable[str] = (),
     ) -> None:
         from routerllm.carbon.report import ComponentTotals
 
@@ -148,6 +149,8 @@ class LogFigures:
         self.ladder_top = ladder_top
         self.replay = replay
         self.contexts = contexts or {}
+        # the models priced by their tokens: a cost of theirs is known, measured or not
+        self.token_priced = frozenset(token_priced)
         self.totals = _totals()
         self.by_model: dict[str, Totals] = {}
         self.by_router: dict[str, Totals] = {}
@@ -340,8 +343,8 @@ class LogFigures:
         if measured:
             self.measured.update(groups)
         # logged without energy, a cost of 0 is a model priced by its energy (no token
-        # prices) at 0 kWh: not known; token prices make one that is not 0
-        if measured or cost_usd:
+        # prices) at 0 kWh: not known; token prices make one known, $0 too (no token billed)
+        if measured or cost_usd or model in self.token_priced:
             self.costed.update(groups)
 
     def _versus(
@@ -387,8 +390,9 @@ class LogFigures:
 
     def uncosted_groups(self) -> set[tuple[str, str]]:
         """The groups (``unmeasured_groups``' but components, which have no cost) whose
-        cost is not known: each of their requests logged without energy, at a cost of 0
-        (a model without token prices, its cost its energy at the electricity price)."""
+        cost is not known: each of their requests logged without energy, at a cost of 0,
+        by a model without token prices (``token_priced``), its cost its energy at the
+        electricity price."""
         return {g for g in self._groups() if g not in self.costed}
 
     def _groups(self) -> list[tuple[str, str]]:

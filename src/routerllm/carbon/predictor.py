@@ -294,6 +294,6 @@ class CarbonPredictor:
     def _cost(self, cfg: ModelConfig, prompt_tokens: int, output: int, energy: float) -> float:
         """Token prices where the model has them, else its energy at the electricity price
         (as ``RouterLLM`` prices it)."""
-        if cfg.cost_per_1m_input_usd or cfg.cost_per_1m_output_usd:
+        if cfg.priced_by_tokens:
             return cfg.cost_usd(prompt_tokens, output)
         return energy * self.config.carbon.electricity_price_usd_per_kwh

@@ -135,10 +135,13 @@ def summarize(
     records: Iterable[MeasuredRequest],
     models: list[ModelConfig] | None = None,
     country_iso_code: str = "USA",
+    token_priced: Iterable[str] | None = None,
 ) -> Report:
     """Aggregate records; ``models`` (the config's) enables the always-largest estimate,
     the logged report's (``logged_report``) of the same requests where
-    ``country_iso_code`` is the config's (it prices the largest model's per-token figures)."""
+    ``country_iso_code`` is the config's (it prices the largest model's per-token figures).
+    ``token_priced``: the names of the models with token prices (default: those of
+    ``models``), whose cost is known with carbon tracking off, $0 included."""
     from routerllm.carbon.log_figures import LogFigures
 
     # checked first: a wrong one was a bare TypeError, an unknown country (a typo)
@@ -159,7 +162,11 @@ def summarize(
             f"summarize takes a list of results (RoutedResult) or logged requests "
             f"(RequestLog.records()), got {type(records).__name__}"
         )
-    fig = LogFigures(largest=_largest(models).name if models else None)
+    if token_priced is None:
+        token_priced = priced_by_tokens(models or [])
+    elif isinstance(token_priced, str):  # one name, not its letters
+        raise RouterLLMError("token_priced must be a list of model names, not one name")
+    fig = LogFigures(largest=_largest(models).name if models else None, token_priced=token_priced)
     for i, r in enumerate(records):
         if not isinstance(r, HasComponents):  # a RoutedResult or a logged RequestRecord
             raise RouterLLMError(
@@ -226,6 +233,7 @@ def logged_report(
         ladder_top=config.models_by_size()[-1].name if models else None,
         replay=None if cache.enabled else CacheReplay(cache.max_entries, cache.ttl_s),
         contexts={m.name: effective_context(m) for m in models},
+        token_priced=priced_by_tokens(models),
     )
     with RequestLog(path, read_only=True) as log:  # a report changes nothing
         for row in log.report_rows(since=since, tag=tag):
@@ -244,6 +252,11 @@ def logged_report(
     }
     rep.recommendations = recommendations(fig, config, rep)
     return rep
+
+
+def priced_by_tokens(models: Iterable[ModelConfig]) -> list[str]:
+    """The names of ``models`` that have token prices (``ModelConfig.priced_by_tokens``)."""
+    return [m.name for m in models if m.priced_by_tokens]
 
 
 def _largest(models: list[ModelConfig]) -> ModelConfig:
