@@ -830,6 +830,42 @@ def test_a_reader_that_stops_reading_ends_the_command_quietly(tmp_path: Path) ->
     assert 1 <= log_count(tmp_path) < 6  # the requests answered before are logged
 
 
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full (Linux)")
+@pytest.mark.parametrize("buffered", [True, False], ids=["buffered", "unbuffered"])
+def test_a_full_disk_on_stdout_is_one_line_that_names_stdout(
+    tmp_path: Path, buffered: bool
+) -> None:
+    # `routerllm route ... > /dev/full` said "error: [Errno 28] No space left on device"
+    # (unbuffered), which names no file: the log's disk? Buffered, as stdout to a file is,
+    # Python said "Exception ignored in: <_io.TextIOWrapper name='<stdout>'...>", status 120
+    cfg = write_config(tmp_path, tiny_config_dict(tmp_path))
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
+    if not buffered:
+        env["PYTHONUNBUFFERED"] = "1"
+    cmd = [sys.executable, "-m", "routerllm.cli"]
+    for args, kept in (
+        (
+            ["route", "hello", "--max-new-tokens", "3"],
+            "the requests answered are in the request log",
+        ),
+        (
+            ["demo", "--no-baseline", "--max-new-tokens", "3"],
+            "the requests answered are in the request log",
+        ),
+        (["report"], "this command saves no results"),
+    ):
+        with open("/dev/full", "w") as full:
+            proc = subprocess.run([*cmd, *args, "--config", str(cfg)], stdout=full,
+                                  stderr=subprocess.PIPE, text=True, env=env, timeout=120)  # fmt: skip
+        lines = proc.stderr.strip().splitlines()
+        assert proc.returncode == 2 and len(lines) == 1, proc.stderr
+        assert lines[0].startswith("error: the output could not be written to stdout"), lines[0]
+        assert "no space left on device" in lines[0] and kept in lines[0], lines[0]
+    # the answers that could not be shown are logged: route's, and the demo's first
+    # (buffered: its header failed with it); unbuffered, the demo stopped at its header
+    assert log_count(tmp_path) == (2 if buffered else 1)
+
+
 def test_output_the_locale_cannot_encode_is_escaped_not_an_error(tmp_path: Path) -> None:
     # under a Latin-1 locale (or redirected to a file on Windows) an answer or a model's
     # name in another script was a UnicodeEncodeError: "error: ... is not valid UTF-8

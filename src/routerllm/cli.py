@@ -18,7 +18,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
-from routerllm.exceptions import ModelUnavailableError, RequestLogError, RouterLLMError
+from routerllm.exceptions import (
+    ModelUnavailableError,
+    OutputError,
+    RequestLogError,
+    RouterLLMError,
+)
 
 EXIT_USER_ERROR = 2
 #: A reader closed stdout (``| head``): the status of a command that SIGPIPE ended.
@@ -409,9 +414,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(levelname)s %(name)s: %(message)s",
     )
     quieted = [] if args.verbose else _quiet_third_party()
+    stdout = sys.stdout
+    if stdout is not None:  # a closed one is refused by the commands that print answers
+        sys.stdout = _NamedStdout(stdout)  # type: ignore[assignment]
     try:
         _refuse_empty_options(args)
-        return int(args.func(args))
+        status = int(args.func(args))
+        sys.stdout.flush()  # a full disk said here, not by Python as it exits (status 120)
+        return status
+    except OutputError as e:
+        _drop_stdout()  # what is still buffered would fail again as Python exits
+        print(f"error: {e}; {_output_kept(args)}", file=sys.stderr)
+        return EXIT_USER_ERROR
     except RouterLLMError as e:
         print(f"error: {e}", file=sys.stderr)
         return EXIT_USER_ERROR
@@ -434,8 +448,54 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         return EXIT_USER_ERROR
     finally:  # an in-process caller's environment (and its children's) as it was
+        sys.stdout = stdout
         for name in quieted:
             os.environ.pop(name, None)
+
+
+class _NamedStdout:
+    """stdout while a command runs: a write that fails (a full disk: ``> /dev/full``)
+    raises ``OutputError``, which names stdout; an ``OSError`` without a file name said
+    only "No space left on device", as if the log's disk were full. A reader that has
+    gone (``BrokenPipeError``) is left to main, which ends quietly."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        try:
+            return self._stream.write(text)
+        except BrokenPipeError:
+            raise
+        except OSError as e:
+            raise _output_error(e) from e
+
+    def flush(self) -> None:
+        try:
+            self._stream.flush()
+        except BrokenPipeError:
+            raise
+        except OSError as e:
+            raise _output_error(e) from e
+
+    def __getattr__(self, name: str) -> Any:  # fileno, isatty, encoding...
+        return getattr(self._stream, name)
+
+
+def _output_error(e: OSError) -> OutputError:
+    reason = e.strerror.lower() if e.strerror else str(e)
+    return OutputError(f"the output could not be written to stdout: {reason}")
+
+
+def _output_kept(args: argparse.Namespace) -> str:
+    """What a command whose output could not be written kept (said as its Ctrl-C line
+    says it)."""
+    interrupted = getattr(args, "interrupted", None)
+    if interrupted in (_requests_logged, _server_stopped):
+        return "the requests answered are in the request log"
+    if interrupted is nothing_written:
+        return "this command saves no results, so nothing was lost; rerun it with stdout elsewhere"
+    return "what the command saved before is kept"
 
 
 def _quiet_third_party() -> list[str]:
@@ -492,4 +552,8 @@ def _os_error(e: OSError) -> str:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    # ``python -m routerllm.cli``: the module the commands import (``routerllm.cli``, a
+    # second copy of this one) runs, so that both see the same functions
+    from routerllm.cli import main as _main
+
+    raise SystemExit(_main())

@@ -118,6 +118,12 @@ class RequestLogError(RouterLLMError):
     logged: bool = False
 
 
+class OutputError(RouterLLMError):
+    """A command's output could not be written to stdout (a full disk, an I/O error):
+    the output is lost, what the command saved (the request log...) is kept. A reader
+    that has gone (``BrokenPipeError``) is not one."""
+
+
 class BudgetExceededError(RouterLLMError):
     """A request would break a carbon or cost budget (``budgets`` in the config), so it was
     not run. ``retry_at`` is when a spent hourly or daily budget allows requests again, or
