@@ -406,6 +406,57 @@ def test_killed_run_keeps_every_completed_request(tmp_path: Path) -> None:
     assert {f"k{int(line)}" for line in done} <= ids
 
 
+KILLED_AT = textwrap.dedent(
+    """
+    import os, signal, sys
+    from routerllm.carbon.request_log import RequestLog
+    from tests.test_carbon import _record
+    db, csv_path, step = sys.argv[1:4]
+    with RequestLog(db, csv_path) as log:
+        log.append(_record(1))
+        def killed(*args, **kwargs):
+            os.kill(os.getpid(), signal.SIGKILL)
+        real = getattr(RequestLog, step)
+        def written_then_killed(self, *args, **kwargs):
+            real(self, *args, **kwargs)
+            killed()
+        setattr(RequestLog, step, killed if step == "_append_csv" else written_then_killed)
+        log.append(_record(2))
+    """
+)
+
+
+@pytest.mark.parametrize(
+    "step", ["_append_csv", "_mirrored"], ids=["before-the-csv-row", "after-the-csv-row"]
+)
+def test_a_run_killed_between_the_log_and_its_csv_row_gets_the_row_on_the_next_open(
+    tmp_path: Path, step: str
+) -> None:
+    """SIGKILL after a request's row was committed to the log, before its rows were added
+    to the emissions CSV (or after, before the log knew they were): the CSV was one
+    request short for good. The next open adds what it lacks, once."""
+    db, path = tmp_path / "log.sqlite", tmp_path / "carbon" / "emissions.csv"
+    proc = subprocess.run(
+        [sys.executable, "-c", KILLED_AT, str(db), str(path), step],
+        cwd=Path(__file__).resolve().parents[1], capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert proc.returncode == -signal.SIGKILL, proc.stderr
+    with RequestLog(db) as log:  # no CSV: it is not caught up here
+        assert [r.id for r in log.records()] == ["r1", "r2"]
+    ids = [row[5] for row in csv.reader(path.open(newline=""))][1:]
+    assert ids == ["r1"] * 3 + (["r2"] * 3 if step == "_mirrored" else [])
+    with RequestLog(db, path) as log:  # the next run: the CSV caught up, then appended to
+        log.append(_record(3))
+    rows = list(csv.reader(path.open(newline="")))
+    assert rows[0] == CSV_COLUMNS and rows.count(CSV_COLUMNS) == 1
+    assert [r[5] for r in rows[1:]] == ["r1"] * 3 + ["r2"] * 3 + ["r3"] * 3
+    assert [r[1] for r in rows[4:7]] == ["router_inference", "model_loading", "llm_inference"]
+    assert rows[4][0] == "2026-01-01T00:00:02.000000+00:00" and rows[6][3] == "1.000000000e-06"
+    with RequestLog(db, path):  # caught up once
+        pass
+    assert len(list(csv.reader(path.open(newline="")))) == 1 + 3 * 3
+
+
 def test_summary_by_hand() -> None:
     recs = [
         _record(0, "small", 10, 1e-6),

@@ -72,6 +72,10 @@ CREATE TABLE IF NOT EXISTS load_errors (
     model TEXT NOT NULL DEFAULT '',
     energy_kwh REAL
 );
+CREATE TABLE IF NOT EXISTS pending_csv (
+    request_id TEXT PRIMARY KEY REFERENCES requests(id),
+    csv_path TEXT NOT NULL
+);
 CREATE INDEX IF NOT EXISTS requests_time ON requests(timestamp);
 CREATE INDEX IF NOT EXISTS requests_model_time ON requests(model, timestamp);
 """
@@ -88,6 +92,8 @@ TABLES = {
     "escalations": ["request_id", "component", "duration_s", "energy_kwh", "co2_kg", "method"],
     "pending_feedback": ["request_id", "model", "router", "encoder", "dim", "embedding", "folder"],
     "load_errors": ["request_id", "error", "model", "energy_kwh"],
+    # the requests whose rows the emissions CSV at csv_path may lack (``RequestLog``)
+    "pending_csv": ["request_id", "csv_path"],
 }  # fmt: skip
 #: The numbers of a logged request that a report reads (its energy and CO2: its components'),
 #: by their position in a row.
@@ -98,7 +104,8 @@ REQUEST_NUMBERS = {
 # Every log has these; logs written before feedback was stored (2026-12-02) lack
 # ``feedback`` (and ``pending_feedback``, added the same day), and those written before
 # escalations were (2026-12-03) lack ``escalations``, and those written before failed
-# loads were marked lack ``load_errors``: opening one for writing adds them.
+# loads were marked lack ``load_errors``, and those written before 2026-12-04 lack
+# ``pending_csv``: opening one for writing adds them.
 REQUIRED_TABLES = ("requests", "components")
 # Logs written before finish_reason was logged (2026-12-02): read as they are, and given
 # the column when opened for writing.

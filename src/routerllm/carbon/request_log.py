@@ -5,6 +5,13 @@ Each request is committed in its own transaction before the next starts, so
 an interrupted run loses no completed request. WAL mode plus a busy timeout
 lets several processes append to one log at once; the CSV is appended under
 an exclusive file lock for the same reason.
+
+The CSV mirrors the log: a request's transaction also notes that the CSV may lack
+its rows (``pending_csv``), a note dropped once they are written. A process killed
+in between (or a CSV that could not be written then) leaves the note, and the next
+writer to open the log adds the rows the CSV lacks. The CSV's lock is held from
+before the transaction until the note is dropped, so an opening writer, which takes
+it too, never reads another's request in progress as one that was lost.
 """
 
 from __future__ import annotations
@@ -12,17 +19,17 @@ from __future__ import annotations
 import contextlib
 import csv
 import dataclasses
-import fcntl
+import logging
 import os
 import sqlite3
 import threading
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
+from routerllm.carbon import emissions_csv
 from routerllm.carbon.log_rows import (
-    CSV_COLUMNS,
     FAILED,
     OLDER_LOAD_ERRORS,
     OLDER_PENDING,
@@ -41,6 +48,8 @@ from routerllm.carbon.pending_feedback import PendingFeedback
 from routerllm.checks import is_number, not_utf8
 from routerllm.exceptions import RequestLogError, RouterLLMError
 from routerllm.sqlite_busy import open_read_only, open_shared, table_columns
+
+log = logging.getLogger(__name__)
 
 
 class RequestLog(PendingFeedback):
@@ -117,6 +126,7 @@ class RequestLog(PendingFeedback):
             raise RequestLogError(
                 f"request log {self.db_path} (log.path) cannot be opened: {e}"
             ) from e
+        self._catch_up_csv()
 
     def _add_finish_reason(self) -> None:
         """Give an older log its finish_reason column (another process may be doing it
@@ -276,25 +286,54 @@ class RequestLog(PendingFeedback):
             record = dataclasses.replace(record, timestamp=utc_timestamp(record.timestamp, "its timestamp"))  # fmt: skip
         except RouterLLMError as e:
             raise RequestLogError(f"request {record.id} has no usable timestamp: {e}") from None
-        try:
-            self._insert(record)
-        except (sqlite3.Error, OverflowError) as e:  # full disk, read-only file, an int > 2^63...
-            raise RequestLogError(
-                f"the answer was produced but could not be logged to {self.db_path} (log.path): {e}"
-            ) from e
+        csv_file: IO[str] | OSError | None = None
         if self.csv_path is not None:
+            try:  # locked before the row is committed: see the module's docstring
+                csv_file = self._open_csv()
+            except OSError as e:  # the row is logged all the same, then this is said
+                csv_file = e
+        try:
             try:
-                self._append_csv(record)
-            except OSError as e:
-                error = RequestLogError(
-                    f"the answer was produced and logged to {self.db_path}, but could not be "
-                    f"added to {self.csv_path}: {e}"
-                )
-                error.logged = True  # its row is in the log: the budgets count it from there
-                raise error from e
+                self._insert(record)
+            # a full disk, a read-only file, an int > 2^63...
+            except (sqlite3.Error, OverflowError) as e:
+                raise RequestLogError(f"the answer was produced but could not be logged to {self.db_path} (log.path): {e}") from e  # fmt: skip
+            if csv_file is not None:
+                self._mirror(csv_file, record)
+        finally:
+            if csv_file is not None and not isinstance(csv_file, OSError):
+                emissions_csv.release(csv_file)
+
+    def _mirror(self, csv_file: IO[str] | OSError, record: RequestRecord) -> None:
+        """``record``'s rows added to the CSV (``csv_file``, or the error that opening it
+        raised), and its note dropped; else a ``RequestLogError`` that says the request
+        is logged, its note kept for the next open to add them."""
+        try:
+            if isinstance(csv_file, OSError):
+                raise csv_file
+            self._append_csv(csv_file, [record])
+        except OSError as e:
+            error = RequestLogError(
+                f"the answer was produced and logged to {self.db_path}, but could not be "
+                f"added to {self.csv_path}: {e}"
+            )
+            error.logged = True  # its row is in the log: the budgets count it from there
+            raise error from e
+        self._mirrored([record.id])
+
+    @property
+    def _csv_key(self) -> str:
+        """The CSV as ``pending_csv`` names it: the processes sharing the log may each
+        write their own (another ``carbon.output_dir``)."""
+        assert self.csv_path is not None
+        return os.path.realpath(self.csv_path)
 
     def _insert(self, record: RequestRecord) -> None:
         with self._lock, self._db:  # one transaction: all rows of the request, or none
+            if self.csv_path is not None:  # dropped once its CSV rows are written
+                self._db.execute(
+                    "INSERT INTO pending_csv VALUES (?, ?)", (record.id, self._csv_key)
+                )
             self._db.execute(
                 f"INSERT INTO requests ({', '.join(TABLES['requests'])}) VALUES ({', '.join('?' * len(TABLES['requests']))})",  # fmt: skip
                 (
@@ -335,37 +374,59 @@ class RequestLog(PendingFeedback):
                     (record.id, record.load_error, record.load_error_model, record.load_error_kwh),
                 )
 
-    def _append_csv(self, record: RequestRecord) -> None:
+    def _open_csv(self) -> IO[str]:
         assert self.csv_path is not None
-        self.csv_path.parent.mkdir(parents=True, exist_ok=True)
-        with self.csv_path.open("a+", newline="", encoding="utf-8") as f:
-            fcntl.flock(f, fcntl.LOCK_EX)
-            try:
-                writer = csv.writer(f)
-                size = os.fstat(f.fileno()).st_size
-                if size == 0:
-                    writer.writerow(CSV_COLUMNS)
-                elif os.pread(f.fileno(), 1, size - 1) not in (b"\n", b"\r"):
-                    # saved by an editor without its last line's end: the row goes on a line
-                    # of its own, not onto the end of that one (nor of the header)
-                    f.write("\r\n")
-                for m in record.components.values():
-                    writer.writerow(
-                        [
-                            record.timestamp,
-                            m.component,
-                            f"{m.duration_s:.6f}",
-                            f"{m.co2_kg:.9e}",
-                            f"{m.energy_kwh:.9e}",
-                            record.id,
-                            record.model,
-                            record.router,
-                            m.method,
-                        ]
-                    )
-                f.flush()
-            finally:
-                fcntl.flock(f, fcntl.LOCK_UN)
+        return emissions_csv.locked(self.csv_path)
+
+    def _append_csv(self, f: IO[str], records: Sequence[RequestRecord]) -> None:
+        emissions_csv.append_rows(f, records)
+
+    def _mirrored(self, ids: Sequence[str]) -> None:
+        """Drop the notes of ``ids``, whose rows the CSV now holds. Where that fails,
+        the next open finds the rows in the CSV and adds none again."""
+        try:
+            with self._lock, self._db:
+                self._db.executemany(
+                    "DELETE FROM pending_csv WHERE request_id = ?", [(i,) for i in ids]
+                )
+        except sqlite3.Error as e:
+            log.debug("request log %s: pending_csv not updated: %s", self.db_path, e)
+
+    def _catch_up_csv(self) -> None:
+        """Add to the CSV the rows it lacks of the requests logged for it: a process
+        killed between a request's row in the log and its rows in the CSV (or a CSV
+        that could not be written then) left them out. Where the CSV cannot be read
+        or written now, a warning; the log is whole, and the next open tries again."""
+        if self.csv_path is None:
+            return
+        pending = "SELECT request_id FROM pending_csv WHERE csv_path = ?"
+        if not self._fetch(pending, [self._csv_key]):
+            return
+        try:
+            f = self._open_csv()
+        except OSError as e:
+            log.warning("%s lacks the rows of requests in %s, not added: %s", self.csv_path, self.db_path, e)  # fmt: skip
+            return
+        try:
+            # again, under the lock: a writer that held it has written its rows meanwhile
+            ids = [i for (i,) in self._fetch(pending, [self._csv_key])]
+            # written, then killed before the note was dropped: not added again
+            held = emissions_csv.ids_in(f, set(ids))
+            missing = [i for i in ids if i not in held]
+            records: list[RequestRecord] = []
+            for start in range(0, len(missing), 500):  # SQLite's limit on bound parameters
+                chunk = missing[start : start + 500]
+                sql = f"SELECT * FROM requests WHERE id IN ({','.join('?' * len(chunk))})"
+                records += self._read(sql, chunk)
+            if records:
+                self._append_csv(f, sorted(records, key=lambda r: r.timestamp))
+            self._mirrored(ids)
+            if records:
+                log.warning("%s lacked the rows of %d request(s) of %s (a run stopped between the two): added", self.csv_path, len(records), self.db_path)  # fmt: skip
+        except (OSError, UnicodeDecodeError, csv.Error) as e:
+            log.warning("%s lacks the rows of requests in %s, not added: %s", self.csv_path, self.db_path, e)  # fmt: skip
+        finally:
+            emissions_csv.release(f)
 
     def _has_table(self, name: str) -> bool:
         sql = "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = ?"
