@@ -756,6 +756,92 @@ def test_ctrl_c_while_the_interactive_demo_waits_ends_the_session_with_its_total
         assert "Summary of the session" in out and "requests 1 " in out
 
 
+@pytest.mark.parametrize("json_mode", [False, True], ids=["text", "json"])
+def test_sigterm_while_the_interactive_demo_waits_ends_the_session_with_its_totals(
+    tmp_path: Path, json_mode: bool
+) -> None:
+    # as Ctrl-C does, with SIGTERM's status: it ended the process at once, silently (-15)
+    import signal
+    import time
+
+    cfg = write_config(tmp_path, tiny_config_dict(tmp_path))
+    process = subprocess.Popen(
+        [sys.executable, "-m", "routerllm.cli", "demo", "--interactive", "--config", str(cfg),
+         "--max-new-tokens", "3", *(["--json"] if json_mode else [])],  # fmt: skip
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    assert process.stdin is not None and process.stdout is not None
+    process.stdin.write("hello there\n")
+    process.stdin.flush()
+    deadline = time.monotonic() + 60
+    answered = '"model": "tiny-light"' if json_mode else "[1] light"
+    while answered not in process.stdout.readline():  # answered: now it waits
+        assert time.monotonic() < deadline
+    time.sleep(0.3)
+    process.send_signal(signal.SIGTERM)
+    out, err = process.communicate(timeout=60)
+    assert process.returncode == 143 and "Traceback" not in err, err
+    if json_mode:
+        lines = out.splitlines()
+        assert len(lines) == 1 and json.loads(lines[0])["summary"]["totals"]["requests"] == 1
+    else:
+        assert "Summary of the session" in out and "requests 1 " in out
+    assert log_count(tmp_path) == 1
+
+
+@pytest.mark.parametrize(("sent", "code"), [("SIGINT", 130), ("SIGTERM", 143)])
+def test_sigterm_stops_the_demo_as_ctrl_c_does(tmp_path: Path, sent: str, code: int) -> None:
+    # SIGTERM (a `kill`, a service manager's stop, `timeout`) ended the demo at once with
+    # no word of what was kept, while Ctrl-C said it; now both say it, SIGTERM status 143
+    import signal
+    import time
+
+    cfg = write_config(tmp_path, tiny_config_dict(tmp_path))
+    process = subprocess.Popen(
+        [sys.executable, "-m", "routerllm.cli", "demo", "--config", str(cfg),
+         "--max-new-tokens", "3"],  # fmt: skip
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    assert process.stdout is not None
+    deadline = time.monotonic() + 60
+    while not process.stdout.readline().startswith("[1] "):  # one answered, others to come
+        assert time.monotonic() < deadline
+    process.send_signal(getattr(signal, sent))
+    out, err = process.communicate(timeout=60)
+    assert process.returncode == code and "Traceback" not in err, err
+    assert err.strip().splitlines()[-1] == "interrupted; completed requests are in the log", err
+    assert "Summary of the routed run" not in out
+    assert log_count(tmp_path) >= 1
+
+
+ROUTE_TERMINATED = """
+import os, signal, sys
+from routerllm.cli import main
+from routerllm.system import RouterLLM
+answer = RouterLLM.generate
+def answered_then_terminated(self, *args, **kwargs):
+    result = answer(self, *args, **kwargs)
+    os.kill(os.getpid(), signal.SIGTERM)  # answered and logged, not yet printed
+    return result
+RouterLLM.generate = answered_then_terminated
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_sigterm_stops_route_as_ctrl_c_does_and_the_answer_is_logged(tmp_path: Path) -> None:
+    cfg = write_config(tmp_path, tiny_config_dict(tmp_path))
+    proc = subprocess.run(
+        [sys.executable, "-c", ROUTE_TERMINATED, "route", "hello", "--config", str(cfg),
+         "--max-new-tokens", "3"],  # fmt: skip
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert proc.returncode == 143, proc.stderr
+    assert proc.stderr.strip().splitlines() == ["interrupted; completed requests are in the log"]
+    assert log_count(tmp_path) == 1
+    rows = (tmp_path / "carbon" / "emissions.csv").read_text().splitlines()
+    assert len(rows) == 1 + 3  # its CSV rows too: the log wrote them before the signal
+
+
 def test_ctrl_d_at_the_interactive_demos_prompt_ends_the_session_on_a_new_line(
     tmp_path: Path,
 ) -> None:

@@ -16,16 +16,16 @@ from routerllm.backends.interrupts import Cancellation, cancellable, deferred_in
 COMPARE = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.POINTER(ctypes.c_int), ctypes.POINTER(ctypes.c_int))
 
 
-def _sort_pressing_ctrl_c() -> tuple[list[int], int]:
-    """Sort with a comparison that sends SIGINT to this process on its first call;
-    return the values and how many comparisons the C code made."""
+def _sort_pressing_ctrl_c(sent: signal.Signals = signal.SIGINT) -> tuple[list[int], int]:
+    """Sort with a comparison that sends SIGINT (or ``sent``) to this process on its
+    first call; return the values and how many comparisons the C code made."""
     libc = ctypes.CDLL(ctypes.util.find_library("c"))
     calls: list[int] = []
 
     def compare(a, b):  # type: ignore[no-untyped-def]
         calls.append(1)
         if len(calls) == 1:
-            signal.raise_signal(signal.SIGINT)
+            signal.raise_signal(sent)
         return a[0] - b[0]
 
     values = (ctypes.c_int * 5)(5, 3, 4, 1, 2)
@@ -78,6 +78,30 @@ def test_outside_the_main_thread_and_under_a_programs_own_handler_nothing_change
     thread.start()
     thread.join()
     assert not errors and signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_sigterm_as_ctrl_c_is_deferred_as_ctrl_c_is_and_raised_once() -> None:
+    """``routerllm`` commands stop on SIGTERM as on Ctrl-C (``sigterm_as_interrupt``): in
+    a callback of C code, ctypes dropped its exception too, and the process went on."""
+    from routerllm.backends.interrupts import Terminated, sigterm_as_interrupt
+
+    before = signal.getsignal(signal.SIGTERM)
+    with sigterm_as_interrupt() as terminated:
+        assert not terminated()
+        with pytest.raises(Terminated), deferred_interrupts():
+            assert _sort_pressing_ctrl_c(signal.SIGTERM)[0] == [1, 2, 3, 4, 5]
+        assert terminated() and issubclass(Terminated, KeyboardInterrupt)
+        with deferred_interrupts():  # raised once: a second SIGTERM stops nothing more
+            _sort_pressing_ctrl_c(signal.SIGTERM)
+        signal.raise_signal(signal.SIGTERM)
+    assert signal.getsignal(signal.SIGTERM) == before
+    with sigterm_as_interrupt(), pytest.raises(Terminated):  # outside C code: at once
+        signal.raise_signal(signal.SIGTERM)
+        pytest.fail("SIGTERM was not raised")
+    with sigterm_as_interrupt(), pytest.raises(Terminated), deferred_interrupts():
+        _sort_pressing_ctrl_c(signal.SIGINT)  # both in C code: the stronger is raised
+        _sort_pressing_ctrl_c(signal.SIGTERM)
+    assert signal.getsignal(signal.SIGTERM) == before
 
 
 def test_a_cancellable_block_tells_its_own_threads_generations_to_stop() -> None:

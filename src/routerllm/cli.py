@@ -8,6 +8,7 @@ stderr and exit 2; nothing already logged is lost.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import io
 import json
 import logging
@@ -28,6 +29,9 @@ from routerllm.exceptions import (
 EXIT_USER_ERROR = 2
 #: A reader closed stdout (``| head``): the status of a command that SIGPIPE ended.
 EXIT_BROKEN_PIPE = 128 + 13
+#: Ctrl-C's status, and SIGTERM's: a command stopped by either says what it kept.
+EXIT_INTERRUPTED = 128 + 2
+EXIT_TERMINATED = 128 + 15
 API_KEY_ENV = "ROUTERLLM_API_KEY"
 """The server's API key (``routerllm serve``), read from the environment, never from argv."""
 
@@ -399,7 +403,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--as-written", action="store_true", help="as for route (config: generation.complete_stubs)")  # fmt: skip
     serve.add_argument("--cors-origin", action="append", default=[], metavar="ORIGIN", help="let browser pages from ORIGIN (http://localhost:3000; * for any) call the server; repeatable (default: none)")  # fmt: skip
     serve.add_argument("--max-waiting", type=int, metavar="N", help="refuse a request (503, server_busy) while N others already wait their turn behind the one generating (0: any that would wait; default: no cap)")  # fmt: skip
-    serve.set_defaults(func=cmd_serve, interrupted=_server_stopped)
+    serve.set_defaults(func=cmd_serve, interrupted=_server_stopped, sigterm_as_ctrl_c=False)
 
     learn_cli.add_parsers(sub, common, output)
     humaneval_cli.add_parsers(sub, common)
@@ -417,6 +421,29 @@ def main(argv: Sequence[str] | None = None) -> int:
     stdout = sys.stdout
     if stdout is not None:  # a closed one is refused by the commands that print answers
         sys.stdout = _NamedStdout(stdout)  # type: ignore[assignment]
+    from routerllm.backends.interrupts import sigterm_as_interrupt
+
+    # SIGTERM (a `kill`, a service manager's stop, `timeout`) stops a command as Ctrl-C
+    # does, where it ended the process at once, saying nothing of what was kept; serve
+    # stops on it its own way (the request in progress answered and logged, status 0)
+    sigterm = sigterm_as_interrupt() if getattr(args, "sigterm_as_ctrl_c", True) else contextlib.nullcontext(bool)  # fmt: skip
+    try:
+        with sigterm as terminated:  # its handler kept while the line below is printed
+            try:
+                return _run(args)
+            except KeyboardInterrupt as e:
+                # What was kept, and how to go on, depends on the command.
+                interrupted = getattr(args, "interrupted", None)
+                print(interrupted(args, e) if interrupted else "interrupted", file=sys.stderr)
+                return EXIT_TERMINATED if terminated() else EXIT_INTERRUPTED
+    finally:  # an in-process caller's environment (and its children's) as it was
+        sys.stdout = stdout
+        for name in quieted:
+            os.environ.pop(name, None)
+
+
+def _run(args: argparse.Namespace) -> int:
+    """The command's status, or that of the error it stopped on, said in one line."""
     try:
         _refuse_empty_options(args)
         status = int(args.func(args))
@@ -429,11 +456,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except RouterLLMError as e:
         print(f"error: {e}", file=sys.stderr)
         return EXIT_USER_ERROR
-    except KeyboardInterrupt as e:
-        # What was kept, and how to go on, depends on the command.
-        interrupted = getattr(args, "interrupted", None)
-        print(interrupted(args, e) if interrupted else "interrupted", file=sys.stderr)
-        return 130
     except BrokenPipeError:  # the reader of stdout went away (`routerllm demo | head -3`)
         _drop_stdout()
         return EXIT_BROKEN_PIPE
@@ -447,10 +469,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return EXIT_USER_ERROR
-    finally:  # an in-process caller's environment (and its children's) as it was
-        sys.stdout = stdout
-        for name in quieted:
-            os.environ.pop(name, None)
 
 
 class _NamedStdout:

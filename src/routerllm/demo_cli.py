@@ -8,7 +8,15 @@ import argparse
 from collections.abc import Sequence
 from typing import Any, TextIO
 
-from routerllm.cli import _requests_logged, _result_lines, _stdin, _stdout, _system, json_text
+from routerllm.cli import (
+    EXIT_TERMINATED,
+    _requests_logged,
+    _result_lines,
+    _stdin,
+    _stdout,
+    _system,
+    json_text,
+)
 from routerllm.cli_args import max_new_tokens_arg
 from routerllm.exceptions import RequestLogError, RouterLLMError
 
@@ -165,11 +173,13 @@ INTERACTIVE_TAG = "interactive"
 
 def _interactive(args: argparse.Namespace, system: Any, stdin: TextIO) -> int:
     """``demo --interactive``: each line read is a prompt, routed and answered with its
-    carbon figures, until end of input, ``:quit`` or Ctrl-C while it waits for a prompt;
-    then the session's totals (Ctrl-C during an answer stops as every command does). A
+    carbon figures, until end of input, ``:quit`` or Ctrl-C while it waits for a prompt
+    (or SIGTERM: status 143); then the session's totals (Ctrl-C during an answer stops as
+    every command does). A
     prompt the system refuses (too long, over a budget, a model that fails) is reported
     in one line and the session goes on."""
     from routerllm.backends.base import GenerationRequest
+    from routerllm.backends.interrupts import Terminated
     from routerllm.carbon.report import priced_by_tokens, summarize
     from routerllm.carbon.report_text import totals_lines
 
@@ -180,14 +190,16 @@ def _interactive(args: argparse.Namespace, system: Any, stdin: TextIO) -> int:
               f":quit or Ctrl-D ends", flush=True)  # fmt: skip
     results: list[Any] = []
     first = True
+    status = 0
     while True:
         if ask:
             print("> ", end="", flush=True)
         try:
             line = stdin.readline()
-        except KeyboardInterrupt:  # waiting for a prompt: the session ends
+        except KeyboardInterrupt as e:  # waiting for a prompt: the session ends
             if not args.json:  # off the "^C" line; --json stays one object a line
                 print(flush=True)
+            status = EXIT_TERMINATED if isinstance(e, Terminated) else 0  # SIGTERM's
             break
         if first:  # a byte-order mark (a Windows editor's) is not the prompt's, as in route -
             line, first = line.removeprefix("\ufeff"), False
@@ -224,7 +236,7 @@ def _interactive(args: argparse.Namespace, system: Any, stdin: TextIO) -> int:
         print(json_text({"summary": summary.as_dict()}))
     else:  # a session that answered nothing says so: it printed nothing before
         print("\n".join(["Summary of the session", *(totals_lines(summary) if results else ["no prompt answered"])]))  # fmt: skip
-    return 0
+    return status
 
 
 def _print_error(args: argparse.Namespace, error: RouterLLMError) -> None:

@@ -1,4 +1,5 @@
-"""Ctrl-C while llama.cpp calls back into Python; a generation whose caller has gone.
+"""Ctrl-C (and SIGTERM) while llama.cpp calls back into Python; a generation whose
+caller has gone.
 
 A Python function that C code calls through ctypes (llama.cpp's log callback
 while a model loads, the prompt-state callback while it computes,
@@ -7,6 +8,8 @@ while a model loads, the prompt-state callback while it computes,
 code goes on as if nothing was pressed. :func:`deferred_interrupts` records
 Ctrl-C for a block instead and raises it where Python can: when the block's
 check is called (between two tokens), and at the end of the block at the latest.
+Where :func:`sigterm_as_interrupt` makes SIGTERM raise :class:`Terminated` (a
+``KeyboardInterrupt``: the commands stop on it as on Ctrl-C), it is deferred alike.
 
 A generation that nobody waits for any more (the server's client has gone) is stopped
 between two tokens: the thread that runs it enters :func:`cancellable` with an event
@@ -27,30 +30,77 @@ CANCELLED = "cancelled"
 _scope = threading.local()  # each thread's stop event, set by cancellable()
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, under :func:`sigterm_as_interrupt`: a ``KeyboardInterrupt``, so that what
+    stops cleanly on Ctrl-C (a command's line saying what it kept, the unloading of a
+    model half-loaded, a sandbox's processes killed) stops so on SIGTERM too."""
+
+
+class _RaiseTerminated:
+    """:func:`sigterm_as_interrupt`'s SIGTERM handler: raises ``Terminated`` once; a
+    later SIGTERM would cut short the stopping the first started (a request being
+    logged), so it is only recorded."""
+
+    def __init__(self) -> None:
+        self.received = False
+
+    def __call__(self, signum: int, frame: object) -> None:
+        if not self.received:
+            self.received = True
+            raise Terminated
+
+
+@contextlib.contextmanager
+def sigterm_as_interrupt() -> Iterator[Callable[[], bool]]:
+    """During the block, SIGTERM raises :class:`Terminated` (once), deferred as Ctrl-C is
+    by :func:`deferred_interrupts`; the yielded function says whether one came (a
+    ``KeyboardInterrupt`` raised from it may have been raised again as another, as
+    training's ``TrainingInterrupted``). Only in the main thread, where Python handles
+    signals; the handler before it is restored at the end."""
+    handler = _RaiseTerminated()
+    if threading.current_thread() is not threading.main_thread():
+        yield lambda: handler.received
+        return
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield lambda: handler.received
+    finally:  # None: a handler set outside Python, which cannot be put back; the default
+        signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)
+
+
 @contextlib.contextmanager
 def deferred_interrupts() -> Iterator[Callable[[], None]]:
     """Ctrl-C during the block is recorded, then raised once as ``KeyboardInterrupt``:
-    by the yielded check, or when the block ends. Only in the main thread (the only
-    one where Python handles signals) and while SIGINT has Python's default handler
-    (a program that set its own keeps it); elsewhere the block runs as without this."""
+    by the yielded check, or when the block ends; so is SIGTERM, as ``Terminated``
+    (first, where both came), under :func:`sigterm_as_interrupt`. Only in the main
+    thread (the only one where Python handles signals) and while SIGINT has Python's
+    default handler (a program that set its own keeps it); elsewhere the block runs as
+    without this."""
     interrupted: list[int] = []
+    main = threading.current_thread() is threading.main_thread()
+    terminate = signal.getsignal(signal.SIGTERM) if main else None
 
     def check() -> None:
         if interrupted:
+            signals = set(interrupted)
             interrupted.clear()  # raised once
-            raise KeyboardInterrupt
+            if signal.SIGTERM in signals and isinstance(terminate, _RaiseTerminated):
+                terminate(signal.SIGTERM, None)  # Terminated, unless one was raised before
+            if signal.SIGINT in signals:
+                raise KeyboardInterrupt
 
-    defer = (
-        threading.current_thread() is threading.main_thread()
-        and signal.getsignal(signal.SIGINT) is signal.default_int_handler
-    )
+    defer = main and signal.getsignal(signal.SIGINT) is signal.default_int_handler
     if defer:
         signal.signal(signal.SIGINT, lambda signum, frame: interrupted.append(signum))
+    if isinstance(terminate, _RaiseTerminated):
+        signal.signal(signal.SIGTERM, lambda signum, frame: interrupted.append(signum))
     try:
         yield check
     finally:
         if defer:
             signal.signal(signal.SIGINT, signal.default_int_handler)
+        if isinstance(terminate, _RaiseTerminated):
+            signal.signal(signal.SIGTERM, terminate)
     check()
 
 
