@@ -491,7 +491,7 @@ def test_the_reports_tables_keep_100_million_output_tokens_and_10000_dollars_apa
 def test_a_log_from_before_finish_reason_is_read_and_then_given_the_column(tmp_path: Path) -> None:
     import sqlite3
 
-    from routerllm.carbon.log_rows import SCHEMA, TABLES
+    from routerllm.carbon.log_schema import SCHEMA, TABLES
     from routerllm.exceptions import RequestLogError
 
     path = tmp_path / "old.sqlite"

@@ -375,7 +375,7 @@ def test_report_reads_a_log_another_process_is_creating_as_a_new_empty_log(
 ) -> None:
     # a writer creating a log switches it to WAL mode, then makes its tables one by
     # one: a report run in between said "not a RouterLLM request log" (exit 2)
-    from routerllm.carbon.log_rows import SCHEMA
+    from routerllm.carbon.log_schema import SCHEMA
 
     log = tmp_path / "requests.sqlite"
     writer = sqlite3.connect(log)  # stays open, as the creating process's does

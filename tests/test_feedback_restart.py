@@ -23,7 +23,7 @@ import numpy as np
 import pytest
 
 from routerllm import feedback as feedback_module
-from routerllm.carbon.log_rows import SCHEMA, TABLES
+from routerllm.carbon.log_schema import SCHEMA, TABLES
 from routerllm.carbon.request_log import RequestLog
 from routerllm.config import AppConfig
 from routerllm.exceptions import PromptError, UnknownRequestError

@@ -16,7 +16,7 @@ import pytest
 
 from routerllm import feedback as feedback_module
 from routerllm import files as files_module
-from routerllm.carbon.log_rows import SCHEMA
+from routerllm.carbon.log_schema import SCHEMA
 from routerllm.carbon.report import logged_report
 from routerllm.carbon.request_log import RequestLog
 from routerllm.cli import main

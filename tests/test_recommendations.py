@@ -313,7 +313,7 @@ def test_a_log_from_before_failed_loads_were_marked_is_read_then_given_the_table
     were (loads); opened for writing, it is given the table and marks failed loads."""
     import sqlite3
 
-    from routerllm.carbon.log_rows import SCHEMA, TABLES
+    from routerllm.carbon.log_schema import SCHEMA, TABLES
 
     config = config_in(tmp_path)
     table = "CREATE TABLE IF NOT EXISTS load_errors (\n    request_id TEXT PRIMARY KEY REFERENCES requests(id),\n    error TEXT NOT NULL,\n    model TEXT NOT NULL DEFAULT '',\n    energy_kwh REAL\n);\n"  # fmt: skip
@@ -353,7 +353,7 @@ def test_a_log_whose_failed_loads_name_no_model_is_read_then_given_the_columns(
     writing, it is given the model and energy columns, and names a step up's model."""
     import sqlite3
 
-    from routerllm.carbon.log_rows import SCHEMA, TABLES
+    from routerllm.carbon.log_schema import SCHEMA, TABLES
 
     config = config_in(tmp_path)
     columns = (

@@ -1,18 +1,31 @@
 """The emissions CSV's file: the seed's ``emissions.csv``, three rows a request (one per
 component), appended by every process sharing it under an exclusive file lock
-(``request_log.RequestLog`` writes it, and says when it is read)."""
+(``request_log.RequestLog`` writes it, as ``CsvMirror`` says).
+
+The CSV mirrors the log: a request's transaction also notes that the CSV may lack
+its rows (``pending_csv``), a note dropped once they are written. A process killed
+in between (or a CSV that could not be written then) leaves the note, and the next
+writer to open the log adds the rows the CSV lacks. The CSV's lock is held from
+before the transaction until the note is dropped, so an opening writer, which takes
+it too, never reads another's request in progress as one that was lost.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import csv
 import fcntl
+import logging
 import os
-from collections.abc import Sequence
+import sqlite3
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from routerllm.carbon.log_rows import CSV_COLUMNS, RequestRecord
+from routerllm.exceptions import RequestLogError
+
+log = logging.getLogger(__name__)
 
 
 def locked(path: Path) -> IO[str]:
@@ -72,3 +85,97 @@ def ids_in(f: IO[str], ids: set[str]) -> set[str]:
     column = CSV_COLUMNS.index("request_id")
     f.seek(0)
     return {row[column] for row in csv.reader(f) if len(row) > column and row[column] in ids}
+
+
+class CsvMirror:
+    """``RequestLog``'s emissions CSV: a logged request's rows added to it (``_mirror``),
+    and, as the log is opened, the rows a stopped run left out (``_catch_up_csv``)."""
+
+    db_path: Path
+    csv_path: Path | None
+    _db: sqlite3.Connection
+    _lock: contextlib.AbstractContextManager[Any]
+
+    def _fetch(self, sql: str, args: Any = ()) -> list[tuple[Any, ...]]:
+        raise NotImplementedError
+
+    def _read(self, sql: str, args: Sequence[object]) -> Iterator[RequestRecord]:
+        raise NotImplementedError
+
+    def _mirror(self, csv_file: IO[str] | OSError, record: RequestRecord) -> None:
+        """``record``'s rows added to the CSV (``csv_file``, or the error that opening it
+        raised), and its note dropped; else a ``RequestLogError`` that says the request
+        is logged, its note kept for the next open to add them."""
+        try:
+            if isinstance(csv_file, OSError):
+                raise csv_file
+            self._append_csv(csv_file, [record])
+        except OSError as e:
+            error = RequestLogError(
+                f"the answer was produced and logged to {self.db_path}, but could not be "
+                f"added to {self.csv_path}: {e}"
+            )
+            error.logged = True  # its row is in the log: the budgets count it from there
+            raise error from e
+        self._mirrored([record.id])
+
+    @property
+    def _csv_key(self) -> str:
+        """The CSV as ``pending_csv`` names it: the processes sharing the log may each
+        write their own (another ``carbon.output_dir``)."""
+        assert self.csv_path is not None
+        return os.path.realpath(self.csv_path)
+
+    def _open_csv(self) -> IO[str]:
+        assert self.csv_path is not None
+        return locked(self.csv_path)
+
+    def _append_csv(self, f: IO[str], records: Sequence[RequestRecord]) -> None:
+        append_rows(f, records)
+
+    def _mirrored(self, ids: Sequence[str]) -> None:
+        """Drop the notes of ``ids``, whose rows the CSV now holds. Where that fails,
+        the next open finds the rows in the CSV and adds none again."""
+        try:
+            with self._lock, self._db:
+                self._db.executemany(
+                    "DELETE FROM pending_csv WHERE request_id = ?", [(i,) for i in ids]
+                )
+        except sqlite3.Error as e:
+            log.debug("request log %s: pending_csv not updated: %s", self.db_path, e)
+
+    def _catch_up_csv(self) -> None:
+        """Add to the CSV the rows it lacks of the requests logged for it: a process
+        killed between a request's row in the log and its rows in the CSV (or a CSV
+        that could not be written then) left them out. Where the CSV cannot be read
+        or written now, a warning; the log is whole, and the next open tries again."""
+        if self.csv_path is None:
+            return
+        pending = "SELECT request_id FROM pending_csv WHERE csv_path = ?"
+        if not self._fetch(pending, [self._csv_key]):
+            return
+        try:
+            f = self._open_csv()
+        except OSError as e:
+            log.warning("%s lacks the rows of requests in %s, not added: %s", self.csv_path, self.db_path, e)  # fmt: skip
+            return
+        try:
+            # again, under the lock: a writer that held it has written its rows meanwhile
+            ids = [i for (i,) in self._fetch(pending, [self._csv_key])]
+            # written, then killed before the note was dropped: not added again
+            held = ids_in(f, set(ids))
+            missing = [i for i in ids if i not in held]
+            records: list[RequestRecord] = []
+            for start in range(0, len(missing), 500):  # SQLite's limit on bound parameters
+                chunk = missing[start : start + 500]
+                sql = f"SELECT * FROM requests WHERE id IN ({','.join('?' * len(chunk))})"
+                records += self._read(sql, chunk)
+            if records:
+                self._append_csv(f, sorted(records, key=lambda r: r.timestamp))
+            self._mirrored(ids)
+            if records:
+                log.warning("%s lacked the rows of %d request(s) of %s (a run stopped between the two): added", self.csv_path, len(records), self.db_path)  # fmt: skip
+        except (OSError, UnicodeDecodeError, csv.Error) as e:
+            log.warning("%s lacks the rows of requests in %s, not added: %s", self.csv_path, self.db_path, e)  # fmt: skip
+        finally:
+            release(f)

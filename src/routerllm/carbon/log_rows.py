@@ -1,5 +1,6 @@
-"""What the request log stores: its SQLite schema, its rows as Python values, and
-the timestamps it compares as text (``request_log.RequestLog`` reads and writes them)."""
+"""What the request log stores: its rows as Python values, and the timestamps it
+compares as text (``request_log.RequestLog`` reads and writes them; its SQLite tables are
+``log_schema``'s)."""
 
 from __future__ import annotations
 
@@ -14,109 +15,6 @@ import numpy as np
 
 from routerllm.carbon.meter import HasComponents, Measurement
 from routerllm.exceptions import RequestLogError, RouterLLMError
-
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS requests (
-    id TEXT PRIMARY KEY,
-    timestamp TEXT NOT NULL,
-    prompt_sha256 TEXT NOT NULL,
-    prompt_chars INTEGER NOT NULL,
-    model TEXT NOT NULL,
-    router TEXT NOT NULL,
-    confidence REAL NOT NULL,
-    prompt_tokens INTEGER NOT NULL,
-    completion_tokens INTEGER NOT NULL,
-    latency_s REAL NOT NULL,
-    energy_kwh REAL NOT NULL,
-    co2_kg REAL NOT NULL,
-    cost_usd REAL NOT NULL,
-    tag TEXT NOT NULL DEFAULT '',
-    finish_reason TEXT NOT NULL DEFAULT ''
-);
-CREATE TABLE IF NOT EXISTS components (
-    request_id TEXT NOT NULL REFERENCES requests(id),
-    component TEXT NOT NULL,
-    duration_s REAL NOT NULL,
-    energy_kwh REAL NOT NULL,
-    co2_kg REAL NOT NULL,
-    method TEXT NOT NULL,
-    PRIMARY KEY (request_id, component)
-);
-CREATE TABLE IF NOT EXISTS feedback (
-    request_id TEXT NOT NULL REFERENCES requests(id),
-    score REAL NOT NULL,
-    timestamp TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS feedback_request ON feedback(request_id);
-CREATE TABLE IF NOT EXISTS escalations (
-    request_id TEXT NOT NULL REFERENCES requests(id),
-    component TEXT NOT NULL,
-    duration_s REAL NOT NULL,
-    energy_kwh REAL NOT NULL,
-    co2_kg REAL NOT NULL,
-    method TEXT NOT NULL,
-    PRIMARY KEY (request_id, component)
-);
-CREATE TABLE IF NOT EXISTS pending_feedback (
-    request_id TEXT PRIMARY KEY REFERENCES requests(id),
-    model TEXT NOT NULL,
-    router TEXT NOT NULL,
-    encoder TEXT NOT NULL,
-    dim INTEGER NOT NULL,
-    embedding BLOB NOT NULL,
-    folder TEXT NOT NULL DEFAULT ''
-);
-CREATE TABLE IF NOT EXISTS load_errors (
-    request_id TEXT PRIMARY KEY REFERENCES requests(id),
-    error TEXT NOT NULL,
-    model TEXT NOT NULL DEFAULT '',
-    energy_kwh REAL
-);
-CREATE TABLE IF NOT EXISTS pending_csv (
-    request_id TEXT PRIMARY KEY REFERENCES requests(id),
-    csv_path TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS requests_time ON requests(timestamp);
-CREATE INDEX IF NOT EXISTS requests_model_time ON requests(model, timestamp);
-"""
-
-# The columns of each table, in order (``records`` reads rows by position).
-TABLES = {
-    "requests": [
-        "id", "timestamp", "prompt_sha256", "prompt_chars", "model", "router", "confidence",
-        "prompt_tokens", "completion_tokens", "latency_s", "energy_kwh", "co2_kg", "cost_usd",
-        "tag", "finish_reason",
-    ],
-    "components": ["request_id", "component", "duration_s", "energy_kwh", "co2_kg", "method"],
-    "feedback": ["request_id", "score", "timestamp"],
-    "escalations": ["request_id", "component", "duration_s", "energy_kwh", "co2_kg", "method"],
-    "pending_feedback": ["request_id", "model", "router", "encoder", "dim", "embedding", "folder"],
-    "load_errors": ["request_id", "error", "model", "energy_kwh"],
-    # the requests whose rows the emissions CSV at csv_path may lack (``RequestLog``)
-    "pending_csv": ["request_id", "csv_path"],
-}  # fmt: skip
-#: The numbers of a logged request that a report reads (its energy and CO2: its components'),
-#: by their position in a row.
-REQUEST_NUMBERS = {
-    name: TABLES["requests"].index(name)
-    for name in ("prompt_chars", "confidence", "prompt_tokens", "completion_tokens", "latency_s", "cost_usd")
-}  # fmt: skip
-# Every log has these; logs written before feedback was stored (2026-12-02) lack
-# ``feedback`` (and ``pending_feedback``, added the same day), and those written before
-# escalations were (2026-12-03) lack ``escalations``, and those written before failed
-# loads were marked lack ``load_errors``, and those written before 2026-12-04 lack
-# ``pending_csv``: opening one for writing adds them.
-REQUIRED_TABLES = ("requests", "components")
-# Logs written before finish_reason was logged (2026-12-02): read as they are, and given
-# the column when opened for writing.
-OLDER_REQUESTS = TABLES["requests"][:-1]
-# Logs whose pending requests did not record their router's folder: read as they are, and
-# given the column (its rows the folder "", any folder's) when opened for writing.
-OLDER_PENDING = TABLES["pending_feedback"][:-1]
-# Logs whose failed loads were all the failed request's own model's (before a cascade's
-# step up whose load failed was marked): read as they are, and given the columns (their
-# rows the model "", the row's own) when opened for writing.
-OLDER_LOAD_ERRORS = TABLES["load_errors"][:2]
 
 #: The finish reason of a request whose model failed once it was reached (a backend error,
 #: a prompt no model's context holds): logged for what its loads spent, with no answer.

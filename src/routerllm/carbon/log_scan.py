@@ -8,7 +8,7 @@ import sqlite3
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-from routerllm.carbon.log_rows import OLDER_LOAD_ERRORS, REQUEST_NUMBERS
+from routerllm.carbon.log_schema import OLDER_LOAD_ERRORS, REQUEST_NUMBERS
 from routerllm.carbon.meter import COMPONENTS
 from routerllm.exceptions import RequestLogError
 

@@ -15,7 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from routerllm.carbon.log_rows import TABLES, PendingRequest
+from routerllm.carbon.log_rows import PendingRequest
+from routerllm.carbon.log_schema import TABLES
 from routerllm.checks import is_finite_number
 from routerllm.exceptions import RequestLogError
 

@@ -4,22 +4,15 @@ seed's ``emissions.csv``.
 Each request is committed in its own transaction before the next starts, so
 an interrupted run loses no completed request. WAL mode plus a busy timeout
 lets several processes append to one log at once; the CSV is appended under
-an exclusive file lock for the same reason.
-
-The CSV mirrors the log: a request's transaction also notes that the CSV may lack
-its rows (``pending_csv``), a note dropped once they are written. A process killed
-in between (or a CSV that could not be written then) leaves the note, and the next
-writer to open the log adds the rows the CSV lacks. The CSV's lock is held from
-before the transaction until the note is dropped, so an opening writer, which takes
-it too, never reads another's request in progress as one that was lost.
+an exclusive file lock for the same reason, and mirrors the log
+(``emissions_csv.CsvMirror``). The tables, and the versions of them older logs
+hold, are ``log_schema``'s.
 """
 
 from __future__ import annotations
 
 import contextlib
-import csv
 import dataclasses
-import logging
 import os
 import sqlite3
 import threading
@@ -28,31 +21,17 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import IO, Any
 
-from routerllm.carbon import emissions_csv
-from routerllm.carbon.log_rows import (
-    FAILED,
-    OLDER_LOAD_ERRORS,
-    OLDER_PENDING,
-    OLDER_REQUESTS,
-    REQUEST_NUMBERS,
-    REQUIRED_TABLES,
-    SCHEMA,
-    TABLES,
-    RequestRecord,
-    Spending,
-    check_csv,
-    utc_timestamp,
-)
+from routerllm.carbon import emissions_csv, log_schema
+from routerllm.carbon.emissions_csv import CsvMirror
+from routerllm.carbon.log_rows import FAILED, RequestRecord, Spending, check_csv, utc_timestamp
+from routerllm.carbon.log_schema import OLDER_LOAD_ERRORS, REQUEST_NUMBERS, TABLES
 from routerllm.carbon.meter import COMPONENTS, Measurement
 from routerllm.carbon.pending_feedback import PendingFeedback
 from routerllm.checks import is_number, not_utf8
 from routerllm.exceptions import RequestLogError, RouterLLMError
-from routerllm.sqlite_busy import open_read_only, open_shared, table_columns
-
-log = logging.getLogger(__name__)
 
 
-class RequestLog(PendingFeedback):
+class RequestLog(PendingFeedback, CsvMirror):
     """Append-only SQLite log of requests, plus the CSV of component emissions.
 
     An existing database must be a RouterLLM request log: any other SQLite file
@@ -92,11 +71,7 @@ class RequestLog(PendingFeedback):
         self._closing = False
         if read_only:
             self.csv_path = None
-            if self.db_path.is_file() and self.db_path.stat().st_size == 0:
-                # an empty file is a new, empty log, as a writer takes it: read as one
-                self._db = _empty_log()
-            else:
-                self._db = self._open_checked(read_only=True)
+            self._db = log_schema.open_for_reading(self.db_path)
             return
         self.csv_path = Path(csv_path) if csv_path else None
         # Both folders now: a bad path fails before any request is paid for.
@@ -109,116 +84,8 @@ class RequestLog(PendingFeedback):
                     f"cannot be created: {e}"
                 ) from e
             check_csv(self.csv_path)
-        try:
-            self.db_path.parent.mkdir(parents=True, exist_ok=True)
-        except OSError as e:
-            raise RequestLogError(
-                f"request log {self.db_path} (log.path) cannot be opened: {e}"
-            ) from e
-        if self.db_path.is_file() and self.db_path.stat().st_size > 0:
-            self._open_checked(read_only=False).close()  # checks before anything is written
-        try:
-            self._db = open_shared(self.db_path, SCHEMA)
-            self._add_finish_reason()
-            self._add_pending_folder()
-            self._add_load_error_model()
-        except (sqlite3.DatabaseError, OSError) as e:
-            raise RequestLogError(
-                f"request log {self.db_path} (log.path) cannot be opened: {e}"
-            ) from e
+        self._db = log_schema.open_for_writing(self.db_path)
         self._catch_up_csv()
-
-    def _add_finish_reason(self) -> None:
-        """Give an older log its finish_reason column (another process may be doing it
-        too), and its timestamps the UTC form the windows compare (older versions stored
-        a ``RequestRecord``'s timestamp as it came)."""
-        if table_columns(self._db)["requests"] != OLDER_REQUESTS:
-            return
-        try:
-            with self._db:
-                self._db.execute("ALTER TABLE requests ADD COLUMN finish_reason TEXT NOT NULL DEFAULT ''")  # fmt: skip
-                for rid, stamp in self._db.execute("SELECT id, timestamp FROM requests").fetchall():  # fmt: skip
-                    try:
-                        utc = utc_timestamp(stamp)
-                    except RouterLLMError:
-                        continue  # left as it is; reports name it
-                    if utc != stamp:
-                        self._db.execute("UPDATE requests SET timestamp = ? WHERE id = ?", (utc, rid))  # fmt: skip
-        except sqlite3.OperationalError as e:
-            if "duplicate column" not in str(e):
-                raise
-
-    def _add_pending_folder(self) -> None:
-        """Give an older log's pending requests their folder column (another process may
-        be doing it too; the rows kept before get "", any folder's), and the index by
-        which each folder keeps its newest rows."""
-        if table_columns(self._db)["pending_feedback"] == OLDER_PENDING:
-            try:
-                with self._db:
-                    self._db.execute("ALTER TABLE pending_feedback ADD COLUMN folder TEXT NOT NULL DEFAULT ''")  # fmt: skip
-            except sqlite3.OperationalError as e:
-                if "duplicate column" not in str(e):
-                    raise
-        self._db.execute("CREATE INDEX IF NOT EXISTS pending_folder ON pending_feedback(folder)")
-
-    def _add_load_error_model(self) -> None:
-        """Give an older log's failed loads their model and energy columns (another
-        process may be doing it too: both in one transaction, checked once it is held)."""
-        if table_columns(self._db)["load_errors"] != OLDER_LOAD_ERRORS:
-            return
-        with self._db:
-            self._db.execute("BEGIN IMMEDIATE")
-            if table_columns(self._db)["load_errors"] == OLDER_LOAD_ERRORS:
-                self._db.execute("ALTER TABLE load_errors ADD COLUMN model TEXT NOT NULL DEFAULT ''")  # fmt: skip
-                self._db.execute("ALTER TABLE load_errors ADD COLUMN energy_kwh REAL")
-
-    def _open_checked(self, read_only: bool) -> sqlite3.Connection:
-        """A read-only connection to the existing database, which must be a request log
-        (when ``read_only``, one that holds the tables already; one another process is
-        creating is read as a new, empty log, in memory)."""
-        try:
-            conn = open_read_only(self.db_path)
-        except (sqlite3.DatabaseError, OSError) as e:
-            raise RequestLogError(
-                f"request log {self.db_path} (log.path) cannot be opened: {e}"
-            ) from e
-        try:
-            tables = table_columns(conn)
-            # A log still being created by another process may lack some of its tables.
-            foreign = [
-                name
-                for name, columns in tables.items()
-                if TABLES.get(name) != columns
-                and (name, columns)
-                not in (
-                    ("requests", OLDER_REQUESTS),
-                    ("pending_feedback", OLDER_PENDING),
-                    ("load_errors", OLDER_LOAD_ERRORS),
-                )
-            ]
-            missing = read_only and not foreign and not set(REQUIRED_TABLES) <= set(tables)
-            # one another process is creating now: switched to WAL mode, its tables made
-            # one by one, and no request logged before all are: read as a new, empty log
-            creating = missing and (
-                "requests" not in tables
-                or not conn.execute("SELECT 1 FROM requests LIMIT 1").fetchall()
-            )
-        except sqlite3.DatabaseError as e:  # not an SQLite file at all
-            conn.close()
-            raise RequestLogError(
-                f"request log {self.db_path} (log.path) cannot be opened: {e}"
-            ) from e
-        if creating:
-            conn.close()
-            return _empty_log()
-        if foreign or missing:
-            conn.close()
-            what = f" (unexpected tables: {', '.join(foreign)})" if foreign else ""
-            raise RequestLogError(
-                f"{self.db_path} is not a RouterLLM request log{what}; point log.path at a "
-                f"request log or at a new file"
-            )
-        return conn
 
     @property
     def closed(self) -> bool:
@@ -288,7 +155,7 @@ class RequestLog(PendingFeedback):
             raise RequestLogError(f"request {record.id} has no usable timestamp: {e}") from None
         csv_file: IO[str] | OSError | None = None
         if self.csv_path is not None:
-            try:  # locked before the row is committed: see the module's docstring
+            try:  # locked before the row is committed: see emissions_csv's docstring
                 csv_file = self._open_csv()
             except OSError as e:  # the row is logged all the same, then this is said
                 csv_file = e
@@ -303,30 +170,6 @@ class RequestLog(PendingFeedback):
         finally:
             if csv_file is not None and not isinstance(csv_file, OSError):
                 emissions_csv.release(csv_file)
-
-    def _mirror(self, csv_file: IO[str] | OSError, record: RequestRecord) -> None:
-        """``record``'s rows added to the CSV (``csv_file``, or the error that opening it
-        raised), and its note dropped; else a ``RequestLogError`` that says the request
-        is logged, its note kept for the next open to add them."""
-        try:
-            if isinstance(csv_file, OSError):
-                raise csv_file
-            self._append_csv(csv_file, [record])
-        except OSError as e:
-            error = RequestLogError(
-                f"the answer was produced and logged to {self.db_path}, but could not be "
-                f"added to {self.csv_path}: {e}"
-            )
-            error.logged = True  # its row is in the log: the budgets count it from there
-            raise error from e
-        self._mirrored([record.id])
-
-    @property
-    def _csv_key(self) -> str:
-        """The CSV as ``pending_csv`` names it: the processes sharing the log may each
-        write their own (another ``carbon.output_dir``)."""
-        assert self.csv_path is not None
-        return os.path.realpath(self.csv_path)
 
     def _insert(self, record: RequestRecord) -> None:
         with self._lock, self._db:  # one transaction: all rows of the request, or none
@@ -373,60 +216,6 @@ class RequestLog(PendingFeedback):
                     "INSERT INTO load_errors VALUES (?,?,?,?)",
                     (record.id, record.load_error, record.load_error_model, record.load_error_kwh),
                 )
-
-    def _open_csv(self) -> IO[str]:
-        assert self.csv_path is not None
-        return emissions_csv.locked(self.csv_path)
-
-    def _append_csv(self, f: IO[str], records: Sequence[RequestRecord]) -> None:
-        emissions_csv.append_rows(f, records)
-
-    def _mirrored(self, ids: Sequence[str]) -> None:
-        """Drop the notes of ``ids``, whose rows the CSV now holds. Where that fails,
-        the next open finds the rows in the CSV and adds none again."""
-        try:
-            with self._lock, self._db:
-                self._db.executemany(
-                    "DELETE FROM pending_csv WHERE request_id = ?", [(i,) for i in ids]
-                )
-        except sqlite3.Error as e:
-            log.debug("request log %s: pending_csv not updated: %s", self.db_path, e)
-
-    def _catch_up_csv(self) -> None:
-        """Add to the CSV the rows it lacks of the requests logged for it: a process
-        killed between a request's row in the log and its rows in the CSV (or a CSV
-        that could not be written then) left them out. Where the CSV cannot be read
-        or written now, a warning; the log is whole, and the next open tries again."""
-        if self.csv_path is None:
-            return
-        pending = "SELECT request_id FROM pending_csv WHERE csv_path = ?"
-        if not self._fetch(pending, [self._csv_key]):
-            return
-        try:
-            f = self._open_csv()
-        except OSError as e:
-            log.warning("%s lacks the rows of requests in %s, not added: %s", self.csv_path, self.db_path, e)  # fmt: skip
-            return
-        try:
-            # again, under the lock: a writer that held it has written its rows meanwhile
-            ids = [i for (i,) in self._fetch(pending, [self._csv_key])]
-            # written, then killed before the note was dropped: not added again
-            held = emissions_csv.ids_in(f, set(ids))
-            missing = [i for i in ids if i not in held]
-            records: list[RequestRecord] = []
-            for start in range(0, len(missing), 500):  # SQLite's limit on bound parameters
-                chunk = missing[start : start + 500]
-                sql = f"SELECT * FROM requests WHERE id IN ({','.join('?' * len(chunk))})"
-                records += self._read(sql, chunk)
-            if records:
-                self._append_csv(f, sorted(records, key=lambda r: r.timestamp))
-            self._mirrored(ids)
-            if records:
-                log.warning("%s lacked the rows of %d request(s) of %s (a run stopped between the two): added", self.csv_path, len(records), self.db_path)  # fmt: skip
-        except (OSError, UnicodeDecodeError, csv.Error) as e:
-            log.warning("%s lacks the rows of requests in %s, not added: %s", self.csv_path, self.db_path, e)  # fmt: skip
-        finally:
-            emissions_csv.release(f)
 
     def _has_table(self, name: str) -> bool:
         sql = "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = ?"
@@ -604,10 +393,3 @@ class RequestLog(PendingFeedback):
         ("" when it holds none)."""
         ((n, first, last),) = self._fetch("SELECT COUNT(*), MIN(timestamp), MAX(timestamp) FROM requests")  # fmt: skip
         return int(n), first or "", last or ""
-
-
-def _empty_log() -> sqlite3.Connection:
-    """A new, empty log, in memory: what a reader reads where a writer would start one."""
-    conn = sqlite3.connect(":memory:", check_same_thread=False)
-    conn.executescript(SCHEMA)
-    return conn

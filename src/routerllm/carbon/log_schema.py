@@ -1,0 +1,253 @@
+"""The request log's SQLite schema and its versions: the tables a log holds, the check
+that an existing database is a request log (its tables, or an older version's), and
+the migrations that bring an older log's tables up to date when it is opened for
+writing. ``request_log.RequestLog`` opens its database here, and reads an older log's
+tables as they are.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+from routerllm.carbon.log_rows import utc_timestamp
+from routerllm.exceptions import RequestLogError, RouterLLMError
+from routerllm.sqlite_busy import open_read_only, open_shared, table_columns
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS requests (
+    id TEXT PRIMARY KEY,
+    timestamp TEXT NOT NULL,
+    prompt_sha256 TEXT NOT NULL,
+    prompt_chars INTEGER NOT NULL,
+    model TEXT NOT NULL,
+    router TEXT NOT NULL,
+    confidence REAL NOT NULL,
+    prompt_tokens INTEGER NOT NULL,
+    completion_tokens INTEGER NOT NULL,
+    latency_s REAL NOT NULL,
+    energy_kwh REAL NOT NULL,
+    co2_kg REAL NOT NULL,
+    cost_usd REAL NOT NULL,
+    tag TEXT NOT NULL DEFAULT '',
+    finish_reason TEXT NOT NULL DEFAULT ''
+);
+CREATE TABLE IF NOT EXISTS components (
+    request_id TEXT NOT NULL REFERENCES requests(id),
+    component TEXT NOT NULL,
+    duration_s REAL NOT NULL,
+    energy_kwh REAL NOT NULL,
+    co2_kg REAL NOT NULL,
+    method TEXT NOT NULL,
+    PRIMARY KEY (request_id, component)
+);
+CREATE TABLE IF NOT EXISTS feedback (
+    request_id TEXT NOT NULL REFERENCES requests(id),
+    score REAL NOT NULL,
+    timestamp TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS feedback_request ON feedback(request_id);
+CREATE TABLE IF NOT EXISTS escalations (
+    request_id TEXT NOT NULL REFERENCES requests(id),
+    component TEXT NOT NULL,
+    duration_s REAL NOT NULL,
+    energy_kwh REAL NOT NULL,
+    co2_kg REAL NOT NULL,
+    method TEXT NOT NULL,
+    PRIMARY KEY (request_id, component)
+);
+CREATE TABLE IF NOT EXISTS pending_feedback (
+    request_id TEXT PRIMARY KEY REFERENCES requests(id),
+    model TEXT NOT NULL,
+    router TEXT NOT NULL,
+    encoder TEXT NOT NULL,
+    dim INTEGER NOT NULL,
+    embedding BLOB NOT NULL,
+    folder TEXT NOT NULL DEFAULT ''
+);
+CREATE TABLE IF NOT EXISTS load_errors (
+    request_id TEXT PRIMARY KEY REFERENCES requests(id),
+    error TEXT NOT NULL,
+    model TEXT NOT NULL DEFAULT '',
+    energy_kwh REAL
+);
+CREATE TABLE IF NOT EXISTS pending_csv (
+    request_id TEXT PRIMARY KEY REFERENCES requests(id),
+    csv_path TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS requests_time ON requests(timestamp);
+CREATE INDEX IF NOT EXISTS requests_model_time ON requests(model, timestamp);
+"""
+
+# The columns of each table, in order (``records`` reads rows by position).
+TABLES = {
+    "requests": [
+        "id", "timestamp", "prompt_sha256", "prompt_chars", "model", "router", "confidence",
+        "prompt_tokens", "completion_tokens", "latency_s", "energy_kwh", "co2_kg", "cost_usd",
+        "tag", "finish_reason",
+    ],
+    "components": ["request_id", "component", "duration_s", "energy_kwh", "co2_kg", "method"],
+    "feedback": ["request_id", "score", "timestamp"],
+    "escalations": ["request_id", "component", "duration_s", "energy_kwh", "co2_kg", "method"],
+    "pending_feedback": ["request_id", "model", "router", "encoder", "dim", "embedding", "folder"],
+    "load_errors": ["request_id", "error", "model", "energy_kwh"],
+    # the requests whose rows the emissions CSV at csv_path may lack (``RequestLog``)
+    "pending_csv": ["request_id", "csv_path"],
+}  # fmt: skip
+#: The numbers of a logged request that a report reads (its energy and CO2: its components'),
+#: by their position in a row.
+REQUEST_NUMBERS = {
+    name: TABLES["requests"].index(name)
+    for name in ("prompt_chars", "confidence", "prompt_tokens", "completion_tokens", "latency_s", "cost_usd")
+}  # fmt: skip
+# Every log has these; logs written before feedback was stored (2026-12-02) lack
+# ``feedback`` (and ``pending_feedback``, added the same day), and those written before
+# escalations were (2026-12-03) lack ``escalations``, and those written before failed
+# loads were marked lack ``load_errors``, and those written before 2026-12-04 lack
+# ``pending_csv``: opening one for writing adds them.
+REQUIRED_TABLES = ("requests", "components")
+# Logs written before finish_reason was logged (2026-12-02): read as they are, and given
+# the column when opened for writing.
+OLDER_REQUESTS = TABLES["requests"][:-1]
+# Logs whose pending requests did not record their router's folder: read as they are, and
+# given the column (its rows the folder "", any folder's) when opened for writing.
+OLDER_PENDING = TABLES["pending_feedback"][:-1]
+# Logs whose failed loads were all the failed request's own model's (before a cascade's
+# step up whose load failed was marked): read as they are, and given the columns (their
+# rows the model "", the row's own) when opened for writing.
+OLDER_LOAD_ERRORS = TABLES["load_errors"][:2]
+
+
+def open_for_reading(path: Path) -> sqlite3.Connection:
+    """The existing log ``path``, to read (``open_checked``'s)."""
+    if path.is_file() and path.stat().st_size == 0:
+        # an empty file is a new, empty log, as a writer takes it: read as one
+        return empty_log()
+    return open_checked(path, read_only=True)
+
+
+def open_for_writing(path: Path) -> sqlite3.Connection:
+    """The log ``path``, shared with other processes: created with its folder where it
+    is missing, checked to be a request log where it exists, its tables brought up to
+    date (``upgrade``)."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise RequestLogError(f"request log {path} (log.path) cannot be opened: {e}") from e
+    if path.is_file() and path.stat().st_size > 0:
+        open_checked(path, read_only=False).close()  # checks before anything is written
+    db: sqlite3.Connection | None = None
+    try:
+        db = open_shared(path, SCHEMA)
+        upgrade(db)
+    except (sqlite3.DatabaseError, OSError) as e:
+        if db is not None:
+            db.close()
+        raise RequestLogError(f"request log {path} (log.path) cannot be opened: {e}") from e
+    return db
+
+
+def open_checked(path: Path, read_only: bool) -> sqlite3.Connection:
+    """A read-only connection to the existing database ``path``, which must be a request
+    log (when ``read_only``, one that holds the tables already; one another process is
+    creating is read as a new, empty log, in memory)."""
+    try:
+        conn = open_read_only(path)
+    except (sqlite3.DatabaseError, OSError) as e:
+        raise RequestLogError(f"request log {path} (log.path) cannot be opened: {e}") from e
+    try:
+        tables = table_columns(conn)
+        # A log still being created by another process may lack some of its tables.
+        foreign = [
+            name
+            for name, columns in tables.items()
+            if TABLES.get(name) != columns
+            and (name, columns)
+            not in (
+                ("requests", OLDER_REQUESTS),
+                ("pending_feedback", OLDER_PENDING),
+                ("load_errors", OLDER_LOAD_ERRORS),
+            )
+        ]
+        missing = read_only and not foreign and not set(REQUIRED_TABLES) <= set(tables)
+        # one another process is creating now: switched to WAL mode, its tables made
+        # one by one, and no request logged before all are: read as a new, empty log
+        creating = missing and (
+            "requests" not in tables
+            or not conn.execute("SELECT 1 FROM requests LIMIT 1").fetchall()
+        )
+    except sqlite3.DatabaseError as e:  # not an SQLite file at all
+        conn.close()
+        raise RequestLogError(f"request log {path} (log.path) cannot be opened: {e}") from e
+    if creating:
+        conn.close()
+        return empty_log()
+    if foreign or missing:
+        conn.close()
+        what = f" (unexpected tables: {', '.join(foreign)})" if foreign else ""
+        raise RequestLogError(
+            f"{path} is not a RouterLLM request log{what}; point log.path at a "
+            f"request log or at a new file"
+        )
+    return conn
+
+
+def upgrade(db: sqlite3.Connection) -> None:
+    """An older log's tables given what they lack (``SCHEMA`` made the missing ones)."""
+    _add_finish_reason(db)
+    _add_pending_folder(db)
+    _add_load_error_model(db)
+
+
+def _add_finish_reason(db: sqlite3.Connection) -> None:
+    """Give an older log its finish_reason column (another process may be doing it
+    too), and its timestamps the UTC form the windows compare (older versions stored
+    a ``RequestRecord``'s timestamp as it came)."""
+    if table_columns(db)["requests"] != OLDER_REQUESTS:
+        return
+    try:
+        with db:
+            db.execute("ALTER TABLE requests ADD COLUMN finish_reason TEXT NOT NULL DEFAULT ''")  # fmt: skip
+            for rid, stamp in db.execute("SELECT id, timestamp FROM requests").fetchall():  # fmt: skip
+                try:
+                    utc = utc_timestamp(stamp)
+                except RouterLLMError:
+                    continue  # left as it is; reports name it
+                if utc != stamp:
+                    db.execute("UPDATE requests SET timestamp = ? WHERE id = ?", (utc, rid))  # fmt: skip
+    except sqlite3.OperationalError as e:
+        if "duplicate column" not in str(e):
+            raise
+
+
+def _add_pending_folder(db: sqlite3.Connection) -> None:
+    """Give an older log's pending requests their folder column (another process may
+    be doing it too; the rows kept before get "", any folder's), and the index by
+    which each folder keeps its newest rows."""
+    if table_columns(db)["pending_feedback"] == OLDER_PENDING:
+        try:
+            with db:
+                db.execute("ALTER TABLE pending_feedback ADD COLUMN folder TEXT NOT NULL DEFAULT ''")  # fmt: skip
+        except sqlite3.OperationalError as e:
+            if "duplicate column" not in str(e):
+                raise
+    db.execute("CREATE INDEX IF NOT EXISTS pending_folder ON pending_feedback(folder)")
+
+
+def _add_load_error_model(db: sqlite3.Connection) -> None:
+    """Give an older log's failed loads their model and energy columns (another
+    process may be doing it too: both in one transaction, checked once it is held)."""
+    if table_columns(db)["load_errors"] != OLDER_LOAD_ERRORS:
+        return
+    with db:
+        db.execute("BEGIN IMMEDIATE")
+        if table_columns(db)["load_errors"] == OLDER_LOAD_ERRORS:
+            db.execute("ALTER TABLE load_errors ADD COLUMN model TEXT NOT NULL DEFAULT ''")  # fmt: skip
+            db.execute("ALTER TABLE load_errors ADD COLUMN energy_kwh REAL")
+
+
+def empty_log() -> sqlite3.Connection:
+    """A new, empty log, in memory: what a reader reads where a writer would start one."""
+    conn = sqlite3.connect(":memory:", check_same_thread=False)
+    conn.executescript(SCHEMA)
+    return conn
