@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from routerllm.carbon import recommend
+from routerllm.carbon import recommend, recommend_energy
 from routerllm.carbon.log_rows import RequestRecord, prompt_hash
 from routerllm.carbon.meter import CACHED, Measurement
 from routerllm.carbon.recommend import Recommendation
@@ -615,7 +615,7 @@ def test_the_largest_models_rate_leaves_out_answers_logged_without_energy(
 @pytest.mark.parametrize(
     ("platform", "hint", "not_said"),
     [
-        ("linux", recommend.RAPL_HINT, "Power Gadget"),
+        ("linux", recommend_energy.RAPL_HINT, "Power Gadget"),
         (
             "darwin",
             "powermetrics, which needs sudo, or on an Intel Mac install Intel Power Gadget",
@@ -640,7 +640,7 @@ def test_estimated_and_unmeasured_energy(tmp_path: Path) -> None:
     records = [rec("tiny-light", i, f"q{i}", method="codecarbon:load-estimate") for i in range(2)]
     (r,) = of_kind(logged(config, records), "estimated_energy")
     assert r.evidence["method"] == "codecarbon:load-estimate" and r.evidence["share"] == 1.0
-    assert recommend.RAPL_HINT in r.message
+    assert recommend_energy.RAPL_HINT in r.message
     # a GPU is read, but the CPU beside it stays an estimate without its own counters
     assert "on an NVIDIA GPU it reads the GPU's power (the CPU's stays an estimate" in r.message
     # CodeCarbon's constant TDP figure (it could not read the CPU load) is an estimate too

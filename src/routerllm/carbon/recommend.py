@@ -1,19 +1,20 @@
 """Recommendations of the carbon report: what the request log says could be changed.
 
 Each rule reads the figures of the logged requests (those the report selected, gathered
-in one pass by ``log_figures.LogFigures``), the config and the report's own figures, and speaks only where the log holds evidence: every
-recommendation states the measured figure that triggered it, the threshold it
-passed, and what to change (the config key, where there is one). The thresholds
-are the module's constants, documented in the README ("Recommendations").
+in one pass by ``log_figures.LogFigures``), the config and the report's own figures, and
+speaks only where the log holds evidence: every recommendation states the measured
+figure that triggered it, the threshold it passed, and what to change (the config key,
+where there is one). The thresholds are the module's constants, documented in the README
+("Recommendations"). The rules on how the requests were answered and routed are here;
+those on the spending figures themselves (the budgets, and how the energy was measured)
+in ``recommend_energy``.
 """
 
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from routerllm.carbon.meter import PER_TOKEN
 from routerllm.config import AppConfig
 from routerllm.routed_result import FIXED
 
@@ -43,21 +44,6 @@ MODEL_FREE_ROUTERS = frozenset({"rules", "random", "largest", "smallest", FIXED}
 BASELINE_TAG = "demo-baseline"
 #: The demo's requests: the same prompts each run, never from the cache.
 DEMO_TAGS = frozenset({"demo", BASELINE_TAG})
-RAPL_HINT = "sudo chmod -R a+r /sys/class/powercap/*"  # CodeCarbon's own hint
-#: How CodeCarbon comes to read the CPU's power on each platform (``sys.platform``), as
-#: its own set-up messages say; Linux's is the RAPL counters' read permission.
-CPU_POWER_HINTS = {
-    "linux": f"where the CPU has RAPL counters, let CodeCarbon read them ({RAPL_HINT}, its own hint)",  # fmt: skip
-    "darwin": "let CodeCarbon read the CPU's power (its own hint: give it powermetrics, which "
-    "needs sudo, or on an Intel Mac install Intel Power Gadget)",
-    "win32": "let CodeCarbon read the CPU's power (its own hint: the Energy Meter Interface of "
-    "Windows 11 on bare metal, not a VM, or Intel Power Gadget)",
-}
-#: CodeCarbon's estimates (meter._power_method), and what each is made from.
-CODECARBON_ESTIMATES = {
-    "codecarbon:load-estimate": "from CPU load",
-    "codecarbon:tdp-estimate": "from the CPU's TDP alone (it could not read the CPU load)",
-}
 
 Evidence = dict[str, float | int | str | None]  # None: a figure not measured
 
@@ -77,6 +63,9 @@ class Recommendation:
 def recommendations(fig: LogFigures, config: AppConfig, report: Report) -> list[Recommendation]:
     """What the logged requests (their figures, ``fig``) and the budgets in ``report``
     call for, in the order of the rules; empty when nothing passes its threshold."""
+    # imported here: that module builds on this one's Recommendation and thresholds
+    from routerllm.carbon.recommend_energy import budgets, estimated_energy
+
     out: list[Recommendation] = []
     out += failed_loads(fig, config)
     out += repeated_prompts(fig, config)
@@ -89,7 +78,7 @@ def recommendations(fig: LogFigures, config: AppConfig, report: Report) -> list[
     return out
 
 
-def _pct(share: float) -> str:
+def pct(share: float) -> str:
     return f"{share:.1%}"
 
 
@@ -156,11 +145,11 @@ def repeated_prompts(fig: LogFigures, config: AppConfig) -> list[Recommendation]
         )
     else:
         fixed = "only answers fixed by their request are cached: temperature 0 or a seed, as the config's generation settings give"  # fmt: skip
-    energy = f" and {_pct(saved / total)} of the energy ({saved:.3e} kWh)" if total else ""
+    energy = f" and {pct(saved / total)} of the energy ({saved:.3e} kWh)" if total else ""
     return [
         Recommendation(
             "repeated_prompts",
-            f"{hits} of {requests} requests ({_pct(share)}){energy} repeated the prompt "
+            f"{hits} of {requests} requests ({pct(share)}){energy} repeated the prompt "
             f"of an earlier request on the same model (within cache.ttl_s and "
             f"cache.max_entries); with cache: {{enabled: true}} up to that many would have been "
             f"answered from memory, their loading and generation not spent ({fixed}; the log "
@@ -200,7 +189,7 @@ def loading_churn(fig: LogFigures, config: AppConfig) -> list[Recommendation]:
     budget = config.manager.memory_budget_gb
     counts = ", ".join(f"{n} {c}x" for n, c in loads.most_common())
     head = (
-        f"loading models spent {_pct(share)} of the energy ({loading:.3e} of {total:.3e} kWh), "
+        f"loading models spent {pct(share)} of the energy ({loading:.3e} of {total:.3e} kWh), "
         f"more than {LOADING_SHARE:.0%}, in {sum(loads.values())} loads ({counts})"
     )
     if need > budget:
@@ -240,7 +229,7 @@ def cut_answers(fig: LogFigures, config: AppConfig) -> list[Recommendation]:
         known, cut, filled = answers.known, answers.cut, answers.filled
         if known < CUT_MIN_REQUESTS or not cut or cut / known < CUT_SHARE:
             continue
-        head = f"{cut} of {known} answers of {model} ({_pct(cut / known)}; threshold {CUT_SHARE:.0%})"  # fmt: skip
+        head = f"{cut} of {known} answers of {model} ({pct(cut / known)}; threshold {CUT_SHARE:.0%})"  # fmt: skip
         context = (
             f"prompt and answer filled the model's context ({answers.context} tokens), "
             f"which no larger max_new_tokens lengthens: shorten the prompts or send them to "
@@ -322,7 +311,7 @@ def router_overhead(fig: LogFigures, config: AppConfig) -> list[Recommendation]:
     return [
         Recommendation(
             "router_overhead",
-            f"routing (router_inference) spent {_pct(spent / total)} of the CO2 "
+            f"routing (router_inference) spent {pct(spent / total)} of the CO2 "
             f"({spent * 1000:.4f} of {total * 1000:.4f} g; {by_router}), more than "
             f"{ROUTER_SHARE:.0%}: {'; '.join(advice)}",
             ("router.path" if config.router.path else "router.name")
@@ -352,66 +341,6 @@ def _runs_a_model(router: str, config: AppConfig) -> bool:
     return True
 
 
-def budgets(report: Report, config: AppConfig) -> list[Recommendation]:
-    """Budget windows at or past ``downgrade_at`` now, and budgets broken (the report's
-    budgets summary, which is the whole log's)."""
-    from routerllm.carbon.budget import QUANTITY_TEXT, WINDOW_TEXT, amount
-
-    if not report.budgets:
-        return []
-    out = []
-    downgrade = config.budgets.downgrade_at
-    for s in report.budgets["now"]:
-        q, w, share = s["quantity"], s["window"], s["share"]
-        if share < downgrade:
-            continue
-        effect = (
-            "every request is refused until older ones leave the window"
-            if share >= 1
-            else f"past budgets.downgrade_at ({downgrade:.0%}), routed requests go one model smaller"  # fmt: skip
-        )
-        out.append(
-            Recommendation(
-                "budget_near_limit",
-                f"the {w} {QUANTITY_TEXT[q]} budget is {_pct(share)} spent now "
-                f"({amount(q, s['spent'])} spent in {WINDOW_TEXT[w]}, of {amount(q, s['limit'])}): "
-                f"{effect}; raise budgets.{q}.{w} if it is too tight, or send fewer requests "
-                f"or route them to smaller models",
-                f"budgets.{q}.{w}",
-                {
-                    "quantity": q,
-                    "window": w,
-                    "share": share,
-                    "spent": s["spent"],
-                    "limit": s["limit"],
-                    "threshold": downgrade,
-                },
-            )
-        )
-    for q, counts in report.budgets["violations"].items():
-        for which, n in counts.items():
-            if n <= 0:
-                continue
-            what = (
-                f"spent more than budgets.{q}.per_request allows"
-                if which == "per_request"
-                else f"took the {which} window over budgets.{q}.{which}"
-            )
-            out.append(
-                Recommendation(
-                    "budget_broken",
-                    f"{n} logged request{'s' if n > 1 else ''} {what}, judged against the "
-                    f"limit as it is now (a request logged before it was set was not held to "
-                    f"it; one let in under it spent more than predicted); raise the limit if "
-                    f"it is too tight, or lower generation.max_new_tokens, which bounds what a "
-                    f"request can spend",
-                    f"budgets.{q}.{which}",
-                    {"quantity": q, "budget": which, "requests": n},
-                )
-            )
-    return out
-
-
 def largest_model(fig: LogFigures, config: AppConfig) -> list[Recommendation]:
     """Most requests sent to the largest model without routing (caller's choice or the
     ``largest`` router); the demo's baseline does not count."""
@@ -436,7 +365,7 @@ def largest_model(fig: LogFigures, config: AppConfig) -> list[Recommendation]:
     return [
         Recommendation(
             "largest_model",
-            f"{unrouted} of {counted} requests ({_pct(share)}, more than "
+            f"{unrouted} of {counted} requests ({pct(share)}, more than "
             f"{LARGEST_SHARE:.0%}) went to the largest model, {largest}, unrouted (the caller "
             f"chose it: --model, model=, its name in the server; or router.name: largest); "
             f"routed (model 'auto', a router other than largest; now {config.router.path or config.router.name}), "
@@ -451,75 +380,3 @@ def largest_model(fig: LogFigures, config: AppConfig) -> list[Recommendation]:
             },
         )
     ]
-
-
-def cpu_power_hint() -> str:
-    """How to let CodeCarbon measure the CPU's power on this platform."""
-    platform = "linux" if sys.platform.startswith("linux") else sys.platform
-    return CPU_POWER_HINTS.get(platform, "CodeCarbon reads the CPU's power on Linux, macOS or Windows only: run there")  # fmt: skip
-
-
-def estimated_energy(fig: LogFigures, config: AppConfig) -> list[Recommendation]:
-    """Energy that CodeCarbon estimated from load, or the config's per-token figures
-    gave, and requests logged with carbon tracking off."""
-    out = []
-    total = fig.energy.total()
-    by_method = fig.by_method
-    per_token_models = fig.per_token_models
-    for method, source in CODECARBON_ESTIMATES.items():
-        load = by_method.get(method, 0.0)
-        if total and load / total >= ESTIMATED_SHARE:
-            out.append(
-                Recommendation(
-                    "estimated_energy",
-                    f"{_pct(load / total)} of the energy ({load:.3e} kWh) is CodeCarbon's estimate "
-                    f"{source} ({method}: it found no CPU power reading or GPU it "
-                    f"could read); {cpu_power_hint()}, and it measures; on an NVIDIA GPU it reads the "
-                    "GPU's power (the CPU's stays an estimate without the CPU's own reading)",
-                    "",
-                    {
-                        "method": method,
-                        "energy_kwh": load,
-                        "share": load / total,
-                        "threshold": ESTIMATED_SHARE,
-                    },
-                )
-            )
-    per_token = by_method.get(PER_TOKEN, 0.0)
-    if total and per_token / total >= ESTIMATED_SHARE:
-        names = ", ".join(sorted(per_token_models))
-        out.append(
-            Recommendation(
-                "estimated_energy",
-                f"{_pct(per_token / total)} of the energy ({per_token:.3e} kWh, {names}) is "
-                f"computed from the config's per-token figures, as a remote server cannot be "
-                f"metered here: it is as good as their source (figures_source); measure the "
-                f"server where it runs and set models' energy_per_token_kwh",
-                "models[].energy_per_token_kwh",
-                {
-                    "method": PER_TOKEN,
-                    "energy_kwh": per_token,
-                    "share": per_token / total,
-                    "threshold": ESTIMATED_SHARE,
-                },
-            )
-        )
-    unmeasured, requests = fig.unmeasured, fig.requests  # unmeasured: every method none
-    if not config.carbon.enabled and requests and unmeasured / requests >= ESTIMATED_SHARE:
-        share = unmeasured / requests
-        out.append(
-            Recommendation(
-                "unmeasured_energy",
-                f"{unmeasured} of {requests} requests ({_pct(share)}) were logged "
-                f"without energy figures (method none: carbon tracking off), so this report "
-                f"counts them at 0 kWh; set carbon.enabled: true to measure them",
-                "carbon.enabled",
-                {
-                    "requests_unmeasured": unmeasured,
-                    "requests": requests,
-                    "share": share,
-                    "threshold": ESTIMATED_SHARE,
-                },
-            )
-        )
-    return out
