@@ -18,14 +18,8 @@ import pytest
 from routerllm.backends import GenerationRequest, create_backend
 from routerllm.config import GenerationConfig, GGUFSource, ModelConfig
 from routerllm.exceptions import BackendError, ModelUnavailableError
-from routerllm.model_files import (
-    availability,
-    effective_context,
-    header_file,
-    kv_cache_bytes_estimate,
-    resolve_gguf,
-    trained_context,
-)
+from routerllm.gguf_header import kv_cache_bytes_estimate, trained_context
+from routerllm.model_files import availability, effective_context, header_file, resolve_gguf
 
 from .conftest import gguf_with_context_length, tiny_model
 

@@ -32,14 +32,9 @@ from routerllm.backends.base import (
 from routerllm.backends.interrupts import CANCELLED, Cancellation, deferred_interrupts
 from routerllm.checks import MAX_SEED
 from routerllm.exceptions import BackendError, ContextLengthError, missing_dependency
+from routerllm.gguf_header import kv_cache_bytes_estimate, trained_context
 from routerllm.model_files import availability as gguf_availability
-from routerllm.model_files import (
-    effective_context,
-    header_file,
-    kv_cache_bytes_estimate,
-    resolve_gguf,
-    trained_context,
-)
+from routerllm.model_files import effective_context, header_file, resolve_gguf
 
 if TYPE_CHECKING:
     from pathlib import Path
