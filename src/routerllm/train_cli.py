@@ -303,7 +303,7 @@ def _train_inputs(args: argparse.Namespace) -> list[tuple[str, Path]]:
 
 
 def _checkpoint(out: Path) -> Path:
-    """The classifier's training checkpoint in ``--out`` (``training.trainer.CHECKPOINT_NAME``
+    """The classifier's training checkpoint in ``--out`` (``training.checkpoint.CHECKPOINT_NAME``
     in ``output_dir``, given as ``out/checkpoints``)."""
     return out / "checkpoints" / "checkpoint.pt"
 

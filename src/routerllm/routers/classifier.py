@@ -44,7 +44,8 @@ from routerllm.routers.base import CandidateModel, Router, one_line
 if TYPE_CHECKING:
     import torch
 
-    from routerllm.training.trainer import TrainingArguments, TrainingHistory
+    from routerllm.training.checkpoint import TrainingHistory
+    from routerllm.training.trainer import TrainingArguments
 
 logger = logging.getLogger(__name__)
 

@@ -2,7 +2,7 @@
 
 Inference code (routers, encoders, the server) never imports this package;
 a router's ``fit`` imports the module it needs lazily. ``losses`` and
-``trainer`` (the classifier routers', torch) and ``gating`` (the mixture-of-
-experts router's gating network, numpy) are imported one by one, so that
-training the gating network needs no torch.
+``trainer`` (the classifier routers', torch; its checkpoints in ``checkpoint``) and
+``gating`` (the mixture-of-experts router's gating network, numpy) are imported one
+by one, so that training the gating network needs no torch.
 """

@@ -3,7 +3,8 @@
 AdamW, linear warmup then linear decay, the best epoch by validation accuracy
 kept, tqdm bars. Training is resumable: after every finished epoch a
 checkpoint (model, optimizer, scheduler, epoch, best accuracy and weights,
-RNG state, history) is written atomically to ``output_dir/checkpoint.pt``;
+RNG state, history) is written atomically to ``output_dir/checkpoint.pt``
+(``checkpoint``: its format, saving and resuming);
 ``train(..., resume=True)`` with the same ``output_dir`` continues after the
 last finished epoch, so a Ctrl-C loses only the epoch that was running.
 
@@ -19,16 +20,25 @@ import logging
 import math
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from routerllm.checks import FLOAT32_MAX, MAX_SEED, is_integer, is_number, is_seed
+from routerllm.checks import FLOAT32_MAX, MAX_SEED, is_number, is_seed
 from routerllm.exceptions import RouterLLMError, missing_dependency
-from routerllm.files import refuse_special_file, written_atomically
-from routerllm.routers.base import one_line
+from routerllm.training.checkpoint import (
+    CHECKPOINT_NAME,
+    EpochRecord,
+    TrainingHistory,
+    check_same_run,
+    copy_state,
+    read_checkpoint,
+    restore_checkpoint,
+    run_arguments,
+    save_checkpoint,
+)
 from routerllm.training.losses import make_loss
 
 try:
@@ -39,8 +49,6 @@ except ImportError as e:  # pragma: no cover - torch is part of the hf extra
 
 logger = logging.getLogger(__name__)
 
-CHECKPOINT_NAME = "checkpoint.pt"
-CHECKPOINT_VERSION = 1
 DEFAULT_WARMUP_STEPS = 100
 
 Forward = Callable[[Any], tuple[Tensor, Tensor]]
@@ -138,34 +146,6 @@ class ClassificationData:
         return len(self.items)
 
 
-@dataclass
-class EpochRecord:
-    epoch: int
-    train_loss: float
-    #: Accuracy on the training batches as they were seen (dropout on).
-    train_accuracy: float
-    val_accuracy: float | None
-    #: Mean cross-entropy on the validation set (breaks ties between equal accuracies).
-    val_loss: float | None
-    seconds: float
-
-
-@dataclass
-class TrainingHistory:
-    """Every finished epoch (those loaded from a checkpoint too) and the kept one."""
-
-    records: list[EpochRecord] = field(default_factory=list)
-    best_epoch: int = 0
-    best_val_accuracy: float | None = None
-    #: Epochs already finished (read from the checkpoint) when this call started.
-    resumed_from: int = 0
-
-    @property
-    def epochs_run(self) -> list[int]:
-        """The epochs this call trained (not those it resumed past)."""
-        return [r.epoch for r in self.records if r.epoch > self.resumed_from]
-
-
 def _tqdm() -> Any:
     try:
         from tqdm.auto import tqdm
@@ -195,98 +175,6 @@ def _optimizer(module: nn.Module, args: TrainingArguments) -> torch.optim.Optimi
     return torch.optim.AdamW([g for g in groups if g["params"]], lr=args.learning_rate)
 
 
-def _rng_state() -> dict[str, Any]:
-    state: dict[str, Any] = {"torch": torch.get_rng_state()}
-    if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
-
-
-def _set_rng_state(state: dict[str, Any]) -> None:
-    torch.set_rng_state(state["torch"])
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
-
-
-def _copy_state(module: nn.Module) -> dict[str, Tensor]:
-    return {k: v.detach().clone() for k, v in module.state_dict().items()}
-
-
-def _write_atomically(payload: dict[str, Any], path: Path) -> None:
-    with written_atomically(path) as tmp:  # a reader never sees half a checkpoint
-        torch.save(payload, tmp)
-
-
-#: What to do with a checkpoint that cannot be resumed from.
-_START_AFRESH = (
-    "delete it (or its checkpoints folder) to train from scratch, or train without resuming "
-    "(no --resume / resume=False)"
-)
-
-
-def _read_checkpoint(path: Path) -> dict[str, Any]:
-    refuse_special_file(path, _START_AFRESH)
-    try:
-        payload: Any = torch.load(path, map_location="cpu", weights_only=True)
-    except OSError as e:  # a directory, no permission...
-        raise RouterLLMError(f"cannot read the checkpoint {path}: {e}; {_START_AFRESH}") from e
-    except Exception as e:  # torch raises several kinds, of many lines, on a foreign file
-        raise RouterLLMError(
-            f"{path} is corrupt or not a RouterLLM checkpoint (torch cannot read it: "
-            f"{type(e).__name__}); {_START_AFRESH}"
-        ) from e
-    if not isinstance(payload, dict):
-        raise RouterLLMError(f"{path} is not a RouterLLM checkpoint; {_START_AFRESH}")
-    if payload.get("version") != CHECKPOINT_VERSION:
-        raise RouterLLMError(f"{path}: unsupported checkpoint version {payload.get('version')}")
-    return payload
-
-
-def _resume(
-    checkpoint: Path | None,
-    saved: dict[str, Any],
-    module: nn.Module,
-    optimizer: torch.optim.Optimizer,
-    scheduler: torch.optim.lr_scheduler.LRScheduler,
-    args: TrainingArguments,
-) -> tuple[TrainingHistory, dict[str, Tensor]]:
-    """The checkpoint ``saved`` put back into ``module``, ``optimizer``, ``scheduler`` and
-    the RNG: the history and best weights to continue from. A checkpoint missing a part,
-    or with one of the wrong kind, is a clear error."""
-    try:
-        epoch = saved["epoch"]
-        if not is_integer(epoch) or epoch < 1:
-            raise TypeError(f"its epoch is {epoch!r}, not a whole number >= 1")
-        if epoch > args.epochs:  # it would train nothing, and save its epochs
-            raise RouterLLMError(
-                f"{checkpoint} holds {epoch} finished epochs, more than the {args.epochs} "
-                f"asked (epochs); resume with epochs of at least {epoch} (routerllm train "
-                f"--epochs), or train afresh without --resume into another folder"
-            )
-        try:
-            module.load_state_dict(saved["model"])
-            optimizer.load_state_dict(saved["optimizer"])
-        except (RuntimeError, ValueError, KeyError) as e:
-            raise RouterLLMError(
-                f"{checkpoint} was written for another model or optimizer ({one_line(e)}); "
-                f"use another output_dir or resume=False"
-            ) from e
-        scheduler.load_state_dict(saved["scheduler"])
-        _set_rng_state(saved["rng"])
-        history = TrainingHistory(
-            records=[EpochRecord(**r) for r in saved["history"]],
-            best_epoch=saved["best_epoch"],
-            best_val_accuracy=saved["best_val_accuracy"],
-            resumed_from=epoch,
-        )
-        return history, saved["best_model"] or _copy_state(module)
-    except (KeyError, TypeError, ValueError, AttributeError, RuntimeError) as e:
-        raise RouterLLMError(
-            f"{checkpoint} is corrupt or not a RouterLLM checkpoint "
-            f"({f'no {e}' if isinstance(e, KeyError) else one_line(e)}); {_START_AFRESH}"
-        ) from e
-
-
 @torch.no_grad()
 def evaluate(
     forward: Forward, collate: Collate, data: ClassificationData, batch_size: int
@@ -309,57 +197,6 @@ def _improves(record: EpochRecord, history: TrainingHistory) -> bool:
     if record.val_accuracy != best.val_accuracy:
         return record.val_accuracy > best.val_accuracy
     return (record.val_loss or 0.0) < (best.val_loss or 0.0)
-
-
-#: The training arguments a resumed run must share with the checkpoint's run: all but
-#: the schedule's length (more epochs, and so another warmup, are what resuming is
-#: for) and those that only show progress or evaluate.
-RESUME_MUST_MATCH = ("batch_size", "learning_rate", "weight_decay", "loss", "loss_options",
-                     "seed", "max_length", "max_grad_norm")  # fmt: skip
-
-
-def _run_arguments(args: TrainingArguments) -> dict[str, Any]:
-    return {k: getattr(args, k) for k in RESUME_MUST_MATCH}
-
-
-def _check_same_run(path: Path | None, saved: dict[str, Any] | None, run: dict[str, Any]) -> None:
-    """Refuse to resume a checkpoint written by a run with other settings (settings a
-    checkpoint predates, which it does not record, are not checked)."""
-    if saved is None:
-        return
-    differ = [f"{k} {saved[k]!r} -> {v!r}" for k, v in run.items() if k in saved and saved[k] != v]
-    if differ:
-        raise RouterLLMError(
-            f"{path} was written by a run with other settings ({'; '.join(differ)}); resume "
-            f"with the same settings, or train from scratch (resume=False / no --resume)"
-        )
-
-
-def _save_checkpoint(
-    path: Path,
-    module: nn.Module,
-    optimizer: torch.optim.Optimizer,
-    scheduler: torch.optim.lr_scheduler.LRScheduler,
-    history: TrainingHistory,
-    best_state: dict[str, Tensor] | None,
-    setup: dict[str, Any],
-) -> None:
-    """Everything needed to continue after ``history.records[-1].epoch``."""
-    payload = {
-        "version": CHECKPOINT_VERSION,
-        "setup": setup,
-        "epoch": history.records[-1].epoch,
-        "model": module.state_dict(),
-        # None when the current weights are the best ones (saves a copy on disk).
-        "best_model": best_state,
-        "optimizer": optimizer.state_dict(),
-        "scheduler": scheduler.state_dict(),
-        "rng": _rng_state(),
-        "history": [asdict(r) for r in history.records],
-        "best_epoch": history.best_epoch,
-        "best_val_accuracy": history.best_val_accuracy,
-    }
-    _write_atomically(payload, path)
 
 
 def _diverged(epoch: int, how: str, args: TrainingArguments) -> RouterLLMError:
@@ -470,10 +307,10 @@ def train(
         optimizer, linear_schedule(args.warmup(total_steps), total_steps)
     )
     checkpoint = Path(args.output_dir) / CHECKPOINT_NAME if args.output_dir else None
-    run = {**(setup or {}), **_run_arguments(args)}
+    run = {**(setup or {}), **run_arguments(args)}
     history = TrainingHistory()
     best_state: dict[str, Tensor] | None = None
-    saved = _read_checkpoint(checkpoint) if resume and checkpoint and checkpoint.exists() else None
+    saved = read_checkpoint(checkpoint) if resume and checkpoint and checkpoint.exists() else None
     if resume and saved is None:
         logger.info("no checkpoint in %s: training from scratch", args.output_dir)
     if saved is None and checkpoint is not None and checkpoint.exists():
@@ -484,8 +321,10 @@ def train(
     with torch.random.fork_rng(devices=devices):
         torch.manual_seed(args.seed)
         if saved is not None:
-            _check_same_run(checkpoint, saved.get("setup"), run)
-            history, best_state = _resume(checkpoint, saved, module, optimizer, scheduler, args)
+            check_same_run(checkpoint, saved.get("setup"), run)
+            history, best_state = restore_checkpoint(
+                checkpoint, saved, module, optimizer, scheduler, args
+            )
             logger.info("resuming after epoch %d from %s", saved["epoch"], checkpoint)
         first_epoch = history.resumed_from + 1
         saved_epoch = history.resumed_from  # the last epoch the checkpoint holds
@@ -512,13 +351,13 @@ def train(
                 )
                 if _improves(record, history):
                     history.best_epoch, history.best_val_accuracy = epoch, record.val_accuracy
-                    best_state = _copy_state(module)
+                    best_state = copy_state(module)
                 history.records.append(record)
                 logger.info("epoch %d: %s", epoch, record)
                 epochs.set_postfix(val_acc=record.val_accuracy, loss=round(record.train_loss, 4))
                 if checkpoint is not None:
                     kept = None if history.best_epoch == epoch else best_state
-                    _save_checkpoint(checkpoint, module, optimizer, scheduler, history, kept, run)
+                    save_checkpoint(checkpoint, module, optimizer, scheduler, history, kept, run)
                     saved_epoch = epoch
         except KeyboardInterrupt as e:
             # Not the last finished epoch: Ctrl-C may have stopped its checkpoint's write.
