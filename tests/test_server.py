@@ -1515,3 +1515,46 @@ def test_a_body_not_declared_as_json_is_a_415_and_is_not_run(
     for kind in ("application/json; charset=utf-8", "Application/JSON", "application/vnd.api+json"):  # fmt: skip
         headers = {"Content-Type": kind, "Content-Encoding": "identity"}
         assert call(base, CHAT, raw=body, headers=headers)[0] == 200, kind
+
+
+def exchange(base: str, request: str) -> tuple[int, dict[str, str], bytes]:
+    """``request`` (its head, then no body) sent on a new connection: the answer's status,
+    headers (names in lower case) and every byte after them, read until the server closes
+    the connection (``Connection: close``, or the server's own closing)."""
+    host, port = base.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=30) as sock:
+        sock.sendall(request.encode())
+        data = b"".join(iter(lambda: sock.recv(65536), b""))
+    head, _, body = data.partition(b"\r\n\r\n")
+    status, *lines = head.decode("latin-1").split("\r\n")
+    fields = dict(line.split(": ", 1) for line in lines)
+    return int(status.split()[1]), {k.lower(): v for k, v in fields.items()}, body
+
+
+def test_head_is_answered_as_get_is_without_the_body(quiet_config: AppConfig) -> None:
+    """HEAD was a 405 on every GET endpoint but /health: HTTP (RFC 9110) wants a
+    general-purpose server to answer HEAD wherever it answers GET, with GET's status and
+    headers and no body. A wrong key's 401 stays a 401."""
+    with RouterLLM(quiet_config) as system, running(system, api_key="s3cret") as base:
+        host = base.removeprefix("http://")
+        paths = ("/health", "/v1/models", "/v1/models/auto", "/v1/models/nope", "/routerllm/report")  # fmt: skip
+        for path in paths:
+            for key in ("s3cret", "wrong"):
+                head = f"{path} HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {key}\r\n"
+                head += "Connection: close\r\n\r\n"
+                status, fields, body = exchange(base, f"GET {head}")
+                assert (status, fields["content-length"]) == (
+                    200 if path == "/health" or key == "s3cret" and "nope" not in path
+                    else 404 if key == "s3cret" else 401,
+                    str(len(body)),
+                ), (path, key, body)  # fmt: skip
+                got = exchange(base, f"HEAD {head}")
+                assert got[0] == status, (path, key, got)
+                assert {k: got[1][k] for k in ("content-length", "content-type")} == {
+                    k: fields[k] for k in ("content-length", "content-type")
+                }
+                assert got[2] == b"", (path, key)
+        # a POST to a GET endpoint: the 405 names HEAD too
+        status, fields, _ = exchange(base, f"POST /v1/models HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer s3cret\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")  # fmt: skip
+        assert (status, fields["allow"]) == (405, "GET, HEAD")
+        assert system.log.count() == 0

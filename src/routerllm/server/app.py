@@ -539,6 +539,12 @@ def create_app(
         except Exception as e:  # a bug: still an OpenAI error object, not a plain-text 500
             return service.internal_error(e)
 
+    def get(path: str) -> Any:
+        """A GET endpoint, which answers HEAD as it answers GET (RFC 9110 wants it of a
+        general-purpose server): the same status and headers, and no body (uvicorn sends
+        none). FastAPI, unlike Starlette, adds no HEAD to a GET route by itself."""
+        return app.api_route(path, methods=["GET", "HEAD"])
+
     @app.post("/v1/chat/completions")
     async def chat_completions(request: Request) -> Any:
         return await service.answer(request, protocol.chat_call)
@@ -547,11 +553,11 @@ def create_app(
     async def completions(request: Request) -> Any:
         return await service.answer(request, protocol.completion_call)
 
-    @app.get("/v1/models")
+    @get("/v1/models")
     async def models(request: Request) -> Any:
         return await in_thread(request, lambda: protocol.model_list(system.available_models()))
 
-    @app.get("/v1/models/{name:path}")  # a hosted model's name may hold "/" (org/model)
+    @get("/v1/models/{name:path}")  # a hosted model's name may hold "/" (org/model)
     async def model(name: str, request: Request) -> Any:
         return await in_thread(request, lambda: service.model(name))
 
@@ -559,11 +565,11 @@ def create_app(
     async def feedback(request: Request) -> Any:
         return await service.feedback(request)
 
-    @app.get("/routerllm/report")
+    @get("/routerllm/report")
     async def report(request: Request, since: str | None = None, tag: str | None = None) -> Any:
         return await in_thread(request, lambda: service.report(since, tag))
 
-    @app.api_route("/health", methods=["GET", "HEAD"])  # HEAD: load balancers' probes
+    @get("/health")
     async def health() -> dict[str, str]:
         return {"status": "ok"}
 
