@@ -1558,3 +1558,52 @@ def test_head_is_answered_as_get_is_without_the_body(quiet_config: AppConfig) ->
         status, fields, _ = exchange(base, f"POST /v1/models HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer s3cret\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")  # fmt: skip
         assert (status, fields["allow"]) == (405, "GET, HEAD")
         assert system.log.count() == 0
+
+
+def test_an_expectation_other_than_100_continue_is_a_417_and_the_body_is_not_run(
+    quiet_config: AppConfig,
+) -> None:
+    """``Expect: foo`` was ignored: the body read and the request run as if the client had
+    asked nothing. RFC 9110 lets a server refuse an expectation it cannot meet with 417:
+    now an OpenAI error, sent at once to a client that waits for 100 Continue (it then
+    sends no body), else once the body is read and dropped, as a 401's is (a refusal sent
+    sooner was lost to a reset, for a client still sending a large body). Only
+    100-continue (in any case) goes on."""
+    quiet_config.limits.max_prompt_chars = 10**6  # a body larger than the socket buffers
+    with RouterLLM(quiet_config) as system, running(system, api_key="s3cret") as base:
+        host = base.removeprefix("http://")
+        body = json.dumps(asking(max_tokens=1)).encode()
+        large = {"messages": [{"role": "user", "content": "x" * 12_000_000}]}
+        for path, key, expect, data in (
+            (CHAT, "s3cret", "foo", body),
+            (CHAT, "wrong", "foo=bar", body),
+            ("/health", "", "foo", body),
+            (CHAT, "s3cret", "100-continue, foo", b""),  # it waits: no body is sent
+        ):
+            head = f"POST {path} HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {key}\r\n"
+            head += f"Content-Type: application/json\r\nExpect: {expect}\r\nConnection: close\r\n"  # fmt: skip
+            request = f"{head}Content-Length: {len(body)}\r\n\r\n{data.decode()}"
+            status, fields, answer = exchange(base, request)
+            error = json.loads(answer)["error"]
+            assert status == 417, (expect, answer)
+            assert (error["type"], error["code"]) == ("invalid_request_error", "expectation_failed")  # fmt: skip
+            assert error["message"] == (
+                f"Expect: {expect!r} cannot be met: this server meets 100-continue alone; "
+                "send the request without it"
+            )
+        for method in ("POST", "PUT"):
+            status, text = call(base, CHAT, large, headers={"Expect": "foo"}, method=method)
+            assert status == 417 and "Expect: 'foo' cannot be met" in text, (method, text)
+        status, _, answer = exchange(base, f"HEAD /health HTTP/1.1\r\nHost: {host}\r\nExpect: foo\r\nConnection: close\r\n\r\n")  # fmt: skip
+        assert (status, answer) == (417, b"")
+        with socket.create_connection(host.split(":"), timeout=30) as sock:  # type: ignore[arg-type]
+            head = f"POST {CHAT} HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer s3cret\r\n"
+            head += (
+                "Content-Type: application/json\r\nExpect: 100-Continue\r\nConnection: close\r\n"
+            )
+            sock.sendall(f"{head}Content-Length: {len(body)}\r\n\r\n".encode())
+            assert sock.recv(65536) == b"HTTP/1.1 100 Continue\r\n\r\n"
+            sock.sendall(body)
+            answer = b"".join(iter(lambda: sock.recv(65536), b""))
+            assert answer.startswith(b"HTTP/1.1 200 "), answer[:200]
+        assert system.log.count() == 1

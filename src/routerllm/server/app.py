@@ -480,10 +480,45 @@ class _TidyPaths:
         await self.app(scope, receive, send)
 
 
+class _Expectations:
+    """ASGI middleware: a request whose ``Expect`` asks for anything but ``100-continue``
+    (the one expectation HTTP defines) is a 417, as RFC 9110 allows, before the key or
+    the path is looked at; uvicorn ignored such an expectation and answered as if the
+    client had asked nothing. Sent as a 401 is (``_Service.drained``): at once to a client
+    that waits for ``100 Continue``, else once the body is read and dropped."""
+
+    def __init__(self, app: Any, service: _Service) -> None:
+        self.app, self.service = app, service
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            sent = [v.decode("latin-1") for k, v in scope["headers"] if k.lower() == b"expect"]
+            if any(member != "100-continue" for member in _members(sent)):
+                from starlette.requests import Request
+
+                refusal = self.service.refusal(
+                    417, f"Expect: {', '.join(sent)!r:.80} cannot be met: this server meets "
+                    "100-continue alone; send the request without it",
+                    "invalid_request_error", "expectation_failed",
+                )  # fmt: skip
+                answer = await self.service.drained(Request(scope, receive), refusal)
+                await answer(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+def _members(values: Sequence[str]) -> list[str]:
+    """The members of the comma-separated lists ``values`` (a header sent once or more),
+    in lower case, without empty ones."""
+    members = (m.strip().lower() for value in values for m in value.split(","))
+    return [m for m in members if m]
+
+
 def _waits_to_send(request: Any) -> bool:
     """Whether the client waits for ``100 Continue`` before it sends the body (uvicorn
-    sends it when the body is first read)."""
-    return bool(request.headers.get("expect", "").lower() == "100-continue")
+    sends it when the body is first read); any other expectation is refused before
+    (``_Expectations``)."""
+    return "100-continue" in _members(request.headers.getlist("expect"))
 
 
 def _gone() -> Any:
@@ -519,6 +554,7 @@ def create_app(
     )  # fmt: skip
     app.state.service = service
     app.add_middleware(_TidyPaths, router=app.router)
+    app.add_middleware(_Expectations, service=service)
     if origins:  # the key travels in Authorization, not in cookies: no credentials
         app.add_middleware(
             CORSMiddleware,
