@@ -1607,3 +1607,114 @@ def test_an_expectation_other_than_100_continue_is_a_417_and_the_body_is_not_run
             answer = b"".join(iter(lambda: sock.recv(65536), b""))
             assert answer.startswith(b"HTTP/1.1 200 "), answer[:200]
         assert system.log.count() == 1
+
+
+class _Complaints(logging.Handler):
+    """What the server's log says at WARNING or above, or with a traceback, from every
+    logger: uvicorn's own ("Exception in ASGI application") do not reach the root's."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.levelno >= logging.WARNING or record.exc_info:
+            self.records.append(record)
+
+    @contextmanager
+    def watching(self) -> Iterator[None]:
+        loggers = [logging.getLogger(name) for name in ("", "uvicorn", "uvicorn.error", "asyncio")]  # fmt: skip
+        for logger in loggers:
+            logger.addHandler(self)
+        try:
+            yield
+        finally:
+            for logger in loggers:
+                logger.removeHandler(self)
+
+
+def _leave(sock: socket.socket, reset: bool) -> None:
+    """``sock`` closed: at once with a reset (``reset``), else as a client normally does."""
+    if reset:  # SO_LINGER 0: the close sends RST, as a killed client's machine does
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+    sock.close()
+
+
+def test_clients_gone_while_waiting_their_turn_are_dropped_quietly(
+    quiet_config: AppConfig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An audit (nothing was wrong): clients that leave while their requests wait their
+    turn (under --max-waiting; a stream or not; closed or reset) are dropped without a
+    warning or a traceback, free their places at once, lose no row (they never ran), and
+    the request in progress and those after it are answered and logged."""
+    monkeypatch.setattr(server_app, "POLL_S", 0.1)
+    complaints = _Complaints()
+    with RouterLLM(quiet_config) as system:
+        generating, go = held_generation(system, monkeypatch)
+        base, srv, serving = started(system, max_waiting=3)
+        service = srv.config.app.state.service
+        with complaints.watching():
+            answers: list[tuple[int, str]] = []
+            first = threading.Thread(target=lambda: answers.append(call(base, CHAT, asking())))
+            first.start()
+            assert generating.wait(30)
+            leaving = []
+            for stream, reset in ((False, False), (True, True), (True, False)):
+                body = json.dumps(asking(stream=stream)).encode()
+                leaving.append((half_sent(base, body, len(body)), reset))
+            deadline = time.monotonic() + 30
+            while service.waiting < 3:
+                assert time.monotonic() < deadline
+                time.sleep(0.01)
+            for sock, reset in leaving:
+                _leave(sock, reset)
+            while service.waiting or service.in_line > 1:  # their places are free
+                assert time.monotonic() < deadline, "a client gone still counts as waiting"
+                time.sleep(0.01)
+            go.set()
+            first.join(60)
+            assert answers and answers[0][0] == 200, answers
+            assert chat(base)["choices"]
+            srv.should_exit = True
+            serving.join(30)
+        assert (service.in_line, service.waiting, service.turn.locked()) == (0, 0, False)
+        assert system.log.count() == 2
+    assert not complaints.records, [r.getMessage() for r in complaints.records]
+
+
+@pytest.mark.parametrize("reset", [False, True], ids=["closed", "reset"])
+def test_a_client_gone_mid_stream_leaves_its_row_and_no_traceback(
+    quiet_config: AppConfig, monkeypatch: pytest.MonkeyPatch, reset: bool
+) -> None:
+    """An audit (nothing was wrong): a client that leaves a stream after its first event
+    (the answer whole by then: generated and logged before the first event) leaves the
+    row in the request log, the server's log has no warning or traceback for it, and
+    the next request is served. The events are slowed for the client to leave between
+    two of them."""
+    events = protocol.events
+
+    class Slow(list):  # type: ignore[type-arg]
+        def __iter__(self) -> Iterator[str]:
+            for event in list.__iter__(self):
+                yield event
+                time.sleep(0.3)
+
+    monkeypatch.setattr(server_app.protocol, "events", lambda *a, **k: Slow(events(*a, **k)))
+    complaints = _Complaints()
+    with RouterLLM(quiet_config) as system:
+        base, srv, serving = started(system)
+        with complaints.watching():
+            body = json.dumps(asking(max_tokens=5, stream=True)).encode()
+            sock = half_sent(base, body, len(body))
+            seen = b""
+            while b"data: " not in seen:
+                seen += sock.recv(65536)
+            assert seen.startswith(b"HTTP/1.1 200 "), seen
+            _leave(sock, reset)
+            time.sleep(1)  # the rest of the events meet a closed connection
+            assert chat(base, max_tokens=1)["choices"]
+            srv.should_exit = True
+            serving.join(30)
+        rows = list(system.log.records())
+        assert [(r.finish_reason, r.completion_tokens) for r in rows] == [("length", 5), ("length", 1)]  # fmt: skip
+    assert not complaints.records, [r.getMessage() for r in complaints.records]
