@@ -372,3 +372,75 @@ def test_failed_requantization_is_a_clear_error_and_leaves_no_file(
     assert not list(cache.iterdir())
     with pytest.raises(ValueError, match="requantize"):
         GGUFSource(path="a", requantize="Q9_Z")  # type: ignore[arg-type]
+
+
+# -- a named pipe or a device where a model's file belongs ----------------------------
+def test_a_gguf_that_is_a_named_pipe_or_a_device_is_refused_as_such(tmp_path: Path) -> None:
+    """A FIFO or a link to /dev/zero as ``gguf.path`` was "file not found": it is there."""
+    from .test_damaged_saves import ODD, put_odd
+
+    for odd, said in ODD.items():
+        gguf = tmp_path / f"{odd}.gguf"
+        put_odd(gguf, odd)
+        link = " (a link to /dev/zero)" if odd == "dev-zero" else ""
+        why = f"{gguf}{link} {said}: give the path of the model's GGUF file"
+        assert availability(GGUFSource(path=str(gguf))) == why
+        with pytest.raises(ModelUnavailableError) as e:
+            resolve_gguf(GGUFSource(path=str(gguf)), "m")
+        assert str(e.value) == f"model 'm': GGUF {why}"
+        assert header_file(GGUFSource(path=str(gguf)), "m") is None  # its header is not read
+
+
+#: Resolves the GGUF of the split model (argv[1:]: part packages, sha256) or of the file
+#: (argv[1]: path, sha256) in a fresh process, printing the path or the error.
+RESOLVE = """
+import sys
+from routerllm.config import GGUFSource
+from routerllm.exceptions import RouterLLMError
+*given, sha = sys.argv[1:]
+src = GGUFSource(path=given[0], sha256=sha) if given[0].endswith(".gguf") else GGUFSource(parts=given, sha256=sha)
+from routerllm.model_files import resolve_gguf
+try:
+    print(resolve_gguf(src, "m"))
+except RouterLLMError as e:
+    print("error:", e)
+"""
+
+
+def test_a_verified_marker_that_is_a_named_pipe_or_a_device_is_made_again(
+    tmp_path: Path, tiny_gguf: Path
+) -> None:
+    """The ``.verified`` file beside a GGUF with a sha256, made a FIFO or a link to
+    /dev/zero: reading it waited for a writer, or never ended. It is checked again and
+    replaced by a file."""
+    from .test_damaged_saves import ODD, in_time, put_odd
+
+    sha = hashlib.sha256(tiny_gguf.read_bytes()).hexdigest()
+    for odd in ODD:
+        gguf = tmp_path / odd / "m.gguf"
+        gguf.parent.mkdir()
+        shutil.copy(tiny_gguf, gguf)
+        marker = gguf.with_name("m.gguf.verified")
+        put_odd(marker, odd)
+        proc = in_time("-c", RESOLVE, str(gguf), sha)
+        assert proc.stdout.strip() == str(gguf), proc.stderr
+        assert marker.is_file() and not marker.is_symlink() and sha in marker.read_text()
+
+
+def test_a_source_marker_that_is_a_named_pipe_or_a_device_is_made_again(
+    part_packages: tuple[list[str], str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The ``.source`` file beside an assembled split model, made a FIFO or a link to
+    /dev/zero: reading it waited for a writer, or never ended. The parts are assembled
+    again."""
+    from .test_damaged_saves import ODD, in_time, put_odd
+
+    names, sha = part_packages
+    assembled = resolve_gguf(GGUFSource(parts=names, sha256=sha), "m")
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(sys.path))  # the part packages' too
+    for odd in ODD:
+        marker = assembled.with_name("m.gguf.source")
+        put_odd(marker, odd)
+        proc = in_time("-c", RESOLVE, *names, sha)
+        assert proc.stdout.strip() == str(assembled), proc.stderr
+        assert marker.is_file() and not marker.is_symlink() and "parts" in marker.read_text()

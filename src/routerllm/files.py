@@ -54,10 +54,17 @@ def refuse_special_file(path: Path, fix: str, error: type[RouterLLMError] = Rout
     opens it: opening a named pipe waits for a writer that never comes, a device such
     as /dev/zero never ends. "PATH is a named pipe (FIFO), not a file: ``fix``". Every
     loader of saved routers, gates, checkpoints and encoder files checks its files so."""
+    if (why := special_file_problem(path, fix)) is not None:
+        raise error(why)
+
+
+def special_file_problem(path: Path, fix: str) -> str | None:
+    """``refuse_special_file``'s message for ``path``, None where it is a regular file
+    (or is not there)."""
     if (kind := special_kind(path)) is None:
-        return
+        return None
     link = f" (a link to {os.path.realpath(path)})" if path.is_symlink() else ""
-    raise error(f"{path}{link} is {kind}, not a file: {fix}")
+    return f"{path}{link} is {kind}, not a file: {fix}"
 
 
 def sha256_of(path: Path) -> str:

@@ -25,7 +25,12 @@ from pathlib import Path
 
 from routerllm.config import GGUFSource, ModelConfig
 from routerllm.exceptions import BackendError, ModelUnavailableError
-from routerllm.files import sha256_of, written_atomically
+from routerllm.files import (
+    sha256_of,
+    special_file_problem,
+    write_text_atomically,
+    written_atomically,
+)
 from routerllm.gguf_header import GGUF_MAGIC, trained_context
 from routerllm.paths import cache_root
 
@@ -98,6 +103,9 @@ def _not_a_file(path: Path) -> str | None:
     """Why ``path`` is not a model file (None where it is a file)."""
     if path.is_dir():
         return f"path is a directory, not a file: {path}"
+    # llama.cpp would wait on a named pipe for a writer, or read a device forever
+    if why := special_file_problem(path, "give the path of the model's GGUF file"):
+        return why
     return None if path.is_file() else f"file not found: {path}"
 
 
@@ -132,28 +140,34 @@ def _source_marker(target: Path) -> Path:
 
 def _made_from(target: Path, stamp: Mapping[str, object]) -> bool:
     """Whether ``target`` exists and its ``.source`` file records ``stamp``."""
+    return target.is_file() and _marker(_source_marker(target)) == stamp
+
+
+def _marker(path: Path) -> object:
+    """What a sidecar file (``.source``, ``.verified``) records; None where it cannot be
+    read, or is not a regular file: a named pipe would wait for a writer, a link to
+    /dev/zero never end (the sidecar is written again, replacing it)."""
+    if special_file_problem(path, "") is not None:
+        return None
     try:
-        return target.is_file() and json.loads(_source_marker(target).read_text()) == stamp
+        return json.loads(path.read_text())
     except (OSError, ValueError):
-        return False
+        return None
 
 
 def verify_sha256(path: Path, expected: str) -> None:
     """Check a file's sha256 once; remember the verified size/mtime beside it."""
     marker = path.with_suffix(path.suffix + ".verified")
     stamp = {**_stamp(path), "sha256": expected}
-    try:
-        if json.loads(marker.read_text()) == stamp:
-            return
-    except (OSError, ValueError):
-        pass
+    if _marker(marker) == stamp:
+        return
     actual = sha256_of(path)
     if actual != expected.lower():
         raise BackendError(
             f"{path}: sha256 mismatch (expected {expected}, got {actual}); the file is corrupt: "
             f"delete it and re-install the model package"
         )
-    marker.write_text(json.dumps(stamp))
+    write_text_atomically(marker, json.dumps(stamp))
 
 
 def _assemble(parts: list[Path], target: Path, expected: str | None) -> None:
@@ -170,8 +184,9 @@ def _assemble(parts: list[Path], target: Path, expected: str | None) -> None:
                     f"re-install the part packages"
                 )
     if expected is not None:
-        target.with_suffix(target.suffix + ".verified").write_text(
-            json.dumps({**_stamp(target), "sha256": expected})
+        write_text_atomically(
+            target.with_suffix(target.suffix + ".verified"),
+            json.dumps({**_stamp(target), "sha256": expected}),
         )
 
 
@@ -203,7 +218,7 @@ def resolve_gguf(source: GGUFSource, name: str) -> Path:
                 log.info("assembling %s from %d parts into %s", name, len(parts), path)
                 with _writing_cache(name):
                     _assemble(parts, path, source.sha256)
-                    _source_marker(path).write_text(json.dumps(stamp))
+                    write_text_atomically(_source_marker(path), json.dumps(stamp))
     if source.sha256:
         verify_sha256(path, source.sha256)
     check_gguf_header(path)
@@ -254,7 +269,7 @@ def requantize(source: Path, target: Path, kind: str) -> Path:
                 f"llama.cpp could not re-quantize {source} to {kind}: the file is corrupt, or "
                 f"its tensor shapes do not fit {kind}; choose another type or remove `requantize`"
             )
-    _source_marker(target).write_text(json.dumps(stamp))
+    write_text_atomically(_source_marker(target), json.dumps(stamp))
     return target
 
 
