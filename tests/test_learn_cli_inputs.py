@@ -292,6 +292,13 @@ def test_interrupted_training_says_how_to_resume(tmp_path: Path) -> None:
     assert "resume=True" not in done.stderr and "requests" not in done.stderr
 
 
+def _link(path: str) -> str | None:
+    try:
+        return os.readlink(path)
+    except OSError:
+        return None
+
+
 def test_ctrl_c_before_a_resumed_run_trains_keeps_pointing_at_the_checkpoint(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -304,22 +311,34 @@ def test_ctrl_c_before_a_resumed_run_trains_keeps_pointing_at_the_checkpoint(
     )
     checkpoint = out / "checkpoints" / "checkpoint.pt"
     before = checkpoint.read_bytes()
-    fifo = tmp_path / "data.json"  # the run blocks reading it: no race with the Ctrl-C
-    os.mkfifo(fifo)
+    # --data <(command): the run blocks reading the pipe, so no race with the Ctrl-C
+    reader, writer = os.pipe()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "routerllm.cli", "train", "--data", str(fifo), *common, "--resume"],
+        [
+            sys.executable,
+            "-m",
+            "routerllm.cli",
+            "train",
+            "--data",
+            f"/dev/fd/{reader}",
+            *common,
+            "--resume",
+        ],  # fmt: skip
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        pass_fds=(reader,),
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
-    writer = None
-    while writer is None and proc.poll() is None:
-        try:  # succeeds once the run has opened the file to read it
-            writer = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)
-        except OSError:
-            time.sleep(0.05)
-    assert writer is not None, proc.communicate()
+    os.close(reader)
+    pipe = os.readlink(f"/proc/self/fd/{writer}")
+    opened = False
+    while not opened and proc.poll() is None:  # the run has opened the file to read it:
+        with contextlib.suppress(OSError):  # the pipe it was given, then again by its name
+            fds = os.listdir(f"/proc/{proc.pid}/fd")
+            opened = sum(_link(f"/proc/{proc.pid}/fd/{fd}") == pipe for fd in fds) > 1
+        time.sleep(0.05)
+    assert opened, proc.communicate()
     os.kill(proc.pid, signal.SIGINT)
     _, stderr = proc.communicate(timeout=60)
     os.close(writer)

@@ -40,6 +40,7 @@ from routerllm.config_sections import (
     format_validation,
 )
 from routerllm.exceptions import ConfigError
+from routerllm.files import refuse_special_file
 
 __all__ = [
     "LEVEL_MAX_PARAMS_B",
@@ -288,6 +289,8 @@ def resolve_config_path(path: str | os.PathLike[str] | None) -> Path:
         return Path(str(resources.files("routerllm") / "configs" / f"{path}.yaml"))
     if p.is_dir():
         raise ConfigError(f"config {path}{given} is a directory: give a YAML file inside it")
+    # read_bytes() would wait on a named pipe for a writer, or read a device forever
+    refuse_special_file(p, f"give the path of a YAML config file{given}", ConfigError)
     raise ConfigError(
         f"config file not found: {path}{given}; give a YAML path or one of: "
         f"{', '.join(PACKAGED_CONFIGS)}"

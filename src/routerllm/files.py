@@ -58,6 +58,26 @@ def refuse_special_file(path: Path, fix: str, error: type[RouterLLMError] = Rout
         raise error(why)
 
 
+def refuse_special_input(
+    path: Path, fix: str, error: type[RouterLLMError] = RouterLLMError
+) -> None:
+    """``refuse_special_file`` for a file a user names for a command to read once (a data
+    or problem file), but for a folder (its reader says what to give instead) and a pipe
+    without a name in any folder, which another command writes and ends when it does:
+    ``--data <(command)`` (``/dev/fd/63``), ``/dev/stdin`` after a ``|``. A named pipe
+    made with mkfifo is refused: nothing may ever write to it."""
+    kind = special_kind(path)
+    if kind == "a folder" or (kind == "a named pipe (FIFO)" and _unnamed(path)):
+        return
+    refuse_special_file(path, fix, error)
+
+
+def _unnamed(path: Path) -> bool:
+    """Whether ``path`` leads to something with no name in any folder: the link
+    ``/proc/self/fd/N`` to a pipe says ``pipe:[12345]``, a name that is nowhere."""
+    return not os.path.lexists(os.path.realpath(path))
+
+
 def special_file_problem(path: Path, fix: str) -> str | None:
     """``refuse_special_file``'s message for ``path``, None where it is a regular file
     (or is not there)."""

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from routerllm.exceptions import DataError
+from routerllm.files import refuse_special_input
 
 
 def as_path(path: Any, what: str = "a data file") -> Path:
@@ -19,6 +20,12 @@ def as_path(path: Any, what: str = "a data file") -> Path:
 
 class _RepeatedKey(ValueError):
     """A JSON object names a key twice (json keeps the last value silently)."""
+
+
+def refuse_special_data_file(path: Path) -> None:
+    """Refuse a data file that is a named pipe or a device before it is opened (a pipe
+    another command writes is read: ``refuse_special_input``)."""
+    refuse_special_input(path, "give the file itself (another command's output as <(command))", DataError)  # fmt: skip
 
 
 def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -36,6 +43,7 @@ def read_json(path: str | Path, kind: str = "dataset") -> Any:
     an object that names a key twice (a model scored twice: JSON would keep the last).
     A byte-order mark (Excel's "UTF-8 with BOM") is skipped."""
     path = as_path(path, f"the {kind} file")
+    refuse_special_data_file(path)
     try:
         return json.loads(path.read_text(encoding="utf-8-sig"), object_pairs_hook=_unique_keys)
     except _RepeatedKey as e:

@@ -23,6 +23,7 @@ from typing import Any
 
 from routerllm.checks import not_utf8
 from routerllm.config import LimitsConfig
+from routerllm.data import refuse_special_data_file
 from routerllm.exceptions import DataError
 
 PACKAGE_FILE = "data/HumanEval.jsonl.gz"
@@ -76,6 +77,7 @@ def load_humaneval(path: str | Path | None = None) -> list[HumanEvalProblem]:
 def read_rows(path: Path) -> list[tuple[str, Any]]:
     """The JSON values of a problem file, JSON Lines or one JSON array (``.gz``: gzipped),
     each with where it is in the file (``line 3``, ``problem 3``) for error messages."""
+    refuse_special_data_file(path)
     try:
         if path.name.lower().endswith(".gz"):
             with gzip.open(path, "rt", encoding="utf-8-sig") as f:

@@ -17,7 +17,7 @@ import numpy as np
 
 from routerllm.checks import is_non_negative_number, is_number, is_positive_number, repeated
 from routerllm.config import LimitsConfig
-from routerllm.data import as_path, read_json
+from routerllm.data import as_path, read_json, refuse_special_data_file
 from routerllm.data.outcomes import ModelInfo, OutcomeDataset, normalise
 from routerllm.exceptions import DataError
 
@@ -201,6 +201,7 @@ def load_routerbench_csv(path: str | Path, models_path: str | Path | None = None
     ``<model>|total_cost`` per model. Prompts stored as a Python list literal are joined.
     Metadata (sizes, prices) comes from ``models_path`` or a ``models.json`` beside the file."""
     path = as_path(path, "the outcome file")
+    refuse_special_data_file(path)
     csv.field_size_limit(max(csv.field_size_limit(), CSV_FIELD_LIMIT))
     try:  # utf-8-sig: a byte-order mark, as Excel writes, is not part of `prompt`
         with path.open(newline="", encoding="utf-8-sig") as f:

@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from routerllm.checks import not_utf8, repeated
+from routerllm.data import refuse_special_data_file
 from routerllm.data.labeled import CLASS_NAMES, LabeledPrompt
 from routerllm.data.synthetic import split
 from routerllm.exceptions import DataError, MissingDependencyError
@@ -135,6 +136,7 @@ def load_tiny_codes(
 def _read_rows(path: Path) -> Iterator[tuple[str, str]]:
     if path.is_dir():
         raise DataError(f"{path} is a directory; give the tiny-codes file inside it")
+    refuse_special_data_file(path)
     if not path.is_file():
         raise DataError(
             f"tiny-codes file not found: {path}; pass a local copy of nampdn-ai/tiny-codes "
