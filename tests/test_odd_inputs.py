@@ -107,3 +107,54 @@ def test_a_data_file_that_another_command_writes_through_a_pipe_is_read(tmp_path
         capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     assert proc.stdout.split() == ["8"], proc.stderr
+
+
+#: Opens the request log at each path given, to write (``w=PATH``) or to read (``r=PATH``).
+OPEN_LOG = """
+import json, sys
+from routerllm.carbon.request_log import RequestLog
+from routerllm.exceptions import RouterLLMError
+for arg in sys.argv[1:]:
+    mode, path = arg.split("=", 1)
+    try:
+        RequestLog(path, read_only=mode == "r").close()
+    except RouterLLMError as e:
+        print(json.dumps(str(e)))
+    else:
+        print("loaded")
+"""
+
+
+def test_a_request_log_or_its_wal_that_is_a_named_pipe_or_a_device_is_refused(
+    tmp_path: Path,
+) -> None:
+    """``log.path``, or the -wal or -shm file SQLite opens beside it, made a FIFO or a
+    link to /dev/zero: opening the log waited for a writer, or read, forever."""
+    from routerllm.carbon.request_log import RequestLog
+
+    args, expected = [], []
+    for odd, said in ODD.items():
+        for suffix in ("", "-wal", "-shm"):
+            for mode in "wr":
+                (folder := tmp_path / f"{odd}{suffix}-{mode}").mkdir()
+                db = folder / "requests.sqlite"
+                if suffix:  # a log there already, beside which SQLite finds the odd file
+                    RequestLog(db).close()
+                put_odd(odd_file := folder / f"requests.sqlite{suffix}", odd)
+                link = " (a link to /dev/zero)" if odd == "dev-zero" else ""
+                args.append(f"{mode}={db}")
+                expected.append(f"{odd_file}{link} {said}: ")
+    proc = in_time("-c", OPEN_LOG, *args)
+    assert proc.returncode == 0, proc.stderr
+    errors = [json.loads(line) if line != "loaded" else line for line in proc.stdout.splitlines()]
+    for error, needle, arg in zip(errors, expected, args, strict=True):
+        assert "\n" not in error and error.startswith(needle), (arg, error)
+
+
+def test_report_refuses_a_request_log_that_is_a_named_pipe_in_one_line(tmp_path: Path) -> None:
+    from .conftest import tiny_config_dict, write_config
+
+    put_odd(log := tmp_path / "requests.sqlite", "fifo")
+    config = write_config(tmp_path, tiny_config_dict(tmp_path))
+    proc = in_time("-m", "routerllm.cli", "report", "--config", str(config))
+    assert_one_line_error(proc, f"{log} {ODD['fifo']}: ")

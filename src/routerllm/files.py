@@ -78,6 +78,15 @@ def _unnamed(path: Path) -> bool:
     return not os.path.lexists(os.path.realpath(path))
 
 
+def refuse_special_database(
+    path: Path, fix: str, error: type[RouterLLMError] = RouterLLMError
+) -> None:
+    """``refuse_special_file`` for an SQLite database and the ``-wal`` and ``-shm`` files
+    SQLite opens beside it: a named pipe there would hold it forever."""
+    for suffix in ("", "-wal", "-shm"):
+        refuse_special_file(path.with_name(path.name + suffix), fix, error)
+
+
 def special_file_problem(path: Path, fix: str) -> str | None:
     """``refuse_special_file``'s message for ``path``, None where it is a regular file
     (or is not there)."""

@@ -29,6 +29,7 @@ from routerllm.carbon.meter import COMPONENTS, Measurement
 from routerllm.carbon.pending_feedback import PendingFeedback
 from routerllm.checks import is_number, not_utf8
 from routerllm.exceptions import RequestLogError, RouterLLMError
+from routerllm.files import refuse_special_database
 
 
 class RequestLog(PendingFeedback, CsvMirror):
@@ -60,6 +61,7 @@ class RequestLog(PendingFeedback, CsvMirror):
                 f"request log {self.db_path} (log.path) is a folder: give a file, e.g. "
                 f"{self.db_path / 'requests.sqlite'}"
             )
+        refuse_special_database(self.db_path, "remove it, or point log.path at a new file", RequestLogError)  # fmt: skip
         self.read_only = read_only
         self._closed = False
         # One connection, shared by the threads of a system (the server's generation and

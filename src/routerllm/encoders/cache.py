@@ -23,7 +23,7 @@ from types import TracebackType
 import numpy as np
 
 from routerllm.exceptions import RouterLLMError
-from routerllm.files import refuse_special_file
+from routerllm.files import refuse_special_database
 from routerllm.paths import cache_root
 from routerllm.sqlite_busy import open_read_only, open_shared
 
@@ -186,11 +186,7 @@ class EmbeddingCache:
     def _open(self) -> sqlite3.Connection:
         if self.dir.exists() and not self.dir.is_dir():
             raise RouterLLMError(f"embedding cache folder {self.dir} is a file, not a folder")
-        for suffix in ("", "-wal", "-shm"):  # sqlite reads all three; a named pipe forever
-            refuse_special_file(
-                self.path.with_name(self.path.name + suffix),
-                "remove it, or set ROUTERLLM_CACHE to another folder",
-            )
+        refuse_special_database(self.path, "remove it, or set ROUTERLLM_CACHE to another folder")
         try:
             return self._connect()
         except sqlite3.DatabaseError as e:
