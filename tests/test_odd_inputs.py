@@ -109,7 +109,8 @@ def test_a_data_file_that_another_command_writes_through_a_pipe_is_read(tmp_path
     assert proc.stdout.split() == ["8"], proc.stderr
 
 
-#: Opens the request log at each path given, to write (``w=PATH``) or to read (``r=PATH``).
+#: Opens the request log at each path given, to write (``w=PATH``) or to read (``r=PATH``),
+#: or to write with the emissions CSV ``csv=PATH``.
 OPEN_LOG = """
 import json, sys
 from routerllm.carbon.request_log import RequestLog
@@ -117,7 +118,10 @@ from routerllm.exceptions import RouterLLMError
 for arg in sys.argv[1:]:
     mode, path = arg.split("=", 1)
     try:
-        RequestLog(path, read_only=mode == "r").close()
+        if mode == "csv":  # the emissions CSV the log writes beside it
+            RequestLog(path.replace(".csv", ".sqlite"), path).close()
+        else:
+            RequestLog(path, read_only=mode == "r").close()
     except RouterLLMError as e:
         print(json.dumps(str(e)))
     else:
@@ -158,3 +162,17 @@ def test_report_refuses_a_request_log_that_is_a_named_pipe_in_one_line(tmp_path:
     config = write_config(tmp_path, tiny_config_dict(tmp_path))
     proc = in_time("-m", "routerllm.cli", "report", "--config", str(config))
     assert_one_line_error(proc, f"{log} {ODD['fifo']}: ")
+
+
+def test_an_emissions_csv_that_is_a_named_pipe_or_a_device_is_refused(tmp_path: Path) -> None:
+    """The emissions CSV the request log appends to (in ``carbon.output_dir``), made a
+    FIFO or a link to /dev/zero: its header's check waited for a writer, or read forever."""
+    args, expected = [], []
+    for odd, said in ODD.items():
+        put_odd(csv := tmp_path / f"{odd}.csv", odd)
+        link = " (a link to /dev/zero)" if odd == "dev-zero" else ""
+        args.append(f"csv={csv}")
+        expected.append(f"{csv}{link} {said}: remove it, or choose another carbon.output_dir")
+    proc = in_time("-c", OPEN_LOG, *args)
+    assert proc.returncode == 0, proc.stderr
+    assert [json.loads(line) for line in proc.stdout.splitlines()] == expected

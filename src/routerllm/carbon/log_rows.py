@@ -15,6 +15,7 @@ import numpy as np
 
 from routerllm.carbon.meter import HasComponents, Measurement
 from routerllm.exceptions import RequestLogError, RouterLLMError
+from routerllm.files import refuse_special_file
 
 #: The finish reason of a request whose model failed once it was reached (a backend error,
 #: a prompt no model's context holds): logged for what its loads spent, with no answer.
@@ -67,6 +68,8 @@ def check_csv(path: Path) -> None:
             f"the emissions CSV {path} (carbon.output_dir) is a directory; remove it or "
             f"choose another carbon.output_dir"
         )
+    # opening a named pipe would wait for a writer, reading a device never end
+    refuse_special_file(path, "remove it, or choose another carbon.output_dir", RequestLogError)
     try:
         with path.open(encoding="utf-8", newline="") as f:
             header = next(csv.reader([f.readline()]), [])
