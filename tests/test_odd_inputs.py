@@ -176,3 +176,42 @@ def test_an_emissions_csv_that_is_a_named_pipe_or_a_device_is_refused(tmp_path: 
     proc = in_time("-c", OPEN_LOG, *args)
     assert proc.returncode == 0, proc.stderr
     assert [json.loads(line) for line in proc.stdout.splitlines()] == expected
+
+
+#: Opens the HumanEval results store at each path given, to write (``w=PATH``) or to
+#: read (``r=PATH``).
+OPEN_STORE = """
+import json, sys
+from routerllm.eval.result_store import ResultStore
+from routerllm.exceptions import RouterLLMError
+for arg in sys.argv[1:]:
+    mode, path = arg.split("=", 1)
+    try:
+        ResultStore(path, read_only=mode == "r").close()
+    except RouterLLMError as e:
+        print(json.dumps(str(e)))
+    else:
+        print("loaded")
+"""
+
+
+def test_a_results_store_or_its_journal_that_is_a_named_pipe_or_a_device_is_refused(
+    tmp_path: Path,
+) -> None:
+    """A run's ``results.sqlite`` (``humaneval --out``, a gate's training run), or the
+    -wal or -shm file beside it, made a FIFO or a link to /dev/zero: opening the store
+    waited for a writer, or read, forever."""
+    args, expected = [], []
+    for odd, said in ODD.items():
+        for suffix in ("", "-wal"):
+            for mode in "wr":
+                (folder := tmp_path / f"{odd}{suffix}-{mode}").mkdir()
+                put_odd(odd_file := folder / f"results.sqlite{suffix}", odd)
+                link = " (a link to /dev/zero)" if odd == "dev-zero" else ""
+                args.append(f"{mode}={folder / 'results.sqlite'}")
+                expected.append(f"{odd_file}{link} {said}: ")
+    proc = in_time("-c", OPEN_STORE, *args)
+    assert proc.returncode == 0, proc.stderr
+    errors = [json.loads(line) if line != "loaded" else line for line in proc.stdout.splitlines()]
+    for error, needle, arg in zip(errors, expected, args, strict=True):
+        assert "\n" not in error and error.startswith(needle), (arg, error)

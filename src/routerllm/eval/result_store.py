@@ -25,6 +25,7 @@ from routerllm.data import as_path
 from routerllm.data.humaneval import HumanEvalProblem
 from routerllm.eval.store_checks import bad_value, checked_row, need_text
 from routerllm.exceptions import RouterLLMError
+from routerllm.files import refuse_special_database
 from routerllm.sqlite_busy import open_read_only, table_columns
 
 SCHEMA = """
@@ -85,6 +86,8 @@ class ResultStore:
     ) -> None:
         self.path = path = as_path(path, "the results store")
         self.option = option
+        if not path.is_dir():  # a folder: said below, as what to give instead
+            refuse_special_database(path, f"remove it, or give {option} another run")
         self._closed = False
         self.read_only = bool(read_only)
         if read_only:
