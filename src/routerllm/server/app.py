@@ -36,6 +36,7 @@ from routerllm.exceptions import (
     missing_dependency,
 )
 from routerllm.server import protocol
+from routerllm.server.middleware import Expectations, TidyPaths, taken, tidy, waits_to_send
 from routerllm.server.options import cors_origins, key_bytes, waiting_cap
 from routerllm.server.serving import listen, serve, server
 
@@ -187,7 +188,7 @@ class _Service:
         ``keep`` it is read and dropped (b""): a request refused anyway holds no memory."""
         declared = request.headers.get("content-length", "")
         if declared.isdigit() and int(declared) > self.body_limit:
-            waiting = _waits_to_send(request)
+            waiting = waits_to_send(request)
             if waiting or int(declared) > self.body_limit + DRAINED_BYTES:
                 return self.too_large(close=True)  # nothing read: the connection is spent
         loop = asyncio.get_running_loop()
@@ -235,7 +236,7 @@ class _Service:
         told a client without the key the server's limits, and to shrink a body refused
         anyway. A client that waits for ``100 Continue`` before it sends the body gets
         the refusal at once instead, and the connection is closed: it sends no body."""
-        if _waits_to_send(request):
+        if waits_to_send(request):
             refusal.headers.update(CLOSE)
             return refusal
         drained = await self.read_body(request, keep=False)
@@ -347,7 +348,7 @@ class _Service:
             raise protocol.unknown_model(name, names)
 
     def model(self, name: str) -> dict[str, Any]:
-        """``GET /v1/models/{name}``; a trailing "/" goes, as from every path (_TidyPaths),
+        """``GET /v1/models/{name}``; a trailing "/" goes, as from every path (TidyPaths),
         where the name is no configured model's with it."""
         names = [protocol.AUTO, *(m.name for m in self.system.config.models)]
         name = name if name in names else name.rstrip("/") or name
@@ -436,91 +437,6 @@ def _answer(call: protocol.Call, result: "RoutedResult", warning: str) -> Any:
     return JSONResponse(protocol.answer(call, result, created, warning))
 
 
-def _taken(routes: Sequence[Any], method: str, path: str, any_method: bool = False) -> bool:
-    """Whether one of ``routes`` answers ``method`` ``path`` (with ``any_method``: takes
-    ``path`` by some method, as a 405 tells); an empty path parameter (``GET
-    /v1/models/``: a model's name) is no match."""
-    from starlette.routing import Match
-
-    scope = {"type": "http", "method": method, "path": path}
-    wanted = (Match.FULL, Match.PARTIAL) if any_method else (Match.FULL,)
-    for route in routes:
-        match, child = route.matches(scope)
-        if match in wanted and all(child.get("path_params", {}).values()):
-            return True
-    return False
-
-
-def _tidy(path: str) -> str:
-    """``path`` without repeated or trailing slashes."""
-    return _SLASHES.sub("/", path).rstrip("/") or "/"
-
-
-_SLASHES = re.compile("/{2,}")
-
-
-class _TidyPaths:
-    """ASGI middleware: a path that no endpoint takes as written, but one does without
-    its repeated or trailing slashes (``POST /v1/chat/completions/``, or
-    ``/v1//chat/completions`` from a base_url ending in "/"), is served as that path.
-    Starlette's ``redirect_slashes`` answered a 307 with no body instead: a client that
-    follows no redirect of a POST (curl, urllib) saw no OpenAI error, and one that does
-    (the openai client) sent its body twice, to a URL built from the Host header
-    (``http://`` behind a TLS proxy)."""
-
-    def __init__(self, app: Any, router: Any) -> None:
-        self.app, self.router = app, router
-
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        if scope["type"] == "http" and (path := scope["path"]) != (tidy := _tidy(path)):
-            routes, method = self.router.routes, scope["method"]
-            if not _taken(routes, method, path, True) and _taken(routes, method, tidy, True):
-                raw = _tidy(scope.get("raw_path", b"").decode("latin-1") or path)  # any bytes
-                scope = {**scope, "path": tidy, "raw_path": raw.encode("latin-1")}
-        await self.app(scope, receive, send)
-
-
-class _Expectations:
-    """ASGI middleware: a request whose ``Expect`` asks for anything but ``100-continue``
-    (the one expectation HTTP defines) is a 417, as RFC 9110 allows, before the key or
-    the path is looked at; uvicorn ignored such an expectation and answered as if the
-    client had asked nothing. Sent as a 401 is (``_Service.drained``): at once to a client
-    that waits for ``100 Continue``, else once the body is read and dropped."""
-
-    def __init__(self, app: Any, service: _Service) -> None:
-        self.app, self.service = app, service
-
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        if scope["type"] == "http":
-            sent = [v.decode("latin-1") for k, v in scope["headers"] if k.lower() == b"expect"]
-            if any(member != "100-continue" for member in _members(sent)):
-                from starlette.requests import Request
-
-                refusal = self.service.refusal(
-                    417, f"Expect: {', '.join(sent)!r:.80} cannot be met: this server meets "
-                    "100-continue alone; send the request without it",
-                    "invalid_request_error", "expectation_failed",
-                )  # fmt: skip
-                answer = await self.service.drained(Request(scope, receive), refusal)
-                await answer(scope, receive, send)
-                return
-        await self.app(scope, receive, send)
-
-
-def _members(values: Sequence[str]) -> list[str]:
-    """The members of the comma-separated lists ``values`` (a header sent once or more),
-    in lower case, without empty ones."""
-    members = (m.strip().lower() for value in values for m in value.split(","))
-    return [m for m in members if m]
-
-
-def _waits_to_send(request: Any) -> bool:
-    """Whether the client waits for ``100 Continue`` before it sends the body (uvicorn
-    sends it when the body is first read); any other expectation is refused before
-    (``_Expectations``)."""
-    return "100-continue" in _members(request.headers.getlist("expect"))
-
-
 def _gone() -> Any:
     from starlette.responses import Response
 
@@ -550,11 +466,11 @@ def create_app(
     service = _Service(system, api_key, max_waiting)
     app = FastAPI(
         title="RouterLLM", version=__version__, docs_url=None, redoc_url=None, openapi_url=None,
-        redirect_slashes=False,  # _TidyPaths serves those paths instead
+        redirect_slashes=False,  # TidyPaths serves those paths instead
     )  # fmt: skip
     app.state.service = service
-    app.add_middleware(_TidyPaths, router=app.router)
-    app.add_middleware(_Expectations, service=service)
+    app.add_middleware(TidyPaths, router=app.router)
+    app.add_middleware(Expectations, service=service)
     if origins:  # the key travels in Authorization, not in cookies: no credentials
         app.add_middleware(
             CORSMiddleware,
@@ -613,8 +529,8 @@ def create_app(
     async def http_error(request: Request, e: HTTPException) -> Any:  # unknown path or method
         method, path = request.method, request.url.path
         message = f"{method} {path}: {e.detail}"
-        v1 = f"/v1{_tidy(path)}"
-        if e.status_code == 404 and _taken(app.routes, method, v1):  # a base_url without /v1
+        v1 = f"/v1{tidy(path)}"
+        if e.status_code == 404 and taken(app.routes, method, v1):  # a base_url without /v1
             message += f"; the API is under /v1: {method} {v1} (an OpenAI client's base_url ends in /v1)"  # fmt: skip
         headers = dict(e.headers or {})  # a 405's Allow: HTTP requires it
         if allowed := headers.get("Allow"):  # Starlette's, from a set: in no fixed order

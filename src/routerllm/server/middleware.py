@@ -1,0 +1,103 @@
+"""ASGI middleware in front of the server's endpoints (``create_app`` adds it), and
+what it shares with them: a path with stray slashes served as the path without them
+(``TidyPaths``), an ``Expect`` header other than ``100-continue`` refused (``Expectations``)."""
+
+import re
+from collections.abc import Sequence
+from typing import Any, Protocol
+
+
+class Refuser(Protocol):
+    """What ``Expectations`` needs of the app's service (``app._Service``)."""
+
+    def refusal(self, status: int, message: str, kind: str, code: str) -> Any:
+        """An OpenAI-style JSON error response."""
+
+    async def drained(self, request: Any, refusal: Any) -> Any:
+        """``refusal``, sent once the request's body is read and dropped (at once to a
+        client waiting for ``100 Continue``)."""
+
+
+def taken(routes: Sequence[Any], method: str, path: str, any_method: bool = False) -> bool:
+    """Whether one of ``routes`` answers ``method`` ``path`` (with ``any_method``: takes
+    ``path`` by some method, as a 405 tells); an empty path parameter (``GET
+    /v1/models/``: a model's name) is no match."""
+    from starlette.routing import Match
+
+    scope = {"type": "http", "method": method, "path": path}
+    wanted = (Match.FULL, Match.PARTIAL) if any_method else (Match.FULL,)
+    for route in routes:
+        match, child = route.matches(scope)
+        if match in wanted and all(child.get("path_params", {}).values()):
+            return True
+    return False
+
+
+def tidy(path: str) -> str:
+    """``path`` without repeated or trailing slashes."""
+    return _SLASHES.sub("/", path).rstrip("/") or "/"
+
+
+_SLASHES = re.compile("/{2,}")
+
+
+class TidyPaths:
+    """ASGI middleware: a path that no endpoint takes as written, but one does without
+    its repeated or trailing slashes (``POST /v1/chat/completions/``, or
+    ``/v1//chat/completions`` from a base_url ending in "/"), is served as that path.
+    Starlette's ``redirect_slashes`` answered a 307 with no body instead: a client that
+    follows no redirect of a POST (curl, urllib) saw no OpenAI error, and one that does
+    (the openai client) sent its body twice, to a URL built from the Host header
+    (``http://`` behind a TLS proxy)."""
+
+    def __init__(self, app: Any, router: Any) -> None:
+        self.app, self.router = app, router
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and (path := scope["path"]) != (tidied := tidy(path)):
+            routes, method = self.router.routes, scope["method"]
+            if not taken(routes, method, path, True) and taken(routes, method, tidied, True):
+                raw = tidy(scope.get("raw_path", b"").decode("latin-1") or path)  # any bytes
+                scope = {**scope, "path": tidied, "raw_path": raw.encode("latin-1")}
+        await self.app(scope, receive, send)
+
+
+class Expectations:
+    """ASGI middleware: a request whose ``Expect`` asks for anything but ``100-continue``
+    (the one expectation HTTP defines) is a 417, as RFC 9110 allows, before the key or
+    the path is looked at; uvicorn ignored such an expectation and answered as if the
+    client had asked nothing. Sent as a 401 is (``Refuser.drained``): at once to a client
+    that waits for ``100 Continue``, else once the body is read and dropped."""
+
+    def __init__(self, app: Any, service: Refuser) -> None:
+        self.app, self.service = app, service
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            sent = [v.decode("latin-1") for k, v in scope["headers"] if k.lower() == b"expect"]
+            if any(member != "100-continue" for member in _members(sent)):
+                from starlette.requests import Request
+
+                refusal = self.service.refusal(
+                    417, f"Expect: {', '.join(sent)!r:.80} cannot be met: this server meets "
+                    "100-continue alone; send the request without it",
+                    "invalid_request_error", "expectation_failed",
+                )  # fmt: skip
+                answer = await self.service.drained(Request(scope, receive), refusal)
+                await answer(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+def _members(values: Sequence[str]) -> list[str]:
+    """The members of the comma-separated lists ``values`` (a header sent once or more),
+    in lower case, without empty ones."""
+    members = (m.strip().lower() for value in values for m in value.split(","))
+    return [m for m in members if m]
+
+
+def waits_to_send(request: Any) -> bool:
+    """Whether the client waits for ``100 Continue`` before it sends the body (uvicorn
+    sends it when the body is first read); any other expectation is refused before
+    (``Expectations``)."""
+    return "100-continue" in _members(request.headers.getlist("expect"))
