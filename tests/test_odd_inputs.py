@@ -9,6 +9,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 from .test_cli import assert_one_line_error
 from .test_damaged_saves import ODD, in_time, put_odd
@@ -51,8 +52,9 @@ FILES = [
 ]
 
 
-def read_errors(args: list[str]) -> list[str]:
-    proc = in_time("-c", READ, *args)
+def read_errors(args: list[str], script: str = READ) -> list[str]:
+    """What ``script`` printed for each of ``args``: an error, or "loaded"."""
+    proc = in_time("-c", script, *args)
     assert proc.returncode == 0, proc.stderr
     return [json.loads(line) if line != "loaded" else line for line in proc.stdout.splitlines()]
 
@@ -136,23 +138,10 @@ def test_a_request_log_or_its_wal_that_is_a_named_pipe_or_a_device_is_refused(
     link to /dev/zero: opening the log waited for a writer, or read, forever."""
     from routerllm.carbon.request_log import RequestLog
 
-    args, expected = [], []
-    for odd, said in ODD.items():
-        for suffix in ("", "-wal", "-shm"):
-            for mode in "wr":
-                (folder := tmp_path / f"{odd}{suffix}-{mode}").mkdir()
-                db = folder / "requests.sqlite"
-                if suffix:  # a log there already, beside which SQLite finds the odd file
-                    RequestLog(db).close()
-                put_odd(odd_file := folder / f"requests.sqlite{suffix}", odd)
-                link = " (a link to /dev/zero)" if odd == "dev-zero" else ""
-                args.append(f"{mode}={db}")
-                expected.append(f"{odd_file}{link} {said}: ")
-    proc = in_time("-c", OPEN_LOG, *args)
-    assert proc.returncode == 0, proc.stderr
-    errors = [json.loads(line) if line != "loaded" else line for line in proc.stdout.splitlines()]
-    for error, needle, arg in zip(errors, expected, args, strict=True):
-        assert "\n" not in error and error.startswith(needle), (arg, error)
+    def make(db: Path) -> None:  # a log there already, beside which SQLite finds the odd file
+        RequestLog(db).close()
+
+    assert_databases_refused(tmp_path, "requests.sqlite", ("", "-wal", "-shm"), OPEN_LOG, make)
 
 
 def test_report_refuses_a_request_log_that_is_a_named_pipe_in_one_line(tmp_path: Path) -> None:
@@ -173,9 +162,7 @@ def test_an_emissions_csv_that_is_a_named_pipe_or_a_device_is_refused(tmp_path: 
         link = " (a link to /dev/zero)" if odd == "dev-zero" else ""
         args.append(f"csv={csv}")
         expected.append(f"{csv}{link} {said}: remove it, or choose another carbon.output_dir")
-    proc = in_time("-c", OPEN_LOG, *args)
-    assert proc.returncode == 0, proc.stderr
-    assert [json.loads(line) for line in proc.stdout.splitlines()] == expected
+    assert read_errors(args, OPEN_LOG) == expected
 
 
 #: Opens the HumanEval results store at each path given, to write (``w=PATH``) or to
@@ -201,17 +188,26 @@ def test_a_results_store_or_its_journal_that_is_a_named_pipe_or_a_device_is_refu
     """A run's ``results.sqlite`` (``humaneval --out``, a gate's training run), or the
     -wal or -shm file beside it, made a FIFO or a link to /dev/zero: opening the store
     waited for a writer, or read, forever."""
+    assert_databases_refused(tmp_path, "results.sqlite", ("", "-wal"), OPEN_STORE)
+
+
+def assert_databases_refused(
+    tmp_path: Path, name: str, suffixes: tuple[str, ...], script: str, make: Any = None
+) -> None:
+    """Each of the database ``name`` and the files SQLite opens beside it (``suffixes``),
+    made each odd kind of file in a folder of its own (beside a database ``make`` wrote
+    first, for a suffix), is refused by ``script`` when it opens the database to write
+    (``w=PATH``) and to read (``r=PATH``): one line naming the odd file."""
     args, expected = [], []
     for odd, said in ODD.items():
-        for suffix in ("", "-wal"):
+        for suffix in suffixes:
             for mode in "wr":
                 (folder := tmp_path / f"{odd}{suffix}-{mode}").mkdir()
-                put_odd(odd_file := folder / f"results.sqlite{suffix}", odd)
+                if suffix and make is not None:
+                    make(folder / name)
+                put_odd(odd_file := folder / f"{name}{suffix}", odd)
                 link = " (a link to /dev/zero)" if odd == "dev-zero" else ""
-                args.append(f"{mode}={folder / 'results.sqlite'}")
+                args.append(f"{mode}={folder / name}")
                 expected.append(f"{odd_file}{link} {said}: ")
-    proc = in_time("-c", OPEN_STORE, *args)
-    assert proc.returncode == 0, proc.stderr
-    errors = [json.loads(line) if line != "loaded" else line for line in proc.stdout.splitlines()]
-    for error, needle, arg in zip(errors, expected, args, strict=True):
+    for error, needle, arg in zip(read_errors(args, script), expected, args, strict=True):
         assert "\n" not in error and error.startswith(needle), (arg, error)
