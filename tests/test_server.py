@@ -765,17 +765,22 @@ def test_a_client_waiting_for_100_continue_gets_a_refusal_before_it_sends_its_bo
                 first = sock.recv(65536)
                 assert first.startswith(f"HTTP/1.1 {status} ".encode()), (path, first)
                 assert answer_on_after(sock, first) == (status, code)
-        with socket.create_connection((host, int(port)), timeout=30) as sock:
-            head = f"POST {CHAT} HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer s3cret\r\n"
-            head += (
-                "Content-Type: application/json\r\nExpect: 100-continue\r\nConnection: close\r\n"
-            )
-            sock.sendall(f"{head}Content-Length: {len(body)}\r\n\r\n".encode())
-            assert sock.recv(65536) == b"HTTP/1.1 100 Continue\r\n\r\n"
-            sock.sendall(body)
-            answer = b"".join(iter(lambda: sock.recv(65536), b""))
-            assert answer.startswith(b"HTTP/1.1 200 "), answer[:200]
+        assert_answered_after_continue(f"{host}:{port}", body, "100-continue")
         assert system.log.count() == 1
+
+
+def assert_answered_after_continue(host: str, body: bytes, expect: str) -> None:
+    """A request to ``host`` (with the key s3cret) that sends ``Expect: expect`` gets
+    ``100 Continue``, then, once its ``body`` is sent, a 200."""
+    name, port = host.split(":")
+    with socket.create_connection((name, int(port)), timeout=30) as sock:
+        head = f"POST {CHAT} HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer s3cret\r\n"
+        head += f"Content-Type: application/json\r\nExpect: {expect}\r\nConnection: close\r\n"
+        sock.sendall(f"{head}Content-Length: {len(body)}\r\n\r\n".encode())
+        assert sock.recv(65536) == b"HTTP/1.1 100 Continue\r\n\r\n"
+        sock.sendall(body)
+        answer = b"".join(iter(lambda: sock.recv(65536), b""))
+        assert answer.startswith(b"HTTP/1.1 200 "), answer[:200]
 
 
 def answer_on_after(sock: socket.socket, start: bytes) -> tuple[int, str | None]:
@@ -1596,16 +1601,7 @@ def test_an_expectation_other_than_100_continue_is_a_417_and_the_body_is_not_run
             assert status == 417 and "Expect: 'foo' cannot be met" in text, (method, text)
         status, _, answer = exchange(base, f"HEAD /health HTTP/1.1\r\nHost: {host}\r\nExpect: foo\r\nConnection: close\r\n\r\n")  # fmt: skip
         assert (status, answer) == (417, b"")
-        with socket.create_connection(host.split(":"), timeout=30) as sock:  # type: ignore[arg-type]
-            head = f"POST {CHAT} HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer s3cret\r\n"
-            head += (
-                "Content-Type: application/json\r\nExpect: 100-Continue\r\nConnection: close\r\n"
-            )
-            sock.sendall(f"{head}Content-Length: {len(body)}\r\n\r\n".encode())
-            assert sock.recv(65536) == b"HTTP/1.1 100 Continue\r\n\r\n"
-            sock.sendall(body)
-            answer = b"".join(iter(lambda: sock.recv(65536), b""))
-            assert answer.startswith(b"HTTP/1.1 200 "), answer[:200]
+        assert_answered_after_continue(host, body, "100-Continue")
         assert system.log.count() == 1
 
 
