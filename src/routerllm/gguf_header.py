@@ -75,7 +75,7 @@ def kv_cache_bytes_estimate(path: Path, context: int) -> int | None:
     most (the backend runs llama.cpp with ``swa_full`` off), the others the whole
     context, as every layer does where the header gives no window. None where the
     header lacks what it needs (a recurrent model's has no KV heads)."""
-    meta = gguf_hyperparameters(path)
+    arch, meta = _header(path)
     layers, embedding = meta.get("block_count"), meta.get("embedding_length")
     if not isinstance(layers, int) or layers <= 0:
         return None
@@ -87,7 +87,6 @@ def kv_cache_bytes_estimate(path: Path, context: int) -> int | None:
     key, value = meta.get("attention.key_length", head), meta.get("attention.value_length", head)
     if not isinstance(key, int) or not isinstance(value, int) or not key or not value:
         return None
-    arch = gguf_architecture(path)
     hybrid = arch in _HYBRIDS
     # llama.cpp's V cache without flash attention: each layer's as wide as the widest's
     values = max(kv_heads) * value if len(set(kv_heads)) > 1 else None
@@ -119,26 +118,22 @@ def _per_layer(value: Hyperparameter | None, layers: int) -> tuple[int, ...] | N
     return value if len(value) == layers else (max(value),) * layers
 
 
-def gguf_architecture(path: Path) -> str | None:
-    """A GGUF's ``general.architecture`` (``"llama"``), read as ``gguf_hyperparameters``
-    reads the rest; None where it cannot be read."""
-    try:
-        stat = path.stat()
-    except OSError:
-        return None
-    return _hyperparameters(str(path), stat.st_size, stat.st_mtime_ns)[0]
-
-
 def gguf_hyperparameters(path: Path) -> dict[str, Hyperparameter]:
     """The integer metadata of a GGUF's architecture (``<arch>.block_count`` as
     ``"block_count"``; an array of integers or booleans, a value per layer, as a tuple),
     read from the file's header without loading the model, once per version of the file;
     empty where it cannot be read (or is not a GGUF this reader knows)."""
+    return dict(_header(path)[1])
+
+
+def _header(path: Path) -> tuple[str | None, dict[str, Hyperparameter]]:
+    """A GGUF's ``general.architecture`` and ``gguf_hyperparameters``, of one version of
+    the file (read once per version); (None, {}) where it cannot be read."""
     try:
         stat = path.stat()
     except OSError:
-        return {}
-    return dict(_hyperparameters(str(path), stat.st_size, stat.st_mtime_ns)[1])
+        return None, {}
+    return _hyperparameters(str(path), stat.st_size, stat.st_mtime_ns)
 
 
 @functools.lru_cache(maxsize=64)

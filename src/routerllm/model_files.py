@@ -28,6 +28,7 @@ from routerllm.exceptions import BackendError, ModelUnavailableError
 from routerllm.files import (
     sha256_of,
     special_file_problem,
+    special_kind,
     write_text_atomically,
     written_atomically,
 )
@@ -147,7 +148,7 @@ def _marker(path: Path) -> object:
     """What a sidecar file (``.source``, ``.verified``) records; None where it cannot be
     read, or is not a regular file: a named pipe would wait for a writer, a link to
     /dev/zero never end (the sidecar is written again, replacing it)."""
-    if special_file_problem(path, "") is not None:
+    if special_kind(path) is not None:
         return None
     try:
         return json.loads(path.read_text())
