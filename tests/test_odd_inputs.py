@@ -14,20 +14,29 @@ from typing import Any
 from .test_cli import assert_one_line_error
 from .test_damaged_saves import ODD, in_time, put_odd
 
-#: Reads each ``kind=path`` given with the reader of that kind: prints each one's error
-#: as a JSON string (or "loaded").
+#: Reads (or opens) each ``kind=path`` given with the reader of that kind: prints each
+#: one's error as a JSON string (or "loaded"). The request log and the HumanEval results
+#: store are opened to write (``log-w``, ``store-w``) or to read (``log-r``, ``store-r``),
+#: the log also to write with the emissions CSV ``csv=PATH`` (its database beside it).
 READ = """
 import json, sys
+from routerllm.carbon.request_log import RequestLog
 from routerllm.config import load_config
 from routerllm.data.humaneval import load_humaneval
 from routerllm.data.labeled import load_json
 from routerllm.data.mbpp import load_code_problems
 from routerllm.data.outcome_files import load_model_info, load_outcomes
 from routerllm.data.tiny_codes import load_tiny_codes
+from routerllm.eval.result_store import ResultStore
 from routerllm.exceptions import RouterLLMError
 read = {"config": load_config, "outcomes": load_outcomes, "models": load_model_info,
         "labelled": load_json, "tiny-codes": load_tiny_codes, "humaneval": load_humaneval,
-        "problems": load_code_problems}
+        "problems": load_code_problems,
+        "log-w": lambda p: RequestLog(p).close(),
+        "log-r": lambda p: RequestLog(p, read_only=True).close(),
+        "csv": lambda p: RequestLog(p.replace(".csv", ".sqlite"), p).close(),
+        "store-w": lambda p: ResultStore(p).close(),
+        "store-r": lambda p: ResultStore(p, read_only=True).close()}
 for arg in sys.argv[1:]:
     kind, path = arg.split("=", 1)
     try:
@@ -52,9 +61,9 @@ FILES = [
 ]
 
 
-def read_errors(args: list[str], script: str = READ) -> list[str]:
-    """What ``script`` printed for each of ``args``: an error, or "loaded"."""
-    proc = in_time("-c", script, *args)
+def read_errors(args: list[str]) -> list[str]:
+    """What READ printed for each of ``args``: an error, or "loaded"."""
+    proc = in_time("-c", READ, *args)
     assert proc.returncode == 0, proc.stderr
     return [json.loads(line) if line != "loaded" else line for line in proc.stdout.splitlines()]
 
@@ -111,26 +120,6 @@ def test_a_data_file_that_another_command_writes_through_a_pipe_is_read(tmp_path
     assert proc.stdout.split() == ["8"], proc.stderr
 
 
-#: Opens the request log at each path given, to write (``w=PATH``) or to read (``r=PATH``),
-#: or to write with the emissions CSV ``csv=PATH``.
-OPEN_LOG = """
-import json, sys
-from routerllm.carbon.request_log import RequestLog
-from routerllm.exceptions import RouterLLMError
-for arg in sys.argv[1:]:
-    mode, path = arg.split("=", 1)
-    try:
-        if mode == "csv":  # the emissions CSV the log writes beside it
-            RequestLog(path.replace(".csv", ".sqlite"), path).close()
-        else:
-            RequestLog(path, read_only=mode == "r").close()
-    except RouterLLMError as e:
-        print(json.dumps(str(e)))
-    else:
-        print("loaded")
-"""
-
-
 def test_a_request_log_or_its_wal_that_is_a_named_pipe_or_a_device_is_refused(
     tmp_path: Path,
 ) -> None:
@@ -141,7 +130,7 @@ def test_a_request_log_or_its_wal_that_is_a_named_pipe_or_a_device_is_refused(
     def make(db: Path) -> None:  # a log there already, beside which SQLite finds the odd file
         RequestLog(db).close()
 
-    assert_databases_refused(tmp_path, "requests.sqlite", ("", "-wal", "-shm"), OPEN_LOG, make)
+    assert_databases_refused(tmp_path, "requests.sqlite", ("", "-wal", "-shm"), "log", make)
 
 
 def test_report_refuses_a_request_log_that_is_a_named_pipe_in_one_line(tmp_path: Path) -> None:
@@ -162,24 +151,7 @@ def test_an_emissions_csv_that_is_a_named_pipe_or_a_device_is_refused(tmp_path: 
         link = " (a link to /dev/zero)" if odd == "dev-zero" else ""
         args.append(f"csv={csv}")
         expected.append(f"{csv}{link} {said}: remove it, or choose another carbon.output_dir")
-    assert read_errors(args, OPEN_LOG) == expected
-
-
-#: Opens the HumanEval results store at each path given, to write (``w=PATH``) or to
-#: read (``r=PATH``).
-OPEN_STORE = """
-import json, sys
-from routerllm.eval.result_store import ResultStore
-from routerllm.exceptions import RouterLLMError
-for arg in sys.argv[1:]:
-    mode, path = arg.split("=", 1)
-    try:
-        ResultStore(path, read_only=mode == "r").close()
-    except RouterLLMError as e:
-        print(json.dumps(str(e)))
-    else:
-        print("loaded")
-"""
+    assert read_errors(args) == expected
 
 
 def test_a_results_store_or_its_journal_that_is_a_named_pipe_or_a_device_is_refused(
@@ -188,16 +160,16 @@ def test_a_results_store_or_its_journal_that_is_a_named_pipe_or_a_device_is_refu
     """A run's ``results.sqlite`` (``humaneval --out``, a gate's training run), or the
     -wal or -shm file beside it, made a FIFO or a link to /dev/zero: opening the store
     waited for a writer, or read, forever."""
-    assert_databases_refused(tmp_path, "results.sqlite", ("", "-wal"), OPEN_STORE)
+    assert_databases_refused(tmp_path, "results.sqlite", ("", "-wal"), "store")
 
 
 def assert_databases_refused(
-    tmp_path: Path, name: str, suffixes: tuple[str, ...], script: str, make: Any = None
+    tmp_path: Path, name: str, suffixes: tuple[str, ...], kind: str, make: Any = None
 ) -> None:
     """Each of the database ``name`` and the files SQLite opens beside it (``suffixes``),
     made each odd kind of file in a folder of its own (beside a database ``make`` wrote
-    first, for a suffix), is refused by ``script`` when it opens the database to write
-    (``w=PATH``) and to read (``r=PATH``): one line naming the odd file."""
+    first, for a suffix), is refused when READ opens the database of ``kind`` to write
+    (``KIND-w=PATH``) and to read (``KIND-r=PATH``): one line naming the odd file."""
     args, expected = [], []
     for odd, said in ODD.items():
         for suffix in suffixes:
@@ -207,7 +179,7 @@ def assert_databases_refused(
                     make(folder / name)
                 put_odd(odd_file := folder / f"{name}{suffix}", odd)
                 link = " (a link to /dev/zero)" if odd == "dev-zero" else ""
-                args.append(f"{mode}={folder / name}")
+                args.append(f"{kind}-{mode}={folder / name}")
                 expected.append(f"{odd_file}{link} {said}: ")
-    for error, needle, arg in zip(read_errors(args, script), expected, args, strict=True):
+    for error, needle, arg in zip(read_errors(args), expected, args, strict=True):
         assert "\n" not in error and error.startswith(needle), (arg, error)
