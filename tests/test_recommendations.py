@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import subprocess
 import sys
 import uuid
 from datetime import datetime, timedelta, timezone
@@ -13,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from routerllm.carbon import recommend, recommend_energy
+from routerllm.carbon import recommend, recommend_base, recommend_energy
 from routerllm.carbon.log_rows import RequestRecord, prompt_hash
 from routerllm.carbon.meter import CACHED, Measurement
 from routerllm.carbon.recommend import Recommendation
@@ -92,6 +93,20 @@ def test_a_log_that_calls_for_nothing_gives_no_recommendation(tmp_path: Path) ->
     config = config_in(tmp_path)
     records = [rec("tiny-light", i, prompt=f"question {i}") for i in range(6)]
     assert logged(config, records) == []
+
+
+def test_both_halves_of_the_rules_share_one_set_of_thresholds_and_import_in_any_order() -> None:
+    thresholds = ["REPEATED_SHARE", "LOADING_SHARE", "CUT_SHARE", "CUT_MIN_REQUESTS"]
+    thresholds += ["ROUTER_SHARE", "LARGEST_SHARE", "ESTIMATED_SHARE"]
+    # still importable from recommend, as the README has it
+    for name in [*thresholds, "Recommendation", "pct"]:
+        assert getattr(recommend, name) is getattr(recommend_base, name)
+    assert recommend_energy.ESTIMATED_SHARE is recommend_base.ESTIMATED_SHARE
+    assert recommend_energy.Recommendation is recommend.Recommendation
+    # each half imported first, in a fresh interpreter: no cycle between them
+    for first, then in [("recommend", "recommend_energy"), ("recommend_energy", "recommend")]:
+        code = f"import routerllm.carbon.{first}, routerllm.carbon.{then}"
+        subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)
 
 
 def test_repeated_prompts_are_replayed_through_the_cache_the_config_describes(

@@ -4,38 +4,35 @@ Each rule reads the figures of the logged requests (those the report selected, g
 in one pass by ``log_figures.LogFigures``), the config and the report's own figures, and
 speaks only where the log holds evidence: every recommendation states the measured
 figure that triggered it, the threshold it passed, and what to change (the config key,
-where there is one). The thresholds are the module's constants, documented in the README
-("Recommendations"). The rules on how the requests were answered and routed are here;
-those on the spending figures themselves (the budgets, and how the energy was measured)
-in ``recommend_energy``.
+where there is one). The thresholds are ``recommend_base``'s constants (importable from
+here too), documented in the README ("Recommendations"). The rules on how the requests
+were answered and routed are here; those on the spending figures themselves (the
+budgets, and how the energy was measured) in ``recommend_energy``.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from routerllm.carbon.recommend_base import (
+    CUT_MIN_REQUESTS,
+    CUT_SHARE,
+    LARGEST_SHARE,
+    LOADING_SHARE,
+    REPEATED_SHARE,
+    ROUTER_SHARE,
+    Evidence,
+    Recommendation,
+    pct,
+)
+from routerllm.carbon.recommend_base import ESTIMATED_SHARE as ESTIMATED_SHARE  # re-exported
+from routerllm.carbon.recommend_energy import budgets, estimated_energy
 from routerllm.config import AppConfig
 from routerllm.routed_result import FIXED
 
 if TYPE_CHECKING:
     from routerllm.carbon.log_figures import LogFigures
     from routerllm.carbon.report import Report
-
-#: Repeated prompts: the requests a cache would have answered, as a share of the requests.
-REPEATED_SHARE = 0.05
-#: Loading churn: model_loading's share of the energy, with a model loaded more than once.
-LOADING_SHARE = 0.20
-#: Cut answers: a model's share of answers stopped at max_new_tokens, over at least
-#: ``CUT_MIN_REQUESTS`` of its answers whose finish reason is logged.
-CUT_SHARE = 0.10
-CUT_MIN_REQUESTS = 5
-#: Router overhead: router_inference's share of the CO2 (the seeds' claim: under 2 %).
-ROUTER_SHARE = 0.02
-#: Largest model: the share of requests sent to the largest model without routing.
-LARGEST_SHARE = 0.5
-#: Estimated or unmeasured energy: its share of the energy (of the requests, unmeasured).
-ESTIMATED_SHARE = 0.10
 
 #: Routers that run no model to decide (their routing costs next to nothing), and
 #: the router name of a request whose model the caller chose.
@@ -45,27 +42,10 @@ BASELINE_TAG = "demo-baseline"
 #: The demo's requests: the same prompts each run, never from the cache.
 DEMO_TAGS = frozenset({"demo", BASELINE_TAG})
 
-Evidence = dict[str, float | int | str | None]  # None: a figure not measured
-
-
-@dataclass(frozen=True)
-class Recommendation:
-    """One change the log calls for: its ``kind`` (a stable snake_case name), what to
-    do and why in words, the config key to change ("" where it is not a setting) and
-    the figures that triggered it."""
-
-    kind: str
-    message: str
-    config_key: str = ""
-    evidence: Evidence = field(default_factory=dict)
-
 
 def recommendations(fig: LogFigures, config: AppConfig, report: Report) -> list[Recommendation]:
     """What the logged requests (their figures, ``fig``) and the budgets in ``report``
     call for, in the order of the rules; empty when nothing passes its threshold."""
-    # imported here: that module builds on this one's Recommendation and thresholds
-    from routerllm.carbon.recommend_energy import budgets, estimated_energy
-
     out: list[Recommendation] = []
     out += failed_loads(fig, config)
     out += repeated_prompts(fig, config)
@@ -76,10 +56,6 @@ def recommendations(fig: LogFigures, config: AppConfig, report: Report) -> list[
     out += largest_model(fig, config)
     out += estimated_energy(fig, config)
     return out
-
-
-def pct(share: float) -> str:
-    return f"{share:.1%}"
 
 
 def failed_loads(fig: LogFigures, config: AppConfig) -> list[Recommendation]:

@@ -11,7 +11,7 @@ import sys
 from typing import TYPE_CHECKING
 
 from routerllm.carbon.meter import PER_TOKEN
-from routerllm.carbon.recommend import ESTIMATED_SHARE, Recommendation, pct
+from routerllm.carbon.recommend_base import ESTIMATED_SHARE, Recommendation, pct
 from routerllm.config import AppConfig
 
 if TYPE_CHECKING:

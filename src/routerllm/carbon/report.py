@@ -17,7 +17,7 @@ from routerllm.exceptions import RouterLLMError
 
 if TYPE_CHECKING:
     from routerllm.carbon.log_figures import LogFigures
-    from routerllm.carbon.recommend import Recommendation
+    from routerllm.carbon.recommend_base import Recommendation
 
 # Factors of the US EPA Greenhouse Gas Equivalencies Calculator:
 # 3.93e-4 t CO2 per mile driven by an average gasoline passenger vehicle,
