@@ -10,6 +10,7 @@ import logging
 import secrets
 import sys
 import time
+import weakref
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -79,6 +80,20 @@ def next_token_scores(llm: Any, tokens: list[int], batched: bool = True) -> tupl
     log_z = top[:, 0] + np.log(np.exp(logits - top).sum(axis=1))
     nll = log_z - logits[np.arange(len(tokens) - 1), np.asarray(tokens[1:])]
     return nll, logits.argmax(axis=1)
+
+
+def _release_sampler(llm: Any) -> None:
+    """Free the sampler a closed ``Llama`` keeps from its last generation. Its callback
+    (the token cap, a logits processor) is a closure over the ``Llama``, in cycles only
+    a full garbage collection would free: with them broken, reference counting frees
+    the ``Llama`` and its arrays (n_batch x n_vocab logits: 100 MB for SmolLM2) at once,
+    where a full collection took 0.2 s in a process holding torch (400,000 objects);
+    what stays for one is a few small objects."""
+    sampler, llm._sampler = getattr(llm, "_sampler", None), None
+    if sampler is not None:
+        sampler.close()  # takes its callbacks out of llama.cpp's chain, then frees it
+        for _, custom in sampler.custom_samplers:  # each in a cycle of its own
+            custom.apply_func = None
 
 
 @functools.cache
@@ -208,7 +223,8 @@ class LlamaCppBackend(Backend):
             except (ValueError, RuntimeError, OSError, MemoryError) as e:
                 error = str(e) or type(e).__name__
                 no_room = isinstance(e, MemoryError) or "llama_context" in error
-            gc.collect()
+            if error is not None:
+                gc.collect()
         finally:
             sys.unraisablehook = hook
         if error is not None and no_room:
@@ -332,10 +348,15 @@ class LlamaCppBackend(Backend):
         if self._llm is not None:
             # Ctrl-C in a finalizer it runs (Llama.__del__) would be dropped, not raised
             with deferred_interrupts():
-                self._llm.close()
-                self._llm = None
-                self._state = None
-                gc.collect()
+                llm, state, self._llm, self._state = self._llm, self._state, None, None
+                llm.close()
+                _release_sampler(llm)
+                if state is not None:
+                    state.detach()
+                freed = weakref.ref(llm)
+                del llm
+                if freed() is not None:  # another cycle (a llama-cpp-python version's)
+                    gc.collect()
 
     def count_tokens(self, text: str) -> int:
         self.load()

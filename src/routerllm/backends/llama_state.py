@@ -100,6 +100,11 @@ class PromptState:
         llm._ctx = llm._stack.enter_context(contextlib.closing(context))
         llm.n_tokens = 0  # the new context's cache is empty
 
+    def detach(self) -> None:
+        """Let go of its model, closed: the model's context params keep this state's
+        callback, so the two would be a cycle only a full garbage collection frees."""
+        self._llm = None
+
     def _on_tensor(self, tensor: int, ask: bool, user_data: int) -> bool:
         try:
             return self._read(tensor, ask)
