@@ -14,7 +14,20 @@ from routerllm.carbon.log_rows import utc_timestamp
 from routerllm.exceptions import RequestLogError, RouterLLMError
 from routerllm.sqlite_busy import open_read_only, open_shared, table_columns
 
-SCHEMA = """
+# A request's measured parts (``components``), and those of the models a cascade stepped
+# up from (``escalations``): one shape, read and written by the same code.
+_PARTS = """(
+    request_id TEXT NOT NULL REFERENCES requests(id),
+    component TEXT NOT NULL,
+    duration_s REAL NOT NULL,
+    energy_kwh REAL NOT NULL,
+    co2_kg REAL NOT NULL,
+    method TEXT NOT NULL,
+    PRIMARY KEY (request_id, component)
+)"""
+_PART_COLUMNS = ["request_id", "component", "duration_s", "energy_kwh", "co2_kg", "method"]
+
+SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS requests (
     id TEXT PRIMARY KEY,
     timestamp TEXT NOT NULL,
@@ -32,30 +45,14 @@ CREATE TABLE IF NOT EXISTS requests (
     tag TEXT NOT NULL DEFAULT '',
     finish_reason TEXT NOT NULL DEFAULT ''
 );
-CREATE TABLE IF NOT EXISTS components (
-    request_id TEXT NOT NULL REFERENCES requests(id),
-    component TEXT NOT NULL,
-    duration_s REAL NOT NULL,
-    energy_kwh REAL NOT NULL,
-    co2_kg REAL NOT NULL,
-    method TEXT NOT NULL,
-    PRIMARY KEY (request_id, component)
-);
+CREATE TABLE IF NOT EXISTS components {_PARTS};
 CREATE TABLE IF NOT EXISTS feedback (
     request_id TEXT NOT NULL REFERENCES requests(id),
     score REAL NOT NULL,
     timestamp TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS feedback_request ON feedback(request_id);
-CREATE TABLE IF NOT EXISTS escalations (
-    request_id TEXT NOT NULL REFERENCES requests(id),
-    component TEXT NOT NULL,
-    duration_s REAL NOT NULL,
-    energy_kwh REAL NOT NULL,
-    co2_kg REAL NOT NULL,
-    method TEXT NOT NULL,
-    PRIMARY KEY (request_id, component)
-);
+CREATE TABLE IF NOT EXISTS escalations {_PARTS};
 CREATE TABLE IF NOT EXISTS pending_feedback (
     request_id TEXT PRIMARY KEY REFERENCES requests(id),
     model TEXT NOT NULL,
@@ -86,9 +83,9 @@ TABLES = {
         "prompt_tokens", "completion_tokens", "latency_s", "energy_kwh", "co2_kg", "cost_usd",
         "tag", "finish_reason",
     ],
-    "components": ["request_id", "component", "duration_s", "energy_kwh", "co2_kg", "method"],
+    "components": _PART_COLUMNS,
     "feedback": ["request_id", "score", "timestamp"],
-    "escalations": ["request_id", "component", "duration_s", "energy_kwh", "co2_kg", "method"],
+    "escalations": _PART_COLUMNS,
     "pending_feedback": ["request_id", "model", "router", "encoder", "dim", "embedding", "folder"],
     "load_errors": ["request_id", "error", "model", "energy_kwh"],
     # the requests whose rows the emissions CSV at csv_path may lack (``RequestLog``)

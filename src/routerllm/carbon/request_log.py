@@ -199,20 +199,14 @@ class RequestLog(PendingFeedback, CsvMirror):
                     record.finish_reason,
                 ),
             )
-            self._db.executemany(
-                "INSERT INTO components VALUES (?,?,?,?,?,?)",
-                [
-                    (record.id, m.component, m.duration_s, m.energy_kwh, m.co2_kg, m.method)
-                    for m in record.components.values()
-                ],
-            )
-            self._db.executemany(
-                "INSERT INTO escalations VALUES (?,?,?,?,?,?)",
-                [
-                    (record.id, m.component, m.duration_s, m.energy_kwh, m.co2_kg, m.method)
-                    for m in record.escalated.values()
-                ],
-            )
+            for table, parts in (("components", record.components), ("escalations", record.escalated)):  # fmt: skip
+                self._db.executemany(
+                    f"INSERT INTO {table} VALUES (?,?,?,?,?,?)",
+                    [
+                        (record.id, m.component, m.duration_s, m.energy_kwh, m.co2_kg, m.method)
+                        for m in parts.values()
+                    ],
+                )
             if record.load_error:
                 self._db.execute(
                     "INSERT INTO load_errors VALUES (?,?,?,?)",
