@@ -75,6 +75,33 @@ def test_split_parts_are_assembled_once_and_verified(
     assert not list(cache.glob("*.partial"))
 
 
+def test_the_same_parts_at_another_path_are_not_assembled_again(
+    part_packages: tuple[list[str], str], cache: Path, tmp_path: Path
+) -> None:
+    # The same part packages installed in another virtual environment sharing the cache
+    # (other paths and mtimes, the same content): the model was assembled, and
+    # converted, again at each switch between the two environments.
+    names, sha = part_packages
+    src = GGUFSource(parts=names, sha256=sha)
+    path = resolve_gguf(src, "m")
+    stamp = path.stat().st_mtime_ns
+    site, other = str(tmp_path / "site"), tmp_path / "other-venv"
+    shutil.copytree(site, other)
+    sys.path[sys.path.index(site)] = str(other)
+    for n in names:
+        sys.modules.pop(n, None)
+    try:
+        assert resolve_gguf(src, "m") == path and path.stat().st_mtime_ns == stamp
+        assert str(other) in path.with_name("m.gguf.source").read_text()
+    finally:
+        sys.path[sys.path.index(str(other))] = site
+        for n in names:
+            sys.modules.pop(n, None)
+    # Without a sha256 to say the content is the same, they are assembled again.
+    assert resolve_gguf(GGUFSource(parts=names), "m") == path
+    assert path.stat().st_mtime_ns != stamp
+
+
 def test_cache_folder_with_a_tilde_is_under_home(
     part_packages: tuple[list[str], str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -354,8 +381,23 @@ def test_requantized_once_into_the_cache_and_again_when_the_source_changes(
     backend = create_backend(cfg, GenerationConfig(max_new_tokens=4, temperature=0.0), n_threads=2)
     assert backend.generate(GenerationRequest("What is 2 + 2?")).completion_tokens > 0
     backend.unload()
+    # The same file at another path, or touched (the package in another virtual
+    # environment sharing the cache, or re-installed), is not converted again: it was
+    # at each switch between two environments.
+    elsewhere = tmp_path / "other-venv" / "smol.gguf"
+    elsewhere.parent.mkdir()
+    shutil.copyfile(source, elsewhere)
+    os.utime(elsewhere, ns=(source.stat().st_atime_ns, source.stat().st_mtime_ns + 10**9))
+    moved = GGUFSource(path=str(elsewhere), requantize="Q8_0")
+    assert resolve_gguf(moved, "smol") == path and path.stat().st_mtime_ns == stamp
+    assert str(elsewhere) in path.with_name("smol.Q8_0.gguf.source").read_text()
+    assert resolve_gguf(src, "smol") == path and path.stat().st_mtime_ns == stamp
     # A changed source is converted again.
-    os.utime(source, ns=(source.stat().st_atime_ns, source.stat().st_mtime_ns + 10**9))
+    with source.open("r+b") as f:
+        f.seek(-1, os.SEEK_END)
+        last = f.read(1)[0]
+        f.seek(-1, os.SEEK_END)
+        f.write(bytes([last ^ 0x01]))
     assert resolve_gguf(src, "smol") == path and path.stat().st_mtime_ns != stamp
 
 

@@ -7,6 +7,8 @@ size and mtime that were verified so later runs do not re-hash a 1 GB file.
 A source with ``requantize`` is converted once, by llama.cpp, into that cache.
 What the cache makes is made again when what it was made from changes: a
 sidecar ``.source`` file records the parts (or the file converted) it came from.
+The same content at another path (another virtual environment's copy of the
+packages) is reused, not made again.
 What a GGUF's header says (its trained context, its KV cache) is read by
 ``gguf_header``.
 """
@@ -179,11 +181,31 @@ def _marker(path: Path) -> object:
         return None
 
 
+def _verified_marker(path: Path) -> Path:
+    return path.with_suffix(path.suffix + ".verified")
+
+
+def _verified_stamp(path: Path, expected: str) -> dict[str, object]:
+    return {**_stamp(path), "sha256": expected}
+
+
+def _verified(path: Path, expected: str) -> bool:
+    """Whether ``path`` is a file already found to have the sha256 ``expected`` (its
+    ``.verified`` file records that digest with the file's current size and mtime)."""
+    return path.is_file() and _marker(_verified_marker(path)) == _verified_stamp(path, expected)
+
+
+def _remember(marker: Path, stamp: Mapping[str, object]) -> None:
+    """Record ``stamp`` in a sidecar file if it records something else. Only a record:
+    a cache that cannot be written (a read-only shared one) is used as it is."""
+    if _marker(marker) != stamp:
+        with contextlib.suppress(OSError):
+            write_text_atomically(marker, json.dumps(stamp))
+
+
 def verify_sha256(path: Path, expected: str) -> None:
     """Check a file's sha256 once; remember the verified size/mtime beside it."""
-    marker = path.with_suffix(path.suffix + ".verified")
-    stamp = {**_stamp(path), "sha256": expected}
-    if _marker(marker) == stamp:
+    if _verified(path, expected):
         return
     actual = sha256_of(path)
     if actual != expected.lower():
@@ -191,7 +213,7 @@ def verify_sha256(path: Path, expected: str) -> None:
             f"{path}: sha256 mismatch (expected {expected}, got {actual}); the file is corrupt: "
             f"delete it and re-install the model package"
         )
-    write_text_atomically(marker, json.dumps(stamp))
+    write_text_atomically(_verified_marker(path), json.dumps(_verified_stamp(path, expected)))
 
 
 def _assemble(parts: list[Path], target: Path, expected: str | None) -> None:
@@ -209,8 +231,7 @@ def _assemble(parts: list[Path], target: Path, expected: str | None) -> None:
                 )
     if expected is not None:
         write_text_atomically(
-            target.with_suffix(target.suffix + ".verified"),
-            json.dumps({**_stamp(target), "sha256": expected}),
+            _verified_marker(target), json.dumps(_verified_stamp(target, expected))
         )
 
 
@@ -232,7 +253,13 @@ def resolve_gguf(source: GGUFSource, name: str) -> Path:
             parts = _part_files(source)
             # upgraded part packages (a new model under the same name) are assembled again
             stamp = {"parts": [{"path": str(p.resolve()), **_stamp(p)} for p in parts]}
-            if not _made_from(path, stamp):
+            if source.sha256 is not None and _verified(path, source.sha256):
+                # Its content is what the config pins, whichever copy of the parts it was
+                # made from: another virtual environment's copy (their paths and mtimes
+                # differ) made two environments sharing the cache assemble it, and
+                # convert it, again at each switch.
+                _remember(_source_marker(path), stamp)
+            elif not _made_from(path, stamp):
                 log.info("assembling %s from %d parts into %s", name, len(parts), path)
                 with _writing_cache(name):
                     _assemble(parts, path, source.sha256)
@@ -242,9 +269,8 @@ def resolve_gguf(source: GGUFSource, name: str) -> Path:
     check_gguf_header(path)
     if source.requantize is not None:
         with _writing_cache(name):
-            path = requantize(
-                path, cache_dir() / f"{name}.{source.requantize}.gguf", source.requantize
-            )
+            target = cache_dir() / f"{name}.{source.requantize}.gguf"
+            path = requantize(path, target, source.requantize, source.sha256)
     return path
 
 
@@ -264,16 +290,28 @@ def _writing_cache(name: str) -> Iterator[None]:
         ) from e
 
 
-def requantize(source: Path, target: Path, kind: str) -> Path:
+def requantize(source: Path, target: Path, kind: str, digest: str | None = None) -> Path:
     """``source`` converted to the llama.cpp type ``kind`` at ``target``, made once.
 
-    A ``.source`` file beside the target records which file (size, mtime) and
-    type it was made from, so a changed source or type is converted again and
-    an unchanged one is reused as it is.
+    A ``.source`` file beside the target records the file it was made from (path,
+    size, mtime, sha256) and the type. An unchanged source is reused as it is. One at
+    another path or with another mtime (the same package in another virtual
+    environment, or re-installed) is hashed, and reused if its content is the same: it
+    was converted again at each switch between two environments sharing the cache.
+    ``digest`` is the source's sha256 where the caller has already verified it.
     """
-    stamp = {"source": str(source.resolve()), **_stamp(source), "type": kind}
-    if _made_from(target, stamp):
-        return target
+    digest = digest.lower() if digest else None
+    made = {"source": str(source.resolve()), **_stamp(source), "type": kind}
+    recorded = _marker(_source_marker(target)) if target.is_file() else None
+    if isinstance(recorded, dict):
+        known = recorded.get("sha256")
+        if {k: v for k, v in recorded.items() if k != "sha256"} == made:
+            return target
+        if isinstance(known, str) and recorded.get("type") == kind and recorded.get("size") == made["size"]:  # fmt: skip
+            digest = digest or sha256_of(source)
+            if digest == known:
+                _remember(_source_marker(target), {**made, "sha256": digest})
+                return target
     import llama_cpp
 
     params = llama_cpp.llama_model_quantize_default_params()
@@ -287,7 +325,8 @@ def requantize(source: Path, target: Path, kind: str) -> Path:
                 f"llama.cpp could not re-quantize {source} to {kind}: the file is corrupt, or "
                 f"its tensor shapes do not fit {kind}; choose another type or remove `requantize`"
             )
-    write_text_atomically(_source_marker(target), json.dumps(stamp))
+    made["sha256"] = digest or sha256_of(source)
+    write_text_atomically(_source_marker(target), json.dumps(made))
     return target
 
 
