@@ -5,6 +5,7 @@ from __future__ import annotations
 import gc
 import importlib.util
 import time
+import weakref
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -164,8 +165,12 @@ class HFBackend(Backend):
     def unload(self) -> None:
         if self._model is None:
             return
+        freed = weakref.ref(self._model)
         self._model = self._tokenizer = None
-        gc.collect()
+        if freed() is not None:  # held by a cycle (a model's own hooks, another version's)
+            # A full collection costs 0.2 s with the GIL held once torch is imported, so
+            # it runs only where reference counting did not free the weights.
+            gc.collect()
         if importlib.util.find_spec("torch") is not None:
             import torch
 
