@@ -352,3 +352,36 @@ def test_a_path_from_the_home_folder_is_there_not_in_a_folder_named_tilde(
     with RouterLLM(config):
         pass
     assert (home / "rl" / "requests.sqlite").is_file() and not (tmp_path / "~").exists()
+
+
+@pytest.mark.parametrize(
+    ("name", "why"),
+    [
+        ("   ", "is blank"),
+        (" tiny ", "has spaces around it"),
+        ("tiny\n", "has spaces around it"),
+        ("a\nb", "holds a control character"),
+        ("a\tb", "holds a control character"),
+        ("a\x00b", "holds a control character"),
+        ("\x1b[31mred", "holds a control character"),
+    ],
+)
+def test_a_model_name_no_request_or_table_could_show_is_refused(
+    tmp_path: Path, name: str, why: str
+) -> None:
+    """A blank name could not be asked for (the server and --model refuse a blank model);
+    spaces around a name are invisible where it is printed; a control character broke the
+    lines of route's, models' and report's tables (a newline, a tab) or drove the terminal
+    (an escape sequence). Each was accepted until 2026-12-04."""
+    data = tiny_config_dict(tmp_path)
+    data["models"][0]["name"] = name
+    with pytest.raises(ConfigError, match=f"models.0.name: a model's name {why}"):
+        load_config(write_config(tmp_path, data))
+
+
+def test_a_model_name_of_any_script_with_inner_spaces_and_slashes_is_kept(tmp_path: Path) -> None:
+    data = tiny_config_dict(tmp_path)
+    names = ["é模型-1", "org/model name", "Ünïcode ✓"]
+    for model, name in zip(data["models"], names, strict=True):
+        model["name"] = name
+    assert [m.name for m in load_config(write_config(tmp_path, data)).models] == names

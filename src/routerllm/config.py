@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import json
 import os
+import unicodedata
 from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, ValidationError, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 
 from routerllm.checks import repeated
 from routerllm.config_sections import (
@@ -141,6 +142,22 @@ class ModelConfig(StrictConfig):
     figures_source: str = ""
     timeout_s: float = Field(120.0, gt=0, le=86_400, description="per attempt, the whole answer")
     max_retries: int = Field(3, ge=0, le=20)
+
+    @field_validator("name")
+    @classmethod
+    def _visible_name(cls, name: str) -> str:
+        """A name that can be asked for and printed: the server and ``--model`` refuse a
+        blank one, spaces around it do not show, and a control character (a new line, a
+        tab, an escape) broke the lines of every table that prints it."""
+        if not name.strip():
+            raise ValueError("a model's name is blank: give it a name")
+        if name != name.strip():
+            raise ValueError(f"a model's name has spaces around it ({name!r:.80}): remove them")
+        if any(unicodedata.category(c) in ("Cc", "Zl", "Zp") for c in name):
+            raise ValueError(
+                f"a model's name holds a control character ({name!r:.80}): use visible text"
+            )
+        return name
 
     @model_validator(mode="after")
     def _backend_fields(self) -> ModelConfig:
