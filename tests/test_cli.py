@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sqlite3
 import subprocess
 import sys
@@ -14,6 +15,7 @@ from typing import Any
 import pytest
 
 from routerllm.carbon.request_log import RequestLog
+from routerllm.exceptions import RequestLogError
 
 from .conftest import (
     ROUTE_KEYS,
@@ -355,6 +357,37 @@ def test_report_refuses_another_sqlite_file_untouched(tmp_path: Path) -> None:
     assert_one_line_error(proc, "results.sqlite is not a RouterLLM request log")
     assert results.read_bytes() == before
     assert not (tmp_path / "results.sqlite-wal").exists()
+
+
+@pytest.mark.parametrize(
+    ("change", "extra"),
+    [
+        ("ALTER TABLE requests ADD COLUMN region TEXT", "requests.region"),
+        ("CREATE TABLE quotas (model TEXT)", "quotas"),
+    ],
+    ids=["new-column", "new-table"],
+)
+def test_a_log_a_newer_routerllm_wrote_says_so_and_is_left_untouched(
+    tmp_path: Path, change: str, extra: str
+) -> None:
+    """A log with every table of this version's, and a table or column more (as each
+    version has added one): until 2026-12-04 "not a RouterLLM request log; point log.path
+    at a request log", of the user's own log, which a newer RouterLLM had written."""
+    log = tmp_path / "requests.sqlite"
+    RequestLog(log).close()
+    with sqlite3.connect(log) as conn:
+        conn.execute(change)
+    conn.close()
+    before = log.read_bytes()
+    said = f"has {extra}, which this version of RouterLLM does not know: a newer RouterLLM wrote it"
+    for read_only in (True, False):  # report, route and serve
+        with pytest.raises(RequestLogError, match=re.escape(said)):
+            RequestLog(log, read_only=read_only)
+    proc = run("report", "--config", str(write_config(tmp_path, tiny_config_dict(tmp_path))))
+    assert_one_line_error(proc, said)
+    assert "upgrade RouterLLM to use it" in proc.stderr
+    assert "not a RouterLLM request log" not in proc.stderr
+    assert log.read_bytes() == before
 
 
 def test_report_reads_an_empty_log_file_as_a_new_empty_log_untouched(tmp_path: Path) -> None:

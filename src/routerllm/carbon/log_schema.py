@@ -179,6 +179,13 @@ def open_checked(path: Path, read_only: bool) -> sqlite3.Connection:
     if creating:
         conn.close()
         return empty_log()
+    if newer := foreign and _newer_than_this(tables):
+        conn.close()
+        raise RequestLogError(
+            f"request log {path} (log.path) has {', '.join(newer)}, which this version of "
+            f"RouterLLM does not know: a newer RouterLLM wrote it (upgrade RouterLLM to use "
+            f"it), or it is another program's database (point log.path at a new file)"
+        )
     if foreign or missing:
         conn.close()
         what = f" (unexpected tables: {', '.join(foreign)})" if foreign else ""
@@ -187,6 +194,19 @@ def open_checked(path: Path, read_only: bool) -> sqlite3.Connection:
             f"request log or at a new file"
         )
     return conn
+
+
+def _newer_than_this(tables: dict[str, list[str]]) -> list[str]:
+    """The tables and columns (``table.column``) a log holds beyond this version's, where
+    it holds every table of this version's with its columns first, as a newer RouterLLM's
+    log does (each version has added tables or columns at the end; another program's
+    database that an older RouterLLM, which did not check, gave a log's tables holds them
+    too); [] for any other database, or a log this version knows."""
+    if not all(tables.get(name, [])[: len(columns)] == columns for name, columns in TABLES.items()):  # fmt: skip
+        return []
+    extra_tables = [name for name in tables if name not in TABLES]
+    extra_columns = [f"{name}.{c}" for name, columns in TABLES.items() for c in tables[name][len(columns):]]  # fmt: skip
+    return extra_tables + extra_columns
 
 
 def upgrade(db: sqlite3.Connection) -> None:
