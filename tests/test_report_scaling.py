@@ -240,3 +240,43 @@ def test_a_generation_that_failed_midway_teaches_no_rate_per_output_token() -> N
     fig.add("2026-12-03T10:01:00", "h", "m", "rules", 5, 10, 0.2, 0.0, "", "stop", [answer])
     assert fig.kwh_per_output_token() == {"m": pytest.approx(1e-7)}
     assert fig.totals.energy_kwh == pytest.approx(6e-6)
+
+
+@pytest.mark.parametrize(
+    ("table", "column", "name"),
+    [
+        ("requests", "model", "model"),
+        ("requests", "router", "router"),
+        ("requests", "tag", "tag"),
+        ("requests", "finish_reason", "finish_reason"),
+        ("components", "component", "component"),
+        ("components", "method", "router_inference method"),
+    ],
+)
+def test_a_logged_text_that_is_not_text_is_a_clear_error(
+    tmp_path: Path, table: str, column: str, name: str
+) -> None:
+    """A row another program stored bytes in (a BLOB where the log keeps text): until
+    2026-12-04 the report's table raised a bare TypeError (bytes.__format__), a traceback
+    from ``routerllm report``, as a number that is not one no longer does."""
+    import sqlite3
+
+    from routerllm.exceptions import RequestLogError
+
+    records = random_records(np.random.default_rng(4), 5)
+    log_path = tmp_path / "requests.sqlite"
+    with RequestLog(log_path) as log:
+        for r in records:
+            log.append(r)
+    config = config_for(tmp_path / "cfg")
+    where = "id = 'req-00002'" if table == "requests" else "request_id = 'req-00002' AND component = 'router_inference'"  # fmt: skip
+    with sqlite3.connect(log_path) as db:
+        assert db.execute(f"UPDATE {table} SET {column} = x'ff00' WHERE {where}").rowcount == 1
+    with pytest.raises(RequestLogError) as err:
+        report_lines(logged_report(config, None, None, log_path))
+    message = str(err.value)
+    assert f"request req-00002's {name} is b'\\xff\\x00', not text" in message, message
+    assert "changed outside RouterLLM" in message and "\n" not in message
+    # the Python API's records too
+    with RequestLog(log_path, read_only=True) as log, pytest.raises(RequestLogError, match="req-00002's .* not text"):  # fmt: skip
+        list(log.records())

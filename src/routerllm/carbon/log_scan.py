@@ -8,7 +8,7 @@ import sqlite3
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-from routerllm.carbon.log_schema import OLDER_LOAD_ERRORS, REQUEST_NUMBERS
+from routerllm.carbon.log_schema import OLDER_LOAD_ERRORS, REQUEST_NUMBERS, REQUEST_TEXTS
 from routerllm.carbon.meter import COMPONENTS
 from routerllm.exceptions import RequestLogError
 
@@ -18,6 +18,7 @@ if TYPE_CHECKING:
 #: Rows fetched at a time: few enough to hold, many enough that fetching costs little.
 CHUNK = 2000
 _NOT_NUMBER = "typeof({}) NOT IN ('integer', 'real')"
+_NOT_TEXT = "typeof({}) != 'text'"
 _KNOWN = ", ".join(f"'{c}'" for c in COMPONENTS)
 
 
@@ -28,8 +29,8 @@ def report_rows(log: RequestLog, since: str | None, tag: str | None) -> Iterator
     ``records`` orders them: the known ones (``COMPONENTS``) first, then others by name;
     ``escalated``: the part of them the models a cascade escalated from spent; ``load
     error``: a failed load's, or "" (its model and energy: ``RequestRecord``'s). A
-    number that is not one (a row changed by another program) is the clear error
-    ``records`` gives, before any row."""
+    number that is not one, or a text that is not text (a row changed by another
+    program), is the clear error ``records`` gives, before any row."""
     where, args = log._filters(since, tag, "r.")
     extra = _check_numbers(log, where, args)
     has_reason = "finish_reason" in _columns(log)
@@ -110,25 +111,31 @@ def _columns(log: RequestLog) -> list[str]:
 
 def _check_numbers(log: RequestLog, where: str, args: list[object]) -> set[str]:
     """``records``' error for the first selected request whose logged number is not a
-    number: its components' first, as ``records`` checks them first. SQLite hands Python
-    an int or a float exactly where ``typeof`` says integer or real. Returns the requests
+    number, or whose logged text is not text (bytes): its components' first, as
+    ``records`` checks them first. SQLite hands Python an int or a float exactly where
+    ``typeof`` says integer or real, and a str where it says text. Returns the requests
     with components other than ``COMPONENTS`` (found in the same scan)."""
     numbers = ("duration_s", "energy_kwh", "co2_kg")
-    bad = " OR ".join(_NOT_NUMBER.format(n) for n in numbers)
+    not_text = " OR ".join(_NOT_TEXT.format(t) for t in ("component", "method"))
+    bad = " OR ".join([*(_NOT_NUMBER.format(n) for n in numbers), not_text])
     # One scan of the components, without the join (SQLite does it fast); the damaged
     # ones of selected requests are kept (in the order records meets them in a request).
-    odd = log._fetch(f"SELECT request_id, component, {', '.join(numbers)}, {bad} FROM components WHERE component NOT IN ({_KNOWN}) OR {bad} ORDER BY request_id, component")  # fmt: skip
+    odd = log._fetch(f"SELECT request_id, component, method, {', '.join(numbers)}, {bad} FROM components WHERE component NOT IN ({_KNOWN}) OR {bad} ORDER BY request_id, component")  # fmt: skip
     selected = f"SELECT 1 FROM requests r{where}{' AND' if where else ' WHERE'} r.id = ?"
     if log._has_table("escalations"):  # the part of them a cascade's first models spent
-        odd += [(*row, 1) for row in log._fetch(f"SELECT request_id, component, {', '.join(numbers)} FROM escalations WHERE {bad} ORDER BY request_id, component")]  # fmt: skip
-    for rid, comp, *values, damaged in odd:
+        odd += [(*row, 1) for row in log._fetch(f"SELECT request_id, component, method, {', '.join(numbers)} FROM escalations WHERE {bad} ORDER BY request_id, component")]  # fmt: skip
+    for rid, comp, method, *values, damaged in odd:
         if damaged and log._fetch(selected, [*args, rid]):
+            log._check_texts(rid, {"component": comp})
             log._check_numbers(
                 rid, {f"{comp} {k}": v for k, v in zip(numbers, values, strict=True)}
             )
+            log._check_texts(rid, {f"{comp} method": method})
     columns = list(REQUEST_NUMBERS)
-    bad = " OR ".join(_NOT_NUMBER.format(f"r.{c}") for c in columns)
-    sql = f"SELECT r.id, {', '.join(f'r.{c}' for c in columns)} FROM requests r{where}{' AND' if where else ' WHERE'} ({bad}) ORDER BY r.timestamp, r.rowid LIMIT 1"  # fmt: skip
+    texts = [c for c in REQUEST_TEXTS if c in _columns(log)]  # an older log: no finish_reason
+    bad = " OR ".join([*(_NOT_NUMBER.format(f"r.{c}") for c in columns), *(_NOT_TEXT.format(f"r.{c}") for c in texts)])  # fmt: skip
+    sql = f"SELECT r.id, {', '.join(f'r.{c}' for c in columns + texts)} FROM requests r{where}{' AND' if where else ' WHERE'} ({bad}) ORDER BY r.timestamp, r.rowid LIMIT 1"  # fmt: skip
     for rid, *values in log._fetch(sql, args):
-        log._check_numbers(rid, dict(zip(columns, values, strict=True)))
+        log._check_numbers(rid, dict(zip(columns, values[: len(columns)], strict=True)))
+        log._check_texts(rid, dict(zip(texts, values[len(columns) :], strict=True)))
     return {rid for rid, comp, *_ in odd if comp not in COMPONENTS}

@@ -97,6 +97,11 @@ REQUEST_NUMBERS = {
     name: TABLES["requests"].index(name)
     for name in ("prompt_chars", "confidence", "prompt_tokens", "completion_tokens", "latency_s", "cost_usd")
 }  # fmt: skip
+#: The texts of a logged request that a report prints, by their position in a row
+#: (``finish_reason`` is missing from an older log's rows).
+REQUEST_TEXTS = {
+    name: TABLES["requests"].index(name) for name in ("model", "router", "tag", "finish_reason")
+}
 # Every log has these; logs written before feedback was stored (2026-12-02) lack
 # ``feedback`` (and ``pending_feedback``, added the same day), and those written before
 # escalations were (2026-12-03) lack ``escalations``, and those written before failed

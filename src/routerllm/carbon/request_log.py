@@ -24,7 +24,7 @@ from typing import IO, Any
 from routerllm.carbon import emissions_csv, log_schema
 from routerllm.carbon.emissions_csv import CsvMirror
 from routerllm.carbon.log_rows import FAILED, RequestRecord, Spending, check_csv, utc_timestamp
-from routerllm.carbon.log_schema import OLDER_LOAD_ERRORS, REQUEST_NUMBERS, TABLES
+from routerllm.carbon.log_schema import OLDER_LOAD_ERRORS, REQUEST_NUMBERS, REQUEST_TEXTS, TABLES
 from routerllm.carbon.meter import COMPONENTS, Measurement
 from routerllm.carbon.pending_feedback import PendingFeedback
 from routerllm.checks import is_number, not_utf8
@@ -337,11 +337,14 @@ class RequestLog(PendingFeedback, CsvMirror):
             for table, found in tables:
                 sql = f"SELECT * FROM {table} WHERE request_id IN ({marks})"
                 for rid, comp, dur, energy, co2, method in self._fetch(sql, chunk):
+                    self._check_texts(rid, {"component": comp})
                     numbers = {"duration_s": dur, "energy_kwh": energy, "co2_kg": co2}
                     self._check_numbers(rid, {f"{comp} {k}": v for k, v in numbers.items()})
+                    self._check_texts(rid, {f"{comp} method": method})
                     found.setdefault(rid, {})[comp] = Measurement(comp, dur, energy, co2, method)
         for r in rows:
             self._check_numbers(r[0], {c: r[i] for c, i in REQUEST_NUMBERS.items()})
+            self._check_texts(r[0], {c: r[i] for c, i in REQUEST_TEXTS.items() if i < len(r)})
             load_error, load_model, load_kwh = load_errors.get(r[0], ("", "", None))
             by_name = comps.get(r[0], {})
             ordered = {c: by_name[c] for c in COMPONENTS if c in by_name}
@@ -378,6 +381,17 @@ class RequestLog(PendingFeedback, CsvMirror):
                 raise RequestLogError(
                     f"request log {self.db_path} (log.path): request {request_id}'s {column} is "
                     f"{value!r}, not a number; the row was changed outside RouterLLM: fix or "
+                    f"delete it"
+                )
+
+    def _check_texts(self, request_id: str, values: dict[str, object]) -> None:
+        """A clear error for a logged text that is not text (bytes another program
+        stored): the report's tables would otherwise fail printing it."""
+        for column, value in values.items():
+            if not isinstance(value, str):
+                raise RequestLogError(
+                    f"request log {self.db_path} (log.path): request {request_id}'s {column} is "
+                    f"{value!r:.60}, not text; the row was changed outside RouterLLM: fix or "
                     f"delete it"
                 )
 
