@@ -385,3 +385,23 @@ def test_a_model_name_of_any_script_with_inner_spaces_and_slashes_is_kept(tmp_pa
     for model, name in zip(data["models"], names, strict=True):
         model["name"] = name
     assert [m.name for m in load_config(write_config(tmp_path, data)).models] == names
+
+
+@pytest.mark.parametrize(
+    "sha256", ["xyz", "0" * 63, "sha256:" + "0" * 64, "g" * 64, "0" * 64 + " "]
+)
+def test_a_gguf_sha256_that_is_no_sha256_is_refused_when_the_config_loads(
+    tmp_path: Path, sha256: str
+) -> None:
+    """Until 2026-12-04 it loaded, and the first request said the GGUF's own sha256 did
+    not match it: "the file is corrupt: delete it and re-install", of a sound file."""
+    data = tiny_config_dict(tmp_path)
+    data["models"][0]["gguf"]["sha256"] = sha256
+    with pytest.raises(ConfigError, match=r"models.0.gguf.sha256: .* is not a sha256 \(64 hexadecimal digits"):  # fmt: skip
+        load_config(write_config(tmp_path, data))
+
+
+def test_a_gguf_sha256_in_capitals_is_a_sha256(tmp_path: Path) -> None:
+    data = tiny_config_dict(tmp_path)
+    data["models"][0]["gguf"]["sha256"] = "ABCDEF" + "0" * 58
+    assert load_config(write_config(tmp_path, data)).models[0].gguf.sha256 == "ABCDEF" + "0" * 58  # type: ignore[union-attr]

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import unicodedata
 from importlib import resources
 from pathlib import Path
@@ -84,6 +85,9 @@ RequantizeType = Literal[
 ]
 
 
+_SHA256 = re.compile(r"[0-9a-fA-F]{64}")
+
+
 class GGUFSource(StrictConfig):
     """Where a llama.cpp model file comes from: a path, one packaged file, or packaged parts."""
 
@@ -100,6 +104,18 @@ class GGUFSource(StrictConfig):
         description="llama.cpp type to convert the file to once, into the model cache "
         "(e.g. Q8_0; benchmarks/quantization.py compares types)",
     )
+
+    @field_validator("sha256")
+    @classmethod
+    def _a_sha256(cls, sha256: str | None) -> str | None:
+        """64 hexadecimal digits (either case): anything else could never match, and the
+        first request would call a sound file corrupt."""
+        if sha256 is not None and not _SHA256.fullmatch(sha256):
+            raise ValueError(
+                f"{sha256!r:.80} is not a sha256 (64 hexadecimal digits, as `sha256sum` "
+                f"prints them, without a 'sha256:' prefix)"
+            )
+        return sha256
 
     @model_validator(mode="after")
     def _one_kind(self) -> GGUFSource:
