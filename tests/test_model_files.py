@@ -172,6 +172,22 @@ def test_corrupted_cached_file_is_detected(part_packages, cache: Path) -> None: 
         resolve_gguf(src, "m")
 
 
+def test_a_users_own_gguf_whose_sha256_differs_is_not_called_corrupt_to_delete(
+    tmp_path: Path, tiny_gguf: Path
+) -> None:
+    """A ``gguf.path`` is the user's own file: its sha256 differing from the config's may
+    be the config's mistake (another file's sha256). Until 2026-12-04 the error said
+    "the file is corrupt: delete it and re-install the model package" (there is none)."""
+    own = tmp_path / "mine.gguf"
+    shutil.copy(tiny_gguf, own)
+    with pytest.raises(BackendError) as e:
+        resolve_gguf(GGUFSource(path=str(own), sha256="0" * 64), "m")
+    message = str(e.value)
+    assert "sha256 mismatch" in message and "check gguf.path and gguf.sha256" in message
+    assert "delete" not in message and "package" not in message
+    assert own.read_bytes() == tiny_gguf.read_bytes()
+
+
 def test_missing_package_names_what_to_install() -> None:
     src = GGUFSource(parts=["no_such_pkg_part1", "no_such_pkg_part2"], pip="no-such-pkg-part1..2")
     reason = availability(src)

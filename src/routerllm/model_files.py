@@ -203,16 +203,21 @@ def _remember(marker: Path, stamp: Mapping[str, object]) -> None:
             write_text_atomically(marker, json.dumps(stamp))
 
 
-def verify_sha256(path: Path, expected: str) -> None:
-    """Check a file's sha256 once; remember the verified size/mtime beside it."""
+def verify_sha256(path: Path, expected: str, packaged: bool = True) -> None:
+    """Check a file's sha256 once; remember the verified size/mtime beside it. Not
+    ``packaged``: the user's own file (``gguf.path``), which is not theirs to delete on
+    our word: the config's sha256 may be the one that is wrong."""
     if _verified(path, expected):
         return
     actual = sha256_of(path)
     if actual != expected.lower():
-        raise BackendError(
-            f"{path}: sha256 mismatch (expected {expected}, got {actual}); the file is corrupt: "
-            f"delete it and re-install the model package"
+        fix = (
+            "the file is corrupt: delete it and re-install the model package"
+            if packaged
+            else "the file is corrupt or not the one the sha256 is of: check gguf.path and "
+            "gguf.sha256 in the config"
         )
+        raise BackendError(f"{path}: sha256 mismatch (expected {expected}, got {actual}); {fix}")
     write_text_atomically(_verified_marker(path), json.dumps(_verified_stamp(path, expected)))
 
 
@@ -265,7 +270,7 @@ def resolve_gguf(source: GGUFSource, name: str) -> Path:
                     _assemble(parts, path, source.sha256)
                     write_text_atomically(_source_marker(path), json.dumps(stamp))
     if source.sha256:
-        verify_sha256(path, source.sha256)
+        verify_sha256(path, source.sha256, packaged=source.path is None)
     check_gguf_header(path)
     if source.requantize is not None:
         with _writing_cache(name):
