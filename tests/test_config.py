@@ -1,8 +1,15 @@
 from pathlib import Path
 
 import pytest
+import yaml
 
-from routerllm.config import PACKAGED_CONFIGS, load_config
+from routerllm.config import (
+    PACKAGED_CONFIGS,
+    BudgetConfig,
+    LimitsConfig,
+    ManagerConfig,
+    load_config,
+)
 from routerllm.exceptions import ConfigError, UnknownNameError
 
 from .conftest import tiny_config_dict, write_config
@@ -405,3 +412,26 @@ def test_a_gguf_sha256_in_capitals_is_a_sha256(tmp_path: Path) -> None:
     data = tiny_config_dict(tmp_path)
     data["models"][0]["gguf"]["sha256"] = "ABCDEF" + "0" * 58
     assert load_config(write_config(tmp_path, data)).models[0].gguf.sha256 == "ABCDEF" + "0" * 58  # type: ignore[union-attr]
+
+
+def test_a_section_left_empty_is_its_defaults_as_a_section_left_out_is(tmp_path: Path) -> None:
+    """``budgets:`` with every setting under it commented out is YAML's null: until
+    2026-12-04 refused ("Input should be a valid dictionary or instance of BudgetConfig"),
+    a section within a section (``co2_kg:``) too. The models stay required."""
+    data = tiny_config_dict(tmp_path)
+    text = yaml.safe_dump({k: v for k, v in data.items() if k not in ("manager", "generation")})
+    text += "budgets:\n  # co2_kg: {daily: 0.1}\ncache:\nmanager:\noverrides:\n"
+    text += "generation:\n  max_new_tokens: 8\ncascade: {gate: ~}\n"
+    path = tmp_path / "sections.yaml"
+    path.write_text(text + "limits: ~\n")
+    config = load_config(path)
+    assert config.budgets == BudgetConfig() and config.manager == ManagerConfig()
+    assert config.overrides == [] and config.limits == LimitsConfig()
+    path.write_text(text + "limits: {co2_kg: ~}\n")  # an unknown key is still one
+    with pytest.raises(ConfigError, match="limits.co2_kg: Extra inputs"):
+        load_config(path)
+    data["budgets"] = {"co2_kg": None, "cost_usd": {"daily": None}}
+    assert load_config(write_config(tmp_path, data)).budgets == BudgetConfig()
+    data["models"] = None
+    with pytest.raises(ConfigError, match="models: Input should be a valid list"):
+        load_config(write_config(tmp_path, data))

@@ -6,7 +6,7 @@ every config model shares. :mod:`routerllm.config` puts them together into
 from __future__ import annotations
 
 import os
-from typing import Any, Literal, get_args
+from typing import Any, Literal, get_args, get_origin
 
 from pydantic import (
     BaseModel,
@@ -17,6 +17,7 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic.fields import FieldInfo
 
 from routerllm.checks import MAX_SEED
 from routerllm.exceptions import ConfigError
@@ -52,6 +53,17 @@ class StrictConfig(BaseModel):
         extra="forbid", protected_namespaces=(), allow_inf_nan=False, validate_assignment=True
     )
 
+    @model_validator(mode="before")
+    @classmethod
+    def _empty_section_is_its_defaults(cls, data: Any) -> Any:
+        """A section left empty (``budgets:`` with every setting under it commented out,
+        which YAML reads as null) is the section's defaults, as a section left out is: a
+        section (or list of them) that has defaults and does not itself take None."""
+        if not isinstance(data, dict):
+            return data
+        empty = [k for k, v in data.items() if v is None and _section(cls.model_fields.get(k))]  # fmt: skip
+        return {k: v for k, v in data.items() if k not in empty} if empty else data
+
     @field_validator("*", mode="before")
     @classmethod
     def _no_bool_for_a_number(cls, value: Any, info: ValidationInfo) -> Any:
@@ -72,6 +84,15 @@ class StrictConfig(BaseModel):
             raise ConfigError(
                 f"cannot set {type(self).__name__}.{name} to {value!r}: {format_validation(e)}"
             ) from None
+
+
+def _section(field: FieldInfo | None) -> bool:
+    """Whether ``field`` is a section with defaults (a config model, or a list), which
+    None is not a value of."""
+    if field is None or field.is_required():
+        return False
+    kind = field.annotation
+    return get_origin(kind) is list or (isinstance(kind, type) and issubclass(kind, BaseModel))
 
 
 def format_validation(err: ValidationError) -> str:
