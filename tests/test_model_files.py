@@ -220,6 +220,26 @@ def test_missing_path_and_non_gguf_file(tmp_path: Path) -> None:
     junk.write_bytes(b"PK\x03\x04 not a gguf")
     with pytest.raises(BackendError, match="not a GGUF file"):
         resolve_gguf(GGUFSource(path=str(junk)), "junk")
+    # `routerllm models` said such a model could run, and routing chose it: the load
+    # failed at the first request. Its first bytes say it is not one.
+    empty = tmp_path / "empty.gguf"
+    empty.touch()
+    for path, magic in ((junk, "b'PK\\x03\\x04'"), (empty, "b''")):
+        assert availability(GGUFSource(path=str(path))) == (
+            f"{path} is not a GGUF file (bad magic {magic}); it is corrupt or the wrong format"
+        )
+
+
+def test_a_packaged_gguf_or_first_part_that_is_not_one_is_unavailable(
+    part_packages: tuple[list[str], str], tmp_path: Path, tiny_gguf: Path
+) -> None:
+    names, sha = part_packages
+    first = Path(importlib.import_module(names[0]).get_part_path())
+    assert availability(GGUFSource(parts=names, sha256=sha)) is None
+    first.write_text("version https://git-lfs.github.com/spec/v1\n")  # a Git LFS pointer
+    assert "is not a GGUF file (bad magic b'vers')" in (availability(GGUFSource(parts=names)) or "")  # fmt: skip
+    assert availability(GGUFSource(package="tinycoder", filename="models/tiny.gguf")) is None
+    assert "not a GGUF file" in (availability(GGUFSource(package=names[0], filename="data/part.bin")) or "")  # fmt: skip
 
 
 def test_the_trained_context_is_read_from_the_gguf_metadata(

@@ -136,23 +136,19 @@ def _not_a_file(path: Path) -> str | None:
 
 
 def availability(source: GGUFSource) -> str | None:
-    """None when the file can be resolved without building anything, else why not."""
+    """None when the file can be resolved without building anything and starts as a
+    GGUF file does (a split model: its first part), else why not."""
     if source.path is not None:
-        return _not_a_file(Path(source.path).expanduser())
+        path = Path(source.path).expanduser()
+        return _not_a_file(path) or _header_problem(path)
     missing = missing_packages(source)
     if missing:
         return str(_missing(source, missing))
-    if source.parts:
-        try:
-            _part_files(source)
-        except ModelUnavailableError as e:
-            return str(e)
-    if source.package is not None:
-        try:
-            _package_file(source)
-        except ModelUnavailableError as e:
-            return str(e)
-    return None
+    try:
+        first = _part_files(source)[0] if source.parts else _package_file(source)
+    except ModelUnavailableError as e:
+        return str(e)
+    return _header_problem(first)
 
 
 def _stamp(path: Path) -> dict[str, float | int]:
@@ -335,14 +331,23 @@ def requantize(source: Path, target: Path, kind: str, digest: str | None = None)
     return target
 
 
+def _header_problem(path: Path) -> str | None:
+    """Why ``path`` is not a GGUF file, as its first bytes tell (None where it starts as
+    one): an empty file, a text or an archive. One cut short past them, llama.cpp finds."""
+    try:
+        with path.open("rb") as f:
+            magic = f.read(4)
+    except OSError as e:
+        return f"{path} cannot be read ({e.strerror or e})"
+    if magic != GGUF_MAGIC:
+        return f"{path} is not a GGUF file (bad magic {magic!r}); it is corrupt or the wrong format"  # fmt: skip
+    return None
+
+
 def check_gguf_header(path: Path) -> None:
     """Fail early, with a clear message, on a file that is not GGUF at all."""
-    with path.open("rb") as f:
-        magic = f.read(4)
-    if magic != GGUF_MAGIC:
-        raise BackendError(
-            f"{path} is not a GGUF file (bad magic {magic!r}); it is corrupt or the wrong format"
-        )
+    if why := _header_problem(path):
+        raise BackendError(why)
 
 
 def header_file(source: GGUFSource, name: str) -> Path | None:
