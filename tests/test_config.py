@@ -428,10 +428,33 @@ def test_a_section_left_empty_is_its_defaults_as_a_section_left_out_is(tmp_path:
     assert config.budgets == BudgetConfig() and config.manager == ManagerConfig()
     assert config.overrides == [] and config.limits == LimitsConfig()
     path.write_text(text + "limits: {co2_kg: ~}\n")  # an unknown key is still one
-    with pytest.raises(ConfigError, match="limits.co2_kg: Extra inputs"):
+    with pytest.raises(ConfigError, match=r"limits.co2_kg: unknown key \(the keys here: max_prompt_chars\)"):  # fmt: skip
         load_config(path)
     data["budgets"] = {"co2_kg": None, "cost_usd": {"daily": None}}
     assert load_config(write_config(tmp_path, data)).budgets == BudgetConfig()
     data["models"] = None
     with pytest.raises(ConfigError, match="models: Input should be a valid list"):
+        load_config(write_config(tmp_path, data))
+
+
+def test_an_unknown_key_says_which_was_likely_meant(tmp_path: Path) -> None:
+    """A misspelt key said "Extra inputs are not permitted", leaving the user to find the
+    right one in the README; at any depth (a model entry's, a budget's)."""
+    data = tiny_config_dict(tmp_path)
+    data["budget"] = {"co2_kg": {"daily": 1.0}}
+    data["models"][0]["memry_gb"] = 1.0
+    data["budgets"] = {"co2_kg": {"dayly": 1.0}}
+    data["overrides"] = [{"name": "r", "patern": "x", "model": "tiny-light"}]
+    with pytest.raises(ConfigError) as e:
+        load_config(write_config(tmp_path, data))
+    for problem in (
+        "budget: unknown key (did you mean 'budgets'?)",
+        "models.0.memry_gb: unknown key (did you mean 'memory_gb'?)",
+        "budgets.co2_kg.dayly: unknown key (did you mean 'daily'?)",
+        "overrides.0.patern: unknown key (did you mean 'pattern'?)",
+    ):
+        assert problem in str(e.value)
+    data = tiny_config_dict(tmp_path)
+    data["zzz"] = 1
+    with pytest.raises(ConfigError, match=r"zzz: unknown key \(the keys here: models, router, cascade, generation, carbon, log, manager, limits, budgets, cache, overrides\)"):  # fmt: skip
         load_config(write_config(tmp_path, data))

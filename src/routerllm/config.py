@@ -406,6 +406,6 @@ def load_config(path: str | os.PathLike[str] | None = None) -> AppConfig:
     try:
         config = AppConfig.model_validate(data)
     except ValidationError as e:
-        raise ConfigError(f"{file}: invalid config: {format_validation(e)}") from e
+        raise ConfigError(f"{file}: invalid config: {format_validation(e, AppConfig)}") from e
     config.source = str(file)
     return config

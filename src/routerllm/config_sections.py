@@ -5,8 +5,10 @@ every config model shares. :mod:`routerllm.config` puts them together into
 
 from __future__ import annotations
 
+import difflib
 import os
-from typing import Any, Literal, get_args, get_origin
+from types import UnionType
+from typing import Any, Literal, Union, get_args, get_origin
 
 from pydantic import (
     BaseModel,
@@ -95,12 +97,38 @@ def _section(field: FieldInfo | None) -> bool:
     return get_origin(kind) is list or (isinstance(kind, type) and issubclass(kind, BaseModel))
 
 
-def format_validation(err: ValidationError) -> str:
+def format_validation(err: ValidationError, model: type[BaseModel] | None = None) -> str:
+    """One line of every problem, each with the field it concerns. Given the ``model``
+    validated, an unknown key says which key was likely meant, or which there are."""
     parts = []
     for e in err.errors():
         where = ".".join(str(p) for p in e["loc"]) or "(top level)"
-        parts.append(f"{where}: {e['msg'].removeprefix('Value error, ')}")
+        msg = e["msg"].removeprefix("Value error, ")
+        known = _keys_at(model, e["loc"][:-1]) if e["type"] == "extra_forbidden" else None
+        if known:
+            close = difflib.get_close_matches(str(e["loc"][-1]), known, n=1)
+            hint = f"did you mean {close[0]!r}?" if close else f"the keys here: {', '.join(known)}"
+            msg = f"unknown key ({hint})"
+        parts.append(f"{where}: {msg}")
     return "; ".join(parts)
+
+
+def _keys_at(model: type[BaseModel] | None, loc: tuple[int | str, ...]) -> list[str] | None:
+    """The keys of the section at ``loc`` in ``model`` (a list's item by its index); None
+    where that is not a config section."""
+    kind: Any = model
+    for part in loc:
+        if isinstance(part, int):
+            kind = get_args(kind)[0] if get_origin(kind) is list else None
+        else:
+            fields = kind.model_fields if isinstance(kind, type) and issubclass(kind, BaseModel) else {}  # fmt: skip
+            kind = fields[part].annotation if part in fields else None
+        if get_origin(kind) in (Union, UnionType):  # an optional section: the section's type
+            kinds = [k for k in get_args(kind) if k is not type(None)]
+            kind = kinds[0] if len(kinds) == 1 else None
+    if isinstance(kind, type) and issubclass(kind, BaseModel):
+        return [k for k in kind.model_fields if k != "source"]
+    return None
 
 
 class GenerationConfig(StrictConfig):

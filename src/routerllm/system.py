@@ -99,7 +99,7 @@ def _revalidate(config: AppConfig) -> None:
     try:
         AppConfig.model_validate(config.model_dump())
     except ValidationError as e:
-        raise ConfigError(f"invalid config: {format_validation(e)}") from None
+        raise ConfigError(f"invalid config: {format_validation(e, AppConfig)}") from None
 
 
 class RouterLLM(RequestAnswering):
