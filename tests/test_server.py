@@ -1714,3 +1714,27 @@ def test_a_client_gone_mid_stream_leaves_its_row_and_no_traceback(
         rows = list(system.log.records())
         assert [(r.finish_reason, r.completion_tokens) for r in rows] == [("length", 5), ("length", 1)]  # fmt: skip
     assert not complaints.records, [r.getMessage() for r in complaints.records]
+
+
+@pytest.mark.parametrize(
+    "request_text",
+    [
+        "GARBAGE\r\n\r\n",  # not a request line
+        f"POST {CHAT} HTTP/1.1\r\nHost: x\r\nContent-Length: ten\r\n\r\n",
+        "GET /health HTTP/1.1\r\nHost: x\r\nBad Header Line\r\n\r\n",
+    ],
+    ids=["request-line", "content-length", "header"],
+)
+def test_a_request_that_is_not_http_gets_the_apis_json_error(
+    served: tuple[str, RouterLLM], request_text: str
+) -> None:
+    """uvicorn answered a request it could not read as HTTP in plain text ("Invalid HTTP
+    request received."), which an OpenAI client cannot parse as an error."""
+    base, _ = served
+    status, headers, body = exchange(base, request_text)
+    assert status == 400 and headers["content-type"] == "application/json"
+    assert headers["connection"] == "close" and int(headers["content-length"]) == len(body)
+    error = json.loads(body)["error"]
+    assert error["type"] == "invalid_request_error" and error["code"] == "malformed_request"
+    assert error["message"].startswith("malformed HTTP request: ")
+    assert call(base, "/health")[0] == 200  # and the server goes on serving

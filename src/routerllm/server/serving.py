@@ -56,10 +56,42 @@ def server(
     logging_config = copy.deepcopy(LOGGING_CONFIG)  # access lines to stderr, as all logs
     logging_config["handlers"]["access"]["stream"] = "ext://sys.stderr"
     app = create_app(system, api_key, cors, max_waiting)
-    config = uvicorn.Config(app, log_level="info", log_config=logging_config, lifespan="off")
+    config = uvicorn.Config(
+        app, http=_json_400s(), log_level="info", log_config=logging_config, lifespan="off"
+    )
     srv = uvicorn.Server(config)
     app.state.service.stopping = lambda: srv.should_exit
     return srv
+
+
+def _json_400s() -> type:
+    """uvicorn's HTTP protocol (httptools where installed, else h11), answering a request
+    it cannot read as HTTP (a malformed request line or header, a Content-Length that is
+    not a number, headers too large) with the API's JSON error, not a plain-text body an
+    OpenAI client cannot parse. The app never sees such a request."""
+    import json
+
+    from uvicorn.protocols.http.auto import AutoHTTPProtocol
+
+    from routerllm.server.protocol import error_body
+
+    class JSON400Protocol(AutoHTTPProtocol):  # type: ignore[misc, valid-type]
+        def send_400_response(self, msg: str) -> None:
+            said = msg.rstrip(".")
+            message = "malformed HTTP request: its request line, a header or its Content-Length is not valid HTTP/1.1"  # fmt: skip
+            message += "" if said == "Invalid HTTP request received" else f" ({said})"
+            body = json.dumps(error_body(message, "invalid_request_error", "malformed_request"))
+            head = [b"HTTP/1.1 400 Bad Request"]
+            head += [name + b": " + value for name, value in self.server_state.default_headers]
+            head += [
+                b"content-type: application/json",
+                b"content-length: " + str(len(body)).encode(),
+                b"connection: close",
+            ]
+            self.transport.write(b"\r\n".join(head) + b"\r\n\r\n" + body.encode())
+            self.transport.close()
+
+    return JSON400Protocol
 
 
 def serve(
