@@ -138,6 +138,20 @@ def test_a_plot_never_replaces_an_input(tmp_path: Path, capsys: pytest.CaptureFi
     assert (data.read_bytes(), test.read_bytes()) == before
 
 
+def test_a_plot_it_cannot_write_is_refused_before_the_evaluation(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Until 2026-12-04 a --plot in a folder nothing could be created in was found only
+    once every router was trained and evaluated: the figures were lost, and the error
+    named the plot's temporary file (``/proc/.c.png.x1y2.partial``)."""
+    data = write_json(tmp_path / "train.json", *make_rows(40, 0))
+    plot = unwritable_folder() / "routerllm-test" / "c.png"
+    line = user_error(capsys, "eval-routing", "--data", str(data), "--encoder", "hashing",
+                      "--plot", str(plot))  # fmt: skip
+    assert line.startswith(f"error: --plot {plot}: nothing can be written in /proc (")
+    assert line.endswith("give a folder you can write to (nothing was evaluated)")
+
+
 def test_a_test_set_without_a_training_model_says_what_to_give(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
