@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from routerllm.cli import main
+from routerllm.exceptions import RouterLLMError
 
 from .test_outcome_routing import make_rows, write_json
 
@@ -708,6 +709,40 @@ def test_humaneval_out_under_a_file_names_the_file(
                           str(out), "--systems", "direct-light", "--limit", "1")  # fmt: skip
         assert line == f"error: cannot write the results to {out}: {file} is a file; give --out a folder"  # fmt: skip
     assert file.read_text() == "mine"
+
+
+def test_a_run_given_as_a_file_or_holding_no_store_file_says_what_it_is(
+    tiny_config_path: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Until 2026-12-04 --run (and --train-on) given the run's results.sqlite itself, or
+    a run whose results.sqlite is a folder, said "no results.sqlite there; make that run
+    first (routerllm humaneval ... --out <that path>)": a new run over the user's file."""
+    from routerllm.eval.transfer import load_training_run
+
+    run = tmp_path / "run"
+    run.mkdir()
+    store = run / "results.sqlite"
+    with contextlib.closing(sqlite3.connect(store)) as db:
+        db.execute("CREATE TABLE generations (task_id TEXT)")
+    before = store.read_bytes()
+    train_gate = ["train-gate", "--config", str(tiny_config_path), "--out", str(tmp_path / "g")]
+    line = user_error(capsys, *train_gate, "--run", str(store))
+    assert line == (
+        f"error: --run {store} is a file: give the folder of a routerllm humaneval run (the "
+        f"--out it was given), here {run}"
+    )
+    with pytest.raises(RouterLLMError, match=r"^--train-on .* is a file: give the folder"):
+        load_training_run(store, ["a", "b"], "a", set())
+    notes = tmp_path / "notes.txt"
+    notes.write_text("mine")
+    line = user_error(capsys, *train_gate, "--run", str(notes))
+    assert line.endswith("is a file: give the folder of a routerllm humaneval run (the --out it was given)")  # fmt: skip
+    assert store.read_bytes() == before and notes.read_text() == "mine"
+    folder = tmp_path / "odd"
+    (folder / "results.sqlite").mkdir(parents=True)
+    line = user_error(capsys, *train_gate, "--run", str(folder))
+    assert "results.sqlite is a directory" in line and "make that run first" not in line
+    assert not (tmp_path / "g").exists()
 
 
 def test_generate_data_caps_a_tiny_codes_file_at_n(

@@ -91,6 +91,11 @@ class ResultStore:
         self._closed = False
         self.read_only = bool(read_only)
         if read_only:
+            if path.is_dir():  # SQLite says only "disk I/O error"
+                raise RouterLLMError(
+                    f"{option} {path.parent}: {path} is a directory, not a results store; "
+                    f"give {option} the --out directory of a routerllm humaneval run"
+                )
             self._db = self._open_checked(read_only=True)
             self._stand_in_for_missing_tables()
             return

@@ -78,7 +78,13 @@ def load_training_run(
     ``option`` names where the run was given, and ``systems`` what a run must be made
     with to hold what is needed, in error messages."""
     path = Path(run_dir) / "results.sqlite"
-    if not path.is_file():
+    if Path(run_dir).is_file():  # the run's results.sqlite itself, most likely
+        here = f", here {Path(run_dir).parent}" if Path(run_dir).name == path.name else ""
+        raise RouterLLMError(
+            f"{option} {run_dir} is a file: give the folder of a routerllm humaneval run "
+            f"(the --out it was given){here}"
+        )
+    if not path.exists() and not path.is_symlink():  # else the store says what it is
         raise RouterLLMError(
             f"{option} {run_dir}: no results.sqlite there; make that run first "
             f"(routerllm humaneval --problems FILE --out {run_dir})"
