@@ -580,6 +580,21 @@ def test_testing_a_learning_router_by_type_says_to_train_it_and_give_its_folder(
     )
 
 
+def test_a_router_model_given_as_a_file_says_a_saved_router_is_a_folder(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`test --router-model` given a file (the saved router's config.json, a data file)
+    said "cannot read a saved router: [Errno 20] Not a directory: '.../config.json'"."""
+    data = labelled(tmp_path / "d.json")
+    before = data.read_bytes()
+    line = user_error(capsys, "test", "--router-model", str(data), "--data", str(data))
+    assert line == (
+        f"error: {data} is a file: a saved router is the folder routerllm train saved it in "
+        "(its --out), holding config.json"
+    )
+    assert data.read_bytes() == before
+
+
 def test_folders_and_foreign_files_are_named_as_such(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

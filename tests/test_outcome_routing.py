@@ -836,7 +836,7 @@ def test_unusable_router_paths_are_clear_errors(files: dict[str, Path], tmp_path
     for target in (a_file, a_file / "sub"):
         with pytest.raises(RouterLLMError, match="cannot save the router"):
             router.save(target)
-    with pytest.raises(RouterLLMError, match="cannot read a saved router"):
+    with pytest.raises(RouterLLMError, match="is a file: a saved router is the folder"):
         load_router(a_file, candidates)
     folder = router.save(tmp_path / "r")
     meta = json.loads((folder / "config.json").read_text())

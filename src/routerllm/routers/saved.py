@@ -70,6 +70,11 @@ def _load_router(
     check_option_names(overrides)
     check_models(models)
     path = Path(directory)
+    if path.is_file():  # its config.json, or a data file: "[Errno 20] Not a directory"
+        raise RouterLLMError(
+            f"{path} is a file: a saved router is the folder routerllm train saved it in "
+            "(its --out), holding config.json"
+        )
     refuse_special_file(path / "config.json", AGAIN)
     try:
         meta = json.loads((path / "config.json").read_text())
