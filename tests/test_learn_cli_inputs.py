@@ -492,6 +492,18 @@ def test_options_the_router_does_not_use_are_refused_not_ignored(
     assert not Path(out).exists()
 
 
+def test_an_option_value_nested_too_deeply_is_a_usage_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`--option k=[[[[...` (read as JSON) was a RecursionError traceback from argparse."""
+    outcomes = write_json(tmp_path / "outcomes.json", *make_rows(40, 0))
+    line = usage_error(capsys, "train", "--router", "knn", "--data", str(outcomes),
+                       "--out", str(tmp_path / "o"), "--option", "k=" + "[" * 100_000)  # fmt: skip
+    assert line.startswith("routerllm train: error: argument --option: 'k=[[[[")
+    assert line.endswith("is nested too deeply to read as JSON")
+    assert not (tmp_path / "o").exists()
+
+
 def test_train_checks_its_out_folder_before_training(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

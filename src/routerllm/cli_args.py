@@ -138,6 +138,10 @@ def option_arg(text: str) -> tuple[str, object]:
         return key.strip(), json.loads(value)
     except ValueError:
         return key.strip(), value
+    except RecursionError:  # [[[[...]]]]: json's parser recurses
+        raise argparse.ArgumentTypeError(
+            f"{text[:20]!r}... is nested too deeply to read as JSON"
+        ) from None
 
 
 def name_list(text: str, option: str) -> list[str]:
