@@ -564,6 +564,39 @@ def test_train_refuses_an_out_it_cannot_write_before_training(
     assert "give a folder you can write to (nothing was trained)" in line
 
 
+def test_an_out_that_is_a_broken_link_is_refused_before_the_work(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A link to nothing (its target deleted or not mounted) passed the checks of --out
+    and --plot, which asked whether the path exists: the work was done, then lost at the
+    save ("[Errno 17] File exists"; eval-routing's figures too)."""
+    link = tmp_path / "out"
+    link.symlink_to(tmp_path / "gone" / "out")
+    loop = tmp_path / "loop"
+    loop.symlink_to(loop)
+    outcomes = write_json(tmp_path / "outcomes.json", *make_rows(40, 0))
+    data = labelled(tmp_path / "l.json")
+    for out in (link, loop):
+        said = f"{out} is a broken link (to {os.readlink(out)})"
+        line = user_error(capsys, "train", "--router", "knn", "--data", str(outcomes),
+                          "--out", str(out), "--encoder", "hashing")  # fmt: skip
+        assert line == f"error: --out {out}: {said}; give a folder for the router"
+        line = user_error(capsys, "train", "--data", str(data), "--out", str(out / "r"),
+                          "--encoder", "hashing", "--epochs", "1")  # fmt: skip
+        assert line == f"error: --out {out / 'r'}: {said}; give a folder for the router"
+        line = user_error(capsys, "generate-data", "--out", str(out), "--n", "40")
+        assert line == f"error: --out {out}: {out} exists and is not a directory; choose another --out"  # fmt: skip
+        line = user_error(capsys, "eval-routing", "--data", str(outcomes), "--encoder", "hashing",
+                          "--plot", str(out / "c.png"))  # fmt: skip
+        assert line == f"error: --plot {out / 'c.png'} is under {out}, which {said[len(str(out)) + 1:]}"  # fmt: skip
+        line = user_error(
+            capsys, "train-gate", "--run", str(tmp_path / "no-run"), "--out", str(out)
+        )
+        assert line == f"error: {said}; save the gate to a directory"
+    assert not (tmp_path / "gone").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["l.json", "loop", "models.json", "out", "outcomes.json"]  # fmt: skip
+
+
 def test_generate_data_does_not_replace_existing_splits_unasked(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -222,10 +222,19 @@ NPZ_DAMAGE = (
 
 def file_in_the_way(path: Path) -> Path | None:
     """The nearest existing path at or above ``path``, where it is not a folder: a file
-    where ``path`` or a folder above it would go (None where nothing is in the way).
-    Found before any work, it is one clear error, not an "[Errno 20]" after it."""
+    where ``path`` or a folder above it would go, or a broken link (None where nothing
+    is in the way). Found before any work, it is one clear error, not an "[Errno 20]"
+    (or "[Errno 17]") after it; :func:`what_is` says which it is."""
     existing = _nearest_existing(path)
     return existing if existing is not None and not existing.is_dir() else None
+
+
+def what_is(path: Path) -> str:
+    """What ``file_in_the_way`` found, for messages: "a file", or "a broken link (to
+    TARGET)" (its target deleted, not mounted, or itself a link back)."""
+    if path.is_symlink() and not path.exists():
+        return f"a broken link (to {os.readlink(path)})"
+    return "a file"
 
 
 def unwritable_folder(path: Path) -> tuple[Path, OSError] | None:
@@ -258,7 +267,8 @@ def refuse_unwritable_folder(
 
 
 def _nearest_existing(path: Path) -> Path | None:
-    return next((p for p in (path, *path.parents) if p.exists()), None)
+    # a broken link exists too: nothing can be made where it is, nor under it
+    return next((p for p in (path, *path.parents) if p.exists() or p.is_symlink()), None)
 
 
 def holds(weights: Path, sha256: str) -> bool:

@@ -54,6 +54,7 @@ from routerllm.files import (
     refuse_special_file,
     refuse_unwritable_folder,
     save_config_and_weights,
+    what_is,
 )
 from routerllm.gate_models import EnergyModel, Logistic, SuccessModel
 from routerllm.routers.base import one_line
@@ -255,7 +256,8 @@ class EscalationGate:
         path that is, or is under, a file, and one where nothing can be created (found
         before the training, not at the save)."""
         if (existing := file_in_the_way(out)) is not None:
-            what = "is a file" if existing == out else f"is under {existing}, which is a file"
+            kind = what_is(existing)
+            what = f"is {kind}" if existing == out else f"is under {existing}, which is {kind}"
             raise RouterLLMError(f"{out} {what}; save the gate to a directory")
         refuse_unwritable_folder(out, str(out), "nothing was saved")
         refuse_foreign_folder(out, lambda config: _format_of(config) == FORMAT, "escalation gate")

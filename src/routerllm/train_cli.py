@@ -115,11 +115,14 @@ def _check_out_folder(out: Path, overwrite: bool) -> None:
         file_in_the_way,
         refuse_foreign_folder,
         refuse_unwritable_folder,
+        what_is,
     )
     from routerllm.routers.base import is_saved_router
 
     if (file := file_in_the_way(out)) is not None:
-        raise RouterLLMError(f"--out {out}: {file} is a file; give a folder for the router")
+        raise RouterLLMError(
+            f"--out {out}: {file} is {what_is(file)}; give a folder for the router"
+        )
     refuse_unwritable_folder(out, f"--out {out}", "nothing was trained")
     refuse_foreign_folder(out, is_saved_router, "RouterLLM router")
     if not overwrite and (out / PRESENCE_FILE).exists():

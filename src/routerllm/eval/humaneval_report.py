@@ -42,6 +42,7 @@ from routerllm.exceptions import RouterLLMError
 from routerllm.files import (
     file_in_the_way,
     refuse_unwritable_folder,
+    what_is,
     write_text_atomically,
     written_atomically,
 )
@@ -323,7 +324,7 @@ def _run_lock(out: Path) -> Iterator[None]:
         # A file where --out, or a folder above it, goes: say which, not "[Errno 17]".
         if file := file_in_the_way(out):
             raise RouterLLMError(
-                f"cannot write the results to {out}: {file} is a file; give --out a folder"
+                f"cannot write the results to {out}: {file} is {what_is(file)}; give --out a folder"
             ) from e
         raise RouterLLMError(f"cannot write the results to {out}: {e}") from e
     with lock:

@@ -8,7 +8,7 @@ from pathlib import Path
 from routerllm.eval.curves import OperatingPoint, check_points, router_curve
 from routerllm.eval.routing_metrics import References
 from routerllm.exceptions import RouterLLMError, missing_dependency
-from routerllm.files import file_in_the_way, written_atomically
+from routerllm.files import file_in_the_way, what_is, written_atomically
 
 
 def check_png_path(path: str | Path, what: str = "the plot") -> Path:
@@ -20,7 +20,7 @@ def check_png_path(path: str | Path, what: str = "the plot") -> Path:
     if out.is_dir():
         raise RouterLLMError(f"{what} {out} is a folder: give a .png file path")
     if (above := file_in_the_way(out.parent)) is not None:
-        raise RouterLLMError(f"{what} {out} is under {above}, which is a file")
+        raise RouterLLMError(f"{what} {out} is under {above}, which is {what_is(above)}")
     return out
 
 
