@@ -250,6 +250,9 @@ def test_a_zero_learning_rate_is_refused_not_replaced(
         # finite, but more than torch's float32 learning rate holds: it was said as
         # "bad training arguments: learning_rate=1e+39 ..." once the data was read
         ("--learning-rate", "1e39", "1e39 is too large: give at most 3.4e+38"),
+        # below float32's smallest normal number: torch's updates rounded to 0, and the
+        # router trained nothing, without a word
+        ("--learning-rate", "1e-320", "1e-320 is too small: give at least 1.18e-38"),
     ],
 )
 def test_a_classifier_number_out_of_range_names_its_option(

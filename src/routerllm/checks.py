@@ -23,6 +23,8 @@ T = TypeVar("T")
 MAX_SEED = 2**32 - 1
 #: The largest float32: torch cannot hold a learning rate or weight decay above it.
 FLOAT32_MAX = 3.4028234663852886e38
+#: The smallest normal float32: a learning rate below it rounds torch's updates to 0.
+FLOAT32_TINY = 1.1754943508222875e-38
 
 
 def is_number(v: object) -> bool:

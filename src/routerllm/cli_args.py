@@ -54,11 +54,13 @@ def positive_number(text: str) -> float:
 
 def learning_rate_arg(text: str) -> float:
     """A ``--learning-rate``: a finite number > 0 that torch's optimiser can hold (float32)."""
-    from routerllm.checks import FLOAT32_MAX
+    from routerllm.checks import FLOAT32_MAX, FLOAT32_TINY
 
     rate = positive_number(text)
     if rate > FLOAT32_MAX:
         raise argparse.ArgumentTypeError(f"{text} is too large: give at most {FLOAT32_MAX:.3g}")
+    if rate < FLOAT32_TINY:  # it would train nothing, without a word
+        raise argparse.ArgumentTypeError(f"{text} is too small: give at least {FLOAT32_TINY:.3g}")
     return rate
 
 
