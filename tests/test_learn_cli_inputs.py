@@ -229,6 +229,32 @@ def test_an_empty_training_or_validation_file_is_refused(
     assert not Path(out).exists()
 
 
+def test_the_other_kind_of_data_file_says_which_command_takes_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Outcome data given to the classifier (or to test), and labelled prompts given to
+    an outcome router, said only which keys were missing, not that it is the other kind
+    of file, which another command (or router) reads."""
+    outcomes = write_json(tmp_path / "outcomes.json", *make_rows(40, 0))
+    data = labelled(tmp_path / "l.json")
+    out = str(tmp_path / "o")
+    for argv in (["train", "--out", out, "--encoder", "hashing"], ["test", "--router-type", "rules"]):  # fmt: skip
+        line = user_error(capsys, *argv, "--data", str(outcomes))
+        assert line == (
+            f"error: {outcomes} holds outcome data ({{question, scores}}), not labelled prompts "
+            "({text, label}): the outcome routers train on it (routerllm train --router "
+            "quality, logreg, knn, ...) and routerllm eval-routing evaluates them on it"
+        )
+    for argv in (["train", "--router", "knn", "--out", out], ["eval-routing"]):
+        line = user_error(capsys, *argv, "--data", str(data), "--encoder", "hashing")
+        assert line == (
+            f"error: {data} holds labelled prompts ({{text, label}}), not outcome data "
+            "({question, scores}): the classifier trains on them (routerllm train --router "
+            "classifier) and routerllm test scores a router on them"
+        )
+    assert not Path(out).exists()
+
+
 @pytest.mark.parametrize("rate", ["0", "-0.001", "nan", "inf"])
 def test_a_zero_learning_rate_is_refused_not_replaced(
     rate: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]

@@ -178,6 +178,13 @@ def load_json(path: str | Path) -> list[LabeledPrompt]:
     items = []
     for i, row in enumerate(raw):
         if not isinstance(row, dict) or "text" not in row or "label" not in row:
+            if isinstance(row, dict) and {"question", "scores"} <= row.keys():
+                raise DataError(
+                    f"{path} holds outcome data ({{question, scores}}), not labelled prompts "
+                    "({text, label}): the outcome routers train on it (routerllm train "
+                    "--router quality, logreg, knn, ...) and routerllm eval-routing "
+                    "evaluates them on it"
+                )
             raise DataError(f"{path}: item {i} needs `text` and an integer `label`")
         if why := _problem(row["text"], row["label"]):
             raise DataError(f"{path}: item {i}: {why}")

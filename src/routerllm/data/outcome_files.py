@@ -87,6 +87,12 @@ def load_scores_json(path: str | Path, models_path: str | Path | None = None) ->
     if not isinstance(raw, list) or not raw:
         raise DataError(f"{path}: expected a non-empty JSON list of {{question, scores}} objects")
     if not all(isinstance(r, dict) and isinstance(r.get("scores"), dict) for r in raw):
+        if isinstance(raw[0], dict) and {"text", "label"} <= raw[0].keys():
+            raise DataError(
+                f"{path} holds labelled prompts ({{text, label}}), not outcome data "
+                "({question, scores}): the classifier trains on them (routerllm train "
+                "--router classifier) and routerllm test scores a router on them"
+            )
         raise DataError(
             f"{path}: every item needs `question` and a `scores` mapping of model to score"
         )
