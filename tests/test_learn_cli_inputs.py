@@ -255,6 +255,44 @@ def test_the_other_kind_of_data_file_says_which_command_takes_it(
     assert not Path(out).exists()
 
 
+def test_a_data_file_that_is_not_utf8_says_so_and_how_to_fix_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A Latin-1 file, or the UTF-16 one Windows PowerShell's `>` writes, was "not valid
+    JSON ('utf-8' codec can't decode byte 0xff in position 0: invalid start byte)"."""
+    data = labelled(tmp_path / "l.json")
+    latin = tmp_path / "latin.json"
+    latin.write_bytes(data.read_bytes().replace(b"prompt", b"pr\xe9mpt", 1))
+    line = user_error(capsys, "train", "--data", str(latin), "--out", str(tmp_path / "o"),
+                      "--encoder", "hashing")  # fmt: skip
+    assert line == (
+        f"error: {latin}: not UTF-8 text (line 1: byte 0xe9); convert it to UTF-8 first"
+    )
+    outcomes = write_json(tmp_path / "outcomes.json", *make_rows(40, 0))
+    wide = tmp_path / "wide.json"
+    wide.write_bytes(outcomes.read_text().encode("utf-16"))  # with its byte-order mark
+    line = user_error(capsys, "eval-routing", "--data", str(wide), "--encoder", "hashing")
+    assert line == (
+        f"error: {wide}: UTF-16 text (as Windows PowerShell's > writes it), not UTF-8; "
+        "convert it to UTF-8 first"
+    )
+    csv_file = tmp_path / "latin.csv"
+    csv_file.write_bytes(b"prompt,a,a|total_cost\nd\xe9j\xe0 vu,1,0.5\n")
+    line = user_error(capsys, "train", "--router", "knn", "--data", str(csv_file),
+                      "--out", str(tmp_path / "o"), "--encoder", "hashing")  # fmt: skip
+    assert line == (
+        f"error: {csv_file}: not UTF-8 text (line 2: byte 0xe9); convert it to UTF-8 first"
+    )
+    assert not (tmp_path / "o").exists()
+    rows = b'{"prompt": "caf\xe9", "target_audience": "beginners"}\n'
+    for name, text in (("tc.jsonl", b"\n" + rows), ("tc.csv", b"prompt,target_audience\ncaf\xe9,x\n")):  # fmt: skip
+        (tmp_path / name).write_bytes(text)
+        line = user_error(capsys, "generate-data", "--out", str(tmp_path / "g"),
+                          "--tiny-codes", str(tmp_path / name))  # fmt: skip
+        assert line == f"error: {tmp_path / name}: not UTF-8 text (line 2: byte 0xe9); convert it to UTF-8 first"  # fmt: skip
+    assert not (tmp_path / "g").exists()
+
+
 @pytest.mark.parametrize("rate", ["0", "-0.001", "nan", "inf"])
 def test_a_zero_learning_rate_is_refused_not_replaced(
     rate: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import json
 import os
 from pathlib import Path
@@ -16,6 +17,36 @@ def as_path(path: Any, what: str = "a data file") -> Path:
     if not isinstance(path, str | os.PathLike):
         raise DataError(f"the path of {what} must be a str or a Path, got {path!r}"[:300])
     return Path(path)
+
+
+def undecodable_file(path: Path) -> DataError:
+    """The error of a data file that is not UTF-8 text, read again to say where (the
+    decoder's position is within the block it was given): UTF-16, as Windows
+    PowerShell's ``>`` writes it, is said as such; else the line of the first byte that
+    is not UTF-8."""
+    try:
+        with path.open("rb") as f:
+            if f.read(2) in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE):
+                return DataError(
+                    f"{path}: UTF-16 text (as Windows PowerShell's > writes it), not UTF-8; "
+                    "convert it to UTF-8 first"
+                )
+            f.seek(0)
+            decoder, line = codecs.getincrementaldecoder("utf-8")(), 1
+            for block in iter(lambda: f.read(1 << 20), b""):
+                data = decoder.getstate()[0] + block
+                try:
+                    decoder.decode(block)
+                except UnicodeDecodeError as e:
+                    line += data.count(b"\n", 0, e.start)
+                    return DataError(
+                        f"{path}: not UTF-8 text (line {line}: byte 0x{data[e.start]:02x}); "
+                        "convert it to UTF-8 first"
+                    )
+                line += block.count(b"\n")
+    except OSError:  # gone since: said without the place
+        pass
+    return DataError(f"{path}: not UTF-8 text; convert it to UTF-8 first")
 
 
 class _RepeatedKey(ValueError):
@@ -54,7 +85,9 @@ def read_json(path: str | Path, kind: str = "dataset") -> Any:
         raise DataError(f"{path} is a directory; give the {kind} file (.json) inside it") from e
     except OSError as e:
         raise DataError(f"cannot read {path}: {e.strerror or e}") from e
-    except ValueError as e:  # UnicodeDecodeError too
+    except UnicodeDecodeError as e:
+        raise undecodable_file(path) from e
+    except ValueError as e:
         raise DataError(f"{path}: not valid JSON ({e})") from e
     except RecursionError as e:  # [[[[...]]]]: json's parser recurses
         raise DataError(f"{path}: not valid JSON (nested too deeply)") from e

@@ -17,7 +17,7 @@ import numpy as np
 
 from routerllm.checks import is_non_negative_number, is_number, is_positive_number, repeated
 from routerllm.config import LimitsConfig
-from routerllm.data import as_path, read_json, refuse_special_data_file
+from routerllm.data import as_path, read_json, refuse_special_data_file, undecodable_file
 from routerllm.data.outcomes import ModelInfo, OutcomeDataset, normalise
 from routerllm.exceptions import DataError
 
@@ -218,7 +218,9 @@ def load_routerbench_csv(path: str | Path, models_path: str | Path | None = None
             rows = list(reader)
     except FileNotFoundError as e:
         raise DataError(f"outcome file not found: {path}") from e
-    except (OSError, csv.Error, UnicodeDecodeError) as e:
+    except UnicodeDecodeError as e:
+        raise undecodable_file(path) from e
+    except (OSError, csv.Error) as e:
         raise DataError(f"{path}: cannot read CSV ({e})") from e
     if twice := repeated(columns):
         # csv.DictReader would keep only the last column of each name

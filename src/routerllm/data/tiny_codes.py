@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 
 from routerllm.checks import not_utf8, repeated
-from routerllm.data import refuse_special_data_file
+from routerllm.data import refuse_special_data_file, undecodable_file
 from routerllm.data.labeled import CLASS_NAMES, LabeledPrompt
 from routerllm.data.synthetic import split
 from routerllm.exceptions import DataError, MissingDependencyError
@@ -198,7 +198,11 @@ def _jsonl_rows(path: Path) -> Iterator[dict[str, Any]]:
                     if not isinstance(row, dict):
                         raise DataError(f"{path}: line {n} is not a JSON object")
                     yield row
-    except (OSError, ValueError) as e:  # JSONDecodeError and bad gzip/utf-8 are ValueErrors
+    except UnicodeDecodeError as e:
+        if opener is gzip.open:  # its compressed bytes cannot be read again to say where
+            raise DataError(f"{path}: cannot read JSON lines: not UTF-8 text ({e})") from e
+        raise undecodable_file(path) from e
+    except (OSError, ValueError) as e:  # JSONDecodeError and bad gzip are ValueErrors
         raise DataError(f"{path}: cannot read JSON lines ({e})") from e
     except RecursionError as e:  # json's parser recurses: [[[[...]]]]
         raise DataError(f"{path}: cannot read JSON lines (a line nested too deeply)") from e
@@ -212,6 +216,8 @@ def _jsonl_rows(path: Path) -> Iterator[dict[str, Any]]:
 def _json_rows(path: Path) -> Iterator[dict[str, Any]]:
     try:
         raw = json.loads(path.read_text(encoding="utf-8-sig"))
+    except UnicodeDecodeError as e:
+        raise undecodable_file(path) from e
     except (OSError, ValueError) as e:
         raise DataError(f"{path}: not valid JSON ({e})") from e
     except RecursionError as e:
@@ -249,7 +255,9 @@ def _csv_rows(path: Path) -> Iterator[dict[str, Any]]:
                     f"column of each name"
                 )
             yield from reader
-    except (OSError, csv.Error, UnicodeDecodeError) as e:
+    except UnicodeDecodeError as e:
+        raise undecodable_file(path) from e
+    except (OSError, csv.Error) as e:
         raise DataError(f"{path}: cannot read CSV ({e})") from e
     finally:
         csv.field_size_limit(old_limit)
