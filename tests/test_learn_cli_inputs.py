@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import signal
 import sqlite3
@@ -291,6 +292,36 @@ def test_a_data_file_that_is_not_utf8_says_so_and_how_to_fix_it(
                           "--tiny-codes", str(tmp_path / name))  # fmt: skip
         assert line == f"error: {tmp_path / name}: not UTF-8 text (line 2: byte 0xe9); convert it to UTF-8 first"  # fmt: skip
     assert not (tmp_path / "g").exists()
+
+
+def test_training_says_when_validation_prompts_are_trained_on_or_labels_disagree(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    """A --val that shares prompts with --data (the same file, by mistake) picked the best
+    epoch by accuracy on trained prompts, and a prompt labelled twice differently was
+    trained both ways, without a word (outcome data's repeats are warned about)."""
+    data = labelled(tmp_path / "l.json")
+    rows = json.loads(data.read_text())
+    rows.append({"text": rows[0]["text"].upper() + "  ", "label": (rows[0]["label"] + 1) % 4})
+    data.write_text(json.dumps(rows))
+    val = tmp_path / "v.json"
+    val.write_text(json.dumps(rows[:10] + [{"text": "a prompt of its own", "label": 1}]))
+    argv = ["train", "--data", str(data), "--encoder", "hashing", "--epochs", "1", "--json"]
+    with caplog.at_level(logging.WARNING, logger="routerllm.train_cli"):
+        assert main([*argv, "--val", str(val), "--out", str(tmp_path / "o")]) == 0
+    assert caplog.messages == [
+        f"{data}: 1 prompt(s) given more than once with different labels (case and spaces "
+        f"folded), e.g. {rows[0]['text']!r:.60} (labels {rows[0]['label']} and "
+        f"{rows[-1]['label']}): the classifier is trained on both",
+        f"{val}: 10 of its 11 prompts are also in the training data (case and spaces "
+        "folded): the validation accuracy that picks the best epoch is partly measured on "
+        "trained prompts",
+    ]
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="routerllm.train_cli"):
+        assert main([*argv[:2], str(val), *argv[3:], "--out", str(tmp_path / "o2")]) == 0
+    assert caplog.messages == []  # its own prompts, each labelled once
+    capsys.readouterr()
 
 
 @pytest.mark.parametrize("rate", ["0", "-0.001", "nan", "inf"])

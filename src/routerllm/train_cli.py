@@ -167,6 +167,8 @@ def _train_classifier(args: argparse.Namespace) -> dict[str, Any]:
     from routerllm.training.trainer import TrainingArguments, TrainingInterrupted
 
     train, val = _splits(args.data, args.val)
+    files = [path for _, path in _train_inputs(args)]  # the training file first
+    _warn_about_splits(train, val, files[0], files[-1])
     config = load_config(args.config)
     loss = "inter_intra" if args.use_inter_intra_loss else args.loss
     default_lr = 2e-5 if args.mode == "full" else 1e-3
@@ -294,6 +296,33 @@ def _prompts(path: Path) -> list[LabeledPrompt]:
     if not items:
         raise DataError(f"{path} holds no prompts; give a file with labelled prompts")
     return items
+
+
+def _warn_about_splits(
+    train: list[LabeledPrompt], val: list[LabeledPrompt], train_file: Path, val_file: Path
+) -> None:
+    """Warnings, as for outcome data's repeats: a prompt of the training data labelled
+    more than once differently (case and spaces folded, as ``overlap`` compares them),
+    and validation prompts that are also training ones."""
+    from routerllm.data.outcomes import normalise
+
+    labels: dict[str, dict[int, str]] = {}
+    for item in train:
+        labels.setdefault(normalise(item.text), {}).setdefault(item.label, item.text)
+    if differ := [seen for seen in labels.values() if len(seen) > 1]:
+        (a, text), (b, _) = list(differ[0].items())[:2]
+        log.warning(
+            "%s: %d prompt(s) given more than once with different labels (case and spaces "
+            "folded), e.g. %.60r (labels %d and %d): the classifier is trained on both",
+            train_file, len(differ), text, a, b,
+        )  # fmt: skip
+    if shared := sum(normalise(item.text) in labels for item in val):
+        log.warning(
+            "%s: %d of its %d prompts are also in the training data (case and spaces "
+            "folded): the validation accuracy that picks the best epoch is partly measured "
+            "on trained prompts",
+            val_file, shared, len(val),
+        )  # fmt: skip
 
 
 def _train_inputs(args: argparse.Namespace) -> list[tuple[str, Path]]:
