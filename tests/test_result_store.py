@@ -166,3 +166,40 @@ def test_re_reporting_a_subset_keeps_the_order_train_gate_reads_the_run_in(
     after = gate_from_run(tmp_path, ladder, 0.6, folds=2)
     assert after.threshold == before.threshold
     assert np.array_equal(after.calibration["score"], before.calibration["score"])
+
+
+#: Each write of the store, on a store that holds another model's load only.
+LOCKED_WRITES: dict[str, Callable[[ResultStore], Any]] = {
+    "use_problem_set": USES["use_problem_set"],
+    "use_style": USES["use_style"],
+    "use_model_source": USES["use_model_source"],
+    "add_problems": USES["add_problems"],
+    "add": USES["add"],
+    "add_load": USES["add_load"],
+}
+
+
+@pytest.mark.parametrize("write", LOCKED_WRITES.values(), ids=LOCKED_WRITES.keys())
+def test_a_store_another_program_holds_is_a_clear_error_and_keeps_what_it_holds(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, write: Callable[[ResultStore], Any]
+) -> None:
+    """A SQLite browser (or any program) reading the file in a transaction keeps the run
+    from writing: once the busy timeout is past, a clear error (a traceback saying
+    "database is locked", before), what was stored before kept, the store usable again
+    once the other program lets go."""
+    from routerllm import sqlite_busy
+
+    monkeypatch.setattr(sqlite_busy, "BUSY_TIMEOUT_S", 0.1)
+    path = tmp_path / "results.sqlite"
+    store = ResultStore(path)
+    store.add_load("kept", 2.0, 1e-6, 4e-7)
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("BEGIN")
+    other.execute("SELECT count(*) FROM generations").fetchall()  # holds a read lock
+    with pytest.raises(RouterLLMError, match=f"results store {path} is locked by another program"):
+        write(store)
+    other.execute("COMMIT")
+    other.close()
+    assert store.load_of("kept") == (2.0, 1e-6, 4e-7)
+    write(store)  # the same write, once the file is free
+    store.close()

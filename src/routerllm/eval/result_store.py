@@ -8,18 +8,20 @@ training data is opened read-only."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import sqlite3
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
 import numpy as np
 
+from routerllm import sqlite_busy
 from routerllm.checks import is_non_negative_number
 from routerllm.data import as_path
 from routerllm.data.humaneval import HumanEvalProblem
@@ -109,7 +111,8 @@ class ResultStore:
         # at once, a `touch`): it holds nothing to lose, so it becomes a new store.
         if path.is_file() and path.stat().st_size > 0:
             self._open_checked(read_only=False).close()  # checks before anything is written
-        self._db = sqlite3.connect(path)
+        # Another program reading the file (a SQLite browser) holds off writes a while.
+        self._db = sqlite3.connect(path, timeout=sqlite_busy.BUSY_TIMEOUT_S)
         try:
             self._db.executescript(SCHEMA)
             tables = table_columns(self._db)
@@ -118,6 +121,8 @@ class ResultStore:
                     self._db.execute(f"ALTER TABLE {table} ADD COLUMN {column} TEXT")
         except sqlite3.DatabaseError as e:
             self._db.close()
+            if "locked" in str(e):  # a sound store, held by another program: not to move away
+                raise self._unwritable(e) from e
             raise self._unreadable(e, read_only=False) from e
 
     @property
@@ -129,6 +134,29 @@ class ResultStore:
                 f"the result store {self.path} is closed; open a new ResultStore on it to use it"
             )
         return self._db
+
+    @contextlib.contextmanager
+    def _writing(self) -> Iterator[None]:
+        """One transaction on the file: committed whole, or, where SQLite refuses it
+        (another program holding the file past the busy timeout, a full disk), rolled
+        back and said in one line; what was committed before is kept."""
+        try:
+            with self.db:
+                yield
+        except sqlite3.OperationalError as e:
+            raise self._unwritable(e) from e
+
+    def _unwritable(self, e: sqlite3.OperationalError) -> RouterLLMError:
+        if "locked" in str(e):
+            return RouterLLMError(
+                f"results store {self.path} is locked by another program (one reading it in "
+                f"a transaction, e.g. a SQLite browser); close it, then run the same command "
+                f"again: the answers stored so far are kept"
+            )
+        return RouterLLMError(
+            f"results store {self.path} could not be written ({e}); the answers stored so "
+            f"far are kept: run the same command again once that is fixed"
+        )
 
     def _check_writable(self) -> None:
         """First thing in a method that writes: a clear error where the store was opened
@@ -216,7 +244,7 @@ class ResultStore:
                 )
             return
         if not self.models():
-            with self.db:
+            with self._writing():
                 self.db.execute("INSERT INTO meta VALUES ('problem_set', ?)", (name,))
 
     def use_model_source(self, model: str, source: str) -> None:
@@ -236,7 +264,7 @@ class ResultStore:
                 f"this one (nothing was changed)"
             )
         if recorded is None:
-            with self.db:
+            with self._writing():
                 self.db.execute("INSERT INTO meta VALUES (?, ?)", (key, source))
 
     def model_source(self, model: str) -> str | None:
@@ -292,7 +320,7 @@ class ResultStore:
                 f"the stored results of {model!r} do not record how the model was prompted "
                 f"(an older RouterLLM made them); use a new --out directory"
             )
-        with self.db:
+        with self._writing():
             self.db.execute("INSERT OR REPLACE INTO styles VALUES (?, ?)", (model, text))
 
     def styles(self) -> dict[str, dict[str, Any]]:
@@ -334,7 +362,7 @@ class ResultStore:
             )
         # Updated in place, not replaced: the recorded order is the order train-gate and
         # --train-on read the run in (their folds), which re-reporting a subset must keep.
-        with self.db:
+        with self._writing():
             self.db.executemany(
                 "INSERT INTO problems VALUES (?, ?, ?, ?) ON CONFLICT (task_id) DO UPDATE SET "
                 "prompt = excluded.prompt, entry_point = excluded.entry_point, "
@@ -355,7 +383,7 @@ class ResultStore:
         self._check_writable()
         row = checked_row(row)
         blob = None if state is None else self._checked_state(row["model"], row["task_id"], state)
-        with self.db:
+        with self._writing():
             self.db.execute(
                 "INSERT OR REPLACE INTO generations VALUES (:model, :task_id, :raw, :completion, "
                 ":prompt_tokens, :completion_tokens, :gen_s, :gen_kwh, :gen_co2, :method, :status, "
@@ -422,7 +450,7 @@ class ResultStore:
                 f"{model!r}{', ' if bad else ''}{', '.join(bad)}: nothing was stored"
             )
         seconds, kwh, co2 = float(seconds), float(kwh), float(co2)
-        with self.db:
+        with self._writing():
             self.db.execute(
                 "INSERT OR REPLACE INTO loads VALUES (?, ?, ?, ?, ?)",
                 (model, seconds, kwh, co2, method),
