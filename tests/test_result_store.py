@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import sqlite3
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -203,3 +205,48 @@ def test_a_store_another_program_holds_is_a_clear_error_and_keeps_what_it_holds(
     assert store.load_of("kept") == (2.0, 1e-6, 4e-7)
     write(store)  # the same write, once the file is free
     store.close()
+
+
+def _killed_mid_write(path: Path) -> None:
+    """A process that dies by SIGKILL (the OOM killer, a power cut) while it writes to the
+    store leaves its rollback journal beside it: the file holds half-written pages."""
+    script = (
+        "import os, signal, sqlite3, sys\n"
+        "db = sqlite3.connect(sys.argv[1], isolation_level=None)\n"
+        "db.execute('PRAGMA cache_size = 1')\n"  # the changed pages spill into the file
+        "db.execute('BEGIN')\n"
+        "db.execute(\"UPDATE generations SET raw = raw || printf('%.3000c', 'x'), passed = 0\")\n"
+        'db.execute("DELETE FROM loads")\n'
+        "os.kill(os.getpid(), signal.SIGKILL)\n"
+    )
+    subprocess.run([sys.executable, "-c", script, str(path)], check=False)
+    assert path.with_name(path.name + "-journal").stat().st_size > 0
+
+
+@pytest.mark.parametrize("read_only", [False, True])
+def test_a_store_whose_writer_was_killed_mid_write_opens_as_last_committed(
+    tmp_path: Path, read_only: bool
+) -> None:
+    """Resuming a run killed as it stored an answer (and training on it) reads what was
+    committed; refused before ("attempt to write a readonly database", told to move the
+    store away). Read-only, the file and its journal are left as they are."""
+    path = tmp_path / "results.sqlite"
+    store = ResultStore(path)
+    for i in range(40):
+        store.add(ROW | {"task_id": f"HumanEval/{i}", "raw": "y" * 500})
+    store.add_load("m", 1.0, 1e-6, 4e-7)
+    store.close()
+    _killed_mid_write(path)
+    journal = path.with_name(path.name + "-journal")
+    before = (path.read_bytes(), journal.read_bytes())
+    store = ResultStore(path, read_only=read_only)
+    outcomes = store.outcomes("m")
+    assert len(outcomes) == 40 and all(o.passed for o in outcomes.values())
+    assert store.completions("m")["HumanEval/7"] == "x" and store.load_of("m") == (1.0, 1e-6, 4e-7)
+    if read_only:
+        store.close()
+        assert (path.read_bytes(), journal.read_bytes()) == before
+        return
+    store.add(ROW | {"task_id": "HumanEval/40"})
+    store.close()
+    assert len(ResultStore(path, read_only=True).done("m")) == 41

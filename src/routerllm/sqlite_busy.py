@@ -59,29 +59,40 @@ def open_read_only(path: Path) -> sqlite3.Connection:
         conn.execute("SELECT name FROM sqlite_master LIMIT 1").fetchall()
         return conn
     except sqlite3.OperationalError:
-        if path.is_file() and not os.access(path.parent, os.W_OK):
+        # A hot journal (its writer killed mid-write) is rolled back only by a writer.
+        if path.is_file() and (_hot(path, "-journal") or not os.access(path.parent, os.W_OK)):
             return in_unwritable_folder(path)
         raise
 
 
 def in_unwritable_folder(path: Path) -> sqlite3.Connection:
-    """A connection to ``path`` in a folder SQLite cannot write. Opened immutable, it
-    would not read the rows still in its ``-wal`` file (a log copied without its
-    ``-shm``, or whose writer has not checkpointed): where there are some, the file
-    and its ``-wal`` are copied to a private folder and read from there into memory."""
-    wal = path.with_name(path.name + "-wal")
-    if not (wal.is_file() and wal.stat().st_size > 0):
+    """A connection to ``path`` in a folder SQLite cannot write (or with a hot journal,
+    which only a writer rolls back). Opened immutable, it would not read the rows still
+    in its ``-wal`` file (a log copied without its ``-shm``, or whose writer has not
+    checkpointed), and would read the half-written pages that a ``-journal`` left by a
+    writer killed mid-write undoes: where there is either, the file and it are copied to
+    a private folder, opened there (SQLite rolls the journal back in the copy) and read
+    into memory; ``path`` itself is not changed."""
+    beside = [s for s in ("-wal", "-journal") if _hot(path, s)]
+    if not beside:
         return sqlite3.connect(f"{path.resolve().as_uri()}?immutable=1", uri=True)
     with tempfile.TemporaryDirectory() as tmp:
         copy = Path(tmp) / path.name
         shutil.copyfile(path, copy)
-        shutil.copyfile(wal, copy.with_name(wal.name))
+        for suffix in beside:
+            shutil.copyfile(f"{path}{suffix}", f"{copy}{suffix}")
         source, conn = sqlite3.connect(copy), sqlite3.connect(":memory:", check_same_thread=False)
         try:
             source.backup(conn)
         finally:
             source.close()
     return conn
+
+
+def _hot(path: Path, suffix: str) -> bool:
+    """Whether ``path`` has a non-empty ``suffix`` file beside it (``-wal``, ``-journal``)."""
+    beside = path.with_name(path.name + suffix)
+    return beside.is_file() and beside.stat().st_size > 0
 
 
 def table_columns(conn: sqlite3.Connection) -> dict[str, list[str]]:
