@@ -1186,3 +1186,29 @@ def test_a_system_named_twice_is_refused_before_any_model_runs(
         run_experiment(tiny_config, out, systems=["quality", "rules", "quality"], limit=2,
                        progress=False)  # fmt: skip
     assert not out.exists()
+
+
+def test_a_model_that_cannot_run_is_refused_before_any_model_generates(
+    tiny_config: AppConfig, tmp_path: Path
+) -> None:
+    """The heavy model's file gone: the light and medium models answered every problem
+    first, then the run stopped at the heavy one (hours into a full run). A run that
+    needs nothing of it, every answer stored, still reports."""
+    import shutil
+
+    config = tiny_config.model_copy(deep=True)
+    heavy = config.models_by_size()[-1]
+    copy = tmp_path / "heavy.gguf"
+    shutil.copy(heavy.gguf.path, copy)  # type: ignore[union-attr]
+    heavy.gguf.path = str(copy)  # type: ignore[union-attr]
+    out, short = tmp_path / "he", {"max_new_tokens": 4}
+    run_experiment(config, out, systems=["rules"], limit=1, style_overrides=short, progress=False)
+    copy.unlink()
+    again = run_experiment(config, out, systems=["rules"], limit=1, style_overrides=short,
+                           progress=False)  # fmt: skip
+    assert again["models"] == ["tiny-light", "tiny-medium", "tiny-heavy"]
+    before = (out / "results.sqlite").read_bytes()
+    with pytest.raises(RouterLLMError, match=f"model 'tiny-heavy' cannot run here .*{copy}"):
+        run_experiment(config, out, systems=["rules"], limit=2, style_overrides=short,
+                       progress=False)  # fmt: skip
+    assert (out / "results.sqlite").read_bytes() == before  # nothing generated, nor recorded

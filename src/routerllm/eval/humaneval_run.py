@@ -76,14 +76,23 @@ def run_models(
     from routerllm.eval.sandbox import check_problem
 
     styles = {m: style_for(m, style_overrides, system.manager.backend(m).prefills) for m in models}
+    # One query per model, not one per problem.
+    done = {m: store.done(m) for m in models}
+    pending = {m: [p for p in problems if p.task_id not in done[m]] for m in models}
+    # A model with answers to give must be able to run, before any model gives one: the
+    # heavy one's missing file, found after the others' hours of answers, stopped the run.
+    for model in models:
+        if pending[model] and (reason := system.manager.availability(model)) is not None:
+            raise RouterLLMError(
+                f"model {model!r} cannot run here ({reason}), and {len(pending[model])} "
+                f"problem(s) need its answer; nothing was generated: fix the config, or leave "
+                f"out the systems that need it"
+            )
     for model in models:  # checked before anything is recorded
         store.use_model_source(model, system.config.model(model).source_text())
     store.add_problems(problems)
     for model in models:
         store.use_style(model, dataclasses.asdict(styles[model]))
-    # One query per model, not one per problem.
-    done = {m: store.done(m) for m in models}
-    pending = {m: [p for p in problems if p.task_id not in done[m]] for m in models}
     bar = _progress(sum(len(v) for v in pending.values()), progress)
     try:
         for model in models:
