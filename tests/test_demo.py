@@ -271,3 +271,37 @@ def test_a_baseline_or_a_repeated_pair_that_fails_keeps_the_runs_before(tmp_path
         run_ = run_demo(system, ("hi",), max_new_tokens=2, on_result=spoil, repeats=3)
         assert run_.failed == "repeat" and "corrupt" in str(run_.error)
         assert len(run_.repeats) == 1 and run_.comparison() == run_.repeats[0]
+
+
+@pytest.mark.parametrize(("press_at", "says", "logged"), [
+    (0, "interrupted before any request was answered (the models loading or warming up): "
+        "nothing was logged; rerun the command", 0),
+    (2, "interrupted; completed requests are in the log", 1),
+])  # fmt: skip
+def test_ctrl_c_says_whether_any_request_is_in_the_log(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+    press_at: int, says: str, logged: int,
+) -> None:  # fmt: skip
+    """Ctrl-C (a real SIGINT) in the warm-up said "completed requests are in the log",
+    when none was answered (nor is the warm-up logged)."""
+    import signal
+
+    from routerllm.carbon.request_log import RequestLog
+    from routerllm.cli import main
+    from routerllm.demo import WARM_UP_PROMPT
+
+    real, asked = LlamaCppBackend.generate, []
+
+    def pressing(self: LlamaCppBackend, request: Any) -> Any:
+        asked.append(request.prompt)
+        warm_up = request.prompt == WARM_UP_PROMPT
+        if (press_at == 0 and warm_up) or (not warm_up and len(asked) - 3 == press_at):
+            signal.raise_signal(signal.SIGINT)
+        return real(self, request)
+
+    monkeypatch.setattr(LlamaCppBackend, "generate", pressing)
+    config = write_config(tmp_path, tiny_config_dict(tmp_path))
+    assert main(["demo", "--config", str(config), "--max-new-tokens", "4"]) == 130
+    assert capsys.readouterr().err.strip().splitlines()[-1] == says
+    with RequestLog(tmp_path / "requests.sqlite", read_only=True) as log:
+        assert log.count() == logged

@@ -116,6 +116,17 @@ def _requests_logged(args: argparse.Namespace, error: KeyboardInterrupt) -> str:
     return "interrupted; completed requests are in the log"
 
 
+def requests_answered(args: argparse.Namespace, error: KeyboardInterrupt) -> str:
+    """demo's Ctrl-C line: it counts its answers in ``args.answered``; before the first
+    (the models loading, the warm-up, which is not logged) the log holds none of them."""
+    if not getattr(args, "answered", 0):
+        return (
+            "interrupted before any request was answered (the models loading or warming "
+            "up): nothing was logged; rerun the command"
+        )
+    return _requests_logged(args, error)
+
+
 def nothing_written(args: argparse.Namespace, error: KeyboardInterrupt) -> str:
     """The Ctrl-C line of a command that only reads (models, report, test, eval-routing
     without --plot): a bare "interrupted" left the user to wonder what was lost."""
@@ -509,7 +520,7 @@ def _output_kept(args: argparse.Namespace) -> str:
     """What a command whose output could not be written kept (said as its Ctrl-C line
     says it)."""
     interrupted = getattr(args, "interrupted", None)
-    if interrupted in (_requests_logged, _server_stopped):
+    if interrupted in (_requests_logged, requests_answered, _server_stopped):
         return "the requests answered are in the request log"
     if interrupted is nothing_written:
         return "this command saves no results, so nothing was lost; rerun it with stdout elsewhere"

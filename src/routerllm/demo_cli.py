@@ -10,12 +10,12 @@ from typing import Any, TextIO
 
 from routerllm.cli import (
     EXIT_TERMINATED,
-    _requests_logged,
     _result_lines,
     _stdin,
     _stdout,
     _system,
     json_text,
+    requests_answered,
 )
 from routerllm.cli_args import max_new_tokens_arg
 from routerllm.exceptions import RequestLogError, RouterLLMError
@@ -48,7 +48,7 @@ def add_parser(sub: Any, common: argparse.ArgumentParser) -> None:
         action="store_true",
         help="route your own prompts, one a line from stdin, until :quit or end of input",
     )
-    demo.set_defaults(func=cmd_demo, interrupted=_requests_logged)
+    demo.set_defaults(func=cmd_demo, interrupted=requests_answered)
 
 
 def _faster(speedup: float) -> str:
@@ -71,6 +71,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
             f"baseline N >= 1 times to compare them (not with --no-baseline or --interactive)"
         )
     _stdout("the answers would be printed")
+    args.answered = 0  # what its Ctrl-C line says was logged (``requests_answered``)
     stdin = _stdin("give the prompts on stdin, one a line") if args.interactive else None
     with _system(args) as system:
         if stdin is not None:
@@ -94,6 +95,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
         def show(kind: str, result: Any) -> None:
             counter[kind] += 1
+            args.answered += 1
             if args.json:
                 return
             if kind == "baseline" and counter[kind] == 1:
@@ -223,6 +225,7 @@ def _interactive(args: argparse.Namespace, system: Any, stdin: TextIO) -> int:
             _print_error(args, e)
             continue
         results.append(result)
+        args.answered = len(results)
         if args.json:
             print(json_text(result.to_dict()), flush=True)
         else:
