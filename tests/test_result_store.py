@@ -250,3 +250,25 @@ def test_a_store_whose_writer_was_killed_mid_write_opens_as_last_committed(
     store.add(ROW | {"task_id": "HumanEval/40"})
     store.close()
     assert len(ResultStore(path, read_only=True).done("m")) == 41
+
+
+@pytest.mark.parametrize("read_only", [False, True])
+def test_a_store_another_program_is_writing_is_said_to_be_locked_not_unreadable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, read_only: bool
+) -> None:
+    """Held past the busy timeout by a writer: "cannot be opened (database is locked);
+    move it away to start afresh", before, of a sound store."""
+    from routerllm import sqlite_busy
+
+    monkeypatch.setattr(sqlite_busy, "BUSY_TIMEOUT_S", 0.1)
+    path = tmp_path / "results.sqlite"
+    store = ResultStore(path)
+    store.add(ROW)
+    store.close()
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("BEGIN EXCLUSIVE")
+    with pytest.raises(RouterLLMError, match=f"results store {path} is locked by another program"):
+        ResultStore(path, read_only=read_only)
+    other.execute("COMMIT")
+    other.close()
+    assert ResultStore(path, read_only=read_only).done("m") == {"HumanEval/0"}

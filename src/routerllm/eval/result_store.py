@@ -121,8 +121,6 @@ class ResultStore:
                     self._db.execute(f"ALTER TABLE {table} ADD COLUMN {column} TEXT")
         except sqlite3.DatabaseError as e:
             self._db.close()
-            if "locked" in str(e):  # a sound store, held by another program: not to move away
-                raise self._unwritable(e) from e
             raise self._unreadable(e, read_only=False) from e
 
     @property
@@ -148,11 +146,7 @@ class ResultStore:
 
     def _unwritable(self, e: sqlite3.OperationalError) -> RouterLLMError:
         if "locked" in str(e):
-            return RouterLLMError(
-                f"results store {self.path} is locked by another program (one reading it in "
-                f"a transaction, e.g. a SQLite browser); close it, then run the same command "
-                f"again: the answers stored so far are kept"
-            )
+            return self._held()
         return RouterLLMError(
             f"results store {self.path} could not be written ({e}); the answers stored so "
             f"far are kept: run the same command again once that is fixed"
@@ -207,7 +201,18 @@ class ResultStore:
             raise self._unreadable(sqlite3.DatabaseError(bad), read_only)
         return conn
 
+    def _held(self) -> RouterLLMError:
+        """Another program held the file past the busy timeout: a sound store, to wait
+        for, not to move away."""
+        return RouterLLMError(
+            f"results store {self.path} is locked by another program (one using it in a "
+            f"transaction, e.g. a SQLite browser); close it, then run the same command "
+            f"again: the answers stored so far are kept"
+        )
+
     def _unreadable(self, e: Exception, read_only: bool) -> RouterLLMError:
+        if isinstance(e, sqlite3.OperationalError) and "locked" in str(e):
+            return self._held()
         if read_only:
             return RouterLLMError(
                 f"{self.option} {self.path.parent}: results store {self.path} cannot be opened "
