@@ -24,7 +24,7 @@ from routerllm.config import AppConfig, load_config
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 
-def _session_cache() -> Path:
+def _use_a_session_cache() -> None:
     """A model cache for this test session (``ROUTERLLM_CACHE``, inherited by the CLI and
     servers the tests start): a temporary folder, so the embeddings the tests compute
     stay out of the user's cache, with the user's assembled models and encoder tables
@@ -40,10 +40,9 @@ def _session_cache() -> Path:
             (session / shared).symlink_to(user / shared, target_is_directory=True)
     os.environ["ROUTERLLM_CACHE"] = str(session)
     atexit.register(shutil.rmtree, session, True)
-    return session
 
 
-SESSION_CACHE = _session_cache()
+_use_a_session_cache()
 
 
 # The keys `routerllm route --json` promises (issue #2).
