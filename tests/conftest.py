@@ -33,12 +33,14 @@ def _use_a_session_cache() -> None:
     and 15 s to make again in every run."""
     from routerllm.paths import cache_root
 
+    if os.environ.get("ROUTERLLM_TEST_SESSION"):  # a process the tests started: theirs
+        return
     user, session = cache_root(), Path(tempfile.mkdtemp(prefix="routerllm-test-cache-"))
     for shared in ("models", "encoders"):
         with contextlib.suppress(OSError):  # a read-only home: built in the session's
             (user / shared).mkdir(parents=True, exist_ok=True)
             (session / shared).symlink_to(user / shared, target_is_directory=True)
-    os.environ["ROUTERLLM_CACHE"] = str(session)
+    os.environ["ROUTERLLM_CACHE"] = os.environ["ROUTERLLM_TEST_SESSION"] = str(session)
     atexit.register(shutil.rmtree, session, True)
 
 
