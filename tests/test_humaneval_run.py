@@ -953,11 +953,14 @@ def test_stored_answers_of_another_model_file_are_not_reused(
 def test_report_paths_blocked_by_a_folder_or_file_are_refused_before_any_model_runs(
     tiny_config: AppConfig, tmp_path: Path
 ) -> None:
-    for blocked, make in (("report.md", Path.mkdir), ("outcomes", Path.touch)):
+    # The run's own request log and carbon folder too: they said "log.path" and
+    # "carbon.output_dir", settings of the config that the run replaces.
+    blocks = (("report.md", Path.mkdir), ("outcomes", Path.touch), ("requests.sqlite", Path.mkdir), ("carbon", Path.touch))  # fmt: skip
+    for blocked, make in blocks:
         out = tmp_path / blocked.replace(".", "_")
         out.mkdir()
         make(out / blocked)
-        with pytest.raises(RouterLLMError, match=f"{blocked} is a (folder|file), where the report"):
+        with pytest.raises(RouterLLMError, match=f"{blocked} is a (folder|file), where the run writes"):  # fmt: skip
             run_experiment(tiny_config, out, systems=["direct-light"], limit=1, progress=False)
         assert not (out / "results.sqlite").exists()
 

@@ -141,12 +141,14 @@ def run_experiment(
 
     for model in wanted:  # bad generation options fail before anything is written
         build_request(problems[0], style_for(model, style_overrides))
-    # What the report writes must be writable before anything is generated.
-    for name in ("report.md", "results.json", "quality_energy.png"):
+    # What the run and its report write must be writable before anything is generated
+    # (the request log and carbon folder are the run's own, whatever the config says).
+    for name in ("report.md", "results.json", "quality_energy.png", "requests.sqlite"):
         if (out / name).is_dir():
-            raise RouterLLMError(f"{out / name} is a folder, where the report writes a file")
-    if (out / "outcomes").is_file():
-        raise RouterLLMError(f"{out / 'outcomes'} is a file, where the report writes a folder")
+            raise RouterLLMError(f"{out / name} is a folder, where the run writes a file")
+    for name in ("outcomes", "carbon"):
+        if (out / name).is_file():
+            raise RouterLLMError(f"{out / name} is a file, where the run writes a folder")
     extra = None
     if train_on is not None:
         from routerllm.eval.transfer import load_training_run
