@@ -216,6 +216,19 @@ def test_a_csv_with_a_used_column_twice_is_refused(tmp_path: Path) -> None:
             load_tiny_codes(path)
 
 
+@pytest.mark.parametrize("name", ["data.jsonl", "data.json"])
+def test_a_row_that_names_a_key_twice_is_refused(tmp_path: Path, name: str) -> None:
+    """JSON kept the last `prompt` of such a row, silently, as the other data readers
+    refuse to (a CSV's column named twice is refused too)."""
+    lines = [json.dumps(r) for r in tiny_rows()]
+    lines[3] = '{"prompt": "Write a loop", "target_audience": "Experts", "prompt": ""}'
+    path = tmp_path / name
+    path.write_text("\n".join(lines) + "\n" if name.endswith("l") else f"[{', '.join(lines)}]")
+    where = "line 4: the key" if name.endswith("l") else "the key"
+    with pytest.raises(DataError, match=f"{name}: {where} 'prompt' is given twice in one object"):
+        load_tiny_codes(path)
+
+
 def _touch(path: Path) -> Path:
     path.write_text("")
     return path

@@ -49,7 +49,7 @@ def undecodable_file(path: Path) -> DataError:
     return DataError(f"{path}: not UTF-8 text; convert it to UTF-8 first")
 
 
-class _RepeatedKey(ValueError):
+class RepeatedKey(ValueError):
     """A JSON object names a key twice (json keeps the last value silently)."""
 
 
@@ -59,13 +59,13 @@ def refuse_special_data_file(path: Path) -> None:
     refuse_special_input(path, "give the file itself (another command's output as <(command))", DataError)  # fmt: skip
 
 
-def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+def unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     obj = dict(pairs)
     if len(obj) < len(pairs):
         key = next(k for i, (k, _) in enumerate(pairs) if k in (p[0] for p in pairs[:i]))
         shown = "{" + ", ".join(f"{json.dumps(k)}: {json.dumps(v)}" for k, v in pairs) + "}"
         shown = shown if len(shown) <= 100 else shown[:100] + " ..."
-        raise _RepeatedKey(f"the key {key!r} is given twice in one object, {shown}")
+        raise RepeatedKey(f"the key {key!r} is given twice in one object, {shown}")
     return obj
 
 
@@ -76,8 +76,8 @@ def read_json(path: str | Path, kind: str = "dataset") -> Any:
     path = as_path(path, f"the {kind} file")
     refuse_special_data_file(path)
     try:
-        return json.loads(path.read_text(encoding="utf-8-sig"), object_pairs_hook=_unique_keys)
-    except _RepeatedKey as e:
+        return json.loads(path.read_text(encoding="utf-8-sig"), object_pairs_hook=unique_keys)
+    except RepeatedKey as e:
         raise DataError(f"{path}: {e}; JSON would keep the last one: keep the one you mean") from e
     except FileNotFoundError as e:
         raise DataError(f"{kind} file not found: {path}") from e

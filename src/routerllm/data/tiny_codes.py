@@ -30,7 +30,13 @@ from typing import Any
 import numpy as np
 
 from routerllm.checks import not_utf8, repeated
-from routerllm.data import refuse_special_data_file, undecodable_file
+from routerllm.data import (
+    RepeatedKey,
+    read_json,
+    refuse_special_data_file,
+    undecodable_file,
+    unique_keys,
+)
 from routerllm.data.labeled import CLASS_NAMES, LabeledPrompt
 from routerllm.data.synthetic import split
 from routerllm.exceptions import DataError, MissingDependencyError
@@ -189,11 +195,16 @@ def _jsonl_rows(path: Path) -> Iterator[dict[str, Any]]:
             for n, line in enumerate(f, 1):
                 if line.strip():
                     try:
-                        row = json.loads(line)
+                        row = json.loads(line, object_pairs_hook=unique_keys)
                     except json.JSONDecodeError as e:  # its position is within the line
                         raise DataError(
                             f"{path}: cannot read JSON lines: line {n} is not valid JSON "
                             f"({e.msg} at column {e.colno}); fix or delete that line"
+                        ) from e
+                    except RepeatedKey as e:  # json would keep the last, silently
+                        raise DataError(
+                            f"{path}: line {n}: {e}; JSON would keep the last one: keep the "
+                            f"one you mean"
                         ) from e
                     if not isinstance(row, dict):
                         raise DataError(f"{path}: line {n} is not a JSON object")
@@ -214,14 +225,7 @@ def _jsonl_rows(path: Path) -> Iterator[dict[str, Any]]:
 
 
 def _json_rows(path: Path) -> Iterator[dict[str, Any]]:
-    try:
-        raw = json.loads(path.read_text(encoding="utf-8-sig"))
-    except UnicodeDecodeError as e:
-        raise undecodable_file(path) from e
-    except (OSError, ValueError) as e:
-        raise DataError(f"{path}: not valid JSON ({e})") from e
-    except RecursionError as e:
-        raise DataError(f"{path}: not valid JSON (nested too deeply)") from e
+    raw = read_json(path, "tiny-codes")
     if isinstance(raw, dict):  # column-oriented: {"prompt": [...], "target_audience": [...]}
         columns = {k: v for k, v in raw.items() if isinstance(v, list)}
         if not columns:
