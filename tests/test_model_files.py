@@ -251,7 +251,8 @@ def test_the_trained_context_is_read_from_the_gguf_metadata(
     import gguf
 
     writer = gguf.GGUFWriter(tmp_path / "meta.gguf", arch="qwen2")
-    writer.add_array("tokenizer.ggml.tokens", ["a", "bb", "ccc"] * 1000)
+    # strings read in blocks: some across a block's end, one longer than a block
+    writer.add_array("tokenizer.ggml.tokens", ["a", "bb", "ccc"] * 10000 + ["z" * 100_000, "a"])
     writer.add_array("tokenizer.ggml.scores", [0.5] * 3000)
     writer.add_array("nested", [[1, 2], [3, 4, 5], ["x", "yy"]])  # each its own type and length
     writer.add_string("tokenizer.chat_template", "x" * 100_000)
@@ -269,6 +270,10 @@ def test_the_trained_context_is_read_from_the_gguf_metadata(
     junk = tmp_path / "junk.gguf"
     junk.write_bytes(b"PK\x03\x04 not a gguf")
     assert trained_context(head) is None and trained_context(junk) is None
+    cut, whole = tmp_path / "cut.gguf", (tmp_path / "meta.gguf").read_bytes()
+    for end in (50_000, 350_000, len(whole) - 4):  # in the short tokens, the long one, the end
+        cut.write_bytes(whole[:end])
+        assert trained_context(cut) is None
     v1 = tmp_path / "v1.gguf"  # version 1 counted in 32 bits: not read as version 3
     v1.write_bytes(b"GGUF\x01\x00\x00\x00" + (tmp_path / "meta.gguf").read_bytes()[8:])
     assert trained_context(v1) is None
