@@ -195,7 +195,7 @@ def _read_hyperparameters(f: BinaryIO) -> tuple[str | None, dict[str, Hyperparam
             return None, {}
         key = f.read(length).decode("utf-8")
         # the rest (the tokenizer's long arrays) is read only where a key is missing:
-        # 0.07 s for a vocabulary of 150k tokens, once per version of the file; the
+        # 0.05 s for a vocabulary of 150k tokens, once per version of the file; the
         # architecture's own keys after those (a sliding window) are read up to the first
         # key of another part (the tokenizer's)
         if (
