@@ -169,17 +169,22 @@ def test_summarize_of_live_results_adds_them_up(tmp_path: Path) -> None:
         )
 
 
+def logged_records(tmp_path: Path, seed: int, n: int) -> tuple[list[RequestRecord], Path, AppConfig]:  # fmt: skip
+    """``n`` random records (``seed``) written to a request log, and a config to report it."""
+    records = random_records(np.random.default_rng(seed), n)
+    log_path = tmp_path / "requests.sqlite"
+    with RequestLog(log_path) as log:
+        for r in records:
+            log.append(r)
+    return records, log_path, config_for(tmp_path / "cfg")
+
+
 def test_a_damaged_row_is_named(tmp_path: Path) -> None:
     import sqlite3
 
     from routerllm.exceptions import RequestLogError
 
-    records = random_records(np.random.default_rng(3), 50)
-    log_path = tmp_path / "requests.sqlite"
-    with RequestLog(log_path) as log:
-        for r in records:
-            log.append(r)
-    config = config_for(tmp_path / "cfg")
+    records, log_path, config = logged_records(tmp_path, 3, 50)
     with sqlite3.connect(log_path) as db:
         db.execute("UPDATE requests SET latency_s = 'slow' WHERE id = 'req-00030'")
         db.execute("UPDATE components SET co2_kg = x'00' WHERE request_id = 'req-00040'")
@@ -263,12 +268,7 @@ def test_a_logged_text_that_is_not_text_is_a_clear_error(
 
     from routerllm.exceptions import RequestLogError
 
-    records = random_records(np.random.default_rng(4), 5)
-    log_path = tmp_path / "requests.sqlite"
-    with RequestLog(log_path) as log:
-        for r in records:
-            log.append(r)
-    config = config_for(tmp_path / "cfg")
+    _, log_path, config = logged_records(tmp_path, 4, 5)
     where = "id = 'req-00002'" if table == "requests" else "request_id = 'req-00002' AND component = 'router_inference'"  # fmt: skip
     with sqlite3.connect(log_path) as db:
         assert db.execute(f"UPDATE {table} SET {column} = x'ff00' WHERE {where}").rowcount == 1
