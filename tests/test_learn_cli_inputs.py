@@ -321,6 +321,12 @@ def test_training_says_when_validation_prompts_are_trained_on_or_labels_disagree
     with caplog.at_level(logging.WARNING, logger="routerllm.train_cli"):
         assert main([*argv[:2], str(val), *argv[3:], "--out", str(tmp_path / "o2")]) == 0
     assert caplog.messages == []  # its own prompts, each labelled once
+    # Data without some class: the classifier can never predict it.
+    caplog.clear()
+    data.write_text(json.dumps([r for r in rows if r["label"] in (1, 3)]))
+    with caplog.at_level(logging.WARNING, logger="routerllm.train_cli"):
+        assert main([*argv, "--out", str(tmp_path / "o3")]) == 0
+    assert f"{data}: no training prompt of class(es) 0 (code_generation), 2 (general_purpose): the classifier will never predict them" in caplog.messages  # fmt: skip
     capsys.readouterr()
 
 

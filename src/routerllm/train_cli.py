@@ -303,7 +303,8 @@ def _warn_about_splits(
 ) -> None:
     """Warnings, as for outcome data's repeats: a prompt of the training data labelled
     more than once differently (case and spaces folded, as ``overlap`` compares them),
-    and validation prompts that are also training ones."""
+    a class no training prompt has, and validation prompts that are also training ones."""
+    from routerllm.data.labeled import CLASS_NAMES, NUM_CLASSES
     from routerllm.data.outcomes import normalise
 
     labels: dict[str, dict[int, str]] = {}
@@ -315,6 +316,11 @@ def _warn_about_splits(
             "%s: %d prompt(s) given more than once with different labels (case and spaces "
             "folded), e.g. %.60r (labels %d and %d): the classifier is trained on both",
             train_file, len(differ), text, a, b,
+        )  # fmt: skip
+    if missing := sorted(set(range(NUM_CLASSES)) - {item.label for item in train}):
+        log.warning(
+            "%s: no training prompt of class(es) %s: the classifier will never predict them",
+            train_file, ", ".join(f"{c} ({CLASS_NAMES[c]})" for c in missing),
         )  # fmt: skip
     if shared := sum(normalise(item.text) in labels for item in val):
         log.warning(
