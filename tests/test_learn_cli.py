@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -142,6 +143,7 @@ def test_outcome_router_training_and_eval_routing(tmp_path: Path) -> None:
     assert png.read_bytes()[:4] == b"\x89PNG"
     table = run("eval-routing", "--data", str(train), "--routers", "knn", "--encoder", "hashing")
     assert table.returncode == 0 and "aiq" in table.stdout.lower() and "oracle" in table.stdout
+    assert re.match(r"train \d+ prompts, test \d+ \(removed", table.stdout)
     # --bootstrap: the first router against the others, over resampled test prompts
     boot = ok_json(
         "eval-routing", "--data", str(train), "--test", str(test), "--routers", "logreg,knn",

@@ -236,7 +236,7 @@ def cmd_eval_routing(args: argparse.Namespace) -> int:
                 f"accuracy cheaper in {c['share_best_accuracy_cheaper']:.1%}"
             )
     text = "\n".join([
-        f"train {ev.train_size} prompts, test {ev.test_size} (removed {ev.removed_overlap} also in train); "
+        f"train {_prompts(ev.train_size)}, test {ev.test_size} (removed {ev.removed_overlap} also in train); "
         f"cost = {ev.cost_kind}; encoder {encoder}",
         format_table(ev.report),
         *(f"note: {note}" for note in ev.report["notes"]),
@@ -336,3 +336,7 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser, output: argparse.Argu
     )
     ev.add_argument("--seed", type=seed_arg, default=0, help="random seed (default: 0)")
     ev.set_defaults(func=cmd_eval_routing, interrupted=_plot_kept)
+
+
+def _prompts(n: int) -> str:
+    return f"{n} prompt{'' if n == 1 else 's'}"
