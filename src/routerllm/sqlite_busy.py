@@ -28,9 +28,15 @@ def when_free(action: Callable[[], object], timeout_s: float = BUSY_TIMEOUT_S) -
             action()
             return
         except sqlite3.OperationalError as e:
-            if "locked" not in str(e) or time.monotonic() > deadline:
+            if not is_locked(e) or time.monotonic() > deadline:
                 raise
             time.sleep(0.02)
+
+
+def is_locked(error: Exception) -> bool:
+    """Whether SQLite refused because another connection holds the database ("database
+    is locked", "database table is locked")."""
+    return isinstance(error, sqlite3.OperationalError) and "locked" in str(error)
 
 
 def open_shared(path: str | Path, schema: str, *pragmas: str) -> sqlite3.Connection:

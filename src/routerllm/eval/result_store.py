@@ -145,7 +145,7 @@ class ResultStore:
             raise self._unwritable(e) from e
 
     def _unwritable(self, e: sqlite3.OperationalError) -> RouterLLMError:
-        if "locked" in str(e):
+        if sqlite_busy.is_locked(e):
             return self._held()
         return RouterLLMError(
             f"results store {self.path} could not be written ({e}); the answers stored so "
@@ -211,7 +211,7 @@ class ResultStore:
         )
 
     def _unreadable(self, e: Exception, read_only: bool) -> RouterLLMError:
-        if isinstance(e, sqlite3.OperationalError) and "locked" in str(e):
+        if sqlite_busy.is_locked(e):
             return self._held()
         if read_only:
             return RouterLLMError(
