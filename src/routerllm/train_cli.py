@@ -168,7 +168,7 @@ def _train_classifier(args: argparse.Namespace) -> dict[str, Any]:
 
     train, val = _splits(args.data, args.val)
     files = [path for _, path in _train_inputs(args)]  # the training file first
-    _warn_about_splits(train, val, files[0], files[-1])
+    _warn_about_labels(train, val, files[0], files[-1])
     config = load_config(args.config)
     loss = "inter_intra" if args.use_inter_intra_loss else args.loss
     default_lr = 2e-5 if args.mode == "full" else 1e-3
@@ -298,7 +298,7 @@ def _prompts(path: Path) -> list[LabeledPrompt]:
     return items
 
 
-def _warn_about_splits(
+def _warn_about_labels(
     train: list[LabeledPrompt], val: list[LabeledPrompt], train_file: Path, val_file: Path
 ) -> None:
     """Warnings, as for outcome data's repeats: a prompt of the training data labelled

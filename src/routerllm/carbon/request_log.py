@@ -17,7 +17,7 @@ import os
 import sqlite3
 import threading
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import IO, Any
 
@@ -376,23 +376,27 @@ class RequestLog(PendingFeedback, CsvMirror):
     def _check_numbers(self, request_id: str, values: dict[str, object]) -> None:
         """A clear error for a logged number that is not one (a row changed by another
         program): the report would otherwise fail adding it up."""
-        for column, value in values.items():
-            if not is_number(value):
-                raise RequestLogError(
-                    f"request log {self.db_path} (log.path): request {request_id}'s {column} is "
-                    f"{value!r}, not a number; the row was changed outside RouterLLM: fix or "
-                    f"delete it"
-                )
+        self._check_row(request_id, values, is_number, "a number", "")
 
     def _check_texts(self, request_id: str, values: dict[str, object]) -> None:
         """A clear error for a logged text that is not text (bytes another program
         stored): the report's tables would otherwise fail printing it."""
+        self._check_row(request_id, values, lambda v: isinstance(v, str), "text", ".60")
+
+    def _check_row(
+        self,
+        request_id: str,
+        values: dict[str, object],
+        fits: Callable[[object], bool],
+        kind: str,
+        width: str,
+    ) -> None:
         for column, value in values.items():
-            if not isinstance(value, str):
+            if not fits(value):
                 raise RequestLogError(
                     f"request log {self.db_path} (log.path): request {request_id}'s {column} is "
-                    f"{value!r:.60}, not text; the row was changed outside RouterLLM: fix or "
-                    f"delete it"
+                    f"{value!r:{width}}, not {kind}; the row was changed outside RouterLLM: fix "
+                    f"or delete it"
                 )
 
     def count(self) -> int:
