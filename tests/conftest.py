@@ -130,10 +130,11 @@ class StopAfter(threading.Event):
 
 
 def corrupt_gguf(tmp_path: Path, tiny_gguf: Path) -> dict[str, str]:
-    """A model's ``gguf`` source naming a truncated copy of the tiny GGUF (its magic
-    valid, its body cut short): a model that fails to load, saying the file is corrupt."""
+    """A model's ``gguf`` source naming a copy of the tiny GGUF of an architecture
+    llama.cpp does not know (its magic and length right, so it is listed as available):
+    a model that fails to load, saying the file is corrupt or not supported."""
     corrupt = tmp_path / "corrupt.gguf"
-    corrupt.write_bytes(tiny_gguf.read_bytes()[:4096])
+    corrupt.write_bytes(tiny_gguf.read_bytes().replace(b"llama", b"zzzzz", 1))
     return {"path": str(corrupt)}
 
 

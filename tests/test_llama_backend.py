@@ -215,9 +215,14 @@ def test_loading_and_unloading_free_the_model_without_a_full_garbage_collection(
 
 def test_corrupt_gguf_is_a_clear_error(tmp_path: Path, tiny_gguf: Path) -> None:
     broken = tmp_path / "broken.gguf"
-    broken.write_bytes(tiny_gguf.read_bytes()[:4096])  # valid magic, truncated body
+    # whole, of an architecture llama.cpp does not know
+    broken.write_bytes(tiny_gguf.read_bytes().replace(b"llama", b"zzzzz", 1))
     backend = _backend(gguf={"path": str(broken)})
     with pytest.raises(BackendError, match="corrupt or not a supported GGUF"):
+        backend.load()
+    assert not backend.loaded
+    broken.write_bytes(tiny_gguf.read_bytes()[:4096])  # valid magic, truncated body
+    with pytest.raises(BackendError, match="is cut short"):
         backend.load()
     assert not backend.loaded
 

@@ -230,6 +230,57 @@ def test_missing_path_and_non_gguf_file(tmp_path: Path) -> None:
         )
 
 
+@pytest.mark.parametrize(
+    ("cut", "said"),
+    [
+        (1, "2,789,631 bytes; its header describes 2,789,632"),  # the last tensor's last byte
+        (1_000_000, "1,789,632 bytes; its header describes 2,789,632"),  # within the tensors
+        (2_789_000, "632 bytes; its header runs past the end"),  # within the header
+    ],
+)
+def test_a_gguf_cut_short_is_unavailable(tmp_path: Path, tiny_gguf: Path, cut: int, said: str) -> None:  # fmt: skip
+    # An interrupted download or copy: its magic is right, so it was listed as available
+    # and routed to, and failed at its first request.
+    whole = tiny_gguf.read_bytes()
+    assert len(whole) == 2_789_632
+    path = tmp_path / "cut.gguf"
+    path.write_bytes(whole[:-cut])
+    why = f"{path} is cut short ({said}): an interrupted download or copy? Copy or install it again"  # fmt: skip
+    assert availability(GGUFSource(path=str(path))) == why
+    with pytest.raises(BackendError, match=re.escape(why)):
+        resolve_gguf(GGUFSource(path=str(path)), "cut")
+    path.write_bytes(whole)  # copied again: whole, and read again
+    assert availability(GGUFSource(path=str(path))) is None
+
+
+def test_the_size_a_gguf_header_describes_is_every_tensors_end(tmp_path: Path) -> None:
+    import gguf
+    import numpy as np
+
+    # tensors of several types, the last a quantized one, each padded to 64 bytes
+    path = tmp_path / "types.gguf"
+    writer = gguf.GGUFWriter(path, arch="llama")
+    writer.add_custom_alignment(64)
+    writer.add_tensor("small", np.zeros((3,), np.float16))
+    writer.add_tensor("big", np.zeros((8, 64), np.float32))
+    q8 = gguf.quants.quantize(np.ones((4, 64), np.float32), gguf.GGMLQuantizationType.Q8_0)
+    writer.add_tensor("q8", q8, raw_dtype=gguf.GGMLQuantizationType.Q8_0)
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    whole = path.read_bytes()
+    needed = len(whole) - (320 - 4 * 2 * 34)  # the last tensor: 2 blocks of 34 bytes a row
+    for cut in (0, 48):  # the file's padding past the last tensor is not needed
+        path.write_bytes(whole[: len(whole) - cut])
+        assert availability(GGUFSource(path=str(path))) is None
+    for cut in (49, 50, 200, 300):
+        path.write_bytes(whole[: len(whole) - cut])
+        assert f"({len(whole) - cut:,} bytes; its header describes {needed:,})" in (
+            availability(GGUFSource(path=str(path))) or ""
+        )
+
+
 def test_a_packaged_gguf_or_first_part_that_is_not_one_is_unavailable(
     part_packages: tuple[list[str], str], tmp_path: Path, tiny_gguf: Path
 ) -> None:
@@ -449,7 +500,8 @@ def test_failed_requantization_is_a_clear_error_and_leaves_no_file(
     with pytest.raises(BackendError, match="could not re-quantize .* to Q8_0"):
         resolve_gguf(GGUFSource(path=str(tiny_gguf), requantize="Q8_0"), "tiny")
     broken = tmp_path / "broken.gguf"
-    broken.write_bytes(tiny_gguf.read_bytes()[:4096])  # valid magic, truncated body
+    # whole, of an architecture llama.cpp does not know (one cut short is refused before)
+    broken.write_bytes(tiny_gguf.read_bytes().replace(b"llama", b"zzzzz", 1))
     with pytest.raises(BackendError, match="could not re-quantize"):
         resolve_gguf(GGUFSource(path=str(broken), requantize="Q4_0"), "broken")
     assert not list(cache.iterdir())

@@ -670,7 +670,8 @@ def test_a_load_that_fails_is_logged_with_what_it_spent(tmp_path: Path, tiny_ggu
     from .conftest import tiny_config_dict, write_config
 
     broken = tmp_path / "broken.gguf"
-    broken.write_bytes(tiny_gguf.read_bytes()[:4096])  # valid magic, truncated body
+    # whole, of an architecture llama.cpp does not know
+    broken.write_bytes(tiny_gguf.read_bytes().replace(b"llama", b"zzzzz", 1))
     data = tiny_config_dict(tmp_path, budgets={"co2_kg": {"hourly": 1.0}})
     data["models"][0]["gguf"] = {"path": str(broken)}
     data["router"] = {"name": "smallest"}

@@ -10,6 +10,7 @@ saying nothing, and llama.cpp then reads it, or refuses it.
 from __future__ import annotations
 
 import functools
+import math
 import os
 import struct
 from pathlib import Path
@@ -50,6 +51,18 @@ _CELL_PAD = 32
 #: llama-cpp-python's micro-batch of tokens (n_ubatch): a windowed layer's cache holds the
 #: window and one micro-batch.
 _UBATCH = 512
+#: Each ggml tensor type's (elements per block, bytes per block), as gguf 0.19's
+#: ``GGML_QUANT_SIZES`` gives them (its import takes 0.1 s); a type not here counts as none.
+_TYPE_SIZES = {
+    0: (1, 4), 1: (1, 2), 2: (32, 18), 3: (32, 20), 6: (32, 22), 7: (32, 24), 8: (32, 34),
+    9: (32, 40), 10: (256, 84), 11: (256, 110), 12: (256, 144), 13: (256, 176),
+    14: (256, 210), 15: (256, 292), 16: (256, 66), 17: (256, 74), 18: (256, 98),
+    19: (256, 50), 20: (32, 18), 21: (256, 110), 22: (256, 82), 23: (256, 136), 24: (1, 1),
+    25: (1, 2), 26: (1, 4), 27: (1, 8), 28: (1, 8), 29: (256, 56), 30: (1, 2), 34: (256, 54),
+    35: (256, 66), 39: (32, 17), 40: (64, 36), 41: (128, 18),
+}  # fmt: skip
+#: What ``_declared_size`` gives for a file that ends within its header.
+_PAST_THE_END = 1 << 62
 #: An integer of the header, or an array of them (a value per layer: OpenELM's head counts).
 Hyperparameter = int | tuple[int, ...]
 
@@ -149,34 +162,88 @@ def _hyperparameters(
         return None, {}
 
 
-def _read_hyperparameters(f: BinaryIO) -> tuple[str | None, dict[str, Hyperparameter]]:
-    """The architecture and its metadata (``gguf_hyperparameters``) of the GGUF ``f``."""
-    if f.read(4) != GGUF_MAGIC:
-        return None, {}
-    version = struct.unpack("<I", f.read(4))[0]
-    order = "<" if version < 0x10000 else ">"  # a big-endian GGUF's reads byte-swapped
-    if struct.unpack(order + "I", struct.pack("<I", version))[0] not in (2, 3):
-        return None, {}  # version 1 counted in 32 bits (llama.cpp reads it no more)
+def shortfall(path: Path) -> str | None:
+    """How a GGUF file is shorter than its header says, cut short by an interrupted
+    download or copy (``"1,000 bytes; its header describes 2,789,632"``); None where it is
+    as long (or its header cannot be read: not a GGUF this reader knows). What the header
+    describes: itself, its padding and every tensor's data to the end of the last (its
+    size from its shape and type; of a type this reader does not know, none past its
+    start). Read once per version of the file."""
+    try:
+        stat = path.stat()
+    except OSError:
+        return None
+    declared = _declared_size(str(path), stat.st_size, stat.st_mtime_ns)
+    if declared is None or declared <= stat.st_size:
+        return None
+    if declared == _PAST_THE_END:
+        return f"{stat.st_size:,} bytes; its header runs past the end"
+    return f"{stat.st_size:,} bytes; its header describes {declared:,}"
 
-    def read(fmt: str) -> int:
-        size = struct.calcsize(fmt)
-        value: int = struct.unpack(order + fmt, f.read(size))[0]
+
+@functools.lru_cache(maxsize=64)
+def _declared_size(path: str, size: int, mtime_ns: int) -> int | None:
+    """The bytes the header describes; ``_PAST_THE_END`` where the file ends within it."""
+    try:
+        with open(path, "rb") as f:
+            return _read_declared_size(f)
+    except struct.error:  # a value read past the end of the file
+        return _PAST_THE_END
+    except (OSError, OverflowError, KeyError, UnicodeDecodeError):
+        return None
+
+
+def _read_declared_size(f: BinaryIO) -> int | None:
+    if (r := _open(f)) is None:
+        return None
+    tensors, alignment = r.number("Q"), 32
+    for _ in range(r.number("Q")):
+        if (key := r.string(65536)) is None:
+            return None
+        kind = r.number("I")
+        if key == "general.alignment" and kind == 4:
+            alignment = r.number("I") or 32
+        else:
+            r.skip(kind)
+    end = 0
+    for _ in range(tensors):
+        r.skip_strings(1)  # the name
+        shape = [r.number("Q") for _ in range(r.number("I"))]
+        kind, offset = r.number("I"), r.number("Q")
+        block, nbytes = _TYPE_SIZES.get(kind, (1, 0))
+        end = max(end, offset + math.prod(shape) // block * nbytes)
+    return -(-f.tell() // alignment) * alignment + end
+
+
+class _Reader:
+    """The values of a GGUF header, read in order from its start, in its byte order."""
+
+    def __init__(self, f: BinaryIO, order: str) -> None:
+        self.f, self.order = f, order
+
+    def number(self, fmt: str) -> int:
+        value: int = struct.unpack(self.order + fmt, self.f.read(struct.calcsize(fmt)))[0]
         return value
 
-    def skip(kind: int, count: int = 1) -> None:
+    def string(self, longest: int) -> str | None:
+        """A string; None where its length is over ``longest`` (a corrupt file)."""
+        length = self.number("Q")
+        return None if length > longest else self.f.read(length).decode("utf-8")
+
+    def skip(self, kind: int, count: int = 1) -> None:
         if kind == 8:  # strings: each its length first
-            skip_strings(count)
+            self.skip_strings(count)
         elif kind == 9:  # arrays: each its item type and length first
             for _ in range(count):
-                item, n = read("I"), read("Q")
-                skip(item, n)
+                item, n = self.number("I"), self.number("Q")
+                self.skip(item, n)
         else:
-            f.seek(_GGUF_SIZES[kind] * count, os.SEEK_CUR)
+            self.f.seek(_GGUF_SIZES[kind] * count, os.SEEK_CUR)
 
-    def skip_strings(count: int) -> None:
+    def skip_strings(self, count: int) -> None:
         """Past ``count`` strings, their lengths read from blocks of the file: a read and a
         seek for each of a vocabulary's 150k tokens and merges took 0.2 s, at every start."""
-        length = struct.Struct(order + "Q")
+        f, length = self.f, struct.Struct(self.order + "Q")
         block, at = b"", 0
         for _ in range(count):
             if len(block) - at < 8:
@@ -187,13 +254,28 @@ def _read_hyperparameters(f: BinaryIO) -> tuple[str | None, dict[str, Hyperparam
                 block, at = b"", 0
         f.seek(at - len(block), os.SEEK_CUR)  # back to the end of the last string
 
-    read("Q")  # the tensor count
+
+def _open(f: BinaryIO) -> _Reader | None:
+    """A reader of the GGUF ``f`` past its version; None where it is not a GGUF this
+    reader knows."""
+    if f.read(4) != GGUF_MAGIC:
+        return None
+    version = struct.unpack("<I", f.read(4))[0]
+    order = "<" if version < 0x10000 else ">"  # a big-endian GGUF's reads byte-swapped
+    if struct.unpack(order + "I", struct.pack("<I", version))[0] not in (2, 3):
+        return None  # version 1 counted in 32 bits (llama.cpp reads it no more)
+    return _Reader(f, order)
+
+
+def _read_hyperparameters(f: BinaryIO) -> tuple[str | None, dict[str, Hyperparameter]]:
+    """The architecture and its metadata (``gguf_hyperparameters``) of the GGUF ``f``."""
+    if (r := _open(f)) is None:
+        return None, {}
+    r.number("Q")  # the tensor count
     arch, values = None, dict[str, Hyperparameter]()
-    for _ in range(read("Q")):
-        length = read("Q")
-        if length > 65536:  # no key is this long: a corrupt file
+    for _ in range(r.number("Q")):
+        if (key := r.string(65536)) is None:  # no key is this long: a corrupt file
             return None, {}
-        key = f.read(length).decode("utf-8")
         # the rest (the tokenizer's long arrays) is read only where a key is missing:
         # 0.05 s for a vocabulary of 150k tokens, once per version of the file; the
         # architecture's own keys after those (a sliding window) are read up to the first
@@ -204,23 +286,22 @@ def _read_hyperparameters(f: BinaryIO) -> tuple[str | None, dict[str, Hyperparam
             and not key.startswith((f"{arch}.", "general."))
         ):
             break
-        kind = read("I")
+        kind = r.number("I")
         if key == "general.architecture" and kind == 8:
-            if (n := read("Q")) > 256:  # no architecture's name is this long
+            if (arch := r.string(256)) is None:  # no architecture's name is this long
                 return None, {}
-            arch = f.read(n).decode("utf-8")
         elif kind in _GGUF_INTS:
-            values[key] = read(_GGUF_INTS[kind])
+            values[key] = r.number(_GGUF_INTS[kind])
         elif kind == 9:  # an array: kept where it is short and of integers (or booleans)
-            item, n = read("I"), read("Q")
+            item, n = r.number("I"), r.number("Q")
             if n <= _MAX_ARRAY and (item in _GGUF_INTS or item == 7):
                 fmt = _GGUF_INTS.get(item, "?")
                 size = struct.calcsize(fmt) * n
-                values[key] = tuple(int(v) for v in struct.unpack(f"{order}{n}{fmt}", f.read(size)))
+                values[key] = tuple(int(v) for v in struct.unpack(f"{r.order}{n}{fmt}", f.read(size)))  # fmt: skip
             else:
-                skip(item, n)
+                r.skip(item, n)
         else:
-            skip(kind)
+            r.skip(kind)
     prefix = f"{arch}."
     own = {k[len(prefix) :]: v for k, v in values.items() if arch and k.startswith(prefix)}
     return arch, own

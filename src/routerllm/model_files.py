@@ -34,7 +34,7 @@ from routerllm.files import (
     write_text_atomically,
     written_atomically,
 )
-from routerllm.gguf_header import GGUF_MAGIC, trained_context
+from routerllm.gguf_header import GGUF_MAGIC, shortfall, trained_context
 from routerllm.paths import cache_root
 
 log = logging.getLogger(__name__)
@@ -136,8 +136,9 @@ def _not_a_file(path: Path) -> str | None:
 
 
 def availability(source: GGUFSource) -> str | None:
-    """None when the file can be resolved without building anything and starts as a
-    GGUF file does (a split model: its first part), else why not."""
+    """None when the file can be resolved without building anything, starts as a GGUF
+    file does (a split model: its first part) and, whole, is as long as its header says;
+    else why not."""
     if source.path is not None:
         path = Path(source.path).expanduser()
         return _not_a_file(path) or _header_problem(path)
@@ -148,7 +149,7 @@ def availability(source: GGUFSource) -> str | None:
         first = _part_files(source)[0] if source.parts else _package_file(source)
     except ModelUnavailableError as e:
         return str(e)
-    return _header_problem(first)
+    return _header_problem(first, whole=not source.parts)
 
 
 def _stamp(path: Path) -> dict[str, float | int]:
@@ -331,9 +332,12 @@ def requantize(source: Path, target: Path, kind: str, digest: str | None = None)
     return target
 
 
-def _header_problem(path: Path) -> str | None:
-    """Why ``path`` is not a GGUF file, as its first bytes tell (None where it starts as
-    one): an empty file, a text or an archive. One cut short past them, llama.cpp finds."""
+def _header_problem(path: Path, whole: bool = True) -> str | None:
+    """Why ``path`` is not a GGUF file, as its header tells (None where it reads as one):
+    an empty file, a text or an archive; a ``whole`` file (not a split model's first part)
+    shorter than its header says, cut short by an interrupted download or copy: it was
+    listed as available, and failed at its first request. A body corrupt past that,
+    llama.cpp finds."""
     try:
         with path.open("rb") as f:
             magic = f.read(4)
@@ -341,11 +345,13 @@ def _header_problem(path: Path) -> str | None:
         return f"{path} cannot be read ({e.strerror or e})"
     if magic != GGUF_MAGIC:
         return f"{path} is not a GGUF file (bad magic {magic!r}); it is corrupt or the wrong format"  # fmt: skip
+    if whole and (short := shortfall(path)):
+        return f"{path} is cut short ({short}): an interrupted download or copy? Copy or install it again"  # fmt: skip
     return None
 
 
 def check_gguf_header(path: Path) -> None:
-    """Fail early, with a clear message, on a file that is not GGUF at all."""
+    """Fail early, with a clear message, on a file that is not GGUF or is cut short."""
     if why := _header_problem(path):
         raise BackendError(why)
 
