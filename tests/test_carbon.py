@@ -31,7 +31,7 @@ from routerllm.carbon.meter import (
 from routerllm.carbon.report import KG_CO2_PER_KM_CAR, equivalences, summarize
 from routerllm.carbon.request_log import RequestLog
 from routerllm.config import CarbonConfig, ModelConfig
-from routerllm.exceptions import ConfigError, RouterLLMError
+from routerllm.exceptions import ConfigError, RequestLogError, RouterLLMError
 from routerllm.sqlite_busy import in_unwritable_folder, when_free
 
 from .conftest import tiny_config_dict, tiny_model, write_config
@@ -730,6 +730,28 @@ def test_a_folder_as_the_request_log_says_so(tmp_path: Path) -> None:
             RequestLog(tmp_path, read_only=read_only)
     with pytest.raises(RouterLLMError, match=re.escape(folder)):
         logged_report(config)
+
+
+def test_a_request_log_or_emissions_csv_under_a_file_says_so(tmp_path: Path) -> None:
+    """log.path or carbon.output_dir under a file (or a broken link): the error line was
+    Python's "[Errno 17] File exists" or "[Errno 20] Not a directory"; the file is kept."""
+    (tmp_path / "notes").write_text("mine")
+    (tmp_path / "gone").symlink_to(tmp_path / "missing")
+    for above, what in (
+        ("notes", "a file"),
+        ("gone", f"a broken link (to {tmp_path / 'missing'})"),
+    ):
+        db = tmp_path / above / "logs" / "requests.sqlite"
+        said = f"request log {db} (log.path) cannot be created: {tmp_path / above} is {what}, not a folder"  # fmt: skip
+        with pytest.raises(RequestLogError, match=re.escape(said)) as e:
+            RequestLog(db, tmp_path / "carbon" / "emissions.csv")
+        assert "Errno" not in str(e.value)
+        csv = tmp_path / above / "carbon" / "emissions.csv"
+        said = f"the emissions CSV's folder {csv.parent} (carbon.output_dir) cannot be created: {tmp_path / above} is {what}, not a folder"  # fmt: skip
+        with pytest.raises(RequestLogError, match=re.escape(said)) as e:
+            RequestLog(tmp_path / "requests.sqlite", csv)
+        assert "Errno" not in str(e.value)
+    assert (tmp_path / "notes").read_text() == "mine" and not (tmp_path / "missing").exists()
 
 
 def test_a_failed_write_is_a_clear_error_that_keeps_the_log(tmp_path: Path) -> None:

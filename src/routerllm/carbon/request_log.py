@@ -29,7 +29,7 @@ from routerllm.carbon.meter import COMPONENTS, Measurement
 from routerllm.carbon.pending_feedback import PendingFeedback
 from routerllm.checks import is_number, not_utf8
 from routerllm.exceptions import RequestLogError, RouterLLMError
-from routerllm.files import refuse_special_database
+from routerllm.files import file_in_the_way, refuse_special_database, what_is
 
 
 class RequestLog(PendingFeedback, CsvMirror):
@@ -62,6 +62,12 @@ class RequestLog(PendingFeedback, CsvMirror):
                 f"{self.db_path / 'requests.sqlite'}"
             )
         refuse_special_database(self.db_path, "remove it, or point log.path at a new file", RequestLogError)  # fmt: skip
+        if not read_only and (above := file_in_the_way(self.db_path.parent)) is not None:
+            # said here, not as mkdir's "[Errno 17] File exists" or "[Errno 20]"
+            raise RequestLogError(
+                f"request log {self.db_path} (log.path) cannot be created: {above} is "
+                f"{what_is(above)}, not a folder; point log.path at a file in a folder"
+            )
         self.read_only = read_only
         self._closed = False
         # One connection, shared by the threads of a system (the server's generation and
@@ -78,6 +84,12 @@ class RequestLog(PendingFeedback, CsvMirror):
         self.csv_path = Path(csv_path) if csv_path else None
         # Both folders now: a bad path fails before any request is paid for.
         if self.csv_path:
+            if (above := file_in_the_way(self.csv_path.parent)) is not None:
+                raise RequestLogError(
+                    f"the emissions CSV's folder {self.csv_path.parent} (carbon.output_dir) "
+                    f"cannot be created: {above} is {what_is(above)}, not a folder; give "
+                    f"carbon.output_dir a folder path"
+                )
             try:
                 self.csv_path.parent.mkdir(parents=True, exist_ok=True)
             except OSError as e:
