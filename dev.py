@@ -9,8 +9,9 @@
 Set-up is done once and redone only when pyproject.toml, constraints.txt or
 requirements-models.txt change. Every package is installed at the version in
 constraints.txt, the set-up the README's figures were measured on. torch is
-pinned to 2.13.0 and installed first (the CPU build; anything looser pulls GB
-of CUDA packages).
+pinned to 2.13.0 and installed first, the CPU build: PyPI's Linux torch pulls GB
+of CUDA packages, so PyTorch's CPU index is added where it can be reached (where
+it cannot, pip's own configuration decides: a local wheel, a mirror).
 llama-cpp-python compiles from source once; pip keeps the built wheel in its
 cache, so later set-ups reuse it.
 """
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -29,6 +31,7 @@ VENV = ROOT / ".venv"
 BIN = VENV / "bin"
 STAMP = VENV / ".routerllm-setup"
 INPUTS = ("pyproject.toml", "constraints.txt", "requirements-models.txt", "dev.py")
+TORCH_CPU_INDEX = "https://download.pytorch.org/whl/cpu"
 
 
 def _digest() -> str:
@@ -43,15 +46,28 @@ def _run(*cmd: str | Path) -> None:
     subprocess.run([str(c) for c in cmd], check=True, cwd=ROOT)
 
 
+def _torch_cpu_index() -> list[str]:
+    """pip's options that make it take torch's CPU build: PyTorch's CPU index beside the
+    configured ones (its ``2.13.0+cpu`` is preferred to PyPI's ``2.13.0``), where that
+    index answers within 3 s; none on macOS, whose PyPI build is the CPU one."""
+    if sys.platform == "darwin":
+        return []
+    try:
+        socket.create_connection(("download.pytorch.org", 443), timeout=3).close()
+    except OSError:
+        return []
+    return ["--extra-index-url", TORCH_CPU_INDEX]
+
+
 def setup() -> None:
     if STAMP.exists() and STAMP.read_text() == _digest():
         return
     start = time.time()
     if not (BIN / "python").exists():
         _run(sys.executable, "-m", "venv", VENV)
-    pip = [BIN / "python", "-m", "pip", "install", "--disable-pip-version-check"]
+    pip: list[str | Path] = [BIN / "python", "-m", "pip", "install", "--disable-pip-version-check"]
     _run(*pip, "--upgrade", "pip", "wheel")
-    _run(*pip, "torch==2.13.0")
+    _run(*pip, *_torch_cpu_index(), "torch==2.13.0")
     print("llama-cpp-python compiles on first set-up (about 5-9 minutes on 2 cores)...", flush=True)
     # The exact versions the README's figures were measured with (constraints.txt).
     _run(*pip, "-c", "constraints.txt", "-e", ".[local,hf,carbon,learn,server,dev]")
