@@ -362,7 +362,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--max-new-tokens",
         type=max_new_tokens_arg,
         default=None,
-        help="most tokens to generate (default: the config's generation.max_new_tokens)",
+        help="most tokens to generate (default: the config's generation.max_new_tokens; "
+        "for a function stub, its code style's: 512 on the local ladder)",
     )
     route.add_argument(
         "--cascade",
