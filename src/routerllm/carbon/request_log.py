@@ -27,6 +27,7 @@ from routerllm.carbon.log_rows import FAILED, RequestRecord, Spending, check_csv
 from routerllm.carbon.log_schema import OLDER_LOAD_ERRORS, REQUEST_NUMBERS, REQUEST_TEXTS, TABLES
 from routerllm.carbon.meter import COMPONENTS, Measurement
 from routerllm.carbon.pending_feedback import PendingFeedback
+from routerllm.carbon.window_sums import WindowSums
 from routerllm.checks import is_number, not_utf8
 from routerllm.exceptions import RequestLogError, RouterLLMError
 from routerllm.files import file_in_the_way, refuse_special_database, what_is
@@ -77,6 +78,7 @@ class RequestLog(PendingFeedback, CsvMirror):
         self._users: Counter[int] = Counter()
         self._users_done = threading.Condition()
         self._closing = False
+        self._window_sums = WindowSums()
         if read_only:
             self.csv_path = None
             self._db = log_schema.open_for_reading(self.db_path)
@@ -312,10 +314,14 @@ class RequestLog(PendingFeedback, CsvMirror):
 
     def spent(self, since: str, until: str) -> Spending:
         """What the requests from ``since`` to ``until`` (the log's own timestamp form)
-        spent in all."""
-        sql = "SELECT COALESCE(SUM(co2_kg), 0), COALESCE(SUM(cost_usd), 0) FROM requests WHERE timestamp >= ? AND timestamp <= ?"  # fmt: skip
-        ((co2, cost),) = self._fetch(sql, [since, until])
-        return Spending(since, float(co2), float(cost))
+        spent in all: a window's last sum moved (``window_sums``), not summed again."""
+        try:
+            with self._lock:
+                self.check_open()
+                co2, cost = self._window_sums.spent(self._db, since, until)
+        except sqlite3.Error as e:
+            raise RequestLogError(f"request log {self.db_path} cannot be read: {e}") from e
+        return Spending(since, co2, cost)
 
     def _fetch(self, sql: str, args: Sequence[object] = ()) -> list[tuple[Any, ...]]:
         """The rows ``sql`` selects; a clear error when the log is closed or unreadable."""
