@@ -26,6 +26,7 @@ says which budget it broke: ``violations`` counts those from the log.
 from __future__ import annotations
 
 import contextlib
+import heapq
 import itertools
 import logging
 import threading
@@ -352,11 +353,12 @@ class CarbonBudget:
         if s.spent + need < s.limit:  # only what running requests hold: they end soon
             return _when(now)
         since = now - WINDOWS[s.window]
-        logged = [(instant(r.timestamp), r.of(s.quantity)) for r in self.log.spending(_when(since))]  # fmt: skip
-        rows = [(when, value) for when, value in logged if when <= now]
-        rows += [(t, u.get(s.quantity, 0.0)) for t, u in list(self._unlogged) if t >= since]
+        # oldest first, read from the log only as far as needed (not the whole window)
+        logged = ((instant(r.timestamp), r.of(s.quantity)) for r in self.log.iter_spending(_when(since)))  # fmt: skip
+        unlogged = sorted(((t, u.get(s.quantity, 0.0)) for t, u in list(self._unlogged) if t >= since), key=lambda row: row[0])  # fmt: skip
+        rows = heapq.merge(itertools.takewhile(lambda row: row[0] <= now, logged), unlogged, key=lambda row: row[0])  # fmt: skip
         spent = s.spent
-        for when, value in sorted(rows, key=lambda row: row[0]):
+        for when, value in rows:
             spent -= value
             if spent + need < s.limit:
                 return _when(when + WINDOWS[s.window])

@@ -299,18 +299,33 @@ class RequestLog(PendingFeedback, CsvMirror):
     def spending(self, since: str) -> list[Spending]:
         """What every request from ``since`` (the log's own timestamp form) spent, oldest
         first."""
-        sql = "SELECT timestamp, co2_kg, cost_usd, id FROM requests WHERE timestamp >= ? ORDER BY timestamp, rowid"  # fmt: skip
-        rows = self._fetch(sql, [since])
-        for t, co2, cost, rid in rows:
-            try:
-                utc_timestamp(t)
-            except RouterLLMError:
-                raise RequestLogError(
-                    f"request log {self.db_path} holds a request whose timestamp {t!r} is not "
-                    f"an ISO time; the budgets cannot place it in their windows"
-                ) from None
-            self._check_numbers(rid, {"co2_kg": co2, "cost_usd": cost})  # the budgets add them
-        return [Spending(t, float(c), float(u)) for t, c, u, _ in rows]
+        return list(self.iter_spending(since))
+
+    def iter_spending(self, since: str, chunk: int = 500) -> Iterator[Spending]:
+        """``spending``, read ``chunk`` rows at a time: a caller that stops early reads no
+        more (a budget's retry time is found in a window's first rows: it read all of a
+        day's 500,000 in 2.8 s at each request refused). Each chunk is read under the lock
+        from where the last ended, so other threads use the log between them."""
+        sql = "SELECT timestamp, co2_kg, cost_usd, id, rowid FROM requests WHERE {} ORDER BY timestamp, rowid LIMIT ?"  # fmt: skip
+        after: list[object] = []
+        while True:
+            # the next chunk sought by its row value alone: with `timestamp >= since` too,
+            # SQLite seeks by that and reads every chunk before it again
+            where = "(timestamp, rowid) > (?, ?)" if after else "timestamp >= ?"
+            rows = self._fetch(sql.format(where), [*(after or [since]), chunk])
+            for t, co2, cost, rid, _ in rows:
+                try:
+                    utc_timestamp(t)
+                except RouterLLMError:
+                    raise RequestLogError(
+                        f"request log {self.db_path} holds a request whose timestamp {t!r} is not "
+                        f"an ISO time; the budgets cannot place it in their windows"
+                    ) from None
+                self._check_numbers(rid, {"co2_kg": co2, "cost_usd": cost})  # the budgets add them
+                yield Spending(t, float(co2), float(cost))
+            if len(rows) < chunk:
+                return
+            after = [rows[-1][0], rows[-1][4]]
 
     def spent(self, since: str, until: str) -> Spending:
         """What the requests from ``since`` to ``until`` (the log's own timestamp form)
