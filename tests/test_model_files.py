@@ -253,6 +253,15 @@ def test_a_gguf_cut_short_is_unavailable(tmp_path: Path, tiny_gguf: Path, cut: i
     assert availability(GGUFSource(path=str(path))) is None
 
 
+def test_a_gguf_header_with_a_corrupt_tensor_count_is_left_to_llama_cpp(tmp_path: Path, tiny_gguf: Path) -> None:  # fmt: skip
+    # not walked to the end of the file (a 1 GB file took seconds): nothing is told
+    whole = bytearray(tiny_gguf.read_bytes())
+    path = tmp_path / "corrupt.gguf"
+    whole[8:16] = (1 << 40).to_bytes(8, "little")  # the tensor count
+    path.write_bytes(whole)
+    assert availability(GGUFSource(path=str(path))) is None
+
+
 def test_the_size_a_gguf_header_describes_is_every_tensors_end(tmp_path: Path) -> None:
     import gguf
     import numpy as np

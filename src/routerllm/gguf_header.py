@@ -61,6 +61,9 @@ _TYPE_SIZES = {
     25: (1, 2), 26: (1, 4), 27: (1, 8), 28: (1, 8), 29: (256, 56), 30: (1, 2), 34: (256, 54),
     35: (256, 66), 39: (32, 17), 40: (64, 36), 41: (128, 18),
 }  # fmt: skip
+#: More tensors or dimensions than a GGUF holds (ggml's tensors have at most 4): a corrupt
+#: header, of which nothing is told.
+_MAX_TENSORS, _MAX_DIMS = 1 << 20, 8
 #: What ``_declared_size`` gives for a file that ends within its header.
 _PAST_THE_END = 1 << 62
 #: An integer of the header, or an array of them (a value per layer: OpenELM's head counts).
@@ -194,6 +197,7 @@ def _declared_size(path: str, size: int, mtime_ns: int) -> int | None:
 
 
 def _read_declared_size(f: BinaryIO) -> int | None:
+    """The bytes the header of the GGUF ``f`` describes (``shortfall``)."""
     if (r := _open(f)) is None:
         return None
     tensors, alignment = r.number("Q"), 32
@@ -205,10 +209,14 @@ def _read_declared_size(f: BinaryIO) -> int | None:
             alignment = r.number("I") or 32
         else:
             r.skip(kind)
+    if tensors > _MAX_TENSORS:  # a corrupt count: not walked to the end of the file
+        return None
     end = 0
     for _ in range(tensors):
         r.skip_strings(1)  # the name
-        shape = [r.number("Q") for _ in range(r.number("I"))]
+        if (dims := r.number("I")) > _MAX_DIMS:  # a corrupt shape
+            return None
+        shape = [r.number("Q") for _ in range(dims)]
         kind, offset = r.number("I"), r.number("Q")
         block, nbytes = _TYPE_SIZES.get(kind, (1, 0))
         end = max(end, offset + math.prod(shape) // block * nbytes)
