@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import random
 import sqlite3
+from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -32,6 +33,33 @@ def _summed_whole(path: Path, since: str, until: str) -> tuple[float, float]:
         ).fetchone()
     db.close()
     return float(co2), float(cost)
+
+
+def _copies(log: RequestLog, times: list[str], co2_kg: float) -> None:
+    """Rows copied from the log's one row at each of ``times`` (a quick set-up)."""
+    db = log._db  # noqa: SLF001 - set-up only
+    cols = "prompt_sha256, prompt_chars, model, router, confidence, prompt_tokens, completion_tokens, latency_s, energy_kwh, cost_usd, tag, finish_reason"  # fmt: skip
+    with db:
+        db.executemany(
+            f"INSERT INTO requests (id, timestamp, co2_kg, {cols}) SELECT ?, ?, ?, {cols} FROM requests LIMIT 1",  # fmt: skip
+            ((f"copy{i}", t, co2_kg) for i, t in enumerate(times)),
+        )
+
+
+def _steps(log: RequestLog, work: Callable[[], object]) -> int:
+    """The hundreds of SQLite steps ``work`` takes on the log's connection."""
+    steps = [0]
+
+    def count() -> int:
+        steps[0] += 1
+        return 0
+
+    log._db.set_progress_handler(count, 100)  # noqa: SLF001 - the log's own connection
+    try:
+        work()
+    finally:
+        log._db.set_progress_handler(None, 100)  # noqa: SLF001
+    return steps[0]
 
 
 def test_a_windows_sum_moved_is_the_sum_of_the_window(tmp_path: Path) -> None:
@@ -68,28 +96,10 @@ def test_a_moved_window_reads_the_rows_logged_since_not_the_whole_window(tmp_pat
     path = tmp_path / "requests.sqlite"
     log = RequestLog(path)
     log.append(record("m", T0, co2_kg=1e-4, cost_usd=1e-3))
-    db = log._db  # noqa: SLF001 - the log's own connection, to count its steps
-    cols = "id, timestamp, prompt_sha256, prompt_chars, model, router, confidence, prompt_tokens, completion_tokens, latency_s, energy_kwh, co2_kg, cost_usd, tag, finish_reason"  # fmt: skip
-    with db:
-        for i in range(3000):
-            db.execute(
-                f"INSERT INTO requests ({cols}) SELECT ?, ?, {cols.split(', ', 2)[2]} FROM requests LIMIT 1",  # fmt: skip
-                (f"copy{i}", _when(T0 - timedelta(seconds=i))),
-            )
-    steps = [0]
-
-    def count() -> int:
-        steps[0] += 1
-        return 0
+    _copies(log, [_when(T0 - timedelta(seconds=i)) for i in range(3000)], 1e-4)
 
     def steps_of_a_sum(now: datetime) -> int:
-        steps[0] = 0
-        db.set_progress_handler(count, 100)
-        try:
-            log.spent(_when(now - WINDOWS[1]), _when(now))
-        finally:
-            db.set_progress_handler(None, 100)
-        return steps[0]
+        return _steps(log, lambda: log.spent(_when(now - WINDOWS[1]), _when(now)))
 
     whole = steps_of_a_sum(T0)
     log.append(record("m", T0 + timedelta(seconds=2), co2_kg=1e-4, cost_usd=1e-3))
@@ -123,17 +133,6 @@ def test_a_window_is_summed_whole_again_after_its_moves(tmp_path: Path) -> None:
     log.close()
 
 
-def _copies(log: RequestLog, times: list[str], co2_kg: float) -> None:
-    """Rows copied from the log's one row at each of ``times`` (a quick set-up)."""
-    db = log._db  # noqa: SLF001 - set-up only
-    cols = "prompt_sha256, prompt_chars, model, router, confidence, prompt_tokens, completion_tokens, latency_s, energy_kwh, cost_usd, tag, finish_reason"  # fmt: skip
-    with db:
-        db.executemany(
-            f"INSERT INTO requests (id, timestamp, co2_kg, {cols}) SELECT ?, ?, ?, {cols} FROM requests LIMIT 1",  # fmt: skip
-            ((f"copy{i}", t, co2_kg) for i, t in enumerate(times)),
-        )
-
-
 def test_spending_read_in_chunks_is_every_row_in_order(tmp_path: Path) -> None:
     log = RequestLog(tmp_path / "requests.sqlite")
     log.append(record("m", T0 - timedelta(days=3), co2_kg=1.0))
@@ -147,19 +146,10 @@ def test_spending_read_in_chunks_is_every_row_in_order(tmp_path: Path) -> None:
     assert len(whole) == 1203
     for chunk in (1, 50, 7, 1203, 5000):
         assert [(s.timestamp, s.co2_kg) for s in log.iter_spending(since, chunk)] == whole
+
     # each chunk sought where the last ended, not read from the window's start again
-    steps = [0]
-
-    def count() -> int:
-        steps[0] += 1
-        return 0
-
     def steps_in_chunks_of(chunk: int) -> int:
-        steps[0] = 0
-        log._db.set_progress_handler(count, 100)  # noqa: SLF001
-        list(log.iter_spending(since, chunk))
-        log._db.set_progress_handler(None, 100)  # noqa: SLF001
-        return steps[0]
+        return _steps(log, lambda: list(log.iter_spending(since, chunk)))
 
     assert steps_in_chunks_of(50) < 2 * steps_in_chunks_of(5000)
     log.close()
