@@ -254,7 +254,7 @@ def test_a_gguf_cut_short_is_unavailable(tmp_path: Path, tiny_gguf: Path, cut: i
 
 
 def test_a_gguf_header_with_a_corrupt_tensor_count_is_left_to_llama_cpp(tmp_path: Path, tiny_gguf: Path) -> None:  # fmt: skip
-    # not walked to the end of the file (a 1 GB file took seconds): nothing is told
+    # not walked to the end of the file, its data read as tensor entries: nothing is told
     whole = bytearray(tiny_gguf.read_bytes())
     path = tmp_path / "corrupt.gguf"
     whole[8:16] = (1 << 40).to_bytes(8, "little")  # the tensor count
