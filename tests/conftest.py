@@ -42,6 +42,20 @@ def _use_a_session_cache() -> None:
             (session / shared).symlink_to(user / shared, target_is_directory=True)
     os.environ["ROUTERLLM_CACHE"] = os.environ["ROUTERLLM_TEST_SESSION"] = str(session)
     atexit.register(shutil.rmtree, session, True)
+    (session / "pid").write_text(str(os.getpid()))
+    _remove_killed_sessions_caches()
+
+
+def _remove_killed_sessions_caches() -> None:
+    """The session caches of test runs that were killed (a SIGTERM or SIGKILL runs no
+    ``atexit``): those whose process is gone."""
+    for folder in Path(tempfile.gettempdir()).glob("routerllm-test-cache-*/"):
+        try:
+            os.kill(int((folder / "pid").read_text()), 0)
+        except ProcessLookupError:
+            shutil.rmtree(folder, True)
+        except (OSError, ValueError):  # running under another user, or not one of ours
+            continue
 
 
 _use_a_session_cache()
