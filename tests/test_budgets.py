@@ -761,6 +761,10 @@ def test_violations_count_requests_over_the_per_request_limit_and_window_breaks(
     assert violations(config, rows) == {"co2_kg": {"per_request": 4, "hourly": 1}}
     later = rows[4].timestamp
     assert violations(config, rows, later) == {"co2_kg": {"per_request": 1, "hourly": 0}}
+    # read once, as the log streams them (the whole log was held): the same counts
+    assert violations(config, iter(rows)) == {"co2_kg": {"per_request": 4, "hourly": 1}}
+    both = BudgetConfig.model_validate({"co2_kg": {"hourly": 0.05, "daily": 0.07}, "cost_usd": {"per_request": 0.5}})  # fmt: skip
+    assert violations(both, iter(rows)) == {"co2_kg": {"hourly": 1, "daily": 1}, "cost_usd": {"per_request": 0}}  # fmt: skip
 
 
 def test_budget_config_refuses_bad_limits_and_co2_budgets_without_carbon(tmp_path: Path) -> None:
