@@ -101,7 +101,7 @@ def _refusal(log: RequestLog, now: datetime) -> dict[str, float]:
         except BudgetExceededError:
             refusal.append(time.perf_counter() - start)
         start = time.perf_counter()
-        log.spending(_when(now - WINDOWS[1]))
+        list(log.spending(_when(now - WINDOWS[1])))
         whole.append(time.perf_counter() - start)
     assert len(refusal) == 5, "the daily window was not spent"
     return {"refusal_ms": statistics.median(refusal) * 1000, "read_whole_window_ms": statistics.median(whole) * 1000}  # fmt: skip

@@ -519,7 +519,7 @@ def test_a_log_from_before_finish_reason_is_read_and_then_given_the_column(tmp_p
         with sqlite3.connect(path) as db:
             db.execute("UPDATE requests SET timestamp = 'garbage' WHERE id = 'odd'")
         with pytest.raises(RequestLogError, match="timestamp 'garbage' is not an ISO time"):
-            log.spending("")
+            list(log.spending(""))
     with sqlite3.connect(path) as db:
         assert [c[1] for c in db.execute("PRAGMA table_info(requests)")] == TABLES["requests"]
 

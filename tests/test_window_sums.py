@@ -145,11 +145,11 @@ def test_spending_read_in_chunks_is_every_row_in_order(tmp_path: Path) -> None:
     db.close()
     assert len(whole) == 1203
     for chunk in (1, 50, 7, 1203, 5000):
-        assert [(s.timestamp, s.co2_kg) for s in log.iter_spending(since, chunk)] == whole
+        assert [(s.timestamp, s.co2_kg) for s in log.spending(since, chunk)] == whole
 
     # each chunk sought where the last ended, not read from the window's start again
     def steps_in_chunks_of(chunk: int) -> int:
-        return _steps(log, lambda: list(log.iter_spending(since, chunk)))
+        return _steps(log, lambda: list(log.spending(since, chunk)))
 
     assert steps_in_chunks_of(50) < 2 * steps_in_chunks_of(5000)
     log.close()

@@ -325,7 +325,7 @@ class CarbonBudget:
         return {
             "now": [s.as_dict() for s in self.status()],
             "per_request": {q: v.per_request for q, v in self.config.limits().items()},
-            "violations": violations(self.config, self.log.iter_spending(start), since),
+            "violations": violations(self.config, self.log.spending(start), since),
         }
 
     def _fits_at(
@@ -355,7 +355,7 @@ class CarbonBudget:
             return _when(now)
         since = now - WINDOWS[s.window]
         # oldest first, read from the log only as far as needed (not the whole window)
-        logged = ((instant(r.timestamp), r.of(s.quantity)) for r in self.log.iter_spending(_when(since)))  # fmt: skip
+        logged = ((instant(r.timestamp), r.of(s.quantity)) for r in self.log.spending(_when(since)))  # fmt: skip
         unlogged = sorted(((t, u.get(s.quantity, 0.0)) for t, u in list(self._unlogged) if t >= since), key=lambda row: row[0])  # fmt: skip
         rows = heapq.merge(itertools.takewhile(lambda row: row[0] <= now, logged), unlogged, key=lambda row: row[0])  # fmt: skip
         spent = s.spent
