@@ -298,9 +298,10 @@ class RequestLog(PendingFeedback, CsvMirror):
 
     def spending(self, since: str, chunk: int = 500) -> Iterator[Spending]:
         """What every request from ``since`` (the log's own timestamp form) spent, oldest
-        first, read ``chunk`` rows at a time: a caller that stops early reads no more (a budget's retry time is found in a window's first rows: it read all of a
-        day's 500,000 in 2.8 s at each request refused). Each chunk is read under the lock
-        from where the last ended, so other threads use the log between them."""
+        first, read ``chunk`` rows at a time: a caller that stops early reads no more (a
+        budget's retry time is found in a window's first rows: it read all of a day's
+        500,000 in 2.8 s at each request refused). Each chunk is read under the lock from
+        where the last ended, so other threads use the log between them."""
         sql = "SELECT timestamp, co2_kg, cost_usd, id, rowid FROM requests WHERE {} ORDER BY timestamp, rowid LIMIT ?"  # fmt: skip
         after: list[object] = []
         while True:
