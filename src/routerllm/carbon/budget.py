@@ -400,8 +400,8 @@ def violations(
     for r in rows:
         when, counted = instant(r.timestamp), r.timestamp >= start
         spent = [r.of(q) for q in quantities]
-        for quantity, v in limits.items():
-            if counted and v.per_request is not None and r.of(quantity) > v.per_request:
+        for quantity, v, value in zip(quantities, limits.values(), spent, strict=True):
+            if counted and v.per_request is not None and value > v.per_request:
                 out[quantity]["per_request"] += 1
         for window, inside in held.items():
             total = totals[window]
