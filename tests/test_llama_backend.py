@@ -393,6 +393,7 @@ def _allocated_mib(log: list[str]) -> tuple[float, int]:
         ("lfm2", 4096),  # a hybrid: only its attention layers have a KV cache
         ("gemma3", 4001),  # windowed layers: the window and a batch (4001: 4032 cells)
         ("gemma3", 300),  # a context shorter than that: every layer the context
+        ("gemma2", 8192),  # no window in its header: llama.cpp's own (4096 tokens)
     ],
 )
 def test_the_kv_cache_estimate_is_what_llama_cpp_allocates(
@@ -404,6 +405,7 @@ def test_the_kv_cache_estimate_is_what_llama_cpp_allocates(
         "openelm": lambda p: tiny_archs.openelm(p, heads=[2, 4, 4, 8], kv_heads=[1, 1, 2, 2]),
         "lfm2": lambda p: tiny_archs.lfm2(p, kv_heads=[0, 2, 0, 2, 0, 4]),
         "gemma3": tiny_archs.gemma3,
+        "gemma2": tiny_archs.gemma2,
     }[arch]
     model = tiny_model(arch, "light", 0.001, context_length=context)
     model["gguf"] = {"path": str(build(tmp_path / f"{arch}.gguf"))}

@@ -415,6 +415,40 @@ def test_the_kv_cache_estimate_of_a_model_with_sliding_window_layers(tmp_path: P
     assert kv_cache_bytes_estimate(_header(tmp_path, "gemma3", **shape), 32768) == 26 * 32768 * per_cell  # fmt: skip
 
 
+def test_the_kv_cache_estimate_windows_layers_as_llama_cpp_0_3_16_does(tmp_path: Path) -> None:
+    """Each architecture's windowing as llama-cpp-python 0.3.16's vendored llama.cpp sets
+    it (``llama-model.cpp``, read from its sdist). Until 2026-12-04 only Gemma 2 and 3 and
+    Cohere 2 were windowed (gpt-oss-20b at 131072 tokens counted 6.4 GB, 3.2 GB too many),
+    and Gemma 3n's and GLM-4.5's layers without a cache of their own counted one."""
+    per_cell = 1 * (256 + 256) * 2
+    ctx = 32768
+
+    def estimate(arch: str, layers: int, **values: int) -> int | None:
+        shape = {"block_count": layers, "embedding_length": 1024, "head_count": 4, "head_count_kv": 1, "key_length": 256, "value_length": 256}  # fmt: skip
+        return kv_cache_bytes_estimate(_header(tmp_path, arch, **shape, **values), ctx)
+
+    # gpt-oss: every other layer windowed (0, 2, ...), to the header's 128 tokens
+    assert estimate("gpt-oss", 24, sliding_window=128) == (12 * ctx + 12 * 640) * per_cell
+    # Gemma 2 without a window in its header: llama.cpp's default, 4096 tokens
+    assert estimate("gemma2", 4) == (2 * ctx + 2 * (4096 + 512)) * per_cell
+    # EXAONE 4: its 64-layer 32B windowed (4096 by default); a model of other depth is not
+    assert estimate("exaone4", 64) == (16 * ctx + 48 * (4096 + 512)) * per_cell
+    assert estimate("exaone4", 32, sliding_window=4096) == 32 * ctx * per_cell
+    # Llama 4: chunks of 8192 tokens in three of each four layers, whatever the header says
+    assert estimate("llama4", 8, sliding_window=512) == (2 * ctx + 6 * (8192 + 512)) * per_cell
+    # SmallThinker: windowed (to 4096) only where its header gives a window; the first
+    # layer of each four attends to the whole context
+    assert estimate("smallthinker", 8, sliding_window=1024) == (2 * ctx + 6 * (4096 + 512)) * per_cell  # fmt: skip
+    assert estimate("smallthinker", 8) == 8 * ctx * per_cell
+    # Gemma 3n: its first 20 layers keep a cache (four of each five windowed); the rest
+    # share theirs
+    assert estimate("gemma3n", 30, sliding_window=512) == (4 * ctx + 16 * 1024) * per_cell
+    # GLM-4.5: its next-token prediction layer (loaded, not run) keeps none
+    assert estimate("glm4moe", 8, nextn_predict_layers=1) == 7 * ctx * per_cell
+    # Phi-3's header window, which llama.cpp 0.3.16 ignores (attending in full)
+    assert estimate("phi3", 8, sliding_window=2048) == 8 * ctx * per_cell
+
+
 def test_a_split_models_header_is_read_from_its_first_part_before_it_is_assembled(
     part_packages, cache: Path
 ) -> None:  # type: ignore[no-untyped-def]

@@ -71,9 +71,20 @@ def _ffn(i: int, embd: int, ff: int = FF) -> list[tuple[str, tuple[int, ...]]]:
     ]
 
 
-def gemma3(path: Path, layers: int = 6, window: int = 32, context: int = 8192) -> Path:
+def gemma3(path: Path, layers: int = 6, window: int | None = 32, context: int = 8192) -> Path:
     """Gemma 3: five of each six layers attend to a sliding window of ``window`` tokens,
     the sixth to the whole context; 4 KV heads of 32 numbers."""
+    return _gemma(path, "gemma3", layers, window, context)
+
+
+def gemma2(path: Path, layers: int = 4, window: int | None = None, context: int = 8192) -> Path:
+    """Gemma 2: every other layer attends to a sliding window, of ``window`` tokens, or
+    llama.cpp's default (4096) where the header gives none; otherwise Gemma 3's shape,
+    without its query and key norms."""
+    return _gemma(path, "gemma2", layers, window, context)
+
+
+def _gemma(path: Path, arch: str, layers: int, window: int | None, context: int) -> Path:
     embd, heads, kv_heads, head = 64, 4, 4, 32
     meta = {
         "context_length": context,
@@ -85,20 +96,21 @@ def gemma3(path: Path, layers: int = 6, window: int = 32, context: int = 8192) -
         "attention.key_length": head,
         "attention.value_length": head,
         "attention.layer_norm_rms_epsilon": 1e-6,
-        "attention.sliding_window": window,
     }
+    if window is not None:
+        meta["attention.sliding_window"] = window
     tensors = [("token_embd.weight", (embd, VOCAB)), ("output_norm.weight", (embd,))]
     for i in range(layers):
         p = f"blk.{i}."
         tensors += _attention(i, embd, heads, kv_heads, head) + _ffn(i, embd)
         tensors += [
             (p + "attn_norm.weight", (embd,)),
-            (p + "attn_q_norm.weight", (head,)),
-            (p + "attn_k_norm.weight", (head,)),
             (p + "post_attention_norm.weight", (embd,)),
             (p + "post_ffw_norm.weight", (embd,)),
         ]
-    return _write(path, "gemma3", meta, tensors)
+        if arch == "gemma3":
+            tensors += [(p + "attn_q_norm.weight", (head,)), (p + "attn_k_norm.weight", (head,))]
+    return _write(path, arch, meta, tensors)
 
 
 def openelm(path: Path, heads: Sequence[int], kv_heads: Sequence[int], context: int = 8192) -> Path:  # fmt: skip

@@ -14,7 +14,7 @@ import math
 import os
 import struct
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, NamedTuple
 
 GGUF_MAGIC = b"GGUF"
 # The byte size of each fixed-size GGUF metadata value type (8: string, 9: array).
@@ -39,11 +39,47 @@ _MAX_ARRAY = 4096
 #: heads are recurrent, with a state of their own and no KV cache. Another's such layer
 #: keeps a cache of values as wide as the widest layer's (see ``kv_cache_bytes_estimate``).
 _HYBRIDS = frozenset({"jamba", "lfm2", "granitehybrid", "plamo2", "falcon-h1", "nemotron_h"})
-#: The architectures llama.cpp 0.3.16 runs with layers attending to a sliding window
-#: (``<arch>.attention.sliding_window`` tokens), and the period of their pattern: of each
-#: n layers, the first n - 1 are windowed, the last attends to the whole context (set in
-#: its code: it reads no pattern from the header). Another's window is not counted on.
-_WINDOW_PERIODS = {"gemma2": 2, "gemma3": 6, "cohere2": 4}
+
+
+class _Windowing(NamedTuple):
+    """How llama.cpp 0.3.16 (its ``llama-model.cpp``, set in code: it reads no pattern
+    from the header) windows an architecture's layers: of each ``period`` layers all but
+    one attend to a sliding window of ``<arch>.attention.sliding_window`` tokens."""
+
+    period: int
+    #: the layer of each period that attends to the whole context is its first (else last)
+    dense_first: bool = False
+    #: the window where the header gives none (None: the layers are then not windowed)
+    default: int | None = None
+    #: the window llama.cpp sets whatever the header gives (where it gives one, or has a
+    #: ``default``)
+    fixed: int | None = None
+    #: windowed only with this many layers (EXAONE 4's 32B; its 1.2B attends in full)
+    block_count: int | None = None
+
+    def windowed(self, layer: int) -> bool:
+        """Whether llama.cpp windows the model's ``layer`` (counted from 0)."""
+        if self.dense_first:
+            return layer % self.period != 0
+        return layer % self.period < self.period - 1
+
+
+#: The architectures llama.cpp 0.3.16 runs with windowed layers; another's header window
+#: (Phi-3's, which llama.cpp ignores; Qwen 2's) is not counted on.
+_WINDOWING = {
+    "gemma2": _Windowing(2, default=4096),
+    "gemma3": _Windowing(6),
+    "gemma3n": _Windowing(5),
+    "cohere2": _Windowing(4),
+    "gpt-oss": _Windowing(2),
+    "exaone4": _Windowing(4, default=4096, block_count=64),
+    "llama4": _Windowing(4, default=8192, fixed=8192),  # chunked attention
+    "smallthinker": _Windowing(4, dense_first=True, fixed=4096),
+}
+#: Architectures whose layers past the first n share the caches of earlier ones
+#: (llama.cpp 0.3.16's ``llama_kv_cache_unified``): those layers keep none.
+_CACHED_LAYERS = {"gemma3n": 20}
+
 #: The bytes of the header read at a time where a list of strings is skipped.
 _BLOCK = 1 << 16
 #: What llama.cpp rounds a cache's cells up to (its padding without flash attention).
@@ -89,10 +125,11 @@ def kv_cache_bytes_estimate(path: Path, context: int) -> int | None:
     each layer keeps values as wide as the widest's (llama.cpp's cache without flash
     attention); a hybrid's layers without KV heads keep none. A cell for each token of
     the context, rounded up to 32 cells; a layer attending to a sliding window (of an
-    architecture ``_WINDOW_PERIODS`` knows) keeps cells for the window and a batch at
-    most (the backend runs llama.cpp with ``swa_full`` off), the others the whole
-    context, as every layer does where the header gives no window. None where the
-    header lacks what it needs (a recurrent model's has no KV heads)."""
+    architecture ``_WINDOWING`` knows, as llama.cpp 0.3.16 windows them) keeps cells
+    for the window and a batch at most (the backend runs llama.cpp with ``swa_full``
+    off), the others the whole context; layers sharing an earlier one's cache
+    (``_cached_layers``) keep none. None where the header lacks what it needs (a
+    recurrent model's has no KV heads)."""
     arch, meta = _header(path)
     layers, embedding = meta.get("block_count"), meta.get("embedding_length")
     if not isinstance(layers, int) or layers <= 0:
@@ -109,15 +146,36 @@ def kv_cache_bytes_estimate(path: Path, context: int) -> int | None:
     # llama.cpp's V cache without flash attention: each layer's as wide as the widest's
     values = max(kv_heads) * value if len(set(kv_heads)) > 1 else None
     cells = _padded(context)
-    window, period, windowed = meta.get("attention.sliding_window"), None, cells
-    if isinstance(window, int) and window > 0 and (period := _WINDOW_PERIODS.get(arch or "")):
-        windowed = min(cells, _padded(window + _UBATCH))
+    windowing = _window(arch, meta)
+    window_cells = min(cells, _padded(windowing[0] + _UBATCH)) if windowing else cells
     total = 0
-    for layer, n in enumerate(kv_heads):
+    for layer, n in enumerate(kv_heads[: _cached_layers(arch, meta, layers)]):
         if n or not hybrid:
             width = n * key + (n * value if values is None else values)
-            total += width * (windowed if period and layer % period < period - 1 else cells)
+            total += width * (window_cells if windowing and windowing[1].windowed(layer) else cells)  # fmt: skip
     return total * _F16_BYTES
+
+
+def _window(arch: str | None, meta: dict[str, Hyperparameter]) -> tuple[int, _Windowing] | None:  # fmt: skip
+    """The window llama.cpp 0.3.16 gives the windowed layers of a model of ``arch`` with
+    the header's ``meta``, and how it windows them; None where it windows no layer."""
+    rule = _WINDOWING.get(arch or "")
+    if rule is None or rule.block_count not in (None, meta.get("block_count")):
+        return None
+    given = meta.get("attention.sliding_window")
+    window = given if isinstance(given, int) and given > 0 else rule.default
+    if window is None:
+        return None
+    return (rule.fixed or window), rule
+
+
+def _cached_layers(arch: str | None, meta: dict[str, Hyperparameter], layers: int) -> int:
+    """The layers that keep a KV cache of their own: all but those sharing an earlier
+    layer's (``_CACHED_LAYERS``) and GLM-4.5's next-token prediction layers, which
+    llama.cpp 0.3.16 loads and does not run."""
+    if arch == "glm4moe" and isinstance(n := meta.get("nextn_predict_layers"), int):
+        return layers - max(0, min(n, layers))
+    return min(layers, _CACHED_LAYERS.get(arch or "", layers))
 
 
 def _padded(cells: int) -> int:
