@@ -35,10 +35,10 @@ _F16_BYTES = 2  # a KV cache's element in llama.cpp's default type
 #: The most items of an array of integers read from the header (a value per layer; llama.cpp
 #: takes at most 512 layers); longer ones (the tokenizer's) are skipped.
 _MAX_ARRAY = 4096
-#: Hybrid architectures (llama.cpp 0.3.16, llama-cpp-python's pin): their layers without KV
+#: Hybrid architectures (llama.cpp 0.3.16's ``llm_arch_is_hybrid``): their layers without KV
 #: heads are recurrent, with a state of their own and no KV cache. Another's such layer
 #: keeps a cache of values as wide as the widest layer's (see ``kv_cache_bytes_estimate``).
-_HYBRIDS = frozenset({"jamba", "lfm2", "granitehybrid", "plamo2", "falcon-h1", "nemotron_h"})
+_HYBRIDS = frozenset({"jamba", "lfm2", "granitehybrid", "plamo2", "falcon-h1"})
 
 
 class _Windowing(NamedTuple):
