@@ -214,8 +214,8 @@ class LlamaCppBackend(Backend):
                     # a layer attending to a sliding window keeps cells for the window and a
                     # batch, not the whole context (5 of Gemma 3's 6 layers): the default of
                     # llama.cpp's tools, not of its library's (nor llama-cpp-python's); every
-                    # prompt is read anew from an empty
-                    # cache (generate), so no cached prefix is lost (kv_cache_bytes_estimate)
+                    # prompt is read anew from an empty cache (generate), so no cached prefix
+                    # is lost (kv_cache_bytes_estimate)
                     swa_full=False,
                     n_threads=self.n_threads,
                     seed=self.generation.seed if self.generation.seed is not None else -1,
