@@ -714,6 +714,26 @@ def test_a_body_refused_for_its_key_or_path_is_read_without_being_kept(tmp_path:
             assert peak < 6_000_000, f"{path}: {peak:,} bytes held for a refused body"
 
 
+def test_a_get_sent_with_a_body_is_answered_once_the_body_is_read(tmp_path: Path) -> None:
+    """The audit of the server (2026-12-04): a GET endpoint (the models, a model, the
+    report, health) answered at once, the body of a careless client's GET unread; to a
+    client still sending it and asking to close the connection (urllib does), uvicorn
+    closed it on the bytes still coming, and the client saw a reset, not the answer. The
+    body is read and dropped first, as for a 401; one over the 413 limit changes nothing:
+    a GET's body is no prompt."""
+    data = tiny_config_dict(tmp_path, carbon={"enabled": False}, limits={"max_prompt_chars": 1000})  # fmt: skip
+    config = load_config(write_config(tmp_path, data))
+    body = b"x" * 5_000_000  # more than the socket buffers hold; over the 413 limit (1 MiB)
+    with RouterLLM(config) as system, running(system, api_key="s3cret") as base:
+        key = {"Authorization": "Bearer s3cret"}
+        for path, field in (("/v1/models", "data"), ("/v1/models/auto", "id"), ("/routerllm/report", "totals"), ("/health", "status")):  # fmt: skip
+            status, text = call(base, path, raw=body, headers=key, method="GET")
+            assert status == 200 and field in json.loads(text), (path, text[:200])
+        status, text = call(base, "/v1/models", raw=body, headers={"Authorization": "Bearer x"}, method="GET")  # fmt: skip
+        assert status == 401 and json.loads(text)["error"]["code"] == "invalid_api_key", text
+        assert call(base, CHAT, asking(max_tokens=1), headers=key)[0] == 200  # the server goes on
+
+
 def test_a_wrong_key_or_path_with_a_body_over_the_limit_is_a_401_or_404_not_a_413(
     tmp_path: Path,
 ) -> None:

@@ -36,7 +36,14 @@ from routerllm.exceptions import (
     missing_dependency,
 )
 from routerllm.server import protocol
-from routerllm.server.middleware import Expectations, TidyPaths, taken, tidy, waits_to_send
+from routerllm.server.middleware import (
+    Expectations,
+    TidyPaths,
+    sends_body,
+    taken,
+    tidy,
+    waits_to_send,
+)
 from routerllm.server.options import cors_origins, key_bytes, waiting_cap
 from routerllm.server.serving import listen, serve, server
 
@@ -247,6 +254,13 @@ class _Service:
         if "connection" in drained.headers:  # the body was not all read
             refusal.headers.update(CLOSE)
         return refusal
+
+    async def bodiless(self, request: Any, answer: Any) -> Any:
+        """``answer`` to a request that takes no body (a GET): at once where it has none,
+        else sent as ``drained`` sends a refusal, once the body is read and dropped (one
+        over the 413 limit too: it is no prompt). Answered at once, it was lost to a
+        client still sending the body and asking to close the connection (a reset)."""
+        return await self.drained(request, answer) if sends_body(request) else answer
 
     async def take_turn(self, request: Any) -> Any:
         """None once this request holds the turn, else the response that ends it (the
@@ -459,6 +473,7 @@ def create_app(
         from fastapi import FastAPI, Request
         from starlette.exceptions import HTTPException
         from starlette.middleware.cors import CORSMiddleware
+        from starlette.responses import JSONResponse
     except ImportError as e:
         raise missing_dependency("fastapi", "server") from e
 
@@ -482,14 +497,14 @@ def create_app(
         )
 
     async def in_thread(request: Request, work: Callable[[], Any]) -> Any:
-        if (refused := service.unauthorised(request)) is not None:
-            return refused
-        try:
-            return await anyio.to_thread.run_sync(work)
-        except RouterLLMError as e:
-            return service.failure(e)
-        except Exception as e:  # a bug: still an OpenAI error object, not a plain-text 500
-            return service.internal_error(e)
+        if (answer := service.unauthorised(request)) is None:
+            try:
+                answer = JSONResponse(await anyio.to_thread.run_sync(work))
+            except RouterLLMError as e:
+                answer = service.failure(e)
+            except Exception as e:  # a bug: still an OpenAI error object, not a plain-text 500
+                answer = service.internal_error(e)
+        return await service.bodiless(request, answer)
 
     def get(path: str) -> Any:
         """A GET endpoint, which answers HEAD as it answers GET (RFC 9110 wants it of a
@@ -522,8 +537,8 @@ def create_app(
         return await in_thread(request, lambda: service.report(since, tag))
 
     @get("/health")
-    async def health() -> dict[str, str]:
-        return {"status": "ok"}
+    async def health(request: Request) -> Any:
+        return await service.bodiless(request, JSONResponse({"status": "ok"}))
 
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, e: HTTPException) -> Any:  # unknown path or method

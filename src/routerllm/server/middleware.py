@@ -1,6 +1,7 @@
 """ASGI middleware in front of the server's endpoints (``create_app`` adds it), and
 what it shares with them: a path with stray slashes served as the path without them
-(``TidyPaths``), an ``Expect`` header other than ``100-continue`` refused (``Expectations``)."""
+(``TidyPaths``), an ``Expect`` header other than ``100-continue`` refused (``Expectations``),
+and what a request's headers say of its body (``sends_body``, ``waits_to_send``)."""
 
 import re
 from collections.abc import Sequence
@@ -94,6 +95,13 @@ def _members(values: Sequence[str]) -> list[str]:
     in lower case, without empty ones."""
     members = (m.strip().lower() for value in values for m in value.split(","))
     return [m for m in members if m]
+
+
+def sends_body(request: Any) -> bool:
+    """Whether the request has a body (HTTP/1.1: a ``Content-Length`` other than 0, or a
+    ``Transfer-Encoding``), which a GET may carry, though it means nothing there."""
+    headers = request.headers
+    return "transfer-encoding" in headers or headers.get("content-length", "0") not in ("", "0")
 
 
 def waits_to_send(request: Any) -> bool:
