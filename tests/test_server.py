@@ -514,6 +514,10 @@ def test_the_report_reads_the_log(served: tuple[str, RouterLLM]) -> None:
     assert all(set(r) == {"kind", "message", "config_key", "evidence"} for r in report["recommendations"])  # fmt: skip
     status, text = call(base, "/routerllm/report?since=yesterday")
     assert status == 400 and "yesterday" in json.loads(text)["error"]["message"]
+    # the audit of the server (2026-12-04): a since of 100,000 characters came back whole
+    status, text = call(base, "/routerllm/report?since=" + "x" * 100_000)
+    message = json.loads(text)["error"]["message"]
+    assert status == 400 and message.startswith("since: 'xxx") and len(message) < 300, message[:300]
     # An offset's + sent unencoded arrives as a space: read as the + it was.
     for since, requests in (("2000-01-01T00:00:00+05:00", report["totals"]["requests"]),
                             ("2999-01-01T00:00+05:00", 0), ("2999-01-01+00:00:00+0530", 0)):  # fmt: skip
