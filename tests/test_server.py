@@ -1629,6 +1629,32 @@ def test_an_expectation_other_than_100_continue_is_a_417_and_the_body_is_not_run
         assert system.log.count() == 1
 
 
+def test_a_request_with_both_content_length_and_transfer_encoding_is_a_400_that_closes(
+    quiet_config: AppConfig,
+) -> None:
+    """The audit of the server (2026-12-04): h11 (uvicorn's HTTP where httptools is not
+    installed) read a request with both Content-Length and Transfer-Encoding by the
+    latter, ran it, and kept the connection open for the bytes after it: behind a proxy
+    that reads the body by Content-Length, a request smuggled in them was answered (RFC
+    9112 6.3: refuse such a request, or close the connection after it). Now a 400, not
+    run, and the connection closed: what came after it is never read as a request."""
+    with RouterLLM(quiet_config) as system, running(system) as base:
+        host = base.removeprefix("http://")
+        body = json.dumps(asking(max_tokens=1)).encode()
+        chunked = f"{len(body):x}\r\n{body.decode()}\r\n0\r\n\r\n"
+        smuggled = f"GET /health HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+        for method, path in (("POST", CHAT), ("GET", "/health")):
+            head = f"{method} {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
+            head += f"Content-Length: {len(body)}\r\nTransfer-Encoding: chunked\r\n\r\n"
+            status, fields, answer = exchange(base, head + chunked + smuggled)
+            error = json.loads(answer)["error"]  # one answer: the smuggled GET was not read
+            assert (status, fields["connection"]) == (400, "close"), answer
+            assert error["code"] == "malformed_request", error
+            assert "both Content-Length and Transfer-Encoding" in error["message"]
+        assert call(base, CHAT, asking(max_tokens=1))[0] == 200  # the server goes on
+        assert system.log.count() == 1
+
+
 class _Complaints(logging.Handler):
     """What the server's log says at WARNING or above, or with a traceback, from every
     logger: uvicorn's own ("Exception in ASGI application") do not reach the root's."""

@@ -38,6 +38,7 @@ from routerllm.exceptions import (
 from routerllm.server import protocol
 from routerllm.server.middleware import (
     Expectations,
+    Framing,
     TidyPaths,
     sends_body,
     taken,
@@ -495,6 +496,7 @@ def create_app(
             expose_headers=["Retry-After"],
             max_age=600,
         )
+    app.add_middleware(Framing, service=service)  # the outermost: before any other looks
 
     async def in_thread(request: Request, work: Callable[[], Any]) -> Any:
         if (answer := service.unauthorised(request)) is None:

@@ -1,7 +1,8 @@
 """ASGI middleware in front of the server's endpoints (``create_app`` adds it), and
 what it shares with them: a path with stray slashes served as the path without them
 (``TidyPaths``), an ``Expect`` header other than ``100-continue`` refused (``Expectations``),
-and what a request's headers say of its body (``sends_body``, ``waits_to_send``)."""
+a body framed two ways refused (``Framing``), and what a request's headers say of its body
+(``sends_body``, ``waits_to_send``)."""
 
 import re
 from collections.abc import Sequence
@@ -11,8 +12,8 @@ from typing import Any, Protocol
 class Refuser(Protocol):
     """What ``Expectations`` needs of the app's service (``app._Service``)."""
 
-    def refusal(self, status: int, message: str, kind: str, code: str) -> Any:
-        """An OpenAI-style JSON error response."""
+    def refusal(self, status: int, message: str, kind: str, code: str, close: bool = False) -> Any:  # fmt: skip
+        """An OpenAI-style JSON error response (with ``close``: the connection closed after it)."""
 
     async def drained(self, request: Any, refusal: Any) -> Any:
         """``refusal``, sent once the request's body is read and dropped (at once to a
@@ -83,6 +84,35 @@ class Expectations:
                     417, f"Expect: {', '.join(sent)!r:.80} cannot be met: this server meets "
                     "100-continue alone; send the request without it",
                     "invalid_request_error", "expectation_failed",
+                )  # fmt: skip
+                answer = await self.service.drained(Request(scope, receive), refusal)
+                await answer(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+class Framing:
+    """ASGI middleware: a request with both ``Content-Length`` and ``Transfer-Encoding`` is
+    a 400 (``malformed_request``, as a request uvicorn cannot read), sent as a 401 is
+    (``Refuser.drained``), and its connection closed, before anything else is looked at.
+    RFC 9112 (6.3) asks it: a proxy in front may read the body by the one where this
+    server reads it by the other, and the bytes after it be a request smuggled past the
+    proxy. h11 (uvicorn's HTTP where httptools is not installed) read it by
+    ``Transfer-Encoding``, answered it, and read on."""
+
+    def __init__(self, app: Any, service: Refuser) -> None:
+        self.app, self.service = app, service
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            names = {name.lower() for name, _ in scope["headers"]}
+            if {b"content-length", b"transfer-encoding"} <= names:
+                from starlette.requests import Request
+
+                refusal = self.service.refusal(
+                    400, "malformed HTTP request: it has both Content-Length and Transfer-Encoding, "
+                    "which HTTP/1.1 forbids (RFC 9112 6.3); send one of them",
+                    "invalid_request_error", "malformed_request", close=True,
                 )  # fmt: skip
                 answer = await self.service.drained(Request(scope, receive), refusal)
                 await answer(scope, receive, send)
