@@ -373,6 +373,20 @@ def test_requests_take_turns(served: tuple[str, RouterLLM]) -> None:
         (CHAT, asking(temperature=5), 400, "0 <= temperature <= 2"),
         (CHAT, asking(max_tokens=0), 400, "max_tokens must be at least 1"),
         (CHAT, asking(max_completion_tokens=-1), 400, "max_completion_tokens must be at least 1"),
+        # the audit of the server (2026-12-04): a wrong max_tokens beside max_completion_tokens
+        # (which replaces it) was ignored
+        (
+            CHAT,
+            asking(max_tokens=-1, max_completion_tokens=2),
+            400,
+            "max_tokens must be at least 1",
+        ),
+        (
+            CHAT,
+            asking(max_tokens="8", max_completion_tokens=2),
+            400,
+            "max_tokens must be a whole number, got a string '8'",
+        ),
         (CHAT, asking(repetition_penalty=10**400), 400, "repetition_penalty"),
         (CHAT, asking(max_tokens=10**400), 400, "need 1 <= max_tokens <= 2,147,483,647"),
         ("/v1/completions", {"prompt": "x", "max_tokens": 2**31}, 400, "max_tokens"),

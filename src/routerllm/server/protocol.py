@@ -149,16 +149,19 @@ def _stream(body: Mapping[str, Any]) -> tuple[bool, bool]:
 
 def _request(body: Mapping[str, Any], prompt: str, **fields: Any) -> GenerationRequest:
     """The request's sampling options; the API's names in every message."""
-    limit = "max_completion_tokens" if body.get("max_completion_tokens") is not None else "max_tokens"  # fmt: skip
-    new_tokens = _number(body, limit, whole=True)
+    # max_completion_tokens replaces max_tokens where both are given; each is checked
+    limits = {name: _number(body, name, whole=True) for name in ("max_tokens", "max_completion_tokens")}  # fmt: skip
+    for name, value in limits.items():
+        if value is not None and value < 1:
+            raise PromptError(f"{name} must be at least 1, got {value}", name)
+    limit = "max_completion_tokens" if limits["max_completion_tokens"] is not None else "max_tokens"  # fmt: skip
+    new_tokens = limits[limit]
     options = {
         "temperature": _number(body, "temperature"),
         "top_p": _number(body, "top_p"),
         "repetition_penalty": _number(body, "repetition_penalty"),
         "seed": _number(body, "seed", whole=True),
     }
-    if new_tokens is not None and new_tokens < 1:
-        raise PromptError(f"{limit} must be at least 1, got {new_tokens}", limit)
     try:
         return GenerationRequest(
             prompt, max_new_tokens=new_tokens, stop=_stop(body), **options, **fields
