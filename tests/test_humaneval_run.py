@@ -897,6 +897,32 @@ def test_direct_systems_generate_with_their_own_model_only(
     assert len(load_outcomes(out / "outcomes" / "humaneval.json").models) == 3
 
 
+def test_stored_answers_of_other_prompting_options_are_refused_for_models_not_run(
+    tiny_config: AppConfig, tmp_path: Path
+) -> None:
+    """A run that does not need a model still reports its stored answers (and writes them
+    to the outcome data): made with other prompting options, they were reported beside
+    this run's (the light model's 8-token answers beside the heavy model's 16-token ones,
+    in one oracle and one outcome dataset). Refused, before any model runs."""
+    out = tmp_path / "he"
+    run_experiment(tiny_config, out, systems=["direct-light"], limit=1,
+                   style_overrides={"max_new_tokens": 8}, progress=False)  # fmt: skip
+    before = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
+    with pytest.raises(
+        RouterLLMError,
+        match=r"results of 'tiny-light' .*another prompting style .*differs in max_new_tokens\); "
+        r"continue with the same options, or use a new --out directory",
+    ):
+        run_experiment(tiny_config, out, systems=["direct-heavy"], limit=1,
+                       style_overrides={"max_new_tokens": 16}, progress=False)  # fmt: skip
+    after = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
+    assert after == before  # nothing generated, recorded or reported
+    # The same options: the light model's stored answers are reported beside the heavy's.
+    same = run_experiment(tiny_config, out, systems=["direct-heavy"], limit=1,
+                          style_overrides={"max_new_tokens": 8}, progress=False)  # fmt: skip
+    assert same["models"] == ["tiny-light", "tiny-heavy"]
+
+
 def test_a_run_never_builds_the_configs_router(tiny_config: AppConfig, tmp_path: Path) -> None:
     # every answer is asked of a named model: a config naming a router that learns,
     # without its folder, is no reason to refuse the run

@@ -4,6 +4,7 @@ outcomes/ (an outcome dataset) and quality_energy.png into one directory."""
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import fcntl
 import json
 import time
@@ -176,6 +177,8 @@ def run_experiment(
             with RouterLLM(config, router="largest") as system:
                 # The gated cascade's gate reads the medium model's own states of the prompts.
                 states_of = [medium] if GATED_CASCADE in systems else []
+                _check_stored_styles(system, store, [m for m in ladder if m not in wanted],
+                                     style_overrides)  # fmt: skip
                 run_models(
                     system, problems, store, wanted, style_overrides, progress, states_of=states_of
                 )
@@ -313,6 +316,27 @@ def run_experiment(
             (out / "quality_energy.png").unlink(missing_ok=True)
         write_text_atomically(out / "report.md", report_markdown(summary))
         return summary
+
+
+def _check_stored_styles(
+    system: RouterLLM,
+    store: ResultStore,
+    models: Sequence[str],
+    style_overrides: dict[str, Any] | None,
+) -> None:
+    """Refuse a run whose prompting options differ from those the stored answers of
+    ``models`` (the ones it does not run) were made with: they would be reported, and
+    written to the outcome data, beside this run's answers. Those of another model file
+    are not reported (``run_experiment``), so not compared."""
+    from routerllm.eval.codegen import style_for
+
+    for model in models:
+        if store.done(model) and store.model_source(model) in (
+            None,
+            system.config.model(model).source_text(),
+        ):
+            style = style_for(model, style_overrides, system.manager.backend(model).prefills)
+            store.check_style(model, dataclasses.asdict(style))
 
 
 @contextlib.contextmanager

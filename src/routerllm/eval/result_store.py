@@ -299,6 +299,15 @@ class ResultStore:
     def use_style(self, model: str, style: dict[str, Any]) -> None:
         """Record how ``model`` is prompted; refuse to mix styles in one store."""
         self._check_writable()
+        text = self.check_style(model, style)
+        if not self.done(model):
+            with self._writing():
+                self.db.execute("INSERT OR REPLACE INTO styles VALUES (?, ?)", (model, text))
+
+    def check_style(self, model: str, style: dict[str, Any]) -> str:
+        """Refuse ``style`` for ``model`` where its stored answers were made with another
+        one (or their style is not recorded); nothing is written. Returns the style as
+        the store records it."""
         need_text(model, "a model's name")
         try:
             if not isinstance(style, dict):
@@ -306,27 +315,26 @@ class ResultStore:
             text = json.dumps(style, sort_keys=True, allow_nan=False)
         except (TypeError, ValueError) as e:
             raise RouterLLMError(f"a prompting style is a dict of JSON values ({e})") from None
+        if not self.done(model):
+            return text
         row = self.db.execute("SELECT style FROM styles WHERE model = ?", (model,)).fetchone()
-        if row is not None and self.done(model):
-            old, new = json.loads(row[0]), json.loads(text)
-            # The style's name is a label; what is compared is how the model is prompted.
-            changed = sorted(
-                k for k in old.keys() | new.keys() if k != "name" and old.get(k) != new.get(k)
-            )
-            if changed:
-                raise RouterLLMError(
-                    f"the stored results of {model!r} were generated with another prompting style "
-                    f"({old.get('mode')} mode, max_new_tokens {old.get('max_new_tokens')}; differs in "
-                    f"{', '.join(changed)}); continue with the same options, or use a new --out directory"
-                )
-            return
-        if row is None and self.done(model):
+        if row is None:
             raise RouterLLMError(
                 f"the stored results of {model!r} do not record how the model was prompted "
                 f"(an older RouterLLM made them); use a new --out directory"
             )
-        with self._writing():
-            self.db.execute("INSERT OR REPLACE INTO styles VALUES (?, ?)", (model, text))
+        old, new = json.loads(row[0]), json.loads(text)
+        # The style's name is a label; what is compared is how the model is prompted.
+        changed = sorted(
+            k for k in old.keys() | new.keys() if k != "name" and old.get(k) != new.get(k)
+        )
+        if changed:
+            raise RouterLLMError(
+                f"the stored results of {model!r} were generated with another prompting style "
+                f"({old.get('mode')} mode, max_new_tokens {old.get('max_new_tokens')}; differs in "
+                f"{', '.join(changed)}); continue with the same options, or use a new --out directory"
+            )
+        return text
 
     def styles(self) -> dict[str, dict[str, Any]]:
         return {m: json.loads(t) for m, t in self.db.execute("SELECT model, style FROM styles")}
