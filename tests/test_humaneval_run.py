@@ -923,6 +923,42 @@ def test_stored_answers_of_other_prompting_options_are_refused_for_models_not_ru
     assert same["models"] == ["tiny-light", "tiny-heavy"]
 
 
+def test_a_run_measured_on_another_countrys_grid_is_refused(
+    tiny_config: AppConfig, tmp_path: Path
+) -> None:
+    """A stored answer's CO2 is its energy at the grid of the country it was measured for:
+    under another carbon.country_iso_code, the report called FRA's figures USA's ("all
+    N generations, country USA") and priced new answers beside them at another grid.
+    Refused before any model runs; the country is compared as CodeCarbon knows it."""
+    out = tmp_path / "he"
+    short = {"max_new_tokens": 8}
+    run_experiment(tiny_config, out, systems=["direct-light"], limit=1, style_overrides=short,
+                   progress=False)  # fmt: skip
+    before = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
+    usa = tiny_config.model_copy(deep=True)
+    usa.carbon.country_iso_code = "USA"
+    with pytest.raises(
+        RouterLLMError,
+        match=r"he/results.sqlite were measured for carbon.country_iso_code FRA, not USA: .*"
+        r"set carbon.country_iso_code: FRA in the config, or use a new --out directory",
+    ):
+        run_experiment(usa, out, systems=["direct-light", "direct-heavy"], limit=1,
+                       style_overrides=short, progress=False)  # fmt: skip
+    after = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
+    assert after == before  # nothing generated, recorded or reported
+    tiny_config.carbon.country_iso_code = "fra"
+    again = run_experiment(tiny_config, out, systems=["direct-heavy"], limit=1,
+                           style_overrides=short, progress=False)  # fmt: skip
+    assert again["country"] == "fra" and again["models"] == ["tiny-light", "tiny-heavy"]
+    # A store from before countries were recorded, with answers: not known, so any.
+    store = ResultStore(tmp_path / "older.sqlite")
+    store.add(_row("m", "t", True))
+    store.use_country("USA")
+    store.use_country("FRA")
+    assert store.country() is None
+    store.close()
+
+
 def test_a_run_never_builds_the_configs_router(tiny_config: AppConfig, tmp_path: Path) -> None:
     # every answer is asked of a named model: a config naming a router that learns,
     # without its folder, is no reason to refuse the run

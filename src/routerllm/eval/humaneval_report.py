@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from routerllm.carbon.meter import check_country
 from routerllm.cascade import cascade_pair
 from routerllm.checks import is_integer
 from routerllm.config import AppConfig
@@ -172,6 +173,8 @@ def run_experiment(
             store.use_problem_set(
                 PACKAGED_SET if problems_file is None else Path(problems_file).name
             )
+            # ... and its CO2 is measured for one country's grid (CodeCarbon's code for it).
+            store.use_country(check_country(config.carbon.country_iso_code))
             # Every answer is asked of a named model: the config's router is not used
             # (nor built: one that learns may not be trained)
             with RouterLLM(config, router="largest") as system:

@@ -252,6 +252,34 @@ class ResultStore:
             with self._writing():
                 self.db.execute("INSERT INTO meta VALUES ('problem_set', ?)", (name,))
 
+    def use_country(self, country: str) -> None:
+        """Record the country whose grid the run's CO2 is measured for
+        (``carbon.country_iso_code``), and refuse another: a stored answer's CO2 is its
+        energy at that grid, and would be reported as the other country's beside answers
+        measured for it. A store made before countries were recorded, with answers in it,
+        stays unrecorded and accepts any, as it did: which grid its CO2 is of is not known."""
+        self._check_writable()
+        need_text(country, "a country code")
+        recorded = self.country()
+        if recorded is not None:
+            if recorded != country:
+                raise RouterLLMError(
+                    f"the results stored in {self.path} were measured for "
+                    f"carbon.country_iso_code {recorded}, not {country}: their CO2 would be "
+                    f"reported as {country}'s, beside answers measured for it; set "
+                    f"carbon.country_iso_code: {recorded} in the config, or use a new --out "
+                    f"directory (nothing was changed)"
+                )
+            return
+        if not self.models():
+            with self._writing():
+                self.db.execute("INSERT INTO meta VALUES ('country', ?)", (country,))
+
+    def country(self) -> str | None:
+        """The country whose grid the run's CO2 was measured for; None where it was not
+        recorded (older stores)."""
+        return self._meta("country")
+
     def use_model_source(self, model: str, source: str) -> None:
         """Record where ``model``'s weights came from (``ModelConfig.source_text``), and
         refuse another source: stored answers of another file under the same name would
