@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 from pathlib import Path
 from typing import Any
@@ -346,6 +347,66 @@ def test_a_read_only_request_log_is_refused_before_any_model_runs(
         with pytest.raises(RequestLogError, match="ro.sqlite was opened read-only"):
             system.generate("hi")
         assert system.manager.loaded_models == []  # refused before any model ran
+
+
+def test_a_request_log_that_cannot_be_written_is_refused_before_any_model_runs(
+    tiny_config: AppConfig,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A log SQLite opens but cannot write (a file of another user's, chmod 444, a
+    read-only disk): SQLite opens it read-only without a word, so `route` answered, paid
+    for the answer, printed it, then failed to log it ("attempt to write a readonly
+    database"), as `serve` did every request and `humaneval` its first answer. Root writes
+    any file: SQLite's own read-only mode (``query_only``) refuses writes as it does."""
+    import sqlite3
+
+    import routerllm.carbon.log_schema as log_schema
+    from routerllm.carbon.request_log import RequestLog
+    from routerllm.cli import main
+    from routerllm.exceptions import RequestLogError
+
+    from .conftest import write_config
+
+    path = tmp_path / "requests.sqlite"
+    RequestLog(path).close()
+    before = path.read_bytes()
+    opened = log_schema.open_shared
+
+    def read_only(*args: Any) -> sqlite3.Connection:
+        conn = opened(*args)
+        conn.execute("PRAGMA query_only = ON")
+        return conn
+
+    monkeypatch.setattr(log_schema, "open_shared", read_only)
+    with pytest.raises(RequestLogError, match="requests.sqlite .*cannot be written .*readonly"):
+        RouterLLM(tiny_config)
+    config = write_config(tmp_path, tiny_config.model_dump(mode="json"), "again.yaml")
+    assert main(["route", "hi", "--model", "tiny-light", "--config", str(config)]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and err.count("\n") == 1  # nothing answered: one line, the error
+    assert err.startswith(f"error: request log {path} (log.path) cannot be written")
+    assert "make it writable, or point log.path at another file" in err
+    with RequestLog(path, read_only=True) as log:  # a report still reads it
+        assert log.count() == 0
+    assert path.read_bytes() == before
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes a file of mode 444")
+def test_a_request_log_of_mode_444_is_refused_before_any_model_runs(
+    tiny_config: AppConfig, tmp_path: Path
+) -> None:
+    from routerllm.carbon.request_log import RequestLog
+    from routerllm.exceptions import RequestLogError
+
+    path = tmp_path / "requests.sqlite"
+    RequestLog(path).close()
+    path.chmod(0o444)
+    with pytest.raises(RequestLogError, match="cannot be written .*readonly"):
+        RouterLLM(tiny_config)
+    with RequestLog(path, read_only=True) as log:
+        assert log.count() == 0
 
 
 @pytest.mark.parametrize("prompt", ["", "   \n", None, 42, "hello \udcff\udcfe world"])

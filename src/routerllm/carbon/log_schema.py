@@ -10,9 +10,10 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
+from routerllm import sqlite_busy
 from routerllm.carbon.log_rows import utc_timestamp
 from routerllm.exceptions import RequestLogError, RouterLLMError
-from routerllm.sqlite_busy import open_read_only, open_shared, table_columns
+from routerllm.sqlite_busy import is_locked, open_read_only, open_shared, table_columns
 
 # A request's measured parts (``components``), and those of the models a cascade stepped
 # up from (``escalations``): one shape, read and written by the same code.
@@ -142,11 +143,35 @@ def open_for_writing(path: Path) -> sqlite3.Connection:
     try:
         db = open_shared(path, SCHEMA)
         upgrade(db)
+        unwritable = _write_refused(db)
     except (sqlite3.DatabaseError, OSError) as e:
         if db is not None:
             db.close()
         raise RequestLogError(f"request log {path} (log.path) cannot be opened: {e}") from e
+    if unwritable is not None:
+        db.close()
+        raise RequestLogError(
+            f"request log {path} (log.path) cannot be written ({unwritable}), and every "
+            f"answer is logged; make it writable, or point log.path at another file "
+            f"(routerllm report reads it as it is)"
+        )
     return db
+
+
+def _write_refused(db: sqlite3.Connection) -> str | None:
+    """Why SQLite refuses to write ``db``, or None where it can: a file it may only read
+    (another user's, a read-only disk) it opens read-only without a word, and says so at
+    the first write, once the answer to log has been paid for. The write tried changes
+    nothing, and waits for no other process: one writing now holds a log it can write."""
+    db.execute("PRAGMA busy_timeout = 0")
+    try:
+        with db:
+            db.execute("DELETE FROM requests WHERE 0")
+    except sqlite3.OperationalError as e:
+        return None if is_locked(e) else str(e)
+    finally:
+        db.execute(f"PRAGMA busy_timeout = {round(sqlite_busy.BUSY_TIMEOUT_S * 1000)}")
+    return None
 
 
 def open_checked(path: Path, read_only: bool) -> sqlite3.Connection:
