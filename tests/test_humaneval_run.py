@@ -1016,15 +1016,16 @@ def test_report_paths_blocked_by_a_folder_or_file_are_refused_before_any_model_r
     tiny_config: AppConfig, tmp_path: Path
 ) -> None:
     # The run's own request log and carbon folder too: they said "log.path" and
-    # "carbon.output_dir", settings of the config that the run replaces.
-    blocks = (("report.md", Path.mkdir), ("outcomes", Path.touch), ("requests.sqlite", Path.mkdir), ("carbon", Path.touch))  # fmt: skip
+    # "carbon.output_dir", settings of the config that the run replaces; and its store,
+    # which said "give the path of a file" (the run names it, from --out).
+    blocks = (("report.md", Path.mkdir), ("outcomes", Path.touch), ("requests.sqlite", Path.mkdir), ("carbon", Path.touch), ("results.sqlite", Path.mkdir))  # fmt: skip
     for blocked, make in blocks:
         out = tmp_path / blocked.replace(".", "_")
         out.mkdir()
         make(out / blocked)
         with pytest.raises(RouterLLMError, match=f"{blocked} is a (folder|file), where the run writes"):  # fmt: skip
             run_experiment(tiny_config, out, systems=["direct-light"], limit=1, progress=False)
-        assert not (out / "results.sqlite").exists()
+        assert not (out / "results.sqlite").is_file()
 
 
 def test_the_outcomes_of_a_model_under_100k_parameters_are_readable(tmp_path: Path) -> None:

@@ -145,7 +145,13 @@ def run_experiment(
         build_request(problems[0], style_for(model, style_overrides))
     # What the run and its report write must be writable before anything is generated
     # (the request log and carbon folder are the run's own, whatever the config says).
-    for name in ("report.md", "results.json", "quality_energy.png", "requests.sqlite"):
+    for name in (
+        "report.md",
+        "results.json",
+        "quality_energy.png",
+        "requests.sqlite",
+        "results.sqlite",
+    ):
         if (out / name).is_dir():
             raise RouterLLMError(f"{out / name} is a folder, where the run writes a file")
     for name in ("outcomes", "carbon"):
