@@ -28,6 +28,9 @@ USES: dict[str, Callable[[ResultStore], Any]] = {
     "models": lambda s: s.models(),
     "done": lambda s: s.done("m"),
     "use_style": lambda s: s.use_style("m", {"mode": "chat", "max_new_tokens": 8}),
+    "check_style": lambda s: s.check_style("m", {"mode": "chat", "max_new_tokens": 8}),
+    "use_country": lambda s: s.use_country("FRA"),
+    "country": lambda s: s.country(),
     "use_model_source": lambda s: s.use_model_source("m", '{"backend": "llama_cpp"}'),
     "styles": lambda s: s.styles(),
     "add_problems": lambda s: s.add_problems(load_humaneval()[:1]),
@@ -57,7 +60,7 @@ def test_a_closed_store_says_so_and_keeps_its_data(
     reopened.close()
 
 
-WRITES = ("use_problem_set", "use_style", "use_model_source", "add_problems", "add", "add_load")
+WRITES = ("use_problem_set", "use_style", "use_country", "use_model_source", "add_problems", "add", "add_load")  # fmt: skip
 
 
 @pytest.mark.parametrize("write", WRITES)
@@ -82,6 +85,8 @@ def test_a_store_opened_read_only_refuses_every_write(tmp_path: Path, write: str
         (lambda s: s.use_style("m", {"x": float("nan")}), "a prompting style is a dict"),
         (lambda s: s.use_style(5, {}), "a model's name must be a non-empty string"),
         (lambda s: s.use_problem_set(None), "a problem set's name must be a non-empty string"),
+        (lambda s: s.use_country(""), "a country code must be a non-empty string"),
+        (lambda s: s.check_style("m", ["chat"]), "a prompting style is a dict of JSON values"),
         (lambda s: s.add_problems(["x"]), "problems must be HumanEvalProblem items, got 'x'"),
         (lambda s: s.add_problems(None), "problems must be a list of problems"),
         (lambda s: s.prompt_states("m", "HumanEval/0"), "task_ids must be a list of task ids"),
@@ -94,6 +99,7 @@ def test_wrong_arguments_are_clear_errors(
     with pytest.raises(RouterLLMError, match=message):
         use(store)
     assert store.models() == [] and store.styles() == {} and store.problem_set() is None
+    assert store.country() is None
 
 
 def test_a_stored_style_without_the_usual_keys_is_compared(tmp_path: Path) -> None:
