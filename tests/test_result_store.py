@@ -278,3 +278,29 @@ def test_a_store_another_program_is_writing_is_said_to_be_locked_not_unreadable(
     other.execute("COMMIT")
     other.close()
     assert ResultStore(path, read_only=read_only).done("m") == {"HumanEval/0"}
+
+
+@pytest.mark.parametrize(
+    "change",
+    ["ALTER TABLE generations ADD COLUMN seed INTEGER", "CREATE TABLE runs (id TEXT)"],
+)
+def test_a_store_a_newer_routerllm_wrote_is_said_to_be_one_untouched(
+    tmp_path: Path, change: str
+) -> None:
+    """Every table of this version's, with a column or a table more, as a newer RouterLLM
+    writes: it was called "not a RouterLLM humaneval run", as another program's file is
+    (the request log says a newer RouterLLM wrote it)."""
+    path = tmp_path / "results.sqlite"
+    store = ResultStore(path)
+    store.add(ROW)
+    store.close()
+    with sqlite3.connect(path) as db:
+        db.execute(change)
+    db.close()
+    before = path.read_bytes()
+    added = "generations.seed" if "seed" in change else "runs"
+    with pytest.raises(RouterLLMError, match=f"has {added}, which this version of RouterLLM does not know: a newer RouterLLM made it \\(upgrade RouterLLM to continue it\\), or another program added to it \\(use another --out directory\\); nothing was changed"):  # fmt: skip
+        ResultStore(path)
+    with pytest.raises(RouterLLMError, match=f"--train-on {tmp_path}: .* has {added}, .*upgrade RouterLLM to read it"):  # fmt: skip
+        ResultStore(path, read_only=True, option="--train-on")
+    assert path.read_bytes() == before

@@ -176,6 +176,21 @@ class ResultStore:
             conn.close()
             raise self._unreadable(e, read_only) from e
         foreign = _foreign_tables(tables)
+        if newer := foreign and _newer_than_this(tables):
+            conn.close()
+            what = (
+                f"{self.path} has {', '.join(newer)}, which this version of RouterLLM does not "
+                f"know: a newer RouterLLM made it (upgrade RouterLLM to "
+            )
+            if read_only:
+                raise RouterLLMError(
+                    f"{self.option} {self.path.parent}: {what}read it), or another program "
+                    f"added to it (give {self.option} another run)"
+                )
+            raise RouterLLMError(
+                f"{what}continue it), or another program added to it (use another --out "
+                f"directory); nothing was changed"
+            )
         if foreign or (read_only and "generations" not in tables):
             conn.close()
             what = (
@@ -566,6 +581,19 @@ def _run_tables() -> dict[str, tuple[list[str], str]]:
         return {name: (columns, sql[name]) for name, columns in table_columns(db).items()}
     finally:
         db.close()
+
+
+def _newer_than_this(tables: dict[str, list[str]]) -> list[str]:
+    """The tables and columns (``table.column``) a store holds beyond this version's,
+    where it holds every table of this version's with its columns first, as a newer
+    RouterLLM's run does (each version has added tables or columns at the end); [] for
+    any other database."""
+    ours = {name: columns for name, (columns, _) in _run_tables().items()}
+    if not all(tables.get(name, [])[: len(columns)] == columns for name, columns in ours.items()):
+        return []
+    extra_tables = [name for name in tables if name not in ours]
+    extra_columns = [f"{name}.{c}" for name, columns in ours.items() for c in tables[name][len(columns):]]  # fmt: skip
+    return extra_tables + extra_columns
 
 
 def _foreign_tables(tables: dict[str, list[str]]) -> list[str]:
