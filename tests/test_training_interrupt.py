@@ -77,9 +77,15 @@ def test_resuming_from_a_garbage_checkpoint_is_one_line_saying_what_to_do(
     checkpoint = tmp_path / "checkpoint.pt"
     assert checkpoint.is_file()  # a real checkpoint, now overwritten:
     unreadable = "is corrupt or not a RouterLLM checkpoint (torch cannot read it: "
+    whole = checkpoint.read_bytes()
     for content, problem in (
         (b"garbage, not a checkpoint\n", unreadable),
-        (checkpoint.read_bytes()[:200], unreadable),  # cut short
+        (whole[:200], unreadable),  # cut short
+        # cut short further on (an interrupted copy): torch's OSError "[Errno 22] Invalid
+        # argument", said until 2026-12-04 as "cannot read the checkpoint", as if the file
+        # system had failed
+        (whole[: len(whole) // 2], unreadable),
+        (whole[:-100], unreadable),
         (None, "is not a RouterLLM checkpoint;"),
     ):
         if content is None:

@@ -10,6 +10,7 @@ clear error that says how to start afresh.
 
 from __future__ import annotations
 
+import errno
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -97,8 +98,14 @@ def read_checkpoint(path: Path) -> dict[str, Any]:
     refuse_special_file(path, _START_AFRESH)
     try:
         payload: Any = torch.load(path, map_location="cpu", weights_only=True)
-    except OSError as e:  # a directory, no permission...
-        raise RouterLLMError(f"cannot read the checkpoint {path}: {e}; {_START_AFRESH}") from e
+    except OSError as e:
+        if e.errno != errno.EINVAL:  # a directory, no permission, a disk error...
+            raise RouterLLMError(f"cannot read the checkpoint {path}: {e}; {_START_AFRESH}") from e
+        # torch seeks past the end of a zip archive cut short (an interrupted copy)
+        raise RouterLLMError(
+            f"{path} is corrupt or not a RouterLLM checkpoint (torch cannot read it: "
+            f"{type(e).__name__}, a file cut short?); {_START_AFRESH}"
+        ) from e
     except Exception as e:  # torch raises several kinds, of many lines, on a foreign file
         raise RouterLLMError(
             f"{path} is corrupt or not a RouterLLM checkpoint (torch cannot read it: "
