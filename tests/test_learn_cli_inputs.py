@@ -471,6 +471,59 @@ def test_ctrl_c_before_a_resumed_run_trains_keeps_pointing_at_the_checkpoint(
     assert checkpoint.read_bytes() == before
 
 
+def test_a_rerun_without_resume_keeps_the_epochs_of_a_run_that_did_not_finish(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Killed mid-run (SIGKILL: the OOM killer, a reboot; nothing said to add --resume),
+    the same command run again trained from scratch, and its first epoch replaced the
+    checkpoint's finished ones, with only a warning that spoke of resume=False."""
+    import torch
+
+    out = tmp_path / "o"
+    checkpoint = out / "checkpoints" / "checkpoint.pt"
+    data = labelled(tmp_path / "d.json")
+
+    def train(epochs: int, *extra: str) -> list[str]:
+        return ["train", "--data", str(data), "--out", str(out), "--encoder", "hashing",
+                "--epochs", str(epochs), "--json", *extra]  # fmt: skip
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "routerllm.cli", *train(100_000)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 120
+    while not checkpoint.exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert proc.poll() is None, "finished before it could be killed"
+    proc.kill()
+    proc.wait(timeout=60)
+    before = checkpoint.read_bytes()
+    done = torch.load(checkpoint, weights_only=True)["epoch"]
+    refused = (
+        f"error: --out {out} holds the checkpoint of a training run that did not finish "
+        f"({checkpoint}: epochs 1-{done} of 100000): rerun the command with --resume to "
+        f"continue after epoch {done}, or with --overwrite to train from scratch, replacing "
+        "them (nothing was changed)"
+    )
+    # (a few more epochs than it holds, not 100000: where it is not refused, it ends)
+    assert user_error(capsys, *train(done + 5)) == refused
+    assert checkpoint.read_bytes() == before and not (out / "config.json").exists()
+    # as it says: --resume continues after the finished epochs (here, to one more)
+    assert main(train(done + 1, "--resume")) == 0
+    assert json.loads(capsys.readouterr().out)["epochs_run"] == [done + 1]
+    # a finished run, its router saved: the command trains afresh, replacing both, as before
+    assert main(train(2)) == 0
+    assert json.loads(capsys.readouterr().out)["epochs_run"] == [1, 2]
+    # one stopped after its last epoch, before its router was saved, did not finish either
+    for saved in ("config.json", "weights.npz"):
+        (out / saved).unlink()
+    stopped_saving = refused.replace(f"1-{done} of 100000", "1-2 of 2")
+    assert user_error(capsys, *train(2)) == stopped_saving.replace(f"epoch {done},", "epoch 2,")
+    assert main(train(3, "--overwrite")) == 0  # as it says: trains afresh
+    assert json.loads(capsys.readouterr().out)["epochs_run"] == [1, 2, 3]
+
+
 def test_ctrl_c_while_the_trained_router_is_saved_points_at_the_finished_epochs(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -153,12 +153,38 @@ def cmd_train(args: argparse.Namespace) -> int:
             raise RouterLLMError(f"--out {out}: {path} is a folder, where a file will be written")
         if path.parent.exists() and not path.parent.is_dir():
             raise RouterLLMError(f"--out {out}: {path.parent} is a file, where a folder goes")
+    if args.router == "classifier" and not args.resume and not args.overwrite:
+        _refuse_replacing_an_unfinished_run(out)
     payload = (
         _train_classifier(args) if args.router == "classifier" else _train_outcome_router(args)
     )
     text = "\n".join(f"{k}: {v}" for k, v in payload.items() if k != "history")
     emit(args, payload, text)
     return 0
+
+
+def _refuse_replacing_an_unfinished_run(out: Path) -> None:
+    """Training afresh replaces the checkpoint in ``out`` at its first epoch: refuse that
+    where the checkpoint is of a run that did not finish (fewer epochs than it was asked
+    for, or no router saved in ``out``: stopped as it saved), since those epochs are all
+    that run made. A SIGKILL (the OOM killer, a reboot) leaves no message that says to
+    rerun with --resume."""
+    checkpoint = _checkpoint(out)
+    if not checkpoint.is_file():
+        return
+    from routerllm.training.checkpoint import checkpoint_progress
+
+    if (progress := checkpoint_progress(checkpoint)) is None:
+        return  # unreadable: nothing in it to keep, and the trainer replaces it
+    done, asked = progress
+    if (asked is None or done >= asked) and (out / "config.json").exists():
+        return  # finished: its router is saved; retraining replaces both, as documented
+    raise RouterLLMError(
+        f"--out {out} holds the checkpoint of a training run that did not finish "
+        f"({checkpoint}: epochs 1-{done}{'' if asked is None else f' of {asked}'}): rerun the "
+        f"command with --resume to continue after epoch {done}, or with --overwrite to train "
+        f"from scratch, replacing them (nothing was changed)"
+    )
 
 
 def _train_classifier(args: argparse.Namespace) -> dict[str, Any]:
@@ -424,7 +450,8 @@ def add_train_parser(sub: Any, common: argparse.ArgumentParser) -> None:
     tr.add_argument(
         "--overwrite",
         action="store_true",
-        help="replace the router in --out though a system learns into it from feedback",
+        help="replace the router in --out though a system learns into it from feedback, "
+        "or (classifier) the checkpoint there of a training run that did not finish",
     )
     tr.add_argument("--seed", type=seed_arg, default=0, help="random seed (default: 0)")
     tr.add_argument("--cost", help="outcome routers: auto (default) | call | size | price")

@@ -93,11 +93,12 @@ _START_AFRESH = (
 )
 
 
-def read_checkpoint(path: Path) -> dict[str, Any]:
-    """The checkpoint at ``path``; a clear error where it cannot be resumed from."""
+def read_checkpoint(path: Path, mmap: bool = False) -> dict[str, Any]:
+    """The checkpoint at ``path``; a clear error where it cannot be resumed from. With
+    ``mmap`` its tensors are mapped, not read (to look at its epochs alone)."""
     refuse_special_file(path, _START_AFRESH)
     try:
-        payload: Any = torch.load(path, map_location="cpu", weights_only=True)
+        payload: Any = torch.load(path, map_location="cpu", weights_only=True, mmap=mmap)
     except OSError as e:
         if e.errno != errno.EINVAL:  # a directory, no permission, a disk error...
             raise RouterLLMError(f"cannot read the checkpoint {path}: {e}; {_START_AFRESH}") from e
@@ -116,6 +117,21 @@ def read_checkpoint(path: Path) -> dict[str, Any]:
     if payload.get("version") != CHECKPOINT_VERSION:
         raise RouterLLMError(f"{path}: unsupported checkpoint version {payload.get('version')}")
     return payload
+
+
+def checkpoint_progress(path: Path) -> tuple[int, int | None] | None:
+    """The epochs finished in the checkpoint at ``path``, and the epochs its run was asked
+    for (None in a checkpoint written before they were recorded); None where there is no
+    checkpoint there that can be read, and so nothing to keep."""
+    try:
+        saved = read_checkpoint(path, mmap=True)  # a fine-tuned encoder's: hundreds of MB
+    except RouterLLMError:
+        return None
+    epoch: Any = saved.get("epoch")
+    asked: Any = saved.get("epochs")
+    if not is_integer(epoch) or epoch < 1:
+        return None
+    return int(epoch), int(asked) if is_integer(asked) else None
 
 
 def restore_checkpoint(
@@ -196,12 +212,16 @@ def save_checkpoint(
     history: TrainingHistory,
     best_state: dict[str, Tensor] | None,
     setup: dict[str, Any],
+    epochs: int,
 ) -> None:
-    """Everything needed to continue after ``history.records[-1].epoch``."""
+    """Everything needed to continue after ``history.records[-1].epoch``, and the
+    ``epochs`` the run was asked for (a checkpoint short of them is of a run that did not
+    finish: ``checkpoint_progress``)."""
     payload = {
         "version": CHECKPOINT_VERSION,
         "setup": setup,
         "epoch": history.records[-1].epoch,
+        "epochs": epochs,
         "model": module.state_dict(),
         # None when the current weights are the best ones (saves a copy on disk).
         "best_model": best_state,

@@ -357,7 +357,9 @@ def train(
                 epochs.set_postfix(val_acc=record.val_accuracy, loss=round(record.train_loss, 4))
                 if checkpoint is not None:
                     kept = None if history.best_epoch == epoch else best_state
-                    save_checkpoint(checkpoint, module, optimizer, scheduler, history, kept, run)
+                    save_checkpoint(
+                        checkpoint, module, optimizer, scheduler, history, kept, run, args.epochs
+                    )
                     saved_epoch = epoch
         except KeyboardInterrupt as e:
             # Not the last finished epoch: Ctrl-C may have stopped its checkpoint's write.
