@@ -220,6 +220,29 @@ def test_a_csv_row_longer_than_the_header_is_refused(tmp_path: Path) -> None:
             load_outcomes(path)
 
 
+def test_a_csv_row_shorter_than_the_header_or_another_separator_says_so(tmp_path: Path) -> None:
+    """A row cut short said "`m|total_cost` is None, not a number" (Python's word for the
+    missing cell); a file separated by semicolons (as a spreadsheet writes CSV where the
+    decimal mark is a comma) or tabs said only that it was not a RouterBench CSV."""
+    header = ["prompt", "m", "m|total_cost"]
+    path = write_csv(tmp_path / "short.csv", header, [["hi", 1, 0.5], ["ho", 1], ["x"]])
+    with pytest.raises(DataError) as err:
+        load_outcomes(path)
+    assert str(err.value) == (
+        f"{path}, data row 2: fewer cells than the header has columns (2 row(s) in all); "
+        "a row cut short?"
+    )
+    for separator, name in ((";", "semicolons"), ("\t", "tabs")):
+        path = tmp_path / "other.csv"
+        path.write_text(f"{separator.join(header)}\nhi{separator}1{separator}0,5\n")
+        with pytest.raises(DataError) as err:
+            load_outcomes(path)
+        assert str(err.value) == (
+            f"{path}: its columns are separated by {name}; a RouterBench CSV's are separated "
+            "by commas: save it so"
+        )
+
+
 def test_a_prompt_that_is_not_utf8_text_is_refused_when_the_file_loads(tmp_path: Path) -> None:
     """A lone surrogate (JSON's "\\ud800", or one in a CSV's list literal) loaded, and the
     default encoder's tokenizer failed on it with a TypeError traceback."""

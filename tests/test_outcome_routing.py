@@ -140,7 +140,11 @@ def test_loader_errors(tmp_path: Path) -> None:
     ("name", "text", "message"),
     [
         ("header.csv", "prompt,a,a|total_cost\n", "no data rows"),
-        ("short.csv", "prompt,a,a|total_cost\nhi,1\n", r"data row 1: `a\|total_cost` is None"),
+        (
+            "short.csv",
+            "prompt,a,a|total_cost\nhi,1\n",
+            "data row 1: fewer cells than the header has columns",
+        ),
         ("text.csv", "prompt,a,a|total_cost\nhi,yes,0.1\n", "`a` is 'yes', not a number"),
         ("noscore.csv", "prompt,a|total_cost\nhi,0.1\n", "no score column for a"),
         ("range.csv", "prompt,a,a|total_cost\nhi,7,0.1\n", r"scores must be numbers in \[0, 1\]"),

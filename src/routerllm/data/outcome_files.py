@@ -228,6 +228,11 @@ def load_routerbench_csv(path: str | Path, models_path: str | Path | None = None
     models = [c.split("|")[0] for c in columns if c.endswith("|total_cost")]
     if "prompt" in columns and models and not rows:
         raise DataError(f"{path}: no data rows under the header")
+    if "prompt" not in columns and (separator := _other_separator(columns)):
+        raise DataError(
+            f"{path}: its columns are separated by {separator}; a RouterBench CSV's are "
+            "separated by commas: save it so"
+        )
     if "prompt" not in columns or not models:
         raise DataError(
             f"{path}: not a RouterBench CSV (needs `prompt`, `<model>` and `<model>|total_cost` "
@@ -242,6 +247,11 @@ def load_routerbench_csv(path: str | Path, models_path: str | Path | None = None
         raise DataError(
             f"{path}, data row {long[0]}: more cells than the header has columns "
             f"({len(long)} row(s) in all); a cell with an unquoted comma?"
+        )
+    if short := [i for i, r in enumerate(rows, 1) if None in r.values()]:  # DictReader's fill
+        raise DataError(
+            f"{path}, data row {short[0]}: fewer cells than the header has columns "
+            f"({len(short)} row(s) in all); a row cut short?"
         )
     prompts = [_prompt_text(r["prompt"] or "") for r in rows]
     where = [f"{path}, data row {i + 1}" for i in range(len(rows))]
@@ -270,6 +280,17 @@ def load_routerbench_csv(path: str | Path, models_path: str | Path | None = None
     data = OutcomeDataset(prompts, models, scores, costs, responses, info, str(path))
     _warn_repeated(data, "data row")
     return data
+
+
+def _other_separator(columns: list[str]) -> str | None:
+    """ "semicolons" or "tabs" where the header, read with commas, is one of ``prompt``
+    and other columns separated so (a spreadsheet's CSV where the decimal mark is a
+    comma uses semicolons); else None."""
+    header = ",".join(columns)  # as the line was, commas inside it put back
+    for separator, name in ((";", "semicolons"), ("\t", "tabs")):
+        if "prompt" in (c.strip() for c in header.split(separator)):
+            return name
+    return None
 
 
 def _number(row: dict[str, str | None], column: str, where: str) -> float:
