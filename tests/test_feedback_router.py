@@ -189,6 +189,32 @@ def test_a_save_interrupted_before_its_config_leaves_the_previous_router(
     )
 
 
+def test_ctrl_c_between_a_first_saves_two_renames_is_raised_once_both_are_in_place(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A first save into a folder has no router there to fall back on: Ctrl-C after its
+    weights were renamed in place, before its config.json, left weights without a config,
+    which nothing loads and ``train --resume`` refused (until 2026-12-04)."""
+    import os
+    import signal
+
+    router, held_out, _ = trained(tmp_path)
+    publish = files_module.publish
+
+    def interrupted(tmp: Path, target: Path) -> None:
+        if target.name == "config.json":
+            os.kill(os.getpid(), signal.SIGINT)
+        publish(tmp, target)
+
+    monkeypatch.setattr(files_module, "publish", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        router.save(tmp_path / "first")
+    np.testing.assert_array_equal(
+        load_router(tmp_path / "first", SMALL_BIG).predict_prompts(held_out),
+        router.predict_prompts(held_out),
+    )
+
+
 @pytest.mark.parametrize("second_dies_at", ["weights.npz", "config.json"])
 def test_two_saves_cut_short_in_a_row_leave_the_router_the_config_names(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, second_dies_at: str

@@ -187,6 +187,8 @@ def save_config_and_weights(
     config is in place (``named_weights`` tells a loader which the config names)."""
     import numpy as np
 
+    from routerllm.backends.interrupts import deferred_interrupts
+
     weights_file, config_file = folder / "weights.npz", folder / "config.json"
     with contextlib.ExitStack() as stack:
         weights_tmp = stack.enter_context(staged(weights_file)) if arrays else None
@@ -196,13 +198,16 @@ def save_config_and_weights(
         meta = {**meta, "weights_sha256": sha256_of(weights_tmp) if weights_tmp else None}
         config_tmp = stack.enter_context(staged(config_file))
         config_tmp.write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
-        if weights_tmp is not None:
-            # the weights the config names go aside (unless a save cut short left them
-            # there already: then weights.npz is its unnamed new ones)
-            if weights_file.exists() and not weights_named_aside(folder):
-                os.replace(weights_file, folder / PREVIOUS_WEIGHTS)
-            publish(weights_tmp, weights_file)
-        publish(config_tmp, config_file)
+        # Ctrl-C between the renames is raised once both are done: a first save had left
+        # weights without the config that names them, which nothing loads
+        with deferred_interrupts():
+            if weights_tmp is not None:
+                # the weights the config names go aside (unless a save cut short left them
+                # there already: then weights.npz is its unnamed new ones)
+                if weights_file.exists() and not weights_named_aside(folder):
+                    os.replace(weights_file, folder / PREVIOUS_WEIGHTS)
+                publish(weights_tmp, weights_file)
+            publish(config_tmp, config_file)
     (folder / PREVIOUS_WEIGHTS).unlink(missing_ok=True)
     if not arrays:
         weights_file.unlink(missing_ok=True)  # an earlier save's
