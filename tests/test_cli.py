@@ -1036,3 +1036,18 @@ def test_main_leaves_an_in_process_callers_environment_as_it_was(
     capsys.readouterr()
     assert "HF_HUB_DISABLE_PROGRESS_BARS" not in os.environ
     assert os.environ["TRANSFORMERS_VERBOSITY"] == "info"
+
+
+def test_ctrl_c_as_a_gate_is_renamed_in_place_says_it_is_saved(tmp_path: Path) -> None:
+    """A save raises Ctrl-C pressed as its files are renamed once they all are
+    (``SavedThenInterrupted``): train-gate then says the gate is saved, not that it is not."""
+    import argparse
+
+    from routerllm.files import SavedThenInterrupted
+    from routerllm.humaneval_cli import _gate_not_saved
+
+    args = argparse.Namespace(out=tmp_path / "gate")
+    assert _gate_not_saved(args, SavedThenInterrupted(args.out)) == (
+        f"interrupted once the gate was saved in {args.out}: it is saved whole"
+    )
+    assert "was not saved" in _gate_not_saved(args, KeyboardInterrupt())

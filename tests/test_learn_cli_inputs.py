@@ -529,20 +529,21 @@ def test_ctrl_c_while_the_trained_router_is_saved_points_at_the_finished_epochs(
 ) -> None:
     """Ctrl-C once every epoch was trained, as the router was saved, said "interrupted
     before a first epoch was saved: nothing to resume" (or, with --resume, that the
-    checkpoint was unchanged), though the checkpoint held every epoch."""
+    checkpoint was unchanged), though the checkpoint held every epoch. Pressed as its
+    files are renamed in place, it is raised once they are, and says the router is saved
+    (until 2026-12-04 a first save could be left as weights without a config)."""
     import routerllm.files as files
 
     out = tmp_path / "o"
     argv = ["train", "--data", str(labelled(tmp_path / "d.json")), "--out", str(out),
             "--encoder", "hashing", "--epochs", "2", "--json"]  # fmt: skip
-    real = files.publish
+    digest = files.sha256_of
 
-    def pressing(tmp: Path, target: Path) -> None:
-        if target.name == "weights.npz":  # the router's, not its checkpoint
-            signal.raise_signal(signal.SIGINT)
-        real(tmp, target)
+    def pressing(path: Path) -> str:  # as the router's weights are staged, before renames
+        signal.raise_signal(signal.SIGINT)
+        return digest(path)
 
-    monkeypatch.setattr(files, "publish", pressing)
+    monkeypatch.setattr(files, "sha256_of", pressing)
     for resume in ([], ["--resume"]):
         assert main(argv + resume) == 130
         line = capsys.readouterr().err.strip().splitlines()[-1]
@@ -551,11 +552,23 @@ def test_ctrl_c_while_the_trained_router_is_saved_points_at_the_finished_epochs(
             f"all 2 epochs are saved in {out / 'checkpoints' / 'checkpoint.pt'}; rerun the same "
             "command with --resume to save it without training again"
         )
-        assert not (out / "config.json").exists()
+        assert not (out / "config.json").exists() and not (out / "weights.npz").exists()
     monkeypatch.undo()
-    assert main([*argv, "--resume"]) == 0  # as it says: nothing trained again, the router saved
-    assert json.loads(capsys.readouterr().out)["epochs_run"] == []
-    assert (out / "config.json").exists() and (out / "weights.npz").exists()
+    real = files.publish
+
+    def renaming(tmp: Path, target: Path) -> None:
+        if target.name == "weights.npz":  # the router's, not its checkpoint
+            signal.raise_signal(signal.SIGINT)
+        real(tmp, target)
+
+    monkeypatch.setattr(files, "publish", renaming)
+    assert main([*argv, "--resume"]) == 130  # nothing trained again, the router saved whole
+    assert capsys.readouterr().err.strip().splitlines()[-1] == (
+        f"interrupted once router 'classifier' was saved in {out}: it is saved whole"
+    )
+    assert (out / "config.json").exists() and not (out / "weights.previous.npz").exists()
+    monkeypatch.undo()
+    assert main(["test", "--router-model", str(out), "--data", str(tmp_path / "d.json")]) == 0
 
 
 def test_interrupted_humaneval_says_the_same_command_continues(

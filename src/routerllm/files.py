@@ -198,9 +198,10 @@ def save_config_and_weights(
         meta = {**meta, "weights_sha256": sha256_of(weights_tmp) if weights_tmp else None}
         config_tmp = stack.enter_context(staged(config_file))
         config_tmp.write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
-        # Ctrl-C between the renames is raised once both are done: a first save had left
-        # weights without the config that names them, which nothing loads
-        with deferred_interrupts():
+        # Ctrl-C as they are renamed is raised once all is in place (SavedThenInterrupted):
+        # a first save had left weights without the config that names them, which nothing
+        # loads
+        with deferred_interrupts() as interrupted:
             if weights_tmp is not None:
                 # the weights the config names go aside (unless a save cut short left them
                 # there already: then weights.npz is its unnamed new ones)
@@ -208,9 +209,22 @@ def save_config_and_weights(
                     os.replace(weights_file, folder / PREVIOUS_WEIGHTS)
                 publish(weights_tmp, weights_file)
             publish(config_tmp, config_file)
-    (folder / PREVIOUS_WEIGHTS).unlink(missing_ok=True)
-    if not arrays:
-        weights_file.unlink(missing_ok=True)  # an earlier save's
+            (folder / PREVIOUS_WEIGHTS).unlink(missing_ok=True)
+            if not arrays:
+                weights_file.unlink(missing_ok=True)  # an earlier save's
+            try:
+                interrupted()
+            except KeyboardInterrupt:
+                raise SavedThenInterrupted(folder) from None
+
+
+class SavedThenInterrupted(KeyboardInterrupt):
+    """Ctrl-C while a save renamed its files into ``folder``, raised once they all were:
+    what was saved there is whole (``save_config_and_weights``)."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        super().__init__(f"interrupted once {folder} was saved")
 
 
 #: What reading a damaged .npz archive raises, beyond numpy's ValueError: the zip

@@ -101,6 +101,10 @@ def cmd_train_gate(args: argparse.Namespace) -> int:
 
 def _gate_not_saved(args: argparse.Namespace, error: KeyboardInterrupt) -> str:
     # as train's line for an outcome router: EscalationGate.save is atomic
+    from routerllm.files import SavedThenInterrupted
+
+    if isinstance(error, SavedThenInterrupted):  # as its files were renamed in place
+        return f"interrupted once the gate was saved in {args.out}: it is saved whole"
     return (
         f"interrupted: the gate was not saved (one saved in {args.out} before is unchanged); "
         "rerun the command to train it"

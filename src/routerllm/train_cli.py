@@ -21,6 +21,7 @@ from routerllm.cli_args import (
 )
 from routerllm.data.labeled import LabeledPrompt, load_json
 from routerllm.exceptions import DataError, RouterLLMError
+from routerllm.files import SavedThenInterrupted
 
 log = logging.getLogger(__name__)
 
@@ -211,6 +212,8 @@ def _train_classifier(args: argparse.Namespace) -> dict[str, Any]:
     history = router.fit(train, val, targs, resume=args.resume)
     try:
         router.save(out)
+    except SavedThenInterrupted:
+        raise
     except KeyboardInterrupt as e:  # every epoch is in the checkpoint: a resume just saves
         raise TrainingInterrupted(args.epochs, _checkpoint(out)) from e
     return {
@@ -373,6 +376,8 @@ def _checkpoint(out: Path) -> Path:
 
 
 def _train_interrupted(args: argparse.Namespace, error: KeyboardInterrupt) -> str:
+    if isinstance(error, SavedThenInterrupted):  # as its files were renamed in place
+        return f"interrupted once router {args.router!r} was saved in {args.out}: it is saved whole"
     if args.router != "classifier":  # no epochs in a checkpoint, no --resume: a rerun starts over
         return (
             f"interrupted: router {args.router!r} was not saved (one saved in {args.out} "
