@@ -382,7 +382,7 @@ def test_unwritable_paths_and_infinite_labels_are_data_errors(tmp_path: Path) ->
         save_json(generate(4), tmp_path)
     infinite = tmp_path / "inf.json"
     infinite.write_text('[{"text": "a", "label": Infinity}]')
-    with pytest.raises(DataError, match="item 0: label must be an integer in 0..3, got inf"):
+    with pytest.raises(DataError, match="item 1: label must be an integer in 0..3, got inf"):
         load_json(infinite)
 
 
@@ -391,9 +391,9 @@ def test_a_text_that_is_not_utf8_is_refused_when_the_file_loads(tmp_path: Path) 
     with a TypeError traceback (routerllm test, train)."""
     path = tmp_path / "test.json"
     path.write_text('[{"text": "a", "label": 1}, {"text": "b \\ud800", "label": 2}]')
-    with pytest.raises(DataError, match="item 1: text is not valid UTF-8 .* at character 2"):
+    with pytest.raises(DataError, match="item 2: text is not valid UTF-8 .* at character 2"):
         load_json(path)
-    with pytest.raises(DataError, match="item 0: text is not valid UTF-8"):
+    with pytest.raises(DataError, match=r"items\[0\]: text is not valid UTF-8"):
         save_json([LabeledPrompt("\udfff", 1)], tmp_path / "train.json")
     assert not (tmp_path / "train.json").exists()
 
@@ -401,10 +401,10 @@ def test_a_text_that_is_not_utf8_is_refused_when_the_file_loads(tmp_path: Path) 
 @pytest.mark.parametrize(
     ("items", "message"),
     [
-        ([1, 2], "item 0: expected a LabeledPrompt, got int"),
+        ([1, 2], r"items\[0\]: expected a LabeledPrompt, got int"),
         ("abc", "items must be a list of LabeledPrompt, got str"),
-        ([LabeledPrompt("x", 5)], "item 0: label must be an integer in 0..3, got 5"),
-        ([LabeledPrompt("x", 1), LabeledPrompt(" ", 1)], "item 1: text must be a non-empty"),
+        ([LabeledPrompt("x", 5)], r"items\[0\]: label must be an integer in 0..3, got 5"),
+        ([LabeledPrompt("x", 1), LabeledPrompt(" ", 1)], r"items\[1\]: text must be a non-empty"),
     ],
 )
 def test_only_labelled_prompts_are_written(tmp_path: Path, items: object, message: str) -> None:
@@ -412,5 +412,5 @@ def test_only_labelled_prompts_are_written(tmp_path: Path, items: object, messag
         save_json(items, tmp_path / "train.json")  # type: ignore[arg-type]
     assert not (tmp_path / "train.json").exists()
     (tmp_path / "ok.json").write_text('[{"text": "a", "label": 1.0}, {"text": "", "label": 1}]')
-    with pytest.raises(DataError, match="item 1: text must be a non-empty string"):
+    with pytest.raises(DataError, match="item 2: text must be a non-empty string"):
         load_json(tmp_path / "ok.json")

@@ -125,7 +125,7 @@ def _checked(items: Sequence[LabeledPrompt], path: str | Path) -> Path:
             else f"expected a LabeledPrompt, got {type(item).__name__}"
         )
         if why:
-            raise DataError(f"item {i}: {why}; nothing was written")
+            raise DataError(f"items[{i}]: {why}; nothing was written")
     path = as_path(path, "a labelled-prompt file")
     if path.is_dir():
         raise DataError(f"{path} is a directory; give the path of a .json file")
@@ -176,7 +176,7 @@ def load_json(path: str | Path) -> list[LabeledPrompt]:
     if not isinstance(raw, list):
         raise DataError(f"{path}: expected a JSON list of {{text, label}} objects")
     items = []
-    for i, row in enumerate(raw):
+    for i, row in enumerate(raw, 1):  # the file's first item is item 1, as outcome files'
         if not isinstance(row, dict) or "text" not in row or "label" not in row:
             if isinstance(row, dict) and {"question", "scores"} <= row.keys():
                 raise DataError(

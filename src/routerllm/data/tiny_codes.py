@@ -236,7 +236,7 @@ def _json_rows(path: Path) -> Iterator[dict[str, Any]]:
         for values in zip(*columns.values(), strict=True):
             yield dict(zip(columns, values, strict=True))
     elif isinstance(raw, list):
-        for i, row in enumerate(raw):
+        for i, row in enumerate(raw, 1):
             if not isinstance(row, dict):
                 raise DataError(f"{path}: item {i} is not a JSON object")
             yield row
