@@ -697,6 +697,29 @@ def test_a_closed_stdout_is_refused_before_any_model_runs(tmp_path: Path) -> Non
     assert not (tmp_path / "requests.sqlite").exists()  # no request made, nothing logged
 
 
+def test_a_closed_stdout_is_no_traceback_for_the_other_commands(tmp_path: Path) -> None:
+    # `routerllm models >&-` (report, test, generate-data...) ended in a traceback,
+    # "'NoneType' object has no attribute 'flush'", status 1: a command whose output is
+    # all it gives says stdout is closed; one that saves files saves them, status 0
+    cfg = write_config(tmp_path, tiny_config_dict(tmp_path))
+    cmd = [sys.executable, "-m", "routerllm.cli"]
+    for args in (
+        ["models", "--config", str(cfg)],
+        ["report", "--config", str(cfg)],
+        ["test", "--config", str(cfg), "--router-type", "largest", "--data", str(tmp_path / "x")],
+        ["eval-routing", "--data", str(tmp_path / "x.csv")],
+    ):
+        closed = subprocess.run([*cmd, *args], stdout=None, stderr=subprocess.PIPE, text=True,
+                                timeout=120, preexec_fn=lambda: os.close(1))  # fmt: skip
+        assert_one_line_error(closed, "stdout is closed", "redirect it to a file")
+    out = tmp_path / "data"
+    saved = subprocess.run([*cmd, "generate-data", "--out", str(out), "--n", "40"], stdout=None,
+                           stderr=subprocess.PIPE, text=True, timeout=120,
+                           preexec_fn=lambda: os.close(1))  # fmt: skip
+    assert saved.returncode == 0 and saved.stderr == "", saved.stderr
+    assert sorted(p.name for p in out.iterdir()) == ["full.json", "test.json", "train.json", "val.json"]  # fmt: skip
+
+
 def test_a_byte_order_mark_on_stdin_is_not_part_of_the_prompt(tmp_path: Path) -> None:
     # kept, "\ufeffdef add..." was not code to the router (light, "no rule fired") nor a
     # function stub, and a file holding only the mark was answered, not refused as empty

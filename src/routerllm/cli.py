@@ -458,8 +458,11 @@ def _run(args: argparse.Namespace) -> int:
     """The command's status, or that of the error it stopped on, said in one line."""
     try:
         _refuse_empty_options(args)
+        if getattr(args, "interrupted", None) is nothing_written:  # its output is all it gives
+            _stdout("the output would be printed")
         status = int(args.func(args))
-        sys.stdout.flush()  # a full disk said here, not by Python as it exits (status 120)
+        if sys.stdout is not None:  # closed (>&-): what a command saves is in its files
+            sys.stdout.flush()  # a full disk said here, not by Python as it exits (status 120)
         return status
     except OutputError as e:
         _drop_stdout()  # what is still buffered would fail again as Python exits
