@@ -180,7 +180,6 @@ def _interactive(args: argparse.Namespace, system: Any, stdin: TextIO) -> int:
     every command does). A
     prompt the system refuses (too long, over a budget, a model that fails) is reported
     in one line and the session goes on."""
-    from routerllm.backends.base import GenerationRequest
     from routerllm.backends.interrupts import Terminated
     from routerllm.carbon.report import priced_by_tokens, summarize
     from routerllm.carbon.report_text import totals_lines
@@ -205,41 +204,53 @@ def _interactive(args: argparse.Namespace, system: Any, stdin: TextIO) -> int:
             break
         if first:  # a byte-order mark (a Windows editor's) is not the prompt's, as in route -
             line, first = line.removeprefix("\ufeff"), False
-        if not line or line.strip() == ":quit":
-            if not line and ask:  # Ctrl-D echoes no newline: the totals start off the "> " line
-                print(flush=True)
+        # no newline: the input ended after this line (on a terminal, Ctrl-D typed at
+        # its end, twice: the first sends the line, the second ends it), its last prompt
+        last = not line.endswith("\n")
+        if last and ask:  # Ctrl-D echoes no newline: what follows starts off the typed line
+            print(flush=True)
+        if line.strip() == ":quit":
             break
-        if not line.strip():
-            continue
-        # a line ends in "\r\n" from a Windows file: the "\r" is not the prompt's
-        request = GenerationRequest(line.rstrip("\r\n"), max_new_tokens=args.max_new_tokens)
-        error = None
-        try:
-            result = system.generate(request, tag=INTERACTIVE_TAG)
-        except RequestLogError as e:
-            if e.result is None:
-                _print_error(args, e)
-                continue
-            result, error = e.result, e  # paid for, not (wholly) logged: shown, then the error
-        except RouterLLMError as e:
-            _print_error(args, e)
-            continue
-        results.append(result)
-        args.answered = len(results)
-        if args.json:
-            print(json_text(result.to_dict()), flush=True)
-        else:
-            tier = system.config.model(result.model).tier
-            lines = _result_lines(len(results), result, tier)[:3]
-            print("\n".join([result.text.strip(), "", *lines, ""]), flush=True)
-        if error is not None:
-            _print_error(args, error)
+        if line.strip():
+            _answer(args, system, line, results)
+        if last:
+            break
     summary = summarize(results, token_priced=priced_by_tokens(system.config.models))
     if args.json:
         print(json_text({"summary": summary.as_dict()}))
     else:  # a session that answered nothing says so: it printed nothing before
         print("\n".join(["Summary of the session", *(totals_lines(summary) if results else ["no prompt answered"])]))  # fmt: skip
     return status
+
+
+def _answer(args: argparse.Namespace, system: Any, line: str, results: list[Any]) -> None:
+    """``line`` asked as a prompt and its answer printed, added to ``results``; a prompt
+    the system refuses, one ``error:`` line."""
+    from routerllm.backends.base import GenerationRequest
+
+    # a line ends in "\r\n" from a Windows file: the "\r" is not the prompt's
+    request = GenerationRequest(line.rstrip("\r\n"), max_new_tokens=args.max_new_tokens)
+    error = None
+    try:
+        result = system.generate(request, tag=INTERACTIVE_TAG)
+    except RequestLogError as e:
+        if e.result is None:
+            _print_error(args, e)
+            return
+        result, error = e.result, e  # paid for, not (wholly) logged: shown, then the error
+    except RouterLLMError as e:
+        _print_error(args, e)
+        return
+    results.append(result)
+    args.answered = len(results)
+    if args.json:
+        print(json_text(result.to_dict()), flush=True)
+    else:
+        tier = system.config.model(result.model).tier
+        lines = _result_lines(len(results), result, tier)[:3]
+        print("\n".join([result.text.strip(), "", *lines, ""]), flush=True)
+    if error is not None:
+        _print_error(args, error)
 
 
 def _print_error(args: argparse.Namespace, error: RouterLLMError) -> None:

@@ -1,0 +1,59 @@
+"""`routerllm demo --interactive` typed at a real terminal (a pseudo-terminal): what
+its line discipline does to a line (Ctrl-D mid-line, a line longer than it holds)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import termios
+from pathlib import Path
+
+import pytest
+
+from routerllm.carbon.request_log import RequestLog
+
+from .conftest import tiny_config_dict, write_config
+
+
+def typed_at_a_terminal(tmp_path: Path, typed: bytes) -> tuple[int, str, str]:
+    """The interactive demo's status, stdout and stderr, its stdin a terminal where
+    ``typed`` was typed (not echoed: nothing reads the echo)."""
+    cfg = write_config(tmp_path, tiny_config_dict(tmp_path))
+    terminal, stdin = os.openpty()
+    mode = termios.tcgetattr(stdin)
+    mode[3] &= ~termios.ECHO
+    termios.tcsetattr(stdin, termios.TCSANOW, mode)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "routerllm.cli", "demo", "--interactive", "--config", str(cfg),
+         "--max-new-tokens", "3"],  # fmt: skip
+        stdin=stdin, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    os.close(stdin)
+    try:
+        os.write(terminal, typed)
+        try:
+            out, err = process.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            out, err = process.communicate()
+            pytest.fail(f"the session did not end: {out!r} {err!r}")
+    finally:
+        os.close(terminal)
+    return process.returncode, out, err
+
+
+def logged_prompt_chars(tmp_path: Path) -> list[int]:
+    with RequestLog(tmp_path / "requests.sqlite", read_only=True) as log:
+        return [r.prompt_chars for r in log.records()]
+
+
+def test_ctrl_d_typed_mid_line_asks_that_line_and_ends_the_session(tmp_path: Path) -> None:
+    # "hello there", then Ctrl-D twice (a terminal's first sends the line without its
+    # newline): the answer was printed on the typed line, and the session asked for
+    # another prompt, ended only by a third Ctrl-D
+    status, out, err = typed_at_a_terminal(tmp_path, b"hello there\x04\x04")
+    assert status == 0 and "Traceback" not in err, err
+    assert "Ctrl-D ends\n> \n" in out and "[1] light  tiny-light" in out, out
+    assert out.count("\n> ") == 1 and "Summary of the session\nrequests 1 " in out, out
+    assert logged_prompt_chars(tmp_path) == [len("hello there")]
