@@ -57,3 +57,17 @@ def test_ctrl_d_typed_mid_line_asks_that_line_and_ends_the_session(tmp_path: Pat
     assert "Ctrl-D ends\n> \n" in out and "[1] light  tiny-light" in out, out
     assert out.count("\n> ") == 1 and "Summary of the session\nrequests 1 " in out, out
     assert logged_prompt_chars(tmp_path) == [len("hello there")]
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux's terminal line size")
+def test_a_line_longer_than_the_terminal_holds_is_refused_not_asked_cut_short(
+    tmp_path: Path,
+) -> None:
+    # a terminal passes on at most 4,095 bytes of a line and drops the rest: a longer
+    # prompt pasted was asked cut short, as if it were the whole prompt
+    pasted = b"word " * 1000 + b"\n"
+    status, out, err = typed_at_a_terminal(tmp_path, pasted + b"hello there\n\x04")
+    assert status == 0 and "Traceback" not in err, err
+    assert "error: the line is 4,095 bytes, as many as a terminal passes on" in out, out
+    assert "routerllm route - < FILE" in out and "[1] light  tiny-light" in out, out
+    assert logged_prompt_chars(tmp_path) == [len("hello there")]  # the cut one not asked

@@ -5,6 +5,7 @@ Registered on the main parser by ``routerllm.cli``."""
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Sequence
 from typing import Any, TextIO
 
@@ -18,7 +19,7 @@ from routerllm.cli import (
     requests_answered,
 )
 from routerllm.cli_args import max_new_tokens_arg
-from routerllm.exceptions import RequestLogError, RouterLLMError
+from routerllm.exceptions import PromptError, RequestLogError, RouterLLMError
 
 
 def add_parser(sub: Any, common: argparse.ArgumentParser) -> None:
@@ -184,7 +185,8 @@ def _interactive(args: argparse.Namespace, system: Any, stdin: TextIO) -> int:
     from routerllm.carbon.report import priced_by_tokens, summarize
     from routerllm.carbon.report_text import totals_lines
 
-    ask = stdin.isatty() and not args.json
+    terminal = stdin.isatty()
+    ask = terminal and not args.json
     if not args.json:
         print(f"RouterLLM interactive demo: router {system.router.name!r}, models "
               f"{', '.join(system.available_models()) or 'none'}; one prompt a line, "
@@ -211,7 +213,9 @@ def _interactive(args: argparse.Namespace, system: Any, stdin: TextIO) -> int:
             print(flush=True)
         if line.strip() == ":quit":
             break
-        if line.strip():
+        if terminal and (cut := _cut_by_the_terminal(line, stdin.encoding)):
+            _print_error(args, PromptError(cut, "prompt"))
+        elif line.strip():
             _answer(args, system, line, results)
         if last:
             break
@@ -221,6 +225,24 @@ def _interactive(args: argparse.Namespace, system: Any, stdin: TextIO) -> int:
     else:  # a session that answered nothing says so: it printed nothing before
         print("\n".join(["Summary of the session", *(totals_lines(summary) if results else ["no prompt answered"])]))  # fmt: skip
     return status
+
+
+#: The most bytes of a line a terminal passes on (Linux's line discipline holds 4,096,
+#: the newline one of them); it drops the rest of a longer line.
+TERMINAL_LINE_BYTES = 4095
+
+
+def _cut_by_the_terminal(line: str, encoding: str | None) -> str:
+    """Why ``line``, typed or pasted at a terminal, is not asked: as long as the
+    terminal passes on, it was likely cut there, and its answer would be to a part of
+    the prompt ("" where it is shorter)."""
+    size = len(line.rstrip("\r\n").encode(encoding or "utf-8", "surrogateescape"))
+    if size < TERMINAL_LINE_BYTES or not sys.platform.startswith("linux"):
+        return ""
+    return (
+        f"the line is {size:,} bytes, as many as a terminal passes on: the rest of a longer "
+        f"prompt was cut off, so it is not asked; give a long prompt with routerllm route - < FILE"
+    )
 
 
 def _answer(args: argparse.Namespace, system: Any, line: str, results: list[Any]) -> None:
