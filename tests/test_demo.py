@@ -305,3 +305,36 @@ def test_ctrl_c_says_whether_any_request_is_in_the_log(
     assert capsys.readouterr().err.strip().splitlines()[-1] == says
     with RequestLog(tmp_path / "requests.sqlite", read_only=True) as log:
         assert log.count() == logged
+
+
+@pytest.mark.parametrize(("press_at", "says", "logged"), [
+    (1, "interrupted before any prompt was answered: nothing was logged", 0),
+    (2, "interrupted; completed requests are in the log", 1),
+])  # fmt: skip
+def test_ctrl_c_during_an_interactive_answer_says_what_is_in_the_log(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+    press_at: int, says: str, logged: int,
+) -> None:  # fmt: skip
+    """Ctrl-C during the first answer of ``demo --interactive`` (which warms nothing up)
+    spoke of "the models loading or warming up" and told to rerun the command."""
+    import io
+    import signal
+
+    from routerllm.carbon.request_log import RequestLog
+    from routerllm.cli import main
+
+    real, asked = LlamaCppBackend.generate, []
+
+    def pressing(self: LlamaCppBackend, request: Any) -> Any:
+        asked.append(request.prompt)
+        if len(asked) == press_at:
+            signal.raise_signal(signal.SIGINT)
+        return real(self, request)
+
+    monkeypatch.setattr(LlamaCppBackend, "generate", pressing)
+    monkeypatch.setattr("sys.stdin", io.StringIO("hello there\nWhat is a Python list?\n"))
+    config = write_config(tmp_path, tiny_config_dict(tmp_path))
+    assert main(["demo", "--interactive", "--config", str(config), "--max-new-tokens", "3"]) == 130
+    assert capsys.readouterr().err.strip().splitlines()[-1] == says
+    with RequestLog(tmp_path / "requests.sqlite", read_only=True) as log:
+        assert log.count() == logged

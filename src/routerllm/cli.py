@@ -118,7 +118,10 @@ def _requests_logged(args: argparse.Namespace, error: KeyboardInterrupt) -> str:
 
 def requests_answered(args: argparse.Namespace, error: KeyboardInterrupt) -> str:
     """demo's Ctrl-C line: it counts its answers in ``args.answered``; before the first
-    (the models loading, the warm-up, which is not logged) the log holds none of them."""
+    (the models loading, the warm-up, which is not logged) the log holds none of them.
+    ``--interactive`` warms nothing up: before its first answer, the first prompt's."""
+    if not getattr(args, "answered", 0) and getattr(args, "interactive", False):
+        return "interrupted before any prompt was answered: nothing was logged"
     if not getattr(args, "answered", 0):
         return (
             "interrupted before any request was answered (the models loading or warming "
