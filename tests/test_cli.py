@@ -448,6 +448,17 @@ def test_a_bad_max_new_tokens_is_refused_before_the_demo_starts(
     assert proc.stdout == ""
 
 
+def test_a_prompt_that_starts_with_a_dash_is_told_how_to_give_it(tmp_path: Path) -> None:
+    # `routerllm route -x` said "the following arguments are required: prompt", though a
+    # prompt was given: an option to argparse; given after "--", it is the prompt
+    cfg = write_config(tmp_path, tiny_config_dict(tmp_path))
+    proc = run("route", "-x", "--config", str(cfg))
+    assert_usage_error(proc, "required: prompt", "a prompt that starts with '-' goes after '--'")
+    asked = run("route", "--config", str(cfg), "--max-new-tokens", "2", "--json", "--", "-x")
+    assert asked.returncode == 0 and json.loads(asked.stdout)["prompt_tokens"] > 0, asked.stderr
+    assert log_count(tmp_path) == 1
+
+
 @pytest.mark.parametrize(
     "command", [["demo", "--interactive"], ["route", "hello"], ["serve", "--port", "0"]]
 )

@@ -17,7 +17,7 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, NoReturn, TextIO
 
 from routerllm.exceptions import (
     ModelUnavailableError,
@@ -332,6 +332,18 @@ def _server_stopped(args: argparse.Namespace, error: KeyboardInterrupt | None) -
 
 
 # -- parser ----------------------------------------------------------------
+class _CommandParser(argparse.ArgumentParser):
+    """A command's parser: ``route -x`` is ``-x`` taken for an option, and the prompt
+    said to be missing; the error says how to give such a prompt."""
+
+    def error(self, message: str) -> NoReturn:
+        if "required: prompt" in message:
+            message += (
+                f"; a prompt that starts with '-' goes after '--': {self.prog} [options] -- PROMPT"
+            )
+        super().error(message)
+
+
 def build_parser() -> argparse.ArgumentParser:
     from routerllm import demo_cli, humaneval_cli, learn_cli
     from routerllm.cli_args import max_new_tokens_arg
@@ -351,7 +363,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="routerllm",
         description="Route LLM requests to the smallest capable model; measure energy, CO2 and cost.",
     )
-    sub = parser.add_subparsers(dest="command", required=True)
+    sub: Any = parser.add_subparsers(dest="command", required=True, parser_class=_CommandParser)
 
     demo_cli.add_parser(sub, common)
 
