@@ -171,6 +171,42 @@ def test_models_reports_unavailable_without_crashing(tmp_path: Path) -> None:
     assert "no: model package not installed" in proc.stdout
 
 
+def test_models_says_what_is_wrong_with_each_gguf_and_lists_the_others(
+    tmp_path: Path, tiny_gguf: Path
+) -> None:
+    # a broken link was "file not found" (ls lists it), an empty file "bad magic b''"
+    (tmp_path / "cut.gguf").write_bytes(tiny_gguf.read_bytes()[:100_000])
+    (tmp_path / "empty.gguf").write_bytes(b"")
+    (tmp_path / "folder.gguf").mkdir()
+    (tmp_path / "link.gguf").symlink_to(tmp_path / "gone" / "tiny.gguf")
+    data = tiny_config_dict(tmp_path)
+    names = ("missing", "cut", "empty", "folder", "link")
+    data["models"] += [
+        tiny_model(n, "heavy", 2 + i, gguf={"path": str(tmp_path / f"{n}.gguf")})
+        for i, n in enumerate(names)
+    ]
+    cfg = str(write_config(tmp_path, data))
+    proc = run("models", "--config", cfg, "--json")
+    assert proc.returncode == 0, proc.stderr
+    reasons = {m["name"]: m["reason"] for m in json.loads(proc.stdout)["models"]}
+    assert [reasons[n] for n in ("tiny-light", "tiny-medium", "tiny-heavy")] == ["", "", ""]
+    assert reasons["missing"] == f"file not found: {tmp_path / 'missing.gguf'}"
+    assert reasons["cut"].startswith(f"{tmp_path / 'cut.gguf'} is cut short (100,000 bytes")
+    assert reasons["empty"].startswith(f"{tmp_path / 'empty.gguf'} is empty (0 bytes)")
+    assert reasons["folder"] == f"path is a directory, not a file: {tmp_path / 'folder.gguf'}"
+    assert reasons["link"].startswith(
+        f"{tmp_path / 'link.gguf'} is a broken link (to {tmp_path / 'gone' / 'tiny.gguf'})"
+    )
+    table = run("models", "--config", cfg).stdout
+    assert f"no: {reasons['link']}" in table and f"no: {reasons['empty']}" in table
+    # a config that is a broken link is said to be one too
+    (tmp_path / "config-link.yaml").symlink_to(tmp_path / "gone" / "config.yaml")
+    assert_one_line_error(
+        run("models", "--config", str(tmp_path / "config-link.yaml")),
+        f"config {tmp_path / 'config-link.yaml'} is a broken link (to {tmp_path / 'gone' / 'config.yaml'})",
+    )
+
+
 def test_models_shows_the_memory_the_manager_counts_and_a_ggufs_shorter_context(
     tmp_path: Path,
 ) -> None:

@@ -42,7 +42,7 @@ from routerllm.config_sections import (
     format_validation,
 )
 from routerllm.exceptions import ConfigError
-from routerllm.files import refuse_special_file
+from routerllm.files import refuse_special_file, what_is
 
 __all__ = [
     "LEVEL_MAX_PARAMS_B",
@@ -324,6 +324,11 @@ def resolve_config_path(path: str | os.PathLike[str] | None) -> Path:
         raise ConfigError(f"config {path}{given} is a directory: give a YAML file inside it")
     # read_bytes() would wait on a named pipe for a writer, or read a device forever
     refuse_special_file(p, f"give the path of a YAML config file{given}", ConfigError)
+    if p.is_symlink():  # listed by ls: not "not found"
+        raise ConfigError(
+            f"config {path}{given} is {what_is(p)}: give a YAML path or one of: "
+            f"{', '.join(PACKAGED_CONFIGS)}"
+        )
     raise ConfigError(
         f"config file not found: {path}{given}; give a YAML path or one of: "
         f"{', '.join(PACKAGED_CONFIGS)}"

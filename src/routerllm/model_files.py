@@ -31,6 +31,7 @@ from routerllm.files import (
     sha256_of,
     special_file_problem,
     special_kind,
+    what_is,
     write_text_atomically,
     written_atomically,
 )
@@ -132,6 +133,8 @@ def _not_a_file(path: Path) -> str | None:
     # llama.cpp would wait on a named pipe for a writer, or read a device forever
     if why := special_file_problem(path, "give the path of the model's GGUF file"):
         return why
+    if path.is_symlink() and not path.exists():  # listed by ls: not "not found"
+        return f"{path} is {what_is(path)}: give the path of the model's GGUF file"
     return None if path.is_file() else f"file not found: {path}"
 
 
@@ -343,6 +346,8 @@ def _header_problem(path: Path, whole: bool = True) -> str | None:
             magic = f.read(4)
     except OSError as e:
         return f"{path} cannot be read ({e.strerror or e})"
+    if not magic:  # "bad magic b''" said nothing of a file with nothing in it
+        return f"{path} is empty (0 bytes): an interrupted download or copy? Copy or install it again"  # fmt: skip
     if magic != GGUF_MAGIC:
         return f"{path} is not a GGUF file (bad magic {magic!r}); it is corrupt or the wrong format"  # fmt: skip
     if whole and (short := shortfall(path)):
