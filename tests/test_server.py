@@ -6,6 +6,7 @@ OpenAI endpoint); the CLI command as a subprocess, stopped by Ctrl-C and SIGTERM
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import http.client
 import json
 import logging
@@ -1131,6 +1132,39 @@ def test_serve_whose_ready_line_has_no_reader_stops_quietly(tmp_path: Path) -> N
     finally:
         process.kill()
     assert process.returncode == 141 and "Traceback" not in stderr, stderr
+
+
+@pytest.mark.parametrize("stdout", ["closed", "terminal"])
+def test_serve_logs_to_stderr_as_stderr_is_whatever_stdout_is(tmp_path: Path, stdout: str) -> None:
+    # uvicorn coloured its log lines, on stderr, when stdout was a terminal: `serve
+    # 2>server.log` wrote escape codes into the file; with stdout closed (`>&-`, as a
+    # daemon may run it) it asked the missing stdout and ended in a traceback
+    from .conftest import free_port
+
+    config = write_config(tmp_path, tiny_config_dict(tmp_path, carbon={"enabled": False}))
+    port = free_port()
+    terminal, out = os.openpty() if stdout == "terminal" else (None, None)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "routerllm.cli", "serve", "--config", str(config), "--port", str(port)],  # fmt: skip
+        stdout=out, stderr=subprocess.PIPE, text=True,
+        preexec_fn=(lambda: os.close(1)) if out is None else None,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while process.poll() is None and time.monotonic() < deadline:
+            with contextlib.suppress(OSError):
+                status, _ = call(f"http://127.0.0.1:{port}", "/v1/models", method="GET")
+                break
+            time.sleep(0.2)
+        assert process.poll() is None and status == 200
+    finally:
+        process.send_signal(signal.SIGINT)
+        _, stderr = process.communicate(timeout=60)
+        for fd in (terminal, out):
+            if fd is not None:
+                os.close(fd)
+    assert process.returncode == 130 and "Traceback" not in stderr, stderr
+    assert '"GET /v1/models HTTP/1.1" 200 OK' in stderr and "\x1b[" not in stderr, stderr
 
 
 def test_serve_warns_when_no_available_model_is_within_the_cap(tmp_path: Path) -> None:

@@ -8,6 +8,7 @@ import copy
 import logging
 import signal
 import socket
+import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -55,10 +56,14 @@ def server(
 
     logging_config = copy.deepcopy(LOGGING_CONFIG)  # access lines to stderr, as all logs
     logging_config["handlers"]["access"]["stream"] = "ext://sys.stderr"
+    # coloured where stderr, which they go to, is a terminal: uvicorn asks stdout, so
+    # `serve 2>server.log` wrote escape codes in the file, and a closed stdout failed
+    colours = sys.stderr is not None and sys.stderr.isatty()
     app = create_app(system, api_key, cors, max_waiting)
     config = uvicorn.Config(
-        app, http=_json_400s(), log_level="info", log_config=logging_config, lifespan="off"
-    )
+        app, http=_json_400s(), log_level="info", log_config=logging_config, lifespan="off",
+        use_colors=colours,
+    )  # fmt: skip
     srv = uvicorn.Server(config)
     app.state.service.stopping = lambda: srv.should_exit
     return srv
