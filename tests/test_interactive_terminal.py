@@ -1,5 +1,6 @@
-"""`routerllm demo --interactive` typed at a real terminal (a pseudo-terminal): what
-its line discipline does to a line (Ctrl-D mid-line, a line longer than it holds)."""
+"""`routerllm demo --interactive` and `route -` typed at a real terminal (a
+pseudo-terminal): what its line discipline does to a line (Ctrl-D mid-line, a line
+longer than it holds)."""
 
 from __future__ import annotations
 
@@ -15,17 +16,21 @@ from routerllm.carbon.request_log import RequestLog
 
 from .conftest import tiny_config_dict, write_config
 
+DEMO = ("demo", "--interactive")
 
-def typed_at_a_terminal(tmp_path: Path, typed: bytes) -> tuple[int, str, str]:
-    """The interactive demo's status, stdout and stderr, its stdin a terminal where
-    ``typed`` was typed (not echoed: nothing reads the echo)."""
+
+def typed_at_a_terminal(
+    tmp_path: Path, typed: bytes, command: tuple[str, ...] = DEMO
+) -> tuple[int, str, str]:
+    """The command's status, stdout and stderr, its stdin a terminal where ``typed``
+    was typed (not echoed: nothing reads the echo)."""
     cfg = write_config(tmp_path, tiny_config_dict(tmp_path))
     terminal, stdin = os.openpty()
     mode = termios.tcgetattr(stdin)
     mode[3] &= ~termios.ECHO
     termios.tcsetattr(stdin, termios.TCSANOW, mode)
     process = subprocess.Popen(
-        [sys.executable, "-m", "routerllm.cli", "demo", "--interactive", "--config", str(cfg),
+        [sys.executable, "-m", "routerllm.cli", *command, "--config", str(cfg),
          "--max-new-tokens", "3"],  # fmt: skip
         stdin=stdin, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
@@ -71,3 +76,18 @@ def test_a_line_longer_than_the_terminal_holds_is_refused_not_asked_cut_short(
     assert "error: the line is 4,095 bytes, as many as a terminal passes on" in out, out
     assert "routerllm route - < FILE" in out and "[1] light  tiny-light" in out, out
     assert logged_prompt_chars(tmp_path) == [len("hello there")]  # the cut one not asked
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux's terminal line size")
+def test_route_refuses_a_prompt_the_terminal_cut_short(tmp_path: Path) -> None:
+    # `routerllm route -` with a long line pasted, then Ctrl-D: answered cut short
+    status, out, err = typed_at_a_terminal(
+        tmp_path, b"first line\n" + b"word " * 1000 + b"\n\x04", ("route", "-")
+    )
+    assert status == 2 and out == "" and err.count("\n") == 1, err
+    assert err.startswith("error: line 2 is 4,095 bytes, as many as a terminal passes on"), err
+    assert not (tmp_path / "requests.sqlite").exists()
+    # a prompt of lines within the terminal's is asked whole
+    status, out, err = typed_at_a_terminal(tmp_path, b"hello\nthere\n\x04", ("route", "-"))
+    assert status == 0 and "[1] " in out, err
+    assert logged_prompt_chars(tmp_path) == [len("hello\nthere\n")]

@@ -22,6 +22,7 @@ from typing import Any, NoReturn, TextIO
 from routerllm.exceptions import (
     ModelUnavailableError,
     OutputError,
+    PromptError,
     RequestLogError,
     RouterLLMError,
 )
@@ -80,6 +81,26 @@ def _stdin(what: str) -> TextIO:
     if isinstance(sys.stdin, io.TextIOWrapper):
         sys.stdin.reconfigure(errors="surrogateescape")
     return sys.stdin
+
+
+#: The most bytes of a line a terminal passes on (Linux's line discipline holds 4,096,
+#: the newline one of them); it drops the rest of a longer line.
+TERMINAL_LINE_BYTES = 4095
+
+
+def cut_by_the_terminal(line: str, stdin: TextIO, where: str) -> str:
+    """Why ``line`` (``where``: "the line", "line 2"), read from ``stdin``, is not asked
+    where that is a terminal: as long as the terminal passes on, it was likely cut there,
+    and the answer would be to a part of the prompt ("" where it is shorter)."""
+    if not sys.platform.startswith("linux") or not stdin.isatty():
+        return ""
+    size = len(line.rstrip("\r\n").encode(stdin.encoding or "utf-8", "surrogateescape"))
+    if size < TERMINAL_LINE_BYTES:
+        return ""
+    return (
+        f"{where} is {size:,} bytes, as many as a terminal passes on: the rest of a longer "
+        f"prompt was cut off, so it is not asked; give a long prompt with routerllm route - < FILE"
+    )
 
 
 def _stdout(what: str) -> None:
@@ -178,9 +199,12 @@ def cmd_route(args: argparse.Namespace) -> int:
     if args.prompt == "-":
         # a byte-order mark (a file saved by a Windows editor) is not part of the prompt:
         # kept, it hid the code from the router and a function stub from its check
-        prompt = (
-            _stdin("give the prompt on stdin, or as the argument").read().removeprefix("\ufeff")
-        )
+        stdin = _stdin("give the prompt on stdin, or as the argument")
+        prompt = stdin.read().removeprefix("\ufeff")
+        if stdin.isatty():  # typed or pasted: a line the terminal cut is not the prompt
+            for n, line in enumerate(prompt.split("\n"), 1):
+                if cut := cut_by_the_terminal(line, stdin, f"line {n}"):
+                    raise PromptError(cut, "prompt")
     else:
         prompt = args.prompt
     with _system(args) as system:

@@ -5,7 +5,6 @@ Registered on the main parser by ``routerllm.cli``."""
 from __future__ import annotations
 
 import argparse
-import sys
 from collections.abc import Sequence
 from typing import Any, TextIO
 
@@ -15,6 +14,7 @@ from routerllm.cli import (
     _stdin,
     _stdout,
     _system,
+    cut_by_the_terminal,
     json_text,
     requests_answered,
 )
@@ -213,7 +213,7 @@ def _interactive(args: argparse.Namespace, system: Any, stdin: TextIO) -> int:
             print(flush=True)
         if line.strip() == ":quit":
             break
-        if terminal and (cut := _cut_by_the_terminal(line, stdin.encoding)):
+        if terminal and (cut := cut_by_the_terminal(line, stdin, "the line")):
             _print_error(args, PromptError(cut, "prompt"))
         elif line.strip():
             _answer(args, system, line, results)
@@ -225,24 +225,6 @@ def _interactive(args: argparse.Namespace, system: Any, stdin: TextIO) -> int:
     else:  # a session that answered nothing says so: it printed nothing before
         print("\n".join(["Summary of the session", *(totals_lines(summary) if results else ["no prompt answered"])]))  # fmt: skip
     return status
-
-
-#: The most bytes of a line a terminal passes on (Linux's line discipline holds 4,096,
-#: the newline one of them); it drops the rest of a longer line.
-TERMINAL_LINE_BYTES = 4095
-
-
-def _cut_by_the_terminal(line: str, encoding: str | None) -> str:
-    """Why ``line``, typed or pasted at a terminal, is not asked: as long as the
-    terminal passes on, it was likely cut there, and its answer would be to a part of
-    the prompt ("" where it is shorter)."""
-    size = len(line.rstrip("\r\n").encode(encoding or "utf-8", "surrogateescape"))
-    if size < TERMINAL_LINE_BYTES or not sys.platform.startswith("linux"):
-        return ""
-    return (
-        f"the line is {size:,} bytes, as many as a terminal passes on: the rest of a longer "
-        f"prompt was cut off, so it is not asked; give a long prompt with routerllm route - < FILE"
-    )
 
 
 def _answer(args: argparse.Namespace, system: Any, line: str, results: list[Any]) -> None:
