@@ -103,7 +103,7 @@ def cut_by_the_terminal(line: str, stdin: TextIO, where: str) -> str:
     )
 
 
-def _stdout(what: str) -> None:
+def require_stdout(what: str) -> None:
     """A closed stdout (``>&-``) refused before any model runs: Python prints nowhere
     without a word, so the answers, paid for and logged, would be lost."""
     if sys.stdout is None:
@@ -195,7 +195,7 @@ def cmd_route(args: argparse.Namespace) -> int:
             f"--model names the model that answers, without routing: --router {args.router} "
             f"would not be used; give one of them"
         )
-    _stdout("the answer would be printed")
+    require_stdout("the answer would be printed")
     if args.prompt == "-":
         # a byte-order mark (a file saved by a Windows editor) is not part of the prompt:
         # kept, it hid the code from the router and a function stub from its check
@@ -498,7 +498,7 @@ def _run(args: argparse.Namespace) -> int:
     try:
         _refuse_empty_options(args)
         if getattr(args, "interrupted", None) is nothing_written:  # its output is all it gives
-            _stdout("the output would be printed")
+            require_stdout("the output would be printed")
         status = int(args.func(args))
         if sys.stdout is not None:  # closed (>&-): what a command saves is in its files
             sys.stdout.flush()  # a full disk said here, not by Python as it exits (status 120)

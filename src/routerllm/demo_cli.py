@@ -12,11 +12,11 @@ from routerllm.cli import (
     EXIT_TERMINATED,
     _result_lines,
     _stdin,
-    _stdout,
     _system,
     cut_by_the_terminal,
     json_text,
     requests_answered,
+    require_stdout,
 )
 from routerllm.cli_args import max_new_tokens_arg
 from routerllm.exceptions import PromptError, RequestLogError, RouterLLMError
@@ -71,7 +71,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
             f"--repeats {args.repeats}: it makes the routed run and the always-largest "
             f"baseline N >= 1 times to compare them (not with --no-baseline or --interactive)"
         )
-    _stdout("the answers would be printed")
+    require_stdout("the answers would be printed")
     args.answered = 0  # what its Ctrl-C line says was logged (``requests_answered``)
     stdin = _stdin("give the prompts on stdin, one a line") if args.interactive else None
     with _system(args) as system:

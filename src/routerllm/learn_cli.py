@@ -12,7 +12,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from routerllm.cli import _stdout, emit, nothing_written
+from routerllm.cli import emit, nothing_written, require_stdout
 from routerllm.cli_args import check_plot, fraction_arg, name_list, refuse_overwriting, seed_arg
 from routerllm.data.labeled import CLASS_NAMES, CLASS_TIERS, load_json
 from routerllm.exceptions import DataError, RouterLLMError
@@ -190,7 +190,7 @@ def cmd_eval_routing(args: argparse.Namespace) -> int:
     from routerllm.routers.outcome import DEFAULT_ENCODER
 
     if not args.plot:  # the figures printed are all it gives
-        _stdout("the figures would be printed")
+        require_stdout("the figures would be printed")
     routers = name_list(args.routers, "--routers")
     encoder = args.encoder or DEFAULT_ENCODER
     if args.test and args.test_fraction is not None:
