@@ -431,3 +431,24 @@ def test_a_path_holding_a_nul_character_is_one_clear_error(tmp_path: Path, where
     data[section] = {**data[section], key: bad}
     with pytest.raises(ConfigError, match=f"{section}.{key}.*NUL"):
         load_config(write_config(tmp_path, data))
+
+
+@pytest.mark.parametrize(
+    "name", ["\ud800.sqlite", "caf\udce9.sqlite"], ids=["json-escape", "latin-1"]
+)
+def test_a_log_path_that_is_not_utf8_text_is_one_clear_error(
+    tiny_config: AppConfig, tmp_path: Path, name: str
+) -> None:
+    """A lone surrogate (a JSON "\\ud800" escape; a Latin-1 file name read as UTF-8 with
+    Python's surrogate escapes) in ``request_log``: SQLite takes UTF-8 names only, and
+    it was a bare UnicodeEncodeError from deep inside ``sqlite3.connect``."""
+    from routerllm.carbon.request_log import RequestLog
+
+    bad = str(tmp_path / name)
+    with pytest.raises(RequestLogError, match="is not valid UTF-8 text .*give it a UTF-8 name"):
+        RouterLLM(tiny_config, request_log=bad)
+    with pytest.raises(RequestLogError, match="is not valid UTF-8 text"):
+        RequestLog(tmp_path / "log.sqlite", tmp_path / name)  # its emissions CSV's
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["config.yaml"]
+    with RouterLLM(tiny_config) as system:  # nothing left half-open
+        assert system.route("hi").model == "tiny-light"

@@ -63,6 +63,13 @@ class RequestLog(PendingFeedback, CsvMirror):
                 f"request log path {db_path!r} (log.path) must be a file path, e.g. "
                 f"logs/requests.sqlite"
             )
+        for what, path in (("request log", db_path), ("emissions CSV", csv_path)):
+            # SQLite and the CSV's lock take UTF-8 names: a bare UnicodeEncodeError else
+            if path is not None and (at := not_utf8(str(path))) is not None:
+                raise RequestLogError(
+                    f"{what} path {str(path)!r} is not valid UTF-8 text (undecodable at "
+                    f"character {at}); give it a UTF-8 name"
+                )
         self.db_path = Path(db_path)
         if self.db_path.is_dir():  # SQLite says only "unable to open database file"
             raise RequestLogError(
