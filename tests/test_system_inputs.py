@@ -73,6 +73,9 @@ def test_a_router_option_named_like_the_routers_own_settings_is_refused(
         # bytes iterate as numbers: the error was "prompt must be text, got int"
         (lambda s: s.generate_batch(b"hi"), "takes a list of requests, got bytes"),
         (lambda s: s.generate_batch(bytearray(b"hi")), "list of requests, got bytearray"),
+        # an empty batch checks its arguments as any other (a router's name was, a model's
+        # was not: a misspelt one passed until the batch held a request)
+        (lambda s: s.generate_batch([], model="tiny-lite"), "unknown model 'tiny-lite'"),
     ],
     ids=[
         "router-object",
@@ -83,6 +86,7 @@ def test_a_router_option_named_like_the_routers_own_settings_is_refused(
         "batch-set",
         "batch-bytes",
         "batch-bytearray",
+        "empty-batch-unknown-model",
     ],
 )
 def test_wrong_arguments_are_clear_errors(system: RouterLLM, call, message: str) -> None:  # type: ignore[no-untyped-def]

@@ -316,6 +316,8 @@ class RouterLLM(RequestAnswering):
         tag = checked_tag(tag)
         if model is not None and not isinstance(model, str):
             raise PromptError(f"model must be a model's name, got {type(model).__name__}")
+        if model is not None:
+            self.config.model(model)  # clear error for an unknown name, an empty batch's too
         if model is not None and router is not None:  # else the router was silently unused
             raise PromptError(
                 f"model names the model that answers, without routing: router "
@@ -329,7 +331,6 @@ class RouterLLM(RequestAnswering):
         embedded: np.ndarray | None = None  # the prompts' embeddings, where kept for feedback
         with self.meter.measure("router_inference") as routing:
             if model is not None:
-                self.config.model(model)  # clear error for an unknown name
                 if model not in self._available_models():
                     raise ModelUnavailableError(
                         f"model {model!r} is not available here: {self.manager.availability(model)}"
