@@ -237,6 +237,67 @@ def test_close_called_within_a_request_of_its_own_thread_releases_once_it_is_log
         assert [r.id for r in log.records()] == [results[0].request_id]
 
 
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="no fork here")
+def test_a_system_a_forked_process_inherited_refuses_requests_there(
+    tiny_config: AppConfig,
+) -> None:
+    """A system made before a fork (a module's system used by a multiprocessing pool's
+    fork workers): in the child llama.cpp's threads are gone, and its generation waited
+    for them forever; the log's SQLite connection and CodeCarbon's tracker are the
+    parent's too. The child is refused with one line, and its close() releases nothing
+    of the parent's, which goes on answering."""
+    import time
+    import warnings
+
+    system = RouterLLM(tiny_config)
+    first = system.generate("warm up")  # a model loaded, with its threads
+    read, write = os.pipe()
+    with warnings.catch_warnings():  # Python 3.12+: forking a process with threads
+        warnings.simplefilter("ignore", DeprecationWarning)
+        pid = os.fork()
+    if pid == 0:  # the child: says what each call did, then ends without cleaning up
+        said = []
+        for call in (
+            lambda: system.generate("hi"),
+            lambda: system.generate_batch(["hi"]),
+            lambda: system.route("hi"),
+            lambda: system.predict("hi", "tiny-light"),
+            system.available_models,
+            system.close,
+            lambda: system.generate("hi"),
+        ):
+            try:
+                call()
+                said.append("returned")
+            except RouterLLMError as e:
+                said.append(f"{type(e).__name__}: {e}")
+        os.write(write, "\n".join(said).encode())
+        os._exit(0)
+    os.close(write)
+    deadline = time.monotonic() + 30
+    while not os.waitpid(pid, os.WNOHANG)[0]:
+        if time.monotonic() > deadline:
+            os.kill(pid, 9)
+            os.waitpid(pid, 0)
+            os.close(read)
+            system.close()
+            pytest.fail("the forked child's request never ended")
+        time.sleep(0.05)
+    with os.fdopen(read) as pipe:
+        said = pipe.read().split("\n")
+    refused = (
+        f"RouterLLMError: this RouterLLM was made in process {os.getpid()}, and a process "
+        f"forked from it cannot use it (its models' threads, its log's connection and its "
+        f"carbon tracker are that process's); create a RouterLLM in each process, e.g. "
+        f"in a multiprocessing pool's initializer"
+    )
+    assert said == [refused] * 5 + ["returned", refused]
+    with system:  # the parent's models, meter and log: untouched by the child
+        assert system.manager.loaded_models == ["tiny-light"]
+        again = system.generate("hi")
+        assert [r.id for r in system.log.records()] == [first.request_id, again.request_id]
+
+
 def test_a_closed_request_log_is_refused_before_any_model_runs(
     tiny_config: AppConfig, tmp_path: Path
 ) -> None:

@@ -164,6 +164,7 @@ class RouterLLM(RequestAnswering):
         self.meter = meter or create_meter(config.carbon)
         self.calls = ModelCalls(config, self.manager, self.meter, self.gate)
         self._closed = False  # refuses requests from now
+        self._pid = os.getpid()  # a process forked from this one may not use it
         self._released = False  # its models, meter and log, once the last request is done
         # the calls that use the models or the log, per thread; close() waits for them
         self._in_flight: Counter[int] = Counter()
@@ -191,7 +192,11 @@ class RouterLLM(RequestAnswering):
         that was interrupted while it waited is finished by the next one; one called
         meanwhile in another thread returns once the system is closed). Called within a
         request of its own thread (a signal handler's), it returns at once: that request
-        ends, and is logged, first; then the system is released."""
+        ends, and is logged, first; then the system is released. In a process forked from
+        the one that made it, it releases nothing: all it holds is that process's."""
+        if self._forked():
+            self._closed = True
+            return
         with self._calls_done:  # a second close() meanwhile returns once this one has closed
             self._closed = True
             if self._in_flight[threading.get_ident()]:  # it would wait for itself forever
@@ -220,7 +225,21 @@ class RouterLLM(RequestAnswering):
     def _limit(self) -> int:
         return self.config.limits.max_prompt_chars
 
+    def _forked(self) -> bool:
+        return os.getpid() != self._pid
+
+    def _check_process(self) -> None:
+        if self._forked():
+            # llama.cpp's threads are not in the child: a generation there waited forever
+            raise RouterLLMError(
+                f"this RouterLLM was made in process {self._pid}, and a process forked from "
+                f"it cannot use it (its models' threads, its log's connection and its carbon "
+                f"tracker are that process's); create a RouterLLM in each process, e.g. in a "
+                f"multiprocessing pool's initializer"
+            )
+
     def _check_open(self) -> None:
+        self._check_process()
         if self._closed:
             raise RouterLLMError("this RouterLLM is closed; create a new one")
 
@@ -229,6 +248,7 @@ class RouterLLM(RequestAnswering):
         """A call that uses the models or the log: refused once closed, and waited for
         by close(), which another thread (a server's shutdown) may call meanwhile."""
         me = threading.get_ident()
+        self._check_process()  # before the lock, which a thread of the parent may have held
         with self._calls_done:
             self._check_open()
             self._in_flight[me] += 1
