@@ -381,7 +381,13 @@ def test_a_conversation_counts_toward_the_prompt_limit(tiny_config: AppConfig) -
             system.generate(request)
         with pytest.raises(RouterLLMError, match="the request is 105 characters"):
             system.generate(GenerationRequest("short", system="s" * 100))
-        assert system.log.count() == 0
+        # the model reads the answer's prefix too: a 5 MB one was tokenized whole, once
+        # a model was loaded for it, and refused only then for the model's context
+        with pytest.raises(RouterLLMError, match="the request is 105 characters .*response prefix"):  # fmt: skip
+            system.generate(GenerationRequest("short", response_prefix="p" * 100))
+        with pytest.raises(RouterLLMError, match="the request is 105 characters"):
+            system.predict(GenerationRequest("short", response_prefix="p" * 100), "tiny-light")
+        assert system.log.count() == 0 and system.manager.loaded_models == []
 
 
 def test_a_whole_number_seed_given_as_a_float_is_the_same_seed(system: RouterLLM) -> None:

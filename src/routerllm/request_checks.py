@@ -32,16 +32,19 @@ def checked_prompt(prompt: object, limit: int) -> str:
 
 
 def check_length(request: GenerationRequest, limit: int) -> None:
-    """The system text and a conversation's earlier turns count toward the prompt's
-    length limit (the prompt alone is checked by ``checked_prompt``)."""
-    if not (request.history or request.system):
+    """The system text, a conversation's earlier turns and the answer's prefix, which the
+    model reads as well, count toward the prompt's length limit (the prompt alone is
+    checked by ``checked_prompt``)."""
+    if not (request.history or request.system or request.response_prefix):
         return
-    total = sum(len(t) for t in (request.prompt, request.system or "", *(t for _, t in request.history)))  # fmt: skip
+    texts = (request.prompt, request.system or "", request.response_prefix, *(t for _, t in request.history))  # fmt: skip
+    total = sum(len(t) for t in texts)
     if total > limit:
         raise PromptError(
-            f"the request is {total:,} characters (its prompt, system text and "
-            f"{len(request.history)} earlier turns), over the limit of {limit:,} "
-            f"(limits.max_prompt_chars); shorten the system text or drop the oldest turns",
+            f"the request is {total:,} characters (its prompt, system text, response prefix "
+            f"and {len(request.history)} earlier turns), over the limit of {limit:,} "
+            f"(limits.max_prompt_chars); shorten the system text or the response prefix, "
+            f"or drop the oldest turns",
             "prompt",
         )
 
