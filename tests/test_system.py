@@ -87,6 +87,16 @@ def test_router_and_model_overrides(system: RouterLLM) -> None:
         system.generate("hi", model="gpt-9")
 
 
+def test_a_router_given_by_name_is_made_once_and_goes_on_drawing(system: RouterLLM) -> None:
+    """``router="random"`` made a new router, seeded alike, for every request: each took
+    its seed's first draw, so every request went to the same model."""
+    ask = [GenerationRequest(f"prompt {i}", max_new_tokens=1) for i in range(9)]
+    by_name = [system.generate(r, router="random").model for r in ask]
+    one = create_router("random", system.config.models, system.config.router.seed)
+    assert by_name == [system.generate(r, router=one).model for r in ask]
+    assert len(set(by_name)) > 1
+
+
 @pytest.mark.parametrize(
     "options",
     [

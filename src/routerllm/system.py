@@ -170,6 +170,8 @@ class RouterLLM(RequestAnswering):
         self._in_flight: Counter[int] = Counter()
         self._release_after = False  # set by a close() called within a request of its thread
         self._calls_done = threading.Condition()
+        self._routers_by_name: dict[str, Router] = {}  # given for requests (generate's router)
+        self._routers_lock = threading.Lock()
         # last: what it learns here is saved at close, which a failed start never reaches
         self.feedback_loop.learn_scored(self.log)
 
@@ -344,7 +346,7 @@ class RouterLLM(RequestAnswering):
                 f"{getattr(router, 'name', router)!r:.80} would not be used; give one of them"
             )
         if router is not None:
-            router = _as_router(router, self.config)
+            router = self._request_router(router)
         prompts = [r.prompt for r in reqs]
         if not reqs:
             return []
@@ -401,6 +403,17 @@ class RouterLLM(RequestAnswering):
                     i,
                 ) from e
         return results
+
+    def _request_router(self, router: object) -> Router:
+        """The router given for a request; one given by name is made once per system, so
+        that one that draws (``random``) goes on drawing: made again for every request,
+        each took its seed's first draw, and every request went to the same model."""
+        if not isinstance(router, str):
+            return _as_router(router, self.config)
+        with self._routers_lock:
+            if router not in self._routers_by_name:
+                self._routers_by_name[router] = _as_router(router, self.config)
+            return self._routers_by_name[router]
 
     def feedback(self, request_id: str, score: float) -> None:
         """Rate the answer of a request this system routed (``RoutedResult.request_id``,
