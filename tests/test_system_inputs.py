@@ -76,6 +76,14 @@ def test_a_router_option_named_like_the_routers_own_settings_is_refused(
         # an empty batch checks its arguments as any other (a router's name was, a model's
         # was not: a misspelt one passed until the batch held a request)
         (lambda s: s.generate_batch([], model="tiny-lite"), "unknown model 'tiny-lite'"),
+        # an OpenAI client's messages: said how a conversation is asked here
+        (
+            lambda s: s.generate([{"role": "user", "content": "hi"}]),
+            r"prompt must be text, got list; a conversation is GenerationRequest\(newest "
+            r"text, system=\.\.\., history=\(\(role, text\), \.\.\.\)\)",
+        ),
+        (lambda s: s.generate({"role": "user", "content": "hi"}), "got dict; a conversation is"),
+        (lambda s: s.predict([{"role": "user", "content": "hi"}], "tiny-light"), "got list; a"),
     ],
     ids=[
         "router-object",
@@ -87,6 +95,9 @@ def test_a_router_option_named_like_the_routers_own_settings_is_refused(
         "batch-bytes",
         "batch-bytearray",
         "empty-batch-unknown-model",
+        "messages",
+        "message",
+        "predict-messages",
     ],
 )
 def test_wrong_arguments_are_clear_errors(system: RouterLLM, call, message: str) -> None:  # type: ignore[no-untyped-def]

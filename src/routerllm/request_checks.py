@@ -13,7 +13,14 @@ from routerllm.exceptions import PromptError
 def checked_prompt(prompt: object, limit: int) -> str:
     """``prompt`` if it is non-empty UTF-8 text of at most ``limit`` characters."""
     if not isinstance(prompt, str):
-        raise PromptError(f"prompt must be text, got {type(prompt).__name__}", "prompt")
+        # an OpenAI client's messages, or one of them: how a conversation is asked here
+        chat = (
+            "; a conversation is GenerationRequest(newest text, system=..., history=((role, "
+            "text), ...)), several prompts generate_batch"
+            if isinstance(prompt, list | tuple | Mapping)
+            else ""
+        )
+        raise PromptError(f"prompt must be text, got {type(prompt).__name__}{chat}", "prompt")
     if not prompt.strip():
         raise PromptError("prompt is empty", "prompt")
     if (at := not_utf8(prompt)) is not None:  # e.g. bytes that were not UTF-8, from a file
