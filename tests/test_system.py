@@ -308,6 +308,22 @@ def test_a_system_a_forked_process_inherited_refuses_requests_there(
         assert [r.id for r in system.log.records()] == [first.request_id, again.request_id]
 
 
+def test_a_system_sent_to_another_process_is_one_clear_error(system: RouterLLM) -> None:
+    """``pool.map(system.generate, prompts)`` under the spawn or forkserver start method
+    (macOS's default; Linux's from Python 3.14) pickles the system: it was a bare
+    TypeError, "cannot pickle '_thread.lock' object"."""
+    import copy
+    import pickle
+
+    said = "a RouterLLM cannot be pickled or sent to another process"
+    for send in (lambda: pickle.dumps(system), lambda: pickle.dumps(system.generate)):
+        with pytest.raises(RouterLLMError, match=f"{said} .*create one in each process"):
+            send()
+    with pytest.raises(RouterLLMError, match=said):
+        copy.deepcopy(system)
+    assert system.generate("hi").model == "tiny-light"  # untouched
+
+
 def test_a_closed_request_log_is_refused_before_any_model_runs(
     tiny_config: AppConfig, tmp_path: Path
 ) -> None:

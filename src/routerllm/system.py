@@ -217,6 +217,15 @@ class RouterLLM(RequestAnswering):
         self.log.close()
         self._released = True
 
+    def __reduce__(self) -> Any:
+        # a multiprocessing pool (spawn, forkserver) pickles what it sends: the error was
+        # pickle's "cannot pickle '_thread.lock' object"
+        raise RouterLLMError(
+            "a RouterLLM cannot be pickled or sent to another process (its models, log and "
+            "carbon tracker are this process's); create one in each process, e.g. in a "
+            "multiprocessing pool's initializer"
+        )
+
     def __enter__(self) -> RouterLLM:
         return self
 
