@@ -893,21 +893,43 @@ def test_the_server_answers_an_upstream_400_with_a_400_and_a_401_with_a_502(
 
 
 @pytest.mark.parametrize(
-    "payload",
+    ("payload", "cause"),
     [
-        {"id": "no-choices"},
-        {"choices": []},
-        {"choices": [{"message": None}]},
-        {"choices": [{"text": "legacy completions shape"}]},
-        [1, 2, 3],
-        {"choices": [{"message": {"content": "4"}}], "usage": {"prompt_tokens": "a"}},
+        ({"id": "no-choices"}, "no 'choices'"),
+        ({"choices": []}, "'choices' is empty"),
+        ({"choices": [{"message": None}]}, "choices[0] has no 'message'"),
+        ({"choices": [{"text": "legacy completions shape"}]}, "choices[0] has no 'message'"),
+        ([1, 2, 3], "a JSON list, not an object"),
+        (
+            {"choices": [{"message": {"content": "4"}}], "usage": {"prompt_tokens": "a"}},
+            "usage.prompt_tokens 'a' is not a token count",
+        ),
+        (
+            {"choices": [{"message": {"content": "4"}}], "usage": {"prompt_tokens": -5}},
+            "usage.prompt_tokens -5 is not a token count",
+        ),
+        (
+            {"choices": [{"message": {"content": "4"}}], "usage": {"completion_tokens": 10**12}},
+            "usage.completion_tokens 1000000000000 is not a token count",
+        ),
+        ({"choices": [{"message": {"content": "4"}}], "usage": [3, 4]}, "usage is not an object"),
     ],
-    ids=["no-choices", "empty-choices", "null-message", "legacy-shape", "list", "bad-usage"],
-)
-def test_unexpected_response_shape(stub: Stub, payload: Any) -> None:
+    ids=[
+        "no-choices", "empty-choices", "null-message", "legacy-shape", "list", "bad-usage",
+        "negative-usage", "absurd-usage", "usage-list",
+    ],
+)  # fmt: skip
+def test_unexpected_response_shape(stub: Stub, payload: Any, cause: str) -> None:
+    """The error names the model and what is wrong: until 2026-12-04 it named neither,
+    and quoted 200 characters of the answer, which cut off a bad usage count."""
+    # a long answer: what is wrong is said before the answer is quoted
+    if isinstance(payload, dict):
+        payload = {"id": "chatcmpl-" + "x" * 300, **payload}
     stub.default_post = json_reply(200, payload)
-    with pytest.raises(BackendError, match="unexpected response shape"):
+    with pytest.raises(BackendError, match="unexpected response shape") as err:
         http_backend(stub.base_url).generate(GenerationRequest("hi"))
+    assert "model 'remote'" in str(err.value)
+    assert f"({cause}" in str(err.value)
     assert len(stub.posts) == 1
 
 

@@ -214,22 +214,14 @@ class OpenAIHTTPBackend(Backend):
         out, billed = self._post_with_retries(path, body)
         latency = time.perf_counter() - start
         try:
-            choice = out["choices"][0]
-            text = choice["text"] if request.raw else choice["message"]["content"]
-            if text is None and not request.raw:  # OpenAI's refusal: its text is the answer
-                text = choice["message"].get("refusal")
-            text = "" if text is None else text
-            usage = out.get("usage")
-            tokens = [_count(usage or {}, k) for k in ("prompt_tokens", "completion_tokens")]
-            finish_reason = choice.get("finish_reason")
-            if not isinstance(text, str) or not isinstance(finish_reason, str | None):
-                raise TypeError("text or finish_reason")
-        except (KeyError, IndexError, TypeError, ValueError, AttributeError) as e:
+            choice, text, finish_reason, usage, tokens = _answer(out, request.raw)
+        except _Shape as e:
             shape = BackendError(
-                f"{self.base_url}: unexpected response shape: {_one_line(str(out))[:200]}"
+                f"{self.base_url}{path} answered model {self.name!r}'s request with an "
+                f"unexpected response shape ({e}): {_one_line(str(out))[:200]}"
             )
             shape.billed_tokens = billed  # the failed attempts' before it
-            raise shape from e
+            raise shape from None
         if not usage:  # a failed answer's tokens are billed too
             log.warning(
                 "%s: the answer gives no token usage; its tokens, energy and cost are logged as 0",
@@ -353,15 +345,70 @@ def _seconds(retry_after: str | None) -> float | None:
     return min(max(delay, 0.0), MAX_BACKOFF_S) if math.isfinite(delay) else MAX_BACKOFF_S
 
 
-def _count(usage: Any, key: str) -> int:
+class _Shape(ValueError):
+    """What is wrong with an answer that is JSON but not a completion."""
+
+
+def _answer(out: Any, raw: bool) -> tuple[dict[str, Any], str, str | None, Any, list[int]]:
+    """A completion's first choice, its text, finish reason, usage and token counts;
+    ``_Shape`` saying what is wrong where ``out`` is not a completion."""
+    if not isinstance(out, dict):
+        raise _Shape(f"a JSON {_json_kind(out)}, not an object")
+    choices = out.get("choices")
+    if choices is None:
+        raise _Shape("no 'choices'")
+    if not isinstance(choices, list):
+        raise _Shape(f"'choices' is a JSON {_json_kind(choices)}, not a list")
+    if not choices:
+        raise _Shape("'choices' is empty")
+    choice = choices[0]
+    if not isinstance(choice, dict):
+        raise _Shape("choices[0] is not an object")
+    if raw:
+        if "text" not in choice:
+            raise _Shape("choices[0] has no 'text'")
+        text = choice["text"]
+    else:
+        message = choice.get("message")
+        if not isinstance(message, dict):
+            raise _Shape("choices[0] has no 'message'")
+        if "content" not in message:
+            raise _Shape("choices[0].message has no 'content'")
+        text = message["content"]
+        if text is None:  # OpenAI's refusal: its text is the answer
+            text = message.get("refusal")
+    text = "" if text is None else text
+    if not isinstance(text, str):
+        raise _Shape(f"the answer's text is a JSON {_json_kind(text)}")
+    finish_reason = choice.get("finish_reason")
+    if not isinstance(finish_reason, str | None):
+        raise _Shape(f"finish_reason is a JSON {_json_kind(finish_reason)}")
+    usage = out.get("usage")
+    if not isinstance(usage, dict | None):
+        raise _Shape("usage is not an object")
+    tokens = [_count(usage or {}, k) for k in ("prompt_tokens", "completion_tokens")]
+    return choice, text, finish_reason, usage, tokens
+
+
+def _json_kind(value: Any) -> str:
+    kinds = {dict: "object", list: "list", str: "string", bool: "boolean", type(None): "null"}
+    return kinds.get(type(value), "number")
+
+
+def _count(usage: dict[str, Any], key: str) -> int:
     """A token count of ``usage`` (0 where absent): a whole number in [0, MAX_USAGE_TOKENS]."""
     value = usage.get(key)
     if value is None:
         return 0
-    if not is_finite_number(value) or not float(value).is_integer():
-        raise TypeError(f"usage.{key} {value!r}")
-    if not 0 <= value <= MAX_USAGE_TOKENS:
-        raise ValueError(f"usage.{key} {value!r}")
+    if (
+        not is_finite_number(value)
+        or not float(value).is_integer()
+        or not 0 <= value <= MAX_USAGE_TOKENS
+    ):
+        raise _Shape(
+            f"usage.{key} {value!r:.40} is not a token count (a whole number from 0 to "
+            f"{MAX_USAGE_TOKENS:,})"
+        )
     return int(value)
 
 
