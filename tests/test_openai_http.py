@@ -323,6 +323,7 @@ class Reply:
     delay_s: float = 0.0
     headers: tuple[tuple[str, str], ...] = ()
     trickle_s: float = 0.0  # send the body a byte at a time, this far apart
+    raw: bytes | None = None  # sent as is instead of an HTTP answer, then the connection closed
 
 
 @dataclass(frozen=True)
@@ -420,6 +421,10 @@ class _StubHandler(BaseHTTPRequestHandler):
         reply = self.server.stub.answer(Seen(method, self.path, headers, body))
         if reply.delay_s:
             self.server.stub.release.wait(reply.delay_s)
+        if reply.raw is not None:
+            self.wfile.write(reply.raw)
+            self.close_connection = True
+            return
         try:
             self.send_response(reply.status)
             self.send_header("Content-Type", "application/json")
@@ -1206,6 +1211,42 @@ def test_an_error_page_is_quoted_on_one_line_and_a_cut_one_retried(stub: Stub) -
     with pytest.raises(BackendError, match="HTTP 500"):
         http_backend(stub.base_url, max_retries=1).generate(GenerationRequest("hi"))
     assert len(stub.posts) == 3  # the first call's one, and this one's two
+
+
+def test_a_servers_control_characters_are_shown_escaped(stub: Stub) -> None:
+    """A server's text quoted in an error (its message, its param, its status line) has
+    its control characters shown as escapes: until 2026-12-04 a terminal escape sequence
+    in an error page reached the user's terminal (cleared it, retitled it) and the log."""
+    stub.default_post = error_reply(500, "\x1b[2J\x1b[31mupstream\x1b[0m \x07failed\x00 \u202eevil")
+    with pytest.raises(BackendError) as err:
+        http_backend(stub.base_url, max_retries=0).generate(GenerationRequest("hi"))
+    assert r"HTTP 500 for model 'remote': \x1b[2J\x1b[31mupstream\x1b[0m \x07failed\x00 \u202eevil" in str(err.value)  # fmt: skip
+    stub.default_post = json_reply(400, {"error": {"message": "bad \x1b]0;title\x07", "param": "t\x1b"}})  # fmt: skip
+    with pytest.raises(PromptError) as refused:
+        http_backend(stub.base_url, max_retries=0).generate(GenerationRequest("hi"))
+    assert r"bad \x1b]0;title\x07" in str(refused.value) and refused.value.param == r"t\x1b"
+    for error in (err.value, refused.value):
+        assert not any(c < " " or c == "\x7f" or c == "\u202e" for c in str(error)), error
+
+
+def test_a_transport_fault_says_what_happened(stub: Stub) -> None:
+    """What went wrong, said plainly: until 2026-12-04 an answer that is not HTTP (a TLS
+    server's bytes, garbage) was quoted raw, control characters and all, a timeout was
+    "timed out" without its limit, and an answer cut short "IncompleteRead(...)"."""
+    stub.default_post = Reply(0, b"", raw=b"\x16\x03\x01\x02\x00garbage, not HTTP\r\n\r\n")
+    with pytest.raises(BackendError, match=r"model 'remote' after 1 attempt \(") as err:
+        http_backend(stub.base_url, max_retries=0).generate(GenerationRequest("hi"))
+    assert r"not an HTTP answer (it began '\x16\x03\x01\x02\x00garbage, not HTTP" in str(err.value)
+    assert not any(c < " " for c in str(err.value))
+    body = completion_reply().body
+    stub.default_post = Reply(200, body[:10], content_length=len(body))
+    with pytest.raises(BackendError) as err:
+        http_backend(stub.base_url, max_retries=0).generate(GenerationRequest("hi"))
+    assert f"(the connection closed mid-answer: 10 of {len(body)} bytes came)" in str(err.value)
+    stub.default_post = Reply(200, body, delay_s=5.0)
+    with pytest.raises(BackendError) as err:
+        http_backend(stub.base_url, max_retries=0, timeout_s=0.3).generate(GenerationRequest("hi"))
+    assert "(no answer within timeout_s, 0.3 s)" in str(err.value)
 
 
 def test_retry_after_is_honoured_within_the_cap(

@@ -57,6 +57,9 @@ MAX_ERROR_BYTES = 2**20  # of an error answer, quoted in 300 characters at most
 MAX_USAGE_TOKENS = 10**7
 #: Half of a UTF-16 surrogate pair, as JSON's "\ud83d" escape gives one on its own.
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+#: What a quoted text must not carry as is: C0 and C1 control characters (a terminal's
+#: escape sequences among them) and the bidirectional overrides, which reorder a line.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 
 
 class _Malformed(Exception):
@@ -173,7 +176,7 @@ class OpenAIHTTPBackend(Backend):
         except _Malformed as e:
             return f"endpoint {self.base_url} answered, but {e}"
         except (OSError, ValueError, http.client.HTTPException) as e:
-            return f"endpoint {self.base_url} unreachable ({_reason(e)})"
+            return f"endpoint {self.base_url} unreachable ({_reason(e, self.probe_timeout_s)})"
         return None
 
     @property
@@ -278,7 +281,9 @@ class OpenAIHTTPBackend(Backend):
                     continue
                 param = None
                 if 300 <= e.code < 400:  # its body is not read: it is not the answer
-                    detail = f"a redirect to {e.headers.get('Location')}, not followed"
+                    detail = (
+                        f"a redirect to {_one_line(str(e.headers.get('Location')))}, not followed"
+                    )
                 else:
                     detail, param = _error_detail(e, deadline)
                 if e.code in REFUSED_STATUS and "context" in detail.lower():
@@ -308,12 +313,13 @@ class OpenAIHTTPBackend(Backend):
                 ) from None
             # refused, reset, timeout, bad JSON, truncated or malformed HTTP response
             except (OSError, ValueError, http.client.HTTPException) as e:
+                why = _reason(e, self.config.timeout_s)
                 if not last:
-                    self._sleep(attempt, _reason(e))
+                    self._sleep(attempt, why)
                     continue
                 raise BackendError(
                     f"cannot reach {self.base_url} for model {self.name!r} after {attempts} "
-                    f"attempts ({_reason(e)})"
+                    f"attempt{'s' if attempts > 1 else ''} ({why})"
                 ) from e
         raise AssertionError("unreachable")
 
@@ -420,12 +426,27 @@ def _text(text: str) -> str:
 
 
 def _one_line(text: str) -> str:
-    return " ".join(text.split())
+    """``text`` on one line, each control character shown as its escape (``\\x1b``): a
+    server's text is quoted in errors and logs, where a terminal's escape sequence would
+    act (clear the screen, retitle the window) and a NUL cut the line."""
+    return _CONTROL.sub(lambda m: ascii(m.group())[1:-1], " ".join(text.split()))
 
 
-def _reason(e: BaseException) -> str:
+def _reason(e: BaseException, timeout: float) -> str:
+    """What went wrong with an attempt, said plainly (``timeout``: its time limit)."""
     if isinstance(e, urllib.error.URLError) and not isinstance(e, urllib.error.HTTPError):
-        return _one_line(str(e.reason))
+        if not isinstance(e.reason, BaseException):
+            return _one_line(str(e.reason))
+        e = e.reason  # a connection's error (refused, a timeout, a name not found)
+    if isinstance(e, TimeoutError) and not str(e).startswith("no whole answer"):
+        return f"no answer within timeout_s, {timeout:g} s"
+    if isinstance(e, http.client.IncompleteRead):
+        came = len(e.partial)
+        whole = f" of {came + e.expected}" if e.expected is not None else ""
+        return f"the connection closed mid-answer: {came}{whole} bytes came"
+    if type(e) is http.client.BadStatusLine:  # RemoteDisconnected says what it is
+        line = e.args[0] if e.args else ""
+        return f"not an HTTP answer (it began {_one_line(repr(line)[:60])})"
     return _one_line(str(e)) or type(e).__name__
 
 
