@@ -458,3 +458,54 @@ def test_an_unknown_key_says_which_was_likely_meant(tmp_path: Path) -> None:
     data["zzz"] = 1
     with pytest.raises(ConfigError, match=r"zzz: unknown key \(the keys here: models, router, cascade, generation, carbon, log, manager, limits, budgets, cache, overrides\)"):  # fmt: skip
         load_config(write_config(tmp_path, data))
+
+
+def _remote(tmp_path: Path, **fields: object) -> dict[str, object]:
+    """A config whose first model is an `openai_http` one with ``fields``."""
+    data = tiny_config_dict(tmp_path)
+    data["models"][0] = {"name": "x", "backend": "openai_http", "tier": "light", "params_b": 1,
+                         "memory_gb": 1, "base_url": "http://127.0.0.1:9/v1", "model_id": "m",
+                         **fields}  # fmt: skip
+    return data
+
+
+@pytest.mark.parametrize(
+    ("base_url", "why"),
+    [
+        ("localhost:8000/v1", "has no scheme: give http://localhost:8000/v1 or https://"),
+        ("127.0.0.1:8000/v1", "has no scheme: give http://127.0.0.1:8000/v1 or https://"),
+        ("api.example.com/v1", "has no scheme: give http://api.example.com/v1 or https://"),
+        ("ftp://127.0.0.1/v1", "is not an http:// or https:// URL"),
+        ("file:///srv/v1", "is not an http:// or https:// URL"),
+        ("http:///v1", "names no host"),
+        ("http://127.0.0.1:99999/v1", "has a bad port"),
+        ("http://127.0.0.1:80a/v1", "has a bad port"),
+        ("http://127.0.0.1/v1?api-version=1", "has a query or fragment"),
+        ("http://127.0.0.1/v1#x", "has a query or fragment"),
+        ("http://127.0.0.1/my v1", "holds a space or control character"),
+    ],
+)
+def test_a_base_url_requests_could_not_use_is_refused_when_the_config_loads(
+    tmp_path: Path, base_url: str, why: str
+) -> None:
+    """Until 2026-12-04 each loaded; the model was then unavailable for a cause such as
+    "unknown url type: localhost", or (ftp://, file://) asked something else than an HTTP
+    server; a query was sent with the API's path appended to it."""
+    with pytest.raises(ConfigError, match=f"models.0.base_url: base_url .*{why}") as err:
+        load_config(write_config(tmp_path, _remote(tmp_path, base_url=base_url)))
+    assert str(err.value).count("\n") == 0
+
+
+def test_a_base_url_with_a_password_is_refused_without_showing_it(tmp_path: Path) -> None:
+    data = _remote(tmp_path, base_url="http://me:s3cret@127.0.0.1/v1")
+    with pytest.raises(ConfigError, match="models.0.base_url: base_url holds a user name or password") as err:  # fmt: skip
+        load_config(write_config(tmp_path, data))
+    assert "s3cret" not in str(err.value)
+
+
+@pytest.mark.parametrize(
+    "base_url", ["http://127.0.0.1:8000/v1", "https://api.example.com/v1/", "HTTP://h/openai/v1"]
+)
+def test_a_base_url_with_a_path_or_a_trailing_slash_loads(tmp_path: Path, base_url: str) -> None:
+    config = load_config(write_config(tmp_path, _remote(tmp_path, base_url=f" {base_url} ")))
+    assert config.models[0].base_url == base_url

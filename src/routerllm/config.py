@@ -14,6 +14,7 @@ import json
 import os
 import re
 import unicodedata
+import urllib.parse
 from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
@@ -174,6 +175,45 @@ class ModelConfig(StrictConfig):
                 f"a model's name holds a control character ({name!r:.80}): use visible text"
             )
         return name
+
+    @field_validator("base_url")
+    @classmethod
+    def _http_url(cls, url: str | None) -> str | None:
+        """A URL the API's paths (``/chat/completions``) can be appended to and sent over
+        HTTP: until 2026-12-04 one without a scheme loaded and was an unavailable model
+        ("unknown url type: localhost"), ftp:// and file:// were asked for answers."""
+        if url is None:
+            return None
+        url = url.strip()
+        if any(c.isspace() or unicodedata.category(c) == "Cc" for c in url):
+            raise ValueError(f"base_url {url!r:.80} holds a space or control character")
+        parts = urllib.parse.urlsplit(url)
+        if "://" not in url:
+            raise ValueError(
+                f"base_url {url!r:.80} has no scheme: give http://{url:.80} or https://{url:.80}"
+            )
+        if parts.scheme.lower() not in ("http", "https"):
+            raise ValueError(f"base_url {url!r:.80} is not an http:// or https:// URL")
+        if parts.username is not None or parts.password is not None:  # not quoted: a secret
+            raise ValueError(
+                "base_url holds a user name or password, which would be shown in errors and "
+                "logs; remove it, and give the API key in the environment variable "
+                "`api_key_env` names"
+            )
+        if not parts.hostname:
+            raise ValueError(f"base_url {url!r:.80} names no host")
+        try:
+            parts.port  # noqa: B018 - read for its check: a number from 0 to 65535
+        except ValueError:
+            raise ValueError(
+                f"base_url {url!r:.80} has a bad port (a number up to 65535)"
+            ) from None
+        if parts.query or parts.fragment or url.endswith(("?", "#")):
+            raise ValueError(
+                f"base_url {url!r:.80} has a query or fragment (?..., #...): the API's paths "
+                f"are appended to it; give the URL up to /v1"
+            )
+        return url
 
     @model_validator(mode="after")
     def _backend_fields(self) -> ModelConfig:
