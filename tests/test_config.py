@@ -509,3 +509,21 @@ def test_a_base_url_with_a_password_is_refused_without_showing_it(tmp_path: Path
 def test_a_base_url_with_a_path_or_a_trailing_slash_loads(tmp_path: Path, base_url: str) -> None:
     config = load_config(write_config(tmp_path, _remote(tmp_path, base_url=f" {base_url} ")))
     assert config.models[0].base_url == base_url
+
+
+@pytest.mark.parametrize("name", ["sk-proj-abc123def456", "OPENAI API KEY", "A=B", "1KEY", ""])
+def test_an_api_key_env_that_names_no_variable_is_refused_without_showing_it(
+    tmp_path: Path, name: str
+) -> None:
+    """api_key_env names the variable, not the key: until 2026-12-04 a key written there
+    loaded, and `routerllm models` printed it ("environment variable sk-... is not set")."""
+    data = _remote(tmp_path, api_key_env=name)
+    with pytest.raises(ConfigError, match="models.0.api_key_env: api_key_env names the environment variable") as err:  # fmt: skip
+        load_config(write_config(tmp_path, data))
+    if name:
+        assert name not in str(err.value)
+
+
+def test_an_api_key_env_that_names_a_variable_loads(tmp_path: Path) -> None:
+    config = load_config(write_config(tmp_path, _remote(tmp_path, api_key_env="OPENAI_API_KEY")))
+    assert config.models[0].api_key_env == "OPENAI_API_KEY"

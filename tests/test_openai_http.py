@@ -1085,6 +1085,23 @@ def test_api_key_env(stub: Stub, monkeypatch: pytest.MonkeyPatch) -> None:
     assert post.headers["authorization"] == "Bearer sk-test-123"
 
 
+def test_a_missing_or_empty_api_key_is_said_so_before_any_request(
+    stub: Stub, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Until 2026-12-04 an empty key was "not set", and an answer asked of the backend
+    itself was sent without a key, for the endpoint's 401."""
+    var = "ROUTERLLM_TEST_OPENAI_HTTP_KEY"
+    monkeypatch.delenv(var, raising=False)
+    backend = http_backend(stub.base_url, api_key_env=var)
+    with pytest.raises(BackendError, match=f"model 'remote': environment variable {var} \\(API key\\) is not set"):  # fmt: skip
+        backend.generate(GenerationRequest("hi"))
+    monkeypatch.setenv(var, " \n")
+    assert backend.availability() == f"environment variable {var} (API key) is empty"
+    with pytest.raises(BackendError, match=f"environment variable {var} \\(API key\\) is empty"):
+        backend.generate(GenerationRequest("hi"))
+    assert stub.seen == []
+
+
 def test_an_api_key_read_with_its_new_line_is_sent_without_it_and_never_shown(
     stub: Stub, monkeypatch: pytest.MonkeyPatch
 ) -> None:

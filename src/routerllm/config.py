@@ -128,6 +128,10 @@ class GGUFSource(StrictConfig):
         return self
 
 
+#: An environment variable's name, as POSIX shells take one.
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
 class ModelConfig(StrictConfig):
     """One model the router can send requests to."""
 
@@ -173,6 +177,20 @@ class ModelConfig(StrictConfig):
         if any(unicodedata.category(c) in ("Cc", "Zl", "Zp") for c in name):
             raise ValueError(
                 f"a model's name holds a control character ({name!r:.80}): use visible text"
+            )
+        return name
+
+    @field_validator("api_key_env")
+    @classmethod
+    def _variable_name(cls, name: str | None) -> str | None:
+        """The name of an environment variable, never the key itself (not quoted: it may
+        be the key): until 2026-12-04 a key written here loaded, and was printed in each
+        model's reason to be unavailable ("environment variable sk-... is not set")."""
+        if name is not None and not _ENV_NAME.fullmatch(name):
+            raise ValueError(
+                "api_key_env names the environment variable that holds the API key (letters, "
+                "digits and _, such as OPENAI_API_KEY), and this is no such name; give the "
+                "key in that variable, never in the config"
             )
         return name
 

@@ -160,13 +160,21 @@ class OpenAIHTTPBackend(Backend):
             raise error
         return out
 
-    def availability(self) -> str | None:
+    def _no_key(self) -> str | None:
+        """Why the API key ``api_key_env`` names cannot be sent, where it cannot: unset,
+        empty, a control character within it."""
         try:
             key = self._key()
         except BackendError as e:
             return str(e)
         if self.config.api_key_env and not key:
-            return f"environment variable {self.config.api_key_env} (API key) is not set"
+            var = self.config.api_key_env
+            return f"environment variable {var} (API key) is {'empty' if var in os.environ else 'not set'}"  # fmt: skip
+        return None
+
+    def availability(self) -> str | None:
+        if (why := self._no_key()) is not None:
+            return why
         try:
             self._request("GET", "/models", None, self.probe_timeout_s)
         except urllib.error.HTTPError as e:
@@ -196,6 +204,8 @@ class OpenAIHTTPBackend(Backend):
                 f"model {self.name!r} is served over the OpenAI API, which cannot start the "
                 f"answer with a given prefix; use a chat or raw (complete) request"
             )
+        if (why := self._no_key()) is not None:  # not sent without it, for a 401
+            raise BackendError(f"model {self.name!r}: {why}")
         self.load()
         sampling = resolve_sampling(request, self.generation)
         path = "/completions" if request.raw else "/chat/completions"
