@@ -789,6 +789,73 @@ def test_a_failed_answer_without_usage_does_not_claim_0_tokens(
     assert any("no token usage" in r.getMessage() for r in caplog.records)
 
 
+@pytest.mark.parametrize(
+    ("usage", "unknown"),
+    [
+        (None, "gives no token usage"),
+        ({"prompt_tokens": 7}, "gives no usage.completion_tokens"),
+        ({"prompt_tokens": 7, "completion_tokens": None}, "gives no usage.completion_tokens"),
+        ({"prompt_tokens": None, "completion_tokens": 4}, "gives no usage.prompt_tokens"),
+        ({"prompt_tokens": 7, "completion_tokens": 0}, "says 0 completion tokens"),
+    ],
+    ids=["none", "no-completion-count", "null-completion-count", "null-prompt-count", "zero"],
+)
+def test_an_answer_of_unknown_usage_is_marked_so_not_logged_as_free(
+    stub: Stub, tmp_path: Path, caplog: pytest.LogCaptureFixture, usage: Any, unknown: str
+) -> None:
+    """An answer whose endpoint does not say how many tokens it generated (no usage, a
+    count missing or null, 0 tokens for a text) is logged with its generation's method
+    ``estimate:no-usage``, which the report lists, and the per-token rate and the
+    comparison with the largest model leave out. Until 2026-12-04 only an answer without
+    any usage warned; a count missing or null was silently 0 tokens, 0 kWh and $0, an
+    estimate:per-token like any other."""
+    from routerllm.carbon.predictor import UNMEASURED
+    from routerllm.carbon.report import logged_report
+
+    answer: dict[str, Any] = {"choices": [{"message": {"content": "a real answer"}}]}
+    if usage is not None:
+        answer["usage"] = usage
+    stub.script.append(completion_reply("counted", prompt_tokens=5, tokens=2))
+    stub.default_post = json_reply(200, answer)
+    figures = {"cost_per_1m_input_usd": 1.0, "cost_per_1m_output_usd": 2.0, "energy_per_token_kwh": 1e-6}  # fmt: skip
+    models = [http_model_dict("remote", stub.base_url, **figures)]
+    config = load_config(write_config(tmp_path, tiny_config_dict(tmp_path, models=models)))
+    with RouterLLM(config) as system:
+        counted = system.generate("hi", model="remote")
+        with caplog.at_level(logging.WARNING):
+            result = system.generate("hi again", model="remote")
+        rows = list(system.log.records())
+    assert counted.components["llm_inference"].method == "estimate:per-token"
+    assert result.text == "a real answer"
+    [warning] = [r.getMessage() for r in caplog.records if r.name == openai_http.__name__]
+    assert unknown in warning and "remote" in warning
+    generation = result.components["llm_inference"]
+    assert generation.method == rows[1].components["llm_inference"].method == "estimate:no-usage"
+    assert generation.method in UNMEASURED  # the predictor learns no rate from it
+    rep = logged_report(config)
+    assert "estimate:no-usage" in rep.methods
+    vs = rep.versus_largest
+    assert vs is not None and "; 1 request logged without energy left out" in vs["method"]
+
+
+def test_route_says_an_answers_tokens_were_not_reported(stub: Stub, tmp_path: Path) -> None:
+    """`routerllm route` said "0 in / 0 out tokens" and 0 kWh of an answer whose
+    endpoint gave no usage, as though it were free."""
+    stub.default_post = json_reply(200, {"choices": [{"message": {"content": "an answer"}}]})
+    models = [http_model_dict("remote", stub.base_url, energy_per_token_kwh=1e-6)]
+    cfg = write_config(tmp_path, tiny_config_dict(tmp_path, models=models))
+    proc = subprocess.run(
+        [sys.executable, "-m", "routerllm.cli", "route", "hi", "--config", str(cfg)],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert "tokens not reported by the endpoint" in proc.stdout
+    assert "(and the generation's, not known)" in proc.stdout  # its routing's measured
+    assert "llm_inference: 0.00 s energy not known (no token usage)" in proc.stdout
+    assert "0 in / 0 out" not in proc.stdout
+    assert "remote: the answer gives no token usage" in proc.stderr
+
+
 def test_max_retries_zero_makes_one_attempt(stub: Stub) -> None:
     stub.default_post = error_reply(503, "overloaded")
     with pytest.raises(BackendError, match="HTTP 503"):

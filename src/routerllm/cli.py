@@ -158,25 +158,43 @@ def nothing_written(args: argparse.Namespace, error: KeyboardInterrupt) -> str:
 
 
 def _result_lines(index: int, result: Any, tier: str) -> list[str]:
-    from routerllm.carbon.meter import CACHED, NOT_MEASURED
+    from routerllm.carbon.meter import CACHED, NO_USAGE, NOT_MEASURED
     from routerllm.carbon.report_text import NOT_MEASURED_TEXT, fmt_g, fmt_kwh
 
     # carbon tracking off measures nothing (method "none"): its zeros are not 0 g of CO2;
     # a cached answer's unspent parts (method "cache") say nothing of its routing's
     measured = {n: m.method != NOT_MEASURED for n, m in result.components.items()}
+    generation = result.components.get("llm_inference")
+    # a remote endpoint that did not say how many tokens it generated: its 0s are no count
+    unknown = generation is not None and generation.method == NO_USAGE
+    tokens = (
+        "tokens not reported by the endpoint"
+        if unknown
+        else f"{result.prompt_tokens} in / {result.completion_tokens} out tokens"
+    )
+    others = [n for n, m in result.components.items() if m.method not in (CACHED, NO_USAGE)]
     energy = (
         f"{fmt_kwh(result.energy_kwh)}  CO2 {fmt_g(result.co2_kg)}"
-        if any(measured[n] for n, m in result.components.items() if m.method != CACHED)
+        if any(measured[n] for n in others)
         else NOT_MEASURED_TEXT
+        if not unknown
+        else "energy and CO2 not known"
     )
+    if unknown and any(measured[n] for n in others):
+        energy += " (and the generation's, not known)"
     head = (
         f"[{index}] {tier:<6} {result.model:<20} conf {result.confidence:.2f}  "
-        f"{result.prompt_tokens} in / {result.completion_tokens} out tokens  "
-        f"{result.latency_s:.2f} s  {energy}"
+        f"{tokens}  {result.latency_s:.2f} s  {energy}"
     )
     parts = "  ".join(
         f"{name}: {m.duration_s:.2f} s "
-        + (f"{m.energy_kwh:.2e} kWh {m.co2_kg * 1000:.2e} g" if measured[name] else "not measured")
+        + (
+            "energy not known (no token usage)"
+            if m.method == NO_USAGE
+            else f"{m.energy_kwh:.2e} kWh {m.co2_kg * 1000:.2e} g"
+            if measured[name]
+            else "not measured"
+        )
         for name, m in result.components.items()
     )
     if (p := result.predicted) is not None and p.model == result.model:

@@ -7,7 +7,13 @@ from __future__ import annotations
 import dataclasses
 
 from routerllm.backends.base import Completion, GenerationRequest
-from routerllm.carbon.meter import CarbonMeter, Measurement, NullMeter, per_token_estimate
+from routerllm.carbon.meter import (
+    NO_USAGE,
+    CarbonMeter,
+    Measurement,
+    NullMeter,
+    per_token_estimate,
+)
 from routerllm.config import AppConfig, ModelConfig
 from routerllm.data.humaneval import HumanEvalProblem
 from routerllm.eval.codegen import CHAT_STYLE, CodegenStyle, style_for
@@ -95,6 +101,8 @@ class ModelCalls:
         if not backend.measured_locally:
             generated = completion.completion_tokens + before[1]
             inference = self._estimated(model_cfg, generated, inference)
+            if not completion.usage_known:  # its 0 tokens' 0 kWh is not known to be 0
+                inference = dataclasses.replace(inference, method=NO_USAGE)
         if self.priced_by_energy(name):
             energy = loading.energy_kwh + inference.energy_kwh
             cost = energy * self.config.carbon.electricity_price_usd_per_kwh

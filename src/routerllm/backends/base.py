@@ -148,7 +148,8 @@ class Completion:
     request asked for it, the mean of one layer's hidden states over the prompt.
     ``billed_before``: the prompt and completion tokens a remote endpoint billed for the
     attempts that failed before this answer (in its cost and estimated energy, not its
-    token counts)."""
+    token counts). ``usage_known``: False where a remote endpoint did not say how many
+    tokens it counted (its token counts, 0 where it gave none, are no count)."""
 
     text: str
     model: str
@@ -158,6 +159,7 @@ class Completion:
     finish_reason: str | None = None
     prompt_state: tuple[float, ...] | None = None
     billed_before: tuple[int, int] = (0, 0)
+    usage_known: bool = True
 
 
 def resolve_sampling(request: GenerationRequest, defaults: GenerationConfig) -> Sampling:

@@ -235,10 +235,12 @@ class OpenAIHTTPBackend(Backend):
             )
             shape.billed_tokens = billed  # the failed attempts' before it
             raise shape from None
-        if not usage:  # a failed answer's tokens are billed too
+        # a failed answer's tokens are billed too: said of it as well
+        if (unknown := _unknown_usage(usage, tokens, text)) is not None:
             log.warning(
-                "%s: the answer gives no token usage; its tokens, energy and cost are logged as 0",
+                "%s: the answer %s; its tokens are logged as 0, its energy and cost as not known",
                 self.name,
+                unknown,
             )
         if finish_reason == "error":  # OpenRouter's and some proxies' failed generation
             said = choice.get("error") or out.get("error")
@@ -261,6 +263,7 @@ class OpenAIHTTPBackend(Backend):
             latency_s=latency,
             finish_reason=None if finish_reason is None else _text(finish_reason),
             billed_before=billed,
+            usage_known=unknown is None,
         )
 
     def _post_with_retries(self, path: str, body: dict[str, Any]) -> tuple[Any, tuple[int, int]]:
@@ -404,6 +407,19 @@ def _answer(out: Any, raw: bool) -> tuple[dict[str, Any], str, str | None, Any, 
         raise _Shape("usage is not an object")
     tokens = [_count(usage or {}, k) for k in ("prompt_tokens", "completion_tokens")]
     return choice, text, finish_reason, usage, tokens
+
+
+def _unknown_usage(usage: dict[str, Any] | None, tokens: list[int], text: str) -> str | None:
+    """How an answer's ``usage`` fails to say the tokens its endpoint counted (none, a
+    count missing or null, 0 generated tokens for a text); None where it says them."""
+    if not usage:
+        return "gives no token usage"
+    missing = [k for k in ("prompt_tokens", "completion_tokens") if usage.get(k) is None]
+    if missing:
+        return f"gives no {' or '.join(f'usage.{k}' for k in missing)}"
+    if tokens[1] == 0 and text:
+        return f"says 0 completion tokens for {len(text):,} characters of text"
+    return None
 
 
 def _json_kind(value: Any) -> str:

@@ -21,7 +21,14 @@ from typing import TYPE_CHECKING
 
 from routerllm.backends.interrupts import CANCELLED
 from routerllm.carbon.log_rows import FAILED, instant, own_part
-from routerllm.carbon.meter import CACHED, COMPONENTS, NOT_MEASURED, PER_TOKEN, Measurement
+from routerllm.carbon.meter import (
+    CACHED,
+    COMPONENTS,
+    NO_USAGE,
+    NOT_MEASURED,
+    PER_TOKEN,
+    Measurement,
+)
 from routerllm.carbon.predictor import UNMEASURED
 from routerllm.carbon.recommend import BASELINE_TAG, DEMO_TAGS
 from routerllm.exceptions import RouterLLMError
@@ -259,7 +266,7 @@ class LogFigures:
             c.energy_kwh += kwh
             c.co2_kg += kg
             c.duration_s += duration
-            if kwh or kg:
+            if kwh or kg or method == NO_USAGE:  # a part of unknown energy said so
                 self.methods.add(method)
             if earlier and (e := earlier.get(name)) is not None:
                 # a cascade's models' methods are joined: each model's part by its own

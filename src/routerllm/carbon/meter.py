@@ -30,6 +30,8 @@ log = logging.getLogger(__name__)
 
 COMPONENTS = ("router_inference", "model_loading", "llm_inference")
 PER_TOKEN = "estimate:per-token"  # the method of figures computed from the config's per-token ones
+# a remote answer's whose endpoint did not say how many tokens it generated: not known
+NO_USAGE = "estimate:no-usage"
 CACHED = "cache"  # the method of the components a cached answer did not spend
 NOT_MEASURED = "none"  # the method of every component with carbon tracking off: 0 kWh, not measured
 WORLD_INTENSITY_G_PER_KWH = 475.0  # IEA world average, used when the country is unknown

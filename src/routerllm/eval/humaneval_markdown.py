@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from routerllm.carbon.meter import PER_TOKEN
+from routerllm.carbon.meter import NO_USAGE, PER_TOKEN
 from routerllm.carbon.report_text import counted
 from routerllm.eval.humaneval_run import TRAINED
 
@@ -21,6 +21,8 @@ CARBON_METHODS = {
     "codecarbon:failed": "not measured (CodeCarbon failed; counted as spending nothing)",
     PER_TOKEN: "computed from the model's per-token figures in the config (a remote "
     "server cannot be metered here), not a measurement",
+    NO_USAGE: "not known (a remote server that did not say how many tokens it generated; "
+    "counted as spending nothing)",
 }
 
 
