@@ -11,6 +11,7 @@ Two kinds of server, both real sockets and real HTTP, nothing mocked:
 
 from __future__ import annotations
 
+import contextlib
 import email.utils
 import json
 import logging
@@ -453,7 +454,14 @@ class _StubHandler(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def stub() -> Iterator[Stub]:
-    server = _StubHTTPServer((HOST, 0), _StubHandler)
+    with serving_stub() as state:
+        yield state
+
+
+@contextlib.contextmanager
+def serving_stub(port: int = 0) -> Iterator[Stub]:
+    """A stub served on ``port`` (0: a free one) while the block runs."""
+    server = _StubHTTPServer((HOST, port), _StubHandler)
     state = Stub()
     server.stub = state
     state.base_url = f"http://{HOST}:{server.server_address[1]}/v1"
@@ -1093,6 +1101,40 @@ def test_unreachable_endpoint(caplog: pytest.LogCaptureFixture) -> None:
         backend.generate(GenerationRequest("hi"))
     assert "after 3 attempts" in str(err.value)
     assert len(retry_warnings(caplog)) == 2
+
+
+HEAVY = "Implement a thread-safe LRU cache in Python with a distributed lock, and explain it"
+"""A prompt the rules router sends to the heavy tier."""
+
+
+def test_an_endpoint_that_stops_answering_is_routed_around_until_it_is_back(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An endpoint found unreachable (its connection refused once the retries are spent)
+    is unavailable from then: the request that found it so gets the error, the next are
+    routed to the other models, and the check a minute later finds it back. Until
+    2026-12-04 only an endpoint down at the start was routed around: one that went down
+    later kept every request routed to it failing, until a restart."""
+    from routerllm import manager as manager_module
+
+    clock = [1000.0]
+    monkeypatch.setattr(manager_module, "_clock", lambda: clock[0])
+    with serving_stub() as up:
+        port = int(up.base_url.split(":")[2].split("/")[0])
+        models = [tiny_model("tiny-light", "light", 0.1), http_model_dict("remote", up.base_url, max_retries=1)]  # fmt: skip
+        config = load_config(write_config(tmp_path, tiny_config_dict(tmp_path, models=models)))
+        system = RouterLLM(config)
+        assert system.generate(HEAVY).model == "remote"
+    with system:
+        with pytest.raises(BackendError, match="cannot reach .* after 2 attempts"):
+            system.generate(HEAVY)
+        result = system.generate(HEAVY)
+        assert (result.model, result.reason.endswith("remote unavailable")) == ("tiny-light", True)  # fmt: skip
+        assert [r.finish_reason for r in system.log.records()][-2] == "error"
+        clock[0] += manager_module.RECHECK_S
+        with serving_stub(port) as back:
+            assert system.generate(HEAVY).model == "remote"
+            assert len(back.posts) == 1
 
 
 def test_timeout_is_retried_then_reported(stub: Stub) -> None:

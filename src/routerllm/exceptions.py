@@ -80,6 +80,12 @@ class BackendError(RouterLLMError):
     """A backend failed to load a model or to generate (HTTP error, corrupt file...)."""
 
 
+class EndpointUnreachableError(BackendError):
+    """A remote model's endpoint could not be connected to (refused, its host not found,
+    no connection within the time limit) once its retries were spent: a running system
+    takes the model as unavailable until its next check finds it back."""
+
+
 class RateLimitedError(BackendError):
     """A remote model's endpoint still refused the request for its rate limit (HTTP 429)
     once its retries were spent. ``retry_after_s`` is how long it asked to wait (capped

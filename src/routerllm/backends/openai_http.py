@@ -37,6 +37,7 @@ from routerllm.exceptions import (
     BackendError,
     ContextLengthError,
     EndpointOverloadedError,
+    EndpointUnreachableError,
     PromptError,
     RateLimitedError,
     RouterLLMError,
@@ -330,7 +331,9 @@ class OpenAIHTTPBackend(Backend):
                 if not last:
                     self._sleep(attempt, why)
                     continue
-                raise BackendError(
+                # urllib's URLError: no connection made (an answer cut short is not one)
+                unreachable = isinstance(e, urllib.error.URLError)
+                raise (EndpointUnreachableError if unreachable else BackendError)(
                     f"cannot reach {self.base_url} for model {self.name!r} after {attempts} "
                     f"attempt{'s' if attempts > 1 else ''} ({why})"
                 ) from e
