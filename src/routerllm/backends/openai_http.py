@@ -153,11 +153,10 @@ class OpenAIHTTPBackend(Backend):
             error = _BilledHTTPError(
                 req.full_url, code, "error sent with HTTP 200", resp.headers, io.BytesIO(raw)
             )
-            try:  # the tokens its provider bills for the generation that failed, if it says
-                usage = out.get("usage") or {}
-                error.billed = (_count(usage, "prompt_tokens"), _count(usage, "completion_tokens"))  # fmt: skip
-            except (TypeError, ValueError, AttributeError):
-                pass  # no count: the error is what matters, its tokens logged as 0
+            # the tokens its provider bills for the generation that failed, where it says:
+            # without a count, the error is what matters, its tokens logged as 0
+            prompt, completion = _usage(out, "")[0]
+            error.billed = (prompt, completion)
             raise error
         return out
 
@@ -228,7 +227,7 @@ class OpenAIHTTPBackend(Backend):
         out, billed = self._post_with_retries(path, body)
         latency = time.perf_counter() - start
         try:
-            choice, text, finish_reason, usage, tokens = _answer(out, request.raw)
+            choice, text, finish_reason = _answer(out, request.raw)
         except _Shape as e:
             shape = BackendError(
                 f"{self.base_url}{path} answered model {self.name!r}'s request with an "
@@ -236,8 +235,8 @@ class OpenAIHTTPBackend(Backend):
             )
             shape.billed_tokens = billed  # the failed attempts' before it
             raise shape from None
-        # a failed answer's tokens are billed too: said of it as well
-        if (unknown := _unknown_usage(usage, tokens, text)) is not None:
+        tokens, unknown = _usage(out, text)
+        if unknown is not None:  # a failed answer's tokens are billed too: said of it as well
             log.warning(
                 "%s: the answer %s; its tokens are logged as 0, its energy and cost as not known",
                 self.name,
@@ -249,7 +248,7 @@ class OpenAIHTTPBackend(Backend):
             failed = BackendError(
                 f"{self.base_url}{path} ended model {self.name!r}'s answer with finish_reason "
                 f"'error' (its generation failed"
-                + (f" after {tokens[1]} tokens" if usage else "")
+                + (f" after {tokens[1]} tokens" if unknown is None else "")
                 + (f": {_one_line(str(said))[:200]}" if said else "")
                 + "); the partial answer is not used"
             )
@@ -371,9 +370,9 @@ class _Shape(ValueError):
     """What is wrong with an answer that is JSON but not a completion."""
 
 
-def _answer(out: Any, raw: bool) -> tuple[dict[str, Any], str, str | None, Any, list[int]]:
-    """A completion's first choice, its text, finish reason, usage and token counts;
-    ``_Shape`` saying what is wrong where ``out`` is not a completion."""
+def _answer(out: Any, raw: bool) -> tuple[dict[str, Any], str, str | None]:
+    """A completion's first choice, its text and finish reason; ``_Shape`` saying what
+    is wrong where ``out`` is not a completion."""
     if not isinstance(out, dict):
         raise _Shape(f"a JSON {_json_kind(out)}, not an object")
     choices = out.get("choices")
@@ -405,24 +404,29 @@ def _answer(out: Any, raw: bool) -> tuple[dict[str, Any], str, str | None, Any, 
     finish_reason = choice.get("finish_reason")
     if not isinstance(finish_reason, str | None):
         raise _Shape(f"finish_reason is a JSON {_json_kind(finish_reason)}")
+    return choice, text, finish_reason
+
+
+def _usage(out: dict[str, Any], text: str) -> tuple[list[int], str | None]:
+    """The prompt and completion tokens an answer's ``usage`` counts (0 where it gives no
+    count), and how it fails to count them (none, a count missing, null or no count, 0
+    generated tokens for a text), None where it counts them. Such an answer is kept:
+    its usage is the provider's bookkeeping, not the answer."""
     usage = out.get("usage")
-    if not isinstance(usage, dict | None):
-        raise _Shape("usage is not an object")
-    tokens = [_count(usage or {}, k) for k in ("prompt_tokens", "completion_tokens")]
-    return choice, text, finish_reason, usage, tokens
-
-
-def _unknown_usage(usage: dict[str, Any] | None, tokens: list[int], text: str) -> str | None:
-    """How an answer's ``usage`` fails to say the tokens its endpoint counted (none, a
-    count missing or null, 0 generated tokens for a text); None where it says them."""
-    if not usage:
-        return "gives no token usage"
-    missing = [k for k in ("prompt_tokens", "completion_tokens") if usage.get(k) is None]
-    if missing:
-        return f"gives no {' or '.join(f'usage.{k}' for k in missing)}"
+    if not isinstance(usage, dict) or not usage:
+        return [0, 0], "gives no token usage" if not usage else "gives a usage that is not an object"  # fmt: skip
+    tokens, wrong = [], []
+    for key in ("prompt_tokens", "completion_tokens"):
+        count = _count(usage, key)
+        tokens.append(count or 0)
+        if count is None:
+            value = usage.get(key)
+            wrong.append(f"no usage.{key}" if value is None else f"usage.{key} {value!r:.40}, no token count")  # fmt: skip
+    if wrong:
+        return tokens, f"gives {' and '.join(wrong)}"
     if tokens[1] == 0 and text:
-        return f"says 0 completion tokens for {len(text):,} characters of text"
-    return None
+        return tokens, f"says 0 completion tokens for {len(text):,} characters of text"
+    return tokens, None
 
 
 def _json_kind(value: Any) -> str:
@@ -430,21 +434,13 @@ def _json_kind(value: Any) -> str:
     return kinds.get(type(value), "number")
 
 
-def _count(usage: dict[str, Any], key: str) -> int:
-    """A token count of ``usage`` (0 where absent): a whole number in [0, MAX_USAGE_TOKENS]."""
-    value = usage.get(key)
-    if value is None:
-        return 0
-    if (
-        not is_finite_number(value)
-        or not float(value).is_integer()
-        or not 0 <= value <= MAX_USAGE_TOKENS
-    ):
-        raise _Shape(
-            f"usage.{key} {value!r:.40} is not a token count (a whole number from 0 to "
-            f"{MAX_USAGE_TOKENS:,})"
-        )
-    return int(value)
+def _count(usage: dict[str, Any], key: str) -> int | None:
+    """A token count of ``usage``: a whole number in [0, MAX_USAGE_TOKENS] (more than any
+    model's context), None where it gives none (absent, null, not such a number)."""
+    value: Any = usage.get(key)
+    if not is_finite_number(value) or not float(value).is_integer():
+        return None
+    return int(value) if 0 <= value <= MAX_USAGE_TOKENS else None
 
 
 def _text(text: str) -> str:
