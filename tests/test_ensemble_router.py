@@ -131,6 +131,25 @@ def test_a_member_without_an_available_model_abstains() -> None:
         router.route("x", allowed=[LIGHT])
 
 
+class Broken(Pinned):
+    """A member whose scoring fails at run time (a bug in a user's router)."""
+
+    name = "broken"
+
+    def score(self, prompts: Sequence[str]) -> np.ndarray:
+        raise ValueError("index out of range in my scorer")
+
+
+def test_a_member_failing_at_run_time_is_one_clear_error_naming_it() -> None:
+    router = ensemble(["rules", Broken(LADDER, LIGHT, 1.0)])
+    with pytest.raises(RouterLLMError, match=r"^ensemble member broken failed to route: ValueError: index out of range in my scorer") as e:  # fmt: skip
+        router.route(HARD)
+    assert isinstance(e.value.__cause__, ValueError)  # the traceback is kept for debugging
+    # the member's own clear errors pass through as they are (an unknown model, ...)
+    with pytest.raises(UnknownNameError):
+        router.route(HARD, allowed=["gpt-x"])
+
+
 # -- save / load ------------------------------------------------------------------
 def test_a_saved_ensemble_reloads_self_contained_with_identical_decisions(tmp_path: Path) -> None:
     logreg, knn = trained("logreg", tmp_path / "logreg"), trained("knn", tmp_path / "knn")

@@ -148,7 +148,15 @@ class EnsembleRouter(Router):
             if not theirs:
                 ballots.append(None)
                 continue
-            decisions = member.router.route_batch(prompts, theirs)
+            try:
+                decisions = member.router.route_batch(prompts, theirs)
+            except RouterLLMError:
+                raise  # already a clear error (a missing package, an unknown model)
+            except Exception as e:  # a bug in a member: name it, not a bare traceback
+                raise RouterLLMError(
+                    f"ensemble member {member.label} failed to route: {type(e).__name__}: "
+                    f"{e}; fix that router or leave it out of `members`"
+                ) from e
             for i, d in enumerate(decisions):
                 if d.model not in theirs:
                     raise RouterLLMError(
