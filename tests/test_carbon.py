@@ -948,3 +948,23 @@ def test_a_measuring_benchmark_says_in_one_line_when_no_model_can_run(
         f"error: no configured model can run here (tiny-light: {missing}; tiny-medium: "
         f"{missing}; tiny-heavy: {missing})"
     )
+
+
+def test_requests_codecarbon_failed_to_measure_are_reported_not_measured_not_0_kwh() -> None:
+    """A request whose every part CodeCarbon failed to measure (``codecarbon:failed``,
+    0 kWh as logged) was reported as measured at 0 kWh: its model's row read 0 g, not
+    "not measured", and the methods line did not name the failure."""
+    small = ModelConfig.model_validate(tiny_model("small", "light", 0.1))
+    big = ModelConfig.model_validate(tiny_model("big", "heavy", 1.5))
+    failed = {
+        n: Measurement(n, 0.5, 0.0, 0.0, "codecarbon:failed")
+        for n in ("router_inference", "model_loading", "llm_inference")
+    }
+    bad = dataclasses.replace(_record(1, "big", 10), components=failed)
+    rep = summarize([_record(0, "small", 10, 1e-6), bad], [small, big])
+    assert not rep.measured("model", "big") and rep.measured("model", "small")
+    assert rep.measured()  # the totals count the measured request's energy
+    assert rep.as_dict()["by_model"]["big"]["energy_kwh"] is None
+    assert "codecarbon:failed" in rep.methods
+    alone = summarize([bad], [small, big])
+    assert not alone.measured() and alone.as_dict()["totals"]["co2_kg"] is None

@@ -23,6 +23,7 @@ from routerllm.backends.interrupts import CANCELLED
 from routerllm.carbon.log_rows import FAILED, instant, own_part
 from routerllm.carbon.meter import (
     CACHED,
+    CODECARBON_FAILED,
     COMPONENTS,
     NO_USAGE,
     NOT_MEASURED,
@@ -266,7 +267,9 @@ class LogFigures:
             c.energy_kwh += kwh
             c.co2_kg += kg
             c.duration_s += duration
-            if kwh or kg or method == NO_USAGE:  # a part of unknown energy said so
+            if (
+                kwh or kg or method in (NO_USAGE, CODECARBON_FAILED)
+            ):  # a part of unknown energy said so
                 self.methods.add(method)
             if earlier and (e := earlier.get(name)) is not None:
                 # a cascade's models' methods are joined: each model's part by its own
@@ -437,8 +440,9 @@ class LogFigures:
 
 def _measured(part: Part) -> bool:
     """Whether a logged part was measured or estimated: not carbon tracking off's 0 kWh,
-    method "none"."""
-    return part[4] != NOT_MEASURED or bool(part[2] or part[3])
+    method "none", nor a CodeCarbon task's that failed, "codecarbon:failed" (its 0 kWh
+    would read as measured, lowering its model's figures)."""
+    return part[4] not in (NOT_MEASURED, CODECARBON_FAILED) or bool(part[2] or part[3])
 
 
 def _own(part: Part | None, earlier: dict[str, Part]) -> Part | None:

@@ -36,6 +36,7 @@ from routerllm.backends.interrupts import CANCELLED
 from routerllm.carbon.log_rows import FAILED, RequestRecord
 from routerllm.carbon.meter import (
     CACHED,
+    CODECARBON_FAILED,
     NO_USAGE,
     NOT_MEASURED,
     grid_intensity_g_per_kwh,
@@ -51,7 +52,7 @@ NEIGHBOURS = 5  # chosen on benchmarks/carbon_predictor.py's first run: see docs
 CUT = ("length", "")  # finish reasons of answers that may have been cut at their cap
 #: Generation methods that teach no energy: carbon tracking off, a failed CodeCarbon
 #: task, an answer from the request cache, a remote answer of unknown token usage.
-UNMEASURED = (NOT_MEASURED, "codecarbon:failed", CACHED, NO_USAGE)
+UNMEASURED = (NOT_MEASURED, CODECARBON_FAILED, CACHED, NO_USAGE)
 
 
 @dataclass(frozen=True)
