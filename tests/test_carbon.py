@@ -968,3 +968,18 @@ def test_requests_codecarbon_failed_to_measure_are_reported_not_measured_not_0_k
     assert "codecarbon:failed" in rep.methods
     alone = summarize([bad], [small, big])
     assert not alone.measured() and alone.as_dict()["totals"]["co2_kg"] is None
+
+
+def test_the_report_refuses_a_country_codecarbon_does_not_know(tmp_path: Path) -> None:
+    """``routerllm report`` with ``carbon.country_iso_code: XYZ`` priced the largest
+    model's per-token figures at the world average's grid, silently, where ``summarize``
+    and building a system refuse that country."""
+    from routerllm.carbon.report import logged_report
+    from routerllm.config import load_config
+
+    data = tiny_config_dict(tmp_path, carbon={"country_iso_code": "XYZ"})
+    config = load_config(write_config(tmp_path, data))
+    with RequestLog(config.log.path) as log:
+        log.append(_record(0, "tiny-light"))
+    with pytest.raises(ConfigError, match="country_iso_code 'XYZ' is not a country"):
+        logged_report(config)

@@ -220,6 +220,9 @@ def logged_report(
     from routerllm.carbon.request_log import RequestLog
     from routerllm.model_files import effective_context
 
+    # the largest model's per-token figures are priced at its grid: an unknown country
+    # (a config loaded without building a system) was priced at the world average's
+    check_country(config.carbon.country_iso_code)
     path = Path(config.log.path if log_path is None else log_path)
     if not path.exists():  # RequestLog says what else is wrong with it (a folder)
         raise RouterLLMError(
