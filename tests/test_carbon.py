@@ -968,6 +968,10 @@ def test_requests_codecarbon_failed_to_measure_are_reported_not_measured_not_0_k
     assert "codecarbon:failed" in rep.methods
     alone = summarize([bad], [small, big])
     assert not alone.measured() and alone.as_dict()["totals"]["co2_kg"] is None
+    # its totals line says why: not "carbon tracking off", which it was not
+    from routerllm.carbon.report_text import totals_lines
+
+    assert "energy and CO2 not measured (CodeCarbon failed)" in totals_lines(alone)[0]
 
 
 def test_the_report_refuses_a_country_codecarbon_does_not_know(tmp_path: Path) -> None:

@@ -159,7 +159,7 @@ def nothing_written(args: argparse.Namespace, error: KeyboardInterrupt) -> str:
 
 def _result_lines(index: int, result: Any, tier: str) -> list[str]:
     from routerllm.carbon.meter import CACHED, NO_USAGE, NOT_MEASURED
-    from routerllm.carbon.report_text import NOT_MEASURED_TEXT, fmt_g, fmt_kwh
+    from routerllm.carbon.report_text import fmt_g, fmt_kwh, not_measured_text
 
     # carbon tracking off measures nothing (method "none"): its zeros are not 0 g of CO2;
     # a cached answer's unspent parts (method "cache") say nothing of its routing's
@@ -176,7 +176,7 @@ def _result_lines(index: int, result: Any, tier: str) -> list[str]:
     energy = (
         f"{fmt_kwh(result.energy_kwh)}  CO2 {fmt_g(result.co2_kg)}"
         if any(measured[n] for n in others)
-        else NOT_MEASURED_TEXT
+        else not_measured_text(m.method for m in result.components.values())
         if not unknown
         else "energy and CO2 not known"
     )

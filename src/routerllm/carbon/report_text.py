@@ -4,6 +4,7 @@ print; ``--json`` prints ``Report.as_dict`` instead."""
 from __future__ import annotations
 
 import textwrap
+from collections.abc import Iterable
 from typing import Any
 
 
@@ -33,6 +34,16 @@ def fmt_kwh(kwh: float) -> str:
 NOT_MEASURED_TEXT = "energy and CO2 not measured (carbon tracking off)"
 
 
+def not_measured_text(methods: Iterable[str]) -> str:
+    """``NOT_MEASURED_TEXT`` for a total none of whose parts were measured, saying why:
+    carbon tracking off, CodeCarbon failing (``codecarbon:failed``), or both."""
+    from routerllm.carbon.meter import CODECARBON_FAILED, NOT_MEASURED
+
+    kinds = set(methods)
+    why = [w for m, w in ((NOT_MEASURED, "carbon tracking off"), (CODECARBON_FAILED, "CodeCarbon failed")) if m in kinds]  # fmt: skip
+    return f"energy and CO2 not measured ({'; '.join(why)})" if why else NOT_MEASURED_TEXT
+
+
 def _columns(rep: Any, kind: str, name: str, row: Any, widths: tuple[int, int]) -> str:
     """A row's energy (kWh) and CO2 (g) columns, or "not measured" across both where
     the report says its group was not measured (``Report.measured``)."""
@@ -55,7 +66,9 @@ def totals_lines(rep: Any) -> list[str]:
     t, eq = rep.totals, rep.equivalences
     measured = rep.measured()
     energy = (
-        f"energy {fmt_kwh(t.energy_kwh)}  CO2 {fmt_g(t.co2_kg)}" if measured else NOT_MEASURED_TEXT
+        f"energy {fmt_kwh(t.energy_kwh)}  CO2 {fmt_g(t.co2_kg)}"
+        if measured
+        else not_measured_text(rep.methods)
     )
     # a cost priced by an energy not measured is not known: its 0 would read as measured
     cost = f"cost ${fixed(t.cost_usd, 6)}" if rep.cost_known() else "cost not measured"
