@@ -246,3 +246,31 @@ def test_an_answer_made_while_a_larger_model_was_down_is_not_served_once_it_is_b
         assert not again.cached_from and again.model == "tiny-heavy"
         assert "escalated to tiny-heavy" in again.reason
         assert system.generate(REQUEST, model="tiny-medium").cached_from == again.request_id
+
+
+def test_a_model_the_caller_names_is_not_answered_by_a_larger_one_from_the_cache(
+    tmp_path: Path,
+) -> None:
+    # A prompt too long for tiny-light's context, routed there, went to tiny-heavy and
+    # was cached under tiny-light: the same prompt naming tiny-light then got
+    # tiny-heavy's answer from the cache instead of being refused, as it is uncached.
+    from routerllm.exceptions import ContextLengthError
+
+    from .conftest import tiny_model
+
+    models = [
+        tiny_model("tiny-light", "light", 0.1, context_length=48),
+        tiny_model("tiny-heavy", "heavy", 1.5),
+    ]
+    config = cached_config(tmp_path, models=models, router={"name": "smallest"})
+    prompt = "word " * 60
+    with RouterLLM(config) as system:
+        routed = system.generate(prompt)
+        assert routed.model == "tiny-heavy" and "too long for tiny-light" in routed.reason
+        with pytest.raises(ContextLengthError, match="tiny-light"):
+            system.generate(prompt, model="tiny-light")
+        # routed again, it is served from the cache; named, the larger model's answer is
+        # that model's to give
+        assert system.generate(prompt).cached_from == routed.request_id
+        named = system.generate(prompt, model="tiny-heavy")
+        assert named.model == "tiny-heavy" and not named.cached_from

@@ -102,7 +102,8 @@ class RequestAnswering:
             backend = self.manager.backend(decision.model)
             cascade = self.config.cascade  # its steps, as available now: one back changes them
             larger = self.scope.larger(decision.model) if cascade.enabled else []
-            key = cache_key(req, decision.model, backend.generation, cascade, larger)
+            named = decision.router == FIXED  # refused where the prompt is too long for it
+            key = cache_key(req, decision.model, backend.generation, cascade, larger, named)
         # the same request in another thread meanwhile waits for this one's answer, rather
         # than run the model again once it has (each model answers one caller at a time)
         with cache.filling(key) if cache is not None and key is not None else contextlib.nullcontext():  # fmt: skip

@@ -4,8 +4,8 @@ without running a model (``cache`` in the config; off by default).
 Only requests whose answer is fixed by the request are cached: generation at
 temperature 0 or with a seed (the request's, or the config's ``generation.seed``),
 no prompt state asked. The key is everything that shapes the answer: the model the
-router chose, the prompt, system text, history, sampling options and the
-config's settings that change an answer (code style of stubs, cascade, gate) and, with
+router chose (or the caller named: kept apart), the prompt, system text, history,
+sampling options and the config's settings that change an answer (code style of stubs, cascade, gate) and, with
 the cascade on, the larger models it may escalate to.
 Entries live in this process's memory, least recently used first out, and
 expire after ``ttl_s``: a server answers its repeated requests, a new process
@@ -41,12 +41,16 @@ def cache_key(
     gen: GenerationConfig,
     cascade: CascadeConfig,
     larger: Sequence[str] = (),
+    named: bool = False,
 ) -> str | None:
     """The key of ``request`` routed to ``model``, which generates with ``gen`` (the
     settings its backend holds), or None where its answer is not fixed by the request
     (sampled without a seed, the request's or the config's) or it asks for the prompt's
     state. ``larger``: the models the cascade may escalate to (none without it), so
-    that an answer made while one of them could not run is not the answer once it can."""
+    that an answer made while one of them could not run is not the answer once it can.
+    ``named``: the caller named ``model``; its answers are kept apart from the routed
+    ones, since a prompt too long for a routed model's context goes to a larger model
+    and one that names it is refused."""
     temperature = gen.temperature if request.temperature is None else request.temperature
     seed = gen.seed if request.seed is None else request.seed  # as resolve_sampling picks
     if request.prompt_state or (temperature > 0 and seed is None):
@@ -57,6 +61,7 @@ def cache_key(
         "generation": gen.model_dump(),
         "cascade": cascade.model_dump(),
         "larger": list(larger),
+        "named": named,
     }
     text = json.dumps(shape, sort_keys=True, default=str)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
