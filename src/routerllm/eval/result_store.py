@@ -14,7 +14,7 @@ import json
 import os
 import sqlite3
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
@@ -255,17 +255,10 @@ class ResultStore:
         which set its answers are of is not known."""
         self._check_writable()
         need_text(name, "a problem set's name")
-        recorded = self.problem_set()
-        if recorded is not None:
-            if recorded != name:
-                raise RouterLLMError(
-                    f"{self.path} holds a run of {recorded}, not of {name}; use a new --out "
-                    f"directory for {name} (nothing was changed)"
-                )
-            return
-        if not self.models():
-            with self._writing():
-                self.db.execute("INSERT INTO meta VALUES ('problem_set', ?)", (name,))
+        self._record_once("problem_set", name, lambda recorded: (
+            f"{self.path} holds a run of {recorded}, not of {name}; use a new --out "
+            f"directory for {name} (nothing was changed)"
+        ))  # fmt: skip
 
     def use_country(self, country: str) -> None:
         """Record the country whose grid the run's CO2 is measured for
@@ -275,20 +268,27 @@ class ResultStore:
         stays unrecorded and accepts any, as it did: which grid its CO2 is of is not known."""
         self._check_writable()
         need_text(country, "a country code")
-        recorded = self.country()
+        self._record_once("country", country, lambda recorded: (
+            f"the results stored in {self.path} were measured for "
+            f"carbon.country_iso_code {recorded}, not {country}: their CO2 would be "
+            f"reported as {country}'s, beside answers measured for it; set "
+            f"carbon.country_iso_code: {recorded} in the config, or use a new --out "
+            f"directory (nothing was changed)"
+        ))  # fmt: skip
+
+    def _record_once(self, key: str, value: str, refusal: Callable[[str], str]) -> None:
+        """Record ``value`` under ``key``, or refuse another value recorded there (the
+        error's message: ``refusal(recorded)``); a store with answers and no record stays
+        unrecorded (made before ``key`` was recorded: what its answers are of is not
+        known)."""
+        recorded = self._meta(key)
         if recorded is not None:
-            if recorded != country:
-                raise RouterLLMError(
-                    f"the results stored in {self.path} were measured for "
-                    f"carbon.country_iso_code {recorded}, not {country}: their CO2 would be "
-                    f"reported as {country}'s, beside answers measured for it; set "
-                    f"carbon.country_iso_code: {recorded} in the config, or use a new --out "
-                    f"directory (nothing was changed)"
-                )
+            if recorded != value:
+                raise RouterLLMError(refusal(recorded))
             return
         if not self.models():
             with self._writing():
-                self.db.execute("INSERT INTO meta VALUES ('country', ?)", (country,))
+                self.db.execute("INSERT INTO meta VALUES (?, ?)", (key, value))
 
     def country(self) -> str | None:
         """The country whose grid the run's CO2 was measured for; None where it was not
