@@ -267,9 +267,8 @@ class LogFigures:
             c.energy_kwh += kwh
             c.co2_kg += kg
             c.duration_s += duration
-            if (
-                kwh or kg or method in (NO_USAGE, CODECARBON_FAILED)
-            ):  # a part of unknown energy said so
+            # a part of unknown energy is said so, though its 0 kWh reads as nothing
+            if kwh or kg or method in (NO_USAGE, CODECARBON_FAILED):
                 self.methods.add(method)
             if earlier and (e := earlier.get(name)) is not None:
                 # a cascade's models' methods are joined: each model's part by its own
