@@ -173,15 +173,13 @@ def _result_lines(index: int, result: Any, tier: str) -> list[str]:
         else f"{result.prompt_tokens} in / {result.completion_tokens} out tokens"
     )
     others = [n for n, m in result.components.items() if m.method not in (CACHED, NO_USAGE)]
-    energy = (
-        f"{fmt_kwh(result.energy_kwh)}  CO2 {fmt_g(result.co2_kg)}"
-        if any(measured[n] for n in others)
-        else not_measured_text(m.method for m in result.components.values())
-        if not unknown
-        else "energy and CO2 not known"
-    )
-    if unknown and any(measured[n] for n in others):
-        energy += " (and the generation's, not known)"
+    if any(measured[n] for n in others):
+        energy = f"{fmt_kwh(result.energy_kwh)}  CO2 {fmt_g(result.co2_kg)}"
+        energy += " (and the generation's, not known)" if unknown else ""
+    elif unknown:
+        energy = "energy and CO2 not known"
+    else:
+        energy = not_measured_text(m.method for m in result.components.values())
     head = (
         f"[{index}] {tier:<6} {result.model:<20} conf {result.confidence:.2f}  "
         f"{tokens}  {result.latency_s:.2f} s  {energy}"

@@ -34,9 +34,8 @@ PER_TOKEN = "estimate:per-token"  # the method of figures computed from the conf
 NO_USAGE = "estimate:no-usage"
 CACHED = "cache"  # the method of the components a cached answer did not spend
 NOT_MEASURED = "none"  # the method of every component with carbon tracking off: 0 kWh, not measured
-CODECARBON_FAILED = (
-    "codecarbon:failed"  # a block CodeCarbon failed to measure: 0 kWh logged, not measured
-)
+# a block CodeCarbon failed to measure: 0 kWh logged, not measured
+CODECARBON_FAILED = "codecarbon:failed"
 WORLD_INTENSITY_G_PER_KWH = 475.0  # IEA world average, used when the country is unknown
 # Every CodeCarbon tracker measures the whole machine: two meters' blocks measured at
 # once (two systems in one process) would each count the other's work, and the

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from routerllm.carbon.meter import NO_USAGE, PER_TOKEN
+from routerllm.carbon.meter import CODECARBON_FAILED, NO_USAGE, PER_TOKEN
 from routerllm.carbon.report_text import counted
 from routerllm.eval.humaneval_run import TRAINED
 
@@ -18,7 +18,7 @@ CARBON_METHODS = {
     "counters it could read), not a hardware measurement",
     "codecarbon:tdp-estimate": "an estimate from the CPU's TDP alone (CodeCarbon could read "
     "neither energy counters nor the CPU load), not a hardware measurement",
-    "codecarbon:failed": "not measured (CodeCarbon failed; counted as spending nothing)",
+    CODECARBON_FAILED: "not measured (CodeCarbon failed; counted as spending nothing)",
     PER_TOKEN: "computed from the model's per-token figures in the config (a remote "
     "server cannot be metered here), not a measurement",
     NO_USAGE: "not known (a remote server that did not say how many tokens it generated; "
