@@ -828,6 +828,7 @@ def test_an_answer_of_unknown_usage_is_marked_so_not_logged_as_free(
     (-5, 10**12) lost the answer, a BackendError."""
     from routerllm.carbon.predictor import UNMEASURED
     from routerllm.carbon.report import logged_report
+    from routerllm.carbon.report_text import report_lines
 
     answer: dict[str, Any] = {"choices": [{"message": {"content": "a real answer"}}]}
     if usage is not None:
@@ -851,6 +852,13 @@ def test_an_answer_of_unknown_usage_is_marked_so_not_logged_as_free(
     assert generation.method in UNMEASURED  # the predictor learns no rate from it
     rep = logged_report(config)
     assert "estimate:no-usage" in rep.methods
+    # its $0 and 0 kWh are in no total, and the report says so (until 2026-12-05 only the
+    # method's name said it: the cost total read as though the answer were free)
+    assert rep.unknown_usage == {"remote": 1} == rep.as_dict()["unknown_usage"]
+    assert (
+        "not in the totals: the generation energy, CO2 and cost of 1 request (remote 1), "
+        "whose endpoint reported no token usage"
+    ) in report_lines(rep)
     vs = rep.versus_largest
     assert vs is not None and "; 1 request logged without energy left out" in vs["method"]
 

@@ -198,6 +198,9 @@ class LogFigures:
         self.unmeasured_parts: set[str] = set()
         # the groups with a request whose cost is known (``uncosted_groups``)
         self.costed: set[tuple[str, str]] = set()
+        # per answering model, the requests a remote endpoint answered without saying how
+        # many tokens it generated: their generation's energy, CO2 and cost are not known
+        self.unknown_usage: Counter[str] = Counter()
 
     def add(
         self,
@@ -281,6 +284,8 @@ class LogFigures:
                 self.per_token_models.add(model)
             if method == CACHED:
                 cached = True
+            if name == "llm_inference" and NO_USAGE in p[4].split("+"):  # joined by +
+                self.unknown_usage[model] += 1
             if name == "llm_inference":
                 llm = p
             elif name == "model_loading":

@@ -87,6 +87,9 @@ class Report:
     recommendations: list[Recommendation] = field(default_factory=list)  # logged reports
     #: per model, scores given to its logged answers: {"count": n, "mean_score": x}
     feedback: dict[str, dict[str, float]] = field(default_factory=dict)
+    #: per answering model, the requests whose generation's token usage a remote endpoint
+    #: did not report: that generation's energy, CO2 and cost are in no total
+    unknown_usage: dict[str, int] = field(default_factory=dict)
     #: the groups whose energy and CO2 were not measured (``LogFigures.unmeasured_groups``):
     #: their 0 is as logged with carbon tracking off, not a measured 0
     unmeasured_groups: set[tuple[str, str]] = field(default_factory=set, repr=False)
@@ -191,6 +194,7 @@ def _report(fig: LogFigures, models: list[ModelConfig] | None, country_iso_code:
     rep.methods = sorted(fig.methods)
     rep.unmeasured_groups = fig.unmeasured_groups()
     rep.uncosted_groups = fig.uncosted_groups()
+    rep.unknown_usage = {m: n for m, n in fig.unknown_usage.items() if n}
     rep.equivalences = (
         dict(equivalences(rep.totals.co2_kg)) if rep.measured() else dict.fromkeys(EQUIVALENCES)
     )

@@ -76,6 +76,7 @@ def totals_lines(rep: Any) -> list[str]:
         f"requests {t.requests}{f' ({t.failed} failed)' if t.failed else ''}  tokens {t.prompt_tokens} in / {t.completion_tokens} out  "
         f"{energy}  {cost}  time {t.latency_s:.1f} s",
         f"carbon method: {', '.join(rep.methods) or 'none'}",
+        *unknown_usage_lines(rep.unknown_usage),
         f"equivalent to {fixed(eq['km_by_car'], 5)} km by car, "
         f"{fixed(eq['smartphone_charges'], 4)} smartphone charges (US EPA factors)"
         if measured
@@ -107,6 +108,19 @@ def totals_lines(rep: Any) -> list[str]:
         )
         lines.append(f"{name:<26}{'':>9}{c.duration_s:>9.2f}{figures}")
     return lines
+
+
+def unknown_usage_lines(unknown: dict[str, int]) -> list[str]:
+    """The requests whose generation's energy, CO2 and cost the totals cannot hold: its
+    endpoint did not say how many tokens it generated (their 0 is no count, not free)."""
+    if not unknown:
+        return []
+    n = sum(unknown.values())
+    per_model = ", ".join(f"{m} {k}" for m, k in unknown.items())
+    return [
+        f"not in the totals: the generation energy, CO2 and cost of {n} request"
+        f"{'s' if n > 1 else ''} ({per_model}), whose endpoint reported no token usage"
+    ]
 
 
 def budget_lines(budgets: dict[str, Any] | None) -> list[str]:
