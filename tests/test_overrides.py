@@ -11,7 +11,13 @@ import pytest
 
 from routerllm.config import AppConfig, load_config
 from routerllm.exceptions import ConfigError
-from routerllm.overrides import PATTERN_TIMEOUT_S, Overrides, asks_for_math, pattern_copies
+from routerllm.overrides import (
+    PATTERN_TIMEOUT_S,
+    PATTERNS_TIMEOUT_S,
+    Overrides,
+    asks_for_math,
+    pattern_copies,
+)
 from routerllm.routers.base import RoutingDecision
 from routerllm.system import RouterLLM
 
@@ -298,6 +304,21 @@ def test_a_pattern_that_backtracks_without_end_is_given_up_on_time(tmp_path: Pat
     assert d.model == "tiny-medium"  # the next rule decides
     assert f"override 'greedy' skipped: its pattern took over {PATTERN_TIMEOUT_S:g} s" in d.reason
     assert overrides.apply("aaaa", routed("tiny-light"), LADDER).model == "tiny-heavy"
+
+
+def test_the_rules_patterns_have_a_time_limit_together(tmp_path: Path) -> None:
+    """Twelve patterns that each backtrack without end held a request 2.7 s here (0.1 s
+    each, as regex checks its time limit) until 2026-12-05; together they now take at most ``PATTERNS_TIMEOUT_S``: the rules
+    with a pattern after that are not tried, and one without a pattern still decides."""
+    greedy = [{"name": f"g{i}", "pattern": "(a|aa)+$", "model": "tiny-heavy"} for i in range(12)]
+    overrides = rules(tmp_path, *greedy, {"name": "long", "min_chars": 10, "tier": "medium"})
+    started = time.perf_counter()
+    d = overrides.apply("a" * 60 + "b", routed("tiny-light"), LADDER)
+    assert time.perf_counter() - started < PATTERNS_TIMEOUT_S + 0.3
+    assert d.model == "tiny-medium"  # the rule without a pattern decides
+    assert "override 'g0' skipped: its pattern took over 0.1 s" in d.reason
+    assert f"'g11' not tried: the rules' patterns took over {PATTERNS_TIMEOUT_S:g} s together" in d.reason  # fmt: skip
+    assert d.reason.count("skipped") + d.reason.count("', '") + 1 == 12  # each one said
 
 
 def test_a_regex_whose_parser_changed_is_a_clear_config_error(

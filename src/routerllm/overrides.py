@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import re
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -43,6 +44,9 @@ MATH_EXPRESSION = re.compile(
 #: Seconds a rule's pattern may take on one prompt: a pattern that backtracks
 #: catastrophically (``(a|aa)+$``) gives up instead of holding the server.
 PATTERN_TIMEOUT_S = 0.1
+#: Seconds all the rules' patterns may take together on one prompt: ten rules that each
+#: run out of time would otherwise hold a request for a second each.
+PATTERNS_TIMEOUT_S = 0.5
 
 
 #: The most copies of its parts a rule's pattern may compile to: ``regex`` writes
@@ -165,9 +169,13 @@ class Overrides:
 
     def matching(self, prompt: str) -> tuple[OverrideRule | None, list[str]]:
         """The first rule whose conditions all hold for ``prompt``, and what kept an
-        earlier rule from being tried (its pattern ran out of time)."""
-        notes = []
+        earlier rule from being tried (its pattern ran out of time, or the patterns'
+        time together, ``PATTERNS_TIMEOUT_S``: the rules with a pattern after it are not
+        tried, those without one still are)."""
+        notes: list[str] = []
+        untried: list[str] = []  # the rules with a pattern, once the patterns' time ran out
         math: bool | None = None  # asked once, by the first rule with a math condition
+        deadline = time.monotonic() + PATTERNS_TIMEOUT_S
         for rule, pattern in zip(self.rules, self.patterns, strict=True):
             if rule.math is not None and math is None:
                 math = asks_for_math(prompt)
@@ -178,9 +186,15 @@ class Overrides:
             ):
                 continue
             if pattern is not None:
+                limit = min(PATTERN_TIMEOUT_S, deadline - time.monotonic())
                 try:
-                    found = pattern.search(prompt, timeout=PATTERN_TIMEOUT_S)
+                    if untried or limit <= 0:
+                        raise TimeoutError
+                    found = pattern.search(prompt, timeout=limit)
                 except TimeoutError:
+                    if untried or limit < PATTERN_TIMEOUT_S:  # the patterns' time ran out
+                        untried.append(repr(rule.name))
+                        continue
                     log.warning("override %r: its pattern took over %g s on a prompt; skipped", rule.name, PATTERN_TIMEOUT_S)  # fmt: skip
                     notes.append(
                         f"override {rule.name!r} skipped: its pattern took over "
@@ -189,8 +203,20 @@ class Overrides:
                     continue
                 if found is None:
                     continue
-            return rule, notes
-        return None, notes
+            return rule, notes + self._untried(untried)
+        return None, notes + self._untried(untried)
+
+    @staticmethod
+    def _untried(names: list[str]) -> list[str]:
+        """The note (and the warning) that the rules ``names`` were not tried: the
+        patterns before them took ``PATTERNS_TIMEOUT_S`` together."""
+        if not names:
+            return []
+        log.warning("override rules' patterns took over %g s together on a prompt; %s not tried", PATTERNS_TIMEOUT_S, ", ".join(names))  # fmt: skip
+        return [
+            f"override {', '.join(names)} not tried: the rules' patterns took over "
+            f"{PATTERNS_TIMEOUT_S:g} s together on this prompt (simplify them)"
+        ]
 
     def apply(
         self, prompt: str, decision: RoutingDecision, available: Sequence[str]
