@@ -339,11 +339,16 @@ class ResultStore:
             for r in self.db.execute("SELECT task_id FROM generations WHERE model = ?", (model,))
         }
 
+    def _answered(self, model: str) -> bool:
+        """Whether the store holds an answer of ``model`` (``done``, not read whole)."""
+        query = "SELECT 1 FROM generations WHERE model = ? LIMIT 1"
+        return self.db.execute(query, (model,)).fetchone() is not None
+
     def use_style(self, model: str, style: dict[str, Any]) -> None:
         """Record how ``model`` is prompted; refuse to mix styles in one store."""
         self._check_writable()
         text = self.check_style(model, style)
-        if not self.done(model):
+        if not self._answered(model):
             with self._writing():
                 self.db.execute("INSERT OR REPLACE INTO styles VALUES (?, ?)", (model, text))
 
@@ -358,7 +363,7 @@ class ResultStore:
             text = json.dumps(style, sort_keys=True, allow_nan=False)
         except (TypeError, ValueError) as e:
             raise RouterLLMError(f"a prompting style is a dict of JSON values ({e})") from None
-        if not self.done(model):
+        if not self._answered(model):
             return text
         row = self.db.execute("SELECT style FROM styles WHERE model = ?", (model,)).fetchone()
         if row is None:
