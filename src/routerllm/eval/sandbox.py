@@ -33,7 +33,11 @@ Verdicts: ran to its end: "passed"; ``AssertionError``: "failed"; other exceptio
 "error". ``sys.exit()``, even ``sys.exit(0)``, is "error": the program stopped
 before its tests finished. (HumanEval's harness counts a run without exception as
 passed, but it catches ``BaseException``, so it counts ``SystemExit`` as failed.)
-A program that forges success with ``os._exit(0)`` cannot be told from a pass.
+The verdict is the exit status, so a program written to forge success can: the
+runner's own ``os._exit`` is in reach (``sys.modules["__main__"]``, a frame's globals),
+and nothing in-process can hide it. A private PID namespace would catch a child that
+left the program's session, but after ``unshare(CLONE_NEWPID)`` the program cannot
+start threads (``EINVAL``), so none is used.
 """
 
 from __future__ import annotations
