@@ -288,3 +288,39 @@ def test_a_router_loaded_while_another_process_saves_there_loads_whole(tmp_path:
         router = loaded(folder)
     assert saves == [0]
     assert_same_posterior(router, expected)
+
+
+@pytest.mark.parametrize("cut", ["disk full", "ctrl-c"])
+def test_a_save_cut_short_then_saved_again_counts_nothing_twice(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cut: str
+) -> None:
+    """A save that failed after merging (a full disk: nothing written) or that Ctrl-C cut
+    short as it renamed its files (all written, then the interrupt) and was then saved
+    again (the next save point, or close) added the other process's learning, or its own,
+    a second time (until 2026-12-05)."""
+    import errno
+    import os
+    import signal
+
+    folder = saved_router(tmp_path / "fb")
+    expected = learned_both(folder)
+    one, two = loaded(folder), loaded(folder)
+    two.learn(*SECOND)
+    two.save(folder)  # another process saved meanwhile: the first save merges with it
+    one.learn(*FIRST)
+    publish = files.publish
+
+    def cut_short(tmp: Path, target: Path) -> None:
+        if target.name == "config.json":
+            monkeypatch.setattr(files, "publish", publish)  # once
+            if cut == "disk full":
+                raise OSError(errno.ENOSPC, "No space left on device")
+            os.kill(os.getpid(), signal.SIGINT)
+        publish(tmp, target)
+
+    monkeypatch.setattr(files, "publish", cut_short)
+    with pytest.raises(RouterLLMError if cut == "disk full" else files.SavedThenInterrupted):
+        one.save(folder)
+    one.save(folder)  # tried again
+    assert_same_posterior(loaded(folder), expected)
+    assert_same_posterior(one, expected)

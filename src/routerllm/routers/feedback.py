@@ -52,6 +52,7 @@ import numpy as np
 
 from routerllm.checks import is_finite_number, wrong_shape
 from routerllm.exceptions import RouterLLMError, UnknownNameError
+from routerllm.files import SavedThenInterrupted
 from routerllm.routers.base import CandidateModel, locked_router_folder, prompt_list
 from routerllm.routers.outcome import OutcomeRouter
 from routerllm.routers.saved import load_router
@@ -352,11 +353,25 @@ class FeedbackRouter(OutcomeRouter):
                     self._options_saved = {**saved.options, **changed}
                 try:
                     super().save(path)
+                except SavedThenInterrupted:  # saved whole, then Ctrl-C: it is the new base
+                    self._saved_to(path)
+                    raise
+                except BaseException:
+                    # nothing saved: it keeps the merged posterior, whose base is now what
+                    # the folder holds, else the next save would add the others' learning
+                    # again (until 2026-12-05)
+                    if base and saved:
+                        self._bases[path.resolve()] = _Base(saved.sums(), base.options)
+                    raise
                 finally:
                     self._options_saved = None
-                home = {k: b for k, b in self._bases.items() if k == self._loaded_from}
-                self._bases = home | {path.resolve(): _Base(self.sums(), dict(self.options))}
+                self._saved_to(path)
         return path
+
+    def _saved_to(self, path: Path) -> None:
+        """Its sums and options are what ``path`` holds now: its base there."""
+        home = {k: b for k, b in self._bases.items() if k == self._loaded_from}
+        self._bases = home | {path.resolve(): _Base(self.sums(), dict(self.options))}
 
     def save_parts(self, directory: Path) -> dict[str, Any]:
         """Its options; saved back into its folder, the options saved there, except those
