@@ -175,6 +175,39 @@ def test_a_config_in_utf16_or_utf32_without_a_bom_says_so(tmp_path: Path, encodi
     assert load_config(path).models[0].name == "caf\xe9-\u8def"
 
 
+def _laughs(levels: int) -> str:
+    """YAML whose aliases expand to 9**levels values from a few hundred bytes."""
+    lines = ["a0: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]"]
+    lines += [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 9)}]" for i in range(1, levels)]
+    return "".join(f"    {line}\n" for line in lines)
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (
+            _laughs(9),
+            r"line \d+, column \d+\): its aliases \(\*name\) expand to over 1,000,000 values",
+        ),
+        ("    thresholds: &a [1, *a]\n", r"an alias \(\*name\) inside the value it names"),
+    ],
+    ids=["billion-laughs", "alias-in-itself"],
+)
+def test_aliases_that_expand_without_end_are_refused_when_the_config_loads(
+    tmp_path: Path, options: str, message: str
+) -> None:
+    """Nine aliases of nine values each (a "billion laughs", 387 million values from
+    600 bytes) in ``router.options`` loaded, then ``routerllm route`` took 7.7 GB and
+    minutes to build the router; an alias in itself loaded as a list that holds itself."""
+    text = write_config(tmp_path, tiny_config_dict(tmp_path)).read_text()
+    path = tmp_path / "laughs.yaml"
+    path.write_text(text.replace("router:\n  name: rules\n", f"router:\n  name: rules\n  options:\n{options}"))  # fmt: skip
+    with pytest.raises(ConfigError, match=message):
+        load_config(path)
+    path.write_text(text.replace("router:\n  name: rules\n", f"router:\n  name: rules\n  options:\n{_laughs(4)}"))  # fmt: skip
+    assert len(load_config(path).router.options["a3"]) == 9  # aliases that expand a little
+
+
 def test_a_key_given_twice_is_refused_not_overwritten(tmp_path: Path) -> None:
     """PyYAML keeps the last of two equal keys: a second ``budgets:`` silently dropped
     the first's limits. A key after a merge (``<<: *anchor``) still overrides it."""

@@ -431,7 +431,59 @@ def _load_yaml(text: str | bytes) -> Any:
                     )  # fmt: skip
             return super().construct_mapping(node, deep)
 
-    return yaml.load(text, Loader=UniqueKeyLoader)  # a SafeLoader: no Python objects
+    loader = UniqueKeyLoader(text)  # a SafeLoader: no Python objects
+    try:
+        node = loader.get_single_node()
+        if node is None:  # empty, or only comments
+            return None
+        _refuse_endless_aliases(node)
+        return loader.construct_document(node)
+    finally:
+        loader.dispose()
+
+
+#: The most values a config may hold once its aliases (``*name``) are expanded: a
+#: thousand times a real config's, and a "billion laughs" (nine aliases of nine aliases
+#: of nine values..., 387 million values from 600 bytes) far beyond it.
+MAX_YAML_VALUES = 1_000_000
+
+
+def _refuse_endless_aliases(root: Any) -> None:
+    """Refuse a YAML document whose aliases expand to over ``MAX_YAML_VALUES`` values,
+    or that holds an alias inside the value it names (a list that holds itself), as a
+    YAML error at the value that does. Such a config loaded at once, as PyYAML shares
+    what an alias names, and every copy of it (``model_dump``, a router's options)
+    then took gigabytes and minutes, or never ended."""
+    from yaml.composer import ComposerError
+    from yaml.nodes import MappingNode, SequenceNode
+
+    sizes: dict[int, int] = {}
+    inside: set[int] = set()  # the values being counted: one met again is in itself
+
+    def size(node: Any) -> int:
+        if id(node) in sizes:
+            return sizes[id(node)]
+        if id(node) in inside:
+            raise ComposerError(
+                None, None, "an alias (*name) inside the value it names: that value would "
+                "hold itself without end", node.start_mark,
+            )  # fmt: skip
+        inside.add(id(node))
+        if isinstance(node, MappingNode):
+            children = [child for pair in node.value for child in pair]
+        else:
+            children = node.value if isinstance(node, SequenceNode) else []
+        total = 1 + sum(size(child) for child in children)
+        if total > MAX_YAML_VALUES:
+            raise ComposerError(
+                None, None, f"its aliases (*name) expand to over {MAX_YAML_VALUES:,} values "
+                f"here; write the values out, or use fewer aliases", node.start_mark,
+            )  # fmt: skip
+        inside.discard(id(node))
+        sizes[id(node)] = total
+        return total
+
+    size(root)
 
 
 def load_config(path: str | os.PathLike[str] | None = None) -> AppConfig:
