@@ -208,6 +208,16 @@ def test_aliases_that_expand_without_end_are_refused_when_the_config_loads(
     assert len(load_config(path).router.options["a3"]) == 9  # aliases that expand a little
 
 
+def test_a_config_of_megabytes_is_refused_before_it_is_read(tmp_path: Path) -> None:
+    """A file given as ``--config`` by mistake (a dataset, a log): 50 MB of YAML took
+    PyYAML 19 s to read, 2 MiB one second; a config is a few KB."""
+    path = write_config(tmp_path, tiny_config_dict(tmp_path))
+    with path.open("a") as f:
+        f.write("# " + "x" * 2**21 + "\n")
+    with pytest.raises(ConfigError, match=r"config\.yaml is 2\.1 MB: a config is a few KB of YAML"):
+        load_config(path)
+
+
 def test_a_key_given_twice_is_refused_not_overwritten(tmp_path: Path) -> None:
     """PyYAML keeps the last of two equal keys: a second ``budgets:`` silently dropped
     the first's limits. A key after a merge (``<<: *anchor``) still overrides it."""

@@ -486,12 +486,22 @@ def _refuse_endless_aliases(root: Any) -> None:
     size(root)
 
 
+#: The largest config file read: 200 times the packaged ones. A file given by mistake
+#: (a dataset, a log) is refused at once: PyYAML read 50 MB in 19 s.
+MAX_CONFIG_BYTES = 2**20
+
+
 def load_config(path: str | os.PathLike[str] | None = None) -> AppConfig:
     """Load and validate a YAML config; every problem becomes one ConfigError."""
     import yaml
 
     file = resolve_config_path(path)
     try:
+        if (size := file.stat().st_size) > MAX_CONFIG_BYTES:
+            raise ConfigError(
+                f"{file} is {size / 1e6:.1f} MB: a config is a few KB of YAML (at most "
+                f"{MAX_CONFIG_BYTES // 2**20} MiB); give the path of the config file"
+            )
         raw = file.read_bytes()
         if raw.startswith(UTF32_BOMS):  # YAML reads its mark as UTF-16's, then NULs
             raise ConfigError(f"{file}: UTF-32 text; save the config as UTF-8")
