@@ -240,6 +240,21 @@ def test_models_shows_the_memory_the_manager_counts_and_a_ggufs_shorter_context(
     assert lines[5] == "memory: as counted against manager.memory_budget_gb (2 GB), a llama_cpp model's estimated KV cache included"  # fmt: skip
 
 
+def test_an_unknown_router_name_in_the_config_is_named_by_its_key_before_anything_runs(
+    tmp_path: Path,
+) -> None:
+    """``router.name: rulez`` said only "unknown router 'rulez'; valid names: ...", not
+    where it was set, nor that ``rules`` was likely meant; serve refuses it before it
+    listens, and nothing is written."""
+    cfg = write_config(tmp_path, tiny_config_dict(tmp_path, router={"name": "rulez"}))
+    for command in (["route", "hi"], ["serve", "--port", str(free_port())]):
+        assert_one_line_error(
+            run(*command, "--config", str(cfg)),
+            f"router.name in {cfg}: unknown router 'rulez' (did you mean 'rules'?); valid names: ",
+        )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["config.yaml"]
+
+
 def _bad_config(tmp: Path, name: str, **model_overrides: Any) -> Path:
     data = tiny_config_dict(tmp)
     data["models"] = [tiny_model("only", "light", 0.1, **model_overrides)]

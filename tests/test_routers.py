@@ -27,6 +27,14 @@ def test_unknown_router_lists_valid_names(ladder) -> None:  # type: ignore[no-un
     assert set(ROUTERS.names()) >= {"random", "rules", "largest", "smallest"}
 
 
+def test_an_unknown_name_close_to_a_valid_one_says_which_was_likely_meant(ladder) -> None:  # type: ignore[no-untyped-def]
+    """As an unknown config key does (``budget: unknown key (did you mean 'budgets'?)``)."""
+    with pytest.raises(UnknownNameError, match=r"unknown router 'rulez' \(did you mean 'rules'\?\); valid names: classifier, "):  # fmt: skip
+        create_router("rulez", ladder)
+    with pytest.raises(UnknownNameError, match=r"unknown router 'bert-magic'; valid names: "):
+        create_router("bert-magic", ladder)  # nothing close: the names alone
+
+
 def test_random_router_is_seedable_and_confident(ladder) -> None:  # type: ignore[no-untyped-def]
     prompts = [f"prompt {i}" for i in range(300)]
     a = create_router("random", ladder, seed=7).route_batch(prompts)

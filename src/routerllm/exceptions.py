@@ -34,10 +34,16 @@ class ConfigError(RouterLLMError):
 class UnknownNameError(RouterLLMError, KeyError):
     """A router, backend or model name that is not registered/configured."""
 
-    def __init__(self, kind: str, name: str, valid: list[str]) -> None:
+    def __init__(self, kind: str, name: str, valid: list[str], where: str = "") -> None:
+        """``where``: the setting the name was given in (``router.name in config.yaml``)."""
+        import difflib
+
         self.kind, self.name, self.valid = kind, name, sorted(valid)
+        close = difflib.get_close_matches(str(name), self.valid, n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""  # as an unknown config key
         super().__init__(
-            f"unknown {kind} {name!r}; valid names: {', '.join(self.valid) or '(none)'}"
+            f"{where}{': ' if where else ''}unknown {kind} {name!r}{hint}; valid names: "
+            f"{', '.join(self.valid) or '(none)'}"
         )
 
     def __str__(self) -> str:  # KeyError would otherwise quote the message

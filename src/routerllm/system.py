@@ -38,10 +38,12 @@ from routerllm.exceptions import (
     PromptError,
     RequestLogError,
     RouterLLMError,
+    UnknownNameError,
 )
 from routerllm.feedback import FeedbackLoop
 from routerllm.manager import LLMManager
 from routerllm.model_calls import ModelCalls
+from routerllm.registry import ROUTERS
 from routerllm.request_checks import checked_batch, checked_prompt, checked_request, checked_tag
 from routerllm.routed_result import FIXED, RoutedResult
 from routerllm.routers.base import (
@@ -73,6 +75,9 @@ def build_router(config: AppConfig) -> Router:
                 settings.seed, settings.path, router.seed,
             )  # fmt: skip
         return router
+    if settings.name not in ROUTERS:  # said where it was set: the config's router.name
+        where = f"router.name in {config.source}" if config.source else "router.name"
+        raise UnknownNameError("router", settings.name, ROUTERS.names(), where)
     check_option_names(settings.options)
     return create_router(settings.name, config.models, settings.seed, **settings.options)
 
