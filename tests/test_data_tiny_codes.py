@@ -291,3 +291,29 @@ def test_a_truncated_or_damaged_gzip_file_is_a_clear_error(tmp_path: Path, damag
     path.write_bytes(data)
     with pytest.raises(DataError, match="data.jsonl.gz: cannot read JSON lines: the gzip file is truncated or damaged"):  # fmt: skip
         load_tiny_codes(path)
+
+
+@pytest.mark.parametrize(
+    ("row", "said"),
+    [
+        # an unquoted comma in the prompt: every later cell shifted one column right
+        ("Explain sorting to beginners, for Experts,Professionals", "more cells than the header"),
+        ("Write a parser for Beginners", "fewer cells than the header"),
+    ],
+)
+def test_a_csv_row_of_another_width_is_refused_by_its_line(
+    tmp_path: Path, row: str, said: str
+) -> None:
+    """csv.DictReader put a long row's extra cells aside and filled a short row's with
+    None: the row was trained on with a label from another cell, or dropped unseen."""
+    path = tmp_path / "data.csv"
+    rows = tiny_rows()
+    with path.open("w", newline="", encoding="utf-8") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerow(rows[0])  # its response spans four lines
+        f.write("\r\n")  # a blank line, which is skipped
+        f.write(",".join([row, *[""] * (len(COLUMNS) - 2)]) + "\r\n")
+        writer.writerows(rows[1:])
+    with pytest.raises(DataError, match=rf"data.csv, line 7: {said} .*quot"):
+        load_tiny_codes(path)

@@ -249,22 +249,39 @@ def _csv_rows(path: Path) -> Iterator[dict[str, Any]]:
     old_limit = csv.field_size_limit(2**31 - 1)
     try:
         with path.open(newline="", encoding="utf-8-sig") as f:
-            reader = csv.DictReader(f)
-            if not reader.fieldnames:
+            reader = csv.reader(f)
+            header = next(reader, None)
+            if not header:
                 raise DataError(f"{path}: empty CSV (no header row)")
-            # csv.DictReader would keep only the last column of each name
-            if twice := [c for c in repeated(reader.fieldnames) if c in REQUIRED_COLUMNS]:
+            # a dict of the row would keep only the last column of each name
+            if twice := [c for c in repeated(header) if c in REQUIRED_COLUMNS]:
                 raise DataError(
                     f"{path}: columns named more than once: {', '.join(twice)}; keep one "
                     f"column of each name"
                 )
-            yield from reader
+            start = reader.line_num + 1  # a record's first line: a quoted cell may span more
+            for cells in reader:
+                if cells and len(cells) != len(header):
+                    _refuse_row_width(path, start, len(cells), len(header))
+                if cells:  # a blank line is no row
+                    yield dict(zip(header, cells, strict=True))
+                start = reader.line_num + 1
     except UnicodeDecodeError as e:
         raise undecodable_file(path) from e
     except (OSError, csv.Error) as e:
         raise DataError(f"{path}: cannot read CSV ({e})") from e
     finally:
         csv.field_size_limit(old_limit)
+
+
+def _refuse_row_width(path: Path, line: int, cells: int, columns: int) -> None:
+    """A row of another width than the header: its cells cannot be told apart (an
+    unquoted comma shifts every later one, and the audience with them)."""
+    more, why = ("more", "an unquoted comma?") if cells > columns else ("fewer", "cut short?")
+    raise DataError(
+        f"{path}, line {line}: {more} cells than the header has columns ({cells}, not "
+        f"{columns}); {why} quote cells that hold commas, quotes or line breaks"
+    )
 
 
 def _parquet_rows(path: Path) -> Iterator[dict[str, Any]]:
