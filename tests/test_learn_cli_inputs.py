@@ -1038,3 +1038,22 @@ def test_a_saved_router_config_nested_too_deeply_is_one_clear_error(
     assert f"{folder}/config.json is corrupt: nested too deeply" in line, line
     line = user_error(capsys, "train", "--data", str(data), "--out", str(folder), "--encoder", "hashing")  # fmt: skip
     assert "not a saved RouterLLM router" in line and "nothing was changed" in line, line
+
+
+def test_generate_data_counts_tiny_codes_rows_without_a_prompt(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Rows with an empty prompt were left out without a word: rows_read did not add up
+    to the rows kept, dropped and repeated."""
+    tiny = tiny_codes_file(tmp_path / "tc.jsonl", 12)
+    with tiny.open("a") as f:
+        f.write(json.dumps({"prompt": "  ", "target_audience": "Experts"}) + "\n")
+        f.write(json.dumps({"prompt": None, "target_audience": "Beginners"}) + "\n")
+    assert main(["generate-data", "--tiny-codes", str(tiny), "--out", str(tmp_path / "o"),
+                 "--json"]) == 0  # fmt: skip
+    out = json.loads(capsys.readouterr().out)
+    assert (out["rows_read"], out["without_prompt"], out["dropped"]) == (38, 2, 0)
+    assert main(["generate-data", "--tiny-codes", str(tiny), "--out", str(tmp_path / "p")]) == 0
+    assert "38 rows read: 2 without a prompt, 0 of other audiences, 0 repeats" in (
+        capsys.readouterr().out
+    )

@@ -60,7 +60,12 @@ def cmd_generate_data(args: argparse.Namespace) -> int:
             )
         paths = {k: str(v) for k, v in save_splits(parts, out).items()}
         counts = {k: len(v) for k, v in parts.items()}
-        extra = {"rows_read": ds.rows_read, "dropped": ds.dropped, "duplicates": ds.duplicates}
+        extra = {
+            "rows_read": ds.rows_read,
+            "without_prompt": ds.without_prompt,
+            "dropped": ds.dropped,
+            "duplicates": ds.duplicates,
+        }
     else:
         from routerllm.data.synthetic import MIN_DATASET_SIZE, write_dataset
 
@@ -75,6 +80,12 @@ def cmd_generate_data(args: argparse.Namespace) -> int:
         paths = {k: str(v) for k, v in written.paths.items()}
         counts, extra = dict(written.counts), {}
     text = "\n".join(f"{k:<6}{counts[k]:>8}  {paths[k]}" for k in paths)
+    if extra:  # where the rows of the tiny-codes file went
+        text += (
+            f"\n{extra['rows_read']} rows read: {extra['without_prompt']} without a prompt, "
+            f"{extra['dropped']} of other audiences, {extra['duplicates']} repeats, the rest "
+            "balanced over the audiences"
+        )
     emit(args, {"paths": paths, "counts": counts, **extra}, text)
     return 0
 

@@ -68,6 +68,7 @@ class TinyCodesDataset:
     dropped_audiences: dict[str, int] = field(default_factory=dict)  # audience -> rows dropped
     duplicates: int = 0  # rows whose prompt repeated an earlier one
     class_counts_before: dict[int, int] = field(default_factory=dict)  # before balancing
+    without_prompt: int = 0  # rows whose prompt was empty or not text
 
     @property
     def dropped(self) -> int:
@@ -135,7 +136,9 @@ def load_tiny_codes(
         duplicates,
         keep,
     )
-    return TinyCodesDataset(full, train, val, test, rows_read, dict(dropped), duplicates, counts)
+    return TinyCodesDataset(
+        full, train, val, test, rows_read, dict(dropped), duplicates, counts, no_text
+    )
 
 
 # -- readers: each yields (prompt, target_audience) ----------------------------
