@@ -369,6 +369,18 @@ def test_aiq_below_the_first_point_counts_as_zero() -> None:
     assert close(aiq([P(2.0, 0.5)], 1.0, 3.0), 0.25)
 
 
+def test_aiq_over_subnormal_cost_differences_is_a_number() -> None:
+    # Cheapest model (0, 0), best (5e-324, 1): the rise's slope, 1 / 5e-324, overflowed
+    # to inf and inf * 0 made AIQ NaN. Over [0, 1]: 5e-324 * 0.5 + (1 - 5e-324) * 1 = 1.
+    assert close(aiq([P(5e-324, 1.0)], 0.0, 1.0, anchor=P(0.0, 0.0)), 1.0)
+    # Over the models' own range [0, 5e-324] Q rises linearly from 0 to 1: mean 0.5
+    # (the area, 2.5e-324, underflowed to 0 before it was divided by the range).
+    report = routing_report({}, np.array([[0.0, 1.0], [0.0, 1.0]]), [0.0, 5e-324])
+    assert close(report["rows"]["mix_hull"]["aiq"], 0.5)
+    assert close(report["rows"]["best_single"]["aiq"], 0.5)
+    assert close(report["rows"]["cheapest"]["aiq"], 0.0)
+
+
 # --- bad input ---------------------------------------------------------------------------
 
 

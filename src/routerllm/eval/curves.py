@@ -172,20 +172,25 @@ def router_curve(
     return upper_hull([*pts, anchor] if anchor is not None else pts)
 
 
-def _area(curve: Sequence[OperatingPoint], a: float, b: float) -> float:
-    """Exact integral of Q(c) over [a, b] (Q = 0 before the curve's first point)."""
-    area = 0.0
+def _mean_quality(curve: Sequence[OperatingPoint], a: float, b: float) -> float:
+    """Exact mean of Q(c) over [a, b], a < b (Q = 0 before the curve's first point).
+
+    Each piece's width is taken as a share of b - a and each point's height by its
+    share of its segment, both in [0, 1]: a slope or an area over subnormal cost
+    differences (5e-324) overflows to inf (inf * 0 = NaN) or underflows to 0.
+    """
+    total = 0.0
     for p, q in zip(curve, curve[1:], strict=False):
         lo, hi = max(a, p.cost), min(b, q.cost)
         if hi > lo:
-            slope = (q.quality - p.quality) / (q.cost - p.cost)
-            y_lo = p.quality + slope * (lo - p.cost)
-            y_hi = p.quality + slope * (hi - p.cost)
-            area += (hi - lo) * (y_lo + y_hi) / 2.0
+            rise, run = q.quality - p.quality, q.cost - p.cost
+            y_lo = p.quality + rise * ((lo - p.cost) / run)
+            y_hi = p.quality + rise * ((hi - p.cost) / run)
+            total += ((hi - lo) / (b - a)) * (y_lo + y_hi) / 2.0
     lo = max(a, curve[-1].cost)
     if b > lo:
-        area += (b - lo) * curve[-1].quality
-    return area
+        total += ((b - lo) / (b - a)) * curve[-1].quality
+    return total
 
 
 def aiq(
@@ -204,7 +209,7 @@ def aiq(
     if cost_max == cost_min:
         q = quality_at(curve, cost_min)
         return 0.0 if q is None else q
-    return _area(curve, cost_min, cost_max) / (cost_max - cost_min)
+    return _mean_quality(curve, cost_min, cost_max)
 
 
 def _gap(weak: OperatingPoint, strong: OperatingPoint) -> tuple[float, float] | None:
