@@ -373,7 +373,7 @@ def test_numpy_numbers_and_generators_are_accepted() -> None:
 
 def test_unwritable_paths_and_infinite_labels_are_data_errors(tmp_path: Path) -> None:
     (tmp_path / "a_file").write_text("mine")
-    with pytest.raises(DataError, match="a_file exists and is not a directory"):
+    with pytest.raises(DataError, match="a_file is a file, not a directory"):
         write_dataset(tmp_path / "a_file", n=8)
     with pytest.raises(DataError, match="a_file exists and is not a directory"):
         save_json(generate(4), tmp_path / "a_file" / "train.json")

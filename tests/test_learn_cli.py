@@ -244,7 +244,7 @@ def test_bad_learning_inputs_are_one_line_errors(tmp_path: Path) -> None:
     )
     (tmp_path / "a_file").write_text("keep me")
     assert_one_line_error(
-        run("generate-data", "--out", str(tmp_path / "a_file")), "exists and is not a directory"
+        run("generate-data", "--out", str(tmp_path / "a_file")), "a_file is a file, not a directory"
     )
     assert (tmp_path / "a_file").read_text() == "keep me"
 

@@ -113,6 +113,14 @@ def test_loaders_agree_and_find_overlap(files: dict[str, Path]) -> None:
     np.testing.assert_array_equal(mixed.scores[200:], test.restrict_models(MODELS).scores)
 
 
+def test_overlap_folds_case_as_unicode_does(tmp_path: Path) -> None:
+    """A prompt seen in training in another case is found, as Unicode folds case:
+    until 2026-12-05 ``lower()`` kept "Straße" and "STRASSE" apart."""
+    train = OutcomeDataset(["Wie lang ist die Straße?", "hi"], ["m"], np.ones((2, 1)))
+    test = OutcomeDataset(["WIE LANG IST DIE  STRASSE?", "bye"], ["m"], np.ones((2, 1)))
+    assert overlap(test, train) == [0]
+
+
 def test_loader_errors(tmp_path: Path) -> None:
     with pytest.raises(DataError, match="not found"):
         load_outcomes(tmp_path / "none.json")
@@ -1024,7 +1032,9 @@ def test_a_saved_routers_unknown_encoder_is_refused_when_loaded_naming_its_confi
     (folder / "config.json").write_text(json.dumps(meta))
     with pytest.raises(RouterLLMError) as err:
         load_router(folder, models)
-    assert str(err.value).startswith(f"bad {folder}/config.json: unknown encoder 'minlm'; valid")
+    assert str(err.value).startswith(
+        f"bad {folder}/config.json: unknown encoder 'minlm' (did you mean 'minilm'?); valid"
+    )
 
 
 def test_a_router_whose_weights_do_not_run_over_the_models_is_saved_in_format_1(

@@ -22,6 +22,7 @@ from routerllm.files import (
     publish,
     refuse_unwritable_folder,
     staged,
+    what_is,
     written_atomically,
 )
 
@@ -154,7 +155,8 @@ def refuse_replacing_splits(
     first split is written."""
     if (nearest := file_in_the_way(out)) is not None:
         raise DataError(
-            f"{folder} {out}: {nearest} exists and is not a directory; choose another {folder}"
+            f"{folder} {out}: {nearest} is {what_is(nearest)}, not a directory; choose "
+            f"another {folder}"
         )
     refuse_unwritable_folder(out, f"{folder} {out}", "nothing was written", DataError)
     if folders := [f"{k}.json" for k in SPLIT_FILES if (out / f"{k}.json").is_dir()]:

@@ -304,8 +304,9 @@ _SPACES = re.compile(r"\s+")
 
 
 def normalise(text: str) -> str:
-    """The key two prompts are 'the same question' by: case and whitespace folded."""
-    return _SPACES.sub(" ", text.strip().lower())
+    """The key two prompts are 'the same question' by: case (as Unicode folds it:
+    "Straße" is "STRASSE") and whitespace folded."""
+    return _SPACES.sub(" ", text.strip().casefold())
 
 
 def overlap(a: OutcomeDataset, b: OutcomeDataset) -> list[int]:
