@@ -821,6 +821,17 @@ def test_the_cli_starts_without_the_config_or_carbon_modules() -> None:
     assert proc.returncode == 0, proc.stderr
 
 
+def test_python_dash_m_routerllm_runs_the_command() -> None:
+    """`python -m routerllm` (a virtual environment not activated, its script not on
+    PATH) said "No module named routerllm.__main__" until 2026-12-05."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "routerllm", "models", "--help"],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith("usage: routerllm models")
+
+
 def test_every_commands_help_gives_the_defaults_of_its_options() -> None:
     """`routerllm eval-routing --help` did not say which routers, cost, decision rule and
     seed it uses unless told, nor `demo --help` its 128 tokens or `humaneval --help` its
