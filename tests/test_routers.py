@@ -116,6 +116,26 @@ def test_save_load_round_trip(tmp_path: Path, ladder) -> None:  # type: ignore[n
     assert again.t_medium == 0.2 and again.t_heavy == 0.6
 
 
+def test_a_router_path_that_does_not_exist_is_said_so_naming_the_setting(tmp_path: Path) -> None:
+    """``router.path: /nowhere`` said "/nowhere: not a saved router (no config.json)",
+    naming neither the setting nor the file it was set in, until 2026-12-05."""
+    from routerllm.system import RouterLLM
+
+    from .conftest import tiny_config_dict, write_config
+
+    cfg = write_config(
+        tmp_path,
+        tiny_config_dict(tmp_path, router={"name": "knn", "path": str(tmp_path / "nowhere")}),
+    )
+    with pytest.raises(RouterLLMError) as err:
+        RouterLLM(load_config(cfg))
+    assert str(err.value) == (
+        f"router.path in {cfg}: {tmp_path / 'nowhere'}: no such folder (a saved router is the "
+        f"folder routerllm train saved it in, its --out)"
+    )
+    assert not (tmp_path / "requests.sqlite").exists()  # refused before anything is opened
+
+
 def test_broken_checkpoints_are_clear_errors(tmp_path: Path, ladder) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(RouterLLMError, match="not a saved router"):
         load_router(tmp_path, ladder)

@@ -67,7 +67,11 @@ logger = logging.getLogger(__name__)
 def build_router(config: AppConfig) -> Router:
     settings = config.router
     if settings.path:
-        router = load_router(settings.path, config.models, settings.options)
+        try:
+            router = load_router(settings.path, config.models, settings.options)
+        except RouterLLMError as e:  # said where the folder was given (until 2026-12-05 not)
+            e.args = (f"router.path{f' in {config.source}' if config.source else ''}: {e}",)
+            raise
         if "seed" in settings.model_fields_set and settings.seed != router.seed:
             logger.warning(
                 "router.seed %d is not used: the router saved in %s draws with the seed it "

@@ -75,6 +75,11 @@ def _load_router(
             f"{path} is a file: a saved router is the folder routerllm train saved it in "
             "(its --out), holding config.json"
         )
+    if not path.exists():  # "no config.json" said nothing of the folder's absence
+        raise RouterLLMError(
+            f"{path}: no such folder (a saved router is the folder routerllm train saved it "
+            f"in, its --out)"
+        )
     refuse_special_file(path / "config.json", AGAIN)
     try:
         meta = json.loads((path / "config.json").read_text())
