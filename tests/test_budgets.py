@@ -338,6 +338,23 @@ def test_a_restarted_predictor_learns_from_the_answered_requests_behind_failed_o
     assert restarted.predict("tiny-heavy", 40, 64) == running.predict("tiny-heavy", 40, 64)
 
 
+def test_a_restarted_predictor_learns_from_the_answered_requests_behind_cancelled_ones(
+    tmp_path: Path, tiny_config: AppConfig
+) -> None:
+    """Answers stopped because their client left (finish reason "cancelled") teach a
+    running predictor nothing; the log, asked for the latest measured requests, returned
+    them, so a restart after 200 of them had nothing left to learn from."""
+    from routerllm.carbon.predictor import HISTORY
+
+    answered = [record("tiny-heavy", NOW + timedelta(seconds=i), energy_kwh=1e-5, completion_tokens=10) for i in range(5)]  # fmt: skip
+    cancelled = [dataclasses.replace(record("tiny-heavy", NOW + timedelta(minutes=1, seconds=i), energy_kwh=2e-6, completion_tokens=1), finish_reason="cancelled") for i in range(HISTORY)]  # fmt: skip
+    log = seeded_log(tmp_path / "log.sqlite", answered + cancelled)
+    running = CarbonPredictor(tiny_config, answered + cancelled)
+    restarted = CarbonPredictor.from_log(tiny_config, log)
+    assert restarted.profile("tiny-heavy") == running.profile("tiny-heavy") is not None
+    assert restarted.predict("tiny-heavy", 40, 64) == running.predict("tiny-heavy", 40, 64)
+
+
 @pytest.mark.parametrize(
     ("joined", "earlier"),
     [("codecarbon:load-estimate+codecarbon:failed", "codecarbon:load-estimate"),

@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import IO, Any
 
+from routerllm.backends.interrupts import CANCELLED
 from routerllm.carbon import emissions_csv, log_schema
 from routerllm.carbon.emissions_csv import CsvMirror
 from routerllm.carbon.log_rows import (
@@ -286,7 +287,8 @@ class RequestLog(PendingFeedback, CsvMirror):
         """The ``limit`` newest requests ``model`` answered, oldest first; with
         ``skip_methods``, the newest whose generation (``llm_inference``) was measured by
         another method (not answered from the cache, say), and not failed (finish reason
-        ``FAILED``: a generation that failed partway wrote no answer): an escalated
+        ``FAILED``: a generation that failed partway wrote no answer) nor cancelled
+        (``CANCELLED``: stopped half-way, its client gone): an escalated
         request's by the answering model's own method (``RequestRecord.own``), as the
         predictor judges them."""
         where, args = "", list(skip_methods)
@@ -305,8 +307,8 @@ class RequestLog(PendingFeedback, CsvMirror):
             )
             columns = [r[1] for r in self._fetch("PRAGMA table_info(requests)")]
             if "finish_reason" in columns:  # an older log, read as it is, has none
-                where += " AND finish_reason != ?"
-                args.append(FAILED)
+                where += " AND finish_reason NOT IN (?, ?)"
+                args += [FAILED, CANCELLED]
         sql = f"SELECT * FROM requests WHERE model = ?{where} ORDER BY timestamp DESC, rowid DESC LIMIT ?"  # fmt: skip
         return list(self._read(sql, [model, *args, limit]))[::-1]
 
