@@ -641,6 +641,21 @@ def test_versus_largest_leaves_answers_from_the_cache_as_they_are() -> None:
     assert vs["actual_co2_kg"] == pytest.approx(1e-6 * 1.01 + 4e-6 * 1.01 + routing)
 
 
+def test_versus_largest_learns_no_rate_from_an_answer_of_the_largest_cancelled_half_way() -> None:
+    """An answer of the largest model stopped because its client left (finish reason
+    "cancelled"): its 2 tokens carried its whole prompt's energy into the largest
+    model's rate (7e-6 kg / 22 tokens instead of 2e-7), pricing every other request
+    higher; it counts as it is, as the report's other rates per token leave it out."""
+    small = ModelConfig.model_validate(tiny_model("small", "light", 0.1))
+    big = ModelConfig.model_validate(tiny_model("big", "heavy", 1.5))
+    stopped = dataclasses.replace(_record(2, "big", 2, 3e-6), finish_reason="cancelled")
+    recs = [_record(0, "small", 10, 1e-6), _record(1, "big", 20, 4e-6), stopped]
+    vs = summarize(recs, [small, big]).versus_largest
+    assert vs is not None and "measured rate of big in this log (1 request)" in vs["method"]
+    assert vs["estimated_co2_kg"] == pytest.approx(4e-6 * 1.01 + 3e-6 * 1.01 + 10 * 2e-7)
+    assert vs["actual_co2_kg"] == pytest.approx((1e-6 + 4e-6 + 3e-6) * 1.01)
+
+
 def test_versus_largest_leaves_out_requests_logged_without_energy() -> None:
     """A request logged with carbon tracking off spent 0 g as logged: priced at the
     largest model's rate it made routing look like it saved everything ("0.0000 g

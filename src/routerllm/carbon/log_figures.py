@@ -299,7 +299,7 @@ class LogFigures:
         if failed:
             self.failed_out += 1
         else:
-            self._versus(model, completion_tokens, energy, co2, bool(cached), llm, escalated)
+            self._versus(model, completion_tokens, energy, co2, bool(cached), llm, escalated, whole)
         self.energy.add(energy)
         if self.replay is not None and not cached and tag not in DEMO_TAGS:
             self.replay.add(timestamp, sha, model, energy, parts, whole)
@@ -370,6 +370,7 @@ class LogFigures:
         cached: bool,
         llm: Part | None,
         escalated: Sequence[Part],
+        whole: bool = True,
     ) -> None:
         # a remote model without per-token figures logs its tokens at 0 kWh: unknown, not free
         unpriced = llm is not None and llm[4] == PER_TOKEN and not (llm[2] or llm[3]) and tokens
@@ -385,7 +386,9 @@ class LogFigures:
         if escalated:
             row = len(self.measured_as_is) - 1
             self.escalated_from[row] = (sum(p[2] for p in escalated), sum(p[3] for p in escalated))  # fmt: skip
-        if model == self.largest and not cached:
+        # one cancelled half-way counts as it is (on the largest model, its client would
+        # have left too), but its few tokens carry its prompt's energy: no rate
+        if model == self.largest and not cached and whole:
             self.served += 1
             self.served_tokens.add(tokens)
             if llm is not None:

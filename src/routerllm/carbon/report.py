@@ -293,7 +293,9 @@ def largest_estimate(
     the top of the ladder every part orders models by (tier, then parameters), the
     demo's always-largest and the ``largest`` router's. An answer from the request
     cache spent its routing only: it teaches no rate, and counts as it is (on the
-    largest model, the same repeated request would have been answered from the cache).
+    largest model, the same repeated request would have been answered from the cache);
+    so does one of the largest model cancelled half-way (its client gone), whose few
+    tokens carry its prompt's energy.
     A request the cascade escalated to the largest model counts on the estimate's side,
     and in its rate, the largest model's own work only (not the first models' answers,
     logged apart).
