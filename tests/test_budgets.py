@@ -122,6 +122,29 @@ def test_profile_learns_tokens_energy_output_length_loading_and_intensity() -> N
     assert p.co2_kg_per_kwh == pytest.approx(0.5)
 
 
+def test_answers_of_no_tokens_charge_an_output_token_as_a_prompt_token(
+    tiny_config: AppConfig,
+) -> None:
+    """A model whose logged answers all wrote no token (it ended at once): their whole
+    energy, 1e-5 kWh over 100 prompt tokens, was charged to each output token (the sum
+    over "at least 1" token), 100 times a prompt token's, so an answer of 64 tokens was
+    predicted at 6.4e-4 kWh. With no output token to tell its cost, one costs a prompt
+    token's."""
+    history = [
+        dataclasses.replace(
+            record("tiny-light", NOW, prompt_chars=40 * k, prompt_tokens=10 * k, completion_tokens=0, energy_kwh=1e-6 * k),
+            finish_reason="",  # not known: the prediction counts max_new_tokens
+        )
+        for k in (1, 2, 3, 4)
+    ]  # fmt: skip
+    p = fit_profile(history)
+    assert p.kwh_per_prompt_token == pytest.approx(1e-7)
+    assert p.kwh_per_output_token == pytest.approx(1e-7)
+    predicted = CarbonPredictor(tiny_config, history).predict("tiny-light", 80, max_new_tokens=64)
+    assert predicted is not None and (predicted.prompt_tokens, predicted.completion_tokens) == (20, 64)  # fmt: skip
+    assert predicted.energy_kwh == pytest.approx(1e-7 * (20 + 64))
+
+
 def test_prediction_from_history_caps_output_at_max_new_tokens_and_adds_loading(
     tiny_config: AppConfig,
 ) -> None:

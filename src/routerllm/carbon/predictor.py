@@ -8,7 +8,8 @@ energy was measured or estimated; ``measured``):
   proportion to the characters when the logged prompts have about one length),
 - generation energy from prompt and output tokens (non-negative least
   squares: prompt processing and decoding each cost per token; when the log
-  cannot tell them apart, each is charged the whole),
+  cannot tell them apart, each is charged the whole; with no output token logged, an
+  output token costs a prompt token's),
 - the output length as a high quantile (0.9) of the output lengths of the
   model's ``NEIGHBOURS`` logged requests nearest in prompt length (a short
   question gets a short answer, a function stub a long one), an answer cut at
@@ -131,8 +132,7 @@ def fit_profile(records: list[RequestRecord], quantile: float = QUANTILE) -> Pro
     if _varies(prompt) and _varies(output) and abs(np.corrcoef(prompt, output)[0, 1]) < 0.98:
         per_prompt, per_output = nonnegative_fit(prompt, output, energy)
     else:  # the log cannot tell prompt from output costs apart: each is charged the whole
-        per_prompt = float(energy.sum() / max(prompt.sum(), 1.0))
-        per_output = float(energy.sum() / max(output.sum(), 1.0))
+        per_prompt, per_output = _whole_per_token(energy, prompt, output)
     loads = [m.energy_kwh for r in records if (m := r.own("model_loading")) and m.energy_kwh > 0]  # fmt: skip
     total_kwh = sum(r.energy_kwh for r in records)
     return Profile(
@@ -145,6 +145,16 @@ def fit_profile(records: list[RequestRecord], quantile: float = QUANTILE) -> Pro
         loading_kwh=float(np.mean(loads)) if loads else 0.0,
         co2_kg_per_kwh=sum(r.co2_kg for r in records) / total_kwh if total_kwh > 0 else 0.0,
     )
+
+
+def _whole_per_token(energy: np.ndarray, prompt: np.ndarray, output: np.ndarray) -> tuple[float, float]:  # fmt: skip
+    """The whole energy per prompt token and per output token. Where no token of one
+    kind was logged (answers that wrote none), its cost is not known: it costs a token
+    of the other kind's (not the whole energy over "at least 1" token)."""
+    total, prompts, outputs = float(energy.sum()), float(prompt.sum()), float(output.sum())
+    per_prompt = total / prompts if prompts > 0 else 0.0
+    per_output = total / outputs if outputs > 0 else 0.0
+    return per_prompt or per_output, per_output or per_prompt
 
 
 def _varies(x: np.ndarray) -> bool:
