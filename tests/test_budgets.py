@@ -21,7 +21,7 @@ import pytest
 from routerllm.backends import GenerationRequest
 from routerllm.carbon.budget import CarbonBudget, violations
 from routerllm.carbon.log_rows import RequestRecord, Spending
-from routerllm.carbon.meter import Measurement
+from routerllm.carbon.meter import Measurement, grid_intensity_g_per_kwh
 from routerllm.carbon.predictor import CarbonPredictor, fit_profile, nonnegative_fit
 from routerllm.carbon.request_log import RequestLog
 from routerllm.config import AppConfig, BudgetConfig, load_config
@@ -169,7 +169,11 @@ def test_prediction_from_history_caps_output_at_max_new_tokens_and_adds_loading(
     assert p is not None
     assert (p.prompt_tokens, p.completion_tokens) == (60, 28)  # 0.9 quantile of 10, 20, 30
     assert p.energy_kwh == pytest.approx(60e-6 + 28e-6)
-    assert p.co2_kg == pytest.approx(p.energy_kwh * 0.5)
+    # at the grid the request will be measured at, the config's country, not the log's
+    # 0.5 kg/kWh: until 2026-12-05 a country changed in the config was priced at the old
+    # one's grid until the model's 200 latest answers were of the new one
+    grid = grid_intensity_g_per_kwh(tiny_config.carbon.country_iso_code) / 1000
+    assert grid != pytest.approx(0.5) and p.co2_kg == pytest.approx(p.energy_kwh * grid)
     assert p.cost_usd == pytest.approx(
         p.energy_kwh * tiny_config.carbon.electricity_price_usd_per_kwh
     )
@@ -877,7 +881,7 @@ def test_the_demo_baseline_stays_on_the_largest_model_or_is_refused(tmp_path: Pa
     from routerllm.demo import run_demo
 
     config = budget_config(tmp_path, {"co2_kg": {"per_request": 1e-4}})
-    seeded_log(Path(config.log.path), [record("tiny-heavy", NOW - timedelta(days=3), energy_kwh=1e-3) for _ in range(3)]).close()  # fmt: skip
+    seeded_log(Path(config.log.path), [record("tiny-heavy", NOW - timedelta(days=3), energy_kwh=1e-2) for _ in range(3)]).close()  # fmt: skip
     with RouterLLM(config) as system:
         run = run_demo(system, ("hi", "What is a list?"), max_new_tokens=4)
         assert run.baseline == [] and run.comparison() is None

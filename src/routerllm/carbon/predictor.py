@@ -16,7 +16,9 @@ energy was measured or estimated; ``measured``):
   its own lower cap counting as the request's ``max_new_tokens``, and at most
   that: a budget guard should rather over- than underestimate,
 - loading energy (when the model is not loaded) as its mean logged loading,
-- CO2 per kWh and the cost as the model's log and config give them.
+- CO2 at the grid of the config's country, where the request will be measured (the
+  log's figure is of the country its requests ran under), and the cost as the config
+  gives it.
 
 A model with fewer than ``MIN_HISTORY`` logged requests is predicted from the
 config's per-token figures and prices at ``max_new_tokens`` output tokens (the
@@ -88,7 +90,7 @@ class Profile:
     kwh_per_output_token: float
     output_tokens: int  # the quantile of all the logged output lengths (for reports)
     loading_kwh: float
-    co2_kg_per_kwh: float
+    co2_kg_per_kwh: float  # the log's: the grids its requests ran under (predictions: the config's)
 
     def as_dict(self) -> dict[str, float]:
         return asdict(self)
@@ -263,7 +265,7 @@ class CarbonPredictor:
         energy = p.kwh_per_prompt_token * prompt_tokens + p.kwh_per_output_token * output
         if not loaded:
             energy += p.loading_kwh
-        intensity = p.co2_kg_per_kwh or self._grid_kg_per_kwh()
+        intensity = self._grid_kg_per_kwh()
         return Prediction(
             cfg.name,
             energy,
