@@ -95,74 +95,78 @@ def main() -> int:
     except RouterLLMError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    scratch = tempfile.mkdtemp(prefix="routerllm-bench-")  # the user's request log is left alone
-    config.log.path, config.carbon.output_dir = f"{scratch}/requests.sqlite", f"{scratch}/carbon"
-    config.cache.enabled = False  # every request generated and measured, none a cache hit
-    config.budgets.co2_kg.per_request = config.budgets.co2_kg.hourly = config.budgets.co2_kg.daily = None  # fmt: skip
-    stubs = [p.prompt for p in problems[args.humaneval_start :][: args.humaneval]]
-    prompts = [*DEMO_PROMPTS, *QUESTIONS, *stubs]
-    out: dict[str, Any] = {"max_new_tokens": args.max_new_tokens, "prompts": len(prompts)}
-    with RouterLLM(config) as system:
-        try:
-            models = system.available_models()
-        except RouterLLMError as e:  # none can run here: each model's reason
-            print(f"error: {e}", file=sys.stderr)
-            return 2
-        jobs = [(p, m) for p in prompts for m in models]
-        random.Random(args.seed).shuffle(jobs)
-        cold: dict[str, list[tuple[float, float]]] = {m: [] for m in models}
-        learned: dict[str, list[tuple[float, float]]] = {m: [] for m in models}
-        for i, (prompt, model) in enumerate(jobs, 1):
-            req = GenerationRequest(prompt, max_new_tokens=args.max_new_tokens)
-            r = system.generate(req, model=model, tag="bench")
-            assert r.predicted is not None
-            kind = learned if "latest logged requests" in r.predicted.basis else cold
-            kind[model].append((r.predicted.energy_kwh, model_part(r)))
-            if not args.json:
-                print(f"[{i}/{len(jobs)}] {model:<20} predicted {r.predicted.energy_kwh:.2e} kWh, measured {model_part(r):.2e} ({r.completion_tokens} tokens)", flush=True)  # fmt: skip
-        out["prediction"] = {
-            m: {"cold": accuracy(cold[m]), "learned": accuracy(learned[m])} for m in models
+    # a scratch log, removed at the end: the user's request log is left alone
+    with tempfile.TemporaryDirectory(prefix="routerllm-bench-") as scratch:
+        config.log.path = f"{scratch}/requests.sqlite"
+        config.carbon.output_dir = f"{scratch}/carbon"
+        config.cache.enabled = False  # every request generated and measured, none a cache hit
+        config.budgets.co2_kg.per_request = config.budgets.co2_kg.hourly = config.budgets.co2_kg.daily = None  # fmt: skip
+        stubs = [p.prompt for p in problems[args.humaneval_start :][: args.humaneval]]
+        prompts = [*DEMO_PROMPTS, *QUESTIONS, *stubs]
+        out: dict[str, Any] = {"max_new_tokens": args.max_new_tokens, "prompts": len(prompts)}
+        with RouterLLM(config) as system:
+            try:
+                models = system.available_models()
+            except RouterLLMError as e:  # none can run here: each model's reason
+                print(f"error: {e}", file=sys.stderr)
+                return 2
+            jobs = [(p, m) for p in prompts for m in models]
+            random.Random(args.seed).shuffle(jobs)
+            cold: dict[str, list[tuple[float, float]]] = {m: [] for m in models}
+            learned: dict[str, list[tuple[float, float]]] = {m: [] for m in models}
+            for i, (prompt, model) in enumerate(jobs, 1):
+                req = GenerationRequest(prompt, max_new_tokens=args.max_new_tokens)
+                r = system.generate(req, model=model, tag="bench")
+                assert r.predicted is not None
+                kind = learned if "latest logged requests" in r.predicted.basis else cold
+                kind[model].append((r.predicted.energy_kwh, model_part(r)))
+                if not args.json:
+                    print(f"[{i}/{len(jobs)}] {model:<20} predicted {r.predicted.energy_kwh:.2e} kWh, measured {model_part(r):.2e} ({r.completion_tokens} tokens)", flush=True)  # fmt: skip
+            out["prediction"] = {
+                m: {"cold": accuracy(cold[m]), "learned": accuracy(learned[m])} for m in models
+            }
+            # a limit between what the two largest models are predicted to emit for these prompts
+            medians = [
+                statistics.median(
+                    p.co2_kg
+                    for c in CODE
+                    if (
+                        p := system.predict(
+                            GenerationRequest(c, max_new_tokens=args.max_new_tokens), m
+                        )
+                    )
+                )  # fmt: skip
+                for m in models[-2:]
+            ]
+        limit = (medians[0] * medians[-1]) ** 0.5
+        config.budgets.co2_kg.per_request = limit
+        with RouterLLM(config) as system:
+            unbudgeted = Counter(system.route(p).model for p in CODE)
+            results = [system.generate(GenerationRequest(p, max_new_tokens=args.max_new_tokens), tag="bench-budget") for p in CODE]  # fmt: skip
+        out["budget"] = {
+            "per_request_co2_kg": limit,
+            "router_chose": dict(unbudgeted),
+            "went_to": dict(Counter(r.model for r in results)),
+            "over_budget": sum(r.co2_kg > limit for r in results),
+            "requests": len(results),
+            "max_co2_kg": max(r.co2_kg for r in results),
         }
-        # a limit between what the two largest models are predicted to emit for these prompts
-        medians = [
-            statistics.median(
-                p.co2_kg
-                for c in CODE
-                if (
-                    p := system.predict(GenerationRequest(c, max_new_tokens=args.max_new_tokens), m)
-                )
-            )  # fmt: skip
-            for m in models[-2:]
-        ]
-    limit = (medians[0] * medians[-1]) ** 0.5
-    config.budgets.co2_kg.per_request = limit
-    with RouterLLM(config) as system:
-        unbudgeted = Counter(system.route(p).model for p in CODE)
-        results = [system.generate(GenerationRequest(p, max_new_tokens=args.max_new_tokens), tag="bench-budget") for p in CODE]  # fmt: skip
-    out["budget"] = {
-        "per_request_co2_kg": limit,
-        "router_chose": dict(unbudgeted),
-        "went_to": dict(Counter(r.model for r in results)),
-        "over_budget": sum(r.co2_kg > limit for r in results),
-        "requests": len(results),
-        "max_co2_kg": max(r.co2_kg for r in results),
-    }
-    if args.json:
-        print(json.dumps(out, indent=2))
+        if args.json:
+            print(json.dumps(out, indent=2))
+            return 0
+        print(f"\nprediction, before each request, from the requests logged before it ({out['prompts']} prompts x {len(models)} models, max_new_tokens {args.max_new_tokens})")  # fmt: skip
+        print(f"{'model':<22}{'phase':<9}{'n':>4}{'median rel. error':>19}{'spent <= predicted':>20}{'pred/measured':>15}")  # fmt: skip
+        for m, phases in out["prediction"].items():
+            for phase, a in phases.items():
+                if a["n"]:
+                    print(f"{m:<22}{phase:<9}{a['n']:>4}{a['median_relative_error']:>19.1%}{a['spent_at_most_predicted']:>20.0%}{a['median_predicted_over_measured']:>15.2f}")  # fmt: skip
+        b = out["budget"]
+        print(
+            f"\nbudget: per-request {b['per_request_co2_kg'] * 1000:.3g} g CO2; the router chose {b['router_chose']}, "
+            f"the budget sent them to {b['went_to']}; {b['over_budget']} of {b['requests']} over the "
+            f"budget (most: {b['max_co2_kg'] * 1000:.3g} g)"
+        )
         return 0
-    print(f"\nprediction, before each request, from the requests logged before it ({out['prompts']} prompts x {len(models)} models, max_new_tokens {args.max_new_tokens})")  # fmt: skip
-    print(f"{'model':<22}{'phase':<9}{'n':>4}{'median rel. error':>19}{'spent <= predicted':>20}{'pred/measured':>15}")  # fmt: skip
-    for m, phases in out["prediction"].items():
-        for phase, a in phases.items():
-            if a["n"]:
-                print(f"{m:<22}{phase:<9}{a['n']:>4}{a['median_relative_error']:>19.1%}{a['spent_at_most_predicted']:>20.0%}{a['median_predicted_over_measured']:>15.2f}")  # fmt: skip
-    b = out["budget"]
-    print(
-        f"\nbudget: per-request {b['per_request_co2_kg'] * 1000:.3g} g CO2; the router chose {b['router_chose']}, "
-        f"the budget sent them to {b['went_to']}; {b['over_budget']} of {b['requests']} over the "
-        f"budget (most: {b['max_co2_kg'] * 1000:.3g} g)"
-    )
-    return 0
 
 
 if __name__ == "__main__":

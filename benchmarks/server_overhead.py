@@ -53,54 +53,60 @@ def main() -> int:
     except RouterLLMError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    scratch = tempfile.mkdtemp(prefix="routerllm-bench-")  # the user's request log is left alone
-    config.log.path, config.carbon.output_dir = f"{scratch}/requests.sqlite", f"{scratch}/carbon"
-    config.cache.enabled = False  # every request generated and measured, none a cache hit
-    with RouterLLM(config) as system:
-        if reason := system.manager.availability(args.model):  # found before the server starts
-            print(f"error: model {args.model!r} is not available here: {reason}", file=sys.stderr)
-            return 2
-        sock = listen("127.0.0.1", 0)
-        url = f"http://127.0.0.1:{sock.getsockname()[1]}/v1/chat/completions"
-        srv = server(system)
-        logging.getLogger("uvicorn.access").setLevel(logging.WARNING)
-        thread = threading.Thread(target=srv.run, kwargs={"sockets": [sock]}, daemon=True)
-        thread.start()
-        while not srv.started:
-            time.sleep(0.02)
-        options = {"max_new_tokens": args.max_tokens, "temperature": 0.0}
-        system.generate(GenerationRequest("warm up", **options), model=args.model, tag="bench")
-        direct, http, latency = [], [], []
-        for prompt in prompts:
-            start = time.perf_counter()
-            result = system.generate(GenerationRequest(prompt, **options), model=args.model, tag="bench")  # fmt: skip
-            direct.append(time.perf_counter() - start - result.latency_s)
-            body = {"model": args.model, "messages": [{"role": "user", "content": prompt}],
-                    "max_tokens": args.max_tokens, "temperature": 0}  # fmt: skip
-            request = urllib.request.Request(url, json.dumps(body).encode(), {"Content-Type": "application/json"})  # fmt: skip
-            start = time.perf_counter()
-            with urllib.request.urlopen(request) as answer:
-                facts = json.loads(answer.read())["routerllm"]
-            http.append(time.perf_counter() - start - facts["latency_s"])
-            latency.append(facts["latency_s"])
-        srv.should_exit = True
-        thread.join(30)
-    row = {
-        "model": args.model,
-        "requests_per_path": args.n,
-        "direct_unmeasured_ms_p50": 1000 * statistics.median(direct),
-        "http_unmeasured_ms_p50": 1000 * statistics.median(http),
-        "http_unmeasured_ms_p95": 1000 * statistics.quantiles(http, n=20)[-1],
-        "server_overhead_ms_p50": 1000 * (statistics.median(http) - statistics.median(direct)),
-        "request_latency_s_p50": statistics.median(latency),
-    }
-    row["overhead_share_of_request"] = row["server_overhead_ms_p50"] / 1000 / row["request_latency_s_p50"]  # fmt: skip
-    if args.json:
-        print(json.dumps(row, indent=2))
-    else:
-        for key, value in row.items():
-            print(f"{key:<28} {value:.4g}" if isinstance(value, float) else f"{key:<28} {value}")
-    return 0
+    # a scratch log, removed at the end: the user's request log is left alone
+    with tempfile.TemporaryDirectory(prefix="routerllm-bench-") as scratch:
+        config.log.path = f"{scratch}/requests.sqlite"
+        config.carbon.output_dir = f"{scratch}/carbon"
+        config.cache.enabled = False  # every request generated and measured, none a cache hit
+        with RouterLLM(config) as system:
+            if reason := system.manager.availability(args.model):  # found before the server starts
+                print(
+                    f"error: model {args.model!r} is not available here: {reason}", file=sys.stderr
+                )
+                return 2
+            sock = listen("127.0.0.1", 0)
+            url = f"http://127.0.0.1:{sock.getsockname()[1]}/v1/chat/completions"
+            srv = server(system)
+            logging.getLogger("uvicorn.access").setLevel(logging.WARNING)
+            thread = threading.Thread(target=srv.run, kwargs={"sockets": [sock]}, daemon=True)
+            thread.start()
+            while not srv.started:
+                time.sleep(0.02)
+            options = {"max_new_tokens": args.max_tokens, "temperature": 0.0}
+            system.generate(GenerationRequest("warm up", **options), model=args.model, tag="bench")
+            direct, http, latency = [], [], []
+            for prompt in prompts:
+                start = time.perf_counter()
+                result = system.generate(GenerationRequest(prompt, **options), model=args.model, tag="bench")  # fmt: skip
+                direct.append(time.perf_counter() - start - result.latency_s)
+                body = {"model": args.model, "messages": [{"role": "user", "content": prompt}],
+                        "max_tokens": args.max_tokens, "temperature": 0}  # fmt: skip
+                request = urllib.request.Request(url, json.dumps(body).encode(), {"Content-Type": "application/json"})  # fmt: skip
+                start = time.perf_counter()
+                with urllib.request.urlopen(request) as answer:
+                    facts = json.loads(answer.read())["routerllm"]
+                http.append(time.perf_counter() - start - facts["latency_s"])
+                latency.append(facts["latency_s"])
+            srv.should_exit = True
+            thread.join(30)
+        row = {
+            "model": args.model,
+            "requests_per_path": args.n,
+            "direct_unmeasured_ms_p50": 1000 * statistics.median(direct),
+            "http_unmeasured_ms_p50": 1000 * statistics.median(http),
+            "http_unmeasured_ms_p95": 1000 * statistics.quantiles(http, n=20)[-1],
+            "server_overhead_ms_p50": 1000 * (statistics.median(http) - statistics.median(direct)),
+            "request_latency_s_p50": statistics.median(latency),
+        }
+        row["overhead_share_of_request"] = row["server_overhead_ms_p50"] / 1000 / row["request_latency_s_p50"]  # fmt: skip
+        if args.json:
+            print(json.dumps(row, indent=2))
+        else:
+            for key, value in row.items():
+                print(
+                    f"{key:<28} {value:.4g}" if isinstance(value, float) else f"{key:<28} {value}"
+                )
+        return 0
 
 
 if __name__ == "__main__":

@@ -116,54 +116,55 @@ def main() -> int:
     print(f"gate {medium} -> {heavy}, trained on {len(train)} problems, budget {args.budget:.0%}; "
           f"serving the {len(held)} problems of fold {args.fold}", flush=True)  # fmt: skip
 
-    work = Path(tempfile.mkdtemp(prefix="serving-gate-"))
-    config.generation.temperature = 0.0
-    config.generation.complete_stubs = not args.as_written
-    config.log.path = str(work / "requests.sqlite")
-    config.carbon.output_dir = str(work / "carbon")
-    config.cascade.enabled = True
-    config.cascade.gate = str(gate.save(work / "gate"))
-    rows = []
-    start = time.perf_counter()
-    with RouterLLM(config) as system:
-        for i in held:
-            p = problems[i]
-            request = build_request(p, style_for(medium))
-            assert build_request(p, style_for(heavy)) == request  # one style for both
-            if args.raw:
-                request = GenerationRequest(p.prompt)
-            direct = system.generate(request, model=heavy, tag="direct-heavy")
-            served = system.generate(request, model=medium, tag="gated-cascade")
-            row: dict[str, object] = {"task_id": p.task_id}
-            for name, r in (("direct", direct), ("served", served)):
-                text, style = r.text, style_for(r.model)
-                if args.as_written:
-                    style = CHAT_STYLE
-                elif args.raw:  # the completed function: the model wrote what follows the stub
-                    assert text.startswith(p.prompt), "a stub's answer starts with the stub"
-                    text = text[len(p.prompt) :]
-                completion = extract_completion(p, text, style)
-                row[name] = {
-                    "model": r.model,
-                    "passed": check_problem(p, completion).status == "passed",
-                    "kwh": r.components["llm_inference"].energy_kwh,
-                    "router_kwh": r.components["router_inference"].energy_kwh,
-                    "same_as_run": completion == stored[r.model][p.task_id],
-                }
-            reason = served.reason
-            row["failed_check"] = f"{medium}'s answer failed" in reason
-            weighed = row["failed_check"] or f"{medium}'s answer could not be checked" in reason
-            row["escalated"] = served.model == heavy
-            if weighed and states is not None and not args.as_written:
-                # the gate's decision on the run's stored state and tokens of this answer
-                o = first[p.task_id]
-                row["offline_gate"] = gate.decide(tuple(states[i]), o.prompt_tokens, o.completion_tokens).escalate  # fmt: skip
-            rows.append(row)
-            print(f"{p.task_id}: direct {row['direct']['passed']}, served by {served.model} "
-                  f"{row['served']['passed']} | {reason[-140:]}", flush=True)  # fmt: skip
-    wall = time.perf_counter() - start
-    report(rows, wall, args)
-    return 0
+    with tempfile.TemporaryDirectory(prefix="serving-gate-") as scratch:
+        work = Path(scratch)
+        config.generation.temperature = 0.0
+        config.generation.complete_stubs = not args.as_written
+        config.log.path = str(work / "requests.sqlite")
+        config.carbon.output_dir = str(work / "carbon")
+        config.cascade.enabled = True
+        config.cascade.gate = str(gate.save(work / "gate"))
+        rows = []
+        start = time.perf_counter()
+        with RouterLLM(config) as system:
+            for i in held:
+                p = problems[i]
+                request = build_request(p, style_for(medium))
+                assert build_request(p, style_for(heavy)) == request  # one style for both
+                if args.raw:
+                    request = GenerationRequest(p.prompt)
+                direct = system.generate(request, model=heavy, tag="direct-heavy")
+                served = system.generate(request, model=medium, tag="gated-cascade")
+                row: dict[str, object] = {"task_id": p.task_id}
+                for name, r in (("direct", direct), ("served", served)):
+                    text, style = r.text, style_for(r.model)
+                    if args.as_written:
+                        style = CHAT_STYLE
+                    elif args.raw:  # the completed function: the model wrote what follows the stub
+                        assert text.startswith(p.prompt), "a stub's answer starts with the stub"
+                        text = text[len(p.prompt) :]
+                    completion = extract_completion(p, text, style)
+                    row[name] = {
+                        "model": r.model,
+                        "passed": check_problem(p, completion).status == "passed",
+                        "kwh": r.components["llm_inference"].energy_kwh,
+                        "router_kwh": r.components["router_inference"].energy_kwh,
+                        "same_as_run": completion == stored[r.model][p.task_id],
+                    }
+                reason = served.reason
+                row["failed_check"] = f"{medium}'s answer failed" in reason
+                weighed = row["failed_check"] or f"{medium}'s answer could not be checked" in reason
+                row["escalated"] = served.model == heavy
+                if weighed and states is not None and not args.as_written:
+                    # the gate's decision on the run's stored state and tokens of this answer
+                    o = first[p.task_id]
+                    row["offline_gate"] = gate.decide(tuple(states[i]), o.prompt_tokens, o.completion_tokens).escalate  # fmt: skip
+                rows.append(row)
+                print(f"{p.task_id}: direct {row['direct']['passed']}, served by {served.model} "
+                      f"{row['served']['passed']} | {reason[-140:]}", flush=True)  # fmt: skip
+        wall = time.perf_counter() - start
+        report(rows, wall, args)
+        return 0
 
 
 def report(rows: list[dict], wall: float, args: argparse.Namespace) -> None:

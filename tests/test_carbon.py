@@ -950,14 +950,20 @@ def test_a_measuring_benchmark_says_in_one_line_when_no_model_can_run(
     name: str, tmp_path: Path
 ) -> None:
     """With every model's file missing carbon_predictor was a ModelUnavailableError
-    traceback, and measure_local_models printed an empty table and exited 0."""
+    traceback, and measure_local_models printed an empty table and exited 0. Each left
+    its scratch log's folder in the temporary folder, a run after a run (until
+    2026-12-05: 161 of them after some days of test runs)."""
     data = tiny_config_dict(tmp_path, carbon={"enabled": False})
     for model in data["models"]:
         model["gguf"] = {"path": str(tmp_path / "missing.gguf")}
     script = Path(__file__).parents[1] / "benchmarks" / f"{name}.py"
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
     out = subprocess.run([sys.executable, str(script), "--config", str(write_config(tmp_path, data)),
-                          "--max-new-tokens", "2"], capture_output=True, text=True, check=False)  # fmt: skip
+                          "--max-new-tokens", "2"], capture_output=True, text=True, check=False,
+                         env={**os.environ, "TMPDIR": str(scratch)})  # fmt: skip
     assert out.returncode == 2 and "Traceback" not in out.stderr, out.stderr[-500:]
+    assert list(scratch.iterdir()) == []
     missing = f"file not found: {tmp_path / 'missing.gguf'}"
     assert out.stderr.strip() == (
         f"error: no configured model can run here (tiny-light: {missing}; tiny-medium: "

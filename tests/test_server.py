@@ -1369,10 +1369,14 @@ def test_the_server_overhead_benchmark_refuses_a_model_that_cannot_run_here(
     data = tiny_config_dict(tmp_path, carbon={"enabled": False})
     data["models"][0]["gguf"] = {"path": str(tmp_path / "missing.gguf")}
     script = Path(__file__).parents[1] / "benchmarks" / "server_overhead.py"
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
     out = subprocess.run([sys.executable, str(script), "--config", str(write_config(tmp_path, data)),
                           "--model", data["models"][0]["name"], "--n", "2"],
-                         capture_output=True, text=True, check=False, timeout=120)  # fmt: skip
+                         capture_output=True, text=True, check=False, timeout=120,
+                         env={**os.environ, "TMPDIR": str(scratch)})  # fmt: skip
     assert out.returncode == 2 and "Traceback" not in out.stderr, out.stderr[-500:]
+    assert list(scratch.iterdir()) == []  # its scratch log's folder removed (until 2026-12-05 left)
     assert out.stderr.strip() == (
         f"error: model 'tiny-light' is not available here: file not found: {tmp_path / 'missing.gguf'}"
     )
