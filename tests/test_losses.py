@@ -26,7 +26,8 @@ TARGETS = torch.tensor([0, 1])
 
 # Three samples in 2-d: class 0 at (0, 0) and (0.6, 0), class 1 at (0.3, 0.4).
 #   mu_0 = (0.3, 0), mu_1 = (0.3, 0.4), ||mu_0 - mu_1|| = 0.4
-#   intra = mean(|(-0.3, 0)|, |(0.3, 0)|, 0) = (0.3 + 0.3 + 0) / 3 = 0.2
+#   intra = mean over classes of the mean distance to the centroid (seeds' spec):
+#         class 0: (0.3 + 0.3) / 2 = 0.3, class 1: 0 -> (0.3 + 0) / 2 = 0.15
 #   inter (margin 1) = max(0, 1 - 0.4) = 0.6   (one pair of classes)
 #   zero logits: CE = ln 2 for every sample -> CE = ln 2
 FEATURES = torch.tensor([[0.0, 0.0], [0.6, 0.0], [0.3, 0.4]])
@@ -67,7 +68,7 @@ def test_focal() -> None:
 
 
 def test_intra_and_inter_terms() -> None:
-    assert float(intra_class_distance(FEATURES, FEATURE_TARGETS)) == pytest.approx(0.2)
+    assert float(intra_class_distance(FEATURES, FEATURE_TARGETS)) == pytest.approx(0.15)
     assert float(inter_class_hinge(FEATURES, FEATURE_TARGETS)) == pytest.approx(0.6)
     # margin 0.3 < 0.4: the classes are far enough apart, no penalty.
     assert float(inter_class_hinge(FEATURES, FEATURE_TARGETS, margin=0.3)) == 0.0
@@ -83,17 +84,33 @@ def test_intra_and_inter_terms() -> None:
     assert float(intra_class_distance(one, torch.tensor([1, 1]))) == pytest.approx(0.3)
 
 
+def test_intra_weighs_each_class_alike() -> None:
+    # Seeds' spec: intra = (1/C) sum_c (1/|S_c|) sum_{i in S_c} ||f_i - mu_c||, over the
+    # classes in the batch. Class 0: four points at distance 1 of their centroid (0, 0) and
+    # one on it (mean 4/5); class 1: two points at distance 3 of theirs (10, 0) (mean 3):
+    #   intra = (4/5 + 3) / 2 = 1.9  (a mean over the 7 samples would give 10/7)
+    points = torch.tensor(
+        [[1.0, 0.0], [-1.0, 0.0], [0.0, 1.0], [0.0, -1.0], [0.0, 0.0], [10.0, 3.0], [10.0, -3.0]]
+    )
+    labels = torch.tensor([0, 0, 0, 0, 0, 1, 1])
+    assert float(intra_class_distance(points, labels)) == pytest.approx((4 / 5 + 3) / 2)
+    # Class 2 absent from a batch with four classes' logits changes nothing.
+    assert float(intra_class_distance(points, labels + 2 * (labels == 1))) == pytest.approx(
+        (4 / 5 + 3) / 2
+    )
+
+
 def test_inter_intra_family() -> None:
     args = {"logits": ZERO_LOGITS, "targets": FEATURE_TARGETS, "features": FEATURES}
-    # ln 2 + 1.0 * 0.6 + 1.0 * 0.2
-    assert value("inter_intra", **args) == pytest.approx(LN2 + 0.8)
-    # 2 ln 2 + 0.5 * 0.6 + 3 * 0.2 = 2 ln 2 + 0.9
+    # ln 2 + 1.0 * 0.6 + 1.0 * 0.15
+    assert value("inter_intra", **args) == pytest.approx(LN2 + 0.75)
+    # 2 ln 2 + 0.5 * 0.6 + 3 * 0.15 = 2 ln 2 + 0.75
     assert value("inter_intra", **args, alpha=2.0, beta=0.5, gamma=3.0) == pytest.approx(
-        2 * LN2 + 0.9
+        2 * LN2 + 0.75
     )
-    # margin 2: inter = 2 - 0.4 = 1.6 -> ln 2 + 1.6 + 0.2
-    assert value("inter_intra", **args, margin=2.0) == pytest.approx(LN2 + 1.8)
-    assert value("ce+intra", **args) == pytest.approx(LN2 + 0.2)
+    # margin 2: inter = 2 - 0.4 = 1.6 -> ln 2 + 1.6 + 0.15
+    assert value("inter_intra", **args, margin=2.0) == pytest.approx(LN2 + 1.75)
+    assert value("ce+intra", **args) == pytest.approx(LN2 + 0.15)
     assert value("ce+inter", **args) == pytest.approx(LN2 + 0.6)
     with pytest.raises(RouterLLMError, match="feature vectors"):
         make_loss("inter_intra")(ZERO_LOGITS, FEATURE_TARGETS)

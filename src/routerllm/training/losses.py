@@ -69,12 +69,17 @@ def class_centroids(features: Tensor, targets: Tensor) -> tuple[Tensor, Tensor]:
 
 
 def intra_class_distance(features: Tensor, targets: Tensor) -> Tensor:
-    """Mean over samples of the Euclidean distance to their class centroid in the batch."""
+    """Mean over the classes in the batch of their samples' mean Euclidean distance to
+    the class centroid: (1/C) sum_c (1/|S_c|) sum_{i in S_c} ||f_i - mu_c|| (the seeds'
+    formula; every class weighs alike, however many samples it has)."""
     present, centroids = class_centroids(features, targets)
     # Position of each sample's class in `present` (it is sorted).
     slot = torch.searchsorted(present, targets)
     # vector_norm's gradient is 0 (not NaN) at a zero distance: a lone sample is fine.
-    return torch.linalg.vector_norm(features - centroids[slot], dim=-1).mean()
+    distances = torch.linalg.vector_norm(features - centroids[slot], dim=-1)
+    per_class = torch.zeros_like(centroids[:, 0]).index_add(0, slot, distances)
+    counts = torch.bincount(slot, minlength=len(present)).to(per_class.dtype)
+    return (per_class / counts).mean()
 
 
 def inter_class_hinge(features: Tensor, targets: Tensor, margin: float = 1.0) -> Tensor:
