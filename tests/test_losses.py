@@ -6,7 +6,6 @@ import math
 
 import pytest
 import torch
-import torch.nn.functional as F
 
 from routerllm.exceptions import RouterLLMError, UnknownNameError
 from routerllm.training.losses import (
@@ -45,17 +44,23 @@ def test_cross_entropy() -> None:
 
 
 def test_label_smoothing() -> None:
-    # sample 0: 0.9 ln 2 + 0.1 * mean(ln 2, ln 2)                = ln 2
-    # sample 1: 0.9 * 2 ln 2 + 0.1 * mean(ln 4/3, ln 4)
-    #         = 1.8 ln 2 + 0.1 * (4 ln 2 - ln 3) / 2             = 2 ln 2 - 0.05 ln 3
-    # mean: (3 ln 2 - 0.05 ln 3) / 2                             = 1.5 ln 2 - 0.025 ln 3
-    assert value("label_smoothing") == pytest.approx(1.5 * LN2 - 0.025 * LN3)
-    # The standard formulation, as torch has it.
-    assert value("label_smoothing") == pytest.approx(
-        float(F.cross_entropy(LOGITS, TARGETS, label_smoothing=0.1))
+    # Seeds' spec: target 1 - eps on the true class, eps / (K - 1) on each other one.
+    # Two classes (K - 1 = 1): sample 0: 0.9 ln 2 + 0.1 ln 2                 = ln 2
+    # sample 1 (target 1): 0.9 * -ln(1/4) + 0.1 * -ln(3/4) = 1.8 ln 2 + 0.1 (2 ln 2 - ln 3)
+    #                                                                        = 2 ln 2 - 0.1 ln 3
+    # mean: (3 ln 2 - 0.1 ln 3) / 2                                          = 1.5 ln 2 - 0.05 ln 3
+    assert value("label_smoothing") == pytest.approx(1.5 * LN2 - 0.05 * LN3)
+    # eps = 0.5: sample 1: 0.5 * 2 ln 2 + 0.5 * (2 ln 2 - ln 3) = 2 ln 2 - 0.5 ln 3
+    assert value("label_smoothing", eps=0.5) == pytest.approx(1.5 * LN2 - 0.25 * LN3)
+    # eps = 0 is cross-entropy.
+    assert value("label_smoothing", eps=0.0) == pytest.approx(1.5 * LN2)
+    # Four classes, logits (ln 3, 0, 0, 0): p = (1/2, 1/6, 1/6, 1/6), target 0:
+    #   0.9 ln 2 + 3 * (0.1 / 3) ln 6 = 0.9 ln 2 + 0.1 ln 6
+    # (torch's label_smoothing, eps / K on every class, would give 0.925 ln 2 + 0.075 ln 6)
+    four = torch.tensor([[LN3, 0.0, 0.0, 0.0]])
+    assert value("label_smoothing", logits=four, targets=torch.tensor([0])) == pytest.approx(
+        0.9 * LN2 + 0.1 * math.log(6.0)
     )
-    # eps = 0.5: sample 0 ln 2; sample 1: 0.5 * 2 ln 2 + 0.5 * (2 ln 2 - 0.5 ln 3) = 2 ln 2 - 0.25 ln 3
-    assert value("label_smoothing", eps=0.5) == pytest.approx(1.5 * LN2 - 0.125 * LN3)
 
 
 def test_focal() -> None:

@@ -33,7 +33,12 @@ class CrossEntropyLoss(nn.Module):
 
 
 class LabelSmoothingLoss(nn.Module):
-    """(1 - eps) * CE + eps * mean over classes of -log p_c (the uniform-target term)."""
+    """Cross-entropy against smoothed targets (the seeds' formula): 1 - eps on the true
+    class and eps / (K - 1) on each of the K - 1 others, i.e.
+    (1 - eps) * CE + eps * mean over the other classes of -log p_c.
+
+    Not torch's ``label_smoothing``, which puts eps / K on every class, the true one too.
+    """
 
     def __init__(self, eps: float = 0.1) -> None:
         super().__init__()
@@ -44,8 +49,11 @@ class LabelSmoothingLoss(nn.Module):
     def forward(self, logits: Tensor, targets: Tensor, features: Tensor | None = None) -> Tensor:
         log_p = F.log_softmax(logits, dim=-1)
         nll = -log_p.gather(1, targets.unsqueeze(1)).squeeze(1)
-        uniform = -log_p.mean(dim=-1)
-        return ((1.0 - self.eps) * nll + self.eps * uniform).mean()
+        others = max(logits.shape[-1] - 1, 1)
+        # A mask, not sum minus target: with logits of 1e4 that subtraction loses digits.
+        mask = torch.ones_like(log_p).scatter(1, targets.unsqueeze(1), 0.0)
+        rest = -(log_p * mask).sum(dim=-1) / others
+        return ((1.0 - self.eps) * nll + self.eps * rest).mean()
 
 
 class FocalLoss(nn.Module):
