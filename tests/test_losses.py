@@ -72,6 +72,23 @@ def test_focal() -> None:
     assert value("focal", alpha=0.5) == pytest.approx(11 / 32 * LN2)
 
 
+@pytest.mark.parametrize("gamma", [0.0, 0.5, 1.0, 2.0])
+def test_focal_gradient_is_finite_on_a_sure_sample(gamma: float) -> None:
+    # p_t rounds to 1 in float32 from a logit gap of about 17: (1 - p_t)^gamma with
+    # 0 < gamma < 1 has an infinite slope at 0, and 0 * inf gave NaN gradients.
+    logits = torch.tensor([[30.0, 0.0, 0.0, 0.0], [0.0, 1.0, 2.0, 3.0]], requires_grad=True)
+    make_loss("focal", gamma=gamma)(logits, torch.tensor([0, 1])).backward()
+    assert logits.grad is not None and torch.isfinite(logits.grad).all()
+    assert logits.grad[1].abs().sum() > 0
+
+
+def test_focal_refuses_a_negative_gamma_or_alpha() -> None:
+    with pytest.raises(RouterLLMError, match="gamma"):
+        make_loss("focal", gamma=-1.0)
+    with pytest.raises(RouterLLMError, match="alpha"):
+        make_loss("focal", alpha=-0.5)
+
+
 def test_intra_and_inter_terms() -> None:
     assert float(intra_class_distance(FEATURES, FEATURE_TARGETS)) == pytest.approx(0.15)
     assert float(inter_class_hinge(FEATURES, FEATURE_TARGETS)) == pytest.approx(0.6)

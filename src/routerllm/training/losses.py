@@ -61,12 +61,19 @@ class FocalLoss(nn.Module):
 
     def __init__(self, gamma: float = 2.0, alpha: float = 1.0) -> None:
         super().__init__()
+        if not (gamma >= 0.0 and alpha >= 0.0):  # NaN fails too
+            raise RouterLLMError(
+                f"focal loss needs gamma >= 0 and alpha >= 0, got {gamma}, {alpha}"
+            )
         self.gamma, self.alpha = gamma, alpha
 
     def forward(self, logits: Tensor, targets: Tensor, features: Tensor | None = None) -> Tensor:
         log_pt = F.log_softmax(logits, dim=-1).gather(1, targets.unsqueeze(1)).squeeze(1)
-        pt = log_pt.exp()
-        return (-self.alpha * (1.0 - pt) ** self.gamma * log_pt).mean()
+        # 1 - p_t as -expm1(log p_t) keeps its digits when p_t is near 1; the floor keeps
+        # the slope of x^gamma finite at 0 for gamma < 1 (0 * inf: NaN gradients).
+        tiny = torch.finfo(log_pt.dtype).tiny
+        one_minus_pt = (-torch.expm1(log_pt)).clamp(min=tiny)
+        return (-self.alpha * one_minus_pt**self.gamma * log_pt).mean()
 
 
 def class_centroids(features: Tensor, targets: Tensor) -> tuple[Tensor, Tensor]:
