@@ -1279,3 +1279,26 @@ def test_a_model_that_cannot_run_is_refused_before_any_model_generates(
         run_experiment(config, out, systems=["rules"], limit=2, style_overrides=short,
                        progress=False)  # fmt: skip
     assert (out / "results.sqlite").read_bytes() == before  # nothing generated, nor recorded
+
+
+def test_report_of_a_reference_that_spent_nothing_shows_no_share() -> None:
+    row = {
+        "system": "direct-heavy", "pass@1": 0.5, "correct": 1, "total": 2,
+        "model_distribution": {"m": 1.0}, "mean_time_s": 1.0, "energy_kwh": 0.0, "co2_kg": 0.0,
+        "cost_usd": 0.0, "co2_per_correct_kg": 0.0, "correct_per_kwh": None,
+        "router_share_of_co2": 0.0,
+        "components": {c: {"kwh": 0.0} for c in ("router_inference", "model_loading", "llm_inference")},
+    }  # fmt: skip
+    against = {"target": {"margin": 0.02, "energy_share": 0.7}, "resamples": 2000,
+               "systems": {"light": {"pass@1_diff": -0.5, "pass@1_diff_90ci": [-1.0, 0.0],
+                                     "energy_share": None, "energy_share_90ci": None,
+                                     "meets_target": None, "resamples_meeting_target": None}}}  # fmt: skip
+    summary = {
+        "problems": 2, "limit": None, "models": ["m"], "carbon_method": "x", "country": "USA",
+        "encoder": "static", "folds": None, "calibration": "max_cost=0.7", "wall_time_s": 1.0,
+        "model_time_s": 1.0, "oracle_pass@1": 0.5, "systems": [row], "styles": {},
+        "against_direct_heavy": against,
+    }  # fmt: skip
+    text = report_markdown(summary)
+    assert "| light | -0.500 | -1.000..+0.000 | - | - | - | - |" in text
+    assert "direct-heavy spent no measured energy" in text

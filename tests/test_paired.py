@@ -65,3 +65,29 @@ def test_systems_scored_on_other_problems_are_refused() -> None:
     short = result("short", [True], [1.0])
     with pytest.raises(RouterLLMError, match="short was scored on 1 problems, not 4"):
         against_reference(HEAVY, [short], Target())
+
+
+def test_a_reference_that_spent_nothing_has_no_energy_share() -> None:
+    """direct-heavy measured at 0 kWh (CodeCarbon failed on each of its answers, counted
+    as spending nothing): its share is not a number, so the run's report says none, not
+    ZeroDivisionError after every answer was generated."""
+    free = result("free", HEAVY.passed, [0.0] * 4)
+    cheap = result("cheap", [True, False, False, True], [2.0] * 4)
+    a = against_reference(free, [cheap], Target(), resamples=200)["cheap"]
+    assert a["pass@1_diff"] == -0.25 and a["pass@1_diff_90ci"][0] <= -0.25
+    assert a["energy_share"] is None and a["energy_share_90ci"] is None
+    assert a["meets_target"] is None and a["resamples_meeting_target"] is None
+
+
+def test_resamples_where_the_reference_spent_nothing_have_no_share() -> None:
+    """A resample drawing only problems the reference measured at 0 kWh (and no load) has
+    no energy share: it is left out of the interval and does not meet the target,
+    never NaN or inf in results.json."""
+    heavy = result("heavy", [True, True], [0.0, 4.0])
+    same = result("same", [True, True], [0.0, 2.0])
+    a = against_reference(heavy, [same], Target(), resamples=400, seed=3)["same"]
+    idx = np.random.default_rng(3).integers(0, 2, (400, 2))
+    shareless = (idx == 0).all(axis=1)
+    assert 0 < shareless.mean() < 0.5  # some resamples draw problem 0 alone
+    assert a["energy_share"] == 0.5 and a["energy_share_90ci"] == [0.5, 0.5]
+    assert a["resamples_meeting_target"] == pytest.approx(1 - shareless.mean())

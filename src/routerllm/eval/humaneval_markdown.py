@@ -116,11 +116,20 @@ def _against_markdown(against: dict[str, Any] | None) -> list[str]:
         "|---|---|---|---|---|---|---|",
     ]  # fmt: skip
     for name, a in against["systems"].items():
-        (dlo, dhi), (slo, shi) = a["pass@1_diff_90ci"], a["energy_share_90ci"]
+        dlo, dhi = a["pass@1_diff_90ci"]
+        share, ci, met = a["energy_share"], a["energy_share_90ci"], a["meets_target"]
         lines.append(
-            f"| {name} | {a['pass@1_diff']:+.3f} | {dlo:+.3f}..{dhi:+.3f} | {a['energy_share']:.1%} | "
-            f"{slo:.1%}..{shi:.1%} | {'yes' if a['meets_target'] else 'no'} | {a['resamples_meeting_target']:.0%} |"
+            f"| {name} | {a['pass@1_diff']:+.3f} | {dlo:+.3f}..{dhi:+.3f} | "
+            + ("-" if share is None else f"{share:.1%}")
+            + " | "
+            + ("-" if ci is None else f"{ci[0]:.1%}..{ci[1]:.1%}")
+            + f" | {'-' if met is None else 'yes' if met else 'no'} | "
+            + ("-" if met is None else f"{a['resamples_meeting_target']:.0%}")
+            + " |"
         )
+    if any(a["energy_share"] is None for a in against["systems"].values()):
+        lines += ["", "direct-heavy spent no measured energy (its carbon method above), so no "
+                  "share of it, nor the target, is given."]  # fmt: skip
     return lines
 
 

@@ -48,7 +48,8 @@ def against_reference(
     energy share (total energy: each problem's generation, plus the run's model loading
     and router inference, which a resample keeps as they are), each with its 90 %
     paired-bootstrap interval, whether the run meets ``target`` and in what share of
-    the resamples it does."""
+    the resamples it does. Where ``reference`` spent no measured energy, the share and
+    what depends on it are None."""
     n = len(reference.passed)
     for s in systems:
         if len(s.passed) != n or len(s.problem_kwh) != n:
@@ -61,17 +62,32 @@ def against_reference(
         return passed.mean(), s.energy_kwh, passed[idx].mean(axis=1), kwh[idx].sum(axis=1) + fixed
 
     ref_pass, ref_kwh, ref_passes, ref_kwhs = drawn(reference)
+    # A reference measured at 0 kWh (CodeCarbon failed, counted as spending nothing) has
+    # no energy share, in the run or in a resample that draws only such problems: NaN
+    # there, None in the figures, never a ZeroDivisionError after every answer is made.
+    spent = ref_kwhs > 0
     out: dict[str, dict[str, Any]] = {}
     for s in systems:
         p, kwh, passes, kwhs = drawn(s)
-        diff, share = p - ref_pass, kwh / ref_kwh
-        diffs, shares = passes - ref_passes, kwhs / ref_kwhs
+        diff, diffs = p - ref_pass, passes - ref_passes
+        shares = np.divide(kwhs, ref_kwhs, out=np.full(resamples, np.nan), where=spent)
         out[s.name] = {
             "pass@1_diff": float(diff),
             "pass@1_diff_90ci": [float(v) for v in np.percentile(diffs, [5, 95])],
-            "energy_share": float(share),
-            "energy_share_90ci": [float(v) for v in np.percentile(shares, [5, 95])],
-            "meets_target": bool(target.met(diff, share)),
-            "resamples_meeting_target": float(target.met(diffs, shares).mean()),
+            "energy_share": None,
+            "energy_share_90ci": None,
+            "meets_target": None,
+            "resamples_meeting_target": None,
         }
+        if ref_kwh > 0:
+            share = kwh / ref_kwh
+            out[s.name] |= {
+                "energy_share": float(share),
+                "energy_share_90ci": [float(v) for v in np.percentile(shares[spent], [5, 95])]
+                if spent.any()
+                else None,
+                "meets_target": bool(target.met(diff, share)),
+                # a resample without a share does not show that the target is met
+                "resamples_meeting_target": float(target.met(diffs, shares).mean()),
+            }
     return out
