@@ -1302,3 +1302,25 @@ def test_report_of_a_reference_that_spent_nothing_shows_no_share() -> None:
     text = report_markdown(summary)
     assert "| light | -0.500 | -1.000..+0.000 | - | - | - | - |" in text
     assert "direct-heavy spent no measured energy" in text
+
+
+def test_report_shows_fewer_than_one_correct_per_kwh_as_it_is_not_as_zero() -> None:
+    """1 problem solved for 5 kWh is 0.2 correct per kWh: the table said 0, as a system
+    that solved nothing."""
+    row = {
+        "system": "big", "pass@1": 0.5, "correct": 1, "total": 2,
+        "model_distribution": {"m": 1.0}, "mean_time_s": 1.0, "energy_kwh": 5.0, "co2_kg": 2.0,
+        "cost_usd": 0.75, "co2_per_correct_kg": 2.0, "correct_per_kwh": 0.2,
+        "router_share_of_co2": 0.0,
+        "components": {c: {"kwh": 0.0} for c in ("router_inference", "model_loading", "llm_inference")},
+    }  # fmt: skip
+    summary = {
+        "problems": 2, "limit": None, "models": ["m"], "carbon_method": "x", "country": "USA",
+        "encoder": "static", "folds": None, "calibration": "max_cost=0.7", "wall_time_s": 1.0,
+        "model_time_s": 1.0, "oracle_pass@1": 0.5, "systems": [row], "styles": {},
+    }  # fmt: skip
+    assert "| 2.00e+00 | 0.2 | 0.00% |" in report_markdown(summary)
+    row |= {"correct_per_kwh": 2.5}
+    assert "| 2.00e+00 | 2.5 | 0.00% |" in report_markdown(summary)
+    row |= {"correct_per_kwh": 1234.4}
+    assert "| 2.00e+00 | 1234 | 0.00% |" in report_markdown(summary)

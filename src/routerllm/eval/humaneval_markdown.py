@@ -133,6 +133,12 @@ def _against_markdown(against: dict[str, Any] | None) -> list[str]:
     return lines
 
 
+def _per_kwh(v: float | None) -> str:
+    """Correct solutions per kWh: whole above 10, else 3 significant digits (0.2 for one
+    solved at 5 kWh, not 0, which reads as none solved)."""
+    return "-" if v is None else f"{v:.0f}" if v >= 10 else f"{v:.3g}"
+
+
 def report_markdown(s: dict[str, Any]) -> str:
     lines = [
         "# Code generation: routed vs direct",
@@ -152,7 +158,7 @@ def report_markdown(s: dict[str, Any]) -> str:
     for r in s["systems"]:
         dist = ", ".join(f"{m} {v:.0%}" for m, v in r["model_distribution"].items())
         per = "-" if r["co2_per_correct_kg"] is None else f"{r['co2_per_correct_kg']:.2e}"
-        cpk = "-" if r["correct_per_kwh"] is None else f"{r['correct_per_kwh']:.0f}"
+        cpk = _per_kwh(r["correct_per_kwh"])
         lines.append(
             f"| {r['system']} | {r['pass@1']:.3f} | {r['correct']}/{r['total']} | {dist} | {r['mean_time_s']:.2f} | "
             f"{r['energy_kwh']:.3e} | {r['co2_kg']:.3e} | {r['cost_usd']:.2e} | {per} | {cpk} | {r['router_share_of_co2']:.2%} |"
