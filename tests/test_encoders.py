@@ -170,6 +170,18 @@ def test_encoders_reject_caller_bugs_clearly(name: str, request: pytest.FixtureR
         encoder.encode(["a"], batch_size=0)
 
 
+@pytest.mark.parametrize("name", [*ENCODERS, "hashing"])
+def test_a_text_with_a_lone_surrogate_is_a_clear_error(
+    name: str, request: pytest.FixtureRequest
+) -> None:
+    """A lone surrogate (JSON's "\\ud800") given to a router or an encoder in Python ended
+    in the tokenizer's bare TypeError ("TextEncodeInput must be Union[...]")."""
+    encoder = create_encoder("hashing") if name == "hashing" else request.getfixturevalue(name)
+    for wrapped in (encoder, CachedEncoder(encoder)):
+        with pytest.raises(PromptError, match=r"texts\[1\] is not valid UTF-8 .* character 4"):
+            wrapped.encode(["fine", "bad \ud800 text"])
+
+
 @pytest.mark.parametrize("spec", ["hashing", "cached-hashing"])
 def test_hashing_and_cached_encoders_reject_what_is_not_a_list_of_texts(spec: str) -> None:
     """The hashing encoder used to embed "abc" as three one-letter texts."""

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from routerllm.checks import is_integer, list_of
+from routerllm.checks import is_integer, list_of, not_utf8
 from routerllm.exceptions import PromptError, RouterLLMError
 
 
@@ -56,10 +56,19 @@ def text_list(texts: Any, what: str = "texts") -> list[str]:
 
 def check_texts(texts: Sequence[str], batch_size: int = 1, what: str = "texts") -> list[str]:
     """The texts as a list (:func:`text_list`); also a clear error for a batch size
-    below 1. Every encoder's ``encode`` starts with it."""
+    below 1 and for a text that is not UTF-8 (a lone surrogate, such as JSON's
+    ``"\\ud800"``, which tokenizers refuse with a bare TypeError). Every encoder's
+    ``encode`` starts with it."""
     if not is_integer(batch_size) or batch_size < 1:
         raise RouterLLMError(f"batch_size must be at least 1, not {batch_size!r}")
-    return text_list(texts, what)
+    items = text_list(texts, what)
+    for i, text in enumerate(items):
+        if (at := not_utf8(text)) is not None:
+            raise PromptError(
+                f"{what}[{i}] is not valid UTF-8 text (a lone surrogate at character {at}); "
+                f"convert it to UTF-8 first"
+            )
+    return items
 
 
 def create_encoder(spec: str = "minilm") -> Encoder:
