@@ -361,6 +361,7 @@ def test_bad_hf_options_are_config_errors(spec: str) -> None:
     ("spec", "message"),
     [("minilm:x", "'minilm' takes no argument"), ("static:x", "'static' takes no argument"),
      (None, "an encoder spec is a name"), ("hf:", "missing its argument"),
+     ("hf", r"'hf' needs an argument after ':' \(hf:<id or path>\)"),
      ("hashing:0", r"dimension must be in 1\.\.65536"), ("hashing:99999999", "dimension must be"),
      ("hashing:wide", "must be an integer")],
 )  # fmt: skip

@@ -93,8 +93,12 @@ def encoder_class(spec: str) -> tuple[Callable[..., Encoder], str]:
         )
     cls = ENCODERS.get(kind)
     positional = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
-    if arg and not any(p.kind in positional for p in inspect.signature(cls).parameters.values()):
+    params = [p for p in inspect.signature(cls).parameters.values() if p.kind in positional]
+    if arg and not params:
         raise ConfigError(f"encoder {kind!r} takes no argument after ':' (got {spec!r})")
+    if not arg and params and params[0].default is inspect.Parameter.empty:
+        # "hf" alone ended in a TypeError traceback: HFEncoder() lacks its model
+        raise ConfigError(f"encoder {kind!r} needs an argument after ':' ({kind}:<id or path>)")
     return cls, arg
 
 
