@@ -638,6 +638,22 @@ def test_a_folder_whose_model_takes_no_token_ids_is_a_clear_error(tmp_path: Path
         encoder.encode(["hello world"])
 
 
+def test_a_folder_of_an_image_model_with_a_text_tokenizer_is_a_clear_error(
+    tmp_path: Path,
+) -> None:
+    """A ViT saved beside a text tokenizer loaded, and its forward, given token ids, ended
+    in a bare AttributeError ('NoneType' object has no attribute 'dtype')."""
+    from transformers import ViTConfig, ViTModel
+
+    ViTModel(ViTConfig(hidden_size=8, num_hidden_layers=1, num_attention_heads=2,
+                       intermediate_size=16, image_size=8, patch_size=4)).save_pretrained(tmp_path)  # fmt: skip
+    for name in ("tokenizer.json", "tokenizer_config.json", "vocab.txt"):
+        (tmp_path / name).write_bytes((minilm_dir() / name).read_bytes())
+    encoder = create_encoder(f"hf:{tmp_path}")
+    with pytest.raises(ModelUnavailableError, match="cannot embed text as an encoder.*minilm"):
+        encoder.encode(["hello world"])
+
+
 def test_cache_keeps_apart_the_models_one_hf_folder_spec_names(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -17,6 +17,7 @@ torch and transformers are imported when the model is first needed (the first
 from __future__ import annotations
 
 import hashlib
+import inspect
 import json
 import logging
 import os
@@ -426,6 +427,12 @@ class HFEncoder(Encoder):
             tokenizer.pad_token = tokenizer.eos_token
         tokenizer.padding_side = "right"  # CLS pooling reads position 0
         model = text_encoder(model)
+        if "input_ids" not in inspect.signature(model.forward).parameters:
+            # an image or speech model beside a text tokenizer: given token ids, its forward
+            # fails in its own way (a ViT with an AttributeError)
+            raise ModelUnavailableError(
+                self._not_a_text_encoder(f"{type(model).__name__} takes no token ids")
+            )
         model.eval()
         self._tokenizer, self._model = tokenizer, model
 
@@ -442,12 +449,10 @@ class HFEncoder(Encoder):
             )
         return f"transformers could not load encoder {self.model_name!r}: {one_line(error)}"
 
-    def _not_a_text_encoder(self, error: Exception) -> str:
-        from routerllm.routers.base import one_line
-
+    def _not_a_text_encoder(self, why: str) -> str:
         return (
-            f"{self.model_name!r} cannot embed text as an encoder (transformers: "
-            f"{one_line(error)}); use a text encoder such as minilm or a BERT-like model"
+            f"{self.model_name!r} cannot embed text as an encoder ({why}); "
+            f"use a text encoder such as minilm or a BERT-like model"
         )
 
     def _token_limit(self) -> int:
@@ -480,7 +485,10 @@ class HFEncoder(Encoder):
                 try:
                     hidden = self._model(**batch)[0]
                 except (TypeError, ValueError) as e:  # it takes no token ids: not a text model
-                    raise ModelUnavailableError(self._not_a_text_encoder(e)) from e
+                    from routerllm.routers.base import one_line
+
+                    why = f"transformers: {one_line(e)}"
+                    raise ModelUnavailableError(self._not_a_text_encoder(why)) from e
                 mask = batch["attention_mask"]
                 if self.pooling == "cls":
                     pooled = hidden[:, 0]
