@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 
 from routerllm.encoders import CachedEncoder, Encoder, create_encoder, distilled
+from routerllm.encoders.base import mean_of_rows
 from routerllm.encoders.cache import DB_NAME, EmbeddingCache
 from routerllm.encoders.distilled import DistilledMiniLMEncoder
 from routerllm.encoders.hf import HFEncoder, token_batches
@@ -214,6 +215,42 @@ def test_static_encoders_give_a_zero_vector_for_a_text_without_tokens(
     encoder: Encoder = request.getfixturevalue(name)
     (vector,) = encoder.encode([""])
     assert np.all(np.isfinite(vector)) and not np.any(vector)
+
+
+@pytest.mark.parametrize("name", ["static", "minilm_static"])
+def test_a_long_text_costs_a_static_encoder_little_memory_beside_short_ones(
+    name: str, request: pytest.FixtureRequest
+) -> None:
+    """``static`` padded a batch to its longest text: one 50,000-character prompt among
+    63 short ones took 1.7 GB (a 1 MB one, ~35 GB), and ``minilm-static`` gathered a
+    long text's rows at once (~270 MB for a 1 MB prompt)."""
+    import tracemalloc
+
+    encoder: Encoder = request.getfixturevalue(name)
+    long = "Sort the numbers in this list, then print them. " * 400  # ~4,000 tokens
+    texts = [long] + [f"short prompt {i}" for i in range(63)]
+    alone = np.vstack([encoder.encode([t]) for t in texts])
+    tracemalloc.start()
+    try:
+        batched = encoder.encode(texts, batch_size=64)
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.reset_peak()
+        encoder.encode([long * 10])  # ~44,000 tokens
+        peak_alone = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 16e6 and peak_alone < 16e6, f"{peak / 1e6:.0f}, {peak_alone / 1e6:.0f} MB"
+    np.testing.assert_allclose(batched, alone, atol=1e-6)
+    np.testing.assert_allclose(np.linalg.norm(batched, axis=1), 1.0, atol=1e-5)
+
+
+def test_the_mean_of_a_long_texts_rows_is_their_mean_however_many_are_gathered_at_once() -> None:
+    table = np.random.default_rng(0).standard_normal((50, 3)).astype(np.float16)
+    ids = [7, 3, 7, 49] * 3000  # 12,000 rows: three gatherings
+    expected = table[ids].astype(np.float64).mean(axis=0)
+    np.testing.assert_allclose(mean_of_rows(table, ids), expected, rtol=1e-6)
+    np.testing.assert_array_equal(mean_of_rows(table, []), np.zeros(3, np.float32))
+    assert mean_of_rows(table, [1]).dtype == np.float32
 
 
 def test_minilm_static_gives_a_one_token_text_the_vector_minilm_onnx_gives_it(

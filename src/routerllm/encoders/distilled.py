@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from routerllm.encoders.base import Encoder
+from routerllm.encoders.base import Encoder, mean_of_rows
 from routerllm.encoders.hf import check_texts
 from routerllm.encoders.minilm import MINILM_DIM, OnnxMiniLMEncoder, minilm_dir, onnx_model_path
 from routerllm.exceptions import missing_dependency
@@ -157,8 +157,7 @@ class DistilledMiniLMEncoder(Encoder):
             return out
         table = self.load()
         for i, encoding in enumerate(self._tokenizer.encode_batch(items, add_special_tokens=False)):
-            if encoding.ids:
-                out[i] = table[encoding.ids].mean(axis=0, dtype=np.float32)
+            out[i] = mean_of_rows(table, encoding.ids)
         norms = np.linalg.norm(out, axis=1, keepdims=True)
         return out / np.maximum(norms, 1e-12)
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from routerllm.encoders.base import Encoder
+from routerllm.encoders.base import Encoder, mean_of_rows
 from routerllm.encoders.hf import check_texts
 from routerllm.exceptions import ModelUnavailableError, missing_dependency
 
@@ -59,17 +59,23 @@ class StaticEncoder(Encoder):
                 f"pip install --force-reinstall 'wordllama>=0.4'"
             ) from e
         self.dim = int(self._model.embedding.shape[1])
+        # WordLlama's own embed() pads a batch to its longest text, then gathers every
+        # row: one 50,000-character prompt among 63 short ones took 1.7 GB. Its pooling
+        # (the mean of the text's token rows) is done here on each text's own tokens.
+        self._tokenizer = self._model.tokenizer.from_str(self._model.tokenizer.to_str())
+        self._tokenizer.no_padding()
+        self._tokenizer.no_truncation()
 
     def encode(self, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
         items = check_texts(texts, batch_size)
-        if not items:
-            return np.zeros((0, self.dim), dtype=np.float32)
-        vectors = np.asarray(
-            self._model.embed(items, norm=False, batch_size=batch_size), dtype=np.float32
-        )
+        out = np.zeros((len(items), self.dim), dtype=np.float32)
+        table = self._model.embedding
+        for i, encoding in enumerate(self._tokenizer.encode_batch(items, add_special_tokens=False)):
+            # as WordLlama does: an id past its table is its last row
+            out[i] = mean_of_rows(table, np.clip(encoding.ids, 0, len(table) - 1))
         # wordllama's own norm=True divides by zero for texts with no known token.
-        norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-        return vectors / np.maximum(norms, 1e-12)
+        norms = np.linalg.norm(out, axis=1, keepdims=True)
+        return out / np.maximum(norms, 1e-12)
 
     def __repr__(self) -> str:
         return "StaticEncoder()"
