@@ -507,6 +507,21 @@ def test_missing_model_directory_is_reported_as_such(tmp_path: Path) -> None:
         HFEncoder(str(tmp_path))
 
 
+@pytest.mark.parametrize("name", ["model.safetensors", "sub/dir/model.safetensors"])
+def test_a_model_file_given_for_a_model_folder_is_named_as_a_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str
+) -> None:
+    """hf:<the weights file> was said not found (a path) or not on the hub (a bare name)."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+    (tmp_path / name).write_bytes(b"weights")
+    with pytest.raises(
+        ModelUnavailableError, match=f"{name} is a file, not a model folder.*config.json"
+    ):
+        create_encoder(f"hf:{name}")
+
+
 def test_unknown_encoder_name_lists_the_valid_names() -> None:
     with pytest.raises(UnknownNameError) as info:
         create_encoder("nope")

@@ -161,6 +161,10 @@ def locate_model(model: str) -> tuple[str, bool, Path]:
     if cached is not None:
         refuse_special_files(cached.parent)
         return model, True, cached
+    if path.exists():  # the weights file, say: neither a folder nor a hub id
+        raise ModelUnavailableError(
+            f"{path} is a file, not a model folder: pass the folder that holds its config.json"
+        )
     if _looks_like_path(model):
         raise ModelUnavailableError(f"model directory not found: {path}")
     hint = (
