@@ -529,6 +529,17 @@ def test_unknown_encoder_name_lists_the_valid_names() -> None:
     assert "hf, minilm, minilm-onnx, minilm-static, static" in str(info.value)
 
 
+@pytest.mark.parametrize(
+    ("name", "guess"),
+    [("minlm", "minilm"), ("minilm_static", "minilm-static"), ("statc", "static")],
+)
+def test_a_misspelt_encoder_name_gets_a_suggestion(name: str, guess: str) -> None:
+    with pytest.raises(UnknownNameError, match=f"'{name}' \\(did you mean '{guess}'\\?\\); valid"):
+        create_encoder(name)
+    with pytest.raises(UnknownNameError, match="'bogus'; valid"):
+        create_encoder("bogus")  # nothing close: no guess
+
+
 def test_create_encoder_builds_the_registered_encoders() -> None:
     assert isinstance(create_encoder("minilm"), MiniLMEncoder)
     assert isinstance(create_encoder("minilm-onnx"), OnnxMiniLMEncoder)
