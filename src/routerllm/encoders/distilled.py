@@ -30,9 +30,16 @@ from typing import Any
 
 import numpy as np
 
-from routerllm.encoders.base import Encoder, mean_of_rows
+from routerllm.encoders.base import Encoder, mean_of_rows, package_key
 from routerllm.encoders.hf import check_texts
-from routerllm.encoders.minilm import MINILM_DIM, OnnxMiniLMEncoder, minilm_dir, onnx_model_path
+from routerllm.encoders.minilm import (
+    MINILM_DIM,
+    MINILM_PIP,
+    ONNX_PIP,
+    OnnxMiniLMEncoder,
+    minilm_dir,
+    onnx_model_path,
+)
 from routerllm.exceptions import missing_dependency
 from routerllm.files import NPZ_DAMAGE
 from routerllm.paths import cache_root
@@ -93,6 +100,10 @@ class DistilledMiniLMEncoder(Encoder):
     def __init__(self) -> None:
         self._tokenizer = _load_tokenizer()
         self._table: np.ndarray | None = None
+
+    @property
+    def cache_key(self) -> str:
+        return package_key(self.spec, ONNX_PIP, MINILM_PIP)
 
     @property
     def table_path(self) -> Path:

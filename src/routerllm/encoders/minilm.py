@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from routerllm.encoders.base import Encoder
+from routerllm.encoders.base import Encoder, package_key
 from routerllm.encoders.hf import (
     MAX_BATCH_TOKENS,
     HFEncoder,
@@ -84,6 +84,10 @@ class MiniLMEncoder(HFEncoder):
     def width_of(cls, arg: str) -> int | None:
         return MINILM_DIM
 
+    @property
+    def cache_key(self) -> str:
+        return package_key(self.spec, MINILM_PIP)
+
 
 def _mean_pool_normalize(hidden: np.ndarray, mask: np.ndarray) -> np.ndarray:
     weights = mask[..., None].astype(np.float32)
@@ -113,6 +117,10 @@ class OnnxMiniLMEncoder(Encoder):
         self._inputs: list[str] = []
         self._output = ""
         self._pad_id = 0
+
+    @property
+    def cache_key(self) -> str:
+        return package_key(self.spec, ONNX_PIP, MINILM_PIP)  # its tokenizer is MiniLM's
 
     @property
     def loaded(self) -> bool:

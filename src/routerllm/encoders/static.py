@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from routerllm.encoders.base import Encoder, mean_of_rows
+from routerllm.encoders.base import Encoder, mean_of_rows, package_key
 from routerllm.encoders.hf import check_texts
 from routerllm.exceptions import ModelUnavailableError, missing_dependency
 
@@ -65,6 +65,10 @@ class StaticEncoder(Encoder):
         self._tokenizer = self._model.tokenizer.from_str(self._model.tokenizer.to_str())
         self._tokenizer.no_padding()
         self._tokenizer.no_truncation()
+
+    @property
+    def cache_key(self) -> str:
+        return package_key(self.spec, "wordllama")  # the weights ship inside it
 
     def encode(self, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
         items = check_texts(texts, batch_size)
