@@ -356,6 +356,42 @@ def test_manager_counts_each_models_kv_cache_against_the_budget(tmp_path: Path) 
     assert LLMManager(config).availability("long") is None
 
 
+class _CtrlCWhileWaiting:
+    """A model's lock that Ctrl-C interrupts as the manager waits for it (for the
+    generation under way to end), as Python raises KeyboardInterrupt out of a wait."""
+
+    def __enter__(self) -> None:
+        raise KeyboardInterrupt
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
+def test_ctrl_c_while_the_manager_waits_to_evict_a_model_keeps_it_counted(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Ctrl-C while the manager waited for a model's generation to end, to evict it
+    (or to unload it, close()), left that model loaded but no longer counted: the next
+    load went over the budget beside it, and close() never freed it."""
+    manager = _manager(1.5, {"a": 1.0, "b": 1.0})  # room for one
+    manager.acquire("a")
+    lock = manager._model_lock("a")
+    monkeypatch.setitem(manager._model_locks, "a", _CtrlCWhileWaiting())
+    with pytest.raises(KeyboardInterrupt):
+        manager.acquire("b")
+    assert manager.loaded_models == ["a"] and manager.backend("a").loaded
+    assert not manager.backend("b").loaded
+    with pytest.raises(KeyboardInterrupt):
+        manager.close()
+    assert manager.loaded_models == ["a"] and manager.backend("a").loaded
+    monkeypatch.setitem(manager._model_locks, "a", lock)
+    _, ev = manager.acquire("b")  # pressed no more: evicts it now
+    assert ev.evicted == ["a"] and not manager.backend("a").loaded
+    assert manager.loaded_models == ["b"] and manager.used_gb() <= manager.budget_gb
+    manager.close()
+    assert manager.loaded_models == [] and not manager.backend("b").loaded
+
+
 @pytest.fixture
 def llama_log() -> Iterator[list[str]]:
     """What llama.cpp logs while the test runs (the backend's own callback drops it)."""

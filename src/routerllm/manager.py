@@ -173,9 +173,7 @@ class LLMManager:
             local = [n for n in self._lru if self.backend(n).measured_locally]
             while local and self.used_gb() + need > self.budget_gb:
                 victim = local.pop(0)
-                del self._lru[victim]
-                with self._model_lock(victim):  # waits for its generation to finish
-                    self._backends[victim].unload()
+                self._unload(victim)
                 evicted.append(victim)
                 log.info("unloaded %s to make room for %s", victim, name)
             start = time.perf_counter()
@@ -186,11 +184,20 @@ class LLMManager:
 
     def unload(self, name: str) -> None:
         with self._lock:
-            if name in self._lru:
-                del self._lru[name]
             if name in self._backends:
-                with self._model_lock(name):  # waits for its generation to finish
-                    self._backends[name].unload()
+                self._unload(name)
+
+    def _unload(self, name: str) -> None:
+        """Unload ``name`` once its generation under way (if any) has finished; it stays
+        counted until it is unloaded: a Ctrl-C while this waits leaves it loaded, counted
+        and evicted later (until 2026-12-05 it was left loaded, uncounted, never freed)."""
+        backend = self._backends[name]
+        try:
+            with self._model_lock(name):  # waits for its generation to finish
+                backend.unload()
+        finally:
+            if not backend.loaded:
+                self._lru.pop(name, None)
 
     def close(self) -> None:
         """Unload everything."""
