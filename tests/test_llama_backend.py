@@ -392,6 +392,31 @@ def test_ctrl_c_while_the_manager_waits_to_evict_a_model_keeps_it_counted(
     assert manager.loaded_models == [] and not manager.backend("b").loaded
 
 
+def test_the_memory_used_is_read_while_other_threads_load_and_evict() -> None:
+    """``used_gb()`` read while another thread's load evicted a model raised
+    "OrderedDict mutated during iteration" (a monitor sampling it)."""
+    import threading
+
+    manager = _manager(2.1, {"a": 1.0, "b": 1.0, "c": 1.0})  # room for two
+    manager.acquire("a")
+    manager.acquire("b")
+    local_gb, loads = manager.local_gb, []
+
+    def loading_meanwhile(name: str) -> float:
+        if not loads:  # as the sum starts, another thread loads c, evicting a
+            loads.append(threading.Thread(target=manager.acquire, args=("c",)))
+            loads[0].start()
+            loads[0].join(0.5)
+        return local_gb(name)
+
+    manager.local_gb = loading_meanwhile  # type: ignore[method-assign]
+    used = manager.used_gb()
+    loads[0].join(30)
+    assert used == pytest.approx(2.0 + 2 * TINY_KV_GB)
+    assert manager.loaded_models == ["b", "c"]
+    manager.close()
+
+
 @pytest.fixture
 def llama_log() -> Iterator[list[str]]:
     """What llama.cpp logs while the test runs (the backend's own callback drops it)."""

@@ -136,7 +136,12 @@ class LLMManager:
         return list(self._lru)
 
     def used_gb(self) -> float:
-        return sum(self.local_gb(n) for n in self._lru)
+        """The memory the loaded models take, as counted against the budget: read under
+        the manager's lock, so a thread reading it while another loads or evicts gets a
+        whole figure (until 2026-12-05 it could raise "OrderedDict mutated during
+        iteration"); it waits for a load under way, as the model lookups in it did."""
+        with self._lock:
+            return sum(self.local_gb(n) for n in self._lru)
 
     def local_gb(self, name: str) -> float:
         """The memory ``name`` takes here once loaded, as counted against the budget
