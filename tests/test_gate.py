@@ -296,6 +296,29 @@ def test_a_gate_that_cannot_read_the_state_lets_the_cascade_go_on(
     assert "could not be checked (the function states no examples), not escalated to tiny-heavy: the gate was not used" in unchecked.reason  # fmt: skip
 
 
+def test_a_served_gate_decides_without_scipy(tmp_path: Path, tiny_config: AppConfig) -> None:
+    """A gate is served by a first model on llama.cpp (the ``local`` extra), which does not
+    bring scipy (``learn``'s scikit-learn does): every decision of such a gate raised
+    ModuleNotFoundError, the request lost to a traceback. Its sigmoid is numpy's now, as
+    exact as scipy's, infinite intercepts (a sure outcome) included."""
+    from scipy.special import expit
+
+    from routerllm.gate_models import Logistic
+
+    z = np.array([-np.inf, -800.0, -40.0, -1e-9, 0.0, 3.5, 40.0, 800.0, np.inf])
+    sigmoid = Logistic(np.zeros(1), np.ones(1), np.ones(1), 0.0)
+    np.testing.assert_allclose(sigmoid(z[:, None]), expit(z), rtol=1e-15, atol=0)
+    gate_dir = _cheap_to_escalate(_state_width(tiny_config)).save(tmp_path / "gate")
+    tiny_config.cascade.enabled, tiny_config.cascade.gate = True, str(gate_dir)
+    with (
+        mock.patch.dict(sys.modules, {"scipy": None, "scipy.special": None}),
+        RouterLLM(tiny_config) as system,
+    ):
+        result = system.generate(REQUEST, model="tiny-medium")
+    assert result.model == "tiny-heavy"
+    assert "escalated to tiny-heavy: the gate's predicted success of tiny-heavy" in result.reason
+
+
 def test_a_gate_for_other_models_is_refused_when_the_system_starts(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:

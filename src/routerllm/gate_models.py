@@ -64,9 +64,13 @@ class Logistic:
         return cls(scaler.mean_, scaler.scale_, model.coef_[0], float(model.intercept_[0]))
 
     def __call__(self, X: np.ndarray) -> np.ndarray:
-        from scipy.special import expit
+        return _sigmoid(((X - self.mean) / self.scale) @ self.coef + self.intercept)
 
-        return np.asarray(expit(((X - self.mean) / self.scale) @ self.coef + self.intercept))
+
+def _sigmoid(z: np.ndarray) -> np.ndarray:
+    # numpy's, not scipy's expit: a gate is served with the local extra, which brings no
+    # scipy; 1 / (1 + e^-z) as exp(-log(1 + e^-z)) keeps its precision at both ends
+    return np.asarray(np.exp(-np.logaddexp(0.0, -np.asarray(z, dtype=float))))
 
 
 def _logit(p: np.ndarray) -> np.ndarray:
