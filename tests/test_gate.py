@@ -319,6 +319,17 @@ def test_a_served_gate_decides_without_scipy(tmp_path: Path, tiny_config: AppCon
     assert "escalated to tiny-heavy: the gate's predicted success of tiny-heavy" in result.reason
 
 
+def test_training_a_gate_without_scikit_learn_names_the_extra() -> None:
+    """``train-gate`` without the learn extra was a ModuleNotFoundError traceback."""
+    from routerllm.exceptions import MissingDependencyError
+
+    with (
+        mock.patch.dict(sys.modules, {"sklearn": None, "sklearn.linear_model": None}),
+        pytest.raises(MissingDependencyError, match=r"pip install 'routerllm\[learn\]'"),
+    ):
+        _fit(_problems(40, 3))
+
+
 def test_a_gate_for_other_models_is_refused_when_the_system_starts(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -10,6 +10,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from routerllm.exceptions import missing_dependency
+
 #: Inner folds of :func:`out_of_fold` when there is one outer fold.
 SINGLE_FOLD_INNER = 5
 
@@ -56,8 +58,11 @@ class Logistic:
             with np.errstate(divide="ignore"):
                 logit = float(np.log(p) - np.log1p(-p))
             return cls(np.zeros(d), np.ones(d), np.zeros(d), logit)
-        from sklearn.linear_model import LogisticRegression
-        from sklearn.preprocessing import StandardScaler
+        try:
+            from sklearn.linear_model import LogisticRegression
+            from sklearn.preprocessing import StandardScaler
+        except ImportError as e:
+            raise missing_dependency("scikit-learn", "learn") from e
 
         scaler = StandardScaler().fit(X)
         model = LogisticRegression(C=1.0, max_iter=2000).fit(scaler.transform(X), y.astype(int))
