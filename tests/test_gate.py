@@ -141,7 +141,7 @@ def test_broken_or_foreign_gate_folders_are_clear_errors(tmp_path: Path) -> None
     with pytest.raises(RouterLLMError, match="corrupt weights.npz"):
         EscalationGate.load(saved)
     (saved / "config.json").write_text(json.dumps({"format": "routerllm-escalation-gate", "version": 9}))  # fmt: skip
-    with pytest.raises(RouterLLMError, match="saved as version 9, this RouterLLM reads 2; train it again"):  # fmt: skip
+    with pytest.raises(RouterLLMError, match="saved by a newer RouterLLM \\(version 9, this one reads 2\\)"):  # fmt: skip
         EscalationGate.load(saved)
     # another tool's folder is neither read nor written over
     theirs = tmp_path / "theirs"
@@ -155,6 +155,26 @@ def test_broken_or_foreign_gate_folders_are_clear_errors(tmp_path: Path) -> None
         gate.save(theirs)
     assert (theirs / "config.json").read_text() == '{"model_type": "bert"}'
     assert not (theirs / "weights.npz").exists()
+
+
+def test_a_gate_from_a_newer_routerllm_says_to_upgrade_not_to_train_it_over(
+    tmp_path: Path,
+) -> None:
+    """A gate saved by a newer RouterLLM said "train it again" with this one: doing so
+    saved this version's gate over the newer one. It says to upgrade, as a router does;
+    an older one still says to train it again."""
+    saved = _fit(_problems(40, 3)).save(tmp_path / "gate")
+    meta = json.loads((saved / "config.json").read_text())
+    (saved / "config.json").write_text(json.dumps({**meta, "version": 3}))
+    with pytest.raises(RouterLLMError) as err:
+        EscalationGate.load(saved)
+    assert str(err.value) == (
+        f"cannot load the gate in {saved}: it was saved by a newer RouterLLM (version 3, this "
+        f"one reads 2); upgrade routerllm to use it"
+    )
+    (saved / "config.json").write_text(json.dumps({**meta, "version": 1}))
+    with pytest.raises(RouterLLMError, match="saved as version 1, this RouterLLM reads 2; train it again"):  # fmt: skip
+        EscalationGate.load(saved)
 
 
 def test_train_gate_refuses_an_out_under_a_file_before_it_trains(tmp_path: Path) -> None:

@@ -282,7 +282,14 @@ class EscalationGate:
             meta = json.loads(config_file.read_text(encoding="utf-8"))
             if not isinstance(meta, dict) or meta.get("format") != FORMAT:
                 raise ValueError("not a gate's config.json")
-            if meta.get("version") != VERSION:
+            version = meta.get("version")
+            # a newer RouterLLM's gate: training one here would replace it
+            if isinstance(version, int | float) and is_finite_number(version) and version > VERSION:  # fmt: skip
+                raise ValueError(
+                    f"it was saved by a newer RouterLLM (version {version}, this one reads "
+                    f"{VERSION}); upgrade routerllm to use it"
+                )
+            if version != VERSION:
                 raise ValueError(
                     f"it was saved as version {meta.get('version')!r}, this RouterLLM reads "
                     f"{VERSION}; train it again: routerllm train-gate --run RUN --out {folder}"
