@@ -234,6 +234,17 @@ def test_a_decision_kept_by_a_gate_that_escalates_nothing_says_so() -> None:
     assert nothing == "the gate escalates nothing within a budget of 50% of big's energy"
 
 
+def test_a_budget_below_one_percent_or_huge_is_said_as_given() -> None:
+    """Every request's reason rounded a budget to whole percents: 0.004 read "a budget of
+    0%", and a budget of 1e300 wrote 300 digits into every reason and log row."""
+    small = GateDecision(False, 0.4, 2e-3, 300.0).explain("big", 0.004)
+    assert small.endswith("below its threshold for a budget of 0.4% of big's energy")
+    nothing = GateDecision(False, 0.4, 2e-3, math.inf).explain("big", 0.705)
+    assert nothing == "the gate escalates nothing within a budget of 70.5% of big's energy"
+    huge = GateDecision(True, 0.4, 2e-3, 3.0).explain("big", 1e300)
+    assert huge.endswith("clears its threshold for a budget of 1e+302% of big's energy")
+
+
 def test_the_serving_cascade_escalates_only_where_its_gate_lets_it(
     tmp_path: Path, tiny_config: AppConfig
 ) -> None:

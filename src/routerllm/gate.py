@@ -97,6 +97,12 @@ def escalation_outcome(
     return n_solved, float(energy[:, 0].sum() + energy[escalated, 1].sum())
 
 
+def percent(budget: float) -> str:
+    """A budget as a share in percent, as given: 0.4%, 70.5%, not rounded to 0% or 70%
+    (nor 300 digits for a budget of 1e300)."""
+    return f"{budget * 100:.4g}%"
+
+
 @dataclass(frozen=True)
 class GateDecision:
     """Whether an unverified answer goes to the larger model, and why."""
@@ -108,11 +114,11 @@ class GateDecision:
 
     def explain(self, then: str, budget: float) -> str:
         if math.isinf(self.threshold):  # no escalation fits the budget: none could pass
-            return f"the gate escalates nothing within a budget of {budget:.0%} of {then}'s energy"
+            return f"the gate escalates nothing within a budget of {percent(budget)} of {then}'s energy"
         verdict = "clears" if self.escalate else "is below"
         return (
             f"the gate's predicted success of {then} ({self.success:.2f}) per expected kWh "
-            f"({self.kwh:.2g}) {verdict} its threshold for a budget of {budget:.0%} of "
+            f"({self.kwh:.2g}) {verdict} its threshold for a budget of {percent(budget)} of "
             f"{then}'s energy"
         )
 

@@ -57,7 +57,7 @@ def cmd_train_gate(args: argparse.Namespace) -> int:
     from routerllm.carbon.report_text import counted
     from routerllm.config import load_config
     from routerllm.eval.transfer import gate_from_run
-    from routerllm.gate import EscalationGate
+    from routerllm.gate import EscalationGate, percent
 
     config = load_config(args.config)
     ladder = [m.name for m in config.models_by_size()]
@@ -84,7 +84,7 @@ def cmd_train_gate(args: argparse.Namespace) -> int:
     )
     text = (
         f"gate from {gate.first} to {gate.then}, trained on {counted(int(seen['problems']), 'problem')} of "
-        f"{args.run} ({seen['unverified']} unverified answers: failed, or without examples), budget {gate.budget:.0%} of "
+        f"{args.run} ({seen['unverified']} unverified answers: failed, or without examples), budget {percent(gate.budget)} of "
         f"{gate.then}'s generation energy, {checks}; threshold {threshold}\n"
         f"on those problems (out-of-fold predictions, which the threshold was chosen on: "
         f"optimistic): escalates {seen['escalated']} of the "
