@@ -252,22 +252,29 @@ def test_a_failing_larger_model_keeps_the_answer_in_hand(tmp_path: Path, tiny_gg
 
 
 def test_a_larger_model_that_fails_to_load_is_named_by_the_report(
-    tmp_path: Path, tiny_gguf: Path
+    tmp_path: Path, tiny_gguf: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A cascade whose larger model's file is corrupt keeps the answer in hand: the failed
     load was logged in the escalated part, but neither the log's load_errors nor the
     report's failed_loads named tiny-heavy, so nothing told the user it cannot load. Now
     it is named as a failed load (its energy that load's), the answering model is not,
     and neither counts it as a load."""
+    from routerllm import manager as manager_module
     from routerllm.carbon.report import logged_report
 
     data = tiny_config_dict(tmp_path, cascade={"enabled": True})
     data["models"][2]["gguf"] = corrupt_gguf(tmp_path, tiny_gguf)
     config = load_config(write_config(tmp_path, data))
+    clock = [1000.0]
+    monkeypatch.setattr(manager_module, "_clock", lambda: clock[0])
     with RouterLLM(config) as system:
-        for _ in range(2):
+        for minutes in (1, 0, 0):  # its load tried again a minute on, then not within it
             assert system.generate(REQUEST, model="tiny-medium").model == "tiny-medium"
+            clock[0] += minutes * manager_module.RECHECK_S
         rows = list(system.log.records())
+        # within the minute after a failed load, the cascade does not step up to it
+        assert rows[2].load_error == "" and rows[2].escalated == {}
+        rows = rows[:2]
     for row in rows:
         assert row.finish_reason != "error" and "corrupt" in row.load_error
         assert row.load_error_model == "tiny-heavy"

@@ -250,12 +250,13 @@ def test_loading_churn_counts_a_4bit_model_as_the_manager_does_on_cpu(
 
 
 def test_a_model_that_fails_to_load_is_named_not_counted_as_reloaded(
-    tmp_path: Path, tiny_gguf: Path
+    tmp_path: Path, tiny_gguf: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A truncated GGUF fails every load: each failed request was counted as a load, and
     the report told the user they had reloaded it 3 times ("keep one process answering"),
     never that it cannot load. A load that worked before the model refused the request
     (a prompt over its context) is still a load."""
+    from routerllm import manager as manager_module
     from routerllm.exceptions import RouterLLMError
     from routerllm.system import RouterLLM
 
@@ -263,10 +264,13 @@ def test_a_model_that_fails_to_load_is_named_not_counted_as_reloaded(
     data["models"][0]["gguf"] = corrupt_gguf(tmp_path, tiny_gguf)
     data["models"][2]["context_length"] = 32  # tiny-heavy loads, then refuses a long prompt
     config = load_config(write_config(tmp_path, data))
+    clock = [1000.0]  # each load tried once its failure's minute has passed
+    monkeypatch.setattr(manager_module, "_clock", lambda: clock[0])
     with RouterLLM(config) as system:
         for _ in range(3):
             with pytest.raises(RouterLLMError, match="corrupt"):
                 system.generate("hi", model="tiny-light")
+            clock[0] += manager_module.RECHECK_S
         with pytest.raises(RouterLLMError, match="context"):
             system.generate("word " * 100, model="tiny-heavy")
         rows = list(system.log.records())
@@ -298,20 +302,24 @@ def test_a_model_that_fails_to_load_is_named_not_counted_as_reloaded(
 
 
 def test_a_failed_load_with_carbon_tracking_off_is_not_measured_not_zero_kwh(
-    tmp_path: Path, tiny_gguf: Path
+    tmp_path: Path, tiny_gguf: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """With carbon.enabled: false a load is not measured (0 kWh, method none): the
     recommendation said "0.000e+00 kWh spent loading it", and --json 0.0, as if measured."""
+    from routerllm import manager as manager_module
     from routerllm.exceptions import RouterLLMError
     from routerllm.system import RouterLLM
 
     data = tiny_config_dict(tmp_path, carbon={"enabled": False})
     data["models"][0]["gguf"] = corrupt_gguf(tmp_path, tiny_gguf)
     config = load_config(write_config(tmp_path, data))
+    clock = [1000.0]  # each load tried once its failure's minute has passed
+    monkeypatch.setattr(manager_module, "_clock", lambda: clock[0])
     with RouterLLM(config) as system:
         for _ in range(2):
             with pytest.raises(RouterLLMError, match="corrupt"):
                 system.generate("hi", model="tiny-light")
+            clock[0] += manager_module.RECHECK_S
     (r,) = of_kind(logged_report(config).recommendations, "failed_loads")
     assert r.message.startswith(
         "tiny-light failed to load in 2 requests (no answer; the energy spent loading it "

@@ -17,6 +17,7 @@ from routerllm.exceptions import (
     BatchError,
     ConfigError,
     ContextLengthError,
+    ModelUnavailableError,
     PromptError,
     RouterLLMError,
     UnknownNameError,
@@ -807,6 +808,44 @@ def test_a_failed_request_the_log_cannot_take_still_gets_its_own_error(tmp_path:
             system.generate("word " * 60)
         assert system.log.count() == 0
         assert system.budget is not None and system.budget.status()[0].spent > 0
+
+
+def test_a_model_whose_load_failed_is_left_alone_for_a_minute(
+    tmp_path: Path, tiny_gguf: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A model whose file llama.cpp cannot load (whole, of an unknown architecture, so
+    listed as available) was tried again at every request routed to it: each evicted
+    the warm models to make room, then failed, the request lost. Since 2026-12-05 it is
+    unavailable for ``RECHECK_S`` after a failed load: routing goes to the other models,
+    the warm one stays loaded, and a request naming it is refused with the load's error,
+    without loading; after that minute its load is tried again."""
+    from routerllm import manager as manager_module
+    from routerllm.config import load_config
+
+    from .conftest import corrupt_gguf, tiny_config_dict, write_config
+
+    data = tiny_config_dict(tmp_path)
+    data["models"][2]["gguf"] = corrupt_gguf(tmp_path, tiny_gguf)
+    data["router"] = {"name": "largest"}  # the largest available model
+    data["manager"] = {"memory_budget_gb": 0.15}  # one model at a time
+    clock = [1000.0]
+    monkeypatch.setattr(manager_module, "_clock", lambda: clock[0])
+    config = load_config(write_config(tmp_path, data))
+    with RouterLLM(config) as system:
+        system.generate("hi", model="tiny-medium")
+        with pytest.raises(BackendError, match="corrupt"):
+            system.generate("hi")  # to tiny-heavy: evicts tiny-medium, then fails
+        assert system.generate("hi").model == "tiny-medium"  # loaded again
+        rows = len(list(system.log.records()))
+        assert system.generate("hi").model == "tiny-medium"
+        assert system.manager.loaded_models == ["tiny-medium"]  # not evicted for nothing
+        with pytest.raises(ModelUnavailableError, match=r"^model 'tiny-heavy' is not available here: its load failed \(tried again 60 s after\): llama.cpp could not load"):  # fmt: skip
+            system.generate("hi", model="tiny-heavy")
+        assert len(list(system.log.records())) == rows + 1  # refused before any work
+        clock[0] += manager_module.RECHECK_S
+        assert system.available_models() == ["tiny-light", "tiny-medium", "tiny-heavy"]
+        with pytest.raises(BackendError, match="corrupt"):
+            system.generate("hi")  # tried again, a minute on
 
 
 def test_a_load_that_fails_is_logged_with_what_it_spent(tmp_path: Path, tiny_gguf: Path) -> None:

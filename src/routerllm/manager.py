@@ -20,7 +20,7 @@ from decimal import ROUND_CEILING, Decimal
 
 from routerllm.backends.base import Backend, create_backend
 from routerllm.config import AppConfig
-from routerllm.exceptions import ModelUnavailableError
+from routerllm.exceptions import ModelUnavailableError, RouterLLMError
 from routerllm.model_files import context_in_words
 
 log = logging.getLogger(__name__)
@@ -63,6 +63,10 @@ class LLMManager:
         self._model_locks: dict[str, threading.RLock] = {}
         self._available: list[str] | None = None
         self._checked_at = 0.0  # _clock() at the last check of the unavailable ones
+        # per model whose last load failed: when (_clock()) and the error; it is
+        # unavailable until RECHECK_S after, so that routing goes elsewhere and no warm
+        # model is evicted, request after request, for a load that fails
+        self._load_failed: dict[str, tuple[float, str]] = {}
 
     def backend(self, name: str) -> Backend:
         """The backend of a configured model (created, not loaded)."""
@@ -100,6 +104,10 @@ class LLMManager:
         backend = self.backend(name)
         if self.local_gb(name) > self.budget_gb:
             return f"needs {self._needs(name)}, more than the memory budget ({self.budget_gb:g} GB)"
+        with self._lock:
+            failed = self._load_failed.get(name)
+        if failed is not None and _clock() - failed[0] < RECHECK_S:
+            return f"its load failed (tried again {RECHECK_S:g} s after): {failed[1]}"
         return backend.availability()
 
     def available_models(self) -> list[str]:
@@ -182,7 +190,13 @@ class LLMManager:
                 evicted.append(victim)
                 log.info("unloaded %s to make room for %s", victim, name)
             start = time.perf_counter()
-            backend.load()
+            try:
+                backend.load()
+            except RouterLLMError as e:
+                self._load_failed[name] = (_clock(), str(e))
+                self.set_unavailable(name)
+                raise
+            self._load_failed.pop(name, None)
             duration = time.perf_counter() - start
             self._lru[name] = None
             return backend, LoadEvent(name, True, duration, evicted)
