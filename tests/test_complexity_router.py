@@ -113,3 +113,23 @@ def test_a_damaged_local_classifier_is_one_clear_error(ladder, tmp_path: Path) -
     with pytest.raises(ModelUnavailableError, match="ignore_mismatched_sizes") as err:
         create_router("complexity", ladder, model=str(path)).route("hi")
     assert "\n" not in str(err.value)
+
+
+def test_a_model_that_is_not_a_classifier_is_refused(ladder, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    # A base encoder (no classification head) loaded with a newly initialised, random
+    # head: the router routed on noise, with a 'confidence', and no error.
+    import shutil
+
+    from transformers import BertConfig, BertModel
+
+    clf = build_classifier(tmp_path / "clf", {0: "LABEL_0", 1: "LABEL_1"})
+    base = tmp_path / "base"
+    BertModel(BertConfig.from_pretrained(clf)).save_pretrained(base)
+    for f in clf.iterdir():
+        if f.name.startswith(("tokenizer", "special_tokens")):
+            shutil.copy(f, base / f.name)
+    with pytest.raises(ModelUnavailableError) as err:
+        create_router("complexity", ladder, model=str(base)).route("hello world")
+    message = str(err.value)
+    assert "is not a sequence-classification model" in message and "classifier.weight" in message
+    assert "\n" not in message

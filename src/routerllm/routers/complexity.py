@@ -130,9 +130,9 @@ class ComplexityRouter(Router):
         name, local_only, _ = locate_model(ref)  # a clear error when it is nowhere to be found
         try:
             tok = AutoTokenizer.from_pretrained(name, local_files_only=local_only)
-            model = AutoModelForSequenceClassification.from_pretrained(
-                name, local_files_only=local_only
-            ).eval()
+            model, info = AutoModelForSequenceClassification.from_pretrained(
+                name, local_files_only=local_only, output_loading_info=True
+            )
         except ImportError:
             raise
         except Exception as e:  # missing or corrupt files: OSError, SafetensorError, a
@@ -142,6 +142,17 @@ class ComplexityRouter(Router):
                 f"sequence-classification model saved with save_pretrained, or a hub id in "
                 f"the Hugging Face cache"
             ) from e
+        # A base model (an encoder, a language model) loads with a newly initialised,
+        # random head: its "classes" would be noise. Only weights it was saved with route.
+        missing = sorted(str(k) for k in (info or {}).get("missing_keys", ()))
+        if missing:
+            raise ModelUnavailableError(
+                f"complexity model {ref!r} is not a sequence-classification model: its "
+                f"weights lack {', '.join(missing[:4])}{' ...' if len(missing) > 4 else ''}, "
+                f"which loading would fill at random; give a classifier fine-tuned for the "
+                f"task (with its classification head), saved with save_pretrained"
+            )
+        model.eval()
         id2label = model.config.id2label
         self._labels = [str(id2label[i]) for i in range(len(id2label))]
         self._check_labels(self._labels)
