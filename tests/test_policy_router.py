@@ -145,6 +145,38 @@ def test_attempts_are_not_idk(text: str) -> None:
     assert is_idk(None) is False
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        # An "I don't know" that is the answer's code or a quotation, not the model's own
+        # admission, made a failed attempt an IDK (and so, medium wrong, a "complex" label).
+        'def answer():\n    return "I don\'t know"\n',
+        "def answer():\n    return 'I don\'t know'\n",
+        '```python\nprint("I don\'t know")\n```',
+        "['```python\\nprint(\"I don\'t know\")\\n```']",  # RouterBench's escaped newlines
+        'The parrot says "I don\'t know" whenever it is asked.',
+        "The parrot says \u201cI don\u2019t know\u201d whenever it is asked.",
+        "Return `I'm not sure` when the input is empty.",
+        "The function returns 'I don't know' for an empty list.",
+        "def f(x):\n    return x + 1  # I'm not sure this handles negatives",
+    ],
+)
+def test_idk_words_in_code_or_a_quote_are_not_idk(text: str) -> None:
+    assert not is_idk(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "I don't know. The parrot would say \"maybe\".",
+        "['I don\\'t know what \"foo\" means.']",  # escaped apostrophe of a list literal
+        "I'm not sure.\n```python\nprint(1)\n```",
+    ],
+)
+def test_an_admission_beside_code_or_a_quote_is_still_idk(text: str) -> None:
+    assert is_idk(text)
+
+
 def test_default_reference_models() -> None:
     names = ["tiny", "cheap-good", "mid", "best"]
     scores = np.array([[0, 1, 0, 1], [0, 1, 1, 1], [1, 0, 1, 1]], dtype=float)

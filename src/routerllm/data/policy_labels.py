@@ -66,20 +66,40 @@ _IDK = re.compile("|".join(_IDK_PATTERNS), re.IGNORECASE)
 _BARE = re.compile(r"(?:n/?a|idk|unknown|no answer|not sure)[.!]?", re.IGNORECASE)
 #: How many characters from the start of an answer ``is_idk`` reads.
 IDK_WINDOW = 300
+#: What the phrases are not searched in: an "I don't know" there is the answer's code
+#: or a quotation, not the model's own admission.
+_FENCED = re.compile(r"```.*?(?:```|\Z)", re.DOTALL)
+_INLINE_CODE = re.compile(r"`[^`\n]*`")
+_QUOTED = re.compile(r"\"[^\"\n]*\"|\u201c[^\u201d\n]*\u201d|(?<!\w)'[^\n]*?'(?!\w)")
+#: A line of unfenced code: indented, or opened by a keyword of a common language.
+_CODE_LINE = re.compile(
+    r"^(?:[ \t]+\S|(?:def|class|import|from|return|print|raise|if|elif|else|for|while|try|"
+    r"except|with|function|const|let|var|public|private|static|int|void|#include)\b)"
+)
+
+
+def _prose(head: str) -> str:
+    """``head`` without its code (fenced, inline, code lines) and quotations."""
+    text = _INLINE_CODE.sub(" ", _FENCED.sub("\n", head))
+    lines = [line for line in text.split("\n") if not _CODE_LINE.match(line)]
+    return _QUOTED.sub(" ", "\n".join(lines))
 
 
 def is_idk(text: str | None) -> bool:
     """Whether an answer declines or says it does not know ("I don't know", "I'm not
     sure", "I cannot answer that", "As an AI, I can't ...", a bare "N/A"), judged
     on its first ``IDK_WINDOW`` characters. An empty answer is an IDK too: the model
-    gave none. A refusal buried after an attempt is not one."""
+    gave none. A refusal buried after an attempt is not one, nor are those words in
+    code (fenced, inline or a line of code) or in a quotation."""
     if text is None:
         return False
     head = str(text).strip()[:IDK_WINDOW]
     # RouterBench stores answers as Python list literals: "['...']"
     head = head.removeprefix("[").strip("'\"] \n")
+    # ... with their newlines and apostrophes escaped
+    head = head.replace("\\n", "\n").replace("\\'", "'")
     head = head.replace("\u2019", "'").replace("\u2018", "'")  # typographic apostrophes
-    return not head or bool(_BARE.fullmatch(head) or _IDK.search(head))
+    return not head or bool(_BARE.fullmatch(head) or _IDK.search(_prose(head)))
 
 
 def outcome_kind(score: float, response: str | None) -> str:
