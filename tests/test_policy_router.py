@@ -151,9 +151,9 @@ def test_attempts_are_not_idk(text: str) -> None:
         # An "I don't know" that is the answer's code or a quotation, not the model's own
         # admission, made a failed attempt an IDK (and so, medium wrong, a "complex" label).
         'def answer():\n    return "I don\'t know"\n',
-        "def answer():\n    return 'I don\'t know'\n",
+        "def answer():\n    return 'I don't know'\n",
         '```python\nprint("I don\'t know")\n```',
-        "['```python\\nprint(\"I don\'t know\")\\n```']",  # RouterBench's escaped newlines
+        "['```python\\nprint(\"I don't know\")\\n```']",  # RouterBench's escaped newlines
         'The parrot says "I don\'t know" whenever it is asked.',
         "The parrot says \u201cI don\u2019t know\u201d whenever it is asked.",
         "Return `I'm not sure` when the input is empty.",
@@ -168,7 +168,7 @@ def test_idk_words_in_code_or_a_quote_are_not_idk(text: str) -> None:
 @pytest.mark.parametrize(
     "text",
     [
-        "I don't know. The parrot would say \"maybe\".",
+        'I don\'t know. The parrot would say "maybe".',
         "['I don\\'t know what \"foo\" means.']",  # escaped apostrophe of a list literal
         "I'm not sure.\n```python\nprint(1)\n```",
     ],
@@ -567,3 +567,14 @@ def test_train_help_gives_each_reference_models_own_default() -> None:
     assert "cheaper half" in helps["--medium-model"]
     assert "cheaper half" not in helps["--large-model"]
     assert "the best model on --data" in helps["--large-model"]
+
+
+def test_a_prompt_gets_the_same_decision_alone_as_in_any_batch() -> None:
+    # The batch's matrix product summed in another order than one row's: 61 of 300
+    # prompts got a confidence (and 119 scores) a last bit off their route() one.
+    router = trained(medium_model="mid", large_model="big")
+    prompts, _ = policy_rows(300, 7)
+    batch = router.route_batch(prompts)
+    assert [router.route(p) for p in prompts] == batch
+    assert router.route_batch(prompts[::-1]) == batch[::-1]
+    assert np.array_equal(router.score(prompts[:1]), router.score(prompts)[:1])

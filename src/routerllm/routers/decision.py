@@ -102,3 +102,21 @@ def prompt_draws(prompts: Sequence[str], salt: str) -> np.ndarray:
         int.from_bytes(hashlib.sha256(f"{salt}\0{p}".encode()).digest()[:8], "big") / 2.0**64
         for p in prompts
     ])  # fmt: skip
+
+
+#: How many products ``rowwise_matmul`` holds at once (16 MB of float64).
+_PRODUCTS_AT_ONCE = 1 << 21
+
+
+def rowwise_matmul(X: np.ndarray, W: np.ndarray) -> np.ndarray:
+    """``X @ W``, each entry a sum of its own products in one fixed order. BLAS sums a
+    batch's rows, and a matrix's columns, in orders that depend on the batch and the
+    columns' places, so a prompt's prediction differed in its last bits with the batch
+    it came in (or its model's column), and a near-tie could go either way."""
+    X, Wt = np.asarray(X, dtype=np.float64), np.ascontiguousarray(np.asarray(W, dtype=np.float64).T)
+    out = np.empty((len(X), Wt.shape[0]))
+    step = max(1, _PRODUCTS_AT_ONCE // max(1, Wt.size))
+    for start in range(0, len(X), step):
+        # numpy sums the contiguous last axis pairwise, entry by entry
+        out[start : start + step] = (X[start : start + step, None, :] * Wt[None]).sum(axis=-1)
+    return out

@@ -41,6 +41,7 @@ import numpy as np
 from routerllm.checks import is_finite_number, is_integer
 from routerllm.exceptions import RouterLLMError
 from routerllm.routers.base import CandidateModel
+from routerllm.routers.decision import rowwise_matmul
 from routerllm.routers.outcome import OutcomeRouter
 
 #: A network's (weights, bias) per layer, the last one the experts' logits.
@@ -68,12 +69,13 @@ def sparse_gates(z: np.ndarray, k: int) -> np.ndarray:
 
 
 def gate_logits(layers: Layers, X: np.ndarray) -> np.ndarray:
-    """The network's logits for embeddings ``X`` (no dropout, no noise)."""
+    """The network's logits for embeddings ``X`` (no dropout, no noise), row by row:
+    the same for a prompt whatever the batch."""
     a = np.asarray(X, dtype=np.float64)
     for W, b in layers[:-1]:
-        a = np.maximum(a @ W + b, 0.0)
+        a = np.maximum(rowwise_matmul(a, W) + b, 0.0)
     W, b = layers[-1]
-    return np.asarray(a @ W + b)
+    return rowwise_matmul(a, W) + b
 
 
 def layer_arrays(layers: Layers) -> dict[str, np.ndarray]:

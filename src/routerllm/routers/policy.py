@@ -59,7 +59,7 @@ from routerllm.data.policy_labels import (
 from routerllm.exceptions import DataError, RouterLLMError
 from routerllm.routers.base import CandidateModel, RoutingDecision, prompt_list
 from routerllm.routers.classifier import tier_route
-from routerllm.routers.decision import MODES, choose
+from routerllm.routers.decision import MODES, choose, rowwise_matmul
 from routerllm.routers.outcome import OutcomeRouter
 
 log = logging.getLogger(__name__)
@@ -307,7 +307,7 @@ class PolicyRouter(OutcomeRouter):
         return [POLICIES[int(k)] for k in probs.argmax(axis=1)]
 
     def _policy_probs(self, X: np.ndarray) -> np.ndarray:
-        z = X.astype(np.float64) @ self.W + self.b
+        z = rowwise_matmul(X, self.W) + self.b
         z -= z.max(axis=1, keepdims=True)
         e = np.exp(z)
         return np.asarray(e / e.sum(axis=1, keepdims=True))
