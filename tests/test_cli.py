@@ -482,6 +482,9 @@ def test_savings_that_are_losses_read_as_more_not_negative_less() -> None:
     assert less(0.4, "CO2") == "40% less CO2"
     assert less(-15.02, "CO2") == "1502% more CO2"  # routed used more than everything-large
     assert less(-0.003, "CO2") == less(0.004, "CO2") == "about as much CO2"
+    # a saving short of all that rounds to 100% is not "100% less": that says none emitted
+    assert less(0.996, "CO2") == less(0.9999, "CO2") == "over 99% less CO2"
+    assert less(1.0, "CO2") == "100% less CO2" and less(0.994, "CO2") == "99% less CO2"
     assert _faster(2.0) == "2.0x faster" and _faster(0.5) == "2.0x slower"
     assert _faster(0.0) == "speed not measured"
     assert _faster(0.96) == _faster(1.0) == _faster(1.04) == "about as fast"

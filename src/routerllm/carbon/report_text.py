@@ -55,9 +55,12 @@ def _columns(rep: Any, kind: str, name: str, row: Any, widths: tuple[int, int]) 
 
 def less(fraction: float, what: str) -> str:
     """``0.4`` -> "40% less CO2", ``-0.2`` -> "20% more CO2" (routing can cost more);
-    a difference that rounds to 0% is "about as much CO2", not "0% more CO2"."""
+    a difference that rounds to 0% is "about as much CO2", not "0% more CO2", and a
+    saving short of all that rounds to 100% is "over 99% less CO2", not "100% less"."""
     if f"{abs(fraction):.0%}" == "0%":
         return f"about as much {what}"
+    if 0 < fraction < 1 and f"{fraction:.0%}" == "100%":
+        return f"over 99% less {what}"
     return f"{fraction:.0%} less {what}" if fraction >= 0 else f"{-fraction:.0%} more {what}"
 
 
