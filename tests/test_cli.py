@@ -717,6 +717,25 @@ def test_interactive_demo_answers_each_line_and_goes_on_after_a_refused_prompt(
         assert [r.prompt_chars for r in log.records()][-1] == len("hello there")
 
 
+def test_an_unknown_colon_command_in_the_interactive_demo_is_an_error_not_a_prompt(
+    tmp_path: Path,
+) -> None:
+    # ":help", ":q" or ":exit" (only ":quit" ends the session) was sent to a model as a
+    # prompt: answered, paid for and logged
+    cfg = write_config(tmp_path, tiny_config_dict(tmp_path))
+    lines = [":help", " :q ", ":exit", ":) hello", "hello there", ":QUIT", "not asked"]
+    proc = run("demo", "--interactive", "--config", str(cfg), "--max-new-tokens", "3",
+               stdin="\n".join(lines) + "\n")  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    out = proc.stdout
+    for word in ("help", "q", "exit"):
+        assert f"error: :{word} is not a command: :quit (or Ctrl-D) ends the session" in out, out
+    assert "[2] light  tiny-light" in out and "[3]" not in out, out  # ":) hello" is a prompt
+    assert "Summary of the session" in out and "requests 2 " in out, out
+    with RequestLog(tmp_path / "requests.sqlite") as log:
+        assert [r.prompt_chars for r in log.records()] == [len(":) hello"), len("hello there")]
+
+
 def test_an_interactive_session_that_answered_nothing_still_ends_with_its_summary(
     tmp_path: Path,
 ) -> None:

@@ -5,6 +5,7 @@ Registered on the main parser by ``routerllm.cli``."""
 from __future__ import annotations
 
 import argparse
+import re
 from collections.abc import Sequence
 from typing import Any, TextIO
 
@@ -173,6 +174,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
 #: The tag of the requests asked in ``demo --interactive`` (the request log's ``tag``).
 INTERACTIVE_TAG = "interactive"
 
+#: A line that looks like a session command (``:help``, ``:q``, ``:exit``): only ``:quit``
+#: is one; the others are refused, not sent to a model as a prompt and paid for.
+COMMAND_LIKE = re.compile(r":[A-Za-z]+")
+
 
 def _interactive(args: argparse.Namespace, system: Any, stdin: TextIO) -> int:
     """``demo --interactive``: each line read is a prompt, routed and answered with its
@@ -211,10 +216,14 @@ def _interactive(args: argparse.Namespace, system: Any, stdin: TextIO) -> int:
         last = not line.endswith("\n")
         if last and ask:  # Ctrl-D echoes no newline: what follows starts off the typed line
             print(flush=True)
-        if line.strip() == ":quit":
+        if line.strip().lower() == ":quit":
             break
         if terminal and (cut := cut_by_the_terminal(line, stdin, "the line")):
             _print_error(args, PromptError(cut, "prompt"))
+        elif COMMAND_LIKE.fullmatch(line.strip()):  # ":q", ":exit": no prompt to pay for
+            _print_error(args, PromptError(
+                f"{line.strip()} is not a command: :quit (or Ctrl-D) ends the session; "
+                f"a prompt that is one word after ':' goes through routerllm route", "prompt"))  # fmt: skip
         elif line.strip():
             _answer(args, system, line, results)
         if last:
