@@ -909,6 +909,42 @@ def test_a_stop_while_the_interactive_demo_waits_ends_the_session_with_its_total
     assert log_count(tmp_path) == 1
 
 
+def test_ctrl_c_during_an_interactive_answer_stops_it_and_the_session_goes_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Ctrl-C while the interactive demo answered ended the session (status 130): the
+    answer's work was not logged, the session's totals not printed. Now the first stops
+    the answer between two tokens: what it wrote is shown, logged as cancelled with its
+    energy, and the next prompt is asked."""
+    import io
+    import signal
+
+    from routerllm.backends.llama_cpp import LlamaCppBackend
+    from routerllm.cli import main
+
+    cfg = write_config(tmp_path, tiny_config_dict(tmp_path))
+    real, pressed = LlamaCppBackend._completion, []
+
+    def completion(self: LlamaCppBackend, *args: Any, **kwargs: Any) -> Any:
+        if not pressed:  # Ctrl-C as the first answer begins
+            pressed.append(True)
+            signal.raise_signal(signal.SIGINT)
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(LlamaCppBackend, "_completion", completion)
+    monkeypatch.setattr(sys, "stdin", io.StringIO("hello there\nand again\n"))
+    status = main(["demo", "--interactive", "--config", str(cfg), "--max-new-tokens", "40"])
+    out = capsys.readouterr().out
+    assert status == 0 and pressed
+    assert out.count("(stopped by Ctrl-C: the answer so far, logged as cancelled)") == 1
+    assert "Summary of the session" in out and "requests 2 " in out
+    with RequestLog(tmp_path / "requests.sqlite", read_only=True) as log:
+        rows = list(log.records())
+    assert [r.finish_reason == "cancelled" for r in rows] == [True, False]
+    assert rows[0].completion_tokens < 40 and rows[0].components["llm_inference"].energy_kwh > 0
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # put back
+
+
 @pytest.mark.parametrize(("sent", "code"), [("SIGINT", 130), ("SIGTERM", 143)])
 def test_sigterm_stops_the_demo_as_ctrl_c_does(tmp_path: Path, sent: str, code: int) -> None:
     # SIGTERM (a `kill`, a service manager's stop, `timeout`) ended the demo at once with
