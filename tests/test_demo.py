@@ -311,12 +311,13 @@ def test_ctrl_c_says_whether_any_request_is_in_the_log(
     (1, "interrupted before any prompt was answered: nothing was logged", 0),
     (2, "interrupted; completed requests are in the log", 1),
 ])  # fmt: skip
-def test_ctrl_c_during_an_interactive_answer_says_what_is_in_the_log(
+def test_ctrl_c_twice_during_an_interactive_answer_says_what_is_in_the_log(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
     press_at: int, says: str, logged: int,
 ) -> None:  # fmt: skip
     """Ctrl-C during the first answer of ``demo --interactive`` (which warms nothing up)
-    spoke of "the models loading or warming up" and told to rerun the command."""
+    spoke of "the models loading or warming up" and told to rerun the command. (One
+    Ctrl-C stops the answer and the session goes on, test_cli's; a second ends it.)"""
     import io
     import signal
 
@@ -328,7 +329,8 @@ def test_ctrl_c_during_an_interactive_answer_says_what_is_in_the_log(
     def pressing(self: LlamaCppBackend, request: Any) -> Any:
         asked.append(request.prompt)
         if len(asked) == press_at:
-            signal.raise_signal(signal.SIGINT)
+            signal.raise_signal(signal.SIGINT)  # stops the answer under way
+            signal.raise_signal(signal.SIGINT)  # ends the session
         return real(self, request)
 
     monkeypatch.setattr(LlamaCppBackend, "generate", pressing)
