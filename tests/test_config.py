@@ -503,6 +503,16 @@ def test_an_unknown_key_says_which_was_likely_meant(tmp_path: Path) -> None:
         load_config(write_config(tmp_path, data))
 
 
+def test_a_source_key_in_the_file_is_refused(tmp_path: Path) -> None:
+    """``source`` is where the config was loaded from, set by ``load_config``: written in
+    the file it was taken and silently replaced by the file's path, as no other unknown
+    key is."""
+    data = tiny_config_dict(tmp_path)
+    data["source"] = "production"
+    with pytest.raises(ConfigError, match=r"source: unknown key \(.*the keys here: models, router, cascade, generation, carbon, log, manager, limits, budgets, cache, overrides\)"):  # fmt: skip
+        load_config(write_config(tmp_path, data))
+
+
 def _remote(tmp_path: Path, **fields: object) -> dict[str, object]:
     """A config whose first model is an `openai_http` one with ``fields``."""
     data = tiny_config_dict(tmp_path)

@@ -528,6 +528,12 @@ def load_config(path: str | os.PathLike[str] | None = None) -> AppConfig:
         raise ConfigError(f"{file}: malformed YAML: nested too deeply") from e
     if not isinstance(data, dict):
         raise ConfigError(f"{file}: expected a mapping with a `models` list at the top level")
+    if "source" in data:  # set below to the file's path: a value written here was dropped
+        keys = ", ".join(k for k in AppConfig.model_fields if k != "source")
+        raise ConfigError(
+            f"{file}: invalid config: source: unknown key (a config's source is the file "
+            f"it is loaded from, not a setting; the keys here: {keys})"
+        )
     try:
         config = AppConfig.model_validate(data)
     except ValidationError as e:
