@@ -1,10 +1,15 @@
+import re
+from collections.abc import Iterator
 from pathlib import Path
+from typing import get_args
 
 import pytest
 import yaml
+from pydantic import BaseModel
 
 from routerllm.config import (
     PACKAGED_CONFIGS,
+    AppConfig,
     BudgetConfig,
     LimitsConfig,
     ManagerConfig,
@@ -511,6 +516,32 @@ def test_a_source_key_in_the_file_is_refused(tmp_path: Path) -> None:
     data["source"] = "production"
     with pytest.raises(ConfigError, match=r"source: unknown key \(.*the keys here: models, router, cascade, generation, carbon, log, manager, limits, budgets, cache, overrides\)"):  # fmt: skip
         load_config(write_config(tmp_path, data))
+
+
+def _config_keys(model: type[BaseModel], prefix: str = "") -> Iterator[tuple[str, str]]:
+    """Every key a config file may hold: (its dotted path, its name), a list's items' too."""
+    for name, field in model.model_fields.items():
+        if name == "source":  # set by load_config, refused in a file
+            continue
+        yield prefix + name, name
+        # a section, an optional one or a list of them (list[ModelConfig])
+        kinds = {field.annotation, *get_args(field.annotation)}
+        for kind in {k for outer in kinds for k in (outer, *get_args(outer))}:
+            if isinstance(kind, type) and issubclass(kind, BaseModel):
+                yield from _config_keys(kind, f"{prefix}{name}.")
+
+
+def test_every_config_key_is_in_the_readme() -> None:
+    """The README's "Configuration" is the users' manual of the config: a key the code
+    takes and the README never names (a model's quality_score, avg_latency_s) was a key no
+    user could know of."""
+    readme = (Path(__file__).parents[1] / "README.md").read_text(encoding="utf-8")
+    missing = [
+        path
+        for path, name in _config_keys(AppConfig)
+        if not re.search(rf"`{re.escape(path)}`|`{name}`|\b{name}:|[{{ ]{name}[,) ]", readme)
+    ]
+    assert not missing, f"config keys the README never names: {missing}"
 
 
 def _remote(tmp_path: Path, **fields: object) -> dict[str, object]:
