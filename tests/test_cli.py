@@ -513,6 +513,24 @@ def test_a_prompt_that_starts_with_a_dash_is_told_how_to_give_it(tmp_path: Path)
     assert log_count(tmp_path) == 1
 
 
+@pytest.mark.parametrize("prompt", ["-v or --verbose?", "-vx"])
+def test_a_prompt_that_starts_with_a_short_option_is_told_how_to_give_it(
+    tmp_path: Path, prompt: str
+) -> None:
+    # the README's own example, `route "-v or --verbose?"`: argparse took "-v" for the
+    # option and said only "argument -v/--verbose: ignored explicit argument ' or --verbose?'"
+    cfg = write_config(tmp_path, tiny_config_dict(tmp_path))
+    proc = run("route", prompt, "--config", str(cfg))
+    assert_usage_error(
+        proc, "ignored explicit argument", "a prompt that starts with '-' goes after '--'"
+    )
+    assert not (tmp_path / "requests.sqlite").exists()
+    # another command's mistake is not told about a prompt it does not take
+    other = run("models", "-vx", "--config", str(cfg))
+    assert_usage_error(other, "ignored explicit argument")
+    assert "prompt" not in other.stderr.splitlines()[-1]
+
+
 @pytest.mark.parametrize(
     "command", [["demo", "--interactive"], ["route", "hello"], ["serve", "--port", "0"]]
 )

@@ -374,10 +374,14 @@ def _server_stopped(args: argparse.Namespace, error: KeyboardInterrupt | None) -
 # -- parser ----------------------------------------------------------------
 class _CommandParser(argparse.ArgumentParser):
     """A command's parser: ``route -x`` is ``-x`` taken for an option, and the prompt
-    said to be missing; the error says how to give such a prompt."""
+    said to be missing; ``route "-v or --verbose?"`` is ``-v`` given an argument it
+    ignores. The error says how to give such a prompt."""
 
     def error(self, message: str) -> NoReturn:
-        if "required: prompt" in message:
+        takes_a_prompt = any(action.dest == "prompt" for action in self._actions)
+        if "required: prompt" in message or (
+            takes_a_prompt and "ignored explicit argument" in message
+        ):
             message += (
                 f"; a prompt that starts with '-' goes after '--': {self.prog} [options] -- PROMPT"
             )
