@@ -255,6 +255,23 @@ def test_an_unknown_router_name_in_the_config_is_named_by_its_key_before_anythin
     assert sorted(p.name for p in tmp_path.iterdir()) == ["config.yaml"]
 
 
+@pytest.mark.parametrize(
+    "command", [["route", "hi"], ["demo", "--interactive"], ["serve", "--port", "0"]]
+)
+def test_an_unknown_router_name_on_the_command_line_is_named_as_the_option(
+    tmp_path: Path, command: list[str]
+) -> None:
+    """``--router rulez`` was said to be the config's: "router.name in config.yaml:
+    unknown router 'rulez'", a setting the user had not touched."""
+    cfg = write_config(tmp_path, tiny_config_dict(tmp_path))
+    proc = run(*command, "--config", str(cfg), "--router", "rulez", stdin="hello\n")
+    assert_one_line_error(
+        proc, "--router: unknown router 'rulez' (did you mean 'rules'?); valid names: "
+    )
+    assert "router.name" not in proc.stderr and proc.stdout == ""
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["config.yaml"]
+
+
 def _bad_config(tmp: Path, name: str, **model_overrides: Any) -> Path:
     data = tiny_config_dict(tmp)
     data["models"] = [tiny_model("only", "light", 0.1, **model_overrides)]

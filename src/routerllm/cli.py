@@ -25,6 +25,7 @@ from routerllm.exceptions import (
     PromptError,
     RequestLogError,
     RouterLLMError,
+    UnknownNameError,
 )
 
 EXIT_USER_ERROR = 2
@@ -48,6 +49,10 @@ def _system(args: argparse.Namespace) -> Any:
 
     config = _load(args)
     if getattr(args, "router", None) and not _saved_there(args.router, config.router.path):
+        from routerllm.registry import ROUTERS
+
+        if args.router not in ROUTERS:  # said as given: not the config's router.name
+            raise UnknownNameError("router", args.router, ROUTERS.names(), "--router")
         # the config's options are its own router's: a saved one's where it loads from path
         if args.router != config.router.name or config.router.path:
             config.router.options = {}
