@@ -79,6 +79,12 @@ def test_a_request_asked_in_a_chosen_way_is_left_alone() -> None:
     assert stub_of(GenerationRequest("Complete it.", response_prefix=STUB)) is None
 
 
+def test_a_stub_as_a_later_turn_of_a_conversation_is_sent_as_written() -> None:
+    # README, "Function stubs": the earlier turns would be lost in the code style's prompt
+    earlier = (("user", "Hi."), ("assistant", "Hello."))
+    assert stub_of(GenerationRequest(STUB, history=earlier)) is None
+
+
 def test_the_answer_is_the_completed_function() -> None:
     stub = stub_of(GenerationRequest(STUB))
     assert stub is not None
