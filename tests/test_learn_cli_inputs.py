@@ -256,6 +256,27 @@ def test_the_other_kind_of_data_file_says_which_command_takes_it(
     assert not Path(out).exists()
 
 
+def test_a_routerbench_csv_given_for_labelled_prompts_is_called_outcome_data(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A RouterBench CSV (outcome data, as the README says of the other kind of file)
+    given to the classifier or to test was "not valid JSON (Expecting value: line 1
+    column 1 (char 0))", which said nothing of what it is or which command reads it."""
+    from .test_data_outcomes import write_csv
+
+    csv_file = write_csv(tmp_path / "bench.csv", ["prompt", "m", "m|total_cost"], [["hi", 1, 0.5]])
+    out = str(tmp_path / "o")
+    for argv in (["train", "--out", out, "--encoder", "hashing"], ["test", "--router-type", "rules"]):  # fmt: skip
+        line = user_error(capsys, *argv, "--data", str(csv_file))
+        assert line == (
+            f"error: {csv_file} is a CSV file, read as outcome data (RouterBench), not labelled "
+            "prompts (a JSON list of {text, label}): the outcome routers train on it "
+            "(routerllm train --router quality, logreg, knn, ...) and routerllm eval-routing "
+            "evaluates them on it"
+        )
+    assert not Path(out).exists()
+
+
 def test_a_data_file_that_is_not_utf8_says_so_and_how_to_fix_it(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -174,6 +174,12 @@ def refuse_replacing_splits(
 
 def load_json(path: str | Path) -> list[LabeledPrompt]:
     """Read a labelled-prompt file; malformed files give one clear DataError."""
+    if str(path).lower().endswith(".csv"):  # outcome files are read by suffix: .csv RouterBench
+        raise DataError(
+            f"{path} is a CSV file, read as outcome data (RouterBench), not labelled prompts "
+            "(a JSON list of {text, label}): the outcome routers train on it (routerllm train "
+            "--router quality, logreg, knn, ...) and routerllm eval-routing evaluates them on it"
+        )
     raw = read_json(path)
     if not isinstance(raw, list):
         raise DataError(f"{path}: expected a JSON list of {{text, label}} objects")
