@@ -516,6 +516,11 @@ def test_a_source_key_in_the_file_is_refused(tmp_path: Path) -> None:
     data["source"] = "production"
     with pytest.raises(ConfigError, match=r"source: unknown key \(.*the keys here: models, router, cascade, generation, carbon, log, manager, limits, budgets, cache, overrides\)"):  # fmt: skip
         load_config(write_config(tmp_path, data))
+    # a loaded config written out (model_dump) loads again: its source is not in the dump
+    config = load_config(write_config(tmp_path, tiny_config_dict(tmp_path)))
+    assert config.source and "source" not in config.model_dump(mode="json")
+    again = load_config(write_config(tmp_path, config.model_dump(mode="json"), "again.yaml"))
+    assert again.model_dump() == config.model_dump() and again.source.endswith("again.yaml")
 
 
 def _config_keys(model: type[BaseModel], prefix: str = "") -> Iterator[tuple[str, str]]:

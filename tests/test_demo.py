@@ -231,27 +231,43 @@ def corrupt_model(tmp_path: Path, name: str) -> dict[str, Any]:
     return data
 
 
-def test_a_model_that_fails_mid_run_keeps_what_was_answered_and_measured(tmp_path: Path) -> None:
+@pytest.fixture
+def loads_retried(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A minute passes at each look at the clock: a model whose load failed is tried
+    again at every request (within a minute it is left alone, test_system's)."""
+    import itertools
+
+    from routerllm import manager as manager_module
+
+    ticks = itertools.count(step=manager_module.RECHECK_S)
+    monkeypatch.setattr(manager_module, "_clock", lambda: float(next(ticks)))
+
+
+def test_a_model_that_fails_mid_run_keeps_what_was_answered_and_measured(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], loads_retried: None
+) -> None:
     # the routed run's 4th request went to a corrupt model: the demo printed
     # "error: ..." alone, without the summary of the 3 answers it had paid for
-    from .test_cli import run
+    from routerllm.cli import main
 
     cfg = write_config(tmp_path, corrupt_model(tmp_path, "tiny-medium"))
-    args = ("demo", "--config", str(cfg), "--max-new-tokens", "2")
-    proc = run(*args, "--json")
-    assert proc.returncode == 2
-    assert proc.stderr.strip().splitlines()[-1].startswith("error: llama.cpp could not load")
-    out = json.loads(proc.stdout)
+    args = ["demo", "--config", str(cfg), "--max-new-tokens", "2"]
+    assert main([*args, "--json"]) == 2
+    captured = capsys.readouterr()
+    assert captured.err.strip().splitlines()[-1].startswith("error: llama.cpp could not load")
+    out = json.loads(captured.out)
     assert out["summary"]["totals"]["requests"] == len(out["routed"]) == 3
     assert "corrupt" in out["routed_failed"]
     assert out["baseline"] == [] and "comparison" not in out
-    proc = run(*args)
-    assert proc.returncode == 2
-    assert "\nSummary of the routed run\nrequests 3 " in proc.stdout
-    assert "the routed run stopped after 3 of 6 requests, at a request that failed (its error on stderr); the always-largest baseline was not run" in proc.stdout  # fmt: skip
+    assert main(args) == 2
+    stdout = capsys.readouterr().out
+    assert "\nSummary of the routed run\nrequests 3 " in stdout
+    assert "the routed run stopped after 3 of 6 requests, at a request that failed (its error on stderr); the always-largest baseline was not run" in stdout  # fmt: skip
 
 
-def test_a_baseline_or_a_repeated_pair_that_fails_keeps_the_runs_before(tmp_path: Path) -> None:
+def test_a_baseline_or_a_repeated_pair_that_fails_keeps_the_runs_before(
+    tmp_path: Path, loads_retried: None
+) -> None:
     data = corrupt_model(tmp_path, "tiny-heavy")
     with RouterLLM(load_config(write_config(tmp_path, data))) as system:
         run_ = run_demo(system, ("hi", "hello"), max_new_tokens=2)

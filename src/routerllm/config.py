@@ -290,7 +290,9 @@ class AppConfig(StrictConfig):
     overrides: list[OverrideRule] = Field(
         default_factory=list, description="rules applied after the router, first match wins"
     )
-    source: str = Field("", description="where this config was loaded from (set by load_config)")
+    source: str = Field(
+        "", exclude=True, description="where this config was loaded from (set by load_config)"
+    )
 
     @model_validator(mode="after")
     def _unique_names(self) -> AppConfig:

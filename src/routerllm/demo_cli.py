@@ -12,7 +12,6 @@ import threading
 from collections.abc import Iterator, Sequence
 from typing import Any, TextIO
 
-from routerllm.backends.interrupts import CANCELLED, cancellable
 from routerllm.cli import (
     EXIT_TERMINATED,
     _result_lines,
@@ -244,6 +243,7 @@ def _answer(args: argparse.Namespace, system: Any, line: str, results: list[Any]
     """``line`` asked as a prompt and its answer printed, added to ``results``; a prompt
     the system refuses, one ``error:`` line."""
     from routerllm.backends.base import GenerationRequest
+    from routerllm.backends.interrupts import CANCELLED
 
     # a line ends in "\r\n" from a Windows file: the "\r" is not the prompt's
     request = GenerationRequest(line.rstrip("\r\n"), max_new_tokens=args.max_new_tokens)
@@ -281,6 +281,8 @@ def _ctrl_c_stops_the_answer() -> Iterator[None]:
     remote answer, which run to their end), ends the session as Ctrl-C does elsewhere.
     Until 2026-12-05 the first ended it, the answer's work unlogged, the session's totals
     unprinted. Only in the main thread, where Python handles signals."""
+    from routerllm.backends.interrupts import cancellable
+
     if threading.current_thread() is not threading.main_thread():
         yield
         return
