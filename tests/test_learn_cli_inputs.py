@@ -235,44 +235,28 @@ def test_the_other_kind_of_data_file_says_which_command_takes_it(
 ) -> None:
     """Outcome data given to the classifier (or to test), and labelled prompts given to
     an outcome router, said only which keys were missing, not that it is the other kind
-    of file, which another command (or router) reads."""
+    of file, which another command (or router) reads. A RouterBench CSV was "not valid
+    JSON (Expecting value: line 1 column 1 (char 0))" until 2026-12-05."""
+    from .test_data_outcomes import write_csv
+
     outcomes = write_json(tmp_path / "outcomes.json", *make_rows(40, 0))
+    csv_file = write_csv(tmp_path / "bench.csv", ["prompt", "m", "m|total_cost"], [["hi", 1, 0.5]])
     data = labelled(tmp_path / "l.json")
     out = str(tmp_path / "o")
-    for argv in (["train", "--out", out, "--encoder", "hashing"], ["test", "--router-type", "rules"]):  # fmt: skip
-        line = user_error(capsys, *argv, "--data", str(outcomes))
-        assert line == (
-            f"error: {outcomes} holds outcome data ({{question, scores}}), not labelled prompts "
-            "({text, label}): the outcome routers train on it (routerllm train --router "
-            "quality, logreg, knn, ...) and routerllm eval-routing evaluates them on it"
-        )
+    routers = "the outcome routers train on it (routerllm train --router quality, logreg, knn, ...) and routerllm eval-routing evaluates them on it"  # fmt: skip
+    for file, kind in (
+        (outcomes, "holds outcome data ({question, scores}), not labelled prompts ({text, label})"),
+        (csv_file, "is a CSV file, read as outcome data (RouterBench), not labelled prompts (a JSON list of {text, label})"),
+    ):  # fmt: skip
+        for argv in (["train", "--out", out, "--encoder", "hashing"], ["test", "--router-type", "rules"]):  # fmt: skip
+            line = user_error(capsys, *argv, "--data", str(file))
+            assert line == f"error: {file} {kind}: {routers}"
     for argv in (["train", "--router", "knn", "--out", out], ["eval-routing"]):
         line = user_error(capsys, *argv, "--data", str(data), "--encoder", "hashing")
         assert line == (
             f"error: {data} holds labelled prompts ({{text, label}}), not outcome data "
             "({question, scores}): the classifier trains on them (routerllm train --router "
             "classifier) and routerllm test scores a router on them"
-        )
-    assert not Path(out).exists()
-
-
-def test_a_routerbench_csv_given_for_labelled_prompts_is_called_outcome_data(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    """A RouterBench CSV (outcome data, as the README says of the other kind of file)
-    given to the classifier or to test was "not valid JSON (Expecting value: line 1
-    column 1 (char 0))", which said nothing of what it is or which command reads it."""
-    from .test_data_outcomes import write_csv
-
-    csv_file = write_csv(tmp_path / "bench.csv", ["prompt", "m", "m|total_cost"], [["hi", 1, 0.5]])
-    out = str(tmp_path / "o")
-    for argv in (["train", "--out", out, "--encoder", "hashing"], ["test", "--router-type", "rules"]):  # fmt: skip
-        line = user_error(capsys, *argv, "--data", str(csv_file))
-        assert line == (
-            f"error: {csv_file} is a CSV file, read as outcome data (RouterBench), not labelled "
-            "prompts (a JSON list of {text, label}): the outcome routers train on it "
-            "(routerllm train --router quality, logreg, knn, ...) and routerllm eval-routing "
-            "evaluates them on it"
         )
     assert not Path(out).exists()
 
