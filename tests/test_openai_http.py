@@ -996,8 +996,8 @@ def test_the_server_answers_an_upstream_400_with_a_400_and_a_401_with_a_502(
         ({"choices": []}, "'choices' is empty"),
         ({"choices": [{"message": None}]}, "choices[0] has no 'message'"),
         ({"choices": [{"text": "legacy completions shape"}]}, "choices[0] has no 'message'"),
-        ([1, 2, 3], "a JSON list, not an object"),
-        ({"choices": [{"message": {"content": 4}}]}, "the answer's text is a JSON number"),
+        ([1, 2, 3], "an array, not an object"),
+        ({"choices": [{"message": {"content": 4}}]}, "the answer's text is a number"),
     ],
     ids=["no-choices", "empty-choices", "null-message", "legacy-shape", "list", "text-number"],
 )  # fmt: skip

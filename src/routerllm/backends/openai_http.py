@@ -32,7 +32,7 @@ from routerllm.backends.base import (
     refuse_prompt_state,
     resolve_sampling,
 )
-from routerllm.checks import is_finite_number
+from routerllm.checks import is_finite_number, json_kind
 from routerllm.exceptions import (
     BackendError,
     ContextLengthError,
@@ -374,12 +374,12 @@ def _answer(out: Any, raw: bool) -> tuple[dict[str, Any], str, str | None]:
     """A completion's first choice, its text and finish reason; ``_Shape`` saying what
     is wrong where ``out`` is not a completion."""
     if not isinstance(out, dict):
-        raise _Shape(f"a JSON {_json_kind(out)}, not an object")
+        raise _Shape(f"{json_kind(out)}, not an object")
     choices = out.get("choices")
     if choices is None:
         raise _Shape("no 'choices'")
     if not isinstance(choices, list):
-        raise _Shape(f"'choices' is a JSON {_json_kind(choices)}, not a list")
+        raise _Shape(f"'choices' is {json_kind(choices)}, not an array")
     if not choices:
         raise _Shape("'choices' is empty")
     choice = choices[0]
@@ -400,10 +400,10 @@ def _answer(out: Any, raw: bool) -> tuple[dict[str, Any], str, str | None]:
             text = message.get("refusal")
     text = "" if text is None else text
     if not isinstance(text, str):
-        raise _Shape(f"the answer's text is a JSON {_json_kind(text)}")
+        raise _Shape(f"the answer's text is {json_kind(text)}")
     finish_reason = choice.get("finish_reason")
     if not isinstance(finish_reason, str | None):
-        raise _Shape(f"finish_reason is a JSON {_json_kind(finish_reason)}")
+        raise _Shape(f"finish_reason is {json_kind(finish_reason)}")
     return choice, text, finish_reason
 
 
@@ -427,11 +427,6 @@ def _usage(out: dict[str, Any], text: str) -> tuple[list[int], str | None]:
     if tokens[1] == 0 and text:
         return tokens, f"says 0 completion tokens for {len(text):,} characters of text"
     return tokens, None
-
-
-def _json_kind(value: Any) -> str:
-    kinds = {dict: "object", list: "list", str: "string", bool: "boolean", type(None): "null"}
-    return kinds.get(type(value), "number")
 
 
 def _count(usage: dict[str, Any], key: str) -> int | None:
