@@ -132,8 +132,8 @@ class LLMManager:
         return list(found)
 
     def set_unavailable(self, name: str) -> None:
-        """Take ``name`` as unavailable (its endpoint found unreachable) until the next
-        check of the unavailable models, ``RECHECK_S`` from now."""
+        """Take ``name`` as unavailable (its endpoint found unreachable, its load failed)
+        until the next check of the unavailable models, ``RECHECK_S`` from now."""
         with self._lock:
             if self._available is not None and name in self._available:
                 self._available = [n for n in self._available if n != name]

@@ -284,10 +284,10 @@ class LogFigures:
                 self.per_token_models.add(model)
             if method == CACHED:
                 cached = True
-            if name == "llm_inference" and NO_USAGE in p[4].split("+"):  # joined by +
-                self.unknown_usage[model] += 1
             if name == "llm_inference":
                 llm = p
+                if NO_USAGE in p[4].split("+"):  # an escalation's methods joined by +
+                    self.unknown_usage[model] += 1
             elif name == "model_loading":
                 loading = p
             elif name == "router_inference":
