@@ -296,3 +296,25 @@ def test_a_saved_classifier_keeps_the_options_its_weights_were_learned_with(
     for knob, value in (("num_classes", 3), ("pooling", "cls")):
         with pytest.raises(RouterLLMError, match=rf"^{knob}: .*; to use another, train it again, or remove it from the options \(router.options\)$"):  # fmt: skip
             load_router(saved_classifier, ladder, {knob: value})
+
+
+def test_a_saved_router_says_which_of_the_configs_models_it_never_routes_to(
+    tmp_path: Path, ladder, caplog
+) -> None:  # type: ignore[no-untyped-def]
+    """A router saved for some of the config's models routes to those alone; the
+    others were left out without a word until 2026-12-05 (a model added to the config
+    after the router was trained was never used, and nothing said so)."""
+    create_router("rules", ladder[:2], thresholds=[0.2, 0.6]).save(tmp_path / "r")
+    with caplog.at_level("WARNING", logger="routerllm.routers.saved"):
+        again = load_router(tmp_path / "r", ladder)
+    assert again.model_names == [m.name for m in ladder[:2]]
+    assert (
+        f"{tmp_path / 'r'}: router 'rules' was saved for {ladder[0].name}, {ladder[1].name}; "
+        f"it never routes to this config's {ladder[2].name} (train or save it again with "
+        f"that model to route to it)"
+    ) in caplog.text
+    caplog.clear()
+    create_router("rules", ladder, thresholds=[0.2, 0.6]).save(tmp_path / "all")
+    with caplog.at_level("WARNING", logger="routerllm.routers.saved"):
+        load_router(tmp_path / "all", ladder)
+    assert caplog.text == ""

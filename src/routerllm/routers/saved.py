@@ -163,6 +163,14 @@ def _load_router(
             chosen = list(models)
         else:
             chosen = [by_name[n] for n in saved_models]
+            if unrouted := [m.name for m in models if m.name not in saved_models]:
+                logger.warning(
+                    "%s: router %r was saved for %s; it never routes to this config's %s "
+                    "(train or save it again with %s to route to %s)",
+                    path, name, ", ".join(saved_models), ", ".join(unrouted),
+                    "that model" if len(unrouted) == 1 else "those models",
+                    "it" if len(unrouted) == 1 else "them",
+                )  # fmt: skip
         router = create_router(name, chosen, meta.get("seed", 0), **{**options, **overrides})
     except (ConfigError, UnknownNameError) as e:
         raise RouterLLMError(f"bad {settings}: {e}") from e
