@@ -4,6 +4,7 @@ real RouterLLM (tiny GGUF models, real CodeCarbon and SQLite log) following them
 from __future__ import annotations
 
 import time
+import unicodedata
 from pathlib import Path
 from typing import Any
 
@@ -236,6 +237,28 @@ def test_a_pattern_matches_in_any_case_as_unicode_folds_it(
     """A pattern matched "in any case" missed a German prompt in capitals (ß is SS)."""
     overrides = rules(tmp_path, {"name": "legal", "pattern": pattern, "model": "tiny-heavy"})
     assert overrides.apply(prompt, routed("tiny-light"), LADDER).model == "tiny-heavy"
+
+
+@pytest.mark.parametrize("form", ["NFC", "NFD"])
+def test_a_pattern_matches_an_accent_composed_or_decomposed(tmp_path: Path, form: str) -> None:
+    """A prompt pasted from a macOS file name or a web form may write "é" as "e" and a
+    combining accent (NFD): ``café`` and ``GEMÄSS`` in such a prompt were not found by
+    patterns typed in the config's composed form (NFC), nor the other way round."""
+    pattern, prompt = ("café", r"\bgemäß\b"), ("Un CAFÉ, s'il vous plaît", "GEMÄSS § 5")
+    overrides = rules(
+        tmp_path,
+        *(
+            {"name": f"r{i}", "pattern": unicodedata.normalize(form, p), "model": "tiny-heavy"}
+            for i, p in enumerate(pattern)
+        ),
+    )
+    for text in prompt:
+        for as_sent in ("NFC", "NFD"):
+            asked = unicodedata.normalize(as_sent, text)
+            assert overrides.apply(asked, routed("tiny-light"), LADDER).model == "tiny-heavy"
+    # the lengths the rules read are the prompt's as sent (as limits.max_prompt_chars)
+    long = rules(tmp_path, {"name": "long", "min_chars": 6, "step": 1})
+    assert long.apply(unicodedata.normalize("NFD", "Café!"), routed("tiny-light"), LADDER).model == "tiny-medium"  # fmt: skip
 
 
 def test_the_first_matching_rule_decides_and_every_condition_must_hold(tmp_path: Path) -> None:

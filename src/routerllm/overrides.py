@@ -16,6 +16,7 @@ import dataclasses
 import logging
 import re
 import time
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -110,10 +111,18 @@ def _copies(node: Any) -> int:
 def rule_pattern(pattern: str) -> Any:
     """A rule's pattern, compiled (any case) by the ``regex`` module, whose matching
     takes a time limit; ``re``'s cannot be stopped. Cases are folded fully, as Unicode
-    folds them: ``straße`` finds ``STRASSE``, ``file`` finds ``ﬁle``."""
+    folds them: ``straße`` finds ``STRASSE``, ``file`` finds ``ﬁle``. The pattern is
+    composed (NFC), as ``Overrides.matching`` composes the prompt it searches."""
     import regex
 
-    return regex.compile(pattern, regex.IGNORECASE | regex.FULLCASE)
+    return regex.compile(composed(pattern), regex.IGNORECASE | regex.FULLCASE)
+
+
+def composed(text: str) -> str:
+    """``text`` in Unicode's composed form (NFC): "é" one character, not "e" and a
+    combining accent, as a macOS file name or some web forms write it (NFD); a pattern
+    and a prompt written in two forms did not match."""
+    return unicodedata.normalize("NFC", text)
 
 
 def check_pattern(pattern: str) -> None:
@@ -175,6 +184,7 @@ class Overrides:
         notes: list[str] = []
         untried: list[str] = []  # the rules with a pattern, once the patterns' time ran out
         math: bool | None = None  # asked once, by the first rule with a math condition
+        searched = composed(prompt)  # as the patterns are; the lengths are the prompt's own
         deadline = time.monotonic() + PATTERNS_TIMEOUT_S
         for rule, pattern in zip(self.rules, self.patterns, strict=True):
             if rule.math is not None and math is None:
@@ -190,7 +200,7 @@ class Overrides:
                 try:
                     if untried or limit <= 0:
                         raise TimeoutError
-                    found = pattern.search(prompt, timeout=limit)
+                    found = pattern.search(searched, timeout=limit)
                 except TimeoutError:
                     if untried or limit < PATTERN_TIMEOUT_S:  # the patterns' time ran out
                         untried.append(repr(rule.name))
