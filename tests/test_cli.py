@@ -797,6 +797,11 @@ def test_prompts_read_from_stdin_that_are_not_utf8_or_closed_are_a_one_line_erro
     route = [*cmd, "route", "-", "--config", str(cfg), "--max-new-tokens", "3"]
     proc = subprocess.run(route, input=b"\xff bad", capture_output=True, env=strict, timeout=120)
     assert proc.returncode == 2 and "error: prompt is not valid UTF-8 text" in proc.stderr.decode()
+    # UTF-16 text without a byte-order mark decodes as UTF-8, every other character NUL
+    proc = subprocess.run(route, input="hello".encode("utf-16-le"), capture_output=True, text=False, env=strict, timeout=120)  # fmt: skip
+    err = proc.stderr.decode()
+    assert proc.returncode == 2 and "Traceback" not in err and len(err.strip().splitlines()) == 1, err  # fmt: skip
+    assert "error: prompt holds a NUL character" in err and "UTF-16" in err
     for args, needle in ((demo, "the prompts on stdin"), (route, "the prompt on stdin")):
         closed = subprocess.run([*args], stdin=None, capture_output=True, text=True, timeout=120,
                                 preexec_fn=lambda: os.close(0))  # fmt: skip

@@ -363,6 +363,8 @@ def test_requests_take_turns(served: tuple[str, RouterLLM]) -> None:
         (CHAT, [], 400, "must be a JSON object, got an array"),
         (CHAT, {"messages": []}, 400, "messages must be a non-empty array"),
         (CHAT, asking(("user", "")), 400, "prompt is empty"),
+        (CHAT, asking(("user", "a\u0000b")), 400, "prompt holds a NUL character"),
+        (CHAT, asking(("user", "\u200b")), 400, "prompt is empty: it holds no visible"),
         (CHAT, asking(("assistant", "x")), 400, "must be the user's"),
         (CHAT, asking(("robot", "x")), 400, "messages[0].role must be"),
         (CHAT, asking(("user", [{"type": "image_url"}])), 400, "only text parts"),

@@ -504,6 +504,29 @@ def test_bad_prompts_are_rejected_before_any_work(system: RouterLLM, prompt: obj
     assert system.log.count() == 0 and system.manager.loaded_models == []
 
 
+@pytest.mark.parametrize(
+    ("prompt", "message"),
+    [
+        ("\x00", "prompt holds a NUL character .* at character 1"),
+        ("hello\x00 world", "at character 6"),
+        # UTF-16 text without its byte-order mark is valid UTF-8: every other character NUL
+        ("h\x00e\x00l\x00l\x00o\x00", "a UTF-16 file read as UTF-8.*convert it to UTF-8"),
+        ("\u200b\ufeff \u2060\x01", "prompt is empty: it holds no visible character"),
+    ],
+)
+def test_a_prompt_with_a_nul_or_nothing_visible_is_refused_before_any_work(
+    system: RouterLLM, prompt: str, message: str
+) -> None:
+    """A NUL character, or a prompt of zero-width spaces and byte-order marks alone, was
+    sent to the model, which answered noise to it (and logged it as a request)."""
+    for call in (system.route, system.generate, lambda p: system.predict(p, "tiny-light")):
+        with pytest.raises(PromptError, match=message) as e:
+            call(prompt)
+        assert "\n" not in str(e.value)
+    assert system.log.count() == 0 and system.manager.loaded_models == []
+    assert system.route("zero\u200bwidth joins") is not None  # visible text around it is kept
+
+
 def test_huge_prompt_rejected_and_log_intact(system: RouterLLM) -> None:
     system.generate("hi")
     with pytest.raises(PromptError, match="over the limit"):

@@ -3,6 +3,7 @@ error that says what to change (``PromptError``), never a traceback."""
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Iterable, Mapping, Set
 
 from routerllm.backends.base import GenerationRequest
@@ -35,7 +36,25 @@ def checked_prompt(prompt: object, limit: int) -> str:
             f"(limits.max_prompt_chars)",
             "prompt",
         )
+    if (nul := prompt.find("\x00")) >= 0:  # no text holds one: the model answered noise
+        raise PromptError(
+            f"prompt holds a NUL character (\\0) at character {nul + 1}, which no text "
+            f"holds: binary data, or a UTF-16 file read as UTF-8? convert it to UTF-8 text",
+            "prompt",
+        )
+    if not any(_visible(c) for c in prompt):  # stops at the first: only such prompts are read
+        raise PromptError(
+            "prompt is empty: it holds no visible character (only spaces, zero-width "
+            "characters, byte-order marks or control characters)",
+            "prompt",
+        )
     return prompt
+
+
+def _visible(char: str) -> bool:
+    """Whether ``char`` shows: not a space, a format character (a zero-width space, a
+    byte-order mark) or a control character."""
+    return not char.isspace() and unicodedata.category(char) not in ("Cf", "Cc")
 
 
 def check_length(request: GenerationRequest, limit: int) -> None:
