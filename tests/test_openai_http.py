@@ -38,6 +38,7 @@ from routerllm.config import GenerationConfig, ModelConfig, load_config
 from routerllm.exceptions import (
     BackendError,
     EndpointOverloadedError,
+    EndpointUnreachableError,
     PromptError,
     RateLimitedError,
 )
@@ -1523,3 +1524,40 @@ def test_the_time_limit_covers_an_error_answer_too(stub: Stub) -> None:
     stub.default_post = Reply(401, b"x" * (40 * 2**20))  # a huge one: not read to its end
     with pytest.raises(BackendError, match="HTTP 401 .*xxx"):
         http_backend(stub.base_url, max_retries=0).generate(GenerationRequest("hi"))
+
+
+def test_an_endpoint_that_connects_but_never_answers_is_routed_around_too(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An endpoint that takes the connection and then sends nothing (a wedged server,
+    a dead upstream behind its proxy), its retries spent, is unavailable as a refused
+    one is: until 2026-12-05 it stayed routed to, so that every request routed there
+    waited ``timeout_s`` times its attempts, then failed."""
+    from routerllm import manager as manager_module
+
+    clock = [1000.0]
+    monkeypatch.setattr(manager_module, "_clock", lambda: clock[0])
+    with serving_stub() as stub:
+        remote = http_model_dict("remote", stub.base_url, max_retries=1, timeout_s=0.3)
+        models = [tiny_model("tiny-light", "light", 0.1), remote]
+        config = load_config(write_config(tmp_path, tiny_config_dict(tmp_path, models=models)))
+        with RouterLLM(config) as system:
+            stub.default_post = Reply(200, completion_reply().body, delay_s=5.0)
+            with pytest.raises(EndpointUnreachableError) as err:
+                system.generate(HEAVY)
+            assert "model 'remote' after 2 attempts (no answer within timeout_s, 0.3 s)" in str(err.value)  # fmt: skip
+            assert stub.base_url in str(err.value) and len(stub.posts) == 2
+            result = system.generate(HEAVY)
+            assert (result.model, result.reason.endswith("remote unavailable")) == ("tiny-light", True)  # fmt: skip
+            assert len(stub.posts) == 2
+            stub.default_post = completion_reply()
+            clock[0] += manager_module.RECHECK_S
+            assert system.generate(HEAVY).model == "remote"
+
+
+def test_an_answer_cut_short_or_trickling_is_no_unreachable_endpoint(stub: Stub) -> None:
+    """Only an endpoint that sent nothing is unreachable: one whose answer began is up."""
+    stub.default_post = Reply(200, completion_reply().body, trickle_s=0.05)
+    with pytest.raises(BackendError) as err:
+        http_backend(stub.base_url, max_retries=0, timeout_s=0.3).generate(GenerationRequest("hi"))
+    assert not isinstance(err.value, EndpointUnreachableError)

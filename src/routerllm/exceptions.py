@@ -88,7 +88,8 @@ class BackendError(RouterLLMError):
 
 class EndpointUnreachableError(BackendError):
     """A remote model's endpoint could not be connected to (refused, its host not found,
-    no connection within the time limit) once its retries were spent: a running system
+    no connection within the time limit) or sent no answer at all within it, once its
+    retries were spent: a running system
     takes the model as unavailable until its next check finds it back."""
 
 

@@ -67,6 +67,11 @@ class _Malformed(Exception):
     """The server answered, but not with what the API defines: not asked again."""
 
 
+class _NoAnswer(TimeoutError):
+    """No answer began within the time limit, the connection made (a wedged server, a
+    dead upstream behind its proxy): the endpoint is as unreachable as one refusing it."""
+
+
 class _BilledHTTPError(urllib.error.HTTPError):
     """An error sent with HTTP 200 (OpenRouter's, once the model began), with the tokens
     its ``usage`` says the failed generation used (billed all the same)."""
@@ -129,7 +134,11 @@ class OpenAIHTTPBackend(Backend):
         req = urllib.request.Request(
             self.base_url + path, data=data, method=method, headers=self._headers()
         )
-        with _OPENER.open(req, timeout=timeout) as resp:
+        try:
+            opened = _OPENER.open(req, timeout=timeout)
+        except TimeoutError as e:  # urllib's URLError says a connection failed, not this
+            raise _NoAnswer(f"no answer within {timeout:g} s") from e
+        with opened as resp:
             chunks, size = [], 0
             while chunk := resp.read1(65536):
                 size += len(chunk)
@@ -330,8 +339,9 @@ class OpenAIHTTPBackend(Backend):
                 if not last:
                     self._sleep(attempt, why)
                     continue
-                # urllib's URLError: no connection made (an answer cut short is not one)
-                unreachable = isinstance(e, urllib.error.URLError)
+                # urllib's URLError: no connection made; _NoAnswer: nothing came over the
+                # one made (an answer cut short, or trickling, is not unreachable)
+                unreachable = isinstance(e, urllib.error.URLError | _NoAnswer)
                 raise (EndpointUnreachableError if unreachable else BackendError)(
                     f"cannot reach {self.base_url} for model {self.name!r} after {attempts} "
                     f"attempt{'s' if attempts > 1 else ''} ({why})"
