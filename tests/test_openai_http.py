@@ -41,6 +41,7 @@ from routerllm.exceptions import (
     EndpointUnreachableError,
     PromptError,
     RateLimitedError,
+    RouterLLMError,
 )
 from routerllm.system import RouterLLM
 
@@ -1561,3 +1562,35 @@ def test_an_answer_cut_short_or_trickling_is_no_unreachable_endpoint(stub: Stub)
     with pytest.raises(BackendError) as err:
         http_backend(stub.base_url, max_retries=0, timeout_s=0.3).generate(GenerationRequest("hi"))
     assert not isinstance(err.value, EndpointUnreachableError)
+
+
+def test_an_api_key_the_server_echoes_is_never_shown(
+    stub: Stub, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A proxy's error page may quote the key it refused ("invalid token sk-..."): the
+    server's text is quoted in errors and logs, and until 2026-12-05 the key with it."""
+    caplog.set_level(logging.WARNING, logger=openai_http.__name__)
+    key = "sk-proj-Zq81cV2xR7"
+    monkeypatch.setenv("STUB_KEY", key)
+    backend = http_backend(stub.base_url, max_retries=1, api_key_env="STUB_KEY")
+    echoes = [
+        error_reply(401, f"invalid token {key} for Bearer {key}"),
+        error_reply(400, f"bad seed for key {key}"),
+        Reply(0, b"", raw=f"garbage {key}\r\n\r\n".encode()),
+        json_reply(200, {"id": key, "choices": []}),
+        json_reply(200, {"choices": [{"message": {"content": "x"}, "finish_reason": "error",
+                                      "error": {"message": f"upstream refused {key}"}}]}),
+        json_reply(200, {"choices": [{"message": {"content": "x"}}],
+                         "usage": {"prompt_tokens": 1, "completion_tokens": key}}),
+    ]  # fmt: skip
+    shown = []
+    for echo in echoes:
+        stub.script.extend([echo, echo])
+        try:
+            backend.generate(GenerationRequest("hi"))
+        except RouterLLMError as e:
+            shown.append(str(e))
+        stub.script.clear()
+    shown += [r.getMessage() for r in caplog.records]
+    assert len(shown) >= len(echoes) and all(key not in text for text in shown), shown
+    assert any("invalid token <API key> for Bearer <API key>" in text for text in shown)

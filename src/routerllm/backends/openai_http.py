@@ -20,6 +20,7 @@ import re
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import Any, ClassVar
 
@@ -193,7 +194,8 @@ class OpenAIHTTPBackend(Backend):
         except _Malformed as e:
             return f"endpoint {self.base_url} answered, but {e}"
         except (OSError, ValueError, http.client.HTTPException) as e:
-            return f"endpoint {self.base_url} unreachable ({_reason(e, self.probe_timeout_s)})"
+            why = _reason(e, self.probe_timeout_s)  # a non-HTTP answer's first bytes
+            return f"endpoint {self.base_url} unreachable ({self._hide_key(why)})"
         return None
 
     @property
@@ -206,7 +208,25 @@ class OpenAIHTTPBackend(Backend):
     def unload(self) -> None:
         self._connected = False
 
+    def _hide_key(self, text: str) -> str:
+        """``text`` with the API key shown as ``<API key>``: a server's text quoted in an
+        error or a log may echo the key it was sent (a proxy's "invalid token sk-...")."""
+        try:
+            key = self._key()
+        except BackendError:  # not sent
+            return text
+        return text.replace(key, "<API key>") if key else text
+
     def generate(self, request: GenerationRequest) -> Completion:
+        try:
+            return self._generate(request)
+        except RouterLLMError as e:  # a server's text quoted in it, the key hidden
+            e.args = tuple(self._hide_key(a) if isinstance(a, str) else a for a in e.args)
+            if isinstance(e, PromptError) and e.param is not None:
+                e.param = self._hide_key(e.param)
+            raise
+
+    def _generate(self, request: GenerationRequest) -> Completion:
         refuse_prompt_state(request, self.name, "an OpenAI-compatible server")
         if request.response_prefix:
             raise BackendError(
@@ -238,9 +258,10 @@ class OpenAIHTTPBackend(Backend):
         try:
             choice, text, finish_reason = _answer(out, request.raw)
         except _Shape as e:
+            quoted = _one_line(self._hide_key(str(out)))[:200]  # not the key cut in two
             shape = BackendError(
                 f"{self.base_url}{path} answered model {self.name!r}'s request with an "
-                f"unexpected response shape ({e}): {_one_line(str(out))[:200]}"
+                f"unexpected response shape ({e}): {quoted}"
             )
             shape.billed_tokens = billed  # the failed attempts' before it
             raise shape from None
@@ -249,7 +270,7 @@ class OpenAIHTTPBackend(Backend):
             log.warning(
                 "%s: the answer %s; its tokens are logged as 0, its energy and cost as not known",
                 self.name,
-                unknown,
+                self._hide_key(unknown),
             )
         if finish_reason == "error":  # OpenRouter's and some proxies' failed generation
             said = choice.get("error") or out.get("error")
@@ -307,7 +328,7 @@ class OpenAIHTTPBackend(Backend):
                         f"a redirect to {_one_line(str(e.headers.get('Location')))}, not followed"
                     )
                 else:
-                    detail, param = _error_detail(e, deadline)
+                    detail, param = _error_detail(e, deadline, self._hide_key)
                 if e.code in REFUSED_STATUS and "context" in detail.lower():
                     raise ContextLengthError(
                         f"model {self.name!r} rejected the prompt: {detail}"
@@ -319,7 +340,7 @@ class OpenAIHTTPBackend(Backend):
                     )
                     # The client is told; the operator too, as a config setting may be
                     # what the endpoint refuses (a seed, a wrong base_url's proxy page).
-                    log.warning("%s", message)
+                    log.warning("%s", self._hide_key(message))
                     raise PromptError(message, param) from e
                 message = (
                     f"{self.base_url}{path} answered HTTP {e.code} for model "
@@ -354,7 +375,7 @@ class OpenAIHTTPBackend(Backend):
         delay = _seconds(retry_after)
         if delay is None:
             delay = min(self.backoff_base_s * (2 ** min(attempt, 16)), MAX_BACKOFF_S)
-        log.warning("%s: %s; retrying in %.1fs", self.name, why, delay)
+        log.warning("%s: %s; retrying in %.1fs", self.name, self._hide_key(why), delay)
         time.sleep(delay)
 
 
@@ -480,11 +501,14 @@ def _reason(e: BaseException, timeout: float) -> str:
     return _one_line(str(e)) or type(e).__name__
 
 
-def _error_detail(e: urllib.error.HTTPError, deadline: float) -> tuple[str, str | None]:
+def _error_detail(
+    e: urllib.error.HTTPError, deadline: float, hide_key: Callable[[str], str]
+) -> tuple[str, str | None]:
     """The error answer's message, on one line, and the request field it names (the
     OpenAI error object's ``param``) where it names one. Its body is read until
     ``deadline`` (the attempt's time limit), at most MAX_ERROR_BYTES of it: an error
-    page trickling in does not hold the request beyond it; what came is quoted."""
+    page trickling in does not hold the request beyond it; what came is quoted, the API
+    key it may echo hidden by ``hide_key``."""
     chunks, size = [], 0
     try:
         while size < MAX_ERROR_BYTES and time.monotonic() < deadline:
@@ -496,7 +520,8 @@ def _error_detail(e: urllib.error.HTTPError, deadline: float) -> tuple[str, str 
         pass
     finally:
         e.close()
-    raw = b"".join(chunks).decode("utf-8", "replace")
+    # the key it echoes hidden before the message is cut, not shown cut in two
+    raw = hide_key(b"".join(chunks).decode("utf-8", "replace"))
     try:
         payload = json.loads(raw)
         err = payload.get("error", payload) if isinstance(payload, dict) else payload
