@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import email.utils
+import gzip
 import json
 import logging
 import subprocess
@@ -430,7 +431,8 @@ class _StubHandler(BaseHTTPRequestHandler):
             return
         try:
             self.send_response(reply.status)
-            self.send_header("Content-Type", "application/json")
+            if all(name.lower() != "content-type" for name, _ in reply.headers):
+                self.send_header("Content-Type", "application/json")
             announced = (
                 reply.content_length if reply.content_length is not None else len(reply.body)
             )
@@ -1594,3 +1596,26 @@ def test_an_api_key_the_server_echoes_is_never_shown(
     shown += [r.getMessage() for r in caplog.records]
     assert len(shown) >= len(echoes) and all(key not in text for text in shown), shown
     assert any("invalid token <API key> for Bearer <API key>" in text for text in shown)
+
+
+@pytest.mark.parametrize(
+    ("reply", "said"),
+    [
+        (Reply(200, b'data: {"choices": [{"delta": {"content": "hi"}}]}\n\ndata: {"error": '
+               b'{"message": "overloaded"}}\n\n', headers=(("Content-Type", "text/event-stream"),),
+               trickle_s=0.001),
+         "sent as text/event-stream"),
+        (Reply(200, gzip.compress(completion_reply().body), headers=(("Content-Encoding", "gzip"),)),
+         "sent as application/json, gzip"),
+    ],
+    ids=["event-stream", "gzip"],
+)  # fmt: skip
+def test_an_answer_not_json_says_what_was_sent_instead(stub: Stub, reply: Reply, said: str) -> None:
+    """A stream nobody asked for (a proxy that streams every answer, its events split at
+    any byte) or a compressed answer: until 2026-12-05 only the JSON parser's complaint
+    ("Expecting value: line 1 column 1") said what came."""
+    stub.default_post = reply
+    with pytest.raises(BackendError, match="its answer is not JSON") as err:
+        http_backend(stub.base_url, max_retries=2).generate(GenerationRequest("hi"))
+    assert said in str(err.value) and "model 'remote'" in str(err.value)
+    assert len(stub.posts) == 1

@@ -154,7 +154,16 @@ class OpenAIHTTPBackend(Backend):
         try:
             out = json.loads(raw.decode("utf-8"))
         except (ValueError, RecursionError) as e:  # not UTF-8, not JSON, nested too deep
-            raise _Malformed(f"its answer is not JSON ({_one_line(str(e))[:100]})") from None
+            # what it says it sent: a stream or a compression nobody asked for, a page
+            sent = ", ".join(
+                _one_line(value)[:60]
+                for value in (resp.headers["Content-Type"], resp.headers["Content-Encoding"])
+                if value
+            )
+            as_sent = f"sent as {sent}: " if sent else ""
+            raise _Malformed(
+                f"its answer is not JSON ({as_sent}{_one_line(str(e))[:100]})"
+            ) from None
         err = out.get("error") if isinstance(out, dict) and "choices" not in out else None
         code = err.get("code") if isinstance(err, dict) else None
         # OpenRouter's error once the model began (HTTP 200, its status as the code):
