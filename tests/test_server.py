@@ -367,7 +367,15 @@ def test_requests_take_turns(served: tuple[str, RouterLLM]) -> None:
         (CHAT, asking(("user", "\u200b")), 400, "prompt is empty: it holds no visible"),
         (CHAT, asking(("assistant", "x")), 400, "must be the user's"),
         (CHAT, asking(("robot", "x")), 400, "messages[0].role must be"),
-        (CHAT, asking(("user", [{"type": "image_url"}])), 400, "only text parts"),
+        (CHAT, asking(("user", [{"type": "image_url"}])), 400, "supported, got 'image_url'"),
+        # the audit of the server (2026-12-05): a part that is no object was "got 'a string'"
+        (
+            CHAT,
+            asking(("user", ["hi"])),
+            400,
+            "messages[0].content: only text parts are supported, got a string",
+        ),
+        (CHAT, asking(("user", [{"text": "hi"}])), 400, "supported, got a part without a type"),
         (CHAT, asking(("user", None)), 400, "content must be a string"),
         (CHAT, asking(tools=[{"type": "function"}]), 400, "does not support tool calls"),
         (CHAT, asking(n=2), 400, "several choices (n must be 1)"),

@@ -218,9 +218,8 @@ def _content(content: object, where: str) -> str:
         texts = []
         for part in content:
             if not isinstance(part, Mapping) or part.get("type") != "text":
-                kind = part.get("type") if isinstance(part, Mapping) else json_kind(part)
                 raise PromptError(
-                    f"{where}: only text parts are supported, got {kind!r:.40}", "messages"
+                    f"{where}: only text parts are supported, got {_part_kind(part)}", "messages"
                 )
             if not isinstance(part.get("text"), str):
                 raise PromptError(f"{where}: a text part needs its text as a string", "messages")
@@ -228,6 +227,16 @@ def _content(content: object, where: str) -> str:
         return "\n".join(texts)
     kind = "an empty array" if content == [] else json_kind(content)
     raise PromptError(f"{where} must be a string or an array of text parts, got {kind}", "messages")  # fmt: skip
+
+
+def _part_kind(part: object) -> str:
+    """What a content part other than a text part is: its type, quoted, or what it is
+    where it has none (a string part was "got 'a string'", as if typed so)."""
+    if not isinstance(part, Mapping):
+        return json_kind(part)
+    if part.get("type") is None:
+        return "a part without a type"
+    return f"{part['type']!r:.40}"
 
 
 def completion_call(body: object) -> Call:
