@@ -215,6 +215,21 @@ def test_a_stream_carries_the_same_answer(served: tuple[str, RouterLLM]) -> None
     assert chunks[-1]["choices"] == [] and chunks[-1]["usage"] == plain["usage"]
 
 
+def test_stream_options_whose_include_usage_is_null_stream_without_usage(
+    served: tuple[str, RouterLLM],
+) -> None:
+    """A null include_usage is unset, as every other null in a body is (a 400 until
+    2026-12-05)."""
+    base, _ = served
+    asked = asking(stream=True, stream_options={"include_usage": None}, max_tokens=2)
+    status, text = call(base, CHAT, asked)
+    assert status == 200, text
+    events = [line.removeprefix("data: ") for line in text.split("\n\n") if line]
+    chunks = [json.loads(e) for e in events[:-1]]
+    assert events[-1] == "[DONE]" and len(chunks) == 2
+    assert all("usage" not in c for c in chunks)
+
+
 def test_the_whole_conversation_reaches_the_model(served: tuple[str, RouterLLM]) -> None:
     base, _ = served
     alone = chat(base, "And in Rust?", temperature=0)
@@ -428,6 +443,13 @@ def test_requests_take_turns(served: tuple[str, RouterLLM]) -> None:
             400,
             "stream_options must be an object like",
         ),  # fmt: skip
+        (
+            CHAT,
+            asking(stream=True, stream_options={"include_usage": 0}),
+            400,
+            "stream_options must",
+        ),
+        (CHAT, asking(stream=True, stream_options=[]), 400, "stream_options must be an object"),
         (
             CHAT,
             asking(stream_options={"include_usage": True}),

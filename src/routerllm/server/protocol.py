@@ -140,8 +140,10 @@ def _stream(body: Mapping[str, Any]) -> tuple[bool, bool]:
         raise PromptError(f"stream must be true or false, got {stream!r:.40}", "stream")
     if body.get("stream_options") is not None and not stream:  # as OpenAI's API refuses it
         raise PromptError("stream_options is only allowed when stream is true", "stream_options")
-    options = body.get("stream_options") or {}
-    usage = options.get("include_usage", False) if isinstance(options, Mapping) else None
+    # null is unset, as every null in a body is; another falsy value ([], "") is no object
+    options = {} if body.get("stream_options") is None else body["stream_options"]
+    usage = options.get("include_usage") if isinstance(options, Mapping) else 0
+    usage = False if usage is None else usage
     if not isinstance(usage, bool):
         raise PromptError(f'stream_options must be an object like {{"include_usage": true}}, got {options!r:.80}', "stream_options")  # fmt: skip
     return stream, usage
