@@ -712,6 +712,12 @@ def test_an_api_key_guards_everything_but_health(quiet_config: AppConfig) -> Non
         assert call(base, "/routerllm/report")[0] == 401
         assert call(base, "/health")[0] == 200
         assert call(base, "/health", method="HEAD") == (200, "")
+        # RFC 9110 (15.5.2): a 401 says how to authenticate (none did until 2026-12-05)
+        host = base.removeprefix("http://")
+        for method, path in (("POST", CHAT), ("GET", "/v1/models")):
+            head = f"{method} {path} HTTP/1.1\r\nHost: {host}\r\nContent-Length: 0\r\n"
+            status, fields, _ = exchange(base, head + "Connection: close\r\n\r\n")
+            assert (status, fields.get("www-authenticate")) == (401, "Bearer"), path
         key = {"Authorization": "Bearer s3cret"}
         assert call(base, CHAT, body, headers=key)[0] == 200
         assert call(base, "/v1/models", headers=key)[0] == 200

@@ -159,9 +159,9 @@ class _Service:
         sent = token.strip(" \t").encode("latin-1")
         if scheme.lower() == "bearer" and hmac.compare_digest(sent, self.api_key):
             return None
-        return self.refusal(
+        return self.refusal(  # RFC 9110 (15.5.2): a 401 names the scheme it takes
             401, "missing or wrong API key: send Authorization: Bearer <key>",
-            "invalid_request_error", "invalid_api_key",
+            "invalid_request_error", "invalid_api_key", headers={"WWW-Authenticate": "Bearer"},
         )  # fmt: skip
 
     def unreadable(self, request: Any) -> Any:
