@@ -1008,3 +1008,29 @@ def test_the_report_refuses_a_country_codecarbon_does_not_know(tmp_path: Path) -
         log.append(_record(0, "tiny-light"))
     with pytest.raises(ConfigError, match="country_iso_code 'XYZ' is not a country"):
         logged_report(config)
+
+
+@pytest.mark.parametrize("damage", ["truncated", "garbage in the middle"])
+def test_a_damaged_log_says_how_to_recover_it_and_is_left_as_it_is(
+    tmp_path: Path, damage: str
+) -> None:
+    """SQLite's bare "database disk image is malformed" said nothing of what to do: the
+    error names the damage and what to do, and the file is not touched."""
+    db = tmp_path / "log.sqlite"
+    with RequestLog(db) as log:
+        for i in range(400):
+            log.append(dataclasses.replace(_record(i % 60), id=f"r{i}"))
+    size = db.stat().st_size
+    with db.open("r+b") as f:
+        if damage == "truncated":
+            f.truncate(size // 2)
+        else:
+            f.seek(size // 2)
+            f.write(b"\xff" * 8192)
+    before = db.read_bytes()
+    with pytest.raises(RequestLogError) as caught, RequestLog(db, read_only=True) as log:
+        list(log.records())
+    message = str(caught.value)
+    assert f"request log {db} (log.path) is damaged" in message and "move it aside" in message
+    assert "\n" not in message
+    assert db.read_bytes() == before

@@ -8,9 +8,9 @@ import sqlite3
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
+from routerllm.carbon import log_schema
 from routerllm.carbon.log_schema import OLDER_LOAD_ERRORS, REQUEST_NUMBERS, REQUEST_TEXTS
 from routerllm.carbon.meter import COMPONENTS
-from routerllm.exceptions import RequestLogError
 
 if TYPE_CHECKING:
     from routerllm.carbon.request_log import RequestLog
@@ -94,7 +94,7 @@ def _stream(log: RequestLog, sql: str, args: list[object]) -> Iterator[tuple[Any
                 return
             yield from rows
     except sqlite3.Error as e:
-        raise RequestLogError(f"request log {log.db_path} cannot be read: {e}") from e
+        raise log_schema.unusable(log.db_path, "cannot be read", e) from e
 
 
 def _escalated_components(log: RequestLog) -> tuple[str, ...]:

@@ -121,6 +121,21 @@ OLDER_PENDING = TABLES["pending_feedback"][:-1]
 OLDER_LOAD_ERRORS = TABLES["load_errors"][:2]
 
 
+def unusable(path: Path, doing: str, error: Exception) -> RequestLogError:
+    """The error for SQLite's ``error`` while ``doing`` (e.g. "cannot be opened") the log
+    ``path``: a damaged file (SQLite's bare "database disk image is malformed") said to be
+    one, and what to do, since it is left as it is (the sqlite3 shell's .recover failed
+    on an intact log with SQLite 3.40.1: no one command is given)."""
+    code = getattr(error, "sqlite_errorcode", None)
+    if code == 11 or "malformed" in str(error):  # SQLITE_CORRUPT (not in typeshed)
+        return RequestLogError(
+            f"request log {path} (log.path) is damaged ({error}), and is left as it is; "
+            f"move it aside (a new log starts at log.path) and get back what rows you can "
+            f"with the sqlite3 shell's .recover or .dump"
+        )
+    return RequestLogError(f"request log {path} {doing}: {error}")
+
+
 def open_for_reading(path: Path) -> sqlite3.Connection:
     """The existing log ``path``, to read (``open_checked``'s)."""
     if path.is_file() and path.stat().st_size == 0:
@@ -136,7 +151,7 @@ def open_for_writing(path: Path) -> sqlite3.Connection:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as e:
-        raise RequestLogError(f"request log {path} (log.path) cannot be opened: {e}") from e
+        raise unusable(path, "(log.path) cannot be opened", e) from e
     if path.is_file() and path.stat().st_size > 0:
         open_checked(path, read_only=False).close()  # checks before anything is written
     db: sqlite3.Connection | None = None
@@ -147,7 +162,7 @@ def open_for_writing(path: Path) -> sqlite3.Connection:
     except (sqlite3.DatabaseError, OSError) as e:
         if db is not None:
             db.close()
-        raise RequestLogError(f"request log {path} (log.path) cannot be opened: {e}") from e
+        raise unusable(path, "(log.path) cannot be opened", e) from e
     if unwritable is not None:
         db.close()
         raise RequestLogError(
@@ -181,7 +196,7 @@ def open_checked(path: Path, read_only: bool) -> sqlite3.Connection:
     try:
         conn = open_read_only(path)
     except (sqlite3.DatabaseError, OSError) as e:
-        raise RequestLogError(f"request log {path} (log.path) cannot be opened: {e}") from e
+        raise unusable(path, "(log.path) cannot be opened", e) from e
     try:
         tables = table_columns(conn)
         # A log still being created by another process may lack some of its tables.
@@ -205,7 +220,7 @@ def open_checked(path: Path, read_only: bool) -> sqlite3.Connection:
         )
     except sqlite3.DatabaseError as e:  # not an SQLite file at all
         conn.close()
-        raise RequestLogError(f"request log {path} (log.path) cannot be opened: {e}") from e
+        raise unusable(path, "(log.path) cannot be opened", e) from e
     if creating:
         conn.close()
         return empty_log()

@@ -347,7 +347,7 @@ class RequestLog(PendingFeedback, CsvMirror):
                 self.check_open()
                 co2, cost = self._window_sums.spent(self._db, since, until)
         except sqlite3.Error as e:
-            raise RequestLogError(f"request log {self.db_path} cannot be read: {e}") from e
+            raise log_schema.unusable(self.db_path, "cannot be read", e) from e
         return Spending(since, co2, cost)
 
     def _fetch(self, sql: str, args: Sequence[object] = ()) -> list[tuple[Any, ...]]:
@@ -357,7 +357,7 @@ class RequestLog(PendingFeedback, CsvMirror):
                 self.check_open()
                 return self._db.execute(sql, args).fetchall()
         except sqlite3.Error as e:
-            raise RequestLogError(f"request log {self.db_path} cannot be read: {e}") from e
+            raise log_schema.unusable(self.db_path, "cannot be read", e) from e
 
     def _read(self, sql: str, args: Sequence[object]) -> Iterator[RequestRecord]:
         """The requests ``sql`` selects (whole rows of ``requests``), with their components."""
