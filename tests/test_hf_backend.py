@@ -640,6 +640,28 @@ def test_missing_local_directory_is_unavailable(tmp_path: Path, empty_hf_cache: 
         b.load()
 
 
+def test_a_gguf_file_as_model_id_is_read_by_transformers_and_answers(tiny_gguf: Path) -> None:
+    """``model_id`` naming a GGUF file: transformers reads it, dequantised. Until
+    2026-12-05 it was said to be "not in a local directory or the HF cache", the file
+    right there."""
+    b = make_backend(tiny_gguf, context_length=64)
+    assert b.availability() is None
+    c = b.generate(GenerationRequest(prompt="hello world", max_new_tokens=4))
+    assert c.prompt_tokens == len(b._tokenizer("hello world")["input_ids"])
+    assert 0 < c.completion_tokens <= 4
+    b.unload()
+
+
+def test_a_file_that_is_no_gguf_as_model_id_is_unavailable_saying_so(tmp_path: Path) -> None:
+    weights = tmp_path / "pytorch_model.bin"
+    weights.write_bytes(b"PK\x03\x04 a zip, not a GGUF")
+    b = make_backend(weights)
+    reason = b.availability()
+    assert reason is not None and "not a GGUF file" in reason and "model folder" in reason
+    with pytest.raises(ModelUnavailableError, match="not a GGUF file"):
+        b.load()
+
+
 def cache_as_hub_model(model_dir: Path, hf_cache: Path) -> Path:
     """``model_dir`` in ``hf_cache`` as the hub model ``me/tiny-llama``: its main snapshot."""
     commit = "0123456789abcdef0123456789abcdef01234567"

@@ -144,7 +144,7 @@ class ModelConfig(StrictConfig):
     )
     category: Literal["code", "text", "general"] = "general"
     model_id: str | None = Field(
-        None, description="HF id or local dir (hf), served model name (openai_http)"
+        None, description="HF id, local dir or GGUF file (hf), served model name (openai_http)"
     )
     gguf: GGUFSource | None = None
     base_url: str | None = None

@@ -144,7 +144,7 @@ def availability(source: GGUFSource) -> str | None:
     else why not."""
     if source.path is not None:
         path = Path(source.path).expanduser()
-        return _not_a_file(path) or _header_problem(path)
+        return _not_a_file(path) or header_problem(path)
     missing = missing_packages(source)
     if missing:
         return str(_missing(source, missing))
@@ -152,7 +152,7 @@ def availability(source: GGUFSource) -> str | None:
         first = _part_files(source)[0] if source.parts else _package_file(source)
     except ModelUnavailableError as e:
         return str(e)
-    return _header_problem(first, whole=not source.parts)
+    return header_problem(first, whole=not source.parts)
 
 
 def _stamp(path: Path) -> dict[str, float | int]:
@@ -335,7 +335,7 @@ def requantize(source: Path, target: Path, kind: str, digest: str | None = None)
     return target
 
 
-def _header_problem(path: Path, whole: bool = True) -> str | None:
+def header_problem(path: Path, whole: bool = True) -> str | None:
     """Why ``path`` is not a GGUF file, as its header tells (None where it reads as one):
     an empty file, a text or an archive; a ``whole`` file (not a split model's first part)
     shorter than its header says, cut short by an interrupted download or copy: it was
@@ -357,7 +357,7 @@ def _header_problem(path: Path, whole: bool = True) -> str | None:
 
 def check_gguf_header(path: Path) -> None:
     """Fail early, with a clear message, on a file that is not GGUF or is cut short."""
-    if why := _header_problem(path):
+    if why := header_problem(path):
         raise BackendError(why)
 
 

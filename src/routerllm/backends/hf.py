@@ -58,18 +58,39 @@ def _has_bitsandbytes() -> bool:
     return importlib.util.find_spec("bitsandbytes") is not None
 
 
-def _local_or_hub(model_id: str) -> str:
-    """``model_id`` with ``~`` read as the home folder where that names a local directory
-    (transformers takes ``~/models/x`` for a malformed hub id); a hub id unchanged."""
+def _local_or_hub(model_id: str) -> tuple[str, dict[str, str]]:
+    """Where transformers reads ``model_id`` from, and the ``gguf_file`` it reads there
+    where ``model_id`` names a GGUF file (dequantised, as transformers reads one); ``~``
+    read as the home folder where that names a local directory or file (transformers
+    takes ``~/models/x`` for a malformed hub id); a hub id unchanged."""
     local = Path(model_id).expanduser()
-    return str(local) if local.is_dir() else model_id
+    if local.is_file():
+        return str(local.parent), {"gguf_file": local.name}
+    return (str(local) if local.is_dir() else model_id), {}
+
+
+def _file_problem(model_id: str) -> str | None:
+    """Why ``model_id``, where it names a file, cannot be read as a model: not a GGUF,
+    or no ``gguf`` package to read one (None where it is no file, or a readable GGUF)."""
+    from routerllm.model_files import header_problem
+
+    local = Path(model_id).expanduser()
+    if not local.is_file():
+        return None
+    if why := header_problem(local):
+        return f"{why}: give a GGUF file or a model folder (config.json and weights)"
+    if importlib.util.find_spec("gguf") is None:
+        return f"reading the GGUF file {local} needs the gguf package (pip install gguf)"
+    return None
 
 
 def weights_present(model_id: str) -> bool:
-    """A local directory, or a hub id already in the local HF cache (no download here)."""
+    """A local directory or file, or a hub id already in the local HF cache (no download
+    here)."""
     from routerllm.encoders.hf import cached_config
 
-    return Path(model_id).expanduser().is_dir() or cached_config(model_id) is not None
+    local = Path(model_id).expanduser()
+    return local.is_dir() or local.is_file() or cached_config(model_id) is not None
 
 
 class HFBackend(Backend):
@@ -94,6 +115,8 @@ class HFBackend(Backend):
             return (
                 f"weights for {self.config.model_id} are not in a local directory or the HF cache"
             )
+        if why := _file_problem(self.config.model_id):
+            return why
         if gpus and self.config.load_in_4bit and not _has_bitsandbytes():
             return "load_in_4bit needs bitsandbytes (pip install 'routerllm[quant]')"
         return None
@@ -121,11 +144,13 @@ class HFBackend(Backend):
         except ImportError as e:
             raise missing_dependency("torch/transformers", "hf") from e
         assert self.config.model_id is not None
-        model_id = _local_or_hub(self.config.model_id)
-        if not weights_present(model_id):
+        model_id, gguf = _local_or_hub(self.config.model_id)
+        if not weights_present(self.config.model_id):
             raise ModelUnavailableError(
                 f"model {self.name!r}: weights for {model_id} are not available locally"
             )
+        if why := _file_problem(self.config.model_id):
+            raise ModelUnavailableError(f"model {self.name!r}: {why}")
         kwargs: dict[str, Any] = {}
         if torch.cuda.is_available():
             kwargs["device_map"] = "auto"
@@ -150,8 +175,8 @@ class HFBackend(Backend):
         # (minutes of retries offline) and downloads any weights the cache lacks.
         kwargs["local_files_only"] = True
         try:
-            self._tokenizer = AutoTokenizer.from_pretrained(model_id, local_files_only=True)
-            self._model = AutoModelForCausalLM.from_pretrained(model_id, **kwargs)
+            self._tokenizer = AutoTokenizer.from_pretrained(model_id, local_files_only=True, **gguf)
+            self._model = AutoModelForCausalLM.from_pretrained(model_id, **kwargs, **gguf)
         except ImportError:
             self._model = self._tokenizer = None
             raise
