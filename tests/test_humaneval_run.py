@@ -497,8 +497,11 @@ def test_routers_and_gate_train_on_another_problem_sets_run(
     )
     assert "joined by the 6 problems" in (tmp_path / "he" / "report.md").read_text()
     # mistakes are clear errors, before anything is generated
-    with pytest.raises(RouterLLMError, match="also in this run"):
+    with pytest.raises(RouterLLMError, match="this run's own --out"):
         run_experiment(tiny_config, tmp_path / "he", systems=systems, limit=4, folds=1,
+                       style_overrides=short, progress=False, train_on=tmp_path / "he")  # fmt: skip
+    with pytest.raises(RouterLLMError, match="also in this run"):
+        run_experiment(tiny_config, tmp_path / "he2", systems=systems, limit=4, folds=1,
                        style_overrides=short, progress=False, train_on=tmp_path / "he")  # fmt: skip
     with pytest.raises(RouterLLMError, match="no results.sqlite there"):
         run_experiment(tiny_config, tmp_path / "x", systems=systems, limit=4,
@@ -1324,3 +1327,29 @@ def test_report_shows_fewer_than_one_correct_per_kwh_as_it_is_not_as_zero() -> N
     assert "| 2.00e+00 | 2.5 | 0.00% |" in report_markdown(summary)
     row |= {"correct_per_kwh": 1234.4}
     assert "| 2.00e+00 | 1234 | 0.00% |" in report_markdown(summary)
+
+
+def test_training_on_a_run_that_shares_a_prompt_or_is_this_runs_own_out_is_refused(
+    tiny_config: AppConfig, tmp_path: Path
+) -> None:
+    """Leakage under another name: a problem of this run stored under another task_id
+    (a renumbered copy of the set) would be trained on and tested; and this run's own
+    --out is not an earlier run, whatever its problems. Both refused before anything runs."""
+    ladder = [m.name for m in tiny_config.models_by_size()]
+    mine = problems_subset(2, 0)
+    renamed = dataclasses.replace(mine[1], task_id="Copy/7", prompt=mine[1].prompt + "  \n")
+    others = [p for p in problems_subset(None, 0) if p.task_id not in {q.task_id for q in mine}]
+    store = ResultStore(tmp_path / "copy" / "results.sqlite")
+    store.add_problems([others[0], renamed])
+    for m in ladder:
+        for p in (others[0], renamed):
+            store.add(_row(m, p.task_id, True))
+    store.close()
+    with pytest.raises(RouterLLMError, match=r"1 of its problems \(Copy/7\) has the prompt of"):
+        run_experiment(tiny_config, tmp_path / "he", systems=["quality"], limit=2, folds=1,
+                       progress=False, train_on=tmp_path / "copy")  # fmt: skip
+    assert not (tmp_path / "he").exists()
+    # this run's own folder, holding other problems of the same set than this run's
+    with pytest.raises(RouterLLMError, match="is this run's own --out"):
+        run_experiment(tiny_config, tmp_path / "copy", systems=["quality"], limit=1, seed=5,
+                       folds=1, progress=False, train_on=tmp_path / "copy" / ".")  # fmt: skip

@@ -164,6 +164,7 @@ def run_experiment(
         extra = load_training_run(
             train_on, ladder, medium, {p.task_id for p in problems},
             sources={m: config.model(m).source_text() for m in ladder},
+            exclude_prompts=[p.prompt for p in problems], out=out,
         )  # fmt: skip
     with _run_lock(out):  # made only once every argument is known good
         # The experiment's own log and carbon CSV live with its results.

@@ -69,15 +69,25 @@ def load_training_run(
     option: str = "--train-on",
     systems: str = "systems that use every model (the default ones)",
     sources: Mapping[str, str] | None = None,
+    exclude_prompts: Collection[str] = (),
+    out: str | Path | None = None,
 ) -> TrainingRun:
     """The run stored in ``run_dir`` (its ``results.sqlite``), which must hold every
     model of ``ladder`` on every one of its problems; problems whose task_id is in
-    ``exclude`` (this run's own) are refused, so nothing is both trained and tested.
+    ``exclude`` (this run's own) are refused, so nothing is both trained and tested,
+    and so are those whose prompt is one of ``exclude_prompts`` (this run's, compared
+    with whitespace collapsed: the same problem under another task_id), and ``run_dir``
+    when it is ``out``, this run's own folder.
     With ``sources`` (each model's ``ModelConfig.source_text`` now), a run whose model
     of a name was another file is refused: its outcomes are not this model's.
     ``option`` names where the run was given, and ``systems`` what a run must be made
     with to hold what is needed, in error messages."""
     path = Path(run_dir) / "results.sqlite"
+    if out is not None and Path(run_dir).resolve() == Path(out).resolve():
+        raise RouterLLMError(
+            f"{option} {run_dir} is this run's own --out: train on an earlier run of another "
+            f"problem set, in another folder"
+        )
     if Path(run_dir).is_file():  # the run's results.sqlite itself, most likely
         here = f", here {Path(run_dir).parent}" if Path(run_dir).name == path.name else ""
         raise RouterLLMError(
@@ -109,6 +119,14 @@ def load_training_run(
             raise RouterLLMError(
                 f"{option} {run_dir}: {len(shared)} of its problems are also in this run "
                 f"({', '.join(shared[:3])}...); train on another problem set"
+            )
+        tested = {_collapsed(p): p for p in exclude_prompts}
+        if copies := [(t, p) for t, p, _ in problems if _collapsed(p) in tested]:
+            raise RouterLLMError(
+                f"{option} {run_dir}: {len(copies)} of its problems ("
+                f"{', '.join(t for t, _ in copies[:3])}{', ...' if len(copies) > 3 else ''}) "
+                f"{'has' if len(copies) == 1 else 'have'} the prompt of a problem of this run "
+                f"under another task_id; train on another problem set"
             )
         outcomes = {m: store.outcomes(m) for m in ladder}
         absent = [m for m in ladder if not outcomes[m]]
@@ -160,6 +178,12 @@ def load_training_run(
         )
     finally:
         store.close()
+
+
+def _collapsed(prompt: str) -> str:
+    """A prompt with its whitespace collapsed: copies that differ in indentation or
+    trailing blanks only are the same question to a router."""
+    return " ".join(prompt.split())
 
 
 def gate_from_run(
