@@ -175,3 +175,93 @@ def test_a_test_set_whose_model_names_differ_in_case_or_spaces_says_which() -> N
         match=r"has no scores for small, .*; it names 'Small ' for 'small': rename to match",
     ):
         evaluate_routing(train, test, ["knn"], encoder="no-such-encoder")
+
+
+def _curve_q(points: list[tuple[float, float]], c: float) -> float:
+    """The best quality a random mix of two of ``points`` reaches at mean cost at most
+    ``c``, by brute force (nan below the cheapest point)."""
+    best = max((q for x, q in points if x <= c), default=float("nan"))
+    for xa, qa in points:
+        for xb, qb in points:
+            if xa <= c < xb:
+                best = max(best, qa + (qb - qa) * (c - xa) / (xb - xa))
+    return best
+
+
+def _own_report(
+    predicted: np.ndarray, scores: np.ndarray, costs: np.ndarray, decide: np.ndarray
+) -> dict[str, Any]:
+    """The lambda sweep, reference rows and metrics, recomputed from their definitions."""
+    n, m = scores.shape
+    mean_c, mean_q = costs.mean(0), scores.mean(0)
+    cheapest = min(range(m), key=lambda j: (mean_c[j], -mean_q[j], j))
+    top = mean_q.max()
+    best = min((j for j in range(m) if mean_q[j] >= top - 1e-12),
+               key=lambda j: (mean_c[j], -mean_q[j], j))  # fmt: skip
+    oracle = [min(range(m), key=lambda j: (-scores[i, j], costs[i, j], mean_c[j], j)) for i in range(n)]  # fmt: skip
+    norm = decide / decide.max() if decide.max() > 0 else decide
+    points = []
+    for lam in [0.0, *np.geomspace(1e-4, 1e4, 400)]:
+        pick = [min(range(m), key=lambda j: (-(predicted[i, j] - lam * norm[j]), decide[j], j)) for i in range(n)]  # fmt: skip
+        points.append((float(np.mean([costs[i, j] for i, j in enumerate(pick)])),
+                       float(np.mean([scores[i, j] for i, j in enumerate(pick)]))))  # fmt: skip
+    weak, strong = (mean_c[cheapest], mean_q[cheapest]), (mean_c[best], mean_q[best])
+    pts = sorted({*points, weak})  # the few distinct points: the brute force stays fast
+    lo, hi = mean_c.min(), mean_c.max()
+    grid = np.linspace(lo, hi, 2001)
+    aiq = float(np.mean([_curve_q(pts, c) for c in grid])) if hi > lo else _curve_q(pts, lo)
+    own: dict[str, Any] = {"aiq": aiq, "max_accuracy": max(q for _, q in points)}
+    gap = (strong[0] - weak[0], strong[1] - weak[1])
+    if gap[0] > 0 and gap[1] > 0:
+        pgr = [(_curve_q(pts, weak[0] + s * gap[0]) - weak[1]) / gap[1] for s in np.linspace(0, 1, 101)]  # fmt: skip
+        own["apgr"] = float(np.trapezoid(pgr, dx=0.01))
+    else:
+        own["apgr"] = None
+    return {"row": own, "cheapest": cheapest, "best": best,
+            "oracle": (np.mean(costs[range(n), oracle]), np.mean(scores[range(n), oracle]))}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "case", ["random", "ties", "one model", "all zero", "equal costs", "zero costs"]
+)
+def test_eval_routing_figures_match_a_recomputation_from_their_definitions(case: str) -> None:
+    """The report of ``evaluate_routing`` on small random outcome sets against an
+    independent brute-force recomputation (the sweep's points, the references, AIQ,
+    APGR, max accuracy) with ties in scores and costs and the degenerate cases."""
+    rng = np.random.default_rng(len(case))
+    m = 1 if case == "one model" else 3
+    n_train, n_test = 24, 15
+    scores = (rng.random((n_train + n_test, m)) < np.linspace(0.3, 0.8, m)).astype(float)
+    costs = np.round(rng.random((n_train + n_test, m)) * 3, 1) + np.arange(m)
+    if case == "ties":
+        scores[:, -1] = scores[:, 0]
+        costs[:, 1] = costs[:, 0]
+    if case == "all zero":
+        scores[:] = 0.0
+    if case == "equal costs":
+        costs[:] = 2.0
+    if case == "zero costs":
+        costs[:] = 0.0
+    names = [f"m{j}" for j in range(m)]
+    data = [
+        OutcomeDataset([f"prompt {i}" for i in part], names, scores[part], costs[part])
+        for part in (np.arange(n_train), np.arange(n_train, n_train + n_test))
+    ]
+    x = rng.normal(size=(n_train, 4)), rng.normal(size=(n_test, 4))
+    ev = evaluate_routing(data[0], data[1], routers=["knn"], embeddings=x, cost="call")
+    test_s, test_c = scores[n_train:], costs[n_train:]
+    # the decisions use the training data's mean costs: give my sweep those, score on test's
+    own = _own_report(ev.predicted["knn"], test_s, test_c, costs[:n_train].mean(0))
+    report = ev.as_dict()
+    assert report["cheapest"]["name"] == names[own["cheapest"]]
+    assert report["best_single"]["name"] == names[own["best"]]
+    assert report["oracle"]["cost"] == pytest.approx(own["oracle"][0])
+    assert report["oracle"]["quality"] == pytest.approx(own["oracle"][1])
+    row = report["routers"]["knn"]
+    assert row["max_accuracy"] == pytest.approx(own["row"]["max_accuracy"])
+    assert row["aiq"] == pytest.approx(own["row"]["aiq"], abs=2e-3)
+    if own["row"]["apgr"] is None:
+        assert row["apgr"] is None
+    else:
+        assert row["apgr"] == pytest.approx(own["row"]["apgr"], abs=1e-6)
+    json.dumps(report, allow_nan=False)  # what --json prints: no NaN
