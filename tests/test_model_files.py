@@ -9,7 +9,9 @@ import importlib.util
 import os
 import re
 import shutil
+import struct
 import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,8 +20,14 @@ import pytest
 from routerllm.backends import GenerationRequest, create_backend
 from routerllm.config import GenerationConfig, GGUFSource, ModelConfig
 from routerllm.exceptions import BackendError, ModelUnavailableError
-from routerllm.gguf_header import kv_cache_bytes_estimate, trained_context
-from routerllm.model_files import availability, effective_context, header_file, resolve_gguf
+from routerllm.gguf_header import kv_cache_bytes_estimate, shortfall, trained_context
+from routerllm.model_files import (
+    availability,
+    check_gguf_header,
+    effective_context,
+    header_file,
+    resolve_gguf,
+)
 
 from .conftest import gguf_with_context_length, tiny_model
 
@@ -262,6 +270,59 @@ def test_a_gguf_header_with_a_corrupt_tensor_count_is_left_to_llama_cpp(tmp_path
     whole[8:16] = (1 << 40).to_bytes(8, "little")  # the tensor count
     path.write_bytes(whole)
     assert availability(GGUFSource(path=str(path))) is None
+
+
+def _hostile_gguf(path: Path, *values: bytes) -> Path:
+    """A GGUF version 3 header of no tensors and the key-values ``values``, each written
+    as bytes (its key, its type and its value)."""
+    path.write_bytes(b"GGUF" + struct.pack("<IQQ", 3, 0, len(values)) + b"".join(values))
+    return path
+
+
+def _key(name: str, kind: int) -> bytes:
+    return struct.pack("<Q", len(name)) + name.encode() + struct.pack("<I", kind)
+
+
+@pytest.mark.parametrize(
+    ("value", "said"),
+    [
+        # an array of 2**62 uint32: its seek past the end raised ValueError, a traceback
+        (_key("x", 9) + struct.pack("<IQ", 4, 1 << 62), "its header runs past the end"),
+        (_key("x", 9) + struct.pack("<IQ", 10, 1 << 62), "its header runs past the end"),
+        # a string of 2**62 bytes: the seek failed (EINVAL), and the file read as whole
+        (_key("x", 8) + struct.pack("<Q", 1 << 62), "its header runs past the end"),
+        # arrays in arrays, 100,000 deep: a RecursionError; nothing is told of it
+        (_key("x", 9) + struct.pack("<IQ", 9, 1) * 100_000 + struct.pack("<IQ", 4, 0), None),
+    ],
+    ids=["uint32-array", "uint64-array", "string", "nested-arrays"],
+)
+def test_a_hostile_gguf_header_is_read_without_an_error_or_a_hang(
+    tmp_path: Path, value: bytes, said: str | None
+) -> None:
+    path = _hostile_gguf(tmp_path / "hostile.gguf", value)
+    assert trained_context(path) is None and kv_cache_bytes_estimate(path, 512) is None
+    why = availability(GGUFSource(path=str(path)))
+    assert (why is None) if said is None else (f"is cut short ({path.stat().st_size:,} bytes; {said})" in (why or ""))  # fmt: skip
+
+
+def test_the_gguf_header_reader_does_not_wait_on_a_named_pipe(tmp_path: Path) -> None:
+    """Given a FIFO, the header's readers opened it and waited for a writer forever."""
+    fifo = tmp_path / "pipe.gguf"
+    os.mkfifo(fifo)
+    said: list[object] = []
+
+    def read() -> None:
+        said.extend([trained_context(fifo), kv_cache_bytes_estimate(fifo, 512), shortfall(fifo)])
+        with pytest.raises(BackendError, match="pipe.gguf is a named pipe"):
+            check_gguf_header(fifo)
+        said.append("refused")
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    reader.join(10)
+    if reader.is_alive():  # let the reader go: open the pipe for writing, then close it
+        os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+    assert said == [None, None, None, "refused"]
 
 
 def test_the_size_a_gguf_header_describes_is_every_tensors_end(tmp_path: Path) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import math
 import os
+import stat
 import struct
 from pathlib import Path
 from typing import BinaryIO, NamedTuple
@@ -102,6 +103,9 @@ _TYPE_SIZES = {
 _MAX_TENSORS, _MAX_DIMS = 1 << 20, 8
 #: What ``_declared_size`` gives for a file that ends within its header.
 _PAST_THE_END = 1 << 62
+#: Arrays of arrays deeper than this: a corrupt or hostile header (llama.cpp reads none),
+#: of which nothing is told; each level was a recursion, and 100,000 a RecursionError.
+_MAX_NESTING = 8
 #: An integer of the header, or an array of them (a value per layer: OpenELM's head counts).
 Hyperparameter = int | tuple[int, ...]
 
@@ -206,10 +210,12 @@ def _header(path: Path) -> tuple[str | None, dict[str, Hyperparameter]]:
     """A GGUF's ``general.architecture`` and ``gguf_hyperparameters``, of one version of
     the file (read once per version); (None, {}) where it cannot be read."""
     try:
-        stat = path.stat()
+        st = path.stat()
     except OSError:
         return None, {}
-    return _hyperparameters(str(path), stat.st_size, stat.st_mtime_ns)
+    if not stat.S_ISREG(st.st_mode):  # a named pipe waited for a writer, a device never ended
+        return None, {}
+    return _hyperparameters(str(path), st.st_size, st.st_mtime_ns)
 
 
 @functools.lru_cache(maxsize=64)
@@ -219,7 +225,7 @@ def _hyperparameters(
     try:
         with open(path, "rb") as f:
             return _read_hyperparameters(f)
-    except (OSError, OverflowError, KeyError, struct.error, UnicodeDecodeError):
+    except (OSError, OverflowError, KeyError, struct.error, UnicodeDecodeError, _Unreadable):
         return None, {}
 
 
@@ -231,15 +237,17 @@ def shortfall(path: Path) -> str | None:
     size from its shape and type; of a type this reader does not know, none past its
     start). Read once per version of the file."""
     try:
-        stat = path.stat()
+        st = path.stat()
     except OSError:
         return None
-    declared = _declared_size(str(path), stat.st_size, stat.st_mtime_ns)
-    if declared is None or declared <= stat.st_size:
+    if not stat.S_ISREG(st.st_mode):  # a named pipe waited for a writer, a device never ended
+        return None
+    declared = _declared_size(str(path), st.st_size, st.st_mtime_ns)
+    if declared is None or declared <= st.st_size:
         return None
     if declared == _PAST_THE_END:
-        return f"{stat.st_size:,} bytes; its header runs past the end"
-    return f"{stat.st_size:,} bytes; its header describes {declared:,}"
+        return f"{st.st_size:,} bytes; its header runs past the end"
+    return f"{st.st_size:,} bytes; its header describes {declared:,}"
 
 
 @functools.lru_cache(maxsize=64)
@@ -248,9 +256,9 @@ def _declared_size(path: str, size: int, mtime_ns: int) -> int | None:
     try:
         with open(path, "rb") as f:
             return _read_declared_size(f)
-    except struct.error:  # a value read past the end of the file
+    except struct.error:  # a value read (or skipped) past the end of the file
         return _PAST_THE_END
-    except (OSError, OverflowError, KeyError, UnicodeDecodeError):
+    except (OSError, OverflowError, KeyError, UnicodeDecodeError, _Unreadable):
         return None
 
 
@@ -281,11 +289,23 @@ def _read_declared_size(f: BinaryIO) -> int | None:
     return -(-f.tell() // alignment) * alignment + end
 
 
+class _Unreadable(Exception):
+    """A header this reader does not read (arrays nested too deeply): nothing is told."""
+
+
 class _Reader:
     """The values of a GGUF header, read in order from its start, in its byte order."""
 
     def __init__(self, f: BinaryIO, order: str) -> None:
         self.f, self.order = f, order
+        self.size = os.fstat(f.fileno()).st_size
+
+    def forward(self, n: int) -> None:
+        """Past ``n`` bytes; struct.error where that is past the end of the file (a
+        corrupt length: a seek 2**64 bytes on raised ValueError, one 2**62 on OSError)."""
+        if self.f.tell() + n > self.size:
+            raise struct.error(f"{n} bytes past the end of the file")
+        self.f.seek(n, os.SEEK_CUR)
 
     def number(self, fmt: str) -> int:
         value: int = struct.unpack(self.order + fmt, self.f.read(struct.calcsize(fmt)))[0]
@@ -296,15 +316,17 @@ class _Reader:
         length = self.number("Q")
         return None if length > longest else self.f.read(length).decode("utf-8")
 
-    def skip(self, kind: int, count: int = 1) -> None:
+    def skip(self, kind: int, count: int = 1, depth: int = 0) -> None:
         if kind == 8:  # strings: each its length first
             self.skip_strings(count)
         elif kind == 9:  # arrays: each its item type and length first
+            if depth >= _MAX_NESTING:
+                raise _Unreadable("arrays nested too deeply")
             for _ in range(count):
                 item, n = self.number("I"), self.number("Q")
-                self.skip(item, n)
+                self.skip(item, n, depth + 1)
         else:
-            self.f.seek(_GGUF_SIZES[kind] * count, os.SEEK_CUR)
+            self.forward(_GGUF_SIZES[kind] * count)
 
     def skip_strings(self, count: int) -> None:
         """Past ``count`` strings, their lengths read from blocks of the file: a read and a
@@ -316,7 +338,7 @@ class _Reader:
                 block, at = block[at:] + f.read(_BLOCK), 0
             at += 8 + length.unpack_from(block, at)[0]  # struct.error where it is cut short
             if at > len(block):  # a string longer than the rest of the block
-                f.seek(at - len(block), os.SEEK_CUR)
+                self.forward(at - len(block))
                 block, at = b"", 0
         f.seek(at - len(block), os.SEEK_CUR)  # back to the end of the last string
 

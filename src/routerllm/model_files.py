@@ -340,7 +340,9 @@ def header_problem(path: Path, whole: bool = True) -> str | None:
     an empty file, a text or an archive; a ``whole`` file (not a split model's first part)
     shorter than its header says, cut short by an interrupted download or copy: it was
     listed as available, and failed at its first request. A body corrupt past that,
-    llama.cpp finds."""
+    llama.cpp finds. A named pipe or a device is not opened (it waited for a writer)."""
+    if why := special_file_problem(path, "give the path of the model's GGUF file"):
+        return why
     try:
         with path.open("rb") as f:
             magic = f.read(4)
