@@ -392,6 +392,54 @@ class _CommandParser(argparse.ArgumentParser):
             )
         super().error(message)
 
+    def unrecognized(self, extras: Sequence[str], prompt: str | None) -> NoReturn:
+        """Arguments this command does not take, said by it (after its usage, not the
+        list of commands): an option misspelt with the one meant (``--confg``: did you
+        mean ``--config``?), words after the prompt with how to give several."""
+        import difflib
+
+        message = f"unrecognized arguments: {' '.join(extras)}"
+        options = [s for a in self._actions for s in a.option_strings if s.startswith("--")]
+        for extra in extras:
+            if extra.startswith("--") and (
+                close := difflib.get_close_matches(
+                    extra.partition("=")[0], options, n=1, cutoff=0.75
+                )
+            ):
+                message += f" (did you mean {close[0]}?)"
+                break
+        # only words: an unknown option's value would read as one
+        if prompt is not None and not any(e.startswith("-") for e in extras):
+            message += f'; a prompt of several words goes in quotes: {self.prog} "{prompt} {extras[0]} ..."'  # fmt: skip
+        self.error(message)
+
+
+class _TopParser(argparse.ArgumentParser):
+    """``routerllm``'s own parser: a misspelt command is offered the one meant, not
+    only the list of all eleven."""
+
+    def error(self, message: str) -> NoReturn:
+        import difflib
+        import re
+
+        given = re.search(r"invalid choice: '([^']*)'", message)
+        commands = next((list(a.choices) for a in self._actions if isinstance(a.choices, dict)), [])
+        if given and (
+            close := difflib.get_close_matches(given.group(1), commands, n=1, cutoff=0.75)
+        ):
+            message += f"; did you mean {close[0]!r}?"
+        super().error(message)
+
+
+def _parse(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> argparse.Namespace:
+    """``argv`` parsed; arguments the command does not take are refused by the command
+    (its usage, a close option), where argparse had ``routerllm`` refuse them."""
+    args, extras = parser.parse_known_args(argv)
+    if extras:
+        commands = next(a.choices for a in parser._actions if isinstance(a.choices, dict))
+        commands[args.command].unrecognized(extras, getattr(args, "prompt", None))
+    return args
+
 
 def build_parser() -> argparse.ArgumentParser:
     from routerllm import demo_cli, humaneval_cli, learn_cli
@@ -408,7 +456,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="YAML path or packaged name (local, development, production); default: $ROUTERLLM_CONFIG or local",
     )
 
-    parser = argparse.ArgumentParser(
+    parser = _TopParser(
         prog="routerllm",
         description="Route LLM requests to the smallest capable model; measure energy, CO2 and cost.",
     )
@@ -488,7 +536,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     _tolerant_stdout()
-    args = build_parser().parse_args(argv)
+    args = _parse(build_parser(), argv)
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
