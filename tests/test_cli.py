@@ -1032,7 +1032,7 @@ def test_sigterm_stops_route_as_ctrl_c_does_and_the_answer_is_logged(tmp_path: P
         capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert proc.returncode == 143, proc.stderr
-    assert proc.stderr.strip().splitlines() == ["interrupted; completed requests are in the log"]
+    assert proc.stderr.strip().splitlines() == ["interrupted; the answer is in the request log"]
     assert log_count(tmp_path) == 1
     rows = (tmp_path / "carbon" / "emissions.csv").read_text().splitlines()
     assert len(rows) == 1 + 3  # its CSV rows too: the log wrote them before the signal

@@ -1,13 +1,18 @@
 """A new user's first mistakes with ``routerllm``: a misspelt command or option, a
-prompt of several words unquoted. Each gets one line that names what to fix (after
-argparse's usage line, status 2)."""
+prompt of several words unquoted, Ctrl-C while ``route`` answers. Each gets one line
+that names what to fix (after argparse's usage line, status 2), and nothing paid for
+is lost."""
 
 from __future__ import annotations
 
+import signal
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from routerllm.backends.llama_cpp import LlamaCppBackend
+from routerllm.carbon.request_log import RequestLog
 from routerllm.cli import main
 
 from .conftest import tiny_config_dict, write_config
@@ -57,3 +62,57 @@ def test_a_prompt_of_several_words_unquoted_is_told_to_quote_it(
     assert not (tmp_path / "requests.sqlite").exists()
     _, line = usage_error(["models", "extra"], capsys)  # no prompt to quote
     assert line.endswith("unrecognized arguments: extra"), line
+
+
+def _press_ctrl_c(monkeypatch: pytest.MonkeyPatch, times: int) -> list[bool]:
+    """Ctrl-C (a real SIGINT) ``times`` times as the answer begins."""
+    real, pressed = LlamaCppBackend._completion, []
+
+    def completion(self: LlamaCppBackend, *args: Any, **kwargs: Any) -> Any:
+        if not pressed:
+            pressed.append(True)
+            for _ in range(times):
+                signal.raise_signal(signal.SIGINT)
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(LlamaCppBackend, "_completion", completion)
+    return pressed
+
+
+def test_ctrl_c_during_routes_answer_keeps_the_answer_so_far_and_its_energy(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Ctrl-C while ``route`` generated ended it, the answer and the energy it had used
+    lost (not logged), saying "completed requests are in the log" of a log without it.
+    Now it stops the answer between two tokens, as in ``demo --interactive``: what it
+    wrote is printed and logged as cancelled, with its energy; status 130."""
+    pressed = _press_ctrl_c(monkeypatch, times=1)
+    cfg = write_config(tmp_path, tiny_config_dict(tmp_path))
+    status = main(["route", "hello there", "--config", str(cfg), "--max-new-tokens", "40"])
+    out, err = capsys.readouterr()
+    assert status == 130 and pressed
+    assert err.strip().splitlines() == [
+        "interrupted: the answer so far is printed above and logged as cancelled, with the "
+        "energy it used"
+    ]
+    assert "tiny-light" in out and "(stopped by Ctrl-C" in out
+    with RequestLog(tmp_path / "requests.sqlite", read_only=True) as log:
+        rows = list(log.records())
+    assert [r.finish_reason for r in rows] == ["cancelled"]
+    assert rows[0].completion_tokens < 40 and rows[0].components["llm_inference"].energy_kwh > 0
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # put back
+
+
+def test_ctrl_c_twice_during_routes_answer_says_nothing_was_logged(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # a second Ctrl-C ends the command at once: it said "completed requests are in the
+    # log", and there were none
+    _press_ctrl_c(monkeypatch, times=2)
+    cfg = write_config(tmp_path, tiny_config_dict(tmp_path))
+    assert main(["route", "hello", "--config", str(cfg), "--max-new-tokens", "40"]) == 130
+    assert capsys.readouterr().err.strip().splitlines() == [
+        "interrupted before the answer was logged: nothing was kept; rerun the command"
+    ]
+    with RequestLog(tmp_path / "requests.sqlite", read_only=True) as log:
+        assert log.count() == 0

@@ -210,6 +210,7 @@ def _result_lines(index: int, result: Any, tier: str) -> list[str]:
 # -- commands --------------------------------------------------------------
 def cmd_route(args: argparse.Namespace) -> int:
     from routerllm.backends.base import GenerationRequest
+    from routerllm.backends.interrupts import CANCELLED, ctrl_c_stops_the_answer
 
     if args.model and args.router:  # else --router was ignored, or refused if untrained
         raise RouterLLMError(
@@ -230,20 +231,46 @@ def cmd_route(args: argparse.Namespace) -> int:
         prompt = args.prompt
     with _system(args) as system:
         req = GenerationRequest(prompt, max_new_tokens=args.max_new_tokens)
+        logged = system.log.count()
         try:
-            result = system.generate(req, model=args.model)
+            # Ctrl-C stops the answer, which is kept (logged as cancelled with its energy)
+            with ctrl_c_stops_the_answer():
+                result = system.generate(req, model=args.model)
+        except KeyboardInterrupt:  # a second Ctrl-C, or SIGTERM: logged already, or not
+            args.answered = int(system.log.count() > logged)
+            raise
         except RequestLogError as e:
             if e.result is not None:  # paid for, not logged: printed, then the error
                 _print_routed(args, system, e.result)
             raise
+        args.answered = 1
         _print_routed(args, system, result)
+    if result.finish_reason == CANCELLED:
+        print(
+            "interrupted: the answer so far is printed above and logged as cancelled, with "
+            "the energy it used",
+            file=sys.stderr,
+        )
+        return EXIT_INTERRUPTED
     return 0
 
 
 def _print_routed(args: argparse.Namespace, system: Any, result: Any) -> None:
+    from routerllm.backends.interrupts import CANCELLED
+
     tier = system.config.model(result.model).tier
-    text = "\n".join([result.text.strip(), "", *_result_lines(1, result, tier)[:3]])
-    emit(args, result.to_dict(), text)
+    lines = _result_lines(1, result, tier)[:3]
+    if result.finish_reason == CANCELLED:
+        lines.append("     (stopped by Ctrl-C: the answer so far, logged as cancelled)")
+    emit(args, result.to_dict(), "\n".join([result.text.strip(), "", *lines]))
+
+
+def _answer_logged(args: argparse.Namespace, error: KeyboardInterrupt) -> str:
+    """route's Ctrl-C line: its one answer is in the log, or nothing is (a second Ctrl-C
+    before the answer stopped; the first stops it, and it is kept)."""
+    if getattr(args, "answered", 0):
+        return "interrupted; the answer is in the request log"
+    return "interrupted before the answer was logged: nothing was kept; rerun the command"
 
 
 def cmd_models(args: argparse.Namespace) -> int:
@@ -496,7 +523,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="send a prompt that is a bare function stub as it is, not in each model's code "
         "style (config: generation.complete_stubs)",
     )
-    route.set_defaults(func=cmd_route, interrupted=_requests_logged)
+    route.set_defaults(func=cmd_route, interrupted=_answer_logged)
 
     models = sub.add_parser(
         "models", parents=[common], help="list configured models and whether each can run here"
@@ -636,7 +663,7 @@ def _output_kept(args: argparse.Namespace) -> str:
     """What a command whose output could not be written kept (said as its Ctrl-C line
     says it)."""
     interrupted = getattr(args, "interrupted", None)
-    if interrupted in (_requests_logged, requests_answered, _server_stopped):
+    if interrupted in (_requests_logged, requests_answered, _server_stopped, _answer_logged):
         return "the requests answered are in the request log"
     if interrupted is nothing_written:
         return "this command saves no results, so nothing was lost; rerun it with stdout elsewhere"

@@ -5,11 +5,8 @@ Registered on the main parser by ``routerllm.cli``."""
 from __future__ import annotations
 
 import argparse
-import contextlib
 import re
-import signal
-import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import Any, TextIO
 
 from routerllm.cli import (
@@ -186,7 +183,7 @@ def _interactive(args: argparse.Namespace, system: Any, stdin: TextIO) -> int:
     """``demo --interactive``: each line read is a prompt, routed and answered with its
     carbon figures, until end of input, ``:quit`` or Ctrl-C while it waits for a prompt
     (or SIGTERM: status 143); then the session's totals (Ctrl-C during an answer stops
-    that answer: ``_ctrl_c_stops_the_answer``). A
+    that answer: ``ctrl_c_stops_the_answer``). A
     prompt the system refuses (too long, over a budget, a model that fails) is reported
     in one line and the session goes on."""
     from routerllm.backends.interrupts import Terminated
@@ -243,13 +240,13 @@ def _answer(args: argparse.Namespace, system: Any, line: str, results: list[Any]
     """``line`` asked as a prompt and its answer printed, added to ``results``; a prompt
     the system refuses, one ``error:`` line."""
     from routerllm.backends.base import GenerationRequest
-    from routerllm.backends.interrupts import CANCELLED
+    from routerllm.backends.interrupts import CANCELLED, ctrl_c_stops_the_answer
 
     # a line ends in "\r\n" from a Windows file: the "\r" is not the prompt's
     request = GenerationRequest(line.rstrip("\r\n"), max_new_tokens=args.max_new_tokens)
     error = None
     try:
-        with _ctrl_c_stops_the_answer():
+        with ctrl_c_stops_the_answer():
             result = system.generate(request, tag=INTERACTIVE_TAG)
     except RequestLogError as e:
         if e.result is None:
@@ -271,33 +268,6 @@ def _answer(args: argparse.Namespace, system: Any, line: str, results: list[Any]
         print("\n".join([result.text.strip(), "", *lines, ""]), flush=True)
     if error is not None:
         _print_error(args, error)
-
-
-@contextlib.contextmanager
-def _ctrl_c_stops_the_answer() -> Iterator[None]:
-    """During an answer, a first Ctrl-C stops its generation between two tokens: the
-    answer so far is shown and logged as cancelled (finish reason ``cancelled``, its
-    energy counted), and the session goes on; a second one, before it stops (a load, a
-    remote answer, which run to their end), ends the session as Ctrl-C does elsewhere.
-    Until 2026-12-05 the first ended it, the answer's work unlogged, the session's totals
-    unprinted. Only in the main thread, where Python handles signals."""
-    from routerllm.backends.interrupts import cancellable
-
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    stop = threading.Event()
-
-    def first(signum: int, frame: object) -> None:
-        stop.set()
-        signal.signal(signal.SIGINT, previous)  # a second Ctrl-C is the usual one
-
-    previous = signal.signal(signal.SIGINT, first) or signal.SIG_DFL  # None: set outside Python
-    try:
-        with cancellable(stop):
-            yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
 
 
 def _print_error(args: argparse.Namespace, error: RouterLLMError) -> None:

@@ -139,3 +139,28 @@ class Cancellation:
 def cancelled() -> bool:
     """Whether this thread's :func:`cancellable` block (if any) was told to stop."""
     return Cancellation()()
+
+
+@contextlib.contextmanager
+def ctrl_c_stops_the_answer() -> Iterator[None]:
+    """During an answer (``route``'s, ``demo --interactive``'s), a first Ctrl-C stops its
+    generation between two tokens: the answer so far is shown and logged as cancelled
+    (finish reason ``CANCELLED``, its energy counted); a second one, before it stops (a
+    load, a remote answer, which run to their end), raises ``KeyboardInterrupt`` as
+    usual. Only in the main thread, where Python handles signals."""
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    stop = threading.Event()
+
+    def first(signum: int, frame: object) -> None:
+        stop.set()
+        signal.signal(signal.SIGINT, previous)  # a second Ctrl-C is the usual one
+
+    previous = signal.signal(signal.SIGINT, first) or signal.SIG_DFL  # None: set outside Python
+    try:
+        with cancellable(stop):
+            yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
