@@ -108,7 +108,9 @@ def sha256_of(path: Path) -> str:
 @contextlib.contextmanager
 def staged(target: Path) -> Iterator[Path]:
     """A temporary file beside ``target`` (same file system, so renaming it over
-    ``target`` is atomic), removed on exit unless it was renamed."""
+    ``target`` is atomic), removed on exit unless it was renamed. Where ``target`` is a
+    link, beside the file it leads to (:func:`publish` replaces that file)."""
+    target = _linked_file(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".partial")
     os.close(fd)
@@ -119,10 +121,59 @@ def staged(target: Path) -> Iterator[Path]:
 
 
 def publish(tmp: Path, target: Path) -> None:
-    """Rename a staged file over ``target``, with ``target``'s permissions (or the
-    usual 0644 for a new file: a temporary file starts private)."""
-    os.chmod(tmp, target.stat().st_mode & 0o777 if target.exists() else 0o644)
+    """Rename a staged file over ``target``, with ``target``'s permissions (a new file's
+    are those the umask leaves of 0666, as ``open`` gives: a temporary file starts
+    private). Where ``target`` is a link, the file it leads to is replaced and the link
+    kept (until 2026-12-05 the link was replaced by a file, the linked one left as it
+    was). The file's data is on disk before the rename, and the rename before this
+    returns (the folder is synced): a crash of the machine leaves the old file or the
+    new one whole, never an empty one under the new name."""
+    target = _linked_file(target)
+    os.chmod(tmp, target.stat().st_mode & 0o777 if target.exists() else 0o666 & ~_umask())
+    with tmp.open("rb") as f:
+        os.fsync(f.fileno())
     os.replace(tmp, target)
+    _sync_folder(target.parent)
+
+
+def _linked_file(target: Path) -> Path:
+    """The file a write to ``target`` replaces: the one it leads to where it is a link
+    to a file (a report linked into a shared folder), so that the link stays a link. A
+    link to no file, or to a device or a pipe (/dev/zero), is itself replaced."""
+    if target.is_symlink() and special_kind(target) is None and target.exists():
+        return Path(os.path.realpath(target))
+    return target
+
+
+def _sync_folder(folder: Path) -> None:
+    """Put a rename in ``folder`` on disk; where the file system cannot sync a folder
+    (some refuse with EINVAL), the rename is as safe as it can be made there."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+_umask_guard = threading.Lock()
+
+
+def _umask() -> int:
+    """This process's umask, read without changing it where Linux says it (a change,
+    even undone at once, would apply to a file another thread creates meanwhile)."""
+    with contextlib.suppress(OSError, ValueError):
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    with _umask_guard:
+        mask = os.umask(0o022)
+        os.umask(mask)
+    return mask
 
 
 @contextlib.contextmanager

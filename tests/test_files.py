@@ -1,0 +1,126 @@
+"""``routerllm.files``' atomic writes: through a link to the file, with the old file's
+permissions (a new one's from the umask), on disk before the rename, whole or not at
+all under SIGKILL."""
+
+from __future__ import annotations
+
+import os
+import signal
+import stat
+import subprocess
+import sys
+from pathlib import Path
+from unittest import mock
+
+import pytest
+
+from routerllm import files
+from routerllm.files import write_text_atomically, written_atomically
+
+
+def test_a_write_through_a_link_replaces_the_linked_file_and_keeps_the_link(
+    tmp_path: Path,
+) -> None:
+    real = tmp_path / "shared" / "report.md"
+    real.parent.mkdir()
+    real.write_text("old")
+    link = tmp_path / "report.md"
+    link.symlink_to(real)
+    write_text_atomically(link, "new")
+    assert link.is_symlink() and os.readlink(link) == str(real)
+    assert real.read_text() == "new"
+    assert not [p for p in tmp_path.rglob("*.partial")]
+
+
+def test_a_link_to_no_file_or_to_a_pipe_is_itself_replaced(tmp_path: Path) -> None:
+    # a pipe of our own, not /dev/zero: followed, the write would replace what it leads to
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    for name, to in (("gone.json", tmp_path / "nowhere" / "gone.json"), ("piped", fifo)):
+        link = tmp_path / name
+        link.symlink_to(to)
+        write_text_atomically(link, "{}")
+        assert not link.is_symlink() and link.read_text() == "{}"
+    assert not (tmp_path / "nowhere").exists()
+    assert stat.S_ISFIFO(fifo.lstat().st_mode)
+
+
+def test_a_replaced_file_keeps_its_permissions(tmp_path: Path) -> None:
+    target = tmp_path / "results.json"
+    target.write_text("old")
+    target.chmod(0o640)
+    write_text_atomically(target, "new")
+    assert target.stat().st_mode & 0o777 == 0o640
+
+
+def test_a_new_file_has_the_permissions_the_umask_allows(tmp_path: Path) -> None:
+    old = os.umask(0o077)
+    try:
+        write_text_atomically(tmp_path / "private.json", "{}")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "private.json").stat().st_mode & 0o777 == 0o600
+    write_text_atomically(tmp_path / "usual.json", "{}")
+    assert (tmp_path / "usual.json").stat().st_mode & 0o777 == 0o666 & ~old
+
+
+def test_the_new_file_and_its_folder_reach_the_disk_before_it_is_relied_on(
+    tmp_path: Path,
+) -> None:
+    target = tmp_path / "checkpoint.json"
+    synced: list[tuple[str, bool]] = []
+    real_fsync = os.fsync
+
+    def fsync(fd: int) -> None:
+        path = os.readlink(f"/proc/self/fd/{fd}")
+        synced.append((Path(path).name if path != str(tmp_path) else "<folder>", target.exists()))
+        real_fsync(fd)
+
+    with mock.patch.object(files.os, "fsync", fsync):
+        write_text_atomically(target, "x")
+    assert len(synced) == 2
+    (staged_name, existed_then), (folder, renamed_then) = synced
+    assert staged_name.endswith(".partial") and not existed_then  # before the rename
+    assert folder == "<folder>" and renamed_then  # after it
+
+
+_WRITER = """
+import sys
+from pathlib import Path
+from routerllm.files import written_atomically
+target = Path(sys.argv[1])
+with written_atomically(target) as tmp:
+    with tmp.open("w") as f:
+        f.write("n" * 1_000_000)
+        f.flush()
+        print("writing", flush=True)
+        sys.stdin.readline()  # killed here, half-way
+        f.write("n" * 1_000_000)
+"""
+
+
+def test_sigkill_while_writing_leaves_the_old_file_whole(tmp_path: Path) -> None:
+    target = tmp_path / "results.json"
+    target.write_text("old")
+    env = {**os.environ, "PYTHONPATH": str(Path(files.__file__).parents[1])}
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _WRITER, str(target)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, text=True,
+    )  # fmt: skip
+    assert proc.stdout is not None and proc.stdout.readline() == "writing\n"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+    assert target.read_text() == "old"
+    # the next write is not disturbed by what the killed one left
+    write_text_atomically(target, "new")
+    assert target.read_text() == "new"
+
+
+def test_a_failed_write_leaves_the_old_file_and_nothing_else(tmp_path: Path) -> None:
+    target = tmp_path / "results.json"
+    target.write_text("old")
+    with pytest.raises(RuntimeError), written_atomically(target) as tmp:
+        tmp.write_text("half")
+        raise RuntimeError("disk full")
+    assert target.read_text() == "old"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["results.json"]
