@@ -274,3 +274,15 @@ def test_a_model_the_caller_names_is_not_answered_by_a_larger_one_from_the_cache
         assert system.generate(prompt).cached_from == routed.request_id
         named = system.generate(prompt, model="tiny-heavy")
         assert named.model == "tiny-heavy" and not named.cached_from
+
+
+def test_an_answer_cut_short_is_cached_for_its_own_limit_only(tmp_path: Path) -> None:
+    """An answer that stopped at its token limit (finish reason ``length``) is as fixed
+    by its request as any: served again for the same limit, made anew for another."""
+    with RouterLLM(cached_config(tmp_path)) as system:
+        first = system.generate(GenerationRequest("Write a long story.", max_new_tokens=3))
+        assert first.finish_reason == "length" and first.completion_tokens == 3
+        again = system.generate(GenerationRequest("Write a long story.", max_new_tokens=3))
+        assert again.cached_from == first.request_id and again.finish_reason == "length"
+        longer = system.generate(GenerationRequest("Write a long story.", max_new_tokens=6))
+        assert not longer.cached_from and longer.completion_tokens > 3
