@@ -446,3 +446,20 @@ def test_real_qwen_answers_extract_to_programs_that_parse(
                     assert answer.text.startswith(" ") and '"""' not in answer.text
     finally:
         backend.unload()
+
+
+def test_a_closing_fence_glued_to_a_prefilled_body_ends_it(
+    problems: dict[str, HumanEvalProblem], tmp_path: Path
+) -> None:
+    """A small model closes the block on the body's last line ("    return False```"): the
+    stop "\\n```" missed it, so the answer ran on into prose and was trimmed back to a
+    body without its last line, and a correct answer failed."""
+    problem = problems["HumanEval/0"]
+    body = problem.canonical_solution.rstrip()
+    for after in ("", "\n", "\n\nThis checks every pair.", " \nDone."):
+        completion = extract_completion(problem, f"{body}{FENCE}{after}", PREFILL_STYLE)
+        assert completion == body + "\n", after
+    assert passes(problem.program(body + "\n"), tmp_path)
+    # a fence inside a string literal is code, not the block's end
+    quoted = '    return "```"\n'
+    assert extract_completion(problem, quoted, PREFILL_STYLE) == quoted

@@ -224,3 +224,11 @@ def test_cli_route_completes_a_stub_unless_asked_as_written(tmp_path: Path) -> N
     assert route()["response"].startswith(STUB)
     written = route("--as-written")
     assert not written["response"].startswith(STUB) and "code style" not in written["reason"]
+
+
+def test_a_fence_glued_to_the_body_ends_the_completed_function() -> None:
+    stub = stub_of(GenerationRequest(STUB))
+    assert stub is not None
+    assert (
+        completed(stub, "    return a + b```\n\nDone.", PREFILL_STYLE) == STUB + "    return a + b"
+    )

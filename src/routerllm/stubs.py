@@ -19,11 +19,12 @@ from __future__ import annotations
 import ast
 import dataclasses
 
-from routerllm.backends.base import GenerationRequest, cut_at_stop
+from routerllm.backends.base import GenerationRequest
 from routerllm.data.humaneval import HumanEvalProblem
 from routerllm.eval.codegen import (
     CodegenStyle,
     build_request,
+    continuation,
     continues_prompt,
     parse_code,
 )
@@ -76,5 +77,5 @@ def completed(stub: HumanEvalProblem, text: str, style: CodegenStyle) -> str:
     """What the caller gets for a model's answer ``text``: the completed function where
     the model continued the stub (cut at the style's stop), else its answer as it is."""
     if continues_prompt(style, text):
-        return stub.prompt + cut_at_stop(text, style.stop)
+        return stub.prompt + continuation(style, text)
     return text

@@ -18,7 +18,8 @@ Two ways to ask a model for code (a :class:`CodegenStyle`'s ``mode``):
     ``"```python\\n" + prompt`` (``GenerationRequest.response_prefix``), so the
     model writes only the function's body and closes the block; generation
     stops at the closing fence (or a top-level ``if __name__``/``print(``/
-    ``assert``/``#``). No restated docstring: far fewer tokens than chat.
+    ``assert``/``#``); the answer is also cut at a fence glued to its last line
+    (``"    return x```"``). No restated docstring: far fewer tokens than chat.
 
 Defaults (:data:`DEFAULT_STYLES`; a config can override any field through
 :func:`style_for`): greedy decoding (``temperature=0.0``),
@@ -242,7 +243,7 @@ def extract_completion(problem: HumanEvalProblem, text: str, style: CodegenStyle
     """The completion to pass to ``problem.program(completion)`` for a model's answer.
 
     In "prefill" mode the answer continues the prompt (a function body) and
-    is cut at the first stop sequence; so is an answer without a code fence
+    is cut at the first stop sequence or fence (:func:`continuation`); so is an answer without a code fence
     in "complete" mode. Any other answer is read as chat: the
     first fenced block (tagged python/py or untagged) that defines the entry
     point (with a body: not the stub quoted back), else the first such block, else the
@@ -251,8 +252,23 @@ def extract_completion(problem: HumanEvalProblem, text: str, style: CodegenStyle
     and ``if __name__ == ...`` blocks removed), anything else a function body.
     """
     if continues_prompt(style, text):
-        return _completion_from_code(problem, cut_at_stop(text, style.stop))
+        return _completion_from_code(problem, continuation(style, text))
     return _completion_from_code(problem, pick_code(text, problem.entry_point))
+
+
+#: A fence glued to a line of code (``"    return x```"``), not one in a string literal.
+GLUED_FENCE = re.compile(r"(?<![`'\"])```(?![`'\"])")
+
+
+def continuation(style: CodegenStyle, text: str) -> str:
+    """The code of an answer that continues the prompt: ``text`` up to the first stop
+    sequence, and in "prefill" mode up to the first fence, glued to the code or not (the
+    prefix opened the block; small models close it with ``"    return x```"``, which the
+    stop ``"\n```"`` misses, and the answer ran on into prose)."""
+    code = cut_at_stop(text, style.stop)
+    if style.mode == "prefill" and (fence := GLUED_FENCE.search(code)) is not None:
+        code = code[: fence.start()]
+    return code
 
 
 def parse_code(text: str) -> ast.Module | None:
