@@ -463,3 +463,25 @@ def test_a_closing_fence_glued_to_a_prefilled_body_ends_it(
     # a fence inside a string literal is code, not the block's end
     quoted = '    return "```"\n'
     assert extract_completion(problem, quoted, PREFILL_STYLE) == quoted
+
+
+def test_tilde_fences_are_code_blocks(
+    problems: dict[str, HumanEvalProblem], tmp_path: Path
+) -> None:
+    """Markdown's other fence, ``~~~``: a body in one was read as prose, its ``~~~python``
+    line compiled as the expression ``~~~python`` and the program failed on a NameError."""
+    problem = problems["HumanEval/0"]
+    body = problem.canonical_solution.rstrip()
+    answers = [
+        f"~~~python\n{body}\n~~~",
+        f"Here is the body:\n\n~~~py\n{body}\n~~~\n\nIt checks every pair.",
+        f"~~~\n{HAS_CLOSE_FULL}~~~\nprint(1)",
+        f"~~~bash\npip install nothing\n~~~\n~~~python\n{HAS_CLOSE_FULL}",  # unclosed
+    ]
+    for text in answers:
+        completion = extract_completion(problem, text, CHAT_STYLE)
+        assert "~~~" not in completion, text
+        assert passes(problem.program(completion), tmp_path), text
+    assert pick_code(answers[0], problem.entry_point) == body + "\n"
+    # ~~~ inside code (the expression ~~~x) is no fence: only one that starts a line is
+    assert pick_code("```python\nx = ~~~y\n```", "f") == "x = ~~~y\n"

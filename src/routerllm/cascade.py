@@ -30,11 +30,11 @@ from routerllm.data.humaneval import HumanEvalProblem
 from routerllm.eval.codegen import (
     CHAT_STYLE,
     CODE_START,
-    FENCE,
     PYTHON_TAGS,
     CodegenStyle,
     defines,
     extract_completion,
+    fenced_blocks,
     parse_code,
     without_top_level_scripts,
 )
@@ -55,7 +55,7 @@ def verify_answer(prompt: str, answer: str, timeout_s: float = 5.0) -> Verificat
     if target is None:
         return Verification("unverifiable", 0, 0, "no function with examples in the request")
     code, entry_point = target
-    tags = {lang.lower() for lang, _ in FENCE.findall(answer)}
+    tags = {lang.lower() for lang, _ in fenced_blocks(answer)}
     if tags and not tags & PYTHON_TAGS and not defines(code, entry_point):
         # A task in prose may ask for another language ("a JavaScript function add(a, b)
         # ... add(2, 3) => 5"): an answer in it would fail as Python, at every model.
@@ -103,7 +103,7 @@ def function_with_examples(text: str) -> tuple[str, str] | None:
     None when there is neither, or when only methods or nested functions give examples."""
     if not isinstance(text, str):
         raise PromptError(f"the request must be text, got {type(text).__name__}")
-    fenced = [code for _, code in FENCE.findall(text)]
+    fenced = [code for _, code in fenced_blocks(text)]
     # Unfenced code after prose: from the first import or def on.
     first_code = re.compile(CODE_START.pattern, re.M).search(text)
     candidates = [*fenced, text, *([text[first_code.start() :]] if first_code else [])]

@@ -284,12 +284,18 @@ def parse_code(text: str) -> ast.Module | None:
 def continues_prompt(style: CodegenStyle, text: str) -> bool:
     """Whether an answer ``text`` asked in ``style`` continues the prompt (a function
     body), rather than being a chat answer to read the code out of."""
-    return style.mode == "prefill" or (style.mode == "complete" and "```" not in text)
+    return style.mode == "prefill" or (style.mode == "complete" and FENCE.search(text) is None)
 
 
-#: A fenced code block, as (language tag, code). Fences need not start a line: small
-#: models write "Here: ```python" and "return x```"; an unclosed one runs to the end.
-FENCE = re.compile(r"```[ \t]*([\w+#.-]*)[^\n]*(?:\n|\Z)(.*?)(?:```|\Z)", re.S)
+#: A fenced code block: (language tag, code) in groups 1-2 for backtick fences, 3-4 for
+#: ``~~~`` ones (:func:`fenced_blocks` reads either). Backtick fences need not start a
+#: line: small models write "Here: ```python" and "return x```"; tilde ones must (``~~~x``
+#: is Python). An unclosed block runs to the end.
+FENCE = re.compile(
+    r"```[ \t]*([\w+#.-]*)[^\n]*(?:\n|\Z)(.*?)(?:```|\Z)"
+    r"|^[ \t]*~~~[ \t]*([\w+#.-]*)[^\n]*(?:\n|\Z)(.*?)(?:^[ \t]*~~~|\Z)",
+    re.S | re.M,
+)
 #: Fence tags of Python code (untagged included).
 PYTHON_TAGS = {"", "python", "py", "python3", "py3"}
 
@@ -307,9 +313,17 @@ def pick_code(text: str, entry_point: str) -> str:
     return next((code for code, defines in picks if defines), picks[0][0])
 
 
+def fenced_blocks(text: str) -> list[tuple[str, str]]:
+    """The fenced code blocks of ``text``, in order, as (language tag, code)."""
+    return [
+        (m.group(1), m.group(2)) if m.group(2) is not None else (m.group(3), m.group(4))
+        for m in FENCE.finditer(text)
+    ]
+
+
 def _picked(text: str, entry_point: str) -> tuple[str, bool]:
     """:func:`pick_code` of one reading of ``text``, and whether it defines the entry point."""
-    blocks = [(lang.lower(), code) for lang, code in FENCE.findall(text)]
+    blocks = [(lang.lower(), code) for lang, code in fenced_blocks(text)]
     if not blocks:
         return text, False
     python = [code for lang, code in blocks if lang in PYTHON_TAGS] or [c for _, c in blocks]
@@ -336,7 +350,7 @@ def _restates_stub(code: str, entry_point: str) -> bool:
 def _starts_in_block(text: str) -> bool:
     """Whether ``text`` is code up to its first fence, a bare ``"```"`` that closes it."""
     fence = FENCE.search(text)
-    if fence is None or fence.group(1):
+    if fence is None or fence.group(2) is None or fence.group(1):
         return False
     before = text[: fence.start()]
     first = next((line for line in before.splitlines() if line.strip()), "")
