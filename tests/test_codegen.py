@@ -485,3 +485,19 @@ def test_tilde_fences_are_code_blocks(
     assert pick_code(answers[0], problem.entry_point) == body + "\n"
     # ~~~ inside code (the expression ~~~x) is no fence: only one that starts a line is
     assert pick_code("```python\nx = ~~~y\n```", "f") == "x = ~~~y\n"
+
+
+def test_a_stub_quoted_back_gives_way_to_the_body_after_it(
+    problems: dict[str, HumanEvalProblem], tmp_path: Path
+) -> None:
+    """An answer "You asked for: <the stub> Here is the body: <the body>": the stub, the only block
+    defining the entry point, was picked, and a correct body was never run."""
+    problem = problems["HumanEval/0"]
+    body = problem.canonical_solution.rstrip()
+    text = f"You asked for:\n{FENCE}python\n{problem.prompt}{FENCE}\nThe body:\n{FENCE}python\n{body}\n{FENCE}"  # fmt: skip
+    completion = extract_completion(problem, text, CHAT_STYLE)
+    assert completion == body + "\n"
+    assert passes(problem.program(completion), tmp_path)
+    # with nothing after it, the stub is still what the answer gave
+    alone = f"{FENCE}python\n{problem.prompt}{FENCE}"
+    assert "def has_close_elements" in extract_completion(problem, alone, CHAT_STYLE)

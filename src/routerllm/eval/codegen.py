@@ -246,8 +246,8 @@ def extract_completion(problem: HumanEvalProblem, text: str, style: CodegenStyle
     is cut at the first stop sequence or fence (:func:`continuation`); so is an answer without a code fence
     in "complete" mode. Any other answer is read as chat: the
     first fenced block (tagged python/py or untagged) that defines the entry
-    point (with a body: not the stub quoted back), else the first such block, else the
-    whole text. Code that defines
+    point (with a body: not the stub quoted back; where it only quotes the stub, the first
+    block after it), else the first such block, else the whole text. Code that defines
     the entry point becomes ``"\\n" + code`` (top-level calls, asserts, loops
     and ``if __name__ == ...`` blocks removed), anything else a function body.
     """
@@ -330,6 +330,10 @@ def _picked(text: str, entry_point: str) -> tuple[str, bool]:
     defining = [code for code in python if defines(code, entry_point)]
     # "You asked for: <the stub> Here is the solution: <the function>"
     solved = [code for code in defining if not _restates_stub(code, entry_point)]
+    if defining and not solved:
+        # "You asked for: <the stub> Here is the body: <the body>": a stub never passes
+        stub_at = python.index(defining[0])
+        solved = [code for code in python[stub_at + 1 :] if code.strip() and code not in defining]
     return (solved or defining or python)[0], bool(defining)
 
 
