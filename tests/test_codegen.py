@@ -501,3 +501,23 @@ def test_a_stub_quoted_back_gives_way_to_the_body_after_it(
     # with nothing after it, the stub is still what the answer gave
     alone = f"{FENCE}python\n{problem.prompt}{FENCE}"
     assert "def has_close_elements" in extract_completion(problem, alone, CHAT_STYLE)
+
+
+@pytest.mark.parametrize(
+    "demo",
+    [
+        "nums = list(map(float, input().split()))\nprint(has_close_elements(nums, 0.5))",
+        "n = float(input('threshold: '))\nresult = has_close_elements([1.0, 2.0], n)\nprint(result)",
+        "data = input()\nfor x in data.split():\n    print(x)",
+    ],
+)
+def test_demo_code_reading_input_is_dropped_with_what_uses_it(
+    problems: dict[str, HumanEvalProblem], tmp_path: Path, demo: str
+) -> None:
+    """A chat answer's demo that reads stdin (``n = int(input())``) was kept, being an
+    assignment, and failed the correct function above it with an EOFError."""
+    problem = problems["HumanEval/0"]
+    text = f"{FENCE}python\n{HAS_CLOSE_FULL}\n\n{demo}\n{FENCE}"
+    completion = extract_completion(problem, text, CHAT_STYLE)
+    assert completion == "\n" + HAS_CLOSE_FULL
+    assert passes(problem.program(completion), tmp_path)

@@ -420,19 +420,38 @@ def _redefinitions(code: str, entry_point: str) -> Iterator[str]:
 
 def without_top_level_scripts(source: str) -> str:
     """Drop the answer's demo code: top-level expressions (``print(...)``), asserts,
-    loops and ``if __name__ == "__main__":`` blocks, which are no part of a
+    loops, ``if __name__ == "__main__":`` blocks and statements that read ``input()``
+    (and those that use what it read), which are no part of a
     solution and may fail, print, or never end; and ``from __future__`` imports,
     which are only legal at the top of the program, not after the prompt."""
     tree = ast.parse(source)
     lines = source.splitlines()
     drop: set[int] = set()
     keep: set[int] = set()
+    from_stdin: set[str] = set()  # names the dropped statements that read input() bound
     for node in tree.body:
         first = min([node.lineno, *(d.lineno for d in getattr(node, "decorator_list", []))])
         span = range(first - 1, node.end_lineno or node.lineno)
-        (drop if _is_script(node) else keep).update(span)
+        (drop if _is_script(node) or _reads_stdin(node, from_stdin) else keep).update(span)
     kept = [line for i, line in enumerate(lines) if i not in drop or i in keep]
     return "\n".join(kept).strip("\n")
+
+
+def _reads_stdin(node: ast.stmt, from_stdin: set[str]) -> bool:
+    """Whether ``node`` is demo code that reads stdin (``n = int(input())``), which the
+    tests do not give (an EOFError), or uses what such code read (``r = f(n)``); the
+    names it binds are added to ``from_stdin``. Definitions and imports are never."""
+    if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef | ast.Import | ast.ImportFrom):  # fmt: skip
+        return False
+    names = [n for n in ast.walk(node) if isinstance(n, ast.Name)]
+    calls_input = any(
+        isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id == "input"
+        for n in ast.walk(node)
+    )
+    if not calls_input and not any(isinstance(n.ctx, ast.Load) and n.id in from_stdin for n in names):  # fmt: skip
+        return False
+    from_stdin.update(n.id for n in names if isinstance(n.ctx, ast.Store))
+    return True
 
 
 def _is_script(node: ast.stmt) -> bool:
