@@ -521,3 +521,29 @@ def test_demo_code_reading_input_is_dropped_with_what_uses_it(
     completion = extract_completion(problem, text, CHAT_STYLE)
     assert completion == "\n" + HAS_CLOSE_FULL
     assert passes(problem.program(completion), tmp_path)
+
+
+@pytest.mark.parametrize("task", ["HumanEval/79", "HumanEval/95", "HumanEval/110"])
+def test_a_fence_glued_to_a_prefilled_string_literal_ends_the_body(
+    problems: dict[str, HumanEvalProblem], tmp_path: Path, task: str
+) -> None:
+    """A body ending in a string, then a fence on its line (`return "NO"` + fence): the
+    fence after a quote was taken for one inside a string and left in, giving a
+    SyntaxError or a body trimmed of its last line. Of the 164 canonical bodies, 7 failed."""
+    problem = problems[task]
+    body = problem.canonical_solution.rstrip()
+    completion = extract_completion(problem, f"{body}{FENCE}\n\nDone.", PREFILL_STYLE)
+    assert completion == body + "\n"
+    assert passes(problem.program(completion), tmp_path)
+
+
+def test_a_fence_in_a_prefilled_bodys_string_or_comment_is_code() -> None:
+    problem = HumanEvalProblem("t", "def f():\n", "f", "", "")
+    for body in (
+        '    s = "```"\n    return s\n',
+        "    s = '''\n  ```sh\n'''\n    return s\n",
+        "    # a block closes with ```\n    return 1\n",
+    ):
+        assert extract_completion(problem, body, PREFILL_STYLE) == body, body
+    glued = '    s = "```"\n    return s```\nDone.'
+    assert extract_completion(problem, glued, PREFILL_STYLE) == '    s = "```"\n    return s\n'

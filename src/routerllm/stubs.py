@@ -77,5 +77,5 @@ def completed(stub: HumanEvalProblem, text: str, style: CodegenStyle) -> str:
     """What the caller gets for a model's answer ``text``: the completed function where
     the model continued the stub (cut at the style's stop), else its answer as it is."""
     if continues_prompt(style, text):
-        return stub.prompt + continuation(style, text)
+        return stub.prompt + continuation(style, text, stub.prompt)
     return text

@@ -44,8 +44,10 @@ from __future__ import annotations
 
 import ast
 import dataclasses
+import io
 import re
 import textwrap
+import tokenize
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -252,23 +254,35 @@ def extract_completion(problem: HumanEvalProblem, text: str, style: CodegenStyle
     and ``if __name__ == ...`` blocks removed), anything else a function body.
     """
     if continues_prompt(style, text):
-        return _completion_from_code(problem, continuation(style, text))
+        return _completion_from_code(problem, continuation(style, text, problem.prompt))
     return _completion_from_code(problem, pick_code(text, problem.entry_point))
 
 
-#: A fence glued to a line of code (``"    return x```"``), not one in a string literal.
-GLUED_FENCE = re.compile(r"(?<![`'\"])```(?![`'\"])")
-
-
-def continuation(style: CodegenStyle, text: str) -> str:
-    """The code of an answer that continues the prompt: ``text`` up to the first stop
-    sequence, and in "prefill" mode up to the first fence, glued to the code or not (the
-    prefix opened the block; small models close it with ``"    return x```"``, which the
-    stop ``"\n```"`` misses, and the answer ran on into prose)."""
+def continuation(style: CodegenStyle, text: str, prompt: str) -> str:
+    """The code of an answer that continues ``prompt``: ``text`` up to the first stop
+    sequence, and in "prefill" mode up to the first fence that closes the block the prefix
+    opened, on a line of its own or glued to the code (small models write
+    ``"    return 'NO'```"``, which the stop ``"\\n```"`` misses: the answer ran on into
+    prose). A fence in a string or a comment is code: cut there, the body would not
+    compile, or would end in the comment."""
     code = cut_at_stop(text, style.stop)
-    if style.mode == "prefill" and (fence := GLUED_FENCE.search(code)) is not None:
-        code = code[: fence.start()]
+    if style.mode != "prefill":
+        return code
+    for fence in re.finditer("```", code):
+        cut = code[: fence.start()]
+        if _compiles(prompt + cut) and not _ends_in_comment(prompt + cut):
+            return cut
     return code
+
+
+def _ends_in_comment(source: str) -> bool:
+    lines = source.split("\n")
+    end = (len(lines), len(lines[-1]))
+    try:
+        tokens = list(tokenize.generate_tokens(io.StringIO(source).readline))
+    except (tokenize.TokenError, SyntaxError):
+        return False
+    return any(t.type == tokenize.COMMENT and t.end == end for t in tokens)
 
 
 def parse_code(text: str) -> ast.Module | None:
