@@ -547,3 +547,16 @@ def test_a_fence_in_a_prefilled_bodys_string_or_comment_is_code() -> None:
         assert extract_completion(problem, body, PREFILL_STYLE) == body, body
     glued = '    s = "```"\n    return s```\nDone.'
     assert extract_completion(problem, glued, PREFILL_STYLE) == '    s = "```"\n    return s\n'
+
+
+def test_a_quoted_stub_that_imports_in_its_body_is_still_a_stub(
+    problems: dict[str, HumanEvalProblem], tmp_path: Path
+) -> None:
+    """HumanEval/115's stub imports math before its docstring: quoted back before the
+    body, it was taken for a solution."""
+    problem = problems["HumanEval/115"]
+    body = problem.canonical_solution.rstrip()
+    text = f"{FENCE}python\n{problem.prompt}{FENCE}\nThe body:\n{FENCE}python\n{body}\n{FENCE}"
+    completion = extract_completion(problem, text, CHAT_STYLE)
+    assert completion == body + "\n"
+    assert passes(problem.program(completion), tmp_path)

@@ -353,12 +353,12 @@ def _picked(text: str, entry_point: str) -> tuple[str, bool]:
 
 def _restates_stub(code: str, entry_point: str) -> bool:
     """Whether ``code`` defines ``entry_point`` with no body but a docstring (or ``pass``,
-    ``...``): the request's stub, quoted back."""
+    ``...``, imports): the request's stub, quoted back."""
     tree = parse_code(textwrap.dedent(_expand_leading_tabs(code)))
     for node in tree.body if tree is not None else []:
         if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.name == entry_point:
             return all(
-                isinstance(s, ast.Pass)
+                isinstance(s, ast.Pass | ast.Import | ast.ImportFrom)  # HumanEval/115 imports
                 or (isinstance(s, ast.Expr) and isinstance(s.value, ast.Constant))
                 for s in node.body
             )
