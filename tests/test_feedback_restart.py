@@ -23,6 +23,7 @@ import numpy as np
 import pytest
 
 from routerllm import feedback as feedback_module
+from routerllm.backends.interrupts import CANCELLED, cancellable
 from routerllm.carbon.log_schema import SCHEMA, TABLES
 from routerllm.carbon.request_log import RequestLog
 from routerllm.config import AppConfig
@@ -31,6 +32,7 @@ from routerllm.routers import create_router, load_router
 from routerllm.routers.feedback import FeedbackRouter
 from routerllm.system import RouterLLM
 
+from .conftest import StopAfter
 from .test_feedback_router import FEEDBACK, ladder, topic_prompts
 from .test_server import call, running
 
@@ -398,3 +400,25 @@ def test_a_log_from_before_folders_were_kept_is_read_then_migrated_with_its_rows
     assert [(r[0], r[6]) for r in pending_rows(config)] == [(answer.request_id, str((tmp_path / "router").resolve()))]  # fmt: skip
     with sqlite3.connect(config.log.path) as db:
         assert [c[1] for c in db.execute("PRAGMA table_info(pending_feedback)")] == TABLES["pending_feedback"]  # fmt: skip
+
+
+def test_an_answer_cancelled_half_way_is_not_rated_nor_learned(tmp_path: Path) -> None:
+    """Its few tokens are not the model's answer: a score would teach the router how a
+    model did on an answer it was not let finish (the cache and the cascade skip such
+    answers too). Refused by name, nothing stored, not kept for after a restart."""
+    config = ladder(tmp_path)
+    before = saved(config).counts.sum()
+    with RouterLLM(config) as system:
+        with cancellable(StopAfter(2)):
+            cut = system.generate(topic_prompts("parser", 1, 80)[0])
+        assert cut.finish_reason == CANCELLED
+        whole = system.generate(topic_prompts("parser", 1, 81)[0])
+        with pytest.raises(PromptError, match=f"^request '{cut.request_id}' was cancelled half-way .*; nothing was stored$"):  # fmt: skip
+            system.feedback(cut.request_id, 0.0)
+        assert system.log.feedback() == [] and system.router.counts.sum() == before  # type: ignore[attr-defined]
+        assert [r[0] for r in pending_rows(config)] == [whole.request_id]
+        system.feedback(whole.request_id, 1.0)  # a whole answer still is
+    with RouterLLM(config) as after, pytest.raises(UnknownRequestError, match="no routed request"):  # fmt: skip
+        after.feedback(cut.request_id, 0.0)
+    assert len(RequestLog(config.log.path, read_only=True).feedback()) == 1
+    assert saved(config).counts.sum() == before + 1

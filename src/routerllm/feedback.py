@@ -38,7 +38,8 @@ from typing import IO, TYPE_CHECKING
 
 import numpy as np
 
-from routerllm.carbon.log_rows import PendingRequest
+from routerllm.backends.interrupts import CANCELLED
+from routerllm.carbon.log_rows import FAILED, PendingRequest
 from routerllm.checks import is_finite_number, not_utf8
 from routerllm.exceptions import (
     ConfigError,
@@ -61,6 +62,10 @@ logger = logging.getLogger(__name__)
 MAX_REMEMBERED = 10_000
 #: How many learned scores the configured router is saved after (and when closing).
 SAVE_EVERY = 100
+#: The finish reasons of answers that are not a model's whole answer, and so are not
+#: rated: a score would teach the router how a model did on what it was not let finish
+#: (cancelled half-way, its caller gone) or never gave (an endpoint's failure).
+UNRATEABLE = {CANCELLED: "was cancelled half-way", FAILED: "failed"}
 
 
 @dataclass
@@ -74,6 +79,8 @@ class Routed:
     learns: bool
     embedding: np.ndarray | None = None
     rated: bool = False
+    #: its finish reason where that says it is no whole answer (``UNRATEABLE``): not rated
+    cut: str = ""
 
 
 def learns(router: Router) -> bool:
@@ -136,15 +143,18 @@ class FeedbackLoop:
         router: Router,
         embedding: np.ndarray | None,
         log: RequestLog | None = None,
+        finish_reason: str | None = None,
     ) -> None:
         """Keep a routed request for feedback, forgetting the oldest beyond the bound;
         ``embedding`` is its prompt's as ``route`` gave it (None where it gave none). A
         request of the configured router that learns is also kept in ``log``
-        (``keeps_in``)."""
+        (``keeps_in``); one whose ``finish_reason`` says it is no whole answer
+        (``UNRATEABLE``) only in memory, to refuse its score by name."""
         learning = learns(router)
-        kept = embedding if self.learn and learning else None
+        cut = finish_reason if finish_reason is not None and finish_reason in UNRATEABLE else ""
+        kept = embedding if self.learn and learning and not cut else None
         with self._lock:
-            self._routed[request_id] = Routed(model, router, learning, kept)
+            self._routed[request_id] = Routed(model, router, learning, kept, cut=cut)
             while len(self._routed) > MAX_REMEMBERED:
                 self._routed.popitem(last=False)
         if kept is not None and router is self.router and self.keeps_in(log):
@@ -381,6 +391,12 @@ def _check_rateable(request_id: str, routed: Routed | None) -> None:
             f"{MAX_REMEMBERED:,} requests its routers routed since it started (with "
             f"router.learn: true, also those the learning router routed before a restart; "
             f"not those whose model the caller chose); give the request_id of a recent answer"
+        )
+    if routed.cut:
+        raise PromptError(
+            f"request {shown!r} {UNRATEABLE[routed.cut]} (finish reason {routed.cut!r}): "
+            f"not {routed.model}'s whole answer, so its score would teach the router "
+            f"nothing about the model; nothing was stored"
         )
     if not routed.learns:
         raise PromptError(
