@@ -287,8 +287,17 @@ def test_router_resume_runs_only_the_missing_epochs(tmp_path: Path) -> None:
         (lambda p: p.update(epoch=0), "its epoch is 0, not a whole number >= 1"),
         (lambda p: p.update(history=None), "'NoneType' object is not iterable"),
         (lambda p: p.update(scheduler={}), "no 'lr_lambdas'"),
+        (lambda p: p.update(version="2"), "its version is '2'"),
     ],
-    ids=["no-rng", "no-epoch", "epoch-null", "epoch-0", "history-null", "scheduler-empty"],
+    ids=[
+        "no-rng",
+        "no-epoch",
+        "epoch-null",
+        "epoch-0",
+        "history-null",
+        "scheduler-empty",
+        "version-text",
+    ],
 )
 def test_a_checkpoint_missing_a_part_is_a_clear_error_on_resume(
     tmp_path: Path, change: Any, detail: str

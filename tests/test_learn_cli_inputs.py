@@ -529,6 +529,37 @@ def test_a_rerun_without_resume_keeps_the_epochs_of_a_run_that_did_not_finish(
     assert json.loads(capsys.readouterr().out)["epochs_run"] == [1, 2, 3]
 
 
+def test_a_rerun_without_resume_keeps_a_newer_routerllms_unfinished_checkpoint(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A checkpoint this RouterLLM cannot read only because a newer one wrote it (a
+    downgrade) is not damaged: a rerun without --resume took it for "nothing to keep",
+    trained from scratch and replaced the newer run's unfinished epochs."""
+    import torch
+
+    out = tmp_path / "o"
+    checkpoint = out / "checkpoints" / "checkpoint.pt"
+    argv = ["train", "--data", str(labelled(tmp_path / "d.json")), "--out", str(out),
+            "--encoder", "hashing", "--epochs", "2", "--json"]  # fmt: skip
+    assert main(argv) == 0
+    capsys.readouterr()
+    for saved in ("config.json", "weights.npz"):  # stopped before its router was saved
+        (out / saved).unlink()
+    payload = torch.load(checkpoint, weights_only=True)
+    torch.save({**payload, "version": 99}, checkpoint)
+    before = checkpoint.read_bytes()
+    newer = (
+        f"error: {checkpoint} was written by a newer RouterLLM (checkpoint version 99; this "
+        "one reads version 1): upgrade routerllm to resume it, or delete it (or its "
+        "checkpoints folder) to train from scratch"
+    )
+    assert user_error(capsys, *argv) == newer
+    assert user_error(capsys, *argv, "--resume") == newer
+    assert checkpoint.read_bytes() == before
+    assert main([*argv, "--overwrite"]) == 0  # as it says: replaced only when asked to
+    assert torch.load(checkpoint, weights_only=True)["version"] == 1
+
+
 def test_ctrl_c_while_the_trained_router_is_saved_points_at_the_finished_epochs(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -148,6 +148,12 @@ class BudgetExceededError(RouterLLMError):
         self.retry_at = retry_at
 
 
+class CorruptCheckpointError(RouterLLMError):
+    """A training checkpoint whose content cannot be resumed from (damaged, cut short,
+    another program's): unlike one that cannot be read now (no permission, a newer
+    RouterLLM's), it holds nothing a new run must keep."""
+
+
 class DataError(RouterLLMError):
     """A dataset file is missing, malformed, or has the wrong columns."""
 

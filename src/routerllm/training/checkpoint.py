@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from routerllm.checks import is_integer
-from routerllm.exceptions import RouterLLMError, missing_dependency
+from routerllm.exceptions import CorruptCheckpointError, RouterLLMError, missing_dependency
 from routerllm.files import refuse_special_file, written_atomically
 from routerllm.routers.base import one_line
 
@@ -103,29 +103,40 @@ def read_checkpoint(path: Path, mmap: bool = False) -> dict[str, Any]:
         if e.errno != errno.EINVAL:  # a directory, no permission, a disk error...
             raise RouterLLMError(f"cannot read the checkpoint {path}: {e}; {_START_AFRESH}") from e
         # torch seeks past the end of a zip archive cut short (an interrupted copy)
-        raise RouterLLMError(
+        raise CorruptCheckpointError(
             f"{path} is corrupt or not a RouterLLM checkpoint (torch cannot read it: "
             f"{type(e).__name__}, a file cut short?); {_START_AFRESH}"
         ) from e
     except Exception as e:  # torch raises several kinds, of many lines, on a foreign file
-        raise RouterLLMError(
+        raise CorruptCheckpointError(
             f"{path} is corrupt or not a RouterLLM checkpoint (torch cannot read it: "
             f"{type(e).__name__}); {_START_AFRESH}"
         ) from e
     if not isinstance(payload, dict):
-        raise RouterLLMError(f"{path} is not a RouterLLM checkpoint; {_START_AFRESH}")
-    if payload.get("version") != CHECKPOINT_VERSION:
-        raise RouterLLMError(f"{path}: unsupported checkpoint version {payload.get('version')}")
+        raise CorruptCheckpointError(f"{path} is not a RouterLLM checkpoint; {_START_AFRESH}")
+    version: Any = payload.get("version")
+    if is_integer(version) and version > CHECKPOINT_VERSION:  # kept: an upgrade resumes it
+        raise RouterLLMError(
+            f"{path} was written by a newer RouterLLM (checkpoint version {version}; this one "
+            f"reads version {CHECKPOINT_VERSION}): upgrade routerllm to resume it, or delete it "
+            f"(or its checkpoints folder) to train from scratch"
+        )
+    if version != CHECKPOINT_VERSION:
+        raise CorruptCheckpointError(
+            f"{path} is corrupt or not a RouterLLM checkpoint (its version is {version!r:.40}); "
+            f"{_START_AFRESH}"
+        )
     return payload
 
 
 def checkpoint_progress(path: Path) -> tuple[int, int | None] | None:
     """The epochs finished in the checkpoint at ``path``, and the epochs its run was asked
-    for (None in a checkpoint written before they were recorded); None where there is no
-    checkpoint there that can be read, and so nothing to keep."""
+    for (None in a checkpoint written before they were recorded); None where the file is
+    damaged or another program's, and so holds nothing to keep. One that cannot be read
+    now (no permission, a newer RouterLLM's) is its clear error: it may hold epochs."""
     try:
         saved = read_checkpoint(path, mmap=True)  # a fine-tuned encoder's: hundreds of MB
-    except RouterLLMError:
+    except CorruptCheckpointError:
         return None
     epoch: Any = saved.get("epoch")
     asked: Any = saved.get("epochs")
