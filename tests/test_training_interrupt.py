@@ -100,3 +100,32 @@ def test_resuming_from_a_garbage_checkpoint_is_one_line_saying_what_to_do(
             "delete it (or its checkpoints folder) to train from scratch, or train without "
             "resuming (no --resume / resume=False)"
         )
+
+
+def test_a_checkpoint_write_cut_short_by_sigkill_leaves_no_file_behind(tmp_path: Path) -> None:
+    """SIGKILL (the OOM killer) as a checkpoint was written left its staged copy,
+    ``.checkpoint.pt.<random>.partial`` (a fine-tuned encoder's: hundreds of MB), in the
+    folder for good: each kill left one more. The next run into the folder removes them."""
+    module = torch.nn.ModuleDict({"head": torch.nn.Linear(3, 2)})
+
+    def forward(inputs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return module["head"](inputs), inputs
+
+    def collate(items: list[np.ndarray]) -> torch.Tensor:
+        return torch.from_numpy(np.stack(items).astype(np.float32))
+
+    data = ClassificationData(list(np.random.default_rng(0).normal(size=(8, 3))), np.arange(8) % 2)
+    args = TrainingArguments(epochs=1, batch_size=4, warmup_steps=0, progress=False,
+                             output_dir=str(tmp_path))  # fmt: skip
+    left = [tmp_path / ".checkpoint.pt.k1ll3d.partial", tmp_path / ".checkpoint.pt.x.partial"]
+    for path in left:
+        path.write_bytes(b"half a checkpoint")
+    others = [tmp_path / "notes.partial", tmp_path / ".weights.npz.abc.partial"]
+    for path in others:  # not the checkpoint's: left alone
+        path.write_bytes(b"mine")
+    for resume in (True, False):
+        train(module, forward, collate, data, None, args, resume=resume)
+        assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+            ["checkpoint.pt", *(p.name for p in others)]
+        )
+        left[0].write_bytes(b"half a checkpoint")

@@ -7,6 +7,7 @@ truncated one that a later run would trust.
 from __future__ import annotations
 
 import contextlib
+import glob
 import hashlib
 import json
 import os
@@ -118,6 +119,15 @@ def staged(target: Path) -> Iterator[Path]:
         yield Path(name)
     finally:
         Path(name).unlink(missing_ok=True)
+
+
+def remove_staged_leftovers(target: Path) -> None:
+    """Remove the files ``staged`` left beside ``target`` in a process killed as it wrote
+    (SIGKILL, the OOM killer: its ``finally`` never ran). Only for a writer that owns
+    ``target``'s folder, since another process's staged file would go too."""
+    for path in target.parent.glob(f".{glob.escape(target.name)}.*.partial"):
+        with contextlib.suppress(OSError):  # gone meanwhile, or not ours to remove
+            path.unlink()
 
 
 def publish(tmp: Path, target: Path) -> None:

@@ -28,6 +28,7 @@ import numpy as np
 
 from routerllm.checks import FLOAT32_MAX, MAX_SEED, is_number, is_seed
 from routerllm.exceptions import RouterLLMError, missing_dependency
+from routerllm.files import remove_staged_leftovers
 from routerllm.training.checkpoint import (
     CHECKPOINT_NAME,
     EpochRecord,
@@ -315,6 +316,8 @@ def train(
         logger.info("no checkpoint in %s: training from scratch", args.output_dir)
     if saved is None and checkpoint is not None and checkpoint.exists():
         logger.warning("overwriting the checkpoint in %s (resume=False)", args.output_dir)
+    if checkpoint is not None:  # a run killed as it wrote its checkpoint left a copy
+        remove_staged_leftovers(checkpoint)
 
     devices = list(range(torch.cuda.device_count()))
     # The caller's global RNG is left as it was; dropout draws from a seeded copy.
