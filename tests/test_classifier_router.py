@@ -259,6 +259,10 @@ def test_router_resume_runs_only_the_missing_epochs(tmp_path: Path) -> None:
     changed.learning_rate *= 2
     with pytest.raises(RouterLLMError, match=r"other settings \(learning_rate .* -> "):
         again.fit(TRAIN, VAL, changed, resume=True)
+    # another warmup: a schedule the checkpoint's epochs were not trained on (silently
+    # taken until 2026-12-05)
+    with pytest.raises(RouterLLMError, match=r"other settings \(warmup_steps 0 -> 5\)"):
+        again.fit(TRAIN, VAL, fast_args(epochs=3, warmup_steps=5, output_dir=str(out)), resume=True)
     other = EmbeddingClassifierRouter(MODELS, encoder=_Hashing(128))
     with pytest.raises(RouterLLMError, match=r"other settings \(encoder "):
         other.fit(TRAIN, VAL, fast_args(epochs=3, output_dir=str(out)), resume=True)

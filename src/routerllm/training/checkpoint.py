@@ -191,10 +191,11 @@ def restore_checkpoint(
 
 
 #: The training arguments a resumed run must share with the checkpoint's run: all but
-#: the schedule's length (more epochs, and so another warmup, are what resuming is
-#: for) and those that only show progress or evaluate.
-RESUME_MUST_MATCH = ("batch_size", "learning_rate", "weight_decay", "loss", "loss_options",
-                     "seed", "max_length", "max_grad_norm")  # fmt: skip
+#: the schedule's length (more epochs, and so another default warmup, are what resuming
+#: is for) and those that only show progress or evaluate. A warmup given in steps is
+#: kept: another would change the schedule the saved epochs were trained on.
+RESUME_MUST_MATCH = ("batch_size", "learning_rate", "weight_decay", "warmup_steps", "loss",
+                     "loss_options", "seed", "max_length", "max_grad_norm")  # fmt: skip
 
 
 def run_arguments(args: TrainingArguments) -> dict[str, Any]:
