@@ -129,3 +129,27 @@ def test_a_checkpoint_write_cut_short_by_sigkill_leaves_no_file_behind(tmp_path:
             ["checkpoint.pt", *(p.name for p in others)]
         )
         left[0].write_bytes(b"half a checkpoint")
+
+
+class _Payload:
+    """What a malicious checkpoint holds: unpickling it would create ``marker``."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (open, (str(self.marker), "w"))
+
+
+def test_a_checkpoint_that_would_run_code_when_unpickled_is_never_unpickled(
+    tmp_path: Path,
+) -> None:
+    marker = tmp_path / "ran"
+    checkpoint = tmp_path / "checkpoint.pt"
+    torch.save({"version": 1, "epoch": _Payload(marker)}, checkpoint)
+    module = torch.nn.ModuleDict({"head": torch.nn.Linear(3, 2)})
+    data = ClassificationData(list(np.zeros((4, 3), np.float32)), np.arange(4) % 2)
+    args = TrainingArguments(epochs=1, progress=False, output_dir=str(tmp_path))
+    with pytest.raises(RouterLLMError, match=r"is corrupt or not a RouterLLM checkpoint \(torch cannot read it: UnpicklingError\)"):  # fmt: skip
+        train(module, lambda x: (module["head"](x), x), torch.stack, data, None, args, resume=True)
+    assert not marker.exists()
