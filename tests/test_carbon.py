@@ -423,6 +423,56 @@ def test_opening_retries_while_the_log_is_locked(tmp_path: Path) -> None:
         when_free(lambda: impatient.execute("SELECT * FROM missing"))
 
 
+HOLDER = textwrap.dedent(
+    """
+    import sqlite3, sys, time
+    db = sqlite3.connect(sys.argv[1], isolation_level=None)
+    db.execute("BEGIN IMMEDIATE")
+    print("held", flush=True)
+    sys.stdin.read()  # until the test closes it
+    db.execute("COMMIT")
+    """
+)
+
+
+def test_a_log_another_process_holds_past_the_busy_timeout_names_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another process (a sqlite3 shell) holding the log in a write transaction past the
+    busy timeout: the error said only SQLite's "database is locked". It names the
+    process now, and how long it was waited for; what it holds is read meanwhile (WAL),
+    and the log takes the next request once it lets go."""
+    from routerllm import sqlite_busy
+
+    monkeypatch.setattr(sqlite_busy, "BUSY_TIMEOUT_S", 0.3)
+    db = tmp_path / "log.sqlite"
+    with RequestLog(db, tmp_path / "e.csv") as log:
+        log.append(_record(1))
+        holder = subprocess.Popen(
+            [sys.executable, "-c", HOLDER, str(db)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert holder.stdout is not None and holder.stdin is not None
+        try:
+            assert holder.stdout.readline() == "held\n"
+            said = (
+                f"the answer was produced but could not be logged to {db} (log.path): "
+                f"process {holder.pid} (python"
+            )
+            with pytest.raises(RequestLogError, match=re.escape(said)) as e:
+                log.append(_record(2))
+            assert "kept it locked for over 0.3 s" in str(e.value)
+            assert "\n" not in str(e.value)
+            assert log.count() == 1
+        finally:
+            holder.stdin.close()
+            holder.wait(timeout=30)
+        log.append(_record(3))
+        assert [r.id for r in log.records()] == ["r1", "r3"]
+
+
 def test_killed_run_keeps_every_completed_request(tmp_path: Path) -> None:
     proc = _writer(tmp_path, "k", 1000, pause=0.02)
     assert proc.stdout is not None

@@ -8,6 +8,8 @@ from __future__ import annotations
 import os
 import shutil
 import sqlite3
+import struct
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -37,6 +39,48 @@ def is_locked(error: Exception) -> bool:
     """Whether SQLite refused because another connection holds the database ("database
     is locked", "database table is locked")."""
     return isinstance(error, sqlite3.OperationalError) and "locked" in str(error)
+
+
+def holder(path: str | Path) -> str:
+    """Who holds ``path`` locked, for an error message: "process 1234 (sqlite3)" where
+    Linux names the process holding SQLite's write lock (a write transaction, or for a
+    file not in WAL mode, a reader keeping a writer from committing), else "another
+    process". Locks of this process's own connections are not seen (POSIX locks are a
+    process's)."""
+    pid = _lock_owner(Path(path))
+    if pid is None:
+        return "another process"
+    try:
+        name = Path(f"/proc/{pid}/comm").read_text().strip()
+    except OSError:
+        return f"process {pid}"
+    return f"process {pid} ({name})"
+
+
+def _lock_owner(path: Path) -> int | None:
+    """The id of a process holding a lock that keeps this one from writing ``path``: the
+    WAL write lock (byte 120 of its ``-shm``), else the rollback journal's lock bytes (the
+    512 from 2^30 of the file itself); None where none is found or it cannot be asked."""
+    # struct flock's layout is known for 64-bit Linux only
+    if not sys.platform.startswith("linux") or struct.calcsize("P") != 8:
+        return None
+    import fcntl
+
+    shm = path.with_name(path.name + "-shm")
+    target, start, length = (shm, 120, 1) if shm.is_file() else (path, 0x40000000, 512)
+    layout = "hhqqixxxx"  # l_type, l_whence, l_start, l_len, l_pid
+    try:
+        fd = os.open(target, os.O_RDONLY)
+    except OSError:
+        return None
+    try:
+        asked = struct.pack(layout, fcntl.F_WRLCK, os.SEEK_SET, start, length, 0)
+        kind, _, _, _, pid = struct.unpack(layout, fcntl.fcntl(fd, fcntl.F_GETLK, asked))
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+    return pid if kind != fcntl.F_UNLCK and pid > 0 else None
 
 
 def open_shared(path: str | Path, schema: str, *pragmas: str) -> sqlite3.Connection:
