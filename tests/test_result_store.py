@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sqlite3
 import subprocess
 import sys
@@ -256,6 +257,48 @@ def test_a_store_whose_writer_was_killed_mid_write_opens_as_last_committed(
     store.add(ROW | {"task_id": "HumanEval/40"})
     store.close()
     assert len(ResultStore(path, read_only=True).done("m")) == 41
+
+
+READER = """
+import sqlite3, sys
+db = sqlite3.connect(sys.argv[1], isolation_level=None)
+db.execute("BEGIN")
+db.execute("SELECT count(*) FROM generations").fetchall()  # holds a read lock
+print("held", flush=True)
+sys.stdin.read()  # until the test closes it
+"""
+
+
+def test_a_store_another_process_holds_names_that_process(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another process (a SQLite browser, a sqlite3 shell) reading the store in a
+    transaction keeps the run from committing: the error names that process (before:
+    "another program"), and what was stored is kept."""
+    from routerllm import sqlite_busy
+
+    monkeypatch.setattr(sqlite_busy, "BUSY_TIMEOUT_S", 0.2)
+    path = tmp_path / "results.sqlite"
+    store = ResultStore(path)
+    store.add_load("kept", 2.0, 1e-6, 4e-7)
+    reader = subprocess.Popen(
+        [sys.executable, "-c", READER, str(path)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert reader.stdout is not None and reader.stdin is not None
+    try:
+        assert reader.stdout.readline() == "held\n"
+        said = f"results store {path} is locked by process {reader.pid} (python"
+        with pytest.raises(RouterLLMError, match=re.escape(said)):
+            store.add_load("other", 1.0, 1e-6, 4e-7)
+    finally:
+        reader.stdin.close()
+        reader.wait(timeout=30)
+    store.add_load("other", 1.0, 1e-6, 4e-7)
+    assert store.load_of("kept") == (2.0, 1e-6, 4e-7)
+    store.close()
 
 
 @pytest.mark.parametrize("read_only", [False, True])

@@ -219,8 +219,9 @@ class ResultStore:
     def _held(self) -> RouterLLMError:
         """Another program held the file past the busy timeout: a sound store, to wait
         for, not to move away."""
+        who = sqlite_busy.holder(self.path).replace("another process", "another program")
         return RouterLLMError(
-            f"results store {self.path} is locked by another program (one using it in a "
+            f"results store {self.path} is locked by {who} (one using it in a "
             f"transaction, e.g. a SQLite browser); close it, then run the same command "
             f"again: the answers stored so far are kept"
         )
