@@ -1084,3 +1084,36 @@ def test_a_damaged_log_says_how_to_recover_it_and_is_left_as_it_is(
     assert f"request log {db} (log.path) is damaged" in message and "move it aside" in message
     assert "\n" not in message
     assert db.read_bytes() == before
+
+
+def _own_locks(path: Path) -> list[str]:
+    """This process's POSIX locks on ``path``, as /proc/locks lists them."""
+    ino, me = path.stat().st_ino, str(os.getpid())
+    return [
+        line
+        for line in Path("/proc/locks").read_text().splitlines()
+        if (f := line.split())[1] == "POSIX" and f[4] == me and f[5].endswith(f":{ino}")
+    ]
+
+
+@pytest.mark.skipif(not Path("/proc/locks").exists(), reason="Linux's /proc/locks")
+def test_naming_a_logs_holder_keeps_this_processs_own_sqlite_locks(tmp_path: Path) -> None:
+    """Asking who holds the log opened and closed its -shm file, and closing any file
+    descriptor drops every POSIX lock the process holds on that file: the SQLite
+    connections of this process lost theirs (their shared-memory index unguarded,
+    until 2026-12-05). The holder is read from /proc/locks instead."""
+    from routerllm import sqlite_busy
+
+    db = tmp_path / "log.sqlite"
+    with RequestLog(db, tmp_path / "e.csv") as log:
+        log.append(_record(1))
+        reader = sqlite3.connect(db, isolation_level=None)
+        reader.execute("BEGIN")
+        reader.execute("SELECT count(*) FROM requests").fetchall()  # a read lock held
+        shm = tmp_path / "log.sqlite-shm"
+        held = _own_locks(shm)
+        assert held
+        assert sqlite_busy.holder(db) == "another process"  # this process's are not others'
+        assert _own_locks(shm) == held
+        reader.execute("COMMIT")
+        reader.close()

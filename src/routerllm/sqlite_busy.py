@@ -8,8 +8,6 @@ from __future__ import annotations
 import os
 import shutil
 import sqlite3
-import struct
-import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -58,29 +56,36 @@ def holder(path: str | Path) -> str:
 
 
 def _lock_owner(path: Path) -> int | None:
-    """The id of a process holding a lock that keeps this one from writing ``path``: the
-    WAL write lock (byte 120 of its ``-shm``), else the rollback journal's lock bytes (the
-    512 from 2^30 of the file itself); None where none is found or it cannot be asked."""
-    # struct flock's layout is known for 64-bit Linux only
-    if not sys.platform.startswith("linux") or struct.calcsize("P") != 8:
-        return None
-    import fcntl
-
+    """The id of another process holding a lock that keeps this one from writing
+    ``path``: the WAL write lock (byte 120 of its ``-shm``), else the rollback journal's
+    lock bytes (the 512 from 2^30 of the file itself); None where none is found or it
+    cannot be asked. Read from Linux's /proc/locks, not asked of the file: opening and
+    closing it here would drop every POSIX lock this process's own SQLite connections
+    hold on it (until 2026-12-05 it did)."""
     shm = path.with_name(path.name + "-shm")
-    target, start, length = (shm, 120, 1) if shm.is_file() else (path, 0x40000000, 512)
-    layout = "hhqqixxxx"  # l_type, l_whence, l_start, l_len, l_pid
+    target, first, last = (shm, 120, 120) if shm.is_file() else (path, 1 << 30, (1 << 30) + 511)
     try:
-        fd = os.open(target, os.O_RDONLY)
-    except OSError:
+        st = os.stat(target)
+        table = Path("/proc/locks").read_text()
+    except OSError:  # not Linux, or the file is gone
         return None
-    try:
-        asked = struct.pack(layout, fcntl.F_WRLCK, os.SEEK_SET, start, length, 0)
-        kind, _, _, _, pid = struct.unpack(layout, fcntl.fcntl(fd, fcntl.F_GETLK, asked))
-    except OSError:
-        return None
-    finally:
-        os.close(fd)
-    return pid if kind != fcntl.F_UNLCK and pid > 0 else None
+    me, dev = os.getpid(), (os.major(st.st_dev), os.minor(st.st_dev))
+    for line in table.splitlines():
+        # "1: POSIX  ADVISORY  WRITE 1234 fe:00:2149381 120 120"; a waiter's has "->"
+        fields = line.split()
+        if len(fields) != 8 or fields[1] not in ("POSIX", "OFDLCK"):
+            continue
+        _, _, _, _, pid, ident, start, end = fields
+        try:
+            major, minor, inode = ident.split(":")
+            owner, lo = int(pid), int(start)
+            hi = None if end == "EOF" else int(end)
+            same = int(inode) == st.st_ino and (int(major, 16), int(minor, 16)) == dev
+        except ValueError:
+            continue
+        if same and owner > 0 and owner != me and lo <= last and (hi is None or hi >= first):
+            return owner
+    return None
 
 
 def open_shared(path: str | Path, schema: str, *pragmas: str) -> sqlite3.Connection:
