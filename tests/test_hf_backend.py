@@ -220,7 +220,7 @@ def test_greedy_generation_is_argmax_decoding(backend: HFBackend, model_dir: Pat
             ids = torch.cat([ids, torch.tensor([[nxt]])], dim=1)
 
     c = backend.generate(GenerationRequest(prompt=PROMPT, repetition_penalty=1.0))
-    assert c.completion_tokens == len(new)
+    assert c.completion_tokens == len([t for t in new if t != tokenizer.eos_token_id])
     assert c.text == tokenizer.decode(new, skip_special_tokens=True)
 
 
@@ -300,11 +300,26 @@ def test_an_answer_ending_at_the_limit_has_finish_reason_stop(model_dir: Path) -
     b = make_backend(model_dir, max_new_tokens=40)
     request = GenerationRequest(prompt="hello or", repetition_penalty=1.0)
     free = b.generate(request)
-    assert free.finish_reason == "stop" and free.completion_tokens == 9  # ends by itself
+    # ends by itself: 8 words, then the end token (not counted: see the test below)
+    assert free.finish_reason == "stop" and free.completion_tokens == 8
     at_limit = b.generate(dataclasses.replace(request, max_new_tokens=9))
     assert (at_limit.text, at_limit.finish_reason) == (free.text, "stop")
     cut = b.generate(dataclasses.replace(request, max_new_tokens=8))
     assert cut.finish_reason == "length" and cut.completion_tokens == 8
+
+
+def test_the_end_token_is_not_counted_in_completion_tokens(model_dir: Path) -> None:
+    """An answer's tokens are the tokens of its text, as llama.cpp counts them (and as
+    OpenAI-style usage bills them): the end-of-sequence token it ended at is not one of
+    them. This backend counted it, so the same answer had one token more here than on
+    llama.cpp, its cost at token prices and its per-token energy figures off by one."""
+    b = make_backend(model_dir, max_new_tokens=40)
+    request = GenerationRequest(prompt="hello or", repetition_penalty=1.0)
+    free = b.generate(request)  # 8 tokens, then the end token
+    # the same 8 tokens, cut before the end token: as many tokens
+    cut = b.generate(dataclasses.replace(request, max_new_tokens=8))
+    assert (free.text, free.finish_reason) == (cut.text, "stop")
+    assert free.completion_tokens == cut.completion_tokens == 8
 
 
 def test_unloading_frees_the_model_without_a_full_garbage_collection(

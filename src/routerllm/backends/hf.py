@@ -336,7 +336,9 @@ class HFBackend(Backend):
             text=text,
             model=self.name,
             prompt_tokens=n_prompt,
-            completion_tokens=int(len(new_tokens)),
+            # the end token it ended at is no token of the answer, as llama.cpp counts
+            # (and OpenAI-style usage bills): its forward pass is in the measured energy
+            completion_tokens=len(new_tokens) - int(self._ended(new_tokens)),
             latency_s=latency,
             finish_reason=finish,
         )
