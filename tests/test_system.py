@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -1006,3 +1007,48 @@ def test_summarized_results_price_the_largest_model_at_the_configs_grid(tmp_path
     assert "per-token figures of tiny-heavy" in logged["method"] and vs["method"] == logged["method"]  # fmt: skip
     for key in ("estimated_co2_kg", "actual_co2_kg", "co2_saved_fraction"):
         assert vs[key] == pytest.approx(logged[key], rel=1e-12), key
+
+
+def test_a_request_waiting_for_another_ones_load_logs_no_load_of_its_own(
+    tmp_path: Path,
+) -> None:
+    """Two requests that both find their model not loaded: one loads it, the other
+    waits for that load and loads nothing. With carbon tracking off (no meter's turn to
+    take), both were measured as loads, the load's seconds counted twice (in the report's model_loading and latency, and as a reload by the
+    loading-churn recommendation)."""
+    from routerllm.config import load_config
+
+    from .conftest import tiny_config_dict, write_config
+
+    config = load_config(write_config(tmp_path, tiny_config_dict(tmp_path, carbon={"enabled": False})))  # fmt: skip
+    with RouterLLM(config) as system:
+        real_acquire = system.manager.acquire
+        second_waits = threading.Event()
+        calls: list[str] = []
+
+        def acquire(name: str):  # type: ignore[no-untyped-def]
+            # both found the model not loaded; the first waits while the second loads it
+            calls.append(name)
+            if len(calls) == 1:
+                assert second_waits.wait(30)
+                time.sleep(0.3)  # the second holds the manager's lock, loading
+            else:
+                second_waits.set()
+            return real_acquire(name)
+
+        system.manager.acquire = acquire  # type: ignore[method-assign]
+        results: list[RoutedResult] = []
+        ask = lambda: results.append(system.generate("hi", model="tiny-light"))  # noqa: E731
+        threads = [threading.Thread(target=ask) for _ in range(2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        loads = sorted(r.components["model_loading"].duration_s for r in results)
+        assert len(results) == 2 and loads[0] == 0.0 and loads[1] > 0
+        for r in results:
+            assert r.latency_s == pytest.approx(sum(m.duration_s for m in r.components.values()))  # fmt: skip
+        logged = {r.id: r for r in system.log.records()}
+        assert sorted(logged[r.request_id].latency_s for r in results) == sorted(
+            r.latency_s for r in results
+        )

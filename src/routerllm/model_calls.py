@@ -63,8 +63,10 @@ class ModelCalls:
                     loading = self.meter.zero("model_loading")
                 else:
                     with self.meter.measure("model_loading") as load:
-                        self.manager.acquire(name)
-                    loading = load.result
+                        _, event = self.manager.acquire(name)
+                    # another request loaded it meanwhile (no meter's turn held: carbon
+                    # tracking off, a remote model): that load is its, this one waited
+                    loading = load.result if event.loaded_now else self.meter.zero("model_loading")
                 with (
                     self.manager.generating(name) as backend,
                     meter.measure("llm_inference") as slot,
