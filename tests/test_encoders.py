@@ -299,6 +299,38 @@ def test_minilm_static_table_is_read_from_the_cache_and_rebuilt_when_damaged(
     np.testing.assert_array_equal(np.load(path), table)  # and written back in place
 
 
+def test_a_minilm_static_table_that_cannot_be_cached_is_used_from_memory_with_a_warning(
+    minilm_static: DistilledMiniLMEncoder,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    _isolated_cache: Path,
+) -> None:
+    """A cache folder that cannot be written (here a file where it goes; a read-only
+    one alike): the table was built (~15 s), then a PermissionError traceback lost it,
+    and a server built it again at every request."""
+    table = minilm_static.load()
+    _isolated_cache.mkdir(parents=True)
+    (_isolated_cache / "encoders").write_text("not a folder")
+    monkeypatch.setattr(distilled, "_TABLES", {})
+    built: list[int] = []
+
+    def build(*args: object) -> np.ndarray:
+        built.append(1)
+        return table.astype(np.float32)
+
+    monkeypatch.setattr(distilled, "build_table", build)
+    with caplog.at_level(logging.WARNING, logger="routerllm.encoders.distilled"):
+        encoder = DistilledMiniLMEncoder()
+        np.testing.assert_array_equal(
+            encoder.encode(["sort a list"]), minilm_static.encode(["sort a list"])
+        )
+        DistilledMiniLMEncoder().encode(["again"])  # built once in this process
+    assert built == [1]
+    assert (_isolated_cache / "encoders").read_text() == "not a folder"  # left as it was
+    (record,) = [r for r in caplog.records if "cannot be cached" in r.getMessage()]
+    assert "ROUTERLLM_CACHE" in record.getMessage() and "\n" not in record.getMessage()
+
+
 @pytest.mark.parametrize("error", ["TokenError", "TypeError", "MemoryError", "RecursionError"])
 def test_a_cached_minilm_static_table_whose_header_numpy_cannot_parse_is_rebuilt(
     error: str, tmp_path: Path

@@ -13,7 +13,8 @@ default.
 
 The table is built on first use (~15 s on 2 cores) and cached as
 ``$ROUTERLLM_CACHE/encoders/minilm-static-<model digest>.npy`` (float16,
-23 MB; default ``~/.cache/routerllm``). A damaged cache file is rebuilt, and
+23 MB; default ``~/.cache/routerllm``). A damaged cache file is rebuilt; a
+cache that cannot be written gets a warning and the table is used from memory;
 within one process a table is built or read once.
 """
 
@@ -126,7 +127,17 @@ class DistilledMiniLMEncoder(Encoder):
                 self._tokenizer.token_to_id("[CLS]"),
                 self._tokenizer.token_to_id("[SEP]"),
             ).astype(np.float16)
-            self._write(path, table)
+            try:
+                self._write(path, table)
+            except OSError as e:  # a read-only cache, a full disk: the table still serves
+                log.warning(
+                    "the %s token table cannot be cached at %s (%s); it is used from memory "
+                    "and built again by the next process (set ROUTERLLM_CACHE to a writable "
+                    "folder)",
+                    self.spec,
+                    path,
+                    e,
+                )
         _TABLES[path.stem] = table
         self._table = table
         return table
