@@ -299,6 +299,32 @@ def test_minilm_static_table_is_read_from_the_cache_and_rebuilt_when_damaged(
     np.testing.assert_array_equal(np.load(path), table)  # and written back in place
 
 
+@pytest.mark.parametrize("damage", ["zeroed rows", "NaN row"])
+def test_a_cached_minilm_static_table_with_zeroed_or_nan_rows_is_rebuilt(
+    damage: str,
+    minilm_static: DistilledMiniLMEncoder,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Blocks of zeros (what a crash can leave of a file's unwritten pages) read as a
+    table whose texts of those tokens got zero vectors, without a word."""
+    table = minilm_static.load()
+    damaged = table.copy()
+    if damage == "zeroed rows":
+        damaged[1000:1100] = 0
+    else:
+        damaged[7] = np.nan
+    path = DistilledMiniLMEncoder().table_path
+    DistilledMiniLMEncoder._write(path, damaged)
+    monkeypatch.setattr(distilled, "_TABLES", {})
+    monkeypatch.setattr(distilled, "build_table", lambda *args: table.astype(np.float32))
+    with caplog.at_level(logging.WARNING, logger="routerllm.encoders.distilled"):
+        np.testing.assert_array_equal(DistilledMiniLMEncoder().load(), table)
+    np.testing.assert_array_equal(np.load(path), table)
+    reason = "all-zero rows" if damage == "zeroed rows" else "values that are not finite"
+    assert f"is damaged ({reason}): rebuilding it" in caplog.text
+
+
 def test_a_minilm_static_table_that_cannot_be_cached_is_used_from_memory_with_a_warning(
     minilm_static: DistilledMiniLMEncoder,
     monkeypatch: pytest.MonkeyPatch,

@@ -13,7 +13,8 @@ default.
 
 The table is built on first use (~15 s on 2 cores) and cached as
 ``$ROUTERLLM_CACHE/encoders/minilm-static-<model digest>.npy`` (float16,
-23 MB; default ``~/.cache/routerllm``). A damaged cache file is rebuilt; a
+23 MB; default ``~/.cache/routerllm``). A damaged cache file (cut short, of
+another shape, with NaN or all-zero rows) is rebuilt; a
 cache that cannot be written gets a warning and the table is used from memory;
 within one process a table is built or read once.
 """
@@ -23,8 +24,6 @@ from __future__ import annotations
 import functools
 import hashlib
 import logging
-import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -42,7 +41,7 @@ from routerllm.encoders.minilm import (
     onnx_model_path,
 )
 from routerllm.exceptions import missing_dependency
-from routerllm.files import NPZ_DAMAGE
+from routerllm.files import NPZ_DAMAGE, publish, staged
 from routerllm.paths import cache_root
 
 log = logging.getLogger(__name__)
@@ -151,26 +150,27 @@ class DistilledMiniLMEncoder(Encoder):
             log.warning("%s is unreadable (%s): rebuilding it", path, e)
             return None
         expected = (self._tokenizer.get_vocab_size(), self.dim)
-        if table.shape != expected or table.dtype != np.float16 or not np.isfinite(table).all():
-            log.warning(
-                "%s is damaged (shape %s, %s): rebuilding it", path, table.shape, table.dtype
-            )
-            return None
-        return np.asarray(table)
+        if table.shape != expected or table.dtype != np.float16:
+            problem = f"shape {table.shape}, {table.dtype}"
+        elif not np.isfinite(table).all():
+            problem = "values that are not finite"
+        elif not table.view(np.uint64).any(axis=1).all():
+            # No token's MiniLM output is all zeros: such a row is a block a crash left
+            # unwritten, and would give the texts of its tokens zero vectors.
+            problem = "all-zero rows"
+        else:
+            return np.asarray(table)
+        log.warning("%s is damaged (%s): rebuilding it", path, problem)
+        return None
 
     @staticmethod
     def _write(path: Path, table: np.ndarray) -> None:
-        # Write then rename: a reader never sees half a file, two builders never clash.
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as f:
+        # Write, sync, then rename: a reader never sees half a file, two builders never
+        # clash, and a crash of the machine leaves no file of unwritten (zero) blocks.
+        with staged(path) as tmp:
+            with tmp.open("wb") as f:
                 np.save(f, table)
-            os.chmod(tmp, 0o644)  # mkstemp makes it private; a cache is shareable
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+            publish(tmp, path)
 
     def encode(self, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
         items = check_texts(texts, batch_size)
