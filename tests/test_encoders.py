@@ -268,6 +268,19 @@ def test_minilm_static_gives_a_one_token_text_the_vector_minilm_onnx_gives_it(
     np.testing.assert_allclose(sentence[0], mean / np.linalg.norm(mean), atol=1e-5)
 
 
+def test_minilm_static_gives_text_of_no_known_word_piece_the_unknown_tokens_vector(
+    minilm_static: DistilledMiniLMEncoder, onnx_minilm: OnnxMiniLMEncoder
+) -> None:
+    """Emoji and most CJK characters are all [UNK]: such texts share one vector,
+    minilm-onnx's for [UNK]; whitespace and control characters alone have no token."""
+    unknown = minilm_static.encode(["🙂", "🔥 🚀", "快速"])
+    np.testing.assert_allclose(unknown, np.repeat(unknown[:1], 3, axis=0), atol=1e-6)
+    assert float(cosine_rows(unknown[:1], onnx_minilm.encode(["🙂"]))[0]) > 0.999
+    assert not np.any(minilm_static.encode([" \n\t", "\x00\u200b"]))
+    (punctuation,) = minilm_static.encode(["?!...;;"])
+    assert np.isfinite(punctuation).all() and abs(float(np.linalg.norm(punctuation)) - 1) < 1e-5
+
+
 def test_minilm_static_table_is_read_from_the_cache_and_rebuilt_when_damaged(
     minilm_static: DistilledMiniLMEncoder, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -91,7 +91,8 @@ class DistilledMiniLMEncoder(Encoder):
     """Static embeddings distilled from all-MiniLM-L6-v2 (spec "minilm-static", 384-d).
 
     The tokenizer loads in the constructor; the table on the first ``encode``
-    (or ``load()``). A text with no token (the empty string) gets the zero vector.
+    (or ``load()``). A text with no token (empty, whitespace, control characters)
+    gets the zero vector; one of no known word piece (emoji) is all ``[UNK]``.
     """
 
     spec = "minilm-static"
