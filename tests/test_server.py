@@ -1275,6 +1275,21 @@ def test_serve_refuses_a_mistake_in_one_line(
     assert stderr.startswith("error: ") and message in stderr and stderr.count("\n") == 1, stderr
 
 
+def test_serve_with_no_model_that_can_run_leaves_no_log_behind(tmp_path: Path) -> None:
+    """A start refused for its models created the request log (and the carbon folder)
+    first: a server that never served left an empty log where the config points."""
+    data = tiny_config_dict(tmp_path)
+    for model in data["models"]:
+        model["gguf"] = {"path": str(tmp_path / "missing.gguf")}
+    config = write_config(tmp_path, data)
+    process = serve_command(config)
+    stdout, stderr = process.communicate(timeout=60)
+    assert process.returncode == 2 and stdout == "", stderr
+    assert stderr.startswith("error: no configured model can run here (tiny-light: ")
+    assert stderr.count("\n") == 1, stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["config.yaml"]
+
+
 @pytest.mark.parametrize(
     ("address", "message"),
     [

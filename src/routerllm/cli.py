@@ -47,6 +47,11 @@ def _load(args: argparse.Namespace) -> Any:
 def _system(args: argparse.Namespace) -> Any:
     from routerllm.system import RouterLLM
 
+    return RouterLLM(_configured(args))
+
+
+def _configured(args: argparse.Namespace) -> Any:
+    """The config with the command's options (``--router``, ``--cascade``...) applied."""
     config = _load(args)
     if getattr(args, "router", None) and not _saved_there(args.router, config.router.path):
         from routerllm.registry import ROUTERS
@@ -65,7 +70,7 @@ def _system(args: argparse.Namespace) -> Any:
         config.cascade.gate = args.gate
     if getattr(args, "as_written", False):
         config.generation.complete_stubs = False
-    return RouterLLM(config)
+    return config
 
 
 def _saved_there(name: str, path: str | None) -> bool:
@@ -360,9 +365,11 @@ def _nothing_selected(args: argparse.Namespace, config: Any, rep: Any) -> list[s
 def cmd_serve(args: argparse.Namespace) -> int:
     import os
 
+    from routerllm.manager import LLMManager
     from routerllm.server.app import TAG
     from routerllm.server.options import cors_origins, waiting_cap
     from routerllm.server.serving import listen, serve
+    from routerllm.system import RouterLLM
 
     api_key = os.environ.get(API_KEY_ENV)
     if api_key is not None and not api_key.strip():
@@ -371,30 +378,35 @@ def cmd_serve(args: argparse.Namespace) -> int:
     waiting_cap(args.max_waiting)
     # the address first: a busy port or a bad --host is said before the models load (a
     # client that connects while they load waits its turn in the socket's backlog)
-    with listen(args.host, args.port) as sock, _system(args) as system:
-        models = system.available_models()  # none that can run: said before serving
-        host, port = sock.getsockname()[:2]
-        url = f"http://{f'[{host}]' if ':' in host else host}:{port}/v1"
-        text = (
-            f"RouterLLM serving {url} (OpenAI API): model 'auto' is routed by "
-            f"{system.router.name!r}; also {', '.join(models)}\n"
-            f"carbon: {system.meter.method}; requests logged to {system.config.log.path} "
-            f"(tag {TAG!r}); Ctrl-C stops"
-        )
-        info = {"url": url, "router": system.router.name, "models": models}
-        try:
-            system.scope.routable()
-        except ModelUnavailableError as e:  # models asked by name are still served
-            print(f"warning: {e}; model 'auto' is refused until one is, models named in a "
-                  f"request are served", file=sys.stderr)  # fmt: skip
-        if api_key is None and host not in ("127.0.0.1", "::1"):
-            print(f"warning: serving on {host} without an API key ({API_KEY_ENV}): anyone "
-                  f"who can reach this port can use the models", file=sys.stderr)  # fmt: skip
-        if api_key is None and "*" in cors:
-            print(f"warning: --cors-origin '*' without an API key ({API_KEY_ENV}): any web "
-                  f"page open in a browser that can reach this port can use the models", file=sys.stderr)  # fmt: skip
-        # one line, once requests are answered (and SIGTERM stops gracefully): scripts wait for it
-        serve(system, sock, api_key, lambda: print(json.dumps(info) if args.json else text, flush=True), cors, args.max_waiting)  # fmt: skip
+    with listen(args.host, args.port) as sock:
+        config = _configured(args)
+        manager = LLMManager(config)
+        # none that can run: said before the system opens its log, which a start refused
+        # here left behind, empty, where the config points
+        models = manager.runnable_models()
+        with RouterLLM(config, manager=manager) as system:
+            host, port = sock.getsockname()[:2]
+            url = f"http://{f'[{host}]' if ':' in host else host}:{port}/v1"
+            text = (
+                f"RouterLLM serving {url} (OpenAI API): model 'auto' is routed by "
+                f"{system.router.name!r}; also {', '.join(models)}\n"
+                f"carbon: {system.meter.method}; requests logged to {system.config.log.path} "
+                f"(tag {TAG!r}); Ctrl-C stops"
+            )
+            info = {"url": url, "router": system.router.name, "models": models}
+            try:
+                system.scope.routable()
+            except ModelUnavailableError as e:  # models asked by name are still served
+                print(f"warning: {e}; model 'auto' is refused until one is, models named in a "
+                      f"request are served", file=sys.stderr)  # fmt: skip
+            if api_key is None and host not in ("127.0.0.1", "::1"):
+                print(f"warning: serving on {host} without an API key ({API_KEY_ENV}): anyone "
+                      f"who can reach this port can use the models", file=sys.stderr)  # fmt: skip
+            if api_key is None and "*" in cors:
+                print(f"warning: --cors-origin '*' without an API key ({API_KEY_ENV}): any web "
+                      f"page open in a browser that can reach this port can use the models", file=sys.stderr)  # fmt: skip
+            # one line, once requests are answered (and SIGTERM stops gracefully): scripts wait for it
+            serve(system, sock, api_key, lambda: print(json.dumps(info) if args.json else text, flush=True), cors, args.max_waiting)  # fmt: skip
     print(_server_stopped(args, None), file=sys.stderr)  # SIGTERM (Ctrl-C says it in main)
     return 0
 

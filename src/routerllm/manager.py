@@ -131,6 +131,15 @@ class LLMManager:
             self._available = found
         return list(found)
 
+    def runnable_models(self) -> list[str]:
+        """``available_models()``, or a clear error naming each model's reason when none
+        can run here."""
+        available = self.available_models()
+        if not available:
+            reasons = "; ".join(f"{m.name}: {self.availability(m.name)}" for m in self.config.models)  # fmt: skip
+            raise ModelUnavailableError(f"no configured model can run here ({reasons})")
+        return available
+
     def set_unavailable(self, name: str) -> None:
         """Take ``name`` as unavailable (its endpoint found unreachable, its load failed)
         until the next check of the unavailable models, ``RECHECK_S`` from now."""

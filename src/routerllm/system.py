@@ -293,13 +293,7 @@ class RouterLLM(RequestAnswering):
 
     def _available_models(self) -> list[str]:
         # not refused once closed: a request running while close() waits goes on with it
-        available = self.manager.available_models()
-        if not available:
-            reasons = "; ".join(
-                f"{m.name}: {self.manager.availability(m.name)}" for m in self.config.models
-            )
-            raise ModelUnavailableError(f"no configured model can run here ({reasons})")
-        return available
+        return self.manager.runnable_models()
 
     def route(self, prompt: str) -> RoutingDecision:
         """The routing decision alone (not measured, not logged)."""
