@@ -1223,7 +1223,10 @@ def test_serve_warns_when_no_available_model_is_within_the_cap(tmp_path: Path) -
     assert "model 'auto' is refused until one is" in stderr and "Traceback" not in stderr
 
 
-def test_stopping_refuses_a_request_still_arriving(tmp_path: Path) -> None:
+@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGHUP], ids=["SIGTERM", "SIGHUP"])
+def test_stopping_refuses_a_request_still_arriving(tmp_path: Path, stop: signal.Signals) -> None:
+    """SIGHUP (the terminal it ran in closed, ``kill -HUP``) stops the server as SIGTERM
+    does: it ended the process at once, the request in progress cut, unanswered and unlogged."""
     config = write_config(tmp_path, tiny_config_dict(tmp_path, carbon={"enabled": False}))
     process = serve_command(config, "--json")
     try:
@@ -1232,12 +1235,13 @@ def test_stopping_refuses_a_request_still_arriving(tmp_path: Path) -> None:
         with half_sent(base, b'{"messages": ', 100) as sock:
             time.sleep(0.3)
             stop_sent = time.monotonic()
-            process.send_signal(signal.SIGTERM)
+            process.send_signal(stop)
             status, body = answer_on(sock)
         assert status == 503 and body["error"]["code"] == "server_stopping"
     finally:
         _, stderr = process.communicate(timeout=60)
     assert process.returncode == 0 and time.monotonic() - stop_sent < 10, stderr
+    assert "Traceback" not in stderr and "server stopped;" in stderr, stderr
 
 
 @pytest.mark.parametrize("delay_s", [0.3, 1.0, 2.0])

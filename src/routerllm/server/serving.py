@@ -107,7 +107,7 @@ def serve(
     cors: Sequence[str] | None = (),
     max_waiting: int | None = None,
 ) -> None:
-    """Serve until Ctrl-C (``KeyboardInterrupt``) or SIGTERM (returns), each after the
+    """Serve until Ctrl-C (``KeyboardInterrupt``) or SIGTERM or SIGHUP (returns), each after the
     request in progress is answered and logged. A second Ctrl-C stops at once, yet
     the request in progress is still finished and logged first: a model cannot be
     stopped half-way, and the caller closes the system next. ``on_ready`` is called
@@ -115,11 +115,21 @@ def serve(
     stops the server as SIGTERM does, then is raised here; ``cors`` and
     ``max_waiting`` as for :func:`create_app`."""
 
+    srv = None
+
     def stopped(signum: int, frame: object) -> None:
         raise _Stopped
 
+    def hung_up(signum: int, frame: object) -> None:
+        # SIGHUP (the terminal closed, `kill -HUP`) stops as SIGTERM does: by default it
+        # ended the process at once, the request in progress cut and never logged
+        if srv is None:
+            raise _Stopped
+        srv.handle_exit(signal.SIGTERM, frame)  # uvicorn's graceful stop, then SIGTERM's
+
     previous = signal.signal(signal.SIGTERM, stopped)  # uvicorn raises it again after its shutdown
-    srv = None
+    hangup = getattr(signal, "SIGHUP", None)  # none on Windows
+    previous_hangup = signal.signal(hangup, hung_up) if hangup is not None else None
     failed: list[Exception] = []
     try:  # a SIGTERM while the server starts stops it here too
         srv = server(system, api_key, cors, max_waiting)
@@ -129,6 +139,8 @@ def serve(
         pass
     finally:
         signal.signal(signal.SIGTERM, previous)
+        if hangup is not None:
+            signal.signal(hangup, previous_hangup)
         if srv is not None:
             _wait_for(srv.config.app.state.service.working)
     if failed:
