@@ -1205,6 +1205,27 @@ def test_serve_logs_to_stderr_as_stderr_is_whatever_stdout_is(tmp_path: Path, st
     assert '"GET /v1/models HTTP/1.1" 200 OK' in stderr and "\x1b[" not in stderr, stderr
 
 
+def test_serve_whose_terminal_hangs_up_stops_with_status_0(tmp_path: Path) -> None:
+    """The terminal closed (an ssh session lost): SIGHUP, and stderr gone with it. The
+    closing line's failed write was an error, then a traceback, status 1."""
+    config = write_config(tmp_path, tiny_config_dict(tmp_path, carbon={"enabled": False}))
+    terminal, out = os.openpty()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "routerllm.cli", "serve", "--config", str(config), "--port", "0", "--json"],  # fmt: skip
+        stdout=out, stderr=out,
+    )  # fmt: skip
+    os.close(out)
+    try:
+        said = b""
+        while b'"url"' not in said:
+            said += os.read(terminal, 4096)
+    finally:
+        os.close(terminal)  # the terminal is gone: writing to it fails (EIO)
+        process.send_signal(signal.SIGHUP)
+        process.wait(60)
+    assert process.returncode == 0
+
+
 def test_serve_warns_when_no_available_model_is_within_the_cap(tmp_path: Path) -> None:
     data = tiny_config_dict(tmp_path, carbon={"enabled": False}, budgets={"max_params_b": 0.5})
     for model in data["models"][:2]:  # the two within the cap cannot run here

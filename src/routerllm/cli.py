@@ -407,7 +407,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
                       f"page open in a browser that can reach this port can use the models", file=sys.stderr)  # fmt: skip
             # one line, once requests are answered (and SIGTERM stops gracefully): scripts wait for it
             serve(system, sock, api_key, lambda: print(json.dumps(info) if args.json else text, flush=True), cors, args.max_waiting)  # fmt: skip
-    print(_server_stopped(args, None), file=sys.stderr)  # SIGTERM (Ctrl-C says it in main)
+    # SIGTERM or SIGHUP (Ctrl-C says it in main); after a hangup the terminal, and stderr
+    # with it, may be gone (EIO): the server stopped as it should, its status says so
+    with contextlib.suppress(OSError):
+        print(_server_stopped(args, None), file=sys.stderr)
     return 0
 
 
