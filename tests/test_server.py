@@ -1918,3 +1918,58 @@ def test_a_request_that_is_not_http_gets_the_apis_json_error(
     assert error["type"] == "invalid_request_error" and error["code"] == "malformed_request"
     assert error["message"].startswith("malformed HTTP request: ")
     assert call(base, "/health")[0] == 200  # and the server goes on serving
+
+
+CLOSING_SLOWLY = """
+import sys, time
+from routerllm import cli
+from routerllm.system import RouterLLM
+close = RouterLLM.close
+def slow_close(self):
+    print("closing", flush=True)
+    time.sleep(1.5)
+    close(self)
+    print("closed", flush=True)
+RouterLLM.close = slow_close
+sys.exit(cli.main(sys.argv[1:]))
+"""
+
+
+@pytest.mark.parametrize("again", [signal.SIGTERM, signal.SIGHUP])
+def test_a_stop_signal_while_the_server_closes_lets_the_close_finish(
+    tmp_path: Path, again: signal.Signals
+) -> None:
+    """Once serving had stopped, SIGTERM and SIGHUP were back to their defaults while
+    the system closed (the learning router saved, the log closed): a service manager's
+    second SIGTERM then ended the process part-way through its close (until
+    2026-12-05). They are held until the close is done now, and said to be."""
+    config = write_config(tmp_path, tiny_config_dict(tmp_path, carbon={"enabled": False}))
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            CLOSING_SLOWLY,
+            "serve",
+            "--config",
+            str(config),
+            "--port",
+            "0",
+            "--json",
+        ],  # fmt: skip
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stdout is not None
+    try:
+        json.loads(process.stdout.readline())  # serving
+        process.send_signal(signal.SIGTERM)
+        assert process.stdout.readline() == "closing\n"
+        process.send_signal(again)
+        stdout, stderr = process.communicate(timeout=60)
+    finally:
+        process.kill()
+    assert process.returncode == 0, stderr
+    assert stdout == "closed\n"
+    assert "stopping already: closing the system first" in stderr
+    assert "Traceback" not in stderr

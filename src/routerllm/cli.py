@@ -368,7 +368,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from routerllm.manager import LLMManager
     from routerllm.server.app import TAG
     from routerllm.server.options import cors_origins, waiting_cap
-    from routerllm.server.serving import listen, serve
+    from routerllm.server.serving import listen, serve, stop_signals_held
     from routerllm.system import RouterLLM
 
     api_key = os.environ.get(API_KEY_ENV)
@@ -384,7 +384,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         # none that can run: said before the system opens its log, which a start refused
         # here left behind, empty, where the config points
         models = manager.runnable_models()
-        with RouterLLM(config, manager=manager) as system:
+        closing = contextlib.ExitStack()  # its signals held until the system has closed
+        with closing, RouterLLM(config, manager=manager) as system:
             host, port = sock.getsockname()[:2]
             url = f"http://{f'[{host}]' if ':' in host else host}:{port}/v1"
             text = (
@@ -406,7 +407,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
                 print(f"warning: --cors-origin '*' without an API key ({API_KEY_ENV}): any web "
                       f"page open in a browser that can reach this port can use the models", file=sys.stderr)  # fmt: skip
             # one line, once requests are answered (and SIGTERM stops gracefully): scripts wait for it
-            serve(system, sock, api_key, lambda: print(json.dumps(info) if args.json else text, flush=True), cors, args.max_waiting)  # fmt: skip
+            try:
+                serve(system, sock, api_key, lambda: print(json.dumps(info) if args.json else text, flush=True), cors, args.max_waiting)  # fmt: skip
+            finally:  # serving has stopped: the close below is not cut short by a stop signal
+                closing.enter_context(stop_signals_held())
     # SIGTERM or SIGHUP (Ctrl-C says it in main); after a hangup the terminal, and stderr
     # with it, may be gone (EIO): the server stopped as it should, its status says so
     with contextlib.suppress(OSError):

@@ -4,6 +4,7 @@ request in progress to be answered and logged (``routerllm serve``)."""
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import logging
 import signal
@@ -11,7 +12,7 @@ import socket
 import sys
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from routerllm.exceptions import RouterLLMError, missing_dependency
@@ -145,6 +146,31 @@ def serve(
             _wait_for(srv.config.app.state.service.working)
     if failed:
         raise failed[0]
+
+
+@contextlib.contextmanager
+def stop_signals_held() -> Iterator[None]:
+    """SIGTERM and SIGHUP held (said, not acted on) for the block: once serving has
+    stopped, the caller's close of the system (a learning router saved, the log closed)
+    is not cut short by another stop signal, a service manager's second SIGTERM, say
+    (until 2026-12-05 such a signal ended the process part-way through the close).
+    Ctrl-C still interrupts it: a way out where a close hangs."""
+
+    def held(signum: int, frame: object) -> None:
+        with contextlib.suppress(OSError):  # after a hangup, stderr may be gone
+            print(
+                f"stopping already: closing the system first ({signal.Signals(signum).name} held)",
+                file=sys.stderr,
+                flush=True,
+            )
+
+    kinds = [s for s in (signal.SIGTERM, getattr(signal, "SIGHUP", None)) if s is not None]
+    previous = {kind: signal.signal(kind, held) for kind in kinds}
+    try:
+        yield
+    finally:
+        for kind, handler in previous.items():
+            signal.signal(kind, handler)
 
 
 def _announce(srv: Any, on_ready: Callable[[], None] | None, failed: list[Exception]) -> None:
