@@ -1353,3 +1353,26 @@ def test_training_on_a_run_that_shares_a_prompt_or_is_this_runs_own_out_is_refus
     with pytest.raises(RouterLLMError, match="is this run's own --out"):
         run_experiment(tiny_config, tmp_path / "copy", systems=["quality"], limit=1, seed=5,
                        folds=1, progress=False, train_on=tmp_path / "copy" / ".")  # fmt: skip
+
+
+def test_each_models_answers_are_its_own_whatever_the_configs_cascade(
+    tiny_config: AppConfig, tmp_path: Path
+) -> None:
+    """The experiment asks each model by name and composes its cascades from the stored
+    answers. With the config's cascade on (as a served config has it, ``cascade: {enabled:
+    true, gate: ...}``), tinycoder's failed answers were escalated: tiny-heavy's answer
+    was stored, measured and checked as tiny-light's."""
+    from routerllm.carbon.request_log import RequestLog
+
+    tiny_config.cascade.enabled = True
+    out = tmp_path / "he"
+    run_experiment(tiny_config, out, systems=["direct-light"], limit=2,
+                   style_overrides={"max_new_tokens": 8}, progress=False)  # fmt: skip
+    log = RequestLog(out / "requests.sqlite", out / "carbon" / "emissions.csv")
+    try:
+        records = list(log.records())
+    finally:
+        log.close()
+    assert [r.model for r in records] == ["tiny-light", "tiny-light"]
+    assert all(r.escalated == {} for r in records)
+    assert tiny_config.cascade.enabled  # the caller's config is left as it was

@@ -17,7 +17,7 @@ import numpy as np
 from routerllm.carbon.meter import check_country
 from routerllm.cascade import cascade_pair
 from routerllm.checks import is_integer
-from routerllm.config import AppConfig
+from routerllm.config import AppConfig, CascadeConfig
 from routerllm.data.mbpp import load_code_problems
 from routerllm.eval.cascade_gate import budget_gate
 from routerllm.eval.humaneval_markdown import report_markdown
@@ -183,8 +183,11 @@ def run_experiment(
             # ... and its CO2 is measured for one country's grid (CodeCarbon's code for it).
             store.use_country(check_country(config.carbon.country_iso_code))
             # Every answer is asked of a named model: the config's router is not used
-            # (nor built: one that learns may not be trained)
-            with RouterLLM(config, router="largest") as system:
+            # (nor built: one that learns may not be trained), nor its cascade, which would
+            # store a larger model's answer as the named one's (the experiment's cascades
+            # are composed from each model's own answers)
+            alone = config.model_copy(update={"cascade": CascadeConfig()})
+            with RouterLLM(alone, router="largest") as system:
                 # The gated cascade's gate reads the medium model's own states of the prompts.
                 states_of = [medium] if GATED_CASCADE in systems else []
                 _check_stored_styles(system, store, [m for m in ladder if m not in wanted],
