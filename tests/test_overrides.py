@@ -357,3 +357,25 @@ def test_a_regex_whose_parser_changed_is_a_clear_config_error(
     monkeypatch.delattr(_regex_core, "_parse_pattern")
     with pytest.raises(ConfigError, match=f"install the version in RouterLLM's constraints.txt .*regex=={TESTED_REGEX}"):  # fmt: skip
         config_with(tmp_path, {"name": "p", "pattern": "abc", "model": "tiny-heavy"})
+
+
+def test_the_cascade_checks_an_overridden_answer_as_any_other(tmp_path: Path) -> None:
+    """A rule chooses the model that answers first; the cascade then checks that answer
+    and escalates it where it fails its examples, as it does a model the caller names."""
+    from .test_cascade import REQUEST
+
+    data = tiny_config_dict(
+        tmp_path,
+        cascade={"enabled": True},
+        cache={"enabled": True},
+        overrides=[{"name": "adders", "pattern": "Add two numbers", "model": "tiny-light"}],
+    )
+    with RouterLLM(load_config(write_config(tmp_path, data))) as system:
+        first = system.generate(REQUEST)
+        assert "override 'adders': to tiny-light" in first.reason
+        assert "tiny-light's answer failed 2 of the request's 2 examples, escalated to tiny-medium" in first.reason  # fmt: skip
+        assert first.model == "tiny-heavy" and first.escalated["llm_inference"].energy_kwh > 0
+        again = system.generate(REQUEST)  # the escalated answer, from the cache: no model runs
+        assert (again.model, again.cached_from, again.escalated) == ("tiny-heavy", first.request_id, {})  # fmt: skip
+        assert again.components["llm_inference"].energy_kwh == again.components["model_loading"].energy_kwh == 0  # fmt: skip
+        assert again.reason.startswith(first.reason)
