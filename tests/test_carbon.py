@@ -874,6 +874,29 @@ def test_an_emissions_csv_saved_without_its_last_line_end_gets_whole_rows(
     assert [(len(r), r[5]) for r in rows[1:]] == [(9, "r1")] * 3 + [(9, "r2")] * 3
 
 
+def test_an_emissions_csv_an_editor_saved_with_a_byte_order_mark_is_appended_to(
+    tmp_path: Path,
+) -> None:
+    """Excel's "CSV UTF-8" (and Windows Notepad) save the CSV with a UTF-8 byte order mark:
+    its header, identical to the eye, was refused as "not a RouterLLM emissions CSV" at
+    every later start. A file holding only the mark gets the header, not rows alone."""
+    path = tmp_path / "emissions.csv"
+    with RequestLog(tmp_path / "log.sqlite", path) as log:
+        log.append(_record(1))
+    path.write_bytes(b"\xef\xbb\xbf" + path.read_bytes())
+    with RequestLog(tmp_path / "log.sqlite", path) as log:
+        log.append(_record(2))
+    rows = list(csv.reader(path.open(encoding="utf-8-sig", newline="")))
+    assert rows[0] == CSV_COLUMNS
+    assert [(len(r), r[5]) for r in rows[1:]] == [(9, "r1")] * 3 + [(9, "r2")] * 3
+    path.write_bytes(b"\xef\xbb\xbf")  # emptied in the editor, saved with the mark
+    with RequestLog(tmp_path / "log2.sqlite", path) as log:
+        log.append(_record(3))
+    rows = list(csv.reader(path.open(encoding="utf-8-sig", newline="")))
+    assert rows[0] == CSV_COLUMNS
+    assert [(len(r), r[5]) for r in rows[1:]] == [(9, "r3")] * 3
+
+
 @pytest.mark.parametrize("path", [":memory:", ""])
 def test_a_log_path_that_is_not_a_file_is_refused(path: str) -> None:
     with pytest.raises(RouterLLMError, match="must be a file path"):

@@ -27,6 +27,9 @@ from routerllm.exceptions import RequestLogError
 
 log = logging.getLogger(__name__)
 
+#: UTF-8's byte order mark, which Excel ("CSV UTF-8") and Notepad put before the header.
+BOM = "\ufeff".encode()
+
 
 def locked(path: Path) -> IO[str]:
     """``path``, opened to append and locked against the other writers (which wait
@@ -56,7 +59,8 @@ def append_rows(f: IO[str], records: Sequence[RequestRecord]) -> None:
     it is empty."""
     writer = csv.writer(f)
     size = os.fstat(f.fileno()).st_size
-    if size == 0:
+    # empty, or emptied in an editor that saved only its byte order mark
+    if size == 0 or (size == len(BOM) and os.pread(f.fileno(), size, 0) == BOM):
         writer.writerow(CSV_COLUMNS)
     elif os.pread(f.fileno(), 1, size - 1) not in (b"\n", b"\r"):
         # saved by an editor without its last line's end: the row goes on a line

@@ -75,7 +75,8 @@ def check_csv(path: Path) -> None:
     # opening a named pipe would wait for a writer, reading a device never end
     refuse_special_file(path, "remove it, or choose another carbon.output_dir", RequestLogError)
     try:
-        with path.open(encoding="utf-8", newline="") as f:
+        # utf-8-sig: Excel's "CSV UTF-8" and Notepad save it with a byte order mark
+        with path.open(encoding="utf-8-sig", newline="") as f:
             header = next(csv.reader([f.readline()]), [])
     except FileNotFoundError:
         return
