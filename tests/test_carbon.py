@@ -897,6 +897,45 @@ def test_an_emissions_csv_an_editor_saved_with_a_byte_order_mark_is_appended_to(
     assert [(len(r), r[5]) for r in rows[1:]] == [(9, "r3")] * 3
 
 
+@pytest.mark.parametrize("field", ["router", "model", "tag", "component method"])
+def test_a_record_whose_text_is_not_utf8_is_a_clear_error_that_logs_nothing(
+    tmp_path: Path, field: str
+) -> None:
+    """A lone surrogate (JSON's "\\ud800", a file name's undecodable byte) in a record's
+    text: SQLite's bare UnicodeEncodeError reached the caller. A clear error now, naming
+    the field, and neither the log nor the CSV holds part of the request."""
+    record = _record(2)
+    if field == "component method":
+        m = record.components["llm_inference"]
+        bad = dataclasses.replace(
+            record, components={**record.components, "llm_inference": dataclasses.replace(m, method="x\ud800")}
+        )  # fmt: skip
+        name = "llm_inference method"
+    else:
+        bad, name = dataclasses.replace(record, **{field: "x\ud800"}), field
+    path = tmp_path / "emissions.csv"
+    with RequestLog(tmp_path / "log.sqlite", path) as log:
+        log.append(_record(1))
+        with pytest.raises(RequestLogError, match=f"request r2's {name} .* not valid UTF-8") as e:
+            log.append(bad)
+        assert "\n" not in str(e.value)
+        log.append(_record(3))
+        assert [r.id for r in log.records()] == ["r1", "r3"]
+    assert [r[5] for r in csv.reader(path.open(newline=""))][1:] == ["r1"] * 3 + ["r3"] * 3
+
+
+def test_a_load_error_that_is_not_utf8_is_logged_with_its_odd_characters_escaped(
+    tmp_path: Path,
+) -> None:
+    """A failed load's error quotes the model's file, whose name may hold a byte that is
+    not UTF-8 (os.fsdecode's surrogate): the request, and its loads' energy, are logged."""
+    record = dataclasses.replace(_record(1), finish_reason="error", load_error="bad file /m/\udcff.gguf")  # fmt: skip
+    with RequestLog(tmp_path / "log.sqlite", tmp_path / "e.csv") as log:
+        log.append(record)
+        (got,) = log.records()
+    assert got.load_error == "bad file /m/\\udcff.gguf"
+
+
 @pytest.mark.parametrize("path", [":memory:", ""])
 def test_a_log_path_that_is_not_a_file_is_refused(path: str) -> None:
     with pytest.raises(RouterLLMError, match="must be a file path"):

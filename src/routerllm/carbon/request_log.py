@@ -185,6 +185,7 @@ class RequestLog(PendingFeedback, CsvMirror):
             record = dataclasses.replace(record, timestamp=utc_timestamp(record.timestamp, "its timestamp"))  # fmt: skip
         except RouterLLMError as e:
             raise RequestLogError(f"request {record.id} has no usable timestamp: {e}") from None
+        record = _utf8_texts(record)
         csv_file: IO[str] | OSError | None = None
         if self.csv_path is not None:
             try:  # locked before the row is committed: see emissions_csv's docstring
@@ -464,3 +465,26 @@ class RequestLog(PendingFeedback, CsvMirror):
         ("" when it holds none)."""
         ((n, first, last),) = self._fetch("SELECT COUNT(*), MIN(timestamp), MAX(timestamp) FROM requests")  # fmt: skip
         return int(n), first or "", last or ""
+
+
+def _utf8_texts(record: RequestRecord) -> RequestRecord:
+    """``record``, whose texts must be UTF-8 (SQLite and the CSV store them so; a lone
+    surrogate, e.g. JSON's "\\ud800", gave a bare UnicodeEncodeError): a clear error
+    naming the first that is not, before anything is written; a load's error, a message
+    quoting a file name that may not be UTF-8, is kept with such characters escaped."""
+    texts = {n: getattr(record, n) for n in ("id", "model", "router", "tag", "finish_reason", "load_error_model")}  # fmt: skip
+    for parts in (record.components, record.escalated):
+        for m in parts.values():
+            texts[f"{m.component} component"] = m.component
+            texts[f"{m.component} method"] = m.method
+    for name, text in texts.items():
+        if isinstance(text, str) and (at := not_utf8(text)) is not None:
+            raise RequestLogError(
+                f"request {ascii(record.id)[1:-1]:.80}'s {ascii(name)[1:-1]:.80} "
+                f"{text[:80]!r} is not valid UTF-8 text (undecodable at character {at}); "
+                f"nothing of it was logged"
+            )
+    if isinstance(record.load_error, str) and not_utf8(record.load_error) is not None:
+        escaped = record.load_error.encode("utf-8", "backslashreplace").decode("utf-8")
+        record = dataclasses.replace(record, load_error=escaped)
+    return record
