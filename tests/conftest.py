@@ -8,6 +8,8 @@ import importlib.util
 import os
 import shutil
 import socket
+import subprocess
+import sys
 import tempfile
 import threading
 from collections.abc import Iterator
@@ -277,3 +279,34 @@ def rewrite_weights(path: Path, change: Any) -> None:
     meta = json.loads((path / "config.json").read_text())
     meta["weights_sha256"] = sha256_of(path / "weights.npz")
     (path / "config.json").write_text(json.dumps(meta))
+
+
+#: Holds the SQLite file given (argv[1]) in a transaction that STATEMENTS (a script's
+#: lines) begin, says "held", and lets go once its stdin is closed.
+SQLITE_HOLDER = """
+import sqlite3, sys
+db = sqlite3.connect(sys.argv[1], isolation_level=None)
+{statements}
+print("held", flush=True)
+sys.stdin.read()
+db.execute("COMMIT")
+"""
+
+
+@contextlib.contextmanager
+def sqlite_held_by_another_process(path: Path, statements: str) -> Iterator[int]:
+    """Another process holding ``path`` in a transaction ``statements`` begin (a write's
+    ``BEGIN IMMEDIATE``, or a read kept open): its pid, for the block's duration."""
+    holder = subprocess.Popen(
+        [sys.executable, "-c", SQLITE_HOLDER.format(statements=statements), str(path)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert holder.stdout is not None and holder.stdin is not None
+    try:
+        assert holder.stdout.readline() == "held\n"
+        yield holder.pid
+    finally:
+        holder.stdin.close()
+        holder.wait(timeout=30)

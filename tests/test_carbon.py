@@ -34,7 +34,7 @@ from routerllm.config import CarbonConfig, ModelConfig
 from routerllm.exceptions import ConfigError, RequestLogError, RouterLLMError
 from routerllm.sqlite_busy import in_unwritable_folder, when_free
 
-from .conftest import tiny_config_dict, tiny_model, write_config
+from .conftest import sqlite_held_by_another_process, tiny_config_dict, tiny_model, write_config
 
 
 def _record(i: int, model: str = "m", tokens: int = 10, co2: float = 1e-6) -> RequestRecord:
@@ -423,18 +423,6 @@ def test_opening_retries_while_the_log_is_locked(tmp_path: Path) -> None:
         when_free(lambda: impatient.execute("SELECT * FROM missing"))
 
 
-HOLDER = textwrap.dedent(
-    """
-    import sqlite3, sys, time
-    db = sqlite3.connect(sys.argv[1], isolation_level=None)
-    db.execute("BEGIN IMMEDIATE")
-    print("held", flush=True)
-    sys.stdin.read()  # until the test closes it
-    db.execute("COMMIT")
-    """
-)
-
-
 def test_a_log_another_process_holds_past_the_busy_timeout_names_it(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -448,27 +436,16 @@ def test_a_log_another_process_holds_past_the_busy_timeout_names_it(
     db = tmp_path / "log.sqlite"
     with RequestLog(db, tmp_path / "e.csv") as log:
         log.append(_record(1))
-        holder = subprocess.Popen(
-            [sys.executable, "-c", HOLDER, str(db)],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        assert holder.stdout is not None and holder.stdin is not None
-        try:
-            assert holder.stdout.readline() == "held\n"
+        with sqlite_held_by_another_process(db, 'db.execute("BEGIN IMMEDIATE")') as pid:
             said = (
                 f"the answer was produced but could not be logged to {db} (log.path): "
-                f"process {holder.pid} (python"
+                f"process {pid} (python"
             )
             with pytest.raises(RequestLogError, match=re.escape(said)) as e:
                 log.append(_record(2))
             assert "kept it locked for over 0.3 s" in str(e.value)
             assert "\n" not in str(e.value)
             assert log.count() == 1
-        finally:
-            holder.stdin.close()
-            holder.wait(timeout=30)
         log.append(_record(3))
         assert [r.id for r in log.records()] == ["r1", "r3"]
 

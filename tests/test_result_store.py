@@ -17,6 +17,8 @@ from routerllm.data.humaneval import load_humaneval
 from routerllm.eval.result_store import ResultStore
 from routerllm.exceptions import RouterLLMError
 
+from .conftest import sqlite_held_by_another_process
+
 ROW = {
     "model": "m", "task_id": "HumanEval/0", "raw": "x", "completion": "x",
     "prompt_tokens": 3, "completion_tokens": 1, "gen_s": 0.1, "gen_kwh": 1e-6, "gen_co2": 4e-7,
@@ -259,16 +261,6 @@ def test_a_store_whose_writer_was_killed_mid_write_opens_as_last_committed(
     assert len(ResultStore(path, read_only=True).done("m")) == 41
 
 
-READER = """
-import sqlite3, sys
-db = sqlite3.connect(sys.argv[1], isolation_level=None)
-db.execute("BEGIN")
-db.execute("SELECT count(*) FROM generations").fetchall()  # holds a read lock
-print("held", flush=True)
-sys.stdin.read()  # until the test closes it
-"""
-
-
 def test_a_store_another_process_holds_names_that_process(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -281,21 +273,11 @@ def test_a_store_another_process_holds_names_that_process(
     path = tmp_path / "results.sqlite"
     store = ResultStore(path)
     store.add_load("kept", 2.0, 1e-6, 4e-7)
-    reader = subprocess.Popen(
-        [sys.executable, "-c", READER, str(path)],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert reader.stdout is not None and reader.stdin is not None
-    try:
-        assert reader.stdout.readline() == "held\n"
-        said = f"results store {path} is locked by process {reader.pid} (python"
+    read = 'db.execute("BEGIN")\ndb.execute("SELECT count(*) FROM generations").fetchall()'
+    with sqlite_held_by_another_process(path, read) as pid:  # a read lock held
+        said = f"results store {path} is locked by process {pid} (python"
         with pytest.raises(RouterLLMError, match=re.escape(said)):
             store.add_load("other", 1.0, 1e-6, 4e-7)
-    finally:
-        reader.stdin.close()
-        reader.wait(timeout=30)
     store.add_load("other", 1.0, 1e-6, 4e-7)
     assert store.load_of("kept") == (2.0, 1e-6, 4e-7)
     store.close()

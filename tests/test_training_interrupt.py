@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -59,9 +60,9 @@ def test_ctrl_c_reports_the_last_epoch_its_checkpoint_holds(
         assert history.resumed_from == saved and history.epochs_run == [3, 4, 5]
 
 
-def test_resuming_from_a_garbage_checkpoint_is_one_line_saying_what_to_do(
-    tmp_path: Path,
-) -> None:
+def _one_epoch(tmp_path: Path) -> Callable[..., Any]:
+    """A one-epoch run of a linear head on 8 random items, checkpointed in ``tmp_path``:
+    ``run(resume=...)`` trains it."""
     module = torch.nn.ModuleDict({"head": torch.nn.Linear(3, 2)})
 
     def forward(inputs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -73,7 +74,14 @@ def test_resuming_from_a_garbage_checkpoint_is_one_line_saying_what_to_do(
     data = ClassificationData(list(np.random.default_rng(0).normal(size=(8, 3))), np.arange(8) % 2)
     args = TrainingArguments(epochs=1, batch_size=4, warmup_steps=0, progress=False,
                              output_dir=str(tmp_path))  # fmt: skip
-    train(module, forward, collate, data, None, args)
+    return lambda resume=False: train(module, forward, collate, data, None, args, resume=resume)
+
+
+def test_resuming_from_a_garbage_checkpoint_is_one_line_saying_what_to_do(
+    tmp_path: Path,
+) -> None:
+    run = _one_epoch(tmp_path)
+    run()
     checkpoint = tmp_path / "checkpoint.pt"
     assert checkpoint.is_file()  # a real checkpoint, now overwritten:
     unreadable = "is corrupt or not a RouterLLM checkpoint (torch cannot read it: "
@@ -93,7 +101,7 @@ def test_resuming_from_a_garbage_checkpoint_is_one_line_saying_what_to_do(
         else:
             checkpoint.write_bytes(content)
         with pytest.raises(RouterLLMError) as err:
-            train(module, forward, collate, data, None, args, resume=True)
+            run(resume=True)
         message = str(err.value)
         assert "\n" not in message and message.startswith(f"{checkpoint} ") and problem in message
         assert message.endswith(
@@ -106,17 +114,7 @@ def test_a_checkpoint_write_cut_short_by_sigkill_leaves_no_file_behind(tmp_path:
     """SIGKILL (the OOM killer) as a checkpoint was written left its staged copy,
     ``.checkpoint.pt.<random>.partial`` (a fine-tuned encoder's: hundreds of MB), in the
     folder for good: each kill left one more. The next run into the folder removes them."""
-    module = torch.nn.ModuleDict({"head": torch.nn.Linear(3, 2)})
-
-    def forward(inputs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        return module["head"](inputs), inputs
-
-    def collate(items: list[np.ndarray]) -> torch.Tensor:
-        return torch.from_numpy(np.stack(items).astype(np.float32))
-
-    data = ClassificationData(list(np.random.default_rng(0).normal(size=(8, 3))), np.arange(8) % 2)
-    args = TrainingArguments(epochs=1, batch_size=4, warmup_steps=0, progress=False,
-                             output_dir=str(tmp_path))  # fmt: skip
+    run = _one_epoch(tmp_path)
     left = [tmp_path / ".checkpoint.pt.k1ll3d.partial", tmp_path / ".checkpoint.pt.x.partial"]
     for path in left:
         path.write_bytes(b"half a checkpoint")
@@ -124,7 +122,7 @@ def test_a_checkpoint_write_cut_short_by_sigkill_leaves_no_file_behind(tmp_path:
     for path in others:  # not the checkpoint's: left alone
         path.write_bytes(b"mine")
     for resume in (True, False):
-        train(module, forward, collate, data, None, args, resume=resume)
+        run(resume=resume)
         assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
             ["checkpoint.pt", *(p.name for p in others)]
         )
