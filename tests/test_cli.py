@@ -603,7 +603,38 @@ def test_route_with_carbon_tracking_off_says_not_measured_not_zero_co2(tmp_path:
     assert "kWh" not in head and "CO2 0" not in head
     assert parts.count("not measured") == 3 and "0.00e+00" not in parts, parts
     out = json.loads(run("route", "hello", "--config", str(cfg), "--json").stdout)
-    assert set(out["methods"].values()) == {"none"}  # --json: zeros, marked unmeasured
+    assert set(out["methods"].values()) == {"none"}
+    # --json: null, as the report of the same request gives, not 0.0 (a measured nothing)
+    assert out["energy_kwh"] is None and out["co2_kg"] is None and out["cost_usd"] is None
+    for part in out["components"].values():
+        assert part["energy_kwh"] is None and part["co2_kg"] is None and part["duration_s"] >= 0
+
+
+def test_a_results_json_says_null_where_the_report_says_not_measured() -> None:
+    # route --json, the demo's and the server's routerllm field gave 0.0 where the
+    # report of the same request gives null (carbon tracking off, a failed CodeCarbon task)
+    from routerllm.carbon.meter import Measurement
+    from routerllm.routed_result import RoutedResult
+
+    def result(*methods: str, cost: float = 0.0, token_priced: bool = False) -> dict[str, Any]:
+        parts = {n: Measurement(n, 0.5, 0.0, 0.0, m) for n, m in zip(("router_inference", "model_loading", "llm_inference"), methods, strict=False)}  # fmt: skip
+        return RoutedResult(text="", model="m", prompt_tokens=1, completion_tokens=1, latency_s=1.5, components=parts, cost_usd=cost, token_priced=token_priced).to_dict()  # fmt: skip
+
+    off = result("none", "none", "codecarbon:failed")
+    assert off["energy_kwh"] is off["co2_kg"] is off["cost_usd"] is None
+    assert off["components"]["llm_inference"] == {"energy_kwh": None, "co2_kg": None, "duration_s": 0.5}  # fmt: skip
+    # a cached answer's unspent parts are 0, known; its routing, not measured, is not
+    cached = result("none", "cache", "cache")
+    assert cached["co2_kg"] is None and cached["components"]["model_loading"]["co2_kg"] == 0.0
+    # a cost from token prices is known measured or not, $0 too; a billed one is known
+    assert result("none", "cache", "cache", token_priced=True)["cost_usd"] == 0.0
+    assert result("none", "none", "none", cost=0.25)["cost_usd"] == 0.25
+    # measured: zeros stand (a cached answer's, with its routing measured)
+    on = result("codecarbon:load-estimate", "cache", "cache")
+    assert on["energy_kwh"] == on["co2_kg"] == on["cost_usd"] == 0.0
+    assert on["components"]["router_inference"]["co2_kg"] == 0.0
+    tiny = RoutedResult(text="", model="m", prompt_tokens=1, completion_tokens=1, latency_s=1.5, components={"llm_inference": Measurement("llm_inference", 0.1, 1e-12, 3e-14, "estimate:per-token")})  # fmt: skip
+    assert json.loads(json.dumps(tiny.to_dict()))["co2_kg"] == 3e-14  # not rounded to 0
 
 
 def test_report_with_carbon_tracking_off_says_not_measured_not_zero_co2(tmp_path: Path) -> None:

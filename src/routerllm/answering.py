@@ -275,6 +275,7 @@ class RequestAnswering:
             request_id=uuid.uuid4().hex,
             predicted=admission.prediction,
             escalated=earlier,
+            token_priced=not self.calls.priced_by_energy(name),
         )
         with self.budget.recording(admission) if self.budget else contextlib.nullcontext():
             self._logged(req, result, tag, failed_load)

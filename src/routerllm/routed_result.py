@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from routerllm.backends.base import Completion
-from routerllm.carbon.meter import HasComponents, Measurement
+from routerllm.carbon.meter import CACHED, HasComponents, Measurement
 from routerllm.carbon.predictor import Prediction
 
 FIXED = "fixed"  # the router name of a request whose model the caller chose
@@ -32,9 +32,23 @@ class RoutedResult(Completion, HasComponents):
     #: Of its components, the part the models a cascade escalated from spent (as logged:
     #: ``RequestRecord.escalated``); empty where it did not escalate.
     escalated: dict[str, Measurement] = field(default_factory=dict)
+    #: Whether the answering model has token prices: its cost is then known, $0 too,
+    #: whether or not its energy was measured (else the cost is its energy's).
+    token_priced: bool = False
+
+    @property
+    def measured(self) -> bool:
+        """Whether its energy and CO2 were measured (as a report counts a logged request):
+        a component was, a cached answer's unspent parts aside."""
+        parts = [m for m in self.components.values() if not (m.method == CACHED and not (m.energy_kwh or m.co2_kg))]  # fmt: skip
+        return not self.components or any(m.measured for m in parts)
 
     def to_dict(self) -> dict[str, Any]:
-        """The machine-readable form printed by ``routerllm route --json``."""
+        """The machine-readable form printed by ``routerllm route --json`` (and the demo's,
+        and the server's ``routerllm`` field): an energy, CO2 or cost not measured is None
+        (null), as in ``Report.as_dict``."""
+        measured = self.measured
+        cost_known = measured or bool(self.cost_usd) or self.token_priced
         return {
             "model": self.model,
             "response": self.text,
@@ -44,9 +58,9 @@ class RoutedResult(Completion, HasComponents):
             "prompt_tokens": self.prompt_tokens,
             "completion_tokens": self.completion_tokens,
             "latency_s": self.latency_s,
-            "energy_kwh": self.energy_kwh,
-            "co2_kg": self.co2_kg,
-            "cost_usd": self.cost_usd,
+            "energy_kwh": self.energy_kwh if measured else None,
+            "co2_kg": self.co2_kg if measured else None,
+            "cost_usd": self.cost_usd if cost_known else None,
             "components": {name: m.as_dict() for name, m in self.components.items()},
             "methods": {name: m.method for name, m in self.components.items()},
             "finish_reason": self.finish_reason,

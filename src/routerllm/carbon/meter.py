@@ -53,8 +53,20 @@ class Measurement:
     co2_kg: float
     method: str  # codecarbon:<how>, estimate:per-token, none, cache
 
-    def as_dict(self) -> dict[str, float]:
-        return {"energy_kwh": self.energy_kwh, "co2_kg": self.co2_kg, "duration_s": self.duration_s}
+    @property
+    def measured(self) -> bool:
+        """Whether its energy was measured or estimated: not carbon tracking off's 0 kWh
+        (method ``none``) nor that of a CodeCarbon task that failed (the report's rule)."""
+        return self.method not in (NOT_MEASURED, CODECARBON_FAILED) or bool(self.energy_kwh or self.co2_kg)  # fmt: skip
+
+    def as_dict(self) -> dict[str, float | None]:
+        """As JSON data: an energy and CO2 not measured are None (null), as in reports."""
+        known = self.measured
+        return {
+            "energy_kwh": self.energy_kwh if known else None,
+            "co2_kg": self.co2_kg if known else None,
+            "duration_s": self.duration_s,
+        }
 
     def plus(self, other: Measurement) -> Measurement:
         """This and ``other``, two measurements of one component (e.g. two models'
