@@ -197,9 +197,18 @@ def load_json(path: str | Path) -> list[LabeledPrompt]:
         if why := _problem(row["text"], row["label"]):
             raise DataError(f"{path}: item {i}: {why}")
         items.append(
-            LabeledPrompt(
-                row["text"], int(row["label"]), str(row.get("category", "")),
-                str(row.get("source", "")),
-            )
-        )  # fmt: skip
+            LabeledPrompt(row["text"], int(row["label"]), *_tags(row, f"{path}: item {i}"))
+        )
     return items
+
+
+def _tags(row: dict[str, object], where: str) -> tuple[str, str]:
+    """A row's category and source: absent or null (pandas' missing value) is empty, not
+    the word "None"; anything but text is refused rather than written back as its repr."""
+    tags = []
+    for key in ("category", "source"):
+        value = row.get(key)
+        if value is not None and not isinstance(value, str):
+            raise DataError(f"{where}: {key} must be a string (or null), got {value!r}"[:300])
+        tags.append(value or "")
+    return tags[0], tags[1]
