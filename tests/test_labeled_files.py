@@ -32,3 +32,37 @@ def test_crlf_and_a_byte_order_mark_load_as_plain_json(tmp_path: Path) -> None:
     path = tmp_path / "p.json"
     path.write_bytes(b'\xef\xbb\xbf[\r\n{"text": "a\\r\\nb", "label": 0},\r\n{"text": "c", "label": 3}\r\n]\r\n')  # fmt: skip
     assert load_json(path) == [LabeledPrompt("a\r\nb", 0), LabeledPrompt("c", 3)]
+
+
+def test_json_lines_load_one_prompt_a_line(tmp_path: Path) -> None:
+    path = tmp_path / "p.jsonl"
+    path.write_bytes(b'\xef\xbb\xbf{"text": "a", "label": 0, "category": "x"}\r\n\r\n{"text": "b", "label": 2}\n')  # fmt: skip
+    assert load_json(path) == [LabeledPrompt("a", 0, "x"), LabeledPrompt("b", 2)]
+
+
+@pytest.mark.parametrize(
+    ("lines", "message"),
+    [
+        (
+            '{"text": "a", "label": 0}\n{"text": "b", "label": 9}\n',
+            r"line 2: label must be an integer in 0\.\.3, got 9",
+        ),  # fmt: skip
+        ('{"text": "a", "label": 0}\n\n{"text": "b"\n', r"line 3 is not valid JSON"),
+        ('{"text": "a", "label": 0}\n[1]\n', r"line 2 needs `text` and an integer `label`"),
+        ('{"text": "a", "label": 0, "label": 1}\n', r"line 1: the key 'label' is given twice"),
+    ],
+)
+def test_a_bad_json_line_is_named(tmp_path: Path, lines: str, message: str) -> None:
+    path = tmp_path / "p.jsonl"
+    path.write_text(lines)
+    with pytest.raises(DataError, match=rf"p\.jsonl: {message}"):
+        load_json(path)
+
+
+def test_a_json_lines_file_not_utf8_or_missing_is_named(tmp_path: Path) -> None:
+    path = tmp_path / "p.jsonl"
+    path.write_bytes(b'{"text": "a", "label": 0}\n{"text": "caf\xe9", "label": 0}\n')
+    with pytest.raises(DataError, match=r"p\.jsonl: not UTF-8 text \(line 2: byte 0xe9\)"):
+        load_json(path)
+    with pytest.raises(DataError, match=r"not found: .*gone\.jsonl"):
+        load_json(tmp_path / "gone.jsonl")

@@ -74,11 +74,47 @@ def read_json(path: str | Path, kind: str = "dataset") -> Any:
     an object that names a key twice (a model scored twice: JSON would keep the last).
     A byte-order mark (Excel's "UTF-8 with BOM") is skipped."""
     path = as_path(path, f"the {kind} file")
-    refuse_special_data_file(path)
+    text = _read_text(path, kind)
     try:
-        return json.loads(path.read_text(encoding="utf-8-sig"), object_pairs_hook=unique_keys)
+        return json.loads(text, object_pairs_hook=unique_keys)
     except RepeatedKey as e:
         raise DataError(f"{path}: {e}; JSON would keep the last one: keep the one you mean") from e
+    except ValueError as e:
+        raise DataError(f"{path}: not valid JSON ({e})") from e
+    except RecursionError as e:  # [[[[...]]]]: json's parser recurses
+        raise DataError(f"{path}: not valid JSON (nested too deeply)") from e
+
+
+def read_json_lines(path: str | Path, kind: str = "dataset") -> list[tuple[int, Any]]:
+    """The values of a JSON Lines file, one a line, each with its line number (blank
+    lines skipped); errors as :func:`read_json`'s, naming the line."""
+    path = as_path(path, f"the {kind} file")
+    rows = []
+    # split("\n"), not splitlines(): JSON strings may hold U+2028 and other line breaks
+    for n, line in enumerate(_read_text(path, kind).split("\n"), 1):
+        if not line.strip():
+            continue
+        try:
+            rows.append((n, json.loads(line, object_pairs_hook=unique_keys)))
+        except RepeatedKey as e:
+            raise DataError(
+                f"{path}: line {n}: {e}; JSON would keep the last one: keep the one you mean"
+            ) from e
+        except ValueError as e:  # its own "line 1" would mislead
+            raise DataError(
+                f"{path}: line {n} is not valid JSON ({getattr(e, 'msg', e)}); a JSON Lines "
+                "file holds one JSON object a line"
+            ) from e
+        except RecursionError as e:
+            raise DataError(f"{path}: line {n} is not valid JSON (nested too deeply)") from e
+    return rows
+
+
+def _read_text(path: Path, kind: str) -> str:
+    """A data file's text (a byte-order mark skipped); one clear DataError if it cannot be read."""
+    refuse_special_data_file(path)
+    try:
+        return path.read_text(encoding="utf-8-sig")
     except FileNotFoundError as e:
         raise DataError(f"{kind} file not found: {path}") from e
     except IsADirectoryError as e:
@@ -87,7 +123,3 @@ def read_json(path: str | Path, kind: str = "dataset") -> Any:
         raise DataError(f"cannot read {path}: {e.strerror or e}") from e
     except UnicodeDecodeError as e:
         raise undecodable_file(path) from e
-    except ValueError as e:
-        raise DataError(f"{path}: not valid JSON ({e})") from e
-    except RecursionError as e:  # [[[[...]]]]: json's parser recurses
-        raise DataError(f"{path}: not valid JSON (nested too deeply)") from e

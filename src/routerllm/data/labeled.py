@@ -3,7 +3,7 @@
 Labels follow the seeds' class map (MISSION M1/M5): 0 code generation (heavy
 code model), 1 text generation (medium text), 2 general purpose (medium),
 3 lightweight (light). Files are JSON lists of ``{"text", "label", "category",
-"source"}`` objects.
+"source"}`` objects (or JSON Lines, ``.jsonl``: one such object a line).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from routerllm.checks import is_finite_number, not_utf8
-from routerllm.data import as_path, read_json
+from routerllm.data import as_path, read_json, read_json_lines
 from routerllm.exceptions import DataError
 from routerllm.files import (
     file_in_the_way,
@@ -173,18 +173,25 @@ def refuse_replacing_splits(
 
 
 def load_json(path: str | Path) -> list[LabeledPrompt]:
-    """Read a labelled-prompt file; malformed files give one clear DataError."""
+    """Read a labelled-prompt file: a JSON list of ``{text, label}`` objects, or one
+    object a line where its name ends in ``.jsonl`` (JSON Lines); a malformed file is one
+    clear DataError naming the item (the line) at fault."""
     if str(path).lower().endswith(".csv"):  # outcome files are read by suffix: .csv RouterBench
         raise DataError(
             f"{path} is a CSV file, read as outcome data (RouterBench), not labelled prompts "
             "(a JSON list of {text, label}): the outcome routers train on it (routerllm train "
             "--router quality, logreg, knn, ...) and routerllm eval-routing evaluates them on it"
         )
-    raw = read_json(path)
-    if not isinstance(raw, list):
-        raise DataError(f"{path}: expected a JSON list of {{text, label}} objects")
+    if str(path).lower().endswith(".jsonl"):
+        rows = [(f"line {n}", row) for n, row in read_json_lines(path)]
+    else:
+        raw = read_json(path)
+        if not isinstance(raw, list):
+            raise DataError(f"{path}: expected a JSON list of {{text, label}} objects")
+        # the file's first item is item 1, as outcome files'
+        rows = [(f"item {i}", row) for i, row in enumerate(raw, 1)]
     items = []
-    for i, row in enumerate(raw, 1):  # the file's first item is item 1, as outcome files'
+    for i, row in rows:
         if not isinstance(row, dict) or "text" not in row or "label" not in row:
             if isinstance(row, dict) and {"question", "scores"} <= row.keys():
                 raise DataError(
@@ -193,12 +200,10 @@ def load_json(path: str | Path) -> list[LabeledPrompt]:
                     "--router quality, logreg, knn, ...) and routerllm eval-routing "
                     "evaluates them on it"
                 )
-            raise DataError(f"{path}: item {i} needs `text` and an integer `label`")
+            raise DataError(f"{path}: {i} needs `text` and an integer `label`")
         if why := _problem(row["text"], row["label"]):
-            raise DataError(f"{path}: item {i}: {why}")
-        items.append(
-            LabeledPrompt(row["text"], int(row["label"]), *_tags(row, f"{path}: item {i}"))
-        )
+            raise DataError(f"{path}: {i}: {why}")
+        items.append(LabeledPrompt(row["text"], int(row["label"]), *_tags(row, f"{path}: {i}")))
     return items
 
 
