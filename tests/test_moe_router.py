@@ -144,6 +144,83 @@ def test_training_that_diverges_is_a_clear_error(n: int) -> None:
     assert not router.is_trained
 
 
+def _rows(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, 4))
+    return X, np.eye(3)[(X[:, 0] > 0).astype(int) + (X[:, 1] > 0).astype(int)]
+
+
+def _with(a: np.ndarray, row: int, value: float) -> np.ndarray:
+    a = a.copy()
+    a[row] = value
+    return a
+
+
+@pytest.mark.parametrize(
+    ("X", "T", "message"),
+    [
+        (_with(_rows(40)[0], 5, np.nan), _rows(40)[1], r"embeddings: row 6 is not finite"),
+        (_with(_rows(40)[0], 5, np.inf), _rows(40)[1], r"embeddings: row 6 is not finite"),
+        (
+            _rows(40)[0],
+            _with(_rows(40)[1], 5, np.nan),
+            r"targets: row 6 is not .* in \[0, 1\]",
+        ),  # fmt: skip
+        (_rows(40)[0], -_rows(40)[1], r"targets: row 1 is not .* in \[0, 1\]"),
+        (_rows(40)[0], 0.5 * _rows(40)[1], r"targets: row 1 sums to 0.5, not to 1 .* or 0"),
+        (_rows(40)[0], _rows(40)[1][:30], r"40 embedding rows and 30 target rows"),
+        (_rows(40)[0][:0], _rows(40)[1][:0], r"no training prompts"),
+        (_rows(40)[0][:, 0], _rows(40)[1], r"embeddings must be a 2-d array"),
+    ],
+)
+def test_training_inputs_that_are_not_numbers_of_the_right_shape_are_refused(
+    X: np.ndarray, T: np.ndarray, message: str
+) -> None:
+    # not "diverged ... lower learning_rate", nor a NaN target that silently zeroes its
+    # batch's cross-entropy, nor an IndexError
+    with pytest.raises(RouterLLMError, match=message):
+        train_gating(X, T, GatingArguments(hidden=(4,), epochs=2), seed=0)
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"batch_size": 0}, r"batch_size must be a whole number >= 1, got 0"),
+        ({"epochs": 0}, r"epochs must be a whole number >= 1, got 0"),
+        ({"patience": 0}, r"patience must be a whole number >= 1, got 0"),
+        ({"validation_fraction": 1.0}, r"validation_fraction must be a number from 0 to below 1"),
+        ({"hidden": (0,)}, r"hidden must list layer widths >= 1, got \(0,\)"),
+    ],
+)
+def test_gating_arguments_out_of_range_are_refused(
+    changes: dict[str, object], message: str
+) -> None:
+    with pytest.raises(RouterLLMError, match=message):
+        GatingArguments(**changes)  # type: ignore[arg-type]
+
+
+def test_a_validation_fraction_of_0_holds_no_prompt_out() -> None:
+    X, T = _rows(40)
+    result = train_gating(X, T, GatingArguments(hidden=(4,), epochs=3, validation_fraction=0.0), 0)
+    assert result.validation_size == 0 and result.best_epoch == result.epochs_run == 3
+
+
+def test_a_single_expert_or_experts_all_equally_right_train_every_epoch() -> None:
+    X, _ = _rows(40)
+    args = GatingArguments(hidden=(4,), epochs=4)
+    for T in (np.ones((40, 1)), np.full((40, 3), 1 / 3)):
+        result = train_gating(X, T, args, 0)
+        assert result.validation_size == 0 and result.best_epoch == result.epochs_run == 4
+        assert all(np.isfinite(W).all() and np.isfinite(b).all() for W, b in result.layers)
+
+
+def test_the_validation_loss_falls_on_a_learnable_problem() -> None:
+    X, T = _rows(200)
+    seen: list[float] = []
+    train_gating(X, T, GatingArguments(hidden=(16,), epochs=30, learning_rate=1e-2), 0, lambda e, v: seen.append(v))  # type: ignore[arg-type]  # fmt: skip
+    assert seen[-1] < 0.5 * seen[0]
+
+
 # -- routing -------------------------------------------------------------------------
 def test_it_learns_which_model_solves_which_prompts() -> None:
     router = trained(hidden=[32], top_k=2)

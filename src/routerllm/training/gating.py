@@ -35,7 +35,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from routerllm.exceptions import RouterLLMError
+from routerllm.checks import is_finite_number, is_integer
+from routerllm.exceptions import DataError, RouterLLMError
 from routerllm.routers.moe import Layers, softmax, sparse_gates
 
 #: Fewer training prompts than this: no validation split, every epoch is run.
@@ -58,7 +59,25 @@ class GatingArguments:
     batch_size: int = 32
     epochs: int = 100
     patience: int = 10
-    validation_fraction: float = 0.1
+    validation_fraction: float = 0.1  # 0: none held out, every epoch run
+
+    def __post_init__(self) -> None:
+        """A clear error for a setting out of range (the router checks its options; these
+        are for training called directly), not a ZeroDivisionError or an empty fit."""
+        if not all(is_integer(w) and w >= 1 for w in self.hidden):
+            raise RouterLLMError(f"gating: hidden must list layer widths >= 1, got {self.hidden!r}")
+        for key in ("batch_size", "epochs", "patience"):
+            if not (is_integer(value := getattr(self, key)) and value >= 1):
+                raise RouterLLMError(f"gating: {key} must be a whole number >= 1, got {value!r}")
+        for key, value, low, high, wanted in (
+            ("validation_fraction", self.validation_fraction, 0.0, 1.0, "from 0 to below 1"),
+            ("dropout", self.dropout, 0.0, 1.0, "from 0 to below 1"),
+        ):
+            if not (is_finite_number(value) and low <= value < high):
+                raise RouterLLMError(f"gating: {key} must be a number {wanted}, got {value!r}")
+        for key in ("temperature", "learning_rate"):
+            if not (is_finite_number(value := getattr(self, key)) and value > 0):
+                raise RouterLLMError(f"gating: {key} must be a number > 0, got {value!r}")
 
 
 @dataclass
@@ -174,11 +193,15 @@ def train_gating(
     """Train a gating network on embeddings ``X`` (n, d) for expert targets ``T`` (n, m),
     rows summing to 1 (or 0: no expert); ``on_epoch(epoch, validation_loss)`` after
     each epoch."""
+    X, T = _checked_inputs(X, T)
     rng = np.random.default_rng(seed)
-    X, T = np.asarray(X, dtype=np.float64), np.asarray(T, dtype=np.float64)
     n = len(X)
     order = rng.permutation(n)
-    n_val = max(1, round(n * args.validation_fraction)) if n >= MIN_VALIDATED else 0
+    n_val = (
+        max(1, round(n * args.validation_fraction))
+        if n >= MIN_VALIDATED and args.validation_fraction > 0
+        else 0
+    )
     held_out = T[order[:n_val]]
     if n_val and not (held_out.max(axis=1) > held_out.min(axis=1)).any():
         # no held-out prompt tells the experts apart (no model solved it, or all did):
@@ -219,3 +242,35 @@ def train_gating(
     if not n_val:
         return GatingResult(layers, epoch, epoch, None, 0)
     return GatingResult(best[1], best[2], epoch, best[0], n_val)
+
+
+def _checked_inputs(X: np.ndarray, T: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``X`` and ``T`` as float arrays, once they are finite and of matching shapes and each
+    target row is weights in [0, 1] summing to 1 or 0. Else a DataError naming the first row
+    at fault: a NaN embedding would be said to diverge, and a NaN target silently zero its
+    whole batch's cross-entropy."""
+    try:
+        X, T = np.asarray(X, dtype=np.float64), np.asarray(T, dtype=np.float64)
+    except (TypeError, ValueError) as e:
+        raise DataError(f"gating: embeddings and targets must be arrays of numbers ({e})") from e
+    if X.ndim != 2 or T.ndim != 2:
+        raise DataError(
+            f"gating: embeddings must be a 2-d array (prompts, width) and targets one (prompts, "
+            f"experts), got shapes {X.shape} and {T.shape}"
+        )
+    if len(X) != len(T):
+        raise DataError(f"gating: {len(X)} embedding rows and {len(T)} target rows; give one of each per prompt")  # fmt: skip
+    if len(X) == 0 or X.shape[1] == 0 or T.shape[1] == 0:
+        raise DataError(f"gating: no training prompts, or no width or experts: shapes {X.shape} and {T.shape}")  # fmt: skip
+    if (bad := np.flatnonzero(~np.isfinite(X).all(axis=1))).size:
+        raise DataError(f"gating: embeddings: row {bad[0] + 1} is not finite")
+    in_range = ((T >= 0) & (T <= 1)).all(axis=1)  # False for NaN
+    if (bad := np.flatnonzero(~in_range)).size:
+        raise DataError(f"gating: targets: row {bad[0] + 1} is not weights in [0, 1]")
+    sums = T.sum(axis=1)
+    if (bad := np.flatnonzero(~(np.isclose(sums, 1.0) | (sums == 0)))).size:
+        raise DataError(
+            f"gating: targets: row {bad[0] + 1} sums to {sums[bad[0]]:g}, not to 1 (the experts "
+            "that solved the prompt) or 0 (none did)"
+        )
+    return X, T
