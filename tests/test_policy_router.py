@@ -578,3 +578,29 @@ def test_a_prompt_gets_the_same_decision_alone_as_in_any_batch() -> None:
     assert [router.route(p) for p in prompts] == batch
     assert router.route_batch(prompts[::-1]) == batch[::-1]
     assert np.array_equal(router.score(prompts[:1]), router.score(prompts)[:1])
+
+
+def test_labels_match_an_independent_recomputation_on_random_outcomes() -> None:
+    rng = np.random.default_rng(7)
+    answers = ["I don't know", "def f():\n    return 1", "", "N/A", "It is 4."]
+    n = 300
+    medium, large = rng.choice([0, 0.25, 0.5, 0.75, 1.0], (2, n))
+    m_text, g_text = rng.choice(answers, n).tolist(), rng.choice(answers, n).tolist()
+
+    def kind(score: float, text: str) -> str:
+        return "ok" if score >= 0.5 else ("idk" if text in ("I don't know", "", "N/A") else "bad")
+
+    expected = []
+    for a, b in zip(
+        map(kind, medium, m_text), map(kind, large, g_text), strict=True
+    ):  # standard 0, complex 1, ambiguous 2
+        expected.append(0 if a == "ok" else 1 if b == "ok" or (a, b) == ("bad", "idk") else 2)
+    assert policy_labels(medium, large, m_text, g_text).tolist() == expected
+    assert set(expected) == {0, 1, 2}
+
+
+@pytest.mark.parametrize("bad", [float("nan"), -0.5, 1.5, float("inf")])
+def test_scores_that_are_not_outcomes_are_refused_not_labelled(bad: float) -> None:
+    # NaN would be "wrong", 1.5 "correct": a label from a score that is none
+    with pytest.raises(DataError, match=r"large score of prompt 2 is .*, not a number in \[0, 1\]"):
+        policy_labels([0.2, 0.9], [0.0, bad])

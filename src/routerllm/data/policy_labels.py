@@ -116,10 +116,17 @@ def policy_labels(
     large_responses: Sequence[str] | None = None,
 ) -> np.ndarray:
     """Each prompt's policy index (``POLICIES``) from the reference models' scores and,
-    where known, their answers (None: no IDK)."""
+    where known, their answers (None: no IDK); a score not in [0, 1] is a DataError."""
     m, g = np.asarray(medium, dtype=float), np.asarray(large, dtype=float)
     if m.shape != g.shape or m.ndim != 1:
         raise DataError(f"need one medium and one large score per prompt, got {m.shape}, {g.shape}")
+    for name, values in (("medium", m), ("large", g)):
+        bad = np.flatnonzero(~((values >= 0) & (values <= 1)))  # NaN too
+        if bad.size:  # NaN would be labelled a wrong answer, 1.5 a correct one
+            raise DataError(
+                f"the {name} score of prompt {bad[0] + 1} is {float(values[bad[0]])!r}, not a number "
+                "in [0, 1] (1 = solved)"
+            )
     for texts in (medium_responses, large_responses):
         if texts is not None and len(texts) != len(m):
             raise DataError(f"{len(texts)} responses for {len(m)} prompts")
