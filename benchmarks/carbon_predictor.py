@@ -13,8 +13,9 @@ high quantile of the model's output lengths, so it should mostly over-predict).
 Part 2, budget: a second RouterLLM on the same log (its predictor learned from
 part 1) routes code prompts with a per-request CO2 budget set between what the
 two largest models are predicted to emit for them (the geometric mean of their
-median predictions). It prints where the requests went and how many spent more
-than the budget.
+median predictions). It prints where the requests went, how many spent more than
+the budget, and how many it refused (even the smallest model predicted over it: its
+fresh RouterLLM predicts each model with its loading, the limit was set for warm ones).
 
     .venv/bin/python benchmarks/carbon_predictor.py [--config local] [--humaneval 8] [--humaneval-start 0]
         [--max-new-tokens 128] [--seed 0] [--json]
@@ -36,7 +37,7 @@ from routerllm.cli_args import DefaultsHelpFormatter, max_new_tokens_arg, steps_
 from routerllm.config import load_config
 from routerllm.data.humaneval import load_humaneval
 from routerllm.demo import DEMO_PROMPTS
-from routerllm.exceptions import RouterLLMError
+from routerllm.exceptions import BudgetExceededError, RouterLLMError
 from routerllm.routed_result import RoutedResult
 from routerllm.system import RouterLLM
 
@@ -142,14 +143,20 @@ def main() -> int:
         config.budgets.co2_kg.per_request = limit
         with RouterLLM(config) as system:
             unbudgeted = Counter(system.route(p).model for p in CODE)
-            results = [system.generate(GenerationRequest(p, max_new_tokens=args.max_new_tokens), tag="bench-budget") for p in CODE]  # fmt: skip
+            results, refused = [], 0
+            for p in CODE:
+                try:
+                    results.append(system.generate(GenerationRequest(p, max_new_tokens=args.max_new_tokens), tag="bench-budget"))  # fmt: skip
+                except BudgetExceededError:  # the budget held: nothing ran
+                    refused += 1
         out["budget"] = {
             "per_request_co2_kg": limit,
             "router_chose": dict(unbudgeted),
             "went_to": dict(Counter(r.model for r in results)),
             "over_budget": sum(r.co2_kg > limit for r in results),
-            "requests": len(results),
-            "max_co2_kg": max(r.co2_kg for r in results),
+            "refused": refused,
+            "requests": len(CODE),
+            "max_co2_kg": max((r.co2_kg for r in results), default=None),
         }
         if args.json:
             print(json.dumps(out, indent=2))
@@ -161,10 +168,11 @@ def main() -> int:
                 if a["n"]:
                     print(f"{m:<22}{phase:<9}{a['n']:>4}{a['median_relative_error']:>19.1%}{a['spent_at_most_predicted']:>20.0%}{a['median_predicted_over_measured']:>15.2f}")  # fmt: skip
         b = out["budget"]
+        most = "none ran" if b["max_co2_kg"] is None else f"most: {b['max_co2_kg'] * 1000:.3g} g"
         print(
             f"\nbudget: per-request {b['per_request_co2_kg'] * 1000:.3g} g CO2; the router chose {b['router_chose']}, "
             f"the budget sent them to {b['went_to']}; {b['over_budget']} of {b['requests']} over the "
-            f"budget (most: {b['max_co2_kg'] * 1000:.3g} g)"
+            f"budget, {b['refused']} refused ({most})"
         )
         return 0
 

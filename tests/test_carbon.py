@@ -1156,3 +1156,28 @@ def test_naming_a_logs_holder_keeps_this_processs_own_sqlite_locks(tmp_path: Pat
         assert _own_locks(shm) == held
         reader.execute("COMMIT")
         reader.close()
+
+
+def test_the_carbon_predictor_benchmark_counts_a_request_its_budget_refuses(
+    tmp_path: Path,
+) -> None:
+    """Part 2's budget lies between the two largest models' predictions for warm models;
+    its fresh RouterLLM predicts the smallest with its loading, which can be over it (the
+    tiny models' loading is most of their energy): a BudgetExceededError traceback that
+    lost part 1's measurements. A refusal is the budget holding: counted, not a crash."""
+    import json
+
+    data = tiny_config_dict(tmp_path)
+    script = Path(__file__).parents[1] / "benchmarks" / "carbon_predictor.py"
+    argv = [sys.executable, str(script), "--config", str(write_config(tmp_path, data)),
+            "--humaneval", "1", "--max-new-tokens", "4"]  # fmt: skip
+    out = subprocess.run([*argv, "--json"], capture_output=True, text=True, check=False, timeout=120)  # fmt: skip
+    assert out.returncode == 0 and "Traceback" not in out.stderr, out.stderr[-800:]
+    figures = json.loads(out.stdout)
+    budget = figures["budget"]
+    assert budget["requests"] == 6
+    assert budget["refused"] + sum(budget["went_to"].values()) == 6
+    assert set(figures["prediction"]) == {"tiny-light", "tiny-medium", "tiny-heavy"}
+    text = subprocess.run(argv, capture_output=True, text=True, check=False, timeout=120)
+    assert text.returncode == 0 and "Traceback" not in text.stderr, text.stderr[-800:]
+    assert re.search(r"\d+ of 6 over the budget, \d+ refused", text.stdout), text.stdout[-800:]
