@@ -23,6 +23,8 @@ import uuid
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+from machine import machine_line
+
 from routerllm.carbon.budget import CarbonBudget
 from routerllm.carbon.log_rows import RequestRecord
 from routerllm.carbon.meter import Measurement
@@ -117,6 +119,7 @@ def main() -> int:
     if args.json:
         print(json.dumps(rows))
         return 0
+    print(machine_line())
     print(f"{'requests in the day':>20} {'check: moved ms':>16} {'summed whole ms':>16} {'refusal ms':>11} {'read whole window ms':>21}")  # fmt: skip
     for size, r in rows.items():
         print(f"{size:>20,} {r['moved_ms']:>16.3f} {r['summed_whole_ms']:>16.3f} {r['refusal_ms']:>11.3f} {r['read_whole_window_ms']:>21.1f}")  # fmt: skip

@@ -32,6 +32,8 @@ import tempfile
 from collections import Counter
 from typing import Any
 
+from machine import machine, machine_line
+
 from routerllm.backends.base import GenerationRequest
 from routerllm.cli_args import DefaultsHelpFormatter, max_new_tokens_arg, steps_arg
 from routerllm.config import load_config
@@ -104,7 +106,11 @@ def main() -> int:
         config.budgets.co2_kg.per_request = config.budgets.co2_kg.hourly = config.budgets.co2_kg.daily = None  # fmt: skip
         stubs = [p.prompt for p in problems[args.humaneval_start :][: args.humaneval]]
         prompts = [*DEMO_PROMPTS, *QUESTIONS, *stubs]
-        out: dict[str, Any] = {"max_new_tokens": args.max_new_tokens, "prompts": len(prompts)}
+        out: dict[str, Any] = {
+            "machine": machine(),
+            "max_new_tokens": args.max_new_tokens,
+            "prompts": len(prompts),
+        }
         with RouterLLM(config) as system:
             try:
                 models = system.available_models()
@@ -122,6 +128,8 @@ def main() -> int:
                 kind = learned if "latest logged requests" in r.predicted.basis else cold
                 kind[model].append((r.predicted.energy_kwh, model_part(r)))
                 if not args.json:
+                    if i == 1:
+                        print(machine_line())
                     print(f"[{i}/{len(jobs)}] {model:<20} predicted {r.predicted.energy_kwh:.2e} kWh, measured {model_part(r):.2e} ({r.completion_tokens} tokens)", flush=True)  # fmt: skip
             out["prediction"] = {
                 m: {"cold": accuracy(cold[m]), "learned": accuracy(learned[m])} for m in models

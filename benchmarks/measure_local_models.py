@@ -16,6 +16,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from machine import machine, machine_line
+
 from routerllm.backends.base import GenerationRequest
 from routerllm.cli_args import DefaultsHelpFormatter, max_new_tokens_arg
 from routerllm.config import load_config
@@ -96,8 +98,9 @@ def main() -> int:
                 )
                 system.manager.unload(model.name)
         if args.json:
-            print(json.dumps({"method": method, "models": rows}, indent=2))
+            print(json.dumps({"machine": machine(), "method": method, "models": rows}, indent=2))
             return 0
+        print(machine_line())
         print(
             f"carbon method: {method}; {len(PROMPTS)} prompts x {args.max_new_tokens} max new tokens, greedy"
         )

@@ -14,6 +14,8 @@ import argparse
 import dataclasses
 import sys
 
+from machine import machine_line
+
 from routerllm.backends import create_backend
 from routerllm.cli_args import DefaultsHelpFormatter, count_arg
 from routerllm.config import load_config
@@ -46,7 +48,8 @@ def main() -> int:
     plain_s = (sum(o.latency_s for o in passes[0]) + sum(o.latency_s for o in passes[2])) / 2
     state_s = sum(o.latency_s for o in passes[1])
     same = [sum(a.text == b.text for a, b in zip(passes[0], p, strict=True)) for p in passes[1:]]
-    print(f"{args.model}, {len(problems)} problems, 2 cores")
+    print(machine_line())
+    print(f"{args.model}, {len(problems)} problems")
     first, last = (sum(o.latency_s for o in p) for p in (passes[0], passes[2]))
     print(f"  without the prompt state: {plain_s:.1f} s (passes 1 and 3: {first:.1f}, {last:.1f})")
     print(f"  with the prompt state:    {state_s:.1f} s  ({state_s / plain_s:.3f}x)")

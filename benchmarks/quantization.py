@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any, get_args
 
 import numpy as np
+from machine import machine, machine_line
 
 from routerllm.backends.llama_cpp import _silence_llama_cpp, next_token_scores
 from routerllm.cli_args import DefaultsHelpFormatter, threads_arg
@@ -127,8 +128,13 @@ def main() -> int:
             "top1_agreement": round(float((r["top1"] == ref["top1"]).mean()), 4),
         })  # fmt: skip
     if args.json:
-        print(json.dumps({"model": model.name, "tokens": len(ref["nll"]), "rows": rows}))
+        print(
+            json.dumps(
+                {"machine": machine(), "model": model.name, "tokens": len(ref["nll"]), "rows": rows}
+            )
+        )
         return 0
+    print(machine_line())
     print(f"{model.name}: {len(ref['nll'])} standard-library tokens, {args.threads} threads")
     print(
         f"{'type':8} {'MB':>7} {'prompt tok/s':>12} {'gen tok/s':>9} {'NLL':>7} {'ΔNLL':>8} {'top-1 same':>10}"

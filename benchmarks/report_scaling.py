@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 import yaml
+from machine import machine_line
 
 from routerllm.carbon.log_rows import RequestRecord
 from routerllm.carbon.meter import CACHED, Measurement
@@ -142,6 +143,7 @@ def main() -> int:
     if args.json:
         print(json.dumps(results, indent=2))
     else:
+        print(machine_line())
         print(f"{'rows':>8}{'report s':>10}{'peak MB':>9}")
         for r in results:
             print(f"{r['rows']:>8}{r['seconds']:>10.2f}{r['peak_mb']:>9.1f}")

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 
 import numpy as np
+from machine import machine_line
 from outcome_data import encoder_arg
 
 from routerllm.cli_args import DefaultsHelpFormatter, count_arg
@@ -73,9 +73,8 @@ def main() -> int:
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0
-    print(
-        f"{len(probe)} synthetic prompts, {os.cpu_count()} CPUs; targets: p50 <= 5 ms, >= 500 prompts/s"
-    )
+    print(machine_line())
+    print(f"{len(probe)} synthetic prompts; targets: p50 <= 5 ms, >= 500 prompts/s")
     print(f"{'router':<12}{'encoder':<14}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}{'prompts/s':>11}")
     for r in rows:
         print(

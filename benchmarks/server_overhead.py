@@ -24,6 +24,8 @@ import threading
 import time
 import urllib.request
 
+from machine import machine, machine_line
+
 from routerllm.backends.base import GenerationRequest
 from routerllm.cli_args import DefaultsHelpFormatter, count_arg
 from routerllm.config import load_config
@@ -100,8 +102,9 @@ def main() -> int:
         }
         row["overhead_share_of_request"] = row["server_overhead_ms_p50"] / 1000 / row["request_latency_s_p50"]  # fmt: skip
         if args.json:
-            print(json.dumps(row, indent=2))
+            print(json.dumps({**row, "machine": machine()}, indent=2))
         else:
+            print(machine_line())
             for key, value in row.items():
                 print(
                     f"{key:<28} {value:.4g}" if isinstance(value, float) else f"{key:<28} {value}"

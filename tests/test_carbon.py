@@ -1181,3 +1181,35 @@ def test_the_carbon_predictor_benchmark_counts_a_request_its_budget_refuses(
     text = subprocess.run(argv, capture_output=True, text=True, check=False, timeout=120)
     assert text.returncode == 0 and "Traceback" not in text.stderr, text.stderr[-800:]
     assert re.search(r"\d+ of 6 over the budget, \d+ refused", text.stdout), text.stdout[-800:]
+
+
+@pytest.mark.parametrize(
+    ("name", "argv", "in_json"),
+    [("budget_overhead", ["--sizes", "200", "--requests", "3"], False),
+     ("report_scaling", ["--sizes", "500", "--repeat", "1"], False),
+     ("measure_local_models", ["--max-new-tokens", "2"], True),
+     ("server_overhead", ["--model", "tiny-light", "--n", "2", "--max-tokens", "2"], True),
+     ("carbon_predictor", ["--humaneval", "0", "--max-new-tokens", "2"], True)],
+)  # fmt: skip
+def test_a_timing_benchmark_says_the_machine_it_ran_on(
+    name: str, argv: list[str], in_json: bool, tmp_path: Path
+) -> None:
+    """Their figures hold for one machine (the README quotes "2 cores" beside them), but
+    none said which: prompt_state_cost printed "2 cores" whatever it ran on."""
+    import json
+
+    cpus = len(os.sched_getaffinity(0))
+    config = ["--config", str(write_config(tmp_path, tiny_config_dict(tmp_path)))]
+    script = Path(__file__).parents[1] / "benchmarks" / f"{name}.py"
+    argv = [*argv, *(config if in_json else [])]
+    out = subprocess.run([sys.executable, str(script), *argv],
+                         capture_output=True, text=True, check=False, timeout=120)  # fmt: skip
+    assert out.returncode == 0, out.stderr[-800:]
+    assert f", {cpus} of {os.cpu_count()} CPU cores usable, Python " in out.stdout.splitlines()[0]
+    assert out.stdout.startswith("machine: ")
+    if in_json:
+        out = subprocess.run([sys.executable, str(script), *argv, "--json"],
+                             capture_output=True, text=True, check=False, timeout=120)  # fmt: skip
+        assert out.returncode == 0, out.stderr[-800:]
+        machine = json.loads(out.stdout)["machine"]
+        assert machine["cpus_usable"] == cpus and machine["cpus"] == os.cpu_count()
