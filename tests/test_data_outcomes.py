@@ -605,3 +605,27 @@ def test_a_benchmarks_help_states_its_defaults(name: str, states: str) -> None:
                          capture_output=True, text=True, check=True, timeout=120)  # fmt: skip
     assert states in " ".join(out.stdout.split())
     assert "(default: None)" not in out.stdout and "(default: False)" not in out.stdout
+
+
+def test_a_csv_column_not_read_is_named_in_a_warning(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A model's score column without its `|total_cost` column (or its answers without
+    either) was left out without a word: the routers then chose among fewer models."""
+    header = ["", "sample_id", "prompt", "eval_name", "a", "a|total_cost", "a|model_response",
+              "b", "c|model_response", "oracle_model_to_route_to"]  # fmt: skip
+    path = write_csv(
+        tmp_path / "bench.csv", header, [[0, "s", "hi", "e", 1, 0.5, "x", 1, "y", "a"]]
+    )
+    with caplog.at_level(logging.WARNING, "routerllm.data.outcome_files"):
+        assert load_outcomes(path).models == ["a"]
+    assert (
+        f"{path}: left out 2 column(s), b, c|model_response: only `prompt` and each model's "
+        "`<model>`, `<model>|total_cost` and `<model>|model_response` are read"
+    ) in caplog.text
+    caplog.clear()
+    path = write_csv(tmp_path / "full.csv", header[:7] + header[-1:], [[0, "s", "hi", "e", 1, 0.5, "x", "a"]])  # fmt: skip
+    with caplog.at_level(logging.WARNING, "routerllm.data.outcome_files"):
+        load_outcomes(path)
+    assert not caplog.text  # RouterBench's own columns: nothing to say
+

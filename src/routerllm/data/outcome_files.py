@@ -238,6 +238,7 @@ def load_routerbench_csv(path: str | Path, models_path: str | Path | None = None
             f"{path}: not a RouterBench CSV (needs `prompt`, `<model>` and `<model>|total_cost` "
             f"columns; found {', '.join(columns[:8])}...)"
         )
+    _warn_unread(path, columns, models)
     no_score = [m for m in models if m not in columns]
     if no_score:
         raise DataError(
@@ -280,6 +281,24 @@ def load_routerbench_csv(path: str | Path, models_path: str | Path | None = None
     data = OutcomeDataset(prompts, models, scores, costs, responses, info, str(path))
     _warn_repeated(data, "data row")
     return data
+
+
+#: RouterBench's columns that say nothing of a model's outcome ("" : pandas' index).
+ROUTERBENCH_OTHER_COLUMNS = frozenset({"", "sample_id", "eval_name", "oracle_model_to_route_to"})
+
+
+def _warn_unread(path: Path, columns: list[str], models: list[str]) -> None:
+    """A warning naming the columns left out: a model's scores without its
+    ``|total_cost`` column (or its answers without either) are not read, and a router
+    would otherwise choose among fewer models without a word."""
+    read = {"prompt", *ROUTERBENCH_OTHER_COLUMNS}
+    read.update(f"{m}{part}" for m in models for part in ("", "|total_cost", "|model_response"))
+    if unread := [c for c in columns if c not in read and not c.startswith("Unnamed: ")]:
+        log.warning(
+            "%s: left out %d column(s), %s: only `prompt` and each model's `<model>`, "
+            "`<model>|total_cost` and `<model>|model_response` are read",
+            path, len(unread), ", ".join(unread[:10]) + (", ..." if len(unread) > 10 else ""),
+        )  # fmt: skip
 
 
 def _other_separator(columns: list[str]) -> str | None:
