@@ -629,3 +629,16 @@ def test_a_csv_column_not_read_is_named_in_a_warning(
         load_outcomes(path)
     assert not caplog.text  # RouterBench's own columns: nothing to say
 
+
+def test_a_csv_the_csv_module_cannot_read_names_the_line(tmp_path: Path) -> None:
+    """A cell over the field limit (as an unclosed quote makes of the rest of a file)
+    said only "field larger than field limit (800000)", not where."""
+    path = tmp_path / "quote.csv"
+    cell = "x" * (LimitsConfig().max_prompt_chars * 4 + 1)
+    path.write_text(f'prompt,m,m|total_cost\nhi,1,0.5\n"{cell}",1,0.5\n')
+    with pytest.raises(DataError) as e:
+        load_outcomes(path)
+    assert str(e.value).startswith(
+        f"{path}: cannot read CSV at line 3 (field larger than field limit (800000)); "
+    ), e.value
+

@@ -209,19 +209,27 @@ def load_routerbench_csv(path: str | Path, models_path: str | Path | None = None
     path = as_path(path, "the outcome file")
     refuse_special_data_file(path)
     csv.field_size_limit(max(csv.field_size_limit(), CSV_FIELD_LIMIT))
+    line = 1  # where the row being read begins, for csv's errors
     try:  # utf-8-sig: a byte-order mark, as Excel writes, is not part of `prompt`
         with path.open(newline="", encoding="utf-8-sig") as f:
             reader = csv.DictReader(f)
             # `prompt, a, a|total_cost` (spaces after the commas) names model `a`, not ` a`
             columns = [c.strip() for c in reader.fieldnames or []]
             reader.fieldnames = columns
-            rows = list(reader)
+            rows = []
+            while True:
+                line = reader.line_num + 1
+                if (row := next(reader, None)) is None:
+                    break
+                rows.append(row)
     except FileNotFoundError as e:
         raise DataError(f"outcome file not found: {path}") from e
     except UnicodeDecodeError as e:
         raise undecodable_file(path) from e
-    except (OSError, csv.Error) as e:
+    except OSError as e:
         raise DataError(f"{path}: cannot read CSV ({e})") from e
+    except csv.Error as e:  # a quote left open makes one cell of the rest of the file
+        raise DataError(f"{path}: cannot read CSV at line {line} ({e}); a quote left open?") from e
     if twice := repeated(columns):
         # csv.DictReader would keep only the last column of each name
         raise DataError(f"{path}: columns named more than once: {', '.join(twice)}")
