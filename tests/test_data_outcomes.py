@@ -642,3 +642,31 @@ def test_a_csv_the_csv_module_cannot_read_names_the_line(tmp_path: Path) -> None
         f"{path}: cannot read CSV at line 3 (field larger than field limit (800000)); "
     ), e.value
 
+
+@pytest.mark.parametrize(
+    ("text", "says"),
+    [
+        ('[{"question": "q", "scores": {"m": 1}}, null]',
+         "item 2 is null, not an object with `question` and a `scores` mapping (1 item(s) in all)"),
+        ('[{"question": "q", "scores": {"m": 1}}, [{"question": "r", "scores": {"m": 1}}]]',
+         "item 2 is a list, not an object with `question` and a `scores` mapping (1 item(s) in "
+         "all)"),
+        ('[{"question": "q", "scores": [1, 0]}]',
+         "item 1 has no `scores` mapping of model to score (1 item(s) in all); every item "
+         "needs `question` and `scores`"),
+        ('{"data": [{"question": "q", "scores": {"m": 1}}]}',
+         "expected a non-empty JSON list of {question, scores} objects, got an object (keys: "
+         "data)"),
+        ('{"question": "q", "scores": {"m": 1}}\n{"question": "r", "scores": {"m": 0}}\n',
+         "one JSON value a line (JSON Lines) is not read as outcome data: make the file one "
+         "JSON list of {question, scores} objects"),
+    ],
+)  # fmt: skip
+def test_a_json_outcome_file_of_the_wrong_shape_names_the_item(
+    tmp_path: Path, text: str, says: str
+) -> None:
+    path = tmp_path / "scores.json"
+    path.write_text(text)
+    with pytest.raises(DataError) as e:
+        load_outcomes(path)
+    assert str(e.value) == f"{path}: {says}"

@@ -7,7 +7,9 @@ format by the file's suffix.
 from __future__ import annotations
 
 import ast
+import contextlib
 import csv
+import json
 import logging
 import re
 from pathlib import Path
@@ -83,18 +85,22 @@ def load_scores_json(path: str | Path, models_path: str | Path | None = None) ->
     Only models scored on every question are kept.
     """
     path = as_path(path, "the outcome file")
-    raw = read_json(path, "outcome")
-    if not isinstance(raw, list) or not raw:
-        raise DataError(f"{path}: expected a non-empty JSON list of {{question, scores}} objects")
-    if not all(isinstance(r, dict) and isinstance(r.get("scores"), dict) for r in raw):
-        if isinstance(raw[0], dict) and {"text", "label"} <= raw[0].keys():
+    raw = _read_items(path)
+    if not_objects := [i for i, r in enumerate(raw, 1) if not isinstance(r, dict)]:
+        raise DataError(
+            f"{path}: item {not_objects[0]} is {_json_kind(raw[not_objects[0] - 1])}, not an "
+            f"object with `question` and a `scores` mapping ({len(not_objects)} item(s) in all)"
+        )
+    if unscored := [i for i, r in enumerate(raw, 1) if not isinstance(r.get("scores"), dict)]:
+        if {"text", "label"} <= raw[unscored[0] - 1].keys():
             raise DataError(
                 f"{path} holds labelled prompts ({{text, label}}), not outcome data "
                 "({question, scores}): the classifier trains on them (routerllm train "
                 "--router classifier) and routerllm test scores a router on them"
             )
         raise DataError(
-            f"{path}: every item needs `question` and a `scores` mapping of model to score"
+            f"{path}: item {unscored[0]} has no `scores` mapping of model to score "
+            f"({len(unscored)} item(s) in all); every item needs `question` and `scores`"
         )
     if bad := [i for i, r in enumerate(raw, 1) if not isinstance(r.get("question"), str)]:
         raise DataError(
@@ -122,6 +128,42 @@ def load_scores_json(path: str | Path, models_path: str | Path | None = None) ->
                           info=_model_info(path, models_path), source=str(path))  # fmt: skip
     _warn_repeated(data, "item")
     return data
+
+
+def _read_items(path: Path) -> list[Any]:
+    """The items of a ``{question, scores}`` file: a non-empty JSON list; JSON Lines (one
+    object a line) said as such, not as JSON's "Extra data"."""
+    try:
+        raw = read_json(path, "outcome")
+    except DataError as e:
+        cause = e.__cause__
+        if isinstance(cause, json.JSONDecodeError) and cause.msg == "Extra data":
+            first = cause.doc.lstrip().split("\n", 1)[0]
+            with contextlib.suppress(ValueError):
+                if isinstance(json.loads(first), dict):
+                    raise DataError(
+                        f"{path}: one JSON value a line (JSON Lines) is not read as outcome "
+                        "data: make the file one JSON list of {question, scores} objects"
+                    ) from e
+        raise
+    if not isinstance(raw, list) or not raw:
+        raise DataError(
+            f"{path}: expected a non-empty JSON list of {{question, scores}} objects, got "
+            f"{_json_kind(raw)}"
+        )
+    return raw
+
+
+def _json_kind(value: Any) -> str:
+    """What a JSON value is, for messages: "an object (keys: a, b)", "a list", "null"..."""
+    if isinstance(value, dict):
+        keys = ", ".join(list(value)[:5]) + (", ..." if len(value) > 5 else "")
+        return f"an object (keys: {keys})" if value else "an empty object"
+    if isinstance(value, list):
+        return "a list" if value else "an empty list"
+    if value is None or isinstance(value, bool):
+        return json.dumps(value)
+    return "a string" if isinstance(value, str) else "a number"
 
 
 def _warn_repeated(data: OutcomeDataset, row: str) -> None:
