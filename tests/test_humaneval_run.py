@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from routerllm.carbon.meter import Measurement
 from routerllm.config import AppConfig
 from routerllm.data.humaneval import HumanEvalProblem
 from routerllm.data.outcome_files import load_outcomes
@@ -18,6 +19,7 @@ from routerllm.eval.cascade_gate import state_predictions
 from routerllm.eval.humaneval_markdown import CARBON_METHODS
 from routerllm.eval.humaneval_report import report_markdown, run_experiment
 from routerllm.eval.humaneval_run import (
+    SystemResult,
     compose,
     cross_validated,
     fold_ids,
@@ -54,6 +56,22 @@ def test_compose_adds_measured_parts_by_hand() -> None:
     assert row["cost_usd"] == pytest.approx(row["energy_kwh"] * 0.2)
     assert row["co2_per_correct_kg"] == pytest.approx(r.co2_kg / 2)
     assert row["router_share_of_co2"] == pytest.approx(5e-10 / r.co2_kg)
+
+
+def test_a_results_json_component_has_the_names_of_route_json_and_the_server() -> None:
+    """results.json named a component's figures ``s`` and ``kwh``, where ``route --json``,
+    ``report --json`` and the server's ``routerllm`` field name them ``duration_s`` and
+    ``energy_kwh`` (``Measurement.as_dict``): one script could not read both."""
+    r = SystemResult("direct-light", ["m", "m"], [True, False], 2.0, 3e-4, 1e-4,
+                     0.5, 2e-6, 1e-6, 4.0, 5e-5, 2e-5)  # fmt: skip
+    components = r.row(price_per_kwh=0.2)["components"]
+    assert components == {
+        "router_inference": {"duration_s": 0.5, "energy_kwh": 2e-6, "co2_kg": 1e-6},
+        "model_loading": {"duration_s": 4.0, "energy_kwh": 5e-5, "co2_kg": 2e-5},
+        "llm_inference": {"duration_s": 2.0, "energy_kwh": 3e-4, "co2_kg": 1e-4},
+    }
+    common = Measurement("llm_inference", 2.0, 3e-4, 1e-4, "codecarbon:measured").as_dict()
+    assert components["llm_inference"] == common
 
 
 def test_generation_resumes_after_an_interruption(tiny_config: AppConfig, tmp_path: Path) -> None:
@@ -270,7 +288,7 @@ def test_experiment_writes_report_results_and_outcomes(
     # ... and over a range of budgets, each calibrated on the training folds
     budgets = [b for b, _, _ in gated["gate"]["curve"]]
     assert budgets == sorted(budgets) and 0.7 in budgets
-    medium_kwh, heavy_kwh = (direct[f"direct-{m}"]["components"]["llm_inference"]["kwh"] for m in ("medium", "heavy"))  # fmt: skip
+    medium_kwh, heavy_kwh = (direct[f"direct-{m}"]["components"]["llm_inference"]["energy_kwh"] for m in ("medium", "heavy"))  # fmt: skip
     for _, kwh, pass1 in gated["gate"]["curve"]:
         assert medium_kwh <= kwh <= medium_kwh + heavy_kwh
         assert 0 <= pass1 <= 1
@@ -284,7 +302,7 @@ def test_experiment_writes_report_results_and_outcomes(
     assert data.cost_kind() == "call"
     heavy = data.models.index(next(iter(direct["direct-heavy"]["model_distribution"])))
     assert data.cost_matrix()[:, heavy].sum() == pytest.approx(
-        direct["direct-heavy"]["components"]["llm_inference"]["kwh"]
+        direct["direct-heavy"]["components"]["llm_inference"]["energy_kwh"]
     )
     (out / "quality_energy.png").write_bytes(b"\x89PNG an earlier report's curve")
     # a second run reuses every stored generation
@@ -329,7 +347,7 @@ def test_report_states_a_fixed_mix_and_its_expectation() -> None:
         "model_distribution": {"m": 1.0}, "mean_time_s": 1.0, "energy_kwh": 1e-3, "co2_kg": 4e-4,
         "cost_usd": 1e-4, "co2_per_correct_kg": 2e-4, "correct_per_kwh": 2000.0,
         "router_share_of_co2": 0.001,
-        "components": {c: {"kwh": 1e-4} for c in ("router_inference", "model_loading", "llm_inference")},
+        "components": {c: {"energy_kwh": 1e-4} for c in ("router_inference", "model_loading", "llm_inference")},
         "fixed_mix": {"folds": 2, "expected_pass@1": 0.625, "expected_generation_kwh": 9e-4},
     }  # fmt: skip
     summary = {
@@ -349,7 +367,7 @@ def test_report_counts_one_of_a_kind_in_the_singular() -> None:
         "model_distribution": {"m": 1.0}, "mean_time_s": 1.0, "energy_kwh": 1e-3, "co2_kg": 4e-4,
         "cost_usd": 1e-4, "co2_per_correct_kg": 4e-4, "correct_per_kwh": 1000.0,
         "router_share_of_co2": 0.001, "escalated": 0.0,
-        "components": {c: {"kwh": 1e-4} for c in ("router_inference", "model_loading", "llm_inference")},
+        "components": {c: {"energy_kwh": 1e-4} for c in ("router_inference", "model_loading", "llm_inference")},
         "verdicts": {"passed": 0, "unverifiable": 1, "failed": 0},
         "gate": {"predictor": "logistic", "budget": 0.7, "overhead_kwh_per_problem": 1e-5, "withheld": 1},
     }  # fmt: skip
@@ -409,7 +427,7 @@ def test_the_report_describes_learned_routers_only_where_it_has_some() -> None:
             "model_distribution": {"m": 1.0}, "mean_time_s": 1.0, "energy_kwh": 1e-3,
             "co2_kg": 4e-4, "cost_usd": 1e-4, "co2_per_correct_kg": 4e-4, "correct_per_kwh": 1000.0,
             "router_share_of_co2": 0.0,
-            "components": {c: {"kwh": 1e-4} for c in ("router_inference", "model_loading", "llm_inference")},
+            "components": {c: {"energy_kwh": 1e-4} for c in ("router_inference", "model_loading", "llm_inference")},
         }  # fmt: skip
 
     summary = {
@@ -1290,7 +1308,7 @@ def test_report_of_a_reference_that_spent_nothing_shows_no_share() -> None:
         "model_distribution": {"m": 1.0}, "mean_time_s": 1.0, "energy_kwh": 0.0, "co2_kg": 0.0,
         "cost_usd": 0.0, "co2_per_correct_kg": 0.0, "correct_per_kwh": None,
         "router_share_of_co2": 0.0,
-        "components": {c: {"kwh": 0.0} for c in ("router_inference", "model_loading", "llm_inference")},
+        "components": {c: {"energy_kwh": 0.0} for c in ("router_inference", "model_loading", "llm_inference")},
     }  # fmt: skip
     against = {"target": {"margin": 0.02, "energy_share": 0.7}, "resamples": 2000,
                "systems": {"light": {"pass@1_diff": -0.5, "pass@1_diff_90ci": [-1.0, 0.0],
@@ -1315,7 +1333,7 @@ def test_report_shows_fewer_than_one_correct_per_kwh_as_it_is_not_as_zero() -> N
         "model_distribution": {"m": 1.0}, "mean_time_s": 1.0, "energy_kwh": 5.0, "co2_kg": 2.0,
         "cost_usd": 0.75, "co2_per_correct_kg": 2.0, "correct_per_kwh": 0.2,
         "router_share_of_co2": 0.0,
-        "components": {c: {"kwh": 0.0} for c in ("router_inference", "model_loading", "llm_inference")},
+        "components": {c: {"energy_kwh": 0.0} for c in ("router_inference", "model_loading", "llm_inference")},
     }  # fmt: skip
     summary = {
         "problems": 2, "limit": None, "models": ["m"], "carbon_method": "x", "country": "USA",

@@ -212,7 +212,7 @@ def report_markdown(s: dict[str, Any]) -> str:
     for r in s["systems"]:
         c = r["components"]
         lines.append(
-            f"- {r['system']}: {c['router_inference']['kwh']:.2e} / {c['model_loading']['kwh']:.2e} / {c['llm_inference']['kwh']:.2e}"
+            f"- {r['system']}: {c['router_inference']['energy_kwh']:.2e} / {c['model_loading']['energy_kwh']:.2e} / {c['llm_inference']['energy_kwh']:.2e}"
         )
     lines += ["", "Prompting (greedy; `eval/codegen.py`):", ""]
     for name, st in s["styles"].items():

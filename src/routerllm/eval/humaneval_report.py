@@ -407,21 +407,21 @@ def plot_curve(
     ax.plot(xs, ys, "-o", ms=3, label=f"quality router ({rule} sweep, cross-validated)")
     direct = {r["system"]: r for r in rows if r["system"].startswith("direct-")}
     for name, r in direct.items():
-        gen = r["components"]["llm_inference"]["kwh"]
+        gen = r["components"]["llm_inference"]["energy_kwh"]
         ax.plot(gen, r["pass@1"], "ks")
         ax.annotate(name, (gen, r["pass@1"]), textcoords="offset points", xytext=(5, -10))
     marks = {CASCADE: ("r^", "cascade (medium, heavy when the examples fail)"),
              GATED_CASCADE: ("mv", "gated cascade at its energy budget")}  # fmt: skip
     for r in rows:
         if r["system"] in marks:
-            gen = r["components"]["llm_inference"]["kwh"]
+            gen = r["components"]["llm_inference"]["energy_kwh"]
             ax.plot(gen, r["pass@1"], marks[r["system"]][0], label=marks[r["system"]][1])
         if "gate" in r:
             _, kwh, pass1 = zip(*r["gate"]["curve"], strict=True)
             ax.plot(kwh, pass1, "m:", lw=1, label="gated cascade over budgets (each calibrated on training folds)")  # fmt: skip
     if "direct-medium" in direct and "direct-heavy" in direct:
         a, b = direct["direct-medium"], direct["direct-heavy"]
-        ax.plot([a["components"]["llm_inference"]["kwh"], b["components"]["llm_inference"]["kwh"]],
+        ax.plot([a["components"]["llm_inference"]["energy_kwh"], b["components"]["llm_inference"]["energy_kwh"]],
                 [a["pass@1"], b["pass@1"]], "k--", lw=1, label="random mix medium/heavy")  # fmt: skip
     ax.set_xlabel("generation energy, kWh (all problems)")
     ax.set_ylabel("pass@1")

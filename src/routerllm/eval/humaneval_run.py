@@ -177,10 +177,11 @@ class SystemResult:
             "co2_kg": self.co2_kg, "cost_usd": self.energy_kwh * price_per_kwh,
             "co2_per_correct_kg": self.co2_kg / correct if correct else None,
             "correct_per_kwh": correct / self.energy_kwh if self.energy_kwh else None,
+            # Named as a component of route --json and the server's (Measurement.as_dict).
             "components": {
-                "router_inference": {"s": self.router_s, "kwh": self.router_kwh, "co2_kg": self.router_co2},
-                "model_loading": {"s": self.load_s, "kwh": self.load_kwh, "co2_kg": self.load_co2},
-                "llm_inference": {"s": self.gen_s, "kwh": self.gen_kwh, "co2_kg": self.gen_co2},
+                "router_inference": {"energy_kwh": self.router_kwh, "co2_kg": self.router_co2, "duration_s": self.router_s},
+                "model_loading": {"energy_kwh": self.load_kwh, "co2_kg": self.load_co2, "duration_s": self.load_s},
+                "llm_inference": {"energy_kwh": self.gen_kwh, "co2_kg": self.gen_co2, "duration_s": self.gen_s},
             },
             "router_share_of_co2": self.router_co2 / self.co2_kg if self.co2_kg else 0.0,
             **self.extra,
