@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import http.client
 import json
 import logging
+import math
 import os
 import signal
 import socket
@@ -213,6 +215,45 @@ def test_a_stream_carries_the_same_answer(served: tuple[str, RouterLLM]) -> None
     assert streamed == plain["choices"][0]["message"]["content"]
     assert chunks[1]["choices"][0]["finish_reason"] == plain["choices"][0]["finish_reason"]
     assert chunks[-1]["choices"] == [] and chunks[-1]["usage"] == plain["usage"]
+
+
+def strict_json(text: str) -> Any:
+    """``text`` parsed as JSON proper: ``NaN`` and ``Infinity`` are no JSON tokens."""
+
+    def refuse(token: str) -> Any:
+        raise AssertionError(f"{token} is not JSON: {text[:200]}")
+
+    return json.loads(text, parse_constant=refuse)
+
+
+def test_a_non_finite_figure_is_null_in_an_answer_and_in_a_stream(
+    served: tuple[str, RouterLLM], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A NaN or infinite energy went out as the token ``NaN`` in a stream, which no JSON
+    parser reads, and made the plain answer a 500 (Starlette refuses NaN)."""
+    base, _ = served
+    measured = server_app._answer
+
+    def nan_energy(call: protocol.Call, result: Any, warning: str) -> Any:
+        parts = {
+            name: dataclasses.replace(m, energy_kwh=math.nan, co2_kg=math.inf, method="codecarbon:measured")
+            for name, m in result.components.items()
+        }  # fmt: skip
+        return measured(call, dataclasses.replace(result, components=parts), warning)
+
+    monkeypatch.setattr(server_app, "_answer", nan_energy)
+    status, text = call(base, CHAT, asking(max_tokens=2))
+    assert status == 200, text
+    plain = strict_json(text)["routerllm"]
+    status, text = call(base, CHAT, asking(max_tokens=2, stream=True))
+    assert status == 200, text
+    events = [line.removeprefix("data: ") for line in text.split("\n\n") if line]
+    streamed = [strict_json(e) for e in events[:-1]][-1]["routerllm"]
+    for facts in (plain, streamed):
+        assert facts["energy_kwh"] is None and facts["co2_kg"] is None
+        assert facts["components"]["llm_inference"]["energy_kwh"] is None
+        assert facts["components"]["llm_inference"]["co2_kg"] is None
+        assert facts["components"]["llm_inference"]["duration_s"] >= 0
 
 
 def test_stream_options_whose_include_usage_is_null_stream_without_usage(

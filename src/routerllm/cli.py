@@ -12,7 +12,6 @@ import contextlib
 import io
 import json
 import logging
-import math
 import os
 import sys
 from collections.abc import Sequence
@@ -27,6 +26,7 @@ from routerllm.exceptions import (
     RouterLLMError,
     UnknownNameError,
 )
+from routerllm.strict_json import json_text
 
 EXIT_USER_ERROR = 2
 #: A reader closed stdout (``| head``): the status of a command that SIGPIPE ended.
@@ -120,22 +120,6 @@ def require_stdout(what: str) -> None:
         raise RouterLLMError(
             f"stdout is closed: {what} nowhere; redirect it to a file (> /dev/null to discard it)"
         )
-
-
-def json_text(payload: Any, indent: int | None = None) -> str:
-    """``payload`` as strict JSON: a number that is not finite (a metric of degenerate
-    data) is null, never the ``NaN`` or ``Infinity`` that JSON parsers refuse."""
-
-    def finite(value: Any) -> Any:
-        if isinstance(value, float) and not math.isfinite(value):
-            return None
-        if isinstance(value, dict):
-            return {k: finite(v) for k, v in value.items()}
-        if isinstance(value, list | tuple):
-            return [finite(v) for v in value]
-        return value
-
-    return json.dumps(finite(payload), indent=indent, default=str, allow_nan=False)
 
 
 def emit(args: argparse.Namespace, payload: dict[str, Any], text: str) -> None:

@@ -47,6 +47,7 @@ from routerllm.server.middleware import (
 )
 from routerllm.server.options import cors_origins, key_bytes, waiting_cap
 from routerllm.server.serving import listen, serve, server
+from routerllm.strict_json import finite
 
 if TYPE_CHECKING:
     from routerllm.routed_result import RoutedResult
@@ -443,13 +444,21 @@ async def _finished(
 
 
 def _answer(call: protocol.Call, result: "RoutedResult", warning: str) -> Any:
-    from starlette.responses import JSONResponse, StreamingResponse
+    from starlette.responses import StreamingResponse
 
     created = int(time.time())
-    if call.stream:
+    if call.stream:  # its events are strict JSON too (``protocol.events``)
         events = protocol.events(call, result, created, warning)
         return StreamingResponse(iter(events), media_type="text/event-stream")
-    return JSONResponse(protocol.answer(call, result, created, warning))
+    return _json(protocol.answer(call, result, created, warning))
+
+
+def _json(body: Any) -> Any:
+    """``body`` as a JSON response, a figure that is not finite as null: Starlette's
+    ``JSONResponse`` refuses NaN (a 500 for an answer already generated)."""
+    from starlette.responses import JSONResponse
+
+    return JSONResponse(finite(body))
 
 
 def _gone() -> Any:
@@ -501,7 +510,7 @@ def create_app(
     async def in_thread(request: Request, work: Callable[[], Any]) -> Any:
         if (answer := service.unauthorised(request)) is None:
             try:
-                answer = JSONResponse(await anyio.to_thread.run_sync(work))
+                answer = _json(await anyio.to_thread.run_sync(work))
             except RouterLLMError as e:
                 answer = service.failure(e)
             except Exception as e:  # a bug: still an OpenAI error object, not a plain-text 500

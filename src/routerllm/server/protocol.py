@@ -35,6 +35,7 @@ from routerllm.exceptions import (
     UnknownNameError,
     UnknownRequestError,
 )
+from routerllm.strict_json import json_text
 
 if TYPE_CHECKING:
     from routerllm.routed_result import RoutedResult
@@ -333,7 +334,8 @@ def events(call: Call, result: RoutedResult, created: int, warning: str = "") ->
     ]
     if call.include_usage:
         chunks.append({**head, "choices": [], "usage": _usage(result)})
-    return [f"data: {json.dumps(c)}\n\n" for c in chunks] + ["data: [DONE]\n\n"]
+    # As the plain answer (``app._answer``): a figure that is not finite is null.
+    return [f"data: {json_text(c)}\n\n" for c in chunks] + ["data: [DONE]\n\n"]
 
 
 def feedback_call(body: object) -> tuple[str, float]:
