@@ -785,6 +785,52 @@ def test_4bit_on_cuda_without_bitsandbytes_is_unavailable_not_a_traceback(
     assert not b.loaded
 
 
+@pytest.mark.parametrize("where", ["cuda", "gguf file"])
+def test_without_accelerate_a_model_that_needs_it_is_unavailable_naming_the_extra(
+    where: str, model_dir: Path, tiny_gguf: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """transformers needs accelerate for ``device_map="auto"`` (every model on CUDA) and
+    to read a GGUF file, even on CPU; it is in the ``hf`` extra, as torch is. Without it
+    such a model was listed as available and failed to load, "requires `accelerate`"."""
+    import importlib.util
+
+    from routerllm.exceptions import MissingDependencyError
+
+    find_spec = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util,
+        "find_spec",
+        lambda name, *a: None if name == "accelerate" else find_spec(name, *a),
+    )
+    if where == "cuda":
+        monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+        monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+        b = make_backend(model_dir, gpus=1)
+    else:
+        b = make_backend(tiny_gguf, context_length=64)
+    assert b.availability() == "accelerate is not installed (pip install 'routerllm[hf]')"
+    with pytest.raises(MissingDependencyError, match=r"accelerate.*routerllm\[hf\]"):
+        b.load()
+    assert not b.loaded
+
+
+def test_on_cpu_a_model_folder_needs_no_accelerate(
+    model_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import importlib.util
+
+    find_spec = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util,
+        "find_spec",
+        lambda name, *a: None if name == "accelerate" else find_spec(name, *a),
+    )
+    b = make_backend(model_dir)
+    assert b.availability() is None
+    assert 0 < b.generate(GenerationRequest(prompt=PROMPT)).completion_tokens <= MAX_NEW
+    b.unload()
+
+
 def _write(name: str, data: str | bytes) -> Callable[[Path], None]:
     def corrupt(directory: Path) -> None:
         path = directory / name

@@ -58,6 +58,16 @@ def _has_bitsandbytes() -> bool:
     return importlib.util.find_spec("bitsandbytes") is not None
 
 
+def _has_accelerate() -> bool:
+    return importlib.util.find_spec("accelerate") is not None
+
+
+def _needs_accelerate(model_id: str, cuda: bool) -> bool:
+    """Whether transformers needs accelerate to load ``model_id``: for ``device_map="auto"``
+    (on CUDA) and to read a GGUF file (on CPU too); a plain model folder on CPU does not."""
+    return cuda or Path(model_id).expanduser().is_file()
+
+
 def _local_or_hub(model_id: str) -> tuple[str, dict[str, str]]:
     """Where transformers reads ``model_id`` from, and the ``gguf_file`` it reads there
     where ``model_id`` names a GGUF file (dequantised, as transformers reads one); ``~``
@@ -117,6 +127,8 @@ class HFBackend(Backend):
             )
         if why := _file_problem(self.config.model_id):
             return why
+        if _needs_accelerate(self.config.model_id, gpus > 0) and not _has_accelerate():
+            return "accelerate is not installed (pip install 'routerllm[hf]')"
         if gpus and self.config.load_in_4bit and not _has_bitsandbytes():
             return "load_in_4bit needs bitsandbytes (pip install 'routerllm[quant]')"
         return None
@@ -151,6 +163,9 @@ class HFBackend(Backend):
             )
         if why := _file_problem(self.config.model_id):
             raise ModelUnavailableError(f"model {self.name!r}: {why}")
+        cuda = torch.cuda.is_available()
+        if _needs_accelerate(self.config.model_id, cuda) and not _has_accelerate():
+            raise missing_dependency("accelerate", "hf")
         kwargs: dict[str, Any] = {}
         if torch.cuda.is_available():
             kwargs["device_map"] = "auto"
