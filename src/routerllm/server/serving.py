@@ -1,5 +1,5 @@
 """Serving the app with uvicorn: ``listen`` opens the socket, ``server`` builds the
-uvicorn server, ``serve`` runs it until Ctrl-C or SIGTERM, each stop waiting for the
+uvicorn server, ``serve`` runs it until Ctrl-C, SIGTERM or SIGHUP, each stop waiting for the
 request in progress to be answered and logged (``routerllm serve``)."""
 
 from __future__ import annotations
