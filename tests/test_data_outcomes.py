@@ -670,3 +670,18 @@ def test_a_json_outcome_file_of_the_wrong_shape_names_the_item(
     with pytest.raises(DataError) as e:
         load_outcomes(path)
     assert str(e.value) == f"{path}: {says}"
+
+
+@pytest.mark.parametrize("cell", ["0_1", "1_000", " nan_ "])
+def test_a_csv_number_with_an_underscore_is_refused_not_read_as_another(
+    tmp_path: Path, cell: str
+) -> None:
+    """Python's float() reads "0_1" as 1.0 (digits grouped as in code): a score typed
+    "0_1" was read as a success (until 2026-12-05). A CSV cell's number has no underscore."""
+    header = ["prompt", "m", "m|total_cost"]
+    path = write_csv(tmp_path / "grouped.csv", header, [["hi", cell, 0.5]])
+    with pytest.raises(DataError, match=r"`m` is '.*', not a number"):
+        load_outcomes(path)
+    path = write_csv(tmp_path / "cost.csv", header, [["hi", 1, cell]])
+    with pytest.raises(DataError, match=r"`m\|total_cost` is '.*', not a number"):
+        load_outcomes(path)

@@ -363,7 +363,11 @@ def _other_separator(columns: list[str]) -> str | None:
 
 
 def _number(row: dict[str, str | None], column: str, where: str) -> float:
+    """A cell's number; Python's digits grouped by underscores ("0_1", which ``float``
+    reads as 1.0) are no number a CSV holds."""
     try:
+        if "_" in (row[column] or ""):
+            raise ValueError
         return float(row[column])  # type: ignore[arg-type]
     except (TypeError, ValueError):
         raise DataError(f"{where}: `{column}` is {row[column]!r}, not a number") from None
