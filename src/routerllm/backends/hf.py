@@ -167,7 +167,7 @@ class HFBackend(Backend):
         if _needs_accelerate(self.config.model_id, cuda) and not _has_accelerate():
             raise missing_dependency("accelerate", "hf")
         kwargs: dict[str, Any] = {}
-        if torch.cuda.is_available():
+        if cuda:
             kwargs["device_map"] = "auto"
             if self.config.load_in_4bit:
                 from transformers import BitsAndBytesConfig
