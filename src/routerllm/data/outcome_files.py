@@ -17,7 +17,13 @@ from typing import Any
 
 import numpy as np
 
-from routerllm.checks import is_non_negative_number, is_number, is_positive_number, repeated
+from routerllm.checks import (
+    is_non_negative_number,
+    is_number,
+    is_positive_number,
+    json_kind,
+    repeated,
+)
 from routerllm.config import LimitsConfig
 from routerllm.data import as_path, read_json, refuse_special_data_file, undecodable_file
 from routerllm.data.outcomes import ModelInfo, OutcomeDataset, normalise
@@ -155,15 +161,16 @@ def _read_items(path: Path) -> list[Any]:
 
 
 def _json_kind(value: Any) -> str:
-    """What a JSON value is, for messages: "an object (keys: a, b)", "a list", "null"..."""
+    """What a JSON value is, for messages: ``checks.json_kind``'s words, an object with
+    its first keys, a list as such (the file's own word) and a boolean's value."""
     if isinstance(value, dict):
         keys = ", ".join(list(value)[:5]) + (", ..." if len(value) > 5 else "")
         return f"an object (keys: {keys})" if value else "an empty object"
     if isinstance(value, list):
         return "a list" if value else "an empty list"
-    if value is None or isinstance(value, bool):
+    if isinstance(value, bool):
         return json.dumps(value)
-    return "a string" if isinstance(value, str) else "a number"
+    return json_kind(value)  # null, a string, a number
 
 
 def _warn_repeated(data: OutcomeDataset, row: str) -> None:
