@@ -245,13 +245,18 @@ def cmd_route(args: argparse.Namespace) -> int:
 
 
 def _print_routed(args: argparse.Namespace, system: Any, result: Any) -> None:
+    emit(args, result.to_dict(), _answer_text(1, system, result))
+
+
+def _answer_text(index: int, system: Any, result: Any) -> str:
+    """An answer as ``route`` and ``demo --interactive`` print it: its text, then its
+    model, carbon and tokens lines (``_result_lines``), and where Ctrl-C stopped it, so."""
     from routerllm.backends.interrupts import CANCELLED
 
-    tier = system.config.model(result.model).tier
-    lines = _result_lines(1, result, tier)[:3]
+    lines = _result_lines(index, result, system.config.model(result.model).tier)[:3]
     if result.finish_reason == CANCELLED:
         lines.append("     (stopped by Ctrl-C: the answer so far, logged as cancelled)")
-    emit(args, result.to_dict(), "\n".join([result.text.strip(), "", *lines]))
+    return "\n".join([result.text.strip(), "", *lines])
 
 
 def _answer_logged(args: argparse.Namespace, error: KeyboardInterrupt) -> str:

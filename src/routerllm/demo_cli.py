@@ -11,6 +11,7 @@ from typing import Any, TextIO
 
 from routerllm.cli import (
     EXIT_TERMINATED,
+    _answer_text,
     _result_lines,
     _stdin,
     _system,
@@ -240,7 +241,7 @@ def _answer(args: argparse.Namespace, system: Any, line: str, results: list[Any]
     """``line`` asked as a prompt and its answer printed, added to ``results``; a prompt
     the system refuses, one ``error:`` line."""
     from routerllm.backends.base import GenerationRequest
-    from routerllm.backends.interrupts import CANCELLED, ctrl_c_stops_the_answer
+    from routerllm.backends.interrupts import ctrl_c_stops_the_answer
 
     # a line ends in "\r\n" from a Windows file: the "\r" is not the prompt's
     request = GenerationRequest(line.rstrip("\r\n"), max_new_tokens=args.max_new_tokens)
@@ -261,11 +262,7 @@ def _answer(args: argparse.Namespace, system: Any, line: str, results: list[Any]
     if args.json:
         print(json_text(result.to_dict()), flush=True)
     else:
-        tier = system.config.model(result.model).tier
-        lines = _result_lines(len(results), result, tier)[:3]
-        if result.finish_reason == CANCELLED:
-            lines.append("     (stopped by Ctrl-C: the answer so far, logged as cancelled)")
-        print("\n".join([result.text.strip(), "", *lines, ""]), flush=True)
+        print(_answer_text(len(results), system, result) + "\n", flush=True)
     if error is not None:
         _print_error(args, error)
 
