@@ -1152,12 +1152,17 @@ def test_an_empty_api_key_is_refused_not_matched_by_a_bare_bearer_header(
 
 
 # -- the command --------------------------------------------------------------
-def serve_command(config: Path, *extra: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:  # fmt: skip
+def serve_command(
+    config: Path,
+    *extra: str,
+    env: dict[str, str] | None = None,
+    entry: tuple[str, ...] = ("-m", "routerllm.cli"),
+) -> subprocess.Popen[str]:
+    """``routerllm serve`` on ``config`` and a free port, run by ``python *entry``."""
     return subprocess.Popen(
         [
             sys.executable,
-            "-m",
-            "routerllm.cli",
+            *entry,
             "serve",
             "--config",
             str(config),
@@ -1985,22 +1990,7 @@ def test_a_stop_signal_while_the_server_closes_lets_the_close_finish(
     second SIGTERM then ended the process part-way through its close (until
     2026-12-05). They are held until the close is done now, and said to be."""
     config = write_config(tmp_path, tiny_config_dict(tmp_path, carbon={"enabled": False}))
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            CLOSING_SLOWLY,
-            "serve",
-            "--config",
-            str(config),
-            "--port",
-            "0",
-            "--json",
-        ],  # fmt: skip
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    process = serve_command(config, "--json", entry=("-c", CLOSING_SLOWLY))
     assert process.stdout is not None
     try:
         json.loads(process.stdout.readline())  # serving
