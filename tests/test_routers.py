@@ -136,6 +136,38 @@ def test_a_router_path_that_does_not_exist_is_said_so_naming_the_setting(tmp_pat
     assert not (tmp_path / "requests.sqlite").exists()  # refused before anything is opened
 
 
+@pytest.mark.parametrize(
+    ("options", "said"),
+    [
+        (
+            {"long_prompt_word": 50},
+            "bad options for router 'rules': unknown option 'long_prompt_word' (did you mean "
+            "'long_prompt_words'?); its options are base, long_prompt_words, thresholds",
+        ),
+        (
+            {"long_prompt_words": "many"},
+            "bad options for router 'rules': option 'long_prompt_words' must be an integer, "
+            'got "many"',
+        ),
+    ],
+)
+def test_a_bad_router_option_in_a_config_names_the_setting_and_the_file(
+    tmp_path: Path, options: dict[str, object], said: str
+) -> None:
+    """Until 2026-12-05 ``router.options`` said "bad options for router 'rules': ...", naming
+    neither the setting nor the file (router.name and router.path did), and a misspelt
+    option gave no hint of the one meant."""
+    from routerllm.system import RouterLLM
+
+    from .conftest import tiny_config_dict, write_config
+
+    cfg = write_config(tmp_path, tiny_config_dict(tmp_path, router={"name": "rules", "options": options}))  # fmt: skip
+    with pytest.raises(RouterLLMError) as err:
+        RouterLLM(load_config(cfg))
+    assert str(err.value) == f"router.options in {cfg}: {said}"
+    assert not (tmp_path / "requests.sqlite").exists()  # refused before anything is opened
+
+
 def test_broken_checkpoints_are_clear_errors(tmp_path: Path, ladder) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(RouterLLMError, match="not a saved router"):
         load_router(tmp_path, ladder)

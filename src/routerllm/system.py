@@ -82,8 +82,14 @@ def build_router(config: AppConfig) -> Router:
     if settings.name not in ROUTERS:  # said where it was set: the config's router.name
         where = f"router.name in {config.source}" if config.source else "router.name"
         raise UnknownNameError("router", settings.name, ROUTERS.names(), where)
-    check_option_names(settings.options)
-    return create_router(settings.name, config.models, settings.seed, **settings.options)
+    try:
+        check_option_names(settings.options)
+        return create_router(settings.name, config.models, settings.seed, **settings.options)
+    except RouterLLMError as e:  # an option's name or value: said where it was set
+        if type(e) is not RouterLLMError:  # a missing package or model says so itself
+            raise
+        e.args = (f"router.options{f' in {config.source}' if config.source else ''}: {e}",)
+        raise
 
 
 def _as_router(router: object, config: AppConfig) -> Router:
