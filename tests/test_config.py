@@ -419,6 +419,9 @@ def test_a_path_from_the_home_folder_is_there_not_in_a_folder_named_tilde(
         ("a\tb", "holds a control character"),
         ("a\x00b", "holds a control character"),
         ("\x1b[31mred", "holds a control character"),
+        ("tiny\u200b", "holds an invisible format character"),  # a zero-width space
+        ("a\u202eb", "holds an invisible format character"),  # right-to-left override
+        ("\ufefftiny", "holds an invisible format character"),  # a byte-order mark
     ],
 )
 def test_a_model_name_no_request_or_table_could_show_is_refused(

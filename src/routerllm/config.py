@@ -178,6 +178,13 @@ class ModelConfig(StrictConfig):
             raise ValueError(
                 f"a model's name holds a control character ({name!r:.80}): use visible text"
             )
+        # a zero-width space, a right-to-left override, a byte-order mark: the name shows
+        # as another (``tiny\u200b`` as ``tiny``), which asking for by name then missed
+        if invisible := [c for c in name if unicodedata.category(c) == "Cf"]:
+            raise ValueError(
+                f"a model's name holds an invisible format character (U+{ord(invisible[0]):04X} "
+                f"in {name!r:.80}): use visible text"
+            )
         return name
 
     @field_validator("api_key_env")
