@@ -437,6 +437,16 @@ def test_a_model_name_no_request_or_table_could_show_is_refused(
         load_config(write_config(tmp_path, data))
 
 
+@pytest.mark.parametrize("class_id", [-1, -4])
+def test_a_negative_class_id_is_refused(tmp_path: Path, class_id: int) -> None:
+    """A class_id names one of a classifier's classes, 0 and up: until 2026-12-05 a
+    negative one loaded and silently matched no class."""
+    data = tiny_config_dict(tmp_path)
+    data["models"][0]["class_id"] = class_id
+    with pytest.raises(ConfigError, match="models.0.class_id: Input should be greater than or equal to 0"):  # fmt: skip
+        load_config(write_config(tmp_path, data))
+
+
 def test_a_model_name_of_any_script_with_inner_spaces_and_slashes_is_kept(tmp_path: Path) -> None:
     data = tiny_config_dict(tmp_path)
     names = ["é模型-1", "org/model name", "Ünïcode ✓"]

@@ -140,7 +140,9 @@ class ModelConfig(StrictConfig):
     tier: Tier
     params_b: float = Field(gt=0, description="parameters, billions")
     class_id: int | None = Field(
-        None, description="seed class map: 0 heavy code, 1 medium text, 2 medium code, 3 light"
+        None,
+        ge=0,
+        description="seed class map: 0 heavy code, 1 medium text, 2 medium code, 3 light",
     )
     category: Literal["code", "text", "general"] = "general"
     model_id: str | None = Field(
