@@ -547,6 +547,17 @@ def test_an_unseeded_answer_is_drawn_anew() -> None:
     assert answer(None, seed=5) == answer(3, seed=5)
 
 
+def test_the_largest_seed_is_a_seed_not_llamas_random_one() -> None:
+    """llama.cpp reads the seed 2**32 - 1 (``LLAMA_DEFAULT_SEED``) as "draw one at
+    random": a request seeded so (a seed every check accepts) gave another answer each
+    time (4 of 4 differed here). It is a fixed seed now, as every other is."""
+    cfg = ModelConfig.model_validate(tiny_model("tiny", "light", 0.001))
+    backend = create_backend(cfg, GenerationConfig(max_new_tokens=8, temperature=2.0), n_threads=1)
+    request = GenerationRequest("Tell a story.", seed=2**32 - 1)
+    assert len({backend.generate(request).text for _ in range(3)}) == 1
+    backend.unload()
+
+
 def test_prompt_state_of_a_long_prompt() -> None:
     """Positions past the first table size are kept too (the table grows)."""
     prompt = "def f(x):\n    return x\n" * 120  # about 1,200 tokens

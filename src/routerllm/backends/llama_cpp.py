@@ -425,7 +425,9 @@ class LlamaCppBackend(Backend):
         # Unseeded, a seed of its own: llama-cpp-python drew the next one from the last
         # (random.Random(seed)), so an unseeded answer was the same in every process and
         # followed from the seeded request before it.
-        kwargs["seed"] = secrets.randbelow(MAX_SEED) if sampling.seed is None else sampling.seed
+        # Seeded, never llama.cpp's LLAMA_DEFAULT_SEED (2**32 - 1, MAX_SEED), which it reads as
+        # "draw one at random": that seed is 0 here (each answer differed, though seeded).
+        kwargs["seed"] = secrets.randbelow(MAX_SEED) if sampling.seed is None else sampling.seed % MAX_SEED  # fmt: skip
         controls = control_stops(request.stop, self._piece_tokens)
         cap = _TokenCap(max_tokens, int(self._llm.token_eos()), n_prompt, controls, self._written)
         if cap.end >= 0:
