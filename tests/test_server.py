@@ -1460,10 +1460,15 @@ def test_a_requests_seed_is_honoured(served: tuple[str, RouterLLM]) -> None:
 
     assert text(1) == text(1)
     assert len({text(1), text(2), text(3)}) > 1
-    for seed, kind in ((-1, "-1"), (2**32, "4294967296"), (1.5, "1.5"), ("7", "'7'")):
+    # OpenAI's API takes any 64-bit seed: one beyond llama.cpp's 32 bits was a 400; now
+    # its low 32 bits, -1 (2**32 - 1, llama.cpp's "random" seed) a fixed one too
+    assert text(-1) == text(-1) == text(2**32 - 1) and text(2**32 + 1) == text(1)
+    assert len({text(-(2**63)), text(2**63 - 1), text(-2)}) > 1
+    for seed, kind in ((2**63, "9223372036854775808"), (-(2**63) - 1, "-9223372036854775809"), (1.5, "1.5"), ("7", "'7'"), (True, "True")):  # fmt: skip
         status, body = call(base, CHAT, asking(seed=seed))
         error = json.loads(body)["error"]
         assert status == 400 and error["param"] == "seed" and kind in error["message"], body
+        assert "from -2**63 to 2**63 - 1" in error["message"] or "whole number" in error["message"]
 
 
 @pytest.mark.parametrize("tokens", ["0", "-1"])

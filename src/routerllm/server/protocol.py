@@ -110,6 +110,16 @@ def _number(body: Mapping[str, Any], name: str, whole: bool = False) -> Any:
     return value
 
 
+def _seed(body: Mapping[str, Any]) -> int | None:
+    """The request's seed: any 64-bit integer, as OpenAI's API takes, as its low 32 bits
+    (the seed of llama.cpp and of ``GenerationRequest``: 0 to 2**32 - 1; -1 is 2**32 - 1):
+    the same seed always gives the same one, and 0 to 2**32 - 1 are themselves."""
+    seed = _number(body, "seed", whole=True)
+    if seed is not None and not -(2**63) <= seed < 2**63:
+        raise PromptError(f"seed must be a whole number from -2**63 to 2**63 - 1, got {seed!r:.40}", "seed")  # fmt: skip
+    return None if seed is None else int(seed) % 2**32
+
+
 MAX_STOP_SEQUENCES = 16
 """The most stop sequences a request may give (OpenAI's API takes 4)."""
 MAX_STOP_CHARS = 1_000
@@ -163,7 +173,7 @@ def _request(body: Mapping[str, Any], prompt: str, **fields: Any) -> GenerationR
         "temperature": _number(body, "temperature"),
         "top_p": _number(body, "top_p"),
         "repetition_penalty": _number(body, "repetition_penalty"),
-        "seed": _number(body, "seed", whole=True),
+        "seed": _seed(body),
     }
     try:
         return GenerationRequest(
