@@ -1013,14 +1013,25 @@ def test_max_waiting_refuses_a_request_beyond_the_cap_at_once(
         while service.waiting < 1:  # the second waits its turn
             assert time.monotonic() < deadline
             time.sleep(0.01)
-        status, text = call(base, CHAT, asking())
-        error = json.loads(text)["error"]
-        assert status == 503 and error["code"] == "server_busy", text
+        request = urllib.request.Request(base + CHAT, json.dumps(asking()).encode(), HEADERS)
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(request, timeout=60)
+        error = json.loads(refused.value.read())["error"]
+        assert refused.value.code == 503 and error["code"] == "server_busy", error
         assert "1 request(s) already wait their turn" in error["message"]
+        # the openai client waits that long before it sends it again (it had no Retry-After)
+        assert refused.value.headers["Retry-After"] == "1"  # no generation's time known yet
         go.set()
         for t in threads:
             t.join(60)
         assert [answers[n][0] for n in ("first", "second")] == [200, 200]
+        assert 0 < service.generated_s < 30  # the second's: how long it was held, then ran
+        service.generated_s = 0.2  # at least 1 s
+        assert service.busy(1).headers["Retry-After"] == "1"
+        service.generated_s = 7.2  # a generation's time, rounded up: one frees a place
+        assert service.busy(1).headers["Retry-After"] == "8"
+        service.generated_s = 3600.0  # at most 60 s: the openai client ignores a longer one
+        assert service.busy(1).headers["Retry-After"] == "60"
         assert chat(base)["choices"]  # nobody waits now: answered
         srv.should_exit = True
         serving.join(30)

@@ -17,6 +17,7 @@ requests still waiting or still arriving are refused (503).
 import asyncio
 import hmac
 import logging
+import math
 import re
 import threading
 import time
@@ -75,6 +76,10 @@ POLL_S = 1.0
 """How often a request still arriving or waiting its turn looks whether the server
 is stopping, and one generating whether its client has gone."""
 
+BUSY_RETRY_MAX_S = 60
+"""The longest ``Retry-After`` of a 503 ``server_busy``: the openai client ignores a
+longer one (and backs off by itself)."""
+
 CLOSE = {"Connection": "close"}
 """For a refusal that leaves unread body bytes on the connection."""
 
@@ -89,6 +94,7 @@ class _Service:
         self.max_waiting = waiting_cap(max_waiting)
         self.waiting = 0  # requests waiting for the turn (one event loop: no lock needed)
         self.in_line = 0  # those and the one holding it: what --max-waiting counts
+        self.generated_s = 0.0  # how long the last generation took (a busy 503's Retry-After)
         self.stopping: Callable[[], bool] = lambda: False  # set by server()
         self.working = threading.Lock()  # held while a request generates (serve() waits)
         self.executor = ThreadPoolExecutor(1, thread_name_prefix="routerllm-generate")
@@ -137,10 +143,13 @@ class _Service:
         )  # fmt: skip
 
     def busy(self, waiting: int) -> Any:
+        """The 503 for a request beyond ``--max-waiting``; its ``Retry-After`` is the last
+        generation's time (a place in line frees as one ends), 1 to BUSY_RETRY_MAX_S s."""
+        wait = min(BUSY_RETRY_MAX_S, max(1, math.ceil(self.generated_s)))
         return self.refusal(
             503, f"the server is busy: {waiting} request(s) already wait their turn "
             f"(--max-waiting {self.max_waiting}); send the request again later",
-            "server_error", "server_busy",
+            "server_error", "server_busy", headers={"Retry-After": str(wait)},
         )  # fmt: skip
 
     def too_large(self, close: bool = False) -> Any:
@@ -320,6 +329,7 @@ class _Service:
     def generate(self, call: protocol.Call, stop: threading.Event) -> "tuple[RoutedResult, str]":
         """The answer to ``call`` and a warning for it; a generation still running once
         ``stop`` is set (the client has gone) stops between two tokens."""
+        start = time.monotonic()
         try:
             with self.working, cancellable(stop):
                 result = self.system.generate(call.request, model=call.model, tag=TAG)
@@ -329,6 +339,8 @@ class _Service:
                 raise
             log.error("answered, but the request log could not record it: %s", e)
             return e.result, f"the request log could not record this answer: {e}"
+        finally:
+            self.generated_s = time.monotonic() - start
 
     async def answer(self, request: Any, parse: Callable[[object], protocol.Call]) -> Any:
         """A chat or completion request, from its body to the API's answer."""
