@@ -2020,3 +2020,47 @@ def test_a_stop_signal_while_the_server_closes_lets_the_close_finish(
     assert stdout == "closed\n"
     assert "stopping already: closing the system first" in stderr
     assert "Traceback" not in stderr
+
+
+GENERATING_SLOWLY = """
+import sys, time
+from routerllm import cli
+from routerllm.system import RouterLLM
+generate = RouterLLM.generate
+def slow_generate(self, *args, **kwargs):
+    print("generating", flush=True)
+    time.sleep(3)
+    return generate(self, *args, **kwargs)
+RouterLLM.generate = slow_generate
+sys.exit(cli.main(sys.argv[1:]))
+"""
+
+
+@pytest.mark.parametrize("presses", [2, 3, 4])
+def test_ctrl_c_pressed_again_and_again_still_answers_the_request_in_progress(
+    tmp_path: Path, presses: int
+) -> None:
+    """A third Ctrl-C, once the second had stopped the server, came while the event loop
+    closed and waited for the answer in progress: it stopped that wait, and the client's
+    answer, generated and logged, was never sent (the connection closed without one;
+    the openai client then sends it again, and it is generated again)."""
+    config = write_config(tmp_path, tiny_config_dict(tmp_path, carbon={"enabled": False}))
+    process = serve_command(config, "--json", entry=("-c", GENERATING_SLOWLY))
+    assert process.stdout is not None
+    answers: list[tuple[int, str]] = []
+    try:
+        base = json.loads(process.stdout.readline())["url"].removesuffix("/v1")
+        client = threading.Thread(target=lambda: answers.append(call(base, CHAT, asking())))
+        client.start()
+        assert process.stdout.readline() == "generating\n"
+        for _ in range(presses):
+            process.send_signal(signal.SIGINT)
+            time.sleep(0.5)
+        _, stderr = process.communicate(timeout=60)
+        client.join(60)
+    finally:
+        process.kill()
+    assert process.returncode == 130 and "Traceback" not in stderr, stderr
+    assert [status for status, _ in answers] == [200], answers
+    with RouterLLM(load_config(config)) as system:
+        assert system.log.count() == 1

@@ -117,9 +117,20 @@ def serve(
     ``max_waiting`` as for :func:`create_app`."""
 
     srv = None
+    held: list[int] = []  # Ctrl-Cs held while the request in progress was answered
 
     def stopped(signum: int, frame: object) -> None:
         raise _Stopped
+
+    def interrupted(signum: int, frame: object) -> None:
+        # Serving, uvicorn takes Ctrl-C (the first stops, the second forces); once it has
+        # stopped, the event loop closes and waits for the answer in progress: a Ctrl-C
+        # then cut that wait, and the answer, generated and logged, was never sent
+        if srv is not None and srv.config.app.state.service.working.locked():
+            held.append(signum)
+            log.warning("waiting for the request in progress to be answered and logged")
+            return
+        raise KeyboardInterrupt
 
     def hung_up(signum: int, frame: object) -> None:
         # SIGHUP (the terminal closed, `kill -HUP`) stops as SIGTERM does: by default it
@@ -129,6 +140,7 @@ def serve(
         srv.handle_exit(signal.SIGTERM, frame)  # uvicorn's graceful stop, then SIGTERM's
 
     previous = signal.signal(signal.SIGTERM, stopped)  # uvicorn raises it again after its shutdown
+    previous_interrupt = signal.signal(signal.SIGINT, interrupted)  # likewise
     hangup = getattr(signal, "SIGHUP", None)  # none on Windows
     previous_hangup = signal.signal(hangup, hung_up) if hangup is not None else None
     failed: list[Exception] = []
@@ -140,12 +152,15 @@ def serve(
         pass
     finally:
         signal.signal(signal.SIGTERM, previous)
+        signal.signal(signal.SIGINT, previous_interrupt)
         if hangup is not None:
             signal.signal(hangup, previous_hangup)
         if srv is not None:
             _wait_for(srv.config.app.state.service.working)
     if failed:
         raise failed[0]
+    if held:  # the request answered: Ctrl-C's stop, as the caller expects it
+        raise KeyboardInterrupt
 
 
 @contextlib.contextmanager
