@@ -16,6 +16,9 @@ import email.utils
 import gzip
 import json
 import logging
+import os
+import socket
+import struct
 import subprocess
 import sys
 import threading
@@ -328,6 +331,8 @@ class Reply:
     headers: tuple[tuple[str, str], ...] = ()
     trickle_s: float = 0.0  # send the body a byte at a time, this far apart
     raw: bytes | None = None  # sent as is instead of an HTTP answer, then the connection closed
+    reset: bool = False  # the connection closed with a TCP reset (RST), not a FIN
+    chunked: bool = False  # the body sent with Transfer-Encoding: chunked, in 7-byte chunks
 
 
 @dataclass(frozen=True)
@@ -427,6 +432,12 @@ class _StubHandler(BaseHTTPRequestHandler):
             self.server.stub.release.wait(reply.delay_s)
         if reply.raw is not None:
             self.wfile.write(reply.raw)
+            self.wfile.flush()
+            if reply.reset:  # linger 0: close() sends RST, as a crashed process's kernel does
+                self.connection.setsockopt(
+                    socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0)
+                )
+                os.close(self.connection.detach())  # now: the server's shutdown() sends a FIN
             self.close_connection = True
             return
         try:
@@ -436,7 +447,10 @@ class _StubHandler(BaseHTTPRequestHandler):
             announced = (
                 reply.content_length if reply.content_length is not None else len(reply.body)
             )
-            self.send_header("Content-Length", str(announced))
+            if reply.chunked:
+                self.send_header("Transfer-Encoding", "chunked")
+            else:
+                self.send_header("Content-Length", str(announced))
             self.send_header("Connection", "close")
             for name, value in reply.headers:
                 self.send_header(name, value)
@@ -446,6 +460,10 @@ class _StubHandler(BaseHTTPRequestHandler):
                 if reply.trickle_s
                 else [reply.body]
             )
+            if reply.chunked:
+                body = reply.body
+                pieces = [b"%x\r\n%s\r\n" % (len(body[i : i + 7]), body[i : i + 7]) for i in range(0, len(body), 7)]  # fmt: skip
+                pieces.append(b"0\r\n\r\n")
             for piece in pieces:
                 self.wfile.write(piece)
                 self.wfile.flush()
@@ -1564,6 +1582,78 @@ def test_an_answer_cut_short_or_trickling_is_no_unreachable_endpoint(stub: Stub)
     with pytest.raises(BackendError) as err:
         http_backend(stub.base_url, max_retries=0, timeout_s=0.3).generate(GenerationRequest("hi"))
     assert not isinstance(err.value, EndpointUnreachableError)
+
+
+@pytest.mark.parametrize(
+    ("reply", "said"),
+    [
+        (Reply(0, b"", raw=b""), "Remote end closed connection without response"),
+        (Reply(0, b"", raw=b"", reset=True), "Connection reset by peer"),
+        (Reply(0, b"", raw=b"HTTP/1.1 20"), "not an HTTP answer (it began 'HTTP/1.1 20')"),
+        (Reply(0, b"", raw=b"\x16\x03\x01\x02\x00garbage\r\n\r\n"), r"not an HTTP answer (it began '\x16"),
+    ],
+    ids=["closed", "reset", "half-a-status-line", "not-http"],
+)  # fmt: skip
+def test_an_endpoint_that_hangs_up_without_answering_is_unreachable(
+    stub: Stub, reply: Reply, said: str
+) -> None:
+    """Nothing that is an HTTP answer came (the connection closed or reset before a whole
+    status line, or what came is no HTTP): no answer began, as with a server that sends
+    nothing, so the endpoint is unreachable. Until 2026-12-05 it was a failed answer and
+    the endpoint stayed routed to, every request there failing."""
+    stub.default_post = reply
+    with pytest.raises(EndpointUnreachableError) as err:
+        http_backend(stub.base_url, max_retries=1).generate(GenerationRequest("hi"))
+    assert f"cannot reach {stub.base_url} for model 'remote' after 2 attempts (" in str(err.value)
+    assert said in str(err.value) and len(stub.posts) == 2
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        Reply(200, completion_reply().body[:10], content_length=200),
+        Reply(0, b"", raw=b"HTTP/1.1 200 OK\r\nContent-Length: 200\r\n\r\n{\"choices\"", reset=True),
+        Reply(0, b"", raw=b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n7\r\n{\"choic\r\n"),
+    ],
+    ids=["cut-mid-body", "reset-mid-body", "cut-mid-chunked-stream"],
+)  # fmt: skip
+def test_an_answer_that_began_and_was_cut_is_a_failed_answer_of_a_reachable_endpoint(
+    stub: Stub, reply: Reply
+) -> None:
+    """Once the status line came, the endpoint is up: an answer cut mid-body (a proxy's
+    limit on one long answer, the server killed mid-generation) is retried, then a
+    BackendError, and the endpoint stays routed to, as an HTTP error's is."""
+    stub.default_post = reply
+    with pytest.raises(BackendError) as err:
+        http_backend(stub.base_url, max_retries=1).generate(GenerationRequest("hi"))
+    assert not isinstance(err.value, EndpointUnreachableError)
+    assert "after 2 attempts" in str(err.value) and len(stub.posts) == 2
+
+
+def test_an_endpoint_that_hangs_up_is_routed_around_until_it_answers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A crashed server behind its port (a proxy that takes the connection and closes it,
+    its upstream gone) is routed around for a minute, as a refused one is."""
+    from routerllm import manager as manager_module
+
+    clock = [1000.0]
+    monkeypatch.setattr(manager_module, "_clock", lambda: clock[0])
+    with serving_stub() as stub:
+        models = [tiny_model("tiny-light", "light", 0.1), http_model_dict("remote", stub.base_url, max_retries=0)]  # fmt: skip
+        config = load_config(write_config(tmp_path, tiny_config_dict(tmp_path, models=models)))
+        with RouterLLM(config) as system:
+            stub.default_post = Reply(0, b"", raw=b"")
+            with pytest.raises(
+                EndpointUnreachableError, match="closed connection without response"
+            ):
+                system.generate(HEAVY)
+            result = system.generate(HEAVY)
+            assert (result.model, result.reason.endswith("remote unavailable")) == ("tiny-light", True)  # fmt: skip
+            assert len(stub.posts) == 1
+            stub.default_post = completion_reply()
+            clock[0] += manager_module.RECHECK_S
+            assert system.generate(HEAVY).model == "remote"
 
 
 def test_an_api_key_the_server_echoes_is_never_shown(

@@ -68,9 +68,11 @@ class _Malformed(Exception):
     """The server answered, but not with what the API defines: not asked again."""
 
 
-class _NoAnswer(TimeoutError):
-    """No answer began within the time limit, the connection made (a wedged server, a
-    dead upstream behind its proxy): the endpoint is as unreachable as one refusing it."""
+class _NoAnswer(OSError):
+    """No answer began over the connection made: nothing within the time limit (a wedged
+    server), or the connection closed or reset before a whole status line came, or what
+    came is no HTTP (a crashed server, a proxy whose upstream is gone, a TLS port). The
+    endpoint is as unreachable as one refusing the connection; its cause says why."""
 
 
 class _BilledHTTPError(urllib.error.HTTPError):
@@ -137,8 +139,10 @@ class OpenAIHTTPBackend(Backend):
         )
         try:
             opened = _OPENER.open(req, timeout=timeout)
-        except TimeoutError as e:  # urllib's URLError says a connection failed, not this
-            raise _NoAnswer(f"no answer within {timeout:g} s") from e
+        except urllib.error.URLError:  # no connection made (its reason says why), or an HTTP error
+            raise
+        except (OSError, http.client.HTTPException) as e:  # raised reading the status line
+            raise _NoAnswer(str(e)) from e
         with opened as resp:
             chunks, size = [], 0
             while chunk := resp.read1(65536):
@@ -369,8 +373,8 @@ class OpenAIHTTPBackend(Backend):
                 if not last:
                     self._sleep(attempt, why)
                     continue
-                # urllib's URLError: no connection made; _NoAnswer: nothing came over the
-                # one made (an answer cut short, or trickling, is not unreachable)
+                # urllib's URLError: no connection made; _NoAnswer: no answer began over
+                # the one made (an answer cut short, or trickling, is not unreachable)
                 unreachable = isinstance(e, urllib.error.URLError | _NoAnswer)
                 raise (EndpointUnreachableError if unreachable else BackendError)(
                     f"cannot reach {self.base_url} for model {self.name!r} after {attempts} "
@@ -494,6 +498,8 @@ def _one_line(text: str) -> str:
 
 def _reason(e: BaseException, timeout: float) -> str:
     """What went wrong with an attempt, said plainly (``timeout``: its time limit)."""
+    if isinstance(e, _NoAnswer) and e.__cause__ is not None:
+        e = e.__cause__
     if isinstance(e, urllib.error.URLError) and not isinstance(e, urllib.error.HTTPError):
         if not isinstance(e.reason, BaseException):
             return _one_line(str(e.reason))
