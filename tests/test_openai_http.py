@@ -25,6 +25,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
+import zlib
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -1695,8 +1696,8 @@ def test_an_api_key_the_server_echoes_is_never_shown(
                b'{"message": "overloaded"}}\n\n', headers=(("Content-Type", "text/event-stream"),),
                trickle_s=0.001),
          "sent as text/event-stream"),
-        (Reply(200, gzip.compress(completion_reply().body), headers=(("Content-Encoding", "gzip"),)),
-         "sent as application/json, gzip"),
+        (Reply(200, gzip.compress(b"<html>a proxy page</html>"), headers=(("Content-Encoding", "gzip"),)),
+         "sent as application/json, gzip: Expecting value"),
     ],
     ids=["event-stream", "gzip"],
 )  # fmt: skip
@@ -1709,3 +1710,93 @@ def test_an_answer_not_json_says_what_was_sent_instead(stub: Stub, reply: Reply,
         http_backend(stub.base_url, max_retries=2).generate(GenerationRequest("hi"))
     assert said in str(err.value) and "model 'remote'" in str(err.value)
     assert len(stub.posts) == 1
+
+
+def _deflated(data: bytes, wbits: int) -> bytes:
+    packer = zlib.compressobj(wbits=wbits)
+    return packer.compress(data) + packer.flush()
+
+
+@pytest.mark.parametrize(
+    ("coding", "body", "chunked"),
+    [
+        ("gzip", gzip.compress(completion_reply("squeezed").body), False),
+        ("x-gzip", gzip.compress(completion_reply("squeezed").body), False),
+        ("deflate", _deflated(completion_reply("squeezed").body, zlib.MAX_WBITS), False),
+        ("deflate", _deflated(completion_reply("squeezed").body, -zlib.MAX_WBITS), False),
+        ("GZIP", gzip.compress(completion_reply("squeezed").body), True),
+        ("deflate", _deflated(completion_reply("squeezed").body, zlib.MAX_WBITS), True),
+        ("identity", completion_reply("squeezed").body, False),
+    ],
+    ids=["gzip", "x-gzip", "deflate", "raw-deflate", "gzip-chunked", "deflate-chunked", "identity"],
+)
+def test_a_compressed_answer_is_decoded(
+    stub: Stub, coding: str, body: bytes, chunked: bool
+) -> None:
+    """A proxy may compress every answer, asked or not (RouterLLM asks for none: its
+    ``Accept-Encoding`` is ``identity``): gzip and deflate (zlib's, or raw as some servers
+    send it) are decoded, a whole answer's and a chunked one's as it comes. Until
+    2026-12-05 such an answer was "not JSON"."""
+    stub.default_post = Reply(200, body, headers=(("Content-Encoding", coding),), chunked=chunked)
+    completion = http_backend(stub.base_url, max_retries=0).generate(GenerationRequest("hi"))
+    assert (completion.text, completion.completion_tokens) == ("squeezed", 2)
+    assert stub.posts[0].headers["accept-encoding"] == "identity"
+
+
+def test_a_compressed_answer_over_the_cap_decoded_is_refused_unread(stub: Stub) -> None:
+    """The 32 MiB cap is on the answer decoded: a gzip bomb (40 KiB that inflate to 40 MiB)
+    is refused once 32 MiB came out, not inflated whole in memory, and not asked again."""
+    bomb = gzip.compress(b" " * (40 * 2**20), compresslevel=9)
+    assert len(bomb) < 2**20
+    for chunked in (False, True):
+        stub.default_post = Reply(
+            200, bomb, headers=(("Content-Encoding", "gzip"),), chunked=chunked
+        )
+        with pytest.raises(BackendError) as err:
+            http_backend(stub.base_url, max_retries=2).generate(GenerationRequest("hi"))
+        assert "its answer is over 32 MiB decoded (gzip)" in str(err.value)
+    assert len(stub.posts) == 2
+
+
+@pytest.mark.parametrize(
+    ("coding", "said"),
+    [
+        ("br", "its answer is compressed as 'br' (Content-Encoding), which is not decoded "
+               "here (only gzip and deflate are): have the server or proxy send it as gzip or uncompressed"),
+        ("zstd", "compressed as 'zstd' (Content-Encoding)"),
+        ("gzip, br", "compressed as 'gzip, br' (Content-Encoding)"),
+        ("gzip", "its answer is not valid gzip (Error -3"),
+        ("deflate", "its answer is not valid deflate (Error -3"),
+    ],
+    ids=["br", "zstd", "two-codings", "not-gzip", "not-deflate"],
+)  # fmt: skip
+def test_an_answer_in_a_coding_not_decoded_is_refused_by_name(
+    stub: Stub, coding: str, said: str
+) -> None:
+    stub.default_post = Reply(200, b"\xff\xfe not what it says it is" * 10, headers=(("Content-Encoding", coding),))  # fmt: skip
+    with pytest.raises(BackendError) as err:
+        http_backend(stub.base_url, max_retries=2).generate(GenerationRequest("hi"))
+    assert said in str(err.value) and "model 'remote'" in str(err.value)
+    assert "\n" not in str(err.value) and len(stub.posts) == 1
+
+
+def test_a_compressed_gzip_answer_cut_short_is_a_failed_answer(stub: Stub) -> None:
+    """A gzip stream that ends before its end (the proxy's body whole, its content not)."""
+    squeezed = gzip.compress(completion_reply().body)
+    stub.default_post = Reply(200, squeezed[:20], headers=(("Content-Encoding", "gzip"),))
+    with pytest.raises(BackendError, match="its answer's gzip data ends before its end"):
+        http_backend(stub.base_url, max_retries=0).generate(GenerationRequest("hi"))
+
+
+def test_a_compressed_error_page_is_quoted_decoded(stub: Stub) -> None:
+    page = gzip.compress(b'{"error": {"message": "upstream timed out"}}')
+    stub.default_post = Reply(500, page, headers=(("Content-Encoding", "gzip"),))
+    with pytest.raises(BackendError, match="HTTP 500 for model 'remote': upstream timed out"):
+        http_backend(stub.base_url, max_retries=0).generate(GenerationRequest("hi"))
+    sent_as_200 = b'{"error": {"message": "provider down", "code": 502}}'
+    stub.default_post = Reply(200, gzip.compress(sent_as_200), headers=(("Content-Encoding", "gzip"),))  # fmt: skip
+    with pytest.raises(BackendError, match="HTTP 502 for model 'remote': provider down"):
+        http_backend(stub.base_url, max_retries=0).generate(GenerationRequest("hi"))
+    stub.default_post = Reply(502, b"\x00\x01", headers=(("Content-Encoding", "br"),))
+    with pytest.raises(BackendError, match=r"HTTP 502 for model 'remote': an error page compressed as 'br', not decoded"):  # fmt: skip
+        http_backend(stub.base_url, max_retries=0).generate(GenerationRequest("hi"))

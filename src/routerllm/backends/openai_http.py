@@ -33,6 +33,7 @@ from routerllm.backends.base import (
     refuse_prompt_state,
     resolve_sampling,
 )
+from routerllm.backends.content_encoding import ContentDecoder, Undecodable
 from routerllm.checks import is_finite_number, json_kind
 from routerllm.exceptions import (
     BackendError,
@@ -66,6 +67,15 @@ _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 
 class _Malformed(Exception):
     """The server answered, but not with what the API defines: not asked again."""
+
+
+class _CutShort(http.client.IncompleteRead):
+    """The connection closed before the announced length: ``came`` bytes of it came (its
+    ``partial`` is left empty: decoded, those bytes are others, and not needed)."""
+
+    def __init__(self, came: int, expected: int) -> None:
+        super().__init__(b"", expected)
+        self.came = came
 
 
 class _NoAnswer(OSError):
@@ -122,7 +132,10 @@ class OpenAIHTTPBackend(Backend):
         return key
 
     def _headers(self) -> dict[str, str]:
-        headers = {"Content-Type": "application/json"}
+        # No compression asked for (http.client's default, said here as meant): an answer
+        # is a few KiB of JSON that takes seconds to generate, which gzip would not speed
+        # up. One compressed all the same (a proxy's doing) is decoded: ContentDecoder.
+        headers = {"Content-Type": "application/json", "Accept-Encoding": "identity"}
         if key := self._key():
             # its UTF-8 bytes, as curl sends a key and RouterLLM's server compares one:
             # http.client sends a header's text as latin-1, and fails on what is beyond
@@ -144,16 +157,20 @@ class OpenAIHTTPBackend(Backend):
         except (OSError, http.client.HTTPException) as e:  # raised reading the status line
             raise _NoAnswer(str(e)) from e
         with opened as resp:
-            chunks, size = [], 0
+            decoder = ContentDecoder(resp.headers["Content-Encoding"], MAX_RESPONSE_BYTES)
+            chunks, came = [], 0
             while chunk := resp.read1(65536):
-                size += len(chunk)
-                if size > MAX_RESPONSE_BYTES:
-                    raise _Malformed(f"its answer is over {MAX_RESPONSE_BYTES // 2**20} MiB")
+                came += len(chunk)
+                chunks.append(decoder.feed(chunk))
+                # the sent bytes capped too: empty gzip members one after another decode to nothing
+                if decoder.over or came > MAX_RESPONSE_BYTES:
+                    decoded = f" decoded ({decoder.coding})" if decoder.over and decoder.coding else ""  # fmt: skip
+                    raise _Malformed(f"its answer is over {MAX_RESPONSE_BYTES // 2**20} MiB{decoded}")  # fmt: skip
                 if time.monotonic() > deadline:
                     raise TimeoutError(f"no whole answer within {timeout:g} s")
-                chunks.append(chunk)
             if resp.length:  # the connection closed before the announced length
-                raise http.client.IncompleteRead(b"".join(chunks), resp.length)
+                raise _CutShort(came, resp.length)
+            decoder.end()
         raw = b"".join(chunks)
         try:
             out = json.loads(raw.decode("utf-8"))
@@ -173,6 +190,7 @@ class OpenAIHTTPBackend(Backend):
         # OpenRouter's error once the model began (HTTP 200, its status as the code):
         # handled as that status is (retried, a rate limit's RateLimitedError...)
         if isinstance(code, int) and not isinstance(code, bool) and 400 <= code <= 599:
+            del resp.headers["Content-Encoding"]  # the body passed on with them is decoded
             error = _BilledHTTPError(
                 req.full_url, code, "error sent with HTTP 200", resp.headers, io.BytesIO(raw)
             )
@@ -204,7 +222,7 @@ class OpenAIHTTPBackend(Backend):
             if e.code in (401, 403):
                 return f"endpoint {self.base_url} refused the API key (HTTP {e.code})"
             return None  # the server answers; some do not implement /models
-        except _Malformed as e:
+        except (_Malformed, Undecodable) as e:
             return f"endpoint {self.base_url} answered, but {e}"
         except (OSError, ValueError, http.client.HTTPException) as e:
             why = _reason(e, self.probe_timeout_s)  # a non-HTTP answer's first bytes
@@ -363,7 +381,7 @@ class OpenAIHTTPBackend(Backend):
                 if (busy := _BUSY.get(e.code)) is not None:
                     raise busy(message, _seconds(e.headers.get("Retry-After"))) from e
                 raise BackendError(message) from e
-            except _Malformed as e:
+            except (_Malformed, Undecodable) as e:
                 raise BackendError(
                     f"{self.base_url}{path} answered model {self.name!r}'s request, but {e}"
                 ) from None
@@ -507,7 +525,7 @@ def _reason(e: BaseException, timeout: float) -> str:
     if isinstance(e, TimeoutError) and not str(e).startswith("no whole answer"):
         return f"no answer within timeout_s, {timeout:g} s"
     if isinstance(e, http.client.IncompleteRead):
-        came = len(e.partial)
+        came = e.came if isinstance(e, _CutShort) else len(e.partial)
         whole = f" of {came + e.expected}" if e.expected is not None else ""
         return f"the connection closed mid-answer: {came}{whole} bytes came"
     if type(e) is http.client.BadStatusLine:  # RemoteDisconnected says what it is
@@ -524,14 +542,21 @@ def _error_detail(
     ``deadline`` (the attempt's time limit), at most MAX_ERROR_BYTES of it: an error
     page trickling in does not hold the request beyond it; what came is quoted, the API
     key it may echo hidden by ``hide_key``."""
-    chunks, size = [], 0
+    chunks, came = [], 0
     try:
-        while size < MAX_ERROR_BYTES and time.monotonic() < deadline:
-            if not (chunk := e.read1(MAX_ERROR_BYTES - size)):
+        decoder = ContentDecoder(e.headers.get("Content-Encoding"), MAX_ERROR_BYTES)
+    except Undecodable:
+        e.close()
+        coding = _one_line(str(e.headers.get("Content-Encoding")))[:60]
+        return f"an error page compressed as {coding!r}, not decoded", None
+    try:
+        while not decoder.over and came < MAX_ERROR_BYTES and time.monotonic() < deadline:
+            if not (chunk := e.read1(65536)):
                 break
-            chunks.append(chunk)
-            size += len(chunk)
-    except (OSError, http.client.HTTPException):  # the error page cut short: what came
+            came += len(chunk)
+            chunks.append(decoder.feed(chunk))
+    # the error page cut short, or its compressed data broken: what came of it
+    except (OSError, http.client.HTTPException, Undecodable):
         pass
     finally:
         e.close()
