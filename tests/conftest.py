@@ -310,3 +310,28 @@ def sqlite_held_by_another_process(path: Path, statements: str) -> Iterator[int]
     finally:
         holder.stdin.close()
         holder.wait(timeout=30)
+
+
+class PausedWriter:
+    """Another process running ``code`` (which prints "writing" where it pauses, then
+    reads a line of its stdin to go on): killed there with ``kill()`` (SIGKILL, as the
+    OOM killer does), or let finish with ``finish()``."""
+
+    def __init__(self, code: str, *args: str, path: tuple[Path, ...] = ()) -> None:
+        src = Path(__file__).parents[1] / "src"
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(map(str, [src, *path]))}
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", code, *args],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, text=True,
+        )  # fmt: skip
+        assert self.proc.stdout is not None and self.proc.stdout.readline() == "writing\n"
+
+    def kill(self) -> None:
+        self.proc.kill()
+        self.proc.wait(timeout=30)
+
+    def finish(self) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write("\n")
+        self.proc.stdin.close()
+        assert self.proc.wait(timeout=60) == 0

@@ -32,7 +32,7 @@ from routerllm.exceptions import (
     UnknownNameError,
 )
 
-from .conftest import tiny_seq2seq
+from .conftest import PausedWriter, tiny_seq2seq
 
 SENTENCES = [
     "How do I reverse a list in Python?",
@@ -368,6 +368,42 @@ def test_a_minilm_static_table_that_cannot_be_cached_is_used_from_memory_with_a_
     assert (_isolated_cache / "encoders").read_text() == "not a folder"  # left as it was
     (record,) = [r for r in caplog.records if "cannot be cached" in r.getMessage()]
     assert "ROUTERLLM_CACHE" in record.getMessage() and "\n" not in record.getMessage()
+
+
+_TABLE_WRITER = """
+import sys
+import numpy as np
+from routerllm.encoders import distilled
+real = distilled.publish
+def paused(tmp, path):  # the table written, not yet renamed into place
+    print("writing", flush=True)
+    sys.stdin.readline()
+    real(tmp, path)
+distilled.publish = paused
+distilled.DistilledMiniLMEncoder._write(distilled.tables_dir() / sys.argv[1], np.ones((2, 3)))
+"""
+
+
+def test_a_table_write_killed_in_the_encoders_folder_is_removed_by_the_next_process(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """SIGKILL as the minilm-static table was written left its staged copy (23 MB,
+    ``.minilm-static-<digest>.npy.<random>.partial``) in the encoders folder for good.
+    The next process to read or build a table removes it, but not the one another
+    process is writing now."""
+    folder = distilled.tables_dir()
+    live = PausedWriter(_TABLE_WRITER, "live.npy")
+    for _ in range(2):
+        killed = PausedWriter(_TABLE_WRITER, "killed.npy")
+        killed.kill()
+        assert sorted(p.name.split(".")[1] for p in folder.glob(".*.partial")) == ["killed", "live"]
+        monkeypatch.setattr(distilled, "_TABLES", {})  # built, then read from the cache
+        monkeypatch.setattr(distilled, "build_table", lambda _, vocab, *ids: np.ones((vocab, 384)))
+        DistilledMiniLMEncoder().load()
+        assert [p.name.split(".")[1] for p in folder.glob(".*.partial")] == ["live"]
+    live.finish()  # the live writer was not disturbed
+    assert np.load(folder / "live.npy").shape == (2, 3)
+    assert not list(folder.glob(".*.partial"))
 
 
 @pytest.mark.parametrize("error", ["TokenError", "TypeError", "MemoryError", "RecursionError"])

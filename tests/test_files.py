@@ -114,6 +114,20 @@ def test_sigkill_while_writing_leaves_the_old_file_whole(tmp_path: Path) -> None
     # the next write is not disturbed by what the killed one left
     write_text_atomically(target, "new")
     assert target.read_text() == "new"
+    (left,) = tmp_path.glob(".results.json.*.partial")
+    files.remove_stale_staged(tmp_path)  # nobody holds its lock: its writer is dead
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["results.json"]
+
+
+def test_a_live_writers_staged_file_is_not_stale(tmp_path: Path) -> None:
+    target = tmp_path / "results.json"
+    with written_atomically(target) as tmp:  # this process's, another thread's alike
+        tmp.write_text("new")
+        files.remove_stale_staged(tmp_path)
+        files.remove_staged_leftovers(target)
+        assert tmp.read_text() == "new"
+    assert target.read_text() == "new"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["results.json"]
 
 
 def test_a_failed_write_leaves_the_old_file_and_nothing_else(tmp_path: Path) -> None:

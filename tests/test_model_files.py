@@ -29,7 +29,7 @@ from routerllm.model_files import (
     resolve_gguf,
 )
 
-from .conftest import gguf_with_context_length, tiny_model
+from .conftest import PausedWriter, gguf_with_context_length, tiny_model
 
 
 @pytest.fixture
@@ -93,6 +93,42 @@ def test_a_model_name_with_a_slash_is_assembled_inside_the_cache(
     assert path.parent == cache and path.read_bytes() == tiny_gguf.read_bytes()
     assert header_file(GGUFSource(parts=names), name) == path
     assert sorted(p.name for p in (cache.parent).iterdir()) == ["models"]
+
+
+_ASSEMBLER = """
+import shutil, sys
+from routerllm.config import GGUFSource
+from routerllm.model_files import resolve_gguf
+real = shutil.copyfileobj
+def paused(src, dst, length=0):  # after the first part
+    real(src, dst, length)
+    dst.flush()
+    print("writing", flush=True)
+    sys.stdin.readline()
+shutil.copyfileobj = paused
+resolve_gguf(GGUFSource(parts=sys.argv[1].split(",")), sys.argv[2])
+"""
+
+
+def test_a_write_killed_in_the_model_cache_leaves_nothing_for_the_next_one_to_find(
+    part_packages: tuple[list[str], str], cache: Path, tmp_path: Path, tiny_gguf: Path
+) -> None:
+    """SIGKILL (the OOM killer) as a model was assembled, or converted, left its staged
+    copy (``.NAME.gguf.<random>.partial``, 1.9 GB for the heavy model as Q8_0) in the
+    cache for good. The next process to prepare a model removes it, but not the one
+    another process is writing now."""
+    names, sha = part_packages
+    parts = ",".join(names)
+    live = PausedWriter(_ASSEMBLER, parts, "live", path=(tmp_path / "site",))
+    killed = PausedWriter(_ASSEMBLER, parts, "killed", path=(tmp_path / "site",))
+    killed.kill()
+    left = sorted(p.name for p in cache.glob(".*.partial"))
+    assert len(left) == 2 and {n.split(".")[1] for n in left} == {"live", "killed"}
+    resolve_gguf(GGUFSource(parts=names, sha256=sha), "other")
+    assert [p.name.split(".")[1] for p in cache.glob(".*.partial")] == ["live"]
+    live.finish()  # the live writer was not disturbed
+    assert (cache / "live.gguf").read_bytes() == tiny_gguf.read_bytes()
+    assert not list(cache.glob(".*.partial"))
 
 
 def test_the_same_parts_at_another_path_are_not_assembled_again(

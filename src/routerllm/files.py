@@ -110,24 +110,95 @@ def sha256_of(path: Path) -> str:
 def staged(target: Path) -> Iterator[Path]:
     """A temporary file beside ``target`` (same file system, so renaming it over
     ``target`` is atomic), removed on exit unless it was renamed. Where ``target`` is a
-    link, beside the file it leads to (:func:`publish` replaces that file)."""
+    link, beside the file it leads to (:func:`publish` replaces that file). This process
+    holds a lock on it (``fcntl.flock``) until the block ends, which the system drops
+    when the process dies, however it dies: what :func:`remove_stale_staged` tells a
+    live writer's file by."""
     target = _linked_file(target)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".partial")
-    os.close(fd)
+    fd, name = _new_staged_file(target)
     try:
         yield Path(name)
     finally:
         Path(name).unlink(missing_ok=True)
+        os.close(fd)
+
+
+def _new_staged_file(target: Path) -> tuple[int, str]:
+    """A new, empty staged file for ``target``, locked by this process where it can be."""
+    while True:
+        fd, name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".partial")  # fmt: skip
+        if fcntl is None:
+            return fd, name
+        try:
+            # waits where a sweeper took the new file for a dead writer's and removes it
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        except OSError:  # no locks on this file system: nobody can tell it is live
+            return fd, name
+        if _is_at(fd, Path(name)):
+            return fd, name
+        os.close(fd)  # removed by a sweeper before it was locked: another one
+
+
+def _is_at(fd: int, path: Path) -> bool:
+    """Whether the file open as ``fd`` is the one at ``path`` (not a link to it)."""
+    try:
+        there, here = path.lstat(), os.fstat(fd)
+    except OSError:
+        return False
+    return (there.st_dev, there.st_ino) == (here.st_dev, here.st_ino)
 
 
 def remove_staged_leftovers(target: Path) -> None:
     """Remove the files ``staged`` left beside ``target`` in a process killed as it wrote
-    (SIGKILL, the OOM killer: its ``finally`` never ran). Only for a writer that owns
-    ``target``'s folder, since another process's staged file would go too."""
+    (SIGKILL, the OOM killer: its ``finally`` never ran), not one a live process is
+    writing (:func:`remove_stale_staged`). Where files cannot be locked (not POSIX, an
+    NFS mount without locks), all go: only for a writer that owns ``target``'s folder."""
     for path in target.parent.glob(f".{glob.escape(target.name)}.*.partial"):
-        with contextlib.suppress(OSError):  # gone meanwhile, or not ours to remove
+        _remove_if_stale(path, unknown_is_stale=True)
+
+
+def remove_stale_staged(folder: Path) -> None:
+    """Remove the files ``staged`` left in ``folder``, a folder several processes write
+    to (the model cache), by processes that died as they wrote: those no live process
+    holds the lock of. Where that cannot be told (no file locks), nothing goes."""
+    with contextlib.suppress(OSError):  # no folder yet, or one we cannot list
+        for path in folder.glob(".*.partial"):
+            _remove_if_stale(path, unknown_is_stale=False)
+
+
+def _remove_if_stale(path: Path, unknown_is_stale: bool) -> None:
+    """Remove the staged file ``path`` where the process that made it is gone: nobody
+    holds its lock. Only a regular file (a named pipe would hold the open)."""
+    if fcntl is None:
+        if unknown_is_stale:
+            with contextlib.suppress(OSError):
+                path.unlink()
+        return
+    try:
+        if not stat.S_ISREG(path.lstat().st_mode):
+            return
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError:  # gone meanwhile, or not ours to read
+        return
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:  # a live writer's
+        os.close(fd)
+        return
+    except OSError:  # no locks on this file system
+        os.close(fd)
+        if unknown_is_stale:
+            with contextlib.suppress(OSError):
+                path.unlink()
+        return
+    try:
+        if _is_at(fd, path):  # not renamed into place meanwhile, nor made anew
             path.unlink()
+    except OSError:  # not ours to remove
+        pass
+    finally:
+        os.close(fd)
 
 
 def publish(tmp: Path, target: Path) -> None:

@@ -28,6 +28,7 @@ from pathlib import Path
 from routerllm.config import GGUFSource, ModelConfig
 from routerllm.exceptions import BackendError, ModelUnavailableError
 from routerllm.files import (
+    remove_stale_staged,
     sha256_of,
     special_file_problem,
     special_kind,
@@ -250,6 +251,10 @@ def _assemble(parts: list[Path], target: Path, expected: str | None) -> None:
 
 def resolve_gguf(source: GGUFSource, name: str) -> Path:
     """The local path of a model's GGUF, assembling split parts on first use."""
+    if source.parts or source.requantize:
+        # what processes killed as they wrote to the cache left there (SIGKILL, the OOM
+        # killer): a conversion's half-written copy is as big as the model
+        remove_stale_staged(cache_dir())
     if source.path is not None:
         path = Path(source.path).expanduser()
         if why := _not_a_file(path):

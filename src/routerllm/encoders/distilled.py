@@ -41,7 +41,7 @@ from routerllm.encoders.minilm import (
     onnx_model_path,
 )
 from routerllm.exceptions import missing_dependency
-from routerllm.files import NPZ_DAMAGE, publish, staged
+from routerllm.files import NPZ_DAMAGE, publish, remove_stale_staged, staged
 from routerllm.paths import cache_root
 
 log = logging.getLogger(__name__)
@@ -117,6 +117,8 @@ class DistilledMiniLMEncoder(Encoder):
         path = self.table_path
         table = _TABLES.get(path.stem)
         if table is None:
+            # what a process killed as it wrote a table left (SIGKILL): 23 MB each
+            remove_stale_staged(path.parent)
             table = self._read(path)
         if table is None:
             log.info("building the %s token table (once; cached at %s)", self.spec, path)
