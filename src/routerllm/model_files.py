@@ -21,11 +21,13 @@ import importlib.util
 import json
 import logging
 import os
+import re
 import shutil
 from collections.abc import Iterator, Mapping
 from pathlib import Path
+from typing import get_args
 
-from routerllm.config import GGUFSource, ModelConfig
+from routerllm.config import GGUFSource, ModelConfig, RequantizeType
 from routerllm.exceptions import BackendError, ModelUnavailableError
 from routerllm.files import (
     remove_stale_staged,
@@ -50,9 +52,21 @@ def cache_dir() -> Path:
 def _cache_file(name: str, suffix: str = "") -> Path:
     """The file in the model cache that model ``name`` is made into (``suffix``: a
     converted type's, ".Q8_0"), its ``/`` written ``%2F`` (``%``: ``%25``): a model named
-    "../x" was written beside the cache folder, "org/model" into a folder of it."""
+    "../x" was written beside the cache folder, "org/model" into a folder of it. A name
+    that ends as a converted file's does ("x.Q8_0", any case) has that last ``.`` written
+    ``%2E``: model "x.Q8_0" and model "x" converted to Q8_0 were both made into
+    x.Q8_0.gguf, each file the other's. Other names are those they always were."""
     safe = name.replace("%", "%25").replace("/", "%2F")
+    if not suffix and _CONVERTED_ENDING.search(safe):
+        head, _, kind = safe.rpartition(".")
+        safe = f"{head}%2E{kind}"
     return cache_dir() / f"{safe}{suffix}.gguf"
+
+
+#: How the name of a converted file (before ``.gguf``) ends: a type ``requantize`` takes.
+_CONVERTED_ENDING = re.compile(
+    r"\.(?:" + "|".join(get_args(RequantizeType)) + r")\Z", re.IGNORECASE
+)
 
 
 def _package_dir(module: str) -> Path | None:
