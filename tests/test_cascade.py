@@ -559,3 +559,27 @@ def test_an_answer_whose_caller_left_as_it_finished_is_not_checked(
         result = system.generate(REQUEST, model="tiny-light")
     assert not checked and result.model == "tiny-light"
     assert "not checked, nor escalated to tiny-medium: the caller has gone" in result.reason
+
+
+def test_an_answer_whose_check_cannot_run_is_kept_and_logged(
+    tiny_config: AppConfig, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The sandbox could not start (its temporary folder gone, no process left to fork):
+    until 2026-12-05 the check's error, a bare OSError, ended the request after its model
+    had answered, the answer lost and what it spent in no log. Now it is kept unchecked,
+    not escalated, logged with what it spent, and not cached (a later request checks it)."""
+    import tempfile
+
+    tiny_config.cascade.enabled = True
+    tiny_config.cache.enabled = True
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "gone"))
+    with RouterLLM(tiny_config) as system:
+        result = system.generate(REQUEST, model="tiny-light")
+        assert result.model == "tiny-light" and result.text
+        assert "tiny-light's answer could not be checked (the sandbox could not run it: " in result.reason  # fmt: skip
+        assert result.reason.endswith(", not escalated to tiny-medium")
+        (row,) = system.log.records()
+        assert row.model == "tiny-light" and row.components["llm_inference"].duration_s > 0
+        assert row.components == result.components
+        monkeypatch.undo()
+        assert system.generate(REQUEST, model="tiny-light").model == "tiny-heavy"

@@ -183,18 +183,30 @@ class RequestAnswering:
                 reason += f"; not checked, nor escalated to {bigger}: the caller has gone"
                 budgeted = True  # not the answer the cascade gives: not cached
                 break
+            unchecked: RouterLLMError | None = None
             with self.meter.measure("router_inference") as slot:
-                check = (
-                    verify_stub(stub, completion.text, self.calls.style(name), cascade.timeout_s)
-                    if stub is not None
-                    else verify_answer(req.prompt, completion.text, cascade.timeout_s)
-                )
-                failed = check.verdict == "failed"
-                gate = self.gate if self.gate is not None and self.gate.decides(name, bigger) else None  # fmt: skip
-                # A gate also weighs an answer to a function stub without examples to check.
-                weighed = failed or (stub is not None and check.unverified and gate is not None)
-                go, why = (failed, "") if gate is None or not weighed else gate.decide(name, bigger, completion, failed)  # fmt: skip
+                try:
+                    check = (
+                        verify_stub(
+                            stub, completion.text, self.calls.style(name), cascade.timeout_s
+                        )
+                        if stub is not None
+                        else verify_answer(req.prompt, completion.text, cascade.timeout_s)
+                    )
+                except RouterLLMError as e:  # the sandbox cannot start: keep the answer paid for
+                    unchecked = e
+                else:
+                    failed = check.verdict == "failed"
+                    gate = self.gate if self.gate is not None and self.gate.decides(name, bigger) else None  # fmt: skip
+                    # A gate also weighs an answer to a function stub without examples to check.
+                    weighed = failed or (stub is not None and check.unverified and gate is not None)  # fmt: skip
+                    go, why = (failed, "") if gate is None or not weighed else gate.decide(name, bigger, completion, failed)  # fmt: skip
             routing = routing.plus(slot.result)
+            if unchecked is not None:
+                log.warning("cascade: %s's answer could not be checked: %s", name, unchecked)
+                reason += f"; {name}'s answer could not be checked (the sandbox could not run it: {unchecked}), not escalated to {bigger}"  # fmt: skip
+                budgeted = True  # not the answer the cascade gives: not cached
+                break
             if not weighed:
                 break
             reason += (

@@ -117,7 +117,8 @@ def run_program(
 
     ``timeout_s`` is wall-clock time; more than ``max_output_bytes`` on stdout and
     stderr together kills the program, and each kept tail is at most that long.
-    Raises :class:`RouterLLMError` for bad limits or if the interpreter cannot start.
+    Raises :class:`RouterLLMError` for bad limits, or if its folder cannot be written or
+    the interpreter cannot start.
     """
     if not isinstance(source, str):
         raise RouterLLMError(
@@ -146,8 +147,11 @@ def run_program(
     start = time.monotonic()
     with _workdir(isolation) as workdir:
         program = workdir / "program.py"
-        program.write_text(source, encoding="utf-8")
-        program.chmod(0o644)
+        try:
+            program.write_text(source, encoding="utf-8")
+            program.chmod(0o644)
+        except OSError as e:  # a full disk
+            raise RouterLLMError(f"cannot write the program to the sandbox's folder: {e}") from e
         proc = _start(executable, workdir, functools.partial(_enter_sandbox, limits, isolation))
         try:
             ending, out, err = _collect(proc, start + timeout_s, max_output_bytes)
@@ -371,10 +375,16 @@ def _processes() -> Iterator[tuple[int, str, int, int]]:
 
 @contextmanager
 def _workdir(isolation: _Isolation) -> Iterator[Path]:
-    path = Path(tempfile.mkdtemp(prefix="routerllm-sandbox-"))
+    try:  # a temporary folder gone, full or not writable: one line, as a failed start is
+        path = Path(tempfile.mkdtemp(prefix="routerllm-sandbox-"))
+    except OSError as e:
+        raise RouterLLMError(f"cannot create the sandbox's folder: {e}") from e
     try:
-        if isolation.user is not None:
-            os.chown(path, *isolation.user)
+        try:
+            if isolation.user is not None:
+                os.chown(path, *isolation.user)
+        except OSError as e:
+            raise RouterLLMError(f"cannot prepare the sandbox's folder {path}: {e}") from e
         yield path
     finally:
         _remove_tree(path)
