@@ -1548,30 +1548,42 @@ def test_the_time_limit_covers_an_error_answer_too(stub: Stub) -> None:
         http_backend(stub.base_url, max_retries=0).generate(GenerationRequest("hi"))
 
 
-def test_an_endpoint_that_connects_but_never_answers_is_routed_around_too(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize(
+    ("silence", "retries", "said"),
+    [
+        (
+            Reply(200, completion_reply().body, delay_s=5.0),
+            1,
+            "after 2 attempts (no answer within timeout_s, 0.3 s)",
+        ),  # fmt: skip
+        (Reply(0, b"", raw=b""), 0, "closed connection without response"),
+    ],
+    ids=["never-answers", "hangs-up"],
+)
+def test_an_endpoint_that_gives_no_answer_is_routed_around_until_it_answers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, silence: Reply, retries: int, said: str
 ) -> None:
-    """An endpoint that takes the connection and then sends nothing (a wedged server,
-    a dead upstream behind its proxy), its retries spent, is unavailable as a refused
-    one is: until 2026-12-05 it stayed routed to, so that every request routed there
-    waited ``timeout_s`` times its attempts, then failed."""
+    """An endpoint that takes the connection and then sends nothing (a wedged server, a
+    dead upstream behind its proxy), or closes it (a crashed server behind its proxy),
+    its retries spent, is unavailable for a minute as a refused one is: until
+    2026-12-05 it stayed routed to, so that every request routed there failed."""
     from routerllm import manager as manager_module
 
     clock = [1000.0]
     monkeypatch.setattr(manager_module, "_clock", lambda: clock[0])
     with serving_stub() as stub:
-        remote = http_model_dict("remote", stub.base_url, max_retries=1, timeout_s=0.3)
+        remote = http_model_dict("remote", stub.base_url, max_retries=retries, timeout_s=0.3)
         models = [tiny_model("tiny-light", "light", 0.1), remote]
         config = load_config(write_config(tmp_path, tiny_config_dict(tmp_path, models=models)))
         with RouterLLM(config) as system:
-            stub.default_post = Reply(200, completion_reply().body, delay_s=5.0)
+            stub.default_post = silence
             with pytest.raises(EndpointUnreachableError) as err:
                 system.generate(HEAVY)
-            assert "model 'remote' after 2 attempts (no answer within timeout_s, 0.3 s)" in str(err.value)  # fmt: skip
-            assert stub.base_url in str(err.value) and len(stub.posts) == 2
+            assert said in str(err.value) and stub.base_url in str(err.value)
+            assert len(stub.posts) == retries + 1
             result = system.generate(HEAVY)
             assert (result.model, result.reason.endswith("remote unavailable")) == ("tiny-light", True)  # fmt: skip
-            assert len(stub.posts) == 2
+            assert len(stub.posts) == retries + 1
             stub.default_post = completion_reply()
             clock[0] += manager_module.RECHECK_S
             assert system.generate(HEAVY).model == "remote"
@@ -1629,32 +1641,6 @@ def test_an_answer_that_began_and_was_cut_is_a_failed_answer_of_a_reachable_endp
         http_backend(stub.base_url, max_retries=1).generate(GenerationRequest("hi"))
     assert not isinstance(err.value, EndpointUnreachableError)
     assert "after 2 attempts" in str(err.value) and len(stub.posts) == 2
-
-
-def test_an_endpoint_that_hangs_up_is_routed_around_until_it_answers(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """A crashed server behind its port (a proxy that takes the connection and closes it,
-    its upstream gone) is routed around for a minute, as a refused one is."""
-    from routerllm import manager as manager_module
-
-    clock = [1000.0]
-    monkeypatch.setattr(manager_module, "_clock", lambda: clock[0])
-    with serving_stub() as stub:
-        models = [tiny_model("tiny-light", "light", 0.1), http_model_dict("remote", stub.base_url, max_retries=0)]  # fmt: skip
-        config = load_config(write_config(tmp_path, tiny_config_dict(tmp_path, models=models)))
-        with RouterLLM(config) as system:
-            stub.default_post = Reply(0, b"", raw=b"")
-            with pytest.raises(
-                EndpointUnreachableError, match="closed connection without response"
-            ):
-                system.generate(HEAVY)
-            result = system.generate(HEAVY)
-            assert (result.model, result.reason.endswith("remote unavailable")) == ("tiny-light", True)  # fmt: skip
-            assert len(stub.posts) == 1
-            stub.default_post = completion_reply()
-            clock[0] += manager_module.RECHECK_S
-            assert system.generate(HEAVY).model == "remote"
 
 
 def test_an_api_key_the_server_echoes_is_never_shown(
