@@ -658,8 +658,8 @@ def test_a_csv_the_csv_module_cannot_read_names_the_line(tmp_path: Path) -> None
          "expected a non-empty JSON list of {question, scores} objects, got an object (keys: "
          "data)"),
         ('{"question": "q", "scores": {"m": 1}}\n{"question": "r", "scores": {"m": 0}}\n',
-         "one JSON value a line (JSON Lines) is not read as outcome data: make the file one "
-         "JSON list of {question, scores} objects"),
+         "one JSON value a line (JSON Lines) in a .json file: name it .jsonl to read it so, "
+         "or make it one JSON list of {question, scores} objects"),
     ],
 )  # fmt: skip
 def test_a_json_outcome_file_of_the_wrong_shape_names_the_item(
@@ -685,3 +685,91 @@ def test_a_csv_number_with_an_underscore_is_refused_not_read_as_another(
     path = write_csv(tmp_path / "cost.csv", header, [["hi", 1, cell]])
     with pytest.raises(DataError, match=r"`m\|total_cost` is '.*', not a number"):
         load_outcomes(path)
+
+
+def test_a_jsonl_outcome_file_reads_as_the_same_json_list(tmp_path: Path) -> None:
+    """JSON Lines, one {question, scores} object a line, is how many routing datasets
+    ship: it was refused (until 2026-12-05); it reads as the JSON list of the same items,
+    blank lines skipped, with the costs and the models.json beside it."""
+    items = [{"question": f"q{i}", "scores": {"m": i % 2, "n": 0.5}, "costs": {"m": 1, "n": 2}}
+             for i in range(4)]  # fmt: skip
+    (tmp_path / "scores.json").write_text(json.dumps(items))
+    lines = tmp_path / "scores.jsonl"
+    lines.write_text("\n".join(map(json.dumps, items[:2])) + "\n\n" + "\n".join(map(json.dumps, items[2:])) + "\n")  # fmt: skip
+    (tmp_path / "models.json").write_text(json.dumps({"m": {"size": "7B"}, "n": {"size": 70}}))
+    listed, read = load_outcomes(tmp_path / "scores.json"), load_outcomes(lines)
+    assert read.prompts == listed.prompts == ["q0", "q1", "q2", "q3"]
+    assert read.models == ["m", "n"] and read.scores.tolist() == listed.scores.tolist()
+    assert read.costs is not None and read.costs.tolist() == [[1.0, 2.0]] * 4
+    assert read.info["n"].size_b == 70.0 and read.source == str(lines)
+    (tmp_path / "upper.JSONL").write_text(json.dumps(items[0]))
+    assert load_outcomes(tmp_path / "upper.JSONL").prompts == ["q0"]
+
+
+@pytest.mark.parametrize(
+    ("text", "says"),
+    [
+        ('{"question": "q", "scores": {"m": 1}}\n\nnull\n',
+         "line 3 is null, not an object with `question` and a `scores` mapping (1 line(s) in all)"),
+        ('{"question": "q", "scores": {"m": 1}}\n{"question": "r", "scores": [1]}\n',
+         "line 2 has no `scores` mapping of model to score (1 line(s) in all); every line "
+         "needs `question` and `scores`"),
+        ('{"question": "q", "scores": {"m": 1}}\n{"scores": {"m": 1}}\n',
+         "line 2 has no `question` text (1 line(s) in all); every line needs a question string"),
+        ('{"question": "q", "scores": {"m": 1}}\n{"question": "r", "scores": {"m": "1"}}\n',
+         "line 2: `scores` of m is '1', not a number"),
+        ('{"question": "q", "scores": {"m": 1}, "costs": {"m": 1}}\n\n'
+         '{"question": "r", "scores": {"m": 1}}\n',
+         "1 of 2 lines have `costs` (line 3 has none): give every line a cost for each "
+         "model, or none"),
+        ('{"question": "q", "scores": {"m": 1}}\n{"question": "r",\n',
+         "line 2 is not valid JSON (Expecting property name enclosed in double quotes); a "
+         "JSON Lines file holds one JSON object a line"),
+        ('[{"question": "q", "scores": {"m": 1}}]\n',
+         "line 1 is a list, not an object with `question` and a `scores` mapping (1 line(s) "
+         "in all)"),
+        ("\n\n", "no {question, scores} object: a JSON Lines file holds one a line"),
+        ('{"text": "q", "label": 1}\n', "holds labelled prompts"),
+    ],
+)  # fmt: skip
+def test_a_jsonl_outcome_file_of_the_wrong_shape_names_the_line(
+    tmp_path: Path, text: str, says: str
+) -> None:
+    path = tmp_path / "scores.jsonl"
+    path.write_text(text)
+    with pytest.raises(DataError) as e:
+        load_outcomes(path)
+    assert str(e.value).startswith(f"{path}") and says in str(e.value), e.value
+    assert "\n" not in str(e.value)
+
+
+def test_a_jsonl_files_repeated_question_and_unscored_model_name_lines(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "scores.jsonl"
+    items = [{"question": "Sort", "scores": {"m": 1, "n": 0}}, {"question": "Add", "scores": {"m": 1}},
+             {"question": "sort", "scores": {"m": 0, "n": 1}}]  # fmt: skip
+    path.write_text("\n".join(map(json.dumps, items[:2])) + "\n\n" + json.dumps(items[2]))
+    with caplog.at_level(logging.WARNING, "routerllm.data.outcome_files"):
+        assert load_outcomes(path).models == ["m"]
+    assert "left out n, not scored on every question (n missing from line 2 and 0 other(s))" in caplog.text  # fmt: skip
+    assert "e.g. lines 1 and 4: 'Sort'" in caplog.text
+
+
+@pytest.mark.parametrize("name", ["scores.txt", "scores.yaml", "scores"])
+def test_an_outcome_file_of_another_suffix_lists_the_accepted_ones(
+    tmp_path: Path, name: str
+) -> None:
+    path = tmp_path / name
+    path.write_text('{"question": "q", "scores": {"m": 1}}\n')
+    with pytest.raises(DataError) as e:
+        load_outcomes(path)
+    assert str(e.value) == (
+        f"{path}: unknown outcome format; name the file .csv (RouterBench), .json (a list of "
+        "{question, scores} objects) or .jsonl (one {question, scores} object a line)"
+    )
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    (folder / "a.jsonl").write_text("")
+    with pytest.raises(DataError, match=r"is a directory: pass one outcome file \(here: a.jsonl\)"):
+        load_outcomes(folder)

@@ -340,3 +340,29 @@ def test_commands_that_read_no_config_refuse_config(
     assert e.value.code == 2 and "unrecognized arguments: --config" in capsys.readouterr().err
     assert parser.parse_args([*command, "--json", "-v"]).json  # what they do take
     assert parser.parse_args(["train", "--data", "x", "--out", "y", "--config", "local"]).config == "local"  # fmt: skip
+
+
+def test_train_and_eval_routing_read_json_lines_outcome_data(tmp_path: Path) -> None:
+    """Outcome data one {question, scores} object a line (`.jsonl`), as many routing
+    datasets ship, was refused as an unknown format (until 2026-12-05); a file of
+    another suffix is one line naming the accepted ones, and nothing is written."""
+    for name, rows in (("train", make_rows(60, 0)), ("test", make_rows(20, 1))):
+        listed = json.loads(write_json(tmp_path / f"{name}.json", *rows).read_text())
+        (tmp_path / f"{name}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in listed))
+    trained = ok_json("train", "--router", "knn", "--data", str(tmp_path / "train.jsonl"),
+                      "--out", str(tmp_path / "knn"), "--encoder", "hashing")  # fmt: skip
+    assert trained["train_size"] == 60 and (tmp_path / "knn" / "config.json").exists()
+    args = ["--routers", "knn", "--encoder", "hashing"]
+    lines = ok_json("eval-routing", "--data", str(tmp_path / "train.jsonl"),
+                    "--test", str(tmp_path / "test.jsonl"), *args)  # fmt: skip
+    listed = ok_json("eval-routing", "--data", str(tmp_path / "train.json"),
+                     "--test", str(tmp_path / "test.json"), *args)  # fmt: skip
+    assert lines["routers"] == listed["routers"] and lines["test_size"] == 20
+    (tmp_path / "train.txt").write_text((tmp_path / "train.jsonl").read_text())
+    assert_one_line_error(
+        run("train", "--router", "knn", "--data", str(tmp_path / "train.txt"),
+            "--out", str(tmp_path / "txt"), "--encoder", "hashing"),
+        "unknown outcome format; name the file .csv (RouterBench), .json (a list of "
+        "{question, scores} objects) or .jsonl (one {question, scores} object a line)",
+    )  # fmt: skip
+    assert not (tmp_path / "txt").exists()

@@ -313,7 +313,7 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser, output: argparse.Argu
     ev.add_argument(
         "--data",
         required=True,
-        help="outcome data to train on (RouterBench CSV or {question, scores} JSON)",
+        help="outcome data to train on (RouterBench .csv, or {question, scores} .json or .jsonl)",
     )
     ev.add_argument("--test", help="held-out outcome data (default: a seeded split of --data)")
     ev.add_argument(

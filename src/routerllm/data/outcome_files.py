@@ -1,7 +1,7 @@
 """Routing-outcome files: the RouterBench CSV format and the ``{question, scores}``
-JSON format (plus an optional ``models.json`` of sizes and prices beside it), read
-into :class:`~routerllm.data.outcomes.OutcomeDataset`; ``load_outcomes`` picks the
-format by the file's suffix.
+format, as one JSON list or as JSON Lines (plus an optional ``models.json`` of sizes
+and prices beside it), read into :class:`~routerllm.data.outcomes.OutcomeDataset`;
+``load_outcomes`` picks the format by the file's suffix (:data:`OUTCOME_SUFFIXES`).
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import csv
 import json
 import logging
 import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +26,13 @@ from routerllm.checks import (
     repeated,
 )
 from routerllm.config import LimitsConfig
-from routerllm.data import as_path, read_json, refuse_special_data_file, undecodable_file
+from routerllm.data import (
+    as_path,
+    read_json,
+    read_json_lines,
+    refuse_special_data_file,
+    undecodable_file,
+)
 from routerllm.data.outcomes import ModelInfo, OutcomeDataset, normalise
 from routerllm.exceptions import DataError
 
@@ -34,6 +41,13 @@ log = logging.getLogger(__name__)
 #: The csv module's largest field: room for the longest prompt the config allows by
 #: default, written as a list literal (quotes, escapes) or with a long response.
 CSV_FIELD_LIMIT = 4 * LimitsConfig().max_prompt_chars
+
+#: The outcome formats ``load_outcomes`` reads, by suffix (any case).
+OUTCOME_SUFFIXES = {
+    ".csv": "RouterBench",
+    ".json": "a list of {question, scores} objects",
+    ".jsonl": "one {question, scores} object a line",
+}
 
 
 def _parse_size(value: object, where: str) -> float | None:
@@ -85,60 +99,86 @@ def load_model_info(path: str | Path) -> dict[str, ModelInfo]:
 def load_scores_json(path: str | Path, models_path: str | Path | None = None) -> OutcomeDataset:
     """A JSON list of ``{"question": str, "scores": {model: score}}`` (LLMRouter format),
     each item with an optional ``"costs": {model: cost}``, the cost of that call
-    (e.g. a HumanEval run's measured kWh): given for every item or for none.
+    (e.g. a HumanEval run's measured kWh): given for every item or for none. Where the
+    name ends in ``.jsonl``, the same objects one a line (JSON Lines, blank lines
+    skipped), checked alike, the errors naming the line instead of the item.
 
     Metadata comes from ``models_path`` or a ``models.json`` beside the file.
     Only models scored on every question are kept.
     """
     path = as_path(path, "the outcome file")
-    raw = _read_items(path)
-    if not_objects := [i for i, r in enumerate(raw, 1) if not isinstance(r, dict)]:
+    raw, at = _read_items(path)
+    row = at.row
+    if not_objects := [i for i, r in enumerate(raw) if not isinstance(r, dict)]:
         raise DataError(
-            f"{path}: item {not_objects[0]} is {_json_kind(raw[not_objects[0] - 1])}, not an "
-            f"object with `question` and a `scores` mapping ({len(not_objects)} item(s) in all)"
+            f"{path}: {at(not_objects[0])} is {_json_kind(raw[not_objects[0]])}, not an "
+            f"object with `question` and a `scores` mapping ({len(not_objects)} {row}(s) in all)"
         )
-    if unscored := [i for i, r in enumerate(raw, 1) if not isinstance(r.get("scores"), dict)]:
-        if {"text", "label"} <= raw[unscored[0] - 1].keys():
+    if unscored := [i for i, r in enumerate(raw) if not isinstance(r.get("scores"), dict)]:
+        if {"text", "label"} <= raw[unscored[0]].keys():
             raise DataError(
                 f"{path} holds labelled prompts ({{text, label}}), not outcome data "
                 "({question, scores}): the classifier trains on them (routerllm train "
                 "--router classifier) and routerllm test scores a router on them"
             )
         raise DataError(
-            f"{path}: item {unscored[0]} has no `scores` mapping of model to score "
-            f"({len(unscored)} item(s) in all); every item needs `question` and `scores`"
+            f"{path}: {at(unscored[0])} has no `scores` mapping of model to score "
+            f"({len(unscored)} {row}(s) in all); every {row} needs `question` and `scores`"
         )
-    if bad := [i for i, r in enumerate(raw, 1) if not isinstance(r.get("question"), str)]:
+    if bad := [i for i, r in enumerate(raw) if not isinstance(r.get("question"), str)]:
         raise DataError(
-            f"{path}: item {bad[0]} has no `question` text ({len(bad)} item(s) in all); "
-            f"every item needs a question string"
+            f"{path}: {at(bad[0])} has no `question` text ({len(bad)} {row}(s) in all); "
+            f"every {row} needs a question string"
         )
     try:
         models = sorted(set.intersection(*(set(r["scores"]) for r in raw)))
         prompts = [r["question"] for r in raw]
-        scores = np.array([[_json_number(r, "scores", m, f"{path}, item {i}") for m in models]
-                           for i, r in enumerate(raw, 1)])  # fmt: skip
+        scores = np.array([[_json_number(r, "scores", m, f"{path}, {at(i)}") for m in models]
+                           for i, r in enumerate(raw)])  # fmt: skip
     except (KeyError, TypeError) as e:
-        raise DataError(f"{path}: every item needs `question` and a `scores` mapping ({e})") from e
+        raise DataError(f"{path}: every {row} needs `question` and a `scores` mapping ({e})") from e
     dropped = sorted(set().union(*(r["scores"] for r in raw)) - set(models))
     if not models:
-        where = f"({_unscored(raw, dropped)})" if dropped else "(every item's `scores` is empty)"
+        where = (
+            f"({_unscored(raw, dropped, at)})" if dropped else f"(every {row}'s `scores` is empty)"
+        )
         raise DataError(
-            f"{path}: no model is scored on every question {where}; give every item a score "
+            f"{path}: no model is scored on every question {where}; give every {row} a score "
             f"for each model"
         )
     if dropped:
         log.warning("%s: left out %s, not scored on every question (%s)",
-                    path, ", ".join(dropped), _unscored(raw, dropped))  # fmt: skip
-    data = OutcomeDataset(prompts, models, scores, _call_costs(raw, models, path),
+                    path, ", ".join(dropped), _unscored(raw, dropped, at))  # fmt: skip
+    data = OutcomeDataset(prompts, models, scores, _call_costs(raw, models, path, at),
                           info=_model_info(path, models_path), source=str(path))  # fmt: skip
-    _warn_repeated(data, "item")
+    _warn_repeated(data, row, at.numbers)
     return data
 
 
-def _read_items(path: Path) -> list[Any]:
-    """The items of a ``{question, scores}`` file: a non-empty JSON list; JSON Lines (one
-    object a line) said as such, not as JSON's "Extra data"."""
+@dataclass(frozen=True)
+class _Places:
+    """Where each item of a ``{question, scores}`` file is, for messages: ``row`` is
+    the file's word for them ("item" in a JSON list, "line" in JSON Lines) and
+    ``numbers`` each one's number (a JSON Lines file's blank lines are skipped)."""
+
+    row: str
+    numbers: list[int]
+
+    def __call__(self, index: int) -> str:
+        return f"{self.row} {self.numbers[index]}"
+
+
+def _read_items(path: Path) -> tuple[list[Any], _Places]:
+    """The items of a ``{question, scores}`` file, and where each is: a non-empty JSON
+    list, or where the name ends in ``.jsonl`` one JSON value a line (JSON Lines); JSON
+    Lines in a ``.json`` file said as such, not as JSON's "Extra data"."""
+    if path.suffix.lower() == ".jsonl":
+        lines = read_json_lines(path, "outcome")
+        if not lines:
+            raise DataError(
+                f"{path}: no {{question, scores}} object: a JSON Lines file holds one a line"
+            )
+        return [r for _, r in lines], _Places("line", [n for n, _ in lines])
     try:
         raw = read_json(path, "outcome")
     except DataError as e:
@@ -148,8 +188,9 @@ def _read_items(path: Path) -> list[Any]:
             with contextlib.suppress(ValueError):
                 if isinstance(json.loads(first), dict):
                     raise DataError(
-                        f"{path}: one JSON value a line (JSON Lines) is not read as outcome "
-                        "data: make the file one JSON list of {question, scores} objects"
+                        f"{path}: one JSON value a line (JSON Lines) in a .json file: name it "
+                        ".jsonl to read it so, or make it one JSON list of {question, scores} "
+                        "objects"
                     ) from e
         raise
     if not isinstance(raw, list) or not raw:
@@ -157,7 +198,7 @@ def _read_items(path: Path) -> list[Any]:
             f"{path}: expected a non-empty JSON list of {{question, scores}} objects, got "
             f"{_json_kind(raw)}"
         )
-    return raw
+    return raw, _Places("item", list(range(1, len(raw) + 1)))
 
 
 def _json_kind(value: Any) -> str:
@@ -173,11 +214,12 @@ def _json_kind(value: Any) -> str:
     return json_kind(value)  # null, a string, a number
 
 
-def _warn_repeated(data: OutcomeDataset, row: str) -> None:
+def _warn_repeated(data: OutcomeDataset, row: str, numbers: list[int] | None = None) -> None:
     """A warning where a question (case and whitespace folded, as ``overlap`` compares
     them) is given more than once: kept, since repeated samples of one question are
     outcome data, but said, with how many differ in scores and an example (``row``
-    names the file's rows: item, data row), as it weighs that question more."""
+    names the file's rows: item, data row, line; ``numbers`` each row's number, where
+    it is not its position from 1), as it weighs that question more."""
     first: dict[str, int] = {}
     repeats: list[tuple[int, int]] = []  # (first row, repeating row), 0-based
     for i, prompt in enumerate(data.prompts):
@@ -187,23 +229,24 @@ def _warn_repeated(data: OutcomeDataset, row: str) -> None:
         return
     differ = [(a, b) for a, b in repeats if not np.array_equal(data.scores[a], data.scores[b])]
     a, b = (differ or repeats)[0]
+    number = (lambda i: i + 1) if numbers is None else numbers.__getitem__
     log.warning(
         "%s: %d question(s) given more than once (%d repeated %s(s), %d with scores that "
         "differ from the first's), e.g. %ss %d and %d: %.60r; all are kept as samples, so a "
         "repeated question weighs more in training (eval-routing removes a test copy of a "
         "question that is also in the training data)",
         data.where, len({a for a, _ in repeats}), len(repeats), row, len(differ),
-        row, a + 1, b + 1, data.prompts[a],
+        row, number(a), number(b), data.prompts[a],
     )  # fmt: skip
 
 
-def _unscored(raw: list[dict[str, Any]], models: list[str]) -> str:
+def _unscored(raw: list[dict[str, Any]], models: list[str], at: _Places) -> str:
     """Where each of ``models`` (the first few) lacks a score: in a file of thousands of
     items, "not scored on every question" cannot be fixed."""
     where = []
     for m in models[:5]:
-        lacking = [i for i, r in enumerate(raw, 1) if m not in r["scores"]]
-        where.append(f"{m} missing from item {lacking[0]} and {len(lacking) - 1} other(s)")
+        lacking = [i for i, r in enumerate(raw) if m not in r["scores"]]
+        where.append(f"{m} missing from {at(lacking[0])} and {len(lacking) - 1} other(s)")
     return "; ".join(where) + ("; ..." if len(models) > 5 else "")
 
 
@@ -219,25 +262,27 @@ def _model_info(path: Path, models_path: str | Path | None) -> dict[str, ModelIn
     return load_model_info(meta_path) if meta_path.exists() else {}
 
 
-def _call_costs(raw: list[dict[str, Any]], models: list[str], path: Path) -> np.ndarray | None:
+def _call_costs(
+    raw: list[dict[str, Any]], models: list[str], path: Path, at: _Places
+) -> np.ndarray | None:
     """The items' optional ``costs`` as an (n, m) array; None when no item has them."""
-    have = sum("costs" in r for r in raw)
+    have, row = sum("costs" in r for r in raw), at.row
     if not have:
         return None
     if have < len(raw):
-        first = next(i for i, r in enumerate(raw, 1) if "costs" not in r)
+        first = next(i for i, r in enumerate(raw) if "costs" not in r)
         raise DataError(
-            f"{path}: {have} of {len(raw)} items have `costs` (item {first} has none): give "
-            f"every item a cost for each model, or none"
+            f"{path}: {have} of {len(raw)} {row}s have `costs` ({at(first)} has none): give "
+            f"every {row} a cost for each model, or none"
         )
-    if lacking := [i for i, r in enumerate(raw, 1)
+    if lacking := [i for i, r in enumerate(raw)
                    if not (isinstance(r["costs"], dict) and set(models) <= set(r["costs"]))]:  # fmt: skip
         raise DataError(
-            f"{path}, item {lacking[0]}: `costs` needs a number for each of {', '.join(models)}, "
-            f"got {raw[lacking[0] - 1]['costs']!r:.100} ({len(lacking)} such item(s) in all)"
+            f"{path}, {at(lacking[0])}: `costs` needs a number for each of {', '.join(models)}, "
+            f"got {raw[lacking[0]]['costs']!r:.100} ({len(lacking)} such {row}(s) in all)"
         )
-    return np.array([[_json_number(r, "costs", m, f"{path}, item {i}") for m in models]
-                     for i, r in enumerate(raw, 1)])  # fmt: skip
+    return np.array([[_json_number(r, "costs", m, f"{path}, {at(i)}") for m in models]
+                     for i, r in enumerate(raw)])  # fmt: skip
 
 
 def _json_number(item: dict[str, Any], key: str, model: str, where: str) -> float:
@@ -392,17 +437,24 @@ def _prompt_text(value: str) -> str:
 
 
 def load_outcomes(path: str | Path, models_path: str | Path | None = None) -> OutcomeDataset:
-    """Load an outcome dataset, format chosen by extension (.csv RouterBench, .json scores)."""
+    """Load an outcome dataset, format chosen by extension (:data:`OUTCOME_SUFFIXES`:
+    .csv RouterBench, .json a list of {question, scores}, .jsonl one a line)."""
     path = as_path(path, "the outcome file")
     suffix = path.suffix.lower()
     if path.is_dir():
-        files = sorted(f.name for f in path.iterdir() if f.suffix.lower() in (".csv", ".json"))
+        files = sorted(f.name for f in path.iterdir() if f.suffix.lower() in OUTCOME_SUFFIXES)
         raise DataError(
             f"{path} is a directory: pass one outcome file"
-            + (f" (here: {', '.join(files)})" if files else " (.csv RouterBench or .json scores)")
+            + (f" (here: {', '.join(files)})" if files else f" ({_accepted()})")
         )
     if suffix == ".csv":
         return load_routerbench_csv(path, models_path)
-    if suffix == ".json":
+    if suffix in (".json", ".jsonl"):
         return load_scores_json(path, models_path)
-    raise DataError(f"{path}: unknown outcome format (expected .csv RouterBench or .json scores)")
+    raise DataError(f"{path}: unknown outcome format; name the file {_accepted()}")
+
+
+def _accepted() -> str:
+    """The outcome suffixes and their formats, in words: ".csv (RouterBench), ..."."""
+    named = [f"{suffix} ({what})" for suffix, what in OUTCOME_SUFFIXES.items()]
+    return ", ".join(named[:-1]) + " or " + named[-1]
