@@ -773,3 +773,15 @@ def test_an_outcome_file_of_another_suffix_lists_the_accepted_ones(
     (folder / "a.jsonl").write_text("")
     with pytest.raises(DataError, match=r"is a directory: pass one outcome file \(here: a.jsonl\)"):
         load_outcomes(folder)
+
+
+def test_overlap_finds_a_copy_whose_accents_are_written_decomposed() -> None:
+    """A test prompt written with "e" and a combining accent (NFD, a macOS file) was not
+    found in training data that composes it (until 2026-12-05): the same question to a
+    router, so eval-routing scored a prompt it had trained on."""
+    one = np.array([[1.0]])
+    train = OutcomeDataset(["Le CAFE\u0301 coûte  combien ?"], ["m"], one)
+    test = OutcomeDataset(
+        ["le caf\u00e9 co\u00fbte combien ?", "autre"], ["m"], np.array([[1.0], [0.0]])
+    )
+    assert overlap(test, train) == [0]

@@ -1394,3 +1394,36 @@ def test_each_models_answers_are_its_own_whatever_the_configs_cascade(
     assert [r.model for r in records] == ["tiny-light", "tiny-light"]
     assert all(r.escalated == {} for r in records)
     assert tiny_config.cascade.enabled  # the caller's config is left as it was
+
+
+@pytest.mark.parametrize(
+    ("stored", "tested", "refused"),
+    [
+        ("def area(r):\n    \"\"\"The circle's area.\"\"\"\n", "def area(r):\n  \"\"\"The circle's area.\"\"\"", True),
+        ("def AREA(R):\n    \"\"\"THE CIRCLE'S AREA.\"\"\"\n", "def area(r):\n    \"\"\"The circle's area.\"\"\"\n", True),
+        ("def prix(x):\n    \"\"\"Le prix du cafe\u0301.\"\"\"\n", "def prix(x):\n    \"\"\"Le prix du caf\u00e9.\"\"\"\n", True),
+        ("def gross(x):\n    \"\"\"STRASSE\"\"\"\n", "def gross(x):\n    \"\"\"straße\"\"\"\n", True),
+        ("def area(r):\n    \"\"\"The square's area.\"\"\"\n", "def area(r):\n    \"\"\"The circle's area.\"\"\"\n", False),
+    ],
+)  # fmt: skip
+def test_a_training_runs_prompt_is_a_test_prompt_whatever_its_case_spacing_or_accent_form(
+    tiny_config: AppConfig, tmp_path: Path, stored: str, tested: str, refused: bool
+) -> None:
+    """--train-on compared prompts with whitespace collapsed but case kept: a copy of a
+    tested problem in upper case, or with its accents decomposed (NFD, as a macOS file
+    or some web forms write them), was trained on (until 2026-12-05). The default
+    encoder reads them as the same prompt (MiniLM's tokeniser lowercases, and Unicode
+    says the two forms are one text), so they are the same problem; another word is not."""
+    ladder = [m.name for m in tiny_config.models_by_size()]
+    problem = dataclasses.replace(problems_subset(1, 0)[0], task_id="Copy/7", prompt=stored)
+    store = ResultStore(tmp_path / "run" / "results.sqlite")
+    store.add_problems([problem])
+    for m in ladder:
+        store.add(_row(m, problem.task_id, True))
+    store.close()
+    args = (tmp_path / "run", ladder, ladder[1], {"HumanEval/0"})
+    if not refused:
+        assert load_training_run(*args, exclude_prompts=[tested]).task_ids == ["Copy/7"]
+        return
+    with pytest.raises(RouterLLMError, match=r"1 of its problems \(Copy/7\) has the prompt of"):
+        load_training_run(*args, exclude_prompts=[tested])

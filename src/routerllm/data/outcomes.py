@@ -10,6 +10,7 @@ so no figure is reported on questions a router was trained on.
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -305,8 +306,13 @@ _SPACES = re.compile(r"\s+")
 
 def normalise(text: str) -> str:
     """The key two prompts are 'the same question' by: case (as Unicode folds it:
-    "Straße" is "STRASSE") and whitespace folded."""
-    return _SPACES.sub(" ", text.strip().casefold())
+    "Straße" is "STRASSE"), whitespace and Unicode form folded ("é" one character
+    (NFC) or "e" and a combining accent (NFD), as a macOS file or some web forms write
+    it). Used wherever a copy would leak a test prompt into training: a router's
+    encoder reads such copies alike (MiniLM's tokeniser lowercases)."""
+    folded = unicodedata.normalize("NFC", text).strip().casefold()
+    # casefold can decompose ("ǰ" folds to "j" and a caron): composed again
+    return _SPACES.sub(" ", unicodedata.normalize("NFC", folded))
 
 
 def overlap(a: OutcomeDataset, b: OutcomeDataset) -> list[int]:

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from routerllm.data.outcomes import normalise
 from routerllm.eval.result_store import ResultStore
 from routerllm.exceptions import RouterLLMError
 
@@ -76,7 +77,8 @@ def load_training_run(
     model of ``ladder`` on every one of its problems; problems whose task_id is in
     ``exclude`` (this run's own) are refused, so nothing is both trained and tested,
     and so are those whose prompt is one of ``exclude_prompts`` (this run's, compared
-    with whitespace collapsed: the same problem under another task_id), and ``run_dir``
+    with case, whitespace and Unicode form folded, ``outcomes.normalise``: the same
+    problem under another task_id), and ``run_dir``
     when it is ``out``, this run's own folder.
     With ``sources`` (each model's ``ModelConfig.source_text`` now), a run whose model
     of a name was another file is refused: its outcomes are not this model's.
@@ -120,8 +122,10 @@ def load_training_run(
                 f"{option} {run_dir}: {len(shared)} of its problems are also in this run "
                 f"({', '.join(shared[:3])}...); train on another problem set"
             )
-        tested = {_collapsed(p): p for p in exclude_prompts}
-        if copies := [(t, p) for t, p, _ in problems if _collapsed(p) in tested]:
+        # Folded as a router's encoder folds them: a refused run costs a rerun with
+        # another set; a missed copy is a tested prompt trained on, a figure that lies.
+        tested = {normalise(p) for p in exclude_prompts}
+        if copies := [(t, p) for t, p, _ in problems if normalise(p) in tested]:
             raise RouterLLMError(
                 f"{option} {run_dir}: {len(copies)} of its problems ("
                 f"{', '.join(t for t, _ in copies[:3])}{', ...' if len(copies) > 3 else ''}) "
@@ -178,12 +182,6 @@ def load_training_run(
         )
     finally:
         store.close()
-
-
-def _collapsed(prompt: str) -> str:
-    """A prompt with its whitespace collapsed: copies that differ in indentation or
-    trailing blanks only are the same question to a router."""
-    return " ".join(prompt.split())
 
 
 def gate_from_run(
