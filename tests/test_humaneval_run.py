@@ -7,6 +7,7 @@ import dataclasses
 import json
 import re
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -1427,3 +1428,58 @@ def test_a_training_runs_prompt_is_a_test_prompt_whatever_its_case_spacing_or_ac
         return
     with pytest.raises(RouterLLMError, match=r"1 of its problems \(Copy/7\) has the prompt of"):
         load_training_run(*args, exclude_prompts=[tested])
+
+
+def test_energy_codecarbon_failed_to_measure_is_null_in_results_json_not_zero(
+    tiny_config: AppConfig, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """results.json gave 0 kWh (and $0, and a share of 0 % of direct-heavy's energy) for
+    answers CodeCarbon failed to measure, where every other JSON output says null; and it
+    was written with Python's NaN, which no JSON parser reads, where a reading was one."""
+    out, short = tmp_path / "he", {"max_new_tokens": 8}
+    systems = ["direct-heavy", "direct-light", "random"]
+    run_experiment(tiny_config, out, systems=systems, limit=2, style_overrides=short, progress=False)  # fmt: skip
+    # The light model's answers and load as a run stores them where CodeCarbon failed.
+    store = ResultStore(out / "results.sqlite")
+    with store.db:
+        store.db.execute("UPDATE generations SET gen_kwh = 0, gen_co2 = 0, method = "
+                         "'codecarbon:failed' WHERE model = 'tiny-light'")  # fmt: skip
+        store.db.execute("UPDATE loads SET load_kwh = 0, load_co2 = 0, method = "
+                         "'codecarbon:failed' WHERE model = 'tiny-light'")  # fmt: skip
+    store.close()
+    # A bad reading of the router's inference (NaN): nothing here makes CodeCarbon give one.
+    from routerllm.eval import humaneval_report
+
+    real = humaneval_report.measured_routing
+
+    def nan_reading(*args: Any) -> Any:
+        choices, (s, _, _), *rest = real(*args)
+        return (choices, (s, float("nan"), float("nan")), *rest)
+
+    monkeypatch.setattr(humaneval_report, "measured_routing", nan_reading)
+    run_experiment(tiny_config, out, systems=systems, limit=2, style_overrides=short, progress=False)  # fmt: skip
+
+    def refuse(token: str) -> None:
+        raise AssertionError(f"results.json holds {token}, which JSON parsers refuse")
+
+    data = json.loads((out / "results.json").read_text(), parse_constant=refuse)
+    rows = {r["system"]: r for r in data["systems"]}
+    light, heavy = rows["direct-light"], rows["direct-heavy"]
+    for key in ("energy_kwh", "co2_kg", "cost_usd", "co2_per_correct_kg", "correct_per_kwh",
+                "router_share_of_co2"):  # fmt: skip
+        assert light[key] is None, key
+    assert heavy["energy_kwh"] > 0 and heavy["cost_usd"] > 0
+    for component in ("model_loading", "llm_inference"):
+        assert light["components"][component]["energy_kwh"] is None
+        assert light["components"][component]["duration_s"] > 0
+        assert heavy["components"][component]["energy_kwh"] > 0
+    # a direct system routes nothing: its routing spent a real 0, not an unmeasured one
+    assert light["components"]["router_inference"]["energy_kwh"] == 0.0
+    # not a share of 0 % that meets the target
+    assert data["against_direct_heavy"]["systems"]["direct-light"]["energy_share"] is None
+    assert rows["random"]["components"]["router_inference"]["energy_kwh"] is None
+    report = (out / "report.md").read_text()
+    assert "| direct-light | " in report and "nan" not in report
+    line = next(x for x in report.splitlines() if x.startswith("| direct-light |"))
+    assert "| not measured | not measured | not measured | - | - | - |" in line
+    assert "- direct-light: 0.00e+00 / not measured / not measured" in report

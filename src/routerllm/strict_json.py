@@ -15,7 +15,10 @@ from typing import Any
 
 def finite(value: Any) -> Any:
     """``value`` with every float that is not finite, however deeply nested in dicts,
-    lists and tuples, replaced by None (a tuple becomes a list, as JSON has it)."""
+    lists and tuples, replaced by None (a tuple becomes a list, as JSON has it); a
+    NumPy number or array is its Python number or list (a float32 NaN is no ``float``)."""
+    if type(value).__module__ == "numpy" and hasattr(value, "tolist"):
+        return finite(value.tolist())
     if isinstance(value, float) and not math.isfinite(value):
         return None
     if isinstance(value, dict):

@@ -43,6 +43,13 @@ WORLD_INTENSITY_G_PER_KWH = 475.0  # IEA world average, used when the country is
 _TURNS = threading.RLock()
 
 
+def is_measured(method: str | None, energy_kwh: float, co2_kg: float) -> bool:
+    """Whether figures recorded with ``method`` were measured or estimated: not carbon
+    tracking off's 0 kWh (``none``) nor a failed CodeCarbon task's; None (figures stored
+    before their method was recorded) counts as measured."""
+    return method not in (NOT_MEASURED, CODECARBON_FAILED) or bool(energy_kwh or co2_kg)
+
+
 @dataclass(frozen=True)
 class Measurement:
     """Energy and emissions of one component of one request."""
@@ -57,7 +64,7 @@ class Measurement:
     def measured(self) -> bool:
         """Whether its energy was measured or estimated: not carbon tracking off's 0 kWh
         (method ``none``) nor that of a CodeCarbon task that failed (the report's rule)."""
-        return self.method not in (NOT_MEASURED, CODECARBON_FAILED) or bool(self.energy_kwh or self.co2_kg)  # fmt: skip
+        return is_measured(self.method, self.energy_kwh, self.co2_kg)
 
     def as_dict(self) -> dict[str, float | None]:
         """As JSON data: an energy and CO2 not measured are None (null), as in reports."""

@@ -18,7 +18,8 @@ CARBON_METHODS = {
     "counters it could read), not a hardware measurement",
     "codecarbon:tdp-estimate": "an estimate from the CPU's TDP alone (CodeCarbon could read "
     "neither energy counters nor the CPU load), not a hardware measurement",
-    CODECARBON_FAILED: "not measured (CodeCarbon failed; counted as spending nothing)",
+    CODECARBON_FAILED: "not measured (CodeCarbon failed; counted as spending nothing where "
+    "other parts of a figure were measured, else the figure is `not measured`)",
     PER_TOKEN: "computed from the model's per-token figures in the config (a remote "
     "server cannot be metered here), not a measurement",
     NO_USAGE: "not known (a remote server that did not say how many tokens it generated; "
@@ -122,7 +123,7 @@ def _against_markdown(against: dict[str, Any] | None) -> list[str]:
             f"| {name} | {a['pass@1_diff']:+.3f} | {dlo:+.3f}..{dhi:+.3f} | "
             + ("-" if share is None else f"{share:.1%}")
             + " | "
-            + ("-" if ci is None else f"{ci[0]:.1%}..{ci[1]:.1%}")
+            + ("-" if ci is None or None in ci else f"{ci[0]:.1%}..{ci[1]:.1%}")
             + f" | {'-' if met is None else 'yes' if met else 'no'} | "
             + ("-" if met is None else f"{a['resamples_meeting_target']:.0%}")
             + " |"
@@ -137,6 +138,12 @@ def _per_kwh(v: float | None) -> str:
     """Correct solutions per kWh: whole above 10, else 3 significant digits (0.2 for one
     solved at 5 kWh, not 0, which reads as none solved)."""
     return "-" if v is None else f"{v:.0f}" if v >= 10 else f"{v:.3g}"
+
+
+def _figure(v: float | None, spec: str) -> str:
+    """An energy, CO2 or cost: ``not measured`` where it is None (CodeCarbon failed on
+    every part of it), never a 0 that reads as free."""
+    return "not measured" if v is None else format(v, spec)
 
 
 def report_markdown(s: dict[str, Any]) -> str:
@@ -159,9 +166,10 @@ def report_markdown(s: dict[str, Any]) -> str:
         dist = ", ".join(f"{m} {v:.0%}" for m, v in r["model_distribution"].items())
         per = "-" if r["co2_per_correct_kg"] is None else f"{r['co2_per_correct_kg']:.2e}"
         cpk = _per_kwh(r["correct_per_kwh"])
+        share = "-" if r["router_share_of_co2"] is None else f"{r['router_share_of_co2']:.2%}"
         lines.append(
             f"| {r['system']} | {r['pass@1']:.3f} | {r['correct']}/{r['total']} | {dist} | {r['mean_time_s']:.2f} | "
-            f"{r['energy_kwh']:.3e} | {r['co2_kg']:.3e} | {r['cost_usd']:.2e} | {per} | {cpk} | {r['router_share_of_co2']:.2%} |"
+            f"{_figure(r['energy_kwh'], '.3e')} | {_figure(r['co2_kg'], '.3e')} | {_figure(r['cost_usd'], '.2e')} | {per} | {cpk} | {share} |"
         )
     lines += _against_markdown(s.get("against_direct_heavy"))
     for r in s["systems"]:
@@ -212,7 +220,11 @@ def report_markdown(s: dict[str, Any]) -> str:
     for r in s["systems"]:
         c = r["components"]
         lines.append(
-            f"- {r['system']}: {c['router_inference']['energy_kwh']:.2e} / {c['model_loading']['energy_kwh']:.2e} / {c['llm_inference']['energy_kwh']:.2e}"
+            f"- {r['system']}: "
+            + " / ".join(
+                _figure(c[n]["energy_kwh"], ".2e")
+                for n in ("router_inference", "model_loading", "llm_inference")
+            )  # fmt: skip
         )
     lines += ["", "Prompting (greedy; `eval/codegen.py`):", ""]
     for name, st in s["styles"].items():

@@ -6,7 +6,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import fcntl
-import json
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -14,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from routerllm.carbon.meter import check_country
+from routerllm.carbon.meter import check_country, is_measured
 from routerllm.cascade import cascade_pair
 from routerllm.checks import is_integer
 from routerllm.config import AppConfig, CascadeConfig
@@ -51,6 +50,7 @@ from routerllm.files import (
 from routerllm.routers.base import create_router
 from routerllm.routers.calibration import parse_target
 from routerllm.routers.outcome import DEFAULT_ENCODER
+from routerllm.strict_json import finite, json_text
 from routerllm.system import RouterLLM
 
 DEFAULT_SYSTEMS = (
@@ -203,7 +203,13 @@ def run_experiment(
                 )]  # fmt: skip
                 styles = store.styles()
                 outcomes = {m: store.outcomes(m) for m in models}
-                loads = {m: store.load_of(m) or (0.0, 0.0, 0.0) for m in models}
+                loads = {m: load for m in models if (load := store.load_of(m)) is not None}
+                load_methods = store.load_methods(models)
+                # not CodeCarbon failing's 0 kWh, which results.json gives as null
+                measured_loads = {
+                    m for m, (_, kwh, co2) in loads.items()
+                    if is_measured(load_methods.get(m), kwh, co2)
+                }  # fmt: skip
                 scores = np.array(
                     [[float(outcomes[m][t].passed) for m in models] for t in task_ids]
                 )
@@ -219,8 +225,9 @@ def run_experiment(
                 for name in systems:
                     if name in direct:
                         results[name] = compose(
-                            name, [direct[name]] * len(problems), outcomes, task_ids, loads
-                        )
+                            name, [direct[name]] * len(problems), outcomes, task_ids, loads,
+                            measured_loads=measured_loads,
+                        )  # fmt: skip
                     elif name in (CASCADE, GATED_CASCADE):
                         gate = None
                         if name == GATED_CASCADE:
@@ -236,19 +243,21 @@ def run_experiment(
                                                medium, heavy, folds, seed, encoder, cascade_budget,
                                                tokens, states, unverified_extra)  # fmt: skip
                         results[name] = cascade(system, problems, store.completions(medium), medium,
-                                                heavy, outcomes, loads, gate, name)  # fmt: skip
+                                                heavy, outcomes, loads, gate, name, measured_loads)  # fmt: skip
                     elif name in AS_IS:
                         router = create_router(name, config.models, seed)
-                        choices, cost = measured_routing(system, router, prompts)
-                        results[name] = compose(name, choices, outcomes, task_ids, loads, cost)
+                        choices, cost, metered = measured_routing(system, router, prompts)
+                        results[name] = compose(name, choices, outcomes, task_ids, loads, cost,
+                                                metered, measured_loads)  # fmt: skip
                     else:
                         cv = cross_validated(
                             name, system, train_prompts, train_scores, train_energy, models, folds,
                             seed, encoder, calibration, n_extra, two_settings,
                         )  # fmt: skip
                         results[name] = compose(
-                            name, cv.choices, outcomes, task_ids, loads, cv.router_cost
-                        )
+                            name, cv.choices, outcomes, task_ids, loads, cv.router_cost,
+                            cv.router_measured, measured_loads,
+                        )  # fmt: skip
                         results[name].extra = {"decision_rules": cv.rules}
                         expected = {
                             "expected_pass@1": float((cv.policy * scores).sum() / len(task_ids)),
@@ -268,7 +277,6 @@ def run_experiment(
                             )
                 method = system.meter.method
                 generation_methods = store.methods(models, task_ids)
-                load_methods = store.load_methods(models)
         finally:
             store.close()
         price = config.carbon.electricity_price_usd_per_kwh
@@ -322,7 +330,10 @@ def run_experiment(
             "quality_energy_curve_rule": curve_rule,
         }
         # atomic, as the plot: an interrupted write leaves the previous report whole
-        write_text_atomically(out / "results.json", json.dumps(summary, indent=2, default=float))
+        # strict JSON: a figure that is not finite (a bad reading) is null, never NaN, in
+        # results.json as in the report and the summary returned
+        summary = finite(summary)
+        write_text_atomically(out / "results.json", json_text(summary, indent=2))
         if curve:
             plot_curve(curve, rows, out / "quality_energy.png", curve_rule)
         else:  # an earlier report's curve would not be this report's
@@ -408,21 +419,24 @@ def plot_curve(
     direct = {r["system"]: r for r in rows if r["system"].startswith("direct-")}
     for name, r in direct.items():
         gen = r["components"]["llm_inference"]["energy_kwh"]
+        if gen is None:  # not measured: no place on the energy axis
+            continue
         ax.plot(gen, r["pass@1"], "ks")
         ax.annotate(name, (gen, r["pass@1"]), textcoords="offset points", xytext=(5, -10))
     marks = {CASCADE: ("r^", "cascade (medium, heavy when the examples fail)"),
              GATED_CASCADE: ("mv", "gated cascade at its energy budget")}  # fmt: skip
     for r in rows:
-        if r["system"] in marks:
-            gen = r["components"]["llm_inference"]["energy_kwh"]
+        gen = r["components"]["llm_inference"]["energy_kwh"]
+        if r["system"] in marks and gen is not None:
             ax.plot(gen, r["pass@1"], marks[r["system"]][0], label=marks[r["system"]][1])
         if "gate" in r:
             _, kwh, pass1 = zip(*r["gate"]["curve"], strict=True)
             ax.plot(kwh, pass1, "m:", lw=1, label="gated cascade over budgets (each calibrated on training folds)")  # fmt: skip
-    if "direct-medium" in direct and "direct-heavy" in direct:
-        a, b = direct["direct-medium"], direct["direct-heavy"]
-        ax.plot([a["components"]["llm_inference"]["energy_kwh"], b["components"]["llm_inference"]["energy_kwh"]],
-                [a["pass@1"], b["pass@1"]], "k--", lw=1, label="random mix medium/heavy")  # fmt: skip
+    pair = [direct[n] for n in ("direct-medium", "direct-heavy") if n in direct]
+    kwhs = [r["components"]["llm_inference"]["energy_kwh"] for r in pair]
+    if len(pair) == 2 and None not in kwhs:  # a line to an unmeasured energy has no end
+        ax.plot([float(k) for k in kwhs], [r["pass@1"] for r in pair], "k--", lw=1,
+                label="random mix medium/heavy")  # fmt: skip
     ax.set_xlabel("generation energy, kWh (all problems)")
     ax.set_ylabel("pass@1")
     ax.set_title("HumanEval: quality vs energy")

@@ -19,7 +19,8 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-from collections.abc import Callable, Iterator, Mapping, Sequence
+import math
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -158,6 +159,29 @@ class SystemResult:
     extra: dict[str, Any] = field(default_factory=dict)
     # Each problem's generation energy (both generations of an escalated problem).
     problem_kwh: list[float] = field(default_factory=list)
+    #: The components whose energy was measured, and those that ran under the meter with
+    #: none of their parts measured (CodeCarbon failed): their energy and CO2 are null in
+    #: ``row``, not a 0 kWh that reads as free. A component in neither spent nothing
+    #: metered (a direct system's routing), or was given as plain figures.
+    measured: set[str] = field(default_factory=set)
+    unmeasured: set[str] = field(default_factory=set)
+
+    def count(self, component: str, measured: bool) -> None:
+        """Record that a part of ``component`` was (or was not) measured: a component is
+        measured where any of its parts was (the others counted as spending nothing, as
+        the report's carbon line says)."""
+        if measured:
+            self.measured.add(component)
+            self.unmeasured.discard(component)
+        elif component not in self.measured:
+            self.unmeasured.add(component)
+
+    @property
+    def energy_known(self) -> bool:
+        """Whether its total energy and CO2 are known: a component was measured, or none
+        went unmeasured, and no reading was NaN (a bad one)."""
+        figures = math.isfinite(self.energy_kwh) and math.isfinite(self.co2_kg)
+        return figures and (bool(self.measured) or not self.unmeasured)
 
     @property
     def energy_kwh(self) -> float:
@@ -168,24 +192,37 @@ class SystemResult:
         return self.gen_co2 + self.router_co2 + self.load_co2
 
     def row(self, price_per_kwh: float) -> dict[str, Any]:
+        """Its line of results.json: an energy or CO2 not measured, and the figures
+        computed from one, are None (null), never 0 or a division by zero."""
         n, correct = len(self.passed), int(sum(self.passed))
         total_s = self.gen_s + self.router_s + self.load_s
         dist = {m: self.choices.count(m) / n for m in sorted(set(self.choices))}
+        known = self.energy_known
+        kwh, co2 = (self.energy_kwh, self.co2_kg) if known else (None, None)
+        router_known = known and "router_inference" not in self.unmeasured
         return {
             "system": self.name, "pass@1": correct / n, "correct": correct, "total": n,
-            "model_distribution": dist, "mean_time_s": total_s / n, "energy_kwh": self.energy_kwh,
-            "co2_kg": self.co2_kg, "cost_usd": self.energy_kwh * price_per_kwh,
-            "co2_per_correct_kg": self.co2_kg / correct if correct else None,
-            "correct_per_kwh": correct / self.energy_kwh if self.energy_kwh else None,
+            "model_distribution": dist, "mean_time_s": total_s / n, "energy_kwh": kwh,
+            "co2_kg": co2, "cost_usd": None if kwh is None else kwh * price_per_kwh,
+            "co2_per_correct_kg": co2 / correct if co2 is not None and correct else None,
+            "correct_per_kwh": correct / kwh if kwh else None,
             # Named as a component of route --json and the server's (Measurement.as_dict).
             "components": {
-                "router_inference": {"energy_kwh": self.router_kwh, "co2_kg": self.router_co2, "duration_s": self.router_s},
-                "model_loading": {"energy_kwh": self.load_kwh, "co2_kg": self.load_co2, "duration_s": self.load_s},
-                "llm_inference": {"energy_kwh": self.gen_kwh, "co2_kg": self.gen_co2, "duration_s": self.gen_s},
+                "router_inference": self._component("router_inference", self.router_s, self.router_kwh, self.router_co2),
+                "model_loading": self._component("model_loading", self.load_s, self.load_kwh, self.load_co2),
+                "llm_inference": self._component("llm_inference", self.gen_s, self.gen_kwh, self.gen_co2),
             },
-            "router_share_of_co2": self.router_co2 / self.co2_kg if self.co2_kg else 0.0,
+            "router_share_of_co2": (self.router_co2 / co2 if co2 else 0.0) if router_known and co2 is not None else None,
             **self.extra,
         }  # fmt: skip
+
+    def _component(self, name: str, s: float, kwh: float, co2: float) -> dict[str, Any]:
+        known = name not in self.unmeasured
+        return {
+            "energy_kwh": kwh if known else None,
+            "co2_kg": co2 if known else None,
+            "duration_s": s,
+        }
 
 
 def compose(
@@ -194,20 +231,31 @@ def compose(
     outcomes: dict[str, dict[str, Outcome]],
     task_ids: Sequence[str],
     loads: dict[str, tuple[float, float, float]],
-    router: tuple[float, float, float] = (0.0, 0.0, 0.0),
+    router: tuple[float, float, float] | None = None,
+    router_measured: bool = True,
+    measured_loads: Collection[str] | None = None,
 ) -> SystemResult:
-    """A system's result from the models it chose: their measured runs + one load each."""
+    """A system's result from the models it chose: their measured runs + one load each,
+    + its ``router``'s measured inference where it has one. ``measured_loads`` are the
+    models whose stored load was measured (None: every one)."""
     picked = [outcomes[m][t] for m, t in zip(choices, task_ids, strict=True)]
     used = set(choices)
-    return SystemResult(
+    result = SystemResult(
         name, list(choices), [o.passed for o in picked],
         sum(o.gen_s for o in picked), sum(o.gen_kwh for o in picked), sum(o.gen_co2 for o in picked),
-        *router,
+        *(router or (0.0, 0.0, 0.0)),
         sum(loads.get(m, (0, 0, 0))[0] for m in used),
         sum(loads.get(m, (0, 0, 0))[1] for m in used),
         sum(loads.get(m, (0, 0, 0))[2] for m in used),
         problem_kwh=[o.gen_kwh for o in picked],
     )  # fmt: skip
+    for o in picked:
+        result.count("llm_inference", o.measured)
+    for m in used & set(loads):
+        result.count("model_loading", measured_loads is None or m in measured_loads)
+    if router is not None:
+        result.count("router_inference", router_measured)
+    return result
 
 
 def cascade(
@@ -220,6 +268,7 @@ def cascade(
     loads: dict[str, tuple[float, float, float]],
     gate: Gate | None = None,
     name: str = CASCADE,
+    measured_loads: Collection[str] | None = None,
 ) -> SystemResult:
     """``first`` answers every problem; its answer is run on the examples of the prompt's
     docstring (``eval/prompt_examples.py``: the prompt only, never the hidden tests), and
@@ -237,6 +286,7 @@ def cascade(
             verify_completion(p.prompt, p.entry_point, completions[p.task_id]) for p in problems
         ]
     cost = np.array([slot.result.duration_s, slot.result.energy_kwh, slot.result.co2_kg])
+    router_measured = slot.result.measured
     failed = np.array([v.verdict == "failed" for v in verdicts])
     about: dict[str, Any]
     escalated, about = failed, {}
@@ -245,16 +295,19 @@ def cascade(
         overhead_kwh = (cost[1] + loads.get(first, (0.0, 0.0, 0.0))[1]) / len(problems)
         allowed, gate_cost, about = gate(unverified, float(overhead_kwh))
         escalated, cost = unverified & allowed, cost + gate_cost
+        router_measured = router_measured or bool(gate_cost[1] or gate_cost[2])
     task_ids = [p.task_id for p in problems]
     answered = compose(
         name, [then if e else first for e in escalated], outcomes, task_ids, loads,
-        (float(cost[0]), float(cost[1]), float(cost[2])),
+        (float(cost[0]), float(cost[1]), float(cost[2])), router_measured, measured_loads,
     )  # fmt: skip
     # The first model's answers that were replaced were generated too.
     replaced = [outcomes[first][t] for t, e in zip(task_ids, escalated, strict=True) if e]
     answered.gen_s += sum(o.gen_s for o in replaced)
     answered.gen_kwh += sum(o.gen_kwh for o in replaced)
     answered.gen_co2 += sum(o.gen_co2 for o in replaced)
+    for o in replaced:
+        answered.count("llm_inference", o.measured)
     answered.problem_kwh = [
         kwh + (outcomes[first][t].gen_kwh if e else 0.0)
         for kwh, t, e in zip(answered.problem_kwh, task_ids, escalated, strict=True)
@@ -264,6 +317,8 @@ def cascade(
         answered.load_s += load_s
         answered.load_kwh += load_kwh
         answered.load_co2 += load_co2
+        if first in loads:
+            answered.count("model_loading", measured_loads is None or first in measured_loads)
     counts = {
         v: sum(x.verdict == v for x in verdicts) for v in ("passed", "failed", "unverifiable")
     }
@@ -281,12 +336,13 @@ def fold_ids(n: int, folds: int, seed: int, train_only: int = 0) -> np.ndarray:
 
 def measured_routing(
     system: RouterLLM, router: Any, prompts: Sequence[str]
-) -> tuple[list[str], tuple[float, float, float]]:
-    """Route prompts one by one, as a server would, measuring the router's inference."""
+) -> tuple[list[str], tuple[float, float, float], bool]:
+    """Route prompts one by one, as a server would, measuring the router's inference:
+    the choices, what it spent (s, kWh, kg CO2), and whether its energy was measured."""
     with system.meter.measure("router_inference") as slot:
         choices = [router.route(p).model for p in prompts]
     m = slot.result
-    return choices, (m.duration_s, m.energy_kwh, m.co2_kg)
+    return choices, (m.duration_s, m.energy_kwh, m.co2_kg), m.measured
 
 
 @dataclass
@@ -368,6 +424,7 @@ class CrossValidated:
     mixed_folds: int  # folds whose router drew from a fixed mix
     two_setting_folds: int  # folds whose router drew between two knob settings
     rules: list[str]  # each fold's decision rule, as its calibration chose it
+    router_measured: bool = True  # whether a fold's router inference was measured
 
     @property
     def rule(self) -> str:
@@ -402,7 +459,7 @@ def cross_validated(
     choices = [""] * len(prompts)
     predicted, known = np.zeros_like(scores), np.zeros_like(costs)
     policy, mixed, two, rules = np.zeros_like(scores), 0, 0, []
-    spent = np.zeros(3)
+    spent, router_measured = np.zeros(3), False
     options = {"folds": 3} if name == "quality" else {}  # its own selection: 3-fold
     for fold in fold_routers(name, system, prompts, scores, costs, models, folds, seed, encoder, options, train_only):  # fmt: skip
         tr, te, router, X = fold.train, fold.test, fold.router, fold.X
@@ -414,6 +471,7 @@ def cross_validated(
         with system.meter.measure("router_inference") as slot:
             decisions = router.route_batch([prompts[int(i)] for i in te])
         spent += [slot.result.duration_s, slot.result.energy_kwh, slot.result.co2_kg]
+        router_measured = router_measured or slot.result.measured
         order = [router.model_names.index(m) for m in models]
         predicted[te] = router.predict(X[te])[:, order]
         known[te] = router.costs[order]
@@ -424,7 +482,7 @@ def cross_validated(
         two += router.mix is None and router.second_knob is not None
     cost = (float(spent[0]), float(spent[1]), float(spent[2]))
     return CrossValidated(
-        choices[:n], cost, predicted[:n], known[:n], policy[:n], mixed, two, rules
+        choices[:n], cost, predicted[:n], known[:n], policy[:n], mixed, two, rules, router_measured
     )
 
 

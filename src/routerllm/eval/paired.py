@@ -48,8 +48,8 @@ def against_reference(
     energy share (total energy: each problem's generation, plus the run's model loading
     and router inference, which a resample keeps as they are), each with its 90 %
     paired-bootstrap interval, whether the run meets ``target`` and in what share of
-    the resamples it does. Where ``reference`` spent no measured energy, the share and
-    what depends on it are None."""
+    the resamples it does. Where ``reference`` spent no measured energy, or a system's
+    energy was not measured, the share and what depends on it are None."""
     n = len(reference.passed)
     for s in systems:
         if len(s.passed) != n or len(s.problem_kwh) != n:
@@ -79,7 +79,7 @@ def against_reference(
             "meets_target": None,
             "resamples_meeting_target": None,
         }
-        if ref_kwh > 0:
+        if ref_kwh > 0 and s.energy_known:  # an unmeasured system's 0 kWh is no share
             share = kwh / ref_kwh
             out[s.name] |= {
                 "energy_share": float(share),

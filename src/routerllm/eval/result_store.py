@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from routerllm import sqlite_busy
+from routerllm.carbon.meter import is_measured
 from routerllm.checks import is_non_negative_number
 from routerllm.data import as_path
 from routerllm.data.humaneval import HumanEvalProblem
@@ -73,6 +74,13 @@ class Outcome:
     completion_tokens: int
     status: str
     prompt_tokens: int = 0
+    #: How its energy was measured (``Measurement.method``); None: not known.
+    method: str | None = None
+
+    @property
+    def measured(self) -> bool:
+        """Whether its energy and CO2 were measured (not CodeCarbon failing's 0 kWh)."""
+        return is_measured(self.method, self.gen_kwh, self.gen_co2)
 
 
 class ResultStore:
@@ -538,11 +546,13 @@ class ResultStore:
 
     def outcomes(self, model: str) -> dict[str, Outcome]:
         rows = self.db.execute(
-            "SELECT task_id, passed, gen_s, gen_kwh, gen_co2, completion_tokens, status, prompt_tokens"
-            " FROM generations WHERE model = ?",
+            "SELECT task_id, passed, gen_s, gen_kwh, gen_co2, completion_tokens, status, prompt_tokens,"
+            " method FROM generations WHERE model = ?",
             (model,),
         )
-        return {r[0]: Outcome(bool(r[1]), r[2], r[3], r[4], r[5], r[6], r[7] or 0) for r in rows}
+        return {
+            r[0]: Outcome(bool(r[1]), r[2], r[3], r[4], r[5], r[6], r[7] or 0, r[8]) for r in rows
+        }
 
     def methods(self, models: Sequence[str], task_ids: Sequence[str]) -> dict[str, int]:
         """How the stored generations of ``models`` on ``task_ids`` were measured: each
