@@ -143,6 +143,35 @@ def test_parquet(tmp_path: Path) -> None:
     assert load_tiny_codes(path).full == jsonl.full
 
 
+@pytest.mark.parametrize("compression", ["none", "snappy", "zstd"])
+def test_a_damaged_parquet_file_is_one_clear_error(tmp_path: Path, compression: str) -> None:
+    """Bytes damaged past the footer (a bad disk, an interrupted copy patched up) were
+    found only as the rows were read: pyarrow's OSError ("Corrupt snappy compressed
+    data", naming no file), ArrowInvalid or UnicodeDecodeError (tracebacks)."""
+    pq = pytest.importorskip("pyarrow.parquet")
+    import random
+
+    import pyarrow as pa
+
+    good = tmp_path / "good.parquet"
+    rows = [r | {"prompt": f"{r['prompt']} {'x' * 60} {n}"} for n, r in enumerate(tiny_rows() * 40)]
+    pq.write_table(pa.Table.from_pylist(rows), good, compression=compression)
+    raw, rng = good.read_bytes(), random.Random(0)
+    damaged = tmp_path / "damaged.parquet"
+    refused = 0
+    for _ in range(25):
+        data, start = bytearray(raw), rng.randrange(4, len(raw) // 2)
+        for k in range(start, start + rng.randrange(1, 64)):
+            data[k] ^= rng.randrange(1, 256)
+        damaged.write_bytes(data)
+        try:
+            load_tiny_codes(damaged)
+        except DataError as e:
+            refused += 1
+            assert str(damaged) in str(e) and "\n" not in str(e)
+    assert refused > 10  # most damage is found, as a DataError naming the file
+
+
 def test_audience_matching() -> None:
     assert audience_class("Beginners") == 3
     assert audience_class("EXPERTS") == 2

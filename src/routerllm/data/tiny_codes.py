@@ -314,5 +314,21 @@ def _pyarrow_rows(path: Path) -> Iterator[dict[str, Any]]:
         raise DataError(f"{path}: cannot read parquet ({e})") from e
     _check_columns(path, parquet.schema_arrow.names)
     # Only the two columns we use: the responses would take gigabytes.
-    for batch in parquet.iter_batches(columns=list(REQUIRED_COLUMNS)):
-        yield from batch.to_pylist()
+    batches = parquet.iter_batches(columns=list(REQUIRED_COLUMNS))
+    while True:
+        try:  # damage past the footer shows only as the rows are read
+            batch = next(batches, None)
+            rows = [] if batch is None else batch.to_pylist()
+        except UnicodeDecodeError as e:
+            raise DataError(
+                f"{path}: cannot read parquet: a text column holds bytes that are not UTF-8 "
+                f"({e.reason}); the file is damaged: copy it again"
+            ) from e
+        except Exception as e:  # OSError, ArrowInvalid...: pyarrow's have no common base
+            why = " ".join(str(e).split())  # pyarrow's messages may span lines
+            raise DataError(
+                f"{path}: cannot read parquet: the file is damaged ({why}); copy it again"
+            ) from e
+        if batch is None:
+            return
+        yield from rows
