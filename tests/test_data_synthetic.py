@@ -97,6 +97,23 @@ def test_check_leakage_finds_exact_and_near_duplicates() -> None:
     assert str(report) == "1 exact and 2 near duplicates across splits"
 
 
+def test_check_leakage_finds_near_duplicates_that_differ_only_in_unicode_form() -> None:
+    """The same text in another Unicode form (composed "é" or "e" and a combining
+    accent, full-width letters, "ß" upper-cased to "SS", a no-break space) looks the
+    same to a reader and to most tokenizers: until 2026-12-06 it was no duplicate."""
+    pairs = [
+        ('Translate "caf\u00e9" into German.', 'Translate "cafe\u0301" into German.'),
+        ("Explain entropy.", "\uff25\uff58\uff50\uff4c\uff41\uff49\uff4e entropy."),
+        ('What is the plural of "Stra\u00dfe"?', 'WHAT IS THE PLURAL OF "STRASSE"?'),
+        ("Explain the CAP theorem.", "Explain\u00a0the CAP theorem."),
+    ]
+    for a, b in pairs:
+        report = check_leakage([LabeledPrompt(a, 3)], [], [LabeledPrompt(b, 3)])
+        assert report.near == [("train", "test", a, b)], (a, b)
+        parts = split([LabeledPrompt(a, 3), LabeledPrompt(b, 3)] + generate(40, seed=0))
+        assert check_leakage(*parts).ok
+
+
 def test_split_keeps_near_duplicate_groups_together() -> None:
     base = generate(200, seed=1)
     # Copies of 20 prompts, re-cased and re-punctuated: they must land beside their original.

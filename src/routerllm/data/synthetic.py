@@ -15,6 +15,7 @@ import itertools
 import math
 import re
 import string
+import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -86,13 +87,17 @@ TEMPLATES: dict[int, tuple[Template, ...]] = {
 
 
 def near_duplicate_key(text: str) -> str:
-    """Text compared for near-duplicates: lowercased, punctuation and whitespace removed
-    (but not the ``+`` or ``#`` that ends a word: "C++" and "C#" are two languages)."""
+    """Text compared for near-duplicates: in one Unicode form (NFKC: a composed "é" or
+    "e" and a combining accent, full-width letters alike), case-folded, punctuation and
+    whitespace removed (but not the ``+`` or ``#`` that ends a word: "C++" and "C#" are
+    two languages)."""
     return "".join(_words(text))
 
 
 def _words(text: str) -> tuple[str, ...]:
-    return tuple(re.findall(r"[^\W_]+(?:\++|#)?", text.lower()))
+    # casefold after NFKC, then NFKC again: casefolding may undo the normal form
+    folded = unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", text).casefold())
+    return tuple(re.findall(r"[^\W_]+(?:\++|#)?", folded))
 
 
 # The modifiers _render wraps a request in, as words, longest first (so "could you
