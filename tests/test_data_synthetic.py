@@ -198,6 +198,30 @@ def test_modifiers_make_prompts_natural_and_varied(full: list[LabeledPrompt]) ->
     assert not [t for t in texts if "{" in t or "  " in t]
 
 
+def test_a_singular_verb_takes_a_singular_subject() -> None:
+    """ "How does noise-cancelling headphones work?", "What is circadian rhythms?",
+    "Explain how the kidneys works": a slot that is the subject of
+    "does", "is" or "works" takes no plural (words that end in s and are singular
+    aside)."""
+    singular_in_s = {"photosynthesis", "tectonics", "commons", "gps"}
+    subject_slots = {
+        slot
+        for bank in TEMPLATES.values()
+        for t in bank
+        for slot in re.findall(r"(?:How does|How is|What is|[Ee]xplain how) \{(\w+)\}", t.pattern)
+    }
+    assert {"system", "concept"} <= subject_slots
+    plural = [
+        (slot, item)
+        for slot in sorted(subject_slots)
+        for item in synthetic.VOCAB[slot]
+        if (last := item.split()[-1].lower()).endswith("s")
+        and not last.endswith("ss")
+        and last not in singular_in_s
+    ]
+    assert not plural
+
+
 def test_too_few_templates_raise_data_error() -> None:
     one_each = {label: [Template(f"Hello {label} {{op}}.", label)] for label in range(4)}
     assert len(generate(16, templates=one_each, modifiers=False)) == 16  # 4 ops x 4 classes

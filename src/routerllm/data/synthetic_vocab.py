@@ -89,10 +89,10 @@ VOCAB: dict[str, tuple[str, ...]] = {
     "concept": _items("""quantum entanglement | inflation | photosynthesis | the blockchain
         compound interest | the CAP theorem | natural selection | the placebo effect
         general relativity | machine learning | the greenhouse effect | supply and demand
-        neural networks | herd immunity | plate tectonics | opportunity cost
-        black holes | DNA replication | the immune system | cognitive dissonance
+        a neural network | herd immunity | plate tectonics | opportunity cost
+        a black hole | DNA replication | the immune system | cognitive dissonance
         game theory | entropy | the Doppler effect | comparative advantage | dark matter
-        the Turing test | gradient descent | the prisoner's dilemma | circadian rhythms
+        the Turing test | gradient descent | the prisoner's dilemma | the circadian rhythm
         the bystander effect | quantitative easing | the Monty Hall problem | CRISPR
         the theory of evolution | the tragedy of the commons | Bayes' theorem"""),
     "level": _items("""like I'm five | to a high school student | in plain terms
@@ -102,7 +102,7 @@ VOCAB: dict[str, tuple[str, ...]] = {
         a nuclear reactor | credit scoring | an electric motor | public-key cryptography
         the electoral college | a jet engine | memory in the brain | a vaccine
         the stock market | a compiler | a hybrid car engine | the water cycle
-        a credit card payment | wifi | noise-cancelling headphones | the kidneys"""),
+        a credit card payment | wifi | noise cancellation | a kidney"""),
     "pair": _items("""SQL and NoSQL databases | renting and buying a home | TCP and UDP
         stocks and bonds | Plato and Aristotle on ethics | electric and hydrogen cars
         monoliths and microservices | aerobic and anaerobic exercise
@@ -217,7 +217,7 @@ TEMPLATE_TEXTS: dict[int, str] = {
         Analyze {issue} from {perspective} perspective.
         How would you explain {concept} {level}?
         What do scientists mean by {concept}?
-        How is {option} likely to affect {stakeholder}?
+        How would {option} affect {stakeholder}?
         What is {concept}? Explain it {level}.""",
     3: """Translate "{phrase}" into {target_language}.
         How do you say "{phrase}" in {target_language}?
