@@ -79,6 +79,16 @@ def test_same_seed_same_output_other_seed_differs(full: list[LabeledPrompt]) -> 
     assert split(full, seed=5)[1] != split(full, seed=6)[1]
 
 
+def test_same_seed_writes_byte_identical_files_other_seed_other_files(tmp_path: Path) -> None:
+    def written(name: str, seed: int) -> dict[str, bytes]:
+        paths = write_dataset(tmp_path / name, 200, seed=seed).paths
+        return {k: p.read_bytes() for k, p in paths.items()}
+
+    first, again, other = written("a", 4), written("b", 4), written("c", 5)
+    assert first == again
+    assert all(first[k] != other[k] for k in first)
+
+
 def test_no_exact_or_near_duplicates_across_splits(full: list[LabeledPrompt]) -> None:
     report = check_leakage(*split(full))
     assert report.ok, str(report)
