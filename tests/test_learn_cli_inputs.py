@@ -1094,3 +1094,43 @@ def test_generate_data_counts_tiny_codes_rows_without_a_prompt(
     assert "38 rows read: 2 without a prompt, 0 of other audiences, 0 repeats" in (
         capsys.readouterr().out
     )
+
+
+def saved_classifier(folder: Path, num_classes: int, tiers: list[str] | None = None) -> Path:
+    """A frozen-mode classifier of ``num_classes`` classes (hashing encoder) saved in ``folder``."""
+    from routerllm.config import load_config
+    from routerllm.data.labeled import LabeledPrompt
+    from routerllm.routers.classifier import EmbeddingClassifierRouter
+    from routerllm.training.trainer import TrainingArguments
+
+    router = EmbeddingClassifierRouter(
+        load_config(None).models, encoder="hashing", num_classes=num_classes, class_tiers=tiers
+    )
+    data = [LabeledPrompt(f"topic {c} prompt {i}", c) for c in range(num_classes) for i in range(3)]
+    router.fit(data, (), TrainingArguments(epochs=1, warmup_steps=0, progress=False))
+    router.save(folder)
+    return folder
+
+
+def test_testing_a_classifier_of_other_than_four_classes_scores_its_own_classes(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A classifier of 6 classes (class_tiers given) was refused by `routerllm test` with
+    "labels ['4', '5'] are not in the given labels" once it predicted class 4 or 5: the
+    data's 4 classes were taken for all the router has. One of 2 classes is scored on the
+    data's classes 2 and 3 too, with a note that it can never predict them."""
+    data = labelled(tmp_path / "d.json")
+    tiers = ["heavy", "medium", "medium", "light", "light", "heavy"]
+    six = saved_classifier(tmp_path / "six", 6, tiers)
+    assert main(["test", "--router-model", str(six), "--data", str(data), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert set(report["labels"]) <= set(range(6)) and report["notes"] == []
+    assert set(report["labels"]) >= {0, 1, 2, 3}  # every class of the data is scored
+    two = saved_classifier(tmp_path / "two", 2)
+    assert main(["test", "--router-model", str(two), "--data", str(data)]) == 0
+    out = capsys.readouterr().out
+    assert "per class: 0: F1" in out and "2: F1 0.000  3: F1 0.000" in out
+    assert (
+        "note: the data's classes 2, 3 are not among the router's 2 classes (0-1): it can "
+        "never predict them"
+    ) in out

@@ -144,9 +144,18 @@ def cmd_test(args: argparse.Namespace) -> int:
     # the predictions: under it, the load would take four times as long).
     router, (predicted, by_class), memory = peak_memory(predict, load)
     truth: list[Any] = [i.label for i in items]
+    notes: list[str] = []
     if by_class:
         pred: list[Any] = [int(p) for p in np.argmax(predicted, axis=1)]
-        labels: list[Any] = list(range(len(CLASS_NAMES)))
+        # The router's own classes, which may be more (class_tiers given) or fewer than
+        # the data's: a 6-class router's class 5 was refused as "not in the given labels".
+        classes = int(predicted.shape[1])
+        labels: list[Any] = list(range(max(classes, len(CLASS_NAMES))))
+        if beyond := sorted({t for t in truth if t >= classes}):
+            notes.append(
+                f"the data's classes {', '.join(map(str, beyond))} are not among the router's "
+                f"{classes} classes (0-{classes - 1}): it can never predict them"
+            )
         target = "class"
     else:  # routers without classes are scored on the tier they pick
         tier = {m.name: m.tier for m in router.models}
@@ -166,6 +175,7 @@ def cmd_test(args: argparse.Namespace) -> int:
         "confusion": np.asarray(report["confusion"]).tolist(),
         "per_class": {str(k): v.__dict__ for k, v in report["per_class"].items()},
         "latency_ms": latency.__dict__, "throughput_per_s": rate, "memory": memory.__dict__,
+        "notes": notes,
     }  # fmt: skip
     lines = [
         f"router {router.name} on {counted(len(items), 'prompt')} ({target} accuracy)",
@@ -184,6 +194,7 @@ def cmd_test(args: argparse.Namespace) -> int:
         + "  ".join(f"{lab}: F1 {sc.f1:.3f}" for lab, sc in report["per_class"].items()),
         "confusion matrix (rows = true): " + ", ".join(map(str, report["labels"])),
         *("  " + " ".join(f"{int(v):>6}" for v in row) for row in report["confusion"]),
+        *(f"note: {note}" for note in notes),
     ]
     emit(args, payload, "\n".join(lines))
     return 0
