@@ -127,7 +127,22 @@ def test_latency_percentiles() -> None:
     assert stats.p95_ms == pytest.approx(95.05)
     assert stats.p99_ms == pytest.approx(99.01)
     assert stats.mean_ms == pytest.approx(50.5) and stats.n == 100
-    assert clock.calls == 103  # 3 untimed warm-up calls
+    assert clock.calls == 103 and stats.warmup == 3  # 3 untimed warm-up calls
+
+
+def test_latency_percentiles_of_fewer_than_a_hundred_items() -> None:
+    # 4 items: p99 at index 0.99 * 3 = 2.97, between the two slowest (30 and 40 ms);
+    # one item is every percentile; fewer items than the warm-up: each warms up once.
+    clock = FakeClock()
+
+    def work(ms: int) -> None:
+        clock.now += ms / 1000.0
+
+    stats = latency_stats(work, [10, 20, 30, 40], warmup=3, clock=clock)
+    assert stats.p50_ms == pytest.approx(25.0) and stats.p95_ms == pytest.approx(38.5)
+    assert stats.p99_ms == pytest.approx(39.7) and (stats.n, stats.warmup) == (4, 3)
+    one = latency_stats(work, [7], warmup=3, clock=clock)
+    assert one.p50_ms == one.p99_ms == pytest.approx(7.0) and (one.n, one.warmup) == (1, 1)
 
 
 def test_throughput() -> None:

@@ -1134,3 +1134,21 @@ def test_testing_a_classifier_of_other_than_four_classes_scores_its_own_classes(
         "note: the data's classes 2, 3 are not among the router's 2 classes (0-1): it can "
         "never predict them"
     ) in out
+
+
+def test_test_says_what_its_latency_percentiles_are_taken_over(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The latency line gave p50/p95/p99 without a word of how many prompts they are
+    of (the first 200 at most; a p99 of 12 is about their slowest), nor that 3 untimed
+    calls come first: the JSON's `n` was the only trace."""
+    data = labelled(tmp_path / "d.json", n=12)
+    assert main(["test", "--router-type", "rules", "--data", str(data)]) == 0
+    line = next(x for x in capsys.readouterr().out.splitlines() if x.startswith("latency"))
+    assert line.startswith(
+        "latency per prompt (12 prompts routed one at a time, after 3 untimed calls): p50 "
+    ), line
+    many = labelled(tmp_path / "many.json", n=230)
+    assert main(["test", "--router-type", "rules", "--data", str(many), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["latency_ms"]["n"] == 200 and report["latency_ms"]["warmup"] == 3

@@ -99,6 +99,11 @@ def _splits_kept(args: argparse.Namespace, error: KeyboardInterrupt) -> str:
 
 
 # -- test -----------------------------------------------------------------------
+#: ``test`` times the routing of the data's first prompts, one at a time, after a few
+#: untimed calls (on its first prompts, which are then timed too).
+LATENCY_PROMPTS, LATENCY_WARMUP = 200, 3
+
+
 def cmd_test(args: argparse.Namespace) -> int:
     import numpy as np
 
@@ -167,8 +172,8 @@ def cmd_test(args: argparse.Namespace) -> int:
     # tiny-codes split) would count F1 0 into the macro F1 (0.75 for a perfect router).
     labels = [label for label in labels if label in {*truth, *pred}]
     report = classification_report(truth, pred, labels)
-    sample = prompts[: min(len(prompts), 200)]
-    latency = latency_stats(lambda p: router.route(p), sample)
+    sample = prompts[:LATENCY_PROMPTS]
+    latency = latency_stats(lambda p: router.route(p), sample, warmup=LATENCY_WARMUP)
     rate = throughput(lambda batch: router.route_batch(list(batch)), prompts, batch_size=64)
     payload = {
         "router": router.name, "target": target, "n": len(items), **report,
@@ -180,7 +185,9 @@ def cmd_test(args: argparse.Namespace) -> int:
     lines = [
         f"router {router.name} on {counted(len(items), 'prompt')} ({target} accuracy)",
         f"accuracy {report['accuracy']:.4f}  macro F1 {report['macro_f1']:.4f}",
-        f"latency per prompt p50 {latency.p50_ms:.2f} ms  p95 {latency.p95_ms:.2f} ms  p99 {latency.p99_ms:.2f} ms",
+        f"latency per prompt ({counted(latency.n, 'prompt')} routed one at a time, after "
+        f"{counted(latency.warmup, 'untimed call')}): p50 {latency.p50_ms:.2f} ms  "
+        f"p95 {latency.p95_ms:.2f} ms  p99 {latency.p99_ms:.2f} ms",
         f"throughput {rate:.0f} prompts/s (batch 64)",
         f"peak memory (loading the router and predicting {counted(len(items), 'prompt')}): "
         + (

@@ -12,7 +12,8 @@ set L (default: the sorted union of both arrays):
 * macro F1 = the unweighted mean of F1 over every class of L.
 
 Speed: per-item latency percentiles use numpy's default (linear interpolation between
-order statistics); throughput = items processed / seconds spent in the timed batches.
+order statistics: the p99 of fewer than 100 items lies between their two slowest, the
+slowest itself for one item); throughput = items processed / seconds spent in the timed batches.
 
 Memory (``peak_memory``): ``rss_peak_bytes`` is the process's peak resident set
 during the call and ``rss_peak_increase_bytes`` how far it rose above the resident
@@ -155,13 +156,15 @@ def classification_report(
 
 @dataclass(frozen=True)
 class LatencyStats:
-    """Per-item latency percentiles and mean, in milliseconds, over ``n`` timed items."""
+    """Per-item latency percentiles and mean, in milliseconds, over ``n`` timed items,
+    after ``warmup`` untimed calls."""
 
     p50_ms: float
     p95_ms: float
     p99_ms: float
     mean_ms: float
     n: int
+    warmup: int = 0
 
 
 def latency_stats(
@@ -177,7 +180,8 @@ def latency_stats(
     """
     if len(items) == 0:
         raise RouterLLMError("latency_stats needs at least one item")
-    for item in items[: max(warmup, 0)]:
+    untimed = items[: max(warmup, 0)]
+    for item in untimed:
         fn(item)
     durations = []
     for item in items:
@@ -186,7 +190,8 @@ def latency_stats(
         durations.append(clock() - start)
     ms = np.asarray(durations) * 1000.0
     p50, p95, p99 = np.percentile(ms, [50, 95, 99])
-    return LatencyStats(float(p50), float(p95), float(p99), float(ms.mean()), len(ms))
+    stats = (float(p50), float(p95), float(p99), float(ms.mean()))
+    return LatencyStats(*stats, n=len(ms), warmup=len(untimed))
 
 
 def throughput(
