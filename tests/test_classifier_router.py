@@ -140,6 +140,68 @@ def test_default_warmup_is_capped_at_a_tenth_of_a_short_run() -> None:
     np.testing.assert_array_equal(probs[0], probs[1])
 
 
+def test_learning_rate_warms_up_linearly_then_decays_to_zero(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # 10 items in batches of 2 for 5 epochs: 25 steps, the first 5 warming up. As
+    # transformers' linear schedule: step k uses lr * k / 5 while k < 5, then
+    # lr * (25 - k) / 20, so step 0 uses 0 and the last 1/20 of the rate.
+    used: list[float] = []
+    step = torch.optim.AdamW.step
+
+    def recording(self: torch.optim.AdamW, *a: Any, **k: Any) -> Any:
+        used.append(self.param_groups[0]["lr"])
+        return step(self, *a, **k)
+
+    monkeypatch.setattr(torch.optim.AdamW, "step", recording)
+    module, forward, data = linear_problem()
+    data = ClassificationData(data.items[:10], data.labels[:10])
+    args = TrainingArguments(epochs=5, batch_size=2, learning_rate=0.5, warmup_steps=5,
+                             progress=False)  # fmt: skip
+    train(module, forward, stack, data, None, args)
+    expected = [0.5 * k / 5 for k in range(5)] + [0.5 * (25 - k) / 20 for k in range(5, 25)]
+    np.testing.assert_allclose(used, expected, rtol=1e-12)
+
+
+def hf_weights_digest(model: torch.nn.Module) -> str:
+    """A hash of every weight of ``model``, bit for bit."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for name, tensor in sorted(model.state_dict().items()):
+        h.update(name.encode() + tensor.detach().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()
+
+
+def test_frozen_mode_leaves_the_encoder_as_it_was_and_full_mode_trains_it(
+    tmp_path: Path,
+) -> None:
+    from routerllm.encoders.base import create_encoder
+
+    from .test_complexity_router import build_classifier
+
+    folder = build_classifier(tmp_path / "bert", {0: "a", 1: "b"})
+    words = ["hello", "world", "code", "hello code"]
+    data = [LabeledPrompt(t, c) for c, t in enumerate(words)] * 2
+    args = TrainingArguments(epochs=2, batch_size=2, learning_rate=1e-2, warmup_steps=0,
+                             progress=False)  # fmt: skip
+    encoder = create_encoder(f"hf:{folder}")
+    frozen = EmbeddingClassifierRouter(MODELS, encoder=encoder)
+    encoder.encode(words)  # loads its model
+    before = hf_weights_digest(encoder._model)  # type: ignore[attr-defined]
+    head = frozen.network()["head"].weight.detach().clone()
+    frozen.fit(data, data, args)
+    assert hf_weights_digest(encoder._model) == before  # type: ignore[attr-defined]
+    assert not torch.equal(head, frozen.network()["head"].weight)
+    full = EmbeddingClassifierRouter(MODELS, encoder=f"hf:{folder}", mode="full")
+    before = hf_weights_digest(full.network()["encoder"])
+    full.fit(data, data, args)
+    assert hf_weights_digest(full.network()["encoder"]) != before
+    for router, name in ((frozen, "frozen"), (full, "full")):
+        again = load_router(router.save(tmp_path / name), MODELS)
+        np.testing.assert_array_equal(again.predict_proba(words), router.predict_proba(words))
+
+
 def test_trainer_keeps_the_best_epoch_and_its_checkpoint(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
