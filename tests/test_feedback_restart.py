@@ -422,3 +422,39 @@ def test_an_answer_cancelled_half_way_is_not_rated_nor_learned(tmp_path: Path) -
         after.feedback(cut.request_id, 0.0)
     assert len(RequestLog(config.log.path, read_only=True).feedback()) == 1
     assert saved(config).counts.sum() == before + 1
+
+
+def test_an_answer_from_the_request_cache_is_rated_and_learned_once(tmp_path: Path) -> None:
+    from routerllm.config_sections import CacheConfig
+
+    config = ladder(tmp_path).model_copy(update={"cache": CacheConfig(enabled=True)})
+    prompt = topic_prompts("parser", 1, 80)[0]
+    expected = saved(config)
+    with RouterLLM(config) as system:
+        original = system.generate(prompt)
+        copies = [system.generate(prompt) for _ in range(2)]
+        assert [c.cached_from for c in copies] == [original.request_id] * 2
+        assert {c.model for c in copies} == {original.model}
+        # a copy's score is the answer's: stored and learned once, under the original
+        system.feedback(copies[0].request_id, 0.25)
+        for again in (copies[1].request_id, original.request_id, copies[0].request_id):
+            with pytest.raises(PromptError, match="rated already") as refused:
+                system.feedback(again, 1.0)
+            assert "\n" not in str(refused.value)
+        assert [r[:2] for r in system.log.feedback()] == [(original.request_id, 0.25)]
+        expected.learn([prompt], [original.model], [0.25])
+        assert system.router.sums().equals(expected.sums())  # type: ignore[attr-defined]
+    # only the answer's request is kept for a score after a restart, not its copies
+    assert pending_rows(config) == []
+    assert saved(config).sums().equals(expected.sums())
+    with RouterLLM(config) as after:
+        fresh = after.generate(prompt)  # a new process: its cache starts empty
+        copy = after.generate(prompt)
+        assert copy.cached_from == fresh.request_id
+    assert [r[0] for r in pending_rows(config)] == [fresh.request_id]
+    with RouterLLM(config) as third:
+        with pytest.raises(UnknownRequestError, match="cached_from"):
+            third.feedback(copy.request_id, 1.0)
+        third.feedback(fresh.request_id, 1.0)
+    expected.learn([prompt], [fresh.model], [1.0])
+    assert saved(config).sums().equals(expected.sums())

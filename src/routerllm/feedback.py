@@ -81,6 +81,9 @@ class Routed:
     rated: bool = False
     #: its finish reason where that says it is no whole answer (``UNRATEABLE``): not rated
     cut: str = ""
+    #: the request whose answer it is, where it came from the request cache: rated as
+    #: that one, so that one answer is learned once however often the cache served it
+    answer_of: str = ""
 
 
 def learns(router: Router) -> bool:
@@ -144,19 +147,24 @@ class FeedbackLoop:
         embedding: np.ndarray | None,
         log: RequestLog | None = None,
         finish_reason: str | None = None,
+        cached_from: str = "",
     ) -> None:
         """Keep a routed request for feedback, forgetting the oldest beyond the bound;
         ``embedding`` is its prompt's as ``route`` gave it (None where it gave none). A
         request of the configured router that learns is also kept in ``log``
         (``keeps_in``); one whose ``finish_reason`` says it is no whole answer
-        (``UNRATEABLE``) only in memory, to refuse its score by name."""
+        (``UNRATEABLE``) only in memory, to refuse its score by name; so is one answered
+        from the request cache (``cached_from``, the request whose answer it is), whose
+        score is that request's (its answer is learned once)."""
         learning = learns(router)
         cut = finish_reason if finish_reason is not None and finish_reason in UNRATEABLE else ""
         kept = embedding if self.learn and learning and not cut else None
         with self._lock:
-            self._routed[request_id] = Routed(model, router, learning, kept, cut=cut)
+            self._routed[request_id] = Routed(model, router, learning, kept, cut=cut, answer_of=cached_from)  # fmt: skip
             while len(self._routed) > MAX_REMEMBERED:
                 self._routed.popitem(last=False)
+        if cached_from:  # the answer's own request is kept; a copy would learn it again
+            return
         if kept is not None and router is self.router and self.keeps_in(log):
             assert log is not None
             encoder = str(getattr(router, "encoder_spec", ""))
@@ -204,6 +212,12 @@ class FeedbackLoop:
                 raise PromptError(_RATED.format(_shown(request_id)))
             _check_rateable(request_id, routed)
             assert routed is not None
+            # a copy from the request cache: its score is the answer's, stored as that of
+            # the request that made it, so that the answer is learned once, not per copy
+            answer = routed.answer_of or request_id
+            original = self._routed.get(answer) if routed.answer_of else None
+            if original is not None and original.rated:
+                raise PromptError(_RATED.format(_shown(request_id)) + _copy_of(routed))
             if self.learn:
                 _check_teachable(request_id, routed)
             # first: then it is never lost; refused where any process stored one already.
@@ -211,12 +225,14 @@ class FeedbackLoop:
             # learned by a present learner, it stays until a save holds what it learned.
             stays = self.learn and self._presence is not None and routed.router is self.router
             kept_in = self.folder if stays else ""  # a row from before folders: now ours
-            if not log.add_feedback(request_id, float(score), self.learn and not stays, kept_in):
-                raise PromptError(_RATED.format(_shown(request_id)))
+            if not log.add_feedback(answer, float(score), self.learn and not stays, kept_in):
+                raise PromptError(_RATED.format(_shown(request_id)) + _copy_of(routed))
             routed.rated = True
+            if original is not None:
+                original.rated = True
             if stays:
                 self._log = log
-                self._learned.append(request_id)
+                self._learned.append(answer)
             if self.learn:
                 self._teach(routed, float(score))
 
@@ -390,7 +406,9 @@ def _check_rateable(request_id: str, routed: Routed | None) -> None:
             f"no routed request {shown!r} to rate: the system remembers the last "
             f"{MAX_REMEMBERED:,} requests its routers routed since it started (with "
             f"router.learn: true, also those the learning router routed before a restart; "
-            f"not those whose model the caller chose); give the request_id of a recent answer"
+            f"not those whose model the caller chose; after a restart an answer from the "
+            f"request cache is rated by the request its cached_from names); give the "
+            f"request_id of a recent answer"
         )
     if routed.cut:
         raise PromptError(
@@ -405,7 +423,17 @@ def _check_rateable(request_id: str, routed: Routed | None) -> None:
             f"then router.path) to rate its answers"
         )
     if routed.rated:
-        raise PromptError(_RATED.format(shown))
+        raise PromptError(_RATED.format(shown) + _copy_of(routed))
+
+
+def _copy_of(routed: Routed) -> str:
+    """What a refusal adds for a copy from the request cache: whose answer it rated."""
+    if not routed.answer_of:
+        return ""
+    return (
+        f" (it is request {_shown(routed.answer_of)!r}'s answer, from the request cache: "
+        f"a score for any copy of an answer is that answer's)"
+    )
 
 
 def _check_teachable(request_id: str, routed: Routed) -> None:

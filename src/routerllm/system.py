@@ -395,13 +395,13 @@ class RouterLLM(RequestAnswering):
             try:
                 results.append(self._run(req, d, router_part, tag, unrun))
                 if remember:
-                    self.feedback_loop.remember(results[-1].request_id, results[-1].model, router or self.router, embedding, self.log, results[-1].finish_reason)  # fmt: skip
+                    self.feedback_loop.remember(results[-1].request_id, results[-1].model, router or self.router, embedding, self.log, results[-1].finish_reason, results[-1].cached_from)  # fmt: skip
             except RouterLLMError as e:
                 if remember and isinstance(e, RequestLogError) and e.result is not None:
                     # answered, its request_id given, but not (wholly) logged: rated as any
                     # other where the log lets it be kept; never at the cost of the answer
                     with contextlib.suppress(RouterLLMError):
-                        self.feedback_loop.remember(e.result.request_id, e.result.model, router or self.router, embedding, self.log, e.result.finish_reason)  # fmt: skip
+                        self.feedback_loop.remember(e.result.request_id, e.result.model, router or self.router, embedding, self.log, e.result.finish_reason, e.result.cached_from)  # fmt: skip
                 if n == 1:  # not a batch: the error itself, as generate() gives it
                     raise
                 after = (
