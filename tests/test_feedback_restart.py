@@ -458,3 +458,35 @@ def test_an_answer_from_the_request_cache_is_rated_and_learned_once(tmp_path: Pa
         third.feedback(fresh.request_id, 1.0)
     expected.learn([prompt], [fresh.model], [1.0])
     assert saved(config).sums().equals(expected.sums())
+
+
+OPENING = """
+import sys
+from routerllm.system import RouterLLM
+with RouterLLM.from_config(sys.argv[1]) as system:
+    print(float(system.router.counts.sum()))
+"""
+
+
+def test_a_learner_that_cannot_tell_who_is_present_does_not_take_anothers_rows(tmp_path: Path) -> None:  # fmt: skip
+    config = ladder(tmp_path)
+    folder = Path(config.router.path or "")
+    prompt = topic_prompts("parser", 1, 90)[0]
+    expected = saved(config)
+    with RouterLLM(config) as present:
+        answer = present.generate(prompt)
+        present.feedback(answer.request_id, 0.5)  # learned, not saved: its row stays
+        assert [r[0] for r in pending_rows(config)] == [answer.request_id]
+        # another process cannot open the presence file (as a folder it may not write)
+        (folder / ".present").rename(folder / ".present.held")
+        (folder / ".present").mkdir()
+        other = subprocess.run(
+            [sys.executable, "-c", OPENING, str(tmp_path / "config.yaml")],
+            capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+        assert other.returncode == 0, other.stderr
+        assert float(other.stdout) == expected.counts.sum()  # it took nothing
+        assert "cannot tell" in other.stderr and other.stderr.count("\n") <= 2
+    expected.learn([prompt], [answer.model], [0.5])
+    assert saved(config).sums().equals(expected.sums())  # learned once
+    assert pending_rows(config) == []

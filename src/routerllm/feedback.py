@@ -272,14 +272,22 @@ class FeedbackLoop:
         learned (``_save``), so that a process that ends before saving loses nothing;
         only a learner that opens while no other is present takes scored rows, so
         those it takes are scores nobody learned or that a learner ended without
-        saving. Where presence cannot be told (no fcntl), rows go as they are learned."""
+        saving. Where presence cannot be told (no fcntl), rows go as they are learned; where
+        this process cannot lock the folder though others may (a read-only folder to it),
+        it takes no scored rows (another learner present may have learned them and not
+        saved yet), and the rows of the scores it is given go as they are learned."""
         if not self.keeps_in(log):
             return 0
         router = self.router
         encoder, dim = str(getattr(router, "encoder_spec", "")), getattr(router, "dim", None)
         if dim is None:
             return 0
-        if (presence := present_in(Path(self.folder))) is not None:
+        try:
+            presence = present_in(Path(self.folder))
+        except RouterLLMError as e:
+            logger.warning("scores stored for router %r's requests are left for a later start: it cannot tell whether another learner of its folder is present (and learned them): %s", router.name, e)  # fmt: skip
+            return 0
+        if presence is not None:
             self._presence, alone = presence
             self._log = log
             if not alone:  # another learner's rows, or ones for a learner opening alone

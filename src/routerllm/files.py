@@ -533,7 +533,9 @@ def present_in(folder: Path) -> tuple[IO[str], bool] | None:
     """Be present in ``folder`` (an existing one) for as long as the returned file stays
     open: a shared ``fcntl.flock`` on its ``.present`` file, which the system drops when
     the process ends, however it ends; and whether nobody else was present then. None
-    where fcntl is missing or the folder cannot be locked (nobody can tell then)."""
+    where fcntl is missing (nobody can be present, nor tell). A ``RouterLLMError`` where
+    the folder cannot be locked (a read-only one, a presence file that cannot be opened,
+    a file system without locks): others may be present, and this process cannot tell."""
     if fcntl is None:
         return None
     try:
@@ -545,6 +547,6 @@ def present_in(folder: Path) -> tuple[IO[str], bool] | None:
             except BlockingIOError:
                 alone = False
             fcntl.flock(handle, fcntl.LOCK_SH)
-    except (RouterLLMError, OSError):
-        return None
+    except OSError as e:
+        raise RouterLLMError(f"cannot be present in {folder}: {e}") from e
     return handle, alone
