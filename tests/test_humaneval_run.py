@@ -1326,6 +1326,31 @@ def test_report_of_a_reference_that_spent_nothing_shows_no_share() -> None:
     assert "direct-heavy spent no measured energy" in text
 
 
+def test_report_of_a_system_that_spent_nothing_names_it_not_direct_heavy() -> None:
+    """direct-heavy measured, the light system at 0 kWh (CodeCarbon failed on each of its
+    answers): no share and no target for it, said of it, not of direct-heavy."""
+    from routerllm.eval.humaneval_run import SystemResult
+    from routerllm.eval.paired import Target, against_reference
+
+    heavy = SystemResult(
+        "direct-heavy", ["h"] * 2, [True, False], 1.0, 2.0, 1.0, problem_kwh=[1.0, 1.0]
+    )
+    light = SystemResult("light", ["l"] * 2, [False, False], 1.0, 0.0, 0.0, problem_kwh=[0.0, 0.0])
+    against = {"target": {"margin": 0.02, "energy_share": 0.7}, "resamples": 100,
+               "systems": against_reference(heavy, [light], Target(), resamples=100)}  # fmt: skip
+    summary = {
+        "problems": 2, "limit": None, "models": ["l", "h"], "carbon_method": "x", "country": "USA",
+        "encoder": "static", "folds": None, "calibration": "max_cost=0.7", "wall_time_s": 1.0,
+        "model_time_s": 1.0, "oracle_pass@1": 0.5, "styles": {},
+        "systems": [r.row(0.15) | {"router_share_of_co2": 0.0} for r in (heavy, light)],
+        "against_direct_heavy": against,
+    }  # fmt: skip
+    text = report_markdown(summary)
+    assert "| light | -0.500 | -1.000..+0.000 | - | - | - | - |" in text
+    assert "light: no measured energy" in text
+    assert "direct-heavy spent no measured energy" not in text
+
+
 def test_report_shows_fewer_than_one_correct_per_kwh_as_it_is_not_as_zero() -> None:
     """1 problem solved for 5 kWh is 0.2 correct per kWh: the table said 0, as a system
     that solved nothing."""

@@ -91,3 +91,64 @@ def test_resamples_where_the_reference_spent_nothing_have_no_share() -> None:
     assert 0 < shareless.mean() < 0.5  # some resamples draw problem 0 alone
     assert a["energy_share"] == 0.5 and a["energy_share_90ci"] == [0.5, 0.5]
     assert a["resamples_meeting_target"] == pytest.approx(1 - shareless.mean())
+
+
+def test_a_system_that_spent_nothing_has_no_share_and_does_not_meet_the_target() -> None:
+    """A system measured at 0 kWh (CodeCarbon failed on each of its answers, counted as
+    spending nothing) against a measured direct-heavy: its share is not measured, not
+    0 %, and it does not 'meet' the energy target by failing to be measured."""
+    unmeasured = result("unmeasured", HEAVY.passed, [0.0] * 4)
+    a = against_reference(HEAVY, [unmeasured], Target(), resamples=200)["unmeasured"]
+    assert a["pass@1_diff"] == 0 and a["pass@1_diff_90ci"] == [0, 0]
+    assert a["energy_share"] is None and a["energy_share_90ci"] is None
+    assert a["meets_target"] is None and a["resamples_meeting_target"] is None
+
+
+def _percentile(sorted_values: list[float], q: float) -> float:
+    """The q-th quantile by linear interpolation between order statistics (Hyndman and
+    Fan's type 7, numpy's default), written out by hand."""
+    h = (len(sorted_values) - 1) * q
+    lo = int(h)
+    hi = min(lo + 1, len(sorted_values) - 1)
+    return sorted_values[lo] + (h - lo) * (sorted_values[hi] - sorted_values[lo])
+
+
+@pytest.mark.parametrize("seed", [0, 7, 42])
+def test_intervals_match_an_independent_paired_bootstrap(seed: int) -> None:
+    """Random results, the interval recomputed problem by problem in plain Python: the
+    same resampled problems for both systems, the 5th and 95th percentiles."""
+    data = np.random.default_rng(100 + seed)
+    n, resamples = int(data.integers(3, 30)), 300
+    ref = result(
+        "ref", [bool(v) for v in data.random(n) < 0.7], data.uniform(1, 3, n).tolist(), load_kwh=1.5
+    )
+    other = result(
+        "o", [bool(v) for v in data.random(n) < 0.5], data.uniform(0.5, 2, n).tolist(), load_kwh=0.5
+    )
+    a = against_reference(ref, [other], Target(), resamples=resamples, seed=seed)["o"]
+    draws = np.random.default_rng(seed).integers(0, n, (resamples, n)).tolist()
+    diffs, shares = [], []
+    for problems in draws:
+        diffs.append(sum(other.passed[i] - ref.passed[i] for i in problems) / n)
+        spent = sum(other.problem_kwh[i] for i in problems) + other.load_kwh
+        shares.append(spent / (sum(ref.problem_kwh[i] for i in problems) + ref.load_kwh))
+    diffs.sort()
+    shares.sort()
+    assert a["pass@1_diff_90ci"] == pytest.approx(
+        [_percentile(diffs, 0.05), _percentile(diffs, 0.95)]
+    )
+    assert a["energy_share_90ci"] == pytest.approx(
+        [_percentile(shares, 0.05), _percentile(shares, 0.95)]
+    )
+    assert a["pass@1_diff"] == pytest.approx((sum(other.passed) - sum(ref.passed)) / n)
+    # the same seed gives the same figures
+    assert against_reference(ref, [other], Target(), resamples=resamples, seed=seed)["o"] == a
+
+
+def test_one_problem_gives_intervals_at_the_figures() -> None:
+    heavy = result("heavy", [True], [2.0])
+    cheap = result("cheap", [False], [1.0])
+    a = against_reference(heavy, [cheap], Target(), resamples=50)["cheap"]
+    assert a["pass@1_diff"] == -1 and a["pass@1_diff_90ci"] == [-1, -1]
+    assert a["energy_share"] == 0.5 and a["energy_share_90ci"] == [0.5, 0.5]
+    assert a["meets_target"] is False and a["resamples_meeting_target"] == 0

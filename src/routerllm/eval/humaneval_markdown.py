@@ -100,7 +100,7 @@ def _learned_line(s: dict[str, Any]) -> list[str]:
     ]
 
 
-def _against_markdown(against: dict[str, Any] | None) -> list[str]:
+def _against_markdown(against: dict[str, Any] | None, rows: list[dict[str, Any]]) -> list[str]:
     """The paired-bootstrap comparison with direct-heavy, as a paragraph and a table."""
     if not against or not against["systems"]:
         return []
@@ -110,8 +110,8 @@ def _against_markdown(against: dict[str, Any] | None) -> list[str]:
         f"Against direct-heavy, on the same problems. Target: pass@1 at most {t['margin'] * 100:.0f} points "
         f"below direct-heavy's at no more than {t['energy_share']:.0%} of its energy (the cascade budget). "
         f"Intervals: 90% paired bootstrap over the problems ({against['resamples']} resamples, the same for "
-        "every system); they show how much the figures depend on which problems were drawn, not on the "
-        "routers' training folds.",
+        "every system; 5th to 95th percentile); they show how much the figures depend on which problems "
+        "were drawn, not on the routers' training folds.",
         "",
         "| system | pass@1 minus direct-heavy's | 90 % interval | share of its energy | 90 % interval | meets the target | resamples meeting it |",
         "|---|---|---|---|---|---|---|",
@@ -128,9 +128,14 @@ def _against_markdown(against: dict[str, Any] | None) -> list[str]:
             + ("-" if met is None else f"{a['resamples_meeting_target']:.0%}")
             + " |"
         )
-    if any(a["energy_share"] is None for a in against["systems"].values()):
+    if any(r["system"] == "direct-heavy" and not r["energy_kwh"] for r in rows):
         lines += ["", "direct-heavy spent no measured energy (its carbon method above), so no "
                   "share of it, nor the target, is given."]  # fmt: skip
+    elif unmeasured := [
+        n for n, a in against["systems"].items() if a.get("energy_measured") is False
+    ]:
+        lines += ["", f"{', '.join(unmeasured)}: no measured energy (the carbon method above), so no "
+                  "share of direct-heavy's, nor the target, is given."]  # fmt: skip
     return lines
 
 
@@ -171,7 +176,7 @@ def report_markdown(s: dict[str, Any]) -> str:
             f"| {r['system']} | {r['pass@1']:.3f} | {r['correct']}/{r['total']} | {dist} | {r['mean_time_s']:.2f} | "
             f"{_figure(r['energy_kwh'], '.3e')} | {_figure(r['co2_kg'], '.3e')} | {_figure(r['cost_usd'], '.2e')} | {per} | {cpk} | {share} |"
         )
-    lines += _against_markdown(s.get("against_direct_heavy"))
+    lines += _against_markdown(s.get("against_direct_heavy"), s["systems"])
     for r in s["systems"]:
         if "verdicts" in r:
             v = r["verdicts"]
