@@ -90,14 +90,22 @@ def load_pair(data_dir: Path, name: str) -> tuple[OutcomeDataset, OutcomeDataset
     return train, test
 
 
-def mean_ci90(values: np.ndarray) -> tuple[float, float, float]:
-    """Mean of per-split differences and its two-sided 90 % Student-t interval."""
+def mean_ci90(values: np.ndarray, test_to_train: float = 0.0) -> tuple[float, float, float]:
+    """Mean of per-split differences and its two-sided 90 % Student-t interval.
+
+    With ``test_to_train`` = 0 the interval treats the splits as independent samples,
+    which re-splits of one data set are not (their training and test sets share
+    prompts), so it is too narrow. Nadeau and Bengio's correction (2003, "Inference for
+    the generalization error") for J re-splits with n_test / n_train = ``test_to_train``
+    widens the variance of the mean from s^2 / J to (1 / J + n_test / n_train) s^2: a
+    heuristic, not an exact interval, but the usual honest one for resampled splits.
+    NaN bounds below two splits."""
     from scipy.stats import t
 
     d = np.asarray(values, dtype=float)
     if len(d) < 2:
         return float(d.mean()), float("nan"), float("nan")
-    half = float(t.ppf(0.95, len(d) - 1) * d.std(ddof=1) / np.sqrt(len(d)))
+    half = float(t.ppf(0.95, len(d) - 1) * d.std(ddof=1) * np.sqrt(1 / len(d) + test_to_train))
     return float(d.mean()), float(d.mean()) - half, float(d.mean()) + half
 
 

@@ -785,3 +785,24 @@ def test_overlap_finds_a_copy_whose_accents_are_written_decomposed() -> None:
         ["le caf\u00e9 co\u00fbte combien ?", "autre"], ["m"], np.array([[1.0], [0.0]])
     )
     assert overlap(test, train) == [0]
+
+
+def test_resplit_intervals_say_independent_and_corrected_and_no_nan(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """routing_targets --resplits gave a t-interval that treats re-splits sharing their
+    prompts as independent samples, labelled "90% CI"; with one split, NaN (not JSON).
+    Now both intervals, by hand: values 1..4, s = 1.2910, t(0.95, 3) = 2.3534; the
+    Nadeau-Bengio variance (1/4 + 0.25) s^2 doubles 1/4 s^2, so the half-width x sqrt 2."""
+    monkeypatch.syspath_prepend(str(Path(__file__).parents[1] / "benchmarks"))
+    from routing_targets import ci_text, split_intervals
+
+    ci = split_intervals([1.0, 2.0, 3.0, 4.0], 0.25)
+    half = 2.353363434801823 * 1.2909944487358056 / 2
+    assert ci["mean"] == 2.5
+    assert ci["90ci"] == pytest.approx([2.5 - half, 2.5 + half])
+    assert ci["90ci_corrected"] == pytest.approx([2.5 - half * 2**0.5, 2.5 + half * 2**0.5])
+    one = split_intervals([0.01], 0.25)
+    assert one == {"mean": 0.01, "90ci": None, "90ci_corrected": None}
+    assert json.loads(json.dumps(one)) == one and ci_text(None) == "-"
+    assert ci_text([-0.001, 0.02]) == "-0.0010..+0.0200"
