@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from routerllm.eval.curves import mix_at
+from routerllm.eval.curves import mix_at, share_above_line
 from routerllm.eval.routing_metrics import (
     OperatingPoint,
     acc_at_half_best_cost,
@@ -509,3 +509,30 @@ def test_mix_at_gives_the_hull_vertices_around_a_cost() -> None:
     assert mix_at(points, 1.0) == {0: 1.0}  # a vertex: that point alone
     assert mix_at(points, 9.0) == {1: 1.0}  # past the best point: the best point
     assert mix_at(points, 0.5) is None  # below the cheapest point
+
+
+# --- the curve against the straight line between two models (issue #4) -----------------
+
+LINE = (P(0.0, 0.0), P(1.0, 1.0))  # e.g. direct-medium and direct-heavy
+
+
+@pytest.mark.parametrize(
+    ("points", "share"),
+    [
+        ([P(0.0, 0.0), P(0.5, 0.5), P(1.0, 1.0)], 0.0),  # exactly on the line
+        ([P(0.0, 0.0), P(0.5, 0.6), P(1.0, 1.0)], 1.0),  # above between the models
+        ([P(0.5, 0.6)], 0.1),  # one point: the curve starts there, flat to 0.6
+        ([P(0.5, 0.4), P(0.5, 0.6), P(0.5, 0.2)], 0.1),  # duplicate costs: the best one
+        ([P(0.0, 0.2), P(1.0, 0.8)], 0.5),  # crosses at 0.5
+        ([P(0.0, 0.0), P(0.25, 0.1), P(1.0, 1.0)], 0.0),  # below everywhere
+        ([P(2.0, 1.0)], 0.0),  # beyond the range: undefined inside it
+        ([P(-1.0, 0.5)], 0.5),  # flat 0.5 over the whole range
+    ],
+)
+def test_share_of_the_range_above_the_line(points: list[P], share: float) -> None:
+    assert share_above_line(points, *LINE) == pytest.approx(share)
+
+
+def test_the_line_needs_two_costs_in_order() -> None:
+    with pytest.raises(RouterLLMError, match="start.cost < end.cost"):
+        share_above_line([P(0.5, 0.5)], P(1.0, 1.0), P(1.0, 0.5))

@@ -304,3 +304,39 @@ def cost_to_accuracy_one_setting(
     pts = check_points(points, "points") + ([] if anchor is None else [anchor])
     costs = [p.cost for p in pts if p.quality >= target - 1e-12]
     return None if not costs or reference_cost <= 0 else min(costs) / reference_cost
+
+
+def share_above_line(
+    points: Sequence[OperatingPoint], start: OperatingPoint, end: OperatingPoint
+) -> float:
+    """The share of the cost range [start.cost, end.cost] over which the router's curve
+    (``upper_hull`` of ``points``, without an anchor) lies strictly above the straight
+    line from ``start`` to ``end``: the random mix of two models (e.g. direct-medium and
+    direct-heavy), which a router must beat to be worth more than mixing them. Exact
+    (both are piecewise linear); 1e-12 of slack, so a curve on the line is not above it;
+    the curve is not above where it is undefined (below its cheapest point)."""
+    check_points([start, end], "start/end")
+    if not end.cost > start.cost:
+        raise RouterLLMError(f"the line needs start.cost < end.cost; got {start.cost}, {end.cost}")
+    hull = upper_hull(points)
+    a, b = start.cost, end.cost
+    xs = sorted({a, b, *(p.cost for p in hull if a < p.cost < b)})
+
+    def above(c: float) -> float | None:
+        q = quality_at(hull, c)
+        line = start.quality + (end.quality - start.quality) * ((c - a) / (b - a))
+        return None if q is None else q - line - 1e-12
+
+    total = 0.0
+    for x0, x1 in zip(xs, xs[1:], strict=False):
+        if x0 < hull[0].cost < x1:  # the curve starts inside this piece
+            x0 = hull[0].cost
+        d0, d1 = above(x0), above(x1)
+        if d0 is None or d1 is None:
+            continue
+        if d0 > 0 and d1 > 0:
+            total += x1 - x0
+        elif d0 > 0 or d1 > 0:  # crosses the line once: the positive part's length
+            pos, neg = max(d0, d1), min(d0, d1)
+            total += (x1 - x0) * pos / (pos - neg)
+    return total / (b - a)
