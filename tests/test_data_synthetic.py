@@ -110,7 +110,7 @@ def test_check_leakage_finds_exact_and_near_duplicates() -> None:
 def test_check_leakage_finds_near_duplicates_that_differ_only_in_unicode_form() -> None:
     """The same text in another Unicode form (composed "é" or "e" and a combining
     accent, full-width letters, "ß" upper-cased to "SS", a no-break space) looks the
-    same to a reader and to most tokenizers: until 2026-12-06 it was no duplicate."""
+    same to a reader and to most tokenizers: until 2026-12-05 it was no duplicate."""
     pairs = [
         ('Translate "caf\u00e9" into German.', 'Translate "cafe\u0301" into German.'),
         ("Explain entropy.", "\uff25\uff58\uff50\uff4c\uff41\uff49\uff4e entropy."),

@@ -250,6 +250,17 @@ def test_experiment_writes_report_results_and_outcomes(
     assert len(rules) == 2 and set(rules) <= {"lambda", "threshold"}
     assert summary["quality_energy_curve_rule"] in rules
     assert "quality: decision rule chosen per fold: " in report
+    # the curve against the mix of direct-medium and direct-heavy, recomputed from its points
+    from routerllm.eval.curves import OperatingPoint, share_above_line
+
+    ends = [OperatingPoint(direct[n]["components"]["llm_inference"]["energy_kwh"], direct[n]["pass@1"]) for n in ("direct-medium", "direct-heavy")]  # fmt: skip
+    curve = [OperatingPoint(c, q) for c, q in summary["quality_energy_curve"]]
+    above = summary["quality_energy_curve_above_mix"]
+    if ends[1].cost > ends[0].cost:
+        assert above == pytest.approx(share_above_line(curve, *ends)) and 0 <= above <= 1
+        assert f"random mix) over {above:.0%} of the generation energy between them" in report
+    else:  # the tiny heavy model may spend less than the medium one: no range between them
+        assert above is None and "random mix) over" not in report
     # tinycoder's gibberish fails the examples: the cascade asks the heavy model again
     verdicts = direct["cascade"]["verdicts"]
     assert sum(verdicts.values()) == 6 and verdicts["failed"] >= 1
@@ -1508,3 +1519,22 @@ def test_energy_codecarbon_failed_to_measure_is_null_in_results_json_not_zero(
     line = next(x for x in report.splitlines() if x.startswith("| direct-light |"))
     assert "| not measured | not measured | not measured | - | - | - |" in line
     assert "- direct-light: 0.00e+00 / not measured / not measured" in report
+
+
+def test_the_curve_above_the_mix_of_medium_and_heavy_by_hand() -> None:
+    """Issue #4's target: the quality router's curve above the straight line from
+    direct-medium (2 kWh, pass@1 0.5) to direct-heavy (4 kWh, 0.7). The curve (2, 0.4),
+    (3, 0.65), (4, 0.7) is below it at 2 and crosses at 2 + 2/3, is above up to 4 where
+    it meets it: above over (4 - 2 - 2/3) / 2 = 2/3 of the range."""
+    from routerllm.eval.humaneval_report import above_mix
+
+    models = ["light", "medium", "heavy"]
+    scores = np.zeros((10, 3))
+    scores[:5, 1], scores[:7, 2] = 1, 1
+    energy = np.tile([0.1, 0.2, 0.4], (10, 1))
+    curve = [(2.0, 0.4), (3.0, 0.65), (4.0, 0.7)]
+    assert above_mix(curve, scores, energy, models, "medium", "heavy") == pytest.approx(2 / 3)
+    assert above_mix([], scores, energy, models, "medium", "heavy") is None
+    # no range between them (the heavy model spent less): no share, not an error
+    assert above_mix(curve, scores, energy[:, ::-1], models, "medium", "heavy") is None
+    assert above_mix(curve, scores, energy, ["light", "heavy"], "medium", "heavy") is None

@@ -201,6 +201,12 @@ def report_markdown(s: dict[str, Any]) -> str:
             rules = r["decision_rules"]
             lines += ["", f"{r['system']}: decision rule chosen per fold: "
                       + ", ".join(f"{n} {rules.count(n)}" for n in dict.fromkeys(rules)) + "."]  # fmt: skip
+            if r["system"] == "quality" and (above := s.get("quality_energy_curve_above_mix")) is not None:  # fmt: skip
+                lines[-1] += (
+                    f" Its quality-energy curve over the knob ({s['quality_energy_curve_rule']}, out-of-fold "
+                    f"predictions) lies above the straight line from direct-medium to direct-heavy (their "
+                    f"random mix) over {above:.0%} of the generation energy between them."
+                )
         if "fixed_mix" in r:
             f = r["fixed_mix"]
             lines += [

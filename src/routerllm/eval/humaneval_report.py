@@ -328,6 +328,9 @@ def run_experiment(
             "against_direct_heavy": against,
             "quality_energy_curve": curve,
             "quality_energy_curve_rule": curve_rule,
+            "quality_energy_curve_above_mix": above_mix(
+                curve, scores, energy, models, medium, heavy
+            ),  # fmt: skip
         }
         # atomic, as the plot: an interrupted write leaves the previous report whole
         # strict JSON: a figure that is not finite (a bad reading) is null, never NaN, in
@@ -403,6 +406,27 @@ def quality_energy_curve(
 
     points = sweep(predicted, scores, energy, mode=rule, decision_costs=known)  # type: ignore[arg-type]
     return sorted({(p.cost * len(scores), p.quality) for p in points})
+
+
+def above_mix(
+    curve: list[tuple[float, float]],
+    scores: np.ndarray,
+    energy: np.ndarray,
+    models: list[str],
+    medium: str,
+    heavy: str,
+) -> float | None:
+    """The share of the generation-energy range from direct-medium to direct-heavy over
+    which ``curve`` lies above the straight line between them: the random mix of the two,
+    which routing must beat (issue #4); None without a curve or such a range."""
+    from routerllm.eval.curves import OperatingPoint, share_above_line
+
+    if not curve or medium not in models or heavy not in models:
+        return None
+    ends = [OperatingPoint(float(energy[:, i].sum()), float(scores[:, i].mean())) for i in (models.index(medium), models.index(heavy))]  # fmt: skip
+    if not ends[1].cost > ends[0].cost:
+        return None
+    return share_above_line([OperatingPoint(c, q) for c, q in curve], *ends)
 
 
 def plot_curve(
