@@ -661,9 +661,12 @@ def test_calibration_falls_back_to_the_best_fixed_mix(
         create_router("logreg", candidates, 0, encoder="hashing", mix={"huge": 1.0})
 
 
-def test_a_target_the_fallback_mix_reaches_is_reported_reached() -> None:
+def test_a_target_the_fallback_mix_reaches_is_reported_reached(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     """The knob falls short of the quality asked, the fixed mix the router falls back to
-    does not: the router, drawing from that mix, reaches the target."""
+    does not: the router, drawing from that mix, reaches the target; the report and a
+    warning say that the mix, not the router's predictions, routes and reaches it."""
     router = create_router(
         "logreg", [Candidate("cheap", 1.0), Candidate("dear", 10.0)], 0, encoder="hashing"
     )
@@ -675,18 +678,28 @@ def test_a_target_the_fallback_mix_reaches_is_reported_reached() -> None:
     predicted = np.array([[0.2, 0.9], [0.2, 0.9], [0.9, 0.2], [0.9, 0.2]])
     router.fit(None, scores, embeddings=np.eye(4))
     for target, reached in (("quality=0.6", True), ("quality=0.7", False)):
-        out = router.calibrate(np.eye(4), scores, target, predicted=predicted)  # type: ignore[attr-defined]
+        caplog.clear()
+        with caplog.at_level("WARNING", logger="routerllm.routers.calibration"):
+            out = router.calibrate(np.eye(4), scores, target, predicted=predicted)  # type: ignore[attr-defined]
         assert (out["quality"], out["cost"]) == pytest.approx((0.5, 5.5))
         assert out["fixed_mix_quality"] == pytest.approx(0.625)
         assert out["fallback_mix"] == pytest.approx({"cheap": 0.5, "dear": 0.5})
         assert out["target_reached"] is reached
+        # The knob alone reaches neither: said apart from what the mix reaches.
+        assert out["knob_target_reached"] is False and out["routes_by"] == "fixed mix"
+        [warning] = [r.getMessage() for r in caplog.records]
+        assert "not by the prompt" in warning and "cheap 50%, dear 50%" in warning
+        assert ("reached by the fixed mix only" in warning) is reached
     # max_share:small=0.4 out of the knob's reach (the first prompt always goes to small),
     # not of the mix's: 0.5 at (1 + 10) / 2 = 5.5 (the second to big) is below the
     # mix of mid (0.5 at 5) and big (1.0 at 10) at 5.5, 0.9 mid and 0.1 big: 0.55.
     out = _calibrated_on_two_prompts(np.array([[0.0, 1.0, 1.0], [0.0, 0.0, 1.0]]), "max_share:small=0.4")  # fmt: skip
     assert out["shares"]["small"] == 0.5 and out["fixed_mix_quality"] == pytest.approx(0.55)
     assert out["fallback_mix"] == pytest.approx({"mid": 0.9, "big": 0.1})
-    assert out["target_reached"]
+    assert out["target_reached"] and not out["knob_target_reached"]
+    # The router's own choices reach a target: the report says it routes by them.
+    routed = router.calibrate(np.eye(4), scores, "quality=0.6", predicted=scores)  # type: ignore[attr-defined]
+    assert routed["knob_target_reached"] and routed["routes_by"] == "predictions"
 
 
 def test_mix_choices_follow_the_weights_per_prompt() -> None:

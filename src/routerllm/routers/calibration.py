@@ -11,6 +11,7 @@ that mix instead (MISSION M3.9).
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -23,6 +24,8 @@ from routerllm.routers.decision import MODES, choose
 
 if TYPE_CHECKING:
     from routerllm.routers.outcome import OutcomeRouter
+
+log = logging.getLogger(__name__)
 
 
 def calibrate(
@@ -133,11 +136,13 @@ def calibrate(
     router.set_mix(
         None if weights is None else {router.model_names[i]: w for i, w in weights.items()}
     )
+    knob_reached = bool(ok)  # by the router's own choices, before any fallback
     if weights is not None and mix is not None:  # the router draws from the mix: its target
         # A share the mix keeps to (checked above), a quality it may reach where the
         # knob fell short; a budget it spends as the knob did.
         ok = ok or kind.startswith("max_share")
         ok = ok or (kind == "quality" and mix >= goal * float(Y.mean(axis=0).max()) - 1e-12)
+        _warn_of_fallback(router, target, pick, mix, bool(ok), knob_reached)
     return {
         "knob": router.knob,
         "mode": router.mode,
@@ -147,10 +152,37 @@ def calibrate(
         "quality": pick[2],
         "shares": shares,
         "target_reached": bool(ok),
+        "knob_target_reached": knob_reached,
+        "routes_by": "predictions" if weights is None else "fixed mix",
         "beats_fixed_mix": mix is None or pick[2] > mix + 1e-12,
         "fixed_mix_quality": mix,
         "fallback_mix": router.options["mix"],
     }
+
+
+def _warn_of_fallback(
+    router: OutcomeRouter, target: str, pick: Any, mix: float, reached: bool, knob_reached: bool
+) -> None:
+    """Say that the router now draws from the fixed mix, not by the prompt, and whether the
+    target is reached by the mix only: ``target_reached`` alone would not tell."""
+    assert router.mix is not None
+    shares = ", ".join(
+        f"{n} {w:.0%}" for n, w in zip(router.model_names, router.mix, strict=True) if w > 0
+    )
+    if reached and not knob_reached:
+        outcome = (
+            f"target {target} is reached by the fixed mix only, not by the router's own choices"
+        )
+    elif reached:
+        outcome = f"target {target} is reached"
+    else:
+        outcome = f"target {target} is not reached"
+    log.warning(
+        "calibration: router %r's choices (quality %.4g at cost %.4g) do worse than a fixed "
+        "random mix of single models at that cost (quality %.4g): it now routes by drawing "
+        "from that mix (%s), not by the prompt; %s",
+        router.name, pick[2], pick[1], mix, shares, outcome,
+    )  # fmt: skip
 
 
 def best_on_curve(

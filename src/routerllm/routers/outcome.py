@@ -456,7 +456,8 @@ class OutcomeRouter(Router):
         (``fallback_mix``; same expected cost, higher expected quality; not when the
         mix would break a ``max_share`` target); otherwise by its predictions.
         ``target_reached`` is for the router as it then routes: by the mix, where it
-        falls back to one; ``cost``, ``quality`` and ``shares`` are the knob's.
+        falls back to one (``routes_by``: ``"fixed mix"``, with a warning);
+        ``knob_target_reached``, ``cost``, ``quality`` and ``shares`` are the knob's.
         """
         from routerllm.routers.calibration import calibrate
 
