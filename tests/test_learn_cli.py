@@ -95,6 +95,22 @@ def test_classifier_default_encoder_and_bad_training_arguments(
         assert_one_line_error(run("train", *common, "--encoder", "hashing", *args), message)
 
 
+def test_a_max_share_target_of_equally_dear_models_is_refused_before_training(
+    tmp_path: Path,
+) -> None:
+    train = write_json(tmp_path / "train.json", *make_rows(40, 0))
+    sizes = {"small": "1B", "mid": "8B", "big": "8B"}  # mid and big equally dear by size
+    (tmp_path / "models.json").write_text(json.dumps({m: {"size": s} for m, s in sizes.items()}))
+    common = ["train", "--router", "logreg", "--data", str(train), "--encoder", "hashing"]
+    assert_one_line_error(
+        run(*common, "--out", str(tmp_path / "x"), "--calibrate", "max_share=0.3"),
+        "are equally the dearest (cost 8): name the one to cap, e.g. max_share:",
+    )
+    assert not (tmp_path / "x").exists()
+    named = ok_json(*common, "--out", str(tmp_path / "y"), "--calibrate", "max_share:big=0.3")
+    assert named["calibration"]["shares"]["big"] <= 0.3
+
+
 def test_outcome_router_training_and_eval_routing(tmp_path: Path) -> None:
     train = write_json(tmp_path / "train.json", *make_rows(200, 0))
     (tmp_path / "t").mkdir()

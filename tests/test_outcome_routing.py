@@ -1176,3 +1176,24 @@ def test_a_missing_model_keeps_its_kind_through_create_router() -> None:
     models = [Candidate(m, SIZES[m]) for m in MODELS]
     with pytest.raises(ModelUnavailableError, match="model directory not found"):
         create_router("classifier", models, mode="full", encoder="hf:/nonexistent/x")
+
+
+def test_a_max_share_target_of_equally_dear_models_names_one() -> None:
+    """``max_share=X`` caps the dearest model: where several are equally dear (all
+    models the same cost, say), which one it caps would be a guess, so it is refused
+    before anything is set, naming them; ``max_share:<model>=X`` caps the one named."""
+    router = create_router(
+        "logreg", [Candidate(m, c) for m, c in zip(MODELS, (1.0, 5.0, 5.0), strict=True)], 0,
+        encoder="hashing",
+    )  # fmt: skip
+    scores = np.array([[1.0, 1.0, 1.0], [0.0, 1.0, 1.0], [0.0, 0.0, 1.0], [0.0, 1.0, 0.0]])
+    predicted = np.array([[0.9, 0.5, 0.5], [0.1, 0.8, 0.7], [0.1, 0.3, 0.9], [0.1, 0.9, 0.2]])
+    router.fit(None, scores, embeddings=np.eye(4))
+    before = dict(router.options)
+    with pytest.raises(
+        RouterLLMError, match=r"mid and big are equally the dearest .*max_share:big=0.3"
+    ):
+        router.calibrate(np.eye(4), scores, "max_share=0.3", predicted=predicted)  # type: ignore[attr-defined]
+    assert router.options == before
+    out = router.calibrate(np.eye(4), scores, "max_share:big=0.25", predicted=predicted)  # type: ignore[attr-defined]
+    assert out["target_reached"] and out["shares"]["big"] <= 0.25

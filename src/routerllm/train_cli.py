@@ -231,7 +231,7 @@ def _train_outcome_router(args: argparse.Namespace) -> dict[str, Any]:
     from routerllm.encoders import CachedEncoder, create_encoder
     from routerllm.eval.outcome_eval import outcome_candidates, split_dataset
     from routerllm.routers.base import create_router
-    from routerllm.routers.calibration import check_two_settings, parse_target
+    from routerllm.routers.calibration import capped_model, check_two_settings, parse_target
     from routerllm.routers.decision import MODES
     from routerllm.routers.outcome import DEFAULT_ENCODER, OutcomeRouter
 
@@ -277,7 +277,8 @@ def _train_outcome_router(args: argparse.Namespace) -> dict[str, Any]:
                 f"--decision {args.decision} has no knob to calibrate; with --calibrate give "
                 f"{' or '.join(MODES)}, or leave --decision out (the better of them)"
             )
-        kind, _ = parse_target(args.calibrate, router.model_names)  # before the fit, not after
+        kind, goal = parse_target(args.calibrate, router.model_names)  # before the fit, not after
+        capped_model(kind, goal, router.model_names, router.costs)
         if args.two_settings:
             check_two_settings(kind)
     fit_on, held_out = data, None

@@ -74,6 +74,7 @@ def calibrate(
             raise RouterLLMError("predictions must be probabilities of success, in [0, 1]")
     costs = np.broadcast_to(router.costs, Y.shape)
     kind, goal = parse_target(target, router.model_names)
+    capped = capped_model(kind, goal, router.model_names, router.costs)
     if two_settings:
         check_two_settings(kind)
     if isinstance(modes, str) or not isinstance(modes, Sequence) or not modes:
@@ -92,8 +93,7 @@ def calibrate(
             rows.append((float(knob), point.cost, point.quality, idx, mode))
     second: tuple[Any, float] | None = None  # (row, share) of a second setting
     if kind.startswith("max_share"):
-        model = kind.partition(":")[2] or router.model_names[int(np.argmax(router.costs))]
-        j = router.model_names.index(model)
+        j = router.model_names.index(str(capped))
         fits = [r for r in rows if float(np.mean(r[3] == j)) <= goal]
         ok = bool(fits)
         pick = (
@@ -249,6 +249,23 @@ def check_two_settings(kind: str) -> None:
             "two settings meet a max_cost or quality target; a max_share target is met by "
             "one setting: leave out two_settings (--two-settings)"
         )
+
+
+def capped_model(kind: str, goal: float, models: Sequence[str], costs: np.ndarray) -> str | None:
+    """The model a ``max_share`` target caps: the one it names, else the dearest by
+    ``costs``; a clear error where several are equally the dearest. None for other targets."""
+    if not kind.startswith("max_share"):
+        return None
+    if named := kind.partition(":")[2]:
+        return named
+    dearest = [n for n, c in zip(models, costs, strict=True) if c == max(costs)]
+    if len(dearest) > 1:
+        names = ", ".join(dearest[:-1]) + f" and {dearest[-1]}"
+        raise RouterLLMError(
+            f"max_share={goal:g} caps the dearest model, but {names} are equally the dearest "
+            f"(cost {max(costs):g}): name the one to cap, e.g. max_share:{dearest[-1]}={goal:g}"
+        )
+    return dearest[0]
 
 
 def parse_target(target: str, models: Sequence[str] | None = None) -> tuple[str, float]:
