@@ -1025,3 +1025,28 @@ def test_an_encoders_width_is_known_without_loading_it(tmp_path: Path) -> None:
         "static": None,  # WordLlama's width is its loaded table's
     }  # fmt: skip
     assert [create_encoder(s).dim for s in ("hashing", "hashing:7", f"hf:{tmp_path}")] == [256, 7, 12]  # fmt: skip
+
+
+def test_a_cache_file_of_another_layout_is_left_as_it_is_and_not_used(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A cache written by another version (or another program) with another table layout:
+    get_many ended in a bare sqlite3.OperationalError traceback (no such column), and
+    put_many said the folder could not be written."""
+    db = tmp_path / DB_NAME
+    with sqlite3.connect(db) as conn:
+        conn.execute("CREATE TABLE embeddings (spec TEXT, key TEXT, vec BLOB)")
+        conn.execute("INSERT INTO embeddings VALUES ('hashing', 'k', x'00')")
+    conn.close()
+    inner = create_encoder("hashing")
+    with caplog.at_level(logging.WARNING, logger="routerllm.encoders.cache"):
+        encoder = CachedEncoder(inner, str(tmp_path))
+        np.testing.assert_array_equal(encoder.encode(["a", "b"]), inner.encode(["a", "b"]))
+        np.testing.assert_array_equal(encoder.encode(["a"]), inner.encode(["a"]))
+        assert len(encoder.cache) == 2  # cached for this run
+        encoder.cache.close()
+    assert caplog.text.count("another version") == 1
+    assert "cannot be written" not in caplog.text
+    with sqlite3.connect(db) as conn:  # its rows are not lost
+        assert conn.execute("SELECT * FROM embeddings").fetchall() == [("hashing", "k", b"\0")]
+    conn.close()

@@ -39,6 +39,7 @@ CREATE TABLE IF NOT EXISTS embeddings (
     PRIMARY KEY (spec, sha256)
 ) WITHOUT ROWID
 """
+_COLUMNS = ("spec", "sha256", "dim", "vector")
 # Stay well under SQLite's limit on bound parameters (999 before 3.32).
 _CHUNK = 500
 _SQLITE_CORRUPT, _SQLITE_NOTADB = 11, 26
@@ -61,6 +62,12 @@ def _is_corruption(error: sqlite3.DatabaseError) -> bool:
         return code & 0xFF in (_SQLITE_CORRUPT, _SQLITE_NOTADB)
     # Python 3.10: corruption is a bare DatabaseError; locks, I/O and misuse are subclasses.
     return type(error) is sqlite3.DatabaseError
+
+
+def _in_memory() -> sqlite3.Connection:
+    conn = sqlite3.connect(":memory:", check_same_thread=False)
+    conn.executescript(_SCHEMA)
+    return conn
 
 
 def _chunks(items: Sequence[bytes], size: int) -> Iterator[Sequence[bytes]]:
@@ -188,11 +195,11 @@ class EmbeddingCache:
             raise RouterLLMError(f"embedding cache folder {self.dir} is a file, not a folder")
         refuse_special_database(self.path, "remove it, or set ROUTERLLM_CACHE to another folder")
         try:
-            return self._connect()
+            return self._ours(self._connect())
         except sqlite3.DatabaseError as e:
             if _is_corruption(e):
                 self._quarantine(e)
-                return self._connect()
+                return self._ours(self._connect())
             if not isinstance(e, sqlite3.OperationalError):
                 raise
             error: Exception = e
@@ -206,14 +213,27 @@ class EmbeddingCache:
             conn = None
         if conn is not None:
             try:
-                conn.execute("SELECT spec FROM embeddings LIMIT 1").fetchall()
-                return conn
+                return self._ours(conn)
             except sqlite3.Error:
                 conn.close()
-        # No file, or not one of ours to read: a cache for this run only.
-        conn = sqlite3.connect(":memory:", check_same_thread=False)
-        conn.executescript(_SCHEMA)
-        return conn
+        return _in_memory()  # no file, or not one of ours to read: a cache for this run only
+
+    def _ours(self, conn: sqlite3.Connection) -> sqlite3.Connection:
+        """``conn``, where its table has this version's layout; else a cache for this run
+        only, with a warning: a file of another version (or program) is left as it is,
+        its rows kept for the version that wrote it."""
+        columns = tuple(row[1] for row in conn.execute("PRAGMA table_info(embeddings)"))
+        if sorted(columns) == sorted(_COLUMNS):
+            return conn
+        conn.close()
+        log.warning(
+            "embedding cache %s was written by another version of routerllm (its table has "
+            "columns %s); it is left as it is and embeddings are not cached this run "
+            "(remove it, or set ROUTERLLM_CACHE to another folder)",
+            self.path,
+            ", ".join(columns) or "none",
+        )
+        return _in_memory()
 
     def _unwritable(self, error: Exception) -> None:
         if not self._warned:
