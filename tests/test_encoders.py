@@ -1050,3 +1050,34 @@ def test_a_cache_file_of_another_layout_is_left_as_it_is_and_not_used(
     with sqlite3.connect(db) as conn:  # its rows are not lost
         assert conn.execute("SELECT * FROM embeddings").fetchall() == [("hashing", "k", b"\0")]
     conn.close()
+
+
+def test_a_nan_embedding_is_returned_but_never_cached(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A model whose weights hold NaN for one token (a bad fine-tune): the cache kept the
+    NaN vector of each prompt with that token, served it again after the model was
+    fixed under the same key, and served one a damaged file held."""
+    import torch
+    from transformers import BertModel
+
+    folder = tmp_path / "enc"
+    folder.mkdir()
+    _tiny_bert(folder, 8, 0)
+    model = BertModel.from_pretrained(folder)
+    with torch.no_grad():
+        model.embeddings.word_embeddings.weight[7592] = float("nan")  # "hello" in MiniLM's vocab
+    model.save_pretrained(folder)
+    texts = ["hello world", "sort a list"]
+    inner = create_encoder(f"hf:{folder}")
+    with caplog.at_level(logging.WARNING, logger="routerllm.encoders.cache"):
+        got = CachedEncoder(inner, str(tmp_path / "cache")).encode(texts)
+    assert np.isnan(got[0]).all() and np.isfinite(got[1]).all()
+    assert "1 of 2 embeddings are NaN or infinite" in caplog.text
+    with EmbeddingCache(inner.cache_key, tmp_path / "cache") as cache:
+        assert len(cache) == 1 and cache.get_many(texts)[0] is None
+        damaged = np.full((1, 8), np.inf, np.float32)
+        with sqlite3.connect(cache.path) as conn:  # as a flipped bit could leave it
+            conn.execute("UPDATE embeddings SET vector = ?", (damaged.tobytes(),))
+        conn.close()
+        assert cache.get_many(texts) == [None, None]

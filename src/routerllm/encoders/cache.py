@@ -6,7 +6,8 @@ with a busy timeout, so several processes (a trainer and an evaluation, say)
 can share one cache. A cache is only a cache: a corrupt file is moved aside
 with a warning and an empty one takes its place instead of failing the run, and
 a cache that cannot be written (a read-only file or folder, a full disk) is
-read where it can be, with a warning, and the vectors are returned uncached.
+read where it can be, with a warning, and the vectors are returned uncached. A NaN or
+infinite vector is returned to the caller but never stored.
 """
 
 from __future__ import annotations
@@ -112,11 +113,24 @@ class EmbeddingCache:
             )
         if not texts:
             return
+        # A NaN or infinite vector (a model with broken weights) is not kept: served
+        # again, it would outlive the fix of a model whose key did not change.
+        finite = np.isfinite(array).all(axis=1)
+        if not finite.all():
+            log.warning(
+                "%d of %d embeddings are NaN or infinite (encoder %s); they are not cached",
+                int((~finite).sum()),
+                len(texts),
+                self.spec,
+            )
         dim = int(array.shape[1])
         rows = [
             (self.spec, text_key(t), dim, np.ascontiguousarray(v).tobytes())
-            for t, v in zip(texts, array, strict=True)
+            for t, v, ok in zip(texts, array, finite, strict=True)
+            if ok
         ]
+        if not rows:
+            return
         with self._lock:
             try:
                 self._insert(rows)
@@ -172,9 +186,12 @@ class EmbeddingCache:
                 (self.spec, *chunk),
             )
             for key, dim, blob in rows:
-                # A row whose blob does not match its dim is damaged: treat it as a miss.
+                # A row whose blob does not match its dim, or holds NaN or infinity, is
+                # damaged: a miss.
                 if len(blob) == 4 * dim:
-                    found[key] = np.frombuffer(blob, dtype="<f4").astype(np.float32, copy=False)
+                    vector = np.frombuffer(blob, dtype="<f4").astype(np.float32, copy=False)
+                    if np.isfinite(vector).all():
+                        found[key] = vector
         return found
 
     def _insert(self, rows: list[tuple[str, bytes, int, bytes]]) -> None:
