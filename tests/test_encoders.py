@@ -21,7 +21,7 @@ from routerllm.encoders import CachedEncoder, Encoder, create_encoder, distilled
 from routerllm.encoders.base import mean_of_rows
 from routerllm.encoders.cache import DB_NAME, EmbeddingCache
 from routerllm.encoders.distilled import DistilledMiniLMEncoder
-from routerllm.encoders.hf import HFEncoder, token_batches
+from routerllm.encoders.hf import HFEncoder, text_windows, token_batches
 from routerllm.encoders.minilm import MiniLMEncoder, OnnxMiniLMEncoder, minilm_dir
 from routerllm.encoders.static import StaticEncoder
 from routerllm.exceptions import (
@@ -1081,3 +1081,44 @@ def test_a_nan_embedding_is_returned_but_never_cached(
             conn.execute("UPDATE embeddings SET vector = ?", (damaged.tobytes(),))
         conn.close()
         assert cache.get_many(texts) == [None, None]
+
+
+def test_text_windows_cap_the_characters_tokenized_at_once() -> None:
+    texts = ["ab", "cde", "f", "ghijklmnop", "", "q"]
+    windows = text_windows(texts, max_chars=5)
+    assert [texts[w] for w in windows] == [["ab", "cde"], ["f"], ["ghijklmnop"], ["", "q"]]
+    assert text_windows([]) == []
+
+
+@pytest.mark.parametrize("name", ["minilm", "onnx_minilm"])
+def test_many_texts_are_tokenized_a_window_at_a_time_with_the_same_vectors(
+    name: str, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """10,000 prompts of 6,000 characters took 3 GB to tokenize all at once (a tokenizer
+    keeps every token of a text, those past its limit too, until the batch is done)."""
+    import routerllm.encoders.hf as hf
+
+    encoder = request.getfixturevalue(name)
+    texts = [f"prompt {i}: " + "sort the list " * (i % 7) * 30 for i in range(40)]
+    whole = encoder.encode(texts, batch_size=8)
+    encoder.load()
+    real = encoder._tokenizer
+    sizes: list[int] = []
+
+    class Counting:
+        def __getattr__(self, attr: str) -> object:
+            return getattr(real, attr)
+
+        def __call__(self, items: list[str], **kw: object) -> object:
+            sizes.append(sum(map(len, items)))
+            return real(items, **kw)
+
+        def encode_batch(self, items: list[str], **kw: object) -> object:
+            sizes.append(sum(map(len, items)))
+            return real.encode_batch(items, **kw)
+
+    monkeypatch.setattr(encoder, "_tokenizer", Counting())
+    monkeypatch.setattr(hf, "CHARS_AT_ONCE", 3000)
+    windowed = encoder.encode(texts, batch_size=8)
+    assert len(sizes) > 5 and max(sizes) <= 3000, sizes
+    np.testing.assert_allclose(windowed, whole, atol=1e-6)

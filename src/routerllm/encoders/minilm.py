@@ -26,6 +26,7 @@ from routerllm.encoders.hf import (
     HFEncoder,
     check_texts,
     cpu_threads,
+    text_windows,
     token_batches,
 )
 from routerllm.exceptions import ModelUnavailableError, missing_dependency
@@ -196,6 +197,11 @@ class OnnxMiniLMEncoder(Encoder):
         if not items:
             return out
         self.load()
+        for window in text_windows(items):
+            self._encode_window(items[window], batch_size, out[window])
+        return out
+
+    def _encode_window(self, items: list[str], batch_size: int, out: np.ndarray) -> None:
         encodings = self._tokenizer.encode_batch(items)
         lengths = [len(e.ids) for e in encodings]
         for idx in token_batches(lengths, batch_size, self.max_batch_tokens):
@@ -214,7 +220,6 @@ class OnnxMiniLMEncoder(Encoder):
                 [self._output], {k: v for k, v in feeds.items() if k in self._inputs}
             )
             out[idx] = _mean_pool_normalize(hidden, feeds["attention_mask"])
-        return out
 
     def __repr__(self) -> str:
         return f"OnnxMiniLMEncoder(threads={self.threads})"
