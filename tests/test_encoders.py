@@ -421,8 +421,16 @@ def test_a_cached_minilm_static_table_whose_header_numpy_cannot_parse_is_rebuilt
 def test_onnx_minilm_agrees_with_minilm(
     minilm: MiniLMEncoder, onnx_minilm: OnnxMiniLMEncoder
 ) -> None:
-    cos = cosine_rows(minilm.encode(SENTENCES), onnx_minilm.encode(SENTENCES))
-    assert np.all(cos > 0.95), cos
+    """The README's measured minimum: 0.996 (the empty text), 0.9986 on real prompts."""
+    texts = [*SENTENCES, " ", "🙂🚀🔥", "你好，世界。请写一个排序算法。", "مرحبا بالعالم، اكتب دالة",
+             "שלום עולם", "\u200f\u200e", "word " * 2000, "x" * 5000]  # fmt: skip
+    cos = cosine_rows(minilm.encode(texts), onnx_minilm.encode(texts))
+    assert np.all(cos > 0.995), cos
+    for encoder in (minilm, onnx_minilm):  # batched as one by one
+        batched = encoder.encode(texts, batch_size=4)
+        np.testing.assert_allclose(
+            batched, np.vstack([encoder.encode([t]) for t in texts]), atol=1e-6
+        )
 
 
 def test_minilm_truncates_at_256_tokens(

