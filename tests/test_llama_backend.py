@@ -618,6 +618,26 @@ def test_an_error_in_the_prompt_state_callback_is_raised(monkeypatch: pytest.Mon
         backend.generate(GenerationRequest("def add(a, b):", prompt_state=True))
 
 
+def test_an_error_in_the_callback_with_ctrl_c_leaves_the_next_request_unharmed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Ctrl-C and an error in the callback in one generation: the Ctrl-C is raised, the
+    error with it; the error was kept and raised by the next request, which had none."""
+    import signal
+
+    def fail() -> None:
+        signal.raise_signal(signal.SIGINT)
+        raise ValueError("unexpected tensor")
+
+    backend = _backend()
+    _read_raising(monkeypatch, fail)
+    with pytest.raises(KeyboardInterrupt) as raised:
+        backend.generate(GenerationRequest("def add(a, b):", prompt_state=True))
+    assert "unexpected tensor" in str(raised.value.__context__)
+    out = backend.generate(GenerationRequest("def add(a, b):", prompt_state=True))
+    assert out.prompt_state is not None and out.completion_tokens == 8
+
+
 def test_prompt_state_outside_the_main_thread() -> None:
     """Only the main thread may set signal handlers (a server's workers are not it)."""
     import threading

@@ -141,9 +141,17 @@ class PromptState:
         later one): Ctrl-C is deferred (:func:`routerllm.backends.interrupts.deferred_interrupts`)
         and raised between tokens by the yielded stopping criteria, which never stop
         the generation otherwise; an exception raised in the callback is re-raised as a
-        BackendError, between tokens or at the end."""
-        with deferred_interrupts() as interrupted:
-            yield between_tokens(interrupted, self._raise_error)
+        BackendError, between tokens or at the end. Where the generation ends in another
+        exception (Ctrl-C, a failed decode), the callback's error goes with it, as its
+        context: kept, it was raised by the next request, which had none."""
+        try:
+            with deferred_interrupts() as interrupted:
+                yield between_tokens(interrupted, self._raise_error)
+        except BaseException as e:
+            error, self._error = self._error, None
+            if error is not None and e.__context__ is None:
+                e.__context__ = error
+            raise
         self._raise_error()
 
     def _raise_error(self) -> None:
