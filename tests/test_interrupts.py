@@ -128,3 +128,16 @@ def test_a_cancellable_block_tells_its_own_threads_generations_to_stop() -> None
         stop.clear()
         assert check()  # once stopped, stopped: llama-cpp-python asks again at the end
     assert not Cancellation().active
+
+
+def test_ctrl_c_in_a_block_that_fails_otherwise_is_raised_not_lost() -> None:
+    """A block ending in another error (a generation whose decode failed) after Ctrl-C was
+    pressed in C code raised only that error: the caller (a run that goes on past a
+    failed request) never saw the Ctrl-C."""
+    with pytest.raises(KeyboardInterrupt) as raised, deferred_interrupts():
+        _sort_pressing_ctrl_c()
+        raise ValueError("llama_decode returned 1")
+    assert isinstance(raised.value.__context__, ValueError)
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    with pytest.raises(ValueError), deferred_interrupts():  # nothing pressed: the error
+        raise ValueError("llama_decode returned 1")

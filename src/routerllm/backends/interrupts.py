@@ -72,7 +72,8 @@ def sigterm_as_interrupt() -> Iterator[Callable[[], bool]]:
 def deferred_interrupts() -> Iterator[Callable[[], None]]:
     """Ctrl-C during the block is recorded, then raised once as ``KeyboardInterrupt``:
     by the yielded check, or when the block ends; so is SIGTERM, as ``Terminated``
-    (first, where both came), under :func:`sigterm_as_interrupt`. Only in the main
+    (first, where both came), under :func:`sigterm_as_interrupt`; where the block ends in
+    another exception, that one is the raised interrupt's context. Only in the main
     thread (the only one where Python handles signals) and while SIGINT has Python's
     default handler (a program that set its own keeps it); elsewhere the block runs as
     without this."""
@@ -95,12 +96,16 @@ def deferred_interrupts() -> Iterator[Callable[[], None]]:
     if isinstance(terminate, _RaiseTerminated):
         signal.signal(signal.SIGTERM, lambda signum, frame: interrupted.append(signum))
     try:
-        yield check
-    finally:
-        if defer:
-            signal.signal(signal.SIGINT, signal.default_int_handler)
-        if isinstance(terminate, _RaiseTerminated):
-            signal.signal(signal.SIGTERM, terminate)
+        try:
+            yield check
+        finally:
+            if defer:
+                signal.signal(signal.SIGINT, signal.default_int_handler)
+            if isinstance(terminate, _RaiseTerminated):
+                signal.signal(signal.SIGTERM, terminate)
+    except BaseException:
+        check()  # a block that failed otherwise after Ctrl-C: Ctrl-C, the failure its context
+        raise
     check()
 
 
