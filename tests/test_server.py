@@ -382,6 +382,56 @@ def test_the_official_openai_client_works_against_it(served: tuple[str, RouterLL
         )
 
 
+def test_the_openai_clients_retries_do_not_run_again_what_waiting_cannot_mend(
+    quiet_config: AppConfig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The openai client retries a 429 or 5xx twice by default: an answer generated but not
+    written (a bug) was generated three times, three rows and three times the energy, a
+    failing model loaded three times. Such a refusal now says ``x-should-retry: false``,
+    which the client obeys; the missing model's 503 too."""
+    import openai
+
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise ValueError("a bug")
+
+    monkeypatch.setattr(protocol, "answer", broken)
+    quiet_config.models[1].gguf.path = str(Path(quiet_config.log.path).parent / "missing.gguf")  # type: ignore[union-attr]  # fmt: skip
+    messages: Any = [{"role": "user", "content": "Hi"}]
+    with RouterLLM(quiet_config) as system, running(system) as base:
+        client = openai.OpenAI(base_url=f"{base}/v1", api_key="unused")  # 2 retries by default
+        assert client.max_retries == 2
+        with pytest.raises(openai.InternalServerError, match="a bug") as bug:
+            client.chat.completions.create(model="tiny-light", messages=messages, max_tokens=2)
+        with pytest.raises(openai.APIStatusError, match="corrupt") as failing:
+            client.completions.create(model="broken", prompt="x", max_tokens=2)
+        with pytest.raises(openai.InternalServerError, match="not available") as missing:
+            client.chat.completions.create(model="tiny-medium", messages=messages)
+        rows = [(r.model, r.finish_reason) for r in system.log.records()]
+    assert rows == [("tiny-light", "length"), ("broken", "error")]
+    for refused, status in ((bug, 500), (failing, 502), (missing, 503)):
+        assert refused.value.status_code == status
+        assert refused.value.response.headers["x-should-retry"] == "false"
+
+
+def test_a_budget_that_waiting_cannot_mend_is_a_429_the_openai_client_does_not_retry(
+    tmp_path: Path,
+) -> None:
+    """A request over the per-request budget is refused at every try: the client's retries
+    only delayed the refusal (by 0.5 s, then 1 s). One spent for the next hour keeps its
+    ``Retry-After``, which the client honours."""
+    import openai
+
+    data = tiny_config_dict(tmp_path, budgets={"co2_kg": {"per_request": 1e-12}})
+    messages: Any = [{"role": "user", "content": "Hi"}]
+    with RouterLLM(load_config(write_config(tmp_path, data))) as system, running(system) as base:
+        client = openai.OpenAI(base_url=f"{base}/v1", api_key="unused")
+        with pytest.raises(openai.RateLimitError, match=r"budgets\.co2_kg\.per_request") as refused:
+            client.chat.completions.create(model="auto", messages=messages, max_tokens=2)
+    headers = refused.value.response.headers
+    assert headers["x-should-retry"] == "false" and "retry-after" not in headers
+    assert refused.value.code == "budget_exceeded"
+
+
 def test_requests_take_turns(served: tuple[str, RouterLLM]) -> None:
     base, system = served
     answers: list[dict[str, Any]] = []

@@ -83,6 +83,10 @@ longer one (and backs off by itself)."""
 CLOSE = {"Connection": "close"}
 """For a refusal that leaves unread body bytes on the connection."""
 
+NO_RETRY = {"x-should-retry": "false"}
+"""For a refusal that the openai client's own retries would not mend (``protocol.retry_mends``):
+it obeys this header (the official SDKs' own, not HTTP's)."""
+
 
 class _Service:
     """What the endpoints do, apart from the web framework: check the key, read the
@@ -129,12 +133,15 @@ class _Service:
         param = getattr(error, "param", None)
         if param == "prompt" and call is not None and call.kind == "chat":
             param = "messages"
-        return self.refusal(status, str(error), kind, code, headers={"Retry-After": str(wait)} if wait else None, param=param)  # fmt: skip
+        headers = {"Retry-After": str(wait)} if wait else {}
+        if not protocol.retry_mends(error, status, wait):
+            headers.update(NO_RETRY)
+        return self.refusal(status, str(error), kind, code, headers=headers, param=param)
 
     def internal_error(self, error: Exception) -> Any:
         """A 500 for what no check foresaw, logged with its traceback."""
         log.exception("unexpected error")
-        return self.refusal(500, f"internal error ({type(error).__name__}: {error}); see the server's log", "server_error")  # fmt: skip
+        return self.refusal(500, f"internal error ({type(error).__name__}: {error}); see the server's log", "server_error", headers=NO_RETRY)  # fmt: skip
 
     def unavailable(self, close: bool = False) -> Any:
         return self.refusal(

@@ -415,6 +415,20 @@ def retry_after(error: RouterLLMError, now: datetime) -> int | None:
     return max(1, math.ceil((datetime.fromisoformat(error.retry_at) - now).total_seconds()))
 
 
+def retry_mends(error: RouterLLMError | None, status: int, wait: int | None) -> bool:
+    """Whether a client's own retry of a refused request may succeed: the openai client
+    retries a 408, 429 or 5xx (twice by default) unless told ``x-should-retry: false``.
+    Not a 500 (a bug repeats, and the model may have run already: three answers generated
+    and logged for one), a 502 (this server retried a remote endpoint itself; a local model
+    that failed to load fails again, its load paid for each time), a model that cannot run
+    here, or a budget no wait restores (``wait`` None: a per-request limit)."""
+    if status == 500 or status == 502:
+        return False
+    if isinstance(error, ModelUnavailableError):
+        return False
+    return not (isinstance(error, BudgetExceededError) and wait is None)
+
+
 def error_status(error: RouterLLMError) -> tuple[int, str, str | None]:
     """HTTP status, error type and code for a RouterLLM error."""
     if isinstance(error, UnknownNameError):
