@@ -582,6 +582,19 @@ def test_requests_take_turns(served: tuple[str, RouterLLM]) -> None:
         ),  # fmt: skip
         (CHAT, asking(logprobs=True), 400, "logprobs: RouterLLM's server does not support"),
         (CHAT, asking(top_logprobs=2), 400, "top_logprobs: RouterLLM's server does not support"),
+        # the openai client's web search and moderation were answered without either
+        (
+            CHAT,
+            asking(web_search_options={}),
+            400,
+            "web_search_options: RouterLLM's server does not support web search",
+        ),
+        (
+            CHAT,
+            asking(moderation={"model": "omni-moderation-latest"}),
+            400,
+            "moderation: RouterLLM's server does not support moderation",
+        ),
         # was "must be a string or an array of text parts, got an array"
         (
             CHAT,
@@ -1474,6 +1487,16 @@ def test_logprobs_left_unset_is_accepted_for_chat_and_completions() -> None:
         assert protocol.completion_call({"prompt": "Hi", **body}).request.prompt == "Hi"
     with pytest.raises(PromptError, match="^logprobs: .* does not support log probabilities$"):
         protocol.completion_call({"prompt": "Hi", "logprobs": 0})
+
+
+def test_web_search_and_moderation_left_null_are_accepted() -> None:
+    """null is unset, as in every body; any object (``{}`` too) asks for them: a 400."""
+    body = asking(("user", "Hi"), web_search_options=None, moderation=None)
+    assert protocol.chat_call(body).request.prompt == "Hi"
+    for name in ("web_search_options", "moderation"):
+        with pytest.raises(PromptError, match=f"^{name}: .* does not support") as refused:
+            protocol.chat_call(asking(("user", "Hi"), **{name: {}}))
+        assert refused.value.param == name
 
 
 def test_chat_messages_become_system_history_and_prompt() -> None:

@@ -5,9 +5,9 @@ turn a request body into a :class:`Call` (the model asked for and a
 ``GenerationRequest``); :func:`answer` and :func:`events` turn the routed result
 into the API's answer or its server-sent events. A mistake in a body is a
 ``PromptError`` naming the field. A field that would change the answer in a way
-RouterLLM cannot honour (tools, logprobs, penalties, several choices) is refused,
-not ignored; fields that change nothing here (``user``, ``metadata``...) are
-accepted and unused.
+RouterLLM cannot honour (tools, logprobs, penalties, several choices, web search,
+moderation) is refused, not ignored; fields that change nothing here (``user``,
+``metadata``...) are accepted and unused.
 """
 
 from __future__ import annotations
@@ -76,6 +76,9 @@ _REFUSED: dict[str, tuple[Callable[[Any], bool], str]] = {
     "audio": (_unset, "audio"),
     "modalities": (lambda v: v is None or v == ["text"], "modalities other than text"),
     "prediction": (_unset, "predicted outputs"),
+    # any object asks for them, an empty one too (the search's default settings)
+    "web_search_options": (lambda v: v is None, "web search"),
+    "moderation": (lambda v: v is None, "moderation"),
     "echo": (_unset, "echo"),
     "suffix": (lambda v: v is None or v == "", "suffix (fill in the middle)"),
     "best_of": (lambda v: v is None or (v == 1 and v is not True), "best_of"),
