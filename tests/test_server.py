@@ -372,8 +372,15 @@ def test_the_official_openai_client_works_against_it(served: tuple[str, RouterLL
     )
     assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
     assert chunks[-1].usage is not None and chunks[-1].usage.completion_tokens > 0
+    # the routing facts come with the finish reason, in the chunk's extra fields
+    [finish] = [c for c in chunks if c.choices and c.choices[0].finish_reason]
+    assert (finish.model_extra or {})["routerllm"]["model"] == finish.model == "tiny-heavy"
     assert client.completions.create(model="auto", prompt="def f(", max_tokens=4).choices[0].text
     assert [m.id for m in client.models.list()][0] == "auto"
+    assert client.models.retrieve("tiny-heavy").id == "tiny-heavy"
+    raw = client.chat.completions.with_raw_response.create(model="auto", messages=messages, max_tokens=2)  # fmt: skip
+    assert raw.status_code == 200 and raw.headers["content-type"] == "application/json"
+    assert (raw.parse().model_extra or {})["routerllm"]["request_id"]
     with pytest.raises(openai.NotFoundError, match="valid names: auto"):
         client.chat.completions.create(model="gpt-9", messages=messages)
     with pytest.raises(openai.BadRequestError, match="does not support tool calls"):
@@ -430,6 +437,67 @@ def test_a_budget_that_waiting_cannot_mend_is_a_429_the_openai_client_does_not_r
     headers = refused.value.response.headers
     assert headers["x-should-retry"] == "false" and "retry-after" not in headers
     assert refused.value.code == "budget_exceeded"
+
+
+def test_the_async_openai_client_takes_turns_and_a_cancelled_request_stops_its_model(
+    quiet_config: AppConfig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An audit with ``AsyncOpenAI`` (nothing was wrong): a wrong key is its
+    ``AuthenticationError``; concurrent requests are all answered, one at a time; a
+    streamed request cancelled while its answer is generated (a task cancelled, the
+    client's own timeout) stops the model between two tokens, logged as cancelled."""
+    import openai
+
+    monkeypatch.setattr(server_app, "POLL_S", 0.05)
+    messages: Any = [{"role": "user", "content": "Hi"}]
+    with RouterLLM(quiet_config) as system:
+        backend = system.manager.backend("tiny-light")
+        backend.load()
+        llm, generating, sampled = backend._llm, threading.Event(), []
+        sample = llm.sample
+
+        def paused(*args: Any, **kwargs: Any) -> Any:
+            """At the cancelled request's 3rd token, wait until the server is told."""
+            sampled.append(token := sample(*args, **kwargs))
+            if generating.is_set() and len(sampled) == 3:
+                told, deadline = Cancellation(), time.monotonic() + 30
+                while not told() and time.monotonic() < deadline:
+                    time.sleep(0.01)
+            return token
+
+        monkeypatch.setattr(llm, "sample", paused)
+
+        async def use(base: str) -> list[str]:
+            wrong = openai.AsyncOpenAI(base_url=f"{base}/v1", api_key="wrong", max_retries=0)
+            with pytest.raises(openai.AuthenticationError, match="missing or wrong API key"):
+                await wrong.models.list()
+            client = openai.AsyncOpenAI(base_url=f"{base}/v1", api_key="k3y", max_retries=0)
+            answers = await asyncio.gather(
+                *(
+                    client.chat.completions.create(model="auto", messages=messages, max_tokens=2)
+                    for _ in range(3)
+                )
+            )
+            generating.set()
+            sampled.clear()
+            ask = client.chat.completions.create(model="auto", messages=messages, max_tokens=300, stream=True)  # fmt: skip
+            cancelled = asyncio.ensure_future(ask)
+            while len(sampled) < 3:
+                await asyncio.sleep(0.01)
+            cancelled.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await cancelled
+            await client.close()
+            return [a.model for a in answers]
+
+        with running(system, api_key="k3y") as base:
+            assert asyncio.run(use(base)) == ["tiny-light"] * 3
+            deadline = time.monotonic() + 30
+            while system.log.count() < 4 and time.monotonic() < deadline:
+                time.sleep(0.05)
+        rows = [(r.finish_reason, r.completion_tokens) for r in system.log.records()]
+    assert rows[:3] == [("length", 2)] * 3
+    assert rows[3][0] == CANCELLED and rows[3][1] < 10
 
 
 def test_requests_take_turns(served: tuple[str, RouterLLM]) -> None:
