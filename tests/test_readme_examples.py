@@ -1,0 +1,129 @@
+"""The README's examples, as users copy them: every ``routerllm`` command line of its
+```bash blocks parses with the real command line, every ```yaml block loads with the real
+config loader, every import of its ```python blocks exists, the Python API example runs
+as written on the tiny GGUF (only the config's name replaced), and the benchmarks' flags
+it lists are flags of those scripts."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import re
+import shlex
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from routerllm.cli import build_parser
+from routerllm.config import load_config
+
+from .conftest import tiny_config_dict, tiny_model, write_config
+
+ROOT = Path(__file__).resolve().parents[1]
+README = (ROOT / "README.md").read_text(encoding="utf-8")
+# the model names the examples use, on the tiny GGUF
+LADDER = (("smollm2-135m", "light", 0.135), ("qwen2.5-coder-0.5b", "medium", 0.49),
+          ("qwen2.5-coder-1.5b", "heavy", 1.54))  # fmt: skip
+
+
+def _blocks(language: str) -> list[str]:
+    return re.findall(rf"^```{language}\n(.*?)^```", README, re.S | re.M)
+
+
+def _command_lines() -> list[str]:
+    lines = []
+    for block in _blocks("bash"):
+        for line in block.replace("\\\n", " ").splitlines():
+            words = shlex.split(line.replace('"$(cat task.py)"', "PROMPT"), comments=True)
+            while words and "=" in words[0]:  # ROUTERLLM_API_KEY=... routerllm serve
+                words.pop(0)
+            if words[:1] == ["routerllm"]:
+                # [--json]: an optional part; what follows a pipe is another command
+                words = [w.strip("[]") for w in words[1:]]
+                lines.append(shlex.join(words[: words.index("|")] if "|" in words else words))
+    return lines
+
+
+COMMANDS = _command_lines()
+
+
+def test_the_readme_has_the_examples_these_tests_check() -> None:
+    assert len(COMMANDS) >= 40
+    assert len(_blocks("yaml")) >= 7
+    assert len(_blocks("python")) >= 4
+
+
+@pytest.mark.parametrize("line", COMMANDS)
+def test_every_readme_command_line_parses(line: str) -> None:
+    stderr = io.StringIO()
+    try:
+        with contextlib.redirect_stderr(stderr):
+            _, extras = build_parser().parse_known_args(shlex.split(line))
+    except SystemExit:
+        pytest.fail(f"routerllm {line}: {stderr.getvalue().strip()}")
+    assert extras == [], f"routerllm {line}: options the command does not take"
+
+
+def _ladder_config(tmp_path: Path, **overrides: Any) -> dict[str, Any]:
+    models = [tiny_model(name, tier, params) for name, tier, params in LADDER]
+    return tiny_config_dict(tmp_path, models=models, **overrides)
+
+
+@pytest.mark.parametrize("index", range(len(_blocks("yaml"))))
+def test_every_readme_config_snippet_loads(tmp_path: Path, index: int) -> None:
+    snippet = yaml.safe_load(_blocks("yaml")[index])
+    data = _ladder_config(tmp_path)
+    if isinstance(snippet, list):  # a model entry, in place of the ladder's of its name
+        (entry,) = snippet
+        assert entry["gguf"]["sha256"] == "...", "the entry's gguf is no longer placeholders"
+        entry["gguf"] = {"path": data["models"][0]["gguf"]["path"], "requantize": "Q8_0"}
+        data["models"] = [entry if m["name"] == entry["name"] else m for m in data["models"]]
+    else:
+        data.update(snippet)
+    load_config(write_config(tmp_path, data))
+
+
+def test_every_import_of_the_readme_python_blocks_exists() -> None:
+    imports = re.findall(r"^\s*from (routerllm[\w.]*) import ([\w, ]+)", "".join(_blocks("python")), re.M)  # fmt: skip
+    assert len(imports) >= 2
+    for module, names in imports:
+        for name in names.replace(" ", "").split(","):
+            assert hasattr(__import__(module, fromlist=[name]), name), (
+                f"from {module} import {name}"
+            )
+
+
+def test_the_readme_python_api_example_runs_as_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (example,) = [b for b in _blocks("python") if "RouterLLM.from_config" in b]
+    config = _ladder_config(tmp_path, carbon={"enabled": False})
+    path = write_config(tmp_path, config)
+    assert 'from_config("local")' in example
+    monkeypatch.chdir(tmp_path)
+    with contextlib.redirect_stdout(io.StringIO()) as out:
+        exec(compile(example.replace('"local"', repr(str(path))), "README.md", "exec"), {})
+    assert "qwen2.5-coder" in out.getvalue() or "smollm2-135m" in out.getvalue()
+
+
+def _benchmark_source(script: Path) -> str:
+    """The script's text and that of the benchmarks/ modules it imports (the outcome
+    benchmarks take their common flags from outcome_data.py)."""
+    text = script.read_text(encoding="utf-8")
+    local = set(re.findall(r"^from (\w+) import", text, re.M))
+    return text + "".join(
+        (script.parent / f"{m}.py").read_text(encoding="utf-8")
+        for m in sorted(local)
+        if (script.parent / f"{m}.py").exists()
+    )
+
+
+def test_every_benchmark_flag_the_readme_lists_is_the_scripts() -> None:
+    listed = re.findall(r"`(benchmarks/\w+\.py)([^`]*)`", README)
+    assert len(listed) >= 20
+    for script, usage in listed:
+        source = _benchmark_source(ROOT / script)
+        for flag in re.findall(r"--[a-z][\w-]*", usage):
+            assert f'"{flag}"' in source, f"{script} takes no {flag}"
