@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import io
-import json
 import logging
 import os
 import sys
@@ -19,10 +18,7 @@ from pathlib import Path
 from typing import Any, NoReturn, TextIO
 
 from routerllm.exceptions import (
-    ModelUnavailableError,
     OutputError,
-    PromptError,
-    RequestLogError,
     RouterLLMError,
     UnknownNameError,
 )
@@ -34,8 +30,6 @@ EXIT_BROKEN_PIPE = 128 + 13
 #: Ctrl-C's status, and SIGTERM's: a command stopped by either says what it kept.
 EXIT_INTERRUPTED = 128 + 2
 EXIT_TERMINATED = 128 + 15
-API_KEY_ENV = "ROUTERLLM_API_KEY"
-"""The server's API key (``routerllm serve``), read from the environment, never from argv."""
 
 
 def _load(args: argparse.Namespace) -> Any:
@@ -151,266 +145,6 @@ def nothing_written(args: argparse.Namespace, error: KeyboardInterrupt) -> str:
     return "interrupted: this command saves no results, so nothing was lost; rerun it"
 
 
-def _result_lines(index: int, result: Any, tier: str) -> list[str]:
-    from routerllm.carbon.meter import CACHED, NO_USAGE, NOT_MEASURED
-    from routerllm.carbon.report_text import fmt_g, fmt_kwh, not_measured_text
-
-    # carbon tracking off measures nothing (method "none"): its zeros are not 0 g of CO2;
-    # a cached answer's unspent parts (method "cache") say nothing of its routing's
-    measured = {n: m.method != NOT_MEASURED for n, m in result.components.items()}
-    generation = result.components.get("llm_inference")
-    # a remote endpoint that did not say how many tokens it generated: its 0s are no count
-    unknown = generation is not None and generation.method == NO_USAGE
-    tokens = (
-        "tokens not reported by the endpoint"
-        if unknown
-        else f"{result.prompt_tokens} in / {result.completion_tokens} out tokens"
-    )
-    others = [n for n, m in result.components.items() if m.method not in (CACHED, NO_USAGE)]
-    if any(measured[n] for n in others):
-        energy = f"{fmt_kwh(result.energy_kwh)}  CO2 {fmt_g(result.co2_kg)}"
-        energy += " (and the generation's, not known)" if unknown else ""
-    elif unknown:
-        energy = "energy and CO2 not known"
-    else:
-        energy = not_measured_text(m.method for m in result.components.values())
-    head = (
-        f"[{index}] {tier:<6} {result.model:<20} conf {result.confidence:.2f}  "
-        f"{tokens}  {result.latency_s:.2f} s  {energy}"
-    )
-    parts = "  ".join(
-        f"{name}: {m.duration_s:.2f} s "
-        + (
-            "energy not known (no token usage)"
-            if m.method == NO_USAGE
-            else f"{m.energy_kwh:.2e} kWh {m.co2_kg * 1000:.2e} g"
-            if measured[name]
-            else "not measured"
-        )
-        for name, m in result.components.items()
-    )
-    if (p := result.predicted) is not None and p.model == result.model:
-        parts += f"  (predicted {fmt_kwh(p.energy_kwh)}, CO2 {fmt_g(p.co2_kg)})"
-    reply = " ".join(result.text.split())
-    reply = reply[:150] + ("..." if len(reply) > 150 else "")
-    return [head, f"     why: {result.reason}", f"     {parts}", f"     -> {reply}"]
-
-
-# -- commands --------------------------------------------------------------
-def cmd_route(args: argparse.Namespace) -> int:
-    from routerllm.backends.base import GenerationRequest
-    from routerllm.backends.interrupts import CANCELLED, ctrl_c_stops_the_answer
-
-    if args.model and args.router:  # else --router was ignored, or refused if untrained
-        raise RouterLLMError(
-            f"--model names the model that answers, without routing: --router {args.router} "
-            f"would not be used; give one of them"
-        )
-    require_stdout("the answer would be printed")
-    if args.prompt == "-":
-        # a byte-order mark (a file saved by a Windows editor) is not part of the prompt:
-        # kept, it hid the code from the router and a function stub from its check
-        stdin = _stdin("give the prompt on stdin, or as the argument")
-        prompt = stdin.read().removeprefix("\ufeff")
-        if stdin.isatty():  # typed or pasted: a line the terminal cut is not the prompt
-            for n, line in enumerate(prompt.split("\n"), 1):
-                if cut := cut_by_the_terminal(line, stdin, f"line {n}"):
-                    raise PromptError(cut, "prompt")
-    else:
-        prompt = args.prompt
-    with _system(args) as system:
-        req = GenerationRequest(prompt, max_new_tokens=args.max_new_tokens)
-        logged = system.log.count()
-        try:
-            # Ctrl-C stops the answer, which is kept (logged as cancelled with its energy)
-            with ctrl_c_stops_the_answer():
-                result = system.generate(req, model=args.model)
-        except KeyboardInterrupt:  # a second Ctrl-C, or SIGTERM: logged already, or not
-            args.answered = int(system.log.count() > logged)
-            raise
-        except RequestLogError as e:
-            if e.result is not None:  # paid for, not logged: printed, then the error
-                _print_routed(args, system, e.result)
-            raise
-        args.answered = 1
-        _print_routed(args, system, result)
-    if result.finish_reason == CANCELLED:
-        print(
-            "interrupted: the answer so far is printed above and logged as cancelled, with "
-            "the energy it used",
-            file=sys.stderr,
-        )
-        return EXIT_INTERRUPTED
-    return 0
-
-
-def _print_routed(args: argparse.Namespace, system: Any, result: Any) -> None:
-    emit(args, result.to_dict(), _answer_text(1, system, result))
-
-
-def _answer_text(index: int, system: Any, result: Any) -> str:
-    """An answer as ``route`` and ``demo --interactive`` print it: its text, then its
-    model, carbon and tokens lines (``_result_lines``), and where Ctrl-C stopped it, so."""
-    from routerllm.backends.interrupts import CANCELLED
-
-    lines = _result_lines(index, result, system.config.model(result.model).tier)[:3]
-    if result.finish_reason == CANCELLED:
-        lines.append("     (stopped by Ctrl-C: the answer so far, logged as cancelled)")
-    return "\n".join([result.text.strip(), "", *lines])
-
-
-def _answer_logged(args: argparse.Namespace, error: KeyboardInterrupt) -> str:
-    """route's Ctrl-C line: its one answer is in the log, or nothing is (a second Ctrl-C
-    before the answer stopped; the first stops it, and it is kept)."""
-    if getattr(args, "answered", 0):
-        return "interrupted; the answer is in the request log"
-    return "interrupted before the answer was logged: nothing was kept; rerun the command"
-
-
-def cmd_models(args: argparse.Namespace) -> int:
-    from routerllm.manager import LLMManager, gb_up
-    from routerllm.model_files import effective_context
-
-    config = _load(args)
-    manager = LLMManager(config)
-    cap = config.budgets.routed_cap()
-    rows = []
-    for m in config.models_by_size():
-        reason = manager.availability(m.name)
-        backend = manager.backend(m.name)
-        rows.append(
-            {
-                "name": m.name,
-                "tier": m.tier,
-                "backend": m.backend,
-                "params_b": m.params_b,
-                "class_id": m.class_id,
-                "memory_gb": backend.memory_gb,
-                # what the manager counts against memory_budget_gb (0: served elsewhere)
-                "kv_cache_gb": backend.kv_cache_gb_estimate if backend.measured_locally else 0.0,
-                "counted_gb": manager.local_gb(m.name),
-                "context_length": m.context_length,
-                "effective_context": effective_context(m),
-                "gpus": m.gpus,
-                "available": reason is None,
-                "reason": reason or "",
-                "routed": reason is None and (cap is None or m.params_b <= cap),
-            }
-        )
-    lines = [
-        f"config: {config.source}",
-        f"{'model':<22}{'tier':<8}{'backend':<13}{'params':>8}{'memory':>11}{'context':>11}  available",
-    ]
-    for r in rows:
-        status = "yes" if r["available"] else f"no: {r['reason']}"
-        if r["available"] and not r["routed"]:
-            status += f" (over the budgets' cap of {cap:g}B: only when asked by name)"
-        if r["effective_context"] < r["context_length"]:
-            status += f" (runs at its GGUF's context of {r['effective_context']} tokens, under the configured {r['context_length']})"  # fmt: skip
-        memory = f"{gb_up(r['counted_gb'])} GB" if r["counted_gb"] else "-"
-        lines.append(
-            f"{r['name']:<22}{r['tier']:<8}{r['backend']:<13}{r['params_b']:>7g}B"
-            f"{memory:>11}{r['effective_context']:>11}  {status}"
-        )
-    lines.append(
-        f"memory: as counted against manager.memory_budget_gb ({manager.budget_gb:g} GB), "
-        f"a llama_cpp model's estimated KV cache included"
-    )
-    emit(args, {"config": config.source, "models": rows}, "\n".join(lines))
-    return 0
-
-
-def cmd_report(args: argparse.Namespace) -> int:
-    from routerllm.carbon.log_rows import utc_timestamp
-    from routerllm.carbon.report import logged_report
-    from routerllm.carbon.report_text import report_lines
-
-    config = _load(args)
-    if args.since:
-        utc_timestamp(args.since)  # a bad date is the first thing to hear about
-    rep = logged_report(config, args.since, args.tag)
-    lines = [f"request log: {config.log.path}", *_nothing_selected(args, config, rep), *report_lines(rep)]  # fmt: skip
-    emit(args, {"log": config.log.path, **rep.as_dict()}, "\n".join(lines))
-    return 0
-
-
-def _nothing_selected(args: argparse.Namespace, config: Any, rep: Any) -> list[str]:
-    """Where ``--since`` or ``--tag`` selected no request, a line that says so and what
-    the log holds (a report of zeros alone reads like a log with nothing in it)."""
-    from routerllm.carbon.log_rows import utc_timestamp
-    from routerllm.carbon.report_text import counted
-    from routerllm.carbon.request_log import RequestLog
-
-    if rep.totals.requests or not (args.since or args.tag):
-        return []
-    with RequestLog(config.log.path, read_only=True) as log:
-        n, first, last = log.span()
-    asked = [f"at or after {utc_timestamp(args.since)} (UTC)"] if args.since else []
-    asked += [f"tagged {args.tag!r}"] if args.tag else []
-    held = f"it holds {counted(n, 'request')}, from {first} to {last}" if n else "it holds none"
-    return [f"no logged request is {' and '.join(asked)}: {held}"]
-
-
-def cmd_serve(args: argparse.Namespace) -> int:
-    import os
-
-    from routerllm.manager import LLMManager
-    from routerllm.server.app import TAG
-    from routerllm.server.options import cors_origins, waiting_cap
-    from routerllm.server.serving import listen, serve, stop_signals_held
-    from routerllm.system import RouterLLM
-
-    api_key = os.environ.get(API_KEY_ENV)
-    if api_key is not None and not api_key.strip():
-        raise RouterLLMError(f"{API_KEY_ENV} is empty: set a key, or unset it to serve without one")
-    cors = cors_origins(args.cors_origin)  # a mistake said before the models load
-    waiting_cap(args.max_waiting)
-    # the address first: a busy port or a bad --host is said before the models load (a
-    # client that connects while they load waits its turn in the socket's backlog)
-    with listen(args.host, args.port) as sock:
-        config = _configured(args)
-        manager = LLMManager(config)
-        # none that can run: said before the system opens its log, which a start refused
-        # here left behind, empty, where the config points
-        models = manager.runnable_models()
-        closing = contextlib.ExitStack()  # its signals held until the system has closed
-        with closing, RouterLLM(config, manager=manager) as system:
-            host, port = sock.getsockname()[:2]
-            url = f"http://{f'[{host}]' if ':' in host else host}:{port}/v1"
-            text = (
-                f"RouterLLM serving {url} (OpenAI API): model 'auto' is routed by "
-                f"{system.router.name!r}; also {', '.join(models)}\n"
-                f"carbon: {system.meter.method}; requests logged to {system.config.log.path} "
-                f"(tag {TAG!r}); Ctrl-C stops"
-            )
-            info = {"url": url, "router": system.router.name, "models": models}
-            try:
-                system.scope.routable()
-            except ModelUnavailableError as e:  # models asked by name are still served
-                print(f"warning: {e}; model 'auto' is refused until one is, models named in a "
-                      f"request are served", file=sys.stderr)  # fmt: skip
-            if api_key is None and host not in ("127.0.0.1", "::1"):
-                print(f"warning: serving on {host} without an API key ({API_KEY_ENV}): anyone "
-                      f"who can reach this port can use the models", file=sys.stderr)  # fmt: skip
-            if api_key is None and "*" in cors:
-                print(f"warning: --cors-origin '*' without an API key ({API_KEY_ENV}): any web "
-                      f"page open in a browser that can reach this port can use the models", file=sys.stderr)  # fmt: skip
-            # one line, once requests are answered (and SIGTERM stops gracefully): scripts wait for it
-            try:
-                serve(system, sock, api_key, lambda: print(json.dumps(info) if args.json else text, flush=True), cors, args.max_waiting)  # fmt: skip
-            finally:  # serving has stopped: the close below is not cut short by a stop signal
-                closing.enter_context(stop_signals_held())
-    # SIGTERM or SIGHUP (Ctrl-C says it in main); after a hangup the terminal, and stderr
-    # with it, may be gone (EIO): the server stopped as it should, its status says so
-    with contextlib.suppress(OSError):
-        print(_server_stopped(args, None), file=sys.stderr)
-    return 0
-
-
-def _server_stopped(args: argparse.Namespace, error: KeyboardInterrupt | None) -> str:
-    return "server stopped; every answered request is in the log"
-
-
 # -- parser ----------------------------------------------------------------
 class _CommandParser(argparse.ArgumentParser):
     """A command's parser: ``route -x`` is ``-x`` taken for an option, and the prompt
@@ -477,8 +211,7 @@ def _parse(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> argpa
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from routerllm import demo_cli, humaneval_cli, learn_cli
-    from routerllm.cli_args import max_new_tokens_arg
+    from routerllm import demo_cli, humaneval_cli, learn_cli, report_cli, route_cli, serve_cli
 
     # output: the options of every command; common: those of a command that reads a config
     output = argparse.ArgumentParser(add_help=False)
@@ -499,70 +232,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo_cli.add_parser(sub, common)
 
-    route = sub.add_parser(
-        "route", parents=[common], help="route and answer one prompt ('-' reads stdin)"
-    )
-    route.add_argument("prompt")
-    route.add_argument("--router", help="router name (default: the config's)")
-    route.add_argument("--model", help="skip routing and use this model")
-    route.add_argument(
-        "--max-new-tokens",
-        type=max_new_tokens_arg,
-        default=None,
-        help="most tokens to generate (default: the config's generation.max_new_tokens; "
-        "for a function stub, its code style's: 512 on the local ladder)",
-    )
-    route.add_argument(
-        "--cascade",
-        action="store_true",
-        help="check a code answer on the request's own examples (sandboxed) and ask the next "
-        "larger model when it fails them (config: cascade.enabled)",
-    )
-    route.add_argument(
-        "--gate",
-        metavar="DIR",
-        help="the cascade with a saved escalation gate (routerllm train-gate): an unverified answer "
-        "(failed, or to a function stub without examples) is escalated only where it is worth "
-        "its energy (config: cascade.gate)",
-    )
-    route.add_argument(
-        "--as-written",
-        action="store_true",
-        help="send a prompt that is a bare function stub as it is, not in each model's code "
-        "style (config: generation.complete_stubs)",
-    )
-    route.set_defaults(func=cmd_route, interrupted=_answer_logged)
-
-    models = sub.add_parser(
-        "models", parents=[common], help="list configured models and whether each can run here"
-    )
-    models.set_defaults(func=cmd_models, interrupted=nothing_written)
-
-    report = sub.add_parser(
-        "report", parents=[common], help="totals read back from the request log"
-    )
-    report.add_argument("--since", help="only requests at or after this ISO timestamp")
-    report.add_argument("--tag", help="only requests with this tag (e.g. demo, demo-baseline)")
-    report.set_defaults(func=cmd_report, interrupted=nothing_written)
-
-    serve = sub.add_parser(
-        "serve",
-        parents=[common],
-        help="an OpenAI-compatible HTTP server: model 'auto' is routed, a model's name goes "
-        "to that model; every request measured and logged",
-        description="Serve the config's models over the OpenAI API (/v1/chat/completions, "
-        "/v1/completions, /v1/models). With $ROUTERLLM_API_KEY set, every request needs "
-        "Authorization: Bearer <key>.",
-    )
-    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")  # fmt: skip
-    serve.add_argument("--port", type=int, default=8000, help="port (default: 8000; 0: any free one)")  # fmt: skip
-    serve.add_argument("--router", help="router name (default: the config's)")
-    serve.add_argument("--cascade", action="store_true", help="as for route (config: cascade.enabled)")  # fmt: skip
-    serve.add_argument("--gate", metavar="DIR", help="as for route (config: cascade.gate)")
-    serve.add_argument("--as-written", action="store_true", help="as for route (config: generation.complete_stubs)")  # fmt: skip
-    serve.add_argument("--cors-origin", action="append", default=[], metavar="ORIGIN", help="let browser pages from ORIGIN (http://localhost:3000; * for any) call the server; repeatable (default: none)")  # fmt: skip
-    serve.add_argument("--max-waiting", type=int, metavar="N", help="refuse a request (503, server_busy) while N others already wait their turn behind the one generating (0: any that would wait; default: no cap)")  # fmt: skip
-    serve.set_defaults(func=cmd_serve, interrupted=_server_stopped, sigterm_as_ctrl_c=False)
+    route_cli.add_parser(sub, common)
+    report_cli.add_parsers(sub, common)
+    serve_cli.add_parser(sub, common)
 
     learn_cli.add_parsers(sub, common, output)
     humaneval_cli.add_parsers(sub, common)
@@ -670,6 +342,9 @@ def _output_error(e: OSError) -> OutputError:
 def _output_kept(args: argparse.Namespace) -> str:
     """What a command whose output could not be written kept (said as its Ctrl-C line
     says it)."""
+    from routerllm.route_cli import _answer_logged
+    from routerllm.serve_cli import _server_stopped
+
     interrupted = getattr(args, "interrupted", None)
     if interrupted in (_requests_logged, requests_answered, _server_stopped, _answer_logged):
         return "the requests answered are in the request log"

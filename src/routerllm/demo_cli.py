@@ -11,8 +11,6 @@ from typing import Any, TextIO
 
 from routerllm.cli import (
     EXIT_TERMINATED,
-    _answer_text,
-    _result_lines,
     _stdin,
     _system,
     cut_by_the_terminal,
@@ -22,6 +20,7 @@ from routerllm.cli import (
 )
 from routerllm.cli_args import max_new_tokens_arg
 from routerllm.exceptions import PromptError, RequestLogError, RouterLLMError
+from routerllm.route_cli import _answer_text, _result_lines
 
 
 def add_parser(sub: Any, common: argparse.ArgumentParser) -> None:

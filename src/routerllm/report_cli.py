@@ -1,0 +1,108 @@
+"""The commands that only read: ``routerllm models`` (the configured models and
+whether each can run here) and ``routerllm report`` (totals read back from the request
+log). Registered on the main parser by ``routerllm.cli``."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from routerllm.cli import _load, emit, nothing_written
+
+
+def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
+    models = sub.add_parser(
+        "models", parents=[common], help="list configured models and whether each can run here"
+    )
+    models.set_defaults(func=cmd_models, interrupted=nothing_written)
+
+    report = sub.add_parser(
+        "report", parents=[common], help="totals read back from the request log"
+    )
+    report.add_argument("--since", help="only requests at or after this ISO timestamp")
+    report.add_argument("--tag", help="only requests with this tag (e.g. demo, demo-baseline)")
+    report.set_defaults(func=cmd_report, interrupted=nothing_written)
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    from routerllm.manager import LLMManager, gb_up
+    from routerllm.model_files import effective_context
+
+    config = _load(args)
+    manager = LLMManager(config)
+    cap = config.budgets.routed_cap()
+    rows = []
+    for m in config.models_by_size():
+        reason = manager.availability(m.name)
+        backend = manager.backend(m.name)
+        rows.append(
+            {
+                "name": m.name,
+                "tier": m.tier,
+                "backend": m.backend,
+                "params_b": m.params_b,
+                "class_id": m.class_id,
+                "memory_gb": backend.memory_gb,
+                # what the manager counts against memory_budget_gb (0: served elsewhere)
+                "kv_cache_gb": backend.kv_cache_gb_estimate if backend.measured_locally else 0.0,
+                "counted_gb": manager.local_gb(m.name),
+                "context_length": m.context_length,
+                "effective_context": effective_context(m),
+                "gpus": m.gpus,
+                "available": reason is None,
+                "reason": reason or "",
+                "routed": reason is None and (cap is None or m.params_b <= cap),
+            }
+        )
+    lines = [
+        f"config: {config.source}",
+        f"{'model':<22}{'tier':<8}{'backend':<13}{'params':>8}{'memory':>11}{'context':>11}  available",
+    ]
+    for r in rows:
+        status = "yes" if r["available"] else f"no: {r['reason']}"
+        if r["available"] and not r["routed"]:
+            status += f" (over the budgets' cap of {cap:g}B: only when asked by name)"
+        if r["effective_context"] < r["context_length"]:
+            status += f" (runs at its GGUF's context of {r['effective_context']} tokens, under the configured {r['context_length']})"  # fmt: skip
+        memory = f"{gb_up(r['counted_gb'])} GB" if r["counted_gb"] else "-"
+        lines.append(
+            f"{r['name']:<22}{r['tier']:<8}{r['backend']:<13}{r['params_b']:>7g}B"
+            f"{memory:>11}{r['effective_context']:>11}  {status}"
+        )
+    lines.append(
+        f"memory: as counted against manager.memory_budget_gb ({manager.budget_gb:g} GB), "
+        f"a llama_cpp model's estimated KV cache included"
+    )
+    emit(args, {"config": config.source, "models": rows}, "\n".join(lines))
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from routerllm.carbon.log_rows import utc_timestamp
+    from routerllm.carbon.report import logged_report
+    from routerllm.carbon.report_text import report_lines
+
+    config = _load(args)
+    if args.since:
+        utc_timestamp(args.since)  # a bad date is the first thing to hear about
+    rep = logged_report(config, args.since, args.tag)
+    lines = [f"request log: {config.log.path}", *_nothing_selected(args, config, rep), *report_lines(rep)]  # fmt: skip
+    emit(args, {"log": config.log.path, **rep.as_dict()}, "\n".join(lines))
+    return 0
+
+
+def _nothing_selected(args: argparse.Namespace, config: Any, rep: Any) -> list[str]:
+    """Where ``--since`` or ``--tag`` selected no request, a line that says so and what
+    the log holds (a report of zeros alone reads like a log with nothing in it)."""
+    from routerllm.carbon.log_rows import utc_timestamp
+    from routerllm.carbon.report_text import counted
+    from routerllm.carbon.request_log import RequestLog
+
+    if rep.totals.requests or not (args.since or args.tag):
+        return []
+    with RequestLog(config.log.path, read_only=True) as log:
+        n, first, last = log.span()
+    asked = [f"at or after {utc_timestamp(args.since)} (UTC)"] if args.since else []
+    asked += [f"tagged {args.tag!r}"] if args.tag else []
+    held = f"it holds {counted(n, 'request')}, from {first} to {last}" if n else "it holds none"
+    return [f"no logged request is {' and '.join(asked)}: {held}"]

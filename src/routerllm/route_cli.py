@@ -1,0 +1,170 @@
+"""``routerllm route``: one prompt routed and answered; how an answer is printed, as
+``route`` and ``demo`` print it. Registered on the main parser by ``routerllm.cli``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from routerllm.cli import (
+    EXIT_INTERRUPTED,
+    _stdin,
+    _system,
+    cut_by_the_terminal,
+    emit,
+    require_stdout,
+)
+from routerllm.cli_args import max_new_tokens_arg
+from routerllm.exceptions import PromptError, RequestLogError, RouterLLMError
+
+
+def add_parser(sub: Any, common: argparse.ArgumentParser) -> None:
+    route = sub.add_parser(
+        "route", parents=[common], help="route and answer one prompt ('-' reads stdin)"
+    )
+    route.add_argument("prompt")
+    route.add_argument("--router", help="router name (default: the config's)")
+    route.add_argument("--model", help="skip routing and use this model")
+    route.add_argument(
+        "--max-new-tokens",
+        type=max_new_tokens_arg,
+        default=None,
+        help="most tokens to generate (default: the config's generation.max_new_tokens; "
+        "for a function stub, its code style's: 512 on the local ladder)",
+    )
+    route.add_argument(
+        "--cascade",
+        action="store_true",
+        help="check a code answer on the request's own examples (sandboxed) and ask the next "
+        "larger model when it fails them (config: cascade.enabled)",
+    )
+    route.add_argument(
+        "--gate",
+        metavar="DIR",
+        help="the cascade with a saved escalation gate (routerllm train-gate): an unverified answer "
+        "(failed, or to a function stub without examples) is escalated only where it is worth "
+        "its energy (config: cascade.gate)",
+    )
+    route.add_argument(
+        "--as-written",
+        action="store_true",
+        help="send a prompt that is a bare function stub as it is, not in each model's code "
+        "style (config: generation.complete_stubs)",
+    )
+    route.set_defaults(func=cmd_route, interrupted=_answer_logged)
+
+
+def _result_lines(index: int, result: Any, tier: str) -> list[str]:
+    from routerllm.carbon.meter import CACHED, NO_USAGE, NOT_MEASURED
+    from routerllm.carbon.report_text import fmt_g, fmt_kwh, not_measured_text
+
+    # carbon tracking off measures nothing (method "none"): its zeros are not 0 g of CO2;
+    # a cached answer's unspent parts (method "cache") say nothing of its routing's
+    measured = {n: m.method != NOT_MEASURED for n, m in result.components.items()}
+    generation = result.components.get("llm_inference")
+    # a remote endpoint that did not say how many tokens it generated: its 0s are no count
+    unknown = generation is not None and generation.method == NO_USAGE
+    tokens = (
+        "tokens not reported by the endpoint"
+        if unknown
+        else f"{result.prompt_tokens} in / {result.completion_tokens} out tokens"
+    )
+    others = [n for n, m in result.components.items() if m.method not in (CACHED, NO_USAGE)]
+    if any(measured[n] for n in others):
+        energy = f"{fmt_kwh(result.energy_kwh)}  CO2 {fmt_g(result.co2_kg)}"
+        energy += " (and the generation's, not known)" if unknown else ""
+    elif unknown:
+        energy = "energy and CO2 not known"
+    else:
+        energy = not_measured_text(m.method for m in result.components.values())
+    head = (
+        f"[{index}] {tier:<6} {result.model:<20} conf {result.confidence:.2f}  "
+        f"{tokens}  {result.latency_s:.2f} s  {energy}"
+    )
+    parts = "  ".join(
+        f"{name}: {m.duration_s:.2f} s "
+        + (
+            "energy not known (no token usage)"
+            if m.method == NO_USAGE
+            else f"{m.energy_kwh:.2e} kWh {m.co2_kg * 1000:.2e} g"
+            if measured[name]
+            else "not measured"
+        )
+        for name, m in result.components.items()
+    )
+    if (p := result.predicted) is not None and p.model == result.model:
+        parts += f"  (predicted {fmt_kwh(p.energy_kwh)}, CO2 {fmt_g(p.co2_kg)})"
+    reply = " ".join(result.text.split())
+    reply = reply[:150] + ("..." if len(reply) > 150 else "")
+    return [head, f"     why: {result.reason}", f"     {parts}", f"     -> {reply}"]
+
+
+def cmd_route(args: argparse.Namespace) -> int:
+    from routerllm.backends.base import GenerationRequest
+    from routerllm.backends.interrupts import CANCELLED, ctrl_c_stops_the_answer
+
+    if args.model and args.router:  # else --router was ignored, or refused if untrained
+        raise RouterLLMError(
+            f"--model names the model that answers, without routing: --router {args.router} "
+            f"would not be used; give one of them"
+        )
+    require_stdout("the answer would be printed")
+    if args.prompt == "-":
+        # a byte-order mark (a file saved by a Windows editor) is not part of the prompt:
+        # kept, it hid the code from the router and a function stub from its check
+        stdin = _stdin("give the prompt on stdin, or as the argument")
+        prompt = stdin.read().removeprefix("\ufeff")
+        if stdin.isatty():  # typed or pasted: a line the terminal cut is not the prompt
+            for n, line in enumerate(prompt.split("\n"), 1):
+                if cut := cut_by_the_terminal(line, stdin, f"line {n}"):
+                    raise PromptError(cut, "prompt")
+    else:
+        prompt = args.prompt
+    with _system(args) as system:
+        req = GenerationRequest(prompt, max_new_tokens=args.max_new_tokens)
+        logged = system.log.count()
+        try:
+            # Ctrl-C stops the answer, which is kept (logged as cancelled with its energy)
+            with ctrl_c_stops_the_answer():
+                result = system.generate(req, model=args.model)
+        except KeyboardInterrupt:  # a second Ctrl-C, or SIGTERM: logged already, or not
+            args.answered = int(system.log.count() > logged)
+            raise
+        except RequestLogError as e:
+            if e.result is not None:  # paid for, not logged: printed, then the error
+                _print_routed(args, system, e.result)
+            raise
+        args.answered = 1
+        _print_routed(args, system, result)
+    if result.finish_reason == CANCELLED:
+        print(
+            "interrupted: the answer so far is printed above and logged as cancelled, with "
+            "the energy it used",
+            file=sys.stderr,
+        )
+        return EXIT_INTERRUPTED
+    return 0
+
+
+def _print_routed(args: argparse.Namespace, system: Any, result: Any) -> None:
+    emit(args, result.to_dict(), _answer_text(1, system, result))
+
+
+def _answer_text(index: int, system: Any, result: Any) -> str:
+    """An answer as ``route`` and ``demo --interactive`` print it: its text, then its
+    model, carbon and tokens lines (``_result_lines``), and where Ctrl-C stopped it, so."""
+    from routerllm.backends.interrupts import CANCELLED
+
+    lines = _result_lines(index, result, system.config.model(result.model).tier)[:3]
+    if result.finish_reason == CANCELLED:
+        lines.append("     (stopped by Ctrl-C: the answer so far, logged as cancelled)")
+    return "\n".join([result.text.strip(), "", *lines])
+
+
+def _answer_logged(args: argparse.Namespace, error: KeyboardInterrupt) -> str:
+    """route's Ctrl-C line: its one answer is in the log, or nothing is (a second Ctrl-C
+    before the answer stopped; the first stops it, and it is kept)."""
+    if getattr(args, "answered", 0):
+        return "interrupted; the answer is in the request log"
+    return "interrupted before the answer was logged: nothing was kept; rerun the command"
