@@ -16,7 +16,6 @@ import sqlite3
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from functools import cache
 from typing import Any
 
 import numpy as np
@@ -26,39 +25,18 @@ from routerllm.carbon.meter import is_measured
 from routerllm.checks import is_non_negative_number
 from routerllm.data import as_path
 from routerllm.data.humaneval import HumanEvalProblem
-from routerllm.eval.store_checks import bad_value, checked_row, need_text
+from routerllm.eval.store_checks import checked_row, need_text
+from routerllm.eval.store_file import (
+    ADDED_COLUMNS,
+    SCHEMA,
+    held,
+    open_checked,
+    run_tables,
+    unreadable,
+)
 from routerllm.exceptions import RouterLLMError
 from routerllm.files import refuse_special_database
-from routerllm.sqlite_busy import open_read_only, table_columns
-
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS generations (
-    model TEXT NOT NULL, task_id TEXT NOT NULL, raw TEXT NOT NULL, completion TEXT NOT NULL,
-    prompt_tokens INTEGER, completion_tokens INTEGER, gen_s REAL, gen_kwh REAL, gen_co2 REAL,
-    method TEXT, status TEXT NOT NULL, detail TEXT, passed INTEGER NOT NULL,
-    PRIMARY KEY (model, task_id)
-);
-CREATE TABLE IF NOT EXISTS loads (
-    model TEXT PRIMARY KEY, load_s REAL, load_kwh REAL, load_co2 REAL, method TEXT
-);
-CREATE TABLE IF NOT EXISTS styles (
-    model TEXT PRIMARY KEY, style TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS problems (
-    task_id TEXT PRIMARY KEY, prompt TEXT NOT NULL, entry_point TEXT NOT NULL, fingerprint TEXT
-);
-CREATE TABLE IF NOT EXISTS prompt_states (
-    model TEXT NOT NULL, task_id TEXT NOT NULL, state BLOB NOT NULL,
-    PRIMARY KEY (model, task_id)
-);
-CREATE TABLE IF NOT EXISTS meta (
-    key TEXT PRIMARY KEY, value TEXT NOT NULL
-);
-"""
-
-#: The last column of a table that older stores lack: problems' fingerprints, the loads'
-#: carbon method. Such a store is still a run, given the column when opened to write.
-ADDED_COLUMNS = {"problems": "fingerprint", "loads": "method"}
+from routerllm.sqlite_busy import table_columns
 
 #: What ``meta`` records under ``problem_set`` for a run of the packaged HumanEval
 #: (a problem file's run records the file's name).
@@ -106,7 +84,7 @@ class ResultStore:
                     f"{option} {path.parent}: {path} is a directory, not a results store; "
                     f"give {option} the --out directory of a routerllm humaneval run"
                 )
-            self._db = self._open_checked(read_only=True)
+            self._db = open_checked(self.path, self.option, read_only=True)
             self._stand_in_for_missing_tables()
             return
         if path.is_dir():
@@ -114,11 +92,12 @@ class ResultStore:
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as e:
-            raise self._unreadable(e, read_only=False) from e
+            raise unreadable(path, self.option, e, read_only=False) from e
         # A 0-byte file is what SQLite itself leaves until its first write (a run stopped
         # at once, a `touch`): it holds nothing to lose, so it becomes a new store.
         if path.is_file() and path.stat().st_size > 0:
-            self._open_checked(read_only=False).close()  # checks before anything is written
+            # checks before anything is written
+            open_checked(path, self.option, read_only=False).close()
         # Another program reading the file (a SQLite browser) holds off writes a while.
         self._db = sqlite3.connect(path, timeout=sqlite_busy.BUSY_TIMEOUT_S)
         try:
@@ -129,7 +108,7 @@ class ResultStore:
                     self._db.execute(f"ALTER TABLE {table} ADD COLUMN {column} TEXT")
         except sqlite3.DatabaseError as e:
             self._db.close()
-            raise self._unreadable(e, read_only=False) from e
+            raise unreadable(path, self.option, e, read_only=False) from e
 
     @property
     def db(self) -> sqlite3.Connection:
@@ -154,7 +133,7 @@ class ResultStore:
 
     def _unwritable(self, e: sqlite3.OperationalError) -> RouterLLMError:
         if sqlite_busy.is_locked(e):
-            return self._held()
+            return held(self.path)
         return RouterLLMError(
             f"results store {self.path} could not be written ({e}); the answers stored so "
             f"far are kept: run the same command again once that is fixed"
@@ -169,90 +148,12 @@ class ResultStore:
                 f"was written"
             )
 
-    def _open_checked(self, read_only: bool) -> sqlite3.Connection:
-        """A read-only connection to the existing file, which must be a sound RouterLLM
-        run (when ``read_only``, one with generations to read)."""
-        try:
-            conn = open_read_only(self.path)
-        except (sqlite3.DatabaseError, OSError) as e:
-            raise self._unreadable(e, read_only) from e
-        try:
-            if conn.execute("PRAGMA quick_check").fetchone()[0] != "ok":
-                raise sqlite3.DatabaseError("database disk image is malformed")
-            tables = table_columns(conn)
-        except sqlite3.DatabaseError as e:
-            conn.close()
-            raise self._unreadable(e, read_only) from e
-        foreign = _foreign_tables(tables)
-        if newer := foreign and _newer_than_this(tables):
-            conn.close()
-            what = (
-                f"{self.path} has {', '.join(newer)}, which this version of RouterLLM does not "
-                f"know: a newer RouterLLM made it (upgrade RouterLLM to "
-            )
-            if read_only:
-                raise RouterLLMError(
-                    f"{self.option} {self.path.parent}: {what}read it), or another program "
-                    f"added to it (give {self.option} another run)"
-                )
-            raise RouterLLMError(
-                f"{what}continue it), or another program added to it (use another --out "
-                f"directory); nothing was changed"
-            )
-        if foreign or (read_only and "generations" not in tables):
-            conn.close()
-            what = (
-                f"unexpected tables: {', '.join(foreign)}"
-                if foreign
-                else ("it holds no tables" if not tables else "it has no generations")
-            )
-            if read_only:
-                raise RouterLLMError(
-                    f"{self.option} {self.path.parent}: {self.path} is not a RouterLLM humaneval "
-                    f"run ({what}); give {self.option} the --out directory of a routerllm humaneval run"
-                )
-            raise RouterLLMError(
-                f"{self.path} is not a RouterLLM humaneval run ({what}); use another --out "
-                "directory (nothing was changed)"
-            )
-        try:
-            bad = bad_value(conn, tables)
-        except sqlite3.DatabaseError as e:
-            bad = str(e)
-        if bad:  # found now, not by a traceback after the models have run
-            conn.close()
-            raise self._unreadable(sqlite3.DatabaseError(bad), read_only)
-        return conn
-
-    def _held(self) -> RouterLLMError:
-        """Another program held the file past the busy timeout: a sound store, to wait
-        for, not to move away."""
-        who = sqlite_busy.holder(self.path).replace("another process", "another program")
-        return RouterLLMError(
-            f"results store {self.path} is locked by {who} (one using it in a "
-            f"transaction, e.g. a SQLite browser); close it, then run the same command "
-            f"again: the answers stored so far are kept"
-        )
-
-    def _unreadable(self, e: Exception, read_only: bool) -> RouterLLMError:
-        if sqlite_busy.is_locked(e):
-            return self._held()
-        if read_only:
-            return RouterLLMError(
-                f"{self.option} {self.path.parent}: results store {self.path} cannot be opened "
-                f"({e}); give {self.option} the --out directory of a routerllm humaneval run"
-            )
-        return RouterLLMError(
-            f"results store {self.path} cannot be opened ({e}); move it away to start afresh, "
-            f"or use another --out directory"
-        )
-
     def _stand_in_for_missing_tables(self) -> None:
         """Empty temporary tables in place of those an older run lacks (styles, problems,
         prompt states, meta), so that it reads as recording none of them; the file
         itself is not written."""
         present = table_columns(self.db)
-        for name, (_, sql) in _run_tables().items():
+        for name, (_, sql) in run_tables().items():
             if name not in present:
                 self.db.execute(sql.replace("CREATE TABLE", "CREATE TEMP TABLE", 1))
 
@@ -584,41 +485,3 @@ def _differs(stored: tuple[str, str, str | None], now: tuple[str, str, str]) -> 
     """Whether a stored problem differs from ``now`` (stores from before fingerprints
     hold none: their prompt and entry point are compared)."""
     return stored[:2] != now[:2] or (stored[2] is not None and stored[2] != now[2])
-
-
-@cache
-def _run_tables() -> dict[str, tuple[list[str], str]]:
-    """Each of a run's tables, as :data:`SCHEMA` makes them: its columns and its
-    ``CREATE TABLE`` statement."""
-    db = sqlite3.connect(":memory:")
-    try:
-        db.executescript(SCHEMA)
-        sql = dict(db.execute("SELECT name, sql FROM sqlite_master WHERE type = 'table'"))
-        return {name: (columns, sql[name]) for name, columns in table_columns(db).items()}
-    finally:
-        db.close()
-
-
-def _newer_than_this(tables: dict[str, list[str]]) -> list[str]:
-    """The tables and columns (``table.column``) a store holds beyond this version's,
-    where it holds every table of this version's with its columns first, as a newer
-    RouterLLM's run does (each version has added tables or columns at the end); [] for
-    any other database."""
-    ours = {name: columns for name, (columns, _) in _run_tables().items()}
-    if not all(tables.get(name, [])[: len(columns)] == columns for name, columns in ours.items()):
-        return []
-    extra_tables = [name for name in tables if name not in ours]
-    extra_columns = [f"{name}.{c}" for name, columns in ours.items() for c in tables[name][len(columns):]]  # fmt: skip
-    return extra_tables + extra_columns
-
-
-def _foreign_tables(tables: dict[str, list[str]]) -> list[str]:
-    """The tables of ``tables`` (name: columns) that no RouterLLM made: an older run
-    has a subset of today's tables, some perhaps without their last column
-    (:data:`ADDED_COLUMNS`)."""
-    ours = {name: columns for name, (columns, _) in _run_tables().items()}
-    return [
-        name
-        for name, columns in tables.items()
-        if columns != ours.get(name) and not (name in ADDED_COLUMNS and columns == ours[name][:-1])
-    ]
