@@ -178,7 +178,7 @@ def check_plot(path: Path, inputs: Sequence[tuple[str, Path]]) -> None:
     computed (and lost): not a PNG path, one of the ``inputs``, or where nothing can be
     created."""
     from routerllm.eval.plots import check_png_path
-    from routerllm.files import refuse_unwritable_folder
+    from routerllm.path_checks import refuse_unwritable_folder
 
     check_png_path(path, "--plot")
     refuse_overwriting("--plot", [path], inputs)

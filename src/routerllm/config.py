@@ -44,7 +44,7 @@ from routerllm.config_sections import (
 )
 from routerllm.config_yaml import read_config_yaml
 from routerllm.exceptions import ConfigError
-from routerllm.files import refuse_special_file, what_is
+from routerllm.path_checks import refuse_special_file, what_is
 
 __all__ = [
     "LEVEL_MAX_PARAMS_B",

@@ -45,18 +45,20 @@ from routerllm.checks import (
 from routerllm.exceptions import RouterLLMError
 from routerllm.files import (
     NPZ_DAMAGE,
-    file_in_the_way,
     holds,
     locked_folder,
     named_weights,
     read_whole,
     refuse_foreign_folder,
-    refuse_special_file,
-    refuse_unwritable_folder,
     save_config_and_weights,
-    what_is,
 )
 from routerllm.gate_models import EnergyModel, Logistic, SuccessModel
+from routerllm.path_checks import (
+    file_in_the_way,
+    refuse_special_file,
+    refuse_unwritable_folder,
+    what_is,
+)
 from routerllm.routers.base import one_line
 
 FORMAT = "routerllm-escalation-gate"

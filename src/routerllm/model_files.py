@@ -32,13 +32,11 @@ from routerllm.exceptions import BackendError, ModelUnavailableError
 from routerllm.files import (
     remove_stale_staged,
     sha256_of,
-    special_file_problem,
-    special_kind,
-    what_is,
     write_text_atomically,
     written_atomically,
 )
 from routerllm.gguf_header import GGUF_MAGIC, shortfall, trained_context
+from routerllm.path_checks import special_file_problem, special_kind, what_is
 from routerllm.paths import cache_root
 
 log = logging.getLogger(__name__)

@@ -111,13 +111,8 @@ def _check_out_folder(out: Path, overwrite: bool) -> None:
     as one) holding no other tool's files, nor, unless ``overwrite``, the router a system
     learns into from feedback (its ``router.path``: training would replace all it
     learned)."""
-    from routerllm.files import (
-        PRESENCE_FILE,
-        file_in_the_way,
-        refuse_foreign_folder,
-        refuse_unwritable_folder,
-        what_is,
-    )
+    from routerllm.files import PRESENCE_FILE, refuse_foreign_folder
+    from routerllm.path_checks import file_in_the_way, refuse_unwritable_folder, what_is
     from routerllm.routers.base import is_saved_router
 
     if (file := file_in_the_way(out)) is not None:

@@ -15,7 +15,7 @@ import numpy as np
 
 from routerllm.carbon.meter import HasComponents, Measurement
 from routerllm.exceptions import RequestLogError, RouterLLMError
-from routerllm.files import refuse_special_file
+from routerllm.path_checks import refuse_special_file
 
 #: The finish reason of a request whose model failed once it was reached (a backend error,
 #: a prompt no model's context holds): logged for what its loads spent, with no answer.

@@ -39,7 +39,7 @@ from routerllm.carbon.pending_feedback import PendingFeedback
 from routerllm.carbon.window_sums import WindowSums
 from routerllm.checks import is_number, not_utf8
 from routerllm.exceptions import RequestLogError, RouterLLMError
-from routerllm.files import file_in_the_way, refuse_special_database, what_is
+from routerllm.path_checks import file_in_the_way, refuse_special_database, what_is
 
 
 class RequestLog(PendingFeedback, CsvMirror):

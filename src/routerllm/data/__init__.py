@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from routerllm.exceptions import DataError
-from routerllm.files import refuse_special_input
+from routerllm.path_checks import refuse_special_input
 
 
 def as_path(path: Any, what: str = "a data file") -> Path:

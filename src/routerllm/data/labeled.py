@@ -17,14 +17,8 @@ from pathlib import Path
 from routerllm.checks import is_finite_number, not_utf8
 from routerllm.data import as_path, read_json, read_json_lines
 from routerllm.exceptions import DataError
-from routerllm.files import (
-    file_in_the_way,
-    publish,
-    refuse_unwritable_folder,
-    staged,
-    what_is,
-    written_atomically,
-)
+from routerllm.files import publish, staged, written_atomically
+from routerllm.path_checks import file_in_the_way, refuse_unwritable_folder, what_is
 
 CLASS_NAMES: tuple[str, ...] = (
     "code_generation",

@@ -24,7 +24,7 @@ from types import TracebackType
 import numpy as np
 
 from routerllm.exceptions import RouterLLMError
-from routerllm.files import refuse_special_database
+from routerllm.path_checks import refuse_special_database
 from routerllm.paths import cache_root
 from routerllm.sqlite_busy import open_read_only, open_shared
 

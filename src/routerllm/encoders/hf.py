@@ -37,7 +37,7 @@ from routerllm.exceptions import (
     RouterLLMError,
     missing_dependency,
 )
-from routerllm.files import refuse_special_file, special_kind
+from routerllm.path_checks import refuse_special_file, special_kind
 
 log = logging.getLogger(__name__)
 

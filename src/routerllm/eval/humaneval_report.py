@@ -40,13 +40,8 @@ from routerllm.eval.paired import RESAMPLES, Target, against_reference
 from routerllm.eval.result_store import PACKAGED_SET, ResultStore
 from routerllm.eval.sandbox import isolation_text
 from routerllm.exceptions import RouterLLMError
-from routerllm.files import (
-    file_in_the_way,
-    refuse_unwritable_folder,
-    what_is,
-    write_text_atomically,
-    written_atomically,
-)
+from routerllm.files import write_text_atomically, written_atomically
+from routerllm.path_checks import file_in_the_way, refuse_unwritable_folder, what_is
 from routerllm.routers.base import create_router
 from routerllm.routers.calibration import parse_target
 from routerllm.routers.outcome import DEFAULT_ENCODER

@@ -8,7 +8,8 @@ from pathlib import Path
 from routerllm.eval.curves import OperatingPoint, check_points, router_curve
 from routerllm.eval.routing_metrics import References
 from routerllm.exceptions import RouterLLMError, missing_dependency
-from routerllm.files import file_in_the_way, what_is, written_atomically
+from routerllm.files import written_atomically
+from routerllm.path_checks import file_in_the_way, what_is
 
 
 def check_png_path(path: str | Path, what: str = "the plot") -> Path:

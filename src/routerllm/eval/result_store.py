@@ -35,7 +35,7 @@ from routerllm.eval.store_file import (
     unreadable,
 )
 from routerllm.exceptions import RouterLLMError
-from routerllm.files import refuse_special_database
+from routerllm.path_checks import refuse_special_database
 from routerllm.sqlite_busy import table_columns
 
 #: What ``meta`` records under ``problem_set`` for a run of the packaged HumanEval

@@ -37,7 +37,7 @@ import numpy as np
 
 from routerllm.checks import is_positive_number
 from routerllm.exceptions import RouterLLMError, UnknownNameError
-from routerllm.files import refuse_special_file
+from routerllm.path_checks import refuse_special_file
 from routerllm.routers.base import (
     CandidateModel,
     Router,

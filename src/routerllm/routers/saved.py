@@ -17,13 +17,8 @@ import numpy as np
 
 from routerllm.checks import is_integer, json_kind
 from routerllm.exceptions import ConfigError, RouterLLMError, UnknownNameError
-from routerllm.files import (
-    NPZ_DAMAGE,
-    named_weights,
-    read_whole,
-    refuse_special_file,
-    sha256_of,
-)
+from routerllm.files import NPZ_DAMAGE, named_weights, read_whole, sha256_of
+from routerllm.path_checks import refuse_special_file
 from routerllm.routers.base import (
     FORMAT_VERSION,
     MODEL_NAMES_ARRAY,

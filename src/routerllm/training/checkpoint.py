@@ -17,7 +17,8 @@ from typing import TYPE_CHECKING, Any
 
 from routerllm.checks import is_integer
 from routerllm.exceptions import CorruptCheckpointError, RouterLLMError, missing_dependency
-from routerllm.files import refuse_special_file, written_atomically
+from routerllm.files import written_atomically
+from routerllm.path_checks import refuse_special_file
 from routerllm.routers.base import one_line
 
 try:
