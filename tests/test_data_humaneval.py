@@ -151,6 +151,12 @@ def test_a_truncated_gzip_file_is_a_clear_error(
         ({"test": "def check(c):\n  assert c(1) ==\n"}, "test does not compile: invalid syntax"),
         ({"test": "return 1\ndef check(c):\n  pass\n"}, "test does not compile: 'return' outside"),
         ({"test": "pass\n"}, "test defines no function check"),
+        # the program run is prompt + answer + test: a task in prose can never pass
+        (
+            {"prompt": "Return the sum of a list of numbers.\n"},
+            "'HumanEval/1': prompt is not Python",
+        ),
+        ({"prompt": "def f(x:\n    pass\n"}, "prompt is not Python code: '\\(' was never closed"),
         ({"test": "class T:\n    def check(self):\n        pass\n"}, "defines no function check"),
     ],
 )
@@ -160,6 +166,21 @@ def test_problems_that_can_never_pass_are_refused_at_load_time(
     rows = [vars(problems[0]), {**vars(problems[1]), **change}]
     with pytest.raises(DataError, match=match):
         load_humaneval(write_rows(tmp_path / "he.jsonl", rows))
+
+
+@pytest.mark.parametrize(
+    ("prompt", "solution"),
+    [
+        ("def truncate(x: float) -> float:\n", "    return x % 1.0\n"),  # a stub, completed
+        ('"""Return the decimal part of x, as truncate(x)."""\n', "def truncate(x):\n    ..."),
+        ("# Return the decimal part of x, as truncate(x).\n", "def truncate(x):\n    ..."),
+    ],
+)
+def test_a_prompt_is_python_once_completed_or_on_its_own(
+    problems: list[HumanEvalProblem], tmp_path: Path, prompt: str, solution: str
+) -> None:
+    row = {**vars(problems[2]), "prompt": prompt, "canonical_solution": solution}
+    assert load_humaneval(write_rows(tmp_path / "he.jsonl", [row]))[0].prompt == prompt
 
 
 def test_a_prompt_over_the_systems_limit_is_refused_at_load_time(

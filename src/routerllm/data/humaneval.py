@@ -154,6 +154,8 @@ def _fault(p: HumanEvalProblem, max_prompt_chars: int) -> str | None:
         )
     if not p.task_id.strip():
         return "task_id is empty"
+    if fault := _prompt_fault(p):
+        return fault
     if not p.entry_point.isidentifier() or keyword.iskeyword(p.entry_point):
         return f"entry_point {p.entry_point!r} is not a Python function name"
     try:
@@ -166,6 +168,26 @@ def _fault(p: HumanEvalProblem, max_prompt_chars: int) -> str | None:
     if not any(isinstance(n, ast.FunctionDef) and n.name == "check" for n in tree.body):
         return "test defines no function check(candidate), which is what runs the test"
     return None
+
+
+def _prompt_fault(p: HumanEvalProblem) -> str | None:
+    """Why ``p.prompt`` cannot begin a Python program, None if it can: the program run is
+    prompt + answer + test, so a task in prose fails whatever the answer. Parsed as
+    completed by the canonical solution, by a stub body, or alone (MBPP+'s docstring
+    prompts), since a prompt may stop at a ``def`` line or mid-expression."""
+    error: SyntaxError | ValueError | None = None
+    for body in (p.canonical_solution, "    pass\n", ""):
+        try:
+            ast.parse(p.prompt + body)
+            return None
+        except (SyntaxError, ValueError) as e:  # ValueError: null bytes, before Python 3.12
+            error = e  # the prompt's own error, the last one tried, is the one to show
+    where = f" (line {error.lineno})" if isinstance(error, SyntaxError) else ""
+    why = error.msg if isinstance(error, SyntaxError) else str(error)
+    return (
+        f"prompt is not Python code: {why}{where}; the program run is prompt + answer + "
+        "test, so a task in prose goes in a docstring or a comment"
+    )
 
 
 def _problem(path: Path, where: str, row: object) -> HumanEvalProblem:
