@@ -183,6 +183,18 @@ def test_a_prompt_is_python_once_completed_or_on_its_own(
     assert load_humaneval(write_rows(tmp_path / "he.jsonl", [row]))[0].prompt == prompt
 
 
+@pytest.mark.parametrize("field", ["prompt", "test"])
+@pytest.mark.parametrize("code", ["-" * 100_000 + "1\n", "a." * 50_000 + "b\n"])
+def test_code_nested_too_deeply_to_parse_is_one_clear_error(
+    problems: list[HumanEvalProblem], tmp_path: Path, field: str, code: str
+) -> None:
+    """Python's parser runs out of memory or stack on such code: a MemoryError or
+    RecursionError traceback from the load."""
+    row = {**vars(problems[1]), field: code}
+    with pytest.raises(DataError, match=f"'HumanEval/1': {field} .*nested too deeply"):
+        load_humaneval(write_rows(tmp_path / "he.jsonl", [row]))
+
+
 def test_a_prompt_over_the_systems_limit_is_refused_at_load_time(
     problems: list[HumanEvalProblem], tmp_path: Path
 ) -> None:

@@ -172,6 +172,15 @@ def test_bad_files_are_clear_errors(tmp_path: Path, content: str, match: str) ->
         load_code_problems(path)
 
 
+def test_reference_code_nested_too_deeply_to_parse_still_names_its_function(
+    tmp_path: Path,
+) -> None:
+    """Python's parser fails on such code with a RecursionError, which was a traceback."""
+    code = "def similar_elements(a, b):\n  return " + "a." * 50_000 + "b\n"
+    path = write_jsonl(tmp_path / "mbpp.jsonl", [{**ROWS[0], "code": code}])
+    assert load_code_problems(path)[0].entry_point == "similar_elements"
+
+
 def test_missing_file(tmp_path: Path) -> None:
     with pytest.raises(DataError, match="not found"):
         load_code_problems(tmp_path / "nope.jsonl")

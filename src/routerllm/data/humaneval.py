@@ -31,6 +31,9 @@ PACKAGE_FILE = "data/HumanEval.jsonl.gz"
 MAX_PROMPT_CHARS: int = LimitsConfig.model_fields["max_prompt_chars"].default
 
 
+TOO_DEEP = "is nested too deeply for Python to parse (a corrupt file?)"
+
+
 @dataclass(frozen=True)
 class HumanEvalProblem:
     """One problem: the prompt to complete and the ``check(candidate)`` test."""
@@ -165,6 +168,8 @@ def _fault(p: HumanEvalProblem, max_prompt_chars: int) -> str | None:
         return f"test does not compile: {e.msg} (line {e.lineno})"
     except ValueError as e:  # null bytes, before Python 3.12
         return f"test does not compile: {e}"
+    except (RecursionError, MemoryError):  # how Python's parser fails on deep nesting
+        return f"test {TOO_DEEP}"
     if not any(isinstance(n, ast.FunctionDef) and n.name == "check" for n in tree.body):
         return "test defines no function check(candidate), which is what runs the test"
     return None
@@ -175,13 +180,17 @@ def _prompt_fault(p: HumanEvalProblem) -> str | None:
     prompt + answer + test, so a task in prose fails whatever the answer. Parsed as
     completed by the canonical solution, by a stub body, or alone (MBPP+'s docstring
     prompts), since a prompt may stop at a ``def`` line or mid-expression."""
-    error: SyntaxError | ValueError | None = None
+    error: Exception | None = None
     for body in (p.canonical_solution, "    pass\n", ""):
         try:
             ast.parse(p.prompt + body)
             return None
-        except (SyntaxError, ValueError) as e:  # ValueError: null bytes, before Python 3.12
-            error = e  # the prompt's own error, the last one tried, is the one to show
+        # ValueError: null bytes, before Python 3.12; RecursionError, MemoryError: how the
+        # parser fails on deep nesting. The prompt alone's error, the last, is the one shown.
+        except (SyntaxError, ValueError, RecursionError, MemoryError) as e:
+            error = e
+    if isinstance(error, RecursionError | MemoryError):
+        return f"prompt {TOO_DEEP}"
     where = f" (line {error.lineno})" if isinstance(error, SyntaxError) else ""
     why = error.msg if isinstance(error, SyntaxError) else str(error)
     return (

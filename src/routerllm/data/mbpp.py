@@ -158,7 +158,7 @@ def _entry_point(code: str, tests: list[str]) -> str | None:
             for node in ast.parse(code.replace("\r\n", "\n")).body
             if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
         ]
-    except SyntaxError:
+    except (SyntaxError, ValueError, RecursionError, MemoryError):  # not Python 3, too deep
         defined = re.findall(r"^def\s+(\w+)\s*\(", code, re.M)
     for test in tests:
         called = re.findall(r"([A-Za-z_]\w*)\s*\(", test)
