@@ -126,6 +126,24 @@ def test_a_json_array_and_a_utf8_bom_are_read(
         load_humaneval(path)
 
 
+@pytest.mark.parametrize("name", ["he.jsonl", "he.jsonl.gz"])
+def test_a_byte_that_is_not_utf8_is_named_by_its_line(
+    problems: list[HumanEvalProblem], tmp_path: Path, name: str
+) -> None:
+    data = "".join(json.dumps(vars(p)) + "\n" for p in problems[:3]).encode()
+    data = data.replace(b"def truncate", b"def trunc\xe9te")  # Latin-1, in line 3
+    path = tmp_path / name
+    path.write_bytes(gzip.compress(data) if name.endswith(".gz") else data)
+    with pytest.raises(DataError, match=r"line 3 is not UTF-8 text \(byte 0xe9 at column \d+\)"):
+        load_humaneval(path)
+
+
+def test_a_repeated_task_id_is_named(problems: list[HumanEvalProblem], tmp_path: Path) -> None:
+    rows = [vars(p) for p in problems[:3]] + [vars(problems[1])]
+    with pytest.raises(DataError, match="task_id 'HumanEval/1' is given 2 times"):
+        load_humaneval(write_rows(tmp_path / "he.jsonl", rows))
+
+
 def test_a_truncated_gzip_file_is_a_clear_error(
     problems: list[HumanEvalProblem], tmp_path: Path
 ) -> None:

@@ -16,6 +16,7 @@ import importlib.util
 import json
 import keyword
 import zlib
+from collections import Counter
 from dataclasses import dataclass, fields
 from importlib import resources
 from pathlib import Path
@@ -83,14 +84,22 @@ def read_rows(path: Path) -> list[tuple[str, Any]]:
     refuse_special_data_file(path)
     try:
         if path.name.lower().endswith(".gz"):
-            with gzip.open(path, "rt", encoding="utf-8-sig") as f:
-                text = f.read()
+            with gzip.open(path, "rb") as f:
+                data = f.read()
         else:
-            text = path.read_text(encoding="utf-8-sig")
+            data = path.read_bytes()
     except FileNotFoundError as e:
         raise DataError(f"problem file not found: {path}") from e
-    except (OSError, EOFError, zlib.error, UnicodeDecodeError) as e:  # bad or truncated gzip
+    except (OSError, EOFError, zlib.error) as e:  # bad or truncated gzip
         raise DataError(f"{path}: cannot read the problem file ({e})") from e
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as e:  # decoded whole, so that e.start is where in the file
+        at_line, line_start = data.count(b"\n", 0, e.start) + 1, data.rfind(b"\n", 0, e.start) + 1
+        raise DataError(
+            f"{path}: line {at_line} is not UTF-8 text (byte "
+            f"0x{data[e.start]:02x} at column {e.start - line_start + 1}); save the file as UTF-8"
+        ) from e
     if text.lstrip().startswith("["):
         try:
             return [(f"problem {n}", row) for n, row in enumerate(json.loads(text), 1)]
@@ -134,9 +143,14 @@ def checked_problems(
     or one could never run or pass (checked without running any of its code)."""
     if not problems:
         raise DataError(f"{path}: no {kind}problems found")
-    ids = [p.task_id for p in problems]
-    if len(set(ids)) != len(ids):
-        raise DataError(f"{path}: duplicate task_id values")
+    repeated = [(t, n) for t, n in Counter(p.task_id for p in problems).items() if n > 1]
+    if repeated:
+        task_id, times = repeated[0]
+        more = f" ({len(repeated) - 1} other task_id(s) too)" if len(repeated) > 1 else ""
+        raise DataError(
+            f"{path}: task_id {task_id!r} is given {times} times{more}; each problem needs "
+            "its own (duplicate task_id values)"
+        )
     for p in problems:
         if fault := _fault(p, max_prompt_chars):
             raise DataError(f"{path}: task_id {p.task_id!r}: {fault}")  # !r: safe to print
