@@ -3,9 +3,81 @@ a user's code type-checks against it with `mypy --strict`, with precise types.""
 
 from __future__ import annotations
 
+import re
+import subprocess
+import sys
 from importlib import resources
+from pathlib import Path
+
+import pytest
+
+import routerllm
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+HEAVY = ("torch", "transformers", "llama_cpp", "fastapi", "codecarbon", "sklearn", "onnxruntime")
 
 
 def test_py_typed_is_shipped_so_a_users_mypy_reads_the_annotations() -> None:
     # without the marker mypy skips an installed package: every name is Any
     assert (resources.files("routerllm") / "py.typed").is_file()
+
+
+def test_every_public_name_is_importable_listed_and_documented() -> None:
+    python_api = README.read_text(encoding="utf-8").split("## Python API", 1)[1]
+    python_api = python_api.split("\n## ", 1)[0]
+    for name in routerllm.__all__:
+        assert getattr(routerllm, name) is not None
+        assert name in dir(routerllm)
+        assert re.search(rf"\b{name}\b", python_api), f"{name} is not in README's Python API"
+
+
+def test_importing_the_public_names_loads_no_heavy_dependency() -> None:
+    code = (
+        "import sys, routerllm\n"
+        f"from routerllm import {', '.join(routerllm.__all__)}\n"
+        f"print([m for m in {HEAVY!r} if m in sys.modules])"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
+    assert out.strip() == "[]"
+
+
+USER_CODE = """\
+from routerllm import AppConfig, GenerationRequest, RouterLLM, RouterLLMError, load_config
+
+config: AppConfig = load_config("local")
+with RouterLLM.from_config("local") as system:
+    result = system.generate(GenerationRequest("hi", max_new_tokens=8))
+    reveal_type(result)
+    reveal_type(result.co2_kg)
+    reveal_type(system.generate_batch(["hi"]))
+    try:
+        system.generate_batch(["a", "b"])
+    except RouterLLMError as e:
+        print(e)
+"""
+
+
+def test_a_users_code_passes_mypy_strict_with_precise_types(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mypy import api
+
+    user = tmp_path / "user_app.py"
+    user.write_text(USER_CODE, encoding="utf-8")
+    home = Path(routerllm.__file__).resolve().parents[1]  # the copy imported here
+    if home.name != "site-packages":  # a source checkout: an installed one needs py.typed
+        monkeypatch.setenv("MYPYPATH", str(home))
+    # only the user's file is held to --strict: the package has its own mypy settings
+    out, err, _ = api.run(
+        ["--strict", "--config-file", "", "--cache-dir", str(tmp_path / "cache"), str(user)]
+    )
+    lines = [line for line in out.splitlines() if line.startswith(str(user))]
+    revealed = [line.split("Revealed type is ")[1] for line in lines if "Revealed type" in line]
+    assert revealed == [
+        '"routerllm.routed_result.RoutedResult"',
+        '"float"',
+        '"list[routerllm.routed_result.RoutedResult]"',
+    ], out + err
+    assert not [line for line in lines if ": error:" in line], out

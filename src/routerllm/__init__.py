@@ -9,7 +9,13 @@ the energy, CO2 and cost of every request.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # a type checker sees the real classes; at run time they load on first use
+    from routerllm.backends.base import GenerationRequest
+    from routerllm.config import AppConfig, load_config
+    from routerllm.exceptions import RouterLLMError
+    from routerllm.system import RouterLLM
 
 __version__ = "0.1.0"
 __all__ = ["AppConfig", "GenerationRequest", "RouterLLM", "RouterLLMError", "load_config"]
@@ -30,3 +36,7 @@ def __getattr__(name: str) -> Any:
 
         return getattr(importlib.import_module(_LAZY[name]), name)
     raise AttributeError(f"module 'routerllm' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
