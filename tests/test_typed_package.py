@@ -45,6 +45,7 @@ def test_importing_the_public_names_loads_no_heavy_dependency() -> None:
 
 USER_CODE = """\
 from routerllm import AppConfig, GenerationRequest, RouterLLM, RouterLLMError, load_config
+from routerllm.exceptions import BatchError, RequestLogError
 
 config: AppConfig = load_config("local")
 with RouterLLM.from_config("local") as system:
@@ -54,6 +55,10 @@ with RouterLLM.from_config("local") as system:
     reveal_type(system.generate_batch(["hi"]))
     try:
         system.generate_batch(["a", "b"])
+    except BatchError as e:
+        reveal_type(e.results)
+    except RequestLogError as e:
+        reveal_type(e.result)
     except RouterLLMError as e:
         print(e)
 """
@@ -79,5 +84,7 @@ def test_a_users_code_passes_mypy_strict_with_precise_types(
         '"routerllm.routed_result.RoutedResult"',
         '"float"',
         '"list[routerllm.routed_result.RoutedResult]"',
+        '"list[routerllm.routed_result.RoutedResult]"',
+        '"routerllm.routed_result.RoutedResult | None"',
     ], out + err
     assert not [line for line in lines if ": error:" in line], out

@@ -7,10 +7,11 @@ message on one line and exits non-zero, without a traceback.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from routerllm.carbon.meter import Measurement
+    from routerllm.routed_result import RoutedResult
 
 
 class RouterLLMError(Exception):
@@ -116,7 +117,7 @@ class BatchError(RouterLLMError):
     batch's routing is logged with the failed request's row (where it has one: a
     request refused before any model ran has none)."""
 
-    def __init__(self, message: str, results: list[Any], index: int) -> None:
+    def __init__(self, message: str, results: list[RoutedResult], index: int) -> None:
         super().__init__(message)
         self.results, self.index = results, index
 
@@ -127,7 +128,7 @@ class RequestLogError(RouterLLMError):
     ``logged`` is True where its row is in the log all the same (only the emissions CSV
     could not be written)."""
 
-    result: Any = None
+    result: RoutedResult | None = None
     logged: bool = False
 
 
