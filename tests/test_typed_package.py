@@ -48,6 +48,9 @@ from routerllm import AppConfig, GenerationRequest, RouterLLM, RouterLLMError, l
 from routerllm.exceptions import BatchError, RequestLogError
 
 config: AppConfig = load_config("local")
+# --strict warns of an unused ignore: these must be errors to the user's mypy
+RouterLLM.from_config("local", request_log=3)  # type: ignore[arg-type]
+RouterLLM.from_config("local", requst_log="x.sqlite")  # type: ignore[call-arg]
 with RouterLLM.from_config("local") as system:
     result = system.generate(GenerationRequest("hi", max_new_tokens=8))
     reveal_type(result)

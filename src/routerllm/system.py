@@ -59,6 +59,16 @@ from routerllm.served_gate import ServedGate
 
 if TYPE_CHECKING:
     import numpy as np
+    from typing_extensions import TypedDict, Unpack
+
+    class SystemParts(TypedDict, total=False):
+        """``RouterLLM.from_config``'s keywords: the constructor's, so a type checker
+        checks them there too."""
+
+        router: Router | str | None
+        meter: CarbonMeter | None
+        request_log: RequestLog | str | os.PathLike[str] | None
+        manager: LLMManager | None
 
 
 logger = logging.getLogger(__name__)
@@ -191,7 +201,9 @@ class RouterLLM(RequestAnswering):
         self.feedback_loop.learn_scored(self.log)
 
     @classmethod
-    def from_config(cls, path: str | os.PathLike[str] | None = None, **kwargs: Any) -> RouterLLM:
+    def from_config(
+        cls, path: str | os.PathLike[str] | None = None, **kwargs: Unpack[SystemParts]
+    ) -> RouterLLM:
         """A system for the config at ``path`` (a YAML file or a packaged config's name);
         ``kwargs`` are the constructor's (``router``, ``meter``, ``request_log``, ``manager``)."""
         if unknown := sorted(set(kwargs) - {"router", "meter", "request_log", "manager"}):
