@@ -41,6 +41,7 @@ from routerllm.eval.result_store import PACKAGED_SET, ResultStore
 from routerllm.eval.sandbox import isolation_text
 from routerllm.exceptions import RouterLLMError
 from routerllm.files import write_text_atomically, written_atomically
+from routerllm.log_repeats import warnings_once
 from routerllm.path_checks import file_in_the_way, refuse_unwritable_folder, what_is
 from routerllm.routers.base import create_router
 from routerllm.routers.calibration import parse_target
@@ -218,58 +219,66 @@ def run_experiment(
                 curve: list[tuple[float, float]] = []
                 curve_rule = "lambda"
                 for name in systems:
-                    if name in direct:
-                        results[name] = compose(
-                            name, [direct[name]] * len(problems), outcomes, task_ids, loads,
-                            measured_loads=measured_loads,
-                        )  # fmt: skip
-                    elif name in (CASCADE, GATED_CASCADE):
-                        gate = None
-                        if name == GATED_CASCADE:
-                            tokens = np.array([[outcomes[medium][t].prompt_tokens,
-                                                outcomes[medium][t].completion_tokens] for t in task_ids])  # fmt: skip
-                            states = store.prompt_states(medium, task_ids)
-                            unverified_extra = None
-                            if extra is not None:
-                                tokens = np.vstack([tokens, extra.medium_tokens])
-                                states = None if states is None or extra.medium_states is None else np.vstack([states, extra.medium_states])  # fmt: skip
-                                unverified_extra = extra.unverified()
-                            gate = budget_gate(system, train_prompts, train_scores, train_energy, models,
-                                               medium, heavy, folds, seed, encoder, cascade_budget,
-                                               tokens, states, unverified_extra)  # fmt: skip
-                        results[name] = cascade(system, problems, store.completions(medium), medium,
-                                                heavy, outcomes, loads, gate, name, measured_loads)  # fmt: skip
-                    elif name in AS_IS:
-                        router = create_router(name, config.models, seed)
-                        choices, cost, metered = measured_routing(system, router, prompts)
-                        results[name] = compose(name, choices, outcomes, task_ids, loads, cost,
-                                                metered, measured_loads)  # fmt: skip
-                    else:
-                        cv = cross_validated(
-                            name, system, train_prompts, train_scores, train_energy, models, folds,
-                            seed, encoder, calibration, n_extra, two_settings,
-                        )  # fmt: skip
-                        results[name] = compose(
-                            name, cv.choices, outcomes, task_ids, loads, cv.router_cost,
-                            cv.router_measured, measured_loads,
-                        )  # fmt: skip
-                        results[name].extra = {"decision_rules": cv.rules}
-                        expected = {
-                            "expected_pass@1": float((cv.policy * scores).sum() / len(task_ids)),
-                            "expected_generation_kwh": float((cv.policy * energy).sum()),
-                        }
-                        if cv.mixed_folds:
-                            results[name].extra["fixed_mix"] = {"folds": cv.mixed_folds, **expected}
-                        if cv.two_setting_folds:
-                            results[name].extra["two_settings"] = {
-                                "folds": cv.two_setting_folds,
-                                **expected,
+                    # once per fold, a router's warnings (trained on one problem, calibrated to a
+                    # fixed mix) said once with their count
+                    with warnings_once(f"in the folds of system {name!r}"):
+                        if name in direct:
+                            results[name] = compose(
+                                name, [direct[name]] * len(problems), outcomes, task_ids, loads,
+                                measured_loads=measured_loads,
+                            )  # fmt: skip
+                        elif name in (CASCADE, GATED_CASCADE):
+                            gate = None
+                            if name == GATED_CASCADE:
+                                tokens = np.array([[outcomes[medium][t].prompt_tokens,
+                                                    outcomes[medium][t].completion_tokens] for t in task_ids])  # fmt: skip
+                                states = store.prompt_states(medium, task_ids)
+                                unverified_extra = None
+                                if extra is not None:
+                                    tokens = np.vstack([tokens, extra.medium_tokens])
+                                    states = None if states is None or extra.medium_states is None else np.vstack([states, extra.medium_states])  # fmt: skip
+                                    unverified_extra = extra.unverified()
+                                gate = budget_gate(system, train_prompts, train_scores, train_energy, models,
+                                                   medium, heavy, folds, seed, encoder, cascade_budget,
+                                                   tokens, states, unverified_extra)  # fmt: skip
+                            results[name] = cascade(system, problems, store.completions(medium), medium,
+                                                    heavy, outcomes, loads, gate, name, measured_loads)  # fmt: skip
+                        elif name in AS_IS:
+                            router = create_router(name, config.models, seed)
+                            choices, cost, metered = measured_routing(system, router, prompts)
+                            results[name] = compose(name, choices, outcomes, task_ids, loads, cost,
+                                                    metered, measured_loads)  # fmt: skip
+                        else:
+                            cv = cross_validated(
+                                name, system, train_prompts, train_scores, train_energy, models, folds,
+                                seed, encoder, calibration, n_extra, two_settings,
+                            )  # fmt: skip
+                            results[name] = compose(
+                                name, cv.choices, outcomes, task_ids, loads, cv.router_cost,
+                                cv.router_measured, measured_loads,
+                            )  # fmt: skip
+                            results[name].extra = {"decision_rules": cv.rules}
+                            expected = {
+                                "expected_pass@1": float(
+                                    (cv.policy * scores).sum() / len(task_ids)
+                                ),
+                                "expected_generation_kwh": float((cv.policy * energy).sum()),
                             }
-                        if name == "quality":
-                            curve_rule = cv.rule
-                            curve = quality_energy_curve(
-                                cv.predicted, scores, energy, cv.known, cv.rule
-                            )
+                            if cv.mixed_folds:
+                                results[name].extra["fixed_mix"] = {
+                                    "folds": cv.mixed_folds,
+                                    **expected,
+                                }
+                            if cv.two_setting_folds:
+                                results[name].extra["two_settings"] = {
+                                    "folds": cv.two_setting_folds,
+                                    **expected,
+                                }
+                            if name == "quality":
+                                curve_rule = cv.rule
+                                curve = quality_energy_curve(
+                                    cv.predicted, scores, energy, cv.known, cv.rule
+                                )
                 method = system.meter.method
                 generation_methods = store.methods(models, task_ids)
         finally:

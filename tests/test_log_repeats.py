@@ -1,0 +1,61 @@
+"""A warning a loop repeats (once per cross-validation fold) is said once, with its count."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pytest
+
+from routerllm.cli import main
+from routerllm.log_repeats import warnings_once
+
+
+def test_a_repeated_warning_is_said_once_at_the_end_with_its_count(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    log = logging.getLogger("routerllm.test_log_repeats")
+    caplog.set_level(logging.INFO)
+    with warnings_once("in the folds of system 'knn'"):
+        for fold in range(4):
+            log.warning("router %r is trained on a single prompt", "knn")
+            log.warning("fold %d did worse than a fixed mix", fold)
+            log.info("fold %d done", fold)
+        log.warning("said once")
+        assert [r.getMessage() for r in caplog.records] == [f"fold {f} done" for f in range(4)]
+    assert [(r.name, r.levelname, r.getMessage()) for r in caplog.records[4:]] == [
+        (log.name, "WARNING", "router 'knn' is trained on a single prompt "
+                              "[4 times in the folds of system 'knn']"),
+        (log.name, "WARNING", "fold 0 did worse than a fixed mix "
+                              "[4 times in the folds of system 'knn', the first shown]"),
+        (log.name, "WARNING", "said once"),
+    ]  # fmt: skip
+    log.warning("after the block")  # said as it comes again
+    assert caplog.records[-1].getMessage() == "after the block"
+
+
+def test_warnings_held_back_are_said_when_the_block_fails(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    log = logging.getLogger("routerllm.test_log_repeats")
+    with pytest.raises(KeyboardInterrupt), warnings_once("in the folds"):
+        log.warning("kept")
+        log.warning("kept")
+        raise KeyboardInterrupt
+    assert [r.getMessage() for r in caplog.records] == ["kept [2 times in the folds]"]
+
+
+def test_humaneval_says_a_fold_router_warning_once_per_system(
+    tiny_config_path: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Two problems, five folds: every fold's router is trained on one problem, and its
+    warning came once per fold and once per inner fold, 20 lines for four systems."""
+    argv = ["humaneval", "--config", str(tiny_config_path), "--out", str(tmp_path / "he"),
+            "--limit", "2", "--systems", "direct-light,logreg,knn", "--max-new-tokens", "2",
+            "--mode", "complete", "--encoder", "hashing", "--json"]  # fmt: skip
+    assert main(argv) == 0
+    said = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(said) == 2, said
+    for name, message in zip(["logreg", "knn"], said, strict=True):
+        assert message.startswith(f"router {name!r} is trained on a single prompt")
+        assert message.endswith(f" [4 times in the folds of system {name!r}]")
