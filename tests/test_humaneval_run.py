@@ -1538,3 +1538,21 @@ def test_the_curve_above_the_mix_of_medium_and_heavy_by_hand() -> None:
     # no range between them (the heavy model spent less): no share, not an error
     assert above_mix(curve, scores, energy[:, ::-1], models, "medium", "heavy") is None
     assert above_mix(curve, scores, energy, ["light", "heavy"], "medium", "heavy") is None
+
+
+def test_no_share_above_the_mix_where_medium_or_heavy_generation_was_not_measured() -> None:
+    """A model whose every answer CodeCarbon failed to measure has 0 kWh in the energy
+    matrix (results.json says null, and the plot draws no mix line to it), yet the share
+    above the mix was computed against a line from 0 kWh: a figure of a line that is not
+    known. The same curve with both ends measured keeps its share."""
+    from routerllm.eval.humaneval_report import above_mix
+
+    models = ["light", "medium", "heavy"]
+    scores = np.zeros((10, 3))
+    scores[:5, 1], scores[:7, 2] = 1, 1
+    energy = np.tile([0.1, 0.0, 0.4], (10, 1))  # medium's answers: codecarbon:failed
+    curve = [(2.0, 0.4), (3.0, 0.65), (4.0, 0.7)]
+    args = (curve, scores, energy, models, "medium", "heavy")
+    assert above_mix(*args, measured={"light", "heavy"}) is None
+    assert above_mix(*args, measured={"light", "medium"}) is None
+    assert above_mix(*args, measured=set(models)) is not None  # a measured 0 is a 0

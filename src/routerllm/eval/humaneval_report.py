@@ -7,7 +7,7 @@ import contextlib
 import dataclasses
 import fcntl
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -210,6 +210,10 @@ def run_experiment(
                     [[float(outcomes[m][t].passed) for m in models] for t in task_ids]
                 )
                 energy = np.array([[outcomes[m][t].gen_kwh for m in models] for t in task_ids])
+                # as a direct system's llm_inference: measured where any answer was
+                generation_measured = {
+                    m for m in models if any(outcomes[m][t].measured for t in task_ids)
+                }
                 # Another problem set's run, appended: it trains, it is never tested.
                 n_extra = 0 if extra is None else len(extra)
                 train_prompts = prompts + ([] if extra is None else extra.prompts)
@@ -333,7 +337,7 @@ def run_experiment(
             "quality_energy_curve": curve,
             "quality_energy_curve_rule": curve_rule,
             "quality_energy_curve_above_mix": above_mix(
-                curve, scores, energy, models, medium, heavy
+                curve, scores, energy, models, medium, heavy, generation_measured
             ),  # fmt: skip
         }
         # atomic, as the plot: an interrupted write leaves the previous report whole
@@ -419,13 +423,18 @@ def above_mix(
     models: list[str],
     medium: str,
     heavy: str,
+    measured: Collection[str] | None = None,
 ) -> float | None:
     """The share of the generation-energy range from direct-medium to direct-heavy over
     which ``curve`` lies above the straight line between them: the random mix of the two,
-    which routing must beat (issue #4); None without a curve or such a range."""
+    which routing must beat (issue #4); None without a curve or such a range, or where
+    medium's or heavy's generation was not measured (not in ``measured``, the models any
+    of whose answers was; None: every one): their 0 kWh is no end of the line."""
     from routerllm.eval.curves import OperatingPoint, share_above_line
 
     if not curve or medium not in models or heavy not in models:
+        return None
+    if measured is not None and not {medium, heavy} <= set(measured):
         return None
     ends = [OperatingPoint(float(energy[:, i].sum()), float(scores[:, i].mean())) for i in (models.index(medium), models.index(heavy))]  # fmt: skip
     if not ends[1].cost > ends[0].cost:
