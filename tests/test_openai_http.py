@@ -334,6 +334,7 @@ class Reply:
     raw: bytes | None = None  # sent as is instead of an HTTP answer, then the connection closed
     reset: bool = False  # the connection closed with a TCP reset (RST), not a FIN
     chunked: bool = False  # the body sent with Transfer-Encoding: chunked, in 7-byte chunks
+    chunk_bytes: int = 7  # or in chunks of this many bytes
 
 
 @dataclass(frozen=True)
@@ -463,7 +464,8 @@ class _StubHandler(BaseHTTPRequestHandler):
             )
             if reply.chunked:
                 body = reply.body
-                pieces = [b"%x\r\n%s\r\n" % (len(body[i : i + 7]), body[i : i + 7]) for i in range(0, len(body), 7)]  # fmt: skip
+                n = reply.chunk_bytes
+                pieces = [b"%x\r\n%s\r\n" % (len(body[i : i + n]), body[i : i + n]) for i in range(0, len(body), n)]  # fmt: skip
                 pieces.append(b"0\r\n\r\n")
             for piece in pieces:
                 self.wfile.write(piece)
@@ -1727,6 +1729,18 @@ def test_a_compressed_answer_is_decoded(
     completion = http_backend(stub.base_url, max_retries=0).generate(GenerationRequest("hi"))
     assert (completion.text, completion.completion_tokens) == ("squeezed", 2)
     assert stub.posts[0].headers["accept-encoding"] == "identity"
+
+
+@pytest.mark.parametrize("wbits", [zlib.MAX_WBITS, -zlib.MAX_WBITS], ids=["zlib", "raw"])
+def test_a_deflated_answer_in_one_byte_chunks_is_decoded(stub: Stub, wbits: int) -> None:
+    """Deflate's kind (zlib's or raw) is told by the body's first two bytes, which may come
+    in two chunks: until 2026-12-05 a zlib-format answer whose first chunk was one byte was
+    taken for raw deflate and refused as "not valid deflate"."""
+    body = _deflated(completion_reply("squeezed").body, wbits)
+    headers = (("Content-Encoding", "deflate"),)
+    stub.default_post = Reply(200, body, headers=headers, chunked=True, chunk_bytes=1)
+    completion = http_backend(stub.base_url, max_retries=0).generate(GenerationRequest("hi"))
+    assert (completion.text, completion.completion_tokens) == ("squeezed", 2)
 
 
 def test_a_compressed_answer_over_the_cap_decoded_is_refused_unread(stub: Stub) -> None:

@@ -31,7 +31,8 @@ class ContentDecoder:
         self.limit = limit
         self.size = 0  # decoded bytes so far
         self.over = False  # more than ``limit`` decoded: what is over is not returned
-        self._inflate: Any = None  # made on the first bytes, which tell deflate's kind
+        self._inflate: Any = None  # made on the first two bytes, which tell deflate's kind
+        self._head = b""  # the first byte, where it came alone (a chunk of one byte)
 
     def feed(self, data: bytes) -> bytes:
         """The decoded bytes of ``data``, the next bytes of the body."""
@@ -45,6 +46,11 @@ class ContentDecoder:
 
     def _decoded(self, data: bytes) -> bytes:
         room = self.limit - self.size + 1  # max_length: never inflated beyond the limit
+        if self._inflate is None:
+            data, self._head = self._head + data, b""
+            if len(data) < 2:  # a zlib header's two bytes not both there yet
+                self._head = data
+                return b""
         try:
             if self._inflate is None:
                 self._inflate = zlib.decompressobj(DECODED[str(self.coding)](data))
@@ -61,6 +67,8 @@ class ContentDecoder:
     def end(self) -> None:
         """``Undecodable`` where the compressed data stopped before its end."""
         if self._inflate is not None and not self._inflate.eof and not self.over:
+            raise Undecodable(f"its answer's {self.coding} data ends before its end")
+        if self._head:  # one byte: no gzip or deflate data is so short
             raise Undecodable(f"its answer's {self.coding} data ends before its end")
         if self.coding is not None and self._inflate is None:
             raise Undecodable(f"its answer is empty, though sent as {self.coding}")
