@@ -138,3 +138,36 @@ def test_a_failed_write_leaves_the_old_file_and_nothing_else(tmp_path: Path) -> 
         raise RuntimeError("disk full")
     assert target.read_text() == "old"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["results.json"]
+
+
+def _open_on(path: Path) -> list[str]:
+    """This process's file descriptors open on ``path`` (Linux's /proc)."""
+    fds = Path("/proc/self/fd")
+    return [fd.name for fd in fds.iterdir() if os.path.realpath(fd) == os.path.realpath(path)]
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="reads Linux's /proc")
+def test_where_files_cannot_be_locked_no_staged_file_is_held_open(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without fcntl (Windows), a staged file is not locked, and nothing holds it open:
+    Windows renames or removes no file that is open (``publish``'s ``os.replace``, the
+    clean-up's unlink). Until 2026-12-05 its descriptor stayed open for the block."""
+    monkeypatch.setattr(files, "fcntl", None)
+    target = tmp_path / "results.json"
+    with written_atomically(target) as tmp:
+        tmp.write_text("new")
+        assert _open_on(tmp) == []
+    assert target.read_text() == "new"
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="reads Linux's /proc")
+def test_a_staged_file_that_cannot_be_removed_is_not_left_open(tmp_path: Path) -> None:
+    """The clean-up's unlink may fail (a folder made read-only meanwhile): the staged
+    file's descriptor, and its lock, are let go all the same."""
+    target = tmp_path / "results.json"
+    unlink_fails = mock.patch.object(Path, "unlink", side_effect=PermissionError("read-only"))
+    with unlink_fails, pytest.raises(PermissionError), files.staged(target) as tmp:
+        tmp.write_text("half")
+        assert len(_open_on(tmp)) == 1  # locked: held open for the block
+    assert _open_on(tmp) == []

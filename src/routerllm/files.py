@@ -57,23 +57,36 @@ def staged(target: Path) -> Iterator[Path]:
     try:
         yield Path(name)
     finally:
-        Path(name).unlink(missing_ok=True)
-        os.close(fd)
+        try:
+            Path(name).unlink(missing_ok=True)
+        finally:
+            if fd is not None:
+                os.close(fd)
 
 
-def _new_staged_file(target: Path) -> tuple[int, str]:
-    """A new, empty staged file for ``target``, locked by this process where it can be."""
+def _new_staged_file(target: Path) -> tuple[int | None, str]:
+    """A new, empty staged file for ``target``, locked by this process where it can be,
+    and then the descriptor that holds the lock; where it cannot, none is kept open:
+    Windows (no fcntl) renames or removes no file that is open."""
     while True:
         fd, name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".partial")  # fmt: skip
-        if fcntl is None:
-            return fd, name
         try:
-            # waits where a sweeper took the new file for a dead writer's and removes it
-            fcntl.flock(fd, fcntl.LOCK_EX)
-        except OSError:  # no locks on this file system: nobody can tell it is live
-            return fd, name
-        if _is_at(fd, Path(name)):
-            return fd, name
+            if fcntl is None:
+                os.close(fd)
+                return None, name
+            try:
+                # waits where a sweeper took the new file for a dead writer's and removes it
+                fcntl.flock(fd, fcntl.LOCK_EX)
+            except OSError:  # no locks on this file system: nobody can tell it is live
+                os.close(fd)
+                return None, name
+            if _is_at(fd, Path(name)):
+                return fd, name
+        except BaseException:  # Ctrl-C while it waited for the lock: no file left behind
+            with contextlib.suppress(OSError):
+                os.close(fd)
+                os.unlink(name)
+            raise
         os.close(fd)  # removed by a sweeper before it was locked: another one
 
 
