@@ -157,3 +157,18 @@ def test_the_llama_cpp_step_says_whether_it_compiles() -> None:
     for cached in ("", wheel.replace("0.3.16", "0.3.15")):
         assert "compiles it now, about 9 minutes" in dev._llama_cpp_note(cached, (3, 11))
     assert "compiles" in dev._llama_cpp_note(wheel, (3, 12))  # a 3.11 wheel is no use to 3.12
+
+
+def test_a_pip_without_dry_run_reports_skips_the_torch_check(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """pip before 22.2 has no ``--dry-run --report`` (a venv's pip that could not be
+    upgraded: offline, a mirror of old versions): the check is skipped, said in one line,
+    and the set-up goes on; until 2026-12-05 it stopped there, "its output is above" with
+    no output shown (captured)."""
+    dev = _dev()
+    old_pip = [sys.executable, "-c", "import sys; sys.exit('ERROR: no such option: --dry-run')"]
+    dev._check_torch_plan(old_pip, [])
+    out = capsys.readouterr().out
+    assert out.count("\n") == 1 and "no such option: --dry-run" in out
+    assert "not checked" in out
