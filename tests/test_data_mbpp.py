@@ -250,3 +250,24 @@ def test_a_task_that_quotes_triple_quotes_keeps_a_valid_prompt(
     assert check_problem(p, p.canonical_solution).status == "passed"
     good = "\n" + p.canonical_solution
     assert verify_completion(p.prompt, p.entry_point, good).verdict == verdict
+
+
+def test_a_first_test_with_backslashes_is_shown_verbatim_in_a_valid_prompt(tmp_path: Path) -> None:
+    """A test holding a backslash (a raw-string regex, an escaped newline) went into the
+    prompt's docstring as it was: ``r"\\x"`` made the prompt invalid Python (a truncated
+    \\x escape), so that the whole file was refused, and ``'a\\nb'`` was a real line break
+    in the docstring. The docstring is raw where the task has a backslash: its text is
+    the test's source, as the model and the cascade read it."""
+    row = {
+        **ROWS[0],
+        "text": "Write a function that counts the backslashes in a string.",
+        "code": "def count_backslashes(s):\r\n  return s.count(chr(92))",
+        "test_list": [
+            'assert count_backslashes(r"\\x\\d") == 2',
+            "assert count_backslashes('a\\nb') == 0",
+        ],
+    }
+    problem = load_mbpp(write_jsonl(tmp_path / "mbpp.jsonl", [row]))[0]
+    docstring = ast.literal_eval(problem.prompt.strip())
+    assert docstring.splitlines()[-1] == row["test_list"][0]
+    assert check_problem(problem, problem.canonical_solution).status == "passed"

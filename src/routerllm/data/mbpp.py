@@ -133,11 +133,14 @@ def _problem(
     body = textwrap.indent("\n".join(t.replace("\r\n", "\n").strip() for t in tests), "    ")
     doc = f"{' '.join(text.split())}\n{tests[0].strip()}"
     quote = "'''" if '"""' in doc and "'''" not in doc else '"""'
+    # Raw where the task holds a backslash: the docstring is the test's source as it is
+    # (r"\x" would be no Python, and '\n' a line break, in a plain one).
+    raw = "r" if "\\" in doc else ""
     if quote in doc:  # both kinds of triple quote in the task: its double quotes escaped
         doc = doc.replace('"', '\\"')
     return HumanEvalProblem(
         task_id=task_id,
-        prompt=f"{quote}\n{doc}\n{quote}\n",
+        prompt=f"{raw}{quote}\n{doc}\n{quote}\n",
         entry_point=entry_point,
         canonical_solution=code.replace("\r\n", "\n"),
         # The tests call the function by name; bound before ``check`` is defined, so
