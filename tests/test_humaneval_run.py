@@ -1556,3 +1556,39 @@ def test_no_share_above_the_mix_where_medium_or_heavy_generation_was_not_measure
     assert above_mix(*args, measured={"light", "heavy"}) is None
     assert above_mix(*args, measured={"light", "medium"}) is None
     assert above_mix(*args, measured=set(models)) is not None  # a measured 0 is a 0
+
+
+def test_two_settings_for_a_share_target_are_refused_before_any_model_runs(
+    tiny_config: AppConfig, tmp_path: Path
+) -> None:
+    """Refused once the generations were done, when the first fold calibrated."""
+    out = tmp_path / "he"
+    with pytest.raises(RouterLLMError, match="a max_share target is met by one setting"):
+        run_experiment(tiny_config, out, systems=["quality"], limit=2, folds=2,
+                       calibration="max_share=0.3", two_settings=True, progress=False)  # fmt: skip
+    assert not out.exists()
+
+
+def test_an_unnamed_share_target_caps_the_ladders_largest_model(
+    tiny_config: AppConfig, tmp_path: Path
+) -> None:
+    """``max_share=X`` capped the model dearest by the energy measured in the generations,
+    known only after them, and was refused then where several were equally dear; in a
+    ladder it caps the largest model, named before anything runs."""
+    summary = run_experiment(tiny_config, tmp_path / "he", systems=["quality"], limit=3, folds=3,
+                             calibration="max_share=0.3", progress=False,
+                             style_overrides={"max_new_tokens": 4})  # fmt: skip
+    assert summary["calibration"] == "max_share:tiny-heavy=0.3"
+
+
+def test_a_curve_that_cannot_be_plotted_is_refused_before_any_model_runs(
+    tiny_config: AppConfig, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without matplotlib, the quality router's curve failed once everything was run."""
+    import sys
+
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # as if it were not installed
+    out = tmp_path / "he"
+    with pytest.raises(RouterLLMError, match=r"matplotlib.*routerllm\[learn\].*quality"):
+        run_experiment(tiny_config, out, systems=["quality"], limit=2, folds=2, progress=False)
+    assert not out.exists()

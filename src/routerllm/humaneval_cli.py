@@ -164,7 +164,8 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
         default="max_cost=0.7",
         help="target the learned routers' decision rule and knob are set to on the training folds: quality=X "
         "(share of the best model's pass rate), max_cost=X (energy budget, share of the "
-        "costliest model's) or max_share=X (default: max_cost=0.7, the same budget as --cascade-budget's default)",
+        "costliest model's) or max_share[:MODEL]=X (the share of requests MODEL may take; "
+        "default: the ladder's largest model) (default: max_cost=0.7, the same budget as --cascade-budget's default)",
     )
     he.add_argument(
         "--two-settings",

@@ -39,12 +39,12 @@ from routerllm.eval.humaneval_run import (
 from routerllm.eval.paired import RESAMPLES, Target, against_reference
 from routerllm.eval.result_store import PACKAGED_SET, ResultStore
 from routerllm.eval.sandbox import isolation_text
-from routerllm.exceptions import RouterLLMError
+from routerllm.exceptions import RouterLLMError, missing_dependency
 from routerllm.files import write_text_atomically, written_atomically
 from routerllm.log_repeats import warnings_once
 from routerllm.path_checks import file_in_the_way, refuse_unwritable_folder, what_is
 from routerllm.routers.base import create_router
-from routerllm.routers.calibration import parse_target
+from routerllm.routers.calibration import check_two_settings, parse_target
 from routerllm.routers.outcome import DEFAULT_ENCODER
 from routerllm.strict_json import finite, json_text
 from routerllm.system import RouterLLM
@@ -76,7 +76,8 @@ def run_experiment(
     ``minilm-static``) and ``calibration`` the target their knob is calibrated to on
     the training folds (by a mix of two knob settings with ``two_settings``); ``cascade_budget`` is the ``gated-cascade``'s energy budget, a
     share of the heavy model's generation energy (its gate is calibrated to it on the
-    training folds). Generation depends on none of them, so a stored run can be
+    training folds). An unnamed ``max_share=X`` caps the ladder's largest model, named
+    before anything runs (``max_share:<model>=X`` in the summary). Generation depends on none of them, so a stored run can be
     re-reported with others without generating anything again. ``problems_file`` is a
     HumanEval- or MBPP-format file to run instead of the packaged HumanEval.
     ``train_on`` is the directory of an earlier run on another problem set, whose
@@ -91,7 +92,20 @@ def run_experiment(
     ladder = [m.name for m in config.models_by_size()]
     check_systems(systems, ladder)
     # Bad router options fail now, not after the generations.
-    parse_target(calibration, ladder)
+    kind, goal = parse_target(calibration, ladder)
+    if two_settings:
+        check_two_settings(kind)
+    if kind == "max_share":
+        # The ladder's largest model, named now: the dearest by measured energy would be
+        # known only after the generations (and refused then where two were equally dear).
+        calibration = f"max_share:{ladder[-1]}={goal!r}"
+    if "quality" in systems:  # its quality-energy curve is plotted once everything ran
+        from routerllm.eval.plots import require_matplotlib
+
+        require_matplotlib(
+            "the quality router's quality-energy curve (quality_energy.png)",
+            "leave quality out of --systems",
+        )
     if encoder is not None:
         from routerllm.encoders import create_encoder
 
@@ -445,8 +459,11 @@ def above_mix(
 def plot_curve(
     curve: list[tuple[float, float]], rows: list[dict[str, Any]], path: Path, rule: str = "lambda"
 ) -> None:
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
+    try:
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
+    except ImportError as e:
+        raise missing_dependency("matplotlib", "learn") from e
 
     fig = Figure(figsize=(7, 5))
     FigureCanvasAgg(fig)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from routerllm.eval.curves import OperatingPoint, check_points, router_curve
 from routerllm.eval.routing_metrics import References
-from routerllm.exceptions import RouterLLMError, missing_dependency
+from routerllm.exceptions import MissingDependencyError, RouterLLMError, missing_dependency
 from routerllm.files import written_atomically
 from routerllm.path_checks import file_in_the_way, what_is
 
@@ -23,6 +23,18 @@ def check_png_path(path: str | Path, what: str = "the plot") -> Path:
     if (above := file_in_the_way(out.parent)) is not None:
         raise RouterLLMError(f"{what} {out} is under {above}, which is {what_is(above)}")
     return out
+
+
+def require_matplotlib(plot: str, remedy: str) -> None:
+    """Fail now, before the work a ``plot`` draws, where matplotlib is not installed: the
+    figures it would draw were lost with the error. ``remedy`` says how to do without."""
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError as e:
+        raise MissingDependencyError(
+            f"{plot} needs matplotlib, which is not installed: install it with "
+            f"pip install 'routerllm[learn]', or {remedy} (nothing was run)"
+        ) from e
 
 
 def plot_quality_cost(
