@@ -1152,3 +1152,22 @@ def test_test_says_what_its_latency_percentiles_are_taken_over(
     assert main(["test", "--router-type", "rules", "--data", str(many), "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["latency_ms"]["n"] == 200 and report["latency_ms"]["warmup"] == 3
+
+
+def test_a_plot_without_matplotlib_is_refused_before_the_evaluation(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Found only once every router was trained and evaluated: the figures were lost."""
+    import routerllm.eval.outcome_eval as outcome_eval
+
+    evaluated: list[object] = []
+    real = outcome_eval.evaluate_routing
+    monkeypatch.setattr(outcome_eval, "evaluate_routing",
+                        lambda *a, **k: evaluated.append(a) or real(*a, **k))  # fmt: skip
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # as if it were not installed
+    data = write_json(tmp_path / "train.json", *make_rows(40, 0))
+    line = user_error(capsys, "eval-routing", "--data", str(data), "--encoder", "hashing",
+                      "--plot", str(tmp_path / "c.png"))  # fmt: skip
+    assert "--plot needs matplotlib, which is not installed" in line
+    assert "pip install 'routerllm[learn]'" in line
+    assert evaluated == [] and not (tmp_path / "c.png").exists()

@@ -175,11 +175,12 @@ def refuse_overwriting(
 
 def check_plot(path: Path, inputs: Sequence[tuple[str, Path]]) -> None:
     """A ``--plot`` refused before the evaluation it draws, not once its figures are
-    computed (and lost): not a PNG path, one of the ``inputs``, or where nothing can be
-    created."""
-    from routerllm.eval.plots import check_png_path
+    computed (and lost): not a PNG path, one of the ``inputs``, where nothing can be
+    created, or without matplotlib to draw it."""
+    from routerllm.eval.plots import check_png_path, require_matplotlib
     from routerllm.path_checks import refuse_unwritable_folder
 
     check_png_path(path, "--plot")
+    require_matplotlib("--plot", "leave --plot out")
     refuse_overwriting("--plot", [path], inputs)
     refuse_unwritable_folder(path.parent, f"--plot {path}", "nothing was evaluated")
