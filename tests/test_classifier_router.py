@@ -687,3 +687,38 @@ def test_a_full_mode_router_whose_encoder_files_are_damaged_is_one_clear_error(
         f"cannot load encoder {str(folder)!r} (Error while deserializing header: invalid "
         f"header length); give a local path or a hub id in the Hugging Face cache"
     )
+
+
+class _CountingHashing(_Hashing):
+    """The 64-bin hashing encoder, counting the texts it encodes."""
+
+    def __init__(self) -> None:
+        super().__init__(64)
+        self.encoded = 0
+
+    def encode(self, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
+        self.encoded += len(texts)
+        return super().encode(texts, batch_size)
+
+
+def test_a_checkpoint_resume_would_refuse_is_refused_before_the_data_is_encoded(
+    tmp_path: Path,
+) -> None:
+    """Other settings, other data or fewer epochs than the checkpoint's were refused only
+    once every prompt was encoded: minutes with a transformer encoder on a large set."""
+    out = tmp_path / "checkpoints"
+    EmbeddingClassifierRouter(MODELS, encoder=HashingEncoder()).fit(
+        TRAIN, VAL, fast_args(epochs=2, output_dir=str(out))
+    )
+    changed = fast_args(epochs=3, output_dir=str(out))
+    changed.learning_rate *= 2
+    for train_on, args, says in (
+        (TRAIN, changed, r"other settings \(learning_rate"),
+        (TRAIN[1:], fast_args(epochs=3, output_dir=str(out)), r"other settings \(data_sha256"),
+        (TRAIN, fast_args(epochs=1, output_dir=str(out)), "holds 2 finished epochs"),
+    ):
+        encoder = _CountingHashing()
+        router = EmbeddingClassifierRouter(MODELS, encoder=encoder)
+        with pytest.raises(RouterLLMError, match=says):
+            router.fit(train_on, VAL, args, resume=True)
+        assert encoder.encoded == 0

@@ -331,7 +331,11 @@ class EmbeddingClassifierRouter(Router):
         Training continues from the router's current weights (or, with
         ``resume=True``, from the checkpoint in ``args.output_dir``).
         """
-        from routerllm.training.trainer import ClassificationData, TrainingArguments
+        from routerllm.training.trainer import (
+            ClassificationData,
+            TrainingArguments,
+            check_resumable,
+        )
         from routerllm.training.trainer import train as run_training
 
         args = TrainingArguments() if args is None else args
@@ -365,14 +369,16 @@ class EmbeddingClassifierRouter(Router):
                 "usually needs about 1e-2",
                 args.learning_rate,
             )
+        setup = {"encoder": self.spec, "mode": self.mode, "classes": self.num_classes,
+                 "data_sha256": _digest(train, val)}  # fmt: skip
+        if resume:  # a checkpoint it cannot resume is refused now, not after the encoding
+            check_resumable(args, setup)
         train_items, collate = self._inputs([p.text for p in train], args.max_length)
         val_data = None
         if val:
             val_items, _ = self._inputs([p.text for p in val], args.max_length)
             val_data = ClassificationData(val_items, np.array([p.label for p in val]))
         train_data = ClassificationData(train_items, np.array([p.label for p in train]))
-        setup = {"encoder": self.spec, "mode": self.mode, "classes": self.num_classes,
-                 "data_sha256": _digest(train, val)}  # fmt: skip
         history = run_training(
             self.network(), self._forward, collate, train_data, val_data, args, resume, setup
         )

@@ -146,6 +146,15 @@ def checkpoint_progress(path: Path) -> tuple[int, int | None] | None:
     return int(epoch), int(asked) if is_integer(asked) else None
 
 
+def more_epochs_than_asked(checkpoint: Path | None, epoch: int, asked: int) -> RouterLLMError:
+    """The error for resuming a checkpoint of more finished epochs than are asked."""
+    return RouterLLMError(
+        f"{checkpoint} holds {epoch} finished epochs, more than the {asked} asked (epochs); "
+        f"resume with epochs of at least {epoch} (routerllm train --epochs), or train afresh "
+        f"without --resume into another folder"
+    )
+
+
 def restore_checkpoint(
     checkpoint: Path | None,
     saved: dict[str, Any],
@@ -162,11 +171,7 @@ def restore_checkpoint(
         if not is_integer(epoch) or epoch < 1:
             raise TypeError(f"its epoch is {epoch!r}, not a whole number >= 1")
         if epoch > args.epochs:  # it would train nothing, and save its epochs
-            raise RouterLLMError(
-                f"{checkpoint} holds {epoch} finished epochs, more than the {args.epochs} "
-                f"asked (epochs); resume with epochs of at least {epoch} (routerllm train "
-                f"--epochs), or train afresh without --resume into another folder"
-            )
+            raise more_epochs_than_asked(checkpoint, epoch, args.epochs)
         try:
             module.load_state_dict(saved["model"])
             optimizer.load_state_dict(saved["optimizer"])

@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from routerllm.checks import FLOAT32_MAX, MAX_SEED, is_number, is_seed
+from routerllm.checks import FLOAT32_MAX, MAX_SEED, is_integer, is_number, is_seed
 from routerllm.exceptions import RouterLLMError, missing_dependency
 from routerllm.files import remove_staged_leftovers
 from routerllm.training.checkpoint import (
@@ -35,6 +35,7 @@ from routerllm.training.checkpoint import (
     TrainingHistory,
     check_same_run,
     copy_state,
+    more_epochs_than_asked,
     read_checkpoint,
     restore_checkpoint,
     run_arguments,
@@ -269,6 +270,22 @@ def _train_epoch(
         val_loss=val_loss,
         seconds=round(time.perf_counter() - started, 3),
     )
+
+
+def check_resumable(args: TrainingArguments, setup: dict[str, Any] | None = None) -> None:
+    """Refuse now what :func:`train` with ``resume=True`` would refuse of the checkpoint
+    in ``args.output_dir`` (damaged, of other settings, ``setup`` or data, more epochs
+    than asked), before the caller encodes its data: minutes, for a large set."""
+    if args.output_dir is None:
+        return
+    checkpoint = Path(args.output_dir) / CHECKPOINT_NAME
+    if not checkpoint.exists():
+        return
+    saved = read_checkpoint(checkpoint, mmap=True)  # its epochs alone: tensors not read
+    check_same_run(checkpoint, saved.get("setup"), {**(setup or {}), **run_arguments(args)})
+    epoch: Any = saved.get("epoch")  # not a whole number: restore_checkpoint says so
+    if is_integer(epoch) and int(epoch) > args.epochs:
+        raise more_epochs_than_asked(checkpoint, int(epoch), args.epochs)
 
 
 def train(
