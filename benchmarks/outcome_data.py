@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
@@ -107,6 +107,23 @@ def mean_ci90(values: np.ndarray, test_to_train: float = 0.0) -> tuple[float, fl
         return float(d.mean()), float("nan"), float("nan")
     half = float(t.ppf(0.95, len(d) - 1) * d.std(ddof=1) * np.sqrt(1 / len(d) + test_to_train))
     return float(d.mean()), float(d.mean()) - half, float(d.mean()) + half
+
+
+def split_intervals(values: list[float], test_to_train: float) -> dict[str, Any]:
+    """The mean of ``values`` over re-splits, its 90 % t-interval as if the splits were
+    independent (``90ci``) and corrected for their shared data (``90ci_corrected``):
+    [lo, hi], or None below two splits (never NaN, which is not JSON)."""
+    d = np.array(values, dtype=float)
+    mean, lo, hi = mean_ci90(d)
+    _, clo, chi = mean_ci90(d, test_to_train)
+    if len(d) < 2:
+        return {"mean": mean, "90ci": None, "90ci_corrected": None}
+    return {"mean": mean, "90ci": [lo, hi], "90ci_corrected": [clo, chi]}
+
+
+def ci_text(ci: list[float] | None, digits: int = 4) -> str:
+    """``lo..hi`` with signs, or ``-`` where there is no interval (one split)."""
+    return "-" if ci is None else f"{ci[0]:+.{digits}f}..{ci[1]:+.{digits}f}"
 
 
 class Split(NamedTuple):

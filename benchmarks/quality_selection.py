@@ -25,7 +25,14 @@ import time
 from collections.abc import Callable
 
 import numpy as np
-from outcome_data import DATASETS, add_data_dir_argument, encoder_arg, load_pair, mean_ci90
+from outcome_data import (
+    DATASETS,
+    add_data_dir_argument,
+    ci_text,
+    encoder_arg,
+    load_pair,
+    split_intervals,
+)
 from outcome_data import data_dir as outcome_data_dir
 
 from routerllm.cli_args import DefaultsHelpFormatter, count_arg, number_at_least
@@ -108,9 +115,11 @@ def main() -> int:
         train, test = load_pair(data_dir, name)
         pooled = train.concat(test)
         results: dict[str, list[float]] = {}
+        test_to_train = 0.0
         for seed in range(1, args.resplits + 1):
             tr, te = split_dataset(pooled, len(test) / len(pooled), seed)
             te, _ = without(te, tr)
+            test_to_train = len(te) / len(tr)
             for row, value in one_split(tr, te, args.encoder, args.shares).items():
                 results.setdefault(row, []).append(value)
         print(
@@ -118,13 +127,14 @@ def main() -> int:
             f"(train {len(train)}, test {len(test)}), shares {args.shares}, "
             f"{time.perf_counter() - start:.0f} s"
         )
-        print(f"{'selection':<30}{'test AIQ':>9}{'- logreg (90% CI)':>28}{'wins':>7}")
+        print("(90 % t-intervals over the re-splits, corrected for the prompts they share)")
+        print(f"{'selection':<30}{'test AIQ':>9}{'- logreg (90% interval)':>34}{'wins':>7}")
         base = np.array(results["logreg"])
         for row, values in results.items():
             v = np.array(values)
-            mean, lo, hi = mean_ci90(v - base)
+            diff = split_intervals(list(v - base), test_to_train)
             print(
-                f"{row:<30}{v.mean():>9.4f}{mean:>+12.4f} ({lo:+.4f}..{hi:+.4f})"
+                f"{row:<30}{v.mean():>9.4f}{diff['mean']:>+12.4f} ({ci_text(diff['90ci_corrected']):>18})"
                 f"{int((v > base).sum()):>4}/{len(v)}"
             )
     return 0

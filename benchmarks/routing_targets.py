@@ -29,7 +29,14 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from outcome_data import DATASETS, add_data_dir_argument, encoder_arg, load_pair, mean_ci90
+from outcome_data import (
+    DATASETS,
+    add_data_dir_argument,
+    ci_text,
+    encoder_arg,
+    load_pair,
+    split_intervals,
+)
 from outcome_data import data_dir as outcome_data_dir
 
 from routerllm.cli_args import DefaultsHelpFormatter, steps_arg
@@ -134,23 +141,6 @@ def resplits(
     out["aiq"] = {r: split_intervals(v, test_to_train) for r, v in aiqs.items()}
     out["test_to_train"] = test_to_train
     return out
-
-
-def split_intervals(values: list[float], test_to_train: float) -> dict[str, Any]:
-    """The mean of ``values`` over re-splits, its 90 % t-interval as if the splits were
-    independent (``90ci``) and corrected for their shared data (``90ci_corrected``):
-    [lo, hi], or None below two splits (never NaN, which is not JSON)."""
-    d = np.array(values, dtype=float)
-    mean, lo, hi = mean_ci90(d)
-    _, clo, chi = mean_ci90(d, test_to_train)
-    if len(d) < 2:
-        return {"mean": mean, "90ci": None, "90ci_corrected": None}
-    return {"mean": mean, "90ci": [lo, hi], "90ci_corrected": [clo, chi]}
-
-
-def ci_text(ci: list[float] | None, digits: int = 4) -> str:
-    """``lo..hi`` with signs, or ``-`` where there is no interval (one split)."""
-    return "-" if ci is None else f"{ci[0]:+.{digits}f}..{ci[1]:+.{digits}f}"
 
 
 def main() -> int:

@@ -795,7 +795,7 @@ def test_resplit_intervals_say_independent_and_corrected_and_no_nan(
     Now both intervals, by hand: values 1..4, s = 1.2910, t(0.95, 3) = 2.3534; the
     Nadeau-Bengio variance (1/4 + 0.25) s^2 doubles 1/4 s^2, so the half-width x sqrt 2."""
     monkeypatch.syspath_prepend(str(Path(__file__).parents[1] / "benchmarks"))
-    from routing_targets import ci_text, split_intervals
+    from outcome_data import ci_text, split_intervals
 
     ci = split_intervals([1.0, 2.0, 3.0, 4.0], 0.25)
     half = 2.353363434801823 * 1.2909944487358056 / 2
