@@ -22,6 +22,7 @@ from routerllm.exceptions import (
     RouterLLMError,
     UnknownNameError,
 )
+from routerllm.progress import progress_style
 from routerllm.strict_json import json_text
 
 EXIT_USER_ERROR = 2
@@ -277,6 +278,7 @@ def _run(args: argparse.Namespace) -> int:
     """The command's status, or that of the error it stopped on, said in one line."""
     try:
         _refuse_empty_options(args)
+        progress_style()  # a mistyped $ROUTERLLM_PROGRESS said before hours of work, not after
         if getattr(args, "interrupted", None) is nothing_written:  # its output is all it gives
             require_stdout("the output would be printed")
         status = int(args.func(args))

@@ -34,6 +34,7 @@ from routerllm.eval.result_store import Outcome, ResultStore
 from routerllm.exceptions import RouterLLMError
 from routerllm.files import write_text_atomically
 from routerllm.gate_models import out_of_fold
+from routerllm.progress import progress as show_progress
 from routerllm.system import RouterLLM
 
 log = logging.getLogger(__name__)
@@ -94,7 +95,12 @@ def run_models(
     store.add_problems(problems)
     for model in models:
         store.use_style(model, dataclasses.asdict(styles[model]))
-    bar = _progress(sum(len(v) for v in pending.values()), progress)
+    bar = show_progress(
+        total=sum(len(v) for v in pending.values()),
+        desc="HumanEval generations",
+        unit="gen",
+        enabled=progress,
+    )
     try:
         for model in models:
             style = styles[model]
@@ -124,21 +130,6 @@ def run_models(
             system.manager.unload(model)
     finally:  # on Ctrl-C too: the bar ends its line before the "interrupted" message
         bar.close()
-
-
-def _progress(total: int, enabled: bool) -> Any:
-    try:
-        from tqdm import tqdm
-    except ImportError:
-        enabled = False
-    if not enabled:
-
-        class _Null:
-            def update(self, n: int) -> None: ...
-            def close(self) -> None: ...
-
-        return _Null()
-    return tqdm(total=total, desc="HumanEval generations", unit="gen")
 
 
 # -- systems ------------------------------------------------------------------

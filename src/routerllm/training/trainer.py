@@ -1,7 +1,7 @@
 """The training loop of the learned classifier routers (MISSION M3.2).
 
 AdamW, linear warmup then linear decay, the best epoch by validation accuracy
-kept, tqdm bars. Training is resumable: after every finished epoch a
+kept, progress bars (``routerllm.progress``). Training is resumable: after every finished epoch a
 checkpoint (model, optimizer, scheduler, epoch, best accuracy and weights,
 RNG state, history) is written atomically to ``output_dir/checkpoint.pt``
 (``checkpoint``: its format, saving and resuming);
@@ -29,6 +29,7 @@ import numpy as np
 from routerllm.checks import FLOAT32_MAX, MAX_SEED, is_integer, is_number, is_seed
 from routerllm.exceptions import RouterLLMError, missing_dependency
 from routerllm.files import remove_staged_leftovers
+from routerllm.progress import progress
 from routerllm.training.checkpoint import (
     CHECKPOINT_NAME,
     EpochRecord,
@@ -78,7 +79,7 @@ class TrainingArguments:
     max_length: int = 512
     max_grad_norm: float | None = 1.0
     eval_batch_size: int = 64
-    #: tqdm progress bars (epochs and batches).
+    #: Progress of the epochs and their batches on stderr (``routerllm.progress``).
     progress: bool = True
 
     def __post_init__(self) -> None:
@@ -148,14 +149,6 @@ class ClassificationData:
         return len(self.items)
 
 
-def _tqdm() -> Any:
-    try:
-        from tqdm.auto import tqdm
-    except ImportError as e:
-        raise missing_dependency("tqdm", "learn") from e
-    return tqdm
-
-
 def linear_schedule(warmup_steps: int, total_steps: int) -> Callable[[int], float]:
     """LR factor: 0 -> 1 over ``warmup_steps``, then linearly down to 0 at ``total_steps``."""
 
@@ -221,16 +214,15 @@ def _train_epoch(
     optimizer: torch.optim.Optimizer,
     scheduler: torch.optim.lr_scheduler.LRScheduler,
 ) -> EpochRecord:
-    tqdm = _tqdm()
     started = time.perf_counter()
     module.train()
     # The shuffle depends only on (seed, epoch): a resumed run sees the same order.
     order = np.random.default_rng([args.seed, epoch]).permutation(len(train_data))
     total_loss, correct = 0.0, 0
-    batches = tqdm(
+    batches = progress(
         range(0, len(order), args.batch_size),
         desc=f"epoch {epoch}/{args.epochs}",
-        disable=not args.progress,
+        enabled=args.progress,
         leave=False,
     )
     for start in batches:
@@ -308,7 +300,6 @@ def train(
     the lower validation loss, then the earlier epoch), or the last one when
     there is no validation data.
     """
-    tqdm = _tqdm()
     if len(train_data) == 0:
         raise RouterLLMError("no training examples")
     if val_data is not None and len(val_data) == 0:
@@ -348,10 +339,10 @@ def train(
             logger.info("resuming after epoch %d from %s", saved["epoch"], checkpoint)
         first_epoch = history.resumed_from + 1
         saved_epoch = history.resumed_from  # the last epoch the checkpoint holds
-        epochs = tqdm(
+        epochs = progress(
             range(first_epoch, args.epochs + 1),
             desc="epochs",
-            disable=not args.progress,
+            enabled=args.progress,
             initial=first_epoch - 1,
             total=args.epochs,
         )

@@ -1,0 +1,218 @@
+"""Progress as a user sees it: bars where stderr is a terminal (a pseudo-terminal
+here), plain lines where it is a file (CI logs, ``2> run.log``), and
+``ROUTERLLM_PROGRESS`` to force either, or none."""
+
+from __future__ import annotations
+
+import fcntl
+import io
+import os
+import re
+import struct
+import subprocess
+import sys
+import termios
+import threading
+from pathlib import Path
+
+import pytest
+
+from routerllm.exceptions import RouterLLMError
+from routerllm.progress import PlainProgress, progress, progress_style
+
+from .conftest import tiny_config_dict, write_config
+
+REDRAWS = re.compile(r"\r(?!\n)|\x1b\[")  # a carriage return that is not a line end, a cursor move
+
+
+def run_command(
+    argv: list[str], tmp_path: Path, terminal: bool, style: str | None = None
+) -> tuple[int, str, str]:
+    """The command's status, stdout and stderr; stderr a file, or a pseudo-terminal
+    (100 columns) that changes nothing written to it (no "\\n" -> "\\r\\n"), so each
+    "\\r" is the bar's."""
+    env = {k: v for k, v in os.environ.items() if k != "ROUTERLLM_PROGRESS"}
+    if style is not None:
+        env["ROUTERLLM_PROGRESS"] = style
+    command = [sys.executable, "-m", "routerllm.cli", *argv]
+    if not terminal:
+        with open(tmp_path / "stderr.log", "wb") as err:
+            done = subprocess.run(command, stdout=subprocess.PIPE, stderr=err, env=env, timeout=120)  # fmt: skip
+        return (
+            done.returncode,
+            done.stdout.decode(),
+            (tmp_path / "stderr.log").read_bytes().decode(),
+        )  # "\r" kept
+    reader, writer = os.openpty()
+    mode = termios.tcgetattr(writer)
+    mode[1] &= ~termios.OPOST
+    termios.tcsetattr(writer, termios.TCSANOW, mode)
+    fcntl.ioctl(
+        writer, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0)
+    )  # 0x0: tqdm draws nothing
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=writer, env=env)
+    os.close(writer)
+    chunks: list[bytes] = []
+
+    def read() -> None:  # as it is written: a full terminal would block the command
+        while True:
+            try:
+                chunk = os.read(reader, 65536)
+            except OSError:  # EIO: the command has ended, its side closed
+                return
+            if not chunk:
+                return
+            chunks.append(chunk)
+
+    thread = threading.Thread(target=read)
+    thread.start()
+    try:
+        out, _ = process.communicate(timeout=120)
+    finally:
+        thread.join(timeout=10)
+        os.close(reader)
+    return process.returncode, out.decode(), b"".join(chunks).decode()
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("data") / "synthetic"
+    done = subprocess.run(
+        [sys.executable, "-m", "routerllm.cli", "generate-data", "--out", str(out), "--n", "120",
+         "--seed", "3", "--json"], capture_output=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    return out
+
+
+def train(dataset: Path, out: Path) -> list[str]:
+    return ["train", "--data", str(dataset), "--out", str(out), "--encoder",
+            "hashing", "--batch-size", "8", "--epochs", "2"]  # fmt: skip
+
+
+def test_training_logged_to_a_file_writes_lines_not_redrawn_bars(
+    dataset: Path, tmp_path: Path
+) -> None:
+    # `train 2> run.log` once wrote tqdm's redraws into the log: a "\r" and a cursor-up
+    # escape for each of the nested bars' updates, hundreds of lines in a short run
+    status, out, err = run_command(train(dataset, tmp_path / "clf"), tmp_path, terminal=False)
+    assert status == 0 and "epochs_run: [1, 2]" in out, err
+    assert not REDRAWS.search(err), repr(err)
+    lines = err.splitlines()
+    # one line an epoch (each is half the run), with the epoch's figures; none for the
+    # batches of an epoch, done in under a minute
+    assert len(lines) == 2, lines
+    assert re.fullmatch(r"epochs: 1/2 \(50%\), \S+ elapsed, \S+ (it/s|s/it), about \S+ left, "
+                        r"val_acc=\S+, loss=\S+", lines[0]), lines  # fmt: skip
+    assert re.fullmatch(r"epochs: 2/2 \(100%\), \S+ elapsed, \S+ (it/s|s/it), val_acc=\S+, "
+                        r"loss=\S+", lines[1]), lines  # fmt: skip
+
+
+def test_training_at_a_terminal_keeps_its_nested_bars(dataset: Path, tmp_path: Path) -> None:
+    status, out, err = run_command(train(dataset, tmp_path / "clf"), tmp_path, terminal=True)
+    assert status == 0 and "epochs_run: [1, 2]" in out, err
+    assert "\r" in err and "\x1b[A" in err, repr(
+        err
+    )  # redrawn in place, the batches' under the epochs'
+    assert "epoch 1/2:" in err and "epochs: 100%" in err
+
+
+def test_progress_style_forced_either_way_or_off(dataset: Path, tmp_path: Path) -> None:
+    _, _, bars = run_command(train(dataset, tmp_path / "a"), tmp_path, terminal=False, style="bars")
+    assert "\r" in bars and "epochs: 100%" in bars
+    _, _, lines = run_command(
+        train(dataset, tmp_path / "b"), tmp_path, terminal=True, style="lines"
+    )
+    assert not REDRAWS.search(lines) and "epochs: 2/2 (100%)" in lines, repr(lines)
+    status, out, off = run_command(
+        train(dataset, tmp_path / "c"), tmp_path, terminal=False, style="off"
+    )
+    assert status == 0 and "epochs_run: [1, 2]" in out and off == "", repr(off)
+
+
+def test_an_unknown_progress_style_is_one_line_error_before_anything_runs(
+    dataset: Path, tmp_path: Path
+) -> None:
+    status, out, err = run_command(
+        train(dataset, tmp_path / "clf"), tmp_path, terminal=False, style="tty"
+    )
+    assert status == 2 and out == ""
+    assert err == ("error: ROUTERLLM_PROGRESS='tty' is not a progress style; use one of auto "
+                   "(bars where stderr is a terminal, lines elsewhere), bars, lines, off\n")  # fmt: skip
+    assert not (tmp_path / "clf").exists()
+
+
+def test_humaneval_logged_to_a_file_writes_lines(tmp_path: Path) -> None:
+    cfg = write_config(tmp_path, tiny_config_dict(tmp_path))
+    argv = ["humaneval", "--config", str(cfg), "--out", str(tmp_path / "he"), "--limit", "3",
+            "--systems", "direct-light", "--max-new-tokens", "8"]  # fmt: skip
+    status, _, err = run_command(argv, tmp_path, terminal=False)
+    assert status == 0 and not REDRAWS.search(err), repr(err)
+    lines = [line for line in err.splitlines() if line.startswith("HumanEval generations")]
+    assert [line.split(",")[0] for line in lines] == [
+        "HumanEval generations: 1/3 (33%)",
+        "HumanEval generations: 2/3 (67%)",
+        "HumanEval generations: 3/3 (100%)",
+    ], err
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_plain_lines_figures_steps_and_interval() -> None:
+    stream, clock = io.StringIO(), Clock()
+    bar = PlainProgress(total=40, desc="gens", unit="gen", stream=stream, clock=clock,
+                        interval=60.0)  # fmt: skip
+    clock.now += 10
+    bar.update(2)  # 5%: not a new tenth, 10 s after the start: nothing
+    clock.now += 10
+    bar.update(2)  # 10% in 20 s: 0.2 gen/s, 36 left: 180 s
+    clock.now += 70
+    bar.update(1)  # 12.5%: a minute since the last line
+    clock.now += 5
+    bar.set_postfix(loss=0.25)
+    bar.update(1)  # 15%, 5 s later: nothing
+    bar.close()  # the last figures, once
+    bar.close()
+    assert stream.getvalue().splitlines() == [
+        "gens: 4/40 (10%), 0:20 elapsed, 5.00 s/gen, about 3:00 left",
+        "gens: 5/40 (12%), 1:30 elapsed, 18.00 s/gen, about 10:30 left",
+        "gens: 6/40 (15%), 1:35 elapsed, 15.83 s/gen, about 8:58 left, loss=0.25",
+    ]
+
+
+def test_plain_lines_of_an_inner_bar_only_each_interval_and_resumed_rates() -> None:
+    stream, clock = io.StringIO(), Clock()
+    inner = PlainProgress(total=10, desc="epoch 1/2", stream=stream, clock=clock, leave=False)
+    for _ in range(10):
+        clock.now += 7
+        inner.update(1)  # a line at 63 s (60 s since the start), not at each tenth
+    inner.close()  # left: no closing line
+    # resumed after 3 of 5 epochs: the rate is of this run's epochs alone
+    outer = PlainProgress(total=5, desc="epochs", stream=stream, clock=clock, initial=3)
+    clock.now += 3600
+    outer.update(1)
+    assert stream.getvalue().splitlines() == [
+        "epoch 1/2: 9/10 (90%), 1:03 elapsed, 7.00 s/it, about 0:07 left",
+        "epochs: 4/5 (80%), 1:00:00 elapsed, 3600.00 s/it, about 1:00:00 left",
+    ]
+
+
+def test_progress_style_and_what_it_gives(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ROUTERLLM_PROGRESS", " Lines ")
+    assert progress_style() == "lines"
+    assert isinstance(progress(total=3, desc="x"), PlainProgress)
+    items = progress(range(3), desc="x", enabled=False)
+    assert list(items) == [0, 1, 2]  # off: the items all the same, nothing said
+    monkeypatch.setenv("ROUTERLLM_PROGRESS", "off")
+    assert list(progress(range(2), desc="x")) == [0, 1]
+    monkeypatch.setenv("ROUTERLLM_PROGRESS", "")
+    assert progress_style() == "auto"
+    monkeypatch.setenv("ROUTERLLM_PROGRESS", "fancy")
+    with pytest.raises(RouterLLMError, match="ROUTERLLM_PROGRESS='fancy' is not a progress"):
+        progress(total=1, desc="x")
