@@ -3,9 +3,11 @@
 For each encoder (minilm, minilm-onnx, minilm-static, static) on ~200 varied prompts, in one
 process: load time, p50/p95 latency of encoding one text at a time, and
 throughput when encoding all of them in batches of 64. Thread count is fixed
-(default 2) so figures compare across machines.
+(default 2) so figures compare across machines. ``--long`` times instead one long
+prompt (10 KB, 100 KB, 1 MB of words, and of one word) through minilm and minilm-onnx,
+tokenized as they are (only the prefix whose 256 tokens are kept) and whole.
 
-    .venv/bin/python benchmarks/encoder_latency.py [--threads 2] [--repeats 3] [--json]
+    .venv/bin/python benchmarks/encoder_latency.py [--threads 2] [--repeats 3] [--long] [--json]
 """
 
 from __future__ import annotations
@@ -119,6 +121,33 @@ def measure(spec: str, prompts: list[str], threads: int, repeats: int) -> dict[s
     }
 
 
+LONG_SIZES = (10_000, 100_000, 1_000_000)
+
+
+def measure_long(spec: str, threads: int, repeats: int) -> list[dict[str, Any]]:
+    """Median ms to encode one long prompt, as the encoder does (a prefix tokenized) and
+    with the whole text tokenized (the prefix cutter switched off)."""
+    encoder = build(spec, threads)
+    encoder.encode(["warm up"])
+    rows = []
+    for kind, unit in (("words", _FILLER), ("one word", "x")):
+        for size in LONG_SIZES:
+            text = (unit * (size // len(unit) + 1))[:size]
+            row: dict[str, Any] = {"encoder": spec, "prompt": kind, "chars": size}
+            cutter = encoder._cutter  # type: ignore[attr-defined]
+            for name, active in (("cut_ms", cutter), ("whole_ms", None)):
+                encoder._cutter = active  # type: ignore[attr-defined]
+                times = []
+                for _ in range(repeats):
+                    t0 = time.perf_counter()
+                    encoder.encode([text])
+                    times.append((time.perf_counter() - t0) * 1000)
+                row[name] = round(statistics.median(times), 1)
+            encoder._cutter = cutter  # type: ignore[attr-defined]
+            rows.append(row)
+    return rows
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(
         description=__doc__.splitlines()[0], formatter_class=DefaultsHelpFormatter
@@ -128,12 +157,30 @@ def main() -> int:
         "--repeats", type=count_arg, default=3, help="batched runs; the median is reported"
     )
     ap.add_argument("--prompts", type=count_arg, default=200)
+    ap.add_argument("--long", action="store_true", help="time long prompts (see above)")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     # OpenMP/BLAS pools of the libraries the encoders import later (torch) follow these.
     for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
         os.environ.setdefault(var, str(args.threads))
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    if args.long:
+        long_rows = [
+            r
+            for s in ("minilm", "minilm-onnx")
+            for r in measure_long(s, args.threads, args.repeats)
+        ]
+        if args.json:
+            print(json.dumps({"threads": args.threads, "results": long_rows}, indent=2))
+            return 0
+        print(f"one long prompt, {args.threads} threads, median of {args.repeats}")
+        print(f"{'encoder':<12} {'prompt':<9} {'chars':>9} {'prefix ms':>10} {'whole ms':>9}")
+        for r in long_rows:
+            print(
+                f"{r['encoder']:<12} {r['prompt']:<9} {r['chars']:>9,} {r['cut_ms']:>10.1f} "
+                f"{r['whole_ms']:>9.1f}"
+            )
+        return 0
     prompts = make_prompts(args.prompts)
     rows = [measure(spec, prompts, args.threads, args.repeats) for spec in SPECS]
     context = {

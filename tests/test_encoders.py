@@ -447,6 +447,206 @@ def test_minilm_truncates_at_256_tokens(
         np.testing.assert_allclose(encoder.encode(mixed, batch_size=2), singles, atol=1e-5)
 
 
+#: Prompts over limits.max_prompt_chars (200,000), whose first 256 tokens are all MiniLM keeps.
+LONG_PROMPTS = {
+    "words": "the quick brown fox jumps over the lazy dog " * 7000,
+    "one word, then words": "x" * 300_000 + " and then, the question: what is it?",
+    "CJK, no space": "你好世界请写一个排序算法。" * 25_000,
+    "spaces, then words": " \n" * 150_000 + "what is the capital of France? " * 20,
+    "emoji words": "🙂🚀 🔥 " * 60_000,
+}
+
+
+@pytest.mark.parametrize("name", ["minilm", "onnx_minilm"])
+def test_a_long_prompt_is_tokenized_only_as_far_as_the_tokens_kept(
+    name: str, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A tokenizer reads the whole text before it truncates: ~1 µs a character, so a 1 MB
+    prompt cost a second, and tens of MB, to keep its first 256 tokens."""
+    encoder = request.getfixturevalue(name)
+    texts = list(LONG_PROMPTS.values())
+    encoder.load()
+    monkeypatch.setattr(encoder, "_cutter", None, raising=False)
+    whole = encoder.encode(texts, batch_size=2)  # every character tokenized
+    monkeypatch.undo()
+    real = encoder._tokenizer
+    read: list[int] = []
+
+    class Reading:
+        def __getattr__(self, attr: str) -> object:
+            return getattr(real, attr)
+
+        def __call__(self, items: list[str], **kw: object) -> object:
+            read.extend(map(len, items))
+            return real(items, **kw)
+
+        def encode_batch(self, items: list[str], **kw: object) -> object:
+            read.extend(map(len, items))
+            return real.encode_batch(items, **kw)
+
+    monkeypatch.setattr(encoder, "_tokenizer", Reading())
+    cut = encoder.encode([*texts, "short"], batch_size=2)
+    assert len(read) == len(texts) + 1 and max(read) <= 8 * 1024, read
+    np.testing.assert_array_equal(cut[:-1], whole)
+    np.testing.assert_array_equal(cut[-1], encoder.encode(["short"])[0])
+
+
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+#: Pieces random texts are made of: words, punctuation, special tokens, runs of spaces
+#: and letters (a word of over 100 characters is one [UNK] to WordPiece), CJK, emoji,
+#: accents (composed and not), control characters.
+_PIECES = ["hello", "World", "def", "f(x):", "return", "x_1", "==", "…", ",", ".", "'s",
+           "[MASK]", "[SEP]", "[CLS]", "<mask>", "<s>", " ", "  ", "\n", "\r\n", "\t",
+           " " * 300, "x" * 99, "y" * 101, "z" * 3000, "9" * 150, "你好", "世界", "ひらがな",
+           "🙂", "🚀🔥", "👩\u200d💻", "café", "cafe\u0301", "İstanbul", "Ωμέγα", "\x00",
+           "\x1c", "\u200b", "\ufeff", "ＡＢＣ", "١٢٣", "שלום"]  # fmt: skip
+
+
+def _random_texts(rng: np.random.Generator, n: int, chars: int) -> list[str]:
+    """Texts of up to ``chars`` characters: random ASCII with and without spaces, CJK
+    without spaces, emoji, and mixes of _PIECES with and without spaces between."""
+    printable = [chr(c) for c in range(32, 127)]
+    cjk = [chr(c) for c in range(0x4E00, 0x9FFF)]
+    texts = []
+    for i in range(n):
+        size = int(rng.integers(1, chars))
+        kind = i % 6
+        if kind == 0:
+            texts.append("".join(rng.choice(printable, size)))
+        elif kind == 1:
+            texts.append("".join(rng.choice(printable[1:], size)))  # no space
+        elif kind == 2:
+            texts.append("".join(rng.choice(cjk, size)))
+        elif kind == 5:  # special tokens everywhere, some cut in two by a prefix's end
+            dense = np.array(["a", "b ", " ", "[MASK]", "<mask>", "<s>", "[SEP]"], dtype=object)
+            texts.append("".join(rng.choice(dense, size)))
+        else:
+            sep = " " if kind == 3 else ""
+            pieces = rng.choice(np.array(_PIECES, dtype=object), max(1, size // 6))
+            texts.append(sep.join(pieces)[:size])
+    return texts
+
+
+def _cut_point_texts(max_tokens: int) -> list[str]:
+    """Texts whose special tokens, runs of letters (100 characters and more) and words
+    before spaces meet the first prefixes' ends (8 and 16 characters a token), after a
+    filler of no tokens (NUL characters, which BERT drops) or of one token a character."""
+    texts = []
+    for at in (8 * max_tokens, 16 * max_tokens):
+        for filler in ("\x00", "a "):
+            for tail in ("[MASK]", "<mask>", "[SEP] [CLS]", "x" * 3000, "hello   world"):
+                for back in (1, 2, 3, 4, 5, 6, 99, 100, 101, 102):
+                    if back < min(at, len(tail) + 1):
+                        head = (filler * at)[: at - back]
+                        texts.append(head + tail + " and then more words" * 20)
+    return texts
+
+
+def _corpus_texts() -> list[str]:
+    """HumanEval's prompts and LLMRouter's test questions (where ../shared/data holds
+    them), each alone and run together into long texts."""
+    from routerllm.data.humaneval import load_humaneval
+
+    prompts = [p.prompt for p in load_humaneval()]
+    llmrouter = SHARED_DATA / "llmrouter" / "test.json"
+    if llmrouter.is_file():
+        rows = json.loads(llmrouter.read_text(encoding="utf-8"))
+        prompts += [row["question"] for row in rows[:300]]
+    joined = ["".join(prompts[i : i + 8]) for i in range(0, len(prompts), 8)]
+    return prompts + joined
+
+
+def _trained_tokenizer(kind: str) -> object:
+    """A real byte-level BPE (GPT-2's pre-tokenizer) or SentencePiece-style Unigram
+    (Metaspace) tokenizer, trained here on a little text."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+
+    corpus = [p for p in _PIECES for _ in range(3)] + _corpus_texts()[:100]
+    specials = ["<unk>", "<s>", "</s>", "<mask>"]
+    if kind == "bpe":
+        tokenizer = Tokenizer(models.BPE())
+        tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+        tokenizer.decoder = decoders.ByteLevel()
+        trainer: object = trainers.BpeTrainer(
+            vocab_size=600, special_tokens=specials,
+            initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        )  # fmt: skip
+    else:
+        tokenizer = Tokenizer(models.Unigram())
+        tokenizer.pre_tokenizer = pre_tokenizers.Metaspace()
+        trainer = trainers.UnigramTrainer(vocab_size=300, special_tokens=specials,
+                                          unk_token="<unk>")  # fmt: skip
+    tokenizer.train_from_iterator(corpus, trainer)
+    if kind == "unigram":  # the BPE one adds no special token to a text
+        from tokenizers.processors import TemplateProcessing
+
+        tokenizer.post_processor = TemplateProcessing(
+            single="<s> $A </s>", special_tokens=[("<s>", 1), ("</s>", 2)]
+        )
+    return tokenizer
+
+
+@pytest.mark.parametrize("kind", ["minilm", "minilm+xxx", "bpe", "unigram"])
+@pytest.mark.parametrize("max_tokens", [8, 64, 256])
+def test_the_prefix_a_long_text_is_cut_to_gives_the_whole_texts_tokens(
+    kind: str, max_tokens: int
+) -> None:
+    """The token ids of the prefix PrefixCutter keeps, truncated, are exactly those of
+    the whole text, truncated, whatever the text (a prefix cut inside a word, a special
+    token or a 100-character word would give other tokens)."""
+    from tokenizers import Tokenizer
+
+    from routerllm.encoders.prefix import PrefixCutter
+
+    if kind.startswith("minilm"):
+        tokenizer = Tokenizer.from_file(str(minilm_dir() / "tokenizer.json"))
+        tokenizer.no_padding()
+        if kind == "minilm+xxx":  # an added token inside runs of x: none is one [UNK]
+            tokenizer.add_tokens(["xxx"])
+    else:
+        tokenizer = _trained_tokenizer(kind)  # type: ignore[assignment]
+    tokenizer.enable_truncation(max_length=max_tokens)
+    cutter = PrefixCutter(tokenizer, max_tokens)
+    rng = np.random.default_rng(max_tokens)
+    texts = _random_texts(rng, 180, 40 * max_tokens) + _cut_point_texts(max_tokens)
+    texts += _corpus_texts()
+    texts += [t * 8 for t in texts[:10]]
+    prefixes = cutter.cut(texts)
+    assert sum(len(p) < len(t) for p, t in zip(prefixes, texts, strict=True)) > len(texts) // 4
+    whole = tokenizer.encode_batch(texts)
+    cut = tokenizer.encode_batch(prefixes)
+    for i, (a, b) in enumerate(zip(whole, cut, strict=True)):
+        assert a.ids == b.ids, (kind, max_tokens, texts[i][:200], len(texts[i]), len(prefixes[i]))
+
+
+@pytest.mark.parametrize("kind", ["minilm", "bpe", "unigram"])
+def test_the_tokens_a_prefix_has_settled_are_those_of_the_whole_text(kind: str) -> None:
+    """Cut at every character of random texts: the tokens PrefixCutter counts as settled
+    are the whole text's first tokens (a special token cut in two made its word before
+    count, and BPE's whitespace before it)."""
+    from tokenizers import Tokenizer
+
+    from routerllm.encoders.prefix import PrefixCutter
+
+    if kind == "minilm":
+        tokenizer = Tokenizer.from_file(str(minilm_dir() / "tokenizer.json"))
+        tokenizer.no_padding()
+        tokenizer.no_truncation()
+    else:
+        tokenizer = _trained_tokenizer(kind)  # type: ignore[assignment]
+    cutter = PrefixCutter(tokenizer, 8)
+    settled = 0
+    for text in _random_texts(np.random.default_rng(1), 48, 200):
+        whole = tokenizer.encode(text, add_special_tokens=False).ids
+        for at in range(1, len(text)):
+            n = cutter.settled_tokens(text[:at])
+            assert tokenizer.encode(text[:at], add_special_tokens=False).ids[:n] == whole[:n], (
+                text[:at], text[at:],
+            )  # fmt: skip
+            settled += n
+    assert settled > 10_000
+
+
 def test_hf_encoder_truncates_at_the_models_positions_when_the_tokenizer_gives_no_limit(
     tmp_path: Path,
 ) -> None:

@@ -31,6 +31,7 @@ from urllib.parse import urlsplit
 import numpy as np
 
 from routerllm.encoders.base import Encoder, check_texts
+from routerllm.encoders.prefix import PrefixCutter
 from routerllm.exceptions import (
     ConfigError,
     ModelUnavailableError,
@@ -268,6 +269,16 @@ def _position_limit(model: Any) -> int:
     return n - offset - 1 if isinstance(offset, int) and 0 <= offset < n - 1 else n
 
 
+def prefix_cutter(tokenizer: Any, max_tokens: int) -> PrefixCutter | None:
+    """What cuts a long text to the prefix of it ``tokenizer`` keeps ``max_tokens`` of;
+    None for a tokenizer that keeps the end of a text (truncation_side "left") or has no
+    ``tokenizers`` backend (a slow one): such a tokenizer reads the whole text."""
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    if backend is None or getattr(tokenizer, "truncation_side", "right") != "right":
+        return None
+    return PrefixCutter(backend, max_tokens)
+
+
 def token_batches(
     lengths: Sequence[int], batch_size: int, max_tokens: int = MAX_BATCH_TOKENS
 ) -> list[np.ndarray]:
@@ -328,6 +339,8 @@ class HFEncoder(Encoder):
 
     _model: Any = None
     _tokenizer: Any = None
+    #: Cuts a long text to the prefix whose tokens are kept (None: tokenized whole).
+    _cutter: PrefixCutter | None = None
     #: Cap on padded tokens per batch; batch_size still caps the rows.
     max_batch_tokens = MAX_BATCH_TOKENS
 
@@ -458,6 +471,7 @@ class HFEncoder(Encoder):
                 self._not_a_text_encoder(f"{type(model).__name__} takes no token ids")
             )
         model.eval()
+        self._cutter = prefix_cutter(tokenizer, token_limit(tokenizer, model, self.max_length))
         self._tokenizer, self._model = tokenizer, model
 
     def _unloadable(self, error: Exception) -> str:
@@ -495,8 +509,10 @@ class HFEncoder(Encoder):
     def _encode_window(self, items: list[str], batch_size: int, out: np.ndarray) -> None:
         import torch
 
-        # Tokenize the window first, so batches can be planned on token counts.
-        encoded = self._tokenizer(items, truncation=True, max_length=self._token_limit())
+        # Tokenize the window first, so batches can be planned on token counts; of a
+        # long text, only the prefix whose tokens are kept.
+        texts = items if self._cutter is None else self._cutter.cut(items)
+        encoded = self._tokenizer(texts, truncation=True, max_length=self._token_limit())
         lengths = [len(ids) for ids in encoded["input_ids"]]
         with torch.inference_mode():
             for idx in token_batches(lengths, batch_size, self.max_batch_tokens):

