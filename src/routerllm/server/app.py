@@ -77,8 +77,9 @@ POLL_S = 1.0
 is stopping, and one generating whether its client has gone."""
 
 BUSY_RETRY_MAX_S = 60
-"""The longest ``Retry-After`` of a 503 ``server_busy``: the openai client ignores a
-longer one (and backs off by itself)."""
+"""The longest ``Retry-After`` of a 503 ``server_busy`` (the openai client waits up to
+120 s in 3.57, 60 s in older releases, and backs off by itself beyond): a place in line frees
+as a generation ends, seconds, not minutes."""
 
 CLOSE = {"Connection": "close"}
 """For a refusal that leaves unread body bytes on the connection."""
