@@ -315,11 +315,11 @@ def test_training_says_when_validation_prompts_are_trained_on_or_labels_disagree
     with caplog.at_level(logging.WARNING, logger="routerllm.train_cli"):
         assert main([*argv, "--val", str(val), "--out", str(tmp_path / "o")]) == 0
     assert caplog.messages == [
-        f"{data}: 1 prompt(s) given more than once with different labels (case and spaces "
-        f"folded), e.g. {rows[0]['text']!r:.60} (labels {rows[0]['label']} and "
+        f"{data}: 1 prompt(s) given more than once with different labels (case, spaces and "
+        f"Unicode form folded), e.g. {rows[0]['text']!r:.60} (labels {rows[0]['label']} and "
         f"{rows[-1]['label']}): the classifier is trained on both",
-        f"{val}: 10 of its 11 prompts are also in the training data (case and spaces "
-        "folded): the validation accuracy that picks the best epoch is partly measured on "
+        f"{val}: 10 of its 11 prompts are also in the training data (case, spaces and "
+        "Unicode form folded): the validation accuracy that picks the best epoch is partly measured on "
         "trained prompts",
     ]
     caplog.clear()

@@ -327,7 +327,7 @@ def _warn_about_labels(
     train: list[LabeledPrompt], val: list[LabeledPrompt], train_file: Path, val_file: Path
 ) -> None:
     """Warnings, as for outcome data's repeats: a prompt of the training data labelled
-    more than once differently (case and spaces folded, as ``overlap`` compares them),
+    more than once differently (case, spaces and Unicode form folded, as ``overlap`` compares them),
     a class no training prompt has, and validation prompts that are also training ones."""
     from routerllm.data.labeled import CLASS_NAMES, NUM_CLASSES
     from routerllm.data.outcomes import normalise
@@ -338,8 +338,8 @@ def _warn_about_labels(
     if differ := [seen for seen in labels.values() if len(seen) > 1]:
         (a, text), (b, _) = list(differ[0].items())[:2]
         log.warning(
-            "%s: %d prompt(s) given more than once with different labels (case and spaces "
-            "folded), e.g. %.60r (labels %d and %d): the classifier is trained on both",
+            "%s: %d prompt(s) given more than once with different labels (case, spaces and "
+            "Unicode form folded), e.g. %.60r (labels %d and %d): the classifier is trained on both",
             train_file, len(differ), text, a, b,
         )  # fmt: skip
     if missing := sorted(set(range(NUM_CLASSES)) - {item.label for item in train}):
@@ -349,8 +349,8 @@ def _warn_about_labels(
         )  # fmt: skip
     if shared := sum(normalise(item.text) in labels for item in val):
         log.warning(
-            "%s: %d of its %d prompts are also in the training data (case and spaces "
-            "folded): the validation accuracy that picks the best epoch is partly measured "
+            "%s: %d of its %d prompts are also in the training data (case, spaces and "
+            "Unicode form folded): the validation accuracy that picks the best epoch is partly measured "
             "on trained prompts",
             val_file, shared, len(val),
         )  # fmt: skip
