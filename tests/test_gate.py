@@ -695,3 +695,40 @@ def test_two_saves_to_one_folder_at_once_leave_one_whole_gate(tmp_path: Path) ->
         first.save(folder)
     loaded = EscalationGate.load(folder)  # the last save's, whole
     assert (loaded.budget, len(loaded.calibration["score"])) == (0.3, 80)
+
+
+def test_train_gate_refuses_a_run_it_cannot_train_on_before_checking_its_answers(
+    tiny_config_path: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A run whose larger model spent no energy it knew of, and a missing scikit-learn,
+    were found only after every stored answer of the first model had run on its prompt's
+    examples in the sandbox (up to 5 s each: minutes on a whole HumanEval run); without
+    scikit-learn a run whose answers all failed even trained a gate."""
+    import routerllm.eval.prompt_examples as examples
+    from routerllm.cli import main
+
+    run = tmp_path / "run"
+    run_experiment(load_config(tiny_config_path), run, systems=["gated-cascade"], limit=4,
+                   folds=2, style_overrides={"max_new_tokens": 8}, progress=False)  # fmt: skip
+    free = _without_energy(run, "tiny-heavy", tmp_path / "free")
+    no_sklearn = {"sklearn": None, "sklearn.linear_model": None, "sklearn.preprocessing": None}
+    for run_dir, hidden, says in (
+        (free, {}, "error: tiny-heavy's generation energy is 0 kWh on all 4 training problems"),
+        (
+            run,
+            no_sklearn,
+            "error: scikit-learn is not installed; install it with: pip install 'routerllm[learn]'",
+        ),
+    ):
+        with (
+            mock.patch.object(
+                examples, "verify_completion", wraps=examples.verify_completion
+            ) as checks,
+            mock.patch.dict(sys.modules, hidden),
+        ):
+            status = main(["train-gate", "--run", str(run_dir), "--out", str(tmp_path / "gate"),
+                           "--folds", "2", "--config", str(tiny_config_path)])  # fmt: skip
+        err = capsys.readouterr().err
+        assert status == 2 and err.startswith(says) and err.count("\n") == 1, err
+        assert checks.call_count == 0  # no answer was run in the sandbox
+        assert not (tmp_path / "gate").exists()

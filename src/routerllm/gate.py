@@ -99,6 +99,18 @@ def escalation_outcome(
     return n_solved, float(energy[:, 0].sum() + energy[escalated, 1].sum())
 
 
+def refuse_unmeasured(then: str, kwh: np.ndarray) -> None:
+    """Refuse training problems on which ``then`` spent no energy (``kwh``, per problem):
+    the budget is a share of it, so the gate would be one of nothing."""
+    if not float(kwh.sum()) > 0:
+        raise RouterLLMError(
+            f"{then}'s generation energy is 0 kWh on all {len(kwh)} training problems, and "
+            f"the gate's budget is a share of it; train on a run where {then}'s energy was "
+            f"measured (a remote model needs energy_per_token_kwh or co2_per_token_kg in "
+            f"the config of the run)"
+        )
+
+
 def percent(budget: float) -> str:
     """A budget as a share in percent, as given: 0.4%, 70.5%, not rounded to 0% or 70%
     (nor 300 digits for a budget of 1e300)."""
@@ -173,13 +185,7 @@ class EscalationGate:
         is ``unverified`` (it failed the prompt's examples, or the prompt has none);
         checking an answer cost ``check_kwh``."""
         _check_budget(budget)
-        if not float(kwh[:, 1].sum()) > 0:  # the budget is a share of it: a gate of nothing
-            raise RouterLLMError(
-                f"{then}'s generation energy is 0 kWh on all {len(kwh)} training problems, and "
-                f"the gate's budget is a share of it; train on a run where {then}'s energy was "
-                f"measured (a remote model needs energy_per_token_kwh or co2_per_token_kg in "
-                f"the config of the run)"
-            )
+        refuse_unmeasured(then, kwh[:, 1])
         success, p_oof = SuccessModel.fit(states, solved[:, 1], unverified, folds, seed)
         energy = EnergyModel.fit(tokens, kwh[:, 1])
         calibration = {"score": p_oof / energy(tokens), "unverified": unverified.astype(bool),

@@ -38,6 +38,16 @@ def out_of_fold(
     return out
 
 
+def require_scikit_learn() -> None:
+    """Fail now where scikit-learn (the learn extra) is not installed: a gate is fitted
+    with it, after the run's answers are checked (minutes), unless every label agrees."""
+    try:
+        import sklearn.linear_model  # noqa: F401
+        import sklearn.preprocessing  # noqa: F401
+    except ImportError as e:
+        raise missing_dependency("scikit-learn", "learn") from e
+
+
 @dataclass(frozen=True)
 class Logistic:
     """P(y = 1 | x) = sigmoid(((x - mean) / scale) @ coef + intercept): an L2 logistic
@@ -58,11 +68,9 @@ class Logistic:
             with np.errstate(divide="ignore"):
                 logit = float(np.log(p) - np.log1p(-p))
             return cls(np.zeros(d), np.ones(d), np.zeros(d), logit)
-        try:
-            from sklearn.linear_model import LogisticRegression
-            from sklearn.preprocessing import StandardScaler
-        except ImportError as e:
-            raise missing_dependency("scikit-learn", "learn") from e
+        require_scikit_learn()
+        from sklearn.linear_model import LogisticRegression
+        from sklearn.preprocessing import StandardScaler
 
         scaler = StandardScaler().fit(X)
         model = LogisticRegression(C=1.0, max_iter=2000).fit(scaler.transform(X), y.astype(int))

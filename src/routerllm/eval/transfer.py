@@ -204,9 +204,11 @@ def gate_from_run(
     refused: a system of that config would refuse its gate."""
     from routerllm.carbon.meter import NullMeter
     from routerllm.cascade import cascade_pair
-    from routerllm.gate import EscalationGate
+    from routerllm.gate import EscalationGate, refuse_unmeasured
+    from routerllm.gate_models import require_scikit_learn
 
     first, then = cascade_pair(ladder)
+    require_scikit_learn()  # said before the answers are checked, not after
     # Only the gate's two models: the others' answers are not needed (a run of
     # --systems direct-medium,direct-heavy lacks them, and lacks what is: the states).
     systems = f"the gated-cascade system (a default one), which stores {first}'s state of each prompt"  # fmt: skip
@@ -226,6 +228,8 @@ def gate_from_run(
             f"--run {run_dir} has {len(idx)} problems to train on; a gate needs at least "
             f"{2 * folds} ({folds} folds of 2) to be trained and calibrated"
         )
+    # Refused before the answers are checked (seconds each in the sandbox), not at the fit.
+    refuse_unmeasured(then, run.energy[idx, 1])
     with (meter or NullMeter()).measure("router_inference") as slot:
         unverified = run.unverified(idx)  # the held-out problems are not checked
     about = {"run": str(run_dir), "problems": len(idx), "unverified": int(unverified.sum()),
