@@ -315,10 +315,15 @@ def test_a_gate_that_cannot_read_the_state_lets_the_cascade_go_on(
     tmp_path: Path, tiny_config: AppConfig
 ) -> None:
     """A gate trained on another model file (another width of state) does not lose the
-    request: the answer is escalated as without a gate, and the reason says why."""
+    request: the answer is escalated as without a gate, and the reason says why. (One
+    whose first model's GGUF header gives its width is refused as the system starts;
+    here the header is read as saying none, as a header this reader does not know.)"""
     gate_dir = _cheap_to_escalate(_state_width(tiny_config) + 1).save(tmp_path / "gate")
     tiny_config.cascade.enabled, tiny_config.cascade.gate = True, str(gate_dir)
-    with RouterLLM(tiny_config) as system:
+    with (
+        mock.patch("routerllm.model_files.gguf_hyperparameters", return_value={}),
+        RouterLLM(tiny_config) as system,
+    ):
         result = system.generate(REQUEST, model="tiny-medium")
         # an answer that could not be checked stays, as without a gate
         unchecked = system.generate(UNCHECKABLE, model="tiny-medium")
@@ -732,3 +737,37 @@ def test_train_gate_refuses_a_run_it_cannot_train_on_before_checking_its_answers
         assert status == 2 and err.startswith(says) and err.count("\n") == 1, err
         assert checks.call_count == 0  # no answer was run in the sandbox
         assert not (tmp_path / "gate").exists()
+
+
+def test_a_gate_of_another_width_of_state_is_refused_when_the_system_starts(
+    tmp_path: Path, tiny_config_path: Path, tiny_config: AppConfig
+) -> None:
+    """A gate trained on another model file (saved before its run's model files were
+    recorded, or the file at the configured path replaced since) reads states of another
+    width: it was loaded, `serve --gate` started with it, and every request then said "the
+    gate was not used". Its first model's GGUF header gives the width of its states."""
+    from routerllm.gguf_header import gguf_hyperparameters
+
+    from .conftest import tiny_gguf_path
+
+    width = gguf_hyperparameters(tiny_gguf_path())["embedding_length"]
+    assert width == _state_width(tiny_config)  # the header's width is the state's
+    gate_dir = _cheap_to_escalate(width + 1).save(tmp_path / "gate")
+    says = (
+        f"cascade.gate {gate_dir} reads tiny-medium's {width + 1}-wide state of the prompt, "
+        f"and tiny-medium's GGUF ({tiny_gguf_path()}) gives {width}-wide states: the gate "
+        f"was trained on another model file; train a gate on a run of this config's models"
+    )
+    tiny_config.cascade.enabled, tiny_config.cascade.gate = True, str(gate_dir)
+    with pytest.raises(ConfigError) as refused:
+        RouterLLM(tiny_config)
+    assert str(refused.value) == says
+    try:
+        serve = subprocess.run(
+            [sys.executable, "-m", "routerllm.cli", "serve", "--config", str(tiny_config_path),
+             "--port", "0", "--gate", str(gate_dir)],
+            capture_output=True, text=True, check=False, timeout=60,
+        )  # fmt: skip
+    except subprocess.TimeoutExpired as e:
+        pytest.fail(f"serve started with the gate: {e.stdout!r}")
+    assert (serve.returncode, serve.stderr, serve.stdout) == (2, f"error: {says}\n", "")

@@ -35,7 +35,7 @@ from routerllm.files import (
     write_text_atomically,
     written_atomically,
 )
-from routerllm.gguf_header import GGUF_MAGIC, shortfall, trained_context
+from routerllm.gguf_header import GGUF_MAGIC, gguf_hyperparameters, shortfall, trained_context
 from routerllm.path_checks import special_file_problem, special_kind, what_is
 from routerllm.paths import cache_root
 
@@ -405,6 +405,15 @@ def header_file(source: GGUFSource, name: str) -> Path | None:
             with contextlib.suppress(ModelUnavailableError):
                 path = _part_path(source.parts[0], source)
     return path if path.is_file() else None
+
+
+def state_width(model: ModelConfig) -> int | None:
+    """The width of the prompt states llama.cpp gives of ``model`` (its layers' outputs:
+    ``embedding_length`` in its GGUF's header), read without loading it; None where
+    there is no GGUF here or its header does not say."""
+    path = header_file(model.gguf, model.name) if model.gguf is not None else None
+    width = gguf_hyperparameters(path).get("embedding_length") if path is not None else None
+    return width if isinstance(width, int) and width > 0 else None
 
 
 def effective_context(model: ModelConfig) -> int:

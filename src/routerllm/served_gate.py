@@ -82,7 +82,9 @@ class ServedGate:
                 f"{gate.then} is not the next larger model after {gate.first} here"
             )
         _check_sources(config, gate)
-        return cls(gate, _run_style(config, gate))
+        style = _run_style(config, gate)
+        _check_width(config, gate)
+        return cls(gate, style)
 
     def reads_state(self, name: str) -> bool:
         """Whether ``name``'s state of each prompt is read (the gate's first model)."""
@@ -130,6 +132,23 @@ def _check_sources(config: AppConfig, gate: EscalationGate) -> None:
                 f"another model file (or quantisation) than this config's; train a gate on a "
                 f"run of this config's models"
             )
+
+
+def _check_width(config: AppConfig, gate: EscalationGate) -> None:
+    """Refuse a gate that reads states of another width than its first model's GGUF
+    gives (trained on another file: one saved before its run's sources were recorded,
+    or the file at the configured path replaced since): it could decide no request."""
+    from routerllm.model_files import header_file, state_width
+
+    model = config.model(gate.first)
+    if (width := state_width(model)) is not None and width != gate.dim:
+        path = header_file(model.gguf, model.name) if model.gguf is not None else None
+        raise ConfigError(
+            f"cascade.gate {config.cascade.gate} reads {gate.first}'s {gate.dim}-wide state "
+            f"of the prompt, and {gate.first}'s GGUF ({path}) gives {width}-wide states: the "
+            f"gate was trained on another model file; train a gate on a run of this config's "
+            f"models"
+        )
 
 
 def _run_style(config: AppConfig, gate: EscalationGate) -> CodegenStyle | None:
