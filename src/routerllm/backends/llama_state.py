@@ -6,9 +6,8 @@ output head on every prompt token (1.39x the prompt's processing time for the
 evaluation callback (``cb_eval``) and copies the output of one transformer
 layer (``l_out-<i>``) for every token as the model computes it anyway: the
 generation is unchanged and the model does no extra work; calling back into
-Python for every graph node costs about 2 % of the 0.5B's generation time
-(``benchmarks/prompt_state_cost.py``; measured against a baseline half of which
-had the callback too, so up to about 4 %), for every later request on the model
+Python for every graph node costs about 6.5 % of the 0.5B's generation time
+(``benchmarks/prompt_state_cost.py``, 1.065x on 2 cores), for every later request on the model
 too, since the callback stays with its context. The layer is the last one whose
 output exists for every token (``n_layer - 2``: llama.cpp computes the final
 layer only for the tokens it must predict from). The tensor layout read here is
