@@ -7,6 +7,7 @@ import contextlib
 import importlib.util
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -24,6 +25,13 @@ from routerllm.config import AppConfig, load_config
 
 # Never touch the network from tests.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+# A run started in the background by a shell without job control (`cmd &` in a
+# script, some CI runners) has Ctrl-C ignored, and Python then leaves SIGINT ignored,
+# in this process and in every one it starts: the tests of what Ctrl-C does would all
+# fail (29 did on 2026-12-05). Ctrl-C as a terminal delivers it, for them and theirs.
+if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def _use_a_session_cache() -> None:
