@@ -7,6 +7,7 @@ message on one line and exits non-zero, without a traceback.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -28,6 +29,15 @@ class RouterLLMError(Exception):
     billed_tokens: tuple[int, int] = (0, 0)
 
 
+def did_you_mean(name: object, valid: Iterable[str]) -> str:
+    """`` (did you mean 'x'?)`` for the one of ``valid`` closest to a misspelt ``name``
+    (as an unknown config key says it), or nothing where none is close."""
+    import difflib
+
+    close = difflib.get_close_matches(str(name), list(valid), n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
 class ConfigError(RouterLLMError):
     """The YAML config is missing, malformed or fails validation."""
 
@@ -37,11 +47,8 @@ class UnknownNameError(RouterLLMError, KeyError):
 
     def __init__(self, kind: str, name: str, valid: list[str], where: str = "") -> None:
         """``where``: the setting the name was given in (``router.name in config.yaml``)."""
-        import difflib
-
         self.kind, self.name, self.valid = kind, name, sorted(valid)
-        close = difflib.get_close_matches(str(name), self.valid, n=1)
-        hint = f" (did you mean {close[0]!r}?)" if close else ""  # as an unknown config key
+        hint = did_you_mean(name, self.valid)
         super().__init__(
             f"{where}{': ' if where else ''}unknown {kind} {name!r}{hint}; valid names: "
             f"{', '.join(self.valid) or '(none)'}"

@@ -4,7 +4,6 @@ a clear error naming the option (``create_router`` checks every router's options
 
 from __future__ import annotations
 
-import difflib
 import inspect
 import json
 import numbers
@@ -14,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from routerllm.exceptions import RouterLLMError
+from routerllm.exceptions import RouterLLMError, did_you_mean
 
 if TYPE_CHECKING:
     from routerllm.routers.base import Router
@@ -57,8 +56,7 @@ def check_option_types(cls: type[Router], options: dict[str, Any]) -> None:
     annotations = option_annotations(cls)
     if unknown := [key for key in options if key not in annotations and key not in _NOT_OPTIONS]:
         valid = f"its options are {', '.join(sorted(annotations))}" if annotations else "it takes none"  # fmt: skip
-        close = difflib.get_close_matches(str(unknown[0]), annotations, n=1)
-        meant = f" (did you mean {close[0]!r}?)" if len(unknown) == 1 and close else ""
+        meant = did_you_mean(unknown[0], annotations) if len(unknown) == 1 else ""
         raise RouterLLMError(
             f"bad options for router {cls.name!r}: unknown option{'s' * (len(unknown) > 1)} "
             f"{', '.join(map(repr, unknown))}{meant}; {valid}"
