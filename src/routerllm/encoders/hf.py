@@ -23,6 +23,7 @@ import logging
 import os
 import socket
 import threading
+from abc import abstractmethod
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -324,7 +325,30 @@ def text_windows(texts: Sequence[str], max_chars: int | None = None) -> list[sli
     return windows
 
 
-class HFEncoder(Encoder):
+class TokenizingEncoder(Encoder):
+    """An encoder that tokenizes its texts (a transformers or ONNX model): they are
+    checked, then encoded a window of ``text_windows`` at a time into ``out``."""
+
+    @abstractmethod
+    def load(self) -> None:
+        """Load the tokenizer and model now (otherwise on first use)."""
+
+    @abstractmethod
+    def _encode_window(self, items: list[str], batch_size: int, out: np.ndarray) -> None:
+        """Embed ``items`` (a window of checked texts) into the rows of ``out``."""
+
+    def encode(self, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
+        items = check_texts(texts, batch_size)
+        out = np.empty((len(items), self.dim), dtype=np.float32)
+        if not items:
+            return out
+        self.load()
+        for window in text_windows(items):
+            self._encode_window(items[window], batch_size, out[window])
+        return out
+
+
+class HFEncoder(TokenizingEncoder):
     """A transformers encoder (AutoTokenizer + AutoModel), pooled into one vector per text.
 
     ``pooling`` is ``"mean"`` (over the attention mask, as sentence-transformers
@@ -495,16 +519,6 @@ class HFEncoder(Encoder):
 
     def _token_limit(self) -> int:
         return token_limit(self._tokenizer, self._model, self.max_length)
-
-    def encode(self, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
-        items = check_texts(texts, batch_size)
-        out = np.empty((len(items), self.dim), dtype=np.float32)
-        if not items:
-            return out
-        self.load()
-        for window in text_windows(items):
-            self._encode_window(items[window], batch_size, out[window])
-        return out
 
     def _encode_window(self, items: list[str], batch_size: int, out: np.ndarray) -> None:
         import torch

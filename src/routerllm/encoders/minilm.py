@@ -14,19 +14,17 @@ from __future__ import annotations
 import hashlib
 import importlib
 import importlib.util
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from routerllm.encoders.base import Encoder, package_key
+from routerllm.encoders.base import package_key
 from routerllm.encoders.hf import (
     MAX_BATCH_TOKENS,
     HFEncoder,
-    check_texts,
+    TokenizingEncoder,
     cpu_threads,
-    text_windows,
     token_batches,
 )
 from routerllm.encoders.prefix import PrefixCutter
@@ -98,7 +96,7 @@ def _mean_pool_normalize(hidden: np.ndarray, mask: np.ndarray) -> np.ndarray:
     return (pooled / np.maximum(norms, 1e-12)).astype(np.float32)
 
 
-class OnnxMiniLMEncoder(Encoder):
+class OnnxMiniLMEncoder(TokenizingEncoder):
     """all-MiniLM-L6-v2 int8 through onnxruntime (spec "minilm-onnx"); no torch needed.
 
     ``threads`` is the session's intra-op thread count (default: every CPU
@@ -193,16 +191,6 @@ class OnnxMiniLMEncoder(Encoder):
             [self._output], {k: v for k, v in feeds.items() if k in self._inputs}
         )
         return np.asarray(hidden, dtype=np.float32).mean(axis=1)
-
-    def encode(self, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
-        items = check_texts(texts, batch_size)
-        out = np.empty((len(items), self.dim), dtype=np.float32)
-        if not items:
-            return out
-        self.load()
-        for window in text_windows(items):
-            self._encode_window(items[window], batch_size, out[window])
-        return out
 
     def _encode_window(self, items: list[str], batch_size: int, out: np.ndarray) -> None:
         texts = items if self._cutter is None else self._cutter.cut(items)
