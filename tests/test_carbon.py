@@ -1213,3 +1213,33 @@ def test_a_timing_benchmark_says_the_machine_it_ran_on(
         assert out.returncode == 0, out.stderr[-800:]
         machine = json.loads(out.stdout)["machine"]
         assert machine["cpus_usable"] == cpus and machine["cpus"] == os.cpu_count()
+
+
+@pytest.mark.parametrize(
+    "garbage",
+    ['"half a row cut by another writer', '2026-01-01,llm_inference,"0.5\r\nr1', 'a,"b"\r\n'],
+    ids=["open-quote", "open-quote-over-lines", "closed-quote"],
+)
+def test_rows_appended_after_garbage_in_the_emissions_csv_stay_readable(
+    tmp_path: Path, garbage: str
+) -> None:
+    """Another writer left the CSV ending inside a quoted field (a row cut mid-way, garbage
+    appended) after the log was opened, or before: every later row was read as part of
+    that field, buried for csv and pandas alike. The garbage is kept, as one row of its
+    own, and the rows after it are whole."""
+    path = tmp_path / "emissions.csv"
+    with RequestLog(tmp_path / "log.sqlite", path) as log:
+        log.append(_record(1))
+        with path.open("a", newline="") as other:
+            other.write(garbage)
+        log.append(_record(2))
+    with path.open("a", newline="") as other:  # damaged before the next start
+        other.write(garbage)
+    with RequestLog(tmp_path / "log.sqlite", path) as log:
+        log.append(_record(3))
+    rows = list(csv.reader(path.open(newline="")))
+    assert rows[0] == CSV_COLUMNS
+    ours = [r[5] for r in rows[1:] if len(r) == len(CSV_COLUMNS) and r[5].startswith("r")]
+    assert ours == ["r1"] * 3 + ["r2"] * 3 + ["r3"] * 3
+    assert len(rows) == 1 + 9 + 2  # the garbage kept, a row each time
+    assert path.open(newline="").read().count(garbage) == 2
