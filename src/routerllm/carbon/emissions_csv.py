@@ -17,6 +17,7 @@ import collections
 import contextlib
 import csv
 import fcntl
+import io
 import logging
 import os
 import sqlite3
@@ -129,7 +130,8 @@ def _lines(fd: int, start: int, size: int) -> Iterator[str]:
     decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
     rest = ""
     for at in range(start, size, 1 << 20):
-        lines = (rest + decoder.decode(os.pread(fd, min(1 << 20, size - at), at))).splitlines(keepends=True)  # fmt: skip
+        # split as a file opened with newline="" is (csv's way): at \r, \n and \r\n only
+        lines = list(io.StringIO(rest + decoder.decode(os.pread(fd, min(1 << 20, size - at), at)), newline=""))  # fmt: skip
         rest = lines.pop() if lines else ""
         yield from lines
     yield rest + decoder.decode(b"", final=True) + "\r\n"
