@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from routerllm.carbon.meter import Measurement
+from routerllm.carbon.report_text import counted
 from routerllm.config import AppConfig
 from routerllm.data.humaneval import HumanEvalProblem
 from routerllm.data.outcome_files import load_outcomes
@@ -1586,3 +1587,115 @@ def test_a_curve_that_cannot_be_plotted_is_refused_before_any_model_runs(
     with pytest.raises(RouterLLMError, match=r"matplotlib.*routerllm\[learn\].*quality"):
         run_experiment(tiny_config, out, systems=["quality"], limit=2, folds=2, progress=False)
     assert not out.exists()
+
+
+def test_a_curve_point_that_chose_an_unmeasured_answer_has_no_energy() -> None:
+    """Threshold sweep over 3 problems, light (1 kWh an answer) and heavy (4 kWh), deciding
+    by known costs 1 and 2: the settings choose LLL, LLH, LHH and HHH. Light's answer to
+    problem 1 was not measured (CodeCarbon failed): LLL and LLH counted it as 0 kWh (2 and
+    5 kWh, not 3 and 6), figures of an energy nobody knows; their energy is None, the
+    others' stay measured sums."""
+    from routerllm.eval.humaneval_report import quality_energy_curve
+
+    predicted = np.array([[0.9, 0.95], [0.4, 0.8], [0.2, 0.6]])
+    scores = np.array([[1.0, 1.0], [0.0, 1.0], [0.0, 0.0]])
+    energy = np.array([[1.0, 4.0], [0.0, 4.0], [1.0, 4.0]])  # light on problem 1: failed
+    known = np.tile([1.0, 2.0], (3, 1))
+    measured = np.ones((3, 2), dtype=bool)
+    measured[1, 0] = False
+    curve = quality_energy_curve(predicted, scores, energy, known, "threshold", measured)
+    assert curve == [(9.0, pytest.approx(2 / 3)), (12.0, pytest.approx(2 / 3)),
+                     (None, pytest.approx(1 / 3))]  # fmt: skip
+    # every answer measured: every setting's sum, as before
+    every = quality_energy_curve(predicted, scores, energy + [[0, 0], [1, 0], [0, 0]], known,
+                                 "threshold", np.ones((3, 2), dtype=bool))  # fmt: skip
+    assert [c for c, _ in every] == [3.0, 6.0, 9.0, 12.0]
+
+
+def test_no_expected_energy_where_the_draw_may_pick_an_unmeasured_answer() -> None:
+    """Expected kWh over a router's draws: 0.5 * 1 + 0.5 * 4 + 1 + 4 = 7.5 where the
+    answers it may draw were measured; light's answer to problem 2, never drawn, does not
+    matter; light's to problem 1, drawn for sure, makes the expectation unknown (None),
+    not 7.5 - 1 with its 0 kWh."""
+    from routerllm.eval.humaneval_report import expected_kwh
+
+    policy = np.array([[0.5, 0.5], [1.0, 0.0], [0.0, 1.0]])
+    energy = np.array([[1.0, 4.0], [1.0, 4.0], [0.0, 4.0]])
+    measured = np.ones((3, 2), dtype=bool)
+    measured[2, 0] = False
+    assert expected_kwh(policy, energy, measured) == pytest.approx(7.5)
+    measured[1, 0], energy[1, 0] = False, 0.0
+    assert expected_kwh(policy, energy, measured) is None
+
+
+def test_no_share_above_the_mix_where_a_curve_point_has_no_energy() -> None:
+    """A point of unknown energy may be a corner of the curve's hull: without it the
+    share above the mix is a figure of another curve."""
+    from routerllm.eval.humaneval_report import above_mix
+
+    models = ["light", "medium", "heavy"]
+    scores = np.zeros((10, 3))
+    scores[:5, 1], scores[:7, 2] = 1, 1
+    energy = np.tile([0.1, 0.2, 0.4], (10, 1))
+    curve: list[tuple[float | None, float]] = [(2.0, 0.4), (4.0, 0.7), (None, 0.65)]
+    assert above_mix(curve, scores, energy, models, "medium", "heavy") is None
+
+
+def test_report_says_an_expectation_over_unmeasured_answers_is_not_measured() -> None:
+    row = {
+        "system": "quality", "pass@1": 0.5, "correct": 2, "total": 4,
+        "model_distribution": {"m": 1.0}, "mean_time_s": 1.0, "energy_kwh": 1e-3, "co2_kg": 4e-4,
+        "cost_usd": 1e-4, "co2_per_correct_kg": 2e-4, "correct_per_kwh": 2000.0,
+        "router_share_of_co2": 0.001, "decision_rules": ["threshold"],
+        "components": {c: {"energy_kwh": 1e-4} for c in ("router_inference", "model_loading", "llm_inference")},
+        "fixed_mix": {"folds": 2, "expected_pass@1": 0.625, "expected_generation_kwh": None},
+    }  # fmt: skip
+    summary = {
+        "problems": 4, "limit": None, "models": ["m"], "carbon_method": "x", "country": "USA",
+        "encoder": "static", "folds": 5, "calibration": "max_cost=0.7", "wall_time_s": 1.0,
+        "model_time_s": 1.0, "oracle_pass@1": 0.75, "systems": [row], "styles": {},
+        "quality_energy_curve": [[3.0, 0.5], [None, 0.25], [None, 0.75]],
+        "quality_energy_curve_rule": "threshold", "quality_energy_curve_above_mix": None,
+    }  # fmt: skip
+    text = report_markdown(summary)
+    assert "pass@1 0.625 at an energy not measured" in text and "None" not in text
+    assert (
+        "Of the 3 points of its quality-energy curve over the knob, 2 chose an answer whose energy was not measured"
+        in text
+    )
+
+
+def test_the_curve_of_a_run_with_an_unmeasured_answer_has_no_energy_there(
+    tiny_config: AppConfig, tmp_path: Path
+) -> None:
+    """One problem's answers as a run stores them where CodeCarbon failed: every setting of
+    the quality router's knob chooses one of them, so no point of its curve has a known
+    energy (results.json said 0 kWh for that answer, and drew the curve with it), nor the
+    share above the mix; the direct systems' rows keep the convention of the carbon line
+    (the measured parts added up) and the plot is still drawn, without the curve."""
+    out, short = tmp_path / "he", {"max_new_tokens": 8}
+    systems = ["direct-medium", "direct-heavy", "quality"]
+    kwargs: dict[str, Any] = {"systems": systems, "limit": 4, "folds": 2, "progress": False}
+    run_experiment(tiny_config, out, style_overrides=short, **kwargs)
+    store = ResultStore(out / "results.sqlite")
+    (task,) = store.db.execute("SELECT MIN(task_id) FROM generations").fetchone()
+    with store.db:
+        store.db.execute("UPDATE generations SET gen_kwh = 0, gen_co2 = 0, method = "
+                         "'codecarbon:failed' WHERE task_id = ?", (task,))  # fmt: skip
+    store.close()
+    run_experiment(tiny_config, out, style_overrides=short, **kwargs)
+
+    def refuse(token: str) -> None:
+        raise AssertionError(f"results.json holds {token}")
+
+    data = json.loads((out / "results.json").read_text(), parse_constant=refuse)
+    assert data["quality_energy_curve"] and all(c is None for c, _ in data["quality_energy_curve"])
+    assert data["quality_energy_curve_above_mix"] is None
+    heavy = next(r for r in data["systems"] if r["system"] == "direct-heavy")
+    assert heavy["components"]["llm_inference"]["energy_kwh"] > 0
+    n = len(data["quality_energy_curve"])
+    assert (
+        f"{counted(n, 'point')} of its quality-energy curve over the knob, {n} chose an answer "
+        "whose energy was not measured" in (out / "report.md").read_text()
+    )
+    assert (out / "quality_energy.png").read_bytes().startswith(b"\x89PNG")

@@ -19,7 +19,9 @@ CARBON_METHODS = {
     "codecarbon:tdp-estimate": "an estimate from the CPU's TDP alone (CodeCarbon could read "
     "neither energy counters nor the CPU load), not a hardware measurement",
     CODECARBON_FAILED: "not measured (CodeCarbon failed; counted as spending nothing where "
-    "other parts of a figure were measured, else the figure is `not measured`)",
+    "other parts of a system's figure were measured, else the figure is `not measured`; the "
+    "quality router's curve and an energy expected over a router's draws are not given where "
+    "they would count such an answer)",
     PER_TOKEN: "computed from the model's per-token figures in the config (a remote "
     "server cannot be metered here), not a measurement",
     NO_USAGE: "not known (a remote server that did not say how many tokens it generated; "
@@ -151,6 +153,33 @@ def _figure(v: float | None, spec: str) -> str:
     return "not measured" if v is None else format(v, spec)
 
 
+def _expected_kwh(f: dict[str, Any]) -> str:
+    """A router's expected generation energy over its draws, or why it is not given."""
+    kwh = f["expected_generation_kwh"]
+    if kwh is None:
+        return "an energy not measured (it may draw an answer CodeCarbon failed to measure)"
+    return f"{kwh:.3e} kWh of generation"
+
+
+def _curve_text(s: dict[str, Any]) -> str:
+    """The quality router's curve against the medium-heavy mix, or why there is no share:
+    a point that chose an answer not measured has no energy (results.json: null)."""
+    curve = s.get("quality_energy_curve") or []
+    where = f"Its quality-energy curve over the knob ({s.get('quality_energy_curve_rule')}, out-of-fold predictions)"
+    if unknown := sum(c is None for c, _ in curve):
+        return (
+            f" Of the {counted(len(curve), 'point')} of its quality-energy curve over the knob, {unknown} "
+            "chose an answer whose energy was not measured (CodeCarbon failed): their energy is not "
+            "given, nor the share of the curve above the random mix of direct-medium and direct-heavy."
+        )
+    if (above := s.get("quality_energy_curve_above_mix")) is None:
+        return ""
+    return (
+        f" {where} lies above the straight line from direct-medium to direct-heavy (their random "
+        f"mix) over {above:.0%} of the generation energy between them."
+    )
+
+
 def report_markdown(s: dict[str, Any]) -> str:
     lines = [
         "# Code generation: routed vs direct",
@@ -201,12 +230,8 @@ def report_markdown(s: dict[str, Any]) -> str:
             rules = r["decision_rules"]
             lines += ["", f"{r['system']}: decision rule chosen per fold: "
                       + ", ".join(f"{n} {rules.count(n)}" for n in dict.fromkeys(rules)) + "."]  # fmt: skip
-            if r["system"] == "quality" and (above := s.get("quality_energy_curve_above_mix")) is not None:  # fmt: skip
-                lines[-1] += (
-                    f" Its quality-energy curve over the knob ({s['quality_energy_curve_rule']}, out-of-fold "
-                    f"predictions) lies above the straight line from direct-medium to direct-heavy (their "
-                    f"random mix) over {above:.0%} of the generation energy between them."
-                )
+            if r["system"] == "quality":
+                lines[-1] += _curve_text(s)
         if "fixed_mix" in r:
             f = r["fixed_mix"]
             lines += [
@@ -214,8 +239,8 @@ def report_markdown(s: dict[str, Any]) -> str:
                 f"{r['system']}: in {f['folds']} of {s['folds']} folds the router did worse on its training "
                 "folds' out-of-fold predictions than a fixed random mix of the models at the same energy, so it "
                 "drew each problem's model from that mix (MISSION M3.9: no routing signal, no harm). Expected over "
-                f"the draws: pass@1 {f['expected_pass@1']:.3f} at {f['expected_generation_kwh']:.3e} kWh of "
-                "generation; the row above is this seeded draw.",
+                f"the draws: pass@1 {f['expected_pass@1']:.3f} at {_expected_kwh(f)}; the row above is "
+                "this seeded draw.",
             ]
         if "two_settings" in r:
             f = r["two_settings"]
@@ -225,7 +250,7 @@ def report_markdown(s: dict[str, Any]) -> str:
                 "knob settings, so each problem's setting was drawn by a hash of its prompt, in the shares that "
                 "meet it on the training folds."
                 + ("" if "fixed_mix" in r else f" Expected over the draws: pass@1 {f['expected_pass@1']:.3f} at "
-                   f"{f['expected_generation_kwh']:.3e} kWh of generation; the row above is this seeded draw."),
+                   f"{_expected_kwh(f)}; the row above is this seeded draw."),
             ]  # fmt: skip
     lines += ["", "Component breakdown (kWh): router inference / model loading / generation", ""]
     for r in s["systems"]:

@@ -224,17 +224,18 @@ def run_experiment(
                     [[float(outcomes[m][t].passed) for m in models] for t in task_ids]
                 )
                 energy = np.array([[outcomes[m][t].gen_kwh for m in models] for t in task_ids])
-                # as a direct system's llm_inference: measured where any answer was
-                generation_measured = {
-                    m for m in models if any(outcomes[m][t].measured for t in task_ids)
-                }
+                # False: CodeCarbon failed on that answer, whose 0 kWh is not known
+                measured = np.array([[outcomes[m][t].measured for m in models] for t in task_ids])
+                # The ends of the medium-heavy mixing line: a model's total with an answer
+                # not measured is not known (its row adds up the measured ones, as it says).
+                generation_measured = {m for i, m in enumerate(models) if measured[:, i].all()}
                 # Another problem set's run, appended: it trains, it is never tested.
                 n_extra = 0 if extra is None else len(extra)
                 train_prompts = prompts + ([] if extra is None else extra.prompts)
                 train_scores = scores if extra is None else np.vstack([scores, extra.scores])
                 train_energy = energy if extra is None else np.vstack([energy, extra.energy])
                 results: dict[str, SystemResult] = {}
-                curve: list[tuple[float, float]] = []
+                curve: list[tuple[float | None, float]] = []
                 curve_rule = "lambda"
                 for name in systems:
                     # once per fold, a router's warnings (trained on one problem, calibrated to a
@@ -280,7 +281,9 @@ def run_experiment(
                                 "expected_pass@1": float(
                                     (cv.policy * scores).sum() / len(task_ids)
                                 ),
-                                "expected_generation_kwh": float((cv.policy * energy).sum()),
+                                "expected_generation_kwh": expected_kwh(
+                                    cv.policy, energy, measured
+                                ),
                             }
                             if cv.mixed_folds:
                                 results[name].extra["fixed_mix"] = {
@@ -295,7 +298,7 @@ def run_experiment(
                             if name == "quality":
                                 curve_rule = cv.rule
                                 curve = quality_energy_curve(
-                                    cv.predicted, scores, energy, cv.known, cv.rule
+                                    cv.predicted, scores, energy, cv.known, cv.rule, measured
                                 )
                 method = system.meter.method
                 generation_methods = store.methods(models, task_ids)
@@ -360,7 +363,8 @@ def run_experiment(
         summary = finite(summary)
         write_text_atomically(out / "results.json", json_text(summary, indent=2))
         if curve:
-            plot_curve(curve, rows, out / "quality_energy.png", curve_rule)
+            plot_curve(curve, rows, out / "quality_energy.png", curve_rule,
+                       mix_line={medium, heavy} <= generation_measured)  # fmt: skip
         else:  # an earlier report's curve would not be this report's
             (out / "quality_energy.png").unlink(missing_ok=True)
         write_text_atomically(out / "report.md", report_markdown(summary))
@@ -419,19 +423,42 @@ def quality_energy_curve(
     energy: np.ndarray,
     known: np.ndarray,
     rule: str = "lambda",
-) -> list[tuple[float, float]]:
+    measured: np.ndarray | None = None,
+) -> list[tuple[float | None, float]]:
     """(total generation kWh, pass@1) of the quality router over the knob of its decision
     ``rule``, on its out-of-fold predictions (each problem predicted by a router that
     never saw it), deciding by the per-model energies it ``known`` (its training folds'
-    means) and scored with the measured ``energy``."""
+    means) and scored with the measured ``energy``. A setting that chose an answer not
+    ``measured`` (False where CodeCarbon failed; None: every one was) has None as its
+    energy: no estimate is made of the part not measured, nor is it counted as 0 kWh.
+    Sorted by energy, those of unknown energy last."""
     from routerllm.eval.routing_metrics import sweep
 
     points = sweep(predicted, scores, energy, mode=rule, decision_costs=known)  # type: ignore[arg-type]
-    return sorted({(p.cost * len(scores), p.quality) for p in points})
+    unknown = [False] * len(points)
+    if measured is not None:
+        # The same settings' choices (they depend on the predictions and the known costs
+        # alone), costed by whether each chosen answer went unmeasured.
+        flags = sweep(predicted, scores, (~measured).astype(float), mode=rule, decision_costs=known)  # type: ignore[arg-type]
+        unknown = [f.cost > 0 for f in flags]
+    found = {
+        (None if u else p.cost * len(scores), p.quality)
+        for p, u in zip(points, unknown, strict=True)
+    }
+    return sorted(found, key=lambda p: (p[0] is None, p[0] or 0.0, p[1]))
+
+
+def expected_kwh(policy: np.ndarray, energy: np.ndarray, measured: np.ndarray) -> float | None:
+    """The expected generation kWh of a router drawing each problem's model by ``policy``
+    (n, m); None where it may draw an answer not ``measured`` (CodeCarbon failed): the
+    expectation of an energy not known, which a 0 kWh for it would understate."""
+    if (policy[~measured] > 0).any():
+        return None
+    return float((policy * energy).sum())
 
 
 def above_mix(
-    curve: list[tuple[float, float]],
+    curve: list[tuple[float | None, float]],
     scores: np.ndarray,
     energy: np.ndarray,
     models: list[str],
@@ -441,24 +468,34 @@ def above_mix(
 ) -> float | None:
     """The share of the generation-energy range from direct-medium to direct-heavy over
     which ``curve`` lies above the straight line between them: the random mix of the two,
-    which routing must beat (issue #4); None without a curve or such a range, or where
-    medium's or heavy's generation was not measured (not in ``measured``, the models any
-    of whose answers was; None: every one): their 0 kWh is no end of the line."""
+    which routing must beat (issue #4); None without a curve or such a range, where a point
+    of the curve has no known energy (it may be a corner of its hull), or where medium's or
+    heavy's generation was not measured (not in ``measured``, the models every one of whose
+    answers was; None: every one): a total with a 0 kWh not known is no end of the line."""
     from routerllm.eval.curves import OperatingPoint, share_above_line
 
     if not curve or medium not in models or heavy not in models:
+        return None
+    if any(c is None for c, _ in curve):
         return None
     if measured is not None and not {medium, heavy} <= set(measured):
         return None
     ends = [OperatingPoint(float(energy[:, i].sum()), float(scores[:, i].mean())) for i in (models.index(medium), models.index(heavy))]  # fmt: skip
     if not ends[1].cost > ends[0].cost:
         return None
-    return share_above_line([OperatingPoint(c, q) for c, q in curve], *ends)
+    return share_above_line([OperatingPoint(c, q) for c, q in curve if c is not None], *ends)
 
 
 def plot_curve(
-    curve: list[tuple[float, float]], rows: list[dict[str, Any]], path: Path, rule: str = "lambda"
+    curve: list[tuple[float | None, float]],
+    rows: list[dict[str, Any]],
+    path: Path,
+    rule: str = "lambda",
+    mix_line: bool = True,
 ) -> None:
+    """The quality router's ``curve`` (its points of known energy) against the systems'
+    ``rows``; the medium-heavy mixing line where ``mix_line`` (both ends' every answer
+    measured) and both rows' generation energy is known."""
     try:
         from matplotlib.backends.backend_agg import FigureCanvasAgg
         from matplotlib.figure import Figure
@@ -468,8 +505,13 @@ def plot_curve(
     fig = Figure(figsize=(7, 5))
     FigureCanvasAgg(fig)
     ax = fig.add_subplot()
-    xs, ys = zip(*curve, strict=True)
-    ax.plot(xs, ys, "-o", ms=3, label=f"quality router ({rule} sweep, cross-validated)")
+    drawn = [(c, q) for c, q in curve if c is not None]
+    # no place on the energy axis for a setting that chose an answer not measured
+    left = f"; {len(curve) - len(drawn)} of its {len(curve)} points not measured, not drawn"
+    if drawn:
+        xs, ys = zip(*drawn, strict=True)
+        ax.plot(xs, ys, "-o", ms=3, label=f"quality router ({rule} sweep, cross-validated)"
+                + (left if len(drawn) < len(curve) else ""))  # fmt: skip
     direct = {r["system"]: r for r in rows if r["system"].startswith("direct-")}
     for name, r in direct.items():
         gen = r["components"]["llm_inference"]["energy_kwh"]
@@ -488,14 +530,15 @@ def plot_curve(
             ax.plot(kwh, pass1, "m:", lw=1, label="gated cascade over budgets (each calibrated on training folds)")  # fmt: skip
     pair = [direct[n] for n in ("direct-medium", "direct-heavy") if n in direct]
     kwhs = [r["components"]["llm_inference"]["energy_kwh"] for r in pair]
-    if len(pair) == 2 and None not in kwhs:  # a line to an unmeasured energy has no end
+    if mix_line and len(pair) == 2 and None not in kwhs:  # a line to an unmeasured end has none
         ax.plot([float(k) for k in kwhs], [r["pass@1"] for r in pair], "k--", lw=1,
                 label="random mix medium/heavy")  # fmt: skip
     ax.set_xlabel("generation energy, kWh (all problems)")
     ax.set_ylabel("pass@1")
-    ax.set_title("HumanEval: quality vs energy")
+    ax.set_title("HumanEval: quality vs energy" + ("" if drawn else f"\n(quality router{left})"))
     ax.grid(alpha=0.3)
-    ax.legend(loc="lower right", fontsize=8)
+    if ax.get_legend_handles_labels()[0]:  # none where nothing labelled was drawn
+        ax.legend(loc="lower right", fontsize=8)
     with written_atomically(path) as tmp:  # Ctrl-C part-way leaves the plot there before
         fig.savefig(tmp, dpi=110, format="png")
 
