@@ -1213,7 +1213,7 @@ def test_ctrl_c_while_the_curve_is_plotted_leaves_the_plot_there_before(
 
     from PIL import ImageFile
 
-    from routerllm.eval.humaneval_report import plot_curve
+    from routerllm.eval.quality_energy import plot_curve
 
     out = tmp_path / "quality_energy.png"
     plot_curve([(1.0, 0.5), (2.0, 0.7)], [], out)
@@ -1532,7 +1532,7 @@ def test_the_curve_above_the_mix_of_medium_and_heavy_by_hand() -> None:
     direct-medium (2 kWh, pass@1 0.5) to direct-heavy (4 kWh, 0.7). The curve (2, 0.4),
     (3, 0.65), (4, 0.7) is below it at 2 and crosses at 2 + 2/3, is above up to 4 where
     it meets it: above over (4 - 2 - 2/3) / 2 = 2/3 of the range."""
-    from routerllm.eval.humaneval_report import above_mix
+    from routerllm.eval.quality_energy import above_mix
 
     models = ["light", "medium", "heavy"]
     scores = np.zeros((10, 3))
@@ -1551,7 +1551,7 @@ def test_no_share_above_the_mix_where_medium_or_heavy_generation_was_not_measure
     matrix (results.json says null, and the plot draws no mix line to it), yet the share
     above the mix was computed against a line from 0 kWh: a figure of a line that is not
     known. The same curve with both ends measured keeps its share."""
-    from routerllm.eval.humaneval_report import above_mix
+    from routerllm.eval.quality_energy import above_mix
 
     models = ["light", "medium", "heavy"]
     scores = np.zeros((10, 3))
@@ -1595,7 +1595,7 @@ def test_a_curve_point_that_chose_an_unmeasured_answer_has_no_energy() -> None:
     problem 1 was not measured (CodeCarbon failed): LLL and LLH counted it as 0 kWh (2 and
     5 kWh, not 3 and 6), figures of an energy nobody knows; their energy is None, the
     others' stay measured sums."""
-    from routerllm.eval.humaneval_report import quality_energy_curve
+    from routerllm.eval.quality_energy import quality_energy_curve
 
     predicted = np.array([[0.9, 0.95], [0.4, 0.8], [0.2, 0.6]])
     scores = np.array([[1.0, 1.0], [0.0, 1.0], [0.0, 0.0]])
@@ -1617,7 +1617,7 @@ def test_no_expected_energy_where_the_draw_may_pick_an_unmeasured_answer() -> No
     answers it may draw were measured; light's answer to problem 2, never drawn, does not
     matter; light's to problem 1, drawn for sure, makes the expectation unknown (None),
     not 7.5 - 1 with its 0 kWh."""
-    from routerllm.eval.humaneval_report import expected_kwh
+    from routerllm.eval.quality_energy import expected_kwh
 
     policy = np.array([[0.5, 0.5], [1.0, 0.0], [0.0, 1.0]])
     energy = np.array([[1.0, 4.0], [1.0, 4.0], [0.0, 4.0]])
@@ -1631,7 +1631,7 @@ def test_no_expected_energy_where_the_draw_may_pick_an_unmeasured_answer() -> No
 def test_no_share_above_the_mix_where_a_curve_point_has_no_energy() -> None:
     """A point of unknown energy may be a corner of the curve's hull: without it the
     share above the mix is a figure of another curve."""
-    from routerllm.eval.humaneval_report import above_mix
+    from routerllm.eval.quality_energy import above_mix
 
     models = ["light", "medium", "heavy"]
     scores = np.zeros((10, 3))

@@ -7,7 +7,7 @@ import contextlib
 import dataclasses
 import fcntl
 import time
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -37,10 +37,11 @@ from routerllm.eval.humaneval_run import (
     write_outcome_dataset,
 )
 from routerllm.eval.paired import RESAMPLES, Target, against_reference
+from routerllm.eval.quality_energy import above_mix, expected_kwh, plot_curve, quality_energy_curve
 from routerllm.eval.result_store import PACKAGED_SET, ResultStore
 from routerllm.eval.sandbox import isolation_text
-from routerllm.exceptions import RouterLLMError, missing_dependency
-from routerllm.files import write_text_atomically, written_atomically
+from routerllm.exceptions import RouterLLMError
+from routerllm.files import write_text_atomically
 from routerllm.log_repeats import warnings_once
 from routerllm.path_checks import file_in_the_way, refuse_unwritable_folder, what_is
 from routerllm.routers.base import create_router
@@ -415,132 +416,6 @@ def _run_lock(out: Path) -> Iterator[None]:
                 f"(then the same command reuses its answers), or use another --out"
             ) from None
         yield
-
-
-def quality_energy_curve(
-    predicted: np.ndarray,
-    scores: np.ndarray,
-    energy: np.ndarray,
-    known: np.ndarray,
-    rule: str = "lambda",
-    measured: np.ndarray | None = None,
-) -> list[tuple[float | None, float]]:
-    """(total generation kWh, pass@1) of the quality router over the knob of its decision
-    ``rule``, on its out-of-fold predictions (each problem predicted by a router that
-    never saw it), deciding by the per-model energies it ``known`` (its training folds'
-    means) and scored with the measured ``energy``. A setting that chose an answer not
-    ``measured`` (False where CodeCarbon failed; None: every one was) has None as its
-    energy: no estimate is made of the part not measured, nor is it counted as 0 kWh.
-    Sorted by energy, those of unknown energy last."""
-    from routerllm.eval.routing_metrics import sweep
-
-    points = sweep(predicted, scores, energy, mode=rule, decision_costs=known)  # type: ignore[arg-type]
-    unknown = [False] * len(points)
-    if measured is not None:
-        # The same settings' choices (they depend on the predictions and the known costs
-        # alone), costed by whether each chosen answer went unmeasured.
-        flags = sweep(predicted, scores, (~measured).astype(float), mode=rule, decision_costs=known)  # type: ignore[arg-type]
-        unknown = [f.cost > 0 for f in flags]
-    found = {
-        (None if u else p.cost * len(scores), p.quality)
-        for p, u in zip(points, unknown, strict=True)
-    }
-    return sorted(found, key=lambda p: (p[0] is None, p[0] or 0.0, p[1]))
-
-
-def expected_kwh(policy: np.ndarray, energy: np.ndarray, measured: np.ndarray) -> float | None:
-    """The expected generation kWh of a router drawing each problem's model by ``policy``
-    (n, m); None where it may draw an answer not ``measured`` (CodeCarbon failed): the
-    expectation of an energy not known, which a 0 kWh for it would understate."""
-    if (policy[~measured] > 0).any():
-        return None
-    return float((policy * energy).sum())
-
-
-def above_mix(
-    curve: list[tuple[float | None, float]],
-    scores: np.ndarray,
-    energy: np.ndarray,
-    models: list[str],
-    medium: str,
-    heavy: str,
-    measured: Collection[str] | None = None,
-) -> float | None:
-    """The share of the generation-energy range from direct-medium to direct-heavy over
-    which ``curve`` lies above the straight line between them: the random mix of the two,
-    which routing must beat (issue #4); None without a curve or such a range, where a point
-    of the curve has no known energy (it may be a corner of its hull), or where medium's or
-    heavy's generation was not measured (not in ``measured``, the models every one of whose
-    answers was; None: every one): a total with a 0 kWh not known is no end of the line."""
-    from routerllm.eval.curves import OperatingPoint, share_above_line
-
-    if not curve or medium not in models or heavy not in models:
-        return None
-    if any(c is None for c, _ in curve):
-        return None
-    if measured is not None and not {medium, heavy} <= set(measured):
-        return None
-    ends = [OperatingPoint(float(energy[:, i].sum()), float(scores[:, i].mean())) for i in (models.index(medium), models.index(heavy))]  # fmt: skip
-    if not ends[1].cost > ends[0].cost:
-        return None
-    return share_above_line([OperatingPoint(c, q) for c, q in curve if c is not None], *ends)
-
-
-def plot_curve(
-    curve: list[tuple[float | None, float]],
-    rows: list[dict[str, Any]],
-    path: Path,
-    rule: str = "lambda",
-    mix_line: bool = True,
-) -> None:
-    """The quality router's ``curve`` (its points of known energy) against the systems'
-    ``rows``; the medium-heavy mixing line where ``mix_line`` (both ends' every answer
-    measured) and both rows' generation energy is known."""
-    try:
-        from matplotlib.backends.backend_agg import FigureCanvasAgg
-        from matplotlib.figure import Figure
-    except ImportError as e:
-        raise missing_dependency("matplotlib", "learn") from e
-
-    fig = Figure(figsize=(7, 5))
-    FigureCanvasAgg(fig)
-    ax = fig.add_subplot()
-    drawn = [(c, q) for c, q in curve if c is not None]
-    # no place on the energy axis for a setting that chose an answer not measured
-    left = f"; {len(curve) - len(drawn)} of its {len(curve)} points not measured, not drawn"
-    if drawn:
-        xs, ys = zip(*drawn, strict=True)
-        ax.plot(xs, ys, "-o", ms=3, label=f"quality router ({rule} sweep, cross-validated)"
-                + (left if len(drawn) < len(curve) else ""))  # fmt: skip
-    direct = {r["system"]: r for r in rows if r["system"].startswith("direct-")}
-    for name, r in direct.items():
-        gen = r["components"]["llm_inference"]["energy_kwh"]
-        if gen is None:  # not measured: no place on the energy axis
-            continue
-        ax.plot(gen, r["pass@1"], "ks")
-        ax.annotate(name, (gen, r["pass@1"]), textcoords="offset points", xytext=(5, -10))
-    marks = {CASCADE: ("r^", "cascade (medium, heavy when the examples fail)"),
-             GATED_CASCADE: ("mv", "gated cascade at its energy budget")}  # fmt: skip
-    for r in rows:
-        gen = r["components"]["llm_inference"]["energy_kwh"]
-        if r["system"] in marks and gen is not None:
-            ax.plot(gen, r["pass@1"], marks[r["system"]][0], label=marks[r["system"]][1])
-        if "gate" in r:
-            _, kwh, pass1 = zip(*r["gate"]["curve"], strict=True)
-            ax.plot(kwh, pass1, "m:", lw=1, label="gated cascade over budgets (each calibrated on training folds)")  # fmt: skip
-    pair = [direct[n] for n in ("direct-medium", "direct-heavy") if n in direct]
-    kwhs = [r["components"]["llm_inference"]["energy_kwh"] for r in pair]
-    if mix_line and len(pair) == 2 and None not in kwhs:  # a line to an unmeasured end has none
-        ax.plot([float(k) for k in kwhs], [r["pass@1"] for r in pair], "k--", lw=1,
-                label="random mix medium/heavy")  # fmt: skip
-    ax.set_xlabel("generation energy, kWh (all problems)")
-    ax.set_ylabel("pass@1")
-    ax.set_title("HumanEval: quality vs energy" + ("" if drawn else f"\n(quality router{left})"))
-    ax.grid(alpha=0.3)
-    if ax.get_legend_handles_labels()[0]:  # none where nothing labelled was drawn
-        ax.legend(loc="lower right", fontsize=8)
-    with written_atomically(path) as tmp:  # Ctrl-C part-way leaves the plot there before
-        fig.savefig(tmp, dpi=110, format="png")
 
 
 def _stem(path: str | Path) -> str:
