@@ -1699,3 +1699,69 @@ def test_the_curve_of_a_run_with_an_unmeasured_answer_has_no_energy_there(
         "whose energy was not measured" in (out / "report.md").read_text()
     )
     assert (out / "quality_energy.png").read_bytes().startswith(b"\x89PNG")
+
+
+def _encoder_builds(monkeypatch: pytest.MonkeyPatch) -> list[str | None]:
+    """The metered component each encoder is built under from now on (None: outside
+    every metered block), watched on the real meter and the real ``create_encoder``."""
+    import contextlib
+
+    from routerllm import encoders
+    from routerllm.carbon.meter import CodeCarbonMeter
+
+    current: list[str] = []
+    built: list[str | None] = []
+    real_measure, real_create = CodeCarbonMeter.measure, encoders.create_encoder
+
+    @contextlib.contextmanager
+    def measure(self: CodeCarbonMeter, component: str) -> Any:
+        current.append(component)
+        try:
+            with real_measure(self, component) as slot:
+                yield slot
+        finally:
+            current.pop()
+
+    def create(spec: str = "minilm") -> Any:
+        built.append(current[-1] if current else None)
+        return real_create(spec)
+
+    monkeypatch.setattr(CodeCarbonMeter, "measure", measure)
+    monkeypatch.setattr(encoders, "create_encoder", create)
+    return built
+
+
+def test_the_complexity_routers_one_time_load_is_loading_not_its_first_requests_routing(
+    tiny_config: AppConfig, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Its classifier and encoder (WordLlama: 0.65 s here, a routing then 1 ms) were
+    built by the first prompt routed, inside the metered router inference: the report
+    gave a load as per-request routing. They are loading, as each model's first load."""
+    built = _encoder_builds(monkeypatch)
+    out = tmp_path / "he"
+    summary = run_experiment(tiny_config, out, systems=["complexity"], limit=2,
+                             style_overrides={"max_new_tokens": 8}, progress=False)  # fmt: skip
+    assert built == ["model_loading"]
+    store = ResultStore(out / "results.sqlite")
+    models_load_s = sum(store.load_of(m)[0] for m in summary["models"])  # type: ignore[index]
+    store.close()
+    loading = summary["systems"][0]["components"]["model_loading"]
+    assert loading["duration_s"] > models_load_s and loading["energy_kwh"] > 0
+
+
+def test_cross_validated_routers_build_their_encoder_once_as_loading(
+    tiny_config: AppConfig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each fold's router but the first built its own encoder as it routed its test
+    problems, inside the metered router inference (a MiniLM: seconds a fold); the
+    first one's build, made as it trained, was counted nowhere."""
+    rng = np.random.default_rng(1)
+    prompts = [f"task {i}: " + " ".join(rng.choice(list("abcdefgh"), 6)) for i in range(12)]
+    models = ["tiny-light", "tiny-medium", "tiny-heavy"]
+    scores = (rng.random((12, 3)) < [0.3, 0.5, 0.8]).astype(float)
+    built = _encoder_builds(monkeypatch)
+    with RouterLLM(tiny_config) as system:
+        cv = cross_validated("knn", system, prompts, scores, np.ones((12, 3)), models, 3, 0,
+                             "hashing")  # fmt: skip
+    assert built == ["model_loading"]
+    assert cv.encoder_load[0] > 0 and cv.encoder_load_measured

@@ -32,6 +32,7 @@ from routerllm.eval.humaneval_run import (
     compose,
     cross_validated,
     measured_routing,
+    measured_warm_up,
     run_models,
     seeded_subset,
     write_outcome_dataset,
@@ -265,9 +266,12 @@ def run_experiment(
                                                     heavy, outcomes, loads, gate, name, measured_loads)  # fmt: skip
                         elif name in AS_IS:
                             router = create_router(name, config.models, seed)
+                            # its classifier and encoder: loaded once, not by the first request
+                            load, load_metered = measured_warm_up(system, router, prompts[0])
                             choices, cost, metered = measured_routing(system, router, prompts)
                             results[name] = compose(name, choices, outcomes, task_ids, loads, cost,
                                                     metered, measured_loads)  # fmt: skip
+                            results[name].add_load(load, load_metered)
                         else:
                             cv = cross_validated(
                                 name, system, train_prompts, train_scores, train_energy, models, folds,
@@ -277,6 +281,7 @@ def run_experiment(
                                 name, cv.choices, outcomes, task_ids, loads, cv.router_cost,
                                 cv.router_measured, measured_loads,
                             )  # fmt: skip
+                            results[name].add_load(cv.encoder_load, cv.encoder_load_measured)
                             results[name].extra = {"decision_rules": cv.rules}
                             expected = {
                                 "expected_pass@1": float(

@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from routerllm.carbon.meter import Measurement
 from routerllm.checks import repeated
 from routerllm.data.humaneval import MAX_PROMPT_CHARS, HumanEvalProblem
 from routerllm.data.mbpp import load_code_problems
@@ -156,6 +157,14 @@ class SystemResult:
     #: metered (a direct system's routing), or was given as plain figures.
     measured: set[str] = field(default_factory=set)
     unmeasured: set[str] = field(default_factory=set)
+
+    def add_load(self, load: tuple[float, float, float], measured: bool) -> None:
+        """Add a one-time load (s, kWh, kg CO2) to its loading: a model's, or its router's
+        (an encoder, a classifier), which no single request's routing pays in a server."""
+        self.load_s += load[0]
+        self.load_kwh += load[1]
+        self.load_co2 += load[2]
+        self.count("model_loading", measured)
 
     def count(self, component: str, measured: bool) -> None:
         """Record that a part of ``component`` was (or was not) measured: a component is
@@ -303,13 +312,8 @@ def cascade(
         kwh + (outcomes[first][t].gen_kwh if e else 0.0)
         for kwh, t, e in zip(answered.problem_kwh, task_ids, escalated, strict=True)
     ]
-    if replaced and first not in answered.choices:  # every answer replaced: still loaded once
-        load_s, load_kwh, load_co2 = loads.get(first, (0.0, 0.0, 0.0))
-        answered.load_s += load_s
-        answered.load_kwh += load_kwh
-        answered.load_co2 += load_co2
-        if first in loads:
-            answered.count("model_loading", measured_loads is None or first in measured_loads)
+    if replaced and first not in answered.choices and first in loads:  # still loaded once
+        answered.add_load(loads[first], measured_loads is None or first in measured_loads)
     counts = {
         v: sum(x.verdict == v for x in verdicts) for v in ("passed", "failed", "unverifiable")
     }
@@ -323,6 +327,18 @@ def fold_ids(n: int, folds: int, seed: int, train_only: int = 0) -> np.ndarray:
     which train every fold's routers and are never tested."""
     tested = np.random.default_rng(seed).permutation(n) % folds
     return np.concatenate([tested, np.full(train_only, -1)]).astype(int)
+
+
+def measured_warm_up(
+    system: RouterLLM, router: Any, prompt: str
+) -> tuple[tuple[float, float, float], bool]:
+    """Load what ``router`` loads on its first call (``Router.warm_up``), measured as
+    loading: what it spent (s, kWh, kg CO2) and whether its energy was measured. Done
+    before :func:`measured_routing`, whose first request would pay for it otherwise."""
+    with system.meter.measure("model_loading") as slot:
+        router.warm_up(prompt)
+    m = slot.result
+    return (m.duration_s, m.energy_kwh, m.co2_kg), m.measured
 
 
 def measured_routing(
@@ -350,6 +366,9 @@ class Fold:
     #: what the router predicts for problems it did not see, unlike its own predictions
     #: on its training problems, which are too sure of themselves.
     oof_train: np.ndarray
+    #: The measured build of the encoder the folds' routers share (loading: a one-time
+    #: cost, not any request's routing), on the fold that built it; None on the others.
+    encoder_load: Measurement | None = None
 
 
 def fold_routers(
@@ -369,21 +388,31 @@ def fold_routers(
     on the other folds, with their mean per-model costs as its costs, and its
     training problems' out-of-fold predictions (the same k-fold within them; with
     fewer than 2 training problems, its own predictions on them). The last
-    ``train_only`` problems are in every fold's training problems (:func:`fold_ids`)."""
+    ``train_only`` problems are in every fold's training problems (:func:`fold_ids`).
+    The routers share one encoder, built (and measured) once, before anything is routed."""
     from routerllm.routers.base import create_router
     from routerllm.routers.outcome import OutcomeRouter
 
     candidates = [c for c in system.config.models if c.name in models]
     X: np.ndarray | None = None
+    first: OutcomeRouter | None = None
+    load: Measurement | None = None
 
     def trained(idx: np.ndarray) -> OutcomeRouter:
-        nonlocal X
+        nonlocal X, first, load
         mean_cost = costs[idx].mean(axis=0)
         router = create_router(name, candidates, seed, costs=[float(mean_cost[list(models).index(c.name)]) for c in candidates],
                                **(options or {}), **({"encoder": encoder} if encoder else {}))  # fmt: skip
         assert isinstance(router, OutcomeRouter)
-        if X is None:
+        if first is None:
+            # its build (a table read, a model loaded) is loading, not a fold's routing
+            with system.meter.measure("model_loading") as slot:
+                router.embed(prompts[:1])
+            first, load = router, slot.result
             X = router.embed(prompts)  # once: every router uses the same encoder
+        else:
+            router.share_encoder(first)
+        assert X is not None
         router.fit(None, scores[idx], models, embeddings=X[idx])
         return router
 
@@ -397,7 +426,7 @@ def fold_routers(
         router = trained(tr)
         oof = out_of_fold(tr, folds, seed, lambda fit_on, idx: predicted(trained(fit_on), idx))
         assert X is not None
-        yield Fold(tr, te, router, X, oof)
+        yield Fold(tr, te, router, X, oof, load if f == 0 else None)
 
 
 @dataclass
@@ -416,6 +445,9 @@ class CrossValidated:
     two_setting_folds: int  # folds whose router drew between two knob settings
     rules: list[str]  # each fold's decision rule, as its calibration chose it
     router_measured: bool = True  # whether a fold's router inference was measured
+    #: the measured one-time build of the routers' shared encoder: s, kWh, kg CO2
+    encoder_load: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    encoder_load_measured: bool = False
 
     @property
     def rule(self) -> str:
@@ -451,9 +483,12 @@ def cross_validated(
     predicted, known = np.zeros_like(scores), np.zeros_like(costs)
     policy, mixed, two, rules = np.zeros_like(scores), 0, 0, []
     spent, router_measured = np.zeros(3), False
+    load: Measurement | None = None
     options = {"folds": 3} if name == "quality" else {}  # its own selection: 3-fold
     for fold in fold_routers(name, system, prompts, scores, costs, models, folds, seed, encoder, options, train_only):  # fmt: skip
         tr, te, router, X = fold.train, fold.test, fold.router, fold.X
+        if fold.encoder_load is not None:
+            load = fold.encoder_load
         router.calibrate(
             X[tr], scores[tr], calibration, models, predicted=fold.oof_train,
             two_settings=two_settings,
@@ -472,9 +507,11 @@ def cross_validated(
         mixed += router.mix is not None
         two += router.mix is None and router.second_knob is not None
     cost = (float(spent[0]), float(spent[1]), float(spent[2]))
+    assert load is not None  # the first fold built the encoder
     return CrossValidated(
-        choices[:n], cost, predicted[:n], known[:n], policy[:n], mixed, two, rules, router_measured
-    )
+        choices[:n], cost, predicted[:n], known[:n], policy[:n], mixed, two, rules, router_measured,
+        (load.duration_s, load.energy_kwh, load.co2_kg), load.measured,
+    )  # fmt: skip
 
 
 def check_systems(names: Sequence[str], ladder: Sequence[str]) -> None:

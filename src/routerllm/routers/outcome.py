@@ -119,6 +119,15 @@ class OutcomeRouter(Router):
             self._encoder = create_encoder(self.encoder_spec)
         return np.asarray(self._encoder.encode(prompts), dtype=np.float32)
 
+    def share_encoder(self, other: OutcomeRouter) -> None:
+        """Embed with ``other``'s encoder, built already (same spec): routers trained side
+        by side (cross-validation folds) build one encoder, not one each."""
+        if other.encoder_spec != self.encoder_spec:
+            raise RouterLLMError(
+                f"cannot share encoder {other.encoder_spec!r} with a router of {self.encoder_spec!r}"
+            )
+        self._encoder = other._encoder
+
     def check_embeddings(
         self, X: Any, what: str = "embeddings", trained: bool = True
     ) -> np.ndarray:
