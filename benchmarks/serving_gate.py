@@ -39,7 +39,8 @@ from routerllm.carbon.meter import create_meter
 from routerllm.cli_args import DefaultsHelpFormatter, count_arg, positive_number, seed_arg
 from routerllm.config import load_config
 from routerllm.eval.codegen import CHAT_STYLE, build_request, extract_completion, style_for
-from routerllm.eval.humaneval_run import fold_ids, problems_subset
+from routerllm.eval.cross_validation import fold_ids
+from routerllm.eval.humaneval_run import problems_subset
 from routerllm.eval.result_store import ResultStore
 from routerllm.eval.sandbox import check_problem
 from routerllm.eval.transfer import gate_from_run

@@ -18,14 +18,12 @@ from routerllm.config import AppConfig
 from routerllm.data.humaneval import HumanEvalProblem
 from routerllm.data.outcome_files import load_outcomes
 from routerllm.eval.cascade_gate import state_predictions
+from routerllm.eval.cross_validation import cross_validated, fold_ids, fold_routers
 from routerllm.eval.humaneval_markdown import CARBON_METHODS
 from routerllm.eval.humaneval_report import report_markdown, run_experiment
 from routerllm.eval.humaneval_run import (
     SystemResult,
     compose,
-    cross_validated,
-    fold_ids,
-    fold_routers,
     problems_subset,
     run_models,
     write_outcome_dataset,

@@ -8,7 +8,7 @@ of a knapsack. The success is predicted from the first model's own hidden state
 of the prompt (:func:`state_predictions`), else by the quality router; the
 threshold is chosen on the training folds for the budget (:func:`gate_threshold`),
 never on the test fold. Cross-validation itself (folds, out-of-fold predictions,
-fold routers) is :mod:`routerllm.eval.humaneval_run`'s.
+fold routers) is :mod:`routerllm.eval.cross_validation`'s.
 """
 
 from __future__ import annotations
@@ -19,7 +19,8 @@ from typing import Any
 
 import numpy as np
 
-from routerllm.eval.humaneval_run import Fold, Gate, fold_ids, fold_routers
+from routerllm.eval.cross_validation import Fold, fold_ids, fold_routers
+from routerllm.eval.humaneval_run import Gate
 from routerllm.gate import gate_threshold
 from routerllm.gate_models import EnergyModel, SuccessModel
 from routerllm.system import RouterLLM

@@ -19,6 +19,7 @@ from routerllm.checks import is_integer
 from routerllm.config import AppConfig, CascadeConfig
 from routerllm.data.mbpp import load_code_problems
 from routerllm.eval.cascade_gate import budget_gate
+from routerllm.eval.cross_validation import cross_validated
 from routerllm.eval.humaneval_markdown import report_markdown
 from routerllm.eval.humaneval_run import (
     AS_IS,
@@ -30,7 +31,6 @@ from routerllm.eval.humaneval_run import (
     cascade,
     check_systems,
     compose,
-    cross_validated,
     measured_routing,
     measured_warm_up,
     run_models,
