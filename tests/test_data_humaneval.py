@@ -17,7 +17,11 @@ from routerllm.exceptions import DataError
 
 @pytest.fixture(scope="module")
 def problems() -> list[HumanEvalProblem]:
-    return load_humaneval()
+    return _PACKAGED
+
+
+_PACKAGED = load_humaneval()
+PROMPT_1, TEST_1 = _PACKAGED[1].prompt, _PACKAGED[1].test
 
 
 def run_program(program: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:
@@ -176,6 +180,32 @@ def test_a_truncated_gzip_file_is_a_clear_error(
         ),
         ({"prompt": "def f(x:\n    pass\n"}, "prompt is not Python code: '\\(' was never closed"),
         ({"test": "class T:\n    def check(self):\n        pass\n"}, "defines no function check"),
+        # check(separate_paren_groups) would raise NameError for every answer
+        (
+            {"entry_point": "nowhere"},
+            "'HumanEval/1': entry_point 'nowhere' is defined by neither the prompt nor",
+        ),
+        # candidate(...) is a coroutine, never equal to the expected value
+        (
+            {"prompt": PROMPT_1.replace("def separate", "async def separate")},
+            "'HumanEval/1': entry_point 'separate_paren_groups' is an async def",
+        ),
+        # the test's own function replaces the answer's: every answer gets its result
+        (
+            {"test": TEST_1 + "\n\ndef separate_paren_groups(s):\n    return []\n"},
+            "'HumanEval/1': the test defines separate_paren_groups itself",
+        ),
+        ({"test": "from re import split as separate_paren_groups\n" + TEST_1}, "test defines"),
+        ({"test": "def check():\n    assert True\n"}, "check must take the answer as"),
+        ({"test": "def check(a, b):\n    assert a(b)\n"}, "check must take the answer as"),
+        (
+            {"test": "def check(candidate):\n    assert len('()') == 2\n"},
+            "check never uses the answer: neither candidate nor separate_paren_groups",
+        ),
+        (
+            {"test": "def check(candidate):\n    candidate('()')\n"},
+            "test has no assert .*every answer that runs without an error passes",
+        ),
     ],
 )
 def test_problems_that_can_never_pass_are_refused_at_load_time(
@@ -198,6 +228,7 @@ def test_a_prompt_is_python_once_completed_or_on_its_own(
     problems: list[HumanEvalProblem], tmp_path: Path, prompt: str, solution: str
 ) -> None:
     row = {**vars(problems[2]), "prompt": prompt, "canonical_solution": solution}
+    row["entry_point"] = "truncate"
     assert load_humaneval(write_rows(tmp_path / "he.jsonl", [row]))[0].prompt == prompt
 
 
@@ -221,7 +252,9 @@ def test_a_prompt_over_the_systems_limit_is_refused_at_load_time(
     path = write_rows(tmp_path / "he.jsonl", [vars(problems[0]), long])
     with pytest.raises(DataError, match=f"'HumanEval/1': prompt is {limit + 1:,} characters, over"):
         load_humaneval(path)
-    ok = {**long, "prompt": long["prompt"][1:]}
+    # a comment, and the function the test checks (from the canonical solution)
+    tail = "\ndef separate_paren_groups(s):\n"
+    ok = {**long, "prompt": "#" * (limit - len(tail)) + tail}
     assert len(load_humaneval(write_rows(path, [vars(problems[0]), ok]))) == 2
 
 
@@ -252,3 +285,57 @@ def test_an_empty_task_id_is_refused_when_the_file_loads(tmp_path: Path) -> None
     path.write_text(json.dumps(row) + "\n")
     with pytest.raises(DataError, match="task_id ' ': task_id is empty"):
         load_humaneval(path)
+
+
+def test_a_prompt_that_leaves_another_function_to_complete_is_refused(
+    problems: list[HumanEvalProblem], tmp_path: Path
+) -> None:
+    """HumanEval/10's prompt defines is_palindrome and leaves make_palindrome to complete:
+    with is_palindrome as the entry point, the test checks the prompt's own function."""
+    row = {**vars(problems[10]), "entry_point": "is_palindrome"}
+    with pytest.raises(
+        DataError,
+        match="'HumanEval/10': the prompt leaves make_palindrome to complete, "
+        "but entry_point is 'is_palindrome'",
+    ):
+        load_humaneval(write_rows(tmp_path / "he.jsonl", [row]))
+
+
+@pytest.mark.parametrize(
+    ("change", "wrong"),
+    [
+        # a lambda bound to the name, in a prompt that is a comment: a function to call
+        (
+            {"prompt": "# The decimal part.\n", "canonical_solution": "truncate_number = lambda x: x % 1\n"},
+            "truncate_number = lambda x: x\n",
+        ),
+        # an imported function, a class: bound to the name, and callable
+        ({"prompt": "import math\n", "canonical_solution": "from math import fmod as truncate_number\n"}, None),
+        ({"prompt": "# A class.\n", "canonical_solution": "class truncate_number(float):\n    pass\n"}, None),
+        # a test that calls the function by its name, or asserts through unittest
+        ({"test": "def check(candidate):\n    assert truncate_number(3.5) == 0.5\n"}, "    return 1\n"),
+        (
+            {"test": "import unittest\n\ndef check(f):\n    unittest.TestCase().assertEqual(f(3.5), 0.5)\n"},
+            "    return 1\n",
+        ),
+    ],
+)  # fmt: skip
+def test_other_ways_to_define_and_call_the_entry_point_are_accepted(
+    problems: list[HumanEvalProblem], tmp_path: Path, change: dict[str, str], wrong: str | None
+) -> None:
+    from routerllm.eval.sandbox import check_problem
+
+    row = {**vars(problems[2]), **change}
+    (loaded,) = load_humaneval(write_rows(tmp_path / "he.jsonl", [row]))
+    if wrong is not None:  # the canonical solution really passes, and a wrong one really fails
+        assert check_problem(loaded, loaded.canonical_solution).status == "passed"
+        assert check_problem(loaded, wrong).status == "failed"
+
+
+def test_a_handful_of_canonical_solutions_pass_in_the_sandbox(
+    problems: list[HumanEvalProblem],
+) -> None:
+    from routerllm.eval.sandbox import check_problem
+
+    for p in problems[::33]:  # 0, 33, 66, 99, 132
+        assert check_problem(p, p.canonical_solution).status == "passed", p.task_id

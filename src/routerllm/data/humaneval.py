@@ -15,6 +15,7 @@ import gzip
 import importlib.util
 import json
 import keyword
+import re
 import zlib
 from collections import Counter
 from dataclasses import dataclass, fields
@@ -184,9 +185,134 @@ def _fault(p: HumanEvalProblem, max_prompt_chars: int) -> str | None:
         return f"test does not compile: {e}"
     except (RecursionError, MemoryError):  # how Python's parser fails on deep nesting
         return f"test {TOO_DEEP}"
-    if not any(isinstance(n, ast.FunctionDef) and n.name == "check" for n in tree.body):
+    checks = [n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == "check"]
+    if not checks:
         return "test defines no function check(candidate), which is what runs the test"
+    return _entry_point_fault(p) or _test_fault(p, tree, checks[-1])
+
+
+def _entry_point_fault(p: HumanEvalProblem) -> str | None:
+    """Why ``check(entry_point)`` cannot run the answer's function, None if it can: the
+    prompt with the canonical solution must bind the name in the module (``def``, a
+    class, an assignment such as a lambda, an import), not as an ``async def``, and the
+    function the prompt leaves open is the one the test checks."""
+    name = p.entry_point
+    try:
+        bound = _bindings(ast.parse(p.prompt + p.canonical_solution), name, star=True)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        # A canonical solution that does not parse (answers are run, not it): a ``def``
+        # line in it will do, as for MBPP's reference code.
+        code = _parsed_prompt(p.prompt)
+        bound = [] if code is None else _bindings(code, name, star=True)
+        if not bound and re.search(rf"^\s*def\s+{name}\s*\(", p.canonical_solution, re.M):
+            return None
+    if not bound:
+        return (
+            f"entry_point {name!r} is defined by neither the prompt nor the canonical_solution; "
+            f"check({name}) would fail with NameError whatever the answer"
+        )
+    if all(isinstance(b, ast.AsyncFunctionDef) for b in bound):
+        return (
+            f"entry_point {name!r} is an async def: check calls it without awaiting, so "
+            "every answer fails; make it a def"
+        )
+    if (left_open := _open_function(p.prompt)) not in (None, name):
+        return (
+            f"the prompt leaves {left_open} to complete, but entry_point is {name!r}, "
+            f"which the test checks instead; set entry_point to {left_open!r}"
+        )
     return None
+
+
+def _test_fault(p: HumanEvalProblem, tree: ast.Module, check: ast.FunctionDef) -> str | None:
+    """Why ``test`` cannot tell a right answer from a wrong one, None if it can."""
+    # check itself aside: an entry point named check (MBPP's 349) is saved before it.
+    if any(b is not check for b in _bindings(tree, p.entry_point, star=False)):
+        return (
+            f"the test defines {p.entry_point} itself, which replaces the answer's before "
+            "check runs: every answer gets the test's own"
+        )
+    args = check.args
+    positional = [*args.posonlyargs, *args.args]
+    required = len(positional) - len(args.defaults)
+    if not (positional or args.vararg) or required > 1 or None in args.kw_defaults:
+        return "check must take the answer as its one argument, check(candidate)"
+    answer = positional[0].arg if positional else args.vararg.arg  # type: ignore[union-attr]
+    used = {n.id for n in ast.walk(check) if isinstance(n, ast.Name)}
+    if answer not in used and p.entry_point not in _loaded(tree):
+        return (
+            f"check never uses the answer: neither {answer} nor {p.entry_point} is read, "
+            "so the answer cannot change the outcome"
+        )
+    if not can_fail(tree):
+        return (
+            "test has no assert (nor raise, nor assert...(), fail() or exit() call): "
+            "every answer that runs without an error passes"
+        )
+    return None
+
+
+def can_fail(tree: ast.AST) -> bool:
+    """Whether the code can fail otherwise than by an error: an ``assert``, a ``raise``,
+    or a call of ``assert...`` (unittest, numpy.testing), ``fail`` or ``exit``."""
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Assert | ast.Raise):
+            return True
+        if isinstance(node, ast.Call):
+            func = node.func
+            called = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
+            if called.lower().startswith("assert") or called in ("fail", "exit", "_exit"):
+                return True
+    return False
+
+
+def _bindings(tree: ast.Module, name: str, star: bool) -> list[ast.AST]:
+    """The nodes of ``tree`` that bind ``name`` in the module's own scope (function and
+    class bodies are other scopes); ``star``: a ``from m import *`` may bind it."""
+    found: list[ast.AST] = []
+    todo: list[ast.AST] = list(tree.body)
+    while todo:
+        node = todo.pop()
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            found += [node] if node.name == name else []
+            continue
+        if isinstance(node, ast.Lambda):
+            continue
+        if isinstance(node, ast.Name) and node.id == name and isinstance(node.ctx, ast.Store):
+            found.append(node)
+        elif isinstance(node, ast.alias):
+            bound = node.asname or node.name.split(".")[0]
+            found += [node] if bound == name or (star and bound == "*") else []
+        todo.extend(ast.iter_child_nodes(node))
+    return found
+
+
+def _loaded(tree: ast.Module) -> set[str]:
+    return {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
+
+
+def _parsed_prompt(prompt: str) -> ast.Module | None:
+    """The prompt alone, or with a stub body where it stops at a ``def`` line."""
+    for body in ("", "    pass\n"):
+        try:
+            return ast.parse(prompt + body)
+        except (SyntaxError, ValueError, RecursionError, MemoryError):
+            pass
+    return None
+
+
+def _open_function(prompt: str) -> str | None:
+    """The function the prompt leaves for the answer to complete: its last statement, a
+    ``def`` with no body but a docstring; None if the prompt ends otherwise."""
+    tree = _parsed_prompt(prompt)
+    if tree is None or not tree.body:
+        return None
+    last = tree.body[-1]
+    if not isinstance(last, ast.FunctionDef | ast.AsyncFunctionDef):
+        return None
+    body = [s for s in last.body if not isinstance(s, ast.Pass)]
+    docstring_only = len(body) == 1 and ast.get_docstring(last, clean=False) is not None
+    return last.name if not body or docstring_only else None
 
 
 def _prompt_fault(p: HumanEvalProblem) -> str | None:
