@@ -162,6 +162,20 @@ def test_problems_without_an_entry_point_are_left_out_and_counted(
             "'Mbpp/2': prompt is not valid UTF-8",
         ),
         (json.dumps(CLASS_ROW) + "\n", "no MBPP problems"),
+        # a comparison without assert is computed and thrown away: every answer passes it
+        (
+            json.dumps(
+                {
+                    **ROWS[0],
+                    "test_list": [*ROWS[0]["test_list"], "similar_elements((1,), (1,)) == (1,)"],
+                }
+            ),
+            "'Mbpp/2': test 3 of test_list has no assert",
+        ),
+        (
+            json.dumps({**ROWS[0], "code": "async def similar_elements(a, b):\n  return a"}),
+            "'Mbpp/2': entry_point 'similar_elements' is an async def",
+        ),
         (json.dumps(ROWS[0]) + "\n" + json.dumps(ROWS[0]) + "\n", "duplicate task_id"),
     ],
 )

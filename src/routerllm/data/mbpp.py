@@ -31,6 +31,7 @@ from typing import Any
 from routerllm.data.humaneval import (
     MAX_PROMPT_CHARS,
     HumanEvalProblem,
+    can_fail,
     checked_problems,
     humaneval_problems,
     packaged_path,
@@ -100,6 +101,11 @@ def _mbpp(path: Path, rows: list[tuple[str, Any]], max_prompt_chars: int) -> lis
             continue
         setup_code = "\n".join(filter(None, setup))
         task_id = f"Mbpp/{row.get('task_id', n)}"
+        if (blind := _test_without_assert(tests)) is not None:
+            raise DataError(
+                f"{path}: task_id {task_id!r}: test {blind} of test_list has no assert: "
+                "what it computes is thrown away, and every answer passes it"
+            )
         problems.append(_problem(task_id, text, code, tests, setup_code, entry_point))
     if skipped:
         log.warning(
@@ -107,6 +113,19 @@ def _mbpp(path: Path, rows: list[tuple[str, Any]], max_prompt_chars: int) -> lis
             "defines (task_id %s)", path, len(skipped), ", ".join(skipped),
         )  # fmt: skip
     return checked_problems(path, problems, "MBPP ", max_prompt_chars)
+
+
+def _test_without_assert(tests: list[str]) -> int | None:
+    """The number (from 1) of the first test that cannot fail (a bare ``f(x) == y``); a
+    test that does not parse is left to the check of the whole test, which names it."""
+    for n, test in enumerate(tests, 1):
+        try:
+            tree = ast.parse(test.replace("\r\n", "\n").strip())
+        except (SyntaxError, ValueError, RecursionError, MemoryError):
+            continue
+        if not can_fail(tree):
+            return n
+    return None
 
 
 def _strings(value: object) -> bool:
