@@ -1,0 +1,169 @@
+"""HTTP for the OpenAI-compatible backend, through the standard library: one exchange
+read whole within its time limit, and what went wrong said plainly on one line.
+
+Redirects are not followed (a POST would become a GET, and the API key go to another
+host). A body is read at most to a cap, decoded as it comes (``ContentDecoder``)."""
+
+from __future__ import annotations
+
+import email.utils
+import http.client
+import json
+import math
+import re
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from datetime import datetime, timezone
+from typing import Any
+
+from routerllm.backends.content_encoding import ContentDecoder, Undecodable
+
+MAX_BACKOFF_S = 30.0  # the longest wait between two attempts, Retry-After included
+MAX_RESPONSE_BYTES = 32 * 2**20
+MAX_ERROR_BYTES = 2**20  # of an error answer, quoted in 300 characters at most
+#: What a quoted text must not carry as is: C0 and C1 control characters (a terminal's
+#: escape sequences among them) and the bidirectional overrides, which reorder a line.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+class Malformed(Exception):
+    """The server answered, but not with what the API defines: not asked again."""
+
+
+class CutShort(http.client.IncompleteRead):
+    """The connection closed before the announced length: ``came`` bytes of it came (its
+    ``partial`` is left empty: decoded, those bytes are others, and not needed)."""
+
+    def __init__(self, came: int, expected: int) -> None:
+        super().__init__(b"", expected)
+        self.came = came
+
+
+class NoAnswer(OSError):
+    """No answer began over the connection made: nothing within the time limit (a wedged
+    server), or the connection closed or reset before a whole status line came, or what
+    came is no HTTP (a crashed server, a proxy whose upstream is gone, a TLS port). The
+    endpoint is as unreachable as one refusing the connection; its cause says why."""
+
+
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None  # urllib then raises the 3xx as an HTTPError
+
+
+_OPENER = urllib.request.build_opener(_NoRedirects)
+
+
+def exchange(req: urllib.request.Request, timeout: float) -> tuple[bytes, http.client.HTTPMessage]:
+    """The body of the answer to ``req`` (decoded) and its headers, read whole within
+    ``timeout`` (each socket wait is limited to it too, so a stalled answer ends within
+    two ``timeout``); an HTTP error status raised as urllib's ``HTTPError``."""
+    deadline = time.monotonic() + timeout
+    try:
+        opened = _OPENER.open(req, timeout=timeout)
+    except urllib.error.URLError:  # no connection made (its reason says why), or an HTTP error
+        raise
+    except (OSError, http.client.HTTPException) as e:  # raised reading the status line
+        raise NoAnswer(str(e)) from e
+    with opened as resp:
+        decoder = ContentDecoder(resp.headers["Content-Encoding"], MAX_RESPONSE_BYTES)
+        chunks, came = [], 0
+        while chunk := resp.read1(65536):
+            came += len(chunk)
+            chunks.append(decoder.feed(chunk))
+            # the sent bytes capped too: empty gzip members one after another decode to nothing
+            if decoder.over or came > MAX_RESPONSE_BYTES:
+                decoded = f" decoded ({decoder.coding})" if decoder.over and decoder.coding else ""  # fmt: skip
+                raise Malformed(f"its answer is over {MAX_RESPONSE_BYTES // 2**20} MiB{decoded}")  # fmt: skip
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"no whole answer within {timeout:g} s")
+        if resp.length:  # the connection closed before the announced length
+            raise CutShort(came, resp.length)
+        decoder.end()
+    return b"".join(chunks), resp.headers
+
+
+def retry_after_s(retry_after: str | None) -> float | None:
+    """A Retry-After header's seconds (or its HTTP date's, from now), within [0,
+    MAX_BACKOFF_S]; None where it gives neither."""
+    if retry_after is None:
+        return None
+    try:
+        delay = float(retry_after)
+    except ValueError:
+        try:  # RFC 9110 allows a date: "Wed, 21 Oct 2015 07:28:00 GMT"
+            when = email.utils.parsedate_to_datetime(retry_after)
+        except (TypeError, ValueError, IndexError, OverflowError):
+            return None
+        if when.tzinfo is None:  # "-0000": UTC, as HTTP dates are
+            when = when.replace(tzinfo=timezone.utc)
+        delay = (when - datetime.now(timezone.utc)).total_seconds()
+    return min(max(delay, 0.0), MAX_BACKOFF_S) if math.isfinite(delay) else MAX_BACKOFF_S
+
+
+def one_line(text: str) -> str:
+    """``text`` on one line, each control character shown as its escape (``\\x1b``): a
+    server's text is quoted in errors and logs, where a terminal's escape sequence would
+    act (clear the screen, retitle the window) and a NUL cut the line."""
+    return _CONTROL.sub(lambda m: ascii(m.group())[1:-1], " ".join(text.split()))
+
+
+def reason(e: BaseException, timeout: float) -> str:
+    """What went wrong with an attempt, said plainly (``timeout``: its time limit)."""
+    if isinstance(e, NoAnswer) and e.__cause__ is not None:
+        e = e.__cause__
+    if isinstance(e, urllib.error.URLError) and not isinstance(e, urllib.error.HTTPError):
+        if not isinstance(e.reason, BaseException):
+            return one_line(str(e.reason))
+        e = e.reason  # a connection's error (refused, a timeout, a name not found)
+    if isinstance(e, TimeoutError) and not str(e).startswith("no whole answer"):
+        return f"no answer within timeout_s, {timeout:g} s"
+    if isinstance(e, http.client.IncompleteRead):
+        came = e.came if isinstance(e, CutShort) else len(e.partial)
+        whole = f" of {came + e.expected}" if e.expected is not None else ""
+        return f"the connection closed mid-answer: {came}{whole} bytes came"
+    if type(e) is http.client.BadStatusLine:  # RemoteDisconnected says what it is
+        line = e.args[0] if e.args else ""
+        return f"not an HTTP answer (it began {one_line(repr(line)[:60])})"
+    return one_line(str(e)) or type(e).__name__
+
+
+def error_detail(
+    e: urllib.error.HTTPError, deadline: float, hide_key: Callable[[str], str]
+) -> tuple[str, str | None]:
+    """The error answer's message, on one line, and the request field it names (the
+    OpenAI error object's ``param``) where it names one. Its body is read until
+    ``deadline`` (the attempt's time limit), at most MAX_ERROR_BYTES of it: an error
+    page trickling in does not hold the request beyond it; what came is quoted, the API
+    key it may echo hidden by ``hide_key``."""
+    chunks, came = [], 0
+    try:
+        decoder = ContentDecoder(e.headers.get("Content-Encoding"), MAX_ERROR_BYTES)
+    except Undecodable:
+        e.close()
+        coding = one_line(str(e.headers.get("Content-Encoding")))[:60]
+        return f"an error page compressed as {coding!r}, not decoded", None
+    try:
+        while not decoder.over and came < MAX_ERROR_BYTES and time.monotonic() < deadline:
+            if not (chunk := e.read1(65536)):
+                break
+            came += len(chunk)
+            chunks.append(decoder.feed(chunk))
+    # the error page cut short, or its compressed data broken: what came of it
+    except (OSError, http.client.HTTPException, Undecodable):
+        pass
+    finally:
+        e.close()
+    # the key it echoes hidden before the message is cut, not shown cut in two
+    raw = hide_key(b"".join(chunks).decode("utf-8", "replace"))
+    try:
+        payload = json.loads(raw)
+        err = payload.get("error", payload) if isinstance(payload, dict) else payload
+        msg = err.get("message") if isinstance(err, dict) else None
+        param = err.get("param") if isinstance(err, dict) else None
+        named = one_line(param)[:100] if isinstance(param, str) else ""
+        return one_line(str(msg or err))[:300], named or None
+    except (ValueError, RecursionError):
+        return one_line(raw)[:300] or one_line(str(e.reason)), None

@@ -1,0 +1,93 @@
+"""What an OpenAI-compatible server's completion says: its text, finish reason and
+token usage, each checked, and what is wrong with one that is not a completion."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from routerllm.checks import is_finite_number, json_kind
+
+#: More tokens than any model's context: a usage count above it is not a count.
+MAX_USAGE_TOKENS = 10**7
+#: Half of a UTF-16 surrogate pair, as JSON's "\ud83d" escape gives one on its own.
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+class NotACompletion(ValueError):
+    """What is wrong with an answer that is JSON but not a completion."""
+
+
+def answer_parts(out: Any, raw: bool) -> tuple[dict[str, Any], str, str | None]:
+    """A completion's first choice, its text and finish reason; ``NotACompletion`` saying what
+    is wrong where ``out`` is not a completion."""
+    if not isinstance(out, dict):
+        raise NotACompletion(f"{json_kind(out)}, not an object")
+    choices = out.get("choices")
+    if choices is None:
+        raise NotACompletion("no 'choices'")
+    if not isinstance(choices, list):
+        raise NotACompletion(f"'choices' is {json_kind(choices)}, not an array")
+    if not choices:
+        raise NotACompletion("'choices' is empty")
+    choice = choices[0]
+    if not isinstance(choice, dict):
+        raise NotACompletion("choices[0] is not an object")
+    if raw:
+        if "text" not in choice:
+            raise NotACompletion("choices[0] has no 'text'")
+        text = choice["text"]
+    else:
+        message = choice.get("message")
+        if not isinstance(message, dict):
+            raise NotACompletion("choices[0] has no 'message'")
+        if "content" not in message:
+            raise NotACompletion("choices[0].message has no 'content'")
+        text = message["content"]
+        if text is None:  # OpenAI's refusal: its text is the answer
+            text = message.get("refusal")
+    text = "" if text is None else text
+    if not isinstance(text, str):
+        raise NotACompletion(f"the answer's text is {json_kind(text)}")
+    finish_reason = choice.get("finish_reason")
+    if not isinstance(finish_reason, str | None):
+        raise NotACompletion(f"finish_reason is {json_kind(finish_reason)}")
+    return choice, text, finish_reason
+
+
+def usage_tokens(out: dict[str, Any], text: str) -> tuple[list[int], str | None]:
+    """The prompt and completion tokens an answer's ``usage`` counts (0 where it gives no
+    count), and how it fails to count them (none, a count missing, null or no count, 0
+    generated tokens for a text), None where it counts them. Such an answer is kept:
+    its usage is the provider's bookkeeping, not the answer."""
+    usage = out.get("usage")
+    if not isinstance(usage, dict) or not usage:
+        return [0, 0], "gives no token usage" if not usage else "gives a usage that is not an object"  # fmt: skip
+    tokens, wrong = [], []
+    for key in ("prompt_tokens", "completion_tokens"):
+        count = _count(usage, key)
+        tokens.append(count or 0)
+        if count is None:
+            value = usage.get(key)
+            wrong.append(f"no usage.{key}" if value is None else f"usage.{key} {value!r:.40}, no token count")  # fmt: skip
+    if wrong:
+        return tokens, f"gives {' and '.join(wrong)}"
+    if tokens[1] == 0 and text:
+        return tokens, f"says 0 completion tokens for {len(text):,} characters of text"
+    return tokens, None
+
+
+def _count(usage: dict[str, Any], key: str) -> int | None:
+    """A token count of ``usage``: a whole number in [0, MAX_USAGE_TOKENS] (more than any
+    model's context), None where it gives none (absent, null, not such a number)."""
+    value: Any = usage.get(key)
+    if not is_finite_number(value) or not float(value).is_integer():
+        return None
+    return int(value) if 0 <= value <= MAX_USAGE_TOKENS else None
+
+
+def without_lone_surrogates(text: str) -> str:
+    """``text`` with each lone surrogate (a JSON ``"\\ud83d"`` escape without its pair:
+    an emoji cut in half at the token limit) made U+FFFD, as a local model's broken bytes
+    are; no log, terminal or JSON answer could take it."""
+    return _LONE_SURROGATE.sub("\ufffd", text)
