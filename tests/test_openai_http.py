@@ -24,6 +24,7 @@ import sys
 import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 import zlib
 from collections import deque
@@ -330,7 +331,7 @@ class Reply:
     content_length: int | None = None  # announce more than `body` to truncate it
     delay_s: float = 0.0
     headers: tuple[tuple[str, str], ...] = ()
-    trickle_s: float = 0.0  # send the body a byte at a time, this far apart
+    trickle_s: float = 0.0  # send the body (or `raw`) a byte at a time, this far apart
     raw: bytes | None = None  # sent as is instead of an HTTP answer, then the connection closed
     reset: bool = False  # the connection closed with a TCP reset (RST), not a FIN
     chunked: bool = False  # the body sent with Transfer-Encoding: chunked, in 7-byte chunks
@@ -429,12 +430,20 @@ class _StubHandler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
         headers = {k.lower(): v for k, v in self.headers.items()}
-        reply = self.server.stub.answer(Seen(method, self.path, headers, body))
+        # asked as a proxy is, the whole URL: the stub answers for the host it names
+        path = urllib.parse.urlsplit(self.path).path if "://" in self.path else self.path
+        reply = self.server.stub.answer(Seen(method, path, headers, body))
         if reply.delay_s:
             self.server.stub.release.wait(reply.delay_s)
         if reply.raw is not None:
-            self.wfile.write(reply.raw)
-            self.wfile.flush()
+            try:
+                for piece in _pieces(reply.raw, reply.trickle_s):
+                    self.wfile.write(piece)
+                    self.wfile.flush()
+                    if reply.trickle_s and self.server.stub.release.wait(reply.trickle_s):
+                        break
+            except OSError:
+                pass  # the client gave up (timeout test)
             if reply.reset:  # linger 0: close() sends RST, as a crashed process's kernel does
                 self.connection.setsockopt(
                     socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0)
@@ -457,11 +466,7 @@ class _StubHandler(BaseHTTPRequestHandler):
             for name, value in reply.headers:
                 self.send_header(name, value)
             self.end_headers()
-            pieces = (
-                [reply.body[i : i + 1] for i in range(len(reply.body))]
-                if reply.trickle_s
-                else [reply.body]
-            )
+            pieces = _pieces(reply.body, reply.trickle_s)
             if reply.chunked:
                 body = reply.body
                 n = reply.chunk_bytes
@@ -475,6 +480,11 @@ class _StubHandler(BaseHTTPRequestHandler):
         except OSError:
             pass  # the client gave up (timeout test)
         self.close_connection = True
+
+
+def _pieces(data: bytes, trickle_s: float) -> list[bytes]:
+    """``data`` as sent: a byte at a time where it trickles, else whole."""
+    return [data[i : i + 1] for i in range(len(data))] if trickle_s else [data]
 
 
 @pytest.fixture
@@ -1294,6 +1304,27 @@ def test_no_authorization_header_without_api_key_env(
     assert "authorization" not in post.headers
 
 
+def test_the_proxy_the_environment_names_is_read_at_each_request_and_no_proxy_honoured(
+    stub: Stub, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """http_proxy (or HTTP_PROXY; https_proxy for an https:// base_url) set once the
+    module was imported, as a notebook or a wrapper sets it, is used: until 2026-12-05
+    the proxies were read once, at import, so it was not, though no_proxy was read at
+    each request."""
+    for name in ("http_proxy", "https_proxy", "all_proxy", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.upper(), raising=False)
+    behind = f"http://{HOST}:{free_port()}/v1"  # nothing listens there: only the proxy reaches it
+    backend = http_backend(behind, max_retries=0)
+    monkeypatch.setenv("http_proxy", stub.base_url.removesuffix("/v1"))
+    assert backend.generate(GenerationRequest("hi")).text == "stub answer"
+    assert stub.posts[-1].headers["host"] == behind.removeprefix("http://").removesuffix("/v1")
+    monkeypatch.setenv("no_proxy", HOST)
+    with pytest.raises(EndpointUnreachableError, match="Connection refused"):
+        backend.generate(GenerationRequest("hi"))
+    assert len(stub.posts) == 1
+
+
 def test_base_url_trailing_slash_is_ignored(stub: Stub) -> None:
     http_backend(stub.base_url + "/").generate(GenerationRequest("hi"))
     [post] = stub.posts
@@ -1548,6 +1579,35 @@ def test_the_time_limit_covers_an_error_answer_too(stub: Stub) -> None:
     stub.default_post = Reply(401, b"x" * (40 * 2**20))  # a huge one: not read to its end
     with pytest.raises(BackendError, match="HTTP 401 .*xxx"):
         http_backend(stub.base_url, max_retries=0).generate(GenerationRequest("hi"))
+
+
+@pytest.mark.parametrize(
+    ("raw", "error", "said"),
+    [
+        (b"HTTP/1.1 200 OK\r\nX-Slow: " + b"a" * 400, BackendError, "(no whole answer within 0.5 s)"),
+        (b"HTTP/1.1 100 Continue\r\n\r\n" * 20, EndpointUnreachableError, "(no answer within timeout_s, 0.5 s)"),
+    ],
+    ids=["headers-trickling", "endless-100-continue"],
+)  # fmt: skip
+def test_the_time_limit_covers_the_status_line_and_headers_too(
+    stub: Stub, raw: bytes, error: type[BackendError], said: str
+) -> None:
+    """A server (or a proxy) that trickles its headers, or sends "100 Continue" after
+    "100 Continue", a byte within each socket wait, held the request, and a probe of
+    the endpoint, as long as it went on: until 2026-12-05 timeout_s did not limit them.
+    Headers begun are an answer begun; no status line but 1xx is no answer."""
+    stub.default_post = stub.models_reply = Reply(0, b"", raw=raw, trickle_s=0.02)
+    backend = http_backend(stub.base_url, max_retries=0, timeout_s=0.5)
+    start = time.perf_counter()
+    with pytest.raises(error) as err:
+        backend.generate(GenerationRequest("hi"))
+    assert said in str(err.value)
+    assert error is EndpointUnreachableError or not isinstance(err.value, EndpointUnreachableError)
+    assert time.perf_counter() - start < 1.5
+    backend.probe_timeout_s = 0.5
+    start = time.perf_counter()
+    assert f"endpoint {stub.base_url} unreachable (" in str(backend.availability())
+    assert time.perf_counter() - start < 1.5
 
 
 @pytest.mark.parametrize(

@@ -6,11 +6,15 @@ host). A body is read at most to a cap, decoded as it comes (``ContentDecoder``)
 
 from __future__ import annotations
 
+import contextlib
 import email.utils
+import functools
 import http.client
 import json
 import math
 import re
+import socket
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -53,16 +57,121 @@ class _NoRedirects(urllib.request.HTTPRedirectHandler):
         return None  # urllib then raises the 3xx as an HTTPError
 
 
-_OPENER = urllib.request.build_opener(_NoRedirects)
+class _Watch:
+    """Ends an exchange at its time limit whatever it waits on, by shutting its socket
+    down: a socket's timeout limits each wait alone, so a server that trickles its
+    status line or headers (or "100 Continue" after "100 Continue") a byte within each
+    wait would hold the request as long as it went on."""
+
+    def __init__(self, timeout: float) -> None:
+        self.fired = False
+        self._sock: socket.socket | None = None
+        self._lock = threading.Lock()
+        self._timer = threading.Timer(timeout, self._fire)
+        self._timer.daemon = True
+
+    def attach(self, sock: socket.socket) -> None:
+        """Watch ``sock``, the connection just made (to the server or its proxy)."""
+        with self._lock:
+            # a copy of its descriptor: TLS wraps the socket in another object, and the
+            # shutdown of either ends the connection both stand for
+            self._sock = sock.dup()
+            if self.fired:
+                self._shut()
+
+    def _fire(self) -> None:
+        with self._lock:
+            self.fired = True
+            self._shut()
+
+    def _shut(self) -> None:
+        if self._sock is not None:
+            with contextlib.suppress(OSError):  # already closed by its end
+                self._sock.shutdown(socket.SHUT_RDWR)
+
+    def __enter__(self) -> _Watch:
+        self._timer.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._timer.cancel()
+        with self._lock:
+            if self._sock is not None:
+                self._sock.close()
+                self._sock = None
+
+
+class _WatchedConnection(http.client.HTTPConnection):
+    """An ``HTTPConnection`` whose socket a ``_Watch`` is given as soon as it is made."""
+
+    def __init__(self, *args: Any, watch: _Watch, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._watch = watch
+        self._create_connection = self._connect_watched
+
+    def _connect_watched(self, *args: Any, **kwargs: Any) -> socket.socket:
+        sock = socket.create_connection(*args, **kwargs)
+        self._watch.attach(sock)
+        return sock
+
+
+class _WatchedTLSConnection(_WatchedConnection, http.client.HTTPSConnection):
+    pass
+
+
+class _Watching(urllib.request.AbstractHTTPHandler):
+    """A handler whose connections give their socket to ``watch``."""
+
+    def __init__(self, watch: _Watch) -> None:
+        super().__init__()
+        self.watch = watch
+
+    def do_open(self, http_class: Any, req: urllib.request.Request, **kw: Any) -> Any:
+        tls = issubclass(http_class, http.client.HTTPSConnection)
+        watched = _WatchedTLSConnection if tls else _WatchedConnection
+        return super().do_open(functools.partial(watched, watch=self.watch), req, **kw)
+
+
+class _WatchedHandler(_Watching, urllib.request.HTTPHandler):
+    pass
+
+
+class _WatchedTLSHandler(_Watching, urllib.request.HTTPSHandler):
+    pass
 
 
 def exchange(req: urllib.request.Request, timeout: float) -> tuple[bytes, http.client.HTTPMessage]:
     """The body of the answer to ``req`` (decoded) and its headers, read whole within
-    ``timeout`` (each socket wait is limited to it too, so a stalled answer ends within
-    two ``timeout``); an HTTP error status raised as urllib's ``HTTPError``."""
+    ``timeout``; an HTTP error status raised as urllib's ``HTTPError``. The proxies
+    the environment names (``http_proxy``, ``https_proxy``, ``no_proxy``) are read
+    at each exchange, as curl reads them."""
+    with _Watch(timeout) as watch:
+        opener = urllib.request.build_opener(
+            _NoRedirects, _WatchedHandler(watch), _WatchedTLSHandler(watch)
+        )
+        try:
+            answer = _read(opener, req, timeout)
+        except NoAnswer:
+            if watch.fired:  # no status line but 1xx came: as from a server that sends nothing
+                raise NoAnswer("timed out") from TimeoutError("timed out")
+            raise
+        except (OSError, http.client.HTTPException) as e:
+            if watch.fired:  # what came ended where it was cut: no whole answer
+                if isinstance(e, urllib.error.HTTPError):
+                    e.close()  # its status came, its headers cut: not read
+                raise TimeoutError(f"no whole answer within {timeout:g} s") from e
+            raise
+        if watch.fired:  # headers cut there, and the body with them
+            raise TimeoutError(f"no whole answer within {timeout:g} s")
+        return answer
+
+
+def _read(
+    opener: urllib.request.OpenerDirector, req: urllib.request.Request, timeout: float
+) -> tuple[bytes, http.client.HTTPMessage]:
     deadline = time.monotonic() + timeout
     try:
-        opened = _OPENER.open(req, timeout=timeout)
+        opened = opener.open(req, timeout=timeout)
     except urllib.error.URLError:  # no connection made (its reason says why), or an HTTP error
         raise
     except (OSError, http.client.HTTPException) as e:  # raised reading the status line
