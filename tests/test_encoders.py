@@ -746,7 +746,7 @@ def test_a_hub_model_whose_download_was_cut_short_is_not_taken_as_cached(
     import huggingface_hub.constants
 
     from routerllm.backends.hf import weights_present
-    from routerllm.encoders.hf import cached_config
+    from routerllm.hf_hub import cached_config
 
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
@@ -793,7 +793,7 @@ def test_a_model_fetched_from_the_hub_is_announced(
     monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{server.server_address[1]}")
     try:
         with (
-            caplog.at_level(logging.WARNING, logger="routerllm.encoders.hf"),
+            caplog.at_level(logging.WARNING, logger="routerllm.hf_hub"),
             pytest.raises(ModelUnavailableError, match="could not fetch"),
         ):
             create_encoder("hf:nobody/not-a-model")

@@ -97,7 +97,7 @@ def _file_problem(model_id: str) -> str | None:
 def weights_present(model_id: str) -> bool:
     """A local directory or file, or a hub id already in the local HF cache (no download
     here)."""
-    from routerllm.encoders.hf import cached_config
+    from routerllm.hf_hub import cached_config
 
     local = Path(model_id).expanduser()
     return local.is_dir() or local.is_file() or cached_config(model_id) is not None

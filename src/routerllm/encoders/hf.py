@@ -5,10 +5,10 @@ The spec is ``hf:<id or path>``; options that differ from the defaults follow a
 so that the spec alone rebuilds the same encoder (specs key the embedding cache
 and are saved with routers).
 
-Where the weights come from, in order: a local directory; the local HF cache
-(loaded with ``local_files_only``, no network call at all); the hub, only when
-``HF_HUB_OFFLINE`` is unset and the hub answers. Anything else is a
-:class:`~routerllm.exceptions.ModelUnavailableError` raised at once.
+Where the weights come from, in order (see :mod:`routerllm.hf_hub`): a local
+directory; the local HF cache (loaded with ``local_files_only``, no network call at
+all); the hub, only when ``HF_HUB_OFFLINE`` is unset and the hub answers. Anything
+else is a :class:`~routerllm.exceptions.ModelUnavailableError` raised at once.
 
 torch and transformers are imported when the model is first needed (the first
 ``encode`` or an explicit ``load()``), never on import.
@@ -19,15 +19,12 @@ from __future__ import annotations
 import hashlib
 import inspect
 import json
-import logging
 import os
-import socket
 import threading
 from abc import abstractmethod
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import numpy as np
 
@@ -39,15 +36,13 @@ from routerllm.exceptions import (
     RouterLLMError,
     missing_dependency,
 )
-from routerllm.path_checks import refuse_special_file, special_kind
-
-log = logging.getLogger(__name__)
+from routerllm.hf_hub import TRUE_WORDS, cached_config, locate_model
 
 POOLINGS = ("mean", "cls")
 DEFAULT_POOLING = "mean"
 DEFAULT_MAX_LENGTH = 512
 _OPTIONS = ("pooling", "normalize", "max_length")
-_TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off"}
+_FALSE = {"0", "false", "no", "off"}
 # Config keys that hold the hidden size, by model family (BERT, T5/BART, DistilBERT, GPT-2).
 _DIM_KEYS = ("hidden_size", "d_model", "dim", "n_embd")
 #: Padded tokens per batch (see token_batches). On 2 CPU cores MiniLM runs mixed
@@ -67,146 +62,6 @@ def cpu_threads() -> int:
     return os.cpu_count() or 1
 
 
-def hub_offline() -> bool:
-    """Whether HF_HUB_OFFLINE (or TRANSFORMERS_OFFLINE) forbids any hub request."""
-    return any(
-        os.environ.get(var, "").strip().lower() in _TRUE
-        for var in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
-    )
-
-
-def hub_reachable(timeout: float = 3.0) -> bool:
-    """Whether a TCP connection to the hub (or to the HTTPS proxy) opens within ``timeout``."""
-    target = (
-        os.environ.get("HTTPS_PROXY")
-        or os.environ.get("https_proxy")
-        or os.environ.get("HF_ENDPOINT")
-        or "https://huggingface.co"
-    )
-    url = urlsplit(target if "://" in target else f"http://{target}")
-    if not url.hostname:
-        return False
-    address = (url.hostname, url.port or (443 if url.scheme == "https" else 80))
-    opened: list[bool] = []
-
-    def probe() -> None:
-        try:
-            with socket.create_connection(address, timeout=timeout):
-                opened.append(True)
-        except OSError:
-            pass
-
-    # A thread bounds the whole probe: create_connection's timeout does not cover DNS.
-    thread = threading.Thread(target=probe, name="hf-hub-probe", daemon=True)
-    thread.start()
-    thread.join(timeout)
-    return bool(opened)
-
-
-#: The files transformers reads a model's weights from: one of them, or an index and
-#: every shard it names.
-_WEIGHTS_FILES = ("model.safetensors", "pytorch_model.bin")
-_WEIGHTS_INDEXES = ("model.safetensors.index.json", "pytorch_model.bin.index.json")
-
-
-def cached_config(model_id: str) -> Path | None:
-    """config.json of a hub id in the local HF cache, without any network call; None
-    where its weights are not there too: a download cut short after config.json (Ctrl-C
-    as the weights came) is not a cached model, which is loaded with local files only
-    (that failed at every later start, the weights never fetched)."""
-    try:
-        from huggingface_hub import try_to_load_from_cache
-    except ImportError:
-        return None
-
-    def cached(name: str) -> Path | None:
-        found = try_to_load_from_cache(model_id, name)
-        return Path(found) if isinstance(found, str) else None
-
-    try:
-        config = cached("config.json")
-        if config is None or any(cached(name) for name in _WEIGHTS_FILES):
-            return config
-        for index in filter(None, map(cached, _WEIGHTS_INDEXES)):
-            shards = set(json.loads(index.read_text(encoding="utf-8"))["weight_map"].values())
-            if all(cached(shard) for shard in shards):
-                return config
-    except (ValueError, OSError, KeyError, TypeError, AttributeError):
-        return None  # not a valid hub id (HFValidationError), an index unreadable or odd
-    return None
-
-
-def _looks_like_path(model: str) -> bool:
-    # Hub ids are "name" or "org/name"; anything else the user meant as a directory.
-    return Path(model).is_absolute() or model.startswith((".", "~")) or model.count("/") > 1
-
-
-def _download_config(model_id: str) -> Path:
-    try:
-        from huggingface_hub import hf_hub_download
-    except ImportError as e:
-        raise missing_dependency("huggingface_hub", "hf") from e
-    try:
-        return Path(hf_hub_download(model_id, "config.json"))
-    except Exception as e:  # HTTP errors, RepositoryNotFound, HFValidationError...
-        raise ModelUnavailableError(f"could not fetch {model_id!r} from the hub: {e}") from e
-
-
-def locate_model(model: str) -> tuple[str, bool, Path]:
-    """Where to load ``model`` from: (name or path, local_files_only, its config.json)."""
-    path = Path(model).expanduser()
-    if path.is_dir():
-        refuse_special_files(path)
-        config = path / "config.json"
-        if not config.is_file():
-            raise ModelUnavailableError(f"{path} has no config.json: it is not a model directory")
-        return str(path), True, config
-    cached = cached_config(model)
-    if cached is not None:
-        refuse_special_files(cached.parent)
-        return model, True, cached
-    if path.exists():  # the weights file, say: neither a folder nor a hub id
-        raise ModelUnavailableError(
-            f"{path} is a file, not a model folder: pass the folder that holds its config.json"
-        )
-    if _looks_like_path(model):
-        raise ModelUnavailableError(f"model directory not found: {path}")
-    hint = (
-        f"download it where the hub is reachable (hf download {model}) "
-        f"or pass a local model directory"
-    )
-    if hub_offline():
-        raise ModelUnavailableError(
-            f"encoder model {model!r} is not a local directory and not in the Hugging Face "
-            f"cache, and HF_HUB_OFFLINE is set; {hint}"
-        )
-    if not hub_reachable():
-        raise ModelUnavailableError(
-            f"encoder model {model!r} is not a local directory and not in the Hugging Face "
-            f"cache, and the hub cannot be reached; {hint}"
-        )
-    # said without -v, where the hub's own progress bars are off: a download of hundreds
-    # of MB would otherwise look like a hang
-    log.warning("fetching %s from the Hugging Face hub, once (-v shows its progress)", model)
-    return model, False, _download_config(model)
-
-
-def refuse_special_files(folder: Path) -> None:
-    """A clear error where a file of the model ``folder`` is a named pipe or a device (a
-    link to /dev/zero...): transformers, reading it, would wait or read forever."""
-    try:
-        entries = sorted(folder.iterdir())
-    except OSError:
-        return  # transformers says what is wrong
-    for entry in entries:
-        if special_kind(entry) != "a folder":
-            refuse_special_file(
-                entry,
-                "a model folder holds the files save_pretrained wrote; put them back there",
-                ModelUnavailableError,
-            )
-
-
 def _config_dim(config_path: Path) -> int | None:
     try:
         config = json.loads(config_path.read_text())
@@ -221,7 +76,7 @@ def _config_dim(config_path: Path) -> int | None:
 
 
 def _parse_bool(value: str, spec: str) -> bool:
-    if value.lower() in _TRUE:
+    if value.lower() in TRUE_WORDS:
         return True
     if value.lower() in _FALSE:
         return False

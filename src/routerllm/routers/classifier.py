@@ -76,7 +76,8 @@ def _check_device(device: str) -> None:
 
 def hf_source(spec: str) -> tuple[str, bool]:
     """(``from_pretrained`` argument, local_files_only) for an encoder spec full mode can fine-tune."""
-    from routerllm.encoders.hf import locate_model, parse_model_options
+    from routerllm.encoders.hf import parse_model_options
+    from routerllm.hf_hub import locate_model
 
     if spec == "minilm":
         from routerllm.encoders.minilm import minilm_dir

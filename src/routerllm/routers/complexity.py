@@ -125,7 +125,7 @@ class ComplexityRouter(Router):
             from transformers import AutoModelForSequenceClassification, AutoTokenizer
         except ImportError as e:
             raise missing_dependency("torch/transformers", "hf") from e
-        from routerllm.encoders.hf import locate_model
+        from routerllm.hf_hub import locate_model
 
         name, local_only, _ = locate_model(ref)  # a clear error when it is nowhere to be found
         try:
