@@ -683,6 +683,8 @@ def test_estimated_and_unmeasured_energy(tmp_path: Path) -> None:
     unmeasured = [rec("tiny-light", i, f"q{i}", method="none", llm_kwh=0.0) for i in range(2)]
     (r,) = of_kind(logged(off, unmeasured), "unmeasured_energy")
     assert r.evidence["requests_unmeasured"] == 2 and r.config_key == "carbon.enabled"
+    # the report says "not measured" for them, not 0 kWh: the message must not say otherwise
+    assert "leave them out (not measured, not 0 kWh)" in r.message, r.message
     # 1 of 20 requests estimated: 5 % of the energy, under the 10 % threshold
     fine = [rec("tiny-light", i, f"q{i}") for i in range(19)]
     fine.append(rec("tiny-light", 19, "q19", method="codecarbon:load-estimate"))

@@ -153,8 +153,9 @@ def estimated_energy(fig: LogFigures, config: AppConfig) -> list[Recommendation]
             Recommendation(
                 "unmeasured_energy",
                 f"{unmeasured} of {requests} requests ({pct(share)}) were logged "
-                f"without energy figures (method none: carbon tracking off), so this report "
-                f"counts them at 0 kWh; set carbon.enabled: true to measure them",
+                f"without energy figures (method none: carbon tracking off), so this report's "
+                f"energy, CO2 and cost leave them out (not measured, not 0 kWh); set "
+                f"carbon.enabled: true to measure them",
                 "carbon.enabled",
                 {
                     "requests_unmeasured": unmeasured,
