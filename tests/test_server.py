@@ -1120,6 +1120,7 @@ def test_stopping_answers_the_request_in_progress_and_refuses_those_waiting(
         status, text = answers["second"]
         assert status == 503 and json.loads(text)["error"]["code"] == "server_stopping"
         assert system.log.count() == 1
+        assert srv.config.app.state.service.unsent == 0  # the answer sent: a stop held no more
 
 
 def test_max_waiting_refuses_a_request_beyond_the_cap_at_once(
@@ -1248,6 +1249,7 @@ def test_a_client_gone_while_its_answer_generates_stops_the_generation(
         # generated again, not answered from the cache: nothing of the first was kept
         assert rows[1].components["llm_inference"].method != CACHED
         assert json.loads(text)["usage"]["completion_tokens"] == 300
+        assert srv.config.app.state.service.unsent == 0  # a stop is held for none (serve())
 
 
 def test_an_api_key_beyond_ascii_is_compared_as_utf8_without_spaces_around(
@@ -2203,5 +2205,73 @@ def test_ctrl_c_pressed_again_and_again_still_answers_the_request_in_progress(
         process.kill()
     assert process.returncode == 130 and "Traceback" not in stderr, stderr
     assert [status for status, _ in answers] == [200], answers
+    with RouterLLM(load_config(config)) as system:
+        assert system.log.count() == 1
+
+
+STOPPED_AS_ANSWERED = """
+import signal, sys, time
+from routerllm import cli
+from routerllm.server import app, protocol
+from routerllm.system import RouterLLM
+
+generate = RouterLLM.generate
+def generate_once_stopped(self, *args, **kwargs):
+    print("generating", flush=True)
+    # two Ctrl-Cs have stopped uvicorn: serve()'s own handler is back, the loop closing
+    while "interrupted" not in getattr(signal.getsignal(signal.SIGINT), "__qualname__", ""):
+        time.sleep(0.01)
+    return generate(self, *args, **kwargs)
+RouterLLM.generate = generate_once_stopped
+
+if sys.argv.pop(1) == "generated":  # in the generation's thread, the turn's lock let go
+    answered = app._Service.generate
+    def generated(self, *args):
+        result = answered(self, *args)
+        signal.raise_signal(signal.SIGINT)
+        return result
+    app._Service.generate = generated
+else:  # the stream's first event sent, the rest not
+    events = protocol.events
+    def sending(*args):
+        first, *rest = events(*args)
+        yield first
+        signal.raise_signal(signal.SIGINT)
+        yield from rest
+    protocol.events = sending
+sys.exit(cli.main(sys.argv[1:]))
+"""
+
+
+@pytest.mark.parametrize("instant", ["generated", "sending"])
+def test_a_ctrl_c_between_the_answer_generated_and_sent_still_sends_it(
+    tmp_path: Path, instant: str
+) -> None:
+    """Once two Ctrl-Cs had stopped the server, a third held off while the answer in
+    progress generated, but not once it had: in the instant between the generation's end
+    and the answer's last byte sent, it ended the event loop, and the answer, generated and
+    logged, was never sent (the connection closed without one). Here the third comes from
+    a hook in that instant: as the generation returns, or as a stream is sent."""
+    config = write_config(tmp_path, tiny_config_dict(tmp_path, carbon={"enabled": False}))
+    process = serve_command(config, "--json", entry=("-c", STOPPED_AS_ANSWERED, instant))
+    assert process.stdout is not None and process.stderr is not None
+    answers: list[tuple[int, str]] = []
+    body = asking(stream=instant == "sending")
+    try:
+        base = json.loads(process.stdout.readline())["url"].removesuffix("/v1")
+        client = threading.Thread(target=lambda: answers.append(call(base, CHAT, body)))
+        client.start()
+        assert process.stdout.readline() == "generating\n"
+        process.send_signal(signal.SIGINT)
+        while "Shutting down" not in (line := process.stderr.readline()):
+            assert line, "the server did not stop"  # the first Ctrl-C seen: the second forces
+        process.send_signal(signal.SIGINT)
+        _, stderr = process.communicate(timeout=60)
+        client.join(60)
+    finally:
+        process.kill()
+    assert process.returncode == 130 and "Traceback" not in stderr, stderr
+    assert [status for status, _ in answers] == [200], answers
+    assert answers[0][1].rstrip().endswith("[DONE]" if body["stream"] else "}")
     with RouterLLM(load_config(config)) as system:
         assert system.log.count() == 1

@@ -38,6 +38,8 @@ from routerllm.exceptions import (
 )
 from routerllm.server import protocol
 from routerllm.server.middleware import (
+    BEGUN,
+    Delivery,
     Expectations,
     Framing,
     TidyPaths,
@@ -102,6 +104,7 @@ class _Service:
         self.generated_s = 0.0  # how long the last generation took (a busy 503's Retry-After)
         self.stopping: Callable[[], bool] = lambda: False  # set by server()
         self.working = threading.Lock()  # held while a request generates (serve() waits)
+        self.unsent = 0  # answers begun and not yet sent (Delivery): serve() holds a stop
         self.executor = ThreadPoolExecutor(1, thread_name_prefix="routerllm-generate")
         self.turn = asyncio.Lock()
         # a character outside the BMP is 4 bytes of UTF-8, or 12 as JSON's \uXXXX\uXXXX
@@ -361,6 +364,8 @@ class _Service:
             self.check_model(call.model)
             if (ended := await self.take_turn(request)) is not None:
                 return ended
+            request.scope[BEGUN] = True  # counted until sent, by Delivery
+            self.unsent += 1
             stop = threading.Event()  # set once the client has gone
             try:
                 result, warning = await _finished(self.executor, self.generate, call, request, stop)  # fmt: skip
@@ -514,6 +519,7 @@ def create_app(
         redirect_slashes=False,  # TidyPaths serves those paths instead
     )  # fmt: skip
     app.state.service = service
+    app.add_middleware(Delivery, service=service)  # the innermost: the endpoint's own scope
     app.add_middleware(TidyPaths, router=app.router)
     app.add_middleware(Expectations, service=service)
     if origins:  # the key travels in Authorization, not in cookies: no credentials

@@ -1,8 +1,9 @@
 """ASGI middleware in front of the server's endpoints (``create_app`` adds it), and
 what it shares with them: a path with stray slashes served as the path without them
 (``TidyPaths``), an ``Expect`` header other than ``100-continue`` refused (``Expectations``),
-a body framed two ways refused (``Framing``), and what a request's headers say of its body
-(``sends_body``, ``waits_to_send``)."""
+a body framed two ways refused (``Framing``), an answer counted until it is sent
+(``Delivery``), and what a request's headers say of its body (``sends_body``,
+``waits_to_send``)."""
 
 import re
 from collections.abc import Sequence
@@ -118,6 +119,33 @@ class Framing:
                 await answer(scope, receive, send)
                 return
         await self.app(scope, receive, send)
+
+
+BEGUN = "routerllm.answer_begun"
+"""In a request's ASGI scope once its answer begins to generate (``Delivery``)."""
+
+
+class Sender(Protocol):
+    """What ``Delivery`` needs of the app's service (``app._Service``)."""
+
+    unsent: int  # answers begun (``BEGUN``) and not yet sent
+
+
+class Delivery:
+    """ASGI middleware: a request whose answer has begun to generate (``BEGUN`` in its
+    scope) counts in ``service.unsent`` until its response is sent, or its sending ends
+    otherwise (the client gone). While one does, ``serve()`` holds a stop signal: the
+    answer, generated and logged, reaches its client before the server stops."""
+
+    def __init__(self, app: Any, service: Sender) -> None:
+        self.app, self.service = app, service
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            if scope.pop(BEGUN, False):
+                self.service.unsent -= 1
 
 
 def _members(values: Sequence[str]) -> list[str]:

@@ -22,6 +22,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+WAITING = "waiting for the request in progress to be answered and logged"
+
 
 def listen(host: str, port: int) -> socket.socket:
     """A socket listening on ``host``:``port`` (0: any free port); one clear error
@@ -117,20 +119,27 @@ def serve(
     ``max_waiting`` as for :func:`create_app`."""
 
     srv = None
-    held: list[int] = []  # Ctrl-Cs held while the request in progress was answered
+    held: list[int] = []  # stop signals held while an answer was generated or sent
+
+    def holding(signum: int) -> bool:
+        # Serving, uvicorn takes Ctrl-C and SIGTERM (the first Ctrl-C stops, the second
+        # forces); once it has stopped, the event loop closes and waits for the answer in
+        # progress: a signal raised then cut that wait, and the answer, generated and
+        # logged, was never sent (until 2026-12-05 in the instant between its generation's
+        # end and its last byte sent, too). It is held until the answer is sent.
+        if srv is None or not srv.config.app.state.service.unsent:
+            return False
+        held.append(signum)
+        log.warning(WAITING)
+        return True
 
     def stopped(signum: int, frame: object) -> None:
-        raise _Stopped
+        if not holding(signum):
+            raise _Stopped
 
     def interrupted(signum: int, frame: object) -> None:
-        # Serving, uvicorn takes Ctrl-C (the first stops, the second forces); once it has
-        # stopped, the event loop closes and waits for the answer in progress: a Ctrl-C
-        # then cut that wait, and the answer, generated and logged, was never sent
-        if srv is not None and srv.config.app.state.service.working.locked():
-            held.append(signum)
-            log.warning("waiting for the request in progress to be answered and logged")
-            return
-        raise KeyboardInterrupt
+        if not holding(signum):
+            raise KeyboardInterrupt
 
     def hung_up(signum: int, frame: object) -> None:
         # SIGHUP (the terminal closed, `kill -HUP`) stops as SIGTERM does: by default it
@@ -159,7 +168,7 @@ def serve(
             _wait_for(srv.config.app.state.service.working)
     if failed:
         raise failed[0]
-    if held:  # the request answered: Ctrl-C's stop, as the caller expects it
+    if signal.SIGINT in held:  # the request answered: Ctrl-C's stop, as the caller expects it
         raise KeyboardInterrupt
 
 
@@ -210,7 +219,7 @@ def _wait_for(lock: threading.Lock) -> None:
             with lock:
                 return
         except KeyboardInterrupt:
-            log.warning("waiting for the request in progress to be answered and logged")
+            log.warning(WAITING)
 
 
 class _Stopped(BaseException):
