@@ -23,7 +23,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +34,7 @@ from routerllm.backends.interrupts import CANCELLED, Cancellation
 from routerllm.backends.openai_http import OpenAIHTTPBackend
 from routerllm.carbon.meter import CACHED
 from routerllm.config import AppConfig, load_config
-from routerllm.exceptions import PromptError, RequestLogError, RouterLLMError
+from routerllm.exceptions import BudgetExceededError, PromptError, RequestLogError, RouterLLMError
 from routerllm.server import app as server_app
 from routerllm.server import protocol
 from routerllm.server.serving import listen, server
@@ -437,6 +437,35 @@ def test_a_budget_that_waiting_cannot_mend_is_a_429_the_openai_client_does_not_r
     headers = refused.value.response.headers
     assert headers["x-should-retry"] == "false" and "retry-after" not in headers
     assert refused.value.code == "budget_exceeded"
+
+
+def test_a_budget_spent_for_longer_than_the_openai_client_waits_is_not_retried(
+    tmp_path: Path,
+) -> None:
+    """An older openai client waits out a ``Retry-After`` of up to 60 s (3.57: 120 s);
+    beyond, it ignored it and sent the request again at once, twice, each refused as the
+    first (an hourly budget spent: minutes to wait). Such a 429 now says
+    ``x-should-retry: false`` too, and keeps its ``Retry-After`` for the caller; one of
+    60 s or less is left to the client's retry, which waits it out."""
+    import openai
+
+    from .test_budgets import record, seeded_log
+
+    data = tiny_config_dict(tmp_path, budgets={"co2_kg": {"hourly": 0.05}})
+    config = load_config(write_config(tmp_path, data))
+    spent = datetime.now(timezone.utc) - timedelta(minutes=10)  # spent for 50 more minutes
+    seeded_log(Path(config.log.path), [record("tiny-light", spent, co2_kg=0.06)]).close()
+    messages: Any = [{"role": "user", "content": "Hi"}]
+    with RouterLLM(config) as system, running(system) as base:
+        client = openai.OpenAI(base_url=f"{base}/v1", api_key="unused")
+        with pytest.raises(openai.RateLimitError, match="hourly CO2 budget") as refused:
+            client.chat.completions.create(model="auto", messages=messages, max_tokens=2)
+    headers = refused.value.response.headers
+    assert protocol.RETRY_AFTER_HONOURED_S < int(headers["retry-after"]) <= 50 * 60
+    assert headers["x-should-retry"] == "false" and refused.value.code == "budget_exceeded"
+    spent_now = BudgetExceededError("hourly budget spent", retry_at="2026-12-05T12:00:00+00:00")
+    for wait, mends in ((1, True), (60, True), (61, False), (3000, False)):
+        assert protocol.retry_mends(spent_now, 429, wait) is mends, wait
 
 
 def test_the_async_openai_client_takes_turns_and_a_cancelled_request_stops_its_model(

@@ -78,10 +78,9 @@ POLL_S = 1.0
 """How often a request still arriving or waiting its turn looks whether the server
 is stopping, and one generating whether its client has gone."""
 
-BUSY_RETRY_MAX_S = 60
-"""The longest ``Retry-After`` of a 503 ``server_busy`` (the openai client waits up to
-120 s in 3.57, 60 s in older releases, and backs off by itself beyond): a place in line frees
-as a generation ends, seconds, not minutes."""
+BUSY_RETRY_MAX_S = protocol.RETRY_AFTER_HONOURED_S
+"""The longest ``Retry-After`` of a 503 ``server_busy``, one that every openai client waits
+out: a place in line frees as a generation ends, seconds, not minutes."""
 
 CLOSE = {"Connection": "close"}
 """For a refusal that leaves unread body bytes on the connection."""

@@ -407,6 +407,12 @@ def error_body(message: str, kind: str, code: str | None = None, param: str | No
     return {"error": {"message": message, "type": kind, "param": param, "code": code}}
 
 
+RETRY_AFTER_HONOURED_S = 60
+"""The longest ``Retry-After`` that every openai client waits out before its retry: 60 s
+in older releases, 120 s in 3.57. Beyond, an older one ignores it and retries at once (its
+own backoff: 0.5 s, then 1 s), refused again; 3.57 does not retry."""
+
+
 def retry_after(error: RouterLLMError, now: datetime) -> int | None:
     """Seconds until a spent hourly or daily budget allows requests again, or that a
     remote model's endpoint asked to wait (the ``Retry-After`` of a 429 or 503), or None
@@ -424,8 +430,11 @@ def retry_mends(error: RouterLLMError | None, status: int, wait: int | None) -> 
     Not a 500 (a bug repeats, and the model may have run already: three answers generated
     and logged for one), a 502 (this server retried a remote endpoint itself; a local model
     that failed to load fails again, its load paid for each time), a model that cannot run
-    here, or a budget no wait restores (``wait`` None: a per-request limit)."""
+    here, a budget no wait restores (``wait`` None: a per-request limit), or a wait longer
+    than a client waits out (``RETRY_AFTER_HONOURED_S``: an hourly budget spent)."""
     if status == 500 or status == 502:
+        return False
+    if wait is not None and wait > RETRY_AFTER_HONOURED_S:
         return False
     if isinstance(error, ModelUnavailableError):
         return False
