@@ -1,3 +1,4 @@
 """The OpenAI-compatible HTTP server: ``protocol`` reads and writes the API's JSON,
-``app`` serves a ``RouterLLM`` with it (FastAPI, imported when used), ``options``
-checks what the server is given, and ``serving`` runs it with uvicorn."""
+``app`` serves a ``RouterLLM`` with it (FastAPI, imported when used), ``refusals`` are
+its error answers, ``middleware`` sits in front of it, ``options`` checks what the server
+is given, and ``serving`` runs it with uvicorn."""

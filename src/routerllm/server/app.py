@@ -15,15 +15,12 @@ requests still waiting or still arriving are refused (503).
 # No `from __future__ import annotations`: FastAPI reads the endpoints' annotations
 # (``Request``, imported inside create_app) at run time.
 import asyncio
-import hmac
 import logging
-import math
 import re
 import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from routerllm import __version__
@@ -31,7 +28,6 @@ from routerllm.backends.interrupts import CANCELLED, cancellable
 from routerllm.exceptions import (
     ModelUnavailableError,
     PromptError,
-    RateLimitedError,
     RequestLogError,
     RouterLLMError,
     missing_dependency,
@@ -49,6 +45,7 @@ from routerllm.server.middleware import (
     waits_to_send,
 )
 from routerllm.server.options import cors_origins, key_bytes, waiting_cap
+from routerllm.server.refusals import BUSY_RETRY_MAX_S, CLOSE, NO_RETRY, Refusals
 from routerllm.server.serving import listen, serve, server
 from routerllm.strict_json import finite
 
@@ -56,9 +53,12 @@ if TYPE_CHECKING:
     from routerllm.routed_result import RoutedResult
     from routerllm.system import RouterLLM
 
-# The options' checks (options.py) and uvicorn's serving (serving.py) lived here once:
-# still importable from here.
-__all__ = ["TAG", "cors_origins", "create_app", "listen", "serve", "server", "waiting_cap"]
+# The options' checks (options.py), uvicorn's serving (serving.py) and the refusals
+# (refusals.py) lived here once: still importable from here.
+__all__ = [
+    "BUSY_RETRY_MAX_S", "CLOSE", "NO_RETRY", "TAG", "cors_origins", "create_app", "listen",
+    "serve", "server", "waiting_cap",
+]  # fmt: skip
 
 log = logging.getLogger(__name__)
 
@@ -78,19 +78,8 @@ POLL_S = 1.0
 """How often a request still arriving or waiting its turn looks whether the server
 is stopping, and one generating whether its client has gone."""
 
-BUSY_RETRY_MAX_S = protocol.RETRY_AFTER_HONOURED_S
-"""The longest ``Retry-After`` of a 503 ``server_busy``, one that every openai client waits
-out: a place in line frees as a generation ends, seconds, not minutes."""
 
-CLOSE = {"Connection": "close"}
-"""For a refusal that leaves unread body bytes on the connection."""
-
-NO_RETRY = {"x-should-retry": "false"}
-"""For a refusal that the openai client's own retries would not mend (``protocol.retry_mends``):
-it obeys this header (the official SDKs' own, not HTTP's)."""
-
-
-class _Service:
+class _Service(Refusals):
     """What the endpoints do, apart from the web framework: check the key, read the
     body, wait for the turn, generate, and turn every outcome into the API's answer."""
 
@@ -108,105 +97,6 @@ class _Service:
         self.turn = asyncio.Lock()
         # a character outside the BMP is 4 bytes of UTF-8, or 12 as JSON's \uXXXX\uXXXX
         self.body_limit = 12 * system.config.limits.max_prompt_chars + BODY_SLACK_BYTES
-
-    # -- refusals -------------------------------------------------------------
-    @staticmethod
-    def refusal(
-        status: int,
-        message: str,
-        kind: str,
-        code: str | None = None,
-        close: bool = False,
-        headers: dict[str, str] | None = None,
-        param: str | None = None,
-    ) -> Any:
-        from starlette.responses import JSONResponse
-
-        body = protocol.error_body(message, kind, code, param)
-        headers = {**(CLOSE if close else {}), **(headers or {})}
-        return JSONResponse(body, status_code=status, headers=headers or None)
-
-    def failure(self, error: RouterLLMError, call: protocol.Call | None = None) -> Any:
-        """The API's answer to ``error``; its ``param`` names the request field at fault
-        where the error knows it (the prompt's field is the call's: chat ``messages``)."""
-        status, kind, code = protocol.error_status(error)
-        if status in (500, 502) or isinstance(error, RateLimitedError):  # the operator's to see
-            log.warning("request failed: %s", error)
-        wait = protocol.retry_after(error, datetime.now(timezone.utc))
-        param = getattr(error, "param", None)
-        if param == "prompt" and call is not None and call.kind == "chat":
-            param = "messages"
-        headers = {"Retry-After": str(wait)} if wait else {}
-        if not protocol.retry_mends(error, status, wait):
-            headers.update(NO_RETRY)
-        return self.refusal(status, str(error), kind, code, headers=headers, param=param)
-
-    def internal_error(self, error: Exception) -> Any:
-        """A 500 for what no check foresaw, logged with its traceback."""
-        log.exception("unexpected error")
-        return self.refusal(500, f"internal error ({type(error).__name__}: {error}); see the server's log", "server_error", headers=NO_RETRY)  # fmt: skip
-
-    def unavailable(self, close: bool = False) -> Any:
-        return self.refusal(
-            503, "the server is stopping; send the request again when it is back",
-            "server_error", "server_stopping", close,
-        )  # fmt: skip
-
-    def busy(self, waiting: int) -> Any:
-        """The 503 for a request beyond ``--max-waiting``; its ``Retry-After`` is the last
-        generation's time (a place in line frees as one ends), 1 to BUSY_RETRY_MAX_S s."""
-        wait = min(BUSY_RETRY_MAX_S, max(1, math.ceil(self.generated_s)))
-        return self.refusal(
-            503, f"the server is busy: {waiting} request(s) already wait their turn "
-            f"(--max-waiting {self.max_waiting}); send the request again later",
-            "server_error", "server_busy", headers={"Retry-After": str(wait)},
-        )  # fmt: skip
-
-    def too_large(self, close: bool = False) -> Any:
-        limit = self.system.config.limits.max_prompt_chars
-        return self.refusal(
-            413, f"the request body is over {self.body_limit:,} bytes (limits.max_prompt_chars: {limit:,})",
-            "invalid_request_error", "request_too_large", close,
-        )  # fmt: skip
-
-    def unauthorised(self, request: Any) -> Any:
-        """None when the request may go on, else the 401."""
-        if self.api_key is None:
-            return None
-        scheme, _, token = request.headers.get("authorization", "").partition(" ")
-        # the header's own bytes (Starlette decodes latin-1); only HTTP's spaces around
-        # them go: str.strip() also took a UTF-8 key's last byte A0 or 85 ("à", "Å")
-        sent = token.strip(" \t").encode("latin-1")
-        if scheme.lower() == "bearer" and hmac.compare_digest(sent, self.api_key):
-            return None
-        return self.refusal(  # RFC 9110 (15.5.2): a 401 names the scheme it takes
-            401, "missing or wrong API key: send Authorization: Bearer <key>",
-            "invalid_request_error", "invalid_api_key", headers={"WWW-Authenticate": "Bearer"},
-        )  # fmt: skip
-
-    def unreadable(self, request: Any) -> Any:
-        """None when the body is declared JSON (``application/json`` or ``application/*+json``) and
-        not compressed, else the 415. A body of any other type, or of none, is refused
-        even where it is JSON (as FastAPI's ``strict_content_type`` does): a browser page
-        on any origin sends text, a form or an untyped body without a CORS preflight,
-        and could make a server on this machine run its models."""
-        declared = request.headers.get("content-type", "")
-        media = declared.partition(";")[0].strip().lower()
-        kind, _, subtype = media.partition("/")
-        if kind != "application" or not (subtype == "json" or subtype.endswith("+json")):
-            got = f"got {declared!r:.80}" if declared.strip() else "the request has no Content-Type"
-            return self.refusal(
-                415, f"Content-Type must be application/json, {got}: send the body as JSON "
-                "with Content-Type: application/json",
-                "invalid_request_error", "unsupported_media_type",
-            )  # fmt: skip
-        coding = request.headers.get("content-encoding", "").strip().lower()
-        if coding not in ("", "identity"):
-            return self.refusal(
-                415, f"Content-Encoding {coding!r:.40} is not supported: send the body uncompressed",
-                "invalid_request_error", "unsupported_media_type",
-            )  # fmt: skip
-        return None
 
     # -- a request ------------------------------------------------------------
     async def read_body(self, request: Any, keep: bool = True) -> Any:

@@ -1,0 +1,138 @@
+"""The server's refusals: the API's error answer to each request it does not answer, and
+the checks of a request's key and body type (``Refusals``, which ``app._Service`` is)."""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import math
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any
+
+from routerllm.exceptions import RateLimitedError, RouterLLMError
+from routerllm.server import protocol
+
+if TYPE_CHECKING:
+    from routerllm.system import RouterLLM
+
+log = logging.getLogger("routerllm.server.app")  # the server's log lines, as before this module
+
+BUSY_RETRY_MAX_S = protocol.RETRY_AFTER_HONOURED_S
+"""The longest ``Retry-After`` of a 503 ``server_busy``, one that every openai client waits
+out: a place in line frees as a generation ends, seconds, not minutes."""
+
+CLOSE = {"Connection": "close"}
+"""For a refusal that leaves unread body bytes on the connection."""
+
+NO_RETRY = {"x-should-retry": "false"}
+"""For a refusal that the openai client's own retries would not mend (``protocol.retry_mends``):
+it obeys this header (the official SDKs' own, not HTTP's)."""
+
+
+class Refusals:
+    """The responses that refuse a request (JSON error objects, as OpenAI's API sends them),
+    and the checks that choose some: the API key, the body's type."""
+
+    system: RouterLLM
+    api_key: bytes | None
+    max_waiting: int | None
+    generated_s: float  # how long the last generation took (a busy 503's Retry-After)
+    body_limit: int
+
+    @staticmethod
+    def refusal(
+        status: int,
+        message: str,
+        kind: str,
+        code: str | None = None,
+        close: bool = False,
+        headers: dict[str, str] | None = None,
+        param: str | None = None,
+    ) -> Any:
+        from starlette.responses import JSONResponse
+
+        body = protocol.error_body(message, kind, code, param)
+        headers = {**(CLOSE if close else {}), **(headers or {})}
+        return JSONResponse(body, status_code=status, headers=headers or None)
+
+    def failure(self, error: RouterLLMError, call: protocol.Call | None = None) -> Any:
+        """The API's answer to ``error``; its ``param`` names the request field at fault
+        where the error knows it (the prompt's field is the call's: chat ``messages``)."""
+        status, kind, code = protocol.error_status(error)
+        if status in (500, 502) or isinstance(error, RateLimitedError):  # the operator's to see
+            log.warning("request failed: %s", error)
+        wait = protocol.retry_after(error, datetime.now(timezone.utc))
+        param = getattr(error, "param", None)
+        if param == "prompt" and call is not None and call.kind == "chat":
+            param = "messages"
+        headers = {"Retry-After": str(wait)} if wait else {}
+        if not protocol.retry_mends(error, status, wait):
+            headers.update(NO_RETRY)
+        return self.refusal(status, str(error), kind, code, headers=headers, param=param)
+
+    def internal_error(self, error: Exception) -> Any:
+        """A 500 for what no check foresaw, logged with its traceback."""
+        log.exception("unexpected error")
+        return self.refusal(500, f"internal error ({type(error).__name__}: {error}); see the server's log", "server_error", headers=NO_RETRY)  # fmt: skip
+
+    def unavailable(self, close: bool = False) -> Any:
+        return self.refusal(
+            503, "the server is stopping; send the request again when it is back",
+            "server_error", "server_stopping", close,
+        )  # fmt: skip
+
+    def busy(self, waiting: int) -> Any:
+        """The 503 for a request beyond ``--max-waiting``; its ``Retry-After`` is the last
+        generation's time (a place in line frees as one ends), 1 to BUSY_RETRY_MAX_S s."""
+        wait = min(BUSY_RETRY_MAX_S, max(1, math.ceil(self.generated_s)))
+        return self.refusal(
+            503, f"the server is busy: {waiting} request(s) already wait their turn "
+            f"(--max-waiting {self.max_waiting}); send the request again later",
+            "server_error", "server_busy", headers={"Retry-After": str(wait)},
+        )  # fmt: skip
+
+    def too_large(self, close: bool = False) -> Any:
+        limit = self.system.config.limits.max_prompt_chars
+        return self.refusal(
+            413, f"the request body is over {self.body_limit:,} bytes (limits.max_prompt_chars: {limit:,})",
+            "invalid_request_error", "request_too_large", close,
+        )  # fmt: skip
+
+    def unauthorised(self, request: Any) -> Any:
+        """None when the request may go on, else the 401."""
+        if self.api_key is None:
+            return None
+        scheme, _, token = request.headers.get("authorization", "").partition(" ")
+        # the header's own bytes (Starlette decodes latin-1); only HTTP's spaces around
+        # them go: str.strip() also took a UTF-8 key's last byte A0 or 85 ("à", "Å")
+        sent = token.strip(" \t").encode("latin-1")
+        if scheme.lower() == "bearer" and hmac.compare_digest(sent, self.api_key):
+            return None
+        return self.refusal(  # RFC 9110 (15.5.2): a 401 names the scheme it takes
+            401, "missing or wrong API key: send Authorization: Bearer <key>",
+            "invalid_request_error", "invalid_api_key", headers={"WWW-Authenticate": "Bearer"},
+        )  # fmt: skip
+
+    def unreadable(self, request: Any) -> Any:
+        """None when the body is declared JSON (``application/json`` or ``application/*+json``) and
+        not compressed, else the 415. A body of any other type, or of none, is refused
+        even where it is JSON (as FastAPI's ``strict_content_type`` does): a browser page
+        on any origin sends text, a form or an untyped body without a CORS preflight,
+        and could make a server on this machine run its models."""
+        declared = request.headers.get("content-type", "")
+        media = declared.partition(";")[0].strip().lower()
+        kind, _, subtype = media.partition("/")
+        if kind != "application" or not (subtype == "json" or subtype.endswith("+json")):
+            got = f"got {declared!r:.80}" if declared.strip() else "the request has no Content-Type"
+            return self.refusal(
+                415, f"Content-Type must be application/json, {got}: send the body as JSON "
+                "with Content-Type: application/json",
+                "invalid_request_error", "unsupported_media_type",
+            )  # fmt: skip
+        coding = request.headers.get("content-encoding", "").strip().lower()
+        if coding not in ("", "identity"):
+            return self.refusal(
+                415, f"Content-Encoding {coding!r:.40} is not supported: send the body uncompressed",
+                "invalid_request_error", "unsupported_media_type",
+            )  # fmt: skip
+        return None
