@@ -1197,3 +1197,22 @@ def test_a_max_share_target_of_equally_dear_models_names_one() -> None:
     assert router.options == before
     out = router.calibrate(np.eye(4), scores, "max_share:big=0.25", predicted=predicted)  # type: ignore[attr-defined]
     assert out["target_reached"] and out["shares"]["big"] <= 0.25
+
+
+@pytest.mark.parametrize("name", ["knn", "quality", "policy"])
+@pytest.mark.parametrize("given", [None, "train.json", Path("train.json"), [["p", 1.0]]])
+def test_fit_dataset_given_no_outcome_dataset_says_what_it_takes(
+    tmp_path: Path, name: str, given: Any
+) -> None:
+    # A file's path given where its loaded data goes, the natural slip, was a bare
+    # AttributeError: 'str' object has no attribute 'prompts'
+    models = [Candidate(m, SIZES[m]) for m in MODELS]
+    router = create_router(name, models, encoder="hashing")
+    with pytest.raises(RouterLLMError) as err:
+        router.fit_dataset(given)  # type: ignore[attr-defined]
+    message = str(err.value)
+    assert message.startswith("fit_dataset takes an OutcomeDataset"), message
+    assert type(given).__name__ in message
+    if isinstance(given, str | Path):
+        assert f"load_outcomes({str(given)!r})" in message
+    assert not router.is_trained

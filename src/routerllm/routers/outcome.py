@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -44,6 +45,18 @@ DEFAULT_KNOB = {"lambda": 0.0, "threshold": 0.5}
 
 
 _FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
+def check_dataset(data: object) -> None:
+    """``fit_dataset``'s argument: loaded outcome data, not the path of its file."""
+    if isinstance(data, OutcomeDataset):
+        return
+    load = (
+        f"; load the file first: load_outcomes({os.fspath(data)!r})"
+        if isinstance(data, str | os.PathLike)
+        else " (routerllm.data.outcome_files.load_outcomes(path) reads one from a file)"
+    )
+    raise RouterLLMError(f"fit_dataset takes an OutcomeDataset, got {type(data).__name__}{load}")
 
 
 class OutcomeRouter(Router):
@@ -112,6 +125,8 @@ class OutcomeRouter(Router):
 
     # -- embeddings ----------------------------------------------------------
     def embed(self, prompts: Sequence[str]) -> np.ndarray:
+        """The prompts' embeddings by the router's encoder, one row per prompt (loaded on
+        first use): what ``fit(embeddings=...)`` takes."""
         prompts = prompt_list(prompts)
         if self._encoder is None:
             from routerllm.encoders import create_encoder
@@ -198,6 +213,7 @@ class OutcomeRouter(Router):
         """Learn from an outcome dataset (its prompts, or their ``embeddings`` when given):
         ``fit`` on its scores; a router that reads more of it (``PolicyRouter``: the
         answers' texts) overrides this."""
+        check_dataset(data)
         prompts = None if embeddings is not None else data.prompts
         return self.fit(prompts, data.scores, data.models, embeddings=embeddings)
 
@@ -248,6 +264,8 @@ class OutcomeRouter(Router):
         raise NotImplementedError
 
     def predict_prompts(self, prompts: Sequence[str]) -> np.ndarray:
+        """Each model's predicted chance of success on each prompt, (n, m) in
+        ``model_names`` order; a trained router only."""
         return self._predict(self._embedded(prompts))
 
     def warm_up(self, prompt: str) -> None:

@@ -60,7 +60,7 @@ from routerllm.exceptions import DataError, RouterLLMError
 from routerllm.routers.base import CandidateModel, RoutingDecision, prompt_list
 from routerllm.routers.classifier import tier_route
 from routerllm.routers.decision import MODES, choose, rowwise_matmul
-from routerllm.routers.outcome import OutcomeRouter
+from routerllm.routers.outcome import OutcomeRouter, check_dataset
 
 log = logging.getLogger(__name__)
 
@@ -202,6 +202,7 @@ class PolicyRouter(OutcomeRouter):
         self, data: OutcomeDataset, embeddings: np.ndarray | None = None
     ) -> PolicyRouter:
         """``fit`` on a dataset, IDK answers read from its response texts when it has them."""
+        check_dataset(data)
         prompts = None if embeddings is not None else data.prompts
         return self.fit(prompts, data.scores, data.models, embeddings, data.responses)
 
