@@ -357,6 +357,7 @@ class AppConfig(StrictConfig):
         return self
 
     def model(self, name: str) -> ModelConfig:
+        """The configured model of that name (``UnknownNameError`` listing them if none)."""
         from routerllm.exceptions import UnknownNameError
 
         for m in self.models:

@@ -76,6 +76,7 @@ class Prediction:
         return float(getattr(self, quantity))
 
     def as_dict(self) -> dict[str, object]:
+        """Its fields as a JSON-ready mapping (``RoutedResult.to_dict``'s ``predicted``)."""
         return asdict(self)
 
 
@@ -93,6 +94,7 @@ class Profile:
     co2_kg_per_kwh: float  # the log's: the grids its requests ran under (predictions: the config's)
 
     def as_dict(self) -> dict[str, float]:
+        """Its fields as a JSON-ready mapping."""
         return asdict(self)
 
 

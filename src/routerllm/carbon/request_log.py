@@ -121,6 +121,7 @@ class RequestLog(PendingFeedback, CsvMirror):
 
     @property
     def closed(self) -> bool:
+        """Whether ``close()`` was called: a closed log refuses reads and writes."""
         return self._closed
 
     def close(self) -> None:
@@ -135,6 +136,7 @@ class RequestLog(PendingFeedback, CsvMirror):
             self._db.close()
 
     def check_open(self) -> None:
+        """Raise ``RequestLogError`` if the log is closed."""
         if self._closed:
             raise self._closed_error()
 
@@ -458,6 +460,7 @@ class RequestLog(PendingFeedback, CsvMirror):
                 )
 
     def count(self) -> int:
+        """How many requests the log holds."""
         return int(self._fetch("SELECT COUNT(*) FROM requests")[0][0])
 
     def span(self) -> tuple[int, str, str]:

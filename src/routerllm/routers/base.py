@@ -116,6 +116,7 @@ class Router(ABC):
         Nothing to load: nothing done."""
 
     def route(self, prompt: str, allowed: Sequence[str] | None = None) -> RoutingDecision:
+        """Decide for one prompt (``route_batch`` of one): its model, confidence and reason."""
         return self.route_batch([prompt], allowed)[0]
 
     def route_batch(
@@ -186,6 +187,7 @@ class Router(ABC):
         return {}
 
     def set_state(self, arrays: dict[str, np.ndarray]) -> None:
+        """Put back what ``state()`` returned (``load_router`` does, from ``weights.npz``)."""
         if arrays:
             raise RouterLLMError(f"router {self.name!r} has no learned parameters to load")
 
