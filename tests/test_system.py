@@ -144,6 +144,63 @@ def test_a_system_left_or_closed_twice_refuses_every_request(tiny_config: AppCon
             request()
 
 
+def open_files_under(folder: Path) -> list[str]:
+    """The files under ``folder`` this process holds open (the request log's SQLite
+    files), read from /proc."""
+    held = []
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            target = os.readlink(f"/proc/self/fd/{fd}")
+        except OSError:  # the listing's own descriptor, closed by now
+            continue
+        if target.startswith(str(folder)):
+            held.append(target)
+    return held
+
+
+def test_a_system_that_fails_to_start_closes_what_it_opened(
+    tiny_config: AppConfig, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Without the carbon extra the meter fails after the request log is open: the log's
+    # SQLite files stayed open (until a garbage collection, if ever), and a started
+    # CodeCarbon tracker was never stopped, in a program that goes on after the error
+    import gc
+    import sys
+
+    import routerllm.system as system_module
+    from routerllm.carbon.request_log import RequestLog
+
+    gc.disable()  # the partly built system sits in a cycle: only its own close() counts
+    try:
+        with monkeypatch.context() as m:
+            m.setitem(sys.modules, "codecarbon", None)  # as where it is not installed
+            with pytest.raises(RouterLLMError, match="codecarbon"):
+                RouterLLM(tiny_config)
+            assert open_files_under(tmp_path) == []
+            given = RequestLog(tmp_path / "given.sqlite")  # the caller's: left open
+            with pytest.raises(RouterLLMError, match="codecarbon"):
+                RouterLLM(tiny_config, request_log=given)
+            given.check_open()
+            given.close()
+        meters = []
+        create_meter = system_module.create_meter
+        monkeypatch.setattr(
+            system_module, "create_meter", lambda c: meters.append(create_meter(c)) or meters[-1]
+        )
+        monkeypatch.setattr(system_module.ModelCalls, "__init__", failing_start)
+        with pytest.raises(RouterLLMError, match="failed to start"):
+            RouterLLM(tiny_config)
+        with pytest.raises(RouterLLMError, match="closed"):
+            meters[0].check_open()  # its CodeCarbon tracker stopped
+        assert open_files_under(tmp_path) == []
+    finally:
+        gc.enable()
+
+
+def failing_start(*args: object) -> None:
+    raise RouterLLMError("failed to start")
+
+
 def request_held_at_routing(
     system: RouterLLM, monkeypatch: pytest.MonkeyPatch
 ) -> tuple[threading.Event, threading.Thread, list[RoutedResult]]:

@@ -169,6 +169,9 @@ class RouterLLM(RequestAnswering):
         self.gate = ServedGate.load(config)  # before anything is opened that would need closing
         self.feedback_loop = FeedbackLoop.of(config, self.router, configured=router is None)
         csv_path = Path(config.carbon.output_dir) / "emissions.csv"
+        # what it opens itself is closed again where it fails to start (no carbon extra):
+        # a program that goes on after the error keeps no log file or tracker open
+        opened = contextlib.ExitStack()
         if isinstance(request_log, RequestLog):
             request_log.check_open()
             self.log = request_log
@@ -176,18 +179,26 @@ class RouterLLM(RequestAnswering):
             if request_log is not None and not os.fspath(request_log).strip():
                 raise ConfigError("request_log is an empty path; give a file or leave it out")
             self.log = RequestLog(request_log or config.log.path, csv_path)
+            opened.callback(self.log.close)
         else:
             raise ConfigError(
                 f"request_log must be a RequestLog or the path of its SQLite file, "
                 f"got {type(request_log).__name__}"
             )
-        self.manager = manager or LLMManager(config)
-        self.predictor = CarbonPredictor.from_log(config, self.log)
-        self.budget = CarbonBudget(config.budgets, self.log) if config.budgets.limits() else None
-        cache = config.cache
-        self.cache = RequestCache(cache.max_entries, cache.ttl_s) if cache.enabled else None
-        self.meter = meter or create_meter(config.carbon)
-        self.calls = ModelCalls(config, self.manager, self.meter, self.gate)
+        with opened:
+            self.manager = manager or LLMManager(config)
+            if manager is None:
+                opened.callback(self.manager.close)
+            self.predictor = CarbonPredictor.from_log(config, self.log)
+            limits = config.budgets.limits()
+            self.budget = CarbonBudget(config.budgets, self.log) if limits else None
+            cache = config.cache
+            self.cache = RequestCache(cache.max_entries, cache.ttl_s) if cache.enabled else None
+            self.meter = meter or create_meter(config.carbon)
+            if meter is None:
+                opened.callback(self.meter.close)
+            self.calls = ModelCalls(config, self.manager, self.meter, self.gate)
+            opened.pop_all()  # started: close() closes them from now
         self._closed = False  # refuses requests from now
         self._pid = os.getpid()  # a process forked from this one may not use it
         self._released = False  # its models, meter and log, once the last request is done
