@@ -87,8 +87,13 @@ def bad_value(conn: sqlite3.Connection, tables: dict[str, list[str]]) -> str | N
             row = conn.execute(
                 f"SELECT {key}, {column} FROM {table} WHERE NOT ({check.format(c=column)}) LIMIT 1"
             ).fetchone()
-            if row is not None:
-                return f"{table} of {row[0]}: {column} is {row[1]!r}"[:300]
+            if row is not None:  # a blob by its length: its bytes say nothing to a reader
+                shown = (
+                    f"a blob of {len(row[1])} bytes" if isinstance(row[1], bytes) else repr(row[1])
+                )
+                return f"{table} of {row[0]}: {column} is {shown}"[:300]
+    if "prompt_states" in tables and (bad := _bad_state(conn)) is not None:
+        return bad
     if "styles" in tables:
         for model, style in conn.execute("SELECT model, style FROM styles"):
             try:
@@ -97,4 +102,23 @@ def bad_value(conn: sqlite3.Connection, tables: dict[str, list[str]]) -> str | N
                 ok = False
             if not ok:
                 return f"styles of {model}: style is {style!r}, not a JSON object"[:300]
+    return None
+
+
+def _bad_state(conn: sqlite3.Connection) -> str | None:
+    """A model's stored prompt states that do not stack into one table of finite numbers
+    (all of one width, as a model gives them), in words; None where they do."""
+    query = (
+        "SELECT model, group_concat(DISTINCT length(state) / 4) FROM prompt_states "
+        "GROUP BY model HAVING COUNT(DISTINCT length(state)) > 1 LIMIT 1"
+    )
+    if (row := conn.execute(query).fetchone()) is not None:
+        widths = sorted(int(w) for w in str(row[1]).split(","))
+        return (
+            f"prompt_states of {row[0]}: states of {len(widths)} widths "
+            f"({', '.join(map(str, widths))} values), where a model's are all one width"
+        )[:300]
+    for model, task_id, state in conn.execute("SELECT model, task_id, state FROM prompt_states"):
+        if not np.isfinite(np.frombuffer(state, dtype=np.float32)).all():
+            return f"prompt_states of {model} {task_id}: state holds a value that is not a finite number"[:300]  # fmt: skip
     return None
