@@ -105,7 +105,7 @@ def load_training_run(
     store = ResultStore(path, read_only=True, option=option)
     try:
         problems = store.problems()
-        if not problems and not store.models():
+        if not store.models():  # problems are recorded before their first answer
             raise RouterLLMError(
                 f"{option} {run_dir}: the run holds no answers yet; finish it first (the same "
                 f"routerllm humaneval command resumes it)"
