@@ -126,6 +126,14 @@ def gguf_with_context_length(path: Path, context: int) -> Path:
     return _gguf_with(path, "llama.context_length", gguf.GGUFValueType.UINT32, context)
 
 
+def gguf_with_state_width(path: Path, width: int) -> Path:
+    """The tiny GGUF (16-wide layers) copied to ``path`` saying its layers are ``width``
+    wide: the header of another model, which is all a check of a state's width reads."""
+    import gguf
+
+    return _gguf_with(path, "llama.embedding_length", gguf.GGUFValueType.UINT32, width)
+
+
 def _gguf_with(path: Path, key: str, kind: Any, value: Any) -> Path:
     import gguf
     from gguf.scripts import gguf_new_metadata as edit

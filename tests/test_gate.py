@@ -771,3 +771,59 @@ def test_a_gate_of_another_width_of_state_is_refused_when_the_system_starts(
     except subprocess.TimeoutExpired as e:
         pytest.fail(f"serve started with the gate: {e.stdout!r}")
     assert (serve.returncode, serve.stderr, serve.stdout) == (2, f"error: {says}\n", "")
+
+
+def test_train_gate_refuses_a_run_whose_states_it_cannot_use_before_checking_its_answers(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A run whose stored states are not as wide as the config's GGUF of the first model
+    gives (the file at the configured path replaced since the run) trained a gate that
+    `serve --gate` then refused; states of two widths, or a state holding NaN (a damaged
+    file), were a traceback or a gate trained on them; a run stopped before its first
+    answer said it "was made with other models (none)"."""
+    import routerllm.eval.prompt_examples as examples
+    from routerllm.cli import main
+
+    from .conftest import gguf_with_state_width, tiny_gguf_path
+
+    medium = tmp_path / "medium.gguf"
+    shutil.copyfile(tiny_gguf_path(), medium)
+    data = tiny_config_dict(tmp_path)
+    data["models"][1]["gguf"] = {"path": str(medium)}
+    config_path = write_config(tmp_path, data)
+    run = tmp_path / "run"
+    run_experiment(load_config(config_path), run, systems=["gated-cascade"], limit=4, folds=2,
+                   style_overrides={"max_new_tokens": 8}, progress=False)  # fmt: skip
+
+    def damaged(name: str, statement: str) -> Path:
+        shutil.copytree(run, out := tmp_path / name)
+        with closing(sqlite3.connect(out / "results.sqlite")) as db, db:
+            db.execute(statement)
+        return out
+
+    nan = np.full(16, np.nan, dtype=np.float32).tobytes()
+    some = "WHERE task_id = (SELECT MIN(task_id) FROM prompt_states)"
+    cases = [
+        (damaged("mixed", f"UPDATE prompt_states SET state = substr(state, 1, 60) {some}"),
+         "prompt_states of tiny-medium: states of 2 widths (15, 16 values)"),
+        (damaged("nan", f"UPDATE prompt_states SET state = x'{nan.hex()}' {some}"),
+         "holds a value that is not a finite number"),
+        (damaged("unanswered", "DELETE FROM generations"),
+         f"--run {tmp_path / 'unanswered'}: the run holds no answers yet; finish it first"),
+        (run, f"--run {run} stored tiny-medium's 16-wide states of the prompts, and "
+              f"tiny-medium's GGUF ({medium}) gives 32-wide states: the run was made with "
+              f"another model file; train on a run of this config's models"),
+    ]  # fmt: skip
+    for run_dir, says in cases:
+        if run_dir == run:  # the file at the configured path replaced since the run
+            gguf_with_state_width(tmp_path / "wide.gguf", 32).replace(medium)
+            capsys.readouterr()  # the gguf writer's progress
+        with mock.patch.object(
+            examples, "verify_completion", wraps=examples.verify_completion
+        ) as checks:
+            status = main(["train-gate", "--run", str(run_dir), "--out", str(tmp_path / "gate"),
+                           "--folds", "2", "--config", str(config_path)])  # fmt: skip
+        err = capsys.readouterr().err
+        assert status == 2 and says in err and err.count("\n") == 1, err
+        assert checks.call_count == 0  # no answer was run in the sandbox
+        assert not (tmp_path / "gate").exists()

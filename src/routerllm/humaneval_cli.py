@@ -55,6 +55,7 @@ def cmd_humaneval(args: argparse.Namespace) -> int:
 def cmd_train_gate(args: argparse.Namespace) -> int:
     from routerllm.carbon.meter import NOT_MEASURED, create_meter
     from routerllm.carbon.report_text import counted
+    from routerllm.cascade import cascade_pair
     from routerllm.config import load_config
     from routerllm.eval.transfer import gate_from_run
     from routerllm.gate import EscalationGate, percent
@@ -68,7 +69,14 @@ def cmd_train_gate(args: argparse.Namespace) -> int:
     try:
         sources = {m: config.model(m).source_text() for m in ladder}
         gate = gate_from_run(
-            args.run, ladder, args.budget, args.folds, args.seed, meter=meter, sources=sources
+            args.run,
+            ladder,
+            args.budget,
+            args.folds,
+            args.seed,
+            meter=meter,
+            sources=sources,
+            first_model=config.model(cascade_pair(ladder)[0]),
         )
     finally:
         meter.close()

@@ -416,6 +416,16 @@ def state_width(model: ModelConfig) -> int | None:
     return width if isinstance(width, int) and width > 0 else None
 
 
+def other_state_width(model: ModelConfig, width: int) -> str | None:
+    """What ``model``'s GGUF gives where its prompt states (:func:`state_width`) are not
+    ``width`` wide, in words ("m's GGUF (PATH) gives 896-wide states"); None where they
+    are, or its header does not say."""
+    if (own := state_width(model)) is None or own == width:
+        return None
+    path = header_file(model.gguf, model.name) if model.gguf is not None else None
+    return f"{model.name}'s GGUF ({path}) gives {own}-wide states"
+
+
 def effective_context(model: ModelConfig) -> int:
     """The context a model runs with, as far as can be told without loading it: its
     ``context_length``, at most the trained context its GGUF's header gives (llama.cpp

@@ -138,16 +138,13 @@ def _check_width(config: AppConfig, gate: EscalationGate) -> None:
     """Refuse a gate that reads states of another width than its first model's GGUF
     gives (trained on another file: one saved before its run's sources were recorded,
     or the file at the configured path replaced since): it could decide no request."""
-    from routerllm.model_files import header_file, state_width
+    from routerllm.model_files import other_state_width
 
-    model = config.model(gate.first)
-    if (width := state_width(model)) is not None and width != gate.dim:
-        path = header_file(model.gguf, model.name) if model.gguf is not None else None
+    if (other := other_state_width(config.model(gate.first), gate.dim)) is not None:
         raise ConfigError(
             f"cascade.gate {config.cascade.gate} reads {gate.first}'s {gate.dim}-wide state "
-            f"of the prompt, and {gate.first}'s GGUF ({path}) gives {width}-wide states: the "
-            f"gate was trained on another model file; train a gate on a run of this config's "
-            f"models"
+            f"of the prompt, and {other}: the gate was trained on another model file; train "
+            f"a gate on a run of this config's models"
         )
 
 

@@ -25,6 +25,7 @@ from routerllm.exceptions import RouterLLMError
 
 if TYPE_CHECKING:
     from routerllm.carbon.meter import CarbonMeter
+    from routerllm.config import ModelConfig
     from routerllm.gate import EscalationGate
 
 
@@ -193,6 +194,7 @@ def gate_from_run(
     only: Collection[str] | None = None,
     meter: CarbonMeter | None = None,
     sources: Mapping[str, str] | None = None,
+    first_model: ModelConfig | None = None,
 ) -> EscalationGate:
     """An escalation gate for the serving cascade (``routerllm train-gate``), trained on
     the problems of the run in ``run_dir`` (those whose task_id is in ``only``, when
@@ -201,11 +203,13 @@ def gate_from_run(
     medium model's answers is measured by ``meter`` (not measured without one): the
     checks' energy counts against the budget. A run whose model of a name was another
     file than ``sources`` gives (the serving config's ``ModelConfig.source_text``) is
-    refused: a system of that config would refuse its gate."""
+    refused: a system of that config would refuse its gate, and so is one whose stored
+    states are not as wide as ``first_model``'s GGUF (the config's first model) gives."""
     from routerllm.carbon.meter import NullMeter
     from routerllm.cascade import cascade_pair
     from routerllm.gate import EscalationGate, refuse_unmeasured
     from routerllm.gate_models import require_scikit_learn
+    from routerllm.model_files import other_state_width
 
     first, then = cascade_pair(ladder)
     require_scikit_learn()  # said before the answers are checked, not after
@@ -221,6 +225,14 @@ def gate_from_run(
             f"state of each prompt (made before 2026-12-01, or without the gated-cascade "
             f"system), and a run reuses them as they are; make a new run with that system: "
             f"routerllm humaneval --systems gated-cascade --out NEW_DIR"
+        )
+    width = run.medium_states.shape[1]
+    if first_model is not None and (other := other_state_width(first_model, width)) is not None:
+        # the file at the configured path replaced since the run (its path is its source)
+        raise RouterLLMError(
+            f"--run {run_dir} stored {first}'s {width}-wide states of the prompts, and "
+            f"{other}: the run was made with another model file; train on a run of this "
+            f"config's models"
         )
     idx = np.array([i for i, t in enumerate(run.task_ids) if only is None or t in only], dtype=int)
     if len(idx) < 2 * folds:
