@@ -1216,3 +1216,20 @@ def test_fit_dataset_given_no_outcome_dataset_says_what_it_takes(
     if isinstance(given, str | Path):
         assert f"load_outcomes({str(given)!r})" in message
     assert not router.is_trained
+
+
+@pytest.mark.parametrize("name", ["logreg", "policy"])
+@pytest.mark.parametrize(
+    ("rows", "scores", "error"),
+    [(2, [[1.0, 0.0, 1.0]], r"^need one embedding row per outcome row, got shapes \(2, 8\) and \(1, 3\)$"),
+     (1, [[1.0, 2.0, 0.0]], r"^outcome scores must be numbers in \[0, 1\] \(1 = solved\)$")],
+)  # fmt: skip
+def test_fit_refuses_rows_that_do_not_match_or_scores_that_are_not_outcomes(
+    name: str, rows: int, scores: list[list[float]], error: str
+) -> None:
+    """The outcome routers and the policy router, which overrides ``fit``, refuse alike."""
+    candidates = [Candidate(m, SIZES[m]) for m in MODELS]
+    router = create_router(name, candidates, 0, encoder="hashing:8")
+    embeddings = np.ones((rows, 8), dtype=np.float32)
+    with pytest.raises(RouterLLMError, match=error):
+        router.fit(None, np.array(scores), MODELS, embeddings=embeddings)

@@ -187,16 +187,21 @@ class OutcomeRouter(Router):
         more), but then it cannot tell prompts apart: a warning says so."""
         X = self._training_embeddings(prompts, embeddings)
         Y = self._columns(scores, model_names)
+        self._check_outcome_rows(X, Y)
+        self._warn_if_one_prompt(len(Y))
+        self._fit(X.astype(np.float32), Y)
+        self.fitted = True
+        return self
+
+    @staticmethod
+    def _check_outcome_rows(X: np.ndarray, Y: np.ndarray) -> None:
+        """One embedding row per outcome row (at least one), outcomes in [0, 1]."""
         if X.ndim != 2 or len(X) != len(Y) or len(X) == 0:
             raise RouterLLMError(
                 f"need one embedding row per outcome row, got shapes {X.shape} and {Y.shape}"
             )
         if not scores_are_outcomes(Y):
             raise RouterLLMError("outcome scores must be numbers in [0, 1] (1 = solved)")
-        self._warn_if_one_prompt(len(Y))
-        self._fit(X.astype(np.float32), Y)
-        self.fitted = True
-        return self
 
     def _warn_if_one_prompt(self, n: int) -> None:
         if n == 1:

@@ -47,7 +47,7 @@ from typing import Any
 import numpy as np
 
 from routerllm.config import TIER_ORDER
-from routerllm.data.outcomes import OutcomeDataset, scores_are_outcomes
+from routerllm.data.outcomes import OutcomeDataset
 from routerllm.data.policy_labels import (
     POLICIES,
     check_model_count,
@@ -223,12 +223,7 @@ class PolicyRouter(OutcomeRouter):
         names = list(model_names) if model_names is not None else list(self.model_names)
         Y = self._columns(scores, names)  # checks the names and shape
         S = np.asarray(scores, dtype=float)
-        if len(X) != len(S) or len(X) == 0:
-            raise RouterLLMError(
-                f"need one embedding row per outcome row, got shapes {X.shape} and {S.shape}"
-            )
-        if not scores_are_outcomes(S):
-            raise RouterLLMError("outcome scores must be numbers in [0, 1] (1 = solved)")
+        self._check_outcome_rows(X, S)
         check_model_count(names)
         self._warn_if_one_prompt(len(S))
         medium, large = self.medium_model, self.large_model
