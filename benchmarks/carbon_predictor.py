@@ -28,11 +28,11 @@ import json
 import random
 import statistics
 import sys
-import tempfile
 from collections import Counter
 from typing import Any
 
 from machine import machine, machine_line
+from scratch_logs import scratch_logs
 
 from routerllm.backends.base import GenerationRequest
 from routerllm.cli_args import DefaultsHelpFormatter, max_new_tokens_arg, steps_arg
@@ -98,11 +98,7 @@ def main() -> int:
     except RouterLLMError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    # a scratch log, removed at the end: the user's request log is left alone
-    with tempfile.TemporaryDirectory(prefix="routerllm-bench-") as scratch:
-        config.log.path = f"{scratch}/requests.sqlite"
-        config.carbon.output_dir = f"{scratch}/carbon"
-        config.cache.enabled = False  # every request generated and measured, none a cache hit
+    with scratch_logs(config):
         config.budgets.co2_kg.per_request = config.budgets.co2_kg.hourly = config.budgets.co2_kg.daily = None  # fmt: skip
         stubs = [p.prompt for p in problems[args.humaneval_start :][: args.humaneval]]
         prompts = [*DEMO_PROMPTS, *QUESTIONS, *stubs]

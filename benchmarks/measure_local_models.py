@@ -13,10 +13,9 @@ import argparse
 import json
 import resource
 import sys
-import tempfile
-from pathlib import Path
 
 from machine import machine, machine_line
+from scratch_logs import scratch_logs
 
 from routerllm.backends.base import GenerationRequest
 from routerllm.cli_args import DefaultsHelpFormatter, max_new_tokens_arg
@@ -49,12 +48,8 @@ def main() -> int:
     except RouterLLMError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    with tempfile.TemporaryDirectory(prefix="routerllm-measure-") as scratch:
-        tmp = Path(scratch)
-        config.log.path = str(tmp / "requests.sqlite")
-        config.carbon.output_dir = str(tmp / "carbon")
+    with scratch_logs(config, prefix="routerllm-measure-"):
         config.generation.temperature = 0.0
-        config.cache.enabled = False  # every request generated and measured, none a cache hit
         rows = []
         with RouterLLM(config) as system:
             try:

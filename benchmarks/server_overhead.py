@@ -19,12 +19,12 @@ import json
 import logging
 import statistics
 import sys
-import tempfile
 import threading
 import time
 import urllib.request
 
 from machine import machine, machine_line
+from scratch_logs import scratch_logs
 
 from routerllm.backends.base import GenerationRequest
 from routerllm.cli_args import DefaultsHelpFormatter, count_arg
@@ -55,11 +55,7 @@ def main() -> int:
     except RouterLLMError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    # a scratch log, removed at the end: the user's request log is left alone
-    with tempfile.TemporaryDirectory(prefix="routerllm-bench-") as scratch:
-        config.log.path = f"{scratch}/requests.sqlite"
-        config.carbon.output_dir = f"{scratch}/carbon"
-        config.cache.enabled = False  # every request generated and measured, none a cache hit
+    with scratch_logs(config):
         with RouterLLM(config) as system:
             if reason := system.manager.availability(args.model):  # found before the server starts
                 print(
