@@ -52,6 +52,19 @@ def test_a_misspelt_option_is_said_by_its_command_with_the_one_meant(
     assert not (tmp_path / "requests.sqlite").exists()
 
 
+def test_an_option_after_the_double_dash_is_told_to_go_before_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # after '--' every word is the prompt's: "--config" was offered "did you mean --config?"
+    cfg = write_config(tmp_path, tiny_config_dict(tmp_path))
+    _, line = usage_error(["route", "--", "-v or --verbose?", "--config", str(cfg)], capsys)
+    assert "did you mean" not in line, line
+    assert line.endswith(
+        "options go before '--': routerllm route [options] -- PROMPT (--config given after it)"
+    ), line
+    assert not (tmp_path / "requests.sqlite").exists()
+
+
 def test_a_prompt_of_several_words_unquoted_is_told_to_quote_it(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

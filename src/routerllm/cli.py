@@ -170,6 +170,12 @@ class _CommandParser(argparse.ArgumentParser):
 
         message = f"unrecognized arguments: {' '.join(extras)}"
         options = [s for a in self._actions for s in a.option_strings if s.startswith("--")]
+        # one of the command's own options left over: given after '--', where it is text
+        if given := next((e for e in extras if e.partition("=")[0] in options), None):
+            self.error(
+                f"{message}; options go before '--': {self.prog} [options] -- PROMPT "
+                f"({given.partition('=')[0]} given after it)"
+            )
         for extra in extras:
             if extra.startswith("--") and (
                 close := difflib.get_close_matches(
