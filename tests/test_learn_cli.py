@@ -289,6 +289,27 @@ def test_humaneval_command_and_a_style_change_on_resume(
     assert_one_line_error(proc, "another prompting style")
 
 
+def test_humaneval_refuses_an_option_no_chosen_system_uses(
+    tiny_config_path: Path, tmp_path: Path
+) -> None:
+    """Until 2026-12-05 these were ignored and the run went on: ``--cascade-budget`` with
+    the plain cascade (the gated one is budgeted), ``--calibrate`` or ``--two-settings``
+    without a learned router, ``--encoder`` with nothing that encodes prompts. The user
+    was left believing the systems budgeted or calibrated; now nothing runs."""
+    out = tmp_path / "he"
+    common = ["humaneval", "--config", str(tiny_config_path), "--out", str(out), "--limit", "2",
+              "--max-new-tokens", "4"]  # fmt: skip
+    for given, systems, needle in [
+        (["--cascade-budget", "0.3"], "cascade,rules", "--cascade-budget is for gated-cascade"),
+        (["--calibrate", "quality=0.9"], "gated-cascade", "--calibrate is for quality, logreg"),
+        (["--two-settings"], "direct-light", "--two-settings is for quality, logreg"),
+        (["--encoder", "hashing"], "rules,cascade", "--encoder is for quality, logreg"),
+    ]:
+        proc = run(*common, "--systems", systems, *given)
+        assert_one_line_error(proc, needle, "among the systems: " + systems.replace(",", ", "))
+    assert not out.exists()  # refused before anything ran
+
+
 def test_json_output_is_strict_json_when_a_metric_is_not_a_number(tmp_path: Path) -> None:
     """Costs so small their differences are subnormal (0 and 1e-320 a call) leave some
     metrics infinite or undefined: null in the JSON, not the Infinity/NaN parsers refuse."""

@@ -169,7 +169,6 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
     )
     he.add_argument(
         "--calibrate",
-        default="max_cost=0.7",
         help="target the learned routers' decision rule and knob are set to on the training folds: quality=X "
         "(share of the best model's pass rate), max_cost=X (energy budget, share of the "
         "costliest model's) or max_share[:MODEL]=X (the share of requests MODEL may take; "
@@ -183,7 +182,6 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
     he.add_argument(
         "--cascade-budget",
         type=positive_number,
-        default=0.7,
         help="energy budget of the gated-cascade system, a share of the heavy model's generation "
         "energy that the cascade's checks and its first model's loading count against; its gate "
         "is calibrated to it on the training folds (default: 0.7)",

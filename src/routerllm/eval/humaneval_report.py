@@ -22,6 +22,7 @@ from routerllm.eval.cascade_gate import budget_gate
 from routerllm.eval.cross_validation import cross_validated
 from routerllm.eval.humaneval_markdown import report_markdown
 from routerllm.eval.humaneval_run import (
+    ALSO_LEARNED,
     AS_IS,
     CASCADE,
     GATED_CASCADE,
@@ -56,6 +57,30 @@ DEFAULT_SYSTEMS = (
 )  # fmt: skip
 
 
+def _refuse_unused_options(
+    systems: Sequence[str],
+    encoder: str | None,
+    calibration: str | None,
+    two_settings: bool,
+    cascade_budget: float | None,
+) -> None:
+    """An option given that none of the systems uses would be ignored, leaving the user
+    believing the systems budgeted or calibrated: refused before anything runs."""
+    routers = (*LEARNED, *ALSO_LEARNED)
+    for option, given, users in (
+        ("--encoder", encoder is not None, TRAINED),
+        ("--calibrate", calibration is not None, routers),
+        ("--two-settings", two_settings, routers),
+        ("--cascade-budget", cascade_budget is not None, (GATED_CASCADE,)),
+    ):
+        if given and not set(users) & set(systems):
+            none = "it is not" if len(users) == 1 else "none of them is"
+            raise RouterLLMError(
+                f"{option} is for {', '.join(users)}, and {none} among the systems: "
+                f"{', '.join(systems)}"
+            )
+
+
 def run_experiment(
     config: AppConfig,
     out: str | Path,
@@ -66,9 +91,9 @@ def run_experiment(
     style_overrides: dict[str, Any] | None = None,
     progress: bool = True,
     encoder: str | None = None,
-    calibration: str = "max_cost=0.7",
+    calibration: str | None = None,
     two_settings: bool = False,
-    cascade_budget: float = 0.7,
+    cascade_budget: float | None = None,
     problems_file: str | Path | None = None,
     train_on: str | Path | None = None,
 ) -> dict[str, Any]:
@@ -76,9 +101,10 @@ def run_experiment(
 
     ``encoder`` is the prompt encoder of the learned routers (default: theirs,
     ``minilm-static``) and ``calibration`` the target their knob is calibrated to on
-    the training folds (by a mix of two knob settings with ``two_settings``); ``cascade_budget`` is the ``gated-cascade``'s energy budget, a
+    the training folds (default ``max_cost=0.7``; by a mix of two knob settings with
+    ``two_settings``); ``cascade_budget`` is the ``gated-cascade``'s energy budget, a
     share of the heavy model's generation energy (its gate is calibrated to it on the
-    training folds). An unnamed ``max_share=X`` caps the ladder's largest model, named
+    training folds; default 0.7). Each of them given where no system uses it is refused. An unnamed ``max_share=X`` caps the ladder's largest model, named
     before anything runs (``max_share:<model>=X`` in the summary). Generation depends on none of them, so a stored run can be
     re-reported with others without generating anything again. ``problems_file`` is a
     HumanEval- or MBPP-format file to run instead of the packaged HumanEval.
@@ -93,6 +119,9 @@ def run_experiment(
         )
     ladder = [m.name for m in config.models_by_size()]
     check_systems(systems, ladder)
+    _refuse_unused_options(systems, encoder, calibration, two_settings, cascade_budget)
+    calibration = "max_cost=0.7" if calibration is None else calibration
+    cascade_budget = 0.7 if cascade_budget is None else cascade_budget
     # Bad router options fail now, not after the generations.
     kind, goal = parse_target(calibration, ladder)
     if two_settings:
