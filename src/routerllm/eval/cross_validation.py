@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from routerllm.carbon.meter import Measurement
+from routerllm.exceptions import RouterLLMError
 from routerllm.gate_models import out_of_fold
 from routerllm.system import RouterLLM
 
@@ -23,6 +24,26 @@ def fold_ids(n: int, folds: int, seed: int, train_only: int = 0) -> np.ndarray:
     which train every fold's routers and are never tested."""
     tested = np.random.default_rng(seed).permutation(n) % folds
     return np.concatenate([tested, np.full(train_only, -1)]).astype(int)
+
+
+def measured_means(
+    costs: np.ndarray, measured: np.ndarray | None, models: Sequence[str]
+) -> np.ndarray:
+    """Each model's mean of ``costs`` (n, m) over the answers ``measured`` (False where
+    CodeCarbon failed, its 0 kWh not known; None: every one was): a 0 kWh not measured
+    would make its model look cheaper than it is. A model with none measured is refused:
+    its energy is not known to route by."""
+    if measured is None:
+        return np.asarray(costs.mean(axis=0))
+    counts = measured.sum(axis=0)
+    if none := [m for m, c in zip(models, counts, strict=True) if c == 0]:
+        raise RouterLLMError(
+            f"{none[0]}'s generation energy was measured on none of the {len(costs)} training "
+            f"problems of a fold (CodeCarbon failed on each), and the learned routers and the "
+            f"gated cascade decide by each model's mean measured energy; run where CodeCarbon "
+            f"measures it (another --out), or leave those systems out of --systems"
+        )
+    return np.asarray(np.where(measured, costs, 0.0).sum(axis=0) / counts)
 
 
 @dataclass
@@ -56,9 +77,11 @@ def fold_routers(
     encoder: str | None = None,
     options: dict[str, Any] | None = None,
     train_only: int = 0,
+    measured: np.ndarray | None = None,
 ) -> Iterator[Fold]:
     """K-fold over problems: for each fold, the router ``name`` (with ``options``) trained
-    on the other folds, with their mean per-model costs as its costs, and its
+    on the other folds, with their mean per-model costs as its costs (over the answers
+    ``measured``: :func:`measured_means`), and its
     training problems' out-of-fold predictions (the same k-fold within them; with
     fewer than 2 training problems, its own predictions on them). The last
     ``train_only`` problems are in every fold's training problems (:func:`fold_ids`).
@@ -71,9 +94,9 @@ def fold_routers(
     first: OutcomeRouter | None = None
     load: Measurement | None = None
 
-    def trained(idx: np.ndarray) -> OutcomeRouter:
+    def trained(idx: np.ndarray, cost_idx: np.ndarray) -> OutcomeRouter:
         nonlocal X, first, load
-        mean_cost = costs[idx].mean(axis=0)
+        mean_cost = measured_means(costs[cost_idx], None if measured is None else measured[cost_idx], models)  # fmt: skip
         router = create_router(name, candidates, seed, costs=[float(mean_cost[list(models).index(c.name)]) for c in candidates],
                                **(options or {}), **({"encoder": encoder} if encoder else {}))  # fmt: skip
         assert isinstance(router, OutcomeRouter)
@@ -96,8 +119,13 @@ def fold_routers(
     fold = fold_ids(len(prompts) - train_only, folds, seed, train_only)
     for f in range(folds):
         tr, te = np.flatnonzero(fold != f), np.flatnonzero(fold == f)
-        router = trained(tr)
-        oof = out_of_fold(tr, folds, seed, lambda fit_on, idx: predicted(trained(fit_on), idx))
+        router = trained(tr, tr)
+
+        def inner(fit_on: np.ndarray, idx: np.ndarray, tr: np.ndarray = tr) -> np.ndarray:
+            # predictions only: its costs (the fold's, which a subset may lack) are not used
+            return predicted(trained(fit_on, tr), idx)
+
+        oof = out_of_fold(tr, folds, seed, inner)
         assert X is not None
         yield Fold(tr, te, router, X, oof, load if f == 0 else None)
 
@@ -141,6 +169,7 @@ def cross_validated(
     calibration: str = "max_cost=0.7",
     train_only: int = 0,
     two_settings: bool = False,
+    measured: np.ndarray | None = None,
 ) -> CrossValidated:
     """Route each fold's problems with a router trained on the other folds
     (:func:`fold_routers`). The decision rule and its knob are calibrated to
@@ -148,7 +177,8 @@ def cross_validated(
     within 70 % of the costliest model's energy) on the training folds only, by their
     out-of-fold predictions (``Fold.oof_train``); where the router does worse there than a fixed
     random mix of the models at the same cost, it draws from that mix instead.
-    ``known`` holds the costs each problem's router knew (its training folds' means),
+    ``known`` holds the costs each problem's router knew (its training folds' means over
+    the answers ``measured``, (n, m): False where CodeCarbon failed; None: every one was),
     for the quality-energy curve. The last ``train_only`` problems only train (every
     fold's router); what is returned is about the others."""
     n = len(prompts) - train_only
@@ -158,7 +188,7 @@ def cross_validated(
     spent, router_measured = np.zeros(3), False
     load: Measurement | None = None
     options = {"folds": 3} if name == "quality" else {}  # its own selection: 3-fold
-    for fold in fold_routers(name, system, prompts, scores, costs, models, folds, seed, encoder, options, train_only):  # fmt: skip
+    for fold in fold_routers(name, system, prompts, scores, costs, models, folds, seed, encoder, options, train_only, measured):  # fmt: skip
         tr, te, router, X = fold.train, fold.test, fold.router, fold.X
         if fold.encoder_load is not None:
             load = fold.encoder_load

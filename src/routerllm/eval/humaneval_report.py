@@ -265,6 +265,11 @@ def run_experiment(
                 train_prompts = prompts + ([] if extra is None else extra.prompts)
                 train_scores = scores if extra is None else np.vstack([scores, extra.scores])
                 train_energy = energy if extra is None else np.vstack([energy, extra.energy])
+                extra_measured = None if extra is None else extra.measured
+                train_measured = measured if extra is None else np.vstack([
+                    measured, np.ones_like(extra.energy, dtype=bool) if extra_measured is None
+                    else extra_measured
+                ])  # fmt: skip
                 results: dict[str, SystemResult] = {}
                 curve: list[tuple[float | None, float]] = []
                 curve_rule = "lambda"
@@ -304,7 +309,7 @@ def run_experiment(
                         else:
                             cv = cross_validated(
                                 name, system, train_prompts, train_scores, train_energy, models, folds,
-                                seed, encoder, calibration, n_extra, two_settings,
+                                seed, encoder, calibration, n_extra, two_settings, train_measured,
                             )  # fmt: skip
                             results[name] = compose(
                                 name, cv.choices, outcomes, task_ids, loads, cv.router_cost,

@@ -43,6 +43,9 @@ class TrainingRun:
     medium_completions: list[str]
     medium_states: np.ndarray | None  # (e, d) its hidden states of the prompts, if stored
     medium_style: dict[str, Any] | None = None  # how the run prompted it
+    #: (e, m) whether each energy was measured (False: CodeCarbon failed, its 0 kWh not
+    #: known); None: every one was
+    measured: np.ndarray | None = None
     #: where each model's weights came from (``ModelConfig.source_text``), where recorded
     sources: dict[str, str] = field(default_factory=dict)
 
@@ -170,6 +173,7 @@ def load_training_run(
             entry_points=[e for _, _, e in problems],
             scores=np.array([[float(outcomes[m][t].passed) for m in ladder] for t in ids]),
             energy=np.array([[outcomes[m][t].gen_kwh for m in ladder] for t in ids]),
+            measured=np.array([[outcomes[m][t].measured for m in ladder] for t in ids]),
             medium_tokens=np.array(
                 [
                     [outcomes[medium][t].prompt_tokens, outcomes[medium][t].completion_tokens]
