@@ -30,7 +30,7 @@ from routerllm.eval.humaneval_run import (
 )
 from routerllm.eval.result_store import Outcome, ResultStore
 from routerllm.eval.transfer import load_training_run
-from routerllm.exceptions import RouterLLMError
+from routerllm.exceptions import DataError, RouterLLMError
 from routerllm.system import RouterLLM
 
 
@@ -162,6 +162,28 @@ def test_cross_validated_routers_know_only_their_training_costs(tiny_config: App
     assert np.allclose(cv.policy.sum(axis=1), 1.0) and 0 <= cv.mixed_folds <= 4
     chosen = cv.policy[np.arange(20), [models.index(c) for c in cv.choices]]
     assert np.all(chosen > 0)
+
+
+def test_routers_know_the_mean_of_measured_energies_not_a_failed_measurements_zero(
+    tiny_config: AppConfig,
+) -> None:
+    """An answer CodeCarbon failed to measure is stored as 0 kWh; a fold's router took
+    it into its model's mean energy, which made that model look cheaper than it is. Its
+    mean is over the measured answers; a model with none measured is refused, said."""
+    prompts = [f"task {i}: write a function" for i in range(8)]
+    models = ["tiny-light", "tiny-medium", "tiny-heavy"]
+    scores = np.tile([0.0, 1.0, 1.0], (8, 1))
+    costs = np.tile([1.0, 2.0, 4.0], (8, 1))
+    measured = np.ones((8, 3), dtype=bool)
+    measured[::2, 2] = False  # heavy's every other answer: CodeCarbon failed
+    costs[~measured] = 0.0  # as the store holds such an answer
+    args = (prompts, scores, costs, models, 2, 0, "hashing")
+    with RouterLLM(tiny_config) as system:
+        cv = cross_validated("knn", system, *args, measured=measured)
+        assert np.allclose(cv.known, [1.0, 2.0, 4.0])  # by hand: heavy's measured all 4.0
+        measured[:, 0] = False
+        with pytest.raises(RouterLLMError, match="tiny-light's generation energy was measured on none"):  # fmt: skip
+            cross_validated("knn", system, *args, measured=measured)
 
 
 def test_state_predictions_learn_the_relation_among_failed_answers() -> None:
@@ -1078,6 +1100,34 @@ def test_the_outcomes_of_a_model_under_100k_parameters_are_readable(tmp_path: Pa
     )
     data = load_outcomes(path)  # models in sorted order
     assert (data.models, data.sizes().tolist()) == (["small", "tiny"], [0.5, 5e-05])  # type: ignore[union-attr]
+
+
+def test_an_unmeasured_answers_cost_is_null_in_the_outcomes_and_read_as_the_models_mean(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """outcomes/humaneval.json gave an answer CodeCarbon failed to measure a cost of 0
+    kWh, which eval-routing read as a real cost: it is null there, and read as the mean of
+    its model's measured costs, said in a warning."""
+    problems = [HumanEvalProblem(f"t/{i}", f"def f{i}():\n", f"f{i}", "", "") for i in range(3)]
+    outcomes = {
+        "small": {p.task_id: Outcome(True, 1.0, 1e-6 * (i + 1), 1e-7, 5, "passed", 3, "codecarbon:rapl")
+                  for i, p in enumerate(problems)},
+        "tiny": {p.task_id: Outcome(False, 1.0, 2e-6, 1e-7, 5, "failed", 3, "codecarbon:rapl")
+                 for p in problems},
+    }  # fmt: skip
+    failed = Outcome(True, 1.0, 0.0, 0.0, 5, "passed", 3, "codecarbon:failed")
+    outcomes["small"]["t/1"] = failed
+    path = tmp_path / "outcomes" / "humaneval.json"
+    write_outcome_dataset(path, problems, ["small", "tiny"], outcomes, {"small": 0.5, "tiny": 0.1})
+    assert [r["costs"]["small"] for r in json.loads(path.read_text())] == [1e-6, None, 3e-6]
+    data = load_outcomes(path)
+    np.testing.assert_allclose(data.cost_matrix(), [[1e-6, 2e-6], [2e-6, 2e-6], [3e-6, 2e-6]])
+    assert "1 cost(s) not measured (null): small's 1" in caplog.text
+    # a model with no cost measured has none to stand in for them: refused, said
+    outcomes["small"] = dict.fromkeys(outcomes["small"], failed)
+    write_outcome_dataset(path, problems, ["small", "tiny"], outcomes, {"small": 0.5, "tiny": 0.1})
+    with pytest.raises(DataError, match="no measured cost for small"):
+        load_outcomes(path)
 
 
 def _two_problems(path: Path) -> Path:

@@ -99,7 +99,8 @@ def load_model_info(path: str | Path) -> dict[str, ModelInfo]:
 def load_scores_json(path: str | Path, models_path: str | Path | None = None) -> OutcomeDataset:
     """A JSON list of ``{"question": str, "scores": {model: score}}`` (LLMRouter format),
     each item with an optional ``"costs": {model: cost}``, the cost of that call
-    (e.g. a HumanEval run's measured kWh): given for every item or for none. Where the
+    (e.g. a HumanEval run's measured kWh): given for every item or for none; a null
+    cost (not measured) is read as its model's mean measured cost, with a warning. Where the
     name ends in ``.jsonl``, the same objects one a line (JSON Lines, blank lines
     skipped), checked alike, the errors naming the line instead of the item.
 
@@ -281,8 +282,32 @@ def _call_costs(
             f"{path}, {at(lacking[0])}: `costs` needs a number for each of {', '.join(models)}, "
             f"got {raw[lacking[0]]['costs']!r:.100} ({len(lacking)} such {row}(s) in all)"
         )
-    return np.array([[_json_number(r, "costs", m, f"{path}, {at(i)}") for m in models]
-                     for i, r in enumerate(raw)])  # fmt: skip
+    costs = np.array([[np.nan if r["costs"][m] is None else _json_number(r, "costs", m, f"{path}, {at(i)}")
+                       for m in models] for i, r in enumerate(raw)])  # fmt: skip
+    return _unmeasured_as_mean(costs, models, path)
+
+
+def _unmeasured_as_mean(costs: np.ndarray, models: list[str], path: Path) -> np.ndarray:
+    """``costs`` with each null (NaN: a cost not measured, as a HumanEval run writes one
+    CodeCarbon failed on) read as the mean of its model's measured costs, said in a
+    warning; a model with none measured is refused. Not 0: a router would take it for a
+    real, free call."""
+    unknown = np.isnan(costs)
+    if not unknown.any():
+        return costs
+    if none := [m for j, m in enumerate(models) if unknown[:, j].all()]:
+        raise DataError(
+            f"{path}: no measured cost for {', '.join(none)} (every one is null); measure "
+            f"them, or leave `costs` out of every row to route by size or price"
+        )
+    means = np.nanmean(costs, axis=0)
+    counts = ", ".join(f"{m}'s {int(n)}" for m, n in zip(models, unknown.sum(axis=0), strict=True) if n)  # fmt: skip
+    log.warning(
+        "%s: %d cost(s) not measured (null): %s, each read as the mean of its model's "
+        "measured costs",
+        path, int(unknown.sum()), counts,
+    )  # fmt: skip
+    return np.where(unknown, means, costs)
 
 
 def _json_number(item: dict[str, Any], key: str, model: str, where: str) -> float:

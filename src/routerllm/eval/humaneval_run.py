@@ -380,13 +380,16 @@ def write_outcome_dataset(path: Path, problems: Sequence[HumanEvalProblem], mode
                           outcomes: dict[str, dict[str, Outcome]], sizes: dict[str, float]) -> None:  # fmt: skip
     """The per-model outcomes in the ``{question, scores}`` format eval-routing reads,
     each call's cost its measured generation energy (kWh), the cost the experiment's
-    routers are calibrated on."""
+    routers are calibrated on; null where CodeCarbon failed to measure it (not its 0 kWh,
+    which the loader would read as a real cost)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     rows = [
         {
             "question": p.prompt,
             "scores": {m: float(outcomes[m][p.task_id].passed) for m in models},
-            "costs": {m: outcomes[m][p.task_id].gen_kwh for m in models},
+            "costs": {
+                m: o.gen_kwh if (o := outcomes[m][p.task_id]).measured else None for m in models
+            },
         }
         for p in problems
     ]
