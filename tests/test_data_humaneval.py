@@ -301,6 +301,25 @@ def test_a_prompt_that_leaves_another_function_to_complete_is_refused(
         load_humaneval(write_rows(tmp_path / "he.jsonl", [row]))
 
 
+def test_an_entry_point_that_calls_the_function_left_open_is_accepted(tmp_path: Path) -> None:
+    """The prompt defines sort_by_key, which calls key, and leaves key to complete: the
+    test of sort_by_key measures the answer's key, so the problem is a sound one."""
+    from routerllm.eval.sandbox import check_problem
+
+    row = {
+        "task_id": "Helper/0",
+        "prompt": "def sort_by_key(xs):\n    return sorted(xs, key=order)\n\n\n"
+        "def order(x):\n    return key(x)\n\n\n"
+        'def key(x):\n    """The sort key of x: largest first."""\n',
+        "canonical_solution": "    return -x\n",
+        "test": "def check(candidate):\n    assert candidate([1, 3, 2]) == [3, 2, 1]\n",
+        "entry_point": "sort_by_key",
+    }
+    (loaded,) = load_humaneval(write_rows(tmp_path / "he.jsonl", [row]))
+    assert check_problem(loaded, loaded.canonical_solution).status == "passed"
+    assert check_problem(loaded, "    return x\n").status == "failed"
+
+
 @pytest.mark.parametrize(
     ("change", "wrong"),
     [

@@ -195,7 +195,7 @@ def _entry_point_fault(p: HumanEvalProblem) -> str | None:
     """Why ``check(entry_point)`` cannot run the answer's function, None if it can: the
     prompt with the canonical solution must bind the name in the module (``def``, a
     class, an assignment such as a lambda, an import), not as an ``async def``, and the
-    function the prompt leaves open is the one the test checks."""
+    function the prompt leaves open is the one the test checks, or one it calls."""
     name = p.entry_point
     try:
         bound = _bindings(ast.parse(p.prompt + p.canonical_solution), name, star=True)
@@ -216,7 +216,8 @@ def _entry_point_fault(p: HumanEvalProblem) -> str | None:
             f"entry_point {name!r} is an async def: check calls it without awaiting, so "
             "every answer fails; make it a def"
         )
-    if (left_open := _open_function(p.prompt)) not in (None, name):
+    left_open = _open_function(p.prompt)
+    if left_open not in (None, name) and not _reaches(_parsed_prompt(p.prompt), name, left_open):
         return (
             f"the prompt leaves {left_open} to complete, but entry_point is {name!r}, "
             f"which the test checks instead; set entry_point to {left_open!r}"
@@ -287,7 +288,7 @@ def _bindings(tree: ast.Module, name: str, star: bool) -> list[ast.AST]:
     return found
 
 
-def _loaded(tree: ast.Module) -> set[str]:
+def _loaded(tree: ast.AST) -> set[str]:
     return {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
 
 
@@ -299,6 +300,23 @@ def _parsed_prompt(prompt: str) -> ast.Module | None:
         except (SyntaxError, ValueError, RecursionError, MemoryError):
             pass
     return None
+
+
+def _reaches(tree: ast.Module | None, start: str, goal: str) -> bool:
+    """Whether the module-level function ``start`` of ``tree`` names ``goal``, itself or
+    through the module's other functions it names: a complete entry point that calls
+    the function left open is checked through the answer."""
+    defs = {n.name: n for n in tree.body if isinstance(n, ast.FunctionDef)} if tree else {}
+    seen, todo = {start}, [start]
+    while todo:
+        if (node := defs.get(todo.pop())) is None:
+            continue
+        for named in _loaded(node) - seen:
+            if named == goal:
+                return True
+            seen.add(named)
+            todo.append(named)
+    return False
 
 
 def _open_function(prompt: str) -> str | None:
