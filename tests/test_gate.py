@@ -716,21 +716,27 @@ def test_train_gate_refuses_a_run_it_cannot_train_on_before_checking_its_answers
     run_experiment(load_config(tiny_config_path), run, systems=["gated-cascade"], limit=4,
                    folds=2, style_overrides={"max_new_tokens": 8}, progress=False)  # fmt: skip
     free = _without_energy(run, "tiny-heavy", tmp_path / "free")
-    no_sklearn = {"sklearn": None, "sklearn.linear_model": None, "sklearn.preprocessing": None}
+    no_sklearn = ["sklearn", "sklearn.linear_model", "sklearn.preprocessing"]
     for run_dir, hidden, says in (
-        (free, {}, "error: tiny-heavy's generation energy is 0 kWh on all 4 training problems"),
+        (free, [], "error: tiny-heavy's generation energy is 0 kWh on all 4 training problems"),
         (
             run,
             no_sklearn,
             "error: scikit-learn is not installed; install it with: pip install 'routerllm[learn]'",
         ),
     ):
+        # Only these entries hidden, and put back: mock.patch.dict(sys.modules) dropped
+        # every module first imported inside it (the train-gate command's), leaving later
+        # tests a second copy of each (a patch of routerllm.eval.transfer missed the one
+        # the CLI imports) and scikit-learn, imported again, refusing to load
         with (
             mock.patch.object(
                 examples, "verify_completion", wraps=examples.verify_completion
             ) as checks,
-            mock.patch.dict(sys.modules, hidden),
+            pytest.MonkeyPatch.context() as hide,
         ):
+            for name in hidden:
+                hide.setitem(sys.modules, name, None)
             status = main(["train-gate", "--run", str(run_dir), "--out", str(tmp_path / "gate"),
                            "--folds", "2", "--config", str(tiny_config_path)])  # fmt: skip
         err = capsys.readouterr().err
