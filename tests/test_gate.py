@@ -833,3 +833,58 @@ def test_train_gate_refuses_a_run_whose_states_it_cannot_use_before_checking_its
         assert status == 2 and says in err and err.count("\n") == 1, err
         assert checks.call_count == 0  # no answer was run in the sandbox
         assert not (tmp_path / "gate").exists()
+
+
+def test_training_on_a_run_of_states_of_another_width_is_refused_before_generating(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`humaneval --train-on` a run whose first model was another file at the configured
+    path (its states 16 wide; the file there now, a real model, gives 64-wide ones)
+    generated every answer, then ended in numpy's vstack traceback."""
+    from routerllm.cli import main
+
+    from . import tiny_archs
+    from .conftest import tiny_gguf_path
+
+    medium = tmp_path / "medium.gguf"
+    shutil.copyfile(tiny_gguf_path(), medium)
+    data = tiny_config_dict(tmp_path)
+    data["models"][1]["gguf"] = {"path": str(medium)}
+    config_path = write_config(tmp_path, data)
+    rows = [{"text": f"Write a function that adds {i}.", "task_id": i, "test_setup_code": "",
+             "code": f"def add_{i}(x):\n    return x + {i}", "test_list": [f"assert add_{i}(1) == {i + 1}"]}
+            for i in range(4)]  # fmt: skip
+    mbpp = tmp_path / "mbpp.jsonl"
+    mbpp.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    other = tmp_path / "mbpp"
+    run_experiment(load_config(config_path), other, systems=["gated-cascade"], folds=2,
+                   style_overrides={"max_new_tokens": 8}, progress=False, problems_file=mbpp)  # fmt: skip
+    tiny_archs.gemma3(tmp_path / "wide.gguf").replace(medium)  # another model, same path
+    capsys.readouterr()  # the gguf writer's progress
+    out = tmp_path / "he"
+    status = main(["humaneval", "--systems", "gated-cascade", "--limit", "2", "--folds", "1",
+                   "--max-new-tokens", "8", "--train-on", str(other), "--out", str(out),
+                   "--config", str(config_path)])  # fmt: skip
+    err = capsys.readouterr().err
+    says = (
+        f"error: --train-on {other} stored tiny-medium's 16-wide states of the prompts, and "
+        f"tiny-medium's GGUF ({medium}) gives 64-wide states for this run ({out}): the run "
+        f"was made with another model file; train on a run of this config's models\n"
+    )
+    assert (status, err) == (2, says)
+    assert not (out / "results.sqlite").exists()  # nothing was generated
+    # a GGUF whose header could not be read before (one yet to be downloaded): said once
+    # the states are read, the answers kept
+    with mock.patch("routerllm.model_files.state_width", return_value=None):
+        status = main(["humaneval", "--systems", "gated-cascade", "--limit", "2", "--folds", "1",
+                       "--max-new-tokens", "8", "--train-on", str(other), "--out", str(out),
+                       "--config", str(config_path), "--json"])  # fmt: skip
+    err = capsys.readouterr().err
+    says = (
+        f"error: --train-on {other} stored tiny-medium's 16-wide states of the prompts, and "
+        f"this run ({out}) 64-wide ones: the run was made with another model file; train on "
+        f"a run of this config's models (this run's answers are kept)\n"
+    )
+    assert (status, err) == (2, says)
+    with closing(sqlite3.connect(out / "results.sqlite")) as db:
+        assert db.execute("SELECT COUNT(*) FROM generations").fetchone() == (6,)

@@ -200,13 +200,15 @@ def run_experiment(
             raise RouterLLMError(f"{out / name} is a file, where the run writes a folder")
     extra = None
     if train_on is not None:
-        from routerllm.eval.transfer import load_training_run
+        from routerllm.eval.transfer import load_training_run, refuse_other_width
 
         extra = load_training_run(
             train_on, ladder, medium, {p.task_id for p in problems},
             sources={m: config.model(m).source_text() for m in ladder},
             exclude_prompts=[p.prompt for p in problems], out=out,
         )  # fmt: skip
+        if GATED_CASCADE in systems:  # its gate reads both runs' states, stacked
+            refuse_other_width(extra, "--train-on", config.model(medium), f" for this run ({out})")
     with _run_lock(out):  # made only once every argument is known good
         # The experiment's own log and carbon CSV live with its results.
         config.log.path = str(out / "requests.sqlite")
@@ -291,7 +293,11 @@ def run_experiment(
                                 unverified_extra = None
                                 if extra is not None:
                                     tokens = np.vstack([tokens, extra.medium_tokens])
-                                    states = None if states is None or extra.medium_states is None else np.vstack([states, extra.medium_states])  # fmt: skip
+                                    if states is not None and extra.medium_states is not None:
+                                        _refuse_other_states(extra.source, medium, extra.medium_states, out, states)  # fmt: skip
+                                        states = np.vstack([states, extra.medium_states])
+                                    else:
+                                        states = None
                                     unverified_extra = extra.unverified()
                                 gate = budget_gate(system, train_prompts, train_scores, train_energy, models,
                                                    medium, heavy, folds, seed, encoder, cascade_budget,
@@ -430,6 +436,20 @@ def _check_stored_styles(
         ):
             style = style_for(model, style_overrides, system.manager.backend(model).prefills)
             store.check_style(model, dataclasses.asdict(style))
+
+
+def _refuse_other_states(
+    source: str, medium: str, theirs: np.ndarray, out: Path, ours: np.ndarray
+) -> None:
+    """Refuse a --train-on run whose states of the prompts are not as wide as this run's,
+    where its GGUF's header could not tell before generating (``refuse_other_width``)."""
+    if theirs.shape[1] != ours.shape[1]:
+        raise RouterLLMError(
+            f"--train-on {source} stored {medium}'s {theirs.shape[1]}-wide states of the "
+            f"prompts, and this run ({out}) {ours.shape[1]}-wide ones: the run was made with "
+            f"another model file; train on a run of this config's models (this run's answers "
+            f"are kept)"
+        )
 
 
 @contextlib.contextmanager

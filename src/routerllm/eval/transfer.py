@@ -189,6 +189,25 @@ def load_training_run(
         store.close()
 
 
+def refuse_other_width(run: TrainingRun, option: str, model: ModelConfig, here: str = "") -> None:
+    """Refuse ``run`` (given as ``option``) whose stored states of the prompts, ``model``'s,
+    are not as wide as ``model``'s GGUF gives (``here``: for what, in the message): the
+    file at the configured path was replaced since the run, whose source is that path,
+    so its states are another model's. A run without states, or a GGUF whose header
+    does not say, passes."""
+    from routerllm.model_files import other_state_width
+
+    if run.medium_states is None:
+        return
+    width = run.medium_states.shape[1]
+    if (other := other_state_width(model, width)) is not None:
+        raise RouterLLMError(
+            f"{option} {run.source} stored {model.name}'s {width}-wide states of the prompts, "
+            f"and {other}{here}: the run was made with another model file; train on a run of "
+            f"this config's models"
+        )
+
+
 def gate_from_run(
     run_dir: str | Path,
     ladder: list[str],
@@ -213,7 +232,6 @@ def gate_from_run(
     from routerllm.cascade import cascade_pair
     from routerllm.gate import EscalationGate, refuse_unmeasured
     from routerllm.gate_models import require_scikit_learn
-    from routerllm.model_files import other_state_width
 
     first, then = cascade_pair(ladder)
     require_scikit_learn()  # said before the answers are checked, not after
@@ -230,14 +248,8 @@ def gate_from_run(
             f"system), and a run reuses them as they are; make a new run with that system: "
             f"routerllm humaneval --systems gated-cascade --out NEW_DIR"
         )
-    width = run.medium_states.shape[1]
-    if first_model is not None and (other := other_state_width(first_model, width)) is not None:
-        # the file at the configured path replaced since the run (its path is its source)
-        raise RouterLLMError(
-            f"--run {run_dir} stored {first}'s {width}-wide states of the prompts, and "
-            f"{other}: the run was made with another model file; train on a run of this "
-            f"config's models"
-        )
+    if first_model is not None:
+        refuse_other_width(run, "--run", first_model)
     idx = np.array([i for i, t in enumerate(run.task_ids) if only is None or t in only], dtype=int)
     if len(idx) < 2 * folds:
         raise RouterLLMError(
