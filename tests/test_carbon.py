@@ -1243,3 +1243,27 @@ def test_rows_appended_after_garbage_in_the_emissions_csv_stay_readable(
     assert ours == ["r1"] * 3 + ["r2"] * 3 + ["r3"] * 3
     assert len(rows) == 1 + 9 + 2  # the garbage kept, a row each time
     assert path.open(newline="").read().count(garbage) == 2
+
+
+def test_summarize_says_which_totals_were_not_measured_as_the_report_does() -> None:
+    """``summarize`` of requests logged with carbon tracking off gave ``totals.energy_kwh``
+    0.0, read as a measured 0 kWh, while ``routerllm report --json`` says null: each row
+    says whether its energy and CO2 were measured, and its cost known (``as_dict``'s
+    null)."""
+    on = _record(0, "small", 10, 1e-6)
+    off = dataclasses.replace(
+        _record(1, "big", 10), components={c: Measurement(c, 0.5, 0.0, 0.0, "none") for c in on.components}
+    )  # fmt: skip
+    rep = summarize([on, off])
+    assert (rep.totals.measured, rep.by_model["small"].measured, rep.by_model["big"].measured) == (True, True, False)  # fmt: skip
+    assert (rep.by_model["small"].cost_known, rep.by_model["big"].cost_known) == (True, False)
+    assert rep.by_component["llm_inference"].measured
+    alone = summarize([off])
+    assert not alone.totals.measured and not alone.totals.cost_known
+    assert not alone.by_component["llm_inference"].measured
+    assert not alone.by_router["rules"].measured
+    # the JSON form is unchanged: null where not measured, no flag of its own
+    out = alone.as_dict()
+    assert out["totals"]["energy_kwh"] is None and "measured" not in out["totals"]
+    assert out["by_component"]["llm_inference"]["energy_kwh"] is None
+    assert rep.as_dict()["by_model"]["small"]["energy_kwh"] == pytest.approx(2e-6 + 1e-9)

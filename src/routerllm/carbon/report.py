@@ -53,6 +53,10 @@ class MeasuredRequest(Protocol):
     def finish_reason(self) -> str | None: ...
 
 
+#: A report's rows by group (``Report``'s fields beside ``totals``).
+ROWS = ("by_model", "by_router", "by_day", "by_component")
+
+
 @dataclass
 class Totals:
     requests: int = 0
@@ -63,6 +67,12 @@ class Totals:
     co2_kg: float = 0.0
     cost_usd: float = 0.0
     latency_s: float = 0.0
+    #: False where no request of the group had its energy measured (carbon tracking
+    #: off): its ``energy_kwh`` and ``co2_kg`` 0 is not a measured 0 (``as_dict``: None)
+    measured: bool = True
+    #: False where the group's cost is not known (a model priced by its energy, its
+    #: energy not measured): its ``cost_usd`` 0 is not free (``as_dict``: None)
+    cost_known: bool = True
 
 
 @dataclass
@@ -70,6 +80,7 @@ class ComponentTotals:
     energy_kwh: float = 0.0
     co2_kg: float = 0.0
     duration_s: float = 0.0
+    measured: bool = True  # as ``Totals.measured``
 
 
 @dataclass
@@ -119,7 +130,21 @@ class Report:
                 row = out[f"by_{kind}"].get(name) if kind else out["totals"]
                 if row is not None:  # a live run's results have no day
                     row.update(dict.fromkeys(keys))
+        for row in [out["totals"], *(r for k in ROWS for r in out[k].values())]:
+            for flag in ("measured", "cost_known"):  # the nulls say it, as they did
+                row.pop(flag, None)
         return out
+
+    def _flag_rows(self) -> None:
+        """Each row's ``measured`` and ``cost_known``, from the groups."""
+        for kind, name in self.unmeasured_groups:
+            row = getattr(self, f"by_{kind}").get(name) if kind else self.totals
+            if row is not None:
+                row.measured = False
+        for kind, name in self.uncosted_groups:
+            row = getattr(self, f"by_{kind}").get(name) if kind else self.totals
+            if row is not None:
+                row.cost_known = False
 
 
 #: The keys of ``equivalences``.
@@ -194,6 +219,7 @@ def _report(fig: LogFigures, models: list[ModelConfig] | None, country_iso_code:
     rep.methods = sorted(fig.methods)
     rep.unmeasured_groups = fig.unmeasured_groups()
     rep.uncosted_groups = fig.uncosted_groups()
+    rep._flag_rows()
     rep.unknown_usage = {m: n for m, n in fig.unknown_usage.items() if n}
     rep.equivalences = (
         dict(equivalences(rep.totals.co2_kg)) if rep.measured() else dict.fromkeys(EQUIVALENCES)
