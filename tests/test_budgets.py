@@ -240,6 +240,22 @@ def test_a_local_models_prediction_caps_its_output_at_its_ggufs_context(
     assert result.predicted.energy_kwh == pytest.approx(64 * 1e-7)
 
 
+def test_a_loaded_local_models_prediction_counts_the_prompt_as_the_model_reads_it(
+    tiny_config: AppConfig,
+) -> None:
+    """The prediction counted the bare prompt (20 characters: 5 tokens) where the model
+    read 18 (its BOS, the system text and the prompt): a loaded llama.cpp model's
+    prediction counts the tokens it will read, the count the log keeps and the fit of
+    its energy per prompt token is made from."""
+    asked = GenerationRequest("hello there, friend!", system="You are a helpful assistant who answers in Python.")  # fmt: skip
+    with RouterLLM(tiny_config) as system:
+        system.manager.backend("tiny-light").load()
+        for _ in range(4):  # cold (the config's figures), then from its own history
+            predicted = system.predict(asked, "tiny-light")
+            result = system.generate(asked, model="tiny-light")
+            assert predicted is not None and predicted.prompt_tokens == result.prompt_tokens > 5
+
+
 def test_predictor_guards_against_what_the_log_cannot_tell(tmp_path: Path) -> None:
     config = load_config(write_config(tmp_path, tiny_config_dict(tmp_path, models=[
         tiny_model("tiny-light", "light", 0.1),

@@ -219,18 +219,30 @@ class CarbonPredictor:
         return self._profiles[model]
 
     def predict(
-        self, model: str, prompt_chars: int, max_new_tokens: int, loaded: bool = True
+        self,
+        model: str,
+        prompt_chars: int,
+        max_new_tokens: int,
+        loaded: bool = True,
+        prompt_tokens: int | None = None,
     ) -> Prediction | None:
         """What a prompt of ``prompt_chars`` characters would cost on ``model`` (None where
-        neither the log nor the config says anything about its energy)."""
+        neither the log nor the config says anything about its energy). ``prompt_tokens``:
+        the tokens the model will read (chat template, system text, history and response
+        prefix included), where the caller can count them (a loaded llama.cpp model); the
+        log's prompt tokens, which the energy per prompt token is fitted on, are those.
+        Without it they are estimated from the bare prompt's characters: from the log's
+        (a chat template's fixed share learned, a system text or history of another
+        length than the logged requests' not), else about 4 characters a token."""
         cfg = self.config.model(model)
         if (p := self.profile(model)) is not None:
             output = self._output_tokens(model, prompt_chars, max_new_tokens)
-            return self._from_profile(cfg, p, prompt_chars, output, loaded)
+            return self._from_profile(cfg, p, prompt_chars, output, loaded, prompt_tokens)
         figures = cfg.energy_per_token_kwh is not None or cfg.co2_per_token_kg is not None
         if figures or cfg.backend == "openai_http":  # a remote model is logged from these too
             estimate = per_token_estimate("llm_inference", cfg, max_new_tokens, 0.0, self.config.carbon.country_iso_code)  # fmt: skip
-            prompt_tokens = self._prompt_tokens_guess(prompt_chars)
+            if prompt_tokens is None:
+                prompt_tokens = self._prompt_tokens_guess(prompt_chars)
             what = "per-token figures" if figures else "prices (no energy figures: 0 kWh, as logged)"  # fmt: skip
             return Prediction(
                 model,
@@ -243,7 +255,7 @@ class CarbonPredictor:
                 f"fewer than {MIN_HISTORY} logged requests"
                 + ("" if loaded or cfg.backend == "openai_http" else "; loading not included"),
             )
-        return self._scaled(cfg, prompt_chars, max_new_tokens, loaded)
+        return self._scaled(cfg, prompt_chars, max_new_tokens, loaded, prompt_tokens)
 
     def _output_tokens(self, model: str, prompt_chars: int, max_new_tokens: int) -> int:
         """The quantile of the output lengths of ``model``'s logged requests nearest in
@@ -261,9 +273,16 @@ class CarbonPredictor:
         return min(int(np.ceil(np.quantile(lengths, self.quantile))), max_new_tokens)
 
     def _from_profile(
-        self, cfg: ModelConfig, p: Profile, prompt_chars: int, output: int, loaded: bool
+        self,
+        cfg: ModelConfig,
+        p: Profile,
+        prompt_chars: int,
+        output: int,
+        loaded: bool,
+        prompt_tokens: int | None,
     ) -> Prediction:
-        prompt_tokens = int(round(p.base_prompt_tokens + p.prompt_tokens_per_char * prompt_chars))
+        if prompt_tokens is None:
+            prompt_tokens = int(round(p.base_prompt_tokens + p.prompt_tokens_per_char * prompt_chars))  # fmt: skip
         energy = p.kwh_per_prompt_token * prompt_tokens + p.kwh_per_output_token * output
         if not loaded:
             energy += p.loading_kwh
@@ -279,14 +298,21 @@ class CarbonPredictor:
         )
 
     def _scaled(
-        self, cfg: ModelConfig, prompt_chars: int, max_new_tokens: int, loaded: bool
+        self,
+        cfg: ModelConfig,
+        prompt_chars: int,
+        max_new_tokens: int,
+        loaded: bool,
+        prompt_tokens: int | None,
     ) -> Prediction | None:
-        """From the model nearest in size that has a history, scaled by parameter count."""
+        """From the model nearest in size that has a history, scaled by parameter count
+        (``prompt_tokens``, this model's count, read by the peer: another tokenizer's
+        count is about as long)."""
         known = [m for m in self.config.models if self.profile(m.name) is not None]
         if not known:
             return None
         peer = min(known, key=lambda m: abs(np.log(m.params_b / cfg.params_b)))
-        base = self.predict(peer.name, prompt_chars, max_new_tokens, loaded)
+        base = self.predict(peer.name, prompt_chars, max_new_tokens, loaded, prompt_tokens)
         assert base is not None
         scale = cfg.params_b / peer.params_b
         energy = base.energy_kwh * scale
