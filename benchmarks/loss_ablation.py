@@ -39,7 +39,6 @@ from routerllm.data.synthetic import generate, split
 from routerllm.eval.classifier_metrics import accuracy, macro_f1
 from routerllm.routers.base import Candidate
 from routerllm.routers.classifier import EmbeddingClassifierRouter
-from routerllm.training.trainer import TrainingArguments
 
 LOSSES = ("ce", "ce+intra", "ce+inter", "inter_intra")
 LADDER = ("mistralai/mistral-7b-chat", "mistralai/mixtral-8x7b-chat", "gpt-4-1106-preview")
@@ -71,6 +70,10 @@ def outcome_task(
 
 def run_one(train: list[LabeledPrompt], val: list[LabeledPrompt], test: list[LabeledPrompt], loss: str,
             seed: int, args: argparse.Namespace) -> dict[str, Any]:  # fmt: skip
+    # here, not at the top: torch takes seconds to import, and --help or a refused
+    # argument should not wait for it
+    from routerllm.training.trainer import TrainingArguments
+
     router = EmbeddingClassifierRouter(
         MODELS, seed, encoder="minilm", mode="full", max_length=args.max_length
     )

@@ -22,7 +22,6 @@ from routerllm.data.synthetic import generate
 from routerllm.eval.classifier_metrics import latency_stats, throughput
 from routerllm.routers.base import Candidate, create_router
 from routerllm.routers.classifier import EmbeddingClassifierRouter
-from routerllm.training.trainer import TrainingArguments
 
 MODELS = [
     Candidate("light", 0.135, "light"),
@@ -49,6 +48,10 @@ def main() -> int:
     if args.n > len(held_out):  # a slice would time fewer, silently
         ap.error(f"--n: at most {len(held_out)}, the synthetic prompts not trained on")
     probe = [i.text for i in held_out[: args.n]]
+    # here, not at the top: torch takes seconds to import, and --help or a refused
+    # argument should not wait for it
+    from routerllm.training.trainer import TrainingArguments
+
     rng = np.random.default_rng(0)
     outcomes = (rng.random((len(train), 3)) < [0.4, 0.6, 0.8]).astype(float)
     rows = []
