@@ -28,7 +28,7 @@ _LIGHT = r"\b(translate|convert|calculate|synonym|opposite|spell|capital|plural|
 
 def keyword_rule(text: str) -> int:
     """Code if a language is named, text if a kind of writing is, lightweight if a quick
-    task is, else general purpose (about 30 words in all)."""
+    task is, else general purpose (50 words in all)."""
     t = text.lower()
     for label, pattern in ((0, _CODE), (1, _TEXT), (3, _LIGHT)):
         if re.search(pattern, t):
