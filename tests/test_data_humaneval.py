@@ -22,6 +22,7 @@ def problems() -> list[HumanEvalProblem]:
 
 _PACKAGED = load_humaneval()
 PROMPT_1, TEST_1 = _PACKAGED[1].prompt, _PACKAGED[1].test
+PROMPT_2 = _PACKAGED[2].prompt
 
 
 def run_program(program: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:
@@ -358,3 +359,80 @@ def test_a_handful_of_canonical_solutions_pass_in_the_sandbox(
 
     for p in problems[::33]:  # 0, 33, 66, 99, 132
         assert check_problem(p, p.canonical_solution).status == "passed", p.task_id
+
+
+# The shape of EvalPlus's HumanEval+ tests (evalplus/humanevalplus): numpy compares floats.
+EVALPLUS_TEST = """import numpy as np
+
+def is_floats(x) -> bool:
+    if isinstance(x, float):
+        return True
+    if isinstance(x, (list, tuple)):
+        return all(isinstance(i, float) for i in x)
+    if isinstance(x, np.ndarray):
+        return x.dtype == np.float64 or x.dtype == np.float32
+    return False
+
+def assertion(out, exp, atol):
+    exact_match = out == exp
+    if atol == 0 and is_floats(exp):
+        atol = 1e-6
+    if not exact_match and atol != 0:
+        assert np.allclose(out, exp, rtol=1e-07, atol=atol)
+    else:
+        assert exact_match
+
+def check(candidate):
+    inputs = [[3.5], [1.25]]
+    results = [0.5, 0.25]
+    for i, (inp, exp) in enumerate(zip(inputs, results)):
+        assertion(candidate(*inp), exp, 0)
+"""
+
+
+@pytest.mark.parametrize(
+    ("change", "match"),
+    [
+        ({"test": EVALPLUS_TEST}, "'HumanEval/2': test imports numpy, which the sandbox"),
+        (
+            {"canonical_solution": "    import scipy.special\n    return x % 1.0\n"},
+            "'HumanEval/2': canonical_solution imports scipy, which",
+        ),
+        ({"prompt": "from numpy import floor\n\n\n" + PROMPT_2}, "prompt imports numpy"),
+    ],
+)
+def test_a_problem_that_imports_a_module_the_sandbox_lacks_is_refused_at_load_time(
+    problems: list[HumanEvalProblem], tmp_path: Path, change: dict[str, str], match: str
+) -> None:
+    """The sandbox runs ``python -I -S``: only the standard library imports, so every
+    answer to such a problem, the canonical one too, ends in ModuleNotFoundError."""
+    from routerllm.eval.sandbox import check_problem
+
+    row = {**vars(problems[2]), **change}
+    as_is = HumanEvalProblem(**row)  # what would run without the check: an error, never a pass
+    assert check_problem(as_is, None).detail == (
+        f"ModuleNotFoundError: No module named '{match.split(' imports ')[1].split(',')[0]}'"
+    )
+    with pytest.raises(DataError, match=match) as e:
+        load_humaneval(write_rows(tmp_path / "he.jsonl", [vars(problems[0]), row]))
+    assert "only the standard library" in str(e.value) and "\n" not in str(e.value)
+
+
+@pytest.mark.parametrize(
+    "test",
+    [
+        # standard library, also inside a function; an optional import guarded by try
+        "import math\n\ndef check(candidate):\n    import fractions\n"
+        "    assert math.isclose(candidate(3.5), 0.5)\n",
+        "try:\n    import numpy as np\nexcept ImportError:\n    np = None\n\n"
+        "def check(candidate):\n    assert candidate(3.5) == 0.5\n",
+    ],
+)
+def test_standard_library_and_guarded_imports_are_accepted(
+    problems: list[HumanEvalProblem], tmp_path: Path, test: str
+) -> None:
+    from routerllm.eval.sandbox import check_problem
+
+    row = {**vars(problems[2]), "test": test}
+    (loaded,) = load_humaneval(write_rows(tmp_path / "he.jsonl", [row]))
+    assert check_problem(loaded, None).status == "passed"

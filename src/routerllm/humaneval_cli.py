@@ -137,7 +137,8 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
         "--problems",
         metavar="FILE",
         help="run these problems instead of the packaged HumanEval: a HumanEval-format jsonl(.gz) "
-        "(e.g. HumanEvalPlus) or MBPP's mbpp.jsonl / sanitized-mbpp.json",
+        "whose code imports only the standard library (EvalPlus's HumanEval+ tests import numpy: "
+        "refused) or MBPP's mbpp.jsonl / sanitized-mbpp.json",
     )
     he.add_argument(
         "--folds",

