@@ -394,10 +394,6 @@ def check(candidate):
     ("change", "match"),
     [
         ({"test": EVALPLUS_TEST}, "'HumanEval/2': test imports numpy, which the sandbox"),
-        (
-            {"canonical_solution": "    import scipy.special\n    return x % 1.0\n"},
-            "'HumanEval/2': canonical_solution imports scipy, which",
-        ),
         ({"prompt": "from numpy import floor\n\n\n" + PROMPT_2}, "prompt imports numpy"),
     ],
 )
@@ -436,3 +432,16 @@ def test_standard_library_and_guarded_imports_are_accepted(
     row = {**vars(problems[2]), "test": test}
     (loaded,) = load_humaneval(write_rows(tmp_path / "he.jsonl", [row]))
     assert check_problem(loaded, None).status == "passed"
+
+
+def test_a_canonical_solution_importing_a_package_does_not_refuse_the_problem(
+    problems: list[HumanEvalProblem], tmp_path: Path
+) -> None:
+    """The canonical solution never runs: answers are run with the prompt and the test, and
+    one need not import what it imports (refusing it refused a whole MBPP file for one)."""
+    from routerllm.eval.sandbox import check_problem
+
+    row = {**vars(problems[2]), "canonical_solution": "    import scipy.special\n    return number % 1.0\n"}  # fmt: skip
+    (loaded,) = load_humaneval(write_rows(tmp_path / "he.jsonl", [row]))
+    answer = "    return number % 1.0\n"
+    assert check_problem(loaded, answer).status == "passed"

@@ -196,15 +196,12 @@ def _fault(p: HumanEvalProblem, max_prompt_chars: int) -> str | None:
 def _import_fault(p: HumanEvalProblem, test: ast.Module) -> str | None:
     """Why the program cannot import what it imports, None if it can: the sandbox runs
     ``python -I -S``, so only the standard library imports and every answer would end in
-    ModuleNotFoundError (EvalPlus's HumanEval+ tests import numpy)."""
-    try:
-        code: ast.Module | None = ast.parse(p.prompt + p.canonical_solution)
-    except (SyntaxError, ValueError, RecursionError, MemoryError):
-        code = _parsed_prompt(p.prompt)  # a canonical solution that does not parse is not run
-    prompt_lines = p.prompt.count("\n") + (not p.prompt.endswith("\n"))  # its last, unended
-    found = [("prompt" if line <= prompt_lines else "canonical_solution", name)
-             for line, name in _imports(code)] if code else []  # fmt: skip
-    found += [("test", name) for _, name in _imports(test)]
+    ModuleNotFoundError (EvalPlus's HumanEval+ tests import numpy). The program is the
+    prompt, the answer and the test; the canonical solution never runs, and an answer
+    need not import what it imports."""
+    prompt = _parsed_prompt(p.prompt)
+    found = [("prompt", name) for name in _imports(prompt)] if prompt else []
+    found += [("test", name) for name in _imports(test)]
     for field, name in found:
         if name not in sys.stdlib_module_names:
             return (
@@ -215,9 +212,9 @@ def _import_fault(p: HumanEvalProblem, test: ast.Module) -> str | None:
     return None
 
 
-def _imports(tree: ast.Module) -> list[tuple[int, str]]:
-    """(line, top-level module) of each absolute import in ``tree``, but those in the
-    body of a ``try`` that catches ImportError: optional ones, whose absence is handled."""
+def _imports(tree: ast.Module) -> list[str]:
+    """The top-level module of each absolute import in ``tree``, in order, but those in
+    the body of a ``try`` that catches ImportError: optional ones, whose absence is handled."""
     found: list[tuple[int, str]] = []
     todo: list[ast.AST] = [tree]
     while todo:
@@ -230,7 +227,7 @@ def _imports(tree: ast.Module) -> list[tuple[int, str]]:
             todo.extend([*node.handlers, *node.orelse, *node.finalbody])
         else:
             todo.extend(ast.iter_child_nodes(node))
-    return sorted(found)
+    return [name for _, name in sorted(found)]
 
 
 def _catches_import_error(handler: ast.ExceptHandler) -> bool:
