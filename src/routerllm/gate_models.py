@@ -1,16 +1,25 @@
 """The models an escalation gate (:mod:`routerllm.gate`) is made of: the larger model's
 chance of solving a request (a logistic regression on the first model's prompt state,
 mapped onto the unverified answers), its expected energy (a linear fit on the first
-model's tokens), and the out-of-fold predictions both are calibrated on."""
+model's tokens), the out-of-fold predictions both are calibrated on, and each model's
+mean measured energy (:func:`measured_means`), which the gate and the learned routers
+read an answer CodeCarbon failed to measure as."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
-from routerllm.exceptions import missing_dependency
+from routerllm.exceptions import RouterLLMError, missing_dependency
+
+#: What the learned routers and the experiment's gate do with a model's mean measured
+#: energy, and what to do where there is none (:func:`measured_means`).
+ROUTED_BY_MEANS = (
+    "the learned routers and the gated cascade decide by each model's mean measured energy; "
+    "run where CodeCarbon measures it (another --out), or leave those systems out of --systems"
+)
 
 #: Inner folds of :func:`out_of_fold` when there is one outer fold.
 SINGLE_FOLD_INNER = 5
@@ -36,6 +45,29 @@ def out_of_fold(
     for g, p in parts.items():
         out[inner == g] = p
     return out
+
+
+def measured_means(
+    costs: np.ndarray,
+    measured: np.ndarray | None,
+    models: Sequence[str],
+    problems: str = "training problems of a fold",
+    advice: str = ROUTED_BY_MEANS,
+) -> np.ndarray:
+    """Each model's mean of ``costs`` (n, m) over the answers ``measured`` (False where
+    CodeCarbon failed, its 0 kWh not known; None: every one was): a 0 kWh not measured
+    would make its model look cheaper than it is. A model with none measured is refused
+    (of the n ``problems``; ``advice``: why its mean is needed and what to do): its
+    energy is not known to route by."""
+    if measured is None:
+        return np.asarray(costs.mean(axis=0))
+    counts = measured.sum(axis=0)
+    if none := [m for m, c in zip(models, counts, strict=True) if c == 0]:
+        raise RouterLLMError(
+            f"{none[0]}'s generation energy was measured on none of the {len(costs)} "
+            f"{problems} (CodeCarbon failed on each), and {advice}"
+        )
+    return np.asarray(np.where(measured, costs, 0.0).sum(axis=0) / counts)
 
 
 def require_scikit_learn() -> None:

@@ -13,8 +13,7 @@ from typing import Any
 import numpy as np
 
 from routerllm.carbon.meter import Measurement
-from routerllm.exceptions import RouterLLMError
-from routerllm.gate_models import out_of_fold
+from routerllm.gate_models import measured_means, out_of_fold
 from routerllm.system import RouterLLM
 
 
@@ -24,26 +23,6 @@ def fold_ids(n: int, folds: int, seed: int, train_only: int = 0) -> np.ndarray:
     which train every fold's routers and are never tested."""
     tested = np.random.default_rng(seed).permutation(n) % folds
     return np.concatenate([tested, np.full(train_only, -1)]).astype(int)
-
-
-def measured_means(
-    costs: np.ndarray, measured: np.ndarray | None, models: Sequence[str]
-) -> np.ndarray:
-    """Each model's mean of ``costs`` (n, m) over the answers ``measured`` (False where
-    CodeCarbon failed, its 0 kWh not known; None: every one was): a 0 kWh not measured
-    would make its model look cheaper than it is. A model with none measured is refused:
-    its energy is not known to route by."""
-    if measured is None:
-        return np.asarray(costs.mean(axis=0))
-    counts = measured.sum(axis=0)
-    if none := [m for m, c in zip(models, counts, strict=True) if c == 0]:
-        raise RouterLLMError(
-            f"{none[0]}'s generation energy was measured on none of the {len(costs)} training "
-            f"problems of a fold (CodeCarbon failed on each), and the learned routers and the "
-            f"gated cascade decide by each model's mean measured energy; run where CodeCarbon "
-            f"measures it (another --out), or leave those systems out of --systems"
-        )
-    return np.asarray(np.where(measured, costs, 0.0).sum(axis=0) / counts)
 
 
 @dataclass
