@@ -52,7 +52,7 @@ from routerllm.files import (
     refuse_foreign_folder,
     save_config_and_weights,
 )
-from routerllm.gate_models import EnergyModel, Logistic, SuccessModel
+from routerllm.gate_models import EnergyModel, Logistic, SuccessModel, measured_means
 from routerllm.path_checks import (
     file_in_the_way,
     refuse_special_file,
@@ -97,6 +97,18 @@ def escalation_outcome(
     problem and the second one the ``escalated`` ones (``solved``, ``energy``: (n, 2))."""
     n_solved = float(solved[~escalated, 0].sum() + solved[escalated, 1].sum())
     return n_solved, float(energy[:, 0].sum() + energy[escalated, 1].sum())
+
+
+def known_kwh(first: str, then: str, kwh: np.ndarray, measured: np.ndarray | None) -> np.ndarray:
+    """The generation ``kwh`` (n, 2) of ``first`` and ``then``, an answer not ``measured``
+    (False: CodeCarbon failed, its 0 kWh not known; None: every one was) read as its
+    model's mean measured kWh; a model with none measured is refused."""
+    if measured is None:
+        return kwh
+    means = measured_means(kwh, measured, [first, then], "training problems",
+                           "the gate's energy model and budget read its mean measured energy; "
+                           "train on a run where CodeCarbon measured it")  # fmt: skip
+    return np.where(measured, kwh, means)
 
 
 def refuse_unmeasured(then: str, kwh: np.ndarray) -> None:
@@ -178,16 +190,23 @@ class EscalationGate:
         seed: int = 0,
         about: dict[str, Any] | None = None,
         check_kwh: float = 0.0,
+        measured: np.ndarray | None = None,
     ) -> EscalationGate:
         """Trained on problems with ``first``'s ``states`` of their prompts (n, d),
         ``solved`` and ``kwh`` (n, 2: each model's outcome and generation energy),
         ``tokens`` (n, 2: ``first``'s prompt and answer tokens) and whether its answer
         is ``unverified`` (it failed the prompt's examples, or the prompt has none);
-        checking an answer cost ``check_kwh``."""
+        checking an answer cost ``check_kwh``. Where ``measured`` (n, 2) is False,
+        CodeCarbon failed and that kWh is not known: the energy model is fitted on
+        ``then``'s measured ones, and the threshold is chosen (and ``calibration`` holds)
+        with an unmeasured one read as its model's mean measured kWh; a model with none
+        measured is refused."""
         _check_budget(budget)
+        fit = slice(None) if measured is None else measured[:, 1].astype(bool)
+        kwh = known_kwh(first, then, kwh, measured)
         refuse_unmeasured(then, kwh[:, 1])
         success, p_oof = SuccessModel.fit(states, solved[:, 1], unverified, folds, seed)
-        energy = EnergyModel.fit(tokens, kwh[:, 1])
+        energy = EnergyModel.fit(tokens[fit], kwh[fit, 1])
         calibration = {"score": p_oof / energy(tokens), "unverified": unverified.astype(bool),
                        "solved": solved.astype(float), "kwh": kwh.astype(float)}  # fmt: skip
         gate = cls(first, then, success, energy, budget, math.inf, calibration, dict(about or {}), check_kwh)  # fmt: skip

@@ -22,7 +22,7 @@ import numpy as np
 from routerllm.eval.cross_validation import Fold, fold_ids, fold_routers
 from routerllm.eval.humaneval_run import Gate
 from routerllm.gate import gate_threshold
-from routerllm.gate_models import EnergyModel, SuccessModel
+from routerllm.gate_models import EnergyModel, SuccessModel, measured_means
 from routerllm.system import RouterLLM
 
 #: How the gate predicts success (``budget_gate``), by whether it reads prompt states.
@@ -82,6 +82,7 @@ def budget_gate(
     first_tokens: np.ndarray,
     states: np.ndarray | None = None,
     unverified_train_only: np.ndarray | None = None,
+    measured: np.ndarray | None = None,
 ) -> Gate:
     """A gate for :func:`cascade` that keeps it within ``budget`` x ``then``'s energy.
 
@@ -91,16 +92,22 @@ def budget_gate(
     else the quality router's prediction from the prompt's embedding. ``then``'s
     energy on it is expected from ``first_tokens`` (n, 2: the prompt and answer
     tokens of ``first``, known once it has answered; :class:`routerllm.gate_models.EnergyModel` fitted
-    on the training folds). An unverified answer is escalated when its predicted success
+    on the training folds' answers of ``then`` whose energy was ``measured``, (n, m) as
+    ``energy``: False where CodeCarbon failed, its 0 kWh not known; None: every one was).
+    An unverified answer is escalated when its predicted success
     per expected kWh clears a threshold: for a budget, escalating by that ratio buys
     the most expected solved problems per kWh (the greedy rule of a knapsack). The
     threshold is chosen on the training folds only (:func:`gate_threshold` on their
     out-of-fold predictions, with what the cascade spends a problem besides
-    generating, which the gate is told, counted against the budget), never on the
-    test fold.
+    generating, which the gate is told, counted against the budget; an answer not
+    measured read as its model's mean measured energy on the training folds:
+    :func:`routerllm.gate_models.measured_means`, which refuses a model with none), never
+    on the test fold.
 
     The same fold predictors, calibrated to each of ``CURVE_BUDGETS`` in turn, give
-    the gated cascade's curve: (budget, generation kWh, pass@1) over the tested problems.
+    the gated cascade's curve: (budget, generation kWh, pass@1) over the tested problems;
+    its kWh is None where it spends an answer not measured (no estimate is made of it,
+    nor is it counted as 0 kWh).
 
     With ``unverified_train_only`` (whether ``first``'s answer is unverified, for
     problems of another set appended after the tested ones in every array), those
@@ -108,6 +115,7 @@ def budget_gate(
     gate is then called with the tested problems' ``unverified`` only."""
     pair = [models.index(first), models.index(then)]
     solved, kwh = scores[:, pair], energy[:, pair]  # (n, 2): first, then
+    known = np.ones_like(kwh, dtype=bool) if measured is None else measured[:, pair]
     extra = np.zeros(0, dtype=bool) if unverified_train_only is None else unverified_train_only
     n = len(prompts) - len(extra)  # the tested problems
 
@@ -132,29 +140,33 @@ def budget_gate(
         unverified = np.concatenate([tested, extra])
         score, spent, per_fold = np.zeros(len(prompts)), np.zeros(3), []
         for tr, te, p_train, p_test in predictions(unverified):
+            # what an answer not measured is read as: refused where a model has none
+            means = measured_means(kwh[tr], known[tr], [first, then])
             # the expected kWh: fitted on training problems, not routing, hence not metered
-            cost = EnergyModel.fit(first_tokens[tr], kwh[tr, 1])(first_tokens)
+            fit = tr[known[tr, 1]]
+            cost = EnergyModel.fit(first_tokens[fit], kwh[fit, 1])(first_tokens)
             with system.meter.measure("router_inference") as slot:
                 score[te] = p_test() / cost[te]
             spent += [slot.result.duration_s, slot.result.energy_kwh, slot.result.co2_kg]
-            per_fold.append((tr, te, p_train / cost[tr]))
+            per_fold.append((tr, te, p_train / cost[tr], np.where(known[tr], kwh[tr], means)))
 
         def allowed_within(b: float) -> tuple[np.ndarray, list[float]]:
             allowed, thresholds = np.zeros(len(prompts), dtype=bool), []
-            for tr, te, score_train in per_fold:
+            for tr, te, score_train, kwh_train in per_fold:
                 t = gate_threshold(
-                    score_train, unverified[tr], solved[tr], kwh[tr], b, overhead_kwh
+                    score_train, unverified[tr], solved[tr], kwh_train, b, overhead_kwh
                 )
                 allowed[te] = score[te] >= t
                 thresholds.append(t)
             return allowed, thresholds
 
-        curve = []
+        curve: list[tuple[float, float | None, float]] = []
         for b in CURVE_BUDGETS:
             esc = (unverified & allowed_within(b)[0])[:n]
             spent_kwh = kwh[:n, 0].sum() + kwh[:n][esc, 1].sum()
             pass1 = (solved[:n][~esc, 0].sum() + solved[:n][esc, 1].sum()) / n
-            curve.append((b, float(spent_kwh), float(pass1)))
+            spent_known = bool(known[:n, 0].all() and known[:n][esc, 1].all())
+            curve.append((b, float(spent_kwh) if spent_known else None, float(pass1)))
         allowed, thresholds = allowed_within(budget)
         allowed = allowed[:n]
         about = {"gate": {"budget": budget, "withheld": int((tested & ~allowed).sum()),

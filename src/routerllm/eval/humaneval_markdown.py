@@ -161,17 +161,25 @@ def _expected_kwh(f: dict[str, Any]) -> str:
     return f"{kwh:.3e} kWh of generation"
 
 
+def _unmeasured_points(n: int, unknown: int, curve: str, verb: str, nor: str) -> str:
+    """That ``unknown`` of the ``n`` points of ``curve`` ``verb`` (chose, spent) an answer
+    CodeCarbon failed to measure: their energy is not given (results.json: null), ``nor``."""
+    return (
+        f" Of the {counted(n, 'point')} of {curve}, {unknown} {verb} an answer whose energy was "
+        f"not measured (CodeCarbon failed): their energy is not given, {nor}."
+    )
+
+
 def _curve_text(s: dict[str, Any]) -> str:
     """The quality router's curve against the medium-heavy mix, or why there is no share:
     a point that chose an answer not measured has no energy (results.json: null)."""
     curve = s.get("quality_energy_curve") or []
     where = f"Its quality-energy curve over the knob ({s.get('quality_energy_curve_rule')}, out-of-fold predictions)"
     if unknown := sum(c is None for c, _ in curve):
-        return (
-            f" Of the {counted(len(curve), 'point')} of its quality-energy curve over the knob, {unknown} "
-            "chose an answer whose energy was not measured (CodeCarbon failed): their energy is not "
-            "given, nor the share of the curve above the random mix of direct-medium and direct-heavy."
-        )
+        return _unmeasured_points(
+            len(curve), unknown, "its quality-energy curve over the knob", "chose",
+            "nor the share of the curve above the random mix of direct-medium and direct-heavy",
+        )  # fmt: skip
     if (above := s.get("quality_energy_curve_above_mix")) is None:
         return ""
     return (
@@ -226,6 +234,11 @@ def report_markdown(s: dict[str, Any]) -> str:
                     f"and loading the medium model: {g['overhead_kwh_per_problem']:.2e} kWh a problem); it withheld {g['withheld']} of the "
                     f"{counted(v['failed'] + v['unverifiable'], 'unverified answer')}. Its router inference includes the gate's."
                 )
+                curve = g.get("curve") or []
+                if unknown := sum(kwh is None for _, kwh, _ in curve):
+                    lines[-1] += _unmeasured_points(
+                        len(curve), unknown, "its curve over budgets", "spent", "nor drawn"
+                    )
         if "decision_rules" in r:
             rules = r["decision_rules"]
             lines += ["", f"{r['system']}: decision rule chosen per fold: "

@@ -301,7 +301,7 @@ def run_experiment(
                                     unverified_extra = extra.unverified()
                                 gate = budget_gate(system, train_prompts, train_scores, train_energy, models,
                                                    medium, heavy, folds, seed, encoder, cascade_budget,
-                                                   tokens, states, unverified_extra)  # fmt: skip
+                                                   tokens, states, unverified_extra, train_measured)  # fmt: skip
                             results[name] = cascade(system, problems, store.completions(medium), medium,
                                                     heavy, outcomes, loads, gate, name, measured_loads)  # fmt: skip
                         elif name in AS_IS:

@@ -86,6 +86,14 @@ def above_mix(
     return share_above_line([OperatingPoint(c, q) for c, q in curve if c is not None], *ends)
 
 
+def not_drawn(curve: Collection[object], drawn: Collection[object]) -> str:
+    """What a label says of a ``curve``'s points not ``drawn``: a point that spent an answer
+    not measured has no place on the energy axis ("" where every one is drawn)."""
+    if len(drawn) == len(curve):
+        return ""
+    return f"; {len(curve) - len(drawn)} of its {len(curve)} points not measured, not drawn"
+
+
 def plot_curve(
     curve: list[tuple[float | None, float]],
     rows: list[dict[str, Any]],
@@ -106,12 +114,11 @@ def plot_curve(
     FigureCanvasAgg(fig)
     ax = fig.add_subplot()
     drawn = [(c, q) for c, q in curve if c is not None]
-    # no place on the energy axis for a setting that chose an answer not measured
-    left = f"; {len(curve) - len(drawn)} of its {len(curve)} points not measured, not drawn"
+    left = not_drawn(curve, drawn)
     if drawn:
         xs, ys = zip(*drawn, strict=True)
         ax.plot(xs, ys, "-o", ms=3, label=f"quality router ({rule} sweep, cross-validated)"
-                + (left if len(drawn) < len(curve) else ""))  # fmt: skip
+                + left)  # fmt: skip
     direct = {r["system"]: r for r in rows if r["system"].startswith("direct-")}
     for name, r in direct.items():
         gen = r["components"]["llm_inference"]["energy_kwh"]
@@ -126,8 +133,11 @@ def plot_curve(
         if r["system"] in marks and gen is not None:
             ax.plot(gen, r["pass@1"], marks[r["system"]][0], label=marks[r["system"]][1])
         if "gate" in r:
-            _, kwh, pass1 = zip(*r["gate"]["curve"], strict=True)
-            ax.plot(kwh, pass1, "m:", lw=1, label="gated cascade over budgets (each calibrated on training folds)")  # fmt: skip
+            gate_curve = [(kwh, pass1) for _, kwh, pass1 in r["gate"]["curve"]]
+            if gate_drawn := [(c, q) for c, q in gate_curve if c is not None]:
+                xs, ys = zip(*gate_drawn, strict=True)
+                ax.plot(xs, ys, "m:", lw=1, label="gated cascade over budgets (each calibrated on training folds)"
+                        + not_drawn(gate_curve, gate_drawn))  # fmt: skip
     pair = [direct[n] for n in ("direct-medium", "direct-heavy") if n in direct]
     kwhs = [r["components"]["llm_inference"]["energy_kwh"] for r in pair]
     if mix_line and len(pair) == 2 and None not in kwhs:  # a line to an unmeasured end has none

@@ -230,7 +230,7 @@ def gate_from_run(
     states are not as wide as ``first_model``'s GGUF (the config's first model) gives."""
     from routerllm.carbon.meter import NullMeter
     from routerllm.cascade import cascade_pair
-    from routerllm.gate import EscalationGate, refuse_unmeasured
+    from routerllm.gate import EscalationGate, known_kwh, refuse_unmeasured
     from routerllm.gate_models import require_scikit_learn
 
     first, then = cascade_pair(ladder)
@@ -257,14 +257,16 @@ def gate_from_run(
             f"{2 * folds} ({folds} folds of 2) to be trained and calibrated"
         )
     # Refused before the answers are checked (seconds each in the sandbox), not at the fit.
-    refuse_unmeasured(then, run.energy[idx, 1])
+    measured = None if run.measured is None else run.measured[idx]
+    refuse_unmeasured(then, known_kwh(first, then, run.energy[idx], measured)[:, 1])
     with (meter or NullMeter()).measure("router_inference") as slot:
         unverified = run.unverified(idx)  # the held-out problems are not checked
     about = {"run": str(run_dir), "problems": len(idx), "unverified": int(unverified.sum()),
              "folds": folds, "seed": seed, "style": run.medium_style,
-             "sources": run.sources}  # fmt: skip
+             "sources": run.sources,
+             "unmeasured": 0 if measured is None else int((~measured).sum())}  # fmt: skip
     return EscalationGate.fit(
         first, then, run.medium_states[idx].astype(float), run.scores[idx],
         run.energy[idx], run.medium_tokens[idx].astype(float), unverified, budget, folds,
-        seed, about, slot.result.energy_kwh / len(idx),
+        seed, about, slot.result.energy_kwh / len(idx), measured,
     )  # fmt: skip

@@ -1,0 +1,196 @@
+"""The gated cascade's gate in ``routerllm humaneval`` and ``routerllm train-gate`` with
+answers whose energy CodeCarbon failed to measure (stored as 0 kWh, not known): hand-made
+problems, no model run."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+from typing import Any
+from unittest import mock
+
+import numpy as np
+import pytest
+
+from routerllm.config import AppConfig
+from routerllm.data.humaneval import load_humaneval
+from routerllm.eval.cascade_gate import CURVE_BUDGETS, budget_gate
+from routerllm.eval.result_store import ResultStore
+from routerllm.eval.transfer import TrainingRun
+from routerllm.exceptions import RouterLLMError
+from routerllm.gate import EscalationGate
+from routerllm.system import RouterLLM
+
+from .test_result_store import ROW
+
+MODELS = ["tiny-medium", "tiny-heavy"]
+FIRST_KWH, THEN_KWH = 1e-5, 4e-5  # every measured answer's: the fold means, whatever the fold
+
+
+def _problems(n: int = 40, seed: int = 0) -> dict[str, np.ndarray]:
+    """The heavy model's success falls with state feature 0 among unverified answers;
+    each model spends the same energy on every problem."""
+    rng = np.random.default_rng(seed)
+    states = rng.normal(size=(n, 3))
+    unverified = rng.random(n) < 0.5
+    then = np.where(unverified, states[:, 0] < 0, True).astype(float)
+    return {
+        "states": states,
+        "scores": np.column_stack([(~unverified).astype(float), then]),
+        "energy": np.tile([FIRST_KWH, THEN_KWH], (n, 1)),
+        "tokens": np.column_stack([rng.integers(50, 300, n), rng.integers(20, 400, n)]).astype(float),
+        "unverified": unverified,
+    }  # fmt: skip
+
+
+def _gate(
+    system: RouterLLM,
+    p: dict[str, np.ndarray],
+    budget: float,
+    measured: np.ndarray | None = None,
+) -> tuple[np.ndarray, dict[str, Any]]:
+    """The gated cascade's escalations (unverified and allowed) and what it says of itself."""
+    prompts = [f"task {i}" for i in range(len(p["scores"]))]
+    gate = budget_gate(system, prompts, p["scores"], p["energy"], MODELS, *MODELS, 2, 0, None,
+                       budget, p["tokens"], p["states"], measured=measured)  # fmt: skip
+    allowed, _, about = gate(p["unverified"], 1e-7)
+    return p["unverified"] & allowed, about["gate"]
+
+
+def test_the_gate_neither_fits_nor_budgets_an_unmeasured_answer_as_free(
+    tiny_config: AppConfig,
+) -> None:
+    """An answer CodeCarbon failed to measure is stored as 0 kWh: the gate's energy model
+    was fitted to it, its threshold chosen with it (an escalation that cost nothing) and
+    its curve summed it. The energy model fits the measured answers only, the threshold
+    reads an unmeasured one as its model's mean measured energy on the training folds,
+    and a point of the curve that spends an unmeasured answer has no energy (None)."""
+    p = _problems()
+    with RouterLLM(tiny_config) as system:
+        # every answer measured: as each model spends the same on every problem, its
+        # mean measured energy on any training folds is what it spent on the others
+        reference = {b: _gate(system, p, b) for b in CURVE_BUDGETS}
+        # heavy's answers the gate escalates at a larger budget only, and some it never gets
+        unknown = np.zeros_like(p["energy"], dtype=bool)
+        unknown[np.flatnonzero(reference[1.0][0] & ~reference[0.5][0])[:2], 1] = True
+        unknown[np.flatnonzero(~p["unverified"])[:3], 1] = True
+        for stored in (0.0, 1.0):  # what the store holds for them does not matter
+            energy = np.where(unknown, stored, p["energy"])
+            escalated, about = _gate(system, p | {"energy": energy}, 0.7, ~unknown)
+            assert np.array_equal(escalated, reference[0.7][0])
+            assert about["thresholds"] == pytest.approx(reference[0.7][1]["thresholds"])
+            for (b, kwh, pass1), (_, ref_kwh, ref_pass1) in zip(
+                about["curve"], reference[0.7][1]["curve"], strict=True
+            ):
+                assert pass1 == ref_pass1
+                # None exactly where the gate at that budget escalates an unmeasured answer
+                spends_unknown = bool((reference[b][0] & unknown[:, 1]).any())
+                assert (kwh is None) == spends_unknown, b
+                assert spends_unknown or kwh == pytest.approx(ref_kwh)
+            assert any(kwh is None for _, kwh, _ in about["curve"])
+            assert any(kwh is not None for _, kwh, _ in about["curve"])
+        # the first model answers every problem: every point spends its unmeasured answer
+        first_unknown = np.zeros_like(unknown)
+        first_unknown[0, 0] = True
+        _, about = _gate(system, p | {"energy": np.where(first_unknown, 0.0, p["energy"])}, 0.7,
+                         ~first_unknown)  # fmt: skip
+        assert [kwh for _, kwh, _ in about["curve"]] == [None] * len(CURVE_BUDGETS)
+        assert about["thresholds"] == pytest.approx(reference[0.7][1]["thresholds"])
+
+
+def test_a_gate_whose_heavy_model_was_measured_on_no_training_problem_is_refused(
+    tiny_config: AppConfig,
+) -> None:
+    p = _problems()
+    measured = np.ones_like(p["energy"], dtype=bool)
+    measured[:, 1] = False
+    with (
+        RouterLLM(tiny_config) as system,
+        pytest.raises(RouterLLMError, match="tiny-heavy's generation energy was measured on none"),
+    ):
+        _gate(system, p | {"energy": np.where(measured, p["energy"], 0.0)}, 0.7, measured)
+
+
+def test_a_trained_gate_neither_fits_nor_budgets_an_unmeasured_answer_as_free() -> None:
+    """train-gate's gate, as the experiment's: fitted on the measured answers, its
+    threshold chosen with an unmeasured one read as its model's mean measured energy."""
+    p = _problems(60)
+    unknown = np.zeros_like(p["energy"], dtype=bool)
+    unknown[:10, 1] = unknown[10:13, 0] = True
+
+    def fit(energy: np.ndarray, measured: np.ndarray | None) -> EscalationGate:
+        return EscalationGate.fit(
+            *MODELS, p["states"], p["scores"], energy, p["tokens"], p["unverified"], 0.5,
+            folds=4, seed=0, measured=measured,
+        )  # fmt: skip
+
+    reference = fit(p["energy"], None)
+    for stored in (0.0, 1.0):
+        gate = fit(np.where(unknown, stored, p["energy"]), ~unknown)
+        assert gate.threshold == pytest.approx(reference.threshold)
+        np.testing.assert_allclose(gate.calibration["kwh"], p["energy"])
+        np.testing.assert_allclose(gate.energy.coef, reference.energy.coef, atol=1e-12)
+        assert gate.on_training() == pytest.approx(reference.on_training())
+    unknown[:, 0] = True
+    with pytest.raises(RouterLLMError, match="tiny-medium's generation energy was measured on none"):  # fmt: skip
+        fit(np.where(unknown, 0.0, p["energy"]), ~unknown)
+
+
+def test_train_gate_reads_a_runs_unmeasured_answer_as_its_models_mean(tmp_path: Path) -> None:
+    """A run's answer CodeCarbon failed on (stored as 0 kWh, method codecarbon:failed):
+    train-gate calibrated its gate with it as free; a run whose first model was measured
+    on none is refused, before its answers are checked."""
+    from routerllm.eval.transfer import gate_from_run
+
+    problems, ladder = load_humaneval()[:6], ["medium", "heavy"]
+    store = ResultStore(tmp_path / "results.sqlite")
+    store.add_problems(problems)
+    for i, p in enumerate(problems):
+        for m in ladder:
+            failed = m == "heavy" and i == 0
+            row = ROW | {"model": m, "task_id": p.task_id, "gen_kwh": 0.0 if failed else 2e-5 * (i + 1),
+                         "gen_co2": 0.0 if failed else 1e-6,
+                         "method": "codecarbon:failed" if failed else "estimate"}  # fmt: skip
+            store.add(row, [float(i), 1.0 - i] if m == "medium" else None)
+    store.close()
+    gate = gate_from_run(tmp_path, ladder, 0.6, folds=2)
+    # by hand: heavy's measured 4e-5 .. 1.2e-4 on the others, their mean 8e-5
+    np.testing.assert_allclose(gate.calibration["kwh"][:, 1], [8e-5, 4e-5, 6e-5, 8e-5, 1e-4, 1.2e-4])  # fmt: skip
+    assert gate.about["unmeasured"] == 1
+    with sqlite3.connect(tmp_path / "results.sqlite") as db:
+        db.execute("UPDATE generations SET gen_kwh = 0, gen_co2 = 0, method = 'codecarbon:failed' "
+                   "WHERE model = 'medium'")  # fmt: skip
+    db.close()
+    with (
+        mock.patch.object(TrainingRun, "unverified", side_effect=AssertionError("checked")),
+        pytest.raises(RouterLLMError, match="medium's generation energy was measured on none of the 6 training problems"),
+    ):  # fmt: skip
+        gate_from_run(tmp_path, ladder, 0.6, folds=2)
+
+
+def test_report_says_which_points_of_the_gates_curve_spent_an_unmeasured_answer() -> None:
+    from routerllm.eval.humaneval_report import report_markdown
+
+    row = {
+        "system": "gated-cascade", "pass@1": 0.5, "correct": 2, "total": 4,
+        "model_distribution": {"m": 1.0}, "mean_time_s": 1.0, "energy_kwh": 1e-3, "co2_kg": 4e-4,
+        "cost_usd": 1e-4, "co2_per_correct_kg": 2e-4, "correct_per_kwh": 2000.0,
+        "router_share_of_co2": 0.001, "escalated": 0.25,
+        "components": {c: {"energy_kwh": 1e-4} for c in ("router_inference", "model_loading", "llm_inference")},
+        "verdicts": {"passed": 2, "unverifiable": 0, "failed": 2},
+        "gate": {"predictor": "logistic", "budget": 0.7, "overhead_kwh_per_problem": 1e-5,
+                 "withheld": 1, "curve": [[0.4, 1e-3, 0.5], [0.45, None, 0.75], [0.5, None, 0.75]]},
+    }  # fmt: skip
+    summary = {
+        "problems": 4, "limit": None, "models": ["m"], "carbon_method": "x", "country": "USA",
+        "encoder": "static", "folds": 2, "calibration": "max_cost=0.7", "wall_time_s": 1.0,
+        "model_time_s": 1.0, "oracle_pass@1": 0.75, "systems": [row], "styles": {},
+    }  # fmt: skip
+    text = report_markdown(summary)
+    assert (
+        "Of the 3 points of its curve over budgets, 2 spent an answer whose energy was not "
+        "measured (CodeCarbon failed): their energy is not given, nor drawn." in text
+    )
+    assert "None" not in text
+    row["gate"]["curve"] = [[0.4, 1e-3, 0.5]]
+    assert "its curve over budgets" not in report_markdown(summary)
