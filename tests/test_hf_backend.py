@@ -869,6 +869,37 @@ def test_corrupt_model_directory_raises_backend_error(
         b.generate(GenerationRequest(prompt=PROMPT))
 
 
+def test_a_model_folder_that_cannot_load_is_said_on_one_line(
+    model_dir: Path, tmp_path: Path
+) -> None:
+    """transformers' own text for a folder without tokenizer files runs to five lines
+    (and asks for sentencepiece or tiktoken): the error is one line that says what the
+    folder needs."""
+    directory = tmp_path / "broken"
+    shutil.copytree(model_dir, directory)
+    for tokenizer_file in directory.glob("tokenizer*"):
+        tokenizer_file.unlink()
+    with pytest.raises(BackendError) as error:
+        make_backend(directory).load()
+    assert "\n" not in str(error.value)
+    assert "written by save_pretrained" in str(error.value)
+
+
+def test_a_model_folder_without_config_json_is_unavailable_saying_so(
+    model_dir: Path, tmp_path: Path
+) -> None:
+    """Until 2026-12-05 such a folder (an empty one too) was listed as available and failed
+    to load saying its config.json "should have a `model_type` key", the file absent."""
+    directory = tmp_path / "no-config"
+    shutil.copytree(model_dir, directory)
+    (directory / "config.json").unlink()
+    b = make_backend(directory)
+    reason = b.availability()
+    assert reason is not None and "no config.json" in reason and str(directory) in reason
+    with pytest.raises(ModelUnavailableError, match="no config.json"):
+        b.load()
+
+
 # --- the packaged development config ---------------------------------------------------------
 
 

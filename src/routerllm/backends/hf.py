@@ -79,12 +79,19 @@ def _local_or_hub(model_id: str) -> tuple[str, dict[str, str]]:
     return (str(local) if local.is_dir() else model_id), {}
 
 
-def _file_problem(model_id: str) -> str | None:
-    """Why ``model_id``, where it names a file, cannot be read as a model: not a GGUF,
-    or no ``gguf`` package to read one (None where it is no file, or a readable GGUF)."""
+SAVED_FOLDER = "a folder written by save_pretrained (config.json, tokenizer files, weights)"
+
+
+def _local_problem(model_id: str) -> str | None:
+    """Why ``model_id``, where it names a local file or folder, cannot be read as a model:
+    a file that is no GGUF, or no ``gguf`` package to read one; a folder without
+    ``config.json`` (transformers said its config.json "should have a `model_type`
+    key", the file absent). None for a hub id, a readable GGUF or a folder with one."""
     from routerllm.model_files import header_problem
 
     local = Path(model_id).expanduser()
+    if local.is_dir() and not (local / "config.json").is_file():
+        return f"the model folder {local} has no config.json: give {SAVED_FOLDER}"
     if not local.is_file():
         return None
     if why := header_problem(local):
@@ -125,7 +132,7 @@ class HFBackend(Backend):
             return (
                 f"weights for {self.config.model_id} are not in a local directory or the HF cache"
             )
-        if why := _file_problem(self.config.model_id):
+        if why := _local_problem(self.config.model_id):
             return why
         if _needs_accelerate(self.config.model_id, gpus > 0) and not _has_accelerate():
             return "accelerate is not installed (pip install 'routerllm[hf]')"
@@ -161,7 +168,7 @@ class HFBackend(Backend):
             raise ModelUnavailableError(
                 f"model {self.name!r}: weights for {model_id} are not available locally"
             )
-        if why := _file_problem(self.config.model_id):
+        if why := _local_problem(self.config.model_id):
             raise ModelUnavailableError(f"model {self.name!r}: {why}")
         cuda = torch.cuda.is_available()
         if _needs_accelerate(self.config.model_id, cuda) and not _has_accelerate():
@@ -196,9 +203,13 @@ class HFBackend(Backend):
             self._model = self._tokenizer = None
             raise
         except Exception as e:  # corrupt files: SafetensorError, UnpicklingError, TypeError...
+            from routerllm.routers.base import one_line
+
             self._model = self._tokenizer = None
+            # transformers' text runs to several lines (five for missing tokenizer files)
+            hint = f"; give {SAVED_FOLDER}" if Path(model_id).is_dir() else ""
             raise BackendError(
-                f"transformers could not load {model_id!r} for {self.name!r}: {e}"
+                f"transformers could not load {model_id!r} for {self.name!r}: {one_line(e)}{hint}"
             ) from e
         self._model.eval()
 
