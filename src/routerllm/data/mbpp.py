@@ -25,6 +25,7 @@ import logging
 import re
 import textwrap
 from collections import Counter
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
@@ -47,16 +48,20 @@ _HUMANEVAL_FIELDS = ("entry_point", "canonical_solution", "test")
 
 
 def load_code_problems(
-    path: str | Path | None = None, *, max_prompt_chars: int = MAX_PROMPT_CHARS
+    path: str | Path | None = None,
+    *,
+    max_prompt_chars: int = MAX_PROMPT_CHARS,
+    packages: Collection[str] = (),
 ) -> list[HumanEvalProblem]:
     """The problems of ``path``: a HumanEval(+)-format file or an MBPP file, told apart
     by their fields; None is the packaged HumanEval. A prompt longer than
-    ``max_prompt_chars`` (the config's ``limits.max_prompt_chars``) is refused."""
+    ``max_prompt_chars`` (the config's ``limits.max_prompt_chars``) is refused, as is
+    code that imports a module outside the standard library and ``packages``."""
     path = packaged_path() if path is None else Path(path)
     rows = read_rows(path)
     if _is_mbpp(rows):
-        return _mbpp(path, rows, max_prompt_chars)
-    return humaneval_problems(path, rows, max_prompt_chars)
+        return _mbpp(path, rows, max_prompt_chars, packages)
+    return humaneval_problems(path, rows, max_prompt_chars, packages)
 
 
 def load_mbpp(path: str | Path) -> list[HumanEvalProblem]:
@@ -77,7 +82,9 @@ def _is_mbpp(rows: list[tuple[str, Any]]) -> bool:
     return mbpp > 0 and mbpp >= sum(found[k] for k in _HUMANEVAL_FIELDS)
 
 
-def _mbpp(path: Path, rows: list[tuple[str, Any]], max_prompt_chars: int) -> list[HumanEvalProblem]:
+def _mbpp(
+    path: Path, rows: list[tuple[str, Any]], max_prompt_chars: int, packages: Collection[str] = ()
+) -> list[HumanEvalProblem]:
     problems, skipped = [], []
     for n, (where, row) in enumerate(rows, 1):
         if not isinstance(row, dict):
@@ -112,7 +119,7 @@ def _mbpp(path: Path, rows: list[tuple[str, Any]], max_prompt_chars: int) -> lis
             "%s: left out %d problem(s) whose tests call no function the reference code "
             "defines (task_id %s)", path, len(skipped), ", ".join(skipped),
         )  # fmt: skip
-    return checked_problems(path, problems, "MBPP ", max_prompt_chars)
+    return checked_problems(path, problems, "MBPP ", max_prompt_chars, packages)
 
 
 def _test_without_assert(tests: list[str]) -> int | None:

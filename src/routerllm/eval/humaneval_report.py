@@ -42,6 +42,7 @@ from routerllm.eval.paired import RESAMPLES, Target, against_reference
 from routerllm.eval.quality_energy import above_mix, expected_kwh, plot_curve, quality_energy_curve
 from routerllm.eval.result_store import PACKAGED_SET, ResultStore
 from routerllm.eval.sandbox import isolation_text
+from routerllm.eval.sandbox_packages import check_sandbox_packages
 from routerllm.exceptions import RouterLLMError
 from routerllm.files import write_text_atomically
 from routerllm.log_repeats import warnings_once
@@ -96,6 +97,7 @@ def run_experiment(
     cascade_budget: float | None = None,
     problems_file: str | Path | None = None,
     train_on: str | Path | None = None,
+    sandbox_packages: Sequence[str] = (),
 ) -> dict[str, Any]:
     """Run (or resume) the experiment in ``out`` and write its report there.
 
@@ -110,7 +112,9 @@ def run_experiment(
     HumanEval- or MBPP-format file to run instead of the packaged HumanEval.
     ``train_on`` is the directory of an earlier run on another problem set, whose
     problems join every fold's training problems (``eval/transfer.py``); with
-    ``folds=1`` they are the only ones, and every problem here is tested."""
+    ``folds=1`` they are the only ones, and every problem here is tested.
+    ``sandbox_packages`` are the installed packages the problems' code may import besides
+    the standard library (EvalPlus's HumanEval+: numpy), checked in the sandbox first."""
     out = Path(out)
     if not config.carbon.enabled:
         raise RouterLLMError(
@@ -161,7 +165,10 @@ def run_experiment(
     )
     # Before the problems and a --train-on run load, not when the run's folder is made.
     refuse_unwritable_folder(out, f"cannot write the results to {out}", "nothing was run")
-    every = load_code_problems(problems_file, max_prompt_chars=config.limits.max_prompt_chars)
+    packages = check_sandbox_packages(sandbox_packages)  # before any model runs
+    every = load_code_problems(
+        problems_file, max_prompt_chars=config.limits.max_prompt_chars, packages=packages
+    )
     problems = seeded_subset(every, limit, seed)
     # --limit at or above the set's size runs the whole set: not a subset.
     limit = limit if limit is not None and limit < len(every) else None
@@ -236,7 +243,14 @@ def run_experiment(
                 _check_stored_styles(system, store, [m for m in ladder if m not in wanted],
                                      style_overrides)  # fmt: skip
                 run_models(
-                    system, problems, store, wanted, style_overrides, progress, states_of=states_of
+                    system,
+                    problems,
+                    store,
+                    wanted,
+                    style_overrides,
+                    progress,
+                    states_of=states_of,
+                    packages=packages,
                 )
                 # Reported: the models run now, and any other whose answers are all stored,
                 # made with the file the config names now (another file's are not its own).
@@ -388,7 +402,9 @@ def run_experiment(
             "generation_methods": generation_methods,
             # How each model's stored load was measured (None: stored before it was recorded).
             "load_methods": load_methods,
-            "sandbox": isolation_text(),
+            "sandbox": isolation_text()
+            + (f", importing {', '.join(packages)}" if packages else ""),
+            "sandbox_packages": list(packages),
             "country": config.carbon.country_iso_code,
             "wall_time_s": time.perf_counter() - start,
             # What the stored generations cost, whichever invocation made them.

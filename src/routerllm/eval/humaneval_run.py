@@ -66,13 +66,15 @@ def run_models(
     progress: bool = True,
     on_row: Callable[[dict[str, Any]], None] | None = None,
     states_of: Sequence[str] = (),
+    packages: Sequence[str] = (),
 ) -> None:
     """Phase 1: each model on each problem not yet in the store (generation, tests, energy).
 
     Each model is prompted in its default style (``codegen.style_for``) with
     ``style_overrides`` (e.g. ``{"mode": "chat", "max_new_tokens": 256}``) applied.
     The models in ``states_of`` also return their hidden state of each prompt, read
-    while generating (``GenerationRequest.prompt_state``), which is stored with it."""
+    while generating (``GenerationRequest.prompt_state``), which is stored with it.
+    ``packages`` may be imported by the tests besides the standard library."""
     from routerllm.eval.codegen import build_request, extract_completion, style_for
     from routerllm.eval.sandbox import check_problem
 
@@ -113,7 +115,7 @@ def run_models(
                     store.add_load(model, loading.duration_s, loading.energy_kwh, loading.co2_kg,
                                    loading.method)  # fmt: skip
                 completion = extract_completion(problem, result.text, style)
-                check = check_problem(problem, completion)
+                check = check_problem(problem, completion, packages=packages)
                 gen = result.components["llm_inference"]
                 row = {
                     "model": model, "task_id": problem.task_id, "raw": result.text, "completion": completion,

@@ -1,7 +1,8 @@
 """Run untrusted generated Python (HumanEval completions) so that it cannot take the harness down.
 
 Each program runs in its own process, ``python -I -S -B -u`` (isolated; no ``site``,
-so only the standard library imports; unbuffered, so the output tail is complete
+so only the standard library imports, and the packages a run names:
+:mod:`routerllm.eval.sandbox_packages`; unbuffered, so the output tail is complete
 when it is killed), in a fresh temporary directory (cwd, ``HOME``, ``TMPDIR``)
 removed afterwards, with a minimal environment (the harness's API keys are not passed
 in; run as the harness's own user, not root, it can still read them from the harness's
@@ -65,6 +66,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from routerllm.backends.interrupts import deferred_interrupts
 from routerllm.checks import is_integer, is_positive_number
+from routerllm.eval.sandbox_packages import THREAD_LIMITS, link_packages, package_names
 from routerllm.eval.sandbox_runner import MARK
 from routerllm.exceptions import RouterLLMError
 
@@ -112,13 +114,15 @@ def run_program(
     timeout_s: float = 10.0,
     memory_mb: int = 1024,
     max_output_bytes: int = MAX_OUTPUT_BYTES,
+    packages: Sequence[str] = (),
 ) -> ExecutionResult:
     """Run ``source`` in a limited child process and classify how it ended.
 
     ``timeout_s`` is wall-clock time; more than ``max_output_bytes`` on stdout and
     stderr together kills the program, and each kept tail is at most that long.
-    Raises :class:`RouterLLMError` for bad limits, or if its folder cannot be written or
-    the interpreter cannot start.
+    ``packages`` may be imported besides the standard library
+    (:mod:`routerllm.eval.sandbox_packages`). Raises :class:`RouterLLMError` for bad
+    limits or packages, or if its folder cannot be written or the interpreter cannot start.
     """
     if not isinstance(source, str):
         raise RouterLLMError(
@@ -129,6 +133,7 @@ def run_program(
     except UnicodeEncodeError as e:
         raise RouterLLMError(f"source is not valid UTF-8 text ({e.reason} at {e.start})") from e
     _check_limits(timeout_s, memory_mb, max_output_bytes)
+    names = package_names(packages) if packages else ()
     with _PROBE_LOCK:
         executable, isolation = _interpreter(sys.executable)
     uid = os.getuid() if isolation.user is None else isolation.user[0]
@@ -150,9 +155,11 @@ def run_program(
         try:
             program.write_text(source, encoding="utf-8")
             program.chmod(0o644)
+            paths = [str(link_packages(workdir, names))] if names else []
         except OSError as e:  # a full disk
             raise RouterLLMError(f"cannot write the program to the sandbox's folder: {e}") from e
-        proc = _start(executable, workdir, functools.partial(_enter_sandbox, limits, isolation))
+        preexec = functools.partial(_enter_sandbox, limits, isolation)
+        proc = _start(executable, workdir, preexec, paths)
         try:
             ending, out, err = _collect(proc, start + timeout_s, max_output_bytes)
         finally:
@@ -203,9 +210,10 @@ def check_problem(
     timeout_s: float = 10.0,
     memory_mb: int = 1024,
     max_output_bytes: int = MAX_OUTPUT_BYTES,
+    packages: Sequence[str] = (),
 ) -> ExecutionResult:
     """Run ``problem.program(completion)`` (prompt + completion + tests + ``check(...)``);
-    ``completion=None`` runs the canonical solution."""
+    ``completion=None`` runs the canonical solution; ``packages`` as for :func:`run_program`."""
     if not _is_problem(problem):
         raise RouterLLMError(f"problem must be a HumanEvalProblem, got {type(problem).__name__}")
     if completion is not None and not isinstance(completion, str):
@@ -213,7 +221,8 @@ def check_problem(
             f"completion must be the code as a string (or None for the canonical solution), "
             f"got {type(completion).__name__}"
         )
-    return run_program(problem.program(completion), timeout_s, memory_mb, max_output_bytes)
+    program = problem.program(completion)
+    return run_program(program, timeout_s, memory_mb, max_output_bytes, packages)
 
 
 def _is_problem(problem: object) -> bool:
@@ -227,12 +236,14 @@ def check_many(
     workers: int = 2,
     timeout_s: float = 10.0,
     memory_mb: int = 1024,
+    packages: Sequence[str] = (),
 ) -> list[ExecutionResult]:
     """:func:`check_problem` on each ``(problem, completion)``, ``workers`` at a time
     (threads, each waiting on its own process); results in the order of ``items``."""
     if not is_integer(workers) or workers < 1:  # type: ignore[operator]
         raise RouterLLMError(f"workers must be an integer >= 1, got {workers!r}")
     _check_limits(timeout_s, memory_mb, MAX_OUTPUT_BYTES)
+    names = package_names(packages) if packages else ()
     if isinstance(items, str | bytes) or not isinstance(items, Iterable):
         raise RouterLLMError(
             f"items must be (problem, completion) pairs, got {type(items).__name__}"
@@ -247,17 +258,27 @@ def check_many(
                 f"({type(problem).__name__}, {type(completion).__name__})"
             )
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="sandbox") as pool:
-        return list(pool.map(lambda it: check_problem(it[0], it[1], timeout_s, memory_mb), pairs))
+        return list(
+            pool.map(
+                lambda it: check_problem(
+                    it[0], it[1], timeout_s, memory_mb, MAX_OUTPUT_BYTES, names
+                ),
+                pairs,
+            )
+        )
 
 
-def _start(executable: str, workdir: Path, preexec: Callable[[], None]) -> subprocess.Popen[bytes]:
-    env = {"PATH": "/usr/bin:/bin", "HOME": str(workdir), "TMPDIR": str(workdir)}
+def _start(
+    executable: str, workdir: Path, preexec: Callable[[], None], paths: Sequence[str] = ()
+) -> subprocess.Popen[bytes]:
+    """The runner's arguments are the folders it puts first on ``sys.path``."""
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(workdir), "TMPDIR": str(workdir), **THREAD_LIMITS}
     proc = None
     try:
         # Ctrl-C during the fork is handled in an at-fork hook (logging's), which drops it
         with deferred_interrupts():
             proc = subprocess.Popen(
-                [executable, *PYTHON_FLAGS, "-c", _runner_source()],
+                [executable, *PYTHON_FLAGS, "-c", _runner_source(), *paths],
                 cwd=workdir,
                 env={**env, "LC_ALL": "C.UTF-8"},
                 stdin=subprocess.DEVNULL,
@@ -452,7 +473,8 @@ def _interpreter(executable: str) -> tuple[str, _Isolation]:
     """The interpreter for sandboxed programs and its isolation: ``executable``, unless
     we are root and user ``nobody`` cannot start it (a virtualenv under ``/root``):
     then a system interpreter of the same Python version that ``nobody`` can start
-    (programs run with ``-I -S``: the standard library is all they get anyway)."""
+    (programs run with ``-I -S``: they get the standard library, and the packages named
+    for the run from the harness's install, which ``check_sandbox_packages`` checks)."""
     isolation = _isolation(executable)
     if os.geteuid() != 0 or isolation.user is not None or _nobody() is None:
         return executable, isolation

@@ -145,7 +145,9 @@ def _report(exc: BaseException, code: int, line: str | None = None) -> None:
 
 
 def main() -> None:
-    """Run ``program.py`` from the working directory as ``__main__`` and exit with the verdict."""
+    """Run ``program.py`` from the working directory as ``__main__`` and exit with the verdict;
+    the arguments are folders to import from (links to the packages named for the run)."""
+    sys.path[:0], sys.argv[1:] = sys.argv[1:], []
     install_guards()
     try:
         with open("program.py", encoding="utf-8") as f:
