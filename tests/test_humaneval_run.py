@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import re
 from pathlib import Path
 from typing import Any
@@ -533,7 +534,8 @@ def test_routers_and_gate_train_on_another_problem_sets_run(
     # one fold: trained on the other set only, every HumanEval problem tested
     alone = run_experiment(tiny_config, tmp_path / "he", systems=systems, limit=4, folds=1,
                            style_overrides=short, progress=False, train_on=tmp_path / "mbpp")  # fmt: skip
-    assert alone["trained_on"] == {"run": str(tmp_path / "mbpp"), "problems": 6}
+    assert alone["trained_on"] == {"run": str(tmp_path / "mbpp"), "problems": 6,
+                                   "styles": alone["styles"], "style_differs": {}}  # fmt: skip
     by_name = {r["system"]: r for r in alone["systems"]}
     assert all(r["total"] == 4 for r in alone["systems"])
     assert len(by_name["gated-cascade"]["gate"]["thresholds"]) == 1
@@ -1813,3 +1815,53 @@ def test_cross_validated_routers_build_their_encoder_once_as_loading(
                              "hashing")  # fmt: skip
     assert built == ["model_loading"]
     assert cv.encoder_load[0] > 0 and cv.encoder_load_measured
+
+
+def test_training_on_a_run_of_another_prompting_style_is_said_and_recorded(
+    tiny_config: AppConfig, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Which model solves which problem depends on how it was asked: a --train-on run made
+    in another mode mixes two experiments. Not refused (more training data may be meant),
+    but said in one line naming both styles, and recorded beside trained_on."""
+    from routerllm.eval.codegen import style_for
+
+    ladder = [m.name for m in tiny_config.models_by_size()]
+    others = [p for p in problems_subset(None, 0) if p.task_id not in
+              {q.task_id for q in problems_subset(2, 0)}][:4]  # fmt: skip
+    for name, mode in (("complete", "complete"), ("same", "chat")):
+        store = ResultStore(tmp_path / name / "results.sqlite")
+        store.add_problems(others)
+        for m in ladder:
+            store.use_style(
+                m, dataclasses.asdict(style_for(m, {"mode": mode, "max_new_tokens": 8}))
+            )
+            for p in others:
+                store.add(_row(m, p.task_id, m != ladder[0]))
+        store.close()
+    out = tmp_path / "he"
+    with caplog.at_level(logging.WARNING, logger="routerllm"):
+        summary = run_experiment(tiny_config, out, systems=["knn"], limit=2, folds=1,
+                                 style_overrides={"max_new_tokens": 8}, progress=False,
+                                 train_on=tmp_path / "complete")  # fmt: skip
+    said = [r.getMessage() for r in caplog.records if "prompting style" in r.getMessage()]
+    assert len(said) == 1 and "\n" not in said[0], said
+    assert (
+        f"--train-on {tmp_path / 'complete'} was made in another prompting style: it asked {', '.join(ladder)} in complete mode "
+        f"(max_new_tokens 8), this run in chat mode (max_new_tokens 8): differs in "
+        f"instruction, mode, stop" in said[0]
+    )
+    trained_on = summary["trained_on"]
+    assert {m: s["mode"] for m, s in trained_on["styles"].items()} == dict.fromkeys(ladder, "complete")  # fmt: skip
+    assert trained_on["style_differs"] == dict.fromkeys(ladder, ["instruction", "mode", "stop"])
+    assert json.loads((out / "results.json").read_text())["trained_on"] == trained_on
+    report = (out / "report.md").read_text()
+    assert f"its answers asked in another prompting style ({', '.join(ladder)} in complete mode" in report  # fmt: skip
+    # the same style (the stored answers reused): nothing said, and the report says so
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="routerllm"):
+        same = run_experiment(tiny_config, out, systems=["knn"], limit=2, folds=1,
+                              style_overrides={"max_new_tokens": 8}, progress=False,
+                              train_on=tmp_path / "same")  # fmt: skip
+    assert not [r for r in caplog.records if "prompting style" in r.getMessage()]
+    assert same["trained_on"]["style_differs"] == {}
+    assert "in this run's prompting style" in (out / "report.md").read_text()

@@ -77,12 +77,26 @@ def _training(s: dict[str, Any]) -> str:
     if s["folds"] == 1:
         return (
             f"trained only on the {counted(other['problems'], 'problem')} of the run in {other['run']} "
-            "(another problem set), every problem here tested"
+            f"(another problem set{_other_style(other, s)}), every problem here tested"
         )
     return (
         f"{s['folds']}-fold cross-validation over problems, every fold's training problems "
-        f"joined by the {counted(other['problems'], 'problem')} of the run in {other['run']} (never tested)"
+        f"joined by the {counted(other['problems'], 'problem')} of the run in {other['run']} "
+        f"(never tested{_other_style(other, s)})"
     )
+
+
+def _other_style(other: dict[str, Any], s: dict[str, Any]) -> str:
+    """How the run trained on asked the models, where this run asks them otherwise."""
+    from routerllm.eval.style_diff import differences_text
+
+    if "style_differs" not in other:  # a results.json written before it was recorded
+        return ""
+    if not (differs := other["style_differs"]):
+        return "; in this run's prompting style"
+    # a run that trains reports every model of its ladder, each with its style
+    text = differences_text(other["styles"], s["styles"], differs, "here")
+    return f"; its answers asked in another prompting style ({text}): two experiments mixed"
 
 
 def _learned_line(s: dict[str, Any]) -> list[str]:

@@ -207,7 +207,7 @@ def run_experiment(
             raise RouterLLMError(f"{out / name} is a file, where the run writes a folder")
     extra = None
     if train_on is not None:
-        from routerllm.eval.transfer import load_training_run, refuse_other_width
+        from routerllm.eval.transfer import load_training_run, refuse_other_width, say_other_styles
 
         extra = load_training_run(
             train_on, ladder, medium, {p.task_id for p in problems},
@@ -242,6 +242,10 @@ def run_experiment(
                 states_of = [medium] if GATED_CASCADE in systems else []
                 _check_stored_styles(system, store, [m for m in ladder if m not in wanted],
                                      style_overrides)  # fmt: skip
+                style_differs = None if extra is None else say_other_styles(
+                    extra, {m: dataclasses.asdict(style_for(m, style_overrides, system.manager.backend(m).prefills))
+                            for m in ladder}, "--train-on", "this run", "this run's routers and gate",
+                )  # fmt: skip
                 run_models(
                     system,
                     problems,
@@ -389,7 +393,15 @@ def run_experiment(
             "problems": len(problems),
             "limit": limit,
             "folds": folds if trained else None,  # None: nothing was cross-validated
-            "trained_on": None if extra is None else {"run": extra.source, "problems": len(extra)},
+            # how the other run asked the models, and where that is not how this run asks them
+            "trained_on": None
+            if extra is None
+            else {
+                "run": extra.source,
+                "problems": len(extra),
+                "styles": extra.styles,
+                "style_differs": style_differs,
+            },  # fmt: skip
             "seed": seed,
             "encoder": encoder or DEFAULT_ENCODER,
             "calibration": calibration,

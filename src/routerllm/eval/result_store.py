@@ -34,6 +34,7 @@ from routerllm.eval.store_file import (
     run_tables,
     unreadable,
 )
+from routerllm.eval.style_diff import style_changes
 from routerllm.exceptions import RouterLLMError
 from routerllm.path_checks import refuse_special_database
 from routerllm.sqlite_busy import table_columns
@@ -282,11 +283,7 @@ class ResultStore:
                 f"(an older RouterLLM made them); use a new --out directory"
             )
         old, new = json.loads(row[0]), json.loads(text)
-        # The style's name is a label; what is compared is how the model is prompted.
-        changed = sorted(
-            k for k in old.keys() | new.keys() if k != "name" and old.get(k) != new.get(k)
-        )
-        if changed:
+        if changed := style_changes(old, new):
             raise RouterLLMError(
                 f"the stored results of {model!r} were generated with another prompting style "
                 f"({old.get('mode')} mode, max_new_tokens {old.get('max_new_tokens')}; differs in "

@@ -12,6 +12,7 @@ serving cascade's escalation gate on every problem of a run (:func:`gate_from_ru
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +28,8 @@ if TYPE_CHECKING:
     from routerllm.carbon.meter import CarbonMeter
     from routerllm.config import ModelConfig
     from routerllm.gate import EscalationGate
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -48,6 +51,8 @@ class TrainingRun:
     measured: np.ndarray | None = None
     #: where each model's weights came from (``ModelConfig.source_text``), where recorded
     sources: dict[str, str] = field(default_factory=dict)
+    #: how the run prompted each model (``CodegenStyle`` as its store records it), where recorded
+    styles: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.task_ids)
@@ -166,6 +171,7 @@ def load_training_run(
                 f"energies are not this model's to train on; train on a run of this config's models"
             )
         completions = store.completions(medium)
+        styles = store.styles()
         return TrainingRun(
             source=str(run_dir),
             task_ids=ids,
@@ -182,11 +188,36 @@ def load_training_run(
             ),
             medium_completions=[completions[t] for t in ids],
             medium_states=store.prompt_states(medium, ids),
-            medium_style=store.styles().get(medium),
+            medium_style=styles.get(medium),
             sources=recorded,
+            styles={m: styles[m] for m in ladder if m in styles},
         )
     finally:
         store.close()
+
+
+def say_other_styles(
+    run: TrainingRun,
+    ours: Mapping[str, Mapping[str, Any]],
+    option: str,
+    here: str,
+    trains: str,
+    remedy: str = "train on a run made with the same prompting options",
+) -> dict[str, list[str]]:
+    """Warn, in one line, where ``run`` (given as ``option``) asked a model of ``ours``
+    (how ``here`` asks each) in another style: its answers train ``trains`` all the same
+    (more training data may be meant), two experiments mixed; ``remedy`` says how to
+    keep them apart. Returns the fields that differ, per model (``style_diff.other_styles``)."""
+    from routerllm.eval.style_diff import differences_text, other_styles
+
+    if differs := other_styles(run.styles, ours):
+        log.warning(
+            "%s %s was made in another prompting style: it asked %s; its answers train %s "
+            "all the same, two experiments mixed (which model solves a problem depends on how "
+            "it was asked): %s to keep them apart",
+            option, run.source, differences_text(run.styles, ours, differs, here), trains, remedy,
+        )  # fmt: skip
+    return differs
 
 
 def refuse_other_width(run: TrainingRun, option: str, model: ModelConfig, here: str = "") -> None:
