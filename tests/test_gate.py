@@ -11,7 +11,7 @@ import sqlite3
 import subprocess
 import sys
 from contextlib import closing
-from dataclasses import replace
+from dataclasses import asdict, replace
 from pathlib import Path
 from unittest import mock
 
@@ -22,6 +22,7 @@ import routerllm.files as files_module
 from routerllm.config import AppConfig, load_config
 from routerllm.config_sections import BudgetConfig, BudgetLimits
 from routerllm.eval.cascade_gate import state_predictions
+from routerllm.eval.codegen import style_for
 from routerllm.eval.humaneval_report import run_experiment
 from routerllm.exceptions import ConfigError, RouterLLMError
 from routerllm.gate import EscalationGate, GateDecision, gate_threshold
@@ -428,6 +429,14 @@ def test_train_gate_on_a_run_and_serve_with_it(tiny_config_path: Path, tmp_path:
     out = _cli("train-gate", "--run", str(run), "--out", str(gate_dir), "--folds", "2",
                "--budget", "0.9", "--config", str(tiny_config_path), "--json")  # fmt: skip
     assert out.returncode == 0, out.stderr
+    # the run asked the models for 8 tokens; a system asks tiny-heavy for its style's 512:
+    # the gate learns its success and energy in another style than it will be served in
+    other_style = (
+        f"--run {run} was made in another prompting style: it asked tiny-heavy in chat mode "
+        "(max_new_tokens 8), a system of this config in chat mode (max_new_tokens 512): "
+        "differs in max_new_tokens; its answers train the gate all the same"
+    )
+    assert other_style in out.stderr and out.stderr.count("prompting style") == 1, out.stderr
     summary = json.loads(out.stdout)
     assert summary["first"] == "tiny-medium" and summary["then"] == "tiny-heavy"
     assert summary["training"]["problems"] == 8 and summary["budget"] == 0.9
@@ -448,6 +457,20 @@ def test_train_gate_on_a_run_and_serve_with_it(tiny_config_path: Path, tmp_path:
     served = _cli("route", REQUEST, "--config", str(tiny_config_path), "--model", "tiny-medium",
                   "--gate", str(gate_dir), "--json")  # fmt: skip
     assert served.returncode == 0, served.stderr
+    assert gate.about["styles"]["tiny-heavy"]["max_new_tokens"] == 8  # recorded, so said here
+    assert (
+        f"cascade.gate {gate_dir} was trained on a run that asked tiny-heavy in chat mode "
+        "(max_new_tokens 8), this system in chat mode (max_new_tokens 512): differs in "
+        "max_new_tokens" in served.stderr
+    ), served.stderr
+    # a run that asked tiny-heavy as a system asks it: nothing said
+    same = shutil.copytree(run, tmp_path / "same")
+    with closing(sqlite3.connect(same / "results.sqlite")) as db, db:
+        db.execute("UPDATE styles SET style = ? WHERE model = 'tiny-heavy'",
+                   (json.dumps(asdict(style_for("tiny-heavy")), sort_keys=True),))  # fmt: skip
+    alike = _cli("train-gate", "--run", str(same), "--out", str(tmp_path / "g4"), "--folds", "2",
+                 "--config", str(tiny_config_path))  # fmt: skip
+    assert alike.returncode == 0 and "prompting style" not in alike.stderr, alike.stderr
     reason = json.loads(served.stdout)["reason"]
     assert "tiny-medium's answer failed 2 of the request's 2 examples" in reason
     said = (  # a budget no escalation fits says so, not that this one fell short

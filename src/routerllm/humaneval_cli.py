@@ -79,6 +79,7 @@ def cmd_train_gate(args: argparse.Namespace) -> int:
             meter=meter,
             sources=sources,
             first_model=config.model(cascade_pair(ladder)[0]),
+            then_model=config.model(cascade_pair(ladder)[1]),
         )
     finally:
         meter.close()

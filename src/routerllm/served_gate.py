@@ -10,11 +10,12 @@ of prompts asked that way.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from routerllm.config import AppConfig
+from routerllm.config import AppConfig, ModelConfig
 from routerllm.eval.codegen import CodegenStyle, style_for
 from routerllm.exceptions import ConfigError, RouterLLMError
 
@@ -83,6 +84,7 @@ class ServedGate:
             )
         _check_sources(config, gate)
         style = _run_style(config, gate)
+        _say_other_style(config, gate)
         _check_width(config, gate)
         return cls(gate, style)
 
@@ -159,3 +161,32 @@ def _run_style(config: AppConfig, gate: EscalationGate) -> CodegenStyle | None:
             f"cascade.gate {config.cascade.gate}: the prompting style of its run is not "
             f"readable ({e}); train the gate again with this version (routerllm train-gate)"
         ) from None
+
+
+def served_style(model: ModelConfig) -> dict[str, Any]:
+    """How a system asks ``model`` for a function stub where the gate does not read its
+    state (``ModelCalls.style``): its name's style, the chat style where its backend
+    cannot start the answer."""
+    from routerllm.registry import BACKENDS
+
+    prefills = BACKENDS.get(model.backend).prefills
+    return dataclasses.asdict(style_for(model.name, prefills=prefills))
+
+
+def _say_other_style(config: AppConfig, gate: EscalationGate) -> None:
+    """Warn where the gate's run asked its second model otherwise than this system will:
+    the gate predicts that model's success and energy as asked in the run's style. (Its
+    first model is asked as the run asked it.)"""
+    from routerllm.eval.style_diff import differences_text, other_styles
+
+    styles = gate.about.get("styles")  # absent in gates saved before 2026-12-05
+    if not isinstance(styles, dict) or not isinstance(styles.get(gate.then), dict):
+        return
+    ours = {gate.then: served_style(config.model(gate.then))}
+    if differs := other_styles(styles, ours):
+        log.warning(
+            "cascade.gate %s was trained on a run that asked %s; it predicts %s's success and "
+            "energy as asked there: train it on a run made with the default prompting options "
+            "(no --mode, no --max-new-tokens), as a system asks",
+            config.cascade.gate, differences_text(styles, ours, differs, "this system"), gate.then,
+        )  # fmt: skip

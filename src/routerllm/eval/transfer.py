@@ -249,6 +249,7 @@ def gate_from_run(
     meter: CarbonMeter | None = None,
     sources: Mapping[str, str] | None = None,
     first_model: ModelConfig | None = None,
+    then_model: ModelConfig | None = None,
 ) -> EscalationGate:
     """An escalation gate for the serving cascade (``routerllm train-gate``), trained on
     the problems of the run in ``run_dir`` (those whose task_id is in ``only``, when
@@ -258,7 +259,10 @@ def gate_from_run(
     checks' energy counts against the budget. A run whose model of a name was another
     file than ``sources`` gives (the serving config's ``ModelConfig.source_text``) is
     refused: a system of that config would refuse its gate, and so is one whose stored
-    states are not as wide as ``first_model``'s GGUF (the config's first model) gives."""
+    states are not as wide as ``first_model``'s GGUF (the config's first model) gives.
+    A run that asked the second model otherwise than a system of that config asks
+    ``then_model`` (the config's second model) is warned about: a served gate asks its
+    first model as the run did, the second one in its own style."""
     from routerllm.carbon.meter import NullMeter
     from routerllm.cascade import cascade_pair
     from routerllm.gate import EscalationGate, known_kwh, refuse_unmeasured
@@ -281,6 +285,13 @@ def gate_from_run(
         )
     if first_model is not None:
         refuse_other_width(run, "--run", first_model)
+    if then_model is not None:
+        from routerllm.served_gate import served_style
+
+        served = {then: served_style(then_model)}
+        say_other_styles(run, served, "--run", "a system of this config", "the gate",
+                         "make the run with the default prompting options (no --mode, no "
+                         "--max-new-tokens), as a system asks")  # fmt: skip
     idx = np.array([i for i, t in enumerate(run.task_ids) if only is None or t in only], dtype=int)
     if len(idx) < 2 * folds:
         raise RouterLLMError(
@@ -294,7 +305,7 @@ def gate_from_run(
         unverified = run.unverified(idx)  # the held-out problems are not checked
     about = {"run": str(run_dir), "problems": len(idx), "unverified": int(unverified.sum()),
              "folds": folds, "seed": seed, "style": run.medium_style,
-             "sources": run.sources,
+             "sources": run.sources, "styles": run.styles,
              "unmeasured": 0 if measured is None else int((~measured).sum())}  # fmt: skip
     return EscalationGate.fit(
         first, then, run.medium_states[idx].astype(float), run.scores[idx],
