@@ -219,7 +219,7 @@ def run(name: str, args: argparse.Namespace) -> dict[str, Any]:
         "train_size": len(train), "test_size": len(test_data), "warm": warm_size,
         "stream": n_stream, "cost": cost, "knob": args.knob, "explore": args.explore,
         "ridge": args.ridge, "encoder": args.encoder, "full_information": full,
-        "references": references, "seeds": seeds,
+        "references": references, "seed_values": list(args.seeds), "seeds": seeds,
     }  # fmt: skip
 
 
@@ -232,7 +232,7 @@ def show(name: str, r: dict[str, Any]) -> None:
     print(
         f"\n== {name}: train {r['train_size']} (warm start {r['warm']}, stream {r['stream']}), "
         f"test {r['test_size']}, cost = {r['cost']}, knob {r['knob']:g}, explore "
-        f"{r['explore']:g}, ridge {r['ridge']:g}, {r['encoder']}, seeds {len(r['seeds'])}"
+        f"{r['explore']:g}, ridge {r['ridge']:g}, {r['encoder']}, seeds {r['seed_values']}"
     )
     print(f"{'test set':<54}{'AIQ':>18}{'accuracy at knob':>20}{'cost at knob':>18}{'utility at knob':>20}")  # fmt: skip
     for t in r["seeds"][0]["checkpoints"]:

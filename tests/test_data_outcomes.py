@@ -415,6 +415,33 @@ def test_the_feedback_benchmark_refuses_a_warm_start_size_below_one(
     )
 
 
+def test_the_feedback_benchmark_runs_and_names_the_seeds_it_ran(tmp_path: Path) -> None:
+    """Its header said "seeds 1" for ``--seeds 7``: the count, read as the seed, and its
+    --json kept no seed at all. A smoke run on a small MBPP-shaped set (hashing encoder)."""
+    import json
+    import subprocess
+    import sys
+
+    rng = np.random.default_rng(0)
+    header = ["", "sample_id", "prompt", "eval_name", "a", "a|total_cost", "b", "b|total_cost",
+              "oracle_model_to_route_to"]  # fmt: skip
+    folder = tmp_path / "routerbench_mbpp"
+    folder.mkdir()
+    for file, n in (("train.csv", 40), ("test.csv", 12)):
+        rows = [[i, f"{file}{i}", repr([f"write function {file} {i}"]), "mbpp",
+                 int(rng.integers(2)), 0.001, int(rng.integers(2)), 0.01, "a"] for i in range(n)]  # fmt: skip
+        write_csv(folder / file, header, rows)
+    script = Path(__file__).parents[1] / "benchmarks" / "feedback_learning.py"
+    argv = [sys.executable, str(script), "--data-dir", str(tmp_path), "--datasets",
+            "routerbench_mbpp", "--encoder", "hashing", "--warm", "10", "--seeds", "7"]  # fmt: skip
+    out = subprocess.run(argv, capture_output=True, text=True, check=False, timeout=120)
+    assert out.returncode == 0 and "Traceback" not in out.stderr, out.stderr[-800:]
+    assert "hashing, seeds [7]" in out.stdout.splitlines()[1]
+    out = subprocess.run([*argv, "--json"], capture_output=True, text=True, check=False, timeout=120)  # fmt: skip
+    assert out.returncode == 0, out.stderr[-800:]
+    assert json.loads(out.stdout)["routerbench_mbpp"]["seed_values"] == [7]
+
+
 @pytest.mark.parametrize(
     ("option", "value", "allowed"),
     [("--knob", "-5", ">= 0"), ("--knob", "nan", ">= 0"), ("--explore", "-1", ">= 0"),
