@@ -290,8 +290,9 @@ def gate_from_run(
 
         served = {then: served_style(then_model)}
         say_other_styles(run, served, "--run", "a system of this config", "the gate",
-                         "make the run with the default prompting options (no --mode, no "
-                         "--max-new-tokens), as a system asks")  # fmt: skip
+                         "make the run in the style the gate's requests will be asked in: "
+                         "the default options for function stubs, as a system asks them; "
+                         "--mode chat for requests in prose, which a system sends as written")  # fmt: skip
     idx = np.array([i for i, t in enumerate(run.task_ids) if only is None or t in only], dtype=int)
     if len(idx) < 2 * folds:
         raise RouterLLMError(
