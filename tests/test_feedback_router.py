@@ -110,6 +110,14 @@ def test_exploration_is_seeded_and_zero_is_the_posterior_mean() -> None:
     explored = choices(explore=3.0, seed=7)
     assert explored == choices(explore=3.0, seed=7)  # the same seed, the same draws
     assert explored != greedy and explored != choices(explore=3.0, seed=8)
+    # explore scales the draw's spread: a small one keeps to the posterior mean, a larger
+    # one, with the same seed, strays from it more often (removing the factor passed)
+    assert choices(explore=0.01, seed=7) == greedy
+    strays = [
+        sum(a != b for a, b in zip(choices(explore=e, seed=7), greedy, strict=True))
+        for e in (0.5, 3.0)
+    ]
+    assert 0 < strays[0] < strays[1], strays
     decision = router.route(prompts[0])
     assert "Thompson" not in decision.reason
     assert "Thompson sampling, explore 3" in feedback_router(encoder="hashing", explore=3.0).fit(
