@@ -366,7 +366,7 @@ def test_feedback_is_stored_learned_and_saved(tmp_path: Path, monkeypatch: pytes
         with pytest.raises(PromptError, match="request_id must be"):
             system.feedback(7, 1.0)  # type: ignore[arg-type]
         chosen = system.generate("hi", model="tiny-light")  # not routed: nothing to rate
-        with pytest.raises(UnknownRequestError):
+        with pytest.raises(UnknownRequestError, match="not those whose model the caller chose"):
             system.feedback(chosen.request_id, 1.0)
         by_rules = system.generate("hi", router="rules")
         with pytest.raises(PromptError, match="routed by 'rules', which does not learn"):
