@@ -1077,3 +1077,18 @@ def test_a_callers_model_runs_and_is_logged_when_the_cap_leaves_no_model_to_rout
         result = system.generate("hello there", model="tiny-medium")
         assert result.model == "tiny-medium"
         assert [r.model for r in system.log.records()] == ["tiny-medium"]
+
+
+@pytest.mark.parametrize(
+    ("predicted", "fits"), [(0.5e-3, True), (1e-3, True), (1.000001e-3, False)]
+)
+def test_a_prediction_of_exactly_what_is_left_fits(predicted: float, fits: bool) -> None:
+    """The limit is what may be spent: a request predicted to spend all that is left runs;
+    a hair more is over (the boundary a strict < would move)."""
+    from routerllm.carbon.budget import Allowance
+    from routerllm.carbon.predictor import Prediction
+
+    left = Allowance("co2_kg", 1e-3, "per-request budget")
+    prediction = Prediction("m", 0.0, predicted, 0.0, 10, 10, "test")
+    assert left.fits(prediction) is fits
+    assert left.fits(None)  # nothing known of the model's cost: not refused for it
