@@ -59,6 +59,11 @@ def test_only_answers_fixed_by_the_request_are_cached(tmp_path: Path) -> None:
     assert key_of(GenerationRequest("What is a list?", max_new_tokens=4)) != key
     assert key_of(request, "tiny-medium") != key
     assert key_of(GenerationRequest("What is a list?", system="Be brief.")) != key
+    assert key_of(GenerationRequest("What is a list?", top_k=1)) != key
+    assert key_of(GenerationRequest("What is a list?", min_p=0.1)) != key
+    config.generation.top_k = 1
+    assert key_of(request) != key
+    config.generation.top_k = None
     assert key_of(GenerationRequest("What is a list?", prompt_state=True)) is None
     config.cascade.enabled = True
     assert key_of(request) != key

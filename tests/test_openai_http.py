@@ -535,6 +535,22 @@ def test_stub_success_sends_the_openai_request(stub: Stub) -> None:
     assert body["temperature"] == 0.0
     assert body["stop"] == ["\n\n"]
     assert body["seed"] == 0
+    # unset, the sampling filters are the endpoint's own: OpenAI's API refuses a top_k
+    # ("Unrecognized request argument supplied: top_k", a 400)
+    assert "top_k" not in body and "min_p" not in body
+
+
+def test_top_k_and_min_p_are_sent_where_set(stub: Stub) -> None:
+    """vLLM and llama-server take top_k and min_p beside the API's own fields: the
+    request's, else the config's, are sent."""
+    stub.default_post = completion_reply("hi")
+    backend = http_backend(stub.base_url)
+    backend.generate(GenerationRequest(prompt="Say hi", top_k=20, min_p=0.05))
+    backend.generation = GenerationConfig(temperature=0.7, top_k=0, min_p=0.1)
+    backend.generate(GenerationRequest(prompt="Say hi"))
+    backend.generate(GenerationRequest(prompt="Say hi", top_k=3))
+    sent = [post.json() for post in stub.posts]
+    assert [(b["top_k"], b["min_p"]) for b in sent] == [(20, 0.05), (0, 0.1), (3, 0.1)]
 
 
 @pytest.mark.parametrize("status", [503, 429])

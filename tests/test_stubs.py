@@ -53,6 +53,9 @@ def test_the_callers_own_settings_win_over_the_style() -> None:
     # answer drew from generation.seed (or a fresh seed each time where it is unset)
     sampled = styled(GenerationRequest(STUB, temperature=0.8, seed=42), stub, PREFILL_STYLE)
     assert (sampled.temperature, sampled.seed) == (0.8, 42)
+    # the sampling filters too (top_k was dropped: the config's, or the backend's own)
+    filtered = styled(GenerationRequest(STUB, temperature=0.8, top_k=1, min_p=0.2), stub, PREFILL_STYLE)  # fmt: skip
+    assert (filtered.top_k, filtered.min_p) == (1, 0.2)
 
 
 @pytest.mark.parametrize(

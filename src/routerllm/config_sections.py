@@ -29,6 +29,8 @@ MAX_TEMPERATURE = 2.0
 #: The most new tokens a request may ask for: far beyond any model's context, and small
 #: enough that its predicted energy, CO2 and cost stay finite numbers.
 MAX_NEW_TOKENS = 2**31 - 1
+#: The largest top_k: llama.cpp takes a 32-bit count (one beyond the vocabulary keeps it all).
+MAX_TOP_K = 2**31 - 1
 #: The longest context a model may be configured with: llama.cpp takes a 32-bit count,
 #: and a longer one wrapped silently (2**32 + 17 ran a 17-token context).
 MAX_CONTEXT_LENGTH = 2**31 - 1
@@ -136,6 +138,16 @@ class GenerationConfig(StrictConfig):
 
     temperature: float = Field(0.3, ge=0, le=MAX_TEMPERATURE)
     top_p: float = Field(0.9, gt=0, le=1)
+    top_k: int | None = Field(
+        None, ge=0, le=MAX_TOP_K, description="sample from the k likeliest tokens; 0: no "
+        "filter; null: the backend's own (llama.cpp 40, transformers the model's "
+        "generation_config.json or 50)",
+    )  # fmt: skip
+    min_p: float | None = Field(
+        None, ge=0, le=1, description="sample from the tokens at least min_p times as likely "
+        "as the likeliest, before the temperature; 0: no filter; null: the backend's own "
+        "(llama.cpp 0.05, transformers none)",
+    )  # fmt: skip
     max_new_tokens: int = Field(1024, gt=0, le=MAX_NEW_TOKENS)
     repetition_penalty: float = Field(1.1, gt=0)
     seed: int | None = Field(0, ge=0, le=MAX_SEED)

@@ -29,7 +29,10 @@ from routerllm.eval.codegen import (
     parse_code,
 )
 
-_OWN_SETTINGS = ("max_new_tokens", "temperature", "top_p", "repetition_penalty", "system")
+_OWN_SETTINGS = (
+    *("max_new_tokens", "temperature", "top_p", "top_k", "min_p", "repetition_penalty"),
+    "system",
+)
 """Request fields that, when the caller set them, replace the style's."""
 
 

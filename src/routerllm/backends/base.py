@@ -13,7 +13,13 @@ from dataclasses import dataclass, field
 from typing import ClassVar
 
 from routerllm.checks import MAX_SEED, is_integer, is_number, is_seed, not_utf8
-from routerllm.config import MAX_NEW_TOKENS, MAX_TEMPERATURE, GenerationConfig, ModelConfig
+from routerllm.config import (
+    MAX_NEW_TOKENS,
+    MAX_TEMPERATURE,
+    MAX_TOP_K,
+    GenerationConfig,
+    ModelConfig,
+)
 from routerllm.exceptions import BackendError, PromptError
 
 
@@ -29,13 +35,16 @@ class GenerationRequest:
     of the prompt (``Completion.prompt_state``; llama.cpp backends only).
     ``history``: the conversation's earlier turns, ``(role, text)`` pairs with role
     "user" or "assistant", oldest first; ``prompt`` is the user's newest message,
-    the one the router reads.
+    the one the router reads. ``top_k`` and ``min_p``: the sampling filters (0: none),
+    as ``GenerationConfig``'s; None there too leaves the backend's own.
     """
 
     prompt: str
     max_new_tokens: int | None = None
     temperature: float | None = None
     top_p: float | None = None
+    top_k: int | None = None
+    min_p: float | None = None
     repetition_penalty: float | None = None
     stop: list[str] = field(default_factory=list)  # None: no stop sequences
     system: str | None = None
@@ -60,6 +69,8 @@ class GenerationRequest:
                 ("max_new_tokens", self.max_new_tokens, is_integer),
                 ("temperature", self.temperature, is_number),
                 ("top_p", self.top_p, is_number),
+                ("top_k", self.top_k, is_integer),
+                ("min_p", self.min_p, is_number),
                 ("repetition_penalty", self.repetition_penalty, is_number),
                 ("system", self.system, lambda v: isinstance(v, str)),
             )
@@ -78,9 +89,9 @@ class GenerationRequest:
             wrong.append(f"stop {self.stop!r}")
         if wrong:
             raise PromptError(
-                f"bad request options: {', '.join(wrong)} (max_new_tokens is an integer; "
-                "temperature, top_p, repetition_penalty numbers; system and response_prefix "
-                "text; stop a list of texts; raw and prompt_state True or False)",
+                f"bad request options: {', '.join(wrong)} (max_new_tokens and top_k are "
+                "integers; temperature, top_p, min_p, repetition_penalty numbers; system and "
+                "response_prefix text; stop a list of texts; raw and prompt_state True or False)",
                 param=wrong[0].split()[0],
             )
         if self.seed is not None and not is_seed(self.seed):
@@ -99,6 +110,8 @@ class GenerationRequest:
                 ("max_new_tokens", self.max_new_tokens, lambda v: 1 <= v <= MAX_NEW_TOKENS),
                 ("temperature", self.temperature, lambda v: 0 <= v <= MAX_TEMPERATURE),
                 ("top_p", self.top_p, lambda v: 0 < v <= 1),
+                ("top_k", self.top_k, lambda v: 0 <= v <= MAX_TOP_K),
+                ("min_p", self.min_p, lambda v: 0 <= v <= 1),
                 ("repetition_penalty", self.repetition_penalty, lambda v: v > 0 and _finite(v)),
             )
             if value is not None and not ok(value)
@@ -107,8 +120,8 @@ class GenerationRequest:
             raise PromptError(
                 f"bad sampling options: {', '.join(bad):.200} (need 1 <= max_new_tokens <= "
                 f"{MAX_NEW_TOKENS:,}, "
-                f"0 <= temperature <= {MAX_TEMPERATURE:g}, 0 < top_p <= 1, a finite "
-                f"repetition_penalty > 0)",
+                f"0 <= temperature <= {MAX_TEMPERATURE:g}, 0 < top_p <= 1, 0 <= top_k <= "
+                f"{MAX_TOP_K:,} (0: no filter), 0 <= min_p <= 1, a finite repetition_penalty > 0)",
                 param=bad[0].split()[0],
             )
         if any(not s for s in self.stop):
@@ -140,6 +153,8 @@ class Sampling:
     top_p: float
     repetition_penalty: float
     seed: int | None
+    top_k: int | None  # None: the backend's own
+    min_p: float | None
 
 
 @dataclass(frozen=True)
@@ -172,6 +187,8 @@ def resolve_sampling(request: GenerationRequest, defaults: GenerationConfig) -> 
         top_p=float(pick(request.top_p, defaults.top_p)),
         repetition_penalty=float(pick(request.repetition_penalty, defaults.repetition_penalty)),
         seed=defaults.seed if request.seed is None else request.seed,
+        top_k=defaults.top_k if request.top_k is None else int(request.top_k),
+        min_p=defaults.min_p if request.min_p is None else float(request.min_p),
     )
 
 

@@ -324,6 +324,11 @@ class HFBackend(Backend):
             gen_kwargs["stopping_criteria"] = criteria
         if do_sample:
             gen_kwargs.update(temperature=sampling.temperature, top_p=sampling.top_p)
+            # unset, transformers' own: the model's generation_config.json top_k (or 50)
+            if sampling.top_k is not None:
+                gen_kwargs["top_k"] = sampling.top_k
+            if sampling.min_p is not None:
+                gen_kwargs["min_p"] = tempered_min_p(sampling.min_p, sampling.temperature)
         # A seed is the request's alone: torch's generator is put back after it, else each
         # unseeded answer after it followed from that seed, the same in every process.
         seed = sampling.seed if do_sample else None
@@ -368,6 +373,14 @@ class HFBackend(Backend):
             latency_s=latency,
             finish_reason=finish,
         )
+
+
+def tempered_min_p(min_p: float, temperature: float) -> float:
+    """The min_p that keeps, in transformers' distribution after the ``temperature``,
+    the tokens that ``min_p`` keeps in llama.cpp's, which filters before it: a token
+    with p / p_max >= min_p at temperature 1 has (p / p_max) ** (1 / T) >= min_p ** (1 / T)
+    at T. So one setting keeps the same tokens on both local backends."""
+    return float(min_p ** (1 / temperature))
 
 
 def _continuation(tokenizer: Any, ids: Any, n_prompt: int, alone: str) -> str:

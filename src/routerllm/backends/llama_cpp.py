@@ -422,6 +422,8 @@ class LlamaCppBackend(Backend):
             "repeat_penalty": sampling.repetition_penalty,
             "stop": request.stop or None,
         }
+        # unset, llama-cpp-python's own (top_k 40, min_p 0.05), as before they could be set
+        kwargs.update({k: v for k, v in (("top_k", sampling.top_k), ("min_p", sampling.min_p)) if v is not None})  # fmt: skip
         # Unseeded, a seed of its own: llama-cpp-python drew the next one from the last
         # (random.Random(seed)), so an unseeded answer was the same in every process and
         # followed from the seeded request before it.

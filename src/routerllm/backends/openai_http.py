@@ -227,6 +227,8 @@ class OpenAIHTTPBackend(Backend):
             "temperature": sampling.temperature,
             "top_p": sampling.top_p,
         }
+        # vLLM's and llama-server's fields, sent only where set: OpenAI's API refuses them
+        body.update({k: v for k, v in (("top_k", sampling.top_k), ("min_p", sampling.min_p)) if v is not None})  # fmt: skip
         if request.stop:
             body["stop"] = request.stop
         if sampling.seed is not None:
