@@ -1654,6 +1654,36 @@ def test_a_requests_seed_is_honoured(served: tuple[str, RouterLLM]) -> None:
         assert "from -2**63 to 2**63 - 1" in error["message"] or "whole number" in error["message"]
 
 
+def test_a_requests_top_k_and_min_p_are_honoured(served: tuple[str, RouterLLM]) -> None:
+    """top_k and min_p, which vLLM and llama-server take beside OpenAI's fields, were
+    accepted and unused (llama.cpp's own 40 and 0.05 applied). Kept to the likeliest
+    token, a hot sampled answer is the greedy one, whatever its seed; vLLM's -1 is no
+    filter, as 0 is."""
+    base, _ = served
+
+    def texts(**fields: Any) -> set[str]:
+        return {
+            chat(base, "Tell a story.", max_tokens=4, seed=seed, **fields)["choices"][0]["message"]["content"]
+            for seed in (1, 2, 3)
+        }  # fmt: skip
+
+    [greedy] = texts(temperature=0)
+    assert len(texts(temperature=2)) > 1
+    assert texts(temperature=2, top_k=1) == texts(temperature=2, min_p=1) == {greedy}
+    assert texts(temperature=2, top_k=-1) == texts(temperature=2, top_k=0) != {greedy}
+    done = protocol.completion_call({"prompt": "def f(", "top_k": 5, "min_p": 0.25})
+    assert (done.request.top_k, done.request.min_p) == (5, 0.25)
+    for field, value, said in (
+        ("top_k", 1.5, "top_k must be a whole number"),
+        ("top_k", -2, "top_k must be a whole number >= 0 (0 or -1: no filter)"),
+        ("min_p", "0.1", "min_p must be a number"),
+        ("min_p", 2, "0 <= min_p <= 1"),
+    ):
+        status, body = call(base, CHAT, asking(**{field: value}))
+        error = json.loads(body)["error"]
+        assert status == 400 and error["param"] == field and said in error["message"], body
+
+
 @pytest.mark.parametrize("tokens", ["0", "-1"])
 def test_the_server_overhead_benchmark_refuses_a_max_tokens_below_one(
     tokens: str, tmp_path: Path

@@ -123,6 +123,15 @@ def _seed(body: Mapping[str, Any]) -> int | None:
     return None if seed is None else int(seed) % 2**32
 
 
+def _top_k(body: Mapping[str, Any]) -> int | None:
+    """The request's top_k, an extension of vLLM's and llama-server's: 0 is no filter,
+    and so is vLLM's -1."""
+    top_k = _number(body, "top_k", whole=True)
+    if top_k is not None and top_k < -1:
+        raise PromptError(f"top_k must be a whole number >= 0 (0 or -1: no filter), got {top_k!r:.40}", "top_k")  # fmt: skip
+    return None if top_k is None else max(int(top_k), 0)
+
+
 MAX_STOP_SEQUENCES = 16
 """The most stop sequences a request may give (OpenAI's API takes 4)."""
 MAX_STOP_CHARS = 1_000
@@ -175,6 +184,8 @@ def _request(body: Mapping[str, Any], prompt: str, **fields: Any) -> GenerationR
     options = {
         "temperature": _number(body, "temperature"),
         "top_p": _number(body, "top_p"),
+        "top_k": _top_k(body),
+        "min_p": _number(body, "min_p"),
         "repetition_penalty": _number(body, "repetition_penalty"),
         "seed": _seed(body),
     }
