@@ -10,7 +10,7 @@ libraries its wheel bundles (``numpy.libs``), which the runner puts first on
 one needs must be named too. Links, not copies: nothing is copied per program.
 
 As root the programs run as user ``nobody``, possibly with the system interpreter
-(:func:`routerllm.eval.sandbox._interpreter`): :func:`check_sandbox_packages` imports
+(:func:`routerllm.eval.sandbox_isolation._interpreter`): :func:`check_sandbox_packages` imports
 each named package in the real sandbox once, before any model runs, and says why
 where that fails (files ``nobody`` cannot read, a package built for another Python).
 """
