@@ -1,0 +1,296 @@
+"""A model's answer read as the completion to test (:mod:`routerllm.eval.codegen`'s
+other half: how the request asked for it is there).
+
+In "prefill" and "complete" modes the answer continues the prompt (:func:`continuation`);
+a chat answer's code is picked out of its fenced blocks (:func:`pick_code`). The
+completion is ``"\\n" + code`` where the code defines the entry point (its demo code
+dropped: :func:`without_top_level_scripts`), else a function body; the first candidate
+for which ``prompt + completion`` compiles wins (the rules in full: the docstring of
+:mod:`routerllm.eval.codegen`).
+"""
+
+from __future__ import annotations
+
+import ast
+import io
+import re
+import textwrap
+import tokenize
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+from routerllm.backends.base import cut_at_stop
+
+if TYPE_CHECKING:
+    from routerllm.data.humaneval import HumanEvalProblem
+    from routerllm.eval.codegen import CodegenStyle
+
+
+def extract_completion(problem: HumanEvalProblem, text: str, style: CodegenStyle) -> str:
+    """The completion to pass to ``problem.program(completion)`` for a model's answer.
+
+    In "prefill" mode the answer continues the prompt (a function body) and
+    is cut at the first stop sequence or fence (:func:`continuation`); so is an answer without a code fence
+    in "complete" mode. Any other answer is read as chat: the
+    first fenced block (tagged python/py or untagged) that defines the entry
+    point (with a body: not the stub quoted back; where it only quotes the stub, the first
+    block after it), else the first such block, else the whole text. Code that defines
+    the entry point becomes ``"\\n" + code`` (top-level calls, asserts, loops
+    and ``if __name__ == ...`` blocks removed), anything else a function body.
+    """
+    if continues_prompt(style, text):
+        return _completion_from_code(problem, continuation(style, text, problem.prompt))
+    return _completion_from_code(problem, pick_code(text, problem.entry_point))
+
+
+def continuation(style: CodegenStyle, text: str, prompt: str) -> str:
+    """The code of an answer that continues ``prompt``: ``text`` up to the first stop
+    sequence, and in "prefill" mode up to the first fence that closes the block the prefix
+    opened, on a line of its own or glued to the code (small models write
+    ``"    return 'NO'```"``, which the stop ``"\\n```"`` misses: the answer ran on into
+    prose). A fence in a string or a comment is code: cut there, the body would not
+    compile, or would end in the comment."""
+    code = cut_at_stop(text, style.stop)
+    if style.mode != "prefill":
+        return code
+    for fence in re.finditer("```", code):
+        cut = code[: fence.start()]
+        if _compiles(prompt + cut) and not _ends_in_comment(prompt + cut):
+            return cut
+    return code
+
+
+def _ends_in_comment(source: str) -> bool:
+    lines = source.split("\n")
+    end = (len(lines), len(lines[-1]))
+    try:
+        tokens = list(tokenize.generate_tokens(io.StringIO(source).readline))
+    except (tokenize.TokenError, SyntaxError):
+        return False
+    return any(t.type == tokenize.COMMENT and t.end == end for t in tokens)
+
+
+def parse_code(text: str) -> ast.Module | None:
+    """``text`` parsed as Python, or None where it is not Python. Besides syntax errors,
+    CPython's parser gives up with MemoryError on some prose (a long run of bare words)
+    and RecursionError on deep nesting: text a user may send is not code either."""
+    try:
+        return ast.parse(text)
+    except (SyntaxError, ValueError, MemoryError, RecursionError):  # ValueError: a null byte
+        return None
+
+
+def continues_prompt(style: CodegenStyle, text: str) -> bool:
+    """Whether an answer ``text`` asked in ``style`` continues the prompt (a function
+    body), rather than being a chat answer to read the code out of."""
+    return style.mode == "prefill" or (style.mode == "complete" and FENCE.search(text) is None)
+
+
+#: A fenced code block: (language tag, code) in groups 1-2 for backtick fences, 3-4 for
+#: ``~~~`` ones (:func:`fenced_blocks` reads either). Backtick fences need not start a
+#: line: small models write "Here: ```python" and "return x```"; tilde ones must (``~~~x``
+#: is Python). An unclosed block runs to the end.
+FENCE = re.compile(
+    r"```[ \t]*([\w+#.-]*)[^\n]*(?:\n|\Z)(.*?)(?:```|\Z)"
+    r"|^[ \t]*~~~[ \t]*([\w+#.-]*)[^\n]*(?:\n|\Z)(.*?)(?:^[ \t]*~~~|\Z)",
+    re.S | re.M,
+)
+#: Fence tags of Python code (untagged included).
+PYTHON_TAGS = {"", "python", "py", "python3", "py3"}
+
+
+def pick_code(text: str, entry_point: str) -> str:
+    """The code in a chat answer: a fenced block if there is one, else the text.
+
+    An unclosed fence (the answer ran out of tokens) runs to the end of the text. An
+    answer that starts with code and whose first fence is a bare one is read as
+    started inside a block (opened by a response prefix, or by the prompt), that fence
+    closing it, unless only the plain reading finds a block defining ``entry_point``.
+    """
+    readings = ["```\n" + text, text] if _starts_in_block(text) else [text]
+    picks = [_picked(reading, entry_point) for reading in readings]
+    return next((code for code, defines in picks if defines), picks[0][0])
+
+
+def fenced_blocks(text: str) -> list[tuple[str, str]]:
+    """The fenced code blocks of ``text``, in order, as (language tag, code)."""
+    return [
+        (m.group(1), m.group(2)) if m.group(2) is not None else (m.group(3), m.group(4))
+        for m in FENCE.finditer(text)
+    ]
+
+
+def _picked(text: str, entry_point: str) -> tuple[str, bool]:
+    """:func:`pick_code` of one reading of ``text``, and whether it defines the entry point."""
+    blocks = [(lang.lower(), code) for lang, code in fenced_blocks(text)]
+    if not blocks:
+        return text, False
+    python = [code for lang, code in blocks if lang in PYTHON_TAGS] or [c for _, c in blocks]
+    defining = [code for code in python if defines(code, entry_point)]
+    # "You asked for: <the stub> Here is the solution: <the function>"
+    solved = [code for code in defining if not _restates_stub(code, entry_point)]
+    if defining and not solved:
+        # "You asked for: <the stub> Here is the body: <the body>": a stub never passes
+        stub_at = python.index(defining[0])
+        solved = [code for code in python[stub_at + 1 :] if code.strip() and code not in defining]
+    return (solved or defining or python)[0], bool(defining)
+
+
+def _restates_stub(code: str, entry_point: str) -> bool:
+    """Whether ``code`` defines ``entry_point`` with no body but a docstring (or ``pass``,
+    ``...``, imports): the request's stub, quoted back."""
+    tree = parse_code(textwrap.dedent(_expand_leading_tabs(code)))
+    for node in tree.body if tree is not None else []:
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.name == entry_point:
+            return all(
+                isinstance(s, ast.Pass | ast.Import | ast.ImportFrom)  # HumanEval/115 imports
+                or (isinstance(s, ast.Expr) and isinstance(s.value, ast.Constant))
+                for s in node.body
+            )
+    return False
+
+
+def _starts_in_block(text: str) -> bool:
+    """Whether ``text`` is code up to its first fence, a bare ``"```"`` that closes it."""
+    fence = FENCE.search(text)
+    if fence is None or fence.group(2) is None or fence.group(1):
+        return False
+    before = text[: fence.start()]
+    first = next((line for line in before.splitlines() if line.strip()), "")
+    if not (first[:1] in (" ", "\t") or CODE_START.match(first)):
+        return False
+    return parse_code(textwrap.dedent(_expand_leading_tabs(before))) is not None
+
+
+def defines(code: str, entry_point: str) -> bool:
+    """Whether ``code`` defines ``entry_point`` at its top level (a later ``def``
+    at top level is what replaces the prompt's stub)."""
+    pattern = rf"^(?:async[ \t]+)?def[ \t]+{re.escape(entry_point)}[ \t]*\("
+    return re.search(pattern, textwrap.dedent(code), re.M) is not None
+
+
+def _completion_from_code(problem: HumanEvalProblem, code: str) -> str:
+    if defines(code, problem.entry_point):
+        candidates = _redefinitions(code, problem.entry_point)
+    else:
+        candidates = _bodies(code)
+    first = None
+    for candidate in candidates:
+        if first is None:
+            first = candidate
+        if _compiles(problem.prompt + candidate):
+            return candidate
+    return first if first is not None else ""
+
+
+def _compiles(source: str) -> bool:
+    # compile, not just ast.parse: a body left at column 0 parses as module code,
+    # but its `return` does not compile outside the function.
+    try:
+        compile(source, "<completion>", "exec", dont_inherit=True)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return False
+    return True
+
+
+#: Where code starts in a line: an import, a def, a class or a decorator.
+CODE_START = re.compile(r"^(?:from\s+\S+\s+import\s|import\s|(?:async\s+)?def\s|class\s|@)")
+
+
+def _redefinitions(code: str, entry_point: str) -> Iterator[str]:
+    """``"\\n" + code`` candidates, most literal first: as given, then without the
+    prose before the first import/def, each trimmed of trailing lines (prose,
+    truncation) as far as needed but never past the entry point's ``def``."""
+    lines = _expand_leading_tabs(textwrap.dedent(code)).strip("\n").splitlines()
+    starts = [0]
+    first_code = next((i for i, line in enumerate(lines) if CODE_START.match(line)), None)
+    if first_code:
+        starts.append(first_code)
+    for start in starts:
+        for end in range(len(lines), start, -1):
+            source = "\n".join(lines[start:end])
+            if not defines(source, entry_point):
+                break
+            if _compiles(source):
+                yield "\n" + without_top_level_scripts(source) + "\n"
+                break
+    yield "\n" + "\n".join(lines) + "\n"
+
+
+def without_top_level_scripts(source: str) -> str:
+    """Drop the answer's demo code: top-level expressions (``print(...)``), asserts,
+    loops, ``if __name__ == "__main__":`` blocks and statements that read ``input()``
+    (and those that use what it read), which are no part of a
+    solution and may fail, print, or never end; and ``from __future__`` imports,
+    which are only legal at the top of the program, not after the prompt."""
+    tree = ast.parse(source)
+    lines = source.splitlines()
+    drop: set[int] = set()
+    keep: set[int] = set()
+    from_stdin: set[str] = set()  # names the dropped statements that read input() bound
+    for node in tree.body:
+        first = min([node.lineno, *(d.lineno for d in getattr(node, "decorator_list", []))])
+        span = range(first - 1, node.end_lineno or node.lineno)
+        (drop if _is_script(node) or _reads_stdin(node, from_stdin) else keep).update(span)
+    kept = [line for i, line in enumerate(lines) if i not in drop or i in keep]
+    return "\n".join(kept).strip("\n")
+
+
+def _reads_stdin(node: ast.stmt, from_stdin: set[str]) -> bool:
+    """Whether ``node`` is demo code that reads stdin (``n = int(input())``), which the
+    tests do not give (an EOFError), or uses what such code read (``r = f(n)``); the
+    names it binds are added to ``from_stdin``. Definitions and imports are never."""
+    if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef | ast.Import | ast.ImportFrom):  # fmt: skip
+        return False
+    names = [n for n in ast.walk(node) if isinstance(n, ast.Name)]
+    calls_input = any(
+        isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id == "input"
+        for n in ast.walk(node)
+    )
+    if not calls_input and not any(isinstance(n.ctx, ast.Load) and n.id in from_stdin for n in names):  # fmt: skip
+        return False
+    from_stdin.update(n.id for n in names if isinstance(n.ctx, ast.Store))
+    return True
+
+
+def _is_script(node: ast.stmt) -> bool:
+    if isinstance(node, (ast.Expr, ast.Assert, ast.For, ast.AsyncFor, ast.While)):
+        return True
+    if isinstance(node, ast.ImportFrom):
+        return node.module == "__future__"
+    return isinstance(node, ast.If) and "__name__" in ast.dump(node.test)
+
+
+def _bodies(code: str) -> Iterator[str]:
+    """Function-body candidates, most literal first: as given (a continuation is
+    already indented), re-indented by four spaces, with only the first line's
+    indentation lost, from the first indented line on (prose before it); then
+    the same trimmed of trailing lines (prose, truncation). A body must start
+    indented, or it would end the function."""
+    code = _expand_leading_tabs(code.strip("\n"))
+    if not code.strip():
+        yield ""
+        return
+    lines = code.splitlines()
+    variants = [code, textwrap.indent(textwrap.dedent(code), "    ")]
+    if len(lines) > 1 and lines[0] == lines[0].lstrip():
+        # The answer was stripped: only its first line lost its indentation.
+        variants.append("    " + code)
+    first_indented = next((i for i, line in enumerate(lines) if line[:1] == " "), 0)
+    if first_indented:
+        # Prose before an indented body: "Here is the body:\n    return x".
+        variants.append("\n".join(lines[first_indented:]))
+    variants = [v for v in variants if v[:1] in (" ", "\t")]
+    for variant in variants:
+        yield variant.rstrip() + "\n"
+    for variant in variants:
+        variant_lines = variant.splitlines()
+        for end in range(len(variant_lines) - 1, 0, -1):
+            yield "\n".join(variant_lines[:end]).rstrip() + "\n"
+
+
+def _expand_leading_tabs(code: str) -> str:
+    return "\n".join(
+        line[: len(line) - len(line.lstrip())].expandtabs(4) + line.lstrip()
+        for line in code.splitlines()
+    )
