@@ -1,7 +1,8 @@
 """How a ``RouterLLM`` answers one routed request: from the request cache, or admitted
 within the budgets, generated, checked and escalated where the cascade says, priced,
 logged and cached. ``RouterLLM`` (``routerllm/system.py``) routes, then hands each
-request to these methods, which it inherits."""
+request to these methods, which it inherits; what each writes to the request log is in
+``answer_logging.py``."""
 
 from __future__ import annotations
 
@@ -10,14 +11,13 @@ import dataclasses
 import logging
 import uuid
 from collections.abc import Callable
-from datetime import datetime, timezone
 from typing import TYPE_CHECKING, NamedTuple
 
+from routerllm.answer_logging import AnswerLogging
 from routerllm.backends.interrupts import CANCELLED, cancelled
 from routerllm.cache import answered_again, cache_key
 from routerllm.carbon.budget import Admission, spent_so_far
-from routerllm.carbon.log_rows import FAILED, RequestRecord, own_part, prompt_hash
-from routerllm.carbon.meter import NOT_MEASURED
+from routerllm.carbon.log_rows import FAILED, own_part
 from routerllm.exceptions import ContextLengthError, RequestLogError, RouterLLMError
 from routerllm.model_calls import failed_generation, read_tokens
 from routerllm.model_files import context_in_words, effective_context
@@ -67,7 +67,7 @@ def _no_room(config: AppConfig, read_by: str, tokens: int, names: list[str]) -> 
     return f"{prompt} in their contexts ({_contexts(config, names)})"
 
 
-class RequestAnswering:
+class RequestAnswering(AnswerLogging):
     """The answering half of ``RouterLLM``, which sets the attributes below."""
 
     config: AppConfig
@@ -346,74 +346,6 @@ class RequestAnswering:
                 said += f"; the prompt is too long for {name}'s context of {context} tokens: sent to {bigger}"  # fmt: skip
                 name = bigger
 
-    def _failed(
-        self,
-        req: GenerationRequest,
-        name: str,
-        decision: RoutingDecision,
-        admission: Admission,
-        routing: Measurement,
-        loading: Measurement | None,
-        loading_cost: float,
-        tag: str,
-        error: RouterLLMError,
-        earlier: Measurement | None = None,
-        unrun: Measurement | None = None,
-    ) -> None:
-        """Log a request no model answered once one was loaded (``name`` the last tried),
-        for what its routing, ``loading`` (of it, ``earlier``: the loads of the models it
-        stepped up from, kept apart as an answer's ``escalated`` is) and the generation
-        that failed (``error``'s ``inference``) spent (finish reason ``FAILED``), so that
-        the reports and the budgets count it. Nothing where no model was reached; where it
-        cannot be logged, a warning, and the budgets count it from memory: the caller gets
-        the model's error all the same. A model already loaded that refuses the request (a warm model's chat
-        template, a prompt over its context: a ``PromptError``, before it generates) spent
-        no load: nothing is logged; one that fails while generating, that generation.
-        ``unrun``: the routing of the batch's requests after it, which will not run, is
-        logged with its own (the log's totals are the batch's measured routing)."""
-        generation = failed_generation(error)
-        loaded = loading is not None and (loading.duration_s > 0 or loading.energy_kwh > 0)
-        # a generation that failed is logged whatever it metered: a remote model's call, or
-        # a local one's with carbon tracking off (0 kWh), is as failed as a measured one
-        if not (loaded or generation is not None):
-            return
-        if unrun is not None:
-            routing = routing.plus(unrun)
-        components = {m.component: m for m in (routing, loading, generation) if m is not None}
-        cost = loading_cost + self.calls.billed_cost(name, error)  # a remote's tokens billed
-        if generation is not None and self.calls.priced_by_energy(name):
-            cost += self.calls.routing_cost(generation)
-        billed = error.billed_tokens if generation is not None else (0, 0)
-        if loading_cost > 0 or self.calls.priced_by_energy(name):
-            cost += self.calls.routing_cost(routing)  # where energy is the price
-        record = RequestRecord(
-            id=uuid.uuid4().hex,
-            timestamp=datetime.now(timezone.utc).isoformat(timespec="microseconds"),
-            prompt_sha256=prompt_hash(req.prompt),
-            prompt_chars=len(req.prompt),
-            model=name,
-            router=decision.router,
-            confidence=decision.confidence,
-            prompt_tokens=billed[0],  # what a remote endpoint said its failed generation used
-            completion_tokens=billed[1],
-            latency_s=sum(m.duration_s for m in components.values()),
-            cost_usd=cost,
-            components=components,
-            tag=tag,
-            finish_reason=FAILED,
-            escalated={} if earlier is None else {"model_loading": earlier},
-            load_error=str(error) if error.load_failed else "",  # no load: not churn
-        )  # never shown to the predictor (nor learned from the log): no answer, no rate
-        if self.budget is not None:
-            self.budget.settle(admission, spent_so_far(cost, *components.values()))
-        try:
-            with self.budget.recording(admission) if self.budget else contextlib.nullcontext():
-                self.log.append(record)
-        except RequestLogError as e:
-            log.warning("a failed request's spending could not be logged: %s", e)
-            if self.budget is not None:  # counted from memory, as an unlogged answer is
-                self.budget.release(admission, logged=e.logged)
-
     def _split_by_context(self, larger: list[str], tokens: int) -> tuple[list[str], list[str]]:
         """``larger`` (smallest first) split before the first model whose context can hold
         a prompt of ``tokens``: the local models before it, whose context (their GGUF's,
@@ -438,48 +370,6 @@ class RequestAnswering:
         return self.budget.escalation(
             admission, bigger, lambda m: self._predicted(req, m, stub), spent
         )
-
-    def _logged(
-        self,
-        req: GenerationRequest,
-        result: RoutedResult,
-        tag: str,
-        failed_load: tuple[str, str, Measurement] | None = None,
-    ) -> None:
-        """Log an answered request (``RequestLogError`` carries the answer if it cannot be),
-        with the part of its components the models a cascade escalated from spent, and
-        ``failed_load``: the model, error and load of its step up whose load failed."""
-        load_model, load_error, load = failed_load or ("", "", None)
-        # carbon tracking off measured nothing: its 0 kWh is not known
-        load_kwh = load.energy_kwh if load is not None and (load.method != NOT_MEASURED or load.energy_kwh) else None  # fmt: skip
-        record = RequestRecord(
-            id=result.request_id,
-            timestamp=datetime.now(timezone.utc).isoformat(timespec="microseconds"),
-            prompt_sha256=prompt_hash(req.prompt),
-            prompt_chars=len(req.prompt),
-            model=result.model,
-            router=result.router,
-            confidence=result.confidence,
-            prompt_tokens=result.prompt_tokens,
-            completion_tokens=result.completion_tokens,
-            latency_s=result.latency_s,
-            cost_usd=result.cost_usd,
-            components=result.components,
-            tag=tag,
-            finish_reason=result.finish_reason or "",
-            escalated=result.escalated,
-            load_error=load_error,
-            load_error_model=load_model,
-            load_error_kwh=load_kwh,
-        )
-        try:
-            self.log.append(record)
-        except RequestLogError as e:
-            e.result = result  # the answer was paid for: the caller can still have it
-            if e.logged:  # in the log, not in the emissions CSV: a restart would learn it
-                self.predictor.observe(record)
-            raise
-        self.predictor.observe(record)
 
     def _from_cache(
         self, req: GenerationRequest, decision: RoutingDecision, routing: Measurement, hit: RoutedResult, tag: str

@@ -1,0 +1,149 @@
+"""What an answered request, or one no model answered once one was loaded, writes to the
+request log: its ``RequestRecord``, the budgets told what it spent, the predictor taught.
+``RequestAnswering`` (``routerllm/answering.py``) inherits these methods."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import uuid
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING
+
+from routerllm.carbon.budget import spent_so_far
+from routerllm.carbon.log_rows import FAILED, RequestRecord, prompt_hash
+from routerllm.carbon.meter import NOT_MEASURED
+from routerllm.exceptions import RequestLogError
+from routerllm.model_calls import failed_generation
+
+if TYPE_CHECKING:
+    from routerllm.backends.base import GenerationRequest
+    from routerllm.carbon.budget import Admission, CarbonBudget
+    from routerllm.carbon.meter import Measurement
+    from routerllm.carbon.predictor import CarbonPredictor
+    from routerllm.carbon.request_log import RequestLog
+    from routerllm.exceptions import RouterLLMError
+    from routerllm.model_calls import ModelCalls
+    from routerllm.routed_result import RoutedResult
+    from routerllm.routers.base import RoutingDecision
+
+log = logging.getLogger(__name__)
+
+
+class AnswerLogging:
+    """The logging half of ``RequestAnswering``; ``RouterLLM`` sets the attributes below."""
+
+    calls: ModelCalls
+    budget: CarbonBudget | None
+    log: RequestLog
+    predictor: CarbonPredictor
+
+    def _failed(
+        self,
+        req: GenerationRequest,
+        name: str,
+        decision: RoutingDecision,
+        admission: Admission,
+        routing: Measurement,
+        loading: Measurement | None,
+        loading_cost: float,
+        tag: str,
+        error: RouterLLMError,
+        earlier: Measurement | None = None,
+        unrun: Measurement | None = None,
+    ) -> None:
+        """Log a request no model answered once one was loaded (``name`` the last tried),
+        for what its routing, ``loading`` (of it, ``earlier``: the loads of the models it
+        stepped up from, kept apart as an answer's ``escalated`` is) and the generation
+        that failed (``error``'s ``inference``) spent (finish reason ``FAILED``), so that
+        the reports and the budgets count it. Nothing where no model was reached; where it
+        cannot be logged, a warning, and the budgets count it from memory: the caller gets
+        the model's error all the same. A model already loaded that refuses the request (a warm model's chat
+        template, a prompt over its context: a ``PromptError``, before it generates) spent
+        no load: nothing is logged; one that fails while generating, that generation.
+        ``unrun``: the routing of the batch's requests after it, which will not run, is
+        logged with its own (the log's totals are the batch's measured routing)."""
+        generation = failed_generation(error)
+        loaded = loading is not None and (loading.duration_s > 0 or loading.energy_kwh > 0)
+        # a generation that failed is logged whatever it metered: a remote model's call, or
+        # a local one's with carbon tracking off (0 kWh), is as failed as a measured one
+        if not (loaded or generation is not None):
+            return
+        if unrun is not None:
+            routing = routing.plus(unrun)
+        components = {m.component: m for m in (routing, loading, generation) if m is not None}
+        cost = loading_cost + self.calls.billed_cost(name, error)  # a remote's tokens billed
+        if generation is not None and self.calls.priced_by_energy(name):
+            cost += self.calls.routing_cost(generation)
+        billed = error.billed_tokens if generation is not None else (0, 0)
+        if loading_cost > 0 or self.calls.priced_by_energy(name):
+            cost += self.calls.routing_cost(routing)  # where energy is the price
+        record = RequestRecord(
+            id=uuid.uuid4().hex,
+            timestamp=datetime.now(timezone.utc).isoformat(timespec="microseconds"),
+            prompt_sha256=prompt_hash(req.prompt),
+            prompt_chars=len(req.prompt),
+            model=name,
+            router=decision.router,
+            confidence=decision.confidence,
+            prompt_tokens=billed[0],  # what a remote endpoint said its failed generation used
+            completion_tokens=billed[1],
+            latency_s=sum(m.duration_s for m in components.values()),
+            cost_usd=cost,
+            components=components,
+            tag=tag,
+            finish_reason=FAILED,
+            escalated={} if earlier is None else {"model_loading": earlier},
+            load_error=str(error) if error.load_failed else "",  # no load: not churn
+        )  # never shown to the predictor (nor learned from the log): no answer, no rate
+        if self.budget is not None:
+            self.budget.settle(admission, spent_so_far(cost, *components.values()))
+        try:
+            with self.budget.recording(admission) if self.budget else contextlib.nullcontext():
+                self.log.append(record)
+        except RequestLogError as e:
+            log.warning("a failed request's spending could not be logged: %s", e)
+            if self.budget is not None:  # counted from memory, as an unlogged answer is
+                self.budget.release(admission, logged=e.logged)
+
+    def _logged(
+        self,
+        req: GenerationRequest,
+        result: RoutedResult,
+        tag: str,
+        failed_load: tuple[str, str, Measurement] | None = None,
+    ) -> None:
+        """Log an answered request (``RequestLogError`` carries the answer if it cannot be),
+        with the part of its components the models a cascade escalated from spent, and
+        ``failed_load``: the model, error and load of its step up whose load failed."""
+        load_model, load_error, load = failed_load or ("", "", None)
+        # carbon tracking off measured nothing: its 0 kWh is not known
+        load_kwh = load.energy_kwh if load is not None and (load.method != NOT_MEASURED or load.energy_kwh) else None  # fmt: skip
+        record = RequestRecord(
+            id=result.request_id,
+            timestamp=datetime.now(timezone.utc).isoformat(timespec="microseconds"),
+            prompt_sha256=prompt_hash(req.prompt),
+            prompt_chars=len(req.prompt),
+            model=result.model,
+            router=result.router,
+            confidence=result.confidence,
+            prompt_tokens=result.prompt_tokens,
+            completion_tokens=result.completion_tokens,
+            latency_s=result.latency_s,
+            cost_usd=result.cost_usd,
+            components=result.components,
+            tag=tag,
+            finish_reason=result.finish_reason or "",
+            escalated=result.escalated,
+            load_error=load_error,
+            load_error_model=load_model,
+            load_error_kwh=load_kwh,
+        )
+        try:
+            self.log.append(record)
+        except RequestLogError as e:
+            e.result = result  # the answer was paid for: the caller can still have it
+            if e.logged:  # in the log, not in the emissions CSV: a restart would learn it
+                self.predictor.observe(record)
+            raise
+        self.predictor.observe(record)
