@@ -174,10 +174,11 @@ def main() -> int:
             print(json.dumps({"threads": args.threads, "results": long_rows}, indent=2))
             return 0
         print(f"one long prompt, {args.threads} threads, median of {args.repeats}")
-        print(f"{'encoder':<12} {'prompt':<9} {'chars':>9} {'prefix ms':>10} {'whole ms':>9}")
+        w = name_width(long_rows)
+        print(f"{'encoder':<{w}} {'prompt':<9} {'chars':>9} {'prefix ms':>10} {'whole ms':>9}")
         for r in long_rows:
             print(
-                f"{r['encoder']:<12} {r['prompt']:<9} {r['chars']:>9,} {r['cut_ms']:>10.1f} "
+                f"{r['encoder']:<{w}} {r['prompt']:<9} {r['chars']:>9,} {r['cut_ms']:>10.1f} "
                 f"{r['whole_ms']:>9.1f}"
             )
         return 0
@@ -197,15 +198,28 @@ def main() -> int:
         f"{context['prompts']} prompts (mean {context['mean_prompt_chars']} chars), "
         f"{args.threads} threads, {context['cpus_visible']} CPUs visible"
     )
-    print(
-        f"{'encoder':<12} {'dim':>4} {'load s':>7} {'p50 ms':>8} {'p95 ms':>8} {'texts/s @64':>12}"
-    )
+    print("\n".join(latency_table(rows)))
+    return 0
+
+
+def latency_table(rows: list[dict[str, Any]]) -> list[str]:
+    """The header and one line per encoder of ``measure``'s rows, the first column as
+    wide as the longest name."""
+    w = name_width(rows)
+    lines = [
+        f"{'encoder':<{w}} {'dim':>4} {'load s':>7} {'p50 ms':>8} {'p95 ms':>8} {'texts/s @64':>12}"
+    ]
     for r in rows:
-        print(
-            f"{r['encoder']:<12} {r['dim']:>4} {r['load_s']:>7.2f} {r['p50_ms']:>8.3f} "
+        lines.append(
+            f"{r['encoder']:<{w}} {r['dim']:>4} {r['load_s']:>7.2f} {r['p50_ms']:>8.3f} "
             f"{r['p95_ms']:>8.3f} {r['batch64_texts_per_s']:>12.1f}"
         )
-    return 0
+    return lines
+
+
+def name_width(rows: list[dict[str, Any]]) -> int:
+    """The width of the encoder column: its header's or the longest name's."""
+    return max(len("encoder"), *(len(r["encoder"]) for r in rows))
 
 
 if __name__ == "__main__":

@@ -854,3 +854,19 @@ def test_resplit_intervals_say_independent_and_corrected_and_no_nan(
     assert one == {"mean": 0.01, "90ci": None, "90ci_corrected": None}
     assert json.loads(json.dumps(one)) == one and ci_text(None) == "-"
     assert ci_text([-0.001, 0.02]) == "-0.0010..+0.0200"
+
+
+def test_the_encoder_latency_table_lines_up_every_encoders_row(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``minilm-static`` (13 characters) overflowed its 12-character column: its row's
+    columns sat one character right of the header's and of the other rows'."""
+    monkeypatch.syspath_prepend(str(Path(__file__).parents[1] / "benchmarks"))
+    from encoder_latency import SPECS, latency_table
+
+    rows = [{"encoder": s, "dim": 384, "load_s": 1.0, "p50_ms": 2.0, "p95_ms": 3.0,
+             "batch64_texts_per_s": 100.0} for s in SPECS]  # fmt: skip
+    lines = latency_table(rows)
+    assert len(lines) == 1 + len(SPECS)
+    assert len({len(line) for line in lines}) == 1, lines
+    assert {line.index(" 384 ") for line in lines[1:]} == {lines[0].index(" dim ")}
