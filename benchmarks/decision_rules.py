@@ -1,8 +1,8 @@
 """Does calibration's choice of decision rule carry from held-out data to the test set?
 
-On both ../shared/data sets (test prompts that are also in train removed), the
-quality router is trained on 80 % of the training set and calibrated on the other
-20 % to each target, four ways: `lambda` only, `threshold` only, both (the
+On each ../shared/data set (both unless --datasets; test prompts that are also in
+train removed), the quality router is trained on 80 % of the training set and
+calibrated on the other 20 % to each target, four ways: `lambda` only, `threshold` only, both (the
 rule whose best knob meets the target better on the held-out 20 %, the default),
 and both with `two_settings` (a cost or quality target met by a random mix of
 two knob settings where it falls between them).
@@ -11,7 +11,8 @@ split seed: the rule chosen, and each way's test quality and mean cost (as a
 share of the costliest model's mean cost), so that the choice can be judged on
 prompts it never saw.
 
-    .venv/bin/python benchmarks/decision_rules.py [--data-dir ../shared/data] [--seeds 0 1 2]
+    .venv/bin/python benchmarks/decision_rules.py [--data-dir ../shared/data]
+        [--datasets llmrouter routerbench_mbpp] [--seeds 0 1 2]
         [--targets max_cost=0.3 max_cost=0.5 quality=0.95] [--json]
 """
 
@@ -23,7 +24,12 @@ import time
 from typing import Any
 
 import numpy as np
-from outcome_data import DATASETS, add_data_dir_argument, calibration_target, load_pair
+from outcome_data import (
+    add_data_dir_argument,
+    add_datasets_argument,
+    calibration_target,
+    load_pair,
+)
 from outcome_data import data_dir as outcome_data_dir
 
 from routerllm.cli_args import DefaultsHelpFormatter, seed_arg
@@ -76,6 +82,7 @@ def main() -> int:
         description=__doc__.split("\n")[0], formatter_class=DefaultsHelpFormatter
     )
     add_data_dir_argument(ap)
+    add_datasets_argument(ap)
     ap.add_argument("--seeds", type=seed_arg, nargs="+", default=[0, 1, 2])
     ap.add_argument(
         "--targets",
@@ -90,7 +97,7 @@ def main() -> int:
         return 2
     encoder = CachedEncoder(create_encoder(DEFAULT_ENCODER))
     results: dict[str, Any] = {}
-    for name in DATASETS:
+    for name in args.datasets:
         train, test = load_pair(root, name)
         start = time.perf_counter()
         results[name] = {

@@ -34,7 +34,12 @@ import time
 from typing import Any
 
 import numpy as np
-from outcome_data import DATASETS, add_data_dir_argument, encoder_arg, load_pair
+from outcome_data import (
+    add_data_dir_argument,
+    add_datasets_argument,
+    encoder_arg,
+    load_pair,
+)
 from outcome_data import data_dir as outcome_data_dir
 from threadpoolctl import threadpool_limits  # installed with scikit-learn
 
@@ -274,7 +279,7 @@ def main() -> int:
         description=__doc__.splitlines()[0], formatter_class=DefaultsHelpFormatter
     )
     add_data_dir_argument(ap)
-    ap.add_argument("--datasets", nargs="+", choices=list(DATASETS), default=list(PLAN))
+    add_datasets_argument(ap, list(PLAN))
     ap.add_argument("--seeds", nargs="+", type=seed_arg, default=[0, 1, 2])
     # the router's defaults; it refuses the others, but only once the data is embedded
     ap.add_argument("--knob", type=number_at_least(0), default=0.1)

@@ -20,7 +20,7 @@ import time
 from typing import Any
 
 import numpy as np
-from outcome_data import DATASETS, add_data_dir_argument
+from outcome_data import DATASETS, add_data_dir_argument, add_datasets_argument
 from outcome_data import data_dir as outcome_data_dir
 
 from routerllm.cli_args import DefaultsHelpFormatter, seed_arg
@@ -47,7 +47,7 @@ def main() -> int:
         description=__doc__.split("\n")[0], formatter_class=DefaultsHelpFormatter
     )
     add_data_dir_argument(ap)
-    ap.add_argument("--datasets", nargs="+", choices=list(DATASETS), default=list(DATASETS))
+    add_datasets_argument(ap)
     ap.add_argument("--seeds", type=seed_arg, nargs="+", default=[1, 2, 3])
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()

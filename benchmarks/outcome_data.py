@@ -27,6 +27,14 @@ def add_data_dir_argument(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--data-dir", default=str(DEFAULT_DATA_DIR))
 
 
+def add_datasets_argument(ap: argparse.ArgumentParser, default: list[str] | None = None) -> None:
+    """``--datasets``: the sets to run (``default``: all); ``data_dir`` then checks only
+    their files."""
+    ap.add_argument(
+        "--datasets", nargs="+", choices=list(DATASETS), default=default or list(DATASETS)
+    )
+
+
 def calibration_target(text: str) -> str:
     """An argparse type for ``--targets``: a bad target is refused before any training."""
     from routerllm.exceptions import RouterLLMError
@@ -56,7 +64,7 @@ def add_split_arguments(ap: argparse.ArgumentParser, targets: list[str]) -> None
     """The options of a benchmark that trains and calibrates routers on each dataset,
     once per split seed: ``--data-dir --datasets --seeds --targets --json``."""
     add_data_dir_argument(ap)
-    ap.add_argument("--datasets", nargs="+", choices=list(DATASETS), default=list(DATASETS))
+    add_datasets_argument(ap)
     ap.add_argument("--seeds", type=seed_arg, nargs="+", default=[0, 1, 2])
     ap.add_argument("--targets", nargs="+", type=calibration_target, default=targets)
     ap.add_argument("--json", action="store_true")

@@ -26,8 +26,8 @@ from collections.abc import Callable
 
 import numpy as np
 from outcome_data import (
-    DATASETS,
     add_data_dir_argument,
+    add_datasets_argument,
     ci_text,
     encoder_arg,
     load_pair,
@@ -102,7 +102,7 @@ def main() -> int:
         description=__doc__.splitlines()[0], formatter_class=DefaultsHelpFormatter
     )
     add_data_dir_argument(ap)
-    ap.add_argument("--datasets", nargs="+", choices=list(DATASETS), default=list(DATASETS))
+    add_datasets_argument(ap)
     ap.add_argument("--encoder", type=encoder_arg, default="static")
     ap.add_argument("--resplits", type=count_arg, default=10)
     ap.add_argument("--shares", type=number_at_least(0), nargs="+", default=[0.0, 3.0, 10.0, 30.0])

@@ -32,6 +32,7 @@ import numpy as np
 from outcome_data import (
     DATASETS,
     add_data_dir_argument,
+    add_datasets_argument,
     ci_text,
     encoder_arg,
     load_pair,
@@ -149,7 +150,7 @@ def main() -> int:
     )
     add_data_dir_argument(ap)
     ap.add_argument("--encoders", nargs="+", type=encoder_arg, default=["static", "minilm"])
-    ap.add_argument("--datasets", nargs="+", choices=list(DATASETS), default=list(DATASETS))
+    add_datasets_argument(ap)
     ap.add_argument("--bootstrap", type=int, default=200)
     ap.add_argument(
         "--resplits",

@@ -442,6 +442,31 @@ def test_the_feedback_benchmark_runs_and_names_the_seeds_it_ran(tmp_path: Path) 
     assert json.loads(out.stdout)["routerbench_mbpp"]["seed_values"] == [7]
 
 
+def test_decision_rules_runs_on_the_one_dataset_asked(tmp_path: Path) -> None:
+    """``--seeds 0`` still ran both sets (over 4 minutes): there was no --datasets, and a
+    folder holding one set only was refused. A smoke run on a small MBPP-shaped set."""
+    import subprocess
+    import sys
+
+    rng = np.random.default_rng(0)
+    header = ["", "sample_id", "prompt", "eval_name", "a", "a|total_cost", "b", "b|total_cost",
+              "oracle_model_to_route_to"]  # fmt: skip
+    folder = tmp_path / "routerbench_mbpp"
+    folder.mkdir()
+    for file, n in (("train.csv", 40), ("test.csv", 12)):
+        rows = [[i, f"{file}{i}", repr([f"write function {file} {i}"]), "mbpp",
+                 int(rng.integers(2)), 0.001, int(rng.integers(2)), 0.01, "a"] for i in range(n)]  # fmt: skip
+        write_csv(folder / file, header, rows)
+    script = Path(__file__).parents[1] / "benchmarks" / "decision_rules.py"
+    argv = [sys.executable, str(script), "--data-dir", str(tmp_path), "--datasets",
+            "routerbench_mbpp", "--seeds", "0", "--targets", "max_cost=0.5", "--json"]  # fmt: skip
+    out = subprocess.run(argv, capture_output=True, text=True, check=False, timeout=120)
+    assert out.returncode == 0 and "Traceback" not in out.stderr, out.stderr[-800:]
+    results = json.loads(out.stdout)
+    assert list(results) == ["routerbench_mbpp"]
+    assert list(results["routerbench_mbpp"]["0"]) == ["max_cost=0.5"]
+
+
 @pytest.mark.parametrize(
     ("option", "value", "allowed"),
     [("--knob", "-5", ">= 0"), ("--knob", "nan", ">= 0"), ("--explore", "-1", ">= 0"),
@@ -629,6 +654,8 @@ SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
      ("measure_local_models", "--config CONFIG (default: local)"),
      ("moe_defaults", "--seeds SEEDS [SEEDS ...] (default: [1, 2, 3])"),
      ("prompt_state_cost", "--n N HumanEval problems (the first n) (default: 24)"),
+     ("prompt_state_cost", "--max-new-tokens MAX_NEW_TOKENS the most tokens per answer (default: the model's prompting style's, 512 for qwen2.5-coder-0.5b)"),
+     ("decision_rules", "--datasets {llmrouter,routerbench_mbpp} [{llmrouter,routerbench_mbpp} ...] (default: ['llmrouter', 'routerbench_mbpp'])"),
      ("quality_selection", "--shares SHARES [SHARES ...] (default: [0.0, 3.0, 10.0, 30.0])"),
      ("quantization", "--tokens TOKENS standard-library tokens scored (default: 4096)"),
      ("report_scaling", "--sizes SIZES [SIZES ...] (default: [10000, 50000, 100000])"),
