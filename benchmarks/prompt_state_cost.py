@@ -6,6 +6,7 @@ cost was halved), timed by the backend. The cost is the middle pass against the
 mean of the other two. Also checks that the answers are the same.
 
     .venv/bin/python benchmarks/prompt_state_cost.py [--model qwen2.5-coder-0.5b] [--n 24]
+        [--max-new-tokens N]
 """
 
 from __future__ import annotations
@@ -17,24 +18,34 @@ import sys
 from machine import machine_line
 
 from routerllm.backends import create_backend
-from routerllm.cli_args import DefaultsHelpFormatter, count_arg
+from routerllm.cli_args import DefaultsHelpFormatter, count_arg, max_new_tokens_arg
 from routerllm.config import load_config
 from routerllm.data.humaneval import load_humaneval
 from routerllm.eval.codegen import build_request, style_for
 from routerllm.exceptions import RouterLLMError
+
+DEFAULT_MODEL = "qwen2.5-coder-0.5b"
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(
         description=__doc__.splitlines()[0], formatter_class=DefaultsHelpFormatter
     )
-    ap.add_argument("--model", default="qwen2.5-coder-0.5b")
+    ap.add_argument("--model", default=DEFAULT_MODEL)
     ap.add_argument("--n", type=count_arg, default=24, help="HumanEval problems (the first n)")
+    ap.add_argument(
+        "--max-new-tokens",
+        type=max_new_tokens_arg,
+        help="the most tokens per answer (default: the model's prompting style's, "
+        f"{style_for(DEFAULT_MODEL).max_new_tokens} for {DEFAULT_MODEL})",
+    )
     args = ap.parse_args()
+    overrides = {} if args.max_new_tokens is None else {"max_new_tokens": args.max_new_tokens}
+    style = style_for(args.model, overrides)
     config = load_config("local")
     config.generation.temperature = 0.0
     problems = load_humaneval()[: args.n]
-    requests = [build_request(p, style_for(args.model)) for p in problems]
+    requests = [build_request(p, style) for p in problems]
     try:
         backend = create_backend(config.model(args.model), config.generation)
         backend.generate(requests[0])  # load and warm up
@@ -52,7 +63,11 @@ def main() -> int:
     state_s = sum(o.latency_s for o in passes[1])
     same = [sum(a.text == b.text for a, b in zip(passes[0], p, strict=True)) for p in passes[1:]]
     print(machine_line())
-    print(f"{args.model}, {len(problems)} problems")
+    tokens = max(o.completion_tokens for p in passes for o in p)
+    print(
+        f"{args.model}, {len(problems)} problems, max_new_tokens {style.max_new_tokens} "
+        f"(longest answer: {tokens} tokens)"
+    )
     first, last = (sum(o.latency_s for o in p) for p in (passes[0], passes[2]))
     print(f"  without the prompt state: {plain_s:.1f} s (passes 1 and 3: {first:.1f}, {last:.1f})")
     print(f"  with the prompt state:    {state_s:.1f} s  ({state_s / plain_s:.3f}x)")

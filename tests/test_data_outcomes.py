@@ -556,6 +556,7 @@ def test_a_benchmark_refuses_a_count_it_cannot_use_before_it_runs(
      ("encoder_latency", ["--prompts", "8", "--repeats", "1", "--threads", "0"], "argument --threads: 0 is out of range: give 1 to 512"),
      ("quantization", ["--model", "nope", "--threads", "-1"], "argument --threads: -1 is out of range: give 1 to 512"),
      ("router_latency", ["--encoders", "static", "--n", "601"], "--n: at most 600, the synthetic prompts not trained on"),
+     ("prompt_state_cost", ["--max-new-tokens", "0"], "argument --max-new-tokens: 0 is out of range: give 1 to 2,147,483,647"),
      ("loss_ablation", ["--tasks", "synthetic", "--seeds", "0", "--epochs", "1", "--n", "8"],
       "--n 8: too few prompts to leave any for validation and test; give more"),
      ("train_default_complexity", ["--encoder", "hashing", "--n", "8"],
@@ -615,6 +616,22 @@ def test_the_prompt_state_benchmark_refuses_a_negative_count_of_problems() -> No
     assert out.stderr.strip().splitlines()[-1] == (
         "prompt_state_cost.py: error: argument --n: -1 is out of range: give a whole number >= 1"
     )
+
+
+@pytest.mark.slow  # ~3 s on 2 cores: three greedy passes of SmolLM2-135M
+def test_the_prompt_state_benchmark_caps_the_answers_at_max_new_tokens() -> None:
+    """Every answer ran to its prompting style's 512 tokens: with SmolLM2 (which rarely
+    stops early) even ``--n 2`` took minutes."""
+    import subprocess
+    import sys
+
+    script = Path(__file__).parents[1] / "benchmarks" / "prompt_state_cost.py"
+    argv = [sys.executable, str(script), "--model", "smollm2-135m", "--n", "1", "--max-new-tokens", "4"]  # fmt: skip
+    out = subprocess.run(argv, capture_output=True, text=True, check=False, timeout=120)
+    assert out.returncode == 0 and "Traceback" not in out.stderr, out.stderr[-800:]
+    header = out.stdout.splitlines()[1]
+    assert header.startswith("smollm2-135m, 1 problems, max_new_tokens 4 (longest answer: ")
+    assert 1 <= int(header.split("longest answer: ")[1].split()[0]) <= 4
 
 
 @pytest.mark.parametrize(
