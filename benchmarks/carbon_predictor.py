@@ -17,7 +17,12 @@ median predictions). It prints where the requests went, how many spent more than
 the budget, and how many it refused (even the smallest model predicted over it: its
 fresh RouterLLM predicts each model with its loading, the limit was set for warm ones).
 
-    .venv/bin/python benchmarks/carbon_predictor.py [--config local] [--humaneval 8] [--humaneval-start 0]
+Part 1 runs ``--prompts`` (the three sets by default) on ``--models`` (every model that
+can run here by default), and part 2 routes among those models; a smoke run takes seconds with one model, one set and a few
+tokens: ``--models smollm2-135m --prompts questions --max-new-tokens 8``.
+
+    .venv/bin/python benchmarks/carbon_predictor.py [--config local] [--models NAME ...]
+        [--prompts demo questions humaneval] [--humaneval 8] [--humaneval-start 0]
         [--max-new-tokens 128] [--seed 0] [--json]
 """
 
@@ -35,14 +40,16 @@ from machine import machine, machine_line
 from scratch_logs import scratch_logs
 
 from routerllm.backends.base import GenerationRequest
+from routerllm.checks import repeated
 from routerllm.cli_args import DefaultsHelpFormatter, max_new_tokens_arg, steps_arg
 from routerllm.config import load_config
 from routerllm.data.humaneval import load_humaneval
 from routerllm.demo import DEMO_PROMPTS
-from routerllm.exceptions import BudgetExceededError, RouterLLMError
+from routerllm.exceptions import BudgetExceededError, RouterLLMError, UnknownNameError
 from routerllm.routed_result import RoutedResult
 from routerllm.system import RouterLLM
 
+PROMPT_SETS = ("demo", "questions", "humaneval")
 QUESTIONS = [
     "What is a Python list?",
     "Name three prime numbers.",
@@ -84,24 +91,38 @@ def main() -> int:
         description=__doc__.splitlines()[0], formatter_class=DefaultsHelpFormatter
     )
     ap.add_argument("--config", default="local")
+    ap.add_argument(
+        "--models", nargs="+", metavar="NAME",
+        help="the models of part 1 (default: every model of the config that can run here)",
+    )  # fmt: skip
+    ap.add_argument("--prompts", nargs="+", choices=list(PROMPT_SETS), default=list(PROMPT_SETS),
+                    help="the prompt sets of part 1")  # fmt: skip
     ap.add_argument("--humaneval", type=steps_arg, default=8, help="HumanEval stubs in part 1")
     ap.add_argument("--humaneval-start", type=steps_arg, default=0, help="the first stub's index")
     ap.add_argument("--max-new-tokens", type=max_new_tokens_arg, default=128)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
+    if args.models and (twice := repeated(args.models)):
+        ap.error(f"--models names {', '.join(twice)} more than once")
+    if args.prompts == ["humaneval"] and not args.humaneval:
+        ap.error("--prompts humaneval with --humaneval 0: no prompt to run")
     problems = load_humaneval()
     if args.humaneval and args.humaneval_start >= len(problems):  # would give no stub at all
         ap.error(f"--humaneval-start: at most {len(problems) - 1} (HumanEval has {len(problems)} problems), got {args.humaneval_start}")  # fmt: skip
     try:
         config = load_config(args.config)
+        for name in args.models or ():
+            if name not in (names := [m.name for m in config.models]):
+                raise UnknownNameError("model", name, names, where="--models")
     except RouterLLMError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     with scratch_logs(config):
         config.budgets.co2_kg.per_request = config.budgets.co2_kg.hourly = config.budgets.co2_kg.daily = None  # fmt: skip
         stubs = [p.prompt for p in problems[args.humaneval_start :][: args.humaneval]]
-        prompts = [*DEMO_PROMPTS, *QUESTIONS, *stubs]
+        sets = {"demo": DEMO_PROMPTS, "questions": QUESTIONS, "humaneval": stubs}
+        prompts = [p for name in args.prompts for p in sets[name]]
         out: dict[str, Any] = {
             "machine": machine(),
             "max_new_tokens": args.max_new_tokens,
@@ -113,6 +134,12 @@ def main() -> int:
             except RouterLLMError as e:  # none can run here: each model's reason
                 print(f"error: {e}", file=sys.stderr)
                 return 2
+            if args.models:
+                if cannot := [m for m in args.models if m not in models]:
+                    print(f"error: --models: {', '.join(cannot)} cannot run here (those that can: {', '.join(models)})", file=sys.stderr)  # fmt: skip
+                    return 2
+                models = [m for m in models if m in args.models]  # in the config's order
+            out["models"] = models
             jobs = [(p, m) for p in prompts for m in models]
             random.Random(args.seed).shuffle(jobs)
             cold: dict[str, list[tuple[float, float]]] = {m: [] for m in models}
@@ -145,6 +172,8 @@ def main() -> int:
             ]
         limit = (medians[0] * medians[-1]) ** 0.5
         config.budgets.co2_kg.per_request = limit
+        if args.models:  # part 2 routes among them alone
+            config.models = [m for m in config.models if m.name in models]
         with RouterLLM(config) as system:
             unbudgeted = Counter(system.route(p).model for p in CODE)
             results, refused = [], 0

@@ -1183,6 +1183,51 @@ def test_the_carbon_predictor_benchmark_counts_a_request_its_budget_refuses(
     assert re.search(r"\d+ of 6 over the budget, \d+ refused", text.stdout), text.stdout[-800:]
 
 
+def test_the_carbon_predictor_benchmark_runs_the_models_and_prompt_sets_asked(
+    tmp_path: Path,
+) -> None:
+    """It ran the 6 demo prompts and 6 questions on every model (39 requests with
+    ``--humaneval 1``): a smoke run took minutes. --models and --prompts choose."""
+    import json
+
+    data = tiny_config_dict(tmp_path)
+    script = Path(__file__).parents[1] / "benchmarks" / "carbon_predictor.py"
+    argv = [sys.executable, str(script), "--config", str(write_config(tmp_path, data)),
+            "--models", "tiny-light", "tiny-medium", "--prompts", "questions",
+            "--max-new-tokens", "2", "--json"]  # fmt: skip
+    out = subprocess.run(argv, capture_output=True, text=True, check=False, timeout=120)
+    assert out.returncode == 0 and "Traceback" not in out.stderr, out.stderr[-800:]
+    figures = json.loads(out.stdout)
+    assert figures["prompts"] == 6 and figures["models"] == ["tiny-light", "tiny-medium"]
+    assert set(figures["prediction"]) == {"tiny-light", "tiny-medium"}
+    runs = sum(p["n"] for m in figures["prediction"].values() for p in m.values())
+    assert runs == 12
+    budget = figures["budget"]
+    assert set(budget["router_chose"]) | set(budget["went_to"]) <= {"tiny-light", "tiny-medium"}
+
+
+@pytest.mark.parametrize(
+    ("argv", "error"),
+    [(["--models", "tiny-light", "nope"],
+      "--models: unknown model 'nope'; valid names: tiny-heavy, tiny-light, tiny-medium"),
+     (["--models", "tiny-light", "tiny-light"], "--models names tiny-light more than once"),
+     (["--prompts", "humaneval", "--humaneval", "0"],
+      "--prompts humaneval with --humaneval 0: no prompt to run")],
+)  # fmt: skip
+def test_the_carbon_predictor_benchmark_refuses_models_or_prompts_it_cannot_run(
+    argv: list[str], error: str, tmp_path: Path
+) -> None:
+    """Refused in one line before any model loads, not after the models before it ran."""
+    data = tiny_config_dict(tmp_path)
+    for model in data["models"]:  # a model that loaded would fail: nothing may load
+        model["gguf"] = {"path": str(tmp_path / "missing.gguf")}
+    script = Path(__file__).parents[1] / "benchmarks" / "carbon_predictor.py"
+    out = subprocess.run([sys.executable, str(script), "--config", str(write_config(tmp_path, data)), *argv],
+                         capture_output=True, text=True, check=False, timeout=120)  # fmt: skip
+    assert out.returncode == 2 and "Traceback" not in out.stderr, out.stderr[-800:]
+    assert out.stderr.strip().splitlines()[-1].endswith(f"error: {error}")
+
+
 @pytest.mark.parametrize(
     ("name", "argv", "in_json"),
     [("budget_overhead", ["--sizes", "200", "--requests", "3"], False),
