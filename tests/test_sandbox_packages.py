@@ -14,9 +14,14 @@ from pathlib import Path
 import pytest
 
 from routerllm.cli import main
-from routerllm.data.humaneval import load_humaneval
+from routerllm.config import AppConfig
+from routerllm.data.humaneval import HumanEvalProblem, load_humaneval
+from routerllm.eval.humaneval_run import cascade
+from routerllm.eval.prompt_examples import verify_completion
+from routerllm.eval.result_store import Outcome
 from routerllm.eval.sandbox import check_problem, run_program
 from routerllm.exceptions import DataError, RouterLLMError
+from routerllm.system import RouterLLM
 
 from .test_data_humaneval import _PACKAGED, EVALPLUS_TEST
 
@@ -139,3 +144,22 @@ def test_humaneval_runs_a_humanevalplus_file_with_sandbox_packages(
         ((status, detail),) = db.execute("SELECT status, detail FROM generations").fetchall()
     # tinycoder's 8 tokens need not solve it: what counts is that numpy imported
     assert status in ("passed", "failed", "error") and "No module named" not in detail, detail
+
+
+def test_the_cascades_example_check_imports_the_named_packages(tiny_config: AppConfig) -> None:
+    """A prompt may import a named package (the loader lets it through): the cascade's
+    check of an answer on the prompt's examples runs prompt + answer, so it must import
+    it too, or every answer fails the check (ModuleNotFoundError) and is escalated."""
+    prompt = (
+        "import numpy as np\n\n\ndef mean(xs):\n"
+        '    """The mean of xs.\n    >>> mean([1.0, 3.0])\n    2.0\n    """\n'
+    )
+    answer = "    return float(np.mean(xs))\n"
+    problem = HumanEvalProblem("np/0", prompt, "mean", answer, "def check(c):\n    assert c([2.0]) == 2.0\n")  # fmt: skip
+    assert verify_completion(prompt, "mean", answer).verdict == "failed"  # not named
+    assert verify_completion(prompt, "mean", answer, packages=NUMPY).verdict == "passed"
+    outcomes = {m: {"np/0": Outcome(True, 1.0, 1e-6, 4e-7, 10, "passed")} for m in ("m", "h")}
+    with RouterLLM(tiny_config) as system:
+        result = cascade(system, [problem], {"np/0": answer}, "m", "h", outcomes, {},
+                         packages=NUMPY)  # fmt: skip
+    assert result.extra["verdicts"]["passed"] == 1 and result.extra["escalated"] == 0.0

@@ -316,12 +316,13 @@ def run_experiment(
                                         states = np.vstack([states, extra.medium_states])
                                     else:
                                         states = None
-                                    unverified_extra = extra.unverified()
+                                    unverified_extra = extra.unverified(packages=packages)
                                 gate = budget_gate(system, train_prompts, train_scores, train_energy, models,
                                                    medium, heavy, folds, seed, encoder, cascade_budget,
                                                    tokens, states, unverified_extra, train_measured)  # fmt: skip
                             results[name] = cascade(system, problems, store.completions(medium), medium,
-                                                    heavy, outcomes, loads, gate, name, measured_loads)  # fmt: skip
+                                                    heavy, outcomes, loads, gate, name, measured_loads,
+                                                    packages)  # fmt: skip
                         elif name in AS_IS:
                             router = create_router(name, config.models, seed)
                             # its classifier and encoder: loaded once, not by the first request

@@ -269,6 +269,7 @@ def cascade(
     gate: Gate | None = None,
     name: str = CASCADE,
     measured_loads: Collection[str] | None = None,
+    packages: Sequence[str] = (),
 ) -> SystemResult:
     """``first`` answers every problem; its answer is run on the examples of the prompt's
     docstring (``eval/prompt_examples.py``: the prompt only, never the hidden tests), and
@@ -278,12 +279,14 @@ def cascade(
     told what the cascade spends a problem besides generating (the measured checks,
     and loading ``first``, which ``then`` alone would not load) so that its budget
     covers them. Both generations of an escalated problem are paid for; the measured
-    cost of checking the answers, and of the gate, is the cascade's routing cost."""
+    cost of checking the answers, and of the gate, is the cascade's routing cost. The
+    check imports the ``packages`` named for the run, which a prompt may import."""
     from routerllm.eval.prompt_examples import verify_completion
 
     with system.meter.measure("router_inference") as slot:
         verdicts = [
-            verify_completion(p.prompt, p.entry_point, completions[p.task_id]) for p in problems
+            verify_completion(p.prompt, p.entry_point, completions[p.task_id], packages=packages)
+            for p in problems
         ]
     cost = np.array([slot.result.duration_s, slot.result.energy_kwh, slot.result.co2_kg])
     router_measured = slot.result.measured

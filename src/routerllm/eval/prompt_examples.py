@@ -39,6 +39,7 @@ import inspect
 import json
 import re
 import textwrap
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -146,11 +147,16 @@ def examples_program(
 
 
 def verify_completion(
-    prompt: str, entry_point: str, completion: str, timeout_s: float = 5.0
+    prompt: str,
+    entry_point: str,
+    completion: str,
+    timeout_s: float = 5.0,
+    packages: Sequence[str] = (),
 ) -> Verification:
     """Run ``completion`` on the examples of its prompt in the sandbox: "passed" when it
     gives every expected value, "failed" otherwise (a crash, a hang or a wrong value),
-    "unverifiable" when the prompt has no examples or its function is ``async``."""
+    "unverifiable" when the prompt has no examples or its function is ``async``. The
+    prompt may import ``packages`` (those named for the run: ``run_program``'s)."""
     examples = extract_examples(prompt, entry_point)
     if not examples:
         return Verification("unverifiable", 0, 0, "no examples in the prompt")
@@ -158,7 +164,7 @@ def verify_completion(
         # Its calls give coroutines, and the sandbox (no sockets) cannot run an event loop.
         return Verification("unverifiable", 0, 0, f"{entry_point} is async: its examples cannot run in the sandbox")  # fmt: skip
     program = examples_program(prompt, completion, examples, entry_point)
-    run = run_program(program, timeout_s=timeout_s)
+    run = run_program(program, timeout_s=timeout_s, packages=packages)
     line = run.stdout_tail.rpartition(_RESULT_MARK)[2].strip().splitlines()
     if not line or run.status != "passed":
         return Verification("failed", 0, len(examples), f"{run.status}: {run.detail}")

@@ -13,7 +13,7 @@ serving cascade's escalation gate on every problem of a run (:func:`gate_from_ru
 from __future__ import annotations
 
 import logging
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -57,15 +57,19 @@ class TrainingRun:
     def __len__(self) -> int:
         return len(self.task_ids)
 
-    def unverified(self, idx: Iterable[int] | None = None) -> np.ndarray:
+    def unverified(
+        self, idx: Iterable[int] | None = None, packages: Sequence[str] = ()
+    ) -> np.ndarray:
         """Whether the medium model's answer is unverified (it fails its prompt's own
         examples, the cascade's check, or the prompt has none), per problem (of the
-        problems ``idx`` only, when given)."""
+        problems ``idx`` only, when given); the check imports ``packages``."""
         from routerllm.eval.prompt_examples import verify_completion
 
         chosen = range(len(self)) if idx is None else idx
         verdicts = [
-            verify_completion(self.prompts[i], self.entry_points[i], self.medium_completions[i])
+            verify_completion(
+                self.prompts[i], self.entry_points[i], self.medium_completions[i], packages=packages
+            )
             for i in chosen
         ]
         return np.array([v.unverified for v in verdicts], dtype=bool)
