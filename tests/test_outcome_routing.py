@@ -190,6 +190,12 @@ def test_loader_errors(tmp_path: Path) -> None:
             '[{"question": "a", "scores": {"m": 1}, "costs": {"m": -1}}]',
             "costs must be non-negative",
         ),  # fmt: skip
+        (  # a NaN cost is a bad value, not a null one (not measured): not read as a mean
+            "nancost.json",
+            '[{"question": "a", "scores": {"m": 1}, "costs": {"m": NaN}},'
+            ' {"question": "b", "scores": {"m": 0}, "costs": {"m": 2}}]',
+            r"costs must be non-negative numbers; prompt 1 has nan for m",
+        ),  # fmt: skip
         (
             "hugecost.json",
             '[{"question": "a", "scores": {"m": 1}, "costs": {"m": 1e308}},'

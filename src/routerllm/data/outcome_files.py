@@ -282,17 +282,20 @@ def _call_costs(
             f"{path}, {at(lacking[0])}: `costs` needs a number for each of {', '.join(models)}, "
             f"got {raw[lacking[0]]['costs']!r:.100} ({len(lacking)} such {row}(s) in all)"
         )
-    costs = np.array([[np.nan if r["costs"][m] is None else _json_number(r, "costs", m, f"{path}, {at(i)}")
+    # null, not NaN: a NaN in the file is a bad value, which the dataset refuses
+    unknown = np.array([[r["costs"][m] is None for m in models] for r in raw])
+    costs = np.array([[0.0 if r["costs"][m] is None else _json_number(r, "costs", m, f"{path}, {at(i)}")
                        for m in models] for i, r in enumerate(raw)])  # fmt: skip
-    return _unmeasured_as_mean(costs, models, path)
+    return _unmeasured_as_mean(costs, unknown, models, path)
 
 
-def _unmeasured_as_mean(costs: np.ndarray, models: list[str], path: Path) -> np.ndarray:
-    """``costs`` with each null (NaN: a cost not measured, as a HumanEval run writes one
-    CodeCarbon failed on) read as the mean of its model's measured costs, said in a
-    warning; a model with none measured is refused. Not 0: a router would take it for a
-    real, free call."""
-    unknown = np.isnan(costs)
+def _unmeasured_as_mean(
+    costs: np.ndarray, unknown: np.ndarray, models: list[str], path: Path
+) -> np.ndarray:
+    """``costs`` with each ``unknown`` one (null: a cost not measured, as a HumanEval run
+    writes one CodeCarbon failed on) read as the mean of its model's measured costs, said
+    in a warning; a model with none measured is refused. Not 0: a router would take it
+    for a real, free call."""
     if not unknown.any():
         return costs
     if none := [m for j, m in enumerate(models) if unknown[:, j].all()]:
@@ -300,7 +303,7 @@ def _unmeasured_as_mean(costs: np.ndarray, models: list[str], path: Path) -> np.
             f"{path}: no measured cost for {', '.join(none)} (every one is null); measure "
             f"them, or leave `costs` out of every row to route by size or price"
         )
-    means = np.nanmean(costs, axis=0)
+    means = np.where(unknown, 0.0, costs).sum(axis=0) / (~unknown).sum(axis=0)
     counts = ", ".join(f"{m}'s {int(n)}" for m, n in zip(models, unknown.sum(axis=0), strict=True) if n)  # fmt: skip
     log.warning(
         "%s: %d cost(s) not measured (null): %s, each read as the mean of its model's "
