@@ -1626,6 +1626,22 @@ def test_the_time_limit_covers_the_status_line_and_headers_too(
     assert time.perf_counter() - start < 1.5
 
 
+def test_the_time_limit_cuts_a_compressed_body_without_a_length_as_a_timeout(
+    stub: Stub,
+) -> None:
+    """A gzip body the server ends by closing (no Content-Length, not chunked), cut by
+    the time limit part-way, is a timeout, not "its answer's gzip data ends before its
+    end", a broken answer never asked again."""
+    body = gzip.compress(json.dumps({"choices": [{"text": os.urandom(600).hex()}]}).encode())
+    raw = b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\n\r\n" + body
+    stub.default_post = Reply(0, b"", raw=raw, trickle_s=0.005)
+    backend = http_backend(stub.base_url, max_retries=0, timeout_s=1.0)
+    start = time.perf_counter()
+    with pytest.raises(BackendError, match=r"\(no whole answer within 1 s\)"):
+        backend.generate(GenerationRequest("hi"))
+    assert time.perf_counter() - start < 2.0
+
+
 @pytest.mark.parametrize(
     ("silence", "retries", "said"),
     [

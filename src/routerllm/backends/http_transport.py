@@ -155,7 +155,8 @@ def exchange(req: urllib.request.Request, timeout: float) -> tuple[bytes, http.c
             if watch.fired:  # no status line but 1xx came: as from a server that sends nothing
                 raise NoAnswer("timed out") from TimeoutError("timed out")
             raise
-        except (OSError, http.client.HTTPException) as e:
+        # a compressed body that ends at the connection's close, cut: its data unfinished
+        except (OSError, http.client.HTTPException, Undecodable) as e:
             if watch.fired:  # what came ended where it was cut: no whole answer
                 if isinstance(e, urllib.error.HTTPError):
                     e.close()  # its status came, its headers cut: not read
