@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import io
 import os
 import re
 import shutil
@@ -1288,6 +1289,26 @@ def test_rows_appended_after_garbage_in_the_emissions_csv_stay_readable(
     assert ours == ["r1"] * 3 + ["r2"] * 3 + ["r3"] * 3
     assert len(rows) == 1 + 9 + 2  # the garbage kept, a row each time
     assert path.open(newline="").read().count(garbage) == 2
+
+
+@pytest.mark.parametrize("long_field", [False, True], ids=["short", "over-csv-field-limit"])
+def test_a_literal_quote_in_an_unquoted_field_opens_no_quote_in_the_emissions_csv(
+    tmp_path: Path, long_field: bool
+) -> None:
+    """A quote inside an unquoted field is a character of it for csv and pandas, not
+    one that opens a field: a file whose last row holds one ends between rows, and no
+    quote is written to close it (where csv's reader refused the text, a field over its
+    size limit, the check counted the quotes: one, odd, and the quote it wrote opened a
+    field that buried every row after it)."""
+    path = tmp_path / "emissions.csv"
+    garbage = ("x" * 200_000 if long_field else "x") + ',ab"c\r\n'
+    with RequestLog(tmp_path / "log.sqlite", path) as log:
+        log.append(_record(1))
+        with path.open("a", newline="") as other:
+            other.write(garbage)
+        log.append(_record(2))
+    after = path.open(newline="").read().split(garbage, 1)[1]
+    assert [r[5] for r in csv.reader(io.StringIO(after, newline=""))] == ["r2"] * 3
 
 
 def test_summarize_says_which_totals_were_not_measured_as_the_report_does() -> None:
