@@ -256,6 +256,39 @@ def test_a_loaded_local_models_prediction_counts_the_prompt_as_the_model_reads_i
             assert predicted is not None and predicted.prompt_tokens == result.prompt_tokens > 5
 
 
+def test_counting_a_prompt_for_a_prediction_never_loads_nor_waits_for_a_model(
+    tiny_config: AppConfig,
+) -> None:
+    """The count is read under the model's lock, without waiting: a model another caller
+    holds (generating, or being unloaded) is predicted from the estimate, and one not
+    loaded is not loaded for a prediction (it was, where it was unloaded in between)."""
+    import threading
+
+    asked = GenerationRequest("hello there, friend!")
+    with RouterLLM(tiny_config) as system:
+        manager, backend = system.manager, system.manager.backend("tiny-light")
+        assert manager.prompt_tokens_now("tiny-light", asked) is None and not backend.loaded
+        backend.load()
+        counted = manager.prompt_tokens_now("tiny-light", asked)
+        assert counted is not None and counted > 5
+        held, done = threading.Event(), threading.Event()
+
+        def hold() -> None:
+            with manager.generating("tiny-light"):
+                held.set()
+                done.wait(30)
+
+        other = threading.Thread(target=hold)
+        other.start()
+        try:
+            assert held.wait(30)
+            assert manager.prompt_tokens_now("tiny-light", asked) is None  # at once, no wait
+        finally:
+            done.set()
+            other.join(30)
+        assert manager.prompt_tokens_now("tiny-light", asked) == counted
+
+
 def test_predictor_guards_against_what_the_log_cannot_tell(tmp_path: Path) -> None:
     config = load_config(write_config(tmp_path, tiny_config_dict(tmp_path, models=[
         tiny_model("tiny-light", "light", 0.1),

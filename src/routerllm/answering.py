@@ -19,7 +19,7 @@ from routerllm.cache import answered_again, cache_key
 from routerllm.carbon.budget import Admission, spent_so_far
 from routerllm.carbon.log_rows import FAILED, own_part
 from routerllm.exceptions import ContextLengthError, RequestLogError, RouterLLMError
-from routerllm.model_calls import failed_generation, read_tokens
+from routerllm.model_calls import failed_generation
 from routerllm.model_files import context_in_words, effective_context
 from routerllm.routed_result import FIXED, RoutedResult
 from routerllm.stubs import completed, stub_of, styled
@@ -400,4 +400,4 @@ class RequestAnswering(AnswerLogging):
         max_new = asked.max_new_tokens or backend.generation.max_new_tokens
         if backend.measured_locally:  # a local model writes no more than its context holds
             max_new = min(max_new, effective_context(backend.config))
-        return self.predictor.predict(model, len(req.prompt), max_new, backend.loaded, read_tokens(backend, asked))  # fmt: skip
+        return self.predictor.predict(model, len(req.prompt), max_new, backend.loaded, self.manager.prompt_tokens_now(model, asked))  # fmt: skip

@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import ROUND_CEILING, Decimal
 
-from routerllm.backends.base import Backend, create_backend
+from routerllm.backends.base import Backend, GenerationRequest, create_backend
 from routerllm.config import AppConfig
 from routerllm.exceptions import ModelUnavailableError, RouterLLMError
 from routerllm.model_files import context_in_words
@@ -96,6 +96,24 @@ class LLMManager:
             self.acquire(name)
         try:
             yield backend
+        finally:
+            lock.release()
+
+    def prompt_tokens_now(self, name: str, request: GenerationRequest) -> int | None:
+        """The tokens ``name``'s model will read for ``request`` (chat template, system
+        text, history and response prefix included) where that is known at once: a
+        loaded llama.cpp model that no other caller holds now. None otherwise, and where
+        the model will refuse the request (its template's error is the answer's to give).
+        Never loads the model and never waits: a prediction falls back to its estimate."""
+        from routerllm.backends.llama_cpp import LlamaCppBackend
+
+        lock, backend = self._model_lock(name), self.backend(name)
+        if not isinstance(backend, LlamaCppBackend) or not lock.acquire(blocking=False):
+            return None
+        try:  # under its lock: no other caller can unload it in between
+            return backend.prompt_tokens(request) if backend.loaded else None
+        except RouterLLMError:
+            return None
         finally:
             lock.release()
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from routerllm.backends.base import Backend, Completion, GenerationRequest
+from routerllm.backends.base import Completion, GenerationRequest
 from routerllm.carbon.meter import (
     NO_USAGE,
     CarbonMeter,
@@ -153,18 +153,3 @@ def failed_generation(error: RouterLLMError) -> Measurement | None:
     attaches it); None where the model refused the request before generating (a
     ``PromptError``: its chat template, a prompt over its context)."""
     return None if isinstance(error, PromptError) else error.inference
-
-
-def read_tokens(backend: Backend, request: GenerationRequest) -> int | None:
-    """The tokens ``backend``'s model will read for ``request`` (chat template, system
-    text, history and response prefix included), where that is known without loading
-    it: a loaded llama.cpp model's own count; None otherwise, and where the request is
-    one the model will refuse (its template's error is the answer's to give)."""
-    from routerllm.backends.llama_cpp import LlamaCppBackend
-
-    if not isinstance(backend, LlamaCppBackend) or not backend.loaded:
-        return None
-    try:
-        return backend.prompt_tokens(request)
-    except RouterLLMError:
-        return None
