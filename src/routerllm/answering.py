@@ -27,14 +27,11 @@ from routerllm.stubs import completed, stub_of, styled
 if TYPE_CHECKING:
     from routerllm.backends.base import Completion, GenerationRequest
     from routerllm.cache import RequestCache
-    from routerllm.carbon.budget import CarbonBudget
     from routerllm.carbon.meter import CarbonMeter, Measurement
-    from routerllm.carbon.predictor import CarbonPredictor, Prediction
-    from routerllm.carbon.request_log import RequestLog
+    from routerllm.carbon.predictor import Prediction
     from routerllm.config import AppConfig
     from routerllm.data.humaneval import HumanEvalProblem
     from routerllm.manager import LLMManager
-    from routerllm.model_calls import ModelCalls
     from routerllm.routers.base import RoutingDecision
     from routerllm.routing_scope import RoutingScope
     from routerllm.served_gate import ServedGate
@@ -68,18 +65,15 @@ def _no_room(config: AppConfig, read_by: str, tokens: int, names: list[str]) -> 
 
 
 class RequestAnswering(AnswerLogging):
-    """The answering half of ``RouterLLM``, which sets the attributes below."""
+    """The answering half of ``RouterLLM``, which sets the attributes below (and those
+    of ``AnswerLogging``)."""
 
     config: AppConfig
     manager: LLMManager
     meter: CarbonMeter
-    calls: ModelCalls
     scope: RoutingScope
     gate: ServedGate | None
-    budget: CarbonBudget | None
     cache: RequestCache | None
-    predictor: CarbonPredictor
-    log: RequestLog
     _available_models: Callable[[], list[str]]
 
     def _run(
