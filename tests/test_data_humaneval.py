@@ -395,6 +395,14 @@ def check(candidate):
     [
         ({"test": EVALPLUS_TEST}, "'HumanEval/2': test imports numpy, which the sandbox"),
         ({"prompt": "from numpy import floor\n\n\n" + PROMPT_2}, "prompt imports numpy"),
+        pytest.param(  # an except* that lets an ImportError through guards nothing
+            {
+                "test": "try:\n    import numpy\nexcept* ValueError:\n    pass\n\n"
+                "def check(candidate):\n    assert candidate(3.5) == 0.5\n"
+            },
+            "test imports numpy",
+            marks=pytest.mark.skipif(sys.version_info < (3, 11), reason="except* is 3.11's"),
+        ),
     ],
 )
 def test_a_problem_that_imports_a_module_the_sandbox_lacks_is_refused_at_load_time(
@@ -422,6 +430,12 @@ def test_a_problem_that_imports_a_module_the_sandbox_lacks_is_refused_at_load_ti
         "    assert math.isclose(candidate(3.5), 0.5)\n",
         "try:\n    import numpy as np\nexcept ImportError:\n    np = None\n\n"
         "def check(candidate):\n    assert candidate(3.5) == 0.5\n",
+        # except* (3.11): the ImportError, raised bare, is caught in its exception group
+        pytest.param(
+            "try:\n    import numpy as np\nexcept* ImportError:\n    np = None\n\n"
+            "def check(candidate):\n    assert candidate(3.5) == 0.5\n",
+            marks=pytest.mark.skipif(sys.version_info < (3, 11), reason="except* is 3.11's"),
+        ),
     ],
 )
 def test_standard_library_and_guarded_imports_are_accepted(

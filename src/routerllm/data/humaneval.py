@@ -229,9 +229,18 @@ def _import_fault(p: HumanEvalProblem, test: ast.Module, packages: Collection[st
     return None
 
 
+# A bare ImportError raised in a ``try`` with ``except*`` (Python 3.11) is caught as well,
+# in its exception group: an import there is as optional as under ``except``.
+if sys.version_info >= (3, 11):
+    _TRY_NODES = (ast.Try, ast.TryStar)
+else:
+    _TRY_NODES = (ast.Try,)
+
+
 def _imports(tree: ast.Module) -> list[str]:
     """The top-level module of each absolute import in ``tree``, in order, but those in
-    the body of a ``try`` that catches ImportError: optional ones, whose absence is handled."""
+    the body of a ``try`` (or ``except*``) that catches ImportError: optional ones, whose
+    absence is handled."""
     found: list[tuple[int, str]] = []
     todo: list[ast.AST] = [tree]
     while todo:
@@ -240,7 +249,7 @@ def _imports(tree: ast.Module) -> list[str]:
             found += [(node.lineno, a.name.split(".")[0]) for a in node.names]
         elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
             found.append((node.lineno, node.module.split(".")[0]))
-        if isinstance(node, ast.Try) and any(_catches_import_error(h) for h in node.handlers):
+        if isinstance(node, _TRY_NODES) and any(_catches_import_error(h) for h in node.handlers):
             todo.extend([*node.handlers, *node.orelse, *node.finalbody])
         else:
             todo.extend(ast.iter_child_nodes(node))
