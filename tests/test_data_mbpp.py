@@ -285,3 +285,13 @@ def test_a_first_test_with_backslashes_is_shown_verbatim_in_a_valid_prompt(tmp_p
     docstring = ast.literal_eval(problem.prompt.strip())
     assert docstring.splitlines()[-1] == row["test_list"][0]
     assert check_problem(problem, problem.canonical_solution).status == "passed"
+
+
+def test_load_mbpp_takes_the_packages_the_sandbox_is_given(tmp_path: Path) -> None:
+    """A test importing a package is refused, with the advice to name it, and loads once
+    named, as from load_code_problems."""
+    path = write_jsonl(tmp_path / "m.jsonl", [{**ROWS[0], "test_imports": ["import numpy"]}])
+    with pytest.raises(DataError, match=r"test imports numpy, .*packages=\['numpy'\]"):
+        load_mbpp(path)
+    (problem,) = load_mbpp(path, packages=("numpy",))
+    assert problem.test.startswith("import numpy\n")

@@ -41,7 +41,9 @@ def test_a_humanevalplus_problem_loads_and_runs_once_numpy_is_named(tmp_path: Pa
     path = evalplus_file(tmp_path)
     with pytest.raises(DataError, match="test imports numpy, which the sandbox") as e:
         load_humaneval(path)
+    # the advice fits both callers: the command's option and the loaders' argument
     assert "--sandbox-packages numpy" in str(e.value) and "\n" not in str(e.value)
+    assert "packages=['numpy']" in str(e.value)
     (problem,) = load_humaneval(path, packages=NUMPY)
     assert check_problem(problem, None, packages=NUMPY).status == "passed"
     assert check_problem(problem, RIGHT, packages=NUMPY).status == "passed"

@@ -219,12 +219,14 @@ def _import_fault(p: HumanEvalProblem, test: ast.Module, packages: Collection[st
     for field, name in found:
         if name not in sys.stdlib_module_names and name not in packages:
             named = f" and {', '.join(packages)}" if packages else ""
+            # loaded by the humaneval command or from Python (a benchmark, a script): both said
+            more = [*packages, name]
             return (
                 f"{field} imports {name}, which the sandbox cannot import: it runs programs with "
                 f"only the standard library{named} (python -I -S), so every answer would fail "
-                f"with ModuleNotFoundError; name it for the sandbox if it is installed "
-                f"(humaneval --sandbox-packages {','.join([*packages, name])}), or rewrite "
-                f"the problem without {name}"
+                f"with ModuleNotFoundError; if it is installed, name it for the sandbox "
+                f"(routerllm humaneval --sandbox-packages {','.join(more)}; from Python, the "
+                f"loader's packages={more!r}), or rewrite the problem without {name}"
             )
     return None
 

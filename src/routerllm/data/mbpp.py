@@ -64,14 +64,15 @@ def load_code_problems(
     return humaneval_problems(path, rows, max_prompt_chars, packages)
 
 
-def load_mbpp(path: str | Path) -> list[HumanEvalProblem]:
-    """The problems of an MBPP ``mbpp.jsonl`` or ``sanitized-mbpp.json`` file, in file order.
+def load_mbpp(path: str | Path, packages: Collection[str] = ()) -> list[HumanEvalProblem]:
+    """The problems of an MBPP ``mbpp.jsonl`` or ``sanitized-mbpp.json`` file, in file order;
+    their code may import the standard library and ``packages`` (those the sandbox is given).
 
     A problem whose tests call no function its reference code defines (a handful
     in MBPP test a class or a lambda) has no entry point for the answer to define:
     it is left out, and a warning counts them."""
     path = Path(path)
-    return _mbpp(path, read_rows(path), MAX_PROMPT_CHARS)
+    return _mbpp(path, read_rows(path), MAX_PROMPT_CHARS, packages)
 
 
 def _is_mbpp(rows: list[tuple[str, Any]]) -> bool:
