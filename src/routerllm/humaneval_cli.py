@@ -67,6 +67,7 @@ def cmd_train_gate(args: argparse.Namespace) -> int:
     if len(ladder) < 2:
         raise RouterLLMError("a gate decides escalations between two models; the config has one")
     EscalationGate.check_saveable(Path(args.out))
+    first, then = cascade_pair(ladder)
     meter = create_meter(config.carbon)
     try:
         sources = {m: config.model(m).source_text() for m in ladder}
@@ -78,8 +79,8 @@ def cmd_train_gate(args: argparse.Namespace) -> int:
             args.seed,
             meter=meter,
             sources=sources,
-            first_model=config.model(cascade_pair(ladder)[0]),
-            then_model=config.model(cascade_pair(ladder)[1]),
+            first_model=config.model(first),
+            then_model=config.model(then),
         )
     finally:
         meter.close()
