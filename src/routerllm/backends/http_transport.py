@@ -173,9 +173,12 @@ def _read(
     deadline = time.monotonic() + timeout
     try:
         opened = opener.open(req, timeout=timeout)
-    except urllib.error.URLError:  # no connection made (its reason says why), or an HTTP error
-        raise
-    except (OSError, http.client.HTTPException) as e:  # raised reading the status line
+    except (OSError, http.client.HTTPException) as e:
+        # urllib's URLError (an OSError) goes to the caller as it is: no connection made
+        # (its reason says why), or an HTTP error; any other was raised reading the
+        # status line, over a connection made: no answer began
+        if isinstance(e, urllib.error.URLError):
+            raise
         raise NoAnswer(str(e)) from e
     with opened as resp:
         decoder = ContentDecoder(resp.headers["Content-Encoding"], MAX_RESPONSE_BYTES)
