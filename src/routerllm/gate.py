@@ -105,9 +105,11 @@ def known_kwh(first: str, then: str, kwh: np.ndarray, measured: np.ndarray | Non
     model's mean measured kWh; a model with none measured is refused."""
     if measured is None:
         return kwh
-    means = measured_means(kwh, measured, [first, then], "training problems",
-                           "the gate's energy model and budget read its mean measured energy; "
-                           "train on a run where CodeCarbon measured it")  # fmt: skip
+    advice = (
+        "the gate's energy model and budget read its mean measured energy; "
+        "train on a run where CodeCarbon measured it"
+    )
+    means = measured_means(kwh, measured, [first, then], "training problems", advice)
     return np.where(measured, kwh, means)
 
 
