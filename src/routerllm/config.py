@@ -196,8 +196,8 @@ class ModelConfig(StrictConfig):
     @classmethod
     def _variable_name(cls, name: str | None) -> str | None:
         """The name of an environment variable, never the key itself (not quoted: it may
-        be the key): until 2026-12-04 a key written here loaded, and was printed in each
-        model's reason to be unavailable ("environment variable sk-... is not set")."""
+        be the key): a key written here would load, and be printed in each model's reason
+        to be unavailable ("environment variable sk-... is not set")."""
         if name is not None and not _ENV_NAME.fullmatch(name):
             raise ValueError(
                 "api_key_env names the environment variable that holds the API key (letters, "
@@ -210,8 +210,8 @@ class ModelConfig(StrictConfig):
     @classmethod
     def _http_url(cls, url: str | None) -> str | None:
         """A URL the API's paths (``/chat/completions``) can be appended to and sent over
-        HTTP: until 2026-12-04 one without a scheme loaded and was an unavailable model
-        ("unknown url type: localhost"), ftp:// and file:// were asked for answers."""
+        HTTP: one without a scheme would load as an unavailable model ("unknown url type:
+        localhost"), and ftp:// or file:// be asked for answers."""
         if url is None:
             return None
         url = url.strip()

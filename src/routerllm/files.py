@@ -155,8 +155,8 @@ def publish(tmp: Path, target: Path) -> None:
     """Rename a staged file over ``target``, with ``target``'s permissions (a new file's
     are those the umask leaves of 0666, as ``open`` gives: a temporary file starts
     private). Where ``target`` is a link, the file it leads to is replaced and the link
-    kept (until 2026-12-05 the link was replaced by a file, the linked one left as it
-    was). The file's data is on disk before the rename, and the rename before this
+    kept: renaming over the link would replace it by a file and leave the linked one
+    as it was. The file's data is on disk before the rename, and the rename before this
     returns (the folder is synced): a crash of the machine leaves the old file or the
     new one whole, never an empty one under the new name."""
     target = _linked_file(target)

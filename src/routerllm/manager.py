@@ -173,8 +173,9 @@ class LLMManager:
     def used_gb(self) -> float:
         """The memory the loaded models take, as counted against the budget: read under
         the manager's lock, so a thread reading it while another loads or evicts gets a
-        whole figure (until 2026-12-05 it could raise "OrderedDict mutated during
-        iteration"); it waits for a load under way, as the model lookups in it did."""
+        whole figure (iterating the loaded models while another thread changes them raises
+        "OrderedDict mutated during iteration"); it waits for a load under way, as the
+        model lookups in it do."""
         with self._lock:
             return sum(self.local_gb(n) for n in self._lru)
 
@@ -236,7 +237,7 @@ class LLMManager:
     def _unload(self, name: str) -> None:
         """Unload ``name`` once its generation under way (if any) has finished; it stays
         counted until it is unloaded: a Ctrl-C while this waits leaves it loaded, counted
-        and evicted later (until 2026-12-05 it was left loaded, uncounted, never freed)."""
+        and evicted later, rather than loaded and uncounted, which nothing would free."""
         backend = self._backends[name]
         try:
             with self._model_lock(name):  # waits for its generation to finish

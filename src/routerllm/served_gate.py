@@ -121,7 +121,7 @@ def _check_sources(config: AppConfig, gate: EscalationGate) -> None:
     """Refuse a gate whose run's model of a name was another file than the config's: its
     states of the prompts (as wide as this file's, another quantisation) and outcomes
     are not this model's, and it would decide on them without a word."""
-    sources = gate.about.get("sources", {})  # absent in gates saved before 2026-12-03
+    sources = gate.about.get("sources", {})  # none in a gate saved before 2026-12-03: no check
     if not isinstance(sources, dict):
         raise ConfigError(
             f"cascade.gate {config.cascade.gate}: the models of its run are not readable; "
@@ -179,7 +179,7 @@ def _say_other_style(config: AppConfig, gate: EscalationGate) -> None:
     first model is asked as the run asked it.)"""
     from routerllm.eval.style_diff import differences_text, other_styles
 
-    styles = gate.about.get("styles")  # absent in gates saved before 2026-12-05
+    styles = gate.about.get("styles")  # none in a gate saved before 2026-12-05: nothing said
     if not isinstance(styles, dict) or not isinstance(styles.get(gate.then), dict):
         return
     ours = {gate.then: served_style(config.model(gate.then))}

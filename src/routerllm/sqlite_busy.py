@@ -61,7 +61,7 @@ def _lock_owner(path: Path) -> int | None:
     lock bytes (the 512 from 2^30 of the file itself); None where none is found or it
     cannot be asked. Read from Linux's /proc/locks, not asked of the file: opening and
     closing it here would drop every POSIX lock this process's own SQLite connections
-    hold on it (until 2026-12-05 it did)."""
+    hold on it."""
     shm = path.with_name(path.name + "-shm")
     target, first, last = (shm, 120, 120) if shm.is_file() else (path, 1 << 30, (1 << 30) + 511)
     try:

@@ -79,7 +79,7 @@ def build_router(config: AppConfig) -> Router:
     if settings.path:
         try:
             router = load_router(settings.path, config.models, settings.options)
-        except RouterLLMError as e:  # said where the folder was given (until 2026-12-05 not)
+        except RouterLLMError as e:  # names router.path (and the config file giving it)
             e.args = (f"router.path{f' in {config.source}' if config.source else ''}: {e}",)
             raise
         if "seed" in settings.model_fields_set and settings.seed != router.seed:

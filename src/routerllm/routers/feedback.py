@@ -358,8 +358,7 @@ class FeedbackRouter(OutcomeRouter):
                     raise
                 except BaseException:
                     # nothing saved: it keeps the merged posterior, whose base is now what
-                    # the folder holds, else the next save would add the others' learning
-                    # again (until 2026-12-05)
+                    # the folder holds, else the next save would add the others' learning again
                     if base and saved:
                         self._bases[path.resolve()] = _Base(saved.sums(), base.options)
                     raise

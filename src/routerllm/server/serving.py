@@ -124,9 +124,9 @@ def serve(
     def holding(signum: int) -> bool:
         # Serving, uvicorn takes Ctrl-C and SIGTERM (the first Ctrl-C stops, the second
         # forces); once it has stopped, the event loop closes and waits for the answer in
-        # progress: a signal raised then cut that wait, and the answer, generated and
-        # logged, was never sent (until 2026-12-05 in the instant between its generation's
-        # end and its last byte sent, too). It is held until the answer is sent.
+        # progress: a signal raised then would cut that wait, and the answer, generated
+        # and logged, would never be sent. It is held until the answer's last byte is
+        # sent (``service.unsent`` counts it until then, not only while it is generated).
         if srv is None or not srv.config.app.state.service.unsent:
             return False
         held.append(signum)
@@ -176,8 +176,8 @@ def serve(
 def stop_signals_held() -> Iterator[None]:
     """SIGTERM and SIGHUP held (said, not acted on) for the block: once serving has
     stopped, the caller's close of the system (a learning router saved, the log closed)
-    is not cut short by another stop signal, a service manager's second SIGTERM, say
-    (until 2026-12-05 such a signal ended the process part-way through the close).
+    is not cut short by another stop signal, a service manager's second SIGTERM, say,
+    which would end the process part-way through the close.
     Ctrl-C still interrupts it: a way out where a close hangs."""
 
     def held(signum: int, frame: object) -> None:
