@@ -105,6 +105,8 @@ def main() -> int:
     args = ap.parse_args()
     if args.models and (twice := repeated(args.models)):
         ap.error(f"--models names {', '.join(twice)} more than once")
+    if twice := repeated(args.prompts):  # a set named twice would run twice
+        ap.error(f"--prompts names {', '.join(twice)} more than once")
     if args.prompts == ["humaneval"] and not args.humaneval:
         ap.error("--prompts humaneval with --humaneval 0: no prompt to run")
     problems = load_humaneval()

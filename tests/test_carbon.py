@@ -1213,7 +1213,10 @@ def test_the_carbon_predictor_benchmark_runs_the_models_and_prompt_sets_asked(
       "--models: unknown model 'nope'; valid names: tiny-heavy, tiny-light, tiny-medium"),
      (["--models", "tiny-light", "tiny-light"], "--models names tiny-light more than once"),
      (["--prompts", "humaneval", "--humaneval", "0"],
-      "--prompts humaneval with --humaneval 0: no prompt to run")],
+      "--prompts humaneval with --humaneval 0: no prompt to run"),
+     # a set named twice ran twice; with --humaneval 0 it had no prompt, unchecked
+     (["--prompts", "humaneval", "humaneval", "--humaneval", "0"],
+      "--prompts names humaneval more than once")],
 )  # fmt: skip
 def test_the_carbon_predictor_benchmark_refuses_models_or_prompts_it_cannot_run(
     argv: list[str], error: str, tmp_path: Path
