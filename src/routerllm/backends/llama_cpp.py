@@ -208,7 +208,7 @@ class LlamaCppBackend(Backend):
         sys.unraisablehook = lambda u: log.debug("ignored after failed load: %s", u.exc_value)
         try:
             try:
-                self._llm = _llama_class()(
+                llm = _llama_class()(
                     model_path=str(path),
                     n_ctx=self._context,
                     # a layer attending to a sliding window keeps cells for the window and a
@@ -241,9 +241,11 @@ class LlamaCppBackend(Backend):
                 f"the file is corrupt or not a supported GGUF"
             )
         self._state: PromptState | None = None  # attached on the first request that asks
-        metadata = self._llm.metadata if self._llm is not None else {}
-        self._chat_template = metadata.get("tokenizer.chat_template") or None
+        self._chat_template = llm.metadata.get("tokenizer.chat_template") or None
         self._formatter: Any = None
+        # last: ``loaded`` is true once everything a loaded model reads is in place (a
+        # prediction counting a prompt may look while another caller loads it)
+        self._llm = llm
 
     @property
     def kv_cache_gb_estimate(self) -> float:
