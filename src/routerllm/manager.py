@@ -104,7 +104,8 @@ class LLMManager:
         text, history and response prefix included) where that is known at once: a
         loaded llama.cpp model that no other caller holds now. None otherwise, and where
         the model will refuse the request (its template's error is the answer's to give).
-        Never loads the model and never waits: a prediction falls back to its estimate."""
+        Never loads the model nor waits for another caller of it (only, as every call
+        here, for the manager's own lock): a prediction falls back to its estimate."""
         from routerllm.backends.llama_cpp import LlamaCppBackend
 
         lock, backend = self._model_lock(name), self.backend(name)
