@@ -415,6 +415,20 @@ def test_the_feedback_benchmark_refuses_a_warm_start_size_below_one(
     )
 
 
+def _small_mbpp_set(data_dir: Path) -> None:
+    """A small RouterBench-MBPP-shaped set under ``data_dir`` (two models, 40 train and 12
+    test prompts, seeded outcomes): a benchmark's smoke run on the shared data's layout."""
+    rng = np.random.default_rng(0)
+    header = ["", "sample_id", "prompt", "eval_name", "a", "a|total_cost", "b", "b|total_cost",
+              "oracle_model_to_route_to"]  # fmt: skip
+    folder = data_dir / "routerbench_mbpp"
+    folder.mkdir()
+    for file, n in (("train.csv", 40), ("test.csv", 12)):
+        rows = [[i, f"{file}{i}", repr([f"write function {file} {i}"]), "mbpp",
+                 int(rng.integers(2)), 0.001, int(rng.integers(2)), 0.01, "a"] for i in range(n)]  # fmt: skip
+        write_csv(folder / file, header, rows)
+
+
 def test_the_feedback_benchmark_runs_and_names_the_seeds_it_ran(tmp_path: Path) -> None:
     """Its header said "seeds 1" for ``--seeds 7``: the count, read as the seed, and its
     --json kept no seed at all. A smoke run on a small MBPP-shaped set (hashing encoder)."""
@@ -422,15 +436,7 @@ def test_the_feedback_benchmark_runs_and_names_the_seeds_it_ran(tmp_path: Path) 
     import subprocess
     import sys
 
-    rng = np.random.default_rng(0)
-    header = ["", "sample_id", "prompt", "eval_name", "a", "a|total_cost", "b", "b|total_cost",
-              "oracle_model_to_route_to"]  # fmt: skip
-    folder = tmp_path / "routerbench_mbpp"
-    folder.mkdir()
-    for file, n in (("train.csv", 40), ("test.csv", 12)):
-        rows = [[i, f"{file}{i}", repr([f"write function {file} {i}"]), "mbpp",
-                 int(rng.integers(2)), 0.001, int(rng.integers(2)), 0.01, "a"] for i in range(n)]  # fmt: skip
-        write_csv(folder / file, header, rows)
+    _small_mbpp_set(tmp_path)
     script = Path(__file__).parents[1] / "benchmarks" / "feedback_learning.py"
     argv = [sys.executable, str(script), "--data-dir", str(tmp_path), "--datasets",
             "routerbench_mbpp", "--encoder", "hashing", "--warm", "10", "--seeds", "7"]  # fmt: skip
@@ -448,15 +454,7 @@ def test_decision_rules_runs_on_the_one_dataset_asked(tmp_path: Path) -> None:
     import subprocess
     import sys
 
-    rng = np.random.default_rng(0)
-    header = ["", "sample_id", "prompt", "eval_name", "a", "a|total_cost", "b", "b|total_cost",
-              "oracle_model_to_route_to"]  # fmt: skip
-    folder = tmp_path / "routerbench_mbpp"
-    folder.mkdir()
-    for file, n in (("train.csv", 40), ("test.csv", 12)):
-        rows = [[i, f"{file}{i}", repr([f"write function {file} {i}"]), "mbpp",
-                 int(rng.integers(2)), 0.001, int(rng.integers(2)), 0.01, "a"] for i in range(n)]  # fmt: skip
-        write_csv(folder / file, header, rows)
+    _small_mbpp_set(tmp_path)
     script = Path(__file__).parents[1] / "benchmarks" / "decision_rules.py"
     argv = [sys.executable, str(script), "--data-dir", str(tmp_path), "--datasets",
             "routerbench_mbpp", "--seeds", "0", "--targets", "max_cost=0.5", "--json"]  # fmt: skip
