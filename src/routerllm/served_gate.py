@@ -163,6 +163,15 @@ def _run_style(config: AppConfig, gate: EscalationGate) -> CodegenStyle | None:
         ) from None
 
 
+#: How to make a gate's run in the style it will be served in (train-gate's and a
+#: serving system's warnings where the run asked its second model otherwise).
+STYLE_ADVICE = (
+    "make its run in the style the gate's requests will be asked in: the default options "
+    "for function stubs, as a system asks them; --mode chat for requests in prose, which "
+    "a system sends as written"
+)
+
+
 def served_style(model: ModelConfig) -> dict[str, Any]:
     """How a system asks ``model`` for a function stub where the gate does not read its
     state (``ModelCalls.style``): its name's style, the chat style where its backend
@@ -186,7 +195,7 @@ def _say_other_style(config: AppConfig, gate: EscalationGate) -> None:
     if differs := other_styles(styles, ours):
         log.warning(
             "cascade.gate %s was trained on a run that asked %s; it predicts %s's success and "
-            "energy as asked there: train it on a run made with the default prompting options "
-            "(no --mode, no --max-new-tokens), as a system asks",
+            "energy as asked there: %s",
             config.cascade.gate, differences_text(styles, ours, differs, "this system"), gate.then,
+            STYLE_ADVICE,
         )  # fmt: skip

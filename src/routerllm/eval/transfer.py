@@ -290,13 +290,11 @@ def gate_from_run(
     if first_model is not None:
         refuse_other_width(run, "--run", first_model)
     if then_model is not None:
-        from routerllm.served_gate import served_style
+        from routerllm.served_gate import STYLE_ADVICE, served_style
 
         served = {then: served_style(then_model)}
         say_other_styles(run, served, "--run", "a system of this config", "the gate",
-                         "make the run in the style the gate's requests will be asked in: "
-                         "the default options for function stubs, as a system asks them; "
-                         "--mode chat for requests in prose, which a system sends as written")  # fmt: skip
+                         STYLE_ADVICE)  # fmt: skip
     idx = np.array([i for i, t in enumerate(run.task_ids) if only is None or t in only], dtype=int)
     if len(idx) < 2 * folds:
         raise RouterLLMError(
