@@ -231,7 +231,7 @@ def _hyperparameters(
 
 def shortfall(path: Path) -> str | None:
     """How a GGUF file is shorter than its header says, cut short by an interrupted
-    download or copy (``"1,000 bytes; its header describes 2,789,632"``); None where it is
+    download or copy (``"2,000,000 bytes; its header describes 2,789,632"``); None where it is
     as long (or its header cannot be read: not a GGUF this reader knows). What the header
     describes: itself, its padding and every tensor's data to the end of the last (its
     size from its shape and type; of a type this reader does not know, none past its
