@@ -240,9 +240,16 @@ def test_prefilled_request_is_refused_clearly(llama_server: str) -> None:
 
 def test_real_server_wrong_path_is_a_backend_error(llama_server: str) -> None:
     # Without /v1 the server answers 404 {"detail": "Not Found"}: not retried.
-    backend = http_backend(llama_server.removesuffix("/v1"))
-    with pytest.raises(BackendError, match=r"HTTP 404.*Not Found"):
+    root = llama_server.removesuffix("/v1")
+    backend = http_backend(root)
+    with pytest.raises(BackendError, match=r"HTTP 404.*Not Found") as err:
         backend.generate(GenerationRequest(prompt="hi"))
+    assert f"does base_url need /v1 ({root}/v1)?" in str(err.value)
+    # its /models is not found either, but /v1/models is: the model is not available
+    assert backend.availability() == (
+        f"endpoint {root} answers 404 for /models, but {root}/v1/models is found: "
+        f"set base_url to {root}/v1"
+    )
 
 
 @dataclass(frozen=True)
@@ -1297,7 +1304,7 @@ def test_an_api_key_beyond_ascii_is_sent_as_utf8(stub: Stub, monkeypatch: pytest
         sent = stub.posts[-1].headers["authorization"].encode("latin-1")  # the bytes that came
         assert sent == f"Bearer {key}".encode()
     stub.models_reply = error_reply(401, "Incorrect API key provided")
-    assert "refused the API key (HTTP 401)" in (backend.availability() or "")
+    assert f"refused the API key in {var} (HTTP 401)" in (backend.availability() or "")
 
 
 def test_refused_api_key_is_reported_by_availability(
@@ -1892,3 +1899,144 @@ def test_a_compressed_error_page_is_quoted_decoded(stub: Stub) -> None:
     stub.default_post = Reply(502, b"\x00\x01", headers=(("Content-Encoding", "br"),))
     with pytest.raises(BackendError, match=r"HTTP 502 for model 'remote': an error page compressed as 'br', not decoded"):  # fmt: skip
         http_backend(stub.base_url, max_retries=0).generate(GenerationRequest("hi"))
+
+
+# ---------------------------------------------------------------------------
+# A user's mistakes pointing a model at an endpoint: one line that says what to do
+# ---------------------------------------------------------------------------
+
+
+def test_a_base_url_without_v1_is_said_so_where_the_path_is_not_found(stub: Stub) -> None:
+    root = stub.base_url.removesuffix("/v1")
+    backend = http_backend(root)
+    with pytest.raises(BackendError) as err:
+        backend.generate(GenerationRequest("hi"))
+    assert str(err.value) == (
+        f"{root}/chat/completions answered HTTP 404 for model 'remote': no route POST "
+        f"/chat/completions; the path is not found there: does base_url need /v1 ({root}/v1)?"
+    )
+    assert len(stub.posts) == 1  # not asked again
+    assert backend.availability() == (
+        f"endpoint {root} answers 404 for /models, but {root}/v1/models is found: "
+        f"set base_url to {root}/v1"
+    )
+
+
+def test_a_path_not_found_under_a_versioned_base_url_says_to_check_it(stub: Stub) -> None:
+    # /v1 is there: another path is wrong (a hosted API's /openai/v1, say)
+    backend = http_backend(stub.base_url + "/v1")
+    with pytest.raises(BackendError, match=r"the path is not found there: check base_url$"):
+        backend.generate(GenerationRequest("hi"))
+    assert backend.availability() is None  # the server answers; not all serve /models
+
+
+MODEL_NOT_FOUND = {
+    "vllm": {
+        "error": {
+            "message": "The model `x` does not exist.",
+            "type": "NotFoundError",
+            "param": None,
+            "code": 404,
+        }
+    },  # fmt: skip
+    "ollama": {"error": 'model "x" not found, try pulling it first'},
+    "openai": {
+        "error": {
+            "message": "The model `x` does not exist or you do not have access to it.",
+            "type": "invalid_request_error",
+            "param": None,
+            "code": "model_not_found",
+        }
+    },  # fmt: skip
+}
+
+
+@pytest.mark.parametrize("server", sorted(MODEL_NOT_FOUND))
+def test_a_model_the_endpoint_does_not_serve_is_said_in_its_own_words(
+    stub: Stub, server: str
+) -> None:
+    payload = MODEL_NOT_FOUND[server]
+    stub.script.append(json_reply(404, payload))
+    with pytest.raises(BackendError) as err:
+        http_backend(stub.base_url).generate(GenerationRequest("hi"))
+    said = payload["error"] if server == "ollama" else payload["error"]["message"]  # type: ignore[index]
+    # no hint about the path: the path was found, the model was not
+    assert str(err.value).endswith(f"answered HTTP 404 for model 'remote': {said}")
+    assert len(stub.posts) == 1
+
+
+@pytest.mark.parametrize("status", [401, 403])
+def test_a_refused_request_without_an_api_key_says_to_set_api_key_env(
+    stub: Stub, status: int
+) -> None:
+    stub.script.append(error_reply(status, "Incorrect API key provided"))
+    stub.models_reply = error_reply(status, "Incorrect API key provided")
+    backend = http_backend(stub.base_url)
+    with pytest.raises(BackendError) as err:
+        backend.generate(GenerationRequest("hi"))
+    assert str(err.value).endswith(
+        f"answered HTTP {status} for model 'remote': Incorrect API key provided; no API key "
+        f"was sent: set api_key_env to the environment variable that holds it"
+    )
+    assert len(stub.posts) == 1
+    assert backend.availability() == (
+        f"endpoint {stub.base_url} asks for an API key (HTTP {status}), and none is sent: "
+        f"set api_key_env to the environment variable that holds it"
+    )
+
+
+def test_a_refused_api_key_names_its_variable(stub: Stub, monkeypatch: pytest.MonkeyPatch) -> None:
+    var = "ROUTERLLM_TEST_OPENAI_HTTP_KEY"
+    monkeypatch.setenv(var, "sk-wrong")
+    stub.script.append(error_reply(401, "Incorrect API key provided: sk-wrong"))
+    stub.models_reply = error_reply(401, "Incorrect API key provided")
+    backend = http_backend(stub.base_url, api_key_env=var)
+    with pytest.raises(BackendError) as err:
+        backend.generate(GenerationRequest("hi"))
+    assert str(err.value).endswith(
+        f"Incorrect API key provided: <API key>; check the API key in {var}"
+    )
+    assert backend.availability() == (
+        f"endpoint {stub.base_url} refused the API key in {var} (HTTP 401)"
+    )
+
+
+def test_https_to_a_plain_http_server_is_said_so_and_not_retried(
+    stub: Stub, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, logger=openai_http.__name__)
+    url = stub.base_url.replace("http://", "https://")
+    backend = http_backend(url)
+    with pytest.raises(EndpointUnreachableError) as err:
+        backend.generate(GenerationRequest("hi"))
+    assert "after 1 attempt (" in str(err.value)
+    assert str(err.value).endswith(
+        "; is the server plain HTTP? then base_url starts with http://)"
+    )
+    assert retry_warnings(caplog) == []
+    reason = backend.availability()
+    assert reason is not None and reason.endswith("base_url starts with http://)")
+
+
+def test_a_host_name_not_found_is_said_so_and_not_retried(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.WARNING, logger=openai_http.__name__)
+    backend = http_backend("http://no-such-host.invalid:8000/v1")  # .invalid never resolves
+    with pytest.raises(EndpointUnreachableError) as err:
+        backend.generate(GenerationRequest("hi"))
+    assert "after 1 attempt (" in str(err.value)
+    assert str(err.value).endswith("; host name not found: check base_url's host)")
+    assert retry_warnings(caplog) == []
+    reason = backend.availability()
+    assert reason is not None and reason.endswith("check base_url's host)")
+
+
+def test_availability_says_the_probes_own_time_limit(stub: Stub) -> None:
+    stub.models_reply = Reply(200, b"{}", delay_s=30.0)
+    backend = http_backend(stub.base_url, timeout_s=60.0)
+    backend.probe_timeout_s = 0.3
+    start = time.monotonic()
+    reason = backend.availability()
+    assert time.monotonic() - start < 2.0
+    assert reason == f"endpoint {stub.base_url} unreachable (no answer within 0.3 s)"

@@ -14,6 +14,7 @@ import json
 import math
 import re
 import socket
+import ssl
 import threading
 import time
 import urllib.error
@@ -223,8 +224,33 @@ def one_line(text: str) -> str:
     return _CONTROL.sub(lambda m: ascii(m.group())[1:-1], " ".join(text.split()))
 
 
-def reason(e: BaseException, timeout: float) -> str:
-    """What went wrong with an attempt, said plainly (``timeout``: its time limit)."""
+#: OpenSSL's reasons for a TLS handshake answered by a server that speaks plain HTTP.
+_PLAIN_HTTP_TLS = {"WRONG_VERSION_NUMBER", "RECORD_LAYER_FAILURE", "PACKET_LENGTH_TOO_LONG"}
+
+
+def lasting_fault(e: BaseException) -> str | None:
+    """What to change in the config for a connection error that asking again would only
+    repeat (a host name that does not exist, ``https://`` to a plain HTTP server); None
+    for any other error."""
+    cause = e.reason if isinstance(e, urllib.error.URLError) else e
+    if isinstance(cause, ssl.SSLError) and cause.reason in _PLAIN_HTTP_TLS:
+        return "is the server plain HTTP? then base_url starts with http://"
+    # EAI_AGAIN (a DNS server not answering) passes: that one can be asked again
+    if isinstance(cause, socket.gaierror) and cause.errno in (socket.EAI_NONAME, socket.EAI_NODATA):  # fmt: skip
+        return "host name not found: check base_url's host"
+    return None
+
+
+def reason(e: BaseException, timeout: float, setting: str | None = "timeout_s") -> str:
+    """What went wrong with an attempt, said plainly (``timeout``: its time limit, the
+    config ``setting`` that gave it where one did), with what to change in the config
+    where asking again would not help (``lasting_fault``)."""
+    why = _reason(e, timeout, setting)
+    advice = lasting_fault(e)
+    return f"{why}; {advice}" if advice else why
+
+
+def _reason(e: BaseException, timeout: float, setting: str | None) -> str:
     if isinstance(e, NoAnswer) and e.__cause__ is not None:
         e = e.__cause__
     if isinstance(e, urllib.error.URLError) and not isinstance(e, urllib.error.HTTPError):
@@ -232,7 +258,7 @@ def reason(e: BaseException, timeout: float) -> str:
             return one_line(str(e.reason))
         e = e.reason  # a connection's error (refused, a timeout, a name not found)
     if isinstance(e, TimeoutError) and not str(e).startswith("no whole answer"):
-        return f"no answer within timeout_s, {timeout:g} s"
+        return f"no answer within {f'{setting}, ' if setting else ''}{timeout:g} s"
     if isinstance(e, http.client.IncompleteRead):
         came = e.came if isinstance(e, CutShort) else len(e.partial)
         whole = f" of {came + e.expected}" if e.expected is not None else ""

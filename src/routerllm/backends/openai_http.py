@@ -15,8 +15,10 @@ import io
 import json
 import logging
 import os
+import re
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from typing import Any, ClassVar
 
@@ -36,6 +38,7 @@ from routerllm.backends.http_transport import (
     NoAnswer,
     error_detail,
     exchange,
+    lasting_fault,
     one_line,
     reason,
     retry_after_s,
@@ -64,6 +67,9 @@ RETRY_STATUS = {408, 429, 500, 502, 503, 504}
 REFUSED_STATUS = {400, 422}
 #: Still answered once the retries are spent, the errors that say "ask again later".
 _BUSY: dict[int, type[RateLimitedError]] = {429: RateLimitedError, 503: EndpointOverloadedError}
+#: A path segment naming an API version (``/v1``, ``/v1beta``): a base_url with one has it.
+_VERSIONED = re.compile(r"/v\d+[a-z0-9]*(/|$)")
+_SET_KEY = "set api_key_env to the environment variable that holds it"
 
 
 class _BilledHTTPError(urllib.error.HTTPError):
@@ -167,15 +173,49 @@ class OpenAIHTTPBackend(Backend):
         try:
             self._request("GET", "/models", None, self.probe_timeout_s)
         except urllib.error.HTTPError as e:
+            e.close()
+            if e.code in (401, 403) and not self.config.api_key_env:
+                return f"endpoint {self.base_url} asks for an API key (HTTP {e.code}), and none is sent: {_SET_KEY}"  # fmt: skip
             if e.code in (401, 403):
-                return f"endpoint {self.base_url} refused the API key (HTTP {e.code})"
+                return f"endpoint {self.base_url} refused the API key in {self.config.api_key_env} (HTTP {e.code})"  # fmt: skip
+            if e.code == 404 and self._serves_under_v1():
+                return (
+                    f"endpoint {self.base_url} answers 404 for /models, but "
+                    f"{self.base_url}/v1/models is found: set base_url to {self.base_url}/v1"
+                )
             return None  # the server answers; some do not implement /models
         except (Malformed, Undecodable) as e:
             return f"endpoint {self.base_url} answered, but {e}"
         except (OSError, ValueError, http.client.HTTPException) as e:
-            why = reason(e, self.probe_timeout_s)  # a non-HTTP answer's first bytes
+            # the probe's own time limit, not timeout_s; a non-HTTP answer's first bytes
+            why = reason(e, self.probe_timeout_s, setting=None)
             return f"endpoint {self.base_url} unreachable ({self._hide_key(why)})"
         return None
+
+    def _serves_under_v1(self) -> bool:
+        """Whether ``{base_url}/v1/models`` answers, for a base_url without a version:
+        then the API is there (vLLM's, Ollama's, llama.cpp's paths all begin /v1)."""
+        if _VERSIONED.search(urllib.parse.urlsplit(self.base_url).path):
+            return False
+        try:
+            self._request("GET", "/v1/models", None, self.probe_timeout_s)
+        except (OSError, ValueError, http.client.HTTPException, Malformed, Undecodable):
+            return False  # an HTTPError among them: not found there either
+        return True
+
+    def _advice(self, status: int, detail: str) -> str:
+        """What to check in the config for an error status a config mistake gives: a
+        path not found (a 404 that does not speak of a model, as one for a model the
+        endpoint does not serve does), an API key missing or refused."""
+        if status == 404 and "model" not in detail.lower():
+            if _VERSIONED.search(urllib.parse.urlsplit(self.base_url).path):
+                return "; the path is not found there: check base_url"
+            return f"; the path is not found there: does base_url need /v1 ({self.base_url}/v1)?"  # fmt: skip
+        if status in (401, 403):
+            if not self.config.api_key_env:
+                return f"; no API key was sent: {_SET_KEY}"
+            return f"; check the API key in {self.config.api_key_env}"
+        return ""
 
     @property
     def loaded(self) -> bool:
@@ -325,7 +365,7 @@ class OpenAIHTTPBackend(Backend):
                     raise PromptError(message, param) from e
                 message = (
                     f"{self.base_url}{path} answered HTTP {e.code} for model "
-                    f"{self.name!r}: {detail}"
+                    f"{self.name!r}: {detail}{self._advice(e.code, detail)}"
                 )
                 # the caller may ask again later: not a failing backend
                 if (busy := _BUSY.get(e.code)) is not None:
@@ -338,15 +378,17 @@ class OpenAIHTTPBackend(Backend):
             # refused, reset, timeout, bad JSON, truncated or malformed HTTP response
             except (OSError, ValueError, http.client.HTTPException) as e:
                 why = reason(e, self.config.timeout_s)
+                last = last or lasting_fault(e) is not None  # asked again, it fails again
                 if not last:
                     self._sleep(attempt, why)
                     continue
                 # urllib's URLError: no connection made; NoAnswer: no answer began over
                 # the one made (an answer cut short, or trickling, is not unreachable)
                 unreachable = isinstance(e, urllib.error.URLError | NoAnswer)
+                tries = attempt + 1
                 raise (EndpointUnreachableError if unreachable else BackendError)(
-                    f"cannot reach {self.base_url} for model {self.name!r} after {attempts} "
-                    f"attempt{'s' if attempts > 1 else ''} ({why})"
+                    f"cannot reach {self.base_url} for model {self.name!r} after {tries} "
+                    f"attempt{'s' if tries > 1 else ''} ({why})"
                 ) from e
         raise AssertionError("unreachable")
 
