@@ -17,6 +17,7 @@ import gzip
 import json
 import logging
 import os
+import re
 import socket
 import struct
 import subprocess
@@ -934,7 +935,8 @@ def test_route_says_an_answers_tokens_were_not_reported(stub: Stub, tmp_path: Pa
     assert proc.returncode == 0, proc.stderr
     assert "tokens not reported by the endpoint" in proc.stdout
     assert "(and the generation's, not known)" in proc.stdout  # its routing's measured
-    assert "llm_inference: 0.00 s energy not known (no token usage)" in proc.stdout
+    # its time is the stub's answer: 0.00 s on an idle machine, 0.01 s on a busy one
+    assert re.search(r"llm_inference: \d+\.\d\d s energy not known \(no token usage\)", proc.stdout)
     assert "0 in / 0 out" not in proc.stdout
     assert "remote: the answer gives no token usage" in proc.stderr
 
@@ -2010,9 +2012,7 @@ def test_https_to_a_plain_http_server_is_said_so_and_not_retried(
     with pytest.raises(EndpointUnreachableError) as err:
         backend.generate(GenerationRequest("hi"))
     assert "after 1 attempt (" in str(err.value)
-    assert str(err.value).endswith(
-        "; is the server plain HTTP? then base_url starts with http://)"
-    )
+    assert str(err.value).endswith("; is the server plain HTTP? then base_url starts with http://)")
     assert retry_warnings(caplog) == []
     reason = backend.availability()
     assert reason is not None and reason.endswith("base_url starts with http://)")
