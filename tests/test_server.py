@@ -679,6 +679,19 @@ def test_requests_take_turns(served: tuple[str, RouterLLM]) -> None:
         ),  # fmt: skip
         (CHAT, asking(logprobs=True), 400, "logprobs: RouterLLM's server does not support"),
         (CHAT, asking(top_logprobs=2), 400, "top_logprobs: RouterLLM's server does not support"),
+        # vLLM's structured output was accepted as an unknown field, and the answer free text
+        (
+            CHAT,
+            asking(guided_json={"type": "object"}),
+            400,
+            "guided_json: RouterLLM's server does not support",
+        ),
+        (
+            "/v1/completions",
+            {"prompt": "x", "n_predict": 2},
+            400,
+            "n_predict (llama-server's name): send max_tokens",
+        ),
         # the openai client's web search and moderation were answered without either
         (
             CHAT,
@@ -1596,6 +1609,58 @@ def test_web_search_and_moderation_left_null_are_accepted() -> None:
         with pytest.raises(PromptError, match=f"^{name}: .* does not support") as refused:
             protocol.chat_call(asking(("user", "Hi"), **{name: {}}))
         assert refused.value.param == name
+
+
+# vLLM's and llama-server's own fields that would change the answer, and a value of each
+OTHER_SERVERS_FIELDS: dict[str, Any] = {
+    "guided_json": {"type": "object"},
+    "guided_regex": "[0-9]+",
+    "guided_choice": ["yes", "no"],
+    "guided_grammar": 'root ::= "x"',
+    "structured_outputs": {"json": {"type": "object"}},
+    "grammar": 'root ::= "x"',
+    "json_schema": {"type": "object"},
+    "n_predict": 4,
+    "repeat_penalty": 1.1,
+    "min_tokens": 5,
+    "ignore_eos": True,
+    "stop_token_ids": [2],
+    "bad_words": ["no"],
+    "allowed_token_ids": [5, 6],
+    "use_beam_search": True,
+    "include_stop_str_in_output": True,
+    "prompt_logprobs": 0,
+    "n_probs": 3,
+}
+
+
+@pytest.mark.parametrize(("name", "value"), OTHER_SERVERS_FIELDS.items())
+def test_other_servers_fields_that_change_the_answer_are_refused_not_ignored(
+    name: str, value: Any
+) -> None:
+    """A client written for vLLM or llama-server sends these (a schema or grammar the text
+    must follow, a length, those servers' names for options honoured here): as unknown
+    fields they were accepted and unused, and the answer, free text of the config's
+    length, was not the one asked for (the audit of the server, 2026-12-05)."""
+    for parse, body in ((protocol.chat_call, asking(("user", "Hi"))), (protocol.completion_call, {"prompt": "Hi"})):  # fmt: skip
+        with pytest.raises(PromptError, match=f"^{name}: RouterLLM's server does not support ") as refused:  # fmt: skip
+            parse({**body, name: value})
+        assert refused.value.param == name
+
+
+def test_other_servers_fields_left_unset_are_accepted() -> None:
+    """null, false, 0 or an empty list asks for nothing (a client's defaults); a prompt's
+    log probabilities are asked for by any number, 0 too (vLLM: the prompt's own tokens')."""
+    unset = {"guided_json": None, "ignore_eos": False, "stop_token_ids": [], "min_tokens": 0}
+    unset |= {"use_beam_search": False, "n_predict": None, "n_probs": 0, "prompt_logprobs": None}
+    assert protocol.chat_call(asking(("user", "Hi"), **unset)).request.prompt == "Hi"
+    assert protocol.completion_call({"prompt": "Hi", **unset}).request.prompt == "Hi"
+
+
+def test_other_servers_names_for_options_honoured_here_say_the_name_to_send() -> None:
+    for name, ours in (("n_predict", "max_tokens"), ("repeat_penalty", "repetition_penalty")):
+        with pytest.raises(PromptError, match=f"send {ours}"):
+            protocol.completion_call({"prompt": "Hi", name: OTHER_SERVERS_FIELDS[name]})
 
 
 def test_chat_messages_become_system_history_and_prompt() -> None:

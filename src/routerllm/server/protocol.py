@@ -6,8 +6,9 @@ turn a request body into a :class:`Call` (the model asked for and a
 into the API's answer or its server-sent events. A mistake in a body is a
 ``PromptError`` naming the field. A field that would change the answer in a way
 RouterLLM cannot honour (tools, logprobs, penalties, several choices, web search,
-moderation) is refused, not ignored; fields that change nothing here (``user``,
-``metadata``...) are accepted and unused.
+moderation, vLLM's and llama-server's constrained output and lengths) is refused, not
+ignored; fields that change nothing here (``user``, ``metadata``...) are accepted and
+unused.
 """
 
 from __future__ import annotations
@@ -56,6 +57,9 @@ def _unset(value: object) -> bool:
     return value is None or value is False or value == 0 or value == [] or value == {}
 
 
+_CONSTRAINED = ("guided_json", "guided_regex", "guided_choice", "guided_grammar", "structured_outputs", "grammar", "json_schema")  # fmt: skip
+"""vLLM's and llama-server's fields that constrain the answer's text."""
+
 # Fields that would change the answer, and the values that change nothing.
 _REFUSED: dict[str, tuple[Callable[[Any], bool], str]] = {
     "n": (lambda v: v is None or (v == 1 and v is not True), "several choices (n must be 1)"),
@@ -82,6 +86,25 @@ _REFUSED: dict[str, tuple[Callable[[Any], bool], str]] = {
     "echo": (_unset, "echo"),
     "suffix": (lambda v: v is None or v == "", "suffix (fill in the middle)"),
     "best_of": (lambda v: v is None or (v == 1 and v is not True), "best_of"),
+    # vLLM's and llama-server's own fields, which clients written for them send: an unknown
+    # field is accepted and unused, but with these the answer would not be the one asked for
+    **dict.fromkeys(
+        _CONSTRAINED, (_unset, "constrained output (a schema, grammar, regex or choice)")
+    ),
+    "n_predict": (lambda v: v is None, "n_predict (llama-server's name): send max_tokens"),
+    "repeat_penalty": (
+        lambda v: v is None,
+        "repeat_penalty (llama-server's name): send repetition_penalty",
+    ),
+    "min_tokens": (_unset, "min_tokens"),
+    "ignore_eos": (_unset, "ignore_eos"),
+    "stop_token_ids": (_unset, "stop_token_ids (stop is)"),
+    "bad_words": (_unset, "bad_words"),
+    "allowed_token_ids": (_unset, "allowed_token_ids"),
+    "use_beam_search": (_unset, "beam search"),
+    "include_stop_str_in_output": (_unset, "include_stop_str_in_output"),
+    "prompt_logprobs": (lambda v: v is None, "log probabilities"),
+    "n_probs": (_unset, "log probabilities"),
 }
 
 
