@@ -399,6 +399,34 @@ def test_concurrent_writers_lose_nothing(tmp_path: Path) -> None:
     assert rows.count(CSV_COLUMNS) == 1 and len(rows) == 1 + 120 * 3
 
 
+@pytest.mark.parametrize("how", ["deleted", "moved"])
+def test_a_log_deleted_or_moved_while_open_logs_nothing_more_and_says_so(
+    tmp_path: Path, how: str
+) -> None:
+    """A log deleted or moved (rotated) under a running process: its rows would go on into
+    a file no longer at log.path (a deleted one's lost at exit), and a process starting a
+    log there would share the old one's -wal and -shm ("disk I/O error"). The next row is
+    refused with one clear error, the moved file keeps every row, a new log there works."""
+    path = tmp_path / "log.sqlite"
+    log = RequestLog(path)
+    log.append(_record(0))
+    if how == "deleted":
+        path.unlink()
+    else:
+        path.rename(tmp_path / "old.sqlite")
+    with pytest.raises(RequestLogError, match=r"could not be logged: .* was moved or deleted"):
+        log.append(_record(1))
+    with pytest.raises(RequestLogError, match=r"was moved or deleted .* restart"):
+        log.check_writable()  # the next requests: refused before they are paid for
+    with RequestLog(path) as new:
+        new.append(_record(2))
+        assert [r.id for r in new.records()] == ["r2"]
+    if how == "moved":
+        with RequestLog(tmp_path / "old.sqlite", read_only=True) as old:
+            assert [r.id for r in old.records()] == ["r0"]
+    log.close()
+
+
 def test_opening_retries_while_the_log_is_locked(tmp_path: Path) -> None:
     """SQLite may refuse "database is locked" at once, without its busy timeout (as when
     several processes open a new log together): ``when_free`` retries until the lock

@@ -95,6 +95,7 @@ class RequestLog(PendingFeedback, CsvMirror):
         self._users_done = threading.Condition()
         self._closing = False
         self._window_sums = WindowSums()
+        self._gone = ""  # why the log was closed under us (moved or deleted), once it was
         if read_only:
             self.csv_path = None
             self._db = log_schema.open_for_reading(self.db_path)
@@ -117,6 +118,8 @@ class RequestLog(PendingFeedback, CsvMirror):
                 ) from e
             check_csv(self.csv_path)
         self._db = log_schema.open_for_writing(self.db_path)
+        self._where = self.db_path.absolute()
+        self._file = _file_id(self._where)
         self._catch_up_csv()
 
     @property
@@ -141,6 +144,8 @@ class RequestLog(PendingFeedback, CsvMirror):
             raise self._closed_error()
 
     def _closed_error(self) -> RequestLogError:
+        if self._gone:
+            return RequestLogError(self._gone)
         return RequestLogError(f"request log {self.db_path} is closed; open a new RequestLog on it")
 
     @contextlib.contextmanager
@@ -172,6 +177,30 @@ class RequestLog(PendingFeedback, CsvMirror):
                 f"request log {self.db_path} was opened read-only, and every answer is "
                 f"logged; give RouterLLM a RequestLog opened for writing, or its path"
             )
+        self._check_in_place()
+
+    def _check_in_place(self) -> None:
+        """Close the log, with a clear error, where log.path no longer names the file it
+        opened (moved or deleted while open, as a log rotation does): its rows would go on
+        into that file, lost with it where it was deleted, and a process starting a new log
+        at log.path would share its -wal and -shm files, named after the path ("disk I/O
+        error"). What it holds is written to its file first, wherever that is now."""
+        if self.read_only or _file_id(self._where) == self._file:
+            return
+        with self._lock:
+            if not self._closed:
+                self._gone = (
+                    f"request log {self.db_path} (log.path) was moved or deleted while this "
+                    f"process had it open, so nothing more is logged to it; restart to start a "
+                    f"new log at log.path (stop the processes that share a log before moving it)"
+                )
+                self._closed = True
+                # SQLite, seeing the file moved, neither writes its WAL into it nor removes
+                # the WAL at closing: a checkpoint does the one and empties the other
+                with contextlib.suppress(sqlite3.Error):
+                    self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+                self._db.close()
+        raise self._closed_error()
 
     def __enter__(self) -> RequestLog:
         return self
@@ -183,6 +212,10 @@ class RequestLog(PendingFeedback, CsvMirror):
         """Commit one request (and its components) atomically, then append it to the CSV.
         Its timestamp is stored in UTC, as the log's windows and reports compare them."""
         self.check_open()
+        try:
+            self._check_in_place()
+        except RequestLogError as e:
+            raise RequestLogError(f"the answer was produced but could not be logged: {e}") from None
         try:
             record = dataclasses.replace(record, timestamp=utc_timestamp(record.timestamp, "its timestamp"))  # fmt: skip
         except RouterLLMError as e:
@@ -468,6 +501,15 @@ class RequestLog(PendingFeedback, CsvMirror):
         ("" when it holds none)."""
         ((n, first, last),) = self._fetch("SELECT COUNT(*), MIN(timestamp), MAX(timestamp) FROM requests")  # fmt: skip
         return int(n), first or "", last or ""
+
+
+def _file_id(path: Path) -> tuple[int, int] | None:
+    """The device and inode of the file at ``path``, or None where there is none."""
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino
 
 
 def _utf8_texts(record: RequestRecord) -> RequestRecord:
