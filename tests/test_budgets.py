@@ -260,17 +260,20 @@ def test_counting_a_prompt_for_a_prediction_never_loads_nor_waits_for_a_model(
     tiny_config: AppConfig,
 ) -> None:
     """The count is read under the model's lock, without waiting: a model another caller
-    holds (generating, or being unloaded) is predicted from the estimate, and one not
-    loaded is not loaded for a prediction (it was, where it was unloaded in between)."""
+    holds (generating, or being unloaded) is counted from its GGUF's vocabulary alone, as
+    one not loaded is, which is not loaded for a prediction (it was, where it was unloaded
+    in between); the vocabulary's count is the loaded model's, and closing the manager
+    closes it."""
     import threading
 
     asked = GenerationRequest("hello there, friend!")
     with RouterLLM(tiny_config) as system:
         manager, backend = system.manager, system.manager.backend("tiny-light")
-        assert manager.prompt_tokens_now("tiny-light", asked) is None and not backend.loaded
+        unloaded = manager.prompt_tokens_now("tiny-light", asked)
+        assert unloaded is not None and not backend.loaded
         backend.load()
         counted = manager.prompt_tokens_now("tiny-light", asked)
-        assert counted is not None and counted > 5
+        assert counted == unloaded and counted > 5
         held, done = threading.Event(), threading.Event()
 
         def hold() -> None:
@@ -282,11 +285,39 @@ def test_counting_a_prompt_for_a_prediction_never_loads_nor_waits_for_a_model(
         other.start()
         try:
             assert held.wait(30)
-            assert manager.prompt_tokens_now("tiny-light", asked) is None  # at once, no wait
+            assert manager.prompt_tokens_now("tiny-light", asked) == counted  # at once, no wait
         finally:
             done.set()
             other.join(30)
         assert manager.prompt_tokens_now("tiny-light", asked) == counted
+    assert not manager._vocabs._vocabs  # closed with the manager
+
+
+def test_a_long_system_text_for_a_model_not_loaded_is_refused_by_the_per_request_budget(
+    tmp_path: Path,
+) -> None:
+    """tiny-light's log (bare prompts, a line of 10 tokens plus one per 4 characters, 1e-6
+    kWh a token) predicted a 20-character prompt at 15 prompt tokens, though its system
+    text made the model read hundreds: the request, for a model not loaded, went through a
+    per-request budget of 100 tokens' CO2 it broke. Counted from the GGUF's vocabulary
+    (no weights loaded), it is refused before it runs."""
+    logged = [(20, 15, 5), (40, 20, 12), (80, 30, 7), (160, 50, 20)]  # chars, prompt, output
+    seeded_log(tmp_path / "requests.sqlite", [
+        record("tiny-light", NOW, prompt_chars=c, prompt_tokens=p, completion_tokens=o, energy_kwh=1e-6 * (p + o))
+        for c, p, o in logged
+    ]).close()  # fmt: skip
+    limit = 100 * 1e-6 * grid_intensity_g_per_kwh("FRA") / 1000
+    config = budget_config(tmp_path, {"co2_kg": {"per_request": limit}})
+    system_text = "You are a careful assistant. Answer in Python, with type hints and tests. " * 12
+    asked = GenerationRequest("hello there, friend!", system=system_text)
+    with RouterLLM(config) as system:
+        predicted = system.predict(asked, "tiny-light")
+        assert predicted is not None and predicted.prompt_tokens > 100
+        with pytest.raises(BudgetExceededError, match="tiny-light is predicted"):
+            system.generate(asked, model="tiny-light")
+        assert not system.manager.backend("tiny-light").loaded and system.log.count() == 4
+        system.manager.backend("tiny-light").load()  # the loaded model reads as many
+        assert system.manager.prompt_tokens_now("tiny-light", asked) == predicted.prompt_tokens
 
 
 def test_predictor_guards_against_what_the_log_cannot_tell(tmp_path: Path) -> None:

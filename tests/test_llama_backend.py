@@ -674,13 +674,14 @@ def test_a_prompt_is_tokenized_once_per_request(tmp_path: Path) -> None:
     one): twice the work on a long prompt. The tokens counted are the tokens read."""
     backend = _backend(gguf={"path": str(gguf_with_chat_template(tmp_path / "z.gguf", ZEPHYR_TEMPLATE))})  # fmt: skip
     backend.load()
-    tokenize, texts = backend._llm.tokenize, list[bytes]()
+    # llama.cpp's vocabulary, which the backend's counts and llama-cpp-python's own read
+    tokenize, texts = backend._llm._model.tokenize, list[bytes]()
 
     def counted(text: bytes, *args, **kwargs):  # type: ignore[no-untyped-def]
         texts.append(text)
         return tokenize(text, *args, **kwargs)
 
-    backend._llm.tokenize = counted
+    backend._llm._model.tokenize = counted
     long = "word " * 100
     for request in (
         GenerationRequest(long),

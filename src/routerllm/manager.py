@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from decimal import ROUND_CEILING, Decimal
 
 from routerllm.backends.base import Backend, GenerationRequest, create_backend
+from routerllm.backends.llama_prompt import VocabCounters
 from routerllm.config import AppConfig
 from routerllm.exceptions import ModelUnavailableError, RouterLLMError
 from routerllm.model_files import context_in_words
@@ -67,6 +68,7 @@ class LLMManager:
         # unavailable until RECHECK_S after, so that routing goes elsewhere and no warm
         # model is evicted, request after request, for a load that fails
         self._load_failed: dict[str, tuple[float, str]] = {}
+        self._vocabs = VocabCounters()  # unloaded models' prompts counted without weights
 
     def backend(self, name: str) -> Backend:
         """The backend of a configured model (created, not loaded)."""
@@ -102,21 +104,26 @@ class LLMManager:
     def prompt_tokens_now(self, name: str, request: GenerationRequest) -> int | None:
         """The tokens ``name``'s model will read for ``request`` (chat template, system
         text, history and response prefix included) where that is known at once: a
-        loaded llama.cpp model that no other caller holds now. None otherwise, and where
-        the model will refuse the request (its template's error is the answer's to give).
-        Never loads the model nor waits for another caller of it (only, as every call
-        here, for the manager's own lock): a prediction falls back to its estimate."""
+        llama.cpp model, counted by the loaded model where no other caller holds it now,
+        else by its GGUF's vocabulary alone (opened on its first count, without the
+        weights, and kept: ``VocabCounters``). None otherwise, and where the model will
+        refuse the request (its template's error is the answer's to give). Never loads
+        the model nor waits for another caller of it (only, as every call here, for the
+        manager's own lock): a prediction falls back to its estimate."""
         from routerllm.backends.llama_cpp import LlamaCppBackend
 
         lock, backend = self._model_lock(name), self.backend(name)
-        if not isinstance(backend, LlamaCppBackend) or not lock.acquire(blocking=False):
+        if not isinstance(backend, LlamaCppBackend):
             return None
-        try:  # under its lock: no other caller can unload it in between
-            return backend.prompt_tokens(request) if backend.loaded else None
-        except RouterLLMError:
-            return None
-        finally:
-            lock.release()
+        if lock.acquire(blocking=False):
+            try:  # under its lock: no other caller can unload it in between
+                if backend.loaded:
+                    return backend.prompt_tokens(request)
+            except RouterLLMError:
+                return None
+            finally:
+                lock.release()
+        return self._vocabs.prompt_tokens(backend.config, request)
 
     def availability(self, name: str) -> str | None:
         """None when the model can run here, else why not (never raises for a missing model)."""
@@ -248,7 +255,8 @@ class LLMManager:
                 self._lru.pop(name, None)
 
     def close(self) -> None:
-        """Unload everything."""
+        """Unload everything, and close the vocabularies opened to count prompts."""
         with self._lock:
             for name in list(self._lru):
                 self.unload(name)
+        self._vocabs.close()

@@ -19,18 +19,15 @@ from routerllm.backends.base import (
     Backend,
     Completion,
     GenerationRequest,
-    chat_messages,
     control_stops,
     cut_at_stop,
     empty_prompt,
     holds_written_stop,
-    plain_text,
-    refused_by_template,
     resolve_sampling,
-    template_tokens,
     written_stop,
 )
 from routerllm.backends.interrupts import CANCELLED, Cancellation, deferred_interrupts
+from routerllm.backends.llama_prompt import LlamaPrompt
 from routerllm.checks import MAX_SEED
 from routerllm.exceptions import BackendError, ContextLengthError, missing_dependency
 from routerllm.gguf_header import kv_cache_bytes_estimate, trained_context
@@ -241,8 +238,8 @@ class LlamaCppBackend(Backend):
                 f"the file is corrupt or not a supported GGUF"
             )
         self._state: PromptState | None = None  # attached on the first request that asks
-        self._chat_template = llm.metadata.get("tokenizer.chat_template") or None
-        self._formatter: Any = None
+        template = llm.metadata.get("tokenizer.chat_template") or None
+        self._counter = LlamaPrompt(self.name, llm._model, template)
         # last: ``loaded`` is true once everything a loaded model reads is in place (a
         # prediction counting a prompt may look while another caller loads it)
         self._llm = llm
@@ -278,42 +275,7 @@ class LlamaCppBackend(Backend):
     def _templated(self, request: GenerationRequest) -> tuple[str, list[str]]:
         """The chat template applied to the request, with the response prefix appended,
         as plain text; and the template's own stop strings."""
-        rendered = self._render(chat_messages(request))
-        stop = rendered.stop if isinstance(rendered.stop, list) else [rendered.stop or ""]
-        return rendered.prompt + request.response_prefix, [s for s in stop if s]
-
-    def _render(self, messages: list[dict[str, str]]) -> Any:
-        """The chat template applied to ``messages`` (llama-cpp-python's formatter response)."""
-        if self._formatter is None:  # compiled once per loaded model
-            from llama_cpp.llama_chat_format import Jinja2ChatFormatter
-
-            def token_text(token: int) -> str:
-                return self._llm._model.token_get_text(token) if token != -1 else ""
-
-            assert self._chat_template is not None
-            self._formatter = Jinja2ChatFormatter(
-                self._chat_template,
-                eos_token=token_text(self._llm.token_eos()),
-                bos_token=token_text(self._llm.token_bos()),
-            )
-        from jinja2 import TemplateError
-
-        try:
-            return self._formatter(messages=messages)
-        except (ValueError, TemplateError) as e:  # llama-cpp's raise_exception: ValueError
-            raise refused_by_template(self.name, e) from e
-
-    def _chat_tokens(self, request: GenerationRequest) -> list[int]:
-        """The request as the chat template frames it, response prefix appended, as tokens:
-        the template's markers special, the messages' and the prefix's text plain
-        (:func:`template_tokens`)."""
-        return template_tokens(
-            self.name,
-            chat_messages(request),
-            request.response_prefix,
-            lambda messages: str(self._render(messages).prompt),
-            self._piece_tokens,
-        )
+        return self._counter.templated(request)
 
     def _written(self, tokens: list[int], special: bool) -> str:
         """``tokens`` as text, their control tokens written or, not ``special``, left out
@@ -322,7 +284,7 @@ class LlamaCppBackend(Backend):
 
     def _piece_tokens(self, text: str, special: bool) -> list[int]:
         """A piece of a chat template's rendering as tokens (``template_tokens``'s)."""
-        return self._tokens(text, templated=True, special=special)
+        return self._counter.piece_tokens(text, special)
 
     def _completion(
         self, request: GenerationRequest, prompt: list[int], kwargs: dict[str, Any], criteria: Any
@@ -376,26 +338,15 @@ class LlamaCppBackend(Backend):
 
     def _prompt(self, request: GenerationRequest) -> list[int]:
         """The tokens the model reads for ``request`` (:meth:`prompt_tokens`)."""
-        if self._templates(request):
-            return self._chat_tokens(request)
-        return self._tokens(plain_text(request), templated=False)
+        return self._counter.prompt(request)
 
     def _templates(self, request: GenerationRequest) -> bool:
         """Whether the model's chat template frames ``request`` (not a raw one)."""
-        return bool(self._chat_template) and not request.raw
+        return self._counter.templates(request)
 
     def _tokens(self, text: str, templated: bool, special: bool = True) -> list[int]:
-        """``text`` tokenized as llama.cpp reads it: markers as special tokens, a BOS
-        first where the model wants one. A chat template's text gets only the BOS it
-        writes itself (Gemma's, Llama 3's), as llama-cpp-python's chat request reads it:
-        a prefilled prompt sent as text read a second one (a warning of a duplicate BOS
-        and a degraded answer), and one of a template without a BOS (Zephyr's) read one
-        the chat request did not. ``special=False``: control-token text read as plain
-        text."""
-        tokens: list[int] = self._llm.tokenize(
-            text.encode("utf-8"), add_bos=not templated, special=special
-        )
-        return tokens
+        """``text`` tokenized as llama.cpp reads it (:meth:`LlamaPrompt.tokens`)."""
+        return self._counter.tokens(text, templated, special)
 
     def generate(self, request: GenerationRequest) -> Completion:
         self.load()

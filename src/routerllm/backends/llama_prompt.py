@@ -1,0 +1,211 @@
+"""A llama.cpp model's prompt as the model reads it, in tokens: its chat template
+rendered, the template's markers as special tokens. One ``LlamaPrompt`` serves a loaded
+model (``LlamaCppBackend``), and ``VocabCounters`` one opened from the GGUF's vocabulary
+alone (tokenizer and metadata, no weights: 70-230 ms and 15-32 MB for the local ladder's
+files), so that a prediction counts a request for a model not loaded, or busy
+generating, exactly as the model will read it."""
+
+from __future__ import annotations
+
+import logging
+import sys
+import threading
+from collections import OrderedDict
+from pathlib import Path
+from typing import Any
+
+from routerllm.backends.base import (
+    GenerationRequest,
+    chat_messages,
+    plain_text,
+    refused_by_template,
+    template_tokens,
+)
+from routerllm.config import ModelConfig
+from routerllm.exceptions import RouterLLMError
+from routerllm.model_files import header_file, header_problem
+
+log = logging.getLogger(__name__)
+
+#: At most this many vocabularies stay open (the least recently counted closed first).
+MAX_VOCABS = 4
+
+
+class LlamaPrompt:
+    """Renders and tokenizes requests with one llama.cpp vocabulary. ``model``:
+    llama-cpp-python's ``LlamaModel`` (a loaded ``Llama``'s ``_model``, or one opened
+    ``vocab_only``); ``chat_template``: its GGUF's, or None."""
+
+    def __init__(self, name: str, model: Any, chat_template: str | None) -> None:
+        self.name = name
+        self.model = model
+        self.chat_template = chat_template
+        self._formatter: Any = None
+
+    def templates(self, request: GenerationRequest) -> bool:
+        """Whether the model's chat template frames ``request`` (not a raw one)."""
+        return bool(self.chat_template) and not request.raw
+
+    def templated(self, request: GenerationRequest) -> tuple[str, list[str]]:
+        """The chat template applied to the request, with the response prefix appended,
+        as plain text; and the template's own stop strings."""
+        rendered = self.render(chat_messages(request))
+        stop = rendered.stop if isinstance(rendered.stop, list) else [rendered.stop or ""]
+        return rendered.prompt + request.response_prefix, [s for s in stop if s]
+
+    def render(self, messages: list[dict[str, str]]) -> Any:
+        """The chat template applied to ``messages`` (llama-cpp-python's formatter response)."""
+        if self._formatter is None:  # compiled once per vocabulary
+            from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+            def token_text(token: int) -> str:
+                return str(self.model.token_get_text(token)) if token != -1 else ""
+
+            assert self.chat_template is not None
+            self._formatter = Jinja2ChatFormatter(
+                self.chat_template,
+                eos_token=token_text(self.model.token_eos()),
+                bos_token=token_text(self.model.token_bos()),
+            )
+        from jinja2 import TemplateError
+
+        try:
+            return self._formatter(messages=messages)
+        except (ValueError, TemplateError) as e:  # llama-cpp's raise_exception: ValueError
+            raise refused_by_template(self.name, e) from e
+
+    def prompt(self, request: GenerationRequest) -> list[int]:
+        """The tokens the model reads for ``request``: the chat template's framing (the
+        template's markers special, the messages' and the prefix's text plain:
+        :func:`template_tokens`), or the plain text of a raw request or a model without
+        a template."""
+        if self.templates(request):
+            return template_tokens(
+                self.name,
+                chat_messages(request),
+                request.response_prefix,
+                lambda messages: str(self.render(messages).prompt),
+                self.piece_tokens,
+            )
+        return self.tokens(plain_text(request), templated=False)
+
+    def piece_tokens(self, text: str, special: bool) -> list[int]:
+        """A piece of a chat template's rendering as tokens (``template_tokens``'s)."""
+        return self.tokens(text, templated=True, special=special)
+
+    def tokens(self, text: str, templated: bool, special: bool = True) -> list[int]:
+        """``text`` tokenized as llama.cpp reads it: markers as special tokens, a BOS
+        first where the model wants one. A chat template's text gets only the BOS it
+        writes itself (Gemma's, Llama 3's), as llama-cpp-python's chat request reads it:
+        a prefilled prompt sent as text read a second one (a warning of a duplicate BOS
+        and a degraded answer), and one of a template without a BOS (Zephyr's) read one
+        the chat request did not. ``special=False``: control-token text read as plain
+        text."""
+        tokens: list[int] = self.model.tokenize(
+            text.encode("utf-8"), add_bos=not templated, special=special
+        )
+        return tokens
+
+
+class _Vocab:
+    """One GGUF's vocabulary, opened without its weights, and the lock its counts take."""
+
+    def __init__(self, path: Path, prompt: LlamaPrompt | None) -> None:
+        self.path = path
+        self.prompt = prompt  # None: the file did not open (not tried again while it stays)
+        self.lock = threading.Lock()
+
+    def close(self) -> None:
+        if self.prompt is not None:
+            self.prompt.model.close()
+            self.prompt = None
+
+
+class VocabCounters:
+    """Counts requests for llama.cpp models from their GGUFs' vocabularies alone, each
+    opened on its first count (never the weights), at most ``MAX_VOCABS`` kept open.
+    Thread-safe; a count waits only for another count of the same model, never for a
+    generation nor a load."""
+
+    def __init__(self, max_open: int = MAX_VOCABS) -> None:
+        self.max_open = max_open
+        self._vocabs: OrderedDict[str, _Vocab] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def prompt_tokens(self, model: ModelConfig, request: GenerationRequest) -> int | None:
+        """The tokens ``model`` will read for ``request``; None where its GGUF is not here
+        whole (a split model not yet assembled), does not open, or its chat template
+        refuses the request (the answer's error to give)."""
+        vocab = self._vocab(model)
+        if vocab is None:
+            return None
+        with vocab.lock:
+            if vocab.prompt is None:  # did not open, or closed meanwhile
+                return None
+            try:
+                return len(vocab.prompt.prompt(request))
+            except RouterLLMError:
+                return None
+
+    def _vocab(self, model: ModelConfig) -> _Vocab | None:
+        if model.gguf is None or (path := header_file(model.gguf, model.name)) is None:
+            return None
+        with self._lock:
+            vocab = self._vocabs.get(model.name)
+            if vocab is not None and vocab.path == path:
+                self._vocabs.move_to_end(model.name)
+                return vocab
+        # opened outside the lock: another model's count does not wait for it (two
+        # callers may open one at once; the second's is closed)
+        opened = _Vocab(path, _open(model.name, path))
+        with self._lock:
+            vocab = self._vocabs.get(model.name)
+            if vocab is not None and vocab.path == path:
+                stale = [opened]
+            else:
+                stale = [] if vocab is None else [vocab]
+                self._vocabs[model.name] = vocab = opened
+            self._vocabs.move_to_end(model.name)
+            while len(self._vocabs) > self.max_open:
+                stale.append(self._vocabs.popitem(last=False)[1])
+        for old in stale:
+            with old.lock:
+                old.close()
+        return vocab
+
+    def close(self) -> None:
+        """Close every open vocabulary."""
+        with self._lock:
+            vocabs, self._vocabs = list(self._vocabs.values()), OrderedDict()
+        for vocab in vocabs:
+            with vocab.lock:
+                vocab.close()
+
+
+def _open(name: str, path: Path) -> LlamaPrompt | None:
+    """``path``'s vocabulary and chat template, without its weights; None where it is not
+    a whole GGUF (a split model's first part) or llama.cpp cannot read it."""
+    if header_problem(path) is not None:
+        return None
+    try:
+        import llama_cpp
+        from llama_cpp import _internals
+    except ImportError:
+        return None
+    from routerllm.backends.llama_cpp import _silence_llama_cpp
+
+    _silence_llama_cpp()
+    params = llama_cpp.llama_model_default_params()
+    params.vocab_only = True
+    # a failed open leaves a half-built LlamaModel whose __del__ raises: kept quiet
+    hook = sys.unraisablehook
+    sys.unraisablehook = lambda u: log.debug("ignored after failed open: %s", u.exc_value)
+    try:
+        model = _internals.LlamaModel(path_model=str(path), params=params, verbose=False)
+    except (ValueError, RuntimeError, OSError, MemoryError) as e:
+        log.info("model %r: its vocabulary did not open from %s (%s)", name, path, e)
+        return None
+    finally:
+        sys.unraisablehook = hook
+    template = model.metadata().get("tokenizer.chat_template") or None
+    return LlamaPrompt(name, model, template)
