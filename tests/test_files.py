@@ -171,3 +171,43 @@ def test_a_staged_file_that_cannot_be_removed_is_not_left_open(tmp_path: Path) -
         tmp.write_text("half")
         assert len(_open_on(tmp)) == 1  # locked: held open for the block
     assert _open_on(tmp) == []
+
+
+_SAVER = """
+import sys
+from pathlib import Path
+import numpy as np
+from routerllm import files
+folder = Path(sys.argv[1])
+real_savez = np.savez
+
+def savez(f, **arrays):
+    real_savez(f, **arrays)
+    f.flush()
+    print("writing", flush=True)
+    sys.stdin.readline()  # killed here, its weights staged, nothing renamed
+
+np.savez = savez
+files.save_config_and_weights(folder, {"router": "x", "models": ["a"]}, {"w": np.zeros(100_000)})
+"""
+
+
+def test_a_save_removes_what_a_killed_save_left_in_the_folder(tmp_path: Path) -> None:
+    import numpy as np
+
+    folder = tmp_path / "my router"  # a space in its name, as users' folders have
+    files.save_config_and_weights(folder, {"router": "x", "models": ["a"]}, {"w": np.ones(3)})
+    env = {**os.environ, "PYTHONPATH": str(Path(files.__file__).parents[1])}
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _SAVER, str(folder)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, text=True,
+    )  # fmt: skip
+    assert proc.stdout is not None and proc.stdout.readline() == "writing\n"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+    (left,) = folder.glob(".weights.npz.*.partial")  # 800 kB nobody will ever read
+    assert left.stat().st_size > 800_000
+    with np.load(files.named_weights(folder)) as saved:  # the first save, whole
+        assert saved["w"].tolist() == [1, 1, 1]
+    files.save_config_and_weights(folder, {"router": "x", "models": ["a"]}, {"w": np.ones(2)})
+    assert sorted(p.name for p in folder.iterdir()) == ["config.json", "weights.npz"]

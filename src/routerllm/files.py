@@ -99,13 +99,14 @@ def _is_at(fd: int, path: Path) -> bool:
     return (there.st_dev, there.st_ino) == (here.st_dev, here.st_ino)
 
 
-def remove_staged_leftovers(target: Path) -> None:
+def remove_staged_leftovers(target: Path, unknown_is_stale: bool = True) -> None:
     """Remove the files ``staged`` left beside ``target`` in a process killed as it wrote
     (SIGKILL, the OOM killer: its ``finally`` never ran), not one a live process is
     writing (:func:`remove_stale_staged`). Where files cannot be locked (not POSIX, an
-    NFS mount without locks), all go: only for a writer that owns ``target``'s folder."""
+    NFS mount without locks), all go where ``unknown_is_stale``: only for a writer that
+    owns ``target``'s folder; else none."""
     for path in target.parent.glob(f".{glob.escape(target.name)}.*.partial"):
-        _remove_if_stale(path, unknown_is_stale=True)
+        _remove_if_stale(path, unknown_is_stale=unknown_is_stale)
 
 
 def remove_stale_staged(folder: Path) -> None:
@@ -272,6 +273,11 @@ def save_config_and_weights(
     from routerllm.backends.interrupts import deferred_interrupts
 
     weights_file, config_file = folder / "weights.npz", folder / "config.json"
+    # what a save killed as it wrote left (SIGKILL, the OOM killer): weights as big as
+    # the new ones, which nothing removed; a live save's stay (another process's where
+    # the folder's lock keeps only this process's threads apart)
+    for target in (weights_file, config_file):
+        remove_staged_leftovers(target, unknown_is_stale=False)
     with contextlib.ExitStack() as stack:
         weights_tmp = stack.enter_context(staged(weights_file)) if arrays else None
         if weights_tmp is not None:
