@@ -66,3 +66,34 @@ def test_a_json_lines_file_not_utf8_or_missing_is_named(tmp_path: Path) -> None:
         load_json(path)
     with pytest.raises(DataError, match=r"not found: .*gone\.jsonl"):
         load_json(tmp_path / "gone.jsonl")
+
+
+_SAVE_IN_ASCII_LOCALE = """
+import sys
+from pathlib import Path
+from routerllm.data.labeled import LabeledPrompt, save_json, save_splits
+items = [LabeledPrompt("r\\u00e9sum\\u00e9 \\u2713 \\u65e5\\u672c\\u8a9e", 1)]  # ASCII source
+save_json(items, Path(sys.argv[1]) / "p.json")
+save_splits({"train": items}, Path(sys.argv[1]))
+"""
+
+
+def test_prompts_beyond_ascii_are_saved_as_utf8_in_any_locale(tmp_path: Path) -> None:
+    # a locale whose encoding is not UTF-8 (Windows' cp1252, LANG=C with UTF-8 mode off):
+    # a prompt it cannot encode was a UnicodeEncodeError traceback, and one it can was
+    # written in its encoding, which load_json (UTF-8) then refused as a damaged file
+    import os
+    import subprocess
+    import sys
+
+    import routerllm
+
+    env = {**os.environ, "LC_ALL": "C", "PYTHONCOERCECLOCALE": "0", "PYTHONUTF8": "0",
+           "PYTHONPATH": str(Path(routerllm.__file__).parents[1])}  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-c", _SAVE_IN_ASCII_LOCALE, str(tmp_path)],
+        env=env, capture_output=True, text=True, encoding="utf-8", timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr.strip().splitlines()[-1:]
+    for name in ("p.json", "train.json"):
+        assert load_json(tmp_path / name) == [LabeledPrompt("résumé ✓ 日本語", 1)]

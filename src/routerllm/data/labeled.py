@@ -59,7 +59,9 @@ def save_json(items: Sequence[LabeledPrompt], path: str | Path) -> Path:
     """Write ``items`` as a labelled-prompt file, atomically; every item is checked first."""
     path = _checked(items, path)
     with _writing(path), written_atomically(path) as tmp:
-        tmp.write_text(json.dumps([asdict(i) for i in items], ensure_ascii=False, indent=1))
+        tmp.write_text(
+            json.dumps([asdict(i) for i in items], ensure_ascii=False, indent=1), encoding="utf-8"
+        )
     return path
 
 
@@ -78,7 +80,7 @@ def save_splits(parts: Mapping[str, Sequence[LabeledPrompt]], out: Path) -> dict
             with _writing(paths[name]):
                 tmps[name] = stack.enter_context(staged(paths[name]))
                 text = json.dumps([asdict(i) for i in items], ensure_ascii=False, indent=1)
-                tmps[name].write_text(text)
+                tmps[name].write_text(text, encoding="utf-8")
         with deferred_interrupts():
             for i, (name, tmp) in enumerate(tmps.items()):
                 try:
