@@ -10,7 +10,9 @@ from pathlib import Path
 def cpu_name() -> str:
     """The CPU's model name (Linux's /proc/cpuinfo), else what ``platform`` knows."""
     try:
-        for line in Path("/proc/cpuinfo").read_text(errors="replace").splitlines():
+        for line in (
+            Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace").splitlines()
+        ):
             if line.startswith("model name") and ":" in line:
                 return line.split(":", 1)[1].strip()
     except OSError:

@@ -121,7 +121,7 @@ def main() -> int:
             for n, t, p in zip(MODELS, ("light", "medium", "heavy"), (0.1, 0.5, 1.5), strict=True)
         ]
         config_path = folder / "config.yaml"
-        config_path.write_text(yaml.safe_dump({"models": models, "router": {"name": "rules"}, "log": {"path": str(log_path)}, "cache": {"enabled": False}, "carbon": {"output_dir": str(folder / "carbon")}}))  # fmt: skip
+        config_path.write_text(yaml.safe_dump({"models": models, "router": {"name": "rules"}, "log": {"path": str(log_path)}, "cache": {"enabled": False}, "carbon": {"output_dir": str(folder / "carbon")}}), encoding="utf-8")  # fmt: skip
         config = load_config(config_path)
         with RequestLog(log_path) as log:
             for r in seed_records(np.random.default_rng(0), SEED_ROWS):

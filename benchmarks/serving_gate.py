@@ -220,7 +220,9 @@ def report(rows: list[dict], wall: float, args: argparse.Namespace) -> None:
           f" of {figures['answers compared']}; gate decisions as on the run's stored states: "
           f"{figures['gate decisions as on the stored states']} of {figures['gate decisions']}")  # fmt: skip
     if args.json:
-        Path(args.json).write_text(json.dumps({"rows": rows, **figures}, indent=2))
+        Path(args.json).write_text(
+            json.dumps({"rows": rows, **figures}, indent=2), encoding="utf-8"
+        )
 
 
 if __name__ == "__main__":

@@ -75,7 +75,7 @@ def main() -> int:
         "trained_on": f"synthetic n={args.n} seed={args.seed} (train+val), C={args.C}",
         "test_accuracy": acc,
     }
-    (out / "config.json").write_text(json.dumps(meta, indent=2))
+    (out / "config.json").write_text(json.dumps(meta, indent=2), encoding="utf-8")
     print(f"{said} -> {out}")
     return 0
 

@@ -1159,7 +1159,7 @@ def _own_locks(path: Path) -> list[str]:
     ino, me = path.stat().st_ino, str(os.getpid())
     return [
         line
-        for line in Path("/proc/locks").read_text().splitlines()
+        for line in Path("/proc/locks").read_text(encoding="utf-8").splitlines()
         if (f := line.split())[1] == "POSIX" and f[4] == me and f[5].endswith(f":{ino}")
     ]
 

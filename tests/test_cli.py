@@ -1167,7 +1167,7 @@ def test_a_full_disk_on_stdout_is_one_line_that_names_stdout(
         ),
         (["report"], "this command saves no results"),
     ):
-        with open("/dev/full", "w") as full:
+        with open("/dev/full", "w", encoding="utf-8") as full:
             proc = subprocess.run([*cmd, *args, "--config", str(cfg)], stdout=full,
                                   stderr=subprocess.PIPE, text=True, env=env, timeout=120)  # fmt: skip
         lines = proc.stderr.strip().splitlines()

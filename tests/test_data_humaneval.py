@@ -103,7 +103,7 @@ def test_bad_files(tmp_path: Path) -> None:
 
 
 def write_rows(path: Path, rows: list[dict[str, str]]) -> Path:
-    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
     return path
 
 

@@ -70,11 +70,13 @@ def write_rows(path: Path, rows: list[dict[str, Any]]) -> Path:
         with gzip.open(path, "wt", encoding="utf-8") as f:
             f.writelines(json.dumps(r) + "\n" for r in rows)
     elif name.endswith(".jsonl"):
-        path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+        path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
     elif name.endswith(".columns.json"):
-        path.write_text(json.dumps({c: [r.get(c) for r in rows] for c in rows[0]}))
+        path.write_text(
+            json.dumps({c: [r.get(c) for r in rows] for c in rows[0]}), encoding="utf-8"
+        )
     elif name.endswith(".json"):
-        path.write_text(json.dumps(rows))
+        path.write_text(json.dumps(rows), encoding="utf-8")
     elif name.endswith(".csv"):
         with path.open("w", newline="", encoding="utf-8") as f:
             writer = csv.DictWriter(f, fieldnames=list(rows[0]))
@@ -259,7 +261,7 @@ def test_a_row_that_names_a_key_twice_is_refused(tmp_path: Path, name: str) -> N
 
 
 def _touch(path: Path) -> Path:
-    path.write_text("")
+    path.write_text("", encoding="utf-8")
     return path
 
 

@@ -1138,7 +1138,7 @@ def _two_problems(path: Path) -> Path:
              "canonical_solution": f"    return x + {i}\n", "task_id": f"mine/{i}",
              "test": f"def check(candidate):\n    assert candidate(1) == {1 + i}\n"}
             for i in range(2)]  # fmt: skip
-    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
     return path
 
 

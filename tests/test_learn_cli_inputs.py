@@ -55,7 +55,7 @@ def unwritable_folder() -> Path:
 
 def labelled(path: Path, n: int = 40) -> Path:
     rows = [{"text": f"prompt number {i} about topic {i % 7}", "label": i % 4} for i in range(n)]
-    path.write_text(json.dumps(rows))
+    path.write_text(json.dumps(rows), encoding="utf-8")
     return path
 
 
@@ -874,7 +874,7 @@ def tiny_codes_file(path: Path, per_audience: int) -> Path:
         for i in range(per_audience)
         for a in ("Beginners", "Experts", "Professionals")
     ]
-    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
     return path
 
 

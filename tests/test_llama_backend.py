@@ -250,7 +250,7 @@ def test_a_context_too_large_for_the_memory_says_so_not_corrupt(tmp_path: Path) 
 
 def _mapped() -> int:
     """The bytes this process maps (its address space, which RLIMIT_AS limits)."""
-    with open("/proc/self/status") as status:
+    with open("/proc/self/status", encoding="utf-8") as status:
         return next(int(line.split()[1]) * 1024 for line in status if line.startswith("VmSize"))
 
 

@@ -277,7 +277,7 @@ def test_prompt_processing_agrees_with_token_by_token(name: str) -> None:
     llm = Llama(model_path=str(resolve_gguf(source, name)), n_ctx=256, n_threads=2,
                 logits_all=True, verbose=False)  # fmt: skip
     try:
-        tokens = llm.tokenize(Path(json.__file__).read_text().encode())[:96]
+        tokens = llm.tokenize(Path(json.__file__).read_text(encoding="utf-8").encode())[:96]
         batched, _ = next_token_scores(llm, tokens)
         one_by_one, _ = next_token_scores(llm, tokens, batched=False)
         assert abs(batched.mean() - one_by_one.mean()) < 0.05

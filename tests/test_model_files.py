@@ -438,7 +438,9 @@ def test_a_packaged_gguf_or_first_part_that_is_not_one_is_unavailable(
     names, sha = part_packages
     first = Path(importlib.import_module(names[0]).get_part_path())
     assert availability(GGUFSource(parts=names, sha256=sha)) is None
-    first.write_text("version https://git-lfs.github.com/spec/v1\n")  # a Git LFS pointer
+    first.write_text(
+        "version https://git-lfs.github.com/spec/v1\n", encoding="utf-8"
+    )  # a Git LFS pointer
     assert "is not a GGUF file (bad magic b'vers')" in (availability(GGUFSource(parts=names)) or "")  # fmt: skip
     assert availability(GGUFSource(package="tinycoder", filename="models/tiny.gguf")) is None
     assert "not a GGUF file" in (availability(GGUFSource(package=names[0], filename="data/part.bin")) or "")  # fmt: skip
@@ -617,7 +619,7 @@ def test_a_broken_part_package_leaves_the_context_as_configured(part_packages, b
     names, _ = part_packages
     first = Path(importlib.import_module(names[0]).__file__ or "")
     sys.modules.pop(names[0], None)
-    first.write_text(body)
+    first.write_text(body, encoding="utf-8")
     model = ModelConfig.model_validate({**tiny_model("split", "light", 0.001, context_length=4096), "gguf": {"parts": names}})  # fmt: skip
     assert model.gguf is not None
     assert header_file(model.gguf, "split") is None

@@ -113,7 +113,7 @@ def retry_warnings(caplog: pytest.LogCaptureFixture) -> list[str]:
 
 def _log_tail(path: Path, chars: int = 3000) -> str:
     try:
-        return path.read_text(errors="replace")[-chars:]
+        return path.read_text(encoding="utf-8", errors="replace")[-chars:]
     except OSError:
         return "(no server log)"
 

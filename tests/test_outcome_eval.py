@@ -154,7 +154,7 @@ def test_a_test_file_without_its_own_models_json_takes_the_training_datas_sizes(
         items = [{"question": f"prompt {offset + i}", "scores": {"small": i % 2, "big": 1}}
                  for i in range(12)]  # fmt: skip
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(items))
+        path.write_text(json.dumps(items), encoding="utf-8")
         return path
 
     train = write(tmp_path / "shared" / "train.json", 0)

@@ -49,7 +49,7 @@ def write_json(path: Path, prompts: list[str], scores: np.ndarray) -> Path:
     path.write_text(json.dumps([
         {"question": p, "scores": dict(zip(MODELS, map(float, s), strict=True))}
         for p, s in zip(prompts, scores, strict=True)
-    ]))  # fmt: skip
+    ]), encoding="utf-8")  # fmt: skip
     (path.parent / "models.json").write_text(json.dumps({
         m: {"size": f"{SIZES[m]:g}B", "input_price": SIZES[m] / 10, "output_price": SIZES[m] / 10}
         for m in MODELS
@@ -60,7 +60,7 @@ def write_json(path: Path, prompts: list[str], scores: np.ndarray) -> Path:
 def write_csv(path: Path, prompts: list[str], scores: np.ndarray) -> Path:
     cols = ["sample_id", "prompt", "eval_name", *MODELS]
     cols += [f"{m}|model_response" for m in MODELS] + [f"{m}|total_cost" for m in MODELS]
-    with path.open("w", newline="") as f:
+    with path.open("w", encoding="utf-8", newline="") as f:
         w = csv.writer(f)
         w.writerow(cols)
         for i, (p, s) in enumerate(zip(prompts, scores, strict=True)):

@@ -199,7 +199,7 @@ def _umask() -> int:
     """This process's umask, read without changing it where Linux says it (a change,
     even undone at once, would apply to a file another thread creates meanwhile)."""
     with contextlib.suppress(OSError, ValueError):
-        for line in Path("/proc/self/status").read_text().splitlines():
+        for line in Path("/proc/self/status").read_text(encoding="utf-8").splitlines():
             if line.startswith("Umask:"):
                 return int(line.split()[1], 8)
     with _umask_guard:
@@ -345,7 +345,7 @@ def weights_named_aside(path: Path) -> bool:
     if not previous.exists() or not config.is_file():  # the loader refuses a named pipe...
         return False
     try:
-        meta = json.loads(config.read_text())
+        meta = json.loads(config.read_text(encoding="utf-8"))
     except (OSError, ValueError, RecursionError):  # the loader says what is wrong with it
         return False
     if not isinstance(meta, dict):

@@ -47,7 +47,7 @@ def cmd_humaneval(args: argparse.Namespace) -> int:
         cascade_budget=args.cascade_budget, problems_file=args.problems, train_on=args.train_on,
         sandbox_packages=packages,
     )  # fmt: skip
-    text = (Path(args.out) / "report.md").read_text()
+    text = (Path(args.out) / "report.md").read_text(encoding="utf-8")
     written = ["report.md", "results.json", "outcomes/"]
     written += ["quality_energy.png"] if summary["quality_energy_curve"] else []
     emit(args, summary, text + f"\nwritten to {args.out}/ ({', '.join(written)})")

@@ -197,7 +197,7 @@ def _marker(path: Path) -> object:
     if special_kind(path) is not None:
         return None
     try:
-        return json.loads(path.read_text())
+        return json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
 

@@ -49,7 +49,7 @@ def holder(path: str | Path) -> str:
     if pid is None:
         return "another process"
     try:
-        name = Path(f"/proc/{pid}/comm").read_text().strip()
+        name = Path(f"/proc/{pid}/comm").read_text(encoding="utf-8", errors="replace").strip()
     except OSError:
         return f"process {pid}"
     return f"process {pid} ({name})"
@@ -66,7 +66,7 @@ def _lock_owner(path: Path) -> int | None:
     target, first, last = (shm, 120, 120) if shm.is_file() else (path, 1 << 30, (1 << 30) + 511)
     try:
         st = os.stat(target)
-        table = Path("/proc/locks").read_text()
+        table = Path("/proc/locks").read_text(encoding="utf-8")
     except OSError:  # not Linux, or the file is gone
         return None
     me, dev = os.getpid(), (os.major(st.st_dev), os.minor(st.st_dev))

@@ -372,7 +372,7 @@ def _energy_mix() -> dict[str, Any]:
     """CodeCarbon's per-country grid data, keyed by ISO 3166 alpha-3 code ({} without it)."""
     try:
         data = resources.files("codecarbon") / "data" / "private_infra" / "global_energy_mix.json"
-        mix = json.loads(data.read_text())
+        mix = json.loads(data.read_text(encoding="utf-8"))
         return mix if isinstance(mix, dict) else {}
     except (ImportError, ModuleNotFoundError, OSError, ValueError):
         return {}

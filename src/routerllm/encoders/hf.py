@@ -64,7 +64,7 @@ def cpu_threads() -> int:
 
 def _config_dim(config_path: Path) -> int | None:
     try:
-        config = json.loads(config_path.read_text())
+        config = json.loads(config_path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as e:
         raise ModelUnavailableError(f"cannot read {config_path}: {e}") from e
     if not isinstance(config, dict):

@@ -231,7 +231,7 @@ class MemoryStats:
 def _proc_status_bytes(field: str) -> int | None:
     """A ``kB`` field of ``/proc/self/status`` (``VmRSS``, ``VmHWM``) in bytes; None off Linux."""
     try:
-        with open("/proc/self/status") as f:
+        with open("/proc/self/status", encoding="ascii") as f:
             for line in f:
                 if line.startswith(field + ":"):
                     return int(line.split()[1]) * 1024
@@ -243,7 +243,7 @@ def _proc_status_bytes(field: str) -> int | None:
 def _reset_rss_peak() -> bool:
     """Reset the kernel's resident-set high-water mark of this process (Linux >= 4.0)."""
     try:
-        with open("/proc/self/clear_refs", "w") as f:
+        with open("/proc/self/clear_refs", "w", encoding="ascii") as f:
             f.write("5")
     except OSError:
         return False

@@ -320,7 +320,7 @@ def saved_router_name(config: Path) -> str | None:
     if not config.is_file():  # nothing, or a named pipe whose reading would never end
         return None
     try:
-        meta = json.loads(config.read_text())
+        meta = json.loads(config.read_text(encoding="utf-8"))
     except (OSError, ValueError, RecursionError):  # RecursionError: nested too deeply
         return None
     if isinstance(meta, dict) and isinstance(meta.get("router"), str) and "models" in meta:

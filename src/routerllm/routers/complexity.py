@@ -38,7 +38,10 @@ def default_labels() -> list[str]:
     """The labels of the packaged classifier (light, medium, heavy)."""
     path = default_model_dir()
     try:
-        return [str(label) for label in json.loads((path / "config.json").read_text())["labels"]]
+        return [
+            str(label)
+            for label in json.loads((path / "config.json").read_text(encoding="utf-8"))["labels"]
+        ]
     except (OSError, ValueError, KeyError, TypeError) as e:
         raise RouterLLMError(
             f"the packaged complexity classifier in {path} is missing or corrupt: {e}"
@@ -101,7 +104,7 @@ class ComplexityRouter(Router):
 
         path = default_model_dir()
         try:
-            meta = json.loads((path / "config.json").read_text())
+            meta = json.loads((path / "config.json").read_text(encoding="utf-8"))
             with np.load(path / "weights.npz") as data:
                 W, b = data["W"], data["b"]
         except (OSError, ValueError, KeyError) as e:

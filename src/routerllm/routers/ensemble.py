@@ -369,7 +369,10 @@ def _saved_folder(path: Any) -> Path:
             f"(routerllm train ... --out {folder}) or fix the path"
         )
     try:  # checked before loading: a saved ensemble may list itself
-        nested = json.loads((folder / "config.json").read_text()).get("router") == "ensemble"
+        nested = (
+            json.loads((folder / "config.json").read_text(encoding="utf-8")).get("router")
+            == "ensemble"
+        )
     except (OSError, ValueError, AttributeError, RecursionError):  # nested too deeply too
         nested = False  # load_router says what is wrong with it
     if nested:

@@ -77,7 +77,7 @@ def _load_router(
         )
     refuse_special_file(path / "config.json", AGAIN)
     try:
-        meta = json.loads((path / "config.json").read_text())
+        meta = json.loads((path / "config.json").read_text(encoding="utf-8"))
         if not isinstance(meta, dict):
             raise RouterLLMError(
                 f"{path}/config.json must be a JSON object (a saved router's settings), not "
