@@ -194,3 +194,94 @@ def test_report_says_which_points_of_the_gates_curve_spent_an_unmeasured_answer(
     assert "None" not in text
     row["gate"]["curve"] = [[0.4, 1e-3, 0.5]]
     assert "its curve over budgets" not in report_markdown(summary)
+
+
+def _fail_once(meter: Any) -> None:
+    """The next block ``meter`` (a CodeCarbonMeter) measures fails, as a power counter
+    that cannot be read makes it: injected where CodeCarbon reads the hardware."""
+    tracker = meter._tracker
+    real = tracker._measure_power_and_energy
+
+    def unreadable(*args: object) -> object:
+        tracker._measure_power_and_energy = real  # once
+        raise PermissionError(13, "Permission denied", "/sys/class/powercap/intel-rapl:0/energy_uj")  # fmt: skip
+
+    tracker._measure_power_and_energy = unreadable
+
+
+def test_the_gated_cascade_budgets_an_unmeasured_overhead_at_the_first_models_power(
+    tiny_config: AppConfig,
+) -> None:
+    """The checks CodeCarbon failed to measure, and the medium model's load it failed on
+    (0 kWh stored), were told to the gate as a 0 kWh overhead (a looser budget), and
+    results.json gave that 0 as measured. The gate is told their durations at the medium
+    model's mean measured power over its answers; results.json gives the overhead as
+    null, with the budgeted figure and the parts not measured."""
+    from routerllm.eval.humaneval_run import cascade
+    from routerllm.eval.result_store import Outcome
+
+    problems = load_humaneval()[:4]
+    ids = [p.task_id for p in problems]
+    # medium's measured answers: 7e-5 kWh in 4 s; its last one CodeCarbon failed on,
+    # its 9 s not counted in the power
+    seconds, kwh = [2.0, 1.0, 1.0, 9.0], [3e-5, 1e-5, 3e-5, 0.0]
+    outcomes = {
+        "tiny-medium": {t: Outcome(False, s, e, e / 2, 5, "failed", 3, "codecarbon:failed" if e == 0 else "codecarbon:measured")
+                        for t, s, e in zip(ids, seconds, kwh, strict=True)},
+        "tiny-heavy": {t: Outcome(True, 3.0, 1e-4, 5e-5, 5, "passed", 3, "codecarbon:measured") for t in ids},
+    }  # fmt: skip
+    told: list[float] = []
+
+    def gate(unverified: np.ndarray, overhead_kwh: float) -> Any:
+        told.append(overhead_kwh)
+        return np.zeros(len(unverified), dtype=bool), (0.0, 0.0, 0.0), {"gate": {}}
+
+    loads = {"tiny-medium": (2.0, 0.0, 0.0), "tiny-heavy": (4.0, 2e-5, 1e-5)}
+    completions = {t: "    return None\n" for t in ids}
+    with RouterLLM(tiny_config) as system:
+        _fail_once(system.meter)  # the checks' block
+        result = cascade(system, problems, completions, *MODELS, outcomes, loads, gate,
+                         measured_loads={"tiny-heavy"})  # fmt: skip
+    checks_s = result.router_s
+    power = (3e-5 + 1e-5 + 3e-5) / (2.0 + 1.0 + 1.0)
+    assert told == [pytest.approx((checks_s + 2.0) * power / 4)]
+    about = result.extra["gate"]
+    assert about["overhead_kwh_per_problem"] is None
+    assert about["budgeted_overhead_kwh_per_problem"] == pytest.approx(told[0])
+    assert about["overhead_unmeasured"] == ["the checks", "loading tiny-medium"]
+    with RouterLLM(tiny_config) as system:  # measured: told as it is, nothing estimated
+        result = cascade(system, problems, completions, *MODELS, outcomes, loads, gate)
+    measured = (result.router_kwh + 0.0) / 4
+    assert told[1] == pytest.approx(measured) and told[1] > 0
+    about = result.extra["gate"]
+    assert about["overhead_kwh_per_problem"] == pytest.approx(measured)
+    assert about["overhead_unmeasured"] == []
+
+
+def test_report_says_the_gates_overhead_was_not_measured_and_what_it_budgeted() -> None:
+    from routerllm.eval.humaneval_report import report_markdown
+
+    gate = {"predictor": "logistic", "budget": 0.7, "overhead_kwh_per_problem": None,
+            "budgeted_overhead_kwh_per_problem": 3e-6, "withheld": 1, "curve": [],
+            "overhead_unmeasured": ["the checks", "loading tiny-medium"]}  # fmt: skip
+    row = {
+        "system": "gated-cascade", "pass@1": 0.5, "correct": 2, "total": 4,
+        "model_distribution": {"m": 1.0}, "mean_time_s": 1.0, "energy_kwh": None, "co2_kg": None,
+        "cost_usd": None, "co2_per_correct_kg": None, "correct_per_kwh": None,
+        "router_share_of_co2": None, "escalated": 0.25,
+        "components": {c: {"energy_kwh": None} for c in ("router_inference", "model_loading", "llm_inference")},
+        "verdicts": {"passed": 2, "unverifiable": 0, "failed": 2}, "gate": gate,
+    }  # fmt: skip
+    summary = {
+        "problems": 4, "limit": None, "models": ["m"], "carbon_method": "x", "country": "USA",
+        "encoder": "static", "folds": 2, "calibration": "max_cost=0.7", "wall_time_s": 1.0,
+        "model_time_s": 1.0, "oracle_pass@1": 0.75, "systems": [row], "styles": {},
+    }  # fmt: skip
+    text = report_markdown(summary)
+    assert (
+        "(the checks, and loading the medium model: not measured for the checks and loading "
+        "tiny-medium (CodeCarbon failed), budgeted at 3.00e-06 kWh a problem reading their "
+        "duration at the medium model's mean measured power)" in text
+    )
+    gate |= {"overhead_kwh_per_problem": 3e-6, "overhead_unmeasured": []}
+    assert "(the checks, and loading the medium model: 3.00e-06 kWh a problem)" in report_markdown(summary)  # fmt: skip

@@ -70,6 +70,31 @@ def measured_means(
     return np.asarray(np.where(measured, costs, 0.0).sum(axis=0) / counts)
 
 
+def kwh_at_measured_power(
+    duration_s: float,
+    kwh: np.ndarray,
+    seconds: np.ndarray,
+    measured: np.ndarray | None,
+    model: str,
+    what: str,
+) -> float:
+    """What a block CodeCarbon failed to measure (``what``, ``duration_s`` long) is read as
+    where a decision needs a number: its duration at ``model``'s mean measured power over
+    its answers (their ``kwh`` over their ``seconds``, (n,), those ``measured`` only: False
+    where CodeCarbon failed; None: every one was). An estimate, to be said where used,
+    which errs toward a tighter budget where generating draws more power than checking
+    or loading. A model with no measured generation time is refused."""
+    keep = np.ones(len(kwh), dtype=bool) if measured is None else measured.astype(bool)
+    spent_s = float(seconds[keep].sum())
+    if not spent_s > 0:
+        raise RouterLLMError(
+            f"CodeCarbon failed to measure {what}, and {model}'s generations, whose mean "
+            f"power would estimate it for the gate's budget, have no measured energy; "
+            f"run it again where CodeCarbon measures them"
+        )
+    return duration_s * float(kwh[keep].sum()) / spent_s
+
+
 def require_scikit_learn() -> None:
     """Fail now where scikit-learn (the learn extra) is not installed: a gate is fitted
     with it, after the run's answers are checked (minutes), unless every label agrees."""

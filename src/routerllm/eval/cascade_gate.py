@@ -170,7 +170,7 @@ def budget_gate(
         allowed, thresholds = allowed_within(budget)
         allowed = allowed[:n]
         about = {"gate": {"budget": budget, "withheld": int((tested & ~allowed).sum()),
-                          "overhead_kwh_per_problem": overhead_kwh,
+                          "budgeted_overhead_kwh_per_problem": overhead_kwh,
                           "predictor": PREDICTORS[states is not None],
                           "thresholds": [None if math.isinf(t) else t for t in thresholds],
                           "curve": curve}}  # fmt: skip

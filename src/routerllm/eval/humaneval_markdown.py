@@ -245,7 +245,7 @@ def report_markdown(s: dict[str, Any]) -> str:
                     f"(by {g['predictor']}, trained on the other folds) per expected kWh (from the medium "
                     f"model's prompt and answer tokens) clears the fold's threshold, chosen on the training folds for an energy budget of "
                     f"{g['budget']:.0%} of the heavy model's generation energy, less what the cascade spends besides generating (the checks, "
-                    f"and loading the medium model: {g['overhead_kwh_per_problem']:.2e} kWh a problem); it withheld {g['withheld']} of the "
+                    f"and loading the medium model: {_overhead(g)}); it withheld {g['withheld']} of the "
                     f"{counted(v['failed'] + v['unverifiable'], 'unverified answer')}. Its router inference includes the gate's."
                 )
                 curve = g.get("curve") or []
@@ -297,3 +297,15 @@ def report_markdown(s: dict[str, Any]) -> str:
         )
     lines.append("")
     return "\n".join(lines)
+
+
+def _overhead(gate: dict[str, Any]) -> str:
+    """The gated cascade's overhead a problem, or what was not measured of it and the
+    figure its budget read instead (``cascade``'s ``GateOverhead``)."""
+    if (kwh := gate["overhead_kwh_per_problem"]) is not None:
+        return f"{kwh:.2e} kWh a problem"
+    return (
+        f"not measured for {' and '.join(gate['overhead_unmeasured'])} (CodeCarbon failed), "
+        f"budgeted at {gate['budgeted_overhead_kwh_per_problem']:.2e} kWh a problem reading "
+        f"their duration at the medium model's mean measured power"
+    )

@@ -295,8 +295,13 @@ def cascade(
     escalated, about = failed, {}
     if gate is not None:
         unverified = np.array([v.unverified for v in verdicts])
-        overhead_kwh = (cost[1] + loads.get(first, (0.0, 0.0, 0.0))[1]) / len(problems)
-        allowed, gate_cost, about = gate(unverified, float(overhead_kwh))
+        checks = (float(cost[0]), float(cost[1]), router_measured)
+        load_measured = measured_loads is None or first in measured_loads
+        load = (*loads[first][:2], load_measured) if first in loads else None
+        overhead = gate_overhead(first, checks, load, outcomes[first], len(problems))
+        allowed, gate_cost, about = gate(unverified, overhead.budgeted_kwh)
+        if "gate" in about:
+            about["gate"] |= overhead.about()
         escalated, cost = unverified & allowed, cost + gate_cost
         router_measured = router_measured or bool(gate_cost[1] or gate_cost[2])
     task_ids = [p.task_id for p in problems]
@@ -322,6 +327,54 @@ def cascade(
     }
     answered.extra = {"escalated": float(escalated.mean()), "verdicts": counts, **about}
     return answered
+
+
+@dataclass(frozen=True)
+class GateOverhead:
+    """What a gated cascade spends a problem besides generating (its checks, loading its
+    first model): measured, or None where a part was not (CodeCarbon failed), then
+    ``budgeted_kwh`` reads that part at the first model's mean measured power."""
+
+    measured_kwh: float | None
+    budgeted_kwh: float
+    unmeasured: list[str]
+
+    def about(self) -> dict[str, Any]:
+        """Its keys in the gate's line of results.json."""
+        return {
+            "overhead_kwh_per_problem": self.measured_kwh,
+            "budgeted_overhead_kwh_per_problem": self.budgeted_kwh,
+            "overhead_unmeasured": self.unmeasured,
+        }
+
+
+def gate_overhead(
+    first: str,
+    checks: tuple[float, float, bool],
+    load: tuple[float, float, bool] | None,
+    answers: Mapping[str, Outcome],
+    n: int,
+) -> GateOverhead:
+    """The overhead a problem of ``n`` of the cascade's ``checks`` and of loading ``first``
+    (each: seconds, kWh, whether measured; ``load`` None where none was stored, as for a
+    remote model: nothing metered). A part CodeCarbon failed on is budgeted at its duration
+    at ``first``'s mean measured power over its ``answers``, not as free."""
+    from routerllm.gate_models import kwh_at_measured_power
+
+    parts = {"the checks": checks, f"loading {first}": load}
+    known = {k: p for k, p in parts.items() if p is not None}
+    unmeasured = [k for k, p in known.items() if not p[2]]
+    total = sum(p[1] for p in known.values())
+    if not unmeasured:
+        return GateOverhead(total / n, total / n, [])
+    kwh = np.array([o.gen_kwh for o in answers.values()])
+    seconds = np.array([o.gen_s for o in answers.values()])
+    measured = np.array([o.measured for o in answers.values()])
+    what = " and ".join(unmeasured)
+    duration = sum(known[k][0] for k in unmeasured)
+    estimate = kwh_at_measured_power(duration, kwh, seconds, measured, first, what)
+    measured_kwh = sum(p[1] for k, p in known.items() if k not in unmeasured)
+    return GateOverhead(None, (measured_kwh + estimate) / n, unmeasured)
 
 
 def measured_warm_up(
