@@ -285,3 +285,50 @@ def test_report_says_the_gates_overhead_was_not_measured_and_what_it_budgeted() 
     )
     gate |= {"overhead_kwh_per_problem": 3e-6, "overhead_unmeasured": []}
     assert "(the checks, and loading the medium model: 3.00e-06 kWh a problem)" in report_markdown(summary)  # fmt: skip
+
+
+def test_train_gate_neither_budgets_nor_prints_unmeasured_energy_as_measured(
+    tmp_path: Path,
+) -> None:
+    """train-gate saved a check_kwh of 0 where CodeCarbon failed to measure the checks
+    (the gate's budget then covered generation alone), and printed its energy share on
+    the training problems as measured where it read unmeasured answers as their model's
+    mean. The checks are read at the first model's mean measured power over its answers,
+    and the share is unknown (null), its estimate printed as one."""
+    from routerllm.carbon.meter import CodeCarbonMeter
+    from routerllm.eval.transfer import gate_from_run
+
+    problems, ladder = load_humaneval()[:6], ["medium", "heavy"]
+    store = ResultStore(tmp_path / "results.sqlite")
+    store.add_problems(problems)
+    for i, p in enumerate(problems):
+        for m in ladder:
+            # medium: 2e-5 kWh in 0.5 s each (4e-5 kWh/s); its first answer not measured
+            failed = i == 0
+            row = ROW | {"model": m, "task_id": p.task_id, "gen_s": 0.5 if m == "medium" else 1.0,
+                         "gen_kwh": 0.0 if failed else 2e-5 * (i + 1 if m == "heavy" else 1),
+                         "gen_co2": 0.0 if failed else 1e-6,
+                         "method": "codecarbon:failed" if failed else "estimate"}  # fmt: skip
+            store.add(row, [float(i), 1.0 - i] if m == "medium" else None)
+    store.close()
+    meter = CodeCarbonMeter("FRA")
+    try:
+        _fail_once(meter)  # the checks' block
+        with mock.patch.object(TrainingRun, "unverified", autospec=True,
+                               side_effect=lambda run, idx: np.arange(len(idx)) % 2 == 0):  # fmt: skip
+            gate = gate_from_run(tmp_path, ladder, 0.6, folds=2, meter=meter)
+    finally:
+        meter.close()
+    assert gate.check_kwh > 0
+    assert gate.about["unmeasured"] == 2 and gate.about["check_kwh_estimated"] is True
+    seen = gate.on_training()
+    assert seen["energy_share"] is None and seen["estimated_energy_share"] > 0
+    from routerllm.humaneval_cli import train_gate_text
+
+    text = train_gate_text(gate, seen, str(tmp_path), str(tmp_path / "gate"), counted=True)
+    assert "not measured (CodeCarbon failed): read from their duration at medium's mean measured power" in text  # fmt: skip
+    assert (
+        f"at an unknown share of its energy ({seen['estimated_energy_share']:.1%} reading the 2 "
+        "answers CodeCarbon failed to measure as their model's mean measured energy, and the "
+        "checks at medium's mean measured power, as the threshold does)" in text
+    )

@@ -226,19 +226,24 @@ class EscalationGate:
         threshold = gate_threshold(c["score"], c["unverified"], c["solved"], c["kwh"], budget, self.check_kwh)  # fmt: skip
         return replace(self, budget=budget, threshold=threshold)
 
-    def on_training(self) -> dict[str, float]:
+    def on_training(self) -> dict[str, Any]:
         """What the threshold does on its training problems, judged on their out-of-fold
         scores: unverified answers escalated, pass@1, and energy (the checks included) as a
-        share of ``then``'s."""
+        share of ``then``'s: None where an answer (``about["unmeasured"]``) or the checks
+        (``about["check_kwh_estimated"]``) were not measured, and ``estimated_energy_share``
+        reads them as the threshold does (None where all were measured)."""
         c = self.calibration
         esc = c["unverified"] & (c["score"] >= self.threshold)
         n_solved, spent = escalation_outcome(esc, c["solved"], c["kwh"])
+        share = (spent + self.check_kwh * len(esc)) / float(c["kwh"][:, 1].sum())
+        estimated = bool(self.about.get("unmeasured") or self.about.get("check_kwh_estimated"))
         return {
             "problems": len(esc),
             "unverified": int(c["unverified"].sum()),
             "escalated": int(esc.sum()),
             "pass@1": n_solved / len(esc),
-            "energy_share": (spent + self.check_kwh * len(esc)) / float(c["kwh"][:, 1].sum()),
+            "energy_share": None if estimated else share,
+            "estimated_energy_share": share if estimated else None,
             "then_pass@1": float(c["solved"][:, 1].mean()),
         }
 

@@ -8,11 +8,14 @@ from __future__ import annotations
 import argparse
 import math
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from routerllm.cli import emit
 from routerllm.cli_args import count_arg, max_new_tokens_arg, name_list, positive_number, seed_arg
 from routerllm.exceptions import RouterLLMError
+
+if TYPE_CHECKING:
+    from routerllm.gate import EscalationGate
 
 
 # -- humaneval ------------------------------------------------------------------------
@@ -56,11 +59,10 @@ def cmd_humaneval(args: argparse.Namespace) -> int:
 
 def cmd_train_gate(args: argparse.Namespace) -> int:
     from routerllm.carbon.meter import NOT_MEASURED, create_meter
-    from routerllm.carbon.report_text import counted
     from routerllm.cascade import cascade_pair
     from routerllm.config import load_config
     from routerllm.eval.transfer import gate_from_run
-    from routerllm.gate import EscalationGate, percent
+    from routerllm.gate import EscalationGate
 
     config = load_config(args.config)
     ladder = [m.name for m in config.models_by_size()]
@@ -86,29 +88,59 @@ def cmd_train_gate(args: argparse.Namespace) -> int:
         meter.close()
     gate.save(args.out)
     seen = gate.on_training()
+    emit(args, _gate_payload(gate, seen, args.out),
+         train_gate_text(gate, seen, args.run, args.out, meter.method != NOT_MEASURED))  # fmt: skip
+    return 0
+
+
+def train_gate_text(
+    gate: EscalationGate, seen: dict[str, Any], run: str, out: str, counted: bool
+) -> str:
+    """train-gate's lines: the gate, what it does on its training problems (``seen``:
+    ``on_training``), and where it is saved; ``counted``: whether carbon tracking was on."""
+    from routerllm.carbon.report_text import counted as count
+    from routerllm.gate import percent
+
     threshold = (
         "none (escalates nothing)" if math.isinf(gate.threshold) else f"{gate.threshold:.4g}"
     )
-    checks = (
-        f"checking {gate.first}'s answers included ({gate.check_kwh:.2e} kWh a request)"
-        if meter.method != NOT_MEASURED
-        else f"checking {gate.first}'s answers not counted (carbon tracking is off in the config)"
-    )
-    text = (
-        f"gate from {gate.first} to {gate.then}, trained on {counted(int(seen['problems']), 'problem')} of "
-        f"{args.run} ({seen['unverified']} unverified answers: failed, or without examples), budget {percent(gate.budget)} of "
+    power = f"{gate.first}'s mean measured power"
+    if not counted:
+        checks = f"checking {gate.first}'s answers not counted (carbon tracking is off in the config)"  # fmt: skip
+    elif gate.about.get("check_kwh_estimated"):
+        checks = (
+            f"checking {gate.first}'s answers included ({gate.check_kwh:.2e} kWh a request, not "
+            f"measured (CodeCarbon failed): read from their duration at {power})"
+        )
+    else:
+        checks = f"checking {gate.first}'s answers included ({gate.check_kwh:.2e} kWh a request)"
+    if seen["energy_share"] is not None:
+        share = f"at {seen['energy_share']:.1%} of its energy"
+    else:
+        read = [f"the checks at {power}"] if gate.about.get("check_kwh_estimated") else []
+        if n := int(gate.about.get("unmeasured") or 0):
+            read.insert(0, f"the {count(n, 'answer')} CodeCarbon failed to measure as their model's mean measured energy")  # fmt: skip
+        share = (
+            f"at an unknown share of its energy ({seen['estimated_energy_share']:.1%} reading "
+            f"{', and '.join(read)}, as the threshold does)"
+        )
+    return (
+        f"gate from {gate.first} to {gate.then}, trained on {count(int(seen['problems']), 'problem')} of "
+        f"{run} ({seen['unverified']} unverified answers: failed, or without examples), budget {percent(gate.budget)} of "
         f"{gate.then}'s generation energy, {checks}; threshold {threshold}\n"
         f"on those problems (out-of-fold predictions, which the threshold was chosen on: "
         f"optimistic): escalates {seen['escalated']} of the "
         f"{seen['unverified']} unverified answers, pass@1 {seen['pass@1']:.3f} ({gate.then} alone: "
-        f"{seen['then_pass@1']:.3f}) at {seen['energy_share']:.1%} of its energy\n"
-        f"saved to {args.out}; serve with the config's cascade: {{enabled: true, gate: {args.out}}}"
-    )
-    payload = {"first": gate.first, "then": gate.then, "budget": gate.budget, "check_kwh": gate.check_kwh,
-               "threshold": None if math.isinf(gate.threshold) else gate.threshold,
-               "training": seen, "out": str(args.out)}  # fmt: skip
-    emit(args, payload, text)
-    return 0
+        f"{seen['then_pass@1']:.3f}) {share}\n"
+        f"saved to {out}; serve with the config's cascade: {{enabled: true, gate: {out}}}"
+    )  # fmt: skip
+
+
+def _gate_payload(gate: EscalationGate, seen: dict[str, Any], out: str) -> dict[str, Any]:
+    return {"first": gate.first, "then": gate.then, "budget": gate.budget, "check_kwh": gate.check_kwh,
+            "check_kwh_estimated": bool(gate.about.get("check_kwh_estimated")),
+            "threshold": None if math.isinf(gate.threshold) else gate.threshold,
+            "training": seen, "out": str(out)}  # fmt: skip
 
 
 def _gate_not_saved(args: argparse.Namespace, error: KeyboardInterrupt) -> str:

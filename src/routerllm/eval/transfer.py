@@ -49,6 +49,8 @@ class TrainingRun:
     #: (e, m) whether each energy was measured (False: CodeCarbon failed, its 0 kWh not
     #: known); None: every one was
     measured: np.ndarray | None = None
+    #: (e, m) generation seconds, per model (what an unmeasured check is read by)
+    seconds: np.ndarray | None = None
     #: where each model's weights came from (``ModelConfig.source_text``), where recorded
     sources: dict[str, str] = field(default_factory=dict)
     #: how the run prompted each model (``CodegenStyle`` as its store records it), where recorded
@@ -184,6 +186,7 @@ def load_training_run(
             scores=np.array([[float(outcomes[m][t].passed) for m in ladder] for t in ids]),
             energy=np.array([[outcomes[m][t].gen_kwh for m in ladder] for t in ids]),
             measured=np.array([[outcomes[m][t].measured for m in ladder] for t in ids]),
+            seconds=np.array([[outcomes[m][t].gen_s for m in ladder] for t in ids]),
             medium_tokens=np.array(
                 [
                     [outcomes[medium][t].prompt_tokens, outcomes[medium][t].completion_tokens]
@@ -267,10 +270,10 @@ def gate_from_run(
     A run that asked the second model otherwise than a system of that config asks
     ``then_model`` (the config's second model) is warned about: a served gate asks its
     first model as the run did, the second one in its own style."""
-    from routerllm.carbon.meter import NullMeter
+    from routerllm.carbon.meter import CODECARBON_FAILED, NullMeter
     from routerllm.cascade import cascade_pair
     from routerllm.gate import EscalationGate, known_kwh, refuse_unmeasured
-    from routerllm.gate_models import require_scikit_learn
+    from routerllm.gate_models import kwh_at_measured_power, require_scikit_learn
 
     first, then = cascade_pair(ladder)
     require_scikit_learn()  # said before the answers are checked, not after
@@ -306,12 +309,29 @@ def gate_from_run(
     refuse_unmeasured(then, known_kwh(first, then, run.energy[idx], measured)[:, 1])
     with (meter or NullMeter()).measure("router_inference") as slot:
         unverified = run.unverified(idx)  # the held-out problems are not checked
+    checks = slot.result
+    # CodeCarbon failed (not carbon tracking off, whose checks are not counted, as said):
+    # their 0 kWh would loosen the budget, so they are read at first's measured power
+    estimated = not checks.measured and checks.method == CODECARBON_FAILED
+    check_kwh = checks.energy_kwh
+    if estimated:
+        check_kwh = kwh_at_measured_power(
+            checks.duration_s, run.energy[idx, 0], _seconds(run)[idx, 0],
+            None if measured is None else measured[:, 0], first, f"the checks of {first}'s answers",
+        )  # fmt: skip
     about = {"run": str(run_dir), "problems": len(idx), "unverified": int(unverified.sum()),
              "folds": folds, "seed": seed, "style": run.medium_style,
              "sources": run.sources, "styles": run.styles,
-             "unmeasured": 0 if measured is None else int((~measured).sum())}  # fmt: skip
+             "unmeasured": 0 if measured is None else int((~measured).sum()),
+             "check_kwh_estimated": estimated}  # fmt: skip
     return EscalationGate.fit(
         first, then, run.medium_states[idx].astype(float), run.scores[idx],
         run.energy[idx], run.medium_tokens[idx].astype(float), unverified, budget, folds,
-        seed, about, slot.result.energy_kwh / len(idx), measured,
+        seed, about, check_kwh / len(idx), measured,
     )  # fmt: skip
+
+
+def _seconds(run: TrainingRun) -> np.ndarray:
+    if run.seconds is None:  # a TrainingRun made by hand, without them
+        raise RouterLLMError(f"--run {run.source}: its generation times are not known")
+    return run.seconds
