@@ -143,6 +143,18 @@ def test_a_byte_that_is_not_utf8_is_named_by_its_line(
         load_humaneval(path)
 
 
+def test_a_gzipped_file_without_the_gz_suffix_is_read_as_gzip(
+    problems: list[HumanEvalProblem], tmp_path: Path
+) -> None:
+    """A download saved as ``HumanEval.jsonl`` still gzipped (as some browsers keep it)
+    was "line 1 is not UTF-8 text (byte 0x8b ...)" (until 2026-12-05): gzip is told by
+    its first bytes, as the suffix is."""
+    data = "".join(json.dumps(vars(p)) + "\n" for p in problems[:3]).encode()
+    path = tmp_path / "HumanEval.jsonl"
+    path.write_bytes(gzip.compress(data))
+    assert [p.task_id for p in load_humaneval(path)] == [p.task_id for p in problems[:3]]
+
+
 def test_a_repeated_task_id_is_named(problems: list[HumanEvalProblem], tmp_path: Path) -> None:
     rows = [vars(p) for p in problems[:3]] + [vars(problems[1])]
     with pytest.raises(DataError, match="task_id 'HumanEval/1' is given 2 times"):

@@ -3,6 +3,7 @@ bad ones are one DataError naming the file and the item or line at fault."""
 
 from __future__ import annotations
 
+import gzip
 from pathlib import Path
 
 import pytest
@@ -97,3 +98,12 @@ def test_prompts_beyond_ascii_are_saved_as_utf8_in_any_locale(tmp_path: Path) ->
     assert done.returncode == 0, done.stderr.strip().splitlines()[-1:]
     for name in ("p.json", "train.json"):
         assert load_json(tmp_path / name) == [LabeledPrompt("résumé ✓ 日本語", 1)]
+
+
+def test_a_gzipped_labelled_file_is_said_to_be_compressed(tmp_path: Path) -> None:
+    """It was "not UTF-8 text (line 1: byte 0x8b); convert it to UTF-8" (until 2026-12-05)."""
+    path = tmp_path / "p.json.gz"
+    path.write_bytes(gzip.compress(b'[{"text": "a", "label": 0}]'))
+    with pytest.raises(DataError) as e:
+        load_json(path)
+    assert str(e.value) == f"{path}: gzip-compressed, not text; decompress it first (gunzip)"

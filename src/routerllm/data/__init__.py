@@ -19,18 +19,25 @@ def as_path(path: Any, what: str = "a data file") -> Path:
     return Path(path)
 
 
+#: The first two bytes of every gzip file.
+GZIP_MAGIC = b"\x1f\x8b"
+
+
 def undecodable_file(path: Path) -> DataError:
     """The error of a data file that is not UTF-8 text, read again to say where (the
     decoder's position is within the block it was given): UTF-16, as Windows
-    PowerShell's ``>`` writes it, is said as such; else the line of the first byte that
+    PowerShell's ``>`` writes it, and gzip are said as such; else the line of the first byte that
     is not UTF-8."""
     try:
         with path.open("rb") as f:
-            if f.read(2) in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE):
+            head = f.read(2)
+            if head in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE):
                 return DataError(
                     f"{path}: UTF-16 text (as Windows PowerShell's > writes it), not UTF-8; "
                     "convert it to UTF-8 first"
                 )
+            if head == GZIP_MAGIC:  # "convert it to UTF-8" would not help
+                return DataError(f"{path}: gzip-compressed, not text; decompress it first (gunzip)")
             f.seek(0)
             decoder, line = codecs.getincrementaldecoder("utf-8")(), 1
             for block in iter(lambda: f.read(1 << 20), b""):

@@ -29,7 +29,7 @@ from typing import Any
 
 from routerllm.checks import not_utf8
 from routerllm.config import LimitsConfig
-from routerllm.data import refuse_special_data_file
+from routerllm.data import GZIP_MAGIC, refuse_special_data_file
 from routerllm.exceptions import DataError
 
 PACKAGE_FILE = "data/HumanEval.jsonl.gz"
@@ -87,15 +87,15 @@ def load_humaneval(
 
 
 def read_rows(path: Path) -> list[tuple[str, Any]]:
-    """The JSON values of a problem file, JSON Lines or one JSON array (``.gz``: gzipped),
-    each with where it is in the file (``line 3``, ``problem 3``) for error messages."""
+    """The JSON values of a problem file, JSON Lines or one JSON array, gzipped or not
+    (told by the ``.gz`` suffix or the first bytes), each with where it is in the file
+    (``line 3``, ``problem 3``) for error messages."""
     refuse_special_data_file(path)
     try:
-        if path.name.lower().endswith(".gz"):
-            with gzip.open(path, "rb") as f:
-                data = f.read()
-        else:
-            data = path.read_bytes()
+        data = path.read_bytes()
+        # by its first bytes too: a download saved without its .gz is still gzip
+        if path.name.lower().endswith(".gz") or data.startswith(GZIP_MAGIC):
+            data = gzip.decompress(data)
     except FileNotFoundError as e:
         raise DataError(f"problem file not found: {path}") from e
     except (OSError, EOFError, zlib.error) as e:  # bad or truncated gzip
