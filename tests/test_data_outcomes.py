@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import gzip
 import json
 import logging
 from pathlib import Path
@@ -912,3 +913,60 @@ def test_the_encoder_latency_table_lines_up_every_encoders_row(
     assert len(lines) == 1 + len(SPECS)
     assert len({len(line) for line in lines}) == 1, lines
     assert {line.index(" 384 ") for line in lines[1:]} == {lines[0].index(" dim ")}
+
+
+@pytest.mark.parametrize(
+    ("item", "says"),
+    [
+        ({"question": " \t", "scores": {"m": 1}},
+         "line 4 has an empty `question` (1 line(s) in all); every line needs text to route by"),
+        ({"question": "r", "scores": {"m": 1.5}},
+         "line 4: `scores` of m is 1.5, not a number in [0, 1] (1 = solved; 1 such value(s) "
+         "in all)"),
+        ({"question": "r", "scores": {"m": 1}, "costs": {"m": -2}},
+         "line 4: `costs` of m is -2, not a finite non-negative number (1 such value(s) in all)"),
+    ],
+)  # fmt: skip
+def test_a_bad_value_in_a_jsonl_file_with_blank_lines_names_its_line(
+    tmp_path: Path, item: dict[str, object], says: str
+) -> None:
+    """The dataset counted prompts, not the file's lines: an empty question on line 4,
+    after a blank line, was said to be "prompt 2" (until 2026-12-05)."""
+    first = {"question": "q", "scores": {"m": 0}} | ({"costs": {"m": 1}} if "costs" in item else {})  # fmt: skip
+    path = tmp_path / "scores.jsonl"
+    path.write_text(json.dumps(first) + "\n\n\n" + json.dumps(item) + "\n")
+    with pytest.raises(DataError) as e:
+        load_outcomes(path)
+    assert str(e.value) == f"{path}: {says}"
+
+
+@pytest.mark.parametrize("name", ["scores.json.gz", "scores.jsonl.gz", "bench.csv.gz"])
+def test_a_gzipped_outcome_file_is_said_to_be_compressed(tmp_path: Path, name: str) -> None:
+    """Neither RouterBench (a pandas pickle) nor LLMRouter (JSON, JSON Lines) ships its
+    outcome data gzipped, so it is not read; but "name the file .csv" made a user rename
+    it, and the renamed file was "not UTF-8 text, byte 0x8b" (until 2026-12-05)."""
+    body = b'[{"question": "q", "scores": {"m": 1}}]'
+    path = tmp_path / name
+    path.write_bytes(gzip.compress(body))
+    with pytest.raises(DataError) as e:
+        load_outcomes(path)
+    plain = path.with_suffix("")
+    assert str(e.value) == (
+        f"{path}: gzip-compressed; decompress it first (gunzip -k {path}) and pass {plain}"
+    )
+    plain.write_bytes(gzip.compress(body))  # renamed, not decompressed
+    with pytest.raises(DataError) as e:
+        load_outcomes(plain)
+    assert str(e.value) == f"{plain}: gzip-compressed, not text; decompress it first (gunzip)"
+
+
+def test_routerbenchs_own_pickle_says_how_to_make_the_csv(tmp_path: Path) -> None:
+    path = tmp_path / "routerbench_0shot.pkl"
+    path.write_bytes(b"\x80\x04")
+    with pytest.raises(DataError) as e:
+        load_outcomes(path)
+    assert str(e.value) == (
+        f"{path}: a pickle (as RouterBench ships its data) is not read, as loading one can "
+        'run code in it; where you trust it, save it as a CSV: python -c "import pandas; '
+        f"pandas.read_pickle('{path}').to_csv('{path.with_suffix('.csv')}', index=False)\""
+    )

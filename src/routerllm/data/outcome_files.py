@@ -150,7 +150,9 @@ def load_scores_json(path: str | Path, models_path: str | Path | None = None) ->
     if dropped:
         log.warning("%s: left out %s, not scored on every question (%s)",
                     path, ", ".join(dropped), _unscored(raw, dropped, at))  # fmt: skip
-    data = OutcomeDataset(prompts, models, scores, _call_costs(raw, models, path, at),
+    costs = _call_costs(raw, models, path, at)
+    _refuse_bad_rows(prompts, models, scores, costs, path, at)
+    data = OutcomeDataset(prompts, models, scores, costs,
                           info=_model_info(path, models_path), source=str(path))  # fmt: skip
     _warn_repeated(data, row, at.numbers)
     return data
@@ -200,6 +202,37 @@ def _read_items(path: Path) -> tuple[list[Any], _Places]:
             f"{_json_kind(raw)}"
         )
     return raw, _Places("item", list(range(1, len(raw) + 1)))
+
+
+def _refuse_bad_rows(
+    prompts: list[str],
+    models: list[str],
+    scores: np.ndarray,
+    costs: np.ndarray | None,
+    path: Path,
+    at: _Places,
+) -> None:
+    """Refuse an empty question, a score outside [0, 1] or a negative cost, naming the
+    file's item or line: the dataset would name the prompt's position, which is not
+    the line in a JSON Lines file with blank lines."""
+    row = at.row
+    if empty := [i for i, p in enumerate(prompts) if not p.strip()]:
+        raise DataError(
+            f"{path}: {at(empty[0])} has an empty `question` ({len(empty)} {row}(s) in all); "
+            f"every {row} needs text to route by"
+        )
+    checks = [("scores", scores, (scores >= 0) & (scores <= 1), "a number in [0, 1] (1 = solved; ")]
+    if costs is not None:
+        checks.append(
+            ("costs", costs, np.isfinite(costs) & (costs >= 0), "a finite non-negative number (")
+        )
+    for key, values, good, what in checks:  # NaN is neither >= 0 nor <= 1: refused too
+        if len(bad := np.argwhere(~good)):
+            i, j = bad[0]
+            raise DataError(
+                f"{path}: {at(i)}: `{key}` of {models[j]} is {values[i, j]:g}, not "
+                f"{what}{len(bad)} such value(s) in all)"
+            )
 
 
 def _json_kind(value: Any) -> str:
@@ -479,6 +512,20 @@ def load_outcomes(path: str | Path, models_path: str | Path | None = None) -> Ou
         return load_routerbench_csv(path, models_path)
     if suffix in (".json", ".jsonl"):
         return load_scores_json(path, models_path)
+    if suffix == ".gz" and path.with_suffix("").suffix.lower() in OUTCOME_SUFFIXES:
+        # no outcome dataset we know of ships gzipped (RouterBench: a pickle; LLMRouter:
+        # JSON); renamed as told below, the file would be "not UTF-8 text"
+        raise DataError(
+            f"{path}: gzip-compressed; decompress it first (gunzip -k {path}) and pass "
+            f"{path.with_suffix('')}"
+        )
+    if suffix in (".pkl", ".pickle"):
+        csv_path = path.with_suffix(".csv")
+        raise DataError(
+            f"{path}: a pickle (as RouterBench ships its data) is not read, as loading one "
+            'can run code in it; where you trust it, save it as a CSV: python -c "import '
+            f"pandas; pandas.read_pickle('{path}').to_csv('{csv_path}', index=False)\""
+        )
     raise DataError(f"{path}: unknown outcome format; name the file {_accepted()}")
 
 
