@@ -561,6 +561,22 @@ def test_top_k_and_min_p_are_sent_where_set(stub: Stub) -> None:
     assert [(b["top_k"], b["min_p"]) for b in sent] == [(20, 0.05), (0, 0.1), (3, 0.1)]
 
 
+def test_a_requests_repetition_penalty_is_sent_the_configs_default_is_not(stub: Stub) -> None:
+    """A client's repetition_penalty reaches the endpoint (vLLM takes it; OpenAI's API
+    answers a 400 naming it) rather than being dropped; the config's, 1.1 in every shipped
+    config, is not sent, as OpenAI's API would refuse every request for it, nor 1.0 (no
+    penalty, what an endpoint does without the field), which the code styles ask."""
+    stub.default_post = completion_reply("hi")
+    backend = http_backend(stub.base_url)
+    backend.generation = GenerationConfig(repetition_penalty=1.1)
+    backend.generate(GenerationRequest(prompt="Say hi", repetition_penalty=1.3))
+    backend.generate(GenerationRequest(prompt="Say hi"))
+    backend.generate(GenerationRequest(prompt="Say hi", repetition_penalty=1.0))
+    first, *others = (post.json() for post in stub.posts)
+    assert first["repetition_penalty"] == 1.3
+    assert ["repetition_penalty" in body for body in others] == [False, False]
+
+
 @pytest.mark.parametrize("status", [503, 429])
 def test_retries_transient_errors_then_succeeds(
     stub: Stub, status: int, caplog: pytest.LogCaptureFixture

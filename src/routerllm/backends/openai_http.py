@@ -269,6 +269,11 @@ class OpenAIHTTPBackend(Backend):
         }
         # vLLM's and llama-server's fields, sent only where set: OpenAI's API refuses them
         body.update({k: v for k, v in (("top_k", sampling.top_k), ("min_p", sampling.min_p)) if v is not None})  # fmt: skip
+        if request.repetition_penalty not in (None, 1.0):
+            # the request's only, and not 1.0, which every endpoint does when it is left out
+            # (the code styles ask it): OpenAI's API refuses the field, so the config's (1.1
+            # in the shipped ones) would fail every request, and a client asking one gets a 400
+            body["repetition_penalty"] = sampling.repetition_penalty
         if request.stop:
             body["stop"] = request.stop
         if sampling.seed is not None:
