@@ -125,6 +125,21 @@ def test_history_and_best_epoch_by_validation() -> None:
     assert history.records[-1].train_loss < history.records[0].train_loss
 
 
+def test_the_defaults_are_the_missions_and_reach_the_network_and_optimiser() -> None:
+    # MISSION M3.2: dropout 0.1 before the head, 512 tokens, AdamW lr 2e-5 with weight
+    # decay 0.01 (not on biases), batch 16, 3 epochs, 100 warmup steps
+    args = TrainingArguments()
+    assert (args.epochs, args.batch_size, args.max_length) == (3, 16, 512)
+    assert (args.learning_rate, args.weight_decay, trainer.DEFAULT_WARMUP_STEPS) == (2e-5, 0.01, 100)  # fmt: skip
+    router = EmbeddingClassifierRouter(MODELS, encoder=HashingEncoder())
+    net = router.network()
+    assert net["dropout"].p == 0.1 and router.max_length == 512
+    optimiser = trainer._optimizer(net, args)
+    assert isinstance(optimiser, torch.optim.AdamW)
+    groups = {(g["lr"], g["weight_decay"]): len(g["params"]) for g in optimiser.param_groups}
+    assert groups == {(2e-5, 0.01): 1, (2e-5, 0.0): 1}  # the head's weight, its bias
+
+
 def test_default_warmup_is_capped_at_a_tenth_of_a_short_run() -> None:
     # 60 prompts in batches of 16, 5 epochs: 20 steps, so 2 warmup steps, not 100
     # (with 100 the learning rate would never get past a fifth of its value).

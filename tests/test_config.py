@@ -629,3 +629,13 @@ def test_an_api_key_env_that_names_no_variable_is_refused_without_showing_it(
 def test_an_api_key_env_that_names_a_variable_loads(tmp_path: Path) -> None:
     config = load_config(write_config(tmp_path, _remote(tmp_path, api_key_env="OPENAI_API_KEY")))
     assert config.models[0].api_key_env == "OPENAI_API_KEY"
+
+
+def test_the_generation_defaults_are_the_missions_and_a_request_gets_them() -> None:
+    # MISSION M2: temperature 0.3, top_p 0.9, max_new_tokens 1024, repetition_penalty 1.1
+    from routerllm.backends.base import GenerationRequest, resolve_sampling
+    from routerllm.config import GenerationConfig
+
+    sampling = resolve_sampling(GenerationRequest(prompt="hi"), GenerationConfig())
+    got = (sampling.temperature, sampling.top_p, sampling.max_new_tokens, sampling.repetition_penalty)  # fmt: skip
+    assert got == (0.3, 0.9, 1024, 1.1)

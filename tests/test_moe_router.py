@@ -247,6 +247,32 @@ def test_the_seed_adjustment_weighs_quality_carbon_and_cost() -> None:
     assert plain.predict(X) == pytest.approx(plain.gates(X))
 
 
+def test_the_seeds_numbers_reach_the_training(monkeypatch: pytest.MonkeyPatch) -> None:
+    # MISSION M3.4: gating MLP d-256-128-m, ReLU + dropout 0.1, noise while training,
+    # temperature 1, load balancing weighted 0.01; the router's options must reach
+    # train_gating (an option it does not pass would silently train with another value)
+    from routerllm.training import gating
+
+    seen: list[GatingArguments] = []
+    real = gating.train_gating
+
+    def spy(X: np.ndarray, T: np.ndarray, args: GatingArguments, seed: int) -> object:
+        seen.append(args)
+        return real(X, T, args, seed)
+
+    monkeypatch.setattr(gating, "train_gating", spy)
+    router = create_router("moe", CANDIDATES, 0, encoder="hashing:8", epochs=1)
+    X, Y = clusters(30, 0)
+    router.fit(None, Y, MODELS, embeddings=X)  # type: ignore[attr-defined]
+    [args] = seen
+    assert (args.hidden, args.dropout, args.noise, args.temperature) == ((256, 128), 0.1, 0.1, 1.0)
+    assert (args.balance_weight, args.epochs) == (0.01, 1)
+    assert [W.shape for W, _ in router.layers] == [(8, 256), (256, 128), (128, 3)]  # type: ignore[attr-defined]  # fmt: skip
+    # the seed's top-2 and 0.5 / 0.3 / 0.2 are options (README: dense, quality-only defaults)
+    seed = create_router("moe", CANDIDATES, 0, top_k=2, quality_weight=0.5, carbon_weight=0.3, cost_weight=0.2)  # fmt: skip
+    assert seed.settings["top_k"] == 2  # type: ignore[attr-defined]
+
+
 def test_it_routes_prompts_and_calibrates_like_every_outcome_router() -> None:
     router = create_router("moe", CANDIDATES, 0, encoder="hashing", hidden=[32])
     prompts, scores = make_rows(120, 0)

@@ -4,12 +4,14 @@ The experts are the router's models. A gating network reads the prompt's
 embedding (the outcome routers' encoders and cache): an MLP, by default
 d -> 256 -> 128 -> m with ReLU and dropout 0.1, Gaussian noise on its logits
 while training, the logits divided by a temperature, then sparse top-k gating
-(k = 2: a softmax over the k largest logits, 0 for the other experts). The
-seed's multi-objective adjustment then multiplies each model's gate by
+(``top_k``: a softmax over the k largest logits, 0 for the other experts; the
+seed's k = 2, by default every expert). The seed's multi-objective adjustment
+then multiplies each model's gate by
 
     0.5 x quality + 0.3 x carbon + 0.2 x cost
 
-and renormalises, where each score is in [0, 1] and measured, not written by hand:
+(the seed's weights; by default quality alone, README "Defaults, and where they
+leave the seed") and renormalises, where each score is in [0, 1] and measured:
 
 * quality: the model's mean outcome on the training data;
 * carbon: 1 - its size / the largest size (a dense model's energy per token
