@@ -1171,3 +1171,42 @@ def test_a_plot_without_matplotlib_is_refused_before_the_evaluation(
     assert "--plot needs matplotlib, which is not installed" in line
     assert "pip install 'routerllm[learn]'" in line
     assert evaluated == [] and not (tmp_path / "c.png").exists()
+
+
+def test_a_named_pipe_where_a_folder_goes_is_named_as_one(
+    tiny_config_path: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A named pipe given as a saved router said "cannot read a saved router: [Errno 20]
+    Not a directory: '.../config.json'"; as a humaneval run, "no results.sqlite there;
+    make that run first (routerllm humaneval ... --out <the pipe>)", a run that cannot
+    be made there; as an --out, "is a file". Nothing opens it (that would wait for a
+    writer)."""
+    pipe = tmp_path / "pipe"
+    os.mkfifo(pipe)
+    data = labelled(tmp_path / "d.json")
+    line = user_error(capsys, "test", "--router-model", str(pipe), "--data", str(data))
+    assert line == (
+        f"error: {pipe} is a named pipe (FIFO): a saved router is the folder routerllm train "
+        "saved it in (its --out), holding config.json"
+    )
+    config = ["--config", str(tiny_config_path)]
+    line = user_error(capsys, "train-gate", *config, "--run", str(pipe), "--out", str(tmp_path / "g"))  # fmt: skip
+    assert line == (
+        f"error: --run {pipe} is a named pipe (FIFO): give the folder of a routerllm humaneval "
+        "run (the --out it was given)"
+    )
+    outcomes = write_json(tmp_path / "outcomes.json", *make_rows(40, 0))
+    for argv, said in [
+        (["train", "--router", "knn", "--data", str(outcomes), "--encoder", "hashing"],
+         f"error: --out {pipe}: {pipe} is a named pipe (FIFO); give a folder for the router"),
+        (["generate-data", "--n", "40"],
+         f"error: --out {pipe}: {pipe} is a named pipe (FIFO), not a directory; choose another --out"),  # noqa: E501
+        (["humaneval", *config, "--systems", "direct-light", "--limit", "1"],
+         f"error: cannot write the results to {pipe}: {pipe} is a named pipe (FIFO); give --out a folder"),  # noqa: E501
+        (["train-gate", *config, "--run", str(tmp_path / "run")],
+         f"error: {pipe} is a named pipe (FIFO); save the gate to a directory"),
+    ]:  # fmt: skip
+        assert user_error(capsys, *argv, "--out", str(pipe)) == said
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "config.yaml", "d.json", "models.json", "outcomes.json", "pipe"
+    ]  # fmt: skip

@@ -87,11 +87,12 @@ def file_in_the_way(path: Path) -> Path | None:
 
 
 def what_is(path: Path) -> str:
-    """What ``file_in_the_way`` found, for messages: "a file", or "a broken link (to
-    TARGET)" (its target deleted, not mounted, or itself a link back)."""
+    """What ``file_in_the_way`` found, for messages: "a file", "a named pipe (FIFO)" (or
+    another special file), or "a broken link (to TARGET)" (its target deleted, not
+    mounted, or itself a link back)."""
     if path.is_symlink() and not path.exists():
         return f"a broken link (to {os.readlink(path)})"
-    return "a file"
+    return special_kind(path) or "a file"
 
 
 def unwritable_folder(path: Path) -> tuple[Path, OSError] | None:

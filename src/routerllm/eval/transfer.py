@@ -23,6 +23,7 @@ import numpy as np
 from routerllm.data.outcomes import normalise
 from routerllm.eval.result_store import ResultStore
 from routerllm.exceptions import RouterLLMError
+from routerllm.path_checks import what_is
 
 if TYPE_CHECKING:
     from routerllm.carbon.meter import CarbonMeter
@@ -105,11 +106,12 @@ def load_training_run(
             f"{option} {run_dir} is this run's own --out: train on an earlier run of another "
             f"problem set, in another folder"
         )
-    if Path(run_dir).is_file():  # the run's results.sqlite itself, most likely
+    # the run's results.sqlite itself, most likely, or a named pipe
+    if Path(run_dir).exists() and not Path(run_dir).is_dir():
         here = f", here {Path(run_dir).parent}" if Path(run_dir).name == path.name else ""
         raise RouterLLMError(
-            f"{option} {run_dir} is a file: give the folder of a routerllm humaneval run "
-            f"(the --out it was given){here}"
+            f"{option} {run_dir} is {what_is(Path(run_dir))}: give the folder of a routerllm "
+            f"humaneval run (the --out it was given){here}"
         )
     if not path.exists() and not path.is_symlink():  # else the store says what it is
         raise RouterLLMError(

@@ -18,7 +18,7 @@ import numpy as np
 from routerllm.checks import is_integer, json_kind
 from routerllm.exceptions import ConfigError, RouterLLMError, UnknownNameError
 from routerllm.files import NPZ_DAMAGE, named_weights, read_whole, sha256_of
-from routerllm.path_checks import refuse_special_file
+from routerllm.path_checks import refuse_special_file, what_is
 from routerllm.routers.base import (
     FORMAT_VERSION,
     MODEL_NAMES_ARRAY,
@@ -65,10 +65,11 @@ def _load_router(
     check_option_names(overrides)
     check_models(models)
     path = Path(directory)
-    if path.is_file():  # its config.json, or a data file: "[Errno 20] Not a directory"
+    # its config.json, a data file or a named pipe: "[Errno 20] Not a directory"
+    if path.exists() and not path.is_dir():
         raise RouterLLMError(
-            f"{path} is a file: a saved router is the folder routerllm train saved it in "
-            "(its --out), holding config.json"
+            f"{path} is {what_is(path)}: a saved router is the folder routerllm train saved "
+            "it in (its --out), holding config.json"
         )
     if not path.exists():  # "no config.json" said nothing of the folder's absence
         raise RouterLLMError(
