@@ -737,3 +737,30 @@ def test_a_checkpoint_resume_would_refuse_is_refused_before_the_data_is_encoded(
         with pytest.raises(RouterLLMError, match=says):
             router.fit(train_on, VAL, args, resume=True)
         assert encoder.encoded == 0
+
+
+def test_resuming_with_another_dropout_or_pooling_is_refused(tmp_path: Path) -> None:
+    """The router's dropout (both modes) and pooling (full mode) change what its epochs
+    train; a checkpoint of another was resumed without a word, so the run matched neither
+    an uninterrupted one nor the settings the user gave."""
+    out = tmp_path / "frozen"
+    EmbeddingClassifierRouter(MODELS, encoder=HashingEncoder()).fit(
+        TRAIN, VAL, fast_args(epochs=1, output_dir=str(out))
+    )
+    other = EmbeddingClassifierRouter(MODELS, encoder=HashingEncoder(), dropout=0.5)
+    with pytest.raises(RouterLLMError, match=r"other settings \(dropout 0.1 -> 0.5\)"):
+        other.fit(TRAIN, VAL, fast_args(epochs=2, output_dir=str(out)), resume=True)
+    # frozen mode pools nothing itself (the encoder does): another pooling resumes
+    cls = EmbeddingClassifierRouter(MODELS, encoder=HashingEncoder(), pooling="cls")
+    assert cls.fit(TRAIN, VAL, fast_args(epochs=2, output_dir=str(out)), resume=True).epochs_run == [2]  # fmt: skip
+    folder = tiny_seq2seq(tmp_path / "t5", "t5")
+    data = [LabeledPrompt(t, c) for c, t in enumerate(["hello", "world", "code", "hello code"])]
+
+    def args(epochs: int) -> TrainingArguments:
+        return TrainingArguments(epochs=epochs, batch_size=2, warmup_steps=0, progress=False,
+                                 output_dir=str(tmp_path / "full"))  # fmt: skip
+
+    EmbeddingClassifierRouter(MODELS, encoder=f"hf:{folder}", mode="full").fit(data, data, args(1))
+    pooled = EmbeddingClassifierRouter(MODELS, encoder=f"hf:{folder}", mode="full", pooling="cls")
+    with pytest.raises(RouterLLMError, match=r"other settings \(pooling 'mean' -> 'cls'\)"):
+        pooled.fit(data, data, args(2), resume=True)

@@ -370,8 +370,11 @@ class EmbeddingClassifierRouter(Router):
                 "usually needs about 1e-2",
                 args.learning_rate,
             )
+        # What the epochs trained on: a checkpoint of another is not resumed. Frozen mode
+        # pools nothing itself (its encoder does), so its pooling option is left out.
         setup = {"encoder": self.spec, "mode": self.mode, "classes": self.num_classes,
-                 "data_sha256": _digest(train, val)}  # fmt: skip
+                 "dropout": self.dropout, "data_sha256": _digest(train, val),
+                 **({"pooling": self.pooling} if self.mode == "full" else {})}  # fmt: skip
         if resume:  # a checkpoint it cannot resume is refused now, not after the encoding
             check_resumable(args, setup)
         train_items, collate = self._inputs([p.text for p in train], args.max_length)
