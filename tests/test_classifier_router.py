@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import re
 import subprocess
 import sys
@@ -277,6 +278,30 @@ def test_diverging_training_is_a_clear_error_and_checkpoints_nothing(
     with pytest.raises(RouterLLMError, match=rf"training diverged in epoch 1 \({how}\): train again with a smaller learning rate \(now 1e\+30; routerllm train --learning-rate\)"):  # fmt: skip
         train(module, forward, stack, data, None, args)
     assert not (tmp_path / trainer.CHECKPOINT_NAME).exists()
+
+
+def test_a_divergence_after_a_checkpoint_says_a_new_run_needs_overwrite(tmp_path: Path) -> None:
+    """After an epoch's checkpoint, the advice alone (a smaller --learning-rate) was
+    refused: the new run would go over an unfinished one, and --resume refuses another
+    learning rate; only --overwrite starts it."""
+    module, forward, data = linear_problem()
+    calls = 0
+
+    def inf_in_epoch_2(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        nonlocal calls
+        calls += 1
+        return forward(x * math.inf if calls > 5 else x)  # 40 items, batches of 8
+
+    args = TrainingArguments(epochs=2, batch_size=8, learning_rate=0.05, warmup_steps=0,
+                             progress=False, output_dir=str(tmp_path))  # fmt: skip
+    with pytest.raises(RouterLLMError) as e:
+        train(module, inf_in_epoch_2, stack, data, None, args)
+    assert str(e.value) == (
+        "training diverged in epoch 2 (the loss is nan): train again with a smaller learning "
+        "rate (now 0.05; routerllm train --learning-rate), with --overwrite (the checkpoint "
+        f"of epoch 1 in {tmp_path} is kept until then)"
+    )
+    assert (tmp_path / trainer.CHECKPOINT_NAME).exists()
 
 
 def test_a_learning_rate_whose_step_overflows_float32_is_a_clear_error() -> None:

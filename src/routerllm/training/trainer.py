@@ -196,9 +196,13 @@ def _improves(record: EpochRecord, history: TrainingHistory) -> bool:
 
 def _diverged(epoch: int, how: str, args: TrainingArguments) -> RouterLLMError:
     # NaN weights route every prompt to one class: never saved, nor checkpointed
+    kept = ""
+    if epoch > 1 and args.output_dir and (Path(args.output_dir) / CHECKPOINT_NAME).exists():
+        # resuming refuses another learning rate: a new run replaces that checkpoint
+        kept = f", with --overwrite (the checkpoint of epoch {epoch - 1} in {args.output_dir} is kept until then)"  # fmt: skip
     return RouterLLMError(
         f"training diverged in epoch {epoch} ({how}): train again with a smaller learning "
-        f"rate (now {args.learning_rate:g}; routerllm train --learning-rate)"
+        f"rate (now {args.learning_rate:g}; routerllm train --learning-rate){kept}"
     )
 
 
