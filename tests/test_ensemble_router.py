@@ -136,18 +136,40 @@ class Broken(Pinned):
 
     name = "broken"
 
+    def __init__(self, models: Sequence[CandidateModel], model: str = "", confidence: float = 1.0, seed: int = 0) -> None:  # fmt: skip
+        super().__init__(models, model or models[0].name, confidence)
+
     def score(self, prompts: Sequence[str]) -> np.ndarray:
         raise ValueError("index out of range in my scorer")
 
 
-def test_a_member_failing_at_run_time_is_one_clear_error_naming_it() -> None:
+def test_a_member_failing_at_run_time_is_a_bug_with_its_traceback() -> None:
+    """A bug in a member is not a user's mistake: its own exception, with its traceback
+    (the CLI's status 1, the server's logged 500), not a one-line RouterLLMError."""
     router = ensemble(["rules", Broken(LADDER, LIGHT, 1.0)])
-    with pytest.raises(RouterLLMError, match=r"^ensemble member broken failed to route: ValueError: index out of range in my scorer") as e:  # fmt: skip
+    with pytest.raises(ValueError, match="index out of range in my scorer") as e:
         router.route(HARD)
-    assert isinstance(e.value.__cause__, ValueError)  # the traceback is kept for debugging
+    assert not isinstance(e.value, RouterLLMError)
+    assert any("ensemble member broken" in note for note in getattr(e.value, "__notes__", []))
     # the member's own clear errors pass through as they are (an unknown model, ...)
     with pytest.raises(UnknownNameError):
         router.route(HARD, allowed=["gpt-x"])
+
+
+def test_the_cli_shows_a_members_bug_as_a_traceback(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``routerllm route`` with a user's registered router in the ensemble: its bug
+    reaches the user as a traceback, not as ``error: ...`` (status 2, a user mistake)."""
+    from routerllm import cli
+    from routerllm.registry import ROUTERS
+
+    monkeypatch.setattr(ROUTERS, "_entries", {**ROUTERS._entries, "broken": f"{__name__}:Broken"})
+    data = tiny_config_dict(tmp_path, router={"name": "ensemble", "options": {"members": ["rules", "broken"]}})  # fmt: skip
+    config = write_config(tmp_path, data)
+    with pytest.raises(ValueError, match="index out of range in my scorer"):
+        cli.main(["route", "--config", str(config), HARD])
+    assert "error:" not in capsys.readouterr().err
 
 
 # -- save / load ------------------------------------------------------------------

@@ -152,11 +152,12 @@ class EnsembleRouter(Router):
                 decisions = member.router.route_batch(prompts, theirs)
             except RouterLLMError:
                 raise  # already a clear error (a missing package, an unknown model)
-            except Exception as e:  # a bug in a member: name it, not a bare traceback
-                raise RouterLLMError(
-                    f"ensemble member {member.label} failed to route: {type(e).__name__}: "
-                    f"{e}; fix that router or leave it out of `members`"
-                ) from e
+            except Exception as e:
+                # A bug in the member, not the user's mistake: its own traceback (the
+                # CLI's status 1, the server's logged 500), the member named beneath it.
+                if hasattr(e, "add_note"):  # Python 3.11+
+                    e.add_note(f"(in ensemble member {member.label}, routing {len(prompts)} prompt(s))")  # fmt: skip
+                raise
             for i, d in enumerate(decisions):
                 if d.model not in theirs:
                     raise RouterLLMError(
