@@ -947,6 +947,39 @@ def test_every_commands_help_gives_the_defaults_of_its_options() -> None:
     assert "(default: quality,logreg,knn)" in " ".join(help_text.split())
 
 
+def _commands() -> dict[str, Any]:
+    import argparse
+
+    from routerllm.cli import build_parser
+
+    sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    return dict(sub.choices)
+
+
+def test_every_commands_help_says_what_it_does() -> None:
+    """`routerllm route --help` (and every command's but serve's) began with its options:
+    the line that says what the command does was in `routerllm --help` only."""
+    import argparse
+
+    from routerllm.cli import build_parser
+
+    sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    listed = {a.dest: a.help for a in sub._choices_actions}
+    silent = [name for name, command in sub.choices.items() if not command.description]
+    assert silent == []
+    route = " ".join(sub.choices["route"].format_help().split())
+    assert str(listed["route"]).capitalize() in route
+
+
+def test_humaneval_help_names_the_systems_it_runs_unless_told() -> None:
+    # the list in the help is written out (the constants import numpy): held to them here
+    from routerllm.eval.humaneval_report import DEFAULT_SYSTEMS
+
+    helps = {a.dest: a.help for a in _commands()["humaneval"]._actions}
+    default = str(helps["systems"]).partition("default: ")[2].partition(";")[0]
+    assert default.split(",") == list(DEFAULT_SYSTEMS)
+
+
 @pytest.mark.parametrize("json_mode", [False, True], ids=["text", "json"])
 @pytest.mark.parametrize(("signum", "status"), [(2, 0), (15, 143)], ids=["ctrl-c", "sigterm"])
 def test_a_stop_while_the_interactive_demo_waits_ends_the_session_with_its_totals(

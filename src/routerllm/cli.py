@@ -1,7 +1,7 @@
 """`routerllm <command>`: a thin layer over ``RouterLLM``.
 
-Every command accepts ``--config PATH`` (or a packaged config name) and
-``--json`` (one JSON object on stdout). User mistakes print one line on
+Every command accepts ``--json`` (JSON on stdout), and every one that reads a config
+(all but generate-data and eval-routing) ``--config PATH`` (or a packaged config name). User mistakes print one line on
 stderr and exit 2; nothing already logged is lost.
 """
 
@@ -245,6 +245,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     learn_cli.add_parsers(sub, common, output)
     humaneval_cli.add_parsers(sub, common)
+    for listed in sub._choices_actions:  # `routerllm X --help` says what X does, as `--help` does
+        command = sub.choices[listed.dest]
+        command.description = command.description or f"{listed.help[0].upper()}{listed.help[1:]}."
     return parser
 
 
