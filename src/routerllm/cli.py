@@ -222,7 +222,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     # output: the options of every command; common: those of a command that reads a config
     output = argparse.ArgumentParser(add_help=False)
-    output.add_argument("--json", action="store_true", help="print one JSON object")
+    output.add_argument(
+        "--json",
+        action="store_true",
+        help="print JSON on stdout, not text: one object (demo --interactive: one a line)",
+    )
     output.add_argument("-v", "--verbose", action="store_true", help="log progress to stderr")
     common = argparse.ArgumentParser(add_help=False, parents=[output])
     common.add_argument(
@@ -234,6 +238,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _TopParser(
         prog="routerllm",
         description="Route LLM requests to the smallest capable model; measure energy, CO2 and cost.",
+        epilog="`routerllm COMMAND --help` gives a command's options; README.md explains each "
+        "command, with examples.",
     )
     sub: Any = parser.add_subparsers(dest="command", required=True, parser_class=_CommandParser)
 

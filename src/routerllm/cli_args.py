@@ -15,6 +15,19 @@ from routerllm.checks import repeated
 from routerllm.exceptions import RouterLLMError
 
 
+#: What ``--encoder`` takes, in every command that has it (``registry.ENCODERS``).
+ENCODERS_HELP = "minilm | minilm-onnx | minilm-static | static | hashing | hf:<id or path>"
+#: What ``--cost`` takes, where outcome routers learn (``OutcomeDataset.cost_kind``).
+COSTS_HELP = (
+    "auto (default: call where the data has a cost for each answer, else size) | call | "
+    "size (parameters, B) | price (USD per 1M tokens); a size or price from a models.json "
+    "beside the data"
+)
+#: The routers that route by name, untrained: ``--router`` of route, demo and serve,
+#: test's ``--router-type``.
+ROUTERS_BY_NAME = "rules, complexity, random, smallest or largest"
+
+
 class DefaultsHelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
     """``--help`` that states each option's default, whether or not the option has a
     help text (argparse's own states it only after a help text); not a default of

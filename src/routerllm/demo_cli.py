@@ -20,7 +20,7 @@ from routerllm.cli import (
 )
 from routerllm.cli_args import max_new_tokens_arg
 from routerllm.exceptions import PromptError, RequestLogError, RouterLLMError
-from routerllm.route_cli import _answer_text, _result_lines
+from routerllm.route_cli import ROUTER_HELP, _answer_text, _result_lines
 
 
 def add_parser(sub: Any, common: argparse.ArgumentParser) -> None:
@@ -28,22 +28,25 @@ def add_parser(sub: Any, common: argparse.ArgumentParser) -> None:
         "demo",
         parents=[common],
         help="route built-in prompts to the local models, with carbon figures",
+        epilog="details: README.md, 'What the demo shows' and 'Command line'",
     )
     demo.add_argument(
         "--max-new-tokens",
         type=max_new_tokens_arg,
         default=128,
-        help="most tokens to generate (default: 128)",
+        help="most tokens to generate for each answer (default: 128)",
     )
     demo.add_argument(
         "--no-baseline", action="store_true", help="skip the always-largest comparison run"
     )
-    demo.add_argument("--router", help="router name (default: the config's)")
+    demo.add_argument("--router", help=ROUTER_HELP)
     demo.add_argument(
         "--repeats",
         type=int,
         default=1,
-        help="make both runs N times and give the spread of the comparison (default 1)",
+        metavar="N",
+        help="make both runs N times and give the spread of the comparison; not with "
+        "--no-baseline or --interactive (default: 1)",
     )
     demo.add_argument(
         "--interactive",

@@ -19,8 +19,17 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
     report = sub.add_parser(
         "report", parents=[common], help="totals read back from the request log"
     )
-    report.add_argument("--since", help="only requests at or after this ISO timestamp")
-    report.add_argument("--tag", help="only requests with this tag (e.g. demo, demo-baseline)")
+    report.add_argument(
+        "--since",
+        metavar="WHEN",
+        help="only requests at or after this ISO date or time, UTC unless it has an offset "
+        "(e.g. 2026-12-01, 2026-12-01T08:30+01:00)",
+    )
+    report.add_argument(
+        "--tag",
+        help="only requests with this tag: demo, demo-baseline, interactive (demo "
+        "--interactive) or server (route's requests have none)",
+    )
     report.set_defaults(func=cmd_report, interrupted=nothing_written)
 
 

@@ -15,17 +15,35 @@ from routerllm.cli import (
     emit,
     require_stdout,
 )
-from routerllm.cli_args import max_new_tokens_arg
+from routerllm.cli_args import ROUTERS_BY_NAME, max_new_tokens_arg
 from routerllm.exceptions import PromptError, RequestLogError, RouterLLMError
+
+
+#: ``--router`` of route, demo and serve.
+ROUTER_HELP = (
+    f"a router by name: {ROUTERS_BY_NAME}; one that learns (classifier, quality, ...) as "
+    "saved in the config's router.path (default: the config's router)"
+)
 
 
 def add_parser(sub: Any, common: argparse.ArgumentParser) -> None:
     route = sub.add_parser(
-        "route", parents=[common], help="route and answer one prompt ('-' reads stdin)"
+        "route",
+        parents=[common],
+        help="route and answer one prompt ('-' reads stdin)",
+        epilog="examples: README.md, 'Command line'",
     )
-    route.add_argument("prompt")
-    route.add_argument("--router", help="router name (default: the config's)")
-    route.add_argument("--model", help="skip routing and use this model")
+    route.add_argument(
+        "prompt",
+        help="the prompt, quoted; '-' reads it from stdin (several lines, a long one); one "
+        "that starts with '-' goes after '--'",
+    )
+    route.add_argument("--router", help=ROUTER_HELP)
+    route.add_argument(
+        "--model",
+        help="skip routing: this model of the config answers (routerllm models lists them); "
+        "not with --router",
+    )
     route.add_argument(
         "--max-new-tokens",
         type=max_new_tokens_arg,

@@ -11,6 +11,7 @@ from typing import Any
 
 from routerllm.cli import _configured
 from routerllm.exceptions import ModelUnavailableError, RouterLLMError
+from routerllm.route_cli import ROUTER_HELP
 
 API_KEY_ENV = "ROUTERLLM_API_KEY"
 """The server's API key (``routerllm serve``), read from the environment, never from argv."""
@@ -23,12 +24,13 @@ def add_parser(sub: Any, common: argparse.ArgumentParser) -> None:
         help="an OpenAI-compatible HTTP server: model 'auto' is routed, a model's name goes "
         "to that model; every request measured and logged",
         description="Serve the config's models over the OpenAI API (/v1/chat/completions, "
-        "/v1/completions, /v1/models). With $ROUTERLLM_API_KEY set, every request needs "
-        "Authorization: Bearer <key>.",
+        "/v1/completions, /v1/models; also /routerllm/feedback, /routerllm/report, /health). "
+        "With $ROUTERLLM_API_KEY set, every request needs Authorization: Bearer <key>.",
+        epilog="details and examples: README.md, 'OpenAI-compatible server'",
     )
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")  # fmt: skip
     serve.add_argument("--port", type=int, default=8000, help="port (default: 8000; 0: any free one)")  # fmt: skip
-    serve.add_argument("--router", help="router name (default: the config's)")
+    serve.add_argument("--router", help=ROUTER_HELP)
     serve.add_argument("--cascade", action="store_true", help="as for route (config: cascade.enabled)")  # fmt: skip
     serve.add_argument("--gate", metavar="DIR", help="as for route (config: cascade.gate)")
     serve.add_argument("--as-written", action="store_true", help="as for route (config: generation.complete_stubs)")  # fmt: skip
