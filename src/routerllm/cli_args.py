@@ -14,7 +14,6 @@ from pathlib import Path
 from routerllm.checks import repeated
 from routerllm.exceptions import RouterLLMError
 
-
 #: What ``--encoder`` takes, in every command that has it (``registry.ENCODERS``).
 ENCODERS_HELP = "minilm | minilm-onnx | minilm-static | static | hashing | hf:<id or path>"
 #: What ``--cost`` takes, where outcome routers learn (``OutcomeDataset.cost_kind``).

@@ -11,7 +11,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from routerllm.cli import emit
-from routerllm.cli_args import count_arg, max_new_tokens_arg, name_list, positive_number, seed_arg
+from routerllm.cli_args import (
+    ENCODERS_HELP,
+    count_arg,
+    max_new_tokens_arg,
+    name_list,
+    positive_number,
+    seed_arg,
+)
 from routerllm.exceptions import RouterLLMError
 
 if TYPE_CHECKING:
@@ -157,9 +164,17 @@ def _gate_not_saved(args: argparse.Namespace, error: KeyboardInterrupt) -> str:
 
 def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
     he = sub.add_parser(
-        "humaneval", parents=[common], help="HumanEval pass@1 and energy: routed vs direct"
+        "humaneval",
+        parents=[common],
+        help="HumanEval pass@1 and energy: routed vs direct",
+        epilog="examples and details: README.md, 'HumanEval: routed vs direct'",
     )
-    he.add_argument("--out", required=True, help="directory for results (resumable) and the report")
+    he.add_argument(
+        "--out",
+        required=True,
+        metavar="DIR",
+        help="directory for results (resumable) and the report",
+    )
     he.add_argument(
         "--systems",
         help="comma-separated; default: direct-heavy,direct-medium,direct-light,random,rules,complexity,quality,logreg,knn,cascade,gated-cascade; also moe (the mixture-of-experts router, cross-validated like the learned routers)",
@@ -167,6 +182,7 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
     he.add_argument(
         "--limit",
         type=count_arg,
+        metavar="N",
         help="a seeded subset of N problems (all of them when N is not fewer; default: all)",
     )
     he.add_argument(
@@ -187,6 +203,7 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
         "--folds",
         type=count_arg,
         default=5,
+        metavar="N",
         help="cross-validation folds for learned routers (1 with --train-on: train on that run only; "
         "default: 5)",
     )
@@ -200,7 +217,9 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
         "--max-new-tokens",
         type=max_new_tokens_arg,
         default=None,
-        help="override the prompting style's default",
+        metavar="N",
+        help="most tokens each answer may generate, for every model (default: each model's "
+        "code style's, 512 on the local ladder)",
     )
     he.add_argument(
         "--mode",
@@ -209,14 +228,16 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
     )
     he.add_argument(
         "--encoder",
-        help="prompt encoder of the learned routers (default: minilm-static); e.g. minilm",
+        help=f"prompt encoder of the learned routers: {ENCODERS_HELP} (default: minilm-static)",
     )
     he.add_argument(
         "--calibrate",
-        help="target the learned routers' decision rule and knob are set to on the training folds: quality=X "
-        "(share of the best model's pass rate), max_cost=X (energy budget, share of the "
-        "costliest model's) or max_share[:MODEL]=X (the share of requests MODEL may take; "
-        "default: the ladder's largest model) (default: max_cost=0.7, the same budget as --cascade-budget's default)",
+        metavar="TARGET",
+        help="target the learned routers' decision rule and knob are set to on the training "
+        "folds, a fraction: quality=X (of the best model's pass rate), max_cost=X (an energy "
+        "budget, of the costliest model's energy) or max_share[:MODEL]=X (of the requests "
+        "MODEL may take; MODEL by default the ladder's largest) (default: max_cost=0.7, the "
+        "budget of --cascade-budget's default)",
     )
     he.add_argument(
         "--two-settings",
@@ -226,9 +247,11 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
     he.add_argument(
         "--cascade-budget",
         type=positive_number,
-        help="energy budget of the gated-cascade system, a share of the heavy model's generation "
-        "energy that the cascade's checks and its first model's loading count against; its gate "
-        "is calibrated to it on the training folds (default: 0.7)",
+        metavar="X",
+        help="energy budget of the gated-cascade system, a fraction of the heavy model's "
+        "generation energy (0.7: 70%%; at most 10) that the cascade's checks and its first "
+        "model's loading count against; its gate is calibrated to it on the training folds "
+        "(default: 0.7)",
     )
     he.add_argument("--seed", type=seed_arg, default=0, help="random seed (default: 0)")
     he.set_defaults(func=cmd_humaneval, interrupted=_humaneval_interrupted)
@@ -237,15 +260,24 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
         "train-gate",
         parents=[common],
         help="train the serving cascade's escalation gate on a humaneval run",
+        epilog="details: README.md, 'The gated cascade, served within an energy budget'",
     )
-    tg.add_argument("--run", required=True, help="directory of a routerllm humaneval run")
-    tg.add_argument("--out", required=True, help="directory to save the gate into")
+    tg.add_argument(
+        "--run", required=True, metavar="DIR", help="directory of a routerllm humaneval run"
+    )
+    tg.add_argument(
+        "--out",
+        required=True,
+        metavar="DIR",
+        help="directory to save the gate into (serve it with --gate DIR or cascade.gate)",
+    )
     tg.add_argument(
         "--budget",
         type=positive_number,
         default=0.7,
-        help="energy budget, a share of the larger model's generation energy that checking the "
-        "answers counts against (default: 0.7)",
+        metavar="X",
+        help="energy budget, a fraction of the larger model's generation energy (0.7: 70%%) "
+        "that checking the answers counts against (default: 0.7)",
     )
     tg.add_argument(
         "--folds",

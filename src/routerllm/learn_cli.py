@@ -13,7 +13,16 @@ from pathlib import Path
 from typing import Any
 
 from routerllm.cli import emit, nothing_written, require_stdout
-from routerllm.cli_args import check_plot, fraction_arg, name_list, refuse_overwriting, seed_arg
+from routerllm.cli_args import (
+    COSTS_HELP,
+    ENCODERS_HELP,
+    ROUTERS_BY_NAME,
+    check_plot,
+    fraction_arg,
+    name_list,
+    refuse_overwriting,
+    seed_arg,
+)
 from routerllm.data.labeled import CLASS_NAMES, CLASS_TIERS, load_json
 from routerllm.exceptions import DataError, RouterLLMError
 from routerllm.train_cli import add_train_parser
@@ -293,18 +302,26 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser, output: argparse.Argu
     ``output`` (``--json``, ``-v``) those that read none (generate-data, eval-routing: a
     ``--config`` there would be silently unused)."""
     gen = sub.add_parser(
-        "generate-data", parents=[output], help="write the synthetic (or tiny-codes) dataset splits"
+        "generate-data",
+        parents=[output],
+        help="write the synthetic (or tiny-codes) dataset splits",
+        epilog="examples: README.md, 'Learned routers'",
     )
-    gen.add_argument("--out", required=True, help="directory for full/train/val/test.json")
+    gen.add_argument(
+        "--out", required=True, metavar="DIR", help="directory for full/train/val/test.json"
+    )
     gen.add_argument(
         "--n",
         type=int,
-        help="samples, balanced over the classes (synthetic: default 10000; with --tiny-codes: "
-        "at most this many, default every usable row)",
+        help="labelled prompts, balanced over the classes (synthetic: default 10000, at least "
+        "40; with --tiny-codes: at most this many, default every usable row)",
     )
     gen.add_argument("--seed", type=seed_arg, default=0, help="random seed (default: 0)")
     gen.add_argument(
-        "--tiny-codes", metavar="FILE", help="build from a local nampdn-ai/tiny-codes file instead"
+        "--tiny-codes",
+        metavar="FILE",
+        help="build from a local nampdn-ai/tiny-codes file instead (.jsonl, .jsonl.gz, .json, "
+        ".csv or .parquet)",
     )
     gen.add_argument(
         "--overwrite", action="store_true", help="replace split files already in --out"
@@ -314,19 +331,35 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser, output: argparse.Argu
     add_train_parser(sub, common)
 
     te = sub.add_parser(
-        "test", parents=[common], help="classifier metrics of a router on a labelled split"
+        "test",
+        parents=[common],
+        help="classifier metrics of a router on a labelled split",
+        epilog="examples: README.md, 'Learned routers'",
     )
     te.add_argument(
         "--data", required=True, help="labelled JSON (e.g. test.json from generate-data)"
     )
     group = te.add_mutually_exclusive_group(required=True)
-    group.add_argument("--router-model", help="directory of a saved router")
-    group.add_argument("--router-type", help="a router by name (rules, random, complexity, ...)")
-    te.add_argument("--seed", type=seed_arg, default=0, help="random seed (default: 0)")
+    group.add_argument(
+        "--router-model",
+        metavar="DIR",
+        help="directory of a saved router (routerllm train --out); or --router-type",
+    )
+    group.add_argument(
+        "--router-type",
+        metavar="NAME",
+        help=f"a router that learns nothing, by name: {ROUTERS_BY_NAME}; or --router-model",
+    )
+    te.add_argument(
+        "--seed", type=seed_arg, default=0, help="random seed, of the random router (default: 0)"
+    )
     te.set_defaults(func=cmd_test, interrupted=nothing_written)
 
     ev = sub.add_parser(
-        "eval-routing", parents=[output], help="quality-cost metrics of routers on outcome data"
+        "eval-routing",
+        parents=[output],
+        help="quality-cost metrics of routers on outcome data",
+        epilog="examples and details: README.md, 'Learned routers'",
     )
     ev.add_argument(
         "--data",
@@ -337,26 +370,30 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser, output: argparse.Argu
     ev.add_argument(
         "--test-fraction",
         type=fraction_arg,
-        help="share of --data held out when there is no --test (default: 0.2)",
+        metavar="X",
+        help="fraction of --data held out, between 0 and 1; not with --test (default: 0.2)",
     )
     ev.add_argument(
         "--routers",
         default=",".join(EVALUATED_ROUTERS),
-        help="comma-separated outcome routers (default: %(default)s)",
+        help="comma-separated outcome routers: quality, logreg, knn, feedback, policy, moe "
+        "(default: %(default)s)",
     )
     ev.add_argument(
         "--encoder",
         default=None,
-        help="minilm-static (default) | static | minilm | minilm-onnx | hashing | hf:<id>",
+        help=f"{ENCODERS_HELP} (default: minilm-static)",
     )
-    ev.add_argument("--cost", default="auto", help="auto (default) | call | size | price")
+    ev.add_argument("--cost", default="auto", help=COSTS_HELP)
     ev.add_argument(
         "--decision",
         default="lambda",
         choices=["lambda", "threshold"],
         help="decision rule (default: lambda)",
     )
-    ev.add_argument("--plot", metavar="PNG", help="write the quality-cost curves here")
+    ev.add_argument(
+        "--plot", metavar="PNG", help="write the quality-cost curves here (needs matplotlib)"
+    )
     ev.add_argument(
         "--bootstrap",
         type=int,

@@ -18,7 +18,6 @@ from routerllm.cli import (
 from routerllm.cli_args import ROUTERS_BY_NAME, max_new_tokens_arg
 from routerllm.exceptions import PromptError, RequestLogError, RouterLLMError
 
-
 #: ``--router`` of route, demo and serve.
 ROUTER_HELP = (
     f"a router by name: {ROUTERS_BY_NAME}; one that learns (classifier, quality, ...) as "

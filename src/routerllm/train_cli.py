@@ -12,6 +12,8 @@ from typing import Any
 from routerllm.checks import repeated
 from routerllm.cli import emit
 from routerllm.cli_args import (
+    COSTS_HELP,
+    ENCODERS_HELP,
     count_arg,
     learning_rate_arg,
     option_arg,
@@ -408,7 +410,10 @@ def _train_interrupted(args: argparse.Namespace, error: KeyboardInterrupt) -> st
 
 def add_train_parser(sub: Any, common: argparse.ArgumentParser) -> None:
     tr = sub.add_parser(
-        "train", parents=[common], help="train a router (classifier on labels, or outcome routers)"
+        "train",
+        parents=[common],
+        help="train a router (classifier on labels, or outcome routers)",
+        epilog="examples and details: README.md, 'Learned routers'",
     )
     tr.add_argument(
         "--router",
@@ -421,12 +426,18 @@ def add_train_parser(sub: Any, common: argparse.ArgumentParser) -> None:
         help="labelled JSON or a generate-data directory; outcome file for "
         "quality/logreg/knn/feedback/policy/moe",
     )
-    tr.add_argument("--val", help="validation file (classifier)")
-    tr.add_argument("--out", required=True, help="directory to save the router into")
+    tr.add_argument(
+        "--val",
+        metavar="FILE",
+        help="classifier: labelled validation file, the best epoch kept by its accuracy "
+        "(default: val.json of a --data directory; else none: the last epoch is kept)",
+    )
+    tr.add_argument("--out", required=True, metavar="DIR", help="directory to save the router into")
     tr.add_argument(
         "--encoder",
         default=None,
-        help="minilm | minilm-onnx | minilm-static | static | hashing | hf:<id or path>; default: minilm (classifier), minilm-static (outcome routers)",
+        help=f"{ENCODERS_HELP} (default: minilm for the classifier, minilm-static for outcome "
+        "routers)",
     )
     tr.add_argument(
         "--mode",
@@ -441,12 +452,21 @@ def add_train_parser(sub: Any, common: argparse.ArgumentParser) -> None:
         "--use-inter-intra-loss", action="store_true", help="same as --loss inter_intra"
     )
     # read in _train_options (CLASSIFIER_NUMBERS), once known to be the classifier's
-    tr.add_argument("--epochs", help="classifier: default 3")
-    tr.add_argument("--batch-size", help="classifier: default 16")
-    tr.add_argument("--learning-rate", help="default 2e-5 (full), 1e-3 (frozen)")
-    tr.add_argument("--warmup-steps", help="default 100, at most 10%% of all steps")
+    tr.add_argument("--epochs", metavar="N", help="classifier: default 3")
+    tr.add_argument("--batch-size", metavar="N", help="classifier: prompts a step, default 16")
     tr.add_argument(
-        "--resume", action="store_true", help="continue after the last finished epoch in --out"
+        "--learning-rate", metavar="RATE", help="classifier: default 2e-5 (full), 1e-3 (frozen)"
+    )
+    tr.add_argument(
+        "--warmup-steps",
+        metavar="N",
+        help="classifier: optimiser steps of linear warmup, default 100 but at most 10%% of all "
+        "steps",
+    )
+    tr.add_argument(
+        "--resume",
+        action="store_true",
+        help="classifier: continue after the last finished epoch of the checkpoint in --out",
     )
     tr.add_argument(
         "--overwrite",
@@ -455,7 +475,7 @@ def add_train_parser(sub: Any, common: argparse.ArgumentParser) -> None:
         "or (classifier) the checkpoint there of a training run that did not finish",
     )
     tr.add_argument("--seed", type=seed_arg, default=0, help="random seed (default: 0)")
-    tr.add_argument("--cost", help="outcome routers: auto (default) | call | size | price")
+    tr.add_argument("--cost", help=f"outcome routers: {COSTS_HELP}")
     tr.add_argument(
         "--decision",
         choices=["lambda", "threshold", "argmax"],
@@ -466,14 +486,17 @@ def add_train_parser(sub: Any, common: argparse.ArgumentParser) -> None:
     tr.add_argument(
         "--calibrate",
         metavar="TARGET",
-        help="e.g. max_share=0.3, quality=0.95 or max_cost=0.7, on a 20%% held-out split",
+        help="outcome routers: set the decision rule's knob on a 20%% held-out split of --data "
+        "to meet a target, a fraction: quality=X (of the best model's mean score), max_cost=X "
+        "(of the costliest model's cost) or max_share[:MODEL]=X (of the requests MODEL may "
+        "take; default: the dearest model), e.g. quality=0.95 (default: no calibration)",
     )
     tr.add_argument(
         "--two-settings",
         action="store_true",
         default=None,
-        help="with --calibrate max_cost=X or quality=X: meet the target by a random mix of two "
-        "knob settings where it falls between them",
+        help="outcome routers, with --calibrate max_cost=X or quality=X: meet the target by a "
+        "random mix of two knob settings where it falls between them",
     )
     for flag, role, default in (
         (
