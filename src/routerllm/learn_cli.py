@@ -348,7 +348,7 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser, output: argparse.Argu
     group.add_argument(
         "--router-type",
         metavar="NAME",
-        help=f"a router that learns nothing, by name: {ROUTERS_BY_NAME}; or --router-model",
+        help=f"a router that needs no training, by name: {ROUTERS_BY_NAME}; or --router-model",
     )
     te.add_argument(
         "--seed", type=seed_arg, default=0, help="random seed, of the random router (default: 0)"
