@@ -12,26 +12,33 @@ Decision rules (``mode``):
 When calibration finds that the router does worse than the best fixed mix of single
 models at the same cost (MISSION M3.9), the router draws from that mix instead
 (``mix``), per prompt and reproducibly (``decision.mix_choices``). How a target
-sets the rule and knob is in ``calibration.py``.
+sets the rule and knob is in ``calibration.py``; what the routers take (embeddings,
+outcome columns, saved arrays) is checked in ``outcome_checks.py``.
 """
 
 from __future__ import annotations
 
 import logging
 import math
-import os
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from routerllm.checks import is_finite_number, repeated, wrong_shape
-from routerllm.data.outcomes import OutcomeDataset, scores_are_outcomes
+from routerllm.checks import is_finite_number
+from routerllm.data.outcomes import OutcomeDataset
 from routerllm.encoders.base import encoder_class, encoder_width
 from routerllm.exceptions import RouterLLMError
-from routerllm.routers.base import CandidateModel, Router, RoutingDecision, one_line, prompt_list
+from routerllm.routers.base import CandidateModel, Router, RoutingDecision, prompt_list
 from routerllm.routers.decision import MODES, choose, mix_choices, prompt_draws
+from routerllm.routers.outcome_checks import (
+    check_dataset,
+    check_embeddings,
+    check_outcome_rows,
+    check_state_arrays,
+    outcome_columns,
+)
 
 log = logging.getLogger(__name__)
 
@@ -42,21 +49,6 @@ log = logging.getLogger(__name__)
 DEFAULT_ENCODER = "minilm-static"
 #: The knob of each decision rule before calibration sets one.
 DEFAULT_KNOB = {"lambda": 0.0, "threshold": 0.5}
-
-
-_FLOAT32_MAX = float(np.finfo(np.float32).max)
-
-
-def check_dataset(data: object) -> None:
-    """``fit_dataset``'s argument: loaded outcome data, not the path of its file."""
-    if isinstance(data, OutcomeDataset):
-        return
-    load = (
-        f"; load the file first: load_outcomes({os.fspath(data)!r})"
-        if isinstance(data, str | os.PathLike)
-        else " (routerllm.data.outcome_files.load_outcomes(path) reads one from a file)"
-    )
-    raise RouterLLMError(f"fit_dataset takes an OutcomeDataset, got {type(data).__name__}{load}")
 
 
 class OutcomeRouter(Router):
@@ -148,29 +140,7 @@ class OutcomeRouter(Router):
     ) -> np.ndarray:
         """``X`` as a 2-D float array of finite numbers, as wide as the embeddings the
         router was trained on (``trained``); a clear error otherwise."""
-        if X is None or isinstance(X, str | bytes):
-            raise RouterLLMError(f"{what} must be a 2-D array of numbers, got {X!r:.60}")
-        try:
-            A = np.asarray(X)
-            if A.dtype.kind == "c":
-                raise TypeError(f"complex values ({A.dtype})")
-            checked = A.astype(np.float64)
-        except (TypeError, ValueError) as e:
-            raise RouterLLMError(f"{what} must be a 2-D array of numbers: {one_line(e)}") from e
-        if checked.ndim != 2 or checked.shape[1] == 0:
-            raise RouterLLMError(
-                f"{what} must be a 2-D array (rows x width >= 1), got shape {A.shape}"
-            )
-        if not np.isfinite(checked).all():
-            raise RouterLLMError(f"{what} contain NaN or infinite values")
-        if np.abs(checked).max(initial=0.0) > _FLOAT32_MAX:
-            raise RouterLLMError(f"{what} hold values too large for float32 (over 3.4e38)")
-        if trained and self.dim is not None and checked.shape[1] != self.dim:
-            raise RouterLLMError(
-                f"{what} have width {checked.shape[1]}, but router {self.name!r} was trained "
-                f"on embeddings of width {self.dim}"
-            )
-        return A if A.dtype.kind == "f" else checked
+        return check_embeddings(X, what, self.dim if trained else None, self.name)
 
     # -- learning ------------------------------------------------------------
     def fit(
@@ -187,21 +157,11 @@ class OutcomeRouter(Router):
         more), but then it cannot tell prompts apart: a warning says so."""
         X = self._training_embeddings(prompts, embeddings)
         Y = self._columns(scores, model_names)
-        self._check_outcome_rows(X, Y)
+        check_outcome_rows(X, Y)
         self._warn_if_one_prompt(len(Y))
         self._fit(X.astype(np.float32), Y)
         self.fitted = True
         return self
-
-    @staticmethod
-    def _check_outcome_rows(X: np.ndarray, Y: np.ndarray) -> None:
-        """One embedding row per outcome row (at least one), outcomes in [0, 1]."""
-        if X.ndim != 2 or len(X) != len(Y) or len(X) == 0:
-            raise RouterLLMError(
-                f"need one embedding row per outcome row, got shapes {X.shape} and {Y.shape}"
-            )
-        if not scores_are_outcomes(Y):
-            raise RouterLLMError("outcome scores must be numbers in [0, 1] (1 = solved)")
 
     def _warn_if_one_prompt(self, n: int) -> None:
         if n == 1:
@@ -237,24 +197,8 @@ class OutcomeRouter(Router):
     def _columns(
         self, values: Any, names: Sequence[str] | None, what: str = "outcomes"
     ) -> np.ndarray:
-        try:
-            Y = np.asarray(values, dtype=float)
-        except (TypeError, ValueError) as e:
-            raise RouterLLMError(f"{what} must be a 2-D array of numbers: {one_line(e)}") from e
-        if isinstance(names, str) or (
-            names is not None
-            and (not isinstance(names, Iterable) or not all(isinstance(n, str) for n in names))
-        ):
-            raise RouterLLMError(f"model_names must be a list of model names, got {names!r}")
-        names = list(names) if names is not None else [m.name for m in self.models]
-        if twice := repeated(names):  # which column is the model's would be a guess
-            raise RouterLLMError(f"model_names names a model more than once: {', '.join(twice)}")
-        if Y.ndim != 2 or Y.shape[1] != len(names):
-            raise RouterLLMError(f"{what} have shape {Y.shape}, expected (n, {len(names)})")
-        missing = [n for n in self.model_names if n not in names]
-        if missing:
-            raise RouterLLMError(f"outcomes lack columns for: {', '.join(missing)}")
-        return Y[:, [names.index(n) for n in self.model_names]]
+        """``values`` with columns named ``names`` as the router's columns (``outcome_columns``)."""
+        return outcome_columns(values, names, self.model_names, what)
 
     def _fit(self, X: np.ndarray, Y: np.ndarray) -> None:
         raise NotImplementedError
@@ -520,22 +464,7 @@ class OutcomeRouter(Router):
     def _check_state(self, arrays: dict[str, np.ndarray]) -> None:
         """A ValueError naming what does not fit: a shape for other models or another
         width, values that are not finite, outcomes outside [0, 1]."""
-        m = len(self.models)
-        for key, array in arrays.items():
-            if array.dtype.kind not in "biuf" or not np.isfinite(array).all():
-                raise ValueError(f"array {key!r} holds values that are not finite numbers")
-        wanted = {"Y": (None, m), "W": (None, m), "b": (m,), "X": (None, None)}
-        for key, shape in wanted.items():
-            value = arrays.get(key)
-            if value is not None and (wrong := wrong_shape(value.shape, shape)):
-                raise ValueError(f"array {key!r} {wrong}")
-        X, Y, W = arrays.get("X"), arrays.get("Y"), arrays.get("W")
-        if X is not None and Y is not None and len(X) != len(Y):
-            raise ValueError(f"{len(X)} embedding rows (X) for {len(Y)} outcome rows (Y)")
-        if X is not None and W is not None and X.shape[1] != W.shape[0]:
-            raise ValueError(f"embeddings of width {X.shape[1]} (X), weights for {W.shape[0]} (W)")
-        if Y is not None and not scores_are_outcomes(Y):
-            raise ValueError("outcomes (Y) must lie in [0, 1]")
+        check_state_arrays(arrays, len(self.models))
 
     def _set(self, arrays: dict[str, np.ndarray]) -> None:
         raise NotImplementedError

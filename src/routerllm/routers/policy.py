@@ -60,7 +60,8 @@ from routerllm.exceptions import DataError, RouterLLMError
 from routerllm.routers.base import CandidateModel, RoutingDecision, prompt_list
 from routerllm.routers.classifier import tier_route
 from routerllm.routers.decision import MODES, choose, rowwise_matmul
-from routerllm.routers.outcome import OutcomeRouter, check_dataset
+from routerllm.routers.outcome import OutcomeRouter
+from routerllm.routers.outcome_checks import check_dataset, check_outcome_rows
 
 log = logging.getLogger(__name__)
 
@@ -223,7 +224,7 @@ class PolicyRouter(OutcomeRouter):
         names = list(model_names) if model_names is not None else list(self.model_names)
         Y = self._columns(scores, names)  # checks the names and shape
         S = np.asarray(scores, dtype=float)
-        self._check_outcome_rows(X, S)
+        check_outcome_rows(X, S)
         check_model_count(names)
         self._warn_if_one_prompt(len(S))
         medium, large = self.medium_model, self.large_model
