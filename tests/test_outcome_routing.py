@@ -160,7 +160,7 @@ def test_loader_errors(tmp_path: Path) -> None:
             "nan.json",
             '[{"question": "hi", "scores": {"a": 1, "b": 0}},'
             ' {"question": "ho", "scores": {"a": 0, "b": NaN}}]',
-            r"numbers in \[0, 1\] \(1 = solved\); prompt 2 has nan for b \(1 such value",
+            r"item 2: `scores` of b is nan, not a number in \[0, 1\] \(1 = solved; 1 such value",
         ),  # fmt: skip
         (
             "cost.csv",
@@ -188,13 +188,13 @@ def test_loader_errors(tmp_path: Path) -> None:
         (
             "negcost.json",
             '[{"question": "a", "scores": {"m": 1}, "costs": {"m": -1}}]',
-            "costs must be non-negative",
+            "item 1: `costs` of m is -1, not a finite non-negative number",
         ),  # fmt: skip
         (  # a NaN cost is a bad value, not a null one (not measured): not read as a mean
             "nancost.json",
             '[{"question": "a", "scores": {"m": 1}, "costs": {"m": NaN}},'
             ' {"question": "b", "scores": {"m": 0}, "costs": {"m": 2}}]',
-            r"costs must be non-negative numbers; prompt 1 has nan for m",
+            r"item 1: `costs` of m is nan, not a finite non-negative number",
         ),  # fmt: skip
         (
             "hugecost.json",
@@ -280,7 +280,7 @@ def test_a_routerbench_csv_takes_sizes_and_prices_from_a_models_json(tmp_path: P
         ('[{"question": "hi", "scores": {"a": 1}, "costs": {"a": "3"}}]', "`costs` of a is '3'"),
         (
             '[{"question": "hi", "scores": {"a": 1}}, {"question": " ", "scores": {"a": 0}}]',
-            "prompt 2 is empty",
+            "item 2 has an empty `question`",
         ),
         ('[{"question": "hi", "scores": {"": 1}}]', "a model's name is empty"),
     ],
