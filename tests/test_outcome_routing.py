@@ -1239,3 +1239,19 @@ def test_fit_refuses_rows_that_do_not_match_or_scores_that_are_not_outcomes(
     embeddings = np.ones((rows, 8), dtype=np.float32)
     with pytest.raises(RouterLLMError, match=error):
         router.fit(None, np.array(scores), MODELS, embeddings=embeddings)
+
+
+@pytest.mark.parametrize("name", ["quality", "logreg", "knn"])
+def test_unnamed_outcome_columns_of_models_given_in_another_order_are_refused(name: str) -> None:
+    """fit's columns default to the router's models: their order as given, the docstring
+    said, but the router keeps them smallest first, so scores listed as the models were
+    given (big, small) were learned swapped, silently."""
+    big_first = [Candidate("big", 7.0), Candidate("small", 0.5)]
+    router: Any = create_router(name, big_first, encoder="hashing")
+    X, Y = np.eye(4), np.array([[1.0, 0.0], [1.0, 0.0], [1.0, 1.0], [0.0, 1.0]])
+    with pytest.raises(RouterLLMError, match=r"^fit: name the outcome columns \(model_names\): the router's models were given as big, small and it keeps them smallest first, small, big"):  # fmt: skip
+        router.fit(None, Y, embeddings=X)
+    router.fit(None, Y, ["big", "small"], embeddings=X)  # named: big's column is read as big's
+    assert router.predict(X).shape == (4, 2) and router.model_names == ["small", "big"]
+    # the order it keeps, given so: nothing to guess
+    create_router(name, big_first[::-1], encoder="hashing").fit(None, Y, embeddings=X)  # type: ignore[attr-defined]

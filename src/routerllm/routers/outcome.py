@@ -74,6 +74,9 @@ class OutcomeRouter(Router):
         second_share: float = 0.0,
     ) -> None:
         super().__init__(models, seed)
+        self._given_order = [
+            m.name for m in models
+        ]  # unnamed columns are ambiguous unless it is kept
         mode = self.DEFAULT_MODE if mode is None else mode
         if mode not in self.DECISION_MODES:
             raise RouterLLMError(
@@ -151,10 +154,18 @@ class OutcomeRouter(Router):
         embeddings: np.ndarray | None = None,
     ) -> OutcomeRouter:
         """Learn from outcomes ``scores`` (n, m), columns named ``model_names`` (default: the
-        router's models in the order they were given).
+        router's models, where the order they were given is the order it keeps them in,
+        smallest first, ``self.model_names``; refused where the two differ, as which column
+        is which model would be a guess).
 
         One prompt is enough (a cross-validation fold of a small problem set may have no
         more), but then it cannot tell prompts apart: a warning says so."""
+        if model_names is None and self._given_order != self.model_names:
+            raise RouterLLMError(
+                f"fit: name the outcome columns (model_names): the router's models were given "
+                f"as {', '.join(self._given_order)} and it keeps them smallest first, "
+                f"{', '.join(self.model_names)}, so which column is which model is not known"
+            )
         X = self._training_embeddings(prompts, embeddings)
         Y = self._columns(scores, model_names)
         check_outcome_rows(X, Y)
