@@ -536,3 +536,76 @@ def test_share_of_the_range_above_the_line(points: list[P], share: float) -> Non
 def test_the_line_needs_two_costs_in_order() -> None:
     with pytest.raises(RouterLLMError, match="start.cost < end.cost"):
         share_above_line([P(0.5, 0.5)], P(1.0, 1.0), P(1.0, 0.5))
+
+
+# --- boundaries the hand-computed cases above leave open ---------------------------------
+
+
+def test_a_target_reached_within_float_rounding_is_reached() -> None:
+    # 0.1 + 0.2 = 0.30000000000000004 is the quality 0.3 asked for, 4e-17 over it.
+    assert first_cost_reaching([P(1.0, 0.3)], 0.1 + 0.2) == 1.0
+    assert close(cost_to_accuracy([P(1.0, 0.3)], 0.1 + 0.2, 2.0), 0.5)
+
+
+def test_cpt_beyond_the_strong_models_cost_is_none() -> None:
+    # Curve W (1, .5) -> (5, .75): PGR(s) = s/2 over s = (c-1)/2 in [0, 2].
+    # PGR 0.8 needs s = 1.6, past the strong model's cost: None, not 100 %.
+    far = [P(5.0, 0.75)]
+    assert cpt(far, W, S, 0.8) is None
+    assert close(cpt(far, W, S, 0.5), 100.0)  # s = 1 exactly: still counted
+
+
+def test_cpt_of_a_router_cheaper_than_the_cheapest_model_is_zero() -> None:
+    # A point at cost 0.5 (below C_W = 1) already at Q_S: s = (0.5 - 1)/2 < 0 -> 0 %.
+    assert close(cpt([P(0.5, 0.75)], W, S, 0.5), 0.0)
+
+
+def test_max_accuracy_is_the_best_point_in_any_order() -> None:
+    assert max_accuracy([B, A]) == 0.4
+    assert max_accuracy([C, A, B]) == 0.6
+
+
+def test_cost_to_accuracy_of_a_free_reference_is_none() -> None:
+    assert cost_to_accuracy([A], 0.1, 0.0) is None
+    assert cost_to_accuracy_one_setting([A], 0.1, 0.0) is None
+
+
+def test_one_setting_takes_the_cheapest_point_that_reaches_the_target() -> None:
+    # B (2, .4) and C (5, .6) reach 0.3: the cheaper B, 2/5 of C's cost.
+    assert close(cost_to_accuracy_one_setting([C, A, B], 0.3, 5.0), 0.4)
+    # The anchor A (1, .2) is a setting too: 0.2 at cost 1 -> 1/5.
+    assert close(cost_to_accuracy_one_setting([C], 0.2, 5.0, anchor=A), 0.2)
+
+
+def test_half_the_best_cost_at_the_cheapest_models_cost_is_defined() -> None:
+    # Costs 1 and 2: half of 2 is the cheapest model's cost, where its curve starts.
+    # Q_0 = 0.5, Q_1 = 1: the curve is (1, .5) -> (2, 1), Q(1) = 0.5.
+    scores = np.array([[1.0, 1.0], [0.0, 1.0]])
+    report = routing_report({}, scores, [1.0, 2.0])
+    assert report["notes"] == []
+    assert close(report["rows"]["mix_hull"]["acc_at_half_best_cost"], 0.5)
+
+
+def test_aiq_runs_to_the_most_expensive_model_not_the_best() -> None:
+    # model_1 costs 4 and never solves anything; model_0 (cost 1, Q 0.5) is best and
+    # cheapest. AIQ is over [1, 4], the models' whole cost range.
+    scores = np.array([[1.0, 0.0], [0.0, 0.0]])
+    report = routing_report({}, scores, [1.0, 4.0])
+    assert report["cost_range"] == [1.0, 4.0]
+    # Random (2.5, 0.25) lies under the anchor (1, .5): the curve is flat 0.5 over [1, 4].
+    assert close(report["rows"]["random"]["aiq"], 0.5)
+
+
+def test_sweep_ties_in_cost_go_to_the_lower_index() -> None:
+    # Equal costs, equal predictions: model 0, which solves both prompts.
+    scores = np.array([[1.0, 0.0], [1.0, 0.0]])
+    [point] = sweep(np.full((2, 2), 0.5), scores, [1.0, 1.0], knobs=[0.0])
+    assert point.quality == 1.0
+
+
+def test_predictions_equal_up_to_float_rounding_are_a_tie() -> None:
+    # 0.1 + 0.2 against 0.3 on the dearer model 0: a tie, so the cheaper model 1.
+    scores = np.array([[1.0, 0.0]])
+    predicted = np.array([[0.1 + 0.2, 0.3]])
+    [point] = sweep(predicted, scores, [2.0, 1.0], knobs=[0.0])
+    assert (point.cost, point.quality) == (1.0, 0.0)
