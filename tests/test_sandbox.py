@@ -363,6 +363,12 @@ def test_pass_at_k_is_stable_for_large_n() -> None:
     assert 0.0 < pass_at_k(2000, 1, 10) < 1.0
 
 
+def test_pass_at_k_where_exactly_one_draw_misses() -> None:
+    # n - c == k: the one draw of the k wrong samples misses, 1 - C(3,3)/C(5,3) = 1 - 1/10.
+    assert pass_at_k(5, 2, 3) == pytest.approx(0.9, abs=1e-12)
+    assert pass_at_k(2, 1, 1) == pytest.approx(0.5, abs=1e-12)
+
+
 @pytest.mark.parametrize(("n", "c", "k"), [(5, 2, 6), (5, 6, 1), (5, -1, 1), (5, 2, 0)])
 def test_pass_at_k_rejects_impossible_counts(n: int, c: int, k: int) -> None:
     with pytest.raises(RouterLLMError, match="pass@k"):
