@@ -1255,3 +1255,17 @@ def test_unnamed_outcome_columns_of_models_given_in_another_order_are_refused(na
     assert router.predict(X).shape == (4, 2) and router.model_names == ["small", "big"]
     # the order it keeps, given so: nothing to guess
     create_router(name, big_first[::-1], encoder="hashing").fit(None, Y, embeddings=X)  # type: ignore[attr-defined]
+
+
+def test_one_setting_at_the_budget_or_quality_asked_is_taken() -> None:
+    from routerllm.routers.calibration import best_on_curve, parse_target
+
+    # rows: (knob, cost, quality, choices, mode)
+    rows = [(0.0, 1.0, 0.5, None, "lambda"), (1.0, 2.0, 0.8, None, "lambda")]
+    # A setting costing exactly the budget fits it: the better one.
+    assert best_on_curve(rows, "max_cost", 2.0, False)[1][0] == 1.0
+    # Two equally cheap settings meet a quality: the better of them.
+    same = [(0.0, 2.0, 0.9, None, "lambda"), (1.0, 2.0, 0.95, None, "lambda")]
+    assert best_on_curve(same, "quality", 0.85, False)[1][0] == 1.0
+    # All of the best model's quality is a target.
+    assert parse_target("quality=1") == ("quality", 1.0)
