@@ -140,6 +140,27 @@ def test_a_plot_never_replaces_an_input(tmp_path: Path, capsys: pytest.CaptureFi
     assert (data.read_bytes(), test.read_bytes()) == before
 
 
+def test_test_prompts_also_in_train_are_said_once_on_stdout_not_warned(tmp_path: Path) -> None:
+    """The test prompts removed as also in the training data are counted in the header
+    (and ``removed_overlap`` of --json); a WARNING line on stderr said it a second time,
+    as if something had gone wrong, at every run on LLMRouter's data (119 of its 500)."""
+    prompts, scores = make_rows(40, 0)
+    data = write_json(tmp_path / "train.json", prompts, scores)
+    test_prompts, test_scores = make_rows(20, 1)
+    test = tmp_path / "test" / "test.json"
+    test.parent.mkdir()
+    write_json(test, prompts[:3] + test_prompts[3:], test_scores)
+    args = ["eval-routing", "--data", str(data), "--test", str(test), "--encoder", "hashing",
+            "--routers", "knn"]  # fmt: skip
+    # a process of its own: stderr as a user sees it, with the CLI's own logging set-up
+    run = [sys.executable, "-m", "routerllm.cli", *args]
+    text = subprocess.run(run, capture_output=True, text=True, timeout=120, check=True)
+    assert "test 17 (removed 3 also in train)" in text.stdout
+    assert text.stderr == ""
+    as_json = subprocess.run([*run, "--json"], capture_output=True, text=True, timeout=120, check=True)  # fmt: skip
+    assert json.loads(as_json.stdout)["removed_overlap"] == 3 and as_json.stderr == ""
+
+
 def test_a_plot_it_cannot_write_is_refused_before_the_evaluation(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -198,7 +198,8 @@ def evaluate_routing(
     if len(test_set) == 0:
         raise DataError("every test prompt also appears in the training data: nothing to evaluate")
     if removed:
-        log.warning("removed %d test prompts that also appear in the training data", removed)
+        # counted in the result (removed_overlap), which eval-routing prints: not a warning
+        log.info("removed %d test prompts that also appear in the training data", removed)
     cost_kind = train.cost_kind(cost)
     c_train, c_test = train.cost_matrix(cost_kind), test_set.cost_matrix(cost_kind)
     x_train, x_test = embeddings if embeddings is not None else embed([train, test_set], encoder)
