@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 
 from routerllm.backends import GenerationRequest
-from routerllm.carbon.budget import CarbonBudget, violations
+from routerllm.carbon.budget import Admission, CarbonBudget, violations
 from routerllm.carbon.log_rows import RequestRecord, Spending
 from routerllm.carbon.meter import Measurement, grid_intensity_g_per_kwh
 from routerllm.carbon.predictor import CarbonPredictor, fit_profile, nonnegative_fit
@@ -1156,3 +1156,94 @@ def test_a_prediction_of_exactly_what_is_left_fits(predicted: float, fits: bool)
     prediction = Prediction("m", 0.0, predicted, 0.0, 10, 10, "test")
     assert left.fits(prediction) is fits
     assert left.fits(None)  # nothing known of the model's cost: not refused for it
+
+
+# -- the limits at their boundaries: one rule, a limit is the most that may be spent ----
+# (amounts of $1/4, $1/2, ... are exact in floating point: no rounding decides these)
+def _cost(value: float):  # type: ignore[no-untyped-def]
+    from routerllm.carbon.predictor import Prediction
+
+    return lambda m: Prediction(m, 0.0, 0.0, value, 10, 10, "prices")
+
+
+def test_a_request_needing_exactly_a_limit_fits_or_is_told_when_it_will(tmp_path: Path) -> None:
+    """A request predicted to spend exactly a window's whole limit fits the window once it
+    is empty, so waiting helps: until 2026-12-05 it was told only to raise the budget (no
+    ``retry_at``, no Retry-After), as if it were over the limit."""
+    log = seeded_log(tmp_path / "log.sqlite", [record("a", NOW - timedelta(minutes=50), cost_usd=0.25)])  # fmt: skip
+    config = BudgetConfig.model_validate({"cost_usd": {"per_request": 0.5, "hourly": 0.5}, "downgrade_at": 1.0})  # fmt: skip
+    budget = CarbonBudget(config, log, lambda: NOW)
+    ten_minutes = (NOW + timedelta(minutes=10)).isoformat(timespec="microseconds")
+    with pytest.raises(BudgetExceededError, match=r"more than the \$0.25 left") as e:
+        budget.choose("m", [], True, _cost(0.5), {}, budget.status())
+    assert e.value.retry_at == ten_minutes and "or wait" in str(e.value)
+    # exactly the per-request limit is within it too: waiting helps there as well
+    config.cost_usd.per_request = 0.25
+    seeded_log(tmp_path / "log.sqlite", [record("a", NOW - timedelta(minutes=20), cost_usd=0.125)]).close()  # fmt: skip
+    with pytest.raises(BudgetExceededError, match=r"more than the \$0.125 left") as e:
+        budget.choose("m", [], True, _cost(0.25), {}, budget.status())
+    assert e.value.retry_at == ten_minutes
+    # and an empty window takes it now, as the per-request limit does
+    empty = CarbonBudget(config, RequestLog(tmp_path / "empty.sqlite"), lambda: NOW)
+    config.cost_usd.per_request = 0.5
+    assert empty.choose("m", [], True, _cost(0.5), {}, empty.status())[0] == "m"
+
+
+def test_a_window_at_exactly_downgrade_at_sends_routed_requests_one_model_smaller(
+    tmp_path: Path,
+) -> None:
+    log = seeded_log(tmp_path / "log.sqlite", [record("a", NOW - timedelta(minutes=5), cost_usd=0.75)])  # fmt: skip
+    config = BudgetConfig.model_validate({"cost_usd": {"hourly": 1.0}, "downgrade_at": 0.75})
+    budget = CarbonBudget(config, log, lambda: NOW)
+    name, why, _ = budget.choose("big", ["small"], False, _cost(0.0), {}, budget.status())
+    assert name == "small" and "the hourly cost budget is 75% spent" in why
+    admission = budget.admit("small", [], False, _cost(0.0), {})
+    assert budget.escalation(admission, "big", _cost(0.0), {}).startswith("the hourly cost budget is 75% spent")  # fmt: skip
+    config.downgrade_at = 0.875
+    assert budget.choose("big", ["small"], False, _cost(0.0), {}, budget.status())[:2] == ("big", "")  # fmt: skip
+
+
+def test_spending_exactly_a_limit_breaks_no_budget_and_a_window_at_it_is_spent(
+    tmp_path: Path,
+) -> None:
+    log = seeded_log(tmp_path / "log.sqlite", [record("a", NOW - timedelta(minutes=5), cost_usd=0.25)])  # fmt: skip
+    config = BudgetConfig.model_validate({"cost_usd": {"per_request": 0.25, "hourly": 0.5}})
+    budget = CarbonBudget(config, log, lambda: NOW)
+    admission = budget.admit("m", [], True, _cost(0.25), {})  # exactly what is left
+    assert budget.settle(admission, {"cost_usd": 0.25}) == []  # both limits reached, none passed
+    budget.release(admission, logged=False)  # counted from memory: the window is at its limit
+    with pytest.raises(BudgetExceededError, match="hourly cost budget is 100% spent"):
+        budget.choose("m", [], True, _cost(0.0), {}, budget.status())
+    # from a window at its limit, any more takes it past
+    admission = Admission("m", "", None)
+    assert budget.settle(admission, {"cost_usd": 0.125}) == ["it took the hourly cost budget past its $0.5"]  # fmt: skip
+    rows = [Spending((NOW + timedelta(minutes=m)).isoformat(timespec="microseconds"), 0.0, c) for m, c in [(0, 0.25), (1, 0.25), (2, 0.125)]]  # fmt: skip
+    assert violations(config, rows) == {"cost_usd": {"per_request": 0, "hourly": 1}}
+    # a window spent to exactly its limit once older requests leave is still spent: the
+    # retry time is when it is under it (the $0.5 leaves in 40 minutes, not the $0.25 in 10)
+    at_limit = seeded_log(tmp_path / "at_limit.sqlite", [
+        record("a", NOW - timedelta(minutes=50), cost_usd=0.25),
+        record("a", NOW - timedelta(minutes=20), cost_usd=0.5),
+    ])  # fmt: skip
+    budget = CarbonBudget(config, at_limit, lambda: NOW)
+    with pytest.raises(BudgetExceededError, match="150% spent") as e:
+        budget.choose("m", [], True, _cost(0.0), {}, budget.status())
+    assert e.value.retry_at == (NOW + timedelta(minutes=40)).isoformat(timespec="microseconds")
+
+
+def test_float_sums_at_a_limit_are_at_it_not_over_it(tmp_path: Path) -> None:
+    """0.1 + 0.2 is 0.30000000000000004 in floating point: a request of $0.2 after one of
+    $0.1 fits a $0.3 budget, and breaks nothing, as the report counts it. Until 2026-12-05
+    it was refused ("predicted to spend $0.2, more than the $0.2 left") and, let in, was
+    said to break the budget the report said it had not."""
+    log = seeded_log(tmp_path / "log.sqlite", [record("a", NOW - timedelta(minutes=5), cost_usd=0.1)])  # fmt: skip
+    config = BudgetConfig.model_validate({"cost_usd": {"per_request": 0.3, "hourly": 0.3}})
+    budget = CarbonBudget(config, log, lambda: NOW)
+    admission = budget.admit("m", [], True, _cost(0.2), {})
+    assert budget.settle(admission, {"cost_usd": 0.2}) == []
+    assert budget.settle(admission, {"cost_usd": 0.1 + 0.2}) == ["it took the hourly cost budget past its $0.3"]  # fmt: skip
+    rows = [Spending((NOW + timedelta(minutes=m)).isoformat(timespec="microseconds"), 0.0, c) for m, c in [(0, 0.1), (1, 0.2)]]  # fmt: skip
+    assert violations(config, rows) == {"cost_usd": {"per_request": 0, "hourly": 0}}
+    # a hair more than rounding is over
+    with pytest.raises(BudgetExceededError):
+        budget.choose("m", [], True, _cost(0.2000001), {}, budget.status(exclude=admission.token))  # fmt: skip

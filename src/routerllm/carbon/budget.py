@@ -47,6 +47,15 @@ log = logging.getLogger(__name__)
 WINDOWS = {"hourly": timedelta(hours=1), "daily": timedelta(days=1)}
 WINDOW_TEXT = {"hourly": "the last 60 minutes", "daily": "the last 24 hours"}
 QUANTITY_TEXT = {"co2_kg": "CO2", "cost_usd": "cost"}
+#: Spending is summed in floating point, and a window's sum is moved by adding and taking
+#: away (``window_sums``): a total within this share of a limit is at it, not over it.
+ROUNDING = 1e-9
+
+
+def past_limit(total: float, limit: float) -> bool:
+    """Whether ``total`` is past ``limit``: a limit is the most that may be spent, so
+    reaching it is allowed (0.1 + 0.2 reaches 0.3: rounding does not count)."""
+    return total > limit * (1 + ROUNDING)
 
 
 def amount(quantity: str, value: float) -> str:
@@ -94,14 +103,16 @@ class WindowSpending:
 
 @dataclass(frozen=True)
 class Allowance:
-    """What a request may still spend of one quantity, and the limit that says so."""
+    """What a request may still spend of one quantity, and the limit that says so (and
+    what rounding may add to it, ``slack``: see ``past_limit``)."""
 
     quantity: str
     value: float
     source: str
+    slack: float = 0.0
 
     def fits(self, prediction: Prediction | None) -> bool:
-        return prediction is None or prediction.amount(self.quantity) <= self.value
+        return prediction is None or prediction.amount(self.quantity) <= self.value + self.slack
 
     def overrun(self, prediction: Prediction) -> str:
         return (
@@ -171,11 +182,10 @@ class CarbonBudget:
         out = []
         for quantity, limits in self.config.limits().items():
             used = spent.get(quantity, 0.0)
-            options = [(s.left - used, f"left of the {s.window} budget (budgets.{quantity}.{s.window})") for s in status if s.quantity == quantity]  # fmt: skip
+            options = [(s.left - used, f"left of the {s.window} budget (budgets.{quantity}.{s.window})", s.limit * ROUNDING) for s in status if s.quantity == quantity]  # fmt: skip
             if limits.per_request is not None:
-                options.append((limits.per_request - used, f"this request may spend (budgets.{quantity}.per_request)"))  # fmt: skip
-            value, source = min(options)
-            out.append(Allowance(quantity, value, source))
+                options.append((limits.per_request - used, f"this request may spend (budgets.{quantity}.per_request)", limits.per_request * ROUNDING))  # fmt: skip
+            out.append(Allowance(quantity, *min(options)))
         return out
 
     def admit(
@@ -286,13 +296,15 @@ class CarbonBudget:
         out = []
         for quantity, limits in self.config.limits().items():
             value = spent.get(quantity, 0.0)
-            if limits.per_request is not None and value > limits.per_request:
+            if limits.per_request is not None and past_limit(value, limits.per_request):
                 out.append(
                     f"it spent {amount(quantity, value)}, over the per-request budget of "
                     f"{amount(quantity, limits.per_request)} (budgets.{quantity}.per_request)"
                 )
         for s in others:  # what was spent, not what running requests hold
-            if s.spent <= s.limit < s.spent + spent.get(s.quantity, 0.0):
+            if not past_limit(s.spent, s.limit) and past_limit(
+                s.spent + spent.get(s.quantity, 0.0), s.limit
+            ):
                 out.append(f"it took the {s.window} {QUANTITY_TEXT[s.quantity]} budget past its {amount(s.quantity, s.limit)}")  # fmt: skip
         return out
 
@@ -333,15 +345,16 @@ class CarbonBudget:
     ) -> str | None:
         """When enough spending has left the windows for a request that has spent ``spent``
         and is predicted ``prediction`` to fit in them; None where waiting does not help
-        (it is over its per-request limit, or over a window's whole limit)."""
+        (it is over its per-request limit, or over a window's whole limit: needing exactly
+        that, it fits the window once the window is empty)."""
         times = []
         for quantity, limits in self.config.limits().items():
             need = prediction.amount(quantity) + spent.get(quantity, 0.0)
-            if limits.per_request is not None and need > limits.per_request:
+            if limits.per_request is not None and past_limit(need, limits.per_request):
                 return None
             for s in status:
-                if s.quantity == quantity and need > s.left:
-                    if need >= s.limit:
+                if s.quantity == quantity and past_limit(s.spent + s.held + need, s.limit):
+                    if past_limit(need, s.limit):
                         return None
                     times.append(self._retry_at(s, need))
         return max(times, default=None)
@@ -349,9 +362,14 @@ class CarbonBudget:
     def _retry_at(self, s: WindowSpending, need: float = 0.0) -> str:
         """When enough of the window's spending has left it for ``s``'s limit to allow
         requests again, or a request that will spend ``need`` (now, where only the holds
-        of running requests stand in the way)."""
+        of running requests stand in the way). A window spent to its limit lets no request
+        in, and it lets in a request that will take it to its limit, not past it."""
+
+        def lets_in(spent: float) -> bool:
+            return spent < s.limit and not past_limit(spent + need, s.limit)
+
         now = self.clock()
-        if s.spent + need < s.limit:  # only what running requests hold: they end soon
+        if lets_in(s.spent):  # only what running requests hold: they end soon
             return _when(now)
         since = now - WINDOWS[s.window]
         # oldest first, read from the log only as far as needed (not the whole window)
@@ -361,7 +379,7 @@ class CarbonBudget:
         spent = s.spent
         for when, value in rows:
             spent -= value
-            if spent + need < s.limit:
+            if lets_in(spent):
                 return _when(when + WINDOWS[s.window])
         return _when(now)
 
@@ -401,7 +419,7 @@ def violations(
         when, counted = instant(r.timestamp), r.timestamp >= start
         spent = [r.of(q) for q in quantities]
         for quantity, v, value in zip(quantities, limits.values(), spent, strict=True):
-            if counted and v.per_request is not None and value > v.per_request:
+            if counted and v.per_request is not None and past_limit(value, v.per_request):
                 out[quantity]["per_request"] += 1
         for window, inside in held.items():
             total = totals[window]
@@ -415,7 +433,11 @@ def violations(
             inside.append((when, spent))
             for i, (quantity, v) in enumerate(limits.items()):
                 limit = v.windows().get(window)
-                # a sum kept by adding and taking away drifts: a window at its limit is not over it
-                if limit is not None and counted and before[i] <= limit * (1 + 1e-9) < total[i]:
+                if (
+                    limit is not None
+                    and counted
+                    and not past_limit(before[i], limit)
+                    and past_limit(total[i], limit)
+                ):
                     out[quantity][window] += 1
     return out
