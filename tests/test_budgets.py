@@ -36,6 +36,14 @@ from routerllm.system import RouterLLM
 from .conftest import tiny_config_dict, tiny_model, write_config
 
 NOW = datetime(2026, 12, 2, 12, 0, tzinfo=timezone.utc)
+
+
+def left_at(moment: datetime) -> str:
+    """The first instant after ``moment`` (the log's microseconds), as ``retry_at`` gives
+    it: a window holds its first instant, so a request logged then leaves it 1 us after."""
+    return (moment + timedelta(microseconds=1)).isoformat(timespec="microseconds")
+
+
 CODE = (
     "Implement a thread-safe LRU cache class in Python with O(1) get and put, type hints, "
     "and unit tests; explain the design trade-offs and complexity"
@@ -512,7 +520,7 @@ def test_a_spent_window_refuses_every_request_until_old_requests_leave_it(tmp_pa
     with pytest.raises(BudgetExceededError, match="hourly CO2 budget is 120% spent") as e:
         budget.choose("m", [], False, lambda m: None, {}, budget.status())
     # the request 50 minutes ago leaves the window 10 minutes from now: then 0.03 < 0.05
-    assert e.value.retry_at == (NOW + timedelta(minutes=10)).isoformat(timespec="microseconds")
+    assert e.value.retry_at == left_at(NOW + timedelta(minutes=10))
     assert "from 2026-12-02 12:10:00 UTC" in str(e.value)
 
 
@@ -678,12 +686,16 @@ def test_a_request_that_fits_once_older_ones_leave_the_window_is_told_when(
     ])  # fmt: skip
     config = BudgetConfig.model_validate({"co2_kg": {"per_request": 0.04, "hourly": 0.05}, "downgrade_at": 1.0})  # fmt: skip
     budget = CarbonBudget(config, log, lambda: NOW)
-    ten_minutes = (NOW + timedelta(minutes=10)).isoformat(timespec="microseconds")
+    ten_minutes = left_at(NOW + timedelta(minutes=10))
     # 5 g left: 10 g (and the 1 g its routing spent) fit once the 30 g leave, in 10 minutes
     with pytest.raises(BudgetExceededError, match="more than the 4 g CO2 left of the hourly budget") as e:  # fmt: skip
         budget.choose("m", ["s"], True, _predict({"m": 0.01}), {"co2_kg": 0.001}, budget.status())
     assert e.value.retry_at == ten_minutes
     assert str(e.value).endswith("lower max_new_tokens, raise the budget, or wait: it fits once older requests leave the window, from 2026-12-02 12:10:00 UTC")  # fmt: skip
+    # asked again at retry_at, it fits (a window holds its first instant: the 30 g request
+    # leaves it 1 us after its hour, and a retry_at of 12:10 sharp was refused again)
+    retried = CarbonBudget(config, log, lambda: datetime.fromisoformat(ten_minutes))
+    retried.choose("m", ["s"], True, _predict({"m": 0.01}), {"co2_kg": 0.001}, retried.status())
     with pytest.raises(BudgetExceededError, match="even the smallest model") as e:
         budget.choose("m", ["s"], False, _predict({"m": 0.02, "s": 0.01}), {}, budget.status())
     assert e.value.retry_at == ten_minutes
@@ -706,7 +718,7 @@ def test_with_two_windows_spent_the_retry_time_is_the_later_one(tmp_path: Path) 
     with pytest.raises(BudgetExceededError, match="the daily CO2 budget is 260% spent") as e:
         budget.choose("m", [], False, lambda m: None, {}, budget.status())
     # hourly frees in 10 minutes, daily only once the 0.2 kg leaves it, in 22 hours
-    assert e.value.retry_at == (NOW + timedelta(hours=22)).isoformat(timespec="microseconds")
+    assert e.value.retry_at == left_at(NOW + timedelta(hours=22))
 
 
 def test_one_request_that_spent_two_windows_is_refused_once(tmp_path: Path) -> None:
@@ -715,7 +727,7 @@ def test_one_request_that_spent_two_windows_is_refused_once(tmp_path: Path) -> N
     budget = CarbonBudget(config, log, lambda: NOW)
     with pytest.raises(BudgetExceededError, match="hourly") as e:  # both free at the same time
         budget.choose("m", [], False, lambda m: None, {}, budget.status())
-    assert e.value.retry_at == (NOW + timedelta(minutes=50)).isoformat(timespec="microseconds")
+    assert e.value.retry_at == left_at(NOW + timedelta(minutes=50))
 
 
 def test_an_answer_that_could_not_be_logged_goes_on_counting(tmp_path: Path) -> None:
@@ -729,7 +741,7 @@ def test_an_answer_that_could_not_be_logged_goes_on_counting(tmp_path: Path) -> 
     config.co2_kg.hourly = 0.015  # now the unlogged answer fills the hour: wait for it to leave
     with pytest.raises(BudgetExceededError) as e:
         budget.admit("m", [], True, _predict({"m": 0.0}), {})
-    assert e.value.retry_at == (NOW + timedelta(hours=1)).isoformat(timespec="microseconds")
+    assert e.value.retry_at == left_at(NOW + timedelta(hours=1))
     now[0] = NOW + timedelta(minutes=61)
     assert budget.status()[0].spent == 0.0  # out of the hour
 
@@ -1173,7 +1185,7 @@ def test_a_request_needing_exactly_a_limit_fits_or_is_told_when_it_will(tmp_path
     log = seeded_log(tmp_path / "log.sqlite", [record("a", NOW - timedelta(minutes=50), cost_usd=0.25)])  # fmt: skip
     config = BudgetConfig.model_validate({"cost_usd": {"per_request": 0.5, "hourly": 0.5}, "downgrade_at": 1.0})  # fmt: skip
     budget = CarbonBudget(config, log, lambda: NOW)
-    ten_minutes = (NOW + timedelta(minutes=10)).isoformat(timespec="microseconds")
+    ten_minutes = left_at(NOW + timedelta(minutes=10))
     with pytest.raises(BudgetExceededError, match=r"more than the \$0.25 left") as e:
         budget.choose("m", [], True, _cost(0.5), {}, budget.status())
     assert e.value.retry_at == ten_minutes and "or wait" in str(e.value)
@@ -1228,7 +1240,7 @@ def test_spending_exactly_a_limit_breaks_no_budget_and_a_window_at_it_is_spent(
     budget = CarbonBudget(config, at_limit, lambda: NOW)
     with pytest.raises(BudgetExceededError, match="150% spent") as e:
         budget.choose("m", [], True, _cost(0.0), {}, budget.status())
-    assert e.value.retry_at == (NOW + timedelta(minutes=40)).isoformat(timespec="microseconds")
+    assert e.value.retry_at == left_at(NOW + timedelta(minutes=40))
 
 
 def test_float_sums_at_a_limit_are_at_it_not_over_it(tmp_path: Path) -> None:

@@ -173,6 +173,8 @@ def test_a_refusals_retry_time_reads_the_windows_first_rows_only(tmp_path: Path)
         budget.choose("m", [], False, lambda m: None, {}, budget.status())
     log._db.set_trace_callback(None)  # noqa: SLF001
     # 3 kg spent of 2.9895: free once the oldest 11 g have left (the 11th row, at -2990 s)
-    assert e.value.retry_at == _when(T0 - timedelta(seconds=3000 - 10) + timedelta(hours=1))
+    assert e.value.retry_at == _when(
+        T0 - timedelta(seconds=3000 - 10) + timedelta(hours=1, microseconds=1)
+    )
     assert sum("ORDER BY timestamp, rowid" in sql for sql in read) == 1  # one chunk
     log.close()

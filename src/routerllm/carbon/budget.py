@@ -50,6 +50,8 @@ QUANTITY_TEXT = {"co2_kg": "CO2", "cost_usd": "cost"}
 #: Spending is summed in floating point, and a window's sum is moved by adding and taking
 #: away (``window_sums``): a total within this share of a limit is at it, not over it.
 ROUNDING = 1e-9
+#: The log's time resolution (microseconds): the first instant after a moment.
+_TICK = timedelta(microseconds=1)
 
 
 def past_limit(total: float, limit: float) -> bool:
@@ -379,8 +381,8 @@ class CarbonBudget:
         spent = s.spent
         for when, value in rows:
             spent -= value
-            if lets_in(spent):
-                return _when(when + WINDOWS[s.window])
+            if lets_in(spent):  # a window holds its first instant: the row leaves 1 us after
+                return _when(when + WINDOWS[s.window] + _TICK)
         return _when(now)
 
 
