@@ -1117,6 +1117,31 @@ def test_cors_is_off_by_default_and_lets_the_given_origins_call(quiet_config: Ap
             server_app.cors_origins(wrong)  # type: ignore[arg-type]
 
 
+def test_a_server_without_a_key_answers_no_host_name_a_rebinding_page_could_use(
+    quiet_config: AppConfig,
+) -> None:
+    """DNS rebinding: a page on evil.example whose name then resolves to 127.0.0.1 is the
+    same origin as the server (no CORS needed): it ran the models and read the answers,
+    the report and the feedback of a server without a key. Without a key only an IP
+    address or localhost is answered as Host; with one, any name is (the page has no key)."""
+    port_of = lambda base: base.rsplit(":", 1)[1]  # noqa: E731
+    with RouterLLM(quiet_config) as system, running(system) as base:
+        port = port_of(base)
+        for host in (f"evil.example:{port}", "evil.example", f"localhost.evil.example:{port}"):
+            for path, body in ((CHAT, asking()), ("/v1/models", None), ("/routerllm/report", None)):  # fmt: skip
+                status, text = call(base, path, body, headers={"Host": host})
+                assert status == 403, (host, path, text)
+                error = json.loads(text)["error"]
+                assert error["code"] == "host_not_allowed" and "ROUTERLLM_API_KEY" in error["message"]  # fmt: skip
+        assert system.log.count() == 0  # no model ran
+        for host in (f"127.0.0.1:{port}", f"localhost:{port}", "LocalHost", f"app.localhost:{port}", f"[::1]:{port}", "10.0.0.7"):  # fmt: skip
+            assert call(base, "/v1/models", headers={"Host": host})[0] == 200, host
+        assert call(base, "/health", headers={"Host": "evil.example"})[0] == 200
+    with RouterLLM(quiet_config) as system, running(system, api_key="s3cret") as base:
+        headers = {"Host": "api.example.com", "Authorization": "Bearer s3cret"}
+        assert call(base, "/v1/models", headers=headers)[0] == 200
+
+
 def held_generation(
     system: RouterLLM, monkeypatch: pytest.MonkeyPatch
 ) -> tuple[threading.Event, threading.Event]:

@@ -38,6 +38,7 @@ from routerllm.server.middleware import (
     Delivery,
     Expectations,
     Framing,
+    LocalHosts,
     TidyPaths,
     sends_body,
     taken,
@@ -420,6 +421,8 @@ def create_app(
             expose_headers=["Retry-After"],
             max_age=600,
         )
+    if service.api_key is None:  # a page on another site has no key: it needs none
+        app.add_middleware(LocalHosts, service=service)
     app.add_middleware(Framing, service=service)  # the outermost: before any other looks
 
     async def in_thread(request: Request, work: Callable[[], Any]) -> Any:

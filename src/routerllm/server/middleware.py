@@ -1,7 +1,8 @@
 """ASGI middleware in front of the server's endpoints (``create_app`` adds it), and
 what it shares with them: a path with stray slashes served as the path without them
 (``TidyPaths``), an ``Expect`` header other than ``100-continue`` refused (``Expectations``),
-a body framed two ways refused (``Framing``), an answer counted until it is sent
+a body framed two ways refused (``Framing``), a host name refused where no key
+is set (``LocalHosts``), an answer counted until it is sent
 (``Delivery``), and what a request's headers say of its body (``sends_body``,
 ``waits_to_send``)."""
 
@@ -119,6 +120,55 @@ class Framing:
                 await answer(scope, receive, send)
                 return
         await self.app(scope, receive, send)
+
+
+class LocalHosts:
+    """ASGI middleware for a server without an API key: a request whose ``Host`` is a name
+    other than ``localhost`` (or ``*.localhost``, which browsers resolve to this machine
+    themselves) is a 403 (``host_not_allowed``), sent as a 401 is; an IP address, or no
+    or empty ``Host``, is let in. DNS rebinding: a page on evil.example whose name then resolves
+    to 127.0.0.1 is the server's own origin to the browser, so no CORS stops it; it ran
+    the models and read the answers and the report. It sends its own name as ``Host``.
+    ``/health`` answers any name, as it answers without the key."""
+
+    def __init__(self, app: Any, service: Refuser) -> None:
+        self.app, self.service = app, service
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and tidy(scope["path"]) != "/health":
+            sent = [v.decode("latin-1") for k, v in scope["headers"] if k.lower() == b"host"]
+            if sent and not local_host(sent[0]):
+                from starlette.requests import Request
+
+                refusal = self.service.refusal(
+                    403, f"Host {sent[0]!r:.80} is not answered by a server without an API "
+                    "key (a web page could reach it under that name by DNS rebinding): send the "
+                    "request to its IP address or localhost, or set ROUTERLLM_API_KEY",
+                    "invalid_request_error", "host_not_allowed",
+                )  # fmt: skip
+                answer = await self.service.drained(Request(scope, receive), refusal)
+                await answer(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+def local_host(host: str) -> bool:
+    """Whether a ``Host`` header's value (``name[:port]``) is an IP address, ``localhost``,
+    a name under ``.localhost`` or empty: none that another site's DNS can point here."""
+    import ipaddress
+
+    name = host.strip().lower()
+    if name.startswith("["):  # an IPv6 address, [::1]:8000
+        name = name[1:].partition("]")[0]
+    elif name.count(":") == 1:
+        name = name.partition(":")[0]
+    if name in ("", "localhost") or name.endswith(".localhost"):
+        return True
+    try:
+        ipaddress.ip_address(name)
+    except ValueError:
+        return False
+    return True
 
 
 BEGUN = "routerllm.answer_begun"
