@@ -325,6 +325,25 @@ def test_bad_member_paths_are_clear(tmp_path: Path) -> None:
         load_router(inner, MODELS)
 
 
+def test_a_saved_ensembles_member_outside_its_folder_is_refused(tmp_path: Path) -> None:
+    """A saved ensemble keeps its members in its own folder (``save`` writes no other
+    path); one downloaded whose config.json names ``../x``, ``/x`` or a link out of it
+    loaded a router from elsewhere on this machine, not the one it shipped."""
+    logreg = trained("logreg", tmp_path / "logreg")
+    saved = ensemble(["rules", {"path": str(logreg)}], MODELS).save(tmp_path / "ens")
+    meta = json.loads((saved / "config.json").read_text())
+    (saved / "link").symlink_to(logreg)
+    for outside in ("../logreg", str(logreg), "members-1/../../logreg", "link"):
+        meta["options"]["members"][1]["path"] = outside
+        (saved / "config.json").write_text(json.dumps(meta))
+        with pytest.raises(RouterLLMError, match="outside the ensemble's folder") as err:
+            load_router(saved, MODELS)
+        assert outside in str(err.value)
+    meta["options"]["members"][1]["path"] = "members-1/2-logreg"
+    (saved / "config.json").write_text(json.dumps(meta))
+    assert [m.router.name for m in load_router(saved, MODELS).members] == ["rules", "logreg"]  # type: ignore[attr-defined]
+
+
 def test_a_member_path_may_be_a_path_object(tmp_path: Path) -> None:
     # what Router.save returns, as load_router takes it; was "`path` must be the folder
     # of a saved router, got PosixPath(...)"

@@ -253,12 +253,25 @@ class EnsembleRouter(Router):
             return options  # the constructor says what is wrong
         return options | {
             "members": [
-                {**m, "path": str(directory / m["path"])}
+                {**m, "path": _member_folder(directory, m["path"])}
                 if isinstance(m, Mapping) and isinstance(m.get("path"), str)
                 else m
                 for m in members
             ]
         }
+
+
+def _member_folder(directory: Path, path: str) -> str:
+    """A saved ensemble's member ``path`` (relative to ``directory``, as ``save`` writes
+    it), refused where it leads out of ``directory`` (``..``, an absolute path, a link):
+    an ensemble downloaded so made loaded a router from elsewhere on this machine."""
+    folder = directory / path
+    if not folder.resolve().is_relative_to(directory.resolve()):
+        raise RouterLLMError(
+            f"{directory / 'config.json'}: ensemble member path {path!r:.100} is outside the "
+            f"ensemble's folder, where a saved ensemble keeps its members: not loaded"
+        )
+    return str(folder)
 
 
 def _member_specs(members: Any) -> list[Any]:
