@@ -1142,6 +1142,26 @@ def test_a_server_without_a_key_answers_no_host_name_a_rebinding_page_could_use(
         assert call(base, "/v1/models", headers=headers)[0] == 200
 
 
+def test_a_server_listening_on_the_network_without_a_key_answers_host_names(
+    quiet_config: AppConfig,
+) -> None:
+    """The host-name refusal guards a server on the loopback address alone: one its owner
+    opened to the network without a key (`serve --host 0.0.0.0`, warned of) is called by
+    the machine's name (http://gpu-box:8000), which it refused."""
+    from fastapi.testclient import TestClient
+
+    from routerllm.server.app import create_app
+    from routerllm.server.serving import _loopback
+
+    for host, loopback in (("127.0.0.1", True), ("0.0.0.0", False)):
+        with contextlib.closing(listen(host, 0)) as sock:
+            assert _loopback(sock) is loopback, host
+    with RouterLLM(quiet_config) as system:
+        for loopback, status in ((False, 200), (True, 403)):
+            with TestClient(create_app(system, loopback=loopback), base_url="http://gpu-box:8000") as client:  # fmt: skip
+                assert client.get("/v1/models").status_code == status
+
+
 def held_generation(
     system: RouterLLM, monkeypatch: pytest.MonkeyPatch
 ) -> tuple[threading.Event, threading.Event]:

@@ -387,12 +387,16 @@ def create_app(
     api_key: str | None = None,
     cors: Sequence[str] | None = (),
     max_waiting: int | None = None,
+    loopback: bool = True,
 ) -> Any:
     """The FastAPI app serving ``system``; with ``api_key``, every ``/v1``, report and
     feedback request needs ``Authorization: Bearer <api_key>``. A browser page from one
     of the ``cors`` origins (``*``: any) may call it (CORS); by default none may. With
     ``max_waiting``, a request arriving while that many others already wait their turn is
-    refused at once (503, ``server_busy``); by default none is."""
+    refused at once (503, ``server_busy``); by default none is. ``loopback``: it listens
+    on this machine's loopback address alone (127.0.0.1, ::1), where, without a key, a
+    ``Host`` that is a name other than localhost is refused (``LocalHosts``); a server
+    listening on the network without a key is open to it as its owner chose."""
     try:
         import anyio.to_thread
         from fastapi import FastAPI, Request
@@ -421,7 +425,7 @@ def create_app(
             expose_headers=["Retry-After"],
             max_age=600,
         )
-    if service.api_key is None:  # a page on another site has no key: it needs none
+    if service.api_key is None and loopback:  # a page on another site has no key: it needs none
         app.add_middleware(LocalHosts, service=service)
     app.add_middleware(Framing, service=service)  # the outermost: before any other looks
 

@@ -47,8 +47,9 @@ def server(
     api_key: str | None = None,
     cors: Sequence[str] | None = (),
     max_waiting: int | None = None,
+    loopback: bool = True,
 ) -> Any:
-    """A uvicorn server for ``create_app(system, api_key, cors, max_waiting)``;
+    """A uvicorn server for ``create_app(system, api_key, cors, max_waiting, loopback)``;
     ``.run(sockets=[listen(...)])`` serves until it is stopped."""
     try:
         import uvicorn
@@ -62,7 +63,7 @@ def server(
     # coloured where stderr, which they go to, is a terminal: uvicorn asks stdout, so
     # `serve 2>server.log` wrote escape codes in the file, and a closed stdout failed
     colours = sys.stderr is not None and sys.stderr.isatty()
-    app = create_app(system, api_key, cors, max_waiting)
+    app = create_app(system, api_key, cors, max_waiting, loopback)
     config = uvicorn.Config(
         app, http=_json_400s(), log_level="info", log_config=logging_config, lifespan="off",
         use_colors=colours,
@@ -154,7 +155,7 @@ def serve(
     previous_hangup = signal.signal(hangup, hung_up) if hangup is not None else None
     failed: list[Exception] = []
     try:  # a SIGTERM while the server starts stops it here too
-        srv = server(system, api_key, cors, max_waiting)
+        srv = server(system, api_key, cors, max_waiting, _loopback(sock))
         threading.Thread(target=_announce, args=(srv, on_ready, failed), name="routerllm-ready", daemon=True).start()  # fmt: skip
         srv.run(sockets=[sock])
     except _Stopped:
@@ -224,3 +225,13 @@ def _wait_for(lock: threading.Lock) -> None:
 
 class _Stopped(BaseException):
     """SIGTERM, raised again by uvicorn once it has shut down."""
+
+
+def _loopback(sock: socket.socket) -> bool:
+    """Whether ``sock`` listens on a loopback address alone (not 0.0.0.0, ::, a LAN's)."""
+    import ipaddress
+
+    try:
+        return ipaddress.ip_address(str(sock.getsockname()[0]).partition("%")[0]).is_loopback
+    except (OSError, ValueError):
+        return True  # not known: the safer reading
