@@ -146,9 +146,9 @@ def test_a_routed_run_the_budgets_stop_keeps_what_it_answered(tmp_path: Path) ->
 
     priced = {"cost_per_1m_input_usd": 1e6}  # $1 a prompt token: the spending is exact
     models = [tiny_model("tiny-light", "light", 0.1, **priced), tiny_model("tiny-heavy", "heavy", 1.5, **priced)]  # fmt: skip
-    # the first prompt is predicted $7 and spends $9 (with its chat template): the
-    # hour's $8 lets it in, then is spent
-    cfg = write_config(tmp_path, tiny_config_dict(tmp_path, models=models, budgets={"cost_usd": {"hourly": 8}}))  # fmt: skip
+    # the first prompt is predicted $9 (its chat template counted from the GGUF's
+    # vocabulary) and spends $9: the hour's $9 lets it in, then is spent
+    cfg = write_config(tmp_path, tiny_config_dict(tmp_path, models=models, budgets={"cost_usd": {"hourly": 9}}))  # fmt: skip
     args = ("demo", "--config", str(cfg), "--router", "largest", "--max-new-tokens", "2")
     proc = run(*args, "--json")
     assert proc.returncode == 0, proc.stderr
