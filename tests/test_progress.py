@@ -13,6 +13,7 @@ import subprocess
 import sys
 import termios
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -99,13 +100,14 @@ def test_training_logged_to_a_file_writes_lines_not_redrawn_bars(
     assert status == 0 and "epochs_run: [1, 2]" in out, err
     assert not REDRAWS.search(err), repr(err)
     lines = err.splitlines()
-    # one line an epoch (each is half the run), with the epoch's figures; none for the
-    # batches of an epoch, done in under a minute
-    assert len(lines) == 2, lines
+    # the start, then one line an epoch (each is half the run), with the epoch's figures;
+    # none for the batches of an epoch, done in under a minute
+    assert len(lines) == 3, lines
+    assert lines[0] == "epochs: 0/2 (0%), 0:00 elapsed", lines
     assert re.fullmatch(r"epochs: 1/2 \(50%\), \S+ elapsed, \S+ (it/s|s/it), about \S+ left, "
-                        r"val_acc=\S+, loss=\S+", lines[0]), lines  # fmt: skip
+                        r"val_acc=\S+, loss=\S+", lines[1]), lines  # fmt: skip
     assert re.fullmatch(r"epochs: 2/2 \(100%\), \S+ elapsed, \S+ (it/s|s/it), val_acc=\S+, "
-                        r"loss=\S+", lines[1]), lines  # fmt: skip
+                        r"loss=\S+", lines[2]), lines  # fmt: skip
 
 
 def test_training_at_a_terminal_keeps_its_nested_bars(dataset: Path, tmp_path: Path) -> None:
@@ -149,7 +151,10 @@ def test_humaneval_logged_to_a_file_writes_lines(tmp_path: Path) -> None:
     status, _, err = run_command(argv, tmp_path, terminal=False)
     assert status == 0 and not REDRAWS.search(err), repr(err)
     lines = [line for line in err.splitlines() if line.startswith("HumanEval generations")]
+    # said as it starts, before the model loads: a slow load was minutes of an empty log
+    assert lines[0] == "HumanEval generations: 0/3 (0%), 0:00 elapsed, model=tiny-light", err
     assert [line.split(",")[0] for line in lines] == [
+        "HumanEval generations: 0/3 (0%)",
         "HumanEval generations: 1/3 (33%)",
         "HumanEval generations: 2/3 (67%)",
         "HumanEval generations: 3/3 (100%)",
@@ -180,6 +185,7 @@ def test_plain_lines_figures_steps_and_interval() -> None:
     bar.close()  # the last figures, once
     bar.close()
     assert stream.getvalue().splitlines() == [
+        "gens: 0/40 (0%), 0:00 elapsed",  # as it starts
         "gens: 4/40 (10%), 0:20 elapsed, 5.00 s/gen, about 3:00 left",
         "gens: 5/40 (12%), 1:30 elapsed, 18.00 s/gen, about 10:30 left",
         "gens: 6/40 (15%), 1:35 elapsed, 15.83 s/gen, about 8:58 left, loss=0.25",
@@ -197,10 +203,54 @@ def test_plain_lines_of_an_inner_bar_only_each_interval_and_resumed_rates() -> N
     outer = PlainProgress(total=5, desc="epochs", stream=stream, clock=clock, initial=3)
     clock.now += 3600
     outer.update(1)
+    outer.close()
     assert stream.getvalue().splitlines() == [
         "epoch 1/2: 9/10 (90%), 1:03 elapsed, 7.00 s/it, about 0:07 left",
+        "epochs: 3/5 (60%), 0:00 elapsed",  # where it resumed
         "epochs: 4/5 (80%), 1:00:00 elapsed, 3600.00 s/it, about 1:00:00 left",
     ]
+
+
+def _timers() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name.startswith("routerllm progress")]
+
+
+def test_plain_lines_say_the_start_and_each_interval_of_a_long_step() -> None:
+    # `humaneval 2> run.log` wrote nothing until its first generation ended: a model
+    # loading for minutes, a resumed run's, left an empty log; a step longer than a
+    # minute wrote nothing either, though a line "at least once a minute" was promised
+    stream = io.StringIO()
+    bar = PlainProgress(total=2, desc="gens", unit="gen", stream=stream, interval=0.2,
+                        postfix={"model": "tiny-light"})  # fmt: skip
+    start = "gens: 0/2 (0%), 0:00 elapsed, model=tiny-light"
+    assert stream.getvalue() == start + "\n"
+    time.sleep(1.0)  # a slow step (a model loading): the current line each interval
+    said = stream.getvalue().splitlines()
+    assert len(said) >= 3 and set(said) == {start}, said
+    bar.update(1)  # 50%: a further tenth
+    assert re.fullmatch(r"gens: 1/2 \(50%\), 0:01 elapsed, 1\.\d\d s/gen, about 0:01 left, "
+                        r"model=tiny-light", stream.getvalue().splitlines()[-1]), stream.getvalue()  # fmt: skip
+    bar.close()
+    ended = stream.getvalue()
+    assert not _timers()  # stopped as it closes
+    time.sleep(0.5)
+    assert stream.getvalue() == ended  # nothing after the run's end
+
+
+def test_a_run_left_by_ctrl_c_stops_saying_its_lines() -> None:
+    stream = io.StringIO()
+    with pytest.raises(KeyboardInterrupt):
+        for _ in PlainProgress(range(3), desc="gens", total=3, stream=stream, interval=0.1):
+            raise KeyboardInterrupt
+    assert not _timers()
+    ended = stream.getvalue()
+    time.sleep(0.3)
+    assert stream.getvalue() == ended == "gens: 0/3 (0%), 0:00 elapsed\n"
+    # an inner bar says no start, only the interval's line
+    inner = PlainProgress(total=3, desc="epoch 1/2", stream=stream, interval=0.1, leave=False)
+    time.sleep(0.35)
+    inner.close()
+    assert stream.getvalue().splitlines()[1:2] == ["epoch 1/2: 0/3 (0%), 0:00 elapsed"]
 
 
 def test_progress_style_and_what_it_gives(monkeypatch: pytest.MonkeyPatch) -> None:

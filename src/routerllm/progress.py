@@ -4,18 +4,21 @@ every progress bar of RouterLLM is made.
 Where stderr is a terminal (or a notebook) it is a tqdm bar, redrawn in place. Where
 it is not (a CI log, ``2> run.log``, a pipe, ``nohup``) redraws would be written as
 they are, a carriage return and a cursor-up escape each, thousands a run: there it is
-a plain line with the same figures (done/total, elapsed, rate, time left) as each
-further tenth is done and at least once a minute, as pip and huggingface_hub leave
-their bars out of logs. ``ROUTERLLM_PROGRESS`` forces either (``bars``, ``lines``) or
-none (``off``); ``auto`` (or unset) chooses as above."""
+a plain line with the same figures (done/total, elapsed, rate, time left) as it starts,
+as each further tenth is done and at least once a minute (a step longer than that, a
+model loading, too), as pip and huggingface_hub leave their bars out of logs.
+``ROUTERLLM_PROGRESS`` forces either (``bars``, ``lines``) or none (``off``); ``auto``
+(or unset) chooses as above."""
 
 from __future__ import annotations
 
 import math
 import os
 import sys
+import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+import weakref
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, Protocol, TextIO
 
 from routerllm.exceptions import RouterLLMError
@@ -57,11 +60,13 @@ def progress(
     leave: bool = True,
     initial: int = 0,
     enabled: bool = True,
+    postfix: Mapping[str, Any] | None = None,
 ) -> Progress:
     """A progress bar over ``iterable`` (or updated by hand up to ``total``), as
     ``ROUTERLLM_PROGRESS`` and stderr ask (see the module). ``leave=False``: an inner
     bar (an epoch's batches) that goes once done, and as lines says only the minute's
-    line. ``enabled=False`` (``--json``): nothing is shown."""
+    line. ``postfix``: figures shown from the start (what is being loaded), as
+    ``set_postfix`` gives later. ``enabled=False`` (``--json``): nothing is shown."""
     style = progress_style()
     if total is None and iterable is not None and hasattr(iterable, "__len__"):
         total = initial + len(iterable)  # type: ignore[arg-type]
@@ -75,12 +80,14 @@ def progress(
             pass
         else:
             bar: Progress = tqdm(
-                iterable, desc=desc, total=total, unit=unit, leave=leave, initial=initial
-            )
+                iterable, desc=desc, total=total, unit=unit, leave=leave, initial=initial,
+                postfix=dict(postfix or {}),
+            )  # fmt: skip
             return bar
     return PlainProgress(
-        iterable, desc=desc, total=total, unit=unit, leave=leave, initial=initial, stream=stream
-    )
+        iterable, desc=desc, total=total, unit=unit, leave=leave, initial=initial,
+        stream=stream, postfix=postfix,
+    )  # fmt: skip
 
 
 def _interactive(stream: TextIO) -> bool:
@@ -112,10 +119,12 @@ class _Silent:
 
 
 class PlainProgress:
-    """Progress as plain lines, for a stderr that is a file or a pipe: one as each
-    further tenth of ``total`` is done, one whenever ``interval`` seconds have passed
-    since the last, and the last figures as it closes (an interrupted run's: where it
-    stopped). With ``leave=False`` only the interval's lines."""
+    """Progress as plain lines, for a stderr that is a file or a pipe: one as it
+    starts, one as each further tenth of ``total`` is done, one whenever ``interval``
+    seconds have passed since the last (within a long step too: a thread says the
+    current line), and the last figures as it closes (an interrupted run's: where it
+    stopped). With ``leave=False`` only the interval's lines. Nothing is said once
+    closed."""
 
     def __init__(
         self,
@@ -129,6 +138,7 @@ class PlainProgress:
         stream: TextIO | None = None,
         clock: Callable[[], float] = time.monotonic,
         interval: float = LINE_INTERVAL_S,
+        postfix: Mapping[str, Any] | None = None,
     ) -> None:
         self._iterable = iterable
         self.desc, self.total, self.unit, self.leave = desc, total, unit, leave
@@ -136,8 +146,21 @@ class PlainProgress:
         self._stream = stream if stream is not None else sys.stderr
         self._clock, self._interval = clock, interval
         self._started = self._last_line = clock()
-        self._postfix: dict[str, Any] = {}
+        self._postfix: dict[str, Any] = dict(postfix or {})
         self._closed = False
+        # the timer thread and the caller's both say lines and read the figures
+        self._lock = threading.RLock()
+        self._stop = threading.Event()
+        if leave and total != 0:  # a run with nothing left to do says nothing
+            self._say(self._started)
+        # a weak reference: a bar dropped unclosed (an inner loop left by an error) is
+        # collected, and its timer ends with it
+        self._timer = threading.Thread(
+            target=_say_each_interval, args=(weakref.ref(self), self._stop, interval),
+            name=f"routerllm progress: {desc}", daemon=True,
+        )  # fmt: skip
+        if math.isfinite(interval):
+            self._timer.start()
 
     def __iter__(self) -> Iterator[Any]:
         try:
@@ -148,22 +171,42 @@ class PlainProgress:
             self.close()
 
     def update(self, n: int = 1) -> None:
-        tenth_before = self._tenth(self.n)
-        self.n += n
-        now = self._clock()
-        further_tenth = self.leave and self._tenth(self.n) > tenth_before
-        if further_tenth or now - self._last_line >= self._interval:
-            self._say(now)
+        with self._lock:
+            tenth_before = self._tenth(self.n)
+            self.n += n
+            now = self._clock()
+            further_tenth = self.leave and self._tenth(self.n) > tenth_before
+            if further_tenth or now - self._last_line >= self._interval:
+                self._say(now)
 
     def set_postfix(self, **figures: Any) -> None:
-        self._postfix = figures
+        with self._lock:
+            self._postfix = figures
 
     def close(self) -> None:
-        if self._closed:
-            return
-        self._closed = True
-        if self.leave and self.n != self._said:
-            self._say(self._clock())
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            if self.leave and self.n != self._said:
+                self._say(self._clock())
+        self._stop.set()
+        if self._timer.is_alive() and self._timer is not threading.current_thread():
+            self._timer.join(timeout=5)
+
+    def _tick(self) -> float | None:
+        """The timer's: the current line where ``interval`` has passed since the last;
+        the seconds until the next is due, None once closed (or stderr gone)."""
+        with self._lock:
+            if self._closed or not math.isfinite(self._interval):
+                return None
+            now = self._clock()
+            if now - self._last_line >= self._interval:
+                self._say(now)
+            # at least a tenth of the interval: with a clock not time's (a test's), no spin
+            return min(
+                max(self._interval - (now - self._last_line), self._interval / 10), self._interval
+            )
 
     def _tenth(self, n: int) -> int:
         return -1 if not self.total else math.floor(10 * n / self.total)
@@ -196,6 +239,17 @@ class PlainProgress:
                 parts.append(f"about {_duration((self.total - self.n) / rate)} left")
         parts += [f"{k}={_figure(v)}" for k, v in self._postfix.items()]
         return ", ".join(parts)
+
+
+def _say_each_interval(
+    bar: weakref.ReferenceType[PlainProgress], stop: threading.Event, interval: float
+) -> None:
+    """A ``PlainProgress``'s timer: the minute's line during a step longer than that."""
+    wait: float | None = interval
+    while wait is not None and not stop.wait(wait):
+        alive = bar()
+        wait = None if alive is None else alive._tick()
+        del alive  # not held while waiting: the bar may be collected
 
 
 def _duration(seconds: float) -> str:

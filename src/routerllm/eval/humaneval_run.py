@@ -96,14 +96,19 @@ def run_models(
     store.add_problems(problems)
     for model in models:
         store.use_style(model, dataclasses.asdict(styles[model]))
+    # the model named from the first line on: its load (minutes) is said, not an empty log
+    running = [m for m in models if pending[m]]
     bar = show_progress(
         total=sum(len(v) for v in pending.values()),
         desc="HumanEval generations",
         unit="gen",
         enabled=progress,
+        postfix={"model": running[0]} if running else None,
     )
     try:
         for model in models:
+            if pending[model]:
+                bar.set_postfix(model=model)
             style = styles[model]
             for problem in pending[model]:
                 request = build_request(problem, style)
