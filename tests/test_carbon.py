@@ -22,7 +22,9 @@ import pytest
 from routerllm.carbon.log_rows import CSV_COLUMNS, RequestRecord
 from routerllm.carbon.meter import (
     CACHED,
+    COMPONENTS,
     CodeCarbonMeter,
+    FailureWarnings,
     Measurement,
     NullMeter,
     create_meter,
@@ -264,7 +266,23 @@ def test_two_codecarbon_meters_in_one_process_take_turns() -> None:
     second.close()
 
 
+@pytest.fixture
+def failures_unsaid(monkeypatch: pytest.MonkeyPatch) -> None:
+    """CodeCarbon's failures said anew: each kind is said once a process, and an earlier
+    test's would hold this one's back."""
+    monkeypatch.setattr("routerllm.carbon.meter._FAILURES", FailureWarnings())
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
 @pytest.mark.parametrize("step", ["start", "stop"])
+@pytest.mark.usefixtures("failures_unsaid")
 def test_a_codecarbon_failure_costs_neither_the_block_nor_later_measurements(
     step: str, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -297,6 +315,62 @@ def test_a_codecarbon_failure_costs_neither_the_block_nor_later_measurements(
             assert later.result.method == meter.method and later.result.energy_kwh > 0
     finally:
         meter.close()
+
+
+@pytest.mark.usefixtures("failures_unsaid")
+def test_a_codecarbon_failure_that_keeps_coming_is_said_once_then_counted(
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A power counter that stays unreadable failed each measured block of each request:
+    three times a request the same warning, a server's log filled with it."""
+    meter = CodeCarbonMeter("FRA")
+    hardware = meter._tracker._hardware[0]
+
+    def unreadable(*args: object) -> object:
+        raise PermissionError(13, "Permission denied", "/sys/class/powercap/intel-rapl:0/energy_uj")  # fmt: skip
+
+    monkeypatch.setattr(hardware, "start", unreadable)
+    try:
+        with caplog.at_level("WARNING", logger="routerllm.carbon.meter"):
+            for _ in range(3):  # three requests, each part failing
+                for component in COMPONENTS:
+                    with meter.measure(component) as failed:
+                        pass
+                    assert failed.result.method == "codecarbon:failed"  # each recorded
+            said = [r.getMessage() for r in caplog.records]
+            assert len(said) == 1, said
+            assert said[0].startswith("CodeCarbon could not measure router_inference (PermissionError: [Errno 13] Permission denied")  # fmt: skip
+            assert said[0].endswith("; the same failure again is counted, not repeated")
+            meter.close()  # the count, as the run ends
+        said = [r.getMessage() for r in caplog.records]
+        assert said[1:] == [
+            "CodeCarbon could not measure 8 more blocks (PermissionError) since it was last "
+            "said; each is logged as spending nothing (method codecarbon:failed)"
+        ], said
+    finally:
+        meter.close()
+    # a server's: the count at most every ten minutes as the failures go on
+    clock = Clock()
+    notes = FailureWarnings(clock=clock)
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="routerllm.carbon.meter"):
+        notes.failed("llm_inference", "OSError: [Errno 5] Input/output error")
+        for _ in range(2):
+            clock.now += 599
+            notes.failed("llm_inference", "OSError: [Errno 5] Input/output error")
+        notes.failed("router_inference", "")  # another kind: said in full
+        notes.say_counts()
+        notes.say_counts()  # nothing left to say
+    assert [r.getMessage() for r in caplog.records] == [
+        "CodeCarbon could not measure llm_inference (OSError: [Errno 5] Input/output error); it "
+        "is logged as spending nothing (method codecarbon:failed), which the budgets do not "
+        "count; the same failure again is counted, not repeated",
+        "CodeCarbon could not measure 2 more blocks (OSError) since it was last said; each is "
+        "logged as spending nothing (method codecarbon:failed)",
+        "CodeCarbon could not measure router_inference; it is logged as spending nothing "
+        "(method codecarbon:failed), which the budgets do not count; the same failure again "
+        "is counted, not repeated",
+    ]
 
 
 def test_null_meter_times_only() -> None:

@@ -16,7 +16,7 @@ import logging
 import threading
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from functools import cache
@@ -41,6 +41,9 @@ WORLD_INTENSITY_G_PER_KWH = 475.0  # IEA world average, used when the country is
 # once (two systems in one process) would each count the other's work, and the
 # same seconds twice. The blocks of all meters take turns, each measuring its own.
 _TURNS = threading.RLock()
+#: A CodeCarbon failure that keeps coming is said once, then its count at most this often
+#: (seconds) and as a meter closes.
+FAILURE_REPEAT_S = 600.0
 
 
 def is_measured(method: str | None, energy_kwh: float, co2_kg: float) -> bool:
@@ -222,12 +225,7 @@ class CodeCarbonMeter(CarbonMeter):
         self._forget(task)
         duration = time.perf_counter() - start
         if data is None:  # CodeCarbon refused or failed the task
-            log.warning(
-                "CodeCarbon could not measure %s%s; it is logged as spending nothing "
-                "(method codecarbon:failed), which the budgets do not count",
-                component,
-                f" ({failure})" if failure else "",
-            )
+            _FAILURES.failed(component, failure)
             return Measurement(component, duration, 0.0, 0.0, CODECARBON_FAILED)
         return Measurement(
             component,
@@ -267,11 +265,66 @@ class CodeCarbonMeter(CarbonMeter):
             if self._closed:
                 return
             self._closed = True
+            _FAILURES.say_counts()
             try:
                 with _deferred():  # see measure
                     self._tracker.stop()
             except Exception as e:  # noqa: BLE001 - a failing shutdown must not lose results
                 log.debug("codecarbon stop failed: %s", e)
+
+
+class FailureWarnings:
+    """CodeCarbon's failures as warnings: each kind (the error's type) said in full once
+    a process, the same kind again counted, its count said at most every ``interval``
+    seconds and as a meter closes. Each failed block is recorded all the same (method
+    ``codecarbon:failed``): a power counter that stays unreadable failed each part of
+    each request, and its warning, said each time, filled a server's log. Called within
+    ``_TURNS``, as the blocks and meters' closing are."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic,
+                 interval: float = FAILURE_REPEAT_S) -> None:  # fmt: skip
+        self._clock, self._interval = clock, interval
+        self._said: dict[str, float] = {}  # kind -> when it was last said
+        self._unsaid: dict[str, int] = {}  # kind -> failures since
+
+    def failed(self, component: str, failure: str) -> None:
+        """``component``'s block failed (``failure``: the error, "" where CodeCarbon gave
+        no figures without one)."""
+        kind = failure.partition(":")[0] or "no figures"
+        now = self._clock()
+        if kind not in self._said:
+            self._said[kind] = now
+            log.warning(
+                "CodeCarbon could not measure %s%s; it is logged as spending nothing "
+                "(method codecarbon:failed), which the budgets do not count; the same "
+                "failure again is counted, not repeated",
+                component,
+                f" ({failure})" if failure else "",
+            )
+            return
+        self._unsaid[kind] = self._unsaid.get(kind, 0) + 1
+        if now - self._said[kind] >= self._interval:
+            self._say(kind, now)
+
+    def say_counts(self) -> None:
+        """The failures counted and not yet said (a meter closing: the run's end)."""
+        for kind in list(self._unsaid):
+            self._say(kind, self._clock())
+
+    def _say(self, kind: str, now: float) -> None:
+        from routerllm.carbon.report_text import counted
+
+        self._said[kind] = now
+        if n := self._unsaid.pop(kind, 0):
+            log.warning(
+                "CodeCarbon could not measure %s (%s) since it was last said; each is "
+                "logged as spending nothing (method codecarbon:failed)",
+                counted(n, "more block"),
+                kind,
+            )
+
+
+_FAILURES = FailureWarnings()
 
 
 def _deferred() -> AbstractContextManager[object]:
