@@ -90,6 +90,29 @@ def test_route_json(logged: tuple[Path, Path]) -> None:
     assert out["completion_tokens"] <= 3 and out["co2_kg"] > 0
     text = run("route", "hello there", "--config", str(cfg))
     assert text.returncode == 0 and "tiny-light" in text.stdout and "llm_inference" in text.stdout
+    # the figures' method, as demo, serve and report say it: measured or estimated
+    parts = text.stdout.splitlines()[-1]
+    assert parts.endswith(f"  carbon method: {out['methods']['llm_inference']}"), parts
+
+
+def test_route_names_each_carbon_method_of_its_answer() -> None:
+    from routerllm.carbon.meter import Measurement
+    from routerllm.route_cli import _result_lines
+    from routerllm.routed_result import RoutedResult
+
+    def answer(*methods: str) -> list[str]:
+        parts = {n: Measurement(n, 0.5, 1e-6, 5e-7, m) for n, m in zip(("router_inference", "model_loading", "llm_inference"), methods, strict=True)}  # fmt: skip
+        result = RoutedResult(text="hi", model="remote", prompt_tokens=1, completion_tokens=1, latency_s=1.5, components=parts)  # fmt: skip
+        return _result_lines(1, result, "heavy")
+
+    # a remote model's generation estimated from its per-token figures, its routing metered
+    mixed = answer("codecarbon:load-estimate", "cache", "estimate:per-token")
+    assert mixed[2].endswith("  carbon method: codecarbon:load-estimate, estimate:per-token"), mixed  # fmt: skip
+    # a part CodeCarbon failed to measure is named: its 0 kWh is none measured
+    failed = answer("codecarbon:measured", "codecarbon:failed", "codecarbon:measured")
+    assert failed[2].endswith("  carbon method: codecarbon:failed, codecarbon:measured"), failed
+    # carbon tracking off: no method, its parts said not measured
+    assert "carbon method" not in "\n".join(answer("none", "none", "none"))
 
 
 def test_models_and_report(logged: tuple[Path, Path]) -> None:

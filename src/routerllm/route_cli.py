@@ -112,6 +112,11 @@ def _result_lines(index: int, result: Any, tier: str) -> list[str]:
     )
     if (p := result.predicted) is not None and p.model == result.model:
         parts += f"  (predicted {fmt_kwh(p.energy_kwh)}, CO2 {fmt_g(p.co2_kg)})"
+    # measured or estimated, in the words of demo, serve and report; a cached part spent
+    # nothing, and one not measured or of unknown usage is said so above
+    said = {CACHED, NO_USAGE, NOT_MEASURED}
+    if methods := sorted({m.method for m in result.components.values()} - said):
+        parts += f"  carbon method: {', '.join(methods)}"
     reply = " ".join(result.text.split())
     reply = reply[:150] + ("..." if len(reply) > 150 else "")
     return [head, f"     why: {result.reason}", f"     {parts}", f"     -> {reply}"]
