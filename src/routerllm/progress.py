@@ -159,7 +159,7 @@ class PlainProgress:
             target=_say_each_interval, args=(weakref.ref(self), self._stop, interval),
             name=f"routerllm progress: {desc}", daemon=True,
         )  # fmt: skip
-        if math.isfinite(interval):
+        if math.isfinite(self._interval):  # not where the first line found stderr gone
             self._timer.start()
 
     def __iter__(self) -> Iterator[Any]:
