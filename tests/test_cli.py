@@ -113,6 +113,14 @@ def test_route_names_each_carbon_method_of_its_answer() -> None:
     assert failed[2].endswith("  carbon method: codecarbon:failed, codecarbon:measured"), failed
     # carbon tracking off: no method, its parts said not measured
     assert "carbon method" not in "\n".join(answer("none", "none", "none"))
+    # a part CodeCarbon failed on logged 0 kWh: not a measured 0.00e+00 kWh, and the
+    # total is said to leave it out
+    parts = {"router_inference": Measurement("router_inference", 0.01, 1e-7, 5e-8, "codecarbon:measured"),
+             "llm_inference": Measurement("llm_inference", 2.0, 0.0, 0.0, "codecarbon:failed")}  # fmt: skip
+    result = RoutedResult(text="hi", model="m", prompt_tokens=1, completion_tokens=1, latency_s=2.0, components=parts)  # fmt: skip
+    head, _, line, _ = _result_lines(1, result, "light")
+    assert head.endswith(" (and llm_inference's, not measured: CodeCarbon failed)"), head
+    assert "llm_inference: 2.00 s not measured (CodeCarbon failed)" in line, line
 
 
 def test_models_and_report(logged: tuple[Path, Path]) -> None:

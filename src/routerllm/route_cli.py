@@ -73,12 +73,13 @@ def add_parser(sub: Any, common: argparse.ArgumentParser) -> None:
 
 
 def _result_lines(index: int, result: Any, tier: str) -> list[str]:
-    from routerllm.carbon.meter import CACHED, NO_USAGE, NOT_MEASURED
+    from routerllm.carbon.meter import CACHED, CODECARBON_FAILED, NO_USAGE, NOT_MEASURED
     from routerllm.carbon.report_text import fmt_g, fmt_kwh, not_measured_text
 
     # carbon tracking off measures nothing (method "none"): its zeros are not 0 g of CO2;
     # a cached answer's unspent parts (method "cache") say nothing of its routing's
-    measured = {n: m.method != NOT_MEASURED for n, m in result.components.items()}
+    # and a part CodeCarbon failed on logged 0 kWh, which is no measurement either
+    measured = {n: m.method not in (NOT_MEASURED, CODECARBON_FAILED) for n, m in result.components.items()}  # fmt: skip
     generation = result.components.get("llm_inference")
     # a remote endpoint that did not say how many tokens it generated: its 0s are no count
     unknown = generation is not None and generation.method == NO_USAGE
@@ -91,6 +92,8 @@ def _result_lines(index: int, result: Any, tier: str) -> list[str]:
     if any(measured[n] for n in others):
         energy = f"{fmt_kwh(result.energy_kwh)}  CO2 {fmt_g(result.co2_kg)}"
         energy += " (and the generation's, not known)" if unknown else ""
+        if failed := [n for n in others if result.components[n].method == CODECARBON_FAILED]:
+            energy += f" (and {', '.join(failed)}'s, not measured: CodeCarbon failed)"
     elif unknown:
         energy = "energy and CO2 not known"
     else:
@@ -106,6 +109,8 @@ def _result_lines(index: int, result: Any, tier: str) -> list[str]:
             if m.method == NO_USAGE
             else f"{m.energy_kwh:.2e} kWh {m.co2_kg * 1000:.2e} g"
             if measured[name]
+            else "not measured (CodeCarbon failed)"
+            if m.method == CODECARBON_FAILED
             else "not measured"
         )
         for name, m in result.components.items()
