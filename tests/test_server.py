@@ -211,9 +211,14 @@ def test_a_stream_carries_the_same_answer(served: tuple[str, RouterLLM]) -> None
     assert events[-1] == "[DONE]"
     chunks = [json.loads(e) for e in events[:-1]]
     assert all(c["object"] == "chat.completion.chunk" for c in chunks)
-    streamed = "".join(c["choices"][0]["delta"].get("content", "") for c in chunks if c["choices"])
-    assert streamed == plain["choices"][0]["message"]["content"]
-    assert chunks[1]["choices"][0]["finish_reason"] == plain["choices"][0]["finish_reason"]
+    pieces = [c["choices"][0]["delta"].get("content") for c in chunks if c["choices"]]
+    # the text comes piece by piece as it is generated (8 tokens), the same answer joined
+    assert len([p for p in pieces if p]) > 1 and pieces[-1] is None
+    assert "".join(p or "" for p in pieces) == plain["choices"][0]["message"]["content"]
+    assert chunks[0]["choices"][0]["delta"]["role"] == "assistant"
+    assert len({(c["id"], c["model"]) for c in chunks}) == 1 and chunks[0]["model"] == plain["model"]  # fmt: skip
+    assert chunks[-2]["choices"][0]["finish_reason"] == plain["choices"][0]["finish_reason"]
+    assert chunks[-2]["routerllm"]["request_id"] == chunks[0]["id"].removeprefix("chatcmpl-")
     assert chunks[-1]["choices"] == [] and chunks[-1]["usage"] == plain["usage"]
 
 
@@ -232,16 +237,17 @@ def test_a_non_finite_figure_is_null_in_an_answer_and_in_a_stream(
     """A NaN or infinite energy went out as the token ``NaN`` in a stream, which no JSON
     parser reads, and made the plain answer a 500 (Starlette refuses NaN)."""
     base, _ = served
-    measured = server_app._answer
+    measured = server_app._Service.generate
 
-    def nan_energy(call: protocol.Call, result: Any, warning: str) -> Any:
+    def nan_energy(self: Any, asked: protocol.Call, stop: threading.Event) -> Any:
+        result, warning = measured(self, asked, stop)
         parts = {
             name: dataclasses.replace(m, energy_kwh=math.nan, co2_kg=math.inf, method="codecarbon:measured")
             for name, m in result.components.items()
         }  # fmt: skip
-        return measured(call, dataclasses.replace(result, components=parts), warning)
+        return dataclasses.replace(result, components=parts), warning
 
-    monkeypatch.setattr(server_app, "_answer", nan_energy)
+    monkeypatch.setattr(server_app._Service, "generate", nan_energy)
     status, text = call(base, CHAT, asking(max_tokens=2))
     assert status == 200, text
     plain = strict_json(text)["routerllm"]
@@ -267,7 +273,7 @@ def test_stream_options_whose_include_usage_is_null_stream_without_usage(
     assert status == 200, text
     events = [line.removeprefix("data: ") for line in text.split("\n\n") if line]
     chunks = [json.loads(e) for e in events[:-1]]
-    assert events[-1] == "[DONE]" and len(chunks) == 2
+    assert events[-1] == "[DONE]" and chunks[-1]["choices"][0]["finish_reason"] == "length"
     assert all("usage" not in c for c in chunks)
 
 
@@ -2233,40 +2239,50 @@ def test_clients_gone_while_waiting_their_turn_are_dropped_quietly(
 
 
 @pytest.mark.parametrize("reset", [False, True], ids=["closed", "reset"])
-def test_a_client_gone_mid_stream_leaves_its_row_and_no_traceback(
+def test_a_client_gone_mid_stream_stops_the_generation_leaves_its_row_and_no_traceback(
     quiet_config: AppConfig, monkeypatch: pytest.MonkeyPatch, reset: bool
 ) -> None:
-    """An audit (nothing was wrong): a client that leaves a stream after its first event
-    (the answer whole by then: generated and logged before the first event) leaves the
-    row in the request log, the server's log has no warning or traceback for it, and
-    the next request is served. The events are slowed for the client to leave between
-    two of them."""
-    events = protocol.events
-
-    class Slow(list):  # type: ignore[type-arg]
-        def __iter__(self) -> Iterator[str]:
-            for event in list.__iter__(self):
-                yield event
-                time.sleep(0.3)
-
-    monkeypatch.setattr(server_app.protocol, "events", lambda *a, **k: Slow(events(*a, **k)))
+    """A client that leaves a stream after its first piece of text stops the generation
+    between two tokens (the text comes as it is generated: the answer is not whole yet);
+    its row is in the request log as cancelled, for what it spent, the server's log has
+    no warning or traceback for it, and the next request is served. The model waits at
+    its 3rd token until the server has seen the client leave (the client, in this
+    process, may leave before the 2nd: then it stops after the 1st)."""
     complaints = _Complaints()
     with RouterLLM(quiet_config) as system:
+        backend = system.manager.backend("tiny-light")  # the "smallest" router's
+        backend.load()
+        llm, sampled, sample, logged = backend._llm, [], backend._llm.sample, threading.Event()
+
+        def paused(*args: Any, **kwargs: Any) -> Any:
+            sampled.append(token := sample(*args, **kwargs))
+            if len(sampled) == 3 and not logged.is_set():
+                told, deadline = Cancellation(), time.monotonic() + 30
+                while not told() and time.monotonic() < deadline:
+                    time.sleep(0.01)
+            return token
+
+        monkeypatch.setattr(llm, "sample", paused)
         base, srv, serving = started(system)
         with complaints.watching():
-            body = json.dumps(asking(max_tokens=5, stream=True)).encode()
+            body = json.dumps(asking(max_tokens=50, stream=True)).encode()
             sock = half_sent(base, body, len(body))
             seen = b""
             while b"data: " not in seen:
                 seen += sock.recv(65536)
             assert seen.startswith(b"HTTP/1.1 200 "), seen
             _leave(sock, reset)
-            time.sleep(1)  # the rest of the events meet a closed connection
+            deadline = time.monotonic() + 30
+            while system.log.count() < 1 and time.monotonic() < deadline:
+                time.sleep(0.02)
+            logged.set()
             assert chat(base, max_tokens=1)["choices"]
             srv.should_exit = True
             serving.join(30)
         rows = list(system.log.records())
-        assert [(r.finish_reason, r.completion_tokens) for r in rows] == [("length", 5), ("length", 1)]  # fmt: skip
+        assert [r.finish_reason for r in rows] == [CANCELLED, "length"]
+        assert rows[0].completion_tokens in (1, 2) and rows[1].completion_tokens == 1
+        assert srv.config.app.state.service.unsent == 0  # a stop is held for none (serve())
     assert not complaints.records, [r.getMessage() for r in complaints.records]
 
 

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, NamedTuple
 
 from routerllm.answer_logging import AnswerLogging
+from routerllm.backends.base import LiveText
 from routerllm.backends.interrupts import CANCELLED, cancelled
 from routerllm.cache import answered_again, cache_key
 from routerllm.carbon.budget import Admission, spent_so_far
@@ -64,6 +65,43 @@ def _no_room(config: AppConfig, read_by: str, tokens: int, names: list[str]) -> 
     return f"{prompt} in their contexts ({_contexts(config, names)})"
 
 
+class _Shown(LiveText):
+    """The caller's ``on_text`` and ``on_answer`` (``GenerationRequest``'s): the answer's
+    model and request id said once, before its first piece of text."""
+
+    def __init__(self, on_text: Callable[[str], None], on_answer: Callable[[str, str], None] | None) -> None:  # fmt: skip
+        super().__init__(self._give)
+        self.on_text, self.on_answer = on_text, on_answer
+        self.head: tuple[str, str] | None = None  # (model, request id), once said
+
+    def _give(self, piece: str) -> None:
+        if self.head is None:
+            raise RuntimeError("a piece of text came before its model was known")
+        if self.on_answer is not None:
+            self.on_answer(*self.head)
+            self.on_answer = None
+        self.on_text(piece)
+
+    class Piece:
+        """A backend's ``on_text``: its pieces, said as ``model``'s (set before it runs)."""
+
+        def __init__(self, shown: _Shown, request_id: str) -> None:
+            self.shown, self.request_id, self.model = shown, request_id, ""
+
+        def __call__(self, piece: str) -> None:
+            self.shown.head = self.shown.head or (self.model, self.request_id)
+            self.shown(piece)
+
+    def to(self, request_id: str) -> _Shown.Piece:
+        """The ``on_text`` of the backends that generate the answer logged as ``request_id``."""
+        return _Shown.Piece(self, request_id)
+
+    def ended(self, result: RoutedResult) -> None:
+        """The answer ``result``: its text not yet given."""
+        self.head = self.head or (result.model, result.request_id)
+        self.finish(result.text)
+
+
 class RequestAnswering(AnswerLogging):
     """The answering half of ``RouterLLM``, which sets the attributes below (and those
     of ``AnswerLogging``)."""
@@ -87,6 +125,32 @@ class RequestAnswering(AnswerLogging):
         """Answer one routed request, ``routing`` its share of its batch's routing;
         ``unrun``: the share of the batch's requests after it, which do not run if it
         fails, and so is logged with its failure (``_failed``)."""
+        # the text goes to the caller's on_text as it is generated where nothing can take
+        # it back (``_answer``), else whole at the end: ``shown`` gives it what is left
+        shown = None
+        if req.on_text is not None:
+            shown = _Shown(req.on_text, req.on_answer)
+            req = dataclasses.replace(req, on_text=None, on_answer=None)
+        try:
+            result = self._shown_run(req, decision, routing, tag, unrun, shown)
+        except RequestLogError as e:
+            if shown is not None and e.result is not None:
+                shown.ended(e.result)
+            raise
+        if shown is not None:
+            shown.ended(result)
+        return result
+
+    def _shown_run(
+        self,
+        req: GenerationRequest,
+        decision: RoutingDecision,
+        routing: Measurement,
+        tag: str,
+        unrun: Measurement | None,
+        shown: _Shown | None,
+    ) -> RoutedResult:
+        """``_run``'s answer, its text given to ``shown`` as it is generated where it may."""
         reason = decision.reason
         stub = self._stub(req)
         if stub is not None:
@@ -106,7 +170,7 @@ class RequestAnswering(AnswerLogging):
             admission = self._admit(req, decision, routing, stub)
             logged = True
             try:
-                return self._answer(req, decision, admission, routing, stub, reason + admission.reason, tag, key, unrun)  # fmt: skip
+                return self._answer(req, decision, admission, routing, stub, reason + admission.reason, tag, key, unrun, shown)  # fmt: skip
             except RequestLogError as e:
                 # answered, not logged: the budgets go on counting it (a row written to the
                 # log but not to the emissions CSV is counted from the log, not twice)
@@ -143,12 +207,22 @@ class RequestAnswering(AnswerLogging):
         tag: str,
         key: str | None,
         unrun: Measurement | None = None,
+        shown: _Shown | None = None,
     ) -> RoutedResult:
         """Generate (escalating where the cascade says), measure, price and log; cache the
-        answer under ``key`` unless the budgets changed it."""
+        answer under ``key`` unless the budgets changed it. The answer's text goes to
+        ``shown`` as it is generated unless what follows may change it: a function stub's
+        answer is completed in the model's code style, and the cascade may replace it
+        with a larger model's (the whole text comes at the end then)."""
         # the budgets changed the answer (or an escalation failed): it is not cached
         budgeted = bool(admission.reason) or admission.model != decision.model
-        fitted = self._fitted(req, stub, admission, decision, routing, tag, unrun)
+        cascade = self.config.cascade
+        final = stub is None and not (cascade.enabled and self.scope.larger(admission.model))
+        request_id = uuid.uuid4().hex  # known before the first piece of text (``_Shown``)
+        asked = req
+        if shown is not None and final:
+            asked = dataclasses.replace(req, on_text=shown.to(request_id))
+        fitted = self._fitted(asked, stub, admission, decision, routing, tag, unrun)
         name, reason = fitted.model, reason + fitted.reason
         completion, loading, inference, cost = fitted.answer
         # what the models escalated from spent: the loads of those the prompt did not fit
@@ -160,7 +234,6 @@ class RequestAnswering(AnswerLogging):
         # a step up whose load failed (a corrupt file): its model, error and load, logged
         # as a failed load of that model (the report's failed_loads), not of the answer's
         failed_load: tuple[str, str, Measurement] | None = None
-        cascade = self.config.cascade
         if cascade.enabled:  # imported only where used: it brings the sandbox and the parsers
             from routerllm.cascade import verify_answer, verify_stub
         # the models the cache key holds (RoutingScope.larger), the smallest first; an answer
@@ -278,7 +351,7 @@ class RequestAnswering(AnswerLogging):
             reason=reason,
             cost_usd=cost,
             components=components,
-            request_id=uuid.uuid4().hex,
+            request_id=request_id,
             predicted=admission.prediction,
             escalated=earlier,
             token_priced=not self.calls.priced_by_energy(name),
@@ -311,6 +384,8 @@ class RequestAnswering(AnswerLogging):
         name, refused, refused_cost, said = admission.model, None, 0.0, ""
         while True:
             try:
+                if isinstance(req.on_text, _Shown.Piece):  # the model whose text it is
+                    req.on_text.model = name
                 return _Fitted(name, self.calls.attempt(name, req, stub), refused, refused_cost, said)  # fmt: skip
             except RouterLLMError as e:
                 earlier = refused  # the loads of the models stepped up from: not name's

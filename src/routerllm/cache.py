@@ -57,7 +57,7 @@ def cache_key(
         return None
     shape = {
         "model": model,
-        "request": asdict(request),
+        "request": asdict(replace(request, on_text=None, on_answer=None)),  # no part of it
         "generation": gen.model_dump(),
         "cascade": cascade.model_dump(),
         "larger": list(larger),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 import re
@@ -22,6 +23,8 @@ from routerllm.config import (
 )
 from routerllm.exceptions import BackendError, PromptError
 
+log = logging.getLogger(__name__)
+
 
 @dataclass(frozen=True)
 class GenerationRequest:
@@ -37,6 +40,12 @@ class GenerationRequest:
     "user" or "assistant", oldest first; ``prompt`` is the user's newest message,
     the one the router reads. ``top_k`` and ``min_p``: the sampling filters (0: none),
     as ``GenerationConfig``'s; None there too leaves the backend's own.
+    ``on_text``: called with each new piece of the answer's text while it is generated
+    (``RouterLLM.generate`` gives its whole text so: the pieces joined are the answer);
+    a backend that cannot stream gives nothing, and the caller the text at the end.
+    ``on_answer(model, request_id)``: called by ``RouterLLM.generate`` before the first
+    piece, with the model that answers and the id the answer is logged under. Neither is
+    part of the request's identity (equality, the cache's key).
     """
 
     prompt: str
@@ -53,6 +62,8 @@ class GenerationRequest:
     prompt_state: bool = False
     history: tuple[tuple[str, str], ...] = ()
     seed: int | None = None
+    on_text: Callable[[str], None] | None = field(default=None, compare=False, repr=False)
+    on_answer: Callable[[str, str], None] | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         if self.stop is None:
@@ -220,6 +231,53 @@ def cut_at_stop(text: str, stop: tuple[str, ...] | list[str]) -> str:
     """``text`` up to (not including) the earliest of the ``stop`` sequences."""
     cut = min((i for s in stop if s and (i := text.find(s)) >= 0), default=len(text))
     return text[:cut]
+
+
+def settled_text(text: str, stops: Sequence[str]) -> str:
+    """The start of an answer's ``text`` so far that the whole answer keeps, whatever is
+    generated next: the text before the earliest of the ``stops`` it holds (the answer
+    ends there), else the text less an end that may be the start of one of them (held
+    back until it is known not to be: the answer would end before it)."""
+    if (end := min((i for s in stops if s and (i := text.find(s)) >= 0), default=-1)) >= 0:
+        return text[:end]
+    cut = len(text)
+    for stop in stops:  # the earliest start of a stop's beginning at the text's end
+        for i in range(max(len(text) - len(stop) + 1, 0), cut):
+            if stop.startswith(text[i:]):
+                cut = i
+                break
+    return text[:cut]
+
+
+class LiveText:
+    """An answer's text handed to ``sink`` piece by piece as it is generated: only what
+    the finished answer keeps (:func:`settled_text`), so that the pieces joined are
+    always the start of the answer (its rest is the caller's to give, see
+    ``GenerationRequest.on_text``). ``sent``: what ``sink`` has been given."""
+
+    def __init__(self, sink: Callable[[str], None], stops: Sequence[str] = ()) -> None:
+        self.sink, self.stops, self.sent = sink, tuple(stops), ""
+
+    def show(self, text: str) -> None:
+        """``text``, the answer so far: its newly settled part to ``sink``."""
+        settled = settled_text(text, self.stops)
+        # a text that no longer starts with what was sent (a decoding that changed its
+        # mind) gives nothing more: what was sent cannot be taken back
+        if len(settled) > len(self.sent) and settled.startswith(self.sent):
+            piece, self.sent = settled[len(self.sent) :], settled
+            self.sink(piece)
+
+    def __call__(self, piece: str) -> None:
+        """A new ``piece`` of the answer (another ``LiveText``'s, a backend's, say)."""
+        self.show(self.sent + piece)
+
+    def finish(self, text: str) -> None:
+        """The whole answer ``text``: its part not yet given to ``sink``."""
+        if not text.startswith(self.sent):  # a backend's bug: said, as it cannot be mended
+            log.error("streamed text is not the start of the answer: %r", self.sent[:80])
+        elif len(text) > len(self.sent):
+            piece, self.sent = text[len(self.sent) :], text
+            self.sink(piece)
 
 
 def chat_messages(request: GenerationRequest) -> list[dict[str, str]]:

@@ -19,6 +19,7 @@ from routerllm.backends.base import (
     Backend,
     Completion,
     GenerationRequest,
+    LiveText,
     control_stops,
     cut_at_stop,
     empty_prompt,
@@ -102,11 +103,24 @@ def _llama_class() -> Any:
 
     class SamplingLlama(Llama):  # type: ignore[misc]
         sampled: list[int]
+        kept: Callable[[list[int]], None] | None = None
 
         def sample(self, *args: Any, **kwargs: Any) -> Any:
             token = super().sample(*args, **kwargs)
             self.sampled.append(int(token))
             return token
+
+        def generate(self, *args: Any, **kwargs: Any) -> Any:
+            """Llama's tokens; ``kept`` (where set) is called with the answer's tokens
+            so far each time the completion asks for the next one, having kept the last
+            (neither an end of generation nor past a stop or the token limit): before
+            the next token is computed, not after."""
+            answer: list[int] = []
+            for token in super().generate(*args, **kwargs):
+                yield token
+                answer.append(int(token))
+                if self.kept is not None:
+                    self.kept(answer)
 
     return SamplingLlama
 
@@ -298,8 +312,6 @@ class LlamaCppBackend(Backend):
         so where one token completed two (".\n\n" for stops "\n" and "."), the text kept
         the other."""
         try:
-            stop = self._templated(request)[1] if self._templates(request) else []
-            kwargs["stop"] = [*(request.stop or []), *stop] or None
             out = self._llm.create_completion(prompt=prompt, stopping_criteria=criteria, **kwargs)
             return out, cut_at_stop(out["choices"][0]["text"], kwargs["stop"] or [])
         except ValueError as e:
@@ -308,6 +320,22 @@ class LlamaCppBackend(Backend):
             raise BackendError(f"llama.cpp generation failed for {self.name!r}: {e}") from e
         except RuntimeError as e:  # llama_decode's failures (a context filled up)
             raise BackendError(f"llama.cpp generation failed for {self.name!r}: {e}") from e
+
+    def _streamed(
+        self, request: GenerationRequest, prompt: list[int], stops: list[str] | None, controls: tuple[str, ...]
+    ) -> Callable[[list[int]], None] | None:  # fmt: skip
+        """What gives the request's ``on_text`` its answer's text as it is generated
+        (``SamplingLlama.kept``), or None: no ``on_text``, or a stop sequence with
+        control-token text, which cuts the answer where its written text, not its
+        text, holds it (the whole text comes at the end then)."""
+        if request.on_text is None or controls:
+            return None
+        live, llm = LiveText(request.on_text, stops or []), self._llm
+
+        def kept(answer: list[int]) -> None:  # written as llama-cpp-python writes the answer
+            live.show(llm.detokenize(answer, prev_tokens=prompt).decode("utf-8", errors="ignore"))
+
+        return kept
 
     def unload(self) -> None:
         if self._llm is not None:
@@ -383,6 +411,8 @@ class LlamaCppBackend(Backend):
         # Seeded, never llama.cpp's LLAMA_DEFAULT_SEED (2**32 - 1, MAX_SEED), which it reads as
         # "draw one at random": that seed is 0 here (each answer differed, though seeded).
         kwargs["seed"] = secrets.randbelow(MAX_SEED) if sampling.seed is None else sampling.seed % MAX_SEED  # fmt: skip
+        template_stops = self._templated(request)[1] if self._templates(request) else []
+        kwargs["stop"] = [*(request.stop or []), *template_stops] or None
         controls = control_stops(request.stop, self._piece_tokens)
         cap = _TokenCap(max_tokens, int(self._llm.token_eos()), n_prompt, controls, self._written)
         if cap.end >= 0:
@@ -411,6 +441,8 @@ class LlamaCppBackend(Backend):
 
                 criteria = StoppingCriteriaList([*(criteria or []), lambda _ids, _logits: cancel()])  # fmt: skip
             self._llm.sampled = []
+            self._llm.kept = self._streamed(request, prompt, kwargs["stop"], controls)
+            stack.callback(setattr, self._llm, "kept", None)
             # The whole prompt is read anew, the cache emptied: llama-cpp-python reused the
             # previous request's longest common prefix and read the rest alone, the last
             # token alone where the prompt was the same, and a batch of one token gives

@@ -15,6 +15,7 @@ requests still waiting or still arriving are refused (503).
 # No `from __future__ import annotations`: FastAPI reads the endpoints' annotations
 # (``Request``, imported inside create_app) at run time.
 import asyncio
+import dataclasses
 import logging
 import re
 import threading
@@ -48,6 +49,7 @@ from routerllm.server.middleware import (
 from routerllm.server.options import cors_origins, key_bytes, waiting_cap
 from routerllm.server.refusals import BUSY_RETRY_MAX_S, CLOSE, NO_RETRY, Refusals
 from routerllm.server.serving import listen, serve, server
+from routerllm.server.streaming import Live, live_events
 from routerllm.strict_json import finite
 
 if TYPE_CHECKING:
@@ -257,6 +259,8 @@ class _Service(Refusals):
             request.scope[BEGUN] = True  # counted until sent, by Delivery
             self.unsent += 1
             stop = threading.Event()  # set once the client has gone
+            if call.stream:
+                return await self.streamed(call, request, stop)
             try:
                 result, warning = await _finished(self.executor, self.generate, call, request, stop)  # fmt: skip
             finally:
@@ -272,6 +276,34 @@ class _Service(Refusals):
             return self.unavailable(close=True)
         except Exception as e:
             return self.internal_error(e)
+
+    async def streamed(self, call: protocol.Call, request: Any, stop: threading.Event) -> Any:
+        """A streamed answer, its text sent as it is generated, once the turn is held.
+        Until its first piece of text, it is answered as without streaming: an error is
+        the API's error (its status), an answer that comes whole (from the cache, or
+        checked by the cascade) its events at once. The turn passes on as the generation
+        ends, whether or not the answer has been sent."""
+        loop = asyncio.get_running_loop()
+        live = Live(loop)
+        asked = dataclasses.replace(
+            call.request,
+            on_text=lambda piece: live.put(("text", piece)),
+            on_answer=lambda model, request_id: live.put(("head", model, request_id)),
+        )
+        future = loop.run_in_executor(self.executor, self.generate, dataclasses.replace(call, request=asked), stop)  # fmt: skip
+        future.add_done_callback(lambda _: self.end_turn())
+        await _watched(future, request, stop, live)
+        if stop.is_set():  # the client left before its first event
+            await _watched(future, request, stop)
+            result, _ = future.result()
+            log.info("client left while its answer was generated: stopped after %d token(s)", result.completion_tokens)  # fmt: skip
+            return _gone()
+        if not live.items:  # the answer ended before its first piece of text
+            return _answer(call, *future.result())
+        from starlette.responses import StreamingResponse
+
+        events = live_events(self, call, future, live, stop, int(time.time()))
+        return StreamingResponse(events, media_type="text/event-stream")
 
     def check_model(self, name: str | None) -> None:
         names = [m.name for m in self.system.config.models]
@@ -339,23 +371,33 @@ async def _finished(
     stop: threading.Event,
 ) -> Any:
     """``generate(call, stop)`` on the executor's thread, awaited to its end even when
-    this task is cancelled (a second Ctrl-C), so that the answer is still sent. A future,
-    not a task: the event loop's shutdown cancels every task, and would cancel it too.
-    Every POLL_S it looks whether the client has gone: then ``stop`` is set, and the
-    generation stops between two tokens (no energy spent on an answer nobody reads)."""
+    this task is cancelled (a second Ctrl-C), so that the answer is still sent; as
+    ``_watched`` waits."""
     future = asyncio.get_running_loop().run_in_executor(executor, generate, call, stop)
-    while True:
+    await _watched(future, request, stop)
+    return future.result()
+
+
+async def _watched(
+    future: "asyncio.Future[Any]", request: Any, stop: threading.Event, live: Live | None = None
+) -> None:
+    """Until ``future`` (a generation's) is done, or ``live`` holds something, even when
+    this task is cancelled (a second Ctrl-C: the answer in progress is still finished
+    and sent). A future, not a task: the event loop's shutdown cancels every task, and
+    would cancel it too. Every POLL_S it looks whether the client has gone: then ``stop``
+    is set, and the generation stops between two tokens (no energy spent on an answer
+    nobody reads)."""
+    while not future.done() and not (live is not None and live.items):
         try:
             # asyncio.wait leaves the future running when this task is cancelled
-            await asyncio.wait({future}, timeout=POLL_S)
-            if future.done():
-                return future.result()
+            await (live.next(future, POLL_S) if live is not None else asyncio.wait({future}, timeout=POLL_S))  # fmt: skip
+            if future.done() or (live is not None and live.items):
+                return
             if not stop.is_set() and await request.is_disconnected():
                 stop.set()
         except asyncio.CancelledError:
             if future.cancelled():
                 raise
-            # stopping at once: the answer in progress is still finished and sent
 
 
 def _answer(call: protocol.Call, result: "RoutedResult", warning: str) -> Any:

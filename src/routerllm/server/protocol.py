@@ -333,11 +333,11 @@ def facts(result: RoutedResult, warning: str = "") -> dict[str, Any]:
     return {**about, "warning": warning} if warning else about
 
 
-def _head(call: Call, result: RoutedResult, created: int, chunk: bool = False) -> dict[str, Any]:
+def _head(call: Call, request_id: str, model: str, created: int, chunk: bool = False) -> dict[str, Any]:  # fmt: skip
     prefix, kind = ("chatcmpl", "chat.completion") if call.kind == "chat" else ("cmpl", "text_completion")  # fmt: skip
     if chunk and call.kind == "chat":
         kind += ".chunk"
-    return {"id": f"{prefix}-{result.request_id}", "object": kind, "created": created, "model": result.model}  # fmt: skip
+    return {"id": f"{prefix}-{request_id}", "object": kind, "created": created, "model": model}  # fmt: skip
 
 
 def answer(call: Call, result: RoutedResult, created: int, warning: str = "") -> dict[str, Any]:
@@ -350,39 +350,66 @@ def answer(call: Call, result: RoutedResult, created: int, warning: str = "") ->
     )
     choice.update(logprobs=None, finish_reason=finish)
     return {
-        **_head(call, result, created),
+        **_head(call, result.request_id, result.model, created),
         "choices": [choice],
         "usage": _usage(result),
         "routerllm": facts(result, warning),
     }
 
 
-def events(call: Call, result: RoutedResult, created: int, warning: str = "") -> list[str]:
-    """The answer as server-sent events, as a streaming client reads them. The answer
-    is generated whole before the first event: its text comes in one chunk, then the
-    finish reason (with RouterLLM's facts), the usage when asked, and ``[DONE]``."""
-    head = _head(call, result, created, chunk=True)
+def chunk_head(call: Call, request_id: str, model: str, created: int) -> dict[str, Any]:
+    """What every event of a streamed answer carries: its id, kind, time and model."""
+    head = _head(call, request_id, model, created, chunk=True)
     if call.include_usage:  # as the API does: null in every chunk but the last
         head["usage"] = None
+    return head
 
-    def choice(text: str | None, finish: str | None) -> dict[str, Any]:
-        if call.kind == "chat":
-            delta = {} if text is None else {"role": "assistant", "content": text}
-            return {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}
-        return {"index": 0, "text": text or "", "logprobs": None, "finish_reason": finish}
 
+def _event(chunk: Any) -> str:
+    # As the plain answer (``app._answer``): a figure that is not finite is null.
+    return f"data: {json_text(chunk)}\n\n"
+
+
+def _choice(call: Call, text: str | None, finish: str | None, first: bool) -> dict[str, Any]:
+    if call.kind == "chat":
+        delta: dict[str, Any] = {} if text is None else {"content": text}
+        if first:  # the first chunk says whose the message is
+            delta = {"role": "assistant", **delta}
+        return {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}
+    return {"index": 0, "text": text or "", "logprobs": None, "finish_reason": finish}
+
+
+def text_event(call: Call, head: dict[str, Any], text: str, first: bool = False) -> str:
+    """A piece of a streamed answer's text, as an event (``first``: the answer's first)."""
+    return _event({**head, "choices": [_choice(call, text, None, first)]})
+
+
+def closing_events(call: Call, head: dict[str, Any], result: RoutedResult, warning: str = "") -> list[str]:  # fmt: skip
+    """The events that end a streamed answer once its text is sent: the finish reason
+    (with RouterLLM's facts, known only now), the usage when asked, and ``[DONE]``."""
     chunks = [
-        {**head, "choices": [choice(result.text, None)]},
         {
             **head,
-            "choices": [choice(None, _finish(result.finish_reason))],
+            "choices": [_choice(call, None, _finish(result.finish_reason), False)],
             "routerllm": facts(result, warning),
         },  # fmt: skip
     ]
     if call.include_usage:
         chunks.append({**head, "choices": [], "usage": _usage(result)})
-    # As the plain answer (``app._answer``): a figure that is not finite is null.
-    return [f"data: {json_text(c)}\n\n" for c in chunks] + ["data: [DONE]\n\n"]
+    return [_event(c) for c in chunks] + ["data: [DONE]\n\n"]
+
+
+def error_event(body: dict[str, Any]) -> str:
+    """The event that ends a stream where the answer failed after its first text: the
+    API's error object (an openai client raises it as ``APIError``), and no ``[DONE]``."""
+    return _event(body)
+
+
+def events(call: Call, result: RoutedResult, created: int, warning: str = "") -> list[str]:
+    """A whole answer as server-sent events, as a streaming client reads them: its text
+    in one chunk, then :func:`closing_events`."""
+    head = chunk_head(call, result.request_id, result.model, created)
+    return [text_event(call, head, result.text, first=True), *closing_events(call, head, result, warning)]  # fmt: skip
 
 
 def feedback_call(body: object) -> tuple[str, float]:

@@ -4,6 +4,7 @@ the checks of a request's key and body type (``Refusals``, which ``app._Service`
 from __future__ import annotations
 
 import hmac
+import json
 import logging
 import math
 from datetime import datetime, timezone
@@ -69,6 +70,10 @@ class Refusals:
         if not protocol.retry_mends(error, status, wait):
             headers.update(NO_RETRY)
         return self.refusal(status, str(error), kind, code, headers=headers, param=param)
+
+    def failure_body(self, error: RouterLLMError, call: protocol.Call | None = None) -> dict[str, Any]:  # fmt: skip
+        """The API's error object for ``error`` (``failure``'s body)."""
+        return json.loads(bytes(self.failure(error, call).body))  # type: ignore[no-any-return]
 
     def internal_error(self, error: Exception) -> Any:
         """A 500 for what no check foresaw, logged with its traceback."""

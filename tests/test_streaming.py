@@ -1,0 +1,181 @@
+"""An answer's text as it is generated (``GenerationRequest.on_text``): what is held back
+at a possible stop sequence, the real llama.cpp backend's pieces, ``RouterLLM``'s whole
+text where the cascade may replace it, and the server's stream failing mid-answer."""
+
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from routerllm.backends.base import GenerationRequest, LiveText, settled_text
+from routerllm.config import AppConfig, load_config
+from routerllm.exceptions import BackendError
+from routerllm.system import RouterLLM
+
+from .conftest import tiny_config_dict, write_config
+from .test_server import CHAT, asking, call, running
+
+
+@pytest.mark.parametrize(
+    ("text", "stops", "settled"),
+    [
+        ("Hello wor", ["world"], "Hello "),  # "wor" may begin "world"
+        ("Hello world!", ["world"], "Hello "),  # the answer ends there
+        ("Hello wax", ["world"], "Hello wax"),
+        ("a\n\nb", ["\n", "b"], "a"),  # the earliest stop
+        ("ab<", ["<|im_end|>", "b<x"], "a"),  # the earliest possible start: "b<"
+        ("abc", [], "abc"),
+        ("x END", ["END"], "x "),
+    ],
+)
+def test_the_settled_text_holds_back_what_may_begin_a_stop(
+    text: str, stops: list[str], settled: str
+) -> None:
+    assert settled_text(text, stops) == settled
+
+
+def test_live_text_gives_each_settled_piece_once_and_the_rest_at_the_end() -> None:
+    pieces: list[str] = []
+    live = LiveText(pieces.append, ["STOP"])
+    for text in ("He", "Hello S", "Hello ST", "Hello STa", "Hello STa b"):
+        live.show(text)
+    assert pieces == ["He", "llo ", "STa", " b"]
+    live.finish("Hello STa bye")
+    assert "".join(pieces) == "Hello STa bye"
+
+
+def test_the_llama_backend_streams_pieces_that_join_to_its_answer(tiny_config: AppConfig) -> None:
+    """The real tiny GGUF, greedy: several pieces come while it generates (each before
+    the next token is computed), joined the start of its answer; a stop sequence from
+    the middle of that answer cuts it, and no piece holds text past the cut."""
+    with RouterLLM(tiny_config) as system:
+        backend = system.manager.backend("tiny-light")
+        backend.load()
+        seen: list[tuple[str, int]] = []  # each piece, and the tokens sampled by then
+        asked = GenerationRequest("Hello", max_new_tokens=20, temperature=0)
+        plain = backend.generate(asked)
+        text = backend.generate(
+            GenerationRequest(
+                "Hello",
+                max_new_tokens=20,
+                temperature=0,
+                on_text=lambda p: seen.append((p, len(backend._llm.sampled))),
+            )
+        ).text
+        assert text == plain.text and len(seen) > 5
+        assert seen[0][1] == 1  # the first piece before the second token was computed
+        assert plain.text.startswith("".join(p for p, _ in seen))
+        stop = plain.text[len(plain.text) // 2 : len(plain.text) // 2 + 3]
+        pieces: list[str] = []
+        cut = backend.generate(dataclass_with(asked, stop=[stop], on_text=pieces.append))
+        assert cut.finish_reason == "stop" and cut.text == plain.text[: plain.text.index(stop)]
+        assert pieces and cut.text.startswith("".join(pieces))
+
+
+def dataclass_with(request: GenerationRequest, **fields: Any) -> GenerationRequest:
+    import dataclasses
+
+    return dataclasses.replace(request, **fields)
+
+
+def test_routerllm_gives_on_text_the_whole_answer_and_says_its_model_first(
+    tiny_config: AppConfig,
+) -> None:
+    told: list[tuple[str, ...]] = []
+    asked = GenerationRequest(
+        "Hi",
+        max_new_tokens=8,
+        temperature=0,
+        on_text=lambda p: told.append(("text", p)),
+        on_answer=lambda model, request_id: told.append(("head", model, request_id)),
+    )
+    with RouterLLM(tiny_config) as system:
+        result = system.generate(asked, model="tiny-medium")
+    assert told[0] == ("head", "tiny-medium", result.request_id)
+    assert len(told) > 2 and "".join(t[1] for t in told[1:]) == result.text
+
+
+def test_an_answer_the_cascade_may_replace_comes_whole_at_the_end(tmp_path: Path) -> None:
+    """With the cascade on and a larger model to escalate to, nothing is streamed before
+    the answer is final (a failed check would replace it): one piece, the whole text."""
+    config = load_config(write_config(tmp_path, tiny_config_dict(tmp_path, cascade={"enabled": True}, carbon={"enabled": False})))  # fmt: skip
+    pieces: list[str] = []
+    with RouterLLM(config) as system:
+        result = system.generate(
+            GenerationRequest("Hi", max_new_tokens=8, temperature=0, on_text=pieces.append),
+            model="tiny-light",
+        )
+    assert pieces == [result.text]
+
+
+@pytest.fixture
+def served_quietly(tmp_path: Path) -> Any:
+    config = load_config(write_config(tmp_path, tiny_config_dict(tmp_path, carbon={"enabled": False})))  # fmt: skip
+    with RouterLLM(config) as system, running(system) as base:
+        yield base, system
+
+
+def test_a_backend_failing_mid_stream_ends_it_with_an_error_event(
+    served_quietly: tuple[str, RouterLLM], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Text already sent (status 200), the model fails: the stream ends with the API's
+    error object as its last event, no ``[DONE]``, not a hung connection; the server goes on."""
+    base, system = served_quietly
+    backend = system.manager.backend("tiny-heavy")
+    generate = backend.generate
+
+    def failing(request: GenerationRequest) -> Any:
+        assert request.on_text is not None
+        request.on_text("partial")
+        raise BackendError("llama.cpp generation failed for 'tiny-heavy': decode error")
+
+    monkeypatch.setattr(backend, "generate", failing)
+    status, text = call(base, CHAT, asking(model="tiny-heavy", stream=True))
+    events = [line.removeprefix("data: ") for line in text.split("\n\n") if line]
+    assert status == 200 and json.loads(events[0])["choices"][0]["delta"]["content"] == "partial"
+    error = json.loads(events[-1])["error"]
+    assert error["code"] == "backend_error" and "decode error" in error["message"]
+    assert "[DONE]" not in events
+    monkeypatch.setattr(backend, "generate", generate)
+    status, text = call(base, CHAT, asking(model="tiny-heavy", max_tokens=2))
+    assert status == 200, text
+
+
+def test_the_first_piece_reaches_the_client_before_the_generation_ends(
+    served_quietly: tuple[str, RouterLLM], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The model waits at its 4th token until the client has read a piece of text: the
+    text arrives while the answer is generated, not once it is whole; the pieces joined
+    are the plain answer to the same request."""
+    base, system = served_quietly
+    body = asking(("user", "Name a sorting algorithm."), model="tiny-light", temperature=0, max_tokens=12)  # fmt: skip
+    status, text = call(base, CHAT, body)
+    plain = json.loads(text)["choices"][0]["message"]["content"]
+    backend = system.manager.backend("tiny-light")
+    llm, read, sampled, sample = backend._llm, threading.Event(), [], backend._llm.sample
+
+    def paused(*args: Any, **kwargs: Any) -> Any:
+        sampled.append(token := sample(*args, **kwargs))
+        if len(sampled) == 4:
+            assert read.wait(30), "no text reached the client while the model generated"
+        return token
+
+    monkeypatch.setattr(llm, "sample", paused)
+    import urllib.request
+
+    request = urllib.request.Request(base + CHAT, data=json.dumps({**body, "stream": True}).encode(), headers={"Content-Type": "application/json"})  # fmt: skip
+    pieces: list[str] = []
+    with urllib.request.urlopen(request, timeout=60) as answer:
+        for line in answer:
+            event = line.decode().strip().removeprefix("data: ")
+            if not event or event == "[DONE]":
+                continue
+            choice = json.loads(event)["choices"][0]
+            if choice["delta"].get("content"):
+                pieces.append(choice["delta"]["content"])
+                read.set()
+    assert len(pieces) > 2 and "".join(pieces) == plain
