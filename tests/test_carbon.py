@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from routerllm.carbon.log_rows import CSV_COLUMNS, RequestRecord
+from routerllm.carbon.log_rows import CSV_COLUMNS, RequestRecord, iso_311, utc_timestamp
 from routerllm.carbon.meter import (
     CACHED,
     COMPONENTS,
@@ -426,6 +426,41 @@ def test_records_since_an_iso_date_or_time(tmp_path: Path) -> None:
         for edge in ("0001-01-01T00:00+01:00", "9999-12-31T23:59-01:00"):
             with pytest.raises(RouterLLMError, match="out of the range of dates in UTC"):
                 since(edge)
+
+
+@pytest.mark.parametrize(
+    ("text", "utc"),
+    [  # forms Python 3.11's fromisoformat reads and 3.10's did not
+        ("2026-12-05T10:00:00.5Z", "2026-12-05T10:00:00.500000+00:00"),  # JavaScript, Go
+        ("2026-12-05T10:00:00.1234567+00:00", "2026-12-05T10:00:00.123456+00:00"),  # .NET
+        ("2026-12-05T10:00:00,25", "2026-12-05T10:00:00.250000+00:00"),
+        ("2026-12-05T11:00:00+0100", "2026-12-05T10:00:00.000000+00:00"),  # date +%FT%T%z
+        ("2026-12-05T11:00+01", "2026-12-05T10:00:00.000000+00:00"),
+        ("2026-12-05T11:00:30+01:00:30.5", "2026-12-05T09:59:59.500000+00:00"),
+        ("20261205", "2026-12-05T00:00:00.000000+00:00"),
+        ("20261205T103000Z", "2026-12-05T10:30:00.000000+00:00"),
+        ("2026-12-05T1030", "2026-12-05T10:30:00.000000+00:00"),
+        ("2026-W49-6", "2026-12-05T00:00:00.000000+00:00"),
+        ("2026W49", "2026-11-30T00:00:00.000000+00:00"),
+    ],
+)
+def test_iso_forms_of_python_3_11_read_on_every_python(text: str, utc: str) -> None:
+    assert utc_timestamp(text) == utc
+    fallback = iso_311(text)  # what 3.10 reads them with, checked on every Python
+    assert fallback is not None
+    assert utc_timestamp(fallback.isoformat()) == utc
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["2026-12", "2026-339", "2026-12-05T24:00", "2026-12-05T10:00z", "2026-12-5", "2026-1205",
+     "2026-12-05T10:0000", "2026-12-05T10:00:00.", "2026-W54", "2026-W49-8", "2026-12-05T10+1",
+     "2026-12-05T10:00+01:00:30.", "२०२६-12-05", " 2026-12-05x", "2026-12-05T10:00:00.5+25:00"],
+)  # fmt: skip
+def test_what_no_python_reads_as_iso_is_refused(text: str) -> None:
+    with pytest.raises(RouterLLMError, match="not an ISO date or time"):
+        utc_timestamp(text)
+    assert iso_311(text.strip()) is None
 
 
 WRITER = textwrap.dedent(

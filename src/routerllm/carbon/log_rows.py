@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import re
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import NamedTuple
 
@@ -50,18 +51,60 @@ def instant(text: str, what: str = "since") -> datetime:
         raise RouterLLMError(
             f"{what} must be an ISO date or time as text, e.g. 2026-11-22, not {text!r:.80}"
         )
+    moment: datetime | None
     try:
         moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
     except ValueError:
+        moment = iso_311(text.strip())
+    if moment is None:
         raise RouterLLMError(
             f"{text!r:.80} is not an ISO date or time; e.g. 2026-11-22 or 2026-11-22T08:30"
-        ) from None
+        )
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=timezone.utc)
     try:
         return moment.astimezone(timezone.utc)
     except OverflowError:  # 0001-01-01T00:00+01:00 is before year 1 in UTC
         raise RouterLLMError(f"{text!r:.80} is out of the range of dates in UTC") from None
+
+
+# Python 3.10's datetime.fromisoformat reads only what its isoformat writes; 3.11's reads
+# most of ISO 8601, as other programs write it: 1 to 9 digits of a second (JavaScript, Go,
+# .NET), offsets as +0100 or +01 (date +%FT%T%z), basic forms (20261205T1030), week dates.
+_ISO_DATE = re.compile(r"([0-9]{4})(?:-([0-9]{2})-([0-9]{2})|([0-9]{2})([0-9]{2})|(-?)W([0-9]{2})(?:\6([1-7]))?)")  # fmt: skip
+# the seconds' separator is the minutes' (group 2; group 9 in the offset)
+_TIME = r"([0-9]{2})(?:(:?)([0-9]{2})(?:\SEP([0-9]{2})(?:[.,]([0-9]+))?)?)?"
+_ISO_TIME = re.compile(_TIME.replace("SEP", "2") + "(?:(Z)|([+-])" + _TIME.replace("SEP", "9") + ")?")  # fmt: skip
+
+
+def iso_311(text: str) -> datetime | None:
+    """``text`` as Python 3.11's ``datetime.fromisoformat`` reads it, on any Python (None
+    where it does not): ``instant``'s fallback where the running Python's reads less."""
+    d = _ISO_DATE.match(text)
+    # any one character but a digit between date and time (3.11 reads digits too, ambiguously)
+    t = _ISO_TIME.fullmatch(text, d.end() + 1) if d and text[d.end() + 1 : d.end() + 2] and not text[d.end()].isdigit() else None  # fmt: skip
+    if d is None or (t is None and d.end() != len(text)):
+        return None
+    year, month, day, month2, day2, _, week, weekday = d.groups()
+    try:
+        if week:
+            moment = datetime.combine(date.fromisocalendar(int(year), int(week), int(weekday or 1)), datetime.min.time())  # fmt: skip
+        else:
+            moment = datetime(int(year), int(month or month2), int(day or day2))
+        if t is None:
+            return moment
+        h, _, m, s, frac, z, sign, oh, _, om, os_, ofrac = t.groups()
+        moment = moment.replace(hour=int(h), minute=int(m or 0), second=int(s or 0), microsecond=_micro(frac))  # fmt: skip
+        if z or sign:
+            offset = timedelta(hours=int(oh or 0), minutes=int(om or 0), seconds=int(os_ or 0), microseconds=_micro(ofrac))  # fmt: skip
+            return moment.replace(tzinfo=timezone(-offset if sign == "-" else offset))
+    except ValueError:  # out of range: month 13, hour 24, an offset of a day or more
+        return None
+    return moment
+
+
+def _micro(fraction: str | None) -> int:
+    return int((fraction or "0")[:6].ljust(6, "0"))
 
 
 def check_csv(path: Path) -> None:
