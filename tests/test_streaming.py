@@ -179,3 +179,22 @@ def test_the_first_piece_reaches_the_client_before_the_generation_ends(
                 pieces.append(choice["delta"]["content"])
                 read.set()
     assert len(pieces) > 2 and "".join(pieces) == plain
+
+
+def test_the_streaming_benchmark_runs_on_a_tiny_model(tmp_path: Path) -> None:
+    """`benchmarks/streaming.py`, which measures the README's time to first text: its
+    streamed and plain answers are the same text, the first text before the end."""
+    import os
+    import subprocess
+    import sys
+
+    data = tiny_config_dict(tmp_path, carbon={"enabled": False})
+    script = Path(__file__).parents[1] / "benchmarks" / "streaming.py"
+    out = subprocess.run([sys.executable, str(script), "--config", str(write_config(tmp_path, data)),
+                          "--model", data["models"][0]["name"], "--n", "1", "--max-tokens", "8", "--json"],
+                         capture_output=True, text=True, check=False, timeout=300,
+                         env={**os.environ, "TMPDIR": str(tmp_path)})  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    row = json.loads(out.stdout)
+    assert row["same_text"] == "1/1" and row["machine"]["cpus_usable"] >= 1
+    assert 0 < row["first_text_s_p50"] <= row["streamed_total_s_p50"]

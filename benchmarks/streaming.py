@@ -1,0 +1,121 @@
+"""Time to the first text of a streamed answer, against the whole answer's time.
+
+The same prompts go alternately to `routerllm serve` (in this process, on
+127.0.0.1, one urllib client) streamed (``"stream": true``) and not, to one model
+(routing skipped, the model loaded before timing), at temperature 0, so both
+requests generate the same tokens. For each it takes the time to the first
+content chunk (streamed) and to the answer's end (both): the streamed total
+against the plain one is what streaming costs the generation.
+
+    .venv/bin/python benchmarks/streaming.py [--config local] [--model smollm2-135m] [--n 5] [--max-tokens 128] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import statistics
+import sys
+import threading
+import time
+import urllib.request
+
+from machine import machine, machine_line
+from scratch_logs import scratch_logs
+
+from routerllm.backends.base import GenerationRequest
+from routerllm.cli_args import DefaultsHelpFormatter, count_arg
+from routerllm.config import load_config
+from routerllm.exceptions import RouterLLMError
+from routerllm.server.serving import listen, server
+from routerllm.system import RouterLLM
+
+TOPICS = ["lists", "dicts", "sets", "tuples", "generators", "decorators", "classes", "closures"]
+
+
+def _timed(url: str, body: dict[str, object]) -> tuple[float | None, float, str]:
+    """(seconds to the first content piece or None unstreamed, seconds to the end, text)."""
+    request = urllib.request.Request(url, json.dumps(body).encode(), {"Content-Type": "application/json"})  # fmt: skip
+    start, first, text = time.perf_counter(), None, ""
+    with urllib.request.urlopen(request) as answer:
+        if not body.get("stream"):
+            text = json.loads(answer.read())["choices"][0]["message"]["content"]
+            return None, time.perf_counter() - start, text
+        for line in answer:
+            data = line.decode().strip().removeprefix("data: ")
+            if not data or data == "[DONE]":
+                continue
+            choices = json.loads(data)["choices"]  # the usage chunk has none
+            if choices and (piece := choices[0]["delta"].get("content")):
+                first = first if first is not None else time.perf_counter() - start
+                text += piece
+    return first, time.perf_counter() - start, text
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0], formatter_class=DefaultsHelpFormatter
+    )
+    ap.add_argument("--config", default="local")
+    ap.add_argument("--model", default="smollm2-135m")
+    ap.add_argument("--n", type=int, default=5, help="requests of each kind")
+    ap.add_argument("--max-tokens", type=count_arg, default=128)
+    ap.add_argument("--json", action="store_true")
+    args = ap.parse_args()
+    if args.n < 1:
+        ap.error("--n: at least 1 request of each kind")
+    prompts = [f"Explain what Python {TOPICS[i % len(TOPICS)]} are. ({i})" for i in range(args.n)]
+    try:
+        config = load_config(args.config)
+        config.model(args.model)  # a wrong name found before the server starts
+    except RouterLLMError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    with scratch_logs(config), RouterLLM(config) as system:
+        if reason := system.manager.availability(args.model):
+            print(f"error: model {args.model!r} is not available here: {reason}", file=sys.stderr)
+            return 2
+        sock = listen("127.0.0.1", 0)
+        url = f"http://127.0.0.1:{sock.getsockname()[1]}/v1/chat/completions"
+        srv = server(system)
+        logging.getLogger("uvicorn.access").setLevel(logging.WARNING)
+        thread = threading.Thread(target=srv.run, kwargs={"sockets": [sock]}, daemon=True)
+        thread.start()
+        while not srv.started:
+            time.sleep(0.02)
+        options = {"max_new_tokens": args.max_tokens, "temperature": 0.0}
+        system.generate(GenerationRequest("warm up", **options), model=args.model, tag="bench")
+        first, streamed, plain, same = [], [], [], 0
+        for prompt in prompts:
+            body: dict[str, object] = {"model": args.model, "messages": [{"role": "user", "content": prompt}],
+                                       "max_tokens": args.max_tokens, "temperature": 0}  # fmt: skip
+            _, whole, text = _timed(url, body)
+            at, total, pieces = _timed(url, {**body, "stream": True})
+            plain.append(whole)
+            streamed.append(total)
+            first.append(at if at is not None else total)
+            same += pieces == text
+        srv.should_exit = True
+        thread.join(30)
+    row = {
+        "model": args.model,
+        "requests_of_each_kind": args.n,
+        "max_tokens": args.max_tokens,
+        "first_text_s_p50": statistics.median(first),
+        "streamed_total_s_p50": statistics.median(streamed),
+        "plain_total_s_p50": statistics.median(plain),
+        "streamed_over_plain": statistics.median(streamed) / statistics.median(plain),
+        "same_text": f"{same}/{args.n}",
+    }
+    if args.json:
+        print(json.dumps({**row, "machine": machine()}, indent=2))
+    else:
+        print(machine_line())
+        for key, value in row.items():
+            print(f"{key:<24} {value:.4g}" if isinstance(value, float) else f"{key:<24} {value}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
