@@ -36,7 +36,7 @@ from routerllm.carbon.meter import CACHED
 from routerllm.config import AppConfig, load_config
 from routerllm.exceptions import BudgetExceededError, PromptError, RequestLogError, RouterLLMError
 from routerllm.server import app as server_app
-from routerllm.server import protocol
+from routerllm.server import bodies, protocol
 from routerllm.server.serving import listen, server
 from routerllm.system import RouterLLM
 
@@ -854,7 +854,7 @@ def test_a_body_that_does_not_come_is_refused_in_time(
 ) -> None:
     base, system = served
     before = system.log.count()
-    monkeypatch.setattr(server_app, "BODY_TIMEOUT_S", 1.5)
+    monkeypatch.setattr(bodies, "BODY_TIMEOUT_S", 1.5)
     with half_sent(base, b'{"messages": ', 100) as sock:
         status, body = answer_on(sock)
     assert status == 408 and "did not arrive within 1.5 s" in body["error"]["message"]

@@ -34,6 +34,10 @@ from routerllm.exceptions import (
     missing_dependency,
 )
 from routerllm.server import protocol
+
+# POLL_S is bodies.py's: set here, it changes how often a request waiting its turn or
+# generating looks, not one whose body is arriving
+from routerllm.server.bodies import POLL_S, Bodies, gone
 from routerllm.server.middleware import (
     BEGUN,
     Delivery,
@@ -41,13 +45,11 @@ from routerllm.server.middleware import (
     Framing,
     LocalHosts,
     TidyPaths,
-    sends_body,
     taken,
     tidy,
-    waits_to_send,
 )
 from routerllm.server.options import cors_origins, key_bytes, waiting_cap
-from routerllm.server.refusals import BUSY_RETRY_MAX_S, CLOSE, NO_RETRY, Refusals
+from routerllm.server.refusals import BUSY_RETRY_MAX_S, CLOSE, NO_RETRY
 from routerllm.server.serving import listen, serve, server
 from routerllm.server.streaming import Live, live_events
 from routerllm.strict_json import finite
@@ -71,18 +73,8 @@ TAG = "server"
 BODY_SLACK_BYTES = 1 << 20
 """Room in a request body for JSON and options beyond the prompt's own text."""
 
-DRAINED_BYTES = 64 << 20
-"""How far past the limit a body is still read (and dropped) before the refusal."""
 
-BODY_TIMEOUT_S = 30.0
-"""How long a client may take to send its request's body."""
-
-POLL_S = 1.0
-"""How often a request still arriving or waiting its turn looks whether the server
-is stopping, and one generating whether its client has gone."""
-
-
-class _Service(Refusals):
+class _Service(Bodies):
     """What the endpoints do, apart from the web framework: check the key, read the
     body, wait for the turn, generate, and turn every outcome into the API's answer."""
 
@@ -102,80 +94,6 @@ class _Service(Refusals):
         self.body_limit = 12 * system.config.limits.max_prompt_chars + BODY_SLACK_BYTES
 
     # -- a request ------------------------------------------------------------
-    async def read_body(self, request: Any, keep: bool = True) -> Any:
-        """The body's bytes, or the response that refuses it: too large (a body a little
-        over is read to its end and dropped, so that the client, still sending, reads
-        the refusal), too slow, the server stopping, or the client gone. Without
-        ``keep`` it is read and dropped (b""): a request refused anyway holds no memory."""
-        declared = request.headers.get("content-length", "")
-        if declared.isdigit() and int(declared) > self.body_limit:
-            waiting = waits_to_send(request)
-            if waiting or int(declared) > self.body_limit + DRAINED_BYTES:
-                return self.too_large(close=True)  # nothing read: the connection is spent
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + BODY_TIMEOUT_S
-        data, seen, more = bytearray(), 0, True
-        while more:
-            if self.stopping():
-                return self.unavailable(close=True)
-            wait = min(POLL_S, max(deadline - loop.time(), 0.0))
-            try:  # receive() (not stream()) can be waited on again after a timeout
-                message = await asyncio.wait_for(request.receive(), wait)
-            except asyncio.TimeoutError:
-                if loop.time() < deadline:
-                    continue
-                return self.refusal(
-                    408, f"the request body did not arrive within {BODY_TIMEOUT_S:g} s",
-                    "invalid_request_error", "request_timeout", close=True,
-                )  # fmt: skip
-            if message["type"] == "http.disconnect":
-                log.info("client left while sending its request")
-                return _gone()
-            chunk, more = message.get("body", b""), message.get("more_body", False)
-            seen += len(chunk)
-            if seen > self.body_limit + DRAINED_BYTES:
-                return self.too_large(close=True)
-            if keep and seen <= self.body_limit:
-                data += chunk
-        return self.too_large() if seen > self.body_limit else bytes(data)
-
-    async def authorised_body(self, request: Any) -> Any:
-        """The body's bytes, or the response that refuses the request (a wrong key too).
-        The body is read first (see ``drained``): a refusal sent while the client still
-        sends it is lost to a client that asked to close the connection (urllib does), as
-        uvicorn then closes it on the bytes still coming."""
-        if (refused := self.unauthorised(request)) is not None:
-            return await self.drained(request, refused)
-        if (refused := self.unreadable(request)) is not None:
-            return await self.drained(request, refused)
-        return await self.read_body(request)
-
-    async def drained(self, request: Any, refusal: Any) -> Any:
-        """``refusal`` (a wrong key's, an unknown path's), sent once the body is read and
-        dropped: a client without the key makes the server keep none of it. A body too
-        large is refused so too, the connection closed where it was not all read: a 413
-        told a client without the key the server's limits, and to shrink a body refused
-        anyway. A client that waits for ``100 Continue`` before it sends the body gets
-        the refusal at once instead, and the connection is closed: it sends no body."""
-        if waits_to_send(request):
-            refusal.headers.update(CLOSE)
-            return refusal
-        drained = await self.read_body(request, keep=False)
-        if isinstance(drained, bytes):
-            return refusal
-        if drained.status_code != 413:
-            return drained  # too slow, the server stopping, the client gone
-        if "connection" in drained.headers:  # the body was not all read
-            refusal.headers.update(CLOSE)
-        return refusal
-
-    async def bodiless(self, request: Any, answer: Any) -> Any:
-        """``answer`` to a request that takes no body (a GET): at once where it has none,
-        else sent as ``drained`` sends a refusal, once the body is read and dropped (one
-        over the 413 limit too: it is no prompt). Answered at once, it was lost to a
-        client still sending the body and asking to close the connection (a reset)."""
-        return await self.drained(request, answer) if sends_body(request) else answer
-
     async def take_turn(self, request: Any) -> Any:
         """None once this request holds the turn, else the response that ends it (the
         server stopping, the client gone while it waited, or too many waiting)."""
@@ -195,7 +113,7 @@ class _Service(Refusals):
                 await asyncio.wait({acquiring}, timeout=POLL_S)
                 if not acquiring.done() and await request.is_disconnected():
                     log.info("client left while waiting its turn; request dropped unanswered")
-                    return self.leave_line(acquiring, _gone())
+                    return self.leave_line(acquiring, gone())
             acquiring.result()  # raises if the loop's shutdown cancelled it
         except BaseException:  # cancelled (a second Ctrl-C): its place goes
             self.leave_line(acquiring, None)
@@ -207,7 +125,7 @@ class _Service(Refusals):
                 ended = self.unavailable()
             elif await request.is_disconnected():
                 log.info("client left before its turn; request dropped unanswered")
-                ended = _gone()
+                ended = gone()
             else:
                 return None
         except BaseException:  # cancelled (a second Ctrl-C): the turn is not kept
@@ -268,7 +186,7 @@ class _Service(Refusals):
             if stop.is_set():
                 how = "stopped" if result.finish_reason == CANCELLED else "finished"
                 log.info("client left while its answer was generated: %s after %d token(s)", how, result.completion_tokens)  # fmt: skip
-                return _gone()
+                return gone()
             return _answer(call, result, warning)  # here: a fault writing it is an API error too
         except RouterLLMError as e:
             return self.failure(e, call)
@@ -297,7 +215,7 @@ class _Service(Refusals):
             await _watched(future, request, stop)
             result, _ = future.result()
             log.info("client left while its answer was generated: stopped after %d token(s)", result.completion_tokens)  # fmt: skip
-            return _gone()
+            return gone()
         if not live.items:  # the answer ended before its first piece of text
             return _answer(call, *future.result())
         from starlette.responses import StreamingResponse
@@ -416,12 +334,6 @@ def _json(body: Any) -> Any:
     from starlette.responses import JSONResponse
 
     return JSONResponse(finite(body))
-
-
-def _gone() -> Any:
-    from starlette.responses import Response
-
-    return Response(status_code=499)  # nobody reads it: the client has gone
 
 
 def create_app(
