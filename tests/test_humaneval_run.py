@@ -75,6 +75,23 @@ def test_a_results_json_component_has_the_names_of_route_json_and_the_server() -
     assert components["llm_inference"] == common
 
 
+def test_a_rows_figures_per_correct_answer_per_kwh_and_per_request_by_hand() -> None:
+    """Two of four correct: the figures per correct answer divide by 2, not by the 4
+    requests; mean time and totals add the router, the loading and the generation."""
+    r = SystemResult("mix", ["a", "b", "a", "a"], [True, False, True, False],
+                     2.0, 3e-4, 1e-4, 0.5, 2e-6, 1e-6, 1.5, 5e-5, 2e-5)  # fmt: skip
+    row = r.row(price_per_kwh=0.2)
+    assert (row["correct"], row["total"], row["pass@1"]) == (2, 4, 0.5)
+    assert row["model_distribution"] == {"a": 0.75, "b": 0.25}
+    assert row["mean_time_s"] == pytest.approx((2.0 + 0.5 + 1.5) / 4)
+    assert row["energy_kwh"] == pytest.approx(3.52e-4)
+    assert row["co2_kg"] == pytest.approx(1.21e-4)
+    assert row["cost_usd"] == pytest.approx(3.52e-4 * 0.2)
+    assert row["co2_per_correct_kg"] == pytest.approx(1.21e-4 / 2)
+    assert row["correct_per_kwh"] == pytest.approx(2 / 3.52e-4)
+    assert row["router_share_of_co2"] == pytest.approx(1e-6 / 1.21e-4)
+
+
 def test_generation_resumes_after_an_interruption(tiny_config: AppConfig, tmp_path: Path) -> None:
     problems = problems_subset(4, 0)
     models = [m.name for m in tiny_config.models_by_size()]
