@@ -410,6 +410,25 @@ def test_report_states_a_fixed_mix_and_its_expectation() -> None:
     assert "in 2 of 5 folds" in text and "pass@1 0.625 at 9.000e-04 kWh" in text
 
 
+def test_reports_row_and_component_breakdown_of_a_system_by_hand() -> None:
+    """The table shows correct/total (2/4, not 4/2) and the breakdown names its parts in
+    the order of its heading: router inference / model loading / generation."""
+    r = SystemResult("mix", ["a", "b", "a", "a"], [True, False, True, False],
+                     2.0, 3e-4, 1e-4, 0.5, 2e-6, 1e-6, 1.5, 5e-5, 2e-5)  # fmt: skip
+    summary = {
+        "problems": 4, "limit": None, "models": ["a", "b"], "carbon_method": "x", "country": "USA",
+        "encoder": "static", "folds": None, "calibration": None, "wall_time_s": 1.0,
+        "model_time_s": 1.0, "oracle_pass@1": 0.75, "systems": [r.row(price_per_kwh=0.2)],
+        "styles": {},
+    }  # fmt: skip
+    text = report_markdown(summary)
+    assert (
+        "| mix | 0.500 | 2/4 | a 75%, b 25% | 1.00 | 3.520e-04 | 1.210e-04 | 7.04e-05 | 6.05e-05 "
+        "| 5682 | 0.83% |" in text
+    )
+    assert "- mix: 2.00e-06 / 5.00e-05 / 3.00e-04" in text
+
+
 def test_report_counts_one_of_a_kind_in_the_singular() -> None:
     """A --limit 1 run's report read "1 problems", "all 1 generations", "1 prompts had
     none" and "of the 1 unverified answers"."""
