@@ -911,3 +911,21 @@ def test_training_on_a_run_of_states_of_another_width_is_refused_before_generati
     assert (status, err) == (2, says)
     with closing(sqlite3.connect(out / "results.sqlite")) as db:
         assert db.execute("SELECT COUNT(*) FROM generations").fetchone() == (6,)
+
+
+def test_gate_threshold_by_hand() -> None:
+    """Three unverified problems scored 3, 2, 1; the first model costs nothing here."""
+    score, unverified = np.array([3.0, 2.0, 1.0]), np.ones(3, dtype=bool)
+    kwh = np.array([[0.0, 1.0], [0.0, 1.0], [0.0, 2.0]])
+    # Only the second model solves: escalating the top two spends 2 kWh, exactly the
+    # budget (0.5 x its 4 kWh), which fits.
+    solved = np.array([[0, 1], [0, 1], [0, 1]], dtype=bool)
+    assert gate_threshold(score, unverified, solved, kwh, 0.5) == 2.0
+    # Escalating 1, 2 or 3 problems solves one: the least spent, the top one alone.
+    kwh = np.ones((3, 2)) * [0.0, 1.0]
+    solved = np.array([[0, 1], [0, 0], [0, 0]], dtype=bool)
+    assert gate_threshold(score, unverified, solved, kwh, 1.0) == 3.0
+    # The top problem, solved by the first model only, is lost when escalated: escalating
+    # it with the next (solved by the second only) gains nothing, so nothing is escalated.
+    solved = np.array([[1, 0], [0, 1], [0, 0]], dtype=bool)
+    assert gate_threshold(score, unverified, solved, kwh, 1.0) == math.inf
