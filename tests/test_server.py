@@ -1509,6 +1509,31 @@ def test_serve_whose_terminal_hangs_up_stops_with_status_0(tmp_path: Path) -> No
     assert process.returncode == 0
 
 
+def test_serve_whose_terminal_hangs_up_before_its_ready_line_stops_with_status_0(
+    tmp_path: Path,
+) -> None:
+    """The terminal gone before the ready line is written (or while it is: the SIGHUP that
+    follows a hangup may come after the write's EIO): the write's EIO stopped the server
+    with 'error: the output could not be written to stdout', status 1. A hangup, not an
+    error: it stops as SIGHUP does."""
+    config = write_config(tmp_path, tiny_config_dict(tmp_path, carbon={"enabled": False}))
+    terminal, out = os.openpty()
+    os.close(terminal)  # hung up before the server starts: every write to it fails (EIO)
+    try:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "routerllm.cli", "serve", "--config", str(config), "--port", "0", "--json"],  # fmt: skip
+            stdout=out, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+    finally:
+        os.close(out)
+    try:
+        _, stderr = process.communicate(timeout=60)
+    finally:
+        process.kill()
+    assert process.returncode == 0 and "Traceback" not in stderr, stderr
+    assert "server stopped; every answered request is in the log" in stderr, stderr
+
+
 def test_serve_warns_when_no_available_model_is_within_the_cap(tmp_path: Path) -> None:
     data = tiny_config_dict(tmp_path, carbon={"enabled": False}, budgets={"max_params_b": 0.5})
     for model in data["models"][:2]:  # the two within the cap cannot run here

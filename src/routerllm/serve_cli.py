@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import errno
 import json
+import os
+import stat
 import sys
 from typing import Any
 
-from routerllm.cli import _configured
-from routerllm.exceptions import ModelUnavailableError, RouterLLMError
+from routerllm.cli import _configured, _drop_stdout
+from routerllm.exceptions import ModelUnavailableError, OutputError, RouterLLMError
 from routerllm.route_cli import ROUTER_HELP
 
 API_KEY_ENV = "ROUTERLLM_API_KEY"
@@ -40,8 +43,6 @@ def add_parser(sub: Any, common: argparse.ArgumentParser) -> None:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    import os
-
     from routerllm.manager import LLMManager
     from routerllm.server.app import TAG
     from routerllm.server.options import cors_origins, waiting_cap
@@ -86,6 +87,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
             # one line, once requests are answered (and SIGTERM stops gracefully): scripts wait for it
             try:
                 serve(system, sock, api_key, lambda: print(json.dumps(info) if args.json else text, flush=True), cors, args.max_waiting)  # fmt: skip
+            except OutputError as e:
+                # the terminal hung up as the ready line was written: its EIO may come
+                # before the SIGHUP that follows a hangup (or none comes, where the server
+                # is not in the terminal's session); it stops as SIGHUP does, not an error
+                if not _hung_up(e):
+                    raise
+                _drop_stdout()  # the unwritten line would fail again as Python exits
             finally:  # serving has stopped: the close below is not cut short by a stop signal
                 closing.enter_context(stop_signals_held())
     # SIGTERM or SIGHUP (Ctrl-C says it in main); after a hangup the terminal, and stderr
@@ -97,3 +105,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def _server_stopped(args: argparse.Namespace, error: KeyboardInterrupt | None) -> str:
     return "server stopped; every answered request is in the log"
+
+
+def _hung_up(error: OutputError) -> bool:
+    """Whether stdout's write failed as a terminal's does once it has hung up: EIO on a
+    character device (isatty() is already False then, so it cannot tell), not on a file."""
+    cause = error.__cause__
+    if not (isinstance(cause, OSError) and cause.errno == errno.EIO):
+        return False
+    try:
+        return stat.S_ISCHR(os.fstat(sys.stdout.fileno()).st_mode)
+    except (AttributeError, OSError, ValueError):  # closed, or not a real file
+        return False
