@@ -1534,6 +1534,27 @@ def test_serve_whose_terminal_hangs_up_before_its_ready_line_stops_with_status_0
     assert "server stopped; every answered request is in the log" in stderr, stderr
 
 
+def test_serve_started_with_sighup_ignored_outlives_its_terminal(tmp_path: Path) -> None:
+    """`nohup routerllm serve &`: SIGHUP ignored, as nohup sets it, the server must outlive
+    its terminal; serve put its own handler in, and a closing terminal stopped it."""
+    config = write_config(tmp_path, tiny_config_dict(tmp_path, carbon={"enabled": False}))
+    process = subprocess.Popen(
+        [sys.executable, "-m", "routerllm.cli", "serve", "--config", str(config), "--port", "0", "--json"],  # fmt: skip
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGHUP, signal.SIG_IGN),
+    )  # fmt: skip
+    try:
+        assert process.stdout is not None
+        base = json.loads(process.stdout.readline())["url"].removesuffix("/v1")
+        process.send_signal(signal.SIGHUP)
+        time.sleep(1.5)  # a stop polls within a second
+        assert process.poll() is None and call(base, "/health")[0] == 200
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.communicate(timeout=60)
+    assert process.returncode == 0
+
+
 def test_serve_warns_when_no_available_model_is_within_the_cap(tmp_path: Path) -> None:
     data = tiny_config_dict(tmp_path, carbon={"enabled": False}, budgets={"max_params_b": 0.5})
     for model in data["models"][:2]:  # the two within the cap cannot run here

@@ -152,6 +152,8 @@ def serve(
     previous = signal.signal(signal.SIGTERM, stopped)  # uvicorn raises it again after its shutdown
     previous_interrupt = signal.signal(signal.SIGINT, interrupted)  # likewise
     hangup = getattr(signal, "SIGHUP", None)  # none on Windows
+    if hangup is not None and signal.getsignal(hangup) == signal.SIG_IGN:
+        hangup = None  # `nohup routerllm serve`: asked to outlive its terminal, it does
     previous_hangup = signal.signal(hangup, hung_up) if hangup is not None else None
     failed: list[Exception] = []
     try:  # a SIGTERM while the server starts stops it here too
