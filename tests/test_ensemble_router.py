@@ -419,3 +419,23 @@ def test_a_warm_up_loads_each_members_encoder_and_draws_nothing(tmp_path: Path) 
     router.warm_up("Hello")
     assert members[0]._encoder is not None  # type: ignore[attr-defined]
     assert router.route_batch(PROMPTS) == twin.route_batch(PROMPTS)
+
+
+def test_a_tie_weighs_each_voters_confidence_by_its_weight() -> None:
+    """largest (weight 2, confidence 1.0) against two rules members (weight 1 each,
+    confidence 0.95 for a trivial prompt): 2 votes each; the heavy model's weighted mean
+    confidence is 2 x 1.0 / 2 = 1.0, above the light one's 0.95 (an unweighted sum over
+    the votes would read 1.0 / 2 = 0.5 and hand the tie to the light model)."""
+    d = ensemble([{"name": "largest", "weight": 2}, "rules", "rules"]).route(TRIVIAL)
+    assert (d.model, d.confidence) == (HEAVY, pytest.approx(0.5))
+    assert d.reason.endswith(
+        f"tie broken by the voters' mean confidence ({LIGHT} 0.95, {HEAVY} 1.00)"
+    )
+
+
+def test_float_weights_that_add_up_to_a_tie_are_a_tie() -> None:
+    """Weights 0.1 + 0.2 for the heavy model sum to 0.30000000000000004 in floats, the
+    light model's 0.3 to 0.3: a tie (equal confidence), so the smaller model."""
+    members = [{"name": "largest", "weight": 0.1}, {"name": "largest", "weight": 0.2}, {"name": "smallest", "weight": 0.3}]  # fmt: skip
+    d = ensemble(members).route(TRIVIAL)
+    assert d.model == LIGHT and d.reason.endswith(", then by the smaller model")
