@@ -529,3 +529,13 @@ def test_ctrl_c_while_the_sandbox_starts_stops_the_check(problem0: HumanEvalProb
     with pytest.raises(KeyboardInterrupt):
         check_problem(problem0, problem0.canonical_solution)
     assert not _PRESS_AT_FORK and signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_output_of_exactly_the_cap_passes_and_one_byte_more_is_killed() -> None:
+    """The cap counts stdout and stderr together: 60 + 40 bytes fit a cap of 100 bytes,
+    all kept; 60 + 41 do not."""
+    program = "import sys\nsys.stdout.write('o' * 60)\nsys.stderr.write('e' * {})\n"
+    fits = run_program(program.format(40), max_output_bytes=100)
+    assert (fits.status, fits.stdout_tail, fits.stderr_tail) == ("passed", "o" * 60, "e" * 40)
+    over = run_program(program.format(41), max_output_bytes=100)
+    assert over.status == "killed" and "output limit" in over.detail
