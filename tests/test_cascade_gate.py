@@ -332,3 +332,25 @@ def test_train_gate_neither_budgets_nor_prints_unmeasured_energy_as_measured(
         "answers CodeCarbon failed to measure as their model's mean measured energy, and the "
         "checks at medium's mean measured power, as the threshold does)" in text
     )
+
+
+def test_each_point_of_the_gates_curve_sums_what_its_escalations_spend_and_solve(
+    tiny_config: AppConfig,
+) -> None:
+    """At each budget, the curve's kWh is every problem's first answer (1e-5 kWh) plus the
+    heavy model's (4e-5 kWh) on each escalated one, and its pass@1 the first model's
+    solves kept plus the heavy model's on the escalated ones, over the 40 problems."""
+    p = _problems()
+    n = len(p["scores"])
+    with RouterLLM(tiny_config) as system:
+        escalated, about = _gate(system, p, 0.7)
+        # withheld: the unverified answers the gate kept from the heavy model
+        assert about["withheld"] == int(p["unverified"].sum() - escalated.sum())
+        counts = set()
+        for b, kwh, pass1 in about["curve"]:
+            escalated, _ = _gate(system, p, b)
+            counts.add(int(escalated.sum()))
+            assert kwh == pytest.approx(n * FIRST_KWH + escalated.sum() * THEN_KWH), b
+            solved = np.where(escalated, p["scores"][:, 1], p["scores"][:, 0])
+            assert pass1 == pytest.approx(solved.sum() / n), b
+    assert len(counts) > 1  # the budgets escalate more or fewer answers
