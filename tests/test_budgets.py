@@ -1259,3 +1259,42 @@ def test_float_sums_at_a_limit_are_at_it_not_over_it(tmp_path: Path) -> None:
     # a hair more than rounding is over
     with pytest.raises(BudgetExceededError):
         budget.choose("m", [], True, _cost(0.2000001), {}, budget.status(exclude=admission.token))  # fmt: skip
+
+
+def test_the_loading_energy_is_the_mean_of_the_loads_that_happened() -> None:
+    """Loads of 1e-4, 2e-4 and 6e-4 kWh (and a request that loaded nothing): their mean
+    is 3e-4 kWh; their median, 2e-4, would underprice a model whose loads vary."""
+    loads = [1e-4, 2e-4, 6e-4, 0.0]
+    p = fit_profile([record("m", NOW, energy_kwh=1e-5, loading_kwh=kwh) for kwh in loads])
+    assert p.loading_kwh == pytest.approx(3e-4)
+
+
+def test_among_requests_as_near_in_prompt_length_the_newest_give_the_output_length(
+    tiny_config: AppConfig,
+) -> None:
+    """Ten requests of one prompt length: the 5 newest (50 tokens each) are the
+    neighbours, not the 5 older ones (5 tokens each)."""
+    older = [record("tiny-light", NOW, completion_tokens=5) for _ in range(5)]
+    newer = [record("tiny-light", NOW, completion_tokens=50) for _ in range(5)]
+    predicted = CarbonPredictor(tiny_config, [*older, *newer]).predict("tiny-light", 40, 500)
+    assert predicted is not None and predicted.completion_tokens == 50
+
+
+def test_a_prediction_scaled_from_a_peer_scales_its_co2_and_cost_too(tmp_path: Path) -> None:
+    """tiny-medium's 3 logged requests (20 prompt and 10 output tokens, 1e-5 kWh each)
+    give 3e-5 kWh over 60 prompt tokens and over 30 output tokens: 5e-7 and 1e-6 kWh a
+    token, so 2e-5 kWh for a 40-character prompt (20 tokens) and 10 output tokens; tiny-heavy
+    (1.5B parameters to 0.5B) is predicted at 3 times that, 6e-5 kWh, its CO2 at the
+    config's grid and its cost at the electricity price."""
+    config = load_config(write_config(tmp_path, tiny_config_dict(tmp_path, models=[
+        tiny_model("tiny-light", "light", 0.1),
+        {**tiny_model("tiny-medium", "medium", 0.5), "energy_per_token_kwh": None},
+        {**tiny_model("tiny-heavy", "heavy", 1.5), "energy_per_token_kwh": None},
+    ])))  # fmt: skip
+    history = [record("tiny-medium", NOW, energy_kwh=1e-5, completion_tokens=10) for _ in range(3)]
+    heavy = CarbonPredictor(config, history).predict("tiny-heavy", 40, 50)
+    assert heavy is not None
+    grid = grid_intensity_g_per_kwh(config.carbon.country_iso_code) / 1000
+    assert heavy.energy_kwh == pytest.approx(6e-5)
+    assert heavy.co2_kg == pytest.approx(6e-5 * grid)
+    assert heavy.cost_usd == pytest.approx(6e-5 * config.carbon.electricity_price_usd_per_kwh)
