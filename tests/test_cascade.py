@@ -15,7 +15,7 @@ import pytest
 
 from routerllm.backends.base import GenerationRequest
 from routerllm.backends.interrupts import CANCELLED, cancellable
-from routerllm.cascade import cascade_pair, verify_answer
+from routerllm.cascade import cascade_pair, function_with_examples, verify_answer
 from routerllm.config import AppConfig, load_config
 from routerllm.exceptions import RouterLLMError
 from routerllm.routing_scope import RoutingScope
@@ -583,3 +583,14 @@ def test_an_answer_whose_check_cannot_run_is_kept_and_logged(
         assert row.components == result.components
         monkeypatch.undo()
         assert system.generate(REQUEST, model="tiny-light").model == "tiny-heavy"
+
+
+def test_of_two_functions_with_examples_the_last_is_the_one_asked_for() -> None:
+    request = (
+        "def helper(x):\n"
+        '    """Double x.\n\n    >>> helper(1)\n    2\n    """\n\n\n'
+        "def target(x):\n"
+        '    """Triple x.\n\n    >>> target(2)\n    6\n    """\n'
+    )
+    found = function_with_examples(request)
+    assert found is not None and found[1] == "target"
