@@ -262,7 +262,14 @@ def test_a_gate_weighs_the_unverified_answers_and_its_cost_is_counted(
     assert gated.problem_kwh == pytest.approx([1e-6, 1e-6 + 5e-6, 1e-6 + 5e-6])
     assert gated.router_s > 2.0 and gated.router_kwh > 3e-9  # checking + the gate's own cost
     row = gated.row(price_per_kwh=0.2)
-    assert row["escalated"] == pytest.approx(2 / 3) and row["gate"] == {"withheld": 1}
+    assert row["escalated"] == pytest.approx(2 / 3)
+    # the gate's own line, and the overhead it was given, every part of it measured
+    assert row["gate"] == {
+        "withheld": 1,
+        "overhead_kwh_per_problem": pytest.approx(seen[0][1]),
+        "budgeted_overhead_kwh_per_problem": pytest.approx(seen[0][1]),
+        "overhead_unmeasured": [],
+    }
     assert row["verdicts"] == {"passed": 0, "failed": 2, "unverifiable": 1}
 
 
