@@ -660,13 +660,13 @@ def test_humaneval_interrupted_before_its_store_exists_says_nothing_was_run(
 ) -> None:
     """Ctrl-C as the problems loaded said "finished answers are kept in OUT", a folder
     that did not exist; a results store there (an earlier run's) is still kept."""
-    from routerllm.eval import humaneval_report
+    from routerllm.eval import humaneval_plan
     from routerllm.eval.result_store import ResultStore
 
     def pressed(*args: object, **kwargs: object) -> None:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(humaneval_report, "load_code_problems", pressed)
+    monkeypatch.setattr(humaneval_plan, "load_code_problems", pressed)
     out = tmp_path / "he"
     argv = ["humaneval", "--config", str(tiny_config_path), "--out", str(out),
             "--systems", "direct-light", "--limit", "1"]  # fmt: skip
@@ -973,12 +973,12 @@ def test_humaneval_refuses_an_out_it_cannot_write_before_loading_problems(
 ) -> None:
     """It said "[Errno 2] No such file or directory", once the problems (and a --train-on
     run) had loaded."""
-    from routerllm.eval import humaneval_report
+    from routerllm.eval import humaneval_plan
 
     def load(*args: object, **kwargs: object) -> None:
         raise AssertionError("loaded the problems before checking --out")
 
-    monkeypatch.setattr(humaneval_report, "load_code_problems", load)
+    monkeypatch.setattr(humaneval_plan, "load_code_problems", load)
     out = unwritable_folder() / "routerllm-test" / "run"
     line = user_error(capsys, "humaneval", "--config", str(tiny_config_path), "--out",
                       str(out), "--systems", "direct-light", "--limit", "1")  # fmt: skip

@@ -14,41 +14,33 @@ from typing import Any
 import numpy as np
 
 from routerllm.carbon.meter import check_country, is_measured
-from routerllm.cascade import cascade_pair
-from routerllm.checks import is_integer
 from routerllm.config import AppConfig, CascadeConfig
-from routerllm.data.mbpp import load_code_problems
 from routerllm.eval.cascade_gate import budget_gate
 from routerllm.eval.cross_validation import cross_validated
 from routerllm.eval.humaneval_markdown import report_markdown
+from routerllm.eval.humaneval_plan import plan_experiment
 from routerllm.eval.humaneval_run import (
-    ALSO_LEARNED,
     AS_IS,
     CASCADE,
     GATED_CASCADE,
     LEARNED,
-    TRAINED,
     SystemResult,
     cascade,
-    check_systems,
     compose,
     measured_routing,
     measured_warm_up,
     run_models,
-    seeded_subset,
     write_outcome_dataset,
 )
 from routerllm.eval.paired import RESAMPLES, Target, against_reference
 from routerllm.eval.quality_energy import above_mix, expected_kwh, plot_curve, quality_energy_curve
 from routerllm.eval.result_store import PACKAGED_SET, ResultStore
 from routerllm.eval.sandbox import isolation_text
-from routerllm.eval.sandbox_packages import check_sandbox_packages
 from routerllm.exceptions import RouterLLMError
 from routerllm.files import write_text_atomically
 from routerllm.log_repeats import warnings_once
-from routerllm.path_checks import file_in_the_way, refuse_unwritable_folder, what_is
+from routerllm.path_checks import file_in_the_way, what_is
 from routerllm.routers.base import create_router
-from routerllm.routers.calibration import check_two_settings, parse_target
 from routerllm.routers.outcome import DEFAULT_ENCODER
 from routerllm.strict_json import finite, json_text
 from routerllm.system import RouterLLM
@@ -56,30 +48,6 @@ from routerllm.system import RouterLLM
 DEFAULT_SYSTEMS = (
     "direct-heavy", "direct-medium", "direct-light", *AS_IS, *LEARNED, CASCADE, GATED_CASCADE,
 )  # fmt: skip
-
-
-def _refuse_unused_options(
-    systems: Sequence[str],
-    encoder: str | None,
-    calibration: str | None,
-    two_settings: bool,
-    cascade_budget: float | None,
-) -> None:
-    """An option given that none of the systems uses would be ignored, leaving the user
-    believing the systems budgeted or calibrated: refused before anything runs."""
-    routers = (*LEARNED, *ALSO_LEARNED)
-    for option, given, users in (
-        ("--encoder", encoder is not None, TRAINED),
-        ("--calibrate", calibration is not None, routers),
-        ("--two-settings", two_settings, routers),
-        ("--cascade-budget", cascade_budget is not None, (GATED_CASCADE,)),
-    ):
-        if given and not set(users) & set(systems):
-            none = "it is not" if len(users) == 1 else "none of them is"
-            raise RouterLLMError(
-                f"{option} is for {', '.join(users)}, and {none} among the systems: "
-                f"{', '.join(systems)}"
-            )
 
 
 def run_experiment(
@@ -115,107 +83,20 @@ def run_experiment(
     ``folds=1`` they are the only ones, and every problem here is tested.
     ``sandbox_packages`` are the installed packages the problems' code may import besides
     the standard library (EvalPlus's HumanEval+: numpy), checked in the sandbox first."""
-    out = Path(out)
-    if not config.carbon.enabled:
-        raise RouterLLMError(
-            "the experiment compares the systems' measured energy: set carbon.enabled: true "
-            "in the config (CodeCarbon runs offline)"
-        )
-    ladder = [m.name for m in config.models_by_size()]
-    check_systems(systems, ladder)
-    _refuse_unused_options(systems, encoder, calibration, two_settings, cascade_budget)
-    calibration = "max_cost=0.7" if calibration is None else calibration
-    cascade_budget = 0.7 if cascade_budget is None else cascade_budget
-    # Bad router options fail now, not after the generations.
-    kind, goal = parse_target(calibration, ladder)
-    if two_settings:
-        check_two_settings(kind)
-    if kind == "max_share":
-        # The ladder's largest model, named now: the dearest by measured energy would be
-        # known only after the generations (and refused then where two were equally dear).
-        calibration = f"max_share:{ladder[-1]}={goal!r}"
-    if "quality" in systems:  # its quality-energy curve is plotted once everything ran
-        from routerllm.eval.plots import require_matplotlib
+    plan = plan_experiment(
+        config, out, systems, limit, folds, seed, style_overrides, progress, encoder,
+        calibration, two_settings, cascade_budget, problems_file, train_on, sandbox_packages,
+    )  # fmt: skip
+    out, ladder, medium, heavy, direct, wanted = (
+        plan.out, plan.ladder, plan.medium, plan.heavy, plan.direct, plan.wanted
+    )  # fmt: skip
+    problems, limit, folds, trained, extra = (
+        plan.problems, plan.limit, plan.folds, plan.trained, plan.extra
+    )  # fmt: skip
+    calibration, cascade_budget, packages = plan.calibration, plan.cascade_budget, plan.packages
+    from routerllm.eval.codegen import style_for
+    from routerllm.eval.transfer import say_other_styles
 
-        require_matplotlib(
-            "the quality router's quality-energy curve (quality_energy.png)",
-            "leave quality out of --systems",
-        )
-    if encoder is not None:
-        from routerllm.encoders import create_encoder
-
-        create_encoder(encoder)
-    if not 0 < cascade_budget <= 10:
-        raise RouterLLMError(
-            f"the cascade budget must be > 0 and at most 10 (a share of the heavy model's "
-            f"energy), got {cascade_budget}"
-        )
-    if not is_integer(folds) or folds < 1:
-        raise RouterLLMError(f"folds must be an integer >= 1, got {folds!r}")
-    if limit is not None and limit < 1:
-        raise RouterLLMError(f"limit must be at least 1 problem, got {limit}")
-    light, (medium, heavy) = ladder[0], cascade_pair(ladder)
-    direct = {"direct-light": light, "direct-medium": medium, "direct-heavy": heavy}
-    # Direct systems need only their own model; every other one needs the whole ladder
-    # (a router may pick any model; the learned routers and the gate train on all).
-    wanted = (
-        ladder
-        if any(name not in direct for name in systems)
-        else [m for m in ladder if m in {direct[name] for name in systems}]
-    )
-    # Before the problems and a --train-on run load, not when the run's folder is made.
-    refuse_unwritable_folder(out, f"cannot write the results to {out}", "nothing was run")
-    packages = check_sandbox_packages(sandbox_packages)  # before any model runs
-    every = load_code_problems(
-        problems_file, max_prompt_chars=config.limits.max_prompt_chars, packages=packages
-    )
-    problems = seeded_subset(every, limit, seed)
-    # --limit at or above the set's size runs the whole set: not a subset.
-    limit = limit if limit is not None and limit < len(every) else None
-    trained = any(s in TRAINED for s in systems)
-    if train_on is not None and not trained:
-        raise RouterLLMError(
-            "--train-on trains the learned routers and the gated cascade's gate, and none of "
-            f"them is among the systems: {', '.join(systems)}"
-        )
-    if trained:
-        least = 1 if train_on is not None else 2  # one fold: train on the other set only
-        if folds < least or len(problems) < least:
-            raise RouterLLMError(
-                f"the learned routers need at least {least} cross-validation fold(s) and "
-                f"{least} problem(s), got {folds} fold(s) and {len(problems)} problem(s): "
-                "change --folds or --limit"
-            )
-        folds = min(folds, len(problems))  # leave-one-out when there are fewer problems
-    from routerllm.eval.codegen import build_request, style_for
-
-    for model in wanted:  # bad generation options fail before anything is written
-        build_request(problems[0], style_for(model, style_overrides))
-    # What the run and its report write must be writable before anything is generated
-    # (the request log and carbon folder are the run's own, whatever the config says).
-    for name in (
-        "report.md",
-        "results.json",
-        "quality_energy.png",
-        "requests.sqlite",
-        "results.sqlite",
-    ):
-        if (out / name).is_dir():
-            raise RouterLLMError(f"{out / name} is a folder, where the run writes a file")
-    for name in ("outcomes", "carbon"):
-        if (out / name).is_file():
-            raise RouterLLMError(f"{out / name} is a file, where the run writes a folder")
-    extra = None
-    if train_on is not None:
-        from routerllm.eval.transfer import load_training_run, refuse_other_width, say_other_styles
-
-        extra = load_training_run(
-            train_on, ladder, medium, {p.task_id for p in problems},
-            sources={m: config.model(m).source_text() for m in ladder},
-            exclude_prompts=[p.prompt for p in problems], out=out,
-        )  # fmt: skip
-        if GATED_CASCADE in systems:  # its gate reads both runs' states, stacked
-            refuse_other_width(extra, "--train-on", config.model(medium), f" for this run ({out})")
     with _run_lock(out):  # made only once every argument is known good
         # The experiment's own log and carbon CSV live with its results.
         config.log.path = str(out / "requests.sqlite")
