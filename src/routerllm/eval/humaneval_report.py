@@ -8,6 +8,7 @@ import dataclasses
 import fcntl
 import time
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -18,12 +19,13 @@ from routerllm.config import AppConfig, CascadeConfig
 from routerllm.eval.cascade_gate import budget_gate
 from routerllm.eval.cross_validation import cross_validated
 from routerllm.eval.humaneval_markdown import report_markdown
-from routerllm.eval.humaneval_plan import plan_experiment
+from routerllm.eval.humaneval_plan import ExperimentPlan, plan_experiment
 from routerllm.eval.humaneval_run import (
     AS_IS,
     CASCADE,
     GATED_CASCADE,
     LEARNED,
+    Gate,
     SystemResult,
     cascade,
     compose,
@@ -34,7 +36,7 @@ from routerllm.eval.humaneval_run import (
 )
 from routerllm.eval.paired import RESAMPLES, Target, against_reference
 from routerllm.eval.quality_energy import above_mix, expected_kwh, plot_curve, quality_energy_curve
-from routerllm.eval.result_store import PACKAGED_SET, ResultStore
+from routerllm.eval.result_store import PACKAGED_SET, Outcome, ResultStore
 from routerllm.eval.sandbox import isolation_text
 from routerllm.exceptions import RouterLLMError
 from routerllm.files import write_text_atomically
@@ -87,244 +89,335 @@ def run_experiment(
         config, out, systems, limit, folds, seed, style_overrides, progress, encoder,
         calibration, two_settings, cascade_budget, problems_file, train_on, sandbox_packages,
     )  # fmt: skip
-    out, ladder, medium, heavy, direct, wanted = (
-        plan.out, plan.ladder, plan.medium, plan.heavy, plan.direct, plan.wanted
-    )  # fmt: skip
-    problems, limit, folds, trained, extra = (
-        plan.problems, plan.limit, plan.folds, plan.trained, plan.extra
-    )  # fmt: skip
-    calibration, cascade_budget, packages = plan.calibration, plan.cascade_budget, plan.packages
-    from routerllm.eval.codegen import style_for
-    from routerllm.eval.transfer import say_other_styles
-
-    with _run_lock(out):  # made only once every argument is known good
+    with _run_lock(plan.out):  # made only once every argument is known good
         # The experiment's own log and carbon CSV live with its results.
-        config.log.path = str(out / "requests.sqlite")
-        config.carbon.output_dir = str(out / "carbon")
+        config.log.path = str(plan.out / "requests.sqlite")
+        config.carbon.output_dir = str(plan.out / "carbon")
         config.generation.temperature = 0.0
-        task_ids = [p.task_id for p in problems]
-        prompts = [p.prompt for p in problems]
         start = time.perf_counter()
-        store = ResultStore(out / "results.sqlite")
+        store = ResultStore(plan.out / "results.sqlite")
         try:
-            # Before any model runs: a directory holds the run of one problem set only.
-            store.use_problem_set(
-                PACKAGED_SET if problems_file is None else Path(problems_file).name
-            )
-            # ... and its CO2 is measured for one country's grid (CodeCarbon's code for it).
-            store.use_country(check_country(config.carbon.country_iso_code))
+            _claim_store(store, config, plan)
             # Every answer is asked of a named model: the config's router is not used
             # (nor built: one that learns may not be trained), nor its cascade, which would
             # store a larger model's answer as the named one's (the experiment's cascades
             # are composed from each model's own answers)
             alone = config.model_copy(update={"cascade": CascadeConfig()})
             with RouterLLM(alone, router="largest") as system:
+                style_differs = _check_styles(system, store, plan)
                 # The gated cascade's gate reads the medium model's own states of the prompts.
-                states_of = [medium] if GATED_CASCADE in systems else []
-                _check_stored_styles(system, store, [m for m in ladder if m not in wanted],
-                                     style_overrides)  # fmt: skip
-                style_differs = None if extra is None else say_other_styles(
-                    extra, {m: dataclasses.asdict(style_for(m, style_overrides, system.manager.backend(m).prefills))
-                            for m in ladder}, "--train-on", "this run", "this run's routers and gate",
-                )  # fmt: skip
-                run_models(
-                    system,
-                    problems,
-                    store,
-                    wanted,
-                    style_overrides,
-                    progress,
-                    states_of=states_of,
-                    packages=packages,
-                )
-                # Reported: the models run now, and any other whose answers are all stored,
-                # made with the file the config names now (another file's are not its own).
-                models = [m for m in ladder if m in wanted or (
-                    store.done(m) >= set(task_ids)
-                    and store.model_source(m) in (None, config.model(m).source_text())
-                )]  # fmt: skip
-                styles = store.styles()
-                outcomes = {m: store.outcomes(m) for m in models}
-                loads = {m: load for m in models if (load := store.load_of(m)) is not None}
-                load_methods = store.load_methods(models)
-                # not CodeCarbon failing's 0 kWh, which results.json gives as null
-                measured_loads = {
-                    m for m, (_, kwh, co2) in loads.items()
-                    if is_measured(load_methods.get(m), kwh, co2)
-                }  # fmt: skip
-                scores = np.array(
-                    [[float(outcomes[m][t].passed) for m in models] for t in task_ids]
-                )
-                energy = np.array([[outcomes[m][t].gen_kwh for m in models] for t in task_ids])
-                # False: CodeCarbon failed on that answer, whose 0 kWh is not known
-                measured = np.array([[outcomes[m][t].measured for m in models] for t in task_ids])
-                # The ends of the medium-heavy mixing line: a model's total with an answer
-                # not measured is not known (its row adds up the measured ones, as it says).
-                generation_measured = {m for i, m in enumerate(models) if measured[:, i].all()}
-                # Another problem set's run, appended: it trains, it is never tested.
-                n_extra = 0 if extra is None else len(extra)
-                train_prompts = prompts + ([] if extra is None else extra.prompts)
-                train_scores = scores if extra is None else np.vstack([scores, extra.scores])
-                train_energy = energy if extra is None else np.vstack([energy, extra.energy])
-                extra_measured = None if extra is None else extra.measured
-                train_measured = measured if extra is None else np.vstack([
-                    measured, np.ones_like(extra.energy, dtype=bool) if extra_measured is None
-                    else extra_measured
-                ])  # fmt: skip
-                results: dict[str, SystemResult] = {}
-                curve: list[tuple[float | None, float]] = []
-                curve_rule = "lambda"
-                for name in systems:
-                    # once per fold, a router's warnings (trained on one problem, calibrated to a
-                    # fixed mix) said once with their count
-                    with warnings_once(f"in the folds of system {name!r}"):
-                        if name in direct:
-                            results[name] = compose(
-                                name, [direct[name]] * len(problems), outcomes, task_ids, loads,
-                                measured_loads=measured_loads,
-                            )  # fmt: skip
-                        elif name in (CASCADE, GATED_CASCADE):
-                            gate = None
-                            if name == GATED_CASCADE:
-                                tokens = np.array([[outcomes[medium][t].prompt_tokens,
-                                                    outcomes[medium][t].completion_tokens] for t in task_ids])  # fmt: skip
-                                states = store.prompt_states(medium, task_ids)
-                                unverified_extra = None
-                                if extra is not None:
-                                    tokens = np.vstack([tokens, extra.medium_tokens])
-                                    if states is not None and extra.medium_states is not None:
-                                        _refuse_other_states(extra.source, medium, extra.medium_states, out, states)  # fmt: skip
-                                        states = np.vstack([states, extra.medium_states])
-                                    else:
-                                        states = None
-                                    unverified_extra = extra.unverified(packages=packages)
-                                gate = budget_gate(system, train_prompts, train_scores, train_energy, models,
-                                                   medium, heavy, folds, seed, encoder, cascade_budget,
-                                                   tokens, states, unverified_extra, train_measured)  # fmt: skip
-                            results[name] = cascade(system, problems, store.completions(medium), medium,
-                                                    heavy, outcomes, loads, gate, name, measured_loads,
-                                                    packages)  # fmt: skip
-                        elif name in AS_IS:
-                            router = create_router(name, config.models, seed)
-                            # its classifier and encoder: loaded once, not by the first request
-                            load, load_metered = measured_warm_up(system, router, prompts[0])
-                            choices, cost, metered = measured_routing(system, router, prompts)
-                            results[name] = compose(name, choices, outcomes, task_ids, loads, cost,
-                                                    metered, measured_loads)  # fmt: skip
-                            results[name].add_load(load, load_metered)
-                        else:
-                            cv = cross_validated(
-                                name, system, train_prompts, train_scores, train_energy, models, folds,
-                                seed, encoder, calibration, n_extra, two_settings, train_measured,
-                            )  # fmt: skip
-                            results[name] = compose(
-                                name, cv.choices, outcomes, task_ids, loads, cv.router_cost,
-                                cv.router_measured, measured_loads,
-                            )  # fmt: skip
-                            results[name].add_load(cv.encoder_load, cv.encoder_load_measured)
-                            results[name].extra = {"decision_rules": cv.rules}
-                            expected = {
-                                "expected_pass@1": float(
-                                    (cv.policy * scores).sum() / len(task_ids)
-                                ),
-                                "expected_generation_kwh": expected_kwh(
-                                    cv.policy, energy, measured
-                                ),
-                            }
-                            if cv.mixed_folds:
-                                results[name].extra["fixed_mix"] = {
-                                    "folds": cv.mixed_folds,
-                                    **expected,
-                                }
-                            if cv.two_setting_folds:
-                                results[name].extra["two_settings"] = {
-                                    "folds": cv.two_setting_folds,
-                                    **expected,
-                                }
-                            if name == "quality":
-                                curve_rule = cv.rule
-                                curve = quality_energy_curve(
-                                    cv.predicted, scores, energy, cv.known, cv.rule, measured
-                                )
+                states_of = [plan.medium] if GATED_CASCADE in plan.systems else []
+                run_models(system, plan.problems, store, plan.wanted, plan.style_overrides,
+                           plan.progress, states_of=states_of, packages=plan.packages)  # fmt: skip
+                answers = _reported_answers(store, config, plan)
+                run = _run_systems(system, store, config, plan, answers)
                 method = system.meter.method
-                generation_methods = store.methods(models, task_ids)
+                generation_methods = store.methods(answers.models, plan.task_ids)
         finally:
             store.close()
-        price = config.carbon.electricity_price_usd_per_kwh
-        rows = [r.row(price) for r in results.values()]
-        write_outcome_dataset(
-            out
-            / "outcomes"
-            / f"{'humaneval' if problems_file is None else _stem(problems_file)}.json",
-            problems,
-            models,
-            outcomes,
-            {m.name: m.params_b for m in config.models},
-        )
-        against = None
-        if "direct-heavy" in results:
-            target = Target(energy_share=cascade_budget)
-            others = [r for name, r in results.items() if name != "direct-heavy"]
-            against = {
-                "target": {"margin": target.margin, "energy_share": target.energy_share},
-                "resamples": RESAMPLES,
-                "systems": against_reference(results["direct-heavy"], others, target, seed=seed),
-            }
-        summary = {
-            "problem_set": str(problems_file) if problems_file else "HumanEval (packaged)",
-            "problems": len(problems),
-            "limit": limit,
-            "folds": folds if trained else None,  # None: nothing was cross-validated
-            # how the other run asked the models, and where that is not how this run asks them
-            "trained_on": None
-            if extra is None
-            else {
-                "run": extra.source,
-                "problems": len(extra),
-                "styles": extra.styles,
-                "style_differs": style_differs,
-            },  # fmt: skip
-            "seed": seed,
-            "encoder": encoder or DEFAULT_ENCODER,
-            "calibration": calibration,
-            "two_settings": two_settings,
-            "cascade_budget": cascade_budget,
-            "models": models,
-            "styles": {m: styles[m] for m in models},
-            "carbon_method": method,  # this run's meter: its routing (and anything generated now)
-            # How the reported generations were measured: stored ones are reused as they were.
-            "generation_methods": generation_methods,
-            # How each model's stored load was measured (None: stored before it was recorded).
-            "load_methods": load_methods,
-            "sandbox": isolation_text()
-            + (f", importing {', '.join(packages)}" if packages else ""),
-            "sandbox_packages": list(packages),
-            "country": config.carbon.country_iso_code,
-            "wall_time_s": time.perf_counter() - start,
-            # What the stored generations cost, whichever invocation made them.
-            "model_time_s": sum(outcomes[m][t].gen_s for m in models for t in task_ids)
-            + sum(load[0] for load in loads.values()),
-            "oracle_pass@1": float(scores.max(axis=1).mean()),
-            "systems": rows,
-            "against_direct_heavy": against,
-            "quality_energy_curve": curve,
-            "quality_energy_curve_rule": curve_rule,
-            "quality_energy_curve_above_mix": above_mix(
-                curve, scores, energy, models, medium, heavy, generation_measured
-            ),  # fmt: skip
+        return _write_report(config, plan, answers, run, style_differs, method,
+                             generation_methods, start)  # fmt: skip
+
+
+def _claim_store(store: ResultStore, config: AppConfig, plan: ExperimentPlan) -> None:
+    """Before any model runs: a directory holds the run of one problem set only, and its
+    CO2 is measured for one country's grid (CodeCarbon's code for it)."""
+    store.use_problem_set(
+        PACKAGED_SET if plan.problems_file is None else Path(plan.problems_file).name
+    )
+    store.use_country(check_country(config.carbon.country_iso_code))
+
+
+def _check_styles(
+    system: RouterLLM, store: ResultStore, plan: ExperimentPlan
+) -> dict[str, list[str]] | None:
+    """Refuse stored answers of the models not run made with other prompting options;
+    say where the --train-on run prompted the models otherwise than this run (None: no
+    such run)."""
+    from routerllm.eval.codegen import style_for
+
+    _check_stored_styles(system, store, [m for m in plan.ladder if m not in plan.wanted],
+                         plan.style_overrides)  # fmt: skip
+    if plan.extra is None:
+        return None
+    from routerllm.eval.transfer import say_other_styles
+
+    return say_other_styles(
+        plan.extra, {m: dataclasses.asdict(style_for(m, plan.style_overrides, system.manager.backend(m).prefills))
+                     for m in plan.ladder}, "--train-on", "this run", "this run's routers and gate",
+    )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class _Answers:
+    """The reported models' stored answers, per problem in the plan's order."""
+
+    models: list[str]
+    styles: dict[str, dict[str, Any]]
+    outcomes: dict[str, dict[str, Outcome]]
+    loads: dict[str, tuple[float, float, float]]  # seconds, kWh, kg CO2
+    load_methods: dict[str, str | None]
+    measured_loads: set[str]
+    scores: np.ndarray  # (n, m) passed
+    energy: np.ndarray  # (n, m) generation kWh
+    # False: CodeCarbon failed on that answer, whose 0 kWh is not known
+    measured: np.ndarray  # (n, m)
+    # The ends of the medium-heavy mixing line: a model's total with an answer
+    # not measured is not known (its row adds up the measured ones, as it says).
+    generation_measured: set[str]
+
+
+def _reported_answers(store: ResultStore, config: AppConfig, plan: ExperimentPlan) -> _Answers:
+    """Reported: the models run now, and any other whose answers are all stored, made
+    with the file the config names now (another file's are not its own)."""
+    task_ids, ladder, wanted = plan.task_ids, plan.ladder, plan.wanted
+    models = [m for m in ladder if m in wanted or (
+        store.done(m) >= set(task_ids)
+        and store.model_source(m) in (None, config.model(m).source_text())
+    )]  # fmt: skip
+    styles = store.styles()
+    outcomes = {m: store.outcomes(m) for m in models}
+    loads = {m: load for m in models if (load := store.load_of(m)) is not None}
+    load_methods = store.load_methods(models)
+    # not CodeCarbon failing's 0 kWh, which results.json gives as null
+    measured_loads = {
+        m for m, (_, kwh, co2) in loads.items()
+        if is_measured(load_methods.get(m), kwh, co2)
+    }  # fmt: skip
+    scores = np.array([[float(outcomes[m][t].passed) for m in models] for t in task_ids])
+    energy = np.array([[outcomes[m][t].gen_kwh for m in models] for t in task_ids])
+    measured = np.array([[outcomes[m][t].measured for m in models] for t in task_ids])
+    generation_measured = {m for i, m in enumerate(models) if measured[:, i].all()}
+    return _Answers(models, styles, outcomes, loads, load_methods, measured_loads, scores,
+                    energy, measured, generation_measured)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class _TrainingSet:
+    """What the learned routers and the gate train on: this run's problems, then another
+    problem set's run (--train-on) appended: it trains, it is never tested."""
+
+    n_extra: int
+    prompts: list[str]
+    scores: np.ndarray
+    energy: np.ndarray
+    measured: np.ndarray
+
+
+def _training_set(plan: ExperimentPlan, answers: _Answers) -> _TrainingSet:
+    extra = plan.extra
+    if extra is None:
+        return _TrainingSet(0, plan.prompts, answers.scores, answers.energy, answers.measured)
+    extra_measured = np.ones_like(extra.energy, dtype=bool) if extra.measured is None else extra.measured  # fmt: skip
+    return _TrainingSet(
+        len(extra), plan.prompts + extra.prompts, np.vstack([answers.scores, extra.scores]),
+        np.vstack([answers.energy, extra.energy]), np.vstack([answers.measured, extra_measured]),
+    )  # fmt: skip
+
+
+@dataclass
+class _SystemsRun:
+    """Each system's result, and the quality router's quality-energy curve (empty: none)."""
+
+    results: dict[str, SystemResult] = field(default_factory=dict)
+    curve: list[tuple[float | None, float]] = field(default_factory=list)
+    curve_rule: str = "lambda"
+
+
+def _run_systems(
+    system: RouterLLM, store: ResultStore, config: AppConfig, plan: ExperimentPlan,
+    answers: _Answers,
+) -> _SystemsRun:  # fmt: skip
+    """Each system composed from the models' stored answers, in the order named."""
+    run = _SystemsRun()
+    train = _training_set(plan, answers)
+    for name in plan.systems:
+        # once per fold, a router's warnings (trained on one problem, calibrated to a
+        # fixed mix) said once with their count
+        with warnings_once(f"in the folds of system {name!r}"):
+            if name in plan.direct:
+                run.results[name] = compose(
+                    name, [plan.direct[name]] * len(plan.problems), answers.outcomes,
+                    plan.task_ids, answers.loads, measured_loads=answers.measured_loads,
+                )  # fmt: skip
+            elif name in (CASCADE, GATED_CASCADE):
+                gate = None
+                if name == GATED_CASCADE:
+                    gate = _gate(system, store, plan, answers, train)
+                run.results[name] = cascade(
+                    system, plan.problems, store.completions(plan.medium), plan.medium,
+                    plan.heavy, answers.outcomes, answers.loads, gate, name,
+                    answers.measured_loads, plan.packages,
+                )  # fmt: skip
+            elif name in AS_IS:
+                run.results[name] = _as_is(system, config, plan, answers, name)
+            else:
+                _learned(system, plan, answers, train, name, run)
+    return run
+
+
+def _gate(
+    system: RouterLLM, store: ResultStore, plan: ExperimentPlan, answers: _Answers,
+    train: _TrainingSet,
+) -> Gate:  # fmt: skip
+    """The gated cascade's gate, per fold, on the medium model's tokens and states of the
+    prompts (both runs', stacked, with a --train-on run)."""
+    medium, task_ids, extra, outcomes = plan.medium, plan.task_ids, plan.extra, answers.outcomes
+    tokens = np.array([[outcomes[medium][t].prompt_tokens,
+                        outcomes[medium][t].completion_tokens] for t in task_ids])  # fmt: skip
+    states = store.prompt_states(medium, task_ids)
+    unverified_extra = None
+    if extra is not None:
+        tokens = np.vstack([tokens, extra.medium_tokens])
+        if states is not None and extra.medium_states is not None:
+            _refuse_other_states(extra.source, medium, extra.medium_states, plan.out, states)
+            states = np.vstack([states, extra.medium_states])
+        else:
+            states = None
+        unverified_extra = extra.unverified(packages=plan.packages)
+    return budget_gate(system, train.prompts, train.scores, train.energy, answers.models,
+                       medium, plan.heavy, plan.folds, plan.seed, plan.encoder,
+                       plan.cascade_budget, tokens, states, unverified_extra, train.measured)  # fmt: skip
+
+
+def _as_is(
+    system: RouterLLM, config: AppConfig, plan: ExperimentPlan, answers: _Answers, name: str
+) -> SystemResult:
+    """A router used as it is (not trained here), its loading and routing measured."""
+    router = create_router(name, config.models, plan.seed)
+    # its classifier and encoder: loaded once, not by the first request
+    load, load_metered = measured_warm_up(system, router, plan.prompts[0])
+    choices, cost, metered = measured_routing(system, router, plan.prompts)
+    result = compose(name, choices, answers.outcomes, plan.task_ids, answers.loads, cost,
+                     metered, answers.measured_loads)  # fmt: skip
+    result.add_load(load, load_metered)
+    return result
+
+
+def _learned(
+    system: RouterLLM, plan: ExperimentPlan, answers: _Answers, train: _TrainingSet,
+    name: str, run: _SystemsRun,
+) -> None:  # fmt: skip
+    """A learned router, cross-validated: its result in ``run``, and the quality router's
+    curve."""
+    scores, energy, measured = answers.scores, answers.energy, answers.measured
+    cv = cross_validated(
+        name, system, train.prompts, train.scores, train.energy, answers.models, plan.folds,
+        plan.seed, plan.encoder, plan.calibration, train.n_extra, plan.two_settings,
+        train.measured,
+    )  # fmt: skip
+    result = run.results[name] = compose(
+        name, cv.choices, answers.outcomes, plan.task_ids, answers.loads, cv.router_cost,
+        cv.router_measured, answers.measured_loads,
+    )  # fmt: skip
+    result.add_load(cv.encoder_load, cv.encoder_load_measured)
+    result.extra = {"decision_rules": cv.rules}
+    expected = {
+        "expected_pass@1": float((cv.policy * scores).sum() / len(plan.task_ids)),
+        "expected_generation_kwh": expected_kwh(cv.policy, energy, measured),
+    }
+    if cv.mixed_folds:
+        result.extra["fixed_mix"] = {"folds": cv.mixed_folds, **expected}
+    if cv.two_setting_folds:
+        result.extra["two_settings"] = {"folds": cv.two_setting_folds, **expected}
+    if name == "quality":
+        run.curve_rule = cv.rule
+        run.curve = quality_energy_curve(cv.predicted, scores, energy, cv.known, cv.rule, measured)
+
+
+def _write_report(
+    config: AppConfig,
+    plan: ExperimentPlan,
+    answers: _Answers,
+    run: _SystemsRun,
+    style_differs: dict[str, list[str]] | None,
+    method: str,
+    generation_methods: dict[str, Any],
+    start: float,
+) -> dict[str, Any]:
+    """The outcome dataset, results.json, quality_energy.png and report.md written; the
+    summary (results.json's) returned."""
+    out, problems_file, models, extra = plan.out, plan.problems_file, answers.models, plan.extra
+    outcomes, loads, scores, energy = (
+        answers.outcomes,
+        answers.loads,
+        answers.scores,
+        answers.energy,
+    )
+    results, curve = run.results, run.curve
+    price = config.carbon.electricity_price_usd_per_kwh
+    rows = [r.row(price) for r in results.values()]
+    write_outcome_dataset(
+        out / "outcomes" / f"{'humaneval' if problems_file is None else _stem(problems_file)}.json",
+        plan.problems,
+        models,
+        outcomes,
+        {m.name: m.params_b for m in config.models},
+    )
+    against = None
+    if "direct-heavy" in results:
+        target = Target(energy_share=plan.cascade_budget)
+        others = [r for name, r in results.items() if name != "direct-heavy"]
+        against = {
+            "target": {"margin": target.margin, "energy_share": target.energy_share},
+            "resamples": RESAMPLES,
+            "systems": against_reference(results["direct-heavy"], others, target, seed=plan.seed),
         }
-        # atomic, as the plot: an interrupted write leaves the previous report whole
-        # strict JSON: a figure that is not finite (a bad reading) is null, never NaN, in
-        # results.json as in the report and the summary returned
-        summary = finite(summary)
-        write_text_atomically(out / "results.json", json_text(summary, indent=2))
-        if curve:
-            plot_curve(curve, rows, out / "quality_energy.png", curve_rule,
-                       mix_line={medium, heavy} <= generation_measured)  # fmt: skip
-        else:  # an earlier report's curve would not be this report's
-            (out / "quality_energy.png").unlink(missing_ok=True)
-        write_text_atomically(out / "report.md", report_markdown(summary))
-        return summary
+    summary = {
+        "problem_set": str(problems_file) if problems_file else "HumanEval (packaged)",
+        "problems": len(plan.problems),
+        "limit": plan.limit,
+        "folds": plan.folds if plan.trained else None,  # None: nothing was cross-validated
+        # how the other run asked the models, and where that is not how this run asks them
+        "trained_on": None
+        if extra is None
+        else {
+            "run": extra.source,
+            "problems": len(extra),
+            "styles": extra.styles,
+            "style_differs": style_differs,
+        },  # fmt: skip
+        "seed": plan.seed,
+        "encoder": plan.encoder or DEFAULT_ENCODER,
+        "calibration": plan.calibration,
+        "two_settings": plan.two_settings,
+        "cascade_budget": plan.cascade_budget,
+        "models": models,
+        "styles": {m: answers.styles[m] for m in models},
+        "carbon_method": method,  # this run's meter: its routing (and anything generated now)
+        # How the reported generations were measured: stored ones are reused as they were.
+        "generation_methods": generation_methods,
+        # How each model's stored load was measured (None: stored before it was recorded).
+        "load_methods": answers.load_methods,
+        "sandbox": isolation_text()
+        + (f", importing {', '.join(plan.packages)}" if plan.packages else ""),
+        "sandbox_packages": list(plan.packages),
+        "country": config.carbon.country_iso_code,
+        "wall_time_s": time.perf_counter() - start,
+        # What the stored generations cost, whichever invocation made them.
+        "model_time_s": sum(outcomes[m][t].gen_s for m in models for t in plan.task_ids)
+        + sum(load[0] for load in loads.values()),
+        "oracle_pass@1": float(scores.max(axis=1).mean()),
+        "systems": rows,
+        "against_direct_heavy": against,
+        "quality_energy_curve": curve,
+        "quality_energy_curve_rule": run.curve_rule,
+        "quality_energy_curve_above_mix": above_mix(
+            curve, scores, energy, models, plan.medium, plan.heavy, answers.generation_measured
+        ),  # fmt: skip
+    }
+    # atomic, as the plot: an interrupted write leaves the previous report whole
+    # strict JSON: a figure that is not finite (a bad reading) is null, never NaN, in
+    # results.json as in the report and the summary returned
+    summary = finite(summary)
+    write_text_atomically(out / "results.json", json_text(summary, indent=2))
+    if curve:
+        plot_curve(curve, rows, out / "quality_energy.png", run.curve_rule,
+                   mix_line={plan.medium, plan.heavy} <= answers.generation_measured)  # fmt: skip
+    else:  # an earlier report's curve would not be this report's
+        (out / "quality_energy.png").unlink(missing_ok=True)
+    write_text_atomically(out / "report.md", report_markdown(summary))
+    return summary
 
 
 def _check_stored_styles(
