@@ -322,20 +322,19 @@ class LlamaCppBackend(Backend):
             raise BackendError(f"llama.cpp generation failed for {self.name!r}: {e}") from e
 
     def _streamed(
-        self, request: GenerationRequest, prompt: list[int], stops: list[str] | None, controls: tuple[str, ...]
-    ) -> Callable[[list[int]], None] | None:  # fmt: skip
+        self, request: GenerationRequest, stops: list[str] | None, controls: tuple[str, ...]
+    ) -> Callable[[list[int]], None] | None:
         """What gives the request's ``on_text`` its answer's text as it is generated
         (``SamplingLlama.kept``), or None: no ``on_text``, or a stop sequence with
         control-token text, which cuts the answer where its written text, not its
         text, holds it (the whole text comes at the end then)."""
         if request.on_text is None or controls:
             return None
-        live, llm = LiveText(request.on_text, stops or []), self._llm
+        from routerllm.backends.llama_text import AnswerText
 
-        def kept(answer: list[int]) -> None:  # written as llama-cpp-python writes the answer
-            live.show(llm.detokenize(answer, prev_tokens=prompt).decode("utf-8", errors="ignore"))
-
-        return kept
+        live = LiveText(request.on_text, stops or [])
+        text = AnswerText(self._llm.detokenize, int(self._llm.token_bos()))
+        return lambda answer: live.show(text.update(answer))
 
     def unload(self) -> None:
         if self._llm is not None:
@@ -441,7 +440,7 @@ class LlamaCppBackend(Backend):
 
                 criteria = StoppingCriteriaList([*(criteria or []), lambda _ids, _logits: cancel()])  # fmt: skip
             self._llm.sampled = []
-            self._llm.kept = self._streamed(request, prompt, kwargs["stop"], controls)
+            self._llm.kept = self._streamed(request, kwargs["stop"], controls)
             stack.callback(setattr, self._llm, "kept", None)
             # The whole prompt is read anew, the cache emptied: llama-cpp-python reused the
             # previous request's longest common prefix and read the rest alone, the last
