@@ -204,6 +204,17 @@ def test_real_server_generates(llama_server: str) -> None:
     assert not backend.loaded
 
 
+def test_the_real_server_streams_its_answer(llama_server: str) -> None:
+    """Asked with ``"stream": true``: llama.cpp's server sends no usage chunk, so the
+    answer's tokens are not reported (as its unstreamed answers report them)."""
+    pieces: list[str] = []
+    backend = http_backend(llama_server)
+    completion = backend.generate(GenerationRequest("def add(a, b):", on_text=pieces.append))
+    assert len(pieces) > 1 and "".join(pieces) == completion.text
+    assert completion.finish_reason in ("stop", "length")
+    assert not completion.usage_known
+
+
 def test_real_server_respects_request_max_new_tokens(llama_server: str) -> None:
     backend = create_backend(
         ModelConfig(**http_model_dict("via-registry", llama_server)),
@@ -344,6 +355,14 @@ class Reply:
     reset: bool = False  # the connection closed with a TCP reset (RST), not a FIN
     chunked: bool = False  # the body sent with Transfer-Encoding: chunked, in 7-byte chunks
     chunk_bytes: int = 7  # or in chunks of this many bytes
+    # a server-sent event stream (Transfer-Encoding: chunked), each event one chunk sent
+    # ``gap_s`` after the one before; after ``pause_after`` events the stub waits (5 s at
+    # most) for the stub's ``resume`` and notes whether it came; ``cut``: the connection
+    # closes after the events, without the chunked body's end
+    events: tuple[bytes, ...] = ()
+    gap_s: float = 0.0
+    pause_after: int | None = None
+    cut: bool = False
 
 
 @dataclass(frozen=True)
@@ -399,6 +418,8 @@ class Stub:
     seen: list[Seen] = field(default_factory=list)
     release: threading.Event = field(default_factory=threading.Event)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    resume: threading.Event = field(default_factory=threading.Event)
+    resumed: list[bool] = field(default_factory=list)  # each pause: whether resume came
 
     def answer(self, seen: Seen) -> Reply:
         with self.lock:
@@ -443,6 +464,9 @@ class _StubHandler(BaseHTTPRequestHandler):
         reply = self.server.stub.answer(Seen(method, path, headers, body))
         if reply.delay_s:
             self.server.stub.release.wait(reply.delay_s)
+        if reply.events:
+            self._stream(reply)
+            return
         if reply.raw is not None:
             try:
                 for piece in _pieces(reply.raw, reply.trickle_s):
@@ -487,6 +511,27 @@ class _StubHandler(BaseHTTPRequestHandler):
                     break
         except OSError:
             pass  # the client gave up (timeout test)
+        self.close_connection = True
+
+    def _stream(self, reply: Reply) -> None:
+        stub = self.server.stub
+        try:
+            self.send_response(reply.status)
+            self.send_header("Content-Type", "text/event-stream")
+            self.send_header("Transfer-Encoding", "chunked")
+            self.send_header("Connection", "close")
+            self.end_headers()
+            for i, event in enumerate(reply.events):
+                if i and reply.gap_s and stub.release.wait(reply.gap_s):
+                    break
+                if i == reply.pause_after:
+                    stub.resumed.append(stub.resume.wait(5.0))
+                self.wfile.write(b"%x\r\n%s\r\n" % (len(event), event))
+                self.wfile.flush()
+            if not reply.cut:
+                self.wfile.write(b"0\r\n\r\n")
+        except OSError:
+            pass  # the client gave up
         self.close_connection = True
 
 

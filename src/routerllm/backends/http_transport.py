@@ -1,11 +1,13 @@
 """HTTP for the OpenAI-compatible backend, through the standard library: one exchange
-read whole within its time limit, and what went wrong said plainly on one line.
+read whole within its time limit, or as it comes (a stream, each line within the limit
+of the one before), and what went wrong said plainly on one line.
 
 Redirects are not followed (a POST would become a GET, and the API key go to another
 host). A body is read at most to a cap, decoded as it comes (``ContentDecoder``)."""
 
 from __future__ import annotations
 
+import codecs
 import contextlib
 import email.utils
 import functools
@@ -19,7 +21,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import datetime, timezone
 from typing import Any
 
@@ -53,6 +55,10 @@ class NoAnswer(OSError):
     endpoint is as unreachable as one refusing the connection; its cause says why."""
 
 
+class Unfinished(http.client.HTTPException):
+    """A stream that ended (the connection closed) before the end its format marks."""
+
+
 class _NoRedirects(urllib.request.HTTPRedirectHandler):
     def redirect_request(self, *args: Any, **kwargs: Any) -> None:
         return None  # urllib then raises the 3xx as an HTTPError
@@ -68,8 +74,19 @@ class _Watch:
         self.fired = False
         self._sock: socket.socket | None = None
         self._lock = threading.Lock()
-        self._timer = threading.Timer(timeout, self._fire)
-        self._timer.daemon = True
+        self._deadline = time.monotonic() + timeout
+        self._done = threading.Event()
+        self._timer = threading.Thread(target=self._wait, daemon=True)
+
+    def _wait(self) -> None:
+        while not self._done.wait(max(self._deadline - time.monotonic(), 0.0)):
+            if time.monotonic() >= self._deadline:  # not put off meanwhile (``extend``)
+                self._fire()
+                return
+
+    def extend(self, timeout: float) -> None:
+        """The limit put off to ``timeout`` from now: a stream's next piece came."""
+        self._deadline = time.monotonic() + timeout
 
     def attach(self, sock: socket.socket) -> None:
         """Watch ``sock``, the connection just made (to the server or its proxy)."""
@@ -95,7 +112,7 @@ class _Watch:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self._timer.cancel()
+        self._done.set()
         with self._lock:
             if self._sock is not None:
                 self._sock.close()
@@ -141,62 +158,163 @@ class _WatchedTLSHandler(_Watching, urllib.request.HTTPSHandler):
     pass
 
 
+def _opener(watch: _Watch) -> urllib.request.OpenerDirector:
+    return urllib.request.build_opener(
+        _NoRedirects, _WatchedHandler(watch), _WatchedTLSHandler(watch)
+    )
+
+
 def exchange(req: urllib.request.Request, timeout: float) -> tuple[bytes, http.client.HTTPMessage]:
     """The body of the answer to ``req`` (decoded) and its headers, read whole within
     ``timeout``; an HTTP error status raised as urllib's ``HTTPError``. The proxies
     the environment names (``http_proxy``, ``https_proxy``, ``no_proxy``) are read
     at each exchange, as curl reads them."""
     with _Watch(timeout) as watch:
-        opener = urllib.request.build_opener(
-            _NoRedirects, _WatchedHandler(watch), _WatchedTLSHandler(watch)
-        )
-        try:
-            answer = _read(opener, req, timeout)
-        except NoAnswer:
-            if watch.fired:  # no status line but 1xx came: as from a server that sends nothing
-                raise NoAnswer("timed out") from TimeoutError("timed out")
-            raise
-        # a compressed body that ends at the connection's close, cut: its data unfinished
-        except (OSError, http.client.HTTPException, Undecodable) as e:
-            if watch.fired:  # what came ended where it was cut: no whole answer
-                if isinstance(e, urllib.error.HTTPError):
-                    e.close()  # its status came, its headers cut: not read
-                raise TimeoutError(f"no whole answer within {timeout:g} s") from e
-            raise
+        with _opened(_opener(watch), req, timeout, watch) as resp:
+            try:
+                body = _body(resp, time.monotonic() + timeout, timeout)
+            # a compressed body that ends at the connection's close, cut: its data unfinished
+            except (OSError, http.client.HTTPException, Undecodable) as e:
+                if watch.fired:  # what came ended where it was cut: no whole answer
+                    raise TimeoutError(f"no whole answer within {timeout:g} s") from e
+                raise
         if watch.fired:  # headers cut there, and the body with them
             raise TimeoutError(f"no whole answer within {timeout:g} s")
-        return answer
+        return body, resp.headers
 
 
-def _read(
-    opener: urllib.request.OpenerDirector, req: urllib.request.Request, timeout: float
-) -> tuple[bytes, http.client.HTTPMessage]:
-    deadline = time.monotonic() + timeout
+@contextlib.contextmanager
+def streamed_exchange(req: urllib.request.Request, timeout: float) -> Iterator[Stream]:
+    """The answer to ``req`` as it comes (``Stream``): its status line and headers within
+    ``timeout``, then each line of its body within ``timeout`` of the one before; an
+    HTTP error status raised as urllib's ``HTTPError``. Proxies as ``exchange``'s."""
+    with _Watch(timeout) as watch, _opened(_opener(watch), req, timeout, watch) as resp:
+        if watch.fired:  # headers cut there
+            raise TimeoutError(f"no whole answer within {timeout:g} s")
+        watch.extend(timeout)
+        yield Stream(resp, watch, timeout)
+
+
+def _opened(
+    opener: urllib.request.OpenerDirector,
+    req: urllib.request.Request,
+    timeout: float,
+    watch: _Watch,
+) -> http.client.HTTPResponse:
+    """The answer to ``req``, its status line and headers read within ``watch``'s limit."""
     try:
-        opened = opener.open(req, timeout=timeout)
+        try:
+            opened: http.client.HTTPResponse = opener.open(req, timeout=timeout)
+            return opened
+        except (OSError, http.client.HTTPException) as e:
+            # urllib's URLError (an OSError) goes to the caller as it is: no connection
+            # made (its reason says why), or an HTTP error; any other was raised reading
+            # the status line, over a connection made: no answer began
+            if isinstance(e, urllib.error.URLError):
+                raise
+            raise NoAnswer(str(e)) from e
+    except NoAnswer:
+        if watch.fired:  # no status line but 1xx came: as from a server that sends nothing
+            raise NoAnswer("timed out") from TimeoutError("timed out")
+        raise
     except (OSError, http.client.HTTPException) as e:
-        # urllib's URLError (an OSError) goes to the caller as it is: no connection made
-        # (its reason says why), or an HTTP error; any other was raised reading the
-        # status line, over a connection made: no answer began
-        if isinstance(e, urllib.error.URLError):
+        if watch.fired:  # what came ended where it was cut: no whole answer
+            if isinstance(e, urllib.error.HTTPError):
+                e.close()  # its status came, its headers cut: not read
+            raise TimeoutError(f"no whole answer within {timeout:g} s") from e
+        raise
+
+
+def _too_big(decoder: ContentDecoder) -> Malformed:
+    decoded = f" decoded ({decoder.coding})" if decoder.over and decoder.coding else ""
+    return Malformed(f"its answer is over {MAX_RESPONSE_BYTES // 2**20} MiB{decoded}")
+
+
+def _body(resp: http.client.HTTPResponse, deadline: float, timeout: float) -> bytes:
+    """``resp``'s body, decoded, read whole by ``deadline``."""
+    decoder = ContentDecoder(resp.headers["Content-Encoding"], MAX_RESPONSE_BYTES)
+    chunks, came = [], 0
+    while chunk := resp.read1(65536):
+        came += len(chunk)
+        chunks.append(decoder.feed(chunk))
+        # the sent bytes capped too: empty gzip members one after another decode to nothing
+        if decoder.over or came > MAX_RESPONSE_BYTES:
+            raise _too_big(decoder)
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"no whole answer within {timeout:g} s")
+    if resp.length:  # the connection closed before the announced length
+        raise CutShort(came, resp.length)
+    decoder.end()
+    return b"".join(chunks)
+
+
+class Stream:
+    """An answer read as it comes (``streamed_exchange``'s): its body's lines, each
+    within the time limit of the one before (a server-sent event stream's), or its
+    whole body (an answer that is no stream)."""
+
+    def __init__(self, resp: http.client.HTTPResponse, watch: _Watch, timeout: float) -> None:
+        self.headers = resp.headers
+        self._resp, self._watch, self._timeout = resp, watch, timeout
+
+    @property
+    def events(self) -> bool:
+        """Whether the answer is a server-sent event stream."""
+        kind = self.headers.get_content_type()
+        return kind == "text/event-stream"
+
+    def whole(self) -> bytes:
+        """The body, decoded, read whole within the time limit from now."""
+        self._watch.extend(self._timeout)
+        try:
+            return _body(self._resp, time.monotonic() + self._timeout, self._timeout)
+        except (OSError, http.client.HTTPException, Undecodable) as e:
+            if self._watch.fired:
+                raise TimeoutError(f"no whole answer within {self._timeout:g} s") from e
             raise
-        raise NoAnswer(str(e)) from e
-    with opened as resp:
-        decoder = ContentDecoder(resp.headers["Content-Encoding"], MAX_RESPONSE_BYTES)
-        chunks, came = [], 0
-        while chunk := resp.read1(65536):
-            came += len(chunk)
-            chunks.append(decoder.feed(chunk))
-            # the sent bytes capped too: empty gzip members one after another decode to nothing
-            if decoder.over or came > MAX_RESPONSE_BYTES:
-                decoded = f" decoded ({decoder.coding})" if decoder.over and decoder.coding else ""  # fmt: skip
-                raise Malformed(f"its answer is over {MAX_RESPONSE_BYTES // 2**20} MiB{decoded}")  # fmt: skip
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"no whole answer within {timeout:g} s")
-        if resp.length:  # the connection closed before the announced length
-            raise CutShort(came, resp.length)
-        decoder.end()
-    return b"".join(chunks), resp.headers
+
+    def lines(self) -> Iterator[str]:
+        """The body's lines (UTF-8, without their ending: ``\n`` or ``\r\n``), each
+        within the time limit of the one before (``Stalled`` past it), MAX_RESPONSE_BYTES
+        in all at most; the end of a body not ended by a line ending is not a line."""
+        decoder = ContentDecoder(self.headers["Content-Encoding"], MAX_RESPONSE_BYTES)
+        text = codecs.getincrementaldecoder("utf-8")()
+        came, pending = 0, []
+        try:
+            while chunk := self._resp.read1(65536):
+                came += len(chunk)
+                data = decoder.feed(chunk)
+                if decoder.over or came > MAX_RESPONSE_BYTES:
+                    raise _too_big(decoder)
+                try:
+                    new = text.decode(data)
+                except UnicodeDecodeError as e:
+                    raise Malformed(f"its stream is not UTF-8 ({e.reason})") from None
+                pending.append(new)
+                if "\n" not in new:  # joined only once a line ends: a long one is no O(n²)
+                    continue
+                *lines, rest = "".join(pending).split("\n")
+                pending = [rest]
+                self._watch.extend(self._timeout)
+                for line in lines:
+                    yield line.removesuffix("\r")
+            if self._resp.length:  # the connection closed before the announced length
+                raise CutShort(came, self._resp.length)
+            decoder.end()
+        except (OSError, http.client.HTTPException, Undecodable) as e:
+            if self._watch.fired:
+                raise Stalled(self._timeout) from e
+            raise
+        if self._watch.fired:  # the socket shut at the limit reads as the body's end
+            raise Stalled(self._timeout)
+
+
+class Stalled(TimeoutError):
+    """Nothing more of a stream came within the time limit after its last line."""
+
+    def __init__(self, timeout: float) -> None:
+        super().__init__(f"nothing more of the stream within {timeout:g} s")
+        self.timeout = timeout
 
 
 def retry_after_s(retry_after: str | None) -> float | None:
@@ -257,6 +375,8 @@ def _reason(e: BaseException, timeout: float, setting: str | None) -> str:
         if not isinstance(e.reason, BaseException):
             return one_line(str(e.reason))
         e = e.reason  # a connection's error (refused, a timeout, a name not found)
+    if isinstance(e, Stalled):
+        return f"nothing more of the stream within {f'{setting}, ' if setting else ''}{e.timeout:g} s"  # fmt: skip
     if isinstance(e, TimeoutError) and not str(e).startswith("no whole answer"):
         return f"no answer within {f'{setting}, ' if setting else ''}{timeout:g} s"
     if isinstance(e, http.client.IncompleteRead):

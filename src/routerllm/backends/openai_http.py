@@ -26,6 +26,7 @@ from routerllm.backends.base import (
     Backend,
     Completion,
     GenerationRequest,
+    LiveText,
     chat_messages,
     plain_text,
     refuse_prompt_state,
@@ -36,12 +37,14 @@ from routerllm.backends.http_transport import (
     MAX_BACKOFF_S,
     Malformed,
     NoAnswer,
+    Unfinished,
     error_detail,
     exchange,
     lasting_fault,
     one_line,
     reason,
     retry_after_s,
+    streamed_exchange,
 )
 from routerllm.backends.openai_answer import (
     NotACompletion,
@@ -49,6 +52,7 @@ from routerllm.backends.openai_answer import (
     usage_tokens,
     without_lone_surrogates,
 )
+from routerllm.backends.openai_stream import StreamedAnswer, StreamError, sse_data
 from routerllm.exceptions import (
     BackendError,
     ContextLengthError,
@@ -123,11 +127,22 @@ class OpenAIHTTPBackend(Backend):
 
     def _request(self, method: str, path: str, body: dict[str, Any] | None, timeout: float) -> Any:
         """The server's JSON answer, read whole within ``timeout`` (``exchange``)."""
-        data = json.dumps(body).encode("utf-8") if body is not None else None
-        req = urllib.request.Request(
-            self.base_url + path, data=data, method=method, headers=self._headers()
-        )
+        req = self._http_request(method, path, body)
         raw, headers = exchange(req, timeout)
+        return self._parsed(req, raw, headers)
+
+    def _http_request(
+        self, method: str, path: str, body: dict[str, Any] | None, accept: str | None = None
+    ) -> urllib.request.Request:
+        data = json.dumps(body).encode("utf-8") if body is not None else None
+        headers = self._headers() | ({"Accept": accept} if accept else {})
+        return urllib.request.Request(self.base_url + path, data=data, method=method, headers=headers)  # fmt: skip
+
+    def _parsed(
+        self, req: urllib.request.Request, raw: bytes, headers: http.client.HTTPMessage
+    ) -> Any:
+        """The JSON answer ``raw``; an error it carries with its status raised as that
+        status's ``HTTPError`` (``_status_error``)."""
         try:
             out = json.loads(raw.decode("utf-8"))
         except (ValueError, RecursionError) as e:  # not UTF-8, not JSON, nested too deep
@@ -140,6 +155,19 @@ class OpenAIHTTPBackend(Backend):
             as_sent = f"sent as {sent}: " if sent else ""
             raise Malformed(f"its answer is not JSON ({as_sent}{one_line(str(e))[:100]})") from None
         err = out.get("error") if isinstance(out, dict) and "choices" not in out else None
+        self._status_error(req, out, err, raw, headers)
+        return out
+
+    @staticmethod
+    def _status_error(
+        req: urllib.request.Request,
+        out: Any,
+        err: Any,
+        raw: bytes,
+        headers: http.client.HTTPMessage,
+    ) -> None:
+        """Raise the error ``err`` of the answer ``out`` (its body ``raw``) as the HTTP
+        status its ``code`` gives, where it gives one."""
         code = err.get("code") if isinstance(err, dict) else None
         # OpenRouter's error once the model began (HTTP 200, its status as the code):
         # handled as that status is (retried, a rate limit's RateLimitedError...)
@@ -153,7 +181,53 @@ class OpenAIHTTPBackend(Backend):
             prompt, completion = usage_tokens(out, "")[0]
             error.billed = (prompt, completion)
             raise error
-        return out
+
+    def _streamed(
+        self, path: str, body: dict[str, Any], live: LiveText, raw: bool
+    ) -> dict[str, Any]:
+        """The answer asked as a stream, its text given to ``live`` as it comes, as the
+        completion it stands for (``StreamedAnswer``). Before any text was given, what
+        fails is raised as the unstreamed answer's would be (retried where that is);
+        after, a ``BackendError``: asked again, the text given would come twice."""
+        timeout = self.config.timeout_s
+        req = self._http_request("POST", path, body, accept="text/event-stream")
+        with streamed_exchange(req, timeout) as stream:
+            if not stream.events:  # an endpoint that does not stream: its answer whole
+                parsed: dict[str, Any] = self._parsed(req, stream.whole(), stream.headers)
+                return parsed
+            answer, events, so_far = StreamedAnswer(raw), sse_data(stream.lines()), ""
+            while not answer.done:
+                try:
+                    data = next(events, None)
+                    if data is None:
+                        raise Unfinished("the stream ended without [DONE]")
+                    piece = answer.take(data)
+                except StreamError as e:
+                    if not live.sent:  # as the same error unstreamed
+                        raw_event = json.dumps(e.payload).encode("utf-8")
+                        err = e.payload.get("error", e.payload)
+                        self._status_error(req, e.payload, err, raw_event, stream.headers)
+                    raise self._broken(path, live, f"it sent an error: {one_line(e.message)[:300]}") from None  # fmt: skip
+                except (Malformed, Undecodable) as e:
+                    if not live.sent:
+                        raise
+                    raise self._broken(path, live, str(e)) from None
+                except (OSError, http.client.HTTPException) as e:
+                    if not live.sent:
+                        raise
+                    raise self._broken(path, live, reason(e, timeout)) from e
+                if piece:  # the whole text so far: ``live`` holds back a stop's start
+                    so_far += piece
+                    live.show(so_far)
+        return answer.completion()
+
+    def _broken(self, path: str, live: LiveText, why: str) -> BackendError:
+        """The error of a stream that failed once its text began to be given."""
+        return BackendError(
+            f"{self.base_url}{path} broke off model {self.name!r}'s streamed answer after "
+            f"its answer began ({len(live.sent):,} characters given): {why}; not asked "
+            f"again, which would give its text twice"
+        )
 
     def _no_key(self) -> str | None:
         """Why the API key ``api_key_env`` names cannot be sent, where it cannot: unset,
@@ -278,8 +352,12 @@ class OpenAIHTTPBackend(Backend):
             body["stop"] = request.stop
         if sampling.seed is not None:
             body["seed"] = sampling.seed
+        live = None
+        if request.on_text is not None:  # its text given as it is generated
+            live = LiveText(request.on_text, request.stop)
+            body |= {"stream": True, "stream_options": {"include_usage": True}}
         start = time.perf_counter()
-        out, billed = self._post_with_retries(path, body)
+        out, billed = self._post_with_retries(path, body, live, request.raw)
         latency = time.perf_counter() - start
         try:
             choice, text, finish_reason = answer_parts(out, request.raw)
@@ -322,24 +400,30 @@ class OpenAIHTTPBackend(Backend):
             usage_known=unknown is None,
         )
 
-    def _post_with_retries(self, path: str, body: dict[str, Any]) -> tuple[Any, tuple[int, int]]:
+    def _post_with_retries(
+        self, path: str, body: dict[str, Any], live: LiveText | None = None, raw: bool = False
+    ) -> tuple[Any, tuple[int, int]]:
         """The answer, asked again as the module says, with the tokens the failed
         attempts' error bodies said were billed; where every attempt failed, the error
         carries those tokens."""
         billed = [0, 0]
         try:
-            return self._attempts(path, body, billed), (billed[0], billed[1])
+            return self._attempts(path, body, billed, live, raw), (billed[0], billed[1])
         except RouterLLMError as e:
             if any(billed):
                 e.billed_tokens = (billed[0], billed[1])
             raise
 
-    def _attempts(self, path: str, body: dict[str, Any], billed: list[int]) -> Any:
+    def _attempts(
+        self, path: str, body: dict[str, Any], billed: list[int], live: LiveText | None, raw: bool
+    ) -> Any:
         attempts = self.config.max_retries + 1
         for attempt in range(attempts):
             last = attempt == attempts - 1
             deadline = time.monotonic() + self.config.timeout_s
             try:
+                if live is not None:
+                    return self._streamed(path, body, live, raw)
                 return self._request("POST", path, body, self.config.timeout_s)
             except urllib.error.HTTPError as e:
                 if isinstance(e, _BilledHTTPError):

@@ -1,0 +1,225 @@
+"""An ``openai_http`` model's answer streamed (``GenerationRequest.on_text``): asked of
+the endpoint with ``"stream": true`` and read as its server-sent events, against the
+real stdlib stub server of test_openai_http.py (and llama-cpp-python's real server)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from routerllm.backends import http_transport, openai_http
+from routerllm.backends.base import GenerationRequest
+from routerllm.config import load_config
+from routerllm.exceptions import BackendError, PromptError
+from routerllm.system import RouterLLM
+
+from .conftest import tiny_config_dict, write_config
+from .test_openai_http import (
+    Reply,
+    Stub,
+    completion_reply,
+    error_reply,
+    http_backend,
+    http_model_dict,
+    serving_stub,
+)
+
+
+@pytest.fixture
+def stub() -> Iterator[Stub]:
+    with serving_stub() as state:
+        yield state
+
+
+def event(payload: Any) -> bytes:
+    """One server-sent event carrying ``payload`` as JSON (a str as it is)."""
+    data = payload if isinstance(payload, str) else json.dumps(payload)
+    return f"data: {data}\n\n".encode()
+
+
+def delta(text: str | None = None, finish: str | None = None, role: bool = False) -> bytes:
+    said: dict[str, Any] = {"role": "assistant"} if role else {}
+    if text is not None:
+        said["content"] = text
+    choice = {"index": 0, "delta": said, "finish_reason": finish}
+    return event({"id": "c1", "object": "chat.completion.chunk", "choices": [choice]})
+
+
+def usage(prompt: int, completion: int) -> bytes:
+    counts = {"prompt_tokens": prompt, "completion_tokens": completion}
+    return event({"id": "c1", "object": "chat.completion.chunk", "choices": [], "usage": counts})
+
+
+DONE = event("[DONE]")
+HELLO = (delta("", role=True), delta("Hel"), delta("lo"), delta(" world"), delta(finish="stop"))
+
+
+def streamed(reply: Reply, stub: Stub, **options: Any) -> tuple[list[str], Any]:
+    """The pieces ``on_text`` was given and the completion, for a request answered
+    with ``reply``."""
+    stub.default_post = reply
+    pieces: list[str] = []
+
+    def given(piece: str) -> None:
+        pieces.append(piece)
+        stub.resume.set()
+
+    backend = http_backend(stub.base_url, **options)
+    return pieces, backend.generate(GenerationRequest("hi", on_text=given))
+
+
+def test_pieces_arrive_before_the_upstream_finishes_and_join_to_the_answer(stub: Stub) -> None:
+    """The endpoint is asked for a stream with its usage, and each piece is given as it
+    comes: the stub sends the rest only once the first piece was given."""
+    reply = Reply(200, b"", events=(*HELLO, usage(7, 3), DONE), pause_after=2)
+    pieces, completion = streamed(reply, stub)
+    assert stub.resumed == [True]  # "Hel" was given while the stub waited to send the rest
+    assert pieces == ["Hel", "lo", " world"]
+    assert "".join(pieces) == completion.text == "Hello world"
+    assert (completion.prompt_tokens, completion.completion_tokens) == (7, 3)
+    assert completion.usage_known and completion.finish_reason == "stop"
+    [post] = stub.posts
+    sent = post.json()
+    assert sent["stream"] is True and sent["stream_options"] == {"include_usage": True}
+    assert post.headers["accept"] == "text/event-stream"
+
+
+def test_a_request_without_on_text_is_asked_whole_as_before(stub: Stub) -> None:
+    stub.default_post = completion_reply("whole", prompt_tokens=4, tokens=1)
+    completion = http_backend(stub.base_url).generate(GenerationRequest("hi"))
+    assert (completion.text, completion.prompt_tokens, completion.completion_tokens) == ("whole", 4, 1)  # fmt: skip
+    assert "stream" not in stub.posts[0].json() and "stream_options" not in stub.posts[0].json()
+
+
+def test_a_stream_without_a_usage_chunk_is_an_answer_of_unknown_usage(
+    stub: Stub, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.WARNING):
+        pieces, completion = streamed(Reply(200, b"", events=(*HELLO, DONE)), stub)
+    assert "".join(pieces) == completion.text == "Hello world"
+    assert (completion.prompt_tokens, completion.completion_tokens) == (0, 0)
+    assert not completion.usage_known
+    [warning] = [r.getMessage() for r in caplog.records if r.name == openai_http.__name__]
+    assert "gives no token usage" in warning
+
+
+def test_an_endpoint_that_ignores_stream_answers_whole(stub: Stub) -> None:
+    """A JSON answer to a streamed request (an endpoint that does not stream) is read as
+    the unstreamed answer: its text comes whole at the end (the caller gives it)."""
+    pieces, completion = streamed(completion_reply("all at once", tokens=3), stub)
+    assert pieces == [] and completion.text == "all at once"
+    assert completion.completion_tokens == 3
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        {"error": {"message": "GPU fell over", "type": "server_error", "code": "internal"}},
+        {"object": "error", "message": "GPU fell over", "type": "InternalServerError", "code": 500},
+    ],
+    ids=["openai", "vllm"],
+)
+def test_an_error_event_after_the_first_piece_is_a_backend_error_not_retried(
+    stub: Stub, error: dict[str, Any]
+) -> None:
+    reply = Reply(200, b"", events=(delta("Hel"), event(error), DONE))
+    with pytest.raises(BackendError, match="GPU fell over") as err:
+        streamed(reply, stub)
+    assert "after its answer began" in str(err.value)
+    assert len(stub.posts) == 1  # asked again, the text given would come twice
+
+
+def test_an_error_event_before_any_text_is_handled_as_its_status(stub: Stub) -> None:
+    """An error sent as the stream's first event, with its status as ``code`` (vLLM's,
+    OpenRouter's), is that HTTP status: a 503 retried, a 400 the request refused."""
+    busy = {"error": {"message": "overloaded", "code": 503}}
+    stub.script.append(Reply(200, b"", events=(event(busy),)))
+    pieces, completion = streamed(Reply(200, b"", events=(*HELLO, usage(2, 3), DONE)), stub)
+    assert completion.text == "Hello world" and len(stub.posts) == 2
+    refused = {"object": "error", "message": "top_p must be in (0, 1]", "param": "top_p", "code": 400}  # fmt: skip
+    with pytest.raises(PromptError, match="top_p must be in") as err:
+        streamed(Reply(200, b"", events=(event(refused), DONE)), stub)
+    assert err.value.param == "top_p"
+
+
+def test_an_http_error_status_for_a_stream_is_retried_as_before(stub: Stub) -> None:
+    stub.script.append(error_reply(429, "slow down"))
+    pieces, completion = streamed(Reply(200, b"", events=(*HELLO, DONE)), stub)
+    assert completion.text == "Hello world" and len(stub.posts) == 2
+
+
+@pytest.mark.parametrize("cut", [True, False], ids=["connection-cut", "ended-without-done"])
+def test_a_stream_ending_without_done_is_an_error_not_a_short_answer(stub: Stub, cut: bool) -> None:
+    reply = Reply(200, b"", events=(delta("Hel"), delta("lo")), cut=cut)
+    with pytest.raises(BackendError, match="after its answer began") as err:
+        streamed(reply, stub, max_retries=2)
+    said = "the connection closed mid-answer" if cut else "the stream ended without [DONE]"
+    assert said in str(err.value)
+    assert len(stub.posts) == 1
+
+
+def test_a_stream_cut_before_any_text_is_asked_again(stub: Stub) -> None:
+    stub.script.append(Reply(200, b"", events=(delta("", role=True),), cut=True))
+    pieces, completion = streamed(Reply(200, b"", events=(*HELLO, DONE)), stub)
+    assert "".join(pieces) == completion.text == "Hello world" and len(stub.posts) == 2
+
+
+def test_a_chunk_that_is_not_json_is_an_error(stub: Stub) -> None:
+    reply = Reply(200, b"", events=(delta("Hel"), b"data: {not json\n\n", DONE))
+    with pytest.raises(BackendError, match="a chunk of its stream is not JSON"):
+        streamed(reply, stub)
+    assert len(stub.posts) == 1
+
+
+def test_a_stalled_stream_ends_at_timeout_s_between_two_chunks(stub: Stub) -> None:
+    """Chunks 0.3 s apart pass a timeout_s of 0.8 s, the whole answer taking longer than
+    it; a stream silent for longer than it after a piece is a failed answer."""
+    slow = Reply(200, b"", events=(*HELLO, DONE), gap_s=0.3)
+    start = time.perf_counter()
+    pieces, completion = streamed(slow, stub, timeout_s=0.8)
+    assert time.perf_counter() - start > 1.2 and completion.text == "Hello world"
+    stalled = Reply(200, b"", events=(delta("Hel"), delta("lo")), gap_s=30.0)
+    start = time.perf_counter()
+    with pytest.raises(BackendError, match=r"nothing more of the stream within timeout_s, 0.8 s"):
+        streamed(stalled, stub, timeout_s=0.8)
+    assert time.perf_counter() - start < 3.0
+    assert len(stub.posts) == 2  # the stalled one not asked again
+
+
+def test_a_stream_over_the_size_cap_is_refused(stub: Stub, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(http_transport, "MAX_RESPONSE_BYTES", 2000)
+    reply = Reply(200, b"", events=(*(delta("x" * 100) for _ in range(30)), DONE))
+    with pytest.raises(BackendError, match="after its answer began .*: its answer is over 0 MiB"):
+        streamed(reply, stub)
+
+
+def test_an_error_event_echoing_the_api_key_never_shows_it(
+    stub: Stub, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("STREAM_KEY", "sk-secret-123")
+    error = {"error": {"message": "token sk-secret-123 revoked mid-stream"}}
+    reply = Reply(200, b"", events=(delta("Hel"), event(error)))
+    with pytest.raises(BackendError) as err:
+        streamed(reply, stub, api_key_env="STREAM_KEY")
+    assert "sk-secret" not in str(err.value) and "<API key>" in str(err.value)
+
+
+def test_routerllm_streams_a_remote_answer_held_back_at_a_stop_prefix(
+    stub: Stub, tmp_path: Path
+) -> None:
+    """Through ``RouterLLM.generate``: text that may begin a stop sequence is held back,
+    and the pieces joined are the logged answer."""
+    stub.default_post = Reply(200, b"", events=(delta("a b EN"), delta("c"), usage(2, 2), DONE))
+    models = [http_model_dict("remote", stub.base_url)]
+    config = load_config(write_config(tmp_path, tiny_config_dict(tmp_path, models=models)))
+    pieces: list[str] = []
+    with RouterLLM(config) as system:
+        asked = GenerationRequest("hi", stop=["END"], on_text=pieces.append)
+        result = system.generate(asked, model="remote")
+    assert pieces[0] == "a b " and "".join(pieces) == result.text == "a b ENc"
