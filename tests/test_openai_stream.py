@@ -223,3 +223,10 @@ def test_routerllm_streams_a_remote_answer_held_back_at_a_stop_prefix(
         asked = GenerationRequest("hi", stop=["END"], on_text=pieces.append)
         result = system.generate(asked, model="remote")
     assert pieces[0] == "a b " and "".join(pieces) == result.text == "a b ENc"
+
+
+def test_an_error_event_without_a_status_before_any_text_is_said_so(stub: Stub) -> None:
+    error = {"error": {"message": "model is loading", "code": "unavailable"}}
+    with pytest.raises(BackendError, match="with an error in its stream: model is loading") as err:
+        streamed(Reply(200, b"", events=(event(error), DONE)), stub)
+    assert "after its answer began" not in str(err.value)

@@ -207,6 +207,10 @@ class OpenAIHTTPBackend(Backend):
                         raw_event = json.dumps(e.payload).encode("utf-8")
                         err = e.payload.get("error", e.payload)
                         self._status_error(req, e.payload, err, raw_event, stream.headers)
+                        raise BackendError(
+                            f"{self.base_url}{path} answered model {self.name!r}'s request "
+                            f"with an error in its stream: {one_line(e.message)[:300]}"
+                        ) from None
                     raise self._broken(path, live, f"it sent an error: {one_line(e.message)[:300]}") from None  # fmt: skip
                 except (Malformed, Undecodable) as e:
                     if not live.sent:
