@@ -230,3 +230,20 @@ def test_an_error_event_without_a_status_before_any_text_is_said_so(stub: Stub) 
     with pytest.raises(BackendError, match="with an error in its stream: model is loading") as err:
         streamed(Reply(200, b"", events=(event(error), DONE)), stub)
     assert "after its answer began" not in str(err.value)
+
+
+def test_an_endpoint_refusing_a_streamed_request_is_asked_unstreamed(stub: Stub) -> None:
+    """A server that refuses ``stream_options`` (or ``stream``) answered the same request
+    unstreamed before streaming was asked of it: asked so again, its text whole at the
+    end, not a refused request; another refusal is the request's, as before."""
+    stub.script.append(error_reply(400, "stream_options: Extra inputs are not permitted"))
+    stub.default_post = completion_reply("whole", prompt_tokens=4, tokens=1)
+    backend, pieces = http_backend(stub.base_url), []
+    for _ in range(2):  # the second asked unstreamed at once: the endpoint is known
+        completion = backend.generate(GenerationRequest("hi", on_text=pieces.append))
+        assert (completion.text, completion.completion_tokens) == ("whole", 1)
+    assert pieces == [] and [("stream" in p.json()) for p in stub.posts] == [True, False, False]
+    stub.script.append(error_reply(400, "top_p must be in (0, 1]"))
+    with pytest.raises(PromptError, match="top_p must be in"):
+        streamed(completion_reply("never"), stub)
+    assert len(stub.posts) == 4  # a refusal not of streaming: not asked again

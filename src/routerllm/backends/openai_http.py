@@ -94,6 +94,7 @@ class OpenAIHTTPBackend(Backend):
     probe_timeout_s: float = 2.0
 
     _connected = False
+    _streams = True  # False once the endpoint refused a streamed request (stream_options)
 
     @property
     def base_url(self) -> str:
@@ -357,11 +358,22 @@ class OpenAIHTTPBackend(Backend):
         if sampling.seed is not None:
             body["seed"] = sampling.seed
         live = None
-        if request.on_text is not None:  # its text given as it is generated
+        if request.on_text is not None and self._streams:  # its text given as it is generated
             live = LiveText(request.on_text, request.stop)
             body |= {"stream": True, "stream_options": {"include_usage": True}}
         start = time.perf_counter()
-        out, billed = self._post_with_retries(path, body, live, request.raw)
+        try:
+            out, billed = self._post_with_retries(path, body, live, request.raw)
+        except PromptError as e:
+            if live is None or live.sent or "stream" not in str(e).lower() or isinstance(e, ContextLengthError):  # fmt: skip
+                raise
+            # an endpoint refusing the streamed request's own fields (an older server's
+            # "stream_options: extra inputs are not permitted"): asked unstreamed, as
+            # before streaming, its text given whole at the end
+            log.warning("%s: the endpoint refused a streamed request (%s); its requests are asked unstreamed from now on", self.name, self._hide_key(str(e)))  # fmt: skip
+            self._streams = False
+            unstreamed = {k: v for k, v in body.items() if k not in ("stream", "stream_options")}
+            out, billed = self._post_with_retries(path, unstreamed, None, request.raw)
         latency = time.perf_counter() - start
         try:
             choice, text, finish_reason = answer_parts(out, request.raw)
