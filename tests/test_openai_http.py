@@ -18,6 +18,7 @@ import json
 import logging
 import os
 import re
+import select
 import socket
 import struct
 import subprocess
@@ -357,8 +358,10 @@ class Reply:
     chunk_bytes: int = 7  # or in chunks of this many bytes
     # a server-sent event stream (Transfer-Encoding: chunked), each event one chunk sent
     # ``gap_s`` after the one before; after ``pause_after`` events the stub waits (5 s at
-    # most) for the stub's ``resume`` and notes whether it came; ``cut``: the connection
-    # closes after the events, without the chunked body's end
+    # most) for the stub's ``resume``, or the client's leaving, and notes whether resume
+    # came; ``cut``: the connection closes after the events, without the chunked body's
+    # end. The stub stops sending once the client has closed the connection, and notes
+    # after how many events it found it gone (``Stub.left_after``)
     events: tuple[bytes, ...] = ()
     gap_s: float = 0.0
     pause_after: int | None = None
@@ -420,6 +423,8 @@ class Stub:
     lock: threading.Lock = field(default_factory=threading.Lock)
     resume: threading.Event = field(default_factory=threading.Event)
     resumed: list[bool] = field(default_factory=list)  # each pause: whether resume came
+    # each stream: the events sent before the client was found gone, None: sent to its end
+    left_after: list[int | None] = field(default_factory=list)
 
     def answer(self, seen: Seen) -> Reply:
         with self.lock:
@@ -521,18 +526,38 @@ class _StubHandler(BaseHTTPRequestHandler):
             self.send_header("Transfer-Encoding", "chunked")
             self.send_header("Connection", "close")
             self.end_headers()
+            left = None
             for i, event in enumerate(reply.events):
                 if i and reply.gap_s and stub.release.wait(reply.gap_s):
                     break
                 if i == reply.pause_after:
-                    stub.resumed.append(stub.resume.wait(5.0))
+                    deadline = time.monotonic() + 5.0
+                    while not stub.resume.wait(0.01) and time.monotonic() < deadline:
+                        if _client_gone(self.connection):
+                            break
+                    stub.resumed.append(stub.resume.is_set())
+                if _client_gone(self.connection):
+                    left = i
+                    break
                 self.wfile.write(b"%x\r\n%s\r\n" % (len(event), event))
                 self.wfile.flush()
-            if not reply.cut:
+            stub.left_after.append(left)
+            if left is None and not reply.cut:
                 self.wfile.write(b"0\r\n\r\n")
         except OSError:
-            pass  # the client gave up
+            stub.left_after.append(-1)  # the client gone as it was written to: when, not known
         self.close_connection = True
+
+
+def _client_gone(conn: socket.socket) -> bool:
+    """Whether the client has closed (or reset) its connection: having sent its whole
+    request, it has nothing more to send, so a connection readable at once is at its end."""
+    if not select.select([conn], [], [], 0)[0]:
+        return False
+    try:
+        return conn.recv(1, socket.MSG_PEEK) == b""
+    except OSError:  # reset
+        return True
 
 
 def _pieces(data: bytes, trickle_s: float) -> list[bytes]:

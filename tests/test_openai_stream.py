@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,6 +16,7 @@ import pytest
 
 from routerllm.backends import http_transport, openai_http
 from routerllm.backends.base import GenerationRequest
+from routerllm.backends.interrupts import CANCELLED, cancellable
 from routerllm.config import load_config
 from routerllm.exceptions import BackendError, PromptError
 from routerllm.system import RouterLLM
@@ -247,3 +249,61 @@ def test_an_endpoint_refusing_a_streamed_request_is_asked_unstreamed(stub: Stub)
     with pytest.raises(PromptError, match="top_p must be in"):
         streamed(completion_reply("never"), stub)
     assert len(stub.posts) == 4  # a refusal not of streaming: not asked again
+
+
+def test_a_cancelled_stream_closes_the_connection_and_ends_with_its_text_so_far(
+    stub: Stub, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A request cancelled mid-stream (the server's client gone: ``cancellable``'s event
+    set, here as the first piece is given) stops reading and closes the connection
+    before the next event (the stub, paused after "Hel", sees it gone), and ends as a
+    llama.cpp model's cancelled answer does: its text so far, finish reason "cancelled";
+    no usage chunk came, so its tokens are not known, said at INFO, not as a warning."""
+    stub.default_post = Reply(200, b"", events=(*HELLO, usage(7, 3), DONE), pause_after=2)
+    stop, pieces = threading.Event(), []
+
+    def given(piece: str) -> None:
+        pieces.append(piece)
+        stop.set()
+
+    with caplog.at_level(logging.INFO), cancellable(stop):
+        completion = http_backend(stub.base_url).generate(GenerationRequest("hi", on_text=given))
+    deadline = time.monotonic() + 10
+    while not stub.left_after and time.monotonic() < deadline:  # the stub's note, in its thread
+        time.sleep(0.01)
+    assert stub.left_after == [2] and stub.resumed == [False]  # gone before "lo" was sent
+    assert pieces == ["Hel"] and completion.text == "Hel"
+    assert completion.finish_reason == CANCELLED
+    assert (completion.prompt_tokens, completion.completion_tokens) == (0, 0)
+    assert not completion.usage_known
+    said = [r for r in caplog.records if r.name == openai_http.__name__]
+    assert [r.levelno for r in said] == [logging.INFO], [r.getMessage() for r in said]
+    assert "cancelled before its token usage came" in said[0].getMessage()
+
+
+def test_a_stream_cancelled_after_its_finish_reason_is_read_to_its_usage(stub: Stub) -> None:
+    """Once the finish reason came the answer is whole and its generation over: the
+    stream is read on to its usage chunk (nothing more to stop), the answer kept whole:
+    here the last piece's chunk carries it, as vLLM sends it."""
+    last = (delta("Hel"), delta(" world", finish="stop"), usage(7, 3), DONE)
+    stub.default_post = Reply(200, b"", events=last)
+    stop = threading.Event()
+
+    def given(piece: str) -> None:
+        if piece == " world":
+            stop.set()
+
+    with cancellable(stop):
+        completion = http_backend(stub.base_url).generate(GenerationRequest("hi", on_text=given))
+    assert (completion.text, completion.finish_reason) == ("Hel world", "stop")
+    assert (completion.prompt_tokens, completion.completion_tokens) == (7, 3)
+
+
+def test_an_unstreamed_request_runs_to_its_end_though_cancelled(stub: Stub) -> None:
+    """Without ``on_text`` nothing is read before the whole answer: it runs to its end."""
+    stub.default_post = completion_reply("whole", prompt_tokens=4, tokens=1)
+    stop = threading.Event()
+    stop.set()
+    with cancellable(stop):
+        completion = http_backend(stub.base_url).generate(GenerationRequest("hi"))
+    assert (completion.text, completion.finish_reason) == ("whole", "stop")

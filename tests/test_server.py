@@ -48,6 +48,8 @@ from .conftest import (
     tiny_model,
     write_config,
 )
+from .test_openai_http import Reply, http_model_dict, serving_stub
+from .test_openai_stream import DONE, delta, usage
 
 HEADERS = {"Content-Type": "application/json"}
 CHAT = "/v1/chat/completions"
@@ -2329,6 +2331,42 @@ def test_a_client_gone_mid_stream_stops_the_generation_leaves_its_row_and_no_tra
         assert [r.finish_reason for r in rows] == [CANCELLED, "length"]
         assert rows[0].completion_tokens in (1, 2) and rows[1].completion_tokens == 1
         assert srv.config.app.state.service.unsent == 0  # a stop is held for none (serve())
+    assert not complaints.records, [r.getMessage() for r in complaints.records]
+
+
+def test_a_client_gone_mid_stream_closes_an_openai_http_models_upstream_stream(
+    tmp_path: Path,
+) -> None:
+    """Through ``routerllm serve``, an ``openai_http`` model's streamed answer whose
+    client leaves after its first event: the server stops reading the endpoint's stream
+    and closes that connection at its next event (the endpoint then stops generating),
+    long before the stream's end; the request is logged as cancelled, its usage (which
+    comes last) not known: 0 tokens, said so by the report; no warning or traceback."""
+    pieces = [delta("", role=True), *(delta(f"w{i} ") for i in range(100))]
+    events = (*pieces, delta(finish="stop"), usage(5, 100), DONE)
+    complaints = _Complaints()
+    with serving_stub() as stub:
+        stub.default_post = Reply(200, b"", events=events, gap_s=0.05)  # 5 s in all
+        models = [http_model_dict("remote", stub.base_url)]
+        data = tiny_config_dict(tmp_path, models=models, carbon={"enabled": False})
+        config = load_config(write_config(tmp_path, data))
+        with RouterLLM(config) as system, running(system) as base, complaints.watching():
+            body = json.dumps(asking(model="remote", stream=True)).encode()
+            sock = half_sent(base, body, len(body))
+            seen = b""
+            while b"data: " not in seen:
+                seen += sock.recv(65536)
+            assert seen.startswith(b"HTTP/1.1 200 "), seen
+            _leave(sock, reset=False)
+            deadline = time.monotonic() + 30
+            while not (system.log.count() and stub.left_after) and time.monotonic() < deadline:
+                time.sleep(0.02)
+            [left] = stub.left_after
+            assert left is not None and 0 < left < len(pieces), left  # closed mid-stream
+            [row] = list(system.log.records())
+            assert (row.model, row.finish_reason, row.completion_tokens) == ("remote", CANCELLED, 0)
+            status, text = call(base, "/routerllm/report")
+            assert status == 200 and json.loads(text)["unknown_usage"] == {"remote": 1}, text
     assert not complaints.records, [r.getMessage() for r in complaints.records]
 
 

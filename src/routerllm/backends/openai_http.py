@@ -46,6 +46,7 @@ from routerllm.backends.http_transport import (
     retry_after_s,
     streamed_exchange,
 )
+from routerllm.backends.interrupts import CANCELLED, Cancellation
 from routerllm.backends.openai_answer import (
     NotACompletion,
     answer_parts,
@@ -189,15 +190,24 @@ class OpenAIHTTPBackend(Backend):
         """The answer asked as a stream, its text given to ``live`` as it comes, as the
         completion it stands for (``StreamedAnswer``). Before any text was given, what
         fails is raised as the unstreamed answer's would be (retried where that is);
-        after, a ``BackendError``: asked again, the text given would come twice."""
+        after, a ``BackendError``: asked again, the text given would come twice. Where
+        the request is cancelled (``cancellable``: the server's client gone) before its
+        finish reason came, the stream is read no further and its connection closed,
+        which stops the endpoint's generation: the answer so far, finish reason
+        ``CANCELLED`` (``cancelled``)."""
         timeout = self.config.timeout_s
         req = self._http_request("POST", path, body, accept="text/event-stream")
+        cancel = Cancellation()
         with streamed_exchange(req, timeout) as stream:
             if not stream.events:  # an endpoint that does not stream: its answer whole
                 parsed: dict[str, Any] = self._parsed(req, stream.whole(), stream.headers)
                 return parsed
             answer, events, so_far = StreamedAnswer(raw), sse_data(stream.lines()), ""
             while not answer.done:
+                # once the finish reason came the generation is over: its usage is read
+                if answer.finish_reason is None and cancel():
+                    answer.finish_reason = CANCELLED
+                    break  # the connection closes as the block ends
                 try:
                     data = next(events, None)
                     if data is None:
@@ -386,7 +396,10 @@ class OpenAIHTTPBackend(Backend):
             shape.billed_tokens = billed  # the failed attempts' before it
             raise shape from None
         tokens, unknown = usage_tokens(out, text)
-        if unknown is not None:  # a failed answer's tokens are billed too: said of it as well
+        if unknown is not None and finish_reason == CANCELLED and "usage" not in out:
+            # its stream closed before the usage chunk: expected, not the endpoint's fault
+            log.info("%s: the answer was cancelled before its token usage came; its tokens are logged as 0, its energy and cost as not known", self.name)  # fmt: skip
+        elif unknown is not None:  # a failed answer's tokens are billed too: said of it as well
             log.warning(
                 "%s: the answer %s; its tokens are logged as 0, its energy and cost as not known",
                 self.name,
