@@ -307,3 +307,17 @@ def test_an_unstreamed_request_runs_to_its_end_though_cancelled(stub: Stub) -> N
     with cancellable(stop):
         completion = http_backend(stub.base_url).generate(GenerationRequest("hi"))
     assert (completion.text, completion.finish_reason) == ("whole", "stop")
+
+
+def test_event_lines_ended_by_a_lone_cr_or_a_crlf_split_between_reads_are_read(stub: Stub) -> None:
+    """The event stream format ends a line with CR, LF or CRLF: lines ended by a lone
+    CR are lines, and a CRLF whose CR ends one read and LF begins the next is one line
+    end (not two: its LF read as an empty line would end the event half-way, here a
+    chunk's JSON split over two ``data:`` lines)."""
+    cr = tuple(d.replace(b"\n", b"\r") for d in (delta("", role=True), delta("Hel")))
+    first, _, second = delta("lo", finish="stop").decode().partition(', "choices"')
+    split = (f"{first},\r".encode(), f'\ndata: "choices"{second}'.replace("\n\n", "\r\n\r\n").encode())  # fmt: skip
+    reply = Reply(200, b"", events=(*cr, *split, usage(2, 2).replace(b"\n", b"\r"), DONE), gap_s=0.05)  # fmt: skip
+    pieces, completion = streamed(reply, stub)
+    assert pieces == ["Hel", "lo"] and completion.text == "Hello"
+    assert (completion.finish_reason, completion.completion_tokens) == ("stop", 2)

@@ -30,6 +30,8 @@ from routerllm.backends.content_encoding import ContentDecoder, Undecodable
 MAX_BACKOFF_S = 30.0  # the longest wait between two attempts, Retry-After included
 MAX_RESPONSE_BYTES = 32 * 2**20
 MAX_ERROR_BYTES = 2**20  # of an error answer, quoted in 300 characters at most
+#: A line's end in a server-sent event stream: CRLF, LF or CR.
+_LINE_END = re.compile("\r\n|\r|\n")
 #: What a quoted text must not carry as is: C0 and C1 control characters (a terminal's
 #: escape sequences among them) and the bidirectional overrides, which reorder a line.
 _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
@@ -274,9 +276,10 @@ class Stream:
             raise
 
     def lines(self) -> Iterator[str]:
-        """The body's lines (UTF-8, without their ending: ``\n`` or ``\r\n``), each
-        within the time limit of the one before (``Stalled`` past it), MAX_RESPONSE_BYTES
-        in all at most; the end of a body not ended by a line ending is not a line."""
+        """The body's lines (UTF-8, without their ending: ``\r\n``, ``\n`` or ``\r``,
+        as the event stream format allows), each within the time limit of the one before
+        (``Stalled`` past it), MAX_RESPONSE_BYTES in all at most; the end of a body not
+        ended by a line ending is not a line."""
         decoder = ContentDecoder(self.headers["Content-Encoding"], MAX_RESPONSE_BYTES)
         text = codecs.getincrementaldecoder("utf-8")()
         came, pending = 0, []
@@ -291,16 +294,19 @@ class Stream:
                 except UnicodeDecodeError as e:
                     raise Malformed(f"its stream is not UTF-8 ({e.reason})") from None
                 pending.append(new)
-                if "\n" not in new:  # joined only once a line ends: a long one is no O(n²)
+                if "\n" not in new and "\r" not in new:  # joined once a line ends: no O(n²)
                     continue
-                *lines, rest = "".join(pending).split("\n")
-                pending = [rest]
+                text_so_far = "".join(pending)
+                # a last CR may be a CRLF's first half, the LF in the next read: kept
+                held = 1 if text_so_far.endswith("\r") else 0
+                *lines, rest = _LINE_END.split(text_so_far[: len(text_so_far) - held])
+                pending = [rest + "\r" * held]
                 self._watch.extend(self._timeout)
-                for line in lines:
-                    yield line.removesuffix("\r")
+                yield from lines
             if self._resp.length:  # the connection closed before the announced length
                 raise CutShort(came, self._resp.length)
             decoder.end()
+            yield from _LINE_END.split("".join(pending))[:-1]  # a line a CR kept ended
         except (OSError, http.client.HTTPException, Undecodable) as e:
             if self._watch.fired:
                 raise Stalled(self._timeout) from e
