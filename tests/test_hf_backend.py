@@ -50,18 +50,23 @@ def build_tiny_model(
     chat_template: str | None = None,
     sentencepiece: bool = False,
     controls: dict[str, str] | None = None,
+    renamed: dict[str, str] | None = None,
+    clean_up: bool = False,
 ) -> Path:
     """Save a real tokenizer + tiny Llama with ``save_pretrained`` (no network).
     ``sentencepiece``: words are tokens with their space, "▁word", decoded as Llama's,
     Mistral's and Phi-3's tokenizers decode them (the text's leading space dropped).
     ``controls``: words renamed to special tokens ({"w42": "<|im_start|>"}), their ids
-    (and so what the model writes) unchanged."""
+    (and so what the model writes) unchanged. ``renamed``: words renamed as plain tokens
+    ({"\u2581w156": "<0xE2>"}: a byte of a character, with ``sentencepiece``'s byte
+    fallback). ``clean_up``: the tokenizer's ``clean_up_tokenization_spaces`` ("a ' s"
+    decodes to "a's")."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers
     from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
-    controls = controls or {}
+    controls, renamed = controls or {}, renamed or {}
     vocab = [*SPECIALS, *(f"\u2581{w}" for w in VOCAB[len(SPECIALS) :])] if sentencepiece else VOCAB
-    vocab = [controls.get(w, w) for w in vocab]
+    vocab = [controls.get(w, renamed.get(w, w)) for w in vocab]
     tok = Tokenizer(models.WordLevel(vocab={w: i for i, w in enumerate(vocab)}, unk_token="[UNK]"))
     tok.pre_tokenizer = pre_tokenizers.Whitespace()
     if sentencepiece:
@@ -81,6 +86,7 @@ def build_tiny_model(
         pad_token="[PAD]",
         unk_token="[UNK]",
         additional_special_tokens=list(controls.values()),
+        clean_up_tokenization_spaces=clean_up,
     )
     if chat_template is not None:
         tokenizer.chat_template = chat_template

@@ -15,6 +15,7 @@ from routerllm.backends.base import (
     Backend,
     Completion,
     GenerationRequest,
+    LiveText,
     chat_messages,
     control_stops,
     cut_at_stop,
@@ -287,6 +288,25 @@ class HFBackend(Backend):
         text: str = self._tokenizer.decode(ids, skip_special_tokens=not special)
         return text
 
+    def _streamed(
+        self, request: GenerationRequest, n_prompt: int, continues: bool
+    ) -> Callable[[Any], bool]:
+        """The check run after each token that gives ``request.on_text`` the answer's text
+        as it is generated (:class:`~routerllm.backends.hf_streaming.LiveDecoding`), decoded
+        as :meth:`generate` decodes the final text. Not for a stop with control-token text,
+        which cuts the answer where its written text, not its text, holds it."""
+        from routerllm.backends.hf_streaming import LiveDecoding, cleans_spaces
+
+        assert request.on_text is not None
+        tokenizer = self._tokenizer
+
+        def text(input_ids: Any) -> str:
+            alone: str = tokenizer.decode(input_ids[0, n_prompt:], skip_special_tokens=True)
+            return _continuation(tokenizer, input_ids[0], n_prompt, alone) if continues else alone
+
+        live = LiveText(request.on_text, request.stop)
+        return LiveDecoding(live, text, cleans_spaces(tokenizer), n_prompt)
+
     def generate(self, request: GenerationRequest) -> Completion:
         import torch
 
@@ -318,6 +338,8 @@ class HFBackend(Backend):
         criteria: list[Any] = []
         if request.stop:  # generation ends at a stop, not at max_new_tokens past it
             criteria.append(_stop_at(self, n_prompt, request.stop, continues, controls))
+        if request.on_text is not None and not controls:  # a control stop: whole at the end
+            criteria.append(_criterion(self._streamed(request, n_prompt, continues)))
         if (cancel := Cancellation()).active:  # the server's: its client may leave
             criteria.append(_criterion(lambda _ids: cancel()))
         if criteria:
