@@ -1,0 +1,183 @@
+"""The report's comparison with the largest model, by hand: a few logged requests with
+chosen figures, and what ``routerllm report`` must make of them (README, "Reports":
+priced at the largest model's generation energy per output token, an escalation's
+first answers on the actual side only, the saving a fraction of CO2)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from routerllm.carbon.log_figures import Terms
+from routerllm.carbon.log_rows import RequestRecord
+from routerllm.carbon.meter import Measurement
+from routerllm.carbon.report import logged_report, summarize
+from routerllm.carbon.report_text import report_lines
+from routerllm.carbon.request_log import RequestLog
+from routerllm.config import load_config
+
+from .conftest import tiny_config_dict, write_config
+
+SMALL, LARGEST = "tiny-light", "tiny-heavy"  # the tiny config's ladder: light, medium, heavy
+ROUTING = (1e-7, 5e-8)  # every request's routing, kWh and kg
+
+
+def _part(component: str, kwh: float, kg: float) -> Measurement:
+    return Measurement(component, 0.5, kwh, kg, "test")
+
+
+def _request(
+    i: int,
+    model: str,
+    tokens: int,
+    generation: tuple[float, float],
+    loading: tuple[float, float] = (0.0, 0.0),
+    escalated: dict[str, tuple[float, float]] | None = None,
+) -> RequestRecord:
+    """A request answered by ``model`` in ``tokens`` tokens; each figure (kWh, kg CO2)
+    is its component's whole, ``escalated`` the part of it a cascade's first models spent."""
+    parts = {"router_inference": ROUTING, "model_loading": loading, "llm_inference": generation}
+    return RequestRecord(
+        id=f"r{i}",
+        timestamp=f"2026-12-05T00:00:{i:02d}.000000+00:00",
+        prompt_sha256=f"h{i}",
+        prompt_chars=5,
+        model=model,
+        router="rules",
+        confidence=0.9,
+        prompt_tokens=3,
+        completion_tokens=tokens,
+        latency_s=0.5,
+        cost_usd=0.0,
+        components={c: _part(c, *v) for c, v in parts.items()},
+        escalated={c: _part(c, *v) for c, v in (escalated or {}).items()},
+    )
+
+
+def _logged_versus_largest(tmp_path: Path, requests: list[RequestRecord]) -> dict[str, Any]:
+    """``routerllm report``'s comparison of ``requests``, logged, and its text line; the
+    same as ``summarize`` of the records read back."""
+    config = load_config(write_config(tmp_path, tiny_config_dict(tmp_path)))
+    with RequestLog(config.log.path) as log:
+        for r in requests:
+            log.append(r)
+        records = list(log.records())
+    report = logged_report(config)
+    vs = report.versus_largest
+    assert vs is not None and vs["largest_model"] == LARGEST
+    assert summarize(records, config.models, "FRA").versus_largest == vs
+    (line,) = [x for x in report_lines(report) if x.startswith("versus everything on")]
+    return {**vs, "line": line}
+
+
+def test_an_escalated_answer_counts_on_the_estimate_without_its_first_models_answers(
+    tmp_path: Path,
+) -> None:
+    """The cascade escalated r2 from tiny-light to the largest model: tiny-light's load
+    and answer (3e-6 kWh, 1.5e-6 kg) are on the actual side only; the largest model's
+    rate is its own generations' (r0's and r2's own), 1e-5 kWh / 50 tokens."""
+    first = {"model_loading": (2e-6, 1e-6), "llm_inference": (1e-6, 5e-7)}
+    vs = _logged_versus_largest(
+        tmp_path,
+        [
+            _request(0, LARGEST, 20, (4e-6, 2e-6)),
+            _request(1, SMALL, 10, (1e-6, 5e-7)),
+            # llm_inference: tiny-light's 1e-6 kWh and the largest model's own 6e-6
+            _request(2, LARGEST, 30, (7e-6, 3.5e-6), loading=(2e-6, 1e-6), escalated=first),
+        ],
+    )
+    assert "measured rate of tiny-heavy in this log (2 requests)" in vs["method"]
+    # rate 2e-7 kWh, 1e-7 kg a token; r0 and r2 as they are, r2 less its first models'
+    # r0: 4.1e-6 kWh, 2.05e-6 kg; r1: 10 tokens, 2e-6 kWh, 1e-6 kg;
+    # r2: 9.1e-6 - 3e-6 = 6.1e-6 kWh, 4.55e-6 - 1.5e-6 = 3.05e-6 kg
+    assert vs["estimated_energy_kwh"] == pytest.approx(12.2e-6, rel=1e-12)
+    assert vs["estimated_co2_kg"] == pytest.approx(6.1e-6, rel=1e-12)
+    # actual: everything logged, tiny-light's first answer included
+    assert vs["actual_energy_kwh"] == pytest.approx(4.1e-6 + 1.1e-6 + 9.1e-6, rel=1e-12)
+    assert vs["actual_co2_kg"] == pytest.approx(2.05e-6 + 0.55e-6 + 4.55e-6, rel=1e-12)
+    assert vs["co2_saved_fraction"] == pytest.approx(1 - 7.15 / 6.1, rel=1e-12)
+
+
+def test_the_saving_is_a_fraction_of_co2_where_requests_ran_on_different_grids(
+    tmp_path: Path,
+) -> None:
+    """tiny-light's answers were measured on a grid of 0.1 kg/kWh, the largest model's
+    on one of 0.5: the CO2 saved (42 %) is not the energy saved (22 %)."""
+    vs = _logged_versus_largest(
+        tmp_path,
+        [
+            _request(0, LARGEST, 20, (4e-6, 2e-6)),
+            _request(1, SMALL, 10, (1e-6, 1e-7)),
+            _request(2, SMALL, 10, (1e-6, 1e-7)),
+        ],
+    )
+    # rate 2e-7 kWh, 1e-7 kg a token: r1 and r2 ~2e-6 kWh, 1e-6 kg each
+    assert vs["estimated_energy_kwh"] == pytest.approx(4.1e-6 + 4e-6, rel=1e-12)
+    assert vs["estimated_co2_kg"] == pytest.approx(2.05e-6 + 2e-6, rel=1e-12)
+    assert vs["actual_energy_kwh"] == pytest.approx(4.1e-6 + 2.2e-6, rel=1e-12)
+    assert vs["actual_co2_kg"] == pytest.approx(2.05e-6 + 0.3e-6, rel=1e-12)
+    # CO2: 1 - 2.35 / 4.05 = 0.4198; energy: 1 - 6.3 / 8.1 = 0.2222
+    assert vs["co2_saved_fraction"] == pytest.approx(1 - 2.35 / 4.05, rel=1e-12)
+    assert "(42% less CO2;" in vs["line"]
+
+
+def test_the_largest_models_rate_is_its_generations_not_its_whole_requests(
+    tmp_path: Path,
+) -> None:
+    """The largest model's r0 loaded it (6e-6 kWh) and routed (1e-7 kWh) before it
+    generated 20 tokens with 4e-6 kWh: its rate per output token is 2e-7 kWh, not the
+    whole request's 5.05e-7."""
+    vs = _logged_versus_largest(
+        tmp_path,
+        [
+            _request(0, LARGEST, 20, (4e-6, 2e-6), loading=(6e-6, 3e-6)),
+            _request(1, SMALL, 10, (1e-6, 5e-7)),
+        ],
+    )
+    # r0 as it is, 1.01e-5 kWh and 5.05e-6 kg; r1's 10 tokens at 2e-7 kWh, 1e-7 kg
+    assert vs["estimated_energy_kwh"] == pytest.approx(1.01e-5 + 2e-6, rel=1e-12)
+    assert vs["estimated_co2_kg"] == pytest.approx(5.05e-6 + 1e-6, rel=1e-12)
+    assert vs["actual_energy_kwh"] == pytest.approx(1.01e-5 + 1.1e-6, rel=1e-12)
+
+
+@pytest.mark.parametrize(
+    ("terms", "total"),
+    [
+        ([], 0),
+        ([3, 2], 5),  # token counts: an int, as ``sum`` gives
+        ([0, 0], 0),  # a request without components spends an int 0
+        ([0.5, 0.25], 0.75),
+        ([3, 0.5, 2], 5.5),  # ints among doubles: every term counts
+        ([0, 0.5], 0.5),
+    ],
+)
+def test_terms_total_is_the_sum_of_every_term(terms: list[float], total: float) -> None:
+    t = Terms()
+    for v in terms:
+        t.add(v)
+    assert t.total() == total == sum(terms)
+    assert type(t.total()) is type(sum(terms)), "an int where every term is one, as sum's"
+    assert len(t) == len(terms)
+
+
+def test_versus_largest_counts_int_and_float_figures_of_results_alike() -> None:
+    """``summarize`` of results given with whole-number figures beside fractional ones
+    (Python's API takes either): the largest model's rate counts both of its answers,
+    10 kWh / 50 tokens."""
+    from routerllm.config import ModelConfig
+
+    from .conftest import tiny_model
+
+    models = [ModelConfig.model_validate(tiny_model(n, t, p)) for n, t, p in [(SMALL, "light", 0.1), (LARGEST, "heavy", 1.5)]]  # fmt: skip
+    records = [
+        _request(0, LARGEST, 20, (4, 2)),
+        _request(1, LARGEST, 30, (6.0, 3.0)),
+        _request(2, SMALL, 10, (1.0, 0.5)),
+    ]
+    vs = summarize(records, models, "FRA").versus_largest
+    assert vs is not None and "(2 requests)" in vs["method"]
+    # rate 0.2 kWh, 0.1 kg a token: r0 and r1 as they are (their routing too), r2 2 kWh
+    assert vs["estimated_energy_kwh"] == pytest.approx(10 + 2 * ROUTING[0] + 2, rel=1e-12)
+    assert vs["estimated_co2_kg"] == pytest.approx(5 + 2 * ROUTING[1] + 1, rel=1e-12)
