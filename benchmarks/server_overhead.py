@@ -16,21 +16,16 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import statistics
-import sys
-import threading
 import time
 import urllib.request
 
 from machine import machine, machine_line
 from scratch_logs import scratch_logs
+from served import one_model_config, serving, unavailable
 
 from routerllm.backends.base import GenerationRequest
 from routerllm.cli_args import DefaultsHelpFormatter, count_arg
-from routerllm.config import load_config
-from routerllm.exceptions import RouterLLMError
-from routerllm.server.serving import listen, server
 from routerllm.system import RouterLLM
 
 TOPICS = ["lists", "dicts", "sets", "tuples", "generators", "decorators", "classes", "closures"]
@@ -49,44 +44,29 @@ def main() -> int:
     if args.n < 2:
         ap.error("--n: at least 2 requests per path (the p95 needs two)")
     prompts = [f"In one sentence, what are Python {TOPICS[i % len(TOPICS)]}? ({i})" for i in range(args.n)]  # fmt: skip
-    try:
-        config = load_config(args.config)
-        config.model(args.model)  # a wrong name found before the server starts
-    except RouterLLMError as e:
-        print(f"error: {e}", file=sys.stderr)
+    config = one_model_config(args.config, args.model)
+    if config is None:
         return 2
     with scratch_logs(config):
         with RouterLLM(config) as system:
-            if reason := system.manager.availability(args.model):  # found before the server starts
-                print(
-                    f"error: model {args.model!r} is not available here: {reason}", file=sys.stderr
-                )
+            if unavailable(system, args.model):
                 return 2
-            sock = listen("127.0.0.1", 0)
-            url = f"http://127.0.0.1:{sock.getsockname()[1]}/v1/chat/completions"
-            srv = server(system)
-            logging.getLogger("uvicorn.access").setLevel(logging.WARNING)
-            thread = threading.Thread(target=srv.run, kwargs={"sockets": [sock]}, daemon=True)
-            thread.start()
-            while not srv.started:
-                time.sleep(0.02)
-            options = {"max_new_tokens": args.max_tokens, "temperature": 0.0}
-            system.generate(GenerationRequest("warm up", **options), model=args.model, tag="bench")
-            direct, http, latency = [], [], []
-            for prompt in prompts:
-                start = time.perf_counter()
-                result = system.generate(GenerationRequest(prompt, **options), model=args.model, tag="bench")  # fmt: skip
-                direct.append(time.perf_counter() - start - result.latency_s)
-                body = {"model": args.model, "messages": [{"role": "user", "content": prompt}],
-                        "max_tokens": args.max_tokens, "temperature": 0}  # fmt: skip
-                request = urllib.request.Request(url, json.dumps(body).encode(), {"Content-Type": "application/json"})  # fmt: skip
-                start = time.perf_counter()
-                with urllib.request.urlopen(request) as answer:
-                    facts = json.loads(answer.read())["routerllm"]
-                http.append(time.perf_counter() - start - facts["latency_s"])
-                latency.append(facts["latency_s"])
-            srv.should_exit = True
-            thread.join(30)
+            with serving(system) as url:
+                options = {"max_new_tokens": args.max_tokens, "temperature": 0.0}
+                system.generate(GenerationRequest("warm up", **options), model=args.model, tag="bench")  # fmt: skip
+                direct, http, latency = [], [], []
+                for prompt in prompts:
+                    start = time.perf_counter()
+                    result = system.generate(GenerationRequest(prompt, **options), model=args.model, tag="bench")  # fmt: skip
+                    direct.append(time.perf_counter() - start - result.latency_s)
+                    body = {"model": args.model, "messages": [{"role": "user", "content": prompt}],
+                            "max_tokens": args.max_tokens, "temperature": 0}  # fmt: skip
+                    request = urllib.request.Request(url, json.dumps(body).encode(), {"Content-Type": "application/json"})  # fmt: skip
+                    start = time.perf_counter()
+                    with urllib.request.urlopen(request) as answer:
+                        facts = json.loads(answer.read())["routerllm"]
+                    http.append(time.perf_counter() - start - facts["latency_s"])
+                    latency.append(facts["latency_s"])
         row = {
             "model": args.model,
             "requests_per_path": args.n,

@@ -14,21 +14,16 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import statistics
-import sys
-import threading
 import time
 import urllib.request
 
 from machine import machine, machine_line
 from scratch_logs import scratch_logs
+from served import one_model_config, serving, unavailable
 
 from routerllm.backends.base import GenerationRequest
 from routerllm.cli_args import DefaultsHelpFormatter, count_arg
-from routerllm.config import load_config
-from routerllm.exceptions import RouterLLMError
-from routerllm.server.serving import listen, server
 from routerllm.system import RouterLLM
 
 TOPICS = ["lists", "dicts", "sets", "tuples", "generators", "decorators", "classes", "closures"]
@@ -66,38 +61,25 @@ def main() -> int:
     if args.n < 1:
         ap.error("--n: at least 1 request of each kind")
     prompts = [f"Explain what Python {TOPICS[i % len(TOPICS)]} are. ({i})" for i in range(args.n)]
-    try:
-        config = load_config(args.config)
-        config.model(args.model)  # a wrong name found before the server starts
-    except RouterLLMError as e:
-        print(f"error: {e}", file=sys.stderr)
+    config = one_model_config(args.config, args.model)
+    if config is None:
         return 2
     with scratch_logs(config), RouterLLM(config) as system:
-        if reason := system.manager.availability(args.model):
-            print(f"error: model {args.model!r} is not available here: {reason}", file=sys.stderr)
+        if unavailable(system, args.model):
             return 2
-        sock = listen("127.0.0.1", 0)
-        url = f"http://127.0.0.1:{sock.getsockname()[1]}/v1/chat/completions"
-        srv = server(system)
-        logging.getLogger("uvicorn.access").setLevel(logging.WARNING)
-        thread = threading.Thread(target=srv.run, kwargs={"sockets": [sock]}, daemon=True)
-        thread.start()
-        while not srv.started:
-            time.sleep(0.02)
-        options = {"max_new_tokens": args.max_tokens, "temperature": 0.0}
-        system.generate(GenerationRequest("warm up", **options), model=args.model, tag="bench")
-        first, streamed, plain, same = [], [], [], 0
-        for prompt in prompts:
-            body: dict[str, object] = {"model": args.model, "messages": [{"role": "user", "content": prompt}],
-                                       "max_tokens": args.max_tokens, "temperature": 0}  # fmt: skip
-            _, whole, text = _timed(url, body)
-            at, total, pieces = _timed(url, {**body, "stream": True})
-            plain.append(whole)
-            streamed.append(total)
-            first.append(at if at is not None else total)
-            same += pieces == text
-        srv.should_exit = True
-        thread.join(30)
+        with serving(system) as url:
+            options = {"max_new_tokens": args.max_tokens, "temperature": 0.0}
+            system.generate(GenerationRequest("warm up", **options), model=args.model, tag="bench")
+            first, streamed, plain, same = [], [], [], 0
+            for prompt in prompts:
+                body: dict[str, object] = {"model": args.model, "messages": [{"role": "user", "content": prompt}],
+                                           "max_tokens": args.max_tokens, "temperature": 0}  # fmt: skip
+                _, whole, text = _timed(url, body)
+                at, total, pieces = _timed(url, {**body, "stream": True})
+                plain.append(whole)
+                streamed.append(total)
+                first.append(at if at is not None else total)
+                same += pieces == text
     row = {
         "model": args.model,
         "requests_of_each_kind": args.n,
