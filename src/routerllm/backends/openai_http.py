@@ -1,7 +1,7 @@
 """Any OpenAI-compatible chat completions server (vLLM, TGI, Ollama, llama.cpp server, hosted APIs).
 
-Uses only the standard library (http_transport.py; the answer read in
-openai_answer.py): a time limit on each attempt (the whole answer),
+Uses only the standard library (http_transport.py; the reply read, whole or streamed,
+in openai_reply.py, what it says in openai_answer.py): a time limit on each attempt (the whole answer),
 retries with capped exponential backoff (or the server's Retry-After) on transport
 faults, 408, 429 and 5xx, and one clear one-line error for every other failure. An
 answer the server did give, but malformed, is not asked again; redirects are not
@@ -11,7 +11,6 @@ followed (a POST would become a GET, and the API key go to another host).
 from __future__ import annotations
 
 import http.client
-import io
 import json
 import logging
 import os
@@ -37,23 +36,21 @@ from routerllm.backends.http_transport import (
     MAX_BACKOFF_S,
     Malformed,
     NoAnswer,
-    Unfinished,
     error_detail,
     exchange,
     lasting_fault,
     one_line,
     reason,
     retry_after_s,
-    streamed_exchange,
 )
-from routerllm.backends.interrupts import CANCELLED, Cancellation
+from routerllm.backends.interrupts import CANCELLED
 from routerllm.backends.openai_answer import (
     NotACompletion,
     answer_parts,
     usage_tokens,
     without_lone_surrogates,
 )
-from routerllm.backends.openai_stream import StreamedAnswer, StreamError, sse_data
+from routerllm.backends.openai_reply import BilledHTTPError, parsed_reply, streamed_reply
 from routerllm.exceptions import (
     BackendError,
     ContextLengthError,
@@ -75,13 +72,6 @@ _BUSY: dict[int, type[RateLimitedError]] = {429: RateLimitedError, 503: Endpoint
 #: A path segment naming an API version (``/v1``, ``/v1beta``): a base_url with one has it.
 _VERSIONED = re.compile(r"/v\d+[a-z0-9]*(/|$)")
 _SET_KEY = "set api_key_env to the environment variable that holds it"
-
-
-class _BilledHTTPError(urllib.error.HTTPError):
-    """An error sent with HTTP 200 (OpenRouter's, once the model began), with the tokens
-    its ``usage`` says the failed generation used (billed all the same)."""
-
-    billed: tuple[int, int] = (0, 0)
 
 
 class OpenAIHTTPBackend(Backend):
@@ -131,7 +121,7 @@ class OpenAIHTTPBackend(Backend):
         """The server's JSON answer, read whole within ``timeout`` (``exchange``)."""
         req = self._http_request(method, path, body)
         raw, headers = exchange(req, timeout)
-        return self._parsed(req, raw, headers)
+        return parsed_reply(req, raw, headers)
 
     def _http_request(
         self, method: str, path: str, body: dict[str, Any] | None, accept: str | None = None
@@ -139,110 +129,6 @@ class OpenAIHTTPBackend(Backend):
         data = json.dumps(body).encode("utf-8") if body is not None else None
         headers = self._headers() | ({"Accept": accept} if accept else {})
         return urllib.request.Request(self.base_url + path, data=data, method=method, headers=headers)  # fmt: skip
-
-    def _parsed(
-        self, req: urllib.request.Request, raw: bytes, headers: http.client.HTTPMessage
-    ) -> Any:
-        """The JSON answer ``raw``; an error it carries with its status raised as that
-        status's ``HTTPError`` (``_status_error``)."""
-        try:
-            out = json.loads(raw.decode("utf-8"))
-        except (ValueError, RecursionError) as e:  # not UTF-8, not JSON, nested too deep
-            # what it says it sent: a stream or a compression nobody asked for, a page
-            sent = ", ".join(
-                one_line(value)[:60]
-                for value in (headers["Content-Type"], headers["Content-Encoding"])
-                if value
-            )
-            as_sent = f"sent as {sent}: " if sent else ""
-            raise Malformed(f"its answer is not JSON ({as_sent}{one_line(str(e))[:100]})") from None
-        err = out.get("error") if isinstance(out, dict) and "choices" not in out else None
-        self._status_error(req, out, err, raw, headers)
-        return out
-
-    @staticmethod
-    def _status_error(
-        req: urllib.request.Request,
-        out: Any,
-        err: Any,
-        raw: bytes,
-        headers: http.client.HTTPMessage,
-    ) -> None:
-        """Raise the error ``err`` of the answer ``out`` (its body ``raw``) as the HTTP
-        status its ``code`` gives, where it gives one."""
-        code = err.get("code") if isinstance(err, dict) else None
-        # OpenRouter's error once the model began (HTTP 200, its status as the code):
-        # handled as that status is (retried, a rate limit's RateLimitedError...)
-        if isinstance(code, int) and not isinstance(code, bool) and 400 <= code <= 599:
-            del headers["Content-Encoding"]  # the body passed on with them is decoded
-            error = _BilledHTTPError(
-                req.full_url, code, "error sent with HTTP 200", headers, io.BytesIO(raw)
-            )
-            # the tokens its provider bills for the generation that failed, where it says:
-            # without a count, the error is what matters, its tokens logged as 0
-            prompt, completion = usage_tokens(out, "")[0]
-            error.billed = (prompt, completion)
-            raise error
-
-    def _streamed(
-        self, path: str, body: dict[str, Any], live: LiveText, raw: bool
-    ) -> dict[str, Any]:
-        """The answer asked as a stream, its text given to ``live`` as it comes, as the
-        completion it stands for (``StreamedAnswer``). Before any text was given, what
-        fails is raised as the unstreamed answer's would be (retried where that is);
-        after, a ``BackendError``: asked again, the text given would come twice. Where
-        the request is cancelled (``cancellable``: the server's client gone) before its
-        finish reason came, the stream is read no further and its connection closed,
-        which stops the endpoint's generation: the answer so far, finish reason
-        ``CANCELLED`` (``cancelled``)."""
-        timeout = self.config.timeout_s
-        req = self._http_request("POST", path, body, accept="text/event-stream")
-        cancel = Cancellation()
-        with streamed_exchange(req, timeout) as stream:
-            if not stream.events:  # an endpoint that does not stream: its answer whole
-                parsed: dict[str, Any] = self._parsed(req, stream.whole(), stream.headers)
-                return parsed
-            answer, events, so_far = StreamedAnswer(raw), sse_data(stream.lines()), ""
-            while not answer.done:
-                # once the finish reason came the generation is over: its usage is read
-                if answer.finish_reason is None and cancel():
-                    answer.finish_reason = CANCELLED
-                    break  # the connection closes as the block ends
-                try:
-                    data = next(events, None)
-                    if data is None:
-                        raise Unfinished("the stream ended without [DONE]")
-                    piece = answer.take(data)
-                except StreamError as e:
-                    if not live.sent:  # as the same error unstreamed
-                        raw_event = json.dumps(e.payload).encode("utf-8")
-                        err = e.payload.get("error", e.payload)
-                        self._status_error(req, e.payload, err, raw_event, stream.headers)
-                        raise BackendError(
-                            f"{self.base_url}{path} answered model {self.name!r}'s request "
-                            f"with an error in its stream: {one_line(e.message)[:300]}"
-                        ) from None
-                    raise self._broken(path, live, f"it sent an error: {one_line(e.message)[:300]}") from None  # fmt: skip
-                except (Malformed, Undecodable) as e:
-                    if not live.sent:
-                        raise
-                    raise self._broken(path, live, str(e)) from None
-                except (OSError, http.client.HTTPException) as e:
-                    if not live.sent:
-                        raise
-                    raise self._broken(path, live, reason(e, timeout)) from e
-                if piece:  # the whole text so far: ``live`` holds back a stop's start
-                    so_far += piece
-                    live.show(so_far)
-        return answer.completion()
-
-    def _broken(self, path: str, live: LiveText, why: str) -> BackendError:
-        """The error of a stream that failed once its text began to be given."""
-        return BackendError(
-            f"{self.base_url}{path} broke off model {self.name!r}'s streamed answer after "
-            f"its answer began ({len(live.sent):,} characters given): {why}; not asked "
-            f"again, which would give its text twice"
-        )
 
     def _no_key(self) -> str | None:
         """Why the API key ``api_key_env`` names cannot be sent, where it cannot: unset,
@@ -452,10 +338,12 @@ class OpenAIHTTPBackend(Backend):
             deadline = time.monotonic() + self.config.timeout_s
             try:
                 if live is not None:
-                    return self._streamed(path, body, live, raw)
+                    req = self._http_request("POST", path, body, accept="text/event-stream")
+                    timeout = self.config.timeout_s
+                    return streamed_reply(req, timeout, live, raw, self.base_url + path, self.name)
                 return self._request("POST", path, body, self.config.timeout_s)
             except urllib.error.HTTPError as e:
-                if isinstance(e, _BilledHTTPError):
+                if isinstance(e, BilledHTTPError):
                     billed[0] += e.billed[0]
                     billed[1] += e.billed[1]
                 if e.code in RETRY_STATUS and not last:
