@@ -66,6 +66,14 @@ class TidyPaths:
         await self.app(scope, receive, send)
 
 
+async def refused(service: Refuser, refusal: Any, scope: Any, receive: Any, send: Any) -> None:
+    """Send ``refusal`` (``service.refusal``'s) as a 401 is sent (``Refuser.drained``)."""
+    from starlette.requests import Request
+
+    answer = await service.drained(Request(scope, receive), refusal)
+    await answer(scope, receive, send)
+
+
 class Expectations:
     """ASGI middleware: a request whose ``Expect`` asks for anything but ``100-continue``
     (the one expectation HTTP defines) is a 417, as RFC 9110 allows, before the key or
@@ -80,15 +88,12 @@ class Expectations:
         if scope["type"] == "http":
             sent = [v.decode("latin-1") for k, v in scope["headers"] if k.lower() == b"expect"]
             if any(member != "100-continue" for member in _members(sent)):
-                from starlette.requests import Request
-
                 refusal = self.service.refusal(
                     417, f"Expect: {', '.join(sent)!r:.80} cannot be met: this server meets "
                     "100-continue alone; send the request without it",
                     "invalid_request_error", "expectation_failed",
                 )  # fmt: skip
-                answer = await self.service.drained(Request(scope, receive), refusal)
-                await answer(scope, receive, send)
+                await refused(self.service, refusal, scope, receive, send)
                 return
         await self.app(scope, receive, send)
 
@@ -109,15 +114,12 @@ class Framing:
         if scope["type"] == "http":
             names = {name.lower() for name, _ in scope["headers"]}
             if {b"content-length", b"transfer-encoding"} <= names:
-                from starlette.requests import Request
-
                 refusal = self.service.refusal(
                     400, "malformed HTTP request: it has both Content-Length and Transfer-Encoding, "
                     "which HTTP/1.1 forbids (RFC 9112 6.3); send one of them",
                     "invalid_request_error", "malformed_request", close=True,
                 )  # fmt: skip
-                answer = await self.service.drained(Request(scope, receive), refusal)
-                await answer(scope, receive, send)
+                await refused(self.service, refusal, scope, receive, send)
                 return
         await self.app(scope, receive, send)
 
@@ -138,16 +140,13 @@ class LocalHosts:
         if scope["type"] == "http" and tidy(scope["path"]) != "/health":
             sent = [v.decode("latin-1") for k, v in scope["headers"] if k.lower() == b"host"]
             if sent and not local_host(sent[0]):
-                from starlette.requests import Request
-
                 refusal = self.service.refusal(
                     403, f"Host {sent[0]!r:.80} is not answered by a server without an API "
                     "key (a web page could reach it under that name by DNS rebinding): send the "
                     "request to its IP address or localhost, or set ROUTERLLM_API_KEY",
                     "invalid_request_error", "host_not_allowed",
                 )  # fmt: skip
-                answer = await self.service.drained(Request(scope, receive), refusal)
-                await answer(scope, receive, send)
+                await refused(self.service, refusal, scope, receive, send)
                 return
         await self.app(scope, receive, send)
 
