@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import re
+import sys
 from collections.abc import Sequence
 from typing import Any, TextIO
 
@@ -20,7 +21,13 @@ from routerllm.cli import (
 )
 from routerllm.cli_args import max_new_tokens_arg
 from routerllm.exceptions import PromptError, RequestLogError, RouterLLMError
-from routerllm.route_cli import ROUTER_HELP, _answer_text, _result_lines
+from routerllm.route_cli import (
+    ROUTER_HELP,
+    TerminalText,
+    _answer_text,
+    _result_lines,
+    answer_figures,
+)
 
 
 def add_parser(sub: Any, common: argparse.ArgumentParser) -> None:
@@ -186,7 +193,8 @@ def _interactive(args: argparse.Namespace, system: Any, stdin: TextIO) -> int:
     """``demo --interactive``: each line read is a prompt, routed and answered with its
     carbon figures, until end of input, ``:quit`` or Ctrl-C while it waits for a prompt
     (or SIGTERM: status 143); then the session's totals (Ctrl-C during an answer stops
-    that answer: ``ctrl_c_stops_the_answer``). A
+    that answer: ``ctrl_c_stops_the_answer``); on a terminal, an answer is shown as it
+    comes (``TerminalText``). A
     prompt the system refuses (too long, over a budget, a model that fails) is reported
     in one line and the session goes on."""
     from routerllm.backends.interrupts import Terminated
@@ -245,28 +253,52 @@ def _answer(args: argparse.Namespace, system: Any, line: str, results: list[Any]
     from routerllm.backends.base import GenerationRequest
     from routerllm.backends.interrupts import ctrl_c_stops_the_answer
 
+    # on a terminal, the answer's text is shown as it comes (RouterLLM gives a cached or
+    # a cascade's answer whole), its figures below it at the end
+    live = TerminalText(_write) if not args.json and sys.stdout.isatty() else None
     # a line ends in "\r\n" from a Windows file: the "\r" is not the prompt's
-    request = GenerationRequest(line.rstrip("\r\n"), max_new_tokens=args.max_new_tokens)
+    request = GenerationRequest(
+        line.rstrip("\r\n"), max_new_tokens=args.max_new_tokens, on_text=live
+    )
     error = None
     try:
         with ctrl_c_stops_the_answer():
             result = system.generate(request, tag=INTERACTIVE_TAG)
     except RequestLogError as e:
         if e.result is None:
+            _end_line(live)
             _print_error(args, e)
             return
         result, error = e.result, e  # paid for, not (wholly) logged: shown, then the error
     except RouterLLMError as e:
+        _end_line(live)  # a failure mid-answer: its error below what was shown
         _print_error(args, e)
         return
+    except KeyboardInterrupt:  # a second Ctrl-C: the session's line off what was shown
+        _end_line(live)
+        raise
     results.append(result)
     args.answered = len(results)
     if args.json:
         print(json_text(result.to_dict()), flush=True)
+    elif live is not None:
+        live.end()
+        print("\n\n" + "\n".join(answer_figures(len(results), system, result)) + "\n", flush=True)
     else:
         print(_answer_text(len(results), system, result) + "\n", flush=True)
     if error is not None:
         _print_error(args, error)
+
+
+def _write(piece: str) -> None:
+    sys.stdout.write(piece)
+    sys.stdout.flush()
+
+
+def _end_line(live: TerminalText | None) -> None:
+    """A line ended after an answer's text shown in part, before what is printed next."""
+    if live is not None and live.shown:
+        print(flush=True)
 
 
 def _print_error(args: argparse.Namespace, error: RouterLLMError) -> None:

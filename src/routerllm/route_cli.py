@@ -4,7 +4,9 @@
 from __future__ import annotations
 
 import argparse
+import re
 import sys
+from collections.abc import Callable
 from typing import Any
 
 from routerllm.cli import (
@@ -180,13 +182,53 @@ def _print_routed(args: argparse.Namespace, system: Any, result: Any) -> None:
 
 def _answer_text(index: int, system: Any, result: Any) -> str:
     """An answer as ``route`` and ``demo --interactive`` print it: its text, then its
-    model, carbon and tokens lines (``_result_lines``), and where Ctrl-C stopped it, so."""
+    model, carbon and tokens lines (``answer_figures``), and where Ctrl-C stopped it, so."""
+    return "\n".join([result.text.strip(), "", *answer_figures(index, system, result)])
+
+
+def answer_figures(index: int, system: Any, result: Any) -> list[str]:
+    """The lines printed below an answer's text (``_answer_text``)."""
     from routerllm.backends.interrupts import CANCELLED
 
     lines = _result_lines(index, result, system.config.model(result.model).tier)[:3]
     if result.finish_reason == CANCELLED:
         lines.append("     (stopped by Ctrl-C: the answer so far, logged as cancelled)")
-    return "\n".join([result.text.strip(), "", *lines])
+    return lines
+
+
+class TerminalText:
+    """An answer's text written to a terminal piece by piece as it is generated
+    (``GenerationRequest.on_text``), as ``_answer_text`` prints it whole: without its
+    leading and trailing whitespace (a piece's last whitespace is held until text follows
+    it), and each control character but a newline and a tab shown as its escape
+    (``\\x1b``), as errors quote a server's text: a model's escape sequence would act on
+    the terminal (clear it, retitle the window). Escaped one character at a time, a
+    sequence split across two pieces is escaped as it is whole. ``shown``: whether
+    anything was written."""
+
+    def __init__(self, write: Callable[[str], None]) -> None:
+        self.write, self.held, self.shown = write, "", False
+
+    def __call__(self, piece: str) -> None:
+        from routerllm.backends.http_transport import CONTROL_CHARACTERS
+
+        text = self.held + piece
+        if not self.shown:
+            text = text.lstrip()
+        body = text.rstrip()
+        self.held = text[len(body) :]
+        if body:
+            self.write(CONTROL_CHARACTERS.sub(_escaped, body))
+            self.shown = True
+
+    def end(self) -> None:
+        """The answer's end: its last whitespace, held, is not written."""
+        self.held = ""
+
+
+def _escaped(match: re.Match[str]) -> str:
+    char = match.group()
+    return char if char in "\n\t" else ascii(char)[1:-1]
 
 
 def _answer_logged(args: argparse.Namespace, error: KeyboardInterrupt) -> str:

@@ -34,7 +34,7 @@ MAX_ERROR_BYTES = 2**20  # of an error answer, quoted in 300 characters at most
 _LINE_END = re.compile("\r\n|\r|\n")
 #: What a quoted text must not carry as is: C0 and C1 control characters (a terminal's
 #: escape sequences among them) and the bidirectional overrides, which reorder a line.
-_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+CONTROL_CHARACTERS = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 
 
 class Malformed(Exception):
@@ -345,7 +345,7 @@ def one_line(text: str) -> str:
     """``text`` on one line, each control character shown as its escape (``\\x1b``): a
     server's text is quoted in errors and logs, where a terminal's escape sequence would
     act (clear the screen, retitle the window) and a NUL cut the line."""
-    return _CONTROL.sub(lambda m: ascii(m.group())[1:-1], " ".join(text.split()))
+    return CONTROL_CHARACTERS.sub(lambda m: ascii(m.group())[1:-1], " ".join(text.split()))
 
 
 #: OpenSSL's reasons for a TLS handshake answered by a server that speaks plain HTTP.
