@@ -1340,3 +1340,29 @@ def test_ctrl_c_as_a_gate_is_renamed_in_place_says_it_is_saved(tmp_path: Path) -
         f"interrupted once the gate was saved in {args.out}: it is saved whole"
     )
     assert "was not saved" in _gate_not_saved(args, KeyboardInterrupt())
+
+
+def test_an_answers_control_characters_are_escaped_on_a_terminal_only(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """A model's escape sequence (clear the screen, a right-to-left override) was written
+    raw to the terminal by `route`; to a file or a pipe the text stays as the model wrote it."""
+    import io
+
+    from routerllm.carbon.meter import Measurement
+    from routerllm.config import load_config
+    from routerllm.route_cli import _answer_text, _result_lines
+    from routerllm.routed_result import RoutedResult
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    parts = {"llm_inference": Measurement("llm_inference", 1.0, 1e-6, 5e-7, "codecarbon:measured")}
+    text = "a\x1b[2J b\u202ec\n\td"
+    result = RoutedResult(text=text, model="tiny-light", prompt_tokens=1, completion_tokens=1, latency_s=1.0, components=parts)  # fmt: skip
+    system = type("S", (), {"config": load_config(write_config(tmp_path, tiny_config_dict(tmp_path)))})()  # fmt: skip
+    assert _answer_text(1, system, result).startswith(text)  # not a terminal: as written
+    monkeypatch.setattr(sys, "stdout", Terminal())
+    assert _answer_text(1, system, result).startswith("a\\x1b[2J b\\u202ec\n\td\n")
+    assert _result_lines(1, result, "light")[-1] == "     -> a\\x1b[2J b\\u202ec d"

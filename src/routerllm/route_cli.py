@@ -124,7 +124,7 @@ def _result_lines(index: int, result: Any, tier: str) -> list[str]:
     said = {CACHED, NO_USAGE, NOT_MEASURED}
     if methods := sorted({m.method for m in result.components.values()} - said):
         parts += f"  carbon method: {', '.join(methods)}"
-    reply = " ".join(result.text.split())
+    reply = terminal_safe(" ".join(result.text.split()))  # a summary line: never raw
     reply = reply[:150] + ("..." if len(reply) > 150 else "")
     return [head, f"     why: {result.reason}", f"     {parts}", f"     -> {reply}"]
 
@@ -182,8 +182,22 @@ def _print_routed(args: argparse.Namespace, system: Any, result: Any) -> None:
 
 def _answer_text(index: int, system: Any, result: Any) -> str:
     """An answer as ``route`` and ``demo --interactive`` print it: its text, then its
-    model, carbon and tokens lines (``answer_figures``), and where Ctrl-C stopped it, so."""
-    return "\n".join([result.text.strip(), "", *answer_figures(index, system, result)])
+    model, carbon and tokens lines (``answer_figures``), and where Ctrl-C stopped it, so.
+    To a terminal, the text's control characters are shown escaped (``terminal_safe``);
+    to a file or a pipe it is the model's text as it is."""
+    text = result.text.strip()
+    if sys.stdout is not None and sys.stdout.isatty():
+        text = terminal_safe(text)
+    return "\n".join([text, "", *answer_figures(index, system, result)])
+
+
+def terminal_safe(text: str) -> str:
+    """``text`` with each control character but a newline and a tab shown as its escape
+    (``\\x1b``), as errors quote a server's text: a model's escape sequence written to a
+    terminal would act on it (clear it, retitle the window, hide what follows)."""
+    from routerllm.backends.http_transport import CONTROL_CHARACTERS
+
+    return CONTROL_CHARACTERS.sub(_escaped, text)
 
 
 def answer_figures(index: int, system: Any, result: Any) -> list[str]:
@@ -210,15 +224,13 @@ class TerminalText:
         self.write, self.held, self.shown = write, "", False
 
     def __call__(self, piece: str) -> None:
-        from routerllm.backends.http_transport import CONTROL_CHARACTERS
-
         text = self.held + piece
         if not self.shown:
             text = text.lstrip()
         body = text.rstrip()
         self.held = text[len(body) :]
         if body:
-            self.write(CONTROL_CHARACTERS.sub(_escaped, body))
+            self.write(terminal_safe(body))
             self.shown = True
 
     def end(self) -> None:
