@@ -136,6 +136,15 @@ def test_a_trained_gate_neither_fits_nor_budgets_an_unmeasured_answer_as_free() 
         fit(np.where(unknown, 0.0, p["energy"]), ~unknown)
 
 
+def _one_system_summary(row: dict[str, Any]) -> dict[str, Any]:
+    """A four-problem run's summary for ``report_markdown`` holding the one system ``row``."""
+    return {
+        "problems": 4, "limit": None, "models": ["m"], "carbon_method": "x", "country": "USA",
+        "encoder": "static", "folds": 2, "calibration": "max_cost=0.7", "wall_time_s": 1.0,
+        "model_time_s": 1.0, "oracle_pass@1": 0.75, "systems": [row], "styles": {},
+    }  # fmt: skip
+
+
 def test_train_gate_reads_a_runs_unmeasured_answer_as_its_models_mean(tmp_path: Path) -> None:
     """A run's answer CodeCarbon failed on (stored as 0 kWh, method codecarbon:failed):
     train-gate calibrated its gate with it as free; a run whose first model was measured
@@ -181,19 +190,14 @@ def test_report_says_which_points_of_the_gates_curve_spent_an_unmeasured_answer(
         "gate": {"predictor": "logistic", "budget": 0.7, "overhead_kwh_per_problem": 1e-5,
                  "withheld": 1, "curve": [[0.4, 1e-3, 0.5], [0.45, None, 0.75], [0.5, None, 0.75]]},
     }  # fmt: skip
-    summary = {
-        "problems": 4, "limit": None, "models": ["m"], "carbon_method": "x", "country": "USA",
-        "encoder": "static", "folds": 2, "calibration": "max_cost=0.7", "wall_time_s": 1.0,
-        "model_time_s": 1.0, "oracle_pass@1": 0.75, "systems": [row], "styles": {},
-    }  # fmt: skip
-    text = report_markdown(summary)
+    text = report_markdown(_one_system_summary(row))
     assert (
         "Of the 3 points of its curve over budgets, 2 spent an answer whose energy was not "
         "measured (CodeCarbon failed): their energy is not given, nor drawn." in text
     )
     assert "None" not in text
     row["gate"]["curve"] = [[0.4, 1e-3, 0.5]]
-    assert "its curve over budgets" not in report_markdown(summary)
+    assert "its curve over budgets" not in report_markdown(_one_system_summary(row))
 
 
 def _fail_once(meter: Any) -> None:
@@ -272,19 +276,14 @@ def test_report_says_the_gates_overhead_was_not_measured_and_what_it_budgeted() 
         "components": {c: {"energy_kwh": None} for c in ("router_inference", "model_loading", "llm_inference")},
         "verdicts": {"passed": 2, "unverifiable": 0, "failed": 2}, "gate": gate,
     }  # fmt: skip
-    summary = {
-        "problems": 4, "limit": None, "models": ["m"], "carbon_method": "x", "country": "USA",
-        "encoder": "static", "folds": 2, "calibration": "max_cost=0.7", "wall_time_s": 1.0,
-        "model_time_s": 1.0, "oracle_pass@1": 0.75, "systems": [row], "styles": {},
-    }  # fmt: skip
-    text = report_markdown(summary)
+    text = report_markdown(_one_system_summary(row))
     assert (
         "(the checks, and loading the medium model: not measured for the checks and loading "
         "tiny-medium (CodeCarbon failed), budgeted at 3.00e-06 kWh a problem reading their "
         "duration at the medium model's mean measured power)" in text
     )
     gate |= {"overhead_kwh_per_problem": 3e-6, "overhead_unmeasured": []}
-    assert "(the checks, and loading the medium model: 3.00e-06 kWh a problem)" in report_markdown(summary)  # fmt: skip
+    assert "(the checks, and loading the medium model: 3.00e-06 kWh a problem)" in report_markdown(_one_system_summary(row))  # fmt: skip
 
 
 def test_train_gate_neither_budgets_nor_prints_unmeasured_energy_as_measured(
