@@ -1413,7 +1413,15 @@ def serve_command(
         stderr=subprocess.PIPE,
         text=True,
         env={**os.environ, **(env or {})},
+        preexec_fn=hangup_default,
     )
+
+
+def hangup_default() -> None:
+    """SIGHUP at its default in a server the tests start, as a shell at a terminal starts
+    one: a suite run under `nohup` hands its children SIGHUP ignored, which a server
+    keeps (it outlives its terminal then), and the tests that send it SIGHUP waited."""
+    signal.signal(signal.SIGHUP, signal.SIG_DFL)
 
 
 @pytest.mark.parametrize(("stop", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 0)])
@@ -1497,7 +1505,7 @@ def test_serve_whose_terminal_hangs_up_stops_with_status_0(tmp_path: Path) -> No
     terminal, out = os.openpty()
     process = subprocess.Popen(
         [sys.executable, "-m", "routerllm.cli", "serve", "--config", str(config), "--port", "0", "--json"],  # fmt: skip
-        stdout=out, stderr=out,
+        stdout=out, stderr=out, preexec_fn=hangup_default,
     )  # fmt: skip
     os.close(out)
     try:
@@ -1524,7 +1532,7 @@ def test_serve_whose_terminal_hangs_up_before_its_ready_line_stops_with_status_0
     try:
         process = subprocess.Popen(
             [sys.executable, "-m", "routerllm.cli", "serve", "--config", str(config), "--port", "0", "--json"],  # fmt: skip
-            stdout=out, stderr=subprocess.PIPE, text=True,
+            stdout=out, stderr=subprocess.PIPE, text=True, preexec_fn=hangup_default,
         )  # fmt: skip
     finally:
         os.close(out)
