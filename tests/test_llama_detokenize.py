@@ -113,8 +113,8 @@ def _answers(backend: Any, asked: list[GenerationRequest]) -> list[tuple[str, in
     ("name", "tokens"),
     [
         ("tiny-light", 200),
-        pytest.param("smollm2-135m", 300, marks=pytest.mark.slow),
-        pytest.param("qwen2.5-coder-0.5b", 120, marks=pytest.mark.slow),
+        pytest.param("smollm2-135m", 120, marks=pytest.mark.slow),
+        pytest.param("qwen2.5-coder-0.5b", 60, marks=pytest.mark.slow),
     ],
 )
 def test_greedy_answers_are_the_same_as_with_llama_cpp_pythons_detokenize(
