@@ -1396,8 +1396,10 @@ def serve_command(
     *extra: str,
     env: dict[str, str] | None = None,
     entry: tuple[str, ...] = ("-m", "routerllm.cli"),
+    stdout: int = subprocess.PIPE,
 ) -> subprocess.Popen[str]:
-    """``routerllm serve`` on ``config`` and a free port, run by ``python *entry``."""
+    """``routerllm serve`` on ``config`` and a free port, run by ``python *entry``, its
+    stdout to ``stdout`` (a pipe read by the test, by default)."""
     return subprocess.Popen(
         [
             sys.executable,
@@ -1409,7 +1411,7 @@ def serve_command(
             "0",
             *extra,
         ],  # fmt: skip
-        stdout=subprocess.PIPE,
+        stdout=stdout,
         stderr=subprocess.PIPE,
         text=True,
         env={**os.environ, **(env or {})},
@@ -1452,10 +1454,7 @@ def test_serve_whose_ready_line_has_no_reader_stops_quietly(tmp_path: Path) -> N
     read, write = os.pipe()
     os.close(read)  # the reader is gone before the server starts
     try:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "routerllm.cli", "serve", "--config", str(config), "--port", "0"],  # fmt: skip
-            stdout=write, stderr=subprocess.PIPE, text=True,
-        )  # fmt: skip
+        process = serve_command(config, stdout=write)
     finally:
         os.close(write)
     try:
@@ -1530,10 +1529,7 @@ def test_serve_whose_terminal_hangs_up_before_its_ready_line_stops_with_status_0
     terminal, out = os.openpty()
     os.close(terminal)  # hung up before the server starts: every write to it fails (EIO)
     try:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "routerllm.cli", "serve", "--config", str(config), "--port", "0", "--json"],  # fmt: skip
-            stdout=out, stderr=subprocess.PIPE, text=True, preexec_fn=hangup_default,
-        )  # fmt: skip
+        process = serve_command(config, "--json", stdout=out)
     finally:
         os.close(out)
     try:
