@@ -75,6 +75,7 @@ def add_parser(sub: Any, common: argparse.ArgumentParser) -> None:
 
 
 def _result_lines(index: int, result: Any, tier: str) -> list[str]:
+    from routerllm.backends.http_transport import one_line
     from routerllm.carbon.meter import CACHED, CODECARBON_FAILED, NO_USAGE, NOT_MEASURED
     from routerllm.carbon.report_text import fmt_g, fmt_kwh, not_measured_text
 
@@ -124,7 +125,7 @@ def _result_lines(index: int, result: Any, tier: str) -> list[str]:
     said = {CACHED, NO_USAGE, NOT_MEASURED}
     if methods := sorted({m.method for m in result.components.values()} - said):
         parts += f"  carbon method: {', '.join(methods)}"
-    reply = terminal_safe(" ".join(result.text.split()))  # a summary line: never raw
+    reply = one_line(result.text)  # a summary line: its controls escaped, never raw
     reply = reply[:150] + ("..." if len(reply) > 150 else "")
     return [head, f"     why: {result.reason}", f"     {parts}", f"     -> {reply}"]
 
