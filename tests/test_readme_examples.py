@@ -127,13 +127,3 @@ def test_every_benchmark_flag_the_readme_lists_is_the_scripts() -> None:
         source = _benchmark_source(ROOT / script)
         for flag in re.findall(r"--[a-z][\w-]*", usage):
             assert f'"{flag}"' in source, f"{script} takes no {flag}"
-
-
-def test_the_contents_line_links_every_section_in_order() -> None:
-    """The README's contents line (it is long: readers jump) names each ``## `` section,
-    in order, by the anchor GitHub gives it."""
-    heads = re.findall(r"^## (.+)$", README, re.M)
-    contents = next(line for line in README.splitlines() if line.startswith("Contents: "))
-    links = re.findall(r"\[([^\]]+)\]\(#([^)]+)\)", contents)
-    anchors = [re.sub(r"[^\w\- ]", "", h.lower()).replace(" ", "-") for h in heads]
-    assert links == list(zip(heads, anchors, strict=True))
