@@ -68,3 +68,26 @@ def test_the_contents_line_links_every_section_in_order() -> None:
     sections = [(text, anchor) for level, text, anchor in _headings() if level == 2]
     contents = next(line for line in README.splitlines() if line.startswith("Contents: "))
     assert LINK.findall(contents) == sections
+
+
+def test_each_section_with_subheadings_lists_them_under_its_heading() -> None:
+    """A ``## `` section with ``### `` subheadings opens with one "In this section:" line
+    that links each of them, in order."""
+    lines = _prose_lines()
+    headings = iter(_headings())
+    sections: list[tuple[str, list[tuple[str, str]], str]] = []
+    for index, line in enumerate(lines):
+        if not re.match(r"#{1,6} ", line):
+            continue
+        level, text, anchor = next(headings)
+        if level == 2:
+            first = next((later for later in lines[index + 1 :] if later.strip()), "")
+            sections.append((text, [], first))
+        elif level == 3 and sections:
+            sections[-1][1].append((text, anchor))
+    assert sections
+    for name, subheadings, first in sections:
+        if not subheadings:
+            continue
+        assert first.startswith("In this section: "), f"'{name}' has no 'In this section:' line"
+        assert LINK.findall(first) == subheadings, f"'{name}': its 'In this section:' line"
