@@ -4,6 +4,7 @@ real stdlib stub server of test_openai_http.py (and llama-cpp-python's real serv
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import threading
@@ -251,6 +252,23 @@ def test_an_endpoint_refusing_a_streamed_request_is_asked_unstreamed(stub: Stub)
     assert len(stub.posts) == 4  # a refusal not of streaming: not asked again
 
 
+def test_a_cancelled_request_whose_stream_is_refused_is_not_asked_unstreamed(
+    stub: Stub, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The refusal of ``stream_options`` answers a request whose caller has gone (the
+    watch looking too seldom to have closed it first): not asked again unstreamed, the
+    answer a cancelled one; later requests are asked unstreamed, as the endpoint wants."""
+    monkeypatch.setattr(http_transport, "CANCEL_POLL_S", 30.0)
+    stub.script.append(error_reply(400, "stream_options: Extra inputs are not permitted"))
+    stub.default_post = completion_reply("whole", prompt_tokens=4, tokens=1)
+    backend, stop = http_backend(stub.base_url), threading.Event()
+    stop.set()
+    with cancellable(stop):
+        completion = backend.generate(GenerationRequest("hi", on_text=lambda piece: None))
+    assert (completion.text, completion.finish_reason) == ("", CANCELLED)
+    assert len(stub.posts) == 1 and not backend._streams
+
+
 def test_a_cancelled_stream_closes_the_connection_and_ends_with_its_text_so_far(
     stub: Stub, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -307,6 +325,82 @@ def test_an_unstreamed_request_runs_to_its_end_though_cancelled(stub: Stub) -> N
     with cancellable(stop):
         completion = http_backend(stub.base_url).generate(GenerationRequest("hi"))
     assert (completion.text, completion.finish_reason) == ("whole", "stop")
+
+
+def _stop_in(seconds: float, stop: threading.Event, when: list[float]) -> threading.Timer:
+    """A timer that sets ``stop`` ``seconds`` from now (the client leaving, in the
+    server's thread), noting when it did in ``when``."""
+
+    def leave() -> None:
+        when.append(time.monotonic())
+        stop.set()
+
+    timer = threading.Timer(seconds, leave)
+    timer.start()
+    return timer
+
+
+def test_a_cancelled_stream_from_a_silent_endpoint_stops_at_once_not_at_its_next_event(
+    stub: Stub,
+) -> None:
+    """Cancelled while the endpoint sends nothing (here paused 5 s after "Hel"), the
+    stream is not left waiting for the next event: its connection is closed within a
+    fraction of a second (the stub, paused, sees it gone), the answer its text so far."""
+    stub.default_post = Reply(200, b"", events=(*HELLO, usage(7, 3), DONE), pause_after=2)
+    stop, when, timers = threading.Event(), [], []
+
+    def given(piece: str) -> None:
+        timers.append(_stop_in(0.1, stop, when))  # once the endpoint has gone quiet
+
+    with cancellable(stop):
+        completion = http_backend(stub.base_url).generate(GenerationRequest("hi", on_text=given))
+    took = time.monotonic() - when[0]
+    assert took < 1.0, f"{took:.2f} s from the cancellation to the answer"
+    assert (completion.text, completion.finish_reason) == ("Hel", CANCELLED)
+    deadline = time.monotonic() + 10
+    while not stub.left_after and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert stub.left_after == [2] and stub.resumed == [False]
+
+
+@pytest.mark.parametrize("stream", [True, False], ids=["streamed", "unstreamed"])
+def test_a_request_cancelled_during_its_backoff_is_not_asked_again(
+    stub: Stub, stream: bool
+) -> None:
+    """A request whose first attempt failed (503, "retry after 5 s") and whose caller
+    leaves while it waits is not asked again: the wait ends there, and the answer is a
+    cancelled one with no text (logged as cancelled, not as a success or a failure)."""
+    stub.script.append(dataclasses.replace(error_reply(503, "busy"), headers=(("Retry-After", "5"),)))  # fmt: skip
+    stub.default_post = Reply(200, b"", events=(*HELLO, DONE)) if stream else completion_reply()
+    stop, when = threading.Event(), []
+    timer = _stop_in(0.3, stop, when)
+    with cancellable(stop):
+        request = GenerationRequest("hi", on_text=(lambda piece: None) if stream else None)
+        completion = http_backend(stub.base_url).generate(request)
+    timer.join()
+    took = time.monotonic() - when[0]
+    assert took < 1.0, f"{took:.2f} s from the cancellation to the answer"
+    assert (completion.text, completion.finish_reason) == ("", CANCELLED)
+    assert not completion.usage_known and len(stub.posts) == 1
+
+
+def test_a_stream_cancelled_before_its_answer_began_is_not_asked_again(stub: Stub) -> None:
+    """Cancelled while the endpoint has not yet answered (its status line 2 s away, then
+    a 503, which is retried), the connection is closed at once and the request not asked
+    again: a cancelled answer with no text."""
+    stub.script.append(dataclasses.replace(error_reply(503, "busy"), delay_s=2.0))
+    stub.default_post = Reply(200, b"", events=(*HELLO, DONE))
+    stop, when = threading.Event(), []
+    timer = _stop_in(0.3, stop, when)
+    with cancellable(stop):
+        completion = http_backend(stub.base_url).generate(
+            GenerationRequest("hi", on_text=lambda piece: None)
+        )
+    timer.join()
+    took = time.monotonic() - when[0]
+    assert took < 1.0, f"{took:.2f} s from the cancellation to the answer"
+    assert (completion.text, completion.finish_reason) == ("", CANCELLED)
+    assert len(stub.posts) == 1
 
 
 def test_event_lines_ended_by_a_lone_cr_or_a_crlf_split_between_reads_are_read(stub: Stub) -> None:

@@ -2374,6 +2374,40 @@ def test_a_client_gone_mid_stream_closes_an_openai_http_models_upstream_stream(
     assert not complaints.records, [r.getMessage() for r in complaints.records]
 
 
+def test_a_client_gone_while_an_openai_http_models_endpoint_is_silent_stops_it_at_once(
+    tmp_path: Path,
+) -> None:
+    """Through ``routerllm serve``, an ``openai_http`` model's streamed answer whose
+    client leaves while the endpoint sends nothing (paused 5 s after its first piece):
+    the upstream connection is closed then (the endpoint sees it gone while it pauses),
+    not at its next event, and the request is logged as cancelled within a second."""
+    events = (delta("", role=True), delta("w0 "), delta("w1 "), delta(finish="stop"), usage(5, 2), DONE)  # fmt: skip
+    complaints = _Complaints()
+    with serving_stub() as stub:
+        stub.default_post = Reply(200, b"", events=events, pause_after=2)
+        models = [http_model_dict("remote", stub.base_url)]
+        data = tiny_config_dict(tmp_path, models=models, carbon={"enabled": False})
+        config = load_config(write_config(tmp_path, data))
+        with RouterLLM(config) as system, running(system) as base, complaints.watching():
+            body = json.dumps(asking(model="remote", stream=True)).encode()
+            sock = half_sent(base, body, len(body))
+            seen = b""
+            while b"w0 " not in seen:
+                seen += sock.recv(65536)
+            _leave(sock, reset=False)
+            left, deadline = time.monotonic(), time.monotonic() + 30
+            while not system.log.count() and time.monotonic() < deadline:
+                time.sleep(0.02)
+            took = time.monotonic() - left
+            while not stub.left_after and time.monotonic() < deadline:
+                time.sleep(0.02)
+            assert took < 1.5, f"{took:.2f} s from the client's leaving to its row"
+            assert stub.left_after == [2] and stub.resumed == [False]
+            [row] = list(system.log.records())
+            assert (row.model, row.finish_reason, row.completion_tokens) == ("remote", CANCELLED, 0)
+    assert not complaints.records, [r.getMessage() for r in complaints.records]
+
+
 @pytest.mark.parametrize(
     "request_text",
     [

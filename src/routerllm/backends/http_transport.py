@@ -30,6 +30,7 @@ from routerllm.backends.content_encoding import ContentDecoder, Undecodable
 MAX_BACKOFF_S = 30.0  # the longest wait between two attempts, Retry-After included
 MAX_RESPONSE_BYTES = 32 * 2**20
 MAX_ERROR_BYTES = 2**20  # of an error answer, quoted in 300 characters at most
+CANCEL_POLL_S = 0.05  # how often a stream's watch looks whether its caller has gone
 #: A line's end in a server-sent event stream: CRLF, LF or CR.
 _LINE_END = re.compile("\r\n|\r|\n")
 #: What a quoted text must not carry as is: C0 and C1 control characters (a terminal's
@@ -61,6 +62,11 @@ class Unfinished(http.client.HTTPException):
     """A stream that ended (the connection closed) before the end its format marks."""
 
 
+class Cancelled(Exception):
+    """A stream closed because its caller cancelled it (``streamed_exchange``'s
+    ``cancel``): no fault of the server's, and not to be asked again."""
+
+
 class _NoRedirects(urllib.request.HTTPRedirectHandler):
     def redirect_request(self, *args: Any, **kwargs: Any) -> None:
         return None  # urllib then raises the 3xx as an HTTPError
@@ -70,10 +76,14 @@ class _Watch:
     """Ends an exchange at its time limit whatever it waits on, by shutting its socket
     down: a socket's timeout limits each wait alone, so a server that trickles its
     status line or headers (or "100 Continue" after "100 Continue") a byte within each
-    wait would hold the request as long as it went on."""
+    wait would hold the request as long as it went on. Where given ``cancel``, it also
+    ends it as soon as that says so (``cancelled``), looked at every CANCEL_POLL_S: a
+    read waiting on a silent server ends then, not at the server's next event."""
 
-    def __init__(self, timeout: float) -> None:
+    def __init__(self, timeout: float, cancel: Callable[[], bool] | None = None) -> None:
         self.fired = False
+        self.cancelled = False
+        self._cancel = cancel
         self._sock: socket.socket | None = None
         self._lock = threading.Lock()
         self._deadline = time.monotonic() + timeout
@@ -81,7 +91,13 @@ class _Watch:
         self._timer = threading.Thread(target=self._wait, daemon=True)
 
     def _wait(self) -> None:
-        while not self._done.wait(max(self._deadline - time.monotonic(), 0.0)):
+        while True:
+            left = max(self._deadline - time.monotonic(), 0.0)
+            if self._done.wait(left if self._cancel is None else min(left, CANCEL_POLL_S)):
+                return
+            if self._cancel is not None and self._cancel():
+                self._fire(cancelled=True)
+                return
             if time.monotonic() >= self._deadline:  # not put off meanwhile (``extend``)
                 self._fire()
                 return
@@ -96,12 +112,15 @@ class _Watch:
             # a copy of its descriptor: TLS wraps the socket in another object, and the
             # shutdown of either ends the connection both stand for
             self._sock = sock.dup()
-            if self.fired:
+            if self.fired or self.cancelled:
                 self._shut()
 
-    def _fire(self) -> None:
+    def _fire(self, cancelled: bool = False) -> None:
         with self._lock:
-            self.fired = True
+            if cancelled:
+                self.cancelled = True
+            else:
+                self.fired = True
             self._shut()
 
     def _shut(self) -> None:
@@ -186,15 +205,30 @@ def exchange(req: urllib.request.Request, timeout: float) -> tuple[bytes, http.c
 
 
 @contextlib.contextmanager
-def streamed_exchange(req: urllib.request.Request, timeout: float) -> Iterator[Stream]:
+def streamed_exchange(
+    req: urllib.request.Request, timeout: float, cancel: Callable[[], bool] | None = None
+) -> Iterator[Stream]:
     """The answer to ``req`` as it comes (``Stream``): its status line and headers within
     ``timeout``, then each line of its body within ``timeout`` of the one before; an
-    HTTP error status raised as urllib's ``HTTPError``. Proxies as ``exchange``'s."""
-    with _Watch(timeout) as watch, _opened(_opener(watch), req, timeout, watch) as resp:
-        if watch.fired:  # headers cut there
-            raise TimeoutError(f"no whole answer within {timeout:g} s")
-        watch.extend(timeout)
-        yield Stream(resp, watch, timeout)
+    HTTP error status raised as urllib's ``HTTPError``. Proxies as ``exchange``'s. Once
+    ``cancel`` (where given) says so, the connection is shut at once, whatever it waits
+    on, and ``Cancelled`` raised (a connection still being made: once it is)."""
+    with _Watch(timeout, cancel) as watch:
+        try:
+            resp = _opened(_opener(watch), req, timeout, watch)
+        except (OSError, http.client.HTTPException) as e:
+            if not watch.cancelled:
+                raise
+            if isinstance(e, urllib.error.HTTPError):
+                e.close()
+            raise Cancelled from e
+        with resp:
+            if watch.cancelled:  # headers cut there
+                raise Cancelled
+            if watch.fired:
+                raise TimeoutError(f"no whole answer within {timeout:g} s")
+            watch.extend(timeout)
+            yield Stream(resp, watch, timeout)
 
 
 def _opened(
@@ -269,11 +303,16 @@ class Stream:
         """The body, decoded, read whole within the time limit from now."""
         self._watch.extend(self._timeout)
         try:
-            return _body(self._resp, time.monotonic() + self._timeout, self._timeout)
+            body = _body(self._resp, time.monotonic() + self._timeout, self._timeout)
         except (OSError, http.client.HTTPException, Undecodable) as e:
+            if self._watch.cancelled:
+                raise Cancelled from e
             if self._watch.fired:
                 raise TimeoutError(f"no whole answer within {self._timeout:g} s") from e
             raise
+        if self._watch.cancelled:  # what came ended where it was cut
+            raise Cancelled
+        return body
 
     def lines(self) -> Iterator[str]:
         """The body's lines (UTF-8, without their ending: ``\r\n``, ``\n`` or ``\r``,
@@ -308,9 +347,15 @@ class Stream:
             decoder.end()
             yield from _LINE_END.split("".join(pending))[:-1]  # a line a CR kept ended
         except (OSError, http.client.HTTPException, Undecodable) as e:
-            if self._watch.fired:
+            if self._watch.cancelled:
+                raise Cancelled from e
+            # the socket's own timeout, as long as the watch's: first where the watch's
+            # thread was late (a busy machine), the same stall
+            if self._watch.fired or isinstance(e, TimeoutError):
                 raise Stalled(self._timeout) from e
             raise
+        if self._watch.cancelled:  # the socket shut reads as the body's end
+            raise Cancelled
         if self._watch.fired:  # the socket shut at the limit reads as the body's end
             raise Stalled(self._timeout)
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import signal
 import threading
+import time
 from collections.abc import Callable, Iterator
 
 CANCELLED = "cancelled"
@@ -113,9 +114,10 @@ def deferred_interrupts() -> Iterator[Callable[[], None]]:
 def cancellable(stop: threading.Event) -> Iterator[None]:
     """A generation run in this thread during the block stops between two tokens once
     ``stop`` is set (by another thread), and ends with finish reason ``CANCELLED``;
-    llama.cpp's and transformers' backends look between tokens, an ``openai_http``
-    model's streamed answer between its events (its connection then closed, which stops
-    the endpoint's generation); an unstreamed remote call runs to its end."""
+    llama.cpp's and transformers' backends look between tokens; an ``openai_http``
+    model's streamed answer has its connection closed at once, even while the endpoint
+    sends nothing (which stops the endpoint's generation); an unstreamed remote call
+    runs to its end; neither is asked again after a failed attempt."""
     outer = getattr(_scope, "stop", None)
     _scope.stop = stop
     try:
@@ -141,6 +143,15 @@ class Cancellation:
         if not self.stopped and self._stop is not None and self._stop.is_set():
             self.stopped = True
         return self.stopped
+
+    def wait(self, seconds: float) -> bool:
+        """Sleep ``seconds``, or less where told to stop meanwhile: whether it was (a
+        backoff before asking again ends there, for nobody waits for the answer)."""
+        if self._stop is None:
+            time.sleep(seconds)
+            return False
+        self._stop.wait(seconds)
+        return self()
 
 
 def cancelled() -> bool:

@@ -3,7 +3,8 @@
 Uses only the standard library (http_transport.py; the reply read, whole or streamed,
 in openai_reply.py, what it says in openai_answer.py): a time limit on each attempt (the whole answer),
 retries with capped exponential backoff (or the server's Retry-After) on transport
-faults, 408, 429 and 5xx, and one clear one-line error for every other failure. An
+faults, 408, 429 and 5xx (none once the request is cancelled: its caller gone), and one
+clear one-line error for every other failure. An
 answer the server did give, but malformed, is not asked again; redirects are not
 followed (a POST would become a GET, and the API key go to another host).
 """
@@ -43,14 +44,19 @@ from routerllm.backends.http_transport import (
     reason,
     retry_after_s,
 )
-from routerllm.backends.interrupts import CANCELLED
+from routerllm.backends.interrupts import CANCELLED, Cancellation, cancelled
 from routerllm.backends.openai_answer import (
     NotACompletion,
     answer_parts,
     usage_tokens,
     without_lone_surrogates,
 )
-from routerllm.backends.openai_reply import BilledHTTPError, parsed_reply, streamed_reply
+from routerllm.backends.openai_reply import (
+    BilledHTTPError,
+    cancelled_reply,
+    parsed_reply,
+    streamed_reply,
+)
 from routerllm.exceptions import (
     BackendError,
     ContextLengthError,
@@ -268,8 +274,11 @@ class OpenAIHTTPBackend(Backend):
             # before streaming, its text given whole at the end
             log.warning("%s: the endpoint refused a streamed request (%s); its requests are asked unstreamed from now on", self.name, self._hide_key(str(e)))  # fmt: skip
             self._streams = False
-            unstreamed = {k: v for k, v in body.items() if k not in ("stream", "stream_options")}
-            out, billed = self._post_with_retries(path, unstreamed, None, request.raw)
+            if cancelled():  # nobody waits for the answer: not asked again
+                out, billed = cancelled_reply(request.raw), e.billed_tokens
+            else:
+                unstreamed = {k: v for k, v in body.items() if k not in ("stream", "stream_options")}  # fmt: skip
+                out, billed = self._post_with_retries(path, unstreamed, None, request.raw)
         latency = time.perf_counter() - start
         try:
             choice, text, finish_reason = answer_parts(out, request.raw)
@@ -333,6 +342,7 @@ class OpenAIHTTPBackend(Backend):
         self, path: str, body: dict[str, Any], billed: list[int], live: LiveText | None, raw: bool
     ) -> Any:
         attempts = self.config.max_retries + 1
+        cancel = Cancellation()  # once the caller has gone, not asked again
         for attempt in range(attempts):
             last = attempt == attempts - 1
             deadline = time.monotonic() + self.config.timeout_s
@@ -347,7 +357,8 @@ class OpenAIHTTPBackend(Backend):
                     billed[0] += e.billed[0]
                     billed[1] += e.billed[1]
                 if e.code in RETRY_STATUS and not last:
-                    self._sleep(attempt, f"HTTP {e.code}", e.headers.get("Retry-After"))
+                    if not self._backoff(attempt, cancel, f"HTTP {e.code}", e.headers.get("Retry-After")):  # fmt: skip
+                        return cancelled_reply(raw)
                     continue
                 param = None
                 if 300 <= e.code < 400:  # its body is not read: it is not the answer
@@ -386,7 +397,8 @@ class OpenAIHTTPBackend(Backend):
                 why = reason(e, self.config.timeout_s)
                 last = last or lasting_fault(e) is not None  # asked again, it fails again
                 if not last:
-                    self._sleep(attempt, why)
+                    if not self._backoff(attempt, cancel, why):
+                        return cancelled_reply(raw)
                     continue
                 # urllib's URLError: no connection made; NoAnswer: no answer began over
                 # the one made (an answer cut short, or trickling, is not unreachable)
@@ -398,11 +410,21 @@ class OpenAIHTTPBackend(Backend):
                 ) from e
         raise AssertionError("unreachable")
 
-    def _sleep(self, attempt: int, why: str, retry_after: str | None = None) -> None:
+    def _backoff(
+        self, attempt: int, cancel: Cancellation, why: str, retry_after: str | None = None
+    ) -> bool:
         """Wait before the next attempt: the server's Retry-After (seconds or a date) where it
-        gives one, else exponential backoff; never more than MAX_BACKOFF_S."""
+        gives one, else exponential backoff; never more than MAX_BACKOFF_S. False, at once,
+        where the request is cancelled (``cancellable``) before or during the wait: nobody
+        waits for its answer any more, so it is not asked again."""
+        if cancel():
+            log.info("%s: %s; not retried: the request was cancelled", self.name, self._hide_key(why))  # fmt: skip
+            return False
         delay = retry_after_s(retry_after)
         if delay is None:
             delay = min(self.backoff_base_s * (2 ** min(attempt, 16)), MAX_BACKOFF_S)
         log.warning("%s: %s; retrying in %.1fs", self.name, self._hide_key(why), delay)
-        time.sleep(delay)
+        if cancel.wait(delay):
+            log.info("%s: the request was cancelled while it waited to be asked again; not retried", self.name)  # fmt: skip
+            return False
+        return True

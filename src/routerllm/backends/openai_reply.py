@@ -1,6 +1,7 @@
 """An OpenAI-compatible server's reply read over its exchange (http_transport.py): whole,
 as its JSON (``parsed_reply``), or as its stream of server-sent events (``streamed_reply``:
-openai_stream.py), the text given as it comes and a cancelled one's connection closed. An
+openai_stream.py), the text given as it comes and a cancelled one's connection closed at
+once. An
 error the reply carries with an HTTP status is raised as that status's ``HTTPError``, as
 the backend handles one the server sent as its status (retried, said plainly)."""
 
@@ -16,6 +17,7 @@ from typing import Any
 from routerllm.backends.base import LiveText
 from routerllm.backends.content_encoding import Undecodable
 from routerllm.backends.http_transport import (
+    Cancelled,
     Malformed,
     Unfinished,
     one_line,
@@ -86,46 +88,60 @@ def streamed_reply(
     fails is raised as the unstreamed answer's would be (retried where that is);
     after, a ``BackendError``: asked again, the text given would come twice. Where
     the request is cancelled (``cancellable``: the server's client gone) before its
-    finish reason came, the stream is read no further and its connection closed,
-    which stops the endpoint's generation: the answer so far, finish reason
-    ``CANCELLED`` (``cancelled``). ``url`` and ``model`` name the request in errors."""
+    finish reason came, its connection is closed at once, even while the endpoint sends
+    nothing (``streamed_exchange``'s ``cancel``), which stops the endpoint's generation:
+    the answer so far, finish reason ``CANCELLED`` (``cancelled_reply``'s where no text
+    came). ``url`` and ``model`` name the request in errors."""
     cancel = Cancellation()
-    with streamed_exchange(req, timeout) as stream:
-        if not stream.events:  # an endpoint that does not stream: its answer whole
-            parsed: dict[str, Any] = parsed_reply(req, stream.whole(), stream.headers)
-            return parsed
-        answer, events, so_far = StreamedAnswer(raw), sse_data(stream.lines()), ""
-        while not answer.done:
-            # once the finish reason came the generation is over: its usage is read
-            if answer.finish_reason is None and cancel():
-                answer.finish_reason = CANCELLED
-                break  # the connection closes as the block ends
-            try:
-                data = next(events, None)
-                if data is None:
-                    raise Unfinished("the stream ended without [DONE]")
-                piece = answer.take(data)
-            except StreamError as e:
-                if not live.sent:  # as the same error unstreamed
-                    raw_event = json.dumps(e.payload).encode("utf-8")
-                    err = e.payload.get("error", e.payload)
-                    _status_error(req, e.payload, err, raw_event, stream.headers)
-                    raise BackendError(
-                        f"{url} answered model {model!r}'s request "
-                        f"with an error in its stream: {one_line(e.message)[:300]}"
-                    ) from None
-                raise _broken(url, model, live, f"it sent an error: {one_line(e.message)[:300]}") from None  # fmt: skip
-            except (Malformed, Undecodable) as e:
-                if not live.sent:
-                    raise
-                raise _broken(url, model, live, str(e)) from None
-            except (OSError, http.client.HTTPException) as e:
-                if not live.sent:
-                    raise
-                raise _broken(url, model, live, reason(e, timeout)) from e
-            if piece:  # the whole text so far: ``live`` holds back a stop's start
-                so_far += piece
-                live.show(so_far)
+    answer = StreamedAnswer(raw)
+    # once the finish reason came the generation is over: its usage is read
+    generating = (lambda: answer.finish_reason is None and cancel()) if cancel.active else None
+    try:
+        with streamed_exchange(req, timeout, generating) as stream:
+            if not stream.events:  # an endpoint that does not stream: its answer whole
+                parsed: dict[str, Any] = parsed_reply(req, stream.whole(), stream.headers)
+                return parsed
+            events, so_far = sse_data(stream.lines()), ""
+            while not answer.done:
+                if answer.finish_reason is None and cancel():
+                    answer.finish_reason = CANCELLED
+                    break  # the connection closes as the block ends
+                try:
+                    data = next(events, None)
+                    if data is None:
+                        raise Unfinished("the stream ended without [DONE]")
+                    piece = answer.take(data)
+                except StreamError as e:
+                    if not live.sent:  # as the same error unstreamed
+                        raw_event = json.dumps(e.payload).encode("utf-8")
+                        err = e.payload.get("error", e.payload)
+                        _status_error(req, e.payload, err, raw_event, stream.headers)
+                        raise BackendError(
+                            f"{url} answered model {model!r}'s request "
+                            f"with an error in its stream: {one_line(e.message)[:300]}"
+                        ) from None
+                    raise _broken(url, model, live, f"it sent an error: {one_line(e.message)[:300]}") from None  # fmt: skip
+                except (Malformed, Undecodable) as e:
+                    if not live.sent:
+                        raise
+                    raise _broken(url, model, live, str(e)) from None
+                except (OSError, http.client.HTTPException) as e:
+                    if not live.sent:
+                        raise
+                    raise _broken(url, model, live, reason(e, timeout)) from e
+                if piece:  # the whole text so far: ``live`` holds back a stop's start
+                    so_far += piece
+                    live.show(so_far)
+    except Cancelled:  # the connection shut while it was read
+        answer.finish_reason = CANCELLED
+    return answer.completion()
+
+
+def cancelled_reply(raw: bool) -> dict[str, Any]:
+    """The answer to a request cancelled before any of it came: no text, finish reason
+    ``CANCELLED``, its usage not known (no answer's ``usage`` came)."""
+    answer = StreamedAnswer(raw)
+    answer.finish_reason = CANCELLED
     return answer.completion()
 
 
