@@ -27,12 +27,11 @@ import numpy as np
 from outcome_data import (
     add_data_dir_argument,
     add_datasets_argument,
-    calibration_target,
     load_pair,
 )
 from outcome_data import data_dir as outcome_data_dir
 
-from routerllm.cli_args import DefaultsHelpFormatter, seed_arg
+from routerllm.cli_args import DefaultsHelpFormatter, calibration_target_arg, seed_arg
 from routerllm.data.outcomes import OutcomeDataset
 from routerllm.encoders import CachedEncoder, create_encoder
 from routerllm.eval.outcome_eval import outcome_candidates, split_dataset
@@ -87,7 +86,7 @@ def main() -> int:
     ap.add_argument(
         "--targets",
         nargs="+",
-        type=calibration_target,
+        type=calibration_target_arg,
         default=["max_cost=0.3", "max_cost=0.5", "quality=0.95"],
     )
     ap.add_argument("--json", action="store_true")

@@ -37,13 +37,18 @@ import numpy as np
 from outcome_data import (
     add_data_dir_argument,
     add_datasets_argument,
-    encoder_arg,
     load_pair,
 )
 from outcome_data import data_dir as outcome_data_dir
 from threadpoolctl import threadpool_limits  # installed with scikit-learn
 
-from routerllm.cli_args import DefaultsHelpFormatter, count_arg, number_at_least, seed_arg
+from routerllm.cli_args import (
+    DefaultsHelpFormatter,
+    count_arg,
+    encoder_arg,
+    number_at_least,
+    seed_arg,
+)
 from routerllm.data.outcomes import OutcomeDataset
 from routerllm.encoders import CachedEncoder, create_encoder
 from routerllm.eval.outcome_eval import outcome_candidates

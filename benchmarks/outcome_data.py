@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
-from routerllm.cli_args import seed_arg
+from routerllm.cli_args import calibration_target_arg, seed_arg
 
 if TYPE_CHECKING:
     from routerllm.data.outcomes import OutcomeDataset
@@ -35,38 +35,13 @@ def add_datasets_argument(ap: argparse.ArgumentParser, default: list[str] | None
     )
 
 
-def calibration_target(text: str) -> str:
-    """An argparse type for ``--targets``: a bad target is refused before any training."""
-    from routerllm.exceptions import RouterLLMError
-    from routerllm.routers.calibration import parse_target
-
-    try:
-        parse_target(text)
-    except RouterLLMError as e:
-        raise argparse.ArgumentTypeError(str(e)) from e
-    return text
-
-
-def encoder_arg(text: str) -> str:
-    """An argparse type for ``--encoder``: an unknown encoder is refused, with the known
-    ones, before any data is read or embedded."""
-    from routerllm.encoders.base import encoder_class
-    from routerllm.exceptions import RouterLLMError
-
-    try:
-        encoder_class(text)
-    except RouterLLMError as e:
-        raise argparse.ArgumentTypeError(str(e)) from e
-    return text
-
-
 def add_split_arguments(ap: argparse.ArgumentParser, targets: list[str]) -> None:
     """The options of a benchmark that trains and calibrates routers on each dataset,
     once per split seed: ``--data-dir --datasets --seeds --targets --json``."""
     add_data_dir_argument(ap)
     add_datasets_argument(ap)
     ap.add_argument("--seeds", type=seed_arg, nargs="+", default=[0, 1, 2])
-    ap.add_argument("--targets", nargs="+", type=calibration_target, default=targets)
+    ap.add_argument("--targets", nargs="+", type=calibration_target_arg, default=targets)
     ap.add_argument("--json", action="store_true")
 
 

@@ -29,13 +29,12 @@ from outcome_data import (
     add_data_dir_argument,
     add_datasets_argument,
     ci_text,
-    encoder_arg,
     load_pair,
     split_intervals,
 )
 from outcome_data import data_dir as outcome_data_dir
 
-from routerllm.cli_args import DefaultsHelpFormatter, count_arg, number_at_least
+from routerllm.cli_args import DefaultsHelpFormatter, count_arg, encoder_arg, number_at_least
 from routerllm.data.outcomes import OutcomeDataset, without
 from routerllm.eval.outcome_eval import embed, split_dataset
 from routerllm.eval.routing_metrics import routing_report, sweep

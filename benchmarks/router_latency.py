@@ -15,9 +15,8 @@ import json
 
 import numpy as np
 from machine import machine_line
-from outcome_data import encoder_arg
 
-from routerllm.cli_args import DefaultsHelpFormatter, count_arg
+from routerllm.cli_args import DefaultsHelpFormatter, count_arg, encoder_arg
 from routerllm.data.synthetic import generate
 from routerllm.eval.classifier_metrics import latency_stats, throughput
 from routerllm.routers.base import Candidate, create_router

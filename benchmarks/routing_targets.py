@@ -34,13 +34,12 @@ from outcome_data import (
     add_data_dir_argument,
     add_datasets_argument,
     ci_text,
-    encoder_arg,
     load_pair,
     split_intervals,
 )
 from outcome_data import data_dir as outcome_data_dir
 
-from routerllm.cli_args import DefaultsHelpFormatter, steps_arg
+from routerllm.cli_args import DefaultsHelpFormatter, encoder_arg, steps_arg
 from routerllm.data.outcome_files import load_outcomes
 from routerllm.data.outcomes import OutcomeDataset
 from routerllm.eval.outcome_eval import (

@@ -19,9 +19,14 @@ import argparse
 import json
 
 import numpy as np
-from outcome_data import encoder_arg
 
-from routerllm.cli_args import DefaultsHelpFormatter, count_arg, positive_number, seed_arg
+from routerllm.cli_args import (
+    DefaultsHelpFormatter,
+    count_arg,
+    encoder_arg,
+    positive_number,
+    seed_arg,
+)
 from routerllm.data.labeled import CLASS_TIERS
 from routerllm.data.synthetic import generate, split
 from routerllm.encoders import create_encoder

@@ -15,7 +15,7 @@ import pytest
 from routerllm.cli import build_parser
 from routerllm.eval.routing_metrics import METRICS
 
-from .test_cli import assert_one_line_error
+from .test_cli import assert_one_line_error, assert_usage_error
 from .test_outcome_routing import make_rows, write_json
 
 
@@ -87,8 +87,11 @@ def test_classifier_default_encoder_and_bad_training_arguments(
     tested = run(*test)
     assert tested.returncode == 0 and tested.stderr == "", tested.stderr
     assert "Loading weights" in run(*test, "-v").stderr
+    assert_usage_error(  # the option parser's: a loss is one of a list
+        run("train", *common, "--encoder", "hashing", "--loss", "nosuch"),
+        "argument --loss: invalid choice: 'nosuch' (choose from 'ce', ",
+    )
     for args, message in (
-        (["--loss", "nosuch"], "unknown loss 'nosuch'"),
         (["--batch-size", "0"], "argument --batch-size: 0 is out of range"),
         (["--epochs", "-2"], "argument --epochs: -2 is out of range"),
     ):
@@ -208,9 +211,9 @@ def test_bad_learning_inputs_are_one_line_errors(tmp_path: Path) -> None:
         run("train", "--data", str(tmp_path / "none.json"), "--out", str(tmp_path / "o")),
         "not found",
     )
-    assert_one_line_error(
+    assert_usage_error(
         run("train", "--router", "rules", "--data", "x", "--out", str(tmp_path / "o")),
-        "not trainable",
+        "argument --router: invalid choice: 'rules' (choose from 'classifier', 'quality', ",
     )
     assert_one_line_error(run("eval-routing", "--data", str(tmp_path / "none.csv")), "not found")
     train = write_json(tmp_path / "train.json", *make_rows(40, 0))
@@ -280,8 +283,8 @@ def test_humaneval_command_and_a_style_change_on_resume(
                     "complete", "--encoder", "hashing")  # fmt: skip
     assert again["encoder"] == "hashing" and again["systems"][0]["total"] == 2
     assert "`hashing` prompt embeddings" in (out / "report.md").read_text()
-    assert_one_line_error(run(*common, "--encoder", "nope"), "unknown encoder 'nope'")
-    assert_one_line_error(run(*common, "--calibrate", "cheap"), "bad calibration target")
+    assert_usage_error(run(*common, "--encoder", "nope"), "--encoder: unknown encoder 'nope'")
+    assert_usage_error(run(*common, "--calibrate", "cheap"), "--calibrate: bad calibration target")
     proc = run(*common, "--cascade-budget", "-1")  # refused by argparse: a usage error
     assert proc.returncode == 2 and "argument --cascade-budget: -1 must be a finite" in proc.stderr
     # The stored results were made in complete mode: mixing in chat answers is refused.

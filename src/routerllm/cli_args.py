@@ -158,6 +158,49 @@ def option_arg(text: str) -> tuple[str, object]:
         ) from None
 
 
+def encoder_arg(text: str) -> str:
+    """An ``--encoder``: an unknown encoder (or one missing its argument, ``hf``) is
+    refused, with the known ones, before any data is read or embedded."""
+    from routerllm.encoders.base import encoder_class
+
+    try:
+        encoder_class(text)
+    except RouterLLMError as e:
+        raise argparse.ArgumentTypeError(str(e)) from e
+    return text
+
+
+def calibration_target_arg(text: str) -> str:
+    """A ``--calibrate`` target, its form and range (``quality=0.95``); a model it names
+    (``max_share:MODEL=X``) is checked once the data's models are known."""
+    from routerllm.routers.calibration import parse_target
+
+    try:
+        parse_target(text)
+    except RouterLLMError as e:
+        raise argparse.ArgumentTypeError(str(e)) from e
+    return text
+
+
+def names_from(valid: Sequence[str], kind: str) -> Callable[[str], str]:
+    """The argument type of comma-separated names, each one of ``valid``: one that is
+    not is refused, with the valid ones. The text is kept: the command splits it
+    (:func:`name_list`), refusing an empty list or a name given twice."""
+
+    def parse(text: str) -> str:
+        from routerllm.exceptions import did_you_mean
+
+        given = [n.strip() for n in text.split(",") if n.strip()]
+        if wrong := [n for n in given if n not in valid]:
+            raise argparse.ArgumentTypeError(
+                f"{wrong[0]!r} is not {kind}{did_you_mean(wrong[0], valid)}; valid: "
+                f"{', '.join(valid)}"
+            )
+        return text
+
+    return parse
+
+
 def name_list(text: str, option: str) -> list[str]:
     """A comma-separated list of names; a clear error when it names none, or one twice."""
     names = [n.strip() for n in text.split(",") if n.strip()]

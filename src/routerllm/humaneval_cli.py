@@ -13,9 +13,12 @@ from typing import TYPE_CHECKING, Any
 from routerllm.cli import emit
 from routerllm.cli_args import (
     ENCODERS_HELP,
+    calibration_target_arg,
     count_arg,
+    encoder_arg,
     max_new_tokens_arg,
     name_list,
+    names_from,
     positive_number,
     seed_arg,
 )
@@ -162,6 +165,13 @@ def _gate_not_saved(args: argparse.Namespace, error: KeyboardInterrupt) -> str:
     )
 
 
+def _systems_arg(text: str) -> str:
+    """``--systems``: each a system of the experiment, refused before any is run."""
+    from routerllm.eval.humaneval_run import SYSTEMS
+
+    return names_from(SYSTEMS, "a system of the experiment")(text)
+
+
 def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
     he = sub.add_parser(
         "humaneval",
@@ -177,6 +187,7 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
     )
     he.add_argument(
         "--systems",
+        type=_systems_arg,
         help="comma-separated; default: direct-heavy,direct-medium,direct-light,random,rules,complexity,quality,logreg,knn,cascade,gated-cascade; also moe (the mixture-of-experts router, cross-validated like the learned routers)",
     )
     he.add_argument(
@@ -228,10 +239,12 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
     )
     he.add_argument(
         "--encoder",
+        type=encoder_arg,
         help=f"prompt encoder of the learned routers: {ENCODERS_HELP} (default: minilm-static)",
     )
     he.add_argument(
         "--calibrate",
+        type=calibration_target_arg,
         metavar="TARGET",
         help="target the learned routers' decision rule and knob are set to on the training "
         "folds, a fraction: quality=X (of the best model's pass rate), max_cost=X (an energy "

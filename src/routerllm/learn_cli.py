@@ -18,14 +18,19 @@ from routerllm.cli_args import (
     ENCODERS_HELP,
     ROUTERS_BY_NAME,
     check_plot,
+    encoder_arg,
     fraction_arg,
     name_list,
+    names_from,
     refuse_overwriting,
     seed_arg,
 )
+from routerllm.data import COST_KINDS
 from routerllm.data.labeled import CLASS_NAMES, CLASS_TIERS, load_json
 from routerllm.exceptions import DataError, RouterLLMError
+from routerllm.registry import ROUTERS
 from routerllm.train_cli import add_train_parser
+from routerllm.train_options import OUTCOME_ROUTERS
 
 log = logging.getLogger(__name__)
 
@@ -348,6 +353,7 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser, output: argparse.Argu
     group.add_argument(
         "--router-type",
         metavar="NAME",
+        choices=ROUTERS.names(),  # the learning ones are refused with how to train them
         help=f"a router that needs no training, by name: {ROUTERS_BY_NAME}; or --router-model",
     )
     te.add_argument(
@@ -376,15 +382,17 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser, output: argparse.Argu
     ev.add_argument(
         "--routers",
         default=",".join(EVALUATED_ROUTERS),
+        type=names_from(OUTCOME_ROUTERS, "an outcome router"),
         help="comma-separated outcome routers: quality, logreg, knn, feedback, policy, moe "
         "(default: %(default)s)",
     )
     ev.add_argument(
         "--encoder",
         default=None,
+        type=encoder_arg,
         help=f"{ENCODERS_HELP} (default: minilm-static)",
     )
-    ev.add_argument("--cost", default="auto", help=COSTS_HELP)
+    ev.add_argument("--cost", default="auto", choices=COST_KINDS, help=COSTS_HELP)
     ev.add_argument(
         "--decision",
         default="lambda",

@@ -14,14 +14,22 @@ from routerllm.cli import emit
 from routerllm.cli_args import (
     COSTS_HELP,
     ENCODERS_HELP,
+    calibration_target_arg,
+    encoder_arg,
     option_arg,
     refuse_overwriting,
     seed_arg,
 )
+from routerllm.data import COST_KINDS
 from routerllm.data.labeled import LabeledPrompt, load_json
 from routerllm.exceptions import DataError, RouterLLMError
 from routerllm.files import SavedThenInterrupted
-from routerllm.train_options import OUTCOME_ROUTERS, SET_BY_FLAGS, check_train_options
+from routerllm.train_options import (
+    CLASSIFIER_LOSSES,
+    SET_BY_FLAGS,
+    TRAINABLE,
+    check_train_options,
+)
 
 log = logging.getLogger(__name__)
 
@@ -51,10 +59,6 @@ def _check_out_folder(out: Path, overwrite: bool) -> None:
 
 def cmd_train(args: argparse.Namespace) -> int:
     out = Path(args.out)
-    if args.router != "classifier" and args.router not in OUTCOME_ROUTERS:
-        raise RouterLLMError(
-            f"router {args.router!r} is not trainable; trainable: classifier, {', '.join(OUTCOME_ROUTERS)}"
-        )
     check_train_options(args)
     if args.val and Path(args.data).is_dir():
         raise RouterLLMError(
@@ -336,6 +340,7 @@ def add_train_parser(sub: Any, common: argparse.ArgumentParser) -> None:
     tr.add_argument(
         "--router",
         default="classifier",
+        choices=TRAINABLE,
         help="classifier (default) | quality | logreg | knn | feedback | policy | moe",
     )
     tr.add_argument(
@@ -354,6 +359,7 @@ def add_train_parser(sub: Any, common: argparse.ArgumentParser) -> None:
     tr.add_argument(
         "--encoder",
         default=None,
+        type=encoder_arg,
         help=f"{ENCODERS_HELP} (default: minilm for the classifier, minilm-static for outcome "
         "routers)",
     )
@@ -364,6 +370,7 @@ def add_train_parser(sub: Any, common: argparse.ArgumentParser) -> None:
     )
     tr.add_argument(
         "--loss",
+        choices=CLASSIFIER_LOSSES,
         help="classifier: ce (default) | label_smoothing | focal | inter_intra | ce+intra | ce+inter",
     )
     tr.add_argument(
@@ -393,7 +400,7 @@ def add_train_parser(sub: Any, common: argparse.ArgumentParser) -> None:
         "or (classifier) the checkpoint there of a training run that did not finish",
     )
     tr.add_argument("--seed", type=seed_arg, default=0, help="random seed (default: 0)")
-    tr.add_argument("--cost", help=f"outcome routers: {COSTS_HELP}")
+    tr.add_argument("--cost", choices=COST_KINDS, help=f"outcome routers: {COSTS_HELP}")
     tr.add_argument(
         "--decision",
         choices=["lambda", "threshold", "argmax"],
@@ -403,6 +410,7 @@ def add_train_parser(sub: Any, common: argparse.ArgumentParser) -> None:
     )
     tr.add_argument(
         "--calibrate",
+        type=calibration_target_arg,
         metavar="TARGET",
         help="outcome routers: set the decision rule's knob on a 20%% held-out split of --data "
         "to meet a target, a fraction: quality=X (of the best model's mean score), max_cost=X "

@@ -9,6 +9,11 @@ from routerllm.cli_args import count_arg, learning_rate_arg, steps_arg
 from routerllm.exceptions import RouterLLMError
 
 OUTCOME_ROUTERS = ("quality", "logreg", "knn", "feedback", "policy", "moe")
+#: The routers ``train`` trains: ``--router`` takes only these.
+TRAINABLE = ("classifier", *OUTCOME_ROUTERS)
+#: The classifier's ``--loss`` names: ``training.losses.LOSS_NAMES``, named here without
+#: importing torch, so that the option parser refuses any other before any work.
+CLASSIFIER_LOSSES = ("ce", "label_smoothing", "focal", "inter_intra", "ce+intra", "ce+inter")
 
 #: ``routerllm train`` options that only one kind of router uses, with their defaults.
 CLASSIFIER_OPTIONS = {

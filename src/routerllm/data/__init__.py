@@ -11,6 +11,11 @@ from typing import Any
 from routerllm.exceptions import DataError
 from routerllm.path_checks import refuse_special_input
 
+#: How an outcome dataset's model costs are read (``OutcomeDataset.cost_kind``): ``call``
+#: per answer from the data, ``size`` in parameters (B), ``price`` in USD per 1M tokens;
+#: ``auto`` is ``call`` where the data has it, else ``size``.
+COST_KINDS = ("auto", "call", "size", "price")
+
 
 def as_path(path: Any, what: str = "a data file") -> Path:
     """``path`` (a str or path-like) as a Path; a clear error for anything else."""

@@ -25,6 +25,7 @@ from routerllm.checks import (
     repeated,
     too_large,
 )
+from routerllm.data import COST_KINDS
 from routerllm.encoders.base import text_list
 from routerllm.exceptions import DataError, PromptError
 
@@ -217,8 +218,8 @@ class OutcomeDataset:
         has them, else model size."""
         if kind == "auto":
             return "call" if self.costs is not None else "size"
-        if kind not in ("call", "size", "price"):
-            raise DataError(f"unknown cost kind {kind!r}; valid: auto, call, size, price")
+        if kind not in COST_KINDS:
+            raise DataError(f"unknown cost kind {kind!r}; valid: {', '.join(COST_KINDS)}")
         return kind
 
     def cost_matrix(self, kind: CostKind = "auto") -> np.ndarray:

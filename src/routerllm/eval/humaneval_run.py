@@ -55,6 +55,8 @@ Gate = Callable[[np.ndarray, float], tuple[np.ndarray, tuple[float, float, float
 AS_IS = ("random", "rules", "complexity")
 #: The systems trained on the run's problems (cross-validated over them).
 TRAINED = (*LEARNED, *ALSO_LEARNED, GATED_CASCADE)
+#: Every system the experiment runs: what ``--systems`` may name.
+SYSTEMS = ("direct-light", "direct-medium", "direct-heavy", *AS_IS, *LEARNED, *ALSO_LEARNED, CASCADE, GATED_CASCADE)  # fmt: skip
 
 
 def run_models(
@@ -406,10 +408,8 @@ def measured_routing(
 
 
 def check_systems(names: Sequence[str], ladder: Sequence[str]) -> None:
-    valid = {"direct-light", "direct-medium", "direct-heavy", *AS_IS, *LEARNED, *ALSO_LEARNED, CASCADE, GATED_CASCADE}  # fmt: skip
-    bad = [n for n in names if n not in valid]
-    if bad:
-        raise RouterLLMError(f"unknown systems {bad}; valid: {', '.join(sorted(valid))}")
+    if bad := [n for n in names if n not in SYSTEMS]:
+        raise RouterLLMError(f"unknown systems {bad}; valid: {', '.join(sorted(SYSTEMS))}")
     if twice := repeated(names):  # each would be run again, and reported once
         raise RouterLLMError(f"the systems name {', '.join(twice)} more than once")
     if len(ladder) < 3:
