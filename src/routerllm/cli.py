@@ -259,7 +259,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     _tolerant_stdout()
-    args = _parse(build_parser(), argv)
+    try:  # the command's modules import here: a Ctrl-C in them has nothing to stop yet
+        args = _parse(build_parser(), argv)
+    except KeyboardInterrupt:
+        print("interrupted before the command started: nothing was done", file=sys.stderr)
+        return EXIT_INTERRUPTED
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
@@ -268,6 +272,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     stdout = sys.stdout
     if stdout is not None:  # a closed one is refused by the commands that print answers
         sys.stdout = _NamedStdout(stdout)  # type: ignore[assignment]
+    # light (signal only): what imports pydantic and the config's models, or more, comes
+    # after it, under the handling below
     from routerllm.backends.interrupts import sigterm_as_interrupt
 
     # SIGTERM (a `kill`, a service manager's stop, `timeout`) stops a command as Ctrl-C

@@ -1,0 +1,89 @@
+"""Ctrl-C and SIGTERM sent to a real ``routerllm`` process at a chosen moment: one line on
+stderr, status 130 (143), no traceback, nothing half-written."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from routerllm.carbon.request_log import RequestLog
+
+from .conftest import tiny_config_dict, write_config
+from .test_cli import log_count
+
+# The signal sent to the process itself as it first imports a module (argv[1]): a
+# KeyboardInterrupt (or SIGTERM's) raised inside that import, as a user's Ctrl-C would be.
+SIGNALLED_AT_IMPORT = """
+import importlib.abc, os, signal, sys
+
+class SignalAtImport(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name == sys.argv[1]:
+            sys.meta_path.remove(self)
+            os.kill(os.getpid(), getattr(signal, sys.argv[2]))
+        return None
+
+sys.meta_path.insert(0, SignalAtImport())
+from routerllm.cli import main
+sys.exit(main(sys.argv[3:]))
+"""
+
+
+def signalled_at_import(
+    module: str, sent: signal.Signals, *command: str, cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-c", SIGNALLED_AT_IMPORT, module, sent.name, *command],
+        capture_output=True, text=True, timeout=120, cwd=cwd,
+    )  # fmt: skip
+
+
+def assert_stopped_in_one_line(
+    proc: subprocess.CompletedProcess[str], sent: signal.Signals, line: str
+) -> None:
+    assert proc.returncode == (143 if sent == signal.SIGTERM else 130), proc.stderr
+    assert proc.stderr.strip().splitlines() == [line], proc.stderr
+
+
+@pytest.mark.parametrize("sent", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_a_stop_while_a_command_imports_its_config_code_is_one_line(
+    tmp_path: Path, sent: signal.Signals
+) -> None:
+    """pydantic (the config's models) was imported by main() before it took Ctrl-C and
+    SIGTERM: a Ctrl-C there (0.3-0.7 s into a command on a loaded machine) was a
+    traceback of pydantic's import, a SIGTERM a silent death."""
+    cfg = write_config(tmp_path, tiny_config_dict(tmp_path))
+    proc = signalled_at_import("pydantic", sent, "models", "--config", str(cfg))
+    line = "interrupted: this command saves no results, so nothing was lost; rerun it"
+    assert_stopped_in_one_line(proc, sent, line)
+
+
+def test_a_ctrl_c_while_the_commands_are_read_is_one_line() -> None:
+    """The commands' modules import as the arguments are read, before main() took Ctrl-C:
+    it was a traceback there."""
+    proc = signalled_at_import("routerllm.humaneval_cli", signal.SIGINT, "models")
+    line = "interrupted before the command started: nothing was done"
+    assert_stopped_in_one_line(proc, signal.SIGINT, line)
+
+
+@pytest.mark.parametrize("sent", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_a_stop_while_route_imports_llama_cpp_is_one_line(
+    tmp_path: Path, sent: signal.Signals
+) -> None:
+    # llama_cpp imports as the model loads, inside the answer: a first Ctrl-C lets the load
+    # end and stops the answer at its first token (logged as cancelled); SIGTERM stops it
+    cfg = write_config(tmp_path, tiny_config_dict(tmp_path, carbon={"enabled": False}))
+    proc = signalled_at_import("llama_cpp", sent, "route", "hello", "--config", str(cfg))
+    if sent == signal.SIGINT:
+        line = "interrupted: the answer so far is printed above and logged as cancelled, with the energy it used"  # fmt: skip
+        with RequestLog(tmp_path / "requests.sqlite", read_only=True) as log:
+            rows = [r.finish_reason for r in log.records()]
+        assert rows == ["cancelled"] and "(stopped by Ctrl-C" in proc.stdout
+    else:
+        line = "interrupted before the answer was logged: nothing was kept; rerun the command"
+        assert not (tmp_path / "requests.sqlite").exists() or log_count(tmp_path) == 0
+    assert_stopped_in_one_line(proc, sent, line)
