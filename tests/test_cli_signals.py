@@ -87,3 +87,62 @@ def test_a_stop_while_route_imports_llama_cpp_is_one_line(
         line = "interrupted before the answer was logged: nothing was kept; rerun the command"
         assert not (tmp_path / "requests.sqlite").exists() or log_count(tmp_path) == 0
     assert_stopped_in_one_line(proc, sent, line)
+
+
+def _children_in_own_session(pid: int) -> list[int]:
+    """The children of ``pid`` that lead a session of their own: the sandbox's programs."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):  # not a process, or gone meanwhile
+            continue
+        if int(fields[1]) == pid and int(fields[3]) == int(entry.name):
+            found.append(int(entry.name))
+    return found
+
+
+def _in_sessions(sessions: list[int]) -> list[int]:
+    left = []
+    for entry in Path("/proc").iterdir():
+        try:
+            if int((entry / "stat").read_text().rsplit(")", 1)[1].split()[3]) in sessions:
+                left.append(int(entry.name))
+        except (OSError, IndexError, ValueError):
+            continue
+    return left
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_sigterm_while_a_humaneval_answer_is_tested_leaves_no_sandbox_process(
+    tmp_path: Path,
+) -> None:
+    import json
+    import time
+
+    cfg = write_config(tmp_path, tiny_config_dict(tmp_path))  # it measures energy
+    problem = {  # the tiny model's one token is a name: the program runs, into the sleep
+        "task_id": "Slow/0", "entry_point": "f", "canonical_solution": "    return x\n",
+        "prompt": 'import time\n\n\ndef f(x):\n    """Return x."""\n',
+        "test": "def check(candidate):\n    time.sleep(60)\n    assert candidate(1) == 1\n",
+    }  # fmt: skip
+    problems = tmp_path / "slow.jsonl"
+    problems.write_text(json.dumps(problem) + "\n")
+    out = tmp_path / "run"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "routerllm.cli", "humaneval", "--problems", str(problems),
+         "--out", str(out), "--systems", "direct-light", "--max-new-tokens", "1",
+         "--config", str(cfg)],  # fmt: skip
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + 90
+    while not (sandboxed := _children_in_own_session(process.pid)):
+        assert process.poll() is None and time.monotonic() < deadline, process.communicate()
+        time.sleep(0.05)
+    process.send_signal(signal.SIGTERM)
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == 143, err
+    line = f"interrupted; finished answers are kept in {out}: run the same command again to continue the run"  # fmt: skip
+    assert err.strip().splitlines()[-1] == line and "Traceback" not in err, err
+    assert _in_sessions(sandboxed) == []  # the program and anything it started are gone
+    assert (out / "results.sqlite").exists()  # the store a rerun continues
