@@ -291,3 +291,35 @@ def test_an_answer_cut_short_is_cached_for_its_own_limit_only(tmp_path: Path) ->
         assert again.cached_from == first.request_id and again.finish_reason == "length"
         longer = system.generate(GenerationRequest("Write a long story.", max_new_tokens=6))
         assert not longer.cached_from and longer.completion_tokens > 3
+
+
+def test_an_answer_sent_past_a_short_context_while_a_model_was_down_is_not_served_once_it_is_back(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A prompt too long for tiny-light's context went to tiny-heavy while tiny-medium's
+    # file was missing; once it was back, the cache still gave tiny-heavy's answer where
+    # the request, made anew, is tiny-medium's (the cascade off: no larger model in the key).
+    import shutil
+
+    from routerllm import manager as manager_module
+
+    from .conftest import tiny_gguf_path, tiny_model
+
+    clock = [1000.0]
+    monkeypatch.setattr(manager_module, "_clock", lambda: clock[0])
+    models = [
+        tiny_model("tiny-light", "light", 0.1, context_length=48),
+        tiny_model("tiny-medium", "medium", 0.5, gguf={"path": str(tmp_path / "medium.gguf")}),
+        tiny_model("tiny-heavy", "heavy", 1.5),
+    ]
+    config = cached_config(tmp_path, models=models, router={"name": "smallest"})
+    prompt = "word " * 60
+    with RouterLLM(config) as system:
+        first = system.generate(prompt)
+        assert first.model == "tiny-heavy" and "too long for tiny-light" in first.reason
+        assert system.generate(prompt).cached_from == first.request_id
+        shutil.copy(tiny_gguf_path(), tmp_path / "medium.gguf")
+        clock[0] += manager_module.RECHECK_S
+        again = system.generate(prompt)
+        assert not again.cached_from and again.model == "tiny-medium"
+        assert system.generate(prompt).cached_from == again.request_id

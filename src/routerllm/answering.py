@@ -159,8 +159,11 @@ class RequestAnswering(AnswerLogging):
         if cache is not None:  # the generation settings the model's backend really uses
             backend = self.manager.backend(decision.model)
             cascade = self.config.cascade  # its steps, as available now: one back changes them
-            larger = self.scope.larger(decision.model) if cascade.enabled else []
             named = decision.router == FIXED  # refused where the prompt is too long for it
+            # the models a cascade may escalate to, or a routed prompt too long for the
+            # model's context go to: an answer made while one was down is not one to serve
+            # once it is back
+            larger = self.scope.larger(decision.model) if cascade.enabled or not named else []
             key = cache_key(req, decision.model, backend.generation, cascade, larger, named)
         # the same request in another thread meanwhile waits for this one's answer, rather
         # than run the model again once it has (each model answers one caller at a time)

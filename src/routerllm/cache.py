@@ -5,8 +5,9 @@ Only requests whose answer is fixed by the request are cached: generation at
 temperature 0 or with a seed (the request's, or the config's ``generation.seed``),
 no prompt state asked. The key is everything that shapes the answer: the model the
 router chose (or the caller named: kept apart), the prompt, system text, history,
-sampling options and the config's settings that change an answer (code style of stubs, cascade, gate) and, with
-the cascade on, the larger models it may escalate to.
+sampling options and the config's settings that change an answer (code style of stubs, cascade, gate) and the
+larger models available then, which the cascade may escalate to and a routed prompt too
+long for the model's context goes to.
 Entries live in this process's memory, least recently used first out, and
 expire after ``ttl_s``: a server answers its repeated requests, a new process
 starts empty, and no answer is written to disk. A request asked in another thread
@@ -46,7 +47,8 @@ def cache_key(
     """The key of ``request`` routed to ``model``, which generates with ``gen`` (the
     settings its backend holds), or None where its answer is not fixed by the request
     (sampled without a seed, the request's or the config's) or it asks for the prompt's
-    state. ``larger``: the models the cascade may escalate to (none without it), so
+    state. ``larger``: the models the cascade may escalate to, or a prompt too long for
+    a routed ``model``'s context goes to (none for a named model without the cascade), so
     that an answer made while one of them could not run is not the answer once it can.
     ``named``: the caller named ``model``; its answers are kept apart from the routed
     ones, since a prompt too long for a routed model's context goes to a larger model
