@@ -49,6 +49,89 @@ def test_live_text_gives_each_settled_piece_once_and_the_rest_at_the_end() -> No
     assert "".join(pieces) == "Hello STa bye"
 
 
+def test_live_text_given_pieces_holds_back_as_given_the_text_so_far() -> None:
+    """Pieces (a backend's tokens' text) are the text so far continued, what was held
+    back included: "ST" then "OP" is the stop "STOP", not "OP" after what was given."""
+    pieces: list[str] = []
+    live = LiveText(pieces.append, ["STOP"])
+    for piece in ("He", "llo S", "T", "OP and more"):
+        live(piece)
+    assert pieces == ["He", "llo "] and live.sent == "Hello "
+
+
+def _settled(text: str, stops: list[str]) -> str:
+    """``settled_text`` as it was written first: the whole text read anew."""
+    if (end := min((i for s in stops if s and (i := text.find(s)) >= 0), default=-1)) >= 0:
+        return text[:end]
+    cut = len(text)
+    for stop in stops:
+        for i in range(max(len(text) - len(stop) + 1, 0), cut):
+            if stop.startswith(text[i:]):
+                cut = i
+                break
+    return text[:cut]
+
+
+class _WholeLiveText:
+    """``LiveText`` as it was written first: the whole text so far settled anew on each
+    call; a piece continues the last text given."""
+
+    def __init__(self, stops: list[str]) -> None:
+        self.stops, self.sent, self.text, self.given = stops, "", "", []
+
+    def show(self, text: str) -> None:
+        self.text, settled = text, _settled(text, self.stops)
+        if len(settled) > len(self.sent) and settled.startswith(self.sent):
+            self.given.append(settled[len(self.sent) :])
+            self.sent = settled
+
+    def add(self, piece: str) -> None:
+        self.show(self.text + piece)
+
+    def finish(self, text: str) -> None:
+        if text.startswith(self.sent) and len(text) > len(self.sent):
+            self.given.append(text[len(self.sent) :])
+            self.sent = text
+
+
+def test_live_text_gives_what_settling_the_whole_text_anew_gives() -> None:
+    """On random texts and stops over a few characters (so that stops and their starts
+    are everywhere: several in one piece, a stop inside another, an emoji): the text
+    grown by pieces (``show`` with the text so far, or the piece alone), at times
+    replaced by another (a decoding that changed its mind: shorter, changed), and
+    finished: the same pieces as each text settled whole."""
+    rng = np.random.default_rng(7)
+    letters = list("ab\n<|>") + ["é", "😀"]
+
+    def word(low: int, high: int) -> str:
+        return "".join(rng.choice(letters, size=int(rng.integers(low, high))))
+
+    for _ in range(3000):
+        stops = [word(0, 6) for _ in range(int(rng.integers(0, 4)))]
+        given: list[str] = []
+        live, whole = LiveText(given.append, stops), _WholeLiveText(stops)
+        for _ in range(int(rng.integers(1, 40))):
+            kind, text = rng.random(), whole.text
+            if kind < 0.45:
+                piece = word(0, 5)
+                live(piece)
+                whole.add(piece)
+                continue
+            if kind < 0.9:
+                text += word(0, 5)
+            elif kind < 0.95:
+                text = text[: int(rng.integers(0, len(text) + 1))]
+            else:
+                text = word(0, 12)
+            live.show(text)
+            whole.show(text)
+            assert given == whole.given and live.sent == whole.sent, (stops, text)
+        end = whole.text + word(0, 4) if rng.random() < 0.9 else word(0, 8)
+        live.finish(end)
+        whole.finish(end)
+        assert given == whole.given and live.sent == whole.sent, (stops, end)
+
+
 def test_the_llama_backend_streams_pieces_that_join_to_its_answer(tiny_config: AppConfig) -> None:
     """The real tiny GGUF, greedy: several pieces come while it generates (each before
     the next token is computed), joined the start of its answer; a stop sequence from

@@ -101,7 +101,7 @@ def streamed_reply(
             if not stream.events:  # an endpoint that does not stream: its answer whole
                 parsed: dict[str, Any] = parsed_reply(req, stream.whole(), stream.headers)
                 return parsed
-            events, so_far = sse_data(stream.lines()), ""
+            events = sse_data(stream.lines())
             while not answer.done:
                 if answer.finish_reason is None and cancel():
                     answer.finish_reason = CANCELLED
@@ -129,9 +129,8 @@ def streamed_reply(
                     if not live.sent:
                         raise
                     raise _broken(url, model, live, reason(e, timeout)) from e
-                if piece:  # the whole text so far: ``live`` holds back a stop's start
-                    so_far += piece
-                    live.show(so_far)
+                if piece:  # the text so far continued: ``live`` holds back a stop's start
+                    live(piece)
     except Cancelled:  # the connection shut while it was read
         answer.finish_reason = CANCELLED
     return answer.completion()
