@@ -24,6 +24,7 @@ import signal
 import threading
 import time
 from collections.abc import Callable, Iterator
+from typing import Any
 
 CANCELLED = "cancelled"
 """The finish reason of a generation stopped half-way because its caller had gone."""
@@ -182,3 +183,17 @@ def ctrl_c_stops_the_answer() -> Iterator[None]:
             yield
     finally:
         signal.signal(signal.SIGINT, previous)
+
+
+def between_tokens(*checks: Callable[[], None]) -> Any:
+    """llama-cpp-python stopping criteria that run ``checks`` between two tokens (each
+    raises what ends the generation: a deferred Ctrl-C, an error kept from a callback)
+    and never stop the generation otherwise."""
+    from llama_cpp import StoppingCriteriaList
+
+    def check(_ids: Any, _logits: Any) -> bool:
+        for raise_if_due in checks:
+            raise_if_due()
+        return False
+
+    return StoppingCriteriaList([check])

@@ -27,7 +27,12 @@ from routerllm.backends.base import (
     resolve_sampling,
     written_stop,
 )
-from routerllm.backends.interrupts import CANCELLED, Cancellation, deferred_interrupts
+from routerllm.backends.interrupts import (
+    CANCELLED,
+    Cancellation,
+    between_tokens,
+    deferred_interrupts,
+)
 from routerllm.backends.llama_prompt import LlamaPrompt
 from routerllm.checks import MAX_SEED
 from routerllm.exceptions import BackendError, ContextLengthError, missing_dependency
@@ -181,20 +186,6 @@ class _TokenCap:
         only_end = np.full_like(scores, -np.inf)
         only_end[self.end] = 0.0
         return only_end
-
-
-def between_tokens(*checks: Callable[[], None]) -> Any:
-    """Stopping criteria that run ``checks`` between two tokens (each raises what ends
-    the generation: a deferred Ctrl-C, an error kept from a callback) and never stop
-    the generation otherwise."""
-    from llama_cpp import StoppingCriteriaList
-
-    def check(_ids: Any, _logits: Any) -> bool:
-        for raise_if_due in checks:
-            raise_if_due()
-        return False
-
-    return StoppingCriteriaList([check])
 
 
 class LlamaCppBackend(Backend):

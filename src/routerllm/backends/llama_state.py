@@ -35,8 +35,7 @@ from typing import Any
 
 import numpy as np
 
-from routerllm.backends.interrupts import deferred_interrupts
-from routerllm.backends.llama_cpp import between_tokens
+from routerllm.backends.interrupts import between_tokens, deferred_interrupts
 from routerllm.exceptions import BackendError
 
 GGML_TYPE_F32 = 0
