@@ -131,6 +131,12 @@ def _llama_class() -> Any:
             kept[2].update(tokens, functools.partial(super().detokenize, special=special))
             return bytes(kept[2].written)
 
+        def answer_bytes(self, prompt: list[int]) -> AnswerBytes:
+            """The bytes of the answer that its completion of ``prompt`` writes as it goes
+            (:meth:`detokenize`), to be read (``AnswerText``), not written again."""
+            self._answer = (False, list(prompt), AnswerBytes(int(self.token_bos())))
+            return self._answer[2]
+
         def sample(self, *args: Any, **kwargs: Any) -> Any:
             token = super().sample(*args, **kwargs)
             self.sampled.append(int(token))
@@ -334,19 +340,18 @@ class LlamaCppBackend(Backend):
             raise BackendError(f"llama.cpp generation failed for {self.name!r}: {e}") from e
 
     def _streamed(
-        self, request: GenerationRequest, stops: list[str] | None, controls: tuple[str, ...]
+        self, request: GenerationRequest, prompt: list[int], stops: list[str] | None
     ) -> Callable[[list[int]], None] | None:
         """What gives the request's ``on_text`` its answer's text as it is generated
-        (``SamplingLlama.kept``), or None: no ``on_text``, or a stop sequence with
-        control-token text, which cuts the answer where its written text, not its
-        text, holds it (the whole text comes at the end then)."""
-        if request.on_text is None or controls:
+        (``SamplingLlama.kept``), or None where it has none. The text is read from the
+        bytes that the completion of ``prompt`` writes for its answer anyway."""
+        if request.on_text is None:
             return None
         from routerllm.backends.llama_text import AnswerText
 
         live = LiveText(request.on_text, stops or [])
-        text = AnswerText(self._llm.detokenize, int(self._llm.token_bos()))
-        return lambda answer: live.show(text.update(answer))
+        text = AnswerText(self._llm.detokenize, self._llm.answer_bytes(prompt))
+        return lambda answer: live(text.update(answer))
 
     def unload(self) -> None:
         if self._llm is not None:
@@ -452,7 +457,9 @@ class LlamaCppBackend(Backend):
 
                 criteria = StoppingCriteriaList([*(criteria or []), lambda _ids, _logits: cancel()])  # fmt: skip
             self._llm.sampled = []
-            self._llm.kept = self._streamed(request, kwargs["stop"], controls)
+            # a stop with control-token text cuts the answer where its written text, not
+            # its text, holds it: the whole text comes at the end then
+            self._llm.kept = None if controls else self._streamed(request, prompt, kwargs["stop"])
             stack.callback(setattr, self._llm, "kept", None)
             # The whole prompt is read anew, the cache emptied: llama-cpp-python reused the
             # previous request's longest common prefix and read the rest alone, the last

@@ -56,21 +56,25 @@ class AnswerBytes:
 
 
 class AnswerText:
-    """The text of an answer's tokens so far, exactly as llama-cpp-python writes the
-    whole answer (``Llama.detokenize(answer)`` decoded as UTF-8, undecodable bytes left
-    out), at the cost of the new tokens only (:class:`AnswerBytes`): written anew after
-    each token, a 1024-token answer took 1.49 s of SmolLM2's detokenizing on 2 cores. A
-    character whose bytes span tokens (an emoji, a CJK character) is held until it is
-    whole, as decoding the whole answer leaves an unfinished one out. ``detokenize``: the
-    model's (``Llama.detokenize``), ``bos``: its BOS token."""
+    """The text that an answer's tokens add as they come, exactly as llama-cpp-python
+    writes the whole answer (``Llama.detokenize(answer)`` decoded as UTF-8, undecodable
+    bytes left out), at the cost of the new tokens only: written anew after each token,
+    a 1024-token answer took 1.49 s of SmolLM2's detokenizing on 2 cores. A character
+    whose bytes span tokens (an emoji, a CJK character) is held until it is whole, as
+    decoding the whole answer leaves an unfinished one out. ``written``: the answer's
+    bytes, those llama-cpp-python's completion writes anyway where it is handed them
+    (``SamplingLlama.answer_bytes``): read, not written again; ``detokenize``: the
+    model's (``Llama.detokenize``), for those of its tokens not written yet."""
 
-    def __init__(self, detokenize: Callable[[list[int]], bytes], bos: int) -> None:
-        self._detokenize = detokenize
-        self._bytes = AnswerBytes(bos)
+    def __init__(self, detokenize: Callable[[list[int]], bytes], written: AnswerBytes) -> None:
+        self._detokenize, self._bytes = detokenize, written
+        self._read = 0  # the bytes decoded so far
         self._decoder = codecs.getincrementaldecoder("utf-8")(errors="ignore")
-        self.text = ""
 
     def update(self, answer: Sequence[int]) -> str:
-        """The text of ``answer``, the tokens of the one given before and any after."""
-        self.text += self._decoder.decode(self._bytes.update(answer, self._detokenize))
-        return self.text
+        """The text that ``answer``, the tokens of the one given before and any after, adds
+        to the text of the one given before."""
+        self._bytes.update(answer, self._detokenize)
+        written, start = self._bytes.written, self._read
+        self._read = len(written)
+        return self._decoder.decode(written[start:])
