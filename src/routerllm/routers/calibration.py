@@ -131,8 +131,10 @@ def calibrate(
     mix = quality_at(upper_hull(singles), pick[1])
     # Do no harm (M3.9): worse than the best fixed mix at the same cost -> that mix.
     weights = mix_at(singles, pick[1]) if mix is not None and mix > pick[2] + 1e-12 else None
-    if weights is not None and kind.startswith("max_share") and weights.get(j, 0.0) > goal:
-        weights = None  # the mix would break the share target
+    # A mix that would break the share target is no fallback; one at the cap keeps to it
+    # (at most), also where its weight rounds above it ((3.7 - 1) / 9 for 0.3).
+    if weights is not None and kind.startswith("max_share") and weights.get(j, 0.0) > goal + 1e-12:
+        weights = None
     router.set_mix(
         None if weights is None else {router.model_names[i]: w for i, w in weights.items()}
     )

@@ -1,0 +1,105 @@
+"""Calibration at its boundaries: a share exactly at a ``max_share`` cap, and a router
+that ties the best fixed mix of single models (exactly, or up to rounding). Two models,
+cheap (cost 1) and dear, a handful of prompts, the predictions given, every expected
+number worked out by hand."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+
+from routerllm.routers import create_router
+from routerllm.routers.base import Candidate
+
+# Predictions that send a prompt to dear (whatever the knob that sends any there) or
+# keep it on cheap (whatever the knob): the knob's settings send either no prompt to
+# dear or exactly the ``to_dear`` ones (or, for the first test, all of them).
+TO_DEAR, TO_CHEAP = (0.1, 0.9), (0.9, 0.1)
+
+
+def calibrated(
+    dear_cost: float, cheap_solves: list[int], to_dear: list[int], n: int, target: str
+) -> dict[str, Any]:
+    """A logreg router over cheap (cost 1) and dear (``dear_cost``) calibrated to
+    ``target`` on ``n`` prompts: cheap solves the ``cheap_solves`` ones, dear every one;
+    the predictions send the ``to_dear`` prompts to dear."""
+    router = create_router(
+        "logreg", [Candidate("cheap", 1.0), Candidate("dear", dear_cost)], 0, encoder="hashing"
+    )
+    scores = np.ones((n, 2))
+    scores[[i for i in range(n) if i not in cheap_solves], 0] = 0.0
+    predicted = np.array([TO_DEAR if i in to_dear else TO_CHEAP for i in range(n)])
+    router.fit(None, np.array([[1.0, 1.0], [0.0, 1.0]]), embeddings=np.eye(n)[:2])
+    return dict(router.calibrate(np.eye(n), scores, target, predicted=predicted))  # type: ignore[attr-defined]
+
+
+def test_a_share_exactly_at_the_cap_meets_a_max_share_target() -> None:
+    """``max_share=0.25``: dear serves *at most* 25 % of requests (README, docstring), so
+    the setting that sends it one prompt in four, the one cheap fails, is allowed: 1.0
+    at (3 + 10) / 4 = 3.25, where sending it none keeps 0.75 at 1."""
+    router = create_router(
+        "logreg", [Candidate("cheap", 1.0), Candidate("dear", 10.0)], 0, encoder="hashing"
+    )
+    scores = np.array([[1, 1], [1, 1], [1, 1], [0, 1]], dtype=float)
+    # dear looks a little better on the first three (a knob near 0 sends them all to it),
+    # much better on the last one.
+    predicted = np.array([[0.9, 0.95], [0.9, 0.95], [0.9, 0.95], [0.1, 0.9]])
+    router.fit(None, scores, embeddings=np.eye(4))
+    out = router.calibrate(np.eye(4), scores, "max_share=0.25", predicted=predicted)  # type: ignore[attr-defined]
+    assert out["shares"] == {"cheap": 0.75, "dear": 0.25}
+    assert (out["quality"], out["cost"]) == (1.0, 3.25)
+    assert out["target_reached"] and out["knob_target_reached"]
+    # The mix at 3.25 (a quarter dear) keeps 0.75 + 0.25 x 0.25 = 0.8125: the router beats it.
+    assert out["fixed_mix_quality"] == pytest.approx(0.8125)
+    assert out["beats_fixed_mix"] and out["routes_by"] == "predictions"
+
+
+@pytest.mark.parametrize(
+    ("n", "to_dear", "goal", "quality", "mix"),
+    [
+        # 8 prompts, 2 to dear: cost 26 / 8 = 3.25, the mix's dear share 2.25 / 9 = 0.25
+        # exactly; the knob keeps 3/8, the mix 0.25 + 0.25 x 0.75 = 0.4375.
+        (8, [0, 2], 0.25, 0.375, 0.4375),
+        # 10 prompts, 3 to dear: cost 3.7, the mix's dear share (3.7 - 1) / 9 = 0.3, which
+        # rounds to 0.30000000000000004; the knob keeps 0.3, the mix 0.2 + 0.3 x 0.8 = 0.44.
+        (10, [0, 1, 2], 0.3, 0.3, 0.44),
+    ],
+)
+def test_a_fallback_mix_with_a_share_at_the_cap_keeps_a_max_share_target(
+    n: int, to_dear: list[int], goal: float, quality: float, mix: float
+) -> None:
+    """Cheap solves the first two prompts, dear all; the knob sends ``to_dear`` to dear, a
+    share of exactly ``goal``, and does worse than the fixed mix at its cost, whose dear
+    share is the same: the mix keeps to the cap (at most), so the router falls back to it."""
+    out = calibrated(10.0, [0, 1], to_dear, n, f"max_share={goal}")
+    assert out["shares"]["dear"] == goal and out["quality"] == pytest.approx(quality)
+    assert out["fixed_mix_quality"] == pytest.approx(mix) and not out["beats_fixed_mix"]
+    assert out["fallback_mix"] == pytest.approx({"cheap": 1 - goal, "dear": goal})
+    assert out["routes_by"] == "fixed mix" and out["target_reached"]
+
+
+def test_a_router_that_ties_the_fixed_mix_keeps_routing_and_does_not_beat_it() -> None:
+    """The router's choices as good as the best fixed mix at their cost, exactly or up to
+    rounding: no harm done, so it routes by its predictions (no fallback), and it does not
+    beat the mix either."""
+    # Exactly: no prompt may go to dear, so the knob sends all to cheap, 0.5 at cost 1:
+    # the mix at cost 1 is cheap alone, 0.5.
+    out = calibrated(10.0, [0], [1], 2, "max_share=0")
+    assert (out["quality"], out["cost"], out["fixed_mix_quality"]) == (0.5, 1.0, 0.5)
+    assert out["fallback_mix"] is None and out["routes_by"] == "predictions"
+    assert not out["beats_fixed_mix"]
+    # Cheap solves nothing, dear all: sending k of n prompts to dear is a point on the
+    # segment cheap -> dear, the mix at that cost. 1 of 3 at cost 7/3 (dear 5): 1/3,
+    # where the mix's interpolation rounds to 0.33333333333333337, above it.
+    out = calibrated(5.0, [], [0], 3, "max_cost=0.5")
+    assert out["quality"] == 1 / 3 and out["cost"] == pytest.approx(7 / 3)
+    assert out["fixed_mix_quality"] == 0.33333333333333337
+    assert out["fallback_mix"] is None and out["routes_by"] == "predictions"
+    assert not out["beats_fixed_mix"]
+    # 1 of 5 at cost 2.8 (dear 10): 0.2, where the mix's rounds to 0.19999999999999996.
+    out = calibrated(10.0, [], [0], 5, "max_cost=0.3")
+    assert out["quality"] == 0.2 and out["cost"] == pytest.approx(2.8)
+    assert out["fixed_mix_quality"] == 0.19999999999999996
+    assert out["fallback_mix"] is None and not out["beats_fixed_mix"]
