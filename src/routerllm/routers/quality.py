@@ -158,6 +158,12 @@ def _fit_shared_logistic(
     return V + root * u[:, None], b
 
 
+def ahead_by_one_se(leads: np.ndarray) -> bool:
+    """Whether the mean of per-fold ``leads`` exceeds its standard error, the sample
+    standard deviation over sqrt(number of folds); never for fewer than two folds."""
+    return len(leads) >= 2 and bool(leads.mean() > leads.std(ddof=1) / np.sqrt(len(leads)))
+
+
 class QualityRouter(OutcomeRouter):
     """The quality-aware router: a blend ``w * logistic + (1 - w) * kNN`` of the two
     predictors above, with ``C``, ``share``, ``k`` and ``w`` chosen on the training
@@ -254,12 +260,11 @@ class QualityRouter(OutcomeRouter):
         hundred prompts are noisy, and the best of many candidates is biased
         upwards, so the baseline is left only for a lead that stands out."""
         fold = self._fold_of(len(Y))
-        lead = np.array([
+        return ahead_by_one_se(np.array([
             self.routing_aiq(pred[fold == f], Y[fold == f])
             - self.routing_aiq(base[fold == f], Y[fold == f])
             for f in np.unique(fold)
-        ])  # fmt: skip
-        return len(lead) >= 2 and lead.mean() > lead.std(ddof=1) / np.sqrt(len(lead))
+        ]))  # fmt: skip
 
     def _fold_of(self, n: int) -> np.ndarray:
         """The cross-validation fold of each of ``n`` training prompts (seeded)."""
