@@ -353,3 +353,22 @@ def test_each_point_of_the_gates_curve_sums_what_its_escalations_spend_and_solve
             solved = np.where(escalated, p["scores"][:, 1], p["scores"][:, 0])
             assert pass1 == pytest.approx(solved.sum() / n), b
     assert len(counts) > 1  # the budgets escalate more or fewer answers
+
+
+def test_the_gates_curve_is_over_the_tested_problems_only(tiny_config: AppConfig) -> None:
+    """Another set's problems (the last 10 of 40) train every fold's predictor and
+    threshold and are never tested: a point of the curve is over the 30 tested
+    problems, their pass@1 out of 30 (not 40) and their generation kWh (1e-5 each and
+    4e-5 each escalated), not the training-only problems'."""
+    p, n = _problems(), 30
+    prompts = [f"task {i}" for i in range(len(p["scores"]))]
+    with RouterLLM(tiny_config) as system:
+        gate = budget_gate(system, prompts, p["scores"], p["energy"], MODELS, *MODELS, 2, 0,
+                           None, 0.7, p["tokens"], p["states"], p["unverified"][n:])  # fmt: skip
+        allowed, _, about = gate(p["unverified"][:n], 1e-7)
+    escalated = p["unverified"][:n] & allowed
+    [(kwh, pass1)] = [(kwh, pass1) for b, kwh, pass1 in about["gate"]["curve"] if b == 0.7]
+    solved = np.where(escalated, p["scores"][:n, 1], p["scores"][:n, 0]).sum()
+    assert 0 < solved < n and escalated.sum() > 0  # a point that tells the counts apart
+    assert pass1 == pytest.approx(solved / n)
+    assert kwh == pytest.approx(n * FIRST_KWH + escalated.sum() * THEN_KWH)
