@@ -11,7 +11,12 @@ import pytest
 from routerllm.config import AppConfig
 from routerllm.data.humaneval import load_humaneval
 from routerllm.eval.humaneval_run import cascade
-from routerllm.eval.prompt_examples import PromptExample, extract_examples, verify_completion
+from routerllm.eval.prompt_examples import (
+    _RESULT_MARK,
+    PromptExample,
+    extract_examples,
+    verify_completion,
+)
 from routerllm.eval.result_store import Outcome
 from routerllm.gate import gate_threshold
 from routerllm.gate_models import EnergyModel
@@ -147,6 +152,27 @@ def test_verification_runs_the_answer_on_the_examples(body: str, verdict: str, p
     result = verify_completion(DOCTEST, "add", body, timeout_s=2.0)
     assert (result.verdict, result.passed, result.total) == (verdict, passed, 3)
     assert result.unverified == (verdict == "failed")
+
+
+@pytest.mark.parametrize(
+    ("ending", "status"),
+    [
+        ("import sys\nsys.exit(0)\n", "error: SystemExit(0)"),
+        ("raise AssertionError\n", "failed: AssertionError"),
+    ],
+)
+@pytest.mark.parametrize("body", ["    return a + b\n", "    return a * b\n"])
+def test_a_result_line_is_read_only_from_a_run_that_passed(
+    body: str, ending: str, status: str
+) -> None:
+    """An answer that prints the checker's result line itself, all examples passed, and
+    then ends the program before the examples run: the run did not pass, so the line
+    is not its examples' count; the answer fails, right or wrong, and the detail says
+    how the run ended."""
+    line = _RESULT_MARK + '{"passed": 3, "total": 3}'
+    result = verify_completion(DOCTEST, "add", f"{body}print({line!r})\n{ending}", timeout_s=2.0)
+    assert (result.verdict, result.passed, result.total) == ("failed", 0, 3)
+    assert result.detail.startswith(status)
 
 
 def test_floats_compare_with_a_tolerance_and_types_must_match() -> None:
