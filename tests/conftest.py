@@ -5,6 +5,8 @@ from __future__ import annotations
 import atexit
 import contextlib
 import importlib.util
+import io
+import logging
 import os
 import shutil
 import signal
@@ -222,6 +224,30 @@ def tiny_config_path(tmp_path: Path) -> Path:
 @pytest.fixture
 def tiny_config(tiny_config_path: Path) -> AppConfig:
     return load_config(tiny_config_path)
+
+
+def cli_in_process(*args: str) -> subprocess.CompletedProcess[str]:
+    """``routerllm args`` run in this process: its status, stdout and stderr (its log
+    warnings too, as ``main`` sets logging up) as those of ``python -m routerllm.cli``,
+    without the 2 s a process spends importing the config, CodeCarbon and pandas again.
+    For what a command says and writes; a test of the process (its entry point, signals,
+    file descriptors, what a third party prints as it is imported) starts one."""
+    from routerllm.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    root.handlers = []  # so main's logging.basicConfig writes to err, as in a process
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                status = main(list(args))
+            except SystemExit as e:  # argparse's usage errors
+                status = e.code if isinstance(e.code, int) else int(e.code is not None)
+    finally:
+        root.handlers = handlers
+        root.setLevel(level)
+    return subprocess.CompletedProcess(["routerllm", *args], status, out.getvalue(), err.getvalue())
 
 
 def free_port() -> int:

@@ -32,6 +32,7 @@ from routerllm.system import RouterLLM
 from .conftest import (
     GEMMA_TEMPLATE,
     another_save_meanwhile,
+    cli_in_process,
     gguf_with_chat_template,
     tiny_config_dict,
     write_config,
@@ -186,7 +187,7 @@ def test_train_gate_refuses_an_out_under_a_file_before_it_trains(tmp_path: Path)
     with pytest.raises(RouterLLMError, match="is under .*notes.txt, which is a file"):
         EscalationGate.check_saveable(under)
     # before the run is read: a run that does not exist is not what it says
-    bad = _cli("train-gate", "--run", str(tmp_path / "no-run"), "--out", str(under))
+    bad = cli_in_process("train-gate", "--run", str(tmp_path / "no-run"), "--out", str(under))
     assert bad.returncode == 2 and "Traceback" not in bad.stderr
     assert bad.stderr == f"error: {under} is under {tmp_path / 'notes.txt'}, which is a file; save the gate to a directory\n"  # fmt: skip
     assert (tmp_path / "notes.txt").read_text() == "keep me"
@@ -200,7 +201,7 @@ def test_train_gate_refuses_an_out_it_cannot_write_before_it_trains(tmp_path: Pa
     out = unwritable_folder() / "routerllm-test" / "gate"
     with pytest.raises(RouterLLMError, match=f"{out}: nothing can be written in /proc"):
         EscalationGate.check_saveable(out)
-    bad = _cli("train-gate", "--run", str(tmp_path / "no-run"), "--out", str(out))
+    bad = cli_in_process("train-gate", "--run", str(tmp_path / "no-run"), "--out", str(out))
     assert bad.returncode == 2 and "Traceback" not in bad.stderr
     assert bad.stderr.startswith(f"error: {out}: nothing can be written in /proc")
     assert bad.stderr.endswith("give a folder you can write to (nothing was saved)\n")
@@ -441,12 +442,12 @@ def test_train_gate_on_a_run_and_serve_with_it(tiny_config_path: Path, tmp_path:
     assert summary["first"] == "tiny-medium" and summary["then"] == "tiny-heavy"
     assert summary["training"]["problems"] == 8 and summary["budget"] == 0.9
     assert summary["check_kwh"] > 0  # checking the answers, measured by CodeCarbon
-    assert "checking tiny-medium's answers included (" in _cli(
+    assert "checking tiny-medium's answers included (" in cli_in_process(
         "train-gate", "--run", str(run), "--out", str(tmp_path / "g1"), "--folds", "2",
         "--config", str(tiny_config_path)).stdout  # fmt: skip
     # carbon tracking off: the checks cannot be measured, and the output says so
     quiet = write_config(tmp_path, tiny_config_dict(tmp_path, carbon={"enabled": False}), "quiet.yaml")  # fmt: skip
-    unmeasured = _cli("train-gate", "--run", str(run), "--out", str(tmp_path / "g0"), "--folds", "2",
+    unmeasured = cli_in_process("train-gate", "--run", str(run), "--out", str(tmp_path / "g0"), "--folds", "2",
                       "--config", str(quiet))  # fmt: skip
     assert "answers not counted (carbon tracking is off in the config)" in unmeasured.stdout
     assert EscalationGate.load(tmp_path / "g0").check_kwh == 0.0
@@ -468,7 +469,7 @@ def test_train_gate_on_a_run_and_serve_with_it(tiny_config_path: Path, tmp_path:
     with closing(sqlite3.connect(same / "results.sqlite")) as db, db:
         db.execute("UPDATE styles SET style = ? WHERE model = 'tiny-heavy'",
                    (json.dumps(asdict(style_for("tiny-heavy")), sort_keys=True),))  # fmt: skip
-    alike = _cli("train-gate", "--run", str(same), "--out", str(tmp_path / "g4"), "--folds", "2",
+    alike = cli_in_process("train-gate", "--run", str(same), "--out", str(tmp_path / "g4"), "--folds", "2",
                  "--config", str(tiny_config_path))  # fmt: skip
     assert alike.returncode == 0 and "prompting style" not in alike.stderr, alike.stderr
     reason = json.loads(served.stdout)["reason"]
@@ -487,7 +488,7 @@ def test_train_gate_on_a_run_and_serve_with_it(tiny_config_path: Path, tmp_path:
         RouterLLM(load_config(write_config(tmp_path, other, "other.yaml")))
     # nor trained for that config: train-gate said "serve with the config's cascade", and a
     # system of that config refused the gate
-    mismatched = _cli("train-gate", "--run", str(run), "--out", str(tmp_path / "g3"), "--folds", "2",
+    mismatched = cli_in_process("train-gate", "--run", str(run), "--out", str(tmp_path / "g3"), "--folds", "2",
                       "--config", str(tmp_path / "other.yaml"))  # fmt: skip
     assert mismatched.returncode == 2 and "Traceback" not in mismatched.stderr
     assert "its tiny-medium was another model file (or quantisation) than this config's" in mismatched.stderr  # fmt: skip
@@ -508,7 +509,7 @@ def test_train_gate_on_a_run_and_serve_with_it(tiny_config_path: Path, tmp_path:
         (["--run", str(_without_energy(run, "tiny-heavy", tmp_path / "free")), "--folds", "2"],
          "tiny-heavy's generation energy is 0 kWh on all 8 training problems"),
     ):  # fmt: skip
-        bad = _cli("train-gate", *args, "--out", str(tmp_path / "g2"), "--config", str(tiny_config_path))  # fmt: skip
+        bad = cli_in_process("train-gate", *args, "--out", str(tmp_path / "g2"), "--config", str(tiny_config_path))  # fmt: skip
         assert bad.returncode == 2 and message in bad.stderr and "Traceback" not in bad.stderr
         assert not (tmp_path / "g2").exists()
 

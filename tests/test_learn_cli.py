@@ -1,4 +1,5 @@
-"""The learning commands as a user runs them (subprocesses, real files, hashing encoder)."""
+"""The learning commands as a user runs them (real files, hashing encoder): in this process,
+and through `python -m routerllm.cli` where the process matters (MiniLM's import-time quiet)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ import pytest
 from routerllm.cli import build_parser
 from routerllm.eval.routing_metrics import METRICS
 
+from .conftest import cli_in_process
 from .test_cli import assert_one_line_error, assert_usage_error
 from .test_outcome_routing import make_rows, write_json
 
@@ -30,7 +32,8 @@ def run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]
 
 
 def ok_json(*args: str) -> dict[str, Any]:
-    proc = run(*args, "--json")
+    """A command's --json output (run in this process: :func:`run` starts one)."""
+    proc = cli_in_process(*args, "--json")
     assert proc.returncode == 0, proc.stderr
     out: dict[str, Any] = json.loads(proc.stdout)
     return out
@@ -95,7 +98,9 @@ def test_classifier_default_encoder_and_bad_training_arguments(
         (["--batch-size", "0"], "argument --batch-size: 0 is out of range"),
         (["--epochs", "-2"], "argument --epochs: -2 is out of range"),
     ):
-        assert_one_line_error(run("train", *common, "--encoder", "hashing", *args), message)
+        assert_one_line_error(
+            cli_in_process("train", *common, "--encoder", "hashing", *args), message
+        )
 
 
 def test_a_max_share_target_of_equally_dear_models_is_refused_before_training(
@@ -106,7 +111,7 @@ def test_a_max_share_target_of_equally_dear_models_is_refused_before_training(
     (tmp_path / "models.json").write_text(json.dumps({m: {"size": s} for m, s in sizes.items()}))
     common = ["train", "--router", "logreg", "--data", str(train), "--encoder", "hashing"]
     assert_one_line_error(
-        run(*common, "--out", str(tmp_path / "x"), "--calibrate", "max_share=0.3"),
+        cli_in_process(*common, "--out", str(tmp_path / "x"), "--calibrate", "max_share=0.3"),
         "are equally the dearest (cost 8): name the one to cap, e.g. max_share:",
     )
     assert not (tmp_path / "x").exists()
@@ -140,12 +145,12 @@ def test_outcome_router_training_and_eval_routing(tmp_path: Path) -> None:
     assert saved["second_share"] == two["calibration"]["second_share"]
     assert two["calibration"]["cost"] <= 0.5 * 70 + 1e-9
     assert_one_line_error(
-        run("train", "--router", "logreg", "--data", str(train), "--out", str(tmp_path / "x"),
+        cli_in_process("train", "--router", "logreg", "--data", str(train), "--out", str(tmp_path / "x"),
             "--encoder", "hashing", "--two-settings"),
         "--two-settings is a way to --calibrate",
     )  # fmt: skip
     assert_one_line_error(
-        run("train", "--router", "logreg", "--data", str(train), "--out", str(tmp_path / "x"),
+        cli_in_process("train", "--router", "logreg", "--data", str(train), "--out", str(tmp_path / "x"),
             "--encoder", "hashing", "--calibrate", "max_share=0.3", "--two-settings"),
         "a max_share target is met by one setting: leave out two_settings (--two-settings)",
     )  # fmt: skip
@@ -160,7 +165,9 @@ def test_outcome_router_training_and_eval_routing(tmp_path: Path) -> None:
         assert key in ev["routers"]["logreg"]
     assert ev["best_single"]["name"] == "big" and ev["cost"] == "size"
     assert png.read_bytes()[:4] == b"\x89PNG"
-    table = run("eval-routing", "--data", str(train), "--routers", "knn", "--encoder", "hashing")
+    table = cli_in_process(
+        "eval-routing", "--data", str(train), "--routers", "knn", "--encoder", "hashing"
+    )
     assert table.returncode == 0 and "aiq" in table.stdout.lower() and "oracle" in table.stdout
     assert re.match(r"train \d+ prompts, test \d+ \(removed", table.stdout)
     # --bootstrap: the first router against the others, over resampled test prompts
@@ -174,15 +181,18 @@ def test_outcome_router_training_and_eval_routing(tmp_path: Path) -> None:
         boot["routers"]["logreg"]["aiq"] - boot["routers"]["knn"]["aiq"]
     )
     assert 0 <= knn["share_aiq_higher"] <= 1
-    text = run("eval-routing", "--data", str(train), "--test", str(test), "--routers",
+    text = cli_in_process("eval-routing", "--data", str(train), "--test", str(test), "--routers",
                "logreg,knn", "--encoder", "hashing", "--bootstrap", "20")  # fmt: skip
     assert "vs knn: AIQ" in text.stdout and "resamples" in text.stdout
     assert_one_line_error(
-        run("eval-routing", "--data", str(train), "--routers", "knn", "--bootstrap", "10"),
+        cli_in_process(
+            "eval-routing", "--data", str(train), "--routers", "knn", "--bootstrap", "10"
+        ),
         "there must be two routers or more",
     )
     assert_one_line_error(
-        run("eval-routing", "--data", str(train), "--bootstrap", "20000"), "N must be 0 to 10,000"
+        cli_in_process("eval-routing", "--data", str(train), "--bootstrap", "20000"),
+        "N must be 0 to 10,000",
     )
 
 
@@ -202,38 +212,48 @@ def test_eval_routing_says_why_a_metric_is_undefined_on_every_row(tmp_path: Path
         "acc_at_half_best_cost is undefined: half the best single model's (small) cost is "
         "below the cheapest model's, where every curve starts",
     ]
-    text = run(*args).stdout
+    text = cli_in_process(*args).stdout
     assert "\nnote: apgr, cpt50 and cpt80 are undefined: the best single model (small)" in text
 
 
 def test_bad_learning_inputs_are_one_line_errors(tmp_path: Path) -> None:
     assert_one_line_error(
-        run("train", "--data", str(tmp_path / "none.json"), "--out", str(tmp_path / "o")),
+        cli_in_process(
+            "train", "--data", str(tmp_path / "none.json"), "--out", str(tmp_path / "o")
+        ),
         "not found",
     )
     assert_usage_error(
-        run("train", "--router", "rules", "--data", "x", "--out", str(tmp_path / "o")),
+        cli_in_process("train", "--router", "rules", "--data", "x", "--out", str(tmp_path / "o")),
         "argument --router: invalid choice: 'rules' (choose from 'classifier', 'quality', ",
     )
-    assert_one_line_error(run("eval-routing", "--data", str(tmp_path / "none.csv")), "not found")
+    assert_one_line_error(
+        cli_in_process("eval-routing", "--data", str(tmp_path / "none.csv")), "not found"
+    )
     train = write_json(tmp_path / "train.json", *make_rows(40, 0))
     assert_one_line_error(
-        run("eval-routing", "--data", str(train), "--routers", " , "), "--routers names nothing"
+        cli_in_process("eval-routing", "--data", str(train), "--routers", " , "),
+        "--routers names nothing",
     )
     (tmp_path / "file").write_text("x")
     assert_one_line_error(
-        run("train", "--router", "logreg", "--data", str(train), "--out", str(tmp_path / "file")),
+        cli_in_process(
+            "train", "--router", "logreg", "--data", str(train), "--out", str(tmp_path / "file")
+        ),
         "is a file; give a folder",
     )
     assert_one_line_error(
-        run("humaneval", "--out", str(tmp_path / "he"), "--systems", ","), "--systems names nothing"
+        cli_in_process("humaneval", "--out", str(tmp_path / "he"), "--systems", ","),
+        "--systems names nothing",
     )
     assert_one_line_error(
-        run("humaneval", "--out", str(tmp_path / "he"), "--systems", "rules,direct-light,rules"),
+        cli_in_process(
+            "humaneval", "--out", str(tmp_path / "he"), "--systems", "rules,direct-light,rules"
+        ),
         "--systems names rules more than once",
     )
     assert_one_line_error(
-        run(
+        cli_in_process(
             "eval-routing",
             "--data",
             str(train),
@@ -246,24 +266,27 @@ def test_bad_learning_inputs_are_one_line_errors(tmp_path: Path) -> None:
     )
     (tmp_path / "float.json").write_text('[{"text": "a", "label": 1.5}]')
     assert_one_line_error(
-        run("test", "--router-type", "rules", "--data", str(tmp_path / "float.json")),
+        cli_in_process("test", "--router-type", "rules", "--data", str(tmp_path / "float.json")),
         "label must be an integer in 0..3, got 1.5",
     )
     (tmp_path / "bad.json").write_text("{oops")
     assert_one_line_error(
-        run("test", "--router-type", "rules", "--data", str(tmp_path / "bad.json")),
+        cli_in_process("test", "--router-type", "rules", "--data", str(tmp_path / "bad.json")),
         "not valid JSON",
     )
     assert_one_line_error(
-        run("test", "--router-model", str(tmp_path), "--data", str(tmp_path / "bad.json")),
+        cli_in_process(
+            "test", "--router-model", str(tmp_path), "--data", str(tmp_path / "bad.json")
+        ),
         "not valid JSON",
     )
     assert_one_line_error(
-        run("generate-data", "--out", str(tmp_path / "g"), "--n", "2"), "too small"
+        cli_in_process("generate-data", "--out", str(tmp_path / "g"), "--n", "2"), "too small"
     )
     (tmp_path / "a_file").write_text("keep me")
     assert_one_line_error(
-        run("generate-data", "--out", str(tmp_path / "a_file")), "a_file is a file, not a directory"
+        cli_in_process("generate-data", "--out", str(tmp_path / "a_file")),
+        "a_file is a file, not a directory",
     )
     assert (tmp_path / "a_file").read_text() == "keep me"
 
@@ -283,12 +306,16 @@ def test_humaneval_command_and_a_style_change_on_resume(
                     "complete", "--encoder", "hashing")  # fmt: skip
     assert again["encoder"] == "hashing" and again["systems"][0]["total"] == 2
     assert "`hashing` prompt embeddings" in (out / "report.md").read_text()
-    assert_usage_error(run(*common, "--encoder", "nope"), "--encoder: unknown encoder 'nope'")
-    assert_usage_error(run(*common, "--calibrate", "cheap"), "--calibrate: bad calibration target")
-    proc = run(*common, "--cascade-budget", "-1")  # refused by argparse: a usage error
+    assert_usage_error(
+        cli_in_process(*common, "--encoder", "nope"), "--encoder: unknown encoder 'nope'"
+    )
+    assert_usage_error(
+        cli_in_process(*common, "--calibrate", "cheap"), "--calibrate: bad calibration target"
+    )
+    proc = cli_in_process(*common, "--cascade-budget", "-1")  # refused by argparse: a usage error
     assert proc.returncode == 2 and "argument --cascade-budget: -1 must be a finite" in proc.stderr
     # The stored results were made in complete mode: mixing in chat answers is refused.
-    proc = run(*common, "--max-new-tokens", "4", "--mode", "chat")
+    proc = cli_in_process(*common, "--max-new-tokens", "4", "--mode", "chat")
     assert_one_line_error(proc, "another prompting style")
 
 
@@ -308,7 +335,7 @@ def test_humaneval_refuses_an_option_no_chosen_system_uses(
         (["--two-settings"], "direct-light", "--two-settings is for quality, logreg"),
         (["--encoder", "hashing"], "rules,cascade", "--encoder is for quality, logreg"),
     ]:
-        proc = run(*common, "--systems", systems, *given)
+        proc = cli_in_process(*common, "--systems", systems, *given)
         assert_one_line_error(proc, needle, "among the systems: " + systems.replace(",", ", "))
     assert not out.exists()  # refused before anything ran
 
@@ -323,7 +350,7 @@ def test_json_output_is_strict_json_when_a_metric_is_not_a_number(tmp_path: Path
          "costs": {"a": 0.0, "b": 1e-320}}
         for p, s in zip(prompts, scores, strict=True)
     ]))  # fmt: skip
-    proc = run("eval-routing", "--data", str(path), "--routers", "logreg", "--encoder", "hashing",
+    proc = cli_in_process("eval-routing", "--data", str(path), "--routers", "logreg", "--encoder", "hashing",
                "--json")  # fmt: skip
     assert proc.returncode == 0, proc.stderr
 
@@ -400,7 +427,7 @@ def test_train_and_eval_routing_read_json_lines_outcome_data(tmp_path: Path) -> 
     assert lines["routers"] == listed["routers"] and lines["test_size"] == 20
     (tmp_path / "train.txt").write_text((tmp_path / "train.jsonl").read_text())
     assert_one_line_error(
-        run("train", "--router", "knn", "--data", str(tmp_path / "train.txt"),
+        cli_in_process("train", "--router", "knn", "--data", str(tmp_path / "train.txt"),
             "--out", str(tmp_path / "txt"), "--encoder", "hashing"),
         "unknown outcome format; name the file .csv (RouterBench), .json (a list of "
         "{question, scores} objects) or .jsonl (one {question, scores} object a line)",
