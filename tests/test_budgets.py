@@ -33,7 +33,7 @@ from routerllm.exceptions import (
 )
 from routerllm.system import RouterLLM
 
-from .conftest import tiny_config_dict, tiny_model, write_config
+from .conftest import cli_in_process, tiny_config_dict, tiny_model, write_config
 
 NOW = datetime(2026, 12, 2, 12, 0, tzinfo=timezone.utc)
 
@@ -1053,11 +1053,11 @@ def test_spent_budgets_refuse_requests_in_the_cli_and_the_server_and_show_in_rep
     recent = datetime.now(timezone.utc) - timedelta(minutes=10)
     seeded_log(Path(config.log.path), [record("tiny-light", recent, co2_kg=0.06)]).close()
 
-    def cli(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        command = [sys.executable, "-m", "routerllm.cli", *args, "--config", str(config_path)]
-        return subprocess.run(command, capture_output=True, text=True, check=check)
+    def report_cli(*args: str) -> subprocess.CompletedProcess[str]:  # in this process
+        return cli_in_process("report", *args, "--config", str(config_path))
 
-    refused = cli("route", "hello", check=False)
+    command = [sys.executable, "-m", "routerllm.cli", "route", "hello", "--config", str(config_path)]  # fmt: skip
+    refused = subprocess.run(command, capture_output=True, text=True, check=False)
     assert refused.returncode != 0 and "Traceback" not in refused.stderr
     assert "hourly CO2 budget is 120% spent" in refused.stderr
     with RouterLLM(config) as system, running(system) as url:
@@ -1069,14 +1069,14 @@ def test_spent_budgets_refuse_requests_in_the_cli_and_the_server_and_show_in_rep
         assert 0 < int(e.value.headers["Retry-After"]) <= 50 * 60
         error = json.loads(e.value.read())["error"]
         assert error["code"] == "budget_exceeded" and "hourly CO2 budget" in error["message"]
-    report = json.loads(cli("report", "--json").stdout)
+    report = json.loads(report_cli("--json").stdout)
     assert list(report["by_day"]) == [recent.date().isoformat()]  # the trend, per UTC day
     assert report["by_day"][recent.date().isoformat()]["co2_kg"] == pytest.approx(0.06)
     budgets = report["budgets"]
     assert budgets["violations"] == {"co2_kg": {"per_request": 1, "hourly": 1}}
     assert budgets["now"][0]["share"] == pytest.approx(1.2)
-    assert cli("report", "--since", "0001-01-01", "--json").returncode == 0
-    text = cli("report").stdout
+    assert report_cli("--since", "0001-01-01", "--json").returncode == 0
+    text = report_cli().stdout
     assert "CO2 in last 60 minutes" in text and "predictor (from the log)" in text
     assert "per day (UTC)" in text
 
