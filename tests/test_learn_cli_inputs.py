@@ -21,6 +21,7 @@ import pytest
 from routerllm.cli import main
 from routerllm.exceptions import RouterLLMError
 
+from .conftest import cli_in_process
 from .test_outcome_routing import make_rows, write_json
 
 
@@ -157,8 +158,9 @@ def test_test_prompts_also_in_train_are_said_once_on_stdout_not_warned(tmp_path:
     text = subprocess.run(run, capture_output=True, text=True, timeout=120, check=True)
     assert "test 17 (removed 3 also in train)" in text.stdout
     assert text.stderr == ""
-    as_json = subprocess.run([*run, "--json"], capture_output=True, text=True, timeout=120, check=True)  # fmt: skip
-    assert json.loads(as_json.stdout)["removed_overlap"] == 3 and as_json.stderr == ""
+    as_json = cli_in_process(*args, "--json")  # main's logging set-up in this process
+    assert as_json.returncode == 0 and as_json.stderr == ""
+    assert json.loads(as_json.stdout)["removed_overlap"] == 3
 
 
 def test_a_plot_it_cannot_write_is_refused_before_the_evaluation(
