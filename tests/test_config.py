@@ -376,6 +376,24 @@ def test_fields_set_in_code_are_checked_like_the_yaml(
     assert config.generation.temperature == 1.0
 
 
+def test_a_config_built_in_code_from_a_dict_is_checked_as_a_file_is(tmp_path: Path) -> None:
+    """AppConfig(**data), AppConfig.model_validate(data) and a section made alone: a typo
+    is one ConfigError line with the likely key, not pydantic's ValidationError."""
+    data = tiny_config_dict(tmp_path)
+    assert AppConfig.model_validate(data) == AppConfig(**data)  # a good dict goes through
+    data["generation"] = {"temprature": 0.1}
+    for build in (lambda: AppConfig(**data), lambda: AppConfig.model_validate(data)):
+        with pytest.raises(ConfigError) as e:
+            build()
+        assert str(e.value) == (
+            "invalid config: generation.temprature: unknown key (did you mean 'temperature'?)"
+        )
+    with pytest.raises(ConfigError, match=r"^invalid LimitsConfig: max_prompt_chars: .*integer"):
+        LimitsConfig(max_prompt_chars="many")
+    with pytest.raises(ConfigError, match="^invalid ManagerConfig: budget: unknown key"):
+        ManagerConfig.model_validate({"budget": 3})
+
+
 def test_an_in_memory_log_is_refused(tmp_path: Path) -> None:
     data = tiny_config_dict(tmp_path, log={"path": ":memory:"})
     with pytest.raises(ConfigError, match="log.path: .*':memory:' is not a file path"):

@@ -26,7 +26,7 @@ from routerllm.config import (
     ModelConfig,
     load_config,
 )
-from routerllm.exceptions import BackendError, ModelUnavailableError
+from routerllm.exceptions import BackendError, ConfigError, ModelUnavailableError
 from routerllm.gguf_header import kv_cache_bytes_estimate, shortfall, trained_context
 from routerllm.model_files import (
     availability,
@@ -632,9 +632,9 @@ def test_a_broken_part_package_leaves_the_context_as_configured(part_packages, b
 
 
 def test_source_needs_exactly_one_kind() -> None:
-    with pytest.raises(ValueError, match="exactly one"):
+    with pytest.raises(ConfigError, match="exactly one"):
         GGUFSource(path="a", parts=["b"])
-    with pytest.raises(ValueError, match="filename"):
+    with pytest.raises(ConfigError, match="filename"):
         GGUFSource(package="x")
 
 
@@ -719,7 +719,7 @@ def test_failed_requantization_is_a_clear_error_and_leaves_no_file(
     with pytest.raises(BackendError, match="could not re-quantize"):
         resolve_gguf(GGUFSource(path=str(broken), requantize="Q4_0"), "broken")
     assert not list(cache.iterdir())
-    with pytest.raises(ValueError, match="requantize"):
+    with pytest.raises(ConfigError, match="requantize"):
         GGUFSource(path="a", requantize="Q9_Z")  # type: ignore[arg-type]
 
 

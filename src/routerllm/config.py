@@ -17,9 +17,9 @@ import unicodedata
 import urllib.parse
 from importlib import resources
 from pathlib import Path
-from typing import Literal
+from typing import ClassVar, Literal
 
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from routerllm.checks import repeated
 from routerllm.config_sections import (
@@ -287,7 +287,11 @@ AUTO = "auto"
 
 
 class AppConfig(StrictConfig):
-    """The whole config file."""
+    """The whole config file. ``load_config`` reads one from YAML; built in code
+    (``AppConfig(**data)``, ``AppConfig.model_validate(data)``) it is checked the same,
+    every problem one :class:`ConfigError`."""
+
+    _described_as: ClassVar[str] = "config"
 
     models: list[ModelConfig] = Field(min_length=1)
     router: RouterSettings = Field(default_factory=RouterSettings)
@@ -422,7 +426,7 @@ def load_config(path: str | os.PathLike[str] | None = None) -> AppConfig:
         )
     try:
         config = AppConfig.model_validate(data)
-    except ValidationError as e:
-        raise ConfigError(f"{file}: invalid config: {format_validation(e, AppConfig)}") from e
+    except ConfigError as e:  # "invalid config: ...": said of the file
+        raise ConfigError(f"{file}: {e}") from None
     config.source = str(file)
     return config

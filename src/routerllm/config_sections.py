@@ -8,7 +8,7 @@ from __future__ import annotations
 import difflib
 import os
 from types import UnionType
-from typing import Any, Literal, Union, get_args, get_origin
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, Union, get_args, get_origin
 
 from pydantic import (
     BaseModel,
@@ -88,6 +88,33 @@ class StrictConfig(BaseModel):
             raise ConfigError(
                 f"cannot set {type(self).__name__}.{name} to {value!r}: {format_validation(e)}"
             ) from None
+
+    #: What a validation error calls it ("invalid config: ..."): its class's name if empty.
+    _described_as: ClassVar[str] = ""
+
+    if not TYPE_CHECKING:  # a type checker keeps pydantic's typed signatures
+
+        def __init__(self, **data: Any) -> None:
+            # built in code (AppConfig(**data)): one ConfigError line, as a file's
+            try:
+                super().__init__(**data)
+            except ValidationError as e:
+                raise ConfigError(type(self)._invalid(e)) from None
+
+        # as pydantic's own __init__ and RootModel's: a section inside a config is then
+        # validated with it, its errors named by their place ("generation.temprature")
+        __init__.__pydantic_base_init__ = True
+
+        @classmethod
+        def model_validate(cls, obj: Any, **options: Any) -> Any:
+            try:
+                return super().model_validate(obj, **options)
+            except ValidationError as e:
+                raise ConfigError(cls._invalid(e)) from None
+
+    @classmethod
+    def _invalid(cls, error: ValidationError) -> str:
+        return f"invalid {cls._described_as or cls.__name__}: {format_validation(error, cls)}"
 
 
 def _section(field: FieldInfo | None) -> bool:

@@ -17,8 +17,6 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pydantic import ValidationError
-
 from routerllm.answering import RequestAnswering
 from routerllm.backends.base import GenerationRequest
 from routerllm.cache import RequestCache
@@ -30,7 +28,7 @@ from routerllm.carbon.meter import (
 )
 from routerllm.carbon.predictor import CarbonPredictor, Prediction
 from routerllm.carbon.request_log import RequestLog
-from routerllm.config import AppConfig, format_validation, load_config
+from routerllm.config import AppConfig, load_config
 from routerllm.exceptions import (
     BatchError,
     ConfigError,
@@ -120,11 +118,9 @@ def _as_router(router: object, config: AppConfig) -> Router:
 
 
 def _revalidate(config: AppConfig) -> None:
-    """Check a config again (it may have been changed in code since it was loaded)."""
-    try:
-        AppConfig.model_validate(config.model_dump())
-    except ValidationError as e:
-        raise ConfigError(f"invalid config: {format_validation(e, AppConfig)}") from None
+    """Check a config again (it may have been changed in code since it was loaded): a
+    ``ConfigError`` ("invalid config: ...") where it no longer holds."""
+    AppConfig.model_validate(config.model_dump())
 
 
 class RouterLLM(RequestAnswering):
