@@ -171,6 +171,13 @@ def test_stop_none_means_no_stop_sequences() -> None:
         GenerationRequest("hi", stop=5)  # type: ignore[arg-type]
 
 
+def test_a_callback_that_cannot_be_called_is_refused_before_any_model_runs() -> None:
+    for name in ("on_text", "on_answer"):
+        with pytest.raises(PromptError, match=f"bad request options: {name} 'x' .*functions"):
+            GenerationRequest("hi", **{name: "x"})  # type: ignore[arg-type]
+    GenerationRequest("hi", on_text=print, on_answer=None)  # callables and None go through
+
+
 def test_a_config_changed_in_place_is_checked_again(tiny_config: AppConfig) -> None:
     tiny_config.models.append(tiny_config.models[0])  # not an assignment: not checked then
     with pytest.raises(ConfigError, match="duplicate model names: tiny-light"):

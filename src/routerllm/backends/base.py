@@ -103,11 +103,18 @@ class GenerationRequest:
             isinstance(t, str) for t in self.stop
         ):
             wrong.append(f"stop {self.stop!r}")
+        # else the first piece of the answer raised "'str' object is not callable"
+        wrong += [
+            f"{name} {value!r:.40}"
+            for name, value in (("on_text", self.on_text), ("on_answer", self.on_answer))
+            if value is not None and not callable(value)
+        ]
         if wrong:
             raise PromptError(
                 f"bad request options: {', '.join(wrong)} (max_new_tokens and top_k are "
                 "integers; temperature, top_p, min_p, repetition_penalty numbers; system and "
-                "response_prefix text; stop a list of texts; raw and prompt_state True or False)",
+                "response_prefix text; stop a list of texts; raw and prompt_state True or False; "
+                "on_text and on_answer functions)",
                 param=wrong[0].split()[0],
             )
         if self.seed is not None and not is_seed(self.seed):
