@@ -67,21 +67,26 @@ with RouterLLM.from_config("local") as system:
 """
 
 
-def test_a_users_code_passes_mypy_strict_with_precise_types(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def mypy_strict(code: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """``mypy --strict``'s lines about a user's file holding ``code`` (not the package's:
+    it has its own mypy settings), and the whole output last."""
     from mypy import api
 
     user = tmp_path / "user_app.py"
-    user.write_text(USER_CODE, encoding="utf-8")
+    user.write_text(code, encoding="utf-8")
     home = Path(routerllm.__file__).resolve().parents[1]  # the copy imported here
     if home.name != "site-packages":  # a source checkout: an installed one needs py.typed
         monkeypatch.setenv("MYPYPATH", str(home))
-    # only the user's file is held to --strict: the package has its own mypy settings
     out, err, _ = api.run(
         ["--strict", "--config-file", "", "--cache-dir", str(tmp_path / "cache"), str(user)]
     )
-    lines = [line for line in out.splitlines() if line.startswith(str(user))]
+    return [line for line in out.splitlines() if line.startswith(str(user))] + [out + err]
+
+
+def test_a_users_code_passes_mypy_strict_with_precise_types(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    *lines, out = mypy_strict(USER_CODE, tmp_path, monkeypatch)
     revealed = [line.split("Revealed type is ")[1] for line in lines if "Revealed type" in line]
     assert revealed == [
         '"routerllm.routed_result.RoutedResult"',
@@ -89,5 +94,37 @@ def test_a_users_code_passes_mypy_strict_with_precise_types(
         '"list[routerllm.routed_result.RoutedResult]"',
         '"list[routerllm.routed_result.RoutedResult]"',
         '"routerllm.routed_result.RoutedResult | None"',
-    ], out + err
+    ], out
     assert not [line for line in lines if ": error:" in line], out
+
+
+def test_the_readmes_router_learned_in_code_passes_mypy_strict(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """create_router of an outcome router's name is typed as one: its fit_dataset and
+    calibrate are there to the user's mypy, not an error on Router."""
+    section = README.read_text(encoding="utf-8").split("### A router learned in code", 1)[1]
+    code = section.split("```python\n", 1)[1].split("```", 1)[0]
+    assert "fit_dataset" in code
+    code += "reveal_type(create_router('knn', config.models))\n"
+    code += "reveal_type(create_router('rules', config.models))\n"
+    *lines, out = mypy_strict(code, tmp_path, monkeypatch)
+    assert not [line for line in lines if ": error:" in line], out
+    revealed = [line.split("Revealed type is ")[1] for line in lines if "Revealed type" in line]
+    assert revealed == [
+        '"routerllm.routers.outcome.OutcomeRouter"',
+        '"routerllm.routers.base.Router"',
+    ], out
+
+
+def test_the_outcome_router_names_are_the_registered_outcome_routers() -> None:
+    """create_router's typed names, and the CLI's, are every registered OutcomeRouter."""
+    from typing import get_args
+
+    from routerllm.registry import ROUTERS
+    from routerllm.routers.base import OutcomeRouterName
+    from routerllm.routers.outcome import OutcomeRouter
+    from routerllm.train_options import OUTCOME_ROUTERS
+
+    learned = {name for name in ROUTERS if issubclass(ROUTERS.get(name), OutcomeRouter)}
+    assert set(get_args(OutcomeRouterName)) == set(OUTCOME_ROUTERS) == learned

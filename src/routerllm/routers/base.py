@@ -18,7 +18,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol, overload
 
 import numpy as np
 
@@ -27,6 +27,9 @@ from routerllm.config import TIER_ORDER
 from routerllm.encoders.base import text_list
 from routerllm.exceptions import RouterLLMError, UnknownNameError
 from routerllm.files import locked_folder, refuse_foreign_folder, save_config_and_weights
+
+if TYPE_CHECKING:
+    from routerllm.routers.outcome import OutcomeRouter
 
 logger = logging.getLogger(__name__)
 
@@ -358,10 +361,27 @@ def check_option_names(options: Mapping[str, Any]) -> None:
         )
 
 
+#: The registered routers that learn from outcome data (``OutcomeRouter``s): to a type
+#: checker, ``create_router`` of one of these names gives one, with its ``fit_dataset``.
+OutcomeRouterName = Literal["quality", "logreg", "knn", "feedback", "policy", "moe"]
+
+
+@overload
+def create_router(
+    name: OutcomeRouterName, models: Sequence[CandidateModel], seed: int = 0, **options: Any
+) -> OutcomeRouter: ...
+@overload
+def create_router(
+    name: str, models: Sequence[CandidateModel], seed: int = 0, **options: Any
+) -> Router: ...
 def create_router(
     name: str, models: Sequence[CandidateModel], seed: int = 0, **options: Any
 ) -> Router:
-    """Instantiate a registered router by name (clear error listing valid names)."""
+    """Instantiate the router registered as ``name`` (``routerllm.registry.ROUTERS``) for
+    ``models`` (a config's ``models``, or objects with their ``name``, ``params_b``,
+    ``tier``, ``category`` and ``class_id``), drawing with ``seed``; ``options`` are the
+    router's own (``mode="threshold"``, ``encoder="static"``...). An unknown name is an
+    ``UnknownNameError`` listing the valid ones; a bad option a ``RouterLLMError``."""
     from routerllm.registry import ROUTERS
     from routerllm.routers.option_types import check_option_types
 
