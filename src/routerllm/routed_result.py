@@ -17,8 +17,14 @@ FIXED = "fixed"  # the router name of a request whose model the caller chose
 class RoutedResult(Completion, HasComponents):
     """A completion plus the routing decision and its per-component energy, CO2 and cost.
 
-    ``latency_s`` is the whole request (routing + loading + generation); ``predicted``
-    what the ``CarbonPredictor`` expected of the model the request went to first.
+    ``latency_s`` is the whole request (routing + loading + generation), in seconds;
+    ``energy_kwh`` (kWh) and ``co2_kg`` (kg CO2) the sums of ``components``, one
+    ``Measurement`` each of ``router_inference``, ``model_loading`` and ``llm_inference``;
+    ``cost_usd`` (USD) the model's token price where it has one, else its energy at
+    ``carbon.electricity_price_usd_per_kwh``, plus the routing's energy at that price;
+    ``measured`` is False where carbon tracking was off (its 0 kWh is no
+    measurement). ``predicted`` is what the ``CarbonPredictor`` expected of the model
+    the request went to first.
     """
 
     confidence: float = 0.0

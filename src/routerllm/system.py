@@ -124,7 +124,15 @@ def _revalidate(config: AppConfig) -> None:
 
 
 class RouterLLM(RequestAnswering):
-    """Routes prompts to the smallest capable model and records what each request cost."""
+    """Routes prompts to the smallest capable model and records what each request cost.
+
+    Make one with ``RouterLLM.from_config(path_or_name)`` or ``RouterLLM(config)``; use
+    it as a context manager (or call ``close()``). ``generate`` returns a
+    ``RoutedResult``: the answer, the routing decision and what the request spent, in
+    kWh (``energy_kwh``), kg CO2 (``co2_kg``) and USD (``cost_usd``), in total and per
+    component (``components``: ``router_inference``, ``model_loading``,
+    ``llm_inference``). Every mistake raises a ``routerllm.exceptions.RouterLLMError``.
+    """
 
     def __init__(
         self,
@@ -135,8 +143,12 @@ class RouterLLM(RequestAnswering):
         manager: LLMManager | None = None,
     ) -> None:
         """``config`` is a loaded config (``RouterLLM.from_config(path)`` loads one);
-        ``router`` a router or a registered router's name; ``request_log`` a
-        ``RequestLog`` or the path of its SQLite file (default: the config's)."""
+        ``router`` a router or a registered router's name (default: the config's);
+        ``meter`` a carbon meter to share (default: one made from ``config.carbon``);
+        ``request_log`` a ``RequestLog`` or the path of its SQLite file (default: the
+        config's ``log.path``); ``manager`` an ``LLMManager`` to share. A bad config or
+        argument is a ``ConfigError``, an unknown router name an ``UnknownNameError``, a
+        log that cannot be used a ``RequestLogError``."""
         if not isinstance(config, AppConfig):
             raise ConfigError(
                 f"RouterLLM takes a loaded config (an AppConfig), got {type(config).__name__}; "
@@ -337,9 +349,15 @@ class RouterLLM(RequestAnswering):
     ) -> RoutedResult:
         """Route, load, generate, measure and log one request.
 
-        ``model`` bypasses routing, ``router`` (a router or a registered router's name)
-        replaces the configured router for this request (not both: one would be unused);
-        either way the request is measured and logged.
+        ``request``: a prompt or a ``GenerationRequest``; ``model`` bypasses routing,
+        ``router`` (a router or a registered router's name) replaces the configured
+        router for this request (not both: one would be unused); either way the request
+        is measured and logged, under ``tag`` (None or "" for none).
+
+        Raises ``PromptError`` for a bad prompt or argument, ``UnknownNameError`` for an
+        unknown model or router, ``BudgetExceededError`` where a budget refuses it,
+        ``RequestLogError`` (the answer in its ``result``) where it could not be logged,
+        and another ``RouterLLMError`` where the system is closed or a model fails.
         """
         return self.generate_batch([request], model=model, router=router, tag=tag)[0]
 
