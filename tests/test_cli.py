@@ -945,6 +945,39 @@ def test_the_cli_starts_without_the_config_or_carbon_modules() -> None:
     assert proc.returncode == 0, proc.stderr
 
 
+@pytest.mark.parametrize(
+    ("argv", "said"),
+    [
+        # torch (2 s of CPU) was imported before the dataset file was looked for
+        (["train", "--data", "{tmp}/none.json", "--out", "{tmp}/out"], "dataset file not found"),
+        # CodeCarbon's hardware probe (with pandas) and scikit-learn, before the run's folder
+        (
+            ["train-gate", "--run", "{tmp}/none", "--out", "{tmp}/gate", "--config", "{cfg}"],
+            "no results.sqlite there",
+        ),  # fmt: skip
+        # the system was built (CodeCarbon's probe, pandas) before the model's name was looked up
+        (["route", "hi", "--model", "bogus", "--config", "{cfg}"], "unknown model 'bogus'"),
+    ],
+)
+def test_a_mistake_is_said_before_any_heavy_package_loads(
+    tmp_path: Path, argv: list[str], said: str
+) -> None:
+    """A command refused for a missing file or an unknown name answers in a fraction of a
+    second: nothing it would load to do its work (torch, scikit-learn, CodeCarbon...) is
+    imported before the mistake is found."""
+    cfg = write_config(tmp_path, tiny_config_dict(tmp_path))
+    argv = [a.format(tmp=tmp_path, cfg=cfg) for a in argv]
+    heavy = ("torch", "transformers", "sklearn", "scipy", "pandas", "matplotlib", "llama_cpp", "codecarbon")  # fmt: skip
+    code = (
+        "import sys\nfrom routerllm.cli import main\n"
+        f"status = main({argv!r})\n"
+        f"print(status, [m for m in {heavy!r} if m in sys.modules])\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert said in proc.stderr, proc.stderr
+    assert proc.stdout.strip() == "2 []", proc.stdout
+
+
 def test_python_dash_m_routerllm_runs_the_command() -> None:
     """`python -m routerllm` (a virtual environment not activated, its script not on
     PATH) said "No module named routerllm.__main__" until 2026-12-05."""
@@ -1294,6 +1327,8 @@ def test_ctrl_c_in_a_command_that_keeps_nothing_says_nothing_was_lost(
 
     data = tmp_path / "code.json"
     data.write_text(json.dumps([{"text": f"Write function {i}", "label": 0} for i in range(6)]))
+    (tmp_path / "run").mkdir()  # train-gate refuses a run folder without it before its work
+    (tmp_path / "run" / "results.sqlite").touch()
 
     def pressed(*args: Any, **kwargs: Any) -> Any:
         raise KeyboardInterrupt

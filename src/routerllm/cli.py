@@ -40,9 +40,14 @@ def _load(args: argparse.Namespace) -> Any:
 
 
 def _system(args: argparse.Namespace) -> Any:
+    # the config, and route's --model, checked before the system's imports and the
+    # start of its meter (CodeCarbon's hardware probe): a mistake is said at once
+    config = _configured(args)
+    if getattr(args, "model", None):
+        config.model(args.model)
     from routerllm.system import RouterLLM
 
-    return RouterLLM(_configured(args))
+    return RouterLLM(config)
 
 
 def _configured(args: argparse.Namespace) -> Any:

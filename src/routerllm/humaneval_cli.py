@@ -71,7 +71,7 @@ def cmd_train_gate(args: argparse.Namespace) -> int:
     from routerllm.carbon.meter import NOT_MEASURED, create_meter
     from routerllm.cascade import cascade_pair
     from routerllm.config import load_config
-    from routerllm.eval.transfer import gate_from_run
+    from routerllm.eval.transfer import gate_from_run, refuse_missing_run
     from routerllm.gate import EscalationGate
 
     config = load_config(args.config)
@@ -79,6 +79,7 @@ def cmd_train_gate(args: argparse.Namespace) -> int:
     if len(ladder) < 2:
         raise RouterLLMError("a gate decides escalations between two models; the config has one")
     EscalationGate.check_saveable(Path(args.out))
+    refuse_missing_run(args.run, "--run")  # before CodeCarbon's probe and scikit-learn load
     first, then = cascade_pair(ladder)
     meter = create_meter(config.carbon)
     try:

@@ -109,13 +109,15 @@ def _refuse_replacing_an_unfinished_run(out: Path) -> None:
 
 def _train_classifier(args: argparse.Namespace) -> dict[str, Any]:
     from routerllm.config import load_config
-    from routerllm.routers.classifier import EmbeddingClassifierRouter
-    from routerllm.training.trainer import TrainingArguments, TrainingInterrupted
 
     train, val = _splits(args.data, args.val)
     files = [path for _, path in _train_inputs(args)]  # the training file first
     _warn_about_labels(train, val, files[0], files[-1])
     config = load_config(args.config)
+    # torch (seconds) once the data and config are read: a mistake in them is said at once
+    from routerllm.routers.classifier import EmbeddingClassifierRouter
+    from routerllm.training.trainer import TrainingArguments, TrainingInterrupted
+
     loss = "inter_intra" if args.use_inter_intra_loss else args.loss
     default_lr = 2e-5 if args.mode == "full" else 1e-3
     lr = default_lr if args.learning_rate is None else args.learning_rate

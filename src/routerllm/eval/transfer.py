@@ -78,6 +78,33 @@ class TrainingRun:
         return np.array([v.unverified for v in verdicts], dtype=bool)
 
 
+def refuse_missing_run(
+    run_dir: str | Path, option: str = "--train-on", out: str | Path | None = None
+) -> Path:
+    """The ``results.sqlite`` of the run in ``run_dir``, or the error that says why there
+    is none (``option`` names where the run was given; ``out``, this run's own folder, is
+    refused). Cheap: a command checks it before it loads what the run's work needs."""
+    path = Path(run_dir) / "results.sqlite"
+    if out is not None and Path(run_dir).resolve() == Path(out).resolve():
+        raise RouterLLMError(
+            f"{option} {run_dir} is this run's own --out: train on an earlier run of another "
+            f"problem set, in another folder"
+        )
+    # the run's results.sqlite itself, most likely, or a named pipe
+    if Path(run_dir).exists() and not Path(run_dir).is_dir():
+        here = f", here {Path(run_dir).parent}" if Path(run_dir).name == path.name else ""
+        raise RouterLLMError(
+            f"{option} {run_dir} is {what_is(Path(run_dir))}: give the folder of a routerllm "
+            f"humaneval run (the --out it was given){here}"
+        )
+    if not path.exists() and not path.is_symlink():  # else the store says what it is
+        raise RouterLLMError(
+            f"{option} {run_dir}: no results.sqlite there; make that run first "
+            f"(routerllm humaneval --problems FILE --out {run_dir})"
+        )
+    return path
+
+
 def load_training_run(
     run_dir: str | Path,
     ladder: list[str],
@@ -100,24 +127,7 @@ def load_training_run(
     of a name was another file is refused: its outcomes are not this model's.
     ``option`` names where the run was given, and ``systems`` what a run must be made
     with to hold what is needed, in error messages."""
-    path = Path(run_dir) / "results.sqlite"
-    if out is not None and Path(run_dir).resolve() == Path(out).resolve():
-        raise RouterLLMError(
-            f"{option} {run_dir} is this run's own --out: train on an earlier run of another "
-            f"problem set, in another folder"
-        )
-    # the run's results.sqlite itself, most likely, or a named pipe
-    if Path(run_dir).exists() and not Path(run_dir).is_dir():
-        here = f", here {Path(run_dir).parent}" if Path(run_dir).name == path.name else ""
-        raise RouterLLMError(
-            f"{option} {run_dir} is {what_is(Path(run_dir))}: give the folder of a routerllm "
-            f"humaneval run (the --out it was given){here}"
-        )
-    if not path.exists() and not path.is_symlink():  # else the store says what it is
-        raise RouterLLMError(
-            f"{option} {run_dir}: no results.sqlite there; make that run first "
-            f"(routerllm humaneval --problems FILE --out {run_dir})"
-        )
+    path = refuse_missing_run(run_dir, option, out)
     # Read-only: a run given as training data is an input, never written to.
     store = ResultStore(path, read_only=True, option=option)
     try:
