@@ -4,9 +4,11 @@ real stdlib stub server of test_openai_http.py (and llama-cpp-python's real serv
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import logging
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -415,3 +417,145 @@ def test_event_lines_ended_by_a_lone_cr_or_a_crlf_split_between_reads_are_read(s
     pieces, completion = streamed(reply, stub)
     assert pieces == ["Hel", "lo"] and completion.text == "Hello"
     assert (completion.finish_reason, completion.completion_tokens) == ("stop", 2)
+
+
+def test_a_stream_cancelled_while_its_usage_is_awaited_is_read_to_its_usage(stub: Stub) -> None:
+    """Cancelled after the finish reason came, while the endpoint pauses before the
+    usage chunk: the time-limit watch does not close the connection (the generation is
+    over), the stream is read on to its usage, the answer whole and not cancelled."""
+    events = (delta("Hel"), delta(" world", finish="stop"), usage(7, 3), DONE)
+    stub.default_post = Reply(200, b"", events=events, pause_after=2)
+    stop, timers = threading.Event(), []
+
+    def given(piece: str) -> None:
+        if piece == " world":
+            stop.set()  # the watch looks at it while the stub pauses, then it resumes
+            timers.append(threading.Timer(0.3, stub.resume.set))
+            timers[-1].start()
+
+    with cancellable(stop):
+        completion = http_backend(stub.base_url).generate(GenerationRequest("hi", on_text=given))
+    assert (completion.text, completion.finish_reason) == ("Hel world", "stop")
+    assert (completion.prompt_tokens, completion.completion_tokens) == (7, 3)
+    assert stub.resumed == [True]
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        dataclasses.replace(error_reply(503, "busy"), delay_s=2.0),
+        dataclasses.replace(completion_reply("whole " * 40), trickle_s=0.01),
+    ],
+    ids=["before-its-status", "mid-json-body"],
+)
+def test_a_stream_cancelled_on_its_last_attempt_is_cancelled_not_failed(
+    stub: Stub, reply: Reply
+) -> None:
+    """With no attempt left (max_retries 0), a streamed request cancelled while the
+    endpoint has not answered, or while it sends a whole JSON answer, ends as cancelled,
+    not as an unreachable endpoint or a cut answer: the closing was its caller's doing."""
+    stub.script.append(reply)
+    stop, when = threading.Event(), []
+    timer = _stop_in(0.3, stop, when)
+    with cancellable(stop):
+        completion = http_backend(stub.base_url, max_retries=0).generate(
+            GenerationRequest("hi", on_text=lambda piece: None)
+        )
+    timer.join()
+    assert time.monotonic() - when[0] < 1.0
+    assert (completion.text, completion.finish_reason) == ("", CANCELLED)
+    assert len(stub.posts) == 1
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        dataclasses.replace(error_reply(503, "busy"), headers=(("Retry-After", "5"),)),
+        Reply(0, b"", raw=b"", reset=True),
+    ],  # fmt: skip
+    ids=["503", "reset"],
+)
+def test_a_request_cancelled_before_it_failed_is_not_asked_again_nor_said_to_be(
+    stub: Stub, reply: Reply, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An unstreamed request (no watch: it runs to its end) whose caller had gone by the
+    time its attempt failed, on an HTTP status or a reset connection, is not asked again,
+    nor is a retry announced: one INFO line says it was not retried."""
+    stub.script.append(reply)
+    stop = threading.Event()
+    stop.set()
+    with caplog.at_level(logging.INFO), cancellable(stop):
+        completion = http_backend(stub.base_url).generate(GenerationRequest("hi"))
+    assert (completion.text, completion.finish_reason) == ("", CANCELLED)
+    assert len(stub.posts) == 1
+    said = [r for r in caplog.records if r.name == openai_http.__name__]
+    assert [r.levelno for r in said] == [logging.INFO, logging.INFO], [r.getMessage() for r in said]  # fmt: skip
+    assert "not retried: the request was cancelled" in said[0].getMessage()
+
+
+@contextlib.contextmanager
+def _close_delimited(
+    answer: bytes, stop_after_s: float | None = None
+) -> Iterator[tuple[str, threading.Event]]:
+    """An endpoint (its base URL yielded, with the stop event of the ``cancellable``
+    block the request runs in) that answers one request with ``answer`` (an
+    HTTP/1.1 head and a body without a length: its end the connection's close), then
+    waits for the client to close; ``stop_after_s``: it sets that stop event (the
+    server's client leaving) that long after it sent."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    stop = threading.Event()
+
+    def serve() -> None:
+        conn, _ = listener.accept()
+        with conn:
+            conn.settimeout(5.0)
+            request = b""
+            while b"\r\n\r\n" not in request:
+                request += conn.recv(65536)
+            conn.sendall(answer)
+            if stop_after_s is not None:
+                time.sleep(stop_after_s)
+                stop.set()
+            with contextlib.suppress(OSError):
+                while conn.recv(65536):  # until the client closes
+                    pass
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        with cancellable(stop):
+            yield f"http://127.0.0.1:{listener.getsockname()[1]}/v1", stop
+    finally:
+        thread.join(timeout=10)
+        listener.close()
+
+
+def test_a_close_delimited_stream_cancelled_while_silent_ends_as_cancelled() -> None:
+    """An event stream whose end is the connection's close (no chunked encoding, as an
+    HTTP/1.0 proxy sends it), cancelled while the endpoint is silent: the socket the
+    watch shut reads as the body's end, which is the cancellation, not a cut stream."""
+    head = b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nConnection: close\r\n\r\n"
+    timers: list[threading.Timer] = []
+    when: list[float] = []
+    with _close_delimited(head + delta("Hel")) as (base_url, stop):
+
+        def given(piece: str) -> None:
+            timers.append(_stop_in(0.1, stop, when))
+
+        completion = http_backend(base_url, max_retries=0).generate(
+            GenerationRequest("hi", on_text=given)
+        )
+    assert time.monotonic() - when[0] < 1.0
+    assert (completion.text, completion.finish_reason) == ("Hel", CANCELLED)
+
+
+def test_a_close_delimited_json_answer_cut_by_a_cancellation_is_not_parsed() -> None:
+    """A streamed request answered with whole JSON (an endpoint that does not stream),
+    its length not given, cancelled half-way through its body: the part that came is not
+    read as the answer (it is no JSON), the request ends as cancelled, not as a failure."""
+    head = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n"
+    with _close_delimited(head + b'{"id": "c1", "choices": [', stop_after_s=0.2) as (base_url, _):
+        completion = http_backend(base_url, max_retries=0).generate(
+            GenerationRequest("hi", on_text=lambda piece: None)
+        )
+    assert (completion.text, completion.finish_reason) == ("", CANCELLED)
