@@ -559,3 +559,38 @@ def test_a_close_delimited_json_answer_cut_by_a_cancellation_is_not_parsed() -> 
             GenerationRequest("hi", on_text=lambda piece: None)
         )
     assert (completion.text, completion.finish_reason) == ("", CANCELLED)
+
+
+def test_a_stream_cancelled_while_its_connection_is_made_is_not_sent() -> None:
+    """Cancelled while its connection is still being made (the endpoint's accept queue
+    full: the kernel answers the connection's retried SYN ~1 s later), the request is
+    not sent once the connection is made: the watch shuts it as it is handed over."""
+    listener = socket.create_server(("127.0.0.1", 0), backlog=0)
+    filler = socket.create_connection(listener.getsockname())  # the queue's one place
+    came: list[bytes] = []
+
+    def serve() -> None:
+        time.sleep(0.2)  # the request's first SYN dropped by then
+        listener.accept()[0].close()  # the filler's: a place for the request's next SYN
+        conn, _ = listener.accept()
+        with conn:
+            conn.settimeout(5.0)
+            with contextlib.suppress(OSError):
+                came.append(conn.recv(65536))
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    stop = threading.Event()
+    stop.set()
+    base_url = f"http://127.0.0.1:{listener.getsockname()[1]}/v1"
+    try:
+        with cancellable(stop):
+            completion = http_backend(base_url, max_retries=0).generate(
+                GenerationRequest("hi", on_text=lambda piece: None)
+            )
+        thread.join(timeout=10)
+    finally:
+        filler.close()
+        listener.close()
+    assert (completion.text, completion.finish_reason) == ("", CANCELLED)
+    assert came == [b""]  # closed at once, nothing of the request sent
