@@ -3,7 +3,7 @@ and transformers backends: matched against the answer written with its control t
 
 from __future__ import annotations
 
-from routerllm.backends.base import control_stops, holds_written_stop, written_stop
+from routerllm.backends.base import control_stops, cut_at_stop, holds_written_stop, written_stop
 
 # a vocabulary of whole pieces: token i writes PIECES[i]; CONTROLS write no text in an answer
 PIECES = ["Hi", " there", "\n", "```", "<|im_end|>", "<|im_start|>", "user"]
@@ -27,6 +27,12 @@ def tokenize(text: str, special: bool) -> list[int]:
         tokens.append(PIECES.index(piece) if piece else 100 + ord(text[i]))
         i += len(piece) if piece else 1
     return tokens
+
+
+def test_the_text_is_cut_before_the_earliest_stop_even_at_its_start() -> None:
+    assert cut_at_stop("\ndef f():\n    pass", ["pass", "\ndef"]) == ""
+    assert cut_at_stop("ab\n\ncd", ["\n\n", "b"]) == "a"
+    assert cut_at_stop("no stop", ["", "x"]) == "no stop"  # an empty stop is none
 
 
 def test_control_stops_are_those_with_control_token_text() -> None:
@@ -56,3 +62,20 @@ def test_holds_written_stop_reads_the_answers_last_tokens_with_control_tokens() 
     assert not holds_written_stop([0, 3, 2, 4], ["```<|im_end|>"], detokenize)
     # only the tail is read: a stop long ago was already found when it was written
     assert not holds_written_stop([3, 4, *[0] * 100], ["```<|im_end|>"], detokenize)
+
+
+def test_a_stop_of_characters_written_byte_by_byte_is_found_in_the_answers_tail() -> None:
+    """A byte-level vocabulary writes a character in up to 4 tokens: "😀" * 10 is 40
+    byte tokens, so this stop of 20 characters spans 41 tokens, all read."""
+
+    def written(tokens: list[int], special: bool) -> str:
+        data = b"".join(
+            bytes([t - 1000]) if t >= 1000 else PIECES[t].encode()
+            for t in tokens
+            if special or t not in CONTROLS
+        )
+        return data.decode("utf-8", "ignore")
+
+    stop = "\U0001f600" * 10 + "<|im_end|>"
+    answer = [0, *(1000 + b for b in ("\U0001f600" * 10).encode()), 4]
+    assert holds_written_stop(answer, [stop], written)

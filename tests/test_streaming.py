@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import logging
 import threading
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,10 @@ from .test_server import CHAT, asking, call, running
         ("ab<", ["<|im_end|>", "b<x"], "a"),  # the earliest possible start: "b<"
         ("abc", [], "abc"),
         ("x END", ["END"], "x "),
+        ("END of it", ["END"], ""),  # a stop at the very start: nothing to give
+        ("ab<", ["b<x", "<|im_end|>"], "a"),  # the earliest start whatever the stops' order
+        ("Haaa", ["aaaa"], "H"),  # "aaa", "aa" and "a" may all begin it: the earliest
+        ("abc", ["", "x"], "abc"),  # an empty stop is none (as cut_at_stop's)
     ],
 )
 def test_the_settled_text_holds_back_what_may_begin_a_stop(
@@ -48,6 +53,22 @@ def test_live_text_gives_each_settled_piece_once_and_the_rest_at_the_end() -> No
     assert pieces == ["He", "llo ", "STa", " b"]
     live.finish("Hello STa bye")
     assert "".join(pieces) == "Hello STa bye"
+    live.finish("Hello STa bye")  # nothing left to give: no empty piece
+    assert pieces == ["He", "llo ", "STa", " b", "ye"]
+
+
+def test_live_text_gives_no_more_of_an_answer_that_does_not_start_with_what_it_gave(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """What was given cannot be taken back: the rest of such an answer (a backend's bug)
+    is not given as if it followed it, and the mismatch is logged."""
+    pieces: list[str] = []
+    live = LiveText(pieces.append)
+    live("Hello wor")
+    with caplog.at_level(logging.ERROR, logger="routerllm.backends.base"):
+        live.finish("Hello, world")
+    assert pieces == ["Hello wor"] and live.sent == "Hello wor"
+    assert "streamed text is not the start of the answer: 'Hello wor'" in caplog.text
 
 
 def test_live_text_given_pieces_holds_back_as_given_the_text_so_far() -> None:
