@@ -594,3 +594,20 @@ def test_a_stream_cancelled_while_its_connection_is_made_is_not_sent() -> None:
         listener.close()
     assert (completion.text, completion.finish_reason) == ("", CANCELLED)
     assert came == [b""]  # closed at once, nothing of the request sent
+
+
+def test_a_stall_the_sockets_own_timeout_sees_first_is_said_to_be_a_stall(
+    stub: Stub, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two clocks end a silent stream: its socket's timeout (each read's) and the
+    exchange's watch (shuts the socket at the limit). On a loaded machine the watch's
+    thread can wake late and the read time out first: that is the same stall, not an
+    endpoint that gave no answer (here the watch's limit put off by 5 s, as a late
+    thread does)."""
+    extend = http_transport._Watch.extend
+    monkeypatch.setattr(http_transport._Watch, "extend", lambda self, t: extend(self, t + 5))
+    stalled = Reply(200, b"", events=(delta("Hel"), delta("lo")), gap_s=30.0)
+    start = time.perf_counter()
+    with pytest.raises(BackendError, match=r"\(3 characters given\): nothing more of the stream within timeout_s, 0.8 s;"):  # fmt: skip
+        streamed(stalled, stub, timeout_s=0.8)
+    assert time.perf_counter() - start < 3.0
