@@ -20,6 +20,7 @@ import pytest
 from routerllm.backends import http_transport, openai_http
 from routerllm.backends.base import GenerationRequest
 from routerllm.backends.interrupts import CANCELLED, cancellable
+from routerllm.backends.openai_stream import sse_data
 from routerllm.config import load_config
 from routerllm.exceptions import BackendError, PromptError
 from routerllm.system import RouterLLM
@@ -611,3 +612,57 @@ def test_a_stall_the_sockets_own_timeout_sees_first_is_said_to_be_a_stall(
     with pytest.raises(BackendError, match=r"\(3 characters given\): nothing more of the stream within timeout_s, 0.8 s;"):  # fmt: skip
         streamed(stalled, stub, timeout_s=0.8)
     assert time.perf_counter() - start < 3.0
+
+
+def test_server_sent_events_are_read_as_the_format_says() -> None:
+    """An event's ``data:`` lines joined by a new line, one space after the colon
+    dropped (none needed), a line of spaces no end of an event, the last event read
+    though no empty line ends it."""
+    lines = [
+        "data: {",
+        "data:  1}",
+        "",
+        ": keep-alive",
+        "data:[DONE]",
+        "",
+        "data: x",
+        " ",
+        "data: y",
+    ]
+    assert list(sse_data(lines)) == ["{\n 1}", "[DONE]", "x\ny"]
+
+
+def test_a_streamed_refusal_and_a_chunk_without_an_index_are_the_answers_text(stub: Stub) -> None:
+    """OpenAI's refusal streams as ``delta.refusal``: the answer's text, as unstreamed;
+    a chunk whose choice gives no ``index`` is the first choice's; a lone surrogate in a
+    piece is a replacement character."""
+    refusal = event({"choices": [{"index": 0, "delta": {"refusal": "I can't"}, "finish_reason": None}]})  # fmt: skip
+    no_index = event({"choices": [{"delta": {"content": " help \ud83d"}, "finish_reason": "stop"}]})
+    pieces, completion = streamed(Reply(200, b"", events=(refusal, no_index, DONE)), stub)
+    assert pieces == ["I can't", " help \ufffd"] and completion.text == "I can't help \ufffd"
+    assert completion.finish_reason == "stop"
+
+
+def test_a_finish_reason_is_kept_through_the_chunks_after_it(stub: Stub) -> None:
+    """A server may send a chunk after the finish reason's (its last, empty delta): the
+    finish reason stays the one sent."""
+    events = (delta("Hel"), delta("lo", finish="length"), delta(""), usage(2, 2), DONE)
+    pieces, completion = streamed(Reply(200, b"", events=events), stub)
+    assert (completion.text, completion.finish_reason) == ("Hello", "length")
+
+
+def test_a_streamed_answer_the_endpoint_says_failed_is_a_failed_request(stub: Stub) -> None:
+    """OpenRouter's error once the stream began: a chunk with ``error`` beside its choice
+    whose finish reason is "error" (as its documentation shows), its usage after: a
+    failed answer, for the tokens billed, as the same answer unstreamed is (not a
+    stream broken off, not an answer)."""
+    failed = {
+        "id": "c1", "object": "chat.completion.chunk",
+        "error": {"code": "server_error", "message": "Provider disconnected unexpectedly"},
+        "choices": [{"index": 0, "delta": {"content": ""}, "finish_reason": "error"}],
+    }  # fmt: skip
+    reply = Reply(200, b"", events=(delta("def add"), event(failed), usage(5, 7), DONE))
+    said = r"finish_reason 'error' \(its generation failed after 7 tokens: Provider disconnected unexpectedly\)"
+    with pytest.raises(BackendError, match=said):
+        streamed(reply, stub)
+    assert len(stub.posts) == 1
