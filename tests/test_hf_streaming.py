@@ -15,7 +15,7 @@ import pytest
 
 from routerllm.backends.base import Completion, GenerationRequest
 from routerllm.backends.hf import HFBackend
-from routerllm.backends.hf_streaming import DECODE_SPAN, LiveDecoding, lasting_text
+from routerllm.backends.hf_streaming import DECODE_SPAN, LiveDecoding, cleans_spaces, lasting_text
 from routerllm.backends.stops import LiveText
 
 from .test_hf_backend import PROMPT, build_tiny_model, make_backend
@@ -200,3 +200,21 @@ def test_a_long_answer_is_decoded_less_often_as_it_grows() -> None:
     assert answer[: 2 * DECODE_SPAN - 1] == list(range(1, 2 * DECODE_SPAN))
     assert DECODE_SPAN == 256 and len(answer) == 511 + 128 + 85
     assert answer[509:514] == [510, 511, 513, 515, 517] and answer[-3:] == [1016, 1019, 1022]
+
+
+@pytest.mark.parametrize("cleanup", [True, False])
+def test_a_wordpiece_decoder_that_cleans_up_spaces_is_seen(cleanup: bool) -> None:
+    """WordPiece's decoder cleans up spaces itself (" ." read ".") though the tokenizer's
+    ``clean_up_tokenization_spaces`` is off: its text is held back as such."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+
+    vocab = {"[UNK]": 0, "do": 1, "n": 2, "'": 3, "t": 4, ".": 5}
+    tokens = Tokenizer(models.WordPiece(vocab, unk_token="[UNK]"))
+    tokens.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    tokens.decoder = decoders.WordPiece(cleanup=cleanup)
+    tokenizer = PreTrainedTokenizerFast(tokenizer_object=tokens, clean_up_tokenization_spaces=False)
+    assert tokenizer.decode(tokenizer.encode("do n ' t .")) == (
+        "do n ' t." if cleanup else "do n ' t ."
+    )
+    assert cleans_spaces(tokenizer) is cleanup
