@@ -15,6 +15,7 @@ from routerllm.backends.base import GenerationRequest
 from routerllm.config import AppConfig, load_config
 from routerllm.system import RouterLLM
 
+from .conftest import tiny_gguf_path
 from .test_streaming import TEXTS, _vocabularies
 
 
@@ -81,6 +82,22 @@ def test_the_answer_detokenized_token_by_token_is_llama_cpp_pythons_at_every_pre
                 assert llm.detokenize(tokens, prev_tokens=[*prompt, 1], special=special) == own(tokens)  # fmt: skip
                 assert llm.detokenize(tokens, special=special) == own(tokens)
                 assert llm.detokenize(tokens, prev_tokens=prompt, special=not special) == Llama.detokenize(llm, tokens, special=not special)  # fmt: skip
+
+
+def test_an_answer_that_does_not_extend_the_one_before_is_written_anew(
+    request: pytest.FixtureRequest,
+) -> None:
+    """Each asked right after the one before, with the same ``prev_tokens`` and
+    ``special`` (nothing between to forget the answer kept): one with its last token
+    changed, the same again, a shorter one, a longer one."""
+    from llama_cpp import Llama
+
+    llm = _vocabulary(tiny_gguf_path(), request)
+    prompt = llm.tokenize(b"Write the code.", add_bos=True)
+    answer = llm.tokenize(TEXTS[0].encode(), add_bos=False)
+    changed = [*answer[:-1], (answer[-1] + 1) % llm.n_vocab()]
+    for tokens in (answer, changed, changed, answer, answer[:5], answer):
+        assert llm.detokenize(tokens, prev_tokens=prompt) == Llama.detokenize(llm, tokens), tokens
 
 
 @pytest.mark.parametrize("path", _vocabularies())
