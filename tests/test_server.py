@@ -218,6 +218,9 @@ def test_a_stream_carries_the_same_answer(served: tuple[str, RouterLLM]) -> None
     assert len([p for p in pieces if p]) > 1 and pieces[-1] is None
     assert "".join(p or "" for p in pieces) == plain["choices"][0]["message"]["content"]
     assert chunks[0]["choices"][0]["delta"]["role"] == "assistant"
+    assert not any(
+        "role" in c["choices"][0]["delta"] for c in chunks[1:] if c["choices"]
+    )  # first only
     assert len({(c["id"], c["model"]) for c in chunks}) == 1 and chunks[0]["model"] == plain["model"]  # fmt: skip
     assert chunks[-2]["choices"][0]["finish_reason"] == plain["choices"][0]["finish_reason"]
     assert chunks[-2]["routerllm"]["request_id"] == chunks[0]["id"].removeprefix("chatcmpl-")
