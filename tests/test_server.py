@@ -2585,3 +2585,61 @@ def test_a_ctrl_c_between_the_answer_generated_and_sent_still_sends_it(
     assert answers[0][1].rstrip().endswith("[DONE]" if body["stream"] else "}")
     with RouterLLM(load_config(config)) as system:
         assert system.log.count() == 1
+
+
+STREAMING_WHILE_STOPPED = """
+import dataclasses, signal, sys, time
+from routerllm import cli
+from routerllm.system import RouterLLM
+
+generate = RouterLLM.generate
+def generate_streamed_through_the_stop(self, request, *args, **kwargs):
+    on_text, pieces = request.on_text, []
+    def held(piece):
+        pieces.append(piece)
+        if len(pieces) == 1:  # one piece sent, the rest to come once two Ctrl-Cs stopped uvicorn
+            print("streaming", flush=True)
+            while "interrupted" not in getattr(signal.getsignal(signal.SIGINT), "__qualname__", ""):
+                time.sleep(0.01)
+            time.sleep(0.5)  # the event loop's close has cancelled the request's task by now
+        on_text(piece)
+    asked = dataclasses.replace(request, on_text=held) if on_text is not None else request
+    return generate(self, asked, *args, **kwargs)
+RouterLLM.generate = generate_streamed_through_the_stop
+sys.exit(cli.main(sys.argv[1:]))
+"""
+
+
+def test_a_second_ctrl_c_mid_stream_still_streams_the_answer_to_its_end(tmp_path: Path) -> None:
+    """A stream whose text comes as it is generated was cut by a second Ctrl-C: the event
+    loop's close cancelled the request's task, Starlette's stream cancelled its events,
+    the generation stopped half-way (logged as cancelled, though its client was still
+    reading), the client got a truncated stream and the server's log a CancelledError
+    traceback (until 2026-12-05). The answer in progress is finished and sent whole, as an
+    unstreamed one is."""
+    config = write_config(tmp_path, tiny_config_dict(tmp_path, carbon={"enabled": False}))
+    process = serve_command(config, "--json", entry=("-c", STREAMING_WHILE_STOPPED))
+    assert process.stdout is not None and process.stderr is not None
+    answers: list[tuple[int, str]] = []
+    try:
+        base = json.loads(process.stdout.readline())["url"].removesuffix("/v1")
+        body = asking(stream=True, max_tokens=8)
+        client = threading.Thread(target=lambda: answers.append(call(base, CHAT, body)))
+        client.start()
+        assert process.stdout.readline() == "streaming\n"
+        process.send_signal(signal.SIGINT)
+        while "Shutting down" not in (line := process.stderr.readline()):
+            assert line, "the server did not stop"  # the first Ctrl-C seen: the second forces
+        process.send_signal(signal.SIGINT)
+        _, stderr = process.communicate(timeout=60)
+        client.join(60)
+    finally:
+        process.kill()
+    assert process.returncode == 130 and "Traceback" not in stderr, stderr
+    assert [status for status, _ in answers] == [200], answers
+    events = [line for line in answers[0][1].splitlines() if line.startswith("data: ")]
+    assert events[-1] == "data: [DONE]"
+    assert len(events) >= 4  # two pieces of text at least, the finish reason, [DONE]
+    with RouterLLM(load_config(config)) as system:
+        (record,) = system.log.records(tag="server")
+    assert record.finish_reason != CANCELLED

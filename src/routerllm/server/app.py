@@ -51,7 +51,7 @@ from routerllm.server.middleware import (
 from routerllm.server.options import cors_origins, key_bytes, waiting_cap
 from routerllm.server.refusals import BUSY_RETRY_MAX_S, CLOSE, NO_RETRY
 from routerllm.server.serving import listen, serve, server
-from routerllm.server.streaming import Live, live_events
+from routerllm.server.streaming import Live, event_stream, live_events
 from routerllm.strict_json import finite
 
 if TYPE_CHECKING:
@@ -218,10 +218,17 @@ class _Service(Bodies):
             return gone()
         if not live.items:  # the answer ended before its first piece of text
             return _answer(call, *future.result())
-        from starlette.responses import StreamingResponse
 
-        events = live_events(self, call, future, live, stop, int(time.time()))
-        return StreamingResponse(events, media_type="text/event-stream")
+        async def waiting() -> None:
+            # between two pieces, as between two looks of _watched: a client gone is
+            # seen at once where pieces come faster than POLL_S
+            if await request.is_disconnected():
+                stop.set()
+            else:
+                await _watched(future, request, stop, live)
+
+        events = live_events(self, call, future, live, stop, int(time.time()), waiting)
+        return event_stream(events)
 
     def check_model(self, name: str | None) -> None:
         names = [m.name for m in self.system.config.models]
@@ -319,12 +326,9 @@ async def _watched(
 
 
 def _answer(call: protocol.Call, result: "RoutedResult", warning: str) -> Any:
-    from starlette.responses import StreamingResponse
-
     created = int(time.time())
     if call.stream:  # its events are strict JSON too (``protocol.events``)
-        events = protocol.events(call, result, created, warning)
-        return StreamingResponse(iter(events), media_type="text/event-stream")
+        return event_stream(protocol.events(call, result, created, warning))
     return _json(protocol.answer(call, result, created, warning))
 
 

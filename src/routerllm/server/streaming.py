@@ -1,14 +1,15 @@
 """A streamed answer whose text comes as it is generated (``app._Service.streamed``):
-what the generation's thread hands the event loop (``Live``), and the server-sent
-events made of it (``live_events``)."""
+what the generation's thread hands the event loop (``Live``), the server-sent
+events made of it (``live_events``), and the response that sends them (``event_stream``)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from routerllm.exceptions import RouterLLMError
@@ -63,11 +64,14 @@ async def live_events(
     live: Live,
     stop: threading.Event,
     created: int,
+    waiting: Callable[[], Awaitable[None]],
 ) -> AsyncIterator[str]:
     """The events of an answer whose text comes as it is generated: each piece, then
     the finish reason with RouterLLM's facts, the usage when asked and ``[DONE]``; an
-    error after the first piece ends the stream with an error event. A client that
-    leaves (Starlette then cancels this) stops the generation between two tokens."""
+    error after the first piece ends the stream with an error event. ``waiting()`` lasts
+    until more text comes or the generation ends, through the event loop's close (a
+    second Ctrl-C: the answer is still sent whole), and sets ``stop`` where the client
+    has gone: the stream ends there, and the generation stops between two tokens."""
     head: dict[str, Any] = {}
     first = True
     try:
@@ -81,7 +85,9 @@ async def live_events(
                     first = False
             if done:
                 break
-            await live.next(future)
+            await waiting()
+            if stop.is_set():
+                return
         try:
             result, warning = future.result()
         except RouterLLMError as e:
@@ -97,3 +103,36 @@ async def live_events(
         if not future.done():
             log.info("client left while its answer was streamed: its generation stops")
             stop.set()
+
+
+def event_stream(events: Iterable[str] | AsyncIterable[str]) -> Any:
+    """A response sending ``events`` (server-sent events) in the request's own task."""
+    if not isinstance(events, AsyncIterable):
+        events = _each(events)
+    return _event_stream_type()(events, media_type="text/event-stream")
+
+
+async def _each(events: Iterable[str]) -> AsyncIterator[str]:
+    for event in events:  # made already: no thread needed to take the next
+        yield event
+
+
+@functools.cache
+def _event_stream_type() -> type:
+    """Starlette's ``StreamingResponse`` sending its body as ASGI 2.4 servers have it sent:
+    with no task group beside it listening for the client's disconnect. Under uvicorn
+    (ASGI 2.3) it sent in such a group, which the event loop's close cancels as a whole (a
+    second Ctrl-C): a stream generating was cut half-way, its client left with a
+    truncated answer and its generation logged as cancelled. ``live_events`` looks for
+    a client gone between pieces instead."""
+    from starlette.requests import ClientDisconnect
+    from starlette.responses import StreamingResponse
+
+    class EventStream(StreamingResponse):  # type: ignore[misc]
+        async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+            try:
+                await self.stream_response(send)
+            except OSError:  # a server whose send raises on a closed connection
+                raise ClientDisconnect() from None
+
+    return EventStream
