@@ -2378,12 +2378,14 @@ def test_a_client_gone_mid_stream_closes_an_openai_http_models_upstream_stream(
 
 
 def test_a_client_gone_while_an_openai_http_models_endpoint_is_silent_stops_it_at_once(
-    tmp_path: Path,
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Through ``routerllm serve``, an ``openai_http`` model's streamed answer whose
     client leaves while the endpoint sends nothing (paused 5 s after its first piece):
-    the upstream connection is closed then (the endpoint sees it gone while it pauses),
-    not at its next event, and the request is logged as cancelled within a second."""
+    the upstream connection is closed once the server sees the client gone (the endpoint
+    sees it gone while it pauses), not at its next event, and the request is logged as
+    cancelled (the server looks every POLL_S, here 0.1 s, between two pieces)."""
+    monkeypatch.setattr(server_app, "POLL_S", 0.1)
     events = (delta("", role=True), delta("w0 "), delta("w1 "), delta(finish="stop"), usage(5, 2), DONE)  # fmt: skip
     complaints = _Complaints()
     with serving_stub() as stub:
