@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -272,6 +273,61 @@ def test_check_many_preserves_order_and_runs_in_parallel() -> None:
     assert elapsed < 2.6  # one at a time needs 3.0 s of sleeping alone
     with pytest.raises(RouterLLMError, match="workers"):
         check_many([item(0)], workers=0)
+
+
+def test_ctrl_c_in_check_many_stops_its_checks_at_once() -> None:
+    """Ctrl-C while check_many waited: the checks running went on to their end (and the
+    pool's shutdown waited for them) before the KeyboardInterrupt reached the caller."""
+    folder = Path(tempfile.mkdtemp(prefix="routerllm-test-pids-"))
+    folder.chmod(0o777)  # as root the programs run as nobody
+    problem = HumanEvalProblem(
+        task_id="t/sleep",
+        prompt="def f():\n",
+        entry_point="f",
+        canonical_solution="    return 0\n",
+        test="def check(candidate):\n    assert candidate() == 0\n",
+    )
+    completion = (
+        f"    import os, time\n    open({str(folder)!r} + '/' + str(os.getpid()), 'w').close()\n"
+        "    time.sleep(20)\n    return 0\n"
+    )
+    pressed: list[float] = []
+
+    def press_once_two_run() -> None:
+        deadline = time.monotonic() + 60
+        while len(list(folder.iterdir())) < 2 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        pressed.append(time.monotonic())
+        signal.pthread_kill(threading.main_thread().ident or 0, signal.SIGINT)
+
+    presser = threading.Thread(target=press_once_two_run, daemon=True)
+    try:
+        presser.start()
+        with pytest.raises(KeyboardInterrupt):
+            check_many([(problem, completion)] * 6, workers=2, timeout_s=30)
+        stopped_s = time.monotonic() - pressed[0]
+        presser.join()
+        pids = [int(path.name) for path in folder.iterdir()]
+        assert len(pids) == 2  # the four queued never started
+        assert stopped_s < 5, f"the KeyboardInterrupt came {stopped_s:.1f} s after Ctrl-C"
+        for pid in pids:
+            assert_no_leftovers(pid)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def test_a_run_told_to_stop_is_killed_and_says_so() -> None:
+    stop = threading.Event()
+    stop.set()
+    start = time.monotonic()
+    result = run_program("import time\ntime.sleep(20)\n", timeout_s=30, stop=stop)
+    assert time.monotonic() - start < 5
+    assert (result.status, result.detail) == (
+        "killed",
+        "stopped by its caller; process group killed",
+    )
+    with pytest.raises(RouterLLMError, match="stop must be a threading.Event, got bool"):
+        run_program("pass\n", stop=True)  # type: ignore[arg-type]
 
 
 def test_bad_limits_are_rejected() -> None:

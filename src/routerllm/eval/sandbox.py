@@ -113,14 +113,18 @@ def run_program(
     memory_mb: int = 1024,
     max_output_bytes: int = MAX_OUTPUT_BYTES,
     packages: Sequence[str] = (),
+    *,
+    stop: threading.Event | None = None,
 ) -> ExecutionResult:
     """Run ``source`` in a limited child process and classify how it ended.
 
     ``timeout_s`` is wall-clock time; more than ``max_output_bytes`` on stdout and
     stderr together kills the program, and each kept tail is at most that long.
     ``packages`` may be imported besides the standard library
-    (:mod:`routerllm.eval.sandbox_packages`). Raises :class:`RouterLLMError` for bad
-    limits or packages, or if its folder cannot be written or the interpreter cannot start.
+    (:mod:`routerllm.eval.sandbox_packages`). Once ``stop`` is set (by another thread,
+    as :func:`check_many` sets it on Ctrl-C), the program is killed at once: "killed".
+    Raises :class:`RouterLLMError` for bad limits or packages, or if its folder cannot
+    be written or the interpreter cannot start.
     """
     if not isinstance(source, str):
         raise RouterLLMError(
@@ -131,6 +135,8 @@ def run_program(
     except UnicodeEncodeError as e:
         raise RouterLLMError(f"source is not valid UTF-8 text ({e.reason} at {e.start})") from e
     _check_limits(timeout_s, memory_mb, max_output_bytes)
+    if stop is not None and not isinstance(stop, threading.Event):
+        raise RouterLLMError(f"stop must be a threading.Event, got {type(stop).__name__}")
     names = package_names(packages) if packages else ()
     with _PROBE_LOCK:
         executable, isolation = _interpreter(sys.executable)
@@ -159,7 +165,7 @@ def run_program(
         preexec = functools.partial(_enter_sandbox, limits, isolation)
         proc = _start(executable, workdir, preexec, paths)
         try:
-            ending, out, err = _collect(proc, start + timeout_s, max_output_bytes)
+            ending, out, err = _collect(proc, start + timeout_s, max_output_bytes, stop)
         finally:
             with suppress(ProcessLookupError, PermissionError):  # before reaping: while the
                 os.killpg(proc.pid, signal.SIGKILL)  # leader is unreaped its pgid stays unique
@@ -209,9 +215,12 @@ def check_problem(
     memory_mb: int = 1024,
     max_output_bytes: int = MAX_OUTPUT_BYTES,
     packages: Sequence[str] = (),
+    *,
+    stop: threading.Event | None = None,
 ) -> ExecutionResult:
     """Run ``problem.program(completion)`` (prompt + completion + tests + ``check(...)``);
-    ``completion=None`` runs the canonical solution; ``packages`` as for :func:`run_program`."""
+    ``completion=None`` runs the canonical solution; ``packages`` and ``stop`` as for
+    :func:`run_program`."""
     if not _is_problem(problem):
         raise RouterLLMError(f"problem must be a HumanEvalProblem, got {type(problem).__name__}")
     if completion is not None and not isinstance(completion, str):
@@ -220,7 +229,7 @@ def check_problem(
             f"got {type(completion).__name__}"
         )
     program = problem.program(completion)
-    return run_program(program, timeout_s, memory_mb, max_output_bytes, packages)
+    return run_program(program, timeout_s, memory_mb, max_output_bytes, packages, stop=stop)
 
 
 def _is_problem(problem: object) -> bool:
@@ -237,7 +246,9 @@ def check_many(
     packages: Sequence[str] = (),
 ) -> list[ExecutionResult]:
     """:func:`check_problem` on each ``(problem, completion)``, ``workers`` at a time
-    (threads, each waiting on its own process); results in the order of ``items``."""
+    (threads, each waiting on its own process); results in the order of ``items``.
+    Ctrl-C (or a check that raises) stops it at once: the checks not started never
+    start, the running ones' programs are killed, and it returns once none is left."""
     if not is_integer(workers) or workers < 1:  # type: ignore[operator]
         raise RouterLLMError(f"workers must be an integer >= 1, got {workers!r}")
     _check_limits(timeout_s, memory_mb, MAX_OUTPUT_BYTES)
@@ -255,15 +266,22 @@ def check_many(
                 f"items must be (HumanEvalProblem, completion text or None) pairs, got "
                 f"({type(problem).__name__}, {type(completion).__name__})"
             )
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="sandbox") as pool:
-        return list(
-            pool.map(
-                lambda it: check_problem(
-                    it[0], it[1], timeout_s, memory_mb, MAX_OUTPUT_BYTES, names
-                ),
-                pairs,
-            )
-        )
+    stop = threading.Event()
+
+    def check(pair: tuple[HumanEvalProblem, str | None]) -> ExecutionResult:
+        return check_problem(*pair, timeout_s, memory_mb, MAX_OUTPUT_BYTES, names, stop=stop)
+
+    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="sandbox")
+    try:
+        futures = [pool.submit(check, pair) for pair in pairs]
+        return [future.result() for future in futures]
+    except BaseException:
+        # The pool's own exit waited for every running check (each up to its timeout)
+        # before Ctrl-C reached the caller: they are killed at their next poll instead.
+        stop.set()
+        raise
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _start(
@@ -295,9 +313,12 @@ def _start(
         raise RouterLLMError(f"cannot start the sandbox interpreter {executable}: {e}") from e
 
 
-def _collect(proc: subprocess.Popen[bytes], deadline: float, cap: int) -> tuple[str, bytes, bytes]:
+def _collect(
+    proc: subprocess.Popen[bytes], deadline: float, cap: int, stop: threading.Event | None
+) -> tuple[str, bytes, bytes]:
     """Read both pipes, keeping the last ``cap`` bytes of each, until the child exits
-    ("exited"), the deadline passes ("timeout") or more than ``cap`` bytes came ("overflow")."""
+    ("exited"), the deadline passes ("timeout"), more than ``cap`` bytes came ("overflow")
+    or ``stop`` is set ("cancelled")."""
     assert proc.stdout is not None and proc.stderr is not None
     tails = {proc.stdout.fileno(): bytearray(), proc.stderr.fileno(): bytearray()}
     out, err = tails.values()
@@ -308,6 +329,8 @@ def _collect(proc: subprocess.Popen[bytes], deadline: float, cap: int) -> tuple[
         while True:
             exited = os.waitid(os.P_PID, proc.pid, _EXITED_NOT_REAPED) is not None
             now = time.monotonic()
+            if stop is not None and stop.is_set():
+                return "cancelled", bytes(out), bytes(err)
             if now >= deadline:
                 return ("exited" if exited else "timeout"), bytes(out), bytes(err)
             # with both pipes closed (nothing registered) select just sleeps the timeout
@@ -334,6 +357,8 @@ def _classify(
         status, detail = "timeout", f"no result within {timeout_s:g} s; process group killed"
     elif ending == "overflow":
         status, detail = "killed", "output limit exceeded; process group killed"
+    elif ending == "cancelled":
+        status, detail = "killed", "stopped by its caller; process group killed"
     elif returncode == 0:
         status, detail = "passed", "all tests passed"
     elif returncode in (3, 4):
