@@ -31,6 +31,25 @@ def test_every_public_name_is_importable_listed_and_documented() -> None:
         assert re.search(rf"\b{name}\b", python_api), f"{name} is not in README's Python API"
 
 
+@pytest.mark.parametrize("module", ["routerllm", "routerllm.backends"])
+def test_dir_and_tab_completion_show_the_public_api_only(module: str) -> None:
+    """The lazily exporting packages listed their own imports (``Any``, ``TYPE_CHECKING``,
+    ``annotations``) beside their API in dir() and in the REPL's completion."""
+    import importlib
+    import rlcompleter
+
+    package = importlib.import_module(module)
+    assert [name for name in dir(package) if not name.startswith("__")] == sorted(package.__all__)
+    assert "__version__" in dir(routerllm) and "__doc__" in dir(package)
+    completer = rlcompleter.Completer({module.split(".")[0]: routerllm})
+    shown = []
+    while (word := completer.complete(f"{module}.", len(shown))) is not None:
+        shown.append(word)
+    assert sorted(word.removeprefix(f"{module}.").rstrip("(") for word in shown) == sorted(
+        package.__all__
+    )
+
+
 def test_importing_the_public_names_loads_no_heavy_dependency() -> None:
     code = (
         "import sys, routerllm\n"

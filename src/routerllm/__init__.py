@@ -39,4 +39,6 @@ def __getattr__(name: str) -> Any:
 
 
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+    # The API and the dunders: not this file's own imports (Any, TYPE_CHECKING,
+    # annotations), nor the submodules loaded so far, in dir() and tab completion.
+    return sorted({*__all__, *(name for name in globals() if name.startswith("__"))})

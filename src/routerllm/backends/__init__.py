@@ -18,3 +18,8 @@ def __getattr__(name: str) -> Any:
 
         return getattr(base, name)
     raise AttributeError(f"module 'routerllm.backends' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    # As routerllm's: the API and the dunders, in dir() and tab completion.
+    return sorted({*__all__, *(name for name in globals() if name.startswith("__"))})
