@@ -1172,6 +1172,36 @@ def test_a_prediction_of_exactly_what_is_left_fits(predicted: float, fits: bool)
 
 # -- the limits at their boundaries: one rule, a limit is the most that may be spent ----
 # (amounts of $1/4, $1/2, ... are exact in floating point: no rounding decides these)
+@pytest.mark.parametrize(
+    ("limits", "said"),
+    [
+        (
+            {"per_request": 1e-12},
+            "more than the 0 g CO2 left of the 1e-09 g CO2 this request may spend, after the "
+            "3e-09 g CO2 it spent already (budgets.co2_kg.per_request)",
+        ),
+        (
+            {"hourly": 1e-12},
+            "more than the 0 g CO2 left of the hourly budget, after the 3e-09 g CO2 this "
+            "request spent already (budgets.co2_kg.hourly)",
+        ),
+    ],
+)
+def test_a_tiny_limit_that_the_requests_routing_spent_is_said_with_its_figures(
+    tmp_path: Path, limits: dict[str, float], said: str
+) -> None:
+    """A limit of 1e-12 kg that routing had spent read "more than the 0 g CO2 this request
+    may spend (budgets.co2_kg.per_request)": neither the limit nor what was spent."""
+    config = BudgetConfig.model_validate({"co2_kg": limits})
+    budget = CarbonBudget(config, RequestLog(tmp_path / "log.sqlite"), lambda: NOW)
+    with pytest.raises(BudgetExceededError) as e:
+        budget.choose("m", [], True, _predict({"m": 1e-6}), {"co2_kg": 3e-12}, budget.status())
+    assert said in str(e.value)
+    # with nothing spent yet the limit is what is left, said once
+    with pytest.raises(BudgetExceededError, match=r"more than the 1e-09 g CO2 (this|left)"):
+        budget.choose("m", [], True, _predict({"m": 1e-6}), {}, budget.status())
+
+
 def _cost(value: float):  # type: ignore[no-untyped-def]
     from routerllm.carbon.predictor import Prediction
 

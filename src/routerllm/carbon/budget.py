@@ -184,9 +184,14 @@ class CarbonBudget:
         out = []
         for quantity, limits in self.config.limits().items():
             used = spent.get(quantity, 0.0)
-            options = [(s.left - used, f"left of the {s.window} budget (budgets.{quantity}.{s.window})", s.limit * ROUNDING) for s in status if s.quantity == quantity]  # fmt: skip
-            if limits.per_request is not None:
-                options.append((limits.per_request - used, f"this request may spend (budgets.{quantity}.per_request)", limits.per_request * ROUNDING))  # fmt: skip
+            # what the request spent already is said: a tiny limit that its routing took
+            # up read "the 0 g CO2 this request may spend", as if the limit were 0
+            spent_text = amount(quantity, used)
+            after = f", after the {spent_text} this request spent already" if used else ""
+            options = [(s.left - used, f"left of the {s.window} budget{after} (budgets.{quantity}.{s.window})", s.limit * ROUNDING) for s in status if s.quantity == quantity]  # fmt: skip
+            if (limit := limits.per_request) is not None:
+                mine = f"left of the {amount(quantity, limit)} this request may spend, after the {spent_text} it spent already" if used else "this request may spend"  # fmt: skip
+                options.append((limit - used, f"{mine} (budgets.{quantity}.per_request)", limit * ROUNDING))  # fmt: skip
             out.append(Allowance(quantity, *min(options)))
         return out
 
