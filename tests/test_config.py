@@ -1,3 +1,4 @@
+import json
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -392,6 +393,23 @@ def test_a_config_built_in_code_from_a_dict_is_checked_as_a_file_is(tmp_path: Pa
         LimitsConfig(max_prompt_chars="many")
     with pytest.raises(ConfigError, match="^invalid ManagerConfig: budget: unknown key"):
         ManagerConfig.model_validate({"budget": 3})
+
+
+def test_a_config_read_from_json_in_code_is_checked_as_a_file_is(tmp_path: Path) -> None:
+    """pydantic's other ways in, model_validate_json and model_validate_strings, gave its
+    multi-line ValidationError (outside RouterLLMError) until 2026-12-05."""
+    data = tiny_config_dict(tmp_path)
+    assert AppConfig.model_validate_json(json.dumps(data)) == AppConfig(**data)
+    data["generation"] = {"temprature": 0.1}
+    with pytest.raises(ConfigError) as e:
+        AppConfig.model_validate_json(json.dumps(data))
+    assert str(e.value) == (
+        "invalid config: generation.temprature: unknown key (did you mean 'temperature'?)"
+    )
+    with pytest.raises(ConfigError, match=r"^invalid config: \(top level\): Invalid JSON"):
+        AppConfig.model_validate_json("{")
+    with pytest.raises(ConfigError, match=r"^invalid LimitsConfig: max_prompt_chars: .*integer"):
+        LimitsConfig.model_validate_strings({"max_prompt_chars": "many"})
 
 
 def test_an_in_memory_log_is_refused(tmp_path: Path) -> None:

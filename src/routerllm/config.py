@@ -288,7 +288,8 @@ AUTO = "auto"
 
 class AppConfig(StrictConfig):
     """The whole config file. ``load_config`` reads one from YAML; built in code
-    (``AppConfig(**data)``, ``AppConfig.model_validate(data)``) it is checked the same,
+    (``AppConfig(**data)``, ``AppConfig.model_validate(data)``, ``model_validate_json``,
+    ``model_validate_strings``) it is checked the same,
     every problem one :class:`ConfigError`."""
 
     _described_as: ClassVar[str] = "config"

@@ -5,8 +5,10 @@ every config model shares. :mod:`routerllm.config` puts them together into
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import os
+from collections.abc import Iterator
 from types import UnionType
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, Union, get_args, get_origin
 
@@ -96,25 +98,39 @@ class StrictConfig(BaseModel):
 
         def __init__(self, **data: Any) -> None:
             # built in code (AppConfig(**data)): one ConfigError line, as a file's
-            try:
+            with type(self)._checked():
                 super().__init__(**data)
-            except ValidationError as e:
-                raise ConfigError(type(self)._invalid(e)) from None
 
         # as pydantic's own __init__ and RootModel's: a section inside a config is then
         # validated with it, its errors named by their place ("generation.temprature")
         __init__.__pydantic_base_init__ = True
 
+        # pydantic's other ways in, each validating on its own (none calls another)
         @classmethod
         def model_validate(cls, obj: Any, **options: Any) -> Any:
-            try:
+            with cls._checked():
                 return super().model_validate(obj, **options)
-            except ValidationError as e:
-                raise ConfigError(cls._invalid(e)) from None
+
+        @classmethod
+        def model_validate_json(cls, json_data: Any, **options: Any) -> Any:
+            with cls._checked():
+                return super().model_validate_json(json_data, **options)
+
+        @classmethod
+        def model_validate_strings(cls, obj: Any, **options: Any) -> Any:
+            with cls._checked():
+                return super().model_validate_strings(obj, **options)
 
     @classmethod
-    def _invalid(cls, error: ValidationError) -> str:
-        return f"invalid {cls._described_as or cls.__name__}: {format_validation(error, cls)}"
+    @contextlib.contextmanager
+    def _checked(cls) -> Iterator[None]:
+        """pydantic's ValidationError as one ConfigError line ("invalid config: ...")."""
+        try:
+            yield
+        except ValidationError as e:
+            raise ConfigError(
+                f"invalid {cls._described_as or cls.__name__}: {format_validation(e, cls)}"
+            ) from None
 
 
 def _section(field: FieldInfo | None) -> bool:
