@@ -570,9 +570,7 @@ def test_routerllm_train_trains_a_feedback_router(tmp_path: Path) -> None:
     assert router.route("hello, define the word graphs simply please").model in MODELS
 
 
-def test_train_does_not_replace_a_router_learning_from_feedback_unasked(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_train_does_not_replace_a_router_learning_from_feedback_unasked(tmp_path: Path) -> None:
     """``routerllm train --out`` a learning system's router.path replaced the router, and
     all it had learned from feedback, without a word."""
     from .test_learn_cli_inputs import user_error
@@ -588,7 +586,7 @@ def test_train_does_not_replace_a_router_learning_from_feedback_unasked(
     data = write_json(tmp_path / "outcomes.json", *make_rows(40, 0))
     argv = ["train", "--router", "feedback", "--data", str(data), "--out", str(path),
             "--encoder", "hashing"]  # fmt: skip
-    line = user_error(capsys, *argv)
+    line = user_error(*argv)
     assert "a system learns into from feedback" in line and "--overwrite" in line
     assert {p.name: p.read_bytes() for p in path.iterdir()} == learned
     assert main([*argv, "--overwrite"]) == 0  # asked for: replaced

@@ -22,25 +22,22 @@ from routerllm.cli import main
 from routerllm.exceptions import RouterLLMError
 
 from .conftest import cli_in_process
+from .test_cli import assert_one_line_error, assert_usage_error
 from .test_outcome_routing import make_rows, write_json
 
 
-def usage_error(capsys: pytest.CaptureFixture[str], *argv: str) -> str:
+def usage_error(*argv: str) -> str:
     """The argparse error line of a command line argparse refuses (exit status 2)."""
-    with pytest.raises(SystemExit) as exit_info:
-        main(list(argv))
-    assert exit_info.value.code == 2
-    err = capsys.readouterr().err
-    assert "Traceback" not in err
-    return err.strip().splitlines()[-1]
+    run = cli_in_process(*argv)
+    assert_usage_error(run)
+    return run.stderr.strip().splitlines()[-1]
 
 
-def user_error(capsys: pytest.CaptureFixture[str], *argv: str) -> str:
+def user_error(*argv: str) -> str:
     """The one `error:` line of a command the CLI refuses (exit status 2)."""
-    assert main(list(argv)) == 2
-    lines = capsys.readouterr().err.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: "), lines
-    return lines[0]
+    run = cli_in_process(*argv)
+    assert_one_line_error(run)
+    return run.stderr.strip()
 
 
 def unwritable_folder() -> Path:
@@ -75,9 +72,9 @@ def labelled(path: Path, n: int = 40) -> Path:
     ],
 )  # fmt: skip
 def test_every_seed_option_takes_only_seeds_the_libraries_accept(
-    argv: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    argv: list[str], tmp_path: Path
 ) -> None:
-    line = usage_error(capsys, *(a.format(tmp=tmp_path) for a in argv))
+    line = usage_error(*(a.format(tmp=tmp_path) for a in argv))
     assert "argument --seed:" in line and ("out of range: give 0 to 4,294,967,295" in line or
                                           "not a whole number" in line)  # fmt: skip
     assert list(tmp_path.iterdir()) == []  # refused before anything was written
@@ -103,41 +100,39 @@ def test_the_largest_seed_works(tmp_path: Path, capsys: pytest.CaptureFixture[st
     + [(["humaneval", "--out", "{tmp}/he", "--max-new-tokens", "9" * 12], "--max-new-tokens")],
 )
 def test_numeric_options_out_of_range_are_refused_naming_the_option(
-    argv: list[str], option: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    argv: list[str], option: str, tmp_path: Path
 ) -> None:
-    line = usage_error(capsys, *(a.format(tmp=tmp_path) for a in argv))
+    line = usage_error(*(a.format(tmp=tmp_path) for a in argv))
     assert f"argument {option}:" in line
     assert list(tmp_path.iterdir()) == []  # refused before anything was written
 
 
 @pytest.mark.parametrize("budget", ["inf", "-inf", "nan", "0", "-1", "lots"])
-def test_cascade_budget_must_be_a_finite_positive_number(
-    budget: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    line = usage_error(capsys, "humaneval", "--out", str(tmp_path / "he"),
+def test_cascade_budget_must_be_a_finite_positive_number(budget: str, tmp_path: Path) -> None:
+    line = usage_error("humaneval", "--out", str(tmp_path / "he"),
                        "--cascade-budget", budget)  # fmt: skip
     assert "argument --cascade-budget:" in line
     assert not (tmp_path / "he").exists()
 
 
-def test_a_plot_never_replaces_an_input(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_plot_never_replaces_an_input(tmp_path: Path) -> None:
     data = write_json(tmp_path / "train.json", *make_rows(40, 0))
     test = write_json(tmp_path / "test.json", *make_rows(20, 1))
     before = data.read_bytes(), test.read_bytes()
     common = ["eval-routing", "--data", str(data), "--test", str(test), "--encoder", "hashing"]
     for plot in (data, test, tmp_path / "curves.jpg", tmp_path / "curves"):
-        assert "give a path ending in .png" in user_error(capsys, *common, "--plot", str(plot))
+        assert "give a path ending in .png" in user_error(*common, "--plot", str(plot))
     # The same file under another name: a link, or the models.json beside the data.
     (tmp_path / "link.png").symlink_to(test)
-    line = user_error(capsys, *common, "--plot", str(tmp_path / "link.png"))
+    line = user_error(*common, "--plot", str(tmp_path / "link.png"))
     assert "would overwrite the --test input" in line and "choose another --plot" in line
     (tmp_path / "models.json").write_text(json.dumps({"small": {"size": 1}, "big": {"size": 9}}))
     (tmp_path / "models.png").symlink_to(tmp_path / "models.json")
-    line = user_error(capsys, *common, "--plot", str(tmp_path / "models.png"))
+    line = user_error(*common, "--plot", str(tmp_path / "models.png"))
     assert "would overwrite the --data models input" in line
     (tmp_path / "dir.png").mkdir()
-    assert "is a folder" in user_error(capsys, *common, "--plot", str(tmp_path / "dir.png"))
-    assert "which is a file" in user_error(capsys, *common, "--plot", str(data / "c.png"))
+    assert "is a folder" in user_error(*common, "--plot", str(tmp_path / "dir.png"))
+    assert "which is a file" in user_error(*common, "--plot", str(data / "c.png"))
     assert (data.read_bytes(), test.read_bytes()) == before
 
 
@@ -163,75 +158,63 @@ def test_test_prompts_also_in_train_are_said_once_on_stdout_not_warned(tmp_path:
     assert json.loads(as_json.stdout)["removed_overlap"] == 3
 
 
-def test_a_plot_it_cannot_write_is_refused_before_the_evaluation(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_a_plot_it_cannot_write_is_refused_before_the_evaluation(tmp_path: Path) -> None:
     """Until 2026-12-04 a --plot in a folder nothing could be created in was found only
     once every router was trained and evaluated: the figures were lost, and the error
     named the plot's temporary file (``/proc/.c.png.x1y2.partial``)."""
     data = write_json(tmp_path / "train.json", *make_rows(40, 0))
     plot = unwritable_folder() / "routerllm-test" / "c.png"
-    line = user_error(capsys, "eval-routing", "--data", str(data), "--encoder", "hashing",
+    line = user_error("eval-routing", "--data", str(data), "--encoder", "hashing",
                       "--plot", str(plot))  # fmt: skip
     assert line.startswith(f"error: --plot {plot}: nothing can be written in /proc (")
     assert line.endswith("give a folder you can write to (nothing was evaluated)")
 
 
-def test_a_test_set_without_a_training_model_says_what_to_give(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_a_test_set_without_a_training_model_says_what_to_give(tmp_path: Path) -> None:
     data = write_json(tmp_path / "train.json", *make_rows(40, 0))
     rows = json.loads(data.read_text())
     for row in rows:
         del row["scores"]["big"]
     (tmp_path / "t").mkdir()
     (tmp_path / "t" / "test.json").write_text(json.dumps(rows))
-    line = user_error(capsys, "eval-routing", "--data", str(data),
+    line = user_error("eval-routing", "--data", str(data),
                       "--test", str(tmp_path / "t" / "test.json"), "--encoder", "hashing")  # fmt: skip
     assert "has no scores for big, which the training data" in line
     assert "give a test set scored on each of them" in line
 
 
-def test_train_and_generate_data_never_write_over_their_input(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_train_and_generate_data_never_write_over_their_input(tmp_path: Path) -> None:
     out = tmp_path / "out"
     out.mkdir()
     data = labelled(out / "config.json")
     before = data.read_bytes()
-    line = user_error(
-        capsys, "train", "--data", str(data), "--out", str(out), "--encoder", "hashing"
-    )
+    line = user_error("train", "--data", str(data), "--out", str(out), "--encoder", "hashing")
     assert "would overwrite the --data input" in line and "choose another --out" in line
     tiny = out / "full.json"
     tiny.write_text(json.dumps([{"prompt": "p", "target_audience": "Beginners"}]))
-    line = user_error(capsys, "generate-data", "--tiny-codes", str(tiny), "--out", str(out))
+    line = user_error("generate-data", "--tiny-codes", str(tiny), "--out", str(out))
     assert "would overwrite the --tiny-codes input" in line
     assert data.read_bytes() == before and json.loads(tiny.read_text())[0]["prompt"] == "p"
     assert sorted(p.name for p in out.iterdir()) == ["config.json", "full.json"]
 
 
-def test_val_is_refused_where_it_would_be_ignored(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_val_is_refused_where_it_would_be_ignored(tmp_path: Path) -> None:
     folder = tmp_path / "data"
     folder.mkdir()
     labelled(folder / "train.json")
     labelled(folder / "val.json", 8)
     other = labelled(tmp_path / "other.json", 8)
     out = str(tmp_path / "o")
-    line = user_error(capsys, "train", "--data", str(folder), "--val", str(other), "--out", out)
+    line = user_error("train", "--data", str(folder), "--val", str(other), "--out", out)
     assert "with a --data folder" in line and f"--data {folder / 'train.json'}" in line
     outcomes = write_json(tmp_path / "outcomes.json", *make_rows(40, 0))
-    line = user_error(capsys, "train", "--router", "knn", "--data", str(outcomes),
+    line = user_error("train", "--router", "knn", "--data", str(outcomes),
                       "--val", str(other), "--out", out)  # fmt: skip
     assert "--val is for the classifier" in line
     assert not Path(out).exists()
 
 
-def test_an_empty_training_or_validation_file_is_refused(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_an_empty_training_or_validation_file_is_refused(tmp_path: Path) -> None:
     """An empty --val file trained on with no validation at all (the last epoch kept,
     not the best), and an empty train.json said only "fit needs at least one training
     prompt"."""
@@ -239,13 +222,13 @@ def test_an_empty_training_or_validation_file_is_refused(
     empty.write_text("[]")
     out = str(tmp_path / "o")
     common = ["--out", out, "--encoder", "hashing", "--epochs", "1"]
-    line = user_error(capsys, "train", "--data", str(data), "--val", str(empty), *common)
+    line = user_error("train", "--data", str(data), "--val", str(empty), *common)
     assert line == f"error: {empty} holds no prompts; give a file with labelled prompts"
     folder = tmp_path / "data"
     folder.mkdir()
     (folder / "train.json").write_text("[]")
     labelled(folder / "val.json", 8)
-    line = user_error(capsys, "train", "--data", str(folder), *common)
+    line = user_error("train", "--data", str(folder), *common)
     assert (
         line
         == f"error: {folder / 'train.json'} holds no prompts; give a file with labelled prompts"
@@ -253,9 +236,7 @@ def test_an_empty_training_or_validation_file_is_refused(
     assert not Path(out).exists()
 
 
-def test_the_other_kind_of_data_file_says_which_command_takes_it(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_the_other_kind_of_data_file_says_which_command_takes_it(tmp_path: Path) -> None:
     """Outcome data given to the classifier (or to test), and labelled prompts given to
     an outcome router, said only which keys were missing, not that it is the other kind
     of file, which another command (or router) reads. A RouterBench CSV was "not valid
@@ -272,10 +253,10 @@ def test_the_other_kind_of_data_file_says_which_command_takes_it(
         (csv_file, "is a CSV file, read as outcome data (RouterBench), not labelled prompts (a JSON list of {text, label})"),
     ):  # fmt: skip
         for argv in (["train", "--out", out, "--encoder", "hashing"], ["test", "--router-type", "rules"]):  # fmt: skip
-            line = user_error(capsys, *argv, "--data", str(file))
+            line = user_error(*argv, "--data", str(file))
             assert line == f"error: {file} {kind}: {routers}"
     for argv in (["train", "--router", "knn", "--out", out], ["eval-routing"]):
-        line = user_error(capsys, *argv, "--data", str(data), "--encoder", "hashing")
+        line = user_error(*argv, "--data", str(data), "--encoder", "hashing")
         assert line == (
             f"error: {data} holds labelled prompts ({{text, label}}), not outcome data "
             "({question, scores}): the classifier trains on them (routerllm train --router "
@@ -284,15 +265,13 @@ def test_the_other_kind_of_data_file_says_which_command_takes_it(
     assert not Path(out).exists()
 
 
-def test_a_data_file_that_is_not_utf8_says_so_and_how_to_fix_it(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_a_data_file_that_is_not_utf8_says_so_and_how_to_fix_it(tmp_path: Path) -> None:
     """A Latin-1 file, or the UTF-16 one Windows PowerShell's `>` writes, was "not valid
     JSON ('utf-8' codec can't decode byte 0xff in position 0: invalid start byte)"."""
     data = labelled(tmp_path / "l.json")
     latin = tmp_path / "latin.json"
     latin.write_bytes(data.read_bytes().replace(b"prompt", b"pr\xe9mpt", 1))
-    line = user_error(capsys, "train", "--data", str(latin), "--out", str(tmp_path / "o"),
+    line = user_error("train", "--data", str(latin), "--out", str(tmp_path / "o"),
                       "--encoder", "hashing")  # fmt: skip
     assert line == (
         f"error: {latin}: not UTF-8 text (line 1: byte 0xe9); convert it to UTF-8 first"
@@ -300,14 +279,14 @@ def test_a_data_file_that_is_not_utf8_says_so_and_how_to_fix_it(
     outcomes = write_json(tmp_path / "outcomes.json", *make_rows(40, 0))
     wide = tmp_path / "wide.json"
     wide.write_bytes(outcomes.read_text().encode("utf-16"))  # with its byte-order mark
-    line = user_error(capsys, "eval-routing", "--data", str(wide), "--encoder", "hashing")
+    line = user_error("eval-routing", "--data", str(wide), "--encoder", "hashing")
     assert line == (
         f"error: {wide}: UTF-16 text (as Windows PowerShell's > writes it), not UTF-8; "
         "convert it to UTF-8 first"
     )
     csv_file = tmp_path / "latin.csv"
     csv_file.write_bytes(b"prompt,a,a|total_cost\nd\xe9j\xe0 vu,1,0.5\n")
-    line = user_error(capsys, "train", "--router", "knn", "--data", str(csv_file),
+    line = user_error("train", "--router", "knn", "--data", str(csv_file),
                       "--out", str(tmp_path / "o"), "--encoder", "hashing")  # fmt: skip
     assert line == (
         f"error: {csv_file}: not UTF-8 text (line 2: byte 0xe9); convert it to UTF-8 first"
@@ -316,7 +295,7 @@ def test_a_data_file_that_is_not_utf8_says_so_and_how_to_fix_it(
     rows = b'{"prompt": "caf\xe9", "target_audience": "beginners"}\n'
     for name, text in (("tc.jsonl", b"\n" + rows), ("tc.csv", b"prompt,target_audience\ncaf\xe9,x\n")):  # fmt: skip
         (tmp_path / name).write_bytes(text)
-        line = user_error(capsys, "generate-data", "--out", str(tmp_path / "g"),
+        line = user_error("generate-data", "--out", str(tmp_path / "g"),
                           "--tiny-codes", str(tmp_path / name))  # fmt: skip
         assert line == f"error: {tmp_path / name}: not UTF-8 text (line 2: byte 0xe9); convert it to UTF-8 first"  # fmt: skip
     assert not (tmp_path / "g").exists()
@@ -359,11 +338,9 @@ def test_training_says_when_validation_prompts_are_trained_on_or_labels_disagree
 
 
 @pytest.mark.parametrize("rate", ["0", "-0.001", "nan", "inf"])
-def test_a_zero_learning_rate_is_refused_not_replaced(
-    rate: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_a_zero_learning_rate_is_refused_not_replaced(rate: str, tmp_path: Path) -> None:
     data = labelled(tmp_path / "d.json")
-    line = user_error(capsys, "train", "--data", str(data), "--out", str(tmp_path / "o"),
+    line = user_error("train", "--data", str(data), "--out", str(tmp_path / "o"),
                       "--encoder", "hashing", "--learning-rate", rate)  # fmt: skip
     assert f"argument --learning-rate: {rate} must be a finite number > 0" in line
     assert not (tmp_path / "o" / "config.json").exists()
@@ -385,17 +362,17 @@ def test_a_zero_learning_rate_is_refused_not_replaced(
     ],
 )
 def test_a_classifier_number_out_of_range_names_its_option(
-    option: str, value: str, message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    option: str, value: str, message: str, tmp_path: Path
 ) -> None:
     """They said "bad training arguments: epochs=0 (must be positive)", which names no
     option, after the data was read; an outcome router still says the option is not its."""
     data = labelled(tmp_path / "d.json")
     out = str(tmp_path / "o")
-    line = user_error(capsys, "train", "--data", str(data), "--out", out,
+    line = user_error("train", "--data", str(data), "--out", out,
                       "--encoder", "hashing", option, value)  # fmt: skip
     assert line == f"error: argument {option}: {message}"
     outcomes = write_json(tmp_path / "outcomes.json", *make_rows(40, 0))
-    line = user_error(capsys, "train", "--router", "logreg", "--data", str(outcomes),
+    line = user_error("train", "--router", "logreg", "--data", str(outcomes),
                       "--out", out, option, value)  # fmt: skip
     assert f"{option} is for the classifier" in line
     assert not Path(out).exists()
@@ -535,7 +512,7 @@ def test_a_rerun_without_resume_keeps_the_epochs_of_a_run_that_did_not_finish(
         "them (nothing was changed)"
     )
     # (a few more epochs than it holds, not 100000: where it is not refused, it ends)
-    assert user_error(capsys, *train(done + 5)) == refused
+    assert user_error(*train(done + 5)) == refused
     assert checkpoint.read_bytes() == before and not (out / "config.json").exists()
     # as it says: --resume continues after the finished epochs (here, to one more)
     assert main(train(done + 1, "--resume")) == 0
@@ -547,7 +524,7 @@ def test_a_rerun_without_resume_keeps_the_epochs_of_a_run_that_did_not_finish(
     for saved in ("config.json", "weights.npz"):
         (out / saved).unlink()
     stopped_saving = refused.replace(f"1-{done} of 100000", "1-2 of 2")
-    assert user_error(capsys, *train(2)) == stopped_saving.replace(f"epoch {done},", "epoch 2,")
+    assert user_error(*train(2)) == stopped_saving.replace(f"epoch {done},", "epoch 2,")
     assert main(train(3, "--overwrite")) == 0  # as it says: trains afresh
     assert json.loads(capsys.readouterr().out)["epochs_run"] == [1, 2, 3]
 
@@ -576,8 +553,8 @@ def test_a_rerun_without_resume_keeps_a_newer_routerllms_unfinished_checkpoint(
         "one reads version 1): upgrade routerllm to resume it, or delete it (or its "
         "checkpoints folder) to train from scratch"
     )
-    assert user_error(capsys, *argv) == newer
-    assert user_error(capsys, *argv, "--resume") == newer
+    assert user_error(*argv) == newer
+    assert user_error(*argv, "--resume") == newer
     assert checkpoint.read_bytes() == before
     assert main([*argv, "--overwrite"]) == 0  # as it says: replaced only when asked to
     assert torch.load(checkpoint, weights_only=True)["version"] == 1
@@ -687,64 +664,56 @@ def test_humaneval_interrupted_before_its_store_exists_says_nothing_was_run(
     ]
 
 
-def test_a_target_naming_an_unknown_model_is_refused_before_the_fit(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_a_target_naming_an_unknown_model_is_refused_before_the_fit(tmp_path: Path) -> None:
     outcomes = write_json(tmp_path / "outcomes.json", *make_rows(40, 0))
     out = tmp_path / "o"
     # The encoder would fail as it loads: the target is refused before that.
     missing = f"hf:{tmp_path / 'no-such-encoder'}"
-    line = user_error(capsys, "train", "--router", "quality", "--data", str(outcomes),
+    line = user_error("train", "--router", "quality", "--data", str(outcomes),
                       "--out", str(out), "--calibrate", "max_share:nomodel=0.3",
                       "--encoder", missing)  # fmt: skip
     assert "unknown model 'nomodel' in target" in line and not out.exists()
 
 
-def test_options_the_router_does_not_use_are_refused_not_ignored(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_options_the_router_does_not_use_are_refused_not_ignored(tmp_path: Path) -> None:
     data = labelled(tmp_path / "train.json")
     outcomes = write_json(tmp_path / "outcomes.json", *make_rows(40, 0))
     out = str(tmp_path / "o")
-    line = user_error(capsys, "train", "--data", str(data), "--out", out,
+    line = user_error("train", "--data", str(data), "--out", out,
                       "--calibrate", "quality=0.9")  # fmt: skip
     assert "--calibrate is for outcome routers" in line and "'classifier'" in line
-    line = user_error(capsys, "train", "--data", str(data), "--out", out,
+    line = user_error("train", "--data", str(data), "--out", out,
                       "--cost", "price", "--decision", "threshold")  # fmt: skip
     assert "--cost, --decision are for outcome routers" in line
-    line = user_error(capsys, "train", "--router", "logreg", "--data", str(outcomes),
+    line = user_error("train", "--router", "logreg", "--data", str(outcomes),
                       "--out", out, "--epochs", "0", "--mode", "full", "--resume")  # fmt: skip
     assert "--mode, --epochs, --resume are for the classifier" in line
-    line = user_error(capsys, "eval-routing", "--data", str(outcomes), "--test", str(outcomes),
+    line = user_error("eval-routing", "--data", str(outcomes), "--test", str(outcomes),
                       "--test-fraction", "0.5")  # fmt: skip
     assert "--test-fraction splits --data when there is no --test" in line
     assert not Path(out).exists()
 
 
-def test_an_option_value_nested_too_deeply_is_a_usage_error(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_an_option_value_nested_too_deeply_is_a_usage_error(tmp_path: Path) -> None:
     """`--option k=[[[[...` (read as JSON) was a RecursionError traceback from argparse."""
     outcomes = write_json(tmp_path / "outcomes.json", *make_rows(40, 0))
-    line = usage_error(capsys, "train", "--router", "knn", "--data", str(outcomes),
+    line = usage_error("train", "--router", "knn", "--data", str(outcomes),
                        "--out", str(tmp_path / "o"), "--option", "k=" + "[" * 100_000)  # fmt: skip
     assert line.startswith("routerllm train: error: argument --option: 'k=[[[[")
     assert line.endswith("is nested too deeply to read as JSON")
     assert not (tmp_path / "o").exists()
 
 
-def test_train_checks_its_out_folder_before_training(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_train_checks_its_out_folder_before_training(tmp_path: Path) -> None:
     outcomes = write_json(tmp_path / "outcomes.json", *make_rows(40, 0))
     (tmp_path / "afile.txt").write_text("keep")
-    line = user_error(capsys, "train", "--router", "knn", "--data", str(outcomes),
+    line = user_error("train", "--router", "knn", "--data", str(outcomes),
                       "--out", str(tmp_path / "afile.txt" / "r"))  # fmt: skip
     assert "afile.txt is a file" in line
     theirs = tmp_path / "othertool"
     theirs.mkdir()
     (theirs / "config.json").write_text('{"their": "settings"}')
-    line = user_error(capsys, "train", "--data", str(labelled(tmp_path / "l.json")),
+    line = user_error("train", "--data", str(labelled(tmp_path / "l.json")),
                       "--out", str(theirs), "--encoder", "hashing")  # fmt: skip
     assert "not a saved RouterLLM router" in line
     assert sorted(p.name for p in theirs.iterdir()) == ["config.json"]  # no checkpoints/
@@ -752,22 +721,16 @@ def test_train_checks_its_out_folder_before_training(
     blocked = tmp_path / "blocked"
     blocked.mkdir()
     (blocked / "checkpoints").write_text("x")  # a file where the checkpoints go
-    line = user_error(
-        capsys, "train", "--data", data, "--out", str(blocked), "--encoder", "hashing"
-    )
+    line = user_error("train", "--data", data, "--out", str(blocked), "--encoder", "hashing")
     assert "checkpoints is a file, where a folder goes" in line
     (blocked / "checkpoints").unlink()
     (blocked / "checkpoints" / "checkpoint.pt").mkdir(parents=True)
-    line = user_error(
-        capsys, "train", "--data", data, "--out", str(blocked), "--encoder", "hashing"
-    )
+    line = user_error("train", "--data", data, "--out", str(blocked), "--encoder", "hashing")
     assert "checkpoint.pt is a folder, where a file will be written" in line
 
 
 @pytest.mark.parametrize("router", ["classifier", "logreg"])
-def test_train_refuses_an_out_it_cannot_write_before_training(
-    router: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_train_refuses_an_out_it_cannot_write_before_training(router: str, tmp_path: Path) -> None:
     """Until 2026-12-04 an --out nothing could be created in failed only at the save
     (after an epoch, for the classifier): the check tries it, as root too."""
     if router == "classifier":
@@ -777,7 +740,7 @@ def test_train_refuses_an_out_it_cannot_write_before_training(
         argv = ["train", "--router", router, "--data", str(outcomes)]
     argv += ["--encoder", "hashing", "--json"]
     (tmp_path / "afile.txt").write_text("keep")
-    line = user_error(capsys, *argv, "--out", str(tmp_path / "afile.txt" / "r"))
+    line = user_error(*argv, "--out", str(tmp_path / "afile.txt" / "r"))
     assert "afile.txt is a file; give a folder" in line
     assert (tmp_path / "afile.txt").read_text() == "keep"
     # Root may create anything in a chmod 0o500 folder, but nothing in /proc.
@@ -788,14 +751,12 @@ def test_train_refuses_an_out_it_cannot_write_before_training(
         pass
     else:
         pytest.skip("/proc takes new folders here: no folder that refuses root to test with")
-    line = user_error(capsys, *argv, "--out", str(folder / "routerllm-test" / "r"))
+    line = user_error(*argv, "--out", str(folder / "routerllm-test" / "r"))
     assert f"nothing can be written in {folder}" in line
     assert "give a folder you can write to (nothing was trained)" in line
 
 
-def test_an_out_that_is_a_broken_link_is_refused_before_the_work(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_an_out_that_is_a_broken_link_is_refused_before_the_work(tmp_path: Path) -> None:
     """A link to nothing (its target deleted or not mounted) passed the checks of --out
     and --plot, which asked whether the path exists: the work was done, then lost at the
     save ("[Errno 17] File exists"; eval-routing's figures too)."""
@@ -807,34 +768,30 @@ def test_an_out_that_is_a_broken_link_is_refused_before_the_work(
     data = labelled(tmp_path / "l.json")
     for out in (link, loop):
         said = f"{out} is a broken link (to {os.readlink(out)})"
-        line = user_error(capsys, "train", "--router", "knn", "--data", str(outcomes),
+        line = user_error("train", "--router", "knn", "--data", str(outcomes),
                           "--out", str(out), "--encoder", "hashing")  # fmt: skip
         assert line == f"error: --out {out}: {said}; give a folder for the router"
-        line = user_error(capsys, "train", "--data", str(data), "--out", str(out / "r"),
+        line = user_error("train", "--data", str(data), "--out", str(out / "r"),
                           "--encoder", "hashing", "--epochs", "1")  # fmt: skip
         assert line == f"error: --out {out / 'r'}: {said}; give a folder for the router"
-        line = user_error(capsys, "generate-data", "--out", str(out), "--n", "40")
+        line = user_error("generate-data", "--out", str(out), "--n", "40")
         # until 2026-12-05 a broken link was said to exist
         assert line == f"error: --out {out}: {said}, not a directory; choose another --out"
-        line = user_error(capsys, "eval-routing", "--data", str(outcomes), "--encoder", "hashing",
+        line = user_error("eval-routing", "--data", str(outcomes), "--encoder", "hashing",
                           "--plot", str(out / "c.png"))  # fmt: skip
         assert line == f"error: --plot {out / 'c.png'} is under {out}, which {said[len(str(out)) + 1:]}"  # fmt: skip
-        line = user_error(
-            capsys, "train-gate", "--run", str(tmp_path / "no-run"), "--out", str(out)
-        )
+        line = user_error("train-gate", "--run", str(tmp_path / "no-run"), "--out", str(out))
         assert line == f"error: {said}; save the gate to a directory"
     assert not (tmp_path / "gone").exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["l.json", "loop", "models.json", "out", "outcomes.json"]  # fmt: skip
 
 
-def test_generate_data_does_not_replace_existing_splits_unasked(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_generate_data_does_not_replace_existing_splits_unasked(tmp_path: Path) -> None:
     out = tmp_path / "data"
     out.mkdir()
     mine = labelled(out / "train.json", 8)
     before = mine.read_bytes()
-    line = user_error(capsys, "generate-data", "--out", str(out), "--n", "40")
+    line = user_error("generate-data", "--out", str(out), "--n", "40")
     assert "already holds train.json" in line and "--overwrite" in line
     assert mine.read_bytes() == before and sorted(p.name for p in out.iterdir()) == ["train.json"]
     assert main(["generate-data", "--out", str(out), "--n", "40", "--overwrite"]) == 0
@@ -843,26 +800,24 @@ def test_generate_data_does_not_replace_existing_splits_unasked(
 
 @pytest.mark.parametrize("router", ["classifier", "quality"])
 def test_testing_a_learning_router_by_type_says_to_train_it_and_give_its_folder(
-    router: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    router: str, tmp_path: Path
 ) -> None:
     """`test --router-type classifier` said "call fit(), or check that the saved router's
     folder has its weights.npz": no folder was given, and the CLI has no fit()."""
     data = labelled(tmp_path / "d.json")
-    line = user_error(capsys, "test", "--router-type", router, "--data", str(data))
+    line = user_error("test", "--router-type", router, "--data", str(data))
     assert line == (
         f"error: router {router!r} learns: train it first (routerllm train --router {router} "
         "--out DIR ...), then test it with --router-model DIR"
     )
 
 
-def test_a_router_model_given_as_a_file_says_a_saved_router_is_a_folder(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_a_router_model_given_as_a_file_says_a_saved_router_is_a_folder(tmp_path: Path) -> None:
     """`test --router-model` given a file (the saved router's config.json, a data file)
     said "cannot read a saved router: [Errno 20] Not a directory: '.../config.json'"."""
     data = labelled(tmp_path / "d.json")
     before = data.read_bytes()
-    line = user_error(capsys, "test", "--router-model", str(data), "--data", str(data))
+    line = user_error("test", "--router-model", str(data), "--data", str(data))
     assert line == (
         f"error: {data} is a file: a saved router is the folder routerllm train saved it in "
         "(its --out), holding config.json"
@@ -870,22 +825,20 @@ def test_a_router_model_given_as_a_file_says_a_saved_router_is_a_folder(
     assert data.read_bytes() == before
 
 
-def test_folders_and_foreign_files_are_named_as_such(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    line = user_error(capsys, "test", "--router-type", "rules", "--data", str(tmp_path))
+def test_folders_and_foreign_files_are_named_as_such(tmp_path: Path) -> None:
+    line = user_error("test", "--router-type", "rules", "--data", str(tmp_path))
     assert f"{tmp_path} is a directory; give the dataset file (.json) inside it" in line
-    line = user_error(capsys, "generate-data", "--out", str(tmp_path / "g"),
+    line = user_error("generate-data", "--out", str(tmp_path / "g"),
                       "--tiny-codes", str(tmp_path))  # fmt: skip
     assert f"{tmp_path} is a directory; give the tiny-codes file inside it" in line
     foreign = tmp_path / "foreign"
     foreign.mkdir()
     (foreign / "config.json").write_text('{"a": 1}')
-    line = user_error(capsys, "test", "--router-model", str(foreign),
+    line = user_error("test", "--router-model", str(foreign),
                       "--data", str(labelled(tmp_path / "l.json")))  # fmt: skip
     assert "not a saved RouterLLM router (its config.json has no 'router' setting)" in line
     two = write_json(tmp_path / "two.json", *make_rows(2, 0))
-    line = user_error(capsys, "train", "--router", "knn", "--data", str(two), "--out",
+    line = user_error("train", "--router", "knn", "--data", str(two), "--out",
                       str(tmp_path / "r"), "--calibrate", "max_cost=0.5")  # fmt: skip
     assert "--calibrate sets the knob on 20 % of --data" in line and "2 prompt(s)" in line
 
@@ -901,26 +854,22 @@ def tiny_codes_file(path: Path, per_audience: int) -> Path:
     return path
 
 
-def test_generate_data_refuses_tiny_codes_too_small_for_every_split(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_generate_data_refuses_tiny_codes_too_small_for_every_split(tmp_path: Path) -> None:
     """Five rows per audience wrote val.json or test.json without a class (or empty),
     silently; --n has a minimum for that reason."""
     tiny = tiny_codes_file(tmp_path / "tc.jsonl", 5)
     out = tmp_path / "out"
-    line = user_error(capsys, "generate-data", "--tiny-codes", str(tiny), "--out", str(out))
+    line = user_error("generate-data", "--tiny-codes", str(tiny), "--out", str(out))
     assert "5 prompt(s) per class after balancing leave the" in line
     assert "at least 10 usable rows for each audience" in line and not out.exists()
     # the file has enough rows, --n cut them: the remedy is --n, not another file
     enough = tiny_codes_file(tmp_path / "enough.jsonl", 50)
-    line = user_error(
-        capsys, "generate-data", "--tiny-codes", str(enough), "--out", str(out), "--n", "9"
-    )
+    line = user_error("generate-data", "--tiny-codes", str(enough), "--out", str(out), "--n", "9")
     assert line.endswith("give --n 30 or more") and not out.exists()
 
 
 def test_generate_data_refuses_an_out_file_before_reading_tiny_codes(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """--out naming a file (or a folder under one) was found only when the first split
     was written: after reading, balancing and splitting the whole tiny-codes file (the
@@ -935,7 +884,7 @@ def test_generate_data_refuses_an_out_file_before_reading_tiny_codes(
     file = tmp_path / "notes.txt"
     file.write_text("mine")
     for out in (file, file / "data"):
-        line = user_error(capsys, "generate-data", "--tiny-codes", str(tiny), "--out", str(out))
+        line = user_error("generate-data", "--tiny-codes", str(tiny), "--out", str(out))
         assert line == (
             f"error: --out {out}: {file} is a file, not a directory; choose another --out"
         )
@@ -943,7 +892,7 @@ def test_generate_data_refuses_an_out_file_before_reading_tiny_codes(
 
 
 def test_generate_data_refuses_an_out_it_cannot_write_before_reading_tiny_codes(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """An --out nothing could be created in failed only when the first split was written
     (after reading the whole tiny-codes file), as "No such file or directory"."""
@@ -958,7 +907,7 @@ def test_generate_data_refuses_an_out_it_cannot_write_before_reading_tiny_codes(
     tiny = tiny_codes_file(tmp_path / "tc.jsonl", 20)
     out = unwritable_folder() / "routerllm-test" / "data"
     for extra in (["--tiny-codes", str(tiny)], []):
-        line = user_error(capsys, "generate-data", *extra, "--out", str(out), "--n", "40")
+        line = user_error("generate-data", *extra, "--out", str(out), "--n", "40")
         assert line == (
             f"error: --out {out}: nothing can be written in {unwritable_folder()} (No such file "
             "or directory); give a folder you can write to (nothing was written)"
@@ -970,7 +919,6 @@ def test_generate_data_refuses_an_out_it_cannot_write_before_reading_tiny_codes(
 def test_humaneval_refuses_an_out_it_cannot_write_before_loading_problems(
     tiny_config_path: Path,
     tmp_path: Path,
-    capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """It said "[Errno 2] No such file or directory", once the problems (and a --train-on
@@ -982,27 +930,25 @@ def test_humaneval_refuses_an_out_it_cannot_write_before_loading_problems(
 
     monkeypatch.setattr(humaneval_plan, "load_code_problems", load)
     out = unwritable_folder() / "routerllm-test" / "run"
-    line = user_error(capsys, "humaneval", "--config", str(tiny_config_path), "--out",
+    line = user_error("humaneval", "--config", str(tiny_config_path), "--out",
                       str(out), "--systems", "direct-light", "--limit", "1")  # fmt: skip
     assert line.startswith(f"error: cannot write the results to {out}: nothing can be written")
     assert line.endswith("give a folder you can write to (nothing was run)")
 
 
-def test_humaneval_out_under_a_file_names_the_file(
-    tiny_config_path: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_humaneval_out_under_a_file_names_the_file(tiny_config_path: Path, tmp_path: Path) -> None:
     """It said "[Errno 17] File exists" (or "[Errno 20] Not a directory")."""
     file = tmp_path / "results"
     file.write_text("mine")
     for out in (file, file / "run"):
-        line = user_error(capsys, "humaneval", "--config", str(tiny_config_path), "--out",
+        line = user_error("humaneval", "--config", str(tiny_config_path), "--out",
                           str(out), "--systems", "direct-light", "--limit", "1")  # fmt: skip
         assert line == f"error: cannot write the results to {out}: {file} is a file; give --out a folder"  # fmt: skip
     assert file.read_text() == "mine"
 
 
 def test_a_run_given_as_a_file_or_holding_no_store_file_says_what_it_is(
-    tiny_config_path: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tiny_config_path: Path, tmp_path: Path
 ) -> None:
     """Until 2026-12-04 --run (and --train-on) given the run's results.sqlite itself, or
     a run whose results.sqlite is a folder, said "no results.sqlite there; make that run
@@ -1016,7 +962,7 @@ def test_a_run_given_as_a_file_or_holding_no_store_file_says_what_it_is(
         db.execute("CREATE TABLE generations (task_id TEXT)")
     before = store.read_bytes()
     train_gate = ["train-gate", "--config", str(tiny_config_path), "--out", str(tmp_path / "g")]
-    line = user_error(capsys, *train_gate, "--run", str(store))
+    line = user_error(*train_gate, "--run", str(store))
     assert line == (
         f"error: --run {store} is a file: give the folder of a routerllm humaneval run (the "
         f"--out it was given), here {run}"
@@ -1025,19 +971,17 @@ def test_a_run_given_as_a_file_or_holding_no_store_file_says_what_it_is(
         load_training_run(store, ["a", "b"], "a", set())
     notes = tmp_path / "notes.txt"
     notes.write_text("mine")
-    line = user_error(capsys, *train_gate, "--run", str(notes))
+    line = user_error(*train_gate, "--run", str(notes))
     assert line.endswith("is a file: give the folder of a routerllm humaneval run (the --out it was given)")  # fmt: skip
     assert store.read_bytes() == before and notes.read_text() == "mine"
     folder = tmp_path / "odd"
     (folder / "results.sqlite").mkdir(parents=True)
-    line = user_error(capsys, *train_gate, "--run", str(folder))
+    line = user_error(*train_gate, "--run", str(folder))
     assert "results.sqlite is a directory" in line and "make that run first" not in line
     assert not (tmp_path / "g").exists()
 
 
-def test_generate_data_caps_a_tiny_codes_file_at_n(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_generate_data_caps_a_tiny_codes_file_at_n(tmp_path: Path) -> None:
     """--n with --tiny-codes was ignored: every usable row was written (on the real
     1.6M-row file, a dataset of hundreds of MB where a few thousand were asked)."""
     tiny = tiny_codes_file(tmp_path / "tc.jsonl", 20)
@@ -1046,18 +990,16 @@ def test_generate_data_caps_a_tiny_codes_file_at_n(
     assert main([*argv, "--n", "40"]) == 0
     capped = json.loads((out / "full.json").read_text())
     assert len(capped) == 39 and len({i["label"] for i in capped}) == 3  # 13 an audience
-    assert "too small" in user_error(capsys, *argv, "--n", "2", "--overwrite")
+    assert "too small" in user_error(*argv, "--n", "2", "--overwrite")
     assert main([*argv, "--overwrite"]) == 0
     assert len(json.loads((out / "full.json").read_text())) == 60
 
 
-def test_a_loss_and_use_inter_intra_loss_together_are_refused(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_a_loss_and_use_inter_intra_loss_together_are_refused(tmp_path: Path) -> None:
     """--loss focal --use-inter-intra-loss trained with inter_intra: the --loss asked
     for was dropped without a word."""
     data, out = str(labelled(tmp_path / "train.json")), tmp_path / "o"
-    line = user_error(capsys, "train", "--data", data, "--out", str(out), "--encoder",
+    line = user_error("train", "--data", data, "--out", str(out), "--encoder",
                       "hashing", "--loss", "focal", "--use-inter-intra-loss")  # fmt: skip
     assert "--loss focal is given too" in line and not out.exists()
 
@@ -1075,28 +1017,26 @@ def test_a_loss_and_use_inter_intra_loss_together_are_refused(
     ],
 )
 def test_a_data_file_nested_too_deeply_is_one_clear_error(
-    name: str, argv: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    name: str, argv: list[str], tmp_path: Path
 ) -> None:
     """JSON nested deeper than Python's recursion limit (a corrupt or hostile file) was a
     RecursionError traceback from every command that reads a data file."""
     data = tmp_path / name
     data.write_text("[" * 100_000 + "]" * 100_000 + "\n")
-    line = user_error(capsys, *(a.format(f=data, tmp=tmp_path) for a in argv))
+    line = user_error(*(a.format(f=data, tmp=tmp_path) for a in argv))
     assert str(data) in line and "nested too deeply" in line, line
 
 
-def test_a_saved_router_config_nested_too_deeply_is_one_clear_error(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_a_saved_router_config_nested_too_deeply_is_one_clear_error(tmp_path: Path) -> None:
     """A router folder whose config.json nests past Python's recursion limit was a
     RecursionError traceback, read as a router and when checked before a save over it."""
     folder = tmp_path / "router"
     folder.mkdir()
     (folder / "config.json").write_text("[" * 100_000 + "]" * 100_000)
     data = labelled(tmp_path / "d.json")
-    line = user_error(capsys, "test", "--router-model", str(folder), "--data", str(data))
+    line = user_error("test", "--router-model", str(folder), "--data", str(data))
     assert f"{folder}/config.json is corrupt: nested too deeply" in line, line
-    line = user_error(capsys, "train", "--data", str(data), "--out", str(folder), "--encoder", "hashing")  # fmt: skip
+    line = user_error("train", "--data", str(data), "--out", str(folder), "--encoder", "hashing")  # fmt: skip
     assert "not a saved RouterLLM router" in line and "nothing was changed" in line, line
 
 
@@ -1178,7 +1118,7 @@ def test_test_says_what_its_latency_percentiles_are_taken_over(
 
 
 def test_a_plot_without_matplotlib_is_refused_before_the_evaluation(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Found only once every router was trained and evaluated: the figures were lost."""
     import routerllm.eval.outcome_eval as outcome_eval
@@ -1189,7 +1129,7 @@ def test_a_plot_without_matplotlib_is_refused_before_the_evaluation(
                         lambda *a, **k: evaluated.append(a) or real(*a, **k))  # fmt: skip
     monkeypatch.setitem(sys.modules, "matplotlib", None)  # as if it were not installed
     data = write_json(tmp_path / "train.json", *make_rows(40, 0))
-    line = user_error(capsys, "eval-routing", "--data", str(data), "--encoder", "hashing",
+    line = user_error("eval-routing", "--data", str(data), "--encoder", "hashing",
                       "--plot", str(tmp_path / "c.png"))  # fmt: skip
     assert "--plot needs matplotlib, which is not installed" in line
     assert "pip install 'routerllm[learn]'" in line
@@ -1197,7 +1137,7 @@ def test_a_plot_without_matplotlib_is_refused_before_the_evaluation(
 
 
 def test_a_named_pipe_where_a_folder_goes_is_named_as_one(
-    tiny_config_path: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tiny_config_path: Path, tmp_path: Path
 ) -> None:
     """A named pipe given as a saved router said "cannot read a saved router: [Errno 20]
     Not a directory: '.../config.json'"; as a humaneval run, "no results.sqlite there;
@@ -1207,13 +1147,13 @@ def test_a_named_pipe_where_a_folder_goes_is_named_as_one(
     pipe = tmp_path / "pipe"
     os.mkfifo(pipe)
     data = labelled(tmp_path / "d.json")
-    line = user_error(capsys, "test", "--router-model", str(pipe), "--data", str(data))
+    line = user_error("test", "--router-model", str(pipe), "--data", str(data))
     assert line == (
         f"error: {pipe} is a named pipe (FIFO): a saved router is the folder routerllm train "
         "saved it in (its --out), holding config.json"
     )
     config = ["--config", str(tiny_config_path)]
-    line = user_error(capsys, "train-gate", *config, "--run", str(pipe), "--out", str(tmp_path / "g"))  # fmt: skip
+    line = user_error("train-gate", *config, "--run", str(pipe), "--out", str(tmp_path / "g"))  # fmt: skip
     assert line == (
         f"error: --run {pipe} is a named pipe (FIFO): give the folder of a routerllm humaneval "
         "run (the --out it was given)"
@@ -1229,7 +1169,7 @@ def test_a_named_pipe_where_a_folder_goes_is_named_as_one(
         (["train-gate", *config, "--run", str(tmp_path / "run")],
          f"error: {pipe} is a named pipe (FIFO); save the gate to a directory"),
     ]:  # fmt: skip
-        assert user_error(capsys, *argv, "--out", str(pipe)) == said
+        assert user_error(*argv, "--out", str(pipe)) == said
     assert sorted(p.name for p in tmp_path.iterdir()) == [
         "config.yaml", "d.json", "models.json", "outcomes.json", "pipe"
     ]  # fmt: skip

@@ -52,9 +52,8 @@ def test_a_value_outside_an_options_fixed_list_is_refused_before_any_work(
     option: str,
     valid: tuple[str, ...],
     tmp_path: Path,
-    capsys: pytest.CaptureFixture[str],
 ) -> None:
-    line = usage_error(capsys, *(a.format(tmp=tmp_path) for a in argv))
+    line = usage_error(*(a.format(tmp=tmp_path) for a in argv))
     assert line.startswith(f"routerllm {argv[0]}: error: argument {option}: "), line
     for value in valid:  # the error says what to give instead
         assert value in line, (value, line)
