@@ -212,7 +212,7 @@ class ComplexityRouter(Router):
         return out / out.sum(axis=1, keepdims=True)
 
     def explain(self, prompt: str, row: np.ndarray) -> str:
-        from routerllm.routers.classifier import class_reason
+        from routerllm.routers.class_routes import class_reason
 
         proba = self._last_proba.get(prompt)
         if proba is None:

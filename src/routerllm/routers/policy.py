@@ -10,7 +10,7 @@ A policy map then sends the two policies that name a model to a tier (``light``,
 ``medium``, ``heavy``) or to a named model: by default standard to the medium tier
 and complex to the heavy tier. A tier is served by its reference model (the medium
 or large model the labels were made from) where the router has it, else by the
-config's smallest model of that tier (``classifier.tier_route``). The classifier never
+config's smallest model of that tier (``class_routes.tier_route``). The classifier never
 sees a model, so a saved policy router loads unchanged into a config of other
 models (``LEARNS_PER_MODEL = False``): models change without retraining (a reference
 model the new config still has keeps serving its tier).
@@ -58,7 +58,7 @@ from routerllm.data.policy_labels import (
 )
 from routerllm.exceptions import DataError, RouterLLMError
 from routerllm.routers.base import CandidateModel, RoutingDecision, prompt_list
-from routerllm.routers.classifier import tier_route
+from routerllm.routers.class_routes import tier_route
 from routerllm.routers.decision import MODES, choose, rowwise_matmul
 from routerllm.routers.outcome import OutcomeRouter
 from routerllm.routers.outcome_checks import check_dataset, check_outcome_rows
