@@ -1576,15 +1576,15 @@ def test_energy_codecarbon_failed_to_measure_is_null_in_results_json_not_zero(
                          "'codecarbon:failed' WHERE model = 'tiny-light'")  # fmt: skip
     store.close()
     # A bad reading of the router's inference (NaN): nothing here makes CodeCarbon give one.
-    from routerllm.eval import humaneval_report
+    from routerllm.eval import humaneval_systems
 
-    real = humaneval_report.measured_routing
+    real = humaneval_systems.measured_routing
 
     def nan_reading(*args: Any) -> Any:
         choices, (s, _, _), *rest = real(*args)
         return (choices, (s, float("nan"), float("nan")), *rest)
 
-    monkeypatch.setattr(humaneval_report, "measured_routing", nan_reading)
+    monkeypatch.setattr(humaneval_systems, "measured_routing", nan_reading)
     run_experiment(tiny_config, out, systems=systems, limit=2, style_overrides=short, progress=False)  # fmt: skip
 
     def refuse(token: str) -> None:
