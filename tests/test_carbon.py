@@ -137,7 +137,7 @@ def test_the_first_hardware_probe_reads_the_cpu_model_without_starting_a_process
     script = textwrap.dedent(
         """
         import cpuinfo
-        from routerllm.carbon.meter import CodeCarbonMeter, _proc_cpu_model
+        from routerllm.carbon.codecarbon_meter import CodeCarbonMeter, _proc_cpu_model
         def asked():
             raise AssertionError("py-cpuinfo was asked")
         if _proc_cpu_model() is not None:  # else (ARM) it is asked, as before
@@ -202,7 +202,7 @@ def test_the_method_says_how_codecarbon_reads_the_cpu_on_every_platform(
     TDP figure: the method told the report an estimate from load where there was none."""
     from codecarbon.external.hardware import CPU, AppleSiliconChip
 
-    from routerllm.carbon.meter import _power_method
+    from routerllm.carbon.codecarbon_meter import _power_method
 
     meter = CodeCarbonMeter("FRA")
     try:
@@ -270,7 +270,7 @@ def test_two_codecarbon_meters_in_one_process_take_turns() -> None:
 def failures_unsaid(monkeypatch: pytest.MonkeyPatch) -> None:
     """CodeCarbon's failures said anew: each kind is said once a process, and an earlier
     test's would hold this one's back."""
-    monkeypatch.setattr("routerllm.carbon.meter._FAILURES", FailureWarnings())
+    monkeypatch.setattr("routerllm.carbon.codecarbon_meter._FAILURES", FailureWarnings())
 
 
 class Clock:
@@ -302,7 +302,7 @@ def test_a_codecarbon_failure_costs_neither_the_block_nor_later_measurements(
     setattr(target, name, unreadable)
     try:
         with (
-            caplog.at_level("WARNING", logger="routerllm.carbon.meter"),
+            caplog.at_level("WARNING", logger="routerllm.carbon.codecarbon_meter"),
             meter.measure("llm_inference") as failed,
         ):
             answer = sum(i * i for i in range(1000))
@@ -331,7 +331,7 @@ def test_a_codecarbon_failure_that_keeps_coming_is_said_once_then_counted(
 
     monkeypatch.setattr(hardware, "start", unreadable)
     try:
-        with caplog.at_level("WARNING", logger="routerllm.carbon.meter"):
+        with caplog.at_level("WARNING", logger="routerllm.carbon.codecarbon_meter"):
             for _ in range(3):  # three requests, each part failing
                 for component in COMPONENTS:
                     with meter.measure(component) as failed:
@@ -353,7 +353,7 @@ def test_a_codecarbon_failure_that_keeps_coming_is_said_once_then_counted(
     clock = Clock()
     notes = FailureWarnings(clock=clock)
     caplog.clear()
-    with caplog.at_level("WARNING", logger="routerllm.carbon.meter"):
+    with caplog.at_level("WARNING", logger="routerllm.carbon.codecarbon_meter"):
         notes.failed("llm_inference", "OSError: [Errno 5] Input/output error")
         for _ in range(2):
             clock.now += 599

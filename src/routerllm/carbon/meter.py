@@ -1,22 +1,20 @@
 """Meters that measure the energy and CO2 of one component of one request.
 
-``CodeCarbonMeter`` measures this machine with CodeCarbon's offline tracker
-(one tracker per meter, one task per component: CodeCarbon trackers must
-not be restarted; it measures one task at a time, and the whole machine, so the
-measured blocks of every CodeCarbon meter in the process take turns). Where CodeCarbon finds no
-energy counters (RAPL, Intel Power Gadget, powermetrics) or GPU it estimates CPU power from
-load, or from the CPU's TDP alone: ``method`` says which. ``per_token_estimate`` covers what cannot be metered
-here (remote HTTP backends) from the per-token figures in the model config.
+``Measurement`` is what a meter gives (and how it was measured: ``method``);
+``create_meter`` gives ``CodeCarbonMeter`` (``codecarbon_meter.py``: this machine
+measured with CodeCarbon's offline tracker) where carbon tracking is on, else
+``NullMeter``, which only times blocks. ``per_token_estimate`` covers what cannot be
+metered here (remote HTTP backends) from the per-token figures in the model config, at
+the grid intensity of the configured country (``check_country``).
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import threading
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from functools import cache
@@ -24,7 +22,7 @@ from importlib import resources
 from typing import Any
 
 from routerllm.config import CarbonConfig, ModelConfig
-from routerllm.exceptions import ConfigError, RouterLLMError, missing_dependency
+from routerllm.exceptions import ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -37,13 +35,6 @@ NOT_MEASURED = "none"  # the method of every component with carbon tracking off:
 # a block CodeCarbon failed to measure: 0 kWh logged, not measured
 CODECARBON_FAILED = "codecarbon:failed"
 WORLD_INTENSITY_G_PER_KWH = 475.0  # IEA world average, used when the country is unknown
-# Every CodeCarbon tracker measures the whole machine: two meters' blocks measured at
-# once (two systems in one process) would each count the other's work, and the
-# same seconds twice. The blocks of all meters take turns, each measuring its own.
-_TURNS = threading.RLock()
-#: A CodeCarbon failure that keeps coming is said once, then its count at most this often
-#: (seconds) and as a meter closes.
-FAILURE_REPEAT_S = 600.0
 
 
 def is_measured(method: str | None, energy_kwh: float, co2_kg: float) -> bool:
@@ -153,250 +144,6 @@ class NullMeter(CarbonMeter):
             slot.result = Measurement(component, time.perf_counter() - start, 0.0, 0.0, self.method)
 
 
-class CodeCarbonMeter(CarbonMeter):
-    """CodeCarbon's OfflineEmissionsTracker, one task per measured block."""
-
-    def __init__(self, country_iso_code: str) -> None:
-        try:
-            from codecarbon import OfflineEmissionsTracker
-        except ImportError as e:
-            raise missing_dependency("codecarbon", "carbon") from e
-        country_iso_code = check_country(country_iso_code)
-        # CodeCarbon logs every measurement at INFO/WARNING; keep the CLI readable.
-        logging.getLogger("codecarbon").setLevel(logging.ERROR)
-        self._tracker: Any = OfflineEmissionsTracker(
-            country_iso_code=country_iso_code,
-            output_methods=[],  # we write our own log and CSV
-            log_level="error",
-            measure_power_secs=3600,  # we measure per task; no background sampling needed
-            allow_multiple_runs=True,
-        )
-        self._count = 0
-        # CodeCarbon measures one task at a time (a second is refused while one runs,
-        # and both are then logged as spending nothing), and it measures the whole
-        # machine: threads sharing this meter, or using another, take turns, each
-        # block's energy its own.
-        self._lock = _TURNS
-        self._closed = False
-        # The first task probes the hardware (~1.8 s): do it now, so that it is
-        # not billed to the first request's router_inference.
-        with self._lock, _deferred(), _cpu_model_from_proc():  # see measure
-            self._tracker.start_task("warmup")
-            self._tracker.stop_task("warmup")
-            self._forget("warmup")
-        self.method = f"codecarbon:{_power_method(self._tracker)}"
-
-    def turn(self) -> AbstractContextManager[object]:
-        return self._lock
-
-    @contextmanager
-    def measure(self, component: str) -> Iterator[_Slot]:
-        slot = _Slot()
-        with self._lock:
-            self.check_open()
-            self._count += 1
-            task = f"{component}-{self._count}"
-            start = time.perf_counter()
-            # CodeCarbon failing (a power counter that cannot be read) must not cost the
-            # answer being measured, nor leave its tracker refusing every later task
-            failure = ""
-            # Ctrl-C is raised once CodeCarbon's calls return: pressed inside one, it left
-            # the plain lock of a scheduler CodeCarbon (re)starts held, and the tracker's
-            # stop() at close waited for it forever (`humaneval` hung after Ctrl-C)
-            try:
-                with _deferred():
-                    try:
-                        self._tracker.start_task(task)
-                    except Exception as e:  # noqa: BLE001 - whatever CodeCarbon raises
-                        failure = self._drop(task, e)
-                yield slot
-            finally:
-                with _deferred():
-                    slot.result = self._stopped(task, component, start, failure)
-
-    def _stopped(self, task: str, component: str, start: float, failure: str) -> Measurement:
-        """What ``task`` measured, once stopped (``failure``: why it was not started)."""
-        data = None
-        if not failure:
-            try:
-                data = self._tracker.stop_task(task)
-            except Exception as e:  # noqa: BLE001 - whatever CodeCarbon raises
-                failure = self._drop(task, e)
-        self._forget(task)
-        duration = time.perf_counter() - start
-        if data is None:  # CodeCarbon refused or failed the task
-            _FAILURES.failed(component, failure)
-            return Measurement(component, duration, 0.0, 0.0, CODECARBON_FAILED)
-        return Measurement(
-            component,
-            duration,
-            float(data.energy_consumed),
-            float(data.emissions),
-            self.method,
-        )
-
-    def _drop(self, task: str, error: Exception) -> str:
-        """Forget a task CodeCarbon failed to start or stop, which it would otherwise
-        keep active, refusing every later one; what failed, to say so."""
-        if getattr(self._tracker, "_active_task", None) == task:  # not a block around this one
-            self._tracker._active_task = None
-            self._tracker._active_task_emissions_at_start = None
-        self._forget(task)
-        return f"{type(error).__name__}: {error}"
-
-    def _forget(self, task: str) -> None:
-        # CodeCarbon keeps every finished task's figures (~2.4 KB) until the tracker
-        # stops, for outputs we do not use: a server's three tasks a request would
-        # grow its memory without bound.
-        tasks = getattr(self._tracker, "_tasks", None)
-        if isinstance(tasks, dict):
-            tasks.pop(task, None)
-
-    def check_open(self) -> None:
-        if self._closed:  # CodeCarbon's stopped tracker fails with an AttributeError
-            raise RouterLLMError(
-                "this carbon meter is closed (closing a RouterLLM closes its meter, also one "
-                "other systems share, and CodeCarbon's tracker cannot be restarted); give "
-                "the system a meter of its own, or none"
-            )
-
-    def close(self) -> None:
-        with self._lock:  # after the block another thread is measuring
-            if self._closed:
-                return
-            self._closed = True
-            _FAILURES.say_counts()
-            try:
-                with _deferred():  # see measure
-                    self._tracker.stop()
-            except Exception as e:  # noqa: BLE001 - a failing shutdown must not lose results
-                log.debug("codecarbon stop failed: %s", e)
-
-
-class FailureWarnings:
-    """CodeCarbon's failures as warnings: each kind (the error's type) said in full once
-    a process, the same kind again counted, its count said at most every ``interval``
-    seconds and as a meter closes. Each failed block is recorded all the same (method
-    ``codecarbon:failed``): a power counter that stays unreadable failed each part of
-    each request, and its warning, said each time, filled a server's log. Called within
-    ``_TURNS``, as the blocks and meters' closing are."""
-
-    def __init__(self, clock: Callable[[], float] = time.monotonic,
-                 interval: float = FAILURE_REPEAT_S) -> None:  # fmt: skip
-        self._clock, self._interval = clock, interval
-        self._said: dict[str, float] = {}  # kind -> when it was last said
-        self._unsaid: dict[str, int] = {}  # kind -> failures since
-
-    def failed(self, component: str, failure: str) -> None:
-        """``component``'s block failed (``failure``: the error, "" where CodeCarbon gave
-        no figures without one)."""
-        kind = failure.partition(":")[0] or "no figures"
-        now = self._clock()
-        if kind not in self._said:
-            self._said[kind] = now
-            log.warning(
-                "CodeCarbon could not measure %s%s; it is logged as spending nothing "
-                "(method codecarbon:failed), which the budgets do not count; the same "
-                "failure again is counted, not repeated",
-                component,
-                f" ({failure})" if failure else "",
-            )
-            return
-        self._unsaid[kind] = self._unsaid.get(kind, 0) + 1
-        if now - self._said[kind] >= self._interval:
-            self._say(kind, now)
-
-    def say_counts(self) -> None:
-        """The failures counted and not yet said (a meter closing: the run's end)."""
-        for kind in list(self._unsaid):
-            self._say(kind, self._clock())
-
-    def _say(self, kind: str, now: float) -> None:
-        from routerllm.carbon.report_text import counted
-
-        self._said[kind] = now
-        if n := self._unsaid.pop(kind, 0):
-            log.warning(
-                "CodeCarbon could not measure %s (%s) since it was last said; each is "
-                "logged as spending nothing (method codecarbon:failed)",
-                counted(n, "more block"),
-                kind,
-            )
-
-
-_FAILURES = FailureWarnings()
-
-
-def _deferred() -> AbstractContextManager[object]:
-    """Ctrl-C during the block raised once it ends (``backends.interrupts``, imported
-    only where a meter measures: a report reads this module without the backends)."""
-    from routerllm.backends.interrupts import deferred_interrupts
-
-    return deferred_interrupts()
-
-
-#: CodeCarbon's CPU modes that read the processor's energy counters: RAPL on Linux, the
-#: Energy Meter Interface (RAPL) on Windows, Intel Power Gadget on Windows and macOS.
-_COUNTER_MODES = {"intel_rapl", "windows_emi", "intel_power_gadget"}
-#: CodeCarbon's hardware that it measures: a GPU (NVML, AMD SMI), an Apple chip
-#: (powermetrics), a Raspberry Pi (its power chip).
-_MEASURED_HARDWARE = {"GPU", "AppleSiliconChip", "Raspberry"}
-
-
-@contextmanager
-def _cpu_model_from_proc() -> Iterator[None]:
-    """While CodeCarbon first probes the hardware: the CPU's model, which it asks of
-    py-cpuinfo, read from Linux's /proc/cpuinfo (its ``model name``, the CPUID brand
-    string py-cpuinfo reads too). py-cpuinfo starts a Python process for it: 1.1 s of
-    the 1.8 s probe, at the start of every command that measures. Elsewhere, where that
-    file has no model name (ARM), or once CodeCarbon knows the model, nothing changes."""
-    try:
-        import cpuinfo
-        from codecarbon.core.util import detect_cpu_model
-    except ImportError:
-        yield
-        return
-    model = _proc_cpu_model() if detect_cpu_model.cache_info().currsize == 0 else None
-    if model is None:
-        yield
-        return
-    original = cpuinfo.get_cpu_info
-    cpuinfo.get_cpu_info = lambda: {"brand_raw": model}
-    try:
-        yield
-    finally:
-        cpuinfo.get_cpu_info = original
-
-
-def _proc_cpu_model() -> str | None:
-    """The ``model name`` line of /proc/cpuinfo; None where there is none."""
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
-            for line in f:
-                key, _, value = line.partition(":")
-                if key.strip() == "model name" and value.strip():
-                    return value.strip()
-    except OSError:
-        pass
-    return None
-
-
-def _power_method(tracker: Any) -> str:
-    """'measured' when CodeCarbon reads hardware (energy counters, powermetrics, a GPU),
-    if only part of it (a GPU machine without CPU counters still estimates the CPU from
-    its load, and RAM is always estimated from its size: one label, see the README),
-    'tdp-estimate' when it takes the CPU's TDP as its constant power (psutil cannot
-    read the load), else 'load-estimate' (the TDP scaled by the CPU's load)."""
-    hardware = getattr(tracker, "_hardware", [])
-    kinds = {type(h).__name__ for h in hardware}
-    modes = {getattr(h, "_mode", None) for h in hardware if type(h).__name__ == "CPU"}
-    if kinds & _MEASURED_HARDWARE or modes & _COUNTER_MODES:
-        return "measured"
-    if "constant" in modes:
-        return "tdp-estimate"
-    return "load-estimate"
-
-
 def check_country(country_iso_code: str) -> str:
     """The country's code as CodeCarbon knows it ("FRA", not "fra"); a clear error for
     one it does not know, whose grid CodeCarbon and the per-token estimates would
@@ -470,3 +217,10 @@ def per_token_estimate(
     else:
         co2 = energy * intensity
     return Measurement(component, duration_s, energy, co2, PER_TOKEN)
+
+
+# Re-exported where they were defined before: importing them here keeps working. Last, as
+# codecarbon_meter builds on the meter above (the package imports this module first).
+from routerllm.carbon.codecarbon_meter import FAILURE_REPEAT_S as FAILURE_REPEAT_S  # noqa: E402
+from routerllm.carbon.codecarbon_meter import CodeCarbonMeter as CodeCarbonMeter  # noqa: E402
+from routerllm.carbon.codecarbon_meter import FailureWarnings as FailureWarnings  # noqa: E402

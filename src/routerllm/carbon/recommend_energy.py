@@ -28,7 +28,7 @@ CPU_POWER_HINTS = {
     "win32": "let CodeCarbon read the CPU's power (its own hint: the Energy Meter Interface of "
     "Windows 11 on bare metal, not a VM, or Intel Power Gadget)",
 }
-#: CodeCarbon's estimates (meter._power_method), and what each is made from.
+#: CodeCarbon's estimates (codecarbon_meter._power_method), and what each is made from.
 CODECARBON_ESTIMATES = {
     "codecarbon:load-estimate": "from CPU load",
     "codecarbon:tdp-estimate": "from the CPU's TDP alone (it could not read the CPU load)",
