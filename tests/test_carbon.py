@@ -19,12 +19,11 @@ from pathlib import Path
 
 import pytest
 
+from routerllm.carbon.codecarbon_meter import CodeCarbonMeter, FailureWarnings
 from routerllm.carbon.log_rows import CSV_COLUMNS, RequestRecord, iso_311, utc_timestamp
 from routerllm.carbon.meter import (
     CACHED,
     COMPONENTS,
-    CodeCarbonMeter,
-    FailureWarnings,
     Measurement,
     NullMeter,
     create_meter,

@@ -294,7 +294,7 @@ def test_train_gate_neither_budgets_nor_prints_unmeasured_energy_as_measured(
     the training problems as measured where it read unmeasured answers as their model's
     mean. The checks are read at the first model's mean measured power over its answers,
     and the share is unknown (null), its estimate printed as one."""
-    from routerllm.carbon.meter import CodeCarbonMeter
+    from routerllm.carbon.codecarbon_meter import CodeCarbonMeter
     from routerllm.eval.transfer import gate_from_run
 
     problems, ladder = load_humaneval()[:6], ["medium", "heavy"]

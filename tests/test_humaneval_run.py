@@ -1793,7 +1793,7 @@ def _encoder_builds(monkeypatch: pytest.MonkeyPatch) -> list[str | None]:
     import contextlib
 
     from routerllm import encoders
-    from routerllm.carbon.meter import CodeCarbonMeter
+    from routerllm.carbon.codecarbon_meter import CodeCarbonMeter
 
     current: list[str] = []
     built: list[str | None] = []

@@ -162,6 +162,8 @@ def create_meter(config: CarbonConfig) -> CarbonMeter:
     checked either way: remote models' per-token estimates and the predictions price
     CO2 at its grid's intensity."""
     if config.enabled:
+        from routerllm.carbon.codecarbon_meter import CodeCarbonMeter
+
         return CodeCarbonMeter(config.country_iso_code)
     check_country(config.country_iso_code)
     return NullMeter()
@@ -217,10 +219,3 @@ def per_token_estimate(
     else:
         co2 = energy * intensity
     return Measurement(component, duration_s, energy, co2, PER_TOKEN)
-
-
-# Re-exported where they were defined before: importing them here keeps working. Last, as
-# codecarbon_meter builds on the meter above (the package imports this module first).
-from routerllm.carbon.codecarbon_meter import FAILURE_REPEAT_S as FAILURE_REPEAT_S  # noqa: E402
-from routerllm.carbon.codecarbon_meter import CodeCarbonMeter as CodeCarbonMeter  # noqa: E402
-from routerllm.carbon.codecarbon_meter import FailureWarnings as FailureWarnings  # noqa: E402
