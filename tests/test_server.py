@@ -2382,10 +2382,10 @@ def test_a_client_gone_while_an_openai_http_models_endpoint_is_silent_stops_it_a
 ) -> None:
     """Through ``routerllm serve``, an ``openai_http`` model's streamed answer whose
     client leaves while the endpoint sends nothing (paused 5 s after its first piece):
-    the upstream connection is closed once the server sees the client gone (the endpoint
-    sees it gone while it pauses), not at its next event, and the request is logged as
-    cancelled (the server looks every POLL_S, here 0.1 s, between two pieces)."""
-    monkeypatch.setattr(server_app, "POLL_S", 0.1)
+    the upstream connection is closed as the client leaves (the endpoint sees it gone
+    while it pauses), not at its next event, and the request is logged as cancelled
+    (seen at once: POLL_S, here 30 s, plays no part)."""
+    monkeypatch.setattr(server_app, "POLL_S", 30.0)
     events = (delta("", role=True), delta("w0 "), delta("w1 "), delta(finish="stop"), usage(5, 2), DONE)  # fmt: skip
     complaints = _Complaints()
     with serving_stub() as stub:
@@ -2411,6 +2411,96 @@ def test_a_client_gone_while_an_openai_http_models_endpoint_is_silent_stops_it_a
             [row] = list(system.log.records())
             assert (row.model, row.finish_reason, row.completion_tokens) == ("remote", CANCELLED, 0)
     assert not complaints.records, [r.getMessage() for r in complaints.records]
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["answer", "stream"])
+def test_a_client_gone_while_no_text_comes_stops_the_generation_at_once(
+    quiet_config: AppConfig, monkeypatch: pytest.MonkeyPatch, stream: bool
+) -> None:
+    """A client that left while its model sent no text (a slow token; a stream after its
+    first piece) was seen at the next piece or after POLL_S (1 s), its model generating
+    meanwhile for nobody (until 2026-12-05, since streams were sent in the request's own
+    task: Starlette's listener saw it at once). Now the server waits on the client's
+    leaving as on the text: here POLL_S is 30 s, and the model's next token waits 8 s at
+    most to be told to stop; it is told at once."""
+    monkeypatch.setattr(server_app, "POLL_S", 30.0)
+    with RouterLLM(quiet_config) as system:
+        backend = system.manager.backend("tiny-light")  # the "smallest" router's
+        backend.load()
+        llm, sample, generate = backend._llm, backend._llm.sample, system.generate
+        texted, pausing, told_in_pause = threading.Event(), threading.Event(), []
+
+        def telling(request: GenerationRequest, *args: Any, **kwargs: Any) -> Any:
+            on_text = request.on_text
+            if on_text is not None:
+                request = dataclasses.replace(request, on_text=lambda p: (on_text(p), texted.set()))  # fmt: skip
+            return generate(request, *args, **kwargs)
+
+        def paused(*args: Any, **kwargs: Any) -> Any:
+            token = sample(*args, **kwargs)
+            if (texted.is_set() or not stream) and not pausing.is_set():
+                pausing.set()
+                told, deadline = Cancellation(), time.monotonic() + 8
+                while not told() and time.monotonic() < deadline:
+                    time.sleep(0.01)
+                told_in_pause.append(told())
+            return token
+
+        monkeypatch.setattr(system, "generate", telling)
+        monkeypatch.setattr(llm, "sample", paused)
+        base, srv, serving = started(system)
+        body = json.dumps(asking(max_tokens=300, stream=stream)).encode()
+        sock = half_sent(base, body, len(body))
+        seen = b""
+        while stream and b"data: " not in seen:
+            seen += sock.recv(65536)
+        assert pausing.wait(30)
+        _leave(sock, reset=False)
+        left, deadline = time.monotonic(), time.monotonic() + 30
+        while not system.log.count() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        took = time.monotonic() - left
+        srv.should_exit = True
+        serving.join(30)
+        [row] = list(system.log.records())
+        assert told_in_pause == [True], f"told to stop only after {took:.2f} s"
+        assert row.finish_reason == CANCELLED and took < 4, (row.finish_reason, took)
+
+
+async def _other_tasks() -> int:
+    return len(asyncio.all_tasks()) - 1  # this one's aside
+
+
+def test_answers_and_clients_gone_leave_no_task_behind(quiet_config: AppConfig) -> None:
+    """The server waits on a client's leaving in a task beside its request's: once each
+    request has ended (an answer, a stream, a stream whose client left after its first
+    piece, a client gone while its answer generated), the server's event loop holds as
+    many tasks as before, and the process as many threads."""
+    with RouterLLM(quiet_config) as system:
+        base, srv, serving = started(system)
+        loop = srv.servers[0].get_loop()
+
+        def tasks() -> int:
+            return asyncio.run_coroutine_threadsafe(_other_tasks(), loop).result(30)
+
+        assert chat(base, max_tokens=2)["choices"]  # the generation's thread started
+        before, threads = tasks(), threading.active_count()
+        for stream in (False, True):
+            status, text = call(base, CHAT, asking(max_tokens=4, stream=stream))
+            assert status == 200, text
+            body = json.dumps(asking(max_tokens=300, stream=stream)).encode()
+            sock = half_sent(base, body, len(body))
+            if stream:
+                seen = b""
+                while b"data: " not in seen:
+                    seen += sock.recv(65536)
+            _leave(sock, reset=False)
+        deadline = time.monotonic() + 30
+        while (tasks(), system.log.count()) != (before, 5) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert (tasks(), threading.active_count()) == (before, threads)
+        srv.should_exit = True
+        serving.join(30)
 
 
 @pytest.mark.parametrize(

@@ -36,8 +36,8 @@ from routerllm.exceptions import (
 from routerllm.server import protocol
 
 # POLL_S is bodies.py's: set here, it changes how often a request waiting its turn or
-# generating looks, not one whose body is arriving
-from routerllm.server.bodies import POLL_S, Bodies, gone
+# generating (through the event loop's close) looks, not one whose body is arriving
+from routerllm.server.bodies import POLL_S, Bodies, Departure, gone
 from routerllm.server.middleware import (
     BEGUN,
     Delivery,
@@ -210,25 +210,31 @@ class _Service(Bodies):
         )
         future = loop.run_in_executor(self.executor, self.generate, dataclasses.replace(call, request=asked), stop)  # fmt: skip
         future.add_done_callback(lambda _: self.end_turn())
-        await _watched(future, request, stop, live)
-        if stop.is_set():  # the client left before its first event
-            await _watched(future, request, stop)
-            result, _ = future.result()
-            log.info("client left while its answer was generated: stopped after %d token(s)", result.completion_tokens)  # fmt: skip
-            return gone()
-        if not live.items:  # the answer ended before its first piece of text
-            return _answer(call, *future.result())
+        departure, streaming = Departure(request), False
+        try:
+            await _watched(future, departure, stop, live)
+            if stop.is_set():  # the client left before its first event
+                await _watched(future, departure, stop)
+                result, _ = future.result()
+                log.info("client left while its answer was generated: stopped after %d token(s)", result.completion_tokens)  # fmt: skip
+                return gone()
+            if not live.items:  # the answer ended before its first piece of text
+                return _answer(call, *future.result())
+            streaming = True
+        finally:
+            if not streaming:  # else the stream ends its wait on the client, once sent
+                departure.close()
 
         async def waiting() -> None:
-            # between two pieces, as between two looks of _watched: a client gone is
-            # seen at once where pieces come faster than POLL_S
-            if await request.is_disconnected():
+            # between two pieces, as within _watched: pieces that came meanwhile are
+            # taken at once, without a wait
+            if await departure.gone():
                 stop.set()
             else:
-                await _watched(future, request, stop, live)
+                await _watched(future, departure, stop, live)
 
         events = live_events(self, call, future, live, stop, int(time.time()), waiting)
-        return event_stream(events)
+        return event_stream(events, departure.close)
 
     def check_model(self, name: str | None) -> None:
         names = [m.name for m in self.system.config.models]
@@ -299,26 +305,35 @@ async def _finished(
     this task is cancelled (a second Ctrl-C), so that the answer is still sent; as
     ``_watched`` waits."""
     future = asyncio.get_running_loop().run_in_executor(executor, generate, call, stop)
-    await _watched(future, request, stop)
+    departure = Departure(request)
+    try:
+        await _watched(future, departure, stop)
+    finally:
+        departure.close()
     return future.result()
 
 
 async def _watched(
-    future: "asyncio.Future[Any]", request: Any, stop: threading.Event, live: Live | None = None
+    future: "asyncio.Future[Any]",
+    departure: Departure,
+    stop: threading.Event,
+    live: Live | None = None,
 ) -> None:
     """Until ``future`` (a generation's) is done, or ``live`` holds something, even when
     this task is cancelled (a second Ctrl-C: the answer in progress is still finished
     and sent). A future, not a task: the event loop's shutdown cancels every task, and
-    would cancel it too. Every POLL_S it looks whether the client has gone: then ``stop``
-    is set, and the generation stops between two tokens (no energy spent on an answer
-    nobody reads)."""
+    would cancel it too. Once the client has gone, ``stop`` is set, and the generation
+    stops between two tokens (no energy spent on an answer nobody reads): seen as it
+    goes (``departure``), or every POLL_S once the loop's close cancelled that wait."""
     while not future.done() and not (live is not None and live.items):
         try:
+            waiter = None if stop.is_set() else departure.waiter()
+            also = () if waiter is None else (waiter,)
             # asyncio.wait leaves the future running when this task is cancelled
-            await (live.next(future, POLL_S) if live is not None else asyncio.wait({future}, timeout=POLL_S))  # fmt: skip
+            await (live.next(future, POLL_S, *also) if live is not None else asyncio.wait({future, *also}, timeout=POLL_S, return_when=asyncio.FIRST_COMPLETED))  # fmt: skip
             if future.done() or (live is not None and live.items):
                 return
-            if not stop.is_set() and await request.is_disconnected():
+            if not stop.is_set() and await departure.gone():
                 stop.set()
         except asyncio.CancelledError:
             if future.cancelled():

@@ -1,12 +1,12 @@
 """A request's body, read within its size and time limits, or the response that refuses
 it; a refusal sent once the body is read and dropped (``Bodies``, which ``app._Service``
-is)."""
+is); the client's leaving, seen as it leaves once the body is read (``Departure``)."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from routerllm.server.middleware import sends_body, waits_to_send
@@ -22,7 +22,8 @@ BODY_TIMEOUT_S = 30.0
 
 POLL_S = 1.0
 """How often a request still arriving or waiting its turn looks whether the server
-is stopping, and one generating whether its client has gone."""
+is stopping, and one generating whether its client has gone once the event loop's
+close has cancelled its wait on that (``Departure``)."""
 
 
 class Bodies(Refusals):
@@ -103,6 +104,45 @@ class Bodies(Refusals):
         over the 413 limit too: it is no prompt). Answered at once, it was lost to a
         client still sending the body and asking to close the connection (a reset)."""
         return await self.drained(request, answer) if sends_body(request) else answer
+
+
+class Departure:
+    """A request's client leaving, seen as it leaves: from the first ``waiter()`` to
+    ``close()``, one task waits on the request's ``receive()`` for ``http.disconnect``,
+    as Starlette's ``StreamingResponse`` listened beside its body. Nothing else may call
+    ``receive()`` meanwhile (``is_disconnected()`` does). Once the event loop's close (a
+    second Ctrl-C) has cancelled that task, ``gone()`` looks instead."""
+
+    def __init__(self, request: Any) -> None:
+        self.request = request
+        self.listening: asyncio.Task[None] | None = None
+
+    def waiter(self) -> asyncio.Future[None] | None:
+        """Done once the client has gone, or the task is cancelled (see ``gone()``);
+        None once it is."""
+        if self.listening is None:
+            self.listening = asyncio.ensure_future(_disconnect(self.request.receive))
+        return None if self.listening.cancelled() else self.listening
+
+    async def gone(self) -> bool:
+        """Whether the client has gone: told by the task, else looked at."""
+        if self.listening is None or self.listening.cancelled():
+            return bool(await self.request.is_disconnected())
+        return self.listening.done()
+
+    def close(self) -> None:
+        """The task ended (the answer sent, or not to be): none is left per request."""
+        if self.listening is not None:
+            self.listening.cancel()
+
+
+async def _disconnect(receive: Callable[[], Awaitable[Any]]) -> None:
+    """Until ``http.disconnect`` (the request's body was read: nothing else comes)."""
+    try:
+        while (await receive())["type"] != "http.disconnect":
+            pass
+    except Exception as e:  # a server whose connection broke: gone too, as for Starlette
+        log.debug("the client's connection failed: %s", e)
 
 
 def gone() -> Any:

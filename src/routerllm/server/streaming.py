@@ -46,13 +46,16 @@ class Live:
         items, self.items = self.items, []
         return items
 
-    async def next(self, future: asyncio.Future[Any], timeout: float | None = None) -> None:
-        """Until an item comes, ``future`` is done, or ``timeout`` has passed."""
+    async def next(
+        self, future: asyncio.Future[Any], timeout: float | None = None, *also: asyncio.Future[Any]
+    ) -> None:
+        """Until an item comes, ``future`` (or one of ``also``) is done, or ``timeout`` has
+        passed."""
         if self.items:
             return
         self.wake = self.loop.create_future()  # a future, not a task: see app._watched
         try:
-            await asyncio.wait({future, self.wake}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)  # fmt: skip
+            await asyncio.wait({future, self.wake, *also}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)  # fmt: skip
         finally:
             self.wake = None
 
@@ -105,11 +108,16 @@ async def live_events(
             stop.set()
 
 
-def event_stream(events: Iterable[str] | AsyncIterable[str]) -> Any:
-    """A response sending ``events`` (server-sent events) in the request's own task."""
+def event_stream(
+    events: Iterable[str] | AsyncIterable[str], ended: Callable[[], None] | None = None
+) -> Any:
+    """A response sending ``events`` (server-sent events) in the request's own task;
+    ``ended()`` is called once it has sent them, or stopped sending."""
     if not isinstance(events, AsyncIterable):
         events = _each(events)
-    return _event_stream_type()(events, media_type="text/event-stream")
+    response = _event_stream_type()(events, media_type="text/event-stream")
+    response.ended = ended
+    return response
 
 
 async def _each(events: Iterable[str]) -> AsyncIterator[str]:
@@ -123,16 +131,21 @@ def _event_stream_type() -> type:
     with no task group beside it listening for the client's disconnect. Under uvicorn
     (ASGI 2.3) it sent in such a group, which the event loop's close cancels as a whole (a
     second Ctrl-C): a stream generating was cut half-way, its client left with a
-    truncated answer and its generation logged as cancelled. ``live_events`` looks for
-    a client gone between pieces instead."""
+    truncated answer and its generation logged as cancelled. ``live_events`` waits on
+    a client gone (``bodies.Departure``) as on the next piece instead."""
     from starlette.requests import ClientDisconnect
     from starlette.responses import StreamingResponse
 
     class EventStream(StreamingResponse):  # type: ignore[misc]
+        ended: Callable[[], None] | None = None
+
         async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
             try:
                 await self.stream_response(send)
             except OSError:  # a server whose send raises on a closed connection
                 raise ClientDisconnect() from None
+            finally:
+                if self.ended is not None:
+                    self.ended()
 
     return EventStream
