@@ -176,6 +176,8 @@ def test_references_three_models() -> None:
     assert close(refs.random.cost, 8 / 3) and close(refs.random.quality, 0.4)
     assert refs.mix_hull == (A, B, C)
     assert references(THREE, THREE_COSTS, ["a", "b", "c"], largest="b").largest == 1
+    # Largest tie: a and c are both 13B -> the cheaper a (cost 1 against 5).
+    assert references(THREE, THREE_COSTS, sizes=[13.0, 7.0, 13.0]).largest == 0
     # sizes read once: a generator works as a list does
     assert references(THREE, THREE_COSTS, sizes=(x for x in (1.0, 20.0, 13.0))).largest == 1
 
@@ -609,3 +611,38 @@ def test_predictions_equal_up_to_float_rounding_are_a_tie() -> None:
     predicted = np.array([[0.1 + 0.2, 0.3]])
     [point] = sweep(predicted, scores, [2.0, 1.0], knobs=[0.0])
     assert (point.cost, point.quality) == (1.0, 0.0)
+
+
+# --- cases the mutation sweep of curves.py found open (2026-12-05) -----------------------
+
+
+def test_a_flat_top_ends_the_curve_at_its_cheaper_end() -> None:
+    # (1, .5) and (2, .5): both are the highest quality. The curve ends at the first,
+    # (1, .5), and is flat from there: the best mix at cost at most 1.5 is (1, .5) alone,
+    # not half of each (the same 0.5, at mean cost 0.5*1 + 0.5*2 = 1.5).
+    points = [P(1.0, 0.5), P(2.0, 0.5)]
+    assert upper_hull(points) == [P(1.0, 0.5)]
+    assert mix_at(points, 1.5) == {0: 1.0}
+
+
+def test_aiq_of_a_curve_that_starts_before_cost_min() -> None:
+    # A router cheaper than the cheapest model (per-prompt costs make that possible).
+    # Curve (0, 0) -> (2, 1): Q(c) = c/2. Over [1, 2]: mean of c/2 = (0.5 + 1)/2 = 0.75
+    # (only the part of the piece inside [1, 2] counts, from Q(1) = 0.5, not Q(0) = 0).
+    assert close(aiq([P(0.0, 0.0), P(2.0, 1.0)], 1.0, 2.0), 0.75)
+    # Curve (0.5, .9) alone (the anchor (1, .5) is below it): flat 0.9 on [1, 3], AIQ 0.9
+    # (the flat tail over [1, 3] only: 2/2 * 0.9, not (3 - 0.5)/2 * 0.9 = 1.125).
+    assert close(aiq([P(0.5, 0.9)], 1.0, 3.0, anchor=P(1.0, 0.5)), 0.9)
+
+
+def test_aiq_over_one_cost_below_the_curve_is_zero() -> None:
+    # a == b == 1, below the curve's first point (2, .5): Q(1) is undefined, counts as 0.
+    assert aiq([P(2.0, 0.5)], 1.0, 1.0) == 0.0
+
+
+def test_no_cost_gap_between_weak_and_strong_leaves_pgr_undefined() -> None:
+    # Strong (1, .75) costs what weak (1, .5) costs: s = (c - 1)/(1 - 1) is undefined.
+    same_cost = P(1.0, 0.75)
+    assert apgr([W], W, same_cost) is None
+    assert pgr([W], W, same_cost, 0.5) is None
+    assert cpt([W, same_cost], W, same_cost, 0.5) is None
