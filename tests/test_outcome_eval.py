@@ -11,7 +11,13 @@ import numpy as np
 import pytest
 
 from routerllm.data.outcomes import OutcomeDataset
-from routerllm.eval.outcome_eval import compare_routers, evaluate_routing, split_dataset
+from routerllm.eval.outcome_eval import (
+    RoutingEvaluation,
+    compare_routers,
+    evaluate_routing,
+    split_dataset,
+)
+from routerllm.eval.routing_metrics import routing_report, sweep
 from routerllm.exceptions import RouterLLMError
 
 
@@ -265,3 +271,54 @@ def test_eval_routing_figures_match_a_recomputation_from_their_definitions(case:
     else:
         assert row["apgr"] == pytest.approx(own["row"]["apgr"], abs=1e-6)
     json.dumps(report, allow_nan=False)  # what --json prints: no NaN
+
+
+def test_routers_decide_by_the_training_datas_mean_costs() -> None:
+    """Model a costs 1 a call in training and 3 on the test prompts, b the reverse.
+    Both solve every prompt, so the router predicts 1 for each everywhere and every
+    lambda ties (or favours) the one cheaper by what it knows: a, at the test's cost 3
+    (deciding by the test's costs, known only after the calls, would pick b at 1)."""
+
+    def data(n: int, offset: int, costs: list[float]) -> OutcomeDataset:
+        prompts = [f"prompt {offset + i}" for i in range(n)]
+        return OutcomeDataset(prompts, ["a", "b"], np.ones((n, 2)), np.tile(costs, (n, 1)))
+
+    x = np.random.default_rng(0).normal(size=(12, 3)), np.random.default_rng(1).normal(size=(4, 3))
+    ev = evaluate_routing(data(12, 0, [1.0, 3.0]), data(4, 100, [3.0, 1.0]), ["knn"], embeddings=x)
+    assert ev.decision_costs.tolist() == [1.0, 3.0]
+    assert {(p.cost, p.quality) for p in ev.curves["knn"]} == {(3.0, 1.0)}
+
+
+def _two_routers_on_ten_prompts() -> RoutingEvaluation:
+    """10 test prompts: on 8 both models (small, cost 1; big, cost 5) are right, on the
+    last 2 only big. ``good`` predicts the scores, ``never`` always prefers small."""
+    scores = np.array([[1.0, 1.0]] * 8 + [[0.0, 1.0]] * 2)
+    costs = np.tile([1.0, 5.0], (10, 1))
+    predicted = {"good": scores.copy(), "never": np.tile([1.0, 0.0], (10, 1))}
+    curves = {n: sweep(p, scores, costs, decision_costs=[1.0, 5.0]) for n, p in predicted.items()}
+    report = routing_report(curves, scores, costs, model_names=["small", "big"])
+    return RoutingEvaluation(report, curves, 10, 10, 0, "call", ["small", "big"], scores, costs,
+                             np.array([1.0, 5.0]), predicted=predicted)  # fmt: skip
+
+
+def test_the_bootstrap_of_two_routers_by_hand() -> None:
+    """In a resample drawing k of the 2 big-only prompts (f = k/10): small scores 1 - f,
+    big 1. ``good`` sends exactly those k to big: its curve is (1, 1-f) -> (1 + 4f, 1),
+    flat after; AIQ over [1, 5] = (4f (1 - f/2) + (4 - 4f)) / 4 = 1 - f^2/2. ``never``
+    stays at (1, 1-f): AIQ 1 - f. So the AIQ difference is f - f^2/2 (0.18 at f = 0.2,
+    the test set itself), and where f > 0 good reaches big's accuracy at (1 + 4f)/5 of
+    its cost and never does not (an infinite cost): good is cheaper. Where f = 0 both
+    score 1 at small's cost: a tie, neither higher nor cheaper."""
+    ev = _two_routers_on_ten_prompts()
+    out = compare_routers(ev, resamples=400, seed=5)["against"]["never"]
+    assert out["aiq_diff"] == pytest.approx(0.2 - 0.2**2 / 2)
+    rng = np.random.default_rng(5)
+    f = np.array([(rng.integers(0, 10, 10) >= 8).sum() / 10 for _ in range(400)])
+    diffs = f - f**2 / 2
+    # the 90 % interval: the 5th and 95th percentiles; here the 95th is k = 4's 0.32 and
+    # the 97.5th k = 5's 0.375, so a 95 % interval would differ
+    assert out["aiq_diff_90ci"] == pytest.approx(np.percentile(diffs, [5, 95]).tolist())
+    assert out["aiq_diff_90ci"] != pytest.approx(np.percentile(diffs, [2.5, 97.5]).tolist())
+    assert out["share_aiq_higher"] == pytest.approx((f > 0).mean())
+    assert out["share_best_accuracy_cheaper"] == pytest.approx((f > 0).mean())
+    assert 0.8 < (f > 0).mean() < 0.95  # 1 - 0.8^10 = 0.89 expected
