@@ -646,3 +646,21 @@ def test_no_cost_gap_between_weak_and_strong_leaves_pgr_undefined() -> None:
     assert apgr([W], W, same_cost) is None
     assert pgr([W], W, same_cost, 0.5) is None
     assert cpt([W, same_cost], W, same_cost, 0.5) is None
+
+
+def test_a_target_met_within_the_slack_at_a_vertex_costs_that_vertex() -> None:
+    # Curve (1, .3) -> (2, .3 + 1e-12); target .3 + 1.5e-12 is 0.5e-12 above b's quality,
+    # inside the 1e-12 slack: reached at b, cost 2. Interpolating without the clamp
+    # would read frac = 1.5e-12 / 1e-12 = 1.5 and a cost of 1 + 1.5 * 1 = 2.5, past b.
+    hull = [P(1.0, 0.3), P(2.0, 0.3 + 1e-12)]
+    assert first_cost_reaching(hull, 0.3 + 1.5e-12) == 2.0
+
+
+def test_a_free_best_model_leaves_the_cost_to_metrics_undefined_and_says_why() -> None:
+    # Both models cost 0; model_0 (Q 0.5) beats model_1 (Q 0): best = cheapest = model_0.
+    report = routing_report({}, np.array([[1.0, 0.0], [0.0, 0.0]]), [0.0, 0.0])
+    assert report["rows"]["mix_hull"]["cost_to_95"] is None
+    assert [n.split(":")[0] for n in report["notes"]] == [
+        "apgr, cpt50 and cpt80 are undefined",
+        "the cost_to_* metrics are undefined",
+    ]
