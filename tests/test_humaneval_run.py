@@ -1862,8 +1862,8 @@ def test_training_on_a_run_of_another_prompting_style_is_said_and_recorded(
     from routerllm.eval.codegen import style_for
 
     ladder = [m.name for m in tiny_config.models_by_size()]
-    others = [p for p in problems_subset(None, 0) if p.task_id not in
-              {q.task_id for q in problems_subset(2, 0)}][:4]  # fmt: skip
+    tested = {q.task_id for q in problems_subset(2, 0)}  # once: each call loads the set
+    others = [p for p in problems_subset(None, 0) if p.task_id not in tested][:4]
     for name, mode in (("complete", "complete"), ("same", "chat")):
         store = ResultStore(tmp_path / name / "results.sqlite")
         store.add_problems(others)
