@@ -424,10 +424,14 @@ def test_numpy_numbers_in_a_style_are_stored_as_python_numbers() -> None:
     json.dumps(dataclasses.asdict(style))  # as a run's store records it
 
 
-@pytest.mark.slow  # ~20 s on 2 cores: loads Qwen2.5-Coder-0.5B, six greedy answers
+@pytest.mark.slow  # ~12 s on 2 cores: loads Qwen2.5-Coder-0.5B, five greedy answers
 def test_real_qwen_answers_extract_to_programs_that_parse(
     problems: dict[str, HumanEvalProblem],
 ) -> None:
+    """A real model's answer in each mode extracts to a program that parses. In chat mode
+    the model restates the whole function, imports and docstring (158 tokens for
+    HumanEval/0, 112 for /2): one such answer is asked for, the other modes' short bodies
+    for both problems."""
     config = load_config("local").model("qwen2.5-coder-0.5b")
     backend = create_backend(config, n_threads=2)
     if (reason := backend.availability()) is not None:
@@ -435,7 +439,7 @@ def test_real_qwen_answers_extract_to_programs_that_parse(
     try:
         for mode in MODES:
             style = style_for(config.name, {"mode": mode, "max_new_tokens": 256})
-            for task in ("HumanEval/0", "HumanEval/2"):
+            for task in ("HumanEval/0", "HumanEval/2")[mode == "chat" :]:
                 problem = problems[task]
                 answer = backend.generate(build_request(problem, style))
                 assert answer.completion_tokens > 0
