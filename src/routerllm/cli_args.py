@@ -182,6 +182,11 @@ def calibration_target_arg(text: str) -> str:
     return text
 
 
+def split_names(text: str) -> list[str]:
+    """The names of a comma-separated list, blanks around them and empty ones dropped."""
+    return [n.strip() for n in text.split(",") if n.strip()]
+
+
 def names_from(valid: Sequence[str], kind: str) -> Callable[[str], str]:
     """The argument type of comma-separated names, each one of ``valid``: one that is
     not is refused, with the valid ones. The text is kept: the command splits it
@@ -190,8 +195,7 @@ def names_from(valid: Sequence[str], kind: str) -> Callable[[str], str]:
     def parse(text: str) -> str:
         from routerllm.exceptions import did_you_mean
 
-        given = [n.strip() for n in text.split(",") if n.strip()]
-        if wrong := [n for n in given if n not in valid]:
+        if wrong := [n for n in split_names(text) if n not in valid]:
             raise argparse.ArgumentTypeError(
                 f"{wrong[0]!r} is not {kind}{did_you_mean(wrong[0], valid)}; valid: "
                 f"{', '.join(valid)}"
@@ -203,7 +207,7 @@ def names_from(valid: Sequence[str], kind: str) -> Callable[[str], str]:
 
 def name_list(text: str, option: str) -> list[str]:
     """A comma-separated list of names; a clear error when it names none, or one twice."""
-    names = [n.strip() for n in text.split(",") if n.strip()]
+    names = split_names(text)
     if not names:
         raise RouterLLMError(f"{option} names nothing (give comma-separated names)")
     if twice := repeated(names):
