@@ -13,51 +13,44 @@ import pytest
 
 from routerllm.backends.llama_cpp import LlamaCppBackend
 from routerllm.carbon.request_log import RequestLog
-from routerllm.cli import main
 
-from .conftest import tiny_config_dict, write_config
+from .conftest import cli_in_process, tiny_config_dict, write_config
+from .test_cli import assert_usage_error
 
 
-def usage_error(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[str, str]:
+def usage_error(*argv: str) -> tuple[str, str]:
     """The usage line's command (``routerllm route``) and the error line of ``argv``."""
-    with pytest.raises(SystemExit) as exited:
-        main(argv)
-    err = capsys.readouterr().err
-    assert exited.value.code == 2 and "Traceback" not in err, err
-    lines = err.strip().splitlines()
-    assert lines[0].startswith("usage: "), err
+    run = cli_in_process(*argv)
+    assert_usage_error(run)
+    lines = run.stderr.strip().splitlines()
     return lines[0].split(" [")[0].removeprefix("usage: "), lines[-1]
 
 
-def test_a_misspelt_command_is_offered_the_one_meant(capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_misspelt_command_is_offered_the_one_meant() -> None:
     # "invalid choice: 'rout' (choose from 'demo', 'route', ...)": eleven names to read
-    _, line = usage_error(["rout", "hello"], capsys)
+    _, line = usage_error("rout", "hello")
     assert "invalid choice: 'rout'" in line and line.endswith("did you mean 'route'?"), line
-    _, line = usage_error(["plot"], capsys)  # nothing close: the list alone
+    _, line = usage_error("plot")  # nothing close: the list alone
     assert "did you mean" not in line and "(choose from" in line, line
 
 
-def test_a_misspelt_option_is_said_by_its_command_with_the_one_meant(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_a_misspelt_option_is_said_by_its_command_with_the_one_meant(tmp_path: Path) -> None:
     # "routerllm: error: unrecognized arguments: --confg ...", after the top-level usage
     # (which lists the commands, not route's options)
     cfg = write_config(tmp_path, tiny_config_dict(tmp_path))
-    command, line = usage_error(["route", "hello", "--confg", str(cfg)], capsys)
+    command, line = usage_error("route", "hello", "--confg", str(cfg))
     assert command == "routerllm route", command
     assert line.startswith("routerllm route: error: unrecognized arguments: --confg"), line
     assert line.endswith("(did you mean --config?)"), line  # its value no prompt's word
-    command, line = usage_error(["report", "--since=2026-01-01", "--tags", "demo"], capsys)
+    command, line = usage_error("report", "--since=2026-01-01", "--tags", "demo")
     assert command == "routerllm report" and "did you mean --tag?" in line, line
     assert not (tmp_path / "requests.sqlite").exists()
 
 
-def test_an_option_after_the_double_dash_is_told_to_go_before_it(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_an_option_after_the_double_dash_is_told_to_go_before_it(tmp_path: Path) -> None:
     # after '--' every word is the prompt's: "--config" was offered "did you mean --config?"
     cfg = write_config(tmp_path, tiny_config_dict(tmp_path))
-    _, line = usage_error(["route", "--", "-v or --verbose?", "--config", str(cfg)], capsys)
+    _, line = usage_error("route", "--", "-v or --verbose?", "--config", str(cfg))
     assert "did you mean" not in line, line
     assert line.endswith(
         "options go before '--': routerllm route [options] -- PROMPT (--config given after it)"
@@ -65,15 +58,13 @@ def test_an_option_after_the_double_dash_is_told_to_go_before_it(
     assert not (tmp_path / "requests.sqlite").exists()
 
 
-def test_a_prompt_of_several_words_unquoted_is_told_to_quote_it(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_a_prompt_of_several_words_unquoted_is_told_to_quote_it(tmp_path: Path) -> None:
     cfg = write_config(tmp_path, tiny_config_dict(tmp_path))
-    _, line = usage_error(["route", "What", "is", "a", "list?", "--config", str(cfg)], capsys)
+    _, line = usage_error("route", "What", "is", "a", "list?", "--config", str(cfg))
     assert "unrecognized arguments: is a list?" in line, line
     assert 'a prompt of several words goes in quotes: routerllm route "What is ..."' in line
     assert not (tmp_path / "requests.sqlite").exists()
-    _, line = usage_error(["models", "extra"], capsys)  # no prompt to quote
+    _, line = usage_error("models", "extra")  # no prompt to quote
     assert line.endswith("unrecognized arguments: extra"), line
 
 
@@ -93,7 +84,7 @@ def _press_ctrl_c(monkeypatch: pytest.MonkeyPatch, times: int) -> list[bool]:
 
 
 def test_ctrl_c_during_routes_answer_keeps_the_answer_so_far_and_its_energy(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Ctrl-C while ``route`` generated ended it, the answer and the energy it had used
     lost (not logged), saying "completed requests are in the log" of a log without it.
@@ -101,14 +92,13 @@ def test_ctrl_c_during_routes_answer_keeps_the_answer_so_far_and_its_energy(
     wrote is printed and logged as cancelled, with its energy; status 130."""
     pressed = _press_ctrl_c(monkeypatch, times=1)
     cfg = write_config(tmp_path, tiny_config_dict(tmp_path))
-    status = main(["route", "hello there", "--config", str(cfg), "--max-new-tokens", "40"])
-    out, err = capsys.readouterr()
-    assert status == 130 and pressed
-    assert err.strip().splitlines() == [
+    run = cli_in_process("route", "hello there", "--config", str(cfg), "--max-new-tokens", "40")
+    assert run.returncode == 130 and pressed
+    assert run.stderr.strip().splitlines() == [
         "interrupted: the answer so far is printed above and logged as cancelled, with the "
         "energy it used"
     ]
-    assert "tiny-light" in out and "(stopped by Ctrl-C" in out
+    assert "tiny-light" in run.stdout and "(stopped by Ctrl-C" in run.stdout
     with RequestLog(tmp_path / "requests.sqlite", read_only=True) as log:
         rows = list(log.records())
     assert [r.finish_reason for r in rows] == ["cancelled"]
@@ -117,14 +107,15 @@ def test_ctrl_c_during_routes_answer_keeps_the_answer_so_far_and_its_energy(
 
 
 def test_ctrl_c_twice_during_routes_answer_says_nothing_was_logged(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # a second Ctrl-C ends the command at once: it said "completed requests are in the
     # log", and there were none
     _press_ctrl_c(monkeypatch, times=2)
     cfg = write_config(tmp_path, tiny_config_dict(tmp_path))
-    assert main(["route", "hello", "--config", str(cfg), "--max-new-tokens", "40"]) == 130
-    assert capsys.readouterr().err.strip().splitlines() == [
+    run = cli_in_process("route", "hello", "--config", str(cfg), "--max-new-tokens", "40")
+    assert run.returncode == 130
+    assert run.stderr.strip().splitlines() == [
         "interrupted before the answer was logged: nothing was kept; rerun the command"
     ]
     with RequestLog(tmp_path / "requests.sqlite", read_only=True) as log:
