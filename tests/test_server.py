@@ -2645,25 +2645,21 @@ sys.exit(cli.main(sys.argv[1:]))
 """
 
 
-@pytest.mark.parametrize("instant", ["generated", "sending"])
-def test_a_ctrl_c_between_the_answer_generated_and_sent_still_sends_it(
-    tmp_path: Path, instant: str
-) -> None:
-    """Once two Ctrl-Cs had stopped the server, a third held off while the answer in
-    progress generated, but not once it had: in the instant between the generation's end
-    and the answer's last byte sent, it ended the event loop, and the answer, generated and
-    logged, was never sent (the connection closed without one). Here the third comes from
-    a hook in that instant: as the generation returns, or as a stream is sent."""
-    config = write_config(tmp_path, tiny_config_dict(tmp_path, carbon={"enabled": False}))
-    process = serve_command(config, "--json", entry=("-c", STOPPED_AS_ANSWERED, instant))
+def answered_through_two_ctrl_cs(
+    config: Path, body: dict[str, Any], ready: str, *entry: str
+) -> str:
+    """``routerllm serve`` on ``config``, run by ``python -c *entry``, asked ``body``; once
+    the script prints ``ready`` (the answer under way), two Ctrl-Cs: the second as soon as
+    uvicorn has seen the first. The answer's text, checked sent (200) by a server that
+    stopped with status 130 and no traceback."""
+    process = serve_command(config, "--json", entry=("-c", *entry))
     assert process.stdout is not None and process.stderr is not None
     answers: list[tuple[int, str]] = []
-    body = asking(stream=instant == "sending")
     try:
         base = json.loads(process.stdout.readline())["url"].removesuffix("/v1")
         client = threading.Thread(target=lambda: answers.append(call(base, CHAT, body)))
         client.start()
-        assert process.stdout.readline() == "generating\n"
+        assert process.stdout.readline() == f"{ready}\n"
         process.send_signal(signal.SIGINT)
         while "Shutting down" not in (line := process.stderr.readline()):
             assert line, "the server did not stop"  # the first Ctrl-C seen: the second forces
@@ -2674,7 +2670,22 @@ def test_a_ctrl_c_between_the_answer_generated_and_sent_still_sends_it(
         process.kill()
     assert process.returncode == 130 and "Traceback" not in stderr, stderr
     assert [status for status, _ in answers] == [200], answers
-    assert answers[0][1].rstrip().endswith("[DONE]" if body["stream"] else "}")
+    return answers[0][1]
+
+
+@pytest.mark.parametrize("instant", ["generated", "sending"])
+def test_a_ctrl_c_between_the_answer_generated_and_sent_still_sends_it(
+    tmp_path: Path, instant: str
+) -> None:
+    """Once two Ctrl-Cs had stopped the server, a third held off while the answer in
+    progress generated, but not once it had: in the instant between the generation's end
+    and the answer's last byte sent, it ended the event loop, and the answer, generated and
+    logged, was never sent (the connection closed without one). Here the third comes from
+    a hook in that instant: as the generation returns, or as a stream is sent."""
+    config = write_config(tmp_path, tiny_config_dict(tmp_path, carbon={"enabled": False}))
+    body = asking(stream=instant == "sending")
+    answer = answered_through_two_ctrl_cs(config, body, "generating", STOPPED_AS_ANSWERED, instant)
+    assert answer.rstrip().endswith("[DONE]" if body["stream"] else "}")
     with RouterLLM(load_config(config)) as system:
         assert system.log.count() == 1
 
@@ -2710,26 +2721,9 @@ def test_a_second_ctrl_c_mid_stream_still_streams_the_answer_to_its_end(tmp_path
     traceback (until 2026-12-05). The answer in progress is finished and sent whole, as an
     unstreamed one is."""
     config = write_config(tmp_path, tiny_config_dict(tmp_path, carbon={"enabled": False}))
-    process = serve_command(config, "--json", entry=("-c", STREAMING_WHILE_STOPPED))
-    assert process.stdout is not None and process.stderr is not None
-    answers: list[tuple[int, str]] = []
-    try:
-        base = json.loads(process.stdout.readline())["url"].removesuffix("/v1")
-        body = asking(stream=True, max_tokens=8)
-        client = threading.Thread(target=lambda: answers.append(call(base, CHAT, body)))
-        client.start()
-        assert process.stdout.readline() == "streaming\n"
-        process.send_signal(signal.SIGINT)
-        while "Shutting down" not in (line := process.stderr.readline()):
-            assert line, "the server did not stop"  # the first Ctrl-C seen: the second forces
-        process.send_signal(signal.SIGINT)
-        _, stderr = process.communicate(timeout=60)
-        client.join(60)
-    finally:
-        process.kill()
-    assert process.returncode == 130 and "Traceback" not in stderr, stderr
-    assert [status for status, _ in answers] == [200], answers
-    events = [line for line in answers[0][1].splitlines() if line.startswith("data: ")]
+    body = asking(stream=True, max_tokens=8)
+    answer = answered_through_two_ctrl_cs(config, body, "streaming", STREAMING_WHILE_STOPPED)
+    events = [line for line in answer.splitlines() if line.startswith("data: ")]
     assert events[-1] == "data: [DONE]"
     assert len(events) >= 4  # two pieces of text at least, the finish reason, [DONE]
     with RouterLLM(load_config(config)) as system:
