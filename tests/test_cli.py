@@ -27,13 +27,17 @@ from .conftest import (
 )
 
 
-def run(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+def run(
+    *args: str, stdin: str | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    """``routerllm args`` in a process of its own (:func:`conftest.cli_in_process` runs
+    it in this one)."""
     return subprocess.run(
         [sys.executable, "-m", "routerllm.cli", *args],
         capture_output=True,
         text=True,
         input=stdin,
-        timeout=120,
+        timeout=timeout,
     )
 
 

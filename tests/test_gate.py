@@ -415,20 +415,14 @@ def test_a_budget_with_the_cascade_off_is_warned_about_when_the_system_starts(
     assert "cascade.budget" not in caplog.text
 
 
-def _cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "routerllm.cli", *args], capture_output=True, text=True, check=False
-    )
-
-
 def test_train_gate_on_a_run_and_serve_with_it(tiny_config_path: Path, tmp_path: Path) -> None:
     config = load_config(tiny_config_path)
     run = tmp_path / "run"
     run_experiment(config, run, systems=["gated-cascade"], limit=8, folds=2,
                    style_overrides={"max_new_tokens": 8}, progress=False)  # fmt: skip
     gate_dir = tmp_path / "gate"
-    out = _cli("train-gate", "--run", str(run), "--out", str(gate_dir), "--folds", "2",
-               "--budget", "0.9", "--config", str(tiny_config_path), "--json")  # fmt: skip
+    out = cli_in_process("train-gate", "--run", str(run), "--out", str(gate_dir), "--folds", "2",
+                         "--budget", "0.9", "--config", str(tiny_config_path), "--json")  # fmt: skip
     assert out.returncode == 0, out.stderr
     # the run asked the models for 8 tokens; a system asks tiny-heavy for its style's 512:
     # the gate learns its success and energy in another style than it will be served in
@@ -455,8 +449,8 @@ def test_train_gate_on_a_run_and_serve_with_it(tiny_config_path: Path, tmp_path:
     assert (
         gate.about["run"] == str(run) and gate.about["style"]["mode"] == "chat"
     )  # tiny models: the chat style
-    served = _cli("route", REQUEST, "--config", str(tiny_config_path), "--model", "tiny-medium",
-                  "--gate", str(gate_dir), "--json")  # fmt: skip
+    served = cli_in_process("route", REQUEST, "--config", str(tiny_config_path), "--model",
+                            "tiny-medium", "--gate", str(gate_dir), "--json")  # fmt: skip
     assert served.returncode == 0, served.stderr
     assert gate.about["styles"]["tiny-heavy"]["max_new_tokens"] == 8  # recorded, so said here
     assert (

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -17,22 +15,12 @@ from routerllm.cli import build_parser
 from routerllm.eval.routing_metrics import METRICS
 
 from .conftest import cli_in_process
-from .test_cli import assert_one_line_error, assert_usage_error
+from .test_cli import assert_one_line_error, assert_usage_error, run
 from .test_outcome_routing import make_rows, write_json
 
 
-def run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "routerllm.cli", *args],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        cwd=cwd,
-    )
-
-
 def ok_json(*args: str) -> dict[str, Any]:
-    """A command's --json output (run in this process: :func:`run` starts one)."""
+    """A command's --json output (run in this process: test_cli's :func:`run` starts one)."""
     proc = cli_in_process(*args, "--json")
     assert proc.returncode == 0, proc.stderr
     out: dict[str, Any] = json.loads(proc.stdout)
@@ -80,18 +68,20 @@ def test_classifier_default_encoder_and_bad_training_arguments(
     dataset: Path, tmp_path: Path
 ) -> None:
     common = ["--data", str(dataset), "--out", str(tmp_path / "clf")]
-    proc = run("train", *common, "--epochs", "1", "--json")  # no --encoder: the packaged MiniLM
+    # no --encoder: the packaged MiniLM, in a process of its own: stderr as a user sees
+    # it, with what transformers prints as it loads
+    proc = run("train", *common, "--epochs", "1", "--json", timeout=300)
     assert proc.returncode == 0, proc.stderr
     trained = json.loads(proc.stdout)
     assert trained["encoder"] == "minilm" and trained["epochs_run"] == [1]
     # transformers' "Loading weights" bar only with -v (until 2026-12-04 always)
     assert proc.stderr == ""
     test = ["test", "--router-model", str(tmp_path / "clf"), "--data", str(dataset / "test.json")]
-    tested = run(*test)
+    tested = run(*test, timeout=300)
     assert tested.returncode == 0 and tested.stderr == "", tested.stderr
-    assert "Loading weights" in run(*test, "-v").stderr
+    assert "Loading weights" in run(*test, "-v", timeout=300).stderr
     assert_usage_error(  # the option parser's: a loss is one of a list
-        run("train", *common, "--encoder", "hashing", "--loss", "nosuch"),
+        cli_in_process("train", *common, "--encoder", "hashing", "--loss", "nosuch"),
         "argument --loss: invalid choice: 'nosuch' (choose from 'ce', ",
     )
     for args, message in (

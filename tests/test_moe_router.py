@@ -18,8 +18,9 @@ from routerllm.routers.base import Candidate
 from routerllm.routers.moe import MoERouter, sparse_gates
 from routerllm.training.gating import GatingArguments, init_layers, loss_and_grads, train_gating
 
+from .conftest import cli_in_process
 from .test_cli import assert_one_line_error
-from .test_learn_cli import ok_json, run
+from .test_learn_cli import ok_json
 from .test_outcome_routing import MODELS, SIZES, make_rows, write_json
 
 CANDIDATES = [Candidate(m, SIZES[m]) for m in MODELS]
@@ -351,7 +352,7 @@ def test_train_that_diverges_leaves_the_router_saved_in_out_as_it_was(tmp_path: 
               "hashing", "--option", "hidden=[8]", "--option", "epochs=3"]  # fmt: skip
     ok_json(*common)
     before = {p.name: p.read_bytes() for p in out.iterdir()}
-    proc = run(*common, "--option", "learning_rate=1e300")
+    proc = cli_in_process(*common, "--option", "learning_rate=1e300")
     assert_one_line_error(proc, "diverged", "lower learning_rate")
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before
     assert load_router(out, CANDIDATES).is_trained
@@ -375,14 +376,16 @@ def test_train_takes_router_options_and_refuses_those_its_flags_set(tmp_path: Pa
         (["--option", "seed=3"], ["--option seed is set by --seed"]),
         (["--option", "models=[1]"], ["--option models is set by --data"]),
     ]:
-        proc = run("train", "--router", "moe", "--data", str(data), "--out", str(tmp_path / "x"),
-                   "--encoder", "hashing", *args)  # fmt: skip
+        proc = cli_in_process("train", "--router", "moe", "--data", str(data),
+                              "--out", str(tmp_path / "x"), "--encoder", "hashing", *args)  # fmt: skip
         assert_one_line_error(proc, *needles)
-    proc = run("train", "--router", "moe", "--data", str(data), "--out", str(tmp_path / "x"),
-               "--option", "top_k")  # fmt: skip
+    proc = cli_in_process("train", "--router", "moe", "--data", str(data),
+                          "--out", str(tmp_path / "x"), "--option", "top_k")  # fmt: skip
     assert proc.returncode == 2 and "'top_k' is not KEY=VALUE" in proc.stderr
     assert "Traceback" not in proc.stderr
-    proc = run("train", "--data", str(data), "--out", str(tmp_path / "x"), "--option", "k=1")
+    proc = cli_in_process(
+        "train", "--data", str(data), "--out", str(tmp_path / "x"), "--option", "k=1"
+    )
     assert_one_line_error(proc, "--option is for outcome routers")
 
 

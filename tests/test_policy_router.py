@@ -30,9 +30,9 @@ from routerllm.routers.base import Candidate
 from routerllm.routers.policy import PolicyRouter
 from routerllm.system import build_router
 
-from .conftest import tiny_config_dict, write_config
+from .conftest import cli_in_process, tiny_config_dict, write_config
 from .test_cli import assert_one_line_error
-from .test_learn_cli import ok_json, run
+from .test_learn_cli import ok_json
 from .test_outcome_routing import MODELS, SIZES, write_csv, write_json
 
 CANDIDATES = [Candidate(m, SIZES[m]) for m in MODELS]
@@ -504,20 +504,21 @@ def test_cli_errors_are_one_line(tmp_path: Path) -> None:
     base = ("train", "--router", "policy", "--data", str(train), "--out", str(tmp_path / "o"),
             "--encoder", "hashing")  # fmt: skip
     assert_one_line_error(
-        run(*base, "--decision", "argmax", "--calibrate", "quality=0.9"),
+        cli_in_process(*base, "--decision", "argmax", "--calibrate", "quality=0.9"),
         "--decision argmax has no knob to calibrate",
     )
     assert_one_line_error(
-        run("train", "--router", "logreg", "--data", str(train), "--out", str(tmp_path / "o"),
-            "--encoder", "hashing", "--decision", "argmax"),
+        cli_in_process("train", "--router", "logreg", "--data", str(train),
+                       "--out", str(tmp_path / "o"), "--encoder", "hashing", "--decision", "argmax"),
         "unknown decision mode 'argmax' for the logreg router; valid: lambda, threshold",
     )  # fmt: skip
     assert_one_line_error(
-        run(*base, "--medium-model", "gpt-9"), "unknown reference model 'gpt-9'; valid names"
+        cli_in_process(*base, "--medium-model", "gpt-9"),
+        "unknown reference model 'gpt-9'; valid names",
     )
     assert_one_line_error(
-        run("train", "--router", "logreg", "--data", str(train), "--out", str(tmp_path / "o"),
-            "--large-model", "big"),
+        cli_in_process("train", "--router", "logreg", "--data", str(train),
+                       "--out", str(tmp_path / "o"), "--large-model", "big"),
         "--large-model is for the policy router",
     )  # fmt: skip
     prompts, scores = policy_rows(30, 0)
@@ -527,7 +528,9 @@ def test_cli_errors_are_one_line(tmp_path: Path) -> None:
                                for p, s in zip(prompts, scores, strict=True)]))  # fmt: skip
     assert load_outcomes(one).models == ["mid"]
     assert_one_line_error(
-        run("train", "--router", "policy", "--data", str(one), "--out", str(tmp_path / "o")),
+        cli_in_process(
+            "train", "--router", "policy", "--data", str(one), "--out", str(tmp_path / "o")
+        ),
         "needs at least 2",
     )
 
