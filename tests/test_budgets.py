@@ -1291,6 +1291,81 @@ def test_float_sums_at_a_limit_are_at_it_not_over_it(tmp_path: Path) -> None:
         budget.choose("m", [], True, _cost(0.2000001), {}, budget.status(exclude=admission.token))  # fmt: skip
 
 
+# -- the windows' edges: a window holds its first instant and its last -------------
+def test_a_row_at_a_windows_first_instant_or_at_now_counts_everywhere(tmp_path: Path) -> None:
+    """The log is summed over [now - 1 h, now], both ends in: the report's count of
+    window breaks and the retry time read the same window."""
+    rows = [Spending((NOW + timedelta(hours=h)).isoformat(timespec="microseconds"), 0.03, 0.0) for h in (0, 1)]  # fmt: skip
+    config = BudgetConfig.model_validate({"co2_kg": {"hourly": 0.05}})
+    # the window ending at the second row starts at the first: 0.06 kg, past 0.05
+    assert violations(config, rows) == {"co2_kg": {"hourly": 1}}
+    # a window spent by a row logged at this very instant frees once that row leaves it
+    log = seeded_log(tmp_path / "log.sqlite", [record("a", NOW, co2_kg=0.06)])
+    budget = CarbonBudget(config, log, lambda: NOW)
+    with pytest.raises(BudgetExceededError, match="120% spent") as e:
+        budget.choose("m", [], False, lambda m: None, {}, budget.status())
+    assert e.value.retry_at == left_at(NOW + timedelta(hours=1))
+
+
+def test_a_window_already_past_its_limit_is_not_broken_again(tmp_path: Path) -> None:
+    """A request let in before others took the hour past its limit did not take it past:
+    ``settle`` says so as the report's ``violations`` count it (once, by the first)."""
+    log = seeded_log(tmp_path / "log.sqlite", [record("a", NOW - timedelta(minutes=5), cost_usd=0.75)])  # fmt: skip
+    config = BudgetConfig.model_validate({"cost_usd": {"hourly": 0.5}})
+    budget = CarbonBudget(config, log, lambda: NOW)
+    assert budget.settle(Admission("m", "", None), {"cost_usd": 0.125}) == []
+    rows = [Spending((NOW + timedelta(minutes=m)).isoformat(timespec="microseconds"), 0.0, c) for m, c in [(0, 0.75), (1, 0.125)]]  # fmt: skip
+    assert violations(config, rows) == {"cost_usd": {"hourly": 1}}
+
+
+def test_an_unlogged_answer_counts_for_the_whole_day_not_only_the_hour(tmp_path: Path) -> None:
+    """Answers that could not be logged are kept for the widest window: a release two
+    hours on (which forgets older ones) leaves the day's 0.02 kg counted."""
+    now = [NOW]
+    config = BudgetConfig.model_validate({"co2_kg": {"hourly": 1.0, "daily": 1.0}})
+    budget = CarbonBudget(config, RequestLog(tmp_path / "log.sqlite"), lambda: now[0])
+    admission = budget.admit("m", [], True, _predict({"m": 0.01}), {})
+    budget.settle(admission, {"co2_kg": 0.02})
+    budget.release(admission, logged=False)
+    now[0] = NOW + timedelta(hours=1)  # the hour's first instant: still in it, as a row is
+    assert [s.spent for s in budget.status()] == pytest.approx([0.02, 0.02])
+    now[0] = NOW + timedelta(hours=2)
+    budget.release(budget.admit("m", [], True, _predict({"m": 0.01}), {}))
+    assert [(s.window, s.spent) for s in budget.status()] == [("hourly", 0.0), ("daily", pytest.approx(0.02))]  # fmt: skip
+
+
+def test_the_time_a_request_fits_counts_what_it_spent_already(tmp_path: Path) -> None:
+    """Routing spent 5 g and the model is predicted at 40 g: 45 g must fit the hour's 50 g.
+    Once the 30 g request leaves (in 10 minutes) 10 g + 45 g is still over; once the 10 g
+    one leaves too (in 40 minutes) it fits. Without the 5 g, 10 minutes was said."""
+    log = seeded_log(tmp_path / "log.sqlite", [
+        record("a", NOW - timedelta(minutes=50), co2_kg=0.03),
+        record("a", NOW - timedelta(minutes=20), co2_kg=0.01),
+    ])  # fmt: skip
+    config = BudgetConfig.model_validate({"co2_kg": {"hourly": 0.05}, "downgrade_at": 1.0})
+    budget = CarbonBudget(config, log, lambda: NOW)
+    with pytest.raises(BudgetExceededError, match="or wait") as e:
+        budget.choose("m", [], True, _predict({"m": 0.04}), {"co2_kg": 0.005}, budget.status())
+    assert e.value.retry_at == left_at(NOW + timedelta(minutes=40))
+    retried = CarbonBudget(config, log, lambda: datetime.fromisoformat(e.value.retry_at))
+    assert retried.choose("m", [], True, _predict({"m": 0.04}), {"co2_kg": 0.005}, retried.status())[0] == "m"  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("quantity", "value", "said"),
+    [
+        ("co2_kg", 1.0, "1 kg CO2"),
+        ("co2_kg", 0.999, "999 g CO2"),
+        ("co2_kg", 2.5e-5, "0.025 g CO2"),
+        ("cost_usd", 0.25, "$0.25"),
+    ],  # fmt: skip
+)
+def test_amounts_are_said_in_grams_below_a_kilogram(quantity: str, value: float, said: str) -> None:  # fmt: skip
+    from routerllm.carbon.budget import amount
+
+    assert amount(quantity, value) == said
+
+
 def test_the_loading_energy_is_the_mean_of_the_loads_that_happened() -> None:
     """Loads of 1e-4, 2e-4 and 6e-4 kWh (and a request that loaded nothing): their mean
     is 3e-4 kWh; their median, 2e-4, would underprice a model whose loads vary."""
