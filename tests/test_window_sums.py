@@ -178,3 +178,50 @@ def test_a_refusals_retry_time_reads_the_windows_first_rows_only(tmp_path: Path)
     )
     assert sum("ORDER BY timestamp, rowid" in sql for sql in read) == 1  # one chunk
     log.close()
+
+
+def test_rows_at_a_windows_first_and_last_instants_are_in_it_summed_whole_or_moved(
+    tmp_path: Path,
+) -> None:
+    """[since, until] holds both ends, however the sum is made. Rows of 1, 2, 4 kg at
+    T0 - 1 h, T0 and T0 - 1 s: the hour to T0 - 1 s holds 1 + 4. Then 8 and 16 kg at
+    T0 - 1 h and T0, and the window moved 1 s on, to [T0 - 1 h, T0]: nothing left it (the
+    1 kg is at its first instant), the 2 kg logged before the last sum joins it, the 4 kg
+    at the last sum's end is not counted twice, the new rows at both ends join: 31 kg, as
+    summed whole by a second log. The newest row removed by hand: 15 kg."""
+    path = tmp_path / "requests.sqlite"
+    log = RequestLog(path)
+    for when, co2 in [(T0 - WINDOWS[0], 1.0), (T0, 2.0), (T0 - timedelta(seconds=1), 4.0)]:
+        log.append(record("m", when, co2_kg=co2))
+
+    def hour_to(log: RequestLog, end: datetime) -> float:
+        return log.spent(_when(end - WINDOWS[0]), _when(end)).co2_kg
+
+    assert hour_to(log, T0 - timedelta(seconds=1)) == 5.0
+    log.append(record("m", T0 - WINDOWS[0], co2_kg=8.0))
+    log.append(record("m", T0, co2_kg=16.0))
+    assert hour_to(log, T0) == 31.0  # moved
+    whole = RequestLog(path)
+    assert hour_to(whole, T0) == 31.0  # summed whole
+    with sqlite3.connect(path) as db:
+        db.execute("DELETE FROM requests WHERE rowid = (SELECT MAX(rowid) FROM requests)")
+    db.close()
+    assert hour_to(log, T0) == 15.0
+    log.close()
+    whole.close()
+
+
+def test_a_window_whose_rows_all_left_it_spent_nothing_not_a_rounding_below_zero(
+    tmp_path: Path,
+) -> None:
+    """0.13 + 0.85 + 0.76 kg taken away row by row, as the window slides past them, is
+    -1.1e-16 in floating point: a window spent 0 kg, never less."""
+    log = RequestLog(tmp_path / "requests.sqlite")
+    for i, co2 in enumerate([0.13, 0.85, 0.76], 1):
+        log.append(record("m", T0 - WINDOWS[0] + timedelta(seconds=i), co2_kg=co2))
+    spent = []
+    for s in range(5):  # each second on, one row leaves, the sum moved
+        end = T0 + timedelta(seconds=s)
+        spent.append(log.spent(_when(end - WINDOWS[0]), _when(end)).co2_kg)
+    assert spent == [1.74, 1.74, pytest.approx(0.85 + 0.76), pytest.approx(0.76), 0.0]
+    log.close()
