@@ -495,6 +495,56 @@ def test_a_restarted_predictor_judges_escalated_requests_by_the_answering_models
     assert restarted.predict("tiny-heavy", 40, 64) == running.predict("tiny-heavy", 40, 64)
 
 
+def test_a_log_without_prompt_tokens_charges_a_prompt_token_as_an_output_token() -> None:
+    """The mirror of answers of no tokens: a log whose requests read no prompt token
+    (a backend that reported none) charges a prompt token what an output token costs,
+    1e-5 kWh over 100 output tokens, not nothing."""
+    history = [record("m", NOW, prompt_chars=40 * k, prompt_tokens=0, completion_tokens=10 * k, energy_kwh=1e-6 * k) for k in (1, 2, 3, 4)]  # fmt: skip
+    p = fit_profile(history)
+    assert (p.kwh_per_prompt_token, p.kwh_per_output_token) == pytest.approx((1e-7, 1e-7))
+
+
+def test_a_model_without_history_is_scaled_from_the_peer_nearest_in_size_by_ratio(
+    tmp_path: Path,
+) -> None:
+    """tiny-medium (0.5B, no figures) between tiny-light (0.1B, 5x smaller) and tiny-heavy
+    (1.5B, 3x larger) is scaled from tiny-heavy, the nearer by ratio though not by
+    difference: its 2e-5 kWh (20 prompt tokens at 5e-7, 10 output at 1e-6) / 3."""
+    config = load_config(write_config(tmp_path, tiny_config_dict(tmp_path, models=[
+        tiny_model("tiny-light", "light", 0.1),
+        {**tiny_model("tiny-medium", "medium", 0.5), "energy_per_token_kwh": None},
+        {**tiny_model("tiny-heavy", "heavy", 1.5), "energy_per_token_kwh": None},
+    ])))  # fmt: skip
+    history = [record(m, NOW, energy_kwh=e, completion_tokens=10) for m, e in [("tiny-heavy", 1e-5), ("tiny-light", 1e-6)] for _ in range(3)]  # fmt: skip
+    medium = CarbonPredictor(config, history).predict("tiny-medium", 40, 50)
+    assert medium is not None and medium.energy_kwh == pytest.approx(2e-5 / 3)
+    assert "tiny-heavy's logged requests, scaled by parameter count (0.333x)" in medium.basis
+
+
+def test_prompts_a_fifth_apart_in_length_teach_the_chat_templates_tokens(
+    tiny_config: AppConfig,
+) -> None:
+    """Prompts of 100 to 124 characters (a spread of a fifth of their mean, over the tenth
+    a slope needs) read 10 template tokens + 1 a 4 characters: a prompt of 43 characters is
+    10 + 10.75 = 20.75 tokens, 21 rounded (not 14.6, in proportion to the characters, nor
+    20 cut)."""
+    history = [record("tiny-light", NOW, prompt_chars=c, prompt_tokens=10 + c // 4) for c in (100, 108, 116, 124)]  # fmt: skip
+    p = fit_profile(history)
+    assert (p.base_prompt_tokens, p.prompt_tokens_per_char) == pytest.approx((10.0, 0.25))
+    predicted = CarbonPredictor(tiny_config, history).predict("tiny-light", 43, 50)
+    assert predicted is not None and predicted.prompt_tokens == 21
+
+
+def test_prompt_and_output_lengths_in_step_charge_each_token_the_whole_energy() -> None:
+    """Requests of 10k prompt and 5k output tokens spending 1e-6 k kWh cannot tell a
+    prompt token's cost from an output token's (any split fits): each is charged the
+    whole, 1e-5 kWh over 100 prompt tokens and over 50 output tokens, so a longer answer
+    than the log's is not underpriced. Fitted, the split was 8e-8 and 4e-8."""
+    history = [record("m", NOW, prompt_chars=40 * k, prompt_tokens=10 * k, completion_tokens=5 * k, energy_kwh=1e-6 * k) for k in (1, 2, 3, 4)]  # fmt: skip
+    p = fit_profile(history)
+    assert (p.kwh_per_prompt_token, p.kwh_per_output_token) == pytest.approx((1e-7, 2e-7))
+
+
 # -- the budget ---------------------------------------------------------------------
 def test_status_counts_each_windows_requests_and_every_tag(tmp_path: Path) -> None:
     log = seeded_log(tmp_path / "log.sqlite", [
