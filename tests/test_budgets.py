@@ -218,6 +218,8 @@ def test_prediction_without_history_uses_config_figures_then_scaling_then_nothin
     p = empty.predict("tiny-light", prompt_chars=40, max_new_tokens=50)
     assert p is not None and p.energy_kwh == pytest.approx(50 * 1e-7)
     assert "per-token figures at max_new_tokens (50)" in p.basis
+    cold = empty.predict("tiny-light", prompt_chars=40, max_new_tokens=50, loaded=False)
+    assert cold is not None and cold.basis.endswith("; loading not included")  # nor known
     assert empty.predict("tiny-heavy", prompt_chars=40, max_new_tokens=50) is None
     history = [record("tiny-medium", NOW, energy_kwh=1e-5, completion_tokens=10) for _ in range(3)]
     learned = CarbonPredictor(config, history)
