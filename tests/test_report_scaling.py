@@ -280,3 +280,29 @@ def test_a_logged_text_that_is_not_text_is_a_clear_error(
     # the Python API's records too
     with RequestLog(log_path, read_only=True) as log, pytest.raises(RequestLogError, match="req-00002's .* not text"):  # fmt: skip
         list(log.records())
+
+
+def test_the_replayed_cache_keeps_max_entries_prompts_each_for_ttl_s_as_the_cache_does() -> None:
+    """As ``ResponseCache``: an answer 60 s old is still fresh for a TTL of 60 s (1 us
+    more and it is not), and 2 entries hold 2 prompts: a and b asked again are both hits, 1.5e-6
+    kWh saved each (their energy less the routing's 5e-7)."""
+    from routerllm.carbon.log_figures import CacheReplay
+
+    parts = [("router_inference", 0.1, 5e-7, 0.0, "test"), ("llm_inference", 0.5, 1.5e-6, 0.0, "test")]  # fmt: skip
+    replay = CacheReplay(max_entries=2, ttl_s=60)
+    for t, sha in [("10:00:00", "a"), ("10:00:30", "b"), ("10:01:00", "a"), ("10:01:30", "b")]:
+        replay.add(f"2026-12-03T{t}+00:00", sha, "m", 2e-6, parts)
+    assert replay.hits == 2 and replay.saved_kwh.total() == pytest.approx(3e-6)
+    replay.add("2026-12-03T10:01:30.000001+00:00", "b", "m", 2e-6, parts)  # 1 us too late
+    assert replay.hits == 2
+
+
+def test_a_cached_answer_counts_as_it_is_on_the_largest_model() -> None:
+    """Answered from the cache on a small model, it would have been on the largest too:
+    its 0 kWh counts as it is, not its 10 tokens at the largest's rate."""
+    from routerllm.carbon.log_figures import LogFigures
+
+    fig = LogFigures(largest="big")
+    cached = ("llm_inference", 0.0, 0.0, 0.0, CACHED)
+    fig.add("2026-12-03T10:00:00", "h", "small", "rules", 5, 10, 0.1, 0.0, "", "stop", [cached])
+    assert fig.estimate_largest(1e-6, 5e-7) == (0.0, 0.0)
