@@ -306,3 +306,16 @@ def test_a_cached_answer_counts_as_it_is_on_the_largest_model() -> None:
     cached = ("llm_inference", 0.0, 0.0, 0.0, CACHED)
     fig.add("2026-12-03T10:00:00", "h", "small", "rules", 5, 10, 0.1, 0.0, "", "stop", [cached])
     assert fig.estimate_largest(1e-6, 5e-7) == (0.0, 0.0)
+
+
+def test_a_remote_answer_of_no_tokens_is_known_to_have_spent_nothing() -> None:
+    """A remote model without per-token figures logs 0 kWh: unknown for an answer of 10
+    tokens (left out of the comparison with the largest model), but 0 for one of none."""
+    from routerllm.carbon.log_figures import LogFigures
+    from routerllm.carbon.meter import PER_TOKEN
+
+    fig = LogFigures(largest="big")
+    remote = ("llm_inference", 0.3, 0.0, 0.0, PER_TOKEN)
+    fig.add("2026-12-03T10:00:00", "h", "remote", "rules", 5, 10, 0.3, 0.0, "", "stop", [remote])
+    fig.add("2026-12-03T10:01:00", "h", "remote", "rules", 5, 0, 0.3, 0.0, "", "stop", [remote])
+    assert (fig.left_out, len(fig.measured_tokens)) == (1, 1)
