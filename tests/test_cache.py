@@ -101,6 +101,25 @@ def test_the_cache_keeps_its_newest_entries_for_their_time() -> None:
     assert len(cache) == 0
 
 
+def test_an_answer_is_served_for_its_whole_ttl_as_the_report_replays_the_cache() -> None:
+    """``ttl_s`` seconds after it was stored an answer is still served, a moment later it
+    is not: the boundary the report's replay of the cache (``CacheReplay``, which
+    counts a repeat within ``ttl_s`` as a hit) assumes, so that the two agree."""
+    from routerllm.carbon.log_figures import CacheReplay
+
+    now = [100.0]
+    cache = RequestCache(max_entries=2, ttl_s=10.0, clock=lambda: now[0])
+    cache.put("a", "A")  # type: ignore[arg-type]
+    now[0] = 110.0
+    assert cache.get("a") == "A"
+    now[0] = 110.001
+    assert cache.get("a") is None
+    replay = CacheReplay(max_entries=2, ttl_s=10.0)
+    for second in (0, 10, 21):  # a hit at exactly ttl_s; past it, a miss
+        replay.add(f"2026-12-05T00:00:{second:02d}+00:00", "sha", "tiny-light", 1e-4, [])
+    assert replay.hits == 1
+
+
 def test_cached_answers_cost_nothing_to_budgets_and_budgeted_answers_are_not_cached(
     tmp_path: Path,
 ) -> None:
@@ -253,12 +272,15 @@ def test_an_answer_made_while_a_larger_model_was_down_is_not_served_once_it_is_b
         assert system.generate(REQUEST, model="tiny-medium").cached_from == again.request_id
 
 
+@pytest.mark.parametrize("cascade", [False, True])
 def test_a_model_the_caller_names_is_not_answered_by_a_larger_one_from_the_cache(
-    tmp_path: Path,
+    tmp_path: Path, cascade: bool
 ) -> None:
     # A prompt too long for tiny-light's context, routed there, went to tiny-heavy and
     # was cached under tiny-light: the same prompt naming tiny-light then got
     # tiny-heavy's answer from the cache instead of being refused, as it is uncached.
+    # With the cascade on, named and routed requests hold the same larger models in
+    # their keys: only ``named`` keeps them apart.
     from routerllm.exceptions import ContextLengthError
 
     from .conftest import tiny_model
@@ -267,7 +289,7 @@ def test_a_model_the_caller_names_is_not_answered_by_a_larger_one_from_the_cache
         tiny_model("tiny-light", "light", 0.1, context_length=48),
         tiny_model("tiny-heavy", "heavy", 1.5),
     ]
-    config = cached_config(tmp_path, models=models, router={"name": "smallest"})
+    config = cached_config(tmp_path, models=models, router={"name": "smallest"}, cascade={"enabled": cascade})  # fmt: skip
     prompt = "word " * 60
     with RouterLLM(config) as system:
         routed = system.generate(prompt)
