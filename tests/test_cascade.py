@@ -541,11 +541,13 @@ def test_an_answer_whose_caller_left_as_it_finished_is_not_checked(
     tiny_config: AppConfig, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The caller left as the first answer finished: its examples were still run in the
-    sandbox (up to cascade.timeout_s) for nobody, the next request waiting behind it."""
+    sandbox (up to cascade.timeout_s) for nobody, the next request waiting behind it.
+    Unchecked, the answer is not cached: a later request is checked and escalated."""
     import routerllm.cascade
     from routerllm.backends.llama_cpp import LlamaCppBackend
 
     tiny_config.cascade.enabled = True
+    tiny_config.cache.enabled = True
     stop, generate, checked = threading.Event(), LlamaCppBackend.generate, []
 
     def answered_as_the_caller_leaves(self: Any, request: Any) -> Any:
@@ -555,10 +557,13 @@ def test_an_answer_whose_caller_left_as_it_finished_is_not_checked(
 
     monkeypatch.setattr(LlamaCppBackend, "generate", answered_as_the_caller_leaves)
     monkeypatch.setattr(routerllm.cascade, "verify_answer", lambda *a, **k: checked.append(a))
-    with RouterLLM(tiny_config) as system, cancellable(stop):
-        result = system.generate(REQUEST, model="tiny-light")
-    assert not checked and result.model == "tiny-light"
-    assert "not checked, nor escalated to tiny-medium: the caller has gone" in result.reason
+    with RouterLLM(tiny_config) as system:
+        with cancellable(stop):
+            result = system.generate(REQUEST, model="tiny-light")
+        assert not checked and result.model == "tiny-light"
+        assert "not checked, nor escalated to tiny-medium: the caller has gone" in result.reason
+        monkeypatch.undo()
+        assert system.generate(REQUEST, model="tiny-light").model == "tiny-heavy"
 
 
 def test_an_answer_whose_check_cannot_run_is_kept_and_logged(
