@@ -49,6 +49,11 @@ def test_a_router_list_with_its_options_is_evaluated() -> None:
         ({"router_options": {"knn": 5}}, "router_options must map router names"),
         ({"router_options": {"logreg": {"C": 1}}}, "router_options for 'logreg', which is not"),
         ({"data": None}, "outcome file must be a str or a Path"),
+        (
+            {"mode": "threshold", "knobs": "exact"},
+            "only named knobs are 'exact', for mode 'lambda'",
+        ),
+        ({"knobs": "all"}, "knobs='all'"),
     ],
 )
 def test_bad_arguments_are_clear_errors(kwargs: dict[str, Any], match: str) -> None:
@@ -56,6 +61,17 @@ def test_bad_arguments_are_clear_errors(kwargs: dict[str, Any], match: str) -> N
     # the encoder is never built: the arguments are refused first
     with pytest.raises(RouterLLMError, match=match):
         evaluate_routing(**{**args, **kwargs})
+
+
+def test_the_exact_sweep_is_what_an_evaluation_asked_for_keeps() -> None:
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(30, 4)), rng.normal(size=(10, 4))
+    ev = evaluate_routing(outcomes(30), outcomes(10, 100), ["knn", "logreg"], embeddings=x,
+                          knobs="exact")  # fmt: skip
+    assert ev.knobs == "exact"
+    for name, p in ev.predicted.items():
+        exact = sweep(p, ev.test_scores, ev.test_costs, knobs="exact", decision_costs=[1.0, 5.0])
+        assert ev.curves[name] == exact
 
 
 def test_split_dataset_checks_its_arguments() -> None:

@@ -13,7 +13,7 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -57,6 +57,8 @@ class RoutingEvaluation:
     #: each router's predicted (n_test, m) success matrix, columns in ``models``' order
     predicted: dict[str, np.ndarray] = field(default_factory=dict)
     mode: str = "lambda"  # the decision rule the curves sweep
+    #: None: the default knob grid; "exact": every lambda interval (``sweep``'s knobs)
+    knobs: Literal["exact"] | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -151,13 +153,19 @@ def evaluate_routing(
     mode: str = "lambda",
     embeddings: tuple[np.ndarray, np.ndarray] | None = None,
     router_options: dict[str, dict[str, Any]] | None = None,
+    knobs: Literal["exact"] | None = None,
 ) -> RoutingEvaluation:
     """Train each router on ``data`` and evaluate it on ``test`` (or a held-out split);
     each is a file or an already loaded dataset. ``embeddings`` (x_data, x_test), one row
     per prompt of ``data`` and of ``test`` as given (so it needs a ``test``), stand for
-    ``encoder``'s; the rows of test prompts removed as also in ``data`` are dropped too."""
+    ``encoder``'s; the rows of test prompts removed as also in ``data`` are dropped too.
+    ``knobs="exact"`` sweeps every lambda interval instead of the default grid (``sweep``)."""
     routers = _router_names(routers, router_options)
     seed = check_seed(seed)
+    if knobs is not None and (knobs != "exact" or mode != "lambda"):
+        raise RouterLLMError(
+            f"knobs={knobs!r}: the only named knobs are 'exact', for mode 'lambda'"
+        )
     if embeddings is not None and test is None:
         raise RouterLLMError(
             "embeddings are one row per prompt of data and of test: give a test set with them "
@@ -225,6 +233,7 @@ def evaluate_routing(
             test_set.scores,
             c_test,
             mode=mode,  # type: ignore[arg-type]
+            knobs=knobs,
             decision_costs=mean_cost,
         )
         if router.selection:
@@ -246,6 +255,7 @@ def evaluate_routing(
         selection,
         predictions,
         mode,
+        knobs,
     )
 
 
@@ -285,7 +295,7 @@ def compare_routers(
         scores, costs = evaluation.test_scores[idx], evaluation.test_costs[idx]
         curves = {
             name: sweep(p[idx], scores, costs, mode=evaluation.mode,  # type: ignore[arg-type]
-                        decision_costs=evaluation.decision_costs)
+                        knobs=evaluation.knobs, decision_costs=evaluation.decision_costs)
             for name, p in evaluation.predicted.items()
         }  # fmt: skip
         rows = routing_report(curves, scores, costs)["rows"]

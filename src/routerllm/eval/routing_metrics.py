@@ -54,6 +54,7 @@ from routerllm.eval.curves import (
     router_curve,
     upper_hull,
 )
+from routerllm.eval.exact_sweep import exact_points
 from routerllm.exceptions import RouterLLMError
 from routerllm.routers.decision import (
     TIE_TOL,
@@ -170,7 +171,7 @@ def sweep(
     scores: object,
     costs: object,
     mode: Literal["lambda", "threshold"] = "lambda",
-    knobs: Sequence[float] | np.ndarray | None = None,
+    knobs: Sequence[float] | np.ndarray | Literal["exact"] | None = None,
     decision_costs: object = None,
 ) -> list[OperatingPoint]:
     """The operating points of a router's predictions over a grid of knob values.
@@ -184,7 +185,9 @@ def sweep(
 
     * ``mode="lambda"``: on each prompt choose argmax_j predicted[i, j] - lambda *
       d[i, j] / max_k D_k (costs divided by the highest mean model cost so lambda
-      is scale-free); default knobs ``default_lambdas``.
+      is scale-free); default knobs ``default_lambdas``. ``knobs="exact"`` gives
+      instead one point per interval between the breakpoints where a choice changes,
+      every point the rule can reach (``routerllm.eval.exact_sweep``).
     * ``mode="threshold"``: on each prompt choose the cheapest model (by d) with
       predicted[i, j] >= tau, or argmax_j predicted[i, j] when none reaches tau;
       default knobs 201 evenly spaced tau in [0, 1].
@@ -203,6 +206,13 @@ def sweep(
         raise RouterLLMError("predicted must be finite")
     if mode not in ("lambda", "threshold"):
         raise RouterLLMError(f"unknown sweep mode {mode!r}; valid modes: lambda, threshold")
+    rank = cheapness_rank(d)
+    if isinstance(knobs, str):
+        if knobs != "exact" or mode != "lambda":
+            raise RouterLLMError(
+                f"knobs={knobs!r}: the only named knobs are 'exact', for mode 'lambda'"
+            )
+        return exact_points(p, s, c, d, rank)
     if knobs is not None:
         try:
             grid = np.asarray(knobs, dtype=np.float64)
@@ -212,7 +222,6 @@ def sweep(
             raise RouterLLMError("knobs must be a non-empty 1-D sequence of finite numbers")
     else:
         grid = default_lambdas(p, d) if mode == "lambda" else DEFAULT_THRESHOLDS
-    rank = cheapness_rank(d)
     rows = np.arange(s.shape[0])
     choices = [choose(p, d, mode, float(k), rank=rank) for k in grid]
     return [
