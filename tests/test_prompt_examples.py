@@ -216,11 +216,13 @@ def test_humaneval_canonical_solutions_pass_their_own_examples() -> None:
     assert len(with_examples) >= 150
     # two at a time, as check_many runs them: each run mostly waits on its own process
     with ThreadPoolExecutor(max_workers=2) as pool:
-        verdicts = pool.map(
-            lambda p: verify_completion(p.prompt, p.entry_point, p.canonical_solution).verdict,
-            with_examples,
+        verdicts = list(
+            pool.map(
+                lambda p: verify_completion(p.prompt, p.entry_point, p.canonical_solution).verdict,
+                with_examples,
+            )
         )
-        failing = {p.task_id for p, v in zip(with_examples, verdicts) if v != "passed"}
+    failing = {p.task_id for p, v in zip(with_examples, verdicts, strict=True) if v != "passed"}
     # 47: median's docstring says 15.0 for 8.0; 116 and 148: wrong examples;
     # 130: "tri(4) = 3" defines the sequence, not the function's result.
     assert failing == {"HumanEval/47", "HumanEval/116", "HumanEval/130", "HumanEval/148"}
