@@ -48,7 +48,7 @@ from .conftest import (
     tiny_model,
     write_config,
 )
-from .test_openai_http import Reply, http_model_dict, serving_stub
+from .test_openai_http import Reply, Stub, http_model_dict, serving_stub
 from .test_openai_stream import DONE, delta, usage
 
 HEADERS = {"Content-Type": "application/json"}
@@ -2341,6 +2341,32 @@ def test_a_client_gone_mid_stream_stops_the_generation_leaves_its_row_and_no_tra
     assert not complaints.records, [r.getMessage() for r in complaints.records]
 
 
+@contextlib.contextmanager
+def _left_remote_stream(
+    tmp_path: Path, reply: Reply, marker: bytes
+) -> Iterator[tuple[RouterLLM, Stub, str, float]]:
+    """Through ``routerllm serve``, a streamed request to an ``openai_http`` model whose
+    endpoint sends ``reply``, its client gone once ``marker`` came: the system, the
+    endpoint's stub, the server's base URL and when the client left. Nothing is warned
+    of or logged as a traceback meanwhile."""
+    complaints = _Complaints()
+    with serving_stub() as stub:
+        stub.default_post = reply
+        models = [http_model_dict("remote", stub.base_url)]
+        data = tiny_config_dict(tmp_path, models=models, carbon={"enabled": False})
+        config = load_config(write_config(tmp_path, data))
+        with RouterLLM(config) as system, running(system) as base, complaints.watching():
+            body = json.dumps(asking(model="remote", stream=True)).encode()
+            sock = half_sent(base, body, len(body))
+            seen = b""
+            while marker not in seen:
+                seen += sock.recv(65536)
+            assert seen.startswith(b"HTTP/1.1 200 "), seen
+            _leave(sock, reset=False)
+            yield system, stub, base, time.monotonic()
+    assert not complaints.records, [r.getMessage() for r in complaints.records]
+
+
 def test_a_client_gone_mid_stream_closes_an_openai_http_models_upstream_stream(
     tmp_path: Path,
 ) -> None:
@@ -2351,30 +2377,17 @@ def test_a_client_gone_mid_stream_closes_an_openai_http_models_upstream_stream(
     comes last) not known: 0 tokens, said so by the report; no warning or traceback."""
     pieces = [delta("", role=True), *(delta(f"w{i} ") for i in range(100))]
     events = (*pieces, delta(finish="stop"), usage(5, 100), DONE)
-    complaints = _Complaints()
-    with serving_stub() as stub:
-        stub.default_post = Reply(200, b"", events=events, gap_s=0.05)  # 5 s in all
-        models = [http_model_dict("remote", stub.base_url)]
-        data = tiny_config_dict(tmp_path, models=models, carbon={"enabled": False})
-        config = load_config(write_config(tmp_path, data))
-        with RouterLLM(config) as system, running(system) as base, complaints.watching():
-            body = json.dumps(asking(model="remote", stream=True)).encode()
-            sock = half_sent(base, body, len(body))
-            seen = b""
-            while b"data: " not in seen:
-                seen += sock.recv(65536)
-            assert seen.startswith(b"HTTP/1.1 200 "), seen
-            _leave(sock, reset=False)
-            deadline = time.monotonic() + 30
-            while not (system.log.count() and stub.left_after) and time.monotonic() < deadline:
-                time.sleep(0.02)
-            [left] = stub.left_after
-            assert left is not None and 0 < left < len(pieces), left  # closed mid-stream
-            [row] = list(system.log.records())
-            assert (row.model, row.finish_reason, row.completion_tokens) == ("remote", CANCELLED, 0)
-            status, text = call(base, "/routerllm/report")
-            assert status == 200 and json.loads(text)["unknown_usage"] == {"remote": 1}, text
-    assert not complaints.records, [r.getMessage() for r in complaints.records]
+    reply = Reply(200, b"", events=events, gap_s=0.05)  # 5 s in all
+    with _left_remote_stream(tmp_path, reply, b"data: ") as (system, stub, base, _):
+        deadline = time.monotonic() + 30
+        while not (system.log.count() and stub.left_after) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        [left] = stub.left_after
+        assert left is not None and 0 < left < len(pieces), left  # closed mid-stream
+        [row] = list(system.log.records())
+        assert (row.model, row.finish_reason, row.completion_tokens) == ("remote", CANCELLED, 0)
+        status, text = call(base, "/routerllm/report")
+        assert status == 200 and json.loads(text)["unknown_usage"] == {"remote": 1}, text
 
 
 def test_a_client_gone_while_an_openai_http_models_endpoint_is_silent_stops_it_at_once(
@@ -2387,30 +2400,18 @@ def test_a_client_gone_while_an_openai_http_models_endpoint_is_silent_stops_it_a
     (seen at once: POLL_S, here 30 s, plays no part)."""
     monkeypatch.setattr(server_app, "POLL_S", 30.0)
     events = (delta("", role=True), delta("w0 "), delta("w1 "), delta(finish="stop"), usage(5, 2), DONE)  # fmt: skip
-    complaints = _Complaints()
-    with serving_stub() as stub:
-        stub.default_post = Reply(200, b"", events=events, pause_after=2)
-        models = [http_model_dict("remote", stub.base_url)]
-        data = tiny_config_dict(tmp_path, models=models, carbon={"enabled": False})
-        config = load_config(write_config(tmp_path, data))
-        with RouterLLM(config) as system, running(system) as base, complaints.watching():
-            body = json.dumps(asking(model="remote", stream=True)).encode()
-            sock = half_sent(base, body, len(body))
-            seen = b""
-            while b"w0 " not in seen:
-                seen += sock.recv(65536)
-            _leave(sock, reset=False)
-            left, deadline = time.monotonic(), time.monotonic() + 30
-            while not system.log.count() and time.monotonic() < deadline:
-                time.sleep(0.02)
-            took = time.monotonic() - left
-            while not stub.left_after and time.monotonic() < deadline:
-                time.sleep(0.02)
-            assert took < 1.5, f"{took:.2f} s from the client's leaving to its row"
-            assert stub.left_after == [2] and stub.resumed == [False]
-            [row] = list(system.log.records())
-            assert (row.model, row.finish_reason, row.completion_tokens) == ("remote", CANCELLED, 0)
-    assert not complaints.records, [r.getMessage() for r in complaints.records]
+    reply = Reply(200, b"", events=events, pause_after=2)
+    with _left_remote_stream(tmp_path, reply, b"w0 ") as (system, stub, _, left):
+        deadline = left + 30
+        while not system.log.count() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        took = time.monotonic() - left
+        while not stub.left_after and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert took < 1.5, f"{took:.2f} s from the client's leaving to its row"
+        assert stub.left_after == [2] and stub.resumed == [False]
+        [row] = list(system.log.records())
+        assert (row.model, row.finish_reason, row.completion_tokens) == ("remote", CANCELLED, 0)
 
 
 @pytest.mark.parametrize("stream", [False, True], ids=["answer", "stream"])
