@@ -2472,12 +2472,28 @@ async def _other_tasks() -> int:
     return len(asyncio.all_tasks()) - 1  # this one's aside
 
 
-def test_answers_and_clients_gone_leave_no_task_behind(quiet_config: AppConfig) -> None:
+def test_answers_and_clients_gone_leave_no_task_behind(
+    quiet_config: AppConfig, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The server waits on a client's leaving in a task beside its request's: once each
     request has ended (an answer, a stream, a stream whose client left after its first
     piece, a client gone while its answer generated), the server's event loop holds as
-    many tasks as before, and the process as many threads."""
+    many tasks as before, and the process as many threads. The unstreamed client leaves
+    once its generation has begun, which waits to be told to stop (it left before its
+    turn, dropped unanswered, and the test waited 30 s for its row until 2026-12-05)."""
     with RouterLLM(quiet_config) as system:
+        generate, generating, told = system.generate, threading.Event(), []
+
+        def held(request: GenerationRequest, *args: Any, **kwargs: Any) -> Any:
+            if request.on_text is None and request.max_new_tokens == 300:  # the one leaving
+                generating.set()
+                stopping, deadline = Cancellation(), time.monotonic() + 30
+                while not stopping() and time.monotonic() < deadline:
+                    time.sleep(0.01)
+                told.append(stopping.stopped)
+            return generate(request, *args, **kwargs)
+
+        monkeypatch.setattr(system, "generate", held)
         base, srv, serving = started(system)
         loop = srv.servers[0].get_loop()
 
@@ -2491,15 +2507,16 @@ def test_answers_and_clients_gone_leave_no_task_behind(quiet_config: AppConfig) 
             assert status == 200, text
             body = json.dumps(asking(max_tokens=300, stream=stream)).encode()
             sock = half_sent(base, body, len(body))
-            if stream:
-                seen = b""
-                while b"data: " not in seen:
-                    seen += sock.recv(65536)
+            seen = b""
+            while stream and b"data: " not in seen:
+                seen += sock.recv(65536)
+            assert stream or generating.wait(30)
             _leave(sock, reset=False)
         deadline = time.monotonic() + 30
         while (tasks(), system.log.count()) != (before, 5) and time.monotonic() < deadline:
             time.sleep(0.05)
-        assert (tasks(), threading.active_count()) == (before, threads)
+        assert (tasks(), threading.active_count(), system.log.count()) == (before, threads, 5)
+        assert told == [True]
         srv.should_exit = True
         serving.join(30)
 
