@@ -2521,6 +2521,91 @@ def test_answers_and_clients_gone_leave_no_task_behind(
         serving.join(30)
 
 
+async def _cancelled(qualnames: set[str]) -> int:
+    """The loop's tasks running one of ``qualnames`` cancelled, as the event loop's close
+    (a second Ctrl-C) cancels every task; how many."""
+    chosen = [
+        t for t in asyncio.all_tasks() if getattr(t.get_coro(), "__qualname__", "") in qualnames
+    ]
+    for task in chosen:
+        task.cancel()
+    return len(chosen)
+
+
+@pytest.mark.parametrize("after", ["client-gone", "loop-closed"])
+def test_a_generating_request_waits_without_spinning(
+    quiet_config: AppConfig, monkeypatch: pytest.MonkeyPatch, after: str
+) -> None:
+    """While its answer generates, a request waits on the generation and its client's
+    leaving in one task beside it, and looks every POLL_S; once the client has gone (the
+    model not yet stopped: between two tokens), on the generation alone; once the
+    event loop's close (a second Ctrl-C) cancelled both, every POLL_S again, the answer
+    still sent. It never spins: a wait on the listening task once done or cancelled
+    returned at once, over and over, for as long as the model ran."""
+    monkeypatch.setattr(server_app, "POLL_S", 0.2)
+    looks: list[str] = []
+
+    def counted(name: str) -> Any:
+        real = getattr(bodies.Departure, name)
+
+        def look(self: bodies.Departure) -> Any:
+            looks.append(name)
+            return real(self)
+
+        return look
+
+    for name in ("waiter", "gone"):
+        monkeypatch.setattr(bodies.Departure, name, counted(name))
+    with RouterLLM(quiet_config) as system:
+        generate, generating, go, seen = system.generate, threading.Event(), threading.Event(), []
+
+        def held(request: GenerationRequest, *args: Any, **kwargs: Any) -> Any:
+            if request.max_new_tokens == 300:
+                generating.set()
+                go.wait(30)  # the client gone, or the loop closed, by now
+                start = len(looks)
+                time.sleep(1.0)  # the model between two tokens
+                seen.append(len(looks) - start)
+            return generate(request, *args, **kwargs)
+
+        monkeypatch.setattr(system, "generate", held)
+        base, srv, serving = started(system)
+        loop = srv.servers[0].get_loop()
+        before = asyncio.run_coroutine_threadsafe(_other_tasks(), loop).result(30)
+        answers: list[tuple[int, str]] = []
+        if after == "client-gone":
+            body = json.dumps(asking(max_tokens=300)).encode()
+            sock = half_sent(base, body, len(body))
+        else:
+            client = threading.Thread(target=lambda: answers.append(call(base, CHAT, asking(max_tokens=300))))  # fmt: skip
+            client.start()
+        assert generating.wait(30)
+        time.sleep(1.0)  # five looks while it generates
+        during = asyncio.run_coroutine_threadsafe(_other_tasks(), loop).result(30)
+        if after == "client-gone":
+            _leave(sock, reset=False)
+            deadline = time.monotonic() + 10
+            while looks[-1:] != ["gone"] and time.monotonic() < deadline:
+                time.sleep(0.01)
+            time.sleep(0.1)
+        else:
+            tasks = {"_disconnect", "RequestResponseCycle.run_asgi"}
+            assert asyncio.run_coroutine_threadsafe(_cancelled(tasks), loop).result(30) == 2
+        go.set()
+        if after == "loop-closed":
+            client.join(60)
+            assert [status for status, _ in answers] == [200], answers
+        deadline = time.monotonic() + 30
+        while not system.log.count() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        srv.should_exit = True
+        serving.join(30)
+        [row] = list(system.log.records())
+    assert during == before + 2  # the request's task and the one waiting on its client
+    assert seen and seen[0] <= 12, f"{seen} looks in 1 s, POLL_S 0.2 s"
+    assert (row.finish_reason == CANCELLED) == (after == "client-gone"), row.finish_reason
+
+
 @pytest.mark.parametrize(
     "request_text",
     [
