@@ -97,7 +97,11 @@ def exact_lambdas(
 ) -> np.ndarray:
     """One knob per interval between breakpoints, ascending: 0, the midpoint of each
     gap, and twice the highest breakpoint (as ``default_lambdas`` ends)."""
-    at = lambda_switches(predicted, decision_costs, rank).at
+    return _knobs(lambda_switches(predicted, decision_costs, rank).at)
+
+
+def _knobs(at: np.ndarray) -> np.ndarray:
+    """``exact_lambdas`` of the breakpoints ``at`` (sorted decreasing)."""
     if at.size == 0:
         return np.zeros(1)
     last, low = _groups(at)
@@ -116,7 +120,7 @@ def exact_points(
     """The operating point of every interval between breakpoints, in ascending knob
     order (the knobs of ``exact_lambdas``); arrays already checked, all (n, m)."""
     sw = lambda_switches(predicted, decision_costs, rank)
-    knobs = exact_lambdas(predicted, decision_costs, rank)
+    knobs = _knobs(sw.at)
     n = scores.shape[0]
     rows = np.arange(n)
     cost0, score0 = costs[rows, sw.start].sum(), scores[rows, sw.start].sum()
