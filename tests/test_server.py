@@ -2714,8 +2714,32 @@ def test_ctrl_c_pressed_again_and_again_still_answers_the_request_in_progress(
         assert system.log.count() == 1
 
 
-STOPPED_AS_ANSWERED = """
+# Defines stopped_by_two_ctrl_cs() for the scripts below: the wait, in the generation's
+# thread, until two Ctrl-Cs have stopped uvicorn.
+STOPPED_BY_TWO_CTRL_CS = """
 import signal, sys, time
+from routerllm.server import serving
+
+made, servers = serving.server, []
+def kept(*args, **kwargs):
+    servers.append(made(*args, **kwargs))
+    return servers[-1]
+serving.server = kept
+
+def stopped_by_two_ctrl_cs():
+    # uvicorn has stopped: serve()'s own handler is back, the event loop closing. On
+    # Python 3.12 uvicorn's shutdown waits (asyncio.Server.wait_closed) until every
+    # connection, this one too, has closed: it stops only once this answer is sent, and
+    # its forced exit (the second Ctrl-C seen) is all there is to wait for
+    while "interrupted" not in getattr(signal.getsignal(signal.SIGINT), "__qualname__", ""):
+        if sys.version_info >= (3, 12) and servers[0].force_exit:
+            return
+        time.sleep(0.01)
+"""
+
+STOPPED_AS_ANSWERED = (
+    STOPPED_BY_TWO_CTRL_CS
+    + """
 from routerllm import cli
 from routerllm.server import app, protocol
 from routerllm.system import RouterLLM
@@ -2723,9 +2747,7 @@ from routerllm.system import RouterLLM
 generate = RouterLLM.generate
 def generate_once_stopped(self, *args, **kwargs):
     print("generating", flush=True)
-    # two Ctrl-Cs have stopped uvicorn: serve()'s own handler is back, the loop closing
-    while "interrupted" not in getattr(signal.getsignal(signal.SIGINT), "__qualname__", ""):
-        time.sleep(0.01)
+    stopped_by_two_ctrl_cs()
     return generate(self, *args, **kwargs)
 RouterLLM.generate = generate_once_stopped
 
@@ -2746,6 +2768,7 @@ else:  # the stream's first event sent, the rest not
     protocol.events = sending
 sys.exit(cli.main(sys.argv[1:]))
 """
+)
 
 
 def answered_through_two_ctrl_cs(
@@ -2793,8 +2816,10 @@ def test_a_ctrl_c_between_the_answer_generated_and_sent_still_sends_it(
         assert system.log.count() == 1
 
 
-STREAMING_WHILE_STOPPED = """
-import dataclasses, signal, sys, time
+STREAMING_WHILE_STOPPED = (
+    STOPPED_BY_TWO_CTRL_CS
+    + """
+import dataclasses
 from routerllm import cli
 from routerllm.system import RouterLLM
 
@@ -2805,8 +2830,7 @@ def generate_streamed_through_the_stop(self, request, *args, **kwargs):
         pieces.append(piece)
         if len(pieces) == 1:  # one piece sent, the rest to come once two Ctrl-Cs stopped uvicorn
             print("streaming", flush=True)
-            while "interrupted" not in getattr(signal.getsignal(signal.SIGINT), "__qualname__", ""):
-                time.sleep(0.01)
+            stopped_by_two_ctrl_cs()
             time.sleep(0.5)  # the event loop's close has cancelled the request's task by now
         on_text(piece)
     asked = dataclasses.replace(request, on_text=held) if on_text is not None else request
@@ -2814,6 +2838,7 @@ def generate_streamed_through_the_stop(self, request, *args, **kwargs):
 RouterLLM.generate = generate_streamed_through_the_stop
 sys.exit(cli.main(sys.argv[1:]))
 """
+)
 
 
 def test_a_second_ctrl_c_mid_stream_still_streams_the_answer_to_its_end(tmp_path: Path) -> None:
