@@ -16,7 +16,7 @@ from routerllm.config import AppConfig, load_config
 from routerllm.system import RouterLLM
 
 from .conftest import tiny_gguf_path
-from .test_streaming import TEXTS, _vocabularies
+from .test_streaming import TEXTS, _vocabularies, detokenize_counted
 
 
 def test_an_unstreamed_llama_answer_detokenizes_each_of_its_tokens_once(
@@ -25,17 +25,7 @@ def test_an_unstreamed_llama_answer_detokenizes_each_of_its_tokens_once(
     """The answer so far written anew after each token was quadratic: a 60-token answer
     detokenized 1,800 tokens; a 1024-token one took 1.2 to 1.5 s of SmolLM2's
     detokenizing on 2 cores. Counted where llama.cpp writes each token's piece."""
-    with RouterLLM(tiny_config) as system:
-        backend = system.manager.backend("tiny-light")
-        backend.load()
-        model, counted = backend._llm._model, [0]
-        detokenize = model.detokenize
-
-        def counting(tokens: list[int], *args: Any, **kwargs: Any) -> bytes:
-            counted[0] += len(tokens)
-            return detokenize(tokens, *args, **kwargs)
-
-        model.detokenize = counting
+    with detokenize_counted(tiny_config) as (backend, counted):
         asked = GenerationRequest("Hello", max_new_tokens=60, temperature=0, stop=["zzzz"])
         out = backend.generate(asked)
         assert out.completion_tokens > 40

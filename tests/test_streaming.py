@@ -4,10 +4,12 @@ text where the cascade may replace it, and the server's stream failing mid-answe
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import logging
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -182,14 +184,11 @@ def test_the_llama_backend_streams_pieces_that_join_to_its_answer(tiny_config: A
         assert pieces and cut.text.startswith("".join(pieces))
 
 
-def test_a_streamed_llama_answer_detokenizes_each_of_its_tokens_once(
-    tiny_config: AppConfig,
-) -> None:
-    """The streamed text is read from the bytes llama-cpp-python's completion writes for
-    its answer anyway (``SamplingLlama.answer_bytes``): no token's piece is written
-    twice (once more for the text: about 3 µs a token). Counted where llama.cpp writes
-    each token's piece, as for the answer unstreamed (test_llama_detokenize.py)."""
-    with RouterLLM(tiny_config) as system:
+@contextlib.contextmanager
+def detokenize_counted(config: AppConfig) -> Iterator[tuple[Any, list[int]]]:
+    """The tiny model's llama.cpp backend, loaded, and (in a one-item list) how many
+    tokens llama.cpp has written the pieces of (its ``detokenize``) while the block runs."""
+    with RouterLLM(config) as system:
         backend = system.manager.backend("tiny-light")
         backend.load()
         model, counted = backend._llm._model, [0]
@@ -200,6 +199,17 @@ def test_a_streamed_llama_answer_detokenizes_each_of_its_tokens_once(
             return detokenize(tokens, *args, **kwargs)
 
         model.detokenize = counting
+        yield backend, counted
+
+
+def test_a_streamed_llama_answer_detokenizes_each_of_its_tokens_once(
+    tiny_config: AppConfig,
+) -> None:
+    """The streamed text is read from the bytes llama-cpp-python's completion writes for
+    its answer anyway (``SamplingLlama.answer_bytes``): no token's piece is written
+    twice (once more for the text: about 3 µs a token). Counted where llama.cpp writes
+    each token's piece, as for the answer unstreamed (test_llama_detokenize.py)."""
+    with detokenize_counted(tiny_config) as (backend, counted):
         asked = GenerationRequest("Hello", max_new_tokens=60, temperature=0, stop=["zzzz"])
         plain = backend.generate(asked)
         counted[0] = 0
