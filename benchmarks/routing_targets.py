@@ -13,13 +13,11 @@ interval of each AIQ difference and the share of resamples each comparison wins,
 is visible.
 
     .venv/bin/python benchmarks/routing_targets.py [--data-dir ../shared/data] [--encoders static minilm]
-        [--bootstrap 200] [--resplits 10] [--train-size N] [--exact-sweep] [--json]
+        [--bootstrap 200] [--resplits 10] [--train-size N] [--json]
 
 ``--train-size N`` trains every router on a seeded random N prompts of each
 training set (the test sets stay whole): how the comparison changes with the
 amount of outcome data, e.g. LLMRouter cut to MBPP's 299 training prompts.
-``--exact-sweep`` sweeps every lambda interval (``sweep(..., knobs="exact")``) instead
-of the default 200-value grid, which can step over some.
 """
 
 from __future__ import annotations
@@ -28,7 +26,7 @@ import argparse
 import json
 import time
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 from outcome_data import (
@@ -67,12 +65,11 @@ def run(
     encoder: str,
     n_boot: int,
     train_size: int | None = None,
-    knobs: Literal["exact"] | None = None,
 ) -> dict[str, Any]:
     train_path, test_path = (data_dir / p for p in DATASETS[name])
     train = subsample(load_outcomes(train_path), train_size, 0)
     start = time.perf_counter()
-    ev = evaluate_routing(train, test_path, ROUTERS, encoder, knobs=knobs)
+    ev = evaluate_routing(train, test_path, ROUTERS, encoder)
     result = ev.as_dict()
     result["seconds"] = time.perf_counter() - start
     result["bootstrap"] = compare_routers(ev, n_boot)["against"] if n_boot else {}
@@ -105,7 +102,6 @@ def resplits(
     encoder: str,
     n: int,
     train_size: int | None = None,
-    knobs: Literal["exact"] | None = None,
 ) -> dict[str, Any]:
     """The same comparison over ``n`` seeded re-splits of train + (deduplicated) test,
     each with the original test size: the spread over training sets as well as
@@ -122,7 +118,7 @@ def resplits(
         split_train, split_test = split_dataset(pooled, len(test) / len(pooled), seed)
         split_train = subsample(split_train, train_size, seed)
         test_to_train = len(split_test) / len(split_train)
-        ev = evaluate_routing(split_train, split_test, ROUTERS, encoder, seed=seed, knobs=knobs)
+        ev = evaluate_routing(split_train, split_test, ROUTERS, encoder, seed=seed)
         rows = ev.report["rows"]
         q = rows["quality"]
         for r in ROUTERS:
@@ -175,11 +171,6 @@ def main() -> int:
         default=None,
         help="train on a random N prompts of each training set",
     )
-    ap.add_argument(
-        "--exact-sweep",
-        action="store_true",
-        help="sweep every lambda interval, not the default 200-value grid",
-    )
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     if args.train_size is not None and args.train_size < 10:
@@ -189,12 +180,11 @@ def main() -> int:
     data_dir = outcome_data_dir(args)
     if data_dir is None:
         return 2
-    knobs: Literal["exact"] | None = "exact" if args.exact_sweep else None
     results = {
-        f"{name} / {enc}": run(name, data_dir, enc, args.bootstrap, args.train_size, knobs)
+        f"{name} / {enc}": run(name, data_dir, enc, args.bootstrap, args.train_size)
         | {"encoder": enc}
         | (
-            {"resplits": resplits(name, data_dir, enc, args.resplits, args.train_size, knobs)}
+            {"resplits": resplits(name, data_dir, enc, args.resplits, args.train_size)}
             if args.resplits
             else {}
         )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from routerllm.eval.exact_sweep import exact_lambdas, lambda_switches
+from routerllm.eval.exact_sweep import exact_lambdas, exact_settings, lambda_switches
 from routerllm.eval.routing_metrics import OperatingPoint, evaluate_choices, sweep
 from routerllm.exceptions import RouterLLMError
 from routerllm.routers.decision import cheapness_rank, choose, normalised_costs
@@ -64,10 +64,14 @@ def test_exact_sweep_equals_brute_force_choose(seed: int, per_prompt: bool) -> N
     # each point's knob makes it
     knobs = [p.knob for p in points]
     assert knobs == sorted(knobs) and knobs[0] == 0.0
-    for p in points:
-        made = evaluate_choices(choose(predicted, decision, "lambda", p.knob), scores, costs)
+    _, shares = exact_settings(predicted, scores, costs, decision, cheapness_rank(decision))
+    for p, share in zip(points, shares, strict=True):
+        chosen = choose(predicted, decision, "lambda", p.knob)
+        made = evaluate_choices(chosen, scores, costs)
         assert made.cost == pytest.approx(p.cost, abs=1e-12)
         assert made.quality == pytest.approx(p.quality, abs=1e-12)
+        # and each model's share of the prompts there (calibration's max_share)
+        assert share.tolist() == pytest.approx(np.bincount(chosen, minlength=5) / 40, abs=1e-12)
 
 
 def test_switches_follow_each_prompts_hull() -> None:
@@ -105,7 +109,7 @@ def test_the_grid_steps_over_a_narrow_interval_the_exact_sweep_keeps() -> None:
     costs = np.array([0.0, 1.0, 2.0])
     predicted = np.array([[0.0, 0.0005, -1.0], [0.0, 500.0, -1.0], [0.0, 0.7505, 1.5005]])
     scores = np.array([[1.0, 1.0, 1.0], [1.0, 1.0, 1.0], [0.0, 1.0, 0.0]])
-    grid = sweep(predicted, scores, costs)
+    grid = sweep(predicted, scores, costs, knobs="grid")
     exact = sweep(predicted, scores, costs, knobs="exact")
     assert max(p.quality for p in grid) == pytest.approx(2 / 3)
     assert np.allclose([(p.cost, p.quality) for p in exact], [
@@ -127,8 +131,21 @@ def test_no_breakpoint_gives_the_choice_of_lambda_zero() -> None:
     assert sweep(tied, scores, [1.0, 2.0], knobs="exact") == [OperatingPoint(1.0, 0.5, 0.0)]
 
 
-def test_exact_is_a_lambda_sweep_only() -> None:
-    with pytest.raises(RouterLLMError, match="only named knobs are 'exact', for mode 'lambda'"):
-        sweep(np.ones((1, 2)), np.ones((1, 2)), [1.0, 2.0], mode="threshold", knobs="exact")
-    with pytest.raises(RouterLLMError, match="knobs='grid'"):
-        sweep(np.ones((1, 2)), np.ones((1, 2)), [1.0, 2.0], knobs="grid")  # type: ignore[arg-type]
+def test_named_knob_sets_are_lambda_sweeps_only() -> None:
+    one = (np.ones((1, 2)), np.ones((1, 2)), [1.0, 2.0])
+    for name in ("exact", "grid"):
+        with pytest.raises(RouterLLMError, match=f"knobs='{name}': the named knob sets are"):
+            sweep(*one, mode="threshold", knobs=name)  # type: ignore[arg-type]
+    with pytest.raises(RouterLLMError, match="knobs='fine'"):
+        sweep(*one, knobs="fine")  # type: ignore[arg-type]
+
+
+def test_the_default_lambda_sweep_is_exact_and_a_threshold_sweep_the_grid() -> None:
+    rng = np.random.default_rng(3)
+    predicted, scores = rng.random((40, 4)), (rng.random((40, 4)) > 0.5).astype(float)
+    costs = [1.0, 2.0, 4.0, 8.0]
+    assert sweep(predicted, scores, costs) == sweep(predicted, scores, costs, knobs="exact")
+    assert sweep(predicted, scores, costs) != sweep(predicted, scores, costs, knobs="grid")
+    assert [p.knob for p in sweep(predicted, scores, costs, mode="threshold")] == list(
+        np.linspace(0.0, 1.0, 201)
+    )

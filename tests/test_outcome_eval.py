@@ -51,7 +51,7 @@ def test_a_router_list_with_its_options_is_evaluated() -> None:
         ({"data": None}, "outcome file must be a str or a Path"),
         (
             {"mode": "threshold", "knobs": "exact"},
-            "only named knobs are 'exact', for mode 'lambda'",
+            "the named knob sets are 'exact' and 'grid', for mode 'lambda'",
         ),
         ({"knobs": "all"}, "knobs='all'"),
     ],

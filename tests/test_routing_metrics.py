@@ -69,13 +69,17 @@ def test_evaluate_choices_with_per_prompt_costs() -> None:
 
 
 def test_lambda_sweep_of_a_perfect_predictor() -> None:
+    # One breakpoint, 1.5 (see below): the exact sweep's knobs are 0 and 2 x 1.5.
     points = sweep(TWO, TWO, TWO_COSTS, mode="lambda")
-    assert len(points) == 200 and points[0].knob == 0.0
     # lambda = 0: argmax of the real scores, ties (p0, p1, p3) -> the cheaper W = the oracle.
-    assert (points[0].cost, points[0].quality) == (1.5, 0.75)
-    # The last lambda picks the cheapest model everywhere.
-    assert (points[-1].cost, points[-1].quality) == (1.0, 0.5)
-    assert {(p.cost, p.quality) for p in points} == {(1.5, 0.75), (1.0, 0.5)}
+    # Above the breakpoint the cheapest model everywhere.
+    assert [(p.cost, p.quality) for p in points] == [(1.5, 0.75), (1.0, 0.5)]
+    assert [p.knob for p in points] == [0.0, pytest.approx(3.0, rel=1e-15)]
+    grid = sweep(TWO, TWO, TWO_COSTS, mode="lambda", knobs="grid")
+    assert len(grid) == 200 and grid[0].knob == 0.0
+    assert (grid[0].cost, grid[0].quality) == (1.5, 0.75)
+    assert (grid[-1].cost, grid[-1].quality) == (1.0, 0.5)
+    assert {(p.cost, p.quality) for p in grid} == {(1.5, 0.75), (1.0, 0.5)}
 
 
 def test_default_lambda_grid_spans_the_breakpoints() -> None:

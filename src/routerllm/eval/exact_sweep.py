@@ -119,19 +119,37 @@ def exact_points(
 ) -> list[OperatingPoint]:
     """The operating point of every interval between breakpoints, in ascending knob
     order (the knobs of ``exact_lambdas``); arrays already checked, all (n, m)."""
+    return exact_settings(predicted, scores, costs, decision_costs, rank)[0]
+
+
+def exact_settings(
+    predicted: np.ndarray,
+    scores: np.ndarray,
+    costs: np.ndarray,
+    decision_costs: np.ndarray,
+    rank: np.ndarray,
+) -> tuple[list[OperatingPoint], np.ndarray]:
+    """``exact_points`` and, row k for its point k, the share of prompts each model
+    gets there: a (points, m) array, as calibration needs to meet a ``max_share``."""
     sw = lambda_switches(predicted, decision_costs, rank)
     knobs = _knobs(sw.at)
-    n = scores.shape[0]
+    n, m = scores.shape
     rows = np.arange(n)
-    cost0, score0 = costs[rows, sw.start].sum(), scores[rows, sw.start].sum()
-    if sw.at.size == 0:
-        return [OperatingPoint(float(cost0 / n), float(score0 / n), 0.0)]
-    last, _ = _groups(sw.at)
-    cost_steps = np.cumsum(costs[sw.prompt, sw.after] - costs[sw.prompt, sw.before])[last]
-    score_steps = np.cumsum(scores[sw.prompt, sw.after] - scores[sw.prompt, sw.before])[last]
-    cost_sums = np.concatenate([[cost0], cost0 + cost_steps])[::-1]
-    score_sums = np.concatenate([[score0], score0 + score_steps])[::-1]
-    return [
-        OperatingPoint(float(c / n), float(s / n), float(k))
-        for c, s, k in zip(cost_sums, score_sums, knobs, strict=True)
+    start = np.concatenate([
+        [costs[rows, sw.start].sum(), scores[rows, sw.start].sum()],
+        np.bincount(sw.start, minlength=m),
+    ])  # fmt: skip
+    # each switch's change to the sums of cost, score and each model's prompts
+    steps = np.zeros((sw.at.size, 2 + m))
+    steps[:, 0] = costs[sw.prompt, sw.after] - costs[sw.prompt, sw.before]
+    steps[:, 1] = scores[sw.prompt, sw.after] - scores[sw.prompt, sw.before]
+    switch = np.arange(sw.at.size)
+    steps[switch, 2 + sw.before] = -1.0  # before != after: one move per switch
+    steps[switch, 2 + sw.after] = 1.0
+    last = _groups(sw.at)[0] if sw.at.size else np.zeros(0, dtype=np.int64)
+    sums = np.vstack([start, start + np.cumsum(steps, axis=0)[last]])[::-1] / n
+    points = [
+        OperatingPoint(float(c), float(s), float(k))
+        for c, s, k in zip(sums[:, 0], sums[:, 1], knobs, strict=True)
     ]
+    return points, sums[:, 2:]

@@ -23,7 +23,12 @@ from routerllm.data.outcome_files import load_outcomes
 from routerllm.data.outcomes import OutcomeDataset, normalise, not_in
 from routerllm.encoders.base import text_list
 from routerllm.eval.curves import OperatingPoint
-from routerllm.eval.routing_metrics import references, routing_report, sweep
+from routerllm.eval.routing_metrics import (
+    check_named_knobs,
+    references,
+    routing_report,
+    sweep,
+)
 from routerllm.exceptions import DataError, RouterLLMError
 from routerllm.registry import ROUTERS
 from routerllm.routers.base import Candidate, check_seed, create_router
@@ -153,19 +158,17 @@ def evaluate_routing(
     mode: str = "lambda",
     embeddings: tuple[np.ndarray, np.ndarray] | None = None,
     router_options: dict[str, dict[str, Any]] | None = None,
-    knobs: Literal["exact"] | None = None,
+    knobs: Literal["exact", "grid"] | None = None,
 ) -> RoutingEvaluation:
     """Train each router on ``data`` and evaluate it on ``test`` (or a held-out split);
     each is a file or an already loaded dataset. ``embeddings`` (x_data, x_test), one row
     per prompt of ``data`` and of ``test`` as given (so it needs a ``test``), stand for
     ``encoder``'s; the rows of test prompts removed as also in ``data`` are dropped too.
-    ``knobs="exact"`` sweeps every lambda interval instead of the default grid (``sweep``)."""
+    ``knobs`` are ``sweep``'s: by default every lambda interval, ``"grid"`` the former
+    default 200-value lambda grid."""
     routers = _router_names(routers, router_options)
     seed = check_seed(seed)
-    if knobs is not None and (knobs != "exact" or mode != "lambda"):
-        raise RouterLLMError(
-            f"knobs={knobs!r}: the only named knobs are 'exact', for mode 'lambda'"
-        )
+    check_named_knobs(knobs, mode)
     if embeddings is not None and test is None:
         raise RouterLLMError(
             "embeddings are one row per prompt of data and of test: give a test set with them "

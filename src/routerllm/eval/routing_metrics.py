@@ -72,6 +72,7 @@ __all__ = [
     "acc_at_half_best_cost",
     "aiq",
     "apgr",
+    "check_named_knobs",
     "check_outcomes",
     "check_points",
     "cost_to_accuracy",
@@ -166,12 +167,21 @@ def default_lambdas(predicted: np.ndarray, costs: np.ndarray) -> np.ndarray:
     return np.concatenate([[0.0], grid])
 
 
+def check_named_knobs(knobs: object, mode: str) -> None:
+    """A clear error for a named knob set other than ``"exact"`` and ``"grid"``, which
+    are lambda sweeps only."""
+    if isinstance(knobs, str) and (knobs not in ("exact", "grid") or mode != "lambda"):
+        raise RouterLLMError(
+            f"knobs={knobs!r}: the named knob sets are 'exact' and 'grid', for mode 'lambda'"
+        )
+
+
 def sweep(
     predicted: object,
     scores: object,
     costs: object,
     mode: Literal["lambda", "threshold"] = "lambda",
-    knobs: Sequence[float] | np.ndarray | Literal["exact"] | None = None,
+    knobs: Sequence[float] | np.ndarray | Literal["exact", "grid"] | None = None,
     decision_costs: object = None,
 ) -> list[OperatingPoint]:
     """The operating points of a router's predictions over a grid of knob values.
@@ -185,9 +195,11 @@ def sweep(
 
     * ``mode="lambda"``: on each prompt choose argmax_j predicted[i, j] - lambda *
       d[i, j] / max_k D_k (costs divided by the highest mean model cost so lambda
-      is scale-free); default knobs ``default_lambdas``. ``knobs="exact"`` gives
-      instead one point per interval between the breakpoints where a choice changes,
-      every point the rule can reach (``routerllm.eval.exact_sweep``).
+      is scale-free). By default (``knobs=None`` or ``"exact"``) one point per
+      interval between the breakpoints where a choice changes: every point the rule
+      can reach (``routerllm.eval.exact_sweep``). ``knobs="grid"`` takes the
+      200 values of ``default_lambdas`` instead, which can step over intervals (the
+      default before 2026-12-05, kept to compare with figures measured with it).
     * ``mode="threshold"``: on each prompt choose the cheapest model (by d) with
       predicted[i, j] >= tau, or argmax_j predicted[i, j] when none reaches tau;
       default knobs 201 evenly spaced tau in [0, 1].
@@ -207,13 +219,12 @@ def sweep(
     if mode not in ("lambda", "threshold"):
         raise RouterLLMError(f"unknown sweep mode {mode!r}; valid modes: lambda, threshold")
     rank = cheapness_rank(d)
-    if isinstance(knobs, str):
-        if knobs != "exact" or mode != "lambda":
-            raise RouterLLMError(
-                f"knobs={knobs!r}: the only named knobs are 'exact', for mode 'lambda'"
-            )
+    check_named_knobs(knobs, mode)
+    if knobs == "exact" or (knobs is None and mode == "lambda"):
         return exact_points(p, s, c, d, rank)
-    if knobs is not None:
+    if knobs == "grid":
+        grid = default_lambdas(p, d)
+    elif knobs is not None:
         try:
             grid = np.asarray(knobs, dtype=np.float64)
         except (TypeError, ValueError) as e:
@@ -221,7 +232,7 @@ def sweep(
         if grid.ndim != 1 or grid.size == 0 or not np.all(np.isfinite(grid)):
             raise RouterLLMError("knobs must be a non-empty 1-D sequence of finite numbers")
     else:
-        grid = default_lambdas(p, d) if mode == "lambda" else DEFAULT_THRESHOLDS
+        grid = DEFAULT_THRESHOLDS
     rows = np.arange(s.shape[0])
     choices = [choose(p, d, mode, float(k), rank=rank) for k in grid]
     return [

@@ -20,7 +20,7 @@ import numpy as np
 
 from routerllm.data.outcomes import scores_are_outcomes
 from routerllm.exceptions import RouterLLMError
-from routerllm.routers.decision import MODES, choose
+from routerllm.routers.decision import MODES, cheapness_rank, choose
 
 if TYPE_CHECKING:
     from routerllm.routers.outcome import OutcomeRouter
@@ -41,11 +41,8 @@ def calibrate(
     """``OutcomeRouter.calibrate`` (see there): set ``router``'s decision rule, knob
     (and second knob, or fallback mix) from ``target`` on held-out outcomes."""
     from routerllm.eval.curves import mix_at, quality_at, upper_hull
-    from routerllm.eval.routing_metrics import (
-        DEFAULT_THRESHOLDS,
-        default_lambdas,
-        evaluate_choices,
-    )
+    from routerllm.eval.exact_sweep import exact_settings
+    from routerllm.eval.routing_metrics import DEFAULT_THRESHOLDS, evaluate_choices
 
     router._check_fitted()
     Y = router._columns(scores, model_names)
@@ -84,22 +81,28 @@ def calibrate(
         raise RouterLLMError(
             f"unknown decision mode(s) {unknown} to calibrate (a knob of): {', '.join(MODES)}"
         )
-    rows = []  # (knob, cost, quality, choices, mode)
+    rows = []  # (knob, cost, quality, each model's share of the prompts, mode)
     for mode in dict.fromkeys(modes):
-        knobs = default_lambdas(pred, costs) if mode == "lambda" else DEFAULT_THRESHOLDS
-        for knob in knobs:
+        if mode == "lambda":  # every setting the rule can reach (``sweep``'s default)
+            points, shares = exact_settings(pred, Y, costs, costs, cheapness_rank(costs))
+            rows += [
+                (p.knob, p.cost, p.quality, sh, mode) for p, sh in zip(points, shares, strict=True)
+            ]
+            continue
+        for knob in DEFAULT_THRESHOLDS:
             idx = choose(pred, costs, mode, float(knob))
             point = evaluate_choices(idx, Y, costs)
-            rows.append((float(knob), point.cost, point.quality, idx, mode))
+            share = np.bincount(idx, minlength=Y.shape[1]) / len(Y)
+            rows.append((float(knob), point.cost, point.quality, share, mode))
     second: tuple[Any, float] | None = None  # (row, share) of a second setting
     if kind.startswith("max_share"):
         j = router.model_names.index(str(capped))
-        fits = [r for r in rows if float(np.mean(r[3] == j)) <= goal]
+        fits = [r for r in rows if float(r[3][j]) <= goal]
         ok = bool(fits)
         pick = (
             max(fits, key=lambda r: (r[2], -r[1]))
             if fits  # else the least share, then the best quality, then the least cost
-            else min(rows, key=lambda r: (float(np.mean(r[3] == j)), -r[2], r[1]))
+            else min(rows, key=lambda r: (float(r[3][j]), -r[2], r[1]))
         )
     else:  # max_cost, quality: the best point of a mode's curve, maybe between two knobs
         value = goal * float(router.costs.max() if kind == "max_cost" else Y.mean(axis=0).max())
@@ -120,13 +123,10 @@ def calibrate(
     router.set_second_knob(
         None if second is None else second[0][0], 0.0 if second is None else second[1]
     )
-    shares = {n: float(np.mean(pick[3] == j)) for j, n in enumerate(router.model_names)}
+    shares = {n: float(pick[3][j]) for j, n in enumerate(router.model_names)}
     if second is not None:
         row, s = second
-        shares = {
-            n: (1 - s) * v + s * float(np.mean(row[3] == j))
-            for j, (n, v) in enumerate(shares.items())
-        }
+        shares = {n: (1 - s) * v + s * float(row[3][j]) for j, (n, v) in enumerate(shares.items())}
     singles = [evaluate_choices(np.full(len(Y), j), Y, costs) for j in range(Y.shape[1])]
     mix = quality_at(upper_hull(singles), pick[1])
     # Do no harm (M3.9): worse than the best fixed mix at the same cost -> that mix.
@@ -192,7 +192,7 @@ def best_on_curve(
 ) -> tuple[bool, Any, tuple[Any, float] | None, float, float]:
     """The best point for a ``max_cost`` (``value`` = the budget) or ``quality``
     (``value`` = the quality needed) target among one rule's knob settings ``rows``
-    (knob, cost, quality, choices, mode): on their upper hull, a setting or a random
+    (knob, cost, quality, shares, mode): on their upper hull, a setting or a random
     mix of two neighbouring ones (only the best single setting unless
     ``two_settings``). Returns (target met, first row, (second row, its share) or
     None, cost, quality); when the target cannot be met, the cheapest setting (a
