@@ -147,6 +147,21 @@ def _gguf_with(path: Path, key: str, kind: Any, value: Any) -> Path:
     return path
 
 
+def gguf_with_other_weights(path: Path) -> Path:
+    """The tiny GGUF copied to ``path`` with its output layer negated: a file of the same
+    size and header whose greedy answers differ (a model's new weights)."""
+    import shutil
+
+    import gguf
+
+    shutil.copyfile(tiny_gguf_path(), path)
+    reader = gguf.GGUFReader(path, "r+")
+    output = next(t for t in reader.tensors if t.name == "output.weight")
+    output.data[...] = -output.data
+    output.data.flush()  # type: ignore[union-attr]
+    return path
+
+
 class StopAfter(threading.Event):
     """An event that sets itself once it has been looked at ``looks`` times: a generation
     run in ``cancellable(StopAfter(n))`` is told to stop at its (n + 1)-th look, between

@@ -29,6 +29,8 @@ from .conftest import (
     StopAfter,
     gguf_with_chat_template,
     gguf_with_context_length,
+    gguf_with_other_weights,
+    tiny_gguf_path,
     tiny_model,
 )
 
@@ -314,6 +316,37 @@ def test_manager_loads_on_demand_and_evicts_lru() -> None:
     assert manager.used_gb() == pytest.approx(2.0 + 2 * TINY_KV_GB)  # their KV caches too
     manager.close()
     assert manager.loaded_models == [] and not manager.backend("a").loaded
+
+
+@pytest.mark.parametrize("how", ["renamed", "overwritten"])
+def test_a_loaded_model_whose_file_is_replaced_is_loaded_again(tmp_path: Path, how: str) -> None:
+    # Renamed over (a new inode) the loaded llama.cpp model went on with the old file's
+    # weights until it was unloaded; overwritten in place it read the new weights through
+    # its mapping of the file, with the old file's header and vocabulary.
+    import os
+    import shutil
+
+    path = tmp_path / "model.gguf"
+    shutil.copyfile(tiny_gguf_path(), path)
+    model = tiny_model("m", "light", 0.001, gguf={"path": str(path)})
+    manager = LLMManager(AppConfig.model_validate({"models": [model]}))
+    request = GenerationRequest("def add(a, b):", max_new_tokens=8, temperature=0.0)
+    with manager.generating("m") as backend:
+        old = backend.generate(request).text
+    new_file = gguf_with_other_weights(tmp_path / "new.gguf")
+    if how == "renamed":
+        os.replace(new_file, path)
+    else:
+        shutil.copyfile(new_file, path)
+        os.utime(path, ns=(path.stat().st_atime_ns, path.stat().st_mtime_ns + 1))  # coarse clocks  # fmt: skip
+    first = manager.backend("m")._llm
+    with manager.generating("m") as backend:
+        new = backend.generate(request).text
+    assert manager.backend("m")._llm is not first  # loaded again
+    assert new != old and manager.loaded_models == ["m"]
+    _, event = manager.acquire("m")
+    assert not event.loaded_now  # once
+    manager.close()
 
 
 def test_manager_refuses_a_model_bigger_than_the_budget() -> None:

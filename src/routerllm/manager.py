@@ -92,7 +92,7 @@ class LLMManager:
         lock, backend = self._model_lock(name), self.backend(name)
         while True:
             lock.acquire()
-            if backend.loaded:
+            if backend.loaded and not backend.weights_changed:
                 break
             lock.release()  # acquire() takes the manager's lock: never under a model's lock
             self.acquire(name)
@@ -205,10 +205,13 @@ class LLMManager:
         """Make ``name`` ready to generate, evicting LRU models to fit the budget."""
         with self._lock:
             backend = self.backend(name)
-            if backend.loaded:
+            if backend.loaded and not backend.weights_changed:
                 self._lru[name] = None
                 self._lru.move_to_end(name)
                 return backend, LoadEvent(name, False, 0.0)
+            if backend.loaded:  # its file replaced: what a new process would run
+                log.info("loading %s again: its model file was replaced", name)
+                self._unload(name)
             need = self.local_gb(name)
             if need > self.budget_gb:
                 raise ModelUnavailableError(

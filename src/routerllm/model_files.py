@@ -181,6 +181,32 @@ def _stamp(path: Path) -> dict[str, float | int]:
     return {"size": st.st_size, "mtime_ns": st.st_mtime_ns}
 
 
+def source_files(source: GGUFSource) -> list[Path]:
+    """The files a model's weights are made from, where the user or pip puts them: its
+    GGUF (a converted model's source), a package's GGUF, a split model's parts; found
+    without assembling or converting anything (a part package is imported to ask)."""
+    if source.path is not None:
+        return [Path(source.path).expanduser()]
+    if source.package is not None:
+        return [_package_file(source)]
+    return _part_files(source)
+
+
+def files_stamp(paths: list[Path]) -> str:
+    """The identity of the files at ``paths`` now, from a stat of each (no read): a file
+    replaced there, renamed over (another inode) or written in place (its ctime, which
+    no one can set back), has another; a missing one has its own."""
+    stamps = []
+    for path in paths:
+        try:
+            st = path.stat()
+        except OSError:
+            stamps.append("missing")
+            continue
+        stamps.append(f"{st.st_dev}:{st.st_ino}:{st.st_size}:{st.st_mtime_ns}:{st.st_ctime_ns}")
+    return ",".join(stamps)
+
+
 def _source_marker(target: Path) -> Path:
     return target.with_suffix(target.suffix + ".source")
 

@@ -414,6 +414,18 @@ class Backend(ABC):
     def availability(self) -> str | None:
         """None when the model can be loaded here, else a one-line reason."""
 
+    def weights_stamp(self) -> str | None:
+        """The identity of the weights the model answers with now, as its files here
+        are (the request cache's key holds it); None where nothing here tells (a remote
+        model's weights are its endpoint's, which the config names)."""
+        return None
+
+    @property
+    def weights_changed(self) -> bool:
+        """Whether the model is loaded from files that have been replaced since: the
+        manager loads it again before it generates."""
+        return False
+
     @abstractmethod
     def load(self) -> None:
         """Load weights (or open the connection); idempotent."""

@@ -35,10 +35,21 @@ from routerllm.backends.interrupts import (
 )
 from routerllm.backends.llama_prompt import LlamaPrompt
 from routerllm.checks import MAX_SEED
-from routerllm.exceptions import BackendError, ContextLengthError, missing_dependency
+from routerllm.exceptions import (
+    BackendError,
+    ContextLengthError,
+    ModelUnavailableError,
+    missing_dependency,
+)
 from routerllm.gguf_header import kv_cache_bytes_estimate, trained_context
 from routerllm.model_files import availability as gguf_availability
-from routerllm.model_files import effective_context, header_file, resolve_gguf
+from routerllm.model_files import (
+    effective_context,
+    files_stamp,
+    header_file,
+    resolve_gguf,
+    source_files,
+)
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -199,6 +210,8 @@ class LlamaCppBackend(Backend):
 
     _llm: Any = None
     _context: int | None = None  # the context it runs with, known once loaded
+    _files: list[Path] | None = None  # its weights' files (source_files), found once
+    _loaded_stamp: str | None = None  # their weights_stamp() as the model was loaded
 
     def availability(self) -> str | None:
         if importlib.util.find_spec("llama_cpp") is None:
@@ -209,6 +222,24 @@ class LlamaCppBackend(Backend):
     @property
     def loaded(self) -> bool:
         return self._llm is not None
+
+    def weights_stamp(self) -> str | None:
+        """Its files' identity now (``files_stamp``: a stat each, 2 us); None where they
+        cannot be found (the model cannot load)."""
+        if self._files is None:
+            assert self.config.gguf is not None
+            try:
+                self._files = source_files(self.config.gguf)
+            except ModelUnavailableError:
+                return None
+        return files_stamp(self._files)
+
+    @property
+    def weights_changed(self) -> bool:
+        """Replaced since it was loaded: renamed over, llama.cpp keeps the old file's
+        weights; written in place, it reads the new weights through its mapping of the
+        file, with the old file's header and vocabulary."""
+        return self._llm is not None and self.weights_stamp() != self._loaded_stamp
 
     def load(self) -> None:
         if self._llm is not None:
@@ -228,6 +259,8 @@ class LlamaCppBackend(Backend):
             raise missing_dependency("llama-cpp-python", "local") from e
         _silence_llama_cpp()
         assert self.config.gguf is not None
+        # before it is read: a file replaced as it loads is found changed, loaded again
+        self._loaded_stamp = self.weights_stamp()
         path = resolve_gguf(self.config.gguf, self.name)
         self._context = self._context_length(path)
         error, no_room = None, False
