@@ -345,3 +345,31 @@ def test_an_answer_sent_past_a_short_context_while_a_model_was_down_is_not_serve
         again = system.generate(prompt)
         assert not again.cached_from and again.model == "tiny-medium"
         assert system.generate(prompt).cached_from == again.request_id
+
+
+def test_a_model_file_replaced_under_a_running_system_is_answered_by_its_new_weights(
+    tmp_path: Path,
+) -> None:
+    # The model's GGUF replaced at its path (new weights, renamed over it, as a download
+    # or a copy finished elsewhere is): the cache answered with the old file's answer, and
+    # the loaded model went on generating with the old weights, until a restart.
+    import os
+    import shutil
+
+    from .conftest import gguf_with_other_weights, tiny_gguf_path
+
+    config = cached_config(tmp_path)
+    path = tmp_path / "light.gguf"
+    shutil.copyfile(tiny_gguf_path(), path)
+    config.models[0].gguf.path = str(path)  # type: ignore[union-attr]
+    with RouterLLM(config) as system:
+        first = system.generate("What is a list?", model="tiny-light")
+        assert system.generate("What is a list?", model="tiny-light").cached_from == first.request_id  # fmt: skip
+        os.replace(gguf_with_other_weights(tmp_path / "new.gguf"), path)
+        again = system.generate("What is a list?", model="tiny-light")
+        assert not again.cached_from and again.text != first.text
+        # what a process started on the new file answers
+        (tmp_path / "fresh").mkdir()
+        with RouterLLM(cached_config(tmp_path / "fresh", models=config.model_dump()["models"])) as fresh:  # fmt: skip
+            assert fresh.generate("What is a list?", model="tiny-light").text == again.text
+        assert system.generate("What is a list?", model="tiny-light").cached_from == again.request_id  # fmt: skip

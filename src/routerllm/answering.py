@@ -164,7 +164,9 @@ class RequestAnswering(AnswerLogging):
             # model's context go to: an answer made while one was down is not one to serve
             # once it is back
             larger = self.scope.larger(decision.model) if cascade.enabled or not named else []
-            key = cache_key(req, decision.model, backend.generation, cascade, larger, named)
+            # a model file replaced since is loaded again: its answers are another key's
+            weights = {m: self.manager.backend(m).weights_stamp() for m in [decision.model, *larger]}  # fmt: skip
+            key = cache_key(req, decision.model, backend.generation, cascade, larger, named, weights)  # fmt: skip
         # the same request in another thread meanwhile waits for this one's answer, rather
         # than run the model again once it has (each model answers one caller at a time)
         with cache.filling(key) if cache is not None and key is not None else contextlib.nullcontext():  # fmt: skip

@@ -5,9 +5,10 @@ Only requests whose answer is fixed by the request are cached: generation at
 temperature 0 or with a seed (the request's, or the config's ``generation.seed``),
 no prompt state asked. The key is everything that shapes the answer: the model the
 router chose (or the caller named: kept apart), the prompt, system text, history,
-sampling options and the config's settings that change an answer (code style of stubs, cascade, gate) and the
+sampling options and the config's settings that change an answer (code style of stubs, cascade, gate), the
 larger models available then, which the cascade may escalate to and a routed prompt too
-long for the model's context goes to.
+long for the model's context goes to, and the identity of those models' files (a stat:
+a file replaced at its path is another key, and the manager loads it again).
 Entries live in this process's memory, least recently used first out, and
 expire after ``ttl_s``: a server answers its repeated requests, a new process
 starts empty, and no answer is written to disk. A request asked in another thread
@@ -23,7 +24,7 @@ import threading
 import time
 import uuid
 from collections import OrderedDict
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import asdict, replace
 from typing import TYPE_CHECKING
 
@@ -43,6 +44,7 @@ def cache_key(
     cascade: CascadeConfig,
     larger: Sequence[str] = (),
     named: bool = False,
+    weights: Mapping[str, str | None] | None = None,
 ) -> str | None:
     """The key of ``request`` routed to ``model``, which generates with ``gen`` (the
     settings its backend holds), or None where its answer is not fixed by the request
@@ -52,7 +54,9 @@ def cache_key(
     that an answer made while one of them could not run is not the answer once it can.
     ``named``: the caller named ``model``; its answers are kept apart from the routed
     ones, since a prompt too long for a routed model's context goes to a larger model
-    and one that names it is refused."""
+    and one that names it is refused. ``weights``: the identity of each model's weights
+    (``Backend.weights_stamp``), so that a model file replaced under a running process
+    (which the manager loads again) is not answered with the old file's answers."""
     temperature = gen.temperature if request.temperature is None else request.temperature
     seed = gen.seed if request.seed is None else request.seed  # as resolve_sampling picks
     if request.prompt_state or (temperature > 0 and seed is None):
@@ -64,6 +68,7 @@ def cache_key(
         "cascade": cascade.model_dump(),
         "larger": list(larger),
         "named": named,
+        "weights": dict(weights or {}),
     }
     text = json.dumps(shape, sort_keys=True, default=str)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
