@@ -1554,6 +1554,25 @@ def test_a_transport_fault_says_what_happened(stub: Stub) -> None:
     assert "(no answer within timeout_s, 0.3 s)" in str(err.value)
 
 
+def test_a_connection_not_made_within_timeout_s_is_an_unreachable_endpoint() -> None:
+    """A connect the endpoint never answers (its accept queue full: its SYNs dropped)
+    ends at ``timeout_s``, said as no answer within it, the endpoint unreachable: the
+    watch, which shuts the connecting socket at that limit, ends it as a timeout, not as
+    the reset the shutdown makes of it."""
+    listener = socket.create_server((HOST, 0), backlog=0)
+    filler = socket.create_connection(listener.getsockname())  # the queue's one place
+    start = time.monotonic()
+    try:
+        backend = http_backend(f"http://{HOST}:{listener.getsockname()[1]}/v1", max_retries=0, timeout_s=0.5)  # fmt: skip
+        with pytest.raises(EndpointUnreachableError) as err:
+            backend.generate(GenerationRequest("hi"))
+    finally:
+        filler.close()
+        listener.close()
+    assert "after 1 attempt (no answer within timeout_s, 0.5 s)" in str(err.value)
+    assert time.monotonic() - start < 2.0
+
+
 def test_retry_after_is_honoured_within_the_cap(
     stub: Stub, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -106,6 +106,11 @@ class _Watch:
         """The limit put off to ``timeout`` from now: a stream's next piece came."""
         self._deadline = time.monotonic() + timeout
 
+    @property
+    def ended(self) -> bool:
+        """Whether the exchange was ended: at its time limit, or cancelled."""
+        return self.fired or self.cancelled
+
     def attach(self, sock: socket.socket) -> None:
         """Watch ``sock``, the connection just made (to the server or its proxy)."""
         with self._lock:
@@ -213,22 +218,11 @@ def streamed_exchange(
     HTTP error status raised as urllib's ``HTTPError``. Proxies as ``exchange``'s. Once
     ``cancel`` (where given) says so, the connection is shut at once, whatever it waits
     on, and ``Cancelled`` raised (a connection still being made: once it is)."""
-    with _Watch(timeout, cancel) as watch:
-        try:
-            resp = _opened(_opener(watch), req, timeout, watch)
-        except (OSError, http.client.HTTPException) as e:
-            if not watch.cancelled:
-                raise
-            if isinstance(e, urllib.error.HTTPError):
-                e.close()
-            raise Cancelled from e
-        with resp:
-            if watch.cancelled:  # headers cut there
-                raise Cancelled
-            if watch.fired:
-                raise TimeoutError(f"no whole answer within {timeout:g} s")
-            watch.extend(timeout)
-            yield Stream(resp, watch, timeout)
+    with _Watch(timeout, cancel) as watch, _opened(_opener(watch), req, timeout, watch) as resp:
+        if watch.fired:
+            raise TimeoutError(f"no whole answer within {timeout:g} s")
+        watch.extend(timeout)
+        yield Stream(resp, watch, timeout)
 
 
 def _opened(
@@ -237,28 +231,33 @@ def _opened(
     timeout: float,
     watch: _Watch,
 ) -> http.client.HTTPResponse:
-    """The answer to ``req``, its status line and headers read within ``watch``'s limit."""
+    """The answer to ``req``, its status line and headers read within ``watch``'s limit;
+    ``Cancelled`` where the watch's ``cancel`` ended it first."""
     try:
-        try:
-            opened: http.client.HTTPResponse = opener.open(req, timeout=timeout)
-            return opened
-        except (OSError, http.client.HTTPException) as e:
-            # urllib's URLError (an OSError) goes to the caller as it is: no connection
-            # made (its reason says why), or an HTTP error; any other was raised reading
-            # the status line, over a connection made: no answer began
-            if isinstance(e, urllib.error.URLError):
-                raise
-            raise NoAnswer(str(e)) from e
-    except NoAnswer:
-        if watch.fired:  # no status line but 1xx came: as from a server that sends nothing
-            raise NoAnswer("timed out") from TimeoutError("timed out")
-        raise
+        opened: http.client.HTTPResponse = opener.open(req, timeout=timeout)
     except (OSError, http.client.HTTPException) as e:
-        if watch.fired:  # what came ended where it was cut: no whole answer
-            if isinstance(e, urllib.error.HTTPError):
-                e.close()  # its status came, its headers cut: not read
-            raise TimeoutError(f"no whole answer within {timeout:g} s") from e
-        raise
+        if isinstance(e, urllib.error.HTTPError) and watch.ended:
+            e.close()  # its status came, its headers cut: not read
+        if watch.cancelled:
+            raise Cancelled from e
+        if isinstance(e, urllib.error.HTTPError):
+            if watch.fired:  # what came ended where it was cut: no whole answer
+                raise TimeoutError(f"no whole answer within {timeout:g} s") from e
+            raise
+        # no connection made or no status line but 1xx by the limit: as from a server
+        # that sends nothing
+        if watch.fired:
+            raise NoAnswer("timed out") from TimeoutError("timed out")
+        # urllib's URLError (an OSError) goes to the caller as it is: no connection made
+        # (its reason says why); any other was raised reading the status line, over a
+        # connection made: no answer began
+        if isinstance(e, urllib.error.URLError):
+            raise
+        raise NoAnswer(str(e)) from e
+    if watch.cancelled:  # its headers cut there
+        opened.close()
+        raise Cancelled
+    return opened
 
 
 def _too_big(decoder: ContentDecoder) -> Malformed:
