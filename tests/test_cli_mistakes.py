@@ -5,7 +5,11 @@ is lost."""
 
 from __future__ import annotations
 
+import dataclasses
+import os
 import signal
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +20,7 @@ from routerllm.carbon.request_log import RequestLog
 
 from .conftest import cli_in_process, tiny_config_dict, write_config
 from .test_cli import assert_usage_error
+from .test_openai_http import completion_reply, http_model_dict, serving_stub
 
 
 def usage_error(*argv: str) -> tuple[str, str]:
@@ -120,3 +125,32 @@ def test_ctrl_c_twice_during_routes_answer_says_nothing_was_logged(
     ]
     with RequestLog(tmp_path / "requests.sqlite", read_only=True) as log:
         assert log.count() == 0
+
+
+def test_ctrl_c_during_routes_remote_answer_stops_it_at_once(tmp_path: Path) -> None:
+    """Ctrl-C while ``route`` waited on an ``openai_http`` model's answer (unstreamed:
+    ``route`` prints it whole) went unheeded until the endpoint answered, up to its
+    ``timeout_s`` (a second Ctrl-C the only way out). Now the first one closes the
+    connection at once: the answer logged as cancelled, no text, status 130."""
+    with serving_stub() as stub:
+        stub.default_post = dataclasses.replace(completion_reply("whole"), delay_s=5.0)
+        models = [http_model_dict("remote", stub.base_url)]
+        cfg = write_config(tmp_path, tiny_config_dict(tmp_path, models=models, carbon={"enabled": False}))  # fmt: skip
+        when: list[float] = []
+
+        def press() -> None:  # as a terminal sends it: to the process, its main thread
+            when.append(time.monotonic())
+            os.kill(os.getpid(), signal.SIGINT)
+
+        timer = threading.Timer(0.5, press)
+        timer.start()
+        run = cli_in_process("route", "hello there", "--model", "remote", "--config", str(cfg))
+        took = time.monotonic() - when[0]
+        timer.join()
+    assert took < 1.0, f"{took:.2f} s from Ctrl-C to the end"
+    assert run.returncode == 130, (run.stdout, run.stderr)
+    assert "(stopped by Ctrl-C" in run.stdout and len(stub.posts) == 1
+    with RequestLog(tmp_path / "requests.sqlite", read_only=True) as log:
+        rows = list(log.records())
+    assert [(r.model, r.finish_reason) for r in rows] == [("remote", "cancelled")]
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # put back

@@ -425,6 +425,8 @@ class Stub:
     resumed: list[bool] = field(default_factory=list)  # each pause: whether resume came
     # each stream: the events sent before the client was found gone, None: sent to its end
     left_after: list[int | None] = field(default_factory=list)
+    # each reply sent after its ``delay_s``: whether the client had closed by then
+    gone_after_delay: list[bool] = field(default_factory=list)
 
     def answer(self, seen: Seen) -> Reply:
         with self.lock:
@@ -469,6 +471,7 @@ class _StubHandler(BaseHTTPRequestHandler):
         reply = self.server.stub.answer(Seen(method, path, headers, body))
         if reply.delay_s:
             self.server.stub.release.wait(reply.delay_s)
+            self.server.stub.gone_after_delay.append(_client_gone(self.connection))
         if reply.events:
             self._stream(reply)
             return

@@ -320,14 +320,32 @@ def test_a_stream_cancelled_after_its_finish_reason_is_read_to_its_usage(stub: S
     assert (completion.prompt_tokens, completion.completion_tokens) == (7, 3)
 
 
-def test_an_unstreamed_request_runs_to_its_end_though_cancelled(stub: Stub) -> None:
-    """Without ``on_text`` nothing is read before the whole answer: it runs to its end."""
-    stub.default_post = completion_reply("whole", prompt_tokens=4, tokens=1)
-    stop = threading.Event()
-    stop.set()
-    with cancellable(stop):
+def test_an_unstreamed_request_cancelled_while_generated_closes_its_connection_at_once(
+    stub: Stub, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A request without ``on_text`` (its answer read whole), cancelled while the
+    endpoint generates (here 5 s before its status line), ends within a fraction of a
+    second, not at the answer or ``timeout_s``: its connection closed (the endpoint,
+    answering then, finds its client gone), not asked again, a cancelled answer with no
+    text logged as a streamed one's is, at INFO."""
+    stub.default_post = dataclasses.replace(completion_reply("whole"), delay_s=5.0)
+    stop, when = threading.Event(), []
+    timer = _stop_in(0.3, stop, when)
+    with caplog.at_level(logging.INFO), cancellable(stop):
         completion = http_backend(stub.base_url).generate(GenerationRequest("hi"))
-    assert (completion.text, completion.finish_reason) == ("whole", "stop")
+    took = time.monotonic() - when[0]
+    timer.join()
+    stub.release.set()  # the endpoint answers now, and notes whether its client is there
+    deadline = time.monotonic() + 10
+    while not stub.gone_after_delay and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert took < 1.0, f"{took:.2f} s from the cancellation to the answer"
+    assert (completion.text, completion.finish_reason) == ("", CANCELLED)
+    assert not completion.usage_known and len(stub.posts) == 1
+    assert stub.gone_after_delay == [True]
+    said = [r for r in caplog.records if r.name == openai_http.__name__]
+    assert [r.levelno for r in said] == [logging.INFO], [r.getMessage() for r in said]
+    assert "cancelled before its token usage came" in said[0].getMessage()
 
 
 def _stop_in(seconds: float, stop: threading.Event, when: list[float]) -> threading.Timer:
@@ -477,11 +495,13 @@ def test_a_stream_cancelled_on_its_last_attempt_is_cancelled_not_failed(
     ids=["503", "reset"],
 )
 def test_a_request_cancelled_before_it_failed_is_not_asked_again_nor_said_to_be(
-    stub: Stub, reply: Reply, caplog: pytest.LogCaptureFixture
+    stub: Stub, reply: Reply, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """An unstreamed request (no watch: it runs to its end) whose caller had gone by the
-    time its attempt failed, on an HTTP status or a reset connection, is not asked again,
-    nor is a retry announced: one INFO line says it was not retried."""
+    """An unstreamed request whose caller had gone by the time its attempt failed (the
+    watch looking too seldom to have closed it first), on an HTTP status or a reset
+    connection, is not asked again, nor is a retry announced: one INFO line says it was
+    not retried."""
+    monkeypatch.setattr(http_transport, "CANCEL_POLL_S", 30.0)
     stub.script.append(reply)
     stop = threading.Event()
     stop.set()

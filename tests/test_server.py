@@ -48,7 +48,7 @@ from .conftest import (
     tiny_model,
     write_config,
 )
-from .test_openai_http import Reply, Stub, http_model_dict, serving_stub
+from .test_openai_http import Reply, Stub, completion_reply, http_model_dict, serving_stub
 from .test_openai_stream import DONE, delta, usage
 
 HEADERS = {"Content-Type": "application/json"}
@@ -2343,12 +2343,13 @@ def test_a_client_gone_mid_stream_stops_the_generation_leaves_its_row_and_no_tra
 
 @contextlib.contextmanager
 def _left_remote_stream(
-    tmp_path: Path, reply: Reply, marker: bytes
+    tmp_path: Path, reply: Reply, marker: bytes | None
 ) -> Iterator[tuple[RouterLLM, Stub, str, float]]:
     """Through ``routerllm serve``, a streamed request to an ``openai_http`` model whose
-    endpoint sends ``reply``, its client gone once ``marker`` came: the system, the
-    endpoint's stub, the server's base URL and when the client left. Nothing is warned
-    of or logged as a traceback meanwhile."""
+    endpoint sends ``reply``, its client gone once ``marker`` came (None: a request not
+    streamed, its client gone once the endpoint has it): the system, the endpoint's stub,
+    the server's base URL and when the client left. Nothing is warned of or logged as a
+    traceback meanwhile."""
     complaints = _Complaints()
     with serving_stub() as stub:
         stub.default_post = reply
@@ -2356,12 +2357,14 @@ def _left_remote_stream(
         data = tiny_config_dict(tmp_path, models=models, carbon={"enabled": False})
         config = load_config(write_config(tmp_path, data))
         with RouterLLM(config) as system, running(system) as base, complaints.watching():
-            body = json.dumps(asking(model="remote", stream=True)).encode()
+            body = json.dumps(asking(model="remote", stream=marker is not None)).encode()
             sock = half_sent(base, body, len(body))
-            seen = b""
-            while marker not in seen:
+            seen, deadline = b"", time.monotonic() + 30
+            while marker is not None and marker not in seen:
                 seen += sock.recv(65536)
-            assert seen.startswith(b"HTTP/1.1 200 "), seen
+            while marker is None and not stub.posts and time.monotonic() < deadline:
+                time.sleep(0.01)
+            assert seen.startswith(b"HTTP/1.1 200 ") if marker else stub.posts, seen
             _leave(sock, reset=False)
             yield system, stub, base, time.monotonic()
     assert not complaints.records, [r.getMessage() for r in complaints.records]
@@ -2410,6 +2413,29 @@ def test_a_client_gone_while_an_openai_http_models_endpoint_is_silent_stops_it_a
             time.sleep(0.02)
         assert took < 1.5, f"{took:.2f} s from the client's leaving to its row"
         assert stub.left_after == [2] and stub.resumed == [False]
+        [row] = list(system.log.records())
+        assert (row.model, row.finish_reason, row.completion_tokens) == ("remote", CANCELLED, 0)
+
+
+def test_a_client_gone_while_an_openai_http_models_unstreamed_answer_comes_stops_it_at_once(
+    tmp_path: Path,
+) -> None:
+    """Through ``routerllm serve``, an ``openai_http`` model's unstreamed answer whose
+    client leaves while the endpoint generates (5 s before its answer): the upstream
+    connection is closed as the client leaves (the endpoint, answering, finds it gone)
+    and the request logged as cancelled, its usage not known (until 2026-12-05 the call
+    ran to the endpoint's answer, a worker thread waiting on it for nobody)."""
+    reply = dataclasses.replace(completion_reply("whole", prompt_tokens=4, tokens=1), delay_s=5.0)
+    with _left_remote_stream(tmp_path, reply, None) as (system, stub, _, left):
+        deadline = left + 30
+        while not system.log.count() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        took = time.monotonic() - left
+        stub.release.set()  # the endpoint answers now, and notes whether its client is there
+        while not stub.gone_after_delay and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert took < 1.5, f"{took:.2f} s from the client's leaving to its row"
+        assert stub.gone_after_delay == [True]
         [row] = list(system.log.records())
         assert (row.model, row.finish_reason, row.completion_tokens) == ("remote", CANCELLED, 0)
 

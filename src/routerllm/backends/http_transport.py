@@ -63,8 +63,9 @@ class Unfinished(http.client.HTTPException):
 
 
 class Cancelled(Exception):
-    """A stream closed because its caller cancelled it (``streamed_exchange``'s
-    ``cancel``): no fault of the server's, and not to be asked again."""
+    """An exchange closed because its caller cancelled it (``exchange``'s and
+    ``streamed_exchange``'s ``cancel``): no fault of the server's, and not to be asked
+    again."""
 
 
 class _NoRedirects(urllib.request.HTTPRedirectHandler):
@@ -190,20 +191,27 @@ def _opener(watch: _Watch) -> urllib.request.OpenerDirector:
     )
 
 
-def exchange(req: urllib.request.Request, timeout: float) -> tuple[bytes, http.client.HTTPMessage]:
+def exchange(
+    req: urllib.request.Request, timeout: float, cancel: Callable[[], bool] | None = None
+) -> tuple[bytes, http.client.HTTPMessage]:
     """The body of the answer to ``req`` (decoded) and its headers, read whole within
     ``timeout``; an HTTP error status raised as urllib's ``HTTPError``. The proxies
     the environment names (``http_proxy``, ``https_proxy``, ``no_proxy``) are read
-    at each exchange, as curl reads them."""
-    with _Watch(timeout) as watch:
+    at each exchange, as curl reads them. Once ``cancel`` (where given) says so, the
+    connection is shut at once, whatever it waits on, and ``Cancelled`` raised."""
+    with _Watch(timeout, cancel) as watch:
         with _opened(_opener(watch), req, timeout, watch) as resp:
             try:
                 body = _body(resp, time.monotonic() + timeout, timeout)
             # a compressed body that ends at the connection's close, cut: its data unfinished
             except (OSError, http.client.HTTPException, Undecodable) as e:
+                if watch.cancelled:
+                    raise Cancelled from e
                 if watch.fired:  # what came ended where it was cut: no whole answer
                     raise TimeoutError(f"no whole answer within {timeout:g} s") from e
                 raise
+        if watch.cancelled:  # what came ended where it was cut (its end the close's)
+            raise Cancelled
         if watch.fired:  # headers cut there, and the body with them
             raise TimeoutError(f"no whole answer within {timeout:g} s")
         return body, resp.headers

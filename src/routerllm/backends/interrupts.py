@@ -116,9 +116,9 @@ def cancellable(stop: threading.Event) -> Iterator[None]:
     """A generation run in this thread during the block stops between two tokens once
     ``stop`` is set (by another thread), and ends with finish reason ``CANCELLED``;
     llama.cpp's and transformers' backends look between tokens; an ``openai_http``
-    model's streamed answer has its connection closed at once, even while the endpoint
-    sends nothing (which stops the endpoint's generation); an unstreamed remote call
-    runs to its end; neither is asked again after a failed attempt."""
+    model's call, streamed or not, has its connection closed at once, even while the
+    endpoint sends nothing (which stops the endpoint's generation), and is not asked
+    again after a failed attempt."""
     outer = getattr(_scope, "stop", None)
     _scope.stop = stop
     try:
@@ -165,8 +165,8 @@ def ctrl_c_stops_the_answer() -> Iterator[None]:
     """During an answer (``route``'s, ``demo --interactive``'s), a first Ctrl-C stops its
     generation between two tokens: the answer so far is shown and logged as cancelled
     (finish reason ``CANCELLED``, its energy counted); a second one, before it stops (a
-    load, an unstreamed remote answer, which run to their end), raises ``KeyboardInterrupt`` as
-    usual. Only in the main thread, where Python handles signals."""
+    load, which runs to its end), raises ``KeyboardInterrupt`` as usual. Only in the main
+    thread, where Python handles signals."""
 
     if threading.current_thread() is not threading.main_thread():
         yield

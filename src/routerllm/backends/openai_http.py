@@ -3,7 +3,8 @@
 Uses only the standard library (http_transport.py; the reply read, whole or streamed,
 in openai_reply.py, what it says in openai_answer.py): a time limit on each attempt (the whole answer),
 retries with capped exponential backoff (or the server's Retry-After) on transport
-faults, 408, 429 and 5xx (none once the request is cancelled: its caller gone), and one
+faults, 408, 429 and 5xx (none once the request is cancelled: its caller gone; its
+call's connection is then closed at once, streamed or not), and one
 clear one-line error for every other failure. An
 answer the server did give, but malformed, is not asked again; redirects are not
 followed (a POST would become a GET, and the API key go to another host).
@@ -20,6 +21,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 from routerllm.backends.base import (
@@ -35,6 +37,7 @@ from routerllm.backends.base import (
 from routerllm.backends.content_encoding import Undecodable
 from routerllm.backends.http_transport import (
     MAX_BACKOFF_S,
+    Cancelled,
     Malformed,
     NoAnswer,
     error_detail,
@@ -123,10 +126,18 @@ class OpenAIHTTPBackend(Backend):
             headers["Authorization"] = f"Bearer {key}".encode().decode("latin-1")
         return headers
 
-    def _request(self, method: str, path: str, body: dict[str, Any] | None, timeout: float) -> Any:
-        """The server's JSON answer, read whole within ``timeout`` (``exchange``)."""
+    def _request(
+        self,
+        method: str,
+        path: str,
+        body: dict[str, Any] | None,
+        timeout: float,
+        cancel: Callable[[], bool] | None = None,
+    ) -> Any:
+        """The server's JSON answer, read whole within ``timeout`` (``exchange``; its
+        connection shut and ``Cancelled`` raised once ``cancel`` says so)."""
         req = self._http_request(method, path, body)
-        raw, headers = exchange(req, timeout)
+        raw, headers = exchange(req, timeout, cancel)
         return parsed_reply(req, raw, headers)
 
     def _http_request(
@@ -351,7 +362,10 @@ class OpenAIHTTPBackend(Backend):
                     req = self._http_request("POST", path, body, accept="text/event-stream")
                     timeout = self.config.timeout_s
                     return streamed_reply(req, timeout, live, raw, self.base_url + path, self.name)
-                return self._request("POST", path, body, self.config.timeout_s)
+                watched = cancel if cancel.active else None
+                return self._request("POST", path, body, self.config.timeout_s, watched)
+            except Cancelled:  # its connection shut as its caller left: a cancelled answer
+                return cancelled_reply(raw)
             except urllib.error.HTTPError as e:
                 if isinstance(e, BilledHTTPError):
                     billed[0] += e.billed[0]
