@@ -582,39 +582,35 @@ def test_a_close_delimited_json_answer_cut_by_a_cancellation_is_not_parsed() -> 
     assert (completion.text, completion.finish_reason) == ("", CANCELLED)
 
 
-def test_a_stream_cancelled_while_its_connection_is_made_is_not_sent() -> None:
+@pytest.mark.parametrize("stream", [True, False], ids=["streamed", "unstreamed"])
+def test_a_request_cancelled_while_its_connection_is_made_ends_at_once(stream: bool) -> None:
     """Cancelled while its connection is still being made (the endpoint's accept queue
-    full: the kernel answers the connection's retried SYN ~1 s later), the request is
-    not sent once the connection is made: the watch shuts it as it is handed over."""
+    full: its SYNs dropped, the connect would wait out ``timeout_s``), the connect ends
+    within a fraction of a second, a cancelled answer with no text; its socket is
+    closed, not left connecting: the endpoint, with a place free again, gets no
+    connection from the SYN the kernel would have retried 1 s after the first."""
     listener = socket.create_server(("127.0.0.1", 0), backlog=0)
     filler = socket.create_connection(listener.getsockname())  # the queue's one place
-    came: list[bytes] = []
-
-    def serve() -> None:
-        time.sleep(0.2)  # the request's first SYN dropped by then
-        listener.accept()[0].close()  # the filler's: a place for the request's next SYN
-        conn, _ = listener.accept()
-        with conn:
-            conn.settimeout(5.0)
-            with contextlib.suppress(OSError):
-                came.append(conn.recv(65536))
-
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    stop = threading.Event()
-    stop.set()
     base_url = f"http://127.0.0.1:{listener.getsockname()[1]}/v1"
+    stop, when = threading.Event(), []
+    start = time.monotonic()
+    timer = _stop_in(0.3, stop, when)
     try:
         with cancellable(stop):
-            completion = http_backend(base_url, max_retries=0).generate(
-                GenerationRequest("hi", on_text=lambda piece: None)
+            completion = http_backend(base_url, timeout_s=5.0).generate(
+                GenerationRequest("hi", on_text=(lambda piece: None) if stream else None)
             )
-        thread.join(timeout=10)
+        took = time.monotonic() - when[0]
+        timer.join()
+        listener.accept()[0].close()  # the filler's
+        listener.settimeout(max(start + 1.6 - time.monotonic(), 0.1))
+        with pytest.raises(TimeoutError):
+            listener.accept()
     finally:
         filler.close()
         listener.close()
+    assert took < 1.0, f"{took:.2f} s from the cancellation to the answer"
     assert (completion.text, completion.finish_reason) == ("", CANCELLED)
-    assert came == [b""]  # closed at once, nothing of the request sent
 
 
 def test_a_stall_the_sockets_own_timeout_sees_first_is_said_to_be_a_stall(

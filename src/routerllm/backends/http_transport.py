@@ -79,7 +79,8 @@ class _Watch:
     status line or headers (or "100 Continue" after "100 Continue") a byte within each
     wait would hold the request as long as it went on. Where given ``cancel``, it also
     ends it as soon as that says so (``cancelled``), looked at every CANCEL_POLL_S: a
-    read waiting on a silent server ends then, not at the server's next event."""
+    read waiting on a silent server ends then, not at the server's next event, and a
+    connect still in progress too (Linux resets it; elsewhere its own timeout ends it)."""
 
     def __init__(self, timeout: float, cancel: Callable[[], bool] | None = None) -> None:
         self.fired = False
@@ -113,13 +114,13 @@ class _Watch:
         return self.fired or self.cancelled
 
     def attach(self, sock: socket.socket) -> None:
-        """Watch ``sock``, the connection just made (to the server or its proxy)."""
+        """Watch ``sock``, the connection about to be made (to the server or its proxy)."""
         with self._lock:
+            if self._sock is not None:  # an address tried before, which failed
+                self._sock.close()
             # a copy of its descriptor: TLS wraps the socket in another object, and the
             # shutdown of either ends the connection both stand for
             self._sock = sock.dup()
-            if self.fired or self.cancelled:
-                self._shut()
 
     def _fire(self, cancelled: bool = False) -> None:
         with self._lock:
@@ -147,17 +148,43 @@ class _Watch:
 
 
 class _WatchedConnection(http.client.HTTPConnection):
-    """An ``HTTPConnection`` whose socket a ``_Watch`` is given as soon as it is made."""
+    """An ``HTTPConnection`` whose socket a ``_Watch`` is given before it connects."""
 
     def __init__(self, *args: Any, watch: _Watch, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._watch = watch
         self._create_connection = self._connect_watched
 
-    def _connect_watched(self, *args: Any, **kwargs: Any) -> socket.socket:
-        sock = socket.create_connection(*args, **kwargs)
-        self._watch.attach(sock)
-        return sock
+    def _connect_watched(
+        self,
+        address: tuple[str, int],
+        timeout: float | None,
+        source_address: tuple[str, int] | None = None,
+    ) -> socket.socket:
+        """``socket.create_connection``'s, each socket watched while it connects: the
+        watch's shutdown ends a connect the endpoint does not answer (a full accept
+        queue, a host that drops the SYN) as it ends a read, not at ``timeout``."""
+        error = OSError(f"no address found for {address[0]}")
+        for family, kind, proto, _, addr in socket.getaddrinfo(*address, 0, socket.SOCK_STREAM):
+            sock = socket.socket(family, kind, proto)
+            try:
+                sock.settimeout(timeout)
+                if source_address:
+                    sock.bind(source_address)
+                self._watch.attach(sock)
+                # a socket shut before it connects would connect all the same: looked at
+                # before, and after (ended between the look and the connect's start)
+                if not self._watch.ended:
+                    sock.connect(addr)
+                    if not self._watch.ended:
+                        return sock
+                error = ConnectionAbortedError("the exchange ended as it connected")
+            except OSError as e:
+                error = e
+            sock.close()
+            if self._watch.ended:  # no other address tried: the exchange is over
+                break
+        raise error
 
 
 class _WatchedTLSConnection(_WatchedConnection, http.client.HTTPSConnection):
@@ -225,7 +252,7 @@ def streamed_exchange(
     ``timeout``, then each line of its body within ``timeout`` of the one before; an
     HTTP error status raised as urllib's ``HTTPError``. Proxies as ``exchange``'s. Once
     ``cancel`` (where given) says so, the connection is shut at once, whatever it waits
-    on, and ``Cancelled`` raised (a connection still being made: once it is)."""
+    on (a connection still being made among them), and ``Cancelled`` raised."""
     with _Watch(timeout, cancel) as watch, _opened(_opener(watch), req, timeout, watch) as resp:
         if watch.fired:
             raise TimeoutError(f"no whole answer within {timeout:g} s")

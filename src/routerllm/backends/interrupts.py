@@ -117,8 +117,8 @@ def cancellable(stop: threading.Event) -> Iterator[None]:
     ``stop`` is set (by another thread), and ends with finish reason ``CANCELLED``;
     llama.cpp's and transformers' backends look between tokens; an ``openai_http``
     model's call, streamed or not, has its connection closed at once, even while the
-    endpoint sends nothing (which stops the endpoint's generation), and is not asked
-    again after a failed attempt."""
+    endpoint sends nothing or the connection is being made (which stops the endpoint's
+    generation), and is not asked again after a failed attempt."""
     outer = getattr(_scope, "stop", None)
     _scope.stop = stop
     try:
