@@ -1301,6 +1301,41 @@ def test_a_client_gone_while_waiting_no_longer_counts_against_max_waiting(
         assert system.log.count() == 1  # the one gone was not answered
 
 
+def test_a_client_gone_while_waiting_is_seen_as_it_leaves(
+    quiet_config: AppConfig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A request waiting its turn looked every POLL_S (1 s) whether its client had gone:
+    meanwhile it held its place of --max-waiting, and the request an openai client sends
+    again as it leaves on its own timeout was refused 503 server_busy. Now it waits on
+    its client's leaving as a generating request does: here POLL_S is 30 s, and the
+    place is free at once."""
+    monkeypatch.setattr(server_app, "POLL_S", 30.0)
+    with RouterLLM(quiet_config) as system:
+        generating, go = held_generation(system, monkeypatch)
+        base, srv, serving = started(system, max_waiting=1)
+        service = srv.config.app.state.service
+        first = threading.Thread(target=call, args=(base, CHAT, asking()))
+        first.start()
+        assert generating.wait(30)
+        body = json.dumps(asking()).encode()
+        gone = half_sent(base, body, len(body))  # all of it: it waits its turn
+        deadline = time.monotonic() + 30
+        while service.waiting < 1:
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        gone.close()
+        left = time.monotonic()
+        while service.waiting > 0 and time.monotonic() < left + 10:
+            time.sleep(0.01)
+        took = time.monotonic() - left
+        go.set()
+        first.join(60)
+        srv.should_exit = True
+        serving.join(30)
+        assert took < 2.0, f"{took:.2f} s from the client's leaving to its place's release"
+        assert system.log.count() == 1  # the one gone was not answered
+
+
 @pytest.mark.parametrize("stream", [False, True], ids=["answer", "stream"])
 def test_a_client_gone_while_its_answer_generates_stops_the_generation(
     quiet_config: AppConfig, monkeypatch: pytest.MonkeyPatch, stream: bool
@@ -1915,6 +1950,10 @@ class _Waiting:
 
     async def is_disconnected(self) -> bool:
         return False
+
+    async def receive(self) -> dict[str, Any]:  # the client never leaves
+        await asyncio.get_running_loop().create_future()
+        raise AssertionError("unreachable")
 
 
 def test_max_waiting_holds_while_the_turn_passes_to_the_next(quiet_config: AppConfig) -> None:

@@ -103,15 +103,20 @@ class _Service(Bodies):
             return self.busy(self.in_line - 1)
         self.in_line += 1
         self.waiting += 1
-        # one acquire for the whole wait, looked at every POLL_S: a wait_for per look went
-        # to the back of the line each time it timed out, and answered requests in no order
+        # one acquire for the whole wait: a wait_for per look went to the back of the line
+        # each time it timed out, and answered requests in no order. The client's leaving
+        # is waited on beside it (its place of --max-waiting free at once), the server's
+        # stopping looked at every POLL_S
         acquiring = asyncio.ensure_future(self.turn.acquire())
+        departure = Departure(request)
         try:
             while not acquiring.done():
                 if self.stopping():
                     return self.leave_line(acquiring, self.unavailable())
-                await asyncio.wait({acquiring}, timeout=POLL_S)
-                if not acquiring.done() and await request.is_disconnected():
+                waiter = departure.waiter()
+                also = () if waiter is None else (waiter,)
+                await asyncio.wait({acquiring, *also}, timeout=POLL_S, return_when=asyncio.FIRST_COMPLETED)  # fmt: skip
+                if not acquiring.done() and await departure.gone():
                     log.info("client left while waiting its turn; request dropped unanswered")
                     return self.leave_line(acquiring, gone())
             acquiring.result()  # raises if the loop's shutdown cancelled it
@@ -120,6 +125,7 @@ class _Service(Bodies):
             raise
         finally:
             self.waiting -= 1
+            departure.close()  # the generation waits on its own (``_watched``)
         try:
             if self.stopping():
                 ended = self.unavailable()
