@@ -373,3 +373,72 @@ def test_a_model_file_replaced_under_a_running_system_is_answered_by_its_new_wei
         with RouterLLM(cached_config(tmp_path / "fresh", models=config.model_dump()["models"])) as fresh:  # fmt: skip
             assert fresh.generate("What is a list?", model="tiny-light").text == again.text
         assert system.generate("What is a list?", model="tiny-light").cached_from == again.request_id  # fmt: skip
+
+
+def test_an_answer_stored_again_is_the_most_recently_used() -> None:
+    cache = RequestCache(max_entries=2, ttl_s=10.0, clock=lambda: 0.0)
+    for key in ("a", "b", "a", "c"):  # a stored again, after b: b is the oldest
+        cache.put(key, key.upper())  # type: ignore[arg-type]
+    assert (cache.get("b"), cache.get("a"), cache.get("c")) == (None, "A", "C")
+
+
+def test_the_replayed_cache_drops_its_least_recently_used_prompt_as_the_cache_does() -> None:
+    """a and b stored, a asked again (a hit: now the most recently used), c stored: b is
+    dropped, a is kept. Then a is a hit, b a miss: 2 hits in both."""
+    from routerllm.carbon.log_figures import CacheReplay
+
+    cache = RequestCache(max_entries=2, ttl_s=60.0, clock=lambda: 0.0)
+    replay = CacheReplay(max_entries=2, ttl_s=60.0)
+    hits: list[int] = []
+    for second, sha in enumerate("abacab"):
+        if cache.get(sha) is None:
+            cache.put(sha, sha)  # type: ignore[arg-type]
+        else:
+            hits.append(second)
+        replay.add(f"2026-12-05T00:00:{second:02d}+00:00", sha, "tiny-light", 1e-4, [])
+    assert hits == [2, 4] and replay.hits == 2
+
+
+def test_the_callers_callbacks_are_no_part_of_the_key(tmp_path: Path) -> None:
+    """``on_text`` and ``on_answer`` are each call's own (GenerationRequest: no part of its
+    identity): the same request with others, or none, has the same key."""
+    config = cached_config(tmp_path)
+
+    def key_of(request: GenerationRequest) -> str | None:
+        return cache_key(request, "tiny-light", config.generation, config.cascade)
+
+    plain = key_of(GenerationRequest("What is a list?"))
+    assert plain is not None
+    pieces: list[str] = []
+    assert key_of(GenerationRequest("What is a list?", on_text=pieces.append)) == plain
+    assert key_of(GenerationRequest("What is a list?", on_answer=lambda m, r: None)) == plain
+
+
+def test_an_answer_given_again_is_the_new_requests_own() -> None:
+    """Its latency its routing's (0.25 s), its router, confidence and reason the new
+    decision's; not the first request's escalation, prediction or prompt state."""
+    from routerllm.cache import answered_again
+    from routerllm.carbon.meter import CACHED, Measurement
+    from routerllm.routed_result import RoutedResult
+    from routerllm.routers.base import RoutingDecision
+
+    spent = Measurement("llm_inference", 2.0, 3e-6, 1e-6, "codecarbon:measured")
+    hit = RoutedResult(
+        text="A list.", model="tiny-heavy", prompt_tokens=4, completion_tokens=3, latency_s=2.5,
+        finish_reason="stop", prompt_state=(0.5,), confidence=0.4, router="rules",
+        reason="; escalated to tiny-heavy", cost_usd=1e-3, components={"llm_inference": spent},
+        request_id="first", escalated={"llm_inference": spent},
+    )  # fmt: skip
+    routing = Measurement("router_inference", 0.25, 1e-8, 5e-9, "codecarbon:measured")
+    decision = RoutingDecision("tiny-medium", 0.9, "-> medium", "classifier")
+    again = answered_again(hit, decision, routing, 2e-6)
+    assert (again.text, again.model, again.completion_tokens) == ("A list.", "tiny-heavy", 3)
+    assert (again.latency_s, again.confidence, again.router, again.cost_usd) == (0.25, 0.9, "classifier", 2e-6)  # fmt: skip
+    assert again.reason == "-> medium; escalated to tiny-heavy; answered from the request cache (request first)"  # fmt: skip
+    assert again.components == {
+        "router_inference": routing,
+        "model_loading": Measurement("model_loading", 0.0, 0.0, 0.0, CACHED),
+        "llm_inference": Measurement("llm_inference", 0.0, 0.0, 0.0, CACHED),
+    }
+    assert (again.escalated, again.prompt_state, again.predicted) == ({}, None, None)
+    assert again.cached_from == "first" and again.request_id not in ("", "first")
