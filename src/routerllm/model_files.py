@@ -129,11 +129,13 @@ def _refuse_special(path: Path, what: str, module: str, source: GGUFSource) -> N
 
 
 def _package_file(source: GGUFSource) -> Path:
-    """The GGUF inside an installed model package; an error where it is not there or is
-    not a regular file."""
+    """The GGUF inside an installed model package; an error where the package is not
+    installed (``source_files`` asks before anything else does), or its file is not
+    there or is not a regular file."""
     assert source.package is not None and source.filename is not None
     pkg = _package_dir(source.package)
-    assert pkg is not None
+    if pkg is None:
+        raise _missing(source, [source.package])
     path = pkg / source.filename
     _refuse_special(path, "model package", source.package, source)
     if not path.is_file():
