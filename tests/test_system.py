@@ -960,6 +960,36 @@ def test_a_load_that_fails_is_logged_with_what_it_spent(tmp_path: Path, tiny_ggu
         assert system.budget.status()[0].spent == pytest.approx(record.co2_kg, rel=1e-9)
 
 
+def test_a_model_loaded_again_for_its_replaced_file_is_logged_with_that_load(
+    tmp_path: Path,
+) -> None:
+    """A loaded model whose file was replaced is loaded again before it answers: that
+    load is the request's model_loading (its time and energy), as any load is. It was
+    logged as no load (0 s, 0 kWh): the model being loaded, it was taken as loaded."""
+    import shutil
+
+    from routerllm.config import load_config
+
+    from .conftest import gguf_with_other_weights, tiny_config_dict, tiny_gguf_path, write_config
+
+    path = tmp_path / "model.gguf"
+    shutil.copyfile(tiny_gguf_path(), path)
+    data = tiny_config_dict(tmp_path)
+    data["models"][0]["gguf"] = {"path": str(path)}
+    config = load_config(write_config(tmp_path, data))
+    with RouterLLM(config) as system:
+        first = system.generate("hi", model="tiny-light")
+        assert first.components["model_loading"].duration_s > 0  # its first load
+        loaded = system.manager.backend("tiny-light")._llm
+        os.replace(gguf_with_other_weights(tmp_path / "new.gguf"), path)
+        again = system.generate("hello", model="tiny-light")
+        assert system.manager.backend("tiny-light")._llm is not loaded  # loaded again
+        loading = again.components["model_loading"]
+        assert loading.duration_s > 0 and loading.energy_kwh > 0
+        last = list(system.log.records())[-1]
+        assert last.components["model_loading"].duration_s == loading.duration_s
+
+
 def test_a_generation_that_fails_midway_is_logged_with_what_it_spent(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -58,7 +58,8 @@ class ModelCalls:
         load = slot = None
         try:
             with meter.turn():
-                if self.manager.backend(name).loaded:
+                # a model whose file was replaced is loaded again (acquire): measured
+                if asked.loaded and not asked.weights_changed:
                     self.manager.acquire(name)  # marks it most recently used
                     loading = self.meter.zero("model_loading")
                 else:
