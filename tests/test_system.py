@@ -964,8 +964,9 @@ def test_a_model_loaded_again_for_its_replaced_file_is_logged_with_that_load(
     tmp_path: Path,
 ) -> None:
     """A loaded model whose file was replaced is loaded again before it answers: that
-    load is the request's model_loading (its time and energy), as any load is. It was
-    logged as no load (0 s, 0 kWh): the model being loaded, it was taken as loaded."""
+    load is the request's model_loading (its time and energy), as any load is, and its
+    prediction that of a model to load. It was logged as no load (0 s, 0 kWh), and
+    predicted as none: the model being loaded, it was taken as loaded."""
     import shutil
 
     from routerllm.config import load_config
@@ -988,6 +989,10 @@ def test_a_model_loaded_again_for_its_replaced_file_is_logged_with_that_load(
         assert loading.duration_s > 0 and loading.energy_kwh > 0
         last = list(system.log.records())[-1]
         assert last.components["model_loading"].duration_s == loading.duration_s
+        # and predicted as a model to load (the budgets admit by it)
+        assert first.predicted is not None and again.predicted is not None
+        assert again.predicted.basis.endswith("; loading not included")
+        assert again.predicted.basis == first.predicted.basis
 
 
 def test_a_generation_that_fails_midway_is_logged_with_what_it_spent(

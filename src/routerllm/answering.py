@@ -474,4 +474,6 @@ class RequestAnswering(AnswerLogging):
         max_new = asked.max_new_tokens or backend.generation.max_new_tokens
         if backend.measured_locally:  # a local model writes no more than its context holds
             max_new = min(max_new, effective_context(backend.config))
-        return self.predictor.predict(model, len(req.prompt), max_new, backend.loaded, self.manager.prompt_tokens_now(model, asked))  # fmt: skip
+        # a model whose file was replaced is loaded again before it answers: a load to come
+        loaded = backend.loaded and not backend.weights_changed
+        return self.predictor.predict(model, len(req.prompt), max_new, loaded, self.manager.prompt_tokens_now(model, asked))  # fmt: skip
