@@ -81,12 +81,14 @@ def calibrate(
         raise RouterLLMError(
             f"unknown decision mode(s) {unknown} to calibrate (a knob of): {', '.join(MODES)}"
         )
-    rows = []  # (knob, cost, quality, each model's share of the prompts, mode)
+    # (knob, cost, quality, each model's share of the prompts, mode)
+    rows: list[tuple[float, float, float, np.ndarray, str]] = []
     for mode in dict.fromkeys(modes):
         if mode == "lambda":  # every setting the rule can reach (``sweep``'s default)
-            points, shares = exact_settings(pred, Y, costs, costs, cheapness_rank(costs))
+            points, at = exact_settings(pred, Y, costs, costs, cheapness_rank(costs))
             rows += [
-                (p.knob, p.cost, p.quality, sh, mode) for p, sh in zip(points, shares, strict=True)
+                (float(p.knob or 0.0), p.cost, p.quality, sh, mode)
+                for p, sh in zip(points, at, strict=True)
             ]
             continue
         for knob in DEFAULT_THRESHOLDS:
