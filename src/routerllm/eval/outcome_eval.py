@@ -62,8 +62,9 @@ class RoutingEvaluation:
     #: each router's predicted (n_test, m) success matrix, columns in ``models``' order
     predicted: dict[str, np.ndarray] = field(default_factory=dict)
     mode: str = "lambda"  # the decision rule the curves sweep
-    #: None: the default knob grid; "exact": every lambda interval (``sweep``'s knobs)
-    knobs: Literal["exact"] | None = None
+    #: ``sweep``'s knobs: None or "exact", every lambda interval (a threshold sweep's
+    #: grid); "grid", the former 200-value lambda grid
+    knobs: Literal["exact", "grid"] | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {
