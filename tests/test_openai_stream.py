@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from routerllm.backends import http_transport, openai_http
+from routerllm.backends import http_transport, http_watch, openai_http
 from routerllm.backends.base import GenerationRequest
 from routerllm.backends.interrupts import CANCELLED, cancellable
 from routerllm.backends.openai_stream import sse_data
@@ -261,7 +261,7 @@ def test_a_cancelled_request_whose_stream_is_refused_is_not_asked_unstreamed(
     """The refusal of ``stream_options`` answers a request whose caller has gone (the
     watch looking too seldom to have closed it first): not asked again unstreamed, the
     answer a cancelled one; later requests are asked unstreamed, as the endpoint wants."""
-    monkeypatch.setattr(http_transport, "CANCEL_POLL_S", 30.0)
+    monkeypatch.setattr(http_watch, "CANCEL_POLL_S", 30.0)
     stub.script.append(error_reply(400, "stream_options: Extra inputs are not permitted"))
     stub.default_post = completion_reply("whole", prompt_tokens=4, tokens=1)
     backend, stop = http_backend(stub.base_url), threading.Event()
@@ -501,7 +501,7 @@ def test_a_request_cancelled_before_it_failed_is_not_asked_again_nor_said_to_be(
     watch looking too seldom to have closed it first), on an HTTP status or a reset
     connection, is not asked again, nor is a retry announced: one INFO line says it was
     not retried."""
-    monkeypatch.setattr(http_transport, "CANCEL_POLL_S", 30.0)
+    monkeypatch.setattr(http_watch, "CANCEL_POLL_S", 30.0)
     stub.script.append(reply)
     stop = threading.Event()
     stop.set()
@@ -621,8 +621,8 @@ def test_a_stall_the_sockets_own_timeout_sees_first_is_said_to_be_a_stall(
     thread can wake late and the read time out first: that is the same stall, not an
     endpoint that gave no answer (here the watch's limit put off by 5 s, as a late
     thread does)."""
-    extend = http_transport._Watch.extend
-    monkeypatch.setattr(http_transport._Watch, "extend", lambda self, t: extend(self, t + 5))
+    extend = http_watch._Watch.extend
+    monkeypatch.setattr(http_watch._Watch, "extend", lambda self, t: extend(self, t + 5))
     stalled = Reply(200, b"", events=(delta("Hel"), delta("lo")), gap_s=30.0)
     start = time.perf_counter()
     with pytest.raises(BackendError, match=r"\(3 characters given\): nothing more of the stream within timeout_s, 0.8 s;"):  # fmt: skip
