@@ -846,9 +846,9 @@ def test_ctrl_c_in_the_token_cap_stops_the_generation(monkeypatch: pytest.Monkey
     the command did not stop. It is raised between two tokens now."""
     import signal
 
-    from routerllm.backends import llama_cpp
+    from routerllm.backends import llama_sampling
 
-    cap, calls = llama_cpp._TokenCap.__call__, []
+    cap, calls = llama_sampling._TokenCap.__call__, []
 
     def pressed(self, ids, scores):  # type: ignore[no-untyped-def]
         calls.append(1)
@@ -857,7 +857,7 @@ def test_ctrl_c_in_the_token_cap_stops_the_generation(monkeypatch: pytest.Monkey
         return cap(self, ids, scores)
 
     backend = _backend()
-    monkeypatch.setattr(llama_cpp._TokenCap, "__call__", pressed)
+    monkeypatch.setattr(llama_sampling._TokenCap, "__call__", pressed)
     with pytest.raises(KeyboardInterrupt):
         backend.generate(GenerationRequest("def add(a, b):", max_new_tokens=8))
     assert len(calls) < 8 and signal.getsignal(signal.SIGINT) is signal.default_int_handler

@@ -33,7 +33,7 @@ def test_an_unstreamed_llama_answer_detokenizes_each_of_its_tokens_once(
 
 
 def _vocabulary(path: Path, request: pytest.FixtureRequest) -> Any:
-    from routerllm.backends.llama_cpp import _llama_class
+    from routerllm.backends.llama_sampling import _llama_class
 
     llm = _llama_class()(str(path), vocab_only=True, verbose=False)
     request.addfinalizer(llm.close)
