@@ -92,16 +92,10 @@ def _groups(at: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return last, at[last]
 
 
-def exact_lambdas(
-    predicted: np.ndarray, decision_costs: np.ndarray, rank: np.ndarray
-) -> np.ndarray:
-    """One knob per interval between breakpoints, ascending: 0, the midpoint of each
-    gap, and twice the highest breakpoint (as ``default_lambdas`` ends)."""
-    return _knobs(lambda_switches(predicted, decision_costs, rank).at)
-
-
 def _knobs(at: np.ndarray) -> np.ndarray:
-    """``exact_lambdas`` of the breakpoints ``at`` (sorted decreasing)."""
+    """One knob per interval between the breakpoints ``at`` (sorted decreasing),
+    ascending: 0, the midpoint of each gap, and twice the highest breakpoint (as
+    ``default_lambdas`` ends)."""
     if at.size == 0:
         return np.zeros(1)
     last, low = _groups(at)
@@ -118,7 +112,7 @@ def exact_points(
     rank: np.ndarray,
 ) -> list[OperatingPoint]:
     """The operating point of every interval between breakpoints, in ascending knob
-    order (the knobs of ``exact_lambdas``); arrays already checked, all (n, m)."""
+    order (the knobs of ``_knobs``); arrays already checked, all (n, m)."""
     return exact_settings(predicted, scores, costs, decision_costs, rank)[0]
 
 
