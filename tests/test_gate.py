@@ -323,7 +323,7 @@ def test_a_gate_that_cannot_read_the_state_lets_the_cascade_go_on(
     gate_dir = _cheap_to_escalate(_state_width(tiny_config) + 1).save(tmp_path / "gate")
     tiny_config.cascade.enabled, tiny_config.cascade.gate = True, str(gate_dir)
     with (
-        mock.patch("routerllm.model_files.gguf_hyperparameters", return_value={}),
+        mock.patch("routerllm.model_header.gguf_hyperparameters", return_value={}),
         RouterLLM(tiny_config) as system,
     ):
         result = system.generate(REQUEST, model="tiny-medium")
@@ -893,7 +893,7 @@ def test_training_on_a_run_of_states_of_another_width_is_refused_before_generati
     assert not (out / "results.sqlite").exists()  # nothing was generated
     # a GGUF whose header could not be read before (one yet to be downloaded): said once
     # the states are read, the answers kept
-    with mock.patch("routerllm.model_files.state_width", return_value=None):
+    with mock.patch("routerllm.model_header.state_width", return_value=None):
         status = main(["humaneval", "--systems", "gated-cascade", "--limit", "2", "--folds", "1",
                        "--max-new-tokens", "8", "--train-on", str(other), "--out", str(out),
                        "--config", str(config_path), "--json"])  # fmt: skip

@@ -31,10 +31,10 @@ from routerllm.gguf_header import kv_cache_bytes_estimate, shortfall, trained_co
 from routerllm.model_files import (
     availability,
     check_gguf_header,
-    effective_context,
     header_file,
     resolve_gguf,
 )
+from routerllm.model_header import effective_context
 
 from .conftest import PausedWriter, gguf_with_context_length, tiny_model
 

@@ -21,7 +21,7 @@ from routerllm.carbon.budget import Admission, spent_so_far
 from routerllm.carbon.log_rows import FAILED, own_part
 from routerllm.exceptions import ContextLengthError, RequestLogError, RouterLLMError
 from routerllm.model_calls import failed_generation
-from routerllm.model_files import context_in_words, effective_context
+from routerllm.model_header import context_in_words, effective_context
 from routerllm.routed_result import FIXED, RoutedResult
 from routerllm.stubs import completed, stub_of, styled
 

@@ -22,7 +22,7 @@ from routerllm.backends.base import Backend, GenerationRequest, create_backend
 from routerllm.backends.llama_prompt import VocabCounters
 from routerllm.config import AppConfig
 from routerllm.exceptions import ModelUnavailableError, RouterLLMError
-from routerllm.model_files import context_in_words
+from routerllm.model_header import context_in_words
 
 log = logging.getLogger(__name__)
 

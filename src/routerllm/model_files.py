@@ -10,7 +10,8 @@ sidecar ``.source`` file records the parts (or the file converted) it came from.
 The same content at another path (another virtual environment's copy of the
 packages) is reused, not made again.
 What a GGUF's header says (its trained context, its KV cache) is read by
-``gguf_header``.
+``gguf_header``; what it says of a configured model (the context it runs with, its
+prompt states' width), by ``model_header``.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import get_args
 
-from routerllm.config import GGUFSource, ModelConfig, RequantizeType
+from routerllm.config import GGUFSource, RequantizeType
 from routerllm.exceptions import BackendError, ModelUnavailableError
 from routerllm.files import (
     remove_stale_staged,
@@ -35,7 +36,7 @@ from routerllm.files import (
     write_text_atomically,
     written_atomically,
 )
-from routerllm.gguf_header import GGUF_MAGIC, gguf_hyperparameters, shortfall, trained_context
+from routerllm.gguf_header import GGUF_MAGIC, shortfall
 from routerllm.path_checks import special_file_problem, special_kind, what_is
 from routerllm.paths import cache_root
 
@@ -433,39 +434,3 @@ def header_file(source: GGUFSource, name: str) -> Path | None:
             with contextlib.suppress(ModelUnavailableError):
                 path = _part_path(source.parts[0], source)
     return path if path.is_file() else None
-
-
-def state_width(model: ModelConfig) -> int | None:
-    """The width of the prompt states llama.cpp gives of ``model`` (its layers' outputs:
-    ``embedding_length`` in its GGUF's header), read without loading it; None where
-    there is no GGUF here or its header does not say."""
-    path = header_file(model.gguf, model.name) if model.gguf is not None else None
-    width = gguf_hyperparameters(path).get("embedding_length") if path is not None else None
-    return width if isinstance(width, int) and width > 0 else None
-
-
-def other_state_width(model: ModelConfig, width: int) -> str | None:
-    """What ``model``'s GGUF gives where its prompt states (:func:`state_width`) are not
-    ``width`` wide, in words ("m's GGUF (PATH) gives 896-wide states"); None where they
-    are, or its header does not say."""
-    if (own := state_width(model)) is None or own == width:
-        return None
-    path = header_file(model.gguf, model.name) if model.gguf is not None else None
-    return f"{model.name}'s GGUF ({path}) gives {own}-wide states"
-
-
-def effective_context(model: ModelConfig) -> int:
-    """The context a model runs with, as far as can be told without loading it: its
-    ``context_length``, at most the trained context its GGUF's header gives (llama.cpp
-    runs at most that)."""
-    path = header_file(model.gguf, model.name) if model.gguf is not None else None
-    own = trained_context(path) if path is not None else None
-    return model.context_length if own is None else min(model.context_length, own)
-
-
-def context_in_words(model: ModelConfig) -> str:
-    """The context ``model`` runs with (``effective_context``), in words: "64 tokens,
-    its GGUF's, under the configured 512" where its GGUF's is the shorter."""
-    context = effective_context(model)
-    under = f", its GGUF's, under the configured {model.context_length}" if context < model.context_length else ""  # fmt: skip
-    return f"{context} tokens{under}"

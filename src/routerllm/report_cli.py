@@ -35,7 +35,7 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
 
 def cmd_models(args: argparse.Namespace) -> int:
     from routerllm.manager import LLMManager, gb_up
-    from routerllm.model_files import effective_context
+    from routerllm.model_header import effective_context
 
     config = _load(args)
     manager = LLMManager(config)

@@ -140,7 +140,7 @@ def _check_width(config: AppConfig, gate: EscalationGate) -> None:
     """Refuse a gate that reads states of another width than its first model's GGUF
     gives (trained on another file: one saved before its run's sources were recorded,
     or the file at the configured path replaced since): it could decide no request."""
-    from routerllm.model_files import other_state_width
+    from routerllm.model_header import other_state_width
 
     if (other := other_state_width(config.model(gate.first), gate.dim)) is not None:
         raise ConfigError(

@@ -43,12 +43,12 @@ from routerllm.exceptions import (
 from routerllm.gguf_header import kv_cache_bytes_estimate, trained_context
 from routerllm.model_files import availability as gguf_availability
 from routerllm.model_files import (
-    effective_context,
     files_stamp,
     header_file,
     resolve_gguf,
     source_files,
 )
+from routerllm.model_header import effective_context
 
 if TYPE_CHECKING:
     from pathlib import Path

@@ -248,7 +248,7 @@ def logged_report(
     from routerllm.carbon.predictor import CarbonPredictor
     from routerllm.carbon.recommend import recommendations
     from routerllm.carbon.request_log import RequestLog
-    from routerllm.model_files import effective_context
+    from routerllm.model_header import effective_context
 
     # the largest model's per-token figures are priced at its grid: an unknown country
     # (a config loaded without building a system) was priced at the world average's

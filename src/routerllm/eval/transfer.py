@@ -245,7 +245,7 @@ def refuse_other_width(run: TrainingRun, option: str, model: ModelConfig, here: 
     file at the configured path was replaced since the run, whose source is that path,
     so its states are another model's. A run without states, or a GGUF whose header
     does not say, passes."""
-    from routerllm.model_files import other_state_width
+    from routerllm.model_header import other_state_width
 
     if run.medium_states is None:
         return
