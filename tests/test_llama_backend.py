@@ -349,6 +349,37 @@ def test_a_loaded_model_whose_file_is_replaced_is_loaded_again(tmp_path: Path, h
     manager.close()
 
 
+@pytest.mark.parametrize("how", ["renamed", "overwritten"])
+def test_an_unloaded_models_prompt_is_counted_with_its_replaced_files_vocabulary(
+    tmp_path: Path, how: str
+) -> None:
+    # The vocabulary opened to count a model's prompts without loading it was kept while
+    # the path stayed: a file replaced there was counted with the old file's chat
+    # template and tokens until the process ended.
+    import os
+    import shutil
+
+    path = tmp_path / "model.gguf"
+    shutil.copyfile(tiny_gguf_path(), path)
+    model = tiny_model("m", "light", 0.001, gguf={"path": str(path)})
+    manager = LLMManager(AppConfig.model_validate({"models": [model]}))
+    request = GenerationRequest("def add(a, b):")
+    plain = manager.prompt_tokens_now("m", request)
+    new_file = gguf_with_chat_template(tmp_path / "new.gguf", GEMMA_TEMPLATE)
+    loaded = _backend(gguf={"path": str(new_file)})
+    expected = loaded.prompt_tokens(request)  # the loaded model's own count
+    loaded.unload()
+    if how == "renamed":
+        os.replace(new_file, path)
+    else:
+        shutil.copyfile(new_file, path)
+        os.utime(path, ns=(path.stat().st_atime_ns, path.stat().st_mtime_ns + 1))  # coarse clocks  # fmt: skip
+    assert plain is not None and expected > plain  # the template's turn markers
+    assert manager.prompt_tokens_now("m", request) == expected
+    assert not manager.backend("m").loaded and len(manager._vocabs._vocabs) == 1
+    manager.close()
+
+
 def test_a_model_package_not_installed_is_a_clear_error_to_load_not_an_assertion() -> None:
     # weights_stamp, asked before the GGUF is resolved, asserted the package's folder
     # was found: an AssertionError (a traceback, a 500) in place of "install it with"

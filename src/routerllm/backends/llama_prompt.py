@@ -23,7 +23,7 @@ from routerllm.backends.base import (
 )
 from routerllm.config import ModelConfig
 from routerllm.exceptions import RouterLLMError
-from routerllm.model_files import header_file, header_problem
+from routerllm.model_files import files_stamp, header_file, header_problem
 
 log = logging.getLogger(__name__)
 
@@ -108,10 +108,12 @@ class LlamaPrompt:
 
 
 class _Vocab:
-    """One GGUF's vocabulary, opened without its weights, and the lock its counts take."""
+    """One GGUF's vocabulary, opened without its weights, and the lock its counts take.
+    ``stamp``: the file's ``files_stamp`` before it was opened."""
 
-    def __init__(self, path: Path, prompt: LlamaPrompt | None) -> None:
+    def __init__(self, path: Path, stamp: str, prompt: LlamaPrompt | None) -> None:
         self.path = path
+        self.stamp = stamp
         self.prompt = prompt  # None: the file did not open (not tried again while it stays)
         self.lock = threading.Lock()
 
@@ -123,8 +125,8 @@ class _Vocab:
 
 class VocabCounters:
     """Counts requests for llama.cpp models from their GGUFs' vocabularies alone, each
-    opened on its first count (never the weights), at most ``MAX_VOCABS`` kept open.
-    Thread-safe; a count waits only for another count of the same model, never for a
+    opened on its first count (never the weights), at most ``MAX_VOCABS`` kept open, and
+    again once the file is replaced (a stat per count). Thread-safe; a count waits only for another count of the same model, never for a
     generation nor a load."""
 
     def __init__(self, max_open: int = MAX_VOCABS) -> None:
@@ -150,17 +152,20 @@ class VocabCounters:
     def _vocab(self, model: ModelConfig) -> _Vocab | None:
         if model.gguf is None or (path := header_file(model.gguf, model.name)) is None:
             return None
+        # a file replaced at the path (renamed over, written in place) is another
+        # vocabulary: the old one's counted with its template and tokens until the end
+        stamp = files_stamp([path])
         with self._lock:
             vocab = self._vocabs.get(model.name)
-            if vocab is not None and vocab.path == path:
+            if vocab is not None and (vocab.path, vocab.stamp) == (path, stamp):
                 self._vocabs.move_to_end(model.name)
                 return vocab
         # opened outside the lock: another model's count does not wait for it (two
         # callers may open one at once; the second's is closed)
-        opened = _Vocab(path, _open(model.name, path))
+        opened = _Vocab(path, stamp, _open(model.name, path))
         with self._lock:
             vocab = self._vocabs.get(model.name)
-            if vocab is not None and vocab.path == path:
+            if vocab is not None and (vocab.path, vocab.stamp) == (path, stamp):
                 stale = [opened]
             else:
                 stale = [] if vocab is None else [vocab]
