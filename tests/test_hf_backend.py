@@ -52,6 +52,7 @@ def build_tiny_model(
     controls: dict[str, str] | None = None,
     renamed: dict[str, str] | None = None,
     clean_up: bool = False,
+    seed: int = 1234,
 ) -> Path:
     """Save a real tokenizer + tiny Llama with ``save_pretrained`` (no network).
     ``sentencepiece``: words are tokens with their space, "▁word", decoded as Llama's,
@@ -60,7 +61,7 @@ def build_tiny_model(
     (and so what the model writes) unchanged. ``renamed``: words renamed as plain tokens
     ({"\u2581w156": "<0xE2>"}: a byte of a character, with ``sentencepiece``'s byte
     fallback). ``clean_up``: the tokenizer's ``clean_up_tokenization_spaces`` ("a ' s"
-    decodes to "a's")."""
+    decodes to "a's"). ``seed``: the weights' (another seed, another model)."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers
     from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
@@ -103,7 +104,7 @@ def build_tiny_model(
         pad_token_id=tokenizer.pad_token_id,
     )
     with torch.random.fork_rng():
-        torch.manual_seed(1234)
+        torch.manual_seed(seed)
         model = LlamaForCausalLM(config)
     tokenizer.save_pretrained(directory)
     model.save_pretrained(directory)

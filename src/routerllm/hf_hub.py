@@ -94,6 +94,50 @@ def cached_config(model_id: str) -> Path | None:
     return None
 
 
+#: The files of a model folder that transformers may read, by their names' endings: the
+#: weights and their indexes, config.json, generation_config.json, the tokenizer's files
+#: (tokenizer.json, tokenizer.model, vocab.txt, merges.txt, chat_template.jinja...).
+_READ_ENDINGS = (".safetensors", ".bin", ".json", ".model", ".txt", ".jinja", ".tiktoken")
+
+
+def model_files(model_id: str) -> list[Path] | None:
+    """The files transformers reads ``model_id`` from, found without reading any: a GGUF
+    file; or those of its folder whose names say transformers may read them, the folder
+    a local one or the HF cache's snapshot that ``refs/main`` names (its files links to
+    blobs named by their content: a new revision's unchanged files are the same blobs).
+    None where there is no such file or folder here. A stat or two and one folder's
+    listing: asked before each answer."""
+    local = Path(model_id).expanduser()
+    if local.is_file():
+        return [local]
+    folder = local if local.is_dir() else _cached_snapshot(model_id)
+    if folder is None:
+        return None
+    try:
+        names = sorted(e.name for e in os.scandir(folder) if e.name.endswith(_READ_ENDINGS))
+    except OSError:
+        return None
+    return [folder / name for name in names]
+
+
+def _cached_snapshot(model_id: str) -> Path | None:
+    """The HF cache's snapshot of ``model_id`` that its ``refs/main`` names, the one
+    transformers loads with local files only; None where there is none. Read here, not
+    by huggingface_hub's ``try_to_load_from_cache``: 0.3 ms a call."""
+    try:
+        from huggingface_hub import constants
+        from huggingface_hub.file_download import repo_folder_name
+    except ImportError:
+        return None
+    try:  # a path that is not there is no hub id either: HFValidationError, a ValueError
+        repo = Path(constants.HF_HUB_CACHE) / repo_folder_name(repo_id=model_id, repo_type="model")
+        commit = (repo / "refs" / "main").read_text(encoding="utf-8").strip()
+    except (OSError, ValueError):
+        return None
+    snapshot = repo / "snapshots" / commit
+    return snapshot if commit and "/" not in commit and snapshot.is_dir() else None
+
+
 def _looks_like_path(model: str) -> bool:
     # Hub ids are "name" or "org/name"; anything else the user meant as a directory.
     return Path(model).is_absolute() or model.startswith((".", "~")) or model.count("/") > 1

@@ -117,6 +117,7 @@ class HFBackend(Backend):
 
     _model: Any = None
     _tokenizer: Any = None
+    _loaded_stamp: str | None = None  # its weights_stamp() as the model was loaded
 
     def availability(self) -> str | None:
         for module, extra in (("torch", "hf"), ("transformers", "hf")):
@@ -154,6 +155,22 @@ class HFBackend(Backend):
     @property
     def loaded(self) -> bool:
         return self._model is not None
+
+    def weights_stamp(self) -> str | None:
+        """Its files' identity now (``files_stamp`` of ``hf_hub.model_files``: a stat of
+        each, the folder listed); None where they cannot be found (the model cannot load)."""
+        from routerllm.hf_hub import model_files
+        from routerllm.model_files import files_stamp
+
+        assert self.config.model_id is not None
+        files = model_files(self.config.model_id)
+        return None if files is None else files_stamp(files)
+
+    @property
+    def weights_changed(self) -> bool:
+        """Replaced since it was loaded (renamed over or written in place, a file added,
+        a new revision in the HF cache): transformers read the old files' weights."""
+        return self._model is not None and self.weights_stamp() != self._loaded_stamp
 
     def load(self) -> None:
         if self._model is not None:
@@ -197,6 +214,8 @@ class HFBackend(Backend):
         # Local files only: without it transformers asks the hub about each cached file
         # (minutes of retries offline) and downloads any weights the cache lacks.
         kwargs["local_files_only"] = True
+        # before they are read: files replaced as it loads are found changed, loaded again
+        self._loaded_stamp = self.weights_stamp()
         try:
             self._tokenizer = AutoTokenizer.from_pretrained(model_id, local_files_only=True, **gguf)
             self._model = AutoModelForCausalLM.from_pretrained(model_id, **kwargs, **gguf)

@@ -1,0 +1,176 @@
+"""An ``hf`` model's files replaced under a running process: loaded again before it
+next answers, and the request cache keyed by them (``HFBackend.weights_stamp``)."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from routerllm import RouterLLM
+from routerllm.backends.base import GenerationRequest
+from routerllm.config import AppConfig, load_config
+from routerllm.manager import LLMManager
+
+from .conftest import gguf_with_other_weights, tiny_config_dict, tiny_gguf_path, write_config
+from .test_hf_backend import PROMPT, build_tiny_model, make_backend
+
+REQUEST = GenerationRequest(PROMPT, max_new_tokens=8, temperature=0.0)
+
+
+@pytest.fixture(scope="module")
+def first_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_tiny_model(tmp_path_factory.mktemp("first"))
+
+
+@pytest.fixture(scope="module")
+def second_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Another model of the same shape and tokenizer: other weights (another seed)."""
+    return build_tiny_model(tmp_path_factory.mktemp("second"), seed=4321)
+
+
+def answer_of(model_id: str | Path, context_length: int = 128) -> str:
+    """What a process started on ``model_id``'s files now answers ``REQUEST``."""
+    backend = make_backend(model_id, context_length=context_length)
+    try:
+        return backend.generate(REQUEST).text
+    finally:
+        backend.unload()
+
+
+def hf_model(model_id: str | Path, context_length: int = 128) -> dict[str, Any]:
+    return {"name": "m", "backend": "hf", "tier": "light", "params_b": 0.001,
+            "model_id": str(model_id), "memory_gb": 0.1, "context_length": context_length}  # fmt: skip
+
+
+def answered_again(manager: LLMManager) -> str:
+    """The manager's model's answer to ``REQUEST``, checked to come from a second load."""
+    first = manager.backend("m")._model  # type: ignore[attr-defined]
+    assert manager.backend("m").weights_changed
+    with manager.generating("m") as backend:
+        text = backend.generate(REQUEST).text
+    assert manager.backend("m")._model is not first  # type: ignore[attr-defined]
+    assert not manager.backend("m").weights_changed
+    _, event = manager.acquire("m")
+    assert not event.loaded_now  # once
+    return text
+
+
+@pytest.mark.parametrize("how", ["renamed", "overwritten"])
+def test_a_loaded_model_whose_folder_is_replaced_is_loaded_again(
+    tmp_path: Path, first_dir: Path, second_dir: Path, how: str
+) -> None:
+    # It went on answering with the weights it loaded until it was unloaded or the
+    # process restarted.
+    folder = shutil.copytree(first_dir, tmp_path / "model")
+    expected = answer_of(second_dir)
+    manager = LLMManager(AppConfig.model_validate({"models": [hf_model(folder)]}))
+    with manager.generating("m") as backend:
+        old = backend.generate(REQUEST).text
+    assert old != expected and not manager.backend("m").weights_changed
+    if how == "renamed":  # each file renamed over, as a copy finished elsewhere is
+        for source in second_dir.iterdir():
+            shutil.copyfile(source, tmp_path / source.name)
+            os.replace(tmp_path / source.name, folder / source.name)
+    else:  # the weights written in place (cp): the same size, the same inode
+        weights = folder / "model.safetensors"
+        shutil.copyfile(second_dir / "model.safetensors", weights)
+        os.utime(weights, ns=(weights.stat().st_atime_ns, weights.stat().st_mtime_ns + 1))  # coarse clocks  # fmt: skip
+    assert answered_again(manager) == expected
+    manager.close()
+
+
+def test_a_weights_file_added_to_the_folder_is_a_change(tmp_path: Path, first_dir: Path) -> None:
+    """transformers reads model.safetensors before pytorch_model.bin: a folder that had
+    only the latter has other weights once the former is written beside it."""
+    folder = shutil.copytree(first_dir, tmp_path / "model")
+    backend = make_backend(folder)
+    stamp = backend.weights_stamp()
+    assert stamp is not None and backend.weights_stamp() == stamp
+    (folder / "README.md").write_text("not read by transformers")
+    assert backend.weights_stamp() == stamp
+    (folder / "pytorch_model.bin").write_bytes(b"other weights")
+    assert backend.weights_stamp() != stamp
+    assert not backend.weights_changed  # not loaded: nothing to load again
+
+
+def test_a_missing_model_has_no_weights_stamp(tmp_path: Path) -> None:
+    backend = make_backend(tmp_path / "no-such-model")
+    assert backend.weights_stamp() is None and not backend.weights_changed
+
+
+def test_a_loaded_gguf_file_renamed_over_is_loaded_again(tmp_path: Path) -> None:
+    path = tmp_path / "model.gguf"
+    shutil.copyfile(tiny_gguf_path(), path)
+    other = gguf_with_other_weights(tmp_path / "other.gguf")
+    expected = answer_of(other, context_length=64)
+    manager = LLMManager(AppConfig.model_validate({"models": [hf_model(path, 64)]}))
+    with manager.generating("m") as backend:
+        old = backend.generate(REQUEST).text
+    assert old != expected
+    os.replace(other, path)
+    assert answered_again(manager) == expected
+    manager.close()
+
+
+def cache_revision(model_dir: Path, hf_cache: Path, commit: str) -> Path:
+    """``model_dir``'s files as revision ``commit`` of the hub model ``me/tiny-llama`` in
+    ``hf_cache``, laid out as huggingface_hub downloads one: each file a blob named by
+    its content, the snapshot's files links to them, ``refs/main`` the newest commit."""
+    repo = hf_cache / "models--me--tiny-llama"
+    snapshot = repo / "snapshots" / commit
+    snapshot.mkdir(parents=True)
+    (repo / "blobs").mkdir(exist_ok=True)
+    for source in sorted(model_dir.iterdir()):
+        blob = repo / "blobs" / hashlib.sha256(source.read_bytes()).hexdigest()
+        if not blob.exists():
+            shutil.copyfile(source, blob)
+        (snapshot / source.name).symlink_to(os.path.relpath(blob, snapshot))
+    (repo / "refs").mkdir(exist_ok=True)
+    (repo / "refs" / "main").write_text(commit)
+    return snapshot
+
+
+def test_a_new_revision_in_the_hf_cache_is_loaded_where_its_files_differ(
+    tmp_path: Path, first_dir: Path, second_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import huggingface_hub.constants
+
+    cache = tmp_path / "hf-cache"
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(cache))
+    cache_revision(first_dir, cache, "1" * 40)
+    expected = answer_of(second_dir)
+    manager = LLMManager(AppConfig.model_validate({"models": [hf_model("me/tiny-llama")]}))
+    with manager.generating("m") as backend:
+        old = backend.generate(REQUEST).text
+    stamp = backend.weights_stamp()
+    assert old != expected and stamp is not None
+    # a revision that changed only its README: the same blobs, nothing to load again
+    readme = tmp_path / "readme-revision"
+    shutil.copytree(first_dir, readme)
+    (readme / "README.md").write_text("a model card")
+    cache_revision(readme, cache, "2" * 40)
+    assert backend.weights_stamp() == stamp and not backend.weights_changed
+    cache_revision(second_dir, cache, "3" * 40)
+    assert answered_again(manager) == expected
+    manager.close()
+
+
+def test_the_cache_does_not_serve_the_replaced_weights_answers(
+    tmp_path: Path, first_dir: Path, second_dir: Path
+) -> None:
+    folder = shutil.copytree(first_dir, tmp_path / "model")
+    expected = answer_of(second_dir)
+    data = tiny_config_dict(tmp_path, cache={"enabled": True}, carbon={"enabled": False}, router={"name": "smallest"})  # fmt: skip
+    data["models"] = [hf_model(folder)]
+    with RouterLLM(load_config(write_config(tmp_path, data))) as system:
+        first = system.generate(REQUEST)
+        assert system.generate(REQUEST).cached_from == first.request_id
+        os.replace(shutil.copyfile(second_dir / "model.safetensors", tmp_path / "new"), folder / "model.safetensors")  # fmt: skip
+        again = system.generate(REQUEST)
+        assert not again.cached_from and again.text == expected != first.text
+        assert system.generate(REQUEST).cached_from == again.request_id
