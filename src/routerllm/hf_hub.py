@@ -8,6 +8,7 @@ encoder, the classifier and complexity routers and the ``hf`` backend.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -114,10 +115,18 @@ def model_files(model_id: str) -> list[Path] | None:
     if folder is None:
         return None
     try:
-        names = sorted(e.name for e in os.scandir(folder) if e.name.endswith(_READ_ENDINGS))
+        with os.scandir(folder) as entries:
+            names = tuple(sorted(e.name for e in entries if e.name.endswith(_READ_ENDINGS)))
     except OSError:
         return None
-    return [folder / name for name in names]
+    return list(_paths(str(folder), names))
+
+
+@functools.lru_cache(maxsize=64)
+def _paths(folder: str, names: tuple[str, ...]) -> tuple[Path, ...]:
+    """``names`` in ``folder`` as paths, made once: making them took most of the time of
+    ``model_files``."""
+    return tuple(Path(folder, name) for name in names)
 
 
 def _cached_snapshot(model_id: str) -> Path | None:
