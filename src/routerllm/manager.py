@@ -106,7 +106,7 @@ class LLMManager:
         text, history and response prefix included) where that is known at once: a
         llama.cpp model, counted by the loaded model where no other caller holds it now,
         else by its GGUF's vocabulary alone (opened on its first count, without the
-        weights, and kept: ``VocabCounters``). None otherwise, and where the model will
+        weights, and kept while the file stays: ``VocabCounters``). None otherwise, and where the model will
         refuse the request (its template's error is the answer's to give). Never loads
         the model nor waits for another caller of it (only, as every call here, for the
         manager's own lock): a prediction falls back to its estimate."""
