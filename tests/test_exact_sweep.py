@@ -7,7 +7,6 @@ import pytest
 
 from routerllm.eval.exact_sweep import exact_settings, lambda_switches
 from routerllm.eval.routing_metrics import OperatingPoint, evaluate_choices, sweep
-from routerllm.exceptions import RouterLLMError
 from routerllm.routers.decision import cheapness_rank, choose, normalised_costs
 
 
@@ -129,21 +128,9 @@ def test_no_breakpoint_gives_the_choice_of_lambda_zero() -> None:
     assert sweep(tied, scores, [1.0, 2.0], knobs="exact") == [OperatingPoint(1.0, 0.5, 0.0)]
 
 
-def test_named_knob_sets_are_lambda_sweeps_only() -> None:
-    one = (np.ones((1, 2)), np.ones((1, 2)), [1.0, 2.0])
-    for name in ("exact", "grid"):
-        with pytest.raises(RouterLLMError, match=f"knobs='{name}': the named knob sets are"):
-            sweep(*one, mode="threshold", knobs=name)  # type: ignore[arg-type]
-    with pytest.raises(RouterLLMError, match="knobs='fine'"):
-        sweep(*one, knobs="fine")  # type: ignore[arg-type]
-
-
-def test_the_default_lambda_sweep_is_exact_and_a_threshold_sweep_the_grid() -> None:
+def test_the_default_lambda_sweep_is_exact() -> None:
     rng = np.random.default_rng(3)
     predicted, scores = rng.random((40, 4)), (rng.random((40, 4)) > 0.5).astype(float)
     costs = [1.0, 2.0, 4.0, 8.0]
     assert sweep(predicted, scores, costs) == sweep(predicted, scores, costs, knobs="exact")
     assert sweep(predicted, scores, costs) != sweep(predicted, scores, costs, knobs="grid")
-    assert [p.knob for p in sweep(predicted, scores, costs, mode="threshold")] == list(
-        np.linspace(0.0, 1.0, 201)
-    )

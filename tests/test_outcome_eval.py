@@ -50,8 +50,8 @@ def test_a_router_list_with_its_options_is_evaluated() -> None:
         ({"router_options": {"logreg": {"C": 1}}}, "router_options for 'logreg', which is not"),
         ({"data": None}, "outcome file must be a str or a Path"),
         (
-            {"mode": "threshold", "knobs": "exact"},
-            "the named knob sets are 'exact' and 'grid', for mode 'lambda'",
+            {"mode": "threshold", "knobs": "fine"},
+            "knobs='fine': the named knob sets are 'exact' and 'grid' \\(either mode\\)",
         ),
         ({"knobs": "all"}, "knobs='all'"),
     ],

@@ -101,7 +101,10 @@ def test_threshold_sweep() -> None:
         (1.5, 0.75, 0.5),
         (1.5, 0.75, 1.0),
     ]
-    assert len(sweep(TWO, TWO, TWO_COSTS, mode="threshold")) == 201
+    # By default one point per interval: p2's only switch is at 0 (S, a record above W,
+    # down to W), so tau <= 0 and tau > 0 (knobs 0 and 1) are the two above.
+    assert sweep(TWO, TWO, TWO_COSTS, mode="threshold") == points[::2]
+    assert len(sweep(TWO, TWO, TWO_COSTS, mode="threshold", knobs="grid")) == 201
 
 
 def test_ties_go_to_the_cheaper_model() -> None:

@@ -1,19 +1,26 @@
-"""The exact lambda sweep: every operating point the lambda rule can reach.
+"""Exact sweeps: every operating point a decision rule (``routers.decision.choose``)
+can reach, one per interval between the knob values where some prompt's choice
+changes, from running sums over every prompt's switches sorted by knob, in
+O(K log K) for K switches, where a fixed grid can step over intervals and lose
+their points.
 
-On prompt i the lambda rule (``routers.decision.choose``) picks argmax_j p_ij -
-lambda * d'_ij, d' the decision costs divided by the highest mean model cost. As
-lambda falls from +inf to 0 the choice walks up the upper convex hull of the
-prompt's (d', p) points, cheapest first: it changes only at the hull's breakpoints
-lambda = (p_b - p_a) / (d'_b - d'_a), at most m - 1 of them. Sweeping every prompt's
-switches in decreasing lambda, with running sums of the real cost and score, gives
-one operating point per interval between breakpoints in O(K log K) for K switches,
-where a fixed grid (``default_lambdas``) can step over intervals and lose their
-points.
+Lambda: on prompt i the rule picks argmax_j p_ij - lambda * d'_ij, d' the decision
+costs divided by the highest mean model cost. As lambda falls from +inf to 0 the
+choice walks up the upper convex hull of the prompt's (d', p) points, cheapest first:
+it changes only at the hull's breakpoints lambda = (p_b - p_a) / (d'_b - d'_a), at
+most m - 1 of them. Ties follow ``choose``: at a breakpoint, and between models of
+equal predicted score, the cheaper model wins (``cheapness_rank``), so a breakpoint
+belongs to the interval above it. Breakpoints within 1e-9 relative of each other are
+one (two prompts' float roundings of one value), which ``choose``'s 1e-12 tie
+tolerance also reads as one.
 
-Ties follow ``choose``: at a breakpoint, and between models of equal predicted score,
-the cheaper model wins (``cheapness_rank``), so a breakpoint belongs to the interval
-above it. Breakpoints within 1e-9 relative of each other are one (two prompts'
-float roundings of one value), which ``choose``'s 1e-12 tie tolerance also reads as one.
+Threshold: on prompt i the rule picks the cheapest model with p_ij >= tau, else
+argmax_j p_ij (ties, within 1e-12, to the cheaper). Its choice changes only at tau
+equal to a "record": a model's prediction higher than every cheaper model's. As tau
+falls from +inf the choice goes from the argmax to the priciest record at its value,
+then down the records, each one from tau = its value (a breakpoint belongs to the
+interval below it). ``choose`` compares ``p >= tau`` exactly, so only equal
+breakpoints are one.
 """
 
 from __future__ import annotations
@@ -23,7 +30,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from routerllm.eval.curves import OperatingPoint
-from routerllm.routers.decision import TIE_TOL, argmax_cheapest, normalised_costs
+from routerllm.exceptions import RouterLLMError
+from routerllm.routers.decision import MODES, TIE_TOL, argmax_cheapest, normalised_costs
 
 #: Breakpoints closer than this (relative) are one.
 MERGE_TOL = 1e-9
@@ -33,9 +41,10 @@ MERGE_TOL = 1e-9
 class Switches:
     """Each prompt's choice above every breakpoint and its switches below it.
 
-    ``start[i]`` is prompt i's choice for lambda above its highest breakpoint; switch
-    k moves prompt ``prompt[k]`` from model ``before[k]`` to ``after[k]`` as lambda
-    falls below ``at[k]``. Switches are sorted by decreasing ``at``.
+    ``start[i]`` is prompt i's choice for a knob above its highest breakpoint; switch
+    k moves prompt ``prompt[k]`` from model ``before[k]`` to ``after[k]`` as the knob
+    falls past ``at[k]`` (below it for lambda, to it for a threshold). Switches are
+    sorted by decreasing ``at``.
     """
 
     start: np.ndarray
@@ -82,26 +91,79 @@ def lambda_switches(
     return Switches(start, at[order], prompt[order], before[order], after[order])
 
 
-def _groups(at: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def threshold_switches(predicted: np.ndarray, rank: np.ndarray) -> Switches:
+    """Every prompt's walk down its records (see the module doc), vectorised over
+    prompts: ``predicted`` is an (n, m) array, ``rank`` the ``cheapness_rank`` of its
+    decision costs."""
+    p = np.asarray(predicted, dtype=np.float64)
+    n, m = p.shape
+    rows = np.arange(n)
+    order = np.argsort(rank, axis=1)  # each prompt's models, cheapest first
+    ps = np.take_along_axis(p, order, axis=1)
+    cheaper_max = np.full((n, m), -np.inf)
+    cheaper_max[:, 1:] = np.maximum.accumulate(ps, axis=1)[:, :-1]
+    record = ps > cheaper_max
+    # the place of each place's next record (m: none), from a right-to-left running min
+    places = np.where(record, np.arange(m), m)
+    following = np.full((n, m), m)
+    following[:, :-1] = np.minimum.accumulate(places[:, ::-1], axis=1)[:, ::-1][:, 1:]
+    # below each record but the priciest, its next record gives way to it
+    down = record & (following < m)
+    row, col = np.nonzero(down)
+    # above every value the argmax wins (ties within choose's tolerance to the cheaper),
+    # which is a record but maybe not the priciest: the priciest takes over at its value
+    start = argmax_cheapest(p, rank)
+    top_place = np.argmax(ps == ps.max(axis=1, keepdims=True), axis=1)
+    top = order[rows, top_place]
+    jump = np.flatnonzero(start != top)
+    at = np.concatenate([ps[jump, top_place[jump]], ps[row, col]])
+    prompt = np.concatenate([jump, row])
+    before = np.concatenate([start[jump], order[row, following[row, col]]])
+    after = np.concatenate([top[jump], order[row, col]])
+    ranked = np.argsort(-at, kind="stable")
+    return Switches(start, at[ranked], prompt[ranked], before[ranked], after[ranked])
+
+
+def _groups(at: np.ndarray, tol: float) -> tuple[np.ndarray, np.ndarray]:
     """(index of the last switch, lowest value) of each group of equal breakpoints
-    in ``at`` (sorted decreasing)."""
+    in ``at`` (sorted decreasing; within ``tol`` relative, for positive values)."""
+    if at.size == 0:
+        return np.zeros(0, dtype=np.int64), at
     new = np.ones(at.size, dtype=bool)
-    new[1:] = at[1:] < at[:-1] * (1.0 - MERGE_TOL)
+    new[1:] = at[1:] < at[:-1] * (1.0 - tol)
     first = np.flatnonzero(new)
     last = np.append(first[1:] - 1, at.size - 1)
     return last, at[last]
 
 
-def _knobs(at: np.ndarray) -> np.ndarray:
+def _lambda_knobs(at: np.ndarray) -> np.ndarray:
     """One knob per interval between the breakpoints ``at`` (sorted decreasing),
     ascending: 0, the midpoint of each gap, and twice the highest breakpoint (as
     ``default_lambdas`` ends)."""
     if at.size == 0:
         return np.zeros(1)
-    last, low = _groups(at)
+    last, low = _groups(at, MERGE_TOL)
     high = at[np.append(0, last[:-1] + 1)]  # each group's highest value
     middles = (low[:-1] + high[1:]) / 2.0
     return np.concatenate([[0.0], middles[::-1], [2.0 * at[0]]])
+
+
+def _threshold_knobs(at: np.ndarray) -> np.ndarray:
+    """One tau per interval between the breakpoints ``at`` (sorted decreasing),
+    ascending: min(0, the lowest), the midpoint of each gap (where two breakpoints are
+    adjacent floats, whose midpoint rounds to one of them, the higher: an interval
+    holds its top), and above the highest 1 (the default grid's last value) where it
+    is below 1, else the highest + 1 (the next float where that rounds to it). No
+    breakpoint: 0, as every tau gives one choice."""
+    if at.size == 0:
+        return np.zeros(1)
+    values = at[_groups(at, 0.0)[0]][::-1]  # distinct, ascending
+    low, high = values[:-1], values[1:]
+    middles = low / 2.0 + high / 2.0  # cannot overflow; one rounded to low or below: high
+    middles = np.where(middles > low, middles, high)
+    highest = float(values[-1])
+    above = 1.0 if highest < 1.0 else max(highest + 1.0, float(np.nextafter(highest, np.inf)))
+    return np.concatenate([[min(0.0, float(values[0]))], middles, [above]])
 
 
 def exact_points(
@@ -110,10 +172,12 @@ def exact_points(
     costs: np.ndarray,
     decision_costs: np.ndarray,
     rank: np.ndarray,
+    mode: str = "lambda",
 ) -> list[OperatingPoint]:
-    """The operating point of every interval between breakpoints, in ascending knob
-    order (the knobs of ``_knobs``); arrays already checked, all (n, m)."""
-    return exact_settings(predicted, scores, costs, decision_costs, rank)[0]
+    """The operating point of every interval between ``mode``'s breakpoints, in
+    ascending knob order (each point's knob makes it); arrays already checked, all
+    (n, m)."""
+    return exact_settings(predicted, scores, costs, decision_costs, rank, mode)[0]
 
 
 def exact_settings(
@@ -122,11 +186,25 @@ def exact_settings(
     costs: np.ndarray,
     decision_costs: np.ndarray,
     rank: np.ndarray,
+    mode: str = "lambda",
 ) -> tuple[list[OperatingPoint], np.ndarray]:
     """``exact_points`` and, row k for its point k, the share of prompts each model
     gets there: a (points, m) array, as calibration needs to meet a ``max_share``."""
-    sw = lambda_switches(predicted, decision_costs, rank)
-    knobs = _knobs(sw.at)
+    if mode == "lambda":
+        sw = lambda_switches(predicted, decision_costs, rank)
+        return _walk(sw, _groups(sw.at, MERGE_TOL)[0], _lambda_knobs(sw.at), scores, costs)
+    if mode == "threshold":
+        sw = threshold_switches(predicted, rank)
+        return _walk(sw, _groups(sw.at, 0.0)[0], _threshold_knobs(sw.at), scores, costs)
+    raise RouterLLMError(f"unknown decision mode {mode!r}; valid: {', '.join(MODES)}")
+
+
+def _walk(
+    sw: Switches, last: np.ndarray, knobs: np.ndarray, scores: np.ndarray, costs: np.ndarray
+) -> tuple[list[OperatingPoint], np.ndarray]:
+    """``exact_settings`` from the switches ``sw``, ``last`` the index of each group's
+    last switch and ``knobs`` one per interval, ascending: running sums of the cost,
+    the score and each model's prompts, read after each group."""
     n, m = scores.shape
     rows = np.arange(n)
     start = np.concatenate([
@@ -140,7 +218,6 @@ def exact_settings(
     switch = np.arange(sw.at.size)
     steps[switch, 2 + sw.before] = -1.0  # before != after: one move per switch
     steps[switch, 2 + sw.after] = 1.0
-    last = _groups(sw.at)[0] if sw.at.size else np.zeros(0, dtype=np.int64)
     sums = np.vstack([start, start + np.cumsum(steps, axis=0)[last]])[::-1] / n
     points = [
         OperatingPoint(float(c), float(s), float(k))

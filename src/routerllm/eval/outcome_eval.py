@@ -62,8 +62,8 @@ class RoutingEvaluation:
     #: each router's predicted (n_test, m) success matrix, columns in ``models``' order
     predicted: dict[str, np.ndarray] = field(default_factory=dict)
     mode: str = "lambda"  # the decision rule the curves sweep
-    #: ``sweep``'s knobs: None or "exact", every lambda interval (a threshold sweep's
-    #: grid); "grid", the former 200-value lambda grid
+    #: ``sweep``'s knobs: None or "exact", every interval of the rule's knob; "grid",
+    #: the former grid (200 lambdas, 201 thresholds)
     knobs: Literal["exact", "grid"] | None = None
 
     def as_dict(self) -> dict[str, Any]:
@@ -165,11 +165,11 @@ def evaluate_routing(
     each is a file or an already loaded dataset. ``embeddings`` (x_data, x_test), one row
     per prompt of ``data`` and of ``test`` as given (so it needs a ``test``), stand for
     ``encoder``'s; the rows of test prompts removed as also in ``data`` are dropped too.
-    ``knobs`` are ``sweep``'s: by default every lambda interval, ``"grid"`` the former
-    default 200-value lambda grid."""
+    ``knobs`` are ``sweep``'s: by default every interval of the rule's knob, ``"grid"``
+    the former default grid (200 lambdas, 201 thresholds)."""
     routers = _router_names(routers, router_options)
     seed = check_seed(seed)
-    check_named_knobs(knobs, mode)
+    check_named_knobs(knobs)
     if embeddings is not None and test is None:
         raise RouterLLMError(
             "embeddings are one row per prompt of data and of test: give a test set with them "

@@ -167,12 +167,11 @@ def default_lambdas(predicted: np.ndarray, costs: np.ndarray) -> np.ndarray:
     return np.concatenate([[0.0], grid])
 
 
-def check_named_knobs(knobs: object, mode: str) -> None:
-    """A clear error for a named knob set other than ``"exact"`` and ``"grid"``, which
-    are lambda sweeps only."""
-    if isinstance(knobs, str) and (knobs not in ("exact", "grid") or mode != "lambda"):
+def check_named_knobs(knobs: object) -> None:
+    """A clear error for a named knob set other than ``"exact"`` and ``"grid"``."""
+    if isinstance(knobs, str) and knobs not in ("exact", "grid"):
         raise RouterLLMError(
-            f"knobs={knobs!r}: the named knob sets are 'exact' and 'grid', for mode 'lambda'"
+            f"knobs={knobs!r}: the named knob sets are 'exact' and 'grid' (either mode)"
         )
 
 
@@ -184,7 +183,7 @@ def sweep(
     knobs: Sequence[float] | np.ndarray | Literal["exact", "grid"] | None = None,
     decision_costs: object = None,
 ) -> list[OperatingPoint]:
-    """The operating points of a router's predictions over a grid of knob values.
+    """The operating points of a router's predictions over its decision rule's knob.
 
     ``predicted[i, j]`` is the router's predicted score of model j on prompt i. The
     router decides by ``decision_costs`` d, (m,) or (n, m): what it knows before
@@ -201,8 +200,10 @@ def sweep(
       200 values of ``default_lambdas`` instead, which can step over intervals (the
       default before 2026-12-05, kept to compare with figures measured with it).
     * ``mode="threshold"``: on each prompt choose the cheapest model (by d) with
-      predicted[i, j] >= tau, or argmax_j predicted[i, j] when none reaches tau;
-      default knobs 201 evenly spaced tau in [0, 1].
+      predicted[i, j] >= tau, or argmax_j predicted[i, j] when none reaches tau. By
+      default one point per interval between the predicted values where a choice
+      changes, exact as for lambda (since 2026-12-05); ``knobs="grid"`` takes
+      ``DEFAULT_THRESHOLDS``, 201 evenly spaced tau in [0, 1], the default before.
 
     Ties go to the cheaper model. Points are returned in knob order.
     """
@@ -219,20 +220,18 @@ def sweep(
     if mode not in ("lambda", "threshold"):
         raise RouterLLMError(f"unknown sweep mode {mode!r}; valid modes: lambda, threshold")
     rank = cheapness_rank(d)
-    check_named_knobs(knobs, mode)
-    if knobs == "exact" or (knobs is None and mode == "lambda"):
-        return exact_points(p, s, c, d, rank)
-    if knobs == "grid":
-        grid = default_lambdas(p, d)
-    elif knobs is not None:
+    check_named_knobs(knobs)
+    if knobs is None or (isinstance(knobs, str) and knobs == "exact"):
+        return exact_points(p, s, c, d, rank, mode)
+    if isinstance(knobs, str):  # "grid"
+        grid = default_lambdas(p, d) if mode == "lambda" else DEFAULT_THRESHOLDS
+    else:
         try:
             grid = np.asarray(knobs, dtype=np.float64)
         except (TypeError, ValueError) as e:
             raise RouterLLMError(f"knobs must be numbers: {e}") from e
         if grid.ndim != 1 or grid.size == 0 or not np.all(np.isfinite(grid)):
             raise RouterLLMError("knobs must be a non-empty 1-D sequence of finite numbers")
-    else:
-        grid = DEFAULT_THRESHOLDS
     rows = np.arange(s.shape[0])
     choices = [choose(p, d, mode, float(k), rank=rank) for k in grid]
     return [
