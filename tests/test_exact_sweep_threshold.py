@@ -8,6 +8,8 @@ import pytest
 from routerllm.eval.exact_sweep import exact_settings, threshold_switches
 from routerllm.eval.routing_metrics import DEFAULT_THRESHOLDS, evaluate_choices, sweep
 from routerllm.exceptions import RouterLLMError
+from routerllm.routers import create_router
+from routerllm.routers.base import Candidate
 from routerllm.routers.decision import cheapness_rank, choose
 
 from .test_exact_sweep import random_case
@@ -151,3 +153,25 @@ def test_named_knob_sets_apply_to_both_modes() -> None:
         sweep(*one, mode=mode, knobs="grid")  # type: ignore[arg-type]
         with pytest.raises(RouterLLMError, match="knobs='fine': the named knob sets are 'exact'"):
             sweep(*one, mode=mode, knobs="fine")  # type: ignore[arg-type]
+
+
+def test_calibration_reaches_a_threshold_the_grid_steps_over() -> None:
+    """Cheap's predictions all lie between 0.500 and 0.505, one step of the 201-value
+    grid: tau = 0.5 sends every prompt to cheap, 0.505 every one to dear. Cheap fails
+    the two prompts it is predicted worst on; a tau in (0.5012, 0.5013] sends just those
+    to dear: quality 1 at dear's share 0.5 and cost (1 + 1 + 10 + 10) / 4 = 5.5."""
+    router = create_router(
+        "logreg", [Candidate("cheap", 1.0), Candidate("dear", 10.0)], 0, encoder="hashing"
+    )
+    scores = np.array([[0.0, 1.0], [0.0, 1.0], [1.0, 1.0], [1.0, 1.0]])
+    predicted = np.array([[0.5011, 0.9], [0.5012, 0.9], [0.5013, 0.9], [0.5014, 0.9]])
+    router.fit(None, scores, embeddings=np.eye(4))
+    out = router.calibrate(  # type: ignore[attr-defined]
+        np.eye(4), scores, "max_share=0.5", predicted=predicted, modes=["threshold"]
+    )
+    assert out["mode"] == "threshold" and 0.5012 < out["knob"] <= 0.5013
+    assert out["shares"] == {"cheap": 0.5, "dear": 0.5}
+    assert (out["quality"], out["cost"]) == (1.0, 5.5)
+    assert out["target_reached"] and out["routes_by"] == "predictions"
+    # the knob sends the two prompts cheap fails to dear
+    assert choose(predicted, [1.0, 10.0], "threshold", out["knob"]).tolist() == [1, 1, 0, 0]

@@ -2,7 +2,8 @@
 
 A target (``parse_target``) is a budget (``max_cost``), a quality to keep
 (``quality``) or a cap on a model's share (``max_share``). The router's
-predictions on held-out prompts are swept over each rule's knob; the best point
+predictions on held-out prompts are swept over each rule's knob (every setting the
+rule can reach, ``eval/exact_sweep.py``); the best point
 for the target is one setting, or with ``two_settings`` a random mix of two
 neighbouring settings on the rule's curve (``best_on_curve``). Where a fixed
 random mix of single models does better at the same cost, the router draws from
@@ -20,7 +21,7 @@ import numpy as np
 
 from routerllm.data.outcomes import scores_are_outcomes
 from routerllm.exceptions import RouterLLMError
-from routerllm.routers.decision import MODES, cheapness_rank, choose
+from routerllm.routers.decision import MODES, cheapness_rank
 
 if TYPE_CHECKING:
     from routerllm.routers.outcome import OutcomeRouter
@@ -42,7 +43,7 @@ def calibrate(
     (and second knob, or fallback mix) from ``target`` on held-out outcomes."""
     from routerllm.eval.curves import mix_at, quality_at, upper_hull
     from routerllm.eval.exact_sweep import exact_settings
-    from routerllm.eval.routing_metrics import DEFAULT_THRESHOLDS, evaluate_choices
+    from routerllm.eval.routing_metrics import evaluate_choices
 
     router._check_fitted()
     Y = router._columns(scores, model_names)
@@ -81,21 +82,16 @@ def calibrate(
         raise RouterLLMError(
             f"unknown decision mode(s) {unknown} to calibrate (a knob of): {', '.join(MODES)}"
         )
-    # (knob, cost, quality, each model's share of the prompts, mode)
+    # (knob, cost, quality, each model's share of the prompts, mode): every setting
+    # each rule can reach (``sweep``'s default)
     rows: list[tuple[float, float, float, np.ndarray, str]] = []
+    rank = cheapness_rank(costs)
     for mode in dict.fromkeys(modes):
-        if mode == "lambda":  # every setting the rule can reach (``sweep``'s default)
-            points, at = exact_settings(pred, Y, costs, costs, cheapness_rank(costs))
-            rows += [
-                (float(p.knob or 0.0), p.cost, p.quality, sh, mode)
-                for p, sh in zip(points, at, strict=True)
-            ]
-            continue
-        for knob in DEFAULT_THRESHOLDS:
-            idx = choose(pred, costs, mode, float(knob))
-            point = evaluate_choices(idx, Y, costs)
-            share = np.bincount(idx, minlength=Y.shape[1]) / len(Y)
-            rows.append((float(knob), point.cost, point.quality, share, mode))
+        points, at = exact_settings(pred, Y, costs, costs, rank, mode)
+        rows += [
+            (float(p.knob or 0.0), p.cost, p.quality, sh, mode)
+            for p, sh in zip(points, at, strict=True)
+        ]
     second: tuple[Any, float] | None = None  # (row, share) of a second setting
     if kind.startswith("max_share"):
         j = router.model_names.index(str(capped))
