@@ -26,7 +26,7 @@ from routerllm.eval.codegen import style_for
 from routerllm.eval.humaneval_report import run_experiment
 from routerllm.exceptions import ConfigError, RouterLLMError
 from routerllm.gate import EscalationGate, GateDecision, gate_threshold
-from routerllm.gate_models import EnergyModel
+from routerllm.gate_models import EnergyModel, Logistic, SuccessModel
 from routerllm.system import RouterLLM
 
 from .conftest import (
@@ -245,6 +245,9 @@ def test_a_budget_below_one_percent_or_huge_is_said_as_given() -> None:
     assert nothing == "the gate escalates nothing within a budget of 70.5% of big's energy"
     huge = GateDecision(True, 0.4, 2e-3, 3.0).explain("big", 1e300)
     assert huge.endswith("clears its threshold for a budget of 1e+302% of big's energy")
+    # four significant digits, as given: not 12.3%
+    given = GateDecision(True, 0.4, 2e-3, 3.0).explain("big", 0.1234)
+    assert given.endswith("clears its threshold for a budget of 12.34% of big's energy")
 
 
 def test_the_serving_cascade_escalates_only_where_its_gate_lets_it(
@@ -924,3 +927,67 @@ def test_gate_threshold_by_hand() -> None:
     # it with the next (solved by the second only) gains nothing, so nothing is escalated.
     solved = np.array([[1, 0], [0, 1], [0, 0]], dtype=bool)
     assert gate_threshold(score, unverified, solved, kwh, 1.0) == math.inf
+    # Escalating the top two spends exactly the budget, 0.6 x 0.5 kWh, though the sum
+    # 0.1 + 0.2 rounds above 0.3 in floating point: it fits.
+    kwh = np.array([[0.0, 0.1], [0.0, 0.2], [0.0, 0.2]])
+    solved = np.array([[0, 1], [0, 1], [0, 1]], dtype=bool)
+    assert gate_threshold(score, unverified, solved, kwh, 0.6) == 2.0
+
+
+def _hand_made_gate(check_kwh: float = 0.0) -> EscalationGate:
+    """A gate that predicts success 0.5 and 2 kWh for every answer (score 0.25), its
+    threshold chosen on four training problems: three unverified ones scored 3, 2 and 1
+    that only the second model solves (1, 1 and 2 kWh of it), and a verified one scored
+    10 that the first model solves (the second spends nothing on it)."""
+    constant = Logistic(np.zeros(1), np.ones(1), np.zeros(1), 0.0)  # sigmoid(0) = 0.5
+    calibration = {
+        "score": np.array([3.0, 2.0, 1.0, 10.0]),
+        "unverified": np.array([True, True, True, False]),
+        "solved": np.array([[0, 1], [0, 1], [0, 1], [1, 1]], dtype=float),
+        "kwh": np.array([[0.0, 1.0], [0.0, 1.0], [0.0, 2.0], [0.0, 0.0]]),
+    }
+    gate = EscalationGate(
+        "tiny-medium", "tiny-heavy", SuccessModel(constant, constant),
+        EnergyModel(np.array([0.0, 0.0, 2.0]), 0.1), 0.5, math.inf, calibration,
+        check_kwh=check_kwh,
+    )  # fmt: skip
+    return gate.with_budget(0.5)
+
+
+def test_a_gate_on_its_training_problems_by_hand() -> None:
+    """0.5 x 4 kWh: the top two unverified escalated (2 kWh), not the verified one scored
+    above them: 3 of 4 solved. Checks of 0.1 kWh a problem leave 2 - 0.4 = 1.6: the top
+    one only, 1 + 0.4 = 1.4 kWh, 35% of the second model's."""
+    gate = _hand_made_gate()
+    assert gate.threshold == 2.0
+    assert gate.on_training() == {
+        "problems": 4, "unverified": 3, "escalated": 2, "pass@1": 0.75,
+        "energy_share": 0.5, "estimated_energy_share": None, "then_pass@1": 1.0,
+    }  # fmt: skip
+    checked = _hand_made_gate(check_kwh=0.1).on_training()
+    assert (checked["escalated"], checked["pass@1"]) == (1, 0.5)
+    assert checked["energy_share"] == pytest.approx(0.35)
+
+
+def test_a_score_exactly_at_the_threshold_is_escalated() -> None:
+    """As on the training problems (score >= threshold): 0.5 / 2 kWh = 0.25 clears a
+    threshold of 0.25, not one just above it."""
+    gate = _hand_made_gate()
+    at = replace(gate, threshold=0.25).decide((0.3,), 100, 50)
+    assert (at.escalate, at.success, at.kwh) == (True, 0.5, 2.0)
+    above = replace(gate, threshold=math.nextafter(0.25, 1.0)).decide((0.3,), 100, 50)
+    assert not above.escalate
+
+
+def test_the_energy_model_is_fitted_on_the_second_models_measured_answers_only() -> None:
+    """The second model's kWh is 3e-7 x answer tokens + 1e-5 (``_problems``); where it
+    was not measured (stored as 0) the fit leaves the answer out, where only the first
+    model's was not it keeps it: the fit is exact."""
+    p = _problems(60, 3)
+    measured = np.ones((60, 2), dtype=bool)
+    measured[:10, 1] = measured[10:20, 0] = False
+    gate = EscalationGate.fit(
+        "tiny-medium", "tiny-heavy", p["states"], p["solved"], np.where(measured, p["kwh"], 0.0),
+        p["tokens"], p["unverified"], 0.7, folds=4, seed=0, measured=measured,
+    )  # fmt: skip
+    np.testing.assert_allclose(gate.energy.coef, [0.0, 3e-7, 1e-5], rtol=1e-6, atol=1e-15)
