@@ -1,7 +1,8 @@
-"""Calibration at its boundaries: a share exactly at a ``max_share`` cap, and a router
-that ties the best fixed mix of single models (exactly, or up to rounding). Two models,
-cheap (cost 1) and dear, a handful of prompts, the predictions given, every expected
-number worked out by hand."""
+"""Calibration at its boundaries: a share exactly at a ``max_share`` cap, a router that
+ties the best fixed mix of single models (exactly, or up to rounding), equally good
+settings, a target exactly at a setting or at the mix, two settings' shares, and the
+edges of a target's range. Two models, cheap (cost 1) and dear, a handful of prompts,
+the predictions given, every expected number worked out by hand."""
 
 from __future__ import annotations
 
@@ -10,8 +11,10 @@ from typing import Any
 import numpy as np
 import pytest
 
+from routerllm.exceptions import RouterLLMError
 from routerllm.routers import create_router
 from routerllm.routers.base import Candidate
+from routerllm.routers.calibration import best_on_curve, parse_target
 
 # Predictions that send a prompt to dear (whatever the knob that sends any there) or
 # keep it on cheap (whatever the knob): the knob's settings send either no prompt to
@@ -20,7 +23,12 @@ TO_DEAR, TO_CHEAP = (0.1, 0.9), (0.9, 0.1)
 
 
 def calibrated(
-    dear_cost: float, cheap_solves: list[int], to_dear: list[int], n: int, target: str
+    dear_cost: float,
+    cheap_solves: list[int],
+    to_dear: list[int],
+    n: int,
+    target: str,
+    two_settings: bool = False,
 ) -> dict[str, Any]:
     """A logreg router over cheap (cost 1) and dear (``dear_cost``) calibrated to
     ``target`` on ``n`` prompts: cheap solves the ``cheap_solves`` ones, dear every one;
@@ -32,7 +40,7 @@ def calibrated(
     scores[[i for i in range(n) if i not in cheap_solves], 0] = 0.0
     predicted = np.array([TO_DEAR if i in to_dear else TO_CHEAP for i in range(n)])
     router.fit(None, np.array([[1.0, 1.0], [0.0, 1.0]]), embeddings=np.eye(n)[:2])
-    return dict(router.calibrate(np.eye(n), scores, target, predicted=predicted))  # type: ignore[attr-defined]
+    return dict(router.calibrate(np.eye(n), scores, target, predicted=predicted, two_settings=two_settings))  # type: ignore[attr-defined]  # fmt: skip
 
 
 def test_a_share_exactly_at_the_cap_meets_a_max_share_target() -> None:
@@ -103,3 +111,55 @@ def test_a_router_that_ties_the_fixed_mix_keeps_routing_and_does_not_beat_it() -
     assert out["quality"] == 0.2 and out["cost"] == pytest.approx(2.8)
     assert out["fixed_mix_quality"] == 0.19999999999999996
     assert out["fallback_mix"] is None and not out["beats_fixed_mix"]
+
+
+def test_of_equally_good_settings_within_a_cap_or_budget_the_cheaper_is_taken() -> None:
+    """Cheap solves the first three of four prompts; sending the first to dear (cost 10)
+    solves no more, 0.75 at (10 + 3) / 4 = 3.25 instead of at 1: within a share of 0.5
+    the setting that sends none, at 1 (where the mix is cheap alone, 0.75: no fallback)."""
+    out = calibrated(10.0, [0, 1, 2], [0], 4, "max_share=0.5")
+    assert (out["quality"], out["cost"]) == (0.75, 1.0)
+    assert out["shares"] == {"cheap": 1.0, "dear": 0.0} and out["routes_by"] == "predictions"
+    # One setting's rows (knob, cost, quality, shares, mode): equally good, the cheaper.
+    same = [(0.0, 2.0, 0.8, None, "lambda"), (1.0, 1.5, 0.8, None, "lambda")]
+    assert best_on_curve(same, "max_cost", 3.0, False)[:3] == (True, same[1], None)
+
+
+def test_a_target_exactly_at_a_setting_of_the_curve_is_met_by_it_alone() -> None:
+    """The hull (cost, quality) (1, .2) -> (2, .5) -> (4, .6); (3, .3) is under it."""
+    rows = [(k, c, q, None, "lambda") for k, c, q in
+            ((0.0, 4.0, 0.6), (0.5, 2.0, 0.5), (1.0, 1.0, 0.2), (2.0, 3.0, 0.3))]  # fmt: skip
+    # the quality of a setting: that one, not a mix that gives the next one a share of 1
+    assert best_on_curve(rows, "quality", 0.5, True)[:3] == (True, rows[1], None)
+    # the cost of the cheapest setting: met by it
+    assert best_on_curve(rows, "max_cost", 1.0, True)[:3] == (True, rows[2], None)
+    # a hull of one setting meets a lesser quality by itself
+    assert best_on_curve(rows[:1], "quality", 0.3, True)[:3] == (True, rows[0], None)
+
+
+def test_two_settings_share_the_prompts_by_their_weights() -> None:
+    """Cheap solves the first two of four prompts, dear (cost 10) all; the knob sends the
+    last two to dear: 1.0 at (2 + 20) / 4 = 5.5, or none: 0.5 at 1. A budget of
+    0.19 x 10 = 1.9 takes the second setting for (1.9 - 1) / 4.5 = 0.2 of requests:
+    quality 0.6, dear's share 0.2 x 0.5 = 0.1. The mix at 1.9 keeps 0.5 + 0.5 x 0.1 =
+    0.55: the router routes by its predictions."""
+    out = calibrated(10.0, [0, 1], [2, 3], 4, "max_cost=0.19", two_settings=True)
+    assert out["second_share"] == pytest.approx(0.2)
+    assert (out["quality"], out["cost"]) == pytest.approx((0.6, 1.9))
+    assert out["shares"] == pytest.approx({"cheap": 0.9, "dear": 0.1})
+    assert out["fixed_mix_quality"] == pytest.approx(0.55) and out["routes_by"] == "predictions"
+
+
+@pytest.mark.parametrize(
+    "target", ["quality=0", "quality=1.01", "max_cost=inf", "max_cost=nan", "max_share=1.01"]
+)
+def test_a_target_just_outside_its_range_is_refused(target: str) -> None:
+    with pytest.raises(RouterLLMError, match="bad calibration target"):
+        parse_target(target)
+
+
+def test_the_edges_of_a_targets_range_are_targets() -> None:
+    assert parse_target("max_share=0") == ("max_share", 0.0)
+    assert parse_target("max_share:dear=1") == ("max_share:dear", 1.0)
+    assert parse_target("quality=1") == ("quality", 1.0)
+    assert parse_target("max_cost=1e300") == ("max_cost", 1e300)
