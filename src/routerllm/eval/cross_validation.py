@@ -101,7 +101,9 @@ def fold_routers(
         router = trained(tr, tr)
 
         def inner(fit_on: np.ndarray, idx: np.ndarray, tr: np.ndarray = tr) -> np.ndarray:
-            # predictions only: its costs (the fold's, which a subset may lack) are not used
+            # its costs are the outer fold's training problems' means (a subset may lack a
+            # measured answer of a model): the quality router's candidate choice weighs
+            # them; no test fold's problem is among them
             return predicted(trained(fit_on, tr), idx)
 
         oof = out_of_fold(tr, folds, seed, inner)
