@@ -15,6 +15,7 @@ import pytest
 from routerllm.config import AppConfig
 from routerllm.data.humaneval import load_humaneval
 from routerllm.eval.cascade_gate import CURVE_BUDGETS, budget_gate
+from routerllm.eval.cascade_overhead import Checks, FirstAnswers, Gate
 from routerllm.eval.result_store import ResultStore
 from routerllm.eval.transfer import TrainingRun
 from routerllm.exceptions import RouterLLMError
@@ -53,7 +54,7 @@ def _gate(
     prompts = [f"task {i}" for i in range(len(p["scores"]))]
     gate = budget_gate(system, prompts, p["scores"], p["energy"], MODELS, *MODELS, 2, 0, None,
                        budget, p["tokens"], p["states"], measured=measured)  # fmt: skip
-    allowed, _, about = gate(p["unverified"], 1e-7)
+    allowed, _, about = gate(p["unverified"], [1e-7] * 2)
     return p["unverified"] & allowed, about["gate"]
 
 
@@ -234,29 +235,38 @@ def test_the_gated_cascade_budgets_an_unmeasured_overhead_at_the_first_models_po
                         for t, s, e in zip(ids, seconds, kwh, strict=True)},
         "tiny-heavy": {t: Outcome(True, 3.0, 1e-4, 5e-5, 5, "passed", 3, "codecarbon:measured") for t in ids},
     }  # fmt: skip
-    told: list[float] = []
+    told: list[list[float]] = []
 
-    def gate(unverified: np.ndarray, overhead_kwh: float) -> Any:
+    def decide(unverified: np.ndarray, overhead_kwh: list[float]) -> Any:
         told.append(overhead_kwh)
         return np.zeros(len(unverified), dtype=bool), (0.0, 0.0, 0.0), {"gate": {}}
 
+    # one fold, trained by 2 problems of another set: their checks (5 s, CodeCarbon
+    # failed) and medium's answers to them (6e-5 kWh in 2 s) are what it budgets by
+    train = FirstAnswers(np.full(2, -1), np.array([2e-5, 4e-5]), np.ones(2), np.ones(2, bool))
+    gate = Gate(np.zeros(4, dtype=int), 1, decide, (Checks(2, 5.0, 0.0, 0.0, False), train))
     loads = {"tiny-medium": (2.0, 0.0, 0.0), "tiny-heavy": (4.0, 2e-5, 1e-5)}
     completions = {t: "    return None\n" for t in ids}
     with RouterLLM(tiny_config) as system:
         _fail_once(system.meter)  # the checks' block
         result = cascade(system, problems, completions, *MODELS, outcomes, loads, gate,
                          measured_loads={"tiny-heavy"})  # fmt: skip
-    checks_s = result.router_s
-    power = (3e-5 + 1e-5 + 3e-5) / (2.0 + 1.0 + 1.0)
-    assert told == [pytest.approx((checks_s + 2.0) * power / 4)]
+    power = 6e-5 / 2.0  # the training answers', not the tested ones' (7e-5 kWh in 4 s)
+    assert told == [[pytest.approx(5.0 * power / 2 + 2.0 * power / 4)]]
     about = result.extra["gate"]
     assert about["overhead_kwh_per_problem"] is None
-    assert about["budgeted_overhead_kwh_per_problem"] == pytest.approx(told[0])
-    assert about["overhead_unmeasured"] == ["the checks", "loading tiny-medium"]
-    with RouterLLM(tiny_config) as system:  # measured: told as it is, nothing estimated
+    assert about["budgeted_overhead_kwh_per_problem"] == told[0]
+    assert about["overhead_unmeasured"] == [
+        "the checks", "the checks of the problems that only train", "loading tiny-medium"
+    ]  # fmt: skip
+    # measured: told as it is, nothing estimated; the run's own overhead over its problems
+    gate = Gate(np.array([0, 1, 0, 1]), 2, decide)
+    with RouterLLM(tiny_config) as system:
         result = cascade(system, problems, completions, *MODELS, outcomes, loads, gate)
     measured = (result.router_kwh + 0.0) / 4
-    assert told[1] == pytest.approx(measured) and told[1] > 0
+    assert len(told[1]) == 2 and min(told[1]) > 0
+    # each fold's is the other fold's checks over its 2 problems: their mean is the run's
+    assert sum(told[1]) / 2 == pytest.approx(measured)
     about = result.extra["gate"]
     assert about["overhead_kwh_per_problem"] == pytest.approx(measured)
     assert about["overhead_unmeasured"] == []
@@ -365,7 +375,7 @@ def test_the_gates_curve_is_over_the_tested_problems_only(tiny_config: AppConfig
     with RouterLLM(tiny_config) as system:
         gate = budget_gate(system, prompts, p["scores"], p["energy"], MODELS, *MODELS, 2, 0,
                            None, 0.7, p["tokens"], p["states"], p["unverified"][n:])  # fmt: skip
-        allowed, _, about = gate(p["unverified"][:n], 1e-7)
+        allowed, _, about = gate(p["unverified"][:n], [1e-7] * 2)
     escalated = p["unverified"][:n] & allowed
     [(kwh, pass1)] = [(kwh, pass1) for b, kwh, pass1 in about["gate"]["curve"] if b == 0.7]
     solved = np.where(escalated, p["scores"][:n, 1], p["scores"][:n, 0]).sum()

@@ -6,11 +6,14 @@ same. Real routers on the hashing encoder, real gates; no model runs."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
 import pytest
 
+from routerllm.carbon.meter import CODECARBON_FAILED, CarbonMeter, Measurement, _Slot
 from routerllm.config import AppConfig
 from routerllm.eval.cascade_gate import budget_gate
 from routerllm.eval.cross_validation import CrossValidated, cross_validated, fold_ids
@@ -106,7 +109,7 @@ def _gate_run(
         system, d["prompts"], d["scores"], d["energy"], MODELS, "tiny-medium", "tiny-heavy",
         FOLDS, SEED, ENCODER, budget, tokens, states, measured=d["measured"],
     )  # fmt: skip
-    allowed, _, about = gate(unverified, 2e-7)
+    allowed, _, about = gate(unverified, [2e-7] * FOLDS)
     return allowed, about["gate"]["thresholds"]
 
 
@@ -154,5 +157,96 @@ def test_the_gates_decisions_on_a_fold_never_read_its_outcomes_energies_or_verdi
             for g in set(range(FOLDS)) - {f}:
                 other = _other_outcomes(other, g, seed=40 + g)
             assert _gate_run(system, other, states, tokens, unverified)[1][f] != thresholds[f]
+    finally:
+        logging.disable(logging.NOTSET)
+
+
+class _Readings(CarbonMeter):
+    """A meter that reads each routing block (the cascade's checks, a fold at a time in
+    fold order, then the gate's inference) as ``readings`` say, (seconds, kWh) each, and
+    anything else as nothing: real readings of a check would differ between two runs."""
+
+    def __init__(self, readings: list[tuple[float, float]], method: str) -> None:
+        self.readings, self.method, self.block = readings, method, 0
+
+    @contextmanager
+    def measure(self, component: str) -> Iterator[_Slot]:
+        slot = _Slot()
+        s, kwh = (0.0, 0.0)
+        if component == "router_inference":
+            s, kwh = self.readings[min(self.block, len(self.readings) - 1)]
+            self.block += 1
+        try:
+            yield slot
+        finally:
+            slot.result = Measurement(component, s, kwh, kwh / 2, self.method)
+
+
+@pytest.mark.parametrize("checks_measured", [True, False])
+def test_a_folds_gate_never_budgets_the_checks_of_its_own_test_problems(
+    tiny_config: AppConfig, checks_measured: bool
+) -> None:
+    """The gated cascade tells each fold's gate what it spends a problem besides
+    generating: the checks of the answers, measured (or, where CodeCarbon failed, their
+    duration at the medium model's mean measured power). A fold's threshold must not
+    read its own problems' checks, nor its medium answers' power: changing them changes
+    neither its threshold nor what it escalates there; the other folds' checks do."""
+    from routerllm.data.humaneval import load_humaneval
+    from routerllm.eval.humaneval_run import cascade
+    from routerllm.eval.result_store import Outcome
+
+    d = _outcomes(4)
+    rng = np.random.default_rng(5)
+    states = rng.normal(size=(N, 4))
+    tokens = np.column_stack([rng.integers(50, 300, N), rng.integers(20, 400, N)]).astype(float)
+    problems = load_humaneval()[:N]
+    unverified = rng.random(N) < 0.6  # their answers fail the examples; the others pass them
+    completions = {p.task_id: "    return None\n" if u else p.canonical_solution
+                   for p, u in zip(problems, unverified, strict=True)}  # fmt: skip
+    d["scores"][:, 2] = np.where(unverified, states[:, 0] < 0.2, 1.0)
+    d["scores"][:, 1] = (~unverified).astype(float)
+    d["measured"][:, 1] = True  # the medium model's power is read over its answers: keep some
+    d["seconds"] = rng.uniform(1.0, 3.0, (N, 3))
+    method = "codecarbon:test" if checks_measured else CODECARBON_FAILED
+    base_readings = [(1.0, 2e-5 if checks_measured else 0.0)] * FOLDS
+
+    def run(d: dict[str, Any], readings: list[tuple[float, float]]) -> tuple[np.ndarray, list[float | None]]:  # fmt: skip
+        outcomes = {
+            m: {p.task_id: Outcome(bool(d["scores"][i, j]), float(d["seconds"][i, j]),
+                                   float(d["energy"][i, j]) if d["measured"][i, j] else 0.0,
+                                   1e-7 if d["measured"][i, j] else 0.0, 10, "x", 10,
+                                   "codecarbon:test" if d["measured"][i, j] else CODECARBON_FAILED)
+                for i, p in enumerate(problems)}
+            for j, m in enumerate(MODELS)
+        }  # fmt: skip
+        with RouterLLM(tiny_config, meter=_Readings(readings, method)) as system:
+            gate = budget_gate(
+                system, d["prompts"], d["scores"], d["energy"], MODELS, "tiny-medium",
+                "tiny-heavy", FOLDS, SEED, ENCODER, 0.6, tokens, states, measured=d["measured"],
+            )  # fmt: skip
+            loads = {"tiny-medium": (2.0, 1e-6, 5e-7), "tiny-heavy": (3.0, 2e-6, 1e-6)}
+            result = cascade(system, problems, completions, "tiny-medium", "tiny-heavy",
+                             outcomes, loads, gate, "gated")  # fmt: skip
+        return np.array(result.choices) == "tiny-heavy", result.extra["gate"]["thresholds"]
+
+    fold = fold_ids(N, FOLDS, SEED)
+    logging.disable(logging.WARNING)
+    try:
+        escalated, thresholds = run(d, base_readings)
+        assert any(t is not None for t in thresholds)  # some fold escalates something
+        for f in range(FOLDS):
+            te = fold == f
+            readings = list(base_readings)
+            readings[f] = (30.0, 6e-4 if checks_measured else 0.0)  # fold f's own checks
+            other = _other_outcomes(d, f, seed=50 + f)
+            other["measured"][:, 1] = d["measured"][:, 1]
+            other["seconds"][te] *= np.random.default_rng(60 + f).uniform(0.05, 20.0, (int(te.sum()), 3))  # fmt: skip
+            moved, moved_thresholds = run(other, readings)
+            assert moved_thresholds[f] == thresholds[f], f
+            assert np.array_equal(moved[te], escalated[te]), f
+        # the other folds' checks do move the fold's threshold: the check can fail
+        readings = [(30.0, 6e-4 if checks_measured else 0.0)] * FOLDS
+        readings[0] = base_readings[0]
+        assert run(d, readings)[1][0] != thresholds[0]
     finally:
         logging.disable(logging.NOTSET)

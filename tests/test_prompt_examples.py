@@ -11,6 +11,7 @@ import pytest
 
 from routerllm.config import AppConfig
 from routerllm.data.humaneval import load_humaneval
+from routerllm.eval.cascade_overhead import Checks, FirstAnswers, Gate
 from routerllm.eval.humaneval_run import cascade
 from routerllm.eval.prompt_examples import (
     _RESULT_MARK,
@@ -269,24 +270,27 @@ def test_a_gate_weighs_the_unverified_answers_and_its_cost_is_counted(
         m: {p.task_id: Outcome(m == "h", 1.0, kwh, 1e-7, 10, "x") for p in problems}
         for m, kwh in (("m", 1e-6), ("h", 5e-6))
     }
-    seen: list[tuple[np.ndarray, float]] = []
+    seen: list[tuple[np.ndarray, list[float]]] = []
 
-    def gate(
-        unverified: np.ndarray, overhead_kwh: float
+    def decide(
+        unverified: np.ndarray, overhead_kwh: list[float]
     ) -> tuple[np.ndarray, tuple[float, float, float], dict]:
         seen.append((unverified, overhead_kwh))
         return np.array([False, True, True]), (2.0, 3e-9, 1e-9), {"gate": {"withheld": 1}}
 
+    # one fold, trained by 3 problems of another set whose checks spent 6e-9 kWh
+    train = FirstAnswers(np.full(3, -1), np.full(3, 1e-6), np.ones(3), np.ones(3, bool))
+    gate = Gate(np.zeros(3, dtype=int), 1, decide, (Checks(3, 1.0, 6e-9, 3e-9, True), train))
     with RouterLLM(tiny_config) as system:
         plain = cascade(system, problems, completions, "m", "h", outcomes, {})
         loads = {"m": (0.5, 4e-6, 1e-9), "h": (0.5, 7e-6, 1e-9)}
         gated = cascade(system, problems, completions, "m", "h", outcomes, loads, gate, "gated")
     assert plain.choices == ["h", "h", "m"]  # only the failed answers go up
     assert seen[0][0].tolist() == [True, True, True]  # the gate sees every unverified answer
-    # ... and what the cascade spends a problem besides generating: the measured checks,
-    # and loading m, which h alone would not load
+    # ... and what the cascade spends a problem besides generating: the measured checks
+    # of its training problems, and loading m, which h alone would not load
+    assert seen[0][1] == [pytest.approx(6e-9 / 3 + 4e-6 / 3)]
     checks_kwh = gated.router_kwh - 3e-9
-    assert seen[0][1] == pytest.approx((checks_kwh + 4e-6) / 3)
     assert gated.choices == ["m", "h", "h"]
     assert gated.name == "gated" and gated.passed == [False, True, True]
     assert gated.gen_kwh == pytest.approx(3e-6 + 2 * 5e-6)  # m on all, h on the two let through
@@ -294,11 +298,11 @@ def test_a_gate_weighs_the_unverified_answers_and_its_cost_is_counted(
     assert gated.router_s > 2.0 and gated.router_kwh > 3e-9  # checking + the gate's own cost
     row = gated.row(price_per_kwh=0.2)
     assert row["escalated"] == pytest.approx(2 / 3)
-    # the gate's own line, and the overhead it was given, every part of it measured
+    # the gate's own line: the run's measured overhead, and what its fold was told
     assert row["gate"] == {
         "withheld": 1,
-        "overhead_kwh_per_problem": pytest.approx(seen[0][1]),
-        "budgeted_overhead_kwh_per_problem": pytest.approx(seen[0][1]),
+        "overhead_kwh_per_problem": pytest.approx((checks_kwh + 4e-6) / 3),
+        "budgeted_overhead_kwh_per_problem": seen[0][1],
         "overhead_unmeasured": [],
     }
     assert row["verdicts"] == {"passed": 0, "failed": 2, "unverifiable": 1}

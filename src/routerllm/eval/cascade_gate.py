@@ -19,8 +19,8 @@ from typing import Any
 
 import numpy as np
 
+from routerllm.eval.cascade_overhead import Gate
 from routerllm.eval.cross_validation import Fold, fold_ids, fold_routers
-from routerllm.eval.humaneval_run import Gate
 from routerllm.gate import gate_threshold
 from routerllm.gate_models import EnergyModel, SuccessModel, measured_means
 from routerllm.system import RouterLLM
@@ -99,7 +99,9 @@ def budget_gate(
     the most expected solved problems per kWh (the greedy rule of a knapsack). The
     threshold is chosen on the training folds only (:func:`gate_threshold` on their
     out-of-fold predictions, with what the cascade spends a problem besides
-    generating, which the gate is told, counted against the budget; an answer not
+    generating, which the gate is told a fold at a time from the checks of that fold's
+    training problems (:class:`routerllm.eval.cascade_overhead.Gate`'s ``fold``),
+    counted against the budget; an answer not
     measured read as its model's mean measured energy on the training folds:
     :func:`routerllm.gate_models.measured_means`, which refuses a model with none), never
     on the test fold.
@@ -112,7 +114,9 @@ def budget_gate(
     With ``unverified_train_only`` (whether ``first``'s answer is unverified, for
     problems of another set appended after the tested ones in every array), those
     problems train every fold's predictor and threshold and are never tested; the
-    gate is then called with the tested problems' ``unverified`` only."""
+    gate is then called with the tested problems' ``unverified`` only (the checks of
+    those problems, which the cascade does not run, are the caller's to give as
+    ``Gate.train_only``)."""
     pair = [models.index(first), models.index(then)]
     solved, kwh = scores[:, pair], energy[:, pair]  # (n, 2): first, then
     known = np.ones_like(kwh, dtype=bool) if measured is None else measured[:, pair]
@@ -125,7 +129,8 @@ def budget_gate(
         if states is not None:
             yield from state_predictions(states, solved[:, 1], unverified, folds, seed, len(extra))
             return
-        routers = fold_routers("quality", system, prompts, scores, energy, models, folds, seed, encoder, train_only=len(extra))  # fmt: skip
+        routers = fold_routers("quality", system, prompts, scores, energy, models, folds, seed,
+                               encoder, train_only=len(extra))  # fmt: skip
         for fold in routers:
             k = fold.router.model_names.index(then)
 
@@ -135,7 +140,7 @@ def budget_gate(
             yield fold.train, fold.test, fold.oof_train[:, pair[1]], test
 
     def gate(
-        tested: np.ndarray, overhead_kwh: float
+        tested: np.ndarray, overhead_kwh: Sequence[float]
     ) -> tuple[np.ndarray, tuple[float, float, float], dict[str, Any]]:
         unverified = np.concatenate([tested, extra])
         score, spent, per_fold = np.zeros(len(prompts)), np.zeros(3), []
@@ -152,9 +157,9 @@ def budget_gate(
 
         def allowed_within(b: float) -> tuple[np.ndarray, list[float]]:
             allowed, thresholds = np.zeros(len(prompts), dtype=bool), []
-            for tr, te, score_train, kwh_train in per_fold:
+            for f, (tr, te, score_train, kwh_train) in enumerate(per_fold):
                 t = gate_threshold(
-                    score_train, unverified[tr], solved[tr], kwh_train, b, overhead_kwh
+                    score_train, unverified[tr], solved[tr], kwh_train, b, overhead_kwh[f]
                 )
                 allowed[te] = score[te] >= t
                 thresholds.append(t)
@@ -170,10 +175,10 @@ def budget_gate(
         allowed, thresholds = allowed_within(budget)
         allowed = allowed[:n]
         about = {"gate": {"budget": budget, "withheld": int((tested & ~allowed).sum()),
-                          "budgeted_overhead_kwh_per_problem": overhead_kwh,
+                          "budgeted_overhead_kwh_per_problem": list(overhead_kwh),
                           "predictor": PREDICTORS[states is not None],
                           "thresholds": [None if math.isinf(t) else t for t in thresholds],
                           "curve": curve}}  # fmt: skip
         return allowed, (float(spent[0]), float(spent[1]), float(spent[2])), about
 
-    return gate
+    return Gate(fold_ids(n, folds, seed), folds, gate)

@@ -301,11 +301,15 @@ def report_markdown(s: dict[str, Any]) -> str:
 
 def _overhead(gate: dict[str, Any]) -> str:
     """The gated cascade's overhead a problem, or what was not measured of it and the
-    figure its budget read instead (``cascade``'s ``GateOverhead``)."""
+    figures its budget read instead, one a fold (``cascade``'s ``GateOverhead``; one
+    figure in an older results.json)."""
     if (kwh := gate["overhead_kwh_per_problem"]) is not None:
         return f"{kwh:.2e} kWh a problem"
+    budgeted = gate["budgeted_overhead_kwh_per_problem"]
+    figures = budgeted if isinstance(budgeted, list) else [budgeted]
     return (
         f"not measured for {' and '.join(gate['overhead_unmeasured'])} (CodeCarbon failed), "
-        f"budgeted at {gate['budgeted_overhead_kwh_per_problem']:.2e} kWh a problem reading "
+        f"budgeted at {', '.join(f'{x:.2e}' for x in figures)} kWh a problem "
+        f"{'(a fold each) ' if len(figures) > 1 else ''}reading "
         f"their duration at the medium model's mean measured power"
     )

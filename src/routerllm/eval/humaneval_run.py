@@ -30,6 +30,7 @@ import numpy as np
 from routerllm.checks import repeated
 from routerllm.data.humaneval import MAX_PROMPT_CHARS, HumanEvalProblem
 from routerllm.data.mbpp import load_code_problems
+from routerllm.eval.cascade_overhead import Checks, FirstAnswers, Gate, gate_overhead
 from routerllm.eval.result_store import Outcome, ResultStore
 from routerllm.exceptions import RouterLLMError
 from routerllm.files import write_text_atomically
@@ -46,10 +47,6 @@ CASCADE = "cascade"
 #: The cascade within an energy budget: a failed answer goes to the heavy model only
 #: where its gate lets it (``eval/cascade_gate.py``).
 GATED_CASCADE = "gated-cascade"
-#: A cascade's gate: given which answers are unverified and what the cascade spends a
-#: problem besides generating (kWh), which may be escalated, the gate's measured
-#: (s, kWh, kg CO2), and what it did.
-Gate = Callable[[np.ndarray, float], tuple[np.ndarray, tuple[float, float, float], dict[str, Any]]]
 #: Routers used as they come (no training on HumanEval): ``complexity`` is the
 #: packaged classifier trained on the synthetic categories.
 AS_IS = ("random", "rules", "complexity")
@@ -285,27 +282,41 @@ def cascade(
     every unverified answer (failed, or without examples), which ones ``then`` gets,
     told what the cascade spends a problem besides generating (the measured checks,
     and loading ``first``, which ``then`` alone would not load) so that its budget
-    covers them. Both generations of an escalated problem are paid for; the measured
-    cost of checking the answers, and of the gate, is the cascade's routing cost. The
-    check imports the ``packages`` named for the run, which a prompt may import."""
+    covers them: the checks are measured a cross-validation fold at a time
+    (``gate.fold``), and each fold's gate is told those of its training problems only
+    (:func:`routerllm.eval.cascade_overhead.gate_overhead`). Both generations of an
+    escalated problem are paid for; the measured cost of checking the answers (every
+    fold's), and of the gate, is the cascade's routing cost. The check imports the
+    ``packages`` named for the run, which a prompt may import."""
     from routerllm.eval.prompt_examples import verify_completion
 
-    with system.meter.measure("router_inference") as slot:
-        verdicts = [
-            verify_completion(p.prompt, p.entry_point, completions[p.task_id], packages=packages)
-            for p in problems
-        ]
-    cost = np.array([slot.result.duration_s, slot.result.energy_kwh, slot.result.co2_kg])
-    router_measured = slot.result.measured
+    fold = np.zeros(len(problems), dtype=int) if gate is None else np.asarray(gate.fold)
+    if len(fold) != len(problems):
+        raise RouterLLMError(f"the gate has folds for {len(fold)} problems, not {len(problems)}")
+    # A block per fold: a fold's gate budgets the checks of its training problems only.
+    verdicts: list[Any] = [None] * len(problems)
+    blocks: dict[int, Checks] = {}
+    for f in np.unique(fold):
+        idx = np.flatnonzero(fold == f)
+        with system.meter.measure("router_inference") as slot:
+            for i in idx:
+                p = problems[int(i)]
+                verdicts[i] = verify_completion(
+                    p.prompt, p.entry_point, completions[p.task_id], packages=packages
+                )
+        blocks[int(f)] = Checks.of(slot.result, len(idx))
+    cost = np.array([[b.seconds, b.kwh, b.co2] for b in blocks.values()]).sum(axis=0)
+    router_measured = any(b.measured for b in blocks.values())
     failed = np.array([v.verdict == "failed" for v in verdicts])
     about: dict[str, Any]
     escalated, about = failed, {}
     if gate is not None:
         unverified = np.array([v.unverified for v in verdicts])
-        checks = (float(cost[0]), float(cost[1]), router_measured)
         load_measured = measured_loads is None or first in measured_loads
         load = (*loads[first][:2], load_measured) if first in loads else None
-        overhead = gate_overhead(first, checks, load, outcomes[first], len(problems))
+        overhead = gate_overhead(first, blocks | _train_only_checks(gate), load,
+                                 _first_answers(gate, [outcomes[first][p.task_id] for p in problems]),
+                                 gate.folds)  # fmt: skip
         allowed, gate_cost, about = gate(unverified, overhead.budgeted_kwh)
         if "gate" in about:
             about["gate"] |= overhead.about()
@@ -336,52 +347,23 @@ def cascade(
     return answered
 
 
-@dataclass(frozen=True)
-class GateOverhead:
-    """What a gated cascade spends a problem besides generating (its checks, loading its
-    first model): measured, or None where a part was not (CodeCarbon failed), then
-    ``budgeted_kwh`` reads that part at the first model's mean measured power."""
-
-    measured_kwh: float | None
-    budgeted_kwh: float
-    unmeasured: list[str]
-
-    def about(self) -> dict[str, Any]:
-        """Its keys in the gate's line of results.json."""
-        return {
-            "overhead_kwh_per_problem": self.measured_kwh,
-            "budgeted_overhead_kwh_per_problem": self.budgeted_kwh,
-            "overhead_unmeasured": self.unmeasured,
-        }
+def _train_only_checks(gate: Gate) -> dict[int, Checks]:
+    return {} if gate.train_only is None else {-1: gate.train_only[0]}
 
 
-def gate_overhead(
-    first: str,
-    checks: tuple[float, float, bool],
-    load: tuple[float, float, bool] | None,
-    answers: Mapping[str, Outcome],
-    n: int,
-) -> GateOverhead:
-    """The overhead a problem of ``n`` of the cascade's ``checks`` and of loading ``first``
-    (each: seconds, kWh, whether measured; ``load`` None where none was stored, as for a
-    remote model: nothing metered). A part CodeCarbon failed on is budgeted at its duration
-    at ``first``'s mean measured power over its ``answers``, not as free."""
-    from routerllm.gate_models import kwh_at_measured_power
-
-    parts = {"the checks": checks, f"loading {first}": load}
-    known = {k: p for k, p in parts.items() if p is not None}
-    unmeasured = [k for k, p in known.items() if not p[2]]
-    total = sum(p[1] for p in known.values())
-    if not unmeasured:
-        return GateOverhead(total / n, total / n, [])
-    kwh = np.array([o.gen_kwh for o in answers.values()])
-    seconds = np.array([o.gen_s for o in answers.values()])
-    measured = np.array([o.measured for o in answers.values()])
-    what = " and ".join(unmeasured)
-    duration = sum(known[k][0] for k in unmeasured)
-    estimate = kwh_at_measured_power(duration, kwh, seconds, measured, first, what)
-    measured_kwh = sum(p[1] for k, p in known.items() if k not in unmeasured)
-    return GateOverhead(None, (measured_kwh + estimate) / n, unmeasured)
+def _first_answers(gate: Gate, tested: Sequence[Outcome]) -> FirstAnswers:
+    """The first model's answers by fold: the tested problems', then (fold -1) those to
+    the problems that only train."""
+    answers = FirstAnswers(
+        np.asarray(gate.fold), np.array([o.gen_kwh for o in tested]),
+        np.array([o.gen_s for o in tested]), np.array([o.measured for o in tested], dtype=bool),
+    )  # fmt: skip
+    if gate.train_only is None:
+        return answers
+    extra = gate.train_only[1]
+    return FirstAnswers(*(np.concatenate([a, b]) for a, b in zip(
+        (answers.fold, answers.kwh, answers.seconds, answers.measured),
+        (extra.fold, extra.kwh, extra.seconds, extra.measured), strict=True)))  # fmt: skip
 
 
 def measured_warm_up(

@@ -5,6 +5,7 @@ what they give."""
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,7 @@ import numpy as np
 from routerllm.carbon.meter import is_measured
 from routerllm.config import AppConfig
 from routerllm.eval.cascade_gate import budget_gate
+from routerllm.eval.cascade_overhead import Checks, FirstAnswers
 from routerllm.eval.cross_validation import cross_validated
 from routerllm.eval.humaneval_plan import ExperimentPlan
 from routerllm.eval.humaneval_run import (
@@ -29,6 +31,7 @@ from routerllm.eval.humaneval_run import (
 )
 from routerllm.eval.quality_energy import expected_kwh, quality_energy_curve
 from routerllm.eval.result_store import Outcome, ResultStore
+from routerllm.eval.transfer import TrainingRun
 from routerllm.exceptions import RouterLLMError
 from routerllm.log_repeats import warnings_once
 from routerllm.routers.base import create_router
@@ -148,12 +151,13 @@ def _gate(
     train: _TrainingSet,
 ) -> Gate:  # fmt: skip
     """The gated cascade's gate, per fold, on the medium model's tokens and states of the
-    prompts (both runs', stacked, with a --train-on run)."""
+    prompts (both runs', stacked, with a --train-on run). The --train-on run's answers
+    are checked here, measured: they train every fold, its checks' energy too."""
     medium, task_ids, extra, outcomes = plan.medium, plan.task_ids, plan.extra, answers.outcomes
     tokens = np.array([[outcomes[medium][t].prompt_tokens,
                         outcomes[medium][t].completion_tokens] for t in task_ids])  # fmt: skip
     states = store.prompt_states(medium, task_ids)
-    unverified_extra = None
+    unverified_extra, train_only = None, None
     if extra is not None:
         tokens = np.vstack([tokens, extra.medium_tokens])
         if states is not None and extra.medium_states is not None:
@@ -161,10 +165,22 @@ def _gate(
             states = np.vstack([states, extra.medium_states])
         else:
             states = None
-        unverified_extra = extra.unverified(packages=plan.packages)
-    return budget_gate(system, train.prompts, train.scores, train.energy, answers.models,
+        with system.meter.measure("router_inference") as slot:
+            unverified_extra = extra.unverified(packages=plan.packages)
+        train_only = (Checks.of(slot.result, len(extra)), _medium_answers(extra, plan))
+    gate = budget_gate(system, train.prompts, train.scores, train.energy, answers.models,
                        medium, plan.heavy, plan.folds, plan.seed, plan.encoder,
                        plan.cascade_budget, tokens, states, unverified_extra, train.measured)  # fmt: skip
+    return dataclasses.replace(gate, train_only=train_only)
+
+
+def _medium_answers(extra: TrainingRun, plan: ExperimentPlan) -> FirstAnswers:
+    """The medium model's answers in the --train-on run (fold -1: they only train)."""
+    k = plan.ladder.index(plan.medium)
+    if extra.seconds is None:
+        raise RouterLLMError(f"--train-on {extra.source}: its generation times are not known")
+    measured = np.ones(len(extra), dtype=bool) if extra.measured is None else extra.measured[:, k]
+    return FirstAnswers(np.full(len(extra), -1), extra.energy[:, k], extra.seconds[:, k], measured)
 
 
 def _as_is(
