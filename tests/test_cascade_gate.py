@@ -382,3 +382,32 @@ def test_the_gates_curve_is_over_the_tested_problems_only(tiny_config: AppConfig
     assert 0 < solved < n and escalated.sum() > 0  # a point that tells the counts apart
     assert pass1 == pytest.approx(solved / n)
     assert kwh == pytest.approx(n * FIRST_KWH + escalated.sum() * THEN_KWH)
+
+
+@pytest.mark.slow  # ~45 s of CPU: the quality router's own candidate choice, 12 times
+def test_the_quality_routers_gate_never_reads_an_unmeasured_answers_stored_energy(
+    tiny_config: AppConfig,
+) -> None:
+    """Without prompt states the gate predicts by the quality router, whose candidate
+    choice weighs each model's mean energy on the training folds: it averaged every
+    answer's stored kWh, an unmeasured one's 0 (or whatever the store held) with them,
+    where the gate's own energy model and threshold read the measured ones only."""
+    models = ["tiny-light", *MODELS]
+    rng = np.random.default_rng(5)
+    p = _problems(30, seed=5)
+    light = (rng.random(30) < 0.3).astype(float)
+    scores = np.column_stack([light, p["scores"]])
+    energy = np.column_stack([np.full(30, 2e-6), p["energy"]]) * rng.uniform(0.5, 1.5, (30, 3))
+    prompts = [f"task {i}: " + " ".join(rng.choice(list("abcdwxyz"), 5)) for i in range(30)]
+    unknown = np.zeros_like(energy, dtype=bool)
+    unknown[rng.permutation(30)[:12], 0] = True  # light's answers CodeCarbon failed on
+    seen = []
+    with RouterLLM(tiny_config) as system:
+        for stored in (0.0, 1e-3):  # what the store holds for them does not matter
+            gate = budget_gate(system, prompts, scores, np.where(unknown, stored, energy), models,
+                               *MODELS, 3, 0, "hashing:32", 0.6, p["tokens"], measured=~unknown)  # fmt: skip
+            allowed, _, about = gate(p["unverified"], [1e-7] * 3)
+            seen.append((allowed, about["gate"]["thresholds"]))
+    assert about["gate"]["predictor"] == "the quality router, from the prompt's embedding"
+    assert np.array_equal(seen[0][0], seen[1][0])
+    assert seen[0][1] == pytest.approx(seen[1][1])

@@ -130,7 +130,7 @@ def budget_gate(
             yield from state_predictions(states, solved[:, 1], unverified, folds, seed, len(extra))
             return
         routers = fold_routers("quality", system, prompts, scores, energy, models, folds, seed,
-                               encoder, train_only=len(extra))  # fmt: skip
+                               encoder, train_only=len(extra), measured=measured)  # fmt: skip
         for fold in routers:
             k = fold.router.model_names.index(then)
 
