@@ -174,3 +174,48 @@ def test_the_cache_does_not_serve_the_replaced_weights_answers(
         again = system.generate(REQUEST)
         assert not again.cached_from and again.text == expected != first.text
         assert system.generate(REQUEST).cached_from == again.request_id
+
+
+def _as_nobody(model_id: str, out: Any) -> None:
+    """In a forked child dropped to nobody: what the backend says of ``model_id``'s files
+    (its stamp, its availability, a load), each an error's type and one line."""
+    from routerllm.exceptions import RouterLLMError
+
+    os.setgid(65534)
+    os.setuid(65534)
+    backend = make_backend(model_id)
+    said: dict[str, str] = {}
+    for what, ask in (("stamp", backend.weights_stamp), ("availability", backend.availability),
+                      ("load", backend.load)):  # fmt: skip
+        try:
+            said[what] = repr(ask())
+        except (RouterLLMError, OSError) as e:
+            said[what] = f"{type(e).__name__}: {e}"
+    out.put(said)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the drop to nobody happens as root only")
+def test_a_model_folder_that_cannot_be_read_is_unavailable_not_a_traceback(
+    tmp_path: Path, first_dir: Path
+) -> None:
+    """A folder above the model's that its process may not search (permission denied):
+    asked before each answer of a loaded model, its stamp raised PermissionError (Python
+    3.11's is_dir and is_file raise it) where a missing folder's is None and the model
+    is loaded again, which says it is unavailable."""
+    import multiprocessing
+
+    import torch  # noqa: F401  (imported before the drop: nobody cannot read the venv)
+    import transformers  # noqa: F401
+
+    private = tmp_path / "private"
+    folder = shutil.copytree(first_dir, private / "model")
+    private.chmod(0o700)
+    fork = multiprocessing.get_context("fork")
+    out = fork.Queue()
+    child = fork.Process(target=_as_nobody, args=(str(folder), out))
+    child.start()
+    said = out.get(timeout=60)
+    child.join(timeout=60)
+    assert said["stamp"] == "None"
+    assert "not in a local directory or the HF cache" in said["availability"]
+    assert said["load"].startswith("ModelUnavailableError: model 'tiny-hf': weights for")

@@ -106,15 +106,16 @@ def model_files(model_id: str) -> list[Path] | None:
     file; or those of its folder whose names say transformers may read them, the folder
     a local one or the HF cache's snapshot that ``refs/main`` names (its files links to
     blobs named by their content: a new revision's unchanged files are the same blobs).
-    None where there is no such file or folder here. A stat or two and one folder's
-    listing: asked before each answer."""
+    None where there is no such file or folder here, or it cannot be read (a folder
+    above it that may not be searched). A stat or two and one folder's listing: asked
+    before each answer."""
     local = Path(model_id).expanduser()
-    if local.is_file():
-        return [local]
-    folder = local if local.is_dir() else _cached_snapshot(model_id)
-    if folder is None:
-        return None
-    try:
+    try:  # Python 3.11's is_file and is_dir raise PermissionError
+        if local.is_file():
+            return [local]
+        folder = local if local.is_dir() else _cached_snapshot(model_id)
+        if folder is None:
+            return None
         with os.scandir(folder) as entries:
             names = tuple(sorted(e.name for e in entries if e.name.endswith(_READ_ENDINGS)))
     except OSError:

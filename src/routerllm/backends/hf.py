@@ -104,11 +104,14 @@ def _local_problem(model_id: str) -> str | None:
 
 def weights_present(model_id: str) -> bool:
     """A local directory or file, or a hub id already in the local HF cache (no download
-    here)."""
+    here); False where that cannot be read (a folder above it that may not be searched)."""
     from routerllm.hf_hub import cached_config
 
     local = Path(model_id).expanduser()
-    return local.is_dir() or local.is_file() or cached_config(model_id) is not None
+    try:  # Python 3.11's is_dir and is_file raise PermissionError
+        return local.is_dir() or local.is_file() or cached_config(model_id) is not None
+    except OSError:
+        return False
 
 
 class HFBackend(Backend):
@@ -181,11 +184,11 @@ class HFBackend(Backend):
         except ImportError as e:
             raise missing_dependency("torch/transformers", "hf") from e
         assert self.config.model_id is not None
-        model_id, gguf = _local_or_hub(self.config.model_id)
         if not weights_present(self.config.model_id):
             raise ModelUnavailableError(
-                f"model {self.name!r}: weights for {model_id} are not available locally"
+                f"model {self.name!r}: weights for {self.config.model_id} are not available locally"
             )
+        model_id, gguf = _local_or_hub(self.config.model_id)
         if why := _local_problem(self.config.model_id):
             raise ModelUnavailableError(f"model {self.name!r}: {why}")
         cuda = torch.cuda.is_available()
