@@ -831,6 +831,13 @@ def test_folders_and_foreign_files_are_named_as_such(tmp_path: Path) -> None:
     line = user_error("generate-data", "--out", str(tmp_path / "g"),
                       "--tiny-codes", str(tmp_path))  # fmt: skip
     assert f"{tmp_path} is a directory; give the tiny-codes file inside it" in line
+    # humaneval --problems said "cannot read the problem file ([Errno 21] Is a directory: ...)"
+    line = user_error("humaneval", "--problems", str(tmp_path), "--out", str(tmp_path / "he"),
+                      "--systems", "direct-light")  # fmt: skip
+    assert line == (
+        f"error: {tmp_path} is a directory; give the problem file (.jsonl, .jsonl.gz or .json) "
+        "inside it"
+    )
     foreign = tmp_path / "foreign"
     foreign.mkdir()
     (foreign / "config.json").write_text('{"a": 1}')

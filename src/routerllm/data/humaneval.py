@@ -98,6 +98,10 @@ def read_rows(path: Path) -> list[tuple[str, Any]]:
             data = gzip.decompress(data)
     except FileNotFoundError as e:
         raise DataError(f"problem file not found: {path}") from e
+    except IsADirectoryError as e:  # as the other data files' loaders say it
+        raise DataError(
+            f"{path} is a directory; give the problem file (.jsonl, .jsonl.gz or .json) inside it"
+        ) from e
     except (OSError, EOFError, zlib.error) as e:  # bad or truncated gzip
         raise DataError(f"{path}: cannot read the problem file ({e})") from e
     try:
