@@ -985,7 +985,15 @@ def test_a_run_given_as_a_file_or_holding_no_store_file_says_what_it_is(
     (folder / "results.sqlite").mkdir(parents=True)
     line = user_error(*train_gate, "--run", str(folder))
     assert "results.sqlite is a directory" in line and "make that run first" not in line
-    assert not (tmp_path / "g").exists()
+    # --run where no run is: told to make it with --problems FILE, --train-on's hint (a
+    # run on another problem set); a gate trains on a run of the packaged HumanEval
+    missing = tmp_path / "none"
+    line = user_error(*train_gate, "--run", str(missing))
+    assert line == (
+        f"error: --run {missing}: no results.sqlite there; make that run first "
+        f"(routerllm humaneval --out {missing})"
+    )
+    assert not (tmp_path / "g").exists() and not missing.exists()
 
 
 def test_generate_data_caps_a_tiny_codes_file_at_n(tmp_path: Path) -> None:

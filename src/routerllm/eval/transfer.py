@@ -98,9 +98,11 @@ def refuse_missing_run(
             f"humaneval run (the --out it was given){here}"
         )
     if not path.exists() and not path.is_symlink():  # else the store says what it is
+        # --train-on's run is on another problem set; train-gate's --run, HumanEval's own
+        problems = "--problems FILE " if option == "--train-on" else ""
         raise RouterLLMError(
             f"{option} {run_dir}: no results.sqlite there; make that run first "
-            f"(routerllm humaneval --problems FILE --out {run_dir})"
+            f"(routerllm humaneval {problems}--out {run_dir})"
         )
     return path
 
