@@ -25,7 +25,7 @@ from routerllm.eval.cascade_gate import state_predictions
 from routerllm.eval.codegen import style_for
 from routerllm.eval.humaneval_report import run_experiment
 from routerllm.exceptions import ConfigError, RouterLLMError
-from routerllm.gate import EscalationGate, GateDecision, gate_threshold
+from routerllm.gate import EscalationGate, GateDecision, gate_threshold, percent
 from routerllm.gate_models import EnergyModel, Logistic, SuccessModel
 from routerllm.system import RouterLLM
 
@@ -248,6 +248,10 @@ def test_a_budget_below_one_percent_or_huge_is_said_as_given() -> None:
     # four significant digits, as given: not 12.3%
     given = GateDecision(True, 0.4, 2e-3, 3.0).explain("big", 0.1234)
     assert given.endswith("clears its threshold for a budget of 12.34% of big's energy")
+    # train-gate --budget 1e308 said "budget inf%": x 100 overflowed the float
+    largest = GateDecision(True, 0.4, 2e-3, 3.0).explain("big", 1e308)
+    assert largest.endswith("clears its threshold for a budget of 1e+310% of big's energy")
+    assert percent(1.7976931348623157e308) == "1.798e+310%"
 
 
 def test_the_serving_cascade_escalates_only_where_its_gate_lets_it(

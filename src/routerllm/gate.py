@@ -137,7 +137,11 @@ def refuse_unmeasured(then: str, kwh: np.ndarray) -> None:
 def percent(budget: float) -> str:
     """A budget as a share in percent, as given: 0.4%, 70.5%, not rounded to 0% or 70%
     (nor 300 digits for a budget of 1e300)."""
-    return f"{budget * 100:.4g}%"
+    share = budget * 100
+    if math.isinf(share) and math.isfinite(budget):  # x 100 overflows the float past 1.8e306
+        mantissa, exponent = f"{budget:.4g}".split("e")
+        return f"{mantissa}e+{int(exponent) + 2}%"
+    return f"{share:.4g}%"
 
 
 @dataclass(frozen=True)
