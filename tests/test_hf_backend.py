@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -858,7 +859,6 @@ def _write(name: str, data: str | bytes) -> Callable[[Path], None]:
             _write("config.json", json.dumps({"hidden_size": 32})), id="config-no-model-type"
         ),
         pytest.param(_write("model.safetensors", b"garbage" * 10), id="weights-garbage"),
-        pytest.param(lambda d: (d / "model.safetensors").unlink(), id="weights-missing"),
     ],
 )
 def test_corrupt_model_directory_raises_backend_error(
@@ -874,6 +874,50 @@ def test_corrupt_model_directory_raises_backend_error(
     assert not b.loaded
     with pytest.raises(BackendError):
         b.generate(GenerationRequest(prompt=PROMPT))
+
+
+@pytest.mark.parametrize(
+    ("corrupt", "said"),
+    [
+        (
+            lambda d: (d / "model.safetensors").unlink(),
+            r"has no weights file \(model.safetensors, pytorch_model.bin, or an index",
+        ),  # fmt: skip
+        (
+            lambda d: (d / "model.safetensors").write_bytes(
+                (d / "model.safetensors").read_bytes()[:-1]
+            ),
+            r"model.safetensors is cut short \([0-9,]+ bytes; its header describes",
+        ),  # fmt: skip
+        (
+            lambda d: (d / "model.safetensors").write_bytes(
+                (d / "model.safetensors").read_bytes()[:20]
+            ),
+            r"model.safetensors is cut short \(20 bytes; its header runs past the end\)",
+        ),  # fmt: skip
+        (
+            _write(
+                "model.safetensors.index.json",
+                json.dumps({"weight_map": {"a": "model-00001-of-00002.safetensors"}}),
+            ),
+            "1 of the 1 shards model.safetensors.index.json names are missing",
+        ),  # fmt: skip
+    ],
+    ids=["missing", "cut-short", "cut-in-its-header", "a-shard-missing"],
+)
+def test_a_model_folder_whose_weights_are_not_whole_is_unavailable_saying_so(
+    model_dir: Path, tmp_path: Path, corrupt: Callable[[Path], None], said: str
+) -> None:
+    """A copy or download under way: listed as available, it failed to load with
+    transformers' "Error no file named model.safetensors" or "incomplete metadata"."""
+    directory = shutil.copytree(model_dir, tmp_path / "copying")
+    if "shards" in said:
+        (directory / "model.safetensors").unlink()
+    corrupt(directory)
+    b = make_backend(directory)
+    assert re.search(said, b.availability() or "")
+    with pytest.raises(ModelUnavailableError, match=said):
+        b.load()
 
 
 def test_a_model_folder_that_cannot_load_is_said_on_one_line(

@@ -14,6 +14,7 @@ import pytest
 from routerllm import RouterLLM
 from routerllm.backends.base import GenerationRequest
 from routerllm.config import AppConfig, load_config
+from routerllm.exceptions import ModelUnavailableError
 from routerllm.manager import LLMManager
 
 from .conftest import gguf_with_other_weights, tiny_config_dict, tiny_gguf_path, write_config
@@ -219,3 +220,136 @@ def test_a_model_folder_that_cannot_be_read_is_unavailable_not_a_traceback(
     assert said["stamp"] == "None"
     assert "not in a local directory or the HF cache" in said["availability"]
     assert said["load"].startswith("ModelUnavailableError: model 'tiny-hf': weights for")
+
+
+def write_anew(path: Path, data: bytes) -> None:
+    """``data`` written at ``path`` as a new file (another inode): a copy under way into
+    a folder whose old file was removed first; the loaded model's mapping of the old
+    file stays whole."""
+    path.unlink(missing_ok=True)
+    path.write_bytes(data)
+
+
+def answered_by_the_loaded_weights(manager: LLMManager, expected: str) -> None:
+    """The manager's model answers ``expected`` with the weights it has loaded: not
+    loaded again, not found changed, its stamp the one it was loaded with."""
+    backend = manager.backend("m")
+    first, stamp = backend._model, backend.weights_stamp()  # type: ignore[attr-defined]
+    assert not backend.weights_changed
+    with manager.generating("m") as generating:
+        assert generating.generate(REQUEST).text == expected
+    assert backend._model is first and backend.weights_stamp() == stamp  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("how", ["weights missing", "weights cut short"])
+def test_a_replacement_copied_in_file_by_file_leaves_the_loaded_weights_answering(
+    tmp_path: Path, first_dir: Path, second_dir: Path, how: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The new config.json there, the weights not yet whole: the model was found changed,
+    # unloaded, and its load failed ("Error no file named model.safetensors", "incomplete
+    # metadata"): every request until the copy ended failed, unavailable 60 s after.
+    folder = shutil.copytree(first_dir, tmp_path / "model")
+    expected = answer_of(second_dir)
+    manager = LLMManager(AppConfig.model_validate({"models": [hf_model(folder)]}))
+    with manager.generating("m") as backend:
+        old = backend.generate(REQUEST).text
+    weights = (second_dir / "model.safetensors").read_bytes()
+    write_anew(folder / "config.json", (second_dir / "config.json").read_bytes())
+    (folder / "model.safetensors").unlink()
+    if how == "weights cut short":
+        write_anew(folder / "model.safetensors", weights[: len(weights) // 3])
+    with caplog.at_level("WARNING", logger="routerllm"):
+        answered_by_the_loaded_weights(manager, old)
+        if how == "weights cut short":  # the copy goes on: still cut short, warned once
+            with (folder / "model.safetensors").open("ab") as f:
+                f.write(weights[len(weights) // 3 : len(weights) // 2])
+            answered_by_the_loaded_weights(manager, old)
+    said = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert len(said) == 1 and "the weights it loaded still answer" in said[0]
+    assert ("cut short" if how == "weights cut short" else "no weights file") in said[0]
+    write_anew(folder / "model.safetensors", weights)
+    assert answered_again(manager) == expected != old
+    manager.close()
+
+
+def test_a_new_revision_downloading_into_the_hf_cache_leaves_the_loaded_weights_answering(
+    tmp_path: Path, first_dir: Path, second_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # huggingface_hub writes refs/main before the files, config.json first: the new
+    # snapshot without its weights failed every request until they came.
+    import huggingface_hub.constants
+
+    cache = tmp_path / "hf-cache"
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(cache))
+    cache_revision(first_dir, cache, "1" * 40)
+    expected = answer_of(second_dir)
+    manager = LLMManager(AppConfig.model_validate({"models": [hf_model("me/tiny-llama")]}))
+    with manager.generating("m") as backend:
+        old = backend.generate(REQUEST).text
+    snapshot = cache_revision(second_dir, cache, "2" * 40)
+    weights = snapshot / "model.safetensors"
+    blob = weights.readlink()
+    weights.unlink()
+    answered_by_the_loaded_weights(manager, old)
+    weights.symlink_to(blob)
+    assert answered_again(manager) == expected != old
+    manager.close()
+
+
+def test_weights_written_in_place_are_not_answered_with(tmp_path: Path, first_dir: Path) -> None:
+    """The loaded weights file itself rewritten (cp over it): the model maps it, so its
+    old weights are gone, and reading past the end of a file cut short kills the process
+    (SIGBUS). It is unloaded and the request fails, saying why."""
+    folder = shutil.copytree(first_dir, tmp_path / "model")
+    manager = LLMManager(AppConfig.model_validate({"models": [hf_model(folder)]}))
+    manager.acquire("m")
+    weights = folder / "model.safetensors"
+    data = weights.read_bytes()
+    with weights.open("r+b") as f:  # in place: the same inode
+        f.truncate(len(data) // 2)
+    assert manager.backend("m").weights_changed
+    with pytest.raises(ModelUnavailableError, match=r"model\.safetensors is cut short \("):
+        manager.acquire("m")
+    assert not manager.backend("m").loaded and manager.loaded_models == []
+    manager.close()
+
+
+def test_the_cache_keys_an_answer_by_the_weights_that_gave_it(
+    tmp_path: Path, first_dir: Path, second_dir: Path
+) -> None:
+    # While the new files are not whole the loaded weights answer: their cached answer
+    # is theirs to give; once whole, the new weights' answer is another key's.
+    folder = shutil.copytree(first_dir, tmp_path / "model")
+    expected = answer_of(second_dir)
+    data = tiny_config_dict(tmp_path, cache={"enabled": True}, carbon={"enabled": False}, router={"name": "smallest"})  # fmt: skip
+    data["models"] = [hf_model(folder)]
+    weights = (second_dir / "model.safetensors").read_bytes()
+    with RouterLLM(load_config(write_config(tmp_path, data))) as system:
+        first = system.generate(REQUEST)
+        write_anew(folder / "model.safetensors", weights[:100])
+        assert system.generate(REQUEST).cached_from == first.request_id
+        system.cache.clear()  # type: ignore[union-attr]
+        kept = system.generate(REQUEST)
+        assert kept.text == first.text and not kept.cached_from
+        assert system.generate(REQUEST).cached_from == kept.request_id
+        write_anew(folder / "model.safetensors", weights)
+        again = system.generate(REQUEST)
+        assert not again.cached_from and again.text == expected != first.text
+        assert system.generate(REQUEST).cached_from == again.request_id
+
+
+def test_model_files_lists_the_additional_chat_templates(tmp_path: Path, first_dir: Path) -> None:
+    """transformers reads a chat template from additional_chat_templates/ too."""
+    from routerllm.hf_hub import model_files
+
+    folder = shutil.copytree(first_dir, tmp_path / "model")
+    backend = make_backend(folder)
+    stamp = backend.weights_stamp()
+    templates = folder / "additional_chat_templates"
+    templates.mkdir()
+    assert backend.weights_stamp() == stamp  # an empty folder: nothing read
+    (templates / "tool_use.jinja").write_text("{{ messages }}")
+    (templates / "notes.md").write_text("not read")
+    assert templates / "tool_use.jinja" in (model_files(str(folder)) or [])
+    assert templates / "notes.md" not in (model_files(str(folder)) or [])
+    assert backend.weights_stamp() != stamp

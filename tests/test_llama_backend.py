@@ -349,6 +349,54 @@ def test_a_loaded_model_whose_file_is_replaced_is_loaded_again(tmp_path: Path, h
     manager.close()
 
 
+@pytest.mark.parametrize("where", ["a new file", "in place"])
+def test_a_gguf_cut_short_at_the_path_of_a_loaded_model(
+    tmp_path: Path, where: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    # A new file being written at the path (the old one removed first): the model was
+    # unloaded and its load failed ("is cut short"), every request until the copy ended.
+    # Now the weights it loaded, still mapped whole, answer until the file is whole. The
+    # loaded file itself written in place: its old weights are gone (llama.cpp reads the
+    # file through its mapping, and past the end of a file cut short dies of SIGBUS).
+    import shutil
+
+    path = tmp_path / "model.gguf"
+    shutil.copyfile(tiny_gguf_path(), path)
+    model = tiny_model("m", "light", 0.001, gguf={"path": str(path)})
+    manager = LLMManager(AppConfig.model_validate({"models": [model]}))
+    request = GenerationRequest("def add(a, b):", max_new_tokens=8, temperature=0.0)
+    with manager.generating("m") as backend:
+        old = backend.generate(request).text
+    first = manager.backend("m")._llm
+    data = gguf_with_other_weights(tmp_path / "new.gguf").read_bytes()
+    if where == "in place":
+        with path.open("r+b") as f:
+            f.truncate(len(data) // 2)
+        assert manager.backend("m").weights_changed
+        with pytest.raises(BackendError, match=r"model\.gguf is cut short \("):
+            manager.acquire("m")
+        assert not manager.backend("m").loaded and manager.loaded_models == []
+        manager.close()
+        return
+    path.unlink()
+    path.write_bytes(data[: len(data) // 2])
+    with caplog.at_level("WARNING", logger="routerllm"):
+        for _ in range(2):
+            assert not manager.backend("m").weights_changed
+            with manager.generating("m") as backend:
+                assert backend.generate(request).text == old
+    said = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert len(said) == 1 and "cut short" in said[0] and "still answer" in said[0]
+    assert manager.backend("m")._llm is first and manager.loaded_models == ["m"]
+    with path.open("ab") as f:
+        f.write(data[len(data) // 2 :])
+    with manager.generating("m") as backend:
+        assert backend.generate(request).text != old
+    assert manager.backend("m")._llm is not first  # loaded again, once
+    assert not manager.acquire("m")[1].loaded_now
+    manager.close()
+
+
 @pytest.mark.parametrize("how", ["renamed", "overwritten"])
 def test_an_unloaded_models_prompt_is_counted_with_its_replaced_files_vocabulary(
     tmp_path: Path, how: str

@@ -117,10 +117,79 @@ def model_files(model_id: str) -> list[Path] | None:
         if folder is None:
             return None
         with os.scandir(folder) as entries:
-            names = tuple(sorted(e.name for e in entries if e.name.endswith(_READ_ENDINGS)))
+            names = tuple(sorted(e.name for e in entries if e.name.endswith(_READ_ENDINGS) or e.name == _TEMPLATES))  # fmt: skip
+        if _TEMPLATES in names:  # a folder of chat templates (or a file of that name)
+            names = tuple(n for n in names if n != _TEMPLATES) + _templates(folder)
     except OSError:
         return None
     return list(_paths(str(folder), names))
+
+
+#: The subfolder whose ``*.jinja`` files transformers reads as named chat templates.
+_TEMPLATES = "additional_chat_templates"
+
+
+def _templates(folder: Path) -> tuple[str, ...]:
+    """The chat templates in ``folder``'s ``additional_chat_templates``, as names in ``folder``."""
+    try:
+        with os.scandir(folder / _TEMPLATES) as entries:
+            found = sorted(e.name for e in entries if e.name.endswith(".jinja"))
+    except NotADirectoryError:
+        return ()
+    return tuple(f"{_TEMPLATES}/{name}" for name in found)
+
+
+def weights_problem(folder: Path) -> str | None:
+    """Why the weights in the model ``folder`` cannot be read whole, as their names and
+    headers tell (no read of the weights): none of the files transformers reads them from,
+    a shard its index names missing, a safetensors file shorter than its header says (a
+    copy or download under way). None where they look whole."""
+    found = next((folder / n for n in _WEIGHTS_FILES if (folder / n).is_file()), None)
+    files = [found] if found is not None else []
+    for index in (folder / n for n in _WEIGHTS_INDEXES if found is None):
+        if not index.is_file():
+            continue
+        try:
+            shards = sorted(set(json.loads(index.read_text(encoding="utf-8"))["weight_map"].values()))  # fmt: skip
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:
+            return f"its weights index {index} cannot be read ({type(e).__name__}: {e})"
+        if missing := [s for s in shards if not (folder / s).is_file()]:
+            return f"{len(missing)} of the {len(shards)} shards {index.name} names are missing (first {missing[0]})"  # fmt: skip
+        files = [folder / s for s in shards]
+        break
+    if not files:
+        return f"the model folder {folder} has no weights file ({', '.join(_WEIGHTS_FILES)}, or an index and its shards)"  # fmt: skip
+    for path in files:
+        if path.suffix == ".safetensors" and (short := safetensors_shortfall(path)):
+            return f"{path} is cut short ({short}): an interrupted download or copy?"
+    return None
+
+
+_MAX_HEADER = 100_000_000  # the longest header the safetensors format allows
+
+
+def safetensors_shortfall(path: Path) -> str | None:
+    """How a safetensors file is shorter than its header says (``"1,000 bytes; its header
+    describes 4,000"``); None where it is as long. Its first 8 bytes give the header's
+    length; the header, each tensor's offsets in the data after it."""
+    try:
+        size = path.stat().st_size
+        with path.open("rb") as f:
+            length = int.from_bytes(f.read(8), "little") if size >= 8 else 0
+            header = f.read(length) if 0 < length <= size - 8 else b""
+    except OSError:
+        return None  # transformers says what is wrong
+    if not 0 < length <= _MAX_HEADER:  # no safetensors file: transformers says what it is
+        return None
+    if len(header) != length:
+        return f"{size:,} bytes; its header runs past the end"
+    try:
+        tensors = json.loads(header)
+        end = max((t["data_offsets"][1] for k, t in tensors.items() if k != "__metadata__"), default=0)  # fmt: skip
+    except (ValueError, KeyError, TypeError, IndexError, AttributeError):
+        return None  # not a header this reader knows: transformers says what is wrong
+    described = 8 + length + int(end)
+    return f"{size:,} bytes; its header describes {described:,}" if described > size else None
 
 
 @functools.lru_cache(maxsize=64)

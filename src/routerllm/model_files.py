@@ -210,6 +210,21 @@ def files_stamp(paths: list[Path]) -> str:
     return ",".join(stamps)
 
 
+def written_in_place(paths: list[Path], stamp: str, endings: tuple[str, ...] = ("",)) -> Path | None:  # fmt: skip
+    """The first of ``paths`` (those whose names end with one of ``endings``: the files a
+    model maps), whose ``files_stamp`` was ``stamp``, that is the same file still (its
+    device and inode) but changed since: written in place. None where none is (a file
+    renamed over, or removed, is another: a mapping of the old one keeps it whole, and
+    its inode from being another file's)."""
+    for path, was in zip(paths, stamp.split(","), strict=True):
+        if not path.name.endswith(endings):
+            continue
+        now = files_stamp([path])
+        if "missing" not in (was, now) and now != was and now.split(":")[:2] == was.split(":")[:2]:  # fmt: skip
+            return path
+    return None
+
+
 def _source_marker(target: Path) -> Path:
     return target.with_suffix(target.suffix + ".source")
 

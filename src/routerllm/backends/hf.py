@@ -8,7 +8,7 @@ import time
 import weakref
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from routerllm.backends.base import (
     OWN_CONTEXT,
@@ -93,6 +93,10 @@ def _local_problem(model_id: str) -> str | None:
     local = Path(model_id).expanduser()
     if local.is_dir() and not (local / "config.json").is_file():
         return f"the model folder {local} has no config.json: give {SAVED_FOLDER}"
+    if local.is_dir():
+        from routerllm.hf_hub import weights_problem
+
+        return weights_problem(local)
     if not local.is_file():
         return None
     if why := header_problem(local):
@@ -118,9 +122,9 @@ class HFBackend(Backend):
     """A transformers causal LM, loaded from a local directory or the HF cache: never
     downloads, whether or not the hub is reachable."""
 
+    mapped: ClassVar[tuple[str, ...]] = (".safetensors", ".bin", ".gguf")  # its weights
     _model: Any = None
     _tokenizer: Any = None
-    _loaded_stamp: str | None = None  # its weights_stamp() as the model was loaded
 
     def availability(self) -> str | None:
         for module, extra in (("torch", "hf"), ("transformers", "hf")):
@@ -159,21 +163,12 @@ class HFBackend(Backend):
     def loaded(self) -> bool:
         return self._model is not None
 
-    def weights_stamp(self) -> str | None:
-        """Its files' identity now (``files_stamp`` of ``hf_hub.model_files``: a stat of
-        each, the folder listed); None where they cannot be found (the model cannot load)."""
+    def weights_files(self) -> list[Path] | None:
+        """The files transformers reads it from (``hf_hub.model_files``: the folder listed)."""
         from routerllm.hf_hub import model_files
-        from routerllm.model_files import files_stamp
 
         assert self.config.model_id is not None
-        files = model_files(self.config.model_id)
-        return None if files is None else files_stamp(files)
-
-    @property
-    def weights_changed(self) -> bool:
-        """Replaced since it was loaded (renamed over or written in place, a file added,
-        a new revision in the HF cache): transformers read the old files' weights."""
-        return self._model is not None and self.weights_stamp() != self._loaded_stamp
+        return model_files(self.config.model_id)
 
     def load(self) -> None:
         if self._model is not None:
@@ -218,7 +213,7 @@ class HFBackend(Backend):
         # (minutes of retries offline) and downloads any weights the cache lacks.
         kwargs["local_files_only"] = True
         # before they are read: files replaced as it loads are found changed, loaded again
-        self._loaded_stamp = self.weights_stamp()
+        self._stamp_loaded()
         try:
             self._tokenizer = AutoTokenizer.from_pretrained(model_id, local_files_only=True, **gguf)
             self._model = AutoModelForCausalLM.from_pretrained(model_id, **kwargs, **gguf)

@@ -43,7 +43,6 @@ from routerllm.exceptions import (
 from routerllm.gguf_header import kv_cache_bytes_estimate, trained_context
 from routerllm.model_files import availability as gguf_availability
 from routerllm.model_files import (
-    files_stamp,
     header_file,
     resolve_gguf,
     source_files,
@@ -101,7 +100,6 @@ class LlamaCppBackend(Backend):
     _llm: Any = None
     _context: int | None = None  # the context it runs with, known once loaded
     _files: list[Path] | None = None  # its weights' files (source_files), found once
-    _loaded_stamp: str | None = None  # their weights_stamp() as the model was loaded
 
     def availability(self) -> str | None:
         if importlib.util.find_spec("llama_cpp") is None:
@@ -113,23 +111,15 @@ class LlamaCppBackend(Backend):
     def loaded(self) -> bool:
         return self._llm is not None
 
-    def weights_stamp(self) -> str | None:
-        """Its files' identity now (``files_stamp``: a stat each, 2 us); None where they
-        cannot be found (the model cannot load)."""
+    def weights_files(self) -> list[Path] | None:
+        """Its weights' files (``source_files``: found once, a stat each to stamp, 2 us)."""
         if self._files is None:
             assert self.config.gguf is not None
             try:
                 self._files = source_files(self.config.gguf)
             except ModelUnavailableError:
                 return None
-        return files_stamp(self._files)
-
-    @property
-    def weights_changed(self) -> bool:
-        """Replaced since it was loaded: renamed over, llama.cpp keeps the old file's
-        weights; written in place, it reads the new weights through its mapping of the
-        file, with the old file's header and vocabulary."""
-        return self._llm is not None and self.weights_stamp() != self._loaded_stamp
+        return self._files
 
     def load(self) -> None:
         if self._llm is not None:
@@ -150,7 +140,7 @@ class LlamaCppBackend(Backend):
         _silence_llama_cpp()
         assert self.config.gguf is not None
         # before it is read: a file replaced as it loads is found changed, loaded again
-        self._loaded_stamp = self.weights_stamp()
+        self._stamp_loaded()
         path = resolve_gguf(self.config.gguf, self.name)
         self._context = self._context_length(path)
         error, no_room = None, False
