@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import math
 import os
 import re
@@ -11,7 +10,7 @@ import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, ClassVar
+from typing import ClassVar
 
 # The stop-sequence helpers (stops.py) lived here once: still importable from here.
 from routerllm.backends.stops import LiveText as LiveText
@@ -21,6 +20,7 @@ from routerllm.backends.stops import holds_written_stop as holds_written_stop
 from routerllm.backends.stops import settled_text as settled_text
 from routerllm.backends.stops import stop_tail as stop_tail
 from routerllm.backends.stops import written_stop as written_stop
+from routerllm.backends.weights_watch import WeightsWatch
 from routerllm.checks import MAX_SEED, is_integer, is_number, is_seed, not_utf8
 from routerllm.config import (
     MAX_NEW_TOKENS,
@@ -30,11 +30,6 @@ from routerllm.config import (
     ModelConfig,
 )
 from routerllm.exceptions import BackendError, PromptError
-
-if TYPE_CHECKING:
-    from pathlib import Path
-
-log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -378,7 +373,7 @@ def refuse_prompt_state(request: GenerationRequest, model: str, engine: str) -> 
         )
 
 
-class Backend(ABC):
+class Backend(WeightsWatch, ABC):
     """One model behind one inference engine.
 
     ``measured_locally`` says whether generation runs on this machine, so that
@@ -389,9 +384,6 @@ class Backend(ABC):
 
     measured_locally: ClassVar[bool] = True
     prefills: ClassVar[bool] = True
-    #: The endings of the names of its ``weights_files`` that a loaded model maps (reads
-    #: as they are now): "" for every one.
-    mapped: ClassVar[tuple[str, ...]] = ("",)
 
     def __init__(
         self,
@@ -422,74 +414,6 @@ class Backend(ABC):
     @abstractmethod
     def availability(self) -> str | None:
         """None when the model can be loaded here, else a one-line reason."""
-
-    _loaded_files: list[Path] | None = None  # weights_files() as the model was loaded
-    _loaded_stamp: str | None = None  # their files_stamp then
-    # the stamp of other files found at their paths since, and why those cannot be
-    # loaded (None: they can): asked once per stamp
-    _put_off: tuple[str | None, str | None] | None = None
-
-    def weights_files(self) -> list[Path] | None:
-        """The files the model's weights are read from here, found without reading them;
-        None where nothing here tells (a remote model) or they cannot be found."""
-        return None
-
-    def _files_stamp(self) -> str | None:
-        from routerllm.model_files import files_stamp
-
-        files = self.weights_files()
-        return None if files is None else files_stamp(files)
-
-    def _stamp_loaded(self) -> None:
-        """What ``load`` calls before it reads the files: files replaced as it loads are
-        found changed, and loaded again."""
-        from routerllm.model_files import files_stamp
-
-        files = self._loaded_files = self.weights_files()
-        self._loaded_stamp = None if files is None else files_stamp(files)
-        self._put_off = None
-
-    def weights_stamp(self) -> str | None:
-        """The identity of the weights the model answers with now (the request cache's
-        key holds it): its files' as they are here, or, loaded and answering on while the
-        files at their paths cannot be loaded yet, those it loaded; None where nothing here
-        tells (a remote model's weights are its endpoint's, which the config names)."""
-        now = self._files_stamp()
-        return self._loaded_stamp if self._answers_on(now) else now
-
-    @property
-    def weights_changed(self) -> bool:
-        """Whether the model is loaded from files that have been replaced since by files it
-        can load: the manager loads it again before it generates."""
-        if not self.loaded:
-            return False
-        now = self._files_stamp()
-        return now != self._loaded_stamp and not self._answers_on(now)
-
-    def _answers_on(self, now: str | None) -> bool:
-        """Whether the loaded weights go on answering though other files, stamped ``now``,
-        are at their paths: those cannot be loaded (``availability`` says why: a copy or a
-        download under way) and no loaded file was written in place (the model maps its
-        files: the weights it loaded are gone then, and past the end of a file cut short
-        the process dies of SIGBUS). A replacement is warned of once."""
-        if not self.loaded or now == self._loaded_stamp:
-            return False
-        seen = self._put_off
-        if seen is None or seen[0] != now:
-            from routerllm.model_files import written_in_place
-
-            files, stamp = self._loaded_files, self._loaded_stamp
-            rewritten = files and stamp is not None and written_in_place(files, stamp, self.mapped)
-            why = None if rewritten else self.availability()
-            if why is not None and (seen is None or seen[1] is None):
-                log.warning(
-                    "model %r: the files at its paths cannot be loaded yet (%s); the weights "
-                    "it loaded still answer until they can",
-                    self.name,
-                    why,
-                )
-            self._put_off = seen = (now, why)
-        return seen[1] is not None
 
     @abstractmethod
     def load(self) -> None:

@@ -1,0 +1,100 @@
+"""Whether a loaded model's weights files were replaced since it loaded them: the
+``Backend`` part that tells the manager to load a model again before it next generates,
+and the request cache which weights answer (``weights_stamp``)."""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, ClassVar
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+
+class WeightsWatch:
+    """A backend's watch on its weights files (``weights_files``: none by default, as
+    for a remote model); ``Backend`` gives ``name``, ``loaded`` and ``availability``."""
+
+    #: The endings of the names of its ``weights_files`` that a loaded model maps (reads
+    #: as they are now): "" for every one.
+    mapped: ClassVar[tuple[str, ...]] = ("",)
+
+    if TYPE_CHECKING:
+
+        @property
+        def name(self) -> str: ...
+
+        @property
+        def loaded(self) -> bool: ...
+
+        def availability(self) -> str | None: ...
+
+    _loaded_files: list[Path] | None = None  # weights_files() as the model was loaded
+    _loaded_stamp: str | None = None  # their files_stamp then
+    # the stamp of other files found at their paths since, and why those cannot be
+    # loaded (None: they can): asked once per stamp
+    _put_off: tuple[str | None, str | None] | None = None
+
+    def weights_files(self) -> list[Path] | None:
+        """The files the model's weights are read from here, found without reading them;
+        None where nothing here tells (a remote model) or they cannot be found."""
+        return None
+
+    def _files_stamp(self) -> str | None:
+        from routerllm.model_files import files_stamp
+
+        files = self.weights_files()
+        return None if files is None else files_stamp(files)
+
+    def _stamp_loaded(self) -> None:
+        """What ``load`` calls before it reads the files: files replaced as it loads are
+        found changed, and loaded again."""
+        from routerllm.model_files import files_stamp
+
+        files = self._loaded_files = self.weights_files()
+        self._loaded_stamp = None if files is None else files_stamp(files)
+        self._put_off = None
+
+    def weights_stamp(self) -> str | None:
+        """The identity of the weights the model answers with now (the request cache's
+        key holds it): its files' as they are here, or, loaded and answering on while the
+        files at their paths cannot be loaded yet, those it loaded; None where nothing here
+        tells (a remote model's weights are its endpoint's, which the config names)."""
+        now = self._files_stamp()
+        return self._loaded_stamp if self._answers_on(now) else now
+
+    @property
+    def weights_changed(self) -> bool:
+        """Whether the model is loaded from files that have been replaced since by files it
+        can load: the manager loads it again before it generates."""
+        if not self.loaded:
+            return False
+        now = self._files_stamp()
+        return now != self._loaded_stamp and not self._answers_on(now)
+
+    def _answers_on(self, now: str | None) -> bool:
+        """Whether the loaded weights go on answering though other files, stamped ``now``,
+        are at their paths: those cannot be loaded (``availability`` says why: a copy or a
+        download under way) and no loaded file was written in place (the model maps its
+        files: the weights it loaded are gone then, and past the end of a file cut short
+        the process dies of SIGBUS). A replacement is warned of once."""
+        if not self.loaded or now == self._loaded_stamp:
+            return False
+        seen = self._put_off
+        if seen is None or seen[0] != now:
+            from routerllm.model_files import written_in_place
+
+            files, stamp = self._loaded_files, self._loaded_stamp
+            rewritten = files and stamp is not None and written_in_place(files, stamp, self.mapped)
+            why = None if rewritten else self.availability()
+            if why is not None and (seen is None or seen[1] is None):
+                log.warning(
+                    "model %r: the files at its paths cannot be loaded yet (%s); the weights "
+                    "it loaded still answer until they can",
+                    self.name,
+                    why,
+                )
+            self._put_off = seen = (now, why)
+        return seen[1] is not None
