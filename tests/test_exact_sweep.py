@@ -134,3 +134,31 @@ def test_the_default_lambda_sweep_is_exact() -> None:
     costs = [1.0, 2.0, 4.0, 8.0]
     assert sweep(predicted, scores, costs) == sweep(predicted, scores, costs, knobs="exact")
     assert sweep(predicted, scores, costs) != sweep(predicted, scores, costs, knobs="grid")
+
+
+def test_a_chain_of_breakpoints_within_the_merge_tolerance_is_one_and_no_knob_falls_in_it() -> None:
+    # A cheap model (cost 0, predicted 0) and a dear one (cost 1, predicted lambda_i):
+    # prompt i switches at lambda_i exactly. Breakpoints 1 + 2e-9, 1 + 1.2e-9, 1 + 0.4e-9
+    # and 1 are each within 1e-9 of the next: one group, 2e-9 wide, with 1 + 3.2e-9 above
+    # it and 1 - 1.5e-9 below it more than 1e-9 apart. A knob between two groups is the
+    # midpoint of the gap, never inside the group, where only some of its prompts switched.
+    at = np.array([1 + 3.2e-9, 1 + 2e-9, 1 + 1.2e-9, 1 + 0.4e-9, 1.0, 1 - 1.5e-9])
+    predicted = np.column_stack([np.zeros(6), at])
+    outcomes = np.broadcast_to([0.0, 1.0], (6, 2))  # the dear model's share, as cost and quality
+    points = sweep(predicted, outcomes, outcomes, knobs="exact", decision_costs=outcomes)
+    assert [p.knob for p in points] == [0.0, (1.0 + at[5]) / 2, (at[0] + at[1]) / 2, 2 * at[0]]
+    # dear on all six, on 1 + 3.2e-9 .. 1's five, on 1 + 3.2e-9's alone, on none
+    assert [(p.cost, p.quality) for p in points] == [(k / 6, k / 6) for k in (6, 5, 1, 0)]
+    for p in points:
+        assert p.knob is not None
+        dear = choose(predicted, outcomes, "lambda", p.knob).sum()
+        assert (dear / 6, dear / 6) == (p.cost, p.quality)
+
+
+def test_a_pricier_model_within_the_absolute_tie_tolerance_below_one_is_never_chosen() -> None:
+    # choose's tolerance is 1e-12 x max(1, |top|): 0.8e-12 ahead of 0.5 is a tie, though
+    # more than 1e-12 x 0.5
+    scores = np.array([[1.0, 0.0]])
+    tied = np.array([[0.5, 0.5 + 0.8e-12]])
+    assert choose(tied, [1.0, 2.0], "lambda", 0.0).tolist() == [0]
+    assert sweep(tied, scores, [1.0, 2.0], knobs="exact") == [OperatingPoint(1.0, 1.0, 0.0)]

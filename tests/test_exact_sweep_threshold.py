@@ -175,3 +175,35 @@ def test_calibration_reaches_a_threshold_the_grid_steps_over() -> None:
     assert out["target_reached"] and out["routes_by"] == "predictions"
     # the knob sends the two prompts cheap fails to dear
     assert choose(predicted, [1.0, 10.0], "threshold", out["knob"]).tolist() == [1, 1, 0, 0]
+
+
+def test_a_highest_breakpoint_of_exactly_one_gets_a_knob_above_it() -> None:
+    # A predicted quality of 1: the dear model's 1, the cheap one's 1e-13 below it (a tie,
+    # to the cheap one). Above 1 the cheap one; at tau in (1 - 1e-13, 1] only the dear
+    # one clears tau; below it the cheap one again. Above the highest, 1, the knob is
+    # 1 + 1 (tau = 1 is the dear one's interval, not above it).
+    predicted = np.array([[1.0 - 1e-13, 1.0]])
+    scores = np.array([[0.0, 1.0]])
+    points = sweep(predicted, scores, [1.0, 2.0], mode="threshold")
+    assert [p.knob for p in points] == [0.0, 1.0 - 0.5e-13, 2.0]
+    assert [(p.cost, p.quality) for p in points] == [(1.0, 0.0), (2.0, 1.0), (1.0, 0.0)]
+    # a wider prediction than 1 on a pricier model: breakpoints 1 (2 -> 1) and 0.2 (1 -> 0)
+    predicted = np.array([[0.2, 1.0, 1.5]])
+    points = sweep(predicted, np.array([[0.0, 0.0, 1.0]]), [1.0, 2.0, 4.0], mode="threshold")
+    assert [(p.knob, p.cost) for p in points] == [(0.0, 1.0), (0.6, 2.0), (2.0, 4.0)]
+
+
+def test_threshold_knobs_of_huge_breakpoints_neither_round_onto_them_nor_overflow() -> None:
+    # Breakpoints 1e308 (1 -> 0) and 1.5e308 (2 -> 1): their midpoint summed first
+    # overflows to inf (above every one), and 1.5e308 + 1 rounds to 1.5e308 itself; the
+    # knob above the highest is the next float up.
+    predicted = np.array([[1e308, 1.5e308, 1.7e308]])
+    scores = np.array([[1.0, 0.0, 0.0]])
+    costs = [1.0, 2.0, 4.0]
+    points = sweep(predicted, scores, costs, mode="threshold")
+    above = float(np.nextafter(1.5e308, np.inf))
+    assert [p.knob for p in points] == [0.0, 1.25e308, above]
+    assert [(p.cost, p.quality) for p in points] == [(1.0, 1.0), (2.0, 0.0), (4.0, 0.0)]
+    for p in points:
+        assert p.knob is not None
+        assert costs[int(choose(predicted, costs, "threshold", p.knob)[0])] == p.cost
