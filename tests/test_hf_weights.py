@@ -353,3 +353,62 @@ def test_model_files_lists_the_additional_chat_templates(tmp_path: Path, first_d
     assert templates / "tool_use.jinja" in (model_files(str(folder)) or [])
     assert templates / "notes.md" not in (model_files(str(folder)) or [])
     assert backend.weights_stamp() != stamp
+
+
+#: A model folder's files that transformers may read, and files it never reads.
+READ = ["chat_template.jinja", "config.json", "generation_config.json", "merges.txt",
+        "model.safetensors", "pytorch_model.bin", "qwen.tiktoken", "tokenizer.json",
+        "tokenizer.model", "vocab.txt"]  # fmt: skip
+NOT_READ = [".gitattributes", "LICENSE", "README.md"]
+
+
+def files_folder(folder: Path) -> Path:
+    """``folder`` with each file of ``READ`` and ``NOT_READ``, made in reverse order."""
+    folder.mkdir(parents=True)
+    for name in reversed(sorted(READ + NOT_READ)):
+        (folder / name).write_text(name)
+    return folder
+
+
+def test_model_files_are_those_transformers_may_read_in_name_order(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A tokenizer's or chat template's file replaced is a change as the weights are; a
+    README is not; and the order is the names', not the folder listing's (a revision's
+    snapshot, whose links are made in another order, has the stamp of its files)."""
+    from routerllm.hf_hub import model_files
+
+    folder = files_folder(tmp_path / "model")
+    (folder / "onnx").mkdir()
+    assert model_files(str(folder)) == [folder / name for name in READ]
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert model_files("~/model") == [folder / name for name in READ]
+
+
+def test_model_files_of_a_hub_id_are_its_refs_main_snapshots(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import huggingface_hub.constants
+
+    from routerllm.hf_hub import model_files
+
+    cache = tmp_path / "hf-cache"
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(cache))
+    snapshot = cache_revision(files_folder(tmp_path / "files"), cache, "1" * 40)
+    assert model_files("me/tiny-llama") == [snapshot / name for name in READ]
+    main = cache / "models--me--tiny-llama" / "refs" / "main"
+    main.write_text("1" * 40 + "\n")  # as git writes a ref
+    assert model_files("me/tiny-llama") == [snapshot / name for name in READ]
+    # a ref that names no snapshot: empty, or a path out of the snapshots folder
+    main.write_text("")
+    assert model_files("me/tiny-llama") is None
+    shutil.copytree(tmp_path / "files", cache / "models--me--tiny-llama" / "elsewhere")
+    main.write_text("../elsewhere")
+    assert model_files("me/tiny-llama") is None
+    # a local folder of that name is loaded before the cache's snapshot (locate_model)
+    main.write_text("1" * 40)
+    monkeypatch.chdir(tmp_path)
+    local = tmp_path / "me" / "tiny-llama"
+    local.mkdir(parents=True)
+    (local / "config.json").write_text("{}")
+    assert model_files("me/tiny-llama") == [Path("me/tiny-llama/config.json")]
