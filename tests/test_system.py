@@ -920,13 +920,68 @@ def test_a_model_whose_load_failed_is_left_alone_for_a_minute(
         rows = len(list(system.log.records()))
         assert system.generate("hi").model == "tiny-medium"
         assert system.manager.loaded_models == ["tiny-medium"]  # not evicted for nothing
-        with pytest.raises(ModelUnavailableError, match=r"^model 'tiny-heavy' is not available here: its load failed \(tried again 60 s after\): llama.cpp could not load"):  # fmt: skip
+        with pytest.raises(ModelUnavailableError, match=r"^model 'tiny-heavy' is not available here: its load failed \(tried again 60 s after, or as soon as its files change\): llama.cpp could not load"):  # fmt: skip
             system.generate("hi", model="tiny-heavy")
         assert len(list(system.log.records())) == rows + 1  # refused before any work
         clock[0] += manager_module.RECHECK_S
         assert system.available_models() == ["tiny-light", "tiny-medium", "tiny-heavy"]
         with pytest.raises(BackendError, match="corrupt"):
             system.generate("hi")  # tried again, a minute on
+
+
+def test_a_model_whose_load_failed_is_tried_again_at_once_when_its_file_is_replaced(
+    tmp_path: Path, tiny_gguf: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A user who replaces the GGUF whose load failed (a good copy over a broken one)
+    waited out the minute's back-off all the same. Since 2026-12-05 the back-off ends at
+    the next request once the model's files are no longer those whose load failed (a
+    stat of them per request): the same broken file still waits the minute, another
+    broken one is tried once and waits again, a copy under way is not tried, a good
+    file loads and answers."""
+    import shutil
+
+    from routerllm import manager as manager_module
+    from routerllm.config import load_config
+
+    from .conftest import corrupt_gguf, tiny_config_dict, write_config
+
+    data = tiny_config_dict(tmp_path)
+    data["models"][2]["gguf"] = corrupt_gguf(tmp_path, tiny_gguf)
+    data["router"] = {"name": "largest"}
+    data["manager"] = {"memory_budget_gb": 0.15}  # one model at a time
+    path = Path(data["models"][2]["gguf"]["path"])
+    clock = [1000.0]  # no time passes: every retry below is the files' doing
+    monkeypatch.setattr(manager_module, "_clock", lambda: clock[0])
+    refused = r"^model 'tiny-heavy' is not available here: its load failed \(tried again 60 s after, or as soon as its files change\): llama.cpp could not load"  # fmt: skip
+    config = load_config(write_config(tmp_path, data))
+    with RouterLLM(config) as system:
+        with pytest.raises(BackendError, match="corrupt"):
+            system.generate("hi")  # to tiny-heavy: its load fails
+        assert system.generate("hi").model == "tiny-medium"  # the same file: not tried again
+        with pytest.raises(ModelUnavailableError, match=refused):
+            system.generate("hi", model="tiny-heavy")
+        # another broken file renamed over it: tried once, then left alone again
+        broken = tmp_path / "broken.gguf"
+        shutil.copy(path, broken)
+        os.replace(broken, path)
+        with pytest.raises(BackendError, match="corrupt"):
+            system.generate("hi")
+        assert system.generate("hi").model == "tiny-medium"
+        with pytest.raises(ModelUnavailableError, match=refused):
+            system.generate("hi", model="tiny-heavy")
+        # a good copy written over it, half-way: not loaded (it is cut short) until whole
+        good = tiny_gguf.read_bytes()
+        path.write_bytes(good[: len(good) // 2])
+        assert system.generate("hi").model == "tiny-medium"
+        with pytest.raises(ModelUnavailableError, match=r"tiny-heavy' is not available here: .* is cut short"):  # fmt: skip
+            system.generate("hi", model="tiny-heavy")
+        with path.open("ab") as copying:  # the copy finishes: the next request loads it
+            copying.write(good[len(good) // 2 :])
+        assert system.available_models() == ["tiny-light", "tiny-medium", "tiny-heavy"]
+        answered = system.generate("hi")
+        assert answered.model == "tiny-heavy" and answered.completion_tokens > 0
+        assert system.manager.loaded_models == ["tiny-heavy"]
+        assert system.generate("hi", model="tiny-heavy").model == "tiny-heavy"
 
 
 def test_a_load_that_fails_is_logged_with_what_it_spent(tmp_path: Path, tiny_gguf: Path) -> None:

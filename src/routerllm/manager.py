@@ -52,6 +52,16 @@ RECHECK_S = 60.0
 _clock = time.monotonic  # what the re-check counts by (a test sets it)
 
 
+@dataclass(frozen=True)
+class _FailedLoad:
+    """A model's last load, which failed: it is unavailable until ``RECHECK_S`` after
+    ``at``, or until its files are no longer those it failed on."""
+
+    at: float  # _clock() at the failure
+    error: str
+    stamp: str | None  # its files' weights_stamp as the load began (None: no files here)
+
+
 class LLMManager:
     """Owns one backend per configured model and their memory."""
 
@@ -64,10 +74,10 @@ class LLMManager:
         self._model_locks: dict[str, threading.RLock] = {}
         self._available: list[str] | None = None
         self._checked_at = 0.0  # _clock() at the last check of the unavailable ones
-        # per model whose last load failed: when (_clock()) and the error; it is
-        # unavailable until RECHECK_S after, so that routing goes elsewhere and no warm
-        # model is evicted, request after request, for a load that fails
-        self._load_failed: dict[str, tuple[float, str]] = {}
+        # per model whose last load failed: it is unavailable until RECHECK_S after (or
+        # its files are replaced), so that routing goes elsewhere and no warm model is
+        # evicted, request after request, for a load that fails
+        self._load_failed: dict[str, _FailedLoad] = {}
         self._vocabs = VocabCounters()  # unloaded models' prompts counted without weights
 
     def backend(self, name: str) -> Backend:
@@ -132,20 +142,28 @@ class LLMManager:
             return f"needs {self._needs(name)}, more than the memory budget ({self.budget_gb:g} GB)"
         with self._lock:
             failed = self._load_failed.get(name)
-        if failed is not None and _clock() - failed[0] < RECHECK_S:
-            return f"its load failed (tried again {RECHECK_S:g} s after): {failed[1]}"
+        # a stat of its files while it waits: a user who replaced them waits no longer
+        if failed is not None and _clock() - failed.at < RECHECK_S and backend.weights_stamp() == failed.stamp:  # fmt: skip
+            return f"its load failed (tried again {RECHECK_S:g} s after, or as soon as its files change): {failed.error}"  # fmt: skip
         return backend.availability()
 
     def available_models(self) -> list[str]:
         """The configured models that can run here, in the config's order: checked once,
-        then cached; one that cannot is checked again after ``RECHECK_S``."""
+        then cached; one that cannot is checked again after ``RECHECK_S``, or, where its
+        load failed, as soon as its files are replaced (a stat of them per call)."""
         with self._lock:
             now, available = _clock(), self._available
             if available is not None and (
                 len(available) == len(self.config.models) or now - self._checked_at < RECHECK_S
             ):
-                return list(available)
-            self._checked_at = now  # one caller checks; the others go on with what is known
+                waiting = [n for n, f in self._load_failed.items() if n not in available and now - f.at < RECHECK_S]  # fmt: skip
+                if not waiting:
+                    return list(available)
+            else:
+                waiting = []
+                self._checked_at = now  # one caller checks; the others go on with what is known
+        if waiting:  # not under the lock, as the checks below
+            return self._with_replaced(waiting)
         known = set(available or ())
         # not under the lock: an endpoint's probe may take seconds, and loading waits on it
         found = [
@@ -156,6 +174,17 @@ class LLMManager:
         with self._lock:
             self._available = found
         return list(found)
+
+    def _with_replaced(self, waiting: list[str]) -> list[str]:
+        """The available models, with those of ``waiting`` (models whose load failed under
+        ``RECHECK_S`` ago) that can run now: their files replaced since by ones that can."""
+        back = {n for n in waiting if self.availability(n) is None}
+        with self._lock:
+            known = set(self._available or ()) | back
+            if back:
+                log.info("%s: files replaced since the load failed; tried again", ", ".join(sorted(back)))  # fmt: skip
+                self._available = [m.name for m in self.config.models if m.name in known]
+            return [m.name for m in self.config.models if m.name in known]
 
     def runnable_models(self) -> list[str]:
         """``available_models()``, or a clear error naming each model's reason when none
@@ -228,11 +257,12 @@ class LLMManager:
                 self._unload(victim)
                 evicted.append(victim)
                 log.info("unloaded %s to make room for %s", victim, name)
+            stamp = backend.weights_stamp()  # before: files replaced as it loads are tried
             start = time.perf_counter()
             try:
                 backend.load()
             except RouterLLMError as e:
-                self._load_failed[name] = (_clock(), str(e))
+                self._load_failed[name] = _FailedLoad(_clock(), str(e), stamp)
                 self.set_unavailable(name)
                 raise
             self._load_failed.pop(name, None)
