@@ -442,3 +442,45 @@ def test_an_answer_given_again_is_the_new_requests_own() -> None:
     }
     assert (again.escalated, again.prompt_state, again.predicted) == ({}, None, None)
     assert again.cached_from == "first" and again.request_id not in ("", "first")
+
+
+def test_an_answer_made_by_weights_loaded_after_its_key_is_not_cached_under_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The key holds the weights found as the request came (model.gguf -> v1.gguf); the
+    # link was switched to v2.gguf as it waited its turn, and v2's answer was cached under
+    # v1's key: once the link was switched back (v1 loaded again), a request got v2's
+    # answer from the cache.
+    import os
+    import shutil
+
+    from .conftest import gguf_with_other_weights, tiny_gguf_path
+
+    config = cached_config(tmp_path, carbon={"enabled": False})
+    v1, v2 = tmp_path / "v1.gguf", gguf_with_other_weights(tmp_path / "v2.gguf")
+    shutil.copyfile(tiny_gguf_path(), v1)
+    link = tmp_path / "model.gguf"
+    link.symlink_to(v1)
+    config.models[0].gguf.path = str(link)  # type: ignore[union-attr]
+
+    def point_to(target: Path) -> None:
+        staged = tmp_path / "staged.gguf"
+        staged.symlink_to(target)
+        os.replace(staged, link)  # as ln -sfn does
+
+    with RouterLLM(config) as system:
+        old = system.generate("What is a list?", model="tiny-light")
+        system.cache.clear()  # type: ignore[union-attr]
+        admit = system._admit
+
+        def switched_as_it_waits(*args: Any) -> Any:
+            point_to(v2)
+            monkeypatch.setattr(system, "_admit", admit)
+            return admit(*args)
+
+        monkeypatch.setattr(system, "_admit", switched_as_it_waits)
+        new = system.generate("What is a list?", model="tiny-light")
+        assert new.text != old.text  # v2 loaded and answered
+        point_to(v1)
+        again = system.generate("What is a list?", model="tiny-light")
+        assert again.text == old.text and again.cached_from != new.request_id

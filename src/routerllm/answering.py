@@ -40,6 +40,14 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
+class _Keyed(NamedTuple):
+    """A request's cache key, and the weights of each model it holds as they were found
+    (``Backend.weights_stamp``) as the request came."""
+
+    key: str
+    weights: dict[str, str | None]
+
+
 class _Fitted(NamedTuple):
     """The answer of the first model whose context the prompt fits (``RequestAnswering._fitted``)."""
 
@@ -155,7 +163,7 @@ class RequestAnswering(AnswerLogging):
         stub = self._stub(req)
         if stub is not None:
             reason += f"; asked to complete the function {stub.entry_point} in each model's code style"  # fmt: skip
-        cache, key = self.cache, None
+        cache, keyed = self.cache, None
         if cache is not None:  # the generation settings the model's backend really uses
             backend = self.manager.backend(decision.model)
             cascade = self.config.cascade  # its steps, as available now: one back changes them
@@ -164,18 +172,18 @@ class RequestAnswering(AnswerLogging):
             # model's context go to: an answer made while one was down is not one to serve
             # once it is back
             larger = self.scope.larger(decision.model) if cascade.enabled or not named else []
-            # a model file replaced since is loaded again: its answers are another key's
-            weights = {m: self.manager.backend(m).weights_stamp() for m in [decision.model, *larger]}  # fmt: skip
+            weights = self._weights([decision.model, *larger])
             key = cache_key(req, decision.model, backend.generation, cascade, larger, named, weights)  # fmt: skip
+            keyed = None if key is None else _Keyed(key, weights)
         # the same request in another thread meanwhile waits for this one's answer, rather
         # than run the model again once it has (each model answers one caller at a time)
-        with cache.filling(key) if cache is not None and key is not None else contextlib.nullcontext():  # fmt: skip
-            if cache is not None and key is not None and (hit := cache.get(key)):
+        with cache.filling(keyed.key) if cache is not None and keyed is not None else contextlib.nullcontext():  # fmt: skip
+            if cache is not None and keyed is not None and (hit := cache.get(keyed.key)):
                 return self._from_cache(req, decision, routing, hit, tag)  # spends its routing only
             admission = self._admit(req, decision, routing, stub)
             logged = True
             try:
-                return self._answer(req, decision, admission, routing, stub, reason + admission.reason, tag, key, unrun, shown)  # fmt: skip
+                return self._answer(req, decision, admission, routing, stub, reason + admission.reason, tag, keyed, unrun, shown)  # fmt: skip
             except RequestLogError as e:
                 # answered, not logged: the budgets go on counting it (a row written to the
                 # log but not to the emissions CSV is counted from the log, not twice)
@@ -184,6 +192,11 @@ class RequestAnswering(AnswerLogging):
             finally:
                 if self.budget is not None:
                     self.budget.release(admission, logged)
+
+    def _weights(self, models: list[str]) -> dict[str, str | None]:
+        """The identity of each model's weights now (a model file replaced since is loaded
+        again: its answers are another key's)."""
+        return {m: self.manager.backend(m).weights_stamp() for m in models}
 
     def _admit(
         self,
@@ -210,12 +223,15 @@ class RequestAnswering(AnswerLogging):
         stub: HumanEvalProblem | None,
         reason: str,
         tag: str,
-        key: str | None,
+        keyed: _Keyed | None,
         unrun: Measurement | None = None,
         shown: _Shown | None = None,
     ) -> RoutedResult:
         """Generate (escalating where the cascade says), measure, price and log; cache the
-        answer under ``key`` unless the budgets changed it. The answer's text goes to
+        answer under ``keyed``'s key unless the budgets changed it, or the weights it holds
+        are not those found now (a model's files replaced as the request waited: the
+        answer may be the new weights', which a key with the old ones would give once the
+        old files are back). The answer's text goes to
         ``shown`` as it is generated unless what follows may change it: a function stub's
         answer is completed in the model's code style, and the cascade may replace it
         with a larger model's (the whole text comes at the end then)."""
@@ -366,10 +382,12 @@ class RequestAnswering(AnswerLogging):
         # an answer its endpoint says failed (finish reason "error") is logged as failed:
         # no answer for a later request, as the report's replay of the cache counts it; nor
         # is one cancelled half-way (logged for what it spent)
-        if key is not None and self.cache is not None and not budgeted and result.finish_reason not in (FAILED, CANCELLED):  # fmt: skip
+        if keyed is not None and self.cache is not None and not budgeted and result.finish_reason not in (FAILED, CANCELLED) and self._weights(list(keyed.weights)) == keyed.weights:  # fmt: skip
             # kept with what its making added to the routing's reason (the stub's code
             # style, the cascade's checks and escalations): a later request's says so too
-            self.cache.put(key, dataclasses.replace(result, reason=reason[len(decision.reason) :]))
+            self.cache.put(
+                keyed.key, dataclasses.replace(result, reason=reason[len(decision.reason) :])
+            )
         return result
 
     def _fitted(
