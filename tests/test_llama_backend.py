@@ -397,6 +397,48 @@ def test_a_gguf_cut_short_at_the_path_of_a_loaded_model(
     manager.close()
 
 
+def test_each_replacement_not_yet_whole_is_warned_of_after_the_loaded_file_came_back(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The model's path a link (model.gguf -> v1.gguf), pointed at a file still being
+    # copied, back at v1.gguf, then at another file being copied: the second replacement
+    # was put off without a word, the first one's warning taken for it.
+    import os
+    import shutil
+
+    v1, data = tmp_path / "v1.gguf", gguf_with_other_weights(tmp_path / "v2.gguf").read_bytes()
+    shutil.copyfile(tiny_gguf_path(), v1)
+    link = tmp_path / "model.gguf"
+    link.symlink_to(v1)
+    model = tiny_model("m", "light", 0.001, gguf={"path": str(link)})
+    manager = LLMManager(AppConfig.model_validate({"models": [model]}))
+    request = GenerationRequest("def add(a, b):", max_new_tokens=8, temperature=0.0)
+    with manager.generating("m") as backend:
+        old = backend.generate(request).text
+
+    def point_to(target: Path) -> None:
+        staged = tmp_path / "staged.gguf"
+        staged.symlink_to(target)
+        os.replace(staged, link)  # as ln -sfn does
+
+    def warned_while_put_off(copying: Path) -> int:
+        copying.write_bytes(data[: len(data) // 2])
+        point_to(copying)
+        with caplog.at_level("WARNING", logger="routerllm"):
+            caplog.clear()
+            assert not manager.backend("m").weights_changed
+            with manager.generating("m") as backend:
+                assert backend.generate(request).text == old
+        return sum("still answer" in r.getMessage() for r in caplog.records)
+
+    assert warned_while_put_off(tmp_path / "v2.gguf") == 1
+    point_to(v1)  # the loaded file back: nothing to put off
+    assert not manager.backend("m").weights_changed
+    assert warned_while_put_off(tmp_path / "v3.gguf") == 1
+    assert manager.loaded_models == ["m"]
+    manager.close()
+
+
 @pytest.mark.parametrize("how", ["renamed", "overwritten"])
 def test_an_unloaded_models_prompt_is_counted_with_its_replaced_files_vocabulary(
     tmp_path: Path, how: str

@@ -72,7 +72,8 @@ class WeightsWatch:
         if not self.loaded:
             return False
         now = self._files_stamp()
-        return now != self._loaded_stamp and not self._answers_on(now)
+        # asked first: the loaded files back, a replacement put off is forgotten
+        return not self._answers_on(now) and now != self._loaded_stamp
 
     def _answers_on(self, now: str | None) -> bool:
         """Whether the loaded weights go on answering though other files, stamped ``now``,
@@ -81,6 +82,8 @@ class WeightsWatch:
         files: the weights it loaded are gone then, and past the end of a file cut short
         the process dies of SIGBUS). A replacement is warned of once."""
         if not self.loaded or now == self._loaded_stamp:
+            if self.loaded and self._put_off is not None:
+                self._put_off = None  # the loaded files back: the next replacement is warned of
             return False
         seen = self._put_off
         if seen is None or seen[0] != now:
