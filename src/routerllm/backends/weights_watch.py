@@ -31,8 +31,10 @@ class WeightsWatch:
 
         def availability(self) -> str | None: ...
 
-    _loaded_files: list[Path] | None = None  # weights_files() as the model was loaded
-    _loaded_stamp: str | None = None  # their files_stamp then
+    # weights_files() as the model was loaded and their files_stamp then: one attribute,
+    # set at once, so that a thread making a cache key never reads one load's files
+    # with another's stamp
+    _loaded_weights: tuple[list[Path] | None, str | None] = (None, None)
     # the stamp of other files found at their paths since, and why those cannot be
     # loaded (None: they can): asked once per stamp
     _put_off: tuple[str | None, str | None] | None = None
@@ -53,8 +55,8 @@ class WeightsWatch:
         found changed, and loaded again."""
         from routerllm.model_files import files_stamp
 
-        files = self._loaded_files = self.weights_files()
-        self._loaded_stamp = None if files is None else files_stamp(files)
+        files = self.weights_files()
+        self._loaded_weights = (files, None if files is None else files_stamp(files))
         self._put_off = None
 
     def weights_stamp(self) -> str | None:
@@ -63,7 +65,7 @@ class WeightsWatch:
         files at their paths cannot be loaded yet, those it loaded; None where nothing here
         tells (a remote model's weights are its endpoint's, which the config names)."""
         now = self._files_stamp()
-        return self._loaded_stamp if self._answers_on(now) else now
+        return self._loaded_weights[1] if self._answers_on(now) else now
 
     @property
     def weights_changed(self) -> bool:
@@ -73,7 +75,7 @@ class WeightsWatch:
             return False
         now = self._files_stamp()
         # asked first: the loaded files back, a replacement put off is forgotten
-        return not self._answers_on(now) and now != self._loaded_stamp
+        return not self._answers_on(now) and now != self._loaded_weights[1]
 
     def _answers_on(self, now: str | None) -> bool:
         """Whether the loaded weights go on answering though other files, stamped ``now``,
@@ -81,7 +83,8 @@ class WeightsWatch:
         download under way) and no loaded file was written in place (the model maps its
         files: the weights it loaded are gone then, and past the end of a file cut short
         the process dies of SIGBUS). A replacement is warned of once."""
-        if not self.loaded or now == self._loaded_stamp:
+        files, stamp = self._loaded_weights
+        if not self.loaded or now == stamp:
             if self.loaded and self._put_off is not None:
                 self._put_off = None  # the loaded files back: the next replacement is warned of
             return False
@@ -89,7 +92,6 @@ class WeightsWatch:
         if seen is None or seen[0] != now:
             from routerllm.model_files import written_in_place
 
-            files, stamp = self._loaded_files, self._loaded_stamp
             rewritten = files and stamp is not None and written_in_place(files, stamp, self.mapped)
             why = None if rewritten else self.availability()
             if why is not None and (seen is None or seen[1] is None):
