@@ -136,18 +136,29 @@ def cache_revision(model_dir: Path, hf_cache: Path, commit: str) -> Path:
     return snapshot
 
 
-def test_a_new_revision_in_the_hf_cache_is_loaded_where_its_files_differ(
-    tmp_path: Path, first_dir: Path, second_dir: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def answering_from_the_hf_cache(
+    tmp_path: Path, model_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> tuple[Path, LLMManager, str]:
+    """An HF cache in ``tmp_path`` holding ``model_dir`` as me/tiny-llama's revision
+    1...1, and a manager whose model m loaded it and answered ``REQUEST``: (the cache,
+    the manager, that answer)."""
     import huggingface_hub.constants
 
     cache = tmp_path / "hf-cache"
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(cache))
-    cache_revision(first_dir, cache, "1" * 40)
-    expected = answer_of(second_dir)
+    cache_revision(model_dir, cache, "1" * 40)
     manager = LLMManager(AppConfig.model_validate({"models": [hf_model("me/tiny-llama")]}))
     with manager.generating("m") as backend:
-        old = backend.generate(REQUEST).text
+        answer = backend.generate(REQUEST).text
+    return cache, manager, answer
+
+
+def test_a_new_revision_in_the_hf_cache_is_loaded_where_its_files_differ(
+    tmp_path: Path, first_dir: Path, second_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cache, manager, old = answering_from_the_hf_cache(tmp_path, first_dir, monkeypatch)
+    expected = answer_of(second_dir)
+    backend = manager.backend("m")
     stamp = backend.weights_stamp()
     assert old != expected and stamp is not None
     # a revision that changed only its README: the same blobs, nothing to load again
@@ -277,15 +288,8 @@ def test_a_new_revision_downloading_into_the_hf_cache_leaves_the_loaded_weights_
 ) -> None:
     # huggingface_hub writes refs/main before the files, config.json first: the new
     # snapshot without its weights failed every request until they came.
-    import huggingface_hub.constants
-
-    cache = tmp_path / "hf-cache"
-    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(cache))
-    cache_revision(first_dir, cache, "1" * 40)
+    cache, manager, old = answering_from_the_hf_cache(tmp_path, first_dir, monkeypatch)
     expected = answer_of(second_dir)
-    manager = LLMManager(AppConfig.model_validate({"models": [hf_model("me/tiny-llama")]}))
-    with manager.generating("m") as backend:
-        old = backend.generate(REQUEST).text
     snapshot = cache_revision(second_dir, cache, "2" * 40)
     weights = snapshot / "model.safetensors"
     blob = weights.readlink()

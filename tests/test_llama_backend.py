@@ -318,6 +318,17 @@ def test_manager_loads_on_demand_and_evicts_lru() -> None:
     assert manager.loaded_models == [] and not manager.backend("a").loaded
 
 
+def answering_from(path: Path) -> tuple[LLMManager, GenerationRequest, str]:
+    """A manager whose model m, the GGUF at ``path``, loaded and answered a greedy
+    8-token request: (the manager, the request, its answer)."""
+    model = tiny_model("m", "light", 0.001, gguf={"path": str(path)})
+    manager = LLMManager(AppConfig.model_validate({"models": [model]}))
+    request = GenerationRequest("def add(a, b):", max_new_tokens=8, temperature=0.0)
+    with manager.generating("m") as backend:
+        answer = backend.generate(request).text
+    return manager, request, answer
+
+
 @pytest.mark.parametrize("how", ["renamed", "overwritten"])
 def test_a_loaded_model_whose_file_is_replaced_is_loaded_again(tmp_path: Path, how: str) -> None:
     # Renamed over (a new inode) the loaded llama.cpp model went on with the old file's
@@ -328,11 +339,7 @@ def test_a_loaded_model_whose_file_is_replaced_is_loaded_again(tmp_path: Path, h
 
     path = tmp_path / "model.gguf"
     shutil.copyfile(tiny_gguf_path(), path)
-    model = tiny_model("m", "light", 0.001, gguf={"path": str(path)})
-    manager = LLMManager(AppConfig.model_validate({"models": [model]}))
-    request = GenerationRequest("def add(a, b):", max_new_tokens=8, temperature=0.0)
-    with manager.generating("m") as backend:
-        old = backend.generate(request).text
+    manager, request, old = answering_from(path)
     new_file = gguf_with_other_weights(tmp_path / "new.gguf")
     if how == "renamed":
         os.replace(new_file, path)
@@ -362,11 +369,7 @@ def test_a_gguf_cut_short_at_the_path_of_a_loaded_model(
 
     path = tmp_path / "model.gguf"
     shutil.copyfile(tiny_gguf_path(), path)
-    model = tiny_model("m", "light", 0.001, gguf={"path": str(path)})
-    manager = LLMManager(AppConfig.model_validate({"models": [model]}))
-    request = GenerationRequest("def add(a, b):", max_new_tokens=8, temperature=0.0)
-    with manager.generating("m") as backend:
-        old = backend.generate(request).text
+    manager, request, old = answering_from(path)
     first = manager.backend("m")._llm
     data = gguf_with_other_weights(tmp_path / "new.gguf").read_bytes()
     if where == "in place":
@@ -410,11 +413,7 @@ def test_each_replacement_not_yet_whole_is_warned_of_after_the_loaded_file_came_
     shutil.copyfile(tiny_gguf_path(), v1)
     link = tmp_path / "model.gguf"
     link.symlink_to(v1)
-    model = tiny_model("m", "light", 0.001, gguf={"path": str(link)})
-    manager = LLMManager(AppConfig.model_validate({"models": [model]}))
-    request = GenerationRequest("def add(a, b):", max_new_tokens=8, temperature=0.0)
-    with manager.generating("m") as backend:
-        old = backend.generate(request).text
+    manager, request, old = answering_from(link)
 
     def point_to(target: Path) -> None:
         staged = tmp_path / "staged.gguf"
