@@ -172,14 +172,20 @@ def test_a_new_revision_in_the_hf_cache_is_loaded_where_its_files_differ(
     manager.close()
 
 
+def caching_config(tmp_path: Path, folder: Path) -> Path:
+    """A config file with the request cache on and one model, m, the hf model in
+    ``folder``."""
+    data = tiny_config_dict(tmp_path, cache={"enabled": True}, carbon={"enabled": False}, router={"name": "smallest"})  # fmt: skip
+    data["models"] = [hf_model(folder)]
+    return write_config(tmp_path, data)
+
+
 def test_the_cache_does_not_serve_the_replaced_weights_answers(
     tmp_path: Path, first_dir: Path, second_dir: Path
 ) -> None:
     folder = shutil.copytree(first_dir, tmp_path / "model")
     expected = answer_of(second_dir)
-    data = tiny_config_dict(tmp_path, cache={"enabled": True}, carbon={"enabled": False}, router={"name": "smallest"})  # fmt: skip
-    data["models"] = [hf_model(folder)]
-    with RouterLLM(load_config(write_config(tmp_path, data))) as system:
+    with RouterLLM(load_config(caching_config(tmp_path, folder))) as system:
         first = system.generate(REQUEST)
         assert system.generate(REQUEST).cached_from == first.request_id
         os.replace(shutil.copyfile(second_dir / "model.safetensors", tmp_path / "new"), folder / "model.safetensors")  # fmt: skip
@@ -325,10 +331,8 @@ def test_the_cache_keys_an_answer_by_the_weights_that_gave_it(
     # is theirs to give; once whole, the new weights' answer is another key's.
     folder = shutil.copytree(first_dir, tmp_path / "model")
     expected = answer_of(second_dir)
-    data = tiny_config_dict(tmp_path, cache={"enabled": True}, carbon={"enabled": False}, router={"name": "smallest"})  # fmt: skip
-    data["models"] = [hf_model(folder)]
     weights = (second_dir / "model.safetensors").read_bytes()
-    with RouterLLM(load_config(write_config(tmp_path, data))) as system:
+    with RouterLLM(load_config(caching_config(tmp_path, folder))) as system:
         first = system.generate(REQUEST)
         write_anew(folder / "model.safetensors", weights[:100])
         assert system.generate(REQUEST).cached_from == first.request_id
