@@ -26,13 +26,26 @@ def brute_force(
     ]
     b = np.unique(np.concatenate(breaks)) if breaks else np.zeros(0)
     knobs = [0.0, *((b[:-1] + b[1:]) / 2), *([2 * b[-1]] if b.size else [])]
+    return distinct_points(predicted, scores, costs, decision, "lambda", knobs)[0]
+
+
+def distinct_points(
+    predicted: np.ndarray,
+    scores: np.ndarray,
+    costs: np.ndarray,
+    decision: np.ndarray,
+    mode: str,
+    knobs: list[float],
+) -> tuple[list[tuple[float, float]], list[np.ndarray]]:
+    """The (cost, quality) points of ``choose`` at ``knobs`` in their order, repeats of one
+    choice vector dropped, and the choices that make them."""
     choices: list[np.ndarray] = []
     for k in knobs:
-        ch = choose(predicted, decision, "lambda", float(k))
+        ch = choose(predicted, decision, mode, float(k))
         if not choices or not np.array_equal(ch, choices[-1]):
             choices.append(ch)
     points = [evaluate_choices(ch, scores, costs) for ch in choices]
-    return [(p.cost, p.quality) for p in points]
+    return [(p.cost, p.quality) for p in points], choices
 
 
 def random_case(seed: int, per_prompt: bool) -> tuple[np.ndarray, ...]:

@@ -12,7 +12,7 @@ from routerllm.routers import create_router
 from routerllm.routers.base import Candidate
 from routerllm.routers.decision import cheapness_rank, choose
 
-from .test_exact_sweep import random_case
+from .test_exact_sweep import distinct_points, random_case
 
 
 def brute_force(
@@ -24,13 +24,7 @@ def brute_force(
     tau``), and at tau = v it is that of the interval just below v up to v."""
     values = np.unique(predicted)
     taus = [values[0] - 1.0, *values, values[-1] + 1.0]
-    choices: list[np.ndarray] = []
-    for tau in taus:
-        ch = choose(predicted, decision, "threshold", float(tau))
-        if not choices or not np.array_equal(ch, choices[-1]):
-            choices.append(ch)
-    points = [evaluate_choices(ch, scores, costs) for ch in choices]
-    return [(p.cost, p.quality) for p in points], choices
+    return distinct_points(predicted, scores, costs, decision, "threshold", taus)
 
 
 def threshold_case(seed: int, per_prompt: bool, wide: bool) -> tuple[np.ndarray, ...]:

@@ -61,17 +61,24 @@ def answered_again(manager: LLMManager) -> str:
     return text
 
 
+def answering_from_a_folder(tmp_path: Path, model_dir: Path) -> tuple[Path, LLMManager, str]:
+    """A copy of ``model_dir`` in ``tmp_path``, and a manager whose model m loaded it and
+    answered ``REQUEST``: (the folder, the manager, that answer)."""
+    folder = shutil.copytree(model_dir, tmp_path / "model")
+    manager = LLMManager(AppConfig.model_validate({"models": [hf_model(folder)]}))
+    with manager.generating("m") as backend:
+        answer = backend.generate(REQUEST).text
+    return folder, manager, answer
+
+
 @pytest.mark.parametrize("how", ["renamed", "overwritten"])
 def test_a_loaded_model_whose_folder_is_replaced_is_loaded_again(
     tmp_path: Path, first_dir: Path, second_dir: Path, how: str
 ) -> None:
     # It went on answering with the weights it loaded until it was unloaded or the
     # process restarted.
-    folder = shutil.copytree(first_dir, tmp_path / "model")
+    folder, manager, old = answering_from_a_folder(tmp_path, first_dir)
     expected = answer_of(second_dir)
-    manager = LLMManager(AppConfig.model_validate({"models": [hf_model(folder)]}))
-    with manager.generating("m") as backend:
-        old = backend.generate(REQUEST).text
     assert old != expected and not manager.backend("m").weights_changed
     if how == "renamed":  # each file renamed over, as a copy finished elsewhere is
         for source in second_dir.iterdir():
@@ -265,11 +272,8 @@ def test_a_replacement_copied_in_file_by_file_leaves_the_loaded_weights_answerin
     # The new config.json there, the weights not yet whole: the model was found changed,
     # unloaded, and its load failed ("Error no file named model.safetensors", "incomplete
     # metadata"): every request until the copy ended failed, unavailable 60 s after.
-    folder = shutil.copytree(first_dir, tmp_path / "model")
+    folder, manager, old = answering_from_a_folder(tmp_path, first_dir)
     expected = answer_of(second_dir)
-    manager = LLMManager(AppConfig.model_validate({"models": [hf_model(folder)]}))
-    with manager.generating("m") as backend:
-        old = backend.generate(REQUEST).text
     weights = (second_dir / "model.safetensors").read_bytes()
     write_anew(folder / "config.json", (second_dir / "config.json").read_bytes())
     (folder / "model.safetensors").unlink()
