@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -26,7 +27,10 @@ from routerllm.eval.sandbox import (
 )
 from routerllm.exceptions import RouterLLMError
 
-PRINT_PID = "import os\nprint(os.getpid(), flush=True)\n"
+# The program's process group as the harness sees it: the harness's /proc names it even
+# in a PID namespace, where the program is PID 2 and os.getpgrp() is 0.
+HOST_GROUP = "int(open('/proc/self/stat').read().rpartition(')')[2].split()[2])"
+PRINT_GROUP = f"import os\nprint({HOST_GROUP}, flush=True)\n"
 
 
 @pytest.fixture(scope="module")
@@ -109,7 +113,7 @@ def test_os_exit_in_a_thread_ends_the_program_as_an_error() -> None:
 
 def test_infinite_loop_times_out_and_leaves_no_process() -> None:
     start = time.monotonic()
-    result = run_program(PRINT_PID + "while True:\n    pass\n", timeout_s=1)
+    result = run_program(PRINT_GROUP + "while True:\n    pass\n", timeout_s=1)
     assert time.monotonic() - start < 1 + 2
     assert result.status == "timeout"
     assert_no_leftovers(int(result.stdout_tail.split()[0]))
@@ -131,7 +135,7 @@ def test_huge_allocation_does_not_hurt_the_harness() -> None:
 
 
 def test_fork_bomb_does_not_fork() -> None:
-    result = run_program(PRINT_PID + "while True:\n    os.fork()\n", timeout_s=5)
+    result = run_program(PRINT_GROUP + "while True:\n    os.fork()\n", timeout_s=5)
     assert result.status == "error"
     assert "PermissionError" in result.detail and "fork" in result.detail
     assert_no_leftovers(int(result.stdout_tail.split()[0]))
@@ -288,7 +292,7 @@ def test_ctrl_c_in_check_many_stops_its_checks_at_once() -> None:
         test="def check(candidate):\n    assert candidate() == 0\n",
     )
     completion = (
-        f"    import os, time\n    open({str(folder)!r} + '/' + str(os.getpid()), 'w').close()\n"
+        f"    import os, time\n    open({str(folder)!r} + '/' + str({HOST_GROUP}), 'w').close()\n"
         "    time.sleep(20)\n    return 0\n"
     )
     pressed: list[float] = []
@@ -384,8 +388,8 @@ def test_as_root_the_child_drops_to_nobody_and_kernel_limits_hold() -> None:
         "import os, sys\n"
         "for m in ('ctypes', '_ctypes'):\n    sys.modules.pop(m)\n"
         "import ctypes\nlibc = ctypes.CDLL(None)\n"
-        "print(os.getpid(), os.getuid(), flush=True)\n"
-        "assert libc.kill(os.getppid(), 0) == -1\n"
+        f"print({HOST_GROUP}, os.getuid(), flush=True)\n"
+        f"assert libc.kill({os.getpid()}, 0) == -1\n"  # the harness
         "n = 0\n"
         "while n < 100 and (pid := libc.fork()) > 0:\n    n += 1\n"
         "if pid == 0:\n    import time\n    time.sleep(60)\n"
@@ -393,10 +397,52 @@ def test_as_root_the_child_drops_to_nobody_and_kernel_limits_hold() -> None:
     )
     result = run_program(around_the_guards, timeout_s=5)
     assert result.status == "passed", result.detail
-    pid, uid, forks = map(int, result.stdout_tail.split())
+    group, uid, forks = map(int, result.stdout_tail.split())
     assert uid != 0
     assert forks <= sandbox.NPROC_HEADROOM
-    assert_no_leftovers(pid)
+    assert_no_leftovers(group)
+
+
+ESCAPE_INTO_A_SESSION = """\
+import os, sys, time
+for m in ('ctypes', '_ctypes'):
+    sys.modules.pop(m)
+import ctypes
+libc = ctypes.CDLL(None)
+if libc.fork() == 0:  # past the guards, into a session of its own
+    libc.setsid()
+    folder = {folder!r}
+    with open(os.path.join(folder, 'pid.part'), 'w') as f:
+        f.write(os.readlink('/proc/self'))  # /proc is the harness's: its PID there
+    os.rename(os.path.join(folder, 'pid.part'), os.path.join(folder, 'pid'))
+    time.sleep(1)
+    open(os.path.join(folder, 'marker'), 'w').close()
+    libc._exit(0)
+while not os.path.exists(os.path.join({folder!r}, 'pid')):
+    time.sleep(0.01)
+"""
+
+
+def test_a_child_that_escapes_the_programs_session_dies_with_the_run() -> None:
+    """A fork past the guards into a session of its own escaped the group kill and ran on
+    after the run; in a PID namespace it dies with the program's init (PID 1)."""
+    isolation = sandbox._interpreter(sys.executable)[1]
+    if not isolation.pidns:
+        pytest.skip("the sandbox can make no PID namespace here")
+    folder = Path(tempfile.mkdtemp(prefix="routerllm-escape-"))
+    folder.chmod(0o777)  # the program may run as nobody
+    try:
+        result = run_program(ESCAPE_INTO_A_SESSION.format(folder=str(folder)), timeout_s=10)
+        assert result.passed, result.detail
+        pid = int((folder / "pid").read_text())
+        assert not Path(f"/proc/{pid}").exists()  # dead (and reaped) when the run returns
+        time.sleep(1.5)
+        assert not (folder / "marker").exists()
+    finally:
+        if (folder / "pid").exists():  # on failure: not left running
+            with contextlib.suppress(ProcessLookupError, ValueError):
+                os.kill(int((folder / "pid").read_text()), signal.SIGKILL)
+        shutil.rmtree(folder)
 
 
 @pytest.mark.parametrize(
@@ -454,9 +500,32 @@ def test_mean_pass_at_k_takes_any_pairs_and_refuses_the_rest() -> None:
             mean_pass_at_k(counts, k=1)  # type: ignore[arg-type]
 
 
-def test_death_by_signal_is_killed() -> None:
-    result = run_program("import signal\nsignal.raise_signal(signal.SIGKILL)\n", timeout_s=5)
-    assert result.status == "killed" and "SIGKILL" in result.detail
+@pytest.mark.parametrize(
+    ("source", "signame"),
+    [
+        ("import signal\nsignal.raise_signal(signal.SIGKILL)\n", "SIGKILL"),
+        # PID 1 of a PID namespace ignores these (no handler, sent from inside): the
+        # program is not PID 1, and the runner dies of the signal that killed it
+        ("import signal\nsignal.raise_signal(signal.SIGTERM)\n", "SIGTERM"),
+        ("import signal, time\nsignal.alarm(1)\ntime.sleep(10)\n", "SIGALRM"),
+        ("import os\nos.abort()\n", "SIGABRT"),
+    ],
+)
+def test_death_by_signal_is_killed(source: str, signame: str) -> None:
+    result = run_program(source, timeout_s=5)
+    assert (result.status, result.detail) == ("killed", f"killed by {signame}")
+
+
+def test_threads_start_and_a_thread_pool_does_its_work() -> None:
+    program = (
+        "from concurrent.futures import ThreadPoolExecutor\n"
+        "with ThreadPoolExecutor(4) as pool:\n"
+        "    assert list(pool.map(abs, [-1, -2, -3, -4])) == [1, 2, 3, 4]\n"
+        "print('done')\n"
+    )
+    result = run_program(program, timeout_s=10)
+    assert result.passed, result.detail
+    assert result.stdout_tail == "done\n"
 
 
 @pytest.mark.parametrize(

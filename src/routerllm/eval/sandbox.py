@@ -11,7 +11,8 @@ the kernel (Linux): limits on address space, CPU seconds (a little above the
 timeout), file size, open files, core dumps and tasks (``RLIMIT_NPROC``: the
 user's current count plus ``NPROC_HEADROOM``); a new session, whose whole process
 group is SIGKILLed on timeout, output overflow and after every run; a private
-network namespace (only a down loopback) where the harness may make one; and, as
+network namespace (only a down loopback) and a private PID namespace where the harness
+may make them (as root), the latter's end killing every process left in it; and, as
 root, a drop to user ``nobody`` (with a system interpreter of the same Python
 version when ``nobody`` cannot start this one, e.g. a virtualenv under ``/root``),
 so that ``RLIMIT_NPROC`` binds, limits cannot be raised again, the harness cannot
@@ -28,9 +29,10 @@ the kernel ignores ``RLIMIT_NPROC`` and the child keeps
 every capability: code that gets around the guards can raise its limits, fork,
 re-enter the host network namespace, signal the harness or change root's files.
 ``nobody`` can still read world-readable files and fill ``/tmp`` (``RLIMIT_FSIZE``
-bounds each file, not their total), and a child forked past the guards into a session
-of its own outlives the run (the kill reaches the program's group). For code that may
-be malicious rather than merely wrong, run the harness unprivileged in a container.
+bounds each file, not their total). Without a PID namespace (an ordinary user cannot
+make one), a child forked past the guards into a session of its own outlives the run
+(the kill reaches the program's group). For code that may be malicious rather than
+merely wrong, run the harness unprivileged in a container.
 
 Verdicts: ran to its end: "passed"; ``AssertionError``: "failed"; other exceptions:
 "error". ``sys.exit()``, even ``sys.exit(0)``, is "error": the program stopped
@@ -38,9 +40,18 @@ before its tests finished. (HumanEval's harness counts a run without exception a
 passed, but it catches ``BaseException``, so it counts ``SystemExit`` as failed.)
 The verdict is the exit status, so a program written to forge success can: the
 runner's own ``os._exit`` is in reach (``sys.modules["__main__"]``, a frame's globals),
-and nothing in-process can hide it. A private PID namespace would catch a child that
-left the program's session, but after ``unshare(CLONE_NEWPID)`` the program cannot
-start threads (``EINVAL``), so none is used.
+and nothing in-process can hide it.
+
+PID namespace: ``unshare(CLONE_NEWPID)`` moves the caller's children, not the caller
+(which can then start no threads: ``EINVAL``), so the runner forks the namespace's init,
+PID 1, which forks the program, PID 2, reaps, and sends back how the program ended; the
+runner, still outside, ends the same way (the exit code, or death by the same signal),
+so the verdict reads as without one (:func:`routerllm.eval.sandbox_runner.enter_pid_namespace`).
+Whatever ends PID 1 (the program's end, the group's SIGKILL) makes the kernel kill all
+left in the namespace, a child in a session of its own included, before PID 1 can be
+reaped: none runs once the run returns. ``RLIMIT_NPROC`` counts the two extra processes
+(:data:`PID_NAMESPACE_TASKS`); the program sees itself as PID 2 and cannot name, so
+cannot signal, a process outside.
 """
 
 from __future__ import annotations
@@ -73,7 +84,7 @@ from routerllm.eval.sandbox_isolation import (
 )
 from routerllm.eval.sandbox_isolation import isolation_text as isolation_text  # re-exported
 from routerllm.eval.sandbox_packages import THREAD_LIMITS, link_packages, package_names
-from routerllm.eval.sandbox_runner import MARK
+from routerllm.eval.sandbox_runner import MARK, PID_NAMESPACE
 from routerllm.exceptions import RouterLLMError
 
 if TYPE_CHECKING:
@@ -86,6 +97,7 @@ Status = Literal["passed", "failed", "timeout", "error", "killed"]
 MAX_FILE_BYTES = 16 * 2**20  # RLIMIT_FSIZE: the largest file the program may write
 MAX_OPEN_FILES = 256
 NPROC_HEADROOM = 8  # tasks (threads too) the program may add to its user's count
+PID_NAMESPACE_TASKS = 2  # in a PID namespace: the runner, then its init, then the program
 MAX_OUTPUT_BYTES = 64_000  # default: stdout + stderr beyond this kills the program
 _POLL_S = 0.05
 _EXITED_NOT_REAPED = os.WEXITED | os.WNOHANG | os.WNOWAIT
@@ -142,6 +154,7 @@ def run_program(
         executable, isolation = _interpreter(sys.executable)
     uid = os.getuid() if isolation.user is None else isolation.user[0]
     nproc = sum(n for owner, _, _, n in _processes() if owner == uid) + NPROC_HEADROOM
+    nproc += PID_NAMESPACE_TASKS if isolation.pidns else 0
     # Linux counts the CPU limit in nanoseconds (64 bits): one of more than about 2^34 s
     # overflows and reads as already exceeded. 2^32 s (136 years) is no limit anyway.
     cpu_s, memory = min(math.ceil(timeout_s) + 1, 2**32), int(memory_mb) * 2**20
@@ -163,7 +176,8 @@ def run_program(
         except OSError as e:  # a full disk
             raise RouterLLMError(f"cannot write the program to the sandbox's folder: {e}") from e
         preexec = functools.partial(_enter_sandbox, limits, isolation)
-        proc = _start(executable, workdir, preexec, paths)
+        runner_args = [PID_NAMESPACE] if isolation.pidns else []
+        proc = _start(executable, workdir, preexec, [*runner_args, *paths])
         try:
             ending, out, err = _collect(proc, start + timeout_s, max_output_bytes, stop)
         finally:
@@ -285,16 +299,16 @@ def check_many(
 
 
 def _start(
-    executable: str, workdir: Path, preexec: Callable[[], None], paths: Sequence[str] = ()
+    executable: str, workdir: Path, preexec: Callable[[], None], args: Sequence[str] = ()
 ) -> subprocess.Popen[bytes]:
-    """The runner's arguments are the folders it puts first on ``sys.path``."""
+    """``args``: the runner's (:func:`routerllm.eval.sandbox_runner.main`)."""
     env = {"PATH": "/usr/bin:/bin", "HOME": str(workdir), "TMPDIR": str(workdir), **THREAD_LIMITS}
     proc = None
     try:
         # Ctrl-C during the fork is handled in an at-fork hook (logging's), which drops it
         with deferred_interrupts():
             proc = subprocess.Popen(
-                [executable, *PYTHON_FLAGS, "-c", _runner_source(), *paths],
+                [executable, *PYTHON_FLAGS, "-c", _runner_source(), *args],
                 cwd=workdir,
                 env={**env, "LC_ALL": "C.UTF-8"},
                 stdin=subprocess.DEVNULL,

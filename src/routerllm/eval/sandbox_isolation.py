@@ -1,11 +1,11 @@
-"""Where and as whom a sandboxed program runs: the interpreter, the user, the network.
+"""Where and as whom a sandboxed program runs: the interpreter, the user, the namespaces.
 
-Probed once per interpreter (:func:`_interpreter`): a private network namespace where
-one can be made, and, as root, a drop to user ``nobody`` (with a system interpreter of
-the same Python version when ``nobody`` cannot start this one). :func:`_enter_sandbox`
-applies that and the limits in the forked child; :func:`_workdir` is each program's
-temporary folder, owned by that user and removed afterwards. What runs in it, and how
-it ends, is :mod:`routerllm.eval.sandbox`'s.
+Probed once per interpreter (:func:`_interpreter`): a private network namespace and a
+private PID namespace where each can be made, and, as root, a drop to user ``nobody``
+(with a system interpreter of the same Python version when ``nobody`` cannot start this
+one). :func:`_enter_sandbox` applies that and the limits in the forked child;
+:func:`_workdir` is each program's temporary folder, owned by that user and removed
+afterwards. What runs in it, and how it ends, is :mod:`routerllm.eval.sandbox`'s.
 """
 
 from __future__ import annotations
@@ -30,12 +30,21 @@ logger = logging.getLogger(__name__)
 
 PYTHON_FLAGS = ("-I", "-S", "-B", "-u")
 _CLONE_NEWNET = getattr(os, "CLONE_NEWNET", 0x40000000)
+_CLONE_NEWPID = getattr(os, "CLONE_NEWPID", 0x20000000)
+# unshare(CLONE_NEWPID) moves the caller's children, not the caller: the child it forks
+# must be PID 1 of the new namespace (and its own fork PID 2: sandbox_runner's).
+_PID_PROBE = (
+    "import json, math, os\n"
+    "if os.fork() == 0:\n    os._exit(os.getpid() != 1)\n"
+    "os._exit(os.waitstatus_to_exitcode(os.wait()[1]))\n"
+)
 
 
 @dataclass(frozen=True)
 class _Isolation:
     netns: bool  # unshare a private network namespace
     user: tuple[int, int] | None  # (uid, gid) to drop to; None keeps the harness's
+    pidns: bool = False  # unshare a private PID namespace (the runner then forks its init)
 
 
 def _enter_sandbox(limits: Sequence[tuple[int, int, int]], isolation: _Isolation) -> None:
@@ -43,6 +52,8 @@ def _enter_sandbox(limits: Sequence[tuple[int, int, int]], isolation: _Isolation
     unshare = _unshare()
     if isolation.netns and unshare is not None:
         unshare(_CLONE_NEWNET)
+    if isolation.pidns and unshare is not None:
+        unshare(_CLONE_NEWPID)
     for limit, soft, hard in limits:
         resource.setrlimit(limit, (soft, hard))
     if isolation.user is not None:  # last: lowering limits and unshare need root
@@ -108,16 +119,22 @@ def _unshare() -> Callable[[int], None] | None:
 
 
 def isolation_text() -> str:
-    """What the sandbox enforces on this machine, in words (for reports): its network
-    and the user its programs run as (probed once, as ``run_program`` probes it)."""
+    """What the sandbox enforces on this machine, in words (for reports): its network,
+    its PID namespace and the user its programs run as (probed once, as ``run_program``
+    probes it)."""
     _, isolation = _interpreter(sys.executable)
     network = (
         "a private network namespace (no network)"
         if isolation.netns
         else "the machine's network, sockets refused by in-process guards only"
     )
+    processes = (
+        "a private PID namespace (no process outlives its run)"
+        if isolation.pidns
+        else "no PID namespace (a child that leaves the program's session outlives its run)"
+    )
     user = "user nobody" if isolation.user is not None else "the harness's user"
-    return f"{network}, as {user}"
+    return f"{network}, {processes}, as {user}"
 
 
 @functools.cache
@@ -157,10 +174,11 @@ def _nobody() -> tuple[int, int] | None:
 def _isolation(executable: str) -> _Isolation:
     """The strongest isolation with which ``executable`` still starts, probed once."""
     netns = _unshare() is not None and _probe(executable, _Isolation(True, None))
+    pidns = _unshare() is not None and _probe(executable, _Isolation(False, None, True))
     user = _nobody() if os.geteuid() == 0 else None
-    if user is not None and not _probe(executable, _Isolation(netns, user)):
+    if user is not None and not _probe(executable, _Isolation(netns, user, pidns)):
         user = None
-    isolation = _Isolation(netns, user)
+    isolation = _Isolation(netns, user, pidns)
     logger.info("sandbox isolation for %s: %s", executable, isolation)
     return isolation
 
@@ -169,7 +187,12 @@ def _probe(executable: str, isolation: _Isolation) -> bool:
     with _workdir(isolation) as workdir:
         try:
             proc = subprocess.run(
-                [executable, *PYTHON_FLAGS, "-c", "import json, math"],
+                [
+                    executable,
+                    *PYTHON_FLAGS,
+                    "-c",
+                    _PID_PROBE if isolation.pidns else "import json, math",
+                ],
                 cwd=workdir,
                 capture_output=True,
                 timeout=30,

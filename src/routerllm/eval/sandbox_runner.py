@@ -5,6 +5,10 @@ it acts only as ``__main__``, so importing it in the harness changes nothing.
 Exit code 0: the program ran to its end; 3: ``AssertionError``; 4: any other
 exception (``SystemExit`` included). The last stderr line after :data:`MARK` is
 the one-line verdict. The guards stop accidents, not a determined program.
+
+Its first argument :data:`PID_NAMESPACE` says that the harness unshared a PID namespace
+for it: the program then runs in a grandchild, PID 2 of that namespace, and this
+process ends as the program did (:func:`enter_pid_namespace`).
 """
 
 from __future__ import annotations
@@ -20,12 +24,14 @@ import signal
 import socket
 import sys
 import traceback
+from contextlib import suppress
 
 TYPE_CHECKING = False  # not imported from typing: keeps the child's start-up lean
 if TYPE_CHECKING:
     from collections.abc import Callable
 
 MARK = "routerllm-sandbox-result: "
+PID_NAMESPACE = "--pid-namespace"
 BLOCKED_OS = [
     "fork",
     "forkpty",
@@ -144,9 +150,57 @@ def _report(exc: BaseException, code: int, line: str | None = None) -> None:
         _exit(code)
 
 
+def enter_pid_namespace() -> None:
+    """Returns in PID 2 of the PID namespace unshared for this process, which runs the program.
+
+    This process stayed outside (and can start no threads): its child is the namespace's
+    init, PID 1, whose end makes the kernel kill everything left in it, a child that left
+    the program's session included. PID 1 does not run the program because the kernel
+    drops the signals sent to it from inside its namespace that it has no handler for
+    (``signal.alarm``, ``signal.raise_signal``, ``abort``): it forks the program, reaps
+    (orphans too, each holding a slot of ``RLIMIT_NPROC``) until the program has ended,
+    and sends its wait status here, where it is repeated: the same exit code, or death
+    by the same signal, which PID 1 itself could not die of."""
+    status_r, status_w = os.pipe()
+    if (init := os.fork()) != 0:
+        os.close(status_w)
+        own = os.waitpid(init, 0)[1]
+        sent = os.read(status_r, 4)
+        _end_as(int.from_bytes(sent, "little") if len(sent) == 4 else own)
+    os.close(status_r)
+    try:
+        program = os.fork()
+    except BaseException as e:  # RLIMIT_NPROC reached: an error, as a failed start
+        _report(e, 4)
+    if program == 0:
+        os.close(status_w)
+        return
+    signal.signal(signal.SIGINT, signal.SIG_DFL)  # as init: deaf to the program's signals
+    while True:
+        pid, status = os.wait()
+        if pid == program:
+            break
+    _write(status_w, status.to_bytes(4, "little"))
+    _exit(0)
+
+
+def _end_as(status: int) -> None:
+    if os.WIFSIGNALED(status):
+        signum = os.WTERMSIG(status)
+        with suppress(OSError, ValueError):  # SIGKILL and SIGSTOP have no handler to reset
+            signal.signal(signum, signal.SIG_DFL)
+        signal.raise_signal(signum)
+        _exit(128 + signum)  # a signal whose default is to be ignored
+    _exit(os.WEXITSTATUS(status))
+
+
 def main() -> None:
     """Run ``program.py`` from the working directory as ``__main__`` and exit with the verdict;
-    the arguments are folders to import from (links to the packages named for the run)."""
+    the arguments are :data:`PID_NAMESPACE` where one was unshared, then folders to import
+    from (links to the packages named for the run)."""
+    if sys.argv[1:2] == [PID_NAMESPACE]:
+        del sys.argv[1]
+        enter_pid_namespace()
     sys.path[:0], sys.argv[1:] = sys.argv[1:], []
     install_guards()
     try:
