@@ -664,3 +664,22 @@ def test_output_of_exactly_the_cap_passes_and_one_byte_more_is_killed() -> None:
     assert (fits.status, fits.stdout_tail, fits.stderr_tail) == ("passed", "o" * 60, "e" * 40)
     over = run_program(program.format(41), max_output_bytes=100)
     assert over.status == "killed" and "output limit" in over.detail
+
+
+def test_a_pid_namespace_that_nobody_cannot_use_costs_the_namespace_not_the_drop(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Where a PID namespace and the drop to ``nobody`` each work but not together, the
+    drop is kept: it is what stops the program signalling the harness or raising its
+    limits. (The kernel's answer is faked: no machine here refuses that pair.)"""
+    from routerllm.eval import sandbox_isolation as iso
+
+    def probe(executable: str, isolation: iso._Isolation) -> bool:
+        return not (isolation.pidns and isolation.user is not None)
+
+    monkeypatch.setattr(iso, "_probe", probe)
+    monkeypatch.setattr(iso.os, "geteuid", lambda: 0)
+    monkeypatch.setattr(iso, "_nobody", lambda: (65534, 65534))
+    monkeypatch.setattr(iso, "_unshare", lambda: print)  # any callable: "can unshare"
+    found = iso._isolation.__wrapped__(sys.executable)
+    assert found.user == (65534, 65534) and not found.pidns and found.netns

@@ -177,7 +177,11 @@ def _isolation(executable: str) -> _Isolation:
     pidns = _unshare() is not None and _probe(executable, _Isolation(False, None, True))
     user = _nobody() if os.geteuid() == 0 else None
     if user is not None and not _probe(executable, _Isolation(netns, user, pidns)):
-        user = None
+        # the drop to nobody matters more than the PID namespace: keep it if it works alone
+        if pidns and _probe(executable, _Isolation(netns, user)):
+            pidns = False
+        else:
+            user = None
     isolation = _Isolation(netns, user, pidns)
     logger.info("sandbox isolation for %s: %s", executable, isolation)
     return isolation
