@@ -853,7 +853,6 @@ def _write(name: str, data: str | bytes) -> Callable[[Path], None]:
 @pytest.mark.parametrize(
     "corrupt",
     [
-        pytest.param(_write("config.json", "{not json"), id="config-not-json"),
         pytest.param(_write("config.json", json.dumps([1, 2])), id="config-not-a-mapping"),
         pytest.param(
             _write("config.json", json.dumps({"hidden_size": 32})), id="config-no-model-type"
@@ -918,6 +917,42 @@ def test_a_model_folder_whose_weights_are_not_whole_is_unavailable_saying_so(
     assert re.search(said, b.availability() or "")
     with pytest.raises(ModelUnavailableError, match=said):
         b.load()
+
+
+#: The JSON files transformers reads of the tiny model's folder (save_pretrained's).
+READ_JSON = ["config.json", "generation_config.json", "tokenizer.json", "tokenizer_config.json"]
+
+
+@pytest.mark.parametrize("name", READ_JSON)
+def test_a_model_folder_whose_json_file_is_not_whole_is_unavailable_saying_so(
+    model_dir: Path, tmp_path: Path, name: str
+) -> None:
+    """A copy under way, its weights whole: listed as available, it failed to load
+    (transformers' JSONDecodeError, "Unterminated string")."""
+    directory = shutil.copytree(model_dir, tmp_path / "copying")
+    text = (directory / name).read_bytes()
+    (directory / name).write_bytes(text[: len(text) // 2])
+    b = make_backend(directory)
+    said = rf"{re.escape(str(directory / name))} does not parse as JSON \(.+\): an interrupted download or copy\?"  # fmt: skip
+    assert re.fullmatch(said, b.availability() or "")
+    with pytest.raises(ModelUnavailableError, match=said):
+        b.load()
+    (directory / name).write_bytes(text)  # the copy ended
+    assert b.availability() is None
+
+
+def test_a_model_folder_whose_weights_index_is_not_whole_is_unavailable_saying_so(
+    model_dir: Path, tmp_path: Path
+) -> None:
+    """Sharded weights whose index is being copied: unavailable, as a shard missing is."""
+    directory = shutil.copytree(model_dir, tmp_path / "copying")
+    (directory / "model.safetensors").rename(directory / "model-00001-of-00001.safetensors")
+    index = json.dumps({"weight_map": {"a": "model-00001-of-00001.safetensors"}}).encode()
+    (directory / "model.safetensors.index.json").write_bytes(index[:20])
+    said = f"its weights index {directory / 'model.safetensors.index.json'} cannot be read (JSONDecodeError"  # fmt: skip
+    assert (make_backend(directory).availability() or "").startswith(said)
+    (directory / "model.safetensors.index.json").write_bytes(index)
+    assert make_backend(directory).availability() is None
 
 
 def test_a_model_folder_that_cannot_load_is_said_on_one_line(

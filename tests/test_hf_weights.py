@@ -18,7 +18,7 @@ from routerllm.exceptions import ModelUnavailableError
 from routerllm.manager import LLMManager
 
 from .conftest import gguf_with_other_weights, tiny_config_dict, tiny_gguf_path, write_config
-from .test_hf_backend import PROMPT, build_tiny_model, make_backend
+from .test_hf_backend import PROMPT, READ_JSON, build_tiny_model, make_backend
 
 REQUEST = GenerationRequest(PROMPT, max_new_tokens=8, temperature=0.0)
 
@@ -289,6 +289,30 @@ def test_a_replacement_copied_in_file_by_file_leaves_the_loaded_weights_answerin
     assert len(said) == 1 and "the weights it loaded still answer" in said[0]
     assert ("cut short" if how == "weights cut short" else "no weights file") in said[0]
     write_anew(folder / "model.safetensors", weights)
+    assert answered_again(manager) == expected != old
+    manager.close()
+
+
+@pytest.mark.parametrize("name", READ_JSON)
+def test_a_json_file_not_yet_whole_leaves_the_loaded_weights_answering(
+    tmp_path: Path, first_dir: Path, second_dir: Path, name: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The new weights whole, a JSON file transformers reads half-copied: the model was
+    # found changed, unloaded, and its load failed (JSONDecodeError); every request
+    # until the copy ended failed.
+    folder, manager, old = answering_from_a_folder(tmp_path, first_dir)
+    expected = answer_of(second_dir)
+    text = (second_dir / name).read_bytes()
+    write_anew(folder / "model.safetensors", (second_dir / "model.safetensors").read_bytes())
+    write_anew(folder / name, text[: len(text) // 3])
+    with caplog.at_level("WARNING", logger="routerllm"):
+        answered_by_the_loaded_weights(manager, old)
+        with (folder / name).open("ab") as f:  # the copy goes on: warned once
+            f.write(text[len(text) // 3 : len(text) // 2])
+        answered_by_the_loaded_weights(manager, old)
+    said = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert len(said) == 1 and f"{folder / name} does not parse as JSON" in said[0]
+    write_anew(folder / name, text)
     assert answered_again(manager) == expected != old
     manager.close()
 

@@ -13,6 +13,7 @@ import json
 import logging
 import os
 import socket
+import stat
 import threading
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -162,6 +163,52 @@ def weights_problem(folder: Path) -> str | None:
     for path in files:
         if path.suffix == ".safetensors" and (short := safetensors_shortfall(path)):
             return f"{path} is cut short ({short}): an interrupted download or copy?"
+    return None
+
+
+#: The JSON files of a model folder that transformers reads as it loads a causal LM and
+#: its tokenizer (the weights' indexes: ``weights_problem``).
+_READ_JSON = (
+    "added_tokens.json",
+    "chat_template.json",
+    "config.json",
+    "generation_config.json",
+    "special_tokens_map.json",
+    "tekken.json",
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "vocab.json",
+)
+
+
+def json_problem(folder: Path) -> str | None:
+    """Why a JSON file transformers reads of the model ``folder`` cannot be read: the
+    first that does not parse (a copy or download under way); None where each parses.
+    Each version of a file (its inode, size, mtime and ctime) is parsed once: a 10 MB
+    tokenizer.json takes tenths of a second."""
+    for path in (folder / name for name in _READ_JSON):
+        try:
+            st = path.stat()
+        except OSError:
+            continue  # not there: transformers does without it, or says what is missing
+        if not stat.S_ISREG(st.st_mode):
+            continue  # a named pipe would wait for a writer: refuse_special_files says so
+        if why := _json_error(str(path), st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns):  # fmt: skip
+            return f"{path} does not parse as JSON ({why}): an interrupted download or copy?"
+    return None
+
+
+@functools.lru_cache(maxsize=64)
+def _json_error(path: str, ino: int, size: int, mtime_ns: int, ctime_ns: int) -> str | None:
+    """Why one version of the file at ``path`` does not parse as JSON; None where it does,
+    or it cannot be read (transformers says what is wrong)."""
+    try:
+        with open(path, "rb") as f:
+            json.loads(f.read())
+    except OSError:
+        return None
+    except ValueError as e:  # JSONDecodeError, UnicodeDecodeError: cut short
+        return f"{type(e).__name__}: {e}"
     return None
 
 

@@ -94,9 +94,9 @@ def _local_problem(model_id: str) -> str | None:
     if local.is_dir() and not (local / "config.json").is_file():
         return f"the model folder {local} has no config.json: give {SAVED_FOLDER}"
     if local.is_dir():
-        from routerllm.hf_hub import weights_problem
+        from routerllm.hf_hub import json_problem, weights_problem
 
-        return weights_problem(local)
+        return weights_problem(local) or json_problem(local)
     if not local.is_file():
         return None
     if why := header_problem(local):
