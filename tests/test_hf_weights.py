@@ -392,9 +392,14 @@ def test_model_files_lists_the_additional_chat_templates(tmp_path: Path, first_d
 
 
 #: A model folder's files that transformers may read, and files it never reads.
-READ = ["chat_template.jinja", "config.json", "generation_config.json", "merges.txt",
-        "model.safetensors", "pytorch_model.bin", "qwen.tiktoken", "tokenizer.json",
-        "tokenizer.model", "vocab.txt"]  # fmt: skip
+READ = ["bpe.codes", "chat_template.jinja", "config.json", "generation_config.json",
+        "merges.txt", "model.safetensors", "prophetnet.tokenizer", "pytorch_model.bin",
+        "qwen.tiktoken", "source.spm", "target.spm", "tokenizer.json", "tokenizer.model",
+        "tokenizer.model.v3", "vocab.txt"]  # fmt: skip
+#: Tokenizer files of names that ``*.json``, ``*.model`` or ``*.txt`` missed: BERTweet's
+#: and PhoBERT's BPE codes, ProphetNet's vocabulary, Marian's SentencePiece models, and a
+#: Mistral tokenizer.model.v3 (read where a folder has no tokenizer.json).
+TOKENIZER_FILES = ["bpe.codes", "prophetnet.tokenizer", "source.spm", "tokenizer.model.v3"]
 NOT_READ = [".gitattributes", "LICENSE", "README.md"]
 
 
@@ -419,6 +424,18 @@ def test_model_files_are_those_transformers_may_read_in_name_order(
     assert model_files(str(folder)) == [folder / name for name in READ]
     monkeypatch.setenv("HOME", str(tmp_path))
     assert model_files("~/model") == [folder / name for name in READ]
+
+
+@pytest.mark.parametrize("name", TOKENIZER_FILES)
+def test_a_tokenizer_file_replaced_is_a_change(tmp_path: Path, first_dir: Path, name: str) -> None:
+    """transformers reads these tokenizers' files by those names: one replaced there was
+    not seen, the model answering on with the tokenizer it had loaded."""
+    folder = shutil.copytree(first_dir, tmp_path / "model")
+    (folder / name).write_text("one")
+    backend = make_backend(folder)
+    stamp = backend.weights_stamp()
+    write_anew(folder / name, b"another")
+    assert backend.weights_stamp() != stamp
 
 
 def test_model_files_of_a_hub_id_are_its_refs_main_snapshots(

@@ -98,8 +98,14 @@ def cached_config(model_id: str) -> Path | None:
 
 #: The files of a model folder that transformers may read, by their names' endings: the
 #: weights and their indexes, config.json, generation_config.json, the tokenizer's files
-#: (tokenizer.json, tokenizer.model, vocab.txt, merges.txt, chat_template.jinja...).
-_READ_ENDINGS = (".safetensors", ".bin", ".json", ".model", ".txt", ".jinja", ".tiktoken")
+#: (tokenizer.json, tokenizer.model, vocab.txt, merges.txt, chat_template.jinja, and of
+#: transformers 5's ``VOCAB_FILES_NAMES`` BERTweet's and PhoBERT's bpe.codes, ProphetNet's
+#: prophetnet.tokenizer, Marian's source.spm and target.spm...).
+_READ_ENDINGS = (".safetensors", ".bin", ".json", ".model", ".txt", ".jinja", ".tiktoken",
+                 ".codes", ".tokenizer", ".spm")  # fmt: skip
+#: The starts of the names of other files it may read: Mistral's tokenizer.model.v3 (its
+#: SentencePiece model, read where a folder has no tokenizer.json).
+_READ_STARTS = ("tokenizer.model.",)
 
 
 def model_files(model_id: str) -> list[Path] | None:
@@ -118,12 +124,17 @@ def model_files(model_id: str) -> list[Path] | None:
         if folder is None:
             return None
         with os.scandir(folder) as entries:
-            names = tuple(sorted(e.name for e in entries if e.name.endswith(_READ_ENDINGS) or e.name == _TEMPLATES))  # fmt: skip
+            names = tuple(sorted(e.name for e in entries if _read(e.name)))
         if _TEMPLATES in names:  # a folder of chat templates (or a file of that name)
             names = tuple(n for n in names if n != _TEMPLATES) + _templates(folder)
     except OSError:
         return None
     return list(_paths(str(folder), names))
+
+
+def _read(name: str) -> bool:
+    """Whether transformers may read a model folder's entry of this name."""
+    return name.endswith(_READ_ENDINGS) or name.startswith(_READ_STARTS) or name == _TEMPLATES
 
 
 #: The subfolder whose ``*.jinja`` files transformers reads as named chat templates.
