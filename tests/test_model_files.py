@@ -446,6 +446,58 @@ def test_a_packaged_gguf_or_first_part_that_is_not_one_is_unavailable(
     assert "not a GGUF file" in (availability(GGUFSource(package=names[0], filename="data/part.bin")) or "")  # fmt: skip
 
 
+@pytest.mark.parametrize("cut", [1, 500_000])
+def test_a_split_model_whose_later_part_is_cut_short_is_unavailable(
+    part_packages: tuple[list[str], str], cut: int
+) -> None:
+    """An install or copy of the part packages under way: only the first part's magic was
+    read, so it was listed as available and failed at its first request (assembled, then
+    "is cut short"). The first part's header describes the whole."""
+    names, sha = part_packages
+    last = Path(importlib.import_module(names[-1]).get_part_path())
+    data = last.read_bytes()
+    last.write_bytes(data[:-cut])
+    said = f"the 3 parts of the split model ({names[0]} ... {names[-1]}) are cut short ({2_789_632 - cut:,} bytes; its header describes 2,789,632): an interrupted install or copy? Install them again"  # fmt: skip
+    assert availability(GGUFSource(parts=names, sha256=sha)) == said
+    last.write_bytes(data)  # installed again: whole
+    assert availability(GGUFSource(parts=names, sha256=sha)) is None
+
+
+def test_a_later_part_being_installed_leaves_the_loaded_split_model_answering(
+    part_packages: tuple[list[str], str], caplog: pytest.LogCaptureFixture
+) -> None:
+    # A part package upgraded, its file written anew: the model was found changed,
+    # unloaded, and its load failed (assembled cut short) until the install ended.
+    from routerllm.config import AppConfig
+    from routerllm.manager import LLMManager
+
+    names, _ = part_packages
+    model = tiny_model("m", "light", 0.001, gguf={"parts": names})
+    manager = LLMManager(AppConfig.model_validate({"models": [model]}))
+    request = GenerationRequest("def add(a, b):", max_new_tokens=8, temperature=0.0)
+    with manager.generating("m") as backend:
+        old = backend.generate(request).text
+    first = manager.backend("m")._llm  # type: ignore[attr-defined]
+    last = Path(importlib.import_module(names[-1]).get_part_path())
+    data = last.read_bytes()
+    last.unlink()
+    last.write_bytes(data[: len(data) // 2])
+    with caplog.at_level("WARNING", logger="routerllm"):
+        assert not manager.backend("m").weights_changed
+        with manager.generating("m") as backend:
+            assert backend.generate(request).text == old
+    said = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert len(said) == 1 and "parts of the split model" in said[0] and "cut short" in said[0]
+    assert manager.backend("m")._llm is first  # type: ignore[attr-defined]
+    with last.open("ab") as f:  # installed: whole, loaded again
+        f.write(data[len(data) // 2 :])
+    assert manager.backend("m").weights_changed
+    with manager.generating("m") as backend:
+        assert backend.generate(request).text == old
+    assert manager.backend("m")._llm is not first  # type: ignore[attr-defined]
+    manager.close()
+
+
 def test_the_trained_context_is_read_from_the_gguf_metadata(
     tmp_path: Path, tiny_gguf: Path
 ) -> None:

@@ -229,13 +229,15 @@ def _hyperparameters(
         return None, {}
 
 
-def shortfall(path: Path) -> str | None:
+def shortfall(path: Path, whole: int | None = None) -> str | None:
     """How a GGUF file is shorter than its header says, cut short by an interrupted
     download or copy (``"2,000,000 bytes; its header describes 2,789,632"``); None where it is
     as long (or its header cannot be read: not a GGUF this reader knows). What the header
     describes: itself, its padding and every tensor's data to the end of the last (its
     size from its shape and type; of a type this reader does not know, none past its
-    start). Read once per version of the file."""
+    start). Read once per version of the file. ``whole``: the bytes of the whole where
+    ``path`` is its first part (a split model's parts, concatenated); its header read
+    past the part's end tells nothing then."""
     try:
         st = path.stat()
     except OSError:
@@ -243,11 +245,12 @@ def shortfall(path: Path) -> str | None:
     if not stat.S_ISREG(st.st_mode):  # a named pipe waited for a writer, a device never ended
         return None
     declared = _declared_size(str(path), st.st_size, st.st_mtime_ns)
-    if declared is None or declared <= st.st_size:
+    size = st.st_size if whole is None else whole
+    if declared is None or declared <= size or (declared == _PAST_THE_END and whole is not None):  # fmt: skip
         return None
     if declared == _PAST_THE_END:
-        return f"{st.st_size:,} bytes; its header runs past the end"
-    return f"{st.st_size:,} bytes; its header describes {declared:,}"
+        return f"{size:,} bytes; its header runs past the end"
+    return f"{size:,} bytes; its header describes {declared:,}"
 
 
 @functools.lru_cache(maxsize=64)

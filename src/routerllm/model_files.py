@@ -164,8 +164,8 @@ def _not_a_file(path: Path) -> str | None:
 
 def availability(source: GGUFSource) -> str | None:
     """None when the file can be resolved without building anything, starts as a GGUF
-    file does (a split model: its first part) and, whole, is as long as its header says;
-    else why not."""
+    file does (a split model: its first part) and is as long as its header says (a split
+    model: its parts together); else why not."""
     if source.path is not None:
         path = Path(source.path).expanduser()
         return _not_a_file(path) or header_problem(path)
@@ -173,10 +173,28 @@ def availability(source: GGUFSource) -> str | None:
     if missing:
         return str(_missing(source, missing))
     try:
-        first = _part_files(source)[0] if source.parts else _package_file(source)
+        files = _part_files(source) if source.parts else [_package_file(source)]
     except ModelUnavailableError as e:
         return str(e)
-    return header_problem(first, whole=not source.parts)
+    if (why := header_problem(files[0], whole=not source.parts)) or not source.parts:
+        return why
+    return _parts_shortfall(files, source.parts)
+
+
+def _parts_shortfall(parts: list[Path], modules: list[str]) -> str | None:
+    """Why a split model's ``parts`` (its first's magic read) are not whole: together
+    shorter than the first part's header says the whole is (a later part's install or
+    copy under way, cut short); a stat of each, the header read once per version."""
+    try:
+        total = sum(p.stat().st_size for p in parts)
+    except OSError:
+        return None  # _part_files found each: gone since, said at the next ask
+    if short := shortfall(parts[0], whole=total):
+        return (
+            f"the {len(parts)} parts of the split model ({modules[0]} ... {modules[-1]}) are "
+            f"cut short ({short}): an interrupted install or copy? Install them again"
+        )
+    return None
 
 
 def _stamp(path: Path) -> dict[str, float | int]:

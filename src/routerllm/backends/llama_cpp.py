@@ -121,6 +121,13 @@ class LlamaCppBackend(Backend):
                 return None
         return self._files
 
+    def _mapped(self) -> tuple[str, ...]:
+        """None of a split model's parts nor of a converted model's source: it maps the
+        file assembled or converted from them in the model cache (made anew, renamed
+        over), whose weights stay whole as a part or the source is written in place."""
+        assert self.config.gguf is not None
+        return () if self.config.gguf.parts or self.config.gguf.requantize else self.mapped
+
     def load(self) -> None:
         if self._llm is not None:
             return

@@ -44,6 +44,11 @@ class WeightsWatch:
         None where nothing here tells (a remote model) or they cannot be found."""
         return None
 
+    def _mapped(self) -> tuple[str, ...]:
+        """The endings of the names of its ``weights_files`` that the loaded model maps
+        (``mapped``, or none where it maps a file made from them)."""
+        return self.mapped
+
     def _files_stamp(self) -> str | None:
         from routerllm.model_files import files_stamp
 
@@ -92,7 +97,9 @@ class WeightsWatch:
         if seen is None or seen[0] != now:
             from routerllm.model_files import written_in_place
 
-            rewritten = files and stamp is not None and written_in_place(files, stamp, self.mapped)
+            rewritten = (
+                files and stamp is not None and written_in_place(files, stamp, self._mapped())
+            )
             why = None if rewritten else self.availability()
             if why is not None and (seen is None or seen[1] is None):
                 log.warning(
