@@ -1,6 +1,8 @@
 """What a GGUF file's header says, read without loading the model: its architecture,
 the architecture's integer hyperparameters (``gguf_hyperparameters``), the context it
-was trained for, and from them the KV cache llama.cpp allocates for a context.
+was trained for, and from them the KV cache llama.cpp allocates for a context; the
+bytes it describes (``shortfall``) and, of one of llama.cpp's split files, its split keys
+(``split_info``).
 
 Each version of a file (its size and mtime) is read once; a file this reader does not
 know (another format, a GGUF version it cannot read, a corrupt header) reads as
@@ -101,7 +103,7 @@ _TYPE_SIZES = {
 #: More tensors or dimensions than a GGUF holds (ggml's tensors have at most 4): a corrupt
 #: header, of which nothing is told.
 _MAX_TENSORS, _MAX_DIMS = 1 << 20, 8
-#: What ``_declared_size`` gives for a file that ends within its header.
+#: What ``_layout`` declares of a file that ends within its header.
 _PAST_THE_END = 1 << 62
 #: Arrays of arrays deeper than this: a corrupt or hostile header (llama.cpp reads none),
 #: of which nothing is told; each level was a recursion, and 100,000 a RecursionError.
@@ -244,7 +246,7 @@ def shortfall(path: Path, whole: int | None = None) -> str | None:
         return None
     if not stat.S_ISREG(st.st_mode):  # a named pipe waited for a writer, a device never ended
         return None
-    declared = _declared_size(str(path), st.st_size, st.st_mtime_ns)
+    declared = _layout(str(path), st.st_size, st.st_mtime_ns).declared
     size = st.st_size if whole is None else whole
     if declared is None or declared <= size or (declared == _PAST_THE_END and whole is not None):  # fmt: skip
         return None
@@ -253,43 +255,86 @@ def shortfall(path: Path, whole: int | None = None) -> str | None:
     return f"{size:,} bytes; its header describes {declared:,}"
 
 
+class SplitInfo(NamedTuple):
+    """What the header of one of llama.cpp's split GGUF files (``llama-gguf-split``'s)
+    says of the split model it is a part of."""
+
+    #: which split it is (``split.no``, counted from 0)
+    number: int
+    #: the splits of the model (``split.count``)
+    splits: int
+    #: the tensors of the whole model (``split.tensors.count``); None where it does not say
+    total_tensors: int | None
+    #: the tensors this split holds (its header describes these only)
+    tensors: int
+
+
+def split_info(path: Path) -> SplitInfo | None:
+    """What a GGUF's header says of the split model it is a split of; None where it is
+    not one (no ``split.count`` over 1) or its header cannot be read. Read once per
+    version of the file, with ``shortfall``'s reading."""
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    if not stat.S_ISREG(st.st_mode):  # a named pipe waited for a writer, a device never ended
+        return None
+    return _layout(str(path), st.st_size, st.st_mtime_ns).split
+
+
+class _Layout(NamedTuple):
+    #: the bytes the header describes; ``_PAST_THE_END`` where the file ends within it
+    declared: int | None
+    split: SplitInfo | None = None
+
+
 @functools.lru_cache(maxsize=64)
-def _declared_size(path: str, size: int, mtime_ns: int) -> int | None:
-    """The bytes the header describes; ``_PAST_THE_END`` where the file ends within it."""
+def _layout(path: str, size: int, mtime_ns: int) -> _Layout:
+    """What a GGUF's header says of its bytes and of the split model it is a split of."""
     try:
         with open(path, "rb") as f:
-            return _read_declared_size(f)
+            return _read_layout(f)
     except struct.error:  # a value read (or skipped) past the end of the file
-        return _PAST_THE_END
+        return _Layout(_PAST_THE_END)
     except (OSError, OverflowError, KeyError, UnicodeDecodeError, _Unreadable):
-        return None
+        return _Layout(None)
 
 
-def _read_declared_size(f: BinaryIO) -> int | None:
-    """The bytes the header of the GGUF ``f`` describes (``shortfall``)."""
+#: The split keys of a header (``llama-gguf-split``'s, the ``gguf`` package's).
+_SPLIT_KEYS = ("split.no", "split.count", "split.tensors.count")
+
+
+def _read_layout(f: BinaryIO) -> _Layout:
+    """The bytes the header of the GGUF ``f`` describes (``shortfall``), and its split
+    keys (``split_info``)."""
     if (r := _open(f)) is None:
-        return None
-    tensors, alignment = r.number("Q"), 32
+        return _Layout(None)
+    tensors, alignment, split = r.number("Q"), 32, dict[str, int]()
     for _ in range(r.number("Q")):
         if (key := r.string(65536)) is None:
-            return None
+            return _Layout(None)
         kind = r.number("I")
         if key == "general.alignment" and kind == 4:
             alignment = r.number("I") or 32
+        elif key in _SPLIT_KEYS and kind in _GGUF_INTS:
+            split[key] = r.number(_GGUF_INTS[kind])
         else:
             r.skip(kind)
     if tensors > _MAX_TENSORS:  # a corrupt count: not walked to the end of the file
-        return None
+        return _Layout(None)
+    info = None
+    if split.get("split.count", 1) > 1 and "split.no" in split:
+        info = SplitInfo(split["split.no"], split["split.count"], split.get("split.tensors.count"), tensors)  # fmt: skip
     end = 0
     for _ in range(tensors):
         r.skip_strings(1)  # the name
         if (dims := r.number("I")) > _MAX_DIMS:  # a corrupt shape
-            return None
+            return _Layout(None)
         shape = [r.number("Q") for _ in range(dims)]
         kind, offset = r.number("I"), r.number("Q")
         block, nbytes = _TYPE_SIZES.get(kind, (1, 0))
         end = max(end, offset + math.prod(shape) // block * nbytes)
-    return -(-f.tell() // alignment) * alignment + end
+    return _Layout(-(-f.tell() // alignment) * alignment + end, info)
 
 
 class _Unreadable(Exception):
