@@ -162,6 +162,24 @@ def gguf_with_other_weights(path: Path) -> Path:
     return path
 
 
+def gguf_splits(source: Path, first: Path, count: int, per_split: int | None = None) -> list[Path]:  # fmt: skip
+    """The GGUF at ``source`` written as llama.cpp's ``count`` split files, named as
+    ``llama-gguf-split`` names them after ``first`` (``model.gguf``:
+    ``model-00001-of-00003.gguf`` ...), its tensors shared out in order (``per_split`` in
+    each but the last), its metadata in the first; the files, in order."""
+    import gguf
+    from gguf.scripts import gguf_new_metadata as edit
+
+    reader = gguf.GGUFReader(source, "r")
+    arch = edit.get_field_data(reader, gguf.Keys.General.ARCHITECTURE)
+    per_split = per_split or -(-len(reader.tensors) // count)
+    writer = gguf.GGUFWriter(first, arch=arch, endianess=reader.endianess, split_max_tensors=per_split)  # fmt: skip
+    edit.copy_with_new_metadata(reader, writer, {}, [])
+    files = writer.format_shard_names(first)
+    assert len(files) == count
+    return files
+
+
 class StopAfter(threading.Event):
     """An event that sets itself once it has been looked at ``looks`` times: a generation
     run in ``cancellable(StopAfter(n))`` is told to stop at its (n + 1)-th look, between

@@ -27,10 +27,10 @@ from routerllm.config import (
     load_config,
 )
 from routerllm.exceptions import BackendError, ConfigError, ModelUnavailableError
+from routerllm.gguf_files import check_gguf_header
 from routerllm.gguf_header import kv_cache_bytes_estimate, shortfall, trained_context
 from routerllm.model_files import (
     availability,
-    check_gguf_header,
     header_file,
     resolve_gguf,
 )

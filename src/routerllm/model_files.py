@@ -10,8 +10,9 @@ sidecar ``.source`` file records the parts (or the file converted) it came from.
 The same content at another path (another virtual environment's copy of the
 packages) is reused, not made again.
 What a GGUF's header says (its trained context, its KV cache) is read by
-``gguf_header``; what it says of a configured model (the context it runs with, its
-prompt states' width), by ``model_header``.
+``gguf_header``; whether the GGUF at a path, with its llama.cpp split files, can load
+as far as that tells, by ``gguf_files``; what it says of a configured model (the
+context it runs with, its prompt states' width), by ``model_header``.
 """
 
 from __future__ import annotations
@@ -36,8 +37,15 @@ from routerllm.files import (
     write_text_atomically,
     written_atomically,
 )
-from routerllm.gguf_header import GGUF_MAGIC, shortfall
-from routerllm.path_checks import special_file_problem, special_kind, what_is
+from routerllm.gguf_files import (
+    check_gguf_header,
+    header_problem,
+    not_a_file,
+    split_files,
+    splits_problem,
+)
+from routerllm.gguf_header import shortfall
+from routerllm.path_checks import special_file_problem, special_kind
 from routerllm.paths import cache_root
 
 log = logging.getLogger(__name__)
@@ -150,25 +158,14 @@ def missing_packages(source: GGUFSource) -> list[str]:
     return [m for m in modules if _package_dir(m) is None]
 
 
-def _not_a_file(path: Path) -> str | None:
-    """Why ``path`` is not a model file (None where it is a file)."""
-    if path.is_dir():
-        return f"path is a directory, not a file: {path}"
-    # llama.cpp would wait on a named pipe for a writer, or read a device forever
-    if why := special_file_problem(path, "give the path of the model's GGUF file"):
-        return why
-    if path.is_symlink() and not path.exists():  # listed by ls: not "not found"
-        return f"{path} is {what_is(path)}: give the path of the model's GGUF file"
-    return None if path.is_file() else f"file not found: {path}"
-
-
 def availability(source: GGUFSource) -> str | None:
     """None when the file can be resolved without building anything, starts as a GGUF
     file does (a split model: its first part) and is as long as its header says (a split
-    model: its parts together); else why not."""
+    model: its parts together; llama.cpp's split files: each, ``splits_problem``); else
+    why not."""
     if source.path is not None:
         path = Path(source.path).expanduser()
-        return _not_a_file(path) or header_problem(path)
+        return not_a_file(path) or header_problem(path) or splits_problem(path)
     missing = missing_packages(source)
     if missing:
         return str(_missing(source, missing))
@@ -176,9 +173,9 @@ def availability(source: GGUFSource) -> str | None:
         files = _part_files(source) if source.parts else [_package_file(source)]
     except ModelUnavailableError as e:
         return str(e)
-    if (why := header_problem(files[0], whole=not source.parts)) or not source.parts:
+    if why := header_problem(files[0], whole=not source.parts):
         return why
-    return _parts_shortfall(files, source.parts)
+    return _parts_shortfall(files, source.parts) if source.parts else splits_problem(files[0])
 
 
 def _parts_shortfall(parts: list[Path], modules: list[str]) -> str | None:
@@ -204,12 +201,13 @@ def _stamp(path: Path) -> dict[str, float | int]:
 
 def source_files(source: GGUFSource) -> list[Path]:
     """The files a model's weights are made from, where the user or pip puts them: its
-    GGUF (a converted model's source), a package's GGUF, a split model's parts; found
-    without assembling or converting anything (a part package is imported to ask)."""
+    GGUF (a converted model's source), a package's GGUF, each with the split files
+    llama.cpp reads with it (``split_files``), a split model's parts; found without
+    assembling or converting anything (a part package is imported to ask)."""
     if source.path is not None:
-        return [Path(source.path).expanduser()]
+        return split_files(Path(source.path).expanduser())
     if source.package is not None:
-        return [_package_file(source)]
+        return split_files(_package_file(source))
     return _part_files(source)
 
 
@@ -331,7 +329,7 @@ def resolve_gguf(source: GGUFSource, name: str) -> Path:
         remove_stale_staged(cache_dir())
     if source.path is not None:
         path = Path(source.path).expanduser()
-        if why := _not_a_file(path):
+        if why := not_a_file(path):
             raise ModelUnavailableError(f"model {name!r}: GGUF {why}")
     else:
         missing = missing_packages(source)
@@ -420,34 +418,6 @@ def requantize(source: Path, target: Path, kind: str, digest: str | None = None)
     made["sha256"] = digest or sha256_of(source)
     write_text_atomically(_source_marker(target), json.dumps(made))
     return target
-
-
-def header_problem(path: Path, whole: bool = True) -> str | None:
-    """Why ``path`` is not a GGUF file, as its header tells (None where it reads as one):
-    an empty file, a text or an archive; a ``whole`` file (not a split model's first part)
-    shorter than its header says, cut short by an interrupted download or copy: it was
-    listed as available, and failed at its first request. A body corrupt past that,
-    llama.cpp finds. A named pipe or a device is not opened (it waited for a writer)."""
-    if why := special_file_problem(path, "give the path of the model's GGUF file"):
-        return why
-    try:
-        with path.open("rb") as f:
-            magic = f.read(4)
-    except OSError as e:
-        return f"{path} cannot be read ({e.strerror or e})"
-    if not magic:  # "bad magic b''" said nothing of a file with nothing in it
-        return f"{path} is empty (0 bytes): an interrupted download or copy? Copy or install it again"  # fmt: skip
-    if magic != GGUF_MAGIC:
-        return f"{path} is not a GGUF file (bad magic {magic!r}); it is corrupt or the wrong format"  # fmt: skip
-    if whole and (short := shortfall(path)):
-        return f"{path} is cut short ({short}): an interrupted download or copy? Copy or install it again"  # fmt: skip
-    return None
-
-
-def check_gguf_header(path: Path) -> None:
-    """Fail early, with a clear message, on a file that is not GGUF or is cut short."""
-    if why := header_problem(path):
-        raise BackendError(why)
 
 
 def header_file(source: GGUFSource, name: str) -> Path | None:

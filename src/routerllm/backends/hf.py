@@ -88,7 +88,7 @@ def _local_problem(model_id: str) -> str | None:
     a file that is no GGUF, or no ``gguf`` package to read one; a folder without
     ``config.json`` (transformers said its config.json "should have a `model_type`
     key", the file absent). None for a hub id, a readable GGUF or a folder with one."""
-    from routerllm.model_files import header_problem
+    from routerllm.gguf_files import header_problem
 
     local = Path(model_id).expanduser()
     if local.is_dir() and not (local / "config.json").is_file():

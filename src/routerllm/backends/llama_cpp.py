@@ -112,13 +112,19 @@ class LlamaCppBackend(Backend):
         return self._llm is not None
 
     def weights_files(self) -> list[Path] | None:
-        """Its weights' files (``source_files``: found once, a stat each to stamp, 2 us)."""
+        """Its weights' files (``source_files``: a stat each to stamp, 2 us). Found once, but
+        those of ``gguf.path``: found again each time, its header's cached read telling
+        which split files llama.cpp reads with it now (a stat more): found once as its
+        first split was being copied, the others would never be watched."""
         if self._files is None:
             assert self.config.gguf is not None
             try:
-                self._files = source_files(self.config.gguf)
+                files = source_files(self.config.gguf)
             except ModelUnavailableError:
                 return None
+            if self.config.gguf.path is None:  # a package's: found by asking importlib
+                self._files = files
+            return files
         return self._files
 
     def _mapped(self) -> tuple[str, ...]:

@@ -23,7 +23,8 @@ from routerllm.backends.base import (
 )
 from routerllm.config import ModelConfig
 from routerllm.exceptions import RouterLLMError
-from routerllm.model_files import files_stamp, header_file, header_problem
+from routerllm.gguf_files import header_problem
+from routerllm.model_files import files_stamp, header_file
 
 log = logging.getLogger(__name__)
 

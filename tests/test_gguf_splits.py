@@ -1,0 +1,202 @@
+"""llama.cpp's own split GGUF files (``llama-gguf-split``'s ``model-00001-of-00003.gguf``
+...), named by ``gguf.path`` (their first): loaded, each split checked and watched, on
+the real tiny model split in three."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+
+from routerllm.backends import GenerationRequest, create_backend
+from routerllm.backends.llama_cpp import LlamaCppBackend
+from routerllm.config import AppConfig, GenerationConfig, GGUFSource, ModelConfig
+from routerllm.exceptions import BackendError, ModelUnavailableError
+from routerllm.manager import LLMManager
+from routerllm.model_files import availability, source_files
+
+from .conftest import gguf_splits, gguf_with_other_weights, tiny_gguf_path, tiny_model
+
+REQUEST = GenerationRequest("def add(a, b):", max_new_tokens=8, temperature=0.0)
+
+
+def _splits(folder: Path, source: Path | None = None, count: int = 3) -> list[Path]:
+    """The tiny GGUF (or ``source``) as ``count`` split files in ``folder``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    return gguf_splits(source or tiny_gguf_path(), folder / "model.gguf", count)
+
+
+def _backend(path: Path) -> LlamaCppBackend:
+    cfg = ModelConfig.model_validate(tiny_model("m", "light", 0.001, gguf={"path": str(path)}))
+    backend = create_backend(cfg, GenerationConfig(max_new_tokens=8, temperature=0.0), n_threads=1)
+    assert isinstance(backend, LlamaCppBackend)
+    return backend
+
+
+def _answering(first: Path) -> tuple[LLMManager, str]:
+    """A manager whose model m, the split model named by ``first``, loaded and answered
+    ``REQUEST``: (the manager, its answer)."""
+    model = tiny_model("m", "light", 0.001, gguf={"path": str(first)})
+    manager = LLMManager(AppConfig.model_validate({"models": [model]}))
+    with manager.generating("m") as backend:
+        return manager, backend.generate(REQUEST).text
+
+
+def _other_weights(tmp_path: Path, splits: list[Path]) -> list[Path]:
+    """The tiny GGUF with other weights (its output layer, in the last split) split as
+    ``splits`` are: only the last split differs."""
+    other = _splits(tmp_path / "other", gguf_with_other_weights(tmp_path / "other.gguf"))
+    assert other[0].read_bytes() == splits[0].read_bytes()
+    assert other[2].read_bytes() != splits[2].read_bytes()
+    return other
+
+
+def test_a_split_model_named_by_its_first_split_loads_and_answers_as_the_whole(
+    tmp_path: Path,
+) -> None:
+    splits = _splits(tmp_path)
+    assert [p.name for p in splits] == [f"model-0000{i}-of-00003.gguf" for i in (1, 2, 3)]
+    whole, split = _backend(tiny_gguf_path()), _backend(splits[0])
+    assert split.availability() is None
+    assert split.generate(REQUEST).text == whole.generate(REQUEST).text
+    split.unload()
+    whole.unload()
+
+
+def test_every_split_is_among_the_weights_files(tmp_path: Path) -> None:
+    splits = _splits(tmp_path)
+    assert source_files(GGUFSource(path=str(splits[0]))) == splits
+    assert _backend(splits[0]).weights_files() == splits
+    # a whole GGUF, named as a split is, is one file
+    named = tmp_path / "whole-00001-of-00002.gguf"
+    shutil.copyfile(tiny_gguf_path(), named)
+    assert source_files(GGUFSource(path=str(named))) == [named]
+
+
+@pytest.mark.parametrize("how", ["renamed", "overwritten"])
+def test_a_loaded_split_model_whose_later_split_is_replaced_is_loaded_again(
+    tmp_path: Path, how: str
+) -> None:
+    # Only the first split was stamped: a later one replaced, the loaded model answered
+    # with the old weights until it was unloaded, and the request cache kept its answers.
+    splits = _splits(tmp_path / "model")
+    manager, old = _answering(splits[0])
+    backend = manager.backend("m")
+    first, stamp = backend._llm, backend.weights_stamp()
+    new = _other_weights(tmp_path, splits)[2]
+    if how == "renamed":
+        os.replace(new, splits[2])
+    else:
+        shutil.copyfile(new, splits[2])
+        os.utime(splits[2], ns=(splits[2].stat().st_atime_ns, splits[2].stat().st_mtime_ns + 1))  # coarse clocks  # fmt: skip
+    assert backend.weights_stamp() != stamp  # the request cache's answers are not the new weights'
+    with manager.generating("m") as loaded:
+        assert loaded.generate(REQUEST).text != old
+    assert backend._llm is not first  # loaded again, once
+    assert not manager.acquire("m")[1].loaded_now
+    manager.close()
+
+
+def test_a_later_split_missing_or_cut_short_is_unavailable_and_not_loaded(tmp_path: Path) -> None:
+    # It was listed as available; llama.cpp then failed to load it, "the file is corrupt".
+    splits = _splits(tmp_path)
+    src, data = GGUFSource(path=str(splits[0])), splits[2].read_bytes()
+    splits[2].unlink()
+    missing = (
+        f"split 3 of 3 of model-00001-of-00003.gguf: file not found: {splits[2]}; llama.cpp "
+        f"reads each split from beside the first, named as llama-gguf-split names them"
+    )
+    assert availability(src) == missing
+    with pytest.raises(ModelUnavailableError, match=re.escape(missing)):
+        _backend(splits[0]).load()
+    splits[2].write_bytes(data[: len(data) // 2])
+    short = (
+        f"{splits[2]} is cut short ({len(data) // 2:,} bytes; its header describes "
+        f"{len(data):,}): an interrupted download or copy? Copy or install it again"
+    )
+    assert availability(src) == short
+    with pytest.raises(BackendError, match=re.escape(short)):
+        _backend(splits[0]).load()
+    splits[2].write_bytes(data)
+    assert availability(src) is None
+
+
+def test_a_later_split_being_copied_leaves_the_loaded_weights_answering(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # A new last split being written at its path (the old one removed first), as a whole
+    # GGUF being copied is: the loaded weights answer until it is whole, then load again.
+    splits = _splits(tmp_path / "model")
+    manager, old = _answering(splits[0])
+    first = manager.backend("m")._llm
+    data = _other_weights(tmp_path, splits)[2].read_bytes()
+    splits[2].unlink()
+    splits[2].write_bytes(data[: len(data) // 2])
+    with caplog.at_level("WARNING", logger="routerllm"):
+        for _ in range(2):
+            assert not manager.backend("m").weights_changed
+            with manager.generating("m") as backend:
+                assert backend.generate(REQUEST).text == old
+    said = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert len(said) == 1 and "model-00003-of-00003.gguf is cut short" in said[0]
+    assert "still answer" in said[0]
+    with splits[2].open("ab") as f:
+        f.write(data[len(data) // 2 :])
+    with manager.generating("m") as backend:
+        assert backend.generate(REQUEST).text != old
+    assert manager.backend("m")._llm is not first
+    manager.close()
+
+
+def test_a_loaded_later_split_cut_short_in_place_is_not_read_past_its_end(tmp_path: Path) -> None:
+    # The loaded model maps every split: one written in place has lost its old weights
+    # (read past the end of a file cut short, the process dies of SIGBUS): it loads again,
+    # and that load says why it cannot.
+    splits = _splits(tmp_path)
+    manager, _ = _answering(splits[0])
+    with splits[2].open("r+b") as f:
+        f.truncate(splits[2].stat().st_size // 2)
+    assert manager.backend("m").weights_changed
+    with pytest.raises(BackendError, match=r"model-00003-of-00003\.gguf is cut short \("):
+        manager.acquire("m")
+    assert manager.loaded_models == []
+    manager.close()
+
+
+def test_split_files_that_do_not_make_one_model_say_why(tmp_path: Path) -> None:
+    splits = _splits(tmp_path / "three")
+    # named as two splits, its header's split.count 3: llama.cpp finds no others
+    two = [tmp_path / "three" / f"model-0000{i}-of-00002.gguf" for i in (1, 2)]
+    for old, new in zip(splits, two, strict=False):
+        os.replace(old, new)
+    assert availability(GGUFSource(path=str(two[0]))) == (
+        f"{two[0]} is split 1 of 3 (its header's split.count), but its name does not end "
+        f"-00001-of-00003.gguf, by which llama.cpp finds the others: name the splits as "
+        f"llama-gguf-split names them"
+    )
+    # gguf.path naming a later split
+    splits = _splits(tmp_path / "later")
+    assert availability(GGUFSource(path=str(splits[1]))) == (
+        f"{splits[1]} is split 2 of 3 of a model: give gguf.path its first split, "
+        f"model-00001-of-00003.gguf"
+    )
+    # a later split of another splitting of the model (two splits), named as this one's
+    halves = _splits(tmp_path / "halves", count=2)
+    shutil.copyfile(halves[1], splits[1])
+    assert availability(GGUFSource(path=str(splits[0]))) == (
+        f"{splits[1]} is not split 2 of 3 of model-00001-of-00003.gguf (its header says "
+        f"split 2 of 2): a split of another model or splitting? Copy one model's splits again"
+    )
+    # one of another splitting in three (8 tensors each, not 7): 22 tensors, not 21
+    eights = gguf_splits(tiny_gguf_path(), tmp_path / "halves" / "eights.gguf", 3, per_split=8)
+    shutil.copyfile(eights[1], splits[1])
+    assert availability(GGUFSource(path=str(splits[0]))) == (
+        "the 3 splits of model-00001-of-00003.gguf hold 22 tensors, where its header's "
+        "split.tensors.count says 21: a split of another model or splitting? Copy one "
+        "model's splits again"
+    )
+    with pytest.raises(ModelUnavailableError, match="hold 22 tensors"):
+        _backend(splits[0]).load()
