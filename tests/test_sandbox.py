@@ -12,7 +12,9 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -282,8 +284,10 @@ def test_check_many_preserves_order_and_runs_in_parallel() -> None:
 def test_ctrl_c_in_check_many_stops_its_checks_at_once() -> None:
     """Ctrl-C while check_many waited: the checks running went on to their end (and the
     pool's shutdown waited for them) before the KeyboardInterrupt reached the caller."""
-    folder = Path(tempfile.mkdtemp(prefix="routerllm-test-pids-"))
-    folder.chmod(0o777)  # as root the programs run as nobody
+    # each program marks its own folder (nothing else is writable where it can be made so)
+    tag = f"routerllm-test-running-{os.getpid()}-{time.monotonic_ns()}"
+    marks = Path(tempfile.gettempdir()).glob
+    seen: set[int] = set()
     problem = HumanEvalProblem(
         task_id="t/sleep",
         prompt="def f():\n",
@@ -292,32 +296,30 @@ def test_ctrl_c_in_check_many_stops_its_checks_at_once() -> None:
         test="def check(candidate):\n    assert candidate() == 0\n",
     )
     completion = (
-        f"    import os, time\n    open({str(folder)!r} + '/' + str({HOST_GROUP}), 'w').close()\n"
+        f"    import os, time\n    open({tag!r} + '-' + str({HOST_GROUP}), 'w').close()\n"
         "    time.sleep(20)\n    return 0\n"
     )
     pressed: list[float] = []
 
     def press_once_two_run() -> None:
         deadline = time.monotonic() + 60
-        while len(list(folder.iterdir())) < 2 and time.monotonic() < deadline:
+        while len(seen) < 2 and time.monotonic() < deadline:
+            seen.update(int(path.name.rpartition("-")[2]) for path in marks(f"*/{tag}-*"))
             time.sleep(0.02)
         pressed.append(time.monotonic())
         signal.pthread_kill(threading.main_thread().ident or 0, signal.SIGINT)
 
     presser = threading.Thread(target=press_once_two_run, daemon=True)
-    try:
-        presser.start()
-        with pytest.raises(KeyboardInterrupt):
-            check_many([(problem, completion)] * 6, workers=2, timeout_s=30)
-        stopped_s = time.monotonic() - pressed[0]
-        presser.join()
-        pids = [int(path.name) for path in folder.iterdir()]
-        assert len(pids) == 2  # the four queued never started
-        assert stopped_s < 5, f"the KeyboardInterrupt came {stopped_s:.1f} s after Ctrl-C"
-        for pid in pids:
-            assert_no_leftovers(pid)
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
+    presser.start()
+    with pytest.raises(KeyboardInterrupt):
+        check_many([(problem, completion)] * 6, workers=2, timeout_s=30)
+    stopped_s = time.monotonic() - pressed[0]
+    presser.join()
+    seen.update(int(path.name.rpartition("-")[2]) for path in marks(f"*/{tag}-*"))
+    assert len(seen) == 2  # the four queued never started
+    assert stopped_s < 5, f"the KeyboardInterrupt came {stopped_s:.1f} s after Ctrl-C"
+    for pid in seen:
+        assert_no_leftovers(pid)
 
 
 def test_a_run_told_to_stop_is_killed_and_says_so() -> None:
@@ -409,17 +411,16 @@ for m in ('ctypes', '_ctypes'):
     sys.modules.pop(m)
 import ctypes
 libc = ctypes.CDLL(None)
+r, w = os.pipe()
 if libc.fork() == 0:  # past the guards, into a session of its own
     libc.setsid()
-    folder = {folder!r}
-    with open(os.path.join(folder, 'pid.part'), 'w') as f:
-        f.write(os.readlink('/proc/self'))  # /proc is the harness's: its PID there
-    os.rename(os.path.join(folder, 'pid.part'), os.path.join(folder, 'pid'))
+    os.write(w, os.readlink('/proc/self').encode())  # /proc is the harness's: its PID there
     time.sleep(1)
-    open(os.path.join(folder, 'marker'), 'w').close()
+    with open({fifo!r}, 'w') as f:  # a FIFO: writable on a read-only mount too
+        f.write('ran on')
     libc._exit(0)
-while not os.path.exists(os.path.join({folder!r}, 'pid')):
-    time.sleep(0.01)
+os.close(w)
+print(os.read(r, 32).decode(), flush=True)
 """
 
 
@@ -430,19 +431,77 @@ def test_a_child_that_escapes_the_programs_session_dies_with_the_run() -> None:
     if not isolation.pidns:
         pytest.skip("the sandbox can make no PID namespace here")
     folder = Path(tempfile.mkdtemp(prefix="routerllm-escape-"))
-    folder.chmod(0o777)  # the program may run as nobody
+    folder.chmod(0o755)  # the program may run as nobody
+    fifo = folder / "ran-on"
+    os.mkfifo(fifo)
+    fifo.chmod(0o666)  # past the umask: the program may run as nobody
+    reader = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)  # a writer may open it at once
+    pid = None
     try:
-        result = run_program(ESCAPE_INTO_A_SESSION.format(folder=str(folder)), timeout_s=10)
+        result = run_program(ESCAPE_INTO_A_SESSION.format(fifo=str(fifo)), timeout_s=10)
         assert result.passed, result.detail
-        pid = int((folder / "pid").read_text())
+        pid = int(result.stdout_tail)
         assert not Path(f"/proc/{pid}").exists()  # dead (and reaped) when the run returns
         time.sleep(1.5)
-        assert not (folder / "marker").exists()
+        assert os.read(reader, 64) == b""  # nothing ever wrote: it did not run on
     finally:
-        if (folder / "pid").exists():  # on failure: not left running
-            with contextlib.suppress(ProcessLookupError, ValueError):
-                os.kill(int((folder / "pid").read_text()), signal.SIGKILL)
+        if pid is not None:  # on failure: not left running
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        os.close(reader)
         shutil.rmtree(folder)
+
+
+def kernel_makes_mount_namespaces() -> bool:
+    """Root, and the kernel lets a child make a mount namespace and remount / read-only:
+    the sandbox must then do it (judged apart from the code under test)."""
+    if os.geteuid() != 0 or shutil.which("unshare") is None:
+        return False
+    probe = ["unshare", "--mount", "--propagation", "private", "mount", "-o", "bind,remount,ro", "/"]  # fmt: skip
+    return subprocess.run(probe, capture_output=True, timeout=30).returncode == 0
+
+
+WRITE_OUTSIDE = """\
+import errno, os, tempfile
+for path in {paths!r}:
+    try:
+        with open(path, 'w') as f:
+            f.write('x')
+        print(path, 'written')
+    except OSError as e:
+        print(path, errno.errorcode[e.errno])
+with open('/dev/null', 'w') as f:
+    f.write('discarded')
+for folder in ('.', os.environ['HOME'], os.environ['TMPDIR'], tempfile.gettempdir()):
+    with tempfile.NamedTemporaryFile(dir=folder) as f:
+        f.write(b'kept')
+print(os.getcwd())
+"""
+
+
+@pytest.mark.skipif(
+    not kernel_makes_mount_namespaces(),
+    reason="needs root and a kernel that makes mount namespaces",
+)
+def test_as_root_nothing_outside_the_programs_folder_is_writable() -> None:
+    """As nobody the program wrote world-writable folders (/tmp, /dev/shm, /var/tmp): what
+    it left there stayed, and their total (RAM, for /dev/shm) no limit bounded."""
+    name = f"routerllm-test-outside-{os.getpid()}-{time.monotonic_ns()}"
+    paths = [str(Path(folder, name)) for folder in ("/tmp", "/dev/shm", "/var/tmp")]
+    mounts_before = Path("/proc/self/mountinfo").read_bytes()
+    try:
+        result = run_program(WRITE_OUTSIDE.format(paths=paths), timeout_s=10)
+        assert result.status == "passed", result.detail
+        *lines, workdir = result.stdout_tail.splitlines()
+        assert lines == [f"{path} EROFS" for path in paths]
+        assert [path for path in paths if os.path.exists(path)] == []
+        assert not Path(workdir).exists()  # its folder, writable inside, removed from here
+        assert Path("/proc/self/mountinfo").read_bytes() == mounts_before  # nothing leaked
+        assert "every mount read-only but the program's folder" in sandbox.isolation_text()
+    finally:
+        for path in paths:
+            with contextlib.suppress(FileNotFoundError):
+                os.remove(path)
 
 
 @pytest.mark.parametrize(
@@ -625,7 +684,10 @@ def test_cleanup_changes_nothing_through_a_symlink_in_the_directorys_place(
     result = run_program(source, timeout_s=5)
     workdir = Path(result.stdout_tail.strip())
     try:
-        assert result.status == "passed", result.detail
+        if sandbox._interpreter(sys.executable)[1].mountns:  # its folder's parent: read-only
+            assert result.status == "error" and "Read-only file system" in result.detail
+        else:
+            assert result.status == "passed", result.detail
         assert (victim / "sub").stat().st_mode & 0o777 == 0o755
     finally:
         workdir.unlink(missing_ok=True)
@@ -683,3 +745,63 @@ def test_a_pid_namespace_that_nobody_cannot_use_costs_the_namespace_not_the_drop
     monkeypatch.setattr(iso, "_unshare", lambda: print)  # any callable: "can unshare"
     found = iso._isolation.__wrapped__(sys.executable)
     assert found.user == (65534, 65534) and not found.pidns and found.netns
+
+
+MOUNT_AND_RUN = 'mount -t tmpfs -o size=1m,mode=1777 none "$1" && exec "$2" -c "$3"'
+
+
+@pytest.mark.skipif(
+    not kernel_makes_mount_namespaces(),
+    reason="needs root and a kernel that makes mount namespaces",
+)
+def test_a_mount_whose_path_holds_a_space_or_a_tab_is_read_only_too() -> None:
+    """/proc/self/mountinfo writes a space in a mount's path as \\040: taken as written,
+    the path names no folder, and that mount stayed writable. (The mount is made in a
+    mount namespace of the test's own: the machine's mount table does not change.)"""
+    folder = Path(tempfile.mkdtemp(prefix="routerllm-test-mounts-"))
+    folder.chmod(0o755)  # the program may run as nobody
+    point = folder / "a mount\tpoint"
+    point.mkdir()
+    harness = (
+        "from routerllm.eval.sandbox import run_program\n"
+        f"result = run_program({WRITE_OUTSIDE.format(paths=[str(point / 'x')])!r})\n"
+        "print(result.status, result.detail, result.stdout_tail)\n"
+    )
+    try:
+        ran = subprocess.run(
+            ["unshare", "--mount", "--propagation", "private", "sh", "-c", MOUNT_AND_RUN,
+             "sh", str(point), sys.executable, harness],
+            capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+        assert ran.returncode == 0, ran.stderr
+        assert ran.stdout.startswith(f"passed all tests passed {point / 'x'} EROFS"), ran.stdout
+    finally:
+        shutil.rmtree(folder)
+
+
+@pytest.mark.parametrize(
+    "refused",
+    [
+        lambda isolation: isolation.mountns,  # no mount namespace (a container's seccomp)
+        lambda isolation: isolation.mountns and isolation.user is not None,  # not as nobody
+    ],
+)
+def test_without_a_mount_namespace_the_drop_stays_and_the_report_says_what_is_writable(
+    monkeypatch: pytest.MonkeyPatch, refused: Callable[[Any], bool]
+) -> None:
+    """Where the kernel refuses the mount namespace (alone, or with the drop to nobody),
+    the sandbox runs as before, as nobody, and its report says that world-writable
+    folders stay writable. (The kernel's answer is faked: this machine allows it.)"""
+    from routerllm.eval import sandbox_isolation as iso
+
+    monkeypatch.setattr(iso, "_probe", lambda executable, isolation: not refused(isolation))
+    monkeypatch.setattr(iso.os, "geteuid", lambda: 0)
+    monkeypatch.setattr(iso, "_nobody", lambda: (65534, 65534))
+    monkeypatch.setattr(iso, "_unshare", lambda: print)  # any callable: "can unshare"
+    found = iso._isolation.__wrapped__(sys.executable)
+    assert found == iso._Isolation(True, (65534, 65534), True, mountns=False)
+    monkeypatch.setattr(iso, "_interpreter", lambda executable: (executable, found))
+    assert iso.isolation_text().endswith(
+        ", no mount namespace (what it writes to world-writable folders such as /tmp stays), "
+        "as user nobody"
+    )

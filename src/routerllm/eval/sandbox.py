@@ -175,7 +175,7 @@ def run_program(
             paths = [str(link_packages(workdir, names))] if names else []
         except OSError as e:  # a full disk
             raise RouterLLMError(f"cannot write the program to the sandbox's folder: {e}") from e
-        preexec = functools.partial(_enter_sandbox, limits, isolation)
+        preexec = functools.partial(_enter_sandbox, limits, isolation, os.fsencode(workdir))
         runner_args = [PID_NAMESPACE] if isolation.pidns else []
         proc = _start(executable, workdir, preexec, [*runner_args, *paths])
         try:

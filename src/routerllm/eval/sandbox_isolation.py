@@ -1,15 +1,29 @@
 """Where and as whom a sandboxed program runs: the interpreter, the user, the namespaces.
 
-Probed once per interpreter (:func:`_interpreter`): a private network namespace and a
-private PID namespace where each can be made, and, as root, a drop to user ``nobody``
-(with a system interpreter of the same Python version when ``nobody`` cannot start this
-one). :func:`_enter_sandbox` applies that and the limits in the forked child;
-:func:`_workdir` is each program's temporary folder, owned by that user and removed
-afterwards. What runs in it, and how it ends, is :mod:`routerllm.eval.sandbox`'s.
+Probed once per interpreter (:func:`_interpreter`): a private network namespace, a
+private PID namespace and a private mount namespace where each can be made, and, as root,
+a drop to user ``nobody`` (with a system interpreter of the same Python version when
+``nobody`` cannot start this one). :func:`_enter_sandbox` applies that and the limits in
+the forked child; :func:`_workdir` is each program's temporary folder, owned by that user
+and removed afterwards. What runs in it, and how it ends, is :mod:`routerllm.eval.sandbox`'s.
+
+Mount namespace (:func:`_read_only_except`): every mount the child sees is remounted
+read-only (a bind remount changes that mount's flags in the child's namespace only, the
+file system's own stay as they are), then the program's folder is bind-mounted onto itself
+read-write: the program writes its folder and nothing else (``/tmp``, ``/dev/shm``,
+``/var/tmp`` included, whose total no file-size limit bounded), while devices such as
+``/dev/null`` stay writable (a device node is not written through its mount). ``/proc``
+and ``/sys`` are remounted the same way, not replaced: ``/proc`` stays the harness's view
+(process groups as the harness names them). Mounts are made private first, so nothing
+propagates back to the harness's mount table; the namespace, and the folder's bind mount
+with it, ends with the program's last process. Chosen over private ``tmpfs`` mounts on
+``/tmp``, ``/var/tmp`` and ``/dev/shm``: those would hide the program's own folder (under
+``/tmp``) and leave every other world-writable folder writable.
 """
 
 from __future__ import annotations
 
+import errno
 import functools
 import logging
 import os
@@ -23,6 +37,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from routerllm.exceptions import RouterLLMError
 
@@ -31,12 +46,28 @@ logger = logging.getLogger(__name__)
 PYTHON_FLAGS = ("-I", "-S", "-B", "-u")
 _CLONE_NEWNET = getattr(os, "CLONE_NEWNET", 0x40000000)
 _CLONE_NEWPID = getattr(os, "CLONE_NEWPID", 0x20000000)
+_CLONE_NEWNS = getattr(os, "CLONE_NEWNS", 0x00020000)
+# mount(2)'s flags (<sys/mount.h>); the per-mount flags a read-only bind remount keeps
+_MS_RDONLY, _MS_NOSUID, _MS_NODEV, _MS_NOEXEC = 0x1, 0x2, 0x4, 0x8
+_MS_REMOUNT, _MS_NOSYMFOLLOW, _MS_BIND, _MS_REC, _MS_PRIVATE = 0x20, 0x100, 0x1000, 0x4000, 0x40000
+_KEPT_FLAGS = {b"nosuid": _MS_NOSUID, b"nodev": _MS_NODEV, b"noexec": _MS_NOEXEC,
+               b"nosymfollow": _MS_NOSYMFOLLOW}  # fmt: skip
+# a mount hidden by another mounted over it (its path names the other), or (FUSE) one
+# that even root may not enter: nobody cannot reach it either
+_UNREACHABLE = (errno.ENOENT, errno.EINVAL, errno.EACCES)
+# /proc/self/mountinfo writes these characters of a path in octal
+_MOUNTINFO_ESCAPES = ((b"\\040", b" "), (b"\\011", b"\t"), (b"\\012", b"\n"), (b"\\134", b"\\"))
 # unshare(CLONE_NEWPID) moves the caller's children, not the caller: the child it forks
 # must be PID 1 of the new namespace (and its own fork PID 2: sandbox_runner's).
 _PID_PROBE = (
     "import json, math, os\n"
     "if os.fork() == 0:\n    os._exit(os.getpid() != 1)\n"
     "os._exit(os.waitstatus_to_exitcode(os.wait()[1]))\n"
+)
+# In a mount namespace its folder stays writable, and / is read-only (not written to see).
+_MOUNT_PROBE = (
+    "import os\nopen('probe', 'w').close()\n"
+    "if not os.statvfs('/').f_flag & os.ST_RDONLY:\n    os._exit(1)\n"
 )
 
 
@@ -45,13 +76,20 @@ class _Isolation:
     netns: bool  # unshare a private network namespace
     user: tuple[int, int] | None  # (uid, gid) to drop to; None keeps the harness's
     pidns: bool = False  # unshare a private PID namespace (the runner then forks its init)
+    mountns: bool = False  # unshare a mount namespace: all read-only but the program's folder
 
 
-def _enter_sandbox(limits: Sequence[tuple[int, int, int]], isolation: _Isolation) -> None:
-    """Runs in the forked child before exec: no imports, no logging (locks may be held)."""
+def _enter_sandbox(
+    limits: Sequence[tuple[int, int, int]], isolation: _Isolation, folder: bytes
+) -> None:
+    """Runs in the forked child before exec: no imports, no logging (locks may be held).
+    ``folder``: the program's, its cwd, which stays writable."""
     unshare = _unshare()
     if isolation.netns and unshare is not None:
         unshare(_CLONE_NEWNET)
+    if isolation.mountns and unshare is not None:
+        unshare(_CLONE_NEWNS)
+        _read_only_except(folder)
     if isolation.pidns and unshare is not None:
         unshare(_CLONE_NEWPID)
     for limit, soft, hard in limits:
@@ -60,6 +98,48 @@ def _enter_sandbox(limits: Sequence[tuple[int, int, int]], isolation: _Isolation
         os.setgroups([])
         os.setgid(isolation.user[1])
         os.setuid(isolation.user[0])
+
+
+def _read_only_except(folder: bytes) -> None:
+    """In the child's new mount namespace: every mount read-only but ``folder``, the cwd."""
+    mount = _mount()
+    if mount is None:  # probed: not reached
+        raise OSError(errno.ENOSYS, "mount is not available")
+    mount(None, b"/", _MS_REC | _MS_PRIVATE)  # before any change: none reaches the harness
+    kept = os.statvfs(folder).f_flag & _MS_NOEXEC  # statvfs's ST_NOEXEC is MS_NOEXEC
+    for point, flags in _mount_points():
+        try:
+            mount(None, point, _MS_BIND | _MS_REMOUNT | _MS_RDONLY | flags)
+        except OSError as e:
+            if e.errno not in _UNREACHABLE:
+                raise
+    mount(folder, folder, _MS_BIND)  # a new mount there, read-only as the one it came from
+    mount(None, folder, _MS_BIND | _MS_REMOUNT | _MS_NOSUID | _MS_NODEV | kept)
+    os.chdir(folder)  # the cwd was the folder on the mount below, now read-only
+
+
+def _mount_points() -> list[tuple[bytes, int]]:
+    """(path, flags to keep) of each mount in /proc/self/mountinfo, read without imports."""
+    fd = os.open(b"/proc/self/mountinfo", os.O_RDONLY)
+    try:
+        chunks = []
+        while chunk := os.read(fd, 65536):
+            chunks.append(chunk)
+    finally:
+        os.close(fd)
+    points = []
+    for line in b"".join(chunks).splitlines():
+        fields = line.split(b" ")  # id parent major:minor root point options ...
+        if len(fields) < 6:
+            continue
+        point = fields[4]
+        for escaped, character in _MOUNTINFO_ESCAPES:
+            point = point.replace(escaped, character)
+        flags = 0
+        for option in fields[5].split(b","):
+            flags |= _KEPT_FLAGS.get(option, 0)
+        points.append((point, flags))
+    return points
 
 
 @contextmanager
@@ -103,25 +183,49 @@ def _unshare() -> Callable[[int], None] | None:
     """``os.unshare`` (Python 3.12+), else libc's ``unshare`` through ctypes; None if neither."""
     if (unshare := getattr(os, "unshare", None)) is not None:
         return unshare  # type: ignore[no-any-return]
+    return _libc_call("unshare")
+
+
+@functools.cache
+def _mount() -> Callable[[bytes | None, bytes, int], None] | None:
+    """``mount(source, target, flags)``: libc's (Python has none) with no file system type
+    and no data, as a bind mount or a remount takes it; None without it."""
+    try:
+        import ctypes
+    except ImportError:
+        return None
+    argtypes = (ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong, ctypes.c_void_p)
+    call = _libc_call("mount", argtypes)
+    if call is None:
+        return None
+    return lambda source, target, flags: call(source, target, None, flags, None)
+
+
+def _libc_call(name: str, argtypes: Sequence[Any] | None = None) -> Callable[..., None] | None:
+    """libc's ``name`` through ctypes, raising ``OSError`` where it fails: resolved here,
+    in the harness, so that the forked child only calls it (no import there)."""
     try:
         import ctypes
 
-        libc_unshare = ctypes.CDLL(None, use_errno=True).unshare
-    except (OSError, AttributeError):
+        function = getattr(ctypes.CDLL(None, use_errno=True), name)
+    except (ImportError, OSError, AttributeError):
         return None
+    if argtypes is not None:
+        function.argtypes = argtypes
+    get_errno = ctypes.get_errno
 
-    def call(flags: int) -> None:
-        if libc_unshare(flags) != 0:
-            errno = ctypes.get_errno()
-            raise OSError(errno, os.strerror(errno))
+    def call(*args: object) -> None:
+        if function(*args) != 0:
+            error = get_errno()
+            raise OSError(error, os.strerror(error))
 
     return call
 
 
 def isolation_text() -> str:
     """What the sandbox enforces on this machine, in words (for reports): its network,
-    its PID namespace and the user its programs run as (probed once, as ``run_program``
-    probes it)."""
+    its PID namespace, what it may write and the user its programs run as (probed once,
+    as ``run_program`` probes it)."""
     _, isolation = _interpreter(sys.executable)
     network = (
         "a private network namespace (no network)"
@@ -133,8 +237,13 @@ def isolation_text() -> str:
         if isolation.pidns
         else "no PID namespace (a child that leaves the program's session outlives its run)"
     )
+    files = (
+        "every mount read-only but the program's folder"
+        if isolation.mountns
+        else "no mount namespace (what it writes to world-writable folders such as /tmp stays)"
+    )
     user = "user nobody" if isolation.user is not None else "the harness's user"
-    return f"{network}, {processes}, as {user}"
+    return f"{network}, {processes}, {files}, as {user}"
 
 
 @functools.cache
@@ -173,16 +282,21 @@ def _nobody() -> tuple[int, int] | None:
 @functools.cache
 def _isolation(executable: str) -> _Isolation:
     """The strongest isolation with which ``executable`` still starts, probed once."""
-    netns = _unshare() is not None and _probe(executable, _Isolation(True, None))
-    pidns = _unshare() is not None and _probe(executable, _Isolation(False, None, True))
+    can_unshare = _unshare() is not None
+    netns = can_unshare and _probe(executable, _Isolation(True, None))
+    pidns = can_unshare and _probe(executable, _Isolation(False, None, True))
+    mountns = can_unshare and _mount() is not None and _probe(executable, _Isolation(False, None, mountns=True))  # fmt: skip
     user = _nobody() if os.geteuid() == 0 else None
-    if user is not None and not _probe(executable, _Isolation(netns, user, pidns)):
-        # the drop to nobody matters more than the PID namespace: keep it if it works alone
-        if pidns and _probe(executable, _Isolation(netns, user)):
-            pidns = False
-        else:
+    if user is not None:
+        # the drop to nobody matters more than the namespaces: give them up before it
+        tries = (_Isolation(netns, user, pidns, mountns), _Isolation(netns, user, pidns),
+                 _Isolation(netns, user, False, mountns), _Isolation(netns, user))  # fmt: skip
+        works = next((it for it in dict.fromkeys(tries) if _probe(executable, it)), None)
+        if works is None:
             user = None
-    isolation = _Isolation(netns, user, pidns)
+        else:
+            pidns, mountns = works.pidns, works.mountns
+    isolation = _Isolation(netns, user, pidns, mountns)
     logger.info("sandbox isolation for %s: %s", executable, isolation)
     return isolation
 
@@ -195,12 +309,13 @@ def _probe(executable: str, isolation: _Isolation) -> bool:
                     executable,
                     *PYTHON_FLAGS,
                     "-c",
-                    _PID_PROBE if isolation.pidns else "import json, math",
+                    (_MOUNT_PROBE if isolation.mountns else "")
+                    + (_PID_PROBE if isolation.pidns else "import json, math"),
                 ],
                 cwd=workdir,
                 capture_output=True,
                 timeout=30,
-                preexec_fn=functools.partial(_enter_sandbox, (), isolation),
+                preexec_fn=functools.partial(_enter_sandbox, (), isolation, os.fsencode(workdir)),
             )
         except (OSError, subprocess.SubprocessError):
             return False
