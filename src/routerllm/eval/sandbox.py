@@ -11,8 +11,11 @@ the kernel (Linux): limits on address space, CPU seconds (a little above the
 timeout), file size, open files, core dumps and tasks (``RLIMIT_NPROC``: the
 user's current count plus ``NPROC_HEADROOM``); a new session, whose whole process
 group is SIGKILLed on timeout, output overflow and after every run; a private
-network namespace (only a down loopback) and a private PID namespace where the harness
-may make them (as root), the latter's end killing every process left in it; and, as
+network namespace (only a down loopback), a private PID namespace, whose end kills
+every process left in it, and a private mount namespace in which every mount is
+read-only but the program's folder (``/tmp``, ``/dev/shm``, ``/var/tmp`` included;
+devices such as ``/dev/null`` stay writable), where the harness may make them (as
+root); and, as
 root, a drop to user ``nobody`` (with a system interpreter of the same Python
 version when ``nobody`` cannot start this one, e.g. a virtualenv under ``/root``),
 so that ``RLIMIT_NPROC`` binds, limits cannot be raised again, the harness cannot
@@ -21,15 +24,17 @@ be signalled and root's files cannot be changed. Inside the child,
 (kill, killpg, ``signal.pidfd_send_signal``, another process's ``resource.prlimit``),
 ``subprocess``, ``multiprocessing`` and ``socket`` raise ``PermissionError`` before the
 program runs: a guard against accidents that a determined program can get around.
-The interpreter, the user and the network namespace are chosen, and the folder made, by
+The interpreter, the user and the namespaces are chosen, and the folder made, by
 :mod:`routerllm.eval.sandbox_isolation`.
 
 Limits: as root without the drop (no interpreter that ``nobody`` can start),
 the kernel ignores ``RLIMIT_NPROC`` and the child keeps
 every capability: code that gets around the guards can raise its limits, fork,
 re-enter the host network namespace, signal the harness or change root's files.
-``nobody`` can still read world-readable files and fill ``/tmp`` (``RLIMIT_FSIZE``
-bounds each file, not their total). Without a PID namespace (an ordinary user cannot
+``nobody`` can still read world-readable files and fill its own folder (``RLIMIT_FSIZE``
+bounds each file, not their total: only the time limit does); without a mount namespace
+(an ordinary user cannot make one) it can also fill world-writable folders such as
+``/tmp`` or ``/dev/shm`` (memory), and what it leaves there stays. Without a PID namespace (an ordinary user cannot
 make one), a child forked past the guards into a session of its own outlives the run
 (the kill reaches the program's group). For code that may be malicious rather than
 merely wrong, run the harness unprivileged in a container.

@@ -1,0 +1,63 @@
+"""What one of the sandbox's namespaces costs: ``check_many`` on HumanEval's canonical solutions.
+
+All 164 canonical solutions go through ``check_many(..., workers=2)`` with the isolation
+probed on this machine, and again with one namespace given up (``--without``: the mount
+namespace by default), the two alternating round by round so that the machine's load
+falls on both; it prints each round and the medians. The namespaces are made as root
+only: elsewhere both runs are the same.
+
+    .venv/bin/python benchmarks/sandbox_overhead.py [--without mountns|pidns|netns] [--rounds 6]
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import statistics
+import sys
+import time
+
+from machine import machine_line
+
+from routerllm.cli_args import DefaultsHelpFormatter, count_arg
+from routerllm.data.humaneval import load_humaneval
+from routerllm.eval import sandbox
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0], formatter_class=DefaultsHelpFormatter
+    )
+    ap.add_argument("--without", choices=("mountns", "pidns", "netns"), default="mountns")
+    ap.add_argument("--rounds", type=count_arg, default=6, help="runs of each, alternating")
+    ap.add_argument("--workers", type=count_arg, default=2)
+    args = ap.parse_args()
+    executable, probed = sandbox._interpreter(sys.executable)
+    variants = {
+        "probed": probed,
+        f"without {args.without}": dataclasses.replace(probed, **{args.without: False}),
+    }
+    items = [(problem, None) for problem in load_humaneval()]
+    print(machine_line())
+    print(f"probed isolation: {probed} ({executable})")
+    print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    times: dict[str, list[float]] = {name: [] for name in variants}
+    for round_ in range(args.rounds):
+        for name, isolation in variants.items():
+            sandbox._interpreter = lambda _, isolation=isolation: (executable, isolation)  # type: ignore[assignment]
+            start = time.perf_counter()
+            results = sandbox.check_many(items, workers=args.workers)
+            times[name].append(time.perf_counter() - start)
+            passed = sum(result.passed for result in results)
+            print(
+                f"round {round_ + 1} {name}: {times[name][-1]:.2f} s, {passed}/{len(items)} passed"
+            )
+    print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    for name, seconds in times.items():
+        print(f"median {name}: {statistics.median(seconds):.2f} s ({len(seconds)} runs)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
