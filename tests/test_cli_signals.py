@@ -103,10 +103,13 @@ def _children_in_own_session(pid: int) -> list[int]:
 
 
 def _in_sessions(sessions: list[int]) -> list[int]:
+    """The processes still running in ``sessions``: a zombie has ended (the PID namespace's
+    init, orphaned when the group was killed, waits there for init to reap it)."""
     left = []
     for entry in Path("/proc").iterdir():
         try:
-            if int((entry / "stat").read_text().rsplit(")", 1)[1].split()[3]) in sessions:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            if int(fields[3]) in sessions and fields[0] != "Z":
                 left.append(int(entry.name))
         except (OSError, IndexError, ValueError):
             continue
