@@ -452,6 +452,97 @@ def test_a_child_that_escapes_the_programs_session_dies_with_the_run() -> None:
         shutil.rmtree(folder)
 
 
+# PID 1, as the harness names it, from /proc (the harness's): PPid in the program's status
+HOST_INIT = "int(open('/proc/self/status').read().split('PPid:')[1].split()[0])"
+
+PTRACE_INIT_INTO_A_SESSION = f"""\
+import os, sys, errno, time
+for m in ('ctypes', '_ctypes'):
+    sys.modules.pop(m)
+import ctypes
+libc = ctypes.CDLL(None, use_errno=True)
+libc.ptrace.restype = ctypes.c_long
+libc.ptrace.argtypes = [ctypes.c_long, ctypes.c_long, ctypes.c_void_p, ctypes.c_void_p]
+class Regs(ctypes.Structure):  # x86_64's user_regs_struct
+    _fields_ = [(name, ctypes.c_ulonglong) for name in (
+        "r15 r14 r13 r12 rbp rbx r11 r10 r9 r8 rax rcx rdx rsi rdi orig_rax rip cs eflags "
+        "rsp ss fs_base gs_base ds es fs gs").split()]
+init = {HOST_INIT}
+if libc.ptrace(16, 1, None, None) != 0:  # PTRACE_ATTACH to its init
+    print(init, errno.errorcode[ctypes.get_errno()], flush=True)
+    raise SystemExit
+os.waitpid(1, 0)
+regs = Regs()
+libc.ptrace(12, 1, None, ctypes.byref(regs))  # GETREGS
+word = libc.ptrace(1, 1, ctypes.c_void_p(regs.rip), None)  # PEEKTEXT
+libc.ptrace(4, 1, ctypes.c_void_p(regs.rip), ctypes.c_void_p((word & ~0xFFFF | 0x050F) % 2**64))
+regs.rax, regs.orig_rax = 112, 2**64 - 1  # a syscall instruction there, calling setsid()
+libc.ptrace(13, 1, None, ctypes.byref(regs))  # SETREGS
+libc.ptrace(9, 1, None, None)  # SINGLESTEP: init leaves the process group the harness kills
+os.waitpid(1, 0)
+libc.ptrace(17, 1, None, ctypes.c_void_p(19))  # DETACH, stopped: it never reaps nor ends
+r, w = os.pipe()
+if libc.fork() == 0:
+    libc.setsid()
+    os.write(w, os.readlink('/proc/self').encode())
+    while True:
+        time.sleep(1)
+os.close(w)
+print(init, os.read(r, 32).decode(), flush=True)
+"""
+
+
+def is_alive(pid: int) -> bool:
+    try:
+        return (Path(f"/proc/{pid}") / "stat").read_text().rpartition(")")[2].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(os.uname().machine != "x86_64", reason="the attack sets x86_64 registers")
+def test_the_program_cannot_ptrace_its_init_out_of_the_runs_reach() -> None:
+    """The program (its init's user, init dumpable) could ptrace PID 1, make it call
+    setsid() and leave it stopped: init left the group the harness kills, so it and the
+    whole namespace, a child of the program's included, ran on after the run."""
+    if not sandbox._interpreter(sys.executable)[1].pidns:
+        pytest.skip("the sandbox can make no PID namespace here")
+    pids: list[int] = []
+    try:
+        result = run_program(PTRACE_INIT_INTO_A_SESSION, timeout_s=3)
+        pids = [int(word) for word in result.stdout_tail.split() if word.isdigit()]
+        assert pids, result
+        time.sleep(0.2)
+        assert [pid for pid in pids if is_alive(pid)] == [], result
+        assert result.stdout_tail.split()[1:] == ["EPERM"], result
+    finally:
+        for pid in pids:  # on failure: not left running (nor stopped)
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+
+
+FORGE_THROUGH_INITS_STATUS_PIPE = f"""\
+import os
+init = {HOST_INIT}
+for fd in range(3, 10):  # fd 4 in the runner as it is
+    try:
+        os.write(os.open(f'/proc/{{init}}/fd/{{fd}}', os.O_WRONLY), bytes(4))  # "exited 0"
+        print('wrote to fd', fd, flush=True)
+    except OSError as e:
+        print(fd, e.strerror, flush=True)
+assert False, 'the tests failed'
+"""
+
+
+def test_the_program_cannot_reach_its_inits_status_pipe() -> None:
+    """Init's end of the pipe that carries the program's wait status was open to the
+    program through /proc/<init>/fd: four zero bytes there read as a pass."""
+    if not sandbox._interpreter(sys.executable)[1].pidns:
+        pytest.skip("the sandbox can make no PID namespace here")
+    result = run_program(FORGE_THROUGH_INITS_STATUS_PIPE, timeout_s=10)
+    assert result.status == "failed", result
+    assert "wrote" not in result.stdout_tail
+
+
 def kernel_makes_mount_namespaces() -> bool:
     """Root, and the kernel lets a child make a mount namespace and remount / read-only:
     the sandbox must then do it (judged apart from the code under test)."""

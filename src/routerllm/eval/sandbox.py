@@ -56,7 +56,9 @@ Whatever ends PID 1 (the program's end, the group's SIGKILL) makes the kernel ki
 left in the namespace, a child in a session of its own included, before PID 1 can be
 reaped: none runs once the run returns. ``RLIMIT_NPROC`` counts the two extra processes
 (:data:`PID_NAMESPACE_TASKS`); the program sees itself as PID 2 and cannot name, so
-cannot signal, a process outside.
+cannot signal, a process outside. The runner and init are not dumpable: the program, of
+their user, cannot ptrace init (into a session the group's kill misses) nor open their
+ends of the status pipe through ``/proc``.
 """
 
 from __future__ import annotations

@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 
 MARK = "routerllm-sandbox-result: "
 PID_NAMESPACE = "--pid-namespace"
+_PR_SET_DUMPABLE = 4  # <linux/prctl.h>
 BLOCKED_OS = [
     "fork",
     "forkpty",
@@ -160,8 +161,11 @@ def enter_pid_namespace() -> None:
     (``signal.alarm``, ``signal.raise_signal``, ``abort``): it forks the program, reaps
     (orphans too, each holding a slot of ``RLIMIT_NPROC``) until the program has ended,
     and sends its wait status here, where it is repeated: the same exit code, or death
-    by the same signal, which PID 1 itself could not die of."""
+    by the same signal, which PID 1 itself could not die of.
+
+    This process and init are not dumpable (:func:`_set_dumpable`), the program is again."""
     status_r, status_w = os.pipe()
+    _set_dumpable(False)  # before the fork: init inherits it
     if (init := os.fork()) != 0:
         os.close(status_w)
         own = os.waitpid(init, 0)[1]
@@ -174,6 +178,7 @@ def enter_pid_namespace() -> None:
         _report(e, 4)
     if program == 0:
         os.close(status_w)
+        _set_dumpable(True)  # as it ran without a PID namespace (its /proc/self its own)
         return
     signal.signal(signal.SIGINT, signal.SIG_DFL)  # as init: deaf to the program's signals
     while True:
@@ -182,6 +187,21 @@ def enter_pid_namespace() -> None:
             break
     _write(status_w, status.to_bytes(4, "little"))
     _exit(0)
+
+
+def _set_dumpable(dumpable: bool) -> None:
+    """``prctl(PR_SET_DUMPABLE)``. The program runs as the same user as this process and
+    its init: were they dumpable, it could ptrace init (PID 1 to it), e.g. into a session
+    of its own that the harness's kill of the group misses, the whole namespace running
+    on, or open their ends of the status pipe through ``/proc/PID/fd`` and write a verdict.
+    Not dumpable, both need ``CAP_SYS_PTRACE``, which the program lacks. Without ctypes
+    (an interpreter built without it) they stay dumpable."""
+    try:
+        import ctypes
+
+        ctypes.CDLL(None).prctl(_PR_SET_DUMPABLE, int(dumpable), 0, 0, 0)
+    except (ImportError, OSError, AttributeError):
+        pass
 
 
 def _end_as(status: int) -> None:
