@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import shutil
 import signal
@@ -595,6 +596,43 @@ def test_as_root_nothing_outside_the_programs_folder_is_writable() -> None:
                 os.remove(path)
 
 
+LEAVE_SHARED_MEMORY = """\
+import os, sys, errno
+for m in ('ctypes', '_ctypes'):
+    sys.modules.pop(m)
+import ctypes
+libc = ctypes.CDLL(None, use_errno=True)
+print(libc.shmget({key}, 2**20, 0o1600) >= 0, flush=True)  # IPC_CREAT, 1 MiB
+print(libc.mq_open({queue!r}, os.O_CREAT | os.O_RDWR, 0o600, None) >= 0, flush=True)
+"""
+
+
+def test_shared_memory_and_message_queues_end_with_the_run() -> None:
+    """A System V shared memory segment or a POSIX message queue the program made stayed
+    after the run (memory no limit bounded, a segment up to the machine's shmmax, 4096 of
+    them), as what it wrote to /dev/shm did before the mount namespace."""
+    if not sandbox._interpreter(sys.executable)[1].mountns:
+        pytest.skip("the sandbox makes no mount namespace here (an ordinary user)")
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    key = 0x5A000000 + os.getpid() % 0x1000000
+    queue = f"/routerllm-test-{os.getpid()}-{time.monotonic_ns()}".encode()
+    try:
+        result = run_program(LEAVE_SHARED_MEMORY.format(key=key, queue=queue), timeout_s=10)
+        assert result.stdout_tail.split() == ["True", "True"], result  # made, inside
+        segments = Path("/proc/sysvipc/shm").read_text(encoding="ascii").splitlines()
+        keys = [line.split()[0] for line in segments]
+        assert str(key) not in keys
+        assert libc.mq_open(queue, os.O_RDONLY) == -1 and ctypes.get_errno() == errno.ENOENT
+    finally:
+        with contextlib.suppress(OSError):  # on failure: not left in the machine's memory
+            shmid = libc.shmget(key, 0, 0)
+            if shmid >= 0:
+                libc.shmctl(shmid, 0, None)  # IPC_RMID
+        libc.mq_unlink(queue)
+
+
 @pytest.mark.parametrize(
     ("n", "c", "k", "expected"),
     [
@@ -890,9 +928,9 @@ def test_without_a_mount_namespace_the_drop_stays_and_the_report_says_what_is_wr
     monkeypatch.setattr(iso, "_nobody", lambda: (65534, 65534))
     monkeypatch.setattr(iso, "_unshare", lambda: print)  # any callable: "can unshare"
     found = iso._isolation.__wrapped__(sys.executable)
-    assert found == iso._Isolation(True, (65534, 65534), True, mountns=False)
+    assert found == iso._Isolation(True, (65534, 65534), True, mountns=False, ipcns=True)
     monkeypatch.setattr(iso, "_interpreter", lambda executable: (executable, found))
     assert iso.isolation_text().endswith(
-        ", no mount namespace (what it writes to world-writable folders such as /tmp stays), "
-        "as user nobody"
+        ", no mount namespace (what it writes to world-writable folders such as /tmp stays) "
+        "and a private IPC namespace (no shared memory outlives its run), as user nobody"
     )

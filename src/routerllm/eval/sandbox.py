@@ -14,8 +14,9 @@ group is SIGKILLed on timeout, output overflow and after every run; a private
 network namespace (only a down loopback), a private PID namespace, whose end kills
 every process left in it, and a private mount namespace in which every mount is
 read-only but the program's folder (``/tmp``, ``/dev/shm``, ``/var/tmp`` included;
-devices such as ``/dev/null`` stay writable), where the harness may make them (as
-root); and, as
+devices such as ``/dev/null`` stay writable) and a private IPC namespace (no System V
+shared memory or POSIX message queue outlives the run), where the harness may make them
+(as root); and, as
 root, a drop to user ``nobody`` (with a system interpreter of the same Python
 version when ``nobody`` cannot start this one, e.g. a virtualenv under ``/root``),
 so that ``RLIMIT_NPROC`` binds, limits cannot be raised again, the harness cannot

@@ -1,7 +1,8 @@
 """Where and as whom a sandboxed program runs: the interpreter, the user, the namespaces.
 
 Probed once per interpreter (:func:`_interpreter`): a private network namespace, a
-private PID namespace and a private mount namespace where each can be made, and, as root,
+private PID namespace, a private mount namespace and a private IPC namespace where each
+can be made, and, as root,
 a drop to user ``nobody`` (with a system interpreter of the same Python version when
 ``nobody`` cannot start this one). :func:`_enter_sandbox` applies that and the limits in
 the forked child; :func:`_workdir` is each program's temporary folder, owned by that user
@@ -19,6 +20,11 @@ propagates back to the harness's mount table; the namespace, and the folder's bi
 with it, ends with the program's last process. Chosen over private ``tmpfs`` mounts on
 ``/tmp``, ``/var/tmp`` and ``/dev/shm``: those would hide the program's own folder (under
 ``/tmp``) and leave every other world-writable folder writable.
+
+IPC namespace: System V shared memory, semaphores and POSIX message queues live in it, not
+in any mount, and end with it, when the program's last process does: none it made stays
+(a segment may be as large as the machine's ``shmmax``, and no limit of the program's
+bounds what it leaves unattached).
 """
 
 from __future__ import annotations
@@ -47,6 +53,7 @@ PYTHON_FLAGS = ("-I", "-S", "-B", "-u")
 _CLONE_NEWNET = getattr(os, "CLONE_NEWNET", 0x40000000)
 _CLONE_NEWPID = getattr(os, "CLONE_NEWPID", 0x20000000)
 _CLONE_NEWNS = getattr(os, "CLONE_NEWNS", 0x00020000)
+_CLONE_NEWIPC = getattr(os, "CLONE_NEWIPC", 0x08000000)
 # mount(2)'s flags (<sys/mount.h>); the per-mount flags a read-only bind remount keeps
 _MS_RDONLY, _MS_NOSUID, _MS_NODEV, _MS_NOEXEC = 0x1, 0x2, 0x4, 0x8
 _MS_REMOUNT, _MS_NOSYMFOLLOW, _MS_BIND, _MS_REC, _MS_PRIVATE = 0x20, 0x100, 0x1000, 0x4000, 0x40000
@@ -77,6 +84,7 @@ class _Isolation:
     user: tuple[int, int] | None  # (uid, gid) to drop to; None keeps the harness's
     pidns: bool = False  # unshare a private PID namespace (the runner then forks its init)
     mountns: bool = False  # unshare a mount namespace: all read-only but the program's folder
+    ipcns: bool = False  # unshare an IPC namespace: no shared memory outlives the program
 
 
 def _enter_sandbox(
@@ -87,6 +95,8 @@ def _enter_sandbox(
     unshare = _unshare()
     if isolation.netns and unshare is not None:
         unshare(_CLONE_NEWNET)
+    if isolation.ipcns and unshare is not None:
+        unshare(_CLONE_NEWIPC)
     if isolation.mountns and unshare is not None:
         unshare(_CLONE_NEWNS)
         _read_only_except(folder)
@@ -242,6 +252,8 @@ def isolation_text() -> str:
         if isolation.mountns
         else "no mount namespace (what it writes to world-writable folders such as /tmp stays)"
     )
+    if isolation.ipcns:
+        files += " and a private IPC namespace (no shared memory outlives its run)"
     user = "user nobody" if isolation.user is not None else "the harness's user"
     return f"{network}, {processes}, {files}, as {user}"
 
@@ -286,17 +298,18 @@ def _isolation(executable: str) -> _Isolation:
     netns = can_unshare and _probe(executable, _Isolation(True, None))
     pidns = can_unshare and _probe(executable, _Isolation(False, None, True))
     mountns = can_unshare and _mount() is not None and _probe(executable, _Isolation(False, None, mountns=True))  # fmt: skip
+    ipcns = can_unshare and _probe(executable, _Isolation(False, None, ipcns=True))
     user = _nobody() if os.geteuid() == 0 else None
     if user is not None:
         # the drop to nobody matters more than the namespaces: give them up before it
-        tries = (_Isolation(netns, user, pidns, mountns), _Isolation(netns, user, pidns),
-                 _Isolation(netns, user, False, mountns), _Isolation(netns, user))  # fmt: skip
+        kept = ((pidns, mountns), (pidns, False), (False, mountns), (False, False))
+        tries = [_Isolation(netns, user, pid, mount, ipcns) for pid, mount in kept]
         works = next((it for it in dict.fromkeys(tries) if _probe(executable, it)), None)
         if works is None:
             user = None
         else:
             pidns, mountns = works.pidns, works.mountns
-    isolation = _Isolation(netns, user, pidns, mountns)
+    isolation = _Isolation(netns, user, pidns, mountns, ipcns)
     logger.info("sandbox isolation for %s: %s", executable, isolation)
     return isolation
 
