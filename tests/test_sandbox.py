@@ -596,6 +596,38 @@ def test_as_root_nothing_outside_the_programs_folder_is_writable() -> None:
                 os.remove(path)
 
 
+@pytest.mark.parametrize("forked_meanwhile", [sandbox.NPROC_HEADROOM, sandbox.NPROC_HEADROOM + 3])
+def test_tasks_a_concurrent_program_forks_as_a_run_starts_do_not_refuse_its_start(
+    monkeypatch: pytest.MonkeyPatch, forked_meanwhile: int
+) -> None:
+    """Programs run at once (check_many) share nobody's count of tasks: one that forked
+    between another's count and its start took that run's headroom, and the start of a
+    program that never forks failed, its runner's fork of init ('exit code 1:
+    BlockingIOError') or its exec as nobody (the whole check_many raised)."""
+    user = sandbox._interpreter(sys.executable)[1].user
+    if user is None:
+        pytest.skip("the sandbox does not run programs as nobody here")
+    processes = sandbox._processes
+    sleepers: list[subprocess.Popen[bytes]] = []
+
+    def counted_then_forked() -> Any:
+        yield from processes()  # the run's count; then another program forks
+        sleepers.extend(
+            subprocess.Popen(["sleep", "30"], user=user[0], group=user[1], extra_groups=[])
+            for _ in range(forked_meanwhile)
+        )
+
+    monkeypatch.setattr(sandbox, "_processes", counted_then_forked)
+    try:
+        result = run_program("assert sum(range(10)) == 45", timeout_s=10)
+        assert len(sleepers) == forked_meanwhile
+        assert result.status == "passed", result.detail
+    finally:
+        for sleeper in sleepers:
+            sleeper.kill()
+            sleeper.wait()
+
+
 LEAVE_SHARED_MEMORY = """\
 import os, sys, errno
 for m in ('ctypes', '_ctypes'):

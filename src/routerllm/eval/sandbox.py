@@ -9,7 +9,9 @@ in; run as the harness's own user, not root, it can still read them from the har
 ``/proc/<pid>/environ``, which the drop to ``nobody`` prevents). Enforced by
 the kernel (Linux): limits on address space, CPU seconds (a little above the
 timeout), file size, open files, core dumps and tasks (``RLIMIT_NPROC``: the
-user's current count plus ``NPROC_HEADROOM``); a new session, whose whole process
+user's count as the run starts plus ``NPROC_HEADROOM``, set by the runner once its own
+processes are started, so that tasks the user's other programs fork meanwhile can refuse
+the program's forks but not its start); a new session, whose whole process
 group is SIGKILLed on timeout, output overflow and after every run; a private
 network namespace (only a down loopback), a private PID namespace, whose end kills
 every process left in it, and a private mount namespace in which every mount is
@@ -92,7 +94,7 @@ from routerllm.eval.sandbox_isolation import (
 )
 from routerllm.eval.sandbox_isolation import isolation_text as isolation_text  # re-exported
 from routerllm.eval.sandbox_packages import THREAD_LIMITS, link_packages, package_names
-from routerllm.eval.sandbox_runner import MARK, PID_NAMESPACE
+from routerllm.eval.sandbox_runner import MARK, PID_NAMESPACE, TASKS
 from routerllm.exceptions import RouterLLMError
 
 if TYPE_CHECKING:
@@ -172,7 +174,6 @@ def run_program(
         (resource.RLIMIT_FSIZE, MAX_FILE_BYTES, MAX_FILE_BYTES),
         (resource.RLIMIT_NOFILE, MAX_OPEN_FILES, MAX_OPEN_FILES),
         (resource.RLIMIT_CORE, 0, 0),
-        (resource.RLIMIT_NPROC, nproc, nproc),
     )
     start = time.monotonic()
     with _workdir(isolation) as workdir:
@@ -184,7 +185,7 @@ def run_program(
         except OSError as e:  # a full disk
             raise RouterLLMError(f"cannot write the program to the sandbox's folder: {e}") from e
         preexec = functools.partial(_enter_sandbox, limits, isolation, os.fsencode(workdir))
-        runner_args = [PID_NAMESPACE] if isolation.pidns else []
+        runner_args = [f"{TASKS}{nproc}", *([PID_NAMESPACE] if isolation.pidns else [])]
         proc = _start(executable, workdir, preexec, [*runner_args, *paths])
         try:
             ending, out, err = _collect(proc, start + timeout_s, max_output_bytes, stop)

@@ -6,8 +6,11 @@ Exit code 0: the program ran to its end; 3: ``AssertionError``; 4: any other
 exception (``SystemExit`` included). The last stderr line after :data:`MARK` is
 the one-line verdict. The guards stop accidents, not a determined program.
 
-Its first argument :data:`PID_NAMESPACE` says that the harness unshared a PID namespace
-for it: the program then runs in a grandchild, PID 2 of that namespace, and this
+Its first argument, :data:`TASKS` and a number, is the program's ``RLIMIT_NPROC``, set
+here once this runner's own processes are started: a task limit set before the exec,
+counted against a user whose other programs (``check_many``) fork meanwhile, could refuse
+the exec or init's fork to a program that never forks. Its next argument
+:data:`PID_NAMESPACE` says that the harness unshared a PID namespace for it: the program then runs in a grandchild, PID 2 of that namespace, and this
 process ends as the program did (:func:`enter_pid_namespace`).
 """
 
@@ -32,6 +35,7 @@ if TYPE_CHECKING:
 
 MARK = "routerllm-sandbox-result: "
 PID_NAMESPACE = "--pid-namespace"
+TASKS = "--tasks="
 _PR_SET_DUMPABLE = 4  # <linux/prctl.h>
 BLOCKED_OS = [
     "fork",
@@ -189,6 +193,14 @@ def enter_pid_namespace() -> None:
     _exit(0)
 
 
+def _limit_tasks(tasks: int) -> None:
+    """The program's ``RLIMIT_NPROC``, soft and hard (it cannot raise it again), within
+    the hard limit it inherited."""
+    hard = resource.getrlimit(resource.RLIMIT_NPROC)[1]
+    tasks = tasks if hard == resource.RLIM_INFINITY else min(tasks, hard)
+    resource.setrlimit(resource.RLIMIT_NPROC, (tasks, tasks))
+
+
 def _set_dumpable(dumpable: bool) -> None:
     """``prctl(PR_SET_DUMPABLE)``. The program runs as the same user as this process and
     its init: were they dumpable, it could ptrace init (PID 1 to it), e.g. into a session
@@ -216,11 +228,13 @@ def _end_as(status: int) -> None:
 
 def main() -> None:
     """Run ``program.py`` from the working directory as ``__main__`` and exit with the verdict;
-    the arguments are :data:`PID_NAMESPACE` where one was unshared, then folders to import
-    from (links to the packages named for the run)."""
+    the arguments are :data:`TASKS` and the limit, :data:`PID_NAMESPACE` where one was
+    unshared, then folders to import from (links to the packages named for the run)."""
+    tasks = int(sys.argv.pop(1)[len(TASKS) :])
     if sys.argv[1:2] == [PID_NAMESPACE]:
         del sys.argv[1]
         enter_pid_namespace()
+    _limit_tasks(tasks)
     sys.path[:0], sys.argv[1:] = sys.argv[1:], []
     install_guards()
     try:
