@@ -2,11 +2,11 @@
 
 All 164 canonical solutions go through ``check_many(..., workers=2)`` with the isolation
 probed on this machine, and again with one namespace given up (``--without``: the mount
-namespace by default), the two alternating round by round so that the machine's load
+namespace by default; ``all``: every one, as before 2026-12-05), the two alternating round by round so that the machine's load
 falls on both; it prints each round and the medians. The namespaces are made as root
 only: elsewhere both runs are the same.
 
-    .venv/bin/python benchmarks/sandbox_overhead.py [--without mountns|pidns|netns] [--rounds 6]
+    .venv/bin/python benchmarks/sandbox_overhead.py [--without mountns|pidns|netns|ipcns|all] [--rounds 6]
 """
 
 from __future__ import annotations
@@ -24,19 +24,24 @@ from routerllm.cli_args import DefaultsHelpFormatter, count_arg
 from routerllm.data.humaneval import load_humaneval
 from routerllm.eval import sandbox
 
+#: The namespaces of ``_Isolation`` that ``--without`` may give up.
+_NAMESPACES = ("mountns", "pidns", "netns", "ipcns")
+
 
 def main() -> int:
     ap = argparse.ArgumentParser(
         description=__doc__.splitlines()[0], formatter_class=DefaultsHelpFormatter
     )
-    ap.add_argument("--without", choices=("mountns", "pidns", "netns"), default="mountns")
+    ap.add_argument("--without", choices=(*_NAMESPACES, "all"), default="mountns")
     ap.add_argument("--rounds", type=count_arg, default=6, help="runs of each, alternating")
     ap.add_argument("--workers", type=count_arg, default=2)
     args = ap.parse_args()
     executable, probed = sandbox._interpreter(sys.executable)
     variants = {
         "probed": probed,
-        f"without {args.without}": dataclasses.replace(probed, **{args.without: False}),
+        f"without {args.without}": dataclasses.replace(
+            probed, **dict.fromkeys(_NAMESPACES if args.without == "all" else [args.without], False)
+        ),
     }
     items = [(problem, None) for problem in load_humaneval()]
     print(machine_line())
