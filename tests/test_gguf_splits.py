@@ -7,6 +7,8 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -200,3 +202,66 @@ def test_split_files_that_do_not_make_one_model_say_why(tmp_path: Path) -> None:
     )
     with pytest.raises(ModelUnavailableError, match="hold 22 tensors"):
         _backend(splits[0]).load()
+
+
+@pytest.fixture
+def split_package(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[list[Path]]:
+    """A real importable model package shipping the tiny GGUF as three split files in its
+    ``models`` folder: the files, in order."""
+    package = tmp_path / "site" / "routerllm_testsplits"
+    splits = _splits(package / "models")
+    (package / "__init__.py").write_text("")
+    monkeypatch.syspath_prepend(str(tmp_path / "site"))
+    yield splits
+    sys.modules.pop("routerllm_testsplits", None)
+
+
+def _packaged(**more: str) -> GGUFSource:
+    return GGUFSource(package="routerllm_testsplits", filename="models/model-00001-of-00003.gguf", **more)  # fmt: skip
+
+
+def test_split_files_in_a_model_package_load_and_are_watched_and_checked(
+    split_package: list[Path],
+) -> None:
+    splits = split_package
+    src = _packaged()
+    assert availability(src) is None
+    assert source_files(src) == splits
+    cfg = ModelConfig.model_validate(tiny_model("m", "light", 0.001, gguf=src.model_dump()))
+    backend = create_backend(cfg, GenerationConfig(max_new_tokens=8, temperature=0.0), n_threads=1)
+    assert isinstance(backend, LlamaCppBackend) and backend.availability() is None
+    whole = _backend(tiny_gguf_path())
+    assert backend.generate(REQUEST).text == whole.generate(REQUEST).text
+    assert backend.weights_files() == splits
+    whole.unload()
+    data = splits[2].read_bytes()
+    splits[2].unlink()
+    why = availability(src)
+    assert why is not None and "split 3 of 3 of model-00001-of-00003.gguf: file not found" in why
+    with pytest.raises(ModelUnavailableError, match="split 3 of 3"):
+        backend.unload() or backend.load()
+    splits[2].write_bytes(data[: len(data) // 2])
+    assert "model-00003-of-00003.gguf is cut short" in (availability(src) or "")
+    splits[2].write_bytes(data)
+    assert availability(src) is None
+
+
+def test_a_packaged_first_split_being_installed_leaves_its_later_splits_watched(
+    tmp_path: Path, split_package: list[Path]
+) -> None:
+    # Its files were found once: asked while pip wrote the first split (its header not
+    # yet whole: no split), the later splits were never watched, and a later one replaced
+    # left the loaded model answering with the old weights, the request cache's key the same.
+    splits = split_package
+    cfg = ModelConfig.model_validate(tiny_model("m", "light", 0.001, gguf=_packaged().model_dump()))
+    backend = create_backend(cfg, GenerationConfig(max_new_tokens=8, temperature=0.0), n_threads=1)
+    data = splits[0].read_bytes()
+    splits[0].write_bytes(data[:100])
+    assert backend.weights_files() == splits[:1] and backend.availability() is not None
+    splits[0].write_bytes(data)
+    assert backend.weights_files() == splits
+    backend.load()
+    stamp = backend.weights_stamp()
+    os.replace(_other_weights(tmp_path, splits)[2], splits[2])
+    assert backend.weights_changed and backend.weights_stamp() != stamp
+    backend.unload()

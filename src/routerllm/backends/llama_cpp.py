@@ -40,6 +40,7 @@ from routerllm.exceptions import (
     ModelUnavailableError,
     missing_dependency,
 )
+from routerllm.gguf_files import split_files
 from routerllm.gguf_header import kv_cache_bytes_estimate, trained_context
 from routerllm.model_files import availability as gguf_availability
 from routerllm.model_files import (
@@ -113,19 +114,21 @@ class LlamaCppBackend(Backend):
 
     def weights_files(self) -> list[Path] | None:
         """Its weights' files (``source_files``: a stat each to stamp, 2 us). Found once, but
-        those of ``gguf.path``: found again each time, its header's cached read telling
-        which split files llama.cpp reads with it now (a stat more): found once as its
-        first split was being copied, the others would never be watched."""
+        the split files llama.cpp reads with a GGUF (``gguf.path``'s, a package's found
+        once): found again each time, its header's cached read telling which they are now
+        (a stat more): found once as its first split was being copied or installed, the
+        others would never be watched."""
+        gguf = self.config.gguf
+        assert gguf is not None
         if self._files is None:
-            assert self.config.gguf is not None
             try:
-                files = source_files(self.config.gguf)
+                files = source_files(gguf)
             except ModelUnavailableError:
                 return None
-            if self.config.gguf.path is None:  # a package's: found by asking importlib
+            if gguf.path is None:  # a package's: found by asking importlib
                 self._files = files
             return files
-        return self._files
+        return split_files(self._files[0]) if gguf.package is not None else self._files
 
     def _mapped(self) -> tuple[str, ...]:
         """None of a split model's parts nor of a converted model's source: it maps the
