@@ -6,7 +6,7 @@ same. Real routers on the hashing encoder, real gates; no model runs."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -182,6 +182,37 @@ class _Readings(CarbonMeter):
             slot.result = Measurement(component, s, kwh, kwh / 2, self.method)
 
 
+@pytest.fixture(scope="module")
+def verdicts() -> dict[tuple[Any, ...], Any]:
+    """The sandbox's verdicts on the answers, by (prompt, entry point, answer, packages):
+    the same 30 answers are checked in each of the 10 cascades below, and what a check
+    costs is read from ``_Readings``, not from the run (300 sandbox runs took 30 s to
+    60 s of the suite; each answer once, the same verdicts). Frozen: shared read-only."""
+    return {}
+
+
+@pytest.fixture
+def each_answer_checked_once(
+    monkeypatch: pytest.MonkeyPatch, verdicts: dict[tuple[Any, ...], Any]
+) -> None:
+    """``verify_completion`` as the cascade calls it: the real check in the sandbox, run
+    once for each answer in this module, its verdict given again after that."""
+    from routerllm.eval import prompt_examples
+
+    real = prompt_examples.verify_completion
+
+    def once(
+        prompt: str, entry_point: str, completion: str, packages: Sequence[str] = ()
+    ) -> prompt_examples.Verification:
+        key = (prompt, entry_point, completion, tuple(packages))
+        if key not in verdicts:
+            verdicts[key] = real(prompt, entry_point, completion, packages=packages)
+        return verdicts[key]
+
+    monkeypatch.setattr(prompt_examples, "verify_completion", once)
+
+
+@pytest.mark.usefixtures("each_answer_checked_once")
 @pytest.mark.parametrize("checks_measured", [True, False])
 def test_a_folds_gate_never_budgets_the_checks_of_its_own_test_problems(
     tiny_config: AppConfig, checks_measured: bool
