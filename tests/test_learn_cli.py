@@ -64,9 +64,11 @@ def test_train_test_and_resume_classifier(dataset: Path, tmp_path: Path) -> None
     assert rules["target"] == "tier" and rules["labels"] == ["light", "medium", "heavy"]
 
 
-def test_classifier_default_encoder_and_bad_training_arguments(
-    dataset: Path, tmp_path: Path
-) -> None:
+def test_classifier_default_encoder_and_bad_training_arguments(tmp_path: Path) -> None:
+    # 40 prompts, not the module's 400: each of the three processes below encodes what it
+    # trains or tests on with MiniLM, 1 s of its 6 s (idle) on 400; the rest is imports
+    dataset = tmp_path / "data"
+    assert ok_json("generate-data", "--out", str(dataset), "--n", "40")["counts"]["test"] == 6
     common = ["--data", str(dataset), "--out", str(tmp_path / "clf")]
     # no --encoder: the packaged MiniLM, in a process of its own: stderr as a user sees
     # it, with what transformers prints as it loads
