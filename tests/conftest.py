@@ -147,14 +147,15 @@ def _gguf_with(path: Path, key: str, kind: Any, value: Any) -> Path:
     return path
 
 
-def gguf_with_other_weights(path: Path) -> Path:
-    """The tiny GGUF copied to ``path`` with its output layer negated: a file of the same
-    size and header whose greedy answers differ (a model's new weights)."""
+def gguf_with_other_weights(path: Path, source: Path | None = None) -> Path:
+    """The tiny GGUF (or the GGUF at ``source``) copied to ``path`` with its output layer
+    negated: a file of the same size and header whose greedy answers differ (a model's
+    new weights)."""
     import shutil
 
     import gguf
 
-    shutil.copyfile(tiny_gguf_path(), path)
+    shutil.copyfile(source or tiny_gguf_path(), path)
     reader = gguf.GGUFReader(path, "r+")
     output = next(t for t in reader.tensors if t.name == "output.weight")
     output.data[...] = -output.data
