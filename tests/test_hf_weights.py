@@ -18,7 +18,12 @@ from routerllm.config import AppConfig, load_config
 from routerllm.exceptions import ModelUnavailableError
 from routerllm.manager import LLMManager
 
-from .conftest import gguf_with_other_weights, tiny_config_dict, tiny_gguf_path, write_config
+from .conftest import (
+    gguf_with_other_weights,
+    tiny_config_dict,
+    tiny_gguf_reader,
+    write_config,
+)
 from .test_hf_backend import PROMPT, READ_JSON, build_tiny_model, make_backend
 
 REQUEST = GenerationRequest(PROMPT, max_new_tokens=8, temperature=0.0)
@@ -120,7 +125,7 @@ def small_vocab_gguf(tmp_path_factory: pytest.TempPathFactory) -> Path:
     32,000 tokens (idle, 2 cores), 0.1 s of 512. Copied by each test, never changed."""
     import gguf
 
-    reader = gguf.GGUFReader(tiny_gguf_path(), "r")
+    reader = tiny_gguf_reader()
     path = tmp_path_factory.mktemp("small") / "small-vocab.gguf"
     writer = gguf.GGUFWriter(path, arch="llama", endianess=reader.endianess)
     for field in reader.fields.values():

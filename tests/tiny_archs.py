@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from .conftest import tiny_gguf_path
+from .conftest import tiny_gguf_reader
 
 VOCAB = 32000  # the tiny llama's tokenizer
 FF = 64  # every layer's feed-forward width
@@ -28,7 +28,7 @@ def _write(path: Path, arch: str, meta: dict[str, Any], tensors: list[tuple[str,
             writer.add_float32(name, value)
         else:
             writer.add_uint32(name, value)
-    reader = gguf.GGUFReader(tiny_gguf_path(), "r")
+    reader = tiny_gguf_reader()
     for field in reader.fields.values():
         if not field.name.startswith("tokenizer."):
             continue
