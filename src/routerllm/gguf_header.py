@@ -240,14 +240,9 @@ def shortfall(path: Path, whole: int | None = None) -> str | None:
     start). Read once per version of the file. ``whole``: the bytes of the whole where
     ``path`` is its first part (a split model's parts, concatenated); its header read
     past the part's end tells nothing then."""
-    try:
-        st = path.stat()
-    except OSError:
+    if (read := _file_layout(path)) is None:
         return None
-    if not stat.S_ISREG(st.st_mode):  # a named pipe waited for a writer, a device never ended
-        return None
-    declared = _layout(str(path), st.st_size, st.st_mtime_ns).declared
-    size = st.st_size if whole is None else whole
+    declared, size = read[0].declared, read[1] if whole is None else whole
     if declared is None or declared <= size or (declared == _PAST_THE_END and whole is not None):  # fmt: skip
         return None
     if declared == _PAST_THE_END:
@@ -273,13 +268,19 @@ def split_info(path: Path) -> SplitInfo | None:
     """What a GGUF's header says of the split model it is a split of; None where it is
     not one (no ``split.count`` over 1) or its header cannot be read. Read once per
     version of the file, with ``shortfall``'s reading."""
+    return None if (read := _file_layout(path)) is None else read[0].split
+
+
+def _file_layout(path: Path) -> tuple[_Layout, int] | None:
+    """What the header of the regular file at ``path`` says (read once per version of the
+    file), and the file's size; None where there is no such file."""
     try:
         st = path.stat()
     except OSError:
         return None
     if not stat.S_ISREG(st.st_mode):  # a named pipe waited for a writer, a device never ended
         return None
-    return _layout(str(path), st.st_size, st.st_mtime_ns).split
+    return _layout(str(path), st.st_size, st.st_mtime_ns), st.st_size
 
 
 class _Layout(NamedTuple):
