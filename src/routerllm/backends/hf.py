@@ -8,7 +8,7 @@ import time
 import weakref
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 from routerllm.backends.base import (
     OWN_CONTEXT,
@@ -122,9 +122,11 @@ class HFBackend(Backend):
     """A transformers causal LM, loaded from a local directory or the HF cache: never
     downloads, whether or not the hub is reachable."""
 
-    mapped: ClassVar[tuple[str, ...]] = (".safetensors", ".bin", ".gguf")  # its weights
     _model: Any = None
     _tokenizer: Any = None
+
+    def _mapped(self) -> tuple[str, ...]:
+        return (".safetensors", ".bin", ".gguf")  # its weights
 
     def availability(self) -> str | None:
         for module, extra in (("torch", "hf"), ("transformers", "hf")):

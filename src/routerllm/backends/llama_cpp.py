@@ -120,22 +120,22 @@ class LlamaCppBackend(Backend):
         others would never be watched."""
         gguf = self.config.gguf
         assert gguf is not None
-        if self._files is None:
-            try:
-                files = source_files(gguf)
-            except ModelUnavailableError:
-                return None
-            if gguf.path is None:  # a package's: found by asking importlib
-                self._files = files
-            return files
-        return split_files(self._files[0]) if gguf.package is not None else self._files
+        if self._files is not None:  # a package's (found by asking importlib) or the parts
+            return split_files(self._files[0]) if gguf.package is not None else self._files
+        try:
+            files = source_files(gguf)
+        except ModelUnavailableError:
+            return None
+        if gguf.path is None:
+            self._files = files
+        return files
 
     def _mapped(self) -> tuple[str, ...]:
         """None of a split model's parts nor of a converted model's source: it maps the
         file assembled or converted from them in the model cache (made anew, renamed
         over), whose weights stay whole as a part or the source is written in place."""
         assert self.config.gguf is not None
-        return () if self.config.gguf.parts or self.config.gguf.requantize else self.mapped
+        return () if self.config.gguf.parts or self.config.gguf.requantize else ("",)
 
     def load(self) -> None:
         if self._llm is not None:

@@ -5,7 +5,7 @@ and the request cache which weights answer (``weights_stamp``)."""
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -16,10 +16,6 @@ log = logging.getLogger(__name__)
 class WeightsWatch:
     """A backend's watch on its weights files (``weights_files``: none by default, as
     for a remote model); ``Backend`` gives ``name``, ``loaded`` and ``availability``."""
-
-    #: The endings of the names of its ``weights_files`` that a loaded model maps (reads
-    #: as they are now): "" for every one.
-    mapped: ClassVar[tuple[str, ...]] = ("",)
 
     if TYPE_CHECKING:
 
@@ -46,8 +42,8 @@ class WeightsWatch:
 
     def _mapped(self) -> tuple[str, ...]:
         """The endings of the names of its ``weights_files`` that the loaded model maps
-        (``mapped``, or none where it maps a file made from them)."""
-        return self.mapped
+        (reads as they are now): "" for every one; none where it maps a file made from them."""
+        return ("",)
 
     def _files_stamp(self) -> str | None:
         from routerllm.model_files import files_stamp
