@@ -126,6 +126,9 @@ def test_two_rules_may_not_share_a_name(tmp_path: Path) -> None:
         "20 Divided By 4",
         "6 times 7",
         "2 to the power of 10",
+        "What are the probabilities of rolling two sixes?",  # an inflection of a math word
+        "calculating the area of a circle",
+        "Help me with solving for x",
     ],
 )
 def test_calculations_are_detected(prompt: str) -> None:
@@ -147,6 +150,9 @@ def test_calculations_are_detected(prompt: str) -> None:
         "GET /api/v1/2",
         "take it 3 times a day, plus 1 at night",
         "over 5 times",
+        "Is water a good solvent for salt?",  # a word that only starts like a math word
+        "Is the bank still solvent?",
+        "What does solvency mean for an insurer?",
     ],  # fmt: skip
 )
 def test_prompts_without_a_calculation_are_not_math(prompt: str) -> None:

@@ -28,10 +28,12 @@ log = logging.getLogger(__name__)
 
 #: A calculation asked in words, or written out: the seed's "math detection". A
 #: heuristic: "compute the sum of a list" in a code request counts too; combine it
-#: with a pattern where that matters.
+#: with a pattern where that matters. Whole words, each in its inflections: a bare
+#: prefix found "solvent" and "solvency", and missed "probabilities" and "solving".
 MATH_WORDS = re.compile(
-    r"\b(calculate|solve|equation|integral|integrate|derivative|differentiate|"
-    r"probability|square root|factorial|modulo|prime factori[sz]ation)",
+    r"\b(calculat(e|es|ed|ing)|solv(e|es|ed|ing)|equations?|integrals?|"
+    r"integrat(e|es|ed|ing)|derivatives?|differentiat(e|es|ed|ing)|probabilit(y|ies)|"
+    r"square\s+roots?|factorials?|modulo|prime\s+factori[sz]ations?)\b",
     re.IGNORECASE,
 )
 MATH_EXPRESSION = re.compile(
