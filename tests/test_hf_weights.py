@@ -373,6 +373,35 @@ def test_a_new_revision_downloading_into_the_hf_cache_leaves_the_loaded_weights_
     manager.close()
 
 
+@pytest.mark.parametrize("how", ["renamed", "overwritten"])
+def test_a_config_naming_an_unknown_architecture_leaves_the_loaded_weights_answering(
+    tmp_path: Path, first_dir: Path, second_dir: Path, how: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    # A config.json that parses but names a model type transformers does not know: the
+    # model was unloaded, its load failed, and every request for the next minute failed
+    # though the weights it had loaded were whole (a config is read once, at the load).
+    import json
+
+    folder, manager, old = answering_from_a_folder(tmp_path, first_dir)
+    config = json.loads((folder / "config.json").read_text())
+    unknown = json.dumps({**config, "model_type": "zzzllama", "architectures": ["ZzzForCausalLM"]})  # fmt: skip
+    if how == "renamed":
+        write_anew(folder / "config.json", unknown.encode())
+    else:
+        (folder / "config.json").write_text(unknown)
+    with caplog.at_level("WARNING", logger="routerllm"):
+        answered_by_the_loaded_weights(manager, old)
+        answered_by_the_loaded_weights(manager, old)
+    said = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert len(said) == 1 and "the weights it loaded still answer" in said[0], said
+    assert "zzzllama" in said[0] and str(folder) in said[0]
+    assert manager.available_models() == ["m"]
+    for source in second_dir.iterdir():  # another model, whole: loaded at the next request
+        write_anew(folder / source.name, source.read_bytes())
+    assert answered_again(manager) == answer_of(second_dir) != old
+    manager.close()
+
+
 def test_weights_written_in_place_are_not_answered_with(tmp_path: Path, first_dir: Path) -> None:
     """The loaded weights file itself rewritten (cp over it): the model maps it, so its
     old weights are gone, and reading past the end of a file cut short kills the process

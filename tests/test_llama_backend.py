@@ -400,6 +400,56 @@ def test_a_gguf_cut_short_at_the_path_of_a_loaded_model(
     manager.close()
 
 
+@pytest.mark.parametrize("where", ["a new file", "in place"])
+def test_a_gguf_that_llama_cpp_cannot_load_at_the_path_of_a_loaded_model(
+    tmp_path: Path, where: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    # A whole GGUF of an architecture llama.cpp does not know renamed over the loaded
+    # one (its header passes every check): the model was unloaded, then its load failed,
+    # the request that found it so and every one for the next minute failed, though the
+    # weights it had loaded were still mapped whole. Now they answer on, warned of once,
+    # until a file that loads is there. Written in place, the loaded weights are gone:
+    # the load fails as before, and a file that loads, put there, is loaded at once.
+    import os
+    import shutil
+
+    path = tmp_path / "model.gguf"
+    shutil.copyfile(tiny_gguf_path(), path)
+    manager, request, old = answering_from(path)
+    first = manager.backend("m")._llm
+    broken = tiny_gguf_path().read_bytes().replace(b"llama", b"zzzzz", 1)
+    good = gguf_with_other_weights(tmp_path / "new.gguf")
+    if where == "in place":
+        with path.open("r+b") as f:
+            f.write(broken)
+        with pytest.raises(BackendError, match=r"could not load .*model\.gguf .*corrupt or not"):
+            manager.acquire("m")
+        assert manager.loaded_models == [] and "its load failed" in str(manager.availability("m"))  # fmt: skip
+        shutil.copyfile(good, path)
+        with manager.generating("m") as backend:
+            assert backend.generate(request).text != old
+        manager.close()
+        return
+    (tmp_path / "broken.gguf").write_bytes(broken)
+    os.replace(tmp_path / "broken.gguf", path)
+    with caplog.at_level("WARNING", logger="routerllm"):
+        for _ in range(2):
+            assert not manager.backend("m").weights_changed
+            with manager.generating("m") as backend:
+                assert backend.generate(request).text == old
+    said = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert len(said) == 1 and "still answer" in said[0], said
+    assert f"could not read {path}" in said[0] and "not a supported GGUF" in said[0]
+    assert manager.backend("m")._llm is first and manager.loaded_models == ["m"]
+    assert manager.available_models() == ["m"] and manager.availability("m") is None
+    os.replace(good, path)  # a file that loads: loaded at the next request, once
+    with manager.generating("m") as backend:
+        assert backend.generate(request).text != old
+    assert manager.backend("m")._llm is not first
+    assert not manager.acquire("m")[1].loaded_now
+    manager.close()
+
+
 def test_each_replacement_not_yet_whole_is_warned_of_after_the_loaded_file_came_back(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -151,6 +151,26 @@ class HFBackend(Backend):
             return "load_in_4bit needs bitsandbytes (pip install 'routerllm[quant]')"
         return None
 
+    def _load_problem(self) -> str | None:
+        """Why transformers cannot read the config of the folder (or HF cache snapshot) now
+        there: a model type it does not know, say. Not for a GGUF file (transformers reads
+        its whole vocabulary to make its config, seconds)."""
+        assert self.config.model_id is not None
+        model_id, gguf = _local_or_hub(self.config.model_id)
+        if gguf:
+            return None
+        try:
+            from transformers import AutoConfig
+
+            AutoConfig.from_pretrained(model_id, local_files_only=True)
+        except ImportError:
+            return None
+        except Exception as e:  # ValueError, KeyError, OSError: as varied as its load's
+            from routerllm.routers.base import one_line
+
+            return f"transformers could not read the config of {model_id!r}: {one_line(e)}"
+        return None
+
     @property
     def memory_gb(self) -> float:
         """The config's ``memory_gb`` on CUDA (or for a model that needs a GPU, unavailable

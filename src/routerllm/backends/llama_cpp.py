@@ -137,6 +137,25 @@ class LlamaCppBackend(Backend):
         assert self.config.gguf is not None
         return () if self.config.gguf.parts or self.config.gguf.requantize else ("",)
 
+    def _load_problem(self) -> str | None:
+        """Where it maps its GGUF (not a split model's parts nor a converted source): why
+        llama.cpp cannot read that file's architecture, hyperparameters or vocabulary
+        (``vocab_only``, no weights read: 16 ms for the tiny GGUF, 75 ms for SmolLM2-135M)."""
+        from routerllm.backends.llama_prompt import vocab_only
+
+        assert self.config.gguf is not None
+        path = header_file(self.config.gguf, self.name)
+        if not self._mapped() or path is None:
+            return None
+        try:
+            vocab_only(path).close()
+        except (ValueError, RuntimeError, OSError, MemoryError) as e:
+            return (
+                f"llama.cpp could not read {path} ({e}): the file is corrupt or not a "
+                f"supported GGUF; put one that loads there"
+            )
+        return None
+
     def load(self) -> None:
         if self._llm is not None:
             return

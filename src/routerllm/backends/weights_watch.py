@@ -45,6 +45,13 @@ class WeightsWatch:
         (reads as they are now): "" for every one; none where it maps a file made from them."""
         return ("",)
 
+    def _load_problem(self) -> str | None:
+        """Why the files now at its paths fail to load where ``availability`` finds
+        nothing against them, read without their weights (llama.cpp's architecture and
+        vocabulary); None where they read so far or nothing here tells. Asked once per
+        replacement, before the loaded weights are given up for them."""
+        return None
+
     def _files_stamp(self) -> str | None:
         from routerllm.model_files import files_stamp
 
@@ -81,7 +88,7 @@ class WeightsWatch:
     def _answers_on(self, now: str | None) -> bool:
         """Whether the loaded weights go on answering though other files, stamped ``now``,
         are at their paths: those cannot be loaded (``availability`` says why: a copy or a
-        download under way) and no loaded file was written in place (the model maps its
+        download under way; or ``_load_problem``: a whole file of an unknown architecture) and no loaded file was written in place (the model maps its
         files: the weights it loaded are gone then, and past the end of a file cut short
         the process dies of SIGBUS). A replacement is warned of once."""
         files, stamp = self._loaded_weights
@@ -96,7 +103,9 @@ class WeightsWatch:
             rewritten = (
                 files and stamp is not None and written_in_place(files, stamp, self._mapped())
             )
-            why = None if rewritten else self.availability()
+            # a replacement that passes every check and still fails to load (an
+            # architecture llama.cpp does not know) cost the weights still mapped whole
+            why = None if rewritten else self.availability() or self._load_problem()
             if why is not None and (seen is None or seen[1] is None):
                 log.warning(
                     "model %r: the files at its paths cannot be loaded yet (%s); the weights "
