@@ -88,9 +88,10 @@ class WeightsWatch:
     def _answers_on(self, now: str | None) -> bool:
         """Whether the loaded weights go on answering though other files, stamped ``now``,
         are at their paths: those cannot be loaded (``availability`` says why: a copy or a
-        download under way; or ``_load_problem``: a whole file of an unknown architecture) and no loaded file was written in place (the model maps its
-        files: the weights it loaded are gone then, and past the end of a file cut short
-        the process dies of SIGBUS). A replacement is warned of once."""
+        download under way; or ``_load_problem``: a whole file of an unknown architecture)
+        and no loaded file was written in place (the model maps its files: the weights it
+        loaded are gone then, and past the end of a file cut short the process dies of
+        SIGBUS). A replacement is warned of once."""
         files, stamp = self._loaded_weights
         if not self.loaded or now == stamp:
             if self.loaded and self._put_off is not None:
