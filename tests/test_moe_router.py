@@ -398,3 +398,25 @@ def test_a_prompt_gets_the_same_gates_alone_as_in_any_batch() -> None:
     assert np.array_equal(alone, router.predict(X))
     prompts = [f"prompt {i} of a batch" for i in range(60)]
     assert [router.route(p) for p in prompts] == router.route_batch(prompts)
+
+
+def test_models_that_may_not_serve_leave_the_gates_to_those_that_may() -> None:
+    # Parser prompts: small fails, mid and big solve them; with top-1 gates the network
+    # gives big the whole gate, but rates mid far above small. Without big (unavailable,
+    # over the budgets' cap) the top-1 gate is taken among small and mid: mid, not the
+    # cheapest model by a tie of zero gates.
+    models = [Candidate("small", 1.0), Candidate("mid", 3.0), Candidate("big", 10.0)]
+    router = create_router("moe", models, 0, encoder="hashing", top_k=1, epochs=50)
+    prompts = [f"write the parser function number {i}" for i in range(30)]
+    prompts += [f"say hello to person {i}" for i in range(30)]
+    scores = np.array([[0.0, 1.0, 1.0]] * 30 + [[1.0, 1.0, 1.0]] * 30)
+    router.fit(prompts, scores, ["small", "mid", "big"])  # type: ignore[attr-defined]
+    parser = "write the parser function number 99"
+    assert router.route(parser).model == "big"
+    decision = router.route(parser, ["small", "mid"])
+    assert decision.model == "mid" and decision.confidence == 1.0
+    assert decision.scores == {"small": 0.0, "mid": 1.0, "big": 0.0}
+    # every model allowed: the gates as before, to the last bit
+    X = router.embed([parser, "say hello to person 99"])  # type: ignore[attr-defined]
+    everyone = router.route_batch([parser, "say hello to person 99"], ["small", "mid", "big"])
+    assert [list(d.scores.values()) for d in everyone] == router.predict(X).tolist()  # type: ignore[attr-defined]

@@ -199,12 +199,23 @@ class MoERouter(OutcomeRouter):
         self._check_fitted()
         return self._gates(self.check_embeddings(X))
 
-    def _gates(self, X: np.ndarray) -> np.ndarray:
+    def _gates(self, X: np.ndarray, allowed: np.ndarray | None = None) -> np.ndarray:
+        """The gates, over the ``allowed`` experts only where a mask is given: the top k
+        of those that may serve, else a prompt whose top experts may not would have no
+        gate left to rank the others by."""
         z = gate_logits(self.layers, X) / self.settings["temperature"]
-        return sparse_gates(z, self._top_k)
+        if allowed is None or allowed.all():
+            return sparse_gates(z, self._top_k)
+        return sparse_gates(np.where(allowed, z, -np.inf), min(self._top_k, int(allowed.sum())))
 
-    def _predict(self, X: np.ndarray) -> np.ndarray:
-        gates = self._gates(X)
+    def _decision_inputs(
+        self, X: np.ndarray, allowed: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        pred = self._predict(X, allowed)
+        return pred, pred
+
+    def _predict(self, X: np.ndarray, allowed: np.ndarray | None = None) -> np.ndarray:
+        gates = self._gates(X, allowed)
         s = self.settings
         if s["quality_weight"] + s["carbon_weight"] + s["cost_weight"] == 0:
             return gates  # no adjustment

@@ -237,9 +237,13 @@ class OutcomeRouter(Router):
         what = f"the embeddings of encoder {self.encoder_spec!r}"
         return self.check_embeddings(self.embed(prompts), what)
 
-    def _decision_inputs(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def _decision_inputs(
+        self, X: np.ndarray, allowed: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
         """The predicted success of each prompt embedded in ``X``, and the values its model
-        is chosen by: the same, except for a router that explores (``_explored``)."""
+        is chosen by: the same, except for a router that explores (``_explored``).
+        ``allowed`` is the mask of the models that may serve (``MoERouter`` gates among
+        them)."""
         pred = self._predict(X)
         return pred, self._explored(X, pred)
 
@@ -370,7 +374,7 @@ class OutcomeRouter(Router):
         prompts = prompt_list(prompts)
         mask = self._mask(allowed)
         X = self._embedded(prompts)
-        pred, drawn = self._decision_inputs(X)
+        pred, drawn = self._decision_inputs(X, mask)
         knobs = self._knobs(prompts)
         idx = self._choices(prompts, drawn, mask, knobs)
         hows = self._hows(mask, knobs)
