@@ -420,3 +420,15 @@ def test_models_that_may_not_serve_leave_the_gates_to_those_that_may() -> None:
     X = router.embed([parser, "say hello to person 99"])  # type: ignore[attr-defined]
     everyone = router.route_batch([parser, "say hello to person 99"], ["small", "mid", "big"])
     assert [list(d.scores.values()) for d in everyone] == router.predict(X).tolist()  # type: ignore[attr-defined]
+
+
+def test_a_temperature_near_0_gives_the_largest_gate_all_not_nan(tmp_path: Path) -> None:
+    # Logits divided by 1e-310 overflowed to inf, and inf - inf made every gate NaN: the
+    # router then routed every prompt to the first model with confidence 0.
+    router = trained(hidden=[16])
+    router.save(tmp_path / "moe")
+    X = clusters(12, 9)[0]
+    cold = load_router(tmp_path / "moe", CANDIDATES, {"temperature": 1e-310})
+    gates = cold.predict(X)  # type: ignore[attr-defined]
+    assert np.isfinite(gates).all()
+    np.testing.assert_array_equal(gates, np.eye(3)[router.gates(X).argmax(axis=1)])  # the top gate

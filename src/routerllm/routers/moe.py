@@ -203,10 +203,15 @@ class MoERouter(OutcomeRouter):
         """The gates, over the ``allowed`` experts only where a mask is given: the top k
         of those that may serve, else a prompt whose top experts may not would have no
         gate left to rank the others by."""
-        z = gate_logits(self.layers, X) / self.settings["temperature"]
-        if allowed is None or allowed.all():
-            return sparse_gates(z, self._top_k)
-        return sparse_gates(np.where(allowed, z, -np.inf), min(self._top_k, int(allowed.sum())))
+        z, k = gate_logits(self.layers, X), self._top_k
+        if allowed is not None and not allowed.all():
+            z, k = np.where(allowed, z, -np.inf), min(k, int(allowed.sum()))
+        # shifted to a top of 0 before the division: divided by a temperature near 0 the
+        # logits overflowed to inf, and every gate was NaN; now only those below the top
+        # may overflow, to -inf, a gate of 0
+        with np.errstate(over="ignore"):
+            shifted = (z - z.max(axis=1, keepdims=True)) / self.settings["temperature"]
+        return sparse_gates(shifted, k)
 
     def _decision_inputs(
         self, X: np.ndarray, allowed: np.ndarray | None = None
