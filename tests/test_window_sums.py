@@ -225,3 +225,26 @@ def test_a_window_whose_rows_all_left_it_spent_nothing_not_a_rounding_below_zero
         spent.append(log.spent(_when(end - WINDOWS[0]), _when(end)).co2_kg)
     assert spent == [1.74, 1.74, pytest.approx(0.85 + 0.76), pytest.approx(0.76), 0.0]
     log.close()
+
+
+def test_a_row_logged_after_the_newest_was_removed_by_hand_is_counted(tmp_path: Path) -> None:
+    """SQLite gives the next row the rowid of a newest row removed: that row, logged by
+    another process after the window's last sum, is no row the sum counted. 1 + 2 kg in
+    the hour; the 2 kg removed by hand, then 4 kg logged by another process: 5 kg, not the
+    3 kg of the last sum (where the 4 kg went uncounted for 1,000 moves)."""
+    path = tmp_path / "requests.sqlite"
+    log, other = RequestLog(path), RequestLog(path)
+    for co2 in (1.0, 2.0):
+        log.append(record("m", T0 - timedelta(minutes=1), co2_kg=co2))
+
+    def hour_to(end: datetime) -> float:
+        return log.spent(_when(end - WINDOWS[0]), _when(end)).co2_kg
+
+    assert hour_to(T0) == 3.0
+    with sqlite3.connect(path) as db:
+        db.execute("DELETE FROM requests WHERE rowid = (SELECT MAX(rowid) FROM requests)")
+    db.close()
+    other.append(record("m", T0, co2_kg=4.0))
+    assert hour_to(T0 + timedelta(seconds=1)) == 5.0
+    log.close()
+    other.close()

@@ -11,7 +11,8 @@ A sum counts the rows up to a rowid (the newest when it was made; SQLite gives a
 row a larger rowid than every row before it), so rows another process logs meanwhile
 are counted once, by the next sum. Every ``RESUM_EVERY`` moves, and wherever a window
 cannot be moved (a first sum, a window that moved past its last one entirely, a clock
-set back, rows removed by hand), the window is summed again whole.
+set back, the newest row it counted removed by hand: SQLite gives its rowid to the next
+row, which a move would not count), the window is summed again whole.
 """
 
 from __future__ import annotations
@@ -29,11 +30,13 @@ _SUM = "SELECT COALESCE(SUM(co2_kg), 0), COALESCE(SUM(cost_usd), 0) FROM request
 
 @dataclass(frozen=True)
 class _Sum:
-    """What the rows up to ``rowid`` whose timestamps lie in [since, until] spent."""
+    """What the rows up to ``rowid`` (the row ``newest_id``'s) whose timestamps lie in
+    [since, until] spent."""
 
     since: str
     until: str
     rowid: int
+    newest_id: str | None
     co2: float
     cost: float
     moves: int
@@ -52,9 +55,11 @@ class WindowSums:
             width: float | None = (datetime.fromisoformat(until) - datetime.fromisoformat(since)).total_seconds()  # fmt: skip
         except ValueError:  # not the log's form: summed, not kept
             width = None
-        newest = int(db.execute("SELECT COALESCE(MAX(rowid), 0) FROM requests").fetchone()[0])
         last = self._sums.get(width) if width is not None else None
-        if last is None or not _movable(last, since, until, newest):
+        # the newest row, and the row the last sum counted as its newest (still there?)
+        row = db.execute("SELECT rowid, id, (SELECT id FROM requests WHERE rowid = ?) FROM requests ORDER BY rowid DESC LIMIT 1", (last.rowid if last else 0,)).fetchone()  # fmt: skip
+        newest, newest_id, counted = (int(row[0]), str(row[1]), row[2]) if row else (0, None, None)
+        if last is None or not _movable(last, since, until, newest, counted):
             co2, cost = db.execute(f"{_SUM} WHERE timestamp >= ? AND timestamp <= ? AND rowid <= ?", (since, until, newest)).fetchone()  # fmt: skip
             moves = 0
         else:
@@ -67,16 +72,18 @@ class WindowSums:
             cost = max(0.0, last.cost - left[1] + later[1] + new[1])
             moves = last.moves + 1
         if width is not None:
-            self._sums[width] = _Sum(since, until, newest, float(co2), float(cost), moves)
+            self._sums[width] = _Sum(since, until, newest, newest_id, float(co2), float(cost), moves)  # fmt: skip
         return float(co2), float(cost)
 
 
-def _movable(last: _Sum, since: str, until: str, newest: int) -> bool:
+def _movable(last: _Sum, since: str, until: str, newest: int, counted: object) -> bool:
     """Whether ``last`` can be moved to [since, until]: the window moved forward without
-    leaving it, no row it counted is gone (the newest rowid is not smaller), and it has
-    not been moved ``RESUM_EVERY`` times."""
+    leaving it, no row it counted is gone (the newest rowid is not smaller, and the row at
+    its newest rowid, ``counted`` its id now, is the one it counted), and it has not been
+    moved ``RESUM_EVERY`` times."""
     return (
         last.since <= since <= last.until <= until
         and newest >= last.rowid
         and last.moves < RESUM_EVERY
+        and (None if counted is None else str(counted)) == last.newest_id
     )
