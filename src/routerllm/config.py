@@ -92,6 +92,16 @@ RequantizeType = Literal[
 _SHA256 = re.compile(r"[0-9a-fA-F]{64}")
 
 
+def _checked_sha256(digest: object) -> object:
+    """``digest``, where it is a sha256 as ``sha256sum`` prints it."""
+    if not isinstance(digest, str) or not _SHA256.fullmatch(digest):
+        raise ValueError(
+            f"{digest!r:.80} is not a sha256 (64 hexadecimal digits, as `sha256sum` prints "
+            f"them, without a 'sha256:' prefix)"
+        )
+    return digest
+
+
 class GGUFSource(StrictConfig):
     """Where a llama.cpp model file comes from: a path, one packaged file, or packaged parts."""
 
@@ -101,7 +111,11 @@ class GGUFSource(StrictConfig):
     parts: list[str] | None = Field(
         None, description="modules with get_part_path(), concatenated in this order"
     )
-    sha256: str | None = None
+    sha256: str | list[str] | None = Field(
+        None,
+        description="the file's sha256; of llama.cpp's split files, the first's, or a list "
+        "of each split's in order",
+    )
     pip: str | None = Field(None, description="what to `pip install` when the package is missing")
     requantize: RequantizeType | None = Field(
         None,
@@ -109,16 +123,29 @@ class GGUFSource(StrictConfig):
         "(e.g. Q8_0; benchmarks/quantization.py compares types)",
     )
 
-    @field_validator("sha256")
+    @field_validator("sha256", mode="before")
     @classmethod
-    def _a_sha256(cls, sha256: str | None) -> str | None:
-        """64 hexadecimal digits (either case): anything else could never match, and the
-        first request would call a sound file corrupt."""
-        if sha256 is not None and not _SHA256.fullmatch(sha256):
+    def _a_sha256(cls, sha256: object) -> object:
+        """64 hexadecimal digits (either case), or a list of them, one per split file:
+        anything else could never match, and the first request would call a sound file
+        corrupt."""
+        if sha256 is None:
+            return None
+        if isinstance(sha256, str):
+            return _checked_sha256(sha256)
+        if not isinstance(sha256, list):
             raise ValueError(
-                f"{sha256!r:.80} is not a sha256 (64 hexadecimal digits, as `sha256sum` "
-                f"prints them, without a 'sha256:' prefix)"
+                f"expected a sha256 or a list of them (one per split file), not {sha256!r:.80}"
             )
+        if not sha256:
+            raise ValueError(
+                "an empty list: give one sha256 per split file, in order, or leave it out"
+            )
+        for number, digest in enumerate(sha256, 1):
+            try:
+                _checked_sha256(digest)
+            except ValueError as e:
+                raise ValueError(f"entry {number} of {len(sha256)}: {e}") from None
         return sha256
 
     @model_validator(mode="after")
@@ -128,6 +155,11 @@ class GGUFSource(StrictConfig):
             raise ValueError("give exactly one of: path, package (+ filename), parts")
         if self.package is not None and not self.filename:
             raise ValueError("a packaged GGUF needs `filename`")
+        if self.parts and isinstance(self.sha256, list):
+            raise ValueError(
+                "a sha256 of `parts` is the sha256 of the file they make together: give "
+                "one sha256, not a list"
+            )
         return self
 
 

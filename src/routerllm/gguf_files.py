@@ -72,6 +72,21 @@ def split_files(path: Path) -> list[Path]:
     return [path, *(_split_path(prefix, n, info.splits) for n in range(1, info.splits))]
 
 
+def digests_problem(path: Path, digests: str | list[str] | None) -> str | None:
+    """Why a list of ``digests`` (``gguf.sha256``: one per split file, in order) is not one
+    for each file llama.cpp reads for the GGUF ``path`` (``split_files``: a whole GGUF is
+    one); None where it is, or ``digests`` is no list."""
+    if not isinstance(digests, list) or len(digests) == (count := len(split_files(path))):
+        return None
+    listed = f"gguf.sha256 lists {len(digests)} sha256, one per split, but {path.name} is"
+    if count == 1:
+        return f"{listed} one file, not llama.cpp's split files: give its one sha256"
+    return (
+        f"{listed} the first of {count} split files: give the sha256 of each of the {count}, "
+        f"in order"
+    )
+
+
 def splits_problem(path: Path) -> str | None:
     """Why the splits of the GGUF ``path`` (``split_files``; its own header checked apart:
     ``header_problem``) are not one model llama.cpp loads, as llama.cpp 0.3.16 refuses

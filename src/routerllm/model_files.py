@@ -39,6 +39,7 @@ from routerllm.files import (
 )
 from routerllm.gguf_files import (
     check_gguf_header,
+    digests_problem,
     header_problem,
     not_a_file,
     split_files,
@@ -165,7 +166,12 @@ def availability(source: GGUFSource) -> str | None:
     why not."""
     if source.path is not None:
         path = Path(source.path).expanduser()
-        return not_a_file(path) or header_problem(path) or splits_problem(path)
+        return (
+            not_a_file(path)
+            or header_problem(path)
+            or splits_problem(path)
+            or digests_problem(path, source.sha256)
+        )
     missing = missing_packages(source)
     if missing:
         return str(_missing(source, missing))
@@ -175,7 +181,9 @@ def availability(source: GGUFSource) -> str | None:
         return str(e)
     if why := header_problem(files[0], whole=not source.parts):
         return why
-    return _parts_shortfall(files, source.parts) if source.parts else splits_problem(files[0])
+    if source.parts:
+        return _parts_shortfall(files, source.parts)
+    return splits_problem(files[0]) or digests_problem(files[0], source.sha256)
 
 
 def _parts_shortfall(parts: list[Path], modules: list[str]) -> str | None:
@@ -284,29 +292,42 @@ def _remember(marker: Path, stamp: Mapping[str, object]) -> None:
             write_text_atomically(marker, json.dumps(stamp))
 
 
-def verify_sha256(path: Path, expected: str, packaged: bool = True) -> None:
+def verify_sha256(path: Path, expected: str | list[str], packaged: bool = True) -> None:
     """Check a file's sha256 once; remember the verified size/mtime beside it. Not
     ``packaged``: the user's own file (``gguf.path``), which is not theirs to delete on
-    our word: the config's sha256 may be the one that is wrong. The first of llama.cpp's
-    split files is checked alone, as each split's sha256 is listed (its others are checked
-    by their headers, ``splits_problem``)."""
-    if _verified(path, expected):
-        return
-    actual = sha256_of(path)
-    if actual != expected.lower():
-        fix = (
-            "the file is corrupt: delete it and re-install the model package"
-            if packaged
-            else "the file is corrupt or not the one the sha256 is of: check gguf.path and "
-            "gguf.sha256 in the config"
-        )
-        if (splits := len(split_files(path))) > 1:  # not the whole model's
-            fix += (
-                f" (gguf.sha256 is the sha256 of this file alone, the first of {splits} split "
-                f"files; the others are checked by their headers)"
+    our word: the config's sha256 may be the one that is wrong. ``expected`` a list: one
+    sha256 for each file llama.cpp reads for ``path`` (``split_files``), in order, each
+    file checked against its own and remembered beside it (a split replaced is checked
+    again, alone). A string, where ``path`` is the first of llama.cpp's split files: that
+    file's alone, as each split's sha256 is listed (its others are checked by their
+    headers, ``splits_problem``)."""
+    files, digests = [path], expected if isinstance(expected, list) else [expected]
+    if isinstance(expected, list):
+        check_gguf_header(path)  # each split there, whole and of this model, before it is read
+        if why := digests_problem(path, expected):
+            raise ModelUnavailableError(why)
+        files = split_files(path)
+    for number, (file, digest) in enumerate(zip(files, digests, strict=True)):
+        if _verified(file, digest):
+            continue
+        actual = sha256_of(file)
+        if actual != digest.lower():
+            fix = (
+                "the file is corrupt: delete it and re-install the model package"
+                if packaged
+                else "the file is corrupt or not the one the sha256 is of: check gguf.path "
+                "and gguf.sha256 in the config"
             )
-        raise BackendError(f"{path}: sha256 mismatch (expected {expected}, got {actual}); {fix}")
-    write_text_atomically(_verified_marker(path), json.dumps(_verified_stamp(path, expected)))
+            if len(files) > 1:
+                fix += f" (split {number + 1} of {len(files)}, whose sha256 is entry {number + 1} of gguf.sha256)"  # fmt: skip
+            elif isinstance(expected, str) and (splits := len(split_files(path))) > 1:
+                fix += (
+                    f" (gguf.sha256 is the sha256 of this file alone, the first of {splits} "
+                    f"split files; the others are checked by their headers, or each by its "
+                    f"own where gguf.sha256 lists one per split)"
+                )
+            raise BackendError(f"{file}: sha256 mismatch (expected {digest}, got {actual}); {fix}")
+        write_text_atomically(_verified_marker(file), json.dumps(_verified_stamp(file, digest)))
 
 
 def _assemble(parts: list[Path], target: Path, expected: str | None) -> None:
@@ -350,6 +371,7 @@ def resolve_gguf(source: GGUFSource, name: str) -> Path:
             parts = _part_files(source)
             # upgraded part packages (a new model under the same name) are assembled again
             stamp = {"parts": [{"path": str(p.resolve()), **_stamp(p)} for p in parts]}
+            assert not isinstance(source.sha256, list)  # GGUFSource refuses one with parts
             if source.sha256 is not None and _verified(path, source.sha256):
                 # Its content is what the config pins, whichever copy of the parts it was
                 # made from: another virtual environment's copy (their paths and mtimes
@@ -387,7 +409,9 @@ def _writing_cache(name: str) -> Iterator[None]:
         ) from e
 
 
-def requantize(source: Path, target: Path, kind: str, digest: str | None = None) -> Path:
+def requantize(
+    source: Path, target: Path, kind: str, digest: str | list[str] | None = None
+) -> Path:
     """``source`` converted to the llama.cpp type ``kind`` at ``target``, made once; where
     ``source`` is the first of llama.cpp's split files, every split (``split_files``),
     which llama.cpp reads from beside it into one converted file.
@@ -398,10 +422,10 @@ def requantize(source: Path, target: Path, kind: str, digest: str | None = None)
     at another path or with another mtime (the same package in another virtual
     environment, or re-installed) is hashed, and reused if its content is the same: it
     was converted again at each switch between two environments sharing the cache.
-    ``digest`` is the sha256 of ``source`` (a split source's first split) where the
-    caller has already verified it.
+    ``digest`` is the sha256 of ``source`` (a split source's first split), or a list of
+    each split's, where the caller has already verified it: not hashed again.
     """
-    digest = digest.lower() if digest else None
+    checked = [d.lower() for d in ([digest] if isinstance(digest, str) else digest or [])]
     files = split_files(source)
     made: dict[str, object] = {"source": str(source.resolve()), **_stamp(source), "type": kind}
     if len(files) > 1:  # only the first was recorded: a later split changed was not made again
@@ -413,7 +437,7 @@ def requantize(source: Path, target: Path, kind: str, digest: str | None = None)
             return target
         known = recorded.get("sha256")
         if isinstance(known, str | list) and recorded.get("type") == kind and _sizes(recorded) == _sizes(made):  # fmt: skip
-            digests = _digests(files, digest)
+            digests = _digests(files, checked)
             if digests == known:
                 _remember(_source_marker(target), {**made, "sha256": digests})
                 return target
@@ -430,15 +454,16 @@ def requantize(source: Path, target: Path, kind: str, digest: str | None = None)
                 f"llama.cpp could not re-quantize {source} to {kind}: the file is corrupt, or "
                 f"its tensor shapes do not fit {kind}; choose another type or remove `requantize`"
             )
-    made["sha256"] = digests or _digests(files, digest)
+    made["sha256"] = digests or _digests(files, checked)
     write_text_atomically(_source_marker(target), json.dumps(made))
     return target
 
 
-def _digests(files: list[Path], first: str | None) -> str | list[str]:
-    """The sha256 a ``.source`` file records of a conversion's source ``files`` (``first``:
-    the first's, known): the one file's, or a list of each split's, the first's first."""
-    digests = [first or sha256_of(files[0]), *(sha256_of(p) for p in files[1:])]
+def _digests(files: list[Path], checked: list[str]) -> str | list[str]:
+    """The sha256 a ``.source`` file records of a conversion's source ``files``
+    (``checked``: those of its first files, verified, in lower case): the one file's, or a
+    list of each split's, the first's first; only those not checked are hashed."""
+    digests = [*checked[: len(files)], *(sha256_of(p) for p in files[len(checked) :])]
     return digests if len(files) > 1 else digests[0]
 
 
