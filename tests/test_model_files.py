@@ -251,6 +251,21 @@ def test_a_users_own_gguf_whose_sha256_differs_is_not_called_corrupt_to_delete(
     assert own.read_bytes() == tiny_gguf.read_bytes()
 
 
+def test_a_sha256_checked_gguf_where_its_check_cannot_be_recorded_still_loads(
+    tmp_path: Path, tiny_gguf: Path
+) -> None:
+    """The ``.verified`` file beside a checked GGUF only spares the next hash: a folder it
+    cannot be written in (a read-only one of shared models) refused the sound file, every
+    time ("Read-only file system"). A folder in its place stands in for that here (root,
+    as the suite may run, writes in a read-only folder)."""
+    own = tmp_path / "mine.gguf"
+    shutil.copy(tiny_gguf, own)
+    (tmp_path / "mine.gguf.verified").mkdir()
+    digest = hashlib.sha256(own.read_bytes()).hexdigest()
+    assert resolve_gguf(GGUFSource(path=str(own), sha256=digest), "m") == own
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["mine.gguf", "mine.gguf.verified"]
+
+
 def test_missing_package_names_what_to_install() -> None:
     src = GGUFSource(parts=["no_such_pkg_part1", "no_such_pkg_part2"], pip="no-such-pkg-part1..2")
     reason = availability(src)

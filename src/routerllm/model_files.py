@@ -327,7 +327,8 @@ def verify_sha256(path: Path, expected: str | list[str], packaged: bool = True) 
                     f"own where gguf.sha256 lists one per split)"
                 )
             raise BackendError(f"{file}: sha256 mismatch (expected {digest}, got {actual}); {fix}")
-        write_text_atomically(_verified_marker(file), json.dumps(_verified_stamp(file, digest)))
+        # only a record: a folder it cannot be written in (read-only) hashes the file anew
+        _remember(_verified_marker(file), _verified_stamp(file, digest))
 
 
 def _assemble(parts: list[Path], target: Path, expected: str | None) -> None:
