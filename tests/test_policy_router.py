@@ -123,6 +123,13 @@ def test_the_matrix_has_nine_cells_and_scores_below_half_fail() -> None:
         "I don\u2019t know.",
         "I\u2019m not sure what is asked.",
         "I\u2019m sorry, but I can\u2019t help with that.",
+        # contractions of "I am unable to" and "I am not able to": until 2026-12-06 the
+        # pattern asked for "I 'm unable to", with a space, and these were wrong answers
+        "I'm unable to answer that question.",
+        "I\u2019m unable to determine the answer.",
+        "I'm not able to answer that.",
+        "I'm sorry, but I'm unable to help with that.",
+        "I have no idea.",
     ],
 )
 def test_idk_answers_are_detected(text: str) -> None:

@@ -55,10 +55,11 @@ ORACLE_MATRIX: dict[tuple[str, str], int] = {
 _IDK_PATTERNS = (
     r"\bi (?:really )?(?:do not|don'?t|dont) know\b",
     r"\bi(?:'m| am) not (?:sure|certain|aware)\b",
-    r"\bi (?:cannot|can'?t|am unable to|'m unable to|am not able to) "
+    # "I'm unable to" is "i'm", not "i 'm": the contraction belongs to the subject
+    r"\bi(?: cannot| can'?t|(?:'m| am) (?:unable|not able) to) "
     r"(?:answer|help|assist|provide|determine|solve|complete|comply|write|do that)\b",
-    r"\bi(?:'m| am) (?:sorry|afraid),? (?:but )?i (?:cannot|can'?t|am unable|don'?t)\b",
-    r"\b(?:i have|there is) no (?:way of knowing|information|knowledge)\b",
+    r"\bi(?:'m| am) (?:sorry|afraid),? (?:but )?i(?: cannot| can'?t|(?:'m| am) unable| don'?t)\b",
+    r"\b(?:i have|there is) no (?:idea|way of knowing|information|knowledge)\b",
     r"\bas an ai(?: language model)?,? i (?:cannot|can'?t|do not|don'?t)\b",
 )
 _IDK = re.compile("|".join(_IDK_PATTERNS), re.IGNORECASE)
@@ -87,7 +88,8 @@ def _prose(head: str) -> str:
 
 def is_idk(text: str | None) -> bool:
     """Whether an answer declines or says it does not know ("I don't know", "I'm not
-    sure", "I cannot answer that", "As an AI, I can't ...", a bare "N/A"), judged
+    sure", "I cannot answer that", "I'm unable to help", "I have no idea", "As an AI,
+    I can't ...", a bare "N/A"), judged
     on its first ``IDK_WINDOW`` characters. An empty answer is an IDK too: the model
     gave none. A refusal buried after an attempt is not one, nor are those words in
     code (fenced, inline or a line of code) or in a quotation."""
