@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import errno
+import logging
 import os
 import shutil
 import signal
@@ -21,7 +23,7 @@ import numpy as np
 import pytest
 
 from routerllm.data.humaneval import HumanEvalProblem, load_humaneval
-from routerllm.eval import sandbox
+from routerllm.eval import sandbox, sandbox_isolation
 from routerllm.eval.pass_at_k import mean_pass_at_k, pass_at_k
 from routerllm.eval.sandbox import (
     check_many,
@@ -401,7 +403,7 @@ def test_as_root_the_child_drops_to_nobody_and_kernel_limits_hold() -> None:
     result = run_program(around_the_guards, timeout_s=5)
     assert result.status == "passed", result.detail
     group, uid, forks = map(int, result.stdout_tail.split())
-    assert uid != 0
+    assert uid in sandbox_isolation.RUN_UIDS if isolation.own_users else uid == isolation.user[0]
     assert forks <= sandbox.NPROC_HEADROOM
     assert_no_leftovers(group)
 
@@ -596,17 +598,242 @@ def test_as_root_nothing_outside_the_programs_folder_is_writable() -> None:
                 os.remove(path)
 
 
+# Two programs checked at once (check_many's workers), their order set through FIFOs in a
+# folder of the test's (a FIFO is writable on a read-only mount too).
+PEER_VICTIM = """\
+import os
+with open({pid!r}, 'w') as f:
+    f.write(os.readlink('/proc/self'))  # its PID in the harness's /proc, which both see
+with open({done!r}) as f:  # until the other program has tried
+    f.read()
+"""
+PEER_PRYING = """\
+import errno, os, sys
+for m in ('ctypes', '_ctypes'):
+    sys.modules.pop(m)
+import ctypes
+libc = ctypes.CDLL(None, use_errno=True)
+with open({pid!r}) as f:
+    pid = int(f.read())
+
+
+def pidfd_send_signal_0():  # through /proc/<pid> opened: a pidfd
+    fd = os.open(f'/proc/{{pid}}', os.O_RDONLY | os.O_DIRECTORY)
+    if libc.syscall(424, fd, 0, None, 0) != 0:
+        raise OSError(ctypes.get_errno(), 'pidfd_send_signal')
+
+
+def kill_0():
+    if libc.kill(pid, 0) != 0:
+        raise OSError(ctypes.get_errno(), 'kill')
+
+
+tries = {{
+    'environ': lambda: open(f'/proc/{{pid}}/environ', 'rb').read(),
+    'mem': lambda: os.close(os.open(f'/proc/{{pid}}/mem', os.O_RDONLY)),
+    'fd': lambda: os.listdir(f'/proc/{{pid}}/fd'),
+    'cwd': lambda: open(f'/proc/{{pid}}/cwd/planted', 'w').close(),  # its folder, writable
+    'pidfd_send_signal': pidfd_send_signal_0,
+    'kill': kill_0,
+}}
+for what, attempt in tries.items():
+    try:
+        attempt()
+        print(what, 'done')
+    except OSError as e:
+        print(what, errno.errorcode[e.errno])
+with open({done!r}, 'w') as f:
+    f.write('done')
+"""
+
+
+def run_at_once(programs: dict[str, str], *fifos: str) -> dict[str, sandbox.ExecutionResult]:
+    """``programs`` run at once (each formatted with the paths of ``fifos``, made in a
+    folder the programs' users can reach), as check_many's workers run them."""
+    folder = Path(tempfile.mkdtemp(prefix="routerllm-test-peers-"))
+    folder.chmod(0o755)  # the programs may run as users of their own
+    paths = {name: str(folder / name) for name in fifos}
+    for path in paths.values():
+        os.mkfifo(path)
+        os.chmod(path, 0o666)  # past the umask
+    results: dict[str, sandbox.ExecutionResult] = {}
+
+    def run(name: str) -> None:
+        results[name] = run_program(programs[name].format(**paths), timeout_s=10)
+
+    threads = [threading.Thread(target=run, args=(name,)) for name in programs]
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        shutil.rmtree(folder)
+    return results
+
+
+def test_programs_checked_at_once_cannot_reach_each_other_through_proc() -> None:
+    """Two programs checked at once ran as the same user, nobody: one read the other's
+    environment and memory, listed its open files and wrote into its folder through
+    the harness's /proc (/proc/<pid>/cwd), which every program sees. Signals never
+    crossed: each names only the processes of its own PID namespace."""
+    isolation = sandbox._interpreter(sys.executable)[1]
+    if isolation.user is None or not isolation.pidns:
+        pytest.skip("the sandbox drops to no other user, or makes no PID namespace, here")
+    results = run_at_once({"victim": PEER_VICTIM, "prying": PEER_PRYING}, "pid", "done")
+    assert results["victim"].passed and results["prying"].passed, results
+    tried = dict(line.split() for line in results["prying"].stdout_tail.splitlines())
+    assert tried == {
+        "environ": "EACCES",
+        "mem": "EACCES",
+        "fd": "EACCES",
+        "cwd": "EACCES",
+        "pidfd_send_signal": "EINVAL",  # a process outside its PID namespace
+        "kill": "ESRCH",
+    }
+
+
+THREADS_LATER = """\
+import threading
+with open({ready!r}, 'w') as f:
+    f.write('started')
+with open({forked!r}) as f:  # the other program has forked all it may
+    f.read()
+threads = [threading.Thread(target=lambda: None) for _ in range(6)]
+try:
+    for thread in threads:
+        thread.start()
+    print('6 threads started')
+except RuntimeError as e:
+    print(e)
+finally:
+    with open({done!r}, 'w') as f:
+        f.write('done')
+"""
+FORKS_ALL_IT_MAY = """\
+import sys
+for m in ('ctypes', '_ctypes'):
+    sys.modules.pop(m)
+import ctypes
+libc = ctypes.CDLL(None)
+with open({ready!r}) as f:
+    f.read()
+forks = 0
+while forks < 100 and (pid := libc.fork()) > 0:
+    forks += 1
+if pid == 0:
+    libc.pause()  # killed with the run's PID namespace
+print(forks, 'forks', flush=True)
+with open({forked!r}, 'w') as f:
+    f.write('forked')
+with open({done!r}) as f:
+    f.read()
+"""
+
+
+def test_a_programs_forks_do_not_take_the_tasks_of_a_program_checked_at_once() -> None:
+    """Programs checked at once shared nobody's RLIMIT_NPROC count: one that forked all
+    its headroom left the other none, whose threads then failed to start."""
+    isolation = sandbox._interpreter(sys.executable)[1]
+    if isolation.user is None or not isolation.pidns:
+        pytest.skip("the sandbox drops to no other user, or makes no PID namespace, here")
+    programs = {"threads": THREADS_LATER, "forks": FORKS_ALL_IT_MAY}
+    results = run_at_once(programs, "ready", "forked", "done")
+    assert results["forks"].passed, results
+    forks = int(results["forks"].stdout_tail.split()[0])
+    assert 0 < forks <= sandbox.NPROC_HEADROOM
+    assert results["threads"].passed and results["threads"].stdout_tail == "6 threads started\n"
+
+
+PRINT_UID = "import os\nprint(os.getuid(), os.getgid(), os.getgroups())\n"
+
+
+def own_users_here() -> None:
+    if not sandbox._interpreter(sys.executable)[1].own_users:
+        pytest.skip("the sandbox runs no program as a user of its own here (not root?)")
+
+
+def test_a_run_skips_the_uids_other_runs_hold_or_live_processes_have() -> None:
+    """Another harness's run holds a uid as the sandbox does (its abstract socket bound):
+    the program gets another; so it does where a process (here a sleeper; a program that
+    outlived its run without a PID namespace) has one."""
+    own_users_here()
+    first, second, third = sandbox_isolation._unnamed_uids()[:3]
+    held = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    held.bind(sandbox_isolation._RUN_UID_LOCK.format(first))
+    sleeper = subprocess.Popen(["sleep", "30"], user=second, group=second, extra_groups=[])
+    try:
+        result = run_program(PRINT_UID, timeout_s=10)
+        assert result.passed, result
+        uid, gid, groups = result.stdout_tail.split(maxsplit=2)
+        assert int(uid) == int(gid) and groups.strip() == "[]"
+        assert int(uid) not in (first, second) and int(uid) in sandbox_isolation.RUN_UIDS
+    finally:
+        held.close()
+        sleeper.kill()
+        sleeper.wait()
+    assert run_program(PRINT_UID, timeout_s=10).stdout_tail.split()[0] == str(first)  # freed
+
+
+def test_with_every_uid_held_a_run_is_nobodys_and_the_log_says_so_once(
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    own_users_here()
+    monkeypatch.setattr(sandbox_isolation, "_warned_no_free_uid", False)
+    holds = []
+    try:
+        for uid in sandbox_isolation.RUN_UIDS:
+            hold = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            holds.append(hold)
+            with contextlib.suppress(OSError):  # held by a run of another harness
+                hold.bind(sandbox_isolation._RUN_UID_LOCK.format(uid))
+        with caplog.at_level(logging.WARNING, logger=sandbox_isolation.__name__):
+            results = [run_program(PRINT_UID, timeout_s=10) for _ in range(2)]
+    finally:
+        for hold in holds:
+            hold.close()
+    nobody = sandbox._interpreter(sys.executable)[1].user
+    assert nobody is not None
+    assert [r.stdout_tail.split()[:2] for r in results] == [[str(nobody[0]), str(nobody[1])]] * 2
+    assert [r.message for r in caplog.records].count(caplog.records[0].message) == 1
+    assert "every uid of 60600-60727 is held" in caplog.records[0].message
+
+
+def test_where_the_kernel_refuses_a_uid_of_its_own_programs_run_as_nobody_and_the_log_says_so(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A user namespace that maps none of RUN_UIDS (the kernel refuses the setuid): the
+    drop to nobody stays, as before, and says so. (The kernel's answer is faked.)"""
+    iso = sandbox_isolation
+    monkeypatch.setattr(iso, "_probe", lambda executable, isolation: isolation.user != (60600, 60600))  # fmt: skip
+    monkeypatch.setattr(iso.os, "geteuid", lambda: 0)
+    monkeypatch.setattr(iso, "_nobody", lambda: (65534, 65534))
+    monkeypatch.setattr(iso, "_unshare", lambda: print)  # any callable: "can unshare"
+    monkeypatch.setattr(iso, "_unnamed_uids", lambda: (60600, 60601))
+    with caplog.at_level(logging.WARNING, logger=iso.__name__):
+        found = iso._isolation.__wrapped__(sys.executable)
+    assert found == iso._Isolation(True, (65534, 65534), True, True, True, own_users=False)
+    (record,) = caplog.records
+    assert "cannot run as a user of its own (uids 60600-60727" in record.message
+    monkeypatch.setattr(iso, "_interpreter", lambda executable: (executable, found))
+    assert iso.isolation_text().endswith(", as user nobody")
+
+
 @pytest.mark.parametrize("forked_meanwhile", [sandbox.NPROC_HEADROOM, sandbox.NPROC_HEADROOM + 3])
 def test_tasks_a_concurrent_program_forks_as_a_run_starts_do_not_refuse_its_start(
     monkeypatch: pytest.MonkeyPatch, forked_meanwhile: int
 ) -> None:
-    """Programs run at once (check_many) share nobody's count of tasks: one that forked
+    """Programs run at once (check_many) as nobody, where no uid of their own can be had,
+    share nobody's count of tasks: one that forked
     between another's count and its start took that run's headroom, and the start of a
     program that never forks failed, its runner's fork of init ('exit code 1:
     BlockingIOError') or its exec as nobody (the whole check_many raised)."""
-    user = sandbox._interpreter(sys.executable)[1].user
+    executable, isolation = sandbox._interpreter(sys.executable)
+    user = isolation.user
     if user is None:
         pytest.skip("the sandbox does not run programs as nobody here")
+    as_nobody = dataclasses.replace(isolation, own_users=False)
+    monkeypatch.setattr(sandbox, "_interpreter", lambda _: (executable, as_nobody))
     processes = sandbox._processes
     sleepers: list[subprocess.Popen[bytes]] = []
 
@@ -959,10 +1186,12 @@ def test_without_a_mount_namespace_the_drop_stays_and_the_report_says_what_is_wr
     monkeypatch.setattr(iso.os, "geteuid", lambda: 0)
     monkeypatch.setattr(iso, "_nobody", lambda: (65534, 65534))
     monkeypatch.setattr(iso, "_unshare", lambda: print)  # any callable: "can unshare"
+    monkeypatch.setattr(iso, "_unnamed_uids", lambda: (60600, 60601))
     found = iso._isolation.__wrapped__(sys.executable)
-    assert found == iso._Isolation(True, (65534, 65534), True, mountns=False, ipcns=True)
+    assert found == iso._Isolation(True, (65534, 65534), True, False, True, own_users=True)
     monkeypatch.setattr(iso, "_interpreter", lambda executable: (executable, found))
     assert iso.isolation_text().endswith(
         ", no mount namespace (what it writes to world-writable folders such as /tmp stays) "
-        "and a private IPC namespace (no shared memory outlives its run), as user nobody"
+        "and a private IPC namespace (no shared memory outlives its run), as a user of its "
+        "own (uids 60600-60727, no account; user nobody once every one is held)"
     )

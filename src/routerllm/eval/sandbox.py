@@ -77,7 +77,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import suppress
 from dataclasses import dataclass
@@ -90,6 +90,8 @@ from routerllm.eval.sandbox_isolation import (
     PYTHON_FLAGS,
     _enter_sandbox,
     _interpreter,
+    _processes,
+    _run_user,
     _workdir,
 )
 from routerllm.eval.sandbox_isolation import isolation_text as isolation_text  # re-exported
@@ -161,10 +163,7 @@ def run_program(
         raise RouterLLMError(f"stop must be a threading.Event, got {type(stop).__name__}")
     names = package_names(packages) if packages else ()
     with _PROBE_LOCK:
-        executable, isolation = _interpreter(sys.executable)
-    uid = os.getuid() if isolation.user is None else isolation.user[0]
-    nproc = sum(n for owner, _, _, n in _processes() if owner == uid) + NPROC_HEADROOM
-    nproc += PID_NAMESPACE_TASKS if isolation.pidns else 0
+        executable, probed = _interpreter(sys.executable)
     # Linux counts the CPU limit in nanoseconds (64 bits): one of more than about 2^34 s
     # overflows and reads as already exceeded. 2^32 s (136 years) is no limit anyway.
     cpu_s, memory = min(math.ceil(timeout_s) + 1, 2**32), int(memory_mb) * 2**20
@@ -176,7 +175,11 @@ def run_program(
         (resource.RLIMIT_CORE, 0, 0),
     )
     start = time.monotonic()
-    with _workdir(isolation) as workdir:
+    processes = list(_processes())  # read once (ms a read): the uids taken, the tasks counted
+    with _run_user(probed, processes) as isolation, _workdir(isolation) as workdir:
+        uid = os.getuid() if isolation.user is None else isolation.user[0]
+        nproc = sum(n for owner, _, _, n in processes if owner == uid) + NPROC_HEADROOM
+        nproc += PID_NAMESPACE_TASKS if isolation.pidns else 0
         program = workdir / "program.py"
         try:
             program.write_text(source, encoding="utf-8")
@@ -411,20 +414,6 @@ def _wait_group_gone(pgid: int, limit_s: float = 2.0) -> None:
             return
         time.sleep(0.005)
     logger.warning("processes of sandbox group %d still run %.0f s after SIGKILL", pgid, limit_s)
-
-
-def _processes() -> Iterator[tuple[int, str, int, int]]:
-    """(uid, state, process group, threads) of each process in /proc; none without /proc."""
-    with suppress(OSError), os.scandir("/proc") as entries:
-        for entry in entries:
-            if not entry.name.isdigit():
-                continue
-            try:
-                with open(f"/proc/{entry.name}/stat", encoding="utf-8", errors="replace") as f:
-                    fields = f.read().rpartition(")")[2].split()
-                yield entry.stat().st_uid, fields[0], int(fields[2]), int(fields[17])
-            except (OSError, ValueError, IndexError):
-                continue  # it ended while we read it
 
 
 @functools.cache

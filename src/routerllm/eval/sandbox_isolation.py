@@ -4,9 +4,25 @@ Probed once per interpreter (:func:`_interpreter`): a private network namespace,
 private PID namespace, a private mount namespace and a private IPC namespace where each
 can be made, and, as root,
 a drop to user ``nobody`` (with a system interpreter of the same Python version when
-``nobody`` cannot start this one). :func:`_enter_sandbox` applies that and the limits in
+``nobody`` cannot start this one), then to a user of each program's own where the kernel
+lets it (:func:`_run_user`). :func:`_enter_sandbox` applies that and the limits in
 the forked child; :func:`_workdir` is each program's temporary folder, owned by that user
 and removed afterwards. What runs in it, and how it ends, is :mod:`routerllm.eval.sandbox`'s.
+
+A user of its own (:data:`RUN_UIDS`): programs checked at once (``check_many``'s
+workers) both ``nobody`` could read each other's ``/proc/<pid>/environ``, ``mem`` and
+``fd``, and write into each other's folder through ``/proc/<pid>/cwd`` (every program
+sees the harness's ``/proc``), and they shared one ``RLIMIT_NPROC`` count: one's forks
+left the other no threads. So each run holds a uid of its own, with the gid of the same
+number and no other group, for its whole length: one that names no account or group
+(it owns no file but what the run writes in its folder), that no live process has, and
+that no other run holds, on this machine's network namespace, a harness of another
+process included: the hold is an abstract Unix socket bound to a name of that uid, which
+the kernel frees when the run ends or its harness dies. Its folder is chowned to it;
+root removes the folder whoever owns what is in it. The uids are probed once with the
+interpreter chosen for ``nobody`` (the system one included): where the kernel refuses
+them (a user namespace that maps none of them), or where every one is held, programs run
+as ``nobody``, as before, and the log says so once.
 
 Mount namespace (:func:`_read_only_except`): every mount the child sees is remounted
 read-only (a bind remount changes that mount's flags in the child's namespace only, the
@@ -29,17 +45,20 @@ bounds what it leaves unattached).
 
 from __future__ import annotations
 
+import dataclasses
 import errno
 import functools
+import grp
 import logging
 import os
 import pwd
 import resource
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,6 +68,12 @@ from routerllm.exceptions import RouterLLMError
 
 logger = logging.getLogger(__name__)
 
+#: As root, the uids (each with its gid of the same number) of programs running at once,
+#: one each: in systemd's unused 60578-61183 (none of its users, dynamic users or
+#: containers) and below 65536, which a user namespace of 65,536 ids still maps.
+RUN_UIDS = range(60600, 60728)
+_RUN_UID_LOCK = "\0routerllm-sandbox-uid-{}"  # an abstract socket: held while bound
+_warned_no_free_uid = False
 PYTHON_FLAGS = ("-I", "-S", "-B", "-u")
 _CLONE_NEWNET = getattr(os, "CLONE_NEWNET", 0x40000000)
 _CLONE_NEWPID = getattr(os, "CLONE_NEWPID", 0x20000000)
@@ -85,6 +110,7 @@ class _Isolation:
     pidns: bool = False  # unshare a private PID namespace (the runner then forks its init)
     mountns: bool = False  # unshare a mount namespace: all read-only but the program's folder
     ipcns: bool = False  # unshare an IPC namespace: no shared memory outlives the program
+    own_users: bool = False  # as root: each run a uid of RUN_UIDS of its own (else ``user``)
 
 
 def _enter_sandbox(
@@ -180,6 +206,75 @@ def _workdir(isolation: _Isolation) -> Iterator[Path]:
             logger.warning("could not remove the sandbox directory %s", path)
 
 
+@contextmanager
+def _run_user(
+    isolation: _Isolation, processes: Iterable[tuple[int, str, int, int]]
+) -> Iterator[_Isolation]:
+    """``isolation`` for one run: with ``user``, where the probe found ``own_users``, a uid
+    of :data:`RUN_UIDS` that names no account, that none of the live ``processes``
+    (:func:`_processes`, read as the run starts) has and that no other run holds; held
+    until the block ends. ``isolation`` as it is without one."""
+    global _warned_no_free_uid
+    if not isolation.own_users:
+        yield isolation
+        return
+    live = {uid for uid, state, _, _ in processes if state != "Z"}
+    for uid in _unnamed_uids():
+        if uid in live:  # a program that outlived its run (no PID namespace)
+            continue
+        hold = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            hold.bind(_RUN_UID_LOCK.format(uid))
+        except OSError:  # another run holds it, maybe another harness's
+            hold.close()
+            continue
+        with hold:
+            yield dataclasses.replace(isolation, user=(uid, uid))
+        return
+    if not _warned_no_free_uid:
+        _warned_no_free_uid = True
+        logger.warning(
+            "sandbox: every uid of %d-%d is held by another run or used by a process: this "
+            "run's program runs as nobody, which programs running at once share",
+            RUN_UIDS[0],
+            RUN_UIDS[-1],
+        )
+    yield isolation
+
+
+@functools.cache
+def _unnamed_uids() -> tuple[int, ...]:
+    """The uids of :data:`RUN_UIDS` that name no account and whose gid names no group:
+    a program run as one reads and writes only what everyone may."""
+    unnamed = []
+    for uid in RUN_UIDS:
+        try:
+            pwd.getpwuid(uid)
+            continue
+        except KeyError:
+            pass
+        try:
+            grp.getgrgid(uid)
+            continue
+        except KeyError:
+            unnamed.append(uid)
+    return tuple(unnamed)
+
+
+def _processes() -> Iterator[tuple[int, str, int, int]]:
+    """(uid, state, process group, threads) of each process in /proc; none without /proc."""
+    with suppress(OSError), os.scandir("/proc") as entries:
+        for entry in entries:
+            if not entry.name.isdigit():
+                continue
+            try:
+                with open(f"/proc/{entry.name}/stat", encoding="utf-8", errors="replace") as f:
+                    fields = f.read().rpartition(")")[2].split()
+                yield entry.stat().st_uid, fields[0], int(fields[2]), int(fields[17])
+            except (OSError, ValueError, IndexError):
+                continue  # it ended while we read it
+
+
 def _remove_tree(path: Path) -> None:
     try:
         shutil.rmtree(path, ignore_errors=True)
@@ -254,8 +349,19 @@ def isolation_text() -> str:
     )
     if isolation.ipcns:
         files += " and a private IPC namespace (no shared memory outlives its run)"
-    user = "user nobody" if isolation.user is not None else "the harness's user"
-    return f"{network}, {processes}, {files}, as {user}"
+    return f"{network}, {processes}, {files}, as {user_text(isolation)}"
+
+
+def user_text(isolation: _Isolation) -> str:
+    """The user the programs run as, in words."""
+    if isolation.user is None:
+        return "the harness's user"
+    if isolation.own_users:
+        return (
+            f"a user of its own (uids {RUN_UIDS[0]}-{RUN_UIDS[-1]}, no account; "
+            "user nobody once every one is held)"
+        )
+    return "user nobody"
 
 
 @functools.cache
@@ -309,9 +415,29 @@ def _isolation(executable: str) -> _Isolation:
             user = None
         else:
             pidns, mountns = works.pidns, works.mountns
-    isolation = _Isolation(netns, user, pidns, mountns, ipcns)
+    own_users = user is not None and _can_run_own_users(
+        executable, _Isolation(netns, user, pidns, mountns, ipcns)
+    )
+    isolation = _Isolation(netns, user, pidns, mountns, ipcns, own_users)
     logger.info("sandbox isolation for %s: %s", executable, isolation)
     return isolation
+
+
+def _can_run_own_users(executable: str, isolation: _Isolation) -> bool:
+    """Whether ``executable`` starts, with ``isolation``, as the first uid of
+    :data:`RUN_UIDS` that names no account; the log says so where it does not."""
+    uids = _unnamed_uids()
+    if uids and _probe(executable, dataclasses.replace(isolation, user=(uids[0], uids[0]))):
+        return True
+    logger.warning(
+        "sandbox: %s cannot run as a user of its own (uids %d-%d: %s): every program runs "
+        "as nobody, and programs checked at once can read each other's /proc/<pid> files",
+        executable,
+        RUN_UIDS[0],
+        RUN_UIDS[-1],
+        "the kernel refused the first" if uids else "each names an account or a group",
+    )
+    return False
 
 
 def _probe(executable: str, isolation: _Isolation) -> bool:

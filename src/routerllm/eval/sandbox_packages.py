@@ -9,10 +9,11 @@ libraries its wheel bundles (``numpy.libs``), which the runner puts first on
 ``sys.path``. Nothing else of site-packages can be imported: a package that a named
 one needs must be named too. Links, not copies: nothing is copied per program.
 
-As root the programs run as user ``nobody``, possibly with the system interpreter
-(:func:`routerllm.eval.sandbox_isolation._interpreter`): :func:`check_sandbox_packages` imports
-each named package in the real sandbox once, before any model runs, and says why
-where that fails (files ``nobody`` cannot read, a package built for another Python).
+As root the programs run as a user of their own (else ``nobody``), possibly with the
+system interpreter (:func:`routerllm.eval.sandbox_isolation._interpreter`):
+:func:`check_sandbox_packages` imports each named package in the real sandbox once, before
+any model runs, and says why where that fails (files only their owner or group can read,
+a package built for another Python).
 """
 
 from __future__ import annotations
@@ -112,6 +113,7 @@ def check_sandbox_packages(names: Iterable[str], memory_mb: int = 1024) -> tuple
     """``names`` checked (:func:`package_names`), then imported in the real sandbox, as
     the programs will be: a clear error, before any model runs, where one cannot be."""
     from routerllm.eval.sandbox import _interpreter, run_program
+    from routerllm.eval.sandbox_isolation import user_text
 
     checked = package_names(names)
     for name in checked:
@@ -121,9 +123,9 @@ def check_sandbox_packages(names: Iterable[str], memory_mb: int = 1024) -> tuple
             continue
         executable, isolation = _interpreter(sys.executable)
         where = str(package_links(name)[0][1])
-        user = "user nobody" if isolation.user is not None else "the harness's user"
+        user = user_text(isolation)
         hint = (
-            f"make {where} and the folders above it readable by nobody (chmod o+rX), or "
+            f"make {where} and the folders above it readable by all (chmod o+rX), or "
             "run the harness as a user other than root"
             if isolation.user is not None
             else f"check that {where} is built for {executable}"
