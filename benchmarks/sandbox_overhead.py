@@ -2,11 +2,12 @@
 
 All 164 canonical solutions go through ``check_many(..., workers=2)`` with the isolation
 probed on this machine, and again with one namespace given up (``--without``: the mount
-namespace by default; ``all``: every one, as before 2026-12-05), the two alternating round by round so that the machine's load
-falls on both; it prints each round and the medians. The namespaces are made as root
-only: elsewhere both runs are the same.
+namespace by default; ``own_users``: the uid of each program's own, every program then
+``nobody``; ``all``: every one and the uids, as before 2026-12-05), the two alternating round by round so that the machine's load
+falls on both; it prints each round and the medians. The namespaces and the uids are made
+as root only: elsewhere both runs are the same.
 
-    .venv/bin/python benchmarks/sandbox_overhead.py [--without mountns|pidns|netns|ipcns|all] [--rounds 6]
+    .venv/bin/python benchmarks/sandbox_overhead.py [--without mountns|pidns|netns|ipcns|own_users|all] [--rounds 6]
 """
 
 from __future__ import annotations
@@ -24,8 +25,8 @@ from routerllm.cli_args import DefaultsHelpFormatter, count_arg
 from routerllm.data.humaneval import load_humaneval
 from routerllm.eval import sandbox
 
-#: The namespaces of ``_Isolation`` that ``--without`` may give up.
-_NAMESPACES = ("mountns", "pidns", "netns", "ipcns")
+#: The namespaces of ``_Isolation`` that ``--without`` may give up, and its own uids.
+_NAMESPACES = ("mountns", "pidns", "netns", "ipcns", "own_users")
 
 
 def main() -> int:

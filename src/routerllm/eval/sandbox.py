@@ -6,7 +6,7 @@ so only the standard library imports, and the packages a run names:
 when it is killed), in a fresh temporary directory (cwd, ``HOME``, ``TMPDIR``)
 removed afterwards, with a minimal environment (the harness's API keys are not passed
 in; run as the harness's own user, not root, it can still read them from the harness's
-``/proc/<pid>/environ``, which the drop to ``nobody`` prevents). Enforced by
+``/proc/<pid>/environ``, which the drop to another user prevents). Enforced by
 the kernel (Linux): limits on address space, CPU seconds (a little above the
 timeout), file size, open files, core dumps and tasks (``RLIMIT_NPROC``: the
 user's count as the run starts plus ``NPROC_HEADROOM``, set by the runner once its own
@@ -19,10 +19,14 @@ read-only but the program's folder (``/tmp``, ``/dev/shm``, ``/var/tmp`` include
 devices such as ``/dev/null`` stay writable) and a private IPC namespace (no System V
 shared memory or POSIX message queue outlives the run), where the harness may make them
 (as root); and, as
-root, a drop to user ``nobody`` (with a system interpreter of the same Python
-version when ``nobody`` cannot start this one, e.g. a virtualenv under ``/root``),
-so that ``RLIMIT_NPROC`` binds, limits cannot be raised again, the harness cannot
-be signalled and root's files cannot be changed. Inside the child,
+root, a drop to a user of the program's own, a uid that names no account and that no
+other program running at once has (``nobody`` where none can be had:
+:func:`routerllm.eval.sandbox_isolation._run_user`), with a system interpreter of the
+same Python version when ``nobody`` cannot start this one (e.g. a virtualenv under
+``/root``), so that ``RLIMIT_NPROC`` binds, limits cannot be raised again, the harness
+cannot be signalled, root's files cannot be changed, and programs checked at once
+(:func:`check_many`) can neither read each other's ``/proc/<pid>`` files nor take each
+other's tasks. Inside the child,
 :mod:`routerllm.eval.sandbox_runner` makes fork/exec/spawn, signals to other processes
 (kill, killpg, ``signal.pidfd_send_signal``, another process's ``resource.prlimit``),
 ``subprocess``, ``multiprocessing`` and ``socket`` raise ``PermissionError`` before the
@@ -34,13 +38,16 @@ Limits: as root without the drop (no interpreter that ``nobody`` can start),
 the kernel ignores ``RLIMIT_NPROC`` and the child keeps
 every capability: code that gets around the guards can raise its limits, fork,
 re-enter the host network namespace, signal the harness or change root's files.
-``nobody`` can still read world-readable files and fill its own folder (``RLIMIT_FSIZE``
+The program's user can still read world-readable files and fill its own folder (``RLIMIT_FSIZE``
 bounds each file, not their total: only the time limit does); without a mount namespace
 (an ordinary user cannot make one) it can also fill world-writable folders such as
 ``/tmp`` or ``/dev/shm`` (memory), and what it leaves there stays. Without a PID namespace (an ordinary user cannot
 make one), a child forked past the guards into a session of its own outlives the run
 (the kill reaches the program's group). For code that may be malicious rather than
-merely wrong, run the harness unprivileged in a container.
+merely wrong, run the harness unprivileged in a container. As ``nobody`` (the kernel refuses
+the uids of their own, or every one is held), programs checked at once share a user: one
+can read another's ``/proc/<pid>/environ`` and ``mem`` and write into its folder through
+``/proc/<pid>/cwd`` (``/proc`` is the harness's), and take its tasks.
 
 Verdicts: ran to its end: "passed"; ``AssertionError``: "failed"; other exceptions:
 "error". ``sys.exit()``, even ``sys.exit(0)``, is "error": the program stopped
