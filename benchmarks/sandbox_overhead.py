@@ -3,8 +3,8 @@
 All 164 canonical solutions go through ``check_many(..., workers=2)`` with the isolation
 probed on this machine, and again with one namespace given up (``--without``: the mount
 namespace by default; ``own_users``: the uid of each program's own, every program then
-``nobody``; ``all``: every one and the uids, as before 2026-12-05), the two alternating round by round so that the machine's load
-falls on both; it prints each round and the medians. The namespaces and the uids are made
+``nobody``; ``all``: every one and the uids, as before 2026-12-05), the two alternating round by round, each first in every other round, so that the
+machine's load falls on both; it prints each round and the medians. The namespaces and the uids are made
 as root only: elsewhere both runs are the same.
 
     .venv/bin/python benchmarks/sandbox_overhead.py [--without mountns|pidns|netns|ipcns|own_users|all] [--rounds 6]
@@ -50,7 +50,10 @@ def main() -> int:
     print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     times: dict[str, list[float]] = {name: [] for name in variants}
     for round_ in range(args.rounds):
-        for name, isolation in variants.items():
+        # first in one round, second in the next: a load that rises within each round
+        # falls on both alike
+        order = list(variants.items())[:: -1 if round_ % 2 else 1]
+        for name, isolation in order:
             sandbox._interpreter = lambda _, isolation=isolation: (executable, isolation)  # type: ignore[assignment]
             start = time.perf_counter()
             results = sandbox.check_many(items, workers=args.workers)
