@@ -556,10 +556,11 @@ def test_a_benchmark_refuses_a_count_it_cannot_use_before_it_runs(
      ("quantization", ["--model", "nope", "--threads", "-1"], "argument --threads: -1 is out of range: give 1 to 512"),
      ("router_latency", ["--encoders", "static", "--n", "601"], "--n: at most 600, the synthetic prompts not trained on"),
      ("prompt_state_cost", ["--max-new-tokens", "0"], "argument --max-new-tokens: 0 is out of range: give 1 to 2,147,483,647"),
-     ("loss_ablation", ["--tasks", "synthetic", "--seeds", "0", "--epochs", "1", "--n", "8"],
-      "--n 8: too few prompts to leave any for validation and test; give more"),
-     ("train_default_complexity", ["--encoder", "hashing", "--n", "8"],
-      "--n 8: too few prompts to leave any for the test split; give more")],
+     # 2 prompts split 2/0/0 (8 split 8/0/0 until 2026-12-06, now 6/1/1)
+     ("loss_ablation", ["--tasks", "synthetic", "--seeds", "0", "--epochs", "1", "--n", "2"],
+      "--n 2: too few prompts to leave any for validation and test; give more"),
+     ("train_default_complexity", ["--encoder", "hashing", "--n", "2"],
+      "--n 2: too few prompts to leave any for the test split; give more")],
 )  # fmt: skip
 def test_a_benchmark_refuses_a_number_it_cannot_use_before_it_runs(
     name: str, argv: list[str], error: str, torch_missing: dict[str, str]

@@ -65,6 +65,23 @@ def test_a_class_size_that_does_not_divide_evenly_still_splits_70_15_15() -> Non
     assert sorted(Counter(i.label for i in val).values()) == [7, 7, 8, 8]
 
 
+@pytest.mark.parametrize("fractions", [(0.7, 0.15, 0.15), (0.8, 0.1, 0.1)])
+def test_small_and_odd_class_sizes_split_by_the_fractions_in_all(
+    fractions: tuple[float, float, float],
+) -> None:
+    """Each class's count in a split is its share rounded down or up, and so is each
+    split's total: 7 balanced prompts went 7/0/0 (every class of 2 sent its 0.4 to
+    train, never its 0.3 to val or test), 48 went 32/8/8, not 34/7/7 or so."""
+    for n in range(1, 130):
+        items = [LabeledPrompt(f"question {i} on topic {i * 7}", i % 4) for i in range(n)]
+        parts = split(items, fractions)
+        for j, part in enumerate(parts):
+            assert abs(len(part) - n * fractions[j]) < 1, (n, [len(p) for p in parts])
+            for label, size in Counter(i.label for i in items).items():
+                got = sum(i.label == label for i in part)
+                assert abs(got - size * fractions[j]) < 1, (n, label, j, got)
+
+
 def test_uneven_sizes_stay_balanced() -> None:
     items = generate(10, seed=3)
     assert Counter(i.label for i in items) == {0: 3, 1: 3, 2: 2, 3: 2}
