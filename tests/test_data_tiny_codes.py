@@ -205,6 +205,33 @@ def test_missing_columns_name_the_columns_found(tmp_path: Path, name: str) -> No
         load_tiny_codes(write_rows(tmp_path / name, rows))
 
 
+def test_a_header_only_csv_without_the_columns_names_the_columns_found(tmp_path: Path) -> None:
+    """The columns were checked on the first row only: a header of other columns and no
+    rows said "no rows for audience(s) ...", as if the columns were right."""
+    header_only = tmp_path / "header.csv"
+    header_only.write_text("instruction,audience\n", encoding="utf-8")
+    with pytest.raises(DataError, match="prompt, target_audience; columns found: instruction, audience$"):  # fmt: skip
+        load_tiny_codes(header_only)
+
+
+def test_a_json_file_as_datasets_or_pandas_writes_it_by_default_says_how_to_read_it(
+    tmp_path: Path,
+) -> None:
+    """``datasets``' ``to_json("tiny-codes.json")`` writes JSON Lines, pandas'
+    ``to_json`` an object of ``{row index: value}`` columns: they were "not valid JSON
+    (Extra data: line 2 column 1 (char 412))" and "expected a list of rows or a mapping
+    of column lists"."""
+    rows = tiny_rows()
+    lines = write_rows(tmp_path / "lines.jsonl", rows).rename(tmp_path / "tiny-codes.json")
+    with pytest.raises(DataError, match=r"one JSON object a line \(JSON Lines.*name it \.jsonl"):
+        load_tiny_codes(lines)
+    by_index = {c: {str(i): r[c] for i, r in enumerate(rows)} for c in rows[0]}
+    columns = tmp_path / "pandas.json"
+    columns.write_text(json.dumps(by_index), encoding="utf-8")
+    with pytest.raises(DataError, match="orient='records'"):
+        load_tiny_codes(columns)
+
+
 def test_a_json_of_empty_columns_reads_no_rows(tmp_path: Path) -> None:
     """{"prompt": [], "target_audience": []} said "1 rows read; 1 without a text
     prompt": a placeholder row, made for the column check, was counted as data."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import codecs
+import contextlib
 import json
 import os
 from pathlib import Path
@@ -95,6 +96,17 @@ def read_json(path: str | Path, kind: str = "dataset") -> Any:
         raise DataError(f"{path}: not valid JSON ({e})") from e
     except RecursionError as e:  # [[[[...]]]]: json's parser recurses
         raise DataError(f"{path}: not valid JSON (nested too deeply)") from e
+
+
+def json_lines_error(error: DataError) -> bool:
+    """Whether :func:`read_json`'s ``error`` is that of JSON Lines (one object a line, as
+    ``datasets``' ``to_json`` writes by default) in a file read as one JSON value: JSON
+    says "Extra data" after the first line's object."""
+    cause = error.__cause__
+    if isinstance(cause, json.JSONDecodeError) and cause.msg == "Extra data":
+        with contextlib.suppress(ValueError):
+            return isinstance(json.loads(cause.doc.lstrip().split("\n", 1)[0]), dict)
+    return False
 
 
 def read_json_lines(path: str | Path, kind: str = "dataset") -> list[tuple[int, Any]]:

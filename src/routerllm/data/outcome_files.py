@@ -7,7 +7,6 @@ the file's suffix (:data:`OUTCOME_SUFFIXES`).
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import re
@@ -18,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from routerllm.checks import is_non_negative_number, is_number, is_positive_number, json_kind
-from routerllm.data import as_path, read_json, read_json_lines
+from routerllm.data import as_path, json_lines_error, read_json, read_json_lines
 from routerllm.data.outcomes import ModelInfo, OutcomeDataset, normalise
 from routerllm.exceptions import DataError
 
@@ -167,16 +166,12 @@ def _read_items(path: Path) -> tuple[list[Any], _Places]:
     try:
         raw = read_json(path, "outcome")
     except DataError as e:
-        cause = e.__cause__
-        if isinstance(cause, json.JSONDecodeError) and cause.msg == "Extra data":
-            first = cause.doc.lstrip().split("\n", 1)[0]
-            with contextlib.suppress(ValueError):
-                if isinstance(json.loads(first), dict):
-                    raise DataError(
-                        f"{path}: one JSON value a line (JSON Lines) in a .json file: name it "
-                        ".jsonl to read it so, or make it one JSON list of {question, scores} "
-                        "objects"
-                    ) from e
+        if json_lines_error(e):
+            raise DataError(
+                f"{path}: one JSON value a line (JSON Lines) in a .json file: name it "
+                ".jsonl to read it so, or make it one JSON list of {question, scores} "
+                "objects"
+            ) from e
         raise
     if not isinstance(raw, list) or not raw:
         raise DataError(

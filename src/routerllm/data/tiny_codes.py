@@ -32,6 +32,7 @@ import numpy as np
 from routerllm.checks import not_utf8, repeated
 from routerllm.data import (
     RepeatedKey,
+    json_lines_error,
     read_json,
     refuse_special_data_file,
     undecodable_file,
@@ -228,9 +229,22 @@ def _jsonl_rows(path: Path) -> Iterator[dict[str, Any]]:
 
 
 def _json_rows(path: Path) -> Iterator[dict[str, Any]]:
-    raw = read_json(path, "tiny-codes")
+    try:
+        raw = read_json(path, "tiny-codes")
+    except DataError as e:
+        if json_lines_error(e):  # datasets' to_json("tiny-codes.json") writes it so
+            raise DataError(
+                f"{path}: one JSON object a line (JSON Lines, as datasets' to_json writes "
+                "it) in a .json file: name it .jsonl to read it so"
+            ) from e
+        raise
     if isinstance(raw, dict):  # column-oriented: {"prompt": [...], "target_audience": [...]}
         columns = {k: v for k, v in raw.items() if isinstance(v, list)}
+        if not columns and any(isinstance(v, dict) for v in raw.values()):
+            raise DataError(  # pandas' to_json: {"prompt": {"0": ..., "1": ...}, ...}
+                f"{path}: columns of {{row: value}} objects (pandas' to_json by default); "
+                "save it with to_json(..., orient='records') or as .jsonl"
+            )
         if not columns:
             raise DataError(f"{path}: expected a list of rows or a mapping of column lists")
         if len({len(v) for v in columns.values()}) > 1:
@@ -256,6 +270,7 @@ def _csv_rows(path: Path) -> Iterator[dict[str, Any]]:
             header = next(reader, None)
             if not header:
                 raise DataError(f"{path}: empty CSV (no header row)")
+            _check_columns(path, header)  # here too when no row follows
             # a dict of the row would keep only the last column of each name
             if twice := [c for c in repeated(header) if c in REQUIRED_COLUMNS]:
                 raise DataError(
