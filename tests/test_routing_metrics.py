@@ -269,6 +269,24 @@ def test_router_worse_than_mixing_two_models() -> None:
     assert close(aiq(under, 1.0, 3.0, anchor=W), 0.546875)
 
 
+def test_apgr_is_the_exact_area_when_a_corner_falls_between_grid_points() -> None:
+    # weak (0, 0), strong (1, 1): s = c, PGR = Q. One point (0.005, 1): PGR = 200s up to
+    # s = 0.005, then 1. Area = 0.005 * 1/2 + 0.995 * 1 = 0.9975 (a trapezoid rule on
+    # s = 0, 0.01, ..., 1 gives 0.01 * 1/2 + 0.99 = 0.995).
+    weak, strong = P(0.0, 0.0), P(1.0, 1.0)
+    assert close(apgr([P(0.005, 1.0)], weak, strong), 0.9975)
+    # A corner at s = 1/3: PGR = 2s up to 1/3, then 2/3. Area = 1/9 + 4/9 = 5/9.
+    assert close(apgr([P(1 / 3, 2 / 3)], weak, strong), 5 / 9)
+    # The oracle row on outcome data: 200 prompts, the strong model (cost 1 a call, the
+    # weak one 0) alone solves one: the oracle is (0.005, 0.005), the strong model
+    # (1, 0.005): PGR = 200s up to s = 0.005, then 1, as above.
+    scores = np.zeros((200, 2))
+    scores[0, 1] = 1.0
+    oracle = routing_report({}, scores, [0.0, 1.0])["rows"]["oracle"]
+    assert close(oracle["apgr"], 0.9975)
+    assert close(oracle["cpt50"], 0.25)  # 200s = 0.5
+
+
 # --- curve metrics: three models ---------------------------------------------------------
 
 
