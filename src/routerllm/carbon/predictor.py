@@ -16,6 +16,9 @@ energy was measured or estimated; ``measured``):
   its own lower cap counting as the request's ``max_new_tokens``, and at most
   that: a budget guard should rather over- than underestimate,
 - loading energy (when the model is not loaded) as its mean logged loading,
+- none of it from a generation's energy over ``FAR`` times what the fit of the model's
+  others makes of it, nor from a load over ``FAR`` times the median load (a clock
+  jump, a glitch: kept, it held a model out of a per-request budget for good),
 - CO2 at the grid of the config's country, where the request will be measured (the
   log's figure is of the country its requests ran under), and the cost as the config
   gives it.
@@ -52,6 +55,13 @@ MIN_HISTORY = 3
 HISTORY = 200  # latest requests kept per model
 QUANTILE = 0.9
 NEIGHBOURS = 5  # chosen on benchmarks/carbon_predictor.py's first run: see docs/experiments.md
+#: A reading over this many times what the model's other readings make of it is not
+#: learned from: on a real log (164 HumanEval requests per model of the local ladder,
+#: CodeCarbon's load estimates on 2 shared cores) every reading sat within 0.86-1.40x
+#: the median reading's share of the fit. Kept, one absurd reading (a clock jump, a
+#: CodeCarbon glitch) could put a model's prediction over a per-request limit for good:
+#: a model stepped down from is never run again to log the rows that push it out.
+FAR = 10.0
 CUT = ("length", "")  # finish reasons of answers that may have been cut at their cap
 #: Generation methods that teach no energy: carbon tracking off, a failed CodeCarbon
 #: task, an answer from the request cache, a remote answer of unknown token usage.
@@ -92,6 +102,7 @@ class Profile:
     output_tokens: int  # the quantile of all the logged output lengths (for reports)
     loading_kwh: float
     co2_kg_per_kwh: float  # the log's: the grids its requests ran under (predictions: the config's)
+    left_out: int = 0  # readings (generations or loads) far outside the others: not learned from
 
     def as_dict(self) -> dict[str, float]:
         """Its fields as a JSON-ready mapping."""
@@ -133,11 +144,14 @@ def fit_profile(records: list[RequestRecord], quantile: float = QUANTILE) -> Pro
         base, per_char = nonnegative_fit(np.ones_like(chars), chars, prompt)
     else:  # prompts of one length cannot tell the template's tokens from the prompt's
         base, per_char = 0.0, float(prompt.sum() / max(chars.sum(), 1.0))
+    kept = _not_far(energy, prompt, output)  # their tokens still tell the lengths
+    energy, prompt, output = energy[kept], prompt[kept], output[kept]
     if _varies(prompt) and _varies(output) and abs(np.corrcoef(prompt, output)[0, 1]) < 0.98:
         per_prompt, per_output = nonnegative_fit(prompt, output, energy)
     else:  # the log cannot tell prompt from output costs apart: each is charged the whole
         per_prompt, per_output = _whole_per_token(energy, prompt, output)
-    loads = [m.energy_kwh for r in records if (m := r.own("model_loading")) and m.energy_kwh > 0]  # fmt: skip
+    loads = np.array([m.energy_kwh for r in records if (m := r.own("model_loading")) and m.energy_kwh > 0])  # fmt: skip
+    loads_kept = _near_median(loads)
     total_kwh = sum(r.energy_kwh for r in records)
     return Profile(
         requests=len(records),
@@ -145,10 +159,42 @@ def fit_profile(records: list[RequestRecord], quantile: float = QUANTILE) -> Pro
         prompt_tokens_per_char=per_char,
         kwh_per_prompt_token=per_prompt,
         kwh_per_output_token=per_output,
-        output_tokens=int(np.ceil(np.quantile(output, quantile))),
-        loading_kwh=float(np.mean(loads)) if loads else 0.0,
+        output_tokens=int(np.ceil(np.quantile([r.completion_tokens for r in records], quantile))),
+        loading_kwh=float(np.mean(loads[loads_kept])) if loads.size else 0.0,
         co2_kg_per_kwh=sum(r.co2_kg for r in records) / total_kwh if total_kwh > 0 else 0.0,
+        left_out=int(np.sum(~kept) + np.sum(~loads_kept)),
     )
+
+
+def _not_far(energy: np.ndarray, prompt: np.ndarray, output: np.ndarray) -> np.ndarray:
+    """Which generations to learn energy from: not one over ``FAR`` times what the fit of
+    the others makes of it, relative to the median reading's (so that the absurd reading
+    itself, which raises the fit, does not hide). Fitted again without those found, until
+    none is. A reading the fit puts at 0 kWh is not judged; nor are any where fewer than
+    ``MIN_HISTORY`` can be, or where the median reading is 0 kWh (a tracker too coarse
+    for them tells no scale). Where none is left out, the figures are those of all."""
+    kept = np.ones(energy.shape, dtype=bool)
+    while True:
+        per_prompt, per_output = nonnegative_fit(prompt[kept], output[kept], energy[kept])
+        fitted = per_prompt * prompt + per_output * output
+        judged = kept & (fitted > 0)
+        if judged.sum() < MIN_HISTORY:
+            return kept
+        ratio = np.divide(energy, fitted, out=np.zeros_like(energy), where=judged)
+        far = ~_near_median(ratio, judged)
+        if not far.any():
+            return kept
+        kept &= ~far
+
+
+def _near_median(values: np.ndarray, among: np.ndarray | None = None) -> np.ndarray:
+    """Which of ``values`` are not over ``FAR`` times the median of those ``among`` (all
+    of them by default): all where fewer than ``MIN_HISTORY`` are judged or their median
+    is 0."""
+    among = np.ones(values.shape, dtype=bool) if among is None else among
+    if among.sum() < MIN_HISTORY or (median := float(np.median(values[among]))) <= 0:
+        return np.ones(values.shape, dtype=bool)
+    return ~(among & (values > FAR * median))
 
 
 def _whole_per_token(energy: np.ndarray, prompt: np.ndarray, output: np.ndarray) -> tuple[float, float]:  # fmt: skip
@@ -294,7 +340,9 @@ class CarbonPredictor:
             self._cost(cfg, prompt_tokens, output, energy),
             prompt_tokens,
             output,
-            f"its {p.requests} latest logged requests" + ("" if loaded else ", loading included"),
+            f"its {p.requests} latest logged requests"
+            + (f", {p.left_out} far outside the others not learned from" if p.left_out else "")
+            + ("" if loaded else ", loading included"),
         )
 
     def _scaled(

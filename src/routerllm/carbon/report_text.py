@@ -150,6 +150,8 @@ def budget_lines(budgets: dict[str, Any] | None) -> list[str]:
 
 def predictor_lines(profiles: dict[str, Any]) -> list[str]:
     """What the CarbonPredictor has learned from the log, per model."""
+    from routerllm.carbon.predictor import FAR  # numpy's import only where a log is read
+
     lines = [
         "",
         f"{'predictor (from the log)':<26}{'requests':>9}{'kWh/in tok':>12}{'kWh/out tok':>12}"
@@ -163,6 +165,11 @@ def predictor_lines(profiles: dict[str, Any]) -> list[str]:
                 f"{name:<26}{p['requests']:>9}{p['kwh_per_prompt_token']:>12.2e}"
                 f"{p['kwh_per_output_token']:>12.2e}{p['output_tokens']:>9}{p['loading_kwh']:>12.2e}"
             )
+            if n := p.get("left_out", 0):
+                lines.append(
+                    f"  {n} reading{'s' if n > 1 else ''} far outside {name}'s others not learned "
+                    f"from (over {FAR:g}x their fit: a clock jump, a measurement glitch)"
+                )
     return lines
 
 
