@@ -16,7 +16,7 @@ energy was measured or estimated; ``measured``):
   its own lower cap counting as the request's ``max_new_tokens``, and at most
   that: a budget guard should rather over- than underestimate,
 - loading energy (when the model is not loaded) as its mean logged loading,
-- none of it from a generation's energy over ``FAR`` times what the fit of the model's
+- energy learned from no generation over ``FAR`` times what the fit of the model's
   others makes of it, nor from a load over ``FAR`` times the median load (a clock
   jump, a glitch: kept, it held a model out of a per-request budget for good),
 - CO2 at the grid of the config's country, where the request will be measured (the
