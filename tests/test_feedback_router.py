@@ -570,6 +570,23 @@ def test_routerllm_train_trains_a_feedback_router(tmp_path: Path) -> None:
     assert router.route("hello, define the word graphs simply please").model in MODELS
 
 
+def test_train_refuses_the_folder_a_loaded_router_merges_with_as_an_option(tmp_path: Path) -> None:  # fmt: skip
+    """``loaded_from`` is set by ``load_router`` (the folder whose saves the router merges
+    with), not an option: ``train --option loaded_from=...`` was taken and did nothing."""
+    from .conftest import cli_in_process
+    from .test_cli import assert_one_line_error
+    from .test_outcome_routing import make_rows, write_json
+
+    data = write_json(tmp_path / "train.json", *make_rows(40, 0))
+    out = tmp_path / "fb"
+    proc = cli_in_process(
+        "train", "--router", "feedback", "--data", str(data), "--out", str(out),
+        "--encoder", "hashing", "--option", f"loaded_from={tmp_path / 'other'}",
+    )  # fmt: skip
+    assert_one_line_error(proc, "bad options for router 'feedback': unknown option 'loaded_from'; its options are ")  # fmt: skip
+    assert "explore" in proc.stderr and not out.exists()
+
+
 def test_train_does_not_replace_a_router_learning_from_feedback_unasked(tmp_path: Path) -> None:
     """``routerllm train --out`` a learning system's router.path replaced the router, and
     all it had learned from feedback, without a word."""

@@ -177,6 +177,11 @@ def _train_outcome_router(args: argparse.Namespace) -> dict[str, Any]:
         raise RouterLLMError(
             f"--option {flagged[0]} is set by {SET_BY_FLAGS[flagged[0]]}; use that instead"
         )
+    if "loaded_from" in options:  # load_router's (the folder its saves merge with), no option
+        from routerllm.registry import ROUTERS
+        from routerllm.routers.option_types import unknown_options
+
+        raise unknown_options(ROUTERS.get(args.router), ["loaded_from"])
     if twice := repeated([k for k, _ in args.option]):
         raise RouterLLMError(f"--option gives {', '.join(twice)} more than once")
     router = create_router(

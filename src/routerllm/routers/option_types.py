@@ -55,12 +55,7 @@ def check_option_types(cls: type[Router], options: dict[str, Any]) -> None:
     check the rest and the ranges."""
     annotations = option_annotations(cls)
     if unknown := [key for key in options if key not in annotations and key not in _NOT_OPTIONS]:
-        valid = f"its options are {', '.join(sorted(annotations))}" if annotations else "it takes none"  # fmt: skip
-        meant = did_you_mean(unknown[0], annotations) if len(unknown) == 1 else ""
-        raise RouterLLMError(
-            f"bad options for router {cls.name!r}: unknown option{'s' * (len(unknown) > 1)} "
-            f"{', '.join(map(repr, unknown))}{meant}; {valid}"
-        )
+        raise unknown_options(cls, unknown)
     for key, value in options.items():
         annotation: Any = annotations.get(key, "")
         if not isinstance(annotation, str):  # postponed annotations are strings
@@ -74,6 +69,17 @@ def check_option_types(cls: type[Router], options: dict[str, Any]) -> None:
                 f"bad options for router {cls.name!r}: option {key!r} must be {wanted}, "
                 f"got {_shown(value)}"
             )
+
+
+def unknown_options(cls: type[Router], unknown: list[str]) -> RouterLLMError:
+    """The error for ``unknown`` options of the router, listing those it takes."""
+    annotations = option_annotations(cls)
+    valid = f"its options are {', '.join(sorted(annotations))}" if annotations else "it takes none"  # fmt: skip
+    meant = did_you_mean(unknown[0], annotations) if len(unknown) == 1 else ""
+    return RouterLLMError(
+        f"bad options for router {cls.name!r}: unknown option{'s' * (len(unknown) > 1)} "
+        f"{', '.join(map(repr, unknown))}{meant}; {valid}"
+    )
 
 
 _SEQUENCE = re.compile(r"Sequence\[(\w+)\]")
