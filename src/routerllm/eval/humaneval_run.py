@@ -32,6 +32,7 @@ from routerllm.data.humaneval import MAX_PROMPT_CHARS, HumanEvalProblem
 from routerllm.data.mbpp import load_code_problems
 from routerllm.eval.cascade_overhead import Checks, FirstAnswers, Gate, gate_overhead
 from routerllm.eval.result_store import Outcome, ResultStore
+from routerllm.eval.weights_identity import changed_weights, record_weights, refuse_changed
 from routerllm.exceptions import RouterLLMError
 from routerllm.files import write_text_atomically
 from routerllm.progress import progress as show_progress
@@ -90,8 +91,12 @@ def run_models(
                 f"problem(s) need its answer; nothing was generated: fix the config, or leave "
                 f"out the systems that need it"
             )
-    for model in models:  # checked before anything is recorded
+    # checked before anything is recorded: the same file name may hold other weights now
+    changed, unchanged = changed_weights(store, system.config, models)
+    refuse_changed(store, changed)
+    for model in models:
         store.use_model_source(model, system.config.model(model).source_text())
+    record_weights(store, unchanged)
     store.add_problems(problems)
     for model in models:
         store.use_style(model, dataclasses.asdict(styles[model]))

@@ -32,6 +32,7 @@ from routerllm.eval.humaneval_run import (
 from routerllm.eval.quality_energy import expected_kwh, quality_energy_curve
 from routerllm.eval.result_store import Outcome, ResultStore
 from routerllm.eval.transfer import TrainingRun
+from routerllm.eval.weights_identity import changed_weights
 from routerllm.exceptions import RouterLLMError
 from routerllm.log_repeats import warnings_once
 from routerllm.routers.base import create_router
@@ -59,12 +60,15 @@ class Answers:
 
 def reported_answers(store: ResultStore, config: AppConfig, plan: ExperimentPlan) -> Answers:
     """Reported: the models run now, and any other whose answers are all stored, made
-    with the file the config names now (another file's are not its own)."""
+    with the file the config names now, holding the weights it held then (another file's,
+    or other weights', are not its own)."""
     task_ids, ladder, wanted = plan.task_ids, plan.ladder, plan.wanted
-    models = [m for m in ladder if m in wanted or (
+    stored = [m for m in ladder if m not in wanted and (
         store.done(m) >= set(task_ids)
         and store.model_source(m) in (None, config.model(m).source_text())
     )]  # fmt: skip
+    changed, _ = changed_weights(store, config, stored)  # its file now holds other weights
+    models = [m for m in ladder if m in wanted or (m in stored and m not in changed)]
     styles = store.styles()
     outcomes = {m: store.outcomes(m) for m in models}
     loads = {m: load for m in models if (load := store.load_of(m)) is not None}

@@ -231,6 +231,19 @@ class ResultStore:
         None where it was not recorded (no results, or an older store)."""
         return self._meta(f"source:{model}")
 
+    def weights_of(self, model: str) -> str | None:
+        """What the store records of the weights ``model``'s answers were made with
+        (``eval/weights_identity.py``); None where it records nothing."""
+        return self._meta(f"weights:{model}")
+
+    def record_weights(self, model: str, weights: str) -> None:
+        """Record (or replace) what ``weights_of`` gives for ``model``."""
+        self._check_writable()
+        with self._writing():
+            self.db.execute(
+                "INSERT OR REPLACE INTO meta VALUES (?, ?)", (f"weights:{model}", weights)
+            )
+
     def problem_set(self) -> str | None:
         """The problem set this run is of; None where it was not recorded (older stores)."""
         return self._meta("problem_set")
