@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -12,7 +13,7 @@ import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -1202,6 +1203,73 @@ def test_cache_with_damaged_pages_recovers_on_first_read(
     cache.put_many(["t1"], np.ones((1, 64), np.float32))
     assert len(cache) == 1
     cache.close()
+
+
+@contextlib.contextmanager
+def unwritable(folder: Path) -> Iterator[None]:
+    """``folder`` made unwritable for real: mode 0o555, or, for root (whom modes do not
+    stop), immutable (``chattr +i``); skipped, saying why, where neither holds."""
+    mode = folder.stat().st_mode
+    immutable = os.geteuid() == 0
+    if immutable:
+        done = subprocess.run(["chattr", "+i", str(folder)], capture_output=True, check=False)
+        if done.returncode != 0:
+            pytest.skip(f"{folder} cannot be made unwritable for root here (chattr +i failed)")
+    else:
+        folder.chmod(0o555)
+    try:
+        try:
+            (folder / "probe").touch()
+        except OSError:
+            pass
+        else:
+            (folder / "probe").unlink()
+            pytest.skip(f"{folder} stays writable here")
+        yield
+    finally:
+        if immutable:
+            subprocess.run(["chattr", "-i", str(folder)], check=True)
+        else:
+            folder.chmod(mode)
+
+
+def test_a_corrupt_cache_in_a_folder_that_cannot_be_written_is_left_and_not_used(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A damaged file in a read-only cache folder ended in a PermissionError traceback
+    (moving it aside failed): the run goes on uncached, the file left as it is."""
+    inner = create_encoder("hashing")
+    db = tmp_path / DB_NAME
+    db.write_bytes(b"this is not an sqlite file" * 100)
+    texts = ["a", "b"]
+    with unwritable(tmp_path), caplog.at_level(logging.WARNING, "routerllm.encoders.cache"):
+        encoder = CachedEncoder(inner, str(tmp_path))
+        np.testing.assert_array_equal(encoder.encode(texts), inner.encode(texts))
+        encoder.cache.close()
+    assert db.read_bytes() == b"this is not an sqlite file" * 100
+    assert sorted(p.name for p in tmp_path.iterdir()) == [DB_NAME]
+    assert "is corrupt (file is not a database) and cannot be moved aside" in caplog.text
+
+
+def test_damaged_pages_of_a_cache_in_a_folder_that_cannot_be_written_are_misses(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    with EmbeddingCache("spec", tmp_path) as cache:
+        cache.put_many([f"t{i}" for i in range(200)], np.ones((200, 64), np.float32))
+    db = tmp_path / DB_NAME
+    data = db.read_bytes()
+    damaged = data[:8192] + b"\xff" * (len(data) - 8192)  # the schema intact, the rows not
+    db.write_bytes(damaged)
+    with (
+        unwritable(tmp_path),
+        caplog.at_level(logging.WARNING, "routerllm.encoders.cache"),
+        EmbeddingCache("spec", tmp_path) as cache,
+    ):
+        assert cache.get_many(["t1", "t150"]) == [None, None]
+        cache.put_many(["t1"], np.ones((1, 64), np.float32))  # kept for this run
+        assert cache.get_many(["t1"])[0] is not None
+    assert db.read_bytes() == damaged
+    assert "is corrupt (database disk image is malformed) and cannot be moved aside" in caplog.text
 
 
 def test_a_directory_with_only_a_config_is_not_a_loadable_model_in_one_line(

@@ -4,7 +4,8 @@ Vectors are stored as little-endian float32 blobs, so a cached vector is
 bit-for-bit the vector the encoder returned. The file is opened in WAL mode
 with a busy timeout, so several processes (a trainer and an evaluation, say)
 can share one cache. A cache is only a cache: a corrupt file is moved aside
-with a warning and an empty one takes its place instead of failing the run, and
+with a warning and an empty one takes its place instead of failing the run (in a
+folder that cannot be written it is left as it is, and this run cached in memory), and
 a cache that cannot be written (a read-only file or folder, a full disk) is
 read where it can be, with a warning, and the vectors are returned uncached. A NaN or
 infinite vector is returned to the caller but never stored.
@@ -134,13 +135,15 @@ class EmbeddingCache:
         with self._lock:
             try:
                 self._insert(rows)
-            except sqlite3.OperationalError as e:  # read-only, disk full, locked too long
-                self._unwritable(e)
             except sqlite3.DatabaseError as e:
                 if not _is_corruption(e):
-                    raise
+                    self._not_stored(e)
+                    return
                 self._recover(e)
-                self._insert(rows)
+                try:
+                    self._insert(rows)
+                except sqlite3.DatabaseError as again:
+                    self._not_stored(again)
 
     def __len__(self) -> int:
         """Number of vectors cached for this spec."""
@@ -194,6 +197,11 @@ class EmbeddingCache:
                         found[key] = vector
         return found
 
+    def _not_stored(self, error: sqlite3.DatabaseError) -> None:
+        if not isinstance(error, sqlite3.OperationalError):
+            raise error
+        self._unwritable(error)  # read-only, disk full, locked too long
+
     def _insert(self, rows: list[tuple[str, bytes, int, bytes]]) -> None:
         with self._conn:
             self._conn.executemany(
@@ -215,8 +223,8 @@ class EmbeddingCache:
             return self._ours(self._connect())
         except sqlite3.DatabaseError as e:
             if _is_corruption(e):
-                self._quarantine(e)
-                return self._ours(self._connect())
+                # moved aside, a new file where it was; else left as it is, for this run only
+                return self._ours(self._connect()) if self._quarantine(e) else _in_memory()
             if not isinstance(e, sqlite3.OperationalError):
                 raise
             error: Exception = e
@@ -263,22 +271,43 @@ class EmbeddingCache:
         self._warned = True
 
     def _recover(self, error: sqlite3.DatabaseError) -> None:
+        """A new cache where a corrupt one was: a new file, or where the folder cannot be
+        written, one for this run only (the file left as it is)."""
         self._conn.close()
-        self._quarantine(error)
-        self._conn = self._connect()
+        self._conn = _in_memory()
+        if self._quarantine(error):
+            try:
+                self._conn = self._connect()
+            except (sqlite3.OperationalError, OSError) as e:
+                self._unwritable(e)
 
-    def _quarantine(self, error: sqlite3.DatabaseError) -> None:
-        """Move the corrupt file (and its WAL) aside, keeping it for inspection."""
+    def _quarantine(self, error: sqlite3.DatabaseError) -> bool:
+        """Move the corrupt file (and its WAL) aside, keeping it for inspection; False,
+        with a warning, where the folder will not let it (a read-only cache): the file is
+        left as it is."""
         aside = self.path.with_name(self.path.name + ".corrupt")
-        for suffix in ("", "-wal", "-shm"):
-            live = self.path.with_name(self.path.name + suffix)
-            kept = aside.with_name(aside.name + suffix)
-            kept.unlink(missing_ok=True)  # an older corrupt copy: keep only the latest
-            if live.exists():
-                os.replace(live, kept)
+        try:
+            for suffix in ("", "-wal", "-shm"):
+                live = self.path.with_name(self.path.name + suffix)
+                kept = aside.with_name(aside.name + suffix)
+                kept.unlink(missing_ok=True)  # an older corrupt copy: keep only the latest
+                if live.exists():
+                    os.replace(live, kept)
+        except OSError as e:
+            log.warning(
+                "embedding cache %s is corrupt (%s) and cannot be moved aside (%s); it is "
+                "left as it is and embeddings are not cached this run (remove it, or set "
+                "ROUTERLLM_CACHE to a writable folder)",
+                self.path,
+                error,
+                e.strerror or e,
+            )
+            self._warned = True  # this says the new embeddings are not stored
+            return False
         log.warning(
             "embedding cache %s is corrupt (%s); moved it to %s and started an empty cache",
             self.path,
             error,
             aside,
         )
+        return True
