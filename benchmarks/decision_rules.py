@@ -24,14 +24,10 @@ import time
 from typing import Any
 
 import numpy as np
-from outcome_data import (
-    add_data_dir_argument,
-    add_datasets_argument,
-    load_pair,
-)
+from outcome_data import add_split_arguments, load_pair
 from outcome_data import data_dir as outcome_data_dir
 
-from routerllm.cli_args import DefaultsHelpFormatter, calibration_target_arg, seed_arg
+from routerllm.cli_args import DefaultsHelpFormatter
 from routerllm.data.outcomes import OutcomeDataset
 from routerllm.encoders import CachedEncoder, create_encoder
 from routerllm.eval.outcome_eval import outcome_candidates, split_dataset
@@ -80,16 +76,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(
         description=__doc__.split("\n")[0], formatter_class=DefaultsHelpFormatter
     )
-    add_data_dir_argument(ap)
-    add_datasets_argument(ap)
-    ap.add_argument("--seeds", type=seed_arg, nargs="+", default=[0, 1, 2])
-    ap.add_argument(
-        "--targets",
-        nargs="+",
-        type=calibration_target_arg,
-        default=["max_cost=0.3", "max_cost=0.5", "quality=0.95"],
-    )
-    ap.add_argument("--json", action="store_true")
+    add_split_arguments(ap, ["max_cost=0.3", "max_cost=0.5", "quality=0.95"])
     args = ap.parse_args()
     root = outcome_data_dir(args)
     if root is None:
