@@ -27,17 +27,13 @@ from routerllm.cli_args import (
 )
 from routerllm.data import COST_KINDS
 from routerllm.data.labeled import CLASS_NAMES, CLASS_TIERS, load_json
+from routerllm.eval import LEARNED_ROUTERS
 from routerllm.exceptions import DataError, RouterLLMError
 from routerllm.registry import ROUTERS
 from routerllm.train_cli import add_train_parser
 from routerllm.train_options import OUTCOME_ROUTERS
 
 log = logging.getLogger(__name__)
-
-#: What ``eval-routing`` compares unless told (the feedback router learns online:
-#: ``benchmarks/feedback_learning.py`` evaluates that; the policy router's figures
-#: depend on its two reference models: ``--routers ...,policy`` adds it).
-EVALUATED_ROUTERS = ("quality", "logreg", "knn")
 
 
 # -- generate-data ------------------------------------------------------------
@@ -381,7 +377,7 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser, output: argparse.Argu
     )
     ev.add_argument(
         "--routers",
-        default=",".join(EVALUATED_ROUTERS),
+        default=",".join(LEARNED_ROUTERS),
         type=names_from(OUTCOME_ROUTERS, "an outcome router"),
         help="comma-separated outcome routers: quality, logreg, knn, feedback, policy, moe "
         "(default: %(default)s)",

@@ -22,6 +22,7 @@ from routerllm.checks import is_finite_number, is_integer
 from routerllm.data.outcome_files import load_outcomes
 from routerllm.data.outcomes import OutcomeDataset, normalise, not_in
 from routerllm.encoders.base import text_list
+from routerllm.eval import LEARNED_ROUTERS
 from routerllm.eval.curves import OperatingPoint
 from routerllm.eval.routing_metrics import (
     check_named_knobs,
@@ -35,8 +36,6 @@ from routerllm.routers.base import Candidate, check_seed, create_router
 from routerllm.routers.outcome import DEFAULT_ENCODER, OutcomeRouter
 
 log = logging.getLogger(__name__)
-
-LEARNED_ROUTERS = ("quality", "logreg", "knn")
 
 #: The most resamples ``compare_routers`` takes: each one sweeps every router again
 #: (about 0.1 s a resample for three routers on a few hundred prompts).
