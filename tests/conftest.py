@@ -18,13 +18,16 @@ import tempfile
 import threading
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from unittest import mock
 
 import pytest
 import yaml
 
 from routerllm.config import AppConfig, load_config
+
+if TYPE_CHECKING:
+    from routerllm.system import RouterLLM
 
 # Never touch the network from tests.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -284,6 +287,15 @@ def tiny_config_path(tmp_path: Path) -> Path:
 @pytest.fixture
 def tiny_config(tiny_config_path: Path) -> AppConfig:
     return load_config(tiny_config_path)
+
+
+@pytest.fixture
+def system(tiny_config: AppConfig) -> Iterator[RouterLLM]:
+    """The routed system of the tiny config, closed after the test."""
+    from routerllm.system import RouterLLM
+
+    with RouterLLM(tiny_config) as s:
+        yield s
 
 
 def cli_in_process(*args: str) -> subprocess.CompletedProcess[str]:

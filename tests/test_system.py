@@ -31,12 +31,6 @@ from routerllm.system import RouterLLM
 from .conftest import ROUTE_KEYS
 
 
-@pytest.fixture
-def system(tiny_config: AppConfig):  # type: ignore[no-untyped-def]
-    with RouterLLM(tiny_config) as s:
-        yield s
-
-
 def test_generate_routes_measures_and_logs(system: RouterLLM) -> None:
     trivial = system.generate("Translate 'hello' to French.")
     hard = system.generate("Implement a thread-safe LRU cache in Python")

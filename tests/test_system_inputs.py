@@ -27,12 +27,6 @@ from routerllm.system import RouterLLM
 from .conftest import tiny_config_dict, write_config
 
 
-@pytest.fixture
-def system(tiny_config: AppConfig):  # type: ignore[no-untyped-def]
-    with RouterLLM(tiny_config) as s:
-        yield s
-
-
 def test_tag_none_is_untagged_and_a_wrong_tag_is_refused_before_any_work(
     system: RouterLLM,
 ) -> None:
