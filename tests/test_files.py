@@ -5,10 +5,7 @@ all under SIGKILL."""
 from __future__ import annotations
 
 import os
-import signal
 import stat
-import subprocess
-import sys
 from pathlib import Path
 from unittest import mock
 
@@ -16,6 +13,8 @@ import pytest
 
 from routerllm import files
 from routerllm.files import write_text_atomically, written_atomically
+
+from .conftest import PausedWriter
 
 
 def test_a_write_through_a_link_replaces_the_linked_file_and_keeps_the_link(
@@ -102,14 +101,7 @@ with written_atomically(target) as tmp:
 def test_sigkill_while_writing_leaves_the_old_file_whole(tmp_path: Path) -> None:
     target = tmp_path / "results.json"
     target.write_text("old")
-    env = {**os.environ, "PYTHONPATH": str(Path(files.__file__).parents[1])}
-    proc = subprocess.Popen(
-        [sys.executable, "-c", _WRITER, str(target)],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, text=True,
-    )  # fmt: skip
-    assert proc.stdout is not None and proc.stdout.readline() == "writing\n"
-    proc.send_signal(signal.SIGKILL)
-    proc.wait(timeout=30)
+    PausedWriter(_WRITER, str(target)).kill()
     assert target.read_text() == "old"
     # the next write is not disturbed by what the killed one left
     write_text_atomically(target, "new")
@@ -197,14 +189,7 @@ def test_a_save_removes_what_a_killed_save_left_in_the_folder(tmp_path: Path) ->
 
     folder = tmp_path / "my router"  # a space in its name, as users' folders have
     files.save_config_and_weights(folder, {"router": "x", "models": ["a"]}, {"w": np.ones(3)})
-    env = {**os.environ, "PYTHONPATH": str(Path(files.__file__).parents[1])}
-    proc = subprocess.Popen(
-        [sys.executable, "-c", _SAVER, str(folder)],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, text=True,
-    )  # fmt: skip
-    assert proc.stdout is not None and proc.stdout.readline() == "writing\n"
-    proc.send_signal(signal.SIGKILL)
-    proc.wait(timeout=30)
+    PausedWriter(_SAVER, str(folder)).kill()
     (left,) = folder.glob(".weights.npz.*.partial")  # 800 kB nobody will ever read
     assert left.stat().st_size > 800_000
     with np.load(files.named_weights(folder)) as saved:  # the first save, whole
