@@ -121,6 +121,15 @@ def answer_on(sock: socket.socket) -> tuple[int, dict[str, Any]]:
     return int(head.split()[1]), json.loads(body)
 
 
+def held_until_told(seconds: float) -> bool:
+    """Hold the generation of this thread (from a model's sampler) until the server tells
+    its request to stop, at most ``seconds``: whether it was told."""
+    told, deadline = Cancellation(), time.monotonic() + seconds
+    while not told() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return told()
+
+
 def asking(*messages: Any, **fields: Any) -> dict[str, Any]:
     """A chat body: ``messages`` as (role, content) pairs, by default one user's "x"."""
     turns = [{"role": r, "content": c} for r, c in messages or [("user", "x")]]
@@ -500,9 +509,7 @@ def test_the_async_openai_client_takes_turns_and_a_cancelled_request_stops_its_m
             """At the cancelled request's 3rd token, wait until the server is told."""
             sampled.append(token := sample(*args, **kwargs))
             if generating.is_set() and len(sampled) == 3:
-                told, deadline = Cancellation(), time.monotonic() + 30
-                while not told() and time.monotonic() < deadline:
-                    time.sleep(0.01)
+                held_until_told(30)
             return token
 
         monkeypatch.setattr(llm, "sample", paused)
@@ -1330,9 +1337,7 @@ def test_a_client_gone_while_its_answer_generates_stops_the_generation(
             sampled.append(token)
             if len(sampled) == 5:
                 generating.set()
-                told, deadline = Cancellation(), time.monotonic() + 30
-                while not told() and time.monotonic() < deadline:
-                    time.sleep(0.01)
+                held_until_told(30)
             return token
 
         monkeypatch.setattr(llm, "sample", paused)
@@ -2320,9 +2325,7 @@ def test_a_client_gone_mid_stream_stops_the_generation_leaves_its_row_and_no_tra
         def paused(*args: Any, **kwargs: Any) -> Any:
             sampled.append(token := sample(*args, **kwargs))
             if len(sampled) == 3 and not logged.is_set():
-                told, deadline = Cancellation(), time.monotonic() + 30
-                while not told() and time.monotonic() < deadline:
-                    time.sleep(0.01)
+                held_until_told(30)
             return token
 
         monkeypatch.setattr(llm, "sample", paused)
@@ -2475,10 +2478,7 @@ def test_a_client_gone_while_no_text_comes_stops_the_generation_at_once(
             token = sample(*args, **kwargs)
             if (texted.is_set() or not stream) and not pausing.is_set():
                 pausing.set()
-                told, deadline = Cancellation(), time.monotonic() + 8
-                while not told() and time.monotonic() < deadline:
-                    time.sleep(0.01)
-                told_in_pause.append(told())
+                told_in_pause.append(held_until_told(8))
             return token
 
         monkeypatch.setattr(system, "generate", telling)
