@@ -470,6 +470,54 @@ def test_an_answer_in_another_language_to_a_task_in_prose_is_unverifiable() -> N
     assert verify_answer(REQUEST, js).verdict == "failed"
 
 
+#: A function stub in JavaScript whose comment states examples: the prose reading finds them.
+JS_STUB = """/**
+ * Add two numbers.
+ * add(2, 3) === 5
+ * add(-1, 1) === 0
+ */
+function add(a, b) {
+"""
+
+
+def test_an_untagged_answer_in_another_language_is_unverifiable_too(
+    tiny_config: AppConfig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A right answer to a JavaScript stub in an untagged block (or bare, or just its body)
+    was run as Python, failed (an IndentationError), and went up the whole ladder."""
+    prose = "Write a JavaScript function add(a, b).\nadd(2, 3) => 5"
+    js = "function add(a, b) {\n  return a + b;\n}\n"
+    for request, answer in (
+        (JS_STUB, f"```\n{js}```"),
+        (JS_STUB, js),
+        (JS_STUB, "  return a + b;\n}\n"),  # the stub's body, as a completion goes on
+        (prose, f"```\n{js}```"),
+        (prose, "const add = (a, b) => a + b;"),
+        (prose, "```\nfn add(a: i32, b: i32) -> i32 {\n    a + b\n}\n```"),
+        (prose, "```\nint add(int a, int b) {\n    return a + b;\n}\n```"),
+    ):
+        check = verify_answer(request, answer)
+        assert check.verdict == "unverifiable", (request, answer, check)
+        assert "not Python" in check.detail
+    # a Python answer to either is still checked, and broken Python still fails
+    assert verify_answer(JS_STUB, "```\ndef add(a, b):\n    return a - b\n```").verdict == "failed"
+    assert verify_answer(prose, "```\ndef add(a, b):\n    return a + b\n```").verdict == "passed"
+    assert verify_answer(prose, "```\nreturn a +\n```").verdict == "failed"
+    # prose that names the function, and Python with a call and a brace on one line, are
+    # no declaration in another language: a Python task's answer without the function fails
+    python_task = "Write a python function add(a, b) that adds.\nadd(2, 3) == 5"
+    for answer in ("The function add(a, b) cannot be written.", "x = add(2, 3) or {}"):
+        assert verify_answer(python_task, answer).verdict == "failed", answer
+    # served: the JavaScript answer stays with the model that wrote it
+    tiny_config.cascade.enabled = True
+    with RouterLLM(tiny_config) as system:
+        backend = system.manager.backend("tiny-light")
+        real = backend.generate
+        monkeypatch.setattr(backend, "generate", lambda r: replace(real(r), text=f"```\n{js}```"))  # fmt: skip
+        result = system.generate(JS_STUB, model="tiny-light")
+    assert result.model == "tiny-light" and "escalated" not in result.reason, result.reason
+
+
 def test_the_cascade_escalates_within_the_budgets_size_cap(tmp_path: Path) -> None:
     data = tiny_config_dict(tmp_path, cascade={"enabled": True}, budgets={"max_params_b": 0.6})
     with RouterLLM(load_config(write_config(tmp_path, data))) as system:

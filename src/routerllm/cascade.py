@@ -60,9 +60,33 @@ def verify_answer(prompt: str, answer: str, timeout_s: float = 5.0) -> Verificat
         # A task in prose may ask for another language ("a JavaScript function add(a, b)
         # ... add(2, 3) => 5"): an answer in it would fail as Python, at every model.
         return Verification("unverifiable", 0, 0, f"the answer is {min(tags)} code, not Python")
+    if not defines(code, entry_point) and (where := _in_another_language(prompt, answer, entry_point)):  # fmt: skip
+        # Untagged, or a stub's body alone (``function add(a, b) {`` asked): as above.
+        return Verification("unverifiable", 0, 0, f"{where} {entry_point} in another language, not Python")  # fmt: skip
     request = HumanEvalProblem("request", code, entry_point, canonical_solution="", test="")
     completion = extract_completion(request, answer, CHAT_STYLE)
     return _verified(code, entry_point, completion, timeout_s)
+
+
+def _in_another_language(prompt: str, answer: str, entry_point: str) -> str:
+    """Where a function asked for in prose is declared as another language declares one
+    (``function add(a, b) {``, ``fn add(a: i32) -> i32 {``, ``int add(int a) {``, ``const
+    add =``: a line that is not Python), in an answer that defines no Python function of
+    that name: "the answer declares", else "the request declares" (an answer that goes on
+    from a stub in that language); "" where neither does."""
+    name = re.escape(entry_point)
+    if re.search(rf"\bdef\s+{name}\s*\(", answer):
+        return ""
+    # bounded, so that a long line of calls is read in linear time
+    declared = re.compile(
+        rf"\b{name}[ \t]*(?:<[^<>\n]{{0,200}}>[ \t]*)?\([^()\n]*\)[^\n{{}};]{{0,200}}\{{"
+        rf"|\b(?:const|let|var)[ \t]+{name}[ \t]*="
+    )
+    for where, text in (("the answer declares", answer), ("the request declares", prompt)):
+        lines = (m.group() for m in re.finditer(r"^.*$", text, re.M) if declared.search(m.group()))
+        if any(parse_code(line.strip()) is None for line in lines):
+            return where
+    return ""
 
 
 def verify_stub(
