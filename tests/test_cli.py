@@ -1039,6 +1039,17 @@ def test_every_commands_help_says_what_it_does() -> None:
     assert str(listed["route"]).capitalize() in route
 
 
+def test_every_commands_help_names_a_readme_section_that_explains_it() -> None:
+    """README: `routerllm COMMAND --help` says "the section of this README that explains
+    it"; `models --help` and `report --help` named none."""
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    headings = set(re.findall(r"^#{2,3} (.+)$", readme, re.M))
+    for name, command in _commands().items():
+        named = re.findall(r"'([^']+)'", command.epilog or "")
+        assert named, f"routerllm {name} --help names no README section"
+        assert set(named) <= headings, f"routerllm {name} --help: {named} not all README headings"
+
+
 def test_humaneval_help_names_the_systems_it_runs_unless_told() -> None:
     # the list in the help is written out (the constants import numpy): held to them here
     from routerllm.eval.humaneval_report import DEFAULT_SYSTEMS

@@ -12,12 +12,18 @@ from routerllm.cli import _load, emit, nothing_written
 
 def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
     models = sub.add_parser(
-        "models", parents=[common], help="list configured models and whether each can run here"
+        "models",
+        parents=[common],
+        help="list configured models and whether each can run here",
+        epilog="details: README.md, 'Unavailable models' and 'Model entries'",
     )
     models.set_defaults(func=cmd_models, interrupted=nothing_written)
 
     report = sub.add_parser(
-        "report", parents=[common], help="totals read back from the request log"
+        "report",
+        parents=[common],
+        help="totals read back from the request log",
+        epilog="details: README.md, 'Reasons and the report' and 'Recommendations in the report'",
     )
     report.add_argument(
         "--since",
