@@ -630,6 +630,63 @@ def test_the_memory_used_is_read_while_other_threads_load_and_evict() -> None:
     manager.close()
 
 
+def test_a_load_beside_another_threads_vocabulary_count_keeps_the_processs_output(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """llama-cpp-python points the process's stdout and stderr (file descriptors 1 and 2,
+    and sys.stdout and sys.stderr) at /dev/null while it opens a model, then puts back
+    what it found there. A model loading in one thread while another opened a GGUF's
+    vocabulary (a prediction counting a prompt for a model not loaded) found /dev/null
+    there: the process wrote to /dev/null for good (a script's printed results, a
+    server's log, lost silently). Each open is made to take a while, as a real model's does."""
+    import os
+    import sys
+    import threading
+    import time
+
+    import llama_cpp.llama_cpp as llama_lib
+
+    manager = _manager(1.0, {"a": 0.1, "b": 0.1})
+    real, guard = llama_lib.llama_model_load_from_file, threading.Lock()
+    opening: list[int] = []
+    most, began = [0], [0]
+
+    def slow_open(path: bytes, params: object) -> object:
+        with guard:
+            opening.append(1)
+            most[0], began[0] = max(most[0], len(opening)), began[0] + 1
+            first = began[0] == 1
+        time.sleep(0.3 if first else 0.6)  # the second to begin ends last
+        try:
+            return real(path, params)
+        finally:
+            with guard:
+                opening.pop()
+
+    monkeypatch.setattr(llama_lib, "llama_model_load_from_file", slow_open)
+    streams, fds = (sys.stdout, sys.stderr), [os.dup(1), os.dup(2)]
+    where = [(os.fstat(fd).st_dev, os.fstat(fd).st_ino) for fd in (1, 2)]
+    request = GenerationRequest("def add(a, b):")
+    try:
+        load = threading.Thread(target=manager.acquire, args=("a",))
+        count = threading.Thread(target=manager.prompt_tokens_now, args=("b", request))
+        count.start()  # takes the manager's lock only to find the model's backend
+        time.sleep(0.1)
+        load.start()
+        load.join(30)
+        count.join(30)
+        after = [(os.fstat(fd).st_dev, os.fstat(fd).st_ino) for fd in (1, 2)]
+        assert (sys.stdout, sys.stderr) == streams and after == where
+        assert most[0] == 1 and began[0] == 2  # one open at a time
+        assert manager.loaded_models == ["a"]
+    finally:  # a failure here must not leave the rest of the session writing nowhere
+        sys.stdout, sys.stderr = streams
+        for fd, saved in zip((1, 2), fds, strict=True):
+            os.dup2(saved, fd)
+            os.close(saved)
+        manager.close()
+
+
 @pytest.fixture
 def llama_log() -> Iterator[list[str]]:
     """What llama.cpp logs while the test runs (the backend's own callback drops it)."""

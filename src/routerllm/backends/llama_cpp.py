@@ -31,7 +31,7 @@ from routerllm.backends.interrupts import (
     between_tokens,
     deferred_interrupts,
 )
-from routerllm.backends.llama_prompt import LlamaPrompt
+from routerllm.backends.llama_prompt import OPENING, LlamaPrompt
 from routerllm.backends.llama_sampling import _llama_class, _release_sampler, _TokenCap
 from routerllm.checks import MAX_SEED
 from routerllm.exceptions import (
@@ -181,30 +181,31 @@ class LlamaCppBackend(Backend):
         error, no_room = None, False
         # A failed load leaves a half-built LlamaModel whose __del__ raises;
         # free it here, under a quiet hook, so users see one clear error line.
-        hook = sys.unraisablehook
-        sys.unraisablehook = lambda u: log.debug("ignored after failed load: %s", u.exc_value)
-        try:
+        with OPENING:  # one model opens at a time: see OPENING
+            hook = sys.unraisablehook
+            sys.unraisablehook = lambda u: log.debug("ignored after failed load: %s", u.exc_value)
             try:
-                llm = _llama_class()(
-                    model_path=str(path),
-                    n_ctx=self._context,
-                    # a layer attending to a sliding window keeps cells for the window and a
-                    # batch, not the whole context (5 of Gemma 3's 6 layers): the default of
-                    # llama.cpp's tools, not of its library's (nor llama-cpp-python's); every
-                    # prompt is read anew from an empty cache (generate), so no cached prefix
-                    # is lost (kv_cache_bytes_estimate)
-                    swa_full=False,
-                    n_threads=self.n_threads,
-                    seed=self.generation.seed if self.generation.seed is not None else -1,
-                    verbose=False,
-                )
-            except (ValueError, RuntimeError, OSError, MemoryError) as e:
-                error = str(e) or type(e).__name__
-                no_room = isinstance(e, MemoryError) or "llama_context" in error
-            if error is not None:
-                gc.collect()
-        finally:
-            sys.unraisablehook = hook
+                try:
+                    llm = _llama_class()(
+                        model_path=str(path),
+                        n_ctx=self._context,
+                        # a layer attending to a sliding window keeps cells for the window and a
+                        # batch, not the whole context (5 of Gemma 3's 6 layers): the default of
+                        # llama.cpp's tools, not of its library's (nor llama-cpp-python's); every
+                        # prompt is read anew from an empty cache (generate), so no cached prefix
+                        # is lost (kv_cache_bytes_estimate)
+                        swa_full=False,
+                        n_threads=self.n_threads,
+                        seed=self.generation.seed if self.generation.seed is not None else -1,
+                        verbose=False,
+                    )
+                except (ValueError, RuntimeError, OSError, MemoryError) as e:
+                    error = str(e) or type(e).__name__
+                    no_room = isinstance(e, MemoryError) or "llama_context" in error
+                if error is not None:
+                    gc.collect()
+            finally:
+                sys.unraisablehook = hook
         if error is not None and no_room:
             # the model read, its context not made: llama.cpp could not allocate it
             raise BackendError(

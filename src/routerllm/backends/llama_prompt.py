@@ -31,6 +31,14 @@ log = logging.getLogger(__name__)
 #: At most this many vocabularies stay open (the least recently counted closed first).
 MAX_VOCABS = 4
 
+#: Held while llama.cpp opens a model (loaded, or its vocabulary alone): llama-cpp-python
+#: points the process's stdout and stderr (file descriptors 1 and 2, ``sys.stdout`` and
+#: ``sys.stderr``) at /dev/null meanwhile and then puts back what it found there, as we
+#: do ``sys.unraisablehook``. Two opens at once in two threads (a load beside a prediction
+#: counting a prompt) left the process writing to /dev/null for good. Nothing else is
+#: taken under it.
+OPENING = threading.Lock()
+
 
 class LlamaPrompt:
     """Renders and tokenizes requests with one llama.cpp vocabulary. ``model``:
@@ -219,13 +227,14 @@ def vocab_only(path: Path) -> Any:
     # a failed open leaves a half-built LlamaModel whose __del__ raises: freed here, kept
     # quiet (the error's frames hold it: the caller's handler freed it, and Python wrote
     # "Exception ignored in: <function LlamaModel.__del__ ...>" and a traceback to stderr)
-    hook = sys.unraisablehook
-    sys.unraisablehook = lambda u: log.debug("ignored after failed open: %s", u.exc_value)
-    try:
+    with OPENING:
+        hook = sys.unraisablehook
+        sys.unraisablehook = lambda u: log.debug("ignored after failed open: %s", u.exc_value)
         try:
-            return _internals.LlamaModel(path_model=str(path), params=params, verbose=False)
-        except (ValueError, RuntimeError, OSError, MemoryError) as e:
-            error = e.with_traceback(None)
-    finally:
-        sys.unraisablehook = hook
+            try:
+                return _internals.LlamaModel(path_model=str(path), params=params, verbose=False)
+            except (ValueError, RuntimeError, OSError, MemoryError) as e:
+                error = e.with_traceback(None)
+        finally:
+            sys.unraisablehook = hook
     raise error
