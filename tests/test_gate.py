@@ -849,6 +849,7 @@ def test_train_gate_refuses_a_run_whose_states_it_cannot_use_before_checking_its
         if run_dir == run:  # the file at the configured path replaced since the run
             gguf_with_state_width(tmp_path / "wide.gguf", 32).replace(medium)
             capsys.readouterr()  # the gguf writer's progress
+            _forget_weights(run)  # else refused for its other weights, before its states
         with mock.patch.object(
             examples, "verify_completion", wraps=examples.verify_completion
         ) as checks:
@@ -858,6 +859,13 @@ def test_train_gate_refuses_a_run_whose_states_it_cannot_use_before_checking_its
         assert status == 2 and says in err and err.count("\n") == 1, err
         assert checks.call_count == 0  # no answer was run in the sandbox
         assert not (tmp_path / "gate").exists()
+
+
+def _forget_weights(run: Path) -> None:
+    """``run`` as stored before its models' weights were recorded (2026-12-06): a run
+    made with another file at the same path is then told by its states' width alone."""
+    with closing(sqlite3.connect(run / "results.sqlite")) as db, db:
+        assert db.execute("DELETE FROM meta WHERE key LIKE 'weights:%'").rowcount > 0
 
 
 def test_training_on_a_run_of_states_of_another_width_is_refused_before_generating(
@@ -886,6 +894,7 @@ def test_training_on_a_run_of_states_of_another_width_is_refused_before_generati
                    style_overrides={"max_new_tokens": 8}, progress=False, problems_file=mbpp)  # fmt: skip
     tiny_archs.gemma3(tmp_path / "wide.gguf").replace(medium)  # another model, same path
     capsys.readouterr()  # the gguf writer's progress
+    _forget_weights(other)  # else refused for its other weights, before its states
     out = tmp_path / "he"
     status = main(["humaneval", "--systems", "gated-cascade", "--limit", "2", "--folds", "1",
                    "--max-new-tokens", "8", "--train-on", str(other), "--out", str(out),

@@ -69,7 +69,6 @@ def cmd_humaneval(args: argparse.Namespace) -> int:
 
 def cmd_train_gate(args: argparse.Namespace) -> int:
     from routerllm.carbon.meter import NOT_MEASURED, create_meter
-    from routerllm.cascade import cascade_pair
     from routerllm.config import load_config
     from routerllm.eval.transfer import gate_from_run, refuse_missing_run
     from routerllm.gate import EscalationGate
@@ -80,20 +79,10 @@ def cmd_train_gate(args: argparse.Namespace) -> int:
         raise RouterLLMError("a gate decides escalations between two models; the config has one")
     EscalationGate.check_saveable(Path(args.out))
     refuse_missing_run(args.run, "--run")  # before CodeCarbon's probe and scikit-learn load
-    first, then = cascade_pair(ladder)
     meter = create_meter(config.carbon)
     try:
-        sources = {m: config.model(m).source_text() for m in ladder}
         gate = gate_from_run(
-            args.run,
-            ladder,
-            args.budget,
-            args.folds,
-            args.seed,
-            meter=meter,
-            sources=sources,
-            first_model=config.model(first),
-            then_model=config.model(then),
+            args.run, ladder, args.budget, args.folds, args.seed, meter=meter, config=config
         )
     finally:
         meter.close()

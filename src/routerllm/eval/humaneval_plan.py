@@ -153,8 +153,7 @@ def plan_experiment(
 
         extra = load_training_run(
             train_on, ladder, medium, {p.task_id for p in problems},
-            sources={m: config.model(m).source_text() for m in ladder},
-            exclude_prompts=[p.prompt for p in problems], out=out,
+            config=config, exclude_prompts=[p.prompt for p in problems], out=out,
         )  # fmt: skip
         if GATED_CASCADE in systems:  # its gate reads both runs' states, stacked
             refuse_other_width(extra, "--train-on", config.model(medium), f" for this run ({out})")

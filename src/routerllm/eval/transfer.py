@@ -27,7 +27,7 @@ from routerllm.path_checks import what_is
 
 if TYPE_CHECKING:
     from routerllm.carbon.meter import CarbonMeter
-    from routerllm.config import ModelConfig
+    from routerllm.config import AppConfig, ModelConfig
     from routerllm.gate import EscalationGate
 
 log = logging.getLogger(__name__)
@@ -114,7 +114,7 @@ def load_training_run(
     exclude: set[str],
     option: str = "--train-on",
     systems: str = "systems that use every model (the default ones)",
-    sources: Mapping[str, str] | None = None,
+    config: AppConfig | None = None,
     exclude_prompts: Collection[str] = (),
     out: str | Path | None = None,
 ) -> TrainingRun:
@@ -125,8 +125,9 @@ def load_training_run(
     with case, whitespace and Unicode form folded, ``outcomes.normalise``: the same
     problem under another task_id), and ``run_dir``
     when it is ``out``, this run's own folder.
-    With ``sources`` (each model's ``ModelConfig.source_text`` now), a run whose model
-    of a name was another file is refused: its outcomes are not this model's.
+    With ``config``, a run whose model of a name was another file than the config's
+    (``ModelConfig.source_text``), or whose file, at the same path, held other weights
+    (``weights_identity``), is refused: its outcomes are not this model's.
     ``option`` names where the run was given, and ``systems`` what a run must be made
     with to hold what is needed, in error messages."""
     path = refuse_missing_run(run_dir, option, out)
@@ -183,13 +184,8 @@ def load_training_run(
                     f"them, with {systems}, resumes it"
                 )
         recorded = {m: s for m in ladder if (s := store.model_source(m)) is not None}
-        now = sources or {}
-        if changed := [m for m in recorded if m in now and recorded[m] != now[m]]:
-            raise RouterLLMError(
-                f"{option} {run_dir}: its {', '.join(changed)} {'was' if len(changed) == 1 else 'were'} "
-                f"another model file (or quantisation) than this config's, so its outcomes and "
-                f"energies are not this model's to train on; train on a run of this config's models"
-            )
+        if config is not None:
+            _refuse_other_models(store, config, ladder, recorded, f"{option} {run_dir}")
         completions = store.completions(medium)
         styles = store.styles()
         return TrainingRun(
@@ -215,6 +211,34 @@ def load_training_run(
         )
     finally:
         store.close()
+
+
+def _refuse_other_models(
+    store: ResultStore, config: AppConfig, ladder: list[str], recorded: Mapping[str, str], run: str
+) -> None:
+    """Refuse the run (``store``, given as ``run``) whose model of a name was another file
+    than ``config``'s (its ``recorded`` sources), or whose file, at the same path, held
+    other weights: the answers are another model's. The other weights are no experiment
+    of the user's to mix in (as another prompting style may be): a file written again
+    under its name, a package upgraded, would train on answers the weights now never gave."""
+    from routerllm.eval.weights_identity import changed_weights
+
+    now = {m: config.model(m).source_text() for m in ladder}
+    if changed := [m for m in recorded if recorded[m] != now[m]]:
+        raise RouterLLMError(
+            f"{run}: its {', '.join(changed)} {'was' if len(changed) == 1 else 'were'} another "
+            f"model file (or quantisation) than this config's, so its outcomes and energies "
+            f"are not this model's to train on; train on a run of this config's models"
+        )
+    # a run stored before its weights were recorded (2026-12-06) records none: not refused
+    for name, weights in changed_weights(store, config, ladder)[0].items():
+        files = ", ".join(weights.files)
+        raise RouterLLMError(
+            f"{run}: its {name!r} answers were made with other weights than {files} "
+            f"{'holds' if len(weights.files) == 1 else 'hold'} now (another sha256, same file "
+            f"name), so its outcomes and energies are not this model's to train on; put back "
+            f"the file that run was made with, or make that run again with this one"
+        )
 
 
 def say_other_styles(
@@ -268,22 +292,20 @@ def gate_from_run(
     seed: int = 0,
     only: Collection[str] | None = None,
     meter: CarbonMeter | None = None,
-    sources: Mapping[str, str] | None = None,
-    first_model: ModelConfig | None = None,
-    then_model: ModelConfig | None = None,
+    config: AppConfig | None = None,
 ) -> EscalationGate:
     """An escalation gate for the serving cascade (``routerllm train-gate``), trained on
     the problems of the run in ``run_dir`` (those whose task_id is in ``only``, when
     given: the others are held out): from the medium model of ``ladder``, whose states
     of the prompts the run stored, to the heavy one, within ``budget``. Checking the
     medium model's answers is measured by ``meter`` (not measured without one): the
-    checks' energy counts against the budget. A run whose model of a name was another
-    file than ``sources`` gives (the serving config's ``ModelConfig.source_text``) is
-    refused: a system of that config would refuse its gate, and so is one whose stored
-    states are not as wide as ``first_model``'s GGUF (the config's first model) gives.
-    A run that asked the second model otherwise than a system of that config asks
-    ``then_model`` (the config's second model) is warned about: a served gate asks its
-    first model as the run did, the second one in its own style."""
+    checks' energy counts against the budget. With ``config`` (the serving config), a run
+    whose model of a name was another file than the config's, or other weights at its
+    path (:func:`load_training_run`), is refused: a system of that config would refuse
+    its gate, or serve it on states it never learned; so is one whose stored states are
+    not as wide as the GGUF of the config's first model gives. A run that asked the
+    second model otherwise than a system of that config asks it is warned about: a
+    served gate asks its first model as the run did, the second one in its own style."""
     from routerllm.carbon.meter import CODECARBON_FAILED, NullMeter
     from routerllm.cascade import cascade_pair
     from routerllm.gate import EscalationGate, known_kwh, refuse_unmeasured
@@ -294,7 +316,7 @@ def gate_from_run(
     # Only the gate's two models: the others' answers are not needed (a run of
     # --systems direct-medium,direct-heavy lacks them, and lacks what is: the states).
     systems = f"the gated-cascade system (a default one), which stores {first}'s state of each prompt"  # fmt: skip
-    run = load_training_run(run_dir, [first, then], first, set(), "--run", systems, sources)
+    run = load_training_run(run_dir, [first, then], first, set(), "--run", systems, config)
     if run.medium_states is None:
         # Its stored answers of the first model are reused, never asked again with the
         # state read: running the gated-cascade system into the same run cannot add them.
@@ -304,12 +326,11 @@ def gate_from_run(
             f"system), and a run reuses them as they are; make a new run with that system: "
             f"routerllm humaneval --systems gated-cascade --out NEW_DIR"
         )
-    if first_model is not None:
-        refuse_other_width(run, "--run", first_model)
-    if then_model is not None:
+    if config is not None:
         from routerllm.served_gate import STYLE_ADVICE, served_style
 
-        served = {then: served_style(then_model)}
+        refuse_other_width(run, "--run", config.model(first))
+        served = {then: served_style(config.model(then))}
         say_other_styles(run, served, "--run", "a system of this config", "the gate",
                          STYLE_ADVICE)  # fmt: skip
     idx = np.array([i for i, t in enumerate(run.task_ids) if only is None or t in only], dtype=int)
