@@ -638,7 +638,8 @@ def test_humaneval_interrupted_before_its_store_exists_says_nothing_was_run(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Ctrl-C as the problems loaded said "finished answers are kept in OUT", a folder
-    that did not exist; a results store there (an earlier run's) is still kept."""
+    that did not exist, and so did Ctrl-C before the first answer of a new run (its
+    store made, empty); a store that holds answers (an earlier run's) says they are kept."""
     from routerllm.eval import humaneval_plan
     from routerllm.eval.result_store import ResultStore
 
@@ -656,7 +657,19 @@ def test_humaneval_interrupted_before_its_store_exists_says_nothing_was_run(
     ]
     assert not out.exists()
     out.mkdir()
-    ResultStore(out / "results.sqlite").close()
+    store = ResultStore(out / "results.sqlite")
+    store.close()
+    assert main(argv) == 130
+    assert capsys.readouterr().err.strip().splitlines() == [
+        f"interrupted before any answer was finished ({out} holds none): run the same "
+        "command again to start the run"
+    ]
+    store = ResultStore(out / "results.sqlite")
+    store.add({"model": "tiny-light", "task_id": "HumanEval/0", "raw": "x", "completion": "x",
+               "prompt_tokens": 3, "completion_tokens": 1, "gen_s": 0.1, "gen_kwh": 1e-6,
+               "gen_co2": 4e-7, "method": "test", "status": "failed", "detail": "",
+               "passed": 0})  # fmt: skip
+    store.close()
     assert main(argv) == 130
     assert capsys.readouterr().err.strip().splitlines() == [
         f"interrupted; finished answers are kept in {out}: run the same command again to "

@@ -30,11 +30,19 @@ if TYPE_CHECKING:
 
 # -- humaneval ------------------------------------------------------------------------
 def _humaneval_interrupted(args: argparse.Namespace, error: KeyboardInterrupt) -> str:
+    from routerllm.eval.store_file import holds_answers
+
+    store = Path(args.out) / "results.sqlite"
     # Stopped while the problems or a --train-on run loaded, there is no store to keep.
-    if not (Path(args.out) / "results.sqlite").is_file():
+    if not store.is_file():
         return (
             f"interrupted; nothing was run yet ({args.out} holds no results): run the same "
             "command again to start the run"
+        )
+    if holds_answers(store) is False:  # made, but stopped before (or in) its first answer
+        return (
+            f"interrupted before any answer was finished ({args.out} holds none): run the "
+            "same command again to start the run"
         )
     return (
         f"interrupted; finished answers are kept in {args.out}: run the same command again "

@@ -5,6 +5,7 @@ RouterLLM's), each failure one clear error that leaves the file untouched."""
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 from functools import cache
 from pathlib import Path
@@ -109,6 +110,17 @@ def held(path: Path) -> RouterLLMError:
         f"transaction, e.g. a SQLite browser); close it, then run the same command "
         f"again: the answers stored so far are kept"
     )
+
+
+def holds_answers(path: Path) -> bool | None:
+    """Whether the store at ``path`` holds a finished answer, read without checking or
+    changing it (for what a run stopped by Ctrl-C kept); None where that cannot be told
+    (no run there, unreadable, locked past the busy timeout)."""
+    try:
+        with contextlib.closing(open_read_only(path)) as db:
+            return db.execute("SELECT 1 FROM generations LIMIT 1").fetchone() is not None
+    except (sqlite3.Error, OSError):
+        return None
 
 
 def unreadable(path: Path, option: str, e: Exception, read_only: bool) -> RouterLLMError:
