@@ -1901,3 +1901,67 @@ def test_training_on_a_run_of_another_prompting_style_is_said_and_recorded(
     assert not [r for r in caplog.records if "prompting style" in r.getMessage()]
     assert same["trained_on"]["style_differs"] == {}
     assert "in this run's prompting style" in (out / "report.md").read_text()
+
+
+def test_an_answer_the_request_log_could_not_take_is_stored_and_said_so(
+    tiny_config_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The log's disk full once an answer was generated: the run stopped saying "the
+    answer was produced but could not be logged", and did not keep it (a rerun generated
+    it again). A failing write is injected at the log's boundary: nothing real can fill
+    a disk in a test."""
+    import sqlite3
+    from contextlib import closing
+
+    from routerllm.carbon.request_log import RequestLog
+
+    from .conftest import cli_in_process
+
+    insert, calls = RequestLog._insert, []
+
+    def full_at_the_second(log: RequestLog, record: Any) -> None:
+        calls.append(record.id)
+        if len(calls) == 2:
+            raise sqlite3.OperationalError("database or disk is full")
+        insert(log, record)
+
+    monkeypatch.setattr(RequestLog, "_insert", full_at_the_second)
+    out = tmp_path / "he"
+    argv = ["humaneval", "--config", str(tiny_config_path), "--out", str(out), "--limit", "2",
+            "--systems", "direct-light", "--max-new-tokens", "8", "--json"]  # fmt: skip
+    stopped = cli_in_process(*argv)
+    assert stopped.returncode == 2 and "Traceback" not in stopped.stderr, stopped.stderr
+    [line] = stopped.stderr.strip().splitlines()
+    store = ResultStore(out / "results.sqlite", read_only=True)
+    try:
+        second = store.problems()[1][0]  # the problems are recorded in the order answered
+        assert len(store.done("tiny-light")) == 2  # the unlogged answer is kept
+    finally:
+        store.close()
+    assert line == (
+        f"error: the answer was produced but could not be logged to {out / 'requests.sqlite'} "
+        f"(log.path): database or disk is full; tiny-light's answer to {second} is stored in "
+        f"{out / 'results.sqlite'} all the same: run the same command again, once the log can "
+        f"be written, to continue the run"
+    )
+    monkeypatch.undo()
+    again = cli_in_process(*argv)
+    assert again.returncode == 0, again.stderr
+    with closing(sqlite3.connect(out / "requests.sqlite")) as db:  # nothing generated again
+        assert db.execute("SELECT COUNT(*) FROM requests").fetchone() == (1,)
+    # the store's disk full too: said, not that the answer is stored
+    monkeypatch.setattr(RequestLog, "_insert", full_at_the_second)
+
+    def full(store: ResultStore, *args: Any) -> None:
+        raise store._unwritable(sqlite3.OperationalError("database or disk is full"))
+
+    monkeypatch.setattr(ResultStore, "add", full)
+    del calls[1:]  # the next answer is the one the log cannot take
+    both = cli_in_process(*[a if a != "2" else "3" for a in argv])  # a third problem
+    [line] = both.stderr.strip().splitlines()
+    assert both.returncode == 2 and line == (
+        f"error: the answer was produced but could not be logged to {out / 'requests.sqlite'} "
+        f"(log.path): database or disk is full; nor could it be stored: results store "
+        f"{out / 'results.sqlite'} could not be written (database or disk is full); the "
+        f"answers stored so far are kept: run the same command again once that is fixed"
+    )

@@ -33,7 +33,7 @@ from routerllm.data.mbpp import load_code_problems
 from routerllm.eval.cascade_overhead import Checks, FirstAnswers, Gate, gate_overhead
 from routerllm.eval.result_store import Outcome, ResultStore
 from routerllm.eval.weights_identity import changed_weights, record_weights, refuse_changed
-from routerllm.exceptions import RouterLLMError
+from routerllm.exceptions import RequestLogError, RouterLLMError
 from routerllm.files import write_text_atomically
 from routerllm.progress import progress as show_progress
 from routerllm.system import RouterLLM
@@ -118,7 +118,14 @@ def run_models(
                 request = build_request(problem, style)
                 if model in states_of:
                     request = dataclasses.replace(request, prompt_state=True)
-                result = system.generate(request, model=model, tag=f"humaneval:{model}")
+                unlogged: RequestLogError | None = None
+                try:
+                    result = system.generate(request, model=model, tag=f"humaneval:{model}")
+                except RequestLogError as e:
+                    if e.result is None:
+                        raise
+                    # generated, measured and paid for: stored, then the run stops
+                    result, unlogged = e.result, e
                 loading = result.components["model_loading"]
                 if loading.duration_s > 0 and store.load_of(model) is None:
                     store.add_load(model, loading.duration_s, loading.energy_kwh, loading.co2_kg,
@@ -133,7 +140,18 @@ def run_models(
                     "method": gen.method, "status": check.status, "detail": check.detail,
                     "passed": int(check.status == "passed"),
                 }  # fmt: skip
-                store.add(row, result.prompt_state)
+                try:
+                    store.add(row, result.prompt_state)
+                except RouterLLMError as e:  # a full disk may be the store's too
+                    if unlogged is None:
+                        raise
+                    raise RouterLLMError(f"{unlogged}; nor could it be stored: {e}") from e
+                if unlogged is not None:
+                    raise RequestLogError(
+                        f"{unlogged}; {model}'s answer to {problem.task_id} is stored in "
+                        f"{store.path} all the same: run the same command again, once the log "
+                        f"can be written, to continue the run"
+                    ) from unlogged
                 if on_row:
                     on_row(row)
                 bar.update(1)
