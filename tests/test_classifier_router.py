@@ -342,6 +342,36 @@ def test_interrupted_training_resumes_exactly(tmp_path: Path) -> None:
     assert torch.equal(module.bias, reference.bias)
 
 
+def test_a_resume_with_more_epochs_steps_on_the_longer_schedule_at_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Resumed with more epochs than its checkpoint's run was asked for, the first step
+    took the learning rate the old schedule ended on (0: linear decay), a step lost, and
+    only the next ones followed the longer schedule "from where it stands" (README)."""
+    rates: list[float] = []
+    step = torch.optim.AdamW.step
+
+    def recorded(self: torch.optim.AdamW, *args: Any, **kwargs: Any) -> Any:
+        rates.append(self.param_groups[0]["lr"])
+        return step(self, *args, **kwargs)
+
+    monkeypatch.setattr(torch.optim.AdamW, "step", recorded)
+    args = TrainingArguments(epochs=4, batch_size=8, learning_rate=0.05, warmup_steps=0,
+                             progress=False, output_dir=str(tmp_path / "long"))  # fmt: skip
+    module, forward, data = linear_problem()
+    train(module, forward, stack, data, None, args)  # 5 steps an epoch, 20 in all
+    longer = rates[10:]
+    args.output_dir, args.epochs = str(tmp_path / "short"), 2
+    module, forward, _ = linear_problem()
+    train(module, forward, stack, data, None, args)
+    assert rates[-1] == pytest.approx(0.05 / 10)  # its schedule ends at 0 after this step
+    rates.clear()
+    args.epochs = 4
+    module, forward, _ = linear_problem()
+    assert train(module, forward, stack, data, None, args, resume=True).epochs_run == [3, 4]
+    assert rates == longer  # 0.025, 0.0225, ...: never the shorter schedule's 0
+
+
 def test_router_resume_runs_only_the_missing_epochs(tmp_path: Path) -> None:
     out = tmp_path / "checkpoints"
     router = EmbeddingClassifierRouter(MODELS, encoder=HashingEncoder())

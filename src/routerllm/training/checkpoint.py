@@ -160,7 +160,7 @@ def restore_checkpoint(
     saved: dict[str, Any],
     module: nn.Module,
     optimizer: torch.optim.Optimizer,
-    scheduler: torch.optim.lr_scheduler.LRScheduler,
+    scheduler: torch.optim.lr_scheduler.LambdaLR,
     args: TrainingArguments,
 ) -> tuple[TrainingHistory, dict[str, Tensor]]:
     """The checkpoint ``saved`` put back into ``module``, ``optimizer``, ``scheduler`` and
@@ -181,6 +181,13 @@ def restore_checkpoint(
                 f"use another output_dir or resume=False"
             ) from e
         scheduler.load_state_dict(saved["scheduler"])
+        # The optimizer holds the rate the checkpoint's schedule reached; one resumed with
+        # more epochs runs a longer schedule, whose rate at this step its first step takes
+        # (it took the shorter one's, 0 after its last epoch). Same schedule: the same rate.
+        for group, base, factor in zip(
+            optimizer.param_groups, scheduler.base_lrs, scheduler.lr_lambdas, strict=True
+        ):
+            group["lr"] = base * factor(scheduler.last_epoch)
         _set_rng_state(saved["rng"])
         history = TrainingHistory(
             records=[EpochRecord(**r) for r in saved["history"]],
