@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 
 import pytest
 import torch
@@ -14,6 +15,7 @@ from routerllm.training.losses import (
     intra_class_distance,
     make_loss,
 )
+from routerllm.training.trainer import TrainingArguments
 
 LN2, LN3 = math.log(2.0), math.log(3.0)
 
@@ -87,6 +89,30 @@ def test_focal_refuses_a_negative_gamma_or_alpha() -> None:
         make_loss("focal", gamma=-1.0)
     with pytest.raises(RouterLLMError, match="alpha"):
         make_loss("focal", alpha=-0.5)
+
+
+@pytest.mark.parametrize(
+    ("name", "weights"),
+    [
+        ("inter_intra", {"alpha": "1"}),
+        ("inter_intra", {"alpha": math.nan}),
+        ("inter_intra", {"beta": math.inf}),
+        ("inter_intra", {"gamma": -1.0}),
+        ("inter_intra", {"margin": -0.5}),
+        ("ce+intra", {"gamma": -1.0}),
+        ("ce+inter", {"margin": math.nan}),
+    ],
+)
+def test_inter_intra_refuses_weights_that_are_not_finite_and_non_negative(
+    name: str, weights: dict[str, object]
+) -> None:
+    """Taken as given, they were a TypeError traceback at the first batch (after the
+    encoding), "training diverged ... a smaller learning rate" for NaN, a loss with no
+    floor (a negative intra weight pushes each class apart without end) or a hinge that
+    is always 0 (a negative margin)."""
+    key = next(iter(weights))
+    with pytest.raises(RouterLLMError, match=rf"bad options for loss '{re.escape(name)}': {key} must be a finite number >= 0, got "):  # fmt: skip
+        TrainingArguments(loss=name, loss_options=weights)  # type: ignore[arg-type]
 
 
 def test_intra_and_inter_terms() -> None:

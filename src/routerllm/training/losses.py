@@ -12,9 +12,11 @@ Names for :func:`make_loss`: ``ce``, ``label_smoothing`` (eps 0.1), ``focal``
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
 
+from routerllm.checks import is_number
 from routerllm.exceptions import RouterLLMError, UnknownNameError, missing_dependency
 
 try:
@@ -118,6 +120,11 @@ class InterIntraLoss(nn.Module):
         self, alpha: float = 1.0, beta: float = 1.0, gamma: float = 1.0, margin: float = 1.0
     ) -> None:
         super().__init__()
+        # a negative weight leaves the loss no floor, a negative margin a hinge always 0
+        weights = {"alpha": alpha, "beta": beta, "gamma": gamma, "margin": margin}
+        for key, v in weights.items():
+            if not (is_number(v) and 0.0 <= v < math.inf):
+                raise RouterLLMError(f"{key} must be a finite number >= 0, got {v!r}")
         self.alpha, self.beta, self.gamma, self.margin = alpha, beta, gamma, margin
 
     def forward(self, logits: Tensor, targets: Tensor, features: Tensor | None = None) -> Tensor:
@@ -159,5 +166,5 @@ def make_loss(name: str, **weights: Any) -> nn.Module:
         raise UnknownNameError("loss", name, list(_LOSSES)) from None
     try:
         return factory(**weights)
-    except TypeError as e:
+    except (TypeError, RouterLLMError) as e:  # an unknown option, or a bad value
         raise RouterLLMError(f"bad options for loss {name!r}: {e}") from e
