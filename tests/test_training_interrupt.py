@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -151,3 +152,53 @@ def test_a_checkpoint_that_would_run_code_when_unpickled_is_never_unpickled(
     with pytest.raises(RouterLLMError, match=r"is corrupt or not a RouterLLM checkpoint \(torch cannot read it: UnpicklingError\)"):  # fmt: skip
         train(module, lambda x: (module["head"](x), x), torch.stack, data, None, args, resume=True)
     assert not marker.exists()
+
+
+def test_a_second_ctrl_c_as_the_first_is_handled_still_names_the_saved_epochs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Ctrl-C pressed twice: the second, as the epochs' progress bar closed after the
+    first, replaced the trainer's TrainingInterrupted, and `train` said "interrupted
+    before a first epoch was saved: nothing to resume" of a checkpoint of 2 epochs."""
+    from routerllm.cli import main
+    from routerllm.training import trainer
+
+    rows = [{"text": f"prompt number {i} about topic {i % 7}", "label": i % 4} for i in range(40)]
+    (data := tmp_path / "d.json").write_text(json.dumps(rows), encoding="utf-8")
+    steps, bars = {"n": 0}, trainer.progress
+    make_loss = trainer.make_loss
+
+    def loss_that_stops_in_epoch_3(*args: Any, **kwargs: Any) -> Callable[..., Any]:
+        loss = make_loss(*args, **kwargs)
+
+        def step(*batch: Any) -> Any:
+            steps["n"] += 1
+            if steps["n"] == 2 * 3 + 1:  # 40 prompts in batches of 16: 3 steps an epoch
+                raise KeyboardInterrupt  # the first Ctrl-C
+            return loss(*batch)
+
+        return step
+
+    def bar(*args: Any, **kwargs: Any) -> Any:
+        shown = bars(*args, **kwargs)
+        if kwargs.get("desc") == "epochs":
+            close = shown.close
+
+            def closed_by_a_second_ctrl_c() -> None:
+                close()
+                if steps["n"] > 2 * 3:
+                    raise KeyboardInterrupt
+
+            shown.close = closed_by_a_second_ctrl_c
+        return shown
+
+    monkeypatch.setattr(trainer, "make_loss", loss_that_stops_in_epoch_3)
+    monkeypatch.setattr(trainer, "progress", bar)
+    out = tmp_path / "o"
+    argv = ["train", "--data", str(data), "--out", str(out), "--encoder", "hashing", "--epochs", "3", "--json"]  # fmt: skip
+    assert main(argv) == 130
+    checkpoint = out / "checkpoints" / "checkpoint.pt"
+    assert capsys.readouterr().err.strip().splitlines()[-1] == (
+        f"interrupted: epochs 1-2 are saved in {checkpoint}; rerun the same command with "
+        "--resume to continue after epoch 2"
+    )

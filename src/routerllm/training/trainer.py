@@ -350,37 +350,47 @@ def train(
             initial=first_epoch - 1,
             total=args.epochs,
         )
-        try:
-            for epoch in epochs:
-                record = _train_epoch(
-                    module,
-                    forward,
-                    collate,
-                    train_data,
-                    val_data,
-                    args,
-                    epoch,
-                    loss_fn,
-                    optimizer,
-                    scheduler,
-                )
-                if _improves(record, history):
-                    history.best_epoch, history.best_val_accuracy = epoch, record.val_accuracy
-                    best_state = copy_state(module)
-                history.records.append(record)
-                logger.info("epoch %d: %s", epoch, record)
-                epochs.set_postfix(val_acc=record.val_accuracy, loss=round(record.train_loss, 4))
-                if checkpoint is not None:
-                    kept = None if history.best_epoch == epoch else best_state
-                    save_checkpoint(
-                        checkpoint, module, optimizer, scheduler, history, kept, run, args.epochs
+        try:  # a second Ctrl-C, as the bar closes after the first, is said the same way
+            try:
+                for epoch in epochs:
+                    record = _train_epoch(
+                        module,
+                        forward,
+                        collate,
+                        train_data,
+                        val_data,
+                        args,
+                        epoch,
+                        loss_fn,
+                        optimizer,
+                        scheduler,
                     )
-                    saved_epoch = epoch
+                    if _improves(record, history):
+                        history.best_epoch, history.best_val_accuracy = epoch, record.val_accuracy
+                        best_state = copy_state(module)
+                    history.records.append(record)
+                    logger.info("epoch %d: %s", epoch, record)
+                    epochs.set_postfix(
+                        val_acc=record.val_accuracy, loss=round(record.train_loss, 4)
+                    )
+                    if checkpoint is not None:
+                        kept = None if history.best_epoch == epoch else best_state
+                        save_checkpoint(
+                            checkpoint,
+                            module,
+                            optimizer,
+                            scheduler,
+                            history,
+                            kept,
+                            run,
+                            args.epochs,
+                        )
+                        saved_epoch = epoch
+            finally:
+                epochs.close()
         except KeyboardInterrupt as e:
             # Not the last finished epoch: Ctrl-C may have stopped its checkpoint's write.
             raise TrainingInterrupted(saved_epoch, checkpoint) from e
-        finally:
-            epochs.close()
     if best_state is not None:
         module.load_state_dict(best_state)
     module.eval()
