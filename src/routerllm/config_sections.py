@@ -241,6 +241,12 @@ class CarbonConfig(StrictConfig):
     electricity_price_usd_per_kwh: float = Field(
         0.15, ge=0, description="prices local energy when a model has no per-token price"
     )
+    tracking_mode: Literal["machine", "process"] = Field(
+        "machine",
+        description="what CodeCarbon counts: the whole machine (its idle power and other "
+        "processes' work too), or RouterLLM's process and its children (their CPU time, "
+        "their memory); energy counters and GPUs are read whole either way",
+    )
 
     _home_output_dir = field_validator("output_dir")(_home)
 

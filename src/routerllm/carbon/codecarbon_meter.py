@@ -21,6 +21,7 @@ from routerllm.carbon.meter import (
     Measurement,
     _Slot,
     check_country,
+    codecarbon_method,
 )
 from routerllm.exceptions import RouterLLMError, missing_dependency
 
@@ -38,7 +39,9 @@ FAILURE_REPEAT_S = 600.0
 class CodeCarbonMeter(CarbonMeter):
     """CodeCarbon's OfflineEmissionsTracker, one task per measured block."""
 
-    def __init__(self, country_iso_code: str) -> None:
+    def __init__(self, country_iso_code: str, tracking_mode: str = "machine") -> None:
+        """``tracking_mode`` (carbon.tracking_mode): what CodeCarbon counts, the whole
+        machine or this process and its children (README, "carbon method")."""
         try:
             from codecarbon import OfflineEmissionsTracker
         except ImportError as e:
@@ -52,6 +55,7 @@ class CodeCarbonMeter(CarbonMeter):
             log_level="error",
             measure_power_secs=3600,  # we measure per task; no background sampling needed
             allow_multiple_runs=True,
+            tracking_mode=tracking_mode,
         )
         self._count = 0
         # CodeCarbon measures one task at a time (a second is refused while one runs,
@@ -66,7 +70,8 @@ class CodeCarbonMeter(CarbonMeter):
             self._tracker.start_task("warmup")
             self._tracker.stop_task("warmup")
             self._forget("warmup")
-        self.method = f"codecarbon:{_power_method(self._tracker)}"
+        _count_reaped_children(self._tracker)
+        self.method = codecarbon_method(_power_method(self._tracker), tracking_mode)
 
     def turn(self) -> AbstractContextManager[object]:
         return self._lock
@@ -261,6 +266,50 @@ def _proc_cpu_model() -> str | None:
     except OSError:
         pass
     return None
+
+
+def _count_reaped_children(tracker: Any) -> None:
+    """In process mode, where CodeCarbon estimates the CPU's power from CPU time: the
+    time of the children this process has reaped counted too. CodeCarbon sums the CPU
+    time of the processes alive at each of its readings (a block's start and end, and
+    each second): a child started and reaped between two (a cascade's sandboxed check)
+    was not counted, nor what a longer one spent before it was first seen."""
+    for cpu in getattr(tracker, "_hardware", []):
+        if type(cpu).__name__ == "CPU" and getattr(cpu, "_tracking_mode", None) == "process":
+            process = getattr(cpu, "_process", None)
+            if process is not None and hasattr(cpu, "_get_process_cpu_times"):
+                cpu._get_process_cpu_times = _TreeCpuTime(process)
+
+
+class _TreeCpuTime:
+    """CodeCarbon's reading of a process's CPU time ({pid: seconds}) as one figure: the
+    seconds spent by the process, its live descendants and every descendant reaped
+    (``children_user``/``children_system``: a parent's reaped children's time, theirs
+    included). A child reaped between two readings has left the live ones and joined
+    the reaped, so each second is counted once. Each process is read before its
+    descendants (psutil lists them so): one reaped between the two readings is missed
+    by that reading alone, never counted twice, and the figure never goes back."""
+
+    def __init__(self, process: Any) -> None:
+        self._process = process
+        self._seconds = 0.0
+
+    def __call__(self) -> dict[int, float]:
+        import psutil
+
+        total = 0.0
+        try:
+            tree = [self._process, *self._process.children(recursive=True)]
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            tree = [self._process]
+        for p in tree:
+            try:
+                t = p.cpu_times()
+            except (psutil.NoSuchProcess, psutil.AccessDenied):
+                continue  # gone: its time is its parent's reaped children's
+            total += t.user + t.system + t.children_user + t.children_system
+        self._seconds = max(self._seconds, total)
+        return {self._process.pid: self._seconds}
 
 
 def _power_method(tracker: Any) -> str:

@@ -35,6 +35,22 @@ NOT_MEASURED = "none"  # the method of every component with carbon tracking off:
 # a block CodeCarbon failed to measure: 0 kWh logged, not measured
 CODECARBON_FAILED = "codecarbon:failed"
 WORLD_INTENSITY_G_PER_KWH = 475.0  # IEA world average, used when the country is unknown
+#: How CodeCarbon measured (``codecarbon_meter._power_method``): ``codecarbon:<how>``.
+CODECARBON_HOWS = ("measured", "load-estimate", "tdp-estimate")
+#: Ends the method of figures CodeCarbon took of RouterLLM's process and its children
+#: (carbon.tracking_mode: process); the whole machine's have no suffix, as before.
+PROCESS_SCOPE = ":process"
+
+
+def codecarbon_method(how: str, tracking_mode: str) -> str:
+    """The method of figures CodeCarbon took ``how`` (``CODECARBON_HOWS``) in
+    ``tracking_mode``: ``codecarbon:load-estimate``, ``codecarbon:load-estimate:process``."""
+    return f"codecarbon:{how}{PROCESS_SCOPE if tracking_mode == 'process' else ''}"
+
+
+def codecarbon_methods(tracking_mode: str) -> tuple[str, ...]:
+    """Every method CodeCarbon's figures of ``tracking_mode`` are logged with."""
+    return tuple(codecarbon_method(how, tracking_mode) for how in CODECARBON_HOWS)
 
 
 def is_measured(method: str | None, energy_kwh: float, co2_kg: float) -> bool:
@@ -52,7 +68,7 @@ class Measurement:
     duration_s: float
     energy_kwh: float
     co2_kg: float
-    method: str  # codecarbon:<how>, estimate:per-token, none, cache
+    method: str  # codecarbon:<how>[:process], estimate:per-token, none, cache
 
     @property
     def measured(self) -> bool:
@@ -164,7 +180,7 @@ def create_meter(config: CarbonConfig) -> CarbonMeter:
     if config.enabled:
         from routerllm.carbon.codecarbon_meter import CodeCarbonMeter
 
-        return CodeCarbonMeter(config.country_iso_code)
+        return CodeCarbonMeter(config.country_iso_code, config.tracking_mode)
     check_country(config.country_iso_code)
     return NullMeter()
 
