@@ -1,6 +1,6 @@
 """carbon.tracking_mode: CodeCarbon measuring the whole machine (``machine``, the default)
 or RouterLLM's process and its children (``process``), and the carbon method that says
-which."""
+which, as reports, recommendations and the predictor read it."""
 
 from __future__ import annotations
 
@@ -10,13 +10,18 @@ from pathlib import Path
 
 import pytest
 
+from routerllm.carbon import recommend_energy
 from routerllm.carbon.codecarbon_meter import CodeCarbonMeter
 from routerllm.carbon.meter import create_meter
+from routerllm.carbon.predictor import CarbonPredictor
+from routerllm.carbon.request_log import RequestLog
 from routerllm.config import CarbonConfig, load_config
+from routerllm.eval.humaneval_markdown import _how
 from routerllm.eval.sandbox import run_program
 from routerllm.exceptions import ConfigError
 
 from .conftest import tiny_config_dict, write_config
+from .test_recommendations import config_in, logged, of_kind, rec
 
 #: A sandboxed check that spends about 0.2 s of CPU time (2 cores, idle).
 BUSY_CHECK = "s = 0\nfor i in range(3_000_000):\n    s += i\n"
@@ -81,3 +86,39 @@ def test_process_mode_counts_a_sandboxed_check_it_runs() -> None:
         assert cpu_kwh > 0.5 * expected, (cpu_kwh, expected)
     finally:
         meter.close()
+
+
+def test_the_reports_say_what_a_process_scoped_method_counts(tmp_path: Path) -> None:
+    process = "codecarbon:load-estimate:process"
+    said = _how(process)
+    assert said.startswith(_how("codecarbon:load-estimate"))
+    assert "RouterLLM's process and its children" in said
+    assert "counters" in _how("codecarbon:measured:process")  # read whole, whatever the mode
+    # estimated energy is said so whatever its scope
+    records = [rec("tiny-light", i, f"q{i}", method=process) for i in range(2)]
+    (r,) = of_kind(logged(config_in(tmp_path), records), "estimated_energy")
+    assert r.evidence["method"] == process and r.evidence["share"] == 1.0
+    assert recommend_energy.CODECARBON_ESTIMATES[process].startswith("from CPU load")
+
+
+@pytest.mark.parametrize("mode", ["machine", "process"])
+def test_the_predictor_learns_from_figures_of_the_meters_scope(tmp_path: Path, mode: str) -> None:  # fmt: skip
+    """A log kept in one mode, then the other: each counts other things (the machine's
+    idle power and other processes' work, or not), and the predictor fitted both as one
+    model's rate, for its latest 200 requests. Figures estimated per token, or of a
+    config with carbon tracking off, are learned from as before."""
+    config = config_in(tmp_path, carbon={"tracking_mode": mode})
+    machine = [rec("tiny-light", i, f"q{i}", llm_kwh=1e-4, method="codecarbon:load-estimate") for i in range(3)]  # fmt: skip
+    process = [rec("tiny-light", 3 + i, f"p{i}", llm_kwh=1e-5, method="codecarbon:load-estimate:process") for i in range(3)]  # fmt: skip
+    with RequestLog(config.log.path) as log:
+        for r in machine + process:
+            log.append(r)
+        predicted = CarbonPredictor.from_log(config, log).predict("tiny-light", 2, 10)
+        off = config.model_copy(update={"carbon": config.carbon.model_copy(update={"enabled": False})})  # fmt: skip
+        either = CarbonPredictor.from_log(off, log).predict("tiny-light", 2, 10)
+    own = CarbonPredictor(off, machine if mode == "machine" else process).predict("tiny-light", 2, 10)  # fmt: skip
+    both = CarbonPredictor(off, machine + process).predict("tiny-light", 2, 10)
+    assert predicted is not None and own is not None and either is not None and both is not None
+    assert predicted.energy_kwh == pytest.approx(own.energy_kwh)
+    assert either.energy_kwh == pytest.approx(both.energy_kwh)  # as before
+    assert abs(both.energy_kwh - own.energy_kwh) > 0.4 * own.energy_kwh  # the scopes mixed

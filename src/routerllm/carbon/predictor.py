@@ -1,7 +1,8 @@
 """CarbonPredictor: a request's energy, CO2 and cost on a model, before it runs.
 
 It learns per model from the request log (the model's latest requests whose
-energy was measured or estimated; ``measured``):
+energy was measured or estimated; ``measured``), CodeCarbon's figures only where the
+meter now takes them in the same tracking mode (``unlearned``):
 
 - prompt tokens from the prompt's own length in characters (a line with a
   non-negative intercept and slope: a chat template adds a fixed number; in
@@ -45,6 +46,7 @@ from routerllm.carbon.meter import (
     CODECARBON_FAILED,
     NO_USAGE,
     NOT_MEASURED,
+    codecarbon_methods,
     grid_intensity_g_per_kwh,
     per_token_estimate,
 )
@@ -66,6 +68,18 @@ CUT = ("length", "")  # finish reasons of answers that may have been cut at thei
 #: Generation methods that teach no energy: carbon tracking off, a failed CodeCarbon
 #: task, an answer from the request cache, a remote answer of unknown token usage.
 UNMEASURED = (NOT_MEASURED, CODECARBON_FAILED, CACHED, NO_USAGE)
+
+
+def unlearned(config: AppConfig) -> tuple[str, ...]:
+    """The generation methods not learned from under ``config``: ``UNMEASURED``, and,
+    where CodeCarbon measures, its figures of the other tracking mode: the whole
+    machine's count its idle power and other processes' work, the process's do not; a
+    log kept in both had their rates fitted as one. With carbon tracking off each is
+    learned from, as before."""
+    if not config.carbon.enabled:
+        return UNMEASURED
+    other = "machine" if config.carbon.tracking_mode == "process" else "process"
+    return UNMEASURED + codecarbon_methods(other)
 
 
 @dataclass(frozen=True)
@@ -212,15 +226,16 @@ def _varies(x: np.ndarray) -> bool:
     return bool(x.mean() > 0 and np.ptp(x) > 0.1 * x.mean())
 
 
-def measured(record: RequestRecord) -> bool:
+def measured(record: RequestRecord, skip: tuple[str, ...] = UNMEASURED) -> bool:
     """Whether a logged request's generation was measured or estimated (not logged with
     carbon tracking off, with a failed CodeCarbon task, or answered from the request
     cache): only those teach energy. An escalated request's: the answering model's own. A
     failed request's generation (finish reason ``FAILED``) wrote no answer: no rate; nor
     does one cancelled half-way (its caller gone: ``CANCELLED``), whose length says
-    nothing of an answer's, and whose few tokens carry the whole prompt's energy."""
+    nothing of an answer's, and whose few tokens carry the whole prompt's energy.
+    ``skip``: the methods that teach nothing (``unlearned``)."""
     m = record.own("llm_inference")
-    return m is not None and m.method not in UNMEASURED and record.finish_reason not in (FAILED, CANCELLED)  # fmt: skip
+    return m is not None and m.method not in skip and record.finish_reason not in (FAILED, CANCELLED)  # fmt: skip
 
 
 class CarbonPredictor:
@@ -235,6 +250,7 @@ class CarbonPredictor:
     ) -> None:
         self.config = config
         self.quantile = quantile
+        self._skip = unlearned(config)
         self._seen: dict[str, deque[RequestRecord]] = {
             m.name: deque(maxlen=HISTORY) for m in config.models
         }
@@ -245,13 +261,15 @@ class CarbonPredictor:
     @classmethod
     def from_log(cls, config: AppConfig, log: RequestLog) -> CarbonPredictor:
         """A predictor that has learned from each configured model's latest requests whose
-        energy was measured or estimated (as many as it keeps of those while it runs)."""
-        return cls(config, [r for m in config.models for r in log.latest(m.name, HISTORY, UNMEASURED)])  # fmt: skip
+        energy was measured or estimated (as many as it keeps of those while it runs), in
+        the meter's tracking mode (``unlearned``)."""
+        skip = unlearned(config)
+        return cls(config, [r for m in config.models for r in log.latest(m.name, HISTORY, skip)])
 
     def observe(self, record: RequestRecord) -> None:
         """Learn from one finished request (of a configured model, whose energy was
         measured or estimated)."""
-        if (seen := self._seen.get(record.model)) is not None and measured(record):
+        if (seen := self._seen.get(record.model)) is not None and measured(record, self._skip):
             seen.append(record)
             self._profiles.pop(record.model, None)
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import sys
 from typing import TYPE_CHECKING
 
-from routerllm.carbon.meter import PER_TOKEN
+from routerllm.carbon.meter import PER_TOKEN, PROCESS_SCOPE
 from routerllm.carbon.recommend_base import ESTIMATED_SHARE, Recommendation, pct
 from routerllm.config import AppConfig
 
@@ -28,10 +28,15 @@ CPU_POWER_HINTS = {
     "win32": "let CodeCarbon read the CPU's power (its own hint: the Energy Meter Interface of "
     "Windows 11 on bare metal, not a VM, or Intel Power Gadget)",
 }
-#: CodeCarbon's estimates (codecarbon_meter._power_method), and what each is made from.
+#: CodeCarbon's estimates (codecarbon_meter._power_method), and what each is made from,
+#: of the whole machine or of RouterLLM's process (carbon.tracking_mode).
 CODECARBON_ESTIMATES = {
     "codecarbon:load-estimate": "from CPU load",
     "codecarbon:tdp-estimate": "from the CPU's TDP alone (it could not read the CPU load)",
+    "codecarbon:load-estimate"
+    + PROCESS_SCOPE: "from CPU load (the CPU time of RouterLLM's process and its children)",  # fmt: skip
+    "codecarbon:tdp-estimate"
+    + PROCESS_SCOPE: "from the CPU's TDP alone (it could not read the CPU load)",  # fmt: skip
 }
 
 

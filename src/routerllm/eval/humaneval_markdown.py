@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from routerllm.carbon.meter import CODECARBON_FAILED, NO_USAGE, PER_TOKEN
+from routerllm.carbon.meter import CODECARBON_FAILED, NO_USAGE, PER_TOKEN, PROCESS_SCOPE
 from routerllm.carbon.report_text import counted
 from routerllm.eval.humaneval_run import TRAINED
 
@@ -29,8 +29,20 @@ CARBON_METHODS = {
 }
 
 
+#: What CodeCarbon's figures of RouterLLM's process (``:process``) count, said after
+#: how they were taken.
+PROCESS_SCOPE_TEXT = (
+    "; of RouterLLM's process and its children alone (carbon.tracking_mode: process): the "
+    "CPU's share from their CPU time, the RAM's from their memory, neither the machine's "
+    "idle power nor other processes' work, except where energy counters or a GPU are read, "
+    "which CodeCarbon reads whole"
+)
+
+
 def _how(method: str) -> str:
-    return CARBON_METHODS.get(method, "how they were measured is not recorded")
+    base = method.removesuffix(PROCESS_SCOPE)
+    how = CARBON_METHODS.get(base, "how they were measured is not recorded")
+    return how + PROCESS_SCOPE_TEXT if base != method and base in CARBON_METHODS else how
 
 
 def _carbon_line(s: dict[str, Any]) -> str:
