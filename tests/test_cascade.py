@@ -7,6 +7,7 @@ import json
 import subprocess
 import sys
 import threading
+import time
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -612,6 +613,50 @@ def test_an_answer_whose_caller_left_as_it_finished_is_not_checked(
         assert "not checked, nor escalated to tiny-medium: the caller has gone" in result.reason
         monkeypatch.undo()
         assert system.generate(REQUEST, model="tiny-light").model == "tiny-heavy"
+
+
+#: A function stub (``generation.complete_stubs``: checked by ``verify_stub``).
+STUB = 'def add(a, b):\n    """Add two numbers.\n    >>> add(2, 3)\n    5\n    """\n'
+
+
+@pytest.mark.parametrize("request_text", [REQUEST, STUB], ids=["prose", "stub"])
+def test_a_check_stops_at_once_when_its_caller_leaves(
+    tiny_config: AppConfig, monkeypatch: pytest.MonkeyPatch, request_text: str
+) -> None:
+    """The caller (the server's client) left while the answer's examples ran: until
+    2026-12-06 the check ran on to cascade.timeout_s (for a stub, a second run of the
+    request alone after it), the server's turn held for nobody. Now the sandbox's run is
+    killed at once; the answer is kept as the model gave it, its check's energy in the
+    routing as a whole check's is, neither escalated nor cached."""
+    from routerllm.backends.llama_cpp import LlamaCppBackend
+
+    tiny_config.cascade.enabled = True
+    tiny_config.cascade.timeout_s = 6.0
+    tiny_config.cache.enabled = True
+    stop, generate, left = threading.Event(), LlamaCppBackend.generate, []
+    hangs = "```python\ndef add(a, b):\n    while True:\n        pass\n```"
+
+    def answered_then_left_mid_check(self: Any, request: Any) -> Any:
+        completion = replace(generate(self, request), text=hangs)
+        threading.Timer(1.0, lambda: (left.append(time.monotonic()), stop.set())).start()
+        return completion
+
+    monkeypatch.setattr(LlamaCppBackend, "generate", answered_then_left_mid_check)
+    request = GenerationRequest(request_text, max_new_tokens=8)  # a stub's style asks more
+    with RouterLLM(tiny_config) as system:
+        with cancellable(stop):
+            result = system.generate(request, model="tiny-light")
+        held_s = time.monotonic() - left[0]
+        assert held_s < 1.5, f"the check ran on {held_s:.1f} s after its caller left"
+        assert (result.model, result.finish_reason) == ("tiny-light", "length")
+        assert "tiny-light's answer's check was stopped, not escalated to tiny-medium: the caller has gone" in result.reason  # fmt: skip
+        assert system.manager.loaded_models == ["tiny-light"]
+        (row,) = system.log.records()
+        assert (row.id, row.model, row.finish_reason) == (result.request_id, "tiny-light", "length")  # fmt: skip
+        assert row.components == result.components
+        assert result.components["router_inference"].duration_s >= 1.0  # the check until then
+        monkeypatch.undo()  # not cached: a later request is checked, and escalated
+        assert system.generate(request, model="tiny-light").model == "tiny-heavy"
 
 
 def test_an_answer_whose_check_cannot_run_is_kept_and_logged(

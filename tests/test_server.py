@@ -1359,6 +1359,51 @@ def test_a_client_gone_while_its_answer_generates_stops_the_generation(
         assert srv.config.app.state.service.unsent == 0  # a stop is held for none (serve())
 
 
+def test_a_client_gone_while_the_cascade_checks_its_answer_frees_the_turn_at_once(
+    quiet_config: AppConfig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A client that left while the cascade ran its answer on the request's examples (an
+    answer that never returns) held the turn until the check's cascade.timeout_s, the next
+    request waiting behind it (until 2026-12-06). Now the check's program is killed as the
+    server sees the client gone, and the answer is logged as its model gave it, not
+    escalated."""
+    from routerllm.backends.llama_cpp import LlamaCppBackend
+
+    from .test_cascade import REQUEST
+
+    monkeypatch.setattr(server_app, "POLL_S", 0.05)
+    quiet_config.cascade.enabled = True
+    quiet_config.cascade.timeout_s = 6.0
+    generate, answered = LlamaCppBackend.generate, threading.Event()
+    hangs = "```python\ndef add(a, b):\n    while True:\n        pass\n```"
+
+    def first_answer_hangs(self: Any, request: Any) -> Any:
+        completion = generate(self, request)
+        if answered.is_set():
+            return completion
+        answered.set()
+        return dataclasses.replace(completion, text=hangs)
+
+    monkeypatch.setattr(LlamaCppBackend, "generate", first_answer_hangs)
+    with RouterLLM(quiet_config) as system:
+        base, srv, serving = started(system)
+        body = json.dumps(asking(("user", REQUEST), max_tokens=8)).encode()
+        gone = half_sent(base, body, len(body))
+        assert answered.wait(30)
+        time.sleep(0.5)  # its examples running in the sandbox
+        gone.close()
+        left = time.monotonic()
+        status, text = call(base, CHAT, asking(max_tokens=3))  # no examples: not checked
+        waited_s = time.monotonic() - left
+        srv.should_exit = True
+        serving.join(30)
+        assert status == 200, text
+        assert waited_s < 3, f"the next request waited {waited_s:.1f} s"
+        rows = list(system.log.records())
+        assert [(r.model, r.finish_reason) for r in rows] == [("tiny-light", "length")] * 2
+        assert system.manager.loaded_models == ["tiny-light"]
+
+
 def test_an_api_key_beyond_ascii_is_compared_as_utf8_without_spaces_around(
     quiet_config: AppConfig,
 ) -> None:

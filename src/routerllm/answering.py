@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, NamedTuple
 
 from routerllm.answer_logging import AnswerLogging
 from routerllm.backends.base import LiveText
-from routerllm.backends.interrupts import CANCELLED, cancelled
+from routerllm.backends.interrupts import CANCELLED, cancelled, stop_event
 from routerllm.cache import answered_again, cache_key
 from routerllm.carbon.budget import Admission, spent_so_far
 from routerllm.carbon.log_rows import FAILED, own_part
@@ -272,14 +272,22 @@ class RequestAnswering(AnswerLogging):
                 budgeted = True  # not the answer the cascade gives: not cached
                 break
             unchecked: RouterLLMError | None = None
+            # the caller's leaving kills the sandbox's run at once, in whatever thread it is
+            stop = stop_event()
             with self.meter.measure("router_inference") as slot:
                 try:
                     check = (
                         verify_stub(
-                            stub, completion.text, self.calls.style(name), cascade.timeout_s
+                            stub,
+                            completion.text,
+                            self.calls.style(name),
+                            cascade.timeout_s,
+                            stop=stop,
                         )
                         if stub is not None
-                        else verify_answer(req.prompt, completion.text, cascade.timeout_s)
+                        else verify_answer(
+                            req.prompt, completion.text, cascade.timeout_s, stop=stop
+                        )
                     )
                 except RouterLLMError as e:  # the sandbox cannot start: keep the answer paid for
                     unchecked = e
@@ -287,12 +295,16 @@ class RequestAnswering(AnswerLogging):
                     failed = check.verdict == "failed"
                     gate = self.gate if self.gate is not None and self.gate.decides(name, bigger) else None  # fmt: skip
                     # A gate also weighs an answer to a function stub without examples to check.
-                    weighed = failed or (stub is not None and check.unverified and gate is not None)  # fmt: skip
+                    weighed = not check.stopped and (failed or (stub is not None and check.unverified and gate is not None))  # fmt: skip
                     go, why = (failed, "") if gate is None or not weighed else gate.decide(name, bigger, completion, failed)  # fmt: skip
             routing = routing.plus(slot.result)
             if unchecked is not None:
                 log.warning("cascade: %s's answer could not be checked: %s", name, unchecked)
                 reason += f"; {name}'s answer could not be checked (the sandbox could not run it: {unchecked}), not escalated to {bigger}"  # fmt: skip
+                budgeted = True  # not the answer the cascade gives: not cached
+                break
+            if check.stopped:  # the caller left during the check: its energy so far is routing's
+                reason += f"; {name}'s answer's check was stopped, not escalated to {bigger}{past}: the caller has gone"  # fmt: skip
                 budgeted = True  # not the answer the cascade gives: not cached
                 break
             if not weighed:

@@ -23,6 +23,7 @@ from __future__ import annotations
 import ast
 import builtins
 import re
+import threading
 from collections.abc import Sequence
 
 from routerllm.checks import is_positive_number
@@ -43,10 +44,14 @@ from routerllm.eval.sandbox import run_program
 from routerllm.exceptions import PromptError, RouterLLMError
 
 
-def verify_answer(prompt: str, answer: str, timeout_s: float = 5.0) -> Verification:
+def verify_answer(
+    prompt: str, answer: str, timeout_s: float = 5.0, *, stop: threading.Event | None = None
+) -> Verification:
     """Check a model's ``answer`` (chat text, a fenced block, or a function body) against
     the examples of the function the ``prompt`` asks for: unverifiable where the prompt
-    asks for it in prose and the answer's code blocks are all in another language."""
+    asks for it in prose and the answer's code blocks are all in another language. Once
+    ``stop`` is set (its caller has gone), the sandbox's run is killed at once and the
+    check is ``stopped``, unverified."""
     if not isinstance(answer, str):
         raise PromptError(f"the answer to verify must be text, got {type(answer).__name__}")
     if not is_positive_number(timeout_s):
@@ -65,7 +70,7 @@ def verify_answer(prompt: str, answer: str, timeout_s: float = 5.0) -> Verificat
         return Verification("unverifiable", 0, 0, f"{where} {entry_point} in another language, not Python")  # fmt: skip
     request = HumanEvalProblem("request", code, entry_point, canonical_solution="", test="")
     completion = extract_completion(request, answer, CHAT_STYLE)
-    return _verified(code, entry_point, completion, timeout_s)
+    return _verified(code, entry_point, completion, timeout_s, stop)
 
 
 def _in_another_language(prompt: str, answer: str, entry_point: str) -> str:
@@ -90,24 +95,34 @@ def _in_another_language(prompt: str, answer: str, entry_point: str) -> str:
 
 
 def verify_stub(
-    stub: HumanEvalProblem, answer: str, style: CodegenStyle, timeout_s: float = 5.0
+    stub: HumanEvalProblem,
+    answer: str,
+    style: CodegenStyle,
+    timeout_s: float = 5.0,
+    *,
+    stop: threading.Event | None = None,
 ) -> Verification:
     """Check a model's ``answer`` to a function ``stub`` asked in ``style``
     (:mod:`routerllm.stubs`) on the stub's examples, exactly as the HumanEval
-    experiment checks its answers."""
+    experiment checks its answers; ``stop`` as for :func:`verify_answer`."""
     completion = extract_completion(stub, answer, style)
-    return _verified(stub.prompt, stub.entry_point, completion, timeout_s)
+    return _verified(stub.prompt, stub.entry_point, completion, timeout_s, stop)
 
 
-def _verified(code: str, entry_point: str, completion: str, timeout_s: float) -> Verification:
+def _verified(
+    code: str, entry_point: str, completion: str, timeout_s: float, stop: threading.Event | None
+) -> Verification:
     """``verify_completion``, except that an answer whose run ended before its examples
     were counted (an exception, a hang) is unverifiable where the request's own code does
     not run here either (it imports a module outside the sandbox's standard library, such
-    as numpy or the caller's own package): no answer could pass, so none is failed."""
-    check = verify_completion(code, entry_point, completion, timeout_s)
+    as numpy or the caller's own package): no answer could pass, so none is failed. Both
+    runs end once ``stop`` is set: the check is then ``stopped``."""
+    check = verify_completion(code, entry_point, completion, timeout_s, stop=stop)
     if check.verdict != "failed" or not check.detail:
         return check
-    alone = run_program(code, timeout_s=timeout_s)
+    alone = run_program(code, timeout_s=timeout_s, stop=stop)
+    if alone.stopped:
+        return Verification("unverifiable", 0, check.total, alone.detail, stopped=True)
     if alone.passed:
         return check
     return Verification(

@@ -15,6 +15,8 @@ A generation that nobody waits for any more (the server's client has gone) is st
 between two tokens: the thread that runs it enters :func:`cancellable` with an event
 that another thread sets, and a backend looks at a :class:`Cancellation` between
 tokens; the generation ends with what it wrote so far, finish reason ``CANCELLED``.
+Work that stops otherwise (the cascade's check, a program in the sandbox) is handed the
+block's event itself, :func:`stop_event`, which holds in any thread it is passed to.
 """
 
 from __future__ import annotations
@@ -127,13 +129,21 @@ def cancellable(stop: threading.Event) -> Iterator[None]:
         _scope.stop = outer
 
 
+def stop_event() -> threading.Event | None:
+    """The event of this thread's :func:`cancellable` block (None outside one), for work
+    that is stopped otherwise than between tokens: the cascade passes it to the sandbox,
+    which kills the program checking an answer once it is set (in whatever thread that
+    runs)."""
+    return getattr(_scope, "stop", None)
+
+
 class Cancellation:
     """Made where a generation starts, called between its tokens: whether the
     :func:`cancellable` block it runs in (if any, ``active``) was told to stop;
     ``stopped`` once it said so."""
 
     def __init__(self) -> None:
-        self._stop: threading.Event | None = getattr(_scope, "stop", None)
+        self._stop = stop_event()
         self.stopped = False
 
     @property

@@ -39,6 +39,7 @@ import inspect
 import json
 import re
 import textwrap
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
@@ -75,12 +76,15 @@ class PromptExample:
 
 @dataclass(frozen=True)
 class Verification:
-    """How an answer fared on its prompt's examples."""
+    """How an answer fared on its prompt's examples; ``stopped``: its run was killed
+    before its end by its caller's ``stop`` (``verify_completion``), no verdict on the
+    answer ("unverifiable")."""
 
     verdict: Verdict
     passed: int
     total: int
     detail: str = ""
+    stopped: bool = False
 
     @property
     def unverified(self) -> bool:
@@ -152,11 +156,15 @@ def verify_completion(
     completion: str,
     timeout_s: float = 5.0,
     packages: Sequence[str] = (),
+    *,
+    stop: threading.Event | None = None,
 ) -> Verification:
     """Run ``completion`` on the examples of its prompt in the sandbox: "passed" when it
     gives every expected value, "failed" otherwise (a crash, a hang or a wrong value),
-    "unverifiable" when the prompt has no examples or its function is ``async``. The
-    prompt may import ``packages`` (those named for the run: ``run_program``'s)."""
+    "unverifiable" when the prompt has no examples or its function is ``async``, or
+    when ``stop`` was set (by another thread: its caller has gone) before the run's end,
+    which kills it at once (``stopped``). The prompt may import ``packages`` (those
+    named for the run: ``run_program``'s)."""
     examples = extract_examples(prompt, entry_point)
     if not examples:
         return Verification("unverifiable", 0, 0, "no examples in the prompt")
@@ -164,7 +172,9 @@ def verify_completion(
         # Its calls give coroutines, and the sandbox (no sockets) cannot run an event loop.
         return Verification("unverifiable", 0, 0, f"{entry_point} is async: its examples cannot run in the sandbox")  # fmt: skip
     program = examples_program(prompt, completion, examples, entry_point)
-    run = run_program(program, timeout_s=timeout_s, packages=packages)
+    run = run_program(program, timeout_s=timeout_s, packages=packages, stop=stop)
+    if run.stopped:
+        return Verification("unverifiable", 0, len(examples), run.detail, stopped=True)
     line = run.stdout_tail.rpartition(_RESULT_MARK)[2].strip().splitlines()
     if not line or run.status != "passed":
         return Verification("failed", 0, len(examples), f"{run.status}: {run.detail}")

@@ -125,13 +125,15 @@ _PROBE_LOCK = threading.Lock()  # check_many's threads: probe (and warn) once
 
 @dataclass(frozen=True)
 class ExecutionResult:
-    """How one program ended: ``status``, a one-line ``detail``, time, output tails."""
+    """How one program ended: ``status``, a one-line ``detail``, time, output tails;
+    ``stopped``: killed because its caller's ``stop`` was set (status "killed")."""
 
     status: Status
     detail: str
     duration_s: float
     stdout_tail: str = ""
     stderr_tail: str = ""
+    stopped: bool = False
 
     @property
     def passed(self) -> bool:
@@ -153,7 +155,8 @@ def run_program(
     stderr together kills the program, and each kept tail is at most that long.
     ``packages`` may be imported besides the standard library
     (:mod:`routerllm.eval.sandbox_packages`). Once ``stop`` is set (by another thread,
-    as :func:`check_many` sets it on Ctrl-C), the program is killed at once: "killed".
+    as :func:`check_many` sets it on Ctrl-C, or the cascade's check once its caller has
+    gone), the program is killed at once: "killed", ``stopped``.
     Raises :class:`RouterLLMError` for bad limits or packages, or if its folder cannot
     be written or the interpreter cannot start.
     """
@@ -405,7 +408,8 @@ def _classify(
     else:
         lines = [line for line in stderr.splitlines() if line.strip()]
         detail = f"exit code {returncode}" + (f": {lines[-1]}" if lines else "")
-    return ExecutionResult(status, " ".join(detail.split())[:500], duration_s, stdout, stderr)
+    stopped = ending == "cancelled"
+    return ExecutionResult(status, " ".join(detail.split())[:500], duration_s, stdout, stderr, stopped)  # fmt: skip
 
 
 def _wait_group_gone(pgid: int, limit_s: float = 2.0) -> None:
