@@ -629,9 +629,11 @@ def test_a_check_stops_at_once_when_its_caller_leaves(
     killed at once; the answer is kept as the model gave it, its check's energy in the
     routing as a whole check's is, neither escalated nor cached."""
     from routerllm.backends.llama_cpp import LlamaCppBackend
+    from routerllm.eval.sandbox import run_program
 
     tiny_config.cascade.enabled = True
     tiny_config.cascade.timeout_s = 6.0
+    assert run_program("pass").passed  # the sandbox's probe, once a process: not the check's
     tiny_config.cache.enabled = True
     stop, generate, left = threading.Event(), LlamaCppBackend.generate, []
     hangs = "```python\ndef add(a, b):\n    while True:\n        pass\n```"
