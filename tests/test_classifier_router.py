@@ -128,9 +128,10 @@ def test_history_and_best_epoch_by_validation() -> None:
 
 def test_the_defaults_are_the_missions_and_reach_the_network_and_optimiser() -> None:
     # MISSION M3.2: dropout 0.1 before the head, 512 tokens, AdamW lr 2e-5 with weight
-    # decay 0.01 (not on biases), batch 16, 3 epochs, 100 warmup steps
+    # decay 0.01 (not on biases), batch 16, 3 epochs, 100 warmup steps; the 512 tokens
+    # are the router's, which training reads unless its arguments give another
     args = TrainingArguments()
-    assert (args.epochs, args.batch_size, args.max_length) == (3, 16, 512)
+    assert (args.epochs, args.batch_size, args.max_length) == (3, 16, None)
     assert (args.learning_rate, args.weight_decay, trainer.DEFAULT_WARMUP_STEPS) == (2e-5, 0.01, 100)  # fmt: skip
     router = EmbeddingClassifierRouter(MODELS, encoder=HashingEncoder())
     net = router.network()

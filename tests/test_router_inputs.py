@@ -263,7 +263,7 @@ def test_a_saved_routers_config_of_the_wrong_shape_or_option_type_is_named(
     for option, value, wanted in (("num_classes", "4", 'an integer, got "4"'),
                                   ("dropout", [0.1], "a number, got [0.1]"),
                                   ("device", 3, "a string or null, got 3"),
-                                  ("max_length", True, "an integer, got true")):  # fmt: skip
+                                  ("max_length", True, "an integer or null, got true")):  # fmt: skip
         broken = {**meta, "options": {**meta["options"], option: value}}
         (folder / "config.json").write_text(json.dumps(broken))
         with pytest.raises(RouterLLMError) as err:

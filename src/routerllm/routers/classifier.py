@@ -12,6 +12,11 @@ Two modes:
 - ``full``: the whole Hugging Face encoder is fine-tuned with the head
   (``minilm``: the packaged all-MiniLM-L6-v2, or ``hf:<id or path>``).
 
+One token cut-off for training and routing in full mode: the router's
+``max_length``, which ``fit`` reads unless ``TrainingArguments.max_length`` gives
+one (then the router takes it, and records it when saved); two that differ are
+refused. Frozen mode reads neither: its encoder cuts texts itself.
+
 Saved with ``Router.save``: ``config.json`` (constructor options) and
 ``weights.npz`` (the head, plus the fine-tuned encoder in full mode; the
 tokenizer comes back from the encoder spec, which fine-tuning does not change).
@@ -20,6 +25,7 @@ torch is imported only when the router first needs its network.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import logging
@@ -52,6 +58,8 @@ logger = logging.getLogger(__name__)
 
 MODES = ("frozen", "full")
 POOLINGS = ("mean", "cls")
+#: Tokens a prompt keeps in full mode when neither the router nor training gives a cut-off.
+DEFAULT_MAX_LENGTH = 512
 
 
 def _torch() -> Any:
@@ -109,7 +117,7 @@ class EmbeddingClassifierRouter(Router):
         mode: str = "frozen",
         num_classes: int = len(CLASS_NAMES),
         dropout: float = 0.1,
-        max_length: int = 512,
+        max_length: int | None = None,
         pooling: str = "mean",
         class_tiers: Sequence[str] | None = None,
         batch_size: int = 64,
@@ -120,6 +128,8 @@ class EmbeddingClassifierRouter(Router):
             raise RouterLLMError(f"mode must be one of {', '.join(MODES)}, not {mode!r}")
         if pooling not in POOLINGS:
             raise RouterLLMError(f"pooling must be one of {', '.join(POOLINGS)}, not {pooling!r}")
+        given_length = max_length is not None
+        max_length = DEFAULT_MAX_LENGTH if max_length is None else max_length
         if num_classes < 2 or not 0.0 <= dropout < 1.0 or max_length < 1 or batch_size < 1:
             raise RouterLLMError(
                 f"need num_classes >= 2, 0 <= dropout < 1, max_length >= 1, batch_size >= 1 "
@@ -144,6 +154,8 @@ class EmbeddingClassifierRouter(Router):
             self.spec, self._encoder = encoder, None
         self.mode, self.pooling, self.dropout = mode, pooling, dropout
         self.max_length, self.batch_size = max_length, batch_size
+        # Given, or read by a fit: training again with another is refused (``_cut_off``).
+        self._max_length_fixed = given_length
         self.num_classes = num_classes
         self.class_names = (
             CLASS_NAMES[:num_classes]
@@ -293,6 +305,9 @@ class EmbeddingClassifierRouter(Router):
         args = TrainingArguments() if args is None else args
         if not isinstance(args, TrainingArguments):
             raise RouterLLMError(f"args must be TrainingArguments, got {type(args).__name__}")
+        cut_off = self._cut_off(args.max_length)
+        # The checkpoint records the cut-off read, as it did when the default was 512 there.
+        args = dataclasses.replace(args, max_length=cut_off)
         train, val = (
             list_of(train, LabeledPrompt, "train", DataError),
             list_of(val, LabeledPrompt, "val", DataError),
@@ -328,10 +343,10 @@ class EmbeddingClassifierRouter(Router):
                  **({"pooling": self.pooling} if self.mode == "full" else {})}  # fmt: skip
         if resume:  # a checkpoint it cannot resume is refused now, not after the encoding
             check_resumable(args, setup)
-        train_items, collate = self._inputs([p.text for p in train], args.max_length)
+        train_items, collate = self._inputs([p.text for p in train], cut_off)
         val_data = None
         if val:
-            val_items, _ = self._inputs([p.text for p in val], args.max_length)
+            val_items, _ = self._inputs([p.text for p in val], cut_off)
             val_data = ClassificationData(val_items, np.array([p.label for p in val]))
         train_data = ClassificationData(train_items, np.array([p.label for p in train]))
         history = run_training(
@@ -339,7 +354,23 @@ class EmbeddingClassifierRouter(Router):
         )
         self._trained = True
         self._last_probs = {}
+        self.max_length, self._max_length_fixed = cut_off, True
+        self.options["max_length"] = cut_off  # saved: routing after a load reads it too
         return history
+
+    def _cut_off(self, asked: int | None) -> int:
+        """The tokens a fit reads: ``asked`` (``TrainingArguments.max_length``), else the
+        router's; one that differs from a cut-off the router was given or trained with is
+        refused, since routing would read another than training."""
+        if asked is None or asked == self.max_length:
+            return self.max_length
+        if self._max_length_fixed:
+            raise RouterLLMError(
+                f"TrainingArguments.max_length {asked} is not the router's max_length "
+                f"{self.max_length}, the cut-off it routes by: give the cut-off to one of them "
+                f"(or the same to both)"
+            )
+        return asked
 
     def predict_proba(self, prompts: Sequence[str], batch_size: int | None = None) -> np.ndarray:
         """(len(prompts), num_classes) class probabilities, computed in batches."""

@@ -75,8 +75,10 @@ class TrainingArguments:
     seed: int = 0
     #: Where the per-epoch checkpoint goes; ``None``: no checkpoints, no resume.
     output_dir: str | None = None
-    #: Tokens kept per prompt when the encoder itself is trained.
-    max_length: int = 512
+    #: Tokens kept per prompt when the encoder itself is trained; ``None``: the router's
+    #: own ``max_length`` (512 unless given). A router routes by the cut-off it was
+    #: trained with, and refuses another here than one it was given.
+    max_length: int | None = None
     max_grad_norm: float | None = 1.0
     eval_batch_size: int = 64
     #: Progress of the epochs and their batches on stderr (``routerllm.progress``).
@@ -87,8 +89,8 @@ class TrainingArguments:
             "epochs": self.epochs,
             "batch_size": self.batch_size,
             "learning_rate": self.learning_rate,
-            "max_length": self.max_length,
             "eval_batch_size": self.eval_batch_size,
+            **({} if self.max_length is None else {"max_length": self.max_length}),
         }
         bad = [
             f"{k}={v!r} (must be positive)"
