@@ -4,19 +4,26 @@ another model's path, yet its stored answers are not the new weights'."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import shutil
+import sqlite3
+from contextlib import closing
 from pathlib import Path
+from unittest import mock
 
 import pytest
 
+import routerllm.eval.weights_identity as weights_identity
 from routerllm.config import AppConfig, load_config
 from routerllm.data.outcome_files import load_outcomes
 from routerllm.eval.humaneval_report import run_experiment
 from routerllm.eval.result_store import ResultStore
 from routerllm.eval.transfer import load_training_run
-from routerllm.exceptions import RouterLLMError
+from routerllm.exceptions import ConfigError, RouterLLMError
+from routerllm.files import sha256_of
+from routerllm.system import RouterLLM
 
 from .conftest import (
     cli_in_process,
@@ -110,3 +117,76 @@ def test_a_training_run_made_with_other_weights_at_the_same_path_is_refused(
     ladder = [m.name for m in config.models_by_size()]
     trained = load_training_run(run, ladder, ladder[1], set(), config=config)
     assert len(trained) == 2
+
+
+def test_a_served_gate_whose_model_holds_other_weights_at_the_same_path_is_refused(
+    tmp_path: Path,
+) -> None:
+    """A saved gate records its run's model files (their paths): a GGUF written again at
+    its path, as wide, was served with a gate trained on another model's states of the
+    prompts, without a word. The gate records the weights its run's answers were made
+    with, and a system refuses it in one line; a start reads no file whose stat is the
+    recorded one, and a gate saved before the weights were recorded is served as before;
+    one trained on a run stored before records its files' weights as train-gate found them."""
+    medium = tmp_path / "medium.gguf"
+    shutil.copyfile(tiny_gguf_path(), medium)
+    data = tiny_config_dict(tmp_path)
+    data["models"][1]["gguf"] = {"path": str(medium)}
+    config_path = write_config(tmp_path, data)
+    run = tmp_path / "run"
+    run_experiment(load_config(config_path), run, systems=["gated-cascade"], limit=4, folds=2,
+                   style_overrides={"max_new_tokens": 8}, progress=False)  # fmt: skip
+    gate = tmp_path / "gate"
+    trained = cli_in_process("train-gate", "--run", str(run), "--out", str(gate), "--folds", "2",
+                             "--config", str(config_path))  # fmt: skip
+    assert trained.returncode == 0, trained.stderr
+    recorded = json.loads((gate / "config.json").read_text())["about"]["weights"]
+    assert set(recorded) == {"tiny-medium", "tiny-heavy"}
+    # one file: the sha256 of its sha256, as the run's store records it
+    assert recorded["tiny-medium"]["sha256"] == hashlib.sha256(sha256_of(medium).encode()).hexdigest()  # fmt: skip
+    assert recorded["tiny-medium"]["files"] == [str(medium)]
+    serving = load_config(config_path)
+    serving.cascade.enabled, serving.cascade.gate = True, str(gate)
+    with mock.patch.object(weights_identity, "sha256_of", wraps=sha256_of) as hashed:
+        RouterLLM(serving).close()
+    assert hashed.call_count == 0  # the files' stat is the one recorded: none is read
+    gguf_with_other_weights(medium)  # same path, same size and width, other answers
+    says = (
+        f"cascade.gate {gate} was trained on a run whose tiny-medium answers were made with "
+        f"other weights than {medium} holds now (another sha256, same file name); put back "
+        f"the file that run was made with, or train a gate on a run of this config's models"
+    )
+    with pytest.raises(ConfigError) as refused:
+        RouterLLM(serving)
+    assert str(refused.value) == says
+    route = cli_in_process("route", "def add(a, b):", "--config", str(config_path),
+                           "--gate", str(gate))  # fmt: skip
+    assert (route.returncode, route.stderr, route.stdout) == (2, f"error: {says}\n", "")
+    # The same weights again (a copy back: another inode and time) are the gate's.
+    medium.unlink()
+    shutil.copyfile(tiny_gguf_path(), medium)
+    RouterLLM(serving).close()
+    # A gate saved before the weights were recorded (2026-12-06) is served as before.
+    gguf_with_other_weights(medium)
+    meta = json.loads((gate / "config.json").read_text())
+    del meta["about"]["weights"]
+    (gate / "config.json").write_text(json.dumps(meta))
+    RouterLLM(serving).close()
+    # A record changed by hand is one line, not a traceback.
+    meta["about"]["weights"] = {"tiny-medium": {"sha256": 1}}
+    (gate / "config.json").write_text(json.dumps(meta))
+    with pytest.raises(ConfigError, match="the weights of its run's models are not readable"):
+        RouterLLM(serving)
+    # A run stored before its weights were recorded: the gate records its files' as they are.
+    with closing(sqlite3.connect(run / "results.sqlite")) as db, db:
+        assert db.execute("DELETE FROM meta WHERE key LIKE 'weights:%'").rowcount == 3
+    other = tmp_path / "other-gate"
+    trained = cli_in_process("train-gate", "--run", str(run), "--out", str(other), "--folds", "2",
+                             "--config", str(config_path))  # fmt: skip
+    assert trained.returncode == 0, trained.stderr
+    serving.cascade.gate = str(other)
+    RouterLLM(serving).close()
+    medium.unlink()
+    shutil.copyfile(tiny_gguf_path(), medium)
+    with pytest.raises(ConfigError, match=f"{other} was trained on a run whose tiny-medium"):
+        RouterLLM(serving)

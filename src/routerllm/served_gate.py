@@ -83,6 +83,7 @@ class ServedGate:
                 f"{gate.then} is not the next larger model after {gate.first} here"
             )
         _check_sources(config, gate)
+        _check_weights(config, gate)
         style = _run_style(config, gate)
         _say_other_style(config, gate)
         _check_width(config, gate)
@@ -133,6 +134,34 @@ def _check_sources(config: AppConfig, gate: EscalationGate) -> None:
                 f"cascade.gate {config.cascade.gate} was trained on a run whose {name} was "
                 f"another model file (or quantisation) than this config's; train a gate on a "
                 f"run of this config's models"
+            )
+
+
+def _check_weights(config: AppConfig, gate: EscalationGate) -> None:
+    """Refuse a gate whose run's answers of one of its models were made with other weights
+    than the config's file of it holds now (written again at its path, as wide): it would
+    decide on states and outcomes it never learned, without a word. A file is read only
+    where its stat is not the one the gate records (a copy of the file: at every start)."""
+    from routerllm.eval.weights_identity import other_weights, weights_from_record
+
+    recorded = gate.about.get("weights", {})  # none in a gate saved before 2026-12-06: no check
+    try:
+        if not isinstance(recorded, dict):
+            raise ValueError("not an object")
+        weights = {m: weights_from_record(recorded[m]) for m in (gate.first, gate.then) if m in recorded}  # fmt: skip
+    except ValueError:
+        raise ConfigError(
+            f"cascade.gate {config.cascade.gate}: the weights of its run's models are not "
+            f"readable; train the gate again with this version (routerllm train-gate)"
+        ) from None
+    for name, was in weights.items():
+        if (now := other_weights(config.model(name), was)) is not None:
+            files = ", ".join(now.files)
+            raise ConfigError(
+                f"cascade.gate {config.cascade.gate} was trained on a run whose {name} answers "
+                f"were made with other weights than {files} {'holds' if len(now.files) == 1 else 'hold'} "
+                f"now (another sha256, same file name); put back the file that run was made "
+                f"with, or train a gate on a run of this config's models"
             )
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Collection, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -28,6 +28,7 @@ from routerllm.path_checks import what_is
 if TYPE_CHECKING:
     from routerllm.carbon.meter import CarbonMeter
     from routerllm.config import AppConfig, ModelConfig
+    from routerllm.eval.weights_identity import Weights
     from routerllm.gate import EscalationGate
 
 log = logging.getLogger(__name__)
@@ -56,6 +57,11 @@ class TrainingRun:
     sources: dict[str, str] = field(default_factory=dict)
     #: how the run prompted each model (``CodegenStyle`` as its store records it), where recorded
     styles: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: the weights each model's files hold (``weights_identity``): those the run's answers
+    #: were made with, as its store records them, or, given the config, as they are now
+    #: (checked to be the recorded ones, their stat now; a run stored before 2026-12-06
+    #: records none)
+    weights: dict[str, Weights] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.task_ids)
@@ -127,7 +133,8 @@ def load_training_run(
     when it is ``out``, this run's own folder.
     With ``config``, a run whose model of a name was another file than the config's
     (``ModelConfig.source_text``), or whose file, at the same path, held other weights
-    (``weights_identity``), is refused: its outcomes are not this model's.
+    (``weights_identity``), is refused: its outcomes are not this model's; the weights
+    the files hold are in ``TrainingRun.weights``.
     ``option`` names where the run was given, and ``systems`` what a run must be made
     with to hold what is needed, in error messages."""
     path = refuse_missing_run(run_dir, option, out)
@@ -183,9 +190,12 @@ def load_training_run(
                     f"{len(ids)} problems; finish that run first: routerllm humaneval on all of "
                     f"them, with {systems}, resumes it"
                 )
+        from routerllm.eval.weights_identity import recorded_weights
+
         recorded = {m: s for m in ladder if (s := store.model_source(m)) is not None}
+        weights = {m: w for m in ladder if (w := recorded_weights(store, m)) is not None}
         if config is not None:
-            _refuse_other_models(store, config, ladder, recorded, f"{option} {run_dir}")
+            weights |= _refuse_other_models(store, config, ladder, recorded, f"{option} {run_dir}")  # fmt: skip
         completions = store.completions(medium)
         styles = store.styles()
         return TrainingRun(
@@ -208,6 +218,7 @@ def load_training_run(
             medium_style=styles.get(medium),
             sources=recorded,
             styles={m: styles[m] for m in ladder if m in styles},
+            weights=weights,
         )
     finally:
         store.close()
@@ -215,23 +226,26 @@ def load_training_run(
 
 def _refuse_other_models(
     store: ResultStore, config: AppConfig, ladder: list[str], recorded: Mapping[str, str], run: str
-) -> None:
+) -> dict[str, Weights]:
     """Refuse the run (``store``, given as ``run``) whose model of a name was another file
     than ``config``'s (its ``recorded`` sources), or whose file, at the same path, held
     other weights: the answers are another model's. The other weights are no experiment
     of the user's to mix in (as another prompting style may be): a file written again
-    under its name, a package upgraded, would train on answers the weights now never gave."""
+    under its name, a package upgraded, would train on answers the weights now never gave.
+    The weights of the models whose files' stat is not the recorded one, or whose weights
+    the run does not record, as they are now (``changed_weights``)."""
     from routerllm.eval.weights_identity import changed_weights
 
     now = {m: config.model(m).source_text() for m in ladder}
-    if changed := [m for m in recorded if recorded[m] != now[m]]:
+    if other := [m for m in recorded if recorded[m] != now[m]]:
         raise RouterLLMError(
-            f"{run}: its {', '.join(changed)} {'was' if len(changed) == 1 else 'were'} another "
+            f"{run}: its {', '.join(other)} {'was' if len(other) == 1 else 'were'} another "
             f"model file (or quantisation) than this config's, so its outcomes and energies "
             f"are not this model's to train on; train on a run of this config's models"
         )
     # a run stored before its weights were recorded (2026-12-06) records none: not refused
-    for name, weights in changed_weights(store, config, ladder)[0].items():
+    changed, same = changed_weights(store, config, ladder)
+    for name, weights in changed.items():
         files = ", ".join(weights.files)
         raise RouterLLMError(
             f"{run}: its {name!r} answers were made with other weights than {files} "
@@ -239,6 +253,7 @@ def _refuse_other_models(
             f"name), so its outcomes and energies are not this model's to train on; put back "
             f"the file that run was made with, or make that run again with this one"
         )
+    return same
 
 
 def say_other_styles(
@@ -303,7 +318,9 @@ def gate_from_run(
     whose model of a name was another file than the config's, or other weights at its
     path (:func:`load_training_run`), is refused: a system of that config would refuse
     its gate, or serve it on states it never learned; so is one whose stored states are
-    not as wide as the GGUF of the config's first model gives. A run that asked the
+    not as wide as the GGUF of the config's first model gives. The gate records its two
+    models' files and weights (``TrainingRun.weights``): a system whose files hold others
+    refuses it (:mod:`routerllm.served_gate`). A run that asked the
     second model otherwise than a system of that config asks it is warned about: a
     served gate asks its first model as the run did, the second one in its own style."""
     from routerllm.carbon.meter import CODECARBON_FAILED, NullMeter
@@ -357,6 +374,7 @@ def gate_from_run(
     about = {"run": str(run_dir), "problems": len(idx), "unverified": int(unverified.sum()),
              "folds": folds, "seed": seed, "style": run.medium_style,
              "sources": run.sources, "styles": run.styles,
+             "weights": {m: asdict(w) for m, w in run.weights.items()},
              "unmeasured": 0 if measured is None else int((~measured).sum()),
              "check_kwh_estimated": estimated}  # fmt: skip
     return EscalationGate.fit(

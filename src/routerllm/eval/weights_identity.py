@@ -59,14 +59,32 @@ def weights_now(model: ModelConfig, recorded: Weights | None) -> Weights | None:
     return Weights(stamp, digest, tuple(str(f) for f in files))
 
 
+def other_weights(model: ModelConfig, recorded: Weights) -> Weights | None:
+    """``model``'s weights now where its files hold other weights than ``recorded`` (another
+    sha256, read only where their stat is not the recorded one); None where they hold
+    those, or there are none to tell (:func:`weights_files`)."""
+    now = weights_now(model, recorded)
+    return now if now is not None and now.sha256 != recorded.sha256 else None
+
+
+def weights_from_record(data: object) -> Weights:
+    """The :class:`Weights` a record holds (``asdict`` of one, as JSON reads it back: a
+    store's, a saved gate's); ValueError where it is not one."""
+    if not isinstance(data, dict):
+        raise ValueError(f"a record of weights is an object, got {type(data).__name__}")
+    stamp, sha256, files = data.get("stamp"), data.get("sha256"), data.get("files")
+    if not isinstance(stamp, str) or not isinstance(sha256, str) or not isinstance(files, list) or not all(isinstance(f, str) for f in files):  # fmt: skip
+        raise ValueError("a record of weights has a stamp, a sha256 and files (strings)")
+    return Weights(stamp, sha256, tuple(files))
+
+
 def recorded_weights(store: ResultStore, model: str) -> Weights | None:
     """The weights ``store`` records for ``model``'s answers; None where it records none
     (a store made before they were recorded takes the first given) or cannot read it."""
     text = store.weights_of(model)
     try:
-        data = json.loads(text) if text is not None else None
-        return None if data is None else Weights(data["stamp"], data["sha256"], tuple(data["files"]))  # fmt: skip
-    except (ValueError, TypeError, KeyError):
+        return None if text is None else weights_from_record(json.loads(text))
+    except ValueError:  # json.JSONDecodeError among them
         return None
 
 
