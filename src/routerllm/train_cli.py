@@ -451,6 +451,7 @@ def add_train_parser(sub: Any, common: argparse.ArgumentParser) -> None:
         type=option_arg,
         metavar="KEY=VALUE",
         help="outcome routers: a router option, repeatable (e.g. moe: hidden=[256,128], "
-        "top_k=2, epochs=50; knn: k=20; logreg: C=0.5); the value is read as JSON",
+        "top_k=2, epochs=50; knn: k=20; logreg: C=0.5); the value is read as JSON, else "
+        "as text",
     )
     tr.set_defaults(func=cmd_train, interrupted=_train_interrupted)
