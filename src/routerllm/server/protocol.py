@@ -272,7 +272,8 @@ def _usage(result: RoutedResult) -> dict[str, int]:
 
 def facts(result: RoutedResult, warning: str = "") -> dict[str, Any]:
     """What RouterLLM adds to an answer (its ``routerllm`` field): the model chosen and
-    why, the energy, CO2 and cost of the request and of each component."""
+    why, the request's energy, CO2 and cost, and each component's energy, CO2 and
+    duration."""
     about = {k: v for k, v in result.to_dict().items() if k != "response"}
     return {**about, "warning": warning} if warning else about
 
