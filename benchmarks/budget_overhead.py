@@ -110,7 +110,7 @@ def _refusal(log: RequestLog, now: datetime) -> dict[str, float]:
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0], formatter_class=DefaultsHelpFormatter)  # fmt: skip
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=DefaultsHelpFormatter)  # fmt: skip
     ap.add_argument("--sizes", nargs="+", type=count_arg, default=[10_000, 100_000, 500_000], help="requests in the day's log")  # fmt: skip
     ap.add_argument("--requests", type=count_arg, default=200, help="checks timed per size")
     ap.add_argument("--json", action="store_true")

@@ -88,7 +88,7 @@ def accuracy(pairs: list[tuple[float, float]]) -> dict[str, Any]:
 
 def main() -> int:
     ap = argparse.ArgumentParser(
-        description=__doc__.splitlines()[0], formatter_class=DefaultsHelpFormatter
+        description=__doc__.split("\n\n")[0], formatter_class=DefaultsHelpFormatter
     )
     ap.add_argument("--config", default="local")
     ap.add_argument(

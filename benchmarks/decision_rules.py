@@ -74,7 +74,7 @@ def one_split(
 
 def main() -> int:
     ap = argparse.ArgumentParser(
-        description=__doc__.split("\n")[0], formatter_class=DefaultsHelpFormatter
+        description=__doc__.split("\n\n")[0], formatter_class=DefaultsHelpFormatter
     )
     add_split_arguments(ap, ["max_cost=0.3", "max_cost=0.5", "quality=0.95"])
     args = ap.parse_args()

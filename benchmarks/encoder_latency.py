@@ -150,7 +150,7 @@ def measure_long(spec: str, threads: int, repeats: int) -> list[dict[str, Any]]:
 
 def main() -> int:
     ap = argparse.ArgumentParser(
-        description=__doc__.splitlines()[0], formatter_class=DefaultsHelpFormatter
+        description=__doc__.split("\n\n")[0], formatter_class=DefaultsHelpFormatter
     )
     ap.add_argument("--threads", type=threads_arg, default=2)
     ap.add_argument(

@@ -173,7 +173,7 @@ def summary(runs: dict[str, Any], target: str) -> None:
 
 def main() -> int:
     ap = argparse.ArgumentParser(
-        description=__doc__.split("\n")[0], formatter_class=DefaultsHelpFormatter
+        description=__doc__.split("\n\n")[0], formatter_class=DefaultsHelpFormatter
     )
     add_split_arguments(ap, ["quality=0.95", "max_cost=0.5"])
     args = ap.parse_args()

@@ -281,7 +281,7 @@ def show(name: str, r: dict[str, Any]) -> None:
 
 def main() -> int:
     ap = argparse.ArgumentParser(
-        description=__doc__.splitlines()[0], formatter_class=DefaultsHelpFormatter
+        description=__doc__.split("\n\n")[0], formatter_class=DefaultsHelpFormatter
     )
     add_data_dir_argument(ap)
     add_datasets_argument(ap, list(PLAN))

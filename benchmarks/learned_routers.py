@@ -155,7 +155,7 @@ def print_summary(runs: dict[str, Any], routers: list[str], targets: list[str]) 
 
 def main() -> int:
     ap = argparse.ArgumentParser(
-        description=__doc__.split("\n")[0], formatter_class=DefaultsHelpFormatter
+        description=__doc__.split("\n\n")[0], formatter_class=DefaultsHelpFormatter
     )
     add_split_arguments(ap, ["max_cost=0.5", "quality=0.95"])
     outcome_routers = [n for n in REGISTRY if issubclass(REGISTRY.get(n), OutcomeRouter)]

@@ -98,7 +98,7 @@ def summarize(runs: list[dict[str, Any]], key: str) -> str:
 
 def main() -> int:
     ap = argparse.ArgumentParser(
-        description=__doc__.splitlines()[0], formatter_class=DefaultsHelpFormatter
+        description=__doc__.split("\n\n")[0], formatter_class=DefaultsHelpFormatter
     )
     ap.add_argument("--seeds", type=seed_arg, nargs="+", default=[0, 1, 2])
     ap.add_argument("--n", type=count_arg, default=1200, help="synthetic prompts")

@@ -37,7 +37,7 @@ def rss_gb() -> float:
 
 def main() -> int:
     ap = argparse.ArgumentParser(
-        description=__doc__.splitlines()[0], formatter_class=DefaultsHelpFormatter
+        description=__doc__.split("\n\n")[0], formatter_class=DefaultsHelpFormatter
     )
     ap.add_argument("--config", default="local")
     ap.add_argument("--max-new-tokens", type=max_new_tokens_arg, default=128)

@@ -44,7 +44,7 @@ VARIANTS = {
 
 def main() -> int:
     ap = argparse.ArgumentParser(
-        description=__doc__.split("\n")[0], formatter_class=DefaultsHelpFormatter
+        description=__doc__.split("\n\n")[0], formatter_class=DefaultsHelpFormatter
     )
     add_data_dir_argument(ap)
     add_datasets_argument(ap)

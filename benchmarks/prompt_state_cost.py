@@ -29,7 +29,7 @@ DEFAULT_MODEL = "qwen2.5-coder-0.5b"
 
 def main() -> int:
     ap = argparse.ArgumentParser(
-        description=__doc__.splitlines()[0], formatter_class=DefaultsHelpFormatter
+        description=__doc__.split("\n\n")[0], formatter_class=DefaultsHelpFormatter
     )
     ap.add_argument("--model", default=DEFAULT_MODEL)
     ap.add_argument("--n", type=count_arg, default=24, help="HumanEval problems (the first n)")

@@ -1,6 +1,8 @@
 """How well does the quality router's training-only selection pick among its own
-candidates? Over seeded re-splits of train + (deduplicated) test, for each
-split it reports the test AIQ of:
+candidates?
+
+Over seeded re-splits of train + (deduplicated) test, for each split it reports the
+test AIQ of:
 
 * ``logreg``: the logistic-regression baseline (C = 1, independent per model);
 * ``1-SE rule``: the router's pick: the candidate with the best out-of-fold AIQ
@@ -15,7 +17,7 @@ split it reports the test AIQ of:
   selection could do, i.e. whether the candidates or the selection are the limit.
 
     .venv/bin/python benchmarks/quality_selection.py [--data-dir ../shared/data]
-        [--datasets routerbench_mbpp] [--encoder static] [--resplits 10] [--shares 0 3 10 30]
+        [--datasets llmrouter routerbench_mbpp] [--encoder static] [--resplits 10] [--shares 0 3 10 30]
 """
 
 from __future__ import annotations
@@ -98,7 +100,7 @@ def one_split(
 
 def main() -> int:
     ap = argparse.ArgumentParser(
-        description=__doc__.splitlines()[0], formatter_class=DefaultsHelpFormatter
+        description=__doc__.split("\n\n")[0], formatter_class=DefaultsHelpFormatter
     )
     add_data_dir_argument(ap)
     add_datasets_argument(ap)

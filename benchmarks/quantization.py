@@ -85,7 +85,7 @@ def measure(path: Path, text: str, n_tokens: int, threads: int) -> dict[str, Any
 
 def main() -> int:
     ap = argparse.ArgumentParser(
-        description=__doc__.splitlines()[0], formatter_class=DefaultsHelpFormatter
+        description=__doc__.split("\n\n")[0], formatter_class=DefaultsHelpFormatter
     )
     ap.add_argument("--model", required=True)
     ap.add_argument(

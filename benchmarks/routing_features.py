@@ -95,7 +95,7 @@ def _pct(v: float | None) -> str:
 
 def main() -> int:
     ap = argparse.ArgumentParser(
-        description=__doc__.splitlines()[0], formatter_class=DefaultsHelpFormatter
+        description=__doc__.split("\n\n")[0], formatter_class=DefaultsHelpFormatter
     )
     add_data_dir_argument(ap)
     ap.add_argument("--json", action="store_true")

@@ -13,7 +13,7 @@ interval of each AIQ difference and the share of resamples each comparison wins,
 is visible.
 
     .venv/bin/python benchmarks/routing_targets.py [--data-dir ../shared/data] [--encoders static minilm]
-        [--bootstrap 200] [--resplits 10] [--train-size N] [--json]
+        [--bootstrap 200] [--resplits N] [--train-size N] [--json]
 
 ``--train-size N`` trains every router on a seeded random N prompts of each
 training set (the test sets stay whole): how the comparison changes with the
@@ -153,7 +153,7 @@ def resplits(
 
 def main() -> int:
     ap = argparse.ArgumentParser(
-        description=__doc__.splitlines()[0], formatter_class=DefaultsHelpFormatter
+        description=__doc__.split("\n\n")[0], formatter_class=DefaultsHelpFormatter
     )
     add_data_dir_argument(ap)
     ap.add_argument("--encoders", nargs="+", type=encoder_arg, default=["static", "minilm"])

@@ -31,7 +31,7 @@ _NAMESPACES = ("mountns", "pidns", "netns", "ipcns", "own_users")
 
 def main() -> int:
     ap = argparse.ArgumentParser(
-        description=__doc__.splitlines()[0], formatter_class=DefaultsHelpFormatter
+        description=__doc__.split("\n\n")[0], formatter_class=DefaultsHelpFormatter
     )
     ap.add_argument("--without", choices=(*_NAMESPACES, "all"), default="mountns")
     ap.add_argument("--rounds", type=count_arg, default=6, help="runs of each, alternating")

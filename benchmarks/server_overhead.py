@@ -33,7 +33,7 @@ TOPICS = ["lists", "dicts", "sets", "tuples", "generators", "decorators", "class
 
 def main() -> int:
     ap = argparse.ArgumentParser(
-        description=__doc__.splitlines()[0], formatter_class=DefaultsHelpFormatter
+        description=__doc__.split("\n\n")[0], formatter_class=DefaultsHelpFormatter
     )
     ap.add_argument("--config", default="local")
     ap.add_argument("--model", default="smollm2-135m")

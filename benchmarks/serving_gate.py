@@ -50,7 +50,7 @@ from routerllm.system import RouterLLM
 
 def main() -> int:
     ap = argparse.ArgumentParser(
-        description=__doc__.splitlines()[0], formatter_class=DefaultsHelpFormatter
+        description=__doc__.split("\n\n")[0], formatter_class=DefaultsHelpFormatter
     )
     ap.add_argument("--run", required=True, help="a routerllm humaneval run (with prompt states)")
     ap.add_argument("--problems", help="the run's problem file, if not the packaged HumanEval")

@@ -37,7 +37,7 @@ LABELS = ["light", "medium", "heavy"]
 
 def main() -> int:
     ap = argparse.ArgumentParser(
-        description=__doc__.splitlines()[0], formatter_class=DefaultsHelpFormatter
+        description=__doc__.split("\n\n")[0], formatter_class=DefaultsHelpFormatter
     )
     ap.add_argument("--encoder", type=encoder_arg, default="static")
     ap.add_argument("--n", type=count_arg, default=10_000)
