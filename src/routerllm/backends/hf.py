@@ -29,6 +29,7 @@ from routerllm.backends.base import (
     template_tokens,
     written_stop,
 )
+from routerllm.backends.heap import give_back_freed_memory
 from routerllm.backends.interrupts import CANCELLED, Cancellation
 from routerllm.exceptions import (
     BackendError,
@@ -267,6 +268,7 @@ class HFBackend(Backend):
 
             if torch.cuda.is_available():
                 torch.cuda.empty_cache()
+        give_back_freed_memory()  # else glibc kept hundreds of MB a GGUF's load freed
 
     def _ended(self, new_tokens: Any) -> bool:
         """The answer's last token is one the model ends with (its generation config's,
