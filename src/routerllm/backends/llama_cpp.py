@@ -25,6 +25,7 @@ from routerllm.backends.base import (
     resolve_sampling,
     written_stop,
 )
+from routerllm.backends.heap import give_back_freed_memory
 from routerllm.backends.interrupts import (
     CANCELLED,
     Cancellation,
@@ -315,6 +316,7 @@ class LlamaCppBackend(Backend):
                 del llm
                 if freed() is not None:  # another cycle (a llama-cpp-python version's)
                     gc.collect()
+                give_back_freed_memory()  # what it allocated on the heap as it loaded
 
     def count_tokens(self, text: str) -> int:
         self.load()
