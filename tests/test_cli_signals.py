@@ -150,3 +150,55 @@ def test_sigterm_while_a_humaneval_answer_is_tested_leaves_no_sandbox_process(
     assert err.strip().splitlines()[-1] == line and "Traceback" not in err, err
     assert _in_sessions(sandboxed) == []  # the program and anything it started are gone
     assert (out / "results.sqlite").exists()  # the store a rerun continues
+
+
+#: A function stub whose decorator never returns: its check (with the answer, or the
+#: request's own code alone after the answer failed to compile) runs until it is killed.
+SPINNING_STUB = '''def spin(function):
+    while True:
+        pass
+
+
+@spin
+def f(x):
+    """Return x.
+    >>> f(1)
+    1
+    """
+'''
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_ctrl_c_while_route_checks_its_answer_says_it_was_interrupted(tmp_path: Path) -> None:
+    """Ctrl-C while the cascade ran route's answer on the stub's examples stopped the check
+    at once, but route said nothing of it and exited 0 (until 2026-12-06): the status was
+    keyed on the finish reason "cancelled", and a stopped check keeps its model's. Now it
+    is interrupted (130) as for a generation stopped by Ctrl-C, the answer (whole) printed,
+    marked and logged as its model ended it."""
+    import time
+
+    cascade = {"enabled": True, "timeout_s": 60.0}
+    data = tiny_config_dict(tmp_path, carbon={"enabled": False}, cascade=cascade)
+    cfg = write_config(tmp_path, data)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "routerllm.cli", "route", SPINNING_STUB, "--model", "tiny-light",
+         "--max-new-tokens", "1", "--config", str(cfg)],  # fmt: skip
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + 90
+    while not (sandboxed := _children_in_own_session(process.pid)):
+        assert process.poll() is None and time.monotonic() < deadline, process.communicate()
+        time.sleep(0.05)
+    pressed = time.monotonic()
+    process.send_signal(signal.SIGINT)
+    out, err = process.communicate(timeout=60)
+    assert time.monotonic() - pressed < 30, "the check ran on to its timeout_s"
+    line = "interrupted: the answer, whole, is printed above and logged as its model ended it; the cascade went no further (its reason says where it stopped)"  # fmt: skip
+    stopped = subprocess.CompletedProcess(process.args, process.returncode, out, err)
+    assert_stopped_in_one_line(stopped, signal.SIGINT, line)
+    assert "tiny-light's answer's check was stopped, not escalated to tiny-medium" in out
+    assert "(Ctrl-C came once the answer was whole" in out
+    with RequestLog(tmp_path / "requests.sqlite", read_only=True) as log:
+        (row,) = log.records()
+    assert (row.model, row.finish_reason) == ("tiny-light", "length")
+    assert _in_sessions(sandboxed) == []

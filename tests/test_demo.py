@@ -7,6 +7,7 @@ and the counts that made that bias)."""
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -356,3 +357,61 @@ def test_ctrl_c_twice_during_an_interactive_answer_says_what_is_in_the_log(
     assert capsys.readouterr().err.strip().splitlines()[-1] == says
     with RequestLog(tmp_path / "requests.sqlite", read_only=True) as log:
         assert log.count() == logged
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_ctrl_c_while_an_interactive_answer_is_checked_marks_it_and_the_session_goes_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Ctrl-C while the cascade ran an interactive answer on the request's examples
+    stopped the check, but the answer was shown unmarked, as if nothing was pressed
+    (until 2026-12-06). Now it is marked as an answer Ctrl-C stopped is; it is whole, so
+    logged as its model ended it, and the next prompt is asked. The tiny models write no
+    code that hangs: the first answer is replaced by one that does."""
+    import dataclasses
+    import io
+    import os
+    import signal
+    import threading
+    import time
+
+    from routerllm.carbon.request_log import RequestLog
+    from routerllm.cli import main
+
+    from .test_cli_signals import _children_in_own_session
+
+    cascade = {"enabled": True, "timeout_s": 60.0}
+    cfg = write_config(tmp_path, tiny_config_dict(tmp_path, cascade=cascade))
+    real, answered, pressed = LlamaCppBackend.generate, [], []
+    hangs = "```python\ndef add(a, b):\n    while True:\n        pass\n```"
+
+    def press_once_checked() -> None:  # Ctrl-C once the answer's program runs
+        deadline = time.monotonic() + 60
+        while not _children_in_own_session(os.getpid()) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        pressed.append(time.monotonic())
+        os.kill(os.getpid(), signal.SIGINT)
+
+    def first_answer_hangs(self: LlamaCppBackend, request: Any) -> Any:
+        completion = real(self, request)
+        if answered:
+            return completion
+        answered.append(True)
+        threading.Thread(target=press_once_checked, daemon=True).start()
+        return dataclasses.replace(completion, text=hangs)
+
+    monkeypatch.setattr(LlamaCppBackend, "generate", first_answer_hangs)
+    asked = "Write a Python function add(a, b) that returns the sum: add(2, 3) == 5\nhello\n"
+    monkeypatch.setattr("sys.stdin", io.StringIO(asked))
+    status = main(["demo", "--interactive", "--router", "smallest", "--config", str(cfg),
+                   "--max-new-tokens", "8"])  # fmt: skip
+    ended = time.monotonic()
+    out = capsys.readouterr().out
+    assert status == 0 and pressed and ended - pressed[0] < 30  # not run on to timeout_s
+    assert "tiny-light's answer's check was stopped, not escalated to tiny-medium" in out
+    assert out.count("(Ctrl-C came once the answer was whole") == 1
+    assert "Summary of the session" in out and "requests 2 " in out
+    with RequestLog(tmp_path / "requests.sqlite", read_only=True) as log:
+        rows = list(log.records())
+    assert [(r.model, r.finish_reason) for r in rows] == [("tiny-light", "length")] * 2
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # put back

@@ -262,7 +262,7 @@ def _answer(args: argparse.Namespace, system: Any, line: str, results: list[Any]
     )
     error = None
     try:
-        with ctrl_c_stops_the_answer():
+        with ctrl_c_stops_the_answer() as pressed:
             result = system.generate(request, tag=INTERACTIVE_TAG)
     except RequestLogError as e:
         if e.result is None:
@@ -283,9 +283,10 @@ def _answer(args: argparse.Namespace, system: Any, line: str, results: list[Any]
         print(json_text(result.to_dict()), flush=True)
     elif live is not None:
         live.end()
-        print("\n\n" + "\n".join(answer_figures(len(results), system, result)) + "\n", flush=True)
+        figures = answer_figures(len(results), system, result, pressed())
+        print("\n\n" + "\n".join(figures) + "\n", flush=True)
     else:
-        print(_answer_text(len(results), system, result) + "\n", flush=True)
+        print(_answer_text(len(results), system, result, pressed()) + "\n", flush=True)
     if error is not None:
         _print_error(args, error)
 

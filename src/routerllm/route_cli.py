@@ -156,17 +156,17 @@ def cmd_route(args: argparse.Namespace) -> int:
         logged = system.log.count()
         try:
             # Ctrl-C stops the answer, which is kept (logged as cancelled with its energy)
-            with ctrl_c_stops_the_answer():
+            with ctrl_c_stops_the_answer() as pressed:
                 result = system.generate(req, model=args.model)
         except KeyboardInterrupt:  # a second Ctrl-C, or SIGTERM: logged already, or not
             args.answered = int(system.log.count() > logged)
             raise
         except RequestLogError as e:
             if e.result is not None:  # paid for, not logged: printed, then the error
-                _print_routed(args, system, e.result)
+                _print_routed(args, system, e.result, pressed())
             raise
         args.answered = 1
-        _print_routed(args, system, result)
+        _print_routed(args, system, result, pressed())
     if result.finish_reason == CANCELLED:
         print(
             "interrupted: the answer so far is printed above and logged as cancelled, with "
@@ -174,22 +174,30 @@ def cmd_route(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return EXIT_INTERRUPTED
+    if pressed():  # once the answer was whole: its check killed, its escalation not made
+        went = "; the cascade went no further (its reason says where it stopped)"
+        print(
+            "interrupted: the answer, whole, is printed above and logged as its model ended "
+            f"it{went if system.config.cascade.enabled else ''}",
+            file=sys.stderr,
+        )
+        return EXIT_INTERRUPTED
     return 0
 
 
-def _print_routed(args: argparse.Namespace, system: Any, result: Any) -> None:
-    emit(args, result.to_dict(), _answer_text(1, system, result))
+def _print_routed(args: argparse.Namespace, system: Any, result: Any, pressed: bool) -> None:
+    emit(args, result.to_dict(), _answer_text(1, system, result, pressed))
 
 
-def _answer_text(index: int, system: Any, result: Any) -> str:
+def _answer_text(index: int, system: Any, result: Any, pressed: bool = False) -> str:
     """An answer as ``route`` and ``demo --interactive`` print it: its text, then its
-    model, carbon and tokens lines (``answer_figures``), and where Ctrl-C stopped it, so.
-    To a terminal, the text's control characters are shown escaped (``terminal_safe``);
-    to a file or a pipe it is the model's text as it is."""
+    model, carbon and tokens lines (``answer_figures``), and where Ctrl-C was ``pressed``
+    during it, so. To a terminal, the text's control characters are shown escaped
+    (``terminal_safe``); to a file or a pipe it is the model's text as it is."""
     text = result.text.strip()
     if sys.stdout is not None and sys.stdout.isatty():
         text = terminal_safe(text)
-    return "\n".join([text, "", *answer_figures(index, system, result)])
+    return "\n".join([text, "", *answer_figures(index, system, result, pressed)])
 
 
 def terminal_safe(text: str) -> str:
@@ -201,13 +209,17 @@ def terminal_safe(text: str) -> str:
     return CONTROL_CHARACTERS.sub(_escaped, text)
 
 
-def answer_figures(index: int, system: Any, result: Any) -> list[str]:
-    """The lines printed below an answer's text (``_answer_text``)."""
+def answer_figures(index: int, system: Any, result: Any, pressed: bool = False) -> list[str]:
+    """The lines printed below an answer's text (``_answer_text``); ``pressed``: Ctrl-C
+    came during the answer (``ctrl_c_stops_the_answer``)."""
     from routerllm.backends.interrupts import CANCELLED
 
     lines = _result_lines(index, result, system.config.model(result.model).tier)[:3]
     if result.finish_reason == CANCELLED:
         lines.append("     (stopped by Ctrl-C: the answer so far, logged as cancelled)")
+    elif pressed:  # the answer was whole: a cascade's check stopped, its step up not made
+        went = "; the cascade went no further" if system.config.cascade.enabled else ""
+        lines.append(f"     (Ctrl-C came once the answer was whole: logged as its model ended it{went})")  # fmt: skip
     return lines
 
 

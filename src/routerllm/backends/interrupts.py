@@ -171,15 +171,17 @@ def cancelled() -> bool:
 
 
 @contextlib.contextmanager
-def ctrl_c_stops_the_answer() -> Iterator[None]:
+def ctrl_c_stops_the_answer() -> Iterator[Callable[[], bool]]:
     """During an answer (``route``'s, ``demo --interactive``'s), a first Ctrl-C stops its
     generation between two tokens: the answer so far is shown and logged as cancelled
     (finish reason ``CANCELLED``, its energy counted); a second one, before it stops (a
-    load, which runs to its end), raises ``KeyboardInterrupt`` as usual. Only in the main
-    thread, where Python handles signals."""
+    load, which runs to its end), raises ``KeyboardInterrupt`` as usual. The yielded
+    function says whether the first came: one that came once the answer was whole (its
+    cascade's check killed, its escalation not made) leaves the model's finish reason.
+    Only in the main thread, where Python handles signals."""
 
     if threading.current_thread() is not threading.main_thread():
-        yield
+        yield lambda: False
         return
     stop = threading.Event()
 
@@ -190,7 +192,7 @@ def ctrl_c_stops_the_answer() -> Iterator[None]:
     previous = signal.signal(signal.SIGINT, first) or signal.SIG_DFL  # None: set outside Python
     try:
         with cancellable(stop):
-            yield
+            yield stop.is_set
     finally:
         signal.signal(signal.SIGINT, previous)
 
