@@ -2,7 +2,8 @@
 within the budgets, generated, checked and escalated where the cascade says, priced,
 logged and cached. ``RouterLLM`` (``routerllm/system.py``) routes, then hands each
 request to these methods, which it inherits; what each writes to the request log is in
-``answer_logging.py``."""
+``answer_logging.py``, the cascade's check of an answer and its say on a step up in
+``cascade_step.py``."""
 
 from __future__ import annotations
 
@@ -15,27 +16,27 @@ from typing import TYPE_CHECKING, NamedTuple
 
 from routerllm.answer_logging import AnswerLogging
 from routerllm.backends.base import LiveText
-from routerllm.backends.interrupts import CANCELLED, cancelled, stop_event
+from routerllm.backends.interrupts import CANCELLED
 from routerllm.cache import answered_again, cache_key
 from routerllm.carbon.budget import Admission, spent_so_far
 from routerllm.carbon.log_rows import FAILED, own_part
+from routerllm.cascade_step import CascadeStep
 from routerllm.exceptions import ContextLengthError, RequestLogError, RouterLLMError
 from routerllm.model_calls import failed_generation
-from routerllm.model_header import context_in_words, effective_context
+from routerllm.model_header import contexts_in_words, effective_context
 from routerllm.routed_result import FIXED, RoutedResult
 from routerllm.stubs import completed, stub_of, styled
 
 if TYPE_CHECKING:
     from routerllm.backends.base import Completion, GenerationRequest
     from routerllm.cache import RequestCache
-    from routerllm.carbon.meter import CarbonMeter, Measurement
+    from routerllm.carbon.meter import Measurement
     from routerllm.carbon.predictor import Prediction
     from routerllm.config import AppConfig
     from routerllm.data.humaneval import HumanEvalProblem
     from routerllm.manager import LLMManager
     from routerllm.routers.base import RoutingDecision
     from routerllm.routing_scope import RoutingScope
-    from routerllm.served_gate import ServedGate
 
 log = logging.getLogger(__name__)
 
@@ -56,21 +57,6 @@ class _Fitted(NamedTuple):
     refused: Measurement | None  # the loads of the models whose context it did not fit
     refused_cost: float  # their price
     reason: str  # what it adds to the routing's reason
-
-
-def _contexts(config: AppConfig, names: list[str]) -> str:
-    """The contexts ``names`` run with, in words ("m: 64 tokens, its GGUF's, under the
-    configured 512; ...")."""
-    return "; ".join(f"{name}: {context_in_words(config.model(name))}" for name in names)
-
-
-def _no_room(config: AppConfig, read_by: str, tokens: int, names: list[str]) -> str:
-    """Why ``names`` are not asked: the prompt, ``tokens`` as ``read_by`` read it, leaves
-    no room for an answer in their contexts (in words, ``context_in_words``'s)."""
-    prompt = f"the prompt, {tokens} tokens as {read_by} read it, leaves no room for an answer"
-    if len(names) == 1:
-        return f"{prompt} in its context of {context_in_words(config.model(names[0]))}"
-    return f"{prompt} in their contexts ({_contexts(config, names)})"
 
 
 class _Shown(LiveText):
@@ -110,15 +96,13 @@ class _Shown(LiveText):
         self.finish(result.text)
 
 
-class RequestAnswering(AnswerLogging):
+class RequestAnswering(AnswerLogging, CascadeStep):
     """The answering half of ``RouterLLM``, which sets the attributes below (and those
-    of ``AnswerLogging``)."""
+    of ``AnswerLogging`` and ``CascadeStep``)."""
 
     config: AppConfig
     manager: LLMManager
-    meter: CarbonMeter
     scope: RoutingScope
-    gate: ServedGate | None
     cache: RequestCache | None
     _available_models: Callable[[], list[str]]
 
@@ -255,75 +239,17 @@ class RequestAnswering(AnswerLogging):
         # a step up whose load failed (a corrupt file): its model, error and load, logged
         # as a failed load of that model (the report's failed_loads), not of the answer's
         failed_load: tuple[str, str, Measurement] | None = None
-        if cascade.enabled:  # imported only where used: it brings the sandbox and the parsers
-            from routerllm.cascade import verify_answer, verify_stub
         # the models the cache key holds (RoutingScope.larger), the smallest first; an answer
         # cancelled half-way (its caller gone) is neither checked nor escalated
         while cascade.enabled and completion.finish_reason != CANCELLED and (larger := self.scope.larger(name)):  # fmt: skip
-            # a local model's context (its GGUF's, where shorter) that cannot hold the prompt,
-            # as the model in hand read it, would only refuse it: not loaded for that, the step
-            # goes on to the next larger model that can (an endpoint's own context is not known
-            # here: it says so itself, loading nothing)
-            short, fits = self._split_by_context(larger, completion.prompt_tokens)
-            bigger = fits[0] if fits else larger[0]  # the next larger one where none fits
-            past = f" (past {' and '.join(short)}: {_no_room(self.config, name, completion.prompt_tokens, short)})" if short and fits else ""  # fmt: skip
-            if cancelled():  # the caller left as it finished: no check run for nobody
-                reason += f"; not checked, nor escalated to {bigger}: the caller has gone"
-                budgeted = True  # not the answer the cascade gives: not cached
+            step = self._step(req, stub, name, completion, larger)
+            if step.check is not None:
+                routing = routing.plus(step.check)
+            reason += step.said
+            budgeted = budgeted or step.kept  # not the answer the cascade gives: not cached
+            if not step.up:
                 break
-            unchecked: RouterLLMError | None = None
-            # the caller's leaving kills the sandbox's run at once, in whatever thread it is
-            stop = stop_event()
-            with self.meter.measure("router_inference") as slot:
-                try:
-                    check = (
-                        verify_stub(
-                            stub,
-                            completion.text,
-                            self.calls.style(name),
-                            cascade.timeout_s,
-                            stop=stop,
-                        )
-                        if stub is not None
-                        else verify_answer(
-                            req.prompt, completion.text, cascade.timeout_s, stop=stop
-                        )
-                    )
-                except RouterLLMError as e:  # the sandbox cannot start: keep the answer paid for
-                    unchecked = e
-                else:
-                    failed = check.verdict == "failed"
-                    gate = self.gate if self.gate is not None and self.gate.decides(name, bigger) else None  # fmt: skip
-                    # A gate also weighs an answer to a function stub without examples to check.
-                    weighed = not check.stopped and (failed or (stub is not None and check.unverified and gate is not None))  # fmt: skip
-                    go, why = (failed, "") if gate is None or not weighed else gate.decide(name, bigger, completion, failed)  # fmt: skip
-            routing = routing.plus(slot.result)
-            if unchecked is not None:
-                log.warning("cascade: %s's answer could not be checked: %s", name, unchecked)
-                reason += f"; {name}'s answer could not be checked (the sandbox could not run it: {unchecked}), not escalated to {bigger}"  # fmt: skip
-                budgeted = True  # not the answer the cascade gives: not cached
-                break
-            if check.stopped:  # the caller left during the check: its energy so far is routing's
-                reason += f"; {name}'s answer's check was stopped, not escalated to {bigger}{past}: the caller has gone"  # fmt: skip
-                budgeted = True  # not the answer the cascade gives: not cached
-                break
-            if not weighed:
-                break
-            reason += (
-                f"; {name}'s answer failed {check.total - check.passed} of the request's {check.total} examples"
-                if failed
-                else f"; {name}'s answer could not be checked ({check.detail if check.total else 'the function states no examples'})"
-            )  # fmt: skip
-            if not go:
-                reason += f", not escalated to {bigger}{past}: {why}"
-                break
-            if cancelled():  # the caller has gone: a larger model would answer nobody
-                reason += f", not escalated to {bigger}{past}: the caller has gone"
-                budgeted = True  # not the answer the cascade gives: not cached
-                break
-            if not fits:  # no larger model's context holds the prompt
-                reason += f", not escalated to {' nor '.join(short)}: {_no_room(self.config, name, completion.prompt_tokens, short)}"  # fmt: skip
-                break
+            bigger, past, why = step.bigger, step.past, step.why
             spent = spent_so_far(
                 cost + self.calls.routing_cost(routing), routing, loading, inference
             )
@@ -436,7 +362,7 @@ class RequestAnswering(AnswerLogging):
                     self._failed(req, name, decision, admission, routing, refused, refused_cost, tag, e, earlier, unrun)  # fmt: skip
                     if isinstance(e, ContextLengthError) and decision.router != FIXED and (larger := self.scope.larger(name)):  # fmt: skip
                         # why no larger model was tried: a configured context_length can be longer
-                        raise ContextLengthError(f"{e}; no larger model's context is longer ({_contexts(self.config, larger)})", e.param, e.context) from None  # fmt: skip
+                        raise ContextLengthError(f"{e}; no larger model's context is longer ({contexts_in_words(self.config, larger)})", e.param, e.context) from None  # fmt: skip
                     raise
                 bigger = longer[0]
                 spent = spent_so_far(
@@ -449,15 +375,6 @@ class RequestAnswering(AnswerLogging):
                     raise ContextLengthError(f"{e}; {bigger}, whose context is longer, is not within the budgets: {over}") from None  # fmt: skip
                 said += f"; the prompt is too long for {name}'s context of {context} tokens: sent to {bigger}"  # fmt: skip
                 name = bigger
-
-    def _split_by_context(self, larger: list[str], tokens: int) -> tuple[list[str], list[str]]:
-        """``larger`` (smallest first) split before the first model whose context can hold
-        a prompt of ``tokens``: the local models before it, whose context (their GGUF's,
-        where shorter) cannot, and the rest (an endpoint's context is not known here)."""
-        for i, m in enumerate(larger):
-            if not self.manager.backend(m).measured_locally or effective_context(self.config.model(m)) > tokens:  # fmt: skip
-                return larger[:i], larger[i:]
-        return larger, []
 
     def _over_budgets(
         self,

@@ -5,7 +5,7 @@ of the prompt states llama.cpp gives of it, and the context it runs with (its
 
 from __future__ import annotations
 
-from routerllm.config import ModelConfig
+from routerllm.config import AppConfig, ModelConfig
 from routerllm.gguf_header import gguf_hyperparameters, trained_context
 from routerllm.model_files import header_file
 
@@ -44,3 +44,9 @@ def context_in_words(model: ModelConfig) -> str:
     context = effective_context(model)
     under = f", its GGUF's, under the configured {model.context_length}" if context < model.context_length else ""  # fmt: skip
     return f"{context} tokens{under}"
+
+
+def contexts_in_words(config: AppConfig, names: list[str]) -> str:
+    """The contexts the models ``names`` run with, in words ("m: 64 tokens, its GGUF's,
+    under the configured 512; ...")."""
+    return "; ".join(f"{name}: {context_in_words(config.model(name))}" for name in names)
