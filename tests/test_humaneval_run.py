@@ -511,6 +511,14 @@ def test_the_report_describes_learned_routers_only_where_it_has_some() -> None:
     for learned in ("quality", "moe", "gated-cascade"):
         text = report_markdown(summary | {"systems": [row("direct-heavy"), row(learned)]})
         assert "Learned routers: `static` prompt embeddings, 5-fold cross-validation" in text
+    # --calibrate and --two-settings are refused without a learned router: a run whose only
+    # trained system is the gated cascade said its routers' decision rule was calibrated
+    gate_only = report_markdown(summary | {"systems": [row("direct-heavy"), row("gated-cascade")]})
+    line = next(x for x in gate_only.splitlines() if x.startswith("Learned routers"))
+    assert "decision rule" not in line and "max_cost=0.7" not in line
+    assert line.endswith("5-fold cross-validation over problems.")
+    text = report_markdown(summary | {"systems": [row("gated-cascade"), row("knn")]})
+    assert "knob calibrated to `max_cost=0.7`" in text
 
 
 def test_the_report_states_how_the_reused_generations_were_measured(

@@ -6,7 +6,7 @@ from typing import Any
 
 from routerllm.carbon.meter import CODECARBON_FAILED, NO_USAGE, PER_TOKEN, PROCESS_SCOPE
 from routerllm.carbon.report_text import counted
-from routerllm.eval.humaneval_run import TRAINED
+from routerllm.eval.humaneval_run import GATED_CASCADE, TRAINED
 
 #: What each CodeCarbon method (``carbon.meter``) makes the figures.
 CARBON_METHODS = {
@@ -116,6 +116,10 @@ def _learned_line(s: dict[str, Any]) -> list[str]:
     system among the report's learns (a run of direct systems only)."""
     if not any(r["system"] in TRAINED for r in s["systems"]):
         return []
+    if not any(r["system"] in TRAINED and r["system"] != GATED_CASCADE for r in s["systems"]):
+        # the gate alone: no decision rule was calibrated (--calibrate is refused without a
+        # learned router); its own threshold is in the gated cascade's paragraph
+        return [f"Learned routers: `{s['encoder']}` prompt embeddings, {_training(s)}."]
     return [
         f"Learned routers: `{s['encoder']}` prompt embeddings, {_training(s)}; decision rule (`lambda` or `threshold`) "
         f"and knob calibrated to `{s['calibration']}` (energy as the cost) on the training folds' out-of-fold "
