@@ -938,6 +938,28 @@ def test_requests_running_at_once_hold_their_predictions_against_the_windows(
     assert budget.status()[0].spent == 0.0  # nothing was logged here
 
 
+def test_a_request_refused_by_what_running_requests_hold_says_so(tmp_path: Path) -> None:
+    # README: requests running at that moment hold their predictions, "messages then say
+    # 'spent or held'"; the refusal of a request predicted not to fit said "left of the
+    # hourly budget" and "wait ... older requests leave the window", of a window that
+    # held nothing logged
+    log = RequestLog(tmp_path / "log.sqlite")
+    config = BudgetConfig.model_validate({"co2_kg": {"hourly": 0.05}, "downgrade_at": 1.0})
+    budget = CarbonBudget(config, log, lambda: NOW)
+    running = budget.admit("m", [], True, _predict({"m": 0.03}), {})
+    with pytest.raises(BudgetExceededError) as e:
+        budget.admit("m", [], True, _predict({"m": 0.03}), {})
+    assert str(e.value) == (
+        "m is predicted to spend 30 g CO2 (from test figures), more than the 20 g CO2 left "
+        "of the hourly budget, spent or held (0 g CO2 spent in the last 60 minutes, 30 g CO2 "
+        "held by requests running now) (budgets.co2_kg.hourly); shorten the request, lower "
+        "max_new_tokens, raise the budget, or wait: it fits once the requests running now "
+        "are logged"
+    )
+    assert e.value.retry_at == NOW.isoformat(timespec="microseconds")  # they end soon
+    budget.release(running)
+
+
 def test_violations_count_requests_over_the_per_request_limit_and_window_breaks() -> None:
     rows = [
         Spending((NOW + timedelta(minutes=m)).isoformat(timespec="microseconds"), co2, 0.0)

@@ -90,6 +90,17 @@ class WindowSpending:
     def left(self) -> float:
         return self.limit - self.spent - self.held
 
+    def holding(self) -> str:
+        """What requests running now hold of the window, where they hold some: ", spent or
+        held (... spent in ..., ... held by requests running now)"; else ""."""
+        if not self.held:
+            return ""
+        return (
+            f", spent or held ({amount(self.quantity, self.spent)} spent in "
+            f"{WINDOW_TEXT[self.window]}, {amount(self.quantity, self.held)} held by requests "
+            f"running now)"
+        )
+
     def describe(self) -> str:
         held = f", {amount(self.quantity, self.held)} held by requests running now" if self.held else ""  # fmt: skip
         return (
@@ -188,7 +199,7 @@ class CarbonBudget:
             # up read "the 0 g CO2 this request may spend", as if the limit were 0
             spent_text = amount(quantity, used)
             after = f", after the {spent_text} this request spent already" if used else ""
-            options = [(s.left - used, f"left of the {s.window} budget{after} (budgets.{quantity}.{s.window})", s.limit * ROUNDING) for s in status if s.quantity == quantity]  # fmt: skip
+            options = [(s.left - used, f"left of the {s.window} budget{s.holding()}{after} (budgets.{quantity}.{s.window})", s.limit * ROUNDING) for s in status if s.quantity == quantity]  # fmt: skip
             if (limit := limits.per_request) is not None:
                 mine = f"left of the {amount(quantity, limit)} this request may spend, after the {spent_text} it spent already" if used else "this request may spend"  # fmt: skip
                 options.append((limit - used, f"{mine} (budgets.{quantity}.per_request)", limit * ROUNDING))  # fmt: skip
@@ -246,8 +257,13 @@ class CarbonBudget:
             assert prediction is not None
             if fixed or i + 1 == len(ladder):
                 # where only older spending in a window stands in the way, waiting helps
-                fits_at = self._fits_at(prediction, spent, status)
-                last = f", raise the budget, or wait: it fits once older requests leave the window, from {_utc_text(fits_at)}" if fits_at else ", or raise the budget"  # fmt: skip
+                fits_at, held_only = self._fits_at(prediction, spent, status)
+                if fits_at is None:
+                    last = ", or raise the budget"
+                elif held_only:  # the window's own spending lets it in: they end soon
+                    last = ", raise the budget, or wait: it fits once the requests running now are logged"  # fmt: skip
+                else:
+                    last = f", raise the budget, or wait: it fits once older requests leave the window, from {_utc_text(fits_at)}"  # fmt: skip
                 if fixed:
                     advice = "route the request (no model chosen), shorten it" if smaller else "shorten the request"  # fmt: skip
                     advice += ", lower max_new_tokens"
@@ -349,22 +365,27 @@ class CarbonBudget:
 
     def _fits_at(
         self, prediction: Prediction, spent: dict[str, float], status: Sequence[WindowSpending]
-    ) -> str | None:
+    ) -> tuple[str | None, bool]:
         """When enough spending has left the windows for a request that has spent ``spent``
-        and is predicted ``prediction`` to fit in them; None where waiting does not help
-        (it is over its per-request limit, or over a window's whole limit: needing exactly
-        that, it fits the window once the window is empty)."""
-        times = []
+        and is predicted ``prediction`` to fit in them, and whether only what running
+        requests hold stands in the way; None where waiting does not help (it is over its
+        per-request limit, or over a window's whole limit: needing exactly that, it fits
+        the window once the window is empty)."""
+        times: list[tuple[str, bool]] = []
         for quantity, limits in self.config.limits().items():
             need = prediction.amount(quantity) + spent.get(quantity, 0.0)
             if limits.per_request is not None and past_limit(need, limits.per_request):
-                return None
+                return None, False
             for s in status:
                 if s.quantity == quantity and past_limit(s.spent + s.held + need, s.limit):
                     if past_limit(need, s.limit):
-                        return None
-                    times.append(self._retry_at(s, need))
-        return max(times, default=None)
+                        return None, False
+                    held_only = not past_limit(s.spent + need, s.limit)
+                    times.append((self._retry_at(s, need), held_only))
+        if not times:
+            return None, False
+        latest = max(t for t, _ in times)
+        return latest, all(h for t, h in times if t == latest)
 
     def _retry_at(self, s: WindowSpending, need: float = 0.0) -> str:
         """When enough of the window's spending has left it for ``s``'s limit to allow
