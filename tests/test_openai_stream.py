@@ -682,3 +682,14 @@ def test_a_streamed_answer_the_endpoint_says_failed_is_a_failed_request(stub: St
     with pytest.raises(BackendError, match=said):
         streamed(reply, stub)
     assert len(stub.posts) == 1
+
+
+@pytest.mark.parametrize("events", [(DONE,), (usage(3, 0), DONE)], ids=["done-only", "usage-only"])
+def test_a_stream_that_brings_no_choice_is_no_answer(stub: Stub, events: tuple[bytes, ...]) -> None:
+    """Unstreamed, an answer without choices is refused (``'choices' is empty``); so is a
+    stream that ends at its [DONE] without one chunk of a choice: not an empty answer
+    (a proxy whose upstream failed before it began), and not asked again (it answered)."""
+    with pytest.raises(BackendError, match=r"unexpected response shape \('choices' is empty\)"):
+        streamed(Reply(200, b"", events=events), stub)
+    assert len(stub.posts) == 1
+

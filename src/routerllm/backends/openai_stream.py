@@ -54,6 +54,7 @@ class StreamedAnswer:
         self.finish_reason: str | None = None
         self.usage: Any = None
         self.error: Any = None  # a failed generation's (finish reason "error"), where said
+        self.chosen = False  # whether a chunk of the first choice came
         self.done = False
 
     def take(self, data: str) -> str:
@@ -84,6 +85,7 @@ class StreamedAnswer:
         choice = choices[0]
         if choice.get("index", 0) != 0:  # another choice's: only the first is the answer
             return ""
+        self.chosen = True
         if (finish := choice.get("finish_reason")) is not None:
             if not isinstance(finish, str):
                 raise Malformed(f"a chunk of its stream has finish_reason {json_kind(finish)}")
@@ -110,13 +112,15 @@ class StreamedAnswer:
         return without_lone_surrogates(piece)
 
     def completion(self) -> dict[str, Any]:
-        """The answer as the unstreamed completion it stands for."""
+        """The answer as the unstreamed completion it stands for: without choices where
+        no chunk of one came and it was not cancelled (a [DONE] alone is no answer)."""
         text = "".join(self.text)
         said: dict[str, Any] = {"text": text} if self.raw else {"message": {"content": text}}
         choice = {**said, "finish_reason": self.finish_reason}
         if self.error is not None:
             choice["error"] = self.error
-        out: dict[str, Any] = {"choices": [choice]}
+        chosen = self.chosen or self.finish_reason is not None
+        out: dict[str, Any] = {"choices": [choice] if chosen else []}
         if self.usage is not None:
             out["usage"] = self.usage
         return out
