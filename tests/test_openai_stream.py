@@ -693,3 +693,10 @@ def test_a_stream_that_brings_no_choice_is_no_answer(stub: Stub, events: tuple[b
         streamed(Reply(200, b"", events=events), stub)
     assert len(stub.posts) == 1
 
+
+def test_a_byte_order_mark_opening_the_stream_is_passed_over(stub: Stub) -> None:
+    """The event stream format: one leading U+FEFF is ignored, not read as part of the
+    first line's field name (which would drop the first event, its text with it)."""
+    first = b"\xef\xbb\xbf" + delta("Hel")
+    pieces, completion = streamed(Reply(200, b"", events=(first, delta("lo", finish="stop"), DONE)), stub)  # fmt: skip
+    assert "".join(pieces) == completion.text == "Hello" and completion.finish_reason == "stop"
