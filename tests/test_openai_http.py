@@ -1508,6 +1508,31 @@ def test_a_redirect_is_not_followed_and_the_key_stays_home(
     assert len(stub.posts) == 1 and stub.requests("GET") == []
 
 
+def test_a_redirect_to_another_base_url_says_to_set_it_and_makes_the_model_unavailable(
+    stub: Stub,
+) -> None:
+    """http:// redirected to https:// (or to another host), the path kept: every request
+    would be, so the probe says the model is unavailable and the error what to set."""
+    moved = "https://api.example.org/v1"
+    stub.models_reply = Reply(301, b"", headers=(("Location", f"{moved}/models"),))
+    stub.default_post = Reply(308, b"", headers=(("Location", f"{moved}/chat/completions"),))
+    backend = http_backend(stub.base_url)
+    assert backend.availability() == (
+        f"endpoint {stub.base_url} answers /models with a redirect (HTTP 301) to "
+        f"{moved}/models, which is not followed: set base_url to {moved}"
+    )
+    with pytest.raises(BackendError) as err:
+        backend.generate(GenerationRequest("hi"))
+    assert str(err.value).endswith(
+        f"a redirect to {moved}/chat/completions, not followed; set base_url to {moved}"
+    )
+    # a redirect elsewhere (a login page) says nothing to set, and a /models of its own
+    # does not make the model unavailable: its chat path may be served
+    stub.models_reply = Reply(302, b"", headers=(("Location", "/login"),))
+    assert backend.availability() is None
+    assert len(stub.posts) == 1
+
+
 def test_an_error_page_is_quoted_on_one_line_and_a_cut_one_retried(stub: Stub) -> None:
     stub.default_post = Reply(
         502, b"<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n</html>"

@@ -170,6 +170,13 @@ class OpenAIHTTPBackend(Backend):
                 return f"endpoint {self.base_url} asks for an API key (HTTP {e.code}), and none is sent: {_SET_KEY}"  # fmt: skip
             if e.code in (401, 403):
                 return f"endpoint {self.base_url} refused the API key in {self.config.api_key_env} (HTTP {e.code})"  # fmt: skip
+            if 300 <= e.code < 400 and (moved := self._moved_to(e, "/models")) is not None:
+                # every path is redirected so: no request would be answered
+                location = one_line(str(e.headers.get("Location")))[:200]
+                return (
+                    f"endpoint {self.base_url} answers /models with a redirect (HTTP {e.code}) "
+                    f"to {location}, which is not followed: set base_url to {moved}"
+                )
             if e.code == 404 and self._serves_under_v1():
                 return (
                     f"endpoint {self.base_url} answers 404 for /models, but "
@@ -194,6 +201,18 @@ class OpenAIHTTPBackend(Backend):
         except (OSError, ValueError, http.client.HTTPException, Malformed, Undecodable):
             return False  # an HTTPError among them: not found there either
         return True
+
+    def _moved_to(self, e: urllib.error.HTTPError, path: str) -> str | None:
+        """The base_url a redirect of ``path`` points to where it keeps the path (http://
+        to https://, another host or prefix): there the API is; None for any other
+        redirect (a login page, a path of its own)."""
+        location = e.headers.get("Location")
+        if not location:
+            return None
+        target = urllib.parse.urljoin(self.base_url + path, str(location))
+        if not target.endswith(path) or target == self.base_url + path:
+            return None
+        return one_line(target.removesuffix(path))[:200]
 
     def _advice(self, status: int, detail: str) -> str:
         """What to check in the config for an error status a config mistake gives: a
@@ -379,6 +398,8 @@ class OpenAIHTTPBackend(Backend):
                     detail = (
                         f"a redirect to {one_line(str(e.headers.get('Location')))}, not followed"
                     )
+                    if (moved := self._moved_to(e, path)) is not None:
+                        detail += f"; set base_url to {moved}"
                 else:
                     detail, param = error_detail(e, deadline, self._hide_key)
                 if e.code in REFUSED_STATUS and "context" in detail.lower():
