@@ -1472,3 +1472,50 @@ def test_summarize_says_which_totals_were_not_measured_as_the_report_does() -> N
     assert out["totals"]["energy_kwh"] is None and "measured" not in out["totals"]
     assert out["by_component"]["llm_inference"]["energy_kwh"] is None
     assert rep.as_dict()["by_model"]["small"]["energy_kwh"] == pytest.approx(2e-6 + 1e-9)
+
+
+FULL_DISK = textwrap.dedent(
+    """
+    import dataclasses, os, resource, sys
+    from routerllm.carbon.request_log import RequestLog
+    from routerllm.exceptions import RequestLogError
+    from tests.test_carbon import _record
+    db, csv_path = sys.argv[1:3]
+    with RequestLog(db, csv_path) as log:
+        # room for one row and a half: the disk fills while the CSV is written
+        room = os.path.getsize(csv_path) + 150
+        resource.setrlimit(resource.RLIMIT_FSIZE, (room, resource.RLIM_INFINITY))
+        try:
+            log.append(_record(1))
+        except RequestLogError as e:
+            print(e.logged, e)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (resource.RLIM_INFINITY,) * 2)
+    """
+)
+
+
+def test_a_disk_that_fills_while_the_csv_is_written_leaves_no_row_cut_short(
+    tmp_path: Path,
+) -> None:
+    """The disk full (a file-size limit, in a child) partway through a request's three
+    CSV rows: the first was left whole, the second cut after its component's first
+    letters, and the next open, finding the request's id in the CSV, added none of
+    them: two rows lost for good, and a cut one that reads as garbage. What the failed
+    write left is taken back, so the next open adds the request's rows, whole, once."""
+    db, path = tmp_path / "log.sqlite", tmp_path / "emissions.csv"
+    # larger than the log and its WAL will grow: the CSV is the file that hits the limit
+    older = "2026-01-01T00:00:00.000000+00:00,llm_inference,0.5,1e-06,2e-06,old,m,rules,test\r\n"
+    path.write_text(",".join(CSV_COLUMNS) + "\r\n" + older * 5000, newline="")
+    proc = subprocess.run(
+        [sys.executable, "-c", FULL_DISK, str(db), str(path)],
+        cwd=Path(__file__).resolve().parents[1], capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith("True the answer was produced and logged to"), proc.stdout
+    assert "File too large" in proc.stdout
+    with RequestLog(db, path) as log:  # the next run, the disk freed: the CSV caught up
+        assert [r.id for r in log.records()] == ["r1"]
+    rows = list(csv.reader(path.open(newline="")))
+    assert rows[0] == CSV_COLUMNS and len(rows) == 1 + 5000 + 3
+    assert all(len(r) == len(CSV_COLUMNS) for r in rows)
+    assert [(r[1], r[5]) for r in rows[-3:]] == [(c, "r1") for c in COMPONENTS]

@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import fcntl
+import io
 import logging
 import os
 import sqlite3
@@ -61,8 +62,11 @@ End = tuple[int, int, int]
 def append_rows(f: IO[str], records: Sequence[RequestRecord], clean: End | None = None) -> End:
     """The rows of ``records`` appended to ``f`` (``locked``'s), after the header where
     it is empty; returns where the file now ends between rows. ``clean``: where it did
-    after this process's last rows; only what was written after that is read again."""
-    writer = csv.writer(f)
+    after this process's last rows; only what was written after that is read again.
+    Where the write fails (a full disk), what it wrote is taken back: a row cut short
+    holds the request's id, and the next open would add none of its rows."""
+    text = io.StringIO()
+    writer = csv.writer(text)
     st = os.fstat(f.fileno())
     size = st.st_size
     # empty, or emptied in an editor that saved only its byte order mark
@@ -75,11 +79,11 @@ def append_rows(f: IO[str], records: Sequence[RequestRecord], clean: End | None 
             # another writer's row cut inside a quoted field (or garbage opening one):
             # every row after it would be read as part of that field, for csv and pandas
             log.warning("%s ends inside a quoted field (a row cut short, or garbage appended): closed, the new rows start after it", f.name)  # fmt: skip
-            f.write('"\r\n')
+            text.write('"\r\n')
         elif os.pread(f.fileno(), 1, size - 1) not in (b"\n", b"\r"):
             # saved by an editor without its last line's end: the row goes on a line
             # of its own, not onto the end of that one (nor of the header)
-            f.write("\r\n")
+            text.write("\r\n")
     for record in records:
         for m in record.components.values():
             writer.writerow(
@@ -95,9 +99,22 @@ def append_rows(f: IO[str], records: Sequence[RequestRecord], clean: End | None 
                     m.method,
                 ]
             )
-    f.flush()
+    _write_all(f.fileno(), text.getvalue().encode("utf-8"), size)
     st = os.fstat(f.fileno())
     return st.st_dev, st.st_ino, st.st_size
+
+
+def _write_all(fd: int, data: bytes, size: int) -> None:
+    """``data`` appended to ``fd`` (opened to append), which ended at ``size``; where the
+    write fails partway, the file is cut back to ``size`` and the error raised."""
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+    except OSError:
+        with contextlib.suppress(OSError):
+            os.ftruncate(fd, size)
+        raise
 
 
 _FIELD_START = b",\r\n"  # a quote after one of these (or at a row's start) opens a field
