@@ -1519,3 +1519,24 @@ def test_a_disk_that_fills_while_the_csv_is_written_leaves_no_row_cut_short(
     assert rows[0] == CSV_COLUMNS and len(rows) == 1 + 5000 + 3
     assert all(len(r) == len(CSV_COLUMNS) for r in rows)
     assert [(r[1], r[5]) for r in rows[-3:]] == [(c, "r1") for c in COMPONENTS]
+
+
+@pytest.mark.parametrize("separator", [";", "\t"], ids=["semicolon", "tab"])
+def test_an_emissions_csv_a_spreadsheet_saved_with_another_separator_says_so(
+    tmp_path: Path, separator: str
+) -> None:
+    """A spreadsheet set for a comma as the decimal mark saves the CSV with ";" between
+    its columns (or tabs): it was refused as "not a RouterLLM emissions CSV", at every
+    start, which it is. It is still refused untouched (comma rows appended to it would
+    be read as one column), with what happened and what to do."""
+    path = tmp_path / "emissions.csv"
+    with RequestLog(tmp_path / "log.sqlite", path) as log:
+        log.append(_record(1))
+    saved = "\ufeff" + path.open(newline="").read().replace(",", separator)
+    path.write_text(saved, newline="")
+    with pytest.raises(RequestLogError) as e:
+        RequestLog(tmp_path / "log.sqlite", path)
+    said = f"{path} was saved with {separator!r} between its columns (a spreadsheet does"
+    assert str(e.value).startswith(said), str(e.value)
+    assert "save it again with ',' between them" in str(e.value) and "\n" not in str(e.value)
+    assert path.open(newline="").read() == saved

@@ -120,11 +120,20 @@ def check_csv(path: Path) -> None:
     try:
         # utf-8-sig: Excel's "CSV UTF-8" and Notepad save it with a byte order mark
         with path.open(encoding="utf-8-sig", newline="") as f:
-            header = next(csv.reader([f.readline()]), [])
+            line = f.readline()
+        header = next(csv.reader([line]), [])
+        # a spreadsheet set for a decimal comma saves it with ";" between the columns
+        other = next((s for s in ";\t" if next(csv.reader([line], delimiter=s), []) == CSV_COLUMNS), None)  # fmt: skip
     except FileNotFoundError:
         return
     except (OSError, UnicodeDecodeError, csv.Error) as e:
         raise RequestLogError(f"the emissions CSV {path} cannot be read: {e}") from e
+    if other is not None:
+        raise RequestLogError(
+            f"{path} was saved with {other!r} between its columns (a spreadsheet does, set "
+            f"for a decimal comma), and its rows are appended with ','; save it again with "
+            f"',' between them, or move it aside (a new one starts there)"
+        )
     if header and header != CSV_COLUMNS:
         raise RequestLogError(
             f"{path} is not a RouterLLM emissions CSV (its header is "
