@@ -4,6 +4,7 @@ request in progress to be answered and logged (``routerllm serve``)."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import copy
 import logging
@@ -23,6 +24,10 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 WAITING = "waiting for the request in progress to be answered and logged"
+
+HEADERS_TIMEOUT_S = 30.0
+"""How long a connection may take to send a request's headers, from its opening or its
+last answer (a body has ``bodies.BODY_TIMEOUT_S`` more)."""
 
 
 def listen(host: str, port: int) -> socket.socket:
@@ -77,7 +82,11 @@ def _json_400s() -> type:
     """uvicorn's HTTP protocol (httptools where installed, else h11), answering a request
     it cannot read as HTTP (a malformed request line or header, a Content-Length that is
     not a number, headers too large) with the API's JSON error, not a plain-text body an
-    OpenAI client cannot parse. The app never sees such a request."""
+    OpenAI client cannot parse. The app never sees such a request. A connection whose
+    request's headers have not all come ``HEADERS_TIMEOUT_S`` after it opened, or after
+    its last answer, is closed (a 408 where part of them came): uvicorn held it open for
+    ever, and a client sending nothing, or a byte of a header now and then (a slowloris),
+    held a file descriptor each, until none was left for anyone else."""
     import json
 
     from uvicorn.protocols.http.auto import AutoHTTPProtocol
@@ -85,12 +94,53 @@ def _json_400s() -> type:
     from routerllm.server.protocol import error_body
 
     class JSON400Protocol(AutoHTTPProtocol):  # type: ignore[misc, valid-type]
+        headers_due: asyncio.TimerHandle | None = None
+        heard = False  # a byte of the next request has come
+
+        def connection_made(self, transport: Any) -> None:
+            super().connection_made(transport)
+            self.await_headers()
+
+        def data_received(self, data: bytes) -> None:
+            self.heard = True
+            super().data_received(data)
+
+        def on_response_complete(self) -> None:
+            super().on_response_complete()
+            self.await_headers()  # the next request's, on a connection kept alive
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            if self.headers_due is not None:
+                self.headers_due.cancel()
+            super().connection_lost(exc)
+
+        def await_headers(self) -> None:
+            if self.headers_due is not None:
+                self.headers_due.cancel()
+            self.heard = False
+            if not self.transport.is_closing():
+                self.headers_due = self.loop.call_later(HEADERS_TIMEOUT_S, self.headers_late)
+
+        def headers_late(self) -> None:
+            self.headers_due = None
+            if self.transport.is_closing() or (self.cycle is not None and not self.cycle.response_complete):  # fmt: skip
+                return  # a request's headers came: its body and answer have their own times
+            if not self.heard:  # idle, as uvicorn's keep-alive timeout closes it
+                self.transport.close()
+                return
+            message = f"the request's headers did not arrive within {HEADERS_TIMEOUT_S:g} s"
+            self.refuse(b"408 Request Timeout", message, "request_timeout")
+
         def send_400_response(self, msg: str) -> None:
             said = msg.rstrip(".")
             message = "malformed HTTP request: its request line, a header or its Content-Length is not valid HTTP/1.1"  # fmt: skip
             message += "" if said == "Invalid HTTP request received" else f" ({said})"
-            body = json.dumps(error_body(message, "invalid_request_error", "malformed_request"))
-            head = [b"HTTP/1.1 400 Bad Request"]
+            self.refuse(b"400 Bad Request", message, "malformed_request")
+
+        def refuse(self, status: bytes, message: str, code: str) -> None:
+            """The API's JSON error, written as the connection's last bytes."""
+            body = json.dumps(error_body(message, "invalid_request_error", code))
+            head = [b"HTTP/1.1 " + status]
             head += [name + b": " + value for name, value in self.server_state.default_headers]
             head += [
                 b"content-type: application/json",
