@@ -133,3 +133,24 @@ def test_a_model_that_is_not_a_classifier_is_refused(ladder, tmp_path: Path) -> 
     message = str(err.value)
     assert "is not a sequence-classification model" in message and "classifier.weight" in message
     assert "\n" not in message
+
+
+def test_an_unavailable_model_falls_back_to_the_next_one_up_of_its_label() -> None:
+    # a heavy prompt whose heavy model is unavailable went to the medium one (the other
+    # labels' near-zero probabilities outweighed the size prior), with a bigger heavy
+    # model available: README promises a fallback to a bigger model
+    from routerllm.config import ModelConfig
+
+    from .conftest import tiny_model
+
+    sizes = [("s", "light", 0.1), ("m", "medium", 0.5), ("l", "heavy", 1.5), ("xl", "heavy", 7.0)]
+    ladder = [ModelConfig(**tiny_model(*size)) for size in sizes]
+    router = create_router("complexity", ladder)
+    heavy = "Implement a thread-safe LRU cache in Python with unit tests"
+    assert router.route(heavy).model == "l"
+    assert router.route(heavy, ["s", "m", "xl"]).model == "xl"
+    light = "Translate 'hello' to French."
+    assert router.route(light).model == "s"
+    fallback = router.route(light, ["m", "l", "xl"])
+    assert fallback.model == "m" and "s unavailable" in fallback.reason
+    assert router.route(heavy, ["s", "m"]).model == "m"  # none bigger: the nearest smaller

@@ -13,6 +13,7 @@ medium / heavy.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Sequence
 from functools import cached_property
@@ -24,7 +25,7 @@ import numpy as np
 
 from routerllm.config import TIER_ORDER
 from routerllm.exceptions import ModelUnavailableError, RouterLLMError, missing_dependency
-from routerllm.routers.base import CandidateModel, Router, one_line
+from routerllm.routers.base import CandidateModel, Router, RoutingDecision, one_line
 
 #: The seeds' map for grahamaco/question-complexity-classifier.
 SEED_LABEL_MAP = {"LABEL_0": "medium", "LABEL_1": "heavy", "simple": "medium", "complex": "heavy"}
@@ -187,15 +188,18 @@ class ComplexityRouter(Router):
     # -- routing ------------------------------------------------------------
     @cached_property
     def _model_of(self) -> list[int]:
-        """The model each label routes to: the smallest of the label's tier, else of the
-        nearest bigger tier, else of the nearest smaller one (computed once: labels and
-        models do not change)."""
+        """The model each label routes to (computed once: labels and models do not change)."""
+        return self._models_of_labels(np.ones(len(self.models), dtype=bool))
+
+    def _models_of_labels(self, available: np.ndarray) -> list[int]:
+        """The model each label routes to among the ``available``: the smallest of the
+        label's tier, else of the nearest bigger tier, else of the nearest smaller one."""
         tiers = np.array([TIER_ORDER.get(m.tier, 1) for m in self.models])
         model_of = []
         for label in self.labels:
             target = TIER_ORDER[self.label_map[label]]
             distance = np.where(tiers >= target, tiers - target, 10 + target - tiers)
-            model_of.append(int(np.argmin(distance)))
+            model_of.append(int(np.argmin(np.where(available, distance, np.inf))))
         return model_of
 
     def warm_up(self, prompt: str) -> None:
@@ -207,9 +211,28 @@ class ComplexityRouter(Router):
         out = np.zeros((len(prompts), len(self.models)))
         for j, m in enumerate(self._model_of):
             out[:, m] += proba[:, j]
-        # tiny size-ordered prior so unavailable targets fall back to the next model up
+        # a tiny size-ordered prior: no row of zeros (an unavailable target: ``_decide``)
         out += 1e-6 * np.linspace(1, 0.5, len(self.models))
         return out / out.sum(axis=1, keepdims=True)
+
+    def _decide(self, prompt: str, row: np.ndarray, mask: np.ndarray) -> RoutingDecision:
+        decision = super()._decide(prompt, row, mask)
+        if mask[int(np.argmax(row))]:
+            return decision
+        # Each label's probability goes to the model that serves it among the available:
+        # a heavy prompt whose heavy model is unavailable goes to the next one up, not to
+        # the model of a label it is all but surely not (its probability ~0 > the prior)
+        proba = self._last_proba.get(prompt)
+        if proba is None:
+            proba = self.predict_proba([prompt])[0]
+        among = np.zeros(len(self.models))
+        for j, m in enumerate(self._models_of_labels(mask)):
+            among[m] += proba[j]
+        chosen = int(np.argmax(np.where(mask, among, -np.inf)))
+        # every label maps to an available model: ``among`` sums to 1 over them
+        return dataclasses.replace(
+            decision, model=self.model_names[chosen], confidence=float(among[chosen])
+        )
 
     def explain(self, prompt: str, row: np.ndarray) -> str:
         from routerllm.routers.class_routes import class_reason
