@@ -12,7 +12,6 @@ from typing import Any
 
 import numpy as np
 import pytest
-import torch
 
 from routerllm.data.labeled import LabeledPrompt
 from routerllm.exceptions import RouterLLMError
@@ -20,7 +19,7 @@ from routerllm.routers.classifier import EmbeddingClassifierRouter
 from routerllm.routers.saved import load_router
 from routerllm.training.trainer import TrainingArguments
 
-from .test_classifier_router import MODELS, TRAIN, VAL
+from .test_classifier_router import MODELS, TRAIN, VAL, tiny_bert
 
 WORDS = ["[UNK]", "[PAD]", "hello", "world", "code", "poem"]
 #: Prompts of 12 tokens whose first 4 are alike: a cut-off of 4 cannot tell them apart.
@@ -30,27 +29,9 @@ DATA = [
 ] * 4
 
 
-def tiny_bert(folder: Path) -> Path:
-    """A real (random) BERT of 16 positions with a word-level tokenizer, in ``folder``."""
-    from tokenizers import Tokenizer, models, pre_tokenizers
-    from transformers import BertConfig, BertModel, PreTrainedTokenizerFast
-
-    tok = Tokenizer(models.WordLevel(vocab={w: i for i, w in enumerate(WORDS)}, unk_token="[UNK]"))
-    tok.pre_tokenizer = pre_tokenizers.Whitespace()
-    PreTrainedTokenizerFast(
-        tokenizer_object=tok, unk_token="[UNK]", pad_token="[PAD]",
-        model_input_names=["input_ids", "attention_mask"],
-    ).save_pretrained(folder)  # fmt: skip
-    torch.manual_seed(0)
-    BertModel(BertConfig(vocab_size=len(WORDS), hidden_size=8, num_hidden_layers=1,
-                         num_attention_heads=2, intermediate_size=16,
-                         max_position_embeddings=16)).save_pretrained(folder)  # fmt: skip
-    return folder
-
-
 @pytest.fixture(scope="module")
 def bert(tmp_path_factory: pytest.TempPathFactory) -> str:
-    return f"hf:{tiny_bert(tmp_path_factory.mktemp('bert'))}"
+    return f"hf:{tiny_bert(tmp_path_factory.mktemp('bert'), WORDS)}"
 
 
 def args(**overrides: Any) -> TrainingArguments:

@@ -689,14 +689,12 @@ def test_full_mode_fine_tunes_minilm(tmp_path: Path) -> None:
     np.testing.assert_array_equal(again.predict_proba(texts), probs)
 
 
-def test_full_mode_cuts_texts_where_the_models_positions_end(tmp_path: Path) -> None:
-    """--mode full --encoder hf:<a BERT with 16 positions> on prompts of more tokens than
-    that ended in a bare RuntimeError traceback from torch; the frozen hf: encoder cut them."""
+def tiny_bert(folder: Path, words: list[str]) -> Path:
+    """A real (random) BERT of 16 positions with a word-level tokenizer of ``words``, in
+    ``folder``."""
     from tokenizers import Tokenizer, models, pre_tokenizers
     from transformers import BertConfig, BertModel, PreTrainedTokenizerFast
 
-    folder = tmp_path / "bert"
-    words = ["[UNK]", "[PAD]", "hello", "world", "code"]
     tok = Tokenizer(models.WordLevel(vocab={w: i for i, w in enumerate(words)}, unk_token="[UNK]"))
     tok.pre_tokenizer = pre_tokenizers.Whitespace()
     PreTrainedTokenizerFast(
@@ -707,6 +705,14 @@ def test_full_mode_cuts_texts_where_the_models_positions_end(tmp_path: Path) -> 
     BertModel(BertConfig(vocab_size=len(words), hidden_size=8, num_hidden_layers=1,
                          num_attention_heads=2, intermediate_size=16,
                          max_position_embeddings=16)).save_pretrained(folder)  # fmt: skip
+    return folder
+
+
+def test_full_mode_cuts_texts_where_the_models_positions_end(tmp_path: Path) -> None:
+    """--mode full --encoder hf:<a BERT with 16 positions> on prompts of more tokens than
+    that ended in a bare RuntimeError traceback from torch; the frozen hf: encoder cut them."""
+    words = ["[UNK]", "[PAD]", "hello", "world", "code"]
+    folder = tiny_bert(tmp_path / "bert", words)
     router = EmbeddingClassifierRouter(MODELS, encoder=f"hf:{folder}", mode="full")
     data = [LabeledPrompt(" ".join([w] * 30), c) for c, w in enumerate(words[1:])]
     args = TrainingArguments(epochs=1, batch_size=2, warmup_steps=0, progress=False)
