@@ -6,6 +6,7 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -102,6 +103,16 @@ def _children_in_own_session(pid: int) -> list[int]:
     return found
 
 
+def _sandboxed_children(process: subprocess.Popen[str], limit_s: float = 90) -> list[int]:
+    """The sandbox's programs of ``process`` once one runs (within ``limit_s``, and while
+    ``process`` does)."""
+    deadline = time.monotonic() + limit_s
+    while not (sandboxed := _children_in_own_session(process.pid)):
+        assert process.poll() is None and time.monotonic() < deadline, process.communicate()
+        time.sleep(0.05)
+    return sandboxed
+
+
 def _in_sessions(sessions: list[int]) -> list[int]:
     """The processes still running in ``sessions``: a zombie has ended (the PID namespace's
     init, orphaned when the group was killed, waits there for init to reap it)."""
@@ -121,7 +132,6 @@ def test_sigterm_while_a_humaneval_answer_is_tested_leaves_no_sandbox_process(
     tmp_path: Path,
 ) -> None:
     import json
-    import time
 
     cfg = write_config(tmp_path, tiny_config_dict(tmp_path))  # it measures energy
     problem = {  # the tiny model's one token is a name: the program runs, into the sleep
@@ -138,10 +148,7 @@ def test_sigterm_while_a_humaneval_answer_is_tested_leaves_no_sandbox_process(
          "--config", str(cfg)],  # fmt: skip
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
-    deadline = time.monotonic() + 90
-    while not (sandboxed := _children_in_own_session(process.pid)):
-        assert process.poll() is None and time.monotonic() < deadline, process.communicate()
-        time.sleep(0.05)
+    sandboxed = _sandboxed_children(process)
     process.send_signal(signal.SIGTERM)
     _, err = process.communicate(timeout=60)
     assert process.returncode == 143, err
@@ -175,8 +182,6 @@ def test_ctrl_c_while_route_checks_its_answer_says_it_was_interrupted(tmp_path: 
     keyed on the finish reason "cancelled", and a stopped check keeps its model's. Now it
     is interrupted (130) as for a generation stopped by Ctrl-C, the answer (whole) printed,
     marked and logged as its model ended it."""
-    import time
-
     cascade = {"enabled": True, "timeout_s": 60.0}
     data = tiny_config_dict(tmp_path, carbon={"enabled": False}, cascade=cascade)
     cfg = write_config(tmp_path, data)
@@ -185,10 +190,7 @@ def test_ctrl_c_while_route_checks_its_answer_says_it_was_interrupted(tmp_path: 
          "--max-new-tokens", "1", "--config", str(cfg)],  # fmt: skip
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
-    deadline = time.monotonic() + 90
-    while not (sandboxed := _children_in_own_session(process.pid)):
-        assert process.poll() is None and time.monotonic() < deadline, process.communicate()
-        time.sleep(0.05)
+    sandboxed = _sandboxed_children(process)
     pressed = time.monotonic()
     process.send_signal(signal.SIGINT)
     out, err = process.communicate(timeout=60)
