@@ -804,6 +804,22 @@ def test_a_gate_of_another_width_of_state_is_refused_when_the_system_starts(
     assert (serve.returncode, serve.stderr, serve.stdout) == (2, f"error: {says}\n", "")
 
 
+def gated_run_of_own_medium(tmp_path: Path) -> tuple[Path, Path, Path]:
+    """A gated-cascade run of 4 problems (2 folds) on the tiny config whose medium model is
+    a copy of the tiny GGUF of its own (to replace): that file, the config, the run."""
+    from .conftest import tiny_gguf_path
+
+    medium = tmp_path / "medium.gguf"
+    shutil.copyfile(tiny_gguf_path(), medium)
+    data = tiny_config_dict(tmp_path)
+    data["models"][1]["gguf"] = {"path": str(medium)}
+    config_path = write_config(tmp_path, data)
+    run = tmp_path / "run"
+    run_experiment(load_config(config_path), run, systems=["gated-cascade"], limit=4, folds=2,
+                   style_overrides={"max_new_tokens": 8}, progress=False)  # fmt: skip
+    return medium, config_path, run
+
+
 def test_train_gate_refuses_a_run_whose_states_it_cannot_use_before_checking_its_answers(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -815,16 +831,9 @@ def test_train_gate_refuses_a_run_whose_states_it_cannot_use_before_checking_its
     import routerllm.eval.prompt_examples as examples
     from routerllm.cli import main
 
-    from .conftest import gguf_with_state_width, tiny_gguf_path
+    from .conftest import gguf_with_state_width
 
-    medium = tmp_path / "medium.gguf"
-    shutil.copyfile(tiny_gguf_path(), medium)
-    data = tiny_config_dict(tmp_path)
-    data["models"][1]["gguf"] = {"path": str(medium)}
-    config_path = write_config(tmp_path, data)
-    run = tmp_path / "run"
-    run_experiment(load_config(config_path), run, systems=["gated-cascade"], limit=4, folds=2,
-                   style_overrides={"max_new_tokens": 8}, progress=False)  # fmt: skip
+    medium, config_path, run = gated_run_of_own_medium(tmp_path)
 
     def damaged(name: str, statement: str) -> Path:
         shutil.copytree(run, out := tmp_path / name)

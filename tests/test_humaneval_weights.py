@@ -32,6 +32,7 @@ from .conftest import (
     tiny_gguf_path,
     write_config,
 )
+from .test_gate import gated_run_of_own_medium
 
 
 def _light_at(config: AppConfig, path: Path) -> AppConfig:
@@ -128,14 +129,7 @@ def test_a_served_gate_whose_model_holds_other_weights_at_the_same_path_is_refus
     with, and a system refuses it in one line; a start reads no file whose stat is the
     recorded one, and a gate saved before the weights were recorded is served as before;
     one trained on a run stored before records its files' weights as train-gate found them."""
-    medium = tmp_path / "medium.gguf"
-    shutil.copyfile(tiny_gguf_path(), medium)
-    data = tiny_config_dict(tmp_path)
-    data["models"][1]["gguf"] = {"path": str(medium)}
-    config_path = write_config(tmp_path, data)
-    run = tmp_path / "run"
-    run_experiment(load_config(config_path), run, systems=["gated-cascade"], limit=4, folds=2,
-                   style_overrides={"max_new_tokens": 8}, progress=False)  # fmt: skip
+    medium, config_path, run = gated_run_of_own_medium(tmp_path)
     gate = tmp_path / "gate"
     trained = cli_in_process("train-gate", "--run", str(run), "--out", str(gate), "--folds", "2",
                              "--config", str(config_path))  # fmt: skip
