@@ -27,7 +27,9 @@ above what was allocated when it started (numpy arrays included). A ``setup`` (l
 a router, say) runs first inside the resident-set window but untraced: tracing makes
 every allocation slower (loading a MiniLM classifier, torch's and transformers' imports
 included, took four times as long under it), and what it would count there is mostly
-the libraries' own modules.
+the libraries' own modules. The C heap's free pages are handed back to the system first
+(``backends.heap``): memory an earlier step freed but kept resident (a model trained or
+unloaded in the same process) served an 80 MB array without the resident set rising.
 """
 
 from __future__ import annotations
@@ -262,6 +264,9 @@ def _rss_high_water() -> int | None:
 def peak_memory(fn: Callable[[S], T], setup: Callable[[], S]) -> tuple[S, T, MemoryStats]:
     """Call ``setup()``, then ``fn`` on what it returns; return both results with the
     memory they used: the resident set's over both, Python's over ``fn`` (module doc)."""
+    from routerllm.backends.heap import give_back_freed_memory
+
+    give_back_freed_memory()  # else the call may reuse pages freed but still resident
     own_peak = _reset_rss_peak()
     rss_start = _proc_status_bytes("VmRSS") if own_peak else _rss_high_water()
     prepared = setup()
