@@ -3,9 +3,10 @@
 All 164 canonical solutions go through ``check_many(..., workers=2)`` with the isolation
 probed on this machine, and again with one namespace given up (``--without``: the mount
 namespace by default; ``own_users``: the uid of each program's own, every program then
-``nobody``; ``all``: every one and the uids, as before 2026-12-05), the two alternating round by round, each first in every other round, so that the
-machine's load falls on both; it prints each round and the medians. The namespaces and the uids are made
-as root only: elsewhere both runs are the same.
+``nobody``; ``all``: every one and the uids, as before 2026-12-05), the two alternating
+round by round, each first in every other round, so that the machine's load falls on
+both; it prints each round and the medians. The namespaces and the uids are made as root
+only: elsewhere both runs are the same.
 
     .venv/bin/python benchmarks/sandbox_overhead.py [--without mountns|pidns|netns|ipcns|own_users|all] [--rounds 6]
 """

@@ -198,9 +198,9 @@ class Stream:
 
     def lines(self) -> Iterator[str]:
         """The body's lines (UTF-8, a byte order mark opening it passed over; without their
-        ending: ``\r\n``, ``\n`` or ``\r``, as the event stream format allows), each within the time limit of the one before
-        (``Stalled`` past it), MAX_RESPONSE_BYTES in all at most; the end of a body not
-        ended by a line ending is not a line."""
+        ending: ``\r\n``, ``\n`` or ``\r``, as the event stream format allows), each
+        within the time limit of the one before (``Stalled`` past it), MAX_RESPONSE_BYTES
+        in all at most; the end of a body not ended by a line ending is not a line."""
         decoder = ContentDecoder(self.headers["Content-Encoding"], MAX_RESPONSE_BYTES)
         # utf-8-sig: one byte order mark opening the stream is passed over, as the event
         # stream format says (read as text, it would make the first event's field no "data")
