@@ -8,8 +8,8 @@ and both with `two_settings` (a cost or quality target met by a random mix of
 two knob settings where it falls between them).
 Each calibrated router then routes the whole test set. Printed per target and
 split seed: the rule chosen, and each way's test quality and mean cost (as a
-share of the costliest model's mean cost), so that the choice can be judged on
-prompts it never saw.
+share of the costliest model's mean cost on the test set), so that the choice can
+be judged on prompts it never saw.
 
     .venv/bin/python benchmarks/decision_rules.py [--data-dir ../shared/data]
         [--datasets llmrouter routerbench_mbpp] [--seeds 0 1 2]
@@ -24,13 +24,12 @@ import time
 from typing import Any
 
 import numpy as np
-from outcome_data import add_split_arguments, load_pair
+from outcome_data import add_split_arguments, calibration_split, load_pair
 from outcome_data import data_dir as outcome_data_dir
 
 from routerllm.cli_args import DefaultsHelpFormatter
 from routerllm.data.outcomes import OutcomeDataset
 from routerllm.encoders import CachedEncoder, create_encoder
-from routerllm.eval.outcome_eval import outcome_candidates, split_dataset
 from routerllm.eval.routing_metrics import evaluate_choices
 from routerllm.routers.base import create_router
 from routerllm.routers.decision import MODES
@@ -47,25 +46,22 @@ WAYS: dict[str, dict[str, Any]] = {
 def one_split(
     train: OutcomeDataset, test: OutcomeDataset, targets: list[str], seed: int, encoder: Any
 ) -> dict[str, Any]:
-    cost = train.cost_kind("auto")
-    mean_cost = train.cost_matrix(cost).mean(axis=0)
-    router = create_router("quality", outcome_candidates(train, mean_cost), seed,
-                           encoder=DEFAULT_ENCODER, costs=mean_cost.tolist())  # fmt: skip
+    split = calibration_split(train, test, seed)
+    router = create_router("quality", split.candidates, seed,
+                           encoder=DEFAULT_ENCODER, costs=split.mean_cost.tolist())  # fmt: skip
     assert isinstance(router, OutcomeRouter)
-    fit_on, held_out = split_dataset(train, 0.2, seed)
+    fit_on, held_out = split.fit_on, split.held_out
     router.fit(None, fit_on.scores, train.models, embeddings=encoder.encode(fit_on.prompts))
     X_held = encoder.encode(held_out.prompts)
-    test_costs = test.cost_matrix(cost)
-    top = float(mean_cost.max())
     out: dict[str, Any] = {}
     for target in targets:
         row: dict[str, Any] = {}
         for way, how in WAYS.items():
             cal = router.calibrate(X_held, held_out.scores, target, train.models, **how)
             cols = [train.models.index(d.model) for d in router.route_batch(test.prompts)]
-            point = evaluate_choices(np.array(cols), test.scores, test_costs)
+            point = evaluate_choices(np.array(cols), test.scores, split.test_costs)
             row[way] = {"rule": cal["mode"], "held_out_quality": cal["quality"],
-                        "test_quality": point.quality, "test_cost_share": point.cost / top,
+                        "test_quality": point.quality, "test_cost_share": point.cost / split.top,
                         "fixed_mix": cal["fallback_mix"] is not None,
                         "second_share": cal["second_share"]}  # fmt: skip
         out[target] = row

@@ -416,17 +416,18 @@ def test_the_feedback_benchmark_refuses_a_warm_start_size_below_one(
     )
 
 
-def _small_mbpp_set(data_dir: Path) -> None:
+def _small_mbpp_set(data_dir: Path, test_cost_b: float = 0.01) -> None:
     """A small RouterBench-MBPP-shaped set under ``data_dir`` (two models, 40 train and 12
-    test prompts, seeded outcomes): a benchmark's smoke run on the shared data's layout."""
+    test prompts, seeded outcomes; a call costs 0.001 on a, 0.01 on b, ``test_cost_b`` on b
+    in the test set): a benchmark's smoke run on the shared data's layout."""
     rng = np.random.default_rng(0)
     header = ["", "sample_id", "prompt", "eval_name", "a", "a|total_cost", "b", "b|total_cost",
               "oracle_model_to_route_to"]  # fmt: skip
     folder = data_dir / "routerbench_mbpp"
     folder.mkdir()
-    for file, n in (("train.csv", 40), ("test.csv", 12)):
+    for file, n, cost_b in (("train.csv", 40, 0.01), ("test.csv", 12, test_cost_b)):
         rows = [[i, f"{file}{i}", repr([f"write function {file} {i}"]), "mbpp",
-                 int(rng.integers(2)), 0.001, int(rng.integers(2)), 0.01, "a"] for i in range(n)]  # fmt: skip
+                 int(rng.integers(2)), 0.001, int(rng.integers(2)), cost_b, "a"] for i in range(n)]  # fmt: skip
         write_csv(folder / file, header, rows)
 
 
@@ -451,11 +452,16 @@ def test_the_feedback_benchmark_runs_and_names_the_seeds_it_ran(tmp_path: Path) 
 
 def test_decision_rules_runs_on_the_one_dataset_asked(tmp_path: Path) -> None:
     """``--seeds 0`` still ran both sets (over 4 minutes): there was no --datasets, and a
-    folder holding one set only was refused. A smoke run on a small MBPP-shaped set."""
+    folder holding one set only was refused. A smoke run on a small MBPP-shaped set.
+
+    Its cost shares are of the test set's costliest model's mean cost, as the other
+    routing benchmarks' are: they were of the training set's (b costs 0.01 there, 0.02
+    on test, so a share of 2 where every prompt went to b). A share s is then a mean
+    test cost 0.02 s = 0.001 + 0.019 f with f the share of the 12 prompts sent to b."""
     import subprocess
     import sys
 
-    _small_mbpp_set(tmp_path)
+    _small_mbpp_set(tmp_path, test_cost_b=0.02)
     script = Path(__file__).parents[1] / "benchmarks" / "decision_rules.py"
     argv = [sys.executable, str(script), "--data-dir", str(tmp_path), "--datasets",
             "routerbench_mbpp", "--seeds", "0", "--targets", "max_cost=0.5", "--json"]  # fmt: skip
@@ -464,6 +470,9 @@ def test_decision_rules_runs_on_the_one_dataset_asked(tmp_path: Path) -> None:
     results = json.loads(out.stdout)
     assert list(results) == ["routerbench_mbpp"]
     assert list(results["routerbench_mbpp"]["0"]) == ["max_cost=0.5"]
+    for way, row in results["routerbench_mbpp"]["0"]["max_cost=0.5"].items():
+        to_b = 12 * (0.02 * row["test_cost_share"] - 0.001) / 0.019  # prompts sent to b
+        assert to_b == pytest.approx(round(to_b), abs=1e-6) and 0 <= round(to_b) <= 12, way
 
 
 @pytest.mark.parametrize(
