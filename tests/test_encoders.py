@@ -780,7 +780,7 @@ def test_a_hub_model_whose_download_was_cut_short_is_not_taken_as_cached(
     there; with them (or a sharded model's every shard) it is cached."""
     import huggingface_hub.constants
 
-    from routerllm.backends.hf import weights_present
+    from routerllm.backends.hf_source import weights_present
     from routerllm.hf_hub import cached_config
 
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path))
