@@ -31,8 +31,9 @@ other's tasks. Inside the child,
 (kill, killpg, ``signal.pidfd_send_signal``, another process's ``resource.prlimit``),
 ``subprocess``, ``multiprocessing`` and ``socket`` raise ``PermissionError`` before the
 program runs: a guard against accidents that a determined program can get around.
-The interpreter, the user and the namespaces are chosen, and the folder made, by
-:mod:`routerllm.eval.sandbox_isolation`.
+The interpreter, the user and the namespaces are chosen by
+:mod:`routerllm.eval.sandbox_isolation`; the folder is made, and removed, also where a
+killed harness left it, by :mod:`routerllm.eval.sandbox_folders`.
 
 Limits: as root without the drop (no interpreter that ``nobody`` can start),
 the kernel ignores ``RLIMIT_NPROC`` and the child keeps
@@ -93,13 +94,13 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from routerllm.backends.interrupts import deferred_interrupts
 from routerllm.checks import is_integer, is_positive_number
+from routerllm.eval.sandbox_folders import _workdir
 from routerllm.eval.sandbox_isolation import (
     PYTHON_FLAGS,
     _enter_sandbox,
     _interpreter,
     _processes,
     _run_user,
-    _workdir,
 )
 from routerllm.eval.sandbox_isolation import isolation_text as isolation_text  # re-exported
 from routerllm.eval.sandbox_packages import THREAD_LIMITS, link_packages, package_names
@@ -186,7 +187,7 @@ def run_program(
     )
     start = time.monotonic()
     processes = list(_processes())  # read once (ms a read): the uids taken, the tasks counted
-    with _run_user(probed, processes) as isolation, _workdir(isolation) as workdir:
+    with _run_user(probed, processes) as isolation, _workdir(isolation.user) as workdir:
         uid = os.getuid() if isolation.user is None else isolation.user[0]
         nproc = sum(n for owner, _, _, n in processes if owner == uid) + NPROC_HEADROOM
         nproc += PID_NAMESPACE_TASKS if isolation.pidns else 0

@@ -6,8 +6,10 @@ can be made, and, as root,
 a drop to user ``nobody`` (with a system interpreter of the same Python version when
 ``nobody`` cannot start this one), then to a user of each program's own where the kernel
 lets it (:func:`_run_user`). :func:`_enter_sandbox` applies that and the limits in
-the forked child; :func:`_workdir` is each program's temporary folder, owned by that user
-and removed afterwards. What runs in it, and how it ends, is :mod:`routerllm.eval.sandbox`'s.
+the forked child; each program's temporary folder, owned by that user and removed
+afterwards (by a later run where its harness died first), is
+:mod:`routerllm.eval.sandbox_folders`'s. What runs in it, and how it ends, is
+:mod:`routerllm.eval.sandbox`'s.
 
 A user of its own (:data:`RUN_UIDS`): programs checked at once (``check_many``'s
 workers) both ``nobody`` could read each other's ``/proc/<pid>/environ``, ``mem`` and
@@ -53,25 +55,19 @@ import logging
 import os
 import pwd
 import resource
-import shutil
 import socket
 import subprocess
 import sys
-import tempfile
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-from routerllm.exceptions import RouterLLMError
+from routerllm.eval.sandbox_folders import RUN_UIDS as RUN_UIDS  # re-exported
+from routerllm.eval.sandbox_folders import _workdir
 
 logger = logging.getLogger(__name__)
 
-#: As root, the uids (each with its gid of the same number) of programs running at once,
-#: one each: in systemd's unused 60578-61183 (none of its users, dynamic users or
-#: containers) and below 65536, which a user namespace of 65,536 ids still maps.
-RUN_UIDS = range(60600, 60728)
 _RUN_UID_LOCK = "\0routerllm-sandbox-uid-{}"  # an abstract socket: held while bound
 _warned_no_free_uid = False
 PYTHON_FLAGS = ("-I", "-S", "-B", "-u")
@@ -179,34 +175,6 @@ def _mount_points() -> list[tuple[bytes, int]]:
 
 
 @contextmanager
-def _workdir(isolation: _Isolation) -> Iterator[Path]:
-    try:  # a temporary folder gone, full or not writable: one line, as a failed start is
-        path = Path(tempfile.mkdtemp(prefix="routerllm-sandbox-"))
-    except OSError as e:
-        raise RouterLLMError(f"cannot create the sandbox's folder: {e}") from e
-    try:
-        try:
-            if isolation.user is not None:
-                os.chown(path, *isolation.user)
-        except OSError as e:
-            raise RouterLLMError(f"cannot prepare the sandbox's folder {path}: {e}") from e
-        yield path
-    finally:
-        _remove_tree(path)
-        # As non-root, the program may have taken away its own permissions. Never as root,
-        # which needs none to remove it, nor through a symlink the program put in its place:
-        # root (or the harness's user) would chmod whatever that points to.
-        if os.geteuid() != 0 and path.is_dir() and not path.is_symlink():
-            for root, dirs, _ in os.walk(path):
-                for name in dirs:
-                    if not os.path.islink(os.path.join(root, name)):
-                        os.chmod(os.path.join(root, name), 0o700)
-            _remove_tree(path)
-        if path.exists():
-            logger.warning("could not remove the sandbox directory %s", path)
-
-
-@contextmanager
 def _run_user(
     isolation: _Isolation, processes: Iterable[tuple[int, str, int, int]]
 ) -> Iterator[_Isolation]:
@@ -273,14 +241,6 @@ def _processes() -> Iterator[tuple[int, str, int, int]]:
                 yield entry.stat().st_uid, fields[0], int(fields[2]), int(fields[17])
             except (OSError, ValueError, IndexError):
                 continue  # it ended while we read it
-
-
-def _remove_tree(path: Path) -> None:
-    try:
-        shutil.rmtree(path, ignore_errors=True)
-    except RecursionError:  # shutil.rmtree recurses (Python 3.11): a deep tree
-        with suppress(OSError, subprocess.SubprocessError):  # rm walks any depth
-            subprocess.run(["rm", "-rf", "--", str(path)], capture_output=True, timeout=60)
 
 
 @functools.cache
@@ -441,7 +401,7 @@ def _can_run_own_users(executable: str, isolation: _Isolation) -> bool:
 
 
 def _probe(executable: str, isolation: _Isolation) -> bool:
-    with _workdir(isolation) as workdir:
+    with _workdir(isolation.user) as workdir:
         try:
             proc = subprocess.run(
                 [

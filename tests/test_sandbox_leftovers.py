@@ -1,0 +1,126 @@
+"""The sandbox's folders left by a harness killed while its program ran (SIGKILL, the OOM
+killer): the next run removes them, and nothing else."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from routerllm.eval.sandbox import run_program
+
+pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="flock, /proc")
+
+# The program's process group as the harness names it (in a PID namespace it is PID 2).
+_HOST_GROUP = "int(open('/proc/self/stat').read().rpartition(')')[2].split()[2])"
+
+
+@pytest.fixture()
+def temp_root(monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A folder like /tmp (world-writable, sticky) that the harnesses started here and this
+    process's runs take as their temporary folder: the suite's other runs are not seen."""
+    root = Path(tempfile.mkdtemp(prefix="routerllm-test-tmp-"))
+    root.chmod(0o1777)  # a program run as a user of its own reaches its folder in it
+    monkeypatch.setattr(tempfile, "tempdir", str(root))
+    try:
+        yield root
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def harness_in_its_program(
+    root: Path, outside: Path
+) -> Iterator[tuple[subprocess.Popen[str], Path]]:
+    """A harness process whose ``check_many`` runs a program that writes a file (its group),
+    plants a symlink to ``outside`` and sleeps; yields it and the program's folder once the
+    file is written. Kills the program's group (a killed harness leaves it running) after."""
+    completion = (
+        f"    import os, time\n    os.symlink({str(outside)!r}, 'planted')\n"
+        f"    open('group.tmp', 'w').write(str({_HOST_GROUP}))\n"
+        "    os.rename('group.tmp', 'group')\n    time.sleep(120)\n    return 0\n"
+    )
+    code = (
+        "import sys\nfrom routerllm.data.humaneval import HumanEvalProblem\n"
+        "from routerllm.eval.sandbox import check_many\n"
+        "problem = HumanEvalProblem(task_id='t/sleep', prompt='def f():\\n', entry_point='f',"
+        " canonical_solution='    return 0\\n', test='def check(candidate):\\n    assert candidate() == 0\\n')\n"
+        f"check_many([(problem, {completion!r})], workers=1, timeout_s=120)\n"
+    )
+    env = {**os.environ, "TMPDIR": str(root)}
+    harness = subprocess.Popen(
+        [sys.executable, "-c", code], env=env, stderr=subprocess.PIPE, text=True
+    )
+    groups: list[int] = []
+    try:
+        deadline = time.monotonic() + 60
+        while not (marks := list(root.glob("routerllm-sandbox-*/group"))):
+            assert harness.poll() is None and time.monotonic() < deadline, harness.communicate()
+            time.sleep(0.05)
+        groups.append(int(marks[0].read_text()))
+        yield harness, marks[0].parent
+    finally:
+        harness.kill()
+        harness.communicate()
+        for group in groups:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(group, signal.SIGKILL)
+
+
+def test_a_folder_left_by_a_killed_harness_is_removed_by_the_next_run(temp_root: Path) -> None:
+    outside = temp_root / "outside"
+    outside.mkdir()
+    (outside / "keep").write_text("the user's")
+    with harness_in_its_program(temp_root, outside) as (harness, folder):
+        harness.send_signal(signal.SIGKILL)
+        harness.wait()
+        assert folder.is_dir()  # nothing of the harness is left to remove it
+        result = run_program("print('next')\n", timeout_s=30)
+        assert result.status == "passed", result.detail
+        assert not folder.exists()  # the next run removed it, through no planted link
+        assert (outside / "keep").read_text() == "the user's"
+    assert sorted(p.name for p in temp_root.iterdir()) == ["outside"]
+
+
+def test_the_next_run_removes_no_folder_of_a_live_harness_nor_what_it_did_not_make(
+    temp_root: Path,
+) -> None:
+    outside = temp_root / "outside"
+    outside.mkdir()
+    (outside / "keep").write_text("the user's")
+    others = {
+        "routerllm-sandbox-x": "link",  # a user's own, by the prefix's name
+        "routerllm-sandbox-abcd1234": "link",
+        "routerllm-sandbox-file0001": "file",
+        "routerllm-sandbox-user0001": "folder",  # made as mkdtemp makes it: 0o700, no lock
+        "routerllm-sandbox-else0001": "folder of another user",
+    }
+    for name, kind in others.items():
+        path = temp_root / name
+        if kind == "link":
+            path.symlink_to(outside)
+        elif kind == "file":
+            path.write_text("a user's file")
+        else:
+            path.mkdir(mode=0o700)
+            (path / "data").write_text("a user's")
+            if kind != "folder" and os.geteuid() == 0:
+                path.chmod(0o1700)
+                os.chown(path, 12345, 12345)
+    with harness_in_its_program(temp_root, outside) as (harness, folder):
+        result = run_program("print('beside')\n", timeout_s=30)
+        assert result.status == "passed", result.detail
+        assert harness.poll() is None and (folder / "group").is_file()  # it runs on, untouched
+    for name, kind in others.items():
+        path = temp_root / name
+        assert path.is_symlink() if kind == "link" else path.exists(), name
+    assert (outside / "keep").read_text() == "the user's"
