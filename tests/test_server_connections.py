@@ -1,22 +1,33 @@
 """The server's connections as a client on the network may hold them: one that sends
 no request, or dribbles its headers (a slowloris), is closed once ``HEADERS_TIMEOUT_S``
 has passed, not held open for ever; a request whose headers came in time is not cut.
-A real uvicorn server on 127.0.0.1 around the tiny GGUF, over raw sockets."""
+A real uvicorn server on 127.0.0.1 around the tiny GGUF, over raw sockets. More connections
+than the process has file descriptors for are refused (a 503) before they take the last ones
+the server needs for its own files: a ``routerllm serve`` whose soft ``RLIMIT_NOFILE`` is
+lowered, so that a few hundred connections reach it."""
 
 from __future__ import annotations
 
 import contextlib
 import json
+import os
+import resource
+import signal
 import socket
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
-from routerllm.server import serving
+from routerllm.config import load_config
+from routerllm.server import listener, serving
 from routerllm.system import RouterLLM
 
-from .test_server import started
+from .conftest import tiny_config_dict, write_config
+from .test_server import hangup_default, started
 
 HEAD = b"POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\n"
 BODY = json.dumps({"messages": [{"role": "user", "content": "x"}], "max_tokens": 2}).encode()
@@ -103,3 +114,88 @@ def test_a_request_whose_headers_came_in_time_is_answered_however_long_it_takes(
             said += chunk
     assert said.startswith(b"HTTP/1.1 200 "), said[:300]
     assert json.loads(said.partition(b"\r\n\r\n")[2])["choices"]
+
+
+def answer_to(sock: socket.socket, request: bytes) -> tuple[bytes, dict[str, object]]:
+    """The head and the JSON body of the answer to ``request`` sent on ``sock``."""
+    sock.sendall(request)
+    said = b""
+    while b"\r\n\r\n" not in said or len(said.partition(b"\r\n\r\n")[2]) < _length(said):
+        chunk = sock.recv(65536)
+        assert chunk, f"closed after {said!r}"
+        said += chunk
+    head, _, body = said.partition(b"\r\n\r\n")
+    return head, json.loads(body)
+
+
+def _length(said: bytes) -> int:
+    for line in said.partition(b"\r\n\r\n")[0].lower().split(b"\r\n"):
+        if line.startswith(b"content-length:"):
+            return int(line.partition(b":")[2])
+    return 1 << 30
+
+
+def test_connections_beyond_the_file_descriptors_are_refused_and_the_server_keeps_its_own(
+    tmp_path: Path,
+) -> None:
+    """A client pool (or an attacker) holding more connections than the soft NOFILE limit
+    allows: the server took them all, then its own files failed (a lazy import, the GGUF,
+    the request log, the emissions CSV: a 500 and the answer lost), and asyncio's accept,
+    failing with EMFILE, logged a traceback thousands of times a second. Those beyond what
+    the descriptors allow get a 503 at once; a request on a connection already open is
+    answered, measured and logged; the log stays quiet. The soft limit is raised to the hard
+    one first, as servers do."""
+    config = write_config(tmp_path, tiny_config_dict(tmp_path))
+    soft = 256
+
+    def limited() -> None:
+        hangup_default()
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft // 2, soft))  # raised to 256
+
+    log = tmp_path / "stderr"  # a file: a pipe full of tracebacks had stopped the server
+    with log.open("w") as err:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "routerllm.cli", "serve", "--config", str(config), "--port", "0", "--json"],  # fmt: skip
+            stdout=subprocess.PIPE, stderr=err, text=True, preexec_fn=limited,
+        )  # fmt: skip
+    held: list[socket.socket] = []
+    try:
+        assert process.stdout is not None
+        host, port = json.loads(process.stdout.readline())["url"][7:-3].split(":")
+        address = (host, int(port))
+        assert resource.prlimit(process.pid, resource.RLIMIT_NOFILE) == (soft, soft)
+        client = socket.create_connection(address, timeout=30)  # a pool's, kept alive
+        held.append(client)
+        head, body = answer_to(client, b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        assert body == {"status": "ok"}
+        for _ in range(soft + 44):
+            held.append(socket.create_connection(address, timeout=10))
+        time.sleep(1)
+        client.settimeout(60)
+        request = HEAD + b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n" % len(BODY)  # fmt: skip
+        head, body = answer_to(client, request + BODY)
+        assert head.startswith(b"HTTP/1.1 200 "), (head, body)
+        assert body["choices"] and "warning" not in body["routerllm"]  # type: ignore[operator]
+        refused = []
+        for sock in held[1:]:
+            sock.setblocking(False)
+            with contextlib.suppress(BlockingIOError):
+                if said := sock.recv(65536):
+                    refused.append(said)
+        assert len(refused) >= 44 + listener.RESERVED_FDS - 16, len(refused)
+        head, _, text = refused[0].partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 503 ") and b"connection: close" in head, head
+        assert json.loads(text)["error"]["code"] == "too_many_connections"
+        assert len(os.listdir(f"/proc/{process.pid}/fd")) <= soft - listener.RESERVED_FDS // 2
+    finally:
+        for sock in held:
+            sock.close()
+        process.send_signal(signal.SIGTERM)
+        process.communicate(timeout=60)
+    stderr = log.read_text(encoding="utf-8")
+    assert process.returncode == 0 and "Traceback" not in stderr, stderr[-3000:]
+    assert len(stderr.splitlines()) < 50, stderr[-3000:]
+    with RouterLLM(load_config(config)) as system:
+        assert len(list(system.log.records(tag="server"))) == 1
+    rows = (tmp_path / "carbon" / "emissions.csv").read_text(encoding="utf-8").splitlines()
+    assert len(rows) == 1 + 3  # its header and the request's three rows

@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from routerllm.exceptions import RouterLLMError, missing_dependency
+from routerllm.server.listener import CappedListener, connection_cap, raise_fd_limit
 
 if TYPE_CHECKING:
     from routerllm.system import RouterLLM
@@ -71,7 +72,7 @@ def server(
     app = create_app(system, api_key, cors, max_waiting, loopback)
     config = uvicorn.Config(
         app, http=_json_400s(), log_level="info", log_config=logging_config, lifespan="off",
-        use_colors=colours,
+        use_colors=colours, loop="asyncio",  # its accept calls CappedListener.accept; uvloop's not
     )  # fmt: skip
     srv = uvicorn.Server(config)
     app.state.service.stopping = lambda: srv.should_exit
@@ -87,10 +88,9 @@ def _json_400s() -> type:
     its last answer, is closed (a 408 where part of them came): uvicorn held it open for
     ever, and a client sending nothing, or a byte of a header now and then (a slowloris),
     held a file descriptor each, until none was left for anyone else."""
-    import json
-
     from uvicorn.protocols.http.auto import AutoHTTPProtocol
 
+    from routerllm.server.listener import http_error
     from routerllm.server.protocol import error_body
 
     class JSON400Protocol(AutoHTTPProtocol):  # type: ignore[misc, valid-type]
@@ -139,15 +139,9 @@ def _json_400s() -> type:
 
         def refuse(self, status: bytes, message: str, code: str) -> None:
             """The API's JSON error, written as the connection's last bytes."""
-            body = json.dumps(error_body(message, "invalid_request_error", code))
-            head = [b"HTTP/1.1 " + status]
-            head += [name + b": " + value for name, value in self.server_state.default_headers]
-            head += [
-                b"content-type: application/json",
-                b"content-length: " + str(len(body)).encode(),
-                b"connection: close",
-            ]
-            self.transport.write(b"\r\n".join(head) + b"\r\n\r\n" + body.encode())
+            body = error_body(message, "invalid_request_error", code)
+            headers = [name + b": " + value for name, value in self.server_state.default_headers]
+            self.transport.write(http_error(status, body, *headers))
             self.transport.close()
 
     return JSON400Protocol
@@ -206,13 +200,16 @@ def serve(
         hangup = None  # `nohup routerllm serve`: asked to outlive its terminal, it does
     previous_hangup = signal.signal(hangup, hung_up) if hangup is not None else None
     failed: list[Exception] = []
+    raise_fd_limit()
+    listener = CappedListener.of(sock, connection_cap())
     try:  # a SIGTERM while the server starts stops it here too
         srv = server(system, api_key, cors, max_waiting, _loopback(sock))
         threading.Thread(target=_announce, args=(srv, on_ready, failed), name="routerllm-ready", daemon=True).start()  # fmt: skip
-        srv.run(sockets=[sock])
+        srv.run(sockets=[listener])
     except _Stopped:
         pass
     finally:
+        listener.close()
         signal.signal(signal.SIGTERM, previous)
         signal.signal(signal.SIGINT, previous_interrupt)
         if hangup is not None:
