@@ -114,3 +114,18 @@ def test_minilm_fine_tuned_on_8_tokens_routes_on_8() -> None:
     long, head = "write a python function with unit tests for sorting", "write a python function with unit"  # fmt: skip
     probs = router.predict_proba([long, head])
     np.testing.assert_allclose(probs[0], probs[1], rtol=1e-5, atol=1e-7)
+
+
+def test_a_saved_router_is_not_loaded_with_another_cut_off(bert: str, tmp_path: Path) -> None:
+    """A config's router.options max_length replaced the saved one without a word: a
+    router fine-tuned on 4 tokens routed on 512."""
+    router = EmbeddingClassifierRouter(MODELS, encoder=bert, mode="full")
+    folder = router.fit(DATA, (), args(max_length=4)) and router.save(tmp_path / "router")
+    with pytest.raises(RouterLLMError) as err:
+        load_router(folder, MODELS, {"max_length": 512})
+    assert str(err.value) == (
+        f"max_length: the router saved in {folder} was trained with max_length 4; to use "
+        f"another, train it again, or remove it from the options (router.options)"
+    )
+    same = load_router(folder, MODELS, {"max_length": 4})
+    assert routes_as_its_first_4_tokens(same)

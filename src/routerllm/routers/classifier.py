@@ -105,7 +105,9 @@ def hf_source(spec: str) -> tuple[str, bool]:
 class EmbeddingClassifierRouter(Router):
     """Classifies a prompt into a task class and routes it to the model serving that class."""
 
-    LEARNED_OPTIONS = frozenset({"encoder", "mode", "num_classes", "pooling"})
+    # max_length: full mode's weights were fine-tuned on that cut-off (a saved router whose
+    # config.json records none, saved before 2026-12-06, takes the one given)
+    LEARNED_OPTIONS = frozenset({"encoder", "mode", "num_classes", "pooling", "max_length"})
 
     name = "classifier"
 
