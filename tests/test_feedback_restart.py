@@ -183,6 +183,38 @@ def test_scores_learned_by_a_process_that_ends_before_saving_are_learned_once_la
         assert later.router.sums().equals(expected.sums())  # type: ignore[attr-defined]
 
 
+KILLED = """
+import os, signal, sys
+import numpy as np
+from routerllm.system import RouterLLM
+system = RouterLLM.from_config(sys.argv[1])
+answers = system.generate_batch(sys.argv[3:])
+for i, answer in reversed(list(enumerate(answers))):  # rated in another order than routed
+    system.feedback(answer.request_id, (0.1, 0.7, 0.3, 0.9, 0.2, 0.6)[i % 6])
+np.savez(sys.argv[2], **dict(zip(("precision", "moment", "counts"), system.router.sums().arrays())))
+os.kill(os.getpid(), signal.SIGKILL)  # after accepting the scores, before saving the router
+"""
+
+
+def test_a_learner_killed_before_saving_is_learned_again_to_the_same_bit(tmp_path: Path) -> None:  # fmt: skip
+    """The scores a learner accepted and then lost with its process are learned again by
+    the next one, in the order they were given: the posterior (moment 2.2e-16 apart,
+    relearned in the order the requests were routed) and so every decision after the
+    restart are those the killed process would have made."""
+    config = ladder(tmp_path)
+    prompts = topic_prompts("parser", 6, 70) + topic_prompts("matrix", 6, 70)
+    killed = subprocess.run(
+        [sys.executable, "-c", KILLED, str(tmp_path / "config.yaml"), str(tmp_path / "sums.npz"), *prompts],  # fmt: skip
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert killed.returncode == -9, killed.stderr
+    before = np.load(tmp_path / "sums.npz")
+    assert len(pending_rows(config)) == 12
+    with RouterLLM(config) as alone:
+        for name, array in zip(("precision", "moment", "counts"), alone.router.sums().arrays(), strict=True):  # type: ignore[attr-defined]  # fmt: skip
+            np.testing.assert_array_equal(array, before[name], err_msg=name)
+
+
 def test_two_router_folders_sharing_a_log_do_not_learn_each_others_requests(tmp_path: Path) -> None:  # fmt: skip
     config = ladder(tmp_path)
     other = with_router(config, path=str(shutil.copytree(config.router.path or "", tmp_path / "other")))  # fmt: skip

@@ -169,7 +169,7 @@ class PendingFeedback:
         """Take the kept requests of ``folder`` (and those kept before folders were
         recorded) that were scored without being learned (``add_feedback`` with
         ``learned`` false) and that a ``router`` on ``dim``-wide ``encoder`` embeddings can
-        learn, with their scores, oldest first; their rows are removed in the same
+        learn, with their scores, in the order the scores were stored; their rows are removed in the same
         transaction, so that of several processes claiming at once only one gets each.
         Rows of another router, encoder or width stay (a router put back in the folder
         may learn them); a damaged row is removed and not returned (its score stays).
@@ -181,7 +181,10 @@ class PendingFeedback:
             "SELECT request_id, model, dim, embedding, folder, (SELECT score FROM feedback f "
             "WHERE f.request_id = p.request_id ORDER BY f.rowid LIMIT 1) FROM pending_feedback p "
             "WHERE folder IN (?, '') AND router = ? AND encoder = ? AND dim = ? AND EXISTS "
-            "(SELECT 1 FROM feedback f WHERE f.request_id = p.request_id) ORDER BY rowid"
+            "(SELECT 1 FROM feedback f WHERE f.request_id = p.request_id) "
+            # in the order the scores were given, as the learner that took them learned them
+            # (float sums: another order differs in the last bits, and so may a decision)
+            "ORDER BY (SELECT MIN(f.rowid) FROM feedback f WHERE f.request_id = p.request_id)"
         )
         try:
             with self._lock, self._db:
