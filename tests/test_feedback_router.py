@@ -540,6 +540,49 @@ def test_the_server_takes_feedback(tmp_path: Path) -> None:
         assert "internal error (ValueError: a bug)" in error["message"]
 
 
+def test_an_answer_rated_while_it_is_streamed_is_refused_with_when_to_rate_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Its request_id comes with the stream's first piece: rated before the stream's end
+    it is unknown (not whole yet), and the refusal says to rate it once it has ended (it
+    said "give the request_id of a recent answer", of the id the server had just sent)."""
+    import http.client
+    import threading
+
+    import llama_cpp
+
+    config = ladder(tmp_path)
+    sample, sampled, rated = llama_cpp.Llama.sample, [0], threading.Event()
+
+    def paused(self: Any, *args: Any, **kwargs: Any) -> Any:
+        sampled[0] += 1
+        if sampled[0] == 3:  # mid-answer, until the test has rated it
+            rated.wait(60)
+        return sample(self, *args, **kwargs)
+
+    monkeypatch.setattr(llama_cpp.Llama, "sample", paused)
+    with RouterLLM(config) as system, running(system) as base:
+        host, port = base.removeprefix("http://").split(":")
+        connection = http.client.HTTPConnection(host, int(port), timeout=60)
+        body = {"messages": [{"role": "user", "content": "Implement a parser"}], "max_tokens": 8, "stream": True}  # fmt: skip
+        connection.request("POST", "/v1/chat/completions", json.dumps(body), {"Content-Type": "application/json"})  # fmt: skip
+        answer = connection.getresponse()
+        line = answer.readline()
+        while not line.startswith(b"data: "):
+            line = answer.readline()
+        request_id = json.loads(line[6:])["id"]
+        try:
+            status, text = call(base, FEEDBACK, {"request_id": request_id, "score": 1})
+        finally:
+            rated.set()
+        answer.read()
+        connection.close()
+        message = json.loads(text)["error"]["message"]
+        assert status == 404 and "an answer still being generated (streamed) can be rated once it has ended" in message, text  # fmt: skip
+        assert system.log.feedback() == []
+        assert call(base, FEEDBACK, {"request_id": request_id, "score": 1}) == (200, '{"ok":true}')
+
+
 def test_feedback_needs_the_api_key(tmp_path: Path) -> None:
     config = ladder(tmp_path, learn=False)
     with RouterLLM(config) as system, running(system, api_key="s3cret") as base:

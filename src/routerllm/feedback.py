@@ -415,7 +415,8 @@ def _check_rateable(request_id: str, routed: Routed | None) -> None:
             f"{MAX_REMEMBERED:,} requests its routers routed since it started (with "
             f"router.learn: true, also those the learning router routed before a restart; "
             f"not those whose model the caller chose; after a restart an answer from the "
-            f"request cache is rated by the request its cached_from names); give the "
+            f"request cache is rated by the request its cached_from names; an answer still "
+            f"being generated (streamed) can be rated once it has ended); give the "
             f"request_id of a recent answer"
         )
     if routed.cut:
