@@ -1347,6 +1347,56 @@ def test_a_cache_that_cannot_be_written_is_read_and_its_misses_returned_uncached
     assert caplog.text.count("cannot be written (unable to open database file)") == 2
 
 
+FULL_DISK = """
+import resource, sys
+import numpy as np
+from routerllm.encoders import CachedEncoder
+from routerllm.encoders.hashing import HashingEncoder
+
+class Recording(HashingEncoder):
+    def encode(self, texts, batch_size=64):
+        print("embedded", *texts)
+        return super().encode(texts, batch_size)
+
+# no file may grow (SQLite cannot size the cache's -shm), as on a full disk
+resource.setrlimit(resource.RLIMIT_FSIZE, (0, resource.RLIM_INFINITY))
+texts = ["cached", "new"]
+out = CachedEncoder(Recording(), sys.argv[1]).encode(texts)
+assert np.array_equal(out, HashingEncoder().encode(texts))
+"""
+
+
+@pytest.mark.parametrize("left_by", ["a writer that closed it", "a writer killed"])
+def test_a_cache_on_a_full_disk_is_read_where_it_can_be(tmp_path: Path, left_by: str) -> None:
+    """On a full disk the cache was not read at all: opening it read-only failed too (its
+    -shm could not be written: "disk I/O error"), so every vector it held was computed
+    again (hours of minilm for a large training set); and where a killed writer had left
+    its WAL, which is read from a copy in a temporary folder, on that full disk too, it
+    ended in a FileNotFoundError traceback. The disk is full in a child (a file-size limit
+    of 0): it reads what can be read without room, embeds the rest, stores nothing."""
+    inner = create_encoder("hashing")
+    live = tmp_path / "live"
+    with EmbeddingCache(inner.cache_key, live) as cache:
+        cache.put_many(["cached"], inner.encode(["cached"]))
+        if left_by == "a writer killed":  # its file and WAL, not checkpointed
+            for name in (DB_NAME, DB_NAME + "-wal"):
+                (tmp_path / name).write_bytes((live / name).read_bytes())
+    if left_by == "a writer that closed it":
+        (tmp_path / DB_NAME).write_bytes((live / DB_NAME).read_bytes())
+    proc = subprocess.run(
+        [sys.executable, "-c", FULL_DISK, str(tmp_path)],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    # a WAL is read from a copy: with no room for one, nothing is read
+    read = left_by == "a writer that closed it"
+    assert proc.stdout.splitlines() == ["embedded new" if read else "embedded cached new"]
+    assert "cannot be written" in proc.stderr and "computed and not stored" in proc.stderr
+    with EmbeddingCache(inner.cache_key, tmp_path) as cache:  # the disk freed: as it was
+        assert len(cache) == 1
+        np.testing.assert_array_equal(cache.get_many(["cached"])[0], inner.encode(["cached"])[0])
+
+
 def test_an_encoders_width_is_known_without_loading_it(tmp_path: Path) -> None:
     """What a saved router's weights are checked against when it loads."""
     from routerllm.encoders.base import encoder_width

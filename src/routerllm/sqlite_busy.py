@@ -111,18 +111,31 @@ def open_shared(
 
 def open_read_only(path: Path) -> sqlite3.Connection:
     """A connection that cannot change ``path``. A WAL database in a folder where
-    SQLite cannot create its ``-shm`` file opens only as immutable (no locking); see
-    ``in_unwritable_folder``."""
+    SQLite cannot create its ``-shm`` file, or on a full disk, where it cannot size it,
+    opens only as immutable (no locking); see ``in_unwritable_folder``."""
     uri = path.resolve().as_uri()
     try:
         conn = sqlite3.connect(f"{uri}?mode=ro", uri=True, timeout=BUSY_TIMEOUT_S)
         conn.execute("SELECT name FROM sqlite_master LIMIT 1").fetchall()
         return conn
-    except sqlite3.OperationalError:
+    except sqlite3.OperationalError as e:
         # A hot journal (its writer killed mid-write) is rolled back only by a writer.
-        if path.is_file() and (_hot(path, "-journal") or not os.access(path.parent, os.W_OK)):
+        hot = _hot(path, "-journal")
+        if path.is_file() and (hot or not os.access(path.parent, os.W_OK) or _no_room(e)):
             return in_unwritable_folder(path)
         raise
+
+
+#: SQLite's extended codes for a ``-shm`` file it could not write its first bytes to or
+#: size: SQLITE_IOERR_SHMOPEN, SQLITE_IOERR_SHMSIZE.
+_SHM_UNWRITABLE = (4618, 4874)
+
+
+def _no_room(error: sqlite3.Error) -> bool:
+    """Whether SQLite failed for want of room for the ``-shm`` file a WAL reader's locks
+    live in (a full disk: "disk I/O error"); no process can write the database through
+    it either. Python 3.10 does not say: False."""
+    return getattr(error, "sqlite_errorcode", None) in _SHM_UNWRITABLE
 
 
 def in_unwritable_folder(path: Path) -> sqlite3.Connection:

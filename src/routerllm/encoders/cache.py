@@ -240,7 +240,7 @@ class EmbeddingCache:
         self._unwritable(error)
         try:
             conn = open_read_only(self.path)
-        except sqlite3.Error:
+        except (sqlite3.Error, OSError):  # OSError: no room to copy a WAL aside (a full disk)
             conn = None
         if conn is not None:
             try:
