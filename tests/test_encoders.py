@@ -1113,6 +1113,30 @@ def test_cache_keeps_apart_the_models_one_hf_folder_spec_names(
     np.testing.assert_array_equal(got, direct)
 
 
+def test_cache_keeps_apart_weights_written_over_the_old_ones_with_their_times(
+    tmp_path: Path,
+) -> None:
+    """The key named an hf: folder's files by size, modification time and inode: weights
+    of the same size written over the old ones with their time kept (cp -p, rsync -t
+    --inplace, files of an archive's fixed times) got the old weights' cached vectors.
+    The change time, which no copy keeps, names them too."""
+    enc, texts = tmp_path / "enc", ["sort a list", "write a poem"]
+    enc.mkdir()
+    _tiny_bert(enc, 8, 0)
+    old = {p.name: p.stat() for p in enc.iterdir()}
+    CachedEncoder(create_encoder(f"hf:{enc}"), str(tmp_path / "cache")).encode(texts)
+    _tiny_bert(tmp_path / "retrained", 8, 1)  # other weights, the same sizes
+    time.sleep(0.01)  # a change time of its own, on a file system of coarse times too
+    for p in enc.iterdir():  # copied over the old files, as cp -p does, times kept
+        p.write_bytes((tmp_path / "retrained" / p.name).read_bytes())
+        os.utime(p, ns=(old[p.name].st_atime_ns, old[p.name].st_mtime_ns))
+    now = {p.name: p.stat() for p in enc.iterdir()}
+    stamp = {n: (st.st_size, st.st_mtime_ns, st.st_ino) for n, st in old.items()}
+    assert {n: (st.st_size, st.st_mtime_ns, st.st_ino) for n, st in now.items()} == stamp
+    got = CachedEncoder(create_encoder(f"hf:{enc}"), str(tmp_path / "cache")).encode(texts)
+    np.testing.assert_array_equal(got, create_encoder(f"hf:{enc}").encode(texts))
+
+
 def test_cached_encoder_handles_empty_input() -> None:
     inner = CountingEncoder()
     out = CachedEncoder(inner).encode([])

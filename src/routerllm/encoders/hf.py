@@ -294,15 +294,18 @@ class HFEncoder(TokenizingEncoder):
     @property
     def cache_key(self) -> str:
         """The spec and which weights it names now: a folder (its absolute path and its
-        files' sizes and times: ``hf:./enc`` in two projects, or a model saved again
-        there, are other weights) or a hub snapshot (its commit)."""
+        files' sizes, inodes and times: ``hf:./enc`` in two projects, or a model saved
+        again there, are other weights; the change time too, which a copy that keeps the
+        old time, ``cp -p``, cannot set) or a hub snapshot (its commit)."""
         if not self.spec.startswith("hf:"):
             return self.spec  # a packaged model (minilm): the spec names its weights
         folder = Path(self._source)
         if not (self._local and folder.is_dir()):
             return f"{self.spec}@{self._config_path.parent.name}"
         files = sorted((p.name, p.stat()) for p in folder.resolve().iterdir() if p.is_file())
-        stamp = ";".join(f"{n}:{st.st_size}:{st.st_mtime_ns}:{st.st_ino}" for n, st in files)
+        stamp = ";".join(
+            f"{n}:{st.st_size}:{st.st_mtime_ns}:{st.st_ctime_ns}:{st.st_ino}" for n, st in files
+        )
         digest = hashlib.sha256(stamp.encode("utf-8", "surrogatepass")).hexdigest()[:16]
         return f"{self.spec}@{folder.resolve()}@{digest}"
 
