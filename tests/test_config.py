@@ -650,6 +650,23 @@ def _remote(tmp_path: Path, **fields: object) -> dict[str, object]:
     return data
 
 
+def test_a_remote_model_needs_no_memory_gb_and_a_local_one_does(tmp_path: Path) -> None:
+    """A remote model's memory is its endpoint's: nothing counts it against
+    manager.memory_budget_gb, yet until 2026-12-06 an openai_http entry without
+    memory_gb was refused ("models.0.memory_gb: Field required")."""
+    from routerllm.manager import LLMManager
+
+    data = _remote(tmp_path)
+    del data["models"][0]["memory_gb"]
+    config = load_config(write_config(tmp_path, data))
+    assert config.models[0].memory_gb is None
+    assert LLMManager(config).local_gb("x") == 0.0
+    data = tiny_config_dict(tmp_path)
+    del data["models"][1]["memory_gb"]
+    with pytest.raises(ConfigError, match=r"models.1: .*backend llama_cpp needs `memory_gb`"):
+        load_config(write_config(tmp_path, data))
+
+
 @pytest.mark.parametrize(
     ("base_url", "why"),
     [

@@ -188,7 +188,12 @@ class ModelConfig(StrictConfig):
     api_key_env: str | None = None
     quantization: str | None = None
     load_in_4bit: bool = False
-    memory_gb: float = Field(gt=0)
+    memory_gb: float | None = Field(
+        None,
+        gt=0,
+        description="counted against manager.memory_budget_gb; needed by llama_cpp and hf, "
+        "not by openai_http (its memory is its endpoint's)",
+    )
     gpus: int = Field(0, ge=0, description="GPUs needed; 0 runs on CPU")
     context_length: int = Field(4096, gt=16, le=MAX_CONTEXT_LENGTH)
     cost_per_1m_input_usd: float = Field(0.0, ge=0)
@@ -279,6 +284,11 @@ class ModelConfig(StrictConfig):
 
     @model_validator(mode="after")
     def _backend_fields(self) -> ModelConfig:
+        if self.backend != "openai_http" and self.memory_gb is None:
+            raise ValueError(
+                f"model {self.name!r}: backend {self.backend} needs `memory_gb`, the GB its "
+                f"weights take here (counted against manager.memory_budget_gb)"
+            )
         if self.backend == "llama_cpp" and self.gguf is None:
             raise ValueError(f"model {self.name!r}: backend llama_cpp needs `gguf`")
         if self.backend == "hf" and not self.model_id:

@@ -403,7 +403,7 @@ class Backend(WeightsWatch, ABC):
     def memory_gb(self) -> float:
         """The memory the model takes here once loaded, counted against the manager's
         budget: the config's ``memory_gb``."""
-        return self.config.memory_gb
+        return self.config.memory_gb or 0.0  # None only for a remote model: none here
 
     @property
     def kv_cache_gb_estimate(self) -> float:

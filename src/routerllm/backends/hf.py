@@ -89,7 +89,7 @@ class HFBackend(Backend):
         gpus = _cuda_devices()
         if self.config.gpus > gpus:
             return (
-                f"needs {self.config.gpus} CUDA GPU(s) and about {self.config.memory_gb:g} GB; "
+                f"needs {self.config.gpus} CUDA GPU(s) and about {super().memory_gb:g} GB; "
                 f"found {gpus}"
             )
         if not weights_present(self.config.model_id):
@@ -130,9 +130,10 @@ class HFBackend(Backend):
         without one); without CUDA, at least the float32 weights (4 GB per billion
         parameters), which is how a model is loaded there, whatever ``load_in_4bit`` or
         ``quantization`` say (a 4-bit model's figure was 8x too low)."""
+        configured = super().memory_gb
         if self.config.gpus or _cuda_devices():
-            return self.config.memory_gb
-        return max(self.config.memory_gb, FLOAT32_GB_PER_B * self.config.params_b)
+            return configured
+        return max(configured, FLOAT32_GB_PER_B * self.config.params_b)
 
     @property
     def loaded(self) -> bool:
