@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import contextlib
 import io
+import logging
 import re
 import shlex
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -72,7 +74,11 @@ def _ladder_config(tmp_path: Path, **overrides: Any) -> dict[str, Any]:
 
 
 @pytest.mark.parametrize("index", range(len(_blocks("yaml"))))
-def test_every_readme_config_snippet_loads(tmp_path: Path, index: int) -> None:
+def test_every_readme_config_snippet_loads(
+    tmp_path: Path, index: int, caplog: pytest.LogCaptureFixture
+) -> None:
+    """As written, without a warning (a Python one or a logged one): a snippet that
+    loads only with a warning teaches a setting the code takes otherwise."""
     snippet = yaml.safe_load(_blocks("yaml")[index])
     data = _ladder_config(tmp_path)
     if isinstance(snippet, list):  # a model entry, in place of the ladder's of its name
@@ -82,7 +88,12 @@ def test_every_readme_config_snippet_loads(tmp_path: Path, index: int) -> None:
         data["models"] = [entry if m["name"] == entry["name"] else m for m in data["models"]]
     else:
         data.update(snippet)
-    load_config(write_config(tmp_path, data))
+    path = write_config(tmp_path, data)
+    with warnings.catch_warnings(record=True) as warned, caplog.at_level(logging.WARNING):
+        warnings.simplefilter("always")
+        load_config(path)
+    assert not [str(w.message) for w in warned], "a README config snippet warns"
+    assert not [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
 
 
 def test_every_import_of_the_readme_python_blocks_exists() -> None:
