@@ -6,16 +6,19 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import re
 import shutil
 import sqlite3
 from contextlib import closing
+from dataclasses import asdict, replace
 from pathlib import Path
 from unittest import mock
 
 import pytest
 
 import routerllm.eval.weights_identity as weights_identity
+from routerllm.backends.base import GenerationRequest
 from routerllm.config import AppConfig, load_config
 from routerllm.data.outcome_files import load_outcomes
 from routerllm.eval.humaneval_report import run_experiment
@@ -32,7 +35,7 @@ from .conftest import (
     tiny_gguf_path,
     write_config,
 )
-from .test_gate import gated_run_of_own_medium
+from .test_gate import UNCHECKABLE, _cheap_to_escalate, _state_width, gated_run_of_own_medium
 
 
 def _light_at(config: AppConfig, path: Path) -> AppConfig:
@@ -184,3 +187,63 @@ def test_a_served_gate_whose_model_holds_other_weights_at_the_same_path_is_refus
     shutil.copyfile(tiny_gguf_path(), medium)
     with pytest.raises(ConfigError, match=f"{other} was trained on a run whose tiny-medium"):
         RouterLLM(serving)
+
+
+def test_a_served_gate_is_not_used_while_its_model_file_holds_other_weights(
+    tiny_config: AppConfig, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A start refuses a gate whose model's file holds other weights than its run's; a file
+    replaced while the system serves is loaded again, and the gate went on deciding on the
+    new weights' states and answers as if they were the run's, without a word. While the
+    file holds other weights the gate is not used: the cascade goes on as without one, each
+    reason says why and a warning says so once; the file put back, the gate decides again.
+    No file is read while their stat stays the same."""
+    medium = tmp_path / "medium.gguf"
+    shutil.copyfile(tiny_gguf_path(), medium)
+    config = tiny_config.model_copy(deep=True)
+    config.model("tiny-medium").gguf.path = str(medium)  # type: ignore[union-attr]
+    weights = {m: weights_identity.weights_now(config.model(m), None) for m in ("tiny-medium", "tiny-heavy")}  # fmt: skip
+    about = {
+        "weights": {m: asdict(w) for m, w in weights.items() if w is not None}
+    }  # as train-gate records
+    gate = replace(
+        _cheap_to_escalate(_state_width(config)), about=about
+    )  # escalates what it weighs
+    config.cascade.enabled, config.cascade.gate = True, str(gate.save(tmp_path / "gate"))
+
+    def asked(prompt: str) -> GenerationRequest:  # 8 tokens, not tiny-heavy's style's 512
+        return GenerationRequest(prompt, max_new_tokens=8)
+
+    not_used = (
+        f"the gate was not used (cascade.gate {tmp_path / 'gate'} was trained on a run whose "
+        f"tiny-medium answers were made with other weights than {medium} holds now (another "
+        f"sha256, same file name); put back the file that run was made with (the gate is used "
+        f"again then), or train a gate on a run of this config's models (routerllm train-gate) "
+        f"and restart with it)"
+    )
+    with (
+        RouterLLM(config) as system,
+        mock.patch.object(weights_identity, "sha256_of", wraps=sha256_of) as hashed,
+        caplog.at_level(logging.WARNING, logger="routerllm.served_gate"),
+    ):
+        decided = system.generate(asked(UNCHECKABLE), model="tiny-medium")
+        assert decided.model == "tiny-heavy", decided.reason
+        assert "escalated to tiny-heavy: the gate's predicted success" in decided.reason
+        assert hashed.call_count == 0  # the files as the system started: none read
+        gguf_with_other_weights(tmp_path / "new.gguf").replace(medium)  # same size and width
+        for n in (1, 2):  # two prompts: not one answer cached
+            kept = system.generate(
+                asked(UNCHECKABLE.replace("add", f"add_{n}")), model="tiny-medium"
+            )
+            assert kept.model == "tiny-medium", kept.reason  # an unchecked answer stays
+            assert f"not escalated to tiny-heavy: {not_used}" in kept.reason
+        assert hashed.call_count == 1  # read once, as it changed
+        said = [r.getMessage() for r in caplog.records if "gate" in r.getMessage()]
+        assert len(said) == 1 and "the cascade goes on as without a gate" in said[0], said
+        (tmp_path / "back.gguf").write_bytes(tiny_gguf_path().read_bytes())
+        (tmp_path / "back.gguf").replace(medium)  # the same weights again, another inode
+        again = system.generate(asked(UNCHECKABLE.replace("add", "add_3")), model="tiny-medium")
+        assert again.model == "tiny-heavy" and "the gate's predicted success" in again.reason
+        assert hashed.call_count == 2
+    said = [r.getMessage() for r in caplog.records if "gate" in r.getMessage()]
+    assert len(said) == 2 and said[1] == f"cascade.gate {tmp_path / 'gate'} is used again: its models' files hold the weights its run's answers were made with"  # fmt: skip

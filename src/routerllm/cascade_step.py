@@ -107,7 +107,7 @@ class CascadeStep:
                 gate = self.gate if self.gate is not None and self.gate.decides(name, bigger) else None  # fmt: skip
                 # A gate also weighs an answer to a function stub without examples to check.
                 weighed = not check.stopped and (failed or (stub is not None and check.unverified and gate is not None))  # fmt: skip
-                go, why = (failed, "") if gate is None or not weighed else gate.decide(name, bigger, completion, failed)  # fmt: skip
+                go, why = (failed, "") if gate is None or not weighed else gate.decide(name, bigger, completion, failed, self._weights_stamp)  # fmt: skip
         spent = slot.result
         if unchecked is not None:
             log.warning("cascade: %s's answer could not be checked: %s", name, unchecked)
@@ -132,6 +132,10 @@ class CascadeStep:
             said += f", not escalated to {' nor '.join(short)}: {no_room(self.config, name, tokens, short)}"  # fmt: skip
             return Step(bigger, past, said, up=False, check=spent)
         return Step(bigger, past, said, up=True, why=why, check=spent)
+
+    def _weights_stamp(self, name: str) -> str | None:
+        """The identity of the weights ``name`` answers with now (a stat of its files)."""
+        return self.manager.backend(name).weights_stamp()
 
     def _split_by_context(self, larger: list[str], tokens: int) -> tuple[list[str], list[str]]:
         """``larger`` (smallest first) split before the first model whose context can hold

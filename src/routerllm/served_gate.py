@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -21,6 +23,7 @@ from routerllm.exceptions import ConfigError, RouterLLMError
 
 if TYPE_CHECKING:
     from routerllm.backends.base import Completion
+    from routerllm.eval.weights_identity import Weights
     from routerllm.gate import EscalationGate
 
 log = logging.getLogger(__name__)
@@ -33,6 +36,8 @@ class ServedGate:
     gate: EscalationGate
     #: how the gate's run asked its first model for a function stub (None: its default)
     first_style: CodegenStyle | None
+    #: the weights of its run's models, watched as it serves (None: the gate records none)
+    weights: GateWeights | None = None
 
     @classmethod
     def load(cls, config: AppConfig) -> ServedGate | None:
@@ -83,11 +88,11 @@ class ServedGate:
                 f"{gate.then} is not the next larger model after {gate.first} here"
             )
         _check_sources(config, gate)
-        _check_weights(config, gate)
+        weights = _check_weights(config, gate)
         style = _run_style(config, gate)
         _say_other_style(config, gate)
         _check_width(config, gate)
-        return cls(gate, style)
+        return cls(gate, style, weights)
 
     def reads_state(self, name: str) -> bool:
         """Whether ``name``'s state of each prompt is read (the gate's first model)."""
@@ -103,13 +108,16 @@ class ServedGate:
             return self.first_style
         return style_for(name)
 
-    def decide(self, name: str, bigger: str, completion: Completion, failed: bool) -> tuple[bool, str]:  # fmt: skip
+    def decide(self, name: str, bigger: str, completion: Completion, failed: bool, stamp: Callable[[str], str | None]) -> tuple[bool, str]:  # fmt: skip
         """Whether ``name``'s unverified answer goes to ``bigger``, and why ("" where the
-        gate does not decide that escalation). Where it does not, or cannot read the
-        answer's state of the prompt, a ``failed`` answer goes ahead and an unchecked one
-        stays, as without a gate, and the reason says so."""
+        gate does not decide that escalation). Where it does not, cannot read the answer's
+        state of the prompt, or one of its models answers with other weights than its
+        run's (``stamp``: a model's ``Backend.weights_stamp``), a ``failed`` answer goes
+        ahead and an unchecked one stays, as without a gate, and the reason says so."""
         if not self.decides(name, bigger):
             return failed, ""
+        if self.weights is not None and (other := self.weights.other(stamp)) is not None:
+            return failed, f"the gate was not used ({other}; {_NOT_USED_ADVICE})"
         try:
             d = self.gate.decide(completion.prompt_state, completion.prompt_tokens, completion.completion_tokens)  # fmt: skip
         except RouterLLMError as e:
@@ -137,12 +145,13 @@ def _check_sources(config: AppConfig, gate: EscalationGate) -> None:
             )
 
 
-def _check_weights(config: AppConfig, gate: EscalationGate) -> None:
+def _check_weights(config: AppConfig, gate: EscalationGate) -> GateWeights | None:
     """Refuse a gate whose run's answers of one of its models were made with other weights
     than the config's file of it holds now (written again at its path, as wide): it would
     decide on states and outcomes it never learned, without a word. A file is read only
-    where its stat is not the one the gate records (a copy of the file: at every start)."""
-    from routerllm.eval.weights_identity import other_weights, weights_from_record
+    where its stat is not the one the gate records (a copy of the file: at every start).
+    The watch on them as the system serves (None where the gate records none)."""
+    from routerllm.eval.weights_identity import weights_from_record
 
     recorded = gate.about.get("weights", {})  # none in a gate saved before 2026-12-06: no check
     try:
@@ -154,15 +163,120 @@ def _check_weights(config: AppConfig, gate: EscalationGate) -> None:
             f"cascade.gate {config.cascade.gate}: the weights of its run's models are not "
             f"readable; train the gate again with this version (routerllm train-gate)"
         ) from None
-    for name, was in weights.items():
-        if (now := other_weights(config.model(name), was)) is not None:
-            files = ", ".join(now.files)
+    if not weights:
+        return None
+    watch = GateWeights(config, weights)
+    for name in weights:
+        if (other := watch.other_now(name)) is not None:
             raise ConfigError(
-                f"cascade.gate {config.cascade.gate} was trained on a run whose {name} answers "
-                f"were made with other weights than {files} {'holds' if len(now.files) == 1 else 'hold'} "
-                f"now (another sha256, same file name); put back the file that run was made "
-                f"with, or train a gate on a run of this config's models"
+                f"{other}; put back the file that run was made with, or train a gate on a run "
+                f"of this config's models"
             )
+    return watch
+
+
+class GateWeights:
+    """Whether a served gate's models answer with the weights its run's answers were made
+    with (``about.weights``). A model file replaced while the system serves is loaded
+    again (``Backend.weights_stamp``), and the gate would decide on answers and states it
+    never learned: where either model's weights are other ones, it is not used until they
+    are those again, and a warning says so once. A request costs a look-up of the stamp
+    of the weights each model answers with; a model's files are read again (hashed) only
+    where that stamp is one not seen yet, and their own stat has changed."""
+
+    #: the stamps remembered per model (a file being copied has a new one at each look)
+    KEPT = 16
+
+    def __init__(self, config: AppConfig, recorded: dict[str, Weights]) -> None:
+        self._config, self._recorded = config, recorded
+        # each model's files as last read: read again where their stat is not this one's
+        self._files: dict[str, Weights] = dict(recorded)
+        # the weights found for each stamp the model answered with (None: none to tell)
+        self._seen: dict[str, dict[str | None, Weights | None]] = {m: {} for m in recorded}
+        self._lock = threading.Lock()
+        self._said: str | None = None  # the model weights last warned of, until they are back
+
+    def other_now(self, name: str) -> str | None:
+        """Why the gate's run is not ``name``'s files' weights now (they were read again
+        where their stat changed); None where they are its weights, or nothing tells."""
+        now = self._read(name)
+        return None if now is None else self._other_text(name, now)
+
+    def _read(self, name: str) -> Weights | None:
+        """``name``'s weights now (``weights_now``): its files read only where their stat
+        is not the one they had when they were last read."""
+        from routerllm.eval.weights_identity import weights_now
+
+        now = weights_now(self._config.model(name), self._files[name])
+        if now is not None:
+            self._files[name] = now
+        return now
+
+    def other(self, stamp: Callable[[str], str | None]) -> str | None:
+        """Why the gate must not decide now: the first of its models whose weights, as
+        ``stamp`` tells which they answer with, are not its run's; None where all are (or
+        nothing tells)."""
+        for name in self._recorded:
+            now = self._weights(name, stamp(name))
+            if now is not None and (other := self._other_text(name, now)) is not None:
+                self._say(other)
+                return other
+        self._say(None)
+        return None
+
+    def _weights(self, name: str, stamp: str | None) -> Weights | None:
+        """``name``'s weights, answering with those of ``stamp``: found for it before (the
+        request path: a look-up), or its files read now."""
+        seen = self._seen[name]
+        try:
+            return seen[stamp]
+        except KeyError:  # (or taken out by another thread meanwhile)
+            pass
+        with self._lock:  # one request reads a changed file, the others wait for it
+            if stamp not in seen:
+                if len(seen) >= self.KEPT:
+                    seen.pop(next(iter(seen)))
+                seen[stamp] = self._read(name)
+            return seen[stamp]
+
+    def _other_text(self, name: str, now: Weights) -> str | None:
+        if now.sha256 == self._recorded[name].sha256:
+            return None
+        holds = "holds" if len(now.files) == 1 else "hold"
+        return (
+            f"cascade.gate {self._config.cascade.gate} was trained on a run whose {name} "
+            f"answers were made with other weights than {', '.join(now.files)} {holds} now "
+            f"(another sha256, same file name)"
+        )
+
+    def _say(self, other: str | None) -> None:
+        """A warning once per change: the gate not used, and used again."""
+        if other == self._said:
+            return
+        with self._lock:
+            if other == self._said:
+                return
+            if other is not None:
+                log.warning(
+                    "cascade gate not used: %s; the cascade goes on as without a gate (a "
+                    "failed answer goes up, an unchecked one stays): %s",
+                    other,
+                    _NOT_USED_ADVICE,
+                )
+            else:
+                log.warning(
+                    "cascade.gate %s is used again: its models' files hold the weights its "
+                    "run's answers were made with",
+                    self._config.cascade.gate,
+                )
+            self._said = other
+
+
+#: What to do where a served gate's model files hold other weights than its run's.
+_NOT_USED_ADVICE = (
+    "put back the file that run was made with (the gate is used again then), or train a "
+    "gate on a run of this config's models (routerllm train-gate) and restart with it"
+)
 
 
 def _check_width(config: AppConfig, gate: EscalationGate) -> None:

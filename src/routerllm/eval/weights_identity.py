@@ -59,14 +59,6 @@ def weights_now(model: ModelConfig, recorded: Weights | None) -> Weights | None:
     return Weights(stamp, digest, tuple(str(f) for f in files))
 
 
-def other_weights(model: ModelConfig, recorded: Weights) -> Weights | None:
-    """``model``'s weights now where its files hold other weights than ``recorded`` (another
-    sha256, read only where their stat is not the recorded one); None where they hold
-    those, or there are none to tell (:func:`weights_files`)."""
-    now = weights_now(model, recorded)
-    return now if now is not None and now.sha256 != recorded.sha256 else None
-
-
 def weights_from_record(data: object) -> Weights:
     """The :class:`Weights` a record holds (``asdict`` of one, as JSON reads it back: a
     store's, a saved gate's); ValueError where it is not one."""
