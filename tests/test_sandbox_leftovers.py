@@ -1,9 +1,10 @@
-"""The sandbox's folders left by a harness killed while its program ran (SIGKILL, the OOM
-killer): the next run removes them, and nothing else."""
+"""A harness killed while its program ran (SIGKILL, the OOM killer): its program dies with
+it, and the folder it left is removed by the next run, and nothing else."""
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import shutil
 import signal
@@ -16,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from routerllm.eval import sandbox_isolation
 from routerllm.eval.sandbox import run_program
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="flock, /proc")
@@ -39,17 +41,18 @@ def temp_root(monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
 
 @contextlib.contextmanager
 def harness_in_its_program(
-    root: Path, outside: Path
+    root: Path, outside: Path, prelude: str = ""
 ) -> Iterator[tuple[subprocess.Popen[str], Path]]:
-    """A harness process whose ``check_many`` runs a program that writes a file (its group),
-    plants a symlink to ``outside`` and sleeps; yields it and the program's folder once the
-    file is written. Kills the program's group (a killed harness leaves it running) after."""
+    """A harness process (``prelude`` run first in it) whose ``check_many`` runs a program
+    that writes a file (its group), plants a symlink to ``outside`` and sleeps; yields it
+    and the program's folder once the file is written. Kills the program's group after,
+    should the harness's death have left it running."""
     completion = (
         f"    import os, time\n    os.symlink({str(outside)!r}, 'planted')\n"
         f"    open('group.tmp', 'w').write(str({_HOST_GROUP}))\n"
         "    os.rename('group.tmp', 'group')\n    time.sleep(120)\n    return 0\n"
     )
-    code = (
+    code = prelude + (
         "import sys\nfrom routerllm.data.humaneval import HumanEvalProblem\n"
         "from routerllm.eval.sandbox import check_many\n"
         "problem = HumanEvalProblem(task_id='t/sleep', prompt='def f():\\n', entry_point='f',"
@@ -124,3 +127,79 @@ def test_the_next_run_removes_no_folder_of_a_live_harness_nor_what_it_did_not_ma
         path = temp_root / name
         assert path.is_symlink() if kind == "link" else path.exists(), name
     assert (outside / "keep").read_text() == "the user's"
+
+
+def live_group_members(group: int) -> list[int]:
+    """The live (not zombie) processes of process group ``group``."""
+    members = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, ValueError):
+            state, _, pgrp = stat.read_text().rpartition(")")[2].split()[:3]
+            if int(pgrp) == group and state != "Z":
+                members.append(int(stat.parent.name))
+    return members
+
+
+# The path an ordinary user's harness takes: no namespace, no drop to another user (the
+# program, the runner, is the harness's child: as root it stays root).
+WITHOUT_NAMESPACES = (
+    "from routerllm.eval import sandbox, sandbox_isolation\n"
+    "sandbox._interpreter = lambda executable: (executable, sandbox_isolation._Isolation(False, None))\n"
+)
+
+
+@pytest.mark.parametrize(
+    "prelude",
+    [
+        pytest.param("", id="as-probed"),  # as root: the runner, its init and the program
+        pytest.param(WITHOUT_NAMESPACES, id="without-namespaces"),
+    ],
+)
+def test_a_program_dies_with_its_harness_killed_while_it_runs(
+    temp_root: Path, prelude: str
+) -> None:
+    """A harness SIGKILLed while its program slept (the OOM killer, a CI timeout) left the
+    program, and as root the runner and the PID namespace's init, running until the
+    program's own end: for ever, for a program that sleeps."""
+    outside = temp_root / "outside"
+    outside.mkdir()
+    with harness_in_its_program(temp_root, outside, prelude) as (harness, folder):
+        group = int((folder / "group").read_text())
+        assert live_group_members(group), "the program is not running"
+        harness.send_signal(signal.SIGKILL)
+        harness.wait()
+        deadline = time.monotonic() + 2
+        while (left := live_group_members(group)) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert left == [], f"{len(left)} of the program's processes run on after its harness"
+
+
+def test_a_child_whose_harness_ended_as_it_was_forked_does_not_start(tmp_path: Path) -> None:
+    """The kill on the harness's death is set after the fork, so it misses a harness that
+    died before: the child finds its parent is no longer the harness and ends itself.
+    (The harness that died is a pid that is not the child's parent.)"""
+    isolation = sandbox_isolation._Isolation(False, None)
+    entry = sandbox_isolation._sandbox_entry((), isolation, tmp_path)  # libc resolved here
+    enter = sandbox_isolation._enter_sandbox
+    died = functools.partial(enter, (), isolation, os.fsencode(tmp_path), os.getppid())
+    with pytest.raises(subprocess.SubprocessError, match="preexec_fn"):
+        subprocess.run([sys.executable, "-c", "open('ran', 'w')"], cwd=tmp_path, preexec_fn=died)
+    assert not (tmp_path / "ran").exists()
+    subprocess.run([sys.executable, "-c", "open('ran', 'w')"], cwd=tmp_path, preexec_fn=entry)
+    assert (tmp_path / "ran").exists()  # its own harness: it starts
+
+
+@pytest.mark.parametrize("runner_alive", [True, False])
+def test_init_ends_where_its_runner_ended_as_init_was_forked(runner_alive: bool) -> None:
+    """Init's kill on the runner's death, set after the fork, misses a runner that ended
+    before: the status pipe then has no reader, and init ends before the program starts."""
+    code = (
+        "import os\nfrom routerllm.eval.sandbox_runner import _die_with_runner\n"
+        "r, w = os.pipe()\n" + ("" if runner_alive else "os.close(r)\n") + "_die_with_runner(w)\n"
+        "import ctypes\nsignal = ctypes.c_int()\n"
+        "ctypes.CDLL(None).prctl(2, ctypes.byref(signal), 0, 0, 0)\n"  # PR_GET_PDEATHSIG
+        "print('started', signal.value)\n"
+    )
+    ran = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    expected = (0, f"started {int(signal.SIGKILL)}\n") if runner_alive else (1, "")
+    assert (ran.returncode, ran.stdout) == expected, ran.stderr

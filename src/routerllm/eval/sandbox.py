@@ -12,7 +12,11 @@ timeout), file size, open files, core dumps and tasks (``RLIMIT_NPROC``: the
 user's count as the run starts plus ``NPROC_HEADROOM``, set by the runner once its own
 processes are started, so that tasks the user's other programs fork meanwhile can refuse
 the program's forks but not its start); a new session, whose whole process
-group is SIGKILLed on timeout, output overflow and after every run; a private
+group is SIGKILLed on timeout, output overflow and after every run; a kill by the
+kernel when the harness dies (``PR_SET_PDEATHSIG``: SIGKILLed, the OOM killer, a CI
+timeout, where nothing of the harness is left to kill the group), of the runner's process
+(:func:`routerllm.eval.sandbox_isolation._die_with_harness`) and of the PID namespace's
+init with it; a private
 network namespace (only a down loopback), a private PID namespace, whose end kills
 every process left in it, and a private mount namespace in which every mount is
 read-only but the program's folder (``/tmp``, ``/dev/shm``, ``/var/tmp`` included;
@@ -44,7 +48,9 @@ bounds each file, not their total: only the time limit does); without a mount na
 (an ordinary user cannot make one) it can also fill world-writable folders such as
 ``/tmp`` or ``/dev/shm`` (memory), and what it leaves there stays. Without a PID namespace (an ordinary user cannot
 make one), a child forked past the guards into a session of its own outlives the run
-(the kill reaches the program's group). For code that may be malicious rather than
+(the kill reaches the program's group), and any child it forked outlives a harness that
+dies (the kernel kills the program, the runner's process, alone; code past the guards
+can call ``prctl`` to live on). For code that may be malicious rather than
 merely wrong, run the harness unprivileged in a container. As ``nobody`` (the kernel refuses
 the uids of their own, or every one is held), programs checked at once share a user: one
 can read another's ``/proc/<pid>/environ`` and ``mem`` and write into its folder through
@@ -63,9 +69,11 @@ PID namespace: ``unshare(CLONE_NEWPID)`` moves the caller's children, not the ca
 PID 1, which forks the program, PID 2, reaps, and sends back how the program ended; the
 runner, still outside, ends the same way (the exit code, or death by the same signal),
 so the verdict reads as without one (:func:`routerllm.eval.sandbox_runner.enter_pid_namespace`).
-Whatever ends PID 1 (the program's end, the group's SIGKILL) makes the kernel kill all
-left in the namespace, a child in a session of its own included, before PID 1 can be
-reaped: none runs once the run returns. ``RLIMIT_NPROC`` counts the two extra processes
+Whatever ends PID 1 (the program's end, the group's SIGKILL, the runner's end: the
+kernel SIGKILLs it then, :func:`routerllm.eval.sandbox_runner._die_with_runner`, and the
+runner when the harness ends) makes the kernel kill all left in the namespace, a child
+in a session of its own included, before PID 1 can be reaped: none runs once the run
+returns, nor once its harness is gone. ``RLIMIT_NPROC`` counts the two extra processes
 (:data:`PID_NAMESPACE_TASKS`); the program sees itself as PID 2 and cannot name, so
 cannot signal, a process outside. The runner and init are not dumpable: the program, of
 their user, cannot ptrace init (into a session the group's kill misses) nor open their
@@ -97,10 +105,10 @@ from routerllm.checks import is_integer, is_positive_number
 from routerllm.eval.sandbox_folders import _workdir
 from routerllm.eval.sandbox_isolation import (
     PYTHON_FLAGS,
-    _enter_sandbox,
     _interpreter,
     _processes,
     _run_user,
+    _sandbox_entry,
 )
 from routerllm.eval.sandbox_isolation import isolation_text as isolation_text  # re-exported
 from routerllm.eval.sandbox_packages import THREAD_LIMITS, link_packages, package_names
@@ -198,7 +206,7 @@ def run_program(
             paths = [str(link_packages(workdir, names))] if names else []
         except OSError as e:  # a full disk
             raise RouterLLMError(f"cannot write the program to the sandbox's folder: {e}") from e
-        preexec = functools.partial(_enter_sandbox, limits, isolation, os.fsencode(workdir))
+        preexec = _sandbox_entry(limits, isolation, workdir)
         runner_args = [f"{TASKS}{nproc}", *([PID_NAMESPACE] if isolation.pidns else [])]
         proc = _start(executable, workdir, preexec, [*runner_args, *paths])
         try:

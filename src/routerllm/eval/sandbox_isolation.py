@@ -6,7 +6,8 @@ can be made, and, as root,
 a drop to user ``nobody`` (with a system interpreter of the same Python version when
 ``nobody`` cannot start this one), then to a user of each program's own where the kernel
 lets it (:func:`_run_user`). :func:`_enter_sandbox` applies that and the limits in
-the forked child; each program's temporary folder, owned by that user and removed
+the forked child, and ties it to the harness, whose end kills it
+(:func:`_die_with_harness`); each program's temporary folder, owned by that user and removed
 afterwards (by a later run where its harness died first), is
 :mod:`routerllm.eval.sandbox_folders`'s. What runs in it, and how it ends, is
 :mod:`routerllm.eval.sandbox`'s.
@@ -55,6 +56,7 @@ import logging
 import os
 import pwd
 import resource
+import signal
 import socket
 import subprocess
 import sys
@@ -75,6 +77,7 @@ _CLONE_NEWNET = getattr(os, "CLONE_NEWNET", 0x40000000)
 _CLONE_NEWPID = getattr(os, "CLONE_NEWPID", 0x20000000)
 _CLONE_NEWNS = getattr(os, "CLONE_NEWNS", 0x00020000)
 _CLONE_NEWIPC = getattr(os, "CLONE_NEWIPC", 0x08000000)
+_PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 # mount(2)'s flags (<sys/mount.h>); the per-mount flags a read-only bind remount keeps
 _MS_RDONLY, _MS_NOSUID, _MS_NODEV, _MS_NOEXEC = 0x1, 0x2, 0x4, 0x8
 _MS_REMOUNT, _MS_NOSYMFOLLOW, _MS_BIND, _MS_REC, _MS_PRIVATE = 0x20, 0x100, 0x1000, 0x4000, 0x40000
@@ -109,11 +112,22 @@ class _Isolation:
     own_users: bool = False  # as root: each run a uid of RUN_UIDS of its own (else ``user``)
 
 
+def _sandbox_entry(
+    limits: Sequence[tuple[int, int, int]], isolation: _Isolation, folder: str | os.PathLike[str]
+) -> Callable[[], None]:
+    """The ``preexec_fn`` that enters the sandbox (:func:`_enter_sandbox`): what it calls
+    of libc resolved here, in the harness, so that the forked child imports nothing."""
+    _unshare()
+    _prctl()
+    return functools.partial(_enter_sandbox, limits, isolation, os.fsencode(folder), os.getpid())
+
+
 def _enter_sandbox(
-    limits: Sequence[tuple[int, int, int]], isolation: _Isolation, folder: bytes
+    limits: Sequence[tuple[int, int, int]], isolation: _Isolation, folder: bytes, harness: int
 ) -> None:
     """Runs in the forked child before exec: no imports, no logging (locks may be held).
-    ``folder``: the program's, its cwd, which stays writable."""
+    ``folder``: the program's, its cwd, which stays writable; ``harness``: the pid of the
+    process that forked it, whose end kills it (:func:`_die_with_harness`)."""
     unshare = _unshare()
     if isolation.netns and unshare is not None:
         unshare(_CLONE_NEWNET)
@@ -130,6 +144,25 @@ def _enter_sandbox(
         os.setgroups([])
         os.setgid(isolation.user[1])
         os.setuid(isolation.user[0])
+    _die_with_harness(harness)  # after the drop, which clears it
+
+
+def _die_with_harness(harness: int) -> None:
+    """In the forked child: SIGKILL from the kernel once the harness thread that forked it
+    ends (``prctl(PR_SET_PDEATHSIG)``): a harness SIGKILLed (the OOM killer, a CI timeout)
+    cannot kill its program's group itself.
+
+    The kernel sends it when that thread ends, not its process: the thread that calls
+    ``run_program`` forks in ``subprocess.Popen`` and returns only once the child is
+    killed and reaped, so no child outlives its thread, a ``check_many`` worker's too.
+    Set after the fork, it misses a harness that died before: the child, then an orphan
+    of another parent, ends itself. A change of user clears it: it is set last."""
+    prctl = _prctl()
+    if prctl is None:  # no libc prctl: not Linux
+        return
+    prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    if os.getppid() != harness:
+        raise ProcessLookupError(harness, "the harness ended before its program started")
 
 
 def _read_only_except(folder: bytes) -> None:
@@ -249,6 +282,12 @@ def _unshare() -> Callable[[int], None] | None:
     if (unshare := getattr(os, "unshare", None)) is not None:
         return unshare  # type: ignore[no-any-return]
     return _libc_call("unshare")
+
+
+@functools.cache
+def _prctl() -> Callable[..., None] | None:
+    """libc's ``prctl`` (Python has none); None without it."""
+    return _libc_call("prctl")
 
 
 @functools.cache
@@ -414,7 +453,7 @@ def _probe(executable: str, isolation: _Isolation) -> bool:
                 cwd=workdir,
                 capture_output=True,
                 timeout=30,
-                preexec_fn=functools.partial(_enter_sandbox, (), isolation, os.fsencode(workdir)),
+                preexec_fn=_sandbox_entry((), isolation, workdir),
             )
         except (OSError, subprocess.SubprocessError):
             return False

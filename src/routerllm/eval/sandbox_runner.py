@@ -11,7 +11,9 @@ here once this runner's own processes are started: a task limit set before the e
 counted against a user whose other programs (``check_many``) fork meanwhile, could refuse
 the exec or init's fork to a program that never forks. Its next argument
 :data:`PID_NAMESPACE` says that the harness unshared a PID namespace for it: the program then runs in a grandchild, PID 2 of that namespace, and this
-process ends as the program did (:func:`enter_pid_namespace`).
+process ends as the program did (:func:`enter_pid_namespace`); the kernel kills the
+namespace's init, and all in it, when this process ends, as it kills this process when
+its harness ends (:func:`_die_with_runner`).
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ if TYPE_CHECKING:
 MARK = "routerllm-sandbox-result: "
 PID_NAMESPACE = "--pid-namespace"
 TASKS = "--tasks="
-_PR_SET_DUMPABLE = 4  # <linux/prctl.h>
+_PR_SET_PDEATHSIG, _PR_SET_DUMPABLE = 1, 4  # <linux/prctl.h>
 BLOCKED_OS = [
     "fork",
     "forkpty",
@@ -176,6 +178,7 @@ def enter_pid_namespace() -> None:
         sent = os.read(status_r, 4)
         _end_as(int.from_bytes(sent, "little") if len(sent) == 4 else own)
     os.close(status_r)
+    _die_with_runner(status_w)
     try:
         program = os.fork()
     except BaseException as e:  # RLIMIT_NPROC reached: an error, as a failed start
@@ -193,6 +196,33 @@ def enter_pid_namespace() -> None:
     _exit(0)
 
 
+def _die_with_runner(status_w: int) -> None:
+    """Init: SIGKILL once the runner ends (``prctl(PR_SET_PDEATHSIG)``), the whole
+    namespace with it: the runner is SIGKILLed when its harness ends, so a harness killed
+    while the program runs (the OOM killer, ``kill -9``) leaves none of them running.
+    Set after the fork, it misses a runner that ended before: the kernel closes a process's
+    files before it signals its children, so the status pipe then has no reader (the
+    runner's end is its only one), and init ends, before the program starts. The runner
+    is single-threaded: the thread that forked init is the runner's whole life."""
+    _prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    import select
+
+    pipe = select.poll()
+    pipe.register(status_w, 0)  # POLLERR: no reader left
+    if pipe.poll(0):
+        _exit(1)
+
+
+def _prctl(option: int, value: int) -> None:
+    """``prctl(option, value)``; nothing without ctypes (an interpreter built without it)."""
+    try:
+        import ctypes
+
+        ctypes.CDLL(None).prctl(option, value, 0, 0, 0)
+    except (ImportError, OSError, AttributeError):
+        pass
+
+
 def _limit_tasks(tasks: int) -> None:
     """The program's ``RLIMIT_NPROC``, soft and hard (it cannot raise it again), within
     the hard limit it inherited."""
@@ -208,12 +238,7 @@ def _set_dumpable(dumpable: bool) -> None:
     on, or open their ends of the status pipe through ``/proc/PID/fd`` and write a verdict.
     Not dumpable, both need ``CAP_SYS_PTRACE``, which the program lacks. Without ctypes
     (an interpreter built without it) they stay dumpable."""
-    try:
-        import ctypes
-
-        ctypes.CDLL(None).prctl(_PR_SET_DUMPABLE, int(dumpable), 0, 0, 0)
-    except (ImportError, OSError, AttributeError):
-        pass
+    _prctl(_PR_SET_DUMPABLE, int(dumpable))
 
 
 def _end_as(status: int) -> None:
