@@ -782,11 +782,17 @@ def test_with_every_uid_held_a_run_is_nobodys_and_the_log_says_so_once(
     monkeypatch.setattr(sandbox_isolation, "_warned_no_free_uid", False)
     holds = []
     try:
+        deadline = time.monotonic() + 60
         for uid in sandbox_isolation.RUN_UIDS:
             hold = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
             holds.append(hold)
-            with contextlib.suppress(OSError):  # held by a run of another harness
-                hold.bind(sandbox_isolation._RUN_UID_LOCK.format(uid))
+            while True:  # one a run of another harness holds: taken once it is free, or
+                try:  # it would be free for this test's runs, which would not be nobody's
+                    hold.bind(sandbox_isolation._RUN_UID_LOCK.format(uid))
+                    break
+                except OSError:
+                    assert time.monotonic() < deadline, f"uid {uid} held for a minute"
+                    time.sleep(0.05)
         with caplog.at_level(logging.WARNING, logger=sandbox_isolation.__name__):
             results = [run_program(PRINT_UID, timeout_s=10) for _ in range(2)]
     finally:
