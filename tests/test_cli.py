@@ -627,6 +627,41 @@ def test_the_demo_with_carbon_tracking_off_claims_no_co2_saving(tmp_path: Path) 
     assert summary.as_dict()["totals"]["co2_kg"] is None
 
 
+def test_the_demos_figures_below_their_decimals_are_not_printed_as_zero(tmp_path: Path) -> None:
+    # one prompt, one new token on the tiny models: the routed run's CO2 with models warm
+    # (~1e-9 kg) was "0.0000" g in the comparison's table, and the rules router's routing
+    # (~1 ms) "router_inference: 0.00 s" beside its energy in each answer's lines
+    from routerllm.carbon.report import summarize
+    from routerllm.carbon.report_text import totals_lines
+    from routerllm.config import load_config
+    from routerllm.demo import run_demo
+    from routerllm.demo_cli import _comparison_lines
+    from routerllm.route_cli import _result_lines
+    from routerllm.system import RouterLLM
+
+    cfg = write_config(tmp_path, tiny_config_dict(tmp_path))
+    with RouterLLM(load_config(cfg)) as system:
+        run = run_demo(system, ("What is a Python list?",), max_new_tokens=1)
+    comparison = run.comparison()
+    assert comparison is not None
+    for label, row in zip(("CO2 g", "CO2 g, models warm"), _comparison_lines(comparison)[3:6:2], strict=True):  # fmt: skip
+        assert row.startswith(label + " "), row
+        key = "co2_kg" if label == "CO2 g" else "warm_co2_kg"
+        for cell, side in zip(row[34:].split(), ("routed", "always_largest"), strict=True):
+            assert comparison[side][key] > 0 and float(cell) > 0, (row, comparison[side][key])
+    for result in [*run.routed, *run.baseline]:
+        lines = "\n".join(_result_lines(1, result, "light"))
+        for name, m in result.components.items():
+            shown = re.search(rf"{name}: (\S+) s ", lines)
+            assert shown is not None and (float(shown.group(1)) > 0) == (m.duration_s > 0), (lines, m)  # fmt: skip
+        assert float(re.search(r"tokens  (\S+) s  ", lines).group(1)) > 0, lines  # type: ignore[union-attr]
+    text = "\n".join(totals_lines(summarize(run.routed)))
+    for line in text.splitlines():
+        if line.startswith(("router_inference", "model_loading", "llm_inference")):
+            name, seconds = line.split()[:2]
+            assert (float(seconds) > 0) == (run.routed[0].components[name].duration_s > 0), line
+
+
 def test_route_with_carbon_tracking_off_says_not_measured_not_zero_co2(tmp_path: Path) -> None:
     # it printed "0.000e+00 kWh  CO2 0.0000 g" and "0.00e+00 kWh" per component: a
     # measurement of nothing, read as a request that emitted nothing

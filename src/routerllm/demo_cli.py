@@ -7,7 +7,7 @@ from __future__ import annotations
 import argparse
 import re
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, TextIO
 
 from routerllm.cli import (
@@ -333,16 +333,17 @@ def _spread_line(asked: int, pairs: Sequence[dict[str, Any]], failed: bool = Fal
 
 
 def _comparison_lines(c: dict[str, Any]) -> list[str]:
-    from routerllm.carbon.report_text import less
+    from routerllm.carbon.report_text import fixed, less
 
     r, b = c["routed"], c["always_largest"]
-    rows = [
-        ("energy kWh", "energy_kwh", "{:.3e}"),
-        ("CO2 g", "co2_kg", "{:.4f}"),
-        ("energy kWh, models warm", "warm_energy_kwh", "{:.3e}"),
-        ("CO2 g, models warm", "warm_co2_kg", "{:.4f}"),
-        ("time s", "time_s", "{:.1f}"),
-        ("output tokens", "completion_tokens", "{}"),
+    # a figure too small for its decimals in scientific notation (fixed), not as 0
+    rows: list[tuple[str, str, Callable[[Any], str]]] = [
+        ("energy kWh", "energy_kwh", "{:.3e}".format),
+        ("CO2 g", "co2_kg", lambda v: fixed(v, 4)),
+        ("energy kWh, models warm", "warm_energy_kwh", "{:.3e}".format),
+        ("CO2 g, models warm", "warm_co2_kg", lambda v: fixed(v, 4)),
+        ("time s", "time_s", lambda v: fixed(v, 1)),
+        ("output tokens", "completion_tokens", "{}".format),
     ]
     lines = [
         "",
@@ -350,7 +351,7 @@ def _comparison_lines(c: dict[str, Any]) -> list[str]:
     ]
     for label, key, fmt in rows:
         scale = 1000 if key.endswith("co2_kg") else 1
-        cells = [fmt.format(v * scale) if v is not None else "not measured" for v in (r[key], b[key])]  # fmt: skip
+        cells = [fmt(v * scale) if v is not None else "not measured" for v in (r[key], b[key])]
         lines.append(f"{label:<34}{cells[0]:>14}{cells[1]:>28}")
 
     def co2(fraction: float | None, when: str) -> str:

@@ -77,7 +77,7 @@ def add_parser(sub: Any, common: argparse.ArgumentParser) -> None:
 def _result_lines(index: int, result: Any, tier: str) -> list[str]:
     from routerllm.backends.http_transport import one_line
     from routerllm.carbon.meter import CACHED, CODECARBON_FAILED, NO_USAGE, NOT_MEASURED
-    from routerllm.carbon.report_text import fmt_g, fmt_kwh, not_measured_text
+    from routerllm.carbon.report_text import fixed, fmt_g, fmt_kwh, not_measured_text
 
     # carbon tracking off measures nothing (method "none"): its zeros are not 0 g of CO2;
     # a cached answer's unspent parts (method "cache") say nothing of its routing's
@@ -103,10 +103,11 @@ def _result_lines(index: int, result: Any, tier: str) -> list[str]:
         energy = not_measured_text(m.method for m in result.components.values())
     head = (
         f"[{index}] {tier:<6} {result.model:<20} conf {result.confidence:.2f}  "
-        f"{tokens}  {result.latency_s:.2f} s  {energy}"
+        f"{tokens}  {fixed(result.latency_s, 2)} s  {energy}"
     )
+    # a routing of 1 ms is not "0.00 s" beside its energy: fixed shows it 1.00e-03 s
     parts = "  ".join(
-        f"{name}: {m.duration_s:.2f} s "
+        f"{name}: {fixed(m.duration_s, 2)} s "
         + (
             "energy not known (no token usage)"
             if m.method == NO_USAGE

@@ -77,7 +77,7 @@ def totals_lines(rep: Any) -> list[str]:
     cost = f"cost ${fixed(t.cost_usd, 6)}" if rep.cost_known() else "cost not measured"
     lines = [
         f"requests {t.requests}{f' ({t.failed} failed)' if t.failed else ''}  tokens {t.prompt_tokens} in / {t.completion_tokens} out  "
-        f"{energy}  {cost}  time {t.latency_s:.1f} s",
+        f"{energy}  {cost}  time {fixed(t.latency_s, 1)} s",
         f"carbon method: {', '.join(rep.methods) or 'none'}",
         *unknown_usage_lines(rep.unknown_usage),
         f"equivalent to {fixed(eq['km_by_car'], 5)} km by car, "
@@ -91,7 +91,7 @@ def totals_lines(rep: Any) -> list[str]:
         lines.append(
             f"{name:<26}{m.requests:>9} {m.completion_tokens:>8}"
             # a space of its own: a million seconds or more is wider than the column
-            f"{_columns(rep, 'model', name, m, (12, 10))} {m.latency_s:>8.1f}"
+            f"{_columns(rep, 'model', name, m, (12, 10))} {fixed(m.latency_s, 1):>8}"
             + (f"  ({m.failed} failed)" if m.failed else "")
         )
     if rep.feedback:  # scores given to logged answers (RouterLLM.feedback)
@@ -109,7 +109,7 @@ def totals_lines(rep: Any) -> list[str]:
             if rep.measured("component", name)
             else f"{'not measured':>31}"
         )
-        lines.append(f"{name:<26}{'':>9}{c.duration_s:>9.2f}{figures}")
+        lines.append(f"{name:<26}{'':>9}{fixed(c.duration_s, 2):>9}{figures}")
     return lines
 
 
