@@ -97,9 +97,12 @@ class PendingFeedback:
         if not self._has_feedback():
             return {}
         where, args = self._filters(since, tag, "r.")
+        # from ``since``: the window's requests by their time index, then their scores (SQLite,
+        # left to choose, read every request, in the model index's order for the GROUP BY)
+        tables, model = ("requests r CROSS JOIN feedback f", "+r.model") if since else ("feedback f JOIN requests r", "r.model")  # fmt: skip
         sql = (
-            "SELECT r.model, COUNT(*), AVG(f.score) FROM feedback f JOIN requests r "
-            "ON r.id = f.request_id" + where + " GROUP BY r.model ORDER BY r.model"
+            f"SELECT r.model, COUNT(*), AVG(f.score) FROM {tables} "
+            f"ON r.id = f.request_id{where} GROUP BY {model} ORDER BY {model}"
         )
         return {m: (int(n), float(mean)) for m, n, mean in self._fetch(sql, args)}
 
