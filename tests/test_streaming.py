@@ -5,6 +5,7 @@ text where the cascade may replace it, and the server's stream failing mid-answe
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import itertools
 import json
 import logging
@@ -309,6 +310,41 @@ def test_an_answer_the_cascade_may_replace_comes_whole_at_the_end(tmp_path: Path
             model="tiny-light",
         )
     assert pieces == [result.text]
+
+
+class _ReaderStopped(Exception):
+    pass
+
+
+def test_an_exception_from_on_text_stops_the_answer_which_is_logged_as_cancelled(
+    tiny_config: AppConfig,
+) -> None:
+    """A caller that stops reading a streamed answer by raising in ``on_text`` (a UI's stop
+    button) got its exception, and the request was logged nowhere: what its routing, load
+    and generation spent escaped the report and the budgets. It stops the generation
+    between two tokens as a gone client does; the answer so far is logged as cancelled,
+    then the caller's exception is raised."""
+    pieces: list[str] = []
+
+    def stop_at_the_third(piece: str) -> None:
+        pieces.append(piece)
+        if len(pieces) == 3:
+            raise _ReaderStopped("the reader stopped")
+
+    asked = GenerationRequest("Hi", max_new_tokens=48, temperature=0, on_text=stop_at_the_third)
+    with RouterLLM(tiny_config) as system:
+        whole = system.generate(dataclasses.replace(asked, on_text=None), model="tiny-medium")
+        assert whole.completion_tokens > 8  # long enough to be stopped part-way
+        with pytest.raises(_ReaderStopped, match="the reader stopped"):
+            system.generate(asked, model="tiny-medium")
+        assert len(pieces) == 3  # nothing more given once it raised
+        *_, stopped = system.log.records()
+        assert stopped.id != whole.request_id and stopped.model == "tiny-medium"
+        assert stopped.finish_reason == "cancelled"
+        assert 3 <= stopped.completion_tokens < whole.completion_tokens
+        assert stopped.components["llm_inference"].energy_kwh > 0
+        again = system.generate(dataclasses.replace(asked, on_text=None), model="tiny-medium")
+        assert again.text == whole.text  # the model answers the next request as usual
 
 
 @pytest.fixture

@@ -10,13 +10,14 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import logging
+import threading
 import uuid
 from collections.abc import Callable
 from typing import TYPE_CHECKING, NamedTuple
 
 from routerllm.answer_logging import AnswerLogging
 from routerllm.backends.base import LiveText
-from routerllm.backends.interrupts import CANCELLED
+from routerllm.backends.interrupts import CANCELLED, also_cancellable
 from routerllm.cache import answered_again, cache_key
 from routerllm.carbon.budget import Admission, spent_so_far
 from routerllm.carbon.log_rows import FAILED, own_part
@@ -67,14 +68,29 @@ class _Shown(LiveText):
         super().__init__(self._give)
         self.on_text, self.on_answer = on_text, on_answer
         self.head: tuple[str, str] | None = None  # (model, request id), once said
+        # what the caller's functions raised, to raise once the answer so far is logged
+        self.failure: Exception | None = None
+        self.stop: threading.Event | None = None  # its generation's (``also_cancellable``)
 
     def _give(self, piece: str) -> None:
         if self.head is None:
             raise RuntimeError("a piece of text came before its model was known")
-        if self.on_answer is not None:
-            self.on_answer(*self.head)
-            self.on_answer = None
-        self.on_text(piece)
+        if self.failure is not None:  # the caller stopped reading: nothing more
+            return
+        try:
+            if self.on_answer is not None:
+                on_answer, self.on_answer = self.on_answer, None
+                on_answer(*self.head)
+            self.on_text(piece)
+        except Exception as e:  # raised through llama.cpp, the answer was logged nowhere
+            self.failure = e
+            if self.stop is not None:  # stopped between two tokens, logged as cancelled
+                self.stop.set()
+
+    def raise_failure(self) -> None:
+        """What the caller's ``on_text`` or ``on_answer`` raised, if they did."""
+        if self.failure is not None:
+            raise self.failure
 
     class Piece:
         """A backend's ``on_text``: its pieces, said as ``model``'s (set before it runs)."""
@@ -118,19 +134,28 @@ class RequestAnswering(AnswerLogging, CascadeStep):
         ``unrun``: the share of the batch's requests after it, which do not run if it
         fails, and so is logged with its failure (``_failed``)."""
         # the text goes to the caller's on_text as it is generated where nothing can take
-        # it back (``_answer``), else whole at the end: ``shown`` gives it what is left
+        # it back (``_answer``), else whole at the end: ``shown`` gives it what is left.
+        # An exception the caller's on_text raises stops the generation between two
+        # tokens, as a client gone does: the answer so far is logged (finish reason
+        # "cancelled"), then the exception is raised.
         shown = None
+        stopping: contextlib.AbstractContextManager[threading.Event | None] = contextlib.nullcontext()  # fmt: skip
         if req.on_text is not None:
             shown = _Shown(req.on_text, req.on_answer)
             req = dataclasses.replace(req, on_text=None, on_answer=None)
+            stopping = also_cancellable()
         try:
-            result = self._shown_run(req, decision, routing, tag, unrun, shown)
+            with stopping as stop:
+                if shown is not None:
+                    shown.stop = stop
+                result = self._shown_run(req, decision, routing, tag, unrun, shown)
         except RequestLogError as e:
             if shown is not None and e.result is not None:
                 shown.ended(e.result)
             raise
         if shown is not None:
             shown.ended(result)
+            shown.raise_failure()
         return result
 
     def _shown_run(

@@ -129,6 +129,38 @@ def cancellable(stop: threading.Event) -> Iterator[None]:
         _scope.stop = outer
 
 
+class _EitherStop(threading.Event):
+    """Set by its own ``set()`` or by the enclosing block's event ``outer``."""
+
+    POLL_S = 0.05  # how often a wait looks at ``outer``, which cannot wake it
+
+    def __init__(self, outer: threading.Event | None) -> None:
+        super().__init__()
+        self.outer = outer
+
+    def is_set(self) -> bool:
+        return super().is_set() or (self.outer is not None and self.outer.is_set())
+
+    def wait(self, timeout: float | None = None) -> bool:
+        end = None if timeout is None else time.monotonic() + timeout
+        while not self.is_set():
+            left = None if end is None else end - time.monotonic()
+            if left is not None and left <= 0:
+                return False
+            super().wait(self.POLL_S if left is None else min(left, self.POLL_S))
+        return True
+
+
+@contextlib.contextmanager
+def also_cancellable() -> Iterator[threading.Event]:
+    """A :func:`cancellable` block whose generation stops once the yielded event is set
+    (a caller's ``on_text`` that raised), or where the enclosing block's is (the server's
+    client gone)."""
+    stop = _EitherStop(stop_event())
+    with cancellable(stop):
+        yield stop
+
+
 def stop_event() -> threading.Event | None:
     """The event of this thread's :func:`cancellable` block (None outside one), for work
     that is stopped otherwise than between tokens: the cascade passes it to the sandbox,
