@@ -19,6 +19,7 @@ import pytest
 
 import routerllm.eval.weights_identity as weights_identity
 from routerllm.backends.base import GenerationRequest
+import routerllm.files_identity as files_identity
 from routerllm.config import AppConfig, load_config
 from routerllm.data.outcome_files import load_outcomes
 from routerllm.eval.humaneval_report import run_experiment
@@ -144,7 +145,7 @@ def test_a_served_gate_whose_model_holds_other_weights_at_the_same_path_is_refus
     assert recorded["tiny-medium"]["files"] == [str(medium)]
     serving = load_config(config_path)
     serving.cascade.enabled, serving.cascade.gate = True, str(gate)
-    with mock.patch.object(weights_identity, "sha256_of", wraps=sha256_of) as hashed:
+    with mock.patch.object(files_identity, "sha256_of", wraps=sha256_of) as hashed:
         RouterLLM(serving).close()
     assert hashed.call_count == 0  # the files' stat is the one recorded: none is read
     gguf_with_other_weights(medium)  # same path, same size and width, other answers
@@ -223,7 +224,7 @@ def test_a_served_gate_is_not_used_while_its_model_file_holds_other_weights(
     )
     with (
         RouterLLM(config) as system,
-        mock.patch.object(weights_identity, "sha256_of", wraps=sha256_of) as hashed,
+        mock.patch.object(files_identity, "sha256_of", wraps=sha256_of) as hashed,
         caplog.at_level(logging.WARNING, logger="routerllm.served_gate"),
     ):
         decided = system.generate(asked(UNCHECKABLE), model="tiny-medium")

@@ -37,6 +37,7 @@ from routerllm.files import (
     write_text_atomically,
     written_atomically,
 )
+from routerllm.files_identity import files_stamp
 from routerllm.gguf_files import (
     check_gguf_header,
     digests_problem,
@@ -217,21 +218,6 @@ def source_files(source: GGUFSource) -> list[Path]:
     if source.package is not None:
         return split_files(_package_file(source))
     return _part_files(source)
-
-
-def files_stamp(paths: list[Path]) -> str:
-    """The identity of the files at ``paths`` now, from a stat of each (no read): a file
-    replaced there, renamed over (another inode) or written in place (its ctime, which
-    no one can set back), has another; a missing one has its own."""
-    stamps = []
-    for path in paths:
-        try:
-            st = path.stat()
-        except OSError:
-            stamps.append("missing")
-            continue
-        stamps.append(f"{st.st_dev}:{st.st_ino}:{st.st_size}:{st.st_mtime_ns}:{st.st_ctime_ns}")
-    return ",".join(stamps)
 
 
 def written_in_place(paths: list[Path], stamp: str, endings: tuple[str, ...] = ("",)) -> Path | None:  # fmt: skip

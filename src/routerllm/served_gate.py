@@ -23,7 +23,7 @@ from routerllm.exceptions import ConfigError, RouterLLMError
 
 if TYPE_CHECKING:
     from routerllm.backends.base import Completion
-    from routerllm.eval.weights_identity import Weights
+    from routerllm.files_identity import Weights
     from routerllm.gate import EscalationGate
 
 log = logging.getLogger(__name__)
@@ -151,7 +151,7 @@ def _check_weights(config: AppConfig, gate: EscalationGate) -> GateWeights | Non
     decide on states and outcomes it never learned, without a word. A file is read only
     where its stat is not the one the gate records (a copy of the file: at every start).
     The watch on them as the system serves (None where the gate records none)."""
-    from routerllm.eval.weights_identity import weights_from_record
+    from routerllm.files_identity import weights_from_record
 
     recorded = gate.about.get("weights", {})  # none in a gate saved before 2026-12-06: no check
     try:

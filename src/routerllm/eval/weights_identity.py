@@ -2,30 +2,20 @@
 (``ModelConfig.source_text``) names its file, not what the file holds: a GGUF written
 again at its path, or a model package upgraded in place, has the same source and other
 answers. The store records the sha256 of the files a llama.cpp model is made from,
-with their stat (``model_files.files_stamp``), so that they are read again only where
-the stat changed (a reinstall of the same file, a copy back, is the same weights)."""
+with their stat (``files_identity``), so that they are read again only where the stat
+changed (a reinstall of the same file, a copy back, is the same weights)."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 
 from routerllm.config import AppConfig, ModelConfig
 from routerllm.eval.result_store import ResultStore
 from routerllm.exceptions import RouterLLMError
-from routerllm.files import sha256_of
-
-
-@dataclass(frozen=True)
-class Weights:
-    """A model's weights files as they are: their stat and their sha256 (one over all)."""
-
-    stamp: str
-    sha256: str
-    files: tuple[str, ...]
+from routerllm.files_identity import Weights, files_weights, weights_from_record
 
 
 def weights_files(model: ModelConfig) -> list[Path] | None:
@@ -47,27 +37,10 @@ def weights_files(model: ModelConfig) -> list[Path] | None:
 def weights_now(model: ModelConfig, recorded: Weights | None) -> Weights | None:
     """``model``'s weights now (:func:`weights_files`): ``recorded`` where the files'
     stat is the recorded one, hashed otherwise; None where there are none to tell."""
-    from routerllm.model_files import files_stamp
-
     files = weights_files(model)
-    if files is None:
-        return None
-    stamp = files_stamp(files)
-    if recorded is not None and recorded.stamp == stamp:
-        return recorded
-    digest = hashlib.sha256("\0".join(sha256_of(f) for f in files).encode()).hexdigest()
-    return Weights(stamp, digest, tuple(str(f) for f in files))
+    return None if files is None else files_weights(files, recorded)
 
 
-def weights_from_record(data: object) -> Weights:
-    """The :class:`Weights` a record holds (``asdict`` of one, as JSON reads it back: a
-    store's, a saved gate's); ValueError where it is not one."""
-    if not isinstance(data, dict):
-        raise ValueError(f"a record of weights is an object, got {type(data).__name__}")
-    stamp, sha256, files = data.get("stamp"), data.get("sha256"), data.get("files")
-    if not isinstance(stamp, str) or not isinstance(sha256, str) or not isinstance(files, list) or not all(isinstance(f, str) for f in files):  # fmt: skip
-        raise ValueError("a record of weights has a stamp, a sha256 and files (strings)")
-    return Weights(stamp, sha256, tuple(files))
 
 
 def recorded_weights(store: ResultStore, model: str) -> Weights | None:
