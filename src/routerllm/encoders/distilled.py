@@ -38,6 +38,7 @@ from routerllm.encoders.minilm import (
     ONNX_PIP,
     OnnxMiniLMEncoder,
     minilm_dir,
+    onnx_minilm_files,
     onnx_model_path,
 )
 from routerllm.exceptions import missing_dependency
@@ -102,9 +103,15 @@ class DistilledMiniLMEncoder(Encoder):
         self._tokenizer = _load_tokenizer()
         self._table: np.ndarray | None = None
 
+    PACKAGES = (ONNX_PIP, MINILM_PIP)
+
+    @classmethod
+    def source_files(cls, arg: str, weights: bool = True) -> list[Path] | None:
+        return onnx_minilm_files()  # its table is distilled from them
+
     @property
     def cache_key(self) -> str:
-        return package_key(self.spec, ONNX_PIP, MINILM_PIP)
+        return package_key(self.spec, *self.PACKAGES)
 
     @property
     def table_path(self) -> Path:

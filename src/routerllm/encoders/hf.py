@@ -62,6 +62,24 @@ def cpu_threads() -> int:
     return os.cpu_count() or 1
 
 
+#: What transformers reads of a model's folder: its weights (``model.safetensors``, a
+#: sharded model's parts, ``pytorch_model.bin``), and its settings and tokenizer
+#: (``config.json``, ``tokenizer.json``, ``vocab.txt``, ``spiece.model``...); not a README.
+WEIGHTS_SUFFIXES = (".safetensors", ".bin")
+SETTINGS_SUFFIXES = (".json", ".txt", ".model")
+
+
+def model_folder_files(folder: Path, weights: bool = True) -> list[Path]:
+    """The files of a model's ``folder`` that make its embeddings (:data:`WEIGHTS_SUFFIXES`
+    where ``weights``, :data:`SETTINGS_SUFFIXES`), by name."""
+    suffixes = SETTINGS_SUFFIXES + (WEIGHTS_SUFFIXES if weights else ())
+    return sorted(
+        p
+        for p in folder.iterdir()
+        if p.suffix in suffixes and not p.name.startswith(".") and p.is_file()
+    )
+
+
 def _config_dim(config_path: Path) -> int | None:
     try:
         config = json.loads(config_path.read_text(encoding="utf-8"))
@@ -290,6 +308,20 @@ class HFEncoder(TokenizingEncoder):
         if self.max_length != DEFAULT_MAX_LENGTH:
             options.append(f"max_length={self.max_length}")
         return f"hf:{self.model_name}" + (f"?{'&'.join(options)}" if options else "")
+
+    @classmethod
+    def source_files(cls, arg: str, weights: bool = True) -> list[Path] | None:
+        """The files of its folder (:func:`model_folder_files`): a local one, or the
+        snapshot of the local Hugging Face cache it loads from (never fetched for this)."""
+        try:
+            name = parse_model_options(arg)[0]
+            path = Path(name).expanduser()
+            config = path / "config.json" if path.is_dir() else cached_config(name)
+            if config is None or not config.is_file():
+                return None
+            return model_folder_files(config.parent.absolute(), weights) or None
+        except (RouterLLMError, OSError, ValueError):  # the built encoder says what is wrong
+            return None
 
     @property
     def cache_key(self) -> str:

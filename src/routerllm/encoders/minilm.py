@@ -25,6 +25,7 @@ from routerllm.encoders.hf import (
     HFEncoder,
     TokenizingEncoder,
     cpu_threads,
+    model_folder_files,
     token_batches,
 )
 from routerllm.encoders.prefix import PrefixCutter
@@ -76,6 +77,8 @@ def onnx_model_path() -> Path:
 class MiniLMEncoder(HFEncoder):
     """all-MiniLM-L6-v2 through transformers, as sentence-transformers runs it (spec "minilm")."""
 
+    PACKAGES = (MINILM_PIP,)
+
     def __init__(self, *, threads: int | None = None) -> None:
         super().__init__(str(minilm_dir()), max_length=MINILM_MAX_LENGTH, threads=threads)
         self.spec = "minilm"
@@ -84,9 +87,25 @@ class MiniLMEncoder(HFEncoder):
     def width_of(cls, arg: str) -> int | None:
         return MINILM_DIM
 
+    @classmethod
+    def source_files(cls, arg: str, weights: bool = True) -> list[Path] | None:
+        try:
+            return model_folder_files(minilm_dir(), weights)
+        except (ModelUnavailableError, OSError):
+            return None
+
     @property
     def cache_key(self) -> str:
-        return package_key(self.spec, MINILM_PIP)
+        return package_key(self.spec, *self.PACKAGES)
+
+
+def onnx_minilm_files() -> list[Path] | None:
+    """The int8 ONNX MiniLM and the tokenizer it reads (MiniLM's): what ``minilm-onnx``
+    and ``minilm-static`` (distilled from it) are made from; None where not installed."""
+    try:
+        return [onnx_model_path(), minilm_dir() / "tokenizer.json"]
+    except ModelUnavailableError:
+        return None
 
 
 def _mean_pool_normalize(hidden: np.ndarray, mask: np.ndarray) -> np.ndarray:
@@ -119,9 +138,15 @@ class OnnxMiniLMEncoder(TokenizingEncoder):
         self._output = ""
         self._pad_id = 0
 
+    PACKAGES = (ONNX_PIP, MINILM_PIP)  # its tokenizer is MiniLM's
+
+    @classmethod
+    def source_files(cls, arg: str, weights: bool = True) -> list[Path] | None:
+        return onnx_minilm_files()
+
     @property
     def cache_key(self) -> str:
-        return package_key(self.spec, ONNX_PIP, MINILM_PIP)  # its tokenizer is MiniLM's
+        return package_key(self.spec, *self.PACKAGES)
 
     @property
     def loaded(self) -> bool:

@@ -66,9 +66,25 @@ class StaticEncoder(Encoder):
         self._tokenizer.no_padding()
         self._tokenizer.no_truncation()
 
+    PACKAGES = ("wordllama",)  # the weights ship inside it
+
+    @classmethod
+    def source_files(cls, arg: str, weights: bool = True) -> list[Path] | None:
+        """Its weights and tokenizer files in the wordllama package (found, not imported)."""
+        try:
+            spec = importlib.util.find_spec("wordllama")
+        except (ImportError, ValueError):
+            return None
+        if spec is None or spec.origin is None:
+            return None
+        package = Path(spec.origin).parent
+        files = sorted((package / "weights").glob("*.safetensors"))
+        files += sorted((package / "tokenizers").glob("*.json"))
+        return files or None
+
     @property
     def cache_key(self) -> str:
-        return package_key(self.spec, "wordllama")  # the weights ship inside it
+        return package_key(self.spec, *self.PACKAGES)
 
     def encode(self, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
         items = check_texts(texts, batch_size)

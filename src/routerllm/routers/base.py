@@ -5,7 +5,8 @@ per prompt, one column per model, higher = better fit, rows sum to 1); the
 concrete ``route``/``route_batch`` turn scores into decisions, restricted to
 the models that are available. Learned routers add ``fit`` and persist their
 parameters with ``save(dir)``/``load(dir)``: ``config.json`` plus
-``weights.npz`` (never pickled objects).
+``weights.npz`` (never pickled objects); one that learned on an encoder's output also
+records what its encoder's files held (``encoder_weights``).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from routerllm.exceptions import RouterLLMError, UnknownNameError
 from routerllm.files import locked_folder, refuse_foreign_folder, save_config_and_weights
 
 if TYPE_CHECKING:
+    from routerllm.files_identity import Weights
     from routerllm.routers.outcome import OutcomeRouter
 
 logger = logging.getLogger(__name__)
@@ -222,6 +224,8 @@ class Router(ABC):
         # naming the other's weights, and the folder would load neither.
         with locked_router_folder(path):
             try:
+                from routerllm.routers.encoder_weights import encoder_record
+
                 options = self.save_parts(path)
                 meta = {
                     "format_version": FORMAT_VERSION if named else 1,
@@ -229,11 +233,22 @@ class Router(ABC):
                     "models": self.model_names,
                     "seed": self.seed,
                     "options": options,
+                    **encoder_record(self),
                 }
                 save_config_and_weights(path, meta, arrays)
             except OSError as e:
                 raise RouterLLMError(f"cannot save the router to {path}: {e}") from e
         return path
+
+    #: What its encoder's files held when it was loaded or last saved (recorded by a
+    #: save, checked by a load: ``encoder_weights``); None before either.
+    encoder_weights: Weights | None = None
+
+    def encoder_source(self) -> tuple[str, bool] | None:
+        """The spec of the encoder whose output its learned state was made on, and
+        whether on its weights (else on its tokenizer and settings only: a full-mode
+        classifier saves the weights it fine-tuned); None where it learned on none."""
+        return None
 
     def save_parts(self, directory: Path) -> dict[str, Any]:
         """Write what the router keeps beside its ``config.json`` (an ensemble: its

@@ -19,8 +19,10 @@ refused. Frozen mode reads neither: its encoder cuts texts itself.
 
 Saved with ``Router.save``: ``config.json`` (constructor options) and
 ``weights.npz`` (the head, plus the fine-tuned encoder in full mode; the
-tokenizer comes back from the encoder spec, which fine-tuning does not change).
-torch is imported only when the router first needs its network.
+tokenizer comes back from the encoder spec, which fine-tuning does not change);
+``config.json`` records the sha256 of the encoder's files it learned on (frozen: all;
+full: the tokenizer and settings), and a load where they changed is refused
+(``encoder_weights``). torch is imported only when the router first needs its network.
 """
 
 from __future__ import annotations
@@ -423,6 +425,11 @@ class EmbeddingClassifierRouter(Router):
     @property
     def is_trained(self) -> bool:
         return self._trained
+
+    def encoder_source(self) -> tuple[str, bool] | None:
+        # full mode saves the encoder it fine-tuned: of the spec's files, it reads only
+        # the tokenizer and settings
+        return self.spec, self.mode == "frozen"
 
     def state(self) -> dict[str, np.ndarray]:
         if not self._trained:

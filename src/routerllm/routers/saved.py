@@ -1,5 +1,6 @@
 """Loading a router saved with ``Router.save``: its ``config.json`` and
-``weights.npz`` checked (format, digests, models, option types), the router rebuilt
+``weights.npz`` checked (format, digests, models, option types, the encoder's weights:
+``encoder_weights``), the router rebuilt
 with the config's options where they may replace the saved ones, and a router that
 learned nothing per model (the policy router) rebuilt on another config's models.
 A broken checkpoint is one clear error, never a traceback."""
@@ -29,6 +30,7 @@ from routerllm.routers.base import (
     create_router,
     one_line,
 )
+from routerllm.routers.encoder_weights import RECORD, check_encoder_weights
 
 logger = logging.getLogger(__name__)
 
@@ -174,6 +176,8 @@ def _load_router(
         if type(e) is not RouterLLMError:  # a missing package or model keeps its kind
             raise
         raise RouterLLMError(f"bad {settings}: {e}") from e
+    # before its weights are read: a frozen-mode classifier builds its encoder to take them
+    check_encoder_weights(router, path, meta.get(RECORD))
     weights = named_weights(path)  # weights.previous.npz after a save cut short
     refuse_special_file(weights, AGAIN)
     # Routers saved before the digest was recorded (same format version) have no
