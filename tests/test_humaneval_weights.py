@@ -18,8 +18,8 @@ from unittest import mock
 import pytest
 
 import routerllm.eval.weights_identity as weights_identity
-from routerllm.backends.base import GenerationRequest
 import routerllm.files_identity as files_identity
+from routerllm.backends.base import GenerationRequest
 from routerllm.config import AppConfig, load_config
 from routerllm.data.outcome_files import load_outcomes
 from routerllm.eval.humaneval_report import run_experiment

@@ -41,8 +41,6 @@ def weights_now(model: ModelConfig, recorded: Weights | None) -> Weights | None:
     return None if files is None else files_weights(files, recorded)
 
 
-
-
 def recorded_weights(store: ResultStore, model: str) -> Weights | None:
     """The weights ``store`` records for ``model``'s answers; None where it records none
     (a store made before they were recorded takes the first given) or cannot read it."""
