@@ -322,6 +322,24 @@ def cli_in_process(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.CompletedProcess(["routerllm", *args], status, out.getvalue(), err.getvalue())
 
 
+def hide_package(patch: pytest.MonkeyPatch, package: str) -> None:
+    """Imports of ``package`` fail, until ``patch`` is undone, as where it is not
+    installed: its modules are set aside and a finder first in ``sys.meta_path`` says it
+    is not there, a ModuleNotFoundError for the package itself, as Python's own. (``None``
+    in ``sys.modules`` for it, or one of its submodules, says the package is there and a
+    submodule of it missing, "'sklearn' is not a package".)"""
+
+    class NotInstalled:
+        @staticmethod
+        def find_spec(name: str, *args: object) -> None:
+            if name == package:
+                raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+
+    for name in [n for n in sys.modules if n == package or n.startswith(package + ".")]:
+        patch.delitem(sys.modules, name)
+    patch.setattr(sys, "meta_path", [NotInstalled(), *sys.meta_path])
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

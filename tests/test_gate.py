@@ -34,6 +34,7 @@ from .conftest import (
     another_save_meanwhile,
     cli_in_process,
     gguf_with_chat_template,
+    hide_package,
     tiny_config_dict,
     write_config,
 )
@@ -369,9 +370,10 @@ def test_training_a_gate_without_scikit_learn_names_the_extra() -> None:
     from routerllm.exceptions import MissingDependencyError
 
     with (
-        mock.patch.dict(sys.modules, {"sklearn": None, "sklearn.linear_model": None}),
+        pytest.MonkeyPatch.context() as hide,
         pytest.raises(MissingDependencyError, match=r"pip install 'routerllm\[learn\]'"),
     ):
+        hide_package(hide, "sklearn")
         _fit(_problems(40, 3))
 
 
@@ -741,7 +743,7 @@ def test_train_gate_refuses_a_run_it_cannot_train_on_before_checking_its_answers
     run_experiment(load_config(tiny_config_path), run, systems=["gated-cascade"], limit=4,
                    folds=2, style_overrides={"max_new_tokens": 8}, progress=False)  # fmt: skip
     free = _without_energy(run, "tiny-heavy", tmp_path / "free")
-    no_sklearn = ["sklearn", "sklearn.linear_model", "sklearn.preprocessing"]
+    no_sklearn = ["sklearn"]
     for run_dir, hidden, says in (
         (free, [], "error: tiny-heavy's generation energy is 0 kWh on all 4 training problems"),
         (
@@ -761,7 +763,7 @@ def test_train_gate_refuses_a_run_it_cannot_train_on_before_checking_its_answers
             pytest.MonkeyPatch.context() as hide,
         ):
             for name in hidden:
-                hide.setitem(sys.modules, name, None)
+                hide_package(hide, name)
             status = main(["train-gate", "--run", str(run_dir), "--out", str(tmp_path / "gate"),
                            "--folds", "2", "--config", str(tiny_config_path)])  # fmt: skip
         err = capsys.readouterr().err

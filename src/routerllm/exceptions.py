@@ -167,11 +167,93 @@ class DataError(RouterLLMError):
 
 
 class MissingDependencyError(RouterLLMError, ImportError):
-    """An optional dependency is not installed; the message names the extra."""
+    """An optional dependency is not installed (the message names the extra), or is
+    installed and fails to import (the message gives its import error and how to
+    reinstall it)."""
 
 
-def missing_dependency(module: str, extra: str) -> MissingDependencyError:
-    """Build the error for an optional import that failed."""
+def one_line(error: BaseException) -> str:
+    """An error's message on one line: its first two lines (torch's heading and first
+    problem) and how many more there were (torch's can run to dozens)."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    if not lines:
+        return type(error).__name__
+    more = f" (and {len(lines) - 2} more)" if len(lines) > 2 else ""
+    return " ".join(lines[:2]) + more
+
+
+#: The module a dependency is imported as, where it is not its pip name.
+_IMPORTED_AS = {"scikit-learn": "sklearn", "llama-cpp-python": "llama_cpp"}
+
+
+def _imported_as(package: str) -> str:
+    return _IMPORTED_AS.get(package, package)
+
+
+def not_installed(error: Exception, package: str) -> bool:
+    """Whether ``error``, raised importing ``package`` (its pip name), says it is not
+    installed: a ModuleNotFoundError for the package itself (or a parent of it). Any
+    other (a submodule, a dependency or a shared library missing, a version conflict)
+    is an installed package that fails to import, which installing does not fix."""
+    if not isinstance(error, ModuleNotFoundError) or error.name is None:
+        return False
+    module = _imported_as(package)
+    return module == error.name or module.startswith(error.name + ".")
+
+
+def _requirement(package: str, extra: str) -> str:
+    """What the ``extra`` of this routerllm asks of ``package`` (``torch==2.13.0``), or
+    the bare name where its metadata does not say (a checkout run from source)."""
+    import re
+    from importlib.metadata import PackageNotFoundError, requires
+
+    def normal(name: str) -> str:  # as pip compares names (PEP 503)
+        return re.sub(r"[-_.]+", "-", name).lower()
+
+    try:
+        wanted = requires("routerllm") or []
+    except PackageNotFoundError:
+        wanted = []
+    marker = re.compile(rf"extra\s*==\s*['\"]{re.escape(extra)}['\"]")
+    for line in wanted:
+        spec, _, markers = (part.strip() for part in line.partition(";"))
+        name = re.split(r"[\[<>=!~ ]", spec, maxsplit=1)[0]
+        if marker.search(markers) and normal(name) == normal(package):
+            return spec
+    return package
+
+
+def cannot_import(module: str, extra: str, error: Exception) -> tuple[str, str] | None:
+    """Where ``error``, raised importing ``module`` (a pip name, or several joined by
+    ``/``, as ``torch/transformers``), says it is installed but fails to import
+    (:func:`not_installed`): the packages at fault, of several those that did not import
+    (torch imported, transformers not), and what to say of them: ``is installed but cannot
+    be imported (<error>); reinstall it with: pip install --force-reinstall '<as the
+    extra asks>'``. None where it is not installed."""
+    import sys
+
+    packages = module.split("/")
+    if any(not_installed(error, p) for p in packages):
+        return None
+    failed = [p for p in packages if _imported_as(p) not in sys.modules] or packages
+    several = len(failed) > 1
+    wanted = " ".join(f"'{_requirement(p, extra)}'" for p in failed)
+    return "/".join(failed), (
+        f"{'are' if several else 'is'} installed but cannot be imported ({one_line(error)}); "
+        f"reinstall {'them' if several else 'it'} with: pip install --force-reinstall {wanted}"
+    )
+
+
+def missing_dependency(
+    module: str, extra: str, error: Exception | None = None
+) -> MissingDependencyError:
+    """The error for an optional import that failed: ``module`` (a pip name, or several
+    joined by ``/``) is not installed: install the ``extra``; or, where ``error``, the
+    error its import raised (an ImportError, or what a package raises where its shared
+    library will not load), says it is installed but fails to import, that
+    (:func:`cannot_import`)."""
+    if error is not None and (broken := cannot_import(module, extra, error)) is not None:
+        return MissingDependencyError(" ".join(broken))
     return MissingDependencyError(
         f"{module} is not installed; install it with: pip install 'routerllm[{extra}]'"
     )

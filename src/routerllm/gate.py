@@ -41,7 +41,7 @@ from routerllm.checks import (
     is_non_negative_number,
     is_positive_number,
 )
-from routerllm.exceptions import RouterLLMError
+from routerllm.exceptions import RouterLLMError, one_line
 from routerllm.files import (
     NPZ_DAMAGE,
     holds,
@@ -68,7 +68,6 @@ from routerllm.path_checks import (
     refuse_unwritable_folder,
     what_is,
 )
-from routerllm.routers.base import one_line
 
 FORMAT = "routerllm-escalation-gate"
 VERSION = 2  # 2 (2026-12-01): trained on unverified answers, not only failed ones

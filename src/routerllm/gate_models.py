@@ -102,7 +102,7 @@ def require_scikit_learn() -> None:
         import sklearn.linear_model  # noqa: F401
         import sklearn.preprocessing  # noqa: F401
     except ImportError as e:
-        raise missing_dependency("scikit-learn", "learn") from e
+        raise missing_dependency("scikit-learn", "learn", e) from e
 
 
 @dataclass(frozen=True)

@@ -284,7 +284,7 @@ def _download_config(model_id: str) -> Path:
     try:
         from huggingface_hub import hf_hub_download
     except ImportError as e:
-        raise missing_dependency("huggingface_hub", "hf") from e
+        raise missing_dependency("huggingface_hub", "hf", e) from e
     try:
         return Path(hf_hub_download(model_id, "config.json"))
     except Exception as e:  # HTTP errors, RepositoryNotFound, HFValidationError...

@@ -119,7 +119,7 @@ class HFBackend(Backend):
         except ImportError:
             return None
         except Exception as e:  # ValueError, KeyError, OSError: as varied as its load's
-            from routerllm.routers.base import one_line
+            from routerllm.exceptions import one_line
 
             return f"transformers could not read the config of {model_id!r}: {one_line(e)}"
         return None
@@ -153,7 +153,7 @@ class HFBackend(Backend):
             import torch
             from transformers import AutoModelForCausalLM, AutoTokenizer
         except ImportError as e:
-            raise missing_dependency("torch/transformers", "hf") from e
+            raise missing_dependency("torch/transformers", "hf", e) from e
         assert self.config.model_id is not None
         if not weights_present(self.config.model_id):
             raise ModelUnavailableError(
@@ -197,7 +197,7 @@ class HFBackend(Backend):
             self._model = self._tokenizer = None
             raise
         except Exception as e:  # corrupt files: SafetensorError, UnpicklingError, TypeError...
-            from routerllm.routers.base import one_line
+            from routerllm.exceptions import one_line
 
             self._model = self._tokenizer = None
             # transformers' text runs to several lines (five for missing tokenizer files)

@@ -171,8 +171,9 @@ class LlamaCppBackend(Backend):
     def _load(self) -> None:
         try:
             import llama_cpp  # noqa: F401
-        except ImportError as e:
-            raise missing_dependency("llama-cpp-python", "local") from e
+        # its libllama.so that will not load: a RuntimeError; not there: FileNotFoundError
+        except (ImportError, RuntimeError, OSError) as e:
+            raise missing_dependency("llama-cpp-python", "local", e) from e
         _silence_llama_cpp()
         assert self.config.gguf is not None
         # before it is read: a file replaced as it loads is found changed, loaded again

@@ -45,7 +45,7 @@ class CodeCarbonMeter(CarbonMeter):
         try:
             from codecarbon import OfflineEmissionsTracker
         except ImportError as e:
-            raise missing_dependency("codecarbon", "carbon") from e
+            raise missing_dependency("codecarbon", "carbon", e) from e
         country_iso_code = check_country(country_iso_code)
         # CodeCarbon logs every measurement at INFO/WARNING; keep the CLI readable.
         logging.getLogger("codecarbon").setLevel(logging.ERROR)

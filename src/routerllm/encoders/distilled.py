@@ -62,7 +62,7 @@ def _load_tokenizer() -> Any:
     try:
         from tokenizers import Tokenizer
     except ImportError as e:
-        raise missing_dependency("tokenizers", "learn") from e
+        raise missing_dependency("tokenizers", "learn", e) from e
     tokenizer = Tokenizer.from_file(str(minilm_dir() / "tokenizer.json"))
     # A static table has no length limit: the whole text counts.
     tokenizer.no_padding()

@@ -358,7 +358,7 @@ class HFEncoder(TokenizingEncoder):
             import torch
             from transformers import AutoModel, AutoTokenizer
         except ImportError as e:
-            raise missing_dependency("torch/transformers", "hf") from e
+            raise missing_dependency("torch/transformers", "hf", e) from e
         torch.set_num_threads(self.threads)
         try:
             tokenizer = AutoTokenizer.from_pretrained(self._source, local_files_only=self._local)
@@ -391,7 +391,7 @@ class HFEncoder(TokenizingEncoder):
     def _unloadable(self, error: Exception) -> str:
         """One line on why transformers could not load the model (its own texts run to
         several lines)."""
-        from routerllm.routers.base import one_line
+        from routerllm.exceptions import one_line
 
         if self._local and Path(self._source).is_dir():
             return (
@@ -434,7 +434,7 @@ class HFEncoder(TokenizingEncoder):
                 try:
                     hidden = self._model(**batch)[0]
                 except (TypeError, ValueError) as e:  # it takes no token ids: not a text model
-                    from routerllm.routers.base import one_line
+                    from routerllm.exceptions import one_line
 
                     why = f"transformers: {one_line(e)}"
                     raise ModelUnavailableError(self._not_a_text_encoder(why)) from e

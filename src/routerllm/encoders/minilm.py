@@ -172,11 +172,11 @@ class OnnxMiniLMEncoder(TokenizingEncoder):
         try:
             import onnxruntime as ort
         except ImportError as e:
-            raise missing_dependency("onnxruntime", "learn") from e
+            raise missing_dependency("onnxruntime", "learn", e) from e
         try:
             from tokenizers import Tokenizer
         except ImportError as e:
-            raise missing_dependency("tokenizers", "learn") from e
+            raise missing_dependency("tokenizers", "learn", e) from e
         self._check_sha256()
         tokenizer = Tokenizer.from_file(str(self.tokenizer_path))
         # tokenizer.json ships with fixed padding to 128 and truncation at 128:

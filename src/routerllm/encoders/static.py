@@ -28,7 +28,7 @@ def _import_wordllama() -> Any:
     try:
         import wordllama
     except ImportError as e:
-        raise missing_dependency("wordllama", "learn") from e
+        raise missing_dependency("wordllama", "learn", e) from e
     finally:
         for handler in root.handlers[:]:
             if handler not in handlers:

@@ -7,7 +7,12 @@ from pathlib import Path
 
 from routerllm.eval.curves import OperatingPoint, check_points, router_curve
 from routerllm.eval.routing_metrics import References
-from routerllm.exceptions import MissingDependencyError, RouterLLMError, missing_dependency
+from routerllm.exceptions import (
+    MissingDependencyError,
+    RouterLLMError,
+    cannot_import,
+    missing_dependency,
+)
 from routerllm.files import written_atomically
 from routerllm.path_checks import file_in_the_way, what_is
 
@@ -26,14 +31,20 @@ def check_png_path(path: str | Path, what: str = "the plot") -> Path:
 
 
 def require_matplotlib(plot: str, remedy: str) -> None:
-    """Fail now, before the work a ``plot`` draws, where matplotlib is not installed: the
+    """Fail now, before the work a ``plot`` draws, where matplotlib is not installed (or
+    fails to import: :func:`~routerllm.exceptions.cannot_import`): the
     figures it would draw were lost with the error. ``remedy`` says how to do without."""
     try:
         import matplotlib  # noqa: F401
     except ImportError as e:
+        broken = cannot_import("matplotlib", "learn", e)
+        why = (
+            broken[1]
+            if broken
+            else "is not installed: install it with pip install 'routerllm[learn]'"
+        )
         raise MissingDependencyError(
-            f"{plot} needs matplotlib, which is not installed: install it with "
-            f"pip install 'routerllm[learn]', or {remedy} (nothing was run)"
+            f"{plot} needs matplotlib, which {why}, or {remedy} (nothing was run)"
         ) from e
 
 
@@ -56,7 +67,7 @@ def plot_quality_cost(
         from matplotlib.backends.backend_agg import FigureCanvasAgg
         from matplotlib.figure import Figure
     except ImportError as e:
-        raise missing_dependency("matplotlib", "learn") from e
+        raise missing_dependency("matplotlib", "learn", e) from e
 
     anchor = references.singles[references.cheapest]
     all_points = [*references.singles, references.oracle, references.random]

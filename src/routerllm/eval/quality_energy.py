@@ -108,7 +108,7 @@ def plot_curve(
         from matplotlib.backends.backend_agg import FigureCanvasAgg
         from matplotlib.figure import Figure
     except ImportError as e:
-        raise missing_dependency("matplotlib", "learn") from e
+        raise missing_dependency("matplotlib", "learn", e) from e
 
     fig = Figure(figsize=(7, 5))
     FigureCanvasAgg(fig)

@@ -414,13 +414,3 @@ def create_router(
             raise
         raise RouterLLMError(f"bad options for router {name!r}: {e}") from e
     return router
-
-
-def one_line(error: BaseException) -> str:
-    """An error's message on one line: its first two lines (torch's heading and first
-    problem) and how many more there were (torch's can run to dozens)."""
-    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
-    if not lines:
-        return type(error).__name__
-    more = f" (and {len(lines) - 2} more)" if len(lines) > 2 else ""
-    return " ".join(lines[:2]) + more

@@ -46,8 +46,9 @@ from routerllm.exceptions import (
     ModelUnavailableError,
     RouterLLMError,
     missing_dependency,
+    one_line,
 )
-from routerllm.routers.base import CandidateModel, Router, one_line
+from routerllm.routers.base import CandidateModel, Router
 from routerllm.routers.class_routes import class_reason, class_routes
 
 if TYPE_CHECKING:
@@ -68,7 +69,7 @@ def _torch() -> Any:
     try:
         import torch
     except ImportError as e:
-        raise missing_dependency("torch", "hf") from e
+        raise missing_dependency("torch", "hf", e) from e
     return torch
 
 
@@ -227,7 +228,7 @@ class EmbeddingClassifierRouter(Router):
         try:
             from transformers import AutoModel, AutoTokenizer
         except ImportError as e:
-            raise missing_dependency("transformers", "hf") from e
+            raise missing_dependency("transformers", "hf", e) from e
         from routerllm.encoders.hf import text_encoder
 
         source, local_only = hf_source(self.spec)

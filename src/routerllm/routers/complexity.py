@@ -24,8 +24,8 @@ from typing import Any
 import numpy as np
 
 from routerllm.config import TIER_ORDER
-from routerllm.exceptions import ModelUnavailableError, RouterLLMError, missing_dependency
-from routerllm.routers.base import CandidateModel, Router, RoutingDecision, one_line
+from routerllm.exceptions import ModelUnavailableError, RouterLLMError, missing_dependency, one_line
+from routerllm.routers.base import CandidateModel, Router, RoutingDecision
 
 #: The seeds' map for grahamaco/question-complexity-classifier.
 SEED_LABEL_MAP = {"LABEL_0": "medium", "LABEL_1": "heavy", "simple": "medium", "complex": "heavy"}
@@ -128,7 +128,7 @@ class ComplexityRouter(Router):
             import torch
             from transformers import AutoModelForSequenceClassification, AutoTokenizer
         except ImportError as e:
-            raise missing_dependency("torch/transformers", "hf") from e
+            raise missing_dependency("torch/transformers", "hf", e) from e
         from routerllm.hf_hub import locate_model
 
         name, local_only, _ = locate_model(ref)  # a clear error when it is nowhere to be found

@@ -436,7 +436,7 @@ def _linalg() -> Any:
     except ImportError as e:
         from routerllm.exceptions import missing_dependency
 
-        raise missing_dependency("scipy", "learn") from e
+        raise missing_dependency("scipy", "learn", e) from e
     return scipy.linalg
 
 

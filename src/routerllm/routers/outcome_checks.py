@@ -12,8 +12,7 @@ import numpy as np
 
 from routerllm.checks import repeated, wrong_shape
 from routerllm.data.outcomes import OutcomeDataset, scores_are_outcomes
-from routerllm.exceptions import RouterLLMError
-from routerllm.routers.base import one_line
+from routerllm.exceptions import RouterLLMError, one_line
 
 _FLOAT32_MAX = float(np.finfo(np.float32).max)
 

@@ -392,7 +392,7 @@ def fit_multinomial(
     except ImportError as e:
         from routerllm.exceptions import missing_dependency
 
-        raise missing_dependency("scikit-learn", "learn") from e
+        raise missing_dependency("scikit-learn", "learn", e) from e
     clf = LogisticRegression(C=C, max_iter=2000, random_state=seed)
     clf.fit(X, labels)
     if len(present) == 2:  # a binary fit: softmax([0, z]) is sigmoid(z)

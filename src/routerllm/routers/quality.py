@@ -114,7 +114,7 @@ def fit_logistic(
     except ImportError as e:
         from routerllm.exceptions import missing_dependency
 
-        raise missing_dependency("scikit-learn", "learn") from e
+        raise missing_dependency("scikit-learn", "learn", e) from e
     if share > 0:
         W[:, varying], b[varying] = _fit_shared_logistic(
             X.astype(np.float64), T[:, varying].astype(np.float64), C, share

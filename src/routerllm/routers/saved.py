@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from routerllm.checks import is_integer, json_kind
-from routerllm.exceptions import ConfigError, RouterLLMError, UnknownNameError
+from routerllm.exceptions import ConfigError, RouterLLMError, UnknownNameError, one_line
 from routerllm.files import NPZ_DAMAGE, named_weights, read_whole, sha256_of
 from routerllm.path_checks import refuse_special_file, what_is
 from routerllm.routers.base import (
@@ -28,7 +28,6 @@ from routerllm.routers.base import (
     check_models,
     check_option_names,
     create_router,
-    one_line,
 )
 from routerllm.routers.encoder_weights import RECORD, check_encoder_weights
 

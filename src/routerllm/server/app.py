@@ -383,7 +383,7 @@ def create_app(
         from starlette.middleware.cors import CORSMiddleware
         from starlette.responses import JSONResponse
     except ImportError as e:
-        raise missing_dependency("fastapi", "server") from e
+        raise missing_dependency("fastapi", "server", e) from e
 
     origins = cors_origins(cors)
     service = _Service(system, api_key, max_waiting)

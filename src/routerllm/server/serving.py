@@ -61,7 +61,7 @@ def server(
         import uvicorn
         from uvicorn.config import LOGGING_CONFIG
     except ImportError as e:
-        raise missing_dependency("uvicorn", "server") from e
+        raise missing_dependency("uvicorn", "server", e) from e
     from routerllm.server.app import create_app
 
     logging_config = copy.deepcopy(LOGGING_CONFIG)  # access lines to stderr, as all logs

@@ -16,16 +16,20 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from routerllm.checks import is_integer
-from routerllm.exceptions import CorruptCheckpointError, RouterLLMError, missing_dependency
+from routerllm.exceptions import (
+    CorruptCheckpointError,
+    RouterLLMError,
+    missing_dependency,
+    one_line,
+)
 from routerllm.files import written_atomically
 from routerllm.path_checks import refuse_special_file
-from routerllm.routers.base import one_line
 
 try:
     import torch
     from torch import Tensor, nn
 except ImportError as e:  # pragma: no cover - torch is part of the hf extra
-    raise missing_dependency("torch", "hf") from e
+    raise missing_dependency("torch", "hf", e) from e
 
 if TYPE_CHECKING:
     from routerllm.training.trainer import TrainingArguments

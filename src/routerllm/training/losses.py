@@ -24,7 +24,7 @@ try:
     import torch.nn.functional as F
     from torch import Tensor, nn
 except ImportError as e:  # pragma: no cover - torch is part of the hf extra
-    raise missing_dependency("torch", "hf") from e
+    raise missing_dependency("torch", "hf", e) from e
 
 
 class CrossEntropyLoss(nn.Module):

@@ -48,7 +48,7 @@ try:
     import torch
     from torch import Tensor, nn
 except ImportError as e:  # pragma: no cover - torch is part of the hf extra
-    raise missing_dependency("torch", "hf") from e
+    raise missing_dependency("torch", "hf", e) from e
 
 logger = logging.getLogger(__name__)
 
