@@ -954,7 +954,7 @@ def test_cache_persists_across_instances(tmp_path: Path) -> None:
     out = CachedEncoder(inner, str(tmp_path)).encode(["y", "x"])
     np.testing.assert_array_equal(out, inner.expected(["y", "x"]))
     assert inner.embedded == []
-    assert len(EmbeddingCache("counting-v1", tmp_path)) == 2
+    assert len(EmbeddingCache(CountingEncoder().cache_key, tmp_path)) == 2
     assert len(EmbeddingCache("another-spec", tmp_path)) == 0
 
 
@@ -993,8 +993,72 @@ def test_a_packaged_encoders_cache_key_names_the_packages_its_weights_came_from(
 
     encoder: Encoder = request.getfixturevalue(name)
     expected = encoder.spec + "".join(f"@{p}=={version(p)}" for p in packages)
-    assert encoder.cache_key == expected
-    assert CachedEncoder(encoder).cache.spec == expected
+    assert encoder.weights_key == expected
+    key = f"{expected};encoding={type(encoder).encoding_version}"
+    assert encoder.cache_key == key
+    assert CachedEncoder(encoder).cache.spec == key
+
+
+def test_vectors_an_older_encoding_cached_are_not_served(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The key named the encoder and its weights alone: vectors an older version computed
+    otherwise (before b3a2942, an hf: encoder's for the empty text beside others) were
+    served after the change. Those of the unversioned key, then of a version since
+    bumped, stand here for them: a miss each, the vector computed again."""
+    from routerllm.encoders.hashing import HashingEncoder
+
+    truth = HashingEncoder().encode(["a"])
+    for key in ("hashing", HashingEncoder().cache_key):
+        with EmbeddingCache(key, tmp_path) as cache:
+            cache.put_many(["a"], -truth)
+        # the next version's encoder: its encoding changed, so its version did
+        monkeypatch.setattr(HashingEncoder, "encoding_version", HashingEncoder.encoding_version + 1)
+        cached = CachedEncoder(HashingEncoder(), str(tmp_path))
+        np.testing.assert_array_equal(cached.encode(["a"]), truth)
+        assert cached.cache_key == cached.cache.spec and cached.weights_key == "hashing"
+
+
+#: Fixed prompts whose vectors are recorded below: no token, whitespace alone, a question,
+#: words a vocabulary lacks (accents, an emoji), 3,000 words (a cut the encoders must not make).
+FIXED_PROMPTS = ["", " \t\n", "Write a Python function that reverses a list.",
+                 "Quelle est la capitale de l'Australie ? \U0001f998",
+                 " ".join(f"token{i}" for i in range(3000))]  # fmt: skip
+#: Of each encoding version of an encoder (and the version of the package of its weights,
+#: where it has some): the fingerprint of its vector of each of FIXED_PROMPTS.
+RECORDED_VECTORS: dict[tuple[str, int, str], list[list[float]]] = {
+    ("hashing", 1, ""): [[0.0, 0.0, 0.0, 0.0], [0.0, 0.0, 0.0, 0.0],
+                         [-1.724154, -0.645544, 2.529822, 1.0], [-1.111514, -1.028076, 2.645751, 1.0],
+                         [-0.128649, 0.003217, 15.910698, 1.0]],
+    ("static", 1, "0.4.0.post1"): [[0.0, 0.0, 0.0, 0.0], [0.161462, 0.018013, 0.109229, 1.0],
+                                   [0.484016, -0.675457, -0.374694, 1.0], [0.157422, 0.494583, -0.22112, 1.0],
+                                   [0.313435, 0.058731, -0.332866, 1.0]],
+}  # fmt: skip
+
+
+def _fingerprint(vector: np.ndarray) -> list[float]:
+    """Four numbers that move with any change to a vector (two projections, its sum, its
+    squared norm), rounded to 6 decimals: the last bit a numpy build may change does not."""
+    i = np.arange(len(vector), dtype=np.float64)
+    v = vector.astype(np.float64)
+    return [round(float(x), 6) for x in (v @ np.cos(0.7 * i), v @ np.sin(1.3 * i), v.sum(), v @ v)]
+
+
+@pytest.mark.parametrize(("spec", "package"), [("hashing", ""), ("static", "wordllama")])
+def test_an_encoding_changed_without_its_version_fails_here(spec: str, package: str) -> None:
+    """The cache serves a vector by its encoder's weights and encoding version: a change
+    to how ``static`` or ``hashing`` computes a vector (pooling, normalising, a cut, what a
+    text without tokens gets) that keeps its ``encoding_version`` would serve the vectors
+    the old code cached. Bump it, and record the vectors printed below under it."""
+    from importlib.metadata import version
+
+    encoder = create_encoder(spec)
+    weights = version(package) if package else ""
+    got = [_fingerprint(v) for v in encoder.encode(FIXED_PROMPTS)]
+    key = (spec, type(encoder).encoding_version, weights)
+    assert key in RECORDED_VECTORS, f"no vectors recorded for {key}; this code's: {got}"
+    np.testing.assert_allclose(got, RECORDED_VECTORS[key], rtol=0, atol=2e-6,
+                               err_msg=f"{spec}'s vectors changed: bump its encoding_version")  # fmt: skip
 
 
 def test_cache_keeps_specs_apart(tmp_path: Path) -> None:
@@ -1005,7 +1069,7 @@ def test_cache_keeps_specs_apart(tmp_path: Path) -> None:
 
 
 def test_cached_encoder_takes_a_cached_vector_of_another_width_as_a_miss(tmp_path: Path) -> None:
-    with EmbeddingCache("counting-v1", tmp_path) as cache:
+    with EmbeddingCache(CountingEncoder().cache_key, tmp_path) as cache:
         cache.put_many(["a"], np.ones((1, 8), np.float32))  # another encoder's, same key
     inner = CountingEncoder()
     out = CachedEncoder(inner, str(tmp_path)).encode(["a", "b"])

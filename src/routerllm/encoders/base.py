@@ -6,6 +6,7 @@ ONNX), ``minilm-static`` (a static token table distilled from MiniLM, the
 outcome routers' default), ``static`` (WordLlama static embeddings), or ``hf:<id or path>`` (any
 Hugging Face encoder, mean-pooled; a hub id needs the hub or the local cache).
 ``CachedEncoder`` wraps any of them with an on-disk cache keyed by the
+encoder's ``cache_key`` (its weights and the version of its encoding) and the
 prompt's sha256, so training and evaluation never embed a prompt twice.
 ``Encoder.source_files`` names the files an encoder is made from, without building it:
 a saved router records what they hold (``routers.encoder_weights``).
@@ -31,6 +32,12 @@ class Encoder(ABC):
     #: Stable identifier of the encoder and its weights (part of cache keys and saved routers).
     spec: str
     dim: int
+    #: The version of how its family computes a vector from its weights (tokenizing,
+    #: truncation, pooling, normalising, what a text without tokens gets), part of its
+    #: cache key: each family sets its own where its ``encode`` lives, and bumps it with
+    #: any change to the vectors it returns, so that the vectors an older version cached
+    #: are not served (they miss, and are computed again).
+    encoding_version: int = 1
 
     @abstractmethod
     def encode(self, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
@@ -45,10 +52,16 @@ class Encoder(ABC):
         return dim if isinstance(dim, int) else None
 
     @property
-    def cache_key(self) -> str:
-        """What names its vectors in the embedding cache: its spec, unless the spec
-        alone may name other weights another time (``hf:`` and a folder, say)."""
+    def weights_key(self) -> str:
+        """What names its weights: its spec, unless the spec alone may name other weights
+        another time (``hf:`` and a folder, say)."""
         return self.spec
+
+    @property
+    def cache_key(self) -> str:
+        """What names its vectors in the embedding cache: its weights (``weights_key``)
+        and how a vector is computed from them (``encoding_version``)."""
+        return f"{self.weights_key};encoding={self.encoding_version}"
 
     #: The pip packages its weights (and tokenizer) ship in, where they do: their
     #: versions are part of its cache key (:func:`package_key`) and of a saved router's
@@ -65,7 +78,7 @@ class Encoder(ABC):
 
 
 def package_key(spec: str, *packages: str) -> str:
-    """A packaged model's cache key: its spec and the versions of the packages its
+    """A packaged model's ``weights_key``: its spec and the versions of the packages its
     weights (and tokenizer) come from, so that an upgrade to other weights gets none of
     the old weights' cached vectors."""
     from importlib.metadata import PackageNotFoundError, version
@@ -173,7 +186,9 @@ ROWS_AT_ONCE = 4096
 def mean_of_rows(table: np.ndarray, ids: Sequence[int]) -> np.ndarray:
     """The mean of ``table``'s rows ``ids`` as float32 (a static encoder's text vector;
     zeros for no ids), gathered a few thousand rows at a time and summed in float64, so
-    that a text's vector costs little memory and does not drift with its length."""
+    that a text's vector costs little memory and does not drift with its length. A
+    change to its vectors is one of ``static`` and ``minilm-static``: bump both
+    encoders' ``encoding_version``."""
     total = np.zeros(table.shape[1], dtype=np.float64)
     for start in range(0, len(ids), ROWS_AT_ONCE):
         total += table[np.asarray(ids[start : start + ROWS_AT_ONCE])].sum(axis=0, dtype=np.float64)
@@ -195,7 +210,12 @@ class CachedEncoder(Encoder):
         self.inner = inner
         self.spec = inner.spec
         self.dim = inner.dim
+        self.encoding_version = inner.encoding_version
         self.cache = EmbeddingCache(inner.cache_key, cache_dir)
+
+    @property
+    def weights_key(self) -> str:
+        return self.inner.weights_key
 
     def encode(self, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
         texts = check_texts(texts, batch_size)

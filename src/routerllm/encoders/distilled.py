@@ -98,6 +98,11 @@ class DistilledMiniLMEncoder(Encoder):
 
     spec = "minilm-static"
     dim = MINILM_DIM
+    #: Its vectors as ``encode`` below (and ``mean_of_rows``) computes them from the table
+    #: (part of its cache key): bump it with any change to them. A table built otherwise
+    #: (``build_table``) is another table too: change ``table_path``, which names the
+    #: model's digest alone, or the old file is read.
+    encoding_version = 1
 
     def __init__(self) -> None:
         self._tokenizer = _load_tokenizer()
@@ -110,7 +115,7 @@ class DistilledMiniLMEncoder(Encoder):
         return onnx_minilm_files()  # its table is distilled from them
 
     @property
-    def cache_key(self) -> str:
+    def weights_key(self) -> str:
         return package_key(self.spec, *self.PACKAGES)
 
     @property

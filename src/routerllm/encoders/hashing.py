@@ -23,6 +23,10 @@ MAX_DIM = 1 << 16
 
 
 class HashingEncoder(Encoder):
+    #: Its vectors as ``encode`` below computes them (part of its cache key): bump it with
+    #: any change to them; tests/test_encoders.py records the vectors of each version.
+    encoding_version = 1
+
     def __init__(self, dim: int | str = 256) -> None:
         try:
             self.dim = int(dim)

@@ -240,6 +240,11 @@ class HFEncoder(TokenizingEncoder):
     _cutter: PrefixCutter | None = None
     #: Cap on padded tokens per batch; batch_size still caps the rows.
     max_batch_tokens = MAX_BATCH_TOKENS
+    #: Its vectors (and ``minilm``'s) as ``_encode_window`` below and what it calls
+    #: (``TokenizingEncoder.encode``, ``text_windows``, ``token_limit``, the cut of
+    #: ``prefix.py``) compute them (part of its cache key): bump it with any change to
+    #: them; those it shares with ``minilm-onnx``, its version too.
+    encoding_version = 1
 
     def __init__(
         self,
@@ -324,7 +329,7 @@ class HFEncoder(TokenizingEncoder):
             return None
 
     @property
-    def cache_key(self) -> str:
+    def weights_key(self) -> str:
         """The spec and which weights it names now: a folder (its absolute path and its
         files' sizes, inodes and times: ``hf:./enc`` in two projects, or a model saved
         again there, are other weights; the change time too, which a copy that keeps the

@@ -95,7 +95,7 @@ class MiniLMEncoder(HFEncoder):
             return None
 
     @property
-    def cache_key(self) -> str:
+    def weights_key(self) -> str:
         return package_key(self.spec, *self.PACKAGES)
 
 
@@ -124,6 +124,10 @@ class OnnxMiniLMEncoder(TokenizingEncoder):
 
     spec = "minilm-onnx"
     dim = MINILM_DIM
+    #: Its vectors as ``_encode_window`` below and what it calls (``TokenizingEncoder.encode``,
+    #: the cut of ``prefix.py``, shared with ``hf:``) compute them (part of its cache key):
+    #: bump it with any change to them.
+    encoding_version = 1
     #: Cap on padded tokens per batch (see routerllm.encoders.hf.token_batches).
     max_batch_tokens = MAX_BATCH_TOKENS
 
@@ -145,7 +149,7 @@ class OnnxMiniLMEncoder(TokenizingEncoder):
         return onnx_minilm_files()
 
     @property
-    def cache_key(self) -> str:
+    def weights_key(self) -> str:
         return package_key(self.spec, *self.PACKAGES)
 
     @property

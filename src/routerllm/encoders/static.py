@@ -45,6 +45,10 @@ class StaticEncoder(Encoder):
     """
 
     spec = "static"
+    #: Its vectors as ``encode`` below (and ``mean_of_rows``) computes them, from the
+    #: package's weights (part of its cache key): bump it with any change to them;
+    #: tests/test_encoders.py records the vectors of each version.
+    encoding_version = 1
 
     def __init__(self) -> None:
         wordllama = _import_wordllama()
@@ -83,7 +87,7 @@ class StaticEncoder(Encoder):
         return files or None
 
     @property
-    def cache_key(self) -> str:
+    def weights_key(self) -> str:
         return package_key(self.spec, *self.PACKAGES)
 
     def encode(self, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
