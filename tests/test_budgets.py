@@ -679,8 +679,10 @@ def test_a_log_from_before_finish_reason_is_read_and_then_given_the_column(tmp_p
     from routerllm.exceptions import RequestLogError
 
     path = tmp_path / "old.sqlite"
+    later = ",\n    finish_reason TEXT NOT NULL DEFAULT '',\n    grid_country TEXT NOT NULL DEFAULT '',\n    grid_region TEXT NOT NULL DEFAULT '',\n    grid_g_per_kwh REAL"  # fmt: skip
+    assert later in SCHEMA
     with sqlite3.connect(path) as db:  # the schema as it was before finish_reason
-        db.executescript(SCHEMA.replace(",\n    finish_reason TEXT NOT NULL DEFAULT ''", ""))
+        db.executescript(SCHEMA.replace(later, ""))
     seeded = record("a", NOW, co2_kg=0.01)
     with sqlite3.connect(path) as db:
         db.execute("INSERT INTO requests VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)", (

@@ -346,7 +346,7 @@ def test_a_log_from_before_failed_loads_were_marked_is_read_then_given_the_table
     failed = [rec("tiny-light", i, loading_kwh=1e-4, finish_reason="error", completion_tokens=0) for i in range(2)]  # fmt: skip
     with sqlite3.connect(config.log.path) as db:  # as an older version logged them
         for r in failed:
-            db.execute("INSERT INTO requests VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", (
+            db.execute(f"INSERT INTO requests ({', '.join(TABLES['requests'][:15])}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", (
                 r.id, r.timestamp, r.prompt_sha256, r.prompt_chars, r.model, r.router, 1.0, 5,
                 0, 1.0, r.energy_kwh, r.co2_kg, 0.0, "", "error",
             ))  # fmt: skip

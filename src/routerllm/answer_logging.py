@@ -19,7 +19,7 @@ from routerllm.model_calls import failed_generation
 if TYPE_CHECKING:
     from routerllm.backends.base import GenerationRequest
     from routerllm.carbon.budget import Admission, CarbonBudget
-    from routerllm.carbon.meter import Measurement
+    from routerllm.carbon.meter import Grid, Measurement
     from routerllm.carbon.predictor import CarbonPredictor
     from routerllm.carbon.request_log import RequestLog
     from routerllm.exceptions import RouterLLMError
@@ -37,6 +37,7 @@ class AnswerLogging:
     budget: CarbonBudget | None
     log: RequestLog
     predictor: CarbonPredictor
+    grid: Grid  # the grid every request's CO2 is computed for
 
     def _failed(
         self,
@@ -95,6 +96,7 @@ class AnswerLogging:
             finish_reason=FAILED,
             escalated={} if earlier is None else {"model_loading": earlier},
             load_error=str(error) if error.load_failed else "",  # no load: not churn
+            grid=self.grid,
         )  # never shown to the predictor (nor learned from the log): no answer, no rate
         if self.budget is not None:
             self.budget.settle(admission, spent_so_far(cost, *components.values()))
@@ -138,6 +140,7 @@ class AnswerLogging:
             load_error=load_error,
             load_error_model=load_model,
             load_error_kwh=load_kwh,
+            grid=self.grid,
         )
         try:
             self.log.append(record)

@@ -339,6 +339,7 @@ class RequestAnswering(AnswerLogging, CascadeStep):
             predicted=admission.prediction,
             escalated=earlier,
             token_priced=not self.calls.priced_by_energy(name),
+            grid=self.grid,
         )
         with self.budget.recording(admission) if self.budget else contextlib.nullcontext():
             self._logged(req, result, tag, failed_load)

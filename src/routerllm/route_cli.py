@@ -126,6 +126,8 @@ def _result_lines(index: int, result: Any, tier: str) -> list[str]:
     said = {CACHED, NO_USAGE, NOT_MEASURED}
     if methods := sorted({m.method for m in result.components.values()} - said):
         parts += f"  carbon method: {', '.join(methods)}"
+        if result.grid is not None:  # the grid its CO2 is of
+            parts += f"  grid: {result.grid.label}"
     reply = one_line(result.text)  # a summary line: its controls escaped, never raw
     reply = reply[:150] + ("..." if len(reply) > 150 else "")
     return [head, f"     why: {result.reason}", f"     {parts}", f"     -> {reply}"]

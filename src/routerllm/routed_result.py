@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from routerllm.backends.base import Completion
-from routerllm.carbon.meter import CACHED, HasComponents, Measurement
+from routerllm.carbon.meter import CACHED, Grid, HasComponents, Measurement
 from routerllm.carbon.predictor import Prediction
 
 FIXED = "fixed"  # the router name of a request whose model the caller chose
@@ -41,6 +41,8 @@ class RoutedResult(Completion, HasComponents):
     #: Whether the answering model has token prices: its cost is then known, $0 too,
     #: whether or not its energy was measured (else the cost is its energy's).
     token_priced: bool = False
+    #: The grid its CO2 was computed for (carbon.country_iso_code's, as CodeCarbon prices it).
+    grid: Grid | None = None
 
     @property
     def measured(self) -> bool:
@@ -73,4 +75,5 @@ class RoutedResult(Completion, HasComponents):
             "request_id": self.request_id,
             "predicted": self.predicted.as_dict() if self.predicted else None,
             "cached_from": self.cached_from,
+            "grid": self.grid.as_dict() if self.grid is not None else None,
         }

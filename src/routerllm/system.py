@@ -25,6 +25,7 @@ from routerllm.carbon.meter import (
     CarbonMeter,
     check_country,
     create_meter,
+    grid_of,
 )
 from routerllm.carbon.predictor import CarbonPredictor, Prediction
 from routerllm.carbon.request_log import RequestLog
@@ -206,6 +207,8 @@ class RouterLLM(RequestAnswering):
             if meter is None:
                 opened.callback(self.meter.close)
             self.calls = ModelCalls(config, self.manager, self.meter, self.gate)
+            # a meter given measures for its own country: its CO2 is that grid's
+            self.grid = grid_of(self.meter.country_iso_code or config.carbon.country_iso_code)
             opened.pop_all()  # started: close() closes them from now
         self._closed = False  # refuses requests from now
         self._pid = os.getpid()  # a process forked from this one may not use it

@@ -46,7 +46,7 @@ class CodeCarbonMeter(CarbonMeter):
             from codecarbon import OfflineEmissionsTracker
         except ImportError as e:
             raise missing_dependency("codecarbon", "carbon", e) from e
-        country_iso_code = check_country(country_iso_code)
+        country_iso_code = self.country_iso_code = check_country(country_iso_code)
         # CodeCarbon logs every measurement at INFO/WARNING; keep the CLI readable.
         logging.getLogger("codecarbon").setLevel(logging.ERROR)
         self._tracker: Any = OfflineEmissionsTracker(

@@ -25,6 +25,7 @@ from routerllm.carbon.meter import (
     CACHED,
     CODECARBON_FAILED,
     COMPONENTS,
+    GRID_NOT_RECORDED,
     NO_USAGE,
     NOT_MEASURED,
     PER_TOKEN,
@@ -163,6 +164,7 @@ class LogFigures:
         self.by_model: dict[str, Totals] = {}
         self.by_router: dict[str, Totals] = {}
         self.by_day: dict[str, Totals] = {}
+        self.by_grid: dict[str, Totals] = {}  # by ``Grid.label``
         self.by_component: dict[str, ComponentTotals] = {c: ComponentTotals() for c in COMPONENTS}
         self.methods: set[str] = set()
         # the comparison with the largest model: measured requests only
@@ -219,21 +221,24 @@ class LogFigures:
         load_error: str = "",
         load_error_model: str = "",
         load_error_kwh: float | None = None,
+        grid: str = GRID_NOT_RECORDED,
     ) -> None:
         """One request, after those before it; ``escalated``: the part of its ``parts``
         the models a cascade escalated from spent (not the answering model's own work);
         ``load_error``: where it failed as its model failed to load, that load's error, or
         where its cascade's step up to ``load_error_model`` did (the answer kept), that
-        step's, its load's energy ``load_error_kwh`` (None: not measured) in ``escalated``."""
+        step's, its load's energy ``load_error_kwh`` (None: not measured) in ``escalated``;
+        ``grid``: the grid its CO2 was computed for (``Grid.label``)."""
         energy = sum(p[2] for p in parts)
         co2 = sum(p[3] for p in parts)
         failed = finish_reason == FAILED  # no answer: its loads (and routing) only
         # stopped half-way, its client gone: spent, but not an answer's length or rate
         whole = not (failed or finish_reason == CANCELLED)
-        by_model, by_router, by_day, day = (
+        by_model, by_router, by_day, by_grid, day = (
             self.by_model,
             self.by_router,
             self.by_day,
+            self.by_grid,
             timestamp[:10],
         )
         for t in (
@@ -241,7 +246,8 @@ class LogFigures:
             by_model.get(model) or by_model.setdefault(model, _totals()),
             by_router.get(router) or by_router.setdefault(router, _totals()),
             by_day.get(day) or by_day.setdefault(day, _totals()),
-        ):  # inlined, not a Totals method: it runs four times a request
+            by_grid.get(grid) or by_grid.setdefault(grid, _totals()),
+        ):  # inlined, not a Totals method: it runs five times a request
             t.requests += 1
             t.failed += failed
             t.prompt_tokens += prompt_tokens
@@ -353,7 +359,7 @@ class LogFigures:
                 self.rate_energy[model] = self.rate_energy.get(model, 0.0) + llm[2]
         if parts and not measured:  # every part "none" (a cached answer's unspent aside)
             self.unmeasured += 1
-        groups = (("", ""), ("model", model), ("router", router), ("day", day))
+        groups = (("", ""), ("model", model), ("router", router), ("day", day), ("grid", grid))
         if measured:
             self.measured.update(groups)
         # logged without energy, a cost of 0 is a model priced by its energy (no token
@@ -400,7 +406,7 @@ class LogFigures:
     def unmeasured_groups(self) -> set[tuple[str, str]]:
         """The groups whose energy and CO2 were not measured, each of their requests (or
         parts) logged without energy (carbon tracking off, method ``none``): ``("", "")``
-        the totals, ``("model", name)``, ``("router", name)``, ``("day", date)``,
+        the totals, ``("model", name)``, ``("router", name)``, ``("day", date)``, ``("grid", label)``,
         ``("component", name)``. A group of some measured requests counts theirs."""
         groups = [*self._groups(), *(("component", n) for n in self.unmeasured_parts)]
         return {g for g in groups if g not in self.measured}
@@ -416,7 +422,7 @@ class LogFigures:
         """The totals (where there is a request) and every model, router and day."""
         groups = [("", "")] if self.totals.requests else []
         groups += [("model", n) for n in self.by_model] + [("router", n) for n in self.by_router]
-        return groups + [("day", d) for d in self.by_day]
+        return groups + [("day", d) for d in self.by_day] + [("grid", g) for g in self.by_grid]
 
     @property
     def requests(self) -> int:

@@ -14,7 +14,14 @@ from typing import Any
 
 from routerllm.backends.interrupts import CANCELLED
 from routerllm.carbon import log_schema
-from routerllm.carbon.log_rows import FAILED, RequestRecord, Spending, instant, utc_timestamp
+from routerllm.carbon.log_rows import (
+    FAILED,
+    RequestRecord,
+    Spending,
+    grid_from_columns,
+    instant,
+    utc_timestamp,
+)
 from routerllm.carbon.log_schema import OLDER_LOAD_ERRORS, REQUEST_NUMBERS, REQUEST_TEXTS
 from routerllm.carbon.meter import COMPONENTS, Measurement
 from routerllm.carbon.window_sums import WindowSums
@@ -197,6 +204,7 @@ class LogQueries:
                 load_error=load_error,
                 load_error_model=load_model,
                 load_error_kwh=load_kwh,
+                grid=grid_from_columns(*r[15:18]) if len(r) > 15 else None,
             )
 
     def _load_error_columns(self) -> list[str]:

@@ -14,7 +14,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from routerllm.carbon.meter import HasComponents, Measurement
+from routerllm.carbon.meter import Grid, HasComponents, Measurement
 from routerllm.exceptions import RequestLogError, RouterLLMError
 from routerllm.path_checks import refuse_special_file
 
@@ -204,10 +204,25 @@ class RequestRecord(HasComponents):
     #: load that failed was ``model``'s own.
     load_error_model: str = ""
     load_error_kwh: float | None = None
+    #: The grid its CO2 was computed for; None in a row logged before grids were recorded.
+    grid: Grid | None = None
 
     def own(self, component: str) -> Measurement | None:
         """``component`` as the answering model alone spent it (``escalated`` taken out)."""
         return own_part(self.components.get(component), self.escalated.get(component))
+
+
+def grid_columns(grid: Grid | None) -> tuple[str, str, float | None]:
+    """``grid`` as the log's columns store it: ("", "", None) where it is not recorded."""
+    return ("", "", None) if grid is None else (grid.country, grid.region, grid.intensity_g_per_kwh)
+
+
+def grid_from_columns(country: object, region: object, intensity: object) -> Grid | None:
+    """The grid the log's columns hold; None where a row has none recorded (logged
+    before grids were, or its columns changed outside RouterLLM to no grid)."""
+    if not country or not isinstance(country, str) or not isinstance(intensity, int | float):
+        return None
+    return Grid(country, region if isinstance(region, str) else "", float(intensity))
 
 
 def own_part(whole: Measurement | None, earlier: Measurement | None) -> Measurement | None:

@@ -9,8 +9,9 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from routerllm.carbon import log_schema
+from routerllm.carbon.log_rows import grid_from_columns
 from routerllm.carbon.log_schema import OLDER_LOAD_ERRORS, REQUEST_NUMBERS, REQUEST_TEXTS
-from routerllm.carbon.meter import COMPONENTS
+from routerllm.carbon.meter import COMPONENTS, GRID_NOT_RECORDED
 
 if TYPE_CHECKING:
     from routerllm.carbon.request_log import RequestLog
@@ -25,7 +26,8 @@ _KNOWN = ", ".join(f"'{c}'" for c in COMPONENTS)
 def report_rows(log: RequestLog, since: str | None, tag: str | None) -> Iterator[tuple[Any, ...]]:
     """The requests ``records`` selects, in its order, each as (timestamp, prompt hash,
     model, router, prompt tokens, completion tokens, latency, cost, tag, finish reason,
-    components, escalated, load error, its model, its energy), its components as
+    components, escalated, load error, its model, its energy, grid: ``Grid.label`` or
+    ``GRID_NOT_RECORDED``), its components as
     ``records`` orders them: the known ones (``COMPONENTS``) first, then others by name;
     ``escalated``: the part of them the models a cascade escalated from spent; ``load
     error``: a failed load's, or "" (its model and energy: ``RequestRecord``'s). A
@@ -36,7 +38,10 @@ def report_rows(log: RequestLog, since: str | None, tag: str | None) -> Iterator
     # scanned, are the whole log's: 2.4 s of a 2.5 s report of a day of 1,000,000 requests)
     window = (where, args) if since else ("", [])
     extra = _check_numbers(log, where, args, window)
-    has_reason = "finish_reason" in _columns(log)
+    columns = _columns(log)
+    has_reason = "finish_reason" in columns
+    # an older log, read as it is, recorded no grid
+    grid = "r.grid_country, r.grid_region, r.grid_g_per_kwh" if "grid_country" in columns else "NULL, NULL, NULL"  # fmt: skip
     joins = "".join(
         f" LEFT JOIN components c{i} ON c{i}.request_id = r.id AND c{i}.component = '{c}'"
         for i, c in enumerate(COMPONENTS)
@@ -60,11 +65,11 @@ def report_rows(log: RequestLog, since: str | None, tag: str | None) -> Iterator
     sql = (
         f"SELECT {'r.id' if extra else 'NULL'}, r.timestamp, r.prompt_sha256, r.model, r.router, "
         f"r.prompt_tokens, r.completion_tokens, r.latency_s, r.cost_usd, r.tag, "
-        f"{'r.finish_reason' if has_reason else chr(39) * 2}, {load_error}{parts} FROM requests r{joins}"
+        f"{'r.finish_reason' if has_reason else chr(39) * 2}, {load_error}, {grid}{parts} FROM requests r{joins}"
         f"{where} ORDER BY r.timestamp, r.rowid"
     )
     names = COMPONENTS
-    first = 14  # the components' first column, after the load error's three
+    first = 17  # the components' first column, after the load error's three, the grid's
     after = first + 4 * len(names)
     for row in _stream(log, sql, args):
         found = [
@@ -80,7 +85,9 @@ def report_rows(log: RequestLog, since: str | None, tag: str | None) -> Iterator
         if row[0] in extra:
             others = "SELECT component, duration_s, energy_kwh, co2_kg, method FROM components WHERE request_id = ? AND component NOT IN ({}) ORDER BY component"  # fmt: skip
             found += log._fetch(others.format(_KNOWN), [row[0]])
-        yield (*row[1:11], found, earlier, row[11] or "", row[12] or "", row[13])
+        recorded = grid_from_columns(*row[14:17])
+        label = GRID_NOT_RECORDED if recorded is None else recorded.label
+        yield (*row[1:11], found, earlier, row[11] or "", row[12] or "", row[13], label)
 
 
 def _stream(log: RequestLog, sql: str, args: list[object]) -> Iterator[tuple[Any, ...]]:

@@ -44,7 +44,10 @@ CREATE TABLE IF NOT EXISTS requests (
     co2_kg REAL NOT NULL,
     cost_usd REAL NOT NULL,
     tag TEXT NOT NULL DEFAULT '',
-    finish_reason TEXT NOT NULL DEFAULT ''
+    finish_reason TEXT NOT NULL DEFAULT '',
+    grid_country TEXT NOT NULL DEFAULT '',
+    grid_region TEXT NOT NULL DEFAULT '',
+    grid_g_per_kwh REAL
 );
 CREATE TABLE IF NOT EXISTS components {_PARTS};
 CREATE TABLE IF NOT EXISTS feedback (
@@ -82,7 +85,7 @@ TABLES = {
     "requests": [
         "id", "timestamp", "prompt_sha256", "prompt_chars", "model", "router", "confidence",
         "prompt_tokens", "completion_tokens", "latency_s", "energy_kwh", "co2_kg", "cost_usd",
-        "tag", "finish_reason",
+        "tag", "finish_reason", "grid_country", "grid_region", "grid_g_per_kwh",
     ],
     "components": _PART_COLUMNS,
     "feedback": ["request_id", "score", "timestamp"],
@@ -111,7 +114,11 @@ REQUEST_TEXTS = {
 REQUIRED_TABLES = ("requests", "components")
 # Logs written before finish_reason was logged (2026-12-02): read as they are, and given
 # the column when opened for writing.
-OLDER_REQUESTS = TABLES["requests"][:-1]
+OLDER_REQUESTS = TABLES["requests"][:14]
+# Logs written before the grid of each request's CO2 was (2026-12-06): read as they are
+# (their rows' grid not recorded), and given the columns when opened for writing (their
+# rows "" and NULL: not recorded, never a guessed grid).
+BEFORE_GRID = TABLES["requests"][:15]
 # Logs whose pending requests did not record their router's folder: read as they are, and
 # given the column (its rows the folder "", any folder's) when opened for writing.
 OLDER_PENDING = TABLES["pending_feedback"][:-1]
@@ -207,6 +214,7 @@ def open_checked(path: Path, read_only: bool) -> sqlite3.Connection:
             and (name, columns)
             not in (
                 ("requests", OLDER_REQUESTS),
+                ("requests", BEFORE_GRID),
                 ("pending_feedback", OLDER_PENDING),
                 ("load_errors", OLDER_LOAD_ERRORS),
             )
@@ -257,6 +265,7 @@ def _newer_than_this(tables: dict[str, list[str]]) -> list[str]:
 def upgrade(db: sqlite3.Connection) -> None:
     """An older log's tables given what they lack (``SCHEMA`` made the missing ones)."""
     _add_finish_reason(db)
+    _add_grid(db)
     _add_pending_folder(db)
     _add_load_error_model(db)
 
@@ -280,6 +289,20 @@ def _add_finish_reason(db: sqlite3.Connection) -> None:
     except sqlite3.OperationalError as e:
         if "duplicate column" not in str(e):
             raise
+
+
+def _add_grid(db: sqlite3.Connection) -> None:
+    """Give an older log's requests their grid columns (another process may be doing it
+    too: all three in one transaction, checked once it is held); the rows kept before
+    get "" and NULL, their grid not recorded."""
+    if table_columns(db)["requests"] != BEFORE_GRID:
+        return
+    with db:
+        db.execute("BEGIN IMMEDIATE")
+        if table_columns(db)["requests"] == BEFORE_GRID:
+            db.execute("ALTER TABLE requests ADD COLUMN grid_country TEXT NOT NULL DEFAULT ''")  # fmt: skip
+            db.execute("ALTER TABLE requests ADD COLUMN grid_region TEXT NOT NULL DEFAULT ''")  # fmt: skip
+            db.execute("ALTER TABLE requests ADD COLUMN grid_g_per_kwh REAL")
 
 
 def _add_pending_folder(db: sqlite3.Connection) -> None:

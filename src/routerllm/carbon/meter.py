@@ -124,6 +124,8 @@ class _Slot:
 
 class CarbonMeter(ABC):
     method = NOT_MEASURED
+    #: The country whose grid its CO2 is computed for; None where it computes none.
+    country_iso_code: str | None = None
 
     @abstractmethod
     @contextmanager
@@ -212,6 +214,43 @@ def grid_intensity_g_per_kwh(country_iso_code: str) -> float:
         return float(_energy_mix()[country_iso_code.upper()]["carbon_intensity"])
     except (KeyError, ValueError, TypeError):
         return WORLD_INTENSITY_G_PER_KWH
+
+
+@dataclass(frozen=True)
+class Grid:
+    """The electricity grid a request's CO2 was computed for: CodeCarbon's country code
+    (carbon.country_iso_code), its region ("" where none is given: RouterLLM gives
+    CodeCarbon none, so it prices the whole country), and the intensity CodeCarbon
+    states for it (g CO2/kWh), at which CodeCarbon turned the energy into CO2 and the
+    per-token estimates priced theirs."""
+
+    country: str
+    region: str = ""
+    intensity_g_per_kwh: float = 0.0
+
+    @property
+    def label(self) -> str:
+        """``FRA 56.04 g/kWh`` (``USA/texas 396.5 g/kWh`` with a region): the report's key."""
+        region = f"/{self.region}" if self.region else ""
+        return f"{self.country}{region} {self.intensity_g_per_kwh:.4g} g/kWh"
+
+    def as_dict(self) -> dict[str, str | float | None]:
+        """As JSON data: a region not given is None (null)."""
+        return {
+            "country": self.country,
+            "region": self.region or None,
+            "intensity_g_per_kwh": self.intensity_g_per_kwh,
+        }
+
+
+#: The report's key of the requests logged before their grid was recorded.
+GRID_NOT_RECORDED = "not recorded"
+
+
+def grid_of(country_iso_code: str) -> Grid:
+    """The grid of ``country_iso_code`` (checked) as CodeCarbon prices it."""
+    country = check_country(country_iso_code)
+    return Grid(country, "", grid_intensity_g_per_kwh(country))
 
 
 def per_token_estimate(

@@ -9,7 +9,13 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from routerllm.carbon.meter import HasComponents, Measurement, check_country, per_token_estimate
+from routerllm.carbon.meter import (
+    GRID_NOT_RECORDED,
+    HasComponents,
+    Measurement,
+    check_country,
+    per_token_estimate,
+)
 from routerllm.carbon.report_text import counted
 from routerllm.checks import list_of
 from routerllm.config import TIER_ORDER, AppConfig, ModelConfig
@@ -54,7 +60,7 @@ class MeasuredRequest(Protocol):
 
 
 #: A report's rows by group (``Report``'s fields beside ``totals``).
-ROWS = ("by_model", "by_router", "by_day", "by_component")
+ROWS = ("by_model", "by_router", "by_day", "by_grid", "by_component")
 
 
 @dataclass
@@ -90,6 +96,9 @@ class Report:
     by_router: dict[str, Totals] = field(default_factory=dict)
     by_day: dict[str, Totals] = field(default_factory=dict)  # UTC dates, logged requests only
     by_component: dict[str, ComponentTotals] = field(default_factory=dict)
+    #: by the grid their CO2 was computed for (``Grid.label``; "not recorded": requests
+    #: logged before grids were): several where the totals add up CO2 of several grids
+    by_grid: dict[str, Totals] = field(default_factory=dict)
     methods: list[str] = field(default_factory=list)
     equivalences: dict[str, float | None] = field(default_factory=dict)  # None: not measured
     versus_largest: dict[str, Any] | None = None
@@ -207,7 +216,9 @@ def summarize(
         # live results carry no timestamp or tag: only the logged report's by_day and
         # recommendations read them; a logged request's finish reason says it failed
         numbers = (r.prompt_tokens, r.completion_tokens, r.latency_s, r.cost_usd)
-        fig.add("", "", r.model, r.router, *numbers, "", r.finish_reason or "", parts, earlier)
+        grid = getattr(r, "grid", None)
+        label = GRID_NOT_RECORDED if grid is None else grid.label
+        fig.add("", "", r.model, r.router, *numbers, "", r.finish_reason or "", parts, earlier, grid=label)  # fmt: skip
     return _report(fig, models, country_iso_code)
 
 
@@ -216,6 +227,7 @@ def _report(fig: LogFigures, models: list[ModelConfig] | None, country_iso_code:
     predictor nor recommendations: ``logged_report`` adds them)."""
     rep = Report(totals=fig.totals, by_model=fig.by_model, by_router=fig.by_router)
     rep.by_component = fig.by_component
+    rep.by_grid = fig.by_grid
     rep.methods = sorted(fig.methods)
     rep.unmeasured_groups = fig.unmeasured_groups()
     rep.uncosted_groups = fig.uncosted_groups()

@@ -79,6 +79,7 @@ def totals_lines(rep: Any) -> list[str]:
         f"requests {t.requests}{f' ({t.failed} failed)' if t.failed else ''}  tokens {t.prompt_tokens} in / {t.completion_tokens} out  "
         f"{energy}  {cost}  time {fixed(t.latency_s, 1)} s",
         f"carbon method: {', '.join(rep.methods) or 'none'}",
+        *grid_lines(rep),
         *unknown_usage_lines(rep.unknown_usage),
         f"equivalent to {fixed(eq['km_by_car'], 5)} km by car, "
         f"{fixed(eq['smartphone_charges'], 4)} smartphone charges (US EPA factors)"
@@ -110,6 +111,24 @@ def totals_lines(rep: Any) -> list[str]:
             else f"{'not measured':>31}"
         )
         lines.append(f"{name:<26}{'':>9}{fixed(c.duration_s, 2):>9}{figures}")
+    return lines
+
+
+def grid_lines(rep: Any) -> list[str]:
+    """The grid the CO2 was computed for: one line where the requests were all of one,
+    the totals of each where they were of several (the totals above mix them)."""
+    grids = getattr(rep, "by_grid", {})
+    if len(grids) <= 1:
+        return [f"grid: {name}" for name in grids]
+    lines = [
+        f"these totals mix {len(grids)} grids, each request's CO2 its own grid's:",
+        f"{'  per grid':<26}{'requests':>9}{'out tok':>9}{'energy kWh':>12}{'CO2 g':>10}",
+    ]
+    for name, g in grids.items():
+        lines.append(
+            f"  {name:<24}{g.requests:>9} {g.completion_tokens:>8}"
+            f"{_columns(rep, 'grid', name, g, (12, 10))}"
+        )
     return lines
 
 

@@ -25,7 +25,7 @@ from routerllm import sqlite_busy
 from routerllm.carbon import emissions_csv, log_schema
 from routerllm.carbon.emissions_csv import CsvMirror
 from routerllm.carbon.log_queries import LogQueries
-from routerllm.carbon.log_rows import RequestRecord, check_csv, utc_timestamp
+from routerllm.carbon.log_rows import RequestRecord, check_csv, grid_columns, utc_timestamp
 from routerllm.carbon.log_schema import TABLES
 from routerllm.carbon.pending_feedback import PendingFeedback
 from routerllm.carbon.window_sums import WindowSums
@@ -268,6 +268,7 @@ class RequestLog(LogQueries, PendingFeedback, CsvMirror):
                     record.cost_usd,
                     record.tag,
                     record.finish_reason,
+                    *grid_columns(record.grid),
                 ),
             )
             for table, parts in (("components", record.components), ("escalations", record.escalated)):  # fmt: skip
@@ -307,6 +308,8 @@ def _utf8_texts(record: RequestRecord) -> RequestRecord:
     naming the first that is not, before anything is written; a load's error, a message
     quoting a file name that may not be UTF-8, is kept with such characters escaped."""
     texts = {n: getattr(record, n) for n in ("id", "model", "router", "tag", "finish_reason", "load_error_model")}  # fmt: skip
+    if record.grid is not None:
+        texts |= {"grid country": record.grid.country, "grid region": record.grid.region}
     for parts in (record.components, record.escalated):
         for m in parts.values():
             texts[f"{m.component} component"] = m.component
