@@ -96,7 +96,11 @@ def test_route_json(logged: tuple[Path, Path]) -> None:
     assert text.returncode == 0 and "tiny-light" in text.stdout and "llm_inference" in text.stdout
     # the figures' method, as demo, serve and report say it: measured or estimated
     parts = text.stdout.splitlines()[-1]
-    assert parts.endswith(f"  carbon method: {out['methods']['llm_inference']}"), parts
+    grid = f"{out['grid']['country']} {out['grid']['intensity_g_per_kwh']:.4g} g/kWh"
+    assert out["grid"]["country"] == "FRA" and out["grid"]["region"] is None
+    assert parts.endswith(f"  carbon method: {out['methods']['llm_inference']}  grid: {grid}"), (
+        parts
+    )
 
 
 def test_route_names_each_carbon_method_of_its_answer() -> None:
