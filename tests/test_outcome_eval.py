@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from routerllm.data.outcomes import OutcomeDataset
+from routerllm.data.outcomes import OutcomeDataset, overlap
 from routerllm.eval.outcome_eval import (
     RoutingEvaluation,
     compare_routers,
@@ -340,3 +340,39 @@ def test_the_bootstrap_of_two_routers_by_hand() -> None:
     assert out["share_aiq_higher"] == pytest.approx((f > 0).mean())
     assert out["share_best_accuracy_cheaper"] == pytest.approx((f > 0).mean())
     assert 0.8 < (f > 0).mean() < 0.95  # 1 - 0.8^10 = 0.89 expected
+
+
+def _repeated_samples(questions: int, samples: int) -> OutcomeDataset:
+    """Each question sampled ``samples`` times (its copies differ in case and spaces),
+    with scores that differ between samples: outcome data as a sampling run writes it."""
+    rng = np.random.default_rng(7)
+    n = questions * samples
+    prompts = [(f"Question {i % questions}" if i % 2 else f" question  {i % questions}")
+               for i in range(n)]  # fmt: skip
+    scores = (rng.random((n, 2)) > 0.5).astype(float)
+    return OutcomeDataset(prompts, ["small", "big"], scores, np.tile([1.0, 5.0], (n, 1)))
+
+
+def test_split_dataset_keeps_every_copy_of_a_question_on_one_side() -> None:
+    """A question sampled several times is held out whole: split by position, 10
+    questions x 6 samples put copies on both sides, and eval-routing then removed every
+    test copy as seen in training ("every test prompt also appears in the training
+    data"), or, with fewer repeats, tested on the questions that happened to be unique."""
+    data = _repeated_samples(10, 6)
+    for seed in range(5):
+        train, test = split_dataset(data, 0.2, seed)
+        assert not overlap(test, train)
+        assert (len(train), len(test)) == (48, 12)
+    ev = evaluate_routing(data, None, ["knn"], encoder="hashing", seed=3)
+    assert (ev.train_size, ev.test_size, ev.removed_overlap) == (48, 12, 0)
+    with pytest.raises(RouterLLMError, match="1 distinct question"):
+        split_dataset(_repeated_samples(1, 6), 0.2, 0)
+
+
+def test_split_dataset_without_repeated_questions_is_the_seeded_permutation() -> None:
+    """Figures measured before questions were kept together are measured again alike."""
+    data = outcomes(30)
+    order = np.random.default_rng(4).permutation(30)
+    train, test = split_dataset(data, 0.2, 4)
+    assert train.prompts == [data.prompts[i] for i in order[:24]]
+    assert test.prompts == [data.prompts[i] for i in order[24:]]

@@ -86,19 +86,38 @@ class RoutingEvaluation:
 def split_dataset(
     data: OutcomeDataset, test_fraction: float, seed: int
 ) -> tuple[OutcomeDataset, OutcomeDataset]:
-    """A seeded random split by prompt (used when no separate test file is given)."""
+    """A seeded random split by question (used when no separate test file is given):
+    every copy of a question (as ``overlap`` compares them) goes to the same side, so a
+    question sampled several times is not both trained on and tested on. Without
+    repeated questions it is the seeded permutation's first share and the rest."""
     if not isinstance(data, OutcomeDataset):
         raise DataError(f"split_dataset splits an OutcomeDataset, got {type(data).__name__}")
     if not (is_finite_number(test_fraction) and 0 < test_fraction < 1):
         raise DataError(f"the test fraction must be between 0 and 1, got {test_fraction!r}")
-    order = np.random.default_rng(check_seed(seed)).permutation(len(data))
+    groups: dict[str, list[int]] = {}
+    for i, prompt in enumerate(data.prompts):
+        groups.setdefault(normalise(prompt), []).append(i)
+    copies = list(groups.values())
+    order = np.random.default_rng(check_seed(seed)).permutation(len(copies))
     cut = int(round(len(data) * (1 - test_fraction)))
-    if not 0 < cut < len(data):
+    train: list[int] = []
+    taken = 0
+    while taken < len(order) and len(train) < cut:
+        train += copies[order[taken]]
+        taken += 1
+    test = [i for g in order[taken:] for i in copies[g]]
+    if not (cut > 0 and train and test):
+        questions = (
+            f" ({counted(len(copies), 'distinct question')}, each kept on one side)"
+            if len(copies) < len(data)
+            else ""
+        )
         raise DataError(
             f"a test fraction of {test_fraction:g} leaves nothing to "
             f"{'train on' if cut == 0 else 'test on'} with {counted(len(data), 'prompt')}"
+            + questions
         )
-    return data.subset(order[:cut]), data.subset(order[cut:])
+    return data.subset(train), data.subset(test)
 
 
 def _router_names(routers: Any, router_options: Any) -> list[str]:
