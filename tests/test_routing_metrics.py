@@ -500,6 +500,46 @@ def test_plot_writes_a_png(tmp_path: object) -> None:
     assert len(data) > 1000 and data[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+@pytest.mark.parametrize("case", ["equal costs", "zero costs", "one model", "spread costs"])
+def test_every_curve_the_legend_names_is_drawn(
+    case: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Where every model costs the same (or there is one model), each curve is one
+    point: drawn as a line from it to itself, the routers' curves and the mix of single
+    models were invisible, named in the legend only."""
+    pytest.importorskip("matplotlib")
+    from matplotlib.figure import Figure
+
+    from routerllm.eval.plots import plot_quality_cost
+
+    scores = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0], [0.0, 0.0]])
+    costs = {"equal costs": [2.0, 2.0], "zero costs": [0.0, 0.0], "spread costs": [1.0, 3.0]}
+    if case == "one model":
+        scores, cost = scores[:, :1], [1.0]
+    else:
+        cost = costs[case]
+    names = ["a", "b"][: scores.shape[1]]
+    drawn: list[Figure] = []
+    real = Figure.savefig
+
+    def keeping(self: Figure, *args: Any, **kwargs: Any) -> None:
+        drawn.append(self)
+        real(self, *args, **kwargs)
+
+    monkeypatch.setattr(Figure, "savefig", keeping)
+    predicted = scores[:, ::-1].copy()  # a router that errs: its point is not the best's
+    curves = {"knn": sweep(predicted, scores, cost), "logreg": sweep(scores, scores, cost)}
+    plot_quality_cost(curves, references(scores, cost, names), tmp_path / "c.png")
+    (figure,) = drawn
+    (ax,) = figure.axes
+    renderer = figure.canvas.get_renderer()  # type: ignore[attr-defined]
+    handles, labels = ax.get_legend_handles_labels()
+    assert labels == ["knn", "logreg", "mix of single models", "oracle", "random"]
+    for handle, label in zip(handles, labels, strict=True):
+        box = handle.get_window_extent(renderer)
+        assert box.width > 0 or box.height > 0, f"{label} is not drawn"
+
+
 def test_ctrl_c_while_a_plot_is_written_leaves_the_plot_there_before(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

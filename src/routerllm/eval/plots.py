@@ -48,6 +48,14 @@ def require_matplotlib(plot: str, remedy: str) -> None:
         ) from e
 
 
+def _point_marker(costs: Sequence[float], marker: str) -> str | None:
+    """``marker`` for a curve all of one cost (every model costs the same, or there is
+    one model): drawn as a line from a point to itself, it would be invisible, named in
+    the legend only (drawn over the single models' dots: it is often one of them). None
+    (a line) otherwise."""
+    return marker if max(costs) == min(costs) else None
+
+
 def plot_quality_cost(
     curves: Mapping[str, Sequence[OperatingPoint]],
     references: References,
@@ -59,7 +67,8 @@ def plot_quality_cost(
     Each router is drawn as its raw points (markers) and the curve it is scored on
     (``router_curve`` anchored at the cheapest model, a solid line). Single models are
     labelled dots, the oracle a star, the random-choice point a cross, and the mix hull
-    (the best fixed mix of single models) a dashed line, extended flat to the right edge.
+    (the best fixed mix of single models) a dashed line, extended flat to the right edge;
+    a curve all of one cost (every model costs the same) is drawn as a marker.
     Uses the Agg canvas directly, so it never changes pyplot's backend. Returns the path.
     """
     out = check_png_path(path)
@@ -82,7 +91,9 @@ def plot_quality_cost(
         curve = router_curve(points, anchor)
         xs = [p.cost for p in curve] + [right]
         ys = [p.quality for p in curve] + [curve[-1].quality]
-        (line,) = ax.plot(xs, ys, "-", linewidth=1.8, label=name)
+        marker = _point_marker(xs, "D")
+        (line,) = ax.plot(xs, ys, "-", linewidth=1.8, label=name, marker=marker,
+                          zorder=3 if marker else None)  # fmt: skip
         ax.plot(
             [p.cost for p in points],
             [p.quality for p in points],
@@ -98,6 +109,8 @@ def plot_quality_cost(
         "--",
         color="gray",
         label="mix of single models",
+        marker=_point_marker([p.cost for p in hull] + [right], "s"),
+        fillstyle="none",
     )
     for name, p in zip(references.model_names, references.singles, strict=True):
         ax.plot([p.cost], [p.quality], "o", color="black")
