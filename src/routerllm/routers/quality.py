@@ -17,6 +17,9 @@ from routerllm.exceptions import RouterLLMError
 from routerllm.routers.base import CandidateModel
 from routerllm.routers.outcome import OutcomeRouter
 
+#: How many (prompt, training prompt) similarities kNN holds at once: about 24 MB.
+KNN_PAIRS = 1 << 20
+
 
 class KNNRouter(OutcomeRouter):
     """Success of a model on a prompt = its mean outcome on the k most similar training prompts."""
@@ -46,10 +49,16 @@ class KNNRouter(OutcomeRouter):
 
     def _predict(self, X: np.ndarray) -> np.ndarray:
         Xn = X / np.maximum(np.linalg.norm(X, axis=1, keepdims=True), 1e-12)
-        sims = Xn @ self.X.T
         k = min(self.k, len(self.X))
-        nearest = np.argpartition(-sims, k - 1, axis=1)[:, :k]
-        return np.asarray(self.Y[nearest].mean(axis=1), dtype=float)
+        # A slice of prompts at a time: all at once, the similarities of every pair (and
+        # argpartition's copies) took 24 bytes a pair, 38 GB for 20,000 x 80,000
+        rows = max(1, KNN_PAIRS // len(self.X))
+        out = np.empty((len(Xn), self.Y.shape[1]))
+        for start in range(0, len(Xn), rows):
+            sims = Xn[start : start + rows] @ self.X.T
+            nearest = np.argpartition(-sims, k - 1, axis=1)[:, :k]
+            out[start : start + rows] = self.Y[nearest].mean(axis=1)
+        return out
 
 
 def _sigmoid(z: np.ndarray) -> np.ndarray:
