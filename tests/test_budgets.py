@@ -710,6 +710,61 @@ def test_a_log_from_before_finish_reason_is_read_and_then_given_the_column(tmp_p
         assert [c[1] for c in db.execute("PRAGMA table_info(requests)")] == TABLES["requests"]
 
 
+def test_an_older_logs_times_with_offsets_are_compared_as_instants_when_read_only(
+    tmp_path: Path,
+) -> None:
+    """A log written before 2026-12-02 may hold times with an offset (rows added through
+    the Python API, stored as given); the next write makes them UTC, but a report read
+    them as they were: compared as text, --since took a request from before it, the log
+    was ordered by local times and the per-day rows put a request on its local date.
+    They are read as instants now, and the log is left as it is."""
+    from routerllm.carbon.log_schema import SCHEMA
+    from routerllm.carbon.report import logged_report
+
+    path = tmp_path / "old.sqlite"
+    with sqlite3.connect(path) as db:  # the schema as it was before finish_reason
+        db.executescript(SCHEMA.replace(",\n    finish_reason TEXT NOT NULL DEFAULT ''", ""))
+        for rid, stamp in (
+            ("east", "2026-12-02T03:00:00+05:00"),  # 2026-12-01 22:00 UTC
+            ("utc", "2026-12-01T23:30:00.000000+00:00"),
+        ):
+            db.execute(
+                "INSERT INTO requests VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                (
+                    rid,
+                    stamp,
+                    "0" * 64,
+                    40,
+                    "tiny-light",
+                    "test",
+                    1.0,
+                    20,
+                    10,
+                    1.0,
+                    2e-6,
+                    1e-6,
+                    0.0,
+                    "",
+                ),  # fmt: skip
+            )
+            db.execute(
+                "INSERT INTO components VALUES (?,?,?,?,?,?)",
+                (rid, "llm_inference", 1.0, 2e-6, 1e-6, "test"),
+            )
+    before = path.read_bytes()
+    with RequestLog(path, read_only=True) as old:
+        assert [r.id for r in old.records()] == ["east", "utc"]  # 22:00, then 23:30 UTC
+        assert [r.id for r in old.records(since="2026-12-01T23:00")] == ["utc"]
+        assert [r.id for r in old.records(since="2026-12-01T21:30-00:30")] == ["east", "utc"]
+    config = budget_config(tmp_path, {})
+    assert logged_report(config, log_path=path).by_day.keys() == {"2026-12-01"}
+    late = logged_report(config, since="2026-12-01T23:00", log_path=path)
+    assert late.totals.requests == 1 and late.by_day["2026-12-01"].requests == 1
+    assert path.read_bytes() == before  # read only: not migrated
+    with RequestLog(path) as log:  # the next write migrates it: the same answers
+        assert [r.id for r in log.records(since="2026-12-01T23:00")] == ["utc"]
+
+
 def test_a_logged_spending_that_is_not_a_number_is_a_clear_error(tmp_path: Path) -> None:
     import sqlite3
 

@@ -144,11 +144,40 @@ def unusable(path: Path, doing: str, error: Exception) -> RequestLogError:
 
 
 def open_for_reading(path: Path) -> sqlite3.Connection:
-    """The existing log ``path``, to read (``open_checked``'s)."""
+    """The existing log ``path``, to read (``open_checked``'s; an older log whose times
+    the next write makes UTC read as that write will leave it: ``_in_utc``)."""
     if path.is_file() and path.stat().st_size == 0:
         # an empty file is a new, empty log, as a writer takes it: read as one
         return empty_log()
-    return open_checked(path, read_only=True)
+    conn = open_checked(path, read_only=True)
+    try:
+        return _in_utc(conn)
+    except sqlite3.DatabaseError as e:
+        conn.close()
+        raise unusable(path, "(log.path) cannot be read", e) from e
+
+
+def _in_utc(conn: sqlite3.Connection) -> sqlite3.Connection:
+    """``conn``, or where it is a log from before timestamps were logged in UTC (no
+    finish_reason) holding some that are not (rows added through the Python API with an
+    offset), a private copy with them made UTC, as the next write migrates the log
+    itself: the windows, the order and the days of a report compare the texts. The copy
+    is SQLite's temporary database (on disk, deleted when it is closed)."""
+    if table_columns(conn).get("requests") != OLDER_REQUESTS:
+        return conn
+    changes = _times_to_utc(conn)
+    if not changes:
+        return conn
+    copy = sqlite3.connect("", check_same_thread=False)
+    try:
+        conn.backup(copy)
+        with copy:
+            copy.executemany("UPDATE requests SET timestamp = ? WHERE id = ?", changes)
+    except BaseException:
+        copy.close()
+        raise
+    conn.close()
+    return copy
 
 
 def open_for_writing(path: Path) -> sqlite3.Connection:
@@ -279,13 +308,7 @@ def _add_finish_reason(db: sqlite3.Connection) -> None:
     try:
         with db:
             db.execute("ALTER TABLE requests ADD COLUMN finish_reason TEXT NOT NULL DEFAULT ''")  # fmt: skip
-            for rid, stamp in db.execute("SELECT id, timestamp FROM requests").fetchall():  # fmt: skip
-                try:
-                    utc = utc_timestamp(stamp)
-                except RouterLLMError:
-                    continue  # left as it is; reports name it
-                if utc != stamp:
-                    db.execute("UPDATE requests SET timestamp = ? WHERE id = ?", (utc, rid))  # fmt: skip
+            db.executemany("UPDATE requests SET timestamp = ? WHERE id = ?", _times_to_utc(db))
     except sqlite3.OperationalError as e:
         if "duplicate column" not in str(e):
             raise
@@ -303,6 +326,28 @@ def _add_grid(db: sqlite3.Connection) -> None:
             db.execute("ALTER TABLE requests ADD COLUMN grid_country TEXT NOT NULL DEFAULT ''")  # fmt: skip
             db.execute("ALTER TABLE requests ADD COLUMN grid_region TEXT NOT NULL DEFAULT ''")  # fmt: skip
             db.execute("ALTER TABLE requests ADD COLUMN grid_g_per_kwh REAL")
+
+
+#: ``utc_timestamp``'s form, which every request has been logged in since 2026-12-02: a
+#: time that has it is in UTC already (read without parsing it).
+_DIGIT = "[0-9]"
+_UTC_FORM = f"{_DIGIT * 4}-{_DIGIT * 2}-{_DIGIT * 2}T{_DIGIT * 2}:{_DIGIT * 2}:{_DIGIT * 2}.{_DIGIT * 6}+00:00"  # fmt: skip
+
+
+def _times_to_utc(db: sqlite3.Connection) -> list[tuple[str, str]]:
+    """(its time in UTC, id) for each request of an older log whose timestamp is
+    another time's text (older versions stored a ``RequestRecord``'s as it came); one
+    that is no ISO time is left as it is (reports name it)."""
+    changes = []
+    sql = "SELECT id, timestamp FROM requests WHERE timestamp NOT GLOB ?"
+    for rid, stamp in db.execute(sql, [_UTC_FORM]).fetchall():
+        try:
+            utc = utc_timestamp(stamp)
+        except RouterLLMError:
+            continue
+        if utc != stamp:
+            changes.append((utc, rid))
+    return changes
 
 
 def _add_pending_folder(db: sqlite3.Connection) -> None:
