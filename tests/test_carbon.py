@@ -36,7 +36,13 @@ from routerllm.config import CarbonConfig, ModelConfig
 from routerllm.exceptions import ConfigError, RequestLogError, RouterLLMError
 from routerllm.sqlite_busy import in_unwritable_folder, when_free
 
-from .conftest import sqlite_held_by_another_process, tiny_config_dict, tiny_model, write_config
+from .conftest import (
+    cli_in_process,
+    sqlite_held_by_another_process,
+    tiny_config_dict,
+    tiny_model,
+    write_config,
+)
 
 
 def _record(i: int, model: str = "m", tokens: int = 10, co2: float = 1e-6) -> RequestRecord:
@@ -585,6 +591,75 @@ def test_a_log_another_process_holds_past_the_busy_timeout_names_it(
             assert log.count() == 1
         log.append(_record(3))
         assert [r.id for r in log.records()] == ["r1", "r3"]
+
+
+@pytest.mark.skipif(not Path("/proc/locks").exists(), reason="Linux's /proc/locks")
+@pytest.mark.parametrize("left_shm", [False, True], ids=["no-shm", "shm-left-by-a-killed-writer"])
+def test_a_log_another_process_holds_in_exclusive_locking_mode_names_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, left_shm: bool
+) -> None:
+    """Another process holding the log with PRAGMA locking_mode=EXCLUSIVE (a sqlite3
+    shell, a backup tool) keeps readers out too: `routerllm report` said only "cannot be
+    opened: database is locked", a system opening the log the same. SQLite then locks the
+    file's own lock bytes, and uses no -shm: its holder was looked for only in the -shm's
+    write lock where one is (left by a writer killed). Both name it now, and what to do;
+    the log is read as before once it lets go."""
+    from routerllm import sqlite_busy
+
+    monkeypatch.setattr(sqlite_busy, "BUSY_TIMEOUT_S", 0.3)
+    db = tmp_path / "requests.sqlite"  # the tiny config's log.path
+    config = write_config(tmp_path, tiny_config_dict(tmp_path))
+    with RequestLog(db) as log:
+        log.append(_record(1))
+    if left_shm:  # a writer killed with its -shm open
+        killed = "import os, signal, sqlite3, sys; sqlite3.connect(sys.argv[1]).execute('SELECT 1 FROM requests'); os.kill(os.getpid(), signal.SIGKILL)"  # fmt: skip
+        subprocess.run([sys.executable, "-c", killed, str(db)], check=False)
+    assert db.with_name("requests.sqlite-shm").is_file() == left_shm
+    exclusive = 'db.execute("PRAGMA locking_mode=EXCLUSIVE"); db.execute("BEGIN"); db.execute("SELECT count(*) FROM requests").fetchall()'  # fmt: skip
+    with sqlite_held_by_another_process(db, exclusive) as pid:
+        assert sqlite_busy.holder(db).startswith(f"process {pid} (python")
+        said = f"request log {db} (log.path) cannot be opened: process {pid} (python"
+        for read_only in (True, False):
+            with pytest.raises(RequestLogError, match=re.escape(said)) as e:
+                RequestLog(db, tmp_path / "e.csv", read_only=read_only)
+            assert "locking_mode=EXCLUSIVE" in str(e.value) and "close that connection" in str(e.value)  # fmt: skip
+        run = cli_in_process("report", "--config", str(config))
+        assert run.returncode == 2 and run.stderr.startswith(f"error: {said}")
+        assert run.stderr.count("\n") == 1
+    with RequestLog(db, read_only=True) as log:
+        assert [r.id for r in log.records()] == ["r1"]
+
+
+@pytest.mark.skipif(not Path("/proc/locks").exists(), reason="Linux's /proc/locks")
+def test_a_log_out_of_wal_mode_that_another_process_reads_names_it_to_a_writer(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A log taken out of WAL mode (journal_mode=DELETE in a sqlite3 shell), read by
+    another process in a transaction: its read lock keeps a writer from switching it
+    back, and opening it for writing said only "database is locked", after 30 s
+    whatever the busy timeout. It names the reader now; a report reads it meanwhile."""
+    from routerllm import sqlite_busy
+
+    monkeypatch.setattr(sqlite_busy, "BUSY_TIMEOUT_S", 0.3)
+    db = tmp_path / "log.sqlite"
+    with RequestLog(db) as log:
+        log.append(_record(1))
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("PRAGMA journal_mode=DELETE").fetchone() == ("delete",)
+    conn.close()
+    reading = 'db.execute("BEGIN"); db.execute("SELECT count(*) FROM requests").fetchall()'
+    with sqlite_held_by_another_process(db, reading) as pid:
+        said = f"request log {db} (log.path) cannot be opened: process {pid} (python"
+        start = time.monotonic()
+        with pytest.raises(RequestLogError, match=re.escape(said)) as e:
+            RequestLog(db, tmp_path / "e.csv")
+        assert time.monotonic() - start < 10
+        assert "kept it locked for over 0.3 s (a read transaction left open" in str(e.value)
+        with RequestLog(db, read_only=True) as log:
+            assert log.count() == 1
+    with RequestLog(db, tmp_path / "e.csv") as log:  # back in WAL mode
+        log.append(_record(2))
+        assert log.count() == 2
 
 
 def test_killed_run_keeps_every_completed_request(tmp_path: Path) -> None:

@@ -5,6 +5,7 @@ whose file it is before writing to it (the request log, the HumanEval store)."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import sqlite3
@@ -17,12 +18,13 @@ from pathlib import Path
 BUSY_TIMEOUT_S = 30.0
 
 
-def when_free(action: Callable[[], object], timeout_s: float = BUSY_TIMEOUT_S) -> None:
-    """Run ``action``, retrying while SQLite says the database is locked. Its busy
-    timeout covers ordinary writes, but while another process switches a new file to
-    WAL mode or recovers it, SQLite can refuse at once ("database is locked")
-    without waiting: several processes opening one file together hit this."""
-    deadline = time.monotonic() + timeout_s
+def when_free(action: Callable[[], object], timeout_s: float | None = None) -> None:
+    """Run ``action``, retrying while SQLite says the database is locked, for up to
+    ``timeout_s`` (default ``BUSY_TIMEOUT_S``). Its busy timeout covers ordinary writes,
+    but while another process switches a new file to WAL mode or recovers it, SQLite can
+    refuse at once ("database is locked") without waiting: several processes opening one
+    file together hit this."""
+    deadline = time.monotonic() + (BUSY_TIMEOUT_S if timeout_s is None else timeout_s)
     while True:
         try:
             action()
@@ -41,51 +43,105 @@ def is_locked(error: Exception) -> bool:
 
 def holder(path: str | Path) -> str:
     """Who holds ``path`` locked, for an error message: "process 1234 (sqlite3)" where
-    Linux names the process holding SQLite's write lock (a write transaction, or for a
-    file not in WAL mode, a reader keeping a writer from committing), else "another
-    process". Locks of this process's own connections are not seen (POSIX locks are a
-    process's)."""
-    pid = _lock_owner(Path(path))
-    if pid is None:
-        return "another process"
+    Linux names the process holding a lock that keeps this one out (``_lock_owner``),
+    else "another process". Locks of this process's own connections are not seen (POSIX
+    locks are a process's)."""
+    lock = _lock_owner(Path(path))
+    return "another process" if lock is None else _named(lock[0])
+
+
+def held(path: str | Path) -> str:
+    """Who kept ``path`` locked past the busy timeout, how, and what to do, for an error
+    message: "process 1234 (sqlite3) kept it locked for over 30 s (PRAGMA
+    locking_mode=EXCLUSIVE, ...); close that connection"."""
+    lock = _lock_owner(Path(path))
+    who = "another process" if lock is None else _named(lock[0])
+    how, todo = _UNKNOWN if lock is None else _HOLDING[lock[1]]
+    return f"{who} kept it locked for over {BUSY_TIMEOUT_S:g} s ({how}); {todo}"
+
+
+#: What a holder does, by the kind of lock ``_lock_owner`` finds, and what ends it.
+_HOLDING = {
+    "write": (
+        "a write transaction left open, e.g. in a sqlite3 shell or a SQLite browser",
+        "end it (COMMIT or ROLLBACK) or close that connection",
+    ),
+    "exclusive": (
+        "PRAGMA locking_mode=EXCLUSIVE, e.g. in a sqlite3 shell or a backup tool, which "
+        "keeps it until its connection closes, or a write transaction left open",
+        "close that connection",
+    ),
+    "read": (
+        "a read transaction left open, or PRAGMA locking_mode=EXCLUSIVE, on a file not in "
+        "WAL mode, where a reader keeps writers out, e.g. in a sqlite3 shell",
+        "close that connection",
+    ),
+}
+_UNKNOWN = (
+    "a transaction left open or PRAGMA locking_mode=EXCLUSIVE, e.g. in a sqlite3 shell, a "
+    "SQLite browser or a backup tool",
+    "end it or close that connection",
+)
+
+
+def _named(pid: int) -> str:
     try:
         name = Path(f"/proc/{pid}/comm").read_text(encoding="utf-8", errors="replace").strip()
-    except OSError:
+    except OSError:  # gone meanwhile
         return f"process {pid}"
     return f"process {pid} ({name})"
 
 
-def _lock_owner(path: Path) -> int | None:
-    """The id of another process holding a lock that keeps this one from writing
-    ``path``: the WAL write lock (byte 120 of its ``-shm``), else the rollback journal's
-    lock bytes (the 512 from 2^30 of the file itself); None where none is found or it
-    cannot be asked. Read from Linux's /proc/locks, not asked of the file: opening and
-    closing it here would drop every POSIX lock this process's own SQLite connections
-    hold on it."""
-    shm = path.with_name(path.name + "-shm")
-    target, first, last = (shm, 120, 120) if shm.is_file() else (path, 1 << 30, (1 << 30) + 511)
+def _lock_owner(path: Path) -> tuple[int, str] | None:
+    """Another process holding a lock that keeps this one from reading or writing
+    ``path``: its id and the lock's kind, "write" for the WAL write lock (byte 120 of
+    the ``-shm``), "exclusive" for a write lock on the lock bytes of the file itself
+    (the 512 from 2^30: SQLite's exclusive locking mode, which in WAL mode uses no
+    ``-shm``, or leaves one another process left untouched; a rollback journal's
+    write), "read" for a read lock on them where there is no ``-shm`` (a file not in
+    WAL mode, where readers keep writers out; in WAL mode every connection holds one).
+    None where none is found or it cannot be asked. Read from Linux's /proc/locks, not
+    asked of the file: opening and closing it here would drop every POSIX lock this
+    process's own SQLite connections hold on it."""
     try:
-        st = os.stat(target)
         table = Path("/proc/locks").read_text(encoding="utf-8")
+        files = {_file_key(path): (False, 1 << 30, (1 << 30) + 511)}
     except OSError:  # not Linux, or the file is gone
         return None
-    me, dev = os.getpid(), (os.major(st.st_dev), os.minor(st.st_dev))
+    with contextlib.suppress(OSError):  # no -shm: not in WAL mode, or exclusive locking
+        files[_file_key(path.with_name(path.name + "-shm"))] = (True, 120, 120)
+    wal, me, reader = len(files) == 2, os.getpid(), None
     for line in table.splitlines():
         # "1: POSIX  ADVISORY  WRITE 1234 fe:00:2149381 120 120"; a waiter's has "->"
         fields = line.split()
         if len(fields) != 8 or fields[1] not in ("POSIX", "OFDLCK"):
             continue
-        _, _, _, _, pid, ident, start, end = fields
+        _, _, _, kind, pid, ident, start, end = fields
         try:
             major, minor, inode = ident.split(":")
             owner, lo = int(pid), int(start)
             hi = None if end == "EOF" else int(end)
-            same = int(inode) == st.st_ino and (int(major, 16), int(minor, 16)) == dev
+            key = (int(major, 16), int(minor, 16), int(inode))
         except ValueError:
             continue
-        if same and owner > 0 and owner != me and lo <= last and (hi is None or hi >= first):
-            return owner
-    return None
+        if key not in files or owner <= 0 or owner == me:
+            continue
+        shm, first, last = files[key]
+        if lo > last or (hi is not None and hi < first):
+            continue
+        if shm:
+            return owner, "write"
+        if kind == "WRITE":
+            return owner, "exclusive"
+        if not wal and reader is None:
+            reader = owner
+    return None if reader is None else (reader, "read")
+
+
+def _file_key(path: Path) -> tuple[int, int, int]:
+    """``path``'s device (major, minor) and inode, as /proc/locks names a file."""
+    st = os.stat(path)
+    return os.major(st.st_dev), os.minor(st.st_dev), st.st_ino
 
 
 def open_shared(

@@ -238,11 +238,7 @@ class RequestLog(LogQueries, PendingFeedback, CsvMirror):
         locked and for how long, since only ending its transaction frees the log."""
         if not sqlite_busy.is_locked(error):
             return str(error)
-        return (
-            f"{sqlite_busy.holder(self.db_path)} kept it locked for over "
-            f"{sqlite_busy.BUSY_TIMEOUT_S:g} s (a transaction left open, e.g. in a sqlite3 "
-            f"shell or a SQLite browser); end it, and the next answers are logged"
-        )
+        return f"{sqlite_busy.held(self.db_path)}, and the next answers are logged"
 
     def _insert(self, record: RequestRecord) -> None:
         with self._lock, self._db:  # one transaction: all rows of the request, or none
