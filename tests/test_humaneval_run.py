@@ -1350,11 +1350,50 @@ def test_a_write_failing_part_way_leaves_each_report_file_as_it_was(
 
         with monkeypatch.context() as m:
             m.setattr(Path, "write_text", filling_up)
-            with pytest.raises(OSError, match="No space left"):
+            with pytest.raises(RouterLLMError, match=f"{target.name}: no space left on device"):
                 run_experiment(tiny_config, out, systems=["direct-light"], limit=1,
                                style_overrides=short, progress=False)  # fmt: skip
         assert target.read_bytes() == before, target.name  # whole, as it was
         assert not list(out.rglob("*.partial"))
+
+
+def test_a_full_disk_as_the_report_is_written_leaves_every_report_file_of_the_run_before(
+    tiny_config: AppConfig, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each report file was renamed into place as soon as it was written: a disk that
+    filled up at report.md (the last) left this run's results.json and outcome data beside
+    the run before's report.md, two runs' figures that disagree, and the CLI said only
+    "[Errno 28] No space left on device", naming no file."""
+    import errno
+
+    out, short = tmp_path / "he", {"max_new_tokens": 8}
+    run_experiment(tiny_config, out, systems=["direct-light"], limit=1, style_overrides=short,
+                   progress=False)  # fmt: skip
+    files = [out / "results.json", out / "report.md", out / "outcomes" / "humaneval.json",
+             out / "outcomes" / "models.json"]  # fmt: skip
+    before = {f: f.read_bytes() for f in files}
+    real = Path.write_text
+
+    def full_at_the_report(path: Path, data: str, *args: object, **kwargs: object) -> int:
+        if "report.md" in path.name:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real(path, data, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Path, "write_text", full_at_the_report)
+    refused = r"the report could not be written to .*he/report.md: no space left on device; the answers are stored in .*he/results.sqlite"  # fmt: skip
+    with pytest.raises(RouterLLMError, match=refused):
+        run_experiment(tiny_config, out, systems=["direct-light", "direct-heavy"], limit=1,
+                       style_overrides=short, progress=False)  # fmt: skip
+    assert {f: f.read_bytes() for f in files} == before  # the run before's, all of them
+    assert sorted(p.name for p in out.rglob("*") if p.is_file()) == sorted(
+        [".lock", "results.sqlite", "requests.sqlite", "humaneval.json", "models.json",
+         "results.json", "report.md", *(p.name for p in (out / "carbon").iterdir())]
+    )  # fmt: skip
+    monkeypatch.undo()  # room again: the same command writes the report, generating nothing
+    again = run_experiment(tiny_config, out, systems=["direct-light", "direct-heavy"], limit=1,
+                           style_overrides=short, progress=False)  # fmt: skip
+    assert [r["system"] for r in again["systems"]] == ["direct-light", "direct-heavy"]
+    assert json.loads((out / "results.json").read_text()) == again
 
 
 def test_a_run_without_a_system_that_learns_records_no_folds(

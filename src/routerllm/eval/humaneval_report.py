@@ -7,7 +7,7 @@ import contextlib
 import dataclasses
 import fcntl
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -20,16 +20,16 @@ from routerllm.eval.humaneval_run import (
     CASCADE,
     GATED_CASCADE,
     LEARNED,
+    outcome_dataset_texts,
     run_models,
-    write_outcome_dataset,
 )
 from routerllm.eval.humaneval_systems import Answers, SystemsRun, reported_answers, run_systems
 from routerllm.eval.paired import RESAMPLES, Target, against_reference
-from routerllm.eval.quality_energy import above_mix, plot_curve
+from routerllm.eval.quality_energy import DPI, above_mix, curve_figure
 from routerllm.eval.result_store import PACKAGED_SET, ResultStore
 from routerllm.eval.sandbox import isolation_text
 from routerllm.exceptions import RouterLLMError
-from routerllm.files import write_text_atomically
+from routerllm.files import publish, staged
 from routerllm.path_checks import file_in_the_way, what_is
 from routerllm.routers.outcome import DEFAULT_ENCODER
 from routerllm.strict_json import finite, json_text
@@ -158,13 +158,6 @@ def _write_report(
     results, curve = run.results, run.curve
     price = config.carbon.electricity_price_usd_per_kwh
     rows = [r.row(price) for r in results.values()]
-    write_outcome_dataset(
-        out / "outcomes" / f"{'humaneval' if problems_file is None else _stem(problems_file)}.json",
-        plan.problems,
-        models,
-        outcomes,
-        {m.name: m.params_b for m in config.models},
-    )
     against = None
     if "direct-heavy" in results:
         target = Target(energy_share=plan.cascade_budget)
@@ -217,18 +210,52 @@ def _write_report(
             curve, scores, energy, models, plan.medium, plan.heavy, answers.generation_measured
         ),  # fmt: skip
     }
-    # atomic, as the plot: an interrupted write leaves the previous report whole
     # strict JSON: a figure that is not finite (a bad reading) is null, never NaN, in
     # results.json as in the report and the summary returned
     summary = finite(summary)
-    write_text_atomically(out / "results.json", json_text(summary, indent=2))
+    dataset = out / "outcomes" / f"{'humaneval' if problems_file is None else _stem(problems_file)}.json"  # fmt: skip
+    texts = outcome_dataset_texts(plan.problems, models, outcomes, {m.name: m.params_b for m in config.models})  # fmt: skip
+    writes: dict[Path, Callable[[Path], object]] = {
+        dataset: _text(texts[0]),
+        dataset.parent / "models.json": _text(texts[1]),
+        out / "results.json": _text(json_text(summary, indent=2)),
+    }
     if curve:
-        plot_curve(curve, rows, out / "quality_energy.png", run.curve_rule,
-                   mix_line={plan.medium, plan.heavy} <= answers.generation_measured)  # fmt: skip
-    else:  # an earlier report's curve would not be this report's
+        figure = curve_figure(curve, rows, run.curve_rule,
+                              mix_line={plan.medium, plan.heavy} <= answers.generation_measured)  # fmt: skip
+        writes[out / "quality_energy.png"] = lambda tmp: figure.savefig(tmp, dpi=DPI, format="png")
+    writes[out / "report.md"] = _text(report_markdown(summary))
+    _write_together(writes, plan.out / "results.sqlite")
+    if not curve:  # an earlier report's curve would not be this report's
         (out / "quality_energy.png").unlink(missing_ok=True)
-    write_text_atomically(out / "report.md", report_markdown(summary))
     return summary
+
+
+def _text(text: str) -> Callable[[Path], object]:
+    return lambda tmp: tmp.write_text(text, encoding="utf-8")
+
+
+def _write_together(writes: dict[Path, Callable[[Path], object]], store: Path) -> None:
+    """Each file written (``writes``: its path and what writes it) beside its place, and
+    only then all of them renamed into place: a write that fails (a full disk, Ctrl-C)
+    replaces none, leaving the report of the run before whole, no file of it beside
+    another run's."""
+    with contextlib.ExitStack() as stack:
+        ready = []
+        for target, write in writes.items():
+            try:
+                tmp = stack.enter_context(staged(target))
+                write(tmp)
+            except OSError as e:
+                reason = e.strerror.lower() if e.strerror else str(e)
+                raise RouterLLMError(
+                    f"the report could not be written to {target}: {reason}; the answers are "
+                    f"stored in {store} and the report there before is as it was: run the same "
+                    f"command again once it can be written (nothing is generated again)"
+                ) from e
+            ready.append((tmp, target))
+        for tmp, target in ready:
+            publish(tmp, target)
 
 
 def _check_stored_styles(

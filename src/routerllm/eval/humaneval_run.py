@@ -446,11 +446,20 @@ def seeded_subset(
 
 def write_outcome_dataset(path: Path, problems: Sequence[HumanEvalProblem], models: Sequence[str],
                           outcomes: dict[str, dict[str, Outcome]], sizes: dict[str, float]) -> None:  # fmt: skip
+    """The outcome dataset (:func:`outcome_dataset_texts`) written to ``path``, with
+    ``models.json`` beside it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    rows, names = outcome_dataset_texts(problems, models, outcomes, sizes)
+    write_text_atomically(path, rows)
+    write_text_atomically(path.parent / "models.json", names)
+
+
+def outcome_dataset_texts(problems: Sequence[HumanEvalProblem], models: Sequence[str],
+                          outcomes: dict[str, dict[str, Outcome]], sizes: dict[str, float]) -> tuple[str, str]:  # fmt: skip
     """The per-model outcomes in the ``{question, scores}`` format eval-routing reads,
     each call's cost its measured generation energy (kWh), the cost the experiment's
     routers are calibrated on; null where CodeCarbon failed to measure it (not its 0 kWh,
-    which the loader would read as a real cost)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    which the loader would read as a real cost). Then the models' ``models.json``."""
     rows = [
         {
             "question": p.prompt,
@@ -461,8 +470,6 @@ def write_outcome_dataset(path: Path, problems: Sequence[HumanEvalProblem], mode
         }
         for p in problems
     ]
-    write_text_atomically(path, json.dumps(rows, indent=1))
-    write_text_atomically(
-        path.parent / "models.json",
-        json.dumps({m: {"size": f"{sizes[m]}B"} for m in models}, indent=1),
+    return json.dumps(rows, indent=1), json.dumps(
+        {m: {"size": f"{sizes[m]}B"} for m in models}, indent=1
     )

@@ -8,13 +8,19 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from routerllm.eval.humaneval_run import CASCADE, GATED_CASCADE
 from routerllm.exceptions import missing_dependency
 from routerllm.files import written_atomically
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+#: Resolution of quality_energy.png.
+DPI = 110
 
 
 def quality_energy_curve(
@@ -101,6 +107,18 @@ def plot_curve(
     rule: str = "lambda",
     mix_line: bool = True,
 ) -> None:
+    """:func:`curve_figure` written to ``path`` as a PNG, whole or not at all."""
+    fig = curve_figure(curve, rows, rule, mix_line)
+    with written_atomically(path) as tmp:  # Ctrl-C part-way leaves the plot there before
+        fig.savefig(tmp, dpi=DPI, format="png")
+
+
+def curve_figure(
+    curve: list[tuple[float | None, float]],
+    rows: list[dict[str, Any]],
+    rule: str = "lambda",
+    mix_line: bool = True,
+) -> Figure:
     """The quality router's ``curve`` (its points of known energy) against the systems'
     ``rows``; the medium-heavy mixing line where ``mix_line`` (both ends' every answer
     measured) and both rows' generation energy is known."""
@@ -149,5 +167,4 @@ def plot_curve(
     ax.grid(alpha=0.3)
     if ax.get_legend_handles_labels()[0]:  # none where nothing labelled was drawn
         ax.legend(loc="lower right", fontsize=8)
-    with written_atomically(path) as tmp:  # Ctrl-C part-way leaves the plot there before
-        fig.savefig(tmp, dpi=110, format="png")
+    return fig
