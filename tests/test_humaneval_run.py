@@ -1523,6 +1523,29 @@ def test_report_shows_fewer_than_one_correct_per_kwh_as_it_is_not_as_zero() -> N
     assert "| 2.00e+00 | 1234 | 0.00% |" in report_markdown(summary)
 
 
+def test_report_says_why_a_system_has_no_co2_per_correct_solution() -> None:
+    """A system that solved nothing has no CO2 per correct solution (undefined, null in
+    results.json): the table gave '-', as it gave for a CO2 not measured, saying neither."""
+    row = {
+        "system": "tiny", "pass@1": 0.0, "correct": 0, "total": 2,
+        "model_distribution": {"m": 1.0}, "mean_time_s": 1.0, "energy_kwh": 5.0, "co2_kg": 2.0,
+        "cost_usd": 0.75, "co2_per_correct_kg": None, "correct_per_kwh": 0.0,
+        "router_share_of_co2": 0.0,
+        "components": {c: {"energy_kwh": 0.0} for c in ("router_inference", "model_loading", "llm_inference")},
+    }  # fmt: skip
+    summary = {
+        "problems": 2, "limit": None, "models": ["m"], "carbon_method": "x", "country": "USA",
+        "encoder": "static", "folds": None, "calibration": "max_cost=0.7", "wall_time_s": 1.0,
+        "model_time_s": 1.0, "oracle_pass@1": 0.0, "systems": [row], "styles": {},
+    }  # fmt: skip
+    assert "| 7.50e-01 | none solved | 0 | 0.00% |" in report_markdown(summary)
+    row |= {"correct": 1, "pass@1": 0.5, "energy_kwh": None, "co2_kg": None, "cost_usd": None,
+            "correct_per_kwh": None, "router_share_of_co2": None}  # fmt: skip
+    assert "| not measured | not measured | not measured | not measured | - |" in report_markdown(
+        summary
+    )
+
+
 def test_training_on_a_run_that_shares_a_prompt_or_is_this_runs_own_out_is_refused(
     tiny_config: AppConfig, tmp_path: Path
 ) -> None:
@@ -1656,7 +1679,7 @@ def test_energy_codecarbon_failed_to_measure_is_null_in_results_json_not_zero(
     report = (out / "report.md").read_text()
     assert "| direct-light | " in report and "nan" not in report
     line = next(x for x in report.splitlines() if x.startswith("| direct-light |"))
-    assert "| not measured | not measured | not measured | - | - | - |" in line
+    assert "| not measured | not measured | not measured | not measured | - | - |" in line
     assert "- direct-light: 0.00e+00 / not measured / not measured" in report
 
 

@@ -177,6 +177,14 @@ def _per_kwh(v: float | None) -> str:
     return "-" if v is None else f"{v:.0f}" if v >= 10 else f"{v:.3g}"
 
 
+def _per_correct(r: dict[str, Any]) -> str:
+    """CO2 per correct solution: undefined where none was solved (null in results.json),
+    said so, not a '-' that reads as a figure missing."""
+    if r["co2_kg"] is None:
+        return "not measured"
+    return "none solved" if not r["correct"] else f"{r['co2_per_correct_kg']:.2e}"
+
+
 def _figure(v: float | None, spec: str) -> str:
     """An energy, CO2 or cost: ``not measured`` where it is None (CodeCarbon failed on
     every part of it), never a 0 that reads as free."""
@@ -236,7 +244,7 @@ def report_markdown(s: dict[str, Any]) -> str:
     ]
     for r in s["systems"]:
         dist = ", ".join(f"{m} {v:.0%}" for m, v in r["model_distribution"].items())
-        per = "-" if r["co2_per_correct_kg"] is None else f"{r['co2_per_correct_kg']:.2e}"
+        per = _per_correct(r)
         cpk = _per_kwh(r["correct_per_kwh"])
         share = "-" if r["router_share_of_co2"] is None else f"{r['router_share_of_co2']:.2%}"
         lines.append(
