@@ -25,14 +25,22 @@ from routerllm.eval.humaneval_report import report_markdown, run_experiment
 from routerllm.eval.humaneval_run import (
     SystemResult,
     compose,
+    outcome_dataset_texts,
     problems_subset,
     run_models,
-    write_outcome_dataset,
 )
 from routerllm.eval.result_store import Outcome, ResultStore
 from routerllm.eval.transfer import load_training_run
 from routerllm.exceptions import DataError, RouterLLMError
 from routerllm.system import RouterLLM
+
+
+def write_outcome_dataset(path: Path, problems: Any, models: list[str], outcomes: Any, sizes: dict[str, float]) -> None:  # fmt: skip
+    """The outcome dataset a run writes (``outcome_dataset_texts``), with its models.json."""
+    rows, names = outcome_dataset_texts(problems, models, outcomes, sizes)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(rows, encoding="utf-8")
+    (path.parent / "models.json").write_text(names, encoding="utf-8")
 
 
 def test_compose_adds_measured_parts_by_hand() -> None:

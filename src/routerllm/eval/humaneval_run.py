@@ -34,7 +34,6 @@ from routerllm.eval.cascade_overhead import Checks, FirstAnswers, Gate, gate_ove
 from routerllm.eval.result_store import Outcome, ResultStore
 from routerllm.eval.weights_identity import changed_weights, record_weights, refuse_changed
 from routerllm.exceptions import RequestLogError, RouterLLMError
-from routerllm.files import write_text_atomically
 from routerllm.progress import progress as show_progress
 from routerllm.system import RouterLLM
 
@@ -442,16 +441,6 @@ def seeded_subset(
         idx = sorted(np.random.default_rng(seed).choice(len(problems), size=limit, replace=False))
         problems = [problems[i] for i in idx]
     return problems
-
-
-def write_outcome_dataset(path: Path, problems: Sequence[HumanEvalProblem], models: Sequence[str],
-                          outcomes: dict[str, dict[str, Outcome]], sizes: dict[str, float]) -> None:  # fmt: skip
-    """The outcome dataset (:func:`outcome_dataset_texts`) written to ``path``, with
-    ``models.json`` beside it."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    rows, names = outcome_dataset_texts(problems, models, outcomes, sizes)
-    write_text_atomically(path, rows)
-    write_text_atomically(path.parent / "models.json", names)
 
 
 def outcome_dataset_texts(problems: Sequence[HumanEvalProblem], models: Sequence[str],
