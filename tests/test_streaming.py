@@ -19,7 +19,7 @@ import pytest
 
 from routerllm.backends.base import GenerationRequest, LiveText, settled_text
 from routerllm.config import AppConfig, load_config
-from routerllm.exceptions import BackendError
+from routerllm.exceptions import BackendError, BatchError
 from routerllm.system import RouterLLM
 
 from .conftest import tiny_config_dict, tiny_gguf_path, write_config
@@ -345,6 +345,65 @@ def test_an_exception_from_on_text_stops_the_answer_which_is_logged_as_cancelled
         assert stopped.components["llm_inference"].energy_kwh > 0
         again = system.generate(dataclasses.replace(asked, on_text=None), model="tiny-medium")
         assert again.text == whole.text  # the model answers the next request as usual
+
+
+def _logged_with_the_unrun_share(system: RouterLLM, err: BatchError, n: int) -> Any:
+    """The row of the batch's failed request (``err.index``, its rows tagged "b"), checked
+    to hold the routing shares of the ``n`` requests: those before it and those never run."""
+    *answered, failed = system.log.records(tag="b")
+    assert [r.id for r in answered] == [r.request_id for r in err.results]
+    share = err.results[0].components["router_inference"]  # 1/n of the batch's routing
+    assert share.duration_s > 0
+    for quantity in ("duration_s", "energy_kwh", "co2_kg"):
+        logged = sum(getattr(r.components["router_inference"], quantity) for r in (*answered, failed))  # fmt: skip
+        assert logged == pytest.approx(n * getattr(share, quantity))
+    return failed
+
+
+def test_an_exception_from_on_text_in_a_batch_is_a_batch_error_logging_the_unrun_share(
+    tiny_config: AppConfig,
+) -> None:
+    """In a batch, the caller's own exception came back (not the ``BatchError`` of any other
+    failed request), the results before it reached the caller only through the log, and
+    the routing of the requests after it, never run, was logged nowhere."""
+    pieces: list[str] = []
+
+    def stop_at_the_third(piece: str) -> None:
+        pieces.append(piece)
+        if len(pieces) == 3:
+            raise _ReaderStopped("the reader stopped")
+
+    streamed = GenerationRequest("Hi", max_new_tokens=48, temperature=0, on_text=stop_at_the_third)  # fmt: skip
+    batch = [GenerationRequest("Hi", max_new_tokens=4, temperature=0), streamed, "hello", "Why?"]
+    with RouterLLM(tiny_config) as system:
+        with pytest.raises(BatchError) as err:
+            system.generate_batch(batch, model="tiny-medium", tag="b")
+        stopped = _logged_with_the_unrun_share(system, err.value, 4)
+    said = "request 2 of 4 failed: the reader stopped; the 1 before it finished (BatchError.results, and the request log); the 2 after it did not run"  # fmt: skip
+    assert str(err.value).startswith(said)
+    assert err.value.index == 1 and isinstance(err.value.__cause__, _ReaderStopped)
+    assert len(pieces) == 3
+    assert stopped.finish_reason == "cancelled" and stopped.completion_tokens >= 3
+
+
+def test_an_exception_from_on_text_given_the_whole_answer_in_a_batch_is_a_batch_error(
+    tiny_config: AppConfig,
+) -> None:
+    """A function stub's answer, completed in the model's code style, is given whole once
+    final: an ``on_text`` that raises then stops the batch too, the answer logged whole
+    with the unrun share."""
+
+    def refuse(piece: str) -> None:
+        raise _ReaderStopped("the reader stopped")
+
+    stub = 'def add(a, b):\n    """Add a and b."""\n'
+    asked = GenerationRequest(stub, max_new_tokens=8, temperature=0, on_text=refuse)
+    with RouterLLM(tiny_config) as system:
+        with pytest.raises(BatchError, match="request 2 of 3 failed: the reader stopped") as err:
+            system.generate_batch(["Hi", asked, "hello"], model="tiny-light", tag="b")
+        assert isinstance(err.value.__cause__, _ReaderStopped)
+        whole = _logged_with_the_unrun_share(system, err.value, 3)
+    assert whole.finish_reason != "cancelled" and whole.completion_tokens > 0
 
 
 @pytest.fixture

@@ -60,6 +60,16 @@ class _Fitted(NamedTuple):
     reason: str  # what it adds to the routing's reason
 
 
+class CallerRaised(Exception):
+    """What the caller's ``on_text`` or ``on_answer`` raised (``failure``), its answer
+    logged: ``RouterLLM`` raises ``failure`` itself for one request, a ``BatchError``
+    caused by it in a batch, never this."""
+
+    def __init__(self, failure: Exception) -> None:
+        super().__init__(str(failure))
+        self.failure = failure
+
+
 class _Shown(LiveText):
     """The caller's ``on_text`` and ``on_answer`` (``GenerationRequest``'s): the answer's
     model and request id said once, before its first piece of text."""
@@ -88,9 +98,9 @@ class _Shown(LiveText):
                 self.stop.set()
 
     def raise_failure(self) -> None:
-        """What the caller's ``on_text`` or ``on_answer`` raised, if they did."""
+        """``CallerRaised``, where the caller's ``on_text`` or ``on_answer`` raised."""
         if self.failure is not None:
-            raise self.failure
+            raise CallerRaised(self.failure)
 
     class Piece:
         """A backend's ``on_text``: its pieces, said as ``model``'s (set before it runs)."""
@@ -106,10 +116,13 @@ class _Shown(LiveText):
         """The ``on_text`` of the backends that generate the answer logged as ``request_id``."""
         return _Shown.Piece(self, request_id)
 
-    def ended(self, result: RoutedResult) -> None:
-        """The answer ``result``: its text not yet given."""
-        self.head = self.head or (result.model, result.request_id)
-        self.finish(result.text)
+    def given(self, model: str, request_id: str, text: str) -> bool:
+        """The whole answer ``text``: its part not yet given, before the answer is logged;
+        whether the caller's functions raised (then its row takes the routing share of
+        its batch's requests after it, which do not run)."""
+        self.head = self.head or (model, request_id)
+        self.finish(text)
+        return self.failure is not None
 
 
 class RequestAnswering(AnswerLogging, CascadeStep):
@@ -137,24 +150,18 @@ class RequestAnswering(AnswerLogging, CascadeStep):
         # it back (``_answer``), else whole at the end: ``shown`` gives it what is left.
         # An exception the caller's on_text raises stops the generation between two
         # tokens, as a client gone does: the answer so far is logged (finish reason
-        # "cancelled"), then the exception is raised.
+        # "cancelled", with ``unrun``: the request stops its batch), then ``CallerRaised``.
         shown = None
         stopping: contextlib.AbstractContextManager[threading.Event | None] = contextlib.nullcontext()  # fmt: skip
         if req.on_text is not None:
             shown = _Shown(req.on_text, req.on_answer)
             req = dataclasses.replace(req, on_text=None, on_answer=None)
             stopping = also_cancellable()
-        try:
-            with stopping as stop:
-                if shown is not None:
-                    shown.stop = stop
-                result = self._shown_run(req, decision, routing, tag, unrun, shown)
-        except RequestLogError as e:
-            if shown is not None and e.result is not None:
-                shown.ended(e.result)
-            raise
+        with stopping as stop:
+            if shown is not None:
+                shown.stop = stop
+            result = self._shown_run(req, decision, routing, tag, unrun, shown)
         if shown is not None:
-            shown.ended(result)
             shown.raise_failure()
         return result
 
@@ -188,7 +195,9 @@ class RequestAnswering(AnswerLogging, CascadeStep):
         # than run the model again once it has (each model answers one caller at a time)
         with cache.filling(keyed.key) if cache is not None and keyed is not None else contextlib.nullcontext():  # fmt: skip
             if cache is not None and keyed is not None and (hit := cache.get(keyed.key)):
-                return self._from_cache(req, decision, routing, hit, tag)  # spends its routing only
+                return self._from_cache(
+                    req, decision, routing, hit, tag, unrun, shown
+                )  # spends its routing only
             admission = self._admit(req, decision, routing, stub)
             logged = True
             try:
@@ -313,6 +322,11 @@ class RequestAnswering(AnswerLogging, CascadeStep):
             inference = inference.plus(more_inference)
             cost += more_cost
             by_energy = by_energy or self.calls.priced_by_energy(name)
+        text = completion.text if stub is None else completed(stub, completion.text, self.calls.style(name))  # fmt: skip
+        # its text not yet given, given before its row is written, as its spending is
+        # settled: a caller whose function raised stops its batch here
+        if shown is not None and shown.given(name, request_id, text) and unrun is not None:
+            routing = routing.plus(unrun)
         components = {m.component: m for m in (routing, loading, inference)}
         if by_energy:  # where energy is the price, routing energy is paid for too
             cost += self.calls.routing_cost(routing)
@@ -321,9 +335,7 @@ class RequestAnswering(AnswerLogging, CascadeStep):
             reason += "; over budget: " + "; ".join(broken)
             budgeted = True
         result = RoutedResult(
-            text=completion.text
-            if stub is None
-            else completed(stub, completion.text, self.calls.style(name)),  # fmt: skip
+            text=text,
             model=name,
             prompt_tokens=completion.prompt_tokens,
             completion_tokens=completion.completion_tokens,
@@ -419,12 +431,27 @@ class RequestAnswering(AnswerLogging, CascadeStep):
         )
 
     def _from_cache(
-        self, req: GenerationRequest, decision: RoutingDecision, routing: Measurement, hit: RoutedResult, tag: str
-    ) -> RoutedResult:  # fmt: skip
+        self,
+        req: GenerationRequest,
+        decision: RoutingDecision,
+        routing: Measurement,
+        hit: RoutedResult,
+        tag: str,
+        unrun: Measurement | None = None,
+        shown: _Shown | None = None,
+    ) -> RoutedResult:
         """The cached answer ``hit``, as this request's, logged: only its routing was spent,
-        and its reason says so where that broke a budget, as an answer's does."""
-        cost = self.calls.routing_cost(routing) if self.calls.priced_by_energy(hit.model) else 0.0
-        result = answered_again(hit, decision, routing, cost)
+        and its reason says so where that broke a budget, as an answer's does; its text
+        given to ``shown`` first, as ``_answer`` gives it (``unrun`` as there)."""
+        priced = self.calls.priced_by_energy(hit.model)
+        result = answered_again(hit, decision, routing, self.calls.routing_cost(routing) if priced else 0.0)  # fmt: skip
+        if shown is not None and shown.given(result.model, result.request_id, result.text) and unrun is not None:  # fmt: skip
+            routing = routing.plus(unrun)
+            again = answered_again(hit, decision, routing, self.calls.routing_cost(routing) if priced else 0.0)  # fmt: skip
+            result = dataclasses.replace(
+                again, request_id=result.request_id
+            )  # as said to on_answer
+        cost = result.cost_usd
         if self.budget is not None and (broken := self.budget.settle(Admission(hit.model, "", None), spent_so_far(cost, routing))):  # fmt: skip
             log.warning("request over budget: %s", "; ".join(broken))
             result = dataclasses.replace(result, reason=f"{result.reason}; over budget: {'; '.join(broken)}")  # fmt: skip

@@ -17,7 +17,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from routerllm.answering import RequestAnswering
+from routerllm.answering import CallerRaised, RequestAnswering
 from routerllm.backends.base import GenerationRequest
 from routerllm.cache import RequestCache
 from routerllm.carbon.budget import CarbonBudget
@@ -116,6 +116,19 @@ def _as_router(router: object, config: AppConfig) -> Router:
             f"is in this config ({', '.join(configured)}); build it for this config's models"
         )
     return router
+
+
+def _batch_error(error: Exception, results: list[RoutedResult], i: int, n: int) -> BatchError:
+    """The ``BatchError`` of request ``i`` of a batch of ``n`` failing with ``error``,
+    ``results`` those before it."""
+    after = (
+        f"; the {n - i - 1} after it did not run: their share of the batch's "
+        f"routing is logged with the failed request's row (where it has one)"
+        if i < n - 1
+        else ""
+    )
+    before = f"the {i} before it finished (BatchError.results, and the request log)" if i else "none finished"  # fmt: skip
+    return BatchError(f"request {i + 1} of {n} failed: {error}; {before}{after}", results, i)
 
 
 def _revalidate(config: AppConfig) -> None:
@@ -432,10 +445,15 @@ class RouterLLM(RequestAnswering):
             # the share of the requests after it, which a failure of this one stops: logged
             # with its failure, so that the log counts all the routing the batch spent
             unrun = routing.result.scaled((n - i - 1) / n) if i < n - 1 else None
+            # what the caller's on_text or on_answer raised, its answer logged (with
+            # ``unrun``): raised as it is outside the ``except``, which would be its context
+            callers: Exception | None = None
             try:
                 results.append(self._run(req, d, router_part, tag, unrun))
                 if remember:
                     self.feedback_loop.remember(results[-1].request_id, results[-1].model, router or self.router, embedding, self.log, results[-1].finish_reason, results[-1].cached_from)  # fmt: skip
+            except CallerRaised as raised:
+                callers = raised.failure
             except RouterLLMError as e:
                 if remember and isinstance(e, RequestLogError) and e.result is not None:
                     # answered, its request_id given, but not (wholly) logged: rated as any
@@ -444,22 +462,11 @@ class RouterLLM(RequestAnswering):
                         self.feedback_loop.remember(e.result.request_id, e.result.model, router or self.router, embedding, self.log, e.result.finish_reason, e.result.cached_from)  # fmt: skip
                 if n == 1:  # not a batch: the error itself, as generate() gives it
                     raise
-                after = (
-                    f"; the {n - i - 1} after it did not run: their share of the batch's "
-                    f"routing is logged with the failed request's row (where it has one)"
-                    if i < n - 1
-                    else ""
-                )
-                before = (
-                    f"the {i} before it finished (BatchError.results, and the request log)"
-                    if i
-                    else "none finished"
-                )
-                raise BatchError(
-                    f"request {i + 1} of {n} failed: {e}; {before}{after}",
-                    results,
-                    i,
-                ) from e
+                raise _batch_error(e, results, i, n) from e
+            if callers is not None:  # as any other failure of the batch's requests
+                if n == 1:
+                    raise callers
+                raise _batch_error(callers, results, i, n) from callers
         return results
 
     def _request_router(self, router: object) -> Router:
