@@ -96,6 +96,28 @@ def test_an_unknown_country_is_refused_before_the_log_is_opened_whatever_the_met
     assert not (tmp_path / "requests.sqlite").exists()
 
 
+def test_a_meter_for_another_country_than_the_configs_is_refused(tmp_path: Path) -> None:
+    """A meter given (``meter=``) measured at its own country's grid, while remote models'
+    per-token estimates and the predictions priced CO2 at carbon.country_iso_code's: one
+    request's CO2 mixed two grids. Refused, before the log is opened; one for the config's
+    country (in any case) is the system's grid."""
+    from routerllm.config import load_config
+    from routerllm.system import RouterLLM
+
+    config = load_config(write_config(tmp_path, tiny_config_dict(tmp_path, carbon={"enabled": False, "country_iso_code": "USA"})))  # fmt: skip
+    meter = CodeCarbonMeter("FRA")
+    try:
+        said = "meter measures CO2 at the grid of FRA, not at carbon.country_iso_code USA's, at which remote models' per-token estimates and the predictions price it; set carbon.country_iso_code: FRA or give a meter for USA"  # fmt: skip
+        with pytest.raises(ConfigError, match=f"^{re.escape(said)}$"):
+            RouterLLM(config, meter=meter)
+        assert not (tmp_path / "requests.sqlite").exists()
+        config.carbon.country_iso_code = "fra"
+        with RouterLLM(config, meter=meter) as system:
+            assert system.grid.country == "FRA"
+    finally:
+        meter.close()
+
+
 def test_without_codecarbon_the_world_average_grid_is_said_not_silent(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -180,7 +180,16 @@ class RouterLLM(RequestAnswering):
             meter.check_open()
         # before the log is opened, and with a meter given too: remote models' per-token
         # estimates and the predictions price CO2 at the country's grid
-        check_country(config.carbon.country_iso_code)
+        country = check_country(config.carbon.country_iso_code)
+        if meter is not None and meter.country_iso_code not in (None, country):
+            # a meter of its own grid: one request's CO2 mixed two grids (a local model's
+            # measured at the meter's, a remote one's estimated at the config's)
+            raise ConfigError(
+                f"meter measures CO2 at the grid of {meter.country_iso_code}, not at "
+                f"carbon.country_iso_code {country}'s, at which remote models' per-token "
+                f"estimates and the predictions price it; set carbon.country_iso_code: "
+                f"{meter.country_iso_code} or give a meter for {country}"
+            )
         self.config = config
         self.router = _as_router(router, config) if router is not None else build_router(config)
         if not self.router.is_trained:  # it could route no request
@@ -220,8 +229,7 @@ class RouterLLM(RequestAnswering):
             if meter is None:
                 opened.callback(self.meter.close)
             self.calls = ModelCalls(config, self.manager, self.meter, self.gate)
-            # a meter given measures for its own country: its CO2 is that grid's
-            self.grid = grid_of(self.meter.country_iso_code or config.carbon.country_iso_code)
+            self.grid = grid_of(country)  # a meter given is for this country (or none)
             opened.pop_all()  # started: close() closes them from now
         self._closed = False  # refuses requests from now
         self._pid = os.getpid()  # a process forked from this one may not use it
