@@ -406,6 +406,27 @@ def test_an_exception_from_on_text_given_the_whole_answer_in_a_batch_is_a_batch_
     assert whole.finish_reason != "cancelled" and whole.completion_tokens > 0
 
 
+def test_an_exception_from_on_text_given_a_cached_answer_in_a_batch_is_a_batch_error(
+    tmp_path: Path,
+) -> None:
+    """An answer from the request cache is given whole: an ``on_text`` that raises stops
+    the batch as a streamed one does, the cached answer's row taking the unrun share."""
+    config = load_config(write_config(tmp_path, tiny_config_dict(tmp_path, cache={"enabled": True})))  # fmt: skip
+
+    def refuse(piece: str) -> None:
+        raise _ReaderStopped("the reader stopped")
+
+    plain = GenerationRequest("Hi", max_new_tokens=8, temperature=0)
+    with RouterLLM(config) as system:
+        system.generate(plain, model="tiny-light", tag="first")
+        asked = dataclasses.replace(plain, on_text=refuse)
+        with pytest.raises(BatchError, match="request 2 of 3 failed: the reader stopped") as err:
+            system.generate_batch(["hello", asked, "Why?"], model="tiny-light", tag="b")
+        assert isinstance(err.value.__cause__, _ReaderStopped)
+        cached = _logged_with_the_unrun_share(system, err.value, 3)
+    assert cached.components["llm_inference"].method == "cache"  # paid for by the first
+
+
 @pytest.fixture
 def served_quietly(tmp_path: Path) -> Any:
     config = load_config(write_config(tmp_path, tiny_config_dict(tmp_path, carbon={"enabled": False})))  # fmt: skip
