@@ -152,3 +152,34 @@ def test_every_scripts_help_says_what_it_measures_in_whole_sentences(
     docstring = ast.get_docstring(ast.parse((BENCHMARKS / f"{name}.py").read_text("utf-8")))
     assert description == (docstring or "").split("\n\n")[0]
     assert description.endswith((".", "?")), description
+
+
+EXPERIMENTS = (ROOT / "docs" / "experiments.md").read_text(encoding="utf-8")
+
+
+def _experiments_cli_lines() -> list[tuple[str, str]]:
+    """(where, arguments) of each `routerllm COMMAND ...` docs/experiments.md quotes,
+    a code span over two lines included; <the default systems> and DIR, N, K, S are
+    placeholders (another <...> is a KeyError: say here what it stands for)."""
+    from routerllm.eval.humaneval_report import DEFAULT_SYSTEMS
+
+    stands_for = {"the default systems": ",".join(DEFAULT_SYSTEMS)}
+    found = []
+    for m in re.finditer(r"`routerllm ([a-z][^`]*)`", EXPERIMENTS):
+        args = re.sub(r"<([^>]*)>", lambda p: stands_for[p[1]], m[1].replace("\n", " "))
+        found.append((f"docs/experiments.md:{EXPERIMENTS.count(chr(10), 0, m.start()) + 1}", args))
+    return found
+
+
+def test_the_experiments_quote_routerllm_command_lines() -> None:
+    assert len(_experiments_cli_lines()) >= 2
+
+
+@pytest.mark.parametrize(("where", "args"), _experiments_cli_lines(), ids=lambda v: str(v))
+def test_every_routerllm_command_line_the_experiments_quote_parses(where: str, args: str) -> None:
+    """The CLI's commands there, as a reader would run them: a run re-reported over
+    folds and seeds quoted without its required --out could not run as written."""
+    from routerllm.cli import build_parser
+
+    argv = [{"N": "3", "K": "3", "S": "0"}.get(word, word) for word in args.split()]
+    _parse(build_parser(), argv, where)
