@@ -279,6 +279,30 @@ def test_models_shows_the_memory_the_manager_counts_and_a_ggufs_shorter_context(
     assert lines[5] == "memory: as counted against manager.memory_budget_gb (2 GB), a llama_cpp model's estimated KV cache included"  # fmt: skip
 
 
+def test_models_gives_no_memory_figure_for_a_model_served_elsewhere(tmp_path: Path) -> None:
+    """An openai_http model's memory is its endpoint's (since 2026-12-06 it needs no
+    memory_gb): --json gave it ``memory_gb: 0.0`` and ``kv_cache_gb: 0.0``, figures
+    nobody configured or estimated, read as a 70B model taking no memory; they are null,
+    its ``counted_gb`` (nothing counted against the budget here) 0.0, with memory_gb
+    configured or not."""
+    data = tiny_config_dict(tmp_path)
+    remote = {"backend": "openai_http", "tier": "heavy", "params_b": 70, "model_id": "x",
+              "base_url": f"http://127.0.0.1:{free_port()}/v1", "max_retries": 0}  # fmt: skip
+    data["models"] += [dict(remote, name="remote"), dict(remote, name="remote-80", memory_gb=80)]
+    cfg = str(write_config(tmp_path, data))
+    proc = run("models", "--config", cfg, "--json")
+    assert proc.returncode == 0, proc.stderr
+    rows = {m["name"]: m for m in json.loads(proc.stdout)["models"]}
+    for name in ("remote", "remote-80"):
+        got = {k: rows[name][k] for k in ("memory_gb", "kv_cache_gb", "counted_gb")}
+        assert got == {"memory_gb": None, "kv_cache_gb": None, "counted_gb": 0.0}, (name, got)
+    assert rows["tiny-light"]["memory_gb"] == 0.1 and rows["tiny-light"]["kv_cache_gb"] > 0
+    lines = run("models", "--config", cfg).stdout.splitlines()
+    remote_line = next(line for line in lines if line.startswith("remote "))
+    assert remote_line.split()[3:5] == ["70B", "-"], remote_line
+    assert lines[-1].endswith("; -: served by its endpoint, nothing counted here"), lines[-1]
+
+
 def test_an_unknown_router_name_in_the_config_is_named_by_its_key_before_anything_runs(
     tmp_path: Path,
 ) -> None:

@@ -50,6 +50,7 @@ def cmd_models(args: argparse.Namespace) -> int:
     for m in config.models_by_size():
         reason = manager.availability(m.name)
         backend = manager.backend(m.name)
+        here = backend.measured_locally  # else its memory is its endpoint's: no figure here
         rows.append(
             {
                 "name": m.name,
@@ -57,9 +58,9 @@ def cmd_models(args: argparse.Namespace) -> int:
                 "backend": m.backend,
                 "params_b": m.params_b,
                 "class_id": m.class_id,
-                "memory_gb": backend.memory_gb,
+                "memory_gb": backend.memory_gb if here else None,
+                "kv_cache_gb": backend.kv_cache_gb_estimate if here else None,
                 # what the manager counts against memory_budget_gb (0: served elsewhere)
-                "kv_cache_gb": backend.kv_cache_gb_estimate if backend.measured_locally else 0.0,
                 "counted_gb": manager.local_gb(m.name),
                 "context_length": m.context_length,
                 "effective_context": effective_context(m),
@@ -84,9 +85,10 @@ def cmd_models(args: argparse.Namespace) -> int:
             f"{r['name']:<22}{r['tier']:<8}{r['backend']:<13}{r['params_b']:>7g}B"
             f"{memory:>11}{r['effective_context']:>11}  {status}"
         )
+    remote = "; -: served by its endpoint, nothing counted here" if any(r["memory_gb"] is None for r in rows) else ""  # fmt: skip
     lines.append(
         f"memory: as counted against manager.memory_budget_gb ({manager.budget_gb:g} GB), "
-        f"a llama_cpp model's estimated KV cache included"
+        f"a llama_cpp model's estimated KV cache included{remote}"
     )
     emit(args, {"config": config.source, "models": rows}, "\n".join(lines))
     return 0
