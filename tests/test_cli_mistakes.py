@@ -154,3 +154,40 @@ def test_ctrl_c_during_routes_remote_answer_stops_it_at_once(tmp_path: Path) -> 
         rows = list(log.records())
     assert [(r.model, r.finish_reason) for r in rows] == [("remote", "cancelled")]
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # put back
+
+
+def test_models_says_where_an_endpoint_does_not_list_the_model_id(tmp_path: Path) -> None:
+    """A model_id the endpoint does not serve (vLLM serving
+    ``Qwen/Qwen2.5-Coder-7B-Instruct``, the config saying ``qwen-coder``) was listed
+    ``yes`` by ``routerllm models``, and every request naming it got vLLM's 404 "The
+    model `qwen-coder` does not exist."; it is still available (TGI answers any model
+    name, a proxy may route names it does not list), with the ids its /models lists.
+    Ollama lists a name without a tag as ``:latest``; an endpoint listing none, or
+    without /models, says nothing."""
+    import json
+
+    from .test_openai_http import json_reply
+
+    listed = ["Qwen/Qwen2.5-Coder-7B-Instruct", "llama3:latest"]
+    with serving_stub() as stub:
+        stub.models_reply = json_reply(200, {"object": "list", "data": [{"id": i, "object": "model"} for i in listed]})  # fmt: skip
+        models = [
+            http_model_dict("right", stub.base_url, model_id=listed[0], params_b=1.0),
+            http_model_dict("ollama", stub.base_url, model_id="llama3", params_b=2.0),
+            http_model_dict("wrong", stub.base_url, model_id="qwen-coder", params_b=3.0),
+        ]
+        cfg = str(write_config(tmp_path, tiny_config_dict(tmp_path, models=models)))
+        table = cli_in_process("models", "--config", cfg)
+        rows = json.loads(cli_in_process("models", "--config", cfg, "--json").stdout)["models"]
+        stub.models_reply = json_reply(200, {"object": "list", "data": []})
+        none_listed = cli_in_process("models", "--config", cfg)
+    assert table.returncode == 0, table.stderr
+    lines = {line.split()[0]: line for line in table.stdout.splitlines()[2:5]}
+    assert lines["right"].endswith("  yes") and lines["ollama"].endswith("  yes"), lines
+    assert lines["wrong"].endswith(
+        "  yes (its endpoint's /models does not list model_id 'qwen-coder'; it lists "
+        "Qwen/Qwen2.5-Coder-7B-Instruct, llama3:latest: check model_id)"
+    ), lines["wrong"]
+    assert {r["name"]: r["endpoint_lists_model"] for r in rows} == {"right": True, "ollama": True, "wrong": False}  # fmt: skip
+    assert all(r["available"] for r in rows)
+    assert none_listed.returncode == 0 and "does not list" not in none_listed.stdout

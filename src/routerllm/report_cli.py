@@ -40,17 +40,23 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
 
 
 def cmd_models(args: argparse.Namespace) -> int:
+    from routerllm.backends.openai_http import OpenAIHTTPBackend
     from routerllm.manager import LLMManager, gb_up
     from routerllm.model_header import effective_context
 
     config = _load(args)
     manager = LLMManager(config)
     cap = config.budgets.routed_cap()
-    rows = []
+    rows, unlisted = [], {}
     for m in config.models_by_size():
         reason = manager.availability(m.name)
         backend = manager.backend(m.name)
         here = backend.measured_locally  # else its memory is its endpoint's: no figure here
+        # read from the availability check's /models: None where not remote or none listed
+        http = backend if isinstance(backend, OpenAIHTTPBackend) else None
+        listed = http.lists_model_id() if http else None
+        if http and listed is False:
+            unlisted[m.name] = http.unlisted_model_id()
         rows.append(
             {
                 "name": m.name,
@@ -68,6 +74,7 @@ def cmd_models(args: argparse.Namespace) -> int:
                 "available": reason is None,
                 "reason": reason or "",
                 "routed": reason is None and (cap is None or m.params_b <= cap),
+                "endpoint_lists_model": listed,
             }
         )
     lines = [
@@ -78,6 +85,8 @@ def cmd_models(args: argparse.Namespace) -> int:
         status = "yes" if r["available"] else f"no: {r['reason']}"
         if r["available"] and not r["routed"]:
             status += f" (over the budgets' cap of {cap:g}B: only when asked by name)"
+        if r["available"] and r["name"] in unlisted:
+            status += f" ({unlisted[r['name']]})"
         if r["effective_context"] < r["context_length"]:
             status += f" (runs at its GGUF's context of {r['effective_context']} tokens, under the configured {r['context_length']})"  # fmt: skip
         memory = f"{gb_up(r['counted_gb'])} GB" if r["counted_gb"] else "-"
@@ -85,10 +94,10 @@ def cmd_models(args: argparse.Namespace) -> int:
             f"{r['name']:<22}{r['tier']:<8}{r['backend']:<13}{r['params_b']:>7g}B"
             f"{memory:>11}{r['effective_context']:>11}  {status}"
         )
-    remote = "; -: served by its endpoint, nothing counted here" if any(r["memory_gb"] is None for r in rows) else ""  # fmt: skip
+    elsewhere = "; -: served by its endpoint, nothing counted here" if any(r["memory_gb"] is None for r in rows) else ""  # fmt: skip
     lines.append(
         f"memory: as counted against manager.memory_budget_gb ({manager.budget_gb:g} GB), "
-        f"a llama_cpp model's estimated KV cache included{remote}"
+        f"a llama_cpp model's estimated KV cache included{elsewhere}"
     )
     emit(args, {"config": config.source, "models": rows}, "\n".join(lines))
     return 0

@@ -1,5 +1,6 @@
 """What an OpenAI-compatible server's completion says: its text, finish reason and
-token usage, each checked, and what is wrong with one that is not a completion."""
+token usage, each checked, and what is wrong with one that is not a completion; what
+its ``/models`` lists."""
 
 from __future__ import annotations
 
@@ -91,3 +92,19 @@ def without_lone_surrogates(text: str) -> str:
     an emoji cut in half at the token limit) made U+FFFD, as a local model's broken bytes
     are; no log, terminal or JSON answer could take it."""
     return _LONE_SURROGATE.sub("\ufffd", text)
+
+
+def listed_model_ids(out: Any) -> tuple[str, ...] | None:
+    """The model ids a ``/models`` answer lists (``{"data": [{"id": ...}, ...]}``); None
+    where it lists none or is of another shape (a server may not implement it)."""
+    data = out.get("data") if isinstance(out, dict) else None
+    if not isinstance(data, list):
+        return None
+    ids = tuple(m["id"] for m in data if isinstance(m, dict) and isinstance(m.get("id"), str))
+    return ids or None
+
+
+def lists_model(ids: tuple[str, ...], model_id: str) -> bool:
+    """Whether ``ids`` name ``model_id``: itself, or as Ollama lists a name given
+    without a tag (``llama3`` as ``llama3:latest``)."""
+    return model_id in ids or (":" not in model_id and f"{model_id}:latest" in ids)

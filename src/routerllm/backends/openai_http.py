@@ -51,6 +51,8 @@ from routerllm.backends.interrupts import CANCELLED, Cancellation, cancelled
 from routerllm.backends.openai_answer import (
     NotACompletion,
     answer_parts,
+    listed_model_ids,
+    lists_model,
     usage_tokens,
     without_lone_surrogates,
 )
@@ -94,6 +96,8 @@ class OpenAIHTTPBackend(Backend):
     probe_timeout_s: float = 2.0
 
     _connected = False
+    #: the ids the endpoint's /models listed at the last availability check (None: none)
+    _listed: tuple[str, ...] | None = None
     _streams = True  # False once the endpoint refused a streamed request (stream_options)
 
     @property
@@ -162,8 +166,9 @@ class OpenAIHTTPBackend(Backend):
     def availability(self) -> str | None:
         if (why := self._no_key()) is not None:
             return why
+        self._listed = None
         try:
-            self._request("GET", "/models", None, self.probe_timeout_s)
+            self._listed = listed_model_ids(self._request("GET", "/models", None, self.probe_timeout_s))  # fmt: skip
         except urllib.error.HTTPError as e:
             e.close()
             if e.code in (401, 403) and not self.config.api_key_env:
@@ -190,6 +195,21 @@ class OpenAIHTTPBackend(Backend):
             why = reason(e, self.probe_timeout_s, setting=None)
             return f"endpoint {self.base_url} unreachable ({self._hide_key(why)})"
         return None
+
+    def lists_model_id(self) -> bool | None:
+        """Whether the endpoint's /models, at the last availability check, listed
+        ``model_id``; None where it listed no model (or is not implemented, not reached)."""
+        return None if self._listed is None else lists_model(self._listed, self.config.model_id or "")  # fmt: skip
+
+    def unlisted_model_id(self) -> str | None:
+        """Where the endpoint's /models listed models at the last availability check but
+        not ``model_id``, says so: the model stays available (TGI answers any model name,
+        a proxy may route names it does not list), but vLLM or OpenAI refuse each request."""
+        if self._listed is None or self.lists_model_id():
+            return None
+        ids = self._listed
+        shown = ", ".join(one_line(i)[:80] for i in ids[:5]) + (f" and {len(ids) - 5} more" if len(ids) > 5 else "")  # fmt: skip
+        return f"its endpoint's /models does not list model_id {self.config.model_id!r}; it lists {shown}: check model_id"  # fmt: skip
 
     def _serves_under_v1(self) -> bool:
         """Whether ``{base_url}/v1/models`` answers, for a base_url without a version:
