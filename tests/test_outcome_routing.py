@@ -1300,3 +1300,69 @@ def test_knn_predicts_many_prompts_in_bounded_memory() -> None:
     sims = unit(x_test[:200]) @ unit(x_train).T
     nearest = np.argsort(-sims, axis=1, kind="stable")[:, :5]
     np.testing.assert_allclose(predicted[:200], y[nearest].mean(axis=1), atol=1e-6)
+
+
+def _sampled_questions(
+    questions: int, samples: int, seed: int
+) -> tuple[OutcomeDataset, np.ndarray]:
+    """Each question sampled ``samples`` times (copies in other case and spaces, read alike
+    by an encoder: one embedding row), its outcomes the same on every copy: the small
+    model solves it where x0 > 0, except on a third of the questions, at random (what no
+    router can learn, only memorise); mid on half of the rest; big on each."""
+    rng = np.random.default_rng(seed)
+    X_q = rng.normal(size=(questions, 8)).astype(np.float32)
+    small = (X_q[:, 0] > 0) ^ (rng.random(questions) < 1 / 3)
+    Y_q = np.stack([small, small | (rng.random(questions) < 0.5), np.ones(questions, bool)], 1)
+    of = np.repeat(np.arange(questions), samples)
+    prompts = [f"Question {q}" if i % 2 else f"  question {q} " for i, q in enumerate(of)]
+    data = OutcomeDataset(
+        prompts, MODELS, Y_q[of].astype(float), np.tile([1.0, 8.0, 70.0], (len(of), 1))
+    )
+    return data, X_q[of]
+
+
+def test_the_quality_router_keeps_every_copy_of_a_question_in_one_fold() -> None:
+    """Its candidates are scored out of fold: with folds by position, a copy held out of
+    a fold was found by kNN (k = 1) in the fold's training part, so memorising looked
+    perfect and was chosen over logistic regression, which generalises (on new questions
+    it routes better: checked here)."""
+    data, X = _sampled_questions(60, 4, 0)
+    candidates = [Candidate(m, SIZES[m]) for m in MODELS]
+    router = create_router("quality", candidates, 0, encoder="hashing", c_grid=[1.0],
+                           k_grid=[1], weights=[0.0, 1.0], folds=4, costs=[1.0, 8.0, 70.0])  # fmt: skip
+    assert isinstance(router, QualityRouter)
+    router.fit_dataset(data, X)
+    by_w = {c["w"]: c["oof_aiq"] for c in router.selection["candidates"]}
+    assert router.w == 1.0  # logistic regression, not the memorising kNN
+    assert by_w[1.0] > by_w[0.0]
+    fold = router._fold_of(len(data))
+    assert all(len(set(fold[4 * q : 4 * q + 4])) == 1 for q in range(60))
+    new, X_new = _sampled_questions(200, 1, 1)
+    predicted = router.candidate_predictions(X, data.scores, X_new)
+    aiq = {w: router.routing_aiq(p, new.scores) for (_, _, _, w), p in predicted.items()}
+    assert aiq[1.0] > aiq[0.0]
+
+
+def test_the_quality_router_without_repeated_questions_chooses_as_by_position(
+    files: dict[str, Path],
+) -> None:
+    """No question given twice: the folds are the seeded permutation's by position, as
+    before questions were kept together, and so is every candidate's figure and the choice."""
+    data = load_outcomes(files["train_json"])
+    candidates = [Candidate(m, SIZES[m]) for m in data.models]
+    options: dict[str, Any] = {
+        "encoder": "hashing",
+        "k_grid": [1, 5],
+        "weights": [0.0, 0.5, 1.0],
+        "folds": 3,
+    }
+    X = create_router("quality", candidates, 2, **options).embed(data.prompts)  # type: ignore[attr-defined]
+    by_question = create_router("quality", candidates, 2, **options)
+    by_question.fit_dataset(data, X)  # type: ignore[attr-defined]
+    by_position = create_router("quality", candidates, 2, **options)
+    by_position.fit(None, data.scores, data.models, embeddings=X)  # type: ignore[attr-defined]
+    assert by_question.selection == by_position.selection
+    expected = np.random.default_rng(2).permutation(len(data)) % 3
+    assert np.array_equal(by_question._fold_of(len(data)), expected)  # type: ignore[attr-defined]
+    with pytest.raises(RouterLLMError, match="fit: 3 questions for 200 rows of outcomes"):
+        by_position.fit(None, data.scores, data.models, X, questions=data.prompts[:3])  # type: ignore[attr-defined]

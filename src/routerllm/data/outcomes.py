@@ -316,6 +316,17 @@ def normalise(text: str) -> str:
     return _SPACES.sub(" ", unicodedata.normalize("NFC", folded))
 
 
+def question_copies(prompts: Sequence[str]) -> list[list[int]]:
+    """The positions of each question's copies (as :func:`normalise` compares them), the
+    questions in the order they first appear: what a hold-out split and a
+    cross-validation fold keep on one side, so that a question sampled several times is
+    not both trained on and tested on. Without repeats, ``[[0], [1], ...]``."""
+    copies: dict[str, list[int]] = {}
+    for i, prompt in enumerate(prompts):
+        copies.setdefault(normalise(prompt), []).append(i)
+    return list(copies.values())
+
+
 def overlap(a: OutcomeDataset, b: OutcomeDataset) -> list[int]:
     """Indices of ``a``'s prompts that also appear in ``b``."""
     if not (isinstance(a, OutcomeDataset) and isinstance(b, OutcomeDataset)):

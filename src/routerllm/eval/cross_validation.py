@@ -88,7 +88,7 @@ def fold_routers(
         else:
             router.share_encoder(first)
         assert X is not None
-        router.fit(None, scores[idx], models, embeddings=X[idx])
+        router.fit(None, scores[idx], models, X[idx], questions=[prompts[i] for i in idx])
         return router
 
     def predicted(router: OutcomeRouter, idx: np.ndarray) -> np.ndarray:

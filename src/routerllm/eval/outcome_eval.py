@@ -20,7 +20,7 @@ import numpy as np
 from routerllm.carbon.report_text import counted
 from routerllm.checks import is_finite_number, is_integer
 from routerllm.data.outcome_files import load_outcomes
-from routerllm.data.outcomes import OutcomeDataset, normalise, not_in
+from routerllm.data.outcomes import OutcomeDataset, normalise, not_in, question_copies
 from routerllm.encoders.base import text_list
 from routerllm.eval import LEARNED_ROUTERS
 from routerllm.eval.curves import OperatingPoint
@@ -94,10 +94,7 @@ def split_dataset(
         raise DataError(f"split_dataset splits an OutcomeDataset, got {type(data).__name__}")
     if not (is_finite_number(test_fraction) and 0 < test_fraction < 1):
         raise DataError(f"the test fraction must be between 0 and 1, got {test_fraction!r}")
-    groups: dict[str, list[int]] = {}
-    for i, prompt in enumerate(data.prompts):
-        groups.setdefault(normalise(prompt), []).append(i)
-    copies = list(groups.values())
+    copies = question_copies(data.prompts)
     order = np.random.default_rng(check_seed(seed)).permutation(len(copies))
     cut = int(round(len(data) * (1 - test_fraction)))
     train: list[int] = []

@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from routerllm.checks import is_finite_number
-from routerllm.data.outcomes import OutcomeDataset
+from routerllm.data.outcomes import OutcomeDataset, question_copies
 from routerllm.encoders.base import encoder_class, encoder_width
 from routerllm.exceptions import RouterLLMError
 from routerllm.routers.base import CandidateModel, Router, RoutingDecision, prompt_list
@@ -119,6 +119,9 @@ class OutcomeRouter(Router):
         self.dim: int | None = None
         #: How a router chose its own hyper-parameters (QualityRouter), for reports.
         self.selection: dict[str, Any] = {}
+        #: Each question's rows (``question_copies``) in the data last fitted on, where
+        #: ``fit`` knew the questions: kept in one fold by its cross-validation; not saved.
+        self.training_copies: list[list[int]] | None = None
 
     # -- embeddings ----------------------------------------------------------
     def embed(self, prompts: Sequence[str]) -> np.ndarray:
@@ -154,11 +157,15 @@ class OutcomeRouter(Router):
         scores: np.ndarray,
         model_names: Sequence[str] | None = None,
         embeddings: np.ndarray | None = None,
+        *,
+        questions: Sequence[str] | None = None,
     ) -> OutcomeRouter:
         """Learn from outcomes ``scores`` (n, m), columns named ``model_names`` (default: the
         router's models, where the order they were given is the order it keeps them in,
         smallest first, ``self.model_names``; refused where the two differ, as which column
-        is which model would be a guess).
+        is which model would be a guess). ``questions``: the prompts' texts where
+        ``embeddings`` stand for them, so that ``QualityRouter``'s cross-validation keeps
+        every copy of a question in one fold (without them, each row is its own).
 
         One prompt is enough (a cross-validation fold of a small problem set may have no
         more), but then it cannot tell prompts apart: a warning says so."""
@@ -171,7 +178,11 @@ class OutcomeRouter(Router):
         X = self._training_embeddings(prompts, embeddings)
         Y = self._columns(scores, model_names)
         check_outcome_rows(X, Y)
+        texts = prompts if prompts is not None else questions
+        if texts is not None and len(texts := prompt_list(texts)) != len(Y):
+            raise RouterLLMError(f"fit: {len(texts)} questions for {len(Y)} rows of outcomes")
         self._warn_if_one_prompt(len(Y))
+        self.training_copies = None if texts is None else question_copies(texts)
         self._fit(X.astype(np.float32), Y)
         self.fitted = True
         return self
@@ -193,7 +204,7 @@ class OutcomeRouter(Router):
         answers' texts) overrides this."""
         check_dataset(data)
         prompts = None if embeddings is not None else data.prompts
-        return self.fit(prompts, data.scores, data.models, embeddings=embeddings)
+        return self.fit(prompts, data.scores, data.models, embeddings, questions=data.prompts)
 
     def _training_embeddings(
         self, prompts: Sequence[str] | None, embeddings: np.ndarray | None

@@ -214,6 +214,8 @@ class PolicyRouter(OutcomeRouter):
         model_names: Sequence[str] | None = None,
         embeddings: np.ndarray | None = None,
         responses: Sequence[Sequence[str]] | None = None,
+        *,
+        questions: Sequence[str] | None = None,  # OutcomeRouter.fit's: it cross-validates nothing
     ) -> PolicyRouter:
         """Label each prompt by the 9-cell matrix from the reference models' columns of
         ``scores`` (named ``model_names``; default the router's models) and their

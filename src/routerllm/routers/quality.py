@@ -182,7 +182,7 @@ class QualityRouter(OutcomeRouter):
     Each candidate (C in ``c_grid``, share in ``share_grid``, k in ``k_grid``, w in
     ``weights``) is scored by
     the AIQ of its out-of-fold predictions (``folds``-fold cross-validation on the
-    training prompts), i.e. by the routing quality it would have had on prompts
+    training prompts, every copy of a repeated question in one fold), i.e. by the routing quality it would have had on prompts
     it did not see, under the same lambda sweep and costs used to route. The
     best candidate replaces plain logistic regression (C = 1, w = 1, share 0,
     when the grids hold it) only if its lead is larger than its standard
@@ -276,8 +276,25 @@ class QualityRouter(OutcomeRouter):
         ]))  # fmt: skip
 
     def _fold_of(self, n: int) -> np.ndarray:
-        """The cross-validation fold of each of ``n`` training prompts (seeded)."""
-        return np.random.default_rng(self.seed).permutation(n) % min(self.folds, n)
+        """The cross-validation fold of each of ``n`` training prompts (seeded), every copy
+        of a question in one fold where ``fit`` knew the questions (``training_copies``):
+        a held-out copy whose twin trained the fold made memorising (kNN, k = 1) look
+        perfect. Without repeated questions, the seeded permutation's folds by position."""
+        copies = self._copies(n)
+        of_question = np.random.default_rng(self.seed).permutation(len(copies))
+        of_question %= min(self.folds, len(copies))
+        fold = np.empty(n, dtype=int)
+        for q, rows in enumerate(copies):
+            fold[rows] = of_question[q]
+        return fold
+
+    def _copies(self, n: int) -> list[list[int]]:
+        """The rows of each of the ``n`` training prompts' questions: each its own where
+        the questions are not known."""
+        known = self.training_copies
+        if known is not None and sum(map(len, known)) == n:
+            return known
+        return [[i] for i in range(n)]
 
     def routing_aiq(self, predicted: np.ndarray, Y: np.ndarray) -> float:
         """The AIQ of routing by ``predicted`` over the knob sweep, scored against the
@@ -293,8 +310,8 @@ class QualityRouter(OutcomeRouter):
 
     def _fit(self, X: np.ndarray, Y: np.ndarray) -> None:
         baseline = (1.0, 0.0, self.k_grid[0], 1.0)  # plain logistic regressions, C = 1
-        # A single prompt leaves nothing to cross-validate on: the baseline, unselected.
-        oof = self.out_of_fold(X, Y) if min(self.folds, len(X)) >= 2 else {}
+        # A single question leaves nothing to cross-validate on: the baseline, unselected.
+        oof = self.out_of_fold(X, Y) if min(self.folds, len(self._copies(len(X)))) >= 2 else {}
         results: list[dict[str, Any]] = [
             {"oof_aiq": self.routing_aiq(pred, Y), "C": c, "share": s, "k": k, "w": w}
             for (c, s, k, w), pred in oof.items()
