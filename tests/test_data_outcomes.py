@@ -980,3 +980,22 @@ def test_routerbenchs_own_pickle_says_how_to_make_the_csv(tmp_path: Path) -> Non
         'run code in it; where you trust it, save it as a CSV: python -c "import pandas; '
         f"pandas.read_pickle('{path}').to_csv('{path.with_suffix('.csv')}', index=False)\""
     )
+
+
+def test_costs_for_a_model_no_question_scores_are_refused_as_in_a_csv(tmp_path: Path) -> None:
+    """A `<model>|total_cost` column without the model's score column stops the CSV
+    loader; in the {question, scores} format such costs were ignored without a word."""
+    items = [{"question": f"q{i}", "scores": {"m": 1}, "costs": {"m": 1, "gpt-4": 3}}
+             for i in range(3)]  # fmt: skip
+    (path := tmp_path / "o.json").write_text(json.dumps(items), encoding="utf-8")
+    with pytest.raises(DataError) as e:
+        load_outcomes(path)
+    assert str(e.value) == (
+        f"{path}: `costs` of gpt-4 but no scores (item 1 and 2 other(s)): a model needs "
+        "scores to be routed to; give its scores, or leave its costs out"
+    )
+    (csv_path := tmp_path / "o.csv").write_text("prompt,m,m|total_cost,gpt-4|total_cost\nq,1,1,3\n")
+    with pytest.raises(
+        DataError, match=r"no score column for gpt-4 \(only `<model>\|total_cost`\)"
+    ):
+        load_outcomes(csv_path)

@@ -292,11 +292,28 @@ def _call_costs(
             f"{path}, {at(lacking[0])}: `costs` needs a number for each of {', '.join(models)}, "
             f"got {raw[lacking[0]]['costs']!r:.100} ({len(lacking)} such {row}(s) in all)"
         )
+    _refuse_unscored_costs(raw, path, at)
     # null, not NaN: a NaN in the file is a bad value, which the dataset refuses
     unknown = np.array([[r["costs"][m] is None for m in models] for r in raw])
     costs = np.array([[0.0 if r["costs"][m] is None else _json_number(r, "costs", m, f"{path}, {at(i)}")
                        for m in models] for i, r in enumerate(raw)])  # fmt: skip
     return _unmeasured_as_mean(costs, unknown, models, path)
+
+
+def _refuse_unscored_costs(raw: list[dict[str, Any]], path: Path, at: _Places) -> None:
+    """Refuse costs of a model that no item scores, as the CSV loader refuses a
+    ``<model>|total_cost`` column without the model's scores: ignored, a typo in a model's
+    name or scores left out by mistake went unsaid. (A model scored on some items only is
+    left out with a warning, its costs with it.)"""
+    scored = set().union(*(r["scores"] for r in raw))
+    costed = dict.fromkeys(m for r in raw for m in r["costs"])
+    if unscored := [m for m in costed if m not in scored]:
+        rows = [i for i, r in enumerate(raw) if unscored[0] in r["costs"]]
+        raise DataError(
+            f"{path}: `costs` of {', '.join(unscored)} but no scores ({at(rows[0])} and "
+            f"{len(rows) - 1} other(s)): a model needs scores to be routed to; give its scores, "
+            f"or leave its costs out"
+        )
 
 
 def _unmeasured_as_mean(
