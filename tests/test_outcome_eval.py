@@ -376,3 +376,22 @@ def test_split_dataset_without_repeated_questions_is_the_seeded_permutation() ->
     train, test = split_dataset(data, 0.2, 4)
     assert train.prompts == [data.prompts[i] for i in order[:24]]
     assert test.prompts == [data.prompts[i] for i in order[24:]]
+
+
+def test_a_test_models_the_training_data_lacks_are_left_out_with_a_warning(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The routers choose among the training data's models: a test file's extra model was
+    dropped without a word."""
+    train, test = outcomes(30), outcomes(10, 100)
+    extra = OutcomeDataset(test.prompts, ["small", "big", "huge"],
+                           np.hstack([test.scores, np.ones((10, 1))]),
+                           np.tile([1.0, 5.0, 20.0], (10, 1)), source="test.json")  # fmt: skip
+    x = np.random.default_rng(0).normal(size=(30, 4)), np.random.default_rng(1).normal(size=(10, 4))
+    with caplog.at_level("WARNING", logger="routerllm"):
+        ev = evaluate_routing(train, extra, ["knn"], embeddings=x)
+    assert ev.models == ["small", "big"]
+    assert [r.getMessage() for r in caplog.records if r.levelname == "WARNING"] == [
+        "test.json: left out huge, which the training data (outcome dataset) does not have: "
+        "the routers choose among the training data's models"
+    ]

@@ -206,6 +206,12 @@ def evaluate_routing(
                 f"--test out to hold out part of the training data)"
                 + (f"; it names {', '.join(alike)}: rename to match exactly" if alike else "")
             )
+        if extra := [m for m in test_set.models if m not in train.models]:
+            log.warning(
+                "%s: left out %s, which the training data (%s) does not have: the routers "
+                "choose among the training data's models",
+                test_set.where, ", ".join(extra), train.where,
+            )  # fmt: skip
         if test_set.models != train.models:
             test_set = test_set.restrict_models(train.models)
         # A model's size and prices are one fact: a test file without a models.json
