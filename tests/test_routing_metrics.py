@@ -729,3 +729,25 @@ def test_a_free_best_model_leaves_the_cost_to_metrics_undefined_and_says_why() -
         "apgr, cpt50 and cpt80 are undefined",
         "the cost_to_* metrics are undefined",
     ]
+
+
+def test_a_tiny_quality_gap_is_noted_as_making_pgr_unstable() -> None:
+    """PGR divides by the gap between the best single model and the cheapest: 1,000
+    prompts, a (cost 1) solves the first 500, b (cost 5) those and one more (a gap of
+    0.001), c (cost 3) the other 499. The oracle's APGR is then in the hundreds, by the
+    formula (PGR is not clipped), and a note says why; a gap of 0.01 gets none."""
+    scores = np.zeros((1000, 3))
+    scores[:500, :2] = 1.0
+    scores[500, 1] = 1.0
+    scores[501:, 2] = 1.0
+    report = routing_report({}, scores, [1.0, 5.0, 3.0], model_names=["a", "b", "c"])
+    # The oracle (1.0 at cost (500 + 5 + 3 x 499) / 1000 = 2.002): its curve from a's (1, .5),
+    # flat from there; mean Q over [1, 5] = (1.002 x .75 + 2.998) / 4 = .937375
+    assert report["rows"]["oracle"]["apgr"] == pytest.approx((0.937375 - 0.5) / 0.001)
+    assert report["notes"] == [
+        "apgr, cpt50 and cpt80 are unstable: the best single model (b) is only 0.0010 better "
+        "than the cheapest (a), under 0.01, and PGR divides every quality difference by that "
+        "gap (x 1000): a figure far outside 0 to 1 says little"
+    ]
+    scores[501:510, 1] = 1.0  # a gap of 0.01: the oracle's APGR 43.7, no note
+    assert routing_report({}, scores, [1.0, 5.0, 3.0])["notes"] == []

@@ -411,8 +411,32 @@ def routing_report(
         "cheapest": model(refs.cheapest),
         "oracle": {"name": "oracle", "cost": refs.oracle.cost, "quality": refs.oracle.quality},
         "cost_range": [cost_min, cost_max],
-        "notes": _undefined(refs),
+        "notes": _undefined(refs) + _unstable(refs),
     }
+
+
+#: A quality gap between the best single model and the cheapest under which APGR and CPT
+#: are noted as unstable: PGR divides every quality difference by the gap, over 100 times
+#: below 0.01 (a point of accuracy), so a router 0.01 above the cheapest model, within the
+#: sampling noise of a mean over a few thousand test prompts, reads as recovering the
+#: whole gap (a gap of 0.0016 gave the oracle an APGR of 122).
+TINY_GAP = 0.01
+
+
+def _unstable(refs: References) -> list[str]:
+    """A note where the quality gap PGR divides by is under ``TINY_GAP``: the figures are
+    as defined (PGR is not clipped), but far outside 0 to 1 they say little."""
+    strong, weak = refs.singles[refs.best_single], refs.singles[refs.cheapest]
+    gap = strong.quality - weak.quality
+    if not 0 < gap < TINY_GAP or strong.cost <= weak.cost:
+        return []
+    return [
+        f"apgr, cpt50 and cpt80 are unstable: the best single model "
+        f"({refs.model_names[refs.best_single]}) is only {gap:.4f} better than the cheapest "
+        f"({refs.model_names[refs.cheapest]}), under {TINY_GAP:g}, and PGR divides every "
+        f"quality difference by that gap (x {1 / gap:.0f}): a figure far outside 0 to 1 says "
+        f"little"
+    ]
 
 
 def _undefined(refs: References) -> list[str]:
