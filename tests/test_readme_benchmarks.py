@@ -157,16 +157,25 @@ def test_every_scripts_help_says_what_it_measures_in_whole_sentences(
 EXPERIMENTS = (ROOT / "docs" / "experiments.md").read_text(encoding="utf-8")
 
 
+# README's and docs/experiments.md's CAPS placeholders: what each stands for
+PLACEHOLDERS = {"N": "3", "K": "3", "S": "0", "DIR": "runs/x", "NEW_DIR": "runs/new"}
+
+
+def _stood_for(text: str) -> str:
+    """``text`` with each <...> placeholder replaced by what it stands for."""
+    from routerllm.eval.humaneval_report import DEFAULT_SYSTEMS
+
+    stands_for = {"the default systems": ",".join(DEFAULT_SYSTEMS)}
+    return re.sub(r"<([^<>]*)>", lambda p: stands_for[p[1]], text)
+
+
 def _experiments_cli_lines() -> list[tuple[str, str]]:
     """(where, arguments) of each `routerllm COMMAND ...` docs/experiments.md quotes,
     a code span over two lines included; <the default systems> and DIR, N, K, S are
     placeholders (another <...> is a KeyError: say here what it stands for)."""
-    from routerllm.eval.humaneval_report import DEFAULT_SYSTEMS
-
-    stands_for = {"the default systems": ",".join(DEFAULT_SYSTEMS)}
     found = []
     for m in re.finditer(r"`routerllm ([a-z][^`]*)`", EXPERIMENTS):
-        args = re.sub(r"<([^>]*)>", lambda p: stands_for[p[1]], m[1].replace("\n", " "))
+        args = _stood_for(m[1].replace("\n", " "))
         found.append((f"docs/experiments.md:{EXPERIMENTS.count(chr(10), 0, m.start()) + 1}", args))
     return found
 
@@ -181,5 +190,166 @@ def test_every_routerllm_command_line_the_experiments_quote_parses(where: str, a
     folds and seeds quoted without its required --out could not run as written."""
     from routerllm.cli import build_parser
 
-    argv = [{"N": "3", "K": "3", "S": "0"}.get(word, word) for word in args.split()]
+    argv = [PLACEHOLDERS.get(word, word) for word in args.split()]
     _parse(build_parser(), argv, where)
+
+
+# README's `routerllm ...` commands, read as a shell reads them (quotes, `\` line ends,
+# comments; after VAR=value, `nohup`, a `|`), parsed by the CLI's parser; nothing runs.
+# Whole: each one a ```bash/sh/console or indented code block runs, and each inline
+# span with arguments, unless it is a fragment: cut short with `...`, ending in an option
+# without its value (`routerllm report --since`), or naming alternatives
+# (`routerllm route/demo/serve --router ensemble`). A whole one parses as written, its
+# required options included; a fragment's command and options exist and its values are
+# accepted, its command's required options left out; a span that names a command
+# alone (`routerllm report`) names a real one. README writes placeholders in CAPS
+# (`--out DIR`) and <...>: each stands for a value of its kind, parsed by the option's
+# own type (another is a KeyError: say here what it stands for); `routerllm COMMAND`
+# stands for every command.
+_FENCED = re.compile(r"^( *)```(?:(bash|sh|shell|console)|\w*)\n(.*?)^\1```", re.M | re.S)
+_INDENTED = re.compile(r"(?<=\n\n)(?: {4}.*\n)+")
+_SPAN = re.compile(r"(`+)(?!`)((?:(?!\n\s*\n).)+?)(?<!`)\1(?!`)", re.S)
+
+
+def _shell_commands(line: str) -> list[list[str]]:
+    """The words of each `routerllm ...` of a shell line, without the program's name,
+    its <...> placeholders replaced; a line that is no shell's (an error message, a
+    path, a Python name): none."""
+    commands = _shell_words(line)
+    return _shell_words(_stood_for(line)) if commands else commands
+
+
+def _shell_words(line: str) -> list[list[str]]:
+    import shlex
+
+    lexer = shlex.shlex(line, posix=True, punctuation_chars=True)
+    lexer.whitespace_split = True
+    try:
+        words = list(lexer)
+    except ValueError:  # an unclosed quote: prose, not a command
+        return []
+    commands, segment = [], []
+    for word in [*words, ";"]:
+        if not set(word) <= set("|&;()<>"):
+            segment.append(word)
+            continue
+        while segment and (
+            re.fullmatch(r"[A-Z_]+=\S*|nohup", segment[0]) or segment[:2] == ["python", "-m"]
+        ):
+            segment = segment[2 if segment[0] == "python" else 1 :]
+        if segment and segment[0] in ("routerllm", ".venv/bin/routerllm"):
+            commands.append(segment[1:])
+        segment = []
+    return commands
+
+
+def _readme_cli_lines() -> tuple[
+    list[tuple[str, list[str]]], list[tuple[str, list[str]]], dict[str, int]
+]:
+    """(where, arguments) of README's whole `routerllm` commands and of its fragments,
+    and how many lines and spans each rule took and left."""
+    counts = dict.fromkeys(
+        ("shell lines", "shell lines running no routerllm", "other code blocks, not read",
+         "inline spans", "inline spans no routerllm command", "inline: the program alone",
+         "inline: a command named", "inline: fragments", "inline: whole"), 0)  # fmt: skip
+    whole: list[tuple[str, list[str]]] = []
+    fragments: list[tuple[str, list[str]]] = []
+
+    def where(start: int) -> str:
+        return f"README.md:{README.count(chr(10), 0, start) + 1}"
+
+    def blank(m: re.Match[str]) -> str:  # the positions kept, for where()
+        return re.sub(r"[^\n]", " ", m[0])
+
+    blocks = [(m.start(3), m[3]) for m in _FENCED.finditer(README) if m[2]]
+    counts["other code blocks, not read"] = sum(not m[2] for m in _FENCED.finditer(README))
+    prose = _FENCED.sub(blank, README)
+    blocks += [(m.start(), m[0]) for m in _INDENTED.finditer(prose)]
+    prose = _INDENTED.sub(blank, prose)
+    for start, body in blocks:
+        for line in re.finditer(r"^(?:\$ )?((?:.*\\\n)*.*\S.*)$", body, re.M):
+            commands = _shell_commands(line[1].replace("\\\n", " "))
+            counts["shell lines"] += 1
+            counts["shell lines running no routerllm"] += not commands
+            whole += [(where(start + line.start()), c) for c in commands]
+    for m in _SPAN.finditer(prose):
+        counts["inline spans"] += 1
+        commands = _shell_commands(re.sub(r"\s+", " ", m[2]))
+        counts["inline spans no routerllm command"] += not commands
+        for args in commands:
+            if args in ([], ["..."]):
+                counts["inline: the program alone"] += 1
+                continue
+            if len(args) == 1:
+                rule = "inline: a command named"
+            elif args[-1] == "..." or args[-1].startswith("--") or "/" in args[0]:
+                rule = "inline: fragments"
+            else:
+                rule = "inline: whole"
+            counts[rule] += 1
+            (whole if rule == "inline: whole" else fragments).append((where(m.start()), args))
+    return whole, fragments, counts
+
+
+README_WHOLE, README_FRAGMENTS, README_COUNTS = _readme_cli_lines()
+
+
+def _subparsers(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+    return next(a.choices for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+
+
+def _argv(args: list[str], commands: list[str]) -> list[list[str]]:
+    """The command lines ``args`` stands for: COMMAND each command, a/b/c each of a, b,
+    c; a CAPS word a value of its kind."""
+    names = commands if args[0] == "COMMAND" else args[0].split("/")
+    rest = [PLACEHOLDERS[w] if re.fullmatch(r"[A-Z][A-Z0-9_]*", w) else w for w in args[1:]]
+    return [[name, *rest] for name in names]
+
+
+def test_readme_quotes_routerllm_commands_and_each_rule_takes_some() -> None:
+    """A rule that took nothing, or every span, would check nothing. (2026-12-06: 54
+    whole commands in code blocks, 17 whole inline, 11 fragments, 44 commands named.)"""
+    counts = README_COUNTS
+    assert counts["inline: whole"] >= 10 and len(README_WHOLE) >= 60
+    assert counts["inline: fragments"] >= 5 and counts["inline: a command named"] >= 30
+    # a shell line runs no routerllm only where it runs something else (dev.py, curl)
+    assert counts["shell lines running no routerllm"] <= 6
+
+
+@pytest.mark.parametrize(("where", "args"), README_WHOLE, ids=lambda v: str(v))
+def test_every_whole_routerllm_command_the_readme_quotes_parses(
+    where: str, args: list[str]
+) -> None:
+    """As a reader would run it: `[--json]` in a code block, or a command quoted in
+    prose without its required --out, could not run as written."""
+    from routerllm.cli import build_parser
+
+    for argv in _argv(args, list(_subparsers(build_parser()))):
+        _parse(build_parser(), argv, where)
+
+
+@pytest.mark.parametrize(("where", "args"), README_FRAGMENTS, ids=lambda v: str(v))
+def test_every_routerllm_fragment_the_readme_quotes_names_real_options(
+    where: str, args: list[str]
+) -> None:
+    from routerllm.cli import build_parser
+
+    for argv in _argv(args, list(_subparsers(build_parser()))):
+        parser = build_parser()
+        commands = _subparsers(parser)
+        assert argv[0] in commands, f"{where}: routerllm has no command {argv[0]}"
+        command = commands[argv[0]]
+        for action in command._actions:
+            action.required = False
+        for group in command._mutually_exclusive_groups:
+            group.required = False
+        argv = argv[:-1] if argv[-1] == "..." else argv
+        named = command._option_string_actions.get(argv[-1])
+        if argv[-1] in ("-h", "--help"):
+            with pytest.raises(SystemExit) as ended, contextlib.redirect_stdout(io.StringIO()):
+                parser.parse_args(argv)
+            assert ended.value.code == 0, where
+            continue
+        if named is not None and named.nargs != 0:
+            argv = argv[:-1]  # the option named, its value not given
+        _parse(parser, argv, where)
