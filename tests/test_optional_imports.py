@@ -182,3 +182,19 @@ def _handlers_not_passing_their_error() -> list[str]:
 
 def test_every_failed_optional_import_passes_its_error() -> None:
     assert _handlers_not_passing_their_error() == []
+
+
+def test_of_torch_and_transformers_a_broken_torch_alone_is_named(tmp_path: Path) -> None:
+    """torch failed to import, so transformers was never tried: it is not known to be
+    installed, and reinstalling it is no fix."""
+    model = tmp_path / "enc"
+    model.mkdir()
+    (model / "config.json").write_text(json.dumps({"hidden_size": 8}))
+    why = "libtorch_cpu.so: cannot open shared object file: No such file or directory"
+    env = _shadowing(tmp_path, "torch", f"raise ImportError({why!r})\n")
+    call = f"from routerllm.encoders import create_encoder; create_encoder('hf:{model}').encode(['hi'])"  # fmt: skip
+    said = _python(_ERROR_OF.format(call=call), env)
+    assert said.startswith(
+        f"torch is installed but cannot be imported ({why}); reinstall it with: {REINSTALL} 'torch"
+    ), said
+    assert "transformers" not in said

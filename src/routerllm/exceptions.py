@@ -225,22 +225,22 @@ def _requirement(package: str, extra: str) -> str:
 
 def cannot_import(module: str, extra: str, error: Exception) -> tuple[str, str] | None:
     """Where ``error``, raised importing ``module`` (a pip name, or several joined by
-    ``/``, as ``torch/transformers``), says it is installed but fails to import
-    (:func:`not_installed`): the packages at fault, of several those that did not import
-    (torch imported, transformers not), and what to say of them: ``is installed but cannot
-    be imported (<error>); reinstall it with: pip install --force-reinstall '<as the
-    extra asks>'``. None where it is not installed."""
+    ``/`` in the order they are imported, as ``torch/transformers``), says it is installed
+    but fails to import (:func:`not_installed`): the package at fault, of several the
+    first that did not import (torch imported, transformers not: transformers; torch not:
+    torch, transformers never tried), and what to say of it: ``is installed but cannot be
+    imported (<error>); reinstall it with: pip install --force-reinstall '<as the extra
+    asks>'``. None where it is not installed."""
     import sys
 
     packages = module.split("/")
     if any(not_installed(error, p) for p in packages):
         return None
-    failed = [p for p in packages if _imported_as(p) not in sys.modules] or packages
-    several = len(failed) > 1
-    wanted = " ".join(f"'{_requirement(p, extra)}'" for p in failed)
-    return "/".join(failed), (
-        f"{'are' if several else 'is'} installed but cannot be imported ({one_line(error)}); "
-        f"reinstall {'them' if several else 'it'} with: pip install --force-reinstall {wanted}"
+    # all imported: the error came from what the last import took from its package
+    failed = next((p for p in packages if _imported_as(p) not in sys.modules), packages[-1])
+    return failed, (
+        f"is installed but cannot be imported ({one_line(error)}); reinstall it with: "
+        f"pip install --force-reinstall '{_requirement(failed, extra)}'"
     )
 
 
