@@ -178,3 +178,35 @@ def test_an_encoder_of_no_files_records_none(tmp_path: Path) -> None:
     router = KNNRouter(MODELS, encoder="hashing", k=2)
     router.fit(PROMPTS, SCORES, ["small", "big"])
     assert "encoder_weights" not in json.loads((router.save(tmp_path / "r") / "config.json").read_text())  # fmt: skip
+
+
+def test_an_encoder_file_gone_is_named_as_gone(tmp_path: Path) -> None:
+    """The weights file gone from the encoder's folder: the refusal names it as gone, not
+    the files that are unchanged."""
+    encoder, saved = _knn(tmp_path)
+    (encoder / "model.safetensors").unlink()
+    with pytest.raises(RouterLLMError) as e:
+        load_router(saved, MODELS)
+    assert "model.safetensors (gone)" in str(e.value)
+    assert "config.json" not in str(e.value)
+
+
+def test_encoder_files_that_cannot_be_read_are_one_clear_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A file of the encoder that cannot be read (a mode root ignores: the read's error is
+    made here) is one line naming it, at load and at save, not an OSError traceback."""
+    from routerllm import files_identity
+
+    encoder, saved = _knn(tmp_path)
+    router = load_router(saved, MODELS)
+    (encoder / "model.safetensors").touch()  # another stat: read again
+
+    def unreadable(path: Path) -> str:
+        raise PermissionError(13, "Permission denied", str(path))
+
+    monkeypatch.setattr(files_identity, "sha256_of", unreadable)
+    with pytest.raises(RouterLLMError, match=r"cannot read the files of encoder .*Permission denied"):  # fmt: skip
+        load_router(saved, MODELS)
+    with pytest.raises(RouterLLMError, match=r"cannot read the files of encoder .*Permission denied"):  # fmt: skip
+        router.save(tmp_path / "again")

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 from routerllm.exceptions import RouterLLMError
 
 if TYPE_CHECKING:
+    from routerllm.files_identity import Weights
     from routerllm.routers.base import Router
 
 logger = logging.getLogger(__name__)
@@ -51,14 +52,13 @@ def encoder_record(router: Router) -> dict[str, Any]:
     when it was loaded or last saved (``Router.encoder_weights``) and they hold other
     weights now, it learned on those: they are recorded, and a warning says so."""
     from routerllm.encoders.base import installed_packages
-    from routerllm.files_identity import files_weights
 
     found = _files(router)
     if found is None:
         return {}
     spec, files = found
     carried = router.encoder_weights
-    now = files_weights(files, carried)
+    now = _read(spec, files, carried)
     if carried is not None and now.sha256 != carried.sha256:
         logger.warning(
             "the files of encoder %r hold other weights than when router %r was loaded or "
@@ -71,12 +71,25 @@ def encoder_record(router: Router) -> dict[str, Any]:
     return {RECORD: {"spec": spec, "packages": installed_packages(spec), **asdict(now)}}
 
 
+def _read(spec: str, files: list[Path], recorded: Weights | None) -> Weights:
+    """What the encoder's ``files`` hold (``files_weights``); one line where one cannot
+    be read."""
+    from routerllm.files_identity import files_weights
+
+    try:
+        return files_weights(files, recorded)
+    except OSError as e:
+        raise RouterLLMError(
+            f"cannot read the files of encoder {spec!r} to check which weights they hold: {e}"
+        ) from e
+
+
 def check_encoder_weights(router: Router, path: Path, record: object) -> None:
     """Refuse ``router``, loaded from ``path``, where its encoder's files hold other
     weights than ``record`` (its ``config.json``'s ``encoder_weights``) says it learned
     on; nothing to check where there is no record, or no files to tell."""
     from routerllm.encoders.base import installed_packages
-    from routerllm.files_identity import files_weights, weights_from_record
+    from routerllm.files_identity import weights_from_record
 
     if record is None:
         return
@@ -93,12 +106,13 @@ def check_encoder_weights(router: Router, path: Path, record: object) -> None:
     found = _files(router)
     if found is None:
         return
-    now = files_weights(found[1], was)
+    now = _read(found[0], found[1], was)
     if now.sha256 == was.sha256:
         router.encoder_weights = now  # this stat: a save here reads them no more
         return
     stamps = dict(zip(was.files, was.stamp.split(","), strict=False))
     changed = [f for f, s in zip(now.files, now.stamp.split(","), strict=True) if stamps.get(f) != s]  # fmt: skip
+    changed += [f"{f} (gone)" for f in was.files if f not in now.files]
     versions = installed_packages(found[0])
     upgraded = f"; saved with {packages}, installed now: {versions}" if versions != packages else ""
     raise RouterLLMError(
