@@ -118,6 +118,24 @@ def test_a_meter_for_another_country_than_the_configs_is_refused(tmp_path: Path)
         meter.close()
 
 
+def test_a_meter_of_ones_own_for_the_configs_country_in_lower_case_is_taken(tmp_path: Path) -> None:
+    """A meter of one's own naming the config's country as the config may ("fra": the
+    config's is read in any case) was refused as another country's, its message saying
+    fra is not FRA; the system's grid was built from either before."""
+    from routerllm.config import load_config
+    from routerllm.system import RouterLLM
+
+    class OwnMeter(NullMeter):
+        country_iso_code = "fra"
+
+    config = load_config(write_config(tmp_path, tiny_config_dict(tmp_path, carbon={"enabled": False, "country_iso_code": "FRA"})))  # fmt: skip
+    with RouterLLM(config, meter=OwnMeter()) as system:
+        assert system.grid.country == "FRA"
+    config.carbon.country_iso_code = "USA"
+    with pytest.raises(ConfigError, match=r"^meter measures CO2 at the grid of FRA, not at carbon\.country_iso_code USA's"):  # fmt: skip
+        RouterLLM(config, meter=OwnMeter())
+
+
 def test_without_codecarbon_the_world_average_grid_is_said_not_silent(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
