@@ -393,14 +393,15 @@ class RequestAnswering(AnswerLogging, CascadeStep):
                     if self.calls.priced_by_energy(name):
                         refused_cost += self.calls.routing_cost(e.loading)
                 # the context that refused it: a backend's own can be shorter than configured;
-                # a larger model is one to load where its GGUF's context is longer too
-                context = getattr(e, "context", None) or effective_context(self.config.model(name))  # fmt: skip
-                longer = [m for m in self.scope.larger(name) if effective_context(self.config.model(m)) > context]  # fmt: skip
+                # a larger model is one to load where its GGUF's context is longer too, one
+                # to ask where its endpoint's is (as its /models gave them)
+                context = getattr(e, "context", None) or self._context(name)
+                longer = [m for m in self.scope.larger(name) if self._context(m) > context]
                 if not isinstance(e, ContextLengthError) or decision.router == FIXED or not longer:  # fmt: skip
                     self._failed(req, name, decision, admission, routing, refused, refused_cost, tag, e, earlier, unrun)  # fmt: skip
                     if isinstance(e, ContextLengthError) and decision.router != FIXED and (larger := self.scope.larger(name)):  # fmt: skip
                         # why no larger model was tried: a configured context_length can be longer
-                        raise ContextLengthError(f"{e}; no larger model's context is longer ({contexts_in_words(self.config, larger)})", e.param, e.context) from None  # fmt: skip
+                        raise ContextLengthError(f"{e}; no larger model's context is longer ({contexts_in_words(self.config, larger, self.manager.backend)})", e.param, e.context) from None  # fmt: skip
                     raise
                 bigger = longer[0]
                 spent = spent_so_far(
@@ -413,6 +414,10 @@ class RequestAnswering(AnswerLogging, CascadeStep):
                     raise ContextLengthError(f"{e}; {bigger}, whose context is longer, is not within the budgets: {over}") from None  # fmt: skip
                 said += f"; the prompt is too long for {name}'s context of {context} tokens: sent to {bigger}"  # fmt: skip
                 name = bigger
+
+    def _context(self, name: str) -> int:
+        """The context ``name`` runs with: its GGUF's or its endpoint's, where shorter."""
+        return effective_context(self.config.model(name), self.manager.backend(name))
 
     def _over_budgets(
         self,

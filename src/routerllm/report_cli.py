@@ -5,6 +5,7 @@ log). Registered on the main parser by ``routerllm.cli``."""
 from __future__ import annotations
 
 import argparse
+import dataclasses
 from typing import Any
 
 from routerllm.cli import _load, emit, nothing_written
@@ -42,7 +43,7 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
 def cmd_models(args: argparse.Namespace) -> int:
     from routerllm.backends.openai_http import OpenAIHTTPBackend
     from routerllm.manager import LLMManager, gb_up
-    from routerllm.model_header import effective_context
+    from routerllm.model_header import context_source, effective_context
 
     config = _load(args)
     manager = LLMManager(config)
@@ -69,7 +70,12 @@ def cmd_models(args: argparse.Namespace) -> int:
                 # what the manager counts against memory_budget_gb (0: served elsewhere)
                 "counted_gb": manager.local_gb(m.name),
                 "context_length": m.context_length,
-                "effective_context": effective_context(m),
+                # at most its GGUF's, or what its endpoint's /models gave (read just now)
+                "effective_context": effective_context(m, backend),
+                "context_source": context_source(m, backend),
+                "endpoint_context": dataclasses.asdict(c)
+                if (c := backend.endpoint_context())
+                else None,  # fmt: skip
                 "gpus": m.gpus,
                 "available": reason is None,
                 "reason": reason or "",
@@ -87,8 +93,10 @@ def cmd_models(args: argparse.Namespace) -> int:
             status += f" (over the budgets' cap of {cap:g}B: only when asked by name)"
         if r["available"] and r["name"] in unlisted:
             status += f" ({unlisted[r['name']]})"
-        if r["effective_context"] < r["context_length"]:
+        if r["context_source"] == "gguf":
             status += f" (runs at its GGUF's context of {r['effective_context']} tokens, under the configured {r['context_length']})"  # fmt: skip
+        elif r["context_source"] == "endpoint":
+            status += f" (runs at its endpoint's context of {r['effective_context']} tokens, its /models' {r['endpoint_context']['field']}, under the configured {r['context_length']})"  # fmt: skip
         memory = f"{gb_up(r['counted_gb'])} GB" if r["counted_gb"] else "-"
         lines.append(
             f"{r['name']:<22}{r['tier']:<8}{r['backend']:<13}{r['params_b']:>7g}B"

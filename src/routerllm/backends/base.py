@@ -10,7 +10,7 @@ import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 # The stop-sequence helpers (stops.py) lived here once: still importable from here.
 from routerllm.backends.stops import LiveText as LiveText
@@ -30,6 +30,9 @@ from routerllm.config import (
     ModelConfig,
 )
 from routerllm.exceptions import BackendError, PromptError
+
+if TYPE_CHECKING:
+    from routerllm.backends.openai_answer import ListedContext
 
 
 @dataclass(frozen=True)
@@ -410,6 +413,12 @@ class Backend(WeightsWatch, ABC):
         """An estimate of the memory the model's context takes here once loaded, beyond
         ``memory_gb`` (0 where the backend does not estimate it)."""
         return 0.0
+
+    def endpoint_context(self) -> ListedContext | None:
+        """The context the model's endpoint says it serves the model at, as read by the
+        last availability check; None where it said none (a local model: its own is its
+        GGUF's, read by ``model_header.effective_context``)."""
+        return None
 
     @abstractmethod
     def availability(self) -> str | None:

@@ -1,10 +1,11 @@
 """What an OpenAI-compatible server's completion says: its text, finish reason and
 token usage, each checked, and what is wrong with one that is not a completion; what
-its ``/models`` lists."""
+its ``/models`` lists, and the context it gives a model."""
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from typing import Any
 
 from routerllm.checks import is_finite_number, json_kind
@@ -108,3 +109,41 @@ def lists_model(ids: tuple[str, ...], model_id: str) -> bool:
     """Whether ``ids`` name ``model_id``: itself, or as Ollama lists a name given
     without a tag (``llama3`` as ``llama3:latest``)."""
     return model_id in ids or (":" not in model_id and f"{model_id}:latest" in ids)
+
+
+@dataclass(frozen=True)
+class ListedContext:
+    """The context, in tokens, an endpoint's ``/models`` gives a model, and the field
+    that gave it (``max_model_len``, ``meta.n_ctx_train``)."""
+
+    tokens: int
+    field: str
+
+
+def listed_contexts(out: Any) -> dict[str, ListedContext]:
+    """The contexts a ``/models`` answer gives its models, by id: vLLM's ``max_model_len``
+    (the context it serves, prompt and answer), else llama.cpp server's
+    ``meta.n_ctx_train`` (its model's trained context, which the server runs at most;
+    its own ``n_ctx`` is not listed). Only a whole number over 0; TGI's, Ollama's and
+    OpenAI's listings give none."""
+    data = out.get("data") if isinstance(out, dict) else None
+    found: dict[str, ListedContext] = {}
+    for m in data if isinstance(data, list) else []:
+        if not isinstance(m, dict) or not isinstance(m.get("id"), str):
+            continue
+        meta = m.get("meta")
+        for name, value in (
+            ("max_model_len", m.get("max_model_len")),
+            ("meta.n_ctx_train", meta.get("n_ctx_train") if isinstance(meta, dict) else None),
+        ):
+            if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+                found[m["id"]] = ListedContext(value, name)
+                break
+    return found
+
+
+def listed_context(contexts: dict[str, ListedContext], model_id: str) -> ListedContext | None:
+    """The context ``contexts`` give ``model_id``, listed as :func:`lists_model` finds it."""
+    if model_id in contexts:
+        return contexts[model_id]
+    return None if ":" in model_id else contexts.get(f"{model_id}:latest")

@@ -49,8 +49,11 @@ from routerllm.backends.http_transport import (
 )
 from routerllm.backends.interrupts import CANCELLED, Cancellation, cancelled
 from routerllm.backends.openai_answer import (
+    ListedContext,
     NotACompletion,
     answer_parts,
+    listed_context,
+    listed_contexts,
     listed_model_ids,
     lists_model,
     usage_tokens,
@@ -98,6 +101,8 @@ class OpenAIHTTPBackend(Backend):
     _connected = False
     #: the ids the endpoint's /models listed at the last availability check (None: none)
     _listed: tuple[str, ...] | None = None
+    #: the contexts it gave its models there (vLLM's max_model_len ...), by id
+    _contexts: dict[str, ListedContext] = {}  # noqa: RUF012 - replaced, never changed
     _streams = True  # False once the endpoint refused a streamed request (stream_options)
 
     @property
@@ -166,9 +171,10 @@ class OpenAIHTTPBackend(Backend):
     def availability(self) -> str | None:
         if (why := self._no_key()) is not None:
             return why
-        self._listed = None
+        self._listed, self._contexts = None, {}
         try:
-            self._listed = listed_model_ids(self._request("GET", "/models", None, self.probe_timeout_s))  # fmt: skip
+            listing = self._request("GET", "/models", None, self.probe_timeout_s)
+            self._listed, self._contexts = listed_model_ids(listing), listed_contexts(listing)
         except urllib.error.HTTPError as e:
             e.close()
             if e.code in (401, 403) and not self.config.api_key_env:
@@ -200,6 +206,12 @@ class OpenAIHTTPBackend(Backend):
         """Whether the endpoint's /models, at the last availability check, listed
         ``model_id``; None where it listed no model (or is not implemented, not reached)."""
         return None if self._listed is None else lists_model(self._listed, self.config.model_id or "")  # fmt: skip
+
+    def endpoint_context(self) -> ListedContext | None:
+        """The context the endpoint's /models gave ``model_id``'s entry at the last
+        availability check (vLLM's ``max_model_len``, llama.cpp server's
+        ``meta.n_ctx_train``); None where it gave none: no request is made for it."""
+        return listed_context(self._contexts, self.config.model_id or "")
 
     def unlisted_model_id(self) -> str | None:
         """Where the endpoint's /models listed models at the last availability check but
