@@ -1012,3 +1012,26 @@ def test_a_cancelled_generation_stops_between_two_tokens(backend: HFBackend) -> 
             stopped = backend.generate(GenerationRequest(prompt=PROMPT, stop=stop))
         assert stopped.completion_tokens == 3 and stopped.finish_reason == CANCELLED
         assert whole.text.startswith(stopped.text) and len(stopped.text) < len(whole.text)
+
+
+def test_models_says_an_hf_models_memory_on_cpu_is_its_float32_weights(
+    model_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``routerllm models`` showed a 4-bit hf model's 6 GB on CPU, its float32 weights,
+    the footer saying nothing of why (the README did); said where an hf model is listed
+    on a machine without CUDA, not on one with it."""
+    from .conftest import cli_in_process, tiny_config_dict, write_config
+
+    model = make_backend(model_dir).config.model_dump(exclude_none=True)
+    model.update(params_b=1.5, load_in_4bit=True, quantization="nf4-4bit", memory_gb=1.0)
+    cfg = str(write_config(tmp_path, tiny_config_dict(tmp_path, models=[model])))
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    cpu = cli_in_process("models", "--config", cfg)
+    assert cpu.returncode == 0, cpu.stderr
+    assert cpu.stdout.splitlines()[2].split()[4:6] == ["6", "GB"], cpu.stdout
+    footer = "; an hf model on CPU at its float32 weights (4 GB per billion parameters)"
+    assert cpu.stdout.splitlines()[-1].endswith(footer), cpu.stdout
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)  # 4-bit on CUDA
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    gpu = cli_in_process("models", "--config", cfg)
+    assert gpu.returncode == 0 and "float32" not in gpu.stdout, gpu.stdout

@@ -41,6 +41,7 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
 
 
 def cmd_models(args: argparse.Namespace) -> int:
+    from routerllm.backends.hf import HFBackend
     from routerllm.backends.openai_http import OpenAIHTTPBackend
     from routerllm.manager import LLMManager, gb_up
     from routerllm.model_header import context_source, effective_context
@@ -48,11 +49,12 @@ def cmd_models(args: argparse.Namespace) -> int:
     config = _load(args)
     manager = LLMManager(config)
     cap = config.budgets.routed_cap()
-    rows, unlisted = [], {}
+    rows, unlisted, float32 = [], {}, False
     for m in config.models_by_size():
         reason = manager.availability(m.name)
         backend = manager.backend(m.name)
         here = backend.measured_locally  # else its memory is its endpoint's: no figure here
+        float32 = float32 or (isinstance(backend, HFBackend) and backend.counts_float32)
         # read from the availability check's /models: None where not remote or none listed
         http = backend if isinstance(backend, OpenAIHTTPBackend) else None
         listed = http.lists_model_id() if http else None
@@ -103,9 +105,11 @@ def cmd_models(args: argparse.Namespace) -> int:
             f"{memory:>11}{r['effective_context']:>11}  {status}"
         )
     elsewhere = "; -: served by its endpoint, nothing counted here" if any(r["memory_gb"] is None for r in rows) else ""  # fmt: skip
+    # loaded as float32 there, whatever load_in_4bit says (README, Backends)
+    on_cpu = "; an hf model on CPU at its float32 weights (4 GB per billion parameters)" if float32 else ""  # fmt: skip
     lines.append(
         f"memory: as counted against manager.memory_budget_gb ({manager.budget_gb:g} GB), "
-        f"a llama_cpp model's estimated KV cache included{elsewhere}"
+        f"a llama_cpp model's estimated KV cache included{elsewhere}{on_cpu}"
     )
     emit(args, {"config": config.source, "models": rows}, "\n".join(lines))
     return 0

@@ -131,9 +131,15 @@ class HFBackend(Backend):
         parameters), which is how a model is loaded there, whatever ``load_in_4bit`` or
         ``quantization`` say (a 4-bit model's figure was 8x too low)."""
         configured = super().memory_gb
-        if self.config.gpus or _cuda_devices():
+        if not self.counts_float32:
             return configured
         return max(configured, FLOAT32_GB_PER_B * self.config.params_b)
+
+    @property
+    def counts_float32(self) -> bool:
+        """Whether ``memory_gb`` counts at least the float32 weights: on a machine
+        without CUDA, for a model that does not need a GPU."""
+        return not (self.config.gpus or _cuda_devices())
 
     @property
     def loaded(self) -> bool:
