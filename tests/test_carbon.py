@@ -621,16 +621,49 @@ def test_a_log_another_process_holds_past_the_busy_timeout_names_it(
         log.append(_record(1))
         with sqlite_held_by_another_process(db, 'db.execute("BEGIN IMMEDIATE")') as pid:
             said = (
-                f"the answer was produced but could not be logged to {db} (log.path): "
-                f"process {pid} (python"
+                f"the answer was produced but could not be logged: request log {db} "
+                f"(log.path) has been locked by process {pid} (python"
             )
             with pytest.raises(RequestLogError, match=re.escape(said)) as e:
                 log.append(_record(2))
-            assert "kept it locked for over 0.3 s" in str(e.value)
+            assert "for over 0.3 s (a write transaction left open" in str(e.value)
             assert "\n" not in str(e.value)
             assert log.count() == 1
         log.append(_record(3))
         assert [r.id for r in log.records()] == ["r1", "r3"]
+
+
+def test_feedback_to_a_log_another_process_holds_past_the_busy_timeout_names_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The scores and the requests kept for them live in the request log: another
+    process holding it in a write transaction past the busy timeout made storing a score
+    or keeping a request say only SQLite's "database is locked". They name the process
+    as the log's own writes do; nothing is stored, and both work once it lets go."""
+    import numpy as np
+
+    from routerllm import sqlite_busy
+    from routerllm.carbon.log_rows import PendingRequest
+
+    monkeypatch.setattr(sqlite_busy, "BUSY_TIMEOUT_S", 0.3)
+    db = tmp_path / "log.sqlite"
+    kept = PendingRequest("r1", "m", "knn", "hashing:4", np.ones(4, np.float32), "f")
+    with RequestLog(db) as log:
+        log.append(_record(1))
+        with sqlite_held_by_another_process(db, 'db.execute("BEGIN IMMEDIATE")') as pid:
+            locked = f"request log {db} (log.path) has been locked by process {pid} (python"
+            with pytest.raises(RequestLogError) as e:
+                log.add_feedback("r1", 0.5)
+            said = str(e.value)
+            assert said.startswith(f"the feedback could not be stored: {locked}")
+            assert "for over 0.3 s (a write transaction left open" in said
+            assert said.endswith("; the score is not stored: give it again then")
+            with pytest.raises(RequestLogError, match=re.escape(f"request r1 could not be kept for feedback: {locked}")):  # fmt: skip
+                log.remember_pending(kept, 10)
+        assert log.feedback() == [] and log.pending("r1") is None
+        assert log.add_feedback("r1", 0.5, learned=False)
+        log.remember_pending(kept, 10)
+        assert log.pending("r1") is not None
 
 
 @pytest.mark.skipif(not Path("/proc/locks").exists(), reason="Linux's /proc/locks")
@@ -658,7 +691,7 @@ def test_a_log_another_process_holds_in_exclusive_locking_mode_names_it(
     exclusive = 'db.execute("PRAGMA locking_mode=EXCLUSIVE"); db.execute("BEGIN"); db.execute("SELECT count(*) FROM requests").fetchall()'  # fmt: skip
     with sqlite_held_by_another_process(db, exclusive) as pid:
         assert sqlite_busy.holder(db).startswith(f"process {pid} (python")
-        said = f"request log {db} (log.path) cannot be opened: process {pid} (python"
+        said = f"request log {db} (log.path) has been locked by process {pid} (python"
         for read_only in (True, False):
             with pytest.raises(RequestLogError, match=re.escape(said)) as e:
                 RequestLog(db, tmp_path / "e.csv", read_only=read_only)
@@ -689,12 +722,12 @@ def test_a_log_out_of_wal_mode_that_another_process_reads_names_it_to_a_writer(
     conn.close()
     reading = 'db.execute("BEGIN"); db.execute("SELECT count(*) FROM requests").fetchall()'
     with sqlite_held_by_another_process(db, reading) as pid:
-        said = f"request log {db} (log.path) cannot be opened: process {pid} (python"
+        said = f"request log {db} (log.path) has been locked by process {pid} (python"
         start = time.monotonic()
         with pytest.raises(RequestLogError, match=re.escape(said)) as e:
             RequestLog(db, tmp_path / "e.csv")
         assert time.monotonic() - start < 10
-        assert "kept it locked for over 0.3 s (a read transaction left open" in str(e.value)
+        assert "for over 0.3 s (a read transaction left open" in str(e.value)
         with RequestLog(db, read_only=True) as log:
             assert log.count() == 1
     with RequestLog(db, tmp_path / "e.csv") as log:  # back in WAL mode

@@ -34,7 +34,7 @@ from routerllm.exceptions import (
     UnknownNameError,
 )
 
-from .conftest import PausedWriter, tiny_seq2seq
+from .conftest import PausedWriter, sqlite_held_by_another_process, tiny_seq2seq
 
 SENTENCES = [
     "How do I reverse a list in Python?",
@@ -1248,6 +1248,39 @@ def test_embedding_cache_round_trip_and_bad_shapes(tmp_path: Path) -> None:
         cache.put_many([], np.zeros((0, 3), np.float32))
         assert cache.get_many([]) == []
         assert len(cache) == 2
+
+
+def test_a_cache_another_process_holds_past_the_busy_timeout_names_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Another process (a sqlite3 shell) holding the cache in a write transaction past the
+    busy timeout: the warning said only SQLite's "database is locked". It names the
+    process, the lock and what frees it, as the request log's error does; the vectors are
+    returned uncached, what the cache holds is read meanwhile (WAL), and the next vectors
+    are stored once the holder lets go."""
+    from routerllm import sqlite_busy
+
+    monkeypatch.setattr(sqlite_busy, "BUSY_TIMEOUT_S", 0.3)
+    db = tmp_path / DB_NAME
+    vectors = np.array([[1.0, 2.0], [3.0, 4.0]], dtype=np.float32)
+    with EmbeddingCache("spec", tmp_path) as cache:
+        cache.put_many(["a"], vectors[:1])
+        with (
+            sqlite_held_by_another_process(db, 'db.execute("BEGIN IMMEDIATE")') as pid,
+            caplog.at_level(logging.WARNING, logger="routerllm.encoders.cache"),
+        ):
+            cache.put_many(["b"], vectors[1:])
+            np.testing.assert_array_equal(cache.get_many(["a"])[0], vectors[0])  # type: ignore[arg-type]
+        (said,) = [r.getMessage() for r in caplog.records]
+        assert said.startswith(f"embedding cache {db} has been locked by process {pid} (python")
+        assert "for over 0.3 s (a write transaction left open" in said
+        assert "end it (COMMIT or ROLLBACK) or close that connection" in said
+        assert said.endswith(
+            "; these embeddings are returned, not stored; later ones are once it is free"
+        )
+        assert "\n" not in said and cache.get_many(["b"]) == [None]
+        cache.put_many(["b"], vectors[1:])
+        np.testing.assert_array_equal(cache.get_many(["b"])[0], vectors[1])  # type: ignore[arg-type]
 
 
 def test_embedding_cache_handles_more_texts_than_one_query_binds(tmp_path: Path) -> None:

@@ -207,7 +207,7 @@ def test_a_store_another_program_holds_is_a_clear_error_and_keeps_what_it_holds(
     other = sqlite3.connect(path, isolation_level=None)
     other.execute("BEGIN")
     other.execute("SELECT count(*) FROM generations").fetchall()  # holds a read lock
-    with pytest.raises(RouterLLMError, match=f"results store {path} is locked by another program"):
+    with pytest.raises(RouterLLMError, match=f"results store {path} has been locked by another process"):
         write(store)
     other.execute("COMMIT")
     other.close()
@@ -275,7 +275,7 @@ def test_a_store_another_process_holds_names_that_process(
     store.add_load("kept", 2.0, 1e-6, 4e-7)
     read = 'db.execute("BEGIN")\ndb.execute("SELECT count(*) FROM generations").fetchall()'
     with sqlite_held_by_another_process(path, read) as pid:  # a read lock held
-        said = f"results store {path} is locked by process {pid} (python"
+        said = f"results store {path} has been locked by process {pid} (python"
         with pytest.raises(RouterLLMError, match=re.escape(said)):
             store.add_load("other", 1.0, 1e-6, 4e-7)
     store.add_load("other", 1.0, 1e-6, 4e-7)
@@ -298,7 +298,7 @@ def test_a_store_another_program_is_writing_is_said_to_be_locked_not_unreadable(
     store.close()
     other = sqlite3.connect(path, isolation_level=None)
     other.execute("BEGIN EXCLUSIVE")
-    with pytest.raises(RouterLLMError, match=f"results store {path} is locked by another program"):
+    with pytest.raises(RouterLLMError, match=f"results store {path} has been locked by another process"):
         ResultStore(path, read_only=read_only)
     other.execute("COMMIT")
     other.close()

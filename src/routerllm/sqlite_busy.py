@@ -1,7 +1,9 @@
 """Opening a SQLite file that other processes open too (the request log, the
 embedding cache), in WAL mode: SQLite's busy timeout covers ordinary writes,
 but not every moment at which it can refuse; and opening one read-only, to check
-whose file it is before writing to it (the request log, the HumanEval store)."""
+whose file it is before writing to it (the request log, the HumanEval store). And the
+one message (``locked``) for any of the project's SQLite files that another process
+kept locked past the busy timeout."""
 
 from __future__ import annotations
 
@@ -46,18 +48,24 @@ def holder(path: str | Path) -> str:
     Linux names the process holding a lock that keeps this one out (``_lock_owner``),
     else "another process". Locks of this process's own connections are not seen (POSIX
     locks are a process's)."""
-    lock = _lock_owner(Path(path))
-    return "another process" if lock is None else _named(lock[0])
+    return _who(_lock_owner(Path(path)))
 
 
-def held(path: str | Path) -> str:
-    """Who kept ``path`` locked past the busy timeout, how, and what to do, for an error
-    message: "process 1234 (sqlite3) kept it locked for over 30 s (PRAGMA
-    locking_mode=EXCLUSIVE, ...); close that connection"."""
+def locked(path: str | Path, name: str, meanwhile: str, option: str = "") -> str:
+    """The one message for a SQLite file of the project (``name``: "request log",
+    "results store", "embedding cache") that another process kept locked past the busy
+    timeout: the file (and the ``option`` that names it), its holder where Linux tells,
+    the kind of lock, what frees it, and what the caller does ``meanwhile``: "request
+    log x.sqlite (log.path) has been locked by process 1234 (sqlite3) for over 30 s (a
+    write transaction left open, ...); end it (COMMIT or ROLLBACK) or close that
+    connection; the next answers are logged once it is free"."""
     lock = _lock_owner(Path(path))
-    who = "another process" if lock is None else _named(lock[0])
     how, todo = _UNKNOWN if lock is None else _HOLDING[lock[1]]
-    return f"{who} kept it locked for over {BUSY_TIMEOUT_S:g} s ({how}); {todo}"
+    where = f" ({option})" if option else ""
+    return (
+        f"{name} {path}{where} has been locked by {_who(lock)} for over {BUSY_TIMEOUT_S:g} s "
+        f"({how}); {todo}; {meanwhile}"
+    )
 
 
 #: What a holder does, by the kind of lock ``_lock_owner`` finds, and what ends it.
@@ -84,7 +92,12 @@ _UNKNOWN = (
 )
 
 
-def _named(pid: int) -> str:
+def _who(lock: tuple[int, str] | None) -> str:
+    """The process ``_lock_owner`` found, named by its pid and command where /proc still
+    tells them."""
+    if lock is None:
+        return "another process"
+    pid = lock[0]
     try:
         name = Path(f"/proc/{pid}/comm").read_text(encoding="utf-8", errors="replace").strip()
     except OSError:  # gone meanwhile

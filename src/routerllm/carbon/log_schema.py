@@ -131,15 +131,13 @@ OLDER_LOAD_ERRORS = TABLES["load_errors"][:2]
 def unusable(path: Path, doing: str, error: Exception) -> RequestLogError:
     """The error for SQLite's ``error`` while ``doing`` (e.g. "cannot be opened") the log
     ``path``: one another process kept locked past the busy timeout said to be, naming
-    it where Linux can tell (``sqlite_busy.held``), and a damaged file (SQLite's bare
+    it where Linux can tell (``sqlite_busy.locked``), and a damaged file (SQLite's bare
     "database disk image is malformed") said to be one, with what to do, since it is
     left as it is (the sqlite3 shell's .recover failed on an intact log with SQLite
     3.40.1: no one command is given)."""
     if is_locked(error):  # past the busy timeout: SQLite's "database is locked" alone
-        return RequestLogError(
-            f"request log {path} {doing}: {sqlite_busy.held(path)}, then try again (the "
-            f"log is left as it is)"
-        )
+        meanwhile = "then try again (the log is left as it is)"
+        return RequestLogError(sqlite_busy.locked(path, "request log", meanwhile, "log.path"))
     code = getattr(error, "sqlite_errorcode", None)
     if code == 11 or "malformed" in str(error):  # SQLITE_CORRUPT (not in typeshed)
         return RequestLogError(

@@ -19,6 +19,7 @@ from routerllm.carbon.log_rows import PendingRequest
 from routerllm.carbon.log_schema import TABLES
 from routerllm.checks import is_finite_number
 from routerllm.exceptions import RequestLogError
+from routerllm.sqlite_busy import is_locked, locked
 
 
 class PendingFeedback:
@@ -40,6 +41,15 @@ class PendingFeedback:
     @staticmethod
     def _filters(since: str | None, tag: str | None, prefix: str = "") -> tuple[str, list[object]]:  # fmt: skip
         raise NotImplementedError
+
+    def _refused(self, error: Exception, failed: str, preposition: str, meanwhile: str) -> RequestLogError:  # fmt: skip
+        """``failed`` (what could not be done) with SQLite's ``error``; where another
+        process kept the log locked, the shared message (``sqlite_busy.locked``), since
+        only ending its transaction frees the log, and what is done ``meanwhile``."""
+        if is_locked(error):
+            where = locked(self.db_path, "request log", meanwhile, "log.path")
+            return RequestLogError(f"{failed}: {where}")
+        return RequestLogError(f"{failed} {preposition} {self.db_path} (log.path): {error}")
 
     def add_feedback(
         self, request_id: str, score: float, learned: bool = True, folder: str = ""
@@ -72,8 +82,9 @@ class PendingFeedback:
                         (folder, request_id),
                     )
         except sqlite3.Error as e:
-            raise RequestLogError(
-                f"the feedback could not be stored in {self.db_path} (log.path): {e}"
+            failed = "the feedback could not be stored"
+            raise self._refused(
+                e, failed, "in", "the score is not stored: give it again then"
             ) from e
         return True
 
@@ -132,10 +143,8 @@ class PendingFeedback:
                     (pending.folder, pending.folder, keep - 1),
                 )
         except sqlite3.Error as e:
-            raise RequestLogError(
-                f"request {pending.request_id} could not be kept for feedback in {self.db_path} "
-                f"(log.path): {e}"
-            ) from e
+            failed = f"request {pending.request_id} could not be kept for feedback"
+            raise self._refused(e, failed, "in", "the request is not kept in it") from e
 
     def forget_pending(self, request_ids: list[str]) -> None:
         """Remove the kept requests ``request_ids`` (scored, and learned by a router that
@@ -147,9 +156,8 @@ class PendingFeedback:
                     "DELETE FROM pending_feedback WHERE request_id = ?", [(r,) for r in request_ids]
                 )
         except sqlite3.Error as e:
-            raise RequestLogError(
-                f"the requests learned could not be removed from {self.db_path} (log.path): {e}"
-            ) from e
+            failed = "the requests learned could not be removed"
+            raise self._refused(e, failed, "from", "they stay in it") from e
 
     def pending(self, request_id: str) -> PendingRequest | None:
         """The request kept for its score (``remember_pending``), or None: unknown, learned
@@ -205,10 +213,8 @@ class PendingFeedback:
                     [(folder, r[0]) for r in sound if not remove],
                 )
         except sqlite3.Error as e:
-            raise RequestLogError(
-                f"the scores awaiting router {router!r} could not be taken from {self.db_path} "
-                f"(log.path): {e}"
-            ) from e
+            failed = f"the scores awaiting router {router!r} could not be taken"
+            raise self._refused(e, failed, "from", "they stay in it") from e
         claimed = []
         for request_id, model, _, blob, kept_in, score in sound:
             vector = np.frombuffer(blob, dtype="<f4")

@@ -21,7 +21,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
-from routerllm import sqlite_busy
 from routerllm.carbon import emissions_csv, log_schema
 from routerllm.carbon.emissions_csv import CsvMirror
 from routerllm.carbon.log_queries import LogQueries
@@ -226,19 +225,13 @@ class RequestLog(LogQueries, PendingFeedback, CsvMirror):
                 self._insert(record)
             # a full disk, a read-only file, an int > 2^63...
             except (sqlite3.Error, OverflowError) as e:
-                raise RequestLogError(f"the answer was produced but could not be logged to {self.db_path} (log.path): {self._why_not_logged(e)}") from e  # fmt: skip
+                failed, later = "the answer was produced but could not be logged", "the next answers are logged once it is free"  # fmt: skip
+                raise self._refused(e, failed, "to", later) from e
             if csv_file is not None:
                 self._mirror(csv_file, record)
         finally:
             if csv_file is not None and not isinstance(csv_file, OSError):
                 emissions_csv.release(csv_file)
-
-    def _why_not_logged(self, error: Exception) -> str:
-        """SQLite's ``error``; where it is "database is locked", which process kept the log
-        locked and for how long, since only ending its transaction frees the log."""
-        if not sqlite_busy.is_locked(error):
-            return str(error)
-        return f"{sqlite_busy.held(self.db_path)}, and the next answers are logged"
 
     def _insert(self, record: RequestRecord) -> None:
         with self._lock, self._db:  # one transaction: all rows of the request, or none

@@ -24,6 +24,7 @@ from types import TracebackType
 
 import numpy as np
 
+from routerllm import sqlite_busy
 from routerllm.exceptions import RouterLLMError
 from routerllm.path_checks import refuse_special_database
 from routerllm.paths import cache_root
@@ -206,7 +207,8 @@ class EmbeddingCache:
     def _not_stored(self, error: sqlite3.DatabaseError) -> None:
         if not isinstance(error, sqlite3.OperationalError):
             raise error
-        self._unwritable(error)  # read-only, disk full, locked too long
+        # read-only, disk full, locked too long
+        self._unwritable(error, "these embeddings are returned, not stored; later ones are once it is free")  # fmt: skip
 
     def _insert(self, rows: list[tuple[str, bytes, int, bytes]]) -> None:
         with self._conn:
@@ -236,8 +238,9 @@ class EmbeddingCache:
             error: Exception = e
         except OSError as e:  # the folder cannot be made
             error = e
-        # Read-only (a folder or file of another user's, a full disk): read what it holds.
-        self._unwritable(error)
+        # Read-only (a folder or file of another user's, a full disk), or locked: read what
+        # it holds.
+        self._unwritable(error, "this run reads it where it can and stores no new embeddings")
         try:
             conn = open_read_only(self.path)
         except (sqlite3.Error, OSError):  # OSError: no room to copy a WAL aside (a full disk)
@@ -266,8 +269,12 @@ class EmbeddingCache:
         )
         return _in_memory()
 
-    def _unwritable(self, error: Exception) -> None:
-        if not self._warned:
+    def _unwritable(self, error: Exception, meanwhile: str) -> None:
+        """Warn, once, that the cache cannot be written; where another process kept it
+        locked, the shared message (``sqlite_busy.locked``) and what is done ``meanwhile``."""
+        if not self._warned and sqlite_busy.is_locked(error):
+            log.warning("%s", sqlite_busy.locked(self.path, "embedding cache", meanwhile))
+        elif not self._warned:
             log.warning(
                 "embedding cache %s cannot be written (%s); embeddings not in it are "
                 "computed and not stored (set ROUTERLLM_CACHE to a writable folder)",
@@ -285,7 +292,7 @@ class EmbeddingCache:
             try:
                 self._conn = self._connect()
             except (sqlite3.OperationalError, OSError) as e:
-                self._unwritable(e)
+                self._unwritable(e, "this run caches embeddings in memory")
 
     def _quarantine(self, error: sqlite3.DatabaseError) -> bool:
         """Move the corrupt file (and its WAL) aside, keeping it for inspection; False,

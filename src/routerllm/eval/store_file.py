@@ -102,14 +102,10 @@ def open_checked(path: Path, option: str, read_only: bool) -> sqlite3.Connection
 
 
 def held(path: Path) -> RouterLLMError:
-    """Another program held the file past the busy timeout: a sound store, to wait
+    """Another process held the file past the busy timeout: a sound store, to wait
     for, not to move away."""
-    who = sqlite_busy.holder(path).replace("another process", "another program")
-    return RouterLLMError(
-        f"results store {path} is locked by {who} (one using it in a "
-        f"transaction, e.g. a SQLite browser); close it, then run the same command "
-        f"again: the answers stored so far are kept"
-    )
+    meanwhile = "the answers stored so far are kept: run the same command again then"
+    return RouterLLMError(sqlite_busy.locked(path, "results store", meanwhile))
 
 
 def holds_answers(path: Path) -> bool | None:
