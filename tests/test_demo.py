@@ -20,7 +20,7 @@ from routerllm.config import load_config
 from routerllm.demo import run_demo
 from routerllm.system import RouterLLM
 
-from .conftest import tiny_config_dict, write_config
+from .conftest import cli_in_process, tiny_config_dict, write_config
 
 PROMPTS = ("What is a Python list?", "Write a haiku about the sea.", "hi")
 
@@ -87,16 +87,14 @@ def test_the_warm_up_comes_before_anything_measured_and_leaves_no_model_loaded(
 
 
 def test_the_demo_says_how_its_runs_start_and_what_the_warm_up_took(tmp_path: Path) -> None:
-    from .test_cli import run
-
     cfg = write_config(tmp_path, tiny_config_dict(tmp_path))
-    proc = run("demo", "--json", "--config", str(cfg), "--router", "largest", "--max-new-tokens", "2")  # fmt: skip
+    proc = cli_in_process("demo", "--json", "--config", str(cfg), "--router", "largest", "--max-new-tokens", "2")  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout)
     assert out["warm_up"].keys() == {"energy_kwh", "co2_kg", "duration_s"}
     tokens = [[r["completion_tokens"] for r in out[k]] for k in ("routed", "baseline")]
     assert tokens[0] == tokens[1]
-    proc = run("demo", "--config", str(cfg), "--no-baseline", "--max-new-tokens", "2")
+    proc = cli_in_process("demo", "--config", str(cfg), "--no-baseline", "--max-new-tokens", "2")
     assert proc.returncode == 0, proc.stderr
     assert (
         "the routed run starts with no model loaded and pays for loading the models it uses, after a warm-up not charged to it (each"
@@ -108,7 +106,7 @@ def test_the_demo_says_how_its_runs_start_and_what_the_warm_up_took(tmp_path: Pa
 def test_repeated_pairs_of_runs_give_the_comparisons_spread(tmp_path: Path) -> None:
     from routerllm.demo import spread
 
-    from .test_cli import assert_one_line_error, run
+    from .test_cli import assert_one_line_error
 
     with largest_system(tmp_path) as system:
         run_ = run_demo(system, PROMPTS[:2], max_new_tokens=2, repeats=3)
@@ -130,20 +128,19 @@ def test_repeated_pairs_of_runs_give_the_comparisons_spread(tmp_path: Path) -> N
         "speedup": {"median": 2.0, "min": 2.0, "max": 2.0},
     }
     cfg = write_config(tmp_path, tiny_config_dict(tmp_path))
-    proc = run("demo", "--json", "--config", str(cfg), "--router", "largest", "--max-new-tokens", "1", "--repeats", "2")  # fmt: skip
+    proc = cli_in_process("demo", "--json", "--config", str(cfg), "--router", "largest", "--max-new-tokens", "1", "--repeats", "2")  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     repeats = json.loads(proc.stdout)["repeats"]
     assert (repeats["asked"], repeats["made"], len(repeats["runs"])) == (2, 2, 2)
     assert repeats["co2_saved_fraction"].keys() == {"median", "min", "max"}
     for bad in (["--repeats", "0"], ["--repeats", "2", "--no-baseline"]):
-        assert_one_line_error(run("demo", "--config", str(cfg), *bad), "--repeats")
+        assert_one_line_error(cli_in_process("demo", "--config", str(cfg), *bad), "--repeats")
 
 
 def test_a_routed_run_the_budgets_stop_keeps_what_it_answered(tmp_path: Path) -> None:
     # the budgets refused the routed run's second request: the demo exited 2 with the
     # error alone, and with --json printed nothing of the answer already paid for
     from .conftest import tiny_model
-    from .test_cli import run
 
     priced = {"cost_per_1m_input_usd": 1e6}  # $1 a prompt token: the spending is exact
     models = [tiny_model("tiny-light", "light", 0.1, **priced), tiny_model("tiny-heavy", "heavy", 1.5, **priced)]  # fmt: skip
@@ -151,14 +148,14 @@ def test_a_routed_run_the_budgets_stop_keeps_what_it_answered(tmp_path: Path) ->
     # vocabulary) and spends $9: the hour's $9 lets it in, then is spent
     cfg = write_config(tmp_path, tiny_config_dict(tmp_path, models=models, budgets={"cost_usd": {"hourly": 9}}))  # fmt: skip
     args = ("demo", "--config", str(cfg), "--router", "largest", "--max-new-tokens", "2")
-    proc = run(*args, "--json")
+    proc = cli_in_process(*args, "--json")
     assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout)
     assert [r["model"] for r in out["routed"]] == ["tiny-heavy"]
     assert out["summary"]["totals"]["requests"] == 1
     assert out["baseline"] == [] and "comparison" not in out
     assert "hourly cost budget" in out["routed_refused"]
-    proc = run(*args)  # the hour is spent now: nothing is answered
+    proc = cli_in_process(*args)  # the hour is spent now: nothing is answered
     assert proc.returncode == 0, proc.stderr
     # said so, not a table of zeros (0 kWh, 0.00 % of it loading)
     assert "\nSummary of the routed run\nno request answered\n" in proc.stdout
@@ -169,7 +166,7 @@ def test_a_routed_run_the_budgets_stop_keeps_what_it_answered(tmp_path: Path) ->
         .splitlines()[-3]
         .endswith("(the always-largest baseline was not run)")
     )
-    proc = run(*args, "--no-baseline")  # none was asked for: none to say was not run
+    proc = cli_in_process(*args, "--no-baseline")  # none was asked for: none to say was not run
     assert proc.returncode == 0, proc.stderr
     assert "refused by the budgets" in proc.stdout and "baseline was not run" not in proc.stdout
 

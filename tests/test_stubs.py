@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -20,7 +18,7 @@ from routerllm.exceptions import ConfigError, PromptError
 from routerllm.stubs import completed, stub_of, styled
 from routerllm.system import RouterLLM
 
-from .conftest import tiny_config_dict, write_config
+from .conftest import cli_in_process, tiny_config_dict, write_config
 
 STUB = '''from typing import List
 
@@ -215,11 +213,8 @@ def test_cli_route_completes_a_stub_unless_asked_as_written(tmp_path: Path) -> N
     config = _ladder_named(tmp_path)
 
     def route(*extra: str) -> dict[str, str]:
-        run = subprocess.run(
-            [sys.executable, "-m", "routerllm.cli", "route", STUB, "--config", str(config),
-             "--model", "qwen2.5-coder-0.5b", "--max-new-tokens", "8", "--json", *extra],
-            capture_output=True, text=True, check=False,
-        )  # fmt: skip
+        run = cli_in_process("route", STUB, "--config", str(config), "--model",
+                             "qwen2.5-coder-0.5b", "--max-new-tokens", "8", "--json", *extra)  # fmt: skip
         assert run.returncode == 0, run.stderr
         out: dict[str, str] = json.loads(run.stdout)
         return out
