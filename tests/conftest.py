@@ -298,20 +298,28 @@ def system(tiny_config: AppConfig) -> Iterator[RouterLLM]:
         yield s
 
 
-def cli_in_process(*args: str) -> subprocess.CompletedProcess[str]:
+def cli_in_process(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
     """``routerllm args`` run in this process: its status, stdout and stderr (its log
     warnings too, as ``main`` sets logging up) as those of ``python -m routerllm.cli``,
     without the 2 s a process spends importing the config, CodeCarbon and pandas again.
-    For what a command says and writes; a test of the process (its entry point, signals,
-    file descriptors, what a third party prints as it is imported) starts one."""
+    ``stdin``: the text piped to it, read through a UTF-8 text wrapper as a process reads
+    its pipe. For what a command says and writes; a test of the process (its entry point,
+    signals, file descriptors, what a third party prints as it is imported) starts one."""
     from routerllm.cli import main
 
     out, err = io.StringIO(), io.StringIO()
+    piped = io.TextIOWrapper(io.BytesIO((stdin or "").encode()), encoding="utf-8")
     root = logging.getLogger()
     handlers, level = root.handlers[:], root.level
     root.handlers = []  # so main's logging.basicConfig writes to err, as in a process
     try:
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        with (
+            contextlib.redirect_stdout(out),
+            contextlib.redirect_stderr(err),
+            mock.patch.object(sys, "stdin", piped)
+            if stdin is not None
+            else contextlib.nullcontext(),
+        ):
             try:
                 status = main(list(args))
             except SystemExit as e:  # argparse's usage errors

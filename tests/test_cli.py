@@ -19,6 +19,7 @@ from routerllm.exceptions import RequestLogError
 
 from .conftest import (
     ROUTE_KEYS,
+    cli_in_process,
     corrupt_gguf,
     free_port,
     tiny_config_dict,
@@ -64,7 +65,7 @@ def logged(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """A config whose log already holds one routed request."""
     tmp = tmp_path_factory.mktemp("cli")
     cfg = write_config(tmp, tiny_config_dict(tmp))
-    proc = run("route", "Translate 'hello' to French.", "--config", str(cfg), "--json")
+    proc = cli_in_process("route", "Translate 'hello' to French.", "--config", str(cfg), "--json")
     assert proc.returncode == 0, proc.stderr
     return tmp, cfg
 
@@ -76,7 +77,7 @@ def log_count(tmp: Path) -> int:
 
 def test_route_json(logged: tuple[Path, Path]) -> None:
     tmp, cfg = logged
-    proc = run(
+    proc = cli_in_process(
         "route",
         "-",
         "--config",
@@ -92,7 +93,7 @@ def test_route_json(logged: tuple[Path, Path]) -> None:
     assert out["model"] == "tiny-heavy" and out["router"] == "rules"
     assert set(out["components"]) == {"router_inference", "model_loading", "llm_inference"}
     assert out["completion_tokens"] <= 3 and out["co2_kg"] > 0
-    text = run("route", "hello there", "--config", str(cfg))
+    text = cli_in_process("route", "hello there", "--config", str(cfg))
     assert text.returncode == 0 and "tiny-light" in text.stdout and "llm_inference" in text.stdout
     # the figures' method, as demo, serve and report say it: measured or estimated
     parts = text.stdout.splitlines()[-1]
@@ -133,20 +134,22 @@ def test_route_names_each_carbon_method_of_its_answer() -> None:
 
 def test_models_and_report(logged: tuple[Path, Path]) -> None:
     tmp, cfg = logged
-    models = json.loads(run("models", "--config", str(cfg), "--json").stdout)
+    models = json.loads(cli_in_process("models", "--config", str(cfg), "--json").stdout)
     assert [m["name"] for m in models["models"]] == ["tiny-light", "tiny-medium", "tiny-heavy"]
     assert all(m["available"] for m in models["models"])
     n = log_count(tmp)
-    report = run("report", "--config", str(cfg), "--json")
+    report = cli_in_process("report", "--config", str(cfg), "--json")
     assert report.returncode == 0, report.stderr
     rep = json.loads(report.stdout)
     assert rep["totals"]["requests"] == n >= 1
     assert rep["by_component"]["llm_inference"]["co2_kg"] > 0
     assert "km_by_car" in rep["equivalences"]
-    human = run("report", "--config", str(cfg))
+    human = cli_in_process("report", "--config", str(cfg))
     assert "per component" in human.stdout and "smartphone charges" in human.stdout
     # a window or tag that selects nothing says so, and what the log holds
-    later = run("report", "--config", str(cfg), "--since", "2999-01-01T01:00+01:00", "--tag", "x")
+    later = cli_in_process(
+        "report", "--config", str(cfg), "--since", "2999-01-01T01:00+01:00", "--tag", "x"
+    )
     assert later.returncode == 0, later.stderr
     note = later.stdout.splitlines()[1]
     assert note.startswith(
@@ -155,7 +158,7 @@ def test_models_and_report(logged: tuple[Path, Path]) -> None:
     ), note
     assert "no logged request" not in human.stdout
     for option in ("--since", "--tag"):  # an empty filter is a mistake, not "no filter"
-        empty = run("report", "--config", str(cfg), option, "")
+        empty = cli_in_process("report", "--config", str(cfg), option, "")
         assert empty.returncode == 2 and f"{option} is empty" in empty.stderr
 
 
@@ -347,49 +350,62 @@ def test_bad_inputs_give_one_clear_line_and_keep_the_log(
     tmp, cfg = logged
     before = log_count(tmp)
     c = str(cfg)
-    assert_one_line_error(run("route", "", "--config", c), "prompt is empty")
-    assert_one_line_error(run("route", "-", "--config", c, stdin="x" * 200_001), "over the limit")
-    assert_one_line_error(run("route", "word " * 3000, "--config", c), "too long for model")
+    assert_one_line_error(cli_in_process("route", "", "--config", c), "prompt is empty")
     assert_one_line_error(
-        run("route", "hi", "--config", c, "--router", "nope"),
+        cli_in_process("route", "-", "--config", c, stdin="x" * 200_001), "over the limit"
+    )
+    assert_one_line_error(
+        cli_in_process("route", "word " * 3000, "--config", c), "too long for model"
+    )
+    assert_one_line_error(
+        cli_in_process("route", "hi", "--config", c, "--router", "nope"),
         "unknown router 'nope'",
         "random, rules",
     )
     assert_one_line_error(
-        run("route", "hi", "--config", c, "--model", "gpt-9"), "unknown model 'gpt-9'"
+        cli_in_process("route", "hi", "--config", c, "--model", "gpt-9"), "unknown model 'gpt-9'"
     )
     # a named model is not routed: --router was ignored, or an untrained one refused
     for router in ("random", "knn"):
         assert_one_line_error(
-            run("route", "hi", "--config", c, "--model", "tiny-light", "--router", router),
+            cli_in_process(
+                "route", "hi", "--config", c, "--model", "tiny-light", "--router", router
+            ),
             "--model names the model that answers",
         )
     # llama.cpp would read 0 new tokens as "until the context is full"; a count too large
     # for a float overflowed the predicted energy (OverflowError): the option is named
     for tokens in ("0", "9" * 400):
         assert_usage_error(
-            run("route", "hi", "--config", c, "--max-new-tokens", tokens),
+            cli_in_process("route", "hi", "--config", c, "--max-new-tokens", tokens),
             "argument --max-new-tokens: ",
         )
-    assert_one_line_error(run("report", "--config", c, "--since", "soon"), "not an ISO date")
     assert_one_line_error(
-        run("route", "hi", "--config", str(tmp_path / "missing.yaml")), "config file not found"
+        cli_in_process("report", "--config", c, "--since", "soon"), "not an ISO date"
     )
-    assert_one_line_error(run("route", "hi", "--config", str(tmp_path)), "is a directory")
+    assert_one_line_error(
+        cli_in_process("route", "hi", "--config", str(tmp_path / "missing.yaml")),
+        "config file not found",
+    )
+    assert_one_line_error(
+        cli_in_process("route", "hi", "--config", str(tmp_path)), "is a directory"
+    )
     nolog = tiny_config_dict(tmp)
     nolog["log"] = {"path": str(tmp_path / "typo" / "requests.sqlite")}
     assert_one_line_error(
-        run("report", "--config", str(write_config(tmp_path, nolog, "nolog.yaml"))),
+        cli_in_process("report", "--config", str(write_config(tmp_path, nolog, "nolog.yaml"))),
         "no request log at",
     )
     assert not (tmp_path / "typo").exists()
     broken = tmp_path / "broken.yaml"
     broken.write_text("models: [\n  {name: a\n")
-    assert_one_line_error(run("models", "--config", str(broken)), "malformed YAML")
+    assert_one_line_error(cli_in_process("models", "--config", str(broken)), "malformed YAML")
     data = tiny_config_dict(tmp)
     data["models"][0]["tier"] = "huge"
     assert_one_line_error(
-        run("route", "hi", "--config", str(write_config(tmp_path, data, "invalid.yaml"))),
+        cli_in_process(
+            "route", "hi", "--config", str(write_config(tmp_path, data, "invalid.yaml"))
+        ),
         "models.0.tier",
     )
     # The log the good config writes to is untouched by every failure above.
