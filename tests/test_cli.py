@@ -995,21 +995,21 @@ def test_a_byte_order_mark_on_stdin_is_not_part_of_the_prompt(tmp_path: Path) ->
     cfg = write_config(tmp_path, tiny_config_dict(tmp_path))
     stub = 'def add(a, b):\n    """Return a + b.\n    >>> add(1, 2)\n    3\n    """\n'
     args = ("route", "-", "--config", str(cfg), "--json", "--max-new-tokens", "2")
-    plain = json.loads(run(*args, stdin=stub).stdout)
-    marked = json.loads(run(*args, stdin="\ufeff" + stub).stdout)
+    plain = json.loads(cli_in_process(*args, stdin=stub).stdout)
+    marked = json.loads(cli_in_process(*args, stdin="\ufeff" + stub).stdout)
     assert "asked to complete the function add" in marked["reason"]
     assert (marked["model"], marked["reason"]) == (plain["model"], plain["reason"])
     assert marked["prompt_tokens"] == plain["prompt_tokens"]
     assert_one_line_error(
-        run("route", "-", "--config", str(cfg), stdin="\ufeff\n"), "prompt is empty"
+        cli_in_process("route", "-", "--config", str(cfg), stdin="\ufeff\n"), "prompt is empty"
     )
     # the interactive demo's first line: ":quit" after the mark was sent as a prompt,
     # answered and paid for, and the session went on
-    proc = run("demo", "--interactive", "--json", "--config", str(cfg), "--max-new-tokens", "2",
+    proc = cli_in_process("demo", "--interactive", "--json", "--config", str(cfg), "--max-new-tokens", "2",
                stdin="\ufeff:quit\nhello there\n")  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     assert [json.loads(line) for line in proc.stdout.splitlines()][0]["summary"]["totals"]["requests"] == 0  # fmt: skip
-    proc = run("demo", "--interactive", "--json", "--config", str(cfg), "--max-new-tokens", "2",
+    proc = cli_in_process("demo", "--interactive", "--json", "--config", str(cfg), "--max-new-tokens", "2",
                stdin="\ufeffhello there\n")  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     with RequestLog(tmp_path / "requests.sqlite") as log:
