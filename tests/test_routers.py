@@ -1,5 +1,6 @@
 import json
 import re
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -10,6 +11,7 @@ from routerllm.demo import DEMO_PROMPTS
 from routerllm.exceptions import RouterLLMError, UnknownNameError
 from routerllm.registry import ROUTERS
 from routerllm.routers import create_router, load_router
+from routerllm.routers.base import Candidate, Router
 from routerllm.routers.rules import RuleBasedRouter
 
 from .conftest import another_save_meanwhile, rewrite_weights
@@ -350,3 +352,38 @@ def test_a_saved_router_says_which_of_the_configs_models_it_never_routes_to(
     with caplog.at_level("WARNING", logger="routerllm.routers.saved"):
         load_router(tmp_path / "all", ladder)
     assert caplog.text == ""
+
+
+class _Scored(Router):
+    """Gives every prompt the scores ``row`` (in ``models``' order as given)."""
+
+    name = "scored"
+
+    def __init__(self, models: list[Candidate], row: list[float]) -> None:
+        super().__init__(models)
+        given = [m.name for m in models]
+        self.row = np.array([row[given.index(n)] for n in self.model_names])
+
+    def score(self, prompts: Sequence[str]) -> np.ndarray:
+        return np.tile(self.row, (len(prompts), 1))
+
+
+def test_a_choice_among_the_available_models_is_as_sure_as_its_share_of_their_scores() -> None:
+    models = [Candidate("small", 1.0), Candidate("mid", 8.0), Candidate("big", 70.0)]
+    router = _Scored(models, [0.5, 0.3, 0.2])
+    assert router.route("x").confidence == pytest.approx(0.5)
+    decision = router.route("x", allowed=["mid", "big"])
+    # 0.3 of the 0.5 the available two share, not 0.3 of all three's 1.0
+    assert (decision.model, decision.confidence) == ("mid", pytest.approx(0.6))
+    assert decision.reason == "highest score; small unavailable"
+
+
+def test_the_ladder_is_ordered_by_tier_before_parameter_count() -> None:
+    # a light model with more parameters than a heavy one is still the smaller (README:
+    # "a step counts sizes (tier, then parameter count)")
+    models = [Candidate("heavy-1b", 1.0, "heavy"), Candidate("light-7b", 7.0, "light")]
+    assert create_router("smallest", models).model_names == ["light-7b", "heavy-1b"]
+    assert create_router("smallest", models).route("x").model == "light-7b"
+    assert create_router("largest", models).route("x").model == "heavy-1b"
+    # among ties the smaller model wins
+    assert _Scored(models, [0.5, 0.5]).route("x").model == "light-7b"
