@@ -484,3 +484,39 @@ def test_an_answer_made_by_weights_loaded_after_its_key_is_not_cached_under_it(
         point_to(v1)
         again = system.generate("What is a list?", model="tiny-light")
         assert again.text == old.text and again.cached_from != new.request_id
+
+
+def test_a_cached_answer_of_a_model_priced_by_energy_pays_for_its_routing(tmp_path: Path) -> None:
+    # a local model's answer is priced by the energy it spent: a cached one spent its
+    # routing's, and costs that (it cost 0 where only a model's run was priced)
+    config = cached_config(tmp_path)
+    with RouterLLM(config) as system:
+        first = system.generate("hi")
+        again = system.generate("hi")
+    assert again.cached_from == first.request_id and again.energy_kwh > 0
+    price = config.carbon.electricity_price_usd_per_kwh
+    assert again.cost_usd == pytest.approx(again.energy_kwh * price, rel=1e-9)
+
+
+def test_an_escalated_answer_is_not_served_once_the_larger_models_file_is_replaced(
+    tmp_path: Path,
+) -> None:
+    # the key holds the weights of the models the cascade may go to: tiny-heavy's answer,
+    # its file since replaced, is one its new weights would not give
+    import os
+    import shutil
+
+    from .conftest import gguf_with_other_weights, tiny_gguf_path
+
+    stub = 'def add(a, b):\n    """Return the sum.\n    >>> add(1, 2)\n    3\n    """\n'
+    config = cached_config(tmp_path, cascade={"enabled": True})
+    path = tmp_path / "heavy.gguf"
+    shutil.copyfile(tiny_gguf_path(), path)
+    config.models[2].gguf.path = str(path)  # type: ignore[union-attr]
+    with RouterLLM(config) as system:
+        first = system.generate(stub, model="tiny-medium")
+        assert first.model == "tiny-heavy", first.reason
+        assert system.generate(stub, model="tiny-medium").cached_from == first.request_id
+        os.replace(gguf_with_other_weights(tmp_path / "new.gguf"), path)
+        again = system.generate(stub, model="tiny-medium")
+    assert not again.cached_from and again.model == "tiny-heavy"
