@@ -877,6 +877,29 @@ def test_an_answer_logged_but_not_written_to_the_emissions_csv_counts_once(
         assert len(system.predictor._seen["tiny-light"]) == 2  # learned, as from the log
 
 
+def test_an_answer_the_sqlite_log_could_not_take_goes_on_counting(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # another process holds the log past the busy timeout: the answer is paid for but has
+    # no row, so the budgets count it from memory (they forgot it, the hour let in more)
+    from routerllm import sqlite_busy
+    from routerllm.exceptions import RequestLogError
+
+    from .conftest import sqlite_held_by_another_process
+
+    monkeypatch.setattr(sqlite_busy, "BUSY_TIMEOUT_S", 0.3)
+    config = budget_config(tmp_path, {"co2_kg": {"hourly": 1.0}})
+    with RouterLLM(config) as system:
+        first = system.generate("hello there", model="tiny-light")
+        held = 'db.execute("BEGIN IMMEDIATE")'
+        with sqlite_held_by_another_process(Path(config.log.path), held), pytest.raises(RequestLogError) as e:  # fmt: skip
+            system.generate("hello again", model="tiny-light")
+        assert not e.value.logged and e.value.result is not None
+        assert system.log.count() == 1 and system.budget is not None
+        expected = first.co2_kg + e.value.result.co2_kg
+        assert system.budget.status()[0].spent == pytest.approx(expected, rel=1e-9)
+
+
 def test_timestamps_are_logged_in_utc_whatever_offset_they_come_with(tmp_path: Path) -> None:
     from routerllm.exceptions import RequestLogError
 
