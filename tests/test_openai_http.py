@@ -2175,3 +2175,25 @@ def test_availability_says_the_probes_own_time_limit(stub: Stub) -> None:
     reason = backend.availability()
     assert time.monotonic() - start < 2.0
     assert reason == f"endpoint {stub.base_url} unreachable (no answer within 0.3 s)"
+
+
+def test_an_answer_kept_after_a_failed_escalation_is_not_served_from_the_cache(
+    stub: Stub, tmp_path: Path
+) -> None:
+    # the endpoint failed, and stays available: the same request, asked again, is escalated
+    # again, not given the answer the cascade could only keep
+    stub.default_post = error_reply(500, "GPU on fire")
+    models = [tiny_model("tiny-light", "light", 0.1), http_model_dict("remote", stub.base_url, max_retries=0)]  # fmt: skip
+    data = tiny_config_dict(
+        tmp_path,
+        models=models,
+        cascade={"enabled": True},
+        carbon={"enabled": False},
+        cache={"enabled": True},  # fmt: skip
+    )
+    with RouterLLM(load_config(write_config(tmp_path, data))) as system:
+        first = system.generate(STUB_REQUEST, model="tiny-light")
+        assert "escalated to remote, which failed" in first.reason
+        stub.default_post = completion_reply("def add(a, b):\n    return a + b")  # back
+        again = system.generate(STUB_REQUEST, model="tiny-light")
+    assert not again.cached_from and again.model == "remote", again.reason
