@@ -699,11 +699,18 @@ def test_a_prompt_too_long_for_the_routed_models_context_goes_to_a_larger_one(
         refused = record.escalated["model_loading"]
         assert refused.duration_s > 0  # tiny-light's load, in the request's loading
         assert record.components["model_loading"].duration_s > refused.duration_s
+        # priced by energy: the refused load too, as it is in the request's energy
+        price = tiny_config.carbon.electricity_price_usd_per_kwh
+        assert result.cost_usd == pytest.approx(result.energy_kwh * price, rel=1e-9)
         with pytest.raises(ContextLengthError, match="too long for model 'tiny-light'"):
             system.generate(prompt, model="tiny-light")  # named: no other model answers
         tiny_config.model("tiny-heavy").context_length = 48
     with RouterLLM(tiny_config) as system, pytest.raises(ContextLengthError, match="'tiny-light'"):
         system.generate(prompt)  # no model's context is longer: the routed model's refusal
+    tiny_config.model("tiny-medium").context_length = 512
+    tiny_config.model("tiny-heavy").context_length = 512
+    with RouterLLM(tiny_config) as system:  # the next larger model whose context holds it
+        assert system.generate(prompt).model == "tiny-medium"
 
 
 def test_a_prompt_over_a_ggufs_own_context_goes_to_a_model_with_a_longer_one(
