@@ -190,6 +190,26 @@ def test_a_served_gate_whose_model_holds_other_weights_at_the_same_path_is_refus
         RouterLLM(serving)
 
 
+def _gated_medium(tiny_config: AppConfig, tmp_path: Path) -> tuple[AppConfig, Path]:
+    """``tiny_config`` with its medium model's GGUF at a copy of the tiny one in
+    ``tmp_path``, and a gate that escalates what it weighs, recording its models' weights
+    now as train-gate records them; and that copy's path."""
+    medium = tmp_path / "medium.gguf"
+    shutil.copyfile(tiny_gguf_path(), medium)
+    config = tiny_config.model_copy(deep=True)
+    config.model("tiny-medium").gguf.path = str(medium)  # type: ignore[union-attr]
+    weights = {m: weights_identity.weights_now(config.model(m), None) for m in ("tiny-medium", "tiny-heavy")}  # fmt: skip
+    about = {"weights": {m: asdict(w) for m, w in weights.items() if w is not None}}
+    gate = replace(_cheap_to_escalate(_state_width(config)), about=about)
+    config.cascade.enabled, config.cascade.gate = True, str(gate.save(tmp_path / "gate"))
+    return config, medium
+
+
+def asked(prompt: str) -> GenerationRequest:
+    """``prompt`` asked for 8 tokens (not tiny-heavy's style's 512)."""
+    return GenerationRequest(prompt, max_new_tokens=8)
+
+
 def test_a_served_gate_is_not_used_while_its_model_file_holds_other_weights(
     tiny_config: AppConfig, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -199,22 +219,7 @@ def test_a_served_gate_is_not_used_while_its_model_file_holds_other_weights(
     file holds other weights the gate is not used: the cascade goes on as without one, each
     reason says why and a warning says so once; the file put back, the gate decides again.
     No file is read while their stat stays the same."""
-    medium = tmp_path / "medium.gguf"
-    shutil.copyfile(tiny_gguf_path(), medium)
-    config = tiny_config.model_copy(deep=True)
-    config.model("tiny-medium").gguf.path = str(medium)  # type: ignore[union-attr]
-    weights = {m: weights_identity.weights_now(config.model(m), None) for m in ("tiny-medium", "tiny-heavy")}  # fmt: skip
-    about = {
-        "weights": {m: asdict(w) for m, w in weights.items() if w is not None}
-    }  # as train-gate records
-    gate = replace(
-        _cheap_to_escalate(_state_width(config)), about=about
-    )  # escalates what it weighs
-    config.cascade.enabled, config.cascade.gate = True, str(gate.save(tmp_path / "gate"))
-
-    def asked(prompt: str) -> GenerationRequest:  # 8 tokens, not tiny-heavy's style's 512
-        return GenerationRequest(prompt, max_new_tokens=8)
-
+    config, medium = _gated_medium(tiny_config, tmp_path)
     not_used = (
         f"the gate was not used (cascade.gate {tmp_path / 'gate'} was trained on a run whose "
         f"tiny-medium answers were made with other weights than {medium} holds now (another "
@@ -248,3 +253,59 @@ def test_a_served_gate_is_not_used_while_its_model_file_holds_other_weights(
         assert hashed.call_count == 2
     said = [r.getMessage() for r in caplog.records if "gate" in r.getMessage()]
     assert len(said) == 2 and said[1] == f"cascade.gate {tmp_path / 'gate'} is used again: its models' files hold the weights its run's answers were made with"  # fmt: skip
+
+
+def test_a_served_gate_is_used_while_its_model_answers_with_its_runs_weights_during_a_copy(
+    tiny_config: AppConfig, tmp_path: Path
+) -> None:
+    """A file being copied over a served gate's model file: the model answers on with the
+    weights it loaded, its run's, and the gate's first decision then read the half-copied
+    file under their stamp, so the gate was not used until the new file loaded. A stamp
+    is mapped only to what the files held with it: those checked at the start, or files
+    read while their stat is that stamp. Where the model answers with weights loaded from
+    files never read (replaced again before a decision read them) nothing tells they are
+    its run's: the gate is not used, and says why, until the model loads files it reads."""
+    config, medium = _gated_medium(tiny_config, tmp_path)
+    other = gguf_with_other_weights(tmp_path / "new.gguf").read_bytes()
+
+    def copying(data: bytes) -> None:  # the first half of a copy of ``data`` to medium
+        medium.unlink()
+        medium.write_bytes(data[: len(data) // 2])
+
+    def copied(data: bytes) -> None:
+        with medium.open("ab") as f:
+            f.write(data[len(data) // 2 :])
+
+    with (
+        RouterLLM(config) as system,
+        mock.patch.object(files_identity, "sha256_of", wraps=sha256_of) as hashed,
+    ):
+        system.manager.acquire("tiny-medium")  # loaded by a request the gate did not weigh
+        assert "tiny-medium" in system.manager.available_models()  # checked as it serves
+        copying(other)
+        decided = system.generate(asked(UNCHECKABLE), model="tiny-medium")
+        assert decided.model == "tiny-heavy", decided.reason
+        assert "escalated to tiny-heavy: the gate's predicted success" in decided.reason
+        assert hashed.call_count == 0  # the loaded files were checked at the start
+        copied(other)  # loaded now: other weights, read as their stat is the stamp asked
+        kept = system.generate(asked(UNCHECKABLE.replace("add", "add_1")), model="tiny-medium")
+        assert kept.model == "tiny-medium" and "answers were made with other weights" in kept.reason  # fmt: skip
+        assert hashed.call_count == 1
+        run = tiny_gguf_path().read_bytes()
+        medium.unlink()
+        medium.write_bytes(run)  # the run's weights back, loaded with no decision
+        system.manager.acquire("tiny-medium")
+        copying(other)  # and replaced again before a decision read them
+        unknown = system.generate(asked(UNCHECKABLE.replace("add", "add_2")), model="tiny-medium")
+        assert unknown.model == "tiny-medium", unknown.reason
+        assert (
+            f"the gate was not used (cascade.gate {tmp_path / 'gate'} cannot tell which "
+            f"weights tiny-medium answers with: the files it loaded ({medium}) were replaced "
+            f"before the gate read them, and the files at their paths now cannot be loaded yet"
+        ) in unknown.reason
+        assert hashed.call_count == 1  # the half-copied file is not read
+        medium.unlink()
+        medium.write_bytes(run)  # whole again: loaded and read
+        again = system.generate(asked(UNCHECKABLE.replace("add", "add_3")), model="tiny-medium")
+        assert again.model == "tiny-heavy" and "the gate's predicted success" in again.reason
+        assert hashed.call_count == 2

@@ -20,10 +20,10 @@ from typing import TYPE_CHECKING, Any
 from routerllm.config import AppConfig, ModelConfig
 from routerllm.eval.codegen import CodegenStyle, style_for
 from routerllm.exceptions import ConfigError, RouterLLMError
+from routerllm.files_identity import Weights
 
 if TYPE_CHECKING:
     from routerllm.backends.base import Completion
-    from routerllm.files_identity import Weights
     from routerllm.gate import EscalationGate
 
 log = logging.getLogger(__name__)
@@ -182,7 +182,9 @@ class GateWeights:
     never learned: where either model's weights are other ones, it is not used until they
     are those again, and a warning says so once. A request costs a look-up of the stamp
     of the weights each model answers with; a model's files are read again (hashed) only
-    where that stamp is one not seen yet, and their own stat has changed."""
+    where that stamp is one not seen yet and is their stat now (not a file being copied
+    over the one the model answers on with), and that stat has changed since they were
+    last read."""
 
     #: the stamps remembered per model (a file being copied has a new one at each look)
     KEPT = 16
@@ -191,8 +193,10 @@ class GateWeights:
         self._config, self._recorded = config, recorded
         # each model's files as last read: read again where their stat is not this one's
         self._files: dict[str, Weights] = dict(recorded)
-        # the weights found for each stamp the model answered with (None: none to tell)
-        self._seen: dict[str, dict[str | None, Weights | None]] = {m: {} for m in recorded}
+        # what each model's files held with each stat they were read with (those checked
+        # at the start among them): a model answering on with weights it loaded while
+        # other files are copied to their paths asks for an older stat than theirs now
+        self._seen: dict[str, dict[str, Weights]] = {m: {} for m in recorded}
         self._lock = threading.Lock()
         self._said: str | None = None  # the model weights last warned of, until they are back
 
@@ -200,44 +204,64 @@ class GateWeights:
         """Why the gate's run is not ``name``'s files' weights now (they were read again
         where their stat changed); None where they are its weights, or nothing tells."""
         now = self._read(name)
-        return None if now is None else self._other_text(name, now)
+        return self._other_text(name, now) if isinstance(now, Weights) else None
 
-    def _read(self, name: str) -> Weights | None:
-        """``name``'s weights now (``weights_now``): its files read only where their stat
-        is not the one they had when they were last read."""
-        from routerllm.eval.weights_identity import weights_now
+    def _read(self, name: str, stamp: str | None = None) -> Weights | _Unread | None:
+        """``name``'s weights now (as ``weights_now``), its files read only where their stat
+        is not the one they had when they were last read, and kept under their stat where
+        it did not change as they were read; None where there are none to tell (the config
+        pins their sha256, they are gone). Given ``stamp``, the files are read only where
+        it is their stat, and ``_UNREAD`` where it is not: other files are at their paths
+        since (the model loaded those of ``stamp``, which no one can read now)."""
+        from routerllm.eval.weights_identity import weights_files
+        from routerllm.files_identity import files_stamp, files_weights
 
-        now = weights_now(self._config.model(name), self._files[name])
-        if now is not None:
-            self._files[name] = now
+        files = weights_files(self._config.model(name))
+        if files is None:
+            return None
+        if stamp is not None and files_stamp(files) != stamp:
+            return _UNREAD
+        now = files_weights(files, self._files[name])
+        if files_stamp(files) != now.stamp:  # replaced as they were read: a mix of two
+            return now if stamp is None else _UNREAD
+        self._files[name] = now
+        seen = self._seen[name]
+        if now.stamp not in seen and len(seen) >= self.KEPT:
+            seen.pop(next(iter(seen)))
+        seen[now.stamp] = now
         return now
 
     def other(self, stamp: Callable[[str], str | None]) -> str | None:
         """Why the gate must not decide now: the first of its models whose weights, as
-        ``stamp`` tells which they answer with, are not its run's; None where all are (or
-        nothing tells)."""
+        ``stamp`` tells which they answer with, are not its run's, or cannot be told
+        (:meth:`_weights`); None where all are (or nothing tells)."""
         for name in self._recorded:
             now = self._weights(name, stamp(name))
-            if now is not None and (other := self._other_text(name, now)) is not None:
+            if isinstance(now, Weights):
+                other = self._other_text(name, now)
+            else:
+                other = None if now is None else self._unread_text(name)
+            if other is not None:
                 self._say(other)
                 return other
         self._say(None)
         return None
 
-    def _weights(self, name: str, stamp: str | None) -> Weights | None:
-        """``name``'s weights, answering with those of ``stamp``: found for it before (the
-        request path: a look-up), or its files read now."""
+    def _weights(self, name: str, stamp: str | None) -> Weights | _Unread | None:
+        """``name``'s weights, answering with those of ``stamp``: what its files held with
+        that stat (the request path: a look-up), else its files read now where their stat
+        is ``stamp``; ``_UNREAD`` where it is not (loaded from files replaced since, before
+        a decision read them: which weights answer, nothing can tell, and those at their
+        paths now are not the ones); None where nothing tells (no files here)."""
+        if stamp is None:
+            return None
         seen = self._seen[name]
         try:
             return seen[stamp]
         except KeyError:  # (or taken out by another thread meanwhile)
             pass
         with self._lock:  # one request reads a changed file, the others wait for it
-            if stamp not in seen:
-                if len(seen) >= self.KEPT:
-                    seen.pop(next(iter(seen)))
-                seen[stamp] = self._read(name)
-            return seen[stamp]
+            return seen.get(stamp) or self._read(name, stamp)
 
     def _other_text(self, name: str, now: Weights) -> str | None:
         if now.sha256 == self._recorded[name].sha256:
@@ -247,6 +271,14 @@ class GateWeights:
             f"cascade.gate {self._config.cascade.gate} was trained on a run whose {name} "
             f"answers were made with other weights than {', '.join(now.files)} {holds} now "
             f"(another sha256, same file name)"
+        )
+
+    def _unread_text(self, name: str) -> str:
+        return (
+            f"cascade.gate {self._config.cascade.gate} cannot tell which weights {name} "
+            f"answers with: the files it loaded ({', '.join(self._files[name].files)}) were "
+            f"replaced before the gate read them, and the files at their paths now cannot "
+            f"be loaded yet"
         )
 
     def _say(self, other: str | None) -> None:
@@ -270,6 +302,13 @@ class GateWeights:
                     self._config.cascade.gate,
                 )
             self._said = other
+
+
+class _Unread:
+    """Weights no one read (``GateWeights._read``)."""
+
+
+_UNREAD = _Unread()
 
 
 #: What to do where a served gate's model files hold other weights than its run's.
