@@ -199,3 +199,49 @@ def test_connections_beyond_the_file_descriptors_are_refused_and_the_server_keep
         assert len(list(system.log.records(tag="server"))) == 1
     rows = (tmp_path / "carbon" / "emissions.csv").read_text(encoding="utf-8").splitlines()
     assert len(rows) == 1 + 3  # its header and the request's three rows
+
+
+def test_a_connection_asyncio_drops_without_closing_it_leaves_the_count() -> None:
+    """asyncio drops an accepted connection without closing it where its protocol factory
+    or transport fails to start (``_accept_connection2`` logs nothing, closes nothing,
+    Python 3.10 to 3.13): the listener's count held it, so it was never freed and never
+    left the count, and once ``cap`` had been lost so every later connection was refused.
+    A real event loop on 127.0.0.1 whose first protocol fails to start."""
+    import asyncio
+    import warnings
+
+    class Hello(asyncio.Protocol):
+        def connection_made(self, transport: asyncio.BaseTransport) -> None:
+            assert isinstance(transport, asyncio.Transport)
+            transport.write(b"hello")
+            transport.close()
+
+    made: list[int] = []
+
+    def protocol() -> Hello:
+        made.append(1)
+        if len(made) == 1:
+            raise RuntimeError("a protocol that fails to start")
+        return Hello()
+
+    async def answers(port: int) -> bytes:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        try:
+            return await asyncio.wait_for(reader.read(), 5)
+        finally:
+            writer.close()
+
+    async def serve() -> tuple[bytes, bytes, int]:
+        with socket.create_server(("127.0.0.1", 0)) as sock:
+            capped = listener.CappedListener.of(sock, cap=1)
+            server = await asyncio.get_running_loop().create_server(protocol, sock=capped)
+            async with server:
+                port = sock.getsockname()[1]
+                first = await answers(port)  # its connection dropped: closed as it is freed
+                second = await answers(port)  # not refused: the first left the count
+                return first, second, len(capped.open)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ResourceWarning)  # the dropped socket's, as it is freed
+        said = asyncio.run(serve())
+    assert said == (b"", b"hello", 0), said

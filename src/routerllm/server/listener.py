@@ -11,6 +11,7 @@ import logging
 import os
 import socket
 import time
+import weakref
 from typing import Any
 
 log = logging.getLogger(__name__)
@@ -70,18 +71,22 @@ class CappedListener(socket.socket):
     most ``cap`` open connections: one beyond is sent a 503 (``too_many_connections``,
     ``Retry-After: 1``) and closed as it is accepted. Refused in the event loop's handler
     instead, a burst of connections (asyncio accepts up to 2,048 in one go) had taken every
-    descriptor before the first was refused. A connection leaves the count as it is closed."""
+    descriptor before the first was refused. A connection leaves the count as it is closed,
+    or as it is freed: asyncio drops one whose protocol or transport fails to start without
+    closing it (its descriptor closed then, as any socket's freed unclosed), and held in
+    the count it was never freed, the cap one less for good."""
 
     def __init__(self, *args: Any, cap: int = 1, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.cap = cap
-        self.open: set[_Connection] = set()
+        self.open: weakref.WeakSet[_Connection] = weakref.WeakSet()
         self.refused, self.refusals_said = 0, -REFUSALS_SAID_EVERY_S
 
     @classmethod
     def of(cls, sock: socket.socket, cap: int) -> CappedListener:
         """A duplicate of the listening ``sock``, holding at most ``cap`` connections."""
-        return cls(sock.family, sock.type, sock.proto, fileno=os.dup(sock.fileno()), cap=cap)
+        # socket.dup, not os.dup: a socket is no C file descriptor on Windows
+        return cls(sock.family, sock.type, sock.proto, fileno=socket.dup(sock.fileno()), cap=cap)
 
     def accept(self) -> tuple[socket.socket, Any]:
         while True:  # BlockingIOError once none is waiting, as socket.accept's
