@@ -129,3 +129,17 @@ def test_a_saved_router_is_not_loaded_with_another_cut_off(bert: str, tmp_path: 
     )
     same = load_router(folder, MODELS, {"max_length": 4})
     assert routes_as_its_first_4_tokens(same)
+
+
+def test_a_saved_frozen_router_loads_with_any_cut_off_which_it_does_not_read(
+    bert: str, tmp_path: Path
+) -> None:
+    """Frozen mode reads no max_length (its encoder cuts texts itself), yet a config's
+    router.options max_length on a saved frozen router was refused as full mode's is
+    ("train it again"): a config that loaded before. Loaded, it routes as saved."""
+    router = EmbeddingClassifierRouter(MODELS, encoder=bert, mode="frozen")
+    folder = router.fit(DATA, (), args()) and router.save(tmp_path / "router")
+    loaded = load_router(folder, MODELS, {"max_length": 4})
+    prompts = ["hello hello hello hello code code code code", "hello hello hello hello"]
+    np.testing.assert_array_equal(loaded.predict_proba(prompts), router.predict_proba(prompts))
+    assert not routes_as_its_first_4_tokens(loaded)

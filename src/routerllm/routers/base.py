@@ -265,6 +265,12 @@ class Router(ABC):
     LEARNED_OPTIONS: ClassVar[frozenset[str]] = frozenset()
 
     @classmethod
+    def learned_options(cls, saved: dict[str, Any]) -> frozenset[str]:
+        """Of the options a router was saved with (``saved``), those its weights learned
+        (``LEARNED_OPTIONS``, by default): a load giving another value of one is refused."""
+        return cls.LEARNED_OPTIONS
+
+    @classmethod
     def options_for_other_models(
         cls, options: dict[str, Any], model_names: Sequence[str]
     ) -> dict[str, Any]:

@@ -112,6 +112,14 @@ class EmbeddingClassifierRouter(Router):
     # config.json records none, saved before 2026-12-06, takes the one given)
     LEARNED_OPTIONS = frozenset({"encoder", "mode", "num_classes", "pooling", "max_length"})
 
+    @classmethod
+    def learned_options(cls, saved: dict[str, Any]) -> frozenset[str]:
+        """Frozen mode reads no ``max_length`` (its encoder cuts texts itself): a config
+        that gives one loads, as it did before full mode's was refused."""
+        if saved.get("mode") == "frozen":
+            return cls.LEARNED_OPTIONS - {"max_length"}
+        return cls.LEARNED_OPTIONS
+
     name = "classifier"
 
     def __init__(

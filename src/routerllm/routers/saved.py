@@ -136,7 +136,7 @@ def _load_router(
         )
     if changed := sorted(
         k
-        for k in cls.LEARNED_OPTIONS & set(overrides)
+        for k in cls.learned_options(loading) & set(overrides)
         if k in loading and _as_saved(overrides[k]) != _as_saved(loading[k])
     ):
         # routerllm train sets only these; other learned options come from the API
