@@ -522,3 +522,41 @@ def test_a_learner_that_cannot_tell_who_is_present_does_not_take_anothers_rows(t
     expected.learn([prompt], [answer.model], [0.5])
     assert saved(config).sums().equals(expected.sums())  # learned once
     assert pending_rows(config) == []
+
+
+class _ReaderStopped(Exception):
+    pass
+
+
+def test_an_answer_whose_caller_raised_in_on_text_is_refused_by_name(tmp_path: Path) -> None:
+    """An ``on_text`` (or ``on_answer``) that raises stops its answer, which is logged (as
+    cancelled where it was streamed); on_answer had said its request_id, and rating it gave
+    "no routed request": it was not kept. Refused by name, as a cancelled answer is,
+    alone or in a batch; nothing stored, nothing learned, nothing kept for a restart."""
+    from routerllm.backends.base import GenerationRequest
+    from routerllm.exceptions import BatchError
+
+    config = ladder(tmp_path)
+    before = saved(config).counts.sum()
+    ids: list[str] = []
+
+    def stop(piece: str) -> None:
+        raise _ReaderStopped("the reader stopped")
+
+    def asked(prompt: str) -> GenerationRequest:
+        return GenerationRequest(prompt, on_text=stop, on_answer=lambda _, rid: ids.append(rid))
+
+    prompts = topic_prompts("parser", 3, 80)
+    with RouterLLM(config) as system:
+        with pytest.raises(_ReaderStopped):
+            system.generate(asked(prompts[0]))
+        with pytest.raises(BatchError) as err:
+            system.generate_batch([prompts[1], asked(prompts[2])])
+        (whole,) = err.value.results
+        assert len(ids) == 2 and [r.id for r in system.log.records()][-3:] == [ids[0], whole.request_id, ids[1]]  # fmt: skip
+        for cut in ids:
+            with pytest.raises(PromptError, match=f"^request '{cut}' was cut by its caller: its on_text or on_answer raised as the answer was given, so the caller did not take tiny-\\w+'s whole answer .*; nothing was stored$"):  # fmt: skip
+                system.feedback(cut, 0.0)
+        assert system.log.feedback() == [] and system.router.counts.sum() == before  # type: ignore[attr-defined]
+        assert [r[0] for r in pending_rows(config)] == [whole.request_id]
+        system.feedback(whole.request_id, 1.0)  # the batch's answer before it still is

@@ -62,12 +62,13 @@ class _Fitted(NamedTuple):
 
 class CallerRaised(Exception):
     """What the caller's ``on_text`` or ``on_answer`` raised (``failure``), its answer
-    logged: ``RouterLLM`` raises ``failure`` itself for one request, a ``BatchError``
-    caused by it in a batch, never this."""
+    logged (``result``, kept to refuse its feedback by name): ``RouterLLM`` raises
+    ``failure`` itself for one request, a ``BatchError`` caused by it in a batch, never
+    this."""
 
-    def __init__(self, failure: Exception) -> None:
+    def __init__(self, failure: Exception, result: RoutedResult) -> None:
         super().__init__(str(failure))
-        self.failure = failure
+        self.failure, self.result = failure, result
 
 
 class _Shown(LiveText):
@@ -97,10 +98,11 @@ class _Shown(LiveText):
             if self.stop is not None:  # stopped between two tokens, logged as cancelled
                 self.stop.set()
 
-    def raise_failure(self) -> None:
-        """``CallerRaised``, where the caller's ``on_text`` or ``on_answer`` raised."""
+    def raise_failure(self, result: RoutedResult) -> None:
+        """``CallerRaised``, where the caller's ``on_text`` or ``on_answer`` raised as
+        ``result`` was given."""
         if self.failure is not None:
-            raise CallerRaised(self.failure)
+            raise CallerRaised(self.failure, result)
 
     class Piece:
         """A backend's ``on_text``: its pieces, said as ``model``'s (set before it runs)."""
@@ -162,7 +164,7 @@ class RequestAnswering(AnswerLogging, CascadeStep):
                 shown.stop = stop
             result = self._shown_run(req, decision, routing, tag, unrun, shown)
         if shown is not None:
-            shown.raise_failure()
+            shown.raise_failure(result)
         return result
 
     def _shown_run(

@@ -81,6 +81,8 @@ class Routed:
     rated: bool = False
     #: its finish reason where that says it is no whole answer (``UNRATEABLE``): not rated
     cut: str = ""
+    #: the caller's ``on_text`` or ``on_answer`` raised as it was given: not rated either
+    by_caller: bool = False
     #: the request whose answer it is, where it came from the request cache: rated as
     #: that one, so that one answer is learned once however often the cache served it
     answer_of: str = ""
@@ -148,19 +150,21 @@ class FeedbackLoop:
         log: RequestLog | None = None,
         finish_reason: str | None = None,
         cached_from: str = "",
+        by_caller: bool = False,
     ) -> None:
         """Keep a routed request for feedback, forgetting the oldest beyond the bound;
         ``embedding`` is its prompt's as ``route`` gave it (None where it gave none). A
         request of the configured router that learns is also kept in ``log``
         (``keeps_in``); one whose ``finish_reason`` says it is no whole answer
-        (``UNRATEABLE``) only in memory, to refuse its score by name; so is one answered
+        (``UNRATEABLE``) only in memory, to refuse its score by name, as one its caller
+        cut (``by_caller``: its ``on_text`` or ``on_answer`` raised); so is one answered
         from the request cache (``cached_from``, the request whose answer it is), whose
         score is that request's (its answer is learned once)."""
         learning = learns(router)
         cut = finish_reason if finish_reason is not None and finish_reason in UNRATEABLE else ""
-        kept = embedding if self.learn and learning and not cut else None
+        kept = embedding if self.learn and learning and not cut and not by_caller else None
         with self._lock:
-            self._routed[request_id] = Routed(model, router, learning, kept, cut=cut, answer_of=cached_from)  # fmt: skip
+            self._routed[request_id] = Routed(model, router, learning, kept, cut=cut, by_caller=by_caller, answer_of=cached_from)  # fmt: skip
             while len(self._routed) > MAX_REMEMBERED:
                 self._routed.popitem(last=False)
         if cached_from:  # the answer's own request is kept; a copy would learn it again
@@ -418,6 +422,12 @@ def _check_rateable(request_id: str, routed: Routed | None) -> None:
             f"request cache is rated by the request its cached_from names; an answer still "
             f"being generated (streamed) can be rated once it has ended); give the "
             f"request_id of a recent answer"
+        )
+    if routed.by_caller:
+        raise PromptError(
+            f"request {shown!r} was cut by its caller: its on_text or on_answer raised as "
+            f"the answer was given, so the caller did not take {routed.model}'s whole answer "
+            f"and its score would teach the router nothing about the model; nothing was stored"
         )
     if routed.cut:
         raise PromptError(

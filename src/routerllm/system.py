@@ -463,7 +463,9 @@ class RouterLLM(RequestAnswering):
                 if remember:
                     self.feedback_loop.remember(results[-1].request_id, results[-1].model, router or self.router, embedding, self.log, results[-1].finish_reason, results[-1].cached_from)  # fmt: skip
             except CallerRaised as raised:
-                callers = raised.failure
+                callers, cut = raised.failure, raised.result
+                if remember:  # its request_id given to on_answer: refused by name if rated
+                    self.feedback_loop.remember(cut.request_id, cut.model, router or self.router, embedding, self.log, cut.finish_reason, cut.cached_from, by_caller=True)  # fmt: skip
             except RouterLLMError as e:
                 if remember and isinstance(e, RequestLogError) and e.result is not None:
                     # answered, its request_id given, but not (wholly) logged: rated as any
