@@ -13,9 +13,8 @@ When calibration finds that the router does worse than the best fixed mix of sin
 models at the same cost (MISSION M3.9), the router draws from that mix instead
 (``mix``), per prompt and reproducibly (``decision.mix_choices``). How a target
 sets the rule and knob is in ``calibration.py``; what the routers take (embeddings,
-outcome columns, saved arrays) is checked in ``outcome_checks.py``. A saved one records
-the sha256 of its encoder's files, and is refused where they hold other weights when it
-loads (``encoder_weights.py``).
+outcome columns, saved arrays) is checked in ``outcome_checks.py``. A saved one is refused
+where its encoder's files changed since (``encoder_weights.py``).
 """
 
 from __future__ import annotations
