@@ -153,6 +153,12 @@ def test_fork_bomb_does_not_fork() -> None:
         "import multiprocessing\nmultiprocessing.Process(target=print).start()\n",
         "import os\nos.system('true')\n",
         "import os\nos.kill(os.getppid(), 9)\n",  # would kill the harness as root
+        # exec'd, a program that exits 0 read as a pass
+        "import os\nos.execv('/bin/true', ['true'])\nassert False\n",
+        "import os\nos.posix_spawn('/bin/true', ['true'], {})\n",
+        "import socket\nsocket.socket()\n",  # whose other calls the network namespace stops
+        # _socket's own class, which socket.socket subclasses, under another name
+        "import socket\nsocket.SocketType(socket.AF_INET, socket.SOCK_STREAM)\n",
         "import ctypes\n",  # the easy way around the guards
     ],
 )

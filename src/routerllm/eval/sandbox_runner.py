@@ -136,7 +136,8 @@ def install_guards() -> None:
     if _prlimit is not None:
         resource.prlimit = _own_prlimit  # type: ignore[assignment]
     for module in (socket, _socket):
-        module.socket = _NoSocket  # type: ignore[attr-defined,misc]
+        # SocketType: _socket's own class, which socket.socket subclasses, under another name
+        module.socket = module.SocketType = _NoSocket  # type: ignore[attr-defined,misc]
         for name in BLOCKED_SOCKET:
             if hasattr(module, name):
                 setattr(module, name, _deny(f"socket.{name}"))
