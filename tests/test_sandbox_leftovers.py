@@ -4,6 +4,7 @@ it, and the folder it left is removed by the next run, and nothing else."""
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import functools
 import os
 import shutil
@@ -17,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from routerllm.eval import sandbox_isolation
+from routerllm.eval import sandbox_folders, sandbox_isolation
 from routerllm.eval.sandbox import run_program
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="flock, /proc")
@@ -203,3 +204,54 @@ def test_init_ends_where_its_runner_ended_as_init_was_forked(runner_alive: bool)
     ran = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     expected = (0, f"started {int(signal.SIGKILL)}\n") if runner_alive else (1, "")
     assert (ran.returncode, ran.stdout) == expected, ran.stderr
+
+
+def test_a_folder_is_locked_before_it_is_marked(
+    temp_root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Marked before it was locked, a new folder was for a moment marked and free: a run
+    of another harness looking for left folders then removed it from under its program.
+    (That run is made to look at that moment, in this process: a lock is an open file's.)"""
+    fchmod = os.fchmod
+    looked: list[bool] = []
+
+    def mark_then_another_run_looks(fd: int, mode: int) -> None:
+        fchmod(fd, mode)
+        if not looked:
+            looked.append(True)
+            sandbox_folders.remove_left_folders()
+
+    monkeypatch.setattr(os, "fchmod", mark_then_another_run_looks)
+    result = run_program("print('ran')\n", timeout_s=30)
+    assert looked and (result.status, result.stdout_tail) == ("passed", "ran\n"), result
+
+
+def test_a_left_folder_made_anew_while_a_run_locked_it_is_not_removed(
+    temp_root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A left folder removed (by another run) and a live run's of the same name made between
+    this run's look at it and its lock: the lock, taken on the folder removed, was free,
+    and the live run's folder went."""
+    left = temp_root / "routerllm-sandbox-left0001"
+    left.mkdir()
+    left.chmod(sandbox_folders.MARKED_MODE)
+    flock = fcntl.flock
+    live: list[int] = []
+
+    def made_anew_then_locked(fd: int, operation: int) -> None:
+        if operation & fcntl.LOCK_NB and not live:
+            shutil.rmtree(left)
+            left.mkdir()
+            left.chmod(sandbox_folders.MARKED_MODE)
+            (left / "answer").write_text("a live run's")
+            live.append(os.open(left, os.O_RDONLY | os.O_DIRECTORY))
+            flock(live[0], fcntl.LOCK_EX)  # held by its run
+        flock(fd, operation)
+
+    monkeypatch.setattr(fcntl, "flock", made_anew_then_locked)
+    try:
+        sandbox_folders.remove_left_folders()
+    finally:
+        for fd in live:
+            os.close(fd)
+    assert live and (left / "answer").read_text() == "a live run's"
