@@ -12,6 +12,7 @@ import contextlib
 import json
 import os
 import resource
+import select
 import signal
 import socket
 import subprocess
@@ -245,3 +246,40 @@ def test_a_connection_asyncio_drops_without_closing_it_leaves_the_count() -> Non
         warnings.simplefilter("ignore", ResourceWarning)  # the dropped socket's, as it is freed
         said = asyncio.run(serve())
     assert said == (b"", b"hello", 0), said
+
+
+def test_a_listener_holds_its_cap_of_connections_and_frees_a_place_as_one_closes() -> None:
+    """``CappedListener`` alone, over real sockets, with a cap of 2: the third connection
+    is answered 503 ``too_many_connections`` with ``Retry-After: 1`` and closed as it is
+    accepted; a connection closed frees its place for the next."""
+    with contextlib.closing(serving.listen("127.0.0.1", 0)) as sock:
+        capped = listener.CappedListener.of(sock, cap=2)
+        capped.setblocking(False)  # as the event loop uses it: BlockingIOError once none waits
+        clients = [socket.create_connection(sock.getsockname(), timeout=10) for _ in range(3)]
+        try:
+            accepted: list[socket.socket] = []
+            deadline = time.monotonic() + 10
+            while not select.select([clients[2]], [], [], 0.01)[0]:  # until it is answered
+                assert time.monotonic() < deadline, len(accepted)
+                with contextlib.suppress(BlockingIOError):
+                    accepted.append(capped.accept()[0])
+            assert len(accepted) == 2 and len(capped.open) == 2
+            said = b"".join(iter(lambda: clients[2].recv(65536), b""))  # closed by the server
+            head, _, body = said.partition(b"\r\n\r\n")
+            assert head.startswith(b"HTTP/1.1 503 "), said
+            fields = dict(line.lower().split(b": ", 1) for line in head.split(b"\r\n")[1:])
+            assert fields[b"retry-after"] == b"1" and fields[b"connection"] == b"close"
+            assert int(fields[b"content-length"]) == len(body)
+            assert json.loads(body)["error"]["code"] == "too_many_connections"
+            accepted.pop().close()
+            assert len(capped.open) == 1
+            clients.append(socket.create_connection(sock.getsockname(), timeout=10))
+            while True:  # the freed place is taken
+                assert time.monotonic() < deadline
+                with contextlib.suppress(BlockingIOError):
+                    accepted.append(capped.accept()[0])
+                    break
+            assert len(capped.open) == 2
+        finally:
+            for conn in [*clients, *accepted, capped]:
+                conn.close()
