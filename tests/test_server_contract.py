@@ -180,3 +180,16 @@ def test_a_model_that_cannot_run_here_is_a_503_when_retrieved(tmp_path: Path) ->
         assert answer.headers["x-should-retry"] == "false"
         with pytest.raises(openai.InternalServerError, match="not available here"):
             openai.OpenAI(base_url="http://127.0.0.1:8000/v1", api_key="x", http_client=client, max_retries=0).models.retrieve("tiny-medium")  # fmt: skip
+
+
+def test_a_page_allowed_by_cors_may_read_how_long_to_wait(app_system: RouterLLM) -> None:
+    """A browser hides a response's headers from the page's script unless the server
+    exposes them: the openai client in a page reads a 503's or 429's ``Retry-After``."""
+    from starlette.testclient import TestClient
+
+    page = "http://localhost:3000"
+    with TestClient(create_app(app_system, "k", cors=[page])) as client:
+        answer = client.get("/v1/models", headers={"Origin": page})
+        assert answer.status_code == 401 and answer.headers["access-control-allow-origin"] == page
+        exposed = answer.headers["access-control-expose-headers"].lower().split(",")
+        assert "retry-after" in [h.strip() for h in exposed]
