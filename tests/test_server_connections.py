@@ -99,6 +99,22 @@ def test_a_kept_alive_connection_dribbling_its_next_request_is_closed(
     assert said.startswith(b"HTTP/1.1 408 ") and took < 3
 
 
+def test_the_headers_time_starts_again_after_each_answer_however_long_it_took(
+    address: tuple[str, int],
+) -> None:
+    """The next request on a connection kept alive has its own time for its headers, from
+    the last answer: after a first request that outlasted that time (its body sent late),
+    a dribbled second one is refused in time, not held open as long as it dribbles."""
+    with socket.create_connection(address, timeout=30) as sock:
+        sock.sendall(HEAD + b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n" % len(BODY))  # fmt: skip
+        time.sleep(1.5)  # past the headers' 1 s: the body has its own time
+        head, body = answer_to(sock, BODY)
+        assert head.startswith(b"HTTP/1.1 200 ") and body["choices"], (head, body)
+        sock.sendall(b"GET /health HTTP/1.1\r\n")
+        took, said = closed_within(sock, 8, b"X-Slow: " + b"a" * 1000)
+    assert said.startswith(b"HTTP/1.1 408 ") and took < 3, said
+
+
 def test_a_request_whose_headers_came_in_time_is_answered_however_long_it_takes(
     address: tuple[str, int],
 ) -> None:
