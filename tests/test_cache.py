@@ -3,6 +3,7 @@ log) answering a repeated request without running a model."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import threading
 import time
@@ -171,6 +172,46 @@ def test_an_answer_kept_after_a_failed_escalation_is_not_cached(tmp_path: Path) 
         first = system.generate(REQUEST, model="tiny-light")
         assert "which failed" in first.reason and first.model == "tiny-light"
         assert not system.generate(REQUEST, model="tiny-light").cached_from
+
+
+def test_an_answer_that_went_over_a_budget_is_not_cached(tmp_path: Path) -> None:
+    # admitted without a prediction (no energy figures, no history: nothing to refuse it
+    # on), it spent more than the smallest per-request limit, a nanogram of CO2: an answer
+    # the budgets object to is not one a later request should get free (it was cached)
+    from .conftest import tiny_model
+
+    models = [tiny_model("tiny-light", "light", 0.1, energy_per_token_kwh=None)]
+    config = cached_config(tmp_path, models=models, budgets={"co2_kg": {"per_request": 1e-12}})
+    with RouterLLM(config) as system:
+        first = system.generate("hi")
+        assert first.predicted is None and "over the per-request budget" in first.reason
+        again = system.generate("hi")
+    assert not again.cached_from and "over the per-request budget" in again.reason
+
+
+def test_an_answer_its_streaming_caller_stopped_half_way_is_not_cached(tmp_path: Path) -> None:
+    # the caller's on_text raised at the third piece: the answer so far is logged as
+    # cancelled, and is not the answer a later request should get (it was cached, and
+    # the same request asked again got the three pieces)
+    class Stopped(Exception):
+        pass
+
+    pieces: list[str] = []
+
+    def stop_at_the_third(piece: str) -> None:
+        pieces.append(piece)
+        if len(pieces) == 3:
+            raise Stopped
+
+    asked = GenerationRequest("Hi", max_new_tokens=48, temperature=0.0)
+    with RouterLLM(cached_config(tmp_path)) as system:
+        with pytest.raises(Stopped):
+            system.generate(dataclasses.replace(asked, on_text=stop_at_the_third), model="tiny-medium")  # fmt: skip
+        *_, stopped = system.log.records()
+        assert stopped.finish_reason == "cancelled" and len(pieces) == 3
+        again = system.generate(asked, model="tiny-medium")
+    assert not again.cached_from and again.finish_reason != "cancelled"
+    assert again.completion_tokens > 3
 
 
 def test_a_cached_answer_says_how_it_was_made(tmp_path: Path) -> None:
