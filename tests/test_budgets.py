@@ -266,6 +266,33 @@ def test_a_loaded_local_models_prediction_counts_the_prompt_as_the_model_reads_i
             assert predicted is not None and predicted.prompt_tokens == result.prompt_tokens > 5
 
 
+def test_a_model_whose_file_was_replaced_is_predicted_with_its_load(tmp_path: Path) -> None:
+    # loaded, its file replaced: it is loaded again before it answers (the new weights),
+    # so its prediction (the budgets' admission) counts that load as a cold model's
+    # does; it was predicted as the loaded model, without it
+    import os
+    import shutil
+
+    from .conftest import gguf_with_other_weights, tiny_gguf_path
+
+    path = tmp_path / "light.gguf"
+    shutil.copyfile(tiny_gguf_path(), path)
+    models = [tiny_model("tiny-light", "light", 0.1, gguf={"path": str(path)})]
+    config = load_config(write_config(tmp_path, tiny_config_dict(tmp_path, models=models)))
+    history = [record("tiny-light", NOW, energy_kwh=1e-5, loading_kwh=1e-3) for _ in range(3)]
+    seeded_log(Path(config.log.path), history).close()
+    with RouterLLM(config) as system:
+        cold = system.predict("hi", "tiny-light")
+        system.manager.backend("tiny-light").load()
+        warm = system.predict("hi", "tiny-light")
+        os.replace(gguf_with_other_weights(tmp_path / "new.gguf"), path)
+        replaced = system.predict("hi", "tiny-light")
+    assert cold is not None and warm is not None and replaced is not None
+    assert cold.energy_kwh - warm.energy_kwh == pytest.approx(1e-3)
+    assert replaced.energy_kwh == pytest.approx(cold.energy_kwh)
+    assert replaced.basis == cold.basis and cold.basis.endswith(", loading included")
+
+
 def test_counting_a_prompt_for_a_prediction_never_loads_nor_waits_for_a_model(
     tiny_config: AppConfig,
 ) -> None:
