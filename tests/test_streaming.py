@@ -406,6 +406,28 @@ def test_an_exception_from_on_text_given_the_whole_answer_in_a_batch_is_a_batch_
     assert whole.finish_reason != "cancelled" and whole.completion_tokens > 0
 
 
+def test_a_streamed_answer_the_log_cannot_take_is_given_whole_before_the_error(
+    tiny_config: AppConfig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another process holds the request log past the busy timeout: the caller of a
+    streamed answer given whole at the end (a function stub's, completed in the model's
+    code style) gets all its text, then the ``RequestLogError`` (the answer is in hand)."""
+    from routerllm import sqlite_busy
+    from routerllm.exceptions import RequestLogError
+
+    from .conftest import sqlite_held_by_another_process
+
+    monkeypatch.setattr(sqlite_busy, "BUSY_TIMEOUT_S", 0.3)
+    pieces: list[str] = []
+    stub = 'def add(a, b):\n    """Add a and b."""\n'
+    asked = GenerationRequest(stub, max_new_tokens=8, temperature=0, on_text=pieces.append)
+    with RouterLLM(tiny_config) as system:
+        held = 'db.execute("BEGIN IMMEDIATE")'
+        with sqlite_held_by_another_process(Path(tiny_config.log.path), held), pytest.raises(RequestLogError) as e:  # fmt: skip
+            system.generate(asked, model="tiny-light")
+    assert e.value.result is not None and "".join(pieces) == e.value.result.text != ""
+
+
 def test_an_exception_from_on_text_given_a_cached_answer_in_a_batch_is_a_batch_error(
     tmp_path: Path,
 ) -> None:
