@@ -318,17 +318,19 @@ def test_a_larger_model_that_loads_then_fails_is_paid_for(tmp_path: Path) -> Non
         assert own is not None and own.duration_s == 0
 
 
+@pytest.mark.parametrize("trained", [32, 62])
 def test_a_larger_model_whose_gguf_context_cannot_hold_the_prompt_is_not_loaded(
-    tmp_path: Path,
+    tmp_path: Path, trained: int
 ) -> None:
     """tiny-heavy is configured for 512 tokens, but its GGUF was trained for 32: REQUEST,
     62 tokens as tiny-medium read it, cannot fit. Until 2026-12-04 the cascade loaded it
     (its load paid for) only for it to refuse the prompt, then kept tiny-medium's answer;
-    now it keeps that answer without loading tiny-heavy, and the reason says why."""
+    now it keeps that answer without loading tiny-heavy, and the reason says why. A
+    context of exactly the prompt's 62 tokens leaves no room for an answer either."""
     from .conftest import gguf_with_context_length
 
     data = tiny_config_dict(tmp_path, cascade={"enabled": True})
-    data["models"][2]["gguf"] = {"path": str(gguf_with_context_length(tmp_path / "short.gguf", 32))}  # fmt: skip
+    data["models"][2]["gguf"] = {"path": str(gguf_with_context_length(tmp_path / "short.gguf", trained))}  # fmt: skip
     with RouterLLM(load_config(write_config(tmp_path, data))) as system:
         system.generate("hi", model="tiny-medium")  # loaded: this request loads nothing
         result = system.generate(REQUEST, model="tiny-medium")
@@ -336,7 +338,7 @@ def test_a_larger_model_whose_gguf_context_cannot_hold_the_prompt_is_not_loaded(
         assert result.reason.endswith(
             "tiny-medium's answer failed 2 of the request's 2 examples, not escalated to "
             "tiny-heavy: the prompt, 62 tokens as tiny-medium read it, leaves no room for an "
-            "answer in its context of 32 tokens, its GGUF's, under the configured 512"
+            f"answer in its context of {trained} tokens, its GGUF's, under the configured 512"
         )
         assert not system.manager.backend("tiny-heavy").loaded
         assert result.components["model_loading"].duration_s == 0
