@@ -548,6 +548,23 @@ def test_a_prefilled_answer_is_checked_with_its_opening_fence(
     assert result.model == "tiny-light" and "escalated" not in result.reason
 
 
+def test_the_check_of_an_answer_that_passes_is_paid_for_as_routing(
+    tiny_config: AppConfig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An answer that passes its examples is kept, but its check ran: its time (and
+    energy) is the request's router_inference, as a failed answer's check's is (a passed
+    check's was dropped). The answer sleeps 0.3 s in each example, so the check does."""
+    answer = "```python\ndef add(a: int, b: int) -> int:\n    import time\n    time.sleep(0.3)\n    return a + b\n```\n"  # fmt: skip
+    tiny_config.cascade.enabled = True
+    with RouterLLM(tiny_config) as system:
+        backend = system.manager.backend("tiny-light")
+        real = backend.generate
+        monkeypatch.setattr(backend, "generate", lambda r: replace(real(r), text=answer))
+        result = system.generate(REQUEST, model="tiny-light")
+    assert result.model == "tiny-light" and "escalated" not in result.reason
+    assert result.components["router_inference"].duration_s >= 0.3
+
+
 def test_an_answer_cancelled_half_way_is_neither_checked_nor_escalated(
     tiny_config: AppConfig,
 ) -> None:
