@@ -207,7 +207,9 @@ def test_a_store_another_program_holds_is_a_clear_error_and_keeps_what_it_holds(
     other = sqlite3.connect(path, isolation_level=None)
     other.execute("BEGIN")
     other.execute("SELECT count(*) FROM generations").fetchall()  # holds a read lock
-    with pytest.raises(RouterLLMError, match=f"results store {path} has been locked by another process"):
+    with pytest.raises(
+        RouterLLMError, match=f"results store {path} has been locked by another process"
+    ):
         write(store)
     other.execute("COMMIT")
     other.close()
@@ -298,7 +300,9 @@ def test_a_store_another_program_is_writing_is_said_to_be_locked_not_unreadable(
     store.close()
     other = sqlite3.connect(path, isolation_level=None)
     other.execute("BEGIN EXCLUSIVE")
-    with pytest.raises(RouterLLMError, match=f"results store {path} has been locked by another process"):
+    with pytest.raises(
+        RouterLLMError, match=f"results store {path} has been locked by another process"
+    ):
         ResultStore(path, read_only=read_only)
     other.execute("COMMIT")
     other.close()
