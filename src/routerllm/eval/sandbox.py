@@ -102,7 +102,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from routerllm.backends.interrupts import deferred_interrupts
 from routerllm.checks import is_integer, is_positive_number
-from routerllm.eval.sandbox_folders import _workdir
+from routerllm.eval.sandbox_folders import program_folder
 from routerllm.eval.sandbox_isolation import (
     PYTHON_FLAGS,
     _interpreter,
@@ -195,7 +195,7 @@ def run_program(
     )
     start = time.monotonic()
     processes = list(_processes())  # read once (ms a read): the uids taken, the tasks counted
-    with _run_user(probed, processes) as isolation, _workdir(isolation.user) as workdir:
+    with _run_user(probed, processes) as isolation, program_folder(isolation.user) as workdir:
         uid = os.getuid() if isolation.user is None else isolation.user[0]
         nproc = sum(n for owner, _, _, n in processes if owner == uid) + NPROC_HEADROOM
         nproc += PID_NAMESPACE_TASKS if isolation.pidns else 0

@@ -56,7 +56,7 @@ _OPEN_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
 @contextmanager
-def _workdir(user: tuple[int, int] | None) -> Iterator[Path]:
+def program_folder(user: tuple[int, int] | None) -> Iterator[Path]:
     """A fresh folder, locked and marked, owned by ``user`` (uid, gid) where given;
     removed when the block ends. Folders left by dead harnesses are removed first."""
     remove_left_folders()

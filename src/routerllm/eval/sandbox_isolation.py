@@ -66,7 +66,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from routerllm.eval.sandbox_folders import RUN_UIDS as RUN_UIDS  # re-exported
-from routerllm.eval.sandbox_folders import _workdir
+from routerllm.eval.sandbox_folders import program_folder
 
 logger = logging.getLogger(__name__)
 
@@ -440,7 +440,7 @@ def _can_run_own_users(executable: str, isolation: _Isolation) -> bool:
 
 
 def _probe(executable: str, isolation: _Isolation) -> bool:
-    with _workdir(isolation.user) as workdir:
+    with program_folder(isolation.user) as workdir:
         try:
             proc = subprocess.run(
                 [
