@@ -143,3 +143,20 @@ def test_a_saved_frozen_router_loads_with_any_cut_off_which_it_does_not_read(
     prompts = ["hello hello hello hello code code code code", "hello hello hello hello"]
     np.testing.assert_array_equal(loaded.predict_proba(prompts), router.predict_proba(prompts))
     assert not routes_as_its_first_4_tokens(loaded)
+
+
+def test_a_frozen_router_trains_with_any_cut_off_which_it_does_not_read(bert: str) -> None:
+    """Frozen mode reads no max_length, yet training a frozen router given one with
+    another TrainingArguments.max_length was refused as full mode's is. It trains as
+    with none (the same head) and takes the one given, as a load with options does."""
+    given = EmbeddingClassifierRouter(MODELS, encoder=bert, mode="frozen", max_length=8)
+    given.fit(DATA, (), args(max_length=4))
+    assert given.max_length == 4 and given.options["max_length"] == 4
+    given.fit(DATA, (), args(max_length=16))  # trained: again with another
+    assert given.max_length == 16
+    plain = EmbeddingClassifierRouter(MODELS, encoder=bert, mode="frozen")
+    plain.fit(DATA, (), args())
+    plain.fit(DATA, (), args())
+    for key, value in plain.state().items():
+        np.testing.assert_array_equal(given.state()[key], value, err_msg=key)
+    assert not routes_as_its_first_4_tokens(given)

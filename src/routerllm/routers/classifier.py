@@ -15,7 +15,8 @@ Two modes:
 One token cut-off for training and routing in full mode: the router's
 ``max_length``, which ``fit`` reads unless ``TrainingArguments.max_length`` gives
 one (then the router takes it, and records it when saved); two that differ are
-refused. Frozen mode reads neither: its encoder cuts texts itself.
+refused. Frozen mode reads neither: its encoder cuts texts itself, so any
+``max_length`` is taken (by ``fit``, the constructor or a load) and only recorded.
 
 Saved with ``Router.save``: ``config.json`` (constructor options) and
 ``weights.npz`` (the head, plus the fine-tuned encoder in full mode; the
@@ -167,7 +168,8 @@ class EmbeddingClassifierRouter(Router):
             self.spec, self._encoder = encoder, None
         self.mode, self.pooling, self.dropout = mode, pooling, dropout
         self.max_length, self.batch_size = max_length, batch_size
-        # Given, or read by a fit: training again with another is refused (``_cut_off``).
+        # Given, or read by a fit: in full mode training again with another is refused
+        # (``_cut_off``).
         self._max_length_fixed = given_length
         self.num_classes = num_classes
         self.class_names = (
@@ -373,11 +375,12 @@ class EmbeddingClassifierRouter(Router):
 
     def _cut_off(self, asked: int | None) -> int:
         """The tokens a fit reads: ``asked`` (``TrainingArguments.max_length``), else the
-        router's; one that differs from a cut-off the router was given or trained with is
-        refused, since routing would read another than training."""
+        router's; in full mode one that differs from a cut-off the router was given or
+        trained with is refused, since routing would read another than training. Frozen
+        mode reads none (its encoder cuts texts itself): any is taken, as a load takes any."""
         if asked is None or asked == self.max_length:
             return self.max_length
-        if self._max_length_fixed:
+        if self._max_length_fixed and self.mode == "full":
             raise RouterLLMError(
                 f"TrainingArguments.max_length {asked} is not the router's max_length "
                 f"{self.max_length}, the cut-off it routes by: give the cut-off to one of them "

@@ -76,8 +76,9 @@ class TrainingArguments:
     #: Where the per-epoch checkpoint goes; ``None``: no checkpoints, no resume.
     output_dir: str | None = None
     #: Tokens kept per prompt when the encoder itself is trained; ``None``: the router's
-    #: own ``max_length`` (512 unless given). A router routes by the cut-off it was
-    #: trained with, and refuses another here than one it was given.
+    #: own ``max_length`` (512 unless given). A full-mode router routes by the cut-off it
+    #: was trained with, and refuses another here than one it was given; a frozen one
+    #: reads none and takes any.
     max_length: int | None = None
     max_grad_norm: float | None = 1.0
     eval_batch_size: int = 64
