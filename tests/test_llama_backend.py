@@ -400,6 +400,42 @@ def test_a_gguf_cut_short_at_the_path_of_a_loaded_model(
     manager.close()
 
 
+@pytest.mark.parametrize("how", ["renamed over", "a new file", "in place"])
+def test_a_loaded_model_is_available_while_a_new_file_at_its_path_is_not_whole(
+    tmp_path: Path, how: str
+) -> None:
+    # A half-copied GGUF renamed over the loaded one, or being written anew at its path
+    # (the old file removed first): its loaded weights answer on, yet the first
+    # availability check said "cut short": the model was left out of the available
+    # models (a request naming it refused) while it answered. Written in place, the
+    # loaded weights are gone: unavailable, saying why.
+    import os
+    import shutil
+
+    path = tmp_path / "model.gguf"
+    shutil.copyfile(tiny_gguf_path(), path)
+    manager, request, old = answering_from(path)
+    data = gguf_with_other_weights(tmp_path / "new.gguf").read_bytes()
+    if how == "in place":
+        with path.open("r+b") as f:
+            f.truncate(len(data) // 2)
+        assert "cut short" in str(manager.availability("m"))
+        assert manager.available_models() == []
+        manager.close()
+        return
+    if how == "renamed over":
+        (tmp_path / "half.gguf").write_bytes(data[: len(data) // 2])
+        os.replace(tmp_path / "half.gguf", path)
+    else:
+        path.unlink()
+        path.write_bytes(data[: len(data) // 2])
+    assert manager.availability("m") is None
+    assert manager.available_models() == ["m"]
+    with manager.generating("m") as backend:
+        assert backend.generate(request).text == old
+    manager.close()
+
+
 @pytest.mark.parametrize("where", ["a new file", "in place"])
 def test_a_gguf_that_llama_cpp_cannot_load_at_the_path_of_a_loaded_model(
     tmp_path: Path, where: str, caplog: pytest.LogCaptureFixture

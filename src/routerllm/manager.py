@@ -146,7 +146,9 @@ class LLMManager:
         # a stat of its files while it waits: a user who replaced them waits no longer
         if failed is not None and _clock() - failed.at < RECHECK_S and backend.weights_stamp() == failed.stamp:  # fmt: skip
             return f"its load failed (tried again {RECHECK_S:g} s after, or as soon as its files change): {failed.error}"  # fmt: skip
-        return backend.availability()
+        reason = backend.availability()
+        # a copy under way at its paths (not over the file it maps): its loaded weights answer
+        return None if reason is not None and backend.answers_on else reason
 
     def available_models(self) -> list[str]:
         """The configured models that can run here, in the config's order: checked once,

@@ -85,6 +85,12 @@ class WeightsWatch:
         # asked first: the loaded files back, a replacement put off is forgotten
         return not self._answers_on(now) and now != self._loaded_weights[1]
 
+    @property
+    def answers_on(self) -> bool:
+        """Whether the model is loaded and its loaded weights answer on while the files
+        now at its paths cannot be loaded yet (``_answers_on``): it is available with them."""
+        return self.loaded and self._answers_on(self._files_stamp())
+
     def _answers_on(self, now: str | None) -> bool:
         """Whether the loaded weights go on answering though other files, stamped ``now``,
         are at their paths: those cannot be loaded (``availability`` says why: a copy or a
