@@ -24,6 +24,7 @@ from routerllm.carbon.budget import CarbonBudget
 from routerllm.carbon.meter import (
     CarbonMeter,
     check_country,
+    check_meter_country,
     create_meter,
     grid_of,
 )
@@ -181,17 +182,7 @@ class RouterLLM(RequestAnswering):
         # before the log is opened, and with a meter given too: remote models' per-token
         # estimates and the predictions price CO2 at the country's grid
         country = check_country(config.carbon.country_iso_code)
-        # a meter's country read in any case, as the config's is ("fra" is FRA)
-        metered = None if meter is None or meter.country_iso_code is None else meter.country_iso_code.upper()  # fmt: skip
-        if metered not in (None, country):
-            # a meter of its own grid: one request's CO2 mixed two grids (a local model's
-            # measured at the meter's, a remote one's estimated at the config's)
-            raise ConfigError(
-                f"meter measures CO2 at the grid of {metered}, not at "
-                f"carbon.country_iso_code {country}'s, at which remote models' per-token "
-                f"estimates and the predictions price it; set carbon.country_iso_code: "
-                f"{metered} or give a meter for {country}"
-            )
+        check_meter_country(meter, country)
         self.config = config
         self.router = _as_router(router, config) if router is not None else build_router(config)
         if not self.router.is_trained:  # it could route no request

@@ -247,6 +247,20 @@ class Grid:
 GRID_NOT_RECORDED = "not recorded"
 
 
+def check_meter_country(meter: CarbonMeter | None, country: str) -> None:
+    """Refuse a ``meter`` given for another grid than ``country`` (the config's, checked):
+    one request's CO2 would mix two grids, a local model's measured at the meter's and a
+    remote one's estimated at the config's. Its country is read in any case ("fra" is
+    FRA); a meter of no country is taken."""
+    metered = None if meter is None or meter.country_iso_code is None else meter.country_iso_code.upper()  # fmt: skip
+    if metered not in (None, country):
+        raise ConfigError(
+            f"meter measures CO2 at the grid of {metered}, not at carbon.country_iso_code "
+            f"{country}'s, at which remote models' per-token estimates and the predictions "
+            f"price it; set carbon.country_iso_code: {metered} or give a meter for {country}"
+        )
+
+
 def grid_of(country_iso_code: str) -> Grid:
     """The grid of ``country_iso_code`` (checked) as CodeCarbon prices it."""
     country = check_country(country_iso_code)
