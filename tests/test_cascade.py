@@ -556,6 +556,9 @@ def test_the_check_of_an_answer_that_passes_is_paid_for_as_routing(
     check's was dropped). The answer sleeps 0.3 s in each example, so the check does."""
     answer = "```python\ndef add(a: int, b: int) -> int:\n    import time\n    time.sleep(0.3)\n    return a + b\n```\n"  # fmt: skip
     tiny_config.cascade.enabled = True
+    # the check took 1.0-1.5 s on 2 shared cores (2 examples, a sandbox each): the default
+    # 5 s timed it out under 4x that load, and the passing answer was escalated
+    tiny_config.cascade.timeout_s = 60
     with RouterLLM(tiny_config) as system:
         backend = system.manager.backend("tiny-light")
         real = backend.generate
