@@ -111,8 +111,9 @@ def test_the_headers_time_starts_again_after_each_answer_however_long_it_took(
         head, body = answer_to(sock, BODY)
         assert head.startswith(b"HTTP/1.1 200 ") and body["choices"], (head, body)
         sock.sendall(b"GET /health HTTP/1.1\r\n")
-        took, said = closed_within(sock, 8, b"X-Slow: " + b"a" * 1000)
-    assert said.startswith(b"HTTP/1.1 408 ") and took < 3, said
+        # closed after the 1 s (1.00 s measured under load); held, it dribbles for 200 s
+        took, said = closed_within(sock, 30, b"X-Slow: " + b"a" * 1000)
+    assert said.startswith(b"HTTP/1.1 408 ") and took < 10, (took, said)
 
 
 def test_a_request_whose_headers_came_in_time_is_answered_however_long_it_takes(
