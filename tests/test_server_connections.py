@@ -70,18 +70,18 @@ def closed_within(sock: socket.socket, seconds: float, dribble: bytes = b"") -> 
 
 def test_a_connection_that_sends_nothing_is_closed(address: tuple[str, int]) -> None:
     with socket.create_connection(address) as sock:
-        took, said = closed_within(sock, 5)
-    assert said == b"" and 0.9 < took < 3
+        took, said = closed_within(sock, 30)
+    assert said == b"" and 0.9 < took < 10  # 1 s, late under load; open for ever before
 
 
 def test_headers_dribbled_a_byte_at_a_time_are_refused_in_time(address: tuple[str, int]) -> None:
     with socket.create_connection(address) as sock:
         sock.sendall(HEAD)
-        took, said = closed_within(sock, 5, b"X-Slow: " + b"a" * 1000)
+        took, said = closed_within(sock, 30, b"X-Slow: " + b"a" * 1000)  # 200 s of bytes
     head, _, body = said.partition(b"\r\n\r\n")
     assert head.startswith(b"HTTP/1.1 408 ") and b"connection: close" in head.lower(), said
     assert json.loads(body)["error"]["code"] == "request_timeout"
-    assert 0.9 < took < 3
+    assert 0.9 < took < 10
 
 
 def test_a_kept_alive_connection_dribbling_its_next_request_is_closed(
@@ -95,8 +95,8 @@ def test_a_kept_alive_connection_dribbling_its_next_request_is_closed(
             answer += sock.recv(65536)
         assert answer.startswith(b"HTTP/1.1 200 ")
         sock.sendall(b"GET /health HTTP/1.1\r\n")  # uvicorn's 5 s keep-alive ends at a byte
-        took, said = closed_within(sock, 8, b"X-Slow: " + b"a" * 1000)
-    assert said.startswith(b"HTTP/1.1 408 ") and took < 3
+        took, said = closed_within(sock, 30, b"X-Slow: " + b"a" * 1000)
+    assert said.startswith(b"HTTP/1.1 408 ") and took < 10
 
 
 def test_the_headers_time_starts_again_after_each_answer_however_long_it_took(
