@@ -1509,21 +1509,30 @@ def test_report_of_a_system_that_spent_nothing_names_it_not_direct_heavy() -> No
     assert "direct-heavy spent no measured energy" not in text
 
 
-def test_report_shows_fewer_than_one_correct_per_kwh_as_it_is_not_as_zero() -> None:
-    """1 problem solved for 5 kWh is 0.2 correct per kWh: the table said 0, as a system
-    that solved nothing."""
+def _one_system_summary(**row: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A run's summary of one system on 2 problems, 5 kWh, 2 kg CO2 (``row`` overrides its
+    figures), and that system's row, for ``report_markdown``."""
     row = {
-        "system": "big", "pass@1": 0.5, "correct": 1, "total": 2,
+        "system": "s", "pass@1": row.get("correct", 0) / 2, "correct": 0, "total": 2,
         "model_distribution": {"m": 1.0}, "mean_time_s": 1.0, "energy_kwh": 5.0, "co2_kg": 2.0,
-        "cost_usd": 0.75, "co2_per_correct_kg": 2.0, "correct_per_kwh": 0.2,
+        "cost_usd": 0.75, "co2_per_correct_kg": None, "correct_per_kwh": 0.0,
         "router_share_of_co2": 0.0,
         "components": {c: {"energy_kwh": 0.0} for c in ("router_inference", "model_loading", "llm_inference")},
-    }  # fmt: skip
+    } | row  # fmt: skip
     summary = {
         "problems": 2, "limit": None, "models": ["m"], "carbon_method": "x", "country": "USA",
         "encoder": "static", "folds": None, "calibration": "max_cost=0.7", "wall_time_s": 1.0,
-        "model_time_s": 1.0, "oracle_pass@1": 0.5, "systems": [row], "styles": {},
+        "model_time_s": 1.0, "oracle_pass@1": row["pass@1"], "systems": [row], "styles": {},
     }  # fmt: skip
+    return row, summary
+
+
+def test_report_shows_fewer_than_one_correct_per_kwh_as_it_is_not_as_zero() -> None:
+    """1 problem solved for 5 kWh is 0.2 correct per kWh: the table said 0, as a system
+    that solved nothing."""
+    row, summary = _one_system_summary(
+        system="big", correct=1, co2_per_correct_kg=2.0, correct_per_kwh=0.2
+    )
     assert "| 2.00e+00 | 0.2 | 0.00% |" in report_markdown(summary)
     row |= {"correct_per_kwh": 2.5}
     assert "| 2.00e+00 | 2.5 | 0.00% |" in report_markdown(summary)
@@ -1534,18 +1543,9 @@ def test_report_shows_fewer_than_one_correct_per_kwh_as_it_is_not_as_zero() -> N
 def test_report_says_why_a_system_has_no_co2_per_correct_solution() -> None:
     """A system that solved nothing has no CO2 per correct solution (undefined, null in
     results.json): the table gave '-', as it gave for a CO2 not measured, saying neither."""
-    row = {
-        "system": "tiny", "pass@1": 0.0, "correct": 0, "total": 2,
-        "model_distribution": {"m": 1.0}, "mean_time_s": 1.0, "energy_kwh": 5.0, "co2_kg": 2.0,
-        "cost_usd": 0.75, "co2_per_correct_kg": None, "correct_per_kwh": 0.0,
-        "router_share_of_co2": 0.0,
-        "components": {c: {"energy_kwh": 0.0} for c in ("router_inference", "model_loading", "llm_inference")},
-    }  # fmt: skip
-    summary = {
-        "problems": 2, "limit": None, "models": ["m"], "carbon_method": "x", "country": "USA",
-        "encoder": "static", "folds": None, "calibration": "max_cost=0.7", "wall_time_s": 1.0,
-        "model_time_s": 1.0, "oracle_pass@1": 0.0, "systems": [row], "styles": {},
-    }  # fmt: skip
+    row, summary = _one_system_summary(
+        system="tiny", correct=0, co2_per_correct_kg=None, correct_per_kwh=0.0
+    )
     assert "| 7.50e-01 | none solved | 0 | 0.00% |" in report_markdown(summary)
     row |= {"correct": 1, "pass@1": 0.5, "energy_kwh": None, "co2_kg": None, "cost_usd": None,
             "correct_per_kwh": None, "router_share_of_co2": None}  # fmt: skip
