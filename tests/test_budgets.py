@@ -699,17 +699,25 @@ def test_the_reports_tables_keep_100_million_output_tokens_and_10000_dollars_apa
     assert "2026-12-02                        1       10   2.000e-03    1.0000   0.500000" in lines
 
 
+def schema_before_finish_reason() -> str:
+    """The request log's schema as it was before finish_reason (and the grid's columns
+    after it) were added."""
+    from routerllm.carbon.log_schema import SCHEMA
+
+    later = ",\n    finish_reason TEXT NOT NULL DEFAULT '',\n    grid_country TEXT NOT NULL DEFAULT '',\n    grid_region TEXT NOT NULL DEFAULT '',\n    grid_g_per_kwh REAL"  # fmt: skip
+    assert later in SCHEMA
+    return SCHEMA.replace(later, "")
+
+
 def test_a_log_from_before_finish_reason_is_read_and_then_given_the_column(tmp_path: Path) -> None:
     import sqlite3
 
-    from routerllm.carbon.log_schema import SCHEMA, TABLES
+    from routerllm.carbon.log_schema import TABLES
     from routerllm.exceptions import RequestLogError
 
     path = tmp_path / "old.sqlite"
-    later = ",\n    finish_reason TEXT NOT NULL DEFAULT '',\n    grid_country TEXT NOT NULL DEFAULT '',\n    grid_region TEXT NOT NULL DEFAULT '',\n    grid_g_per_kwh REAL"  # fmt: skip
-    assert later in SCHEMA
-    with sqlite3.connect(path) as db:  # the schema as it was before finish_reason
-        db.executescript(SCHEMA.replace(later, ""))
+    with sqlite3.connect(path) as db:
+        db.executescript(schema_before_finish_reason())
     seeded = record("a", NOW, co2_kg=0.01)
     with sqlite3.connect(path) as db:
         db.execute("INSERT INTO requests VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)", (
@@ -745,12 +753,11 @@ def test_an_older_logs_times_with_offsets_are_compared_as_instants_when_read_onl
     them as they were: compared as text, --since took a request from before it, the log
     was ordered by local times and the per-day rows put a request on its local date.
     They are read as instants now, and the log is left as it is."""
-    from routerllm.carbon.log_schema import SCHEMA
     from routerllm.carbon.report import logged_report
 
     path = tmp_path / "old.sqlite"
-    with sqlite3.connect(path) as db:  # the schema as it was before finish_reason
-        db.executescript(SCHEMA.replace(",\n    finish_reason TEXT NOT NULL DEFAULT ''", ""))
+    with sqlite3.connect(path) as db:
+        db.executescript(schema_before_finish_reason())
         for rid, stamp in (
             ("east", "2026-12-02T03:00:00+05:00"),  # 2026-12-01 22:00 UTC
             ("utc", "2026-12-01T23:30:00.000000+00:00"),
