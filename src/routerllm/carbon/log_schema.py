@@ -320,17 +320,27 @@ def _add_finish_reason(db: sqlite3.Connection) -> None:
 
 
 def _add_grid(db: sqlite3.Connection) -> None:
-    """Give an older log's requests their grid columns (another process may be doing it
-    too: all three in one transaction, checked once it is held); the rows kept before
-    get "" and NULL, their grid not recorded."""
-    if table_columns(db)["requests"] != BEFORE_GRID:
+    """Give an older log's requests their grid columns; the rows kept before get "" and
+    NULL, their grid not recorded."""
+    _add_columns(db, "requests", BEFORE_GRID, (
+        "grid_country TEXT NOT NULL DEFAULT ''", "grid_region TEXT NOT NULL DEFAULT ''",
+        "grid_g_per_kwh REAL",
+    ))  # fmt: skip
+
+
+def _add_columns(
+    db: sqlite3.Connection, table: str, before: list[str], columns: tuple[str, ...]
+) -> None:
+    """Add ``columns`` (their definitions) to ``table`` where its columns are ``before``:
+    another process may be doing it too, so all in one transaction, checked again once
+    it is held."""
+    if table_columns(db)[table] != before:
         return
     with db:
         db.execute("BEGIN IMMEDIATE")
-        if table_columns(db)["requests"] == BEFORE_GRID:
-            db.execute("ALTER TABLE requests ADD COLUMN grid_country TEXT NOT NULL DEFAULT ''")  # fmt: skip
-            db.execute("ALTER TABLE requests ADD COLUMN grid_region TEXT NOT NULL DEFAULT ''")  # fmt: skip
-            db.execute("ALTER TABLE requests ADD COLUMN grid_g_per_kwh REAL")
+        if table_columns(db)[table] == before:
+            for column in columns:
+                db.execute(f"ALTER TABLE {table} ADD COLUMN {column}")
 
 
 #: ``utc_timestamp``'s form, which every request has been logged in since 2026-12-02: a
@@ -370,15 +380,10 @@ def _add_pending_folder(db: sqlite3.Connection) -> None:
 
 
 def _add_load_error_model(db: sqlite3.Connection) -> None:
-    """Give an older log's failed loads their model and energy columns (another
-    process may be doing it too: both in one transaction, checked once it is held)."""
-    if table_columns(db)["load_errors"] != OLDER_LOAD_ERRORS:
-        return
-    with db:
-        db.execute("BEGIN IMMEDIATE")
-        if table_columns(db)["load_errors"] == OLDER_LOAD_ERRORS:
-            db.execute("ALTER TABLE load_errors ADD COLUMN model TEXT NOT NULL DEFAULT ''")  # fmt: skip
-            db.execute("ALTER TABLE load_errors ADD COLUMN energy_kwh REAL")
+    """Give an older log's failed loads their model and energy columns."""
+    _add_columns(db, "load_errors", OLDER_LOAD_ERRORS, (
+        "model TEXT NOT NULL DEFAULT ''", "energy_kwh REAL",
+    ))  # fmt: skip
 
 
 def empty_log() -> sqlite3.Connection:
