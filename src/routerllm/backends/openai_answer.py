@@ -5,6 +5,7 @@ its ``/models`` lists, and the context it gives a model."""
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
@@ -106,9 +107,17 @@ def listed_model_ids(out: Any) -> tuple[str, ...] | None:
 
 
 def lists_model(ids: tuple[str, ...], model_id: str) -> bool:
-    """Whether ``ids`` name ``model_id``: itself, or as Ollama lists a name given
-    without a tag (``llama3`` as ``llama3:latest``)."""
-    return model_id in ids or (":" not in model_id and f"{model_id}:latest" in ids)
+    """Whether ``ids`` name ``model_id`` (:func:`_listed_as`)."""
+    return _listed_as(ids, model_id) is not None
+
+
+def _listed_as(ids: Collection[str], model_id: str) -> str | None:
+    """The id of ``ids`` that names ``model_id``: itself, or as Ollama lists a name given
+    without a tag (``llama3`` as ``llama3:latest``); None where none does."""
+    if model_id in ids:
+        return model_id
+    tagged = f"{model_id}:latest"
+    return tagged if ":" not in model_id and tagged in ids else None
 
 
 @dataclass(frozen=True)
@@ -144,6 +153,5 @@ def listed_contexts(out: Any) -> dict[str, ListedContext]:
 
 def listed_context(contexts: dict[str, ListedContext], model_id: str) -> ListedContext | None:
     """The context ``contexts`` give ``model_id``, listed as :func:`lists_model` finds it."""
-    if model_id in contexts:
-        return contexts[model_id]
-    return None if ":" in model_id else contexts.get(f"{model_id}:latest")
+    listed = _listed_as(contexts, model_id)
+    return None if listed is None else contexts[listed]
