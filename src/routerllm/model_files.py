@@ -240,8 +240,22 @@ def _source_marker(target: Path) -> Path:
 
 
 def _made_from(target: Path, stamp: Mapping[str, object]) -> bool:
-    """Whether ``target`` exists and its ``.source`` file records ``stamp``."""
-    return target.is_file() and _marker(_source_marker(target)) == stamp
+    """Whether ``target`` exists, whole (``_whole``), and its ``.source`` file records
+    ``stamp``."""
+    return _whole(target) and _marker(_source_marker(target)) == stamp
+
+
+def _whole(target: Path) -> bool:
+    """Whether a file the cache made is there and as long as its header says. One cut
+    short (a cache copied from another machine, the copy interrupted) was used while its
+    ``.source`` record matched, failing at every load though what it is made from is
+    whole: it is made again. The header's read is cached per version of the file."""
+    if not target.is_file():
+        return False
+    if short := shortfall(target):
+        log.warning("%s in the model cache is cut short (%s); making it again", target, short)
+        return False
+    return True
 
 
 def _marker(path: Path) -> object:
@@ -417,7 +431,7 @@ def requantize(
     made: dict[str, object] = {"source": str(source.resolve()), **_stamp(source), "type": kind}
     if len(files) > 1:  # only the first was recorded: a later split changed was not made again
         made["splits"] = [{"path": str(p.resolve()), **_stamp(p)} for p in files[1:]]
-    recorded = _marker(_source_marker(target)) if target.is_file() else None
+    recorded = _marker(_source_marker(target)) if _whole(target) else None
     digests = None
     if isinstance(recorded, dict):
         if {k: v for k, v in recorded.items() if k != "sha256"} == made:
