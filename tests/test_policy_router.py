@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from routerllm.config import load_config
+from routerllm.configured_router import build_router
 from routerllm.data.outcome_files import load_outcomes
 from routerllm.data.outcomes import OutcomeDataset
 from routerllm.data.policy_labels import (
@@ -28,7 +29,6 @@ from routerllm.exceptions import DataError, RouterLLMError, UnknownNameError
 from routerllm.routers import create_router, load_router
 from routerllm.routers.base import Candidate
 from routerllm.routers.policy import PolicyRouter
-from routerllm.system import build_router
 
 from .conftest import cli_in_process, tiny_config_dict, write_config
 from .test_cli import assert_one_line_error

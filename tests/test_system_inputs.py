@@ -127,18 +127,18 @@ def test_a_router_seed_a_saved_router_does_not_use_is_said(
     """With router.path the saved router draws with its saved seed: a router.seed set to
     another is not silently ignored; one left out, or the same, says nothing."""
     from routerllm.config_sections import RouterSettings
+    from routerllm.configured_router import build_router
     from routerllm.routers import create_router
-    from routerllm.system import build_router
 
     saved = create_router("random", tiny_config.models, seed=3).save(tmp_path / "random")
     tiny_config.router = RouterSettings(path=str(saved), seed=5)
-    with caplog.at_level("WARNING", logger="routerllm.system"):
+    with caplog.at_level("WARNING", logger="routerllm.configured_router"):
         assert build_router(tiny_config).seed == 3
     assert f"router.seed 5 is not used: the router saved in {saved} draws with the seed it was saved with, 3" in caplog.text  # fmt: skip
     caplog.clear()
     for settings in (RouterSettings(path=str(saved)), RouterSettings(path=str(saved), seed=3)):
         tiny_config.router = settings
-        with caplog.at_level("WARNING", logger="routerllm.system"):
+        with caplog.at_level("WARNING", logger="routerllm.configured_router"):
             build_router(tiny_config)
     assert "router.seed" not in caplog.text
 

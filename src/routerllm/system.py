@@ -3,19 +3,19 @@
 ``RouterLLM`` is itself a backend (``generate(request) -> RoutedResult``, a
 ``Completion`` with routing and carbon fields), so the CLI, the server and the
 evaluation code all take one object and do not care whether it routes. How it
-answers each routed request (cache, budgets, cascade, log) is in ``answering.py``.
+answers each routed request (cache, budgets, cascade, log) is in ``answering.py``;
+which router it routes with in ``configured_router.py``; when it may be used (open,
+closed, forked, the calls ``close()`` waits for) in ``system_lifecycle.py``.
 """
 
 from __future__ import annotations
 
 import contextlib
-import logging
 import os
 import threading
-from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from routerllm.answering import CallerRaised, RequestAnswering
 from routerllm.backends.base import GenerationRequest
@@ -31,6 +31,7 @@ from routerllm.carbon.meter import (
 from routerllm.carbon.predictor import CarbonPredictor, Prediction
 from routerllm.carbon.request_log import RequestLog
 from routerllm.config import AppConfig, load_config
+from routerllm.configured_router import as_router, build_router
 from routerllm.exceptions import (
     BatchError,
     ConfigError,
@@ -38,24 +39,16 @@ from routerllm.exceptions import (
     PromptError,
     RequestLogError,
     RouterLLMError,
-    UnknownNameError,
 )
 from routerllm.feedback import FeedbackLoop
 from routerllm.manager import LLMManager
 from routerllm.model_calls import ModelCalls
-from routerllm.registry import ROUTERS
 from routerllm.request_checks import checked_batch, checked_prompt, checked_request, checked_tag
 from routerllm.routed_result import FIXED, RoutedResult
-from routerllm.routers.base import (
-    Router,
-    RoutingDecision,
-    check_option_names,
-    create_router,
-    train_first,
-)
-from routerllm.routers.saved import load_router
+from routerllm.routers.base import Router, RoutingDecision, train_first
 from routerllm.routing_scope import RoutingScope
 from routerllm.served_gate import ServedGate
+from routerllm.system_lifecycle import SystemLifecycle
 
 if TYPE_CHECKING:
     import numpy as np
@@ -69,54 +62,6 @@ if TYPE_CHECKING:
         meter: CarbonMeter | None
         request_log: RequestLog | str | os.PathLike[str] | None
         manager: LLMManager | None
-
-
-logger = logging.getLogger(__name__)
-
-
-def build_router(config: AppConfig) -> Router:
-    settings = config.router
-    if settings.path:
-        try:
-            router = load_router(settings.path, config.models, settings.options)
-        except RouterLLMError as e:  # names router.path (and the config file giving it)
-            e.args = (f"router.path{f' in {config.source}' if config.source else ''}: {e}",)
-            raise
-        if "seed" in settings.model_fields_set and settings.seed != router.seed:
-            logger.warning(
-                "router.seed %d is not used: the router saved in %s draws with the seed it "
-                "was saved with, %d (train it again with --seed to change it)",
-                settings.seed, settings.path, router.seed,
-            )  # fmt: skip
-        return router
-    if settings.name not in ROUTERS:  # said where it was set: the config's router.name
-        where = f"router.name in {config.source}" if config.source else "router.name"
-        raise UnknownNameError("router", settings.name, ROUTERS.names(), where)
-    try:
-        check_option_names(settings.options)
-        return create_router(settings.name, config.models, settings.seed, **settings.options)
-    except RouterLLMError as e:  # an option's name or value: said where it was set
-        if type(e) is not RouterLLMError:  # a missing package or model says so itself
-            raise
-        e.args = (f"router.options{f' in {config.source}' if config.source else ''}: {e}",)
-        raise
-
-
-def _as_router(router: object, config: AppConfig) -> Router:
-    """A router given as a router or by its registered name."""
-    if isinstance(router, str):
-        return create_router(router, config.models, config.router.seed)
-    if not isinstance(router, Router):
-        raise ConfigError(
-            f"router must be a Router or a registered router's name, got {type(router).__name__}"
-        )
-    configured = [m.name for m in config.models]
-    if not set(router.model_names) & set(configured):
-        raise ConfigError(
-            f"router {router.name!r} routes to {', '.join(router.model_names)}, none of which "
-            f"is in this config ({', '.join(configured)}); build it for this config's models"
-        )
-    return router
 
 
 def _batch_error(error: Exception, results: list[RoutedResult], i: int, n: int) -> BatchError:
@@ -138,7 +83,7 @@ def _revalidate(config: AppConfig) -> None:
     AppConfig.model_validate(config.model_dump())
 
 
-class RouterLLM(RequestAnswering):
+class RouterLLM(RequestAnswering, SystemLifecycle):
     """Routes prompts to the smallest capable model and records what each request cost.
 
     Make one with ``RouterLLM.from_config(path_or_name)`` or ``RouterLLM(config)``; use
@@ -184,7 +129,7 @@ class RouterLLM(RequestAnswering):
         country = check_country(config.carbon.country_iso_code)
         check_meter_country(meter, country)
         self.config = config
-        self.router = _as_router(router, config) if router is not None else build_router(config)
+        self.router = as_router(router, config) if router is not None else build_router(config)
         if not self.router.is_trained:  # it could route no request
             # a router given in code, by name too, overrides the config's router.path
             then = "pass it as load_router(DIR, config.models)" if router is not None else "give DIR as router.path in the config"  # fmt: skip
@@ -224,13 +169,7 @@ class RouterLLM(RequestAnswering):
             self.calls = ModelCalls(config, self.manager, self.meter, self.gate)
             self.grid = grid_of(country)  # a meter given is for this country (or none)
             opened.pop_all()  # started: close() closes them from now
-        self._closed = False  # refuses requests from now
-        self._pid = os.getpid()  # a process forked from this one may not use it
-        self._released = False  # its models, meter and log, once the last request is done
-        # the calls that use the models or the log, per thread; close() waits for them
-        self._in_flight: Counter[int] = Counter()
-        self._release_after = False  # set by a close() called within a request of its thread
-        self._calls_done = threading.Condition()
+        self._start_lifecycle()  # from now it refuses requests once closed
         self._routers_by_name: dict[str, Router] = {}  # given for requests (generate's router)
         self._routers_lock = threading.Lock()
         # last: what it learns here is saved at close, which a failed start never reaches
@@ -250,26 +189,6 @@ class RouterLLM(RequestAnswering):
             )
         return cls(load_config(path), **kwargs)
 
-    def close(self) -> None:
-        """Unload the models, stop the carbon tracker and close the request log, once the
-        requests other threads are running have finished and been logged; later requests
-        are refused with a clear error. Closing again does nothing once closed (a close()
-        that was interrupted while it waited is finished by the next one; one called
-        meanwhile in another thread returns once the system is closed). Called within a
-        request of its own thread (a signal handler's), it returns at once: that request
-        ends, and is logged, first; then the system is released. In a process forked from
-        the one that made it, it releases nothing: all it holds is that process's."""
-        if self._forked():
-            self._closed = True
-            return
-        with self._calls_done:  # a second close() meanwhile returns once this one has closed
-            self._closed = True
-            if self._in_flight[threading.get_ident()]:  # it would wait for itself forever
-                self._release_after = True
-                return
-            self._calls_done.wait_for(lambda: not self._in_flight)
-            self._release()
-
     def _release(self) -> None:
         """Unload, stop and close what the system holds, once (``_calls_done`` held)."""
         if self._released:  # not set where a wait was interrupted (Ctrl-C): done here
@@ -280,62 +199,9 @@ class RouterLLM(RequestAnswering):
         self.log.close()
         self._released = True
 
-    def __reduce__(self) -> Any:
-        # a multiprocessing pool (spawn, forkserver) pickles what it sends: the error was
-        # pickle's "cannot pickle '_thread.lock' object"
-        raise RouterLLMError(
-            "a RouterLLM cannot be pickled or sent to another process (its models, log and "
-            "carbon tracker are this process's); create one in each process, e.g. in a "
-            "multiprocessing pool's initializer"
-        )
-
-    def __enter__(self) -> RouterLLM:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
     @property
     def _limit(self) -> int:
         return self.config.limits.max_prompt_chars
-
-    def _forked(self) -> bool:
-        return os.getpid() != self._pid
-
-    def _check_process(self) -> None:
-        if self._forked():
-            # llama.cpp's threads are not in the child: a generation there waited forever
-            raise RouterLLMError(
-                f"this RouterLLM was made in process {self._pid}, and a process forked from "
-                f"it cannot use it (its models' threads, its log's connection and its carbon "
-                f"tracker are that process's); create a RouterLLM in each process, e.g. in a "
-                f"multiprocessing pool's initializer"
-            )
-
-    def _check_open(self) -> None:
-        self._check_process()
-        if self._closed:
-            raise RouterLLMError("this RouterLLM is closed; create a new one")
-
-    @contextlib.contextmanager
-    def _open_call(self) -> Iterator[None]:
-        """A call that uses the models or the log: refused once closed, and waited for
-        by close(), which another thread (a server's shutdown) may call meanwhile."""
-        me = threading.get_ident()
-        self._check_process()  # before the lock, which a thread of the parent may have held
-        with self._calls_done:
-            self._check_open()
-            self._in_flight[me] += 1
-        try:
-            yield
-        finally:
-            with self._calls_done:
-                self._in_flight[me] -= 1
-                if not self._in_flight[me]:
-                    del self._in_flight[me]
-                self._calls_done.notify_all()
-                if self._release_after and not self._in_flight:  # the close() it deferred
-                    self._release()
 
     # -- routing -----------------------------------------------------------
     def available_models(self) -> list[str]:
@@ -477,10 +343,10 @@ class RouterLLM(RequestAnswering):
         that one that draws (``random``) goes on drawing: made again for every request,
         each took its seed's first draw, and every request went to the same model."""
         if not isinstance(router, str):
-            return _as_router(router, self.config)
+            return as_router(router, self.config)
         with self._routers_lock:
             if router not in self._routers_by_name:
-                self._routers_by_name[router] = _as_router(router, self.config)
+                self._routers_by_name[router] = as_router(router, self.config)
             return self._routers_by_name[router]
 
     def feedback(self, request_id: str, score: float) -> None:
