@@ -11,8 +11,9 @@ Decision rules (``mode``):
 
 When calibration finds that the router does worse than the best fixed mix of single
 models at the same cost (MISSION M3.9), the router draws from that mix instead
-(``mix``), per prompt and reproducibly (``decision.mix_choices``). How a target
-sets the rule and knob is in ``calibration.py``; what the routers take (embeddings,
+(``mix``), per prompt and reproducibly (``decision.mix_choices``). How the rule, its
+knob or the mix choose each prompt's model is in ``outcome_decisions.py``; how a target
+sets them in ``calibration.py``; what the routers take (embeddings,
 outcome columns, saved arrays) is checked in ``outcome_checks.py``. A saved one is refused
 where its encoder's files changed since (``encoder_weights.py``).
 """
@@ -27,12 +28,11 @@ from typing import Any
 
 import numpy as np
 
-from routerllm.checks import is_finite_number
 from routerllm.data.outcomes import OutcomeDataset, question_copies
 from routerllm.encoders.base import encoder_class, encoder_width
 from routerllm.exceptions import RouterLLMError
 from routerllm.routers.base import CandidateModel, Router, RoutingDecision, prompt_list
-from routerllm.routers.decision import MODES, choose, mix_choices, prompt_draws
+from routerllm.routers.decision import MODES
 from routerllm.routers.outcome_checks import (
     check_dataset,
     check_embeddings,
@@ -40,6 +40,7 @@ from routerllm.routers.outcome_checks import (
     check_state_arrays,
     outcome_columns,
 )
+from routerllm.routers.outcome_decisions import OutcomeDecisions
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +53,7 @@ DEFAULT_ENCODER = "minilm-static"
 DEFAULT_KNOB = {"lambda": 0.0, "threshold": 0.5}
 
 
-class OutcomeRouter(Router):
+class OutcomeRouter(Router, OutcomeDecisions):
     """Base of routers that predict per-model success from prompt embeddings."""
 
     LEARNED_OPTIONS = frozenset({"encoder"})
@@ -264,10 +265,6 @@ class OutcomeRouter(Router):
         predictions: the predictions themselves; ``FeedbackRouter`` draws them."""
         return predicted
 
-    def _decision_note(self) -> str:
-        """What a decision's reason adds about how the values were drawn."""
-        return ""
-
     @property
     def is_trained(self) -> bool:
         return self.fitted
@@ -277,78 +274,6 @@ class OutcomeRouter(Router):
             raise RouterLLMError(f"router {self.name!r} is not trained: fit it or load a saved one")
 
     # -- routing -------------------------------------------------------------
-    def set_mix(self, mix: Mapping[str, float] | None) -> None:
-        """Route by drawing from the fixed mix ``{model: probability}`` (None: by the
-        predictions and the knob)."""
-        if mix is None:
-            self.mix = None
-        elif not isinstance(mix, Mapping):
-            raise RouterLLMError(
-                f"mix must map model names to probabilities, e.g. "
-                f"{{{self.model_names[0]!r}: 1.0}}, got {mix!r}"
-            )
-        else:
-            unknown = [n for n in mix if n not in self.model_names]
-            weights = np.array([float(mix.get(n, 0.0)) for n in self.model_names])
-            if (
-                unknown
-                or not np.all(np.isfinite(weights))
-                or weights.min() < 0
-                or weights.sum() <= 0
-            ):
-                raise RouterLLMError(
-                    f"bad mix {dict(mix)!r}: probabilities >= 0 for the router's models "
-                    f"({', '.join(self.model_names)}), not all 0"
-                )
-            self.mix = weights / weights.sum()
-        self.options["mix"] = None if self.mix is None else {
-            n: float(w) for n, w in zip(self.model_names, self.mix, strict=True) if w > 0
-        }  # fmt: skip
-
-    def set_second_knob(self, knob: float | None, share: float) -> None:
-        """Route a ``share`` of requests (drawn by a hash of each prompt) with ``knob``
-        instead of the router's knob, same rule: a random mix of two settings reaches
-        the points between them on the router's quality-cost curve, which one knob
-        cannot (what calibration sets for a cost or quality target)."""
-        if not (is_finite_number(share) and 0 <= share <= 1):
-            raise RouterLLMError(f"second_share must be a number in [0, 1], got {share!r}")
-        if share > 0 and not is_finite_number(knob):
-            raise RouterLLMError(f"second_knob must be a finite number, got {knob!r}")
-        self.second_knob = None if share == 0 else float(knob)  # type: ignore[arg-type]
-        self.second_share = float(share) if self.second_knob is not None else 0.0
-        self.options.update(second_knob=self.second_knob, second_share=self.second_share)
-
-    def _knobs(self, prompts: Sequence[str]) -> np.ndarray:
-        """The knob each prompt is routed with."""
-        knobs = np.full(len(prompts), self.knob)
-        if self.second_knob is not None:
-            second = prompt_draws(prompts, f"{self.seed}\0knob") < self.second_share
-            knobs[second] = self.second_knob
-        return knobs
-
-    def _mixing(self, mask: np.ndarray) -> bool:
-        """Whether to draw from the mix: one is set and some model of it is allowed."""
-        return self.mix is not None and float(self.mix[mask].sum()) > 0
-
-    def _choices(
-        self, prompts: Sequence[str], pred: np.ndarray, mask: np.ndarray, knobs: np.ndarray
-    ) -> np.ndarray:
-        """Each prompt's model: drawn from the fixed mix, else chosen with its knob."""
-        if self._mixing(mask):
-            assert self.mix is not None
-            return mix_choices(prompts, self.mix, self.seed, mask)
-        idx = np.empty(len(prompts), dtype=int)
-        for knob in np.unique(knobs):
-            rows = knobs == knob
-            idx[rows] = self._choose(pred[rows], float(knob), mask)
-        return idx
-
-    def _choose(
-        self, pred: np.ndarray, knob: float, allowed: np.ndarray | None = None
-    ) -> np.ndarray:
-        """Each row's model by the decision rule and ``knob``, among the ``allowed``."""
-        return choose(pred, self.costs, self.mode, knob, allowed=allowed)
-
     def policy(self, X: np.ndarray) -> np.ndarray:
         """(n, m): each model's probability of being chosen for each prompt embedded in
         ``X``, over the router's draws (from the fixed mix, or between two settings);
@@ -401,29 +326,6 @@ class OutcomeRouter(Router):
             for i, row, how in zip(idx, pred, hows, strict=True)
         ]
         return decisions, X
-
-    def _hows(self, mask: np.ndarray, knobs: np.ndarray) -> list[str]:
-        """How each prompt's model was chosen, for its decision's reason."""
-        if self._mixing(mask):
-            assert self.mix is not None
-            drawn = self.mix * mask  # what mix_choices draws from: the models that may serve
-            shares = ", ".join(
-                f"{n} {w:.0%}"
-                for n, w in zip(self.model_names, drawn / drawn.sum(), strict=True)
-                if w > 0
-            )
-            of = "" if mask[self.mix > 0].all() else " (of its models that may serve)"
-            how = f"drawn from the fixed mix {shares}{of}, which calibration found better"
-            return [how] * len(knobs)
-        both = "" if self.second_knob is None else (
-            f"; {self.second_share:.0%} of requests, drawn by their hash, take "
-            f"{self.second_knob:g} and the rest {self.knob:g}"
-        )  # fmt: skip
-        return [f"{self._rule(k)}{both}{self._decision_note()}" for k in knobs]
-
-    def _rule(self, knob: float) -> str:
-        """The decision rule and its knob, for a decision's reason."""
-        return f"{self.mode} {knob:g}"
 
     # -- calibration ---------------------------------------------------------
     def calibrate(
