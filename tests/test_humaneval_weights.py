@@ -7,10 +7,12 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import re
 import shutil
 import sqlite3
-from contextlib import closing
+import time
+from contextlib import AbstractContextManager, closing
 from dataclasses import asdict, replace
 from pathlib import Path
 from unittest import mock
@@ -27,6 +29,7 @@ from routerllm.eval.result_store import ResultStore
 from routerllm.eval.transfer import load_training_run
 from routerllm.exceptions import ConfigError, RouterLLMError
 from routerllm.files import sha256_of
+from routerllm.served_gate import GateWeights
 from routerllm.system import RouterLLM
 
 from .conftest import (
@@ -205,6 +208,13 @@ def _gated_medium(tiny_config: AppConfig, tmp_path: Path) -> tuple[AppConfig, Pa
     return config, medium
 
 
+def _written_long_ago() -> AbstractContextManager[object]:
+    """Each file written here taken as left alone since (``GateWeights.SETTLED_S``: a
+    file written in the last seconds is not read yet), as one replaced by a copy made
+    long before is."""
+    return mock.patch.object(GateWeights, "SETTLED_S", 0)
+
+
 def asked(prompt: str) -> GenerationRequest:
     """``prompt`` asked for 8 tokens (not tiny-heavy's style's 512)."""
     return GenerationRequest(prompt, max_new_tokens=8)
@@ -231,6 +241,7 @@ def test_a_served_gate_is_not_used_while_its_model_file_holds_other_weights(
         RouterLLM(config) as system,
         mock.patch.object(files_identity, "sha256_of", wraps=sha256_of) as hashed,
         caplog.at_level(logging.WARNING, logger="routerllm.served_gate"),
+        _written_long_ago(),
     ):
         decided = system.generate(asked(UNCHECKABLE), model="tiny-medium")
         assert decided.model == "tiny-heavy", decided.reason
@@ -279,6 +290,7 @@ def test_a_served_gate_is_used_while_its_model_answers_with_its_runs_weights_dur
     with (
         RouterLLM(config) as system,
         mock.patch.object(files_identity, "sha256_of", wraps=sha256_of) as hashed,
+        _written_long_ago(),
     ):
         system.manager.acquire("tiny-medium")  # loaded by a request the gate did not weigh
         assert "tiny-medium" in system.manager.available_models()  # checked as it serves
@@ -309,3 +321,44 @@ def test_a_served_gate_is_used_while_its_model_answers_with_its_runs_weights_dur
         again = system.generate(asked(UNCHECKABLE.replace("add", "add_3")), model="tiny-medium")
         assert again.model == "tiny-heavy" and "the gate's predicted success" in again.reason
         assert hashed.call_count == 2
+
+
+def test_a_served_gate_reads_no_file_of_its_larger_model_as_it_is_written_in_place(
+    tiny_config: AppConfig, tmp_path: Path
+) -> None:
+    """The GGUF of a gate's larger model, not loaded, written over in place as the system
+    serves (``rsync --inplace``, a download tool that allocates the whole file first): each
+    decision found a new stat and read (hashed) the whole file again, on the request path
+    (98 MB: 100-400 ms a decision on this machine; 1 GB, seconds). A file written in the
+    last ``SETTLED_S`` seconds is not read: the gate is not used meanwhile, and says why;
+    left alone that long, the file is read once. (One copied in whole, ``cp``, is shorter
+    than its header says until it is done: the model is unavailable meanwhile, and no
+    decision is asked of the gate for it.)"""
+    heavy = tmp_path / "heavy.gguf"
+    shutil.copyfile(tiny_gguf_path(), heavy)
+    tiny_config.model("tiny-heavy").gguf.path = str(heavy)  # type: ignore[union-attr]
+    config, _ = _gated_medium(tiny_config, tmp_path)
+    other = gguf_with_other_weights(tmp_path / "new.gguf").read_bytes()
+    writing = (
+        f"not escalated to tiny-heavy: the gate was not used (cascade.gate {tmp_path / 'gate'} "
+        f"cannot tell which weights tiny-heavy's files hold yet: {heavy} was written less than "
+        f"2 s ago (a copy or download under way?); it reads them once they are left alone "
+        f"that long"
+    )
+    with (
+        RouterLLM(config) as system,
+        mock.patch.object(files_identity, "sha256_of", wraps=sha256_of) as hashed,
+    ):
+        for n, at in enumerate(range(0, len(other), len(other) // 3 + 1)):
+            with heavy.open("r+b") as f:  # written over, its size the same throughout
+                f.seek(at)
+                f.write(other[at : at + len(other) // 3 + 1])
+            kept = system.generate(asked(UNCHECKABLE.replace("add", f"add_{n}")), model="tiny-medium")  # fmt: skip
+            assert hashed.call_count == 0  # no read of a file being written
+            assert kept.model == "tiny-medium", kept.reason  # an unchecked answer stays
+            assert writing in kept.reason
+        old = time.time() - 10
+        os.utime(heavy, (old, old))  # left alone since
+        kept = system.generate(asked(UNCHECKABLE.replace("add", "add_4")), model="tiny-medium")
+        assert "answers were made with other weights" in kept.reason
+        assert hashed.call_count == 1  # read once, as it was left alone

@@ -8,6 +8,7 @@ another stat but the same sha256, so it is the same weights."""
 from __future__ import annotations
 
 import hashlib
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +29,21 @@ def files_stamp(paths: list[Path]) -> str:
             continue
         stamps.append(f"{st.st_dev}:{st.st_ino}:{st.st_size}:{st.st_mtime_ns}:{st.st_ctime_ns}")
     return ",".join(stamps)
+
+
+def written_within(paths: Sequence[Path], seconds: float) -> Path | None:
+    """The first of ``paths`` modified less than ``seconds`` ago (a copy or a download
+    writing it, most likely: its hash would be of bytes still changing); None where none
+    is. A time further ahead of this clock's (a skewed clock, an archive's) is no write."""
+    now = time.time_ns()
+    for path in paths:
+        try:
+            mtime = path.stat().st_mtime_ns
+        except OSError:  # gone: its stamp says "missing", and a read finds nothing to hash
+            continue
+        if abs(now - mtime) < seconds * 1e9:
+            return path
+    return None
 
 
 @dataclass(frozen=True)

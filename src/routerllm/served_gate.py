@@ -23,6 +23,8 @@ from routerllm.exceptions import ConfigError, RouterLLMError
 from routerllm.files_identity import Weights
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from routerllm.backends.base import Completion
     from routerllm.gate import EscalationGate
 
@@ -184,10 +186,15 @@ class GateWeights:
     of the weights each model answers with; a model's files are read again (hashed) only
     where that stamp is one not seen yet and is their stat now (not a file being copied
     over the one the model answers on with), and that stat has changed since they were
-    last read."""
+    last read, and none of them was written in the last ``SETTLED_S`` seconds (a file
+    written over in place, by ``rsync --inplace`` or a download tool, has a new stat at
+    each look: read at each, it cost a read of the whole file per request)."""
 
     #: the stamps remembered per model (a file being copied has a new one at each look)
     KEPT = 16
+    #: how long a file is left alone before a request reads it (a copy's writes are
+    #: closer together than this; a pause as long, and it is read once)
+    SETTLED_S = 2.0
 
     def __init__(self, config: AppConfig, recorded: dict[str, Weights]) -> None:
         self._config, self._recorded = config, recorded
@@ -206,21 +213,24 @@ class GateWeights:
         now = self._read(name)
         return self._other_text(name, now) if isinstance(now, Weights) else None
 
-    def _read(self, name: str, stamp: str | None = None) -> Weights | _Unread | None:
+    def _read(self, name: str, stamp: str | None = None) -> Weights | _Unread | _Writing | None:
         """``name``'s weights now (as ``weights_now``), its files read only where their stat
         is not the one they had when they were last read, and kept under their stat where
         it did not change as they were read; None where there are none to tell (the config
         pins their sha256, they are gone). Given ``stamp``, the files are read only where
         it is their stat, and ``_UNREAD`` where it is not: other files are at their paths
-        since (the model loaded those of ``stamp``, which no one can read now)."""
+        since (the model loaded those of ``stamp``, which no one can read now), and
+        ``_Writing`` where one of them is being written (``SETTLED_S``): not read yet."""
         from routerllm.eval.weights_identity import weights_files
-        from routerllm.files_identity import files_stamp, files_weights
+        from routerllm.files_identity import files_stamp, files_weights, written_within
 
         files = weights_files(self._config.model(name))
         if files is None:
             return None
         if stamp is not None and files_stamp(files) != stamp:
             return _UNREAD
+        if stamp is not None and (path := written_within(files, self.SETTLED_S)) is not None:
+            return _Writing(path)
         now = files_weights(files, self._files[name])
         if files_stamp(files) != now.stamp:  # replaced as they were read: a mix of two
             return now if stamp is None else _UNREAD
@@ -239,6 +249,8 @@ class GateWeights:
             now = self._weights(name, stamp(name))
             if isinstance(now, Weights):
                 other = self._other_text(name, now)
+            elif isinstance(now, _Writing):
+                other = self._writing_text(name, now.path)
             else:
                 other = None if now is None else self._unread_text(name)
             if other is not None:
@@ -247,12 +259,13 @@ class GateWeights:
         self._say(None)
         return None
 
-    def _weights(self, name: str, stamp: str | None) -> Weights | _Unread | None:
+    def _weights(self, name: str, stamp: str | None) -> Weights | _Unread | _Writing | None:
         """``name``'s weights, answering with those of ``stamp``: what its files held with
         that stat (the request path: a look-up), else its files read now where their stat
         is ``stamp``; ``_UNREAD`` where it is not (loaded from files replaced since, before
         a decision read them: which weights answer, nothing can tell, and those at their
-        paths now are not the ones); None where nothing tells (no files here)."""
+        paths now are not the ones); ``_Writing`` where they are being written; None where
+        nothing tells (no files here)."""
         if stamp is None:
             return None
         seen = self._seen[name]
@@ -279,6 +292,13 @@ class GateWeights:
             f"answers with: the files it loaded ({', '.join(self._files[name].files)}) were "
             f"replaced before the gate read them, and the files at their paths now cannot "
             f"be loaded yet"
+        )
+
+    def _writing_text(self, name: str, path: Path) -> str:
+        return (
+            f"cascade.gate {self._config.cascade.gate} cannot tell which weights {name}'s "
+            f"files hold yet: {path} was written less than {self.SETTLED_S:g} s ago (a copy or "
+            f"download under way?); it reads them once they are left alone that long"
         )
 
     def _say(self, other: str | None) -> None:
@@ -309,6 +329,13 @@ class _Unread:
 
 
 _UNREAD = _Unread()
+
+
+@dataclass(frozen=True)
+class _Writing:
+    """Files not read as one of them is being written (``GateWeights._read``)."""
+
+    path: Path
 
 
 #: What to do where a served gate's model files hold other weights than its run's.
