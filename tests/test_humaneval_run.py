@@ -1404,6 +1404,69 @@ def test_a_full_disk_as_the_report_is_written_leaves_every_report_file_of_the_ru
     assert json.loads((out / "results.json").read_text()) == again
 
 
+def test_a_rename_failing_part_way_names_the_files_of_each_run_in_one_line(
+    tiny_config_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The report's files are renamed into place one after another: one rename failing
+    after others (here a folder made where results.json goes once the run had checked
+    there was none, which os.replace cannot replace) ended `routerllm humaneval` in an
+    OSError traceback, and the folder held this run's outcome data beside the run
+    before's report.md, nothing said which."""
+    from routerllm.eval import humaneval_report
+
+    from .conftest import cli_in_process
+
+    out = tmp_path / "he"
+    argv = ["humaneval", "--config", str(tiny_config_path), "--out", str(out), "--limit", "1",
+            "--max-new-tokens", "8", "--systems"]  # fmt: skip
+    assert cli_in_process(*argv, "direct-light").returncode == 0
+    report, dataset = (out / "report.md").read_bytes(), out / "outcomes" / "humaneval.json"
+    real = humaneval_report.report_markdown
+
+    def then_a_folder_in_the_way(summary: dict[str, Any]) -> str:
+        (out / "results.json").unlink()  # by another process, as the models ran
+        (out / "results.json").mkdir()
+        (out / "results.json" / "kept.txt").write_text("not a report")
+        return real(summary)
+
+    monkeypatch.setattr(humaneval_report, "report_markdown", then_a_folder_in_the_way)
+    failed = cli_in_process(*argv, "direct-light,direct-heavy")
+    assert failed.returncode != 0 and "Traceback" not in failed.stderr, failed.stderr
+    # the lines before it are the generations' progress
+    line = failed.stderr.strip().splitlines()[-1]
+    assert line.startswith(f"error: the report could not be written to {out / 'results.json'}: ")
+    assert line.endswith(
+        "; outcomes/humaneval.json, outcomes/models.json are this run's and report.md the "
+        f"run before's: run the same command again once results.json can be written (the "
+        f"answers are stored in {out / 'results.sqlite'}; nothing is generated again)"
+    ), line
+    assert "tiny-heavy" in dataset.read_text() and (out / "report.md").read_bytes() == report
+    assert not list(out.rglob("*.partial"))
+    monkeypatch.undo()
+    (out / "results.json" / "kept.txt").unlink()
+    (out / "results.json").rmdir()
+    assert cli_in_process(*argv, "direct-light,direct-heavy").returncode == 0
+    assert not list(out.rglob("*.partial"))
+    assert "direct-heavy" in (out / "report.md").read_text()
+    # a run without a curve removes the run before's plot, last: said the same way
+    plot = out / "quality_energy.png"
+
+    def then_a_folder_for_the_plot(summary: dict[str, Any]) -> str:
+        plot.mkdir()
+        (plot / "kept.txt").write_text("not a plot")
+        return real(summary)
+
+    monkeypatch.setattr(humaneval_report, "report_markdown", then_a_folder_for_the_plot)
+    failed = cli_in_process(*argv, "direct-light")
+    assert failed.returncode != 0 and "Traceback" not in failed.stderr, failed.stderr
+    assert failed.stderr.strip().splitlines()[-1] == (
+        f"error: the run before's {plot} could not be removed: is a directory; "
+        "outcomes/humaneval.json, outcomes/models.json, results.json, report.md are this "
+        "run's: run the same command again once quality_energy.png can be removed (the "
+        f"answers are stored in {out / 'results.sqlite'}; nothing is generated again)"
+    )
+
+
 def test_a_run_without_a_system_that_learns_records_no_folds(
     tiny_config: AppConfig, tmp_path: Path
 ) -> None:

@@ -225,9 +225,9 @@ def _write_report(
                               mix_line={plan.medium, plan.heavy} <= answers.generation_measured)  # fmt: skip
         writes[out / "quality_energy.png"] = lambda tmp: figure.savefig(tmp, dpi=DPI, format="png")
     writes[out / "report.md"] = _text(report_markdown(summary))
-    _write_together(writes, plan.out / "results.sqlite")
-    if not curve:  # an earlier report's curve would not be this report's
-        (out / "quality_energy.png").unlink(missing_ok=True)
+    # without a curve, an earlier report's would not be this report's
+    stale = [] if curve else [out / "quality_energy.png"]
+    _write_together(writes, plan.out / "results.sqlite", stale)
     return summary
 
 
@@ -235,11 +235,17 @@ def _text(text: str) -> Callable[[Path], object]:
     return lambda tmp: tmp.write_text(text, encoding="utf-8")
 
 
-def _write_together(writes: dict[Path, Callable[[Path], object]], store: Path) -> None:
+def _write_together(
+    writes: dict[Path, Callable[[Path], object]], store: Path, stale: Sequence[Path] = ()
+) -> None:
     """Each file written (``writes``: its path and what writes it) beside its place, and
-    only then all of them renamed into place: a write that fails (a full disk, Ctrl-C)
-    replaces none, leaving the report of the run before whole, no file of it beside
-    another run's."""
+    only then all of them renamed into place, and the ``stale`` files of the run before
+    removed: a write that fails (a full disk, Ctrl-C) replaces none, leaving the report of
+    the run before whole, no file of it beside another run's. A rename that fails after
+    others (a folder made where a file goes, a disk remounted read-only) is said in one
+    error naming which files are this run's and which the run before's; they are not
+    renamed back: that would fail as the rename did, and the same command run again
+    writes them all (the answers are stored)."""
     with contextlib.ExitStack() as stack:
         ready = []
         for target, write in writes.items():
@@ -247,15 +253,63 @@ def _write_together(writes: dict[Path, Callable[[Path], object]], store: Path) -
                 tmp = stack.enter_context(staged(target))
                 write(tmp)
             except OSError as e:
-                reason = e.strerror.lower() if e.strerror else str(e)
                 raise RouterLLMError(
-                    f"the report could not be written to {target}: {reason}; the answers are "
-                    f"stored in {store} and the report there before is as it was: run the same "
-                    f"command again once it can be written (nothing is generated again)"
+                    f"the report could not be written to {target}: {_reason(e)}; the answers "
+                    f"are stored in {store} and the report there before is as it was: run the "
+                    f"same command again once it can be written (nothing is generated again)"
                 ) from e
             ready.append((tmp, target))
+        done: list[Path] = []
         for tmp, target in ready:
-            publish(tmp, target)
+            try:
+                publish(tmp, target)
+            except OSError as e:
+                left = [t for _, t in ready if t not in done and t != target] + list(stale)
+                raise RouterLLMError(_part_way(target, e, done, left, store)) from e
+            done.append(target)
+        for target in stale:
+            try:
+                target.unlink(missing_ok=True)
+            except OSError as e:
+                raise RouterLLMError(_part_way(target, e, done, [], store, removal=True)) from e
+
+
+def _reason(error: OSError) -> str:
+    return error.strerror.lower() if error.strerror else str(error)
+
+
+def _part_way(
+    target: Path,
+    error: OSError,
+    done: Sequence[Path],
+    left: Sequence[Path],
+    store: Path,
+    removal: bool = False,
+) -> str:
+    """The error of a report whose files were put in place part-way: ``done`` are this
+    run's, ``left`` (those that exist) the run before's; named within the run's folder.
+    ``removal``: ``target`` is the run before's file that could not be removed."""
+    out = store.parent
+
+    def names(paths: Sequence[Path]) -> str:
+        return ", ".join(str(p.relative_to(out)) for p in paths)
+
+    new = f"{names(done)} {'is' if len(done) == 1 else 'are'} this run's"
+    old = [p for p in left if p.exists()]
+    if not done:
+        said = "the report there before is as it was"
+    else:
+        said = new + (f" and {names(old)} the run before's" if old else "")
+    failed, can = (
+        (f"the run before's {target} could not be removed", "removed")
+        if removal
+        else (f"the report could not be written to {target}", "written")
+    )
+    return (
+        f"{failed}: {_reason(error)}; {said}: run the same command again once "
+        f"{target.relative_to(out)} can be {can} (the answers are stored in {store}; nothing "
+        f"is generated again)"
+    )
 
 
 def _check_stored_styles(
