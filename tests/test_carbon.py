@@ -704,6 +704,43 @@ def test_a_log_another_process_holds_in_exclusive_locking_mode_names_it(
 
 
 @pytest.mark.skipif(not Path("/proc/locks").exists(), reason="Linux's /proc/locks")
+def test_a_report_on_a_log_held_in_exclusive_locking_mode_says_so_at_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`routerllm report` on a log another process holds with PRAGMA
+    locking_mode=EXCLUSIVE (kept until that connection closes) waited the whole 30 s busy
+    timeout (35.9 s measured) before it said so. It looks after a short first try, sees
+    the holder's lock and says so then; a writer (a system opening the log to append)
+    still waits the whole timeout, as other writers' transactions end."""
+    import time
+
+    from routerllm import sqlite_busy
+
+    db = tmp_path / "requests.sqlite"  # the tiny config's log.path
+    config = write_config(tmp_path, tiny_config_dict(tmp_path))
+    with RequestLog(db) as log:
+        log.append(_record(1))
+    exclusive = 'db.execute("PRAGMA locking_mode=EXCLUSIVE"); db.execute("BEGIN"); db.execute("SELECT count(*) FROM requests").fetchall()'  # fmt: skip
+    with sqlite_held_by_another_process(db, exclusive) as pid:
+        start = time.monotonic()
+        run = cli_in_process("report", "--config", str(config))
+        waited = time.monotonic() - start
+        assert waited < 10, waited  # the first try, not the 30 s busy timeout
+        assert run.returncode == 2 and run.stderr.count("\n") == 1, run.stderr
+        assert run.stderr.startswith(
+            f"error: request log {db} (log.path) has been locked by process {pid} (python"
+        )
+        assert f"for over {sqlite_busy.FIRST_TRY_S:g} s (PRAGMA locking_mode=EXCLUSIVE" in run.stderr  # fmt: skip
+        monkeypatch.setattr(sqlite_busy, "BUSY_TIMEOUT_S", 2.0)
+        start = time.monotonic()
+        with pytest.raises(RequestLogError, match=r"for over 2 s \(PRAGMA locking_mode"):
+            RequestLog(db, tmp_path / "e.csv")
+        assert time.monotonic() - start >= 2.0  # a writer waits it all
+    with RequestLog(db, read_only=True) as log:
+        assert [r.id for r in log.records()] == ["r1"]
+
+
+@pytest.mark.skipif(not Path("/proc/locks").exists(), reason="Linux's /proc/locks")
 def test_a_log_out_of_wal_mode_that_another_process_reads_names_it_to_a_writer(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -330,8 +330,8 @@ def _report_steps(monkeypatch: pytest.MonkeyPatch, *args: Any) -> tuple[int, dic
 
     steps = [0]
 
-    def counted(path: Path) -> sqlite3.Connection:
-        conn = real(path)
+    def counted(path: Path, impatient: bool = False) -> sqlite3.Connection:
+        conn = real(path, impatient)
         conn.set_progress_handler(lambda: steps.__setitem__(0, steps[0] + 1) or 0, 1000)
         return conn
 

@@ -18,6 +18,20 @@ from pathlib import Path
 
 #: How long to wait for other processes (also used as the connections' busy timeout).
 BUSY_TIMEOUT_S = 30.0
+#: How long a reader that gives up early (``open_read_only(impatient=True)``: a report)
+#: first waits before it looks at who holds the file: long enough for the moments a
+#: writer locks it whole in WAL mode (the checkpoint of the last connection closing).
+FIRST_TRY_S = 1.0
+
+
+class HeldExclusively(sqlite3.OperationalError):
+    """SQLite's "database is locked", said after ``waited_s`` (``FIRST_TRY_S``), not the
+    busy timeout: another process holds the file with a lock it keeps until its
+    connection closes (PRAGMA locking_mode=EXCLUSIVE) or its transaction ends."""
+
+    def __init__(self, waited_s: float) -> None:
+        super().__init__("database is locked")
+        self.waited_s = waited_s
 
 
 def when_free(action: Callable[[], object], timeout_s: float | None = None) -> None:
@@ -51,10 +65,13 @@ def holder(path: str | Path) -> str:
     return _who(_lock_owner(Path(path)))
 
 
-def locked(path: str | Path, name: str, meanwhile: str, option: str = "") -> str:
+def locked(
+    path: str | Path, name: str, meanwhile: str, option: str = "", waited_s: float | None = None
+) -> str:
     """The one message for a SQLite file of the project (``name``: "request log",
     "results store", "embedding cache") that another process kept locked past the busy
-    timeout: the file (and the ``option`` that names it), its holder where Linux tells,
+    timeout (or ``waited_s``, where less was waited: ``HeldExclusively``): the file (and
+    the ``option`` that names it), its holder where Linux tells,
     the kind of lock, what frees it, and what the caller does ``meanwhile``: "request
     log x.sqlite (log.path) has been locked by process 1234 (sqlite3) for over 30 s (a
     write transaction left open, ...); end it (COMMIT or ROLLBACK) or close that
@@ -62,8 +79,9 @@ def locked(path: str | Path, name: str, meanwhile: str, option: str = "") -> str
     lock = _lock_owner(Path(path))
     how, todo = _UNKNOWN if lock is None else _HOLDING[lock[1]]
     where = f" ({option})" if option else ""
+    waited = BUSY_TIMEOUT_S if waited_s is None else waited_s
     return (
-        f"{name} {path}{where} has been locked by {_who(lock)} for over {BUSY_TIMEOUT_S:g} s "
+        f"{name} {path}{where} has been locked by {_who(lock)} for over {waited:g} s "
         f"({how}); {todo}; {meanwhile}"
     )
 
@@ -178,21 +196,61 @@ def open_shared(
     return conn
 
 
-def open_read_only(path: Path) -> sqlite3.Connection:
+def open_read_only(path: Path, impatient: bool = False) -> sqlite3.Connection:
     """A connection that cannot change ``path``. A WAL database in a folder where
     SQLite cannot create its ``-shm`` file, or on a full disk, where it cannot size it,
-    opens only as immutable (no locking); see ``in_unwritable_folder``."""
+    opens only as immutable (no locking); see ``in_unwritable_folder``. ``impatient``: a
+    reader that only reports (nobody's data waits on it) is told ``HeldExclusively``
+    after ``FIRST_TRY_S`` where another process holds the file locked until its
+    connection closes, rather than after the busy timeout; one checking a file it will
+    write waits it all, as writers do."""
     uri = path.resolve().as_uri()
     try:
         conn = sqlite3.connect(f"{uri}?mode=ro", uri=True, timeout=BUSY_TIMEOUT_S)
-        conn.execute("SELECT name FROM sqlite_master LIMIT 1").fetchall()
+        try:
+            _first_read(conn, path, impatient)
+        except BaseException:
+            conn.close()
+            raise
         return conn
+    except HeldExclusively:
+        raise
     except sqlite3.OperationalError as e:
         # A hot journal (its writer killed mid-write) is rolled back only by a writer.
         hot = _hot(path, "-journal")
         if path.is_file() and (hot or not os.access(path.parent, os.W_OK) or _no_room(e)):
             return in_unwritable_folder(path)
         raise
+
+
+def _first_read(conn: sqlite3.Connection, path: Path, impatient: bool) -> None:
+    """Read ``conn`` once (SQLite opens the file at the first read), waiting for other
+    processes up to the busy timeout; where ``impatient``, up to ``FIRST_TRY_S`` first,
+    then no longer where Linux names a process holding the file's own lock bytes for
+    writing: SQLite's exclusive locking mode, kept until its connection closes (a
+    sqlite3 shell left open), which 30 s of waiting rarely sees end."""
+
+    def read() -> None:
+        conn.execute("SELECT name FROM sqlite_master LIMIT 1").fetchall()
+
+    first = min(FIRST_TRY_S, BUSY_TIMEOUT_S)
+    if not impatient or first >= BUSY_TIMEOUT_S:
+        read()
+        return
+    conn.execute(f"PRAGMA busy_timeout = {round(first * 1000)}")
+    try:
+        read()
+    except sqlite3.OperationalError as e:
+        if not is_locked(e):
+            raise
+        lock = _lock_owner(path)
+        if lock is not None and lock[1] == "exclusive":
+            raise HeldExclusively(first) from e
+        # a holder that cannot be told (not Linux), or a lock that ends soon: waited for
+        conn.execute(f"PRAGMA busy_timeout = {round((BUSY_TIMEOUT_S - first) * 1000)}")
+        read()
+    finally:
+        conn.execute(f"PRAGMA busy_timeout = {round(BUSY_TIMEOUT_S * 1000)}")
 
 
 #: SQLite's extended codes for a ``-shm`` file it could not write its first bytes to or

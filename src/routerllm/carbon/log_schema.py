@@ -137,7 +137,11 @@ def unusable(path: Path, doing: str, error: Exception) -> RequestLogError:
     3.40.1: no one command is given)."""
     if is_locked(error):  # past the busy timeout: SQLite's "database is locked" alone
         meanwhile = "then try again (the log is left as it is)"
-        return RequestLogError(sqlite_busy.locked(path, "request log", meanwhile, "log.path"))
+        # a reader told early (HeldExclusively) says how long it waited
+        waited = getattr(error, "waited_s", None)
+        return RequestLogError(
+            sqlite_busy.locked(path, "request log", meanwhile, "log.path", waited)
+        )
     code = getattr(error, "sqlite_errorcode", None)
     if code == 11 or "malformed" in str(error):  # SQLITE_CORRUPT (not in typeshed)
         return RequestLogError(
@@ -233,9 +237,11 @@ def _write_refused(db: sqlite3.Connection) -> str | None:
 def open_checked(path: Path, read_only: bool) -> sqlite3.Connection:
     """A read-only connection to the existing database ``path``, which must be a request
     log (when ``read_only``, one that holds the tables already; one another process is
-    creating is read as a new, empty log, in memory)."""
+    creating is read as a new, empty log, in memory). Only to read it (a report), a log
+    another process holds until its connection closes is said to be at once
+    (``open_read_only``'s ``impatient``); a writer's check waits the busy timeout."""
     try:
-        conn = open_read_only(path)
+        conn = open_read_only(path, impatient=read_only)
     except (sqlite3.DatabaseError, OSError) as e:
         raise unusable(path, "(log.path) cannot be opened", e) from e
     try:
