@@ -1544,6 +1544,9 @@ def test_the_time_a_request_fits_counts_what_it_spent_already(tmp_path: Path) ->
     [
         ("co2_kg", 1.0, "1 kg CO2"),
         ("co2_kg", 0.999, "999 g CO2"),
+        ("co2_kg", 0.9996, "1 kg CO2"),  # 999.6 g: 3 digits said it "1e+03 g CO2"
+        ("co2_kg", 0.99999, "1 kg CO2"),
+        ("co2_kg", 0.9994, "999 g CO2"),
         ("co2_kg", 2.5e-5, "0.025 g CO2"),
         ("cost_usd", 0.25, "$0.25"),
     ],  # fmt: skip
@@ -1552,6 +1555,15 @@ def test_amounts_are_said_in_grams_below_a_kilogram(quantity: str, value: float,
     from routerllm.carbon.budget import amount
 
     assert amount(quantity, value) == said
+
+
+def test_a_daily_budget_a_hair_from_its_kilogram_is_said_in_kilograms() -> None:
+    """The default daily budget of 1 kg with 999.6 g spent read "(1e+03 g CO2 spent in the
+    last 24 hours, of 1 kg CO2": 3 digits round 999.6 g to 1000, said in kg instead."""
+    from routerllm.carbon.budget import WindowSpending
+
+    said = WindowSpending("co2_kg", "daily", 1.0, 0.9996).describe()
+    assert said == "the daily CO2 budget is 100% spent (1 kg CO2 spent in the last 24 hours, of 1 kg CO2; budgets.co2_kg.daily)"  # fmt: skip
 
 
 def test_the_loading_energy_is_the_mean_of_the_loads_that_happened() -> None:
@@ -1591,3 +1603,4 @@ def test_a_prediction_scaled_from_a_peer_scales_its_co2_and_cost_too(tmp_path: P
     assert heavy.energy_kwh == pytest.approx(6e-5)
     assert heavy.co2_kg == pytest.approx(6e-5 * grid)
     assert heavy.cost_usd == pytest.approx(6e-5 * config.carbon.electricity_price_usd_per_kwh)
+

@@ -64,7 +64,9 @@ def amount(quantity: str, value: float) -> str:
     """``value`` of ``quantity`` for people: grams of CO2, or US dollars."""
     if quantity != "co2_kg":
         return f"${value:.3g}"
-    return f"{value:.3g} kg CO2" if abs(value) >= 1 else f"{value * 1000:.3g} g CO2"
+    grams = f"{value * 1000:.3g}"
+    # decided on the rounded grams: 999.6 g, 3 digits of it, read "1e+03 g CO2"
+    return f"{value:.3g} kg CO2" if abs(float(grams)) >= 1000 else f"{grams} g CO2"
 
 
 def _when(moment: datetime) -> str:
