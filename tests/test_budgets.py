@@ -1604,3 +1604,116 @@ def test_a_prediction_scaled_from_a_peer_scales_its_co2_and_cost_too(tmp_path: P
     assert heavy.co2_kg == pytest.approx(6e-5 * grid)
     assert heavy.cost_usd == pytest.approx(6e-5 * config.carbon.electricity_price_usd_per_kwh)
 
+
+def test_a_row_at_a_windows_first_instant_is_in_its_spending_and_one_before_it_is_not(
+    tmp_path: Path,
+) -> None:
+    """Rows logged exactly 1 h and 24 h ago are in the hour and the day (a window holds its
+    first instant, as ``violations`` and the retry time hold it); 1 us older, they are not.
+    Only a row at ``now`` was checked: a window that began 1 us late went unseen."""
+    hour, day, tick = timedelta(hours=1), timedelta(days=1), timedelta(microseconds=1)
+    log = seeded_log(tmp_path / "log.sqlite", [
+        record("a", NOW - day - tick, co2_kg=1.0),
+        record("a", NOW - day, co2_kg=0.5),
+        record("a", NOW - hour - tick, co2_kg=0.25),
+        record("a", NOW - hour, co2_kg=0.125),
+    ])  # fmt: skip
+    config = BudgetConfig.model_validate({"co2_kg": {"hourly": 4.0, "daily": 4.0}})
+    budget = CarbonBudget(config, log, lambda: NOW)
+    assert [(s.window, s.spent) for s in budget.status()] == [("hourly", 0.125), ("daily", 0.875)]
+
+
+def test_an_escalation_let_in_holds_the_larger_models_prediction_with_what_was_spent(
+    tmp_path: Path,
+) -> None:
+    """Admitted on m (predicted 0.125 kg), the request spent 0.0625 and escalates to big,
+    predicted 0.25: it then holds 0.3125 of the windows until logged, so a request running
+    beside it sees that much held, not m's 0.125 (a request of 0.75 kg then fits no more)."""
+    config = BudgetConfig.model_validate({"co2_kg": {"hourly": 1.0}, "downgrade_at": 1.0})
+    budget = CarbonBudget(config, RequestLog(tmp_path / "log.sqlite"), lambda: NOW)
+    admission = budget.admit("m", [], False, _predict({"m": 0.125}), {})
+    assert budget.status()[0].held == 0.125
+    assert budget.escalation(admission, "big", _predict({"big": 0.25}), {"co2_kg": 0.0625}) == ""  # fmt: skip
+    assert budget.status()[0].held == 0.3125
+    with pytest.raises(BudgetExceededError, match="more than the 688 g CO2 left"):
+        budget.admit("m", [], True, _predict({"m": 0.75}), {})
+
+
+def test_a_request_that_failed_unlogged_leaves_nothing_counted(tmp_path: Path) -> None:
+    """Let in (predicted 0.25 kg) and then failed before any answer was paid for, its
+    release with ``logged=False`` frees the windows: only an answer paid for (settled)
+    goes on counting from memory, as ``release`` says."""
+    config = BudgetConfig.model_validate({"co2_kg": {"hourly": 1.0}, "downgrade_at": 1.0})
+    budget = CarbonBudget(config, RequestLog(tmp_path / "log.sqlite"), lambda: NOW)
+    budget.release(budget.admit("m", [], True, _predict({"m": 0.25}), {}), logged=False)
+    assert [(s.spent, s.held) for s in budget.status()] == [(0.0, 0.0)]
+    paid = budget.admit("m", [], True, _predict({"m": 0.25}), {})
+    budget.settle(paid, {"co2_kg": 0.5})
+    budget.release(paid, logged=False)
+    assert [(s.spent, s.held) for s in budget.status()] == [(0.5, 0.0)]
+
+
+def test_with_two_windows_to_wait_for_a_request_is_told_the_later_time(tmp_path: Path) -> None:
+    """Predicted 31.25 g: the hour (50 g; 31.25 g spent 50 minutes ago) fits it in 10
+    minutes, the day (100 g; 62.5 g more spent 19 hours ago) only once that leaves, in 5
+    hours. Told 10 minutes, it would be refused again then."""
+    log = seeded_log(tmp_path / "log.sqlite", [
+        record("a", NOW - timedelta(hours=19), co2_kg=0.0625),
+        record("a", NOW - timedelta(minutes=50), co2_kg=0.03125),
+    ])  # fmt: skip
+    config = BudgetConfig.model_validate({"co2_kg": {"hourly": 0.05, "daily": 0.1}, "downgrade_at": 1.0})  # fmt: skip
+    budget = CarbonBudget(config, log, lambda: NOW)
+    with pytest.raises(BudgetExceededError, match="or wait") as e:
+        budget.choose("m", [], True, _predict({"m": 0.03125}), {}, budget.status())
+    assert e.value.retry_at == left_at(NOW + timedelta(hours=5))
+
+
+def test_the_reports_window_breaks_since_a_time_count_the_windows_earlier_requests(
+    tmp_path: Path,
+) -> None:
+    """40 g 30 minutes before ``since`` and 20 g at it: the hour ending at the second holds
+    60 g, past its 50 g; counted from ``since`` alone it held 20 g and broke nothing."""
+    log = seeded_log(tmp_path / "log.sqlite", [
+        record("a", NOW - timedelta(minutes=30), co2_kg=0.04),
+        record("a", NOW, co2_kg=0.02),
+    ])  # fmt: skip
+    config = BudgetConfig.model_validate({"co2_kg": {"hourly": 0.05}})
+    budget = CarbonBudget(config, log, lambda: NOW)
+    since = NOW.isoformat(timespec="microseconds")
+    assert budget.summary(since)["violations"] == {"co2_kg": {"hourly": 1}}
+    assert budget.summary()["violations"] == {"co2_kg": {"hourly": 1}}
+
+
+def test_a_window_broken_again_after_its_older_requests_left_counts_twice() -> None:
+    """60 g at 12:00 breaks the hour's 50 g; at 13:01 it has left the window, and 60 g
+    more breaks it again: 2 breaks, each judged against the window as it was just before
+    (without the requests that left it), not against the stale sum."""
+    rows = [Spending((NOW + timedelta(minutes=m)).isoformat(timespec="microseconds"), 0.06, 0.0) for m in (0, 61)]  # fmt: skip
+    config = BudgetConfig.model_validate({"co2_kg": {"hourly": 0.05}})
+    assert violations(config, rows) == {"co2_kg": {"hourly": 2}}
+
+
+def test_what_a_request_spent_so_far_is_its_parts_co2_and_its_cost() -> None:
+    """Routing 0.5 kWh / 0.125 kg and a load 1 kWh / 0.25 kg, at $0.75: 0.375 kg (the CO2
+    the budgets limit, not the 1.5 kWh), $0.75."""
+    from routerllm.carbon.budget import spent_so_far
+
+    parts = [Measurement("router_inference", 0.1, 0.5, 0.125, "test"), Measurement("model_loading", 1.0, 1.0, 0.25, "test")]  # fmt: skip
+    assert spent_so_far(0.75, *parts) == {"co2_kg": 0.375, "cost_usd": 0.75}
+    assert spent_so_far(0.0) == {"co2_kg": 0, "cost_usd": 0.0}
+
+
+def test_a_request_kept_out_only_by_running_requests_may_retry_now_though_the_log_has_rows(
+    tmp_path: Path,
+) -> None:
+    """10 g logged 30 minutes ago, 30 g held by a running request, 15 g predicted: 55 g is
+    over the hour's 50 g, 25 g without the hold is not, so the request may retry as soon
+    as the running one is logged (now), not once the 10 g leave the window (in 30 minutes)."""
+    log = seeded_log(tmp_path / "log.sqlite", [record("a", NOW - timedelta(minutes=30), co2_kg=0.01)])  # fmt: skip
+    config = BudgetConfig.model_validate({"co2_kg": {"hourly": 0.05}, "downgrade_at": 1.0})
+    budget = CarbonBudget(config, log, lambda: NOW)
+    running = budget.admit("m", [], True, _predict({"m": 0.03}), {})
+    with pytest.raises(BudgetExceededError, match="once the requests running now are logged") as e:  # fmt: skip
+        budget.admit("m", [], True, _predict({"m": 0.015}), {})
+    assert e.value.retry_at == NOW.isoformat(timespec="microseconds")
+    budget.release(running)
