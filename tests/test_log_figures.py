@@ -6,7 +6,7 @@ figures are binary fractions (0.25, 0.5, 0.75 kWh), so sums are exact."""
 from __future__ import annotations
 
 from routerllm.carbon.log_figures import CacheReplay, FailedLoads, LogFigures
-from routerllm.carbon.meter import CACHED, PER_TOKEN
+from routerllm.carbon.meter import CACHED, NO_USAGE, PER_TOKEN
 
 MEASURED = "codecarbon:measured"
 T = "2026-12-05T10:00:0{}+00:00"
@@ -144,3 +144,75 @@ def test_a_token_priced_models_cost_is_known_without_its_energy() -> None:
 
 def test_no_requests_make_no_groups() -> None:
     assert LogFigures().unmeasured_groups() == LogFigures().uncosted_groups() == set()
+
+
+def test_each_component_adds_up_its_own_energy_co2_and_time() -> None:
+    """Two requests: loading 0.25 kWh / 0.125 kg / 1.5 s and 0.5 / 0.25 / 2.5, generation
+    0.5 / 0.0625 / 4 once. The component table's CO2 and time were not checked anywhere:
+    a CO2 summed from the energy, or no time at all, went unseen."""
+    fig = LogFigures()
+    fig.add(T.format(0), "h", "m", "rules", 3, 4, 0.1, 0.0, "", "stop", [("model_loading", 1.5, 0.25, 0.125, MEASURED), ("llm_inference", 4.0, 0.5, 0.0625, MEASURED)])  # fmt: skip
+    fig.add(T.format(1), "h", "m", "rules", 3, 4, 0.1, 0.0, "", "stop", [("model_loading", 2.5, 0.5, 0.25, MEASURED)])  # fmt: skip
+    c = {n: (t.energy_kwh, t.co2_kg, t.duration_s) for n, t in fig.by_component.items() if t.energy_kwh}  # fmt: skip
+    assert c == {"model_loading": (0.75, 0.375, 4.0), "llm_inference": (0.5, 0.0625, 4.0)}
+    assert (fig.totals.energy_kwh, fig.totals.co2_kg) == (1.25, 0.4375)
+
+
+def test_a_failed_requests_spending_is_in_the_totals_but_not_in_the_comparison() -> None:
+    """A request that failed (no answer) after a measured 0.25 kWh of generation: in the
+    totals, and left out of the comparison with the largest model (nothing to price
+    there), said as failed rather than as logged without energy. Untested, a failed
+    request counted on both sides of the comparison went unseen."""
+    fig = LogFigures(largest="big")
+    gen = ("llm_inference", 1.0, 0.25, 0.125, MEASURED)
+    fig.add(T.format(0), "h", "m", "rules", 3, 0, 0.5, 0.0, "", "error", [gen])
+    fig.add(T.format(1), "h", "m", "rules", 3, 4, 0.5, 0.0, "", "stop", [gen])
+    assert (fig.totals.requests, fig.totals.failed, fig.totals.energy_kwh) == (2, 1, 0.5)
+    assert (fig.failed_out, fig.left_out, len(fig.measured_kwh), fig.measured_kwh.total()) == (1, 0, 1, 0.25)  # fmt: skip
+    assert fig.estimate_largest(0.125, 0.0625) == (0.5, 0.25)  # the answer's 4 tokens
+
+
+def test_a_replayed_hit_makes_its_prompt_the_most_recently_used_as_the_cache_does() -> None:
+    """Two entries: a, b, a again (a hit: a becomes the most recent), then c evicts b, not
+    a; so a is a hit again and b is not. Untested, a hit that left its prompt the least
+    recently used (evicting a, the prompt asked most) went unseen."""
+    replay = CacheReplay(max_entries=2, ttl_s=3600)
+    for i, sha in enumerate("abaca" + "b"):
+        replay.add(T.format(i), sha, "m", 0.5, [("llm_inference", 1.0, 0.5, 0.25, MEASURED)])
+    assert (replay.hits, replay.saved_kwh.total(), list(replay.stored)) == (2, 1.0, [("a", "m"), ("b", "m")])  # fmt: skip
+
+
+def test_a_model_whose_measured_answers_wrote_no_tokens_has_no_rate_per_token() -> None:
+    """m's measured answer wrote 0 tokens: no rate (not its 0.25 kWh per "token"); n's 4
+    tokens at 0.5 kWh give 0.125 kWh a token."""
+    fig = LogFigures()
+    fig.add(T.format(0), "h", "m", "rules", 3, 0, 0.1, 0.0, "", "stop", [("llm_inference", 1.0, 0.25, 0.125, MEASURED)])  # fmt: skip
+    fig.add(T.format(1), "h", "n", "rules", 3, 4, 0.1, 0.0, "", "stop", [("llm_inference", 1.0, 0.5, 0.25, MEASURED)])  # fmt: skip
+    assert fig.kwh_per_output_token() == {"n": 0.125}
+
+
+def test_a_request_logged_without_parts_spent_nothing_as_measured() -> None:
+    """A request logged without any measurement spent nothing as logged: its groups are
+    not said to be unmeasured, nor its $0 unknown."""
+    fig = LogFigures()
+    fig.add(T.format(0), "h", "m", "rules", 3, 4, 0.1, 0.0, "", "stop", [])
+    assert (fig.unmeasured, fig.unmeasured_groups(), fig.uncosted_groups()) == (0, set(), set())
+
+
+def test_a_grid_whose_requests_were_all_unmeasured_is_said_so() -> None:
+    """Carbon tracking off on the FRA grid's only request: that grid's row is unmeasured
+    and its $0 unknown, as a model's or a day's; the measured USA grid's is not."""
+    fig = LogFigures()
+    off, on = ("llm_inference", 1.0, 0.0, 0.0, "none"), ("llm_inference", 1.0, 0.5, 0.25, MEASURED)  # fmt: skip
+    fig.add(T.format(0), "h", "m", "rules", 3, 4, 0.1, 0.0, "", "stop", [off], grid="FRA")
+    fig.add(T.format(1), "h", "m", "rules", 3, 4, 0.1, 0.0, "", "stop", [on], grid="USA")
+    assert fig.unmeasured_groups() == fig.uncosted_groups() == {("grid", "FRA")}
+
+
+def test_an_answer_of_unknown_usage_is_counted_where_a_cascade_joined_its_method() -> None:
+    """A remote answer without its token count (no-usage), alone or escalated to after a
+    measured model (methods joined by +): 2 answers of m whose generation is unknown."""
+    fig = LogFigures()
+    for i, method in enumerate([NO_USAGE, f"{MEASURED}+{NO_USAGE}", MEASURED]):
+        fig.add(T.format(i), "h", "m", "rules", 3, 4, 0.1, 0.0, "", "stop", [("llm_inference", 1.0, 0.25, 0.125, method)])  # fmt: skip
+    assert fig.unknown_usage == {"m": 2}
