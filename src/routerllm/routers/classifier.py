@@ -321,8 +321,10 @@ class EmbeddingClassifierRouter(Router):
         if not isinstance(args, TrainingArguments):
             raise RouterLLMError(f"args must be TrainingArguments, got {type(args).__name__}")
         cut_off = self._cut_off(args.max_length)
-        # The checkpoint records the cut-off read, as it did when the default was 512 there.
-        args = dataclasses.replace(args, max_length=cut_off)
+        # The checkpoint records the cut-off full mode reads (as it did when the default was
+        # 512 there): a resume with another is refused. Frozen mode reads none, so its
+        # checkpoint is resumed with any (one it recorded before 2026-12-06 is not compared).
+        args = dataclasses.replace(args, max_length=cut_off if self.mode == "full" else None)
         train, val = (
             list_of(train, LabeledPrompt, "train", DataError),
             list_of(val, LabeledPrompt, "val", DataError),

@@ -216,8 +216,14 @@ RESUME_MUST_MATCH = ("batch_size", "learning_rate", "weight_decay", "warmup_step
 
 
 def run_arguments(args: TrainingArguments) -> dict[str, Any]:
-    """The arguments of ``args`` a resumed run must share (``RESUME_MUST_MATCH``)."""
-    return {k: getattr(args, k) for k in RESUME_MUST_MATCH}
+    """The arguments of ``args`` a resumed run must share (``RESUME_MUST_MATCH``). A
+    ``max_length`` of None is left out: its run reads no cut-off (a frozen encoder's), so
+    a checkpoint that recorded one is resumed as well as one that did not."""
+    return {
+        k: getattr(args, k)
+        for k in RESUME_MUST_MATCH
+        if not (k == "max_length" and args.max_length is None)
+    }
 
 
 def check_same_run(path: Path | None, saved: dict[str, Any] | None, run: dict[str, Any]) -> None:

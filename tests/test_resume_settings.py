@@ -1,0 +1,84 @@
+"""Resuming a classifier's training with settings other than its checkpoint's: those that
+change nothing it trains resume to the same weights as an uninterrupted run, the others
+are one error line naming the setting, both values and how to go on (real training on
+the hashing encoder; a tiny real T5 for full mode)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+
+from routerllm.data.labeled import LabeledPrompt
+from routerllm.exceptions import RouterLLMError
+from routerllm.routers.classifier import EmbeddingClassifierRouter
+from routerllm.training.trainer import TrainingArguments
+
+from .conftest import tiny_seq2seq
+from .test_classifier_router import MODELS, TRAIN, VAL, HashingEncoder, fast_args
+
+
+def _weights(router: EmbeddingClassifierRouter) -> dict[str, np.ndarray]:
+    return router.state()
+
+
+def test_a_frozen_run_resumes_with_another_max_length_to_the_same_weights(
+    tmp_path: Path,
+) -> None:
+    """Frozen mode reads no cut-off (its encoder cuts texts itself, and any max_length
+    is taken by fit and by a load), yet a resume with another one was refused:
+    "other settings (max_length 512 -> 128)"."""
+    # the same epochs, all resumed with the checkpoint's cut-off (a resume with more
+    # epochs follows another schedule than a run asked for them all at once: README)
+    same = str(tmp_path / "same")
+    for epochs in (1, 2, 3):
+        whole = EmbeddingClassifierRouter(MODELS, encoder=HashingEncoder())
+        whole.fit(TRAIN, VAL, fast_args(epochs=epochs, output_dir=same), resume=True)
+    out = str(tmp_path / "cut")
+    EmbeddingClassifierRouter(MODELS, encoder=HashingEncoder()).fit(
+        TRAIN, VAL, fast_args(epochs=1, output_dir=out)
+    )
+    # the cut-off given to training, then to the router: each a run of its own
+    by_args = EmbeddingClassifierRouter(MODELS, encoder=HashingEncoder())
+    assert by_args.fit(
+        TRAIN, VAL, fast_args(epochs=2, max_length=128, output_dir=out), resume=True
+    ).epochs_run == [2]
+    by_router = EmbeddingClassifierRouter(MODELS, encoder=HashingEncoder(), max_length=64)
+    history = by_router.fit(TRAIN, VAL, fast_args(epochs=3, output_dir=out), resume=True)
+    assert history.epochs_run == [3] and by_router.max_length == 64
+    # a checkpoint of before 2026-12-06 recorded frozen mode's cut-off: not compared either
+    checkpoint = tmp_path / "cut" / "checkpoint.pt"
+    payload = torch.load(checkpoint, weights_only=True)
+    assert "max_length" not in payload["setup"]
+    torch.save({**payload, "setup": {**payload["setup"], "max_length": 512}}, checkpoint)
+    again = EmbeddingClassifierRouter(MODELS, encoder=HashingEncoder())
+    assert (
+        again.fit(
+            TRAIN, VAL, fast_args(epochs=3, max_length=32, output_dir=out), resume=True
+        ).epochs_run
+        == []
+    )
+    expected = _weights(whole)
+    assert {k: v.tobytes() for k, v in _weights(by_router).items()} == {
+        k: v.tobytes() for k, v in expected.items()
+    }
+
+
+def test_a_full_run_resumed_with_another_max_length_is_refused_naming_both(
+    tmp_path: Path,
+) -> None:
+    """Full mode fine-tunes on the cut-off: another one is refused, as before."""
+    folder = tiny_seq2seq(tmp_path / "t5", "t5")
+    data = [LabeledPrompt(t, c) for c, t in enumerate(["hello", "world", "code", "hello code"])]
+
+    def args(epochs: int, **more: Any) -> TrainingArguments:
+        return TrainingArguments(epochs=epochs, batch_size=2, warmup_steps=0, progress=False,
+                                 output_dir=str(tmp_path / "full"), **more)  # fmt: skip
+
+    EmbeddingClassifierRouter(MODELS, encoder=f"hf:{folder}", mode="full").fit(data, data, args(1))
+    again = EmbeddingClassifierRouter(MODELS, encoder=f"hf:{folder}", mode="full")
+    with pytest.raises(RouterLLMError, match=r"other settings \(max_length 512 -> 8\)"):
+        again.fit(data, data, args(2, max_length=8), resume=True)
