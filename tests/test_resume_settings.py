@@ -5,6 +5,7 @@ the hashing encoder; a tiny real T5 for full mode)."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -17,8 +18,9 @@ from routerllm.exceptions import RouterLLMError
 from routerllm.routers.classifier import EmbeddingClassifierRouter
 from routerllm.training.trainer import TrainingArguments
 
-from .conftest import tiny_seq2seq
+from .conftest import cli_in_process, tiny_seq2seq
 from .test_classifier_router import MODELS, TRAIN, VAL, HashingEncoder, fast_args
+from .test_learn_cli_inputs import labelled, user_error
 
 
 def _weights(router: EmbeddingClassifierRouter) -> dict[str, np.ndarray]:
@@ -82,3 +84,59 @@ def test_a_full_run_resumed_with_another_max_length_is_refused_naming_both(
     again = EmbeddingClassifierRouter(MODELS, encoder=f"hf:{folder}", mode="full")
     with pytest.raises(RouterLLMError, match=r"other settings \(max_length 512 -> 8\)"):
         again.fit(data, data, args(2, max_length=8), resume=True)
+
+
+def _train_argv(data: Path, out: Path, *extra: str) -> list[str]:
+    return ["train", "--data", str(data), "--out", str(out), "--encoder", "hashing",
+            "--json", *extra]  # fmt: skip
+
+
+@pytest.fixture
+def unfinished(tmp_path: Path) -> tuple[Path, Path]:
+    """(data file, --out) of a classifier run of 2 epochs stopped before its router was
+    saved: its checkpoint holds all the run made."""
+    data = labelled(tmp_path / "d.json")
+    out = tmp_path / "o"
+    assert cli_in_process(*_train_argv(data, out, "--epochs", "2")).returncode == 0
+    for saved in ("config.json", "weights.npz"):
+        (out / saved).unlink()
+    return data, out
+
+
+@pytest.mark.parametrize(
+    ("changed", "says"),
+    [
+        (["--batch-size", "8"], "batch_size 16 -> 8"),
+        (["--learning-rate", "0.01"], "learning_rate 0.001 -> 0.01"),
+        (["--use-inter-intra-loss"], "loss 'ce' -> 'inter_intra'"),
+        (["--loss", "focal"], "loss 'ce' -> 'focal'"),
+        (["--seed", "1"], "seed 0 -> 1"),
+        (["--warmup-steps", "3"], "warmup_steps None -> 3"),
+        (["--encoder", "static"], "encoder 'hashing' -> 'static'"),
+    ],
+)
+def test_a_cli_resume_with_other_settings_says_how_to_train_afresh(
+    unfinished: tuple[Path, Path], changed: list[str], says: str
+) -> None:
+    """The refusal said "train from scratch (resume=False / no --resume)"; the command
+    run so, without --resume, was refused in turn (its checkpoint is of a run that did
+    not finish), and only that second error named --overwrite."""
+    data, out = unfinished
+    checkpoint = out / "checkpoints" / "checkpoint.pt"
+    before = checkpoint.read_bytes()
+    argv = _train_argv(data, out, "--epochs", "4", *changed)
+    refused = user_error(*argv, "--resume")
+    assert refused == (
+        f"error: {checkpoint} was written by a run with other settings ({says}); resume with "
+        f"the same settings, or train from scratch: with another --out (output_dir), or with "
+        f"--overwrite and no --resume (resume=False), which replaces its epochs"
+    )
+    assert checkpoint.read_bytes() == before and not (out / "config.json").exists()
+    # as it says: another --out trains afresh, and leaves this one as it was
+    other = cli_in_process(*_train_argv(data, out.parent / "fresh", "--epochs", "1", *changed))
+    assert other.returncode == 0, other.stderr
+    assert checkpoint.read_bytes() == before
+    # or --overwrite without --resume, over the checkpoint's epochs
+    over = cli_in_process(*argv, "--overwrite")
+    assert over.returncode == 0, over.stderr
+    assert json.loads(over.stdout)["epochs_run"] == [1, 2, 3, 4]

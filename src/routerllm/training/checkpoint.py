@@ -228,14 +228,17 @@ def run_arguments(args: TrainingArguments) -> dict[str, Any]:
 
 def check_same_run(path: Path | None, saved: dict[str, Any] | None, run: dict[str, Any]) -> None:
     """Refuse to resume a checkpoint written by a run with other settings (settings a
-    checkpoint predates, which it does not record, are not checked)."""
+    checkpoint predates, which it does not record, are not checked). Without --resume,
+    ``routerllm train`` refuses to replace the checkpoint of a run that did not finish
+    unless given --overwrite: the way out names it."""
     if saved is None:
         return
     differ = [f"{k} {saved[k]!r} -> {v!r}" for k, v in run.items() if k in saved and saved[k] != v]
     if differ:
         raise RouterLLMError(
             f"{path} was written by a run with other settings ({'; '.join(differ)}); resume "
-            f"with the same settings, or train from scratch (resume=False / no --resume)"
+            f"with the same settings, or train from scratch: with another --out (output_dir), "
+            f"or with --overwrite and no --resume (resume=False), which replaces its epochs"
         )
 
 
