@@ -110,7 +110,7 @@ def unfinished(tmp_path: Path) -> tuple[Path, Path]:
         (["--learning-rate", "0.01"], "learning_rate 0.001 -> 0.01"),
         (["--use-inter-intra-loss"], "loss 'ce' -> 'inter_intra'"),
         (["--loss", "focal"], "loss 'ce' -> 'focal'"),
-        (["--seed", "1"], "seed 0 -> 1"),
+        (["--seed", "1"], "router_seed 0 -> 1; seed 0 -> 1"),  # it sets both
         (["--warmup-steps", "3"], "warmup_steps None -> 3"),
         (["--encoder", "static"], "encoder 'hashing' -> 'static'"),
     ],
@@ -140,3 +140,18 @@ def test_a_cli_resume_with_other_settings_says_how_to_train_afresh(
     over = cli_in_process(*argv, "--overwrite")
     assert over.returncode == 0, over.stderr
     assert json.loads(over.stdout)["epochs_run"] == [1, 2, 3, 4]
+
+
+def test_a_resume_with_another_router_seed_is_refused(tmp_path: Path) -> None:
+    """The router's seed draws its head's first weights; a checkpoint of another was
+    resumed without a word, ending on the checkpoint seed's weights, with the new seed
+    recorded in config.json (``routerllm train --seed`` sets both seeds, and was refused)."""
+    out = str(tmp_path / "ck")
+    EmbeddingClassifierRouter(MODELS, encoder=HashingEncoder()).fit(
+        TRAIN, VAL, fast_args(epochs=1, output_dir=out)
+    )
+    other = EmbeddingClassifierRouter(MODELS, seed=5, encoder=HashingEncoder())
+    with pytest.raises(RouterLLMError, match=r"other settings \(router_seed 0 -> 5\); "):
+        other.fit(TRAIN, VAL, fast_args(epochs=2, output_dir=out), resume=True)
+    same = EmbeddingClassifierRouter(MODELS, seed=0, encoder=HashingEncoder())
+    assert same.fit(TRAIN, VAL, fast_args(epochs=2, output_dir=out), resume=True).epochs_run == [2]

@@ -354,9 +354,11 @@ class EmbeddingClassifierRouter(Router):
                 args.learning_rate,
             )
         # What the epochs trained on: a checkpoint of another is not resumed. Frozen mode
-        # pools nothing itself (its encoder does), so its pooling option is left out.
+        # pools nothing itself (its encoder does), so its pooling option is left out. The
+        # router's seed drew the head's first weights (TrainingArguments.seed: dropout).
         setup = {"encoder": self.spec, "mode": self.mode, "classes": self.num_classes,
                  "dropout": self.dropout, "data_sha256": _digest(train, val),
+                 "router_seed": self.seed,
                  **({"pooling": self.pooling} if self.mode == "full" else {})}  # fmt: skip
         if resume:  # a checkpoint it cannot resume is refused now, not after the encoding
             check_resumable(args, setup)
