@@ -21,6 +21,7 @@ from routerllm.training.trainer import TrainingArguments
 from .conftest import cli_in_process, tiny_seq2seq
 from .test_classifier_router import MODELS, TRAIN, VAL, HashingEncoder, fast_args
 from .test_learn_cli_inputs import labelled, user_error
+from .test_outcome_routing import make_rows, write_json
 
 
 def _weights(router: EmbeddingClassifierRouter) -> dict[str, np.ndarray]:
@@ -155,3 +156,27 @@ def test_a_resume_with_another_router_seed_is_refused(tmp_path: Path) -> None:
         other.fit(TRAIN, VAL, fast_args(epochs=2, output_dir=out), resume=True)
     same = EmbeddingClassifierRouter(MODELS, seed=0, encoder=HashingEncoder())
     assert same.fit(TRAIN, VAL, fast_args(epochs=2, output_dir=out), resume=True).epochs_run == [2]
+
+
+def test_a_classifier_resume_into_another_routers_folder_is_refused(tmp_path: Path) -> None:
+    """``train --resume`` into an --out holding a quality router (another --out typed)
+    found no checkpoint, warned, trained a classifier from scratch and replaced the
+    quality router: the run to continue was elsewhere, and the router was lost."""
+    quality = tmp_path / "q"
+    outcomes = write_json(tmp_path / "outcomes.json", *make_rows(40, 1))
+    trained = cli_in_process("train", "--router", "quality", "--data", str(outcomes),
+                             "--out", str(quality), "--encoder", "hashing", "--json")  # fmt: skip
+    assert trained.returncode == 0, trained.stderr
+    before = {p.name: p.read_bytes() for p in quality.iterdir() if p.is_file()}
+    data = labelled(tmp_path / "d.json")
+    argv = _train_argv(data, quality, "--epochs", "2")
+    assert user_error(*argv, "--resume") == (
+        f"error: --resume: --out {quality} holds no classifier checkpoint to continue, but a "
+        f"saved 'quality' router, which training would replace; give the --out of the run "
+        f"to resume, or leave out --resume to replace it (nothing was changed)"
+    )
+    assert {p.name: p.read_bytes() for p in quality.iterdir() if p.is_file()} == before
+    assert not (quality / "checkpoints").exists()
+    # without --resume it is replaced, as a router saved in --out always is (README)
+    assert cli_in_process(*argv).returncode == 0
+    assert json.loads((quality / "config.json").read_text())["router"] == "classifier"

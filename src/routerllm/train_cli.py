@@ -75,6 +75,8 @@ def cmd_train(args: argparse.Namespace) -> int:
             raise RouterLLMError(f"--out {out}: {path.parent} is a file, where a folder goes")
     if args.router == "classifier" and not args.resume and not args.overwrite:
         _refuse_replacing_an_unfinished_run(out)
+    if args.router == "classifier" and args.resume:
+        _refuse_resuming_into_another_router(out)
     payload = (
         _train_classifier(args) if args.router == "classifier" else _train_outcome_router(args)
     )
@@ -105,6 +107,23 @@ def _refuse_replacing_an_unfinished_run(out: Path) -> None:
         f"command with --resume to continue after epoch {done}, or with --overwrite to train "
         f"from scratch, replacing them (nothing was changed)"
     )
+
+
+def _refuse_resuming_into_another_router(out: Path) -> None:
+    """``--resume`` where ``out`` holds no checkpoint but another kind of router: the run
+    to continue is in another folder (a typo), and training from scratch, as --resume
+    does where it finds no checkpoint, would replace that router."""
+    from routerllm.routers.base import saved_router_name
+
+    if _checkpoint(out).exists():
+        return
+    kind = saved_router_name(out / "config.json")
+    if kind is not None and kind != "classifier":
+        raise RouterLLMError(
+            f"--resume: --out {out} holds no classifier checkpoint to continue, but a saved "
+            f"{kind!r} router, which training would replace; give the --out of the run to "
+            f"resume, or leave out --resume to replace it (nothing was changed)"
+        )
 
 
 def _train_classifier(args: argparse.Namespace) -> dict[str, Any]:
