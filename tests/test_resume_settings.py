@@ -9,7 +9,6 @@ import json
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytest
 import torch
 
@@ -24,8 +23,30 @@ from .test_learn_cli_inputs import labelled, user_error
 from .test_outcome_routing import make_rows, write_json
 
 
-def _weights(router: EmbeddingClassifierRouter) -> dict[str, np.ndarray]:
-    return router.state()
+def _same_weights(a: EmbeddingClassifierRouter, b: EmbeddingClassifierRouter) -> bool:
+    """Bit for bit."""
+    ours, theirs = a.state(), b.state()
+    return ours.keys() == theirs.keys() and all(
+        ours[k].tobytes() == theirs[k].tobytes() for k in ours
+    )
+
+
+def _interrupted(out: str, at_batch: int) -> None:
+    """A 4-epoch frozen run stopped by Ctrl-C at its ``at_batch``-th batch (training and
+    validation batches counted)."""
+    router = EmbeddingClassifierRouter(MODELS, encoder=HashingEncoder())
+    forward, calls = router._forward, 0
+
+    def stopping(inputs: Any) -> Any:
+        nonlocal calls
+        calls += 1
+        if calls == at_batch:
+            raise KeyboardInterrupt
+        return forward(inputs)
+
+    router._forward = stopping  # type: ignore[method-assign]
+    with pytest.raises(KeyboardInterrupt):
+        router.fit(TRAIN, VAL, fast_args(epochs=4, batch_size=16, output_dir=out))
 
 
 def test_a_frozen_run_resumes_with_another_max_length_to_the_same_weights(
@@ -34,40 +55,28 @@ def test_a_frozen_run_resumes_with_another_max_length_to_the_same_weights(
     """Frozen mode reads no cut-off (its encoder cuts texts itself, and any max_length
     is taken by fit and by a load), yet a resume with another one was refused:
     "other settings (max_length 512 -> 128)"."""
-    # the same epochs, all resumed with the checkpoint's cut-off (a resume with more
-    # epochs follows another schedule than a run asked for them all at once: README)
-    same = str(tmp_path / "same")
-    for epochs in (1, 2, 3):
-        whole = EmbeddingClassifierRouter(MODELS, encoder=HashingEncoder())
-        whole.fit(TRAIN, VAL, fast_args(epochs=epochs, output_dir=same), resume=True)
+    whole = EmbeddingClassifierRouter(MODELS, encoder=HashingEncoder())
+    whole.fit(TRAIN, VAL, fast_args(epochs=4, batch_size=16))
     out = str(tmp_path / "cut")
-    EmbeddingClassifierRouter(MODELS, encoder=HashingEncoder()).fit(
-        TRAIN, VAL, fast_args(epochs=1, output_dir=out)
-    )
-    # the cut-off given to training, then to the router: each a run of its own
+    _interrupted(out, at_batch=12)  # 4 training and 1 validation batches an epoch: in epoch 3
+    # the cut-off given to training, then (after a second interruption) to the router
     by_args = EmbeddingClassifierRouter(MODELS, encoder=HashingEncoder())
-    assert by_args.fit(
-        TRAIN, VAL, fast_args(epochs=2, max_length=128, output_dir=out), resume=True
-    ).epochs_run == [2]
-    by_router = EmbeddingClassifierRouter(MODELS, encoder=HashingEncoder(), max_length=64)
-    history = by_router.fit(TRAIN, VAL, fast_args(epochs=3, output_dir=out), resume=True)
-    assert history.epochs_run == [3] and by_router.max_length == 64
+    history = by_args.fit(
+        TRAIN, VAL, fast_args(epochs=4, batch_size=16, max_length=128, output_dir=out), True
+    )
+    assert history.resumed_from == 2 and history.epochs_run == [3, 4]
+    assert _same_weights(by_args, whole)
     # a checkpoint of before 2026-12-06 recorded frozen mode's cut-off: not compared either
-    checkpoint = tmp_path / "cut" / "checkpoint.pt"
+    again = str(tmp_path / "again")
+    _interrupted(again, at_batch=7)  # in epoch 2
+    checkpoint = Path(again) / "checkpoint.pt"
     payload = torch.load(checkpoint, weights_only=True)
     assert "max_length" not in payload["setup"]
     torch.save({**payload, "setup": {**payload["setup"], "max_length": 512}}, checkpoint)
-    again = EmbeddingClassifierRouter(MODELS, encoder=HashingEncoder())
-    assert (
-        again.fit(
-            TRAIN, VAL, fast_args(epochs=3, max_length=32, output_dir=out), resume=True
-        ).epochs_run
-        == []
-    )
-    expected = _weights(whole)
-    assert {k: v.tobytes() for k, v in _weights(by_router).items()} == {
-        k: v.tobytes() for k, v in expected.items()
-    }
+    by_router = EmbeddingClassifierRouter(MODELS, encoder=HashingEncoder(), max_length=64)
+    history = by_router.fit(TRAIN, VAL, fast_args(epochs=4, batch_size=16, output_dir=again), True)
+    assert history.epochs_run == [2, 3, 4] and by_router.max_length == 64
+    assert _same_weights(by_router, whole)
 
 
 def test_a_full_run_resumed_with_another_max_length_is_refused_naming_both(
