@@ -189,3 +189,34 @@ def test_a_classifier_resume_into_another_routers_folder_is_refused(tmp_path: Pa
     # without --resume it is replaced, as a router saved in --out always is (README)
     assert cli_in_process(*argv).returncode == 0
     assert json.loads((quality / "config.json").read_text())["router"] == "classifier"
+
+
+def test_a_frozen_resume_on_an_encoder_whose_files_changed_is_refused(tmp_path: Path) -> None:
+    """The checkpoint recorded the encoder's spec alone: with an ``hf:`` folder written
+    again (another snapshot, a model fine-tuned anew) the head trained on one encoder's
+    embeddings went on on another's, and its save recorded the new files' sha256, so the
+    mixed router loaded without a word."""
+    import torch
+    from transformers import T5Model
+
+    folder = tiny_seq2seq(tmp_path / "t5", "t5")
+    data = [LabeledPrompt(t, c) for c, t in enumerate(["hello", "world", "code", "hello code"])]
+
+    def args(epochs: int) -> TrainingArguments:
+        return TrainingArguments(epochs=epochs, batch_size=2, learning_rate=0.05, warmup_steps=0,
+                                 progress=False, output_dir=str(tmp_path / "ck"))  # fmt: skip
+
+    EmbeddingClassifierRouter(MODELS, encoder=f"hf:{folder}").fit(data, data, args(1))
+    checkpoint = tmp_path / "ck" / "checkpoint.pt"
+    before = checkpoint.read_bytes()
+    model = T5Model.from_pretrained(folder)
+    with torch.no_grad():
+        for parameter in model.parameters():
+            parameter.mul_(2.0)  # the same shapes, other weights
+    model.save_pretrained(folder)
+    again = EmbeddingClassifierRouter(MODELS, encoder=f"hf:{folder}")
+    with pytest.raises(
+        RouterLLMError, match=r"other settings \(encoder_sha256 '[0-9a-f]{16}' -> '[0-9a-f]{16}'\)"
+    ):
+        again.fit(data, data, args(2), resume=True)
+    assert checkpoint.read_bytes() == before

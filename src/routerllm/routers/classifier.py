@@ -310,6 +310,7 @@ class EmbeddingClassifierRouter(Router):
         Training continues from the router's current weights (or, with
         ``resume=True``, from the checkpoint in ``args.output_dir``).
         """
+        from routerllm.routers.encoder_weights import encoder_sha256
         from routerllm.training.trainer import (
             ClassificationData,
             TrainingArguments,
@@ -356,10 +357,13 @@ class EmbeddingClassifierRouter(Router):
         # What the epochs trained on: a checkpoint of another is not resumed. Frozen mode
         # pools nothing itself (its encoder does), so its pooling option is left out. The
         # router's seed drew the head's first weights (TrainingArguments.seed: dropout).
+        # The encoder's files too, as a save records them: a spec may name other weights.
+        files = encoder_sha256(self)
         setup = {"encoder": self.spec, "mode": self.mode, "classes": self.num_classes,
                  "dropout": self.dropout, "data_sha256": _digest(train, val),
                  "router_seed": self.seed,
-                 **({"pooling": self.pooling} if self.mode == "full" else {})}  # fmt: skip
+                 **({"pooling": self.pooling} if self.mode == "full" else {}),
+                 **({"encoder_sha256": files[:16]} if files is not None else {})}  # fmt: skip
         if resume:  # a checkpoint it cannot resume is refused now, not after the encoding
             check_resumable(args, setup)
         train_items, collate = self._inputs([p.text for p in train], cut_off)

@@ -71,6 +71,20 @@ def encoder_record(router: Router) -> dict[str, Any]:
     return {RECORD: {"spec": spec, "packages": installed_packages(spec), **asdict(now)}}
 
 
+def encoder_sha256(router: Router) -> str | None:
+    """The sha256 of the files ``router``'s encoder is made from now (None where it has
+    none to tell), which a training checkpoint records: a resume on other weights behind
+    the same spec is refused. A router that carries no record keeps this one, so that its
+    save after the training reads them no more."""
+    found = _files(router)
+    if found is None:
+        return None
+    now = _read(found[0], found[1], router.encoder_weights)
+    if router.encoder_weights is None:
+        router.encoder_weights = now
+    return now.sha256
+
+
 def _read(spec: str, files: list[Path], recorded: Weights | None) -> Weights:
     """What the encoder's ``files`` hold (``files_weights``); one line where one cannot
     be read."""
