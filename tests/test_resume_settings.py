@@ -220,3 +220,25 @@ def test_a_frozen_resume_on_an_encoder_whose_files_changed_is_refused(tmp_path: 
     ):
         again.fit(data, data, args(2), resume=True)
     assert checkpoint.read_bytes() == before
+
+
+def test_another_routers_config_does_not_stand_for_the_classifier_saved(
+    unfinished: tuple[Path, Path],
+) -> None:
+    """A run stopped as it saved its router keeps its epochs from a rerun without
+    --resume; a quality router saved in --out since was taken for the classifier's
+    saved router, and the rerun trained afresh over the 2 finished epochs."""
+    data, out = unfinished
+    outcomes = write_json(out.parent / "outcomes.json", *make_rows(40, 1))
+    trained = cli_in_process("train", "--router", "quality", "--data", str(outcomes),
+                             "--out", str(out), "--encoder", "hashing")  # fmt: skip
+    assert trained.returncode == 0, trained.stderr
+    checkpoint = out / "checkpoints" / "checkpoint.pt"
+    before = checkpoint.read_bytes()
+    assert user_error(*_train_argv(data, out, "--epochs", "2")) == (
+        f"error: --out {out} holds the checkpoint of a training run that did not finish "
+        f"({checkpoint}: epochs 1-2 of 2): rerun the command with --resume to continue after "
+        f"epoch 2, or with --overwrite to train from scratch, replacing them (nothing was "
+        f"changed)"
+    )
+    assert checkpoint.read_bytes() == before

@@ -94,12 +94,15 @@ def _refuse_replacing_an_unfinished_run(out: Path) -> None:
     checkpoint = _checkpoint(out)
     if not checkpoint.is_file():
         return
+    from routerllm.routers.base import saved_router_name
     from routerllm.training.checkpoint import checkpoint_progress
 
     if (progress := checkpoint_progress(checkpoint)) is None:
         return  # unreadable: nothing in it to keep, and the trainer replaces it
     done, asked = progress
-    if (asked is None or done >= asked) and (out / "config.json").exists():
+    # another router saved in ``out`` since (a quality one) is not the classifier's
+    saved = saved_router_name(out / "config.json") == "classifier"
+    if (asked is None or done >= asked) and saved:
         return  # finished: its router is saved; retraining replaces both, as documented
     raise RouterLLMError(
         f"--out {out} holds the checkpoint of a training run that did not finish "
