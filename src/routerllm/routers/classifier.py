@@ -357,8 +357,8 @@ class EmbeddingClassifierRouter(Router):
         # What the epochs trained on: a checkpoint of another is not resumed. Frozen mode
         # pools nothing itself (its encoder does), so its pooling option is left out. The
         # router's seed drew the head's first weights (TrainingArguments.seed: dropout).
-        # The encoder's files too, as a save records them: a spec may name other weights.
-        files = encoder_sha256(self)
+        # Its encoder's files too where a checkpoint is kept: a spec may name other weights.
+        files = encoder_sha256(self) if args.output_dir is not None else None
         setup = {"encoder": self.spec, "mode": self.mode, "classes": self.num_classes,
                  "dropout": self.dropout, "data_sha256": _digest(train, val),
                  "router_seed": self.seed,
