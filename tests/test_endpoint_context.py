@@ -99,9 +99,24 @@ def test_models_shows_the_context_an_endpoint_gives_where_it_is_shorter(tmp_path
     rows = {r["name"]: r for r in json.loads(out.stdout)["models"]}
     seen = {n: (r["context_length"], r["effective_context"], r["context_source"], r["endpoint_context"]) for n, r in rows.items()}  # fmt: skip
     assert seen == {
-        "vllm": (32768, 2048, "endpoint", {"tokens": 2048, "field": "max_model_len"}),
-        "long": (8192, 8192, "config", {"tokens": 131072, "field": "max_model_len"}),
-        "llama": (8192, 4096, "endpoint", {"tokens": 4096, "field": "meta.n_ctx_train"}),
+        "vllm": (
+            32768,
+            2048,
+            "endpoint",
+            {"tokens": 2048, "field": "max_model_len", "source": "/models"},
+        ),
+        "long": (
+            8192,
+            8192,
+            "config",
+            {"tokens": 131072, "field": "max_model_len", "source": "/models"},
+        ),
+        "llama": (
+            8192,
+            4096,
+            "endpoint",
+            {"tokens": 4096, "field": "meta.n_ctx_train", "source": "/models"},
+        ),
         "odd": (4096, 4096, "config", None),
         "plain": (4096, 4096, "config", None),
         "unlisted": (4096, 4096, "config", None),

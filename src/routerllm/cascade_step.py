@@ -13,10 +13,17 @@ from typing import TYPE_CHECKING
 
 from routerllm.backends.interrupts import cancelled, stop_event
 from routerllm.exceptions import RouterLLMError
-from routerllm.model_header import context_in_words, contexts_in_words, effective_context
+from routerllm.model_header import (
+    context_in_words,
+    context_source,
+    contexts_in_words,
+    effective_context,
+)
 
 if TYPE_CHECKING:
-    from routerllm.backends.base import Completion, GenerationRequest
+    from collections.abc import Callable
+
+    from routerllm.backends.base import Backend, Completion, GenerationRequest
     from routerllm.carbon.meter import CarbonMeter, Measurement
     from routerllm.config import AppConfig
     from routerllm.data.humaneval import HumanEvalProblem
@@ -27,13 +34,21 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-def no_room(config: AppConfig, read_by: str, tokens: int, names: list[str]) -> str:
+def no_room(
+    config: AppConfig,
+    read_by: str,
+    tokens: int,
+    names: list[str],
+    backend_of: Callable[[str], Backend] | None = None,
+) -> str:
     """Why ``names`` are not asked: the prompt, ``tokens`` as ``read_by`` read it, leaves
-    no room for an answer in their contexts (in words, ``context_in_words``'s)."""
+    no room for an answer in their contexts (in words, ``context_in_words``'s; an
+    endpoint's, where ``backend_of`` gives a model's backend)."""
     prompt = f"the prompt, {tokens} tokens as {read_by} read it, leaves no room for an answer"
     if len(names) == 1:
-        return f"{prompt} in its context of {context_in_words(config.model(names[0]))}"
-    return f"{prompt} in their contexts ({contexts_in_words(config, names)})"
+        backend = backend_of(names[0]) if backend_of else None
+        return f"{prompt} in its context of {context_in_words(config.model(names[0]), backend)}"
+    return f"{prompt} in their contexts ({contexts_in_words(config, names, backend_of)})"
 
 
 @dataclass(frozen=True)
@@ -74,14 +89,14 @@ class CascadeStep:
         caller has gone is not checked further nor escalated: a check under way is killed
         at once (its energy until then counted as a whole check's is)."""
         cascade = self.config.cascade
-        # a local model's context (its GGUF's, where shorter) that cannot hold the prompt,
-        # as the model in hand read it, would only refuse it: not loaded for that, the step
-        # goes on to the next larger model that can (an endpoint's own context is not known
-        # here: it says so itself, loading nothing)
+        # a model whose context (a GGUF's or an endpoint's, where shorter) cannot hold the
+        # prompt, as the model in hand read it, would only refuse it: not loaded nor asked
+        # for that, the step goes on to the next larger model that can
         tokens = completion.prompt_tokens
         short, fits = self._split_by_context(larger, tokens)
         bigger = fits[0] if fits else larger[0]  # the next larger one where none fits
-        past = f" (past {' and '.join(short)}: {no_room(self.config, name, tokens, short)})" if short and fits else ""  # fmt: skip
+        backend_of = self.manager.backend
+        past = f" (past {' and '.join(short)}: {no_room(self.config, name, tokens, short, backend_of)})" if short and fits else ""  # fmt: skip
         if cancelled():  # the caller left as it finished: no check run for nobody
             said = f"; not checked, nor escalated to {bigger}: the caller has gone"
             return Step(bigger, past, said, up=False, kept=True)
@@ -129,7 +144,7 @@ class CascadeStep:
             said += f", not escalated to {bigger}{past}: the caller has gone"
             return Step(bigger, past, said, up=False, kept=True, check=spent)
         if not fits:  # no larger model's context holds the prompt
-            said += f", not escalated to {' nor '.join(short)}: {no_room(self.config, name, tokens, short)}"  # fmt: skip
+            said += f", not escalated to {' nor '.join(short)}: {no_room(self.config, name, tokens, short, backend_of)}"  # fmt: skip
             return Step(bigger, past, said, up=False, check=spent)
         return Step(bigger, past, said, up=True, why=why, check=spent)
 
@@ -139,9 +154,21 @@ class CascadeStep:
 
     def _split_by_context(self, larger: list[str], tokens: int) -> tuple[list[str], list[str]]:
         """``larger`` (smallest first) split before the first model whose context can hold
-        a prompt of ``tokens``: the local models before it, whose context (their GGUF's,
-        where shorter) cannot, and the rest (an endpoint's context is not known here)."""
+        a prompt of ``tokens``, or is not known: the models before it, whose context
+        cannot, and the rest."""
         for i, m in enumerate(larger):
-            if not self.manager.backend(m).measured_locally or effective_context(self.config.model(m)) > tokens:  # fmt: skip
+            if (context := self._known_context(m)) is None or context > tokens:
                 return larger[:i], larger[i:]
         return larger, []
+
+    def _known_context(self, name: str) -> int | None:
+        """The context ``name`` runs with, where it is known without asking it: a local
+        model's (its GGUF's, where shorter), or a remote one's its endpoint gave (its
+        /models' or TGI's /info's, where shorter than configured) or its configured
+        ``context_length``; None for a remote model with neither (a hosted API, its
+        context_length left at the default, which says nothing of it): it is asked, and
+        says so itself where the prompt is too long."""
+        model, backend = self.config.model(name), self.manager.backend(name)
+        if backend.measured_locally or "context_length" in model.model_fields_set or context_source(model, backend) == "endpoint":  # fmt: skip
+            return effective_context(model, backend)
+        return None

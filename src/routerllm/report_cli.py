@@ -98,7 +98,8 @@ def cmd_models(args: argparse.Namespace) -> int:
         if r["context_source"] == "gguf":
             status += f" (runs at its GGUF's context of {r['effective_context']} tokens, under the configured {r['context_length']})"  # fmt: skip
         elif r["context_source"] == "endpoint":
-            status += f" (runs at its endpoint's context of {r['effective_context']} tokens, its /models' {r['endpoint_context']['field']}, under the configured {r['context_length']})"  # fmt: skip
+            whose = (source := r["endpoint_context"]["source"]) + ("'" if source.endswith("s") else "'s")  # fmt: skip
+            status += f" (runs at its endpoint's context of {r['effective_context']} tokens, its {whose} {r['endpoint_context']['field']}, under the configured {r['context_length']})"  # fmt: skip
         memory = f"{gb_up(r['counted_gb'])} GB" if r["counted_gb"] else "-"
         lines.append(
             f"{r['name']:<22}{r['tier']:<8}{r['backend']:<13}{r['params_b']:>7g}B"

@@ -1,6 +1,7 @@
 """What an OpenAI-compatible server's completion says: its text, finish reason and
 token usage, each checked, and what is wrong with one that is not a completion; what
-its ``/models`` lists, and the context it gives a model."""
+its ``/models`` lists, and the context it gives a model (or TGI's ``/info``, where
+``/models`` gives none)."""
 
 from __future__ import annotations
 
@@ -122,11 +123,38 @@ def _listed_as(ids: Collection[str], model_id: str) -> str | None:
 
 @dataclass(frozen=True)
 class ListedContext:
-    """The context, in tokens, an endpoint's ``/models`` gives a model, and the field
-    that gave it (``max_model_len``, ``meta.n_ctx_train``)."""
+    """The context, in tokens, an endpoint gives a model, the field that gave it
+    (``max_model_len``, ``meta.n_ctx_train``, ``max_total_tokens``) and the path whose
+    answer it is in (``/models``, TGI's ``/info``)."""
 
     tokens: int
     field: str
+    source: str = "/models"
+
+
+def _token_count(value: Any) -> int | None:
+    """``value`` where it is a whole number of tokens over 0 (not a bool, not text)."""
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
+
+
+def info_context(out: Any) -> ListedContext | None:
+    """The context TGI's ``GET /info`` gives the one model it serves (whatever name it is
+    asked by): ``max_total_tokens`` (prompt and answer), or the longest prompt it takes,
+    ``max_input_tokens`` (``max_input_length`` in older TGI), where that is shorter by
+    more than a token: a longer prompt is refused (422) however short its answer. TGI's
+    default takes a prompt of all but one token, so its context is ``max_total_tokens``.
+    None where it gives neither as a whole number over 0 (another server's page)."""
+    if not isinstance(out, dict):
+        return None
+    total = _token_count(out.get("max_total_tokens"))
+    prompt: tuple[str, int] | None = None
+    for name in ("max_input_tokens", "max_input_length"):
+        if (n := _token_count(out.get(name))) is not None:
+            prompt = (name, n)
+            break
+    if total is not None and (prompt is None or prompt[1] + 1 >= total):
+        return ListedContext(total, "max_total_tokens", "/info")
+    return None if prompt is None else ListedContext(prompt[1], prompt[0], "/info")
 
 
 def listed_contexts(out: Any) -> dict[str, ListedContext]:
@@ -134,7 +162,7 @@ def listed_contexts(out: Any) -> dict[str, ListedContext]:
     (the context it serves, prompt and answer), else llama.cpp server's
     ``meta.n_ctx_train`` (its model's trained context, which the server runs at most;
     its own ``n_ctx`` is not listed). Only a whole number over 0; TGI's, Ollama's and
-    OpenAI's listings give none."""
+    OpenAI's listings give none (TGI's is at its ``/info``: :func:`info_context`)."""
     data = out.get("data") if isinstance(out, dict) else None
     found: dict[str, ListedContext] = {}
     for m in data if isinstance(data, list) else []:
@@ -145,8 +173,8 @@ def listed_contexts(out: Any) -> dict[str, ListedContext]:
             ("max_model_len", m.get("max_model_len")),
             ("meta.n_ctx_train", meta.get("n_ctx_train") if isinstance(meta, dict) else None),
         ):
-            if isinstance(value, int) and not isinstance(value, bool) and value > 0:
-                found[m["id"]] = ListedContext(value, name)
+            if (tokens := _token_count(value)) is not None:
+                found[m["id"]] = ListedContext(tokens, name)
                 break
     return found
 

@@ -2,7 +2,8 @@
 (read from ``api_key_env``, hidden in whatever a server's text echoes), the JSON
 request made of a body, whether it answers (``availability``: its ``/models``, and what
 a config mistake there says to fix: a missing ``/v1``, a redirect, a key missing or
-refused), and what that listing said of ``model_id`` and its context.
+refused), and what that listing said of ``model_id`` and its context (or TGI's
+``/info``, asked where the listing gives none).
 ``OpenAIHTTPBackend`` (``openai_http.py``) inherits it and asks it for completions."""
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from routerllm.backends.content_encoding import Undecodable
 from routerllm.backends.http_transport import Malformed, exchange, one_line, reason
 from routerllm.backends.openai_answer import (
     ListedContext,
+    info_context,
     listed_context,
     listed_contexts,
     listed_model_ids,
@@ -32,6 +34,8 @@ from routerllm.exceptions import BackendError
 
 #: A path segment naming an API version (``/v1``, ``/v1beta``): a base_url with one has it.
 _VERSIONED = re.compile(r"/v\d+[a-z0-9]*(/|$)")
+#: The version segment a base_url ends with: TGI's ``/info`` is above it, at the root.
+_VERSION_END = re.compile(r"/v\d+[a-z0-9]*$")
 _SET_KEY = "set api_key_env to the environment variable that holds it"
 
 
@@ -46,6 +50,8 @@ class OpenAIEndpoint(Backend):
     _listed: tuple[str, ...] | None = None
     #: the contexts it gave its models there (vLLM's max_model_len ...), by id
     _contexts: dict[str, ListedContext] = {}  # noqa: RUF012 - replaced, never changed
+    #: the context TGI's /info gave, asked only where /models gave model_id none
+    _info: ListedContext | None = None
 
     @property
     def base_url(self) -> str:
@@ -113,10 +119,12 @@ class OpenAIEndpoint(Backend):
     def availability(self) -> str | None:
         if (why := self._no_key()) is not None:
             return why
-        self._listed, self._contexts = None, {}
+        self._listed, self._contexts, self._info = None, {}, None
         try:
             listing = self._request("GET", "/models", None, self.probe_timeout_s)
             self._listed, self._contexts = listed_model_ids(listing), listed_contexts(listing)
+            if listed_context(self._contexts, self.config.model_id or "") is None:
+                self._info = self._info_context()
         except urllib.error.HTTPError as e:
             e.close()
             if e.code in (401, 403) and not self.config.api_key_env:
@@ -135,6 +143,7 @@ class OpenAIEndpoint(Backend):
                     f"endpoint {self.base_url} answers 404 for /models, but "
                     f"{self.base_url}/v1/models is found: set base_url to {self.base_url}/v1"
                 )
+            self._info = self._info_context()  # TGI's before its /v1/models, say
             return None  # the server answers; some do not implement /models
         except (Malformed, Undecodable) as e:
             return f"endpoint {self.base_url} answered, but {e}"
@@ -152,8 +161,25 @@ class OpenAIEndpoint(Backend):
     def endpoint_context(self) -> ListedContext | None:
         """The context the endpoint's /models gave ``model_id``'s entry at the last
         availability check (vLLM's ``max_model_len``, llama.cpp server's
-        ``meta.n_ctx_train``); None where it gave none: no request is made for it."""
-        return listed_context(self._contexts, self.config.model_id or "")
+        ``meta.n_ctx_train``), else the one its TGI ``/info`` gave then; None where
+        neither gave one: no request is made for it."""
+        return listed_context(self._contexts, self.config.model_id or "") or self._info
+
+    def _info_context(self) -> ListedContext | None:
+        """The context TGI's ``GET /info``, at the server's root (above base_url's
+        ``/v1``), gives the model it serves, within the probe's time limit; None where it
+        is not found (a hosted API, vLLM), unreachable or not TGI's: no context learned,
+        not an error (the model is asked, and says so where a prompt is too long)."""
+        url = _VERSION_END.sub("", self.base_url) + "/info"
+        req = urllib.request.Request(url, method="GET", headers=self._headers())
+        try:
+            raw, headers = exchange(req, self.probe_timeout_s)
+            return info_context(parsed_reply(req, raw, headers))
+        except urllib.error.HTTPError as e:
+            e.close()
+        except (OSError, ValueError, http.client.HTTPException, Malformed, Undecodable):
+            pass
+        return None
 
     def unlisted_model_id(self) -> str | None:
         """Where the endpoint's /models listed models at the last availability check but

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import http.client
 import logging
+import re
 import time
 import urllib.error
 from typing import Any, ClassVar
@@ -65,6 +66,10 @@ RETRY_STATUS = {408, 429, 500, 502, 503, 504}
 #: The request refused as invalid (TGI says 422): a ``PromptError``, as a local model's
 #: refusal of the same request is, not a failing backend.
 REFUSED_STATUS = {400, 422}
+#: TGI's refusal (422) of a prompt too long for it, whose words do not say "context": over
+#: its max_input_tokens, or its answer's max_tokens with it over max_total_tokens (the
+#: backticks and "inputs" as TGI 1.x and later write them, "input tokens" as older ones)
+_TGI_TOO_LONG = re.compile(r"`?inputs?`? (must have less than \d+ tokens|tokens \+ `?max_new_tokens`? must be <=)")  # fmt: skip
 #: Still answered once the retries are spent, the errors that say "ask again later".
 _BUSY: dict[int, type[RateLimitedError]] = {429: RateLimitedError, 503: EndpointOverloadedError}
 
@@ -234,7 +239,7 @@ class OpenAIHTTPBackend(OpenAIEndpoint):
                         detail += f"; set base_url to {moved}"
                 else:
                     detail, param = error_detail(e, deadline, self._hide_key)
-                if e.code in REFUSED_STATUS and "context" in detail.lower():
+                if e.code in REFUSED_STATUS and ("context" in detail.lower() or _TGI_TOO_LONG.search(detail)):  # fmt: skip
                     raise ContextLengthError(
                         f"model {self.name!r} rejected the prompt: {detail}"
                     ) from e
