@@ -163,3 +163,37 @@ def test_the_edges_of_a_targets_range_are_targets() -> None:
     assert parse_target("max_share:dear=1") == ("max_share:dear", 1.0)
     assert parse_target("quality=1") == ("quality", 1.0)
     assert parse_target("max_cost=1e300") == ("max_cost", 1e300)
+
+
+def test_of_equally_near_settings_out_of_a_caps_reach_the_cheaper_is_taken() -> None:
+    """``max_share:small=0.4`` out of reach: prompt a goes to small whatever the knob.
+    Of the settings that send only it there, sending b to mid ((1 + 5) / 2 = 3) and to
+    big ((1 + 10) / 2 = 5.5) both solve both prompts: the cheaper is taken."""
+    models = [Candidate("small", 1.0), Candidate("mid", 5.0), Candidate("big", 10.0)]
+    router = create_router("logreg", models, 0, encoder="hashing")
+    scores = np.array([[1.0, 1.0, 1.0], [0.0, 1.0, 1.0]])
+    predicted = np.array([[0.9, 0.1, 0.1], [0.05, 0.7, 0.8]])
+    router.fit(None, scores, embeddings=np.eye(2))
+    out = router.calibrate(np.eye(2), scores, "max_share:small=0.4", predicted=predicted)  # type: ignore[attr-defined]
+    assert not out["target_reached"] and out["routes_by"] == "predictions"
+    assert (out["quality"], out["cost"]) == (1.0, 3.0)
+    assert out["shares"] == {"small": 0.5, "mid": 0.5, "big": 0.0}
+
+
+@pytest.mark.parametrize("target", ["quality=1", "max_cost=1"])
+def test_of_two_rules_that_meet_a_target_equally_well_the_cheaper_is_taken(target: str) -> None:
+    """Cheap (cost 1) fails prompt a, solves b; dear (10) solves both. Predicted (cheap,
+    dear): a (0.3, 0.35), b (0.6, 0.9). Both prompts solved needs a on dear: lambda ranks
+    by the gap (a's 0.05 < b's 0.3), so it sends a there only with b, at cost 10;
+    threshold in (0.3, 0.6] sends a alone (a clears it, or nothing does and dear is its
+    best), at (10 + 1) / 2 = 5.5. Quality 1 at the least
+    cost, or the best quality in the budget of 10 and then the least cost: threshold's."""
+    router = create_router(
+        "logreg", [Candidate("cheap", 1.0), Candidate("dear", 10.0)], 0, encoder="hashing"
+    )
+    scores = np.array([[0.0, 1.0], [1.0, 1.0]])
+    router.fit(None, scores, embeddings=np.eye(2))
+    predicted = np.array([[0.3, 0.35], [0.6, 0.9]])
+    out = router.calibrate(np.eye(2), scores, target, predicted=predicted)  # type: ignore[attr-defined]
+    assert (out["mode"], out["quality"], out["cost"]) == ("threshold", 1.0, 5.5)
+    assert 0.3 < out["knob"] <= 0.6 and out["routes_by"] == "predictions"
