@@ -78,6 +78,57 @@ def test_the_cross_entropy_is_against_the_models_that_solved_the_prompt() -> Non
     assert loss == pytest.approx(-(0.5 * np.log(0.2) + 0.5 * np.log(0.6)))
 
 
+def _cross_entropy(logits: np.ndarray, target: np.ndarray) -> float:
+    """The mean cross-entropy of softmax(logits) against one-hot targets, computed here."""
+    p = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    return float(-(target * np.log(p)).sum() / len(target))
+
+
+def test_noise_is_added_to_the_logits_while_training_only() -> None:
+    # One layer fed the identity: the logits are the weights' rows. While training
+    # (a generator given) the loss is on logits + N(0, noise^2), then / temperature;
+    # evaluating (no generator) on the logits alone.
+    W = np.array([[2.0, 0.0, -1.0], [0.5, 1.0, 0.0]])
+    target = np.eye(3)[[0, 1]]
+    args = GatingArguments(hidden=(), noise=0.5, temperature=2.0, balance_weight=0.0)
+    loss, _ = loss_and_grads([(W.copy(), np.zeros(3))], np.eye(2), target, args)
+    assert loss == pytest.approx(_cross_entropy(W / 2.0, target), rel=1e-12)
+    rng = np.random.default_rng(3)
+    noisy, _ = loss_and_grads([(W.copy(), np.zeros(3))], np.eye(2), target, args, rng)
+    noise = np.random.default_rng(3).normal(0.0, 0.5, (2, 3))  # the generator's first draw
+    assert noisy == pytest.approx(_cross_entropy((W + noise) / 2.0, target), rel=1e-12)
+    assert abs(noisy - loss) > 1e-3
+
+
+def test_dropout_zeroes_hidden_units_with_probability_p_and_rescales_the_rest() -> None:
+    # A hidden layer of 4 units (the identity on positive inputs, so ReLU keeps them),
+    # dropout 0.5: while training each unit is kept where the generator's uniform draw
+    # is >= 0.5, and multiplied by 1 / (1 - 0.5) = 2 (inverted dropout).
+    X = np.array([[1.0, 2.0, 3.0, 4.0], [4.0, 1.0, 2.0, 3.0]])
+    W2 = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0], [1.0, 1.0, 0.0]]) / 4
+    layers = [(np.eye(4), np.zeros(4)), (W2, np.zeros(3))]
+    target = np.eye(3)[[2, 0]]
+    args = GatingArguments(hidden=(4,), dropout=0.5, noise=0.0, balance_weight=0.0)
+    kept = np.random.default_rng(5).random((2, 4)) >= 0.5
+    assert 0 < kept.sum() < kept.size  # some kept, some dropped: the test can tell
+    loss, _ = loss_and_grads(layers, X, target, args, np.random.default_rng(5))
+    assert loss == pytest.approx(_cross_entropy((X * kept * 2.0) @ W2, target), rel=1e-12)
+    clean, _ = loss_and_grads(layers, X, target, args)  # evaluation: no dropout
+    assert clean == pytest.approx(_cross_entropy(X @ W2, target), rel=1e-12)
+
+
+def test_routing_runs_the_hidden_layers_through_relu() -> None:
+    # Embedding (1, -1) through an identity hidden layer: pre-activations (1, -1), after
+    # ReLU (1, 0); the output layer maps them to logits (1, 0, 0), not (1, 0, -2).
+    router = create_router("moe", CANDIDATES, 0, encoder="hashing:2", hidden=[2])
+    assert isinstance(router, MoERouter)
+    W_out = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, 2.0]])
+    router.set_state({"W1": np.eye(2), "b1": np.zeros(2), "W_out": W_out,
+                      "b_out": np.zeros(3), "quality": np.full(3, 0.5)})  # fmt: skip
+    gates = router.gates(np.array([[1.0, -1.0]]))
+    np.testing.assert_allclose(gates, np.array([[np.e, 1.0, 1.0]]) / (np.e + 2))
+
+
 @pytest.mark.parametrize("top_k", [1, 2, None])
 def test_the_gradient_matches_finite_differences(top_k: int | None) -> None:
     rng = np.random.default_rng(0)
